@@ -1,0 +1,87 @@
+"""The one place for mcalc's configuration: paths, sizes and defaults.
+
+Every value has a default that works on a fresh clone and can be overridden by an
+environment variable (named beside each field). Code reads settings through
+:func:`get_settings`; tests build their own :class:`Settings`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+__all__ = ["Settings", "get_settings", "REPO_ROOT", "VIEWS", "TIMEPOINTS"]
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+VIEWS: tuple[str, ...] = ("CC", "MLO")
+TIMEPOINTS: tuple[str, ...] = ("prior", "recent")
+
+
+def _env_path(name: str, default: Path) -> Path:
+    value = os.environ.get(name, "").strip()
+    return Path(value).expanduser() if value else default
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise ValueError(f"{name} must be an integer, got {value!r}") from exc
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Paths and defaults of one mcalc installation.
+
+    Attributes:
+        data_dir: dataset to open (real layout folder, manifest CSV or folder holding
+            ``manifest.csv``). ``None`` means the synthetic demo set. Env ``MCALC_DATA``.
+        demo_dir: where the synthetic demo set lives / is generated. Env ``MCALC_DEMO_DIR``.
+        models_dir: the model registry. Env ``MCALC_MODELS``.
+        runs_dir: training job folders. Env ``MCALC_RUNS``.
+        cache_dir: decoded-image cache. Env ``MCALC_CACHE``.
+        store_dir: readers' annotations and audits. Env ``MCALC_STORE``.
+        preview_max_side: longest side, in pixels, of the downsampled overview sent to
+            the browser. Env ``MCALC_PREVIEW_MAX_SIDE``.
+        default_pixel_spacing_mm: spacing assumed (and flagged) when a file has none.
+        demo_cases: number of cases of the generated demo set.
+        demo_seed: seed of the generated demo set.
+    """
+
+    data_dir: Path | None = None
+    demo_dir: Path = REPO_ROOT / "data" / "demo"
+    models_dir: Path = REPO_ROOT / "models"
+    runs_dir: Path = REPO_ROOT / "data" / "runs"
+    cache_dir: Path = REPO_ROOT / "data" / ".cache"
+    store_dir: Path = REPO_ROOT / "data" / "annotations"
+    preview_max_side: int = 1024
+    default_pixel_spacing_mm: float = 0.07
+    demo_cases: int = 12
+    demo_seed: int = 0
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def with_overrides(self, **changes: object) -> Settings:
+        """Return a copy with some fields changed (for tests and CLI flags)."""
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+
+def get_settings() -> Settings:
+    """Settings from the environment, over the defaults."""
+    base = Settings()
+    data = os.environ.get("MCALC_DATA", "").strip()
+    return Settings(
+        data_dir=Path(data).expanduser() if data else None,
+        demo_dir=_env_path("MCALC_DEMO_DIR", base.demo_dir),
+        models_dir=_env_path("MCALC_MODELS", base.models_dir),
+        runs_dir=_env_path("MCALC_RUNS", base.runs_dir),
+        cache_dir=_env_path("MCALC_CACHE", base.cache_dir),
+        store_dir=_env_path("MCALC_STORE", base.store_dir),
+        preview_max_side=_env_int("MCALC_PREVIEW_MAX_SIDE", base.preview_max_side),
+        demo_cases=_env_int("MCALC_DEMO_CASES", base.demo_cases),
+        demo_seed=_env_int("MCALC_DEMO_SEED", base.demo_seed),
+    )

@@ -1,0 +1,181 @@
+"""The one in-memory representation of a dataset, whatever its source.
+
+The real dataset's folder layout and a generic manifest CSV are both turned into a
+:class:`DatasetIndex`; everything downstream (viewer, training, CLI) sees only this.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from mcalc.config import TIMEPOINTS, VIEWS
+
+__all__ = [
+    "Problem",
+    "ImageRecord",
+    "CaseRecord",
+    "DatasetIndex",
+    "SUSPICIOUS_BIRADS",
+    "birads_group",
+]
+
+#: BI-RADS classification categories counted as suspicious.
+SUSPICIOUS_BIRADS: frozenset[str] = frozenset({"4", "4a", "4b", "4c", "5", "6"})
+
+
+def birads_group(birads: str | None) -> str | None:
+    """Map a BI-RADS category to ``normal`` (1), ``benign`` (2, 3) or ``suspicious`` (4-6).
+
+    Example:
+        >>> birads_group("4a")
+        'suspicious'
+    """
+    if birads is None:
+        return None
+    value = str(birads).strip().lower()
+    if value == "1":
+        return "normal"
+    if value in {"2", "3"}:
+        return "benign"
+    if value in SUSPICIOUS_BIRADS:
+        return "suspicious"
+    return None
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something found wrong while indexing or reading, tied to the file it concerns.
+
+    ``severity`` is ``error`` (the file is unusable), ``warning`` (usable, but the user
+    should know: a loosely matched name, a default pixel spacing) or ``info``.
+    """
+
+    path: str
+    message: str
+    severity: str = "warning"
+
+    def as_dict(self) -> dict[str, str]:
+        return {"path": self.path, "message": self.message, "severity": self.severity}
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    """One mammogram of a case, with its annotation file if there is one.
+
+    ``annotation_kind`` is ``red`` (a colour rendering with calcifications painted red, as
+    in the real dataset), ``mask`` (non-zero pixels are calcifications) or ``none``.
+    """
+
+    case_id: str
+    view: str
+    timepoint: str
+    image_path: Path
+    annotation_path: Path | None = None
+    annotation_kind: str = "none"
+    loose_names: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.view not in VIEWS:
+            raise ValueError(f"view must be one of {VIEWS}, got {self.view!r}")
+        if self.timepoint not in TIMEPOINTS:
+            raise ValueError(f"timepoint must be one of {TIMEPOINTS}, got {self.timepoint!r}")
+        if self.annotation_kind not in {"red", "mask", "none"}:
+            raise ValueError(
+                f"annotation_kind must be 'red', 'mask' or 'none', got {self.annotation_kind!r}"
+            )
+
+    @property
+    def key(self) -> str:
+        """Stable identifier, e.g. ``suspicious-3/CC_recent``."""
+        return f"{self.case_id}/{self.view}_{self.timepoint}"
+
+
+@dataclass(frozen=True)
+class CaseRecord:
+    """One breast of one patient, imaged in (up to) two screening rounds.
+
+    Metadata fields are ``None`` when missing (``NOT AVAILABLE`` in the spreadsheet).
+    """
+
+    case_id: str
+    patient_id: str
+    images: tuple[ImageRecord, ...]
+    group: str | None = None
+    folder: Path | None = None
+    laterality: str | None = None
+    birads: str | None = None
+    density: str | None = None
+    biopsy: str | None = None
+    age: float | None = None
+    years_between: float | None = None
+    available: str | None = None
+
+    def image(self, view: str, timepoint: str) -> ImageRecord | None:
+        """The image of this view and timepoint, or ``None`` when the case lacks it."""
+        for rec in self.images:
+            if rec.view == view and rec.timepoint == timepoint:
+                return rec
+        return None
+
+    @property
+    def birads_group(self) -> str | None:
+        return birads_group(self.birads)
+
+    @property
+    def has_annotations(self) -> bool:
+        return any(rec.annotation_path is not None for rec in self.images)
+
+
+@dataclass(frozen=True)
+class DatasetIndex:
+    """All cases of a dataset plus every problem found while indexing it.
+
+    Attributes:
+        root: the folder (or manifest file) that was opened.
+        source: ``real-layout`` or ``manifest``.
+        synthetic: ``True`` for mcalc's generated demo data.
+        cases: the usable cases, sorted by id.
+        problems: everything noticed, including loosely matched names and leftovers.
+    """
+
+    root: Path
+    source: str
+    synthetic: bool
+    cases: tuple[CaseRecord, ...]
+    problems: tuple[Problem, ...] = field(default_factory=tuple)
+
+    def case(self, case_id: str) -> CaseRecord:
+        for case in self.cases:
+            if case.case_id == case_id:
+                return case
+        known = ", ".join(c.case_id for c in self.cases[:5])
+        raise KeyError(f"no case {case_id!r} in {self.root} (cases start: {known} ...)")
+
+    def images(self) -> list[ImageRecord]:
+        return [rec for case in self.cases for rec in case.images]
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per case with its metadata, for tables and filters."""
+        rows = []
+        for c in self.cases:
+            rows.append(
+                {
+                    "case_id": c.case_id,
+                    "patient_id": c.patient_id,
+                    "group": c.group,
+                    "laterality": c.laterality,
+                    "birads": c.birads,
+                    "birads_group": c.birads_group,
+                    "density": c.density,
+                    "biopsy": c.biopsy,
+                    "age": c.age,
+                    "years_between": c.years_between,
+                    "available": c.available,
+                    "images": len(c.images),
+                    "annotated_images": sum(r.annotation_path is not None for r in c.images),
+                }
+            )
+        return pd.DataFrame(rows)

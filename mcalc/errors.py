@@ -1,0 +1,46 @@
+"""Exceptions raised by mcalc.
+
+Every error names what was expected and what was found, and where possible what the user
+should do next. Pages and the CLI catch :class:`McalcError` and show its message; anything
+else is a bug.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "McalcError",
+    "DatasetError",
+    "ManifestError",
+    "ImageReadError",
+    "DecoderMissingError",
+    "AnnotationError",
+    "ModelError",
+]
+
+
+class McalcError(Exception):
+    """Base class of every error mcalc raises on purpose."""
+
+
+class DatasetError(McalcError):
+    """A dataset folder or manifest cannot be used (missing, empty, wrong layout)."""
+
+
+class ManifestError(DatasetError):
+    """A manifest CSV is malformed (missing columns, bad values, missing files)."""
+
+
+class ImageReadError(McalcError):
+    """An image file cannot be read or decoded."""
+
+
+class DecoderMissingError(ImageReadError):
+    """A compressed DICOM needs a decoder package that is not installed."""
+
+
+class AnnotationError(McalcError):
+    """An annotation file cannot be turned into a mask aligned to its image."""
+
+
+class ModelError(McalcError):
+    """A model cannot be built, loaded, trained or applied as asked."""

@@ -1,0 +1,252 @@
+"""Reading mammograms: DICOM through pydicom, and 8/16-bit PNG, TIFF, JPEG, PGM.
+
+The result is a :class:`Mammogram`: modality values (after the modality LUT, never cast to
+8 bits) plus what is needed to display and measure them (window, photometric
+interpretation, pixel spacing, laterality, view) and the flags raised while reading.
+Display conversion lives in :mod:`mcalc.imaging`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from mcalc.errors import DecoderMissingError, ImageReadError
+
+__all__ = ["Mammogram", "read_image", "read_dicom", "read_raster", "RASTER_SUFFIXES"]
+
+log = logging.getLogger(__name__)
+
+RASTER_SUFFIXES = frozenset({".png", ".tif", ".tiff", ".jpg", ".jpeg", ".pgm", ".pnm"})
+
+#: Transfer syntaxes and the packages that decode them, for messages that say what to install.
+_DECODER_HINTS = {
+    "1.2.840.10008.1.2.4.50": "pylibjpeg pylibjpeg-libjpeg (JPEG baseline)",
+    "1.2.840.10008.1.2.4.51": "pylibjpeg pylibjpeg-libjpeg (JPEG extended)",
+    "1.2.840.10008.1.2.4.57": "pylibjpeg pylibjpeg-libjpeg (JPEG lossless)",
+    "1.2.840.10008.1.2.4.70": "pylibjpeg pylibjpeg-libjpeg (JPEG lossless SV1)",
+    "1.2.840.10008.1.2.4.80": "pylibjpeg pylibjpeg-libjpeg (JPEG-LS lossless)",
+    "1.2.840.10008.1.2.4.81": "pylibjpeg pylibjpeg-libjpeg (JPEG-LS near-lossless)",
+    "1.2.840.10008.1.2.4.90": "pylibjpeg pylibjpeg-openjpeg (JPEG 2000 lossless)",
+    "1.2.840.10008.1.2.4.91": "pylibjpeg pylibjpeg-openjpeg (JPEG 2000)",
+    "1.2.840.10008.1.2.5": "pylibjpeg pylibjpeg-rle (RLE lossless)",
+}
+
+
+@dataclass(frozen=True)
+class Mammogram:
+    """A decoded mammogram in modality units, with what is needed to show and measure it.
+
+    Attributes:
+        pixels: 2-D array of modality values (stored values through the modality LUT).
+            Integer dtype when the LUT is the identity, float32 otherwise.
+        window_center, window_width: the file's default VOI window (or the full range).
+        voi_function: ``LINEAR``, ``LINEAR_EXACT`` or ``SIGMOID`` (DICOM VOI LUT Function).
+        monochrome1: ``True`` when low values are bright (display must invert).
+        bits_stored: significant bits of the stored values.
+        pixel_spacing_mm: (row, column) spacing in millimetres.
+        spacing_source: the tag it came from, or ``default`` when assumed.
+        laterality: ``L``, ``R`` or ``None``.
+        view: ``CC``, ``MLO`` or ``None`` (from ViewPosition).
+        flags: human-readable notes raised while reading (defaults used, tags missing).
+    """
+
+    pixels: np.ndarray
+    window_center: float
+    window_width: float
+    voi_function: str = "LINEAR"
+    monochrome1: bool = False
+    bits_stored: int = 16
+    pixel_spacing_mm: tuple[float, float] = (0.07, 0.07)
+    spacing_source: str = "default"
+    laterality: str | None = None
+    view: str | None = None
+    flags: tuple[str, ...] = field(default_factory=tuple)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (int(self.pixels.shape[0]), int(self.pixels.shape[1]))
+
+    @property
+    def value_range(self) -> tuple[float, float]:
+        """Range of representable modality values (for sliders)."""
+        if np.issubdtype(self.pixels.dtype, np.integer):
+            return 0.0, float(2**self.bits_stored - 1)
+        return float(np.min(self.pixels)), float(np.max(self.pixels))
+
+
+def read_image(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammogram:
+    """Read a mammogram from a DICOM or raster file, chosen by content and suffix.
+
+    Raises:
+        ImageReadError: the file is missing, truncated, corrupt or of an unknown format.
+        DecoderMissingError: a compressed DICOM needs a decoder that is not installed.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ImageReadError(f"{path}: no such file")
+    if path.suffix.lower() in RASTER_SUFFIXES:
+        return read_raster(path, default_spacing_mm=default_spacing_mm)
+    return read_dicom(path, default_spacing_mm=default_spacing_mm)
+
+
+def _first(value: object) -> float | None:
+    """First number of a DICOM multi-value (or the value itself)."""
+    if value is None:
+        return None
+    try:
+        if isinstance(value, (list, tuple)) or hasattr(value, "__getitem__") and not isinstance(
+            value, (str, bytes)
+        ):
+            value = value[0]  # type: ignore[index]
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError, IndexError):
+        return None
+
+
+def read_dicom(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammogram:
+    """Decode a DICOM mammogram through the modality LUT, keeping its full bit depth.
+
+    Stages: stored values -> modality LUT (rescale slope/intercept or LUT sequence). The VOI
+    window and MONOCHROME1 inversion are recorded, applied later for display.
+    """
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+    from pydicom.pixels import apply_modality_lut
+
+    path = Path(path)
+    try:
+        ds = pydicom.dcmread(path)
+    except InvalidDicomError as exc:
+        raise ImageReadError(
+            f"{path}: not a DICOM file ({exc}); re-export it as DICOM or list a PNG/TIFF instead"
+        ) from exc
+    except (OSError, EOFError, ValueError, AttributeError, KeyError) as exc:
+        raise ImageReadError(f"{path}: cannot read DICOM header ({exc})") from exc
+    if "PixelData" not in ds:
+        raise ImageReadError(f"{path}: DICOM has no pixel data (expected an image, got a header only)")
+
+    tsuid = str(getattr(ds.file_meta, "TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
+    try:
+        stored = ds.pixel_array
+    except (RuntimeError, NotImplementedError) as exc:
+        hint = _DECODER_HINTS.get(tsuid)
+        if hint and "decod" in str(exc).lower() or hint and "plugin" in str(exc).lower():
+            raise DecoderMissingError(
+                f"{path}: compressed with transfer syntax {tsuid}; install a decoder: pip install {hint}"
+            ) from exc
+        raise ImageReadError(f"{path}: cannot decode pixel data ({exc})") from exc
+    except (ValueError, EOFError, OSError, AttributeError, KeyError, TypeError) as exc:
+        raise ImageReadError(
+            f"{path}: pixel data is corrupt or truncated ({exc}); re-copy the file from the source"
+        ) from exc
+
+    if stored.ndim != 2:
+        raise ImageReadError(
+            f"{path}: expected one 2-D grayscale frame, got an array of shape {stored.shape}"
+        )
+    flags: list[str] = []
+    slope = _first(ds.get("RescaleSlope", 1)) or 1.0
+    intercept = _first(ds.get("RescaleIntercept", 0)) or 0.0
+    if "ModalityLUTSequence" in ds or slope != 1.0 or intercept != 0.0:
+        pixels = np.asarray(apply_modality_lut(stored, ds), dtype=np.float32)
+    else:
+        pixels = stored
+
+    bits_stored = int(ds.get("BitsStored", stored.dtype.itemsize * 8) or 16)
+    center = _first(ds.get("WindowCenter"))
+    width = _first(ds.get("WindowWidth"))
+    if center is None or width is None or width <= 0:
+        lo, hi = float(np.min(pixels)), float(np.max(pixels))
+        center, width = (lo + hi) / 2.0, max(hi - lo, 1.0)
+        flags.append("no window centre/width in the file: using the image's value range")
+    voi_function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").upper()
+
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    if photometric not in {"MONOCHROME1", "MONOCHROME2"}:
+        raise ImageReadError(
+            f"{path}: expected a grayscale image (MONOCHROME1/2), got {photometric}"
+        )
+
+    spacing = None
+    source = "default"
+    for tag in ("PixelSpacing", "ImagerPixelSpacing"):
+        value = ds.get(tag)
+        if value is not None and len(value) >= 2:
+            try:
+                spacing = (float(value[0]), float(value[1]))
+                source = tag
+                break
+            except (TypeError, ValueError):
+                continue
+    if spacing is None or min(spacing) <= 0:
+        spacing = (default_spacing_mm, default_spacing_mm)
+        source = "default"
+        flags.append(f"no pixel spacing in the file: assuming {default_spacing_mm} mm")
+
+    laterality = str(ds.get("ImageLaterality", "") or ds.get("Laterality", "") or "").upper() or None
+    if laterality not in {"L", "R", None}:
+        flags.append(f"unknown laterality tag {laterality!r}")
+        laterality = None
+    if laterality is None:
+        flags.append("no laterality tag in the file")
+    view = str(ds.get("ViewPosition", "") or "").upper() or None
+    if view is not None and view not in {"CC", "MLO"}:
+        view = "MLO" if "MLO" in view else "CC" if "CC" in view else None
+
+    return Mammogram(
+        pixels=pixels,
+        window_center=float(center),
+        window_width=float(width),
+        voi_function=voi_function,
+        monochrome1=photometric == "MONOCHROME1",
+        bits_stored=bits_stored,
+        pixel_spacing_mm=spacing,
+        spacing_source=source,
+        laterality=laterality,
+        view=view,
+        flags=tuple(flags),
+    )
+
+
+def read_raster(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammogram:
+    """Read an 8- or 16-bit PNG, TIFF, JPEG or PGM as a grayscale mammogram.
+
+    Colour files are converted to gray (luminance). Raster files carry no spacing or
+    laterality, so the default spacing is used and flagged.
+    """
+    path = Path(path)
+    data = np.fromfile(path, dtype=np.uint8)
+    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if image is None:
+        raise ImageReadError(
+            f"{path}: cannot decode image (expected PNG, TIFF, JPEG or PGM); the file may be truncated"
+        )
+    if image.ndim == 3:
+        if image.shape[2] == 4:
+            image = cv2.cvtColor(image, cv2.COLOR_BGRA2GRAY)
+        else:
+            image = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    if image.dtype not in (np.uint8, np.uint16):
+        image = image.astype(np.float32)
+    bits = 8 if image.dtype == np.uint8 else 16
+    if image.dtype == np.uint16:
+        # 12-bit data stored in 16-bit containers is common: use the bits actually used.
+        bits = max(8, int(np.ceil(np.log2(float(image.max()) + 1)))) if image.max() > 0 else 16
+    hi = float(2**bits - 1)
+    return Mammogram(
+        pixels=image,
+        window_center=hi / 2.0,
+        window_width=hi + 1.0,
+        bits_stored=bits,
+        pixel_spacing_mm=(default_spacing_mm, default_spacing_mm),
+        spacing_source="default",
+        flags=(
+            f"raster file: no pixel spacing, assuming {default_spacing_mm} mm",
+            "raster file: no laterality tag",
+        ),
+    )

@@ -1,0 +1,148 @@
+"""Pure functions of the display pipeline, over numpy arrays.
+
+Stages, each a function: modality values -> VOI window (:func:`window`) -> [0, 1] float ->
+presentation (:func:`invert` for MONOCHROME1 or on request) -> optional contrast
+enhancement (:func:`clahe`) -> display (:func:`to_uint8`, :func:`overlay_mask`).
+None of them modifies its input. 12/16-bit data is never cast straight to 8 bits.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+__all__ = [
+    "window",
+    "invert",
+    "clahe",
+    "to_uint8",
+    "downsample",
+    "downsample_mask",
+    "overlay_mask",
+    "auto_window",
+    "WINDOW_PRESETS",
+    "hex_to_rgb",
+]
+
+_EPS = 1e-6
+
+#: Named window presets, as fractions of the image's representable range (centre, width),
+#: except ``file`` (the DICOM's own window) and ``auto`` (percentiles of the breast).
+WINDOW_PRESETS: dict[str, tuple[float, float] | None] = {
+    "file": None,
+    "auto": None,
+    "full range": (0.5, 1.0),
+    "dense tissue": (0.62, 0.35),
+    "fatty tissue": (0.4, 0.45),
+}
+
+
+def window(
+    values: np.ndarray, center: float, width: float, function: str = "LINEAR"
+) -> np.ndarray:
+    """Apply a DICOM VOI window and return float32 in [0, 1].
+
+    Follows DICOM PS3.3 C.11.2.1.2 for ``LINEAR`` (centre - 0.5, width - 1),
+    ``LINEAR_EXACT`` and ``SIGMOID``.
+
+    Args:
+        values: modality values, any numeric dtype, any shape.
+        center: window centre in modality units.
+        width: window width in modality units; must be positive.
+        function: VOI LUT function name.
+
+    Example:
+        >>> window(np.array([0, 2047, 4095]), 2047, 4096).round(2).tolist()
+        [0.0, 0.5, 1.0]
+    """
+    if width <= 0:
+        raise ValueError(f"window width must be > 0, got {width}")
+    x = np.asarray(values, dtype=np.float32)
+    function = function.upper()
+    if function == "SIGMOID":
+        out = 1.0 / (1.0 + np.exp(-4.0 * (x - center) / width))
+    elif function == "LINEAR_EXACT":
+        out = (x - (center - width / 2.0)) / width
+    else:
+        w = max(width - 1.0, _EPS)
+        out = (x - (center - 0.5)) / w + 0.5
+    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def invert(unit: np.ndarray) -> np.ndarray:
+    """Invert a [0, 1] image (MONOCHROME1 presentation, or on request)."""
+    return (1.0 - np.asarray(unit, dtype=np.float32)).astype(np.float32, copy=False)
+
+
+def clahe(unit: np.ndarray, clip_limit: float = 2.0, tiles: int = 8) -> np.ndarray:
+    """Contrast-limited adaptive histogram equalisation of a [0, 1] image.
+
+    Works on 16-bit quantisation so that windowed 12-bit detail is not lost to 8 bits.
+    """
+    if clip_limit <= 0:
+        raise ValueError(f"clip_limit must be > 0, got {clip_limit}")
+    u16 = np.round(np.clip(unit, 0.0, 1.0) * 65535.0).astype(np.uint16)
+    eq = cv2.createCLAHE(clipLimit=float(clip_limit), tileGridSize=(tiles, tiles)).apply(u16)
+    return (eq.astype(np.float32) / 65535.0).astype(np.float32)
+
+
+def to_uint8(unit: np.ndarray) -> np.ndarray:
+    """Quantise a [0, 1] display image to 8 bits (the last stage only)."""
+    return np.round(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def downsample(image: np.ndarray, max_side: int) -> np.ndarray:
+    """Shrink so the longest side is at most ``max_side`` (area averaging); never enlarges."""
+    if max_side <= 0:
+        raise ValueError(f"max_side must be > 0, got {max_side}")
+    h, w = image.shape[:2]
+    scale = max_side / float(max(h, w))
+    if scale >= 1.0:
+        return image.copy()
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    src = image if image.dtype != np.float16 else image.astype(np.float32)
+    return cv2.resize(src, size, interpolation=cv2.INTER_AREA)
+
+
+def downsample_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Shrink a boolean mask to ``shape`` keeping every marked pixel visible (max pooling)."""
+    h, w = shape
+    frac = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
+    return frac > 0.0
+
+
+def auto_window(values: np.ndarray, region: np.ndarray | None = None) -> tuple[float, float]:
+    """Window (centre, width) from the 1st and 99.5th percentiles inside ``region``."""
+    data = np.asarray(values)
+    sample = data[region] if region is not None and region.any() else data.ravel()
+    if sample.size > 2_000_000:
+        sample = sample[:: sample.size // 1_000_000]
+    lo, hi = np.percentile(sample.astype(np.float32), [1.0, 99.5])
+    width = max(float(hi - lo), 1.0)
+    return float(lo + width / 2.0), width
+
+
+def hex_to_rgb(color: str) -> tuple[int, int, int]:
+    """``#ff0000`` -> ``(255, 0, 0)``."""
+    value = color.lstrip("#")
+    if len(value) != 6:
+        raise ValueError(f"expected a colour like '#ff0000', got {color!r}")
+    return int(value[0:2], 16), int(value[2:4], 16), int(value[4:6], 16)
+
+
+def overlay_mask(
+    gray_unit: np.ndarray,
+    mask: np.ndarray,
+    color: tuple[int, int, int] = (255, 0, 0),
+    alpha: float = 0.6,
+) -> np.ndarray:
+    """Blend ``color`` over the masked pixels of a [0, 1] gray image; returns RGB uint8."""
+    if gray_unit.shape != mask.shape:
+        raise ValueError(f"image shape {gray_unit.shape} and mask shape {mask.shape} differ")
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    gray = to_uint8(gray_unit)
+    rgb = np.repeat(gray[..., None], 3, axis=2).astype(np.float32)
+    tint = np.asarray(color, dtype=np.float32)
+    rgb[mask] = (1.0 - alpha) * rgb[mask] + alpha * tint
+    return np.round(rgb).astype(np.uint8)
