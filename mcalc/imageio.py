@@ -99,9 +99,7 @@ def _first(value: object) -> float | None:
     if value is None:
         return None
     try:
-        if isinstance(value, (list, tuple)) or hasattr(value, "__getitem__") and not isinstance(
-            value, (str, bytes)
-        ):
+        if not isinstance(value, (str, bytes)) and hasattr(value, "__getitem__"):
             value = value[0]  # type: ignore[index]
         return float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError, IndexError):
@@ -128,14 +126,16 @@ def read_dicom(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammogr
     except (OSError, EOFError, ValueError, AttributeError, KeyError) as exc:
         raise ImageReadError(f"{path}: cannot read DICOM header ({exc})") from exc
     if "PixelData" not in ds:
-        raise ImageReadError(f"{path}: DICOM has no pixel data (expected an image, got a header only)")
+        raise ImageReadError(
+            f"{path}: DICOM has no pixel data (expected an image, got a header only)"
+        )
 
     tsuid = str(getattr(ds.file_meta, "TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
     try:
         stored = ds.pixel_array
     except (RuntimeError, NotImplementedError) as exc:
         hint = _DECODER_HINTS.get(tsuid)
-        if hint and "decod" in str(exc).lower() or hint and "plugin" in str(exc).lower():
+        if hint and any(word in str(exc).lower() for word in ("decod", "plugin", "handler")):
             raise DecoderMissingError(
                 f"{path}: compressed with transfer syntax {tsuid}; install a decoder: pip install {hint}"
             ) from exc
@@ -188,7 +188,9 @@ def read_dicom(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammogr
         source = "default"
         flags.append(f"no pixel spacing in the file: assuming {default_spacing_mm} mm")
 
-    laterality = str(ds.get("ImageLaterality", "") or ds.get("Laterality", "") or "").upper() or None
+    laterality = (
+        str(ds.get("ImageLaterality", "") or ds.get("Laterality", "") or "").upper() or None
+    )
     if laterality not in {"L", "R", None}:
         flags.append(f"unknown laterality tag {laterality!r}")
         laterality = None

@@ -37,9 +37,7 @@ WINDOW_PRESETS: dict[str, tuple[float, float] | None] = {
 }
 
 
-def window(
-    values: np.ndarray, center: float, width: float, function: str = "LINEAR"
-) -> np.ndarray:
+def window(values: np.ndarray, center: float, width: float, function: str = "LINEAR") -> np.ndarray:
     """Apply a DICOM VOI window and return float32 in [0, 1].
 
     Follows DICOM PS3.3 C.11.2.1.2 for ``LINEAR`` (centre - 0.5, width - 1),
