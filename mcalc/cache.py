@@ -1,0 +1,265 @@
+"""Disk and memory cache of decoded mammograms, previews and annotation masks.
+
+A second look at an image must be instant, and the first look must not pay twice:
+
+* the decoded full-resolution pixels are written once as ``.npy`` and re-opened memory
+  mapped, so a zoomed crop reads only the rows it shows;
+* the downsampled preview and the annotation mask (bit-packed) are small and kept for good;
+* a small in-memory LRU holds the most recent entries.
+
+Entries are keyed by the file's resolved path, size and modification time, so an edited
+file is decoded again. The full-resolution part of the disk cache is bounded
+(``max_bytes``); oldest entries are evicted first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TypeVar
+
+import numpy as np
+
+from mcalc.imageio import Mammogram, read_image
+
+__all__ = ["ImageCache", "file_key"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+def file_key(path: str | Path) -> str:
+    """A key that changes when the file at ``path`` changes (path, size, mtime)."""
+    p = Path(path).resolve()
+    st = p.stat()
+    raw = f"{p}|{st.st_size}|{st.st_mtime_ns}"
+    return hashlib.sha1(raw.encode("utf-8")).hexdigest()[:20]
+
+
+def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.save(fh, array, allow_pickle=False)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+@dataclass(frozen=True)
+class _Meta:
+    window_center: float
+    window_width: float
+    voi_function: str
+    monochrome1: bool
+    bits_stored: int
+    pixel_spacing_mm: tuple[float, float]
+    spacing_source: str
+    laterality: str | None
+    view: str | None
+    flags: tuple[str, ...]
+
+
+class ImageCache:
+    """Cache of decoded images; safe to share between threads of one process.
+
+    Args:
+        cache_dir: folder for the disk cache, or ``None`` for memory only.
+        memory_items: how many decoded images to keep in memory.
+        max_bytes: bound of the full-resolution pixel files on disk.
+        default_spacing_mm: spacing assumed for files that carry none.
+    """
+
+    def __init__(
+        self,
+        cache_dir: str | Path | None,
+        *,
+        memory_items: int = 6,
+        max_bytes: int = 4 * 1024**3,
+        default_spacing_mm: float = 0.07,
+    ) -> None:
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else None
+        self.memory_items = memory_items
+        self.max_bytes = max_bytes
+        self.default_spacing_mm = default_spacing_mm
+        self._memory: OrderedDict[str, object] = OrderedDict()
+        self._lock = threading.RLock()
+        if self.cache_dir is not None:
+            try:
+                self.cache_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                log.warning("image cache disabled: cannot create %s (%s)", self.cache_dir, exc)
+                self.cache_dir = None
+
+    # -- memory LRU -------------------------------------------------------------------
+    def _remember(self, key: str, value: T) -> T:
+        with self._lock:
+            self._memory[key] = value
+            self._memory.move_to_end(key)
+            while len(self._memory) > self.memory_items:
+                self._memory.popitem(last=False)
+        return value
+
+    def _recall(self, key: str) -> object | None:
+        with self._lock:
+            if key in self._memory:
+                self._memory.move_to_end(key)
+                return self._memory[key]
+        return None
+
+    def _entry_dir(self, key: str) -> Path | None:
+        if self.cache_dir is None:
+            return None
+        d = self.cache_dir / key[:2] / key
+        try:
+            d.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            return None
+        return d
+
+    # -- full images ------------------------------------------------------------------
+    def load(self, path: str | Path) -> Mammogram:
+        """The decoded mammogram; from memory, else the disk cache (memory-mapped), else decoded.
+
+        Raises whatever :func:`mcalc.imageio.read_image` raises for a bad file.
+        """
+        key = "img:" + file_key(path)
+        hit = self._recall(key)
+        if isinstance(hit, Mammogram):
+            return hit
+        entry = self._entry_dir(key[4:])
+        if (
+            entry is not None
+            and (entry / "pixels.npy").is_file()
+            and (entry / "meta.json").is_file()
+        ):
+            try:
+                meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+                pixels = np.load(entry / "pixels.npy", mmap_mode="r", allow_pickle=False)
+                os.utime(entry / "pixels.npy")  # LRU order for eviction
+                mammo = Mammogram(
+                    pixels=pixels,
+                    **{
+                        **meta,
+                        "pixel_spacing_mm": tuple(meta["pixel_spacing_mm"]),
+                        "flags": tuple(meta["flags"]),
+                    },
+                )
+                return self._remember(key, mammo)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("ignoring broken cache entry %s (%s)", entry, exc)
+        mammo = read_image(path, default_spacing_mm=self.default_spacing_mm)
+        if entry is not None:
+            try:
+                meta = _Meta(
+                    mammo.window_center,
+                    mammo.window_width,
+                    mammo.voi_function,
+                    mammo.monochrome1,
+                    mammo.bits_stored,
+                    mammo.pixel_spacing_mm,
+                    mammo.spacing_source,
+                    mammo.laterality,
+                    mammo.view,
+                    mammo.flags,
+                )
+                _atomic_save_npy(entry / "pixels.npy", np.ascontiguousarray(mammo.pixels))
+                _atomic_write_text(entry / "meta.json", json.dumps(asdict(meta)))
+                self._evict()
+            except OSError as exc:  # a full or read-only disk only costs speed
+                log.warning("could not write image cache entry %s (%s)", entry, exc)
+        return self._remember(key, mammo)
+
+    def memo(self, path: str | Path, name: str, compute: Callable[[], T]) -> T:
+        """Memory-memoise ``compute()`` for this file under ``name`` (not persisted)."""
+        key = f"memo:{name}:{file_key(path)}"
+        hit = self._recall(key)
+        if hit is not None:
+            return hit  # type: ignore[return-value]
+        return self._remember(key, compute())
+
+    def array(self, path: str | Path, name: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        """Disk-and-memory memoise an array derived from the file at ``path``.
+
+        Boolean arrays are stored bit-packed (an annotation mask of a full mammogram is
+        1.7 MB instead of 13 MB).
+        """
+        base = file_key(path)
+        key = f"arr:{name}:{base}"
+        hit = self._recall(key)
+        if isinstance(hit, np.ndarray):
+            return hit
+        entry = self._entry_dir(base)
+        target = entry / f"{name}.npz" if entry is not None else None
+        if target is not None and target.is_file():
+            try:
+                with np.load(target, allow_pickle=False) as z:
+                    if "packed" in z:
+                        shape = tuple(int(v) for v in z["shape"])
+                        count = int(np.prod(shape))
+                        arr = np.unpackbits(z["packed"], count=count).reshape(shape).astype(bool)
+                    else:
+                        arr = z["array"]
+                return self._remember(key, arr)
+            except (OSError, ValueError, KeyError) as exc:
+                log.warning("ignoring broken cache entry %s (%s)", target, exc)
+        arr = compute()
+        if target is not None:
+            try:
+                fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
+                with os.fdopen(fd, "wb") as fh:
+                    if arr.dtype == bool:
+                        np.savez(fh, packed=np.packbits(arr.ravel()), shape=np.array(arr.shape))
+                    else:
+                        np.savez(fh, array=arr)
+                os.replace(tmp, target)
+            except OSError as exc:
+                log.warning("could not write cache entry %s (%s)", target, exc)
+        return self._remember(key, arr)
+
+    def _evict(self) -> None:
+        """Drop the least recently used full-resolution pixel files beyond ``max_bytes``."""
+        if self.cache_dir is None:
+            return
+        files = []
+        for f in self.cache_dir.glob("*/*/pixels.npy"):
+            try:
+                st = f.stat()
+            except OSError:
+                continue
+            files.append((st.st_mtime, st.st_size, f))
+        total = sum(size for _, size, _ in files)
+        for _, size, f in sorted(files):
+            if total <= self.max_bytes:
+                break
+            try:
+                f.unlink()
+                (f.parent / "meta.json").unlink(missing_ok=True)
+                total -= size
+            except OSError:
+                continue
+
+    def clear_memory(self) -> None:
+        with self._lock:
+            self._memory.clear()

@@ -1,0 +1,155 @@
+"""The ``python -m mcalc`` command line: headless access to everything the app does.
+
+Every command that takes data accepts a real-layout dataset folder, a manifest CSV, or a
+folder holding ``manifest.csv``. Errors that mcalc raises on purpose are printed as one
+line on stderr with a non-zero exit status; ``--json`` output goes to stdout only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from mcalc.config import get_settings
+from mcalc.errors import McalcError
+
+__all__ = ["main", "build_parser", "TerminalProgress"]
+
+
+class TerminalProgress:
+    """A one-line progress bar on stderr, usable as a ``progress(done, total, message)`` callback."""
+
+    def __init__(self, label: str, *, enabled: bool = True, width: int = 30) -> None:
+        self.label = label
+        self.enabled = enabled and sys.stderr.isatty()
+        self.width = width
+        self.start = time.perf_counter()
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        if not self.enabled or total <= 0:
+            return
+        frac = min(max(done / total, 0.0), 1.0)
+        filled = int(frac * self.width)
+        elapsed = time.perf_counter() - self.start
+        eta = elapsed / frac - elapsed if frac > 0 else 0.0
+        bar = "#" * filled + "-" * (self.width - filled)
+        sys.stderr.write(
+            f"\r{self.label} [{bar}] {done}/{total} {elapsed:5.1f}s eta {eta:5.1f}s {message[:40]:<40}"
+        )
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from mcalc.synthetic import generate_demo
+
+    out = Path(args.out) if args.out else get_settings().demo_dir
+    summary = generate_demo(
+        out,
+        cases=args.cases,
+        seed=args.seed,
+        size=args.size,
+        progress=TerminalProgress("demo", enabled=not args.json),
+    )
+    result = {
+        "out": str(summary.out),
+        "cases": summary.cases,
+        "images": summary.images,
+        "calcifications": summary.calcifications,
+        "clusters": summary.clusters,
+        "seconds": round(summary.seconds, 2),
+        "synthetic": True,
+    }
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(
+            f"wrote a SYNTHETIC demo dataset to {summary.out}: {summary.cases} cases, "
+            f"{summary.images} images, {summary.calcifications} calcifications, "
+            f"{summary.clusters} clusters ({summary.seconds:.1f} s)"
+        )
+    return 0
+
+
+def _cmd_scan(args: argparse.Namespace) -> int:
+    from mcalc.scan import scan_dataset
+
+    report = scan_dataset(args.data, progress=TerminalProgress("scan", enabled=not args.json))
+    if args.json:
+        print(json.dumps(report.to_dict()))
+    else:
+        kind = "SYNTHETIC demo data" if report.synthetic else report.source
+        print(f"{report.root} ({kind})")
+        print(
+            f"  cases {report.cases}, images {report.images} "
+            f"({report.readable_images} readable, {report.annotated_images} annotated)"
+        )
+        print(f"  calcifications {report.calcifications}, clusters {report.clusters}")
+        shown = [p for p in report.problems if p.severity != "info" or args.verbose]
+        print(f"  problems: {len(shown)}" + ("" if args.verbose else " (use -v for notes)"))
+        for p in shown:
+            print(f"  [{p.severity}] {p.path}: {p.message}")
+    if not report.usable:
+        print(f"error: nothing usable was found in {args.data}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser with every sub-command."""
+    parser = argparse.ArgumentParser(
+        prog="python -m mcalc",
+        description="mcalc: breast micro-calcification workbench (headless commands).",
+    )
+    parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="write the synthetic demo dataset (real layout)")
+    demo.add_argument("--out", help="output folder (default: data/demo, or MCALC_DEMO_DIR)")
+    demo.add_argument("--cases", type=int, default=12, help="number of cases (default 12)")
+    demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    demo.add_argument(
+        "--size", choices=["small", "full"], default="small", help="small (default) or full"
+    )
+    demo.add_argument("--json", action="store_true", help="print a JSON summary")
+    demo.set_defaults(func=_cmd_demo)
+
+    scan = sub.add_parser("scan", help="index a dataset and report counts and problems")
+    scan.add_argument(
+        "data", help="dataset folder (real layout), manifest CSV, or folder with manifest.csv"
+    )
+    scan.add_argument("--json", action="store_true", help="print one JSON object")
+    scan.add_argument("-v", "--verbose", action="store_true", help="also list informational notes")
+    scan.set_defaults(func=_cmd_scan)
+
+    try:
+        from mcalc.models.commands import register_commands
+    except ImportError:  # the models package is optional until it lands
+        pass
+    else:
+        register_commands(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.WARNING))
+    try:
+        return int(args.func(args))
+    except McalcError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except (FileExistsError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130

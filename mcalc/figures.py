@@ -1,0 +1,165 @@
+"""Plotly figures of the viewer: image pairs with synchronised zoom and pan.
+
+Images travel as JPEG data URIs placed in full-resolution pixel coordinates (``dx`` = 1 /
+scale), so axes, hover positions and selections are in full-resolution pixels whatever
+the preview size, and all panels of a figure share (``matches``) their axes.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from mcalc.viewer import ImageView, encode_jpeg
+
+__all__ = ["pair_figure", "crop_figure", "data_uri"]
+
+
+def data_uri(rgb: np.ndarray, quality: int = 88) -> str:
+    """A ``data:image/jpeg;base64,...`` URI of an RGB uint8 image."""
+    return "data:image/jpeg;base64," + base64.b64encode(encode_jpeg(rgb, quality)).decode("ascii")
+
+
+def _base(titles: Sequence[str], height: int) -> go.Figure:
+    fig = make_subplots(
+        rows=1, cols=len(titles), subplot_titles=list(titles), horizontal_spacing=0.02
+    )
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        dragmode="pan",
+        showlegend=False,
+        plot_bgcolor="black",
+        paper_bgcolor="rgba(0,0,0,0)",
+        uirevision="keep",  # keep zoom/pan across reruns that change only contrast
+    )
+    for i in range(1, len(titles) + 1):
+        xa = "x" if i == 1 else f"x{i}"
+        fig.update_xaxes(
+            matches="x", showticklabels=False, showgrid=False, zeroline=False, row=1, col=i
+        )
+        fig.update_yaxes(
+            matches="y",
+            scaleanchor=xa,
+            autorange="reversed",
+            showticklabels=False,
+            showgrid=False,
+            zeroline=False,
+            row=1,
+            col=i,
+        )
+    return fig
+
+
+def _marks(fig: go.Figure, view: ImageView, col: int, color: str, offset=(0.0, 0.0)) -> None:
+    for k, hull in enumerate(view.cluster_hulls):
+        if len(hull) == 0:
+            continue
+        closed = np.vstack([hull, hull[:1]])
+        fig.add_trace(
+            go.Scatter(
+                x=closed[:, 1] - offset[1],
+                y=closed[:, 0] - offset[0],
+                mode="lines",
+                line={"color": "#ffd400", "width": 2},
+                hoverinfo="text",
+                text=f"cluster {k + 1}: {view.cluster_sizes[k]} calcifications",
+                name=f"cluster {k + 1}",
+            ),
+            row=1,
+            col=col,
+        )
+    if len(view.calc_points):
+        fig.add_trace(
+            go.Scatter(
+                x=view.calc_points[:, 1] - offset[1],
+                y=view.calc_points[:, 0] - offset[0],
+                mode="markers",
+                marker={
+                    "symbol": "circle-open",
+                    "size": 11,
+                    "color": color,
+                    "line": {"width": 1.5},
+                },
+                hovertemplate="calcification %{customdata[0]}<br>Ø %{customdata[1]:.2f} mm"
+                "<br>row %{y:.0f}, col %{x:.0f}<extra></extra>",
+                customdata=np.column_stack(
+                    [np.arange(1, len(view.calc_points) + 1), view.calc_diameters_mm]
+                ),
+                name="calcifications",
+            ),
+            row=1,
+            col=col,
+        )
+
+
+def pair_figure(
+    views: Sequence[ImageView],
+    titles: Sequence[str],
+    *,
+    show_marks: bool = True,
+    mark_color: str = "#00e5ff",
+    height: int = 620,
+) -> go.Figure:
+    """Side-by-side panels (e.g. prior | recent) with shared zoom and pan.
+
+    Args:
+        views: one prepared view per panel.
+        titles: one title per panel.
+        show_marks: draw calcification markers and cluster outlines.
+        mark_color: colour of the calcification markers.
+        height: figure height in pixels.
+    """
+    if len(views) != len(titles):
+        raise ValueError(f"{len(views)} views but {len(titles)} titles")
+    fig = _base(titles, height)
+    for col, view in enumerate(views, start=1):
+        step = 1.0 / view.scale
+        fig.add_trace(
+            go.Image(
+                source=data_uri(view.preview),
+                x0=0,
+                y0=0,
+                dx=step,
+                dy=step,
+                hoverinfo="skip",
+                name=view.key,
+            ),
+            row=1,
+            col=col,
+        )
+        if show_marks:
+            _marks(fig, view, col, mark_color)
+    return fig
+
+
+def crop_figure(
+    crops: Sequence[np.ndarray],
+    boxes: Sequence[tuple[int, int, int, int]],
+    titles: Sequence[str],
+    *,
+    height: int = 460,
+) -> go.Figure:
+    """Full-resolution crops side by side, axes in full-resolution pixel coordinates."""
+    fig = _base(titles, height)
+    for col, (crop, box) in enumerate(zip(crops, boxes, strict=True), start=1):
+        r0, r1, c0, c1 = box
+        step_x = (c1 - c0) / crop.shape[1]
+        step_y = (r1 - r0) / crop.shape[0]
+        fig.add_trace(
+            go.Image(
+                source=data_uri(crop, quality=92),
+                x0=c0,
+                y0=r0,
+                dx=step_x,
+                dy=step_y,
+                hoverinfo="skip",
+            ),
+            row=1,
+            col=col,
+        )
+    return fig

@@ -1,0 +1,298 @@
+"""Views of mammograms for the Browse page: windowed previews, overlays, full-res crops.
+
+The browser gets a downsampled preview of each image (longest side
+``Settings.preview_max_side``) and, for the region a user looks at closely, a crop read
+at full resolution from the memory-mapped cache. All images of a view are oriented the
+same way (chest wall on the left) so that prior and recent line up.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import cv2
+import numpy as np
+
+from mcalc import imaging
+from mcalc.annotations import AnnotationSummary, load_annotation_mask, summarize
+from mcalc.breast import breast_mask, chest_wall_side
+from mcalc.cache import ImageCache
+from mcalc.dataset.records import ImageRecord
+from mcalc.errors import AnnotationError
+from mcalc.imageio import Mammogram
+
+__all__ = [
+    "DisplayOptions",
+    "ImageView",
+    "prepare_view",
+    "crop_view",
+    "annotation_for",
+    "resolve_window",
+    "image_counts",
+    "encode_jpeg",
+]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DisplayOptions:
+    """How to display an image: window, presentation, contrast and overlay.
+
+    ``preset`` is a key of :data:`mcalc.imaging.WINDOW_PRESETS` or ``manual`` (then
+    ``center``/``width`` in modality units are used).
+    """
+
+    preset: str = "file"
+    center: float | None = None
+    width: float | None = None
+    invert: bool = False
+    clahe: bool = False
+    clahe_clip: float = 2.0
+    show_annotations: bool = True
+    overlay_color: str = "#ff3030"
+    overlay_alpha: float = 0.8
+    orient: bool = True
+
+
+@dataclass(frozen=True)
+class ImageView:
+    """What the viewer draws for one image (display orientation, full-res coordinates).
+
+    Attributes:
+        preview: RGB uint8 preview, overlay already blended in when asked for.
+        full_shape: (rows, cols) of the full-resolution image.
+        scale: preview pixels per full-resolution pixel.
+        flipped: the image was mirrored left-right to put the chest wall on the left.
+        window: (centre, width) used, in modality units.
+        calc_points: (N, 2) calcification centres (row, col), display orientation.
+        calc_diameters_mm: equivalent diameters of the calcifications.
+        cluster_hulls: one (K, 2) polygon (row, col) per cluster, display orientation.
+        cluster_sizes: number of calcifications in each cluster.
+        notes: flags raised while reading the image and its annotation.
+    """
+
+    key: str
+    preview: np.ndarray
+    full_shape: tuple[int, int]
+    scale: float
+    flipped: bool
+    window: tuple[float, float]
+    invert: bool
+    spacing_mm: tuple[float, float]
+    laterality: str | None
+    has_annotation: bool
+    calc_points: np.ndarray = field(default_factory=lambda: np.zeros((0, 2)))
+    calc_diameters_mm: tuple[float, ...] = ()
+    cluster_hulls: tuple[np.ndarray, ...] = ()
+    cluster_sizes: tuple[int, ...] = ()
+    notes: tuple[str, ...] = ()
+
+    @property
+    def n_calcifications(self) -> int:
+        return len(self.calc_diameters_mm)
+
+    @property
+    def n_clusters(self) -> int:
+        return len(self.cluster_sizes)
+
+
+def _preview_values(cache: ImageCache, rec: ImageRecord, mammo: Mammogram, max_side: int):
+    def compute() -> np.ndarray:
+        pixels = np.asarray(mammo.pixels)
+        if pixels.dtype not in (np.uint8, np.uint16, np.float32):
+            pixels = pixels.astype(np.float32)
+        return imaging.downsample(pixels, max_side).astype(np.float32)
+
+    return cache.array(rec.image_path, f"preview{max_side}", compute)
+
+
+def resolve_window(
+    mammo: Mammogram, preview_values: np.ndarray, region: np.ndarray | None, opts: DisplayOptions
+) -> tuple[float, float]:
+    """(centre, width) in modality units for the chosen preset or manual values."""
+    if opts.preset == "manual":
+        if opts.center is None or opts.width is None or opts.width <= 0:
+            raise ValueError(
+                f"manual window needs a centre and a positive width, got {opts.center}, {opts.width}"
+            )
+        return float(opts.center), float(opts.width)
+    if opts.preset == "file":
+        return mammo.window_center, mammo.window_width
+    if opts.preset == "auto":
+        return imaging.auto_window(preview_values, region)
+    if opts.preset not in imaging.WINDOW_PRESETS:
+        known = ", ".join([*imaging.WINDOW_PRESETS, "manual"])
+        raise ValueError(f"unknown window preset {opts.preset!r}; expected one of {known}")
+    frac_c, frac_w = imaging.WINDOW_PRESETS[opts.preset]  # type: ignore[misc]
+    lo, hi = mammo.value_range
+    return lo + frac_c * (hi - lo), max(frac_w * (hi - lo), 1.0)
+
+
+def _present(
+    values: np.ndarray, mammo: Mammogram, win: tuple[float, float], opts: DisplayOptions
+) -> np.ndarray:
+    unit = imaging.window(values, win[0], win[1], mammo.voi_function)
+    if mammo.monochrome1 != opts.invert:
+        unit = imaging.invert(unit)
+    if opts.clahe:
+        unit = imaging.clahe(unit, opts.clahe_clip)
+    return unit
+
+
+def annotation_for(
+    cache: ImageCache, rec: ImageRecord, shape: tuple[int, int], spacing: tuple[float, float]
+) -> tuple[np.ndarray | None, AnnotationSummary | None, tuple[str, ...]]:
+    """The record's annotation mask (full resolution), its summary and notes, cached.
+
+    A broken annotation file does not stop the image from being shown: the problem is
+    returned as a note.
+    """
+    if rec.annotation_path is None:
+        return None, None, ()
+    path = rec.annotation_path
+    name = f"mask-{rec.annotation_kind}-{shape[0]}x{shape[1]}"
+    try:
+        notes = cache.memo(
+            path, name + "-notes", lambda: load_annotation_mask(path, rec.annotation_kind, shape)[1]
+        )
+        mask = cache.array(
+            path, name, lambda: load_annotation_mask(path, rec.annotation_kind, shape)[0]
+        )
+    except AnnotationError as exc:
+        return None, None, (str(exc),)
+    summary = cache.memo(path, f"{name}-summary-{spacing}", lambda: summarize(mask, spacing))
+    return mask, summary, tuple(notes)
+
+
+def prepare_view(
+    cache: ImageCache, rec: ImageRecord, opts: DisplayOptions, *, max_side: int = 1024
+) -> ImageView:
+    """Decode (cached), window, orient and overlay one image for display.
+
+    Raises:
+        ImageReadError: the image file cannot be read.
+    """
+    mammo = cache.load(rec.image_path)
+    values = _preview_values(cache, rec, mammo, max_side)
+    file_unit = imaging.window(values, mammo.window_center, mammo.window_width, mammo.voi_function)
+    if mammo.monochrome1:
+        file_unit = imaging.invert(file_unit)
+    region = breast_mask(file_unit)
+    win = resolve_window(mammo, values, region, opts)
+    unit = _present(values, mammo, win, opts)
+
+    full_shape = mammo.shape
+    scale = values.shape[1] / float(full_shape[1])
+    mask, summary, ann_notes = annotation_for(cache, rec, full_shape, mammo.pixel_spacing_mm)
+    if opts.show_annotations and mask is not None:
+        small = imaging.downsample_mask(mask, values.shape[:2])
+        rgb = imaging.overlay_mask(
+            unit, small, imaging.hex_to_rgb(opts.overlay_color), opts.overlay_alpha
+        )
+    else:
+        rgb = np.repeat(imaging.to_uint8(unit)[..., None], 3, axis=2)
+
+    flipped = bool(opts.orient and region.any() and chest_wall_side(region) == "right")
+    width = full_shape[1]
+    points = np.zeros((0, 2))
+    diameters: tuple[float, ...] = ()
+    hulls: tuple[np.ndarray, ...] = ()
+    sizes: tuple[int, ...] = ()
+    if summary is not None:
+        points = np.array([c.centroid for c in summary.calcifications], dtype=float).reshape(-1, 2)
+        diameters = tuple(float(c.diameter_mm) for c in summary.calcifications)
+        hulls = tuple(np.asarray(cl.hull, dtype=float).reshape(-1, 2) for cl in summary.clusters)
+        sizes = tuple(len(cl.members) for cl in summary.clusters)
+    if flipped:
+        rgb = rgb[:, ::-1].copy()
+        points = points.copy()
+        points[:, 1] = width - 1 - points[:, 1]
+        hulls = tuple(np.column_stack([h[:, 0], width - 1 - h[:, 1]]) for h in hulls)
+
+    notes = tuple(mammo.flags) + ann_notes
+    if not region.any():
+        notes += ("no breast region found in this image",)
+    return ImageView(
+        key=rec.key,
+        preview=rgb,
+        full_shape=full_shape,
+        scale=scale,
+        flipped=flipped,
+        window=win,
+        invert=opts.invert,
+        spacing_mm=mammo.pixel_spacing_mm,
+        laterality=mammo.laterality,
+        has_annotation=rec.annotation_path is not None,
+        calc_points=points,
+        calc_diameters_mm=diameters,
+        cluster_hulls=hulls,
+        cluster_sizes=sizes,
+        notes=notes,
+    )
+
+
+def crop_view(
+    cache: ImageCache,
+    rec: ImageRecord,
+    view: ImageView,
+    opts: DisplayOptions,
+    box: tuple[int, int, int, int],
+    *,
+    max_side: int = 800,
+) -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """A full-resolution RGB crop of ``box`` = (r0, r1, c0, c1) in display coordinates.
+
+    Uses the same window as ``view`` so the crop matches the overview. Only the rows of
+    the box are read from the memory-mapped cache. Crops larger than ``max_side`` are
+    shrunk (the box is then wider than the screen anyway). Returns the crop and the box
+    actually used (clipped to the image).
+    """
+    mammo = cache.load(rec.image_path)
+    h, w = mammo.shape
+    r0, r1, c0, c1 = box
+    r0, r1 = max(0, min(r0, h - 1)), max(1, min(r1, h))
+    c0, c1 = max(0, min(c0, w - 1)), max(1, min(c1, w))
+    if r1 <= r0 or c1 <= c0:
+        raise ValueError(f"empty crop box {box} for an image of {h}x{w}")
+    # display -> file columns
+    fc0, fc1 = (w - c1, w - c0) if view.flipped else (c0, c1)
+    values = np.asarray(mammo.pixels[r0:r1, fc0:fc1], dtype=np.float32)
+    unit = _present(values, mammo, view.window, opts)
+    rgb = np.repeat(imaging.to_uint8(unit)[..., None], 3, axis=2)
+    if opts.show_annotations and rec.annotation_path is not None:
+        mask, _, _ = annotation_for(cache, rec, mammo.shape, mammo.pixel_spacing_mm)
+        if mask is not None:
+            rgb = imaging.overlay_mask(
+                unit,
+                mask[r0:r1, fc0:fc1],
+                imaging.hex_to_rgb(opts.overlay_color),
+                opts.overlay_alpha,
+            )
+    if view.flipped:
+        rgb = rgb[:, ::-1].copy()
+    if max(rgb.shape[:2]) > max_side:
+        rgb = imaging.downsample(rgb, max_side)
+    return rgb, (r0, r1, c0, c1)
+
+
+def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
+    """JPEG bytes of an RGB uint8 image (what is sent to the browser)."""
+    ok, buf = cv2.imencode(
+        ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
+    if not ok:
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
+
+
+def image_counts(cache: ImageCache, rec: ImageRecord) -> tuple[int, int]:
+    """(calcifications, clusters) annotated on one image; (0, 0) without a usable annotation."""
+    if rec.annotation_path is None:
+        return 0, 0
+    mammo = cache.load(rec.image_path)
+    _, summary, _ = annotation_for(cache, rec, mammo.shape, mammo.pixel_spacing_mm)
+    if summary is None:
+        return 0, 0
+    return len(summary.calcifications), len(summary.clusters)

@@ -1,0 +1,1 @@
+"""Streamlit pages of the mcalc app (UI only: read widgets, call mcalc, draw)."""

@@ -1,0 +1,260 @@
+"""Browse: the case table, and prior beside recent for CC and MLO with annotations."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from mcalc.config import TIMEPOINTS, VIEWS
+from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
+from mcalc.errors import ImageReadError
+from mcalc.figures import crop_figure, pair_figure
+from mcalc.imaging import WINDOW_PRESETS
+from mcalc.viewer import DisplayOptions, ImageView, crop_view, image_counts, prepare_view
+from pages import common
+
+CASE_KEY = "browse_case_id"
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_view(rec: ImageRecord, opts: DisplayOptions, max_side: int) -> ImageView:
+    return prepare_view(common.get_image_cache(), rec, opts, max_side=max_side)
+
+
+@st.cache_data(show_spinner="Counting annotated calcifications…", max_entries=4)
+def case_counts(_index: DatasetIndex, root: str, n_images: int) -> pd.DataFrame:
+    cache = common.get_image_cache()
+    rows = []
+    for case in _index.cases:
+        calcs = clusters = 0
+        for rec in case.images:
+            try:
+                n_calc, n_clu = image_counts(cache, rec)
+            except ImageReadError:
+                continue
+            calcs += n_calc
+            clusters += n_clu
+        rows.append({"case_id": case.case_id, "calcifications": calcs, "clusters": clusters})
+    return pd.DataFrame(rows)
+
+
+def filters_ui(frame: pd.DataFrame) -> pd.DataFrame:
+    """Filter widgets over the case table; returns the filtered rows."""
+    cols = st.columns(5)
+    out = frame
+    for col, (name, label) in zip(
+        cols[:4],
+        [
+            ("birads", "BI-RADS"),
+            ("density", "Density"),
+            ("biopsy", "Biopsy"),
+            ("laterality", "Side"),
+        ],
+        strict=True,
+    ):
+        options = sorted({str(v) for v in frame[name].dropna()})
+        chosen = col.multiselect(label, options, key=f"browse_filter_{name}")
+        if chosen:
+            out = out[out[name].astype(str).isin(chosen)]
+    if "calcifications" in frame:
+        calc = cols[4].selectbox(
+            "Calcifications", ["any", "with", "without"], key="browse_filter_calc"
+        )
+        if calc == "with":
+            out = out[out["calcifications"] > 0]
+        elif calc == "without":
+            out = out[out["calcifications"] == 0]
+    return out
+
+
+def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
+    """The case table with previous/next buttons; returns the selected case."""
+    ids = list(table["case_id"])
+    if not ids:
+        st.info("No case matches these filters. Clear a filter to see cases again.")
+        return None
+    if st.session_state.get(CASE_KEY) not in ids:
+        st.session_state[CASE_KEY] = ids[0]
+
+    event = st.dataframe(
+        table,
+        hide_index=True,
+        use_container_width=True,
+        height=min(35 * (len(table) + 1) + 3, 280),
+        on_select="rerun",
+        selection_mode="single-row",
+        key="browse_table",
+    )
+    rows = list(event.selection.rows) if event is not None else []
+    if rows and st.session_state.get("browse_last_rows") != rows:
+        st.session_state[CASE_KEY] = ids[rows[0]]
+    st.session_state["browse_last_rows"] = rows
+
+    pos = ids.index(st.session_state[CASE_KEY])
+    c1, c2, c3 = st.columns([1, 1, 6])
+    if c1.button("◀ Previous", key="browse_prev", disabled=pos == 0):
+        st.session_state[CASE_KEY] = ids[pos - 1]
+        st.rerun()
+    if c2.button("Next ▶", key="browse_next", disabled=pos >= len(ids) - 1):
+        st.session_state[CASE_KEY] = ids[pos + 1]
+        st.rerun()
+    c3.markdown(f"Case **{st.session_state[CASE_KEY]}** ({pos + 1} of {len(ids)})")
+    return index.case(st.session_state[CASE_KEY])
+
+
+def display_ui() -> DisplayOptions:
+    """Window/level, contrast and overlay controls (sidebar); returns the options."""
+    with st.sidebar:
+        st.markdown("### Display")
+        presets = [*WINDOW_PRESETS, "manual"]
+        preset = st.selectbox("Window preset", presets, key="browse_preset")
+        center = width = None
+        if preset == "manual":
+            center = st.slider("Level (centre)", 0, 4095, 2047, key="browse_center")
+            width = st.slider("Window (width)", 1, 4096, 4096, key="browse_width")
+        invert = st.toggle("Invert", key="browse_invert")
+        clahe = st.toggle("Contrast enhancement (CLAHE)", key="browse_clahe")
+        clip = (
+            st.slider("CLAHE clip limit", 1.0, 6.0, 2.0, 0.5, key="browse_clip") if clahe else 2.0
+        )
+        st.markdown("### Annotations")
+        show = st.toggle("Radiologists' marks", value=True, key="browse_show_ann")
+        marks = st.toggle("Markers and cluster outlines", value=True, key="browse_show_marks")
+        color = st.color_picker("Overlay colour", "#ff3030", key="browse_color")
+        alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.8, 0.05, key="browse_alpha")
+    opts = DisplayOptions(
+        preset=preset,
+        center=center,
+        width=width,
+        invert=invert,
+        clahe=clahe,
+        clahe_clip=clip,
+        show_annotations=show,
+        overlay_color=color,
+        overlay_alpha=alpha,
+    )
+    st.session_state["browse_marks"] = marks
+    return opts
+
+
+def metadata_ui(case: CaseRecord) -> None:
+    fields = {
+        "Side": {"L": "Left", "R": "Right"}.get(case.laterality or "", "unknown"),
+        "Age": f"{case.age:.0f}" if case.age is not None else "n/a",
+        "Density": case.density or "n/a",
+        "BI-RADS": case.birads or "n/a",
+        "Biopsy": case.biopsy or "n/a",
+        "Years between": f"{case.years_between:g}" if case.years_between is not None else "n/a",
+        "Exams": case.available or "n/a",
+    }
+    cols = st.columns(len(fields))
+    for col, (k, v) in zip(cols, fields.items(), strict=True):
+        col.metric(k, v)
+
+
+def box_from_event(event: object) -> tuple[int, int, int, int] | None:
+    """(r0, r1, c0, c1) of a box selection on a plotly chart, in full-res pixels."""
+    try:
+        boxes = event.selection["box"]  # type: ignore[attr-defined]
+    except (AttributeError, KeyError, TypeError):
+        return None
+    if not boxes:
+        return None
+    box = boxes[-1]
+    xs, ys = box.get("x", []), box.get("y", [])
+    if len(xs) < 2 or len(ys) < 2:
+        return None
+    c0, c1 = sorted(int(v) for v in xs[:2])
+    r0, r1 = sorted(int(v) for v in ys[:2])
+    return r0, r1, c0, c1
+
+
+def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) -> None:
+    """One view (CC or MLO): prior | recent, then full-resolution detail of a selection."""
+    records = [case.image(view, tp) for tp in TIMEPOINTS]
+    shown: list[tuple[str, ImageRecord, ImageView]] = []
+    for tp, rec in zip(TIMEPOINTS, records, strict=True):
+        if rec is None:
+            st.warning(f"{view} {tp}: this case has no such image.")
+            continue
+        try:
+            shown.append((tp, rec, cached_view(rec, opts, max_side)))
+        except ImageReadError as exc:
+            st.error(f"{view} {tp}: {exc}")
+    if not shown:
+        return
+    titles = [
+        f"{view} {tp} · {v.n_calcifications} calc. · {v.n_clusters} cluster(s)"
+        if v.has_annotation
+        else f"{view} {tp} · no annotation"
+        for tp, _, v in shown
+    ]
+    fig = pair_figure(
+        [v for _, _, v in shown], titles, show_marks=st.session_state.get("browse_marks", True)
+    )
+    event = st.plotly_chart(
+        fig,
+        use_container_width=True,
+        on_select="rerun",
+        selection_mode=("box",),
+        key=f"browse_fig_{view}",
+        config={"scrollZoom": True, "displaylogo": False},
+    )
+    for tp, _, v in shown:
+        for note in v.notes:
+            st.caption(f"{view} {tp}: {note}")
+    box = box_from_event(event)
+    if box is None:
+        st.caption(
+            "Scroll to zoom, drag to pan (both images move together). Use the box-select tool "
+            "to see the selected region at full resolution."
+        )
+        return
+    cache = common.get_image_cache()
+    crops, boxes = [], []
+    for _, rec, v in shown:
+        crop, used = crop_view(cache, rec, v, opts, box)
+        crops.append(crop)
+        boxes.append(used)
+    st.plotly_chart(
+        crop_figure(crops, boxes, [f"{view} {tp} · full resolution" for tp, _, _ in shown]),
+        use_container_width=True,
+        key=f"browse_crop_{view}",
+    )
+
+
+index = common.require_index()
+st.title("Browse")
+common.synthetic_banner(index)
+
+frame = index.to_frame()
+if len(index.images()) <= 120 or st.toggle(
+    "Count calcifications per case (reads every annotation once)", key="browse_count"
+):
+    counts = case_counts(index, str(index.root), len(index.images()))
+    frame = frame.merge(counts, on="case_id", how="left")
+columns = [
+    c
+    for c in [
+        "case_id",
+        "laterality",
+        "age",
+        "density",
+        "birads",
+        "biopsy",
+        "years_between",
+        "calcifications",
+        "clusters",
+    ]
+    if c in frame
+]
+table = filters_ui(frame)[columns]
+case = case_picker(index, table)
+if case is None:
+    st.stop()
+opts = display_ui()
+metadata_ui(case)
+max_side = common.settings().preview_max_side
+for view in VIEWS:
+    st.subheader(view)
+    view_pair(case, view, opts, max_side)
