@@ -236,9 +236,9 @@ def read_raster(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammog
     if image.dtype not in (np.uint8, np.uint16):
         image = image.astype(np.float32)
     bits = 8 if image.dtype == np.uint8 else 16
-    if image.dtype == np.uint16:
-        # 12-bit data stored in 16-bit containers is common: use the bits actually used.
-        bits = max(8, int(np.ceil(np.log2(float(image.max()) + 1)))) if image.max() > 0 else 16
+    if image.dtype == np.uint16 and int(image.max()) < 4096:
+        # 12-bit detector data stored in 16-bit containers is the common case for mammograms.
+        bits = 12
     hi = float(2**bits - 1)
     return Mammogram(
         pixels=image,

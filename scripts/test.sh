@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The test command of README.md: install what the tests need, lint, run the whole suite.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# Debian's Chromium for the browser tests (Playwright drives /usr/bin/chromium; it never
+# downloads a browser of its own).
+if ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+fi
+
+python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
+
+ruff check .
+ruff format --check .
+
+set +e
+python -m pytest "$@"
+status=$?
+set -e
+if [ "$status" -eq 5 ]; then
+  echo "pytest collected no test: that is a failure" >&2
+  exit 1
+fi
+exit "$status"

@@ -1,0 +1,80 @@
+"""The decoded-image cache: memory, disk, memory-mapping, invalidation, eviction."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+from mcalc import cache as cache_mod
+from mcalc.cache import ImageCache, file_key
+from mcalc.dicomwrite import write_dicom
+
+
+def _img(seed=0, h=64, w=48):
+    return np.random.default_rng(seed).integers(0, 4096, (h, w)).astype(np.uint16)
+
+
+def test_second_load_comes_from_disk_memory_mapped(tmp_path, monkeypatch):
+    path = write_dicom(tmp_path / "a.dcm", _img(), spacing_mm=0.1, laterality="L")
+    first = ImageCache(tmp_path / "cache").load(path)
+    calls = []
+    monkeypatch.setattr(cache_mod, "read_image", lambda *a, **k: calls.append(a))
+    second = ImageCache(tmp_path / "cache").load(path)  # a new process would see this
+    assert calls == []
+    assert isinstance(second.pixels, np.memmap)
+    np.testing.assert_array_equal(first.pixels, second.pixels)
+    assert second.pixel_spacing_mm == (0.1, 0.1) and second.laterality == "L"
+
+
+def test_memory_hit_returns_same_object(tmp_path):
+    path = write_dicom(tmp_path / "a.dcm", _img())
+    c = ImageCache(None)
+    assert c.load(path) is c.load(path)
+
+
+def test_changed_file_is_decoded_again(tmp_path):
+    path = write_dicom(tmp_path / "a.dcm", _img(0))
+    c = ImageCache(tmp_path / "cache")
+    key1 = file_key(path)
+    c.load(path)
+    write_dicom(path, _img(1))
+    os.utime(path, ns=(1, 10**18))
+    assert file_key(path) != key1
+    np.testing.assert_array_equal(ImageCache(tmp_path / "cache").load(path).pixels, _img(1))
+
+
+def test_bool_arrays_are_bit_packed_and_round_trip(tmp_path):
+    path = write_dicom(tmp_path / "a.dcm", _img())
+    mask = np.random.default_rng(0).random((333, 257)) > 0.9
+    ImageCache(tmp_path / "cache").array(path, "mask", lambda: mask)
+    files = list((tmp_path / "cache").rglob("mask.npz"))
+    assert len(files) == 1 and files[0].stat().st_size < mask.size / 4
+    again = ImageCache(tmp_path / "cache").array(path, "mask", lambda: pytest.fail("recomputed"))
+    np.testing.assert_array_equal(again, mask)
+
+
+def test_eviction_bounds_full_resolution_files(tmp_path):
+    c = ImageCache(tmp_path / "cache", max_bytes=10_000)
+    for i in range(4):
+        c.load(write_dicom(tmp_path / f"{i}.dcm", _img(i)))  # 6 kB of pixels each
+    total = sum(f.stat().st_size for f in (tmp_path / "cache").rglob("pixels.npy"))
+    assert total <= 10_000
+
+
+def test_unwritable_cache_dir_degrades_to_memory(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    c = ImageCache(blocker / "cache")
+    assert c.cache_dir is None
+    path = write_dicom(tmp_path / "a.dcm", _img())
+    assert c.load(path).shape == (64, 48)
+
+
+def test_broken_entry_is_ignored(tmp_path):
+    path = write_dicom(tmp_path / "a.dcm", _img())
+    ImageCache(tmp_path / "cache").load(path)
+    for f in (tmp_path / "cache").rglob("pixels.npy"):
+        f.write_bytes(b"garbage")
+    np.testing.assert_array_equal(ImageCache(tmp_path / "cache").load(path).pixels, _img())

@@ -1,0 +1,135 @@
+"""Reading DICOM and raster mammograms, including bad and unusual files."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from mcalc.dicomwrite import write_dicom
+from mcalc.errors import DecoderMissingError, ImageReadError
+from mcalc.imageio import read_image
+
+
+def _ramp(h=64, w=48, top=4095):
+    return (np.arange(h * w).reshape(h, w) % (top + 1)).astype(np.uint16)
+
+
+def test_dicom_tags_and_full_bit_depth(tmp_path):
+    path = write_dicom(tmp_path / "a.dcm", _ramp(), laterality="R", view="MLO", spacing_mm=0.1)
+    m = read_image(path)
+    assert m.shape == (64, 48)
+    assert m.pixels.dtype == np.uint16 and int(m.pixels.max()) > 255  # never cast to 8 bits
+    assert (m.window_center, m.window_width) == (2047.0, 4096.0)
+    assert m.pixel_spacing_mm == (0.1, 0.1) and m.spacing_source == "PixelSpacing"
+    assert (m.laterality, m.view, m.monochrome1, m.bits_stored) == ("R", "MLO", False, 12)
+    assert m.flags == ()
+
+
+def test_upper_case_suffix_is_read(tmp_path):
+    path = write_dicom(tmp_path / "MLO_prior.DCM", _ramp())
+    assert read_image(path).shape == (64, 48)
+
+
+def test_missing_tags_get_flagged_defaults(tmp_path):
+    path = write_dicom(
+        tmp_path / "b.dcm", _ramp(), laterality=None, spacing_mm=None, window=None, view=None
+    )
+    m = read_image(path, default_spacing_mm=0.07)
+    assert m.pixel_spacing_mm == (0.07, 0.07) and m.spacing_source == "default"
+    assert m.laterality is None
+    joined = " ".join(m.flags)
+    assert "pixel spacing" in joined and "laterality" in joined and "window" in joined
+    assert m.window_width > 0
+
+
+def test_monochrome1_and_rescale(tmp_path):
+    path = write_dicom(tmp_path / "c.dcm", _ramp(), monochrome1=True, rescale=(2.0, -10.0))
+    m = read_image(path)
+    assert m.monochrome1
+    assert m.pixels.dtype == np.float32
+    assert float(m.pixels[0, 1]) == pytest.approx(2.0 * 1 - 10.0)
+
+
+def test_truncated_dicom_is_a_clear_error(tmp_path):
+    path = write_dicom(tmp_path / "d.dcm", _ramp(256, 256))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImageReadError, match=r"d\.dcm"):
+        read_image(path)
+
+
+def test_not_a_dicom(tmp_path):
+    path = tmp_path / "e.dcm"
+    path.write_bytes(b"this is not a dicom file at all" * 10)
+    with pytest.raises(ImageReadError, match=r"e\.dcm"):
+        read_image(path)
+
+
+def test_missing_file(tmp_path):
+    with pytest.raises(ImageReadError, match="no such file"):
+        read_image(tmp_path / "nope.dcm")
+
+
+def test_compressed_dicom_decodes_with_installed_decoder(tmp_path):
+    pytest.importorskip("pylibjpeg")
+    import pydicom
+    from pydicom.uid import RLELossless
+
+    path = write_dicom(tmp_path / "f.dcm", _ramp())
+    ds = pydicom.dcmread(path)
+    ds.compress(RLELossless)
+    ds.save_as(tmp_path / "rle.dcm")
+    m = read_image(tmp_path / "rle.dcm")
+    np.testing.assert_array_equal(m.pixels, _ramp())
+
+
+def test_missing_decoder_names_the_package(tmp_path, monkeypatch):
+    import pydicom
+    from pydicom.uid import RLELossless
+
+    path = write_dicom(tmp_path / "g.dcm", _ramp())
+    ds = pydicom.dcmread(path)
+    ds.compress(RLELossless)
+    ds.save_as(tmp_path / "rle.dcm")
+
+    def no_decoder(self):
+        raise RuntimeError("Unable to decode the pixel data as no plugins are available")
+
+    monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array", property(no_decoder))
+    with pytest.raises(DecoderMissingError, match="pylibjpeg-rle"):
+        read_image(tmp_path / "rle.dcm")
+
+
+@pytest.mark.parametrize(
+    ("suffix", "dtype", "bits"),
+    [
+        (".png", np.uint8, 8),
+        (".png", np.uint16, 12),
+        (".tif", np.uint16, 12),
+        (".pgm", np.uint8, 8),
+    ],
+)
+def test_raster_formats(tmp_path, suffix, dtype, bits):
+    img = _ramp(32, 32, top=2**bits - 1).astype(dtype)
+    path = tmp_path / f"img{suffix}"
+    assert cv2.imwrite(str(path), img)
+    m = read_image(path)
+    np.testing.assert_array_equal(m.pixels, img)
+    assert m.bits_stored == bits
+    assert m.spacing_source == "default"
+    assert any("spacing" in f for f in m.flags)
+
+
+def test_colour_jpeg_becomes_gray(tmp_path):
+    img = np.zeros((16, 16, 3), np.uint8)
+    img[..., :] = 120
+    cv2.imwrite(str(tmp_path / "c.jpg"), img)
+    m = read_image(tmp_path / "c.jpg")
+    assert m.pixels.ndim == 2
+
+
+def test_corrupt_raster(tmp_path):
+    (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(ImageReadError, match="cannot decode"):
+        read_image(tmp_path / "bad.png")
