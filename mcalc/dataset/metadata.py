@@ -1,0 +1,372 @@
+"""Reading the real dataset's ``Description.xlsx``: one row of metadata per case folder.
+
+The workbook has a sheet per group (``Normal_cases``, ``Suspicious_cases``), two title rows
+and the header on the third row. Columns are found by what their header says, not by
+position or exact spelling (the classification column has a trailing space in the real
+file). ``NOT AVAILABLE`` in any letter case becomes ``None``.
+
+Each row becomes a dict whose keys are :class:`~mcalc.dataset.records.CaseRecord` field
+names, with values already normalised: ``laterality`` ``"R"``/``"L"``, ``birads`` a
+lower-case string (``"1"``, ``"4a"``), ``density`` ``"a"``-``"d"``, ``age`` and
+``years_between`` floats, ``available`` and ``biopsy`` strings.
+
+Example:
+    >>> normalize_birads("4A"), normalize_birads(1.0), normalize_laterality("Right")
+    ('4a', '1', 'R')
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import zipfile
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mcalc.dataset.records import Problem
+from mcalc.errors import DatasetError
+
+__all__ = [
+    "DescriptionTable",
+    "parse_description",
+    "read_description",
+    "normalize_birads",
+    "normalize_laterality",
+    "parse_number",
+    "is_not_available",
+    "GROUP_SHEETS",
+    "HEADER_SEARCH_ROWS",
+]
+
+log = logging.getLogger(__name__)
+
+#: Group name -> the sheet name of the real file.
+GROUP_SHEETS: dict[str, str] = {"normal": "Normal_cases", "suspicious": "Suspicious_cases"}
+#: How many rows from the top are searched for the header (the one with ``Folder #``).
+HEADER_SEARCH_ROWS = 10
+
+
+def _norm_header(value: object) -> str:
+    return " ".join(str(value).split()).lower() if value is not None else ""
+
+
+@dataclass(frozen=True)
+class _Column:
+    field: str
+    header: str  # as written in the real file, for messages
+    required: bool
+    matches: Callable[[str], bool]
+
+
+_COLUMNS: tuple[_Column, ...] = (
+    _Column("folder", "Folder #", True, lambda h: h.startswith("folder")),
+    _Column(
+        "laterality",
+        "Breast (Right/Left)",
+        True,
+        lambda h: h.startswith("breast") or "laterality" in h,
+    ),
+    _Column(
+        "birads",
+        "BI-RADS categories for classification",
+        True,
+        lambda h: "classification" in h or h in {"bi-rads", "birads"},
+    ),
+    _Column(
+        "age", "Age (at the time of the recent mammogram)", False, lambda h: h.startswith("age")
+    ),
+    _Column("density", "BI-RADS categories for breast density", False, lambda h: "density" in h),
+    _Column("available", "Available mammograms", False, lambda h: h.startswith("available")),
+    _Column("years_between", "Years between screenings", False, lambda h: h.startswith("years")),
+    _Column("biopsy", "Biopsy results", False, lambda h: "biopsy" in h),
+)
+
+_NUMBER = re.compile(r"^\s*([-+]?\d+(?:[.,]\d+)?)")
+
+
+def is_not_available(value: object) -> bool:
+    """``True`` for empty cells and ``NOT AVAILABLE`` (any case, surrounding spaces, ``N/A``)."""
+    if value is None:
+        return True
+    if isinstance(value, str):
+        text = " ".join(value.split()).lower()
+        return text in {"", "not available", "n/a", "na", "-"}
+    return False
+
+
+def parse_number(value: object) -> float | None:
+    """A number from a cell: ints, floats, ``"45"``, ``"3 years"``, ``"2,5"``.
+
+    Returns ``None`` for missing values and text that does not start with a number.
+    """
+    if is_not_available(value) or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    found = _NUMBER.match(str(value))
+    return float(found.group(1).replace(",", ".")) if found else None
+
+
+def normalize_birads(value: object) -> str | None:
+    """Normalise a BI-RADS classification: ``1.0`` -> ``"1"``, ``"4A"`` -> ``"4a"``,
+    ``"BI-RADS 5"`` -> ``"5"``. ``None`` for missing values.
+
+    Example:
+        >>> normalize_birads(" BI-RADS 4 B ")
+        '4b'
+    """
+    if is_not_available(value) or isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, int | float):
+        return str(value)
+    text = "".join(str(value).split()).lower()
+    text = re.sub(r"^(bi-?rads|category|cat)[:\-]?", "", text)
+    if re.fullmatch(r"\d+\.0+", text):
+        text = text.split(".")[0]
+    return text or None
+
+
+def normalize_laterality(value: object) -> str | None:
+    """``"Right"``/``"R"`` -> ``"R"``, ``"Left"``/``"L"`` -> ``"L"``, anything else ``None``."""
+    if is_not_available(value):
+        return None
+    text = str(value).strip().lower()
+    if text in {"r", "right", "rt"}:
+        return "R"
+    if text in {"l", "left", "lt"}:
+        return "L"
+    return None
+
+
+def _text(value: object) -> str | None:
+    if is_not_available(value):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return " ".join(str(value).split())
+
+
+def _folder_number(value: object) -> int | None:
+    number = parse_number(value)
+    if number is None or not float(number).is_integer() or number < 0:
+        return None
+    return int(number)
+
+
+@dataclass(frozen=True)
+class DescriptionTable:
+    """The rows of a description workbook and what was odd about them.
+
+    Attributes:
+        path: the workbook read.
+        rows: ``(group, folder number) -> {CaseRecord field: value}``.
+        problems: odd cells, duplicate folders, a missing sheet or optional column.
+    """
+
+    path: Path
+    rows: dict[tuple[str, int], dict[str, Any]]
+    problems: tuple[Problem, ...] = field(default_factory=tuple)
+
+
+def _find_sheet(names: Sequence[str], group: str) -> str | None:
+    wanted = GROUP_SHEETS[group].lower()
+    normalised = {n: re.sub(r"[\s\-]+", "_", n.strip().lower()) for n in names}
+    for name, norm in normalised.items():
+        if norm == wanted:
+            return name
+    for name, norm in normalised.items():
+        if norm.startswith(group):
+            return name
+    return None
+
+
+def _parse_sheet(
+    path: Path, sheet: str, rows: Iterable[tuple[object, ...]]
+) -> tuple[dict[int, dict[str, Any]], list[Problem]]:
+    problems: list[Problem] = []
+    top: list[tuple[object, ...]] = []
+    header_at: int | None = None
+    iterator = iter(rows)
+    for number, row in enumerate(iterator, start=1):
+        top.append(row)
+        if any(_COLUMNS[0].matches(_norm_header(v)) for v in row):
+            header_at = number
+            break
+        if number >= HEADER_SEARCH_ROWS:
+            break
+    if header_at is None:
+        raise DatasetError(
+            f"{path}, sheet {sheet!r}: no header row with 'Folder #' in the first "
+            f"{HEADER_SEARCH_ROWS} rows (found rows starting {[r[:3] for r in top[:3]]}); "
+            "expected two title rows and the column headers on row 3"
+        )
+    headers = [_norm_header(v) for v in top[-1]]
+    where: dict[str, int] = {}
+    for col in _COLUMNS:
+        for i, h in enumerate(headers):
+            if h and col.matches(h) and i not in where.values():
+                where[col.field] = i
+                break
+    missing = [c for c in _COLUMNS if c.field not in where]
+    missing_required = [c.header for c in missing if c.required]
+    if missing_required:
+        found = [str(v).strip() for v in top[-1] if v is not None]
+        expected = [c.header for c in _COLUMNS]
+        raise DatasetError(
+            f"{path}, sheet {sheet!r}: missing column(s) {missing_required}; expected "
+            f"{expected} on row {header_at}, found {found}"
+        )
+    for col in missing:
+        problems.append(
+            Problem(
+                str(path),
+                f"sheet {sheet!r} has no {col.header!r} column; that value is left empty",
+                "warning",
+            )
+        )
+
+    out: dict[int, dict[str, Any]] = {}
+    for line, row in enumerate(iterator, start=header_at + 1):
+
+        def cell(name: str, row: tuple[object, ...] = row) -> object:
+            i = where.get(name)
+            return row[i] if i is not None and i < len(row) else None
+
+        raw_folder = cell("folder")
+        if all(v is None or (isinstance(v, str) and not v.strip()) for v in row):
+            continue
+        folder = _folder_number(raw_folder)
+        if folder is None:
+            problems.append(
+                Problem(
+                    str(path),
+                    f"sheet {sheet!r} row {line}: Folder # {raw_folder!r} is not a folder "
+                    "number; row left out",
+                    "warning",
+                )
+            )
+            continue
+        if folder in out:
+            problems.append(
+                Problem(
+                    str(path),
+                    f"sheet {sheet!r} row {line}: Folder # {folder} appears again; "
+                    "the first row is kept",
+                    "warning",
+                )
+            )
+            continue
+        record = _row_values(cell)
+        for name, raw in (
+            ("laterality", cell("laterality")),
+            ("age", cell("age")),
+            ("years_between", cell("years_between")),
+        ):
+            if record[name] is None and not is_not_available(raw):
+                problems.append(
+                    Problem(
+                        str(path),
+                        f"sheet {sheet!r} row {line} (Folder # {folder}): cannot read "
+                        f"{name.replace('_', ' ')} from {raw!r}; left empty",
+                        "warning",
+                    )
+                )
+        out[folder] = record
+    log.debug("%s: %d rows in sheet %s", path, len(out), sheet)
+    return out, problems
+
+
+def _row_values(cell: Callable[[str], object]) -> dict[str, Any]:
+    density = _text(cell("density"))
+    if density is not None and len(density) == 1:
+        density = density.lower()
+    return {
+        "laterality": normalize_laterality(cell("laterality")),
+        "birads": normalize_birads(cell("birads")),
+        "density": density,
+        "biopsy": _text(cell("biopsy")),
+        "age": parse_number(cell("age")),
+        "years_between": parse_number(cell("years_between")),
+        "available": _text(cell("available")),
+    }
+
+
+def parse_description(path: str | Path) -> DescriptionTable:
+    """Read a description workbook, keeping what was odd as :class:`Problem` entries.
+
+    Args:
+        path: the ``Description.xlsx`` file.
+
+    Returns:
+        The rows keyed by ``(group, folder number)`` plus the problems found.
+
+    Raises:
+        DatasetError: the file is missing or not a readable workbook, has neither group
+            sheet, or a sheet lacks its header row or a required column (``Folder #``,
+            ``Breast (Right/Left)``, the BI-RADS classification).
+    """
+    from openpyxl import load_workbook
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetError(f"{path}: no such spreadsheet (expected Description.xlsx)")
+    try:
+        book = load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
+        raise DatasetError(
+            f"{path}: cannot read as an Excel workbook ({exc}); save it again as .xlsx, "
+            "or remove it to load the cases without metadata"
+        ) from exc
+    try:
+        rows: dict[tuple[str, int], dict[str, Any]] = {}
+        problems: list[Problem] = []
+        sheets = {g: _find_sheet(book.sheetnames, g) for g in GROUP_SHEETS}
+        if not any(sheets.values()):
+            raise DatasetError(
+                f"{path}: no sheet {list(GROUP_SHEETS.values())}; found sheets {book.sheetnames}"
+            )
+        for group, sheet in sheets.items():
+            if sheet is None:
+                problems.append(
+                    Problem(
+                        str(path),
+                        f"no {GROUP_SHEETS[group]!r} sheet (found {book.sheetnames}); "
+                        f"{group} cases have no metadata",
+                        "warning",
+                    )
+                )
+                continue
+            values = book[sheet].iter_rows(values_only=True)
+            parsed, sheet_problems = _parse_sheet(path, sheet, values)
+            problems.extend(sheet_problems)
+            rows.update({(group, n): rec for n, rec in parsed.items()})
+    finally:
+        book.close()
+    return DescriptionTable(path=path, rows=rows, problems=tuple(problems))
+
+
+def read_description(path: str | Path) -> dict[tuple[str, int], dict[str, Any]]:
+    """Read ``Description.xlsx`` into ``(group, folder number) -> metadata``.
+
+    ``group`` is ``normal`` or ``suspicious``; the metadata dict has the keys
+    ``laterality``, ``birads``, ``density``, ``biopsy``, ``age``, ``years_between`` and
+    ``available`` (``None`` where the sheet says ``NOT AVAILABLE``). Odd cells are
+    logged; use :func:`parse_description` to get them as problems.
+
+    Raises:
+        DatasetError: see :func:`parse_description`.
+
+    Example:
+        >>> rows = read_description("Description.xlsx")  # doctest: +SKIP
+        >>> rows[("suspicious", 3)]["birads"]  # doctest: +SKIP
+        '4a'
+    """
+    table = parse_description(path)
+    for problem in table.problems:
+        log.warning("%s", problem.message)
+    return table.rows
