@@ -1,0 +1,282 @@
+"""The ``train``, ``models`` and ``evaluate`` sub-commands of ``python -m mcalc``.
+
+``--json`` prints JSON only on stdout; progress bars and messages go to stderr. Errors
+that mcalc raises on purpose print one line on stderr and exit non-zero (2; 130 when
+interrupted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mcalc.config import get_settings
+from mcalc.errors import McalcError
+
+__all__ = ["register_commands", "cmd_train", "cmd_models", "cmd_evaluate", "ProgressBar"]
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (only when stderr is a terminal, or forced)."""
+
+    def __init__(self, label: str, *, enabled: bool = True, force: bool = False, width: int = 28):
+        self.label = label
+        self.enabled = enabled and (force or sys.stderr.isatty())
+        self.width = width
+        self.t0 = time.perf_counter()
+
+    def update(self, done: int, total: int, message: str = "") -> None:
+        if not self.enabled or total <= 0:
+            return
+        frac = min(max(done / total, 0.0), 1.0)
+        bar = "#" * int(frac * self.width) + "-" * (self.width - int(frac * self.width))
+        elapsed = time.perf_counter() - self.t0
+        sys.stderr.write(
+            f"\r{self.label} [{bar}] {done}/{total} {elapsed:6.1f}s {message[:48]:<48}"
+        )
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        self.update(done, total, message)
+
+
+def _train_progress(enabled: bool) -> Callable[[dict[str, Any]], None]:
+    sampling = ProgressBar("patches", enabled=enabled)
+    bars: dict[tuple[str, int], ProgressBar] = {}
+
+    def on_event(event: dict[str, Any]) -> None:
+        kind = event.get("event")
+        if kind == "sampling":
+            sampling(event["done"], event["total"], str(event.get("message", "")))
+        elif kind == "stage" and enabled:
+            sys.stderr.write(
+                f"stage {event['stage']}: freeze {event['strategy']}, "
+                f"{event['trainable_params']:,}/{event['total_params']:,} parameters trainable, "
+                f"lr {event['lr']:g}\n"
+            )
+            for warning in event.get("warnings", []):
+                sys.stderr.write(f"warning: {warning}\n")
+        elif kind == "batch":
+            key = (str(event["stage"]), int(event["epoch"]))
+            bar = bars.setdefault(
+                key, ProgressBar(f"{key[0]} epoch {key[1]}/{event['epochs']}", enabled=enabled)
+            )
+            loss = event.get("loss")
+            bar(int(event["batch"]), int(event["steps"]), f"loss {loss:.4f}" if loss else "")
+        elif kind == "epoch" and enabled:
+            shown = {k: v for k, v in event.items() if k.startswith(("loss", "val_", "acc"))}
+            text = " ".join(f"{k} {v:.4f}" for k, v in shown.items() if isinstance(v, float))
+            sys.stderr.write(f"  epoch {event['epoch']}: {text}\n")
+
+    return on_event
+
+
+def _models_dir(args: argparse.Namespace) -> Path:
+    return Path(args.models) if getattr(args, "models", None) else get_settings().models_dir
+
+
+def _fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except McalcError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted: nothing was registered", file=sys.stderr)
+            return 130
+
+    run.__name__ = func.__name__
+    run.__doc__ = func.__doc__
+    return run
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from mcalc.models.training import TrainConfig, train
+
+    config = TrainConfig(
+        data=args.data,
+        arch=args.arch,
+        task=args.task,
+        freeze=args.freeze,
+        epochs=args.epochs,
+        batch=args.batch,
+        lr=args.lr,
+        seed=args.seed,
+        weights=args.weights,
+        models_dir=_models_dir(args),
+        patch_size=args.patch_size,
+        spacing_mm=args.spacing,
+        two_stage=args.two_stage,
+        boundary=args.boundary,
+        patience=args.patience,
+        model_id=args.id,
+        max_steps=args.max_steps,
+        pos_per_image=args.patches_per_image,
+        neg_per_image=args.patches_per_image,
+    )
+    config.validate()  # fail on bad names before TensorFlow starts
+    result = train(config, progress=_train_progress(not args.json))
+    card = result.card
+    if args.json:
+        print(json.dumps(card))
+        return 0
+    test = card["metrics"]["test"]
+    print(f"registered {result.model_id} at {result.path}")
+    print(
+        f"  {card['architecture']} / {card['task']} / freeze {card['freeze']['strategy']}: "
+        f"{card['trainable_params']:,} of {card['total_params']:,} parameters trained"
+    )
+    print(f"  weights: {card['weights']['detail']} (pretrained: {card['pretrained']})")
+    for warning in card.get("warnings", []):
+        print(f"  WARNING: {warning}")
+    if card["data"]["synthetic"]:
+        print("  trained on SYNTHETIC demo data: not a clinical model")
+    print(
+        f"  test ({len(card['split']['test'])} cases, {test['n']} patches): AUC {_fmt(test.get('auc'))}, "
+        f"accuracy {_fmt(test.get('accuracy'))}, sensitivity {_fmt(test.get('sensitivity'))}, "
+        f"specificity {_fmt(test.get('specificity'))}; {card['training_seconds']:.0f} s"
+    )
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from mcalc.models.registry import list_models
+
+    listing = list_models(_models_dir(args))
+    for problem in listing.problems:
+        print(f"warning: skipped {problem['path']}: {problem['message']}", file=sys.stderr)
+    if args.json:
+        print(json.dumps(listing.models))
+        return 0
+    if not listing.models:
+        print(f"no models in {_models_dir(args)}: train one with `python -m mcalc train`")
+        return 0
+    for card in listing.models:
+        test = card.get("metrics", {}).get("test", {})
+        flags = []
+        if not card.get("pretrained", False):
+            flags.append("not pre-trained")
+        if card.get("data", {}).get("synthetic"):
+            flags.append("synthetic data")
+        print(
+            f"{card['id']}: {card['architecture']} {card['task']} freeze "
+            f"{card.get('freeze', {}).get('strategy', '?')}, patch {card['patch']['size']} px, "
+            f"test AUC {_fmt(test.get('auc'))} acc {_fmt(test.get('accuracy'))}"
+            + (f" [{', '.join(flags)}]" if flags else "")
+        )
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from mcalc.models.evaluate import evaluate_model
+
+    result = evaluate_model(
+        args.model,
+        args.data,
+        _models_dir(args),
+        batch=args.batch,
+        progress=ProgressBar("patches", enabled=not args.json),
+    )
+    if args.json:
+        print(json.dumps(result.as_dict()))
+        return 0
+    m = result.metrics
+    print(
+        f"{result.model_id} on {result.data} ({result.scope}, {len(result.cases)} cases, {m['n']} patches)"
+    )
+    print(
+        f"  AUC {_fmt(m.get('auc'))}, accuracy {_fmt(m.get('accuracy'))}, "
+        f"sensitivity {_fmt(m.get('sensitivity'))}, specificity {_fmt(m.get('specificity'))}"
+    )
+    print(f"  confusion matrix (rows truth, columns predicted): {m['confusion_matrix']}")
+    for name, pc in (m.get("per_class") or {}).items():
+        print(
+            f"  {name}: AUC {_fmt(pc.get('auc'))} sens {_fmt(pc.get('sensitivity'))} spec {_fmt(pc.get('specificity'))}"
+        )
+    suspicious = m.get("binary_suspicious")
+    if suspicious:
+        print(f"  suspicious vs rest: AUC {_fmt(suspicious.get('auc'))}")
+    return 0
+
+
+cmd_train = _guard(_cmd_train)
+cmd_models = _guard(_cmd_models)
+cmd_evaluate = _guard(_cmd_evaluate)
+
+
+def _add_models_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--models", metavar="DIR", help="model registry folder (default: models/, or MCALC_MODELS)"
+    )
+
+
+def register_commands(subparsers: Any) -> None:
+    """Add ``train``, ``models`` and ``evaluate`` to an argparse sub-parser set."""
+    from mcalc.models.architectures import ARCHITECTURES
+    from mcalc.models.freeze import STRATEGIES
+    from mcalc.models.patches import DEFAULT_SPACING_MM, TASKS
+
+    train = subparsers.add_parser(
+        "train", help="train a model on patches, evaluate on held-out patients, register it"
+    )
+    train.add_argument("--data", required=True, help="dataset folder (real layout) or manifest")
+    # Names are checked by mcalc (not argparse choices) so errors say what is known.
+    train.add_argument("--arch", required=True, help=f"architecture: {', '.join(ARCHITECTURES)}")
+    train.add_argument("--task", required=True, help=f"task: {', '.join(TASKS)}")
+    train.add_argument("--freeze", required=True, help=f"strategy: {', '.join(STRATEGIES)}")
+    train.add_argument("--epochs", required=True, type=int, help="most epochs")
+    train.add_argument("--batch", type=int, default=32, help="batch size (default 32)")
+    train.add_argument(
+        "--lr", type=float, default=None, help="learning rate (default per strategy)"
+    )
+    train.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    train.add_argument(
+        "--weights",
+        default=None,
+        help="weights file (.weights.h5 of the model or a Keras-applications .h5), "
+        "'none' for random initialisation (default: auto)",
+    )
+    _add_models_option(train)
+    train.add_argument("--json", action="store_true", help="print the model card as JSON")
+    train.add_argument("--patch-size", type=int, default=None, help="patch side in px")
+    train.add_argument(
+        "--spacing", type=float, default=DEFAULT_SPACING_MM, help="patch pixel spacing in mm"
+    )
+    train.add_argument(
+        "--patches-per-image", type=int, default=16, help="patches of each kind per image"
+    )
+    train.add_argument(
+        "--two-stage", action="store_true", help="train the head first, then --freeze"
+    )
+    train.add_argument("--boundary", default=None, help="first trainable layer of 'partial'")
+    train.add_argument("--patience", type=int, default=3, help="early-stopping patience")
+    train.add_argument("--max-steps", type=int, default=None, help="cap of batches per epoch")
+    train.add_argument("--id", default=None, help="registry id (default: arch-task-time)")
+    train.set_defaults(func=cmd_train)
+
+    models = subparsers.add_parser("models", help="list the registered models")
+    _add_models_option(models)
+    models.add_argument("--json", action="store_true", help="print a JSON list of cards")
+    models.set_defaults(func=cmd_models)
+
+    evaluate = subparsers.add_parser(
+        "evaluate", help="metrics of a model on a dataset's test patients (or all of another)"
+    )
+    evaluate.add_argument("--model", required=True, help="registry id or model folder")
+    evaluate.add_argument("--data", required=True, help="dataset folder or manifest")
+    _add_models_option(evaluate)
+    evaluate.add_argument("--batch", type=int, default=None, help="batch size of prediction")
+    evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
+    evaluate.set_defaults(func=cmd_evaluate)

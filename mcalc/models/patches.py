@@ -1,0 +1,396 @@
+"""Patches at (near) full resolution: what the models see, for training and inference.
+
+Micro-calcifications are a few pixels across at about 0.07 mm a pixel; a whole mammogram
+shrunk to 224 px loses them. So models classify square patches resampled to a fixed pixel
+spacing (``spacing_mm``, 0.1 mm by default), and image-level answers aggregate patches.
+
+One function, :func:`model_input_image`, turns a mammogram into the [0, 1] array the models
+are trained on; training (here) and inference (:mod:`mcalc.models.inference`) both call it,
+so they cannot drift. Its window is the file's own VOI window (``WINDOW``), then MONOCHROME1
+inversion, then resampling to the target spacing.
+
+Tasks:
+
+- ``calcification``: binary, does the patch contain annotated calcifications? Positive
+  patches are centred (with jitter) on annotated calcifications, negative patches are drawn
+  from breast tissue with no annotated pixel. The label is computed from the mask itself.
+- ``birads``: normal / benign / suspicious from the case's BI-RADS category; patches where
+  the calcifications are for benign and suspicious cases, tissue patches for normal cases.
+  Its binary view (suspicious vs the rest) is scored with ROC metrics too.
+
+Example:
+    >>> import numpy as np
+    >>> unit = np.full((200, 200), 0.5, np.float32)
+    >>> calc = np.zeros((200, 200), bool); calc[100:103, 60:63] = True
+    >>> breast = np.ones((200, 200), bool)
+    >>> p = sample_image_patches(unit, calc, breast, 32, 2, 2, np.random.default_rng(0))
+    >>> p.contains.tolist()
+    [True, False, False]
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+
+from mcalc.errors import DatasetError, ModelError
+from mcalc.imaging import invert, window
+
+if TYPE_CHECKING:
+    from mcalc.dataset.records import DatasetIndex, ImageRecord
+    from mcalc.imageio import Mammogram
+
+__all__ = [
+    "TASKS",
+    "WINDOW",
+    "DEFAULT_SPACING_MM",
+    "PatchConfig",
+    "ImagePatches",
+    "PatchSet",
+    "task_classes",
+    "model_input_image",
+    "resample_mask",
+    "extract_patch",
+    "sample_image_patches",
+    "sample_dataset",
+    "image_seed",
+    "load_training_image",
+]
+
+log = logging.getLogger(__name__)
+
+#: Classes of each task, in output order.
+TASKS: dict[str, tuple[str, ...]] = {
+    "calcification": ("no-calcification", "calcification"),
+    "birads": ("normal", "benign", "suspicious"),
+}
+
+#: The window used to turn modality values into [0, 1] (recorded in model cards).
+WINDOW = "file"
+
+#: Default pixel spacing of patches, in millimetres.
+DEFAULT_SPACING_MM = 0.1
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+def task_classes(task: str) -> tuple[str, ...]:
+    """The class names of ``task``.
+
+    Raises:
+        ModelError: the task is unknown.
+    """
+    if task not in TASKS:
+        raise ModelError(f"unknown task {task!r}; expected one of: {', '.join(TASKS)}")
+    return TASKS[task]
+
+
+@dataclass(frozen=True)
+class PatchConfig:
+    """How patches are cut.
+
+    Attributes:
+        size: patch side in pixels (at ``spacing_mm``).
+        spacing_mm: pixel spacing patches are resampled to; ``None`` keeps the native one.
+        pos_per_image: at most this many patches at calcifications per image.
+        neg_per_image: tissue patches per image.
+        jitter: largest shift of a calcification from the patch centre, as a fraction of
+            ``size``.
+        min_breast: smallest fraction of breast tissue in a tissue patch.
+    """
+
+    size: int = 64
+    spacing_mm: float | None = DEFAULT_SPACING_MM
+    pos_per_image: int = 16
+    neg_per_image: int = 16
+    jitter: float = 0.25
+    min_breast: float = 0.6
+
+
+@dataclass
+class ImagePatches:
+    """Patches of one image: pixels ``(N, size, size)``, whether each holds annotated
+    calcifications, and their centres (row, column) in the resampled image."""
+
+    patches: np.ndarray
+    contains: np.ndarray
+    centers: np.ndarray
+
+
+@dataclass
+class PatchSet:
+    """Labelled patches of many images.
+
+    Attributes:
+        x: float32 ``(N, size, size)`` in [0, 1].
+        y: int64 class indices into ``classes``.
+        case_ids: the case of each patch (for splits by patient).
+        keys: the image of each patch (``case/VIEW_time``).
+        classes: class names.
+        notes: what was noticed while sampling (images skipped and why).
+    """
+
+    x: np.ndarray
+    y: np.ndarray
+    case_ids: np.ndarray
+    keys: np.ndarray
+    classes: tuple[str, ...]
+    notes: list[str] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+    def subset(self, case_ids: Iterable[str]) -> PatchSet:
+        """The patches of the given cases (order kept)."""
+        keep = np.isin(self.case_ids, list(case_ids))
+        return PatchSet(
+            self.x[keep], self.y[keep], self.case_ids[keep], self.keys[keep], self.classes
+        )
+
+    def counts(self) -> dict[str, int]:
+        """Number of patches per class."""
+        return {c: int((self.y == i).sum()) for i, c in enumerate(self.classes)}
+
+
+def model_input_image(
+    mammogram: Mammogram, spacing_mm: float | None = DEFAULT_SPACING_MM
+) -> tuple[np.ndarray, float]:
+    """The [0, 1] float32 image models are trained on, and the resampling factor used.
+
+    Stages: the file's VOI window -> MONOCHROME1 inversion -> resampling to ``spacing_mm``
+    (area averaging when shrinking). Shared by training and inference.
+
+    Args:
+        mammogram: a decoded mammogram (:func:`mcalc.imageio.read_image`).
+        spacing_mm: target pixel spacing; ``None`` keeps the native spacing.
+
+    Returns:
+        ``(unit, factor)``: ``factor`` multiplies native pixel coordinates into ``unit``'s.
+    """
+    unit = window(
+        mammogram.pixels, mammogram.window_center, mammogram.window_width, mammogram.voi_function
+    )
+    if mammogram.monochrome1:
+        unit = invert(unit)
+    if spacing_mm is None:
+        return unit, 1.0
+    if spacing_mm <= 0:
+        raise ValueError(f"spacing_mm must be > 0, got {spacing_mm}")
+    native = float(np.mean(mammogram.pixel_spacing_mm))
+    factor = native / float(spacing_mm)
+    if abs(factor - 1.0) < 1e-3:
+        return unit, 1.0
+    h, w = unit.shape
+    size = (max(1, round(w * factor)), max(1, round(h * factor)))
+    interp = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
+    out = cv2.resize(unit, size, interpolation=interp)
+    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False), factor
+
+
+def resample_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """Resample a boolean mask to ``shape``, keeping every marked pixel (any overlap)."""
+    if mask.shape == tuple(shape):
+        return mask.astype(bool, copy=True)
+    h, w = shape
+    interp = cv2.INTER_AREA if h < mask.shape[0] else cv2.INTER_NEAREST
+    return cv2.resize(mask.astype(np.float32), (w, h), interpolation=interp) > 0.0
+
+
+def extract_patch(image: np.ndarray, center: tuple[int, int], size: int) -> np.ndarray:
+    """The ``size`` x ``size`` window whose centre is ``center``, zero-padded at borders."""
+    r, c = int(center[0]), int(center[1])
+    top, left = r - size // 2, c - size // 2
+    out = np.zeros((size, size), dtype=image.dtype)
+    r0, c0 = max(top, 0), max(left, 0)
+    r1, c1 = min(top + size, image.shape[0]), min(left + size, image.shape[1])
+    if r1 > r0 and c1 > c0:
+        out[r0 - top : r1 - top, c0 - left : c1 - left] = image[r0:r1, c0:c1]
+    return out
+
+
+def _clamp_center(center: np.ndarray, shape: tuple[int, int], size: int) -> np.ndarray:
+    lo = size // 2
+    hi = np.array([max(lo, shape[0] - (size - lo)), max(lo, shape[1] - (size - lo))])
+    return np.clip(center, lo, hi)
+
+
+def sample_image_patches(
+    unit: np.ndarray,
+    calc_mask: np.ndarray,
+    breast: np.ndarray,
+    size: int,
+    n_pos: int,
+    n_neg: int,
+    rng: np.random.Generator,
+    *,
+    jitter: float = 0.25,
+    min_breast: float = 0.6,
+) -> ImagePatches:
+    """Cut patches at calcifications and from calcification-free breast tissue.
+
+    Args:
+        unit: [0, 1] image (:func:`model_input_image`).
+        calc_mask: annotated calcification pixels, same shape.
+        breast: breast region, same shape.
+        size: patch side.
+        n_pos: at most this many patches centred (with jitter) on calcifications, one per
+            calcification (components picked at random when there are more).
+        n_neg: tissue patches holding no annotated pixel and at least ``min_breast`` breast.
+        rng: random generator (seeded by the caller).
+
+    Returns:
+        Positive patches first, then tissue patches; ``contains`` is computed from the mask
+        of each patch, so it is the truth whatever the sampling intended.
+    """
+    if unit.shape != calc_mask.shape or unit.shape != breast.shape:
+        raise ValueError(
+            f"image {unit.shape}, calcification mask {calc_mask.shape} and breast mask "
+            f"{breast.shape} must have one shape"
+        )
+    centers: list[np.ndarray] = []
+    if n_pos > 0 and calc_mask.any():
+        n, _, _, centroids = cv2.connectedComponentsWithStats(calc_mask.astype(np.uint8), 8)
+        comps = centroids[1:n][:, ::-1]  # (row, col)
+        order = rng.permutation(len(comps))[:n_pos]
+        shift = max(1, int(size * jitter))
+        for i in order:
+            c = np.round(comps[i]).astype(int) + rng.integers(-shift, shift + 1, size=2)
+            centers.append(_clamp_center(c, unit.shape, size))
+    n_first = len(centers)
+    if n_neg > 0:
+        rows, cols = np.nonzero(breast)
+        attempts = 0
+        while len(centers) - n_first < n_neg and attempts < 40 * n_neg and rows.size:
+            attempts += 1
+            k = int(rng.integers(rows.size))
+            c = _clamp_center(np.array([rows[k], cols[k]]), unit.shape, size)
+            if extract_patch(calc_mask, tuple(c), size).any():
+                continue
+            if extract_patch(breast, tuple(c), size).mean() < min_breast:
+                continue
+            centers.append(c)
+    if not centers:
+        empty = np.zeros((0, size, size), np.float32)
+        return ImagePatches(empty, np.zeros(0, bool), np.zeros((0, 2), int))
+    arr = np.stack(centers).astype(int)
+    patches = np.stack([extract_patch(unit, tuple(c), size) for c in arr]).astype(np.float32)
+    contains = np.array([extract_patch(calc_mask, tuple(c), size).any() for c in arr])
+    return ImagePatches(patches, contains, arr)
+
+
+def image_seed(seed: int, key: str) -> int:
+    """A per-image seed, the same whichever set the image lands in (so evaluation can
+    re-sample exactly the test patches of training)."""
+    digest = hashlib.sha256(f"{seed}:{key}".encode()).digest()
+    return int.from_bytes(digest[:8], "little")
+
+
+def load_training_image(
+    rec: ImageRecord, spacing_mm: float | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(unit, calcification mask, breast mask)`` of one dataset image, at ``spacing_mm``."""
+    from mcalc.annotations import load_annotation_mask
+    from mcalc.breast import breast_mask
+    from mcalc.imageio import read_image
+
+    mammo = read_image(rec.image_path)
+    unit, _ = model_input_image(mammo, spacing_mm)
+    calc = np.zeros(unit.shape, bool)
+    if rec.annotation_path is not None and rec.annotation_kind != "none":
+        mask, _notes = load_annotation_mask(rec.annotation_path, rec.annotation_kind, mammo.shape)
+        calc = resample_mask(np.asarray(mask, bool), unit.shape)
+    breast = np.asarray(breast_mask(unit), bool)
+    return unit, calc, breast
+
+
+def sample_dataset(
+    index: DatasetIndex,
+    task: str,
+    config: PatchConfig,
+    seed: int = 0,
+    case_ids: Iterable[str] | None = None,
+    progress: ProgressFn | None = None,
+) -> PatchSet:
+    """Sample labelled patches from every image of the chosen cases.
+
+    Args:
+        index: the dataset (:func:`mcalc.dataset.open_dataset`).
+        task: ``calcification`` or ``birads``.
+        config: patch size, spacing and counts.
+        seed: sampling seed; each image draws from its own seed (:func:`image_seed`).
+        case_ids: restrict to these cases (default: all).
+        progress: called ``(done, total, message)`` after each image.
+
+    Raises:
+        DatasetError: no usable patch, or no annotated calcification for a task that needs
+            them.
+    """
+    classes = task_classes(task)
+    wanted = set(case_ids) if case_ids is not None else None
+    cases = [c for c in index.cases if wanted is None or c.case_id in wanted]
+    images = [(case, rec) for case in cases for rec in case.images]
+    xs: list[np.ndarray] = []
+    ys: list[np.ndarray] = []
+    cids: list[str] = []
+    keys: list[str] = []
+    notes: list[str] = []
+    for done, (case, rec) in enumerate(images, start=1):
+        group = case.birads_group
+        if task == "birads" and group not in classes:
+            notes.append(f"{rec.key}: no BI-RADS group ({case.birads!r}), skipped")
+            continue
+        unit, calc, breast = load_training_image(rec, config.spacing_mm)
+        rng = np.random.default_rng(image_seed(seed, rec.key))
+        if task == "calcification":
+            n_pos, n_neg = config.pos_per_image, config.neg_per_image
+        elif group == "normal":
+            n_pos, n_neg = 0, config.neg_per_image
+        else:
+            n_pos, n_neg = config.pos_per_image, 0
+        got = sample_image_patches(
+            unit,
+            calc,
+            breast,
+            config.size,
+            n_pos,
+            n_neg,
+            rng,
+            jitter=config.jitter,
+            min_breast=config.min_breast,
+        )
+        if len(got.patches):
+            if task == "calcification":
+                labels = got.contains.astype(np.int64)
+            else:
+                labels = np.full(len(got.patches), classes.index(group), np.int64)
+            xs.append(got.patches)
+            ys.append(labels)
+            cids.extend([case.case_id] * len(labels))
+            keys.extend([rec.key] * len(labels))
+        if progress is not None:
+            progress(done, len(images), rec.key)
+    if not xs:
+        raise DatasetError(
+            f"no patch could be sampled for task {task!r} from {len(images)} images of "
+            f"{index.root}: check that images hold breast tissue and annotations"
+        )
+    y = np.concatenate(ys)
+    if task == "calcification" and not (y == 1).any():
+        raise DatasetError(
+            f"no annotated calcification in {index.root}: the calcification task needs "
+            "annotation masks (GT files) with marked calcifications"
+        )
+    return PatchSet(
+        np.concatenate(xs),
+        y,
+        np.array(cids, dtype=object),
+        np.array(keys, dtype=object),
+        classes,
+        notes,
+    )

@@ -1,0 +1,212 @@
+"""The model registry: one folder per model, ``<models_dir>/<id>/``.
+
+Each folder holds ``model.keras`` (Keras 3 format, loaded in safe mode), ``card.json`` (what
+the model is, how it was trained, its test metrics) and ``training_log.jsonl``. Listing
+reads only the cards and never imports TensorFlow, so light code paths (the app's home page)
+stay fast. A corrupt or incompatible folder is reported and skipped, never fatal.
+
+Models are registered atomically: everything is written to a hidden temporary folder in the
+registry, which is renamed into place only when complete. A crash, an interruption or a full
+disk leaves at most a hidden ``.tmp-*`` folder that listings ignore.
+
+Example:
+    >>> import tempfile
+    >>> listing = list_models(tempfile.mkdtemp())
+    >>> listing.models, listing.problems
+    ([], [])
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import re
+import shutil
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mcalc.errors import ModelError
+
+if TYPE_CHECKING:
+    import keras
+
+__all__ = [
+    "CARD_FILE",
+    "MODEL_FILE",
+    "LOG_FILE",
+    "CARD_VERSION",
+    "REQUIRED_CARD_KEYS",
+    "RegistryListing",
+    "list_models",
+    "read_card",
+    "resolve_model",
+    "load_keras_model",
+    "register_model",
+    "new_model_id",
+]
+
+log = logging.getLogger(__name__)
+
+CARD_FILE = "card.json"
+MODEL_FILE = "model.keras"
+LOG_FILE = "training_log.jsonl"
+#: Version of the card layout; cards with a higher major version are reported, not read.
+CARD_VERSION = 1
+REQUIRED_CARD_KEYS = ("architecture", "task", "classes", "patch")
+
+_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+@dataclass
+class RegistryListing:
+    """Cards of the usable models (each with ``id`` and ``path``) and the folders skipped."""
+
+    models: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[dict[str, str]] = field(default_factory=list)
+
+
+def read_card(folder: str | Path) -> dict[str, Any]:
+    """Read and check a model folder's card (adds ``id`` and ``path``).
+
+    Raises:
+        ModelError: the folder has no model file, or the card is missing, not JSON,
+            of a newer format, or lacks a required field.
+    """
+    folder = Path(folder)
+    card_path = folder / CARD_FILE
+    if not card_path.is_file():
+        raise ModelError(f"{folder}: no {CARD_FILE}; not a model folder")
+    try:
+        card = json.loads(card_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{card_path}: unreadable card ({exc})") from exc
+    if not isinstance(card, dict):
+        raise ModelError(f"{card_path}: expected a JSON object, got {type(card).__name__}")
+    version = card.get("card_version", 1)
+    if not isinstance(version, int) or version > CARD_VERSION:
+        raise ModelError(
+            f"{card_path}: card version {version!r} is newer than this mcalc reads "
+            f"({CARD_VERSION}); update mcalc"
+        )
+    missing = [k for k in REQUIRED_CARD_KEYS if k not in card]
+    if missing:
+        raise ModelError(f"{card_path}: card lacks {', '.join(missing)}")
+    if not (folder / MODEL_FILE).is_file():
+        raise ModelError(f"{folder}: no {MODEL_FILE} beside the card")
+    card["id"] = folder.name
+    card["path"] = str(folder.resolve())
+    return card
+
+
+def list_models(models_dir: str | Path) -> RegistryListing:
+    """Every usable model of the registry, newest first; bad folders go to ``problems``."""
+    root = Path(models_dir)
+    listing = RegistryListing()
+    if not root.is_dir():
+        return listing
+    for folder in sorted(root.iterdir()):
+        if not folder.is_dir() or folder.name.startswith((".", "_")):
+            continue
+        try:
+            listing.models.append(read_card(folder))
+        except ModelError as exc:
+            log.warning("skipping model folder %s: %s", folder, exc)
+            listing.problems.append({"path": str(folder), "message": str(exc)})
+    listing.models.sort(key=lambda c: str(c.get("created", "")), reverse=True)
+    return listing
+
+
+def resolve_model(id_or_path: str | Path, models_dir: str | Path) -> Path:
+    """The folder of a model given its registry id or a folder path.
+
+    Raises:
+        ModelError: neither a model folder nor a known id (the message lists known ids).
+    """
+    text = str(id_or_path).strip()
+    if not text:
+        raise ModelError("no model given: pass a registry id or a model folder")
+    candidate = Path(text).expanduser()
+    if candidate.is_dir() and (candidate / CARD_FILE).exists():
+        return candidate
+    in_registry = Path(models_dir) / text
+    if _ID_RE.match(text) and in_registry.is_dir():
+        return in_registry
+    known = [c["id"] for c in list_models(models_dir).models]
+    hint = ", ".join(known[:8]) if known else "none: train one with `python -m mcalc train`"
+    raise ModelError(f"no model {text!r} in {models_dir} or as a folder; known ids: {hint}")
+
+
+def load_keras_model(folder: str | Path) -> keras.Model:
+    """Load ``model.keras`` of a model folder in Keras safe mode (no arbitrary code).
+
+    Raises:
+        ModelError: the file is missing, corrupt or incompatible with this Keras.
+    """
+    import keras
+
+    path = Path(folder) / MODEL_FILE
+    if not path.is_file():
+        raise ModelError(f"{path}: no such model file")
+    try:
+        return keras.saving.load_model(path, compile=False, safe_mode=True)
+    except Exception as exc:  # Keras raises many types for corrupt archives
+        raise ModelError(f"{path}: cannot load model ({type(exc).__name__}: {exc})") from exc
+
+
+def new_model_id(arch: str, task: str, models_dir: str | Path) -> str:
+    """A fresh id such as ``custom-calcification-20250101-120000``."""
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    base = f"{arch}-{task}-{stamp}"
+    model_id, n = base, 1
+    while (Path(models_dir) / model_id).exists():
+        n += 1
+        model_id = f"{base}-{n}"
+    return model_id
+
+
+def register_model(models_dir: str | Path, model_id: str, write: Callable[[Path], None]) -> Path:
+    """Write a model folder atomically: ``write(tmp)`` fills a hidden temporary folder,
+    which is renamed to ``<models_dir>/<model_id>`` only if ``write`` succeeds and left
+    both a model and a card.
+
+    Raises:
+        ModelError: bad or taken id, incomplete folder, or a full disk / write error. The
+            temporary folder is removed on any failure, interruptions included.
+    """
+    if not _ID_RE.match(model_id):
+        raise ModelError(f"bad model id {model_id!r}: use letters, digits, '.', '_' and '-' only")
+    root = Path(models_dir)
+    final = root / model_id
+    if final.exists():
+        raise ModelError(f"{final} already exists: choose another model id")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        tmp = root / f".tmp-{model_id}-{uuid.uuid4().hex[:8]}"
+        tmp.mkdir()
+    except OSError as exc:
+        raise ModelError(f"cannot create a model folder in {root}: {exc}") from exc
+    try:
+        write(tmp)
+        for name in (MODEL_FILE, CARD_FILE):
+            if not (tmp / name).is_file():
+                raise ModelError(f"registration of {model_id} wrote no {name}")
+        os.rename(tmp, final)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ModelError(
+                f"disk full while writing model {model_id} to {root}: free space and retry; "
+                "nothing was registered"
+            ) from exc
+        raise ModelError(f"cannot write model {model_id} to {root}: {exc}") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("registered model %s at %s", model_id, final)
+    return final

@@ -1,0 +1,160 @@
+"""Train / validation / test split by patient, seeded and stratified.
+
+Prior and recent images of one breast are near-duplicates, and one patient may have two
+cases: splitting by image or by patch would leak. Every case of a patient goes to the same
+set. Patients are stratified by their most severe BI-RADS group so each set sees each group.
+
+Example:
+    >>> s = split_by_patient([(f"p{i}", f"c{i}", "normal" if i % 2 else "suspicious")
+    ...                       for i in range(10)], seed=0)
+    >>> sorted(map(len, (s.train, s.val, s.test)))
+    [2, 2, 6]
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mcalc.errors import DatasetError
+
+if TYPE_CHECKING:
+    from mcalc.dataset.records import CaseRecord
+
+__all__ = ["Split", "split_by_patient", "split_cases", "MIN_PATIENTS"]
+
+#: Fewest patients a split can be made of (one per set).
+MIN_PATIENTS = 3
+
+_SEVERITY = {"suspicious": 3, "benign": 2, "normal": 1}
+
+
+@dataclass(frozen=True)
+class Split:
+    """Case ids (and their patients) of each set.
+
+    Attributes:
+        train, val, test: case ids, sorted.
+        patients: set name -> sorted patient ids.
+        seed: the seed used.
+        fractions: (train, val, test) fractions asked for.
+    """
+
+    train: tuple[str, ...]
+    val: tuple[str, ...]
+    test: tuple[str, ...]
+    patients: dict[str, tuple[str, ...]]
+    seed: int
+    fractions: tuple[float, float, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "train": list(self.train),
+            "val": list(self.val),
+            "test": list(self.test),
+            "patients": {k: list(v) for k, v in self.patients.items()},
+            "seed": self.seed,
+            "fractions": list(self.fractions),
+            "by": "patient",
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Split:
+        return cls(
+            tuple(data["train"]),
+            tuple(data["val"]),
+            tuple(data["test"]),
+            {k: tuple(v) for k, v in data.get("patients", {}).items()},
+            int(data.get("seed", 0)),
+            tuple(data.get("fractions", (0.6, 0.2, 0.2))),  # type: ignore[arg-type]
+        )
+
+
+def _counts(n: int, val: float, test: float) -> tuple[int, int, int]:
+    if n >= 3:
+        n_test = max(1, round(n * test))
+        n_val = max(1, round(n * val))
+        while n - n_test - n_val < 1:
+            if n_val >= n_test and n_val > 1:
+                n_val -= 1
+            else:
+                n_test -= 1
+        return n - n_val - n_test, n_val, n_test
+    if n == 2:
+        return 1, 0, 1
+    return n, 0, 0
+
+
+def split_by_patient(
+    rows: Iterable[tuple[str, str, str | None]],
+    *,
+    seed: int = 0,
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
+) -> Split:
+    """Split ``(patient_id, case_id, group)`` rows by patient, stratified by group.
+
+    Raises:
+        DatasetError: fewer than :data:`MIN_PATIENTS` patients, or a set would be empty.
+    """
+    if len(fractions) != 3 or min(fractions) < 0 or abs(sum(fractions) - 1.0) > 1e-6:
+        raise ValueError(
+            f"fractions must be three non-negative numbers summing to 1, got {fractions}"
+        )
+    cases_of: dict[str, list[str]] = defaultdict(list)
+    severity: dict[str, int] = defaultdict(int)
+    for patient, case, group in rows:
+        cases_of[patient].append(case)
+        severity[patient] = max(severity[patient], _SEVERITY.get(group or "", 0))
+    if len(cases_of) < MIN_PATIENTS:
+        raise DatasetError(
+            f"too few patients to split: need at least {MIN_PATIENTS} (one per set), "
+            f"got {len(cases_of)}"
+        )
+    rng = np.random.default_rng(seed)
+    strata: dict[int, list[str]] = defaultdict(list)
+    for patient in sorted(cases_of):
+        strata[severity[patient]].append(patient)
+    sets: dict[str, list[str]] = {"train": [], "val": [], "test": []}
+    for level in sorted(strata):
+        patients = [strata[level][i] for i in rng.permutation(len(strata[level]))]
+        n_train, n_val, _ = _counts(len(patients), fractions[1], fractions[2])
+        sets["train"] += patients[:n_train]
+        sets["val"] += patients[n_train : n_train + n_val]
+        sets["test"] += patients[n_train + n_val :]
+    # Tiny strata may leave validation empty: borrow a training patient of the largest stratum.
+    if not sets["val"] and len(sets["train"]) > 1:
+        sets["val"].append(sets["train"].pop())
+    empty = [name for name, members in sets.items() if not members]
+    if empty:
+        raise DatasetError(
+            f"too few patients to split: the {', '.join(empty)} set(s) would be empty "
+            f"with {len(cases_of)} patients; add cases"
+        )
+    cases = {
+        name: tuple(sorted(c for p in members for c in cases_of[p]))
+        for name, members in sets.items()
+    }
+    return Split(
+        cases["train"],
+        cases["val"],
+        cases["test"],
+        {name: tuple(sorted(members)) for name, members in sets.items()},
+        seed,
+        tuple(fractions),  # type: ignore[arg-type]
+    )
+
+
+def split_cases(
+    cases: Sequence[CaseRecord],
+    *,
+    seed: int = 0,
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2),
+) -> Split:
+    """:func:`split_by_patient` over a dataset's cases (patient id, case id, BI-RADS group)."""
+    return split_by_patient(
+        ((c.patient_id, c.case_id, c.birads_group) for c in cases), seed=seed, fractions=fractions
+    )
