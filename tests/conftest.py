@@ -1,0 +1,39 @@
+"""Shared fixtures: tiny seeded synthetic datasets and isolated settings.
+
+No real patient data, no network, no large weights: every dataset used by the tests is
+generated here by :func:`mcalc.synthetic.generate_demo` at a tiny size.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+# Keep TensorFlow quiet and single-threaded enough for a 2-core CI machine.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+TINY_SHAPE = (256, 208)
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def tiny_demo(tmp_path_factory) -> Path:
+    """A 6-case synthetic dataset in the real layout (256x208 images), shared read-only."""
+    from mcalc.synthetic import generate_demo
+
+    out = tmp_path_factory.mktemp("demo") / "demo"
+    generate_demo(out, cases=6, seed=7, shape=TINY_SHAPE)
+    return out
+
+
+@pytest.fixture
+def app_env(tiny_demo, tmp_path, monkeypatch) -> Path:
+    """Point the app at the tiny demo set, with its own cache, store and registry."""
+    monkeypatch.setenv("MCALC_DEMO_DIR", str(tiny_demo))
+    monkeypatch.delenv("MCALC_DATA", raising=False)
+    monkeypatch.setenv("MCALC_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("MCALC_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("MCALC_RUNS", str(tmp_path / "runs"))
+    return tiny_demo

@@ -1,0 +1,93 @@
+"""AppTest: the frame and every page run without exception; controls change what is drawn."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = "../app.py"  # AppTest resolves relative paths against this file
+PAGES = ["pages/home.py", "pages/browse.py"]
+
+
+def _run(page: str | None = None, timeout: float = 60) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.run()
+    if page is not None:
+        at.switch_page(page)
+        at.run()
+    return at
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_page_runs_without_exception(app_env, page):
+    at = _run(page)
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_home_says_synthetic_and_counts(app_env):
+    at = _run()
+    text = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "Synthetic demo data" in text or "SYNTHETIC" in text
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Cases"] == "6"
+    assert metrics["Images"] == "24"
+
+
+def _figures(at: AppTest) -> list[dict]:
+    figs = []
+    for el in at.get("plotly_chart"):
+        figs.append(json.loads(el.proto.spec))
+    return figs
+
+
+def test_browse_draws_prior_and_recent_for_both_views(app_env):
+    at = _run("pages/browse.py")
+    figs = _figures(at)
+    assert len(figs) == 2  # CC and MLO
+    for fig in figs:
+        images = [t for t in fig["data"] if t["type"] == "image"]
+        assert len(images) == 2
+        assert all(t["source"].startswith("data:image/jpeg;base64,") for t in images)
+        titles = [a["text"] for a in fig["layout"]["annotations"]]
+        assert any("prior" in t for t in titles) and any("recent" in t for t in titles)
+
+
+def test_browse_next_button_changes_case(app_env):
+    at = _run("pages/browse.py")
+    first = at.session_state["browse_case_id"]
+    at.button(key="browse_next").click().run()
+    assert not at.exception
+    assert at.session_state["browse_case_id"] != first
+
+
+def test_browse_filter_without_calcifications_shows_birads1_only(app_env):
+    at = _run("pages/browse.py")
+    at.selectbox(key="browse_filter_calc").select("without").run()
+    assert not at.exception
+    df = at.dataframe[0].value
+    assert len(df) > 0 and (df["calcifications"] == 0).all()
+
+
+def test_browse_window_and_overlay_controls_change_the_image(app_env):
+    at = _run("pages/browse.py")
+    before = _figures(at)[0]["data"][0]["source"]
+    at.toggle(key="browse_invert").set_value(True).run()
+    inverted = _figures(at)[0]["data"][0]["source"]
+    assert inverted != before
+    at.selectbox(key="browse_preset").select("manual").run()
+    assert not at.exception
+    at.slider(key="browse_width").set_value(500).run()
+    assert not at.exception
+    assert _figures(at)[0]["data"][0]["source"] != inverted
+
+
+def test_bad_dataset_path_is_a_clear_message_and_app_keeps_working(app_env, tmp_path):
+    at = _run()
+    at.text_input(key="app_data_input").input(str(tmp_path / "does-not-exist"))
+    at.button(key="app_open").click().run()
+    assert not at.exception
+    assert any("cannot be opened" in e.value for e in at.error)
+    at.button(key="app_demo").click().run()
+    assert not at.error
