@@ -1,0 +1,64 @@
+"""The command line: demo, scan, exit codes and JSON output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from mcalc.cli import main
+from tests.conftest import REPO
+
+
+def test_scan_json(tiny_demo, capsys):
+    assert main(["scan", str(tiny_demo), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    for key in ("cases", "images", "calcifications", "clusters", "problems"):
+        assert key in out
+    assert out["cases"] == 6 and out["images"] == 24
+    assert all({"path", "message"} <= set(p) for p in out["problems"])
+
+
+def test_scan_text_lists_problems(tiny_demo, capsys):
+    assert main(["scan", str(tiny_demo)]) == 0
+    out = capsys.readouterr().out
+    assert "SYNTHETIC" in out and "CC_recemt.dcm" in out
+
+
+def test_scan_of_missing_path_is_one_clear_line(tmp_path, capsys):
+    assert main(["scan", str(tmp_path / "nope")]) != 0
+    err = capsys.readouterr().err
+    assert "does not exist" in err and "Traceback" not in err
+
+
+def test_scan_exit_status_nonzero_only_when_nothing_usable(tmp_path, capsys):
+    case = tmp_path / "Dataset" / "Normal_cases" / "1"
+    case.mkdir(parents=True)
+    for name in ("CC_prior.dcm", "CC_recent.dcm"):
+        (case / name).write_bytes(b"garbage")
+    assert main(["scan", str(tmp_path), "--json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    assert out["readable_images"] == 0 and out["problems"]
+
+
+def test_demo_command_writes_real_layout(tmp_path):
+    out = tmp_path / "d"
+    proc = subprocess.run(
+        [sys.executable, "-m", "mcalc", "demo", "--out", str(out), "--cases", "3", "--json"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["cases"] == 3 and summary["synthetic"] is True
+    assert (out / "Description.xlsx").is_file()
+    assert len(list((out / "Dataset").rglob("*_GT.*"))) == 12
+
+
+def test_demo_refuses_foreign_folder(tmp_path, capsys):
+    (tmp_path / "mine.txt").write_text("precious")
+    assert main(["demo", "--out", str(tmp_path)]) == 2
+    assert (tmp_path / "mine.txt").read_text() == "precious"
+    assert "error" in capsys.readouterr().err

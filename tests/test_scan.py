@@ -1,0 +1,69 @@
+"""`scan` agrees with what the generator put in, and reports problems with their files."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from mcalc.errors import DatasetError
+from mcalc.scan import scan_dataset
+
+
+def test_scan_matches_generator_truth(tiny_demo):
+    truth = json.loads((tiny_demo / "mcalc_demo.json").read_text())
+    report = scan_dataset(tiny_demo)
+    assert report.synthetic
+    assert report.cases == truth["cases"] == 6
+    assert report.images == 24 and report.readable_images == 24
+    painted = sum(img["calcifications"] for img in truth["images"].values())
+    assert abs(report.calcifications - painted) <= max(2, 0.05 * painted)
+    painted_clusters = sum(img["clusters"] for img in truth["images"].values())
+    assert report.clusters >= 1
+    assert abs(report.clusters - painted_clusters) <= max(1, painted_clusters // 4)
+
+
+def test_scan_reports_loose_names_from_the_quirks(tiny_demo):
+    report = scan_dataset(tiny_demo)
+    paths = [p.path for p in report.problems]
+    for quirk in ("CC_recemt.dcm", "CC_reent_GT.jpg", ".DCM", "_GT.Jpg"):
+        assert any(quirk in p for p in paths), quirk
+
+
+def test_corrupt_dicom_is_reported_and_the_rest_counted(tiny_demo, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_demo, copy)
+    victim = next(copy.rglob("MLO_recent.dcm"))
+    victim.write_bytes(victim.read_bytes()[:2000])
+    report = scan_dataset(copy)
+    assert report.images == 24 and report.readable_images == 23
+    errors = [p for p in report.problems if p.severity == "error"]
+    assert any(p.path == str(victim) for p in errors)
+    assert report.usable
+
+
+def test_annotation_of_another_size_is_mapped(tiny_demo, tmp_path):
+    import cv2
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_demo, copy)
+    gt = next(p for p in copy.rglob("CC_prior_GT.jpg") if "Suspicious" in str(p))
+    img = cv2.imread(str(gt))
+    cv2.imwrite(str(gt), cv2.resize(img, (img.shape[1] * 2, img.shape[0] * 2)))
+    report = scan_dataset(copy)
+    key = next(
+        s for s in report.per_image if s.path.endswith("CC_prior.dcm") and "Suspicious" in s.path
+    )
+    assert key.readable
+    assert any(
+        "rescaled" in p.message or "size" in p.message for p in report.problems if p.path == str(gt)
+    )
+
+
+def test_nonexistent_and_empty(tmp_path):
+    with pytest.raises(DatasetError, match="does not exist"):
+        scan_dataset(tmp_path / "nope")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DatasetError):
+        scan_dataset(tmp_path / "empty")
