@@ -212,8 +212,19 @@ class _Calc:
         span = self.outline.max(axis=0) - self.outline.min(axis=0)
         return float(max(span.max(), 1.0))
 
+    @property
+    def reach(self) -> float:
+        """Distance from the centre to the farthest painted pixel (rasterisation is inclusive)."""
+        return float(np.hypot(self.outline[:, 0], self.outline[:, 1]).max()) + 0.5
+
     def moved(self, row: float, col: float, scale: float = 1.0, gain: float = 1.0) -> _Calc:
-        """A copy at another centre, optionally smaller and fainter (earlier growth stage)."""
+        """A copy at another centre, optionally smaller and fainter (earlier growth stage).
+
+        A smaller copy stays at least 2 px across so that it survives JPEG.
+        """
+        if scale < 1.0:
+            narrow = float((self.outline.max(axis=0) - self.outline.min(axis=0)).min())
+            scale = max(scale, min(1.0, 2.0 / max(narrow, 1e-6)))
         return _Calc(row, col, self.outline * scale, self.amplitude * gain, self.kind)
 
 
@@ -802,6 +813,9 @@ def _pleomorphic_outline(rng: np.random.Generator, diameter: float) -> np.ndarra
     pts = np.stack([radius * np.cos(t), radius * np.sin(t)], axis=1)
     if rng.random() < 0.35:
         pts[:, 0] *= rng.uniform(1.6, 2.6)  # linear / rod-like
+    span = float((pts.max(axis=0) - pts.min(axis=0)).min())
+    if span < 2.0:  # at least 2 px across in every direction, or JPEG loses it
+        pts *= 2.0 / span
     angle = rng.uniform(0.0, np.pi)
     rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
     return pts @ rot.T
@@ -836,8 +850,13 @@ def _diameter_px(
     return max(float(rng.uniform(*range_mm)) / spacing, floor)
 
 
-def _far_enough(row: float, col: float, radius: float, placed: list[_Calc]) -> bool:
-    return all(np.hypot(row - c.row, col - c.col) > radius + c.diameter / 2.0 + 2.0 for c in placed)
+def _gap_px(spacing: float) -> float:
+    """Smallest clear gap between calcifications: they must stay apart in the GT JPEG too."""
+    return max(4.0, 0.5 / spacing)
+
+
+def _far_enough(row: float, col: float, reach: float, placed: list[_Calc], gap: float) -> bool:
+    return all(np.hypot(row - c.row, col - c.col) > reach + c.reach + gap for c in placed)
 
 
 def _scattered(
@@ -848,9 +867,10 @@ def _scattered(
     for _ in range(n):
         diameter = _diameter_px(rng, _BENIGN_DIAMETER_MM, geom.spacing, 3.0)
         outline = _round_outline(rng, diameter)
+        reach = float(np.hypot(outline[:, 0], outline[:, 1]).max()) + 0.5
         for _ in range(200):
             row, col = _random_point(rng, geom, 0.85)
-            if _far_enough(row, col, diameter / 2.0, placed + out):
+            if _far_enough(row, col, reach, placed + out, _gap_px(geom.spacing)):
                 out.append(_Calc(row, col, outline, float(rng.uniform(900.0, 1500.0)), "scattered"))
                 break
     return out
@@ -863,19 +883,20 @@ def _cluster(rng: np.random.Generator, geom: _Geometry, n: int) -> list[_Calc]:
     diameters = [_diameter_px(rng, _SUSPICIOUS_DIAMETER_MM, geom.spacing, 2.0) for _ in range(n)]
     radius = float(rng.uniform(*_CLUSTER_RADIUS_MM)) / geom.spacing
     # Room for n calcifications even when pixels are coarse (tiny test images).
-    radius = max(radius, 1.3 * np.sqrt(n) * (max(diameters) / 2.0 + 2.0))
+    gap = _gap_px(geom.spacing)
+    radius = max(radius, 0.7 * np.sqrt(n) * (max(diameters) + gap))
     row0, col0 = _random_point(rng, geom, 0.6)
     placed: list[_Calc] = []
     for diameter in diameters:
         outline = _pleomorphic_outline(rng, diameter)
-        half = float(np.abs(outline).max())
+        reach = float(np.hypot(outline[:, 0], outline[:, 1]).max()) + 0.5
         for attempt in range(400):
-            reach = radius * (1.0 + attempt / 100.0)
-            dr, dc = rng.normal(0.0, reach / 2.0, 2)
-            if np.hypot(dr, dc) > reach:
+            spread = radius * (1.0 + attempt / 100.0)
+            dr, dc = rng.normal(0.0, spread / 2.0, 2)
+            if np.hypot(dr, dc) > spread:
                 continue
             row, col = row0 + float(dr), col0 + float(dc)
-            if _allowed(geom, row, col, 0.9) and _far_enough(row, col, half, placed):
+            if _allowed(geom, row, col, 0.9) and _far_enough(row, col, reach, placed, gap):
                 placed.append(
                     _Calc(row, col, outline, float(rng.uniform(500.0, 1000.0)), "cluster")
                 )
