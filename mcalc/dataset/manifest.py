@@ -1,0 +1,388 @@
+"""Indexing a generic collection (INbreast, CBIS-DDSM, a hospital export) from a CSV manifest.
+
+One row per image::
+
+    case_id,patient_id,laterality,view,timepoint,image,annotation,birads,density,biopsy,age
+    p01-L,p01,L,CC,prior,p01/L_CC_2019.dcm,,2,b,,54
+    p01-L,p01,L,CC,recent,p01/L_CC_2021.dcm,p01/L_CC_2021_mask.png,4a,b,benign,56
+
+Columns (header names compared case-insensitively, surrounding spaces ignored):
+
+* required: ``case_id``, ``view`` (``CC``/``MLO``, any case), ``image``;
+* ``timepoint`` (``prior``/``recent``, any case): when the column is absent every image is
+  ``recent`` (single-round collections such as INbreast or CBIS-DDSM);
+* optional: ``patient_id`` (defaults to ``case_id``), ``laterality``, ``annotation``,
+  ``annotation_kind``, ``birads``, ``density``, ``biopsy``, ``age``, ``group``.
+
+Paths are relative to the CSV's folder (absolute paths are kept; ``\\`` reads as ``/``).
+Case-level values: ``patient_id`` and ``laterality`` come from a case's first row (later
+rows that disagree are reported); ``birads``, ``density``, ``biopsy`` and ``age`` describe
+an examination, so a ``recent`` row's value wins (as in the real spreadsheet, where age is
+at the recent mammogram), else the first row that gives one.
+
+``annotation_kind`` rule: the ``annotation_kind`` column when present and filled (``red``,
+``mask`` or ``none``); otherwise ``red`` when the file name contains ``_GT`` (any case) or
+the file is a JPEG (``.jpg``/``.jpeg``: lossy colour renderings, like the real dataset's
+GT files), else ``mask`` (non-zero pixels are calcifications).
+
+``group`` comes from a ``group`` column when present, else from BI-RADS as in the real
+dataset's folders: 1 and 2 -> ``normal``, 4-6 -> ``suspicious``, anything else ``None``.
+
+Bad rows (missing image file, bad view or timepoint, duplicate case/view/timepoint, empty
+case id) are skipped with an ``error`` :class:`~mcalc.dataset.records.Problem` naming the
+row and the path; the rest loads.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from mcalc.config import TIMEPOINTS, VIEWS
+from mcalc.dataset.metadata import normalize_birads, normalize_laterality, parse_number
+from mcalc.dataset.records import (
+    SUSPICIOUS_BIRADS,
+    CaseRecord,
+    DatasetIndex,
+    ImageRecord,
+    Problem,
+)
+from mcalc.errors import ManifestError
+
+__all__ = [
+    "index_manifest",
+    "find_manifest",
+    "annotation_kind_for",
+    "MANIFEST_NAME",
+    "REQUIRED_COLUMNS",
+    "OPTIONAL_COLUMNS",
+]
+
+log = logging.getLogger(__name__)
+
+#: The file name looked for when a folder is given.
+MANIFEST_NAME = "manifest.csv"
+#: Columns a manifest must have.
+REQUIRED_COLUMNS: tuple[str, ...] = ("case_id", "view", "image")
+#: Columns read when present.
+OPTIONAL_COLUMNS: tuple[str, ...] = (
+    "patient_id",
+    "laterality",
+    "timepoint",
+    "annotation",
+    "annotation_kind",
+    "birads",
+    "density",
+    "biopsy",
+    "age",
+    "group",
+)
+#: Values of the breast itself: later rows that disagree are reported.
+_IDENTITY_FIELDS: tuple[str, ...] = ("patient_id", "laterality")
+#: Values of an examination: a ``recent`` row's value wins, as in the real spreadsheet.
+_EXAM_FIELDS: tuple[str, ...] = ("birads", "density", "biopsy", "age")
+_JPEG_SUFFIXES = frozenset({".jpg", ".jpeg"})
+
+
+def annotation_kind_for(path: Path, declared: str | None = None) -> str:
+    """The ``annotation_kind`` of an annotation file (see the module docstring for the rule).
+
+    Example:
+        >>> annotation_kind_for(Path("a/CC_recent_GT.png")), annotation_kind_for(Path("m.png"))
+        ('red', 'mask')
+    """
+    if declared:
+        return declared
+    if "_gt" in path.stem.lower() or path.suffix.lower() in _JPEG_SUFFIXES:
+        return "red"
+    return "mask"
+
+
+def find_manifest(folder: Path) -> Path | None:
+    """``manifest.csv`` (any letter case) in ``folder``, or ``None``."""
+    try:
+        for entry in sorted(folder.iterdir()):
+            if entry.name.lower() == MANIFEST_NAME and entry.is_file():
+                return entry
+    except OSError:
+        return None
+    return None
+
+
+def _natural_key(text: str) -> list[Any]:
+    return [(0, int(t), "") if t.isdigit() else (1, 0, t.lower()) for t in re.split(r"(\d+)", text)]
+
+
+def _group_from_birads(birads: str | None) -> str | None:
+    if birads in {"1", "2"}:
+        return "normal"
+    if birads in SUSPICIOUS_BIRADS:
+        return "suspicious"
+    return None
+
+
+def _read_rows(csv_path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """Header (normalised) and ``(line number, row)`` pairs of a CSV file."""
+    try:
+        text = csv_path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError:
+        text = csv_path.read_text(encoding="latin-1")
+    except OSError as exc:
+        raise ManifestError(f"{csv_path}: cannot read ({exc})") from exc
+    lines = text.splitlines()
+    first = next((ln for ln in lines if ln.strip()), "")
+    if not first:
+        raise ManifestError(
+            f"{csv_path} is empty; expected a header row with the columns "
+            f"{list(REQUIRED_COLUMNS + OPTIONAL_COLUMNS)} and one row per image"
+        )
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    header: list[str] | None = None
+    rows: list[tuple[int, dict[str, str]]] = []
+    try:
+        for cells in reader:
+            if not any(c.strip() for c in cells):
+                continue
+            if header is None:
+                header = [re.sub(r"\s+", "_", c.strip().lower()) for c in cells]
+                continue
+            padded = cells + [""] * (len(header) - len(cells))
+            rows.append((reader.line_num, dict(zip(header, padded, strict=False))))
+    except csv.Error as exc:
+        raise ManifestError(f"{csv_path} line {reader.line_num}: not valid CSV ({exc})") from exc
+    assert header is not None  # a non-blank first line exists
+    return header, rows
+
+
+@dataclass
+class _CaseBuilder:
+    case_id: str
+    first_row: int
+    values: dict[str, Any]
+    group: str | None
+    from_recent: set[str] = field(default_factory=set)
+    images: list[ImageRecord] = field(default_factory=list)
+
+
+def _case_values(row: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    """Case-level values of a row and what could not be read."""
+    odd: list[str] = []
+    laterality_raw = row.get("laterality", "").strip()
+    laterality = normalize_laterality(laterality_raw)
+    if laterality_raw and laterality is None:
+        odd.append(f"laterality {laterality_raw!r} is not L/R/Left/Right")
+    age_raw = row.get("age", "").strip()
+    age = parse_number(age_raw)
+    if age_raw and age is None:
+        odd.append(f"age {age_raw!r} is not a number")
+    density = row.get("density", "").strip() or None
+    if density is not None and len(density) == 1:
+        density = density.lower()
+    values = {
+        "patient_id": row.get("patient_id", "").strip() or None,
+        "laterality": laterality,
+        "birads": normalize_birads(row.get("birads", "")),
+        "density": density,
+        "biopsy": row.get("biopsy", "").strip() or None,
+        "age": age,
+    }
+    return values, odd
+
+
+def _resolve(base: Path, text: str) -> Path:
+    candidate = Path(text.strip().replace("\\", "/")).expanduser()
+    return candidate if candidate.is_absolute() else base / candidate
+
+
+def index_manifest(path: str | Path) -> DatasetIndex:
+    """Index a collection described by a manifest CSV, without decoding any image.
+
+    Args:
+        path: the CSV file, or a folder holding ``manifest.csv``.
+
+    Returns:
+        The cases sorted by id (numbers compared as numbers) and every problem found.
+
+    Raises:
+        ManifestError: no manifest, an empty one, missing required columns, or no usable
+            row at all.
+
+    Example:
+        >>> index = index_manifest("/data/inbreast/manifest.csv")  # doctest: +SKIP
+        >>> index.source  # doctest: +SKIP
+        'manifest'
+    """
+    opened = Path(path).expanduser().resolve()
+    if opened.is_dir():
+        csv_path = find_manifest(opened)
+        if csv_path is None:
+            raise ManifestError(f"{opened} holds no {MANIFEST_NAME}; point at the CSV itself")
+    elif opened.is_file():
+        csv_path = opened
+    else:
+        raise ManifestError(f"{opened} does not exist; point at a manifest CSV")
+    base = csv_path.parent
+    name = csv_path.name
+
+    header, rows = _read_rows(csv_path)
+    missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    if missing:
+        raise ManifestError(
+            f"{csv_path}: missing column(s) {missing}; expected {list(REQUIRED_COLUMNS)} "
+            f"(optional {list(OPTIONAL_COLUMNS)}), found {header}"
+        )
+    if not rows:
+        raise ManifestError(f"{csv_path} has a header but no rows; add one row per image")
+
+    problems: list[Problem] = []
+    has_timepoint = "timepoint" in header
+    if not has_timepoint:
+        problems.append(
+            Problem(
+                str(csv_path),
+                f"{name} has no timepoint column; every image is read as 'recent'",
+                "info",
+            )
+        )
+    builders: dict[str, _CaseBuilder] = {}
+    seen: dict[tuple[str, str, str], int] = {}
+
+    for number, (line, row) in enumerate(rows, start=1):
+        where = f"{name} row {number} (line {line})"
+
+        def skip(message: str, target: Path | None = None, where: str = where) -> None:
+            problems.append(
+                Problem(str(target or csv_path), f"{where}: {message}; row skipped", "error")
+            )
+
+        case_id = row.get("case_id", "").strip()
+        if not case_id:
+            skip("empty case_id")
+            continue
+        view = row.get("view", "").strip().upper()
+        if view not in VIEWS:
+            skip(f"view {row.get('view', '')!r} is not one of {list(VIEWS)}")
+            continue
+        timepoint = row.get("timepoint", "").strip().lower() if has_timepoint else "recent"
+        if timepoint not in TIMEPOINTS:
+            skip(f"timepoint {row.get('timepoint', '')!r} is not one of {list(TIMEPOINTS)}")
+            continue
+        image_text = row.get("image", "").strip()
+        if not image_text:
+            skip("empty image path")
+            continue
+        image_path = _resolve(base, image_text)
+        if not image_path.is_file():
+            skip(f"image file {image_path} not found", image_path)
+            continue
+        key = (case_id, view, timepoint)
+        if key in seen:
+            skip(
+                f"second {view} {timepoint} image for case {case_id!r} (first on row {seen[key]})",
+                image_path,
+            )
+            continue
+        seen[key] = number
+
+        annotation_path: Path | None = None
+        kind = "none"
+        annotation_text = row.get("annotation", "").strip()
+        declared = row.get("annotation_kind", "").strip().lower() or None
+        if declared is not None and declared not in {"red", "mask", "none"}:
+            problems.append(
+                Problem(
+                    str(csv_path),
+                    f"{where}: annotation_kind {declared!r} is not red/mask/none; "
+                    "decided from the file name instead",
+                )
+            )
+            declared = None
+        if annotation_text and declared != "none":
+            candidate = _resolve(base, annotation_text)
+            if candidate.is_file():
+                annotation_path = candidate
+                kind = annotation_kind_for(candidate, declared)
+            else:
+                problems.append(
+                    Problem(
+                        str(candidate),
+                        f"{where}: annotation file {candidate} not found; image kept "
+                        "without annotation",
+                    )
+                )
+
+        values, odd = _case_values(row)
+        for message in odd:
+            problems.append(Problem(str(csv_path), f"{where}: {message}; left empty"))
+        builder = builders.get(case_id)
+        if builder is None:
+            group = row.get("group", "").strip().lower() or None
+            builder = _CaseBuilder(case_id, number, values, group)
+            builders[case_id] = builder
+            if timepoint == "recent":
+                builder.from_recent.update(k for k in _EXAM_FIELDS if values[k] is not None)
+        else:
+            for key_name in _EXAM_FIELDS:
+                new = values[key_name]
+                if new is None or key_name in builder.from_recent:
+                    continue
+                if timepoint == "recent" or builder.values[key_name] is None:
+                    builder.values[key_name] = new
+                    if timepoint == "recent":
+                        builder.from_recent.add(key_name)
+            for key_name in _IDENTITY_FIELDS:
+                new, old = values[key_name], builder.values[key_name]
+                if new is not None and old is not None and new != old:
+                    problems.append(
+                        Problem(
+                            str(csv_path),
+                            f"{where}: {key_name} {new!r} differs from {old!r} on row "
+                            f"{builder.first_row} for case {case_id!r}; the first is kept",
+                        )
+                    )
+                elif old is None and new is not None:
+                    builder.values[key_name] = new
+        builder.images.append(
+            ImageRecord(
+                case_id=case_id,
+                view=view,
+                timepoint=timepoint,
+                image_path=image_path,
+                annotation_path=annotation_path,
+                annotation_kind=kind,
+            )
+        )
+
+    if not builders:
+        first = "; ".join(p.message for p in problems if p.severity == "error")[:600]
+        raise ManifestError(f"{csv_path}: no usable row ({first})")
+
+    order = {(v, t): i for i, (v, t) in enumerate((v, t) for v in VIEWS for t in TIMEPOINTS)}
+    cases = []
+    for case_id in sorted(builders, key=_natural_key):
+        b = builders[case_id]
+        values = dict(b.values)
+        patient_id = values.pop("patient_id") or case_id
+        cases.append(
+            CaseRecord(
+                case_id=case_id,
+                patient_id=patient_id,
+                images=tuple(sorted(b.images, key=lambda r: order[(r.view, r.timepoint)])),
+                group=b.group or _group_from_birads(values["birads"]),
+                **values,
+            )
+        )
+    log.info("indexed %s: %d cases, %d problems", csv_path, len(cases), len(problems))
+    return DatasetIndex(
+        root=opened,
+        source="manifest",
+        synthetic=False,
+        cases=tuple(cases),
+        problems=tuple(problems),
+    )

@@ -1,0 +1,253 @@
+"""Indexing a generic collection from a manifest CSV (mcalc.dataset.manifest)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mcalc.dataset import DatasetIndex, open_dataset
+from mcalc.dataset.manifest import annotation_kind_for, index_manifest
+from mcalc.errors import DatasetError, ManifestError
+
+HEADER = "case_id,patient_id,laterality,view,timepoint,image,annotation,birads,density,biopsy,age"
+
+
+def touch(path: Path, content: bytes = b"") -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    return path
+
+
+def write_manifest(folder: Path, lines: list[str], header: str = HEADER) -> Path:
+    """manifest.csv in ``folder``, creating every image/annotation path it names."""
+    folder.mkdir(parents=True, exist_ok=True)
+    csv = folder / "manifest.csv"
+    csv.write_text("\n".join([header, *lines]) + "\n", encoding="utf-8")
+    return csv
+
+
+def messages(index: DatasetIndex, severity: str | None = None) -> str:
+    return " | ".join(
+        p.message for p in index.problems if severity is None or p.severity == severity
+    )
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    base = tmp_path.resolve() / "export"
+    for rel in (
+        "p2/cc_prior.dcm",
+        "p2/cc_recent.dcm",
+        "p2/mlo_recent.dcm",
+        "p2/cc_recent_mask.png",
+        "p2/mlo_recent_GT.png",
+        "p10/cc.dcm",
+        "p10/cc_marks.jpg",
+        "p10/mlo.dcm",
+        "p10/mlo_mask.jpg",
+    ):
+        touch(base / rel, b"\x00not an image\xff")  # indexing never decodes
+    return base
+
+
+GOOD = [
+    "p2-L,p2,Left,CC,prior,p2/cc_prior.dcm,,2,B,,54",
+    "p2-L,p2,L,cc,Recent,p2/cc_recent.dcm,p2/cc_recent_mask.png,2,b,,56",
+    "p2-L,p2,L,MLO,recent,p2/mlo_recent.dcm,p2/mlo_recent_GT.png,2,b,,56",
+    "p10-R,,R,CC,recent,p10/cc.dcm,p10/cc_marks.jpg,4A,c,DCIS,61",
+    "p10-R,,R,MLO,RECENT,p10/mlo.dcm,,4a,c,DCIS,61",
+]
+
+
+def test_happy_path(folder: Path) -> None:
+    write_manifest(folder, GOOD)
+    index = open_dataset(folder)
+    assert index.source == "manifest" and not index.synthetic
+    assert index.root == folder
+    assert [c.case_id for c in index.cases] == ["p2-L", "p10-R"]  # numbers sort as numbers
+    p2 = index.case("p2-L")
+    assert (p2.patient_id, p2.laterality, p2.birads, p2.density, p2.age) == (
+        "p2",
+        "L",
+        "2",
+        "b",
+        56.0,  # the age at the recent mammogram
+    )
+    assert p2.group == "normal" and p2.biopsy is None
+    assert [(r.view, r.timepoint) for r in p2.images] == [
+        ("CC", "prior"),
+        ("CC", "recent"),
+        ("MLO", "recent"),
+    ]
+    cc = p2.image("CC", "recent")
+    assert cc is not None and cc.image_path == folder / "p2" / "cc_recent.dcm"
+    assert cc.annotation_path == folder / "p2" / "cc_recent_mask.png"
+    assert cc.annotation_kind == "mask"
+    mlo = p2.image("MLO", "recent")
+    assert mlo is not None and mlo.annotation_kind == "red"  # _GT in the name
+    assert p2.image("CC", "prior").annotation_kind == "none"  # type: ignore[union-attr]
+    p10 = index.case("p10-R")
+    assert (p10.patient_id, p10.birads, p10.group, p10.biopsy) == (
+        "p10-R",
+        "4a",
+        "suspicious",
+        "DCIS",
+    )
+    assert p10.image("CC", "recent").annotation_kind == "red"  # type: ignore[union-attr]  # JPEG
+    assert index.problems == ()
+
+
+def test_csv_path_and_dispatch(folder: Path) -> None:
+    csv = write_manifest(folder, GOOD)
+    (folder / "Dataset").mkdir()  # a manifest wins over a layout
+    assert open_dataset(csv).root == csv
+    assert open_dataset(folder).source == "manifest"
+    assert index_manifest(folder).cases == open_dataset(csv).cases
+
+
+def test_annotation_kind_column_overrides_the_rule(folder: Path) -> None:
+    header = HEADER + ",annotation_kind"
+    write_manifest(
+        folder,
+        [
+            "p10-R,,R,CC,recent,p10/cc.dcm,p10/cc_marks.jpg,4a,c,,61,MASK",
+            "p10-R,,R,MLO,recent,p10/mlo.dcm,p10/mlo_mask.jpg,4a,c,,61,",
+            "p2-L,,L,CC,recent,p2/cc_recent.dcm,p2/cc_recent_mask.png,2,b,,56,sparkly",
+        ],
+        header=header,
+    )
+    index = index_manifest(folder)
+    assert index.case("p10-R").image("CC", "recent").annotation_kind == "mask"  # type: ignore[union-attr]
+    assert index.case("p10-R").image("MLO", "recent").annotation_kind == "red"  # type: ignore[union-attr]
+    assert index.case("p2-L").image("CC", "recent").annotation_kind == "mask"  # type: ignore[union-attr]
+    assert "annotation_kind 'sparkly' is not red/mask/none" in messages(index, "warning")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("CC_recent_GT.jpg", "red"),
+        ("x_gt.png", "red"),
+        ("render.JPEG", "red"),
+        ("mask.png", "mask"),
+        ("mask.tif", "mask"),
+    ],
+)
+def test_annotation_kind_rule(name: str, kind: str) -> None:
+    assert annotation_kind_for(Path(name)) == kind
+
+
+def test_missing_required_columns(folder: Path) -> None:
+    write_manifest(folder, ["p2,p2/cc_prior.dcm"], header="case,image_path")
+    with pytest.raises(ManifestError) as err:
+        index_manifest(folder)
+    text = str(err.value)
+    assert "missing column(s) ['case_id', 'view', 'image']" in text
+    assert "found ['case', 'image_path']" in text
+
+
+def test_bad_rows_are_skipped_and_reported(folder: Path) -> None:
+    write_manifest(
+        folder,
+        [
+            GOOD[0],
+            "p2-L,p2,L,CC,prior,p2/cc_recent.dcm,,2,b,,54",  # duplicate case/view/timepoint
+            "p2-L,p2,L,ML,recent,p2/cc_recent.dcm,,2,b,,54",  # bad view
+            "p2-L,p2,L,CC,later,p2/cc_recent.dcm,,2,b,,54",  # bad timepoint
+            "p3,p3,L,CC,recent,p3/missing.dcm,,2,b,,54",  # missing image
+            ",p3,L,CC,recent,p2/cc_recent.dcm,,2,b,,54",  # no case id
+            "p2-L,p2,L,MLO,recent,p2/mlo_recent.dcm,p2/nope.png,2,b,,54",  # missing annotation
+        ],
+    )
+    index = index_manifest(folder)
+    assert [c.case_id for c in index.cases] == ["p2-L"]
+    assert [(r.view, r.timepoint) for r in index.case("p2-L").images] == [
+        ("CC", "prior"),
+        ("MLO", "recent"),
+    ]
+    errors = [p for p in index.problems if p.severity == "error"]
+    assert len(errors) == 5
+    text = messages(index, "error")
+    assert "row 2 (line 3): second CC prior image for case 'p2-L' (first on row 1)" in text
+    assert "row 3 (line 4): view 'ML' is not one of ['CC', 'MLO']" in text
+    assert "row 4 (line 5): timepoint 'later' is not one of ['prior', 'recent']" in text
+    assert "row 5 (line 6): image file" in text and "missing.dcm not found; row skipped" in text
+    assert "row 6 (line 7): empty case_id" in text
+    missing = next(p for p in errors if "missing.dcm" in p.message)
+    assert missing.path == str(folder / "p3" / "missing.dcm")
+    warning = messages(index, "warning")
+    assert (
+        "row 7 (line 8): annotation file" in warning and "image kept without annotation" in warning
+    )
+    assert index.case("p2-L").image("MLO", "recent").annotation_path is None  # type: ignore[union-attr]
+
+
+def test_conflicting_case_values_reported(folder: Path) -> None:
+    write_manifest(
+        folder,
+        [
+            "p2-L,p2,L,CC,prior,p2/cc_prior.dcm,,2,b,,54",
+            "p2-L,p2,R,CC,recent,p2/cc_recent.dcm,,2,b,,abc",
+        ],
+    )
+    index = index_manifest(folder)
+    assert index.case("p2-L").laterality == "L"
+    text = messages(index, "warning")
+    assert "laterality 'R' differs from 'L' on row 1" in text
+    assert "age 'abc' is not a number" in text
+
+
+def test_examination_values_from_the_recent_row(folder: Path) -> None:
+    write_manifest(
+        folder,
+        [
+            "p2-L,p2,L,CC,recent,p2/cc_recent.dcm,,,b,,",
+            "p2-L,p2,L,CC,prior,p2/cc_prior.dcm,,2,a,,50",
+            "p2-L,p2,L,MLO,recent,p2/mlo_recent.dcm,,4b,,Benign,52",
+        ],
+    )
+    case = index_manifest(folder).case("p2-L")
+    assert (case.birads, case.density, case.biopsy, case.age) == ("4b", "b", "Benign", 52.0)
+    assert case.group == "suspicious"
+
+
+def test_no_timepoint_column_reads_recent(folder: Path) -> None:
+    write_manifest(
+        folder, ["p10,CC,p10/cc.dcm", "p10,MLO,p10/mlo.dcm"], header="case_id,view,image"
+    )
+    index = index_manifest(folder)
+    assert [(r.view, r.timepoint) for r in index.case("p10").images] == [
+        ("CC", "recent"),
+        ("MLO", "recent"),
+    ]
+    assert "no timepoint column" in messages(index, "info")
+
+
+def test_semicolon_and_absolute_paths(folder: Path) -> None:
+    image = folder / "p10" / "cc.dcm"
+    write_manifest(folder, [f"p10;CC;recent;{image}"], header="Case_ID ; View ; Timepoint ; Image")
+    index = index_manifest(folder)
+    assert index.case("p10").images[0].image_path == image
+
+
+@pytest.mark.parametrize("content", ["", "\n\n", HEADER + "\n"])
+def test_empty_manifest(folder: Path, content: str) -> None:
+    (folder / "manifest.csv").write_text(content)
+    with pytest.raises(ManifestError, match=r"empty|no rows"):
+        open_dataset(folder)
+
+
+def test_all_rows_bad(folder: Path) -> None:
+    write_manifest(folder, ["p3,p3,L,CC,recent,p3/missing.dcm,,2,b,,54"])
+    with pytest.raises(ManifestError, match="no usable row"):
+        index_manifest(folder)
+
+
+def test_missing_manifest(tmp_path: Path) -> None:
+    with pytest.raises(ManifestError, match="does not exist"):
+        index_manifest(tmp_path / "absent.csv")
+    with pytest.raises(ManifestError, match=r"holds no manifest\.csv"):
+        index_manifest(tmp_path)
+    with pytest.raises(DatasetError, match="or at a manifest CSV"):
+        open_dataset(tmp_path / "absent.csv")
