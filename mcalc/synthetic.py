@@ -36,6 +36,8 @@ import json
 import logging
 import os
 import shutil
+import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -92,6 +94,7 @@ NOT_AVAILABLE = "NOT AVAILABLE"
 #: A group of calcifications counts as a cluster in the ground truth from this many on.
 CLUSTER_MIN_CALCS = 5
 
+_REPLACE_LOCK = threading.Lock()
 _MIN_CASES = 3
 _MIN_SIDE = 128
 _MAX_VALUE = 4095.0
@@ -301,14 +304,14 @@ def generate_demo(
     start = time.perf_counter()
     shape, spacing = _resolve_size(size, shape)
     _check_args(cases, seed)
-    out = Path(out)
+    out = Path(os.path.abspath(os.path.expanduser(out)))  # "." or "demo/." name a folder too
     _check_target(out)
 
     plans = _plan_cases(cases, seed)
     quirks = _quirks(plans)
-    tmp = out.parent / f".{out.name}.partial-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the set is meant to be shared
     try:
         truth = _write_set(tmp, plans, quirks, seed, shape, spacing, progress)
         _write_metadata(tmp, plans, quirks, truth, seed, size, shape, spacing)
@@ -385,6 +388,11 @@ def _check_target(out: Path) -> None:
 
 def _replace(out: Path, tmp: Path) -> None:
     """Move the finished set ``tmp`` to ``out``, removing a previous demo set there."""
+    with _REPLACE_LOCK:  # app sessions are threads of one process: one swap at a time
+        _swap(out, tmp)
+
+
+def _swap(out: Path, tmp: Path) -> None:
     if out.exists():
         _check_target(out)  # re-check: the folder may have changed while generating
         if (out / MARKER).is_file():
@@ -732,39 +740,52 @@ def _smooth_noise(
     return cv2.resize(low, (cols, rows), interpolation=cv2.INTER_CUBIC)
 
 
-def _breast_distance(geom: _Geometry, wobble: np.ndarray) -> np.ndarray:
-    """Normalised elliptic distance from the chest-wall centre (< 1 inside the breast)."""
-    y = ((np.arange(geom.rows, dtype=np.float32) - geom.cy) / geom.ay) ** 2
-    x = (np.arange(geom.cols, dtype=np.float32) / geom.ax) ** 2
+def _breast_distance(
+    geom: _Geometry, ys: np.ndarray, xs: np.ndarray, wobble: np.ndarray
+) -> np.ndarray:
+    """Normalised elliptic distance from the chest-wall centre (< 1 inside the breast).
+
+    ``ys`` and ``xs`` are the full-resolution coordinates of the grid's rows and columns.
+    """
+    y = ((ys - geom.cy) / geom.ay) ** 2
+    x = (xs / geom.ax) ** 2
     d = np.sqrt(y[:, None] + x[None, :])
     return d * (1.0 + 0.008 * wobble)
 
 
-def _pectoral_level(geom: _Geometry, wobble: np.ndarray) -> np.ndarray | None:
+def _pectoral_level(
+    geom: _Geometry, ys: np.ndarray, xs: np.ndarray, wobble: np.ndarray
+) -> np.ndarray | None:
     """< 1 inside the pectoral triangle at the top chest-wall corner (MLO), else None."""
     if geom.pectoral is None:
         return None
     hp, wp = geom.pectoral
-    y = np.arange(geom.rows, dtype=np.float32) / hp
-    x = np.arange(geom.cols, dtype=np.float32) / wp
-    return y[:, None] + x[None, :] + 0.03 * wobble
+    return (ys / hp)[:, None] + (xs / wp)[None, :] + 0.03 * wobble
 
 
 def _tissue(rng: np.random.Generator, geom: _Geometry, density: str) -> np.ndarray:
-    """12-bit breast image in the canonical frame (float32, no calcifications)."""
-    shape = (geom.rows, geom.cols)
+    """12-bit breast image in the canonical frame (float32, no calcifications).
+
+    Everything smooth (outline, density, fall-off, muscle) is computed on a grid of about
+    0.28 mm and upsampled; only the fine texture is drawn at full resolution. This keeps
+    the full size fast and small in memory.
+    """
+    rows, cols = geom.rows, geom.cols
+    factor = max(1, round(0.28 / geom.spacing))
+    low = (-(-rows // factor), -(-cols // factor))
+    # Full-resolution coordinates of the low grid's pixel centres (as cv2.resize maps them).
+    ys = ((np.arange(low[0]) + 0.5) * rows / low[0] - 0.5).astype(np.float32)
+    xs = ((np.arange(low[1]) + 0.5) * cols / low[1] - 0.5).astype(np.float32)
     mm = 1.0 / geom.spacing
-    coarse = _smooth_noise(rng, shape, 14.0 * mm)
-    mid = _smooth_noise(rng, shape, 4.0 * mm, stretch=2.5)
-    fine = _smooth_noise(rng, shape, 1.2 * mm, stretch=1.5)
-    d = _breast_distance(geom, coarse)
+    coarse = _smooth_noise(rng, low, 14.0 * mm / factor)
+    mid = _smooth_noise(rng, low, 4.0 * mm / factor, stretch=2.5)
+    d = _breast_distance(geom, ys, xs, coarse)
 
     # Fibroglandular tissue: smooth noise biased towards the centre of the breast, with a
     # threshold chosen so that the dense fraction matches the density category.
     centre = np.exp(-(((d - 0.45) / 0.35) ** 2))
     field = 0.6 * coarse + 0.6 * mid + 1.2 * centre
-    inside = d < 0.95
-    sample = field[::7, ::7][inside[::7, ::7]]
+    sample = field[d < 0.95]
     target = _GLAND_FRACTION[density]
     threshold = float(np.quantile(sample, 1.0 - target)) if sample.size else 0.0
     gland = 1.0 / (1.0 + np.exp(-(field - threshold) / 0.4))
@@ -772,23 +793,28 @@ def _tissue(rng: np.random.Generator, geom: _Geometry, density: str) -> np.ndarr
     bg = 40.0
     fat = rng.uniform(1150.0, 1350.0)
     dense = fat + rng.uniform(1000.0, 1300.0)
-    tissue = fat + (dense - fat) * gland + (60.0 + 110.0 * gland) * fine
     # Thinner compressed tissue towards the skin, then a faint brighter skin line.
     depth = np.clip((1.0 - d) / 0.12, 0.0, 1.0)
     thickness = 0.45 + 0.55 * depth * depth * (3.0 - 2.0 * depth)
-    edge_px = geom.ay / 1.5
     skin_width = max(0.5 * mm, 1.0) / geom.ay
     skin = 150.0 * np.exp(-(((1.0 - d) / skin_width) ** 2))
-    alpha = np.clip((1.0 - d) * edge_px, 0.0, 1.0)
-    image = bg + (tissue * thickness + skin - bg) * alpha
+    alpha = np.clip((1.0 - d) * geom.ay / 1.5, 0.0, 1.0)
+    base = bg + ((fat + (dense - fat) * gland) * thickness + skin - bg) * alpha
+    texture = (60.0 + 110.0 * gland) * thickness * alpha
 
-    level = _pectoral_level(geom, coarse)
+    level = _pectoral_level(geom, ys, xs, coarse)
     if level is not None:
         hp, wp = geom.pectoral  # type: ignore[misc]
-        muscle = rng.uniform(2500.0, 2800.0) + 120.0 * mid + 50.0 * fine
-        p = np.clip((1.0 - level) * min(hp, wp) / 2.0, 0.0, 1.0)
-        image = image * (1.0 - p) + muscle * p
-    return image.astype(np.float32)
+        muscle = rng.uniform(2500.0, 2800.0) + 120.0 * mid
+        p = np.clip((1.0 - level) * min(hp, wp) / (2.0 * factor), 0.0, 1.0)
+        base = base * (1.0 - p) + muscle * p
+        texture = texture * (1.0 - p) + 50.0 * p
+
+    fine = _smooth_noise(rng, (rows, cols), 1.2 * mm, stretch=1.5)
+    size = (cols, rows)
+    image = cv2.resize(base.astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
+    image += cv2.resize(texture.astype(np.float32), size, interpolation=cv2.INTER_LINEAR) * fine
+    return image
 
 
 # --------------------------------------------------------------------------------------
