@@ -15,6 +15,7 @@ __all__ = [
     "DecoderMissingError",
     "AnnotationError",
     "ModelError",
+    "JobError",
 ]
 
 
@@ -44,3 +45,7 @@ class AnnotationError(McalcError):
 
 class ModelError(McalcError):
     """A model cannot be built, loaded, trained or applied as asked."""
+
+
+class JobError(McalcError):
+    """A background training job cannot be submitted, started, found or cancelled."""
