@@ -51,6 +51,8 @@ class Settings:
         default_pixel_spacing_mm: spacing assumed (and flagged) when a file has none.
         demo_cases: number of cases of the generated demo set.
         demo_seed: seed of the generated demo set.
+        max_jobs: training jobs run at once by the app's job queue; later ones wait.
+            Env ``MCALC_MAX_JOBS``.
     """
 
     data_dir: Path | None = None
@@ -63,6 +65,7 @@ class Settings:
     default_pixel_spacing_mm: float = 0.07
     demo_cases: int = 12
     demo_seed: int = 0
+    max_jobs: int = 1
     extra: dict[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: object) -> Settings:
@@ -84,4 +87,5 @@ def get_settings() -> Settings:
         preview_max_side=_env_int("MCALC_PREVIEW_MAX_SIDE", base.preview_max_side),
         demo_cases=_env_int("MCALC_DEMO_CASES", base.demo_cases),
         demo_seed=_env_int("MCALC_DEMO_SEED", base.demo_seed),
+        max_jobs=_env_int("MCALC_MAX_JOBS", base.max_jobs),
     )
