@@ -125,9 +125,14 @@ def split_by_patient(
         sets["train"] += patients[:n_train]
         sets["val"] += patients[n_train : n_train + n_val]
         sets["test"] += patients[n_train + n_val :]
-    # Tiny strata may leave validation empty: borrow a training patient of the largest stratum.
-    if not sets["val"] and len(sets["train"]) > 1:
-        sets["val"].append(sets["train"].pop())
+    # Tiny strata may leave a set empty: move a training patient of the stratum with the
+    # most training patients (test first: a model without a test set has no metrics).
+    for name in ("test", "val"):
+        if not sets[name] and len(sets["train"]) > 1:
+            level = max(strata, key=lambda s: sum(severity[p] == s for p in sets["train"]))
+            donor = next(p for p in reversed(sets["train"]) if severity[p] == level)
+            sets["train"].remove(donor)
+            sets[name].append(donor)
     empty = [name for name, members in sets.items() if not members]
     if empty:
         raise DatasetError(

@@ -1,0 +1,105 @@
+"""Patch labels agree with the masks; the shared [0, 1] conversion is the file's window."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mcalc.errors import ModelError
+from mcalc.imageio import Mammogram
+from mcalc.models.patches import (
+    PatchSet,
+    extract_patch,
+    image_seed,
+    model_input_image,
+    resample_mask,
+    sample_image_patches,
+    task_classes,
+)
+
+SIZE = 32
+
+
+def _scene(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    unit = rng.random((300, 240), dtype=np.float32)
+    breast = np.zeros(unit.shape, bool)
+    breast[:, :180] = True
+    calc = np.zeros(unit.shape, bool)
+    for r, c in [(40, 40), (150, 100), (260, 60), (100, 170)]:
+        calc[r : r + 3, c : c + 3] = True
+    return unit, calc, breast
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_labels_agree_with_masks(seed: int) -> None:
+    unit, calc, breast = _scene(seed)
+    got = sample_image_patches(unit, calc, breast, SIZE, 3, 6, np.random.default_rng(seed))
+    assert got.patches.shape == (9, SIZE, SIZE)
+    assert got.contains[:3].all() and not got.contains[3:].any()
+    for patch, center, contains in zip(got.patches, got.centers, got.contains, strict=True):
+        np.testing.assert_array_equal(patch, extract_patch(unit, tuple(center), SIZE))
+        assert extract_patch(calc, tuple(center), SIZE).any() == contains
+    for center in got.centers[3:]:  # tissue patches lie in the breast
+        assert extract_patch(breast, tuple(center), SIZE).mean() >= 0.6
+
+
+def test_no_calcifications_no_positives() -> None:
+    unit, _, breast = _scene()
+    got = sample_image_patches(
+        unit, np.zeros_like(breast), breast, SIZE, 5, 4, np.random.default_rng(0)
+    )
+    assert len(got.patches) == 4 and not got.contains.any()
+
+
+def test_shape_mismatch_refused() -> None:
+    unit, calc, breast = _scene()
+    with pytest.raises(ValueError, match="one shape"):
+        sample_image_patches(unit, calc[:10], breast, SIZE, 1, 1, np.random.default_rng(0))
+
+
+def test_extract_patch_pads_at_borders() -> None:
+    img = np.ones((10, 10), np.float32)
+    patch = extract_patch(img, (0, 0), 8)
+    assert patch.shape == (8, 8) and patch[:4, :4].sum() == 0 and patch[4:, 4:].sum() == 16
+
+
+def test_model_input_image_windows_inverts_and_resamples() -> None:
+    pixels = np.tile(np.linspace(0, 4095, 200, dtype=np.float32), (100, 1)).astype(np.uint16)
+    m = Mammogram(pixels, 2047.0, 4096.0, pixel_spacing_mm=(0.07, 0.07))
+    unit, factor = model_input_image(m, 0.1)
+    assert factor == pytest.approx(0.7)
+    assert unit.shape == (70, 140) and unit.dtype == np.float32
+    assert 0.0 <= unit.min() < 0.05 and 0.95 < unit.max() <= 1.0
+    inverted, _ = model_input_image(Mammogram(pixels, 2047.0, 4096.0, monochrome1=True), None)
+    native, _ = model_input_image(m, None)
+    np.testing.assert_allclose(inverted, 1.0 - native, atol=1e-6)
+
+
+def test_resample_mask_keeps_tiny_marks() -> None:
+    mask = np.zeros((100, 100), bool)
+    mask[50, 50] = True
+    assert resample_mask(mask, (30, 30)).any()
+
+
+def test_per_image_seed_is_stable_and_distinct() -> None:
+    assert image_seed(0, "a/CC_recent") == image_seed(0, "a/CC_recent")
+    assert image_seed(0, "a/CC_recent") != image_seed(1, "a/CC_recent")
+
+
+def test_subset_and_counts() -> None:
+    ps = PatchSet(
+        np.zeros((4, 2, 2), np.float32),
+        np.array([0, 1, 1, 0]),
+        np.array(["a", "a", "b", "c"], dtype=object),
+        np.array(["k"] * 4, dtype=object),
+        ("no", "yes"),
+    )
+    assert ps.subset(["a"]).counts() == {"no": 1, "yes": 1}
+    assert len(ps.subset(["b", "c"])) == 2
+
+
+def test_unknown_task() -> None:
+    assert task_classes("birads") == ("normal", "benign", "suspicious")
+    with pytest.raises(ModelError, match="calcification"):
+        task_classes("density")

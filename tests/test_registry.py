@@ -1,0 +1,121 @@
+"""Registry: listing reads cards without TensorFlow, skips bad folders, registration is atomic."""
+
+from __future__ import annotations
+
+import errno
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mcalc.errors import ModelError
+from mcalc.models.registry import (
+    list_models,
+    read_card,
+    register_model,
+    resolve_model,
+)
+
+CARD = {
+    "architecture": "custom",
+    "task": "calcification",
+    "classes": ["a", "b"],
+    "patch": {"size": 32},
+}
+
+
+def _fake_model(folder: Path, card: dict | None = None, created: str = "2025") -> Path:
+    folder.mkdir(parents=True)
+    (folder / "model.keras").write_bytes(b"PK\x03\x04 not really")
+    (folder / "card.json").write_text(json.dumps({**(card or CARD), "created": created}))
+    return folder
+
+
+def test_listing_skips_corrupt_and_incompatible_folders(tmp_path: Path) -> None:
+    _fake_model(tmp_path / "good-old", created="2024")
+    _fake_model(tmp_path / "good-new", created="2025")
+    bad = tmp_path / "broken"
+    bad.mkdir()
+    (bad / "card.json").write_text("{not json")
+    (bad / "model.keras").write_text("x")
+    _fake_model(tmp_path / "future", {**CARD, "card_version": 99})
+    _fake_model(tmp_path / "partial", {"architecture": "custom"})
+    (tmp_path / "no-model").mkdir()
+    (tmp_path / "no-model" / "card.json").write_text(json.dumps(CARD))
+    _fake_model(tmp_path / ".tmp-half-written")
+    (tmp_path / "README.md").write_text("hello")
+
+    listing = list_models(tmp_path)
+    assert [c["id"] for c in listing.models] == ["good-new", "good-old"]
+    assert all(Path(c["path"]).is_dir() for c in listing.models)
+    messages = {Path(p["path"]).name: p["message"] for p in listing.problems}
+    assert set(messages) == {"broken", "future", "partial", "no-model"}
+    assert "unreadable card" in messages["broken"]
+    assert "newer" in messages["future"]
+    assert "lacks" in messages["partial"]
+    assert "no model.keras" in messages["no-model"]
+    assert list_models(tmp_path / "missing").models == []
+
+
+def test_listing_does_not_import_tensorflow(tmp_path: Path) -> None:
+    _fake_model(tmp_path / "m")
+    code = (
+        "import sys; from mcalc.models.registry import list_models; "
+        f"assert list_models({str(tmp_path)!r}).models; "
+        "import mcalc.models.commands, mcalc.models.inference, mcalc.models.evaluate; "
+        "print('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+def test_resolve_by_id_or_path(tmp_path: Path) -> None:
+    folder = _fake_model(tmp_path / "reg" / "m1")
+    assert resolve_model("m1", tmp_path / "reg") == folder
+    assert resolve_model(str(folder), tmp_path / "elsewhere") == folder
+    with pytest.raises(ModelError, match="known ids: m1"):
+        resolve_model("m2", tmp_path / "reg")
+    assert read_card(folder)["id"] == "m1"
+
+
+def _write_ok(folder: Path) -> None:
+    (folder / "model.keras").write_text("m")
+    (folder / "card.json").write_text(json.dumps(CARD))
+
+
+def test_register_is_atomic_on_failure(tmp_path: Path) -> None:
+    def fail_midway(folder: Path) -> None:
+        (folder / "model.keras").write_text("half")
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError):
+        register_model(tmp_path, "m", fail_midway)
+    assert list(tmp_path.iterdir()) == []
+
+    def interrupted(folder: Path) -> None:
+        (folder / "model.keras").write_text("half")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        register_model(tmp_path, "m", interrupted)
+    assert list(tmp_path.iterdir()) == []
+
+    def disk_full(folder: Path) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with pytest.raises(ModelError, match="disk full"):
+        register_model(tmp_path, "m", disk_full)
+    assert list(tmp_path.iterdir()) == []
+
+    with pytest.raises(ModelError, match="no card.json"):
+        register_model(tmp_path, "m", lambda f: (f / "model.keras").write_text("m"))
+    assert list(tmp_path.iterdir()) == []
+
+    path = register_model(tmp_path, "m", _write_ok)
+    assert [p.name for p in tmp_path.iterdir()] == ["m"] and read_card(path)["id"] == "m"
+    with pytest.raises(ModelError, match="already exists"):
+        register_model(tmp_path, "m", _write_ok)
+    with pytest.raises(ModelError, match="bad model id"):
+        register_model(tmp_path, "../escape", _write_ok)
