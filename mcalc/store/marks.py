@@ -1,0 +1,574 @@
+"""Readers' own marks on an image: points, cluster outlines and regions of interest.
+
+Coordinates are ``(row, column)`` in full-resolution pixels of the image **as stored in the
+file** (not mirrored for display), the same grid as the dataset's annotation masks and
+:mod:`mcalc.annotations`. Marks are immutable values; editing returns a new
+:class:`ImageMarks`. :class:`MarkStore` keeps one versioned record per image and reader
+(see :mod:`mcalc.store.versioned`); the dataset's own annotation files are never written.
+
+Example:
+    >>> m = ImageMarks("case-1/CC_recent", "ann").add_point(10, 12, "suspicious")
+    >>> len(m.points), m.points[0].label, m.points[0].reader
+    (1, 'suspicious', 'ann')
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from mcalc.store.versioned import (
+    ConflictCopy,
+    StoreReadError,
+    Version,
+    VersionedStore,
+    utc_now,
+)
+
+__all__ = [
+    "LABELS",
+    "REGION_KINDS",
+    "PointMark",
+    "RegionMark",
+    "ImageMarks",
+    "MarksState",
+    "VersionInfo",
+    "MarkStore",
+    "check_reader",
+    "merge_marks",
+    "new_mark_id",
+]
+
+log = logging.getLogger(__name__)
+
+#: Labels a reader can give a mark.
+LABELS: tuple[str, ...] = ("benign", "suspicious", "uncertain")
+#: Kinds of drawn regions: a cluster outline or any region of interest.
+REGION_KINDS: tuple[str, ...] = ("cluster", "roi")
+
+_MAX_READER = 80
+_MAX_COMMENT = 2000
+
+
+def new_mark_id() -> str:
+    """A short random id for a new mark (unique enough to merge two readers' edits)."""
+    return uuid.uuid4().hex[:12]
+
+
+def check_reader(name: str) -> str:
+    """The reader name, stripped; raises ``ValueError`` when empty, too long or odd.
+
+    Example:
+        >>> check_reader("  Dr. Ana Lima ")
+        'Dr. Ana Lima'
+    """
+    if not isinstance(name, str):
+        raise ValueError(f"reader name must be text, got {type(name).__name__}")
+    value = " ".join(name.split())
+    if not value:
+        raise ValueError("reader name is empty: type your name (it is saved with every mark)")
+    if len(value) > _MAX_READER:
+        raise ValueError(f"reader name must be at most {_MAX_READER} characters, got {len(value)}")
+    if re.search(r"[\x00-\x1f\x7f]", value):
+        raise ValueError("reader name must not contain control characters")
+    return value
+
+
+def _check_label(label: str) -> str:
+    if label not in LABELS:
+        raise ValueError(f"label must be one of {', '.join(LABELS)}; got {label!r}")
+    return label
+
+
+def _finite(value: Any, what: str) -> float:
+    try:
+        out = float(value)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{what} must be a number, got {value!r}") from exc
+    if not math.isfinite(out):
+        raise ValueError(f"{what} must be finite, got {value!r}")
+    return out
+
+
+def _comment(text: Any) -> str:
+    value = "" if text is None else str(text)
+    if len(value) > _MAX_COMMENT:
+        raise ValueError(f"comment must be at most {_MAX_COMMENT} characters, got {len(value)}")
+    return value
+
+
+@dataclass(frozen=True)
+class PointMark:
+    """One calcification marked by a reader.
+
+    Attributes:
+        id: stable id (kept across versions, used to merge and to move/delete).
+        row, col: centre in full-resolution file pixels.
+        label: ``benign``, ``suspicious`` or ``uncertain``.
+        comment: free text.
+        reader: who placed it; created_at / updated_at: UTC, ISO 8601.
+    """
+
+    id: str
+    row: float
+    col: float
+    label: str = "uncertain"
+    comment: str = ""
+    reader: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "row", _finite(self.row, "row"))
+        object.__setattr__(self, "col", _finite(self.col, "col"))
+        _check_label(self.label)
+        object.__setattr__(self, "comment", _comment(self.comment))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "row": round(self.row, 2),
+            "col": round(self.col, 2),
+            "label": self.label,
+            "comment": self.comment,
+            "reader": self.reader,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> PointMark:
+        return cls(
+            id=str(raw["id"]),
+            row=raw["row"],
+            col=raw["col"],
+            label=str(raw.get("label", "uncertain")),
+            comment=raw.get("comment", ""),
+            reader=str(raw.get("reader", "")),
+            created_at=str(raw.get("created_at", "")),
+            updated_at=str(raw.get("updated_at", "")),
+        )
+
+
+@dataclass(frozen=True)
+class RegionMark:
+    """A cluster outline or region of interest drawn by a reader.
+
+    Attributes:
+        id: stable id.
+        kind: ``cluster`` or ``roi``.
+        polygon: vertices ``((row, col), ...)`` in full-resolution file pixels (>= 3;
+            a box is stored as its four corners).
+        label, comment, reader, created_at, updated_at: as for :class:`PointMark`.
+    """
+
+    id: str
+    kind: str
+    polygon: tuple[tuple[float, float], ...]
+    label: str = "uncertain"
+    comment: str = ""
+    reader: str = ""
+    created_at: str = ""
+    updated_at: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in REGION_KINDS:
+            raise ValueError(f"region kind must be one of {REGION_KINDS}, got {self.kind!r}")
+        poly = tuple(
+            (_finite(p[0], "polygon row"), _finite(p[1], "polygon col")) for p in self.polygon
+        )
+        if len(poly) < 3:
+            raise ValueError(f"a region needs at least 3 vertices, got {len(poly)}")
+        object.__setattr__(self, "polygon", poly)
+        _check_label(self.label)
+        object.__setattr__(self, "comment", _comment(self.comment))
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        """``(r0, c0, r1, c1)`` around the polygon."""
+        rows = [p[0] for p in self.polygon]
+        cols = [p[1] for p in self.polygon]
+        return min(rows), min(cols), max(rows), max(cols)
+
+    @property
+    def area_px(self) -> float:
+        """Polygon area in square pixels (shoelace formula)."""
+        pts = self.polygon
+        s = 0.0
+        for (r0, c0), (r1, c1) in zip(pts, pts[1:] + pts[:1], strict=True):
+            s += c0 * r1 - c1 * r0
+        return abs(s) / 2.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "polygon": [[round(r, 2), round(c, 2)] for r, c in self.polygon],
+            "label": self.label,
+            "comment": self.comment,
+            "reader": self.reader,
+            "created_at": self.created_at,
+            "updated_at": self.updated_at,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: dict[str, Any]) -> RegionMark:
+        return cls(
+            id=str(raw["id"]),
+            kind=str(raw["kind"]),
+            polygon=tuple(tuple(p) for p in raw["polygon"]),  # type: ignore[misc]
+            label=str(raw.get("label", "uncertain")),
+            comment=raw.get("comment", ""),
+            reader=str(raw.get("reader", "")),
+            created_at=str(raw.get("created_at", "")),
+            updated_at=str(raw.get("updated_at", "")),
+        )
+
+
+@dataclass(frozen=True)
+class ImageMarks:
+    """Everything one reader marked on one image (an immutable value).
+
+    Attributes:
+        image_key: :attr:`mcalc.dataset.records.ImageRecord.key`.
+        reader: the reader's name.
+        points, regions: the marks.
+        comment: a comment on the whole image.
+        image_shape: ``(rows, cols)`` of the full-resolution image, when known (used by
+            exports and to refuse out-of-range marks).
+    """
+
+    image_key: str
+    reader: str
+    points: tuple[PointMark, ...] = ()
+    regions: tuple[RegionMark, ...] = ()
+    comment: str = ""
+    image_shape: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.image_key, str) or not self.image_key.strip():
+            raise ValueError(f"image_key must be a non-empty string, got {self.image_key!r}")
+        object.__setattr__(self, "reader", check_reader(self.reader))
+        object.__setattr__(self, "points", tuple(self.points))
+        object.__setattr__(self, "regions", tuple(self.regions))
+        if self.image_shape is not None:
+            object.__setattr__(
+                self, "image_shape", (int(self.image_shape[0]), int(self.image_shape[1]))
+            )
+        ids = [m.id for m in (*self.points, *self.regions)]
+        if len(ids) != len(set(ids)):
+            raise ValueError(f"mark ids must be unique, got duplicates in {ids}")
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.points and not self.regions and not self.comment
+
+    # -- checks -----------------------------------------------------------------------
+    def _check_inside(self, row: float, col: float) -> None:
+        if self.image_shape is None:
+            return
+        rows, cols = self.image_shape
+        if not (-0.5 <= row <= rows - 0.5 and -0.5 <= col <= cols - 0.5):
+            raise ValueError(
+                f"({row:.1f}, {col:.1f}) is outside the image: expected rows 0..{rows - 1} and "
+                f"columns 0..{cols - 1}"
+            )
+
+    def find(self, mark_id: str) -> PointMark | RegionMark:
+        for m in (*self.points, *self.regions):
+            if m.id == mark_id:
+                return m
+        raise KeyError(f"no mark {mark_id!r} on {self.image_key} for {self.reader}")
+
+    # -- edits (each returns a new value) ---------------------------------------------
+    def add_point(
+        self,
+        row: float,
+        col: float,
+        label: str = "uncertain",
+        comment: str = "",
+        *,
+        mark_id: str | None = None,
+    ) -> ImageMarks:
+        """A copy with a new calcification at ``(row, col)``."""
+        self._check_inside(_finite(row, "row"), _finite(col, "col"))
+        now = utc_now()
+        point = PointMark(mark_id or new_mark_id(), row, col, label, comment, self.reader, now, now)
+        return replace(self, points=(*self.points, point))
+
+    def add_region(
+        self,
+        kind: str,
+        polygon: Sequence[tuple[float, float]],
+        label: str = "uncertain",
+        comment: str = "",
+        *,
+        mark_id: str | None = None,
+    ) -> ImageMarks:
+        """A copy with a new cluster outline or region of interest."""
+        for r, c in polygon:
+            self._check_inside(_finite(r, "row"), _finite(c, "col"))
+        now = utc_now()
+        region = RegionMark(
+            mark_id or new_mark_id(), kind, tuple(polygon), label, comment, self.reader, now, now
+        )
+        return replace(self, regions=(*self.regions, region))
+
+    def remove(self, mark_id: str) -> ImageMarks:
+        """A copy without mark ``mark_id``."""
+        self.find(mark_id)
+        return replace(
+            self,
+            points=tuple(p for p in self.points if p.id != mark_id),
+            regions=tuple(r for r in self.regions if r.id != mark_id),
+        )
+
+    def move_point(self, mark_id: str, row: float, col: float) -> ImageMarks:
+        """A copy with point ``mark_id`` moved to ``(row, col)``."""
+        mark = self.find(mark_id)
+        if not isinstance(mark, PointMark):
+            raise ValueError(f"mark {mark_id!r} is a {mark.kind}, only points can be moved")
+        self._check_inside(_finite(row, "row"), _finite(col, "col"))
+        moved = replace(mark, row=row, col=col, updated_at=utc_now())
+        return replace(self, points=tuple(moved if p.id == mark_id else p for p in self.points))
+
+    def edit(
+        self, mark_id: str, *, label: str | None = None, comment: str | None = None
+    ) -> ImageMarks:
+        """A copy with the label and/or comment of mark ``mark_id`` changed."""
+        mark = self.find(mark_id)
+        changes: dict[str, Any] = {"updated_at": utc_now()}
+        if label is not None:
+            changes["label"] = _check_label(label)
+        if comment is not None:
+            changes["comment"] = _comment(comment)
+        new = replace(mark, **changes)
+        if isinstance(new, PointMark):
+            return replace(self, points=tuple(new if p.id == mark_id else p for p in self.points))
+        return replace(self, regions=tuple(new if r.id == mark_id else r for r in self.regions))
+
+    def with_comment(self, comment: str) -> ImageMarks:
+        return replace(self, comment=_comment(comment))
+
+    # -- serialisation ----------------------------------------------------------------
+    def to_payload(self) -> dict[str, Any]:
+        """Plain JSON dict (what is stored in a version)."""
+        return {
+            "image_key": self.image_key,
+            "reader": self.reader,
+            "image_shape": list(self.image_shape) if self.image_shape else None,
+            "comment": self.comment,
+            "points": [p.to_dict() for p in self.points],
+            "regions": [r.to_dict() for r in self.regions],
+        }
+
+    @classmethod
+    def from_payload(
+        cls, raw: dict[str, Any], *, image_key: str | None = None, reader: str | None = None
+    ) -> ImageMarks:
+        """Parse :meth:`to_payload`'s dict; an empty dict is no marks (needs key and reader).
+
+        Raises:
+            ValueError: malformed payload (names the field).
+        """
+        try:
+            shape = raw.get("image_shape")
+            return cls(
+                image_key=str(raw.get("image_key", image_key)),
+                reader=str(raw.get("reader", reader)),
+                points=tuple(PointMark.from_dict(p) for p in raw.get("points", [])),
+                regions=tuple(RegionMark.from_dict(r) for r in raw.get("regions", [])),
+                comment=str(raw.get("comment", "")),
+                image_shape=tuple(shape) if shape else None,  # type: ignore[arg-type]
+            )
+        except (KeyError, TypeError, IndexError) as exc:
+            raise ValueError(f"malformed marks: missing or wrong field ({exc!r})") from exc
+
+
+def merge_marks(mine: ImageMarks, theirs: ImageMarks) -> ImageMarks:
+    """Both sets of marks: all of ``theirs`` plus those of ``mine`` they lack.
+
+    A mark present in both (same id) takes ``mine``'s content, since that is the edit the
+    user is saving. Marks deleted on one side come back (nothing is lost); delete them again.
+    """
+    by_id_p = {p.id: p for p in theirs.points}
+    by_id_p.update({p.id: p for p in mine.points})
+    by_id_r = {r.id: r for r in theirs.regions}
+    by_id_r.update({r.id: r for r in mine.regions})
+    comment = (
+        mine.comment
+        if mine.comment == theirs.comment or not theirs.comment
+        else (f"{theirs.comment}\n{mine.comment}" if mine.comment else theirs.comment)
+    )
+    return replace(
+        mine,
+        points=tuple(by_id_p.values()),
+        regions=tuple(by_id_r.values()),
+        comment=comment,
+        image_shape=mine.image_shape or theirs.image_shape,
+    )
+
+
+@dataclass(frozen=True)
+class MarksState:
+    """The stored marks of one image and reader, and the version they come from (0: none)."""
+
+    marks: ImageMarks
+    version: int
+    saved_at: str = ""
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One line of an image's history."""
+
+    number: int
+    saved_at: str
+    saved_by: str
+    action: str
+    n_points: int
+    n_regions: int
+    note: str = ""
+
+
+@dataclass
+class MarkStore:
+    """Readers' marks under ``root/marks``, one versioned JSON record per image and reader.
+
+    Args:
+        root: the store folder (``Settings.store_dir``).
+
+    Example:
+        >>> import tempfile
+        >>> store = MarkStore(tempfile.mkdtemp())
+        >>> state = store.load("case-1/CC_recent", "ann")
+        >>> v = store.save(state.marks.add_point(5, 5), base_version=state.version)
+        >>> store.load("case-1/CC_recent", "ann").version, len(store.history("case-1/CC_recent", "ann"))
+        (1, 1)
+    """
+
+    root: Path
+    records: VersionedStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.root = Path(self.root)
+        self.records = VersionedStore(self.root, "marks")
+
+    @staticmethod
+    def _parts(image_key: str, reader: str) -> tuple[str, str]:
+        return image_key, check_reader(reader)
+
+    def _marks(
+        self, payload: dict[str, Any], image_key: str, reader: str, where: str
+    ) -> ImageMarks:
+        try:
+            return ImageMarks.from_payload(payload, image_key=image_key, reader=reader)
+        except ValueError as exc:
+            raise StoreReadError(f"{where}: {exc}") from exc
+
+    def load(self, image_key: str, reader: str) -> MarksState:
+        """The reader's current marks on the image (empty, version 0, if none)."""
+        parts = self._parts(image_key, reader)
+        record = self.records.load(parts)
+        if record.current is None:
+            return MarksState(ImageMarks(image_key, parts[1]), 0)
+        marks = self._marks(record.current.payload, *parts, str(record.path))
+        return MarksState(marks, record.version, record.current.saved_at)
+
+    def save(
+        self, marks: ImageMarks, *, base_version: int, note: str = "", action: str = "save"
+    ) -> int:
+        """Save ``marks`` as a new version; returns its number.
+
+        Args:
+            marks: the edited marks.
+            base_version: the version the editor loaded (``MarksState.version``).
+
+        Raises:
+            StoreConflictError: someone saved meanwhile; ``marks`` kept as a conflict copy.
+            StoreWriteError: the store cannot be written; keep ``marks`` and export them.
+        """
+        v = self.records.save(
+            self._parts(marks.image_key, marks.reader),
+            marks.to_payload(),
+            base_version=base_version,
+            saved_by=marks.reader,
+            action=action,
+            note=note,
+        )
+        return v.number
+
+    def history(self, image_key: str, reader: str) -> list[VersionInfo]:
+        """Every version, oldest first."""
+        record = self.records.load(self._parts(image_key, reader))
+        return [_info(v) for v in record.versions]
+
+    def version(self, image_key: str, reader: str, number: int) -> ImageMarks:
+        """The marks as they were in version ``number`` (0: empty)."""
+        parts = self._parts(image_key, reader)
+        if number == 0:
+            return ImageMarks(image_key, parts[1])
+        record = self.records.load(parts)
+        return self._marks(record.get(number).payload, *parts, f"{record.path} v{number}")
+
+    def restore(self, image_key: str, reader: str, number: int, *, base_version: int) -> int:
+        """Make version ``number`` current again (as a new version); returns its number."""
+        parts = self._parts(image_key, reader)
+        return self.records.restore(
+            parts, number, saved_by=parts[1], base_version=base_version
+        ).number
+
+    def undo_target(self, image_key: str, reader: str) -> int | None:
+        """The version :meth:`undo` would bring back (``None``: nothing to undo)."""
+        return self.records.undo_target(self.records.load(self._parts(image_key, reader)))
+
+    def undo(self, image_key: str, reader: str, *, base_version: int) -> int:
+        """Go back to the previous saved state (as a new version); returns its number."""
+        parts = self._parts(image_key, reader)
+        return self.records.undo(parts, saved_by=parts[1], base_version=base_version).number
+
+    def conflicts(self, image_key: str, reader: str) -> list[ConflictCopy]:
+        """Edits kept aside because they were saved on an outdated version."""
+        return self.records.conflicts(self._parts(image_key, reader))
+
+    def conflict_marks(self, copy: ConflictCopy) -> ImageMarks:
+        return self._marks(copy.payload, copy.parts[0], copy.parts[1], str(copy.path))
+
+    def dismiss_conflict(self, copy: ConflictCopy) -> None:
+        self.records.dismiss_conflict(copy)
+
+    def all_current(self) -> Iterator[MarksState]:
+        """The current marks of every image and reader in the store."""
+        for record in self.records.records():
+            if record.current is None or len(record.parts) != 2:
+                continue
+            try:
+                marks = self._marks(record.current.payload, *record.parts, str(record.path))
+            except StoreReadError as exc:
+                log.warning("skipping %s", exc)
+                continue
+            yield MarksState(marks, record.version, record.current.saved_at)
+
+    def readers(self, image_key: str) -> list[str]:
+        """Readers with saved marks on this image, sorted."""
+        return sorted(
+            {s.marks.reader for s in self.all_current() if s.marks.image_key == image_key}
+        )
+
+
+def _info(v: Version) -> VersionInfo:
+    return VersionInfo(
+        number=v.number,
+        saved_at=v.saved_at,
+        saved_by=v.saved_by,
+        action=v.action,
+        n_points=len(v.payload.get("points", [])),
+        n_regions=len(v.payload.get("regions", [])),
+        note=v.note,
+    )

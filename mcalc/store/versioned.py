@@ -1,0 +1,644 @@
+"""Versioned JSON records on disk: safe paths, atomic writes, history, optimistic locking.
+
+One record is one JSON file holding every version ever saved (newest last). The layer is
+generic: :mod:`mcalc.store.marks` keeps readers' marks in it and :mod:`mcalc.audit` keeps
+audit verdicts, each under its own folder of the store.
+
+Guarantees:
+
+* **Atomic writes.** A new file is written to a temporary file in the same folder, flushed,
+  ``fsync``-ed and moved over the old one with ``os.replace``; a crash at any point leaves
+  either the previous file or the new one, never a mix.
+* **No lost update.** :meth:`VersionedStore.save` takes the version the editor started
+  from. If the stored record moved on meanwhile, nothing is overwritten: the incoming
+  payload is kept as a *conflict copy* beside the record and :class:`StoreConflictError`
+  is raised. The check and the write happen under an exclusive ``flock`` on a lock file, so
+  two threads or processes cannot both pass the check.
+* **Safe paths.** File names are derived from the record's identity (e.g. image key and
+  reader): unsafe characters are replaced and a hash of the exact text is appended, so
+  ``../x`` or ``a/b`` can never leave the store folder and different names never collide.
+* **Nothing read is trusted.** A record whose content does not match its identity, or is
+  not valid JSON, raises :class:`StoreReadError` and is never overwritten.
+
+Example:
+    >>> import tempfile
+    >>> store = VersionedStore(tempfile.mkdtemp(), "demo")
+    >>> store.save(("case-1/CC_recent", "ann"), {"n": 1}, base_version=0, saved_by="ann").number
+    1
+    >>> store.load(("case-1/CC_recent", "ann")).current.payload
+    {'n': 1}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import hashlib
+import json
+import logging
+import os
+import re
+import tempfile
+import unicodedata
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mcalc.errors import McalcError
+
+try:  # POSIX; the store then also excludes other processes, not only threads.
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = [
+    "FORMAT",
+    "SCHEMA",
+    "StoreError",
+    "StoreReadError",
+    "StoreWriteError",
+    "StoreConflictError",
+    "Version",
+    "Record",
+    "ConflictCopy",
+    "VersionedStore",
+    "safe_name",
+    "utc_now",
+    "atomic_write_bytes",
+]
+
+log = logging.getLogger(__name__)
+
+FORMAT = "mcalc-record"
+SCHEMA = 1
+_SUFFIX = ".json"
+_CONFLICT_TAG = ".conflict-"
+_MAX_NAME = 60
+
+
+# --------------------------------------------------------------------------- errors
+
+
+class StoreError(McalcError):
+    """Base class of the store's errors."""
+
+
+class StoreReadError(StoreError):
+    """A stored record cannot be read (not JSON, wrong layout, wrong identity)."""
+
+
+class StoreWriteError(StoreError):
+    """The store folder cannot be written (read-only, full, missing permissions).
+
+    Nothing was changed on disk; the caller still holds the unsaved data and should keep it
+    (e.g. in the session) so the user can export it.
+    """
+
+
+class StoreConflictError(StoreError):
+    """The record moved on since the editor loaded it; the incoming data was kept aside.
+
+    Attributes:
+        parts: identity of the record.
+        base_version: the version the editor started from.
+        stored_version: the version now on disk.
+        conflict_path: where the incoming payload was written (a conflict copy).
+    """
+
+    def __init__(
+        self, parts: tuple[str, ...], base_version: int, stored_version: int, conflict_path: Path
+    ) -> None:
+        self.parts = parts
+        self.base_version = base_version
+        self.stored_version = stored_version
+        self.conflict_path = conflict_path
+        super().__init__(
+            f"{' / '.join(parts)}: you started from version {base_version}, but version "
+            f"{stored_version} was saved meanwhile (another session or reader). Your edit was "
+            f"NOT lost: it is kept as a conflict copy ({conflict_path.name}). Load the stored "
+            "version, merge both, or save yours on top of it."
+        )
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def utc_now() -> str:
+    """The current UTC time as ISO 8601 with milliseconds and a ``Z``."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe, collision-free rendering of ``text``.
+
+    Characters other than ASCII letters, digits and ``-`` become ``_`` (so no ``/``,
+    ``..``, drive letters or control characters survive), the result is shortened to 60
+    characters and the first 10 hex digits of the SHA-1 of the exact text are appended.
+
+    Example:
+        >>> safe_name("suspicious-3/CC_recent")
+        'suspicious-3_CC_recent-714c1323f2'
+        >>> safe_name("../../etc/passwd").startswith("etc_passwd-")
+        True
+    """
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"expected a non-empty name, got {text!r}")
+    norm = unicodedata.normalize("NFKC", text)
+    slug = re.sub(r"[^A-Za-z0-9-]+", "_", norm).strip("_-")[:_MAX_NAME] or "x"
+    digest = hashlib.sha1(text.encode("utf-8")).hexdigest()[:10]
+    return f"{slug}-{digest}"
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable; not possible on every platform.
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _write_error(path: Path, exc: OSError) -> StoreWriteError:
+    if exc.errno == errno.ENOSPC or exc.errno == getattr(errno, "EDQUOT", -1):
+        why = "the disk is full"
+        todo = "free some space"
+    elif exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        why = "the folder is read-only or not writable by this user"
+        todo = "make it writable"
+    else:
+        why = f"the system refused ({exc.strerror or exc})"
+        todo = "check the folder"
+    return StoreWriteError(
+        f"cannot save to {path.parent}: {why}. Nothing was changed on disk and your edit is "
+        f"kept in this session: export it, then {todo} or point MCALC_STORE at a writable "
+        "folder."
+    )
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically (temp file, fsync, ``os.replace``).
+
+    Raises:
+        StoreWriteError: the folder cannot be written; ``path`` is unchanged.
+    """
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise _write_error(path, exc) from exc
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock tied to ``path`` (a hidden ``.lock`` file beside it)."""
+    lock = path.with_name(f".{path.name}.lock")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError as exc:
+        raise _write_error(path, exc) from exc
+    try:
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        if fcntl is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _dumps(obj: Any) -> bytes:
+    return (json.dumps(obj, ensure_ascii=False, indent=1, allow_nan=False) + "\n").encode("utf-8")
+
+
+# --------------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True)
+class Version:
+    """One saved state of a record.
+
+    Attributes:
+        number: 1, 2, ... in order of saving.
+        saved_at: UTC time, ISO 8601.
+        saved_by: who saved it (reader name).
+        action: ``save``, ``restore``, ``undo``, ``import``, ``merge`` ...
+        payload: the saved data (plain JSON).
+        base: the version the editor started from.
+        restored_from: for ``restore``/``undo``, the version whose payload was copied.
+        origin: the ``save``-like version this payload first appeared in (for undo).
+        note: free text (what happened).
+    """
+
+    number: int
+    saved_at: str
+    saved_by: str
+    action: str
+    payload: dict[str, Any]
+    base: int = 0
+    restored_from: int | None = None
+    origin: int = 0
+    note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "saved_at": self.saved_at,
+            "saved_by": self.saved_by,
+            "action": self.action,
+            "base": self.base,
+            "restored_from": self.restored_from,
+            "origin": self.origin,
+            "note": self.note,
+            "payload": self.payload,
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Any, where: str) -> Version:
+        if not isinstance(raw, dict) or not isinstance(raw.get("payload"), dict):
+            raise StoreReadError(
+                f"{where}: expected a version object with a payload, got {raw!r:.80}"
+            )
+        try:
+            return cls(
+                number=int(raw["number"]),
+                saved_at=str(raw["saved_at"]),
+                saved_by=str(raw.get("saved_by", "")),
+                action=str(raw.get("action", "save")),
+                payload=raw["payload"],
+                base=int(raw.get("base", 0)),
+                restored_from=None
+                if raw.get("restored_from") is None
+                else int(raw["restored_from"]),
+                origin=int(raw.get("origin", raw["number"])),
+                note=str(raw.get("note", "")),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise StoreReadError(f"{where}: malformed version ({exc!r})") from exc
+
+
+@dataclass(frozen=True)
+class Record:
+    """A record's identity and all its versions (oldest first); empty when never saved."""
+
+    kind: str
+    parts: tuple[str, ...]
+    path: Path
+    versions: tuple[Version, ...] = ()
+
+    @property
+    def current(self) -> Version | None:
+        return self.versions[-1] if self.versions else None
+
+    @property
+    def version(self) -> int:
+        """Number of the current version; 0 for a record never saved."""
+        return self.versions[-1].number if self.versions else 0
+
+    def get(self, number: int) -> Version:
+        for v in self.versions:
+            if v.number == number:
+                return v
+        raise KeyError(
+            f"{' / '.join(self.parts)} has no version {number}; it has 1..{self.version}"
+        )
+
+
+@dataclass(frozen=True)
+class ConflictCopy:
+    """An incoming save that was kept aside because the record had moved on."""
+
+    path: Path
+    parts: tuple[str, ...]
+    saved_at: str
+    saved_by: str
+    base_version: int
+    stored_version: int
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+class VersionedStore:
+    """Versioned JSON records under ``root/kind``, addressed by a tuple of names.
+
+    The last name of ``parts`` is the file, the ones before it are folders, all passed
+    through :func:`safe_name`. For readers' marks the parts are ``(image_key, reader)``.
+
+    Args:
+        root: the store folder (``Settings.store_dir``). Created on the first save.
+        kind: sub-folder and record type, e.g. ``"marks"`` or ``"audits"``.
+    """
+
+    def __init__(self, root: str | Path, kind: str) -> None:
+        if not re.fullmatch(r"[a-z][a-z0-9_-]*", kind):
+            raise ValueError(f"kind must be a lower-case word, got {kind!r}")
+        self.root = Path(root)
+        self.kind = kind
+        self.folder = self.root / kind
+
+    # -- paths ------------------------------------------------------------------------
+    def _check_parts(self, parts: Sequence[str]) -> tuple[str, ...]:
+        parts = tuple(parts)
+        if not parts or not all(isinstance(p, str) and p.strip() for p in parts):
+            raise ValueError(f"record identity must be non-empty strings, got {parts!r}")
+        return parts
+
+    def path_for(self, parts: Sequence[str]) -> Path:
+        """The record's file; always inside ``root/kind``."""
+        parts = self._check_parts(parts)
+        path = self.folder.joinpath(
+            *(safe_name(p) for p in parts[:-1]), safe_name(parts[-1]) + _SUFFIX
+        )
+        base = os.path.abspath(self.folder)
+        if os.path.commonpath([base, os.path.abspath(path)]) != base:  # defence in depth
+            raise ValueError(f"record path {path} would leave the store folder {self.folder}")
+        return path
+
+    # -- reading ----------------------------------------------------------------------
+    def _read(self, path: Path, parts: tuple[str, ...] | None) -> Record:
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            if parts is None:
+                raise
+            return Record(self.kind, parts, path)
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise StoreReadError(
+                f"{path}: stored record is not readable JSON ({exc}); it was left untouched. "
+                "Restore it from a backup or move it aside."
+            ) from exc
+        if not isinstance(raw, dict) or raw.get("format") != FORMAT or raw.get("kind") != self.kind:
+            raise StoreReadError(
+                f"{path}: expected an {FORMAT} record of kind {self.kind!r}, got "
+                f"format {raw.get('format') if isinstance(raw, dict) else type(raw).__name__!r}"
+            )
+        if int(raw.get("schema", 0)) > SCHEMA:
+            raise StoreReadError(
+                f"{path}: record schema {raw.get('schema')} is newer than this mcalc reads "
+                f"({SCHEMA}); update mcalc"
+            )
+        stored = tuple(raw.get("parts") or ())
+        if parts is not None and stored != parts:
+            raise StoreReadError(f"{path}: record belongs to {stored!r}, expected {parts!r}")
+        versions = tuple(
+            Version.from_dict(v, f"{path} version {i + 1}")
+            for i, v in enumerate(raw.get("versions") or [])
+        )
+        if [v.number for v in versions] != list(range(1, len(versions) + 1)):
+            raise StoreReadError(f"{path}: versions are not numbered 1..{len(versions)}")
+        return Record(self.kind, stored, path, versions)
+
+    def load(self, parts: Sequence[str]) -> Record:
+        """The record (empty if never saved).
+
+        Raises:
+            StoreReadError: the file exists but cannot be read as such a record.
+        """
+        parts = self._check_parts(parts)
+        return self._read(self.path_for(parts), parts)
+
+    def records(self) -> Iterator[Record]:
+        """Every record of this kind (unreadable ones are logged and skipped)."""
+        if not self.folder.is_dir():
+            return
+        for path in sorted(self.folder.rglob("*" + _SUFFIX)):
+            if path.name.startswith(".") or _CONFLICT_TAG in path.name:
+                continue
+            try:
+                yield self._read(path, None)
+            except StoreReadError as exc:
+                log.warning("skipping unreadable record: %s", exc)
+
+    # -- writing ----------------------------------------------------------------------
+    def _document(self, parts: tuple[str, ...], versions: Sequence[Version]) -> dict[str, Any]:
+        return {
+            "format": FORMAT,
+            "schema": SCHEMA,
+            "kind": self.kind,
+            "parts": list(parts),
+            "versions": [v.to_dict() for v in versions],
+        }
+
+    def save(
+        self,
+        parts: Sequence[str],
+        payload: dict[str, Any],
+        *,
+        base_version: int | None,
+        saved_by: str,
+        action: str = "save",
+        note: str = "",
+        restored_from: int | None = None,
+        origin: int | None = None,
+    ) -> Version:
+        """Append a new version.
+
+        Args:
+            parts: identity of the record.
+            payload: JSON-ready dict (checked: no NaN, only JSON types).
+            base_version: the version the editor started from (0: a new record). ``None``
+                appends on top of whatever is stored (for append-only data such as audit
+                verdicts, where every version is kept anyway).
+            saved_by: who saves.
+            action, note: what happened, kept in the history.
+            restored_from, origin: set by :meth:`restore`.
+
+        Returns:
+            The new version.
+
+        Raises:
+            StoreConflictError: ``base_version`` is not the stored version; the payload was
+                written to a conflict copy and the record is unchanged.
+            StoreWriteError: the folder cannot be written; nothing changed.
+            StoreReadError: the stored record is unreadable; nothing changed.
+        """
+        parts = self._check_parts(parts)
+        if not isinstance(payload, dict):
+            raise TypeError(f"payload must be a dict, got {type(payload).__name__}")
+        try:
+            _dumps(payload)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"payload is not plain JSON (no NaN, only JSON types): {exc}") from exc
+        path = self.path_for(parts)
+        with _exclusive(path):
+            record = self._read(path, parts)
+            if base_version is not None and base_version != record.version:
+                conflict = self._write_conflict(
+                    path, parts, payload, saved_by, base_version, record.version
+                )
+                log.info("conflict on %s: base %d, stored %d", path, base_version, record.version)
+                raise StoreConflictError(parts, base_version, record.version, conflict)
+            number = record.version + 1
+            version = Version(
+                number=number,
+                saved_at=utc_now(),
+                saved_by=saved_by,
+                action=action,
+                payload=payload,
+                base=record.version if base_version is None else base_version,
+                restored_from=restored_from,
+                origin=number if origin is None else origin,
+                note=note,
+            )
+            atomic_write_bytes(path, _dumps(self._document(parts, [*record.versions, version])))
+        log.debug("saved %s version %d (%s)", path, number, action)
+        return version
+
+    def restore(
+        self, parts: Sequence[str], number: int, *, saved_by: str, base_version: int | None
+    ) -> Version:
+        """Append a new version equal to version ``number`` (0: the empty record).
+
+        Raises:
+            KeyError: no such version.
+            StoreConflictError, StoreWriteError: as :meth:`save`.
+        """
+        record = self.load(parts)
+        return self._restore(record, number, saved_by, base_version, "restore")
+
+    def _restore(
+        self, record: Record, number: int, saved_by: str, base_version: int | None, action: str
+    ) -> Version:
+        if number == 0:
+            payload: dict[str, Any] = {}
+            origin = 0
+        else:
+            old = record.get(number)
+            payload, origin = old.payload, old.origin
+        return self.save(
+            record.parts,
+            payload,
+            base_version=base_version,
+            saved_by=saved_by,
+            action=action,
+            note=f"{action} of version {number}",
+            restored_from=number,
+            origin=origin,
+        )
+
+    def undo_target(self, record: Record) -> int | None:
+        """The version :meth:`undo` would restore (``None``: nothing to undo).
+
+        Undo steps back through the saves: after undoing to version 2 (a copy of version
+        2), the next undo restores version 1, then the empty record (0).
+        """
+        if record.current is None:
+            return None
+        origin = record.current.origin
+        if origin <= 0:
+            return None
+        # The newest version before `origin` that started a payload of its own.
+        for v in reversed(record.versions):
+            if v.number < origin and v.origin == v.number:
+                return v.number
+        return 0
+
+    def undo(self, parts: Sequence[str], *, saved_by: str, base_version: int | None) -> Version:
+        """Restore the state before the current one, as a new version.
+
+        Raises:
+            ValueError: nothing to undo.
+            StoreConflictError, StoreWriteError: as :meth:`save`.
+        """
+        record = self.load(parts)
+        target = self.undo_target(record)
+        if target is None:
+            raise ValueError(f"{' / '.join(record.parts)}: nothing to undo")
+        return self._restore(record, target, saved_by, base_version, "undo")
+
+    # -- conflicts --------------------------------------------------------------------
+    def _write_conflict(
+        self,
+        path: Path,
+        parts: tuple[str, ...],
+        payload: dict[str, Any],
+        saved_by: str,
+        base_version: int,
+        stored_version: int,
+    ) -> Path:
+        stamp = utc_now().replace(":", "").replace("-", "").replace(".", "")
+        name = f"{path.stem}{_CONFLICT_TAG}{stamp}-{uuid.uuid4().hex[:6]}{_SUFFIX}"
+        target = path.with_name(name)
+        doc = {
+            "format": FORMAT + "-conflict",
+            "schema": SCHEMA,
+            "kind": self.kind,
+            "parts": list(parts),
+            "saved_at": utc_now(),
+            "saved_by": saved_by,
+            "base_version": base_version,
+            "stored_version": stored_version,
+            "payload": payload,
+        }
+        atomic_write_bytes(target, _dumps(doc))
+        return target
+
+    def conflicts(self, parts: Sequence[str]) -> list[ConflictCopy]:
+        """Conflict copies kept for this record, oldest first."""
+        path = self.path_for(parts)
+        out = []
+        for p in sorted(path.parent.glob(f"{path.stem}{_CONFLICT_TAG}*{_SUFFIX}")):
+            try:
+                raw = json.loads(p.read_text(encoding="utf-8"))
+                out.append(
+                    ConflictCopy(
+                        path=p,
+                        parts=tuple(raw["parts"]),
+                        saved_at=str(raw["saved_at"]),
+                        saved_by=str(raw["saved_by"]),
+                        base_version=int(raw["base_version"]),
+                        stored_version=int(raw["stored_version"]),
+                        payload=dict(raw["payload"]),
+                    )
+                )
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("skipping unreadable conflict copy %s: %s", p, exc)
+        return out
+
+    def dismiss_conflict(self, copy: ConflictCopy) -> Path:
+        """Mark a conflict copy as dealt with (renamed ``*.resolved``, never deleted)."""
+        target = copy.path.with_name(copy.path.name + ".resolved")
+        try:
+            os.replace(copy.path, target)
+        except OSError as exc:
+            raise _write_error(copy.path, exc) from exc
+        return target
+
+    # -- transactions (import) --------------------------------------------------------
+    def snapshot(self, parts: Sequence[str]) -> bytes | None:
+        """The record file's exact bytes (``None`` if absent), for :meth:`put_back`."""
+        try:
+            return self.path_for(parts).read_bytes()
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise StoreReadError(f"{self.path_for(parts)}: cannot read ({exc})") from exc
+
+    def put_back(self, parts: Sequence[str], data: bytes | None) -> None:
+        """Return a record file to a :meth:`snapshot` (rolls back a failed import)."""
+        path = self.path_for(parts)
+        with _exclusive(path):
+            if data is None:
+                with contextlib.suppress(FileNotFoundError):
+                    path.unlink()
+            else:
+                atomic_write_bytes(path, data)

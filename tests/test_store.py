@@ -1,0 +1,306 @@
+"""The readers' store: round trips, history, restore/undo, atomicity, conflicts, bad folders."""
+
+from __future__ import annotations
+
+import errno
+import json
+import multiprocessing
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from mcalc.store import (
+    ImageMarks,
+    MarkStore,
+    StoreConflictError,
+    StoreReadError,
+    StoreWriteError,
+    VersionedStore,
+    merge_marks,
+    safe_name,
+)
+
+KEY = "suspicious-3/CC_recent"
+
+
+@pytest.fixture
+def store(tmp_path) -> MarkStore:
+    return MarkStore(tmp_path / "store")
+
+
+def _marks(n: int = 2, reader: str = "ann") -> ImageMarks:
+    m = ImageMarks(KEY, reader, image_shape=(100, 80))
+    for i in range(n):
+        m = m.add_point(10 + i, 20 + i, "suspicious", comment=f"p{i}")
+    return m
+
+
+def test_round_trip_keeps_every_field(store):
+    m = _marks(2).add_region("cluster", [(1, 1), (1, 9), (9, 9), (9, 1)], "benign", "c")
+    m = m.with_comment("dense breast")
+    assert store.save(m, base_version=0) == 1
+    state = store.load(KEY, "ann")
+    assert state.version == 1 and state.marks == m
+    assert state.marks.points[0].reader == "ann" and state.marks.points[0].created_at.endswith("Z")
+    # Stored as open, readable JSON.
+    doc = json.loads(store.records.path_for((KEY, "ann")).read_text())
+    assert (
+        doc["format"] == "mcalc-record" and doc["versions"][0]["payload"]["points"][0]["row"] == 10
+    )
+
+
+def test_empty_record_is_version_zero(store):
+    state = store.load(KEY, "bob")
+    assert state.version == 0 and state.marks.is_empty
+    assert store.history(KEY, "bob") == [] and store.undo_target(KEY, "bob") is None
+
+
+def test_history_restore_and_undo(store):
+    v1 = store.save(_marks(1), base_version=0)
+    v2 = store.save(_marks(2), base_version=v1)
+    v3 = store.save(_marks(3), base_version=v2)
+    assert [h.n_points for h in store.history(KEY, "ann")] == [1, 2, 3]
+    # Restore = a new version equal to the old one.
+    v4 = store.restore(KEY, "ann", 1, base_version=v3)
+    assert v4 == 4 and store.load(KEY, "ann").marks == store.version(KEY, "ann", 1)
+    assert store.history(KEY, "ann")[-1].action == "restore"
+    # Undo walks back through the saves: 4 (=1) -> empty; from a fresh save: 5 -> 3 -> 2 ...
+    v5 = store.save(_marks(4), base_version=v4)
+    assert store.undo_target(KEY, "ann") == 3
+    v6 = store.undo(KEY, "ann", base_version=v5)
+    assert len(store.load(KEY, "ann").marks.points) == 3
+    v7 = store.undo(KEY, "ann", base_version=v6)
+    assert len(store.load(KEY, "ann").marks.points) == 2
+    store.undo(KEY, "ann", base_version=v7)
+    assert len(store.load(KEY, "ann").marks.points) == 1
+    assert len(store.history(KEY, "ann")) == 8  # nothing ever removed from the history
+
+
+def test_undo_back_to_empty_then_nothing_to_undo(store):
+    v1 = store.save(_marks(1), base_version=0)
+    v2 = store.undo(KEY, "ann", base_version=v1)
+    assert store.load(KEY, "ann").marks.is_empty and v2 == 2
+    with pytest.raises(ValueError, match="nothing to undo"):
+        store.undo(KEY, "ann", base_version=v2)
+
+
+def test_edits_move_remove_label(store):
+    m = _marks(2)
+    pid = m.points[0].id
+    m2 = m.move_point(pid, 50, 40).edit(pid, label="benign", comment="moved").remove(m.points[1].id)
+    assert (m2.points[0].row, m2.points[0].col, m2.points[0].label) == (50, 40, "benign")
+    assert len(m2.points) == 1 and len(m.points) == 2  # the original is unchanged
+    with pytest.raises(ValueError, match="outside the image"):
+        m.add_point(200, 5)
+    with pytest.raises(ValueError, match="label must be one of"):
+        m.add_point(5, 5, "malignant")
+    with pytest.raises(ValueError, match="at least 3 vertices"):
+        m.add_region("roi", [(1, 1), (2, 2)])
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 81, "a\x00b"])
+def test_bad_reader_names_are_refused(name):
+    with pytest.raises(ValueError, match="reader name"):
+        ImageMarks(KEY, name)
+
+
+@pytest.mark.parametrize(
+    "key, reader",
+    [
+        ("../../etc/passwd", "ann"),
+        (KEY, "../../../tmp/evil"),
+        ("/abs/path", "a/b\\c"),
+        ("..", ".."),
+    ],
+)
+def test_paths_never_leave_the_store(store, key, reader):
+    path = store.records.path_for((key, reader)).resolve()
+    assert store.records.folder.resolve() in path.parents
+    store.save(ImageMarks(key, reader).add_point(1, 1), base_version=0)
+    assert store.load(key, reader).version == 1
+
+
+def test_similar_names_do_not_collide():
+    assert safe_name("a/b") != safe_name("a_b") != safe_name("a b")
+
+
+def test_crash_in_os_replace_leaves_previous_version(store, monkeypatch):
+    store.save(_marks(1), base_version=0)
+    path = store.records.path_for((KEY, "ann"))
+    before = path.read_bytes()
+
+    def crash(src, dst):
+        raise OSError(errno.EIO, "simulated power cut")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(StoreWriteError, match="Nothing was changed on disk"):
+        store.save(_marks(2), base_version=1)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+    assert store.load(KEY, "ann").version == 1
+    assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_crash_mid_write_leaves_previous_version(store, monkeypatch):
+    """The process dies after half the bytes were written: the record is untouched."""
+    store.save(_marks(1), base_version=0)
+    path = store.records.path_for((KEY, "ann"))
+    before = path.read_bytes()
+    real_fsync = os.fsync
+
+    class Killed(BaseException):
+        pass
+
+    def die(fd):
+        os.ftruncate(fd, 17)  # a torn, half-written temp file
+        raise Killed
+
+    monkeypatch.setattr(os, "fsync", die)
+    with pytest.raises(Killed):
+        store.save(_marks(3), base_version=1)
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    assert path.read_bytes() == before
+    assert store.save(_marks(2), base_version=1) == 2
+
+
+def test_conflict_keeps_both_and_tells(store):
+    start = store.load(KEY, "ann")
+    a = start.marks.add_point(1, 1)
+    b = start.marks.add_point(2, 2)
+    store.save(a, base_version=start.version)
+    with pytest.raises(StoreConflictError) as info:
+        store.save(b, base_version=start.version)
+    err = info.value
+    assert err.stored_version == 1 and err.base_version == 0
+    assert "NOT lost" in str(err) and err.conflict_path.is_file()
+    assert store.load(KEY, "ann").marks == a  # not overwritten
+    (copy,) = store.conflicts(KEY, "ann")
+    assert store.conflict_marks(copy) == b
+    merged = merge_marks(b, store.load(KEY, "ann").marks)
+    store.save(merged, base_version=1, action="merge")
+    assert {p.row for p in store.load(KEY, "ann").marks.points} == {1, 2}
+    store.dismiss_conflict(copy)
+    assert store.conflicts(KEY, "ann") == []
+
+
+def _writer(root: str, reader: str, n: int, results: list) -> None:
+    store = MarkStore(Path(root))
+    conflicts = 0
+    for i in range(n):
+        while True:
+            state = store.load(KEY, "shared")
+            marks = state.marks.add_point(i, len(reader), comment=reader)
+            try:
+                store.save(marks, base_version=state.version)
+                break
+            except StoreConflictError:
+                conflicts += 1
+    results.append(conflicts)
+
+
+def test_two_threads_at_once_lose_no_update(tmp_path):
+    results: list[int] = []
+    threads = [
+        threading.Thread(target=_writer, args=(str(tmp_path), name, 15, results))
+        for name in ("ann", "bobby")
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    final = MarkStore(tmp_path).load(KEY, "shared")
+    assert len(final.marks.points) == 30  # every add survived
+    assert final.version == 30
+    assert len(MarkStore(tmp_path).conflicts(KEY, "shared")) == sum(results)
+
+
+def _process_writer(root: str, reader: str, n: int, queue) -> None:
+    out: list[int] = []
+    _writer(root, reader, n, out)
+    queue.put(out[0])
+
+
+def test_two_processes_at_once_lose_no_update(tmp_path):
+    ctx = multiprocessing.get_context("spawn")
+    queue = ctx.Queue()
+    procs = [
+        ctx.Process(target=_process_writer, args=(str(tmp_path), name, 10, queue))
+        for name in ("ann", "bobby")
+    ]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    final = MarkStore(tmp_path).load(KEY, "shared")
+    assert len(final.marks.points) == 20 and final.version == 20
+
+
+def test_read_only_store_is_a_clear_error_and_nothing_changes(store, monkeypatch):
+    store.save(_marks(1), base_version=0)
+    path = store.records.path_for((KEY, "ann"))
+    before = path.read_bytes()
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr("tempfile.mkstemp", refuse)
+    with pytest.raises(StoreWriteError, match="read-only") as info:
+        store.save(_marks(2), base_version=1)
+    assert "kept in this session" in str(info.value)
+    monkeypatch.undo()
+    assert path.read_bytes() == before
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions")
+def test_read_only_folder_for_real(tmp_path):
+    root = tmp_path / "ro"
+    root.mkdir()
+    root.chmod(0o555)
+    try:
+        with pytest.raises(StoreWriteError):
+            MarkStore(root).save(_marks(1), base_version=0)
+    finally:
+        root.chmod(0o755)
+
+
+def test_full_disk_is_a_clear_error(store, monkeypatch):
+    def full(fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(StoreWriteError, match="disk is full"):
+        store.save(_marks(1), base_version=0)
+    monkeypatch.undo()
+    assert store.load(KEY, "ann").version == 0
+
+
+def test_corrupt_record_is_reported_and_never_overwritten(store):
+    store.save(_marks(1), base_version=0)
+    path = store.records.path_for((KEY, "ann"))
+    path.write_text("{not json")
+    with pytest.raises(StoreReadError, match="not readable JSON"):
+        store.load(KEY, "ann")
+    with pytest.raises(StoreReadError):
+        store.save(_marks(2), base_version=1)
+    assert path.read_text() == "{not json"
+
+
+def test_readers_and_all_current(store):
+    store.save(_marks(1, "ann"), base_version=0)
+    store.save(_marks(2, "bob"), base_version=0)
+    store.save(ImageMarks("normal-1/MLO_prior", "ann").add_point(3, 3), base_version=0)
+    assert store.readers(KEY) == ["ann", "bob"]
+    assert len(list(store.all_current())) == 3
+
+
+def test_versioned_store_append_mode(tmp_path):
+    vs = VersionedStore(tmp_path, "audits")
+    vs.save(("m", "img", "ann"), {"a": 1}, base_version=None, saved_by="ann")
+    vs.save(("m", "img", "ann"), {"a": 2}, base_version=None, saved_by="ann")
+    rec = vs.load(("m", "img", "ann"))
+    assert rec.version == 2 and rec.get(1).payload == {"a": 1}
+    with pytest.raises(ValueError, match="plain JSON"):
+        vs.save(("m", "img", "ann"), {"a": float("nan")}, base_version=None, saved_by="ann")
