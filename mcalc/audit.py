@@ -1,0 +1,376 @@
+"""Readers' audit of model predictions: verdicts per model, image and reader, and tables.
+
+A verdict says whether the reader agrees with the model's score for an image, whether the
+explanation (e.g. a Grad-CAM heatmap) is plausible, and why. Verdicts are stored like the
+marks (:mod:`mcalc.store.versioned`): one JSON record per model, image and reader under
+``store_dir/audits``, written atomically, every change kept in the record's history.
+
+The Predict page records a verdict with one call::
+
+    from mcalc.audit import record_verdict
+
+    record_verdict(
+        model_id=card["id"], model_card=card, image_key=rec.key, reader=reader,
+        agree=True, plausible=False, comment="heatmap on the label", score=0.91,
+    )
+
+Example:
+    >>> import tempfile
+    >>> root = tempfile.mkdtemp()
+    >>> _ = record_verdict(root, model_id="m1", model_card={"architecture": "resnet"},
+    ...                    image_key="c-1/CC_recent", reader="ann", agree=False, plausible=True)
+    >>> audit_table(root, "m1").n_images, audit_table(root, "m1").agreement_rate
+    (1, 0.0)
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from mcalc.config import Settings, get_settings
+from mcalc.store.marks import check_reader
+from mcalc.store.versioned import StoreReadError, VersionedStore
+
+__all__ = [
+    "SCORE_VERDICTS",
+    "AuditVerdict",
+    "AuditStore",
+    "AuditSummary",
+    "card_summary",
+    "record_verdict",
+    "audit_table",
+    "AUDIT_COLUMNS",
+]
+
+log = logging.getLogger(__name__)
+
+#: What a reader can say about a model's score.
+SCORE_VERDICTS: tuple[str, ...] = ("agree", "disagree")
+#: Columns of :attr:`AuditSummary.table` (and of the exported CSV), in order.
+AUDIT_COLUMNS: tuple[str, ...] = (
+    "model_id",
+    "image_key",
+    "reader",
+    "score_verdict",
+    "explanation_plausible",
+    "score",
+    "predicted",
+    "comment",
+    "recorded_at",
+    "version",
+    "model_card",
+)
+_CARD_KEYS = ("architecture", "task", "classes", "patch", "created", "val_auc", "metrics")
+
+
+def card_summary(card: Mapping[str, Any] | str | None, max_len: int = 300) -> str:
+    """A one-line summary of a model card (or the text given), for the audit record.
+
+    Example:
+        >>> card_summary({"architecture": "resnet50", "task": "patch", "classes": ["n", "c"]})
+        'architecture=resnet50; task=patch; classes=n,c'
+    """
+    if card is None:
+        return ""
+    if isinstance(card, str):
+        return card[:max_len]
+    parts = []
+    for key in _CARD_KEYS:
+        if key in card and card[key] not in (None, ""):
+            value = card[key]
+            if isinstance(value, list | tuple):
+                value = ",".join(str(v) for v in value)
+            elif isinstance(value, Mapping):
+                value = ",".join(f"{k}:{v}" for k, v in list(value.items())[:4])
+            parts.append(f"{key}={value}")
+    return "; ".join(parts)[:max_len]
+
+
+def _verdict(value: str | bool) -> str:
+    if isinstance(value, bool):
+        return "agree" if value else "disagree"
+    if value not in SCORE_VERDICTS:
+        raise ValueError(
+            f"score verdict must be one of {SCORE_VERDICTS} (or a bool), got {value!r}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class AuditVerdict:
+    """One reader's verdict on one model's prediction for one image.
+
+    Attributes:
+        model_id: the registry id of the model.
+        model_card: one-line summary of its card (:func:`card_summary`).
+        image_key: the image's key.
+        reader: who judged.
+        score_verdict: ``agree`` or ``disagree`` with the model's score.
+        explanation_plausible: the explanation points at the right place (``None``: not
+            judged, e.g. no explanation shown).
+        comment: free text.
+        score: the model's score the reader saw, if any.
+        predicted: the model's predicted class the reader saw, if any.
+        recorded_at: UTC time of the save (set by the store).
+        version: version number in the record's history (set by the store).
+    """
+
+    model_id: str
+    image_key: str
+    reader: str
+    score_verdict: str
+    explanation_plausible: bool | None = None
+    comment: str = ""
+    model_card: str = ""
+    score: float | None = None
+    predicted: str | None = None
+    recorded_at: str = ""
+    version: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("model_id", "image_key"):
+            if not str(getattr(self, name)).strip():
+                raise ValueError(f"{name} must not be empty")
+        object.__setattr__(self, "reader", check_reader(self.reader))
+        object.__setattr__(self, "score_verdict", _verdict(self.score_verdict))
+        if self.explanation_plausible is not None and not isinstance(
+            self.explanation_plausible, bool
+        ):
+            raise ValueError(
+                f"explanation_plausible must be True, False or None, got {self.explanation_plausible!r}"
+            )
+        if self.score is not None:
+            score = float(self.score)
+            if not math.isfinite(score):
+                raise ValueError(f"score must be finite, got {self.score!r}")
+            object.__setattr__(self, "score", score)
+
+    @property
+    def disagrees(self) -> bool:
+        """The reader disagrees with the score or finds the explanation implausible."""
+        return self.score_verdict == "disagree" or self.explanation_plausible is False
+
+    def to_payload(self) -> dict[str, Any]:
+        return {
+            "model_id": self.model_id,
+            "model_card": self.model_card,
+            "image_key": self.image_key,
+            "reader": self.reader,
+            "score_verdict": self.score_verdict,
+            "explanation_plausible": self.explanation_plausible,
+            "comment": self.comment,
+            "score": self.score,
+            "predicted": self.predicted,
+        }
+
+    @classmethod
+    def from_payload(
+        cls, raw: Mapping[str, Any], *, recorded_at: str = "", version: int = 0
+    ) -> AuditVerdict:
+        try:
+            return cls(
+                model_id=str(raw["model_id"]),
+                image_key=str(raw["image_key"]),
+                reader=str(raw["reader"]),
+                score_verdict=raw["score_verdict"],
+                explanation_plausible=raw.get("explanation_plausible"),
+                comment=str(raw.get("comment", "")),
+                model_card=str(raw.get("model_card", "")),
+                score=raw.get("score"),
+                predicted=raw.get("predicted"),
+                recorded_at=recorded_at,
+                version=version,
+            )
+        except (KeyError, TypeError) as exc:
+            raise ValueError(f"malformed audit verdict: {exc!r}") from exc
+
+    def row(self) -> dict[str, Any]:
+        d = self.to_payload()
+        d.update(recorded_at=self.recorded_at, version=self.version)
+        return {k: d[k] for k in AUDIT_COLUMNS}
+
+
+class AuditStore:
+    """Audit verdicts under ``root/audits``: one versioned record per model, image, reader."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root)
+        self.records = VersionedStore(self.root, "audits")
+
+    @staticmethod
+    def _parts(model_id: str, image_key: str, reader: str) -> tuple[str, str, str]:
+        return model_id, image_key, check_reader(reader)
+
+    def record(self, verdict: AuditVerdict, *, base_version: int | None = None) -> AuditVerdict:
+        """Save a verdict as the newest version of its record; returns it with time/version.
+
+        ``base_version=None`` appends whatever is stored (earlier verdicts stay in the
+        history); pass the version the form was loaded from to detect concurrent edits.
+
+        Raises:
+            StoreWriteError: the store cannot be written (nothing changed).
+            StoreConflictError: ``base_version`` is outdated (verdict kept as a conflict copy).
+        """
+        v = self.records.save(
+            self._parts(verdict.model_id, verdict.image_key, verdict.reader),
+            verdict.to_payload(),
+            base_version=base_version,
+            saved_by=verdict.reader,
+            action="verdict",
+        )
+        return replace(verdict, recorded_at=v.saved_at, version=v.number)
+
+    def history(self, model_id: str, image_key: str, reader: str) -> list[AuditVerdict]:
+        """Every verdict this reader gave on this image and model, oldest first."""
+        record = self.records.load(self._parts(model_id, image_key, reader))
+        return [
+            AuditVerdict.from_payload(v.payload, recorded_at=v.saved_at, version=v.number)
+            for v in record.versions
+        ]
+
+    def latest(self, model_id: str, image_key: str, reader: str) -> AuditVerdict | None:
+        history = self.history(model_id, image_key, reader)
+        return history[-1] if history else None
+
+    def verdicts(self, model_id: str | None = None) -> list[AuditVerdict]:
+        """The current verdict of every (model, image, reader), optionally for one model."""
+        out = []
+        for record in self.records.records():
+            cur = record.current
+            if cur is None or (model_id is not None and record.parts[0] != model_id):
+                continue
+            try:
+                out.append(
+                    AuditVerdict.from_payload(
+                        cur.payload, recorded_at=cur.saved_at, version=cur.number
+                    )
+                )
+            except ValueError as exc:
+                log.warning("skipping %s: %s", record.path, exc)
+        return sorted(out, key=lambda v: (v.model_id, v.image_key, v.reader))
+
+    def models(self) -> list[str]:
+        """Ids of the models that have verdicts."""
+        return sorted({v.model_id for v in self.verdicts()})
+
+
+def _root(store_dir: str | Path | Settings | None) -> Path:
+    if store_dir is None:
+        return get_settings().store_dir
+    if isinstance(store_dir, Settings):
+        return store_dir.store_dir
+    return Path(store_dir)
+
+
+def record_verdict(
+    store_dir: str | Path | Settings | None = None,
+    *,
+    model_id: str,
+    image_key: str,
+    reader: str,
+    agree: bool | str,
+    plausible: bool | None = None,
+    comment: str = "",
+    model_card: Mapping[str, Any] | str | None = None,
+    score: float | None = None,
+    predicted: str | None = None,
+) -> AuditVerdict:
+    """Record a reader's verdict on a model's prediction (the Predict page's one call).
+
+    Args:
+        store_dir: the store folder, or settings; default ``get_settings().store_dir``.
+        model_id: registry id of the model.
+        image_key: :attr:`ImageRecord.key` of the image.
+        reader: the reader's name.
+        agree: ``True``/``"agree"`` or ``False``/``"disagree"`` with the model's score.
+        plausible: the explanation is plausible (``None``: not judged).
+        comment: free text.
+        model_card: the model's card (summarised) or a summary string.
+        score, predicted: what the model said, as shown to the reader.
+
+    Returns:
+        The stored verdict, with ``recorded_at`` and ``version``.
+
+    Raises:
+        ValueError: empty reader/model/image, unknown verdict.
+        StoreWriteError: the store folder cannot be written (nothing was changed).
+    """
+    verdict = AuditVerdict(
+        model_id=model_id,
+        image_key=image_key,
+        reader=reader,
+        score_verdict=_verdict(agree),
+        explanation_plausible=plausible,
+        comment=comment,
+        model_card=card_summary(model_card),
+        score=score,
+        predicted=predicted,
+    )
+    return AuditStore(_root(store_dir)).record(verdict)
+
+
+@dataclass(frozen=True)
+class AuditSummary:
+    """The audit of one model.
+
+    Attributes:
+        model_id: the model.
+        n_images: images with at least one verdict.
+        n_verdicts: current verdicts (one per image and reader).
+        n_readers: distinct readers.
+        agreement_rate: share of verdicts that agree with the score (``None``: no verdict).
+        plausible_rate: share of judged explanations found plausible (``None``: none judged).
+        table: one row per verdict (columns :data:`AUDIT_COLUMNS`).
+        disagreements: the rows to look at again (score disagreed or explanation implausible).
+    """
+
+    model_id: str
+    n_images: int
+    n_verdicts: int
+    n_readers: int
+    agreement_rate: float | None
+    plausible_rate: float | None
+    table: pd.DataFrame = field(repr=False)
+    disagreements: pd.DataFrame = field(repr=False)
+
+
+def audit_table(
+    store_dir: str | Path | Settings | None,
+    model_id: str,
+    *,
+    verdicts: Iterable[AuditVerdict] | None = None,
+) -> AuditSummary:
+    """Counts, rates and the disagreements to revisit for one model.
+
+    Args:
+        store_dir: as in :func:`record_verdict` (ignored when ``verdicts`` is given).
+        model_id: the model.
+        verdicts: the verdicts to summarise instead of reading the store.
+    """
+    if verdicts is None:
+        try:
+            verdicts = AuditStore(_root(store_dir)).verdicts(model_id)
+        except StoreReadError as exc:  # pragma: no cover - records() skips these
+            raise StoreReadError(f"cannot read the audits of {model_id}: {exc}") from exc
+    items = [v for v in verdicts if v.model_id == model_id]
+    table = pd.DataFrame([v.row() for v in items], columns=list(AUDIT_COLUMNS))
+    judged = [v.explanation_plausible for v in items if v.explanation_plausible is not None]
+    agree = sum(v.score_verdict == "agree" for v in items)
+    dis = table[[v.disagrees for v in items]] if items else table
+    return AuditSummary(
+        model_id=model_id,
+        n_images=len({v.image_key for v in items}),
+        n_verdicts=len(items),
+        n_readers=len({v.reader for v in items}),
+        agreement_rate=agree / len(items) if items else None,
+        plausible_rate=sum(judged) / len(judged) if judged else None,
+        table=table,
+        disagreements=dis.reset_index(drop=True),
+    )

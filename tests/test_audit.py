@@ -1,0 +1,100 @@
+"""Audit verdicts: recording, history, validation and the per-model table."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+from mcalc.audit import AUDIT_COLUMNS, AuditStore, audit_table, card_summary, record_verdict
+from mcalc.config import Settings
+from mcalc.store import StoreWriteError
+
+CARD = {"architecture": "resnet50", "task": "patch", "classes": ["normal", "calc"], "patch": 64}
+
+
+def _rec(root, image, reader, agree, plausible=None, model="m1", comment=""):
+    return record_verdict(
+        root,
+        model_id=model,
+        model_card=CARD,
+        image_key=image,
+        reader=reader,
+        agree=agree,
+        plausible=plausible,
+        comment=comment,
+        score=0.8,
+        predicted="calc",
+    )
+
+
+def test_record_names_model_card_image_reader_and_time(tmp_path):
+    v = _rec(tmp_path, "c-1/CC_recent", "ann", True, True)
+    assert v.version == 1 and v.recorded_at.endswith("Z")
+    assert v.model_card == "architecture=resnet50; task=patch; classes=normal,calc; patch=64"
+    latest = AuditStore(tmp_path).latest("m1", "c-1/CC_recent", "ann")
+    assert latest == v
+
+
+def test_changed_verdict_keeps_history(tmp_path):
+    _rec(tmp_path, "c-1/CC_recent", "ann", True)
+    _rec(tmp_path, "c-1/CC_recent", "ann", False, comment="missed the cluster")
+    hist = AuditStore(tmp_path).history("m1", "c-1/CC_recent", "ann")
+    assert [h.score_verdict for h in hist] == ["agree", "disagree"]
+    assert len(AuditStore(tmp_path).verdicts("m1")) == 1  # only the current one counts
+
+
+def test_audit_table_counts_rates_and_disagreements(tmp_path):
+    _rec(tmp_path, "c-1/CC_recent", "ann", True, True)
+    _rec(tmp_path, "c-1/CC_recent", "bob", False, True)
+    _rec(tmp_path, "c-2/MLO_prior", "ann", True, False)
+    _rec(tmp_path, "c-3/CC_prior", "ann", True, None)
+    _rec(tmp_path, "c-9/CC_prior", "ann", False, model="other")
+    s = audit_table(Settings(store_dir=tmp_path), "m1")
+    assert (s.n_images, s.n_verdicts, s.n_readers) == (3, 4, 2)
+    assert s.agreement_rate == pytest.approx(3 / 4)
+    assert s.plausible_rate == pytest.approx(2 / 3)
+    assert list(s.table.columns) == list(AUDIT_COLUMNS)
+    assert sorted(zip(s.disagreements["image_key"], s.disagreements["reader"], strict=True)) == [
+        ("c-1/CC_recent", "bob"),
+        ("c-2/MLO_prior", "ann"),
+    ]
+    assert AuditStore(tmp_path).models() == ["m1", "other"]
+
+
+def test_empty_audit(tmp_path):
+    s = audit_table(tmp_path, "never-audited")
+    assert s.n_verdicts == 0 and s.agreement_rate is None and s.plausible_rate is None
+    assert s.table.empty and s.disagreements.empty
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"agree": "maybe"}, "score verdict must be one of"),
+        ({"reader": " "}, "reader name is empty"),
+        ({"model_id": ""}, "model_id must not be empty"),
+        ({"plausible": "yes"}, "explanation_plausible must be"),
+        ({"score": float("nan")}, "score must be finite"),
+    ],
+)
+def test_bad_verdicts_are_refused(tmp_path, kwargs, message):
+    args = {"model_id": "m1", "image_key": "c-1/CC_recent", "reader": "ann", "agree": True}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=message):
+        record_verdict(tmp_path, **args)
+
+
+def test_read_only_store(tmp_path, monkeypatch):
+    def refuse(*a, **k):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr("tempfile.mkstemp", refuse)
+    with pytest.raises(StoreWriteError, match="read-only"):
+        _rec(tmp_path, "c-1/CC_recent", "ann", True)
+
+
+def test_card_summary_variants():
+    assert card_summary(None) == ""
+    assert card_summary("free text") == "free text"
+    assert card_summary({"metrics": {"auc": 0.9}}) == "metrics=auc:0.9"
