@@ -109,7 +109,7 @@ def test_register_is_atomic_on_failure(tmp_path: Path) -> None:
         register_model(tmp_path, "m", disk_full)
     assert list(tmp_path.iterdir()) == []
 
-    with pytest.raises(ModelError, match="no card.json"):
+    with pytest.raises(ModelError, match=r"no card\.json"):
         register_model(tmp_path, "m", lambda f: (f / "model.keras").write_text("m"))
     assert list(tmp_path.iterdir()) == []
 

@@ -383,7 +383,13 @@ def _fit_stage(
         *callbacks,
     ]
     history = model.fit(
-        ds, epochs=epochs, steps_per_epoch=steps, validation_data=val_ds, callbacks=cbs, verbose=0
+        ds,
+        epochs=epochs,
+        steps_per_epoch=steps,
+        validation_data=val_ds,
+        callbacks=cbs,
+        verbose=0,
+        shuffle=False,  # the tf.data pipeline shuffles
     )
     if best.is_file():
         model.load_weights(best)

@@ -1,0 +1,123 @@
+"""``python -m mcalc train / models / evaluate``: JSON on stdout, clear errors, exit codes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mcalc.cli import main
+from tests.models_fixtures import TINY, tiny_data_fixture, tiny_model_fixture  # noqa: F401
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _tiny_flags() -> list[str]:
+    return [
+        "--batch", "8", "--patch-size", "32", "--max-steps", "3", "--patches-per-image", "4",
+    ]  # fmt: skip
+
+
+def test_train_json_then_models_then_evaluate(tiny_data, tmp_path, capsys) -> None:
+    models = tmp_path / "models"
+    code = main(
+        ["train", "--data", str(tiny_data), "--arch", "custom", "--task", "birads",
+         "--freeze", "full", "--epochs", "1", "--seed", "3", "--models", str(models),
+         "--id", "cli-birads", "--json", *_tiny_flags()]
+    )  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0
+    card = json.loads(out)  # stdout holds only JSON
+    assert card["task"] == "birads" and card["seed"] == 3
+    assert card["classes"] == ["normal", "benign", "suspicious"]
+    assert "binary_suspicious" in card["metrics"]["test"]
+
+    assert main(["models", "--models", str(models), "--json"]) == 0
+    cards = json.loads(capsys.readouterr().out)
+    assert [c["id"] for c in cards] == ["cli-birads"] and Path(cards[0]["path"]).is_dir()
+
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                "cli-birads",
+                "--data",
+                str(tiny_data),
+                "--models",
+                str(models),
+                "--json",
+            ]
+        )
+        == 0
+    )
+    result = json.loads(capsys.readouterr().out)
+    assert result["scope"] == "test-split"
+    assert result["metrics"] == card["metrics"]["test"]
+
+    assert main(["models", "--models", str(models)]) == 0
+    assert "cli-birads" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (["--arch", "alexnet"], "unknown architecture 'alexnet'"),
+        (["--task", "density"], "unknown task 'density'"),
+        (["--freeze", "most"], "unknown freeze strategy 'most'"),
+        (["--weights", "/nonexistent.h5"], "does not exist"),
+    ],
+)
+def test_bad_input_exits_non_zero_with_a_message(
+    tiny_data, tmp_path, capsys, change, message
+) -> None:
+    args = ["train", "--data", str(tiny_data), "--arch", "custom", "--task", "calcification",
+            "--freeze", "full", "--epochs", "1", "--models", str(tmp_path / "m"), *_tiny_flags()]  # fmt: skip
+    if change[0] in args:
+        args[args.index(change[0]) + 1] = change[1]
+    else:
+        args += change
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert message in captured.err and "Traceback" not in captured.err
+    assert captured.out == ""
+    assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
+
+
+def test_weights_that_do_not_fit(tiny_data, tiny_model, tmp_path, capsys) -> None:
+    import keras
+
+    weights = tmp_path / "custom.weights.h5"
+    keras.saving.load_model(tiny_model.path / "model.keras").save_weights(weights)
+    code = main(
+        ["train", "--data", str(tiny_data), "--arch", "vgg16", "--task", "calcification",
+         "--freeze", "head", "--epochs", "1", "--weights", str(weights), "--models", str(tmp_path / "m"),
+         *_tiny_flags()]
+    )  # fmt: skip
+    assert code == 2
+    assert "does not fit vgg16" in capsys.readouterr().err
+    assert not any((tmp_path / "m").iterdir()) if (tmp_path / "m").exists() else True
+
+
+def test_unknown_model_and_corrupt_folder(tiny_model, tmp_path, capsys) -> None:
+    registry = tmp_path / "reg"
+    registry.mkdir()
+    (registry / "broken").mkdir()
+    (registry / "broken" / "card.json").write_text("{")
+    assert main(["models", "--models", str(registry), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == [] and "skipped" in captured.err
+    assert main(["evaluate", "--model", "nope", "--data", ".", "--models", str(registry)]) == 2
+    assert "no model 'nope'" in capsys.readouterr().err
+
+
+def test_models_runs_as_a_module(tmp_path) -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "mcalc", "models", "--models", str(tmp_path), "--json"],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == []

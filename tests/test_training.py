@@ -1,0 +1,162 @@
+"""End to end: a tiny run registers a model with real metrics that evaluate reproduces;
+failures and interruptions leave nothing in the registry; the MirroredStrategy path."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("keras")
+
+from mcalc.errors import DatasetError, ModelError
+from mcalc.models.evaluate import evaluate_model
+from mcalc.models.inference import load_model, predict_patches
+from mcalc.models.registry import list_models
+from mcalc.models.training import TrainConfig, train
+from tests.models_fixtures import TINY, tiny_data_fixture, tiny_model_fixture  # noqa: F401
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_card_holds_real_metrics_and_everything_it_promises(tiny_model) -> None:
+    card = tiny_model.card
+    assert tiny_model.path.name == "tiny-custom"
+    for key in (
+        "architecture", "task", "classes", "freeze", "trainable_params", "total_params",
+        "weights", "pretrained", "patch", "data", "split", "hyperparameters", "seed",
+        "metrics", "training_seconds", "versions", "created",
+    ):  # fmt: skip
+        assert key in card, key
+    assert card["pretrained"] is False and card["weights"]["source"] == "random"
+    assert card["data"]["synthetic"] is True and len(card["data"]["fingerprint"]) == 64
+    test = card["metrics"]["test"]
+    assert test["n"] > 0 and sum(map(sum, test["confusion_matrix"])) == test["n"]
+    assert 0.0 <= test["auc"] <= 1.0 and test["accuracy"] is not None
+    split = card["split"]
+    assert not set(split["train"]) & set(split["test"]) and not set(split["val"]) & set(
+        split["test"]
+    )
+    assert set(card["data"]["patches"]) == {"train", "val", "test"}
+    files = {p.name for p in tiny_model.path.iterdir()}
+    assert {"model.keras", "card.json", "training_log.jsonl"} <= files
+    json.loads((tiny_model.path / "card.json").read_text())  # valid JSON, no NaN
+
+
+def test_progress_log_has_batches_and_epochs(tiny_model) -> None:
+    events = [json.loads(line) for line in (tiny_model.path / "training_log.jsonl").open()]
+    kinds = [e["event"] for e in events]
+    assert kinds[0] == "start" and kinds.count("batch") == TINY["max_steps"]
+    assert kinds.count("epoch") == 1 and "patches" in kinds and "stage" in kinds
+
+
+def test_evaluate_reproduces_the_card(tiny_model, tiny_data) -> None:
+    result = evaluate_model(tiny_model.path, tiny_data, tiny_model.path.parent)
+    assert result.scope == "test-split"
+    assert result.cases == tiny_model.card["split"]["test"]
+    assert result.metrics == tiny_model.card["metrics"]["test"]
+
+
+def test_evaluate_on_another_dataset_uses_all_patients(tiny_model, tmp_path) -> None:
+    from mcalc.synthetic import generate_demo
+
+    other = tmp_path / "other"
+    generate_demo(other, cases=4, seed=5, shape=(256, 208))
+    result = evaluate_model("tiny-custom", other, tiny_model.path.parent)
+    assert result.scope == "all-patients" and len(result.cases) == 4
+
+
+def test_inference_helpers(tiny_model) -> None:
+    import numpy as np
+
+    loaded = load_model("tiny-custom", tiny_model.path.parent)
+    assert loaded.patch_size == 32 and loaded.classes == ("no-calcification", "calcification")
+    proba = predict_patches(loaded, np.zeros((3, 32, 32), np.float32))
+    assert proba.shape == (3, 2)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, atol=1e-5)
+    with pytest.raises(ModelError, match=r"\(N, 32, 32\)"):
+        predict_patches(loaded, np.zeros((3, 16, 16), np.float32))
+
+
+def _config(tiny_data: Path, tmp_path: Path, **changes) -> TrainConfig:
+    base = dict(TINY, data=tiny_data, models_dir=tmp_path / "models", runs_dir=tmp_path / "runs")
+    base.update(changes)
+    return TrainConfig(**base)
+
+
+def test_interrupted_run_registers_nothing(tiny_data, tmp_path) -> None:
+    import keras
+
+    class Interrupt(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            raise KeyboardInterrupt
+
+    with pytest.raises(ModelError, match="interrupted"):
+        train(_config(tiny_data, tmp_path), callbacks=[Interrupt()])
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
+def test_disk_full_while_saving_registers_nothing(tiny_data, tmp_path, monkeypatch) -> None:
+    import errno
+
+    import keras
+
+    def full_disk(self, path, *args, **kwargs):
+        Path(path).write_bytes(b"half a model")
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(keras.Model, "save", full_disk)
+    with pytest.raises(ModelError, match="disk full"):
+        train(_config(tiny_data, tmp_path))
+    assert list((tmp_path / "models").iterdir()) == []
+    assert list_models(tmp_path / "models").models == []
+
+
+def test_no_annotations_for_the_task(tiny_data, tmp_path) -> None:
+    bare = tmp_path / "bare"
+    shutil.copytree(tiny_data.parent, bare)
+    for gt in bare.rglob("*"):
+        if gt.is_file() and "_gt" in gt.name.lower():
+            gt.unlink()
+    with pytest.raises(DatasetError, match="annot"):
+        train(_config(bare / tiny_data.name, tmp_path))
+
+
+def test_bad_names_fail_before_any_work(tiny_data, tmp_path) -> None:
+    for change, word in [
+        ({"arch": "alexnet"}, "architecture"),
+        ({"task": "density"}, "task"),
+        ({"freeze": "most"}, "strategy"),
+    ]:
+        with pytest.raises(ModelError, match=word):
+            train(_config(tiny_data, tmp_path, **change))
+    assert not (tmp_path / "runs").exists()
+
+
+def test_mirrored_strategy_on_two_logical_cpus(tiny_data, tmp_path) -> None:
+    code = textwrap.dedent(
+        f"""
+        import json, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(
+            cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from mcalc.models.training import TrainConfig, train
+        r = train(TrainConfig(data={str(tiny_data)!r}, models_dir={str(tmp_path / "m")!r},
+                  runs_dir={str(tmp_path / "r")!r}, strategy="mirrored", **{TINY!r}))
+        print("RESULT", json.dumps(r.card["hyperparameters"]))
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=240
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT"))
+    hyper = json.loads(line.split(" ", 1)[1])
+    assert hyper["distribution"] == "MirroredStrategy" and hyper["replicas"] == 2
