@@ -1,0 +1,303 @@
+"""Export/import: round trips, and every validation case (nothing half-imported)."""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import zipfile
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from mcalc.exchange import (
+    CSV_COLUMNS,
+    ExportError,
+    ImportValidationError,
+    apply_import,
+    audit_csv,
+    coco_dict,
+    coco_json,
+    marks_mask,
+    mask_png,
+    masks_zip,
+    parse_coco,
+    parse_mask_png,
+    parse_points_csv,
+    points_csv,
+)
+from mcalc.store import ImageMarks, MarkStore, StoreError
+
+K1, K2 = "case-1/CC_recent", "case-2/MLO_prior"
+IMAGES = {K1: (100, 80), K2: (60, 50)}
+
+
+def _marks() -> ImageMarks:
+    m = ImageMarks(K1, "ann", image_shape=IMAGES[K1])
+    m = m.add_point(10, 20, "suspicious", "bright, irregular").add_point(50.5, 30.25, "benign")
+    return m.add_region("cluster", [(5, 5), (5, 40), (40, 40), (40, 5)], "suspicious", "c1")
+
+
+def _problems(plan) -> str:
+    return "\n".join(str(p) for p in plan.report.problems)
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+def test_csv_round_trip():
+    m = _marks()
+    text = points_csv([m])
+    assert text.splitlines()[0] == ",".join(CSV_COLUMNS)
+    plan = parse_points_csv(text, IMAGES)
+    assert plan.report.ok, plan.report.text()
+    (back,) = plan.marks
+    assert back.reader == "ann" and [
+        (p.id, p.row, p.col, p.label, p.comment) for p in back.points
+    ] == [(p.id, p.row, p.col, p.label, p.comment) for p in m.points]
+
+
+def test_coco_round_trip_points_and_regions():
+    m = _marks()
+    doc = coco_dict([m])
+    assert [c["name"] for c in doc["categories"]] == ["calcification", "cluster", "roi"]
+    img = doc["images"][0]
+    assert (img["height"], img["width"], img["file_name"]) == (100, 80, K1)
+    point = doc["annotations"][0]
+    assert point["keypoints"] == [20.5, 10.5, 2] and point["bbox"][2] == 6.0
+    plan = parse_coco(coco_json([m]), IMAGES)
+    assert plan.report.ok, plan.report.text()
+    (back,) = plan.marks
+    assert [(p.id, p.row, p.col, p.label) for p in back.points] == [
+        (p.id, p.row, p.col, p.label) for p in m.points
+    ]
+    assert back.regions[0].polygon == m.regions[0].polygon and back.regions[0].kind == "cluster"
+
+
+def test_mask_png_round_trip_is_aligned_to_the_image():
+    m = ImageMarks(K1, "ann", image_shape=IMAGES[K1]).add_point(10, 20).add_point(70, 60)
+    mask = marks_mask(m, point_radius_px=2, regions=False)
+    assert mask.shape == IMAGES[K1] and mask[10, 20] and mask[70, 60] and not mask[40, 40]
+    png = mask_png(mask)
+    decoded = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_UNCHANGED)
+    assert decoded.shape == IMAGES[K1] and set(np.unique(decoded)) == {0, 255}
+    plan = parse_mask_png(png, K1, IMAGES, reader="bob")
+    assert plan.report.ok
+    assert sorted((round(p.row), round(p.col)) for p in plan.marks[0].points) == [
+        (10, 20),
+        (70, 60),
+    ]
+
+
+def test_masks_zip_has_two_masks_per_image_and_an_index():
+    z = zipfile.ZipFile(io.BytesIO(masks_zip([_marks()])))
+    names = z.namelist()
+    assert len([n for n in names if n.endswith(".png")]) == 2 and "index.csv" in names
+    index = pd.read_csv(z.open("index.csv"))
+    assert set(index["kind"]) == {"points", "regions"} and (index["rows"] == 100).all()
+
+
+def test_audit_csv():
+    frame = pd.DataFrame([{"model_id": "m", "image_key": K1, "score_verdict": "agree"}])
+    assert audit_csv(frame).splitlines()[1] == f"m,{K1},agree"
+    with pytest.raises(ExportError, match="no audit verdicts"):
+        audit_csv(frame.iloc[0:0])
+
+
+@pytest.mark.parametrize("export", [points_csv, coco_dict, masks_zip])
+def test_export_of_an_image_without_marks_is_a_clear_error(export):
+    with pytest.raises(ExportError, match=r"no (calcification points|marks) to export"):
+        export([ImageMarks(K1, "ann", image_shape=IMAGES[K1])])
+
+
+def test_export_needs_the_image_size():
+    with pytest.raises(ExportError, match="image size unknown"):
+        coco_dict([ImageMarks(K1, "ann").add_point(1, 1)])
+
+
+# --------------------------------------------------------------------------- validation
+
+CSV_HEAD = "image_key,reader,point_id,row,col,label,comment\n"
+
+CSV_CASES = [
+    (
+        "unknown image",
+        f"{CSV_HEAD}nope/CC_prior,ann,,1,1,benign,\n",
+        "unknown image 'nope/CC_prior'",
+    ),
+    ("row out of range", f"{CSV_HEAD}{K1},ann,,100,1,benign,\n", "outside case-1/CC_recent"),
+    ("negative col", f"{CSV_HEAD}{K1},ann,,5,-3,benign,\n", "outside"),
+    ("not a number", f"{CSV_HEAD}{K1},ann,,five,1,benign,\n", "row must be a number"),
+    ("nan", f"{CSV_HEAD}{K1},ann,,nan,1,benign,\n", "row must be finite"),
+    ("bad label", f"{CSV_HEAD}{K1},ann,,5,5,malignant,\n", "unknown label 'malignant'"),
+    ("empty key", f"{CSV_HEAD},ann,,5,5,benign,\n", "image key is empty"),
+    ("duplicate id", f"{CSV_HEAD}{K1},ann,p1,5,5,,\n{K1},ann,p1,6,6,,\n", "appears twice"),
+    ("too many values", f"{CSV_HEAD}{K1},ann,,5,5,benign,x,extra\n", "more than the header"),
+    ("missing columns", "key,x,y\nfoo,1,2\n", "missing column(s) image_key, row, col"),
+    ("header only", CSV_HEAD, "no rows"),
+    ("no reader", "image_key,row,col\n" + f"{K1},5,5\n", "no reader named"),
+    ("empty file", "", "missing column"),
+    ("not utf-8", b"image_key,row,col\n\xff\xfe,1,1\n", "not UTF-8"),
+]
+
+
+@pytest.mark.parametrize("name, data, message", CSV_CASES, ids=[c[0] for c in CSV_CASES])
+def test_csv_validation(name, data, message):
+    plan = parse_points_csv(data, IMAGES)
+    assert not plan.report.ok and plan.marks == ()
+    assert message in _problems(plan)
+
+
+def test_csv_report_lists_every_problem_with_its_line():
+    data = f"{CSV_HEAD}{K1},ann,,5,5,benign,\nbad/x,ann,,1,1,,\n{K1},ann,,999,1,,\n{K2},ann,,1,1,maybe,\n"
+    plan = parse_points_csv(data, IMAGES)
+    assert [p.where for p in plan.report.problems] == ["line 3", "line 4", "line 5"]
+    assert "nothing was imported" in plan.report.text()
+
+
+def _coco(**changes) -> dict:
+    doc = coco_dict([_marks()])
+    for path, value in changes.items():
+        target = doc
+        keys = path.split("__")
+        for k in keys[:-1]:
+            target = target[int(k)] if k.isdigit() else target[k]
+        target[int(keys[-1]) if keys[-1].isdigit() else keys[-1]] = value
+    return doc
+
+
+COCO_CASES = [
+    ("wrong size", _coco(images__0__height=200), "wrong size for case-1/CC_recent"),
+    (
+        "unknown image",
+        _coco(images__0__file_name="x", images__0__mcalc_key="x"),
+        "unknown image 'x'",
+    ),
+    ("point out of range", _coco(annotations__0__keypoints=[500, 5, 2]), "outside"),
+    ("polygon out of range", _coco(annotations__2__segmentation=[[1, 1, 900, 1, 5, 5]]), "outside"),
+    ("short polygon", _coco(annotations__2__segmentation=[[1, 1, 2, 2]]), ">= 3 x, y pairs"),
+    ("bad category", _coco(annotations__0__category_id=42), "category_id 42"),
+    ("unknown category name", _coco(categories__1__name="mass"), "unknown category 'mass'"),
+    ("dangling image id", _coco(annotations__1__image_id=7), "image_id 7"),
+    (
+        "bad label",
+        _coco(annotations__0__attributes={"label": "bad", "reader": "ann"}),
+        "unknown label",
+    ),
+    ("keypoints not numbers", _coco(annotations__0__keypoints=["a", "b"]), "must be a number"),
+    ("no geometry", _coco(annotations__0__keypoints=None), "keypoints must be a non-empty list"),
+    ("images not a list", _coco(images={}), "'images' must be a list"),
+]
+
+
+@pytest.mark.parametrize("name, doc, message", COCO_CASES, ids=[c[0] for c in COCO_CASES])
+def test_coco_validation(name, doc, message):
+    plan = parse_coco(json.dumps(doc), IMAGES)
+    assert not plan.report.ok and plan.marks == ()
+    assert message in _problems(plan), _problems(plan)
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "expected a COCO JSON object"),
+        ("{}", "'images' must be a list"),
+    ],
+)
+def test_malformed_coco_files(data, message):
+    plan = parse_coco(data, IMAGES)
+    assert message in _problems(plan)
+
+
+def test_coco_bbox_only_annotations_are_read():
+    doc = _coco()
+    doc["annotations"][0].pop("keypoints")
+    doc["annotations"][2].pop("segmentation")
+    plan = parse_coco(json.dumps(doc), IMAGES)
+    assert plan.report.ok, plan.report.text()
+    assert (
+        plan.marks[0].points[0].row == pytest.approx(10)
+        and len(plan.marks[0].regions[0].polygon) == 4
+    )
+
+
+MASK_CASES = [
+    (
+        "wrong size",
+        cv2.imencode(".png", np.full((50, 40), 255, np.uint8))[1].tobytes(),
+        K1,
+        "wrong size",
+    ),
+    (
+        "empty mask",
+        cv2.imencode(".png", np.zeros((100, 80), np.uint8))[1].tobytes(),
+        K1,
+        "no marked",
+    ),
+    ("not an image", b"this is not a png", K1, "cannot decode"),
+    (
+        "unknown image",
+        cv2.imencode(".png", np.zeros((5, 5), np.uint8))[1].tobytes(),
+        "x/CC_prior",
+        "unknown image",
+    ),
+]
+
+
+@pytest.mark.parametrize("name, data, key, message", MASK_CASES, ids=[c[0] for c in MASK_CASES])
+def test_mask_validation(name, data, key, message):
+    plan = parse_mask_png(data, key, IMAGES, reader="ann")
+    assert not plan.report.ok and message in _problems(plan)
+
+
+# --------------------------------------------------------------------------- applying
+
+
+def test_apply_adds_to_stored_marks_and_replace_keeps_history(tmp_path):
+    store = MarkStore(tmp_path)
+    existing = ImageMarks(K1, "ann", image_shape=IMAGES[K1]).add_point(1, 1)
+    store.save(existing, base_version=0)
+    plan = parse_points_csv(points_csv([_marks()]), IMAGES)
+    assert apply_import(store, plan) == [(K1, "ann", 2)]
+    assert len(store.load(K1, "ann").marks.points) == 3
+    apply_import(store, plan)  # same ids again: replaced, not duplicated
+    assert len(store.load(K1, "ann").marks.points) == 3
+    apply_import(store, plan, mode="replace")
+    assert len(store.load(K1, "ann").marks.points) == 2
+    assert [h.action for h in store.history(K1, "ann")] == ["save", "import", "import", "import"]
+
+
+def test_apply_refuses_a_plan_with_problems(tmp_path):
+    store = MarkStore(tmp_path)
+    data = f"{CSV_HEAD}{K1},ann,,5,5,benign,\n{K2},ann,,999,1,,\n"
+    plan = parse_points_csv(data, IMAGES)
+    with pytest.raises(ImportValidationError, match="line 3"):
+        apply_import(store, plan)
+    assert store.load(K1, "ann").version == 0  # the good line was not imported either
+
+
+def test_failed_write_midway_rolls_everything_back(tmp_path, monkeypatch):
+    store = MarkStore(tmp_path)
+    store.save(ImageMarks(K1, "ann", image_shape=IMAGES[K1]).add_point(1, 1), base_version=0)
+    before = store.records.path_for((K1, "ann")).read_bytes()
+    text = points_csv([_marks(), ImageMarks(K2, "ann", image_shape=IMAGES[K2]).add_point(3, 3)])
+    plan = parse_points_csv(text, IMAGES)
+    real_replace = os.replace
+    calls = {"n": 0}
+
+    def replace_then_fill_up(src, dst):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second record hits a full disk
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", replace_then_fill_up)
+    with pytest.raises(StoreError, match="rolled back"):
+        apply_import(store, plan)
+    monkeypatch.undo()
+    assert store.records.path_for((K1, "ann")).read_bytes() == before
+    assert store.load(K2, "ann").version == 0
