@@ -1,0 +1,61 @@
+"""Background training jobs: submit, queue, follow and cancel ``python -m mcalc train``.
+
+The app launches training as a separate process (so the server stays responsive, a crash
+cannot take it down, and the job survives a reload or a closed tab) and follows it through
+files: ``<runs_dir>/jobs/<job_id>/`` for the job, the trainer's ``progress.jsonl`` for its
+progress. Nothing here imports Streamlit or (at import time) TensorFlow.
+
+Modules: :mod:`~mcalc.jobs.spec` (what a job is, checks before launch),
+:mod:`~mcalc.jobs.manager` (queue, scheduler, cancel), :mod:`~mcalc.jobs.procs` (process
+identity and stopping), :mod:`~mcalc.jobs.progress` (reading a run's log),
+:mod:`~mcalc.jobs.plan` (what a freeze strategy trains), :mod:`~mcalc.jobs.compare` and
+:mod:`~mcalc.jobs.figures` (tables and plots for the app).
+
+Example:
+    >>> from mcalc.jobs import JobConfig, submit, reconcile, progress  # doctest: +SKIP
+    >>> job = submit(JobConfig(data="data/demo", arch="custom", epochs=1))  # doctest: +SKIP
+    >>> progress(job).summary()  # doctest: +SKIP
+    'epoch 1/1 · batch 3/20 · about 12 s left'
+"""
+
+from mcalc.jobs.manager import (
+    ACTIVE_STATES,
+    FINAL_STATES,
+    STATES,
+    Job,
+    cancel,
+    ensure_scheduler,
+    get_job,
+    jobs_root,
+    list_jobs,
+    log_tail,
+    progress,
+    reconcile,
+    submit,
+)
+from mcalc.jobs.progress import Progress, format_seconds, read_progress
+from mcalc.jobs.spec import CheckedJob, JobConfig, arch_defaults, check_config, suggested_lr
+
+__all__ = [
+    "ACTIVE_STATES",
+    "FINAL_STATES",
+    "STATES",
+    "Job",
+    "JobConfig",
+    "CheckedJob",
+    "Progress",
+    "submit",
+    "reconcile",
+    "cancel",
+    "list_jobs",
+    "get_job",
+    "jobs_root",
+    "progress",
+    "read_progress",
+    "log_tail",
+    "ensure_scheduler",
+    "check_config",
+    "arch_defaults",
+    "suggested_lr",
+    "format_seconds",
+]

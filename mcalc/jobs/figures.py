@@ -1,0 +1,71 @@
+"""Plotly figures of a training run's progress: loss per batch and metrics per epoch."""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from mcalc.jobs.progress import Progress
+
+__all__ = ["curves_figure", "MAX_POINTS"]
+
+#: Most batch-loss points drawn (longer runs are thinned evenly).
+MAX_POINTS = 1500
+
+
+def curves_figure(progress: Progress, height: int = 320) -> go.Figure:
+    """Loss (per batch and per epoch, training and validation) and accuracy per epoch.
+
+    Args:
+        progress: a snapshot from :func:`mcalc.jobs.read_progress`.
+        height: figure height in pixels.
+    """
+    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"))
+    batches = list(progress.batch_loss)
+    if len(batches) > MAX_POINTS:
+        step = len(batches) / MAX_POINTS
+        batches = [batches[int(i * step)] for i in range(MAX_POINTS)] + [batches[-1]]
+    steps = max(progress.steps, 1)
+    if batches:
+        fig.add_trace(
+            go.Scatter(
+                x=[b / steps for b, _ in batches],
+                y=[loss for _, loss in batches],
+                mode="lines",
+                name="batch loss",
+                line={"width": 1, "color": "rgba(99,110,250,0.45)"},
+            ),
+            row=1,
+            col=1,
+        )
+    epochs = [h for h in progress.history if "global_epoch" in h]
+    x = [h["global_epoch"] for h in epochs]
+    for key, name, color, col in (
+        ("loss", "train loss", "#636efa", 1),
+        ("val_loss", "validation loss", "#ef553b", 1),
+        ("accuracy", "train accuracy", "#636efa", 2),
+        ("val_accuracy", "validation accuracy", "#ef553b", 2),
+    ):
+        points = [(xi, h.get(key)) for xi, h in zip(x, epochs, strict=True)]
+        points = [(xi, y) for xi, y in points if isinstance(y, int | float)]
+        if points:
+            fig.add_trace(
+                go.Scatter(
+                    x=[p[0] for p in points],
+                    y=[p[1] for p in points],
+                    mode="lines+markers",
+                    name=name,
+                    line={"color": color, "dash": "solid" if "val" not in key else "dot"},
+                ),
+                row=1,
+                col=col,
+            )
+    fig.update_xaxes(title_text="epoch", rangemode="tozero")
+    fig.update_yaxes(rangemode="tozero")
+    fig.update_layout(
+        height=height,
+        margin={"l": 40, "r": 10, "t": 30, "b": 40},
+        legend={"orientation": "h", "y": -0.25},
+        uirevision="train-curves",
+    )
+    return fig

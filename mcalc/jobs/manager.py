@@ -1,0 +1,544 @@
+"""The job queue: submit, schedule, follow and cancel training jobs, one folder each.
+
+Each job lives in ``<runs_dir>/jobs/<job_id>/``:
+
+- ``config.json``: the :class:`~mcalc.jobs.spec.JobConfig` (the ``train`` arguments);
+- ``status.json``: state (``queued``, ``running``, ``done``, ``failed``, ``cancelled``),
+  PID and process start time, timestamps, exit code, error, model id;
+- ``stdout.log`` / ``stderr.log``: the child's output.
+
+The trainer writes its own run folder ``<runs_dir>/<model_id>/`` (``progress.jsonl``) and
+deletes it at start, so job bookkeeping stays out of it. Everything is rebuilt from the
+folders, so the history survives an app restart; the child runs in its own session, so it
+survives a page reload, a closed tab or the app itself.
+
+:func:`reconcile` is the scheduler step: it records jobs whose process has ended (done,
+failed with the reason, or cancelled) and starts queued jobs while fewer than
+``settings.max_jobs`` run. Every change of state happens under an exclusive ``flock`` on
+``<runs_dir>/jobs/.lock``, so many Streamlit sessions, threads or processes may call it at
+once. Status files are replaced atomically.
+
+Example:
+    >>> from mcalc.jobs import JobConfig, submit, reconcile, list_jobs  # doctest: +SKIP
+    >>> job = submit(JobConfig(data="data/demo", epochs=1, max_steps=2))  # doctest: +SKIP
+    >>> reconcile(); [j.state for j in list_jobs()]  # doctest: +SKIP
+    ['running']
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import shutil
+import signal
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from mcalc.config import REPO_ROOT, Settings, get_settings
+from mcalc.errors import JobError
+from mcalc.jobs import procs
+from mcalc.jobs.progress import Progress, read_progress, tail_text
+from mcalc.jobs.spec import JobConfig, check_config
+
+__all__ = [
+    "STATES",
+    "ACTIVE_STATES",
+    "FINAL_STATES",
+    "DEDUPE_SECONDS",
+    "Job",
+    "jobs_root",
+    "submit",
+    "reconcile",
+    "cancel",
+    "list_jobs",
+    "get_job",
+    "progress",
+    "log_tail",
+    "ensure_scheduler",
+]
+
+log = logging.getLogger(__name__)
+
+STATES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled")
+ACTIVE_STATES = frozenset({"queued", "running"})
+FINAL_STATES = frozenset({"done", "failed", "cancelled"})
+#: An identical configuration submitted again within this many seconds returns the first
+#: job (a double click launches once).
+DEDUPE_SECONDS = 10.0
+CONFIG_FILE = "config.json"
+STATUS_FILE = "status.json"
+STDOUT_FILE = "stdout.log"
+STDERR_FILE = "stderr.log"
+_LOCK_FILE = ".lock"
+_LOCK_TIMEOUT_S = 30.0
+
+
+@dataclass
+class Job:
+    """One training job, as its folder describes it.
+
+    Attributes:
+        id: job id (the folder's name).
+        folder: ``<runs_dir>/jobs/<id>``.
+        config: what to train.
+        state: one of :data:`STATES`.
+        model_id: the registry id the trainer writes.
+        models_dir: the registry; run_dir: the trainer's run folder (``progress.jsonl``).
+        created, started, ended: UNIX times (``None`` until reached).
+        pid, pid_ticks: the child's PID and start time (clock ticks since boot).
+        exit_code: the child's exit status when known (negative: killed by a signal).
+        error: why a job failed (one line); error_tail: the end of its stderr.
+        cancel_requested: a cancel was asked for while it ran.
+        fingerprint: hash of the configuration (double-submit protection).
+        model_path: the registered model's folder when done.
+    """
+
+    id: str
+    folder: Path
+    config: JobConfig
+    state: str = "queued"
+    model_id: str = ""
+    models_dir: str = ""
+    run_dir: str = ""
+    created: float = 0.0
+    started: float | None = None
+    ended: float | None = None
+    pid: int | None = None
+    pid_ticks: int | None = None
+    exit_code: int | None = None
+    error: str | None = None
+    error_tail: str | None = None
+    cancel_requested: bool = False
+    fingerprint: str = ""
+    model_path: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        """Queued or running."""
+        return self.state in ACTIVE_STATES
+
+    @property
+    def seconds(self) -> float | None:
+        """Run time so far (running) or in all (finished); ``None`` before the start."""
+        if self.started is None:
+            return None
+        return (self.ended or time.time()) - self.started
+
+    @property
+    def progress_path(self) -> Path:
+        """The trainer's ``progress.jsonl``."""
+        return Path(self.run_dir) / "progress.jsonl"
+
+    def status_dict(self) -> dict[str, Any]:
+        """What ``status.json`` holds."""
+        out = asdict(self)
+        out.pop("folder")
+        out.pop("config")
+        return out
+
+
+def jobs_root(settings: Settings | None = None) -> Path:
+    """``<runs_dir>/jobs``: one folder per job."""
+    return Path((settings or get_settings()).runs_dir) / "jobs"
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as f:
+            json.dump(data, f, indent=2)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise JobError(f"disk full while writing {path}: free space and retry") from exc
+        raise JobError(f"cannot write {path}: {exc}") from exc
+
+
+def _load(folder: Path) -> Job:
+    try:
+        status = json.loads((folder / STATUS_FILE).read_text(encoding="utf-8"))
+        config = JobConfig.from_dict(json.loads((folder / CONFIG_FILE).read_text("utf-8")))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
+        raise JobError(f"{folder}: unreadable job folder ({exc})") from exc
+    if not isinstance(status, dict) or status.get("state") not in STATES:
+        raise JobError(f"{folder}: {STATUS_FILE} holds no known state")
+    known = {k: v for k, v in status.items() if k in Job.__dataclass_fields__}
+    known.pop("folder", None)
+    known.pop("config", None)
+    known["id"] = folder.name
+    return Job(folder=folder, config=config, **known)
+
+
+def _save(job: Job) -> None:
+    _write_json(job.folder / STATUS_FILE, job.status_dict())
+
+
+@contextlib.contextmanager
+def _locked(root: Path) -> Iterator[None]:
+    """Exclusive lock of the job folders (between processes and threads alike)."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        fh = open(root / _LOCK_FILE, "a+")  # noqa: SIM115 (closed below)
+    except OSError as exc:
+        raise JobError(f"cannot use the job folder {root}: {exc}") from exc
+    try:
+        deadline = time.monotonic() + _LOCK_TIMEOUT_S
+        while True:
+            try:
+                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise JobError(
+                        f"the job folder {root} stayed locked for {_LOCK_TIMEOUT_S:.0f} s; "
+                        "another mcalc process holds it: retry"
+                    ) from None
+                time.sleep(0.02)
+        yield
+    finally:
+        fh.close()  # closing the file releases the lock
+
+
+def _all_jobs(root: Path) -> list[Job]:
+    jobs = []
+    if not root.is_dir():
+        return jobs
+    for folder in sorted(root.iterdir()):
+        if not folder.is_dir() or folder.name.startswith("."):
+            continue
+        try:
+            jobs.append(_load(folder))
+        except JobError as exc:
+            log.warning("skipping job folder: %s", exc)
+    return jobs
+
+
+def list_jobs(settings: Settings | None = None) -> list[Job]:
+    """Every job, newest first, read from the folders (unreadable folders are skipped)."""
+    jobs = _all_jobs(jobs_root(settings))
+    jobs.sort(key=lambda j: (j.created, j.id), reverse=True)
+    return jobs
+
+
+def get_job(job_id: str, settings: Settings | None = None) -> Job:
+    """The job ``job_id``.
+
+    Raises:
+        JobError: no such job.
+    """
+    folder = jobs_root(settings) / str(job_id)
+    if not str(job_id) or "/" in str(job_id) or not (folder / STATUS_FILE).is_file():
+        raise JobError(f"no job {job_id!r} in {jobs_root(settings)}")
+    return _load(folder)
+
+
+def _fingerprint(config: JobConfig) -> str:
+    text = json.dumps(config.to_dict(), sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def submit(config: JobConfig, settings: Settings | None = None, *, start: bool = True) -> Job:
+    """Check a job, queue it, and (with ``start``) start it if no other job runs.
+
+    Everything is validated before a process is launched (see
+    :func:`mcalc.jobs.spec.check_config`). The same configuration submitted again within
+    :data:`DEDUPE_SECONDS` returns the first job instead of launching twice.
+
+    Args:
+        config: what to train. ``config.data`` is resolved to an absolute path.
+        settings: where jobs, runs and models live (default: the environment's).
+        start: run a scheduler step right away.
+
+    Returns:
+        The job (queued, or running if it could start).
+
+    Raises:
+        ModelError, DatasetError, JobError: the job cannot run (nothing was launched).
+    """
+    settings = settings or get_settings()
+    config = replace(config, data=str(Path(config.data).expanduser().resolve()))
+    models_dir = Path(settings.models_dir).resolve()
+    check_config(config, models_dir)
+    root = jobs_root(settings)
+    fingerprint = _fingerprint(config)
+    with _locked(root):
+        now = time.time()
+        jobs = _all_jobs(root)
+        for other in jobs:
+            if other.fingerprint == fingerprint and now - other.created < DEDUPE_SECONDS:
+                log.info(
+                    "same job submitted %.1f s ago: returning %s", now - other.created, other.id
+                )
+                other.extra = {**other.extra, "deduplicated": True}
+                return other
+        if config.model_id and any(
+            j.model_id == config.model_id and j.state != "failed" for j in jobs
+        ):
+            raise JobError(
+                f"model id {config.model_id!r} is already used by another job: choose another "
+                "or leave it empty"
+            )
+        stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%d-%H%M%S")
+        suffix = uuid.uuid4().hex[:6]
+        job_id = f"{stamp}-{config.arch}-{suffix}"
+        model_id = config.model_id or f"{config.arch}-{config.task}-{stamp}-{suffix}"
+        folder = root / job_id
+        job = Job(
+            id=job_id,
+            folder=folder,
+            config=config,
+            model_id=model_id,
+            models_dir=str(models_dir),
+            run_dir=str(Path(settings.runs_dir).resolve() / model_id),
+            created=now,
+            fingerprint=fingerprint,
+        )
+        try:
+            folder.mkdir(parents=True)
+        except OSError as exc:
+            raise JobError(f"cannot create the job folder {folder}: {exc}") from exc
+        try:
+            _write_json(folder / CONFIG_FILE, config.to_dict())
+            _save(job)
+        except JobError:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        log.info("queued job %s (model %s)", job_id, model_id)
+    if start:
+        reconcile(settings)
+        job = get_job(job_id, settings)
+    return job
+
+
+def _child_env(settings: Settings, job: Job) -> dict[str, str]:
+    env = dict(os.environ)
+    env["MCALC_RUNS"] = str(Path(settings.runs_dir).resolve())
+    env["MCALC_MODELS"] = job.models_dir
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    path = env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + path if path else "")
+    return env
+
+
+def _start(job: Job, settings: Settings) -> None:
+    cmd = [
+        sys.executable,
+        "-m",
+        "mcalc",
+        "--log-level",
+        "INFO",
+        *job.config.cli_args(job.model_id, job.models_dir),
+    ]
+    try:
+        job.pid, job.pid_ticks = procs.launch(
+            cmd,
+            cwd=REPO_ROOT,
+            env=_child_env(settings, job),
+            stdout=job.folder / STDOUT_FILE,
+            stderr=job.folder / STDERR_FILE,
+        )
+    except OSError as exc:
+        job.state, job.ended = "failed", time.time()
+        job.error = f"could not start the training process: {exc}"
+        _save(job)
+        return
+    job.state, job.started = "running", time.time()
+    job.extra = {**job.extra, "command": cmd}
+    _save(job)
+    log.info("started job %s as pid %d", job.id, job.pid)
+
+
+def _error_line(stderr: str) -> str | None:
+    for line in reversed(stderr.splitlines()):
+        if line.startswith("error: "):
+            return line[len("error: ") :].strip()
+    return None
+
+
+def _finish(job: Job, exit_code: int | None) -> None:
+    """Record the outcome of a job whose process has ended."""
+    job.ended = job.ended or time.time()
+    job.exit_code = exit_code
+    folder = Path(job.models_dir) / job.model_id
+    registered = (folder / "card.json").is_file() and (folder / "model.keras").is_file()
+    prog = read_progress(job.progress_path)
+    if registered:  # registration is atomic: a registered model is complete
+        job.state, job.model_path, job.error = "done", str(folder), None
+    elif job.cancel_requested:
+        job.state, job.error = "cancelled", "cancelled by the user"
+    else:
+        job.state = "failed"
+        stderr = tail_text(job.folder / STDERR_FILE, lines=20)
+        job.error_tail = stderr or None
+        if exit_code is not None and exit_code < 0:
+            name = signal.Signals(-exit_code).name if -exit_code in signal.valid_signals() else ""
+            reason = f"the training process was killed by signal {-exit_code} {name}".rstrip()
+        elif exit_code == 0:
+            reason = "the training process exited without registering a model"
+        else:
+            reason = _error_line(stderr) or prog.message
+            if not reason:
+                reason = (
+                    f"the training process exited with status {exit_code}"
+                    if exit_code is not None
+                    else "the training process ended without writing a final status "
+                    "(killed from outside, out of memory, or the machine restarted)"
+                )
+        job.error = reason
+    if job.state != "done":
+        # A killed trainer may leave the registry's hidden temporary folder: listings
+        # ignore it, but it holds disk space. Only this job's own folders are removed.
+        for tmp in Path(job.models_dir).glob(f".tmp-{job.model_id}-*"):
+            shutil.rmtree(tmp, ignore_errors=True)
+    _save(job)
+    if job.pid:
+        procs.forget_owned(job.pid)
+    log.info("job %s %s%s", job.id, job.state, f": {job.error}" if job.error else "")
+
+
+def reconcile(settings: Settings | None = None, max_running: int | None = None) -> list[Job]:
+    """One scheduler step: record ended jobs, then start queued ones (oldest first).
+
+    Safe to call from many threads and processes at once (it holds the folder lock).
+
+    Args:
+        settings: where jobs live (default: the environment's).
+        max_running: jobs allowed to run at once (default ``settings.max_jobs``).
+
+    Returns:
+        Every job after the step, newest first.
+    """
+    settings = settings or get_settings()
+    limit = max(1, int(max_running if max_running is not None else settings.max_jobs))
+    root = jobs_root(settings)
+    with _locked(root):
+        codes = procs.reap_owned()
+        jobs = _all_jobs(root)
+        for job in jobs:
+            if job.state != "running":
+                continue
+            code = codes.get(job.pid or -1)
+            if code is not None or not procs.is_alive(job.pid, job.pid_ticks):
+                _finish(job, code)
+        running = sum(1 for j in jobs if j.state == "running")
+        for job in sorted((j for j in jobs if j.state == "queued"), key=lambda j: j.created):
+            if running >= limit:
+                break
+            _start(job, settings)
+            running += job.state == "running"
+    jobs.sort(key=lambda j: (j.created, j.id), reverse=True)
+    return jobs
+
+
+def cancel(job_id: str, settings: Settings | None = None, grace: float = 5.0) -> Job:
+    """Cancel a job: a queued one never starts; a running one's process group gets
+    SIGTERM, then SIGKILL after ``grace`` seconds. Returns when no process of it is left.
+
+    Raises:
+        JobError: no such job, it already ended, or its processes could not be stopped.
+    """
+    settings = settings or get_settings()
+    root = jobs_root(settings)
+    with _locked(root):
+        job = get_job(job_id, settings)
+        if job.state in FINAL_STATES:
+            raise JobError(f"job {job_id} already ended ({job.state}): nothing to cancel")
+        if job.state == "queued":
+            job.state, job.ended, job.error = (
+                "cancelled",
+                time.time(),
+                "cancelled before it started",
+            )
+            _save(job)
+            return job
+        job.cancel_requested = True
+        _save(job)
+        pid, ticks = job.pid, job.pid_ticks
+    if pid:
+        try:
+            how = procs.stop_group(pid, ticks, grace=grace)
+        except RuntimeError as exc:
+            raise JobError(f"could not stop job {job_id}: {exc}") from exc
+        log.info("job %s: process group %d %s", job_id, pid, how)
+    with _locked(root):
+        job = get_job(job_id, settings)
+        if job.state == "running":
+            code = procs.reap_owned().get(pid or -1)
+            _finish(job, code)
+    reconcile(settings)  # the next queued job may start
+    return get_job(job_id, settings)
+
+
+def progress(job: Job) -> Progress:
+    """The job's training progress, from the trainer's ``progress.jsonl``."""
+    n_stages = 2 if job.config.two_stage else 1
+    return read_progress(job.progress_path, n_stages=n_stages, total_epochs=job.config.epochs)
+
+
+def log_tail(job: Job, lines: int = 30, stream: str = "stderr") -> str:
+    """The last ``lines`` lines of the job's ``stderr`` (default) or ``stdout``."""
+    name = STDERR_FILE if stream == "stderr" else STDOUT_FILE
+    return tail_text(job.folder / name, lines=lines)
+
+
+_schedulers: dict[str, threading.Thread] = {}
+_schedulers_lock = threading.Lock()
+
+
+def _scheduler_loop(settings: Settings, interval: float) -> None:
+    key = str(jobs_root(settings))
+    try:
+        while True:
+            try:
+                jobs = reconcile(settings)
+            except JobError as exc:
+                log.warning("job scheduler: %s", exc)
+                jobs = []
+            if not any(j.active for j in jobs):
+                return
+            time.sleep(interval)
+    finally:
+        with _schedulers_lock:
+            if _schedulers.get(key) is threading.current_thread():
+                del _schedulers[key]
+
+
+def ensure_scheduler(settings: Settings | None = None, interval: float = 2.0) -> bool:
+    """Keep a daemon thread reconciling every ``interval`` seconds while jobs are active,
+    so the queue advances (and ended children are reaped) even when no page is watching.
+
+    Returns:
+        Whether a new thread was started (``False``: one already runs, or nothing to do).
+    """
+    settings = settings or get_settings()
+    key = str(jobs_root(settings))
+    with _schedulers_lock:
+        thread = _schedulers.get(key)
+        if thread is not None and thread.is_alive():
+            return False
+        if not any(j.active for j in list_jobs(settings)):
+            return False
+        thread = threading.Thread(
+            target=_scheduler_loop, args=(settings, interval), name="mcalc-jobs", daemon=True
+        )
+        _schedulers[key] = thread
+        thread.start()
+    return True

@@ -1,0 +1,269 @@
+"""Following a training run from another process: its ``progress.jsonl`` and its logs.
+
+The trainer (:class:`mcalc.models.training.ProgressLogger`) appends one JSON object a line:
+``start``, ``patches``, ``stage``, ``batch``, ``epoch``, then ``done``, ``failed`` or
+``interrupted``. :func:`read_progress` turns the file into a :class:`Progress` snapshot
+(phase, epoch, batch, fraction done, time left, loss and metric history). Files are read
+incrementally (only the new bytes on each call), so a page can poll a long run cheaply; a
+half-written last line is left for the next call.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "progress.jsonl"
+    >>> _ = p.write_text('{"event": "start", "time": 1.0}\\n')
+    >>> read_progress(p).phase
+    'preparing'
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Progress", "read_progress", "tail_text", "format_seconds"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a training run stands.
+
+    Attributes:
+        phase: ``waiting`` (no log yet: the process is starting), ``preparing`` (sampling patches, building the
+            model), ``training``, ``evaluating`` (test metrics and registration),
+            ``done``, ``failed`` or ``interrupted``.
+        stage: current stage (``train``, or ``head`` then ``finetune``).
+        stage_index, n_stages: 1-based stage number and how many are planned.
+        epoch, epochs: epoch within the stage and the stage's epochs.
+        batch, steps: batch within the epoch and batches per epoch.
+        done_steps, total_steps: batches done and planned over all stages (the plan may
+            end sooner by early stopping).
+        fraction: done_steps / total_steps in [0, 1] (1 when done).
+        elapsed_s: seconds since the run started; eta_s: estimated seconds left.
+        batch_loss: ``(global batch number, loss)`` pairs.
+        history: one dict per finished epoch (``stage``, ``epoch``, ``global_epoch``,
+            ``loss``, ``accuracy``, ``val_loss``, ``val_accuracy``, ...).
+        patches: patch counts per set and class, once sampled.
+        message: the failure message of a failed run.
+        model_id: the registry id, once known.
+    """
+
+    phase: str = "waiting"
+    stage: str | None = None
+    stage_index: int = 0
+    n_stages: int = 1
+    epoch: int = 0
+    epochs: int = 0
+    batch: int = 0
+    steps: int = 0
+    done_steps: int = 0
+    total_steps: int = 0
+    fraction: float = 0.0
+    elapsed_s: float = 0.0
+    eta_s: float | None = None
+    batch_loss: tuple[tuple[int, float], ...] = ()
+    history: tuple[dict[str, Any], ...] = ()
+    patches: dict[str, Any] | None = None
+    message: str | None = None
+    model_id: str | None = None
+
+    def summary(self) -> str:
+        """One line for a progress bar: ``epoch 2/5 · batch 7/20 · about 1 min left``."""
+        if self.phase == "waiting":
+            return "starting: loading TensorFlow"
+        if self.phase == "preparing":
+            return "preparing: sampling patches and building the model"
+        if self.phase in {"done", "failed", "interrupted"}:
+            return self.phase
+        parts = []
+        if self.n_stages > 1 and self.stage:
+            parts.append(f"stage {self.stage_index}/{self.n_stages} ({self.stage})")
+        parts.append(f"epoch {max(self.epoch, 1)}/{self.epochs}")
+        if self.steps:
+            parts.append(f"batch {self.batch}/{self.steps}")
+        if self.phase == "evaluating":
+            parts = ["evaluating on the test patients and saving the model"]
+        elif self.eta_s is not None:
+            parts.append(f"about {format_seconds(self.eta_s)} left")
+        return " · ".join(parts)
+
+
+def format_seconds(seconds: float) -> str:
+    """``42 s``, ``3 min``, ``1 h 05 min``."""
+    s = max(0, round(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{round(s / 60)} min"
+    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
+
+
+@dataclass
+class _State:
+    """Accumulated state of one progress file (mutable; snapshots are :class:`Progress`)."""
+
+    inode: int = -1
+    offset: int = 0
+    t_start: float | None = None
+    t_train: float | None = None
+    t_last: float | None = None
+    finished_steps: int = 0
+    epoch_open: bool = False
+    n_stages_seen: int = 0
+    progress: Progress = field(default_factory=Progress)
+    batch_loss: list[tuple[int, float]] = field(default_factory=list)
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+_cache: dict[str, _State] = {}
+_cache_lock = threading.Lock()
+_MAX_CACHED = 64
+
+
+def _apply(state: _State, event: dict[str, Any], n_stages: int) -> None:
+    p = state.progress
+    kind = event.get("event")
+    t = event.get("time")
+    if isinstance(t, int | float):
+        state.t_last = float(t)
+    if kind == "start":
+        state.t_start = state.t_last
+        p = replace(p, phase="preparing", model_id=event.get("model_id"))
+    elif kind == "patches":
+        p = replace(p, patches={k: v for k, v in event.items() if k not in {"event", "time"}})
+    elif kind == "stage":
+        state.n_stages_seen += 1
+        if state.t_train is None:
+            state.t_train = state.t_last
+        p = replace(
+            p,
+            phase="training",
+            stage=str(event.get("stage")),
+            stage_index=state.n_stages_seen,
+            epochs=int(event.get("epochs") or 0),
+            epoch=0,
+            batch=0,
+        )
+    elif kind == "batch":
+        steps = int(event.get("steps") or 0)
+        batch = int(event.get("batch") or 0)
+        p = replace(
+            p,
+            phase="training",
+            epoch=int(event.get("epoch") or 0),
+            epochs=int(event.get("epochs") or p.epochs),
+            batch=batch,
+            steps=steps,
+        )
+        state.epoch_open = True
+        loss = event.get("loss")
+        if isinstance(loss, int | float):
+            state.batch_loss.append((state.finished_steps + batch, float(loss)))
+    elif kind == "epoch":
+        state.finished_steps += p.steps
+        state.epoch_open = False
+        values = {k: v for k, v in event.items() if k not in {"event", "time", "epochs"}}
+        values["global_epoch"] = len(state.history) + 1
+        state.history.append(values)
+        p = replace(p, epoch=int(event.get("epoch") or p.epoch), batch=p.steps)
+        last_stage = state.n_stages_seen >= n_stages
+        if last_stage and p.epoch >= p.epochs:
+            p = replace(p, phase="evaluating")
+    elif kind == "done":
+        p = replace(p, phase="done", model_id=event.get("model_id") or p.model_id)
+    elif kind in {"failed", "interrupted"}:
+        p = replace(p, phase=kind, message=event.get("message") or kind)
+    state.progress = p
+
+
+def _snapshot(state: _State, n_stages: int, total_epochs: int, now: float) -> Progress:
+    p = state.progress
+    steps = p.steps
+    in_epoch = p.batch if p.phase == "training" and state.epoch_open else 0
+    done = state.finished_steps + in_epoch
+    total = max(total_epochs * steps, done) if steps else 0
+    if p.phase in {"done", "evaluating"}:
+        fraction = 1.0 if p.phase == "done" else 0.99
+    else:
+        fraction = min(done / total, 0.99) if total else 0.0
+    eta = None
+    if p.phase == "training" and done > 0 and state.t_train is not None and state.t_last:
+        rate = (state.t_last - state.t_train) / done
+        eta = max(rate * (total - done) - (now - state.t_last), 0.0)
+    end = state.t_last if p.phase in {"done", "failed", "interrupted"} else now
+    elapsed = (end or now) - state.t_start if state.t_start else 0.0
+    return replace(
+        p,
+        n_stages=n_stages,
+        done_steps=done,
+        total_steps=total,
+        fraction=round(fraction, 4),
+        elapsed_s=max(elapsed, 0.0),
+        eta_s=eta,
+        batch_loss=tuple(state.batch_loss),
+        history=tuple(dict(h) for h in state.history),
+    )
+
+
+def read_progress(
+    path: str | Path, *, n_stages: int = 1, total_epochs: int | None = None
+) -> Progress:
+    """The progress of the run whose log is ``path`` (a missing file: ``waiting``).
+
+    Args:
+        path: the run's ``progress.jsonl``.
+        n_stages: stages planned (2 for a two-stage schedule).
+        total_epochs: epochs planned over all stages (default: the current stage's).
+    """
+    key = str(Path(path).resolve())
+    with _cache_lock:
+        try:
+            st = os.stat(key)
+        except OSError:
+            _cache.pop(key, None)
+            return Progress(n_stages=n_stages)
+        state = _cache.get(key)
+        if state is None or state.inode != st.st_ino or st.st_size < state.offset:
+            state = _State(inode=st.st_ino)  # new or rewritten file: read from the start
+            if len(_cache) >= _MAX_CACHED:
+                _cache.pop(next(iter(_cache)))
+            _cache[key] = state
+        if st.st_size > state.offset:
+            with open(key, "rb") as f:
+                f.seek(state.offset)
+                chunk = f.read(st.st_size - state.offset)
+            end = chunk.rfind(b"\n") + 1  # keep a half-written last line for later
+            for line in chunk[:end].splitlines():
+                try:
+                    event = json.loads(line)
+                except (json.JSONDecodeError, UnicodeDecodeError):
+                    log.debug("skipping a malformed progress line in %s", key)
+                    continue
+                if isinstance(event, dict):
+                    _apply(state, event, n_stages)
+            state.offset += end
+        epochs = total_epochs or state.progress.epochs
+        return _snapshot(state, n_stages, epochs, time.time())
+
+
+def tail_text(path: str | Path, lines: int = 30, max_bytes: int = 64_000) -> str:
+    """The last ``lines`` lines of a text file ('' if missing); carriage-return progress
+    bars collapse to their last state."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            size = f.tell()
+            f.seek(max(0, size - max_bytes))
+            data = f.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace")
+    rows = [row.rsplit("\r", 1)[-1] for row in text.splitlines()]
+    return "\n".join(rows[-lines:])
