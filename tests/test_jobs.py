@@ -1,0 +1,376 @@
+"""Background training jobs: real tiny runs in subprocesses, cancel, kill, queue, bad input.
+
+Each real job trains the ``custom`` model for one epoch of two batches on 32 px patches of
+the 6-case tiny demo set (about 10 s, mostly TensorFlow's start-up).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mcalc import jobs
+from mcalc.config import Settings
+from mcalc.errors import DatasetError, JobError, ModelError
+from mcalc.jobs import procs
+from mcalc.jobs.compare import comparison_rows
+from mcalc.jobs.progress import read_progress, tail_text
+from mcalc.jobs.spec import JobConfig
+from mcalc.models.registry import list_models
+from tests.conftest import REPO, TINY_SHAPE
+
+JOB_TIMEOUT_S = 120
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(runs_dir=tmp_path / "runs", models_dir=tmp_path / "models")
+
+
+def tiny(data: Path, /, **changes) -> JobConfig:
+    base = {
+        "data": str(data),
+        "epochs": 1,
+        "batch": 8,
+        "max_steps": 2,
+        "patch_size": 32,
+        "patches_per_image": 4,
+    }
+    return JobConfig(**{**base, **changes})
+
+
+def wait_for(settings: Settings, job_id: str, states, timeout: float = JOB_TIMEOUT_S):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs.reconcile(settings)
+        job = jobs.get_job(job_id, settings)
+        if job.state in states:
+            return job
+        time.sleep(0.25)
+    raise AssertionError(f"job {job_id} not in {states} after {timeout} s: {job.state}")
+
+
+def wait_for_phase(settings: Settings, job_id: str, phases, timeout: float = JOB_TIMEOUT_S):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = jobs.get_job(job_id, settings)
+        if jobs.progress(job).phase in phases:
+            return job
+        time.sleep(0.2)
+    raise AssertionError(f"job {job_id} never reached {phases}")
+
+
+def pid_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def job_folders(settings: Settings) -> list[Path]:
+    root = jobs.jobs_root(settings)
+    return [p for p in root.iterdir() if p.is_dir()] if root.exists() else []
+
+
+# --- real jobs ------------------------------------------------------------------------------
+
+
+def test_tiny_job_runs_in_a_subprocess_and_registers_its_model(tiny_demo, settings):
+    t0 = time.monotonic()
+    job = jobs.submit(tiny(tiny_demo), settings)
+    assert job.state == "running" and job.pid and job.pid != os.getpid()
+    assert procs.is_alive(job.pid, job.pid_ticks)
+
+    done = wait_for(settings, job.id, jobs.FINAL_STATES)
+    elapsed = time.monotonic() - t0
+    assert done.state == "done", (done.error, done.error_tail)
+    assert done.exit_code == 0 and done.ended >= done.started >= done.created
+    assert pid_gone(job.pid)  # reaped: no zombie left behind
+
+    models = list_models(settings.models_dir).models
+    assert [m["id"] for m in models] == [done.model_id]
+    assert Path(done.model_path, "model.keras").is_file()
+    card = models[0]
+    assert card["architecture"] == "custom" and card["patch"]["size"] == 32
+    assert "auc" in card["metrics"]["test"]
+
+    prog = jobs.progress(done)
+    assert prog.phase == "done" and prog.fraction == 1.0
+    assert prog.batch_loss and prog.history and prog.history[0]["global_epoch"] == 1
+    assert json.loads((done.folder / "stdout.log").read_text())["id"] == done.model_id
+    config = json.loads((done.folder / "config.json").read_text())
+    assert config["max_steps"] == 2 and config["data"] == str(tiny_demo.resolve())
+
+    rows = comparison_rows(models)
+    assert rows[0]["model"] == done.model_id and rows[0]["strategy"] == "full"
+    print(f"tiny job end to end: {elapsed:.1f} s")
+
+
+def test_second_job_waits_in_the_queue_then_cancel_stops_each(tiny_demo, settings):
+    first = jobs.submit(tiny(tiny_demo), settings)
+    second = jobs.submit(tiny(tiny_demo, seed=1), settings)
+    assert first.state == "running"
+    assert second.state == "queued" and second.pid is None
+    jobs.reconcile(settings)
+    assert jobs.get_job(second.id, settings).state == "queued"  # still waiting
+
+    cancelled = jobs.cancel(first.id, settings, grace=3)
+    assert cancelled.state == "cancelled" and pid_gone(first.pid)
+    started = jobs.get_job(second.id, settings)  # cancel ran a scheduler step
+    assert started.state == "running" and started.pid
+
+    jobs.cancel(second.id, settings, grace=3)
+    assert jobs.get_job(second.id, settings).state == "cancelled"
+    assert pid_gone(started.pid) and not procs.group_members(started.pid)
+    assert not list_models(settings.models_dir).models
+
+
+def test_cancel_mid_run_ends_the_process_group_with_no_orphans(tiny_demo, settings):
+    job = jobs.submit(tiny(tiny_demo, epochs=50, max_steps=50), settings)
+    wait_for_phase(settings, job.id, {"preparing", "training"})
+    assert procs.group_members(job.pid) == [job.pid]
+
+    t0 = time.monotonic()
+    out = jobs.cancel(job.id, settings, grace=5)
+    assert time.monotonic() - t0 < 10
+    assert out.state == "cancelled" and out.error == "cancelled by the user"
+    assert out.exit_code == -signal.SIGTERM
+    assert pid_gone(job.pid)
+    with pytest.raises(ProcessLookupError):
+        os.killpg(job.pid, 0)  # nothing of the group survived
+    assert not list_models(settings.models_dir).models
+    assert not list(Path(settings.models_dir).glob(".tmp-*"))
+    with pytest.raises(JobError, match="already ended"):
+        jobs.cancel(job.id, settings)
+
+
+def test_job_killed_from_outside_is_failed_after_a_restart(tiny_demo, settings):
+    job = jobs.submit(tiny(tiny_demo, epochs=50, max_steps=50), settings)
+    wait_for_phase(settings, job.id, {"preparing", "training"})
+    os.kill(job.pid, signal.SIGKILL)
+    time.sleep(0.3)
+
+    # A restarted app: a new process that knows only the folders.
+    script = (
+        "import json, sys; from mcalc.config import Settings; from mcalc import jobs;"
+        f"s = Settings(runs_dir={str(settings.runs_dir)!r}, models_dir={str(settings.models_dir)!r});"
+        "print(json.dumps([j.status_dict() for j in jobs.reconcile(s)]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    (seen,) = json.loads(out.stdout.strip().splitlines()[-1])
+    assert seen["state"] == "failed"
+    assert "ended without writing a final status" in seen["error"]
+    assert seen["error_tail"]  # the end of its stderr, for the page
+
+    # The history survives: this process (the old app) reads the same outcome and reaps.
+    again = jobs.reconcile(settings)
+    assert [j.state for j in again] == ["failed"]
+    assert pid_gone(job.pid)
+    assert not list_models(settings.models_dir).models
+
+
+def _mount_tmpfs(path: Path, size: str) -> bool:
+    if os.geteuid() != 0:
+        return False
+    path.mkdir(parents=True)
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)], capture_output=True
+    )
+    return result.returncode == 0
+
+
+def test_disk_full_at_registration_fails_the_job_and_registers_nothing(tiny_demo, tmp_path):
+    models = tmp_path / "small-disk"
+    if not _mount_tmpfs(models, "2m"):
+        pytest.skip("needs root and tmpfs mounts to make a full disk")
+    try:
+        settings = Settings(runs_dir=tmp_path / "runs", models_dir=models)
+        job = jobs.submit(tiny(tiny_demo), settings)
+        # Leave about 64 KiB: far less than the ~320 KiB model the job will write.
+        free = os.statvfs(models).f_bavail * os.statvfs(models).f_frsize
+        with open(models / "filler", "wb") as f:
+            f.write(b"\0" * max(free - 64 * 1024, 0))
+        done = wait_for(settings, job.id, jobs.FINAL_STATES)
+        assert done.state == "failed"
+        assert "disk full" in done.error, done.error
+        assert not list_models(models).models
+        assert [p.name for p in models.iterdir()] == ["filler"]  # no half-written folder
+    finally:
+        subprocess.run(["umount", str(models)], check=False)
+
+
+# --- bad input: nothing is launched -----------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def two_patients(tmp_path_factory) -> Path:
+    """A demo set with one of its three case folders removed: two patients."""
+    from mcalc.synthetic import generate_demo
+
+    out = tmp_path_factory.mktemp("two") / "demo"
+    generate_demo(out, cases=3, seed=3, shape=TINY_SHAPE)
+    shutil.rmtree(out / "Dataset" / "Normal_cases" / "2")
+    return out
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "match"),
+    [
+        ({"batch": 0}, ModelError, "batch size must be a whole number from 1 to 1024, got 0"),
+        ({"batch": 5000}, ModelError, "batch size"),
+        ({"batch": 1000}, ModelError, "larger than the at most 192 patches"),
+        ({"epochs": 0}, ModelError, "epochs must be"),
+        ({"arch": "alexnet"}, ModelError, "unknown architecture 'alexnet'; expected one of"),
+        ({"task": "density"}, ModelError, "unknown task"),
+        ({"freeze": "some"}, ModelError, "unknown freeze strategy"),
+        ({"patch_size": 8}, ModelError, "patch size must be a whole number from 32"),
+        ({"lr": 2.0}, ModelError, "learning rate"),
+        ({"model_id": "jobs"}, ModelError, "bad model id"),
+        ({"model_id": "a/b"}, ModelError, "bad model id"),
+        ({"weights": "/nonexistent/w.weights.h5"}, ModelError, "does not exist"),
+        ({"data": "/nonexistent/dataset"}, DatasetError, "does not exist"),
+        ({"augment": False}, JobError, "no-augment"),
+    ],
+)
+def test_bad_input_is_refused_before_any_process_starts(tiny_demo, settings, changes, error, match):
+    if changes.get("augment") is False and jobs.spec.cli_supports("--no-augment"):
+        pytest.skip("this train command can switch augmentation off")
+    with pytest.raises(error, match=match):
+        jobs.submit(tiny(tiny_demo, **changes), settings)
+    assert job_folders(settings) == []
+
+
+def test_too_few_patients_is_a_clear_message(two_patients, settings):
+    with pytest.raises(DatasetError, match=r"too few patients .* need at least 3 .* got 2"):
+        jobs.submit(tiny(two_patients), settings)
+    assert job_folders(settings) == []
+
+
+def test_double_click_launches_once_and_a_taken_id_is_refused(tiny_demo, settings):
+    config = tiny(tiny_demo)
+    first = jobs.submit(config, settings, start=False)
+    second = jobs.submit(config, settings, start=False)
+    assert second.id == first.id and len(job_folders(settings)) == 1
+    named = jobs.submit(tiny(tiny_demo, model_id="mine"), settings, start=False)
+    with pytest.raises(JobError, match="already used by another job"):
+        jobs.submit(tiny(tiny_demo, model_id="mine", seed=5), settings, start=False)
+    for job in (first, named):
+        assert jobs.cancel(job.id, settings).state == "cancelled"  # queued: never started
+    assert all(jobs.get_job(j.id, settings).pid is None for j in (first, named))
+
+
+def test_unknown_job_and_broken_folders(settings):
+    with pytest.raises(JobError, match="no job 'nope'"):
+        jobs.get_job("nope", settings)
+    broken = jobs.jobs_root(settings) / "broken"
+    broken.mkdir(parents=True)
+    (broken / "status.json").write_text("{not json")
+    assert jobs.list_jobs(settings) == []  # skipped, never fatal
+    assert jobs.reconcile(settings) == []
+
+
+# --- progress, logs, command line ----------------------------------------------------------
+
+
+def _write_events(path: Path, events: list[dict], tail: str = "") -> None:
+    with path.open("a") as f:
+        for e in events:
+            f.write(json.dumps(e) + "\n")
+        f.write(tail)
+
+
+def test_progress_is_read_incrementally_with_fraction_and_time_left(tmp_path):
+    path = tmp_path / "progress.jsonl"
+    assert read_progress(path).phase == "waiting"
+    now = time.time()
+    _write_events(
+        path,
+        [
+            {"event": "start", "time": now - 10, "model_id": "m"},
+            {"event": "stage", "time": now - 8, "stage": "head", "epochs": 2},
+            *[
+                {
+                    "event": "batch",
+                    "time": now - 8 + b,
+                    "epoch": 1,
+                    "epochs": 2,
+                    "batch": b,
+                    "steps": 4,
+                    "loss": 1.0 / b,
+                }
+                for b in (1, 2)
+            ],
+        ],
+        tail='{"event": "batch", "ti',  # half-written line: left for the next read
+    )
+    p = read_progress(path, n_stages=2, total_epochs=4)
+    assert (p.phase, p.stage, p.stage_index, p.epoch, p.batch) == ("training", "head", 1, 1, 2)
+    assert (p.done_steps, p.total_steps) == (2, 16)
+    assert p.fraction == pytest.approx(2 / 16)
+    assert p.eta_s is not None and 0 < p.eta_s < 60
+    assert "stage 1/2 (head)" in p.summary() and "left" in p.summary()
+    _write_events(
+        path,
+        [],
+        tail='me": 1, "epoch": 1, "epochs": 2, "batch": 3, "steps": 4}\n'
+        + json.dumps({"event": "epoch", "time": now, "epoch": 1, "loss": 0.5, "val_loss": 0.6})
+        + "\n",
+    )
+    p = read_progress(path, n_stages=2, total_epochs=4)
+    assert p.done_steps == 4 and p.history[0]["val_loss"] == 0.6
+    _write_events(path, [{"event": "failed", "time": now, "message": "out of memory"}])
+    p = read_progress(path, n_stages=2, total_epochs=4)
+    assert p.phase == "failed" and p.message == "out of memory"
+
+
+def test_tail_collapses_carriage_return_bars(tmp_path):
+    log = tmp_path / "stderr.log"
+    log.write_text("a\nbar 1\rbar 2\rbar 3\nerror: boom\n")
+    assert tail_text(log, lines=2) == "bar 3\nerror: boom"
+    assert tail_text(tmp_path / "missing.log") == ""
+
+
+def test_cli_args_match_the_train_command():
+    from mcalc.cli import build_parser
+
+    config = JobConfig(
+        data="d",
+        arch="vgg16",
+        freeze="partial",
+        lr=1e-4,
+        two_stage=True,
+        weights="none",
+        max_steps=3,
+    )
+    args = build_parser().parse_args(config.cli_args("m-1", "/tmp/models"))
+    assert (args.arch, args.freeze, args.lr, args.two_stage) == ("vgg16", "partial", 1e-4, True)
+    assert (args.id, args.models, args.max_steps, args.weights) == ("m-1", "/tmp/models", 3, "none")
+    assert JobConfig.from_dict({**config.to_dict(), "future_option": 1}) == config
+    assert jobs.arch_defaults("custom")["batch"] > jobs.arch_defaults("resnet50")["batch"]
+
+
+def test_freeze_plan_counts_and_blocks():
+    from mcalc.jobs.plan import freeze_plan
+
+    plans = freeze_plan("custom", n_classes=2)
+    full, partial, head = plans["full"], plans["partial"], plans["head"]
+    assert full.trainable_params == full.total_params
+    assert head.trainable_params < partial.trainable_params < full.trainable_params
+    assert {b.block: b.status for b in head.blocks} == {
+        "conv1": "frozen",
+        "conv2": "frozen",
+        "head": "trains",
+    }
+    assert {b.block: b.status for b in partial.blocks}["conv2"] == "trains"
+    assert sum(b.trainable for b in head.blocks) == head.trainable_params
