@@ -1,0 +1,431 @@
+"""Train: retrain a model in the background, watch it, cancel it, compare the runs.
+
+Training runs as a separate ``python -m mcalc train`` process (see :mod:`mcalc.jobs`): the
+page only submits jobs, reads their folders and draws. A job survives a reload, a closed
+tab or a second browser; the live section refreshes itself with ``st.fragment``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from mcalc import jobs
+from mcalc.config import REPO_ROOT, Settings
+from mcalc.errors import McalcError
+from mcalc.jobs.compare import comparison_rows
+from mcalc.jobs.figures import curves_figure
+from mcalc.jobs.plan import STRATEGY_TEXT, FreezePlan, freeze_plan
+from mcalc.jobs.spec import MAX_BATCH, MAX_EPOCHS, MAX_PATCH_SIZE, cli_supports
+from mcalc.models import ARCHITECTURES, STRATEGIES, TASKS
+from mcalc.models.architectures import MIN_PATCH_SIZE
+from mcalc.models.registry import list_models
+from mcalc.models.weights import WeightsInfo, resolve_weights
+from pages import common
+
+REFRESH_S = 1.5
+NOTICE_KEY = "train_notice"
+SEEN_ACTIVE_KEY = "train_seen_active"
+SELECTED_MODEL_KEY = "mcalc_selected_model"  # read by other pages (Predict) if they wish
+PREDICT_PAGE = "pages/predict.py"
+LR_CHOICES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
+WEIGHT_MODES = {
+    "auto": "Automatic (best available)",
+    "file": "A weights file",
+    "none": "None: random initialisation",
+}
+STATE_ICONS = {"queued": "⏳", "running": "🏃", "done": "✅", "failed": "❌", "cancelled": "⏹️"}
+
+
+@st.cache_resource(show_spinner="Counting the parameters of this architecture…", max_entries=16)
+def cached_plans(arch: str, n_classes: int, boundary: str | None) -> dict[str, FreezePlan]:
+    return freeze_plan(arch, n_classes, boundary)
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else ""
+
+
+def _notice(kind: str, text: str) -> None:
+    st.session_state[NOTICE_KEY] = (kind, text)
+
+
+def what_ui() -> tuple[str, str, str, str | None]:
+    """Task, architecture, freeze strategy and (``partial``) boundary layer."""
+    c1, c2 = st.columns(2)
+    task = c1.selectbox("Task", list(TASKS), key="train_task", help="What the model answers.")
+    arch = c2.selectbox(
+        "Architecture",
+        list(ARCHITECTURES),
+        key="train_arch",
+        help="custom: the original project's two-convolution network; the others are "
+        "Keras backbones (heavy on a CPU).",
+    )
+    freeze = st.radio(
+        "Freeze strategy",
+        list(STRATEGIES),
+        key="train_freeze",
+        horizontal=True,
+        format_func=lambda s: {"full": "Full", "partial": "Partial", "head": "Head only"}[s],
+    )
+    boundary = None
+    if freeze == "partial":
+        default = ARCHITECTURES[arch].partial_boundary
+        text = st.text_input(
+            "First layer that trains",
+            key="train_boundary",
+            placeholder=default,
+            help=f"Layers before it stay frozen. Default for {arch}: {default}.",
+        )
+        boundary = text.strip() or None
+    return task, arch, freeze, boundary
+
+
+def plan_ui(arch: str, task: str, freeze: str, boundary: str | None) -> bool:
+    """The strategy in words, which blocks train, and the parameter counts."""
+    st.markdown(STRATEGY_TEXT[freeze])
+    try:
+        plan = cached_plans(arch, len(TASKS[task]), boundary)[freeze]
+    except McalcError as exc:
+        st.error(f"{exc}")
+        return False
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Trainable parameters", f"{plan.trainable_params:,}")
+    c2.metric("Total parameters", f"{plan.total_params:,}")
+    c3.metric("Share that trains", f"{plan.trainable_fraction:.1%}")
+    table = pd.DataFrame([b.as_dict() for b in plan.blocks])
+    icons = {
+        "trains": "🟢 trains",
+        "frozen": "🔵 frozen",
+        "partly": "🟡 partly",
+        "fixed": "⚪ fixed",
+    }
+    table["status"] = table["status"].map(icons)
+    st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 320))
+    if plan.boundary:
+        st.caption(f"Partial boundary: `{plan.boundary}`. 🟡 partly: BatchNorm layers stay frozen.")
+    return True
+
+
+def weights_ui(arch: str, freeze: str) -> tuple[str | None, WeightsInfo | None, bool]:
+    """Where the starting weights come from; returns (weights argument, info, confirmed)."""
+    mode = st.radio(
+        "Starting weights",
+        list(WEIGHT_MODES),
+        key="train_weights_mode",
+        format_func=WEIGHT_MODES.get,
+        horizontal=True,
+    )
+    value: str | None = None
+    if mode == "file":
+        value = st.text_input(
+            "Weights file (.weights.h5 of an mcalc model, or a Keras-applications .h5)",
+            key="train_weights_file",
+        ).strip()
+        if not value:
+            st.info("Type the path of a weights file on this machine.")
+            return value, None, False
+    elif mode == "none":
+        value = "none"
+    try:
+        info = resolve_weights(arch, value)
+    except McalcError as exc:
+        st.error(f"{exc}. Check the path, or choose automatic weights.")
+        return value, None, False
+    badge = "pre-trained" if info.pretrained else "not pre-trained"
+    st.markdown(f"**Weights:** {info.detail} · *{badge}*")
+    if info.warning and mode != "none":
+        st.caption(info.warning)
+    if freeze != "full" and not info.pretrained:
+        st.warning(
+            f"**{freeze}** freezes layers of a {arch} base that has no pre-trained weights: "
+            "those layers stay random and the model can only learn in what still trains. "
+            "Choose **Full**, or give pre-trained weights."
+        )
+        confirmed = st.checkbox("Freeze the random layers anyway", key="train_confirm_random")
+        return value, info, confirmed
+    return value, info, True
+
+
+def _apply_defaults(arch: str, freeze: str, pretrained: bool) -> None:
+    """Reset hyperparameters to the architecture's defaults when its choice changes."""
+    marker = (arch, freeze, pretrained)
+    if st.session_state.get("train_defaults_for") == marker:
+        return
+    d = jobs.arch_defaults(arch, freeze, pretrained)
+    st.session_state["train_epochs"] = d["epochs"]
+    st.session_state["train_batch"] = d["batch"]
+    st.session_state["train_lr"] = min(LR_CHOICES, key=lambda v: abs(v - d["lr"]))
+    st.session_state["train_patch"] = d["patch_size"]
+    st.session_state["train_defaults_for"] = marker
+
+
+def hyper_ui(
+    data: str,
+    task: str,
+    arch: str,
+    freeze: str,
+    boundary: str | None,
+    weights: str | None,
+    pretrained: bool,
+) -> jobs.JobConfig:
+    """Hyperparameters (defaults per architecture) -> the job's configuration."""
+    _apply_defaults(arch, freeze, pretrained)
+    c = st.columns(4)
+    epochs = c[0].number_input("Epochs", 1, MAX_EPOCHS, step=1, key="train_epochs")
+    batch = c[1].number_input("Batch size", 1, MAX_BATCH, step=1, key="train_batch")
+    lr = c[2].select_slider(
+        "Learning rate", LR_CHOICES, key="train_lr", format_func=lambda v: f"{v:g}"
+    )
+    seed = c[3].number_input("Seed", 0, 2**31 - 1, step=1, key="train_seed")
+    can_switch = cli_supports("--no-augment")
+    augment = st.toggle(
+        "Augmentation (flips, 90° rotations, mild intensity changes)",
+        value=True,
+        key="train_augment",
+        disabled=not can_switch,
+        help=None if can_switch else "Always on: this mcalc's train command has no switch for it.",
+    )
+    with st.expander("Advanced"):
+        a = st.columns(4)
+        patch = a[0].number_input(
+            "Patch size (px)", MIN_PATCH_SIZE, MAX_PATCH_SIZE, step=8, key="train_patch"
+        )
+        per_image = a[1].number_input(
+            "Patches per image (each kind)", 1, 1000, value=16, key="train_per_image"
+        )
+        max_steps = a[2].number_input(
+            "Max batches per epoch (0: all)", 0, 100_000, value=0, key="train_max_steps"
+        )
+        patience = a[3].number_input(
+            "Early-stopping patience", 0, 100, value=3, key="train_patience"
+        )
+        two_stage = st.checkbox(
+            "Two stages: train the head first (2 epochs), then fine-tune with this strategy",
+            key="train_two_stage",
+        )
+        model_id = st.text_input(
+            "Model id (empty: automatic)", key="train_model_id", placeholder=f"{arch}-{task}-…"
+        ).strip()
+    return jobs.JobConfig(
+        data=data,
+        arch=arch,
+        task=task,
+        freeze=freeze,
+        epochs=int(epochs),
+        batch=int(batch),
+        lr=float(lr),
+        seed=int(seed),
+        weights=weights,
+        patch_size=int(patch),
+        patches_per_image=int(per_image),
+        two_stage=bool(two_stage),
+        boundary=boundary if freeze == "partial" else None,
+        patience=int(patience),
+        max_steps=int(max_steps) or None,
+        model_id=model_id or None,
+        augment=bool(augment),
+    )
+
+
+def launch(config: jobs.JobConfig, settings: Settings) -> None:
+    """Submit the job; the outcome is shown as a notice on the next run."""
+    try:
+        job = jobs.submit(config, settings)
+    except McalcError as exc:
+        _notice("error", f"Not launched: {exc}")
+        return
+    jobs.ensure_scheduler(settings)
+    if job.extra.get("deduplicated"):
+        _notice("info", f"This job was launched a moment ago (job `{job.id}`): not launched twice.")
+    elif job.state == "queued":
+        _notice("info", f"Job `{job.id}` is queued: it starts when the running job ends.")
+    else:
+        _notice("success", f"Job `{job.id}` started: model `{job.model_id}`.")
+
+
+def _cancel(job_id: str, settings: Settings) -> None:
+    try:
+        job = jobs.cancel(job_id, settings)
+    except McalcError as exc:
+        _notice("warning", f"Could not cancel: {exc}")
+        return
+    _notice("info", f"Job `{job.id}` {job.state}.")
+
+
+def running_job_ui(job: jobs.Job, settings: Settings) -> None:
+    """Progress bar, curves and log tail of one active job, with a Cancel button."""
+    head, button = st.columns([5, 1])
+    cfg = job.config
+    head.markdown(
+        f"**{STATE_ICONS[job.state]} {job.model_id}** · {cfg.arch} / {cfg.task} / freeze "
+        f"{cfg.freeze} · {cfg.epochs} epochs · batch {cfg.batch}"
+    )
+    if button.button("Cancel", key=f"train_cancel_{job.id}", width="stretch"):
+        with st.spinner("Stopping the training process…"):
+            _cancel(job.id, settings)
+        st.rerun(scope="app")
+    if job.state == "queued":
+        st.progress(0.0, text="queued: waits for the running job to end")
+        return
+    prog = jobs.progress(job)
+    st.progress(
+        prog.fraction, text=f"{prog.summary()} · {jobs.format_seconds(job.seconds or 0)} elapsed"
+    )
+    if prog.batch_loss or prog.history:
+        st.plotly_chart(curves_figure(prog), width="stretch", key=f"train_curves_{job.id}")
+    with st.expander("Log (last lines)"):
+        st.code(jobs.log_tail(job, lines=25) or "(nothing yet)", language=None)
+
+
+def live_section(settings: Settings) -> None:
+    """Active jobs; refreshes itself while any job is queued or running."""
+    try:
+        all_jobs = jobs.reconcile(settings)
+    except McalcError as exc:
+        st.error(f"The job folder cannot be read: {exc}")
+        return
+    active = [j for j in all_jobs if j.active]
+    seen = set(st.session_state.get(SEEN_ACTIVE_KEY, ()))
+    st.session_state[SEEN_ACTIVE_KEY] = [j.id for j in active]
+    if seen - {j.id for j in active}:
+        st.rerun(scope="app")  # a job ended: refresh the history and the comparison
+    if not active:
+        st.caption("No job is running. Launch one above.")
+        return
+    for job in sorted(active, key=lambda j: j.created):
+        with st.container(border=True):
+            running_job_ui(job, settings)
+
+
+def history_ui(settings: Settings) -> None:
+    """Every job (rebuilt from the folders), and the details of one."""
+    history = jobs.list_jobs(settings)
+    if not history:
+        st.caption("No job yet.")
+        return
+    rows = [
+        {
+            "job": j.id,
+            "state": f"{STATE_ICONS.get(j.state, '')} {j.state}",
+            "model": j.model_id,
+            "architecture": j.config.arch,
+            "task": j.config.task,
+            "freeze": j.config.freeze,
+            "epochs": j.config.epochs,
+            "created": _when(j.created),
+            "run time": jobs.format_seconds(j.seconds) if j.seconds is not None else "",
+            "error": j.error or "",
+        }
+        for j in history
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    ids = [j.id for j in history]
+    chosen = st.selectbox(
+        "Details of job",
+        ids,
+        key="train_detail_job",
+        format_func=lambda i: f"{i} ({next(j.state for j in history if j.id == i)})",
+    )
+    job = next(j for j in history if j.id == chosen)
+    if job.state == "failed":
+        st.error(f"Failed: {job.error}")
+        st.code(job.error_tail or jobs.log_tail(job, lines=25) or "(empty log)", language=None)
+    elif job.state == "done":
+        st.success(f"Done in {jobs.format_seconds(job.seconds or 0)}: model `{job.model_id}`.")
+        open_model_ui(job.model_id, job.model_path)
+    elif job.state == "cancelled":
+        st.info(f"Cancelled: {job.error or ''}")
+    else:
+        st.info(f"{job.state}: see the live section above.")
+    with st.expander("Configuration and log"):
+        st.json(job.config.to_dict(), expanded=False)
+        st.code(jobs.log_tail(job, lines=40) or "(empty log)", language=None)
+
+
+def open_model_ui(model_id: str, path: str | None, *, select: bool = False) -> None:
+    """A link to the Predict page (when it exists), else where the model is.
+
+    With ``select``, the model becomes the app's selected model (``mcalc_selected_model``).
+    """
+    if select:
+        st.session_state[SELECTED_MODEL_KEY] = model_id
+    if (REPO_ROOT / PREDICT_PAGE).is_file():
+        st.page_link(PREDICT_PAGE, label=f"Open {model_id} on the Predict page", icon="🔮")
+    else:
+        st.caption(f"Registered in the model registry at `{path}` (id `{model_id}`).")
+
+
+def compare_ui(settings: Settings) -> None:
+    """Registered models side by side, to pick the best."""
+    listing = list_models(settings.models_dir)
+    for problem in listing.problems:
+        st.caption(f"Skipped `{problem['path']}`: {problem['message']}")
+    if not listing.models:
+        st.caption(f"No model in `{settings.models_dir}` yet.")
+        return
+    table = pd.DataFrame(comparison_rows(listing.models))
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            c: st.column_config.NumberColumn(format="%.3f")
+            for c in ("test AUC", "accuracy", "sensitivity", "specificity")
+        }
+        | {"training s": st.column_config.NumberColumn(format="%.0f")},
+    )
+    best = table.dropna(subset=["test AUC"]).sort_values("test AUC", ascending=False)
+    pick = st.selectbox(
+        "Model to use",
+        list(table["model"]),
+        index=int(table.index.get_loc(best.index[0])) if len(best) else 0,
+        key="train_pick_model",
+        help="Defaults to the best test AUC.",
+    )
+    card = next(c for c in listing.models if c["id"] == pick)
+    open_model_ui(pick, card.get("path"), select=True)
+
+
+settings = common.settings()
+st.title("Train")
+st.caption(
+    "Retrain a model in the background: it keeps running if you reload, close the tab or "
+    "open the app elsewhere. One job runs at a time; further launches wait in a queue."
+)
+index = common.require_index()
+common.synthetic_banner(index)
+data_path = common.current_data_path()
+n_patients = len({c.patient_id for c in index.cases})
+st.markdown(
+    f"**Dataset:** `{data_path}` · {len(index.cases)} cases · {n_patients} patients "
+    "(change it in the sidebar)"
+)
+
+st.subheader("1 · What to train")
+task, arch, freeze, boundary = what_ui()
+plan_ok = plan_ui(arch, task, freeze, boundary)
+st.subheader("2 · Starting weights")
+weights, winfo, confirmed = weights_ui(arch, freeze)
+st.subheader("3 · Hyperparameters")
+config = hyper_ui(
+    data_path, task, arch, freeze, boundary, weights, bool(winfo and winfo.pretrained)
+)
+ready = plan_ok and winfo is not None and confirmed
+if st.button("🚀 Launch training", key="train_launch", type="primary", disabled=not ready):
+    launch(config, settings)
+if NOTICE_KEY in st.session_state:
+    kind, text = st.session_state.pop(NOTICE_KEY)
+    getattr(st, kind)(text)
+
+st.subheader("Live progress")
+jobs.ensure_scheduler(settings)
+has_active = any(j.active for j in jobs.list_jobs(settings))
+st.fragment(live_section, run_every=REFRESH_S if has_active else None)(settings)
+
+st.subheader("Job history")
+history_ui(settings)
+st.subheader("Compare registered models")
+compare_ui(settings)
