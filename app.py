@@ -67,5 +67,6 @@ sidebar()
 pages = [
     st.Page("pages/home.py", title="Home", icon="🏠", default=True),
     st.Page("pages/browse.py", title="Browse", icon="🩻"),
+    st.Page("pages/train.py", title="Train", icon="🏋️"),
 ]
 st.navigation(pages).run()
