@@ -46,3 +46,4 @@ if index.problems:
 
 st.subheader("Pages")
 st.page_link("pages/browse.py", label="Browse — prior and recent exams with annotations", icon="🩻")
+st.page_link("pages/train.py", label="Train — retrain a model in the background", icon="🏋️")
