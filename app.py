@@ -10,7 +10,7 @@ import streamlit as st
 from mcalc.synthetic import generate_demo, is_synthetic
 from pages import common
 
-st.set_page_config(page_title="mcalc", page_icon="🔬", layout="wide")
+st.set_page_config(page_title="mcalc", page_icon=":material/biotech:", layout="wide")
 
 
 def ensure_demo() -> None:
@@ -53,8 +53,8 @@ def sidebar() -> None:
             "itself, a manifest CSV, or a folder with `manifest.csv`.",
         )
         c1, c2 = st.columns(2)
-        c1.button("Open", key="app_open", use_container_width=True, on_click=_open_typed)
-        c2.button("Demo data", key="app_demo", use_container_width=True, on_click=_open_demo)
+        c1.button("Open", key="app_open", width="stretch", on_click=_open_typed)
+        c2.button("Demo data", key="app_demo", width="stretch", on_click=_open_demo)
         index = common.current_index()
         if index is not None:
             label = "SYNTHETIC demo" if index.synthetic else index.source
@@ -65,8 +65,10 @@ ensure_demo()
 sidebar()
 
 pages = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/browse.py", title="Browse", icon="🩻"),
-    st.Page("pages/train.py", title="Train", icon="🏋️"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/browse.py", title="Browse", icon=":material/radiology:"),
+    st.Page("pages/annotate.py", title="Annotate", icon=":material/edit_location_alt:"),
+    st.Page("pages/audit.py", title="Audit", icon=":material/fact_check:"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:"),
 ]
 st.navigation(pages).run()

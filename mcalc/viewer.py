@@ -29,6 +29,7 @@ __all__ = [
     "crop_view",
     "annotation_for",
     "resolve_window",
+    "display_side",
     "image_counts",
     "encode_jpeg",
 ]
@@ -53,7 +54,7 @@ class DisplayOptions:
     show_annotations: bool = True
     overlay_color: str = "#ff3030"
     overlay_alpha: float = 0.8
-    orient: bool = True
+    orient: bool = True  # mirror images whose chest wall is not where display_side says
 
 
 @dataclass(frozen=True)
@@ -166,10 +167,34 @@ def annotation_for(
     return mask, summary, tuple(notes)
 
 
+def display_side(laterality: str | None) -> str:
+    """Where the chest wall goes on screen: the radiologists' back-to-back hanging.
+
+    Right breasts are shown with the chest wall on the right edge, left breasts on the
+    left edge (so a right and a left image hang back to back); unknown laterality: left.
+    """
+    return "right" if (laterality or "").upper() == "R" else "left"
+
+
 def prepare_view(
-    cache: ImageCache, rec: ImageRecord, opts: DisplayOptions, *, max_side: int = 1024
+    cache: ImageCache,
+    rec: ImageRecord,
+    opts: DisplayOptions,
+    *,
+    max_side: int = 1024,
+    laterality: str | None = None,
 ) -> ImageView:
     """Decode (cached), window, orient and overlay one image for display.
+
+    Args:
+        cache: the image cache.
+        rec: the image to show.
+        opts: window, contrast and overlay options.
+        max_side: longest side of the preview.
+        laterality: ``L``/``R`` from the case metadata; the file's tag is used when absent.
+            With ``opts.orient`` the image is mirrored when its chest wall (found from the
+            breast region, not trusted from tags) is not on the side of
+            :func:`display_side`, so every image of a breast is oriented the same way.
 
     Raises:
         ImageReadError: the image file cannot be read.
@@ -194,7 +219,8 @@ def prepare_view(
     else:
         rgb = np.repeat(imaging.to_uint8(unit)[..., None], 3, axis=2)
 
-    flipped = bool(opts.orient and region.any() and chest_wall_side(region) == "right")
+    side = display_side(laterality or mammo.laterality)
+    flipped = bool(opts.orient and region.any() and chest_wall_side(region) != side)
     width = full_shape[1]
     points = np.zeros((0, 2))
     diameters: tuple[float, ...] = ()

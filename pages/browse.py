@@ -17,8 +17,12 @@ CASE_KEY = "browse_case_id"
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def cached_view(rec: ImageRecord, opts: DisplayOptions, max_side: int) -> ImageView:
-    return prepare_view(common.get_image_cache(), rec, opts, max_side=max_side)
+def cached_view(
+    rec: ImageRecord, opts: DisplayOptions, max_side: int, laterality: str | None
+) -> ImageView:
+    return prepare_view(
+        common.get_image_cache(), rec, opts, max_side=max_side, laterality=laterality
+    )
 
 
 @st.cache_data(show_spinner="Counting annotated calcifications…", max_entries=4)
@@ -79,7 +83,7 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
     event = st.dataframe(
         table,
         hide_index=True,
-        use_container_width=True,
+        width="stretch",
         height=min(35 * (len(table) + 1) + 3, 280),
         on_select="rerun",
         selection_mode="single-row",
@@ -178,7 +182,7 @@ def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) 
             st.warning(f"{view} {tp}: this case has no such image.")
             continue
         try:
-            shown.append((tp, rec, cached_view(rec, opts, max_side)))
+            shown.append((tp, rec, cached_view(rec, opts, max_side, case.laterality)))
         except ImageReadError as exc:
             st.error(f"{view} {tp}: {exc}")
     if not shown:
@@ -194,7 +198,7 @@ def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) 
     )
     event = st.plotly_chart(
         fig,
-        use_container_width=True,
+        width="stretch",
         on_select="rerun",
         selection_mode=("box",),
         key=f"browse_fig_{view}",
@@ -218,7 +222,7 @@ def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) 
         boxes.append(used)
     st.plotly_chart(
         crop_figure(crops, boxes, [f"{view} {tp} · full resolution" for tp, _, _ in shown]),
-        use_container_width=True,
+        width="stretch",
         key=f"browse_crop_{view}",
     )
 

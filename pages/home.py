@@ -41,9 +41,17 @@ if index.problems:
         st.dataframe(
             pd.DataFrame([p.as_dict() for p in index.problems]),
             hide_index=True,
-            use_container_width=True,
+            width="stretch",
         )
 
 st.subheader("Pages")
-st.page_link("pages/browse.py", label="Browse — prior and recent exams with annotations", icon="🩻")
-st.page_link("pages/train.py", label="Train — retrain a model in the background", icon="🏋️")
+st.page_link(
+    "pages/browse.py",
+    label="Browse — prior and recent exams with annotations",
+    icon=":material/radiology:",
+)
+st.page_link(
+    "pages/train.py",
+    label="Train — retrain a model in the background",
+    icon=":material/model_training:",
+)

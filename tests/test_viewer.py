@@ -1,0 +1,133 @@
+"""Viewer: previews, orientation, windows, overlays and full-resolution crops."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mcalc import imaging
+from mcalc.breast import breast_mask, chest_wall_side
+from mcalc.cache import ImageCache
+from mcalc.dataset import open_dataset
+from mcalc.viewer import DisplayOptions, crop_view, display_side, image_counts, prepare_view
+
+
+@pytest.fixture
+def index(tiny_demo):
+    return open_dataset(tiny_demo)
+
+
+@pytest.fixture
+def cache(tmp_path):
+    return ImageCache(tmp_path / "cache")
+
+
+def _suspicious_recent(index):
+    case = next(c for c in index.cases if c.group == "suspicious")
+    return case, case.image("CC", "recent")
+
+
+def test_preview_size_scale_and_counts(index, cache):
+    case, rec = _suspicious_recent(index)
+    view = prepare_view(cache, rec, DisplayOptions(), max_side=128, laterality=case.laterality)
+    assert max(view.preview.shape[:2]) == 128 and view.preview.dtype == np.uint8
+    assert view.full_shape == (256, 208)
+    assert view.scale == pytest.approx(view.preview.shape[1] / 208)
+    assert view.n_calcifications == image_counts(cache, rec)[0] > 0
+    assert view.n_clusters >= 1
+    assert len(view.cluster_hulls) == view.n_clusters
+
+
+@pytest.mark.parametrize("laterality", ["L", "R"])
+def test_orientation_puts_chest_wall_on_the_hanging_side(index, cache, laterality):
+    _case, rec = _suspicious_recent(index)
+    view = prepare_view(cache, rec, DisplayOptions(show_annotations=False), laterality=laterality)
+    gray = view.preview[..., 0].astype(np.float32) / 255.0
+    assert chest_wall_side(breast_mask(gray)) == display_side(laterality)
+
+
+def test_calcification_points_follow_the_flip(index, cache):
+    _case, rec = _suspicious_recent(index)
+    plain = prepare_view(cache, rec, DisplayOptions(orient=False))
+    flipped = prepare_view(
+        cache, rec, DisplayOptions(), laterality="R" if not plain.flipped else "L"
+    )
+    if not flipped.flipped:
+        flipped = prepare_view(cache, rec, DisplayOptions(), laterality="L")
+    assert flipped.flipped
+    width = plain.full_shape[1]
+    np.testing.assert_allclose(flipped.calc_points[:, 1], width - 1 - plain.calc_points[:, 1])
+    np.testing.assert_allclose(flipped.calc_points[:, 0], plain.calc_points[:, 0])
+
+
+def test_overlay_paints_only_when_asked(index, cache):
+    _, rec = _suspicious_recent(index)
+    on = prepare_view(cache, rec, DisplayOptions(overlay_color="#ff0000", overlay_alpha=1.0))
+    off = prepare_view(cache, rec, DisplayOptions(show_annotations=False))
+    red_on = (on.preview[..., 0] > 200) & (on.preview[..., 1] < 60)
+    red_off = (off.preview[..., 0] > 200) & (off.preview[..., 1] < 60)
+    assert red_on.sum() > 0 and red_off.sum() == 0
+
+
+@pytest.mark.parametrize("preset", ["file", "auto", "full range", "dense tissue", "fatty tissue"])
+def test_presets_give_positive_windows(index, cache, preset):
+    _, rec = _suspicious_recent(index)
+    view = prepare_view(cache, rec, DisplayOptions(preset=preset))
+    assert view.window[1] > 0
+
+
+def test_manual_window_and_bad_preset(index, cache):
+    _, rec = _suspicious_recent(index)
+    assert prepare_view(
+        cache, rec, DisplayOptions(preset="manual", center=1000, width=200)
+    ).window == (
+        1000,
+        200,
+    )
+    with pytest.raises(ValueError, match="unknown window preset"):
+        prepare_view(cache, rec, DisplayOptions(preset="bogus"))
+    with pytest.raises(ValueError, match="manual window"):
+        prepare_view(cache, rec, DisplayOptions(preset="manual", center=1000, width=0))
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_crop_is_full_resolution_and_matches_the_file(index, cache, flip):
+    _, rec = _suspicious_recent(index)
+    opts = DisplayOptions(show_annotations=False, orient=flip)
+    view = prepare_view(cache, rec, opts, laterality="R")
+    if flip and not view.flipped:
+        view = prepare_view(cache, rec, opts, laterality="L")
+    box = (40, 104, 30, 90)
+    crop, used = crop_view(cache, rec, view, opts, box)
+    assert used == box and crop.shape[:2] == (64, 60)
+    mammo = cache.load(rec.image_path)
+    cols = slice(208 - 90, 208 - 30) if view.flipped else slice(30, 90)
+    expected = imaging.to_uint8(
+        imaging.window(np.asarray(mammo.pixels[40:104, cols]), *view.window)
+    )
+    if view.flipped:
+        expected = expected[:, ::-1]
+    np.testing.assert_array_equal(crop[..., 0], expected)
+
+
+def test_crop_box_is_clipped_and_empty_box_refused(index, cache):
+    _, rec = _suspicious_recent(index)
+    view = prepare_view(cache, rec, DisplayOptions())
+    _, used = crop_view(cache, rec, view, DisplayOptions(), (-50, 5000, -10, 50))
+    assert used == (0, 256, 0, 50)
+    with pytest.raises(ValueError, match="empty crop box"):
+        crop_view(cache, rec, view, DisplayOptions(), (10, 10, 0, 50))
+
+
+def test_broken_annotation_is_a_note_not_a_crash(tiny_demo, tmp_path):
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_demo, copy)
+    gt = next(p for p in copy.rglob("CC_prior_GT.jpg"))
+    gt.write_bytes(b"not a jpeg")
+    index = open_dataset(copy)
+    rec = next(r for r in index.images() if r.annotation_path == gt)
+    view = prepare_view(ImageCache(None), rec, DisplayOptions())
+    assert view.n_calcifications == 0
+    assert any(str(gt.name) in n for n in view.notes)
