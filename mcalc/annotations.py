@@ -199,68 +199,91 @@ def red_mask(rgb: np.ndarray, params: RedMaskParams | None = None) -> np.ndarray
     p = params or RedMaskParams()
     rgb = _check_rgb(rgb)
     h, w = rgb.shape[:2]
-    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
-    excess = cv2.subtract(r, cv2.max(g, b))  # saturating: negative -> 0
-    low = min(p.min_red_excess, p.grow_red_excess, p.faint_red_excess)
-    cand = np.flatnonzero(excess >= max(low, 1))
-    out = np.zeros(h * w, dtype=bool)
+    out = np.zeros((h, w), dtype=bool)
+    cand = _candidates(rgb, p)
     if cand.size == 0:
-        return out.reshape(h, w)
+        return out
+    # Work in the box around every reddish pixel (the image is mostly gray), with a margin
+    # wide enough for the ringing guard and the faint-mark windows.
+    margin = max(p.guard_px, (_SURROUND // 2 + 1) * p.faint_window) + 2
+    rows, cols = np.divmod(cand, w)
+    r0, r1 = max(int(rows[0]) - margin, 0), min(int(rows[-1]) + margin + 1, h)
+    c0, c1 = max(int(cols.min()) - margin, 0), min(int(cols.max()) + margin + 1, w)
+    out[r0:r1, c0:c1] = _marks(np.ascontiguousarray(rgb[r0:r1, c0:c1]), p)
+    if p.close_px > 1:
+        kernel = np.ones((p.close_px, p.close_px), np.uint8)
+        out = cv2.morphologyEx(out.astype(np.uint8), cv2.MORPH_CLOSE, kernel) > 0
+    return out
 
-    # HSV only where there is any red: the image is mostly gray.
-    pix = rgb.reshape(-1, 3)[cand]
-    hsv = cv2.cvtColor(pix[:, None, :], cv2.COLOR_RGB2HSV)[:, 0, :]
+
+def _red_excess(rgb: np.ndarray) -> np.ndarray:
+    """``R - max(G, B)`` as uint8, negative values saturated to 0."""
+    return cv2.subtract(np.ascontiguousarray(rgb[..., 0]), cv2.max(rgb[..., 1], rgb[..., 2]))
+
+
+def _candidates(rgb: np.ndarray, p: RedMaskParams) -> np.ndarray:
+    """Flat indices of pixels with any red excess worth testing."""
+    low = min(p.min_red_excess, p.grow_red_excess, p.faint_red_excess)
+    return np.flatnonzero(_red_excess(rgb) >= max(low, 1))
+
+
+def _marks(rgb: np.ndarray, p: RedMaskParams) -> np.ndarray:
+    """Steps 1-5 of :func:`red_mask` on a contiguous RGB crop."""
+    h, w = rgb.shape[:2]
+    excess = _red_excess(rgb)
+    cand = _candidates(rgb, p)
+    # HSV only at the candidates.
+    hsv = cv2.cvtColor(rgb.reshape(-1, 3)[cand][:, None, :], cv2.COLOR_RGB2HSV)[:, 0, :]
     hue, sat, val = hsv[:, 0], hsv[:, 1], hsv[:, 2]
     ex = excess.reshape(-1)[cand]
     red = np.zeros(cand.size, dtype=bool)
     for lo, hi in p.hue_ranges:
         red |= (hue >= lo) & (hue <= hi)
     red &= val >= p.min_value
+    is_seed = red & (sat >= p.min_saturation) & (ex >= p.min_red_excess)
+    is_grow = is_seed | (red & (sat >= p.grow_saturation) & (ex >= p.grow_red_excess))
 
-    def scatter(sel: np.ndarray) -> np.ndarray:
-        full = np.zeros(h * w, dtype=np.uint8)
-        full[cand[sel]] = 1
-        return full.reshape(h, w)
-
-    seed = scatter(red & (sat >= p.min_saturation) & (ex >= p.min_red_excess))
-    grow = scatter(red & (sat >= p.grow_saturation) & (ex >= p.grow_red_excess)) | seed
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(grow, connectivity=8)
+    grow = np.zeros(h * w, dtype=np.uint8)
+    grow[cand[is_grow]] = 1
+    n, labels = cv2.connectedComponents(grow.reshape(h, w), connectivity=8, ltype=cv2.CV_32S)
+    lab = np.where(is_grow, labels.reshape(-1)[cand], 0)  # every grow pixel is a candidate
     keep = np.zeros(n, dtype=bool)
-    keep[labels[seed > 0]] = True
+    keep[lab[is_seed]] = True
+    keep &= np.bincount(lab, minlength=n) >= p.min_area
     keep[0] = False
-    keep &= stats[:, cv2.CC_STAT_AREA] >= p.min_area
     if p.ringing_ratio > 0 and p.guard_px > 0 and np.count_nonzero(keep) > 1:
-        keep &= ~_ringing(labels, keep, cand, excess, p)
-    marks = keep[labels]
+        keep &= ~_ringing(lab, ex, keep, cand, (h, w), p)
+    marks = np.zeros(h * w, dtype=bool)
+    marks[cand] = keep[lab]
+    marks = marks.reshape(h, w)
 
-    faint = _faint_marks(
-        rgb, red & (sat >= p.faint_saturation) & (ex >= p.faint_red_excess), cand, seed, marks, p
-    )
+    is_weak = red & (sat >= p.faint_saturation) & (ex >= p.faint_red_excess)
+    seed = np.zeros(h * w, dtype=bool)
+    seed[cand[is_seed]] = True
+    faint = _faint_marks(rgb, cand[is_weak], seed.reshape(h, w), marks, p)
     if faint is not None:
         marks |= faint
-    if p.close_px > 1:
-        kernel = np.ones((p.close_px, p.close_px), np.uint8)
-        marks = cv2.morphologyEx(marks.astype(np.uint8), cv2.MORPH_CLOSE, kernel) > 0
     return marks
 
 
 def _ringing(
-    labels: np.ndarray,
+    lab: np.ndarray,
+    ex: np.ndarray,
     keep: np.ndarray,
     cand: np.ndarray,
-    excess: np.ndarray,
+    shape: tuple[int, int],
     p: RedMaskParams,
 ) -> np.ndarray:
-    """Components that are ringing of a much stronger mark within ``guard_px``."""
-    lab = labels.reshape(-1)[cand]
-    ex = excess.reshape(-1)[cand]
+    """Marks that are ringing of a much stronger mark within ``guard_px``."""
     peak = np.zeros(keep.size, dtype=np.uint8)
     np.maximum.at(peak, lab, ex)
     peak[~keep] = 0
+    peak_map = np.zeros(shape[0] * shape[1], dtype=np.uint8)
+    peak_map[cand] = peak[lab]
     side = 2 * p.guard_px + 1
-    nearby = cv2.dilate(peak[labels], np.ones((side, side), np.uint8)).reshape(-1)[cand]
+    nearby = cv2.dilate(peak_map.reshape(shape), np.ones((side, side), np.uint8))
     strongest = np.zeros(keep.size, dtype=np.uint8)
-    np.maximum.at(strongest, lab, nearby)
+    np.maximum.at(strongest, lab, nearby.reshape(-1)[cand])
     ringing = keep & (p.ringing_ratio * strongest.astype(np.float64) > peak)
     if ringing.any():
         log.debug("red_mask: %d mark(s) dropped as JPEG ringing", int(ringing.sum()))
@@ -269,38 +292,38 @@ def _ringing(
 
 def _faint_marks(
     rgb: np.ndarray,
-    sel: np.ndarray,
-    cand: np.ndarray,
+    weak_idx: np.ndarray,
     seed: np.ndarray,
     marks: np.ndarray,
     p: RedMaskParams,
 ) -> np.ndarray | None:
-    """Faint blobs: weak-red regions with no seed, far from marks, holding enough chroma."""
+    """Faint blobs: weak-red regions with no seed, far from marks, whose chroma stands out."""
+    if weak_idx.size == 0:
+        return None
     h, w = marks.shape
     weak = np.zeros(h * w, dtype=np.uint8)
-    weak[cand[sel]] = 1
+    weak[weak_idx] = 1
     weak = cv2.morphologyEx(weak.reshape(h, w), cv2.MORPH_CLOSE, np.ones((3, 3), np.uint8))
-    n, labels, stats, _ = cv2.connectedComponentsWithStats(weak, connectivity=8)
-    if n <= 1:
-        return None
-    taken = seed > 0
-    if marks.any() and p.guard_px > 0:
+    n, labels = cv2.connectedComponents(weak, connectivity=8, ltype=cv2.CV_32S)
+    idx = np.flatnonzero(weak)
+    lab = labels.reshape(-1)[idx]
+    taken = seed
+    if marks.any():
         side = 2 * p.guard_px + 1
-        taken |= cv2.dilate(marks.astype(np.uint8), np.ones((side, side), np.uint8)) > 0
-    else:
-        taken |= marks
-    blocked = np.zeros(n, dtype=bool)
-    blocked[labels[taken]] = True
-    blocked[0] = True
-    ids = np.flatnonzero(~blocked)
-    if ids.size == 0:
+        taken = taken | (cv2.dilate(marks.astype(np.uint8), np.ones((side, side), np.uint8)) > 0)
+    ok = np.ones(n, dtype=bool)
+    ok[lab[taken.reshape(-1)[idx]]] = False
+    ok[0] = False
+    area = np.bincount(lab, minlength=n)
+    ok &= (area >= p.min_area) & (area <= p.faint_max_area)
+    chosen = ok[lab]
+    if not chosen.any():
         return None
-    # Chroma only over the box around the candidates, padded by the window.
+    # Chroma only over the box around the candidates, padded by the surround.
+    rows, cols = np.divmod(idx[chosen], w)
     pad = (_SURROUND // 2 + 1) * p.faint_window
-    r0 = max(int(stats[ids, cv2.CC_STAT_TOP].min()) - pad, 0)
-    c0 = max(int(stats[ids, cv2.CC_STAT_LEFT].min()) - pad, 0)
-    r1 = min(int((stats[ids, cv2.CC_STAT_TOP] + stats[ids, cv2.CC_STAT_HEIGHT]).max()) + pad, h)
-    c1 = min(int((stats[ids, cv2.CC_STAT_LEFT] + stats[ids, cv2.CC_STAT_WIDTH]).max()) + pad, w)
+    r0, r1 = max(int(rows[0]) - pad, 0), min(int(rows[-1]) + pad + 1, h)
+    c0, c1 = max(int(cols.min()) - pad, 0), min(int(cols.max()) + pad + 1, w)
     crop = np.ascontiguousarray(rgb[r0:r1, c0:c1])
     # Chroma about neutral gray; outside the image counts as gray (no chroma).
     cr = cv2.cvtColor(crop, cv2.COLOR_RGB2YCrCb)[..., 1].astype(np.float32) - 128.0
@@ -311,17 +334,15 @@ def _faint_marks(
     big = _SURROUND * k
     around = cv2.boxFilter(cr, -1, (big, big), normalize=False, borderType=cv2.BORDER_CONSTANT)
     mass -= (around - mass) / (_SURROUND * _SURROUND - 1)
-    sub = labels[r0:r1, c0:c1]
-    inside = np.flatnonzero(sub.reshape(-1) > 0)
     best = np.full(n, -np.inf, dtype=np.float64)
-    np.maximum.at(best, sub.reshape(-1)[inside], mass.reshape(-1)[inside])
-    accept = (~blocked) & (best >= p.faint_chroma_mass)
-    area = stats[:, cv2.CC_STAT_AREA]
-    accept &= (area >= p.min_area) & (area <= p.faint_max_area)
+    np.maximum.at(best, lab[chosen], mass[rows - r0, cols - c0])
+    accept = ok & (best >= p.faint_chroma_mass)
     if not accept.any():
         return None
     log.debug("red_mask: %d faint mark(s) recovered from chroma", int(accept.sum()))
-    return accept[labels]
+    out = np.zeros(h * w, dtype=bool)
+    out[idx] = accept[lab]
+    return out.reshape(h, w)
 
 
 # --------------------------------------------------------------------------- alignment
@@ -567,20 +588,33 @@ def find_calcifications(mask: np.ndarray, spacing_mm: tuple[float, float]) -> li
     arr = _check_mask(mask)
     sr, sc = _check_spacing(spacing_mm)
     binary = (arr != 0).astype(np.uint8)
-    n, _, stats, centroids = cv2.connectedComponentsWithStats(
-        binary, connectivity=8, ltype=cv2.CV_32S
-    )
+    idx = np.flatnonzero(binary)
+    if idx.size == 0:
+        return []
+    _, labels = cv2.connectedComponents(binary, connectivity=8, ltype=cv2.CV_32S)
+    # Statistics from the marked pixels only (connectedComponentsWithStats visits every
+    # pixel of a 4096x3328 image), labels renumbered in raster order of first pixels.
+    lab = labels.reshape(-1)[idx]
+    order = np.argsort(lab, kind="stable")  # idx is raster-ordered, so each run is too
+    lab, idx = lab[order], idx[order]
+    starts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
+    rows, cols = np.divmod(idx, arr.shape[1])
+    area = np.diff(np.r_[starts, idx.size])
+    first = idx[starts]
+    r0, r1 = rows[starts], np.maximum.reduceat(rows, starts) + 1
+    c0, c1 = np.minimum.reduceat(cols, starts), np.maximum.reduceat(cols, starts) + 1
+    cy = np.add.reduceat(rows, starts) / area
+    cx = np.add.reduceat(cols, starts) / area
     out = []
-    for label in range(1, n):
-        x, y, w, h, area = (int(v) for v in stats[label])
-        area_mm2 = area * sr * sc
+    for label, k in enumerate(np.argsort(first), start=1):
+        area_mm2 = float(area[k]) * sr * sc
         out.append(
             Calcification(
                 label=label,
-                centroid=(float(centroids[label, 1]), float(centroids[label, 0])),
-                area_px=area,
+                centroid=(float(cy[k]), float(cx[k])),
+                area_px=int(area[k]),
                 area_mm2=area_mm2,
-                bbox=(y, x, y + h, x + w),
+                bbox=(int(r0[k]), int(c0[k]), int(r1[k]), int(c1[k])),
                 diameter_mm=2.0 * math.sqrt(area_mm2 / math.pi),
             )
         )

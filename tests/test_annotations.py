@@ -354,6 +354,21 @@ def test_calcification_stats() -> None:
         find_calcifications(mask, (0.0, 0.07))
 
 
+def test_calcifications_agree_with_opencv_stats_in_raster_order() -> None:
+    rng = np.random.default_rng(2)
+    mask = cv2.dilate((rng.random((120, 150)) > 0.985).astype(np.uint8), np.ones((2, 3), np.uint8))
+    n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    first = [int(np.flatnonzero(labels == i)[0]) for i in range(1, n)]
+    expected = []
+    for i in np.argsort(first) + 1:  # raster order of each component's first pixel
+        x, y, w, h, area = (int(v) for v in stats[i])
+        expected.append((area, (y, x, y + h, x + w), *np.round(centroids[i][::-1], 6)))
+    calcs = find_calcifications(mask, (0.07, 0.07))
+    assert [c.label for c in calcs] == list(range(1, n))
+    got = [(c.area_px, c.bbox, *np.round(c.centroid, 6)) for c in calcs]
+    assert len(got) > 20 and got == expected
+
+
 # --------------------------------------------------------------------------- clusters
 
 
