@@ -388,12 +388,16 @@ class ImportPlan:
 class _Collector:
     def __init__(self, source: str, images: Mapping[str, tuple[int, int]]) -> None:
         self.source = source
-        self.images = {k: (int(v[0]), int(v[1])) for k, v in images.items()}
+        self.images = images  # may be lazy (reads sizes on demand)
         self.problems: list[ImportProblem] = []
         self.truncated = 0
         self.points: dict[tuple[str, str], list[PointMark]] = {}
         self.regions: dict[tuple[str, str], list[RegionMark]] = {}
         self.ids: set[tuple[str, str, str]] = set()
+
+    def shape(self, key: str) -> tuple[int, int]:
+        rows, cols = self.images[key][:2]
+        return int(rows), int(cols)
 
     def problem(self, where: str, message: str) -> None:
         if len(self.problems) < _MAX_PROBLEMS:
@@ -435,7 +439,7 @@ class _Collector:
         return label
 
     def inside(self, where: str, key: str, row: float, col: float) -> bool:
-        rows, cols = self.images[key]
+        rows, cols = self.shape(key)
         if not (-0.5 <= row <= rows - 0.5 and -0.5 <= col <= cols - 0.5):
             self.problem(
                 where,
@@ -474,7 +478,7 @@ class _Collector:
                 r,
                 points=tuple(self.points.get((k, r), ())),
                 regions=tuple(self.regions.get((k, r), ())),
-                image_shape=self.images[k],
+                image_shape=self.shape(k),
             )
             for k, r in keys
         )
@@ -608,8 +612,8 @@ def _coco_lookup(
         if key is None:
             continue
         h, w = img.get("height"), img.get("width")
-        if (h, w) != (None, None) and (h, w) != col.images[key]:
-            rows, cols = col.images[key]
+        if (h, w) != (None, None) and (h, w) != col.shape(key):
+            rows, cols = col.shape(key)
             col.problem(
                 where,
                 f"wrong size for {key}: the file says {h}x{w}, the image is {rows}x{cols} (rows x cols)",
@@ -769,8 +773,8 @@ def parse_mask_png(
     elif key is not None:
         if arr.ndim == 3:
             arr = arr[..., :3].max(axis=2)
-        if arr.shape[:2] != col.images[key]:
-            rows, cols = col.images[key]
+        if arr.shape[:2] != col.shape(key):
+            rows, cols = col.shape(key)
             col.problem(
                 source,
                 f"wrong size: the mask is {arr.shape[0]}x{arr.shape[1]}, the image {key} is "

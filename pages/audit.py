@@ -1,0 +1,137 @@
+"""Audit: readers' verdicts on model predictions, and the audit table of each model.
+
+The Predict page can send a reader here with the prediction filled in by setting
+``audit_model_id``, ``audit_image_key`` and ``audit_score`` in the session before
+``st.switch_page("pages/audit.py")``, or record a verdict itself with
+:func:`mcalc.audit.record_verdict`.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from mcalc.audit import AuditStore, audit_table, record_verdict
+from mcalc.errors import ModelError
+from mcalc.exchange import ExportError, audit_csv
+from mcalc.models.registry import list_models
+from mcalc.store import StoreError
+from pages import common
+from pages.readers import reader_ui
+
+OTHER = "another model (type its id)"
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def model_cards(models_dir: str) -> dict[str, dict]:
+    """Registry cards by model id (empty when there is no registry yet)."""
+    try:
+        return {c["id"]: c for c in list_models(models_dir).models}
+    except (ModelError, OSError):
+        return {}
+
+
+def verdict_ui(reader: str, index) -> None:
+    st.subheader("Record a verdict")
+    cards = model_cards(str(common.settings().models_dir))
+    options = [*cards, OTHER]
+    preset = st.session_state.get("audit_model_id")
+    if preset and preset not in cards:
+        options.insert(0, preset)
+    c1, c2 = st.columns(2)
+    model = c1.selectbox("Model", options, key="audit_model")
+    if model == OTHER:
+        model = c1.text_input("Model id", key="audit_model_typed").strip()
+    keys = [r.key for r in index.images()]
+    preset_key = st.session_state.get("audit_image_key")
+    image_key = c2.selectbox(
+        "Image", keys, index=keys.index(preset_key) if preset_key in keys else 0, key="audit_image"
+    )
+    c3, c4, c5 = st.columns([1, 1, 1])
+    score = c3.number_input(
+        "Model score shown (optional)",
+        min_value=0.0,
+        max_value=1.0,
+        value=st.session_state.get("audit_score"),
+        key="audit_score_input",
+    )
+    verdict = c4.radio(
+        "The score is",
+        ["agree", "disagree"],
+        horizontal=True,
+        key="audit_verdict",
+        format_func=lambda v: {"agree": "right (agree)", "disagree": "wrong (disagree)"}[v],
+    )
+    plausible = c5.radio(
+        "The explanation is",
+        ["plausible", "implausible", "not judged"],
+        horizontal=True,
+        key="audit_plausible",
+    )
+    comment = st.text_area("Comment", key="audit_comment", height=80)
+    if st.button("Save verdict", key="audit_save", type="primary"):
+        if not model:
+            st.error("Choose a model, or type its id.")
+            return
+        try:
+            v = record_verdict(
+                common.settings(),
+                model_id=model,
+                model_card=cards.get(model),
+                image_key=image_key,
+                reader=reader,
+                agree=verdict,
+                plausible={"plausible": True, "implausible": False}.get(plausible),
+                comment=comment,
+                score=score,
+            )
+        except (StoreError, ValueError) as exc:
+            st.error(f"Verdict not saved: {exc}")
+            return
+        st.success(f"Verdict saved for {v.model_id} on {v.image_key} (version {v.version}).")
+
+
+def table_ui() -> None:
+    st.subheader("Audit table per model")
+    try:
+        models = AuditStore(common.settings().store_dir).models()
+    except StoreError as exc:
+        st.error(str(exc))
+        return
+    if not models:
+        st.info("No verdicts recorded yet.")
+        return
+    model = st.selectbox("Model", models, key="audit_table_model")
+    s = audit_table(common.settings(), model)
+    m = st.columns(5)
+    m[0].metric("Images reviewed", s.n_images)
+    m[1].metric("Verdicts", s.n_verdicts)
+    m[2].metric("Readers", s.n_readers)
+    m[3].metric(
+        "Agree with score", "n/a" if s.agreement_rate is None else f"{s.agreement_rate:.0%}"
+    )
+    m[4].metric(
+        "Plausible explanations", "n/a" if s.plausible_rate is None else f"{s.plausible_rate:.0%}"
+    )
+    st.markdown(f"**To look at again ({len(s.disagreements)})**")
+    st.dataframe(s.disagreements.drop(columns=["model_card"]), hide_index=True, width="stretch")
+    with st.expander("All verdicts"):
+        st.dataframe(s.table, hide_index=True, width="stretch")
+    try:
+        st.download_button(
+            "Download the audit table (CSV)",
+            audit_csv(s.table),
+            file_name=f"audit_{model}.csv",
+            mime="text/csv",
+            key="audit_download",
+        )
+    except ExportError as exc:
+        st.caption(str(exc))
+
+
+index = common.require_index()
+st.title("Audit")
+common.synthetic_banner(index)
+reader = reader_ui("audit")
+if reader is not None:
+    verdict_ui(reader, index)
+table_ui()

@@ -1,0 +1,35 @@
+"""The reader's name, asked once per session and shared by the Annotate and Audit pages."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from mcalc.store import check_reader
+
+#: Session key holding the validated reader name (not a widget key: it survives page changes).
+READER_KEY = "annotate_reader"
+
+
+def reader_ui(prefix: str) -> str | None:
+    """A name field (pre-filled from the session); returns the valid name or ``None``.
+
+    Draws an info or error message when the name is missing or invalid.
+    """
+    widget = f"{prefix}_reader_input"
+    if widget not in st.session_state and st.session_state.get(READER_KEY):
+        st.session_state[widget] = st.session_state[READER_KEY]
+    raw = st.text_input(
+        "Your name (kept for this session; saved with every mark and verdict)",
+        key=widget,
+        placeholder="e.g. Dr. Ana Lima",
+    )
+    if not raw.strip():
+        st.info("Type your name and press Enter to start: every mark carries its reader's name.")
+        return None
+    try:
+        name = check_reader(raw)
+    except ValueError as exc:
+        st.error(f"{exc}.")
+        return None
+    st.session_state[READER_KEY] = name
+    return name

@@ -1,0 +1,151 @@
+"""AppTest for the Annotate and Audit pages: name, clicks, save, undo, conflicts, bad store."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mcalc.cache import ImageCache
+from mcalc.dataset import open_dataset
+from mcalc.marking import breast_region
+from mcalc.store import MarkStore
+from mcalc.viewer import DisplayOptions, prepare_view
+
+APP = "../app.py"
+
+
+def _page(page: str, reader: str | None = "Ann") -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page(page)
+    at.run()
+    if reader is not None:
+        at.text_input(key=f"{page.split('/')[-1][:-3]}_reader_input").input(reader).run()
+    return at
+
+
+@pytest.fixture
+def first_image(app_env, tmp_path):
+    """Key, display shape and a display point inside the breast of the page's first image."""
+    index = open_dataset(app_env)
+    rec = index.cases[0].image("CC", "recent")
+    view = prepare_view(ImageCache(tmp_path / "c"), rec, DisplayOptions(show_annotations=False))
+    region = breast_region(view)
+    r, c = np.argwhere(region).mean(axis=0) / view.scale
+    return rec.key, view.full_shape, (float(r), float(c)), view
+
+
+def _click(at: AppTest, row: float, col: float) -> AppTest:
+    at.session_state["annotate_pending_click"] = (row, col)
+    return at.run()
+
+
+def _messages(at: AppTest) -> str:
+    return " ".join(
+        e.value for kind in ("error", "warning", "info", "success") for e in getattr(at, kind)
+    )
+
+
+@pytest.mark.parametrize("page", ["pages/annotate.py", "pages/audit.py"])
+def test_pages_run_and_ask_for_a_name(app_env, page):
+    at = _page(page, reader=None)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Type your name" in i.value for i in at.info)
+
+
+def test_name_then_image_with_click_layer(app_env):
+    at = _page("pages/annotate.py")
+    assert not at.exception
+    spec = json.loads(at.get("plotly_chart")[0].proto.spec)
+    names = [t.get("name") for t in spec["data"]]
+    assert "click-layer" in names and spec["data"][0]["type"] == "image"
+    assert at.session_state["annotate_reader"] == "Ann"
+
+
+def test_click_adds_mark_then_save_undo_and_history(app_env, first_image):
+    key, _, (r, c), _ = first_image
+    at = _page("pages/annotate.py")
+    _click(at, r, c)
+    assert not at.exception
+    assert "Added a suspicious calcification" in _messages(at)
+    assert any("1 calcification(s)" in m.value for m in at.markdown)
+    at.button(key="annotate_save").click().run()
+    assert "Saved as version 1" in _messages(at)
+    store = MarkStore(_store_dir())
+    state = store.load(key, "Ann")
+    assert state.version == 1 and len(state.marks.points) == 1
+    # A second click, then undo: back to one mark, unsaved edit gone.
+    _click(at, r + 3, c + 3)
+    assert any("2 calcification(s)" in m.value for m in at.markdown)
+    at.button(key="annotate_undo").click().run()
+    assert any("1 calcification(s)" in m.value for m in at.markdown)
+    # Undo with nothing unsaved goes back one saved version (as a new version).
+    at.button(key="annotate_undo").click().run()
+    assert store.load(key, "Ann").version == 2 and store.load(key, "Ann").marks.points == ()
+
+
+def _store_dir() -> Path:
+    return Path(os.environ["MCALC_STORE"])  # set by the app_env fixture
+
+
+def test_clicks_outside_the_image_or_breast_add_nothing(app_env, first_image):
+    _, (h, w), _, view = first_image
+    at = _page("pages/annotate.py")
+    _click(at, h + 40, w / 2)
+    assert "outside the image" in _messages(at)
+    region = breast_region(view)
+    rr, cc = np.argwhere(~region)[len(np.argwhere(~region)) // 2] / view.scale
+    _click(at, float(rr), float(cc))
+    assert "outside the breast" in _messages(at)
+    assert any("0 calcification(s)" in m.value for m in at.markdown)
+    assert not at.exception
+
+
+def test_two_sessions_conflict_is_shown_and_merged(app_env, first_image):
+    key, _, (r, c), _ = first_image
+    a = _page("pages/annotate.py")
+    b = _page("pages/annotate.py")
+    _click(a, r, c)
+    _click(b, r + 5, c + 5)
+    a.button(key="annotate_save").click().run()
+    b.button(key="annotate_save").click().run()
+    assert any("NOT lost" in e.value for e in b.error)
+    assert MarkStore(_store_dir()).conflicts(key, "Ann")
+    b.button(key="annotate_conflict_merge").click().run()
+    final = MarkStore(_store_dir()).load(key, "Ann")
+    assert final.version == 2 and len(final.marks.points) == 2
+
+
+def test_read_only_store_keeps_the_edit_and_offers_it(app_env, first_image, monkeypatch):
+    key, _, (r, c), _ = first_image
+    at = _page("pages/annotate.py")
+    _click(at, r, c)
+
+    def refuse(*args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr("tempfile.mkstemp", refuse)
+    at.button(key="annotate_save").click().run()
+    assert not at.exception
+    assert any("Not saved" in e.value and "read-only" in e.value for e in at.error)
+    assert at.session_state["annotate_work"][(key, "Ann")]["marks"].points  # still there
+    assert any(b.proto.label.startswith("Download unsaved") for b in at.get("download_button"))
+
+
+def test_audit_verdict_and_table(app_env):
+    at = _page("pages/audit.py")
+    at.selectbox(key="audit_model").select("another model (type its id)").run()
+    at.text_input(key="audit_model_typed").input("cnn-1").run()
+    at.radio(key="audit_verdict").set_value("disagree").run()
+    at.text_area(key="audit_comment").input("misses the cluster").run()
+    at.button(key="audit_save").click().run()
+    assert not at.exception
+    assert any("Verdict saved for cnn-1" in s.value for s in at.success)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Images reviewed"] == "1" and metrics["Agree with score"] == "0%"
