@@ -55,3 +55,13 @@ st.page_link(
     label="Train — retrain a model in the background",
     icon=":material/model_training:",
 )
+st.page_link(
+    "pages/annotate.py",
+    label="Annotate — mark calcifications yourself, compare with the dataset",
+    icon=":material/edit_location_alt:",
+)
+st.page_link(
+    "pages/audit.py",
+    label="Audit — rate model predictions, per-model audit table",
+    icon=":material/fact_check:",
+)
