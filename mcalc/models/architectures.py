@@ -191,7 +191,12 @@ def build_model(
         )
         features = backbone.output
         hidden = 0
-    y = layers.GlobalAveragePooling2D(name="head_pool")(features)
+    if spec.keras_app is None:
+        # Max, not average: a calcification is a few pixels of a patch, and averaging over
+        # the patch would dilute it to nothing.
+        y = layers.GlobalMaxPooling2D(name="head_pool")(features)
+    else:
+        y = layers.GlobalAveragePooling2D(name="head_pool")(features)
     if hidden:
         y = layers.Dense(hidden, activation="relu", name="head_dense")(y)
     y = layers.Dropout(dropout, name="head_dropout")(y)
