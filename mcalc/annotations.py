@@ -38,6 +38,7 @@ from mcalc.errors import AnnotationError
 
 __all__ = [
     "ANNOTATION_KINDS",
+    "ASPECT_TOLERANCE",
     "RedMaskParams",
     "red_mask",
     "align_mask",

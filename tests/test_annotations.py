@@ -276,6 +276,7 @@ def test_small_aspect_difference_is_tolerated(tmp_path: Path) -> None:
         (lambda data: b"", "empty"),
         (lambda data: b"not an image at all" * 10, "cannot decode"),
     ],
+    ids=["truncated-scan", "no-end-marker", "empty", "not-an-image"],
 )
 def test_broken_files_raise(tmp_path: Path, content, match: str) -> None:
     data = _encode(_gray_scene((64, 64), 12), 85)
