@@ -86,7 +86,8 @@ class ImageCache:
 
     Args:
         cache_dir: folder for the disk cache, or ``None`` for memory only.
-        memory_items: how many decoded images to keep in memory.
+        memory_items: how many decoded images to keep in memory (small derived values,
+            such as previews, masks and summaries, have a separate, larger LRU).
         max_bytes: bound of the full-resolution pixel files on disk.
         default_spacing_mm: spacing assumed for files that carry none.
     """
@@ -104,6 +105,8 @@ class ImageCache:
         self.max_bytes = max_bytes
         self.default_spacing_mm = default_spacing_mm
         self._memory: OrderedDict[str, object] = OrderedDict()
+        self._small: OrderedDict[str, object] = OrderedDict()
+        self.small_items = 512
         self._lock = threading.RLock()
         if self.cache_dir is not None:
             try:
@@ -113,19 +116,26 @@ class ImageCache:
                 self.cache_dir = None
 
     # -- memory LRU -------------------------------------------------------------------
+    def _store_for(self, key: str) -> tuple[OrderedDict[str, object], int]:
+        if key.startswith("img:"):
+            return self._memory, self.memory_items
+        return self._small, self.small_items
+
     def _remember(self, key: str, value: T) -> T:
+        store, limit = self._store_for(key)
         with self._lock:
-            self._memory[key] = value
-            self._memory.move_to_end(key)
-            while len(self._memory) > self.memory_items:
-                self._memory.popitem(last=False)
+            store[key] = value
+            store.move_to_end(key)
+            while len(store) > limit:
+                store.popitem(last=False)
         return value
 
     def _recall(self, key: str) -> object | None:
+        store, _ = self._store_for(key)
         with self._lock:
-            if key in self._memory:
-                self._memory.move_to_end(key)
-                return self._memory[key]
+            if key in store:
+                store.move_to_end(key)
+                return store[key]
         return None
 
     def _entry_dir(self, key: str) -> Path | None:
@@ -199,6 +209,28 @@ class ImageCache:
             return hit  # type: ignore[return-value]
         return self._remember(key, compute())
 
+    def json(self, path: str | Path, name: str, compute: Callable[[], object]) -> object:
+        """Disk-and-memory memoise a JSON-serialisable value derived from the file."""
+        base = file_key(path)
+        key = f"json:{name}:{base}"
+        hit = self._recall(key)
+        if hit is not None:
+            return hit
+        entry = self._entry_dir(base)
+        target = entry / f"{name}.json" if entry is not None else None
+        if target is not None and target.is_file():
+            try:
+                return self._remember(key, json.loads(target.read_text(encoding="utf-8")))
+            except (OSError, ValueError) as exc:
+                log.warning("ignoring broken cache entry %s (%s)", target, exc)
+        value = compute()
+        if target is not None:
+            try:
+                _atomic_write_text(target, json.dumps(value))
+            except (OSError, TypeError) as exc:
+                log.warning("could not write cache entry %s (%s)", target, exc)
+        return self._remember(key, value)
+
     def array(self, path: str | Path, name: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
         """Disk-and-memory memoise an array derived from the file at ``path``.
 
@@ -263,3 +295,4 @@ class ImageCache:
     def clear_memory(self) -> None:
         with self._lock:
             self._memory.clear()
+            self._small.clear()

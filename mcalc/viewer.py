@@ -154,12 +154,22 @@ def annotation_for(
         return None, None, ()
     path = rec.annotation_path
     name = f"mask-{rec.annotation_kind}-{shape[0]}x{shape[1]}"
+    fresh: dict[str, list[str]] = {}
+
+    def compute_mask() -> np.ndarray:
+        mask, notes = load_annotation_mask(path, rec.annotation_kind, shape)
+        fresh["notes"] = list(notes)
+        return mask
+
     try:
-        notes = cache.memo(
-            path, name + "-notes", lambda: load_annotation_mask(path, rec.annotation_kind, shape)[1]
-        )
-        mask = cache.array(
-            path, name, lambda: load_annotation_mask(path, rec.annotation_kind, shape)[0]
+        mask = cache.array(path, name, compute_mask)
+        notes = cache.json(
+            path,
+            name + "-notes",
+            lambda: (
+                fresh.get("notes")
+                or list(load_annotation_mask(path, rec.annotation_kind, shape)[1])
+            ),
         )
     except AnnotationError as exc:
         return None, None, (str(exc),)
