@@ -167,8 +167,9 @@ def annotation_for(
             path,
             name + "-notes",
             lambda: (
-                fresh.get("notes")
-                or list(load_annotation_mask(path, rec.annotation_kind, shape)[1])
+                fresh["notes"]
+                if "notes" in fresh
+                else list(load_annotation_mask(path, rec.annotation_kind, shape)[1])
             ),
         )
     except AnnotationError as exc:
