@@ -8,8 +8,11 @@ click, and draws the page's figure.
 
 Plotly reports clicks only on data points, not on image traces, so the figure carries an
 invisible heatmap over the image (a little beyond its edges, so that a click just outside
-is reported too) whose cells are the click targets. Cells are at most 1/256 of the shown
-extent: zoom in (full resolution) to place marks to the pixel.
+is reported too) on a grid of invisible markers: Streamlit reports a click on a scatter
+point (as a one-point selection) but not on a heatmap or image. The grid has 110 points
+along the longer side of what is shown, so a click lands within half a grid step of where
+it was aimed; :func:`snap_to_peak` then moves it to the calcification inside that cell,
+and zooming in (full resolution) places marks to the pixel.
 
 Example:
     >>> import numpy as np
@@ -27,6 +30,7 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import plotly.graph_objects as go
 
@@ -46,6 +50,8 @@ __all__ = [
     "check_click",
     "nearest_mark",
     "zoom_box",
+    "snap_to_peak",
+    "grid_step",
     "ClickTarget",
     "annotate_figure",
     "LazyShapes",
@@ -64,7 +70,7 @@ DATASET_COLOR = "#00e5ff"
 #: Names of the figure's traces that the page reads back from click events.
 CLICK_TRACE = "click-layer"
 READER_TRACE = "reader-points"
-_GRID = 256
+_GRID = 110
 _PAD = 0.04
 
 
@@ -154,24 +160,72 @@ def zoom_box(
     return r0, min(r0 + 2 * hr, h), c0, min(c0 + 2 * hc, w)
 
 
-def _click_layer(box: tuple[float, float, float, float]) -> go.Heatmap:
+def grid_step(box: tuple[float, float, float, float]) -> float:
+    """Spacing, in full-resolution pixels, of the click grid over display ``box``."""
+    r0, r1, c0, c1 = box
+    return max(r1 - r0, c1 - c0) * (1 + 2 * _PAD) / _GRID
+
+
+def _click_layer(box: tuple[float, float, float, float]) -> go.Scatter:
+    """Invisible markers on a regular grid over ``box`` (padded): the click targets."""
     r0, r1, c0, c1 = box
     pad_r, pad_c = (r1 - r0) * _PAD, (c1 - c0) * _PAD
     r0, r1, c0, c1 = r0 - pad_r, r1 + pad_r, c0 - pad_c, c1 + pad_c
-    nr = int(min(_GRID, max(math.ceil(r1 - r0), 1)))
-    nc = int(min(_GRID, max(math.ceil(c1 - c0), 1)))
-    dy, dx = (r1 - r0) / nr, (c1 - c0) / nc
-    return go.Heatmap(
-        z=np.zeros((nr, nc), np.uint8),
-        x0=c0 + dx / 2,
-        dx=dx,
-        y0=r0 + dy / 2,
-        dy=dy,
-        colorscale=[[0, "rgba(0,0,0,0)"], [1, "rgba(0,0,0,0)"]],
-        showscale=False,
+    step = max(r1 - r0, c1 - c0) / _GRID  # == grid_step(box)
+    rows = np.arange(r0 + step / 2, r1, step, dtype=np.float32)
+    cols = np.arange(c0 + step / 2, c1, step, dtype=np.float32)
+    yy, xx = np.meshgrid(rows, cols, indexing="ij")
+    invisible = {"marker": {"opacity": 0}}
+    return go.Scatter(
+        x=xx.ravel(),
+        y=yy.ravel(),
+        mode="markers",
+        marker={"size": 4, "opacity": 0, "color": "#000000"},
+        selected=invisible,
+        unselected=invisible,
         hovertemplate="row %{y:.0f}, col %{x:.0f}<extra></extra>",
         name=CLICK_TRACE,
     )
+
+
+def snap_to_peak(
+    pixels: np.ndarray, row: float, col: float, radius: float, *, bright: bool = True
+) -> tuple[float, float]:
+    """The brightest (or darkest) pixel within ``radius`` of ``(row, col)``.
+
+    A click on the overview lands on a grid cell up to a few pixels wide; the calcification
+    the reader aimed at is the local intensity peak inside that cell. A 3x3 Gaussian is applied
+    first so that a single noisy pixel does not win.
+
+    Args:
+        pixels: the full-resolution image (file orientation, raw values; may be a memmap).
+        row, col: the click in file coordinates.
+        radius: search half-width in pixels (< 1: no snapping).
+        bright: calcifications are bright (MONOCHROME2); ``False`` for MONOCHROME1 data.
+
+    Example:
+        >>> img = np.zeros((20, 20), np.uint16); img[12, 7] = 900
+        >>> snap_to_peak(img, 10, 9, 3)
+        (12.0, 7.0)
+    """
+    h, w = pixels.shape[:2]
+    rad = int(radius)
+    if rad < 1:
+        return float(row), float(col)
+    r, c = round(float(row)), round(float(col))
+    r0, r1 = max(r - rad - 1, 0), min(r + rad + 2, h)
+    c0, c1 = max(c - rad - 1, 0), min(c + rad + 2, w)
+    if r1 - r0 < 3 or c1 - c0 < 3:
+        return float(row), float(col)
+    patch = np.asarray(pixels[r0:r1, c0:c1], dtype=np.float32)
+    if not bright:
+        patch = -patch
+    smooth = cv2.GaussianBlur(patch, (3, 3), 0, borderType=cv2.BORDER_REPLICATE)
+    rr, cc = np.mgrid[r0:r1, c0:c1]
+    inside = (np.abs(rr - r) <= rad) & (np.abs(cc - c) <= rad)
+    smooth[~inside] = -np.inf
+    k = int(np.argmax(smooth))
+    return float(rr.ravel()[k]), float(cc.ravel()[k])
 
 
 def annotate_figure(

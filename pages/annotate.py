@@ -9,6 +9,7 @@ goes through :func:`handle_click`.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -36,7 +37,9 @@ from mcalc.marking import (
     annotate_figure,
     breast_region,
     check_click,
+    grid_step,
     nearest_mark,
+    snap_to_peak,
     to_display,
     to_file,
     zoom_box,
@@ -63,10 +66,10 @@ SELECTED = "annotate_selected"
 FLASH = "annotate_flash"
 HIGHLIGHT = "annotate_highlight"
 TOOLS = {
-    "add": "➕ Add calcification (click)",
-    "edit": "✋ Select / move (click)",
-    "region": "⬚ Draw cluster / ROI (box or lasso)",
-    "zoom": "🔍 Zoom to box (full resolution)",
+    "add": "Add calcification (click)",
+    "edit": "Select / move (click)",
+    "region": "Draw cluster / ROI (box or lasso)",
+    "zoom": "Zoom to box (full resolution)",
 }
 _UNDO_DEPTH = 100
 
@@ -157,8 +160,14 @@ def handle_click(
     tool: str,
     label: str,
     hit_radius: float,
+    snap: Callable[[float, float], tuple[float, float]] | None = None,
 ) -> None:
-    """Apply one click at display ``(row, col)`` with the current tool."""
+    """Apply one click at display ``(row, col)`` with the current tool.
+
+    ``snap`` maps a file position to the calcification nearby (see
+    :func:`mcalc.marking.snap_to_peak`); ``None`` places the mark where clicked.
+    """
+    place = snap or (lambda r, c: (r, c))
     marks: ImageMarks = work["marks"]
     hit = nearest_mark(marks, view, row, col, hit_radius)
     if tool == "edit":
@@ -174,7 +183,7 @@ def handle_click(
         if not target.ok:
             flash("warning", target.message)
             return
-        edit(work, marks.move_point(selected, *to_file(view, target.row, target.col)))
+        edit(work, marks.move_point(selected, *place(*to_file(view, target.row, target.col))))
         flash("success", "Mark moved (not saved yet).")
         return
     if hit is not None:
@@ -185,7 +194,7 @@ def handle_click(
     if not target.ok:
         flash("warning", target.message)
         return
-    new = marks.add_point(*to_file(view, target.row, target.col), label)
+    new = marks.add_point(*place(*to_file(view, target.row, target.col)), label)
     edit(work, new)
     st.session_state[SELECTED] = new.points[-1].id
     flash("success", f"Added a {label} calcification (not saved yet).")
@@ -219,6 +228,7 @@ def handle_event(
     label: str,
     region_kind: str,
     hit_radius: float,
+    snap: Callable[[float, float], tuple[float, float]] | None = None,
 ) -> bool:
     """Turn a chart selection event into an edit; returns True when something happened."""
     sel = getattr(event, "selection", None) or {}
@@ -274,6 +284,7 @@ def handle_event(
         tool=tool,
         label=label,
         hit_radius=hit_radius,
+        snap=snap,
     )
     return True
 
@@ -359,7 +370,7 @@ def marks_table_ui(work: dict[str, Any]) -> None:
         f"**Your marks: {len(marks.points)} calcification(s), {len(marks.regions)} region(s)**"
     )
     if not rows:
-        st.caption("No marks yet: choose ➕ and click on a calcification.")
+        st.caption("No marks yet: choose *Add calcification* and click on a calcification.")
         return
     frame = pd.DataFrame(rows)
     event = st.dataframe(
@@ -417,7 +428,7 @@ def selected_ui(work: dict[str, Any], view: ImageView) -> None:
 def save_ui(work: dict[str, Any], key: str, reader: str) -> None:
     """Save / Undo buttons, the unsaved-changes note and conflict resolution."""
     c1, c2, c3, c4 = st.columns([1, 1, 1, 3])
-    if c1.button("💾 Save", key="annotate_save", type="primary", disabled=not dirty(work)):
+    if c1.button("Save", key="annotate_save", type="primary", disabled=not dirty(work)):
         try:
             version = store().save(work["marks"], base_version=work["base"])
         except StoreConflictError as exc:
@@ -433,7 +444,7 @@ def save_ui(work: dict[str, Any], key: str, reader: str) -> None:
     undo_local = bool(work["undo"])
     target = None if undo_local else _undo_target(key, reader)
     if c2.button(
-        "↶ Undo",
+        "Undo",
         key="annotate_undo",
         disabled=not undo_local and target is None,
         help="Undo the last unsaved edit; with none, go back to the previous saved version "
@@ -812,6 +823,24 @@ region_kind = c3.radio(
 zoom = st.session_state.get(ZOOM, {}).get(rec.key)
 extent = max(zoom[1] - zoom[0], zoom[3] - zoom[2]) if zoom else max(view.full_shape)
 hit_radius = max(extent * 0.008, 1.5)
+shown = zoom or (0, view.full_shape[0], 0, view.full_shape[1])
+snap_on = st.sidebar.toggle(
+    "Snap clicks to the calcification",
+    value=True,
+    key="annotate_snap",
+    help="A click lands on a grid of about 110 targets across what is shown; the mark "
+    "moves to the brightest spot within that grid cell (the calcification aimed at). "
+    "Zoom in to place marks to the pixel.",
+)
+
+
+def snapper(row: float, col: float) -> tuple[float, float]:
+    mammo = common.get_image_cache().load(rec.image_path)
+    radius = grid_step(shown) / 2
+    return snap_to_peak(mammo.pixels, row, col, radius, bright=not mammo.monochrome1)
+
+
+snap = snapper if snap_on else None
 
 pending = st.session_state.pop(PENDING, None)
 if pending is not None:
@@ -824,6 +853,7 @@ if pending is not None:
         tool=tool if tool in ("add", "edit") else "add",
         label=label,
         hit_radius=hit_radius,
+        snap=snap,
     )
 
 show_flash()
@@ -871,6 +901,7 @@ if handle_event(
     label=label,
     region_kind=region_kind,
     hit_radius=hit_radius,
+    snap=snap,
 ):
     st.session_state[FIG_N] = n + 1  # a fresh chart: the next click is a new event
     st.rerun()
@@ -903,4 +934,4 @@ if image_comment != work["marks"].comment:
 history_ui(work, rec.key, reader)
 agreement_ui(work, rec, view, reader)
 exchange_ui(work, index, rec, reader)
-st.page_link("pages/audit.py", label="Audit model predictions →", icon="🧾")
+st.page_link("pages/audit.py", label="Audit model predictions →", icon=":material/fact_check:")
