@@ -34,6 +34,7 @@ def _targets(demo, tmp_path) -> tuple[str, list[tuple[float, float]]]:
 
 def _name_and_wait(page) -> None:
     field = page.get_by_label("Your name", exact=False)
+    field.wait_for(timeout=90_000)  # first run of the page on a busy 2-core machine
     field.fill(READER)
     field.press("Enter")
     page.wait_for_selector(".js-plotly-plot .nsewdrag", timeout=60_000)
