@@ -45,6 +45,9 @@ def _base(titles: Sequence[str], height: int) -> go.Figure:
         fig.update_yaxes(
             matches="y",
             scaleanchor=xa,
+            # keep the aspect by shrinking the plot area, top-aligned under the title
+            constrain="domain",
+            constraintoward="top",
             autorange="reversed",
             showticklabels=False,
             showgrid=False,

@@ -13,6 +13,8 @@ from mcalc.imaging import WINDOW_PRESETS
 from mcalc.viewer import DisplayOptions, ImageView, crop_view, image_counts, prepare_view
 from pages import common
 
+common.frame()
+
 CASE_KEY = "browse_case_id"
 
 

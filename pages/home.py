@@ -7,6 +7,8 @@ import streamlit as st
 
 from pages import common
 
+common.frame()
+
 st.title("mcalc — micro-calcification workbench")
 st.markdown(
     "A research workbench for **breast micro-calcifications** on sequential mammograms: "

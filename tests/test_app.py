@@ -84,8 +84,6 @@ def test_browse_window_and_overlay_controls_change_the_image(app_env):
 
 
 def test_bad_dataset_path_is_a_clear_message_and_app_keeps_working(app_env, tmp_path):
-    # AppTest (1.67) drops the entrypoint's own widgets on reruns under st.navigation, so the
-    # sidebar's Open button is driven in the browser test; here the state it sets is used.
     at = _run()
     at.session_state["mcalc_data_path"] = str(tmp_path / "does-not-exist")
     at.run()
@@ -122,3 +120,21 @@ def test_first_start_generates_the_demo_set(monkeypatch, tmp_path):
     assert not at.exception
     assert (tmp_path / "demo" / "mcalc_demo.json").is_file()
     assert {m.label: m.value for m in at.metric}["Cases"] == "3"
+
+
+def test_sidebar_open_button_switches_dataset_on_any_page(app_env, tmp_path):
+    at = _run("pages/browse.py")
+    at.text_input(key="app_data_input").input(str(tmp_path / "nope"))
+    at.button(key="app_open").click().run()
+    assert not at.exception
+    assert any("cannot be opened" in e.value for e in at.error)
+    at.button(key="app_demo").click().run()
+    assert not at.exception and not at.error
+    assert at.text_input(key="app_data_input").value == str(app_env)
+    assert len(_figures(at)) == 2
+
+
+def test_sidebar_menu_lists_the_pages(app_env):
+    at = _run()
+    labels = [el.proto.label for el in at.get("page_link")]
+    assert "Home" in labels and "Browse" in labels
