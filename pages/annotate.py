@@ -58,6 +58,8 @@ from mcalc.viewer import DisplayOptions, ImageView, annotation_for, crop_view, p
 from pages import common
 from pages.readers import reader_ui
 
+common.frame()
+
 WORK = "annotate_work"
 PENDING = "annotate_pending_click"
 FIG_N = "annotate_fig_n"

@@ -18,6 +18,8 @@ from mcalc.store import StoreError
 from pages import common
 from pages.readers import reader_ui
 
+common.frame()
+
 OTHER = "another model (type its id)"
 
 

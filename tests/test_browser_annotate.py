@@ -74,9 +74,7 @@ def test_click_two_marks_save_reload_and_find_them(app_env, tmp_path):
         "MCALC_STORE": str(store_dir),
     }
     with running_app(env) as url, browser_page(width=1400, height=1800) as page:
-        # Through the app's frame first: a fresh server maps /annotate to the file otherwise.
-        page.goto(url, wait_until="networkidle")
-        wait_for_app_idle(page)
+        # A deep link on a fresh server: the page draws the app's frame itself.
         page.goto(f"{url}/annotate", wait_until="networkidle")
         wait_for_app_idle(page)
         _name_and_wait(page)
