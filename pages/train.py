@@ -25,6 +25,8 @@ from mcalc.models.registry import list_models
 from mcalc.models.weights import WeightsInfo, resolve_weights
 from pages import common
 
+common.frame()
+
 REFRESH_S = 1.5
 NOTICE_KEY = "train_notice"
 SEEN_ACTIVE_KEY = "train_seen_active"
@@ -36,7 +38,13 @@ WEIGHT_MODES = {
     "file": "A weights file",
     "none": "None: random initialisation",
 }
-STATE_ICONS = {"queued": "⏳", "running": "🏃", "done": "✅", "failed": "❌", "cancelled": "⏹️"}
+STATE_ICONS = {
+    "queued": ":material/hourglass_top:",
+    "running": ":material/autorenew:",
+    "done": ":material/check_circle:",
+    "failed": ":material/error:",
+    "cancelled": ":material/cancel:",
+}
 
 
 @st.cache_resource(show_spinner="Counting the parameters of this architecture…", max_entries=16)
@@ -96,16 +104,13 @@ def plan_ui(arch: str, task: str, freeze: str, boundary: str | None) -> bool:
     c2.metric("Total parameters", f"{plan.total_params:,}")
     c3.metric("Share that trains", f"{plan.trainable_fraction:.1%}")
     table = pd.DataFrame([b.as_dict() for b in plan.blocks])
-    icons = {
-        "trains": "🟢 trains",
-        "frozen": "🔵 frozen",
-        "partly": "🟡 partly",
-        "fixed": "⚪ fixed",
-    }
-    table["status"] = table["status"].map(icons)
-    st.dataframe(table, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 320))
+    colors = {"trains": "#2e9d57", "frozen": "#4a78c2", "partly": "#c9962a", "fixed": "#777777"}
+    styled = table.style.map(
+        lambda v: f"color: {colors.get(v, 'inherit')}; font-weight: 600", subset=["status"]
+    )
+    st.dataframe(styled, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 320))
     if plan.boundary:
-        st.caption(f"Partial boundary: `{plan.boundary}`. 🟡 partly: BatchNorm layers stay frozen.")
+        st.caption(f"Partial boundary: `{plan.boundary}`. *partly*: BatchNorm layers stay frozen.")
     return True
 
 
@@ -309,7 +314,7 @@ def history_ui(settings: Settings) -> None:
     rows = [
         {
             "job": j.id,
-            "state": f"{STATE_ICONS.get(j.state, '')} {j.state}",
+            "state": j.state,
             "model": j.model_id,
             "architecture": j.config.arch,
             "task": j.config.task,
@@ -323,12 +328,8 @@ def history_ui(settings: Settings) -> None:
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     ids = [j.id for j in history]
-    chosen = st.selectbox(
-        "Details of job",
-        ids,
-        key="train_detail_job",
-        format_func=lambda i: f"{i} ({next(j.state for j in history if j.id == i)})",
-    )
+    # Labels must not change while a job runs: the browser keeps a keyed widget's labels.
+    chosen = st.selectbox("Details of job", ids, key="train_detail_job")
     job = next(j for j in history if j.id == chosen)
     if job.state == "failed":
         st.error(f"Failed: {job.error}")
@@ -414,7 +415,13 @@ config = hyper_ui(
     data_path, task, arch, freeze, boundary, weights, bool(winfo and winfo.pretrained)
 )
 ready = plan_ok and winfo is not None and confirmed
-if st.button("🚀 Launch training", key="train_launch", type="primary", disabled=not ready):
+if st.button(
+    "Launch training",
+    key="train_launch",
+    type="primary",
+    icon=":material/rocket_launch:",
+    disabled=not ready,
+):
     launch(config, settings)
 if NOTICE_KEY in st.session_state:
     kind, text = st.session_state.pop(NOTICE_KEY)
