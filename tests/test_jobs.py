@@ -180,6 +180,29 @@ def test_job_killed_from_outside_is_failed_after_a_restart(tiny_demo, settings):
     assert not list_models(settings.models_dir).models
 
 
+def test_job_outlives_the_app_that_launched_it(tiny_demo, settings):
+    # The "old app": a process that submits a job and exits at once.
+    script = (
+        "from mcalc.config import Settings; from mcalc import jobs;"
+        f"s = Settings(runs_dir={str(settings.runs_dir)!r}, models_dir={str(settings.models_dir)!r});"
+        f"job = jobs.submit(jobs.JobConfig(data={str(tiny_demo)!r}, epochs=1, batch=8,"
+        " max_steps=2, patch_size=32, patches_per_image=4), s);"
+        "print(job.id)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    job_id = out.stdout.strip().splitlines()[-1]
+    job = jobs.get_job(job_id, settings)
+    assert job.state == "running" and procs.is_alive(job.pid, job.pid_ticks)
+
+    # The "new app" knows only the folders: no exit status, the outcome comes from the files.
+    done = wait_for(settings, job_id, jobs.FINAL_STATES)
+    assert done.state == "done", (done.error, done.error_tail)
+    assert done.exit_code is None
+    assert [m["id"] for m in list_models(settings.models_dir).models] == [done.model_id]
+
+
 def _mount_tmpfs(path: Path, size: str) -> bool:
     if os.geteuid() != 0:
         return False
