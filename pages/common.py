@@ -205,14 +205,18 @@ def frame() -> None:
 
 
 def run_app() -> None:
-    """What ``app.py`` does: the frame, then the selected page."""
+    """What ``app.py`` does: register the pages, draw the frame, run the selected page.
+
+    ``st.navigation`` comes first: the sidebar's page links need the pages registered.
+    """
+    pages = [
+        st.Page(script, title=title, icon=icon, default=script == "pages/home.py")
+        for script, title, icon in available_pages()
+    ]
+    selected = st.navigation(pages, position="hidden")
     frame()
     st.session_state[_FRAME_KEY] = True
     try:
-        pages = [
-            st.Page(script, title=title, icon=icon, default=script == "pages/home.py")
-            for script, title, icon in available_pages()
-        ]
-        st.navigation(pages, position="hidden").run()
+        selected.run()
     finally:
         st.session_state[_FRAME_KEY] = False
