@@ -106,3 +106,17 @@ def test_tiny_job_launched_from_the_page_runs_to_done(train_env):
     compare = at.dataframe[2].value
     assert list(compare["model"]) == [job.model_id]
     assert at.session_state["mcalc_selected_model"] == job.model_id
+
+
+def test_cancel_button_stops_a_running_job(train_env):
+    at = _tiny(_page())
+    at.number_input(key="train_epochs").set_value(50)
+    at.number_input(key="train_max_steps").set_value(50)
+    at.button(key="train_launch").click().run()
+    (job,) = jobs.list_jobs(get_settings())
+    at.button(key=f"train_cancel_{job.id}").click().run()
+    assert not at.exception
+    done = jobs.get_job(job.id, get_settings())
+    assert done.state == "cancelled"
+    assert any("cancelled" in i.value for i in at.info)
+    assert any("No job is running" in c.value for c in at.caption)
