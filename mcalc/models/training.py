@@ -12,7 +12,6 @@ Runs on a GPU without changes (mixed precision there), with
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import platform
@@ -31,6 +30,7 @@ from mcalc.config import get_settings
 from mcalc.errors import DatasetError, McalcError, ModelError
 from mcalc.models.architectures import arch_spec, build_model
 from mcalc.models.data import eval_dataset, steps_per_epoch, train_dataset
+from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.freeze import STRATEGIES, FreezeReport, apply_freeze
 from mcalc.models.metrics import classification_metrics
 from mcalc.models.patches import (
@@ -171,30 +171,6 @@ def default_lr(arch: str, strategy: str, pretrained: bool) -> float:
 def binary_views(task: str) -> dict[str, list[str]]:
     """Extra binary problems scored for a task (``birads``: suspicious vs the rest)."""
     return {"suspicious": ["suspicious"]} if task == "birads" else {}
-
-
-def dataset_fingerprint(index: Any) -> str:
-    """SHA-256 of the dataset's cases, labels and file names and sizes.
-
-    Identical for a copy of the same dataset elsewhere; changes when a case, label or file
-    changes. Used to decide whether ``evaluate`` can reuse a card's test split.
-    """
-    root = Path(index.root)
-    base = root if root.is_dir() else root.parent
-    lines = []
-    for case in index.cases:
-        for rec in case.images:
-            for path in (rec.image_path, rec.annotation_path):
-                if path is None:
-                    continue
-                p = Path(path)
-                try:
-                    rel = p.resolve().relative_to(base.resolve()).as_posix()
-                except ValueError:
-                    rel = p.name
-                size = p.stat().st_size if p.exists() else -1
-                lines.append(f"{case.case_id}|{case.patient_id}|{case.birads}|{rel}|{size}")
-    return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()
 
 
 def package_versions() -> dict[str, str]:
