@@ -1,33 +1,83 @@
-"""Metrics of a registered model on a dataset.
+"""Metrics of a registered model on a dataset, with the patch scores behind them.
 
 On the dataset it was trained on (same fingerprint) the model is scored on the test
 patients of its card's split, re-sampled exactly as in training, so the card's test
 metrics are reproduced. On any other dataset every patient is used.
+
+The result keeps every patch's truth and probabilities (:class:`EvalScores`) so that
+curves, confidence intervals and metrics at any threshold can be drawn without scoring
+again (:mod:`mcalc.models.analysis`). With ``cache=True`` it is stored per model and
+dataset in ``<model folder>/evaluations/<data fingerprint>.json`` and reused while the
+model file is unchanged; ``model.keras`` and ``card.json`` are never touched.
+
+Example:
+    >>> result = evaluate_model("demo-custom", "data/demo", "models", cache=True)  # doctest: +SKIP
+    >>> result.scope, result.metrics["auc"], len(result.scores)  # doctest: +SKIP
+    ('test-split', 1.0, 234)
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import time
+import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mcalc.models.inference import load_model, predict_patches
+from mcalc.errors import DatasetError
+from mcalc.models.analysis import EvalScores, positive_classes
+from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.metrics import classification_metrics
 from mcalc.models.patches import PatchConfig, sample_dataset
+from mcalc.models.registry import MODEL_FILE, read_card, resolve_model
 
-__all__ = ["EvaluationResult", "evaluate_model"]
+if TYPE_CHECKING:
+    from mcalc.dataset.records import DatasetIndex
+
+__all__ = [
+    "EVALUATIONS_DIR",
+    "CACHE_FORMAT",
+    "EvaluationResult",
+    "evaluate_model",
+    "evaluation_scope",
+    "evaluation_path",
+    "load_evaluation",
+    "save_evaluation",
+]
 
 log = logging.getLogger(__name__)
+
+#: Folder of a model's cached evaluations.
+EVALUATIONS_DIR = "evaluations"
+#: Layout version of a cached evaluation; bump it when sampling or scoring changes.
+CACHE_FORMAT = 1
+
+ProgressFn = Callable[[int, int, str], None]
 
 
 @dataclass
 class EvaluationResult:
-    """Metrics of a model on a dataset, and which patients they cover.
+    """Metrics of a model on a dataset, which patients they cover, and the patch scores.
 
     ``scope`` is ``test-split`` (the card's test patients of the training dataset) or
     ``all-patients`` (another dataset).
+
+    Attributes:
+        model_id, data: the model and the dataset path.
+        scope, cases: see above; ``cases`` lists the case ids scored.
+        metrics: :func:`mcalc.models.metrics.classification_metrics` of the patches.
+        card_metrics: the card's test metrics when the scope is ``test-split``.
+        task: the model's task.
+        fingerprint: the dataset's fingerprint.
+        scores: every patch's truth and probabilities (``None`` only for old results).
+        seconds: time spent sampling and predicting when the result was computed.
+        from_cache: read from the model's ``evaluations/`` folder.
+        created: when the result was computed (ISO 8601, UTC).
     """
 
     model_id: str
@@ -36,8 +86,15 @@ class EvaluationResult:
     cases: list[str]
     metrics: dict[str, Any]
     card_metrics: dict[str, Any] | None
+    task: str = ""
+    fingerprint: str = ""
+    scores: EvalScores | None = None
+    seconds: float | None = None
+    from_cache: bool = False
+    created: str = ""
 
     def as_dict(self) -> dict[str, Any]:
+        """The summary printed by ``python -m mcalc evaluate --json`` (no patch scores)."""
         return {
             "model_id": self.model_id,
             "data": self.data,
@@ -45,7 +102,128 @@ class EvaluationResult:
             "cases": self.cases,
             "metrics": self.metrics,
             "card_metrics": self.card_metrics,
+            "task": self.task,
+            "fingerprint": self.fingerprint,
+            "seconds": self.seconds,
         }
+
+
+def evaluation_scope(
+    card: dict[str, Any], index: DatasetIndex, fingerprint: str
+) -> tuple[str, list[str]]:
+    """``("test-split", test case ids)`` when ``index`` is the model's training data,
+    else ``("all-patients", every case id)``."""
+    same = fingerprint == (card.get("data") or {}).get("fingerprint")
+    test = (card.get("split") or {}).get("test")
+    if same and test:
+        return "test-split", list(test)
+    return "all-patients", [c.case_id for c in index.cases]
+
+
+def _check_labels(index: DatasetIndex, task: str, cases: list[str]) -> None:
+    """Fail before any work when the chosen cases cannot give the task's labels."""
+    chosen = [c for c in index.cases if c.case_id in set(cases)]
+    if not chosen:
+        raise DatasetError(
+            f"none of the {len(cases)} case(s) to evaluate is in {index.root} "
+            f"(expected e.g. {', '.join(cases[:3])}): open the dataset the model was "
+            "trained on, or another dataset"
+        )
+    if task == "birads":
+        labelled = [c for c in chosen if c.birads_group is not None]
+        if not labelled:
+            raise DatasetError(
+                f"the birads task needs a BI-RADS category (1, 2 or 4-5) per case, but none "
+                f"of the {len(chosen)} case(s) of {index.root} has one: add them to "
+                "Description.xlsx or the manifest's birads column"
+            )
+    elif task == "calcification" and not any(c.has_annotations for c in chosen):
+        raise DatasetError(
+            f"the calcification task needs annotation masks (GT files), but none of the "
+            f"{len(chosen)} case(s) of {index.root} has one: annotate calcifications first, "
+            "or evaluate a birads model"
+        )
+
+
+def _model_stamp(folder: Path) -> dict[str, int]:
+    st = (folder / MODEL_FILE).stat()
+    return {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
+
+
+def evaluation_path(model_folder: str | Path, fingerprint: str) -> Path:
+    """Where the evaluation of a model on the dataset ``fingerprint`` is cached."""
+    return Path(model_folder) / EVALUATIONS_DIR / f"{fingerprint}.json"
+
+
+def load_evaluation(model_folder: str | Path, fingerprint: str) -> EvaluationResult | None:
+    """The cached evaluation of a model on a dataset, or ``None`` when there is none, it
+    is unreadable, of another format, or older than the model file (logged, not raised)."""
+    folder = Path(model_folder)
+    path = evaluation_path(folder, fingerprint)
+    if not path.is_file():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if data.get("format") != CACHE_FORMAT:
+            log.info(
+                "%s: cache format %r, expected %d; ignored", path, data.get("format"), CACHE_FORMAT
+            )
+            return None
+        if data.get("model_file") != _model_stamp(folder):
+            log.info("%s: the model file changed since this evaluation; ignored", path)
+            return None
+        return EvaluationResult(
+            model_id=str(data["model_id"]),
+            data=str(data["data"]),
+            scope=str(data["scope"]),
+            cases=list(data["cases"]),
+            metrics=dict(data["metrics"]),
+            card_metrics=data.get("card_metrics"),
+            task=str(data.get("task", "")),
+            fingerprint=str(data["fingerprint"]),
+            scores=EvalScores.from_json(data["scores"]),
+            seconds=data.get("seconds"),
+            from_cache=True,
+            created=str(data.get("created", "")),
+        )
+    except (
+        OSError,
+        UnicodeDecodeError,
+        json.JSONDecodeError,
+        KeyError,
+        TypeError,
+        ValueError,
+    ) as exc:
+        log.warning("%s: unreadable cached evaluation (%s); it will be computed again", path, exc)
+        return None
+
+
+def save_evaluation(model_folder: str | Path, result: EvaluationResult) -> Path | None:
+    """Write ``result`` to the model's ``evaluations/`` folder atomically.
+
+    Returns:
+        The file written, or ``None`` when the registry cannot be written (read-only,
+        full disk): the cache is an optimisation, so that is logged, not raised.
+    """
+    folder = Path(model_folder)
+    path = evaluation_path(folder, result.fingerprint)
+    payload = {
+        "format": CACHE_FORMAT,
+        "model_file": _model_stamp(folder),
+        **result.as_dict(),
+        "created": result.created,
+        "scores": result.scores.as_json() if result.scores is not None else None,
+    }
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        path.parent.mkdir(exist_ok=True)
+        tmp.write_text(json.dumps(payload), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        log.warning("cannot cache the evaluation in %s (%s); it will be computed again", path, exc)
+        return None
+    return path
 
 
 def evaluate_model(
@@ -54,28 +232,50 @@ def evaluate_model(
     models_dir: str | Path,
     *,
     batch: int | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: ProgressFn | None = None,
+    threshold: float = 0.5,
+    cache: bool = False,
 ) -> EvaluationResult:
     """Score a registered model on ``data``.
 
+    Args:
+        model: registry id or model folder.
+        data: dataset folder or manifest.
+        models_dir: the registry.
+        batch: prediction batch size (default: the card's).
+        progress: called ``(done, total, message)`` per image sampled, and once more when
+            the patches are predicted.
+        threshold: decision threshold of ``metrics`` (binary tasks and views).
+        cache: reuse the model's cached evaluation on this dataset, or store a new one.
+
     Raises:
-        ModelError: the model cannot be loaded.
-        DatasetError: the dataset is unusable or yields no patch.
+        ModelError: unknown model, bad card, or a model file that cannot be loaded.
+        DatasetError: the dataset is unusable, lacks the labels of the model's task, or
+            yields no patch.
     """
     from mcalc.dataset import open_dataset
-    from mcalc.models.training import dataset_fingerprint
 
-    loaded = load_model(model, models_dir)
-    card = loaded.card
+    folder = resolve_model(model, models_dir)
+    card = read_card(folder)
     index = open_dataset(data)
-    same = dataset_fingerprint(index) == card.get("data", {}).get("fingerprint")
-    if same:
-        cases = list(card["split"]["test"])
-        scope = "test-split"
-    else:
-        cases = [c.case_id for c in index.cases]
-        scope = "all-patients"
+    fingerprint = dataset_fingerprint(index)
+    scope, cases = evaluation_scope(card, index, fingerprint)
+    task = str(card["task"])
+    _check_labels(index, task, cases)
+    if cache:
+        cached = load_evaluation(folder, fingerprint)
+        if cached is not None:
+            log.info("evaluation of %s on %s read from the cache", card["id"], data)
+            if threshold != cached.metrics.get("threshold", 0.5) and cached.scores is not None:
+                cached.metrics = _patch_metrics(cached.scores, card, threshold)
+            return cached
+    if scope == "all-patients":
         log.info("dataset differs from the training data: evaluating on all %d cases", len(cases))
+
+    from mcalc.models.inference import load_model, predict_patches
+
+    t0 = time.perf_counter()
+    loaded = load_model(folder, models_dir)
     patch = card["patch"]
     cfg = PatchConfig(
         size=loaded.patch_size,
@@ -83,19 +283,63 @@ def evaluate_model(
         pos_per_image=int(patch.get("pos_per_image", 16)),
         neg_per_image=int(patch.get("neg_per_image", 16)),
     )
+    n_images = sum(len(c.images) for c in index.cases if c.case_id in set(cases))
+
+    def sampled(done: int, total: int, message: str) -> None:
+        if progress is not None:
+            progress(done, total + 1, message)
+
     patches = sample_dataset(
-        index, card["task"], cfg, int(card.get("seed", 0)), case_ids=cases, progress=progress
+        index, task, cfg, int(card.get("seed", 0)), case_ids=cases, progress=sampled
     )
     batch = batch or int(card.get("hyperparameters", {}).get("batch", 64))
     proba = predict_patches(loaded, patches.x, batch=batch)
-    metrics = classification_metrics(
-        patches.y, proba, loaded.classes, binary_views=card.get("binary_views") or {}
+    if progress is not None:
+        progress(n_images + 1, n_images + 1, f"predicted {len(proba)} patches")
+    patients = {c.case_id: c.patient_id for c in index.cases}
+    scores = EvalScores(
+        loaded.classes,
+        positive_classes(loaded.classes, card.get("binary_views")),
+        patches.y,
+        proba,
+        patches.case_ids.astype(str),
+        [patients.get(c, c) for c in patches.case_ids],
+        patches.keys.astype(str),
     )
-    return EvaluationResult(
+    metrics = classification_metrics(
+        patches.y,
+        proba,
+        loaded.classes,
+        binary_views=card.get("binary_views") or {},
+        threshold=threshold,
+    )
+    result = EvaluationResult(
         loaded.model_id,
         str(data),
         scope,
         cases,
         metrics,
-        card.get("metrics", {}).get("test") if same else None,
+        card.get("metrics", {}).get("test") if scope == "test-split" else None,
+        task=task,
+        fingerprint=fingerprint,
+        scores=scores,
+        seconds=round(time.perf_counter() - t0, 3),
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+    )
+    if cache:
+        # Cached at the default threshold, so that every reader gets the same metrics.
+        stored = result
+        if threshold != 0.5:
+            stored = replace(result, metrics=_patch_metrics(scores, card, 0.5))
+        save_evaluation(folder, stored)
+    return result
+
+
+def _patch_metrics(scores: EvalScores, card: dict[str, Any], threshold: float) -> dict[str, Any]:
+    return classification_metrics(
+        scores.y,
+        scores.proba,
+        scores.classes,
+        binary_views=card.get("binary_views") or {},
+        threshold=threshold,
     )

@@ -59,10 +59,11 @@ def classification_metrics(
     classes: Sequence[str],
     *,
     binary_views: dict[str, Sequence[str]] | None = None,
+    threshold: float = 0.5,
 ) -> dict[str, Any]:
     """Metrics of a classifier's probabilities ``(N, C)`` against class indices ``(N,)``.
 
-    Two classes: the binary metrics of class 1 at threshold 0.5 at the top level. More
+    Two classes: the binary metrics of class 1 at ``threshold`` at the top level. More
     classes: accuracy, confusion matrix, macro one-vs-rest AUC and ``per_class`` metrics
     (each class against the rest, decided by argmax).
 
@@ -72,6 +73,8 @@ def classification_metrics(
         classes: class names, in column order.
         binary_views: extra binary problems, name -> positive classes; e.g.
             ``{"suspicious": ["suspicious"]}`` scores ``p(suspicious)`` for ROC analysis.
+        threshold: decision threshold of the binary metrics (two classes, binary views);
+            more classes are decided by argmax.
     """
     from sklearn.metrics import accuracy_score, confusion_matrix, roc_auc_score
 
@@ -84,7 +87,7 @@ def classification_metrics(
     out: dict[str, Any] = {"classes": list(classes), "n": len(y_true)}
     out["support"] = {c: int((y_true == i).sum()) for i, c in enumerate(classes)}
     if len(classes) == 2:
-        out.update(binary_metrics(y_true, proba[:, 1]))
+        out.update(binary_metrics(y_true, proba[:, 1], threshold))
         out["classes"] = list(classes)
     else:
         pred = proba.argmax(axis=1)
@@ -117,6 +120,6 @@ def classification_metrics(
     for name, positives in (binary_views or {}).items():
         idx = [classes.index(p) for p in positives]
         out[f"binary_{name}"] = binary_metrics(
-            np.isin(y_true, idx).astype(int), proba[:, idx].sum(axis=1)
+            np.isin(y_true, idx).astype(int), proba[:, idx].sum(axis=1), threshold
         )
     return out
