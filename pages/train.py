@@ -18,7 +18,7 @@ from mcalc.errors import McalcError
 from mcalc.jobs.compare import comparison_rows
 from mcalc.jobs.figures import curves_figure
 from mcalc.jobs.plan import STRATEGY_TEXT, FreezePlan, freeze_plan
-from mcalc.jobs.spec import MAX_BATCH, MAX_EPOCHS, MAX_PATCH_SIZE, cli_supports
+from mcalc.jobs.spec import MAX_BATCH, MAX_EPOCHS, MAX_PATCH_SIZE
 from mcalc.models import ARCHITECTURES, STRATEGIES, TASKS
 from mcalc.models.architectures import MIN_PATCH_SIZE
 from mcalc.models.registry import list_models
@@ -185,13 +185,10 @@ def hyper_ui(
         "Learning rate", LR_CHOICES, key="train_lr", format_func=lambda v: f"{v:g}"
     )
     seed = c[3].number_input("Seed", 0, 2**31 - 1, step=1, key="train_seed")
-    can_switch = cli_supports("--no-augment")
     augment = st.toggle(
         "Augmentation (flips, 90° rotations, mild intensity changes)",
         value=True,
         key="train_augment",
-        disabled=not can_switch,
-        help=None if can_switch else "Always on: this mcalc's train command has no switch for it.",
     )
     with st.expander("Advanced"):
         a = st.columns(4)

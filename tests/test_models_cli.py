@@ -121,3 +121,31 @@ def test_models_runs_as_a_module(tmp_path) -> None:
     )  # fmt: skip
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == []
+
+
+def test_reserved_id_and_no_augment_flag():
+    from mcalc.cli import build_parser
+    from mcalc.errors import ModelError
+    from mcalc.models.training import TrainConfig
+
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--data",
+            "d",
+            "--arch",
+            "custom",
+            "--task",
+            "calcification",
+            "--freeze",
+            "full",
+            "--epochs",
+            "1",
+            "--no-augment",
+        ]
+    )
+    assert args.no_augment is True
+    with pytest.raises(ModelError, match="reserved"):
+        TrainConfig(
+            data="d", arch="custom", task="calcification", freeze="full", epochs=1, model_id="jobs"
+        ).validate()

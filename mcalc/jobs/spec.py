@@ -13,8 +13,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import io
 import logging
 import re
 import shutil
@@ -31,7 +29,6 @@ __all__ = [
     "check_config",
     "suggested_lr",
     "arch_defaults",
-    "cli_supports",
     "MAX_BATCH",
     "MAX_EPOCHS",
     "MAX_PATCH_SIZE",
@@ -168,14 +165,10 @@ class CheckedJob:
 
 
 def suggested_lr(arch: str, freeze: str, pretrained: bool) -> float:
-    """The learning rate the trainer picks when none is given.
+    """The learning rate the trainer picks when none is given (:func:`default_lr`)."""
+    from mcalc.models.freeze import default_lr
 
-    Mirrors :func:`mcalc.models.training.default_lr` (which imports TensorFlow): 1e-3 from
-    scratch or for a head alone, 1e-4 when fine-tuning pre-trained layers.
-    """
-    if freeze == "head" or not pretrained or arch == "custom":
-        return 1e-3
-    return 1e-4
+    return default_lr(arch, freeze, pretrained)
 
 
 def arch_defaults(arch: str, freeze: str = "full", pretrained: bool = False) -> dict[str, Any]:
@@ -200,19 +193,6 @@ def arch_defaults(arch: str, freeze: str = "full", pretrained: bool = False) -> 
 
 
 @lru_cache(maxsize=16)
-def cli_supports(flag: str) -> bool:
-    """Whether this mcalc's ``train`` command knows the switch ``flag`` (``--no-augment``)."""
-    from mcalc.cli import build_parser
-
-    required = ["train", "--data", "d", "--arch", "a", "--task", "t", "--freeze", "f"]
-    try:
-        with contextlib.redirect_stderr(io.StringIO()):
-            _, unknown = build_parser().parse_known_args([*required, "--epochs", "1", flag])
-    except SystemExit:  # argparse exits on an option that wants a value: it knows it
-        return True
-    return flag not in unknown
-
-
 def _check_numbers(cfg: JobConfig) -> None:
     from mcalc.models.architectures import MIN_PATCH_SIZE, arch_spec
     from mcalc.models.freeze import STRATEGIES
@@ -250,11 +230,6 @@ def _check_numbers(cfg: JobConfig) -> None:
         raise ModelError(
             f"bad model id {cfg.model_id!r}: use letters, digits, '.', '_' and '-' only "
             f"(and not {', '.join(sorted(_RESERVED_IDS))})"
-        )
-    if not cfg.augment and not cli_supports("--no-augment"):
-        raise JobError(
-            "this mcalc's train command cannot switch augmentation off (no --no-augment "
-            "option): leave augmentation on"
         )
 
 

@@ -8,6 +8,7 @@ interrupted).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import time
@@ -102,8 +103,22 @@ def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
     return run
 
 
+def _sigterm_as_interrupt() -> None:
+    """Let SIGTERM (a cancelled job) unwind like Ctrl-C, so no half-registered folder stays."""
+    import signal
+
+    def handler(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    # ValueError: not the main thread (tests calling main() from a thread)
+    with contextlib.suppress(ValueError):
+        signal.signal(signal.SIGTERM, handler)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from mcalc.models.training import TrainConfig, train
+
+    _sigterm_as_interrupt()
 
     config = TrainConfig(
         data=args.data,
@@ -125,6 +140,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         max_steps=args.max_steps,
         pos_per_image=args.patches_per_image,
         neg_per_image=args.patches_per_image,
+        augment=not args.no_augment,
     )
     config.validate()  # fail on bad names before TensorFlow starts
     result = train(config, progress=_train_progress(not args.json))
@@ -262,6 +278,9 @@ def register_commands(subparsers: Any) -> None:
     )
     train.add_argument("--boundary", default=None, help="first trainable layer of 'partial'")
     train.add_argument("--patience", type=int, default=3, help="early-stopping patience")
+    train.add_argument(
+        "--no-augment", action="store_true", help="no flips/rotations/intensity augmentation"
+    )
     train.add_argument("--max-steps", type=int, default=None, help="cap of batches per epoch")
     train.add_argument("--id", default=None, help="registry id (default: arch-task-time)")
     train.set_defaults(func=cmd_train)

@@ -29,7 +29,7 @@ from mcalc.models.architectures import arch_spec, base_layers
 if TYPE_CHECKING:
     import keras
 
-__all__ = ["STRATEGIES", "FreezeReport", "apply_freeze", "count_params"]
+__all__ = ["STRATEGIES", "FreezeReport", "apply_freeze", "count_params", "default_lr"]
 
 log = logging.getLogger(__name__)
 
@@ -129,3 +129,16 @@ def apply_freeze(
         warnings.append(message)
     trainable, total = count_params(model)
     return FreezeReport(strategy, used_boundary, trainable, total, frozen, tuple(warnings))
+
+
+def default_lr(arch: str, strategy: str, pretrained: bool) -> float:
+    """Learning rate when none is given: 1e-3 from scratch or for a head alone, 1e-4 when
+    fine-tuning pre-trained layers (small steps keep what they learned).
+
+    Example:
+        >>> default_lr("vgg16", "partial", pretrained=True)
+        0.0001
+    """
+    if strategy == "head" or not pretrained or arch == "custom":
+        return 1e-3
+    return 1e-4

@@ -31,7 +31,7 @@ from mcalc.errors import DatasetError, McalcError, ModelError
 from mcalc.models.architectures import arch_spec, build_model
 from mcalc.models.data import eval_dataset, steps_per_epoch, train_dataset
 from mcalc.models.fingerprint import dataset_fingerprint
-from mcalc.models.freeze import STRATEGIES, FreezeReport, apply_freeze
+from mcalc.models.freeze import STRATEGIES, FreezeReport, apply_freeze, default_lr
 from mcalc.models.metrics import classification_metrics
 from mcalc.models.patches import (
     DEFAULT_SPACING_MM,
@@ -60,13 +60,16 @@ __all__ = [
     "dataset_fingerprint",
     "binary_views",
     "package_versions",
-    "default_lr",
     "select_strategy",
 ]
 
 log = logging.getLogger(__name__)
 
 ProgressFn = Callable[[dict[str, Any]], None]
+
+
+#: Ids a model cannot take: they name folders of the runs area itself.
+RESERVED_IDS: frozenset[str] = frozenset({"jobs"})
 
 
 @dataclass
@@ -134,6 +137,12 @@ class TrainConfig:
             raise ModelError(
                 f"unknown freeze strategy {self.freeze!r}; expected one of: {', '.join(STRATEGIES)}"
             )
+        if self.model_id is not None and self.model_id in RESERVED_IDS:
+            # <runs_dir>/<id> is emptied at start: "jobs" would wipe the app's job folders.
+            raise ModelError(
+                f"model id {self.model_id!r} is reserved ({', '.join(sorted(RESERVED_IDS))}); "
+                "choose another --id"
+            )
         if self.epochs < 1:
             raise ModelError(f"epochs must be >= 1, got {self.epochs}")
         if self.batch < 1:
@@ -158,14 +167,6 @@ class TrainResult:
     model_id: str
     path: Path
     card: dict[str, Any] = field(default_factory=dict)
-
-
-def default_lr(arch: str, strategy: str, pretrained: bool) -> float:
-    """Learning rate: 1e-3 from scratch or for a head alone, 1e-4 when fine-tuning
-    pre-trained layers (small steps keep what they learned)."""
-    if strategy == "head" or not pretrained or arch == "custom":
-        return 1e-3
-    return 1e-4
 
 
 def binary_views(task: str) -> dict[str, list[str]]:
