@@ -1,0 +1,237 @@
+"""Sliding-window inference: maps equal per-patch predictions, aggregation, top regions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mcalc.errors import ModelError
+from mcalc.explain.errors import NoBreastRegionError
+from mcalc.explain.sliding import (
+    PatchGrid,
+    ProbabilityMap,
+    SlidingSettings,
+    aggregate,
+    breast_fractions,
+    case_score,
+    image_scores,
+    make_grid,
+    positive_class,
+    predict_map,
+    top_regions,
+)
+from mcalc.models.patches import TASKS, extract_patch
+from tests.explain_fixtures import PATCH, random_model, spot_model
+
+keras = pytest.importorskip("keras")
+
+
+def _loaded(model, task: str = "calcification", patch: int | None = None):
+    from mcalc.models.inference import LoadedModel
+
+    size = patch or int(model.input_shape[1])
+    return LoadedModel(
+        model=model,
+        card={"id": "t", "task": task},
+        patch_size=size,
+        spacing_mm=None,
+        classes=TASKS[task],
+        window="file",
+    )
+
+
+def _image(shape=(100, 90), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A bright half-disc of textured 'tissue' against the left edge, and its mask."""
+    rng = np.random.default_rng(seed)
+    rr, cc = np.mgrid[: shape[0], : shape[1]]
+    breast = (rr - shape[0] / 2) ** 2 + cc**2 < (0.45 * shape[0] + 20) ** 2
+    img = np.where(breast, 0.5 + 0.1 * rng.random(shape), 0.0).astype(np.float32)
+    return img, breast
+
+
+@pytest.fixture(scope="module")
+def rand_loaded():
+    return _loaded(random_model(2, PATCH, seed=3))
+
+
+def test_grid_geometry_covers_the_image() -> None:
+    grid = make_grid((100, 90), 32, 16)
+    assert (grid.rows, grid.cols) == (6, 5)
+    assert grid.padded_shape[0] >= 100 and grid.padded_shape[1] >= 90
+    assert grid.box(grid.rows - 1, grid.cols - 1) == (80, 100, 64, 90)
+    centers = grid.centers()
+    assert centers.shape == (6, 5, 2) and tuple(centers[0, 0]) == (16, 16)
+    small = make_grid((20, 10), 32, 16)  # smaller than a patch: one zero-padded patch
+    assert (small.rows, small.cols) == (1, 1)
+    with pytest.raises(ValueError, match="stride"):
+        make_grid((10, 10), 32, 0)
+
+
+def test_breast_fractions_count_padding_as_not_breast() -> None:
+    mask = np.ones((40, 40), bool)
+    frac = breast_fractions(mask, make_grid(mask.shape, 32, 16))
+    assert frac[0, 0] == pytest.approx(1.0)
+    assert frac[-1, -1] == pytest.approx((24 * 24) / (32 * 32))
+
+
+def test_map_matches_per_patch_predictions_at_the_same_positions(rand_loaded) -> None:
+    from mcalc.models.inference import predict_patches
+
+    unit, breast = _image()
+    calls = []
+    pmap = predict_map(
+        rand_loaded,
+        unit,
+        settings=SlidingSettings(stride=12, batch=7, min_breast=0.3),
+        breast=breast,
+        progress=lambda d, t, m: calls.append((d, t)),
+    )
+    cells = np.argwhere(pmap.evaluated)
+    assert len(cells) == pmap.n_patches > 10
+    centers = pmap.grid.centers()
+    patches = np.stack([extract_patch(unit, tuple(centers[i, j]), PATCH) for i, j in cells])
+    expected = predict_patches(rand_loaded, patches)
+    np.testing.assert_allclose(pmap.proba[cells[:, 0], cells[:, 1]], expected, atol=1e-5)
+    assert (pmap.proba[~pmap.evaluated] == 0).all()
+    fractions = breast_fractions(breast, pmap.grid)
+    np.testing.assert_array_equal(pmap.evaluated, fractions >= 0.3)
+    assert calls[-1] == (len(cells), len(cells)) and len(calls) == -(-len(cells) // 7)
+
+
+def test_dense_map_interpolates_between_patch_centres() -> None:
+    grid = make_grid((64, 64), 32, 16)
+    proba = np.zeros((grid.rows, grid.cols, 2), np.float32)
+    proba[..., 1] = np.arange(grid.size, dtype=np.float32).reshape(grid.rows, grid.cols)
+    pmap = ProbabilityMap(
+        proba, np.ones((grid.rows, grid.cols), bool), grid, TASKS["calcification"]
+    )
+    dense = pmap.dense()
+    assert dense.shape == (64, 64)
+    # At the geometric centre of an inner patch (31.5, 31.5) the value is the patch's own;
+    # before the first centre the map holds the first patch's value.
+    assert dense[31:33, 31:33].mean() == pytest.approx(proba[1, 1, 1], abs=1e-5)
+    np.testing.assert_allclose(dense[:15, :15], proba[0, 0, 1])
+    assert dense[40, 31] == pytest.approx(3 * (40 - 15.5) / 16 + (31 - 15.5) / 16, abs=1e-5)
+    const = ProbabilityMap(np.full_like(proba, 0.25), pmap.evaluated, grid, pmap.classes)
+    np.testing.assert_allclose(const.dense(shape=(128, 100)), 0.25, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("values", "mask", "rule", "k", "expected"),
+    [
+        ([0.1, 0.9, 0.5, 0.7], None, "max", 3, 0.9),
+        ([0.1, 0.9, 0.5, 0.7], None, "topk", 2, 0.8),
+        ([0.1, 0.9, 0.5, 0.7], None, "topk", 10, 0.55),  # fewer values than k: their mean
+        ([0.1, 0.9, 0.5, 0.7], [1, 0, 1, 1], "topk", 2, 0.6),  # masked-out peak ignored
+        ([0.1, 0.9], [0, 0], "topk", 3, 0.0),  # nothing evaluated
+        ([np.nan, 0.4], None, "max", 1, 0.4),
+    ],
+)
+def test_aggregate_on_hand_made_values(values, mask, rule, k, expected) -> None:
+    m = None if mask is None else np.array(mask, bool)
+    assert aggregate(np.array(values), m, rule=rule, k=k) == pytest.approx(expected)
+
+
+def test_aggregate_rejects_bad_rules_and_case_score_rules() -> None:
+    with pytest.raises(ValueError, match="max, topk"):
+        aggregate(np.ones(3), rule="median")
+    with pytest.raises(ValueError, match="k must be"):
+        aggregate(np.ones(3), k=0)
+    assert case_score([0.2, 0.9, 0.4]) == 0.9
+    assert case_score([0.2, 0.4], rule="mean") == pytest.approx(0.3)
+    with pytest.raises(ValueError, match="at least one"):
+        case_score([])
+
+
+def _hand_map(task: str = "calcification", factor: float = 1.0) -> ProbabilityMap:
+    grid = make_grid((160, 160), 32, 16)  # 9 x 9 cells
+    classes = TASKS[task]
+    proba = np.zeros((grid.rows, grid.cols, len(classes)), np.float32)
+    pos = classes.index(positive_class(classes))
+    proba[..., pos] = 0.05
+    proba[2, 2, pos] = 0.95  # peak 1
+    proba[2, 3, pos] = 0.90  # its neighbour: suppressed
+    proba[7, 6, pos] = 0.80  # peak 2, far away
+    proba[5, 0, pos] = 0.40  # under the threshold
+    proba[..., 0] = 1.0 - proba[..., pos]
+    return ProbabilityMap(
+        proba,
+        np.ones((grid.rows, grid.cols), bool),
+        grid,
+        classes,
+        factor=factor,
+        native_shape=(round(160 / factor), round(160 / factor)),
+    )
+
+
+def test_image_scores_use_the_positive_class() -> None:
+    scores = image_scores(_hand_map(), SlidingSettings(top_k=2))
+    assert scores["positive_class"] == "calcification"
+    assert scores["score"] == pytest.approx((0.95 + 0.90) / 2)
+    assert image_scores(_hand_map(), SlidingSettings(top_k=1))["score"] == pytest.approx(0.95)
+    birads = image_scores(_hand_map("birads"), SlidingSettings(top_k=1))
+    assert birads["positive_class"] == "suspicious" and birads["score"] == pytest.approx(0.95)
+    assert set(birads["classes"]) == {"normal", "benign", "suspicious"}
+
+
+def test_top_regions_suppress_neighbours_and_map_to_native_pixels() -> None:
+    regions = top_regions(_hand_map(factor=0.5), settings=SlidingSettings(min_region_score=0.5))
+    assert [r.cell for r in regions] == [(2, 2), (7, 6)]
+    assert [r.rank for r in regions] == [1, 2]
+    assert regions[0].score == pytest.approx(0.95)
+    # Patch (2, 2) covers model pixels 32..64; native pixels are twice as many.
+    assert regions[0].box == (64, 128, 64, 128)
+    assert regions[0].center == (96.0, 96.0)
+    assert regions[0].scores["calcification"] == pytest.approx(0.95)
+    low = top_regions(_hand_map(), settings=SlidingSettings(min_region_score=0.3))
+    assert (5, 0) in [r.cell for r in low]
+    one = top_regions(_hand_map(), settings=SlidingSettings(max_regions=1))
+    assert len(one) == 1
+    loose = top_regions(_hand_map(), settings=SlidingSettings(nms_overlap=0.5))
+    assert (2, 3) in [r.cell for r in loose]  # IoU 1/3 is allowed at 0.5
+
+
+def test_blank_image_and_unfitting_models_are_clear_errors(rand_loaded) -> None:
+    with pytest.raises(NoBreastRegionError, match="no breast region"):
+        predict_map(rand_loaded, np.zeros((80, 80), np.float32))
+    unit, breast = _image()
+    with pytest.raises(ModelError, match=r"expected \(48, 48, 1\)"):
+        predict_map(_loaded(rand_loaded.model, patch=48), unit, breast=breast)
+    bad_task = _loaded(rand_loaded.model)
+    bad_task.card["task"] = "density"
+    with pytest.raises(ModelError, match="calcification, birads"):
+        predict_map(bad_task, unit, breast=breast)
+    with pytest.raises(ModelError, match="outputs"):
+        predict_map(_loaded(rand_loaded.model, task="birads"), unit, breast=breast)
+
+
+def test_settings_are_checked() -> None:
+    with pytest.raises(ValueError, match="min_breast"):
+        SlidingSettings(min_breast=2.0)
+    with pytest.raises(ValueError, match="top_k"):
+        SlidingSettings(top_k=0)
+    assert SlidingSettings().stride_for(64) == 32
+
+
+def test_the_spot_detector_finds_the_annotated_calcifications(tiny_demo) -> None:
+    from mcalc.annotations import load_annotation_mask
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.sliding import predict_mammogram
+    from mcalc.imageio import read_image
+
+    rec = open_dataset(tiny_demo).case("suspicious-1").image("CC", "recent")
+    mammo = read_image(rec.image_path)
+    mask, _ = load_annotation_mask(rec.annotation_path, rec.annotation_kind, mammo.shape)
+    pmap, unit = predict_mammogram(_loaded(spot_model()), mammo)
+    assert unit.shape == mammo.shape and pmap.factor == 1.0
+    regions = top_regions(pmap)
+    assert regions and regions[0].score > 0.9
+    for r in regions[:2]:
+        r0, r1, c0, c1 = r.box
+        assert mask[r0:r1, c0:c1].any(), f"region {r.rank} at {r.box} holds no annotation"
+    assert image_scores(pmap)["score"] > 0.9
+    # A round trip through the cache's arrays keeps the map.
+    again = ProbabilityMap.from_arrays(pmap.to_arrays())
+    np.testing.assert_array_equal(again.proba, pmap.proba)
+    assert again.grid == pmap.grid and again.classes == pmap.classes
+    assert isinstance(again.grid, PatchGrid)
