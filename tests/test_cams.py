@@ -1,0 +1,218 @@
+"""Class activation maps: tf-keras-vis against a plain GradientTape Grad-CAM, no NaN, safe
+normalisation, clear layer errors, and the shared model left untouched."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mcalc.explain.cams import (
+    CAM_METHODS,
+    CamSettings,
+    Explainer,
+    check_layer,
+    default_layer,
+    explain_map,
+    joint_range,
+    normalize_map,
+    stitch,
+    taper_window,
+)
+from mcalc.explain.errors import ExplainError, LayerError
+from mcalc.explain.sliding import ProbabilityMap, make_grid
+from mcalc.models.patches import TASKS
+from tests.explain_fixtures import PATCH, random_model, spot_model
+
+keras = pytest.importorskip("keras")
+tf = pytest.importorskip("tensorflow")
+
+
+@pytest.fixture(scope="module")
+def model():
+    return random_model(2, PATCH, seed=1)
+
+
+@pytest.fixture(scope="module")
+def explainer(model):
+    return Explainer(model, "custom")
+
+
+@pytest.fixture(scope="module")
+def patches():
+    rng = np.random.default_rng(0)
+    x = 0.4 + 0.1 * rng.random((5, PATCH, PATCH), dtype=np.float32)
+    x[:, 10:13, 20:23] = 0.95  # a bright spot for something to see
+    return x
+
+
+def _tape_gradcam(model, x: np.ndarray, layer: str, class_index: int) -> np.ndarray:
+    """Grad-CAM written out: d(logit)/d(feature maps), spatial mean, weighted sum, ReLU."""
+    from scipy.ndimage import zoom
+
+    head = model.get_layer("head_output")
+    kernel, bias = (w.numpy() if hasattr(w, "numpy") else w for w in head.weights)
+    feats = keras.Model(model.inputs, [model.get_layer(layer).output, head.input])
+    inputs = tf.constant(x[..., None])
+    with tf.GradientTape() as tape:
+        conv, hidden = feats(inputs, training=False)
+        tape.watch(conv)
+        logits = tf.matmul(hidden, kernel) + bias
+        score = logits[:, class_index]
+    grads = tape.gradient(score, conv).numpy()
+    weights = grads.mean(axis=(1, 2), keepdims=True)
+    cam = np.maximum((weights * conv.numpy()).sum(axis=-1), 0.0)
+    factor = (1, x.shape[1] / cam.shape[1], x.shape[2] / cam.shape[2])
+    return zoom(cam, factor, order=1)
+
+
+@pytest.mark.parametrize("layer", ["conv2", "conv1"])
+def test_gradcam_matches_a_plain_gradient_tape_gradcam(model, explainer, patches, layer) -> None:
+    for class_index in (0, 1):
+        ours = explainer.explain_patches(patches, "gradcam", class_index, layer)
+        ref = _tape_gradcam(model, patches, layer, class_index)
+        assert ours.shape == ref.shape == patches.shape
+        if ref.max() <= 0:  # ReLU of a random model may leave nothing for one class
+            continue
+        corr = np.corrcoef(ours.ravel(), ref.ravel())[0, 1]
+        assert corr > 0.99, f"{layer} class {class_index}: correlation {corr:.4f}"
+        np.testing.assert_allclose(ours, ref, rtol=1e-3, atol=1e-6 * float(ref.max()))
+
+
+def test_patch_maps_do_not_depend_on_the_batch(explainer, patches) -> None:
+    together = explainer.explain_patches(patches, "gradcam", 1, batch=5)
+    alone = explainer.explain_patches(patches[2:3], "gradcam", 1)
+    np.testing.assert_allclose(together[2], alone[0], rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("method", CAM_METHODS)
+def test_every_method_runs_without_nan(explainer, patches, method) -> None:
+    cams = explainer.explain_patches(patches, method, 1, scorecam_max_n=16)
+    assert cams.shape == patches.shape
+    assert np.isfinite(cams).all() and (cams >= 0).all()
+    assert np.isfinite(normalize_map(cams[0])).all()
+
+
+def test_gradcam_plus_plus_survives_huge_logits(patches) -> None:
+    loud = spot_model()
+    out = loud.get_layer("head_output")
+    kernel, bias = out.get_weights()
+    out.set_weights([kernel * 1e4, bias + 500.0])  # logits far beyond exp()'s float32 range
+    cams = Explainer(loud).explain_patches(patches, "gradcam++", 1)
+    assert np.isfinite(cams).all()
+    assert cams.max() > 0  # the spot is still found
+
+
+@pytest.mark.parametrize(
+    ("cam", "kwargs"),
+    [
+        (np.full((8, 8), 3.0), {}),
+        (np.full((8, 8), 3.0), {"vmin": 0.0}),
+        (np.zeros((8, 8)), {}),
+        (np.zeros((8, 8)), {"vmin": 0.0, "vmax": 0.0}),
+        (np.array([[np.nan, 1.0], [np.inf, -np.inf]]), {}),
+        (np.arange(4.0).reshape(2, 2), {"vmin": 0.0, "vmax": 10.0}),
+    ],
+)
+def test_normalisation_is_safe(cam, kwargs) -> None:
+    out = normalize_map(cam, **kwargs)
+    assert out.shape == cam.shape and out.dtype == np.float32
+    assert np.isfinite(out).all() and out.min() >= 0.0 and out.max() <= 1.0
+
+
+def test_joint_range_is_one_scale_for_several_maps() -> None:
+    a, b = np.full((2, 2), 2.0), np.full((3, 3), 5.0)
+    assert joint_range([a, b]) == (0.0, 5.0)
+    assert joint_range([]) == (0.0, 0.0)
+    assert normalize_map(a, 0.0, joint_range([a, b])[1]).max() == pytest.approx(0.4)
+
+
+def test_layers_list_their_feature_map_sizes_and_default_to_the_last_conv(model) -> None:
+    xp = Explainer(model, "custom")
+    labels = [info.label for info in xp.layers()]
+    assert labels[0] == "conv1 · Conv2D · 32×32×32"
+    assert "conv2 · Conv2D · 16×16×64" in labels
+    assert all(info.spatial for info in xp.layers())
+    assert xp.default_layer() == "conv2"
+    assert default_layer(spot_model()) == "conv2"  # unknown architecture: last convolution
+
+
+@pytest.mark.parametrize("layer", ["head_pool", "head_output"])
+def test_a_layer_without_spatial_output_is_a_clear_error(explainer, patches, layer) -> None:
+    with pytest.raises(LayerError, match=r"\(height, width, channels\)"):
+        check_layer(explainer.model, layer)
+    with pytest.raises(LayerError, match="conv"):
+        explainer.explain_patches(patches, "gradcam", 1, layer)
+
+
+def test_unknown_layer_and_bad_inputs_are_clear_errors(explainer, patches) -> None:
+    with pytest.raises(LayerError, match="no layer 'conv9'"):
+        explainer.explain_patches(patches, "gradcam", 1, "conv9")
+    with pytest.raises(ValueError, match=r"expected patches of shape \(N, 32, 32\)"):
+        explainer.explain_patches(np.zeros((2, 16, 16)), "gradcam", 1)
+    with pytest.raises(ValueError, match="out of range"):
+        explainer.explain_patches(patches, "gradcam", 5)
+    with pytest.raises(ValueError, match="gradcam, gradcam\\+\\+, scorecam"):
+        CamSettings(method="lime")
+
+
+def test_explainer_objects_are_built_once_and_reused(explainer) -> None:
+    first = explainer.visualizer("gradcam", "conv2")
+    assert explainer.visualizer("gradcam", "conv2") is first
+    assert explainer.linear_model("conv2") is explainer.linear_model("conv2")
+    assert explainer.visualizer("gradcam++", "conv2").model is first.model  # one clone
+
+
+def test_the_shared_model_is_never_modified(patches) -> None:
+    model = random_model(2, PATCH, seed=5)
+    weights = [w.copy() for w in model.get_weights()]
+    configs = [layer.get_config() for layer in model.layers]
+    before = model.predict_on_batch(patches[..., None])
+    xp = Explainer(model, "custom")
+    for method in CAM_METHODS:
+        for layer in ("conv2", "conv1"):
+            xp.explain_patches(patches, method, 1, layer, scorecam_max_n=8)
+    assert all(np.array_equal(a, b) for a, b in zip(weights, model.get_weights(), strict=True))
+    assert [layer.get_config() for layer in model.layers] == configs
+    assert model.get_layer("head_output").activation.__name__ == "softmax"
+    np.testing.assert_allclose(model.predict_on_batch(patches[..., None]), before, atol=1e-6)
+
+
+def test_taper_windows_of_half_overlapping_patches_add_up_to_one() -> None:
+    w = taper_window(32)
+    assert w.min() > 0
+    summed = w[:, :16] + w[:, 16:]  # two neighbours half a patch apart
+    np.testing.assert_allclose(summed[5], summed[5].mean(), rtol=1e-5)
+
+
+def test_stitch_takes_the_weighted_mean_of_overlapping_patch_maps() -> None:
+    grid = make_grid((64, 64), 32, 16)
+    cells = np.argwhere(np.ones((grid.rows, grid.cols), bool))
+    ones = np.ones((len(cells), 32, 32), np.float32)
+    np.testing.assert_allclose(stitch(ones, cells, grid), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(stitch(ones, cells, grid, taper=False), 1.0)
+    zero = stitch(ones, cells, grid, np.zeros(len(cells)))
+    assert (zero == 0).all()
+    one_patch = stitch(ones[:1], cells[:1], grid)
+    assert one_patch[:32, :32].min() > 0.99 and (one_patch[32:, :] == 0).all()
+
+
+def test_explain_map_stitches_a_full_image_map_on_the_spots() -> None:
+    grid = make_grid((64, 64), 32, 16)
+    unit = np.full((64, 64), 0.5, np.float32)
+    unit[40:42, 20:22] = 1.0  # a calcification-like spot
+    proba = np.zeros((grid.rows, grid.cols, 2), np.float32)
+    proba[..., 1] = 0.9
+    pmap = ProbabilityMap(
+        proba, np.ones((grid.rows, grid.cols), bool), grid, TASKS["calcification"]
+    )
+    xp = Explainer(spot_model())
+    cam = explain_map(xp, unit, pmap, CamSettings("gradcam", scope="breast"))
+    assert cam.heat.shape == (64, 64) and cam.layer == "conv2" and cam.target == "calcification"
+    peak = np.unravel_index(np.argmax(cam.heat), cam.heat.shape)
+    assert 38 <= peak[0] <= 43 and 18 <= peak[1] <= 23
+    regions = explain_map(xp, unit, pmap, CamSettings("scorecam"))  # auto scope: regions
+    assert regions.settings.resolved_scope == "regions" and 0 < len(regions.cells) < grid.size
+    again = type(cam).from_arrays(cam.to_arrays())
+    np.testing.assert_array_equal(again.heat, cam.heat)
+    with pytest.raises(ExplainError, match="not the one of the probability map"):
+        explain_map(xp, np.zeros((10, 10), np.float32), pmap)
