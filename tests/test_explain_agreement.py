@@ -1,0 +1,107 @@
+"""Explanation against annotations, on hand-made maps and masks: energy inside the dilated
+marks, the pointing game, and the dilation itself."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mcalc.explain.agreement import dilate_mask, energy_inside, map_agreement, pointing_game
+
+
+def _dot(shape=(21, 21), at=(10, 10)) -> np.ndarray:
+    m = np.zeros(shape, bool)
+    m[at] = True
+    return m
+
+
+@pytest.mark.parametrize(
+    ("spacing", "tolerance", "expected_extent"),
+    [
+        ((0.5, 0.5), 0.0, (1, 1)),
+        ((0.5, 0.5), 1.0, (5, 5)),  # 2 px radius each way
+        ((0.5, 0.25), 1.0, (5, 9)),  # round in mm: wider in the finer direction
+        ((0.1, 0.1), 0.04, (1, 1)),  # under half a pixel: unchanged
+    ],
+)
+def test_dilation_is_round_in_millimetres(spacing, tolerance, expected_extent) -> None:
+    grown = dilate_mask(_dot(), spacing, tolerance)
+    rows, cols = np.nonzero(grown)
+    assert (np.ptp(rows) + 1, np.ptp(cols) + 1) == expected_extent
+    assert grown[10, 10]
+
+
+def test_dilation_rejects_bad_arguments() -> None:
+    with pytest.raises(ValueError, match="tolerance"):
+        dilate_mask(_dot(), (0.1, 0.1), -1.0)
+    with pytest.raises(ValueError, match="spacing"):
+        dilate_mask(_dot(), (0.0, 0.1), 1.0)
+
+
+@pytest.mark.parametrize(
+    ("heat", "expected"),
+    [
+        ("inside", 1.0),
+        ("half", 0.5),
+        ("outside", 0.0),
+        ("zero", 0.0),
+        ("negative", 1.0),  # negative values carry no energy
+        ("nan", 1.0),  # NaN reads as 0
+    ],
+)
+def test_energy_inside_on_hand_made_maps(heat, expected) -> None:
+    mask = np.zeros((10, 10), bool)
+    mask[2:4, 2:4] = True
+    h = np.zeros((10, 10))
+    if heat == "inside":
+        h[2:4, 2:4] = 1.0
+    elif heat == "half":
+        h[2:4, 2:4] = 1.0
+        h[6:8, 6:8] = 1.0
+    elif heat == "outside":
+        h[6:8, 6:8] = 1.0
+    elif heat == "negative":
+        h[2, 2] = 2.0
+        h[7, 7] = -5.0
+    elif heat == "nan":
+        h[2, 2] = 1.0
+        h[7, 7] = np.nan
+    assert energy_inside(h, mask) == pytest.approx(expected, abs=1e-9)
+
+
+def test_pointing_game_hits_misses_ties_and_flat_maps() -> None:
+    mask = _dot((10, 10), (3, 3))
+    hit = np.zeros((10, 10))
+    hit[3, 3] = 1.0
+    assert pointing_game(hit, mask) == (True, (3, 3))
+    miss = np.zeros((10, 10))
+    miss[8, 8] = 1.0
+    assert pointing_game(miss, mask) == (False, (8, 8))
+    tie = np.zeros((10, 10))
+    tie[8, 8] = tie[3, 3] = 1.0  # either maximum on a mark counts
+    assert pointing_game(tie, mask)[0] is True
+    assert pointing_game(np.full((10, 10), 0.3), mask) == (None, None)
+    with pytest.raises(ValueError, match="differ in shape"):
+        pointing_game(hit, np.zeros((5, 5), bool))
+
+
+def test_map_agreement_with_tolerance_region_and_without_marks() -> None:
+    mask = _dot((20, 20), (5, 5))
+    heat = np.zeros((20, 20))
+    heat[5, 7] = 1.0  # 2 px (1 mm) from the mark
+    heat[15, 15] = 0.5
+    strict = map_agreement(heat, mask, (0.5, 0.5), tolerance_mm=0.0)
+    assert strict.pointing_hit is False and strict.energy_inside == 0.0 and strict.marks == 1
+    loose = map_agreement(heat, mask, (0.5, 0.5), tolerance_mm=1.0)
+    assert loose.pointing_hit is True and loose.peak == (5, 7)
+    assert loose.energy_inside == pytest.approx(1.0 / 1.5)
+    region = np.zeros((20, 20), bool)
+    region[:10, :10] = True
+    with_region = map_agreement(heat, mask, (0.5, 0.5), 1.0, region=region)
+    assert with_region.area_fraction == pytest.approx(17 / 100)  # OpenCV 5x5 ellipse: 17 px
+    none = map_agreement(heat, None, (0.5, 0.5))
+    assert none.energy_inside is None and none.pointing_hit is None and none.peak == (5, 7)
+    assert map_agreement(heat, np.zeros((20, 20), bool), (0.5, 0.5)).marks == 0
+    assert loose.as_dict()["peak"] == [5, 7]
+    with pytest.raises(ValueError, match="differ in shape"):
+        map_agreement(heat, np.ones((3, 3), bool), (0.5, 0.5))
