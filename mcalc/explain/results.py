@@ -1,0 +1,155 @@
+"""The results cache: probability maps and explanations per (model, image file, settings).
+
+A second look at an image with the same model and settings must be instant, in the app and
+from the command line. Entries are keyed by
+
+- the model: its registry id and the size and modification time of its ``model.keras``
+  (a retrained model under the same id is a new model),
+- the image file: :func:`mcalc.cache.file_key` (path, size, modification time),
+- the settings that change the result (a hash of their JSON text),
+
+and kept in a small in-memory LRU and, when a folder is given, on disk as ``.npz`` files
+(``<root>/<model>/<image>/<kind>-<settings>.npz``, written atomically). A broken entry is
+logged and recomputed, never fatal; a full or read-only disk only costs speed.
+
+Example:
+    >>> import tempfile, numpy as np
+    >>> cache = ResultsCache(tempfile.mkdtemp())
+    >>> calls = []
+    >>> def compute():
+    ...     calls.append(1)
+    ...     return {"x": np.arange(3)}
+    >>> a = cache.get_or_compute("map", "m@1", "img", "{}", compute, dict, dict)
+    >>> b = cache.get_or_compute("map", "m@1", "img", "{}", compute, dict, dict)
+    >>> len(calls), b["x"].tolist()
+    (1, [0, 1, 2])
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+import tempfile
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+from mcalc.cache import file_key
+
+__all__ = ["ResultsCache", "model_key", "image_key"]
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def model_key(card: dict[str, Any]) -> str:
+    """``<id>@<fingerprint>`` of a registered model (changes when ``model.keras`` does)."""
+    model_id = str(card.get("id", "model"))
+    path = Path(str(card.get("path", ""))) / "model.keras"
+    try:
+        return f"{model_id}@{file_key(path)}"
+    except OSError:
+        return f"{model_id}@unknown"
+
+
+def image_key(path: str | Path) -> str:
+    """The cache key of an image file (changes when the file does)."""
+    return file_key(path)
+
+
+def _digest(text: str) -> str:
+    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+
+
+class ResultsCache:
+    """Memory and disk cache of prediction results; safe to share between threads.
+
+    Args:
+        root: folder of the disk cache, or ``None`` for memory only.
+        memory_items: how many results to keep in memory.
+    """
+
+    def __init__(self, root: str | Path | None, *, memory_items: int = 48) -> None:
+        self.root = Path(root) if root is not None else None
+        self.memory_items = int(memory_items)
+        self._memory: OrderedDict[str, Any] = OrderedDict()
+        self._lock = threading.RLock()
+
+    def _path(self, kind: str, model: str, image: str, settings: str) -> Path | None:
+        if self.root is None:
+            return None
+        folder = self.root / _SAFE.sub("_", model) / _SAFE.sub("_", image)
+        return folder / f"{_SAFE.sub('_', kind)}-{_digest(settings)}.npz"
+
+    def get_or_compute(
+        self,
+        kind: str,
+        model: str,
+        image: str,
+        settings: str,
+        compute: Callable[[], T],
+        to_arrays: Callable[[T], dict[str, np.ndarray]],
+        from_arrays: Callable[[dict[str, np.ndarray]], T],
+    ) -> T:
+        """The cached result of ``kind`` for (model, image, settings), else ``compute()``.
+
+        Args:
+            kind: what is stored (``map``, ``cam``...).
+            model: :func:`model_key` of the model.
+            image: :func:`image_key` of the image file.
+            settings: text of the settings that change the result.
+            compute: makes the result when it is not cached.
+            to_arrays, from_arrays: convert the result to and from named arrays.
+        """
+        key = f"{kind}|{model}|{image}|{_digest(settings)}"
+        with self._lock:
+            if key in self._memory:
+                self._memory.move_to_end(key)
+                return self._memory[key]
+        path = self._path(kind, model, image, settings)
+        if path is not None and path.is_file():
+            try:
+                with np.load(path, allow_pickle=False) as z:
+                    value = from_arrays({name: z[name] for name in z.files})
+                return self._remember(key, value)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                log.warning("ignoring broken results cache entry %s (%s)", path, exc)
+        value = compute()
+        if path is not None:
+            self._write(path, to_arrays(value))
+        return self._remember(key, value)
+
+    def _remember(self, key: str, value: T) -> T:
+        with self._lock:
+            self._memory[key] = value
+            self._memory.move_to_end(key)
+            while len(self._memory) > self.memory_items:
+                self._memory.popitem(last=False)
+        return value
+
+    def _write(self, path: Path, arrays: dict[str, np.ndarray]) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+            try:
+                with os.fdopen(fd, "wb") as fh:
+                    np.savez(fh, **arrays)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+        except OSError as exc:
+            log.warning("could not write results cache entry %s (%s)", path, exc)
+
+    def clear_memory(self) -> None:
+        with self._lock:
+            self._memory.clear()

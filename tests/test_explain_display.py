@@ -1,0 +1,122 @@
+"""Overlays (pure functions), maps on the viewer's images, and the results cache."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mcalc.explain.display import crop_heat, display_box, overlay_view
+from mcalc.explain.overlay import (
+    COLORMAPS,
+    blend,
+    colorize,
+    draw_boxes,
+    flip_map,
+    outline,
+    plotly_colorscale,
+    resize_map,
+)
+from mcalc.explain.results import ResultsCache
+from mcalc.viewer import ImageView
+
+
+def _view(flipped: bool) -> ImageView:
+    return ImageView(
+        "k",
+        np.zeros((10, 8, 3), np.uint8),
+        (100, 80),
+        0.1,
+        flipped,
+        (0, 1),
+        False,
+        (0.1, 0.1),
+        "R",
+        False,
+    )
+
+
+@pytest.mark.parametrize("cmap", list(COLORMAPS))
+def test_blend_keeps_cold_pixels_gray_and_never_modifies_inputs(cmap) -> None:
+    gray = np.linspace(0, 1, 16, dtype=np.float32).reshape(4, 4)
+    heat = np.zeros((4, 4), np.float32)
+    heat[0, 0] = 1.0
+    gray0, heat0 = gray.copy(), heat.copy()
+    out = blend(gray, heat, alpha=0.7, cmap=cmap)
+    assert out.shape == (4, 4, 3) and out.dtype == np.uint8
+    np.testing.assert_array_equal(gray, gray0)
+    np.testing.assert_array_equal(heat, heat0)
+    cold = out[1:, 1:]
+    assert (cold[..., 0] == cold[..., 1]).all() and (cold[..., 1] == cold[..., 2]).all()
+    plain = blend(gray, np.zeros_like(heat), alpha=0.7, cmap=cmap)
+    assert not np.array_equal(out[0, 0], plain[0, 0])  # the hot pixel is coloured
+    uniform = blend(gray, heat, alpha=0.7, cmap=cmap, weighted=False)
+    assert not np.array_equal(uniform, out)  # cold pixels tinted too
+
+
+def test_blend_accepts_rgb_previews_and_rejects_mismatches() -> None:
+    rgb = np.full((4, 5, 3), 100, np.uint8)
+    out = blend(rgb, np.zeros((4, 5)), alpha=1.0)
+    np.testing.assert_array_equal(out, rgb)
+    with pytest.raises(ValueError, match="differ in shape"):
+        blend(rgb, np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="alpha"):
+        blend(rgb, np.zeros((4, 5)), alpha=2.0)
+    with pytest.raises(ValueError, match="jet"):
+        blend(rgb, np.zeros((4, 5)), cmap="rainbow-unicorn")
+    with pytest.raises(ValueError, match="RGB uint8"):
+        blend(np.zeros((4, 5, 3), np.float32), np.zeros((4, 5)))
+
+
+def test_colour_maps_resize_flip_outline_boxes_and_scale() -> None:
+    ramp = colorize(np.array([[0.0, np.nan, 2.0]]), "jet")
+    np.testing.assert_array_equal(ramp[0, 0], ramp[0, 1])  # NaN reads as 0
+    assert resize_map(np.ones((4, 4)), (8, 6)).shape == (8, 6)
+    assert flip_map(np.array([[1, 2]]), True).tolist() == [[2, 1]]
+    mask = np.zeros((10, 10), bool)
+    mask[3:6, 3:6] = True
+    lined = outline(np.zeros((10, 10, 3), np.uint8), mask, (0, 255, 0))
+    assert lined[3, 3, 1] == 255 and lined[4, 4, 1] == 0  # edge drawn, inside left alone
+    boxed = draw_boxes(np.zeros((20, 20, 3), np.uint8), [(2, 10, 4, 12)], labels=["1"])
+    assert boxed[2, 6].tolist() == [255, 255, 255]
+    scale = plotly_colorscale("viridis", 5)
+    assert scale[0][0] == 0.0 and scale[-1][0] == 1.0 and scale[2][1].startswith("rgb(")
+
+
+def test_boxes_and_maps_follow_the_viewer_orientation() -> None:
+    assert display_box((10, 20, 0, 16), _view(False)) == (10, 20, 0, 16)
+    assert display_box((10, 20, 0, 16), _view(True)) == (10, 20, 64, 80)
+    heat = np.zeros((50, 40), np.float32)  # model input at half the native size
+    heat[:, :5] = 1.0  # hot along the file's left edge (native cols 0..10)
+    shown = overlay_view(_view(True), heat, alpha=1.0)
+    assert shown.preview.shape == (10, 8, 3)
+    assert shown.preview[:, -1].sum() > 0 and shown.preview[:, 0].sum() == 0  # mirrored
+    crop = crop_heat(heat, 0.5, _view(True), (0, 20, 70, 80), (20, 10))
+    assert crop.shape == (20, 10) and crop.min() > 0.99  # display cols 70..80 = file cols 0..10
+    assert crop_heat(heat, 0.5, _view(False), (0, 20, 70, 80), (20, 10)).max() == 0.0
+
+
+def test_results_cache_memory_disk_and_broken_entries(tmp_path) -> None:
+    calls = []
+
+    def compute():
+        calls.append(1)
+        return {"a": np.arange(4)}
+
+    cache = ResultsCache(tmp_path)
+    args = ("map", "model@1", "img1", '{"stride": 16}', compute, dict, dict)
+    assert cache.get_or_compute(*args)["a"].tolist() == [0, 1, 2, 3]
+    cache.get_or_compute(*args)
+    assert len(calls) == 1
+    files = list(tmp_path.rglob("*.npz"))
+    assert len(files) == 1
+    fresh = ResultsCache(tmp_path)  # another process: read from disk
+    assert fresh.get_or_compute(*args)["a"].tolist() == [0, 1, 2, 3] and len(calls) == 1
+    other = ("map", "model@1", "img1", '{"stride": 8}', compute, dict, dict)
+    fresh.get_or_compute(*other)
+    assert len(calls) == 2  # other settings, other entry
+    files[0].write_bytes(b"not a zip")
+    broken = ResultsCache(tmp_path)
+    assert broken.get_or_compute(*args)["a"].tolist() == [0, 1, 2, 3] and len(calls) == 3
+    memory_only = ResultsCache(None)
+    memory_only.get_or_compute(*args)
+    assert len(calls) == 4
