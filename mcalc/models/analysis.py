@@ -69,6 +69,8 @@ __all__ = [
     "analyse",
     "threshold_metrics",
     "class_metrics",
+    "summary_row",
+    "level_summary",
 ]
 
 log = logging.getLogger(__name__)
@@ -383,3 +385,83 @@ def class_metrics(scores: EvalScores, level: str) -> dict[str, Any] | None:
         return None
     y, proba = scores.multiclass(level)
     return classification_metrics(y, proba, scores.classes)
+
+
+def summary_row(name: str, analysis: LevelAnalysis, at: dict[str, Any]) -> dict[str, Any]:
+    """One row of a comparison table: threshold-free results and metrics at a threshold.
+
+    Args:
+        name: the model's id.
+        analysis: :func:`analyse` of the level.
+        at: :func:`threshold_metrics` of the same level.
+    """
+    ci = analysis.auc_ci
+    return {
+        "model": name,
+        "level": analysis.level,
+        "positive class": analysis.positive,
+        "n": analysis.n,
+        "positives": analysis.n_pos,
+        "patients": analysis.n_patients,
+        "AUC": analysis.auc,
+        "AUC 95% CI": f"{ci.low:.3f}–{ci.high:.3f}" if ci is not None else None,
+        "AP": None if analysis.pr is None else analysis.pr.average_precision,
+        "Youden threshold": None if analysis.youden is None else analysis.youden.threshold,
+        "threshold": at["threshold"],
+        "sensitivity": at["sensitivity"],
+        "specificity": at["specificity"],
+        "PPV": at["ppv"],
+        "NPV": at["npv"],
+        "accuracy": at["accuracy"],
+        "F1": at["f1"],
+    }
+
+
+def level_summary(
+    scores: EvalScores,
+    level: str,
+    threshold: float = 0.5,
+    *,
+    n_boot: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """A JSON-ready summary of one level: AUC with its CI, average precision, Youden's
+    point and the metrics at ``threshold`` (what ``python -m mcalc evaluate --bootstrap``
+    prints).
+
+    Raises:
+        ValueError: unknown level.
+    """
+    a = analyse(scores, level, n_boot=n_boot, seed=seed)
+    ci = a.auc_ci
+    return {
+        "level": level,
+        "positive": a.positive,
+        "aggregation": "none" if level == "patch" else AGGREGATION,
+        "n": a.n,
+        "positives": a.n_pos,
+        "patients": a.n_patients,
+        "auc": a.auc,
+        "auc_ci": None
+        if ci is None
+        else {
+            "low": ci.low,
+            "high": ci.high,
+            "level": ci.level,
+            "n_boot": ci.n_boot,
+            "n_valid": ci.n_valid,
+            "seed": ci.seed,
+            "resampled": "patients",
+        },
+        "average_precision": None if a.pr is None else a.pr.average_precision,
+        "youden": None
+        if a.youden is None
+        else {
+            "threshold": a.youden.threshold,
+            "sensitivity": a.youden.sensitivity,
+            "specificity": a.youden.specificity,
+            "j": a.youden.j,
+        },
+        "at_threshold": threshold_metrics(scores, level, threshold),
+        "notes": a.notes,
+    }

@@ -1,0 +1,249 @@
+"""Plotly figures of evaluations: ROC and precision-recall curves of several models on one
+chart, published reference points, and confusion matrices.
+
+The figures take :class:`~mcalc.models.analysis.LevelAnalysis` results and plain values;
+the Evaluate page only draws them. Curve coordinates are plain lists, so a figure's JSON
+holds them as numbers.
+
+Example:
+    >>> import numpy as np
+    >>> from mcalc.models.analysis import EvalScores, analyse
+    >>> s = EvalScores(("no", "yes"), ("yes",), np.array([0, 1, 0, 1]),
+    ...     np.array([[.9, .1], [.2, .8], [.6, .4], [.3, .7]]), list("abcd"), list("abcd"),
+    ...     list("abcd"))
+    >>> fig = roc_figure([CurveEntry("m", analyse(s, "patch", n_boot=0), 0.5, None)])
+    >>> fig.data[1].name
+    'm · AUC 1.000'
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
+
+from mcalc.models.analysis import LevelAnalysis
+from mcalc.models.curves import OperatingPoint
+from mcalc.models.published import PUBLISHED, PublishedResult, binormal_point
+
+__all__ = ["COLORS", "CurveEntry", "auc_text", "roc_figure", "pr_figure", "confusion_figure"]
+
+#: One colour per model, in order (Plotly's default palette).
+COLORS: tuple[str, ...] = (
+    "#636efa",
+    "#ef553b",
+    "#00cc96",
+    "#ab63fa",
+    "#ffa15a",
+    "#19d3f3",
+    "#ff6692",
+    "#b6e880",
+)
+_ANCHOR_COLOR = "#8c8c8c"  # readable on light and dark themes
+
+
+@dataclass(frozen=True)
+class CurveEntry:
+    """One model's curves on a chart.
+
+    Attributes:
+        name: the legend's name (model id).
+        analysis: the level's curves and AUC.
+        threshold: the operating threshold marked on the curve.
+        point: sensitivity and specificity at ``threshold`` (``None``: not marked).
+    """
+
+    name: str
+    analysis: LevelAnalysis
+    threshold: float
+    point: OperatingPoint | None
+
+
+def auc_text(analysis: LevelAnalysis) -> str:
+    """``AUC 0.912 (95% CI 0.871–0.948)``, or ``AUC n/a`` when undefined."""
+    if analysis.auc is None:
+        return "AUC n/a"
+    text = f"AUC {analysis.auc:.3f}"
+    ci = analysis.auc_ci
+    if ci is not None:
+        text += f" ({ci.level:.0%} CI {ci.low:.3f}–{ci.high:.3f})"
+    return text
+
+
+def _thresholds(values: Sequence[float]) -> list[str]:
+    return ["none positive" if not math.isfinite(v) else f"{v:.4f}" for v in values]
+
+
+def _layout(fig: go.Figure, title: str, x: str, y: str, height: int) -> go.Figure:
+    fig.update_layout(
+        title={"text": title, "x": 0.0, "xanchor": "left"},
+        height=height,
+        margin={"l": 60, "r": 20, "t": 50, "b": 40},
+        legend={"orientation": "h", "yanchor": "top", "y": -0.14, "x": 0.0, "font": {"size": 11}},
+        hovermode="closest",
+    )
+    grid = {"showgrid": True, "zeroline": False, "range": [-0.02, 1.02]}
+    fig.update_xaxes(title_text=x, constrain="domain", **grid)
+    fig.update_yaxes(title_text=y, scaleanchor="x", scaleratio=1, **grid)
+    return fig
+
+
+def roc_figure(
+    entries: Sequence[CurveEntry],
+    *,
+    anchors: Sequence[PublishedResult] = PUBLISHED,
+    title: str = "ROC",
+    height: int = 500,
+) -> go.Figure:
+    """ROC curves of several models, each with its operating point, and published points.
+
+    A model whose level has no ROC curve (one class only) is left out of the chart.
+    Published results appear as grey stars (see :func:`mcalc.models.published.binormal_point`).
+    """
+    fig = go.Figure()
+    fig.add_trace(
+        go.Scatter(
+            x=[0, 1],
+            y=[0, 1],
+            mode="lines",
+            name="chance",
+            line={"color": "#bbbbbb", "dash": "dash", "width": 1},
+            hoverinfo="skip",
+        )
+    )
+    for i, entry in enumerate(entries):
+        curve = entry.analysis.roc
+        if curve is None:
+            continue
+        color = COLORS[i % len(COLORS)]
+        fig.add_trace(
+            go.Scatter(
+                x=curve.fpr,
+                y=curve.tpr,
+                mode="lines",
+                name=f"{entry.name} · {auc_text(entry.analysis)}",
+                line={"color": color, "width": 2.5, "shape": "hv"},
+                customdata=_thresholds(curve.thresholds),
+                hovertemplate=(
+                    f"<b>{entry.name}</b><br>threshold %{{customdata}}<br>"
+                    "sensitivity %{y:.3f}<br>1 − specificity %{x:.3f}<extra></extra>"
+                ),
+                legendgroup=entry.name,
+            )
+        )
+        if entry.point is not None:
+            p = entry.point
+            fig.add_trace(
+                go.Scatter(
+                    x=[1.0 - p.specificity],
+                    y=[p.sensitivity],
+                    mode="markers",
+                    name=f"{entry.name} at threshold {entry.threshold:.2f}",
+                    marker={"color": color, "size": 12, "line": {"color": "white", "width": 2}},
+                    hovertemplate=(
+                        f"<b>{entry.name}</b> at threshold {entry.threshold:.2f}<br>"
+                        f"sensitivity {p.sensitivity:.3f}<br>specificity {p.specificity:.3f}"
+                        "<extra></extra>"
+                    ),
+                    legendgroup=entry.name,
+                    showlegend=False,
+                )
+            )
+    for anchor in anchors:
+        fpr, tpr = binormal_point(anchor.auc)
+        fig.add_trace(
+            go.Scatter(
+                x=[fpr],
+                y=[tpr],
+                mode="markers+text",
+                name=f"{anchor.label}: AUC {anchor.auc:.2f} (published; other task and data)",
+                marker={"symbol": "star", "size": 15, "color": _ANCHOR_COLOR},
+                text=[f"AUC {anchor.auc:.2f}"],
+                textposition="middle right",
+                textfont={"color": _ANCHOR_COLOR, "size": 11},
+                hovertemplate=(
+                    f"<b>{anchor.label}</b><br>{anchor.citation}<br>{anchor.task}<br>"
+                    f"accuracy {anchor.accuracy:.1%}, AUC {anchor.auc:.2f}<br>"
+                    "placed at sensitivity = specificity of a binormal curve with this AUC"
+                    "<extra></extra>"
+                ),
+            )
+        )
+    return _layout(
+        fig,
+        title,
+        "1 − specificity (false-positive rate)",
+        "sensitivity (true-positive rate)",
+        height,
+    )
+
+
+def pr_figure(
+    entries: Sequence[CurveEntry], *, title: str = "Precision-recall", height: int = 500
+) -> go.Figure:
+    """Precision-recall curves with each model's average precision; a dotted line at the
+    prevalence shows what guessing achieves."""
+    fig = go.Figure()
+    for i, entry in enumerate(entries):
+        pr = entry.analysis.pr
+        if pr is None:
+            continue
+        color = COLORS[i % len(COLORS)]
+        fig.add_trace(
+            go.Scatter(
+                x=pr.recall,
+                y=pr.precision,
+                mode="lines",
+                name=f"{entry.name} · AP {pr.average_precision:.3f}",
+                line={"color": color, "width": 2.5, "shape": "vh"},
+                customdata=[*_thresholds(pr.thresholds), "none positive"],
+                hovertemplate=(
+                    f"<b>{entry.name}</b><br>threshold %{{customdata}}<br>"
+                    "precision %{y:.3f}<br>recall %{x:.3f}<extra></extra>"
+                ),
+                legendgroup=entry.name,
+            )
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=[0, 1],
+                y=[pr.prevalence, pr.prevalence],
+                mode="lines",
+                name=f"{entry.name} · prevalence {pr.prevalence:.2f}",
+                line={"color": color, "dash": "dot", "width": 1},
+                hoverinfo="skip",
+                legendgroup=entry.name,
+                showlegend=False,
+            )
+        )
+    return _layout(fig, title, "recall (sensitivity)", "precision (PPV)", height)
+
+
+def confusion_figure(
+    matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str, *, height: int = 300
+) -> go.Figure:
+    """A confusion matrix as an annotated heatmap (rows: truth, columns: prediction)."""
+    z = [list(map(int, row)) for row in matrix]
+    labels = list(labels)
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[f"pred. {c}" for c in labels],
+            y=[f"true {c}" for c in labels],
+            colorscale="Blues",
+            showscale=False,
+            text=[[str(v) for v in row] for row in z],
+            texttemplate="%{text}",
+            textfont={"size": 16},
+            hovertemplate="%{y}, %{x}: %{z}<extra></extra>",
+        )
+    )
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(
+        title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 13}},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+    )
+    return fig
