@@ -315,3 +315,23 @@ def test_dataset_without_the_needed_labels_is_a_dataset_error(
     (birads / "card.json").write_text(json.dumps(card))
     with pytest.raises(DatasetError, match="needs a BI-RADS category"):
         evaluate_model("birads-card", manifest, registry)
+
+
+def test_cli_evaluate_threshold_and_bootstrap(registry, tiny_data, tiny_model, capsys):
+    from mcalc.cli import main
+
+    base = ["evaluate", "--model", tiny_model.model_id, "--data", str(tiny_data)]
+    base += ["--models", str(registry), "--json"]
+    assert main(base) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert "analysis" not in plain and plain["metrics"] == tiny_model.card["metrics"]["test"]
+    assert main([*base, "--threshold", "0.3", "--bootstrap", "50"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["metrics"]["threshold"] == 0.3
+    assert set(out["analysis"]) == {"patch", "image", "case"}
+    patch = out["analysis"]["patch"]
+    assert patch["at_threshold"]["threshold"] == 0.3 and patch["n"] == plain["metrics"]["n"]
+    assert patch["auc"] == pytest.approx(plain["metrics"]["auc"], abs=1e-6)
+    assert patch["auc_ci"] is None or patch["auc_ci"]["resampled"] == "patients"
+    assert main([*base, "--threshold", "2"]) == 2
+    assert "--threshold must lie in [0, 1]" in capsys.readouterr().err

@@ -198,15 +198,33 @@ def _cmd_models(args: argparse.Namespace) -> int:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from mcalc.models.evaluate import evaluate_model
 
+    if not 0.0 <= args.threshold <= 1.0:
+        raise McalcError(f"--threshold must lie in [0, 1], got {args.threshold}")
+    if args.bootstrap < 0:
+        raise McalcError(
+            f"--bootstrap must be 0 (none) or a number of resamples, got {args.bootstrap}"
+        )
     result = evaluate_model(
         args.model,
         args.data,
         _models_dir(args),
         batch=args.batch,
         progress=ProgressBar("patches", enabled=not args.json),
+        threshold=args.threshold,
     )
+    analysis = None
+    if args.bootstrap and result.scores is not None:
+        from mcalc.models.analysis import LEVELS, level_summary
+
+        analysis = {
+            level: level_summary(result.scores, level, args.threshold, n_boot=args.bootstrap)
+            for level in LEVELS
+        }
     if args.json:
-        print(json.dumps(result.as_dict()))
+        out = result.as_dict()
+        if analysis is not None:
+            out["analysis"] = analysis
+        print(json.dumps(out))
         return 0
     m = result.metrics
     print(
@@ -224,6 +242,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     suspicious = m.get("binary_suspicious")
     if suspicious:
         print(f"  suspicious vs rest: AUC {_fmt(suspicious.get('auc'))}")
+    for level, a in (analysis or {}).items():
+        ci = a["auc_ci"]
+        ci_text = f" (95% CI {ci['low']:.3f}-{ci['high']:.3f})" if ci else ""
+        at = a["at_threshold"]
+        youden = a["youden"]
+        print(
+            f"  {level} level ({a['n']}, {a['positives']} {a['positive']}, {a['patients']} patients): "
+            f"AUC {_fmt(a['auc'])}{ci_text}, at {args.threshold:g}: sensitivity "
+            f"{_fmt(at['sensitivity'])} specificity {_fmt(at['specificity'])}"
+            + (f"; Youden threshold {youden['threshold']:.4f}" if youden else "")
+        )
+        for note in a["notes"]:
+            print(f"    note: {note}")
     return 0
 
 
@@ -297,5 +328,19 @@ def register_commands(subparsers: Any) -> None:
     evaluate.add_argument("--data", required=True, help="dataset folder or manifest")
     _add_models_option(evaluate)
     evaluate.add_argument("--batch", type=int, default=None, help="batch size of prediction")
+    evaluate.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="decision threshold of the binary metrics (default 0.5)",
+    )
+    evaluate.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add patch/image/case AUCs with 95%% CIs from N resamples of patients, Youden "
+        "thresholds and metrics at --threshold (JSON: 'analysis'); default 0: none",
+    )
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
     evaluate.set_defaults(func=cmd_evaluate)
