@@ -1,0 +1,126 @@
+"""AppTest: the Evaluate page lists the registry, skips a corrupt model folder, evaluates the
+committed demo model and draws its ROC curve; results are cached beside the model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.conftest import REPO
+
+APP = "../app.py"  # AppTest resolves relative paths against this file
+PAGE = "pages/evaluate.py"
+
+
+@pytest.fixture
+def eval_env(app_env, tmp_path, monkeypatch) -> Path:
+    """A private registry: a copy of the committed demo-custom and a corrupt folder."""
+    models = tmp_path / "models"
+    shutil.copytree(REPO / "models" / "demo-custom", models / "demo-custom")
+    (models / "broken").mkdir()
+    (models / "broken" / "card.json").write_text("{ not json")
+    monkeypatch.setenv("MCALC_MODELS", str(models))
+    return models
+
+
+def _page(timeout: float = 90) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _figures(at: AppTest) -> list[dict]:
+    return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+
+
+def _table(at: AppTest, column: str):
+    """The first table with ``column`` (AppTest does not expose dataframe keys)."""
+    for df in at.dataframe:
+        if column in df.value.columns:
+            return df.value
+    raise AssertionError(f"no table with a {column!r} column")
+
+
+def _numbers(values) -> list[float]:
+    """Plotly may encode arrays as typed arrays; the figures here use plain lists."""
+    assert isinstance(values, list), f"expected a plain list, got {type(values).__name__}"
+    return [float(v) for v in values]
+
+
+def test_page_lists_models_skips_the_corrupt_folder_and_evaluates(eval_env):
+    at = _page()
+    registry = _table(at, "freeze strategy")
+    assert list(registry["model"]) == ["demo-custom"]
+    assert {"freeze strategy", "weights source", "pre-trained", "synthetic data"} <= set(registry)
+    assert any("broken" in w.value and "Skipped" in w.value for w in at.warning)
+    assert any("synthetic" in w.value and "demo-custom" in w.value for w in at.warning)
+    assert any("all 6 patients" in m.value for m in at.markdown)  # not its training data
+    assert not _figures(at)  # nothing drawn before evaluating
+
+    at.multiselect(key="evaluate_models").set_value(["demo-custom"]).run()
+    at.button(key="evaluate_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+    figs = {f["layout"]["title"]["text"]: f for f in _figures(at)}
+    roc = figs["ROC · Patch level"]
+    curves = [t for t in roc["data"] if t["name"].startswith("demo-custom · AUC")]
+    assert len(curves) == 1 and "95% CI" in curves[0]["name"]
+    x, y = _numbers(curves[0]["x"]), _numbers(curves[0]["y"])
+    assert len(x) == len(y) >= 2 and x[0] == 0 and y[-1] == 1
+    anchors = [t for t in roc["data"] if "Loizidou" in t["name"]]
+    assert len(anchors) == 2
+    assert "Precision-recall · Patch level" in figs
+    assert any("not directly comparable" in i.value for i in at.info)
+    table = _table(at, "Youden threshold")
+    assert list(table["model"]) == ["demo-custom"] and table["threshold"][0] == 0.5
+
+    cached = list((eval_env / "demo-custom" / "evaluations").glob("*.json"))
+    assert len(cached) == 1
+    assert at.button(key="evaluate_run").disabled  # nothing left to evaluate
+
+    # Case level and a stricter threshold: the table follows, no new scoring needed.
+    at.radio(key="evaluate_level").set_value("case").run()
+    at.slider(key="evaluate_threshold").set_value(0.9).run()
+    assert not at.exception
+    table = _table(at, "Youden threshold")
+    assert table["level"][0] == "case" and table["threshold"][0] == 0.9
+    assert table["n"][0] == 6
+    assert "ROC · Case level" in {f["layout"]["title"]["text"] for f in _figures(at)}
+
+
+def test_a_new_session_reads_the_cached_evaluation(eval_env):
+    first = _page()
+    first.button(key="evaluate_run").click().run()
+    assert not first.exception
+    at = _page()  # a fresh session: the result comes from models/<id>/evaluations/
+    assert at.button(key="evaluate_run").disabled
+    assert any("from the cache" in c.value for c in at.caption)
+    assert any(f["layout"]["title"]["text"].startswith("ROC") for f in _figures(at))
+
+
+def test_empty_registry_says_what_to_do(app_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("MCALC_MODELS", str(tmp_path / "none"))
+    at = _page()
+    assert any("No usable model" in i.value for i in at.info)
+
+
+def test_a_model_that_fails_to_load_is_an_error_and_the_others_still_evaluate(eval_env):
+    bad = eval_env / "bad-weights"
+    shutil.copytree(eval_env / "demo-custom", bad)
+    (bad / "model.keras").write_bytes(b"not a keras archive")
+    at = _page()
+    at.multiselect(key="evaluate_models").set_value(["demo-custom", "bad-weights"]).run()
+    at.button(key="evaluate_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("bad-weights" in e.value and "cannot load model" in e.value for e in at.error)
+    table = _table(at, "Youden threshold")
+    assert list(table["model"]) == ["demo-custom"]
+    assert at.button(key="evaluate_run").label == "Evaluate 1 model"  # can be retried

@@ -1,0 +1,46 @@
+"""In a real browser: open the Evaluate page, evaluate the committed demo model, see its ROC
+and precision-recall curves, the metrics table and confusion matrix; screenshot."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.browser import ARTIFACTS, browser_page, require_chromium, running_app, wait_for_app_idle
+from tests.conftest import REPO
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+def test_evaluate_the_demo_model_and_see_its_curves(app_env, tmp_path):
+    require_chromium()
+    models = tmp_path / "models"
+    shutil.copytree(REPO / "models" / "demo-custom", models / "demo-custom")
+    env = {
+        "MCALC_DEMO_DIR": str(app_env),
+        "MCALC_CACHE": str(tmp_path / "cache"),
+        "MCALC_STORE": str(tmp_path / "store"),
+        "MCALC_RUNS": str(tmp_path / "runs"),
+        "MCALC_MODELS": str(models),
+    }
+    with running_app(env) as url, browser_page(width=1400, height=3200) as page:
+        page.goto(f"{url}/evaluate", wait_until="networkidle")
+        page.get_by_text("Registered models", exact=True).wait_for(timeout=60_000)
+        wait_for_app_idle(page)
+        page.get_by_role("button", name="Evaluate 1 model").click()
+        page.get_by_text("Metrics at the operating threshold").wait_for(timeout=90_000)
+        page.wait_for_function(
+            "() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000
+        )
+        wait_for_app_idle(page)
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(ARTIFACTS / "evaluate.png"), full_page=True)
+        legend = page.eval_on_selector_all(
+            ".js-plotly-plot .legendtext", "els => els.map(e => e.textContent || '')"
+        )
+        assert any(t.startswith("demo-custom · AUC") and "CI" in t for t in legend), legend
+        assert any("Loizidou 2021" in t for t in legend), legend
+        assert page.get_by_text("not directly comparable").count()
+        assert page.get_by_role("button", name="Evaluated").is_disabled()
+        assert list((models / "demo-custom" / "evaluations").glob("*.json"))
