@@ -153,9 +153,7 @@ def metadata_ui(case: CaseRecord) -> None:
         "Years between": f"{case.years_between:g}" if case.years_between is not None else "n/a",
         "Exams": case.available or "n/a",
     }
-    cols = st.columns(len(fields))
-    for col, (k, v) in zip(cols, fields.items(), strict=True):
-        col.metric(k, v)
+    st.markdown("  ·  ".join(f"{k} **{v}**" for k, v in fields.items()))
 
 
 def box_from_event(event: object) -> tuple[int, int, int, int] | None:
