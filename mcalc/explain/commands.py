@@ -1,0 +1,291 @@
+"""``python -m mcalc predict``: run a registered model over mammograms and explain it.
+
+Writes, for each image, into ``--out``:
+
+- ``<image>_proba.png``: the positive class's probability map (fixed 0-1 colour scale)
+  blended over the model-input image (the file's window, MONOCHROME1 inverted), the
+  annotated calcifications outlined in cyan and the top regions boxed and numbered;
+- ``<image>_<cam>.png``: the explanation, on one colour scale shared by every image of the
+  run (so prior and recent compare);
+- ``<image>_proba.npy`` (the map at the model-input size), ``<image>_proba_grid.npy``
+  (``rows x cols x classes`` patch probabilities) and ``<image>_<cam>.npy`` (the raw
+  stitched explanation);
+- ``scores.json``: what is printed with ``--json``.
+
+``--json`` prints one JSON object on stdout and nothing else; the progress bar goes to
+stderr. Errors mcalc raises on purpose are one line on stderr with exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from mcalc.config import TIMEPOINTS, VIEWS, get_settings
+from mcalc.explain.agreement import DEFAULT_TOLERANCE_MM
+from mcalc.explain.cams import CAM_METHODS, SCOPES, CamSettings, joint_range, normalize_map
+from mcalc.explain.errors import ExplainError
+from mcalc.explain.sliding import SlidingSettings
+
+__all__ = ["register_commands", "cmd_predict", "file_stem", "card_summary"]
+
+_CAM_FILE = {"gradcam": "gradcam", "gradcam++": "gradcampp", "scorecam": "scorecam"}
+
+
+def file_stem(key: str) -> str:
+    """A file-name stem for an image key (``case/CC_recent`` -> ``case_CC_recent``)."""
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key)
+
+
+def card_summary(card: dict[str, Any]) -> dict[str, Any]:
+    """What a prediction reports about its model."""
+    test = (card.get("metrics") or {}).get("test") or {}
+    return {
+        "id": card.get("id"),
+        "architecture": card.get("architecture"),
+        "task": card.get("task"),
+        "classes": card.get("classes"),
+        "freeze": (card.get("freeze") or {}).get("strategy"),
+        "weights": (card.get("weights") or {}).get("source"),
+        "pretrained": bool(card.get("pretrained", False)),
+        "synthetic_data": bool((card.get("data") or {}).get("synthetic", False)),
+        "patch": card.get("patch"),
+        "test_auc": test.get("auc"),
+        "test_accuracy": test.get("accuracy"),
+    }
+
+
+def _images(
+    args: argparse.Namespace,
+) -> list[tuple[str, Path, Any, np.ndarray | None, list[str]]]:
+    """(key, file, mammogram, annotation mask or None, notes) of each image asked for."""
+    from mcalc.annotations import load_annotation_mask
+    from mcalc.dataset import open_dataset
+    from mcalc.errors import AnnotationError
+    from mcalc.imageio import read_image
+
+    settings = get_settings()
+    if args.image:
+        path = Path(args.image)
+        mammo = read_image(path, default_spacing_mm=settings.default_pixel_spacing_mm)
+        return [(path.stem, path, mammo, None, [])]
+    index = open_dataset(args.data)
+    try:
+        case = index.case(args.case)
+    except KeyError as exc:
+        raise ExplainError(str(exc).strip("'\"")) from exc
+    views = [args.view] if args.view else list(VIEWS)
+    times = [args.timepoint] if args.timepoint else list(TIMEPOINTS)
+    records = [r for v in views for t in times if (r := case.image(v, t)) is not None]
+    if not records:
+        raise ExplainError(
+            f"case {case.case_id} has no {'/'.join(views)} {'/'.join(times)} image; it has: "
+            + ", ".join(f"{r.view} {r.timepoint}" for r in case.images)
+        )
+    out = []
+    for rec in records:
+        mammo = read_image(rec.image_path, default_spacing_mm=settings.default_pixel_spacing_mm)
+        mask, notes = None, []
+        if rec.annotation_path is not None and rec.annotation_kind != "none":
+            try:
+                mask, found = load_annotation_mask(
+                    rec.annotation_path, rec.annotation_kind, mammo.shape
+                )
+                notes = list(found)
+            except AnnotationError as exc:
+                notes = [f"annotation not used: {exc}"]
+        out.append((rec.key, rec.image_path, mammo, mask, notes))
+    return out
+
+
+def _write_png(path: Path, rgb: np.ndarray) -> None:
+    if not cv2.imwrite(str(path), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+        raise OSError(f"cannot write {path}")
+
+
+def _picture(result: Any, heat01: np.ndarray, alpha: float, cmap: str) -> np.ndarray:
+    from mcalc.explain.overlay import blend, draw_boxes, outline
+
+    rgb = blend(result.unit, heat01, alpha=alpha, cmap=cmap)
+    if result.marks is not None and result.marks.any():
+        rgb = outline(rgb, result.marks, (0, 229, 255))
+    f = result.pmap.factor
+    boxes = [
+        (round(r.box[0] * f), round(r.box[1] * f), round(r.box[2] * f), round(r.box[3] * f))
+        for r in result.regions
+    ]
+    return draw_boxes(rgb, boxes, (255, 255, 255), [str(r.rank) for r in result.regions])
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from mcalc.cli import TerminalProgress
+    from mcalc.explain.cams import Explainer
+    from mcalc.explain.results import ResultsCache, image_key
+    from mcalc.explain.service import analyse_image, case_summary
+    from mcalc.models.inference import load_model
+
+    if not args.image and not (args.data and args.case):
+        raise ExplainError("pass --image PATH, or --data DIR with --case CASE")
+    if args.image and args.data:
+        raise ExplainError("pass either --image or --data/--case, not both")
+    settings = get_settings()
+    models_dir = Path(args.models) if args.models else settings.models_dir
+    out_dir = Path(args.out)
+    sliding = SlidingSettings(
+        stride=args.stride, batch=args.batch, top_k=args.top_k, min_region_score=args.threshold
+    )
+    cam = None
+    if args.cam != "none":
+        cam = CamSettings(method=args.cam, layer=args.layer, target=args.target, scope=args.scope)
+    images = _images(args)
+    loaded = load_model(args.model, models_dir)
+    explainer = Explainer(loaded.model, str(loaded.card.get("architecture", "")))
+    cache = None if args.no_cache else ResultsCache(settings.cache_dir / "predict")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExplainError(f"cannot create the output folder {out_dir}: {exc}") from exc
+
+    results = []
+    for key, path, mammo, mask, notes in images:
+        result = analyse_image(
+            loaded,
+            mammo,
+            key=key,
+            file_id=image_key(path) if cache is not None else None,
+            explainer=explainer,
+            sliding=sliding,
+            cam=cam,
+            annotation=mask,
+            tolerance_mm=args.tolerance,
+            cache=cache,
+            progress=TerminalProgress(key, enabled=not args.json),
+        )
+        result.notes.extend(notes)
+        results.append(result)
+
+    vmax = joint_range([r.cam.heat for r in results if r.cam is not None])[1]
+    files: list[str] = []
+    for r in results:
+        stem = file_stem(r.key)
+        dense = r.pmap.dense()
+        np.save(out_dir / f"{stem}_proba.npy", dense)
+        np.save(out_dir / f"{stem}_proba_grid.npy", r.pmap.proba)
+        _write_png(out_dir / f"{stem}_proba.png", _picture(r, dense, args.opacity, args.cmap))
+        files += [f"{stem}_proba.npy", f"{stem}_proba_grid.npy", f"{stem}_proba.png"]
+        if r.cam is not None:
+            name = _CAM_FILE[r.cam.settings.method]
+            np.save(out_dir / f"{stem}_{name}.npy", r.cam.heat)
+            heat01 = normalize_map(r.cam.heat, 0.0, vmax)
+            _write_png(out_dir / f"{stem}_{name}.png", _picture(r, heat01, args.opacity, args.cmap))
+            files += [f"{stem}_{name}.npy", f"{stem}_{name}.png"]
+
+    report: dict[str, Any] = {
+        "model": card_summary(loaded.card),
+        "images": [r.as_dict() for r in results],
+        "explanation_scale": {"vmin": 0.0, "vmax": vmax},
+        "settings": {"sliding": sliding.as_dict(), "tolerance_mm": args.tolerance},
+        "out": str(out_dir.resolve()),
+        "files": files,
+    }
+    if args.data:
+        report["case"] = {"id": args.case, **case_summary(results)}
+    (out_dir / "scores.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    _print_report(report, loaded.card)
+    return 0
+
+
+def _print_report(report: dict[str, Any], card: dict[str, Any]) -> None:
+    model = report["model"]
+    print(f"model {model['id']}: {model['architecture']} / {model['task']}")
+    if model["synthetic_data"]:
+        print("  WARNING: trained on SYNTHETIC demo data: not a clinical model")
+    if not model["pretrained"]:
+        print(f"  note: not pre-trained (weights: {model['weights']}): trained from scratch")
+    for img in report["images"]:
+        print(
+            f"{img['image']}: {img['positive_class']} {img['score']:.3f} "
+            f"({img['rule']}, {img['patches']} patches, {img['seconds']:.2f} s), "
+            f"{len(img['regions'])} region(s)"
+        )
+        for reg in img["regions"]:
+            r0, r1, c0, c1 = reg["box"]
+            print(f"  #{reg['rank']} {reg['score']:.3f} rows {r0}-{r1} cols {c0}-{c1}")
+        expl = img.get("explanation")
+        if expl and expl.get("agreement") and expl["agreement"]["energy_inside"] is not None:
+            a = expl["agreement"]
+            print(
+                f"  {expl['method']} energy inside marks (±{a['tolerance_mm']} mm) "
+                f"{a['energy_inside']:.3f} (marks cover {a['area_fraction']:.3f} of the breast), "
+                f"peak on a mark: {a['pointing_hit']}"
+            )
+        for note in img.get("notes", []):
+            print(f"  note: {note}")
+    if "case" in report:
+        case = report["case"]
+        rounds = ", ".join(f"{k} {v:.3f}" for k, v in case["by_timepoint"].items())
+        print(f"case {case['id']}: {case['score']:.3f} ({case['rule']}; {rounds})")
+    print(f"wrote {len(report['files'])} files and scores.json to {report['out']}")
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """The ``predict`` command (errors propagate to :func:`mcalc.cli.main`)."""
+    return _cmd_predict(args)
+
+
+def register_commands(subparsers: Any) -> None:
+    """Add ``predict`` to an argparse sub-parser set."""
+    from mcalc.explain.overlay import COLORMAPS
+
+    p = subparsers.add_parser(
+        "predict",
+        help="probability map, top regions and Grad-CAM of a registered model on mammograms",
+    )
+    p.add_argument("--model", required=True, help="registry id or model folder")
+    p.add_argument("--image", help="one image file (DICOM or raster)")
+    p.add_argument("--data", help="dataset folder (real layout) or manifest; with --case")
+    p.add_argument("--case", help="case id (e.g. suspicious-3)")
+    p.add_argument("--view", choices=VIEWS, help="only this view (default: both)")
+    p.add_argument("--timepoint", choices=TIMEPOINTS, help="only this round (default: both)")
+    p.add_argument(
+        "--cam",
+        choices=[*CAM_METHODS, "none"],
+        default="gradcam",
+        help="explanation method (default gradcam; none: no explanation)",
+    )
+    p.add_argument("--layer", help="layer explained (default: the last convolution)")
+    p.add_argument("--target", help="class explained (default: calcification / suspicious)")
+    p.add_argument(
+        "--scope",
+        choices=SCOPES,
+        default="auto",
+        help="patches explained: breast (all), regions (top regions), auto (default: breast, "
+        "regions for scorecam)",
+    )
+    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
+    p.add_argument(
+        "--models", metavar="DIR", help="model registry folder (default: models/, or MCALC_MODELS)"
+    )
+    p.add_argument("--stride", type=int, default=None, help="patch stride in px (default: half)")
+    p.add_argument("--batch", type=int, default=64, help="patches per forward pass (default 64)")
+    p.add_argument("--top-k", type=int, default=3, help="image score: mean of the top k patches")
+    p.add_argument("--threshold", type=float, default=0.5, help="smallest score of a listed region")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=DEFAULT_TOLERANCE_MM,
+        help=f"mm around the marks for agreement (default {DEFAULT_TOLERANCE_MM})",
+    )
+    p.add_argument("--opacity", type=float, default=0.6, help="overlay opacity (default 0.6)")
+    p.add_argument("--cmap", choices=list(COLORMAPS), default="jet", help="colour map")
+    p.add_argument("--no-cache", action="store_true", help="do not use the results cache")
+    p.set_defaults(func=cmd_predict)

@@ -1,0 +1,127 @@
+"""``python -m mcalc predict``: files, JSON on stdout, agreement, cache, and clear errors."""
+
+from __future__ import annotations
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from mcalc.cli import main
+from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
+
+pytest.importorskip("keras")
+
+
+@pytest.fixture
+def env(monkeypatch, tmp_path):
+    monkeypatch.setenv("MCALC_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def _run(capsys, *args: str) -> tuple[int, str, str]:
+    code = main(["predict", *args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_case_prediction_writes_maps_overlays_and_json(
+    spot_registry, tiny_demo, env, capsys
+) -> None:
+    out = env / "out"
+    code, stdout, _ = _run(
+        capsys,
+        "--model", "spot", "--models", str(spot_registry), "--data", str(tiny_demo),
+        "--case", "suspicious-1", "--view", "CC", "--out", str(out), "--json",
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads(stdout)  # stdout holds only JSON
+    assert report["model"]["id"] == "spot" and report["model"]["synthetic_data"] is True
+    images = {img["image"]: img for img in report["images"]}
+    assert set(images) == {"suspicious-1/CC_prior", "suspicious-1/CC_recent"}
+    recent = images["suspicious-1/CC_recent"]
+    assert recent["positive_class"] == "calcification" and recent["score"] > 0.9
+    assert recent["regions"] and recent["annotated"] is True
+    expl = recent["explanation"]
+    assert expl["method"] == "gradcam" and expl["layer"] == "conv2" and expl["scope"] == "breast"
+    assert expl["agreement"]["pointing_hit"] is True
+    assert expl["agreement"]["energy_inside"] > 5 * expl["agreement"]["area_fraction"]
+    assert report["case"]["by_timepoint"].keys() == {"prior", "recent"}
+    assert report["case"]["score"] == max(img["score"] for img in images.values())
+    for stem in ("suspicious-1_CC_prior", "suspicious-1_CC_recent"):
+        proba = np.load(out / f"{stem}_proba.npy")
+        assert proba.shape == (256, 208) and proba.min() >= 0 and proba.max() <= 1
+        assert np.load(out / f"{stem}_proba_grid.npy").shape[-1] == 2
+        heat = np.load(out / f"{stem}_gradcam.npy")
+        assert heat.shape == (256, 208) and np.isfinite(heat).all()
+        for name in ("proba", "gradcam"):
+            png = cv2.imread(str(out / f"{stem}_{name}.png"))
+            assert png is not None and png.shape == (256, 208, 3)
+    assert json.loads((out / "scores.json").read_text())["images"] == report["images"]
+    assert list((env / "cache" / "predict").rglob("*.npz"))  # results cached
+
+
+def test_single_image_birads_model_and_text_output(spot_registry, tiny_demo, env, capsys) -> None:
+    image = next((tiny_demo / "Dataset").rglob("*.dcm"))
+    code, stdout, _ = _run(
+        capsys,
+        "--model", str(spot_registry / "rand-birads"), "--image", str(image),
+        "--cam", "gradcam++", "--out", str(env / "one"), "--no-cache",
+    )  # fmt: skip
+    assert code == 0
+    assert "suspicious" in stdout and "SYNTHETIC" in stdout and "wrote" in stdout
+    report = json.loads((env / "one" / "scores.json").read_text())
+    (img,) = report["images"]
+    assert set(img["classes"]) == {"normal", "benign", "suspicious"}
+    assert img["annotated"] is False and img["explanation"]["agreement"]["energy_inside"] is None
+    assert "case" not in report
+    assert (env / "one" / f"{image.stem}_gradcampp.png").is_file()
+
+
+def test_no_explanation_and_scorecam_scope(spot_registry, tiny_demo, env, capsys) -> None:
+    common = ["--model", "spot", "--models", str(spot_registry), "--data", str(tiny_demo)]
+    code, stdout, _ = _run(
+        capsys, *common, "--case", "normal-3", "--view", "MLO", "--timepoint", "recent",
+        "--cam", "none", "--out", str(env / "n"), "--json",
+    )  # fmt: skip
+    assert code == 0
+    (img,) = json.loads(stdout)["images"]
+    assert "explanation" not in img and not list((env / "n").glob("*gradcam*"))
+    code, stdout, _ = _run(
+        capsys, *common, "--case", "suspicious-2", "--view", "CC", "--timepoint", "recent",
+        "--cam", "scorecam", "--out", str(env / "s"), "--json",
+    )  # fmt: skip
+    assert code == 0
+    expl = json.loads(stdout)["images"][0]["explanation"]
+    assert expl["scope"] == "regions" and 0 < expl["patches"] <= 8
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--model", "nope"], "known ids"),
+        (["--model", "spot", "--case", "nobody"], "no case 'nobody'"),
+        (["--model", "spot", "--layer", "head_pool"], "(height, width, channels)"),
+        (["--model", "spot", "--target", "benign"], "unknown class 'benign'"),
+    ],
+)
+def test_bad_input_is_one_clear_line(spot_registry, tiny_demo, env, capsys, args, message) -> None:
+    base = ["--models", str(spot_registry), "--data", str(tiny_demo), "--case", "suspicious-1"]
+    base += ["--view", "CC", "--timepoint", "recent", "--out", str(env / "x"), "--json"]
+    # later flags win: the parametrised ones override the base's
+    code, stdout, stderr = _run(capsys, *base, *args)
+    assert code == 2 and stdout == ""
+    assert stderr.startswith("error:") and message in stderr
+
+
+def test_blank_image_and_missing_source_are_clear_errors(spot_registry, env, capsys) -> None:
+    blank = env / "blank.png"
+    cv2.imwrite(str(blank), np.zeros((120, 100), np.uint8))
+    code, _, stderr = _run(
+        capsys, "--model", "spot", "--models", str(spot_registry), "--image", str(blank),
+        "--out", str(env / "b"),
+    )  # fmt: skip
+    assert code == 2 and "no breast region" in stderr
+    code, _, stderr = _run(capsys, "--model", "spot", "--out", str(env / "b"))
+    assert code == 2 and "--image PATH, or --data DIR with --case" in stderr
