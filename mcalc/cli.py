@@ -134,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
         pass
     else:
         register_commands(sub)
+        from mcalc.explain.commands import register_commands as register_predict
+
+        register_predict(sub)
     return parser
 
 
