@@ -16,7 +16,7 @@ from plotly.subplots import make_subplots
 
 from mcalc.viewer import ImageView, encode_jpeg
 
-__all__ = ["pair_figure", "crop_figure", "data_uri"]
+__all__ = ["pair_figure", "crop_figure", "data_uri", "add_boxes", "add_colorbar"]
 
 
 def data_uri(rgb: np.ndarray, quality: int = 88) -> str:
@@ -166,3 +166,89 @@ def crop_figure(
             col=col,
         )
     return fig
+
+
+def add_boxes(
+    fig: go.Figure,
+    boxes: Sequence[tuple[float, float, float, float]],
+    col: int,
+    *,
+    labels: Sequence[str],
+    customdata: Sequence[Sequence[object]] | None = None,
+    color: str = "#ffffff",
+    name: str = "regions",
+) -> None:
+    """Outline boxes ``(r0, r1, c0, c1)`` (full-resolution display pixels) on panel ``col``,
+    with a clickable marker at each box's top-left corner labelled ``labels[k]``.
+
+    Plotly reports clicks on data points only, so the markers (one trace named ``name``,
+    point ``k`` for box ``k``, carrying ``customdata[k]``) are what a click selects.
+    """
+    if len(labels) != len(boxes):
+        raise ValueError(f"{len(boxes)} boxes but {len(labels)} labels")
+    if not boxes:
+        return
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    for r0, r1, c0, c1 in boxes:
+        xs += [c0, c1, c1, c0, c0, None]
+        ys += [r0, r0, r1, r1, r0, None]
+    fig.add_trace(
+        go.Scatter(
+            x=xs,
+            y=ys,
+            mode="lines",
+            line={"color": color, "width": 1.5},
+            hoverinfo="skip",
+            name=f"{name}-outline",
+        ),
+        row=1,
+        col=col,
+    )
+    fig.add_trace(
+        go.Scatter(
+            x=[b[2] for b in boxes],
+            y=[b[0] for b in boxes],
+            mode="markers+text",
+            text=list(labels),
+            textposition="top right",
+            textfont={"color": color, "size": 12},
+            marker={"symbol": "square", "size": 12, "color": color, "opacity": 0.85},
+            customdata=None if customdata is None else [list(c) for c in customdata],
+            hovertemplate="region %{text}<extra></extra>",
+            name=name,
+        ),
+        row=1,
+        col=col,
+    )
+
+
+def add_colorbar(
+    fig: go.Figure,
+    colorscale: Sequence[Sequence[object]],
+    *,
+    title: str,
+    vmin: float = 0.0,
+    vmax: float = 1.0,
+) -> None:
+    """A colour bar for images that carry their colours themselves (an invisible trace)."""
+    fig.add_trace(
+        go.Scatter(
+            x=[None],
+            y=[None],
+            mode="markers",
+            marker={
+                "colorscale": [list(c) for c in colorscale],
+                "cmin": vmin,
+                "cmax": vmax,
+                "color": [vmin],
+                "showscale": True,
+                "colorbar": {"title": {"text": title, "side": "right"}, "thickness": 12},
+            },
+            hoverinfo="skip",
+            showlegend=False,
+            name="colorbar",
+        ),
+        row=1,
+        col=1,
+    )
