@@ -124,3 +124,36 @@ def test_a_model_that_fails_to_load_is_an_error_and_the_others_still_evaluate(ev
     table = _table(at, "Youden threshold")
     assert list(table["model"]) == ["demo-custom"]
     assert at.button(key="evaluate_run").label == "Evaluate 1 model"  # can be retried
+
+
+@pytest.fixture(scope="module")
+def birads_registry(tmp_path_factory) -> Path:
+    """A tiny 3-class birads model trained one short epoch on data of its own."""
+    from mcalc.models.training import TrainConfig, train
+    from mcalc.synthetic import generate_demo
+    from tests.models_fixtures import TINY
+
+    root = tmp_path_factory.mktemp("birads")
+    generate_demo(root / "data", cases=10, seed=2, shape=(256, 208))
+    train(
+        TrainConfig(
+            data=root / "data", arch="custom", task="birads", models_dir=root / "models",
+            runs_dir=root / "runs", model_id="tiny-birads", **TINY,
+        )
+    )  # fmt: skip
+    return root / "models"
+
+
+def test_birads_model_shows_per_class_metrics(app_env, birads_registry, monkeypatch):
+    monkeypatch.setenv("MCALC_MODELS", str(birads_registry))
+    at = _page()
+    at.button(key="evaluate_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    per_class = _table(at, "class")
+    assert list(per_class["class"]) == ["normal", "benign", "suspicious"]
+    assert per_class["n"].sum() == _table(at, "Youden threshold")["n"][0]
+    figs = {f["layout"]["title"]["text"]: f for f in _figures(at)}
+    argmax = figs["tiny-birads · argmax"]
+    assert len(argmax["data"][0]["z"]) == 3
+    assert _table(at, "Youden threshold")["positive class"][0] == "suspicious"
