@@ -22,7 +22,7 @@ import tempfile
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import fields
 from pathlib import Path
 from typing import TypeVar
 
@@ -67,18 +67,21 @@ def _atomic_write_text(path: Path, text: str) -> None:
         raise
 
 
-@dataclass(frozen=True)
-class _Meta:
-    window_center: float
-    window_width: float
-    voi_function: str
-    monochrome1: bool
-    bits_stored: int
-    pixel_spacing_mm: tuple[float, float]
-    spacing_source: str
-    laterality: str | None
-    view: str | None
-    flags: tuple[str, ...]
+def _meta_to_json(mammo: Mammogram) -> str:
+    """Everything of a Mammogram but its pixels, as JSON."""
+    meta = {f.name: getattr(mammo, f.name) for f in fields(Mammogram) if f.name != "pixels"}
+    if mammo.voi_lut is not None:
+        meta["voi_lut"] = [mammo.voi_lut[0], mammo.voi_lut[1].tolist()]
+    return json.dumps(meta)
+
+
+def _meta_from_json(text: str) -> dict:
+    meta = json.loads(text)
+    meta["pixel_spacing_mm"] = tuple(meta["pixel_spacing_mm"])
+    meta["flags"] = tuple(meta["flags"])
+    if meta.get("voi_lut") is not None:
+        meta["voi_lut"] = (int(meta["voi_lut"][0]), np.asarray(meta["voi_lut"][1], np.float32))
+    return meta
 
 
 class ImageCache:
@@ -165,37 +168,18 @@ class ImageCache:
             and (entry / "meta.json").is_file()
         ):
             try:
-                meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+                meta = _meta_from_json((entry / "meta.json").read_text(encoding="utf-8"))
                 pixels = np.load(entry / "pixels.npy", mmap_mode="r", allow_pickle=False)
                 os.utime(entry / "pixels.npy")  # LRU order for eviction
-                mammo = Mammogram(
-                    pixels=pixels,
-                    **{
-                        **meta,
-                        "pixel_spacing_mm": tuple(meta["pixel_spacing_mm"]),
-                        "flags": tuple(meta["flags"]),
-                    },
-                )
+                mammo = Mammogram(pixels=pixels, **meta)
                 return self._remember(key, mammo)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.warning("ignoring broken cache entry %s (%s)", entry, exc)
         mammo = read_image(path, default_spacing_mm=self.default_spacing_mm)
         if entry is not None:
             try:
-                meta = _Meta(
-                    mammo.window_center,
-                    mammo.window_width,
-                    mammo.voi_function,
-                    mammo.monochrome1,
-                    mammo.bits_stored,
-                    mammo.pixel_spacing_mm,
-                    mammo.spacing_source,
-                    mammo.laterality,
-                    mammo.view,
-                    mammo.flags,
-                )
                 _atomic_save_npy(entry / "pixels.npy", np.ascontiguousarray(mammo.pixels))
-                _atomic_write_text(entry / "meta.json", json.dumps(asdict(meta)))
+                _atomic_write_text(entry / "meta.json", _meta_to_json(mammo))
                 self._evict()
             except OSError as exc:  # a full or read-only disk only costs speed
                 log.warning("could not write image cache entry %s (%s)", entry, exc)

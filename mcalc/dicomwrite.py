@@ -28,10 +28,12 @@ def write_dicom(
     study_date: str | None = None,
     rescale: tuple[float, float] | None = (1.0, 0.0),
     institution: str = "mcalc synthetic",
+    voi_lut: tuple[int, np.ndarray] | None = None,
 ) -> Path:
     """Write ``pixels`` (2-D unsigned integers below ``2**bits_stored``) as a DICOM file.
 
     Any tag argument set to ``None`` is left out, so tests can make files that lack it.
+    ``voi_lut`` = (first mapped value, uint16 table) writes a VOI LUT Sequence.
 
     Example:
         >>> import tempfile, numpy as np
@@ -81,6 +83,12 @@ def write_dicom(
     if window is not None:
         ds.WindowCenter = f"{window[0]:g}"
         ds.WindowWidth = f"{window[1]:g}"
+    if voi_lut is not None:
+        first, table = voi_lut
+        item = Dataset()
+        item.LUTDescriptor = [len(table), int(first), 16]
+        item.LUTData = np.asarray(table, dtype="<u2").tobytes()  # OW
+        ds.VOILUTSequence = [item]
     if spacing_mm is not None:
         ds.PixelSpacing = [f"{spacing_mm:g}", f"{spacing_mm:g}"]
         ds.ImagerPixelSpacing = [f"{spacing_mm:g}", f"{spacing_mm:g}"]

@@ -53,6 +53,9 @@ class Mammogram:
         laterality: ``L``, ``R`` or ``None``.
         view: ``CC``, ``MLO`` or ``None`` (from ViewPosition).
         flags: human-readable notes raised while reading (defaults used, tags missing).
+        voi_lut: the file's VOI LUT as (first stored value mapped, table scaled to [0, 1]),
+            or ``None``. When present, the ``file`` display preset uses it instead of the
+            window (which then only seeds the sliders).
     """
 
     pixels: np.ndarray
@@ -66,6 +69,7 @@ class Mammogram:
     laterality: str | None = None
     view: str | None = None
     flags: tuple[str, ...] = field(default_factory=tuple)
+    voi_lut: tuple[int, np.ndarray] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -160,7 +164,11 @@ def read_dicom(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammogr
     bits_stored = int(ds.get("BitsStored", stored.dtype.itemsize * 8) or 16)
     center = _first(ds.get("WindowCenter"))
     width = _first(ds.get("WindowWidth"))
-    if center is None or width is None or width <= 0:
+    voi_lut = _read_voi_lut(ds, path)
+    if voi_lut is not None and (center is None or width is None or width <= 0):
+        center, width = lut_window(*voi_lut)
+        flags.append("VOI LUT in the file: the default view uses it; sliders start from its range")
+    elif center is None or width is None or width <= 0:
         lo, hi = float(np.min(pixels)), float(np.max(pixels))
         center, width = (lo + hi) / 2.0, max(hi - lo, 1.0)
         flags.append("no window centre/width in the file: using the image's value range")
@@ -212,7 +220,38 @@ def read_dicom(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammogr
         laterality=laterality,
         view=view,
         flags=tuple(flags),
+        voi_lut=voi_lut,
     )
+
+
+def _read_voi_lut(ds: object, path: Path) -> tuple[int, np.ndarray] | None:
+    """The first VOI LUT of the file as (first mapped value, table in [0, 1]), if any."""
+    seq = getattr(ds, "VOILUTSequence", None)
+    if not seq:
+        return None
+    item = seq[0]
+    try:
+        entries, first, bits = (int(v) for v in item.LUTDescriptor)
+        raw = item.LUTData
+        if isinstance(raw, bytes):
+            data = np.frombuffer(raw, dtype="<u2" if bits > 8 else np.uint8)
+        else:
+            data = np.asarray(raw)
+        data = data.astype(np.float32)[: entries or 65536]
+    except (AttributeError, TypeError, ValueError) as exc:
+        log.warning("%s: ignoring an unreadable VOI LUT (%s)", path, exc)
+        return None
+    if data.size == 0:
+        return None
+    return first, data / max(float(2**bits - 1), 1.0)
+
+
+def lut_window(first: int, table: np.ndarray) -> tuple[float, float]:
+    """A linear window (centre, width) spanning where a VOI LUT rises from 0 to 1."""
+    rising = np.flatnonzero((table > 0.001) & (table < 0.999))
+    lo, hi = (rising[0], rising[-1]) if rising.size else (0, len(table) - 1)
+    width = max(float(hi - lo + 1), 1.0)
+    return float(first + lo) + width / 2.0, width
 
 
 def read_raster(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammogram:

@@ -21,6 +21,7 @@ __all__ = [
     "overlay_mask",
     "auto_window",
     "WINDOW_PRESETS",
+    "apply_voi_lut",
     "hex_to_rgb",
 ]
 
@@ -65,6 +66,16 @@ def window(values: np.ndarray, center: float, width: float, function: str = "LIN
         w = max(width - 1.0, _EPS)
         out = (x - (center - 0.5)) / w + 0.5
     return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+
+
+def apply_voi_lut(values: np.ndarray, first: int, table: np.ndarray) -> np.ndarray:
+    """Apply a DICOM VOI LUT (table already scaled to [0, 1]); returns float32 in [0, 1].
+
+    Values below ``first`` map to the first entry, values past the table to the last
+    (DICOM PS3.3 C.11.2.1.1).
+    """
+    idx = np.clip(np.asarray(values, dtype=np.float64) - first, 0, len(table) - 1)
+    return np.asarray(table, dtype=np.float32)[idx.astype(np.int64)]
 
 
 def invert(unit: np.ndarray) -> np.ndarray:

@@ -72,6 +72,7 @@ class ImageView:
         cluster_hulls: one (K, 2) polygon (row, col) per cluster, display orientation.
         cluster_sizes: number of calcifications in each cluster.
         notes: flags raised while reading the image and its annotation.
+        use_lut: the file's VOI LUT was applied instead of ``window``.
     """
 
     key: str
@@ -89,6 +90,7 @@ class ImageView:
     cluster_hulls: tuple[np.ndarray, ...] = ()
     cluster_sizes: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
+    use_lut: bool = False
 
     @property
     def n_calcifications(self) -> int:
@@ -132,9 +134,16 @@ def resolve_window(
 
 
 def _present(
-    values: np.ndarray, mammo: Mammogram, win: tuple[float, float], opts: DisplayOptions
+    values: np.ndarray,
+    mammo: Mammogram,
+    win: tuple[float, float],
+    opts: DisplayOptions,
+    use_lut: bool = False,
 ) -> np.ndarray:
-    unit = imaging.window(values, win[0], win[1], mammo.voi_function)
+    if use_lut and mammo.voi_lut is not None:
+        unit = imaging.apply_voi_lut(values, *mammo.voi_lut)
+    else:
+        unit = imaging.window(values, win[0], win[1], mammo.voi_function)
     if mammo.monochrome1 != opts.invert:
         unit = imaging.invert(unit)
     if opts.clahe:
@@ -217,7 +226,8 @@ def prepare_view(
         file_unit = imaging.invert(file_unit)
     region = breast_mask(file_unit)
     win = resolve_window(mammo, values, region, opts)
-    unit = _present(values, mammo, win, opts)
+    use_lut = opts.preset == "file" and mammo.voi_lut is not None
+    unit = _present(values, mammo, win, opts, use_lut)
 
     full_shape = mammo.shape
     scale = values.shape[1] / float(full_shape[1])
@@ -267,6 +277,7 @@ def prepare_view(
         cluster_hulls=hulls,
         cluster_sizes=sizes,
         notes=notes,
+        use_lut=use_lut,
     )
 
 
@@ -296,7 +307,7 @@ def crop_view(
     # display -> file columns
     fc0, fc1 = (w - c1, w - c0) if view.flipped else (c0, c1)
     values = np.asarray(mammo.pixels[r0:r1, fc0:fc1], dtype=np.float32)
-    unit = _present(values, mammo, view.window, opts)
+    unit = _present(values, mammo, view.window, opts, view.use_lut)
     rgb = np.repeat(imaging.to_uint8(unit)[..., None], 3, axis=2)
     if opts.show_annotations and rec.annotation_path is not None:
         mask, _, _ = annotation_for(cache, rec, mammo.shape, mammo.pixel_spacing_mm)

@@ -133,3 +133,15 @@ def test_corrupt_raster(tmp_path):
     (tmp_path / "bad.png").write_bytes(b"\x89PNG broken")
     with pytest.raises(ImageReadError, match="cannot decode"):
         read_image(tmp_path / "bad.png")
+
+
+def test_voi_lut_is_read_and_seeds_the_window(tmp_path):
+    # A LUT that is flat up to 1000, rises linearly to 3000, then flat: like a window.
+    table = np.clip((np.arange(4096) - 1000) / 2000.0, 0, 1) * 65535
+    path = write_dicom(tmp_path / "lut.dcm", _ramp(), window=None, voi_lut=(0, table))
+    m = read_image(path)
+    assert m.voi_lut is not None and m.voi_lut[0] == 0 and len(m.voi_lut[1]) == 4096
+    assert m.voi_lut[1].max() == pytest.approx(1.0)
+    assert m.window_center == pytest.approx(2000, abs=5)
+    assert m.window_width == pytest.approx(2000, abs=10)
+    assert any("VOI LUT" in f for f in m.flags)

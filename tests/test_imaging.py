@@ -100,3 +100,9 @@ def test_hex_to_rgb():
     assert imaging.hex_to_rgb("#ff8000") == (255, 128, 0)
     with pytest.raises(ValueError, match="expected a colour"):
         imaging.hex_to_rgb("red")
+
+
+def test_apply_voi_lut_clamps_below_and_above_the_table():
+    table = np.array([0.0, 0.25, 0.5, 1.0], np.float32)
+    out = imaging.apply_voi_lut(np.array([5, 10, 11, 13, 99]), 10, table)
+    assert out.tolist() == [0.0, 0.0, 0.25, 1.0, 1.0]

@@ -131,3 +131,20 @@ def test_broken_annotation_is_a_note_not_a_crash(tiny_demo, tmp_path):
     view = prepare_view(ImageCache(None), rec, DisplayOptions())
     assert view.n_calcifications == 0
     assert any(str(gt.name) in n for n in view.notes)
+
+
+def test_file_preset_uses_the_voi_lut_and_the_cache_keeps_it(tmp_path):
+    from mcalc.dataset.records import ImageRecord
+    from mcalc.dicomwrite import write_dicom
+
+    pixels = np.tile(np.arange(0, 4096, 16, dtype=np.uint16), (64, 1))  # 64 x 256 ramp
+    table = (np.clip((np.arange(4096) - 1000) / 2000.0, 0, 1) ** 2) * 65535  # a curve
+    path = write_dicom(tmp_path / "CC_recent.dcm", pixels, window=None, voi_lut=(0, table))
+    rec = ImageRecord("c1", "CC", "recent", path)
+    for cache in (ImageCache(tmp_path / "cache"), ImageCache(tmp_path / "cache")):  # 2nd: disk
+        view = prepare_view(cache, rec, DisplayOptions(orient=False, show_annotations=False))
+        assert view.use_lut
+        expected = imaging.to_uint8(imaging.apply_voi_lut(pixels, 0, table / 65535))
+        np.testing.assert_array_equal(view.preview[..., 0], expected)
+    manual = prepare_view(cache, rec, DisplayOptions(preset="auto", orient=False))
+    assert not manual.use_lut
