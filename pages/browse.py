@@ -108,7 +108,17 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
     return index.case(st.session_state[CASE_KEY])
 
 
-def display_ui() -> DisplayOptions:
+def value_top(case: CaseRecord) -> int:
+    """Largest representable value of the case's images (slider range), 4095 if unknown."""
+    for rec in case.images:
+        try:
+            return int(common.get_image_cache().load(rec.image_path).value_range[1])
+        except ImageReadError:
+            continue
+    return 4095
+
+
+def display_ui(top: int = 4095) -> DisplayOptions:
     """Window/level, contrast and overlay controls (sidebar); returns the options."""
     with st.sidebar:
         st.markdown("### Display")
@@ -116,8 +126,8 @@ def display_ui() -> DisplayOptions:
         preset = st.selectbox("Window preset", presets, key="browse_preset")
         center = width = None
         if preset == "manual":
-            center = st.slider("Level (centre)", 0, 4095, 2047, key="browse_center")
-            width = st.slider("Window (width)", 1, 4096, 4096, key="browse_width")
+            center = st.slider("Level (centre)", 0, top, (top + 1) // 2, key="browse_center")
+            width = st.slider("Window (width)", 1, top + 1, top + 1, key="browse_width")
         invert = st.toggle("Invert", key="browse_invert")
         clahe = st.toggle("Contrast enhancement (CLAHE)", key="browse_clahe")
         clip = (
@@ -256,7 +266,7 @@ table = filters_ui(frame)[columns]
 case = case_picker(index, table)
 if case is None:
     st.stop()
-opts = display_ui()
+opts = display_ui(value_top(case))
 metadata_ui(case)
 max_side = common.settings().preview_max_side
 for view in VIEWS:
