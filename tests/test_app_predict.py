@@ -1,0 +1,194 @@
+"""AppTest of the Predict page: runs with tiny registered models, controls change what is
+drawn, bad models and images are clear messages and the page stays usable."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.explain_fixtures import register, spot_model
+
+pytest.importorskip("keras")
+
+APP = "../app.py"
+PAGE = "pages/predict.py"
+
+
+@pytest.fixture(scope="module")
+def registry_dir(tmp_path_factory) -> Path:
+    """``spot`` (hand-made detector), ``rand-birads``, a folder whose model file is corrupt
+    and one whose model does not match its card's patch size."""
+    from tests.explain_fixtures import random_model
+
+    root = tmp_path_factory.mktemp("predict-page") / "models"
+    register(root, "spot", spot_model())
+    register(root, "rand-birads", random_model(3), task="birads")
+    broken = register(root, "broken", spot_model())
+    (broken / "model.keras").write_bytes(b"not a keras archive")
+    mismatch = register(root, "mismatch", spot_model(48))
+    card = json.loads((mismatch / "card.json").read_text())
+    card["patch"]["size"] = 32
+    (mismatch / "card.json").write_text(json.dumps(card))
+    return root
+
+
+@pytest.fixture
+def page_env(app_env, registry_dir, monkeypatch) -> Path:
+    monkeypatch.setenv("MCALC_MODELS", str(registry_dir))
+    return registry_dir
+
+
+def _open(model: str = "spot", timeout: float = 120, *, case: bool = True) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    if model != at.selectbox(key="predict_model").value:
+        at.selectbox(key="predict_model").select(model).run()
+    if case:
+        at.selectbox(key="predict_case").select("suspicious-1").run()
+    return at
+
+
+def _figure(at: AppTest, key_part: str = "predict_fig") -> dict:
+    for el in at.get("plotly_chart"):
+        spec = json.loads(el.proto.spec)
+        if any(t.get("type") == "image" for t in spec["data"]) and key_part in el.proto.id:
+            return spec
+    raise AssertionError("no image figure drawn")
+
+
+def _ok(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
+    at = _open()
+    _ok(at)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Architecture"] == "custom" and metrics["Weights"] == "handmade"
+    assert float(metrics["CC recent · calcification"]) > 0.9
+    assert "Change (recent − prior)" in metrics
+    warnings = " ".join(w.value for w in at.warning)
+    assert "synthetic" in warnings and "from scratch" in warnings
+    fig = _figure(at)
+    images = [t for t in fig["data"] if t["type"] == "image"]
+    assert len(images) == 2 and all(t["source"].startswith("data:image/jpeg") for t in images)
+    assert fig["layout"]["xaxis2"]["matches"] == "x"  # synchronised zoom
+    regions = [t for t in fig["data"] if t.get("name") in ("regions-1", "regions-2")]
+    assert regions and regions[0]["customdata"][0][0].startswith("suspicious-1/CC_")
+    assert any(t.get("name") == "colorbar" for t in fig["data"])
+    tables = [d.value for d in at.dataframe]
+    assert any("energy inside marks" in t.columns for t in tables)
+    assert any("region" in t.columns and len(t) > 0 for t in tables)
+    layer = at.selectbox(key="predict_layer")
+    assert layer.value == "conv2" and "conv1" in layer.options[0]
+
+
+def test_explanation_controls_change_the_overlay(page_env) -> None:
+    at = _open()
+    before = _figure(at)["data"][0]["source"]
+    at.slider(key="predict_opacity").set_value(0.0).run()
+    _ok(at)
+    transparent = _figure(at)["data"][0]["source"]
+    assert transparent != before
+    at.slider(key="predict_opacity").set_value(0.8).run()
+    for method in ("gradcam++", "scorecam", "none", "gradcam"):
+        at.selectbox(key="predict_cam").select(method).run()
+        _ok(at)
+    at.selectbox(key="predict_layer").select("conv1").run()
+    _ok(at)
+    at.selectbox(key="predict_target").select("no-calcification").run()
+    _ok(at)
+    at.radio(key="predict_show").set_value("probability").run()
+    _ok(at)
+    assert "P(calcification)" in " ".join(c.value for c in at.caption)
+    at.selectbox(key="predict_cmap").select("inferno").run()
+    at.selectbox(key="predict_scope").select("regions").run()
+    _ok(at)
+    at.radio(key="predict_timepoint").set_value("recent").run()
+    _ok(at)
+    assert len([t for t in _figure(at)["data"] if t["type"] == "image"]) == 1
+    at.toggle(key="predict_case_all").set_value(True).run()
+    _ok(at)
+    assert "Case suspicious-1" in {m.label for m in at.metric}
+
+
+def test_selected_region_is_shown_at_full_resolution(page_env) -> None:
+    at = _open()
+    at.session_state["predict_region"] = ("suspicious-1/CC_recent", 1)
+    at.run()
+    _ok(at)
+    crops = [el for el in at.get("plotly_chart") if "predict_crop_fig" in el.proto.id]
+    assert crops
+    spec = json.loads(crops[0].proto.spec)
+    assert len([t for t in spec["data"] if t["type"] == "image"]) == 2
+    assert any("Region 1 of suspicious-1/CC_recent" in m.value for m in at.markdown)
+
+
+def test_birads_model_scores_the_suspicious_class(page_env) -> None:
+    at = _open("rand-birads")
+    _ok(at)
+    assert any(label.endswith("suspicious") for label in (m.label for m in at.metric))
+    assert at.selectbox(key="predict_target").value == "suspicious"
+
+
+@pytest.mark.parametrize(
+    ("model", "message"), [("broken", "cannot load model"), ("mismatch", "does not match")]
+)
+def test_a_model_that_fails_to_load_or_fit_is_a_message(page_env, model, message) -> None:
+    at = _open(model, case=False)
+    _ok(at)
+    assert not at.get("plotly_chart")
+    errors = " ".join(e.value for e in at.error)
+    assert "cannot be used here" in errors and message in errors
+    at.selectbox(key="predict_model").select("spot").run()  # the page stays usable
+    _ok(at)
+    assert not at.error and _figure(at)
+
+
+def test_an_image_without_breast_is_a_warning_and_the_other_is_shown(page_env, monkeypatch) -> None:
+    import mcalc.explain.service as service
+    from mcalc.explain.errors import NoBreastRegionError
+
+    real = service.analyse_image
+
+    def fake(loaded, mammogram, **kwargs):
+        if kwargs["key"].endswith("_prior"):
+            raise NoBreastRegionError("no breast region found in this image")
+        return real(loaded, mammogram, **kwargs)
+
+    monkeypatch.setattr(service, "analyse_image", fake)
+    at = _open()
+    _ok(at)
+    assert any("no breast region" in w.value for w in at.warning)
+    assert len([t for t in _figure(at)["data"] if t["type"] == "image"]) == 1
+
+
+def test_no_model_is_an_invitation_to_train(app_env, tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("MCALC_MODELS", str(tmp_path / "empty"))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    _ok(at)
+    assert any("Train page" in i.value for i in at.info)
+
+
+def test_a_verdict_is_recorded(page_env, app_env) -> None:
+    from mcalc.audit import audit_table
+    from mcalc.config import get_settings
+
+    at = _open()
+    at.text_input(key="predict_reader_input").input("Dr Test").run()
+    _ok(at)
+    at.selectbox(key="predict_verdict_image").select("suspicious-1/CC_recent")
+    at.radio(key="predict_plausible").set_value("plausible")
+    at.button(key="FormSubmitter:predict_verdict_form-Save verdict").click().run()
+    _ok(at)
+    assert any("Verdict saved" in s.value for s in at.success)
+    summary = audit_table(get_settings(), "spot")
+    assert summary.n_verdicts == 1 and summary.plausible_rate == 1.0
