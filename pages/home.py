@@ -53,6 +53,11 @@ st.page_link(
     icon=":material/radiology:",
 )
 st.page_link(
+    "pages/predict.py",
+    label="Predict — run a model on a case and explain it, prior beside recent",
+    icon=":material/neurology:",
+)
+st.page_link(
     "pages/train.py",
     label="Train — retrain a model in the background",
     icon=":material/model_training:",
