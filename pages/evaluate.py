@@ -313,7 +313,7 @@ def results_ui(
         st.caption(note)
 
     st.subheader("Confusion matrices")
-    cols = st.columns(3)  # compact matrices, three to a row
+    cols = st.columns(2)  # compact matrices, two to a row
     for i, (model_id, matrix, labels, t) in enumerate(confusions):
         cols[i % len(cols)].plotly_chart(
             confusion_figure(matrix, labels, f"{model_id} · threshold {t:.2f}"),

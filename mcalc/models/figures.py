@@ -230,17 +230,18 @@ def confusion_figure(
     fig = go.Figure(
         go.Heatmap(
             z=z,
-            x=[f"pred. {c}" for c in labels],
-            y=[f"true {c}" for c in labels],
+            x=labels,
+            y=labels,
             colorscale="Blues",
             showscale=False,
             text=[[str(v) for v in row] for row in z],
             texttemplate="%{text}",
             textfont={"size": 16},
-            hovertemplate="%{y}, %{x}: %{z}<extra></extra>",
+            hovertemplate="truth %{y}, predicted %{x}: %{z}<extra></extra>",
         )
     )
-    fig.update_yaxes(autorange="reversed")
+    fig.update_xaxes(title_text="predicted", tickangle=0, side="bottom")
+    fig.update_yaxes(title_text="truth", autorange="reversed")
     fig.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 13}},
         height=height,
