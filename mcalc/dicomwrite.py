@@ -29,11 +29,15 @@ def write_dicom(
     rescale: tuple[float, float] | None = (1.0, 0.0),
     institution: str = "mcalc synthetic",
     voi_lut: tuple[int, np.ndarray] | None = None,
+    study_key: str | None = None,
+    instance_key: str | None = None,
 ) -> Path:
     """Write ``pixels`` (2-D unsigned integers below ``2**bits_stored``) as a DICOM file.
 
     Any tag argument set to ``None`` is left out, so tests can make files that lack it.
     ``voi_lut`` = (first mapped value, uint16 table) writes a VOI LUT Sequence.
+    ``study_key`` / ``instance_key`` make the UIDs deterministic (derived from these
+    strings), so regenerated files are byte-identical and images of one exam share a study.
 
     Example:
         >>> import tempfile, numpy as np
@@ -56,15 +60,21 @@ def write_dicom(
     sop_class = "1.2.840.10008.5.1.4.1.1.1.2"  # Digital Mammography X-Ray Image - For Presentation
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
-    meta.MediaStorageSOPInstanceUID = generate_uid()
+
+    def uid(*parts: str | None) -> str:
+        if any(p is None for p in parts):
+            return generate_uid()
+        return generate_uid(entropy_srcs=[str(p) for p in parts])
+
+    meta.MediaStorageSOPInstanceUID = uid(instance_key, "sop")
     meta.TransferSyntaxUID = ExplicitVRLittleEndian
 
     ds = Dataset()
     ds.file_meta = meta
     ds.SOPClassUID = sop_class
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID = generate_uid()
-    ds.SeriesInstanceUID = generate_uid()
+    ds.StudyInstanceUID = uid(study_key, "study")
+    ds.SeriesInstanceUID = uid(instance_key, "series")
     ds.Modality = "MG"
     ds.PatientID = patient_id
     ds.PatientName = "Synthetic^Demo"

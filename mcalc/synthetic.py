@@ -543,6 +543,8 @@ def _write_set(
                 patient_id=case.patient_id,
                 study_date=case.prior_date if image.timepoint == "prior" else case.recent_date,
                 institution="mcalc synthetic (not patient data)",
+                study_key=f"mcalc-demo|{seed}|{case.patient_id}|{image.timepoint}",
+                instance_key=f"mcalc-demo|{seed}|{case.patient_id}|{image.timepoint}|{image.view}",
             )
             (folder / gt).write_bytes(_gt_jpeg(image.pixels, image.mask))
             key = f"{folder_key}/{stem}"

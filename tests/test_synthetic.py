@@ -354,3 +354,27 @@ def test_progress_called_per_image(tmp_path: Path) -> None:
     assert [c[0] for c in calls] == list(range(1, 13))
     assert {c[1] for c in calls} == {12}
     assert calls[0][2] == "Normal_cases/1 CC_prior"
+
+
+def test_regenerated_files_are_byte_identical_and_exams_share_a_study(tmp_path):
+    import hashlib
+
+    import pydicom
+
+    a = generate_demo(tmp_path / "a", cases=3, seed=4, shape=(160, 128))
+    b = generate_demo(tmp_path / "b", cases=3, seed=4, shape=(160, 128))
+
+    def digests(root):
+        return {
+            p.relative_to(root).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted((root / "Dataset").rglob("*"))
+            if p.is_file()
+        }
+
+    assert digests(a.out) == digests(b.out)
+    folder = next((a.out / "Dataset" / "Normal_cases").iterdir())
+    cc = pydicom.dcmread(next(folder.glob("CC_prior.*")), stop_before_pixels=True)
+    mlo = pydicom.dcmread(next(folder.glob("MLO_prior.*")), stop_before_pixels=True)
+    assert cc.StudyInstanceUID == mlo.StudyInstanceUID
+    assert cc.SeriesInstanceUID != mlo.SeriesInstanceUID
+    assert cc.SOPInstanceUID != mlo.SOPInstanceUID
