@@ -7,8 +7,10 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from pages.common import available_pages
+
 APP = "../app.py"  # AppTest resolves relative paths against this file
-PAGES = ["pages/home.py", "pages/browse.py"]
+PAGES = [script for script, _, _ in available_pages()]  # every page of the sidebar menu
 
 
 def _run(page: str | None = None, timeout: float = 60) -> AppTest:
