@@ -17,10 +17,17 @@ from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError, McalcError, ModelError
 from mcalc.explain.agreement import DEFAULT_TOLERANCE_MM
-from mcalc.explain.cams import CAM_METHODS, SCOPES, CamSettings, Explainer, joint_range
-from mcalc.explain.display import display_box, overlay_crop, overlay_view
+from mcalc.explain.cams import (
+    CAM_METHODS,
+    SCOPES,
+    CamSettings,
+    Explainer,
+    joint_range,
+    normalize_map,
+)
+from mcalc.explain.display import crop_heat, display_box, overlay_view
 from mcalc.explain.errors import LayerError, NoBreastRegionError
-from mcalc.explain.overlay import COLORMAPS, plotly_colorscale
+from mcalc.explain.overlay import COLORMAPS, blend, plotly_colorscale
 from mcalc.explain.results import ResultsCache, image_key
 from mcalc.explain.service import ImageAnalysis, analyse_image, case_summary
 from mcalc.explain.sliding import SlidingSettings, check_model_fits, positive_class
@@ -424,21 +431,32 @@ def zoom_ui(
     box = (box[0] - pad, box[1] + pad, box[2] - pad, box[3] + pad)
     maps, _, title = maps_for([r for _, _, _, r in shown], ctl)
     cache = common.get_image_cache()
-    crops, boxes, titles = [], [], []
+    crops, heats, boxes, titles = [], [], [], []
     for (tp, rec, v, r), heat in zip(shown, maps, strict=True):
         try:
             crop, used = crop_view(cache, rec, v, opts, box)
         except (ValueError, ImageReadError) as exc:
             st.caption(f"{rec.key}: no crop ({exc})")
             continue
-        crops.append(overlay_crop(crop, heat, r.pmap.factor, v, used, ctl.opacity, ctl.cmap))
+        crops.append(crop)
+        heats.append(crop_heat(heat, r.pmap.factor, v, used, crop.shape[:2]))
         boxes.append(used)
         titles.append(f"{tp} · full resolution")
-    if crops:
-        st.markdown(
-            f"**Region {region.rank} of {r0.key}** · {region.scores} · {title}".replace("'", "")
-        )
-        st.plotly_chart(crop_figure(crops, boxes, titles), width="stretch", key="predict_crop_fig")
+    if not crops:
+        return
+    # One scale for the zoomed panels, their own maximum: the region's detail stays visible
+    # even when the image's peak is elsewhere.
+    _, peak = joint_range(heats)
+    shown_crops = [
+        blend(c, normalize_map(h, 0.0, peak), ctl.opacity, ctl.cmap)
+        for c, h in zip(crops, heats, strict=True)
+    ]
+    scores = " · ".join(f"{name} {p:.3f}" for name, p in region.scores.items())
+    st.markdown(f"**Region {region.rank} of {r0.key}** · {scores} · overlay: {title}")
+    st.plotly_chart(
+        crop_figure(shown_crops, boxes, titles), width="stretch", key="predict_crop_fig"
+    )
+    st.caption("Colour scale of the zoom: the maximum of the map inside these panels.")
 
 
 def agreement_ui(results: list[ImageAnalysis], tolerance: float) -> None:
