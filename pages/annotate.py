@@ -30,7 +30,6 @@ from mcalc.exchange import (
     parse_points_csv,
     points_csv,
 )
-from mcalc.imaging import WINDOW_PRESETS
 from mcalc.marking import (
     READER_TRACE,
     LazyShapes,
@@ -314,25 +313,14 @@ def image_ui(index: DatasetIndex) -> ImageRecord:
 def display_ui() -> tuple[DisplayOptions, bool]:
     with st.sidebar:
         st.markdown("### Display")
-        presets = [*WINDOW_PRESETS, "manual"]
-        preset = st.selectbox("Window preset", presets, key="annotate_preset")
-        center = width = None
-        if preset == "manual":
-            center = st.slider("Level (centre)", 0, 4095, 2047, key="annotate_center")
-            width = st.slider("Window (width)", 1, 4096, 4096, key="annotate_width")
-        invert = st.toggle("Invert", key="annotate_invert")
-        clahe = st.toggle("Contrast enhancement (CLAHE)", key="annotate_clahe")
+        window = common.window_controls("annotate")
         st.markdown("### Dataset's marks")
         show = st.toggle(
             "Show the dataset's own marks (cyan)", value=True, key="annotate_show_dataset"
         )
         overlay = st.toggle("Red overlay of the annotation", key="annotate_overlay")
     opts = DisplayOptions(
-        preset=preset,
-        center=center,
-        width=width,
-        invert=invert,
-        clahe=clahe,
+        **window,  # type: ignore[arg-type]
         show_annotations=overlay,
     )
     return opts, show

@@ -9,7 +9,6 @@ from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.figures import crop_figure, pair_figure
-from mcalc.imaging import WINDOW_PRESETS
 from mcalc.viewer import DisplayOptions, ImageView, crop_view, image_counts, prepare_view
 from pages import common
 
@@ -122,29 +121,14 @@ def display_ui(top: int = 4095) -> DisplayOptions:
     """Window/level, contrast and overlay controls (sidebar); returns the options."""
     with st.sidebar:
         st.markdown("### Display")
-        presets = [*WINDOW_PRESETS, "manual"]
-        preset = st.selectbox("Window preset", presets, key="browse_preset")
-        center = width = None
-        if preset == "manual":
-            center = st.slider("Level (centre)", 0, top, (top + 1) // 2, key="browse_center")
-            width = st.slider("Window (width)", 1, top + 1, top + 1, key="browse_width")
-        invert = st.toggle("Invert", key="browse_invert")
-        clahe = st.toggle("Contrast enhancement (CLAHE)", key="browse_clahe")
-        clip = (
-            st.slider("CLAHE clip limit", 1.0, 6.0, 2.0, 0.5, key="browse_clip") if clahe else 2.0
-        )
+        window = common.window_controls("browse", top)
         st.markdown("### Annotations")
         show = st.toggle("Radiologists' marks", value=True, key="browse_show_ann")
         marks = st.toggle("Markers and cluster outlines", value=True, key="browse_show_marks")
         color = st.color_picker("Overlay colour", "#ff3030", key="browse_color")
         alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.8, 0.05, key="browse_alpha")
     opts = DisplayOptions(
-        preset=preset,
-        center=center,
-        width=width,
-        invert=invert,
-        clahe=clahe,
-        clahe_clip=clip,
+        **window,  # type: ignore[arg-type]
         show_annotations=show,
         overlay_color=color,
         overlay_alpha=alpha,

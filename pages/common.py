@@ -220,3 +220,30 @@ def run_app() -> None:
         selected.run()
     finally:
         st.session_state[_FRAME_KEY] = False
+
+
+def window_controls(prefix: str, top: int = 4095) -> dict[str, object]:
+    """Window preset, level/width sliders, invert and CLAHE (drawn where called).
+
+    Returns keyword arguments for :class:`mcalc.viewer.DisplayOptions`. ``top`` is the
+    largest representable value of the image (the sliders' range); widget keys start with
+    ``prefix``.
+    """
+    from mcalc.imaging import WINDOW_PRESETS
+
+    preset = st.selectbox("Window preset", [*WINDOW_PRESETS, "manual"], key=f"{prefix}_preset")
+    center = width = None
+    if preset == "manual":
+        center = st.slider("Level (centre)", 0, top, (top + 1) // 2, key=f"{prefix}_center")
+        width = st.slider("Window (width)", 1, top + 1, top + 1, key=f"{prefix}_width")
+    invert = st.toggle("Invert", key=f"{prefix}_invert")
+    clahe = st.toggle("Contrast enhancement (CLAHE)", key=f"{prefix}_clahe")
+    clip = st.slider("CLAHE clip limit", 1.0, 6.0, 2.0, 0.5, key=f"{prefix}_clip") if clahe else 2.0
+    return {
+        "preset": preset,
+        "center": center,
+        "width": width,
+        "invert": invert,
+        "clahe": clahe,
+        "clahe_clip": clip,
+    }
