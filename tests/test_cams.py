@@ -216,3 +216,31 @@ def test_explain_map_stitches_a_full_image_map_on_the_spots() -> None:
     np.testing.assert_array_equal(again.heat, cam.heat)
     with pytest.raises(ExplainError, match="not the one of the probability map"):
         explain_map(xp, np.zeros((10, 10), np.float32), pmap)
+
+
+def test_compiled_prefix_gives_the_same_maps_and_bypassed_layers_fall_back(patches) -> None:
+    from keras import layers
+
+    model = random_model(2, PATCH, seed=2)
+    fast = Explainer(model, "custom")
+    assert fast.split("conv2") is not None
+    slow = Explainer(model, "custom")
+    slow._splits["conv2"] = None  # force the whole clone through tf-keras-vis
+    for method in ("gradcam", "gradcam++"):
+        np.testing.assert_allclose(
+            fast.explain_patches(patches, method, 1, "conv2"),
+            slow.explain_patches(patches, method, 1, "conv2"),
+            rtol=1e-4,
+            atol=1e-6,
+        )
+    # A skip connection that bypasses conv_b: no split, the whole clone is used.
+    inp = keras.Input((PATCH, PATCH, 1))
+    a = layers.Conv2D(4, 3, padding="same", activation="relu", name="conv_a")(inp)
+    b = layers.Conv2D(4, 3, padding="same", activation="relu", name="conv_b")(a)
+    c = layers.Conv2D(4, 1, name="conv_c")(inp)
+    y = layers.GlobalMaxPooling2D()(layers.Add()([b, c]))
+    skip = keras.Model(inp, layers.Dense(2, activation="softmax")(y))
+    xp = Explainer(skip)
+    assert xp.split("conv_b") is None
+    cams = xp.explain_patches(patches, "gradcam", 1, "conv_b")
+    assert cams.shape == patches.shape and np.isfinite(cams).all()

@@ -13,6 +13,7 @@ Modules:
 - :mod:`~mcalc.explain.agreement`: explanation against the radiologists' annotations
   (energy inside the dilated marks, pointing game).
 - :mod:`~mcalc.explain.overlay`: colour-mapped heatmaps blended over the windowed image.
+- :mod:`~mcalc.explain.display`: maps on the viewer's previews and full-resolution crops.
 - :mod:`~mcalc.explain.results`: the results cache per (model, image file, settings).
 - :mod:`~mcalc.explain.service`: one image or case end to end, for the CLI and the page.
 - :mod:`~mcalc.explain.commands`: ``python -m mcalc predict``.
