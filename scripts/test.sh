@@ -19,7 +19,7 @@ ruff check .
 ruff format --check .
 
 set +e
-python -m pytest "$@"
+python -m pytest --durations=15 "$@"
 status=$?
 set -e
 if [ "$status" -eq 5 ]; then
