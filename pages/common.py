@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
 from pathlib import Path
 
 import streamlit as st
@@ -24,7 +25,10 @@ from mcalc.dataset.records import DatasetIndex
 from mcalc.errors import McalcError
 
 DATA_KEY = "mcalc_data_path"
-_FRAME_KEY = "_mcalc_frame_done"
+# Per script thread, not in session_state: a page that ends with st.stop() must not leave a
+# stale "frame already drawn" behind for the next run (session_state writes made while a
+# stop unwinds are not reliable; a plain attribute is).
+_RUN = threading.local()
 
 #: The app's pages: (script, title, icon). One list for st.navigation and the sidebar menu;
 #: pages whose script does not exist (yet) are left out.
@@ -197,7 +201,7 @@ def sidebar() -> None:
 
 def frame() -> None:
     """Page config, first-start demo data and the shared sidebar; once per script run."""
-    if st.session_state.get(_FRAME_KEY):
+    if getattr(_RUN, "frame_done", False):
         return
     st.set_page_config(page_title="mcalc", page_icon=":material/biotech:", layout="wide")
     ensure_demo()
@@ -215,11 +219,11 @@ def run_app() -> None:
     ]
     selected = st.navigation(pages, position="hidden")
     frame()
-    st.session_state[_FRAME_KEY] = True
+    _RUN.frame_done = True
     try:
         selected.run()
     finally:
-        st.session_state[_FRAME_KEY] = False
+        _RUN.frame_done = False
 
 
 def window_controls(prefix: str, top: int = 4095) -> dict[str, object]:
