@@ -27,14 +27,15 @@ __all__ = [
 
 _EPS = 1e-6
 
-#: Named window presets, as fractions of the image's representable range (centre, width),
-#: except ``file`` (the DICOM's own window) and ``auto`` (percentiles of the breast).
+#: Named window presets: percentiles (low, high) of the breast's values that the window
+#: spans, so presets adapt to each image's exposure and density; ``file`` is the DICOM's own
+#: window (or VOI LUT) and ``full range`` the whole representable range.
 WINDOW_PRESETS: dict[str, tuple[float, float] | None] = {
     "file": None,
-    "auto": None,
-    "full range": (0.5, 1.0),
-    "dense tissue": (0.62, 0.35),
-    "fatty tissue": (0.4, 0.45),
+    "auto": (1.0, 99.5),
+    "dense tissue": (50.0, 99.9),
+    "fatty tissue": (0.5, 70.0),
+    "full range": None,
 }
 
 
@@ -120,13 +121,22 @@ def downsample_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return frac > 0.0
 
 
-def auto_window(values: np.ndarray, region: np.ndarray | None = None) -> tuple[float, float]:
-    """Window (centre, width) from the 1st and 99.5th percentiles inside ``region``."""
+def auto_window(
+    values: np.ndarray,
+    region: np.ndarray | None = None,
+    percentiles: tuple[float, float] = (1.0, 99.5),
+) -> tuple[float, float]:
+    """Window (centre, width) spanning two percentiles of the values inside ``region``.
+
+    Example:
+        >>> auto_window(np.arange(101.0), percentiles=(10.0, 90.0))
+        (50.0, 80.0)
+    """
     data = np.asarray(values)
     sample = data[region] if region is not None and region.any() else data.ravel()
     if sample.size > 2_000_000:
         sample = sample[:: sample.size // 1_000_000]
-    lo, hi = np.percentile(sample.astype(np.float32), [1.0, 99.5])
+    lo, hi = np.percentile(sample.astype(np.float32), list(percentiles))
     width = max(float(hi - lo), 1.0)
     return float(lo + width / 2.0), width
 

@@ -2,8 +2,9 @@
 
 The browser gets a downsampled preview of each image (longest side
 ``Settings.preview_max_side``) and, for the region a user looks at closely, a crop read
-at full resolution from the memory-mapped cache. All images of a view are oriented the
-same way (chest wall on the left) so that prior and recent line up.
+at full resolution from the memory-mapped cache. Images hang as radiologists hang them
+(:func:`display_side`: right breasts with the chest wall on the right edge, left breasts on
+the left edge), so prior and recent of one breast always line up.
 """
 
 from __future__ import annotations
@@ -123,14 +124,16 @@ def resolve_window(
         return float(opts.center), float(opts.width)
     if opts.preset == "file":
         return mammo.window_center, mammo.window_width
-    if opts.preset == "auto":
-        return imaging.auto_window(preview_values, region)
+    if opts.preset == "full range":
+        lo, hi = mammo.value_range
+        return (lo + hi) / 2.0, max(hi - lo + 1.0, 1.0)
     if opts.preset not in imaging.WINDOW_PRESETS:
         known = ", ".join([*imaging.WINDOW_PRESETS, "manual"])
         raise ValueError(f"unknown window preset {opts.preset!r}; expected one of {known}")
-    frac_c, frac_w = imaging.WINDOW_PRESETS[opts.preset]  # type: ignore[misc]
-    lo, hi = mammo.value_range
-    return lo + frac_c * (hi - lo), max(frac_w * (hi - lo), 1.0)
+    percentiles = imaging.WINDOW_PRESETS[opts.preset]
+    if percentiles is None:  # a preset added without percentiles or a rule above
+        raise ValueError(f"window preset {opts.preset!r} has no percentiles")
+    return imaging.auto_window(preview_values, region, percentiles)
 
 
 def _present(

@@ -148,3 +148,14 @@ def test_file_preset_uses_the_voi_lut_and_the_cache_keeps_it(tmp_path):
         np.testing.assert_array_equal(view.preview[..., 0], expected)
     manual = prepare_view(cache, rec, DisplayOptions(preset="auto", orient=False))
     assert not manual.use_lut
+
+
+def test_tissue_presets_adapt_to_the_breast(index, cache):
+    _, rec = _suspicious_recent(index)
+    dense = prepare_view(cache, rec, DisplayOptions(preset="dense tissue")).window
+    fatty = prepare_view(cache, rec, DisplayOptions(preset="fatty tissue")).window
+    auto = prepare_view(cache, rec, DisplayOptions(preset="auto")).window
+    full = prepare_view(cache, rec, DisplayOptions(preset="full range")).window
+    assert dense[0] > auto[0] > fatty[0]  # brighter / darker parts of this breast
+    assert dense[1] < auto[1] and fatty[1] < auto[1] < full[1]
+    assert full == (2047.5, 4096.0)
