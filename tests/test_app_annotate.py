@@ -90,6 +90,25 @@ def test_click_adds_mark_then_save_undo_and_history(app_env, first_image):
     assert store.load(key, "Ann").version == 2 and store.load(key, "Ann").marks.points == ()
 
 
+def test_undo_after_save_undoes_one_edit_at_a_time(app_env, first_image):
+    """Three marks, one save, then Undo: 2 marks, then 1 (not all three at once)."""
+    key, _, _, view = first_image
+    inside = np.argwhere(breast_region(view)) / view.scale
+    at = _page("pages/annotate.py")
+    for r, c in inside[[len(inside) // 4, len(inside) // 2, 3 * len(inside) // 4]]:
+        _click(at, float(r), float(c))
+    assert any("3 calcification(s)" in m.value for m in at.markdown)
+    at.button(key="annotate_save").click().run()
+    store = MarkStore(_store_dir())
+    assert store.load(key, "Ann").version == 1
+    for n in (2, 1):
+        at.button(key="annotate_undo").click().run()
+        assert not at.exception
+        assert any(f"{n} calcification(s)" in m.value for m in at.markdown), n
+        assert len(store.load(key, "Ann").marks.points) == n
+    assert [h.n_points for h in store.history(key, "Ann")] == [3, 2, 1]
+
+
 def _store_dir() -> Path:
     return Path(os.environ["MCALC_STORE"])  # set by the app_env fixture
 

@@ -20,6 +20,8 @@ from mcalc.store import (
     VersionedStore,
     merge_marks,
     safe_name,
+    same_marks,
+    undo_one_edit,
 )
 
 KEY = "suspicious-3/CC_recent"
@@ -66,16 +68,57 @@ def test_history_restore_and_undo(store):
     v4 = store.restore(KEY, "ann", 1, base_version=v3)
     assert v4 == 4 and store.load(KEY, "ann").marks == store.version(KEY, "ann", 1)
     assert store.history(KEY, "ann")[-1].action == "restore"
-    # Undo walks back through the saves: 4 (=1) -> empty; from a fresh save: 5 -> 3 -> 2 ...
-    v5 = store.save(_marks(4), base_version=v4)
-    assert store.undo_target(KEY, "ann") == 3
+    # Undo undoes the last saved edit; a save of two edits is undone one edit at a time,
+    # then the state it was saved on (version 4, a copy of 1) comes back, then empty.
+    v5 = store.save(
+        store.load(KEY, "ann").marks.add_point(30, 30).add_point(31, 31), base_version=v4
+    )
+    assert store.undo_target(KEY, "ann") == 4
     v6 = store.undo(KEY, "ann", base_version=v5)
-    assert len(store.load(KEY, "ann").marks.points) == 3
+    after = store.load(KEY, "ann").marks
+    assert [(p.row, p.col) for p in after.points] == [(10, 20), (30, 30)]
+    assert store.history(KEY, "ann")[-1].action == "undo"
     v7 = store.undo(KEY, "ann", base_version=v6)
-    assert len(store.load(KEY, "ann").marks.points) == 2
+    assert store.load(KEY, "ann").marks.points == store.version(KEY, "ann", 1).points
     store.undo(KEY, "ann", base_version=v7)
-    assert len(store.load(KEY, "ann").marks.points) == 1
+    assert store.load(KEY, "ann").marks.points == ()
     assert len(store.history(KEY, "ann")) == 8  # nothing ever removed from the history
+
+
+def test_undo_steps_back_one_edit_of_any_kind(store):
+    """Move, relabel, outline and comment in one save: four undos, one edit each."""
+    base = _marks(2)
+    v1 = store.save(base, base_version=0)
+    a, b = (p.id for p in base.points)
+    edited = base.add_point(50, 50, "benign")
+    edited = edited.move_point(a, 40, 40)
+    edited = edited.edit(b, label="benign")
+    edited = edited.add_region("cluster", [(1, 1), (1, 9), (9, 9)], "uncertain")
+    edited = edited.remove(edited.points[2].id).with_comment("dense")  # added then deleted
+    v = store.save(edited, base_version=v1)
+    seen = []
+    for _ in range(4):
+        v = store.undo(KEY, "ann", base_version=v)
+        m = store.load(KEY, "ann").marks
+        seen.append((m.comment, len(m.points), len(m.regions), m.find(a).row, m.find(b).label))
+    assert seen == [
+        ("", 2, 1, 40, "benign"),  # the comment (no time stamp) first
+        ("", 2, 0, 40, "benign"),  # then the newest: the outline
+        ("", 2, 0, 40, "suspicious"),
+        ("", 2, 0, 10, "suspicious"),
+    ]
+    assert store.load(KEY, "ann").marks.points == base.points
+    assert store.history(KEY, "ann")[-1].note == "undo of version 1"
+    assert store.undo_target(KEY, "ann") == 0
+
+
+def test_undo_one_edit_walks_to_the_previous_marks():
+    before = _marks(1)
+    after = before.add_point(30, 30).add_point(40, 40)
+    one = undo_one_edit(after, before)
+    assert [(p.row, p.col) for p in one.points] == [(10, 20), (30, 30)]
+    assert same_marks(undo_one_edit(one, before), before)
+    assert undo_one_edit(before, before) == before
 
 
 def test_undo_back_to_empty_then_nothing_to_undo(store):

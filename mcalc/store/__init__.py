@@ -19,6 +19,8 @@ from mcalc.store.marks import (
     check_reader,
     merge_marks,
     new_mark_id,
+    same_marks,
+    undo_one_edit,
 )
 from mcalc.store.versioned import (
     ConflictCopy,
@@ -56,5 +58,7 @@ __all__ = [
     "merge_marks",
     "new_mark_id",
     "safe_name",
+    "same_marks",
+    "undo_one_edit",
     "utc_now",
 ]

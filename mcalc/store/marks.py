@@ -415,6 +415,55 @@ def merge_marks(mine: ImageMarks, theirs: ImageMarks) -> ImageMarks:
     )
 
 
+def same_marks(a: ImageMarks, b: ImageMarks) -> bool:
+    """Whether ``a`` and ``b`` hold the same marks and comment (image shape ignored)."""
+    return a.points == b.points and a.regions == b.regions and a.comment == b.comment
+
+
+def undo_one_edit(current: ImageMarks, previous: ImageMarks) -> ImageMarks:
+    """``current`` with its newest difference from ``previous`` undone (one edit back).
+
+    The rule, so that repeated calls walk back one edit at a time until ``previous``:
+    edits that leave no time stamp (a mark deleted, the image comment changed) are undone
+    first; then the mark added or changed last (by its ``updated_at``, ties broken by its
+    position) is removed or put back as it was in ``previous``. Marks keep
+    ``previous``'s order, so the last step gives exactly ``previous``'s marks. With no
+    difference, ``current`` is returned unchanged.
+
+    Example:
+        >>> a = ImageMarks("c/CC_recent", "ann", image_shape=(50, 50)).add_point(5, 5)
+        >>> b = a.add_point(9, 9).add_point(20, 20)
+        >>> [len(undo_one_edit(b, a).points), len(undo_one_edit(undo_one_edit(b, a), a).points)]
+        [2, 1]
+    """
+    if current.comment != previous.comment:
+        return replace(current, comment=previous.comment)
+    mine = [*current.points, *current.regions]
+    now = {m.id: m for m in mine}
+    before = {m.id: m for m in (*previous.points, *previous.regions)}
+    removed = [m for m in (*previous.points, *previous.regions) if m.id not in now]
+    if removed:
+        target: PointMark | RegionMark | None = removed[-1]
+    else:
+        timed = [(m.updated_at, i, m) for i, m in enumerate(mine) if before.get(m.id) != m]
+        target = max(timed, key=lambda t: t[:2])[2] if timed else None
+    if target is None:
+        return current
+    after = dict(now)
+    if target.id in before:
+        after[target.id] = before[target.id]
+    else:
+        del after[target.id]
+    order = [m.id for m in (*previous.points, *previous.regions) if m.id in after]
+    order += [m.id for m in mine if m.id not in before and m.id in after]
+    kept = [after[i] for i in order]
+    return replace(
+        current,
+        points=tuple(m for m in kept if isinstance(m, PointMark)),
+        regions=tuple(m for m in kept if isinstance(m, RegionMark)),
+    )
+
+
 @dataclass(frozen=True)
 class MarksState:
     """The stored marks of one image and reader, and the version they come from (0: none)."""
@@ -525,13 +574,41 @@ class MarkStore:
         ).number
 
     def undo_target(self, image_key: str, reader: str) -> int | None:
-        """The version :meth:`undo` would bring back (``None``: nothing to undo)."""
+        """The saved version :meth:`undo` steps back towards (``None``: nothing to undo)."""
         return self.records.undo_target(self.records.load(self._parts(image_key, reader)))
 
     def undo(self, image_key: str, reader: str, *, base_version: int) -> int:
-        """Go back to the previous saved state (as a new version); returns its number."""
+        """Undo the last saved edit (as a new version); returns the new version's number.
+
+        The state before the current one is the :meth:`undo_target` version. When the
+        current marks differ from it by one edit, that version is restored. When the save
+        bundled several edits, only the newest is undone (see :func:`undo_one_edit`): the
+        new version keeps the current one's origin, so the next undo steps back towards
+        the same earlier version, one edit at a time.
+
+        Raises:
+            ValueError: nothing to undo.
+            StoreConflictError, StoreWriteError: as :meth:`save`.
+        """
         parts = self._parts(image_key, reader)
-        return self.records.undo(parts, saved_by=parts[1], base_version=base_version).number
+        record = self.records.load(parts)
+        target = self.records.undo_target(record)
+        if target is None or record.current is None:
+            raise ValueError(f"{image_key} / {parts[1]}: nothing to undo")
+        current = self._marks(record.current.payload, *parts, str(record.path))
+        previous = self.version(image_key, reader, target)
+        stepped = undo_one_edit(current, previous)
+        if same_marks(stepped, previous):
+            return self.records.undo(parts, saved_by=parts[1], base_version=base_version).number
+        return self.records.save(
+            parts,
+            stepped.to_payload(),
+            base_version=base_version,
+            saved_by=parts[1],
+            action="undo",
+            note=f"undo of one edit of version {record.version}",
+            origin=record.current.origin,
+        ).number
 
     def conflicts(self, image_key: str, reader: str) -> list[ConflictCopy]:
         """Edits kept aside because they were saved on an outdated version."""

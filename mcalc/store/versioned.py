@@ -538,19 +538,20 @@ class VersionedStore:
     def undo_target(self, record: Record) -> int | None:
         """The version :meth:`undo` would restore (``None``: nothing to undo).
 
-        Undo steps back through the saves: after undoing to version 2 (a copy of version
-        2), the next undo restores version 1, then the empty record (0).
+        That is the version the current payload was first saved on top of: the state
+        before its last save. Undo steps back through the saves: after undoing to version
+        2 (a copy of version 2), the next undo restores what version 2 was saved on, and
+        so on down to the empty record (0).
         """
         if record.current is None:
             return None
         origin = record.current.origin
         if origin <= 0:
             return None
-        # The newest version before `origin` that started a payload of its own.
-        for v in reversed(record.versions):
-            if v.number < origin and v.origin == v.number:
-                return v.number
-        return 0
+        try:
+            return record.get(origin).base
+        except KeyError:
+            return None
 
     def undo(self, parts: Sequence[str], *, saved_by: str, base_version: int | None) -> Version:
         """Restore the state before the current one, as a new version.
