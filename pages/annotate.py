@@ -437,16 +437,19 @@ def save_ui(work: dict[str, Any], key: str, reader: str) -> None:
         "Undo",
         key="annotate_undo",
         disabled=not undo_local and target is None,
-        help="Undo the last unsaved edit; with none, go back to the previous saved version "
-        "(as a new version: the history keeps everything).",
+        help="Undo the last edit (add, move, delete, label, comment or region). Unsaved "
+        "edits are undone one by one in this session. With none, the last saved edit is "
+        "undone and saved as a new version (the history keeps everything): when the last "
+        "save held several edits, they are undone one at a time, deletions first, then "
+        "the newest added or changed mark.",
     ):
         if undo_local:
             work["marks"] = work["undo"].pop()
         else:
             try:
-                store().undo(key, reader, base_version=work["base"])
+                version = store().undo(key, reader, base_version=work["base"])
                 reload(work, key, reader)
-                flash("success", f"Back to version {target} (saved as a new version).")
+                flash("success", f"Last saved edit undone (saved as version {version}).")
             except StoreConflictError as exc:
                 work["conflict"] = str(exc)
             except (StoreError, ValueError) as exc:
@@ -761,7 +764,8 @@ def _download(col: Any, label: str, make: Any, name: str, mime: str, key: str) -
     except ExportError as exc:
         col.caption(f"{label}: {exc}")
         return
-    col.download_button(label, data, file_name=name, mime=mime, key=key)
+    # on_click="ignore": a download must not rerun the page (that closed the expanders).
+    col.download_button(label, data, file_name=name, mime=mime, key=key, on_click="ignore")
 
 
 def unsaved_export_ui(work: dict[str, Any], reader: str) -> None:
@@ -773,6 +777,7 @@ def unsaved_export_ui(work: dict[str, Any], reader: str) -> None:
             file_name=f"{work['marks'].image_key.replace('/', '_')}_{reader}_unsaved.json",
             mime="application/json",
             key="annotate_dl_unsaved",
+            on_click="ignore",
             help="Keeps your edit safe if the store cannot be written (read-only or full).",
         )
 
@@ -846,13 +851,14 @@ if pending is not None:
         snap=snap,
     )
 
-show_flash()
+# Nothing drawn above the figure may change height between clicks (the image would
+# move under the pointer and the next click land elsewhere): messages go below it.
 crop = None
 if zoom:
     try:
         crop = crop_view(common.get_image_cache(), rec, view, opts, zoom)
     except (ImageReadError, ValueError) as exc:
-        st.warning(f"Cannot show the zoomed region: {exc}")
+        flash("warning", f"Cannot show the zoomed region: {exc}")
         st.session_state[ZOOM].pop(rec.key, None)
 other_name = st.session_state.get("annotate_against")
 other = None
@@ -895,6 +901,8 @@ if handle_event(
 ):
     st.session_state[FIG_N] = n + 1  # a fresh chart: the next click is a new event
     st.rerun()
+
+show_flash()
 
 legend = (
     "Yours: ✕ green benign, magenta suspicious, amber uncertain (dashed outline = ROI). "
