@@ -41,6 +41,15 @@ PAGES: list[tuple[str, str, str]] = [
     ("pages/evaluate.py", "Evaluate", ":material/monitoring:"),
     ("pages/audit.py", "Audit", ":material/fact_check:"),
 ]
+#: One line per page for the home page.
+PAGE_BLURBS: dict[str, str] = {
+    "pages/browse.py": "prior and recent exams with the radiologists' annotations",
+    "pages/annotate.py": "mark calcifications yourself, compare with the dataset",
+    "pages/predict.py": "run a model on a case and explain it, prior beside recent",
+    "pages/train.py": "retrain a model in the background with a freeze strategy",
+    "pages/evaluate.py": "ROC, sensitivity, specificity; compare models",
+    "pages/audit.py": "readers' verdicts on model predictions, per-model audit table",
+}
 _ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -47,28 +47,6 @@ if index.problems:
         )
 
 st.subheader("Pages")
-st.page_link(
-    "pages/browse.py",
-    label="Browse — prior and recent exams with annotations",
-    icon=":material/radiology:",
-)
-st.page_link(
-    "pages/predict.py",
-    label="Predict — run a model on a case and explain it, prior beside recent",
-    icon=":material/neurology:",
-)
-st.page_link(
-    "pages/train.py",
-    label="Train — retrain a model in the background",
-    icon=":material/model_training:",
-)
-st.page_link(
-    "pages/annotate.py",
-    label="Annotate — mark calcifications yourself, compare with the dataset",
-    icon=":material/edit_location_alt:",
-)
-st.page_link(
-    "pages/audit.py",
-    label="Audit — rate model predictions, per-model audit table",
-    icon=":material/fact_check:",
-)
+for script, title, icon in common.available_pages():
+    if script != "pages/home.py":
+        st.page_link(script, label=f"{title} — {common.PAGE_BLURBS.get(script, '')}", icon=icon)
