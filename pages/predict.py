@@ -112,19 +112,19 @@ def model_ui(cards: list[dict[str, Any]]) -> dict[str, Any]:
     card = by_id[model_id]
     test = (card.get("metrics") or {}).get("test") or {}
     weights = card.get("weights") or {}
-    cols = st.columns(6)
-    cols[0].metric("Architecture", card.get("architecture", "?"))
-    cols[1].metric("Task", card.get("task", "?"))
-    cols[2].metric("Strategy", (card.get("freeze") or {}).get("strategy", "?"))
-    cols[3].metric("Weights", weights.get("source", "?"))
-    cols[4].metric("Test AUC", _num(test.get("auc")))
-    cols[5].metric("Test accuracy", _num(test.get("accuracy")))
+    # One line, not metric tiles: long values (task, weights source) were cut off, and
+    # sensitivity/specificity belong beside the AUC (a model can rank well and miss all).
+    st.markdown(
+        f"**{card.get('architecture', '?')}** · task **{card.get('task', '?')}** · freeze "
+        f"**{(card.get('freeze') or {}).get('strategy', '?')}** · weights "
+        f"**{weights.get('source', '?')}** · test AUC **{_num(test.get('auc'))}** · accuracy "
+        f"**{_num(test.get('accuracy'))}** · sensitivity **{_num(test.get('sensitivity'))}** · "
+        f"specificity **{_num(test.get('specificity'))}**"
+    )
     patch = card.get("patch") or {}
     st.caption(
-        f"Patches {patch.get('size', '?')} px at "
-        f"{patch.get('spacing_mm') or 'native'} mm · sensitivity {_num(test.get('sensitivity'))}"
-        f" · specificity {_num(test.get('specificity'))} · test patches {test.get('n', 'n/a')}"
-        f" · classes {', '.join(card.get('classes', []))}"
+        f"Patches {patch.get('size', '?')} px at {patch.get('spacing_mm') or 'native'} mm · "
+        f"test patches {test.get('n', 'n/a')} · classes {', '.join(card.get('classes', []))}"
     )
     if (card.get("data") or {}).get("synthetic"):
         st.warning(

@@ -326,7 +326,8 @@ def history_ui(settings: Settings) -> None:
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     ids = [j.id for j in history]
     # Labels must not change while a job runs: the browser keeps a keyed widget's labels.
-    chosen = st.selectbox("Details of job", ids, key="train_detail_job")
+    newest = max(range(len(history)), key=lambda i: history[i].created)
+    chosen = st.selectbox("Details of job", ids, index=newest, key="train_detail_job")
     job = next(j for j in history if j.id == chosen)
     if job.state == "failed":
         st.error(f"Failed: {job.error}")

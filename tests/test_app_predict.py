@@ -69,7 +69,9 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     at = _open()
     _ok(at)
     metrics = {m.label: m.value for m in at.metric}
-    assert metrics["Architecture"] == "custom" and metrics["Weights"] == "handmade"
+    summary = " ".join(m.value for m in at.markdown)
+    assert "**custom**" in summary and "weights **handmade**" in summary
+    assert "sensitivity" in summary and "specificity" in summary
     assert float(metrics["CC recent · calcification"]) > 0.9
     assert "Change (recent − prior)" in metrics
     warnings = " ".join(w.value for w in at.warning)
