@@ -335,3 +335,12 @@ def test_cli_evaluate_threshold_and_bootstrap(registry, tiny_data, tiny_model, c
     assert patch["auc_ci"] is None or patch["auc_ci"]["resampled"] == "patients"
     assert main([*base, "--threshold", "2"]) == 2
     assert "--threshold must lie in [0, 1]" in capsys.readouterr().err
+
+
+def test_zero_width_interval_from_few_patients_reads_na():
+    from mcalc.models.analysis import _ci_text
+    from mcalc.models.curves import ConfidenceInterval
+
+    assert _ci_text(None, 3) is None
+    assert _ci_text(ConfidenceInterval(1.0, 1.0, 0.95, 1000, 1000, 3, 0), 3) == "n/a (3 patients)"
+    assert _ci_text(ConfidenceInterval(0.8, 0.9, 0.95, 1000, 1000, 3, 0), 3) == "0.800–0.900"

@@ -404,7 +404,7 @@ def summary_row(name: str, analysis: LevelAnalysis, at: dict[str, Any]) -> dict[
         "positives": analysis.n_pos,
         "patients": analysis.n_patients,
         "AUC": analysis.auc,
-        "AUC 95% CI": f"{ci.low:.3f}–{ci.high:.3f}" if ci is not None else None,
+        "AUC 95% CI": _ci_text(ci, analysis.n_patients),
         "AP": None if analysis.pr is None else analysis.pr.average_precision,
         "Youden threshold": None if analysis.youden is None else analysis.youden.threshold,
         "threshold": at["threshold"],
@@ -465,3 +465,12 @@ def level_summary(
         "at_threshold": threshold_metrics(scores, level, threshold),
         "notes": a.notes,
     }
+
+
+def _ci_text(ci: ConfidenceInterval | None, n_patients: int) -> str | None:
+    """The interval as text; a zero-width interval from too few patients is not one."""
+    if ci is None:
+        return None
+    if ci.high - ci.low < 1e-9 and n_patients < FEW_PATIENTS:
+        return f"n/a ({n_patients} patients)"
+    return f"{ci.low:.3f}–{ci.high:.3f}"
