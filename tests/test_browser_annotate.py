@@ -8,9 +8,9 @@ from scipy import ndimage
 
 from mcalc.cache import ImageCache
 from mcalc.dataset import open_dataset
-from mcalc.marking import breast_region
+from mcalc.marking import breast_region, to_display
 from mcalc.store import MarkStore
-from mcalc.viewer import DisplayOptions, prepare_view
+from mcalc.viewer import DisplayOptions, annotation_for, prepare_view
 from tests.browser import ARTIFACTS, browser_page, require_chromium, running_app, wait_for_app_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -41,10 +41,13 @@ def _name_and_wait(page) -> None:
     wait_for_app_idle(page)
 
 
-def _click_at(page, row: float, col: float) -> None:
-    """Click the figure where display (row, col) is drawn, using plotly's own axis maps."""
+def _click_at(page, row: float, col: float, box: dict | None = None) -> None:
+    """Click the figure where display (row, col) is drawn, using plotly's own axis maps.
+
+    ``box``: the plot area's bounding box to aim from (default: where it is now).
+    """
     page.wait_for_selector(".js-plotly-plot .nsewdrag", timeout=60_000)
-    box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+    box = box or page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
     px, py = page.evaluate(
         """([r, c]) => { const l = document.querySelector('.js-plotly-plot')._fullLayout;
                         return [l.xaxis.l2p(c), l.yaxis.l2p(r)]; }""",
@@ -97,3 +100,69 @@ def test_click_two_marks_save_reload_and_find_them(app_env, tmp_path):
     state = MarkStore(store_dir).load(key, READER)
     assert state.version == 1 and len(state.marks.points) == 2
     assert all(p.reader == READER for p in state.marks.points)
+
+
+def _calcification_targets(demo, tmp_path, n: int = 3) -> tuple[str, list, object, tuple]:
+    """``n`` dataset calcifications (full-resolution centroids) well inside the breast and
+    far apart, on the page's first image, with its view and pixel spacing (mm)."""
+    rec = open_dataset(demo).cases[0].image("CC", "recent")
+    cache = ImageCache(tmp_path / "probe")
+    view = prepare_view(cache, rec, DisplayOptions(show_annotations=False))
+    _, summary, _ = annotation_for(cache, rec, view.full_shape, view.spacing_mm)
+    assert summary is not None, "the demo's first image has no annotation"
+    inner = ndimage.binary_erosion(breast_region(view), iterations=4)
+    chosen: list[tuple[float, float]] = []
+    for calc in summary.calcifications:
+        r, c = calc.centroid
+        if not inner[min(int(r * view.scale), inner.shape[0] - 1)][
+            min(int(c * view.scale), inner.shape[1] - 1)
+        ]:
+            continue
+        if all(np.hypot(r - r2, c - c2) > 15 for r2, c2 in chosen):
+            chosen.append((r, c))
+    assert len(chosen) >= n, f"only {len(chosen)} separate calcifications inside the breast"
+    return rec.key, chosen[:n], view, view.spacing_mm
+
+
+def test_clicks_in_a_row_land_on_the_calcifications_and_downloads_keep_the_page(app_env, tmp_path):
+    """Three clicks without reloading: the image must not move between them (messages
+    were drawn above it and pushed it down), so each mark lands on its calcification.
+    Then a download must not rerun the page (it closed the expanders)."""
+    require_chromium()
+    key, targets, view, (sr, sc) = _calcification_targets(app_env, tmp_path)
+    store_dir = tmp_path / "store"
+    env = {
+        "MCALC_DEMO_DIR": str(app_env),
+        "MCALC_CACHE": str(tmp_path / "cache"),
+        "MCALC_STORE": str(store_dir),
+    }
+    with running_app(env) as url, browser_page(width=1400, height=1800) as page:
+        page.goto(f"{url}/annotate", wait_until="networkidle")
+        wait_for_app_idle(page)
+        _name_and_wait(page)
+        # Aim every click from where the figure was before the first one, as a user does:
+        # if anything above it changes height, the clicks land elsewhere.
+        box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
+        for n, (row, col) in enumerate(targets, start=1):
+            _click_at(page, *to_display(view, row, col), box=box)
+            page.get_by_text(f"Your marks: {n} calcification(s)").wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "annotate_three_clicks.png"), full_page=False)
+        page.get_by_role("button", name="Save", exact=True).click()
+        page.get_by_text("Saved as version 1").wait_for(timeout=30_000)
+
+        page.get_by_text("Export and import", exact=True).click()
+        csv = page.get_by_role("button", name="Points CSV", exact=True)
+        csv.wait_for(timeout=30_000)
+        with page.expect_download(timeout=30_000):
+            csv.click()
+        page.wait_for_timeout(1500)
+        wait_for_app_idle(page)
+        for name in ("COCO JSON", "Marks JSON", "All points CSV"):
+            assert page.get_by_role("button", name=name, exact=True).is_visible(), name
+        page.screenshot(path=str(ARTIFACTS / "annotate_after_download.png"), full_page=True)
+
+    marks = MarkStore(store_dir).load(key, READER).marks.points
+    assert len(marks) == 3
+    for mark, (row, col) in zip(marks, targets, strict=True):
+        off_mm = float(np.hypot((mark.row - row) * sr, (mark.col - col) * sc))
+        assert off_mm < 1.5, f"mark at ({mark.row:.1f}, {mark.col:.1f}) is {off_mm:.2f} mm off"
