@@ -270,7 +270,8 @@ def results_ui(
         how = "from the cache" if result.from_cache else "just now"
         seconds = f" in {result.seconds:.1f} s" if result.seconds is not None else ""
         notes.append(
-            f"{model_id}: {len(scores)} patches of {len(set(scores.case_ids))} cases "
+            f"{model_id}: {analysis.n} {level}-level scores from {len(scores)} patches of "
+            f"{len(set(scores.case_ids))} cases "
             f"({'held-out test patients' if result.scope == 'test-split' else 'all patients'}), "
             f"scored {how} (computed {result.created}{seconds})."
         )
