@@ -150,7 +150,8 @@ def test_clicks_in_a_row_land_on_the_calcifications_and_downloads_keep_the_page(
         page.get_by_role("button", name="Save", exact=True).click()
         page.get_by_text("Saved as version 1").wait_for(timeout=30_000)
 
-        page.get_by_text("Export and import", exact=True).click()
+        wait_for_app_idle(page)
+        page.get_by_text("Export and import", exact=True).last.click()
         csv = page.get_by_role("button", name="Points CSV", exact=True)
         csv.wait_for(timeout=30_000)
         with page.expect_download(timeout=30_000):
