@@ -146,8 +146,15 @@ def crop_figure(
     titles: Sequence[str],
     *,
     height: int = 460,
+    views: Sequence[ImageView] | None = None,
+    mark_color: str = "#00e5ff",
 ) -> go.Figure:
-    """Full-resolution crops side by side, axes in full-resolution pixel coordinates."""
+    """Full-resolution crops side by side, axes in full-resolution pixel coordinates.
+
+    With ``views`` (one per crop), their calcification markers and cluster outlines are
+    drawn too, and the axes are fixed to the first box so marks outside it do not widen
+    the view.
+    """
     fig = _base(titles, height)
     for col, (crop, box) in enumerate(zip(crops, boxes, strict=True), start=1):
         r0, r1, c0, c1 = box
@@ -165,6 +172,14 @@ def crop_figure(
             row=1,
             col=col,
         )
+    if views is not None:
+        if len(views) != len(crops):
+            raise ValueError(f"{len(crops)} crops but {len(views)} views")
+        for col, view in enumerate(views, start=1):
+            _marks(fig, view, col, mark_color)
+        r0, r1, c0, c1 = boxes[0]
+        fig.update_xaxes(range=[c0, c1], autorange=False)
+        fig.update_yaxes(range=[r1, r0], autorange=False)
     return fig
 
 

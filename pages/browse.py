@@ -215,7 +215,12 @@ def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) 
         crops.append(crop)
         boxes.append(used)
     st.plotly_chart(
-        crop_figure(crops, boxes, [f"{view} {tp} · full resolution" for tp, _, _ in shown]),
+        crop_figure(
+            crops,
+            boxes,
+            [f"{view} {tp} · full resolution" for tp, _, _ in shown],
+            views=[v for _, _, v in shown] if st.session_state.get("browse_marks", True) else None,
+        ),
         width="stretch",
         key=f"browse_crop_{view}",
     )

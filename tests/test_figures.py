@@ -67,3 +67,13 @@ def test_data_uri_is_a_jpeg():
     uri = data_uri(np.full((8, 8, 3), 128, np.uint8))
     raw = base64.b64decode(uri.split(",", 1)[1])
     assert raw[:2] == b"\xff\xd8"
+
+
+def test_crop_figure_draws_marks_and_keeps_the_box():
+    crop = np.zeros((20, 30, 3), np.uint8)
+    fig = crop_figure([crop, crop], [(0, 40, 0, 60)] * 2, ["a", "b"], views=[_view(), _view()])
+    names = [t.name for t in fig.data]
+    assert names.count("calcifications") == 2 and names.count("cluster 1") == 2
+    assert list(fig.layout.xaxis.range) == [0, 60] and list(fig.layout.yaxis.range) == [40, 0]
+    with pytest.raises(ValueError, match="views"):
+        crop_figure([crop], [(0, 40, 0, 60)], ["a"], views=[_view(), _view()])
