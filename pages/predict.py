@@ -499,9 +499,15 @@ def verdict_ui(card: dict[str, Any], results: list[ImageAnalysis]) -> None:
         keys = [r.key for r in results]
         scores = {r.key: r.score for r in results}
         with st.form("predict_verdict_form", clear_on_submit=True):
-            key = st.selectbox("Image", keys, key="predict_verdict_image")
+            # The recent exam is what a reader rates first; it is listed last.
+            key = st.selectbox("Image", keys, index=len(keys) - 1, key="predict_verdict_image")
             agree = st.radio(
-                "The score is", ["agree", "disagree"], horizontal=True, key="predict_verdict"
+                "The score is",
+                ["agree", "disagree"],
+                horizontal=True,
+                key="predict_verdict",
+                # the same words as the Audit page
+                format_func=lambda v: {"agree": "right (agree)", "disagree": "wrong (disagree)"}[v],
             )
             plausible = st.radio(
                 "The explanation is",
