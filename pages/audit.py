@@ -56,19 +56,7 @@ def verdict_ui(reader: str, index) -> None:
         value=st.session_state.get("audit_score"),
         key="audit_score_input",
     )
-    verdict = c4.radio(
-        "The score is",
-        ["agree", "disagree"],
-        horizontal=True,
-        key="audit_verdict",
-        format_func=lambda v: {"agree": "right (agree)", "disagree": "wrong (disagree)"}[v],
-    )
-    plausible = c5.radio(
-        "The explanation is",
-        ["plausible", "implausible", "not judged"],
-        horizontal=True,
-        key="audit_plausible",
-    )
+    verdict, plausible = common.verdict_inputs("audit", c4, c5)
     comment = st.text_area("Comment", key="audit_comment", height=80)
     if st.button("Save verdict", key="audit_save", type="primary"):
         if not model:
@@ -82,7 +70,7 @@ def verdict_ui(reader: str, index) -> None:
                 image_key=image_key,
                 reader=reader,
                 agree=verdict,
-                plausible={"plausible": True, "implausible": False}.get(plausible),
+                plausible=plausible,
                 comment=comment,
                 score=score,
             )

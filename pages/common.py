@@ -260,3 +260,29 @@ def window_controls(prefix: str, top: int = 4095) -> dict[str, object]:
         "clahe": clahe,
         "clahe_clip": clip,
     }
+
+
+def verdict_inputs(prefix: str, score_slot=None, explanation_slot=None) -> tuple[str, bool | None]:
+    """The two audit questions, worded the same on every page.
+
+    Returns the score verdict (``agree``/``disagree``, as :data:`mcalc.audit.SCORE_VERDICTS`)
+    and whether the explanation is plausible (``None``: not judged). ``*_slot`` are the
+    containers (e.g. columns) to draw in; default: where called.
+    """
+    from mcalc.audit import SCORE_VERDICTS
+
+    words = {"agree": "right (agree)", "disagree": "wrong (disagree)"}
+    verdict = (score_slot or st).radio(
+        "The score is",
+        list(SCORE_VERDICTS),
+        horizontal=True,
+        key=f"{prefix}_verdict",
+        format_func=lambda v: words.get(v, v),
+    )
+    plausible = (explanation_slot or st).radio(
+        "The explanation is",
+        ["plausible", "implausible", "not judged"],
+        horizontal=True,
+        key=f"{prefix}_plausible",
+    )
+    return verdict, {"plausible": True, "implausible": False}.get(plausible)

@@ -501,20 +501,7 @@ def verdict_ui(card: dict[str, Any], results: list[ImageAnalysis]) -> None:
         with st.form("predict_verdict_form", clear_on_submit=True):
             # The recent exam is what a reader rates first; it is listed last.
             key = st.selectbox("Image", keys, index=len(keys) - 1, key="predict_verdict_image")
-            agree = st.radio(
-                "The score is",
-                ["agree", "disagree"],
-                horizontal=True,
-                key="predict_verdict",
-                # the same words as the Audit page
-                format_func=lambda v: {"agree": "right (agree)", "disagree": "wrong (disagree)"}[v],
-            )
-            plausible = st.radio(
-                "The explanation is",
-                ["plausible", "implausible", "not judged"],
-                horizontal=True,
-                key="predict_plausible",
-            )
+            agree, plausible = common.verdict_inputs("predict")
             comment = st.text_area("Comment", key="predict_comment", height=70)
             sent = st.form_submit_button("Save verdict")
         if sent:
@@ -527,7 +514,7 @@ def verdict_ui(card: dict[str, Any], results: list[ImageAnalysis]) -> None:
                     image_key=key,
                     reader=reader,
                     agree=agree,
-                    plausible={"plausible": True, "implausible": False}.get(plausible),
+                    plausible=plausible,
                     comment=comment,
                     score=round(score, 6),
                     predicted=results[0].scores["positive_class"] if score >= 0.5 else "negative",
