@@ -6,7 +6,9 @@ import errno
 import json
 import multiprocessing
 import os
+import sys
 import threading
+import types
 from pathlib import Path
 
 import pytest
@@ -265,7 +267,11 @@ def _process_writer(root: str, reader: str, n: int, queue) -> None:
     queue.put(out[0])
 
 
-def test_two_processes_at_once_lose_no_update(tmp_path):
+def test_two_processes_at_once_lose_no_update(tmp_path, monkeypatch):
+    # AppTest, run earlier in this pytest process, leaves the app script as __main__; a
+    # spawned child would re-run it (generating the demo set in the repository). Give the
+    # children a bare __main__ so they import only what they need.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
     procs = [
