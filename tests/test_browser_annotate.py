@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from scipy import ndimage
 
 from mcalc.cache import ImageCache
@@ -151,9 +152,17 @@ def test_clicks_in_a_row_land_on_the_calcifications_and_downloads_keep_the_page(
         page.get_by_text("Saved as version 1").wait_for(timeout=30_000)
 
         wait_for_app_idle(page)
-        page.get_by_text("Export and import", exact=True).last.click()
         csv = page.get_by_role("button", name="Points CSV", exact=True)
-        csv.wait_for(timeout=30_000)
+        # A rerun that is still replacing the page can swallow the click on the expander's
+        # header (it is drawn again closed): open it until its buttons show.
+        for _ in range(4):
+            page.get_by_text("Export and import", exact=True).last.click()
+            try:
+                csv.wait_for(timeout=8_000)
+                break
+            except PlaywrightTimeout:
+                wait_for_app_idle(page)
+        csv.wait_for(timeout=10_000)
         with page.expect_download(timeout=30_000):
             csv.click()
         page.wait_for_timeout(1500)
