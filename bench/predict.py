@@ -56,13 +56,13 @@ def _loaded(arch: str):
 
     from mcalc.models.architectures import arch_spec, build_model
     from mcalc.models.inference import LoadedModel
-    from mcalc.models.patches import TASKS
+    from mcalc.models.tasks import TASKS
 
     keras.utils.set_random_seed(0)
     size = arch_spec(arch).patch_size
     model = build_model(arch, size, 2)
     card = {"id": f"bench-{arch}", "task": "calcification", "architecture": arch}
-    return LoadedModel(model, card, size, 0.1, TASKS["calcification"], "file")
+    return LoadedModel(model, card, size, 0.1, TASKS["calcification"].classes, "file")
 
 
 def _limit(breast: np.ndarray, patch: int, stride: int, max_patches: int | None) -> np.ndarray:

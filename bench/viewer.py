@@ -23,7 +23,7 @@ import pydicom
 
 from mcalc.cache import ImageCache
 from mcalc.dataset import open_dataset
-from mcalc.figures import pair_figure
+from mcalc.present.viewer_figures import pair_figure
 from mcalc.synthetic import generate_demo
 from mcalc.viewer import DisplayOptions, prepare_view
 

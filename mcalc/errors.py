@@ -16,6 +16,7 @@ __all__ = [
     "AnnotationError",
     "ModelError",
     "JobError",
+    "WriteError",
 ]
 
 
@@ -49,3 +50,7 @@ class ModelError(McalcError):
 
 class JobError(McalcError):
     """A background training job cannot be submitted, started, found or cancelled."""
+
+
+class WriteError(McalcError):
+    """A file cannot be written (read-only folder, full disk, no permission); nothing changed."""

@@ -16,21 +16,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from mcalc.agreement import compare_readers, compare_with_dataset, unmatched_table
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError
-from mcalc.exchange import (
-    ExportError,
-    apply_import,
-    coco_json,
-    masks_zip,
-    parse_coco,
-    parse_mask_png,
-    parse_points_csv,
-    points_csv,
-)
-from mcalc.marking import (
+from mcalc.present.marking import (
     READER_TRACE,
     LazyShapes,
     annotate_figure,
@@ -53,6 +42,17 @@ from mcalc.store import (
     StoreWriteError,
     merge_marks,
 )
+from mcalc.store.exchange import (
+    ExportError,
+    apply_import,
+    coco_json,
+    masks_zip,
+    parse_coco,
+    parse_mask_png,
+    parse_points_csv,
+    points_csv,
+)
+from mcalc.store.reader_agreement import compare_readers, compare_with_dataset, unmatched_table
 from mcalc.viewer import DisplayOptions, ImageView, annotation_for, crop_view, prepare_view
 from pages import common
 from pages.readers import reader_ui
@@ -166,7 +166,7 @@ def handle_click(
     """Apply one click at display ``(row, col)`` with the current tool.
 
     ``snap`` maps a file position to the calcification nearby (see
-    :func:`mcalc.marking.snap_to_peak`); ``None`` places the mark where clicked.
+    :func:`mcalc.present.marking.snap_to_peak`); ``None`` places the mark where clicked.
     """
     place = snap or (lambda r, c: (r, c))
     marks: ImageMarks = work["marks"]

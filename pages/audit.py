@@ -3,18 +3,18 @@
 The Predict page can send a reader here with the prediction filled in by setting
 ``audit_model_id``, ``audit_image_key`` and ``audit_score`` in the session before
 ``st.switch_page("pages/audit.py")``, or record a verdict itself with
-:func:`mcalc.audit.record_verdict`.
+:func:`mcalc.store.audit.record_verdict`.
 """
 
 from __future__ import annotations
 
 import streamlit as st
 
-from mcalc.audit import AuditStore, audit_table, record_verdict
 from mcalc.errors import ModelError
-from mcalc.exchange import ExportError, audit_csv
 from mcalc.models.registry import list_models
 from mcalc.store import StoreError
+from mcalc.store.audit import AuditStore, audit_table, record_verdict
+from mcalc.store.exchange import ExportError, audit_csv
 from pages import common
 from pages.readers import reader_ui
 

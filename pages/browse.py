@@ -8,7 +8,7 @@ import streamlit as st
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError
-from mcalc.figures import crop_figure, pair_figure
+from mcalc.present.viewer_figures import crop_figure, pair_figure
 from mcalc.viewer import DisplayOptions, ImageView, crop_view, image_counts, prepare_view
 from pages import common
 

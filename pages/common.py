@@ -265,11 +265,11 @@ def window_controls(prefix: str, top: int = 4095) -> dict[str, object]:
 def verdict_inputs(prefix: str, score_slot=None, explanation_slot=None) -> tuple[str, bool | None]:
     """The two audit questions, worded the same on every page.
 
-    Returns the score verdict (``agree``/``disagree``, as :data:`mcalc.audit.SCORE_VERDICTS`)
+    Returns the score verdict (``agree``/``disagree``, as :data:`mcalc.store.audit.SCORE_VERDICTS`)
     and whether the explanation is plausible (``None``: not judged). ``*_slot`` are the
     containers (e.g. columns) to draw in; default: where called.
     """
-    from mcalc.audit import SCORE_VERDICTS
+    from mcalc.store.audit import SCORE_VERDICTS
 
     words = {"agree": "right (agree)", "disagree": "wrong (disagree)"}
     verdict = (score_slot or st).radio(

@@ -15,7 +15,6 @@ import streamlit as st
 
 from mcalc.dataset.records import DatasetIndex
 from mcalc.errors import McalcError
-from mcalc.jobs.compare import comparison_rows
 from mcalc.models.analysis import (
     AGGREGATION,
     LEVELS,
@@ -26,6 +25,7 @@ from mcalc.models.analysis import (
     summary_row,
     threshold_metrics,
 )
+from mcalc.models.compare import comparison_rows
 from mcalc.models.curves import DEFAULT_BOOTSTRAP, OperatingPoint
 from mcalc.models.evaluate import (
     EvaluationResult,
@@ -33,10 +33,10 @@ from mcalc.models.evaluate import (
     evaluation_scope,
     load_evaluation,
 )
-from mcalc.models.figures import CurveEntry, confusion_figure, pr_figure, roc_figure
 from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.published import COMPARABILITY_NOTE
 from mcalc.models.registry import RegistryListing, list_models
+from mcalc.present.eval_figures import CurveEntry, confusion_figure, pr_figure, roc_figure
 from pages import common
 
 common.frame()

@@ -1,7 +1,7 @@
 """Predict: run a registered model over a case, explain it, and compare with the annotations.
 
 UI only: the work is done by :mod:`mcalc.explain` (sliding-window maps, CAMs, agreement)
-and :mod:`mcalc.viewer` / :mod:`mcalc.figures` (images with synchronised zoom).
+and :mod:`mcalc.viewer` / :mod:`mcalc.present.viewer_figures` (images with synchronised zoom).
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import streamlit as st
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError, McalcError, ModelError
-from mcalc.explain.agreement import DEFAULT_TOLERANCE_MM
 from mcalc.explain.cams import (
     CAM_METHODS,
     SCOPES,
@@ -25,15 +24,17 @@ from mcalc.explain.cams import (
     joint_range,
     normalize_map,
 )
-from mcalc.explain.display import crop_heat, display_box, overlay_view
 from mcalc.explain.errors import LayerError, NoBreastRegionError
+from mcalc.explain.map_agreement import DEFAULT_TOLERANCE_MM
 from mcalc.explain.overlay import COLORMAPS, blend, plotly_colorscale
 from mcalc.explain.results import ResultsCache, image_key
 from mcalc.explain.service import ImageAnalysis, analyse_image, case_summary
-from mcalc.explain.sliding import SlidingSettings, check_model_fits, positive_class
-from mcalc.figures import add_boxes, add_colorbar, crop_figure, pair_figure
+from mcalc.explain.sliding import SlidingSettings, check_model_fits
 from mcalc.models.inference import LoadedModel, load_model
 from mcalc.models.registry import list_models
+from mcalc.models.tasks import positive_class_for
+from mcalc.present.map_display import crop_heat, display_box, overlay_view
+from mcalc.present.viewer_figures import add_boxes, add_colorbar, crop_figure, pair_figure
 from mcalc.viewer import DisplayOptions, ImageView, annotation_for, crop_view, prepare_view
 from pages import common
 
@@ -181,7 +182,7 @@ def controls_ui(loaded: LoadedModel, xp: Explainer) -> Controls:
         target = st.selectbox(
             "Target class",
             classes,
-            index=classes.index(positive_class(classes)),
+            index=classes.index(positive_class_for(classes)),
             key="predict_target",
         )
         layers = xp.layers()
@@ -488,8 +489,8 @@ def agreement_ui(results: list[ImageAnalysis], tolerance: float) -> None:
 
 
 def verdict_ui(card: dict[str, Any], results: list[ImageAnalysis]) -> None:
-    from mcalc.audit import record_verdict
     from mcalc.store import StoreError
+    from mcalc.store.audit import record_verdict
     from pages.readers import reader_ui
 
     with st.expander("Record a verdict (audit)"):

@@ -15,14 +15,14 @@ import streamlit as st
 from mcalc import jobs
 from mcalc.config import REPO_ROOT, Settings
 from mcalc.errors import McalcError
-from mcalc.jobs.compare import comparison_rows
-from mcalc.jobs.figures import curves_figure
-from mcalc.jobs.plan import STRATEGY_TEXT, FreezePlan, freeze_plan
 from mcalc.jobs.spec import MAX_BATCH, MAX_EPOCHS, MAX_PATCH_SIZE
 from mcalc.models import ARCHITECTURES, STRATEGIES, TASKS
 from mcalc.models.architectures import MIN_PATCH_SIZE
+from mcalc.models.compare import comparison_rows
+from mcalc.models.plan import STRATEGY_TEXT, FreezePlan, freeze_plan
 from mcalc.models.registry import list_models
 from mcalc.models.weights import WeightsInfo, resolve_weights
+from mcalc.present.train_figures import curves_figure
 from pages import common
 
 common.frame()
@@ -95,7 +95,7 @@ def plan_ui(arch: str, task: str, freeze: str, boundary: str | None) -> bool:
     """The strategy in words, which blocks train, and the parameter counts."""
     st.markdown(STRATEGY_TEXT[freeze])
     try:
-        plan = cached_plans(arch, len(TASKS[task]), boundary)[freeze]
+        plan = cached_plans(arch, len(TASKS[task].classes), boundary)[freeze]
     except McalcError as exc:
         st.error(f"{exc}")
         return False

@@ -49,14 +49,14 @@ def spot_model(patch: int = PATCH):
 
 def card_for(model: Any, *, task: str = "calcification", arch: str = "custom") -> dict[str, Any]:
     """A minimal but complete model card for a tiny model at native spacing."""
-    from mcalc.models.patches import TASKS
+    from mcalc.models.tasks import TASKS
 
     size = int(model.input_shape[1])
     return {
         "card_version": 1,
         "architecture": arch,
         "task": task,
-        "classes": list(TASKS[task]),
+        "classes": list(TASKS[task].classes),
         "freeze": {"strategy": "full"},
         "trainable_params": int(model.count_params()),
         "total_params": int(model.count_params()),

@@ -5,14 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mcalc.agreement import (
+from mcalc.annotations import summarize
+from mcalc.store import ImageMarks
+from mcalc.store.reader_agreement import (
     compare_readers,
     compare_with_dataset,
     match_points,
     unmatched_table,
 )
-from mcalc.annotations import summarize
-from mcalc.store import ImageMarks
 
 SP = (0.1, 0.1)  # 10 px per mm
 

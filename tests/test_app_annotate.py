@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from mcalc.cache import ImageCache
 from mcalc.dataset import open_dataset
-from mcalc.marking import breast_region
+from mcalc.present.marking import breast_region
 from mcalc.store import MarkStore
 from mcalc.viewer import DisplayOptions, prepare_view
 

@@ -181,8 +181,8 @@ def test_no_model_is_an_invitation_to_train(app_env, tmp_path, monkeypatch) -> N
 
 
 def test_a_verdict_is_recorded(page_env, app_env) -> None:
-    from mcalc.audit import audit_table
     from mcalc.config import get_settings
+    from mcalc.store.audit import audit_table
 
     at = _open()
     at.text_input(key="predict_reader_input").input("Dr Test").run()

@@ -6,9 +6,9 @@ import errno
 
 import pytest
 
-from mcalc.audit import AUDIT_COLUMNS, AuditStore, audit_table, card_summary, record_verdict
 from mcalc.config import Settings
 from mcalc.store import StoreWriteError
+from mcalc.store.audit import AUDIT_COLUMNS, AuditStore, audit_table, card_summary, record_verdict
 
 CARD = {"architecture": "resnet50", "task": "patch", "classes": ["normal", "calc"], "patch": 64}
 

@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from mcalc.cache import ImageCache
 from mcalc.dataset import open_dataset
-from mcalc.marking import breast_region, to_display
+from mcalc.present.marking import breast_region, to_display
 from mcalc.store import MarkStore
 from mcalc.viewer import DisplayOptions, annotation_for, prepare_view
 from tests.browser import ARTIFACTS, browser_page, require_chromium, running_app, wait_for_app_idle

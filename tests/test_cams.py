@@ -20,7 +20,7 @@ from mcalc.explain.cams import (
 )
 from mcalc.explain.errors import ExplainError, LayerError
 from mcalc.explain.sliding import ProbabilityMap, make_grid
-from mcalc.models.patches import TASKS
+from mcalc.models.tasks import TASKS
 from tests.explain_fixtures import PATCH, random_model, spot_model
 
 keras = pytest.importorskip("keras")
@@ -203,7 +203,7 @@ def test_explain_map_stitches_a_full_image_map_on_the_spots() -> None:
     proba = np.zeros((grid.rows, grid.cols, 2), np.float32)
     proba[..., 1] = 0.9
     pmap = ProbabilityMap(
-        proba, np.ones((grid.rows, grid.cols), bool), grid, TASKS["calcification"]
+        proba, np.ones((grid.rows, grid.cols), bool), grid, TASKS["calcification"].classes
     )
     xp = Explainer(spot_model())
     cam = explain_map(xp, unit, pmap, CamSettings("gradcam", scope="breast"))

@@ -17,7 +17,6 @@ from mcalc.models.analysis import (
     EvalScores,
     analyse,
     class_metrics,
-    positive_classes,
     threshold_metrics,
 )
 from mcalc.models.curves import (
@@ -28,6 +27,7 @@ from mcalc.models.curves import (
     roc,
     youden,
 )
+from mcalc.models.tasks import positives_for
 from tests.models_fixtures import tiny_data_fixture, tiny_model_fixture  # noqa: F401
 
 # Five positives, four negatives; at 0.6 every negative is below and 4 of 5 positives above.
@@ -181,7 +181,7 @@ def test_three_class_per_class_metrics_average_probabilities_per_case():
     classes = ("normal", "benign", "suspicious")
     scores = EvalScores(
         classes,
-        positive_classes(classes, {"suspicious": ["suspicious"]}),
+        positives_for(classes, {"suspicious": ["suspicious"]}),
         np.array([0, 0, 1, 1, 2, 2]),
         np.array(
             [

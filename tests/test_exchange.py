@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mcalc.exchange import (
+from mcalc.store import ImageMarks, MarkStore, StoreError
+from mcalc.store.exchange import (
     CSV_COLUMNS,
     ExportError,
     ImportValidationError,
@@ -29,7 +30,6 @@ from mcalc.exchange import (
     parse_points_csv,
     points_csv,
 )
-from mcalc.store import ImageMarks, MarkStore, StoreError
 
 K1, K2 = "case-1/CC_recent", "case-2/MLO_prior"
 IMAGES = {K1: (100, 80), K2: (60, 50)}

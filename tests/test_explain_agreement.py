@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mcalc.explain.agreement import dilate_mask, energy_inside, map_agreement, pointing_game
+from mcalc.explain.map_agreement import dilate_mask, energy_inside, map_agreement, pointing_game
 
 
 def _dot(shape=(21, 21), at=(10, 10)) -> np.ndarray:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mcalc.explain.display import crop_heat, display_box, overlay_view
 from mcalc.explain.overlay import (
     COLORMAPS,
     blend,
@@ -17,6 +16,7 @@ from mcalc.explain.overlay import (
     resize_map,
 )
 from mcalc.explain.results import ResultsCache
+from mcalc.present.map_display import crop_heat, display_box, overlay_view
 from mcalc.viewer import ImageView
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mcalc.figures import crop_figure, data_uri, pair_figure
+from mcalc.present.viewer_figures import crop_figure, data_uri, pair_figure
 from mcalc.viewer import ImageView
 
 

@@ -21,9 +21,9 @@ from mcalc import jobs
 from mcalc.config import Settings
 from mcalc.errors import DatasetError, JobError, ModelError
 from mcalc.jobs import procs
-from mcalc.jobs.compare import comparison_rows
 from mcalc.jobs.progress import read_progress, tail_text
 from mcalc.jobs.spec import JobConfig
+from mcalc.models.compare import comparison_rows
 from mcalc.models.registry import list_models
 from tests.conftest import REPO, TINY_SHAPE
 
@@ -383,7 +383,7 @@ def test_cli_args_match_the_train_command():
 
 
 def test_freeze_plan_counts_and_blocks():
-    from mcalc.jobs.plan import freeze_plan
+    from mcalc.models.plan import freeze_plan
 
     plans = freeze_plan("custom", n_classes=2)
     full, partial, head = plans["full"], plans["partial"], plans["head"]

@@ -1,11 +1,11 @@
-"""mcalc.marking: display/file coordinates, click checks, snapping, the figure, lazy sizes."""
+"""mcalc.present.marking: display/file coordinates, click checks, snapping, the figure, lazy sizes."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from mcalc.marking import (
+from mcalc.present.marking import (
     CLICK_TRACE,
     READER_TRACE,
     LazyShapes,

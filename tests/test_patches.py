@@ -14,8 +14,8 @@ from mcalc.models.patches import (
     model_input_image,
     resample_mask,
     sample_image_patches,
-    task_classes,
 )
+from mcalc.models.tasks import task_classes
 
 SIZE = 32
 

@@ -64,7 +64,7 @@ def test_listing_does_not_import_tensorflow(tmp_path: Path) -> None:
     code = (
         "import sys; from mcalc.models.registry import list_models; "
         f"assert list_models({str(tmp_path)!r}).models; "
-        "import mcalc.models.commands, mcalc.models.inference, mcalc.models.evaluate; "
+        "import mcalc.cli.models, mcalc.models.inference, mcalc.models.evaluate; "
         "print('tensorflow' in sys.modules or 'keras' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

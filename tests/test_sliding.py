@@ -16,11 +16,11 @@ from mcalc.explain.sliding import (
     case_score,
     image_scores,
     make_grid,
-    positive_class,
     predict_map,
     top_regions,
 )
-from mcalc.models.patches import TASKS, extract_patch
+from mcalc.models.patches import extract_patch
+from mcalc.models.tasks import TASKS, positive_class_for
 from tests.explain_fixtures import PATCH, random_model, spot_model
 
 keras = pytest.importorskip("keras")
@@ -35,7 +35,7 @@ def _loaded(model, task: str = "calcification", patch: int | None = None):
         card={"id": "t", "task": task},
         patch_size=size,
         spacing_mm=None,
-        classes=TASKS[task],
+        classes=TASKS[task].classes,
         window="file",
     )
 
@@ -103,7 +103,7 @@ def test_dense_map_interpolates_between_patch_centres() -> None:
     proba = np.zeros((grid.rows, grid.cols, 2), np.float32)
     proba[..., 1] = np.arange(grid.size, dtype=np.float32).reshape(grid.rows, grid.cols)
     pmap = ProbabilityMap(
-        proba, np.ones((grid.rows, grid.cols), bool), grid, TASKS["calcification"]
+        proba, np.ones((grid.rows, grid.cols), bool), grid, TASKS["calcification"].classes
     )
     dense = pmap.dense()
     assert dense.shape == (64, 64)
@@ -145,9 +145,9 @@ def test_aggregate_rejects_bad_rules_and_case_score_rules() -> None:
 
 def _hand_map(task: str = "calcification", factor: float = 1.0) -> ProbabilityMap:
     grid = make_grid((160, 160), 32, 16)  # 9 x 9 cells
-    classes = TASKS[task]
+    classes = TASKS[task].classes
     proba = np.zeros((grid.rows, grid.cols, len(classes)), np.float32)
-    pos = classes.index(positive_class(classes))
+    pos = classes.index(positive_class_for(classes))
     proba[..., pos] = 0.05
     proba[2, 2, pos] = 0.95  # peak 1
     proba[2, 3, pos] = 0.90  # its neighbour: suppressed

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mcalc.explain.agreement import DEFAULT_TOLERANCE_MM, MapAgreement, map_agreement
 from mcalc.explain.cams import CamMap, CamSettings, Explainer, explain_map
+from mcalc.explain.map_agreement import DEFAULT_TOLERANCE_MM, MapAgreement, map_agreement
 from mcalc.explain.results import ResultsCache, model_key
 from mcalc.explain.sliding import (
     ProbabilityMap,
@@ -35,6 +35,7 @@ from mcalc.explain.sliding import (
     predict_map,
     top_regions,
 )
+from mcalc.progress import phase
 
 if TYPE_CHECKING:
     from mcalc.imageio import Mammogram
@@ -119,16 +120,6 @@ def unit_spacing(mammogram: Mammogram, factor: float) -> tuple[float, float]:
     return float(sr) / factor, float(sc) / factor
 
 
-def _phase(progress: ProgressFn | None, label: str) -> ProgressFn | None:
-    if progress is None:
-        return None
-
-    def report(done: int, total: int, message: str) -> None:
-        progress(done, total, f"{label}: {message}")
-
-    return report
-
-
 def analyse_image(
     loaded: LoadedModel,
     mammogram: Mammogram,
@@ -183,7 +174,7 @@ def analyse_image(
             breast=breast,
             factor=factor,
             native_shape=mammogram.shape,
-            progress=_phase(progress, "probability map"),
+            progress=phase(progress, "probability map"),
         )
 
     if use_cache:
@@ -219,7 +210,7 @@ def analyse_image(
 
     def compute_cam() -> CamMap:
         return explain_map(
-            explainer, unit, pmap, cam, sliding=sliding, progress=_phase(progress, cam.method)
+            explainer, unit, pmap, cam, sliding=sliding, progress=phase(progress, cam.method)
         )
 
     if use_cache:

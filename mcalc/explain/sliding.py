@@ -37,7 +37,7 @@ import json
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -46,7 +46,7 @@ import numpy as np
 
 from mcalc.errors import ModelError
 from mcalc.explain.errors import NoBreastRegionError
-from mcalc.models.patches import TASKS
+from mcalc.models.tasks import TASKS, positive_class_for
 
 if TYPE_CHECKING:
     from mcalc.imageio import Mammogram
@@ -65,7 +65,6 @@ __all__ = [
     "check_model_fits",
     "predict_map",
     "predict_mammogram",
-    "positive_class",
     "aggregate",
     "image_scores",
     "case_score",
@@ -254,10 +253,10 @@ def check_model_fits(loaded: LoadedModel) -> None:
         raise ModelError(
             f"model {loaded.model_id!r} has task {task!r}; Predict knows {', '.join(TASKS)}"
         )
-    if tuple(loaded.classes) != TASKS[task]:
+    if tuple(loaded.classes) != TASKS[task].classes:
         raise ModelError(
             f"model {loaded.model_id!r}: classes {list(loaded.classes)} do not match task "
-            f"{task!r} ({list(TASKS[task])})"
+            f"{task!r} ({list(TASKS[task].classes)})"
         )
 
 
@@ -298,7 +297,8 @@ class ProbabilityMap:
 
     @property
     def positive(self) -> str:
-        return positive_class(self.classes)
+        """The class the image score is about (the task's positive class)."""
+        return positive_class_for(self.classes)
 
     def class_index(self, name: str | int | None = None) -> int:
         """Column of class ``name`` (default: the positive class).
@@ -519,16 +519,6 @@ def predict_mammogram(
         progress=progress,
     )
     return pmap, unit
-
-
-def positive_class(classes: Sequence[str]) -> str:
-    """The class an image score is about: ``calcification``, ``suspicious``, else the last."""
-    for name in ("calcification", "suspicious"):
-        if name in classes:
-            return name
-    if not classes:
-        raise ValueError("no classes")
-    return str(classes[-1])
 
 
 def aggregate(

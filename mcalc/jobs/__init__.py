@@ -8,8 +8,8 @@ progress. Nothing here imports Streamlit or (at import time) TensorFlow.
 Modules: :mod:`~mcalc.jobs.spec` (what a job is, checks before launch),
 :mod:`~mcalc.jobs.manager` (queue, scheduler, cancel), :mod:`~mcalc.jobs.procs` (process
 identity and stopping), :mod:`~mcalc.jobs.progress` (reading a run's log),
-:mod:`~mcalc.jobs.plan` (what a freeze strategy trains), :mod:`~mcalc.jobs.compare` and
-:mod:`~mcalc.jobs.figures` (tables and plots for the app).
+:mod:`~mcalc.models.plan` (what a freeze strategy trains), :mod:`~mcalc.models.compare` and
+:mod:`~mcalc.present.train_figures` (tables and plots for the app).
 
 Example:
     >>> from mcalc.jobs import JobConfig, submit, reconcile, progress  # doctest: +SKIP

@@ -196,7 +196,7 @@ def arch_defaults(arch: str, freeze: str = "full", pretrained: bool = False) -> 
 def _check_numbers(cfg: JobConfig) -> None:
     from mcalc.models.architectures import MIN_PATCH_SIZE, arch_spec
     from mcalc.models.freeze import STRATEGIES
-    from mcalc.models.patches import task_classes
+    from mcalc.models.tasks import task_classes
 
     arch_spec(cfg.arch)
     task_classes(cfg.task)

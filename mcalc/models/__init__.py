@@ -7,6 +7,6 @@ listing. Import the submodules you need, e.g. ``from mcalc.models.registry impor
 
 from mcalc.models.architectures import ARCHITECTURES
 from mcalc.models.freeze import STRATEGIES
-from mcalc.models.patches import TASKS
+from mcalc.models.tasks import TASKS
 
 __all__ = ["ARCHITECTURES", "STRATEGIES", "TASKS"]

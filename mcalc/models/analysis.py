@@ -65,7 +65,6 @@ __all__ = [
     "EvalScores",
     "LevelScores",
     "LevelAnalysis",
-    "positive_classes",
     "analyse",
     "threshold_metrics",
     "class_metrics",
@@ -82,30 +81,6 @@ AGGREGATION = "max"
 #: Fewer patients than this make a bootstrap interval unreliable (a note says so).
 FEW_PATIENTS = 10
 
-
-def positive_classes(
-    classes: Sequence[str], binary_views: dict[str, Sequence[str]] | None = None
-) -> tuple[str, ...]:
-    """The classes counted as positive by the binary (ROC) view of a model.
-
-    Two classes: the second. More: the first binary view of the card (``suspicious`` for
-    ``birads``).
-
-    Raises:
-        ValueError: more than two classes and no usable binary view.
-    """
-    classes = tuple(classes)
-    if len(classes) == 2:
-        return (classes[1],)
-    for positives in (binary_views or {}).values():
-        if positives and all(p in classes for p in positives):
-            return tuple(positives)
-    if "suspicious" in classes:
-        return ("suspicious",)
-    raise ValueError(
-        f"no binary view of classes {list(classes)}: the card needs binary_views, "
-        "e.g. {'suspicious': ['suspicious']}"
-    )
 
 
 @dataclass(frozen=True)

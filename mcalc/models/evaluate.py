@@ -30,7 +30,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcalc.errors import DatasetError
-from mcalc.models.analysis import EvalScores, positive_classes
+from mcalc.models.analysis import EvalScores
+from mcalc.models.tasks import positives_for
 from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.metrics import classification_metrics
 from mcalc.models.patches import PatchConfig, sample_dataset
@@ -299,7 +300,7 @@ def evaluate_model(
     patients = {c.case_id: c.patient_id for c in index.cases}
     scores = EvalScores(
         loaded.classes,
-        positive_classes(loaded.classes, card.get("binary_views")),
+        positives_for(loaded.classes, card.get("binary_views")),
         patches.y,
         proba,
         patches.case_ids.astype(str),

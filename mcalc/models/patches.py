@@ -41,19 +41,18 @@ import numpy as np
 
 from mcalc.errors import DatasetError, ModelError
 from mcalc.imaging import invert, window
+from mcalc.models.tasks import task_classes
 
 if TYPE_CHECKING:
     from mcalc.dataset.records import DatasetIndex, ImageRecord
     from mcalc.imageio import Mammogram
 
 __all__ = [
-    "TASKS",
     "WINDOW",
     "DEFAULT_SPACING_MM",
     "PatchConfig",
     "ImagePatches",
     "PatchSet",
-    "task_classes",
     "model_input_image",
     "resample_mask",
     "extract_patch",
@@ -65,11 +64,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Classes of each task, in output order.
-TASKS: dict[str, tuple[str, ...]] = {
-    "calcification": ("no-calcification", "calcification"),
-    "birads": ("normal", "benign", "suspicious"),
-}
 
 #: The window used to turn modality values into [0, 1] (recorded in model cards).
 WINDOW = "file"
@@ -79,16 +73,6 @@ DEFAULT_SPACING_MM = 0.1
 
 ProgressFn = Callable[[int, int, str], None]
 
-
-def task_classes(task: str) -> tuple[str, ...]:
-    """The class names of ``task``.
-
-    Raises:
-        ModelError: the task is unknown.
-    """
-    if task not in TASKS:
-        raise ModelError(f"unknown task {task!r}; expected one of: {', '.join(TASKS)}")
-    return TASKS[task]
 
 
 @dataclass(frozen=True)

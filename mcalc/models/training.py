@@ -39,7 +39,6 @@ from mcalc.models.patches import (
     PatchConfig,
     PatchSet,
     sample_dataset,
-    task_classes,
 )
 from mcalc.models.registry import (
     CARD_FILE,
@@ -49,6 +48,7 @@ from mcalc.models.registry import (
     new_model_id,
     register_model,
 )
+from mcalc.models.tasks import get_task, task_classes
 from mcalc.models.split import Split, split_cases
 from mcalc.models.weights import WeightsInfo, apply_weights, resolve_weights
 
@@ -58,7 +58,6 @@ __all__ = [
     "ProgressLogger",
     "train",
     "dataset_fingerprint",
-    "binary_views",
     "package_versions",
     "select_strategy",
 ]
@@ -167,11 +166,6 @@ class TrainResult:
     model_id: str
     path: Path
     card: dict[str, Any] = field(default_factory=dict)
-
-
-def binary_views(task: str) -> dict[str, list[str]]:
-    """Extra binary problems scored for a task (``birads``: suspicious vs the rest)."""
-    return {"suspicious": ["suspicious"]} if task == "birads" else {}
 
 
 def package_versions() -> dict[str, str]:
@@ -500,7 +494,7 @@ def train(
 
         if gpu:
             model = _float32_copy(model, spec.name, patch_cfg.size, len(classes))
-        views = binary_views(config.task)
+        views = get_task(config.task).binary_views_dict()
         metrics = {}
         for name in ("val", "test"):
             proba = predict_array(model, sets[name].x, batch=config.batch)

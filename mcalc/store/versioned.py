@@ -1,7 +1,7 @@
 """Versioned JSON records on disk: safe paths, atomic writes, history, optimistic locking.
 
 One record is one JSON file holding every version ever saved (newest last). The layer is
-generic: :mod:`mcalc.store.marks` keeps readers' marks in it and :mod:`mcalc.audit` keeps
+generic: :mod:`mcalc.store.marks` keeps readers' marks in it and :mod:`mcalc.store.audit` keeps
 audit verdicts, each under its own folder of the store.
 
 Guarantees:
@@ -38,7 +38,6 @@ import json
 import logging
 import os
 import re
-import tempfile
 import unicodedata
 import uuid
 from collections.abc import Iterator, Sequence
@@ -47,12 +46,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from mcalc.errors import McalcError
-
-try:  # POSIX; the store then also excludes other processes, not only threads.
-    import fcntl
-except ImportError:  # pragma: no cover - Windows
-    fcntl = None  # type: ignore[assignment]
+from mcalc import fileio
+from mcalc.errors import McalcError, WriteError
 
 __all__ = [
     "FORMAT",
@@ -90,7 +85,7 @@ class StoreReadError(StoreError):
     """A stored record cannot be read (not JSON, wrong layout, wrong identity)."""
 
 
-class StoreWriteError(StoreError):
+class StoreWriteError(StoreError, WriteError):
     """The store folder cannot be written (read-only, full, missing permissions).
 
     Nothing was changed on disk; the caller still holds the unsaved data and should keep it
@@ -152,16 +147,6 @@ def safe_name(text: str) -> str:
     return f"{slug}-{digest}"
 
 
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; not possible on every platform.
-    with contextlib.suppress(OSError, AttributeError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def _write_error(path: Path, exc: OSError) -> StoreWriteError:
     if exc.errno == errno.ENOSPC or exc.errno == getattr(errno, "EDQUOT", -1):
         why = "the disk is full"
@@ -180,51 +165,17 @@ def _write_error(path: Path, exc: OSError) -> StoreWriteError:
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically (temp file, fsync, ``os.replace``).
+    """Write ``data`` to ``path`` atomically (:func:`mcalc.fileio.atomic_write_bytes`).
 
     Raises:
         StoreWriteError: the folder cannot be written; ``path`` is unchanged.
     """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise _write_error(path, exc) from exc
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise _write_error(path, exc) from exc
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    fileio.atomic_write_bytes(path, data, error=_write_error)
 
 
-@contextlib.contextmanager
-def _exclusive(path: Path) -> Iterator[None]:
+def _exclusive(path: Path) -> contextlib.AbstractContextManager[None]:
     """Hold an exclusive lock tied to ``path`` (a hidden ``.lock`` file beside it)."""
-    lock = path.with_name(f".{path.name}.lock")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
-    except OSError as exc:
-        raise _write_error(path, exc) from exc
-    try:
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        if fcntl is not None:
-            with contextlib.suppress(OSError):
-                fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+    return fileio.file_lock(path, error=_write_error)
 
 
 def _dumps(obj: Any) -> bytes:

@@ -7,7 +7,7 @@ marks (:mod:`mcalc.store.versioned`): one JSON record per model, image and reade
 
 The Predict page records a verdict with one call::
 
-    from mcalc.audit import record_verdict
+    from mcalc.store.audit import record_verdict
 
     record_verdict(
         model_id=card["id"], model_card=card, image_key=rec.key, reader=reader,

@@ -27,10 +27,11 @@ import cv2
 import numpy as np
 
 from mcalc.config import TIMEPOINTS, VIEWS, get_settings
-from mcalc.explain.agreement import DEFAULT_TOLERANCE_MM
 from mcalc.explain.cams import CAM_METHODS, SCOPES, CamSettings, joint_range, normalize_map
 from mcalc.explain.errors import ExplainError
+from mcalc.explain.map_agreement import DEFAULT_TOLERANCE_MM
 from mcalc.explain.sliding import SlidingSettings
+from mcalc.progress import TerminalProgress
 
 __all__ = ["register_commands", "cmd_predict", "file_stem", "card_summary"]
 
@@ -123,7 +124,6 @@ def _picture(result: Any, heat01: np.ndarray, alpha: float, cmap: str) -> np.nda
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from mcalc.cli import TerminalProgress
     from mcalc.explain.cams import Explainer
     from mcalc.explain.results import ResultsCache, image_key
     from mcalc.explain.service import analyse_image, case_summary

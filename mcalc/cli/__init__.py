@@ -11,39 +11,16 @@ import argparse
 import json
 import logging
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from mcalc.cli.models import register_commands as register_model_commands
+from mcalc.cli.predict import register_commands as register_predict_commands
 from mcalc.config import get_settings
 from mcalc.errors import McalcError
+from mcalc.progress import TerminalProgress
 
-__all__ = ["main", "build_parser", "TerminalProgress"]
-
-
-class TerminalProgress:
-    """A one-line progress bar on stderr, usable as a ``progress(done, total, message)`` callback."""
-
-    def __init__(self, label: str, *, enabled: bool = True, width: int = 30) -> None:
-        self.label = label
-        self.enabled = enabled and sys.stderr.isatty()
-        self.width = width
-        self.start = time.perf_counter()
-
-    def __call__(self, done: int, total: int, message: str = "") -> None:
-        if not self.enabled or total <= 0:
-            return
-        frac = min(max(done / total, 0.0), 1.0)
-        filled = int(frac * self.width)
-        elapsed = time.perf_counter() - self.start
-        eta = elapsed / frac - elapsed if frac > 0 else 0.0
-        bar = "#" * filled + "-" * (self.width - filled)
-        sys.stderr.write(
-            f"\r{self.label} [{bar}] {done}/{total} {elapsed:5.1f}s eta {eta:5.1f}s {message[:40]:<40}"
-        )
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+__all__ = ["main", "build_parser"]
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -128,15 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("-v", "--verbose", action="store_true", help="also list informational notes")
     scan.set_defaults(func=_cmd_scan)
 
-    try:
-        from mcalc.models.commands import register_commands
-    except ImportError:  # the models package is optional until it lands
-        pass
-    else:
-        register_commands(sub)
-        from mcalc.explain.commands import register_commands as register_predict
-
-        register_predict(sub)
+    register_model_commands(sub)
+    register_predict_commands(sub)
     return parser
 
 

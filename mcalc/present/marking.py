@@ -35,7 +35,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mcalc.breast import breast_mask
-from mcalc.figures import data_uri
+from mcalc.present.viewer_figures import data_uri
 from mcalc.store.marks import ImageMarks
 from mcalc.viewer import ImageView
 

@@ -326,7 +326,7 @@ def masks_zip(
 
 
 def audit_csv(table: pd.DataFrame) -> str:
-    """The audit table (:attr:`mcalc.audit.AuditSummary.table`) as CSV text.
+    """The audit table (:attr:`mcalc.store.audit.AuditSummary.table`) as CSV text.
 
     Raises:
         ExportError: the table is empty.

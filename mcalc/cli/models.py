@@ -273,7 +273,8 @@ def register_commands(subparsers: Any) -> None:
     """Add ``train``, ``models`` and ``evaluate`` to an argparse sub-parser set."""
     from mcalc.models.architectures import ARCHITECTURES
     from mcalc.models.freeze import STRATEGIES
-    from mcalc.models.patches import DEFAULT_SPACING_MM, TASKS
+    from mcalc.models.patches import DEFAULT_SPACING_MM
+    from mcalc.models.tasks import TASKS
 
     train = subparsers.add_parser(
         "train", help="train a model on patches, evaluate on held-out patients, register it"

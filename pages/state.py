@@ -1,0 +1,30 @@
+"""State shared between pages: the one declared place for it.
+
+A page keeps its own widgets' state under keys prefixed with its name (``browse_...``).
+Anything another page reads goes through this module, so a writer and its readers cannot
+disagree about a key. Values are plain (ids, paths), never library objects.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+__all__ = ["DATA_KEY", "READER_KEY", "SELECTED_MODEL_KEY", "selected_model", "select_model"]
+
+#: The dataset the sidebar opened (a path as text; ``None``: the synthetic demo).
+DATA_KEY = "mcalc_data_path"
+#: The signed-in or named reader (Annotate, Audit, Predict's verdict form).
+READER_KEY = "annotate_reader"
+#: The model a page asked the others to use (Train's "open on Predict").
+SELECTED_MODEL_KEY = "mcalc_selected_model"
+
+
+def select_model(model_id: str) -> None:
+    """Ask the model pages (Predict, Evaluate) to preselect ``model_id``."""
+    st.session_state[SELECTED_MODEL_KEY] = model_id
+
+
+def selected_model(available: list[str] | tuple[str, ...]) -> str | None:
+    """The model another page asked for, when it is among ``available``; else ``None``."""
+    wanted = st.session_state.get(SELECTED_MODEL_KEY)
+    return wanted if isinstance(wanted, str) and wanted in available else None

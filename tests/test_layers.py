@@ -1,0 +1,164 @@
+"""The architecture holds: imports only point down the layers of docs/architecture.md.
+
+Every ``import`` in the library (at module top or inside a function) is read with ``ast``;
+a module may import its own layer or a lower one, never a higher one, and the library never
+imports streamlit. Cycles between modules of the library fail too.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Lowest first. A module belongs to the first prefix that matches its dotted name.
+LAYERS: list[tuple[str, tuple[str, ...]]] = [
+    (
+        "foundation",
+        (
+            "mcalc.config",
+            "mcalc.errors",
+            "mcalc.fileio",
+            "mcalc.lru",
+            "mcalc.progress",
+            "mcalc.__init__",
+        ),
+    ),
+    (
+        "pixels and data",
+        (
+            "mcalc.imaging",
+            "mcalc.imageio",
+            "mcalc.cache",
+            "mcalc.breast",
+            "mcalc.annotations",
+            "mcalc.dataset",
+            "mcalc.synthetic",
+            "mcalc.dicomwrite",
+            "mcalc.scan",
+            "mcalc.viewer",
+        ),
+    ),
+    ("domain", ("mcalc.models", "mcalc.explain", "mcalc.store", "mcalc.jobs")),
+    ("presentation", ("mcalc.present",)),
+    ("entry points", ("mcalc.cli", "mcalc.__main__", "pages", "app")),
+]
+
+
+def _module_name(path: Path) -> str:
+    rel = path.relative_to(ROOT).with_suffix("")
+    parts = list(rel.parts)
+    if parts[-1] == "__init__" and len(parts) > 1:
+        parts = parts[:-1]
+    return ".".join(parts)
+
+
+def _layer(name: str) -> int | None:
+    for rank, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if name == prefix or name.startswith(prefix + "."):
+                return rank
+    if name == "mcalc":
+        return 0
+    return None
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    out: list[tuple[int, str]] = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            out.append((node.lineno, node.module))
+            # "from mcalc import jobs" imports the sub-package mcalc.jobs
+            out += [(node.lineno, f"{node.module}.{a.name}") for a in node.names]
+    return out
+
+
+def _sources() -> list[Path]:
+    files = sorted((ROOT / "mcalc").rglob("*.py")) + sorted((ROOT / "pages").glob("*.py"))
+    return [*files, ROOT / "app.py"]
+
+
+def _known(name: str) -> bool:
+    mod = ROOT.joinpath(*name.split("."))
+    return mod.with_suffix(".py").is_file() or (mod / "__init__.py").is_file()
+
+
+def test_every_library_module_has_a_layer() -> None:
+    missing = [_module_name(p) for p in _sources() if _layer(_module_name(p)) is None]
+    assert not missing, f"modules in no layer of tests/test_layers.py: {missing}"
+
+
+def test_imports_point_down_only() -> None:
+    wrong = []
+    for path in _sources():
+        me = _module_name(path)
+        mine = _layer(me)
+        assert mine is not None
+        for line, name in _imports(path):
+            if not (name.startswith("mcalc") or name.startswith("pages")) or not _known(name):
+                continue
+            theirs = _layer(name)
+            if theirs is not None and theirs > mine:
+                wrong.append(
+                    f"{path.relative_to(ROOT)}:{line} ({LAYERS[mine][0]}) imports {name} "
+                    f"({LAYERS[theirs][0]})"
+                )
+    assert not wrong, "imports that point up a layer:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in _sources() if p.parts[-2] != "pages" and p.name != "app.py"],
+    ids=lambda p: str(p.relative_to(ROOT)),
+)
+def test_library_never_imports_streamlit(path: Path) -> None:
+    names = [n for _, n in _imports(path)]
+    assert not any(n == "streamlit" or n.startswith("streamlit.") for n in names)
+
+
+def test_no_import_cycles_at_module_level() -> None:
+    graph: dict[str, set[str]] = {}
+    for path in _sources():
+        me = _module_name(path)
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        deps: set[str] = set()
+        for node in tree.body:  # module level only: lazy imports inside functions break cycles
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("mcalc"):
+                for a in node.names:
+                    full = f"{node.module}.{a.name}"
+                    deps.add(full if _known(full) else node.module)
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names if a.name.startswith("mcalc")}
+        graph[me] = {d for d in deps if _known(d) and d != me}
+
+    def parent_packages(name: str) -> set[str]:
+        parts = name.split(".")
+        return {".".join(parts[:i]) for i in range(1, len(parts))}
+
+    cycles: list[str] = []
+    state: dict[str, int] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> None:
+        state[node] = 1
+        stack.append(node)
+        for dep in sorted(graph.get(node, ())):
+            if dep in parent_packages(node):
+                continue  # a package's __init__ re-exporting its own modules is fine
+            if state.get(dep) == 1:
+                cycles.append(" -> ".join([*stack[stack.index(dep) :], dep]))
+            elif state.get(dep) is None:
+                visit(dep)
+        stack.pop()
+        state[node] = 2
+
+    for node in sorted(graph):
+        if state.get(node) is None:
+            visit(node)
+    assert not cycles, "import cycles:\n" + "\n".join(cycles)
