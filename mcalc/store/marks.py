@@ -222,7 +222,7 @@ class RegionMark:
         return cls(
             id=str(raw["id"]),
             kind=str(raw["kind"]),
-            polygon=tuple(tuple(p) for p in raw["polygon"]),  # type: ignore[misc]
+            polygon=tuple((p[0], p[1]) for p in raw["polygon"]),
             label=str(raw.get("label", "uncertain")),
             comment=raw.get("comment", ""),
             reader=str(raw.get("reader", "")),
@@ -261,9 +261,15 @@ class ImageMarks:
             object.__setattr__(
                 self, "image_shape", (int(self.image_shape[0]), int(self.image_shape[1]))
             )
-        ids = [m.id for m in (*self.points, *self.regions)]
+        ids = [m.id for m in self.all_marks]
         if len(ids) != len(set(ids)):
             raise ValueError(f"mark ids must be unique, got duplicates in {ids}")
+
+    @property
+    def all_marks(self) -> tuple[PointMark | RegionMark, ...]:
+        """Points then regions, in order."""
+        marks: tuple[PointMark | RegionMark, ...] = (*self.points, *self.regions)
+        return marks
 
     @property
     def is_empty(self) -> bool:
@@ -281,7 +287,7 @@ class ImageMarks:
             )
 
     def find(self, mark_id: str) -> PointMark | RegionMark:
-        for m in (*self.points, *self.regions):
+        for m in self.all_marks:
             if m.id == mark_id:
                 return m
         raise KeyError(f"no mark {mark_id!r} on {self.image_key} for {self.reader}")
@@ -385,7 +391,7 @@ class ImageMarks:
                 points=tuple(PointMark.from_dict(p) for p in raw.get("points", [])),
                 regions=tuple(RegionMark.from_dict(r) for r in raw.get("regions", [])),
                 comment=str(raw.get("comment", "")),
-                image_shape=tuple(shape) if shape else None,  # type: ignore[arg-type]
+                image_shape=(shape[0], shape[1]) if shape else None,
             )
         except (KeyError, TypeError, IndexError) as exc:
             raise ValueError(f"malformed marks: missing or wrong field ({exc!r})") from exc
@@ -438,10 +444,10 @@ def undo_one_edit(current: ImageMarks, previous: ImageMarks) -> ImageMarks:
     """
     if current.comment != previous.comment:
         return replace(current, comment=previous.comment)
-    mine = [*current.points, *current.regions]
+    mine = current.all_marks
     now = {m.id: m for m in mine}
-    before = {m.id: m for m in (*previous.points, *previous.regions)}
-    removed = [m for m in (*previous.points, *previous.regions) if m.id not in now]
+    before = {m.id: m for m in previous.all_marks}
+    removed = [m for m in previous.all_marks if m.id not in now]
     if removed:
         target: PointMark | RegionMark | None = removed[-1]
     else:
@@ -454,7 +460,7 @@ def undo_one_edit(current: ImageMarks, previous: ImageMarks) -> ImageMarks:
         after[target.id] = before[target.id]
     else:
         del after[target.id]
-    order = [m.id for m in (*previous.points, *previous.regions) if m.id in after]
+    order = [m.id for m in previous.all_marks if m.id in after]
     order += [m.id for m in mine if m.id not in before and m.id in after]
     kept = [after[i] for i in order]
     return replace(

@@ -241,7 +241,7 @@ class Version:
                 restored_from=None
                 if raw.get("restored_from") is None
                 else int(raw["restored_from"]),
-                origin=int(raw.get("origin", raw["number"])),
+                origin=int(raw["origin"] if "origin" in raw else raw["number"]),
                 note=str(raw.get("note", "")),
             )
         except (KeyError, TypeError, ValueError) as exc:

@@ -1,0 +1,55 @@
+"""Export and import of readers' marks and audits: CSV, COCO JSON, mask PNGs.
+
+Three jobs, one module each: :mod:`~mcalc.store.exchange.export` writes files,
+:mod:`~mcalc.store.exchange.validate` (and :mod:`~mcalc.store.exchange.coco` for COCO JSON)
+checks a whole import file and returns an :class:`ImportPlan` listing every problem, and
+:mod:`~mcalc.store.exchange.apply` writes a clean plan into the store: if a write fails
+midway every record already written is put back as it was, so an import lands completely
+or not at all.
+"""
+
+from __future__ import annotations
+
+from mcalc.store.exchange.apply import apply_import
+from mcalc.store.exchange.coco import parse_coco
+from mcalc.store.exchange.export import (
+    COCO_CATEGORIES,
+    CSV_COLUMNS,
+    ExportError,
+    audit_csv,
+    coco_dict,
+    coco_json,
+    marks_mask,
+    mask_png,
+    masks_zip,
+    points_csv,
+)
+from mcalc.store.exchange.validate import (
+    ImportPlan,
+    ImportProblem,
+    ImportReport,
+    ImportValidationError,
+    parse_mask_png,
+    parse_points_csv,
+)
+
+__all__ = [
+    "CSV_COLUMNS",
+    "COCO_CATEGORIES",
+    "ExportError",
+    "ImportValidationError",
+    "ImportProblem",
+    "ImportReport",
+    "ImportPlan",
+    "points_csv",
+    "coco_dict",
+    "coco_json",
+    "marks_mask",
+    "mask_png",
+    "masks_zip",
+    "audit_csv",
+    "parse_points_csv",
+    "parse_coco",
+    "parse_mask_png",
+    "apply_import",
+]

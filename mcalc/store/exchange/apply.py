@@ -1,0 +1,76 @@
+"""Writing a validated import into the store, completely or not at all."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from mcalc.store.exchange.validate import ImportPlan, ImportValidationError
+from mcalc.store.marks import MarkStore
+from mcalc.store.versioned import StoreError
+
+__all__ = ["apply_import"]
+
+log = logging.getLogger(__name__)
+
+
+def apply_import(
+    store: MarkStore, plan: ImportPlan, *, mode: str = "add"
+) -> list[tuple[str, str, int]]:
+    """Write a validated import into the store, completely or not at all.
+
+    Args:
+        store: the readers' store.
+        plan: from one of the ``parse_*`` functions.
+        mode: ``add`` (imported marks join the stored ones; a mark with the same id is
+            replaced) or ``replace`` (the imported marks become the image's marks; the
+            old ones stay in the history).
+
+    Returns:
+        ``(image_key, reader, new version)`` per record written.
+
+    Raises:
+        ImportValidationError: the plan's report has problems (nothing written).
+        StoreError: a record could not be read or written; every record already written
+            was put back as it was.
+    """
+    if mode not in ("add", "replace"):
+        raise ValueError(f"mode must be 'add' or 'replace', got {mode!r}")
+    if not plan.report.ok or not plan.marks:
+        raise ImportValidationError(plan.report)
+    snapshots: list[tuple[tuple[str, str], bytes | None]] = []
+    done: list[tuple[str, str, int]] = []
+    try:
+        for incoming in plan.marks:
+            parts = (incoming.image_key, incoming.reader)
+            snapshots.append((parts, store.records.snapshot(parts)))
+            state = store.load(*parts)
+            if mode == "replace":
+                merged = replace(incoming, comment=state.marks.comment)
+            else:
+                new_ids = {m.id for m in incoming.all_marks}
+                merged = replace(
+                    state.marks,
+                    points=(
+                        *(p for p in state.marks.points if p.id not in new_ids),
+                        *incoming.points,
+                    ),
+                    regions=(
+                        *(r for r in state.marks.regions if r.id not in new_ids),
+                        *incoming.regions,
+                    ),
+                    image_shape=incoming.image_shape,
+                )
+            version = store.save(
+                merged, base_version=state.version, action="import", note=plan.report.source
+            )
+            done.append((*parts, version))
+    except (StoreError, OSError) as exc:
+        for parts, data in reversed(snapshots):
+            try:
+                store.records.put_back(parts, data)
+            except StoreError as undo_exc:  # pragma: no cover - disk died during rollback
+                log.error("could not roll back %s: %s", parts, undo_exc)
+        raise StoreError(f"import stopped and rolled back, nothing was imported: {exc}") from exc
+    log.info("imported %s into %d record(s)", plan.report.source, len(done))
+    return done

@@ -1,0 +1,338 @@
+"""Import validation: a whole file is checked before anything is written.
+
+:func:`parse_points_csv` and :func:`parse_mask_png` (and :func:`parse_coco` in
+:mod:`mcalc.store.exchange.coco`) return an :class:`ImportPlan` whose :class:`ImportReport`
+lists every problem found (malformed file, unknown image, wrong image size, coordinates
+outside the image, unknown labels); :func:`mcalc.store.exchange.apply_import` refuses a
+plan whose report is not clean.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import cv2
+import numpy as np
+
+from mcalc.annotations import find_calcifications
+from mcalc.errors import McalcError
+from mcalc.store.marks import LABELS, ImageMarks, PointMark, RegionMark, check_reader, new_mark_id
+from mcalc.store.versioned import utc_now
+
+__all__ = [
+    "ImportValidationError",
+    "ImportProblem",
+    "ImportReport",
+    "ImportPlan",
+    "Collector",
+    "parse_points_csv",
+    "parse_mask_png",
+]
+
+_REQUIRED_CSV = ("image_key", "row", "col")
+_MAX_PROBLEMS = 200
+_MAX_BYTES = 50 * 1024**2
+
+
+class ImportValidationError(McalcError):
+    """An import file has problems; nothing was imported. ``report`` lists them all."""
+
+    def __init__(self, report: ImportReport) -> None:
+        self.report = report
+        super().__init__(report.text())
+
+
+@dataclass(frozen=True)
+class ImportProblem:
+    """One problem of an import file: where (line, annotation, file) and what."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import file holds and every problem found in it."""
+
+    source: str
+    problems: tuple[ImportProblem, ...] = ()
+    n_points: int = 0
+    n_regions: int = 0
+    images: tuple[str, ...] = ()
+    truncated: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def text(self) -> str:
+        if self.ok:
+            return (
+                f"{self.source}: {self.n_points} point(s) and {self.n_regions} region(s) on "
+                f"{len(self.images)} image(s), no problem found"
+            )
+        head = f"{self.source}: {len(self.problems) + self.truncated} problem(s); nothing was imported:"
+        more = [f"... and {self.truncated} more"] if self.truncated else []
+        return "\n".join([head, *(f"- {p}" for p in self.problems), *more])
+
+
+@dataclass(frozen=True)
+class ImportPlan:
+    """Validated marks ready for :func:`apply_import` (one :class:`ImageMarks` per image
+    and reader, holding only the imported marks)."""
+
+    report: ImportReport
+    marks: tuple[ImageMarks, ...] = field(default_factory=tuple)
+
+
+class Collector:
+    """Problems and marks gathered while one import file is checked.
+
+    Args:
+        source: the file's name, for the report.
+        images: ``(rows, cols)`` of every image of the dataset, by key (may be lazy).
+    """
+
+    def __init__(self, source: str, images: Mapping[str, tuple[int, int]]) -> None:
+        self.source = source
+        self.images = images  # may be lazy (reads sizes on demand)
+        self.problems: list[ImportProblem] = []
+        self.truncated = 0
+        self.points: dict[tuple[str, str], list[PointMark]] = {}
+        self.regions: dict[tuple[str, str], list[RegionMark]] = {}
+        self.ids: set[tuple[str, str, str]] = set()
+
+    def shape(self, key: str) -> tuple[int, int]:
+        rows, cols = self.images[key][:2]
+        return int(rows), int(cols)
+
+    def problem(self, where: str, message: str) -> None:
+        if len(self.problems) < _MAX_PROBLEMS:
+            self.problems.append(ImportProblem(where, message))
+        else:
+            self.truncated += 1
+
+    def image(self, where: str, key: Any) -> str | None:
+        key = "" if key is None else str(key).strip()
+        if not key:
+            self.problem(where, "image key is empty")
+            return None
+        if key not in self.images:
+            known = ", ".join(sorted(self.images)[:3])
+            self.problem(
+                where, f"unknown image {key!r}: expected a key of the open dataset (e.g. {known})"
+            )
+            return None
+        return key
+
+    def reader(self, where: str, name: Any, default: str | None) -> str | None:
+        value = default if name is None or str(name).strip() == "" else str(name)
+        if value is None:
+            self.problem(where, "no reader named: add a 'reader' column or name yourself first")
+            return None
+        try:
+            return check_reader(value)
+        except ValueError as exc:
+            self.problem(where, str(exc))
+            return None
+
+    def label(self, where: str, value: Any) -> str | None:
+        label = (
+            "uncertain" if value is None or str(value).strip() == "" else str(value).strip().lower()
+        )
+        if label not in LABELS:
+            self.problem(where, f"unknown label {value!r}: expected one of {', '.join(LABELS)}")
+            return None
+        return label
+
+    def inside(self, where: str, key: str, row: float, col: float) -> bool:
+        rows, cols = self.shape(key)
+        if not (-0.5 <= row <= rows - 0.5 and -0.5 <= col <= cols - 0.5):
+            self.problem(
+                where,
+                f"({row:g}, {col:g}) is outside {key}: expected row 0..{rows - 1} and col 0..{cols - 1}",
+            )
+            return False
+        return True
+
+    def mark_id(self, where: str, key: str, reader: str, value: Any) -> str:
+        mid = new_mark_id() if value is None or str(value).strip() == "" else str(value).strip()
+        if (key, reader, mid) in self.ids:
+            self.problem(where, f"mark id {mid!r} appears twice for {key} / {reader}")
+        self.ids.add((key, reader, mid))
+        return mid
+
+    def read_text(self, data: bytes | str) -> str | None:
+        """The file as text (UTF-8, BOM allowed); ``None`` after noting why not."""
+        if isinstance(data, str):
+            return data
+        if len(data) > _MAX_BYTES:
+            self.problem(
+                self.source,
+                f"file is {len(data) / 1e6:.0f} MB; expected at most {_MAX_BYTES / 1e6:.0f} MB",
+            )
+            return None
+        try:
+            return data.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            self.problem(
+                self.source,
+                f"not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8 CSV/JSON",
+            )
+            return None
+
+    def number(self, where: str, name: str, value: Any) -> float | None:
+        """``value`` as a finite float; ``None`` after noting why not."""
+        try:
+            out = float(value)
+        except (TypeError, ValueError):
+            self.problem(where, f"{name} must be a number, got {value!r}")
+            return None
+        if not np.isfinite(out):
+            self.problem(where, f"{name} must be finite, got {value!r}")
+            return None
+        return out
+
+    def plan(self) -> ImportPlan:
+        keys = sorted(set(self.points) | set(self.regions))
+        report = ImportReport(
+            source=self.source,
+            problems=tuple(self.problems),
+            n_points=sum(len(v) for v in self.points.values()),
+            n_regions=sum(len(v) for v in self.regions.values()),
+            images=tuple(sorted({k for k, _ in keys})),
+            truncated=self.truncated,
+        )
+        if not report.ok:
+            return ImportPlan(report)
+        if not keys:
+            report = replace(
+                report, problems=(ImportProblem(self.source, "the file holds no marks"),)
+            )
+            return ImportPlan(report)
+        marks = tuple(
+            ImageMarks(
+                k,
+                r,
+                points=tuple(self.points.get((k, r), ())),
+                regions=tuple(self.regions.get((k, r), ())),
+                image_shape=self.shape(k),
+            )
+            for k, r in keys
+        )
+        return ImportPlan(report, marks)
+
+
+def parse_points_csv(
+    data: bytes | str,
+    images: Mapping[str, tuple[int, int]],
+    *,
+    default_reader: str | None = None,
+    source: str = "CSV",
+) -> ImportPlan:
+    """Check a points CSV (as written by :func:`points_csv`) against the dataset's images.
+
+    Args:
+        data: the file's bytes or text.
+        images: ``(rows, cols)`` of every image of the dataset, by key.
+        default_reader: reader of rows without a ``reader`` value (the importing reader).
+        source: name of the file, for the report.
+
+    Returns:
+        The plan; check ``plan.report.ok`` before :func:`apply_import`.
+    """
+    col = Collector(source, images)
+    text = col.read_text(data)
+    if text is None:
+        return col.plan()
+    try:
+        reader = csv.DictReader(io.StringIO(text))
+        header = [h.strip() for h in (reader.fieldnames or [])]
+        rows = list(reader)
+    except csv.Error as exc:
+        col.problem(source, f"malformed CSV ({exc})")
+        return col.plan()
+    missing = [c for c in _REQUIRED_CSV if c not in header]
+    if missing:
+        col.problem(
+            source,
+            f"missing column(s) {', '.join(missing)}: expected a header with at least "
+            f"{', '.join(_REQUIRED_CSV)} (found {', '.join(header) or 'none'})",
+        )
+        return col.plan()
+    for n, raw in enumerate(rows, start=2):
+        row = {(k or "").strip(): v for k, v in raw.items()}
+        where = f"line {n}"
+        if None in raw:
+            col.problem(where, f"{len(raw[None])} value(s) more than the header has columns")
+            continue
+        key = col.image(where, row.get("image_key"))
+        name = col.reader(where, row.get("reader"), default_reader)
+        label = col.label(where, row.get("label"))
+        r = col.number(where, "row", row.get("row"))
+        c = col.number(where, "col", row.get("col"))
+        if key is None or name is None or label is None or r is None or c is None:
+            continue
+        if not col.inside(where, key, r, c):
+            continue
+        mid = col.mark_id(where, key, name, row.get("point_id"))
+        now = utc_now()
+        col.points.setdefault((key, name), []).append(
+            PointMark(
+                mid, r, c, label, row.get("comment") or "", name, row.get("created_at") or now, now
+            )
+        )
+    if not rows:
+        col.problem(source, "the CSV has a header but no rows")
+    return col.plan()
+
+
+def parse_mask_png(
+    data: bytes,
+    image_key: str,
+    images: Mapping[str, tuple[int, int]],
+    *,
+    reader: str,
+    label: str = "uncertain",
+    source: str = "mask PNG",
+) -> ImportPlan:
+    """A mask image aligned to ``image_key`` -> one point per connected mark (its centre).
+
+    The mask must have exactly the image's rows and columns (no rescaling: a mask of
+    another size belongs to another image or was resized, which moves the marks).
+    """
+    col = Collector(source, images)
+    key = col.image(source, image_key)
+    name = col.reader(source, reader, None)
+    lab = col.label(source, label)
+    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
+    if arr is None:
+        col.problem(source, "cannot decode the file as an image (expected a PNG mask)")
+    elif key is not None:
+        if arr.ndim == 3:
+            arr = arr[..., :3].max(axis=2)
+        if arr.shape[:2] != col.shape(key):
+            rows, cols = col.shape(key)
+            col.problem(
+                source,
+                f"wrong size: the mask is {arr.shape[0]}x{arr.shape[1]}, the image {key} is "
+                f"{rows}x{cols} (rows x cols); export the mask at the image's full resolution",
+            )
+        elif not (arr != 0).any():
+            col.problem(source, "the mask has no marked (non-zero) pixel")
+    if col.problems or key is None or name is None or lab is None or arr is None:
+        return col.plan()
+    now = utc_now()
+    for calc in find_calcifications(arr != 0, (1.0, 1.0)):
+        r, c = calc.centroid
+        col.points.setdefault((key, name), []).append(
+            PointMark(new_mark_id(), r, c, lab, "", name, now, now)
+        )
+    return col.plan()
