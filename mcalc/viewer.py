@@ -101,6 +101,14 @@ class ImageView:
     def n_clusters(self) -> int:
         return len(self.cluster_sizes)
 
+    def to_file(self, row: float, col: float) -> tuple[float, float]:
+        """Display ``(row, col)`` (full resolution) -> the file's own, undoing the mirroring."""
+        return float(row), float(self.full_shape[1] - 1 - col) if self.flipped else float(col)
+
+    def to_display(self, row: float, col: float) -> tuple[float, float]:
+        """The file's own ``(row, col)`` -> display (mirroring is its own inverse)."""
+        return self.to_file(row, col)
+
 
 def _preview_values(cache: ImageCache, rec: ImageRecord, mammo: Mammogram, max_side: int):
     def compute() -> np.ndarray:

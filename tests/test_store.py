@@ -343,6 +343,28 @@ def test_readers_and_all_current(store):
     store.save(ImageMarks("normal-1/MLO_prior", "ann").add_point(3, 3), base_version=0)
     assert store.readers(KEY) == ["ann", "bob"]
     assert len(list(store.all_current())) == 3
+    mine = list(store.all_current(reader="ann"))
+    assert sorted(s.marks.image_key for s in mine) == sorted([KEY, "normal-1/MLO_prior"])
+    assert [s.marks.reader for s in store.all_current(image_key=KEY)] in (
+        ["ann", "bob"],
+        ["bob", "ann"],
+    )
+
+
+def test_one_image_or_one_reader_reads_only_its_files(store, monkeypatch):
+    """Annotate asks for one image's readers on every rerun: the other records stay unread."""
+    for n in range(5):
+        store.save(ImageMarks(f"other-{n}/CC_recent", "carl").add_point(3, 3), base_version=0)
+    store.save(_marks(1, "ann"), base_version=0)
+    store.save(_marks(1, "bob"), base_version=0)
+    read = []
+    real = store.records._read
+    monkeypatch.setattr(
+        store.records, "_read", lambda path, parts: read.append(path) or real(path, parts)
+    )
+    assert store.readers(KEY) == ["ann", "bob"] and len(read) == 2
+    read.clear()
+    assert [s.marks.image_key for s in store.all_current(reader="ann")] == [KEY] and len(read) == 1
 
 
 def test_versioned_store_append_mode(tmp_path):

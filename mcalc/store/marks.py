@@ -626,9 +626,14 @@ class MarkStore:
     def dismiss_conflict(self, copy: ConflictCopy) -> None:
         self.records.dismiss_conflict(copy)
 
-    def all_current(self) -> Iterator[MarksState]:
-        """The current marks of every image and reader in the store."""
-        for record in self.records.records():
+    def all_current(
+        self, *, image_key: str | None = None, reader: str | None = None
+    ) -> Iterator[MarksState]:
+        """The current marks of every image and reader in the store, or of one image or
+        one reader (then only that image's folder, or that reader's files, are read)."""
+        prefix = () if image_key is None else (image_key,)
+        last = None if reader is None else check_reader(reader)
+        for record in self.records.records(prefix=prefix, last=last):
             if record.current is None or len(record.parts) != 2:
                 continue
             try:
@@ -640,9 +645,7 @@ class MarkStore:
 
     def readers(self, image_key: str) -> list[str]:
         """Readers with saved marks on this image, sorted."""
-        return sorted(
-            {s.marks.reader for s in self.all_current() if s.marks.image_key == image_key}
-        )
+        return sorted({s.marks.reader for s in self.all_current(image_key=image_key)})
 
 
 def _info(v: Version) -> VersionInfo:

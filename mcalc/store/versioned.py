@@ -367,17 +367,27 @@ class VersionedStore:
         parts = self._check_parts(parts)
         return self._read(self.path_for(parts), parts)
 
-    def records(self) -> Iterator[Record]:
-        """Every record of this kind (unreadable ones are logged and skipped)."""
-        if not self.folder.is_dir():
+    def records(self, *, prefix: Sequence[str] = (), last: str | None = None) -> Iterator[Record]:
+        """Every record of this kind (unreadable ones are logged and skipped).
+
+        Args:
+            prefix: only records whose identity starts with these names (one folder is read).
+            last: only records whose last name is this (one file name is matched).
+        """
+        folder = self.folder.joinpath(*(safe_name(p) for p in prefix))
+        if not folder.is_dir():
             return
-        for path in sorted(self.folder.rglob("*" + _SUFFIX)):
+        pattern = "*" + _SUFFIX if last is None else safe_name(last) + _SUFFIX
+        for path in sorted(folder.rglob(pattern)):
             if path.name.startswith(".") or _CONFLICT_TAG in path.name:
                 continue
             try:
-                yield self._read(path, None)
+                record = self._read(path, None)
             except StoreReadError as exc:
                 log.warning("skipping unreadable record: %s", exc)
+                continue
+            if record.parts[: len(prefix)] == tuple(prefix) and last in (None, record.parts[-1]):
+                yield record
 
     # -- writing ----------------------------------------------------------------------
     def _document(self, parts: tuple[str, ...], versions: Sequence[Version]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from mcalc.store.exchange.validate import (
     ImportProblem,
     ImportReport,
     ImportValidationError,
+    LazyShapes,
     parse_mask_png,
     parse_points_csv,
 )
@@ -41,6 +42,7 @@ __all__ = [
     "ImportProblem",
     "ImportReport",
     "ImportPlan",
+    "LazyShapes",
     "points_csv",
     "coco_dict",
     "coco_json",

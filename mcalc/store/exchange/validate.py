@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -29,6 +29,7 @@ __all__ = [
     "ImportReport",
     "ImportPlan",
     "Collector",
+    "LazyShapes",
     "parse_points_csv",
     "parse_mask_png",
 ]
@@ -336,3 +337,38 @@ def parse_mask_png(
             PointMark(new_mark_id(), r, c, lab, "", name, now, now)
         )
     return col.plan()
+
+
+class LazyShapes(Mapping[str, tuple[int, int]]):
+    """``image key -> (rows, cols)`` that reads an image's size only when asked.
+
+    Imports validate against every image of the dataset; decoding all of them up front
+    would take minutes on the real dataset.
+
+    Args:
+        keys: every image key of the dataset.
+        shape_of: reads one image's ``(rows, cols)``.
+    """
+
+    def __init__(self, keys: Sequence[str], shape_of: Callable[[str], tuple[int, int]]) -> None:
+        self._keys = list(dict.fromkeys(keys))
+        self._known = set(self._keys)
+        self._shape_of = shape_of
+        self._memo: dict[str, tuple[int, int]] = {}
+
+    def __getitem__(self, key: str) -> tuple[int, int]:
+        if key not in self._known:
+            raise KeyError(key)
+        if key not in self._memo:
+            rows, cols = self._shape_of(key)[:2]
+            self._memo[key] = (int(rows), int(cols))
+        return self._memo[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._known
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
