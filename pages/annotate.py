@@ -1,15 +1,15 @@
 """Annotate: a reader's own calcification marks, their history, agreement, export and import.
 
-Widgets in, :mod:`mcalc` calls, drawing out. The working copy of the marks lives in the
-session until saved, so a refused save (conflict, read-only or full store) loses nothing.
-A click on the figure (or a ``(row, col)`` put in ``annotate_pending_click`` by a test)
-goes through :func:`handle_click`.
+Widgets in, :mod:`mcalc` calls, drawing out. The editing itself is an
+:class:`mcalc.store.session.EditSession` per image and reader, kept in the session under
+``annotate_work``; it holds the working copy until saved, so a refused save (conflict,
+read-only or full store) loses nothing. A click on the figure (or a ``(row, col)`` put in
+``annotate_pending_click`` by a test) goes through :meth:`EditSession.click`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -19,31 +19,11 @@ import streamlit as st
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError
-from mcalc.present.marking import (
-    READER_TRACE,
-    LazyShapes,
-    annotate_figure,
-    breast_region,
-    check_click,
-    grid_step,
-    nearest_mark,
-    snap_to_peak,
-    to_display,
-    to_file,
-    zoom_box,
-)
-from mcalc.store import (
-    LABELS,
-    ImageMarks,
-    MarkStore,
-    StoreConflictError,
-    StoreError,
-    StoreReadError,
-    StoreWriteError,
-    merge_marks,
-)
+from mcalc.present.marking import annotate_figure, chart_point, chart_polygon, grid_step, zoom_box
+from mcalc.store import LABELS, MarkStore, PointMark, StoreError, StoreReadError
 from mcalc.store.exchange import (
     ExportError,
+    LazyShapes,
     apply_import,
     coco_json,
     masks_zip,
@@ -52,7 +32,9 @@ from mcalc.store.exchange import (
     parse_points_csv,
     points_csv,
 )
+from mcalc.store.placement import breast_region, snap_to_peak
 from mcalc.store.reader_agreement import compare_readers, compare_with_dataset, unmatched_table
+from mcalc.store.session import EditSession, Feedback, SaveResult, Snap
 from mcalc.viewer import DisplayOptions, ImageView, annotation_for, crop_view, prepare_view
 from pages import common
 from pages.readers import reader_ui
@@ -63,7 +45,6 @@ WORK = "annotate_work"
 PENDING = "annotate_pending_click"
 FIG_N = "annotate_fig_n"
 ZOOM = "annotate_zoom"
-SELECTED = "annotate_selected"
 FLASH = "annotate_flash"
 HIGHLIGHT = "annotate_highlight"
 TOOLS = {
@@ -72,7 +53,6 @@ TOOLS = {
     "region": "Draw cluster / ROI (box or lasso)",
     "zoom": "Zoom to box (full resolution)",
 }
-_UNDO_DEPTH = 100
 
 
 # --------------------------------------------------------------------------- cached work
@@ -103,125 +83,40 @@ def show_flash() -> None:
         getattr(st, kind)(text)
 
 
-# --------------------------------------------------------------------------- working copy
+def tell(outcome: Feedback | SaveResult) -> None:
+    """Flash what an edit or a write did (a conflict is drawn by :func:`conflict_ui`)."""
+    if isinstance(outcome, Feedback):
+        flash(outcome.kind, outcome.text)
+    elif outcome.status != "conflict":
+        flash(outcome.kind, outcome.message)
 
 
-def _load(key: str, reader: str, shape: tuple[int, int]) -> dict[str, Any]:
-    state = store().load(key, reader)
-    marks = state.marks if state.marks.image_shape else _with_shape(state.marks, shape)
-    return {"marks": marks, "saved": marks, "base": state.version, "undo": [], "conflict": None}
+# --------------------------------------------------------------------------- the session
 
 
-def _with_shape(marks: ImageMarks, shape: tuple[int, int]) -> ImageMarks:
-    return ImageMarks(
-        marks.image_key, marks.reader, marks.points, marks.regions, marks.comment, shape
-    )
-
-
-def get_work(key: str, reader: str, shape: tuple[int, int]) -> dict[str, Any] | None:
-    """The session's working copy of this image's marks (loaded from the store once)."""
-    works = st.session_state.setdefault(WORK, {})
-    work = works.get((key, reader))
+def get_session(key: str, reader: str, shape: tuple[int, int]) -> EditSession | None:
+    """This image's editing session (opened from the store once, then following it)."""
+    sessions: dict[tuple[str, str], EditSession] = st.session_state.setdefault(WORK, {})
+    session = sessions.get((key, reader))
+    marks = store()
     try:
-        if work is None:
-            work = works[(key, reader)] = _load(key, reader, shape)
-        elif not dirty(work) and not work["conflict"]:
-            stored = store().load(key, reader).version
-            if stored != work["base"]:  # saved elsewhere meanwhile: follow it
-                work = works[(key, reader)] = _load(key, reader, shape)
+        if session is None or session.store.root != marks.root:
+            session = sessions[(key, reader)] = EditSession.open(marks, key, reader, shape)
+        else:
+            session.follow_store()  # saved elsewhere meanwhile: follow it
     except StoreReadError as exc:
         st.error(f"Your stored marks for this image cannot be read: {exc}")
         return None
-    return work
-
-
-def dirty(work: dict[str, Any]) -> bool:
-    return work["marks"] != work["saved"]
-
-
-def edit(work: dict[str, Any], new: ImageMarks) -> None:
-    work["undo"] = [*work["undo"], work["marks"]][-_UNDO_DEPTH:]
-    work["marks"] = new
-
-
-def reload(work: dict[str, Any], key: str, reader: str) -> None:
-    work.update(_load(key, reader, work["marks"].image_shape))
+    return session
 
 
 # --------------------------------------------------------------------------- clicks
 
 
-def handle_click(
-    work: dict[str, Any],
-    view: ImageView,
-    region: np.ndarray | None,
-    row: float,
-    col: float,
-    *,
-    tool: str,
-    label: str,
-    hit_radius: float,
-    snap: Callable[[float, float], tuple[float, float]] | None = None,
-) -> None:
-    """Apply one click at display ``(row, col)`` with the current tool.
-
-    ``snap`` maps a file position to the calcification nearby (see
-    :func:`mcalc.present.marking.snap_to_peak`); ``None`` places the mark where clicked.
-    """
-    place = snap or (lambda r, c: (r, c))
-    marks: ImageMarks = work["marks"]
-    hit = nearest_mark(marks, view, row, col, hit_radius)
-    if tool == "edit":
-        selected = st.session_state.get(SELECTED)
-        if hit is not None:
-            st.session_state[SELECTED] = hit
-            flash("info", "Mark selected: edit it below, or click elsewhere to move it there.")
-            return
-        if selected is None or selected not in {p.id for p in marks.points}:
-            flash("info", "Click on one of your marks to select it.")
-            return
-        target = check_click(view, region, row, col)
-        if not target.ok:
-            flash("warning", target.message)
-            return
-        edit(work, marks.move_point(selected, *place(*to_file(view, target.row, target.col))))
-        flash("success", "Mark moved (not saved yet).")
-        return
-    if hit is not None:
-        st.session_state[SELECTED] = hit
-        flash("info", "That is one of your marks: selected it instead of adding another.")
-        return
-    target = check_click(view, region, row, col)
-    if not target.ok:
-        flash("warning", target.message)
-        return
-    new = marks.add_point(*place(*to_file(view, target.row, target.col)), label)
-    edit(work, new)
-    st.session_state[SELECTED] = new.points[-1].id
-    flash("success", f"Added a {label} calcification (not saved yet).")
-
-
-def _polygon_from_event(event: Any) -> list[tuple[float, float]] | None:
-    sel = getattr(event, "selection", None) or {}
-    lasso = sel.get("lasso") or []
-    if lasso:
-        xs, ys = lasso[-1].get("x", []), lasso[-1].get("y", [])
-        if len(xs) >= 3:
-            return [(float(y), float(x)) for x, y in zip(xs, ys, strict=False)]
-    boxes = sel.get("box") or []
-    if boxes:
-        xs, ys = boxes[-1].get("x", []), boxes[-1].get("y", [])
-        if len(xs) >= 2 and len(ys) >= 2:
-            c0, c1 = sorted(float(v) for v in xs[:2])
-            r0, r1 = sorted(float(v) for v in ys[:2])
-            return [(r0, c0), (r0, c1), (r1, c1), (r1, c0)]
-    return None
-
-
 def handle_event(
     event: Any,
     names: list[str],
-    work: dict[str, Any],
+    session: EditSession,
     view: ImageView,
     region: np.ndarray | None,
     *,
@@ -229,63 +124,49 @@ def handle_event(
     label: str,
     region_kind: str,
     hit_radius: float,
-    snap: Callable[[float, float], tuple[float, float]] | None = None,
+    snap: Snap | None = None,
 ) -> bool:
     """Turn a chart selection event into an edit; returns True when something happened."""
     sel = getattr(event, "selection", None) or {}
     if tool in ("region", "zoom"):
-        poly = _polygon_from_event(event)
+        poly = chart_polygon(sel, view.full_shape)
         if poly is None:
             return False
-        h, w = view.full_shape
-        poly = [(min(max(r, 0.0), h - 1.0), min(max(c, 0.0), w - 1.0)) for r, c in poly]
-        if tool == "zoom":
-            rows, cols = [p[0] for p in poly], [p[1] for p in poly]
-            if max(rows) - min(rows) < 4 or max(cols) - min(cols) < 4:
-                flash("warning", "That box is too small to zoom into; drag a larger one.")
-                return True
-            st.session_state.setdefault(ZOOM, {})[view.key] = (
-                int(min(rows)),
-                int(max(rows)) + 1,
-                int(min(cols)),
-                int(max(cols)) + 1,
-            )
+        if tool == "region":
+            tell(session.draw_region(view, region_kind, poly, label))
             return True
-        try:
-            new = work["marks"].add_region(
-                region_kind, [to_file(view, r, c) for r, c in poly], label
-            )
-        except ValueError as exc:
-            flash("warning", f"Cannot add that region: {exc}")
+        rows, cols = [p[0] for p in poly], [p[1] for p in poly]
+        if max(rows) - min(rows) < 4 or max(cols) - min(cols) < 4:
+            flash("warning", "That box is too small to zoom into; drag a larger one.")
             return True
-        edit(work, new)
-        flash("success", f"Added a {label} {region_kind} outline (not saved yet).")
+        st.session_state.setdefault(ZOOM, {})[view.key] = (
+            int(min(rows)),
+            int(max(rows)) + 1,
+            int(min(cols)),
+            int(max(cols)) + 1,
+        )
         return True
-    points = sel.get("points") or []
-    if not points:
+    point = chart_point(sel, names)
+    if point is None:
         return False
-    point = points[-1]
-    curve = point.get("curve_number")
-    name = names[curve] if isinstance(curve, int) and 0 <= curve < len(names) else None
-    if name == READER_TRACE:
-        idx = point.get("point_index", point.get("point_number"))
-        if isinstance(idx, int) and 0 <= idx < len(work["marks"].points):
-            st.session_state[SELECTED] = work["marks"].points[idx].id
-            flash("info", "Mark selected: edit it below.")
-            return True
-    x, y = point.get("x"), point.get("y")
-    if x is None or y is None:
+    if point.reader_index is not None and 0 <= point.reader_index < len(session.marks.points):
+        session.select(session.marks.points[point.reader_index].id)
+        flash("info", "Mark selected: edit it below.")
+        return True
+    if point.row is None or point.col is None:
         return False
-    handle_click(
-        work,
-        view,
-        region,
-        float(y),
-        float(x),
-        tool=tool,
-        label=label,
-        hit_radius=hit_radius,
-        snap=snap,
+    click_tool = "edit" if tool == "edit" else "add"
+    tell(
+        session.click(
+            view,
+            region,
+            point.row,
+            point.col,
+            tool=click_tool,
+            label=label,
+            hit_radius=hit_radius,
+            snap=snap,
+        )
     )
     return True
 
@@ -326,8 +207,8 @@ def display_ui() -> tuple[DisplayOptions, bool]:
     return opts, show
 
 
-def marks_table_ui(work: dict[str, Any]) -> None:
-    marks: ImageMarks = work["marks"]
+def marks_table_ui(session: EditSession) -> None:
+    marks = session.marks
     rows = []
     for p in marks.points:
         rows.append(
@@ -374,17 +255,17 @@ def marks_table_ui(work: dict[str, Any]) -> None:
     )
     picked = list(event.selection.rows) if event is not None else []
     if picked:
-        st.session_state[SELECTED] = frame["id"].iloc[picked[0]]
+        session.select(str(frame["id"].iloc[picked[0]]))
 
 
-def selected_ui(work: dict[str, Any], view: ImageView) -> None:
+def selected_ui(session: EditSession, view: ImageView) -> None:
     """Label, comment, zoom and delete for the selected mark."""
-    sid = st.session_state.get(SELECTED)
+    sid = session.selected
     try:
-        mark = work["marks"].find(sid) if sid else None
+        mark = session.marks.find(sid) if sid else None
     except KeyError:
         mark = None
-    if mark is None:
+    if sid is None or mark is None:
         return
     kind = getattr(mark, "kind", "calcification")
     with st.container(border=True):
@@ -398,41 +279,33 @@ def selected_ui(work: dict[str, Any], view: ImageView) -> None:
         if (label != mark.label or comment != mark.comment) and b1.button(
             "Apply", key="annotate_sel_apply", type="primary"
         ):
-            edit(work, work["marks"].edit(sid, label=label, comment=comment))
+            try:
+                session.relabel(sid, label=label, comment=comment)
+            except ValueError as exc:
+                flash("warning", f"Not changed: {exc}")
             st.rerun()
         if b2.button("Delete", key="annotate_sel_delete"):
-            edit(work, work["marks"].remove(sid))
-            st.session_state.pop(SELECTED, None)
+            session.delete(sid)
             flash("success", f"{kind.capitalize()} deleted (not saved yet; Undo brings it back).")
             st.rerun()
         if b3.button("Zoom here", key="annotate_sel_zoom"):
-            if kind == "calcification":
-                dr, dc = to_display(view, mark.row, mark.col)
+            if isinstance(mark, PointMark):
+                dr, dc = view.to_display(mark.row, mark.col)
             else:
                 r0, c0, r1, c1 = mark.bbox
-                dr, dc = to_display(view, (r0 + r1) / 2, (c0 + c1) / 2)
+                dr, dc = view.to_display((r0 + r1) / 2, (c0 + c1) / 2)
             st.session_state.setdefault(ZOOM, {})[view.key] = zoom_box(view, dr, dc)
             st.rerun()
 
 
-def save_ui(work: dict[str, Any], key: str, reader: str) -> None:
+def save_ui(session: EditSession) -> None:
     """Save / Undo buttons, the unsaved-changes note and conflict resolution."""
     c1, c2, c3, c4 = st.columns([1, 1, 1, 3])
-    if c1.button("Save", key="annotate_save", type="primary", disabled=not dirty(work)):
-        try:
-            version = store().save(work["marks"], base_version=work["base"])
-        except StoreConflictError as exc:
-            work["conflict"] = str(exc)
-        except StoreWriteError as exc:
-            flash("error", f"Not saved: {exc}")
-        except StoreError as exc:
-            flash("error", f"Not saved: {exc}")
-        else:
-            work.update(base=version, saved=work["marks"], undo=[], conflict=None)
-            flash("success", f"Saved as version {version}.")
+    if c1.button("Save", key="annotate_save", type="primary", disabled=not session.dirty):
+        tell(session.save())
         st.rerun()
-    undo_local = bool(work["undo"])
-    target = None if undo_local else _undo_target(key, reader)
+    undo_local = session.can_undo_locally
+    target = None if undo_local else session.undo_target()
     if c2.button(
         "Undo",
         key="annotate_undo",
@@ -443,65 +316,36 @@ def save_ui(work: dict[str, Any], key: str, reader: str) -> None:
         "save held several edits, they are undone one at a time, deletions first, then "
         "the newest added or changed mark.",
     ):
-        if undo_local:
-            work["marks"] = work["undo"].pop()
-        else:
-            try:
-                version = store().undo(key, reader, base_version=work["base"])
-                reload(work, key, reader)
-                flash("success", f"Last saved edit undone (saved as version {version}).")
-            except StoreConflictError as exc:
-                work["conflict"] = str(exc)
-            except (StoreError, ValueError) as exc:
-                flash("error", f"Cannot undo: {exc}")
+        result = session.undo()
+        if result.status != "local":  # an unsaved edit undone shows itself
+            tell(result)
         st.rerun()
-    if c3.button("Discard edits", key="annotate_discard", disabled=not dirty(work)):
-        edit(work, work["saved"])
+    if c3.button("Discard edits", key="annotate_discard", disabled=not session.dirty):
+        session.discard()
         flash("info", "Back to the saved version (Undo brings your edits back).")
         st.rerun()
-    state = "unsaved changes" if dirty(work) else "all saved"
-    c4.caption(f"Version {work['base']} · {state}")
-    if work["conflict"]:
-        conflict_ui(work, key, reader)
+    state = "unsaved changes" if session.dirty else "all saved"
+    c4.caption(f"Version {session.base} · {state}")
+    if session.conflict:
+        conflict_ui(session)
 
 
-def _undo_target(key: str, reader: str) -> int | None:
-    try:
-        return store().undo_target(key, reader)
-    except StoreError:
-        return None
-
-
-def conflict_ui(work: dict[str, Any], key: str, reader: str) -> None:
-    st.error(work["conflict"])
+def conflict_ui(session: EditSession) -> None:
+    st.error(session.conflict)
     c1, c2, c3 = st.columns(3)
     if c1.button("Load the stored version", key="annotate_conflict_load"):
-        reload(work, key, reader)
-        flash("info", "Loaded the stored version; your edit stays in the conflict copy.")
+        tell(session.resolve("load"))
         st.rerun()
     if c2.button("Merge both and save", key="annotate_conflict_merge", type="primary"):
-        stored = store().load(key, reader)
-        merged = merge_marks(work["marks"], stored.marks)
-        _save_resolved(work, merged, stored.version, "merge", key, reader)
+        tell(session.resolve("merge"))
+        st.rerun()
     if c3.button("Save mine on top", key="annotate_conflict_mine"):
-        stored = store().load(key, reader)
-        _save_resolved(work, work["marks"], stored.version, "save", key, reader)
+        tell(session.resolve("mine"))
+        st.rerun()
 
 
-def _save_resolved(
-    work: dict[str, Any], marks: ImageMarks, base: int, action: str, key: str, reader: str
-) -> None:
-    try:
-        version = store().save(marks, base_version=base, action=action, note="conflict resolved")
-    except StoreError as exc:
-        work["conflict"] = str(exc)
-    else:
-        work.update(marks=marks, saved=marks, base=version, undo=[], conflict=None)
-        flash("success", f"Saved as version {version}.")
-    st.rerun()
-
-
-def history_ui(work: dict[str, Any], key: str, reader: str) -> None:
+def history_ui(session: EditSession) -> None:
+    key, reader = session.image_key, session.reader
     with st.expander("Version history and restore"):
         try:
             history = store().history(key, reader)
@@ -535,17 +379,10 @@ def history_ui(work: dict[str, Any], key: str, reader: str) -> None:
         if c2.button(
             f"Restore version {pick}",
             key="annotate_restore",
-            disabled=dirty(work) or pick == work["base"],
+            disabled=session.dirty or pick == session.base,
             help="Saves a new version equal to the chosen one. Save or discard your edits first.",
         ):
-            try:
-                version = store().restore(key, reader, int(pick), base_version=work["base"])
-                reload(work, key, reader)
-                flash("success", f"Version {pick} restored as version {version}.")
-            except StoreConflictError as exc:
-                work["conflict"] = str(exc)
-            except StoreError as exc:
-                flash("error", f"Cannot restore: {exc}")
+            tell(session.restore(int(pick)))
             st.rerun()
         conflicts = store().conflicts(key, reader)
         if conflicts:
@@ -557,7 +394,7 @@ def history_ui(work: dict[str, Any], key: str, reader: str) -> None:
                 )
 
 
-def agreement_ui(work: dict[str, Any], rec: ImageRecord, view: ImageView, reader: str) -> None:
+def agreement_ui(session: EditSession, rec: ImageRecord, view: ImageView, reader: str) -> None:
     with st.expander("Agreement with the dataset or another reader", expanded=False):
         others = [r for r in store().readers(rec.key) if r != reader]
         c1, c2, c3 = st.columns([2, 1, 2])
@@ -580,7 +417,7 @@ def agreement_ui(work: dict[str, Any], rec: ImageRecord, view: ImageView, reader
                 for note in notes:
                     st.caption(note)
                 result = compare_with_dataset(
-                    work["marks"],
+                    session.marks,
                     summary,
                     tolerance_mm=tol,
                     spacing_mm=view.spacing_mm,
@@ -590,7 +427,7 @@ def agreement_ui(work: dict[str, Any], rec: ImageRecord, view: ImageView, reader
                 other = store().load(rec.key, against).marks
                 result = compare_readers(
                     other,
-                    work["marks"],
+                    session.marks,
                     tolerance_mm=tol,
                     spacing_mm=view.spacing_mm,
                     labels=labels,
@@ -632,7 +469,7 @@ def agreement_ui(work: dict[str, Any], rec: ImageRecord, view: ImageView, reader
         st.session_state["annotate_unmatched_last"] = picked
         if picked and picked != last:
             r, c = frame["row"].iloc[picked[0]], frame["col"].iloc[picked[0]]
-            dr, dc = to_display(view, float(r), float(c))
+            dr, dc = view.to_display(float(r), float(c))
             st.session_state.setdefault(ZOOM, {})[view.key] = zoom_box(view, dr, dc)
             st.session_state[HIGHLIGHT] = {view.key: [(dr, dc)]}
             st.rerun()
@@ -644,10 +481,10 @@ def _shapes(index: DatasetIndex) -> LazyShapes:
     return LazyShapes(list(by_key), lambda k: cache.load(by_key[k].image_path).shape)
 
 
-def exchange_ui(work: dict[str, Any], index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
+def exchange_ui(session: EditSession, index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
     with st.expander("Export and import"):
         st.markdown("**Export this image's marks** (yours, including unsaved edits)")
-        marks = work["marks"]
+        marks = session.marks
         stem = rec.key.replace("/", "_")
         cols = st.columns(4)
         _download(
@@ -682,7 +519,7 @@ def exchange_ui(work: dict[str, Any], index: DatasetIndex, rec: ImageRecord, rea
             "application/json",
             "annotate_dl_json",
         )
-        mine = [s.marks for s in store().all_current() if s.marks.reader == reader]
+        mine = [s.marks for s in store().all_current(reader=reader)]
         if mine:
             st.markdown(f"**Export all your saved marks** ({len(mine)} image(s))")
             shapes = _shapes(index)
@@ -751,9 +588,9 @@ def exchange_ui(work: dict[str, Any], index: DatasetIndex, rec: ImageRecord, rea
                 st.error(str(exc))
                 return
             for key_, reader_, _ in done:
-                w = st.session_state.get(WORK, {}).get((key_, reader_))
-                if w is not None and not dirty(w):
-                    reload(w, key_, reader_)
+                other_session = st.session_state.get(WORK, {}).get((key_, reader_))
+                if other_session is not None and not other_session.dirty:
+                    other_session.reload()
             flash("success", f"Imported into {len(done)} record(s).")
             st.rerun()
 
@@ -768,13 +605,13 @@ def _download(col: Any, label: str, make: Any, name: str, mime: str, key: str) -
     col.download_button(label, data, file_name=name, mime=mime, key=key, on_click="ignore")
 
 
-def unsaved_export_ui(work: dict[str, Any], reader: str) -> None:
+def unsaved_export_ui(session: EditSession, reader: str) -> None:
     """When edits are unsaved, offer them as a file (the store may be unwritable)."""
-    if dirty(work):
+    if session.dirty:
         st.download_button(
             "Download unsaved edits (JSON)",
-            json.dumps(work["marks"].to_payload(), indent=1),
-            file_name=f"{work['marks'].image_key.replace('/', '_')}_{reader}_unsaved.json",
+            json.dumps(session.marks.to_payload(), indent=1),
+            file_name=f"{session.image_key.replace('/', '_')}_{reader}_unsaved.json",
             mime="application/json",
             key="annotate_dl_unsaved",
             on_click="ignore",
@@ -800,8 +637,8 @@ except ImageReadError as exc:
     st.error(f"{rec.key}: {exc}")
     st.stop()
 region = cached_region(rec, opts, max_side)
-work = get_work(rec.key, reader, view.full_shape)
-if work is None:
+session = get_session(rec.key, reader, view.full_shape)
+if session is None:
     st.stop()
 
 c1, c2, c3 = st.columns([3, 2, 1])
@@ -839,16 +676,17 @@ snap = snapper if snap_on else None
 
 pending = st.session_state.pop(PENDING, None)
 if pending is not None:
-    handle_click(
-        work,
-        view,
-        region,
-        float(pending[0]),
-        float(pending[1]),
-        tool=tool if tool in ("add", "edit") else "add",
-        label=label,
-        hit_radius=hit_radius,
-        snap=snap,
+    tell(
+        session.click(
+            view,
+            region,
+            float(pending[0]),
+            float(pending[1]),
+            tool="edit" if tool == "edit" else "add",
+            label=label,
+            hit_radius=hit_radius,
+            snap=snap,
+        )
     )
 
 # Nothing drawn above the figure may change height between clicks (the image would
@@ -869,11 +707,11 @@ if other_name and other_name != "dataset annotation":
         other = None
 fig = annotate_figure(
     view,
-    work["marks"],
+    session.marks,
     crop=crop,
     show_dataset=show_dataset,
     other=other,
-    selected=st.session_state.get(SELECTED),
+    selected=session.selected,
     highlight=st.session_state.get(HIGHLIGHT, {}).get(rec.key, []),
     dragmode={"region": "lasso", "zoom": "select"}.get(tool, "pan"),
 )
@@ -890,7 +728,7 @@ event = st.plotly_chart(
 if handle_event(
     event,
     [t.name or "" for t in fig.data],
-    work,
+    session,
     view,
     region,
     tool=tool,
@@ -917,19 +755,23 @@ if zoom and st.button("Reset zoom", key="annotate_reset_zoom"):
     st.session_state.get(HIGHLIGHT, {}).pop(rec.key, None)
     st.rerun()
 
-save_ui(work, rec.key, reader)
-unsaved_export_ui(work, reader)
-selected_ui(work, view)
-marks_table_ui(work)
+save_ui(session)
+unsaved_export_ui(session, reader)
+selected_ui(session, view)
+marks_table_ui(session)
 image_comment = st.text_input(
     "Comment on the whole image",
-    value=work["marks"].comment,
+    value=session.marks.comment,
     key=f"annotate_image_comment_{rec.key}",
 )
-if image_comment != work["marks"].comment:
-    edit(work, work["marks"].with_comment(image_comment))
-    st.rerun()
-history_ui(work, rec.key, reader)
-agreement_ui(work, rec, view, reader)
-exchange_ui(work, index, rec, reader)
+if image_comment != session.marks.comment:
+    try:
+        session.set_comment(image_comment)
+    except ValueError as exc:  # too long: say so here (a rerun would try again, forever)
+        st.warning(f"Comment not kept: {exc}")
+    else:
+        st.rerun()
+history_ui(session)
+agreement_ui(session, rec, view, reader)
+exchange_ui(session, index, rec, reader)
 st.page_link("pages/audit.py", label="Audit model predictions →", icon=":material/fact_check:")

@@ -5,9 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from mcalc.store import check_reader
-
-#: Session key holding the validated reader name (not a widget key: it survives page changes).
-READER_KEY = "annotate_reader"
+from pages.state import READER_KEY
 
 
 def reader_ui(prefix: str) -> str | None:

@@ -13,8 +13,8 @@ from streamlit.testing.v1 import AppTest
 
 from mcalc.cache import ImageCache
 from mcalc.dataset import open_dataset
-from mcalc.present.marking import breast_region
 from mcalc.store import MarkStore
+from mcalc.store.placement import breast_region
 from mcalc.viewer import DisplayOptions, prepare_view
 
 APP = "../app.py"
@@ -153,7 +153,7 @@ def test_read_only_store_keeps_the_edit_and_offers_it(app_env, first_image, monk
     at.button(key="annotate_save").click().run()
     assert not at.exception
     assert any("Not saved" in e.value and "read-only" in e.value for e in at.error)
-    assert at.session_state["annotate_work"][(key, "Ann")]["marks"].points  # still there
+    assert at.session_state["annotate_work"][(key, "Ann")].marks.points  # still there
     assert any(b.proto.label.startswith("Download unsaved") for b in at.get("download_button"))
 
 

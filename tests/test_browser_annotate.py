@@ -9,8 +9,8 @@ from scipy import ndimage
 
 from mcalc.cache import ImageCache
 from mcalc.dataset import open_dataset
-from mcalc.present.marking import breast_region, to_display
 from mcalc.store import MarkStore
+from mcalc.store.placement import breast_region
 from mcalc.viewer import DisplayOptions, annotation_for, prepare_view
 from tests.browser import ARTIFACTS, browser_page, require_chromium, running_app, wait_for_app_idle
 
@@ -145,7 +145,7 @@ def test_clicks_in_a_row_land_on_the_calcifications_and_downloads_keep_the_page(
         # if anything above it changes height, the clicks land elsewhere.
         box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
         for n, (row, col) in enumerate(targets, start=1):
-            _click_at(page, *to_display(view, row, col), box=box)
+            _click_at(page, *view.to_display(row, col), box=box)
             page.get_by_text(f"Your marks: {n} calcification(s)").wait_for(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "annotate_three_clicks.png"), full_page=False)
         page.get_by_role("button", name="Save", exact=True).click()

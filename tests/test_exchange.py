@@ -18,6 +18,7 @@ from mcalc.store.exchange import (
     CSV_COLUMNS,
     ExportError,
     ImportValidationError,
+    LazyShapes,
     apply_import,
     audit_csv,
     coco_dict,
@@ -301,3 +302,17 @@ def test_failed_write_midway_rolls_everything_back(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert store.records.path_for((K1, "ann")).read_bytes() == before
     assert store.load(K2, "ann").version == 0
+
+
+def test_lazy_shapes_reads_only_what_is_asked():
+    calls = []
+
+    def shape_of(key):
+        calls.append(key)
+        return (10, 20)
+
+    shapes = LazyShapes(["a", "b", "a"], shape_of)
+    assert len(shapes) == 2 and "a" in shapes and "z" not in shapes and calls == []
+    assert shapes["b"] == (10, 20) and shapes["b"] == (10, 20) and calls == ["b"]
+    with pytest.raises(KeyError):
+        shapes["z"]

@@ -1,4 +1,4 @@
-"""mcalc.present.marking: display/file coordinates, click checks, snapping, the figure, lazy sizes."""
+"""mcalc.present.marking: the Annotate figure, its click grid and reading chart events."""
 
 from __future__ import annotations
 
@@ -8,15 +8,11 @@ import pytest
 from mcalc.present.marking import (
     CLICK_TRACE,
     READER_TRACE,
-    LazyShapes,
+    ChartPoint,
     annotate_figure,
-    check_click,
+    chart_point,
+    chart_polygon,
     grid_step,
-    nearest_mark,
-    snap_to_peak,
-    to_display,
-    to_file,
-    zoom_box,
 )
 from mcalc.store import ImageMarks
 from mcalc.viewer import ImageView
@@ -39,63 +35,6 @@ def _view(flipped: bool) -> ImageView:
     )
 
 
-@pytest.mark.parametrize(
-    "flipped, display, file", [(False, (5, 7), (5, 7)), (True, (5, 7), (5, 72))]
-)
-def test_display_and_file_coordinates(flipped, display, file):
-    v = _view(flipped)
-    assert to_file(v, *display) == file
-    assert to_display(v, *to_file(v, *display)) == display
-
-
-REGION = np.zeros((50, 40), bool)
-REGION[10:40, 0:25] = True  # the breast, preview scale (x2 for full resolution)
-
-CLICKS = [
-    ("inside", (40, 20), True, ""),
-    ("below the image", (130, 20), False, "outside the image"),
-    ("left of the image", (40, -5), False, "outside the image"),
-    ("on the background", (40, 70), False, "outside the breast"),
-    ("nan", (float("nan"), 3), False, "outside the image"),
-    ("edge tolerance", (99.4, 10), True, ""),
-]
-
-
-@pytest.mark.parametrize("name, click, ok, message", CLICKS, ids=[c[0] for c in CLICKS])
-def test_check_click(name, click, ok, message):
-    region = REGION.copy()
-    region[49, :] = True  # the bottom row counts as breast for the edge case
-    t = check_click(_view(False), region, *click)
-    assert t.ok is ok and message in t.message
-
-
-def test_no_region_means_no_breast_check():
-    assert check_click(_view(False), None, 40, 70).ok
-
-
-def test_nearest_mark_and_zoom_box():
-    v = _view(True)
-    m = (
-        ImageMarks("k/CC_recent", "ann")
-        .add_point(20, 70, mark_id="a")
-        .add_point(60, 10, mark_id="b")
-    )
-    assert nearest_mark(m, v, 20, 9, 3) == "a"  # file col 70 is display col 9
-    assert nearest_mark(m, v, 40, 40, 3) is None
-    r0, r1, c0, c1 = zoom_box(v, 50, 40, half_mm=1.0)
-    assert (r1 - r0, c1 - c0) == (20, 20) and r0 <= 50 < r1
-
-
-def test_snap_to_peak_bright_and_dark():
-    img = np.full((30, 30), 100, np.uint16)
-    img[12, 7] = 900
-    assert snap_to_peak(img, 10, 9, 3) == (12.0, 7.0)
-    assert snap_to_peak(img, 10, 9, 0.4) == (10.0, 9.0)  # radius below a pixel: no snapping
-    assert snap_to_peak(img, 20, 20, 3) != (12.0, 7.0)  # the peak is out of reach
-    dark = 1000 - img
-    assert snap_to_peak(dark, 10, 9, 3, bright=False) == (12.0, 7.0)
-
-
 def test_figure_traces_and_click_grid():
     v = _view(False)
     m = ImageMarks("k/CC_recent", "ann").add_point(5, 5).add_region("roi", [(1, 1), (1, 9), (9, 9)])
@@ -111,15 +50,39 @@ def test_figure_traces_and_click_grid():
     assert "dataset" not in [t.name for t in annotate_figure(v, m, show_dataset=False).data]
 
 
-def test_lazy_shapes_reads_only_what_is_asked():
-    calls = []
+NAMES = ["image", CLICK_TRACE, READER_TRACE]
+POINTS = [
+    ("grid click", {"points": [{"curve_number": 1, "x": 5, "y": 7}]}, ChartPoint(7.0, 5.0)),
+    ("own mark", {"points": [{"curve_number": 2, "point_index": 3}]}, ChartPoint(None, None, 3)),
+    ("last of several", {"points": [{"x": 1, "y": 2}, {"x": 3, "y": 4}]}, ChartPoint(4.0, 3.0)),
+    ("no coordinates", {"points": [{"curve_number": 1}]}, None),
+    ("empty", {}, None),
+    ("none", None, None),
+]
 
-    def shape_of(key):
-        calls.append(key)
-        return (10, 20)
 
-    shapes = LazyShapes(["a", "b", "a"], shape_of)
-    assert len(shapes) == 2 and "a" in shapes and "z" not in shapes and calls == []
-    assert shapes["b"] == (10, 20) and shapes["b"] == (10, 20) and calls == ["b"]
-    with pytest.raises(KeyError):
-        shapes["z"]
+@pytest.mark.parametrize("name, selection, expected", POINTS, ids=[p[0] for p in POINTS])
+def test_chart_point(name, selection, expected):
+    assert chart_point(selection, NAMES) == expected
+
+
+POLYGONS = [
+    ("lasso", {"lasso": [{"x": [1, 5, 5], "y": [2, 2, 6]}]}, [(2, 1), (2, 5), (6, 5)]),
+    ("box", {"box": [{"x": [5, 1], "y": [6, 2]}]}, [(2, 1), (2, 5), (6, 5), (6, 1)]),
+    (
+        "short lasso falls back to box",
+        {"lasso": [{"x": [1], "y": [1]}], "box": [{"x": [0, 2], "y": [0, 2]}]},
+        [(0, 0), (0, 2), (2, 2), (2, 0)],
+    ),
+    (
+        "clamped to the image",
+        {"box": [{"x": [-5, 500], "y": [-5, 500]}]},
+        [(0, 0), (0, 79), (99, 79), (99, 0)],
+    ),
+    ("nothing", {"points": []}, None),
+]
+
+
+@pytest.mark.parametrize("name, selection, expected", POLYGONS, ids=[p[0] for p in POLYGONS])
+def test_chart_polygon(name, selection, expected):
+    assert chart_polygon(selection, (100, 80)) == expected

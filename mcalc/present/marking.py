@@ -271,10 +271,10 @@ def _reader_traces(view: ImageView, marks: ImageMarks, selected: str | None) -> 
 
 @dataclass(frozen=True)
 class ChartPoint:
-    """A click read back from the chart: display ``(row, col)``, or one of the reader's marks.
+    """A click read back from the chart: where it landed, and which of the reader's marks.
 
     Attributes:
-        row, col: where the click landed (display, full-resolution pixels).
+        row, col: where the click landed (display, full-resolution pixels; ``None``: unknown).
         reader_index: index in ``marks.points`` when the click hit one of the reader's
             marks drawn by :func:`annotate_figure` (``None`` otherwise).
     """
@@ -297,14 +297,12 @@ def chart_point(selection: Mapping[str, Any] | None, names: Sequence[str]) -> Ch
     point = points[-1]
     curve = point.get("curve_number")
     name = names[curve] if isinstance(curve, int) and 0 <= curve < len(names) else None
-    if name == READER_TRACE:
-        idx = point.get("point_index", point.get("point_number"))
-        if isinstance(idx, int):
-            return ChartPoint(None, None, idx)
+    idx = point.get("point_index", point.get("point_number"))
+    index = idx if name == READER_TRACE and isinstance(idx, int) else None
     x, y = point.get("x"), point.get("y")
     if x is None or y is None:
-        return None
-    return ChartPoint(float(y), float(x))
+        return None if index is None else ChartPoint(None, None, index)
+    return ChartPoint(float(y), float(x), index)
 
 
 def chart_polygon(
