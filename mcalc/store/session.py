@@ -26,7 +26,8 @@ from typing import Literal
 
 import numpy as np
 
-from mcalc.store.marks import ImageMarks, MarkStore, merge_marks
+from mcalc.store.mark_store import MarkStore
+from mcalc.store.marks import ImageMarks, merge_marks
 from mcalc.store.placement import check_click, nearest_mark
 from mcalc.store.versioned import StoreConflictError, StoreError
 from mcalc.viewer import ImageView

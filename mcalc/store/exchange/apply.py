@@ -6,7 +6,7 @@ import logging
 from dataclasses import replace
 
 from mcalc.store.exchange.validate import ImportPlan, ImportValidationError
-from mcalc.store.marks import MarkStore
+from mcalc.store.mark_store import MarkStore
 from mcalc.store.versioned import StoreError
 
 __all__ = ["apply_import"]
