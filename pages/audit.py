@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from mcalc.dataset.records import DatasetIndex
 from mcalc.errors import ModelError
 from mcalc.models.registry import list_models
 from mcalc.store import StoreError
@@ -32,7 +33,7 @@ def model_cards(models_dir: str) -> dict[str, dict]:
         return {}
 
 
-def verdict_ui(reader: str, index) -> None:
+def verdict_ui(reader: str, index: DatasetIndex) -> None:
     st.subheader("Record a verdict")
     cards = model_cards(str(common.settings().models_dir))
     options = [*cards, OTHER]

@@ -20,7 +20,6 @@ Example:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -44,8 +43,6 @@ __all__ = [
     "chart_point",
     "chart_polygon",
 ]
-
-log = logging.getLogger(__name__)
 
 #: Marker colour of each label of a reader's marks.
 LABEL_COLORS: dict[str, str] = {

@@ -32,7 +32,7 @@ from mcalc.store.placement import check_click, nearest_mark
 from mcalc.store.versioned import StoreConflictError, StoreError
 from mcalc.viewer import ImageView
 
-__all__ = ["Feedback", "SaveResult", "EditSession", "UNDO_DEPTH"]
+__all__ = ["Feedback", "SaveResult", "EditSession", "Snap", "UNDO_DEPTH"]
 
 log = logging.getLogger(__name__)
 
@@ -301,9 +301,11 @@ class EditSession:
         try:
             version = write()
         except StoreConflictError as exc:
+            log.info("%s / %s: conflict kept in %s", self.image_key, self.reader, exc.conflict_path)
             self.conflict, self.conflict_path = str(exc), exc.conflict_path
             return SaveResult("conflict", str(exc), conflict_path=exc.conflict_path)
         except (StoreError, ValueError, KeyError) as exc:
+            log.warning("%s / %s: %s: %s", self.image_key, self.reader, failed, exc)
             return SaveResult("error", f"{failed}: {exc}")
         return SaveResult("saved", ok(version), version)
 
