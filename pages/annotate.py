@@ -450,29 +450,33 @@ def agreement_ui(session: EditSession, rec: ImageRecord, view: ImageView, reader
             f"Precision: share of {result.test_name}'s marks that match; recall: share of "
             f"{result.reference_name}'s that were found; matched one-to-one within {tol:g} mm."
         )
-        rows = unmatched_table(result)
-        if not rows:
-            st.caption("No unmatched marks.")
-            return
-        frame = pd.DataFrame(rows)
-        st.markdown("**Unmatched marks** (click a row to zoom there)")
-        event = st.dataframe(
-            frame[["side", "row", "col", "nearest_other_mm"]],
-            hide_index=True,
-            width="stretch",
-            on_select="rerun",
-            selection_mode="single-row",
-            key="annotate_unmatched",
-        )
-        picked = list(event.selection.rows) if event is not None else []
-        last = st.session_state.get("annotate_unmatched_last")
-        st.session_state["annotate_unmatched_last"] = picked
-        if picked and picked != last:
-            r, c = frame["row"].iloc[picked[0]], frame["col"].iloc[picked[0]]
-            dr, dc = view.to_display(float(r), float(c))
-            st.session_state.setdefault(ZOOM, {})[view.key] = zoom_box(view, dr, dc)
-            st.session_state[HIGHLIGHT] = {view.key: [(dr, dc)]}
-            st.rerun()
+        unmatched_ui(unmatched_table(result), view)
+
+
+def unmatched_ui(rows: list[dict[str, Any]], view: ImageView) -> None:
+    """The marks without a match; picking one zooms there and rings it."""
+    if not rows:
+        st.caption("No unmatched marks.")
+        return
+    frame = pd.DataFrame(rows)
+    st.markdown("**Unmatched marks** (click a row to zoom there)")
+    event = st.dataframe(
+        frame[["side", "row", "col", "nearest_other_mm"]],
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key="annotate_unmatched",
+    )
+    picked = list(event.selection.rows) if event is not None else []
+    last = st.session_state.get("annotate_unmatched_last")
+    st.session_state["annotate_unmatched_last"] = picked
+    if picked and picked != last:
+        r, c = frame["row"].iloc[picked[0]], frame["col"].iloc[picked[0]]
+        dr, dc = view.to_display(float(r), float(c))
+        st.session_state.setdefault(ZOOM, {})[view.key] = zoom_box(view, dr, dc)
+        st.session_state[HIGHLIGHT] = {view.key: [(dr, dc)]}
+        st.rerun()
 
 
 def _shapes(index: DatasetIndex) -> LazyShapes:
@@ -483,116 +487,124 @@ def _shapes(index: DatasetIndex) -> LazyShapes:
 
 def exchange_ui(session: EditSession, index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
     with st.expander("Export and import"):
-        st.markdown("**Export this image's marks** (yours, including unsaved edits)")
-        marks = session.marks
-        stem = rec.key.replace("/", "_")
-        cols = st.columns(4)
-        _download(
-            cols[0],
-            "Points CSV",
-            lambda: points_csv([marks]),
-            f"{stem}_{reader}.csv",
-            "text/csv",
-            "annotate_dl_csv",
-        )
-        _download(
-            cols[1],
-            "COCO JSON",
-            lambda: coco_json([marks]),
-            f"{stem}_{reader}_coco.json",
-            "application/json",
-            "annotate_dl_coco",
-        )
-        _download(
-            cols[2],
-            "Mask PNGs (zip)",
-            lambda: masks_zip([marks]),
-            f"{stem}_{reader}_masks.zip",
-            "application/zip",
-            "annotate_dl_masks",
-        )
-        _download(
-            cols[3],
-            "Marks JSON",
-            lambda: json.dumps(marks.to_payload(), indent=1),
-            f"{stem}_{reader}_marks.json",
-            "application/json",
-            "annotate_dl_json",
-        )
-        mine = [s.marks for s in store().all_current(reader=reader)]
-        if mine:
-            st.markdown(f"**Export all your saved marks** ({len(mine)} image(s))")
-            shapes = _shapes(index)
-            c = st.columns(3)
-            _download(
-                c[0],
-                "All points CSV",
-                lambda: points_csv(mine),
-                f"{reader}_points.csv",
-                "text/csv",
-                "annotate_dl_all_csv",
-            )
-            _download(
-                c[1],
-                "All COCO JSON",
-                lambda: coco_json(mine, shapes),
-                f"{reader}_coco.json",
-                "application/json",
-                "annotate_dl_all_coco",
-            )
-            _download(
-                c[2],
-                "All mask PNGs",
-                lambda: masks_zip(mine, shapes),
-                f"{reader}_masks.zip",
-                "application/zip",
-                "annotate_dl_all_masks",
-            )
-        st.markdown(
-            "**Import** (checked in full first: nothing is written unless every line is valid)"
-        )
-        upload = st.file_uploader(
-            "Points CSV, COCO JSON, or a mask PNG of this image",
-            type=["csv", "json", "png"],
-            key="annotate_import_file",
-        )
-        if upload is None:
-            return
-        mode = st.radio(
-            "Imported marks",
-            ["add", "replace"],
-            horizontal=True,
-            key="annotate_import_mode",
-            format_func=lambda m: {
-                "add": "add to the stored ones",
-                "replace": "replace them (history keeps the old)",
-            }[m],
-        )
-        data = upload.getvalue()
-        name = upload.name.lower()
+        export_ui(session, index, rec, reader)
+        import_ui(index, rec, reader)
+
+
+def export_ui(session: EditSession, index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
+    """Downloads of this image's marks (unsaved edits included) and of all the reader's."""
+    st.markdown("**Export this image's marks** (yours, including unsaved edits)")
+    marks = session.marks
+    stem = rec.key.replace("/", "_")
+    cols = st.columns(4)
+    _download(
+        cols[0],
+        "Points CSV",
+        lambda: points_csv([marks]),
+        f"{stem}_{reader}.csv",
+        "text/csv",
+        "annotate_dl_csv",
+    )
+    _download(
+        cols[1],
+        "COCO JSON",
+        lambda: coco_json([marks]),
+        f"{stem}_{reader}_coco.json",
+        "application/json",
+        "annotate_dl_coco",
+    )
+    _download(
+        cols[2],
+        "Mask PNGs (zip)",
+        lambda: masks_zip([marks]),
+        f"{stem}_{reader}_masks.zip",
+        "application/zip",
+        "annotate_dl_masks",
+    )
+    _download(
+        cols[3],
+        "Marks JSON",
+        lambda: json.dumps(marks.to_payload(), indent=1),
+        f"{stem}_{reader}_marks.json",
+        "application/json",
+        "annotate_dl_json",
+    )
+    mine = [s.marks for s in store().all_current(reader=reader)]
+    if mine:
+        st.markdown(f"**Export all your saved marks** ({len(mine)} image(s))")
         shapes = _shapes(index)
-        if name.endswith(".csv"):
-            plan = parse_points_csv(data, shapes, default_reader=reader, source=upload.name)
-        elif name.endswith(".json"):
-            plan = parse_coco(data, shapes, default_reader=reader, source=upload.name)
-        else:
-            plan = parse_mask_png(data, rec.key, shapes, reader=reader, source=upload.name)
-        if not plan.report.ok:
-            st.error(plan.report.text())
+        c = st.columns(3)
+        _download(
+            c[0],
+            "All points CSV",
+            lambda: points_csv(mine),
+            f"{reader}_points.csv",
+            "text/csv",
+            "annotate_dl_all_csv",
+        )
+        _download(
+            c[1],
+            "All COCO JSON",
+            lambda: coco_json(mine, shapes),
+            f"{reader}_coco.json",
+            "application/json",
+            "annotate_dl_all_coco",
+        )
+        _download(
+            c[2],
+            "All mask PNGs",
+            lambda: masks_zip(mine, shapes),
+            f"{reader}_masks.zip",
+            "application/zip",
+            "annotate_dl_all_masks",
+        )
+
+
+def import_ui(index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
+    """Upload, check in full, then import into the store (all or nothing)."""
+    st.markdown("**Import** (checked in full first: nothing is written unless every line is valid)")
+    upload = st.file_uploader(
+        "Points CSV, COCO JSON, or a mask PNG of this image",
+        type=["csv", "json", "png"],
+        key="annotate_import_file",
+    )
+    if upload is None:
+        return
+    mode = st.radio(
+        "Imported marks",
+        ["add", "replace"],
+        horizontal=True,
+        key="annotate_import_mode",
+        format_func=lambda m: {
+            "add": "add to the stored ones",
+            "replace": "replace them (history keeps the old)",
+        }[m],
+    )
+    data = upload.getvalue()
+    name = upload.name.lower()
+    shapes = _shapes(index)
+    if name.endswith(".csv"):
+        plan = parse_points_csv(data, shapes, default_reader=reader, source=upload.name)
+    elif name.endswith(".json"):
+        plan = parse_coco(data, shapes, default_reader=reader, source=upload.name)
+    else:
+        plan = parse_mask_png(data, rec.key, shapes, reader=reader, source=upload.name)
+    if not plan.report.ok:
+        st.error(plan.report.text())
+        return
+    st.success(plan.report.text())
+    if st.button("Import", key="annotate_import", type="primary"):
+        try:
+            done = apply_import(store(), plan, mode=mode)
+        except StoreError as exc:
+            st.error(str(exc))
             return
-        st.success(plan.report.text())
-        if st.button("Import", key="annotate_import", type="primary"):
-            try:
-                done = apply_import(store(), plan, mode=mode)
-            except StoreError as exc:
-                st.error(str(exc))
-                return
-            for key_, reader_, _ in done:
-                other_session = st.session_state.get(WORK, {}).get((key_, reader_))
-                if other_session is not None and not other_session.dirty:
-                    other_session.reload()
-            flash("success", f"Imported into {len(done)} record(s).")
-            st.rerun()
+        for key_, reader_, _ in done:
+            other_session = st.session_state.get(WORK, {}).get((key_, reader_))
+            if other_session is not None and not other_session.dirty:
+                other_session.reload()
+        flash("success", f"Imported into {len(done)} record(s).")
+        st.rerun()
 
 
 def _download(col: Any, label: str, make: Any, name: str, mime: str, key: str) -> None:
