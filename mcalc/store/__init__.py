@@ -34,7 +34,6 @@ from mcalc.store.versioned import (
     StoreWriteError,
     Version,
     VersionedStore,
-    atomic_write_bytes,
     safe_name,
     utc_now,
 )
@@ -56,7 +55,6 @@ __all__ = [
     "Version",
     "VersionInfo",
     "VersionedStore",
-    "atomic_write_bytes",
     "check_reader",
     "merge_marks",
     "new_mark_id",

@@ -62,7 +62,6 @@ __all__ = [
     "VersionedStore",
     "safe_name",
     "utc_now",
-    "atomic_write_bytes",
 ]
 
 log = logging.getLogger(__name__)
@@ -164,7 +163,7 @@ def _write_error(path: Path, exc: OSError) -> StoreWriteError:
     )
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def _atomic_write(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (:func:`mcalc.fileio.atomic_write_bytes`).
 
     Raises:
@@ -460,7 +459,7 @@ class VersionedStore:
                 origin=number if origin is None else origin,
                 note=note,
             )
-            atomic_write_bytes(path, _dumps(self._document(parts, [*record.versions, version])))
+            _atomic_write(path, _dumps(self._document(parts, [*record.versions, version])))
         log.debug("saved %s version %d (%s)", path, number, action)
         return version
 
@@ -551,7 +550,7 @@ class VersionedStore:
             "stored_version": stored_version,
             "payload": payload,
         }
-        atomic_write_bytes(target, _dumps(doc))
+        _atomic_write(target, _dumps(doc))
         return target
 
     def conflicts(self, parts: Sequence[str]) -> list[ConflictCopy]:
@@ -603,4 +602,4 @@ class VersionedStore:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
             else:
-                atomic_write_bytes(path, data)
+                _atomic_write(path, data)
