@@ -92,6 +92,7 @@ class EditSession:
         saved: the marks of version :attr:`base` as loaded or last saved.
         base: the stored version the working copy started from (0: none).
         conflict: the message of an unresolved conflict (``None``: none).
+        conflict_path: where the store kept the conflicting edit.
         selected: id of the selected mark (``None``: none).
 
     Use :meth:`open`; every edit method raises ``ValueError`` (bad coordinates, label) or
