@@ -228,8 +228,43 @@ class Explainer:
             LayerError: unknown layer or one without spatial output.
             ValueError: patches of the wrong shape, or a class index out of range.
         """
-        layer = layer or self.default_layer()
-        info = check_layer(self.model, layer)
+        info = check_layer(self.model, layer or self.default_layer())
+        x = self._checked_patches(patches, class_index)
+        # Gradient methods only need the layer's activations: run the base compiled and
+        # tf-keras-vis on the rest (Score-CAM masks the input image, so it needs the whole).
+        parts = self.split(info.name) if method != "scorecam" else None
+        vis = self.visualizer(method, info.name, split=parts is not None)
+        score = _score_class()(class_index, unit_exp=method == "gradcam++")
+        kwargs: dict[str, Any] = {
+            "penultimate_layer": info.name,
+            "seek_penultimate_conv_layer": False,
+            "expand_cam": parts is None,
+            "normalize_cam": False,
+        }
+        if method == "scorecam":
+            channels = info.shape[-1] or 1
+            max_n = None if scorecam_max_n is None else min(int(scorecam_max_n), channels)
+            kwargs.update(max_N=max_n if max_n != channels else None)
+        out = np.zeros(x.shape, np.float32)
+        total = len(x)
+        for lo in range(0, total, batch):
+            seed = x[lo : lo + batch, ..., None]
+            n = len(seed)
+            if parts is not None:
+                seed = np.asarray(parts[0].predict_on_batch(seed), dtype=np.float32)
+            if method == "scorecam":
+                kwargs["batch_size"] = max(32, n)
+            with warnings.catch_warnings():
+                # Score-CAM passes a list where Keras expects one tensor: harmless.
+                warnings.filterwarnings("ignore", message="The structure of `inputs`")
+                cam = np.asarray(vis(score, seed, **kwargs), dtype=np.float32)
+            out[lo : lo + n] = _finite_maps(cam, x.shape[1:], f"{method} of {info.name}")
+            if progress is not None:
+                progress(lo + n, total, f"{method}: {lo + n}/{total} patches")
+        return out
+
+    def _checked_patches(self, patches: np.ndarray, class_index: int) -> np.ndarray:
+        """Patches as ``(N, P, P)`` float32, checked against the model's input and outputs."""
         x = np.asarray(patches, dtype=np.float32)
         if x.ndim == 4 and x.shape[-1] == 1:
             x = x[..., 0]
@@ -240,43 +275,20 @@ class Explainer:
             )
         if not 0 <= int(class_index) < self.classes:
             raise ValueError(f"class index {class_index} out of range 0..{self.classes - 1}")
-        # Gradient methods only need the layer's activations: run the base compiled and
-        # tf-keras-vis on the rest (Score-CAM masks the input image, so it needs the whole).
-        parts = self.split(info.name) if method != "scorecam" else None
-        vis = self.visualizer(method, info.name, split=parts is not None)
-        out = np.zeros(x.shape, np.float32)
-        total = len(x)
-        for lo in range(0, total, batch):
-            seed = x[lo : lo + batch, ..., None]
-            n = len(seed)
-            score = _score_class()(class_index, unit_exp=method == "gradcam++")
-            kwargs: dict[str, Any] = {
-                "penultimate_layer": info.name,
-                "seek_penultimate_conv_layer": False,
-                "expand_cam": parts is None,
-                "normalize_cam": False,
-            }
-            if parts is not None:
-                seed = np.asarray(parts[0].predict_on_batch(seed), dtype=np.float32)
-            if method == "scorecam":
-                channels = info.shape[-1] or 1
-                max_n = None if scorecam_max_n is None else min(int(scorecam_max_n), channels)
-                kwargs.update(batch_size=max(32, n), max_N=max_n if max_n != channels else None)
-            with warnings.catch_warnings():
-                # Score-CAM passes a list where Keras expects one tensor: harmless.
-                warnings.filterwarnings("ignore", message="The structure of `inputs`")
-                cam = np.asarray(vis(score, seed, **kwargs), dtype=np.float32)
-            if parts is not None:  # tf-keras-vis' own upsampling, to the patch
-                from scipy.ndimage import zoom
+        return x
 
-                cam = zoom(cam, (1, x.shape[1] / cam.shape[1], x.shape[2] / cam.shape[2]), order=1)
-            cam = cam.reshape(n, *x.shape[1:])
-            if not np.isfinite(cam).all():
-                log.warning("%s of layer %s gave non-finite values; read as 0", method, layer)
-            out[lo : lo + n] = np.maximum(np.nan_to_num(cam, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
-            if progress is not None:
-                progress(lo + n, total, f"{method}: {lo + n}/{total} patches")
-        return out
+
+def _finite_maps(cam: np.ndarray, patch_shape: tuple[int, ...], what: str) -> np.ndarray:
+    """Maps ``(n, h, w)`` upsampled to the patch (when tf-keras-vis did not, on a split
+    model), non-finite values read as 0, then ReLU."""
+    if cam.shape[1:] != tuple(patch_shape):  # tf-keras-vis' own upsampling, to the patch
+        from scipy.ndimage import zoom
+
+        cam = zoom(cam, (1, patch_shape[0] / cam.shape[1], patch_shape[1] / cam.shape[2]), order=1)
+    cam = cam.reshape(len(cam), *patch_shape)
+    if not np.isfinite(cam).all():
+        log.warning("%s gave non-finite values; read as 0", what)
+    return np.maximum(np.nan_to_num(cam, nan=0.0, posinf=0.0, neginf=0.0), 0.0)
 
 
 @functools.cache

@@ -172,13 +172,9 @@ def analyse_image(
     unit, factor = image_to_unit(mammogram, loaded)
     breast = breast_mask(unit)
     mkey = model_key(loaded.card)
-    pmap = _cached(
-        cache,
-        file_id,
-        "map",
-        mkey,
-        f"{sliding.map_key()}|{loaded.patch_size}|{loaded.spacing_mm}",
-        lambda: predict_map(
+
+    def compute() -> ProbabilityMap:
+        return predict_map(
             loaded,
             unit,
             settings=sliding,
@@ -186,7 +182,16 @@ def analyse_image(
             factor=factor,
             native_shape=mammogram.shape,
             progress=phase(progress, "probability map"),
-        ),
+        )
+
+    map_settings = f"{sliding.map_key()}|{loaded.patch_size}|{loaded.spacing_mm}"
+    pmap = _cached(
+        cache,
+        file_id,
+        "map",
+        mkey,
+        map_settings,
+        compute,
         ProbabilityMap.to_arrays,
         ProbabilityMap.from_arrays,
     )
