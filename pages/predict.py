@@ -16,19 +16,27 @@ import streamlit as st
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError, McalcError, ModelError
-from mcalc.explain.cams import SCOPES, CamSettings
-from mcalc.explain.explainer import CAM_METHODS, Explainer
-from mcalc.explain.map_agreement import DEFAULT_TOLERANCE_MM
-from mcalc.explain.overlay import COLORMAPS
-from mcalc.explain.results import ResultsCache, model_key
-from mcalc.explain.scoring import MAP_SCORE
-from mcalc.explain.service import AnalysisSettings, CaseAnalysis, ImageInput, analyse_case
-from mcalc.explain.sliding import SlidingSettings, check_model_fits
+from mcalc.explain.service import (
+    CAM_METHODS,
+    COLORMAPS,
+    DEFAULT_TOLERANCE_MM,
+    MAP_SCORE,
+    SCOPES,
+    AnalysisSettings,
+    CamSettings,
+    CaseAnalysis,
+    Explainer,
+    ImageInput,
+    ResultsCache,
+    SlidingSettings,
+    analyse_case,
+    check_model_fits,
+    model_key,
+)
 from mcalc.models.inference import LoadedModel, load_model
 from mcalc.models.registry import list_models
 from mcalc.models.tasks import positive_class_for
 from mcalc.present import predict_figures as figures
-from mcalc.present.predict_figures import Panel
 from mcalc.progress import ProgressFn
 from mcalc.viewer import DisplayOptions, ImageView, crop_view, prepare_view
 from pages import common, state
@@ -311,7 +319,7 @@ def skipped_ui(case: CaseAnalysis, labels: dict[str, str]) -> None:
             st.error(f"{where}: {s.message}")
 
 
-def scores_ui(case: CaseAnalysis, panels: list[Panel]) -> None:
+def scores_ui(case: CaseAnalysis, panels: list[figures.Panel]) -> None:
     cols = st.columns(len(panels) + 1)
     for col, p in zip(cols[: len(panels)], panels, strict=True):
         r = p.result
@@ -328,7 +336,7 @@ def scores_ui(case: CaseAnalysis, panels: list[Panel]) -> None:
     st.caption(figures.case_caption(case))
 
 
-def figure_ui(case: CaseAnalysis, panels: list[Panel], ctl: Controls, view: str) -> None:
+def figure_ui(case: CaseAnalysis, panels: list[figures.Panel], ctl: Controls, view: str) -> None:
     overlay = case.overlay_maps(ctl.show)
     fig = figures.overlay_figure(
         panels, overlay, opacity=ctl.opacity, cmap=ctl.cmap, show_marks=ctl.marks
@@ -382,7 +390,7 @@ def regions_ui(case: CaseAnalysis) -> None:
 
 def zoom_ui(
     case: CaseAnalysis,
-    panels: list[Panel],
+    panels: list[figures.Panel],
     records: dict[str, ImageRecord],
     ctl: Controls,
     opts: DisplayOptions,
@@ -553,7 +561,7 @@ for r in analysis.images:
     except ImageReadError as exc:
         st.error(f"{labels[r.key]}: the image cannot be read: {exc}")
         continue
-    panels.append(Panel(labels[r.key], v, r))
+    panels.append(figures.Panel(labels[r.key], v, r))
 analysis.images = [p.result for p in panels]
 
 if panels:

@@ -30,12 +30,19 @@ import cv2
 import numpy as np
 
 from mcalc.config import TIMEPOINTS, VIEWS, get_settings
-from mcalc.explain.cams import SCOPES, CamSettings
 from mcalc.explain.errors import ExplainError
-from mcalc.explain.explainer import CAM_METHODS
-from mcalc.explain.map_agreement import DEFAULT_TOLERANCE_MM
-from mcalc.explain.service import AnalysisSettings, CaseAnalysis, ImageAnalysis, ImageInput
-from mcalc.explain.sliding import SlidingSettings
+from mcalc.explain.service import (
+    CAM_METHODS,
+    COLORMAPS,
+    DEFAULT_TOLERANCE_MM,
+    SCOPES,
+    AnalysisSettings,
+    CamSettings,
+    CaseAnalysis,
+    ImageAnalysis,
+    ImageInput,
+    SlidingSettings,
+)
 from mcalc.explain.stitch import normalize_map
 from mcalc.progress import ProgressFn, TerminalProgress
 
@@ -241,8 +248,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def register_commands(subparsers: Any) -> None:
     """Add ``predict`` to an argparse sub-parser set."""
-    from mcalc.explain.overlay import COLORMAPS
-
     p = subparsers.add_parser(
         "predict",
         help="probability map, top regions and Grad-CAM of a registered model on mammograms",

@@ -25,13 +25,14 @@ import numpy as np
 
 from mcalc.config import TIMEPOINTS
 from mcalc.errors import AnnotationError, ImageReadError
-from mcalc.explain.cams import CamSettings
+from mcalc.explain.cams import SCOPES, CamSettings
 from mcalc.explain.errors import LayerError, NoBreastRegionError
-from mcalc.explain.explainer import Explainer
+from mcalc.explain.explainer import CAM_METHODS, Explainer
 from mcalc.explain.image_analysis import ImageAnalysis, analyse_image, unit_spacing
 from mcalc.explain.map_agreement import DEFAULT_TOLERANCE_MM
-from mcalc.explain.results import ResultsCache, image_key
-from mcalc.explain.scoring import DecisionThreshold, case_score, decision_threshold
+from mcalc.explain.overlay import COLORMAPS
+from mcalc.explain.results import ResultsCache, image_key, model_key
+from mcalc.explain.scoring import MAP_SCORE, DecisionThreshold, case_score, decision_threshold
 from mcalc.explain.sliding import SlidingSettings, check_model_fits
 from mcalc.explain.stitch import joint_range
 from mcalc.progress import ProgressFn, phase
@@ -43,6 +44,19 @@ if TYPE_CHECKING:
     from mcalc.models.inference import LoadedModel
 
 __all__ = [
+    # What a caller (the CLI, the Predict page) needs to set up an analysis, in one place.
+    "CAM_METHODS",
+    "SCOPES",
+    "COLORMAPS",
+    "DEFAULT_TOLERANCE_MM",
+    "MAP_SCORE",
+    "CamSettings",
+    "SlidingSettings",
+    "Explainer",
+    "ResultsCache",
+    "model_key",
+    "check_model_fits",
+    # The analysis.
     "AnalysisSettings",
     "ImageInput",
     "SkippedImage",
