@@ -7,7 +7,7 @@ Documented rules, used by the CLI and the Predict page:
   The positive class is the task's (:mod:`mcalc.models.tasks`). A mean of a few peaks is
   less noisy than the maximum yet, unlike a mean over the breast, is not diluted by the
   thousands of normal patches around a few-millimetre finding. It is not evaluation's
-  image score (:func:`mcalc.models.curves.aggregate`: sampled patches, not the whole map).
+  image score (:mod:`mcalc.models.curves`: over sampled patches, not the whole map).
 - **Case score**: the maximum of the map scores of the case's images (one view suffices
   to show a finding).
 - **Decision**: a map score at or above the model's decision threshold

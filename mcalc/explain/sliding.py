@@ -91,7 +91,7 @@ class SlidingSettings:
         return int(self.stride) if self.stride is not None else max(1, patch // 2)
 
     def map_key(self) -> str:
-        """What changes the probability map (not the aggregation): for cache keys."""
+        """What changes the probability map (not the scoring): for cache keys."""
         return json.dumps(
             {"stride": self.stride, "min_breast": self.min_breast, "v": 1}, sort_keys=True
         )
