@@ -77,7 +77,7 @@ def loaded_model(path: str, fingerprint: str) -> LoadedModel:
 def explainer(path: str, fingerprint: str) -> Explainer:
     """The model's explainer: clones and tf-keras-vis objects built once, then reused."""
     loaded = loaded_model(path, fingerprint)
-    return Explainer(loaded.model, str(loaded.card.get("architecture", "")))
+    return Explainer.for_model(loaded)
 
 
 @st.cache_resource(show_spinner=False)

@@ -46,6 +46,8 @@ from mcalc.progress import ProgressFn
 if TYPE_CHECKING:
     import keras
 
+    from mcalc.models.inference import LoadedModel
+
 __all__ = ["CAM_METHODS", "Explainer"]
 
 log = logging.getLogger(__name__)
@@ -85,6 +87,11 @@ class Explainer:
         self._methods: dict[tuple[str, str, bool], Any] = {}
         self._splits: dict[str, tuple[keras.Model, keras.Model] | None] = {}
         self._layers: list[LayerInfo] | None = None
+
+    @classmethod
+    def for_model(cls, loaded: LoadedModel) -> Explainer:
+        """The explainer of a registered model (its card names the architecture)."""
+        return cls(loaded.model, str(loaded.card.get("architecture", "")))
 
     def layers(self) -> list[LayerInfo]:
         """Layers with a spatial output, in model order."""

@@ -211,7 +211,7 @@ def analyse_image(
     )
     result.map_agreement = map_agreement(pmap.dense(), marks, spacing, tolerance_mm, region=breast)
     if cam is not None:
-        xp = explainer or Explainer(loaded.model, str(loaded.card.get("architecture", "")))
+        xp = explainer or Explainer.for_model(loaded)
         result.cam = _explanation(xp, result, cam, sliding, (cache, file_id, mkey), progress)
         result.agreement = map_agreement(
             result.cam.heat, marks, spacing, tolerance_mm, region=breast

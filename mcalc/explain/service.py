@@ -285,7 +285,7 @@ def analyse_case(
     settings = settings or AnalysisSettings()
     check_model_fits(loaded)
     if settings.cam is not None and explainer is None:
-        explainer = Explainer(loaded.model, str(loaded.card.get("architecture", "")))
+        explainer = Explainer.for_model(loaded)
     out = CaseAnalysis([], [], decision_threshold(loaded.card), settings)
     for item in images:
         try:
