@@ -67,7 +67,7 @@ def _loaded(arch: str):
 
 def _limit(breast: np.ndarray, patch: int, stride: int, max_patches: int | None) -> np.ndarray:
     """The breast mask cut below the row where ``max_patches`` patches are reached."""
-    from mcalc.explain.sliding import breast_fractions, make_grid
+    from mcalc.explain.grid import breast_fractions, make_grid
 
     if not max_patches:
         return breast
@@ -92,14 +92,10 @@ def bench_one(
     arch: str, mammo, *, batch: int, max_patches: int | None, regions: int, repeats: int = 2
 ) -> dict:
     from mcalc.breast import breast_mask
-    from mcalc.explain.cams import Explainer
-    from mcalc.explain.sliding import (
-        SlidingSettings,
-        breast_fractions,
-        gather_patches,
-        predict_map,
-        top_regions,
-    )
+    from mcalc.explain.explainer import Explainer
+    from mcalc.explain.grid import breast_fractions, gather_patches
+    from mcalc.explain.scoring import top_regions
+    from mcalc.explain.sliding import SlidingSettings, predict_map
     from mcalc.models.inference import image_to_unit
 
     loaded = _loaded(arch)

@@ -1,12 +1,12 @@
 """Predict: run a registered model over a case, explain it, and compare with the annotations.
 
-UI only: the work is done by :mod:`mcalc.explain` (sliding-window maps, CAMs, agreement)
-and :mod:`mcalc.viewer` / :mod:`mcalc.present.viewer_figures` (images with synchronised zoom).
+UI only: widgets -> :func:`mcalc.explain.service.analyse_case` (the call the CLI makes too)
+-> figures of :mod:`mcalc.present.predict_figures` -> ``st.*``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,31 +16,36 @@ import streamlit as st
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError, McalcError, ModelError
-from mcalc.explain.cams import (
+from mcalc.explain.service import (
     CAM_METHODS,
+    COLORMAPS,
+    DEFAULT_TOLERANCE_MM,
+    MAP_SCORE,
     SCOPES,
+    AnalysisSettings,
     CamSettings,
+    CaseAnalysis,
     Explainer,
-    joint_range,
-    normalize_map,
+    ImageInput,
+    ResultsCache,
+    SlidingSettings,
+    analyse_case,
+    check_model_fits,
+    model_key,
 )
-from mcalc.explain.errors import LayerError, NoBreastRegionError
-from mcalc.explain.map_agreement import DEFAULT_TOLERANCE_MM
-from mcalc.explain.overlay import COLORMAPS, blend, plotly_colorscale
-from mcalc.explain.results import ResultsCache, image_key
-from mcalc.explain.service import ImageAnalysis, analyse_image, case_summary
-from mcalc.explain.sliding import SlidingSettings, check_model_fits
 from mcalc.models.inference import LoadedModel, load_model
 from mcalc.models.registry import list_models
 from mcalc.models.tasks import positive_class_for
-from mcalc.present.map_display import crop_heat, display_box, overlay_view
-from mcalc.present.viewer_figures import add_boxes, add_colorbar, crop_figure, pair_figure
-from mcalc.viewer import DisplayOptions, ImageView, annotation_for, crop_view, prepare_view
-from pages import common
+from mcalc.present import predict_figures as figures
+from mcalc.progress import ProgressFn
+from mcalc.viewer import DisplayOptions, ImageView, crop_view, prepare_view
+from pages import common, state
 
 common.frame()
 
 REGION_KEY = "predict_region"  # (image key, rank) of the region zoomed on; not a widget
+#: The model last preselected from :func:`pages.state.selected_model` (not a widget).
+APPLIED_KEY = "predict_model_applied"
 BOTH = "prior and recent"
 METHOD_LABELS = {
     "gradcam": "Grad-CAM (Selvaraju 2017)",
@@ -62,24 +67,17 @@ def registry(models_dir: str) -> tuple[list[dict[str, Any]], list[dict[str, str]
     return listing.models, listing.problems
 
 
-def _stamp(card: dict[str, Any]) -> float:
-    try:
-        return (Path(card["path"]) / "model.keras").stat().st_mtime
-    except OSError:
-        return 0.0
-
-
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
-def loaded_model(path: str, stamp: float) -> LoadedModel:
+def loaded_model(path: str, fingerprint: str) -> LoadedModel:
     """The model of a registry folder (shared by every session; never modified)."""
     return load_model(path, Path(path).parent)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
-def explainer(path: str, stamp: float) -> Explainer:
+def explainer(path: str, fingerprint: str) -> Explainer:
     """The model's explainer: clones and tf-keras-vis objects built once, then reused."""
-    loaded = loaded_model(path, stamp)
-    return Explainer(loaded.model, str(loaded.card.get("architecture", "")))
+    loaded = loaded_model(path, fingerprint)
+    return Explainer.for_model(loaded)
 
 
 @st.cache_resource(show_spinner=False)
@@ -101,9 +99,19 @@ def cached_view(
 # --------------------------------------------------------------------------------------
 
 
+def _preselect(ids: list[str]) -> None:
+    """Select the model another page asked for (Train's "Open on Predict") once; the
+    reader's own choice afterwards sticks."""
+    wanted = state.selected_model(ids)
+    if wanted is not None and st.session_state.get(APPLIED_KEY) != wanted:
+        st.session_state["predict_model"] = wanted
+        st.session_state[APPLIED_KEY] = wanted
+
+
 def model_ui(cards: list[dict[str, Any]]) -> dict[str, Any]:
     """Model picker and its card summary; returns the chosen card."""
     by_id = {c["id"]: c for c in cards}
+    _preselect(list(by_id))
     model_id = st.selectbox(
         "Model",
         list(by_id),
@@ -158,61 +166,85 @@ def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str]]:
 
 @dataclass(frozen=True)
 class Controls:
-    sliding: SlidingSettings
-    cam: CamSettings | None
+    analysis: AnalysisSettings
     show: str
     opacity: float
     cmap: str
     marks: bool
     mask: bool
-    tolerance: float
+
+
+def _explanation_ui(loaded: LoadedModel, xp: Explainer) -> CamSettings | None:
+    """Method, target class, layer and scope of the explanation (``None``: none)."""
+    classes = list(loaded.classes)
+    method = st.selectbox(
+        "Method", [*CAM_METHODS, "none"], key="predict_cam", format_func=METHOD_LABELS.get
+    )
+    target = st.selectbox(
+        "Target class",
+        classes,
+        index=classes.index(positive_class_for(classes)),
+        key="predict_target",
+    )
+    layers = xp.layers()
+    names = [i.name for i in layers]
+    labels = {i.name: i.label for i in layers}
+    default = xp.default_layer()
+    layer = st.selectbox(
+        "Layer (feature-map size)",
+        names,
+        index=names.index(default) if default in names else max(len(names) - 1, 0),
+        key="predict_layer",
+        format_func=lambda n: labels[n] + (" · default" if n == default else ""),
+    )
+    scope = st.selectbox(
+        "Explain",
+        list(SCOPES),
+        key="predict_scope",
+        format_func={
+            "auto": "auto (whole breast; top regions for Score-CAM)",
+            "regions": "the top regions",
+            "breast": "the whole breast (every patch)",
+        }.get,
+    )
+    if method == "none":
+        return None
+    return CamSettings(method=method, layer=layer, target=target, scope=scope)
+
+
+def _sliding_ui() -> SlidingSettings:
+    with st.expander("Sliding window"):
+        stride = st.number_input("Stride (px, 0: half a patch)", 0, 512, 0, 4, key="predict_stride")
+        top_k = st.number_input(
+            f"{MAP_SCORE.capitalize()}: mean of the top k patch probabilities",
+            1,
+            50,
+            3,
+            1,
+            key="predict_topk",
+        )
+        threshold = st.slider("Region threshold", 0.0, 1.0, 0.5, 0.05, key="predict_threshold")
+        max_regions = st.number_input("Most regions", 0, 50, 8, 1, key="predict_max_regions")
+    return SlidingSettings(
+        stride=int(stride) or None,
+        top_k=int(top_k),
+        min_region_score=float(threshold),
+        max_regions=int(max_regions),
+    )
 
 
 def controls_ui(loaded: LoadedModel, xp: Explainer) -> Controls:
     """Explanation and display controls (sidebar)."""
-    classes = list(loaded.classes)
     with st.sidebar:
         st.markdown("### Explanation")
-        method = st.selectbox(
-            "Method",
-            [*CAM_METHODS, "none"],
-            key="predict_cam",
-            format_func=METHOD_LABELS.get,
-        )
-        target = st.selectbox(
-            "Target class",
-            classes,
-            index=classes.index(positive_class_for(classes)),
-            key="predict_target",
-        )
-        layers = xp.layers()
-        names = [i.name for i in layers]
-        labels = {i.name: i.label for i in layers}
-        default = xp.default_layer()
-        layer = st.selectbox(
-            "Layer (feature-map size)",
-            names,
-            index=names.index(default) if default in names else max(len(names) - 1, 0),
-            key="predict_layer",
-            format_func=lambda n: labels[n] + (" · default" if n == default else ""),
-        )
-        scope = st.selectbox(
-            "Explain",
-            list(SCOPES),
-            key="predict_scope",
-            format_func={
-                "auto": "auto (whole breast; top regions for Score-CAM)",
-                "regions": "the top regions",
-                "breast": "the whole breast (every patch)",
-            }.get,
-        )
+        cam = _explanation_ui(loaded, xp)
         st.markdown("### Display")
         show = st.radio(
             "Map shown",
             ["explanation", "probability"],
             horizontal=True,
             key="predict_show",
-            disabled=method == "none",
+            disabled=cam is None,
         )
         opacity = st.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="predict_opacity")
         cmap = st.selectbox("Colour map", list(COLORMAPS), key="predict_cmap")
@@ -226,77 +258,48 @@ def controls_ui(loaded: LoadedModel, xp: Explainer) -> Controls:
             0.1,
             key="predict_tolerance",
         )
-        with st.expander("Sliding window"):
-            stride = st.number_input(
-                "Stride (px, 0: half a patch)", 0, 512, 0, 4, key="predict_stride"
-            )
-            top_k = st.number_input(
-                "Image score: mean of the top k patches", 1, 50, 3, 1, key="predict_topk"
-            )
-            threshold = st.slider("Region threshold", 0.0, 1.0, 0.5, 0.05, key="predict_threshold")
-            max_regions = st.number_input("Most regions", 0, 50, 8, 1, key="predict_max_regions")
-    sliding = SlidingSettings(
-        stride=int(stride) or None,
-        top_k=int(top_k),
-        min_region_score=float(threshold),
-        max_regions=int(max_regions),
-    )
-    cam = None
-    if method != "none":
-        cam = CamSettings(method=method, layer=layer, target=target, scope=scope)
+        sliding = _sliding_ui()
     return Controls(
-        sliding,
-        cam,
+        AnalysisSettings(sliding, cam, float(tolerance)),
         show if cam is not None else "probability",
         float(opacity),
         cmap,
         bool(marks),
         bool(mask),
-        float(tolerance),
     )
 
 
 # --------------------------------------------------------------------------------------
-# Work (through mcalc) with a progress bar
+# The one library call, with a progress bar
 # --------------------------------------------------------------------------------------
 
 
-def _progress(slot: Any, label: str):
-    state: dict[str, Any] = {}
+def _progress(slot: Any) -> ProgressFn:
+    bars: list[Any] = []
 
     def report(done: int, total: int, message: str) -> None:
-        bar = state.get("bar")
-        if bar is None:
-            bar = state["bar"] = slot.progress(0.0)
-        bar.progress(min(done / max(total, 1), 1.0), text=f"{label} · {message}")
+        if not bars:
+            bars.append(slot.progress(0.0))
+        bars[0].progress(min(done / max(total, 1), 1.0), text=message)
 
     return report
 
 
-def analyse(
+def run(
     loaded: LoadedModel,
     xp: Explainer,
-    rec: ImageRecord,
-    ctl: Controls,
+    records: list[ImageRecord],
+    analysis: AnalysisSettings,
     slot: Any,
-    *,
-    with_cam: bool = True,
-) -> ImageAnalysis:
-    cache = common.get_image_cache()
-    mammo = cache.load(rec.image_path)
-    mask, _, _ = annotation_for(cache, rec, mammo.shape, mammo.pixel_spacing_mm)
-    return analyse_image(
+) -> CaseAnalysis:
+    return analyse_case(
         loaded,
-        mammo,
-        key=rec.key,
-        file_id=image_key(rec.image_path),
+        [ImageInput.from_record(rec) for rec in records],
+        analysis,
+        _progress(slot),
         explainer=xp,
-        sliding=ctl.sliding,
-        cam=ctl.cam if with_cam else None,
-        annotation=mask,
-        tolerance_mm=ctl.tolerance,
-        cache=results_cache(str(common.settings().cache_dir / "predict")),
-        progress=_progress(slot, rec.key),
+        results=results_cache(str(common.settings().cache_dir / "predict")),
+        image_cache=common.get_image_cache(),
     )
 
 
@@ -305,50 +308,40 @@ def analyse(
 # --------------------------------------------------------------------------------------
 
 
-def maps_for(results: list[ImageAnalysis], ctl: Controls) -> tuple[list, float, str]:
-    """The [0, 1] map of each image on one shared scale, its maximum and its title."""
-    if ctl.show == "explanation" and all(r.cam is not None for r in results):
-        _, hi = joint_range([r.cam.heat for r in results])  # type: ignore[union-attr]
-        maps = [r.cam.normalized(hi) for r in results]  # type: ignore[union-attr]
-        cam = results[0].cam
-        return maps, hi, f"{cam.settings.method} · {cam.target} · {cam.layer}"  # type: ignore[union-attr]
-    positive = results[0].pmap.positive
-    return [r.pmap.dense() for r in results], 1.0, f"P({positive})"
+def skipped_ui(case: CaseAnalysis, labels: dict[str, str]) -> None:
+    for s in case.skipped:
+        where = labels.get(s.key, s.key)
+        if s.kind == "no-breast":
+            st.warning(f"{where}: {s.message}")
+        elif s.kind == "unreadable":
+            st.error(f"{where}: the image cannot be read: {s.message}")
+        else:
+            st.error(f"{where}: {s.message}")
 
 
-def figure_ui(
-    shown: list[tuple[str, ImageRecord, ImageView, ImageAnalysis]], ctl: Controls, view: str
-) -> None:
-    results = [r for _, _, _, r in shown]
-    maps, vmax, title = maps_for(results, ctl)
-    views = [
-        overlay_view(v, m, ctl.opacity, ctl.cmap)
-        for (_, _, v, _), m in zip(shown, maps, strict=True)
-    ]
-    titles = [f"{view} {tp} · {r.scores['positive_class']} {r.score:.3f}" for tp, _, _, r in shown]
-    fig = pair_figure(views, titles, show_marks=ctl.marks, height=640)
-    for col, (_, _, v, r) in enumerate(shown, start=1):
-        add_boxes(
-            fig,
-            [display_box(reg.box, v) for reg in r.regions],
-            col,
-            labels=[str(reg.rank) for reg in r.regions],
-            customdata=[[r.key, reg.rank] for reg in r.regions],
-            name=f"regions-{col}",
+def scores_ui(case: CaseAnalysis, panels: list[figures.Panel]) -> None:
+    cols = st.columns(len(panels) + 1)
+    for col, p in zip(cols[: len(panels)], panels, strict=True):
+        r = p.result
+        col.metric(
+            f"{p.label} · {figures.score_label(r)}",
+            f"{r.score:.3f}",
+            help=f"{MAP_SCORE.capitalize()}: {r.scores.rule} over {r.scores.patches} patches; "
+            f"reads as **{case.predicted(r)}** at the decision threshold "
+            f"{case.threshold.value:.2f}.",
         )
-    add_colorbar(
-        fig,
-        plotly_colorscale(ctl.cmap),
-        title="relative" if title[0] != "P" else title,
-        vmin=0.0,
-        vmax=1.0,
+    if len(panels) > 1:
+        change = panels[-1].result.score - panels[0].result.score
+        cols[-1].metric(f"Change in {MAP_SCORE} (recent − prior)", f"{change:+.3f}")
+    st.caption(figures.case_caption(case))
+
+
+def figure_ui(case: CaseAnalysis, panels: list[figures.Panel], ctl: Controls, view: str) -> None:
+    overlay = case.overlay_maps(ctl.show)
+    fig = figures.overlay_figure(
+        panels, overlay, opacity=ctl.opacity, cmap=ctl.cmap, show_marks=ctl.marks
     )
-    st.caption(
-        f"Overlay: **{title}**, one colour scale for every panel"
-        + ("" if title.startswith("P(") else f" (1.0 = {vmax:.3g})")
-        + ". Scroll to zoom, drag to pan: the panels move together. Click a region's square "
-        "(or a row of the table) to see it at full resolution."
-    )
+    st.caption(figures.overlay_caption(overlay))
     event = st.plotly_chart(
         fig,
         width="stretch",
@@ -362,7 +355,7 @@ def figure_ui(
 
 def _region_from_click(event: Any) -> None:
     try:
-        points = event.selection["points"]  # type: ignore[index]
+        points = event.selection["points"]
     except (AttributeError, KeyError, TypeError):
         return
     for point in reversed(points or []):
@@ -372,28 +365,14 @@ def _region_from_click(event: Any) -> None:
             return
 
 
-def regions_ui(results: list[ImageAnalysis]) -> None:
-    rows = []
-    for r in results:
-        sr = r.spacing_mm[0]
-        for reg in r.regions:
-            rows.append(
-                {
-                    "image": r.key,
-                    "region": reg.rank,
-                    "score": round(reg.score, 4),
-                    "row": round(reg.center[0]),
-                    "col": round(reg.center[1]),
-                    "size (mm)": round((reg.box[1] - reg.box[0]) * sr * r.pmap.factor, 1),
-                }
-            )
-    if not rows:
+def regions_ui(case: CaseAnalysis) -> None:
+    table = pd.DataFrame(figures.regions_table(case.images))
+    if table.empty:
         st.info(
             "No region scores above the threshold: the model sees nothing there. Lower the "
             "region threshold (sidebar, Sliding window) to list weaker candidates."
         )
         return
-    table = pd.DataFrame(rows)
     event = st.dataframe(
         table,
         hide_index=True,
@@ -410,77 +389,51 @@ def regions_ui(results: list[ImageAnalysis]) -> None:
 
 
 def zoom_ui(
-    shown: list[tuple[str, ImageRecord, ImageView, ImageAnalysis]],
+    case: CaseAnalysis,
+    panels: list[figures.Panel],
+    records: dict[str, ImageRecord],
     ctl: Controls,
     opts: DisplayOptions,
 ) -> None:
     """The selected region at full resolution, with its map, in every shown image."""
-    chosen = st.session_state.get(REGION_KEY)
-    if not chosen:
+    found = figures.find_region(panels, st.session_state.get(REGION_KEY))
+    if found is None:
         return
-    found = [
-        (v, r, reg)
-        for _, _, v, r in shown
-        for reg in r.regions
-        if r.key == chosen[0] and reg.rank == chosen[1]
-    ]
-    if not found:
-        return
-    v0, r0, region = found[0]
-    box = display_box(region.box, v0)
-    pad = max(8, (box[1] - box[0]) // 2)
-    box = (box[0] - pad, box[1] + pad, box[2] - pad, box[3] + pad)
-    maps, _, title = maps_for([r for _, _, _, r in shown], ctl)
+    panel, region = found
+    box = figures.zoom_box(panel, region)
+    overlay = case.overlay_maps(ctl.show)
     cache = common.get_image_cache()
-    crops, heats, boxes, titles = [], [], [], []
-    for (tp, rec, v, r), heat in zip(shown, maps, strict=True):
+    crops = []
+    for p, heat in zip(panels, overlay.maps, strict=True):
+        rec = p.result.key
         try:
-            crop, used = crop_view(cache, rec, v, opts, box)
+            crop, used = crop_view(cache, records[rec], p.view, opts, box)
         except (ValueError, ImageReadError) as exc:
-            st.caption(f"{rec.key}: no crop ({exc})")
+            st.caption(f"{rec}: no crop ({exc})")
             continue
-        crops.append(crop)
-        heats.append(crop_heat(heat, r.pmap.factor, v, used, crop.shape[:2]))
-        boxes.append(used)
-        titles.append(f"{tp} · full resolution")
+        crops.append((crop, used, p, heat))
     if not crops:
         return
-    # One scale for the zoomed panels, their own maximum: the region's detail stays visible
-    # even when the image's peak is elsewhere.
-    _, peak = joint_range(heats)
-    shown_crops = [
-        blend(c, normalize_map(h, 0.0, peak), ctl.opacity, ctl.cmap)
-        for c, h in zip(crops, heats, strict=True)
-    ]
-    scores = " · ".join(f"{name} {p:.3f}" for name, p in region.scores.items())
-    st.markdown(f"**Region {region.rank} of {r0.key}** · {scores} · overlay: {title}")
+    scores = " · ".join(f"{name} {v:.3f}" for name, v in region.scores.items())
+    st.markdown(
+        f"**Region {region.rank} of {panel.result.key}** · {scores} · overlay: {overlay.title}"
+    )
     st.plotly_chart(
-        crop_figure(shown_crops, boxes, titles), width="stretch", key="predict_crop_fig"
+        figures.zoom_panels(crops, opacity=ctl.opacity, cmap=ctl.cmap),
+        width="stretch",
+        key="predict_crop_fig",
     )
     st.caption("Colour scale of the zoom: the maximum of the map inside these panels.")
 
 
-def agreement_ui(results: list[ImageAnalysis], tolerance: float) -> None:
-    rows = []
-    for r in results:
-        for what, a in (("explanation", r.agreement), ("probability map", r.map_agreement)):
-            if a is None:
-                continue
-            rows.append(
-                {
-                    "image": r.key,
-                    "map": what,
-                    "energy inside marks": a.energy_inside,
-                    "marks' share of the breast": a.area_fraction,
-                    "peak on a mark": a.pointing_hit,
-                    "annotated pixels": a.marks,
-                }
-            )
+def agreement_ui(case: CaseAnalysis) -> None:
+    table = pd.DataFrame(figures.agreement_table(case.images))
+    tolerance = case.settings.tolerance_mm
     st.markdown(f"**Agreement with the annotations** (marks dilated by {tolerance:g} mm)")
-    if not rows or all(row["energy inside marks"] is None for row in rows):
+    if table.empty or table["energy inside marks"].isna().all():
         st.caption("No annotated calcification on these images: nothing to compare with.")
-    if rows:
-        st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    if not table.empty:
+        st.dataframe(table, hide_index=True, width="stretch")
     st.caption(
         "Energy inside: the share of the map's energy inside the dilated marks (an evenly "
         "spread map scores the marks' share of the breast). Peak on a mark: the pointing game "
@@ -488,7 +441,7 @@ def agreement_ui(results: list[ImageAnalysis], tolerance: float) -> None:
     )
 
 
-def verdict_ui(card: dict[str, Any], results: list[ImageAnalysis]) -> None:
+def verdict_ui(card: dict[str, Any], case: CaseAnalysis) -> None:
     from mcalc.store import StoreError
     from mcalc.store.audit import record_verdict
     from pages.readers import reader_ui
@@ -497,8 +450,8 @@ def verdict_ui(card: dict[str, Any], results: list[ImageAnalysis]) -> None:
         reader = reader_ui("predict")
         if reader is None:
             return
-        keys = [r.key for r in results]
-        scores = {r.key: r.score for r in results}
+        by_key = {r.key: r for r in case.images}
+        keys = list(by_key)
         with st.form("predict_verdict_form", clear_on_submit=True):
             # The recent exam is what a reader rates first; it is listed last.
             key = st.selectbox("Image", keys, index=len(keys) - 1, key="predict_verdict_image")
@@ -507,7 +460,7 @@ def verdict_ui(card: dict[str, Any], results: list[ImageAnalysis]) -> None:
             sent = st.form_submit_button("Save verdict")
         if sent:
             try:
-                score = scores[key]
+                result = by_key[key]
                 v = record_verdict(
                     common.settings(),
                     model_id=card["id"],
@@ -517,8 +470,8 @@ def verdict_ui(card: dict[str, Any], results: list[ImageAnalysis]) -> None:
                     agree=agree,
                     plausible=plausible,
                     comment=comment,
-                    score=round(score, 6),
-                    predicted=results[0].scores["positive_class"] if score >= 0.5 else "negative",
+                    score=round(result.score, 6),
+                    predicted=case.predicted(result),
                 )
             except (StoreError, ValueError) as exc:
                 st.error(f"Verdict not saved: {exc}")
@@ -533,21 +486,18 @@ def case_score_ui(
 ) -> None:
     if not st.toggle("Case-level score (scores every image of the case)", key="predict_case_all"):
         return
-    done = []
-    for rec in case.images:
-        try:
-            done.append(analyse(loaded, xp, rec, ctl, slot, with_cam=False))
-        except (NoBreastRegionError, ImageReadError) as exc:
-            st.caption(f"{rec.key}: not scored ({exc})")
+    done = run(loaded, xp, list(case.images), replace(ctl.analysis, cam=None), slot)
     slot.empty()
-    if not done:
+    for s in done.skipped:
+        st.caption(f"{s.key}: not scored ({s.message})")
+    summary = done.summary()
+    if summary is None:
         return
-    summary = case_summary(done)
-    cols = st.columns(1 + len(summary["by_timepoint"]))
-    cols[0].metric(f"Case {case.case_id}", f"{summary['score']:.3f}")
-    for col, (tp, value) in zip(cols[1:], summary["by_timepoint"].items(), strict=True):
+    cols = st.columns(1 + len(summary.by_timepoint))
+    cols[0].metric(f"Case {case.case_id}", f"{summary.score:.3f}")
+    for col, (tp, value) in zip(cols[1:], summary.by_timepoint.items(), strict=True):
         col.metric(f"{tp} round", f"{value:.3f}")
-    st.caption(f"Case score: {summary['rule']} ({summary['images']} images).")
+    st.caption(f"Case score: {summary.rule} ({summary.images} images).")
 
 
 # --------------------------------------------------------------------------------------
@@ -576,9 +526,10 @@ if not cards:
 
 card = model_ui(cards)
 try:
-    loaded = loaded_model(card["path"], _stamp(card))
+    fingerprint = model_key(card)
+    loaded = loaded_model(card["path"], fingerprint)
     check_model_fits(loaded)
-    xp = explainer(card["path"], _stamp(card))
+    xp = explainer(card["path"], fingerprint)
 except McalcError as exc:
     st.error(f"Model `{card['id']}` cannot be used here: {exc}")
     st.info("Choose another model above; the rest of the app keeps working.")
@@ -587,48 +538,40 @@ except McalcError as exc:
 case, view, times = case_ui(index)
 ctl = controls_ui(loaded, xp)
 opts = DisplayOptions(show_annotations=ctl.mask)
-slot = st.empty()
-shown: list[tuple[str, ImageRecord, ImageView, ImageAnalysis]] = []
+records: dict[str, ImageRecord] = {}
 for tp in times:
     rec = case.image(view, tp)
     if rec is None:
         st.warning(f"{view} {tp}: this case has no such image.")
-        continue
-    try:
-        result = analyse(loaded, xp, rec, ctl, slot)
-        v = cached_view(rec, opts, settings.preview_max_side, case.laterality)
-    except NoBreastRegionError as exc:
-        st.warning(f"{view} {tp}: {exc}")
-        continue
-    except LayerError as exc:
-        st.error(f"{view} {tp}: {exc}")
-        continue
-    except ImageReadError as exc:
-        st.error(f"{view} {tp}: the image cannot be read: {exc}")
-        continue
-    except ModelError as exc:
-        st.error(f"The model cannot be applied: {exc}")
-        st.stop()
-    shown.append((tp, rec, v, result))
+    else:
+        records[rec.key] = rec
+labels = {key: f"{rec.view} {rec.timepoint}" for key, rec in records.items()}
+slot = st.empty()
+try:
+    analysis = run(loaded, xp, list(records.values()), ctl.analysis, slot)
+except ModelError as exc:
+    st.error(f"The model cannot be applied: {exc}")
+    st.stop()
 slot.empty()
+skipped_ui(analysis, labels)
+panels = []
+for r in analysis.images:
+    try:
+        v = cached_view(records[r.key], opts, settings.preview_max_side, case.laterality)
+    except ImageReadError as exc:
+        st.error(f"{labels[r.key]}: the image cannot be read: {exc}")
+        continue
+    panels.append(figures.Panel(labels[r.key], v, r))
+analysis.images = [p.result for p in panels]
 
-if shown:
-    results = [r for _, _, _, r in shown]
-    cols = st.columns(len(results) + 1)
-    for col, (tp, _, _, r) in zip(cols[: len(shown)], shown, strict=True):
-        col.metric(
-            f"{view} {tp} · {r.scores['positive_class']}",
-            f"{r.score:.3f}",
-            help=f"Image score: {r.scores['rule']} over {r.scores['patches']} patches.",
-        )
-    if len(results) > 1:
-        cols[-1].metric("Change (recent − prior)", f"{results[-1].score - results[0].score:+.3f}")
-    figure_ui(shown, ctl, view)
-    regions_ui(results)
-    zoom_ui(shown, ctl, opts)
-    agreement_ui(results, ctl.tolerance)
-    for r in results:
+if panels:
+    scores_ui(analysis, panels)
+    figure_ui(analysis, panels, ctl, view)
+    regions_ui(analysis)
+    zoom_ui(analysis, panels, records, ctl, opts)
+    agreement_ui(analysis)
+    for r in analysis.images:
         for note in r.notes + r.pmap.notes + ([] if r.cam is None else r.cam.notes):
             st.caption(f"{r.key}: {note}")
     case_score_ui(loaded, xp, case, ctl, slot)
-    verdict_ui(card, results)
+    verdict_ui(card, analysis)

@@ -72,8 +72,11 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     summary = " ".join(m.value for m in at.markdown)
     assert "**custom**" in summary and "weights **handmade**" in summary
     assert "sensitivity" in summary and "specificity" in summary
-    assert float(metrics["CC recent · calcification"]) > 0.9
-    assert "Change (recent − prior)" in metrics
+    assert float(metrics["CC recent · calcification map score"]) > 0.9
+    assert "Change in map score (recent − prior)" in metrics
+    captions = " ".join(c.value for c in at.caption)
+    assert "Map score: mean of the top 3 patch probabilities" in captions
+    assert "Decision threshold 0.50: default" in captions
     warnings = " ".join(w.value for w in at.warning)
     assert "synthetic" in warnings and "from scratch" in warnings
     fig = _figure(at)
@@ -134,7 +137,7 @@ def test_selected_region_is_shown_at_full_resolution(page_env) -> None:
 def test_birads_model_scores_the_suspicious_class(page_env) -> None:
     at = _open("rand-birads")
     _ok(at)
-    assert any(label.endswith("suspicious") for label in (m.label for m in at.metric))
+    assert any(label.endswith("suspicious map score") for label in (m.label for m in at.metric))
     assert at.selectbox(key="predict_target").value == "suspicious"
 
 
@@ -168,6 +171,25 @@ def test_an_image_without_breast_is_a_warning_and_the_other_is_shown(page_env, m
     _ok(at)
     assert any("no breast region" in w.value for w in at.warning)
     assert len([t for t in _figure(at)["data"] if t["type"] == "image"]) == 1
+
+
+def test_the_model_another_page_selected_is_preselected_once(page_env) -> None:
+    """Train's "Open <model> on the Predict page" opens that model, not the first one,
+    even when Predict was open before; the reader's own choice afterwards sticks."""
+    from pages.state import SELECTED_MODEL_KEY
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    first = at.selectbox(key="predict_model").value
+    wanted = "rand-birads" if first != "rand-birads" else "spot"
+    at.session_state[SELECTED_MODEL_KEY] = wanted
+    at.run()
+    _ok(at)
+    assert at.selectbox(key="predict_model").value == wanted
+    at.selectbox(key="predict_model").select(first).run()
+    assert at.selectbox(key="predict_model").value == first
 
 
 def test_no_model_is_an_invitation_to_train(app_env, tmp_path, monkeypatch) -> None:

@@ -6,20 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mcalc.explain.cams import (
-    CAM_METHODS,
-    CamSettings,
-    Explainer,
-    check_layer,
-    default_layer,
-    explain_map,
-    joint_range,
-    normalize_map,
-    stitch,
-    taper_window,
-)
+from mcalc.explain.cams import CamSettings, explain_map
 from mcalc.explain.errors import ExplainError, LayerError
-from mcalc.explain.sliding import ProbabilityMap, make_grid
+from mcalc.explain.explainer import CAM_METHODS, Explainer
+from mcalc.explain.grid import make_grid
+from mcalc.explain.layers import check_layer, default_layer
+from mcalc.explain.sliding import ProbabilityMap
+from mcalc.explain.stitch import joint_range, normalize_map, stitch, taper_window
 from mcalc.models.tasks import TASKS
 from tests.explain_fixtures import PATCH, random_model, spot_model
 

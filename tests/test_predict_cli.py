@@ -42,6 +42,12 @@ def test_case_prediction_writes_maps_overlays_and_json(
     assert set(images) == {"suspicious-1/CC_prior", "suspicious-1/CC_recent"}
     recent = images["suspicious-1/CC_recent"]
     assert recent["positive_class"] == "calcification" and recent["score"] > 0.9
+    # The score is the map score, said so; the decision uses the model's threshold.
+    assert recent["score_name"] == "map score"
+    assert recent["rule"] == "mean of the top 3 patch probabilities"
+    assert report["decision_threshold"]["value"] == 0.5
+    assert "default" in report["decision_threshold"]["source"]
+    assert recent["predicted"] == "calcification"
     assert recent["regions"] and recent["annotated"] is True
     expl = recent["explanation"]
     assert expl["method"] == "gradcam" and expl["layer"] == "conv2" and expl["scope"] == "breast"
@@ -71,6 +77,7 @@ def test_single_image_birads_model_and_text_output(spot_registry, tiny_demo, env
     )  # fmt: skip
     assert code == 0
     assert "suspicious" in stdout and "SYNTHETIC" in stdout and "wrote" in stdout
+    assert "suspicious map score" in stdout and "decision threshold 0.500" in stdout
     report = json.loads((env / "one" / "scores.json").read_text())
     (img,) = report["images"]
     assert set(img["classes"]) == {"normal", "benign", "suspicious"}

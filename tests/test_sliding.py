@@ -7,18 +7,15 @@ import pytest
 
 from mcalc.errors import ModelError
 from mcalc.explain.errors import NoBreastRegionError
-from mcalc.explain.sliding import (
-    PatchGrid,
-    ProbabilityMap,
-    SlidingSettings,
-    aggregate,
-    breast_fractions,
+from mcalc.explain.grid import PatchGrid, breast_fractions, make_grid
+from mcalc.explain.scoring import (
     case_score,
-    image_scores,
-    make_grid,
-    predict_map,
+    decision_threshold,
+    map_score,
+    map_scores,
     top_regions,
 )
+from mcalc.explain.sliding import ProbabilityMap, SlidingSettings, predict_map
 from mcalc.models.patches import extract_patch
 from mcalc.models.tasks import TASKS, positive_class_for
 from tests.explain_fixtures import PATCH, random_model, spot_model
@@ -127,16 +124,16 @@ def test_dense_map_interpolates_between_patch_centres() -> None:
         ([np.nan, 0.4], None, "max", 1, 0.4),
     ],
 )
-def test_aggregate_on_hand_made_values(values, mask, rule, k, expected) -> None:
+def test_map_score_on_hand_made_values(values, mask, rule, k, expected) -> None:
     m = None if mask is None else np.array(mask, bool)
-    assert aggregate(np.array(values), m, rule=rule, k=k) == pytest.approx(expected)
+    assert map_score(np.array(values), m, rule=rule, k=k) == pytest.approx(expected)
 
 
-def test_aggregate_rejects_bad_rules_and_case_score_rules() -> None:
+def test_map_score_rejects_bad_rules_and_case_score_rules() -> None:
     with pytest.raises(ValueError, match="max, topk"):
-        aggregate(np.ones(3), rule="median")
+        map_score(np.ones(3), rule="median")
     with pytest.raises(ValueError, match="k must be"):
-        aggregate(np.ones(3), k=0)
+        map_score(np.ones(3), k=0)
     assert case_score([0.2, 0.9, 0.4]) == 0.9
     assert case_score([0.2, 0.4], rule="mean") == pytest.approx(0.3)
     with pytest.raises(ValueError, match="at least one"):
@@ -164,14 +161,38 @@ def _hand_map(task: str = "calcification", factor: float = 1.0) -> ProbabilityMa
     )
 
 
-def test_image_scores_use_the_positive_class() -> None:
-    scores = image_scores(_hand_map(), SlidingSettings(top_k=2))
-    assert scores["positive_class"] == "calcification"
-    assert scores["score"] == pytest.approx((0.95 + 0.90) / 2)
-    assert image_scores(_hand_map(), SlidingSettings(top_k=1))["score"] == pytest.approx(0.95)
-    birads = image_scores(_hand_map("birads"), SlidingSettings(top_k=1))
-    assert birads["positive_class"] == "suspicious" and birads["score"] == pytest.approx(0.95)
-    assert set(birads["classes"]) == {"normal", "benign", "suspicious"}
+def test_map_scores_use_the_positive_class_and_say_their_rule() -> None:
+    scores = map_scores(_hand_map(), SlidingSettings(top_k=2))
+    assert scores.positive_class == "calcification"
+    assert scores.score == pytest.approx((0.95 + 0.90) / 2)
+    assert scores.rule == "mean of the top 2 patch probabilities"
+    as_json = scores.as_dict()
+    assert as_json["score"] == scores.score and as_json["score_name"] == "map score"
+    top1 = map_scores(_hand_map(), SlidingSettings(top_k=1))
+    assert top1.score == pytest.approx(0.95) and top1.rule == "maximum patch probability"
+    birads = map_scores(_hand_map("birads"), SlidingSettings(top_k=1))
+    assert birads.positive_class == "suspicious" and birads.score == pytest.approx(0.95)
+    assert set(birads.classes) == {"normal", "benign", "suspicious"}
+
+
+@pytest.mark.parametrize(
+    ("card", "value", "default"),
+    [
+        ({}, 0.5, True),
+        ({"decision_threshold": 0.3}, 0.3, False),
+        ({"decision_threshold": {"value": 0.42, "source": "Youden's J (validation)"}}, 0.42, False),
+        ({"decision_threshold": {"value": 7}}, 0.5, True),  # not a probability: the default
+        ({"decision_threshold": True}, 0.5, True),
+    ],
+)
+def test_decision_threshold_comes_from_the_card_else_the_stated_default(
+    card, value, default
+) -> None:
+    threshold = decision_threshold(card)
+    assert threshold.value == pytest.approx(value) and threshold.is_default is default
+    assert ("default" in threshold.source) is default
+    assert threshold.decide(value, "calcification") == "calcification"
+    assert threshold.decide(value - 0.01, "calcification") == "negative"
 
 
 def test_top_regions_suppress_neighbours_and_map_to_native_pixels() -> None:
@@ -229,7 +250,7 @@ def test_the_spot_detector_finds_the_annotated_calcifications(tiny_demo) -> None
     for r in regions[:2]:
         r0, r1, c0, c1 = r.box
         assert mask[r0:r1, c0:c1].any(), f"region {r.rank} at {r.box} holds no annotation"
-    assert image_scores(pmap)["score"] > 0.9
+    assert map_scores(pmap).score > 0.9
     # A round trip through the cache's arrays keeps the map.
     again = ProbabilityMap.from_arrays(pmap.to_arrays())
     np.testing.assert_array_equal(again.proba, pmap.proba)

@@ -10,7 +10,10 @@ Writes, for each image, into ``--out``:
 - ``<image>_proba.npy`` (the map at the model-input size), ``<image>_proba_grid.npy``
   (``rows x cols x classes`` patch probabilities) and ``<image>_<cam>.npy`` (the raw
   stitched explanation);
-- ``scores.json``: what is printed with ``--json``.
+- ``scores.json``: what is printed with ``--json``. Each image's ``score`` is its *map
+  score* (``score_name``; ``rule``: the mean of the top-k patch probabilities of the
+  whole-image map, not evaluation's image score) and ``predicted`` its decision at the
+  model's ``decision_threshold``.
 
 ``--json`` prints one JSON object on stdout and nothing else; the progress bar goes to
 stderr. Errors mcalc raises on purpose are one line on stderr with exit status 2.
@@ -27,11 +30,21 @@ import cv2
 import numpy as np
 
 from mcalc.config import TIMEPOINTS, VIEWS, get_settings
-from mcalc.explain.cams import CAM_METHODS, SCOPES, CamSettings, joint_range, normalize_map
 from mcalc.explain.errors import ExplainError
-from mcalc.explain.map_agreement import DEFAULT_TOLERANCE_MM
-from mcalc.explain.sliding import SlidingSettings
-from mcalc.progress import TerminalProgress
+from mcalc.explain.service import (
+    CAM_METHODS,
+    COLORMAPS,
+    DEFAULT_TOLERANCE_MM,
+    SCOPES,
+    AnalysisSettings,
+    CamSettings,
+    CaseAnalysis,
+    ImageAnalysis,
+    ImageInput,
+    SlidingSettings,
+)
+from mcalc.explain.stitch import normalize_map
+from mcalc.progress import ProgressFn, TerminalProgress
 
 __all__ = ["register_commands", "cmd_predict", "file_stem", "card_summary"]
 
@@ -61,20 +74,12 @@ def card_summary(card: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _images(
-    args: argparse.Namespace,
-) -> list[tuple[str, Path, Any, np.ndarray | None, list[str]]]:
-    """(key, file, mammogram, annotation mask or None, notes) of each image asked for."""
-    from mcalc.annotations import load_annotation_mask
+def _inputs(args: argparse.Namespace) -> list[ImageInput]:
+    """The images asked for: one file, or a case's views and rounds."""
     from mcalc.dataset import open_dataset
-    from mcalc.errors import AnnotationError
-    from mcalc.imageio import read_image
 
-    settings = get_settings()
     if args.image:
-        path = Path(args.image)
-        mammo = read_image(path, default_spacing_mm=settings.default_pixel_spacing_mm)
-        return [(path.stem, path, mammo, None, [])]
+        return [ImageInput.from_file(args.image)]
     index = open_dataset(args.data)
     try:
         case = index.case(args.case)
@@ -88,20 +93,19 @@ def _images(
             f"case {case.case_id} has no {'/'.join(views)} {'/'.join(times)} image; it has: "
             + ", ".join(f"{r.view} {r.timepoint}" for r in case.images)
         )
-    out = []
-    for rec in records:
-        mammo = read_image(rec.image_path, default_spacing_mm=settings.default_pixel_spacing_mm)
-        mask, notes = None, []
-        if rec.annotation_path is not None and rec.annotation_kind != "none":
-            try:
-                mask, found = load_annotation_mask(
-                    rec.annotation_path, rec.annotation_kind, mammo.shape
-                )
-                notes = list(found)
-            except AnnotationError as exc:
-                notes = [f"annotation not used: {exc}"]
-        out.append((rec.key, rec.image_path, mammo, mask, notes))
-    return out
+    return [ImageInput.from_record(rec) for rec in records]
+
+
+def _terminal_progress(enabled: bool) -> ProgressFn:
+    """One terminal bar per image: messages come as ``<image key>: <phase>: ...``."""
+    bars: dict[str, TerminalProgress] = {}
+
+    def report(done: int, total: int, message: str) -> None:
+        key, _, rest = message.partition(": ")
+        bar = bars.setdefault(key, TerminalProgress(key, enabled=enabled))
+        bar(done, total, rest)
+
+    return report
 
 
 def _write_png(path: Path, rgb: np.ndarray) -> None:
@@ -109,7 +113,7 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
         raise OSError(f"cannot write {path}")
 
 
-def _picture(result: Any, heat01: np.ndarray, alpha: float, cmap: str) -> np.ndarray:
+def _picture(result: ImageAnalysis, heat01: np.ndarray, alpha: float, cmap: str) -> np.ndarray:
     from mcalc.explain.overlay import blend, draw_boxes, outline
 
     rgb = blend(result.unit, heat01, alpha=alpha, cmap=cmap)
@@ -123,10 +127,39 @@ def _picture(result: Any, heat01: np.ndarray, alpha: float, cmap: str) -> np.nda
     return draw_boxes(rgb, boxes, (255, 255, 255), [str(r.rank) for r in result.regions])
 
 
+def _settings(args: argparse.Namespace) -> AnalysisSettings:
+    sliding = SlidingSettings(
+        stride=args.stride, batch=args.batch, top_k=args.top_k, min_region_score=args.threshold
+    )
+    cam = None
+    if args.cam != "none":
+        cam = CamSettings(method=args.cam, layer=args.layer, target=args.target, scope=args.scope)
+    return AnalysisSettings(sliding, cam, args.tolerance)
+
+
+def _write_maps(case: CaseAnalysis, out_dir: Path, opacity: float, cmap: str) -> list[str]:
+    """The maps (``.npy``) and overlays (``.png``) of every image; their file names."""
+    vmax = case.cam_scale()
+    files: list[str] = []
+    for r in case.images:
+        stem = file_stem(r.key)
+        dense = r.pmap.dense()
+        np.save(out_dir / f"{stem}_proba.npy", dense)
+        np.save(out_dir / f"{stem}_proba_grid.npy", r.pmap.proba)
+        _write_png(out_dir / f"{stem}_proba.png", _picture(r, dense, opacity, cmap))
+        files += [f"{stem}_proba.npy", f"{stem}_proba_grid.npy", f"{stem}_proba.png"]
+        if r.cam is not None:
+            name = _CAM_FILE[r.cam.settings.method]
+            np.save(out_dir / f"{stem}_{name}.npy", r.cam.heat)
+            heat01 = normalize_map(r.cam.heat, 0.0, vmax)
+            _write_png(out_dir / f"{stem}_{name}.png", _picture(r, heat01, opacity, cmap))
+            files += [f"{stem}_{name}.npy", f"{stem}_{name}.png"]
+    return files
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
-    from mcalc.explain.cams import Explainer
-    from mcalc.explain.results import ResultsCache, image_key
-    from mcalc.explain.service import analyse_image, case_summary
+    from mcalc.explain.results import ResultsCache
+    from mcalc.explain.service import analyse_case
     from mcalc.models.inference import load_model
 
     if not args.image and not (args.data and args.case):
@@ -136,65 +169,35 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     settings = get_settings()
     models_dir = Path(args.models) if args.models else settings.models_dir
     out_dir = Path(args.out)
-    sliding = SlidingSettings(
-        stride=args.stride, batch=args.batch, top_k=args.top_k, min_region_score=args.threshold
-    )
-    cam = None
-    if args.cam != "none":
-        cam = CamSettings(method=args.cam, layer=args.layer, target=args.target, scope=args.scope)
-    images = _images(args)
+    analysis = _settings(args)
+    inputs = _inputs(args)
     loaded = load_model(args.model, models_dir)
-    explainer = Explainer(loaded.model, str(loaded.card.get("architecture", "")))
     cache = None if args.no_cache else ResultsCache(settings.cache_dir / "predict")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExplainError(f"cannot create the output folder {out_dir}: {exc}") from exc
-
-    results = []
-    for key, path, mammo, mask, notes in images:
-        result = analyse_image(
-            loaded,
-            mammo,
-            key=key,
-            file_id=image_key(path) if cache is not None else None,
-            explainer=explainer,
-            sliding=sliding,
-            cam=cam,
-            annotation=mask,
-            tolerance_mm=args.tolerance,
-            cache=cache,
-            progress=TerminalProgress(key, enabled=not args.json),
-        )
-        result.notes.extend(notes)
-        results.append(result)
-
-    vmax = joint_range([r.cam.heat for r in results if r.cam is not None])[1]
-    files: list[str] = []
-    for r in results:
-        stem = file_stem(r.key)
-        dense = r.pmap.dense()
-        np.save(out_dir / f"{stem}_proba.npy", dense)
-        np.save(out_dir / f"{stem}_proba_grid.npy", r.pmap.proba)
-        _write_png(out_dir / f"{stem}_proba.png", _picture(r, dense, args.opacity, args.cmap))
-        files += [f"{stem}_proba.npy", f"{stem}_proba_grid.npy", f"{stem}_proba.png"]
-        if r.cam is not None:
-            name = _CAM_FILE[r.cam.settings.method]
-            np.save(out_dir / f"{stem}_{name}.npy", r.cam.heat)
-            heat01 = normalize_map(r.cam.heat, 0.0, vmax)
-            _write_png(out_dir / f"{stem}_{name}.png", _picture(r, heat01, args.opacity, args.cmap))
-            files += [f"{stem}_{name}.npy", f"{stem}_{name}.png"]
-
+    case = analyse_case(
+        loaded,
+        inputs,
+        analysis,
+        _terminal_progress(not args.json),
+        results=cache,
+        strict=True,
+    )
+    files = _write_maps(case, out_dir, args.opacity, args.cmap)
     report: dict[str, Any] = {
         "model": card_summary(loaded.card),
-        "images": [r.as_dict() for r in results],
-        "explanation_scale": {"vmin": 0.0, "vmax": vmax},
-        "settings": {"sliding": sliding.as_dict(), "tolerance_mm": args.tolerance},
+        "images": case.image_dicts(),
+        "decision_threshold": case.threshold.as_dict(),
+        "explanation_scale": {"vmin": 0.0, "vmax": case.cam_scale()},
+        "settings": {"sliding": analysis.sliding.as_dict(), "tolerance_mm": args.tolerance},
         "out": str(out_dir.resolve()),
         "files": files,
     }
-    if args.data:
-        report["case"] = {"id": args.case, **case_summary(results)}
+    summary = case.summary()
+    if args.data and summary is not None:
+        report["case"] = {"id": args.case, **summary.as_dict()}
     (out_dir / "scores.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     if args.json:
         print(json.dumps(report))
@@ -210,11 +213,13 @@ def _print_report(report: dict[str, Any], card: dict[str, Any]) -> None:
         print("  WARNING: trained on SYNTHETIC demo data: not a clinical model")
     if not model["pretrained"]:
         print(f"  note: not pre-trained (weights: {model['weights']}): trained from scratch")
+    threshold = report["decision_threshold"]
+    print(f"decision threshold {threshold['value']:.3f}: {threshold['source']}")
     for img in report["images"]:
         print(
-            f"{img['image']}: {img['positive_class']} {img['score']:.3f} "
-            f"({img['rule']}, {img['patches']} patches, {img['seconds']:.2f} s), "
-            f"{len(img['regions'])} region(s)"
+            f"{img['image']}: {img['positive_class']} map score {img['score']:.3f} "
+            f"({img['rule']}, {img['patches']} patches, {img['seconds']:.2f} s) -> "
+            f"{img['predicted']}, {len(img['regions'])} region(s)"
         )
         for reg in img["regions"]:
             r0, r1, c0, c1 = reg["box"]
@@ -243,8 +248,6 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
 def register_commands(subparsers: Any) -> None:
     """Add ``predict`` to an argparse sub-parser set."""
-    from mcalc.explain.overlay import COLORMAPS
-
     p = subparsers.add_parser(
         "predict",
         help="probability map, top regions and Grad-CAM of a registered model on mammograms",
@@ -277,7 +280,12 @@ def register_commands(subparsers: Any) -> None:
     )
     p.add_argument("--stride", type=int, default=None, help="patch stride in px (default: half)")
     p.add_argument("--batch", type=int, default=64, help="patches per forward pass (default 64)")
-    p.add_argument("--top-k", type=int, default=3, help="image score: mean of the top k patches")
+    p.add_argument(
+        "--top-k",
+        type=int,
+        default=3,
+        help="map score: mean of the top k patch probabilities (default 3)",
+    )
     p.add_argument("--threshold", type=float, default=0.5, help="smallest score of a listed region")
     p.add_argument(
         "--tolerance",

@@ -29,18 +29,17 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
-import tempfile
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
 from mcalc.cache import file_key
+from mcalc.errors import McalcError
+from mcalc.fileio import atomic_write_with
+from mcalc.lru import LRU
 
 __all__ = ["ResultsCache", "model_key", "image_key"]
 
@@ -49,6 +48,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_MISSING = object()
 
 
 def model_key(card: dict[str, Any]) -> str:
@@ -81,8 +81,7 @@ class ResultsCache:
     def __init__(self, root: str | Path | None, *, memory_items: int = 48) -> None:
         self.root = Path(root) if root is not None else None
         self.memory_items = int(memory_items)
-        self._memory: OrderedDict[str, Any] = OrderedDict()
-        self._lock = threading.RLock()
+        self._memory: LRU[str, Any] = LRU(self.memory_items)
 
     def _path(self, kind: str, model: str, image: str, settings: str) -> Path | None:
         if self.root is None:
@@ -111,45 +110,28 @@ class ResultsCache:
             to_arrays, from_arrays: convert the result to and from named arrays.
         """
         key = f"{kind}|{model}|{image}|{_digest(settings)}"
-        with self._lock:
-            if key in self._memory:
-                self._memory.move_to_end(key)
-                return self._memory[key]
+        hit = self._memory.get(key, _MISSING)
+        if hit is not _MISSING:
+            return cast(T, hit)
         path = self._path(kind, model, image, settings)
         if path is not None and path.is_file():
             try:
                 with np.load(path, allow_pickle=False) as z:
                     value = from_arrays({name: z[name] for name in z.files})
-                return self._remember(key, value)
+                return self._memory.put(key, value)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.warning("ignoring broken results cache entry %s (%s)", path, exc)
         value = compute()
         if path is not None:
             self._write(path, to_arrays(value))
-        return self._remember(key, value)
-
-    def _remember(self, key: str, value: T) -> T:
-        with self._lock:
-            self._memory[key] = value
-            self._memory.move_to_end(key)
-            while len(self._memory) > self.memory_items:
-                self._memory.popitem(last=False)
-        return value
+        return self._memory.put(key, value)
 
     def _write(self, path: Path, arrays: dict[str, np.ndarray]) -> None:
+        payload: dict[str, Any] = dict(arrays)  # names, not np.savez's keywords
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    np.savez(fh, **arrays)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        except OSError as exc:
+            atomic_write_with(path, lambda fh: np.savez(fh, **payload))
+        except McalcError as exc:  # a full or read-only disk only costs speed
             log.warning("could not write results cache entry %s (%s)", path, exc)
 
     def clear_memory(self) -> None:
-        with self._lock:
-            self._memory.clear()
+        self._memory.clear()

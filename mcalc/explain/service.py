@@ -1,255 +1,315 @@
-"""One image end to end: probability map, scores, regions, explanation, agreement.
+"""The one call of the CLI and the Predict page: a model over a case's images, explained.
 
-The CLI (``python -m mcalc predict``) and the Predict page both go through
-:func:`analyse_image`, so they show the same numbers for the same settings; results are
-taken from a :class:`~mcalc.explain.results.ResultsCache` when one is given.
+``python -m mcalc predict`` and the Predict page both call :func:`analyse_case`, so they
+show the same numbers for the same settings: map scores, top regions, explanations,
+agreement with the annotations, the case score and the decision at the model's threshold
+(:func:`~mcalc.explain.scoring.decision_threshold`).
 
 Example:
     >>> from mcalc.models.inference import load_model  # doctest: +SKIP
     >>> loaded = load_model("demo-custom", "models")  # doctest: +SKIP
-    >>> result = analyse_image(loaded, mammogram, key="c/CC_recent",
-    ...                        cam=CamSettings("gradcam"))  # doctest: +SKIP
-    >>> result.scores["score"], [r.score for r in result.regions]  # doctest: +SKIP
+    >>> case = analyse_case(loaded, [ImageInput.from_file("a.dcm")],
+    ...                     AnalysisSettings(cam=CamSettings("gradcam")))  # doctest: +SKIP
+    >>> case.images[0].score, case.predicted(case.images[0])  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mcalc.explain.cams import CamMap, CamSettings, Explainer, explain_map
-from mcalc.explain.map_agreement import DEFAULT_TOLERANCE_MM, MapAgreement, map_agreement
-from mcalc.explain.results import ResultsCache, model_key
-from mcalc.explain.sliding import (
-    ProbabilityMap,
-    ProgressFn,
-    Region,
-    SlidingSettings,
-    case_score,
-    check_model_fits,
-    image_scores,
-    predict_map,
-    top_regions,
-)
-from mcalc.progress import phase
+from mcalc.config import TIMEPOINTS
+from mcalc.errors import AnnotationError, ImageReadError
+from mcalc.explain.cams import SCOPES, CamSettings
+from mcalc.explain.errors import LayerError, NoBreastRegionError
+from mcalc.explain.explainer import CAM_METHODS, Explainer
+from mcalc.explain.image_analysis import ImageAnalysis, analyse_image, unit_spacing
+from mcalc.explain.map_agreement import DEFAULT_TOLERANCE_MM
+from mcalc.explain.overlay import COLORMAPS
+from mcalc.explain.results import ResultsCache, image_key, model_key
+from mcalc.explain.scoring import MAP_SCORE, DecisionThreshold, case_score, decision_threshold
+from mcalc.explain.sliding import SlidingSettings, check_model_fits
+from mcalc.explain.stitch import joint_range
+from mcalc.progress import ProgressFn, phase
 
 if TYPE_CHECKING:
+    from mcalc.cache import ImageCache
+    from mcalc.dataset.records import ImageRecord
     from mcalc.imageio import Mammogram
     from mcalc.models.inference import LoadedModel
 
-__all__ = ["ImageAnalysis", "analyse_image", "case_summary", "unit_spacing"]
+__all__ = [
+    # What a caller (the CLI, the Predict page) needs to set up an analysis, in one place.
+    "CAM_METHODS",
+    "SCOPES",
+    "COLORMAPS",
+    "DEFAULT_TOLERANCE_MM",
+    "MAP_SCORE",
+    "CamSettings",
+    "SlidingSettings",
+    "Explainer",
+    "ResultsCache",
+    "model_key",
+    "check_model_fits",
+    # The analysis.
+    "AnalysisSettings",
+    "ImageInput",
+    "SkippedImage",
+    "CaseSummary",
+    "OverlayMaps",
+    "CaseAnalysis",
+    "ImageAnalysis",
+    "analyse_case",
+    "analyse_image",
+    "case_summary",
+    "read_input",
+    "unit_spacing",
+]
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class ImageAnalysis:
-    """Everything the model says about one image.
+@dataclass(frozen=True)
+class AnalysisSettings:
+    """What an analysis computes: sliding window and scores, explanation, agreement."""
 
-    Attributes:
-        key: the image's name (``case/VIEW_time`` or a file name).
-        pmap: the probability map.
-        unit: the model-input image ([0, 1], model spacing).
-        breast: the breast mask of ``unit``.
-        spacing_mm: (row, col) spacing of ``unit``'s pixels.
-        scores: image-level scores (:func:`mcalc.explain.sliding.image_scores`).
-        regions: the top regions.
-        cam: the full-image explanation, if one was asked for.
-        marks: the annotated calcifications at ``unit``'s size, if any.
-        agreement: the explanation against the marks.
-        map_agreement: the probability map (positive class) against the marks.
+    sliding: SlidingSettings = field(default_factory=SlidingSettings)
+    cam: CamSettings | None = None
+    tolerance_mm: float = DEFAULT_TOLERANCE_MM
+
+
+@dataclass(frozen=True)
+class ImageInput:
+    """An image to analyse: its name, its file and, from a dataset, its record."""
+
+    key: str
+    path: Path
+    record: ImageRecord | None = None
+
+    @classmethod
+    def from_record(cls, record: ImageRecord) -> ImageInput:
+        return cls(record.key, Path(record.image_path), record)
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> ImageInput:
+        return cls(Path(path).stem, Path(path))
+
+
+def read_input(
+    item: ImageInput, image_cache: ImageCache | None = None
+) -> tuple[Mammogram, np.ndarray | None, list[str]]:
+    """The decoded image, its annotation mask (native size) or ``None``, and notes.
+
+    Through the app's image cache when one is given. A broken annotation file is a note,
+    never an error: the image is still analysed.
+
+    Raises:
+        ImageReadError: the image cannot be read.
+    """
+    from mcalc.annotations import load_annotation_mask
+    from mcalc.config import get_settings
+    from mcalc.imageio import read_image
+    from mcalc.viewer import annotation_for
+
+    if image_cache is not None:
+        mammo = image_cache.load(item.path)
+    else:
+        spacing = get_settings().default_pixel_spacing_mm
+        mammo = read_image(item.path, default_spacing_mm=spacing)
+    rec = item.record
+    if rec is None or rec.annotation_path is None or rec.annotation_kind == "none":
+        return mammo, None, []
+    if image_cache is not None:
+        mask, _, notes = annotation_for(image_cache, rec, mammo.shape, mammo.pixel_spacing_mm)
+        if mask is None:
+            return mammo, None, [f"annotation not used: {n}" for n in notes]
+        return mammo, mask, list(notes)
+    try:
+        mask, found = load_annotation_mask(rec.annotation_path, rec.annotation_kind, mammo.shape)
+    except AnnotationError as exc:
+        return mammo, None, [f"annotation not used: {exc}"]
+    return mammo, mask, list(found)
+
+
+@dataclass(frozen=True)
+class SkippedImage:
+    """An image the analysis could not use, and why.
+
+    ``kind``: ``no-breast`` (no breast region), ``layer`` (bad explanation layer) or
+    ``unreadable`` (the file cannot be read); ``error`` is the exception raised.
     """
 
     key: str
-    pmap: ProbabilityMap
-    unit: np.ndarray
-    breast: np.ndarray
-    spacing_mm: tuple[float, float]
-    scores: dict[str, Any]
-    regions: list[Region]
-    cam: CamMap | None = None
-    marks: np.ndarray | None = None
-    agreement: MapAgreement | None = None
-    map_agreement: MapAgreement | None = None
-    notes: list[str] = field(default_factory=list)
+    kind: str
+    error: Exception
 
     @property
-    def score(self) -> float:
-        return float(self.scores["score"])
+    def message(self) -> str:
+        return str(self.error)
+
+
+@dataclass(frozen=True)
+class CaseSummary:
+    """A case's score: the maximum of its images' map scores, also per screening round."""
+
+    score: float
+    images: int
+    by_timepoint: dict[str, float]
+    rule: str = "maximum of the map scores"
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready summary (no arrays)."""
-        out: dict[str, Any] = {
-            "image": self.key,
-            **self.scores,
-            "regions": [r.as_dict() for r in self.regions],
-            "grid": {
-                "patch": self.pmap.grid.patch,
-                "stride": self.pmap.grid.stride,
-                "rows": self.pmap.grid.rows,
-                "cols": self.pmap.grid.cols,
-            },
-            "model_input_shape": list(self.pmap.unit_shape),
-            "native_shape": list(self.pmap.native_shape),
-            "factor": round(self.pmap.factor, 6),
-            "seconds": round(self.pmap.seconds, 3),
-            "annotated": self.marks is not None and bool(self.marks.any()),
-            "map_agreement": None if self.map_agreement is None else self.map_agreement.as_dict(),
-            "notes": self.notes,
+        return {
+            "score": self.score,
+            "rule": self.rule,
+            "images": self.images,
+            "by_timepoint": dict(self.by_timepoint),
         }
-        if self.cam is not None:
-            out["explanation"] = {
-                "method": self.cam.settings.method,
-                "layer": self.cam.layer,
-                "target": self.cam.target,
-                "scope": self.cam.settings.resolved_scope,
-                "patches": len(self.cam.cells),
-                "seconds": round(self.cam.seconds, 3),
-                "agreement": None if self.agreement is None else self.agreement.as_dict(),
-            }
-        return out
-
-
-def unit_spacing(mammogram: Mammogram, factor: float) -> tuple[float, float]:
-    """(row, col) pixel spacing of the model-input image."""
-    sr, sc = mammogram.pixel_spacing_mm
-    return float(sr) / factor, float(sc) / factor
-
-
-def analyse_image(
-    loaded: LoadedModel,
-    mammogram: Mammogram,
-    *,
-    key: str,
-    file_id: str | None = None,
-    explainer: Explainer | None = None,
-    sliding: SlidingSettings | None = None,
-    cam: CamSettings | None = None,
-    annotation: np.ndarray | None = None,
-    tolerance_mm: float = DEFAULT_TOLERANCE_MM,
-    cache: ResultsCache | None = None,
-    progress: ProgressFn | None = None,
-) -> ImageAnalysis:
-    """Run a model over one mammogram and explain it.
-
-    Args:
-        loaded: the model.
-        mammogram: the decoded image.
-        key: the image's name in the results.
-        file_id: the image file's cache key (:func:`mcalc.explain.results.image_key`);
-            without it nothing is cached.
-        explainer: the model's explainer (built here when ``cam`` is asked and none given;
-            pass the shared one to reuse it).
-        sliding: sliding-window and aggregation settings.
-        cam: the explanation to compute (``None``: none).
-        annotation: the annotated calcification mask at native size, if any.
-        tolerance_mm: dilation of the marks for the agreement figures.
-        cache: the results cache.
-        progress: called ``(done, total, message)`` as patches are done.
-
-    Raises:
-        ModelError: the model does not fit. NoBreastRegionError: no breast in the image.
-        LayerError: bad explanation layer.
-    """
-    from mcalc.breast import breast_mask
-    from mcalc.models.inference import image_to_unit
-    from mcalc.models.patches import resample_mask
-
-    check_model_fits(loaded)
-    sliding = sliding or SlidingSettings()
-    unit, factor = image_to_unit(mammogram, loaded)
-    breast = breast_mask(unit)
-    use_cache = cache is not None and file_id is not None
-    mkey = model_key(loaded.card)
-
-    def compute_map() -> ProbabilityMap:
-        return predict_map(
-            loaded,
-            unit,
-            settings=sliding,
-            breast=breast,
-            factor=factor,
-            native_shape=mammogram.shape,
-            progress=phase(progress, "probability map"),
-        )
-
-    if use_cache:
-        pmap = cache.get_or_compute(  # type: ignore[union-attr]
-            "map",
-            mkey,
-            file_id,  # type: ignore[arg-type]
-            f"{sliding.map_key()}|{loaded.patch_size}|{loaded.spacing_mm}",
-            compute_map,
-            ProbabilityMap.to_arrays,
-            ProbabilityMap.from_arrays,
-        )
-    else:
-        pmap = compute_map()
-    spacing = unit_spacing(mammogram, factor)
-    marks = None
-    if annotation is not None:
-        marks = resample_mask(np.asarray(annotation, bool), pmap.unit_shape)
-    result = ImageAnalysis(
-        key=key,
-        pmap=pmap,
-        unit=unit,
-        breast=breast,
-        spacing_mm=spacing,
-        scores=image_scores(pmap, sliding),
-        regions=top_regions(pmap, settings=sliding),
-        marks=marks,
-    )
-    result.map_agreement = map_agreement(pmap.dense(), marks, spacing, tolerance_mm, region=breast)
-    if cam is None:
-        return result
-    explainer = explainer or Explainer(loaded.model, str(loaded.card.get("architecture", "")))
-
-    def compute_cam() -> CamMap:
-        return explain_map(
-            explainer, unit, pmap, cam, sliding=sliding, progress=phase(progress, cam.method)
-        )
-
-    if use_cache:
-        layer = cam.layer or explainer.default_layer()
-        target = cam.target or pmap.positive
-        result.cam = cache.get_or_compute(  # type: ignore[union-attr]
-            "cam",
-            mkey,
-            file_id,  # type: ignore[arg-type]
-            f"{cam.key()}|{layer}|{target}|{sliding.as_dict()}|{loaded.patch_size}",
-            compute_cam,
-            CamMap.to_arrays,
-            CamMap.from_arrays,
-        )
-    else:
-        result.cam = compute_cam()
-    result.agreement = map_agreement(result.cam.heat, marks, spacing, tolerance_mm, region=breast)
-    return result
 
 
 def case_summary(
-    analyses: Iterable[ImageAnalysis], timepoints: Sequence[str] = ("prior", "recent")
-) -> dict[str, Any]:
+    analyses: Sequence[ImageAnalysis], timepoints: Sequence[str] = TIMEPOINTS
+) -> CaseSummary:
     """Case-level scores: the maximum over all images, and per screening round.
 
     Images are matched to a round by their key's suffix (``..._prior``, ``..._recent``).
+
+    Raises:
+        ValueError: no image.
     """
     items = list(analyses)
     if not items:
         raise ValueError("a case summary needs at least one analysed image")
-    out: dict[str, Any] = {
-        "score": round(case_score(a.score for a in items), 6),
-        "rule": "maximum of the image scores",
-        "images": len(items),
-    }
     rounds = {}
     for tp in timepoints:
         scores = [a.score for a in items if a.key.endswith(f"_{tp}")]
         if scores:
             rounds[tp] = round(case_score(scores), 6)
-    out["by_timepoint"] = rounds
+    return CaseSummary(round(case_score(a.score for a in items), 6), len(items), rounds)
+
+
+@dataclass(frozen=True)
+class OverlayMaps:
+    """The map shown over each image, all on one scale.
+
+    Attributes:
+        maps: one [0, 1] map per image, at its model-input size.
+        vmax: the raw value that 1.0 stands for (1.0 for probabilities).
+        title: what the maps are (``P(calcification)`` or ``gradcam · target · layer``).
+        relative: the maps are explanations scaled to their joint maximum.
+    """
+
+    maps: list[np.ndarray]
+    vmax: float
+    title: str
+    relative: bool
+
+
+@dataclass
+class CaseAnalysis:
+    """What :func:`analyse_case` found: the analysed images, in order, and those skipped."""
+
+    images: list[ImageAnalysis]
+    skipped: list[SkippedImage]
+    threshold: DecisionThreshold
+    settings: AnalysisSettings
+
+    def predicted(self, result: ImageAnalysis) -> str:
+        """The image's decision: its positive class at or above the threshold, else negative."""
+        return self.threshold.decide(result.score, result.scores.positive_class)
+
+    def summary(self) -> CaseSummary | None:
+        """The case score over the analysed images (``None``: none was)."""
+        return case_summary(self.images) if self.images else None
+
+    def cam_scale(self) -> float:
+        """The maximum of every explanation: their one colour scale."""
+        return joint_range([r.cam.heat for r in self.images if r.cam is not None])[1]
+
+    def overlay_maps(self, show: str = "explanation") -> OverlayMaps:
+        """The explanations (``show="explanation"``, when every image has one) on their
+        joint scale, else the positive class's probability maps."""
+        cams = [r.cam for r in self.images]
+        if show == "explanation" and self.images and all(c is not None for c in cams):
+            hi = self.cam_scale()
+            first = self.images[0].cam
+            assert first is not None
+            title = f"{first.settings.method} · {first.target} · {first.layer}"
+            return OverlayMaps([c.normalized(hi) for c in cams if c is not None], hi, title, True)
+        positive = self.images[0].pmap.positive if self.images else "positive"
+        return OverlayMaps([r.pmap.dense() for r in self.images], 1.0, f"P({positive})", False)
+
+    def image_dicts(self) -> list[dict[str, Any]]:
+        """JSON-ready summaries of the images, each with its decision."""
+        return [{**r.as_dict(), "predicted": self.predicted(r)} for r in self.images]
+
+
+#: Errors that skip one image (the others are still analysed), by kind.
+_SKIPPED: tuple[tuple[type[Exception], str], ...] = (
+    (NoBreastRegionError, "no-breast"),
+    (LayerError, "layer"),
+    (ImageReadError, "unreadable"),
+)
+
+
+def analyse_case(
+    loaded: LoadedModel,
+    images: Sequence[ImageInput],
+    settings: AnalysisSettings | None = None,
+    progress: ProgressFn | None = None,
+    *,
+    explainer: Explainer | None = None,
+    results: ResultsCache | None = None,
+    image_cache: ImageCache | None = None,
+    strict: bool = False,
+) -> CaseAnalysis:
+    """Run a model over images (a case's, or single files) and explain them.
+
+    Args:
+        loaded: the model.
+        images: what to analyse, in the order shown.
+        settings: sliding window, explanation and agreement tolerance.
+        progress: called ``(done, total, "<image key>: <phase>: <message>")``.
+        explainer: the model's shared explainer (one is built when needed and not given).
+        results: the results cache (``None``: nothing cached).
+        image_cache: the app's decoded-image cache (``None``: files are read directly).
+        strict: raise the first image's error instead of skipping the image.
+
+    Raises:
+        ModelError: the model does not fit. With ``strict``: what an image raised.
+    """
+    settings = settings or AnalysisSettings()
+    check_model_fits(loaded)
+    if settings.cam is not None and explainer is None:
+        explainer = Explainer.for_model(loaded)
+    out = CaseAnalysis([], [], decision_threshold(loaded.card), settings)
+    for item in images:
+        try:
+            mammo, mask, notes = read_input(item, image_cache)
+            result = analyse_image(
+                loaded,
+                mammo,
+                key=item.key,
+                file_id=image_key(item.path) if results is not None else None,
+                explainer=explainer,
+                sliding=settings.sliding,
+                cam=settings.cam,
+                annotation=mask,
+                tolerance_mm=settings.tolerance_mm,
+                cache=results,
+                progress=phase(progress, item.key),
+            )
+        except tuple(error for error, _ in _SKIPPED) as exc:
+            if strict:
+                raise
+            kind = next(k for error, k in _SKIPPED if isinstance(exc, error))
+            log.info("%s skipped (%s): %s", item.key, kind, exc)
+            out.skipped.append(SkippedImage(item.key, kind, exc))
+            continue
+        result.notes.extend(notes)
+        out.images.append(result)
     return out

@@ -1,0 +1,251 @@
+"""One image end to end: probability map, map scores, regions, explanation, agreement.
+
+:func:`analyse_image` is the per-image step of :func:`mcalc.explain.service.analyse_case`
+(the one call of the CLI and the Predict page). Results are taken from a
+:class:`~mcalc.explain.results.ResultsCache` when one is given.
+
+Example:
+    >>> from mcalc.models.inference import load_model  # doctest: +SKIP
+    >>> loaded = load_model("demo-custom", "models")  # doctest: +SKIP
+    >>> result = analyse_image(loaded, mammogram, key="c/CC_recent",
+    ...                        cam=CamSettings("gradcam"))  # doctest: +SKIP
+    >>> result.score, [r.score for r in result.regions]  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import numpy as np
+
+from mcalc.explain.cams import CamMap, CamSettings, explain_map
+from mcalc.explain.explainer import Explainer
+from mcalc.explain.map_agreement import DEFAULT_TOLERANCE_MM, MapAgreement, map_agreement
+from mcalc.explain.results import ResultsCache, model_key
+from mcalc.explain.scoring import MapScores, Region, map_scores, top_regions
+from mcalc.explain.sliding import ProbabilityMap, SlidingSettings, check_model_fits, predict_map
+from mcalc.progress import ProgressFn, phase
+
+if TYPE_CHECKING:
+    from mcalc.imageio import Mammogram
+    from mcalc.models.inference import LoadedModel
+
+__all__ = ["ImageAnalysis", "analyse_image", "unit_spacing"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class ImageAnalysis:
+    """Everything the model says about one image.
+
+    Attributes:
+        key: the image's name (``case/VIEW_time`` or a file name).
+        pmap: the probability map.
+        unit: the model-input image ([0, 1], model spacing).
+        breast: the breast mask of ``unit``.
+        spacing_mm: (row, col) spacing of ``unit``'s pixels.
+        scores: the map scores (:func:`mcalc.explain.scoring.map_scores`).
+        regions: the top regions.
+        cam: the full-image explanation, if one was asked for.
+        marks: the annotated calcifications at ``unit``'s size, if any.
+        agreement: the explanation against the marks.
+        map_agreement: the probability map (positive class) against the marks.
+    """
+
+    key: str
+    pmap: ProbabilityMap
+    unit: np.ndarray
+    breast: np.ndarray
+    spacing_mm: tuple[float, float]
+    scores: MapScores
+    regions: list[Region]
+    cam: CamMap | None = None
+    marks: np.ndarray | None = None
+    agreement: MapAgreement | None = None
+    map_agreement: MapAgreement | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        """The positive class's map score."""
+        return float(self.scores.score)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary (no arrays)."""
+        out: dict[str, Any] = {
+            "image": self.key,
+            **self.scores.as_dict(),
+            "regions": [r.as_dict() for r in self.regions],
+            "grid": {
+                "patch": self.pmap.grid.patch,
+                "stride": self.pmap.grid.stride,
+                "rows": self.pmap.grid.rows,
+                "cols": self.pmap.grid.cols,
+            },
+            "model_input_shape": list(self.pmap.unit_shape),
+            "native_shape": list(self.pmap.native_shape),
+            "factor": round(self.pmap.factor, 6),
+            "seconds": round(self.pmap.seconds, 3),
+            "annotated": self.marks is not None and bool(self.marks.any()),
+            "map_agreement": None if self.map_agreement is None else self.map_agreement.as_dict(),
+            "notes": self.notes,
+        }
+        if self.cam is not None:
+            out["explanation"] = {
+                "method": self.cam.settings.method,
+                "layer": self.cam.layer,
+                "target": self.cam.target,
+                "scope": self.cam.settings.resolved_scope,
+                "patches": len(self.cam.cells),
+                "seconds": round(self.cam.seconds, 3),
+                "agreement": None if self.agreement is None else self.agreement.as_dict(),
+            }
+        return out
+
+
+def unit_spacing(mammogram: Mammogram, factor: float) -> tuple[float, float]:
+    """(row, col) pixel spacing of the model-input image."""
+    sr, sc = mammogram.pixel_spacing_mm
+    return float(sr) / factor, float(sc) / factor
+
+
+def _cached(
+    cache: ResultsCache | None,
+    file_id: str | None,
+    kind: str,
+    model: str,
+    settings: str,
+    compute: Callable[[], T],
+    to_arrays: Callable[[T], dict[str, np.ndarray]],
+    from_arrays: Callable[[dict[str, np.ndarray]], T],
+) -> T:
+    """``compute()`` through the results cache when there is one and the file is known."""
+    if cache is None or file_id is None:
+        return compute()
+    return cache.get_or_compute(kind, model, file_id, settings, compute, to_arrays, from_arrays)
+
+
+def analyse_image(
+    loaded: LoadedModel,
+    mammogram: Mammogram,
+    *,
+    key: str,
+    file_id: str | None = None,
+    explainer: Explainer | None = None,
+    sliding: SlidingSettings | None = None,
+    cam: CamSettings | None = None,
+    annotation: np.ndarray | None = None,
+    tolerance_mm: float = DEFAULT_TOLERANCE_MM,
+    cache: ResultsCache | None = None,
+    progress: ProgressFn | None = None,
+) -> ImageAnalysis:
+    """Run a model over one mammogram and explain it.
+
+    Args:
+        loaded: the model.
+        mammogram: the decoded image.
+        key: the image's name in the results.
+        file_id: the image file's cache key (:func:`mcalc.explain.results.image_key`);
+            without it nothing is cached.
+        explainer: the model's explainer (built here when ``cam`` is asked and none given;
+            pass the shared one to reuse it).
+        sliding: sliding-window and scoring settings.
+        cam: the explanation to compute (``None``: none).
+        annotation: the annotated calcification mask at native size, if any.
+        tolerance_mm: dilation of the marks for the agreement figures.
+        cache: the results cache.
+        progress: called ``(done, total, message)`` as patches are done.
+
+    Raises:
+        ModelError: the model does not fit. NoBreastRegionError: no breast in the image.
+        LayerError: bad explanation layer.
+    """
+    from mcalc.breast import breast_mask
+    from mcalc.models.inference import image_to_unit
+    from mcalc.models.patches import resample_mask
+
+    check_model_fits(loaded)
+    sliding = sliding or SlidingSettings()
+    unit, factor = image_to_unit(mammogram, loaded)
+    breast = breast_mask(unit)
+    mkey = model_key(loaded.card)
+
+    def compute() -> ProbabilityMap:
+        return predict_map(
+            loaded,
+            unit,
+            settings=sliding,
+            breast=breast,
+            factor=factor,
+            native_shape=mammogram.shape,
+            progress=phase(progress, "probability map"),
+        )
+
+    map_settings = f"{sliding.map_key()}|{loaded.patch_size}|{loaded.spacing_mm}"
+    pmap = _cached(
+        cache,
+        file_id,
+        "map",
+        mkey,
+        map_settings,
+        compute,
+        ProbabilityMap.to_arrays,
+        ProbabilityMap.from_arrays,
+    )
+    spacing = unit_spacing(mammogram, factor)
+    marks = None
+    if annotation is not None:
+        marks = resample_mask(np.asarray(annotation, bool), pmap.unit_shape)
+    result = ImageAnalysis(
+        key=key,
+        pmap=pmap,
+        unit=unit,
+        breast=breast,
+        spacing_mm=spacing,
+        scores=map_scores(pmap, sliding),
+        regions=top_regions(pmap, settings=sliding),
+        marks=marks,
+    )
+    result.map_agreement = map_agreement(pmap.dense(), marks, spacing, tolerance_mm, region=breast)
+    if cam is not None:
+        xp = explainer or Explainer.for_model(loaded)
+        result.cam = _explanation(xp, result, cam, sliding, (cache, file_id, mkey), progress)
+        result.agreement = map_agreement(
+            result.cam.heat, marks, spacing, tolerance_mm, region=breast
+        )
+    return result
+
+
+def _explanation(
+    explainer: Explainer,
+    result: ImageAnalysis,
+    cam: CamSettings,
+    sliding: SlidingSettings,
+    cached: tuple[ResultsCache | None, str | None, str],
+    progress: ProgressFn | None,
+) -> CamMap:
+    """The full-image explanation of an analysed image (through the results cache)."""
+    cache, file_id, mkey = cached
+    layer = cam.layer or explainer.default_layer()
+    target = cam.target or result.pmap.positive
+    patch = result.pmap.grid.patch
+    return _cached(
+        cache,
+        file_id,
+        "cam",
+        mkey,
+        f"{cam.key()}|{layer}|{target}|{sliding.as_dict()}|{patch}",
+        lambda: explain_map(
+            explainer,
+            result.unit,
+            result.pmap,
+            cam,
+            sliding=sliding,
+            progress=phase(progress, cam.method),
+        ),
+        CamMap.to_arrays,
+        CamMap.from_arrays,
+    )

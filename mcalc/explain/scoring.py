@@ -1,0 +1,303 @@
+"""What a probability map adds up to: the map score, the case score, the top regions.
+
+Documented rules, used by the CLI and the Predict page:
+
+- **Map score** (of an image): the mean of the ``top_k`` highest patch probabilities of
+  the *positive class* over the whole-image probability map (``top_k=1``: the maximum).
+  The positive class is the task's (:mod:`mcalc.models.tasks`). A mean of a few peaks is
+  less noisy than the maximum yet, unlike a mean over the breast, is not diluted by the
+  thousands of normal patches around a few-millimetre finding. It is not evaluation's
+  image score (:mod:`mcalc.models.curves`: over sampled patches, not the whole map).
+- **Case score**: the maximum of the map scores of the case's images (one view suffices
+  to show a finding).
+- **Decision**: a map score at or above the model's decision threshold
+  (:func:`decision_threshold`) reads as the positive class.
+- **Top regions**: greedy non-maximum suppression over the grid: the highest-scoring patch
+  is kept, every patch overlapping it by more than ``nms_overlap`` (intersection over union)
+  is dropped, and so on, down to ``min_region_score`` or ``max_regions`` regions.
+
+Example:
+    >>> import numpy as np
+    >>> map_score(np.array([0.1, 0.9, 0.5, 0.7]), rule="topk", k=2)
+    0.8
+    >>> decision_threshold({}).value
+    0.5
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mcalc.explain.sliding import ProbabilityMap, SlidingSettings
+
+if TYPE_CHECKING:
+    from mcalc.explain.grid import PatchGrid
+
+__all__ = [
+    "MAP_SCORE",
+    "MAP_SCORE_RULES",
+    "DEFAULT_THRESHOLD",
+    "MapScores",
+    "DecisionThreshold",
+    "Region",
+    "map_score",
+    "map_score_rule",
+    "map_scores",
+    "case_score",
+    "decision_threshold",
+    "top_regions",
+]
+
+#: The name of the sliding-window image score, wherever it is shown.
+MAP_SCORE = "map score"
+#: Map-score rules: ``max`` of the patch probabilities, or ``topk`` mean.
+MAP_SCORE_RULES: tuple[str, ...] = ("max", "topk")
+#: Decision threshold of a model whose card names none.
+DEFAULT_THRESHOLD = 0.5
+
+
+def map_score(
+    values: np.ndarray, evaluated: np.ndarray | None = None, *, rule: str = "topk", k: int = 3
+) -> float:
+    """One score from patch probabilities: ``max``, or the mean of the ``k`` largest.
+
+    Args:
+        values: probabilities, any shape.
+        evaluated: which values count (default: all).
+        rule: ``max`` or ``topk``.
+        k: how many of the largest values ``topk`` averages (fewer when fewer count).
+
+    Returns:
+        The score; 0.0 when no value counts.
+
+    Raises:
+        ValueError: unknown rule or ``k`` < 1.
+    """
+    if rule not in MAP_SCORE_RULES:
+        raise ValueError(f"unknown rule {rule!r}; expected one of {', '.join(MAP_SCORE_RULES)}")
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    v = np.asarray(values, dtype=np.float64)
+    if evaluated is not None:
+        v = v[np.asarray(evaluated, bool)]
+    v = v[np.isfinite(v)].ravel()
+    if v.size == 0:
+        return 0.0
+    if rule == "max":
+        return float(v.max())
+    k = min(k, v.size)
+    return float(np.partition(v, v.size - k)[v.size - k :].mean())
+
+
+def map_score_rule(top_k: int) -> str:
+    """The map score's rule in words (``mean of the top 3 patch probabilities``)."""
+    return (
+        "maximum patch probability"
+        if top_k == 1
+        else f"mean of the top {top_k} patch probabilities"
+    )
+
+
+@dataclass(frozen=True)
+class MapScores:
+    """The map scores of one image.
+
+    Attributes:
+        score: the positive class's map score.
+        positive_class: the task's positive class.
+        classes: every class's map score.
+        rule: the rule in words (:func:`map_score_rule`).
+        patches: number of patches classified.
+    """
+
+    score: float
+    positive_class: str
+    classes: dict[str, float]
+    rule: str
+    patches: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready (``score`` is the map score; ``score_name`` says so)."""
+        return {
+            "score": self.score,
+            "score_name": MAP_SCORE,
+            "positive_class": self.positive_class,
+            "classes": dict(self.classes),
+            "rule": self.rule,
+            "patches": self.patches,
+        }
+
+
+def map_scores(pmap: ProbabilityMap, settings: SlidingSettings | None = None) -> MapScores:
+    """The map scores of a probability map: the positive class's and every class's."""
+    settings = settings or SlidingSettings()
+    rule = "max" if settings.top_k == 1 else "topk"
+    per_class = {
+        name: round(map_score(pmap.values(name), pmap.evaluated, rule=rule, k=settings.top_k), 6)
+        for name in pmap.classes
+    }
+    return MapScores(
+        score=per_class[pmap.positive],
+        positive_class=pmap.positive,
+        classes=per_class,
+        rule=map_score_rule(settings.top_k),
+        patches=pmap.n_patches,
+    )
+
+
+@dataclass(frozen=True)
+class DecisionThreshold:
+    """The map score at and above which an image reads as the positive class.
+
+    Attributes:
+        value: the threshold.
+        source: where it comes from, in words (shown beside every decision).
+    """
+
+    value: float
+    source: str
+
+    @property
+    def is_default(self) -> bool:
+        return self.source.startswith("default")
+
+    def decide(self, score: float, positive_class: str) -> str:
+        """``positive_class`` when ``score >= value``, else ``negative``."""
+        return positive_class if score >= self.value else "negative"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"value": self.value, "source": self.source}
+
+
+def decision_threshold(card: Mapping[str, Any]) -> DecisionThreshold:
+    """The decision threshold of a model: its card's, else :data:`DEFAULT_THRESHOLD`.
+
+    A card names one as ``"decision_threshold": {"value": 0.42, "source": "Youden's J on
+    the validation patches"}`` (or a bare number); anything else is the default, said so.
+    """
+    raw = card.get("decision_threshold")
+    value, source = raw, "the model card"
+    if isinstance(raw, Mapping):
+        value, source = raw.get("value"), str(raw.get("source") or source)
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0:
+        return DecisionThreshold(float(value), source)
+    return DecisionThreshold(
+        DEFAULT_THRESHOLD, f"default {DEFAULT_THRESHOLD:g} (the model card names no threshold)"
+    )
+
+
+def case_score(scores: Iterable[float], rule: str = "max") -> float:
+    """A case's score from its images' map scores: their maximum (or ``mean``).
+
+    Raises:
+        ValueError: no score, or an unknown rule.
+    """
+    values = [float(s) for s in scores]
+    if not values:
+        raise ValueError("a case score needs at least one map score")
+    if rule == "max":
+        return max(values)
+    if rule == "mean":
+        return float(np.mean(values))
+    raise ValueError(f"unknown case rule {rule!r}; expected 'max' or 'mean'")
+
+
+@dataclass(frozen=True)
+class Region:
+    """One of the top regions of a probability map.
+
+    Attributes:
+        rank: 1 for the highest score.
+        score: the positive-class (or chosen class) probability of its patch.
+        cell: (i, j) grid cell.
+        center: (row, col) of the patch centre in native (full-resolution) pixels.
+        box: (r0, r1, c0, c1) of the patch in native pixels, clipped to the image.
+        scores: every class's probability at that patch.
+    """
+
+    rank: int
+    score: float
+    cell: tuple[int, int]
+    center: tuple[float, float]
+    box: tuple[int, int, int, int]
+    scores: dict[str, float]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "rank": self.rank,
+            "score": round(self.score, 6),
+            "cell": list(self.cell),
+            "center": [round(v, 1) for v in self.center],
+            "box": list(self.box),
+            "scores": {k: round(v, 6) for k, v in self.scores.items()},
+        }
+
+
+def _iou(grid: PatchGrid, a: np.ndarray, cells: np.ndarray) -> np.ndarray:
+    """IoU of the patch at cell ``a`` with the patches at ``cells`` (same size patches)."""
+    p, s = grid.patch, grid.stride
+    dy = np.maximum(0, p - np.abs(cells[:, 0] - a[0]) * s)
+    dx = np.maximum(0, p - np.abs(cells[:, 1] - a[1]) * s)
+    inter = (dy * dx).astype(np.float64)
+    return inter / (2.0 * p * p - inter)
+
+
+def top_regions(
+    pmap: ProbabilityMap,
+    name: str | int | None = None,
+    *,
+    settings: SlidingSettings | None = None,
+) -> list[Region]:
+    """The best-scoring, non-overlapping patches of a map (greedy NMS over the grid).
+
+    Args:
+        pmap: the probability map.
+        name: the class ranked (default: the positive class).
+        settings: ``max_regions``, ``min_region_score`` and ``nms_overlap``.
+    """
+    settings = settings or SlidingSettings()
+    values = pmap.values(name)
+    cells = np.argwhere(pmap.evaluated & (values >= settings.min_region_score))
+    if len(cells) == 0 or settings.max_regions == 0:
+        return []
+    order = np.argsort(-values[cells[:, 0], cells[:, 1]], kind="stable")
+    cells = cells[order]
+    keep: list[np.ndarray] = []
+    alive = np.ones(len(cells), bool)
+    for n in range(len(cells)):
+        if not alive[n]:
+            continue
+        keep.append(cells[n])
+        if len(keep) >= settings.max_regions:
+            break
+        alive &= _iou(pmap.grid, cells[n], cells) <= settings.nms_overlap
+    return [
+        _region(pmap, values, rank, int(i), int(j)) for rank, (i, j) in enumerate(keep, start=1)
+    ]
+
+
+def _region(pmap: ProbabilityMap, values: np.ndarray, rank: int, i: int, j: int) -> Region:
+    """The :class:`Region` of grid cell ``(i, j)``, in native pixels."""
+    h, w = pmap.native_shape
+    r0, r1, c0, c1 = pmap.grid.box(i, j)
+    f = pmap.factor
+    box = (
+        max(0, math.floor(r0 / f)),
+        min(h, math.ceil(r1 / f)),
+        max(0, math.floor(c0 / f)),
+        min(w, math.ceil(c1 / f)),
+    )
+    center = pmap.grid.centers()[i, j]
+    return Region(
+        rank=rank,
+        score=float(values[i, j]),
+        cell=(i, j),
+        center=pmap.to_native(float(center[0]), float(center[1])),
+        box=box,
+        scores={c: float(pmap.proba[i, j, k]) for k, c in enumerate(pmap.classes)},
+    )

@@ -1,0 +1,196 @@
+"""What the Predict page draws from a :class:`~mcalc.explain.service.CaseAnalysis`.
+
+The overlay figure (maps over prior and recent, top regions boxed, one colour bar), the
+full-resolution zoom on a region, and the regions and agreement tables. Every label says
+"map score": the sliding-window score (mean of the top-k patch probabilities of the
+whole-image map), not evaluation's image score.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mcalc.explain.overlay import blend, plotly_colorscale
+from mcalc.explain.scoring import MAP_SCORE
+from mcalc.explain.stitch import joint_range, normalize_map
+from mcalc.present.map_display import crop_heat, display_box, overlay_view
+from mcalc.present.viewer_figures import add_boxes, add_colorbar, crop_figure, pair_figure
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+    from mcalc.explain.scoring import Region
+    from mcalc.explain.service import CaseAnalysis, ImageAnalysis, OverlayMaps
+    from mcalc.viewer import ImageView
+
+__all__ = [
+    "Panel",
+    "score_label",
+    "overlay_figure",
+    "overlay_caption",
+    "find_region",
+    "zoom_box",
+    "zoom_panels",
+    "regions_table",
+    "agreement_table",
+    "case_caption",
+]
+
+
+@dataclass(frozen=True)
+class Panel:
+    """One image shown: its label (``CC recent``), its view and its analysis."""
+
+    label: str
+    view: ImageView
+    result: ImageAnalysis
+
+
+def score_label(result: ImageAnalysis) -> str:
+    """``calcification map score``: what an image's number is."""
+    return f"{result.scores.positive_class} {MAP_SCORE}"
+
+
+def overlay_figure(
+    panels: Sequence[Panel],
+    overlay: OverlayMaps,
+    *,
+    opacity: float,
+    cmap: str,
+    show_marks: bool,
+    height: int = 640,
+) -> go.Figure:
+    """The maps over the images side by side (synchronised zoom), regions boxed and
+    clickable (``customdata``: image key, rank), one colour bar."""
+    views = [
+        overlay_view(p.view, m, opacity, cmap) for p, m in zip(panels, overlay.maps, strict=True)
+    ]
+    titles = [f"{p.label} · {score_label(p.result)} {p.result.score:.3f}" for p in panels]
+    fig = pair_figure(views, titles, show_marks=show_marks, height=height)
+    for col, p in enumerate(panels, start=1):
+        regions = p.result.regions
+        add_boxes(
+            fig,
+            [display_box(reg.box, p.view) for reg in regions],
+            col,
+            labels=[str(reg.rank) for reg in regions],
+            customdata=[[p.result.key, reg.rank] for reg in regions],
+            name=f"regions-{col}",
+        )
+    add_colorbar(
+        fig,
+        plotly_colorscale(cmap),
+        title="relative" if overlay.relative else overlay.title,
+        vmin=0.0,
+        vmax=1.0,
+    )
+    return fig
+
+
+def overlay_caption(overlay: OverlayMaps) -> str:
+    """What the overlay shows and how to use the figure."""
+    scale = f" (1.0 = {overlay.vmax:.3g})" if overlay.relative else ""
+    return (
+        f"Overlay: **{overlay.title}**, one colour scale for every panel{scale}. Scroll to "
+        "zoom, drag to pan: the panels move together. Click a region's square (or a row of "
+        "the table) to see it at full resolution."
+    )
+
+
+def find_region(
+    panels: Sequence[Panel], chosen: tuple[str, int] | None
+) -> tuple[Panel, Region] | None:
+    """The panel and region of ``(image key, rank)``, if shown."""
+    if not chosen:
+        return None
+    for p in panels:
+        for reg in p.result.regions:
+            if p.result.key == chosen[0] and reg.rank == chosen[1]:
+                return p, reg
+    return None
+
+
+def zoom_box(panel: Panel, region: Region) -> tuple[int, int, int, int]:
+    """The display box of a region with half its size as margin."""
+    box = display_box(region.box, panel.view)
+    pad = max(8, (box[1] - box[0]) // 2)
+    return box[0] - pad, box[1] + pad, box[2] - pad, box[3] + pad
+
+
+def zoom_panels(
+    crops: Sequence[tuple[np.ndarray, tuple[int, int, int, int], Panel, np.ndarray]],
+    *,
+    opacity: float,
+    cmap: str,
+) -> go.Figure:
+    """Full-resolution crops ``(crop, box used, panel, [0, 1] map of the panel)`` with
+    their part of the map, on one scale: the maximum of the map inside these crops (the
+    region's detail stays visible even when the image's peak is elsewhere)."""
+    heats = [
+        crop_heat(heat, p.result.pmap.factor, p.view, used, crop.shape[:2])
+        for crop, used, p, heat in crops
+    ]
+    _, peak = joint_range(heats)
+    shown = [
+        blend(c, normalize_map(h, 0.0, peak), opacity, cmap)
+        for (c, _, _, _), h in zip(crops, heats, strict=True)
+    ]
+    return crop_figure(
+        shown,
+        [used for _, used, _, _ in crops],
+        [f"{p.label} · full resolution" for *_, p, _ in crops],
+    )
+
+
+def regions_table(results: Sequence[ImageAnalysis]) -> list[dict[str, Any]]:
+    """One row per top region: image, rank, score, centre and size (for a data frame)."""
+    rows: list[dict[str, Any]] = []
+    for r in results:
+        sr = r.spacing_mm[0]
+        for reg in r.regions:
+            rows.append(
+                {
+                    "image": r.key,
+                    "region": reg.rank,
+                    "score": round(reg.score, 4),
+                    "row": round(reg.center[0]),
+                    "col": round(reg.center[1]),
+                    "size (mm)": round((reg.box[1] - reg.box[0]) * sr * r.pmap.factor, 1),
+                }
+            )
+    return rows
+
+
+def agreement_table(results: Sequence[ImageAnalysis]) -> list[dict[str, Any]]:
+    """One row per (image, map) with an agreement: energy inside marks, pointing game."""
+    rows: list[dict[str, Any]] = []
+    for r in results:
+        for what, a in (("explanation", r.agreement), ("probability map", r.map_agreement)):
+            if a is None:
+                continue
+            rows.append(
+                {
+                    "image": r.key,
+                    "map": what,
+                    "energy inside marks": a.energy_inside,
+                    "marks' share of the breast": a.area_fraction,
+                    "peak on a mark": a.pointing_hit,
+                    "annotated pixels": a.marks,
+                }
+            )
+    return rows
+
+
+def case_caption(case: CaseAnalysis) -> str:
+    """How the map scores and the decision were made."""
+    first = case.images[0].scores if case.images else None
+    rule = first.rule if first is not None else "mean of the top-k patch probabilities"
+    t = case.threshold
+    return (
+        f"{MAP_SCORE.capitalize()}: {rule} over the whole-image probability map (not "
+        f"Evaluate's image score). Decision threshold {t.value:.2f}: {t.source}."
+    )

@@ -1,0 +1,101 @@
+"""``analyse_case``: the one call of the CLI and the Predict page (skips, strict mode,
+decision threshold from the card, the same numbers through the app's image cache)."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+
+from mcalc.dataset import open_dataset
+from mcalc.explain.cams import CamSettings
+from mcalc.explain.errors import NoBreastRegionError
+from mcalc.explain.service import AnalysisSettings, ImageInput, analyse_case
+from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
+
+pytest.importorskip("keras")
+
+
+@pytest.fixture(scope="module")
+def spot(spot_registry):
+    from mcalc.models.inference import load_model
+
+    return load_model("spot", spot_registry)
+
+
+@pytest.fixture(scope="module")
+def case_inputs(tiny_demo) -> list[ImageInput]:
+    case = open_dataset(tiny_demo).case("suspicious-1")
+    return [ImageInput.from_record(r) for r in case.images if r.view == "CC"]
+
+
+def test_a_case_is_analysed_with_scores_regions_and_a_default_decision(spot, case_inputs) -> None:
+    seen: list[str] = []
+    case = analyse_case(
+        spot,
+        case_inputs,
+        AnalysisSettings(cam=CamSettings("gradcam")),
+        lambda done, total, message: seen.append(message),
+    )
+    assert [r.key for r in case.images] == [i.key for i in case_inputs] and not case.skipped
+    recent = next(r for r in case.images if r.key.endswith("_recent"))
+    assert recent.score > 0.9 and recent.regions and recent.marks is not None
+    assert case.threshold.value == 0.5 and case.threshold.is_default
+    assert case.predicted(recent) == "calcification"
+    summary = case.summary()
+    assert summary is not None and summary.score == max(r.score for r in case.images)
+    assert set(summary.by_timepoint) == {"prior", "recent"}
+    # Progress names the image and the phase.
+    assert any(m.startswith(f"{recent.key}: probability map:") for m in seen)
+    assert any(m.startswith(f"{recent.key}: gradcam:") for m in seen)
+    # Explanations share one scale whose maximum is the largest explanation.
+    overlay = case.overlay_maps("explanation")
+    assert overlay.relative and overlay.vmax == pytest.approx(case.cam_scale())
+    assert max(float(m.max()) for m in overlay.maps) == pytest.approx(1.0, abs=1e-3)
+    proba = case.overlay_maps("probability")
+    assert not proba.relative and proba.title == "P(calcification)"
+    dicts = case.image_dicts()
+    assert all(d["score_name"] == "map score" and "predicted" in d for d in dicts)
+
+
+def test_the_card_threshold_decides(spot, case_inputs) -> None:
+    strict = dataclasses.replace(spot, card={**spot.card, "decision_threshold": 0.9999})
+    case = analyse_case(strict, case_inputs[-1:])
+    (result,) = case.images
+    assert case.threshold.value == 0.9999 and not case.threshold.is_default
+    assert case.predicted(result) == ("calcification" if result.score >= 0.9999 else "negative")
+    assert case.predicted(result) == "negative"
+
+
+def test_images_without_breast_or_unreadable_are_skipped_unless_strict(
+    spot, case_inputs, tmp_path
+) -> None:
+    blank = tmp_path / "blank.png"
+    cv2.imwrite(str(blank), np.zeros((120, 100), np.uint8))
+    broken = tmp_path / "broken.dcm"
+    broken.write_bytes(b"not a dicom file")
+    inputs = [ImageInput.from_file(blank), ImageInput.from_file(broken), case_inputs[-1]]
+    case = analyse_case(spot, inputs)
+    assert [r.key for r in case.images] == [case_inputs[-1].key]
+    assert [(s.key, s.kind) for s in case.skipped] == [
+        ("blank", "no-breast"),
+        ("broken", "unreadable"),
+    ]
+    assert "no breast region" in case.skipped[0].message
+    with pytest.raises(NoBreastRegionError):
+        analyse_case(spot, inputs, strict=True)
+
+
+def test_the_app_image_cache_gives_the_same_numbers_as_reading_files(
+    spot, case_inputs, tmp_path
+) -> None:
+    from mcalc.cache import ImageCache
+
+    direct = analyse_case(spot, case_inputs)
+    cached = analyse_case(spot, case_inputs, image_cache=ImageCache(tmp_path / "images"))
+    for a, b in zip(direct.images, cached.images, strict=True):
+        assert a.score == b.score and [r.box for r in a.regions] == [r.box for r in b.regions]
+        assert a.marks is not None and b.marks is not None
+        np.testing.assert_array_equal(a.marks, b.marks)
