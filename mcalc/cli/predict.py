@@ -31,6 +31,7 @@ from mcalc.explain.cams import CAM_METHODS, SCOPES, CamSettings, joint_range, no
 from mcalc.explain.errors import ExplainError
 from mcalc.explain.map_agreement import DEFAULT_TOLERANCE_MM
 from mcalc.explain.sliding import SlidingSettings
+from mcalc.models.card import ModelCard
 from mcalc.progress import TerminalProgress
 
 __all__ = ["register_commands", "cmd_predict", "file_stem", "card_summary"]
@@ -43,22 +44,9 @@ def file_stem(key: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key)
 
 
-def card_summary(card: dict[str, Any]) -> dict[str, Any]:
-    """What a prediction reports about its model."""
-    test = (card.get("metrics") or {}).get("test") or {}
-    return {
-        "id": card.get("id"),
-        "architecture": card.get("architecture"),
-        "task": card.get("task"),
-        "classes": card.get("classes"),
-        "freeze": (card.get("freeze") or {}).get("strategy"),
-        "weights": (card.get("weights") or {}).get("source"),
-        "pretrained": bool(card.get("pretrained", False)),
-        "synthetic_data": bool((card.get("data") or {}).get("synthetic", False)),
-        "patch": card.get("patch"),
-        "test_auc": test.get("auc"),
-        "test_accuracy": test.get("accuracy"),
-    }
+def card_summary(card: ModelCard) -> dict[str, Any]:
+    """What a prediction reports about its model (:meth:`ModelCard.summary_dict`)."""
+    return card.summary_dict()
 
 
 def _images(
@@ -144,7 +132,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         cam = CamSettings(method=args.cam, layer=args.layer, target=args.target, scope=args.scope)
     images = _images(args)
     loaded = load_model(args.model, models_dir)
-    explainer = Explainer(loaded.model, str(loaded.card.get("architecture", "")))
+    explainer = Explainer(loaded.model, loaded.card.architecture)
     cache = None if args.no_cache else ResultsCache(settings.cache_dir / "predict")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -203,7 +191,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_report(report: dict[str, Any], card: dict[str, Any]) -> None:
+def _print_report(report: dict[str, Any], card: ModelCard) -> None:
     model = report["model"]
     print(f"model {model['id']}: {model['architecture']} / {model['task']}")
     if model["synthetic_data"]:

@@ -206,7 +206,7 @@ def analyse_image(
     result.map_agreement = map_agreement(pmap.dense(), marks, spacing, tolerance_mm, region=breast)
     if cam is None:
         return result
-    explainer = explainer or Explainer(loaded.model, str(loaded.card.get("architecture", "")))
+    explainer = explainer or Explainer(loaded.model, loaded.card.architecture)
 
     def compute_cam() -> CamMap:
         return explain_map(
