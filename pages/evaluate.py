@@ -45,15 +45,50 @@ REGISTRY_COLUMNS = {
     "model": "model",
     "architecture": "architecture",
     "task": "task",
-    "strategy": "freeze strategy",
-    "weights": "weights source",
+    "strategy": "freeze",
+    "weights": "weights",
     "pre-trained": "pre-trained",
-    "synthetic data": "synthetic data",
-    "test AUC": "test AUC",
-    "accuracy": "test accuracy",
-    "sensitivity": "test sensitivity",
-    "specificity": "test specificity",
-    "training s": "training s",
+    "synthetic data": "synthetic",
+    "test AUC": "AUC",
+    "accuracy": "accuracy",
+    "sensitivity": "sensitivity",
+    "specificity": "specificity",
+}
+#: The metrics table in two, so that each fits the page's width: threshold-free results,
+#: then the metrics at the operating threshold (columns of ``summary_row``).
+RANKING_COLUMNS = [
+    "model",
+    "level",
+    "positive class",
+    "n",
+    "positives",
+    "patients",
+    "AUC",
+    "AUC 95% CI",
+    "AP",
+    "Youden threshold",
+]
+THRESHOLD_COLUMNS = [
+    "model",
+    "threshold",
+    "sensitivity",
+    "specificity",
+    "PPV",
+    "NPV",
+    "accuracy",
+    "F1",
+]
+_DECIMAL_COLUMNS = {
+    "AUC",
+    "AP",
+    "Youden threshold",
+    "threshold",
+    "sensitivity",
+    "specificity",
+    "PPV",
+    "NPV",
+    "accuracy",
+    "F1",
 }
 LEVEL_LABELS = {
     "patch": "Patch",
@@ -73,24 +108,42 @@ def level_analysis(_scores: EvalScores, key: str, level: str, n_boot: int) -> Le
     return analyse(_scores, level, n_boot=n_boot, seed=0)
 
 
+def fitted_table(table: pd.DataFrame, *, key: str, height: int | None = None) -> None:
+    """A table as wide as the page, its columns sized to their contents (the model id's at
+    most medium), metrics with 3 decimals. Callers keep tables to a few short-named
+    columns so that they fit without a horizontal scroll bar."""
+    config = {
+        column: st.column_config.NumberColumn(format="%.3f")
+        for column in table.columns
+        if column in _DECIMAL_COLUMNS
+    }
+    if "model" in table.columns:  # a long id is cut with an ellipsis (whole on hover)
+        config["model"] = st.column_config.TextColumn(width="medium")
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        height=height if height is not None else "auto",
+        column_config=config,
+        key=key,
+    )
+
+
 def registry_ui(listing: RegistryListing) -> None:
     """The registry as a table, and the folders that were skipped with their reason."""
     st.subheader("Registered models")
     if listing.models:
         rows = pd.DataFrame(comparison_rows(listing.models))[list(REGISTRY_COLUMNS)]
-        st.dataframe(
+        fitted_table(
             rows.rename(columns=REGISTRY_COLUMNS),
-            hide_index=True,
-            width="stretch",
-            height=min(38 + 35 * len(rows), 320),
-            column_config={
-                c: st.column_config.NumberColumn(format="%.3f")
-                for c in ("test AUC", "test accuracy", "test sensitivity", "test specificity")
-            }
-            | {"training s": st.column_config.NumberColumn(format="%.0f")},
             key="evaluate_registry",
+            height=min(38 + 35 * len(rows), 320),
         )
-        st.caption("Test metrics as recorded in each model's card (patch level, threshold 0.5).")
+        st.caption(
+            "AUC, accuracy, sensitivity and specificity on the held-out test patients, as "
+            "recorded in each model's card (patch level, threshold 0.5). Training times: "
+            "the Train page."
+        )
     for problem in listing.problems:
         st.warning(
             f"Skipped model folder `{Path(problem['path']).name}`: {problem['message']}",
@@ -283,29 +336,19 @@ def results_ui(
         width="stretch",
         key="evaluate_pr",
     )
+    if level != "patch":
+        st.caption(
+            f"{title} score: the {LEVEL_RULES[level]} (an {level} is positive when any of its "
+            "patches is). Not Predict's map score of a whole mammogram."
+        )
     st.info(COMPARABILITY_NOTE, icon=":material/menu_book:")
 
     st.subheader("Metrics at the operating threshold")
     table = pd.DataFrame(rows)
-    number_cols = [
-        "AUC",
-        "AP",
-        "Youden threshold",
-        "threshold",
-        "sensitivity",
-        "specificity",
-        "PPV",
-        "NPV",
-        "accuracy",
-        "F1",
-    ]
-    st.dataframe(
-        table,
-        hide_index=True,
-        width="stretch",
-        column_config={c: st.column_config.NumberColumn(format="%.3f") for c in number_cols},
-        key="evaluate_metrics",
-    )
+    st.caption("Without a threshold: ranking (AUC with its 95% CI, average precision).")
+    fitted_table(table[RANKING_COLUMNS], key="evaluate_ranking")
+    st.caption("At the operating threshold (positive when the score is at least it).")
+    fitted_table(table[THRESHOLD_COLUMNS], key="evaluate_metrics")
     for note in notes:
         st.caption(note)
 

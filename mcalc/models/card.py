@@ -349,9 +349,10 @@ class ModelCard(_Section):
     @property
     def task(self) -> Task:
         """The model's task; a card whose classes are not its task's (a foreign or older
-        model) gets a task built from its own classes and binary views."""
+        model) gets a task built from its own classes and binary views. A card without
+        classes has its task's."""
         known = TASKS.get(self.task_name)
-        if known is not None and known.classes == self.classes:
+        if known is not None and self.classes in ((), known.classes):
             return known
         return Task(
             self.task_name,
