@@ -23,11 +23,26 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
+from mcalc.models.card_json import (
+    Json,
+    JsonSection,
+    Reader,
+    read_bool,
+    read_int,
+    read_mapping,
+    read_opt_float,
+    read_opt_int,
+    read_records,
+    read_str,
+    read_strs,
+    read_views,
+    section,
+)
 from mcalc.models.tasks import TASKS, Task, positive_class_for
 
 __all__ = [
@@ -46,157 +61,37 @@ CARD_VERSION = 1
 #: Fields of the one-line summary (audit records), in order.
 _SUMMARY_KEYS = ("architecture", "task", "classes", "patch", "created", "val_auc", "metrics")
 
-Json = dict[str, Any]
-S = TypeVar("S", bound="_Section")
-
-
-# ------------------------------------------------------------------ value readers
-# Each returns the typed value or raises TypeError; a value of another type is kept, as
-# it was, in ``extra`` (so a round trip never changes it).
-
-
-def _str(v: Any) -> str:
-    if not isinstance(v, str):
-        raise TypeError
-    return v
-
-
-def _opt_str(v: Any) -> str | None:
-    return None if v is None else _str(v)
-
-
-def _bool(v: Any) -> bool:
-    if not isinstance(v, bool):
-        raise TypeError
-    return v
-
-
-def _int(v: Any) -> int:
-    if isinstance(v, bool) or not isinstance(v, int):
-        raise TypeError
-    return v
-
-
-def _opt_int(v: Any) -> int | None:
-    return None if v is None else _int(v)
-
-
-def _opt_float(v: Any) -> float | None:
-    if v is None:
-        return None
-    if isinstance(v, bool) or not isinstance(v, int | float):
-        raise TypeError
-    return v  # an int stays an int, so the JSON is written back unchanged
-
-
-def _strs(v: Any) -> tuple[str, ...]:
-    if not isinstance(v, list | tuple) or not all(isinstance(x, str) for x in v):
-        raise TypeError
-    return tuple(v)
-
-
-def _mapping(v: Any) -> dict[str, Any]:
-    if not isinstance(v, Mapping):
-        raise TypeError
-    return dict(v)
-
-
-def _views(v: Any) -> dict[str, tuple[str, ...]]:
-    return {str(k): _strs(x) for k, x in _mapping(v).items()}
-
-
-def _records(v: Any) -> tuple[dict[str, Any], ...]:
-    if not isinstance(v, list | tuple) or not all(isinstance(x, Mapping) for x in v):
-        raise TypeError
-    return tuple(dict(x) for x in v)
-
-
-def _plain(value: Any) -> Any:
-    """A field's JSON value: sections by their ``to_json``, tuples as lists."""
-    if isinstance(value, _Section):
-        return value.to_json()
-    if isinstance(value, tuple):
-        return [_plain(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
-
 
 @dataclass(frozen=True)
-class _Section:
-    """A JSON object with typed fields; ``extra`` keeps the keys it does not type, and
-    ``keys`` the order of the object it was read from (``None``: built in code)."""
-
-    extra: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    keys: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
-
-    #: JSON key -> reader, for each typed field (attribute name = JSON key).
-    READERS: ClassVar[dict[str, Callable[[Any], Any]]] = {}
-
-    @classmethod
-    def from_json(cls: type[S], data: Mapping[str, Any]) -> S:
-        typed: Json = {}
-        extra: Json = {}
-        for key, value in data.items():
-            reader = cls.READERS.get(key)
-            if reader is None:
-                extra[key] = value
-                continue
-            try:
-                typed[key] = reader(value)
-            except (TypeError, ValueError):
-                extra[key] = value
-        return cls(**typed, extra=extra, keys=tuple(data))
-
-    def to_json(self) -> Json:
-        """The JSON object: the keys read, in their order, then the ones set in code."""
-        typed = {f.name: getattr(self, f.name) for f in fields(self) if f.name in self.READERS}
-        out: Json = {}
-        order = self.keys if self.keys is not None else tuple(typed)
-        for key in order:
-            if key in self.extra:
-                out[key] = self.extra[key]
-            elif key in typed:
-                out[key] = _plain(typed[key])
-        for key, value in self.extra.items():
-            out.setdefault(key, value)
-        return out
-
-
-def _section(cls: type[S]) -> Callable[[Any], S]:
-    return lambda v: cls.from_json(_mapping(v))
-
-
-@dataclass(frozen=True)
-class CardFreeze(_Section):
+class CardFreeze(JsonSection):
     """Which layers trained: the strategy, whether in two stages, and each stage."""
 
     strategy: str = "?"
     two_stage: bool = False
     stages: tuple[dict[str, Any], ...] = ()
-    READERS: ClassVar[dict[str, Callable[[Any], Any]]] = {
-        "strategy": _str,
-        "two_stage": _bool,
-        "stages": _records,
+    READERS: ClassVar[dict[str, Reader]] = {
+        "strategy": read_str,
+        "two_stage": read_bool,
+        "stages": read_records,
     }
 
 
 @dataclass(frozen=True)
-class CardWeights(_Section):
+class CardWeights(JsonSection):
     """Where the starting weights came from."""
 
     source: str = "?"
     pretrained: bool = False
     detail: str = ""
-    READERS: ClassVar[dict[str, Callable[[Any], Any]]] = {
-        "source": _str,
-        "pretrained": _bool,
-        "detail": _str,
+    READERS: ClassVar[dict[str, Reader]] = {
+        "source": read_str,
+        "pretrained": read_bool,
+        "detail": read_str,
     }
 
 
 @dataclass(frozen=True)
-class CardPatch(_Section):
+class CardPatch(JsonSection):
     """How the model's input patches are made (size in pixels, spacing, window)."""
 
     size: int = 0
@@ -205,18 +100,18 @@ class CardPatch(_Section):
     input: str = ""
     pos_per_image: int = 16
     neg_per_image: int = 16
-    READERS: ClassVar[dict[str, Callable[[Any], Any]]] = {
-        "size": _int,
-        "spacing_mm": _opt_float,
-        "window": _str,
-        "input": _str,
-        "pos_per_image": _int,
-        "neg_per_image": _int,
+    READERS: ClassVar[dict[str, Reader]] = {
+        "size": read_int,
+        "spacing_mm": read_opt_float,
+        "window": read_str,
+        "input": read_str,
+        "pos_per_image": read_int,
+        "neg_per_image": read_int,
     }
 
 
 @dataclass(frozen=True)
-class CardData(_Section):
+class CardData(JsonSection):
     """The dataset the model was trained on."""
 
     path: str = ""
@@ -224,17 +119,17 @@ class CardData(_Section):
     synthetic: bool = False
     source: str = ""
     cases: int | None = None
-    READERS: ClassVar[dict[str, Callable[[Any], Any]]] = {
-        "path": _str,
-        "fingerprint": _str,
-        "synthetic": _bool,
-        "source": _str,
-        "cases": _opt_int,
+    READERS: ClassVar[dict[str, Reader]] = {
+        "path": read_str,
+        "fingerprint": read_str,
+        "synthetic": read_bool,
+        "source": read_str,
+        "cases": read_opt_int,
     }
 
 
 @dataclass(frozen=True)
-class CardSplit(_Section):
+class CardSplit(JsonSection):
     """The case ids of each part of the patient-level split."""
 
     train: tuple[str, ...] = ()
@@ -242,33 +137,33 @@ class CardSplit(_Section):
     test: tuple[str, ...] = ()
     seed: int | None = None
     by: str = ""
-    READERS: ClassVar[dict[str, Callable[[Any], Any]]] = {
-        "train": _strs,
-        "val": _strs,
-        "test": _strs,
-        "seed": _opt_int,
-        "by": _str,
+    READERS: ClassVar[dict[str, Reader]] = {
+        "train": read_strs,
+        "val": read_strs,
+        "test": read_strs,
+        "seed": read_opt_int,
+        "by": read_str,
     }
 
 
 @dataclass(frozen=True)
-class CardHyperparameters(_Section):
+class CardHyperparameters(JsonSection):
     """The training run's main settings (the rest stay in ``extra``)."""
 
     epochs: int | None = None
     epochs_run: int | None = None
     batch: int | None = None
     optimizer: str = ""
-    READERS: ClassVar[dict[str, Callable[[Any], Any]]] = {
-        "epochs": _opt_int,
-        "epochs_run": _opt_int,
-        "batch": _opt_int,
-        "optimizer": _str,
+    READERS: ClassVar[dict[str, Reader]] = {
+        "epochs": read_opt_int,
+        "epochs_run": read_opt_int,
+        "batch": read_opt_int,
+        "optimizer": read_str,
     }
 
 
 @dataclass(frozen=True)
-class ModelCard(_Section):
+class ModelCard(JsonSection):
     """A registered model's card (see the module docstring).
 
     ``id`` and ``path`` (the model's folder) are set by the registry when it reads a card.
@@ -300,30 +195,30 @@ class ModelCard(_Section):
     created: str = ""
     warnings: tuple[str, ...] = ()
     path: str = ""
-    READERS: ClassVar[dict[str, Callable[[Any], Any]]] = {
-        "card_version": _int,
-        "id": _str,
-        "architecture": _str,
-        "task_name": _str,
-        "classes": _strs,
-        "binary_views": _views,
-        "freeze": _section(CardFreeze),
-        "trainable_params": _opt_int,
-        "total_params": _opt_int,
-        "weights": _section(CardWeights),
-        "pretrained": _bool,
-        "patch": _section(CardPatch),
-        "data": _section(CardData),
-        "split": _section(CardSplit),
-        "hyperparameters": _section(CardHyperparameters),
-        "seed": _int,
-        "metrics": lambda v: {str(k): _mapping(x) for k, x in _mapping(v).items()},
-        "history": _mapping,
-        "training_seconds": _opt_float,
-        "versions": _mapping,
-        "created": _str,
-        "warnings": _strs,
-        "path": _str,
+    READERS: ClassVar[dict[str, Reader]] = {
+        "card_version": read_int,
+        "id": read_str,
+        "architecture": read_str,
+        "task_name": read_str,
+        "classes": read_strs,
+        "binary_views": read_views,
+        "freeze": section(CardFreeze),
+        "trainable_params": read_opt_int,
+        "total_params": read_opt_int,
+        "weights": section(CardWeights),
+        "pretrained": read_bool,
+        "patch": section(CardPatch),
+        "data": section(CardData),
+        "split": section(CardSplit),
+        "hyperparameters": section(CardHyperparameters),
+        "seed": read_int,
+        "metrics": lambda v: {str(k): read_mapping(x) for k, x in read_mapping(v).items()},
+        "history": read_mapping,
+        "training_seconds": read_opt_float,
+        "versions": read_mapping,
+        "created": read_str,
+        "warnings": read_strs,
+        "path": read_str,
     }
 
     @classmethod

@@ -282,9 +282,7 @@ def evaluate_model(
         if progress is not None:
             progress(done, total + 1, message)
 
-    patches = sample_dataset(
-        index, task, cfg, card.seed, case_ids=cases, progress=sampled
-    )
+    patches = sample_dataset(index, task, cfg, card.seed, case_ids=cases, progress=sampled)
     batch = batch or card.hyperparameters.batch or 64
     proba = predict_patches(loaded, patches.x, batch=batch)
     if progress is not None:

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mcalc.errors import ModelError
-from mcalc.models.patches import model_input_image
 from mcalc.models.card import ModelCard
+from mcalc.models.patches import model_input_image
 from mcalc.models.registry import load_card, load_keras_model, resolve_model
 
 if TYPE_CHECKING:

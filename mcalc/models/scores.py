@@ -207,5 +207,3 @@ class EvalScores:
             )
         except (KeyError, TypeError) as exc:
             raise ValueError(f"evaluation scores lack a field or have a bad one: {exc}") from exc
-
-
