@@ -55,13 +55,14 @@ def _loaded(arch: str):
     import keras
 
     from mcalc.models.architectures import arch_spec, build_model
+    from mcalc.models.card import ModelCard
     from mcalc.models.inference import LoadedModel
     from mcalc.models.tasks import TASKS
 
     keras.utils.set_random_seed(0)
     size = arch_spec(arch).patch_size
     model = build_model(arch, size, 2)
-    card = {"id": f"bench-{arch}", "task": "calcification", "architecture": arch}
+    card = ModelCard(id=f"bench-{arch}", task_name="calcification", architecture=arch)
     return LoadedModel(model, card, size, 0.1, TASKS["calcification"].classes, "file")
 
 

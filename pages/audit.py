@@ -12,6 +12,7 @@ import streamlit as st
 
 from mcalc.dataset.records import DatasetIndex
 from mcalc.errors import ModelError
+from mcalc.models.card import ModelCard
 from mcalc.models.registry import list_models
 from mcalc.store import StoreError
 from mcalc.store.audit import AuditStore, audit_table, record_verdict
@@ -25,10 +26,10 @@ OTHER = "another model (type its id)"
 
 
 @st.cache_data(show_spinner=False, ttl=30)
-def model_cards(models_dir: str) -> dict[str, dict]:
+def model_cards(models_dir: str) -> dict[str, ModelCard]:
     """Registry cards by model id (empty when there is no registry yet)."""
     try:
-        return {c["id"]: c for c in list_models(models_dir).models}
+        return {c.id: c for c in list_models(models_dir).models}
     except (ModelError, OSError):
         return {}
 

@@ -8,7 +8,6 @@ reads widgets and draws.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -16,15 +15,13 @@ import streamlit as st
 from mcalc.dataset.records import DatasetIndex
 from mcalc.errors import McalcError
 from mcalc.models.analysis import (
-    AGGREGATION,
-    LEVELS,
-    EvalScores,
     LevelAnalysis,
     analyse,
     class_metrics,
     summary_row,
     threshold_metrics,
 )
+from mcalc.models.card import ModelCard
 from mcalc.models.compare import comparison_rows
 from mcalc.models.curves import DEFAULT_BOOTSTRAP, OperatingPoint
 from mcalc.models.evaluate import (
@@ -36,6 +33,7 @@ from mcalc.models.evaluate import (
 from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.published import COMPARABILITY_NOTE
 from mcalc.models.registry import RegistryListing, list_models
+from mcalc.models.scores import LEVEL_RULES, LEVELS, EvalScores
 from mcalc.present.eval_figures import CurveEntry, confusion_figure, pr_figure, roc_figure
 from pages import common
 
@@ -47,20 +45,55 @@ REGISTRY_COLUMNS = {
     "model": "model",
     "architecture": "architecture",
     "task": "task",
-    "strategy": "freeze strategy",
-    "weights": "weights source",
+    "strategy": "freeze",
+    "weights": "weights",
     "pre-trained": "pre-trained",
-    "synthetic data": "synthetic data",
-    "test AUC": "test AUC",
-    "accuracy": "test accuracy",
-    "sensitivity": "test sensitivity",
-    "specificity": "test specificity",
-    "training s": "training s",
+    "synthetic data": "synthetic",
+    "test AUC": "AUC",
+    "accuracy": "accuracy",
+    "sensitivity": "sensitivity",
+    "specificity": "specificity",
+}
+#: The metrics table in two, so that each fits the page's width: threshold-free results,
+#: then the metrics at the operating threshold (columns of ``summary_row``).
+RANKING_COLUMNS = [
+    "model",
+    "level",
+    "positive class",
+    "n",
+    "positives",
+    "patients",
+    "AUC",
+    "AUC 95% CI",
+    "AP",
+    "Youden threshold",
+]
+THRESHOLD_COLUMNS = [
+    "model",
+    "threshold",
+    "sensitivity",
+    "specificity",
+    "PPV",
+    "NPV",
+    "accuracy",
+    "F1",
+]
+_DECIMAL_COLUMNS = {
+    "AUC",
+    "AP",
+    "Youden threshold",
+    "threshold",
+    "sensitivity",
+    "specificity",
+    "PPV",
+    "NPV",
+    "accuracy",
+    "F1",
 }
 LEVEL_LABELS = {
     "patch": "Patch",
-    "image": f"Image ({AGGREGATION} over its patches)",
-    "case": f"Case ({AGGREGATION} over its patches)",
+    "image": f"Image ({LEVEL_RULES['image']})",
+    "case": f"Case ({LEVEL_RULES['case']})",
 }
 BOOTSTRAP_CHOICES = [0, 200, 500, DEFAULT_BOOTSTRAP, 2000]
 
@@ -75,24 +108,42 @@ def level_analysis(_scores: EvalScores, key: str, level: str, n_boot: int) -> Le
     return analyse(_scores, level, n_boot=n_boot, seed=0)
 
 
+def fitted_table(table: pd.DataFrame, *, key: str, height: int | None = None) -> None:
+    """A table as wide as the page, its columns sized to their contents (the model id's at
+    most medium), metrics with 3 decimals. Callers keep tables to a few short-named
+    columns so that they fit without a horizontal scroll bar."""
+    config = {
+        column: st.column_config.NumberColumn(format="%.3f")
+        for column in table.columns
+        if column in _DECIMAL_COLUMNS
+    }
+    if "model" in table.columns:  # a long id is cut with an ellipsis (whole on hover)
+        config["model"] = st.column_config.TextColumn(width="medium")
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        height=height if height is not None else "auto",
+        column_config=config,
+        key=key,
+    )
+
+
 def registry_ui(listing: RegistryListing) -> None:
     """The registry as a table, and the folders that were skipped with their reason."""
     st.subheader("Registered models")
     if listing.models:
         rows = pd.DataFrame(comparison_rows(listing.models))[list(REGISTRY_COLUMNS)]
-        st.dataframe(
+        fitted_table(
             rows.rename(columns=REGISTRY_COLUMNS),
-            hide_index=True,
-            width="stretch",
-            height=min(38 + 35 * len(rows), 320),
-            column_config={
-                c: st.column_config.NumberColumn(format="%.3f")
-                for c in ("test AUC", "test accuracy", "test sensitivity", "test specificity")
-            }
-            | {"training s": st.column_config.NumberColumn(format="%.0f")},
             key="evaluate_registry",
+            height=min(38 + 35 * len(rows), 320),
         )
-        st.caption("Test metrics as recorded in each model's card (patch level, threshold 0.5).")
+        st.caption(
+            "AUC, accuracy, sensitivity and specificity on the held-out test patients, as "
+            "recorded in each model's card (patch level, threshold 0.5). Training times: "
+            "the Train page."
+        )
     for problem in listing.problems:
         st.warning(
             f"Skipped model folder `{Path(problem['path']).name}`: {problem['message']}",
@@ -100,11 +151,11 @@ def registry_ui(listing: RegistryListing) -> None:
         )
 
 
-def choose_ui(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def choose_ui(cards: list[ModelCard]) -> list[ModelCard]:
     """The models to compare (default: the newest); returns their cards."""
-    by_id = {c["id"]: c for c in cards}
+    by_id = {c.id: c for c in cards}
     if "evaluate_models" not in st.session_state:
-        st.session_state["evaluate_models"] = [cards[0]["id"]]
+        st.session_state["evaluate_models"] = [cards[0].id]
     st.session_state["evaluate_models"] = [
         m for m in st.session_state["evaluate_models"] if m in by_id
     ]
@@ -112,29 +163,28 @@ def choose_ui(cards: list[dict[str, Any]]) -> list[dict[str, Any]]:
         "Models to compare",
         list(by_id),
         key="evaluate_models",
-        format_func=lambda m: f"{m} ({by_id[m]['architecture']}, {by_id[m]['task']})",
+        format_func=lambda m: f"{m} ({by_id[m].architecture}, {by_id[m].task_name})",
     )
     return [by_id[m] for m in chosen]
 
 
-def scope_ui(cards: list[dict[str, Any]], index: DatasetIndex, fingerprint: str) -> None:
+def scope_ui(cards: list[ModelCard], index: DatasetIndex, fingerprint: str) -> None:
     """What each model is evaluated on, and warnings about how it was trained."""
     n = len(index.cases)
     for card in cards:
         scope, cases = evaluation_scope(card, index, fingerprint)
         if scope == "test-split":
             st.markdown(
-                f"**{card['id']}**: on the **held-out test patients** of its training data "
+                f"**{card.id}**: on the **held-out test patients** of its training data "
                 f"({len(cases)} of {n} cases: {', '.join(cases[:8])}"
                 f"{'…' if len(cases) > 8 else ''})."
             )
         else:
             st.markdown(
-                f"**{card['id']}**: on **all {n} patients** of this dataset (not the data it "
+                f"**{card.id}**: on **all {n} patients** of this dataset (not the data it "
                 "was trained on, so no held-out split applies)."
             )
-            split = card.get("split") or {}
-            seen = set(split.get("train", [])) | set(split.get("val", []))
+            seen = set(card.split.train) | set(card.split.val)
             overlap = sorted(seen & {c.case_id for c in index.cases})
             if overlap:
                 st.caption(
@@ -143,47 +193,47 @@ def scope_ui(cards: list[dict[str, Any]], index: DatasetIndex, fingerprint: str)
                     "differ slightly), the numbers below are optimistic.]"
                 )
         flags = []
-        if (card.get("data") or {}).get("synthetic"):
+        if card.data.synthetic:
             flags.append(
                 "was trained on **synthetic** demo data: its numbers say nothing about "
                 "real mammograms"
             )
-        if not card.get("pretrained", False):
-            detail = (card.get("weights") or {}).get("detail") or "random initialisation"
+        if not card.pretrained:
+            detail = card.weights.detail or "random initialisation"
             flags.append(f"started from random weights, not pre-trained ({detail})")
         if flags:
-            st.warning(f"**{card['id']}** " + "; ".join(flags) + ".", icon=":material/warning:")
+            st.warning(f"**{card.id}** " + "; ".join(flags) + ".", icon=":material/warning:")
 
 
-def stored_results(cards: list[dict[str, Any]], fingerprint: str) -> dict[str, EvaluationResult]:
+def stored_results(cards: list[ModelCard], fingerprint: str) -> dict[str, EvaluationResult]:
     """Results of this session, else cached on disk, of the chosen models on this dataset."""
     results: dict[str, EvaluationResult] = st.session_state.setdefault(RESULTS_KEY, {})
     out = {}
     for card in cards:
-        key = _result_key(card["id"], fingerprint)
+        key = _result_key(card.id, fingerprint)
         if key not in results:
-            cached = load_evaluation(card["path"], fingerprint)
+            cached = load_evaluation(card, fingerprint)
             if cached is not None:
                 results[key] = cached
         if key in results:
-            out[card["id"]] = results[key]
+            out[card.id] = results[key]
     return out
 
 
-def run_ui(cards: list[dict[str, Any]], data: str, fingerprint: str, have: set[str]) -> None:
+def run_ui(cards: list[ModelCard], data: str, fingerprint: str, have: set[str]) -> None:
     """The Evaluate button: evaluates the chosen models that have no result yet, then
     reruns the page so that everything below shows the new results. Errors are kept in
     the session and shown beside the button until the next attempt."""
     errors: dict[str, str] = st.session_state.setdefault(ERRORS_KEY, {})
-    todo = [c for c in cards if c["id"] not in have]
+    todo = [c for c in cards if c.id not in have]
     label = f"Evaluate {len(todo)} model{'s' if len(todo) != 1 else ''}" if todo else "Evaluated"
     clicked = st.button(label, key="evaluate_run", type="primary", disabled=not todo)
     if not clicked:
         for card in todo:
-            if _result_key(card["id"], fingerprint) in errors:
-                message = errors[_result_key(card["id"], fingerprint)]
+            if _result_key(card.id, fingerprint) in errors:
+                message = errors[_result_key(card.id, fingerprint)]
                 st.error(
-                    f"**{card['id']}** could not be evaluated: {message}", icon=":material/error:"
+                    f"**{card.id}** could not be evaluated: {message}", icon=":material/error:"
                 )
         return
     results: dict[str, EvaluationResult] = st.session_state.setdefault(RESULTS_KEY, {})
@@ -191,17 +241,15 @@ def run_ui(cards: list[dict[str, Any]], data: str, fingerprint: str, have: set[s
     models_dir = common.settings().models_dir
     for i, card in enumerate(todo):
 
-        def progress(
-            done: int, total: int, message: str, i: int = i, name: str = card["id"]
-        ) -> None:
+        def progress(done: int, total: int, message: str, i: int = i, name: str = card.id) -> None:
             frac = (i + done / max(total, 1)) / len(todo)
             bar.progress(min(frac, 1.0), text=f"{name}: {message} ({done}/{total})")
 
-        key = _result_key(card["id"], fingerprint)
+        key = _result_key(card.id, fingerprint)
         errors.pop(key, None)
         try:
             results[key] = evaluate_model(
-                card["path"], data, models_dir, progress=progress, cache=True
+                card.path, data, models_dir, progress=progress, cache=True
             )
         except McalcError as exc:
             errors[key] = str(exc)
@@ -217,8 +265,9 @@ def controls_ui(binary_names: list[str]) -> tuple[str, float, bool, int]:
         list(LEVELS),
         key="evaluate_level",
         format_func=LEVEL_LABELS.get,
-        help="Image and case scores are the maximum of their patches' scores; an image or "
-        "case is positive when any of its patches is.",
+        help="Image score: the maximum over the image's sampled patches; case score: the "
+        "maximum over its images. An image or case is positive when any of its patches is. "
+        "(Not Predict's map score, which slides a window over the whole mammogram.)",
     )
     threshold = c2.slider(
         f"Operating threshold on p({' / '.join(sorted(set(binary_names)))})",
@@ -260,12 +309,12 @@ def results_ui(
         t = analysis.youden.threshold if youden and analysis.youden is not None else threshold
         at = threshold_metrics(scores, level, t)
         point = None
-        if at["sensitivity"] is not None and at["specificity"] is not None:
-            point = OperatingPoint(t, at["sensitivity"], at["specificity"], 0.0)
+        if at.sensitivity is not None and at.specificity is not None:
+            point = OperatingPoint(t, at.sensitivity, at.specificity, 0.0)
         entries.append(CurveEntry(model_id, analysis, t, point))
         rows.append(summary_row(model_id, analysis, at))
         labels = [f"not {scores.positive_label}", scores.positive_label]
-        confusions.append((model_id, at["confusion_matrix"], labels, t))
+        confusions.append((model_id, at.confusion_matrix, labels, t))
         notes += [f"{model_id}: {n}" for n in analysis.notes]
         how = "from the cache" if result.from_cache else "just now"
         seconds = f" in {result.seconds:.1f} s" if result.seconds is not None else ""
@@ -287,29 +336,19 @@ def results_ui(
         width="stretch",
         key="evaluate_pr",
     )
+    if level != "patch":
+        st.caption(
+            f"{title} score: the {LEVEL_RULES[level]} (an {level} is positive when any of its "
+            "patches is). Not Predict's map score of a whole mammogram."
+        )
     st.info(COMPARABILITY_NOTE, icon=":material/menu_book:")
 
     st.subheader("Metrics at the operating threshold")
     table = pd.DataFrame(rows)
-    number_cols = [
-        "AUC",
-        "AP",
-        "Youden threshold",
-        "threshold",
-        "sensitivity",
-        "specificity",
-        "PPV",
-        "NPV",
-        "accuracy",
-        "F1",
-    ]
-    st.dataframe(
-        table,
-        hide_index=True,
-        width="stretch",
-        column_config={c: st.column_config.NumberColumn(format="%.3f") for c in number_cols},
-        key="evaluate_metrics",
-    )
+    st.caption("Without a threshold: ranking (AUC with its 95% CI, average precision).")
+    fitted_table(table[RANKING_COLUMNS], key="evaluate_ranking")
+    st.caption("At the operating threshold (positive when the score is at least it).")
+    fitted_table(table[THRESHOLD_COLUMNS], key="evaluate_metrics")
     for note in notes:
         st.caption(note)
 

@@ -33,6 +33,7 @@ from mcalc.explain.service import (
     check_model_fits,
     model_key,
 )
+from mcalc.models.card import ModelCard
 from mcalc.models.inference import LoadedModel, load_model
 from mcalc.models.registry import list_models
 from mcalc.models.tasks import positive_class_for
@@ -61,7 +62,7 @@ METHOD_LABELS = {
 
 
 @st.cache_data(show_spinner=False, ttl=30)
-def registry(models_dir: str) -> tuple[list[dict[str, Any]], list[dict[str, str]]]:
+def registry(models_dir: str) -> tuple[list[ModelCard], list[dict[str, str]]]:
     """Cards of the usable models and the folders skipped."""
     listing = list_models(models_dir)
     return listing.models, listing.problems
@@ -108,42 +109,40 @@ def _preselect(ids: list[str]) -> None:
         st.session_state[APPLIED_KEY] = wanted
 
 
-def model_ui(cards: list[dict[str, Any]]) -> dict[str, Any]:
+def model_ui(cards: list[ModelCard]) -> ModelCard:
     """Model picker and its card summary; returns the chosen card."""
-    by_id = {c["id"]: c for c in cards}
+    by_id = {c.id: c for c in cards}
     _preselect(list(by_id))
     model_id = st.selectbox(
         "Model",
         list(by_id),
         key="predict_model",
-        format_func=lambda i: f"{i} · {by_id[i]['architecture']} · {by_id[i]['task']}",
+        format_func=lambda i: f"{i} · {by_id[i].architecture} · {by_id[i].task_name}",
     )
     card = by_id[model_id]
-    test = (card.get("metrics") or {}).get("test") or {}
-    weights = card.get("weights") or {}
+    test = card.test_metrics
     # One line, not metric tiles: long values (task, weights source) were cut off, and
     # sensitivity/specificity belong beside the AUC (a model can rank well and miss all).
     st.markdown(
-        f"**{card.get('architecture', '?')}** · task **{card.get('task', '?')}** · freeze "
-        f"**{(card.get('freeze') or {}).get('strategy', '?')}** · weights "
-        f"**{weights.get('source', '?')}** · test AUC **{_num(test.get('auc'))}** · accuracy "
+        f"**{card.architecture or '?'}** · task **{card.task_name or '?'}** · freeze "
+        f"**{card.freeze.strategy}** · weights "
+        f"**{card.weights.source}** · test AUC **{_num(test.get('auc'))}** · accuracy "
         f"**{_num(test.get('accuracy'))}** · sensitivity **{_num(test.get('sensitivity'))}** · "
         f"specificity **{_num(test.get('specificity'))}**"
     )
-    patch = card.get("patch") or {}
     st.caption(
-        f"Patches {patch.get('size', '?')} px at {patch.get('spacing_mm') or 'native'} mm · "
-        f"test patches {test.get('n', 'n/a')} · classes {', '.join(card.get('classes', []))}"
+        f"Patches {card.patch.size or '?'} px at {card.patch.spacing_mm or 'native'} mm · "
+        f"test patches {test.get('n', 'n/a')} · classes {', '.join(card.classes)}"
     )
-    if (card.get("data") or {}).get("synthetic"):
+    if card.data.synthetic:
         st.warning(
             "Trained on **synthetic** demo data: its scores say nothing about real mammograms.",
             icon=":material/science:",
         )
-    if not card.get("pretrained", False):
+    if not card.pretrained:
         st.warning(
             f"Trained **from scratch** (no pre-trained weights): "
-            f"{weights.get('detail', 'random initialisation')}.",
+            f"{card.weights.detail or 'random initialisation'}.",
             icon=":material/warning:",
         )
     return card
@@ -441,7 +440,7 @@ def agreement_ui(case: CaseAnalysis) -> None:
     )
 
 
-def verdict_ui(card: dict[str, Any], case: CaseAnalysis) -> None:
+def verdict_ui(card: ModelCard, case: CaseAnalysis) -> None:
     from mcalc.store import StoreError
     from mcalc.store.audit import record_verdict
     from pages.readers import reader_ui
@@ -463,7 +462,7 @@ def verdict_ui(card: dict[str, Any], case: CaseAnalysis) -> None:
                 result = by_key[key]
                 v = record_verdict(
                     common.settings(),
-                    model_id=card["id"],
+                    model_id=card.id,
                     model_card=card,
                     image_key=key,
                     reader=reader,
@@ -527,11 +526,11 @@ if not cards:
 card = model_ui(cards)
 try:
     fingerprint = model_key(card)
-    loaded = loaded_model(card["path"], fingerprint)
+    loaded = loaded_model(card.path, fingerprint)
     check_model_fits(loaded)
-    xp = explainer(card["path"], fingerprint)
+    xp = explainer(card.path, fingerprint)
 except McalcError as exc:
-    st.error(f"Model `{card['id']}` cannot be used here: {exc}")
+    st.error(f"Model `{card.id}` cannot be used here: {exc}")
     st.info("Choose another model above; the rest of the app keeps working.")
     st.stop()
 

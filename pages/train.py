@@ -384,8 +384,8 @@ def compare_ui(settings: Settings) -> None:
         key="train_pick_model",
         help="Defaults to the best test AUC.",
     )
-    card = next(c for c in listing.models if c["id"] == pick)
-    open_model_ui(pick, card.get("path"), select=True)
+    card = next(c for c in listing.models if c.id == pick)
+    open_model_ui(pick, card.path, select=True)
 
 
 settings = common.settings()

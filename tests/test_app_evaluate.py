@@ -56,9 +56,9 @@ def _numbers(values) -> list[float]:
 
 def test_page_lists_models_skips_the_corrupt_folder_and_evaluates(eval_env):
     at = _page()
-    registry = _table(at, "freeze strategy")
+    registry = _table(at, "freeze")
     assert list(registry["model"]) == ["demo-custom"]
-    assert {"freeze strategy", "weights source", "pre-trained", "synthetic data"} <= set(registry)
+    assert {"freeze", "weights", "pre-trained", "synthetic"} <= set(registry)
     assert any("broken" in w.value and "Skipped" in w.value for w in at.warning)
     assert any("synthetic" in w.value and "demo-custom" in w.value for w in at.warning)
     assert any("all 6 patients" in m.value for m in at.markdown)  # not its training data
@@ -80,7 +80,9 @@ def test_page_lists_models_skips_the_corrupt_folder_and_evaluates(eval_env):
     assert "Precision-recall · Patch level" in figs
     assert any("not directly comparable" in i.value for i in at.info)
     table = _table(at, "Youden threshold")
-    assert list(table["model"]) == ["demo-custom"] and table["threshold"][0] == 0.5
+    assert list(table["model"]) == ["demo-custom"] and table["level"][0] == "patch"
+    at_threshold = _table(at, "PPV")
+    assert list(at_threshold["model"]) == ["demo-custom"] and at_threshold["threshold"][0] == 0.5
 
     cached = list((eval_env / "demo-custom" / "evaluations").glob("*.json"))
     assert len(cached) == 1
@@ -91,8 +93,9 @@ def test_page_lists_models_skips_the_corrupt_folder_and_evaluates(eval_env):
     at.slider(key="evaluate_threshold").set_value(0.9).run()
     assert not at.exception
     table = _table(at, "Youden threshold")
-    assert table["level"][0] == "case" and table["threshold"][0] == 0.9
+    assert table["level"][0] == "case" and _table(at, "PPV")["threshold"][0] == 0.9
     assert table["n"][0] == 6
+    assert any("max over images" in c.value for c in at.caption)
     assert "ROC · Case level" in {f["layout"]["title"]["text"] for f in _figures(at)}
 
 

@@ -1,5 +1,6 @@
 """In a real browser: open the Evaluate page, evaluate the committed demo model, see its ROC
-and precision-recall curves, the metrics table and confusion matrix; screenshot."""
+and precision-recall curves, the metrics tables (none cut off on the right) and confusion
+matrix; screenshot."""
 
 from __future__ import annotations
 
@@ -40,6 +41,12 @@ def test_evaluate_the_demo_model_and_see_its_curves(app_env, tmp_path):
             ".js-plotly-plot .legendtext", "els => els.map(e => e.textContent || '')"
         )
         assert any(t.startswith("demo-custom · AUC") and "CI" in t for t in legend), legend
+        # Every table fits the page: no column cut off behind a horizontal scroll bar.
+        widths = page.eval_on_selector_all(
+            "[data-testid='stDataFrame'] .dvn-scroller",
+            "els => els.map(e => [e.scrollWidth, e.clientWidth])",
+        )
+        assert len(widths) >= 3 and all(sw <= cw + 1 for sw, cw in widths), widths
         assert any("Loizidou 2021" in t for t in legend), legend
         assert page.get_by_text("not directly comparable").count()
         assert page.get_by_role("button", name="Evaluated").is_disabled()

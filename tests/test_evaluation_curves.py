@@ -1,5 +1,5 @@
 """Curves, confidence intervals, operating points and cached evaluations
-(mcalc.models.curves, mcalc.models.analysis, mcalc.models.evaluate)."""
+(mcalc.models.curves, mcalc.models.scores, mcalc.models.analysis, mcalc.models.evaluate)."""
 
 from __future__ import annotations
 
@@ -14,19 +14,22 @@ import pytest
 
 from mcalc.errors import DatasetError, ModelError
 from mcalc.models.analysis import (
-    EvalScores,
     analyse,
+    ci_text,
     class_metrics,
     threshold_metrics,
 )
 from mcalc.models.curves import (
-    aggregate,
+    ConfidenceInterval,
     bootstrap_auc,
+    group_scores,
     operating_point,
     precision_recall,
     roc,
     youden,
 )
+from mcalc.models.registry import load_card
+from mcalc.models.scores import EvalScores
 from mcalc.models.tasks import positives_for
 from tests.models_fixtures import tiny_data_fixture, tiny_model_fixture  # noqa: F401
 
@@ -133,7 +136,7 @@ def test_bootstrap_with_too_few_patients_gives_no_interval():
     assert bootstrap_auc(y, s, np.array(["a", "b"]), n_boot=5) is None
 
 
-# ---------------------------------------------------------------- levels and aggregation
+# ---------------------------------------------------------------- levels and group scores
 
 
 def _scores() -> EvalScores:
@@ -149,15 +152,17 @@ def _scores() -> EvalScores:
     )
 
 
-def test_aggregation_rule_max_and_mean():
-    ids, y, s = aggregate(np.array([0, 1, 0]), np.array([0.2, 0.6, 0.4]), np.array(["b", "b", "a"]))
+def test_group_scores_rule_max_and_mean():
+    ids, y, s = group_scores(
+        np.array([0, 1, 0]), np.array([0.2, 0.6, 0.4]), np.array(["b", "b", "a"])
+    )
     assert ids.tolist() == ["a", "b"] and y.tolist() == [0, 1] and s.tolist() == [0.4, 0.6]
-    _, _, mean = aggregate(
+    _, _, mean = group_scores(
         np.array([0, 1, 0]), np.array([0.2, 0.6, 0.4]), np.array(["b", "b", "a"]), "mean"
     )
     assert mean.tolist() == pytest.approx([0.4, 0.4])
-    with pytest.raises(ValueError, match="unknown aggregation rule"):
-        aggregate(np.array([0]), np.array([0.1]), np.array(["a"]), "median")
+    with pytest.raises(ValueError, match="unknown grouping rule"):
+        group_scores(np.array([0]), np.array([0.1]), np.array(["a"]), "median")
 
 
 def test_image_and_case_levels_take_the_most_suspicious_patch():
@@ -170,9 +175,9 @@ def test_image_and_case_levels_take_the_most_suspicious_patch():
     case = scores.binary("case")
     assert case.y.tolist() == [1, 0] and case.score.tolist() == [0.7, 0.55]
     m = threshold_metrics(scores, "image", 0.5)
-    assert m["confusion_matrix"] == [[2, 1], [0, 1]]  # c2/MLO at 0.55 is a false positive
-    assert (m["sensitivity"], m["specificity"], m["ppv"]) == (1.0, 2 / 3, 0.5)
-    assert threshold_metrics(scores, "image", 0.6)["specificity"] == 1.0
+    assert m.confusion_matrix == [[2, 1], [0, 1]]  # c2/MLO at 0.55 is a false positive
+    assert (m.sensitivity, m.specificity, m.ppv) == (1.0, 2 / 3, 0.5)
+    assert threshold_metrics(scores, "image", 0.6).specificity == 1.0
     with pytest.raises(ValueError, match="unknown level"):
         scores.binary("breast")
 
@@ -255,7 +260,8 @@ def test_cache_file_written_then_reused(registry, tiny_data, tiny_model, monkeyp
     before = {name: _digest(folder / name) for name in ("model.keras", "card.json")}
     first = ev.evaluate_model(tiny_model.model_id, tiny_data, registry, cache=True)
     assert first.scope == "test-split" and not first.from_cache
-    assert first.metrics == tiny_model.card["metrics"]["test"]
+    card = load_card(folder)
+    assert first.metrics == card.test_metrics
     path = ev.evaluation_path(folder, first.fingerprint)
     assert path.is_file() and path.parent.name == "evaluations"
     assert len(first.scores) == first.metrics["n"]
@@ -278,11 +284,11 @@ def test_cache_file_written_then_reused(registry, tiny_data, tiny_model, monkeyp
     # A changed model file makes the cache stale; a corrupt cache is computed again.
     stat = (folder / "model.keras").stat()
     os.utime(folder / "model.keras", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    assert ev.load_evaluation(folder, first.fingerprint) is None
+    assert ev.load_evaluation(card, first.fingerprint) is None
     path.write_text("{")
-    assert ev.load_evaluation(folder, first.fingerprint) is None
+    assert ev.load_evaluation(card, first.fingerprint) is None
     fresh = ev.evaluate_model(tiny_model.model_id, tiny_data, registry, cache=True)
-    assert not fresh.from_cache and ev.load_evaluation(folder, first.fingerprint) is not None
+    assert not fresh.from_cache and ev.load_evaluation(card, first.fingerprint) is not None
 
 
 def test_corrupt_model_is_a_model_error(registry, tiny_data, tiny_model):
@@ -324,7 +330,8 @@ def test_cli_evaluate_threshold_and_bootstrap(registry, tiny_data, tiny_model, c
     base += ["--models", str(registry), "--json"]
     assert main(base) == 0
     plain = json.loads(capsys.readouterr().out)
-    assert "analysis" not in plain and plain["metrics"] == tiny_model.card["metrics"]["test"]
+    card = load_card(registry / tiny_model.model_id)
+    assert "analysis" not in plain and plain["metrics"] == card.test_metrics
     assert main([*base, "--threshold", "0.3", "--bootstrap", "50"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["metrics"]["threshold"] == 0.3
@@ -338,9 +345,31 @@ def test_cli_evaluate_threshold_and_bootstrap(registry, tiny_data, tiny_model, c
 
 
 def test_zero_width_interval_from_few_patients_reads_na():
-    from mcalc.models.analysis import _ci_text
-    from mcalc.models.curves import ConfidenceInterval
+    assert ci_text(None, 3) is None
+    assert ci_text(ConfidenceInterval(1.0, 1.0, 0.95, 1000, 1000, 3, 0), 3) == "n/a (3 patients)"
+    assert ci_text(ConfidenceInterval(0.8, 0.9, 0.95, 1000, 1000, 3, 0), 3) == "0.800–0.900"
 
-    assert _ci_text(None, 3) is None
-    assert _ci_text(ConfidenceInterval(1.0, 1.0, 0.95, 1000, 1000, 3, 0), 3) == "n/a (3 patients)"
-    assert _ci_text(ConfidenceInterval(0.8, 0.9, 0.95, 1000, 1000, 3, 0), 3) == "0.800–0.900"
+
+def test_legend_and_table_show_the_interval_alike():
+    """A perfect model on 3 patients: the table said "n/a (3 patients)" while the ROC
+    legend said "AUC 1.000 (95% CI 1.000–1.000)"; both now ask ci_text."""
+    from mcalc.models.analysis import summary_row
+    from mcalc.present.eval_figures import CurveEntry, auc_text, roc_figure
+
+    scores = EvalScores(
+        ("no", "yes"),
+        ("yes",),
+        np.array([0, 1, 0, 1, 0, 1]),
+        np.array([[0.9, 0.1], [0.1, 0.9]] * 3),
+        ["a", "a", "b", "b", "c", "c"],
+        ["a", "a", "b", "b", "c", "c"],
+        list("abcdef"),
+    )
+    analysis = analyse(scores, "patch", n_boot=200)
+    assert analysis.auc == 1.0 and analysis.auc_ci is not None
+    row = summary_row("m", analysis, threshold_metrics(scores, "patch", 0.5))
+    assert row["AUC 95% CI"] == "n/a (3 patients)"
+    assert auc_text(analysis) == "AUC 1.000, 95% CI n/a (3 patients)"
+    legend = [t.name for t in roc_figure([CurveEntry("m", analysis, 0.5, None)], anchors=()).data]
+    assert "m · AUC 1.000, 95% CI n/a (3 patients)" in legend
+    assert not any("1.000–1.000" in name for name in legend)

@@ -13,6 +13,7 @@ from mcalc.dataset import open_dataset
 from mcalc.explain.cams import CamSettings
 from mcalc.explain.errors import NoBreastRegionError
 from mcalc.explain.service import AnalysisSettings, ImageInput, analyse_case
+from mcalc.models.card import ModelCard
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
 
 pytest.importorskip("keras")
@@ -61,7 +62,9 @@ def test_a_case_is_analysed_with_scores_regions_and_a_default_decision(spot, cas
 
 
 def test_the_card_threshold_decides(spot, case_inputs) -> None:
-    strict = dataclasses.replace(spot, card={**spot.card, "decision_threshold": 0.9999})
+    strict = dataclasses.replace(
+        spot, card=ModelCard.from_json({**spot.card.to_json(), "decision_threshold": 0.9999})
+    )
     case = analyse_case(strict, case_inputs[-1:])
     (result,) = case.images
     assert case.threshold.value == 0.9999 and not case.threshold.is_default

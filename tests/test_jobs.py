@@ -97,11 +97,11 @@ def test_tiny_job_runs_in_a_subprocess_and_registers_its_model(tiny_demo, settin
     assert pid_gone(job.pid)  # reaped: no zombie left behind
 
     models = list_models(settings.models_dir).models
-    assert [m["id"] for m in models] == [done.model_id]
+    assert [m.id for m in models] == [done.model_id]
     assert Path(done.model_path, "model.keras").is_file()
     card = models[0]
-    assert card["architecture"] == "custom" and card["patch"]["size"] == 32
-    assert "auc" in card["metrics"]["test"]
+    assert card.architecture == "custom" and card.patch.size == 32
+    assert "auc" in card.test_metrics
 
     prog = jobs.progress(done)
     assert prog.phase == "done" and prog.fraction == 1.0
@@ -202,7 +202,7 @@ def test_job_outlives_the_app_that_launched_it(tiny_demo, settings):
     done = wait_for(settings, job_id, jobs.FINAL_STATES)
     assert done.state == "done", (done.error, done.error_tail)
     assert done.exit_code is None
-    assert [m["id"] for m in list_models(settings.models_dir).models] == [done.model_id]
+    assert [m.id for m in list_models(settings.models_dir).models] == [done.model_id]
 
 
 def _mount_tmpfs(path: Path, size: str) -> bool:

@@ -12,8 +12,10 @@ import pytest
 
 from mcalc.errors import ModelError
 from mcalc.models.registry import (
+    discard_partial,
+    is_registered,
     list_models,
-    read_card,
+    load_card,
     register_model,
     resolve_model,
 )
@@ -48,8 +50,8 @@ def test_listing_skips_corrupt_and_incompatible_folders(tmp_path: Path) -> None:
     (tmp_path / "README.md").write_text("hello")
 
     listing = list_models(tmp_path)
-    assert [c["id"] for c in listing.models] == ["good-new", "good-old"]
-    assert all(Path(c["path"]).is_dir() for c in listing.models)
+    assert [c.id for c in listing.models] == ["good-new", "good-old"]
+    assert all(Path(c.path).is_dir() for c in listing.models)
     messages = {Path(p["path"]).name: p["message"] for p in listing.problems}
     assert set(messages) == {"broken", "future", "partial", "no-model"}
     assert "unreadable card" in messages["broken"]
@@ -77,7 +79,7 @@ def test_resolve_by_id_or_path(tmp_path: Path) -> None:
     assert resolve_model(str(folder), tmp_path / "elsewhere") == folder
     with pytest.raises(ModelError, match="known ids: m1"):
         resolve_model("m2", tmp_path / "reg")
-    assert read_card(folder)["id"] == "m1"
+    assert load_card(folder).id == "m1"
 
 
 def _write_ok(folder: Path) -> None:
@@ -114,8 +116,25 @@ def test_register_is_atomic_on_failure(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
 
     path = register_model(tmp_path, "m", _write_ok)
-    assert [p.name for p in tmp_path.iterdir()] == ["m"] and read_card(path)["id"] == "m"
+    assert [p.name for p in tmp_path.iterdir()] == ["m"] and load_card(path).id == "m"
     with pytest.raises(ModelError, match="already exists"):
         register_model(tmp_path, "m", _write_ok)
     with pytest.raises(ModelError, match="bad model id"):
         register_model(tmp_path, "../escape", _write_ok)
+
+
+def test_is_registered_and_discard_partial_know_the_layout(tmp_path: Path) -> None:
+    _fake_model(tmp_path / "m")
+    assert is_registered(tmp_path, "m") and not is_registered(tmp_path, "other")
+    (tmp_path / "half").mkdir()
+    (tmp_path / "half" / "card.json").write_text(json.dumps(CARD))
+    assert not is_registered(tmp_path, "half")  # no model file: not complete
+
+    mine = tmp_path / ".tmp-m-0123abcd"
+    longer = tmp_path / ".tmp-m-2-0123abcd"  # model "m-2"'s, not "m"'s
+    for folder in (mine, longer):
+        folder.mkdir()
+        (folder / "model.keras").write_text("half")
+    assert discard_partial(tmp_path, "m") == [mine]
+    assert not mine.exists() and longer.exists() and is_registered(tmp_path, "m")
+    assert discard_partial(tmp_path, "m") == []

@@ -16,6 +16,7 @@ from mcalc.explain.scoring import (
     top_regions,
 )
 from mcalc.explain.sliding import ProbabilityMap, SlidingSettings, predict_map
+from mcalc.models.card import ModelCard
 from mcalc.models.patches import extract_patch
 from mcalc.models.tasks import TASKS, positive_class_for
 from tests.explain_fixtures import PATCH, random_model, spot_model
@@ -29,7 +30,7 @@ def _loaded(model, task: str = "calcification", patch: int | None = None):
     size = patch or int(model.input_shape[1])
     return LoadedModel(
         model=model,
-        card={"id": "t", "task": task},
+        card=ModelCard(id="t", task_name=task),
         patch_size=size,
         spacing_mm=None,
         classes=TASKS[task].classes,
@@ -219,7 +220,7 @@ def test_blank_image_and_unfitting_models_are_clear_errors(rand_loaded) -> None:
     with pytest.raises(ModelError, match=r"expected \(48, 48, 1\)"):
         predict_map(_loaded(rand_loaded.model, patch=48), unit, breast=breast)
     bad_task = _loaded(rand_loaded.model)
-    bad_task.card["task"] = "density"
+    bad_task.card = ModelCard(id="t", task_name="density")
     with pytest.raises(ModelError, match="calcification, birads"):
         predict_map(bad_task, unit, breast=breast)
     with pytest.raises(ModelError, match="outputs"):

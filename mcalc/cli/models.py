@@ -174,21 +174,21 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for problem in listing.problems:
         print(f"warning: skipped {problem['path']}: {problem['message']}", file=sys.stderr)
     if args.json:
-        print(json.dumps(listing.models))
+        print(json.dumps([card.to_json() for card in listing.models]))
         return 0
     if not listing.models:
         print(f"no models in {_models_dir(args)}: train one with `python -m mcalc train`")
         return 0
     for card in listing.models:
-        test = card.get("metrics", {}).get("test", {})
+        test = card.test_metrics
         flags = []
-        if not card.get("pretrained", False):
+        if not card.pretrained:
             flags.append("not pre-trained")
-        if card.get("data", {}).get("synthetic"):
+        if card.data.synthetic:
             flags.append("synthetic data")
         print(
-            f"{card['id']}: {card['architecture']} {card['task']} freeze "
-            f"{card.get('freeze', {}).get('strategy', '?')}, patch {card['patch']['size']} px, "
+            f"{card.id}: {card.architecture} {card.task_name} freeze "
+            f"{card.freeze.strategy}, patch {card.patch.size} px, "
             f"test AUC {_fmt(test.get('auc'))} acc {_fmt(test.get('accuracy'))}"
             + (f" [{', '.join(flags)}]" if flags else "")
         )
@@ -214,7 +214,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     )
     analysis = None
     if args.bootstrap and result.scores is not None:
-        from mcalc.models.analysis import LEVELS, level_summary
+        from mcalc.models.analysis import level_summary
+        from mcalc.models.scores import LEVELS
 
         analysis = {
             level: level_summary(result.scores, level, args.threshold, n_boot=args.bootstrap)
@@ -243,8 +244,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if suspicious:
         print(f"  suspicious vs rest: AUC {_fmt(suspicious.get('auc'))}")
     for level, a in (analysis or {}).items():
-        ci = a["auc_ci"]
-        ci_text = f" (95% CI {ci['low']:.3f}-{ci['high']:.3f})" if ci else ""
+        ci_text = f" (95% CI {a['auc_ci_text']})" if a["auc_ci_text"] else ""
         at = a["at_threshold"]
         youden = a["youden"]
         print(

@@ -44,6 +44,7 @@ from mcalc.explain.service import (
     SlidingSettings,
 )
 from mcalc.explain.stitch import normalize_map
+from mcalc.models.card import ModelCard
 from mcalc.progress import ProgressFn, TerminalProgress
 
 __all__ = ["register_commands", "cmd_predict", "file_stem", "card_summary"]
@@ -56,22 +57,9 @@ def file_stem(key: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key)
 
 
-def card_summary(card: dict[str, Any]) -> dict[str, Any]:
-    """What a prediction reports about its model."""
-    test = (card.get("metrics") or {}).get("test") or {}
-    return {
-        "id": card.get("id"),
-        "architecture": card.get("architecture"),
-        "task": card.get("task"),
-        "classes": card.get("classes"),
-        "freeze": (card.get("freeze") or {}).get("strategy"),
-        "weights": (card.get("weights") or {}).get("source"),
-        "pretrained": bool(card.get("pretrained", False)),
-        "synthetic_data": bool((card.get("data") or {}).get("synthetic", False)),
-        "patch": card.get("patch"),
-        "test_auc": test.get("auc"),
-        "test_accuracy": test.get("accuracy"),
-    }
+def card_summary(card: ModelCard) -> dict[str, Any]:
+    """What a prediction reports about its model (:meth:`ModelCard.summary_dict`)."""
+    return card.summary_dict()
 
 
 def _inputs(args: argparse.Namespace) -> list[ImageInput]:
@@ -206,7 +194,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_report(report: dict[str, Any], card: dict[str, Any]) -> None:
+def _print_report(report: dict[str, Any], card: ModelCard) -> None:
     model = report["model"]
     print(f"model {model['id']}: {model['architecture']} / {model['task']}")
     if model["synthetic_data"]:

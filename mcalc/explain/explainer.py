@@ -91,7 +91,7 @@ class Explainer:
     @classmethod
     def for_model(cls, loaded: LoadedModel) -> Explainer:
         """The explainer of a registered model (its card names the architecture)."""
-        return cls(loaded.model, str(loaded.card.get("architecture", "")))
+        return cls(loaded.model, loaded.card.architecture)
 
     def layers(self) -> list[LayerInfo]:
         """Layers with a spatial output, in model order."""

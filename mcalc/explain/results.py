@@ -3,7 +3,7 @@
 A second look at an image with the same model and settings must be instant, in the app and
 from the command line. Entries are keyed by
 
-- the model: its registry id and the size and modification time of its ``model.keras``
+- the model: its registry id and the size and modification time of its model file
   (a retrained model under the same id is a new model),
 - the image file: :func:`mcalc.cache.file_key` (path, size, modification time),
 - the settings that change the result (a hash of their JSON text),
@@ -40,6 +40,7 @@ from mcalc.cache import file_key
 from mcalc.errors import McalcError
 from mcalc.fileio import atomic_write_with
 from mcalc.lru import LRU
+from mcalc.models.card import ModelCard
 
 __all__ = ["ResultsCache", "model_key", "image_key"]
 
@@ -51,14 +52,9 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _MISSING = object()
 
 
-def model_key(card: dict[str, Any]) -> str:
-    """``<id>@<fingerprint>`` of a registered model (changes when ``model.keras`` does)."""
-    model_id = str(card.get("id", "model"))
-    path = Path(str(card.get("path", ""))) / "model.keras"
-    try:
-        return f"{model_id}@{file_key(path)}"
-    except OSError:
-        return f"{model_id}@unknown"
+def model_key(card: ModelCard) -> str:
+    """``<id>@<fingerprint>`` of a registered model (changes when its model file does)."""
+    return f"{card.id or 'model'}@{card.fingerprint()}"
 
 
 def image_key(path: str | Path) -> str:

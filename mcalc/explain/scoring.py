@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mcalc.explain.sliding import ProbabilityMap, SlidingSettings
+from mcalc.models.card import ModelCard
 
 if TYPE_CHECKING:
     from mcalc.explain.grid import PatchGrid
@@ -174,13 +175,13 @@ class DecisionThreshold:
         return {"value": self.value, "source": self.source}
 
 
-def decision_threshold(card: Mapping[str, Any]) -> DecisionThreshold:
+def decision_threshold(card: ModelCard) -> DecisionThreshold:
     """The decision threshold of a model: its card's, else :data:`DEFAULT_THRESHOLD`.
 
     A card names one as ``"decision_threshold": {"value": 0.42, "source": "Youden's J on
     the validation patches"}`` (or a bare number); anything else is the default, said so.
     """
-    raw = card.get("decision_threshold")
+    raw = card.extra.get("decision_threshold")
     value, source = raw, "the model card"
     if isinstance(raw, Mapping):
         value, source = raw.get("value"), str(raw.get("source") or source)

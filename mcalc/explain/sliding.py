@@ -124,7 +124,7 @@ def check_model_fits(loaded: LoadedModel) -> None:
             f"model {loaded.model_id!r} outputs {model.output_shape}; expected "
             f"(None, {len(loaded.classes)}) for classes {', '.join(loaded.classes)}"
         )
-    task = str(loaded.card.get("task", ""))
+    task = loaded.card.task_name
     if task not in TASKS:
         raise ModelError(
             f"model {loaded.model_id!r} has task {task!r}; Predict knows {', '.join(TASKS)}"

@@ -1,9 +1,12 @@
 """A comparison table of registered models, so users can pick the best run.
 
 Example:
-    >>> rows = comparison_rows([{"id": "m", "architecture": "custom", "task": "calcification",
-    ...     "freeze": {"strategy": "full"}, "weights": {"source": "random"},
-    ...     "metrics": {"test": {"auc": 0.9}}, "training_seconds": 12.5}])
+    >>> from mcalc.models.card import ModelCard
+    >>> card = ModelCard.from_json({"id": "m", "architecture": "custom",
+    ...     "task": "calcification", "freeze": {"strategy": "full"},
+    ...     "weights": {"source": "random"}, "metrics": {"test": {"auc": 0.9}},
+    ...     "training_seconds": 12.5})
+    >>> rows = comparison_rows([card])
     >>> rows[0]["test AUC"], rows[0]["strategy"]
     (0.9, 'full')
 """
@@ -12,6 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from typing import Any
+
+from mcalc.models.card import ModelCard
 
 __all__ = ["comparison_rows", "COLUMNS"]
 
@@ -39,37 +44,33 @@ def _num(value: Any) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def comparison_rows(cards: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+def comparison_rows(cards: Iterable[ModelCard]) -> list[dict[str, Any]]:
     """One row per model card (see :data:`COLUMNS`); missing values are ``None``.
 
     Args:
-        cards: cards from :func:`mcalc.models.registry.list_models` (each with ``id``).
+        cards: cards from :func:`mcalc.models.registry.list_models`.
     """
     rows = []
     for card in cards:
-        freeze = card.get("freeze") or {}
-        strategy = str(freeze.get("strategy", "?"))
-        if freeze.get("two_stage"):
-            strategy += " (two-stage)"
-        test = (card.get("metrics") or {}).get("test") or {}
-        weights = card.get("weights") or {}
+        strategy = card.freeze.strategy + (" (two-stage)" if card.freeze.two_stage else "")
+        test = card.test_metrics
         rows.append(
             {
-                "model": card.get("id"),
-                "architecture": card.get("architecture"),
-                "task": card.get("task"),
+                "model": card.id,
+                "architecture": card.architecture,
+                "task": card.task_name,
                 "strategy": strategy,
-                "weights": weights.get("source"),
-                "pre-trained": bool(card.get("pretrained", False)),
+                "weights": card.weights.source,
+                "pre-trained": card.pretrained,
                 "test AUC": _num(test.get("auc")),
                 "accuracy": _num(test.get("accuracy")),
                 "sensitivity": _num(test.get("sensitivity")),
                 "specificity": _num(test.get("specificity")),
                 "test patches": test.get("n"),
-                "trainable params": card.get("trainable_params"),
-                "training s": _num(card.get("training_seconds")),
-                "synthetic data": bool((card.get("data") or {}).get("synthetic", False)),
-                "created": card.get("created"),
+                "trainable params": card.trainable_params,
+                "training s": _num(card.training_seconds),
+                "synthetic data": card.data.synthetic,
+                "created": card.created or None,
             }
         )
     return rows

@@ -16,7 +16,7 @@ Example:
     0.75
     >>> youden(y, s).threshold
     0.8
-    >>> ids, yy, ss = aggregate(y, s, np.array(["a", "a", "b", "b"]))
+    >>> ids, yy, ss = group_scores(y, s, np.array(["a", "a", "b", "b"]))
     >>> ids.tolist(), yy.tolist(), ss.tolist()
     (['a', 'b'], [0, 1], [0.4, 0.8])
 """
@@ -29,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = [
-    "AGGREGATION_RULES",
+    "GROUP_RULES",
     "CI_LEVEL",
     "DEFAULT_BOOTSTRAP",
     "RocCurve",
@@ -41,13 +41,13 @@ __all__ = [
     "bootstrap_auc",
     "youden",
     "operating_point",
-    "aggregate",
+    "group_scores",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Ways to turn the scores of a group's patches into one score (see :func:`aggregate`).
-AGGREGATION_RULES: tuple[str, ...] = ("max", "mean")
+#: Ways to turn the scores of a group's patches into one score (see :func:`group_scores`).
+GROUP_RULES: tuple[str, ...] = ("max", "mean")
 #: Coverage of the confidence intervals.
 CI_LEVEL = 0.95
 #: Bootstrap resamples drawn by default.
@@ -275,14 +275,15 @@ def youden(y_true: np.ndarray, score: np.ndarray) -> OperatingPoint:
     )
 
 
-def aggregate(
+def group_scores(
     y_true: np.ndarray, score: np.ndarray, groups: np.ndarray, rule: str = "max"
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """One truth and one score per group (image or case) from its items (patches).
+    """One truth and one score per group (image or case) from its items (sampled patches).
 
     The truth of a group is positive when any item is (calcifications anywhere make the
     image positive); its score is the ``max`` (default: the most suspicious patch decides)
-    or the ``mean`` of its items' scores.
+    or the ``mean`` of its items' scores. Evaluation's image and case scores; not the map
+    score of a whole-image sliding window (:mod:`mcalc.explain.sliding`).
 
     Returns:
         ``(group ids sorted, truth, score)``.
@@ -290,8 +291,8 @@ def aggregate(
     Raises:
         ValueError: unknown rule, or bad shapes or values.
     """
-    if rule not in AGGREGATION_RULES:
-        raise ValueError(f"unknown aggregation rule {rule!r}; expected one of {AGGREGATION_RULES}")
+    if rule not in GROUP_RULES:
+        raise ValueError(f"unknown grouping rule {rule!r}; expected one of {GROUP_RULES}")
     y, s = _binary(y_true, score)
     g = np.asarray(groups)
     if g.shape != y.shape:

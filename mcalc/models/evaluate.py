@@ -8,7 +8,8 @@ The result keeps every patch's truth and probabilities (:class:`EvalScores`) so 
 curves, confidence intervals and metrics at any threshold can be drawn without scoring
 again (:mod:`mcalc.models.analysis`). With ``cache=True`` it is stored per model and
 dataset in ``<model folder>/evaluations/<data fingerprint>.json`` and reused while the
-model file is unchanged; ``model.keras`` and ``card.json`` are never touched.
+model file is unchanged (:meth:`ModelCard.fingerprint`); the model and its card are never
+touched.
 
 Example:
     >>> result = evaluate_model("demo-custom", "data/demo", "models", cache=True)  # doctest: +SKIP
@@ -20,22 +21,25 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import time
-import uuid
-from collections.abc import Callable
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mcalc.errors import DatasetError
-from mcalc.models.analysis import EvalScores
-from mcalc.models.tasks import positives_for
+import numpy as np
+
+from mcalc.errors import DatasetError, WriteError
+from mcalc.fileio import atomic_write_text
+from mcalc.models.card import ModelCard
 from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.metrics import classification_metrics
 from mcalc.models.patches import PatchConfig, sample_dataset
-from mcalc.models.registry import MODEL_FILE, read_card, resolve_model
+from mcalc.models.registry import load_card, resolve_model
+from mcalc.models.scores import EvalScores
+from mcalc.models.tasks import positives_for
+from mcalc.progress import ProgressFn
 
 if TYPE_CHECKING:
     from mcalc.dataset.records import DatasetIndex
@@ -56,9 +60,8 @@ log = logging.getLogger(__name__)
 #: Folder of a model's cached evaluations.
 EVALUATIONS_DIR = "evaluations"
 #: Layout version of a cached evaluation; bump it when sampling or scoring changes.
-CACHE_FORMAT = 1
-
-ProgressFn = Callable[[int, int, str], None]
+#: (2: the model file is identified by :meth:`ModelCard.fingerprint`.)
+CACHE_FORMAT = 2
 
 
 @dataclass
@@ -86,7 +89,7 @@ class EvaluationResult:
     scope: str
     cases: list[str]
     metrics: dict[str, Any]
-    card_metrics: dict[str, Any] | None
+    card_metrics: Mapping[str, Any] | None
     task: str = ""
     fingerprint: str = ""
     scores: EvalScores | None = None
@@ -110,14 +113,12 @@ class EvaluationResult:
 
 
 def evaluation_scope(
-    card: dict[str, Any], index: DatasetIndex, fingerprint: str
+    card: ModelCard, index: DatasetIndex, fingerprint: str
 ) -> tuple[str, list[str]]:
     """``("test-split", test case ids)`` when ``index`` is the model's training data,
     else ``("all-patients", every case id)``."""
-    same = fingerprint == (card.get("data") or {}).get("fingerprint")
-    test = (card.get("split") or {}).get("test")
-    if same and test:
-        return "test-split", list(test)
+    if fingerprint == card.data.fingerprint and card.split.test:
+        return "test-split", list(card.split.test)
     return "all-patients", [c.case_id for c in index.cases]
 
 
@@ -146,21 +147,16 @@ def _check_labels(index: DatasetIndex, task: str, cases: list[str]) -> None:
         )
 
 
-def _model_stamp(folder: Path) -> dict[str, int]:
-    st = (folder / MODEL_FILE).stat()
-    return {"size": int(st.st_size), "mtime_ns": int(st.st_mtime_ns)}
-
-
 def evaluation_path(model_folder: str | Path, fingerprint: str) -> Path:
     """Where the evaluation of a model on the dataset ``fingerprint`` is cached."""
     return Path(model_folder) / EVALUATIONS_DIR / f"{fingerprint}.json"
 
 
-def load_evaluation(model_folder: str | Path, fingerprint: str) -> EvaluationResult | None:
-    """The cached evaluation of a model on a dataset, or ``None`` when there is none, it
-    is unreadable, of another format, or older than the model file (logged, not raised)."""
-    folder = Path(model_folder)
-    path = evaluation_path(folder, fingerprint)
+def load_evaluation(card: ModelCard, fingerprint: str) -> EvaluationResult | None:
+    """The cached evaluation of a registered model on a dataset, or ``None`` when there is
+    none, it is unreadable, of another format, or older than the model file (logged, not
+    raised)."""
+    path = evaluation_path(card.path, fingerprint)
     if not path.is_file():
         return None
     try:
@@ -170,7 +166,8 @@ def load_evaluation(model_folder: str | Path, fingerprint: str) -> EvaluationRes
                 "%s: cache format %r, expected %d; ignored", path, data.get("format"), CACHE_FORMAT
             )
             return None
-        if data.get("model_file") != _model_stamp(folder):
+        stamp = card.fingerprint()
+        if stamp == "unknown" or data.get("model_file") != stamp:
             log.info("%s: the model file changed since this evaluation; ignored", path)
             return None
         return EvaluationResult(
@@ -199,29 +196,25 @@ def load_evaluation(model_folder: str | Path, fingerprint: str) -> EvaluationRes
         return None
 
 
-def save_evaluation(model_folder: str | Path, result: EvaluationResult) -> Path | None:
+def save_evaluation(card: ModelCard, result: EvaluationResult) -> Path | None:
     """Write ``result`` to the model's ``evaluations/`` folder atomically.
 
     Returns:
         The file written, or ``None`` when the registry cannot be written (read-only,
         full disk): the cache is an optimisation, so that is logged, not raised.
     """
-    folder = Path(model_folder)
-    path = evaluation_path(folder, result.fingerprint)
+    path = evaluation_path(card.path, result.fingerprint)
     payload = {
         "format": CACHE_FORMAT,
-        "model_file": _model_stamp(folder),
+        "model_file": card.fingerprint(),
         **result.as_dict(),
         "created": result.created,
         "scores": result.scores.as_json() if result.scores is not None else None,
     }
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         path.parent.mkdir(exist_ok=True)
-        tmp.write_text(json.dumps(payload), encoding="utf-8")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        atomic_write_text(path, json.dumps(payload))
+    except (OSError, WriteError) as exc:
         log.warning("cannot cache the evaluation in %s (%s); it will be computed again", path, exc)
         return None
     return path
@@ -257,16 +250,16 @@ def evaluate_model(
     from mcalc.dataset import open_dataset
 
     folder = resolve_model(model, models_dir)
-    card = read_card(folder)
+    card = load_card(folder)
     index = open_dataset(data)
     fingerprint = dataset_fingerprint(index)
     scope, cases = evaluation_scope(card, index, fingerprint)
-    task = str(card["task"])
+    task = card.task_name
     _check_labels(index, task, cases)
     if cache:
-        cached = load_evaluation(folder, fingerprint)
+        cached = load_evaluation(card, fingerprint)
         if cached is not None:
-            log.info("evaluation of %s on %s read from the cache", card["id"], data)
+            log.info("evaluation of %s on %s read from the cache", card.id, data)
             if threshold != cached.metrics.get("threshold", 0.5) and cached.scores is not None:
                 cached.metrics = _patch_metrics(cached.scores, card, threshold)
             return cached
@@ -277,12 +270,11 @@ def evaluate_model(
 
     t0 = time.perf_counter()
     loaded = load_model(folder, models_dir)
-    patch = card["patch"]
     cfg = PatchConfig(
         size=loaded.patch_size,
         spacing_mm=loaded.spacing_mm,
-        pos_per_image=int(patch.get("pos_per_image", 16)),
-        neg_per_image=int(patch.get("neg_per_image", 16)),
+        pos_per_image=card.patch.pos_per_image,
+        neg_per_image=card.patch.neg_per_image,
     )
     n_images = sum(len(c.images) for c in index.cases if c.case_id in set(cases))
 
@@ -290,28 +282,26 @@ def evaluate_model(
         if progress is not None:
             progress(done, total + 1, message)
 
-    patches = sample_dataset(
-        index, task, cfg, int(card.get("seed", 0)), case_ids=cases, progress=sampled
-    )
-    batch = batch or int(card.get("hyperparameters", {}).get("batch", 64))
+    patches = sample_dataset(index, task, cfg, card.seed, case_ids=cases, progress=sampled)
+    batch = batch or card.hyperparameters.batch or 64
     proba = predict_patches(loaded, patches.x, batch=batch)
     if progress is not None:
         progress(n_images + 1, n_images + 1, f"predicted {len(proba)} patches")
     patients = {c.case_id: c.patient_id for c in index.cases}
     scores = EvalScores(
         loaded.classes,
-        positives_for(loaded.classes, card.get("binary_views")),
+        positives_for(loaded.classes, card.binary_views),
         patches.y,
         proba,
         patches.case_ids.astype(str),
-        [patients.get(c, c) for c in patches.case_ids],
+        np.asarray([patients.get(c, c) for c in patches.case_ids], dtype=str),
         patches.keys.astype(str),
     )
     metrics = classification_metrics(
         patches.y,
         proba,
         loaded.classes,
-        binary_views=card.get("binary_views") or {},
+        binary_views=card.binary_views,
         threshold=threshold,
     )
     result = EvaluationResult(
@@ -320,7 +310,7 @@ def evaluate_model(
         scope,
         cases,
         metrics,
-        card.get("metrics", {}).get("test") if scope == "test-split" else None,
+        dict(card.test_metrics) if scope == "test-split" and card.test_metrics else None,
         task=task,
         fingerprint=fingerprint,
         scores=scores,
@@ -332,15 +322,15 @@ def evaluate_model(
         stored = result
         if threshold != 0.5:
             stored = replace(result, metrics=_patch_metrics(scores, card, 0.5))
-        save_evaluation(folder, stored)
+        save_evaluation(card, stored)
     return result
 
 
-def _patch_metrics(scores: EvalScores, card: dict[str, Any], threshold: float) -> dict[str, Any]:
+def _patch_metrics(scores: EvalScores, card: ModelCard, threshold: float) -> dict[str, Any]:
     return classification_metrics(
         scores.y,
         scores.proba,
         scores.classes,
-        binary_views=card.get("binary_views") or {},
+        binary_views=card.binary_views,
         threshold=threshold,
     )

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mcalc.dataset.records import DatasetIndex
 
 __all__ = ["dataset_fingerprint"]
 
 
-def dataset_fingerprint(index: Any) -> str:
+def dataset_fingerprint(index: DatasetIndex) -> str:
     """SHA-256 of the dataset's cases, labels and file names and sizes.
 
     Identical for a copy of the same dataset elsewhere; changes when a case, label or file

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mcalc.errors import ModelError
+from mcalc.models.card import ModelCard
 from mcalc.models.patches import model_input_image
-from mcalc.models.registry import load_keras_model, read_card, resolve_model
+from mcalc.models.registry import load_card, load_keras_model, resolve_model
 
 if TYPE_CHECKING:
     import keras
@@ -44,7 +45,7 @@ class LoadedModel:
     """
 
     model: keras.Model
-    card: dict[str, Any]
+    card: ModelCard
     patch_size: int
     spacing_mm: float | None
     classes: tuple[str, ...]
@@ -53,7 +54,7 @@ class LoadedModel:
 
     @property
     def model_id(self) -> str:
-        return str(self.card.get("id", ""))
+        return self.card.id
 
 
 def load_model(id_or_path: str | Path, models_dir: str | Path) -> LoadedModel:
@@ -64,11 +65,10 @@ def load_model(id_or_path: str | Path, models_dir: str | Path) -> LoadedModel:
             match its card.
     """
     folder = resolve_model(id_or_path, models_dir)
-    card = read_card(folder)
+    card = load_card(folder)
     model = load_keras_model(folder)
-    patch = card["patch"]
-    size = int(patch["size"])
-    classes = tuple(card["classes"])
+    size = card.patch.size
+    classes = card.classes
     if tuple(model.input_shape[1:]) != (size, size, 1):
         raise ModelError(
             f"{folder}: model input {model.input_shape[1:]} does not match the card's patch "
@@ -78,14 +78,14 @@ def load_model(id_or_path: str | Path, models_dir: str | Path) -> LoadedModel:
         raise ModelError(
             f"{folder}: model has {model.output_shape[-1]} outputs, the card {len(classes)} classes"
         )
-    spacing = patch.get("spacing_mm")
+    spacing = card.patch.spacing_mm
     return LoadedModel(
         model=model,
         card=card,
         patch_size=size,
         spacing_mm=None if spacing is None else float(spacing),
         classes=classes,
-        window=str(patch.get("window", "file")),
+        window=card.patch.window,
     )
 
 

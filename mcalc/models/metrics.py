@@ -15,7 +15,7 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -58,7 +58,7 @@ def classification_metrics(
     proba: np.ndarray,
     classes: Sequence[str],
     *,
-    binary_views: dict[str, Sequence[str]] | None = None,
+    binary_views: Mapping[str, Sequence[str]] | None = None,
     threshold: float = 0.5,
 ) -> dict[str, Any]:
     """Metrics of a classifier's probabilities ``(N, C)`` against class indices ``(N,)``.

@@ -1,9 +1,11 @@
 """The model registry: one folder per model, ``<models_dir>/<id>/``.
 
 Each folder holds ``model.keras`` (Keras 3 format, loaded in safe mode), ``card.json`` (what
-the model is, how it was trained, its test metrics) and ``training_log.jsonl``. Listing
-reads only the cards and never imports TensorFlow, so light code paths (the app's home page)
-stay fast. A corrupt or incompatible folder is reported and skipped, never fatal.
+the model is, how it was trained, its test metrics: a :class:`~mcalc.models.card.ModelCard`)
+and ``training_log.jsonl``. This module is the only one that knows this layout: others ask
+it (:func:`model_file`, :func:`is_registered`, :func:`discard_partial`). Listing reads only
+the cards and never imports TensorFlow, so light code paths (the app's home page) stay
+fast. A corrupt or incompatible folder is reported and skipped, never fatal.
 
 Models are registered atomically: everything is written to a hidden temporary folder in the
 registry, which is renamed into place only when complete. A crash, an interruption or a full
@@ -29,9 +31,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mcalc.errors import ModelError
+from mcalc.models.card import CARD_VERSION, ModelCard
 
 if TYPE_CHECKING:
     import keras
@@ -44,11 +47,14 @@ __all__ = [
     "REQUIRED_CARD_KEYS",
     "RegistryListing",
     "list_models",
-    "read_card",
+    "load_card",
+    "model_file",
     "resolve_model",
     "load_keras_model",
     "register_model",
     "new_model_id",
+    "is_registered",
+    "discard_partial",
 ]
 
 log = logging.getLogger(__name__)
@@ -56,8 +62,6 @@ log = logging.getLogger(__name__)
 CARD_FILE = "card.json"
 MODEL_FILE = "model.keras"
 LOG_FILE = "training_log.jsonl"
-#: Version of the card layout; cards with a higher major version are reported, not read.
-CARD_VERSION = 1
 REQUIRED_CARD_KEYS = ("architecture", "task", "classes", "patch")
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -67,12 +71,17 @@ _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 class RegistryListing:
     """Cards of the usable models (each with ``id`` and ``path``) and the folders skipped."""
 
-    models: list[dict[str, Any]] = field(default_factory=list)
+    models: list[ModelCard] = field(default_factory=list)
     problems: list[dict[str, str]] = field(default_factory=list)
 
 
-def read_card(folder: str | Path) -> dict[str, Any]:
-    """Read and check a model folder's card (adds ``id`` and ``path``).
+def model_file(folder: str | Path) -> Path:
+    """The Keras file of the model in ``folder``."""
+    return Path(folder) / MODEL_FILE
+
+
+def load_card(folder: str | Path) -> ModelCard:
+    """Read and check a model folder's card (with ``id`` and ``path`` set).
 
     Raises:
         ModelError: the folder has no model file, or the card is missing, not JSON,
@@ -97,11 +106,9 @@ def read_card(folder: str | Path) -> dict[str, Any]:
     missing = [k for k in REQUIRED_CARD_KEYS if k not in card]
     if missing:
         raise ModelError(f"{card_path}: card lacks {', '.join(missing)}")
-    if not (folder / MODEL_FILE).is_file():
+    if not model_file(folder).is_file():
         raise ModelError(f"{folder}: no {MODEL_FILE} beside the card")
-    card["id"] = folder.name
-    card["path"] = str(folder.resolve())
-    return card
+    return ModelCard.from_json(card).located(folder.name, folder.resolve())
 
 
 def list_models(models_dir: str | Path) -> RegistryListing:
@@ -114,11 +121,11 @@ def list_models(models_dir: str | Path) -> RegistryListing:
         if not folder.is_dir() or folder.name.startswith((".", "_")):
             continue
         try:
-            listing.models.append(read_card(folder))
+            listing.models.append(load_card(folder))
         except ModelError as exc:
             log.warning("skipping model folder %s: %s", folder, exc)
             listing.problems.append({"path": str(folder), "message": str(exc)})
-    listing.models.sort(key=lambda c: str(c.get("created", "")), reverse=True)
+    listing.models.sort(key=lambda c: c.created, reverse=True)
     return listing
 
 
@@ -137,7 +144,7 @@ def resolve_model(id_or_path: str | Path, models_dir: str | Path) -> Path:
     in_registry = Path(models_dir) / text
     if _ID_RE.match(text) and in_registry.is_dir():
         return in_registry
-    known = [c["id"] for c in list_models(models_dir).models]
+    known = [c.id for c in list_models(models_dir).models]
     hint = ", ".join(known[:8]) if known else "none: train one with `python -m mcalc train`"
     raise ModelError(f"no model {text!r} in {models_dir} or as a folder; known ids: {hint}")
 
@@ -150,7 +157,7 @@ def load_keras_model(folder: str | Path) -> keras.Model:
     """
     import keras
 
-    path = Path(folder) / MODEL_FILE
+    path = model_file(folder)
     if not path.is_file():
         raise ModelError(f"{path}: no such model file")
     try:
@@ -210,3 +217,23 @@ def register_model(models_dir: str | Path, model_id: str, write: Callable[[Path]
         raise
     log.info("registered model %s at %s", model_id, final)
     return final
+
+
+def is_registered(models_dir: str | Path, model_id: str) -> bool:
+    """Whether ``model_id`` is a complete model of the registry (registration is atomic, so
+    a folder with both its model and its card is complete)."""
+    folder = Path(models_dir) / model_id
+    return (folder / CARD_FILE).is_file() and model_file(folder).is_file()
+
+
+def discard_partial(models_dir: str | Path, model_id: str) -> list[Path]:
+    """Remove the hidden temporary folders an interrupted registration of ``model_id`` left
+    (listings ignore them, but they hold disk space); returns the folders removed. Only
+    this id's own folders are touched, never a registered model."""
+    own = re.compile(rf"^\.tmp-{re.escape(model_id)}-[0-9a-f]{{8}}$")
+    removed = []
+    for tmp in Path(models_dir).glob(f".tmp-{model_id}-*"):
+        if own.match(tmp.name) and tmp.is_dir():
+            shutil.rmtree(tmp, ignore_errors=True)
+            removed.append(tmp)
+    return removed

@@ -7,7 +7,8 @@ holds them as numbers.
 
 Example:
     >>> import numpy as np
-    >>> from mcalc.models.analysis import EvalScores, analyse
+    >>> from mcalc.models.analysis import analyse
+    >>> from mcalc.models.scores import EvalScores
     >>> s = EvalScores(("no", "yes"), ("yes",), np.array([0, 1, 0, 1]),
     ...     np.array([[.9, .1], [.2, .8], [.6, .4], [.3, .7]]), list("abcd"), list("abcd"),
     ...     list("abcd"))
@@ -62,13 +63,14 @@ class CurveEntry:
 
 
 def auc_text(analysis: LevelAnalysis) -> str:
-    """``AUC 0.912 (95% CI 0.871–0.948)``, or ``AUC n/a`` when undefined."""
+    """``AUC 0.912, 95% CI 0.871–0.948``, or ``AUC n/a`` when undefined; the interval is
+    shown as the metrics table shows it (:func:`mcalc.models.analysis.ci_text`)."""
     if analysis.auc is None:
         return "AUC n/a"
     text = f"AUC {analysis.auc:.3f}"
-    ci = analysis.auc_ci
-    if ci is not None:
-        text += f" ({ci.level:.0%} CI {ci.low:.3f}–{ci.high:.3f})"
+    shown = analysis.ci_text
+    if analysis.auc_ci is not None and shown is not None:
+        text += f", {analysis.auc_ci.level:.0%} CI {shown}"
     return text
 
 

@@ -10,7 +10,7 @@ The Predict page records a verdict with one call::
     from mcalc.store.audit import record_verdict
 
     record_verdict(
-        model_id=card["id"], model_card=card, image_key=rec.key, reader=reader,
+        model_id=card.id, model_card=card, image_key=rec.key, reader=reader,
         agree=True, plausible=False, comment="heatmap on the label", score=0.91,
     )
 
@@ -35,6 +35,7 @@ from typing import Any
 import pandas as pd
 
 from mcalc.config import Settings, get_settings
+from mcalc.models.card import ModelCard
 from mcalc.store.marks import check_reader
 from mcalc.store.versioned import StoreReadError, VersionedStore
 
@@ -67,11 +68,11 @@ AUDIT_COLUMNS: tuple[str, ...] = (
     "version",
     "model_card",
 )
-_CARD_KEYS = ("architecture", "task", "classes", "patch", "created", "val_auc", "metrics")
 
 
-def card_summary(card: Mapping[str, Any] | str | None, max_len: int = 300) -> str:
-    """A one-line summary of a model card (or the text given), for the audit record.
+def card_summary(card: ModelCard | Mapping[str, Any] | str | None, max_len: int = 300) -> str:
+    """A one-line summary of a model card (or the text given), for the audit record
+    (:meth:`mcalc.models.card.ModelCard.summary_line`).
 
     Example:
         >>> card_summary({"architecture": "resnet50", "task": "patch", "classes": ["n", "c"]})
@@ -81,16 +82,9 @@ def card_summary(card: Mapping[str, Any] | str | None, max_len: int = 300) -> st
         return ""
     if isinstance(card, str):
         return card[:max_len]
-    parts = []
-    for key in _CARD_KEYS:
-        if key in card and card[key] not in (None, ""):
-            value = card[key]
-            if isinstance(value, list | tuple):
-                value = ",".join(str(v) for v in value)
-            elif isinstance(value, Mapping):
-                value = ",".join(f"{k}:{v}" for k, v in list(value.items())[:4])
-            parts.append(f"{key}={value}")
-    return "; ".join(parts)[:max_len]
+    if not isinstance(card, ModelCard):
+        card = ModelCard.from_json(card)
+    return card.summary_line(max_len)
 
 
 def _verdict(value: str | bool) -> str:
@@ -278,7 +272,7 @@ def record_verdict(
     agree: bool | str,
     plausible: bool | None = None,
     comment: str = "",
-    model_card: Mapping[str, Any] | str | None = None,
+    model_card: ModelCard | Mapping[str, Any] | str | None = None,
     score: float | None = None,
     predicted: str | None = None,
 ) -> AuditVerdict:

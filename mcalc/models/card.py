@@ -1,0 +1,311 @@
+"""The model card: what a registered model is, how it was trained and how well it did.
+
+A card is written as ``card.json`` beside the model (by training) and read back by the
+registry (:func:`mcalc.models.registry.load_card`). :class:`ModelCard` is its one typed
+form: every page, command and cache reads the fields and methods here instead of digging
+in nested dicts. It does not import TensorFlow.
+
+Cards written by older versions lack fields; keys this version does not know are kept in
+``extra`` (of the card or of a section). ``ModelCard.from_json(d).to_json()`` holds every key
+of ``d`` with its value, in ``d``'s order, so nothing is lost on a round trip.
+
+Example:
+    >>> card = ModelCard.from_json({"architecture": "custom", "task": "calcification",
+    ...     "classes": ["no-calcification", "calcification"], "patch": {"size": 64},
+    ...     "metrics": {"test": {"auc": 0.9}}, "note": "kept"})
+    >>> card.patch.size, card.test_metrics["auc"], card.task.positive_class
+    (64, 0.9, 'calcification')
+    >>> card.to_json()["note"]
+    'kept'
+    >>> card.summary_line(72)
+    'architecture=custom; task=calcification; classes=no-calcification,calcif'
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, ClassVar
+
+from mcalc.models.card_json import (
+    Json,
+    JsonSection,
+    Reader,
+    read_bool,
+    read_int,
+    read_mapping,
+    read_opt_float,
+    read_opt_int,
+    read_records,
+    read_str,
+    read_strs,
+    read_views,
+    section,
+)
+from mcalc.models.tasks import TASKS, Task, positive_class_for
+
+__all__ = [
+    "CARD_VERSION",
+    "ModelCard",
+    "CardFreeze",
+    "CardWeights",
+    "CardPatch",
+    "CardData",
+    "CardSplit",
+    "CardHyperparameters",
+]
+
+#: Version of the card layout; cards with a higher version are reported, not read.
+CARD_VERSION = 1
+#: Fields of the one-line summary (audit records), in order.
+_SUMMARY_KEYS = ("architecture", "task", "classes", "patch", "created", "val_auc", "metrics")
+
+
+@dataclass(frozen=True)
+class CardFreeze(JsonSection):
+    """Which layers trained: the strategy, whether in two stages, and each stage."""
+
+    strategy: str = "?"
+    two_stage: bool = False
+    stages: tuple[dict[str, Any], ...] = ()
+    READERS: ClassVar[dict[str, Reader]] = {
+        "strategy": read_str,
+        "two_stage": read_bool,
+        "stages": read_records,
+    }
+
+
+@dataclass(frozen=True)
+class CardWeights(JsonSection):
+    """Where the starting weights came from."""
+
+    source: str = "?"
+    pretrained: bool = False
+    detail: str = ""
+    READERS: ClassVar[dict[str, Reader]] = {
+        "source": read_str,
+        "pretrained": read_bool,
+        "detail": read_str,
+    }
+
+
+@dataclass(frozen=True)
+class CardPatch(JsonSection):
+    """How the model's input patches are made (size in pixels, spacing, window)."""
+
+    size: int = 0
+    spacing_mm: float | None = None
+    window: str = "file"
+    input: str = ""
+    pos_per_image: int = 16
+    neg_per_image: int = 16
+    READERS: ClassVar[dict[str, Reader]] = {
+        "size": read_int,
+        "spacing_mm": read_opt_float,
+        "window": read_str,
+        "input": read_str,
+        "pos_per_image": read_int,
+        "neg_per_image": read_int,
+    }
+
+
+@dataclass(frozen=True)
+class CardData(JsonSection):
+    """The dataset the model was trained on."""
+
+    path: str = ""
+    fingerprint: str = ""
+    synthetic: bool = False
+    source: str = ""
+    cases: int | None = None
+    READERS: ClassVar[dict[str, Reader]] = {
+        "path": read_str,
+        "fingerprint": read_str,
+        "synthetic": read_bool,
+        "source": read_str,
+        "cases": read_opt_int,
+    }
+
+
+@dataclass(frozen=True)
+class CardSplit(JsonSection):
+    """The case ids of each part of the patient-level split."""
+
+    train: tuple[str, ...] = ()
+    val: tuple[str, ...] = ()
+    test: tuple[str, ...] = ()
+    seed: int | None = None
+    by: str = ""
+    READERS: ClassVar[dict[str, Reader]] = {
+        "train": read_strs,
+        "val": read_strs,
+        "test": read_strs,
+        "seed": read_opt_int,
+        "by": read_str,
+    }
+
+
+@dataclass(frozen=True)
+class CardHyperparameters(JsonSection):
+    """The training run's main settings (the rest stay in ``extra``)."""
+
+    epochs: int | None = None
+    epochs_run: int | None = None
+    batch: int | None = None
+    optimizer: str = ""
+    READERS: ClassVar[dict[str, Reader]] = {
+        "epochs": read_opt_int,
+        "epochs_run": read_opt_int,
+        "batch": read_opt_int,
+        "optimizer": read_str,
+    }
+
+
+@dataclass(frozen=True)
+class ModelCard(JsonSection):
+    """A registered model's card (see the module docstring).
+
+    ``id`` and ``path`` (the model's folder) are set by the registry when it reads a card.
+    ``metrics`` maps a split (``val``, ``test``) to
+    :func:`mcalc.models.metrics.classification_metrics` of it; ``history`` holds Keras'
+    per-epoch curves by stage.
+    """
+
+    card_version: int = CARD_VERSION
+    id: str = ""
+    architecture: str = ""
+    task_name: str = ""
+    classes: tuple[str, ...] = ()
+    binary_views: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    freeze: CardFreeze = field(default_factory=CardFreeze)
+    trainable_params: int | None = None
+    total_params: int | None = None
+    weights: CardWeights = field(default_factory=CardWeights)
+    pretrained: bool = False
+    patch: CardPatch = field(default_factory=CardPatch)
+    data: CardData = field(default_factory=CardData)
+    split: CardSplit = field(default_factory=CardSplit)
+    hyperparameters: CardHyperparameters = field(default_factory=CardHyperparameters)
+    seed: int = 0
+    metrics: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    history: Mapping[str, Any] = field(default_factory=dict)
+    training_seconds: float | None = None
+    versions: Mapping[str, Any] = field(default_factory=dict)
+    created: str = ""
+    warnings: tuple[str, ...] = ()
+    path: str = ""
+    READERS: ClassVar[dict[str, Reader]] = {
+        "card_version": read_int,
+        "id": read_str,
+        "architecture": read_str,
+        "task_name": read_str,
+        "classes": read_strs,
+        "binary_views": read_views,
+        "freeze": section(CardFreeze),
+        "trainable_params": read_opt_int,
+        "total_params": read_opt_int,
+        "weights": section(CardWeights),
+        "pretrained": read_bool,
+        "patch": section(CardPatch),
+        "data": section(CardData),
+        "split": section(CardSplit),
+        "hyperparameters": section(CardHyperparameters),
+        "seed": read_int,
+        "metrics": lambda v: {str(k): read_mapping(x) for k, x in read_mapping(v).items()},
+        "history": read_mapping,
+        "training_seconds": read_opt_float,
+        "versions": read_mapping,
+        "created": read_str,
+        "warnings": read_strs,
+        "path": read_str,
+    }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ModelCard:
+        """Read a card's JSON object (any card written so far; missing fields default).
+
+        The JSON key ``task`` is the field ``task_name`` (``task`` is the :class:`Task`).
+        """
+        renamed = {("task_name" if k == "task" else k): v for k, v in data.items()}
+        return super().from_json(renamed)
+
+    def to_json(self) -> Json:
+        """The card as a JSON object (the inverse of :meth:`from_json`)."""
+        return {("task" if k == "task_name" else k): v for k, v in super().to_json().items()}
+
+    def located(self, model_id: str, folder: Path) -> ModelCard:
+        """The card with its registry ``id`` and folder ``path`` set."""
+        keys = self.keys
+        if keys is not None:
+            keys = (*keys, *(k for k in ("id", "path") if k not in keys))
+        return replace(self, id=model_id, path=str(folder), keys=keys)
+
+    @property
+    def task(self) -> Task:
+        """The model's task; a card whose classes are not its task's (a foreign or older
+        model) gets a task built from its own classes and binary views. A card without
+        classes has its task's."""
+        known = TASKS.get(self.task_name)
+        if known is not None and self.classes in ((), known.classes):
+            return known
+        return Task(
+            self.task_name,
+            self.classes,
+            positive_class_for(self.classes) if self.classes else "",
+            dict(self.binary_views),
+        )
+
+    @property
+    def test_metrics(self) -> Mapping[str, Any]:
+        """Metrics on the held-out test patients (empty when the card has none)."""
+        return self.metrics.get("test") or {}
+
+    @property
+    def model_file(self) -> Path:
+        """The Keras file of the model (the registry knows the folder's layout)."""
+        from mcalc.models.registry import model_file
+
+        return model_file(self.path)
+
+    def fingerprint(self) -> str:
+        """A key that changes when the model file does (path, size, modification time);
+        ``unknown`` when the file cannot be read. Caches of results key models by it."""
+        from mcalc.cache import file_key
+
+        try:
+            return file_key(self.model_file)
+        except OSError:
+            return "unknown"
+
+    def summary_line(self, max_len: int = 300) -> str:
+        """One line naming the model (for audit records), at most ``max_len`` characters."""
+        data = self.to_json()
+        parts = []
+        for key in _SUMMARY_KEYS:
+            value = data.get(key)
+            if value is None or value == "":
+                continue
+            if isinstance(value, list | tuple):
+                value = ",".join(str(v) for v in value)
+            elif isinstance(value, Mapping):
+                value = ",".join(f"{k}:{v}" for k, v in list(value.items())[:4])
+            parts.append(f"{key}={value}")
+        return "; ".join(parts)[:max_len]
+
+    def summary_dict(self) -> dict[str, Any]:
+        """What a prediction reports about its model (``python -m mcalc predict --json``)."""
+        test = self.test_metrics
+        return {
+            "id": self.id,
+            "architecture": self.architecture,
+            "task": self.task_name,
+            "classes": list(self.classes),
+            "freeze": self.freeze.strategy,
+            "weights": self.weights.source,
+            "pretrained": self.pretrained,
+            "synthetic_data": self.data.synthetic,
+            "patch": self.patch.to_json(),
+            "test_auc": test.get("auc"),
+            "test_accuracy": test.get("accuracy"),
+        }

@@ -1,0 +1,171 @@
+"""ModelCard: reads every card written so far, loses no key, and answers what pages ask."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from mcalc.models.card import ModelCard
+from mcalc.models.registry import list_models, load_card
+from mcalc.models.tasks import TASKS
+
+REPO = Path(__file__).resolve().parent.parent
+DEMO = REPO / "models" / "demo-custom"
+
+
+def _demo() -> dict[str, Any]:
+    return json.loads((DEMO / "card.json").read_text(encoding="utf-8"))
+
+
+# The two summaries as they were before ModelCard (oracles: the card's methods must agree).
+def _old_audit_summary(card: Mapping[str, Any], max_len: int = 300) -> str:
+    keys = ("architecture", "task", "classes", "patch", "created", "val_auc", "metrics")
+    parts = []
+    for key in keys:
+        if key in card and card[key] not in (None, ""):
+            value = card[key]
+            if isinstance(value, list | tuple):
+                value = ",".join(str(v) for v in value)
+            elif isinstance(value, Mapping):
+                value = ",".join(f"{k}:{v}" for k, v in list(value.items())[:4])
+            parts.append(f"{key}={value}")
+    return "; ".join(parts)[:max_len]
+
+
+def _old_cli_summary(card: dict[str, Any]) -> dict[str, Any]:
+    test = (card.get("metrics") or {}).get("test") or {}
+    return {
+        "id": card.get("id"),
+        "architecture": card.get("architecture"),
+        "task": card.get("task"),
+        "classes": card.get("classes"),
+        "freeze": (card.get("freeze") or {}).get("strategy"),
+        "weights": (card.get("weights") or {}).get("source"),
+        "pretrained": bool(card.get("pretrained", False)),
+        "synthetic_data": bool((card.get("data") or {}).get("synthetic", False)),
+        "patch": card.get("patch"),
+        "test_auc": test.get("auc"),
+        "test_accuracy": test.get("accuracy"),
+    }
+
+
+OLD_CARD = {  # an early card: no version, weights, data, split, versions or binary views
+    "architecture": "custom",
+    "task": "calcification",
+    "classes": ["no-calcification", "calcification"],
+    "patch": {"size": 64, "spacing_mm": 0.1},
+    "metrics": {"val": {"auc": 0.8}},
+    "val_auc": 0.8,
+    "created": "2025-01-01T00:00:00+00:00",
+}
+ODD_CARD = {  # values of unexpected types are kept as they are
+    "architecture": "resnet50",
+    "task": "patch",
+    "classes": ["normal", "calc"],
+    "patch": 64,
+    "metrics": {"auc": 0.9},
+    "seed": "zero",
+    "data": {"synthetic": "yes", "cases": 3, "note": {"a": 1}},
+}
+
+
+@pytest.mark.parametrize(
+    "data", [_demo(), OLD_CARD, ODD_CARD, {}], ids=["demo", "old", "odd", "empty"]
+)
+def test_round_trip_keeps_every_key_value_and_order(data: dict[str, Any]) -> None:
+    back = ModelCard.from_json(data).to_json()
+    assert back == data
+    assert list(back) == list(data)
+    assert json.loads(json.dumps(back)) == data
+
+
+def test_typed_fields_of_the_committed_card() -> None:
+    card = ModelCard.from_json(_demo())
+    assert card.id == "demo-custom" and card.architecture == "custom"
+    assert card.task is TASKS["calcification"] and card.task_name == "calcification"
+    assert card.classes == ("no-calcification", "calcification")
+    assert card.freeze.strategy == "full" and not card.freeze.two_stage
+    assert card.freeze.stages[0]["epochs"] == 30
+    assert (card.trainable_params, card.total_params) == (23106, 23106)
+    assert card.weights.source == "random" and not card.weights.pretrained
+    assert (card.patch.size, card.patch.spacing_mm, card.patch.window) == (64, 0.1, "file")
+    assert card.data.synthetic and len(card.data.fingerprint) == 64 and card.data.cases == 12
+    assert card.split.test == ("normal-1", "normal-4", "suspicious-6")
+    assert card.hyperparameters.batch == 32 and card.seed == 0
+    assert card.test_metrics["auc"] == 1.0 and card.test_metrics["n"] == 234
+    assert card.training_seconds == 60.41 and card.versions["keras"] == "3.15.1"
+    assert card.extra == {}  # every top-level key of today's cards is typed
+
+
+def test_old_card_gets_defaults_and_keeps_unknown_keys() -> None:
+    card = ModelCard.from_json(OLD_CARD)
+    assert card.test_metrics == {} and card.weights.source == "?" and not card.data.synthetic
+    assert card.patch.pos_per_image == 16 and card.split.test == ()
+    assert card.extra == {"val_auc": 0.8}
+    odd = ModelCard.from_json(ODD_CARD)
+    assert odd.patch.size == 0 and odd.extra["patch"] == 64 and odd.seed == 0
+    assert odd.data.cases == 3 and odd.data.extra == {"synthetic": "yes", "note": {"a": 1}}
+
+
+def test_task_of_a_foreign_model_comes_from_its_classes() -> None:
+    foreign = ModelCard.from_json({"task": "density", "classes": ["a", "b", "c"]})
+    assert foreign.task.name == "density" and foreign.task.positive_class == "c"
+    views = ModelCard.from_json(
+        {"task": "birads", "classes": ["normal", "benign", "suspicious"],
+         "binary_views": {"suspicious": ["suspicious"]}}
+    )  # fmt: skip
+    assert views.task is TASKS["birads"] and views.binary_views == {"suspicious": ("suspicious",)}
+
+
+@pytest.mark.parametrize(
+    "data", [_demo(), OLD_CARD, ODD_CARD, {}], ids=["demo", "old", "odd", "empty"]
+)
+def test_summaries_say_what_the_two_card_summary_functions_said(data: dict[str, Any]) -> None:
+    from mcalc.store.audit import card_summary
+
+    card = ModelCard.from_json(data)
+    assert card.summary_line() == _old_audit_summary(data)
+    assert card.summary_line(40) == _old_audit_summary(data, 40)
+    assert card_summary(card) == card_summary(data) == _old_audit_summary(data)
+
+
+def test_summary_dict_is_the_cli_summary() -> None:
+    from mcalc.cli.predict import card_summary
+
+    data = _demo()
+    assert card_summary(ModelCard.from_json(data)) == _old_cli_summary(data)
+
+
+def test_registry_returns_cards_with_their_model_file_and_fingerprint(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copytree(DEMO, tmp_path / "m")
+    card = load_card(tmp_path / "m")
+    assert card.id == "m" and Path(card.path) == (tmp_path / "m").resolve()
+    assert card.model_file.is_file() and card.model_file.parent == Path(card.path)
+    assert card.to_json()["id"] == "m" and card.to_json()["path"] == card.path
+    stamp = card.fingerprint()
+    assert stamp == card.fingerprint() != "unknown"
+    st = card.model_file.stat()
+    os.utime(card.model_file, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert card.fingerprint() != stamp  # a retrained (rewritten) model is a new model
+    card.model_file.unlink()
+    assert card.fingerprint() == "unknown"
+    assert [c.id for c in list_models(tmp_path).models] == []
+
+
+def test_card_module_does_not_import_tensorflow() -> None:
+    code = (
+        "import sys; from mcalc.models.card import ModelCard; "
+        f"ModelCard.from_json({_demo()!r}).summary_line(); "
+        "print('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
