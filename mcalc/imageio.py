@@ -9,8 +9,10 @@ Display conversion lives in :mod:`mcalc.imaging`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import SupportsFloat
 
 import cv2
 import numpy as np
@@ -100,13 +102,13 @@ def read_image(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammogr
 
 def _first(value: object) -> float | None:
     """First number of a DICOM multi-value (or the value itself)."""
-    if value is None:
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        value = value[0] if len(value) else None
+    if not isinstance(value, (SupportsFloat, str)):
         return None
     try:
-        if not isinstance(value, (str, bytes)) and hasattr(value, "__getitem__"):
-            value = value[0]  # type: ignore[index]
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError, IndexError):
+        return float(value)
+    except (TypeError, ValueError):
         return None
 
 

@@ -143,12 +143,16 @@ def _present(
     opts: DisplayOptions,
     use_lut: bool = False,
 ) -> np.ndarray:
-    if use_lut and mammo.voi_lut is not None:
-        unit = imaging.apply_voi_lut(values, *mammo.voi_lut)
+    """Modality values -> the [0, 1] image shown: ``win`` (or the file's own presentation,
+    :func:`mcalc.imaging.file_unit`, when its VOI LUT is used), inversion, contrast."""
+    if use_lut:
+        unit = imaging.file_unit(mammo, values)
+        if opts.invert:
+            unit = imaging.invert(unit)
     else:
         unit = imaging.window(values, win[0], win[1], mammo.voi_function)
-    if mammo.monochrome1 != opts.invert:
-        unit = imaging.invert(unit)
+        if mammo.monochrome1 != opts.invert:
+            unit = imaging.invert(unit)
     if opts.clahe:
         unit = imaging.clahe(unit, opts.clahe_clip)
     return unit
@@ -224,10 +228,7 @@ def prepare_view(
     """
     mammo = cache.load(rec.image_path)
     values = _preview_values(cache, rec, mammo, max_side)
-    file_unit = imaging.window(values, mammo.window_center, mammo.window_width, mammo.voi_function)
-    if mammo.monochrome1:
-        file_unit = imaging.invert(file_unit)
-    region = breast_mask(file_unit)
+    region = breast_mask(imaging.file_unit(mammo, values))
     win = resolve_window(mammo, values, region, opts)
     use_lut = opts.preset == "file" and mammo.voi_lut is not None
     unit = _present(values, mammo, win, opts, use_lut)
@@ -236,7 +237,7 @@ def prepare_view(
     scale = values.shape[1] / float(full_shape[1])
     mask, summary, ann_notes = annotation_for(cache, rec, full_shape, mammo.pixel_spacing_mm)
     if opts.show_annotations and mask is not None:
-        small = imaging.downsample_mask(mask, values.shape[:2])
+        small = imaging.resample_mask(mask, values.shape[:2])
         rgb = imaging.overlay_mask(
             unit, small, imaging.hex_to_rgb(opts.overlay_color), opts.overlay_alpha
         )
