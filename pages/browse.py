@@ -15,6 +15,8 @@ from pages import common
 common.frame()
 
 CASE_KEY = "browse_case_id"
+TABLE_KEY = "browse_table"
+SHOWN_KEY = "browse_table_ids"  # the case ids of the table as last drawn
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -72,39 +74,67 @@ def filters_ui(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _ticked(rows: list[int]) -> dict[str, dict[str, list[int]]]:
+    """The case table's selection state with only ``rows`` ticked."""
+    return {"selection": {"rows": rows, "columns": [], "cells": []}}
+
+
+def _on_table_pick() -> None:
+    """A row ticked by the user becomes the case (the ids it indexes were shown with it)."""
+    rows = list(st.session_state[TABLE_KEY]["selection"]["rows"])
+    shown = st.session_state.get(SHOWN_KEY, [])
+    if rows and rows[0] < len(shown):
+        st.session_state[CASE_KEY] = shown[rows[0]]
+
+
+def _go_to(case_id: str) -> None:
+    st.session_state[CASE_KEY] = case_id
+
+
 def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
-    """The case table with previous/next buttons; returns the selected case."""
+    """The case table with previous/next buttons; returns the selected case.
+
+    ``CASE_KEY`` is the one source of truth: the table's tick, the buttons and the caption
+    all follow it (the tick is set from it before the table is drawn).
+    """
     ids = list(table["case_id"])
     if not ids:
         st.info("No case matches these filters. Clear a filter to see cases again.")
         return None
     if st.session_state.get(CASE_KEY) not in ids:
         st.session_state[CASE_KEY] = ids[0]
+    pos = ids.index(st.session_state[CASE_KEY])
+    current = st.session_state.get(TABLE_KEY)
+    if current is None or list(current["selection"]["rows"]) != [pos]:
+        st.session_state[TABLE_KEY] = _ticked([pos])
+    st.session_state[SHOWN_KEY] = ids
 
-    event = st.dataframe(
+    st.dataframe(
         table,
         hide_index=True,
         width="stretch",
         height=min(35 * (len(table) + 1) + 3, 280),
-        on_select="rerun",
-        selection_mode="single-row",
-        key="browse_table",
+        on_select=_on_table_pick,
+        selection_mode="single-row-required",
+        key=TABLE_KEY,
     )
-    rows = list(event.selection.rows) if event is not None else []
-    if rows and st.session_state.get("browse_last_rows") != rows:
-        st.session_state[CASE_KEY] = ids[rows[0]]
-    st.session_state["browse_last_rows"] = rows
-
-    pos = ids.index(st.session_state[CASE_KEY])
     c1, c2, c3 = st.columns([1, 1, 6])
-    if c1.button("◀ Previous", key="browse_prev", disabled=pos == 0):
-        st.session_state[CASE_KEY] = ids[pos - 1]
-        st.rerun()
-    if c2.button("Next ▶", key="browse_next", disabled=pos >= len(ids) - 1):
-        st.session_state[CASE_KEY] = ids[pos + 1]
-        st.rerun()
-    c3.markdown(f"Case **{st.session_state[CASE_KEY]}** ({pos + 1} of {len(ids)})")
-    return index.case(st.session_state[CASE_KEY])
+    c1.button(
+        "◀ Previous",
+        key="browse_prev",
+        disabled=pos == 0,
+        on_click=_go_to,
+        args=(ids[max(pos - 1, 0)],),
+    )
+    c2.button(
+        "Next ▶",
+        key="browse_next",
+        disabled=pos >= len(ids) - 1,
+        on_click=_go_to,
+        args=(ids[min(pos + 1, len(ids) - 1)],),
+    )
+    c3.markdown(f"Case **{ids[pos]}** ({pos + 1} of {len(ids)})")
+    return index.case(ids[pos])
 
 
 def value_top(case: CaseRecord) -> int:
