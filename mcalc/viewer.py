@@ -10,7 +10,7 @@ the left edge), so prior and recent of one breast always line up.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -96,6 +96,37 @@ class ImageView:
     @property
     def n_calcifications(self) -> int:
         return len(self.calc_diameters_mm)
+
+    # -- display mirroring: the only place that knows how a flipped image maps ------------
+    def to_display(self, row: float, col: float) -> tuple[float, float]:
+        """The file's own (row, col), full resolution -> display coordinates."""
+        if not self.flipped:
+            return float(row), float(col)
+        return float(row), float(self.full_shape[1] - 1 - col)
+
+    def to_file(self, row: float, col: float) -> tuple[float, float]:
+        """Display coordinates -> the file's own (row, col) (mirroring is its own inverse)."""
+        return self.to_display(row, col)
+
+    def points_to_display(self, points: np.ndarray) -> np.ndarray:
+        """(N, 2) file (row, col) points -> display coordinates (a new array)."""
+        out = np.array(points, dtype=float).reshape(-1, 2)
+        if self.flipped:
+            out[:, 1] = self.full_shape[1] - 1 - out[:, 1]
+        return out
+
+    def display_box(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """A half-open ``(r0, r1, c0, c1)`` box, file <-> display (its own inverse)."""
+        r0, r1, c0, c1 = (int(v) for v in box)
+        if not self.flipped:
+            return r0, r1, c0, c1
+        w = self.full_shape[1]
+        return r0, r1, w - c1, w - c0
+
+    def mirror(self, image: np.ndarray) -> np.ndarray:
+        """An image of this view's field (any scale, file orientation) as displayed:
+        mirrored left-right (a contiguous copy) when the view is flipped, else unchanged."""
+        return np.ascontiguousarray(image[:, ::-1]) if self.flipped else image
 
     @property
     def n_clusters(self) -> int:
@@ -191,7 +222,7 @@ def annotation_for(
     except AnnotationError as exc:
         return None, None, (str(exc),)
     summary = cache.memo(path, f"{name}-summary-{spacing}", lambda: summarize(mask, spacing))
-    return mask, summary, tuple(notes)
+    return mask, summary, tuple(str(n) for n in notes) if isinstance(notes, list) else ()
 
 
 def display_side(laterality: str | None) -> str:
@@ -246,7 +277,6 @@ def prepare_view(
 
     side = display_side(laterality or mammo.laterality)
     flipped = bool(opts.orient and region.any() and chest_wall_side(region) != side)
-    width = full_shape[1]
     points = np.zeros((0, 2))
     diameters: tuple[float, ...] = ()
     hulls: tuple[np.ndarray, ...] = ()
@@ -256,16 +286,11 @@ def prepare_view(
         diameters = tuple(float(c.diameter_mm) for c in summary.calcifications)
         hulls = tuple(np.asarray(cl.hull, dtype=float).reshape(-1, 2) for cl in summary.clusters)
         sizes = tuple(len(cl.members) for cl in summary.clusters)
-    if flipped:
-        rgb = rgb[:, ::-1].copy()
-        points = points.copy()
-        points[:, 1] = width - 1 - points[:, 1]
-        hulls = tuple(np.column_stack([h[:, 0], width - 1 - h[:, 1]]) for h in hulls)
 
     notes = tuple(mammo.flags) + ann_notes
     if not region.any():
         notes += ("no breast region found in this image",)
-    return ImageView(
+    view = ImageView(
         key=rec.key,
         preview=rgb,
         full_shape=full_shape,
@@ -276,12 +301,17 @@ def prepare_view(
         spacing_mm=mammo.pixel_spacing_mm,
         laterality=mammo.laterality,
         has_annotation=rec.annotation_path is not None,
-        calc_points=points,
         calc_diameters_mm=diameters,
-        cluster_hulls=hulls,
         cluster_sizes=sizes,
         notes=notes,
         use_lut=use_lut,
+    )
+    # Preview and marks were made in the file's orientation: show them as the view hangs.
+    return replace(
+        view,
+        preview=view.mirror(rgb),
+        calc_points=view.points_to_display(points),
+        cluster_hulls=tuple(view.points_to_display(h) for h in hulls),
     )
 
 
@@ -308,8 +338,7 @@ def crop_view(
     c0, c1 = max(0, min(c0, w - 1)), max(1, min(c1, w))
     if r1 <= r0 or c1 <= c0:
         raise ValueError(f"empty crop box {box} for an image of {h}x{w}")
-    # display -> file columns
-    fc0, fc1 = (w - c1, w - c0) if view.flipped else (c0, c1)
+    _, _, fc0, fc1 = view.display_box((r0, r1, c0, c1))  # display -> file columns
     values = np.asarray(mammo.pixels[r0:r1, fc0:fc1], dtype=np.float32)
     unit = _present(values, mammo, view.window, opts, view.use_lut)
     rgb = np.repeat(imaging.to_uint8(unit)[..., None], 3, axis=2)
@@ -322,8 +351,7 @@ def crop_view(
                 imaging.hex_to_rgb(opts.overlay_color),
                 opts.overlay_alpha,
             )
-    if view.flipped:
-        rgb = rgb[:, ::-1].copy()
+    rgb = view.mirror(rgb)
     if max(rgb.shape[:2]) > max_side:
         rgb = imaging.downsample(rgb, max_side)
     return rgb, (r0, r1, c0, c1)

@@ -76,12 +76,12 @@ _PAD = 0.04
 
 def to_file(view: ImageView, row: float, col: float) -> tuple[float, float]:
     """Display coordinates (full resolution) -> the file's own (row, col)."""
-    return (float(row), float(view.full_shape[1] - 1 - col) if view.flipped else float(col))
+    return view.to_file(row, col)
 
 
 def to_display(view: ImageView, row: float, col: float) -> tuple[float, float]:
-    """The file's own (row, col) -> display coordinates (mirroring is its own inverse)."""
-    return to_file(view, row, col)
+    """The file's own (row, col) -> display coordinates."""
+    return view.to_display(row, col)
 
 
 def breast_region(view: ImageView) -> np.ndarray:
