@@ -208,8 +208,8 @@ class ImageCache:
         if target is not None:
             try:
                 if arr.dtype == bool:
-                    packed, shape = np.packbits(arr.ravel()), np.array(arr.shape)
-                    atomic_write_with(target, lambda fh: np.savez(fh, packed=packed, shape=shape))
+                    packed, dims = np.packbits(arr.ravel()), np.array(arr.shape)
+                    atomic_write_with(target, lambda fh: np.savez(fh, packed=packed, shape=dims))
                 else:
                     atomic_write_with(target, lambda fh: np.savez(fh, array=arr))
             except WriteError as exc:

@@ -27,8 +27,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from mcalc.config import TIMEPOINTS, VIEWS
-from mcalc.dataset.metadata import GROUP_SHEETS, parse_description
+from mcalc.dataset.metadata import parse_description
 from mcalc.dataset.naming import NameMatch, canonical_name, match_name
 from mcalc.dataset.records import (
     SUSPICIOUS_BIRADS,
@@ -37,25 +36,24 @@ from mcalc.dataset.records import (
     ImageRecord,
     Problem,
 )
+from mcalc.dataset.zenodo import (
+    DEMO_MARKER,
+    DESCRIPTION_NAME,
+    GROUP_FOLDERS,
+    GROUP_SHEETS,
+    TIMEPOINTS,
+    VIEWS,
+)
 from mcalc.errors import DatasetError
 
 __all__ = [
     "index_real_layout",
     "find_data_dir",
-    "GROUP_FOLDERS",
-    "DEMO_MARKER",
-    "DESCRIPTION_NAME",
     "EXPECTED_LAYOUT",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Group name -> folder name in the real layout.
-GROUP_FOLDERS: dict[str, str] = {"normal": "Normal_cases", "suspicious": "Suspicious_cases"}
-#: A file of this name beside ``Dataset/`` marks mcalc's generated demo set.
-DEMO_MARKER = "mcalc_demo.json"
-#: The spreadsheet of per-case metadata beside ``Dataset/``.
-DESCRIPTION_NAME = "Description.xlsx"
 #: What the layout should look like, for error messages.
 EXPECTED_LAYOUT = (
     "expected the micro-calcification dataset layout <root>/Dataset/Normal_cases/<n>/ and "

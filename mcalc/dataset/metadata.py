@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from mcalc.dataset.records import Problem
+from mcalc.dataset.zenodo import DESCRIPTION_COLUMNS, GROUP_SHEETS, NOT_AVAILABLE
 from mcalc.errors import DatasetError
 
 __all__ = [
@@ -36,14 +37,11 @@ __all__ = [
     "normalize_laterality",
     "parse_number",
     "is_not_available",
-    "GROUP_SHEETS",
     "HEADER_SEARCH_ROWS",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Group name -> the sheet name of the real file.
-GROUP_SHEETS: dict[str, str] = {"normal": "Normal_cases", "suspicious": "Suspicious_cases"}
 #: How many rows from the top are searched for the header (the one with ``Folder #``).
 HEADER_SEARCH_ROWS = 10
 
@@ -55,32 +53,24 @@ def _norm_header(value: object) -> str:
 @dataclass(frozen=True)
 class _Column:
     field: str
-    header: str  # as written in the real file, for messages
+    header: str  # as written in the real file (trailing spaces dropped), for messages
     required: bool
     matches: Callable[[str], bool]
 
 
+def _column(field: str, required: bool, matches: Callable[[str], bool]) -> _Column:
+    return _Column(field, DESCRIPTION_COLUMNS[field].strip(), required, matches)
+
+
 _COLUMNS: tuple[_Column, ...] = (
-    _Column("folder", "Folder #", True, lambda h: h.startswith("folder")),
-    _Column(
-        "laterality",
-        "Breast (Right/Left)",
-        True,
-        lambda h: h.startswith("breast") or "laterality" in h,
-    ),
-    _Column(
-        "birads",
-        "BI-RADS categories for classification",
-        True,
-        lambda h: "classification" in h or h in {"bi-rads", "birads"},
-    ),
-    _Column(
-        "age", "Age (at the time of the recent mammogram)", False, lambda h: h.startswith("age")
-    ),
-    _Column("density", "BI-RADS categories for breast density", False, lambda h: "density" in h),
-    _Column("available", "Available mammograms", False, lambda h: h.startswith("available")),
-    _Column("years_between", "Years between screenings", False, lambda h: h.startswith("years")),
-    _Column("biopsy", "Biopsy results", False, lambda h: "biopsy" in h),
+    _column("folder", True, lambda h: h.startswith("folder")),
+    _column("laterality", True, lambda h: h.startswith("breast") or "laterality" in h),
+    _column("birads", True, lambda h: "classification" in h or h in {"bi-rads", "birads"}),
+    _column("age", False, lambda h: h.startswith("age")),
+    _column("density", False, lambda h: "density" in h),
+    _column("available", False, lambda h: h.startswith("available")),
+    _column("years_between", False, lambda h: h.startswith("years")),
+    _column("biopsy", False, lambda h: "biopsy" in h),
 )
 
 _NUMBER = re.compile(r"^\s*([-+]?\d+(?:[.,]\d+)?)")
@@ -92,7 +82,7 @@ def is_not_available(value: object) -> bool:
         return True
     if isinstance(value, str):
         text = " ".join(value.split()).lower()
-        return text in {"", "not available", "n/a", "na", "-"}
+        return text in {"", NOT_AVAILABLE.lower(), "n/a", "na", "-"}
     return False
 
 
