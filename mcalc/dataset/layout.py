@@ -25,9 +25,8 @@ import os
 import re
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-from mcalc.dataset.metadata import parse_description
+from mcalc.dataset.metadata import CaseMetadata, parse_description
 from mcalc.dataset.naming import NameMatch, canonical_name, match_name
 from mcalc.dataset.records import (
     SUSPICIOUS_BIRADS,
@@ -359,7 +358,7 @@ def _find_description(dirs: Iterable[Path]) -> Path | None:
 
 def _read_metadata(
     dirs: list[Path],
-) -> tuple[Path | None, dict[tuple[str, int], dict[str, Any]], list[Problem]]:
+) -> tuple[Path | None, dict[tuple[str, int], CaseMetadata], list[Problem]]:
     description = _find_description(dirs)
     if description is None:
         where = dirs[-1] if len(dirs) > 1 else dirs[0]
@@ -386,7 +385,7 @@ def _read_metadata(
 
 
 def _metadata_problems(
-    case: CaseRecord, group: str, row: dict[str, Any], description: Path
+    case: CaseRecord, group: str, row: CaseMetadata, description: Path
 ) -> list[Problem]:
     birads = row.get("birads")
     if birads is None:
@@ -463,7 +462,7 @@ def index_real_layout(path: str | Path) -> DatasetIndex:
                     )
                 )
                 continue
-            row = rows.get((group, number), {})
+            row = rows.get((group, number), CaseMetadata())
             if not row and description is not None and group in groups_with_rows:
                 problems.append(
                     Problem(

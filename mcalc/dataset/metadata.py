@@ -23,13 +23,14 @@ import zipfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from mcalc.dataset.records import Problem
 from mcalc.dataset.zenodo import DESCRIPTION_COLUMNS, GROUP_SHEETS, NOT_AVAILABLE
 from mcalc.errors import DatasetError
 
 __all__ = [
+    "CaseMetadata",
     "DescriptionTable",
     "parse_description",
     "read_description",
@@ -44,6 +45,19 @@ log = logging.getLogger(__name__)
 
 #: How many rows from the top are searched for the header (the one with ``Folder #``).
 HEADER_SEARCH_ROWS = 10
+
+
+class CaseMetadata(TypedDict, total=False):
+    """What one row of the description gives a case: :class:`CaseRecord` metadata fields,
+    ``None`` where the sheet has no value (an absent row gives an empty dict)."""
+
+    laterality: str | None
+    birads: str | None
+    density: str | None
+    biopsy: str | None
+    age: float | None
+    years_between: float | None
+    available: str | None
 
 
 def _norm_header(value: object) -> str:
@@ -158,7 +172,7 @@ class DescriptionTable:
     """
 
     path: Path
-    rows: dict[tuple[str, int], dict[str, Any]]
+    rows: dict[tuple[str, int], CaseMetadata]
     problems: tuple[Problem, ...] = field(default_factory=tuple)
 
 
@@ -176,7 +190,7 @@ def _find_sheet(names: Sequence[str], group: str) -> str | None:
 
 def _parse_sheet(
     path: Path, sheet: str, rows: Iterable[tuple[object, ...]]
-) -> tuple[dict[int, dict[str, Any]], list[Problem]]:
+) -> tuple[dict[int, CaseMetadata], list[Problem]]:
     problems: list[Problem] = []
     top: list[tuple[object, ...]] = []
     header_at: int | None = None
@@ -219,7 +233,7 @@ def _parse_sheet(
             )
         )
 
-    out: dict[int, dict[str, Any]] = {}
+    out: dict[int, CaseMetadata] = {}
     for line, row in enumerate(iterator, start=header_at + 1):
 
         def cell(name: str, row: tuple[object, ...] = row) -> object:
@@ -251,12 +265,12 @@ def _parse_sheet(
             )
             continue
         record = _row_values(cell)
-        for name, raw in (
-            ("laterality", cell("laterality")),
-            ("age", cell("age")),
-            ("years_between", cell("years_between")),
+        for name, value, raw in (
+            ("laterality", record["laterality"], cell("laterality")),
+            ("age", record["age"], cell("age")),
+            ("years_between", record["years_between"], cell("years_between")),
         ):
-            if record[name] is None and not is_not_available(raw):
+            if value is None and not is_not_available(raw):
                 problems.append(
                     Problem(
                         str(path),
@@ -270,19 +284,19 @@ def _parse_sheet(
     return out, problems
 
 
-def _row_values(cell: Callable[[str], object]) -> dict[str, Any]:
+def _row_values(cell: Callable[[str], object]) -> CaseMetadata:
     density = _text(cell("density"))
     if density is not None and len(density) == 1:
         density = density.lower()
-    return {
-        "laterality": normalize_laterality(cell("laterality")),
-        "birads": normalize_birads(cell("birads")),
-        "density": density,
-        "biopsy": _text(cell("biopsy")),
-        "age": parse_number(cell("age")),
-        "years_between": parse_number(cell("years_between")),
-        "available": _text(cell("available")),
-    }
+    return CaseMetadata(
+        laterality=normalize_laterality(cell("laterality")),
+        birads=normalize_birads(cell("birads")),
+        density=density,
+        biopsy=_text(cell("biopsy")),
+        age=parse_number(cell("age")),
+        years_between=parse_number(cell("years_between")),
+        available=_text(cell("available")),
+    )
 
 
 def parse_description(path: str | Path) -> DescriptionTable:
@@ -313,7 +327,7 @@ def parse_description(path: str | Path) -> DescriptionTable:
             "or remove it to load the cases without metadata"
         ) from exc
     try:
-        rows: dict[tuple[str, int], dict[str, Any]] = {}
+        rows: dict[tuple[str, int], CaseMetadata] = {}
         problems: list[Problem] = []
         sheets = {g: _find_sheet(book.sheetnames, g) for g in GROUP_SHEETS}
         if not any(sheets.values()):
@@ -340,7 +354,7 @@ def parse_description(path: str | Path) -> DescriptionTable:
     return DescriptionTable(path=path, rows=rows, problems=tuple(problems))
 
 
-def read_description(path: str | Path) -> dict[tuple[str, int], dict[str, Any]]:
+def read_description(path: str | Path) -> dict[tuple[str, int], CaseMetadata]:
     """Read ``Description.xlsx`` into ``(group, folder number) -> metadata``.
 
     ``group`` is ``normal`` or ``suspicious``; the metadata dict has the keys

@@ -8,7 +8,7 @@ column 0); :func:`calc_truth` gives the written image's frame.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TypedDict
 
 import cv2
 import numpy as np
@@ -21,7 +21,17 @@ from mcalc.synthetic.spec import (
     Geometry,
 )
 
-__all__ = ["Calc", "case_calcs", "paint", "calc_truth"]
+__all__ = ["Calc", "CalcTruth", "case_calcs", "paint", "calc_truth"]
+
+
+class CalcTruth(TypedDict):
+    """Ground truth of one calcification as written: centre (row, col) in the written
+    image's frame, diameter in pixels, ``scattered`` or ``cluster``."""
+
+    row: float
+    col: float
+    diameter_px: float
+    kind: str
 
 
 @dataclass(frozen=True)
@@ -187,12 +197,9 @@ def paint(image: np.ndarray, calcs: list[Calc]) -> tuple[np.ndarray, np.ndarray]
     return image + 0.7 * layer + 0.3 * soft, mask.astype(bool)
 
 
-def calc_truth(c: Calc, cols: int, laterality: str) -> dict[str, Any]:
+def calc_truth(c: Calc, cols: int, laterality: str) -> CalcTruth:
     """Ground-truth record of one calcification in the written image's frame."""
     col = (cols - 1 - c.col) if laterality == "R" else c.col
-    return {
-        "row": round(c.row, 1),
-        "col": round(col, 1),
-        "diameter_px": round(c.diameter, 1),
-        "kind": c.kind,
-    }
+    return CalcTruth(
+        row=round(c.row, 1), col=round(col, 1), diameter_px=round(c.diameter, 1), kind=c.kind
+    )

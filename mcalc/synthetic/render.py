@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import cv2
 import numpy as np
 
 from mcalc.dataset.zenodo import TIMEPOINTS, VIEWS
-from mcalc.synthetic.paint import Calc, calc_truth, case_calcs, paint
+from mcalc.synthetic.paint import Calc, CalcTruth, calc_truth, case_calcs, paint
 from mcalc.synthetic.plan import Case
 from mcalc.synthetic.spec import (
     CLUSTER_MIN_CALCS,
@@ -40,7 +39,7 @@ class RenderedImage:
     timepoint: str
     pixels: np.ndarray
     mask: np.ndarray
-    calcs: tuple[dict[str, Any], ...]
+    calcs: tuple[CalcTruth, ...]
     clusters: int
 
 

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 import cv2
 import numpy as np
@@ -31,6 +31,7 @@ from mcalc.dataset.zenodo import (
 )
 from mcalc.dicomwrite import write_dicom
 from mcalc.imaging import to_uint8, window
+from mcalc.synthetic.paint import CalcTruth
 from mcalc.synthetic.plan import Case, name_quirks, plan_cases
 from mcalc.synthetic.render import render_case
 from mcalc.synthetic.spec import (
@@ -48,12 +49,27 @@ from mcalc.synthetic.spec import (
     WINDOW,
 )
 
-__all__ = ["DemoSummary", "generate_demo", "is_synthetic"]
+__all__ = ["DemoSummary", "ImageTruth", "generate_demo", "is_synthetic"]
 
 log = logging.getLogger(__name__)
 
 
 _REPLACE_LOCK = threading.Lock()
+
+
+class ImageTruth(TypedDict):
+    """Ground truth of one written image (``images`` of the marker file)."""
+
+    dicom: str
+    gt: str
+    group: str
+    birads: str
+    laterality: str
+    view: str
+    timepoint: str
+    calcifications: int
+    clusters: int
+    calcs: list[CalcTruth]
 
 
 @dataclass(frozen=True)
@@ -76,7 +92,7 @@ class DemoSummary:
     images: int
     calcifications: int
     clusters: int
-    truth: dict[str, dict[str, Any]]
+    truth: dict[str, ImageTruth]
     seconds: float
 
 
@@ -240,12 +256,12 @@ def _write_set(
     shape: tuple[int, int],
     spacing: float,
     progress: Callable[[int, int, str], None] | None,
-) -> dict[str, dict[str, Any]]:
+) -> dict[str, ImageTruth]:
     """Render and write every image of every case; return the per-image ground truth."""
     renamed = {(q["folder"], q["expected"]): q["file"] for q in quirks}
     total = 4 * len(plans)
     done = 0
-    truth: dict[str, dict[str, Any]] = {}
+    truth: dict[str, ImageTruth] = {}
     for case in plans:
         folder_key = f"{case.group}/{case.folder}"
         folder = root / DATASET_FOLDER / case.group / str(case.folder)
@@ -271,18 +287,18 @@ def _write_set(
             )
             (folder / gt).write_bytes(_gt_jpeg(image.pixels, image.mask))
             key = f"{folder_key}/{stem}"
-            truth[key] = {
-                "dicom": f"{DATASET_FOLDER}/{folder_key}/{dcm}",
-                "gt": f"{DATASET_FOLDER}/{folder_key}/{gt}",
-                "group": case.group,
-                "birads": case.birads,
-                "laterality": case.laterality,
-                "view": image.view,
-                "timepoint": image.timepoint,
-                "calcifications": len(image.calcs),
-                "clusters": image.clusters,
-                "calcs": list(image.calcs),
-            }
+            truth[key] = ImageTruth(
+                dicom=f"{DATASET_FOLDER}/{folder_key}/{dcm}",
+                gt=f"{DATASET_FOLDER}/{folder_key}/{gt}",
+                group=case.group,
+                birads=case.birads,
+                laterality=case.laterality,
+                view=image.view,
+                timepoint=image.timepoint,
+                calcifications=len(image.calcs),
+                clusters=image.clusters,
+                calcs=list(image.calcs),
+            )
             done += 1
             if progress is not None:
                 progress(done, total, f"{folder_key} {stem}")
@@ -293,7 +309,7 @@ def _write_metadata(
     root: Path,
     plans: list[Case],
     quirks: list[dict[str, str]],
-    truth: dict[str, dict[str, Any]],
+    truth: dict[str, ImageTruth],
     seed: int,
     size: str,
     shape: tuple[int, int],
