@@ -19,8 +19,8 @@ from mcalc import imaging
 from mcalc.annotations import AnnotationSummary, load_annotation_mask, summarize
 from mcalc.breast import breast_mask, chest_wall_side
 from mcalc.cache import ImageCache
-from mcalc.dataset.records import ImageRecord
-from mcalc.errors import AnnotationError
+from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
+from mcalc.errors import AnnotationError, ImageReadError
 from mcalc.imageio import Mammogram
 
 __all__ = [
@@ -32,6 +32,8 @@ __all__ = [
     "resolve_window",
     "display_side",
     "image_counts",
+    "case_counts",
+    "value_top",
     "encode_jpeg",
 ]
 
@@ -376,3 +378,29 @@ def image_counts(cache: ImageCache, rec: ImageRecord) -> tuple[int, int]:
     if summary is None:
         return 0, 0
     return len(summary.calcifications), len(summary.clusters)
+
+
+def case_counts(cache: ImageCache, index: DatasetIndex) -> dict[str, tuple[int, int]]:
+    """``case_id -> (calcifications, clusters)`` annotated over a case's readable images."""
+    counts: dict[str, tuple[int, int]] = {}
+    for case in index.cases:
+        calcs = clusters = 0
+        for rec in case.images:
+            try:
+                n_calc, n_clu = image_counts(cache, rec)
+            except ImageReadError:
+                continue
+            calcs += n_calc
+            clusters += n_clu
+        counts[case.case_id] = (calcs, clusters)
+    return counts
+
+
+def value_top(cache: ImageCache, case: CaseRecord) -> int:
+    """Largest representable value of a case's first readable image (4095 if none is)."""
+    for rec in case.images:
+        try:
+            return int(cache.load(rec.image_path).value_range[1])
+        except ImageReadError:
+            continue
+    return 4095

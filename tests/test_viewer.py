@@ -186,3 +186,16 @@ def test_view_mirroring_methods_are_one_geometry():
     big = np.arange(100 * 80).reshape(100, 80)
     r0, r1, c0, c1 = flipped.display_box((3, 9, 7, 20))
     np.testing.assert_array_equal(flipped.mirror(big[3:9, 7:20]), flipped.mirror(big)[r0:r1, c0:c1])
+
+
+def test_case_counts_and_value_top(index, cache):
+    from mcalc.viewer import case_counts, value_top
+
+    counts = case_counts(cache, index)
+    assert set(counts) == {c.case_id for c in index.cases}
+    for case in index.cases:
+        per_image = [image_counts(cache, rec) for rec in case.images]
+        assert counts[case.case_id] == tuple(map(sum, zip(*per_image, strict=True)))
+    suspicious = next(c for c in index.cases if c.group == "suspicious")
+    assert counts[suspicious.case_id][0] > 0
+    assert value_top(cache, suspicious) == 4095  # 12-bit demo DICOMs
