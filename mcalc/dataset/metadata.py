@@ -20,7 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
@@ -188,13 +188,15 @@ def _find_sheet(names: Sequence[str], group: str) -> str | None:
     return None
 
 
-def _parse_sheet(
-    path: Path, sheet: str, rows: Iterable[tuple[object, ...]]
-) -> tuple[dict[int, CaseMetadata], list[Problem]]:
+def _columns(
+    path: Path, sheet: str, iterator: Iterator[tuple[object, ...]]
+) -> tuple[int, dict[str, int], list[Problem]]:
+    """The header row's number and ``field -> column index``, read from the sheet's first
+    rows (``iterator`` is left just past the header); a missing optional column is a
+    problem, a missing required one an error."""
     problems: list[Problem] = []
     top: list[tuple[object, ...]] = []
     header_at: int | None = None
-    iterator = iter(rows)
     for number, row in enumerate(iterator, start=1):
         top.append(row)
         if any(_COLUMNS[0].matches(_norm_header(v)) for v in row):
@@ -232,7 +234,15 @@ def _parse_sheet(
                 "warning",
             )
         )
+    return header_at, where, problems
 
+
+def _parse_sheet(
+    path: Path, sheet: str, rows: Iterable[tuple[object, ...]]
+) -> tuple[dict[int, CaseMetadata], list[Problem]]:
+    """``folder number -> metadata`` of one sheet, and what was odd about it."""
+    iterator = iter(rows)
+    header_at, where, problems = _columns(path, sheet, iterator)
     out: dict[int, CaseMetadata] = {}
     for line, row in enumerate(iterator, start=header_at + 1):
 
