@@ -227,6 +227,20 @@ def annotation_for(
     return mask, summary, tuple(str(n) for n in notes) if isinstance(notes, list) else ()
 
 
+def _marks(
+    summary: AnnotationSummary | None,
+) -> tuple[np.ndarray, tuple[float, ...], tuple[np.ndarray, ...], tuple[int, ...]]:
+    """Calcification centres (N, 2), their diameters, cluster hulls and sizes, file
+    orientation (all empty without an annotation)."""
+    if summary is None:
+        return np.zeros((0, 2)), (), (), ()
+    points = np.array([c.centroid for c in summary.calcifications], dtype=float).reshape(-1, 2)
+    diameters = tuple(float(c.diameter_mm) for c in summary.calcifications)
+    hulls = tuple(np.asarray(cl.hull, dtype=float).reshape(-1, 2) for cl in summary.clusters)
+    sizes = tuple(len(cl.members) for cl in summary.clusters)
+    return points, diameters, hulls, sizes
+
+
 def display_side(laterality: str | None) -> str:
     """Where the chest wall goes on screen: the radiologists' back-to-back hanging.
 
@@ -279,16 +293,7 @@ def prepare_view(
 
     side = display_side(laterality or mammo.laterality)
     flipped = bool(opts.orient and region.any() and chest_wall_side(region) != side)
-    points = np.zeros((0, 2))
-    diameters: tuple[float, ...] = ()
-    hulls: tuple[np.ndarray, ...] = ()
-    sizes: tuple[int, ...] = ()
-    if summary is not None:
-        points = np.array([c.centroid for c in summary.calcifications], dtype=float).reshape(-1, 2)
-        diameters = tuple(float(c.diameter_mm) for c in summary.calcifications)
-        hulls = tuple(np.asarray(cl.hull, dtype=float).reshape(-1, 2) for cl in summary.clusters)
-        sizes = tuple(len(cl.members) for cl in summary.clusters)
-
+    points, diameters, hulls, sizes = _marks(summary)
     notes = tuple(mammo.flags) + ann_notes
     if not region.any():
         notes += ("no breast region found in this image",)
