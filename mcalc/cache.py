@@ -18,17 +18,17 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
-import threading
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar, cast
 
 import numpy as np
 
+from mcalc.errors import WriteError
+from mcalc.fileio import atomic_write_text, atomic_write_with
 from mcalc.imageio import Mammogram, read_image
+from mcalc.lru import LRU
 
 __all__ = ["ImageCache", "file_key"]
 
@@ -45,28 +45,6 @@ def file_key(path: str | Path) -> str:
     return hashlib.sha1(raw.encode("utf-8")).hexdigest()[:20]
 
 
-def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.save(fh, array, allow_pickle=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _meta_to_json(mammo: Mammogram) -> str:
     """Everything of a Mammogram but its pixels, as JSON."""
     meta = {f.name: getattr(mammo, f.name) for f in fields(Mammogram) if f.name != "pixels"}
@@ -75,7 +53,7 @@ def _meta_to_json(mammo: Mammogram) -> str:
     return json.dumps(meta)
 
 
-def _meta_from_json(text: str) -> dict:
+def _meta_from_json(text: str) -> dict[str, Any]:
     meta = json.loads(text)
     meta["pixel_spacing_mm"] = tuple(meta["pixel_spacing_mm"])
     meta["flags"] = tuple(meta["flags"])
@@ -107,10 +85,9 @@ class ImageCache:
         self.memory_items = memory_items
         self.max_bytes = max_bytes
         self.default_spacing_mm = default_spacing_mm
-        self._memory: OrderedDict[str, object] = OrderedDict()
-        self._small: OrderedDict[str, object] = OrderedDict()
         self.small_items = 512
-        self._lock = threading.RLock()
+        self._images: LRU[str, Mammogram] = LRU(memory_items)
+        self._small: LRU[str, object] = LRU(self.small_items)
         if self.cache_dir is not None:
             try:
                 self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -119,27 +96,12 @@ class ImageCache:
                 self.cache_dir = None
 
     # -- memory LRU -------------------------------------------------------------------
-    def _store_for(self, key: str) -> tuple[OrderedDict[str, object], int]:
-        if key.startswith("img:"):
-            return self._memory, self.memory_items
-        return self._small, self.small_items
-
     def _remember(self, key: str, value: T) -> T:
-        store, limit = self._store_for(key)
-        with self._lock:
-            store[key] = value
-            store.move_to_end(key)
-            while len(store) > limit:
-                store.popitem(last=False)
+        self._small.put(key, value)
         return value
 
     def _recall(self, key: str) -> object | None:
-        store, _ = self._store_for(key)
-        with self._lock:
-            if key in store:
-                store.move_to_end(key)
-                return store[key]
-        return None
+        return self._small.get(key)
 
     def _entry_dir(self, key: str) -> Path | None:
         if self.cache_dir is None:
@@ -157,11 +119,11 @@ class ImageCache:
 
         Raises whatever :func:`mcalc.imageio.read_image` raises for a bad file.
         """
-        key = "img:" + file_key(path)
-        hit = self._recall(key)
-        if isinstance(hit, Mammogram):
+        key = file_key(path)
+        hit = self._images.get(key)
+        if hit is not None:
             return hit
-        entry = self._entry_dir(key[4:])
+        entry = self._entry_dir(key)
         if (
             entry is not None
             and (entry / "pixels.npy").is_file()
@@ -171,26 +133,28 @@ class ImageCache:
                 meta = _meta_from_json((entry / "meta.json").read_text(encoding="utf-8"))
                 pixels = np.load(entry / "pixels.npy", mmap_mode="r", allow_pickle=False)
                 os.utime(entry / "pixels.npy")  # LRU order for eviction
-                mammo = Mammogram(pixels=pixels, **meta)
-                return self._remember(key, mammo)
+                return self._images.put(key, Mammogram(pixels=pixels, **meta))
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.warning("ignoring broken cache entry %s (%s)", entry, exc)
         mammo = read_image(path, default_spacing_mm=self.default_spacing_mm)
         if entry is not None:
             try:
-                _atomic_save_npy(entry / "pixels.npy", np.ascontiguousarray(mammo.pixels))
-                _atomic_write_text(entry / "meta.json", _meta_to_json(mammo))
+                pixels = np.ascontiguousarray(mammo.pixels)
+                atomic_write_with(
+                    entry / "pixels.npy", lambda fh: np.save(fh, pixels, allow_pickle=False)
+                )
+                atomic_write_text(entry / "meta.json", _meta_to_json(mammo))
                 self._evict()
-            except OSError as exc:  # a full or read-only disk only costs speed
+            except WriteError as exc:  # a full or read-only disk only costs speed
                 log.warning("could not write image cache entry %s (%s)", entry, exc)
-        return self._remember(key, mammo)
+        return self._images.put(key, mammo)
 
     def memo(self, path: str | Path, name: str, compute: Callable[[], T]) -> T:
         """Memory-memoise ``compute()`` for this file under ``name`` (not persisted)."""
         key = f"memo:{name}:{file_key(path)}"
         hit = self._recall(key)
         if hit is not None:
-            return hit  # type: ignore[return-value]
+            return cast(T, hit)
         return self._remember(key, compute())
 
     def json(self, path: str | Path, name: str, compute: Callable[[], object]) -> object:
@@ -210,8 +174,8 @@ class ImageCache:
         value = compute()
         if target is not None:
             try:
-                _atomic_write_text(target, json.dumps(value))
-            except (OSError, TypeError) as exc:
+                atomic_write_text(target, json.dumps(value))
+            except (WriteError, TypeError) as exc:
                 log.warning("could not write cache entry %s (%s)", target, exc)
         return self._remember(key, value)
 
@@ -243,14 +207,12 @@ class ImageCache:
         arr = compute()
         if target is not None:
             try:
-                fd, tmp = tempfile.mkstemp(dir=target.parent, suffix=".tmp")
-                with os.fdopen(fd, "wb") as fh:
-                    if arr.dtype == bool:
-                        np.savez(fh, packed=np.packbits(arr.ravel()), shape=np.array(arr.shape))
-                    else:
-                        np.savez(fh, array=arr)
-                os.replace(tmp, target)
-            except OSError as exc:
+                if arr.dtype == bool:
+                    packed, dims = np.packbits(arr.ravel()), np.array(arr.shape)
+                    atomic_write_with(target, lambda fh: np.savez(fh, packed=packed, shape=dims))
+                else:
+                    atomic_write_with(target, lambda fh: np.savez(fh, array=arr))
+            except WriteError as exc:
                 log.warning("could not write cache entry %s (%s)", target, exc)
         return self._remember(key, arr)
 
@@ -277,6 +239,5 @@ class ImageCache:
                 continue
 
     def clear_memory(self) -> None:
-        with self._lock:
-            self._memory.clear()
-            self._small.clear()
+        self._images.clear()
+        self._small.clear()

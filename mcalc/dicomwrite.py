@@ -46,7 +46,7 @@ def write_dicom(
         '.dcm'
     """
     from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 
     arr = np.asarray(pixels)
     if arr.ndim != 2:
@@ -59,9 +59,9 @@ def write_dicom(
 
     sop_class = "1.2.840.10008.5.1.4.1.1.1.2"  # Digital Mammography X-Ray Image - For Presentation
     meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = sop_class
+    meta.MediaStorageSOPClassUID = UID(sop_class)
 
-    def uid(*parts: str | None) -> str:
+    def uid(*parts: str | None) -> UID:
         if any(p is None for p in parts):
             return generate_uid()
         return generate_uid(entropy_srcs=[str(p) for p in parts])
@@ -71,7 +71,7 @@ def write_dicom(
 
     ds = Dataset()
     ds.file_meta = meta
-    ds.SOPClassUID = sop_class
+    ds.SOPClassUID = UID(sop_class)
     ds.SOPInstanceUID = meta.MediaStorageSOPInstanceUID
     ds.StudyInstanceUID = uid(study_key, "study")
     ds.SeriesInstanceUID = uid(instance_key, "series")

@@ -9,8 +9,10 @@ Display conversion lives in :mod:`mcalc.imaging`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, SupportsFloat
 
 import cv2
 import numpy as np
@@ -100,13 +102,13 @@ def read_image(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammogr
 
 def _first(value: object) -> float | None:
     """First number of a DICOM multi-value (or the value itself)."""
-    if value is None:
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes)):
+        value = value[0] if len(value) else None
+    if not isinstance(value, (SupportsFloat, str)):
         return None
     try:
-        if not isinstance(value, (str, bytes)) and hasattr(value, "__getitem__"):
-            value = value[0]  # type: ignore[index]
-        return float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError, IndexError):
+        return float(value)
+    except (TypeError, ValueError):
         return None
 
 
@@ -114,13 +116,43 @@ def read_dicom(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammogr
     """Decode a DICOM mammogram through the modality LUT, keeping its full bit depth.
 
     Stages: stored values -> modality LUT (rescale slope/intercept or LUT sequence). The VOI
-    window and MONOCHROME1 inversion are recorded, applied later for display.
+    window (or VOI LUT) and MONOCHROME1 inversion are recorded, applied later
+    (:func:`mcalc.imaging.file_unit`).
     """
+    path = Path(path)
+    ds = _dataset(path)
+    stored = _stored_values(ds, path)
+    flags: list[str] = []
+    pixels = _modality_values(ds, stored)
+    center, width, voi_lut = _voi(ds, pixels, path, flags)
+    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
+    if photometric not in {"MONOCHROME1", "MONOCHROME2"}:
+        raise ImageReadError(
+            f"{path}: expected a grayscale image (MONOCHROME1/2), got {photometric}"
+        )
+    spacing, source = _spacing(ds, default_spacing_mm, flags)
+    laterality, view = _orientation(ds, flags)
+    return Mammogram(
+        pixels=pixels,
+        window_center=center,
+        window_width=width,
+        voi_function=str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").upper(),
+        monochrome1=photometric == "MONOCHROME1",
+        bits_stored=int(ds.get("BitsStored", stored.dtype.itemsize * 8) or 16),
+        pixel_spacing_mm=spacing,
+        spacing_source=source,
+        laterality=laterality,
+        view=view,
+        flags=tuple(flags),
+        voi_lut=voi_lut,
+    )
+
+
+def _dataset(path: Path) -> Any:
+    """The file's DICOM dataset, with pixel data."""
     import pydicom
     from pydicom.errors import InvalidDicomError
-    from pydicom.pixels import apply_modality_lut
 
-    path = Path(path)
     try:
         ds = pydicom.dcmread(path)
     except InvalidDicomError as exc:
@@ -133,7 +165,11 @@ def read_dicom(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammogr
         raise ImageReadError(
             f"{path}: DICOM has no pixel data (expected an image, got a header only)"
         )
+    return ds
 
+
+def _stored_values(ds: Any, path: Path) -> np.ndarray:
+    """The stored values of the one 2-D frame, decoded (saying which decoder is missing)."""
     tsuid = str(getattr(ds.file_meta, "TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
     try:
         stored = ds.pixel_array
@@ -148,20 +184,28 @@ def read_dicom(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammogr
         raise ImageReadError(
             f"{path}: pixel data is corrupt or truncated ({exc}); re-copy the file from the source"
         ) from exc
-
     if stored.ndim != 2:
         raise ImageReadError(
             f"{path}: expected one 2-D grayscale frame, got an array of shape {stored.shape}"
         )
-    flags: list[str] = []
+    return np.asarray(stored)
+
+
+def _modality_values(ds: Any, stored: np.ndarray) -> np.ndarray:
+    """Stored values through the modality LUT (unchanged, integer, when it is the identity)."""
+    from pydicom.pixels import apply_modality_lut
+
     slope = _first(ds.get("RescaleSlope", 1)) or 1.0
     intercept = _first(ds.get("RescaleIntercept", 0)) or 0.0
     if "ModalityLUTSequence" in ds or slope != 1.0 or intercept != 0.0:
-        pixels = np.asarray(apply_modality_lut(stored, ds), dtype=np.float32)
-    else:
-        pixels = stored
+        return np.asarray(apply_modality_lut(stored, ds), dtype=np.float32)
+    return stored
 
-    bits_stored = int(ds.get("BitsStored", stored.dtype.itemsize * 8) or 16)
+
+def _voi(
+    ds: Any, pixels: np.ndarray, path: Path, flags: list[str]
+) -> tuple[float, float, tuple[int, np.ndarray] | None]:
+    """The file's window (centre, width) and VOI LUT; a window made up when it has none."""
     center = _first(ds.get("WindowCenter"))
     width = _first(ds.get("WindowWidth"))
     voi_lut = _read_voi_lut(ds, path)
@@ -172,30 +216,29 @@ def read_dicom(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammogr
         lo, hi = float(np.min(pixels)), float(np.max(pixels))
         center, width = (lo + hi) / 2.0, max(hi - lo, 1.0)
         flags.append("no window centre/width in the file: using the image's value range")
-    voi_function = str(ds.get("VOILUTFunction", "LINEAR") or "LINEAR").upper()
+    return float(center), float(width), voi_lut
 
-    photometric = str(ds.get("PhotometricInterpretation", "MONOCHROME2")).upper()
-    if photometric not in {"MONOCHROME1", "MONOCHROME2"}:
-        raise ImageReadError(
-            f"{path}: expected a grayscale image (MONOCHROME1/2), got {photometric}"
-        )
 
-    spacing = None
-    source = "default"
+def _spacing(
+    ds: Any, default_spacing_mm: float, flags: list[str]
+) -> tuple[tuple[float, float], str]:
+    """(row, column) pixel spacing in mm and the tag it came from (or ``default``)."""
     for tag in ("PixelSpacing", "ImagerPixelSpacing"):
         value = ds.get(tag)
         if value is not None and len(value) >= 2:
             try:
                 spacing = (float(value[0]), float(value[1]))
-                source = tag
-                break
             except (TypeError, ValueError):
                 continue
-    if spacing is None or min(spacing) <= 0:
-        spacing = (default_spacing_mm, default_spacing_mm)
-        source = "default"
-        flags.append(f"no pixel spacing in the file: assuming {default_spacing_mm} mm")
+            if min(spacing) > 0:
+                return spacing, tag
+            break
+    flags.append(f"no pixel spacing in the file: assuming {default_spacing_mm} mm")
+    return (default_spacing_mm, default_spacing_mm), "default"
 
+
+def _orientation(ds: Any, flags: list[str]) -> tuple[str | None, str | None]:
+    """Laterality (``L``/``R``) and view (``CC``/``MLO``) from the tags, ``None`` if unknown."""
     laterality = (
         str(ds.get("ImageLaterality", "") or ds.get("Laterality", "") or "").upper() or None
     )
@@ -207,21 +250,7 @@ def read_dicom(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammogr
     view = str(ds.get("ViewPosition", "") or "").upper() or None
     if view is not None and view not in {"CC", "MLO"}:
         view = "MLO" if "MLO" in view else "CC" if "CC" in view else None
-
-    return Mammogram(
-        pixels=pixels,
-        window_center=float(center),
-        window_width=float(width),
-        voi_function=voi_function,
-        monochrome1=photometric == "MONOCHROME1",
-        bits_stored=bits_stored,
-        pixel_spacing_mm=spacing,
-        spacing_source=source,
-        laterality=laterality,
-        view=view,
-        flags=tuple(flags),
-        voi_lut=voi_lut,
-    )
+    return laterality, view
 
 
 def _read_voi_lut(ds: object, path: Path) -> tuple[int, np.ndarray] | None:

@@ -1,15 +1,23 @@
 """Pure functions of the display pipeline, over numpy arrays.
 
-Stages, each a function: modality values -> VOI window (:func:`window`) -> [0, 1] float ->
-presentation (:func:`invert` for MONOCHROME1 or on request) -> optional contrast
-enhancement (:func:`clahe`) -> display (:func:`to_uint8`, :func:`overlay_mask`).
-None of them modifies its input. 12/16-bit data is never cast straight to 8 bits.
+Stages, each a function: modality values -> VOI window (:func:`window`, or the file's VOI
+LUT :func:`apply_voi_lut`) -> [0, 1] float -> presentation (:func:`invert` for MONOCHROME1
+or on request) -> optional contrast enhancement (:func:`clahe`) -> display
+(:func:`to_uint8`, :func:`overlay_mask`). :func:`file_unit` runs the file's own stages and
+is what both the reader (the ``file`` window) and the models see. :func:`resample_mask` is
+the one way masks change pixel grid. None of them modifies its input. 12/16-bit data is
+never cast straight to 8 bits.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Literal
+
 import cv2
 import numpy as np
+
+if TYPE_CHECKING:
+    from mcalc.imageio import Mammogram
 
 __all__ = [
     "window",
@@ -17,7 +25,9 @@ __all__ = [
     "clahe",
     "to_uint8",
     "downsample",
-    "downsample_mask",
+    "resample_mask",
+    "MaskMode",
+    "file_unit",
     "overlay_mask",
     "auto_window",
     "WINDOW_PRESETS",
@@ -114,11 +124,86 @@ def downsample(image: np.ndarray, max_side: int) -> np.ndarray:
     return cv2.resize(src, size, interpolation=cv2.INTER_AREA)
 
 
-def downsample_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Shrink a boolean mask to ``shape`` keeping every marked pixel visible (max pooling)."""
-    h, w = shape
-    frac = cv2.resize(mask.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
-    return frac > 0.0
+#: How :func:`resample_mask` maps a mask onto a coarser grid: ``any`` sets an output pixel
+#: when any source pixel whose centre falls in it is set (max pooling, so a one-pixel mark
+#: never vanishes); ``nearest`` takes the source pixel under the output pixel's centre.
+#: Both use that nearest neighbour when enlarging.
+MaskMode = Literal["any", "nearest"]
+
+
+def _nearest_axis(mask: np.ndarray, n_out: int, axis: int) -> np.ndarray:
+    """Nearest neighbour along one axis: each output centre mapped back onto the source."""
+    n_in = mask.shape[axis]
+    src = ((np.arange(n_out) + 0.5) * (n_in / n_out)).astype(np.intp)
+    return np.take(mask, np.minimum(src, n_in - 1), axis=axis)
+
+
+def _pool_axis(mask: np.ndarray, n_out: int, axis: int) -> np.ndarray:
+    """Max pooling along one axis: each source pixel goes to the output holding its centre."""
+    n_in = mask.shape[axis]
+    dst = ((np.arange(n_in) + 0.5) * (n_out / n_in)).astype(np.intp)
+    starts = np.flatnonzero(np.r_[True, dst[1:] != dst[:-1]])
+    return np.logical_or.reduceat(mask, starts, axis=axis)
+
+
+def resample_mask(mask: np.ndarray, shape: tuple[int, int], mode: MaskMode = "any") -> np.ndarray:
+    """Map a mask onto another pixel grid of the same field of view.
+
+    Each axis is handled on its own (one may grow while the other shrinks); see
+    :data:`MaskMode` for what happens when an axis shrinks.
+
+    Args:
+        mask: 2-D mask (any dtype; non-zero is True).
+        shape: target ``(rows, columns)``, positive integers.
+        mode: ``any`` (keep every marked pixel) or ``nearest``.
+
+    Returns:
+        New C-contiguous bool array of ``shape``; a copy even when the shape matches.
+
+    Example:
+        >>> m = np.zeros((4, 4), bool); m[1, 2] = True
+        >>> np.argwhere(resample_mask(m, (8, 8))).tolist()
+        [[2, 4], [2, 5], [3, 4], [3, 5]]
+        >>> int(resample_mask(m, (2, 2)).sum()), int(resample_mask(m, (2, 2), "nearest").sum())
+        (1, 0)
+    """
+    if len(shape) != 2 or any(int(s) != s or s < 1 for s in shape):
+        raise ValueError(f"shape must be two positive integers (rows, columns), got {shape!r}")
+    if mode not in ("any", "nearest"):
+        raise ValueError(f"mode must be 'any' or 'nearest', got {mode!r}")
+    out = np.asarray(mask)
+    if out.ndim != 2:
+        raise ValueError(f"expected a 2-D mask, got shape {out.shape}")
+    out = out.astype(bool, copy=True)
+    for axis, n_out in enumerate((int(shape[0]), int(shape[1]))):
+        n_in = out.shape[axis]
+        if n_out > n_in or (n_out < n_in and mode == "nearest"):
+            out = _nearest_axis(out, n_out, axis)
+        elif n_out < n_in:
+            out = _pool_axis(out, n_out, axis)
+    return np.ascontiguousarray(out)
+
+
+def file_unit(mammogram: Mammogram, values: np.ndarray | None = None) -> np.ndarray:
+    """The file's own presentation of a mammogram as float32 in [0, 1].
+
+    Stages: the file's VOI LUT when it has one, else its window (centre, width, VOI LUT
+    function) -> MONOCHROME1 inversion. This is the viewer's ``file`` window and the
+    model input, so the reader and the models see the same image.
+
+    Args:
+        mammogram: a decoded mammogram (:func:`mcalc.imageio.read_image`).
+        values: modality values to present instead of ``mammogram.pixels`` (a preview or
+            a crop of them).
+    """
+    pixels = mammogram.pixels if values is None else values
+    if mammogram.voi_lut is not None:
+        unit = apply_voi_lut(pixels, *mammogram.voi_lut)
+    else:
+        unit = window(
+            pixels, mammogram.window_center, mammogram.window_width, mammogram.voi_function
+        )
+    return invert(unit) if mammogram.monochrome1 else unit
 
 
 def auto_window(

@@ -10,7 +10,7 @@ the left edge), so prior and recent of one breast always line up.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import cv2
 import numpy as np
@@ -19,8 +19,8 @@ from mcalc import imaging
 from mcalc.annotations import AnnotationSummary, load_annotation_mask, summarize
 from mcalc.breast import breast_mask, chest_wall_side
 from mcalc.cache import ImageCache
-from mcalc.dataset.records import ImageRecord
-from mcalc.errors import AnnotationError
+from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
+from mcalc.errors import AnnotationError, ImageReadError
 from mcalc.imageio import Mammogram
 
 __all__ = [
@@ -32,6 +32,8 @@ __all__ = [
     "resolve_window",
     "display_side",
     "image_counts",
+    "case_counts",
+    "value_top",
     "encode_jpeg",
 ]
 
@@ -97,17 +99,40 @@ class ImageView:
     def n_calcifications(self) -> int:
         return len(self.calc_diameters_mm)
 
+    # -- display mirroring: the only place that knows how a flipped image maps ------------
+    def to_display(self, row: float, col: float) -> tuple[float, float]:
+        """The file's own (row, col), full resolution -> display coordinates."""
+        if not self.flipped:
+            return float(row), float(col)
+        return float(row), float(self.full_shape[1] - 1 - col)
+
+    def to_file(self, row: float, col: float) -> tuple[float, float]:
+        """Display coordinates -> the file's own (row, col) (mirroring is its own inverse)."""
+        return self.to_display(row, col)
+
+    def points_to_display(self, points: np.ndarray) -> np.ndarray:
+        """(N, 2) file (row, col) points -> display coordinates (a new array)."""
+        out = np.array(points, dtype=float).reshape(-1, 2)
+        if self.flipped:
+            out[:, 1] = self.full_shape[1] - 1 - out[:, 1]
+        return out
+
+    def display_box(self, box: tuple[int, int, int, int]) -> tuple[int, int, int, int]:
+        """A half-open ``(r0, r1, c0, c1)`` box, file <-> display (its own inverse)."""
+        r0, r1, c0, c1 = (int(v) for v in box)
+        if not self.flipped:
+            return r0, r1, c0, c1
+        w = self.full_shape[1]
+        return r0, r1, w - c1, w - c0
+
+    def mirror(self, image: np.ndarray) -> np.ndarray:
+        """An image of this view's field (any scale, file orientation) as displayed:
+        mirrored left-right (a contiguous copy) when the view is flipped, else unchanged."""
+        return np.ascontiguousarray(image[:, ::-1]) if self.flipped else image
+
     @property
     def n_clusters(self) -> int:
         return len(self.cluster_sizes)
-
-    def to_file(self, row: float, col: float) -> tuple[float, float]:
-        """Display ``(row, col)`` (full resolution) -> the file's own, undoing the mirroring."""
-        return float(row), float(self.full_shape[1] - 1 - col) if self.flipped else float(col)
-
-    def to_display(self, row: float, col: float) -> tuple[float, float]:
-        """The file's own ``(row, col)`` -> display (mirroring is its own inverse)."""
-        return self.to_file(row, col)
 
 
 def _preview_values(cache: ImageCache, rec: ImageRecord, mammo: Mammogram, max_side: int):
@@ -151,12 +176,16 @@ def _present(
     opts: DisplayOptions,
     use_lut: bool = False,
 ) -> np.ndarray:
-    if use_lut and mammo.voi_lut is not None:
-        unit = imaging.apply_voi_lut(values, *mammo.voi_lut)
+    """Modality values -> the [0, 1] image shown: ``win`` (or the file's own presentation,
+    :func:`mcalc.imaging.file_unit`, when its VOI LUT is used), inversion, contrast."""
+    if use_lut:
+        unit = imaging.file_unit(mammo, values)
+        if opts.invert:
+            unit = imaging.invert(unit)
     else:
         unit = imaging.window(values, win[0], win[1], mammo.voi_function)
-    if mammo.monochrome1 != opts.invert:
-        unit = imaging.invert(unit)
+        if mammo.monochrome1 != opts.invert:
+            unit = imaging.invert(unit)
     if opts.clahe:
         unit = imaging.clahe(unit, opts.clahe_clip)
     return unit
@@ -195,7 +224,21 @@ def annotation_for(
     except AnnotationError as exc:
         return None, None, (str(exc),)
     summary = cache.memo(path, f"{name}-summary-{spacing}", lambda: summarize(mask, spacing))
-    return mask, summary, tuple(notes)
+    return mask, summary, tuple(str(n) for n in notes) if isinstance(notes, list) else ()
+
+
+def _marks(
+    summary: AnnotationSummary | None,
+) -> tuple[np.ndarray, tuple[float, ...], tuple[np.ndarray, ...], tuple[int, ...]]:
+    """Calcification centres (N, 2), their diameters, cluster hulls and sizes, file
+    orientation (all empty without an annotation)."""
+    if summary is None:
+        return np.zeros((0, 2)), (), (), ()
+    points = np.array([c.centroid for c in summary.calcifications], dtype=float).reshape(-1, 2)
+    diameters = tuple(float(c.diameter_mm) for c in summary.calcifications)
+    hulls = tuple(np.asarray(cl.hull, dtype=float).reshape(-1, 2) for cl in summary.clusters)
+    sizes = tuple(len(cl.members) for cl in summary.clusters)
+    return points, diameters, hulls, sizes
 
 
 def display_side(laterality: str | None) -> str:
@@ -232,10 +275,7 @@ def prepare_view(
     """
     mammo = cache.load(rec.image_path)
     values = _preview_values(cache, rec, mammo, max_side)
-    file_unit = imaging.window(values, mammo.window_center, mammo.window_width, mammo.voi_function)
-    if mammo.monochrome1:
-        file_unit = imaging.invert(file_unit)
-    region = breast_mask(file_unit)
+    region = breast_mask(imaging.file_unit(mammo, values))
     win = resolve_window(mammo, values, region, opts)
     use_lut = opts.preset == "file" and mammo.voi_lut is not None
     unit = _present(values, mammo, win, opts, use_lut)
@@ -244,7 +284,7 @@ def prepare_view(
     scale = values.shape[1] / float(full_shape[1])
     mask, summary, ann_notes = annotation_for(cache, rec, full_shape, mammo.pixel_spacing_mm)
     if opts.show_annotations and mask is not None:
-        small = imaging.downsample_mask(mask, values.shape[:2])
+        small = imaging.resample_mask(mask, values.shape[:2])
         rgb = imaging.overlay_mask(
             unit, small, imaging.hex_to_rgb(opts.overlay_color), opts.overlay_alpha
         )
@@ -253,26 +293,11 @@ def prepare_view(
 
     side = display_side(laterality or mammo.laterality)
     flipped = bool(opts.orient and region.any() and chest_wall_side(region) != side)
-    width = full_shape[1]
-    points = np.zeros((0, 2))
-    diameters: tuple[float, ...] = ()
-    hulls: tuple[np.ndarray, ...] = ()
-    sizes: tuple[int, ...] = ()
-    if summary is not None:
-        points = np.array([c.centroid for c in summary.calcifications], dtype=float).reshape(-1, 2)
-        diameters = tuple(float(c.diameter_mm) for c in summary.calcifications)
-        hulls = tuple(np.asarray(cl.hull, dtype=float).reshape(-1, 2) for cl in summary.clusters)
-        sizes = tuple(len(cl.members) for cl in summary.clusters)
-    if flipped:
-        rgb = rgb[:, ::-1].copy()
-        points = points.copy()
-        points[:, 1] = width - 1 - points[:, 1]
-        hulls = tuple(np.column_stack([h[:, 0], width - 1 - h[:, 1]]) for h in hulls)
-
+    points, diameters, hulls, sizes = _marks(summary)
     notes = tuple(mammo.flags) + ann_notes
     if not region.any():
         notes += ("no breast region found in this image",)
-    return ImageView(
+    view = ImageView(
         key=rec.key,
         preview=rgb,
         full_shape=full_shape,
@@ -283,12 +308,17 @@ def prepare_view(
         spacing_mm=mammo.pixel_spacing_mm,
         laterality=mammo.laterality,
         has_annotation=rec.annotation_path is not None,
-        calc_points=points,
         calc_diameters_mm=diameters,
-        cluster_hulls=hulls,
         cluster_sizes=sizes,
         notes=notes,
         use_lut=use_lut,
+    )
+    # Preview and marks were made in the file's orientation: show them as the view hangs.
+    return replace(
+        view,
+        preview=view.mirror(rgb),
+        calc_points=view.points_to_display(points),
+        cluster_hulls=tuple(view.points_to_display(h) for h in hulls),
     )
 
 
@@ -315,8 +345,7 @@ def crop_view(
     c0, c1 = max(0, min(c0, w - 1)), max(1, min(c1, w))
     if r1 <= r0 or c1 <= c0:
         raise ValueError(f"empty crop box {box} for an image of {h}x{w}")
-    # display -> file columns
-    fc0, fc1 = (w - c1, w - c0) if view.flipped else (c0, c1)
+    _, _, fc0, fc1 = view.display_box((r0, r1, c0, c1))  # display -> file columns
     values = np.asarray(mammo.pixels[r0:r1, fc0:fc1], dtype=np.float32)
     unit = _present(values, mammo, view.window, opts, view.use_lut)
     rgb = np.repeat(imaging.to_uint8(unit)[..., None], 3, axis=2)
@@ -329,8 +358,7 @@ def crop_view(
                 imaging.hex_to_rgb(opts.overlay_color),
                 opts.overlay_alpha,
             )
-    if view.flipped:
-        rgb = rgb[:, ::-1].copy()
+    rgb = view.mirror(rgb)
     if max(rgb.shape[:2]) > max_side:
         rgb = imaging.downsample(rgb, max_side)
     return rgb, (r0, r1, c0, c1)
@@ -355,3 +383,29 @@ def image_counts(cache: ImageCache, rec: ImageRecord) -> tuple[int, int]:
     if summary is None:
         return 0, 0
     return len(summary.calcifications), len(summary.clusters)
+
+
+def case_counts(cache: ImageCache, index: DatasetIndex) -> dict[str, tuple[int, int]]:
+    """``case_id -> (calcifications, clusters)`` annotated over a case's readable images."""
+    counts: dict[str, tuple[int, int]] = {}
+    for case in index.cases:
+        calcs = clusters = 0
+        for rec in case.images:
+            try:
+                n_calc, n_clu = image_counts(cache, rec)
+            except ImageReadError:
+                continue
+            calcs += n_calc
+            clusters += n_clu
+        counts[case.case_id] = (calcs, clusters)
+    return counts
+
+
+def value_top(cache: ImageCache, case: CaseRecord) -> int:
+    """Largest representable value of a case's first readable image (4095 if none is)."""
+    for rec in case.images:
+        try:
+            return int(cache.load(rec.image_path).value_range[1])
+        except ImageReadError:
+            continue
+    return 4095

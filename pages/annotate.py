@@ -38,6 +38,7 @@ from mcalc.store.session import EditSession, Feedback, SaveResult, Snap
 from mcalc.viewer import DisplayOptions, ImageView, annotation_for, crop_view, prepare_view
 from pages import common
 from pages.readers import reader_ui
+from pages.state import BROWSE_CASE_KEY
 
 common.frame()
 
@@ -178,7 +179,7 @@ def image_ui(index: DatasetIndex) -> ImageRecord:
     """Case, view and timepoint pickers; stops the page if the case lacks that image."""
     ids = [c.case_id for c in index.cases]
     if st.session_state.get("annotate_case") not in ids:
-        browse = st.session_state.get("browse_case_id")
+        browse = st.session_state.get(BROWSE_CASE_KEY)
         st.session_state["annotate_case"] = browse if browse in ids else ids[0]
     c1, c2, c3 = st.columns([3, 1, 1])
     case_id = c1.selectbox("Case", ids, key="annotate_case")

@@ -5,16 +5,19 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from mcalc import viewer
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError
-from mcalc.present.viewer_figures import crop_figure, pair_figure
-from mcalc.viewer import DisplayOptions, ImageView, crop_view, image_counts, prepare_view
-from pages import common
+from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
+from mcalc.viewer import DisplayOptions, ImageView, crop_view, prepare_view
+from pages import common, state
 
 common.frame()
 
-CASE_KEY = "browse_case_id"
+CASE_KEY = state.BROWSE_CASE_KEY
+TABLE_KEY = "browse_table"
+SHOWN_KEY = "browse_table_ids"  # the case ids of the table as last drawn
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -28,19 +31,9 @@ def cached_view(
 
 @st.cache_data(show_spinner="Counting annotated calcifications…", max_entries=4)
 def case_counts(_index: DatasetIndex, root: str, n_images: int) -> pd.DataFrame:
-    cache = common.get_image_cache()
-    rows = []
-    for case in _index.cases:
-        calcs = clusters = 0
-        for rec in case.images:
-            try:
-                n_calc, n_clu = image_counts(cache, rec)
-            except ImageReadError:
-                continue
-            calcs += n_calc
-            clusters += n_clu
-        rows.append({"case_id": case.case_id, "calcifications": calcs, "clusters": clusters})
-    return pd.DataFrame(rows)
+    counts = viewer.case_counts(common.get_image_cache(), _index)
+    rows = [(case_id, calcs, clusters) for case_id, (calcs, clusters) in counts.items()]
+    return pd.DataFrame(rows, columns=["case_id", "calcifications", "clusters"])
 
 
 def filters_ui(frame: pd.DataFrame) -> pd.DataFrame:
@@ -72,49 +65,67 @@ def filters_ui(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _ticked(rows: list[int]) -> dict[str, dict[str, list[int]]]:
+    """The case table's selection state with only ``rows`` ticked."""
+    return {"selection": {"rows": rows, "columns": [], "cells": []}}
+
+
+def _on_table_pick() -> None:
+    """A row ticked by the user becomes the case (the ids it indexes were shown with it)."""
+    rows = list(st.session_state[TABLE_KEY]["selection"]["rows"])
+    shown = st.session_state.get(SHOWN_KEY, [])
+    if rows and rows[0] < len(shown):
+        st.session_state[CASE_KEY] = shown[rows[0]]
+
+
+def _go_to(case_id: str) -> None:
+    st.session_state[CASE_KEY] = case_id
+
+
 def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
-    """The case table with previous/next buttons; returns the selected case."""
+    """The case table with previous/next buttons; returns the selected case.
+
+    ``CASE_KEY`` is the one source of truth: the table's tick, the buttons and the caption
+    all follow it (the tick is set from it before the table is drawn).
+    """
     ids = list(table["case_id"])
     if not ids:
         st.info("No case matches these filters. Clear a filter to see cases again.")
         return None
     if st.session_state.get(CASE_KEY) not in ids:
         st.session_state[CASE_KEY] = ids[0]
+    pos = ids.index(st.session_state[CASE_KEY])
+    current = st.session_state.get(TABLE_KEY)
+    if current is None or list(current["selection"]["rows"]) != [pos]:
+        st.session_state[TABLE_KEY] = _ticked([pos])
+    st.session_state[SHOWN_KEY] = ids
 
-    event = st.dataframe(
+    st.dataframe(
         table,
         hide_index=True,
         width="stretch",
         height=min(35 * (len(table) + 1) + 3, 280),
-        on_select="rerun",
-        selection_mode="single-row",
-        key="browse_table",
+        on_select=_on_table_pick,
+        selection_mode="single-row-required",
+        key=TABLE_KEY,
     )
-    rows = list(event.selection.rows) if event is not None else []
-    if rows and st.session_state.get("browse_last_rows") != rows:
-        st.session_state[CASE_KEY] = ids[rows[0]]
-    st.session_state["browse_last_rows"] = rows
-
-    pos = ids.index(st.session_state[CASE_KEY])
     c1, c2, c3 = st.columns([1, 1, 6])
-    if c1.button("◀ Previous", key="browse_prev", disabled=pos == 0):
-        st.session_state[CASE_KEY] = ids[pos - 1]
-        st.rerun()
-    if c2.button("Next ▶", key="browse_next", disabled=pos >= len(ids) - 1):
-        st.session_state[CASE_KEY] = ids[pos + 1]
-        st.rerun()
-    c3.markdown(f"Case **{st.session_state[CASE_KEY]}** ({pos + 1} of {len(ids)})")
-    return index.case(st.session_state[CASE_KEY])
-
-
-def value_top(case: CaseRecord) -> int:
-    """Largest representable value of the case's images (slider range), 4095 if unknown."""
-    for rec in case.images:
-        try:
-            return int(common.get_image_cache().load(rec.image_path).value_range[1])
-        except ImageReadError:
-            continue
-    return 4095
+    c1.button(
+        "◀ Previous",
+        key="browse_prev",
+        disabled=pos == 0,
+        on_click=_go_to,
+        args=(ids[max(pos - 1, 0)],),
+    )
+    c2.button(
+        "Next ▶",
+        key="browse_next",
+        disabled=pos >= len(ids) - 1,
+        on_click=_go_to,
+        args=(ids[min(pos + 1, len(ids) - 1)],),
+    )
+    c3.markdown(f"Case **{ids[pos]}** ({pos + 1} of {len(ids)})")
+    return index.case(ids[pos])
 
 
 def display_ui(top: int = 4095) -> DisplayOptions:
@@ -148,23 +159,6 @@ def metadata_ui(case: CaseRecord) -> None:
         "Exams": case.available or "n/a",
     }
     st.markdown("  ·  ".join(f"{k} **{v}**" for k, v in fields.items()))
-
-
-def box_from_event(event: object) -> tuple[int, int, int, int] | None:
-    """(r0, r1, c0, c1) of a box selection on a plotly chart, in full-res pixels."""
-    try:
-        boxes = event.selection["box"]  # type: ignore[attr-defined]
-    except (AttributeError, KeyError, TypeError):
-        return None
-    if not boxes:
-        return None
-    box = boxes[-1]
-    xs, ys = box.get("x", []), box.get("y", [])
-    if len(xs) < 2 or len(ys) < 2:
-        return None
-    c0, c1 = sorted(int(v) for v in xs[:2])
-    r0, r1 = sorted(int(v) for v in ys[:2])
-    return r0, r1, c0, c1
 
 
 def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) -> None:
@@ -201,7 +195,7 @@ def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) 
     for tp, _, v in shown:
         for note in v.notes:
             st.caption(f"{view} {tp}: {note}")
-    box = box_from_event(event)
+    box = selected_box(event)
     if box is None:
         st.caption(
             "Scroll to zoom, drag to pan (both images move together). Use the box-select tool "
@@ -255,7 +249,7 @@ table = filters_ui(frame)[columns]
 case = case_picker(index, table)
 if case is None:
     st.stop()
-opts = display_ui(value_top(case))
+opts = display_ui(viewer.value_top(common.get_image_cache(), case))
 metadata_ui(case)
 max_side = common.settings().preview_max_side
 for view in VIEWS:

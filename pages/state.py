@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import streamlit as st
 
-__all__ = ["DATA_KEY", "READER_KEY", "SELECTED_MODEL_KEY", "selected_model", "select_model"]
+__all__ = [
+    "DATA_KEY",
+    "READER_KEY",
+    "SELECTED_MODEL_KEY",
+    "BROWSE_CASE_KEY",
+    "selected_model",
+    "select_model",
+]
 
 #: The dataset the sidebar opened (a path as text; ``None``: the synthetic demo).
 DATA_KEY = "mcalc_data_path"
@@ -17,6 +24,8 @@ DATA_KEY = "mcalc_data_path"
 READER_KEY = "annotate_reader"
 #: The model a page asked the others to use (Train's "open on Predict").
 SELECTED_MODEL_KEY = "mcalc_selected_model"
+#: The case Browse shows (a case id); Annotate opens on it.
+BROWSE_CASE_KEY = "browse_case_id"
 
 
 def select_model(model_id: str) -> None:

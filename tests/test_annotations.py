@@ -12,7 +12,6 @@ import pytest
 from mcalc.annotations import (
     Calcification,
     RedMaskParams,
-    align_mask,
     find_calcifications,
     find_clusters,
     load_annotation_mask,
@@ -20,6 +19,7 @@ from mcalc.annotations import (
     summarize,
 )
 from mcalc.errors import AnnotationError
+from mcalc.imaging import resample_mask
 
 RED = (255, 0, 0)
 
@@ -155,24 +155,24 @@ def test_red_mask_accepts_rgba_and_rejects_bad_input() -> None:
         RedMaskParams(hue_ranges=((170, 200),))
 
 
-# --------------------------------------------------------------------------- align_mask
+# --------------------------------------------------------------------------- resample_mask (alignment)
 
 
-def test_align_mask_enlarges_by_nearest_neighbour() -> None:
+def test_resample_mask_enlarges_by_nearest_neighbour() -> None:
     mask = np.zeros((4, 5), bool)
     mask[1, 2] = True
-    big = align_mask(mask, (8, 10))
+    big = resample_mask(mask, (8, 10))
     assert big.shape == (8, 10)
     assert np.argwhere(big).tolist() == [[2, 4], [2, 5], [3, 4], [3, 5]]
 
 
 @pytest.mark.parametrize("shape", [(33, 27), (10, 9), (1, 1)])
-def test_align_mask_shrinking_never_loses_a_blob(shape: tuple[int, int]) -> None:
+def test_resample_mask_shrinking_never_loses_a_blob(shape: tuple[int, int]) -> None:
     rng = np.random.default_rng(0)
     mask = np.zeros((100, 80), bool)
     points = rng.integers(0, (100, 80), size=(30, 2))
     mask[points[:, 0], points[:, 1]] = True  # single pixels
-    small = align_mask(mask, shape)
+    small = resample_mask(mask, shape)
     assert small.shape == shape
     # Each source pixel lands in the output pixel holding its centre.
     expected = {
@@ -181,16 +181,16 @@ def test_align_mask_shrinking_never_loses_a_blob(shape: tuple[int, int]) -> None
     assert {tuple(p) for p in np.argwhere(small).tolist()} == expected
 
 
-def test_align_mask_same_shape_is_a_copy_and_mixed_axes_work() -> None:
+def test_resample_mask_same_shape_is_a_copy_and_mixed_axes_work() -> None:
     mask = np.eye(6, dtype=np.uint8)
-    same = align_mask(mask, (6, 6))
+    same = resample_mask(mask, (6, 6))
     assert same.dtype == bool and np.array_equal(same, mask.astype(bool))
     same[0, 0] = False
     assert mask[0, 0] == 1
-    mixed = align_mask(mask, (12, 3))  # rows grow, columns shrink
+    mixed = resample_mask(mask, (12, 3))  # rows grow, columns shrink
     assert mixed.shape == (12, 3) and mixed.sum() == 12
     with pytest.raises(ValueError, match="two positive integers"):
-        align_mask(mask, (0, 3))
+        resample_mask(mask, (0, 3))
 
 
 # --------------------------------------------------------------------------- files

@@ -140,3 +140,22 @@ def test_sidebar_menu_lists_the_pages(app_env):
     at = _run()
     labels = [el.proto.label for el in at.get("page_link")]
     assert "Home" in labels and "Browse" in labels
+
+
+def _ticked_rows(at: AppTest) -> list[int]:
+    return list(at.session_state["browse_table"]["selection"]["rows"])
+
+
+def test_browse_table_ticks_the_case_previous_and_next_show(app_env):
+    """One "current case": the table's ticked row follows Previous/Next (it used to stay)."""
+    at = _run("pages/browse.py")
+    ids = list(at.dataframe[0].value["case_id"])
+    assert _ticked_rows(at) == [0] and at.session_state["browse_case_id"] == ids[0]
+    at.button(key="browse_next").click().run()
+    at.button(key="browse_next").click().run()
+    assert not at.exception
+    assert at.session_state["browse_case_id"] == ids[2]
+    assert _ticked_rows(at) == [2]
+    assert any(m.value.startswith(f"Case **{ids[2]}** (3 of") for m in at.markdown)
+    at.button(key="browse_prev").click().run()
+    assert at.session_state["browse_case_id"] == ids[1] and _ticked_rows(at) == [1]

@@ -51,6 +51,14 @@ def test_browse_renders_prior_and_recent_and_switches_case(app_env, tmp_path):
         )
         assert second_case != first_case
         page.screenshot(path=str(ARTIFACTS / "browse.png"), full_page=True)
+        # Ticking a row of the case table opens that case (4th row: 35 px rows under a header).
+        table = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
+        assert table is not None
+        page.mouse.click(table["x"] + 18, table["y"] + 35 * 4 + 17)
+        page.wait_for_timeout(500)
+        wait_for_app_idle(page)
+        page.get_by_text("(4 of", exact=False).first.wait_for(timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "browse-table-pick.png"), full_page=True)
         # Every image element carries a real JPEG.
         sources = page.eval_on_selector_all(
             ".js-plotly-plot image", "els => els.map(e => e.getAttribute('href') || '')"

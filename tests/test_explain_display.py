@@ -10,7 +10,6 @@ from mcalc.explain.overlay import (
     blend,
     colorize,
     draw_boxes,
-    flip_map,
     outline,
     plotly_colorscale,
     resize_map,
@@ -71,7 +70,7 @@ def test_colour_maps_resize_flip_outline_boxes_and_scale() -> None:
     ramp = colorize(np.array([[0.0, np.nan, 2.0]]), "jet")
     np.testing.assert_array_equal(ramp[0, 0], ramp[0, 1])  # NaN reads as 0
     assert resize_map(np.ones((4, 4)), (8, 6)).shape == (8, 6)
-    assert flip_map(np.array([[1, 2]]), True).tolist() == [[2, 1]]
+    assert _view(True).mirror(np.array([[1, 2]])).tolist() == [[2, 1]]
     mask = np.zeros((10, 10), bool)
     mask[3:6, 3:6] = True
     lined = outline(np.zeros((10, 10, 3), np.uint8), mask, (0, 255, 0))

@@ -77,3 +77,18 @@ def test_crop_figure_draws_marks_and_keeps_the_box():
     assert list(fig.layout.xaxis.range) == [0, 60] and list(fig.layout.yaxis.range) == [40, 0]
     with pytest.raises(ValueError, match="views"):
         crop_figure([crop], [(0, 40, 0, 60)], ["a"], views=[_view(), _view()])
+
+
+def test_selected_box_reads_the_last_box_of_a_selection_event():
+    from types import SimpleNamespace
+
+    from mcalc.present.viewer_figures import selected_box
+
+    event = SimpleNamespace(
+        selection={"box": [{"x": [5, 1], "y": [2, 9]}, {"x": [40.7, 10.2], "y": [30.9, 3.1]}]}
+    )
+    assert selected_box(event) == (3, 30, 10, 40)
+    assert selected_box(SimpleNamespace(selection={"box": []})) is None
+    assert selected_box(SimpleNamespace(selection={"box": [{"x": [1], "y": [2]}]})) is None
+    assert selected_box(SimpleNamespace(selection={})) is None
+    assert selected_box(None) is None

@@ -68,11 +68,15 @@ def test_downsample_longest_side_and_never_enlarges():
     assert imaging.downsample(img, 1000).shape == (400, 300)
 
 
-def test_downsample_mask_keeps_single_pixels():
+def test_resample_mask_keeps_single_pixels_or_takes_the_nearest():
     mask = np.zeros((1000, 800), bool)
     mask[501, 333] = True
-    small = imaging.downsample_mask(mask, (100, 80))
-    assert small.sum() >= 1
+    assert imaging.resample_mask(mask, (100, 80)).sum() == 1
+    assert imaging.resample_mask(mask, (100, 80), "nearest").sum() == 0
+    mask[505, 335] = True  # the pixel under output (50, 33)'s centre
+    assert np.argwhere(imaging.resample_mask(mask, (100, 80), "nearest")).tolist() == [[50, 33]]
+    with pytest.raises(ValueError, match="mode"):
+        imaging.resample_mask(mask, (100, 80), "max")  # type: ignore[arg-type]
 
 
 def test_overlay_mask_blends_only_masked_pixels():

@@ -184,6 +184,7 @@ def test_leftovers_and_duplicates_never_dropped(root: Path) -> None:
     )
     make_case(case / "old", ["CC_prior.dcm"])
     (data / "Normal_cases" / "stray.txt").write_text("x")
+    (data / "Normal_cases" / ".DS_Store").write_text("x")
     make_case(data / "Normal_cases" / "extra", ["CC_prior.dcm"])
     index = open_dataset(root)
     rec = index.case("suspicious-2").image("CC", "recent")
@@ -196,6 +197,7 @@ def test_leftovers_and_duplicates_never_dropped(root: Path) -> None:
     assert "Thumbs.db: system file" in text
     assert "folder Dataset/Suspicious_cases/2/old inside a case folder left out" in text
     assert "Normal_cases/stray.txt lies outside the case folders" in text
+    assert "Dataset/Normal_cases/.DS_Store: system file, ignored" in messages(index, "info")
     assert "folder Dataset/Normal_cases/extra is not a numbered case folder" in text
     assert_every_file_accounted_for(index, data)
 

@@ -103,3 +103,62 @@ def test_unknown_task() -> None:
     assert task_classes("birads") == ("normal", "benign", "suspicious")
     with pytest.raises(ModelError, match="calcification"):
         task_classes("density")
+
+
+# The reader's "file" window and the model input are one function (imaging.file_unit).
+
+
+def _ramp_dicom(path, **tags):
+    from mcalc.dicomwrite import write_dicom
+
+    pixels = np.tile(np.arange(0, 4096, 16, dtype=np.uint16), (64, 1))  # 64 x 256 ramp
+    return pixels, write_dicom(path, pixels, spacing_mm=0.1, **tags)
+
+
+@pytest.mark.parametrize(
+    "tags",
+    [
+        {"window": (1500.0, 2000.0)},  # centre/width only
+        {"window": (1500.0, 2000.0), "monochrome1": True},
+        # a VOI LUT (a curve no linear window gives) beside a window that only seeds sliders
+        {
+            "window": (2047.0, 4096.0),
+            "voi_lut": (0, (np.clip((np.arange(4096) - 1000) / 2000.0, 0, 1) ** 2) * 65535),
+        },
+    ],
+    ids=["window", "window-monochrome1", "voi-lut"],
+)
+def test_viewer_file_window_and_model_input_agree(tmp_path, tags) -> None:
+    from mcalc import imaging
+    from mcalc.cache import ImageCache
+    from mcalc.dataset.records import ImageRecord
+    from mcalc.imageio import read_image
+    from mcalc.viewer import DisplayOptions, prepare_view
+
+    pixels, path = _ramp_dicom(tmp_path / "CC_recent.dcm", **tags)
+    mammo = read_image(path)
+    unit, factor = model_input_image(mammo, 0.1)
+    assert factor == 1.0 and unit.shape == pixels.shape
+    rec = ImageRecord("c1", "CC", "recent", path)
+    view = prepare_view(ImageCache(None), rec, DisplayOptions(orient=False), max_side=256)
+    np.testing.assert_array_equal(view.preview[..., 0], imaging.to_uint8(unit))
+    if "voi_lut" in tags:  # the LUT, not the file's window, is what both see
+        table = tags["voi_lut"][1].astype(np.uint16) / 65535  # as stored
+        np.testing.assert_allclose(unit, imaging.apply_voi_lut(pixels, 0, table), atol=1e-6)
+        window = imaging.window(pixels, 2047.0, 4096.0)
+        assert np.abs(unit - window).max() > 0.2
+
+
+def test_demo_dicoms_have_no_voi_lut_so_model_input_is_the_file_window(tiny_demo) -> None:
+    """The committed demo model was trained on these: its input did not change."""
+    from mcalc import imaging
+    from mcalc.imageio import read_image
+
+    for path in sorted(tiny_demo.rglob("*.dcm")):
+        mammo = read_image(path)
+        assert mammo.voi_lut is None, path
+        unit, _ = model_input_image(mammo, None)
+        old = imaging.window(
+            mammo.pixels, mammo.window_center, mammo.window_width, mammo.voi_function
+        )
+        np.testing.assert_array_equal(unit, imaging.invert(old) if mammo.monochrome1 else old)

@@ -189,7 +189,7 @@ def test_map_scores_use_the_positive_class_and_say_their_rule() -> None:
 def test_decision_threshold_comes_from_the_card_else_the_stated_default(
     card, value, default
 ) -> None:
-    threshold = decision_threshold(card)
+    threshold = decision_threshold(ModelCard.from_json(card))
     assert threshold.value == pytest.approx(value) and threshold.is_default is default
     assert ("default" in threshold.source) is default
     assert threshold.decide(value, "calcification") == "calcification"

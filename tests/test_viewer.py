@@ -159,3 +159,43 @@ def test_tissue_presets_adapt_to_the_breast(index, cache):
     assert dense[0] > auto[0] > fatty[0]  # brighter / darker parts of this breast
     assert dense[1] < auto[1] and fatty[1] < auto[1] < full[1]
     assert full == (2047.5, 4096.0)
+
+
+def test_view_mirroring_methods_are_one_geometry():
+    from mcalc.viewer import ImageView
+
+    def view(flipped: bool) -> ImageView:
+        return ImageView(
+            "k", np.zeros((10, 8, 3), np.uint8), (100, 80), 0.1, flipped, (0.0, 1.0), False,
+            (0.1, 0.1), "R", False,
+        )  # fmt: skip
+
+    plain, flipped = view(False), view(True)
+    assert plain.to_display(10, 5) == (10.0, 5.0) and flipped.to_display(10, 5) == (10.0, 74.0)
+    assert flipped.to_file(*flipped.to_display(10, 5)) == (10.0, 5.0)
+    pts = np.array([[10.0, 5.0], [20.0, 79.0]])
+    assert flipped.points_to_display(pts).tolist() == [[10.0, 74.0], [20.0, 0.0]]
+    assert pts.tolist() == [[10.0, 5.0], [20.0, 79.0]]  # input untouched
+    assert flipped.display_box((0, 10, 0, 16)) == (0, 10, 64, 80)
+    assert flipped.display_box(flipped.display_box((3, 9, 7, 20))) == (3, 9, 7, 20)
+    assert plain.display_box((0, 10, 0, 16)) == (0, 10, 0, 16)
+    img = np.arange(6).reshape(2, 3)
+    assert flipped.mirror(img).tolist() == [[2, 1, 0], [5, 4, 3]]
+    assert plain.mirror(img) is img
+    # a box's pixels, mirrored, are the mirrored image's pixels under the display box
+    big = np.arange(100 * 80).reshape(100, 80)
+    r0, r1, c0, c1 = flipped.display_box((3, 9, 7, 20))
+    np.testing.assert_array_equal(flipped.mirror(big[3:9, 7:20]), flipped.mirror(big)[r0:r1, c0:c1])
+
+
+def test_case_counts_and_value_top(index, cache):
+    from mcalc.viewer import case_counts, value_top
+
+    counts = case_counts(cache, index)
+    assert set(counts) == {c.case_id for c in index.cases}
+    for case in index.cases:
+        per_image = [image_counts(cache, rec) for rec in case.images]
+        assert counts[case.case_id] == tuple(map(sum, zip(*per_image, strict=True)))
+    suspicious = next(c for c in index.cases if c.group == "suspicious")
+    assert counts[suspicious.case_id][0] > 0
+    assert value_top(cache, suspicious) == 4095  # 12-bit demo DICOMs

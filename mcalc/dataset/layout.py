@@ -24,38 +24,38 @@ import logging
 import os
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from mcalc.config import TIMEPOINTS, VIEWS
-from mcalc.dataset.metadata import GROUP_SHEETS, parse_description
-from mcalc.dataset.naming import NameMatch, canonical_name, match_name
+from mcalc.dataset.case_folder import (
+    index_case_folder,
+    is_system_file,
+    leftover_problem,
+    rel_path,
+)
+from mcalc.dataset.metadata import CaseMetadata, parse_description
 from mcalc.dataset.records import (
     SUSPICIOUS_BIRADS,
     CaseRecord,
     DatasetIndex,
-    ImageRecord,
     Problem,
+)
+from mcalc.dataset.zenodo import (
+    DEMO_MARKER,
+    DESCRIPTION_NAME,
+    GROUP_FOLDERS,
+    GROUP_SHEETS,
 )
 from mcalc.errors import DatasetError
 
 __all__ = [
     "index_real_layout",
     "find_data_dir",
-    "GROUP_FOLDERS",
-    "DEMO_MARKER",
-    "DESCRIPTION_NAME",
     "EXPECTED_LAYOUT",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Group name -> folder name in the real layout.
-GROUP_FOLDERS: dict[str, str] = {"normal": "Normal_cases", "suspicious": "Suspicious_cases"}
-#: A file of this name beside ``Dataset/`` marks mcalc's generated demo set.
-DEMO_MARKER = "mcalc_demo.json"
-#: The spreadsheet of per-case metadata beside ``Dataset/``.
-DESCRIPTION_NAME = "Description.xlsx"
 #: What the layout should look like, for error messages.
 EXPECTED_LAYOUT = (
     "expected the micro-calcification dataset layout <root>/Dataset/Normal_cases/<n>/ and "
@@ -66,7 +66,6 @@ _WHAT_TO_DO = (
     "point at the folder that holds Dataset/ (or at Dataset/ itself), or at a manifest CSV"
 )
 
-_SYSTEM_FILES = frozenset({".ds_store", "thumbs.db", "desktop.ini"})
 _SKIPPED_DIRS = frozenset({"__macosx"})
 _CASE_FOLDER = re.compile(r"^\s*(?:case[\s_\-]*)?0*(\d+)\s*$", re.IGNORECASE)
 _SEARCH_DEPTH = 2
@@ -140,124 +139,6 @@ def find_data_dir(root: Path) -> Path:
     )
 
 
-def _rel(path: Path, base: Path) -> str:
-    try:
-        return path.relative_to(base).as_posix()
-    except ValueError:
-        return str(path)
-
-
-def _is_system_file(name: str) -> bool:
-    return name.lower() in _SYSTEM_FILES or name.startswith("._")
-
-
-def _leftover(path: Path, base: Path) -> Problem:
-    if _is_system_file(path.name):
-        return Problem(str(path), f"{_rel(path, base)}: system file, ignored", "info")
-    return Problem(
-        str(path),
-        f"unrecognised file {_rel(path, base)} left out (expected names like "
-        "CC_prior.dcm or MLO_recent_GT.jpg)",
-        "warning",
-    )
-
-
-def _rank(candidate: tuple[Path, NameMatch]) -> tuple[bool, bool, str]:
-    path, match = candidate
-    return (not match.exact, "misspelling" in match.note, path.name)
-
-
-def _index_case(
-    folder: Path, case_id: str, base: Path
-) -> tuple[tuple[ImageRecord, ...], list[Problem]]:
-    """The images of one case folder and everything odd about its files."""
-    problems: list[Problem] = []
-    slots: dict[tuple[str, str, bool], list[tuple[Path, NameMatch]]] = {}
-    try:
-        with os.scandir(folder) as it:
-            entries = sorted(it, key=lambda e: e.name)
-    except OSError as exc:
-        problems.append(Problem(str(folder), f"cannot list {_rel(folder, base)}: {exc}", "error"))
-        return (), problems
-    for entry in entries:
-        path = Path(entry.path)
-        if entry.is_dir():
-            problems.append(
-                Problem(
-                    str(path),
-                    f"folder {_rel(path, base)} inside a case folder left out "
-                    "(its files are not read)",
-                    "warning",
-                )
-            )
-            continue
-        match = match_name(entry.name)
-        if match is None:
-            problems.append(_leftover(path, base))
-            continue
-        slots.setdefault(match.slot, []).append((path, match))
-
-    chosen: dict[tuple[str, str, bool], tuple[Path, NameMatch]] = {}
-    for slot, candidates in slots.items():
-        candidates.sort(key=_rank)
-        kept = candidates[0]
-        chosen[slot] = kept
-        if not kept[1].exact:
-            problems.append(Problem(str(kept[0]), f"{_rel(kept[0], base)}: {kept[1].note}"))
-        for path, match in candidates[1:]:
-            problems.append(
-                Problem(
-                    str(path),
-                    f"{_rel(path, base)}: a second file for {match.canonical} "
-                    f"(kept {kept[0].name}); left out",
-                )
-            )
-
-    images: list[ImageRecord] = []
-    for view in VIEWS:
-        for timepoint in TIMEPOINTS:
-            image = chosen.get((view, timepoint, False))
-            annotation = chosen.get((view, timepoint, True))
-            slot_name = f"{view}_{timepoint}"
-            if image is None:
-                problems.append(
-                    Problem(str(folder), f"{_rel(folder, base)}: missing {slot_name} image")
-                )
-                if annotation is not None:
-                    problems.append(
-                        Problem(
-                            str(annotation[0]),
-                            f"{_rel(annotation[0], base)}: annotation without its "
-                            f"{slot_name} image; left out",
-                        )
-                    )
-                continue
-            if annotation is None:
-                problems.append(
-                    Problem(
-                        str(folder),
-                        f"{_rel(folder, base)}: no "
-                        f"{canonical_name(view, timepoint, annotation=True)} annotation",
-                        "info",
-                    )
-                )
-            loose = tuple(
-                found[0].name for found in (image, annotation) if found and not found[1].exact
-            )
-            images.append(
-                ImageRecord(
-                    case_id=case_id,
-                    view=view,
-                    timepoint=timepoint,
-                    image_path=image[0],
-                    annotation_path=annotation[0] if annotation else None,
-                    annotation_kind="red" if annotation else "none",
-                    loose_names=loose,
-                )
-            )
-    return tuple(images), problems
-
-
 def _case_folders(group_dir: Path, group: str, base: Path) -> tuple[dict[int, Path], list[Problem]]:
     """Numbered case folders of one group folder; anything else there is reported."""
     folders: dict[int, Path] = {}
@@ -267,13 +148,13 @@ def _case_folders(group_dir: Path, group: str, base: Path) -> tuple[dict[int, Pa
     for entry in entries:
         path = Path(entry.path)
         if not entry.is_dir():
-            if _is_system_file(entry.name):
-                problems.append(_leftover(path, base))
+            if is_system_file(entry.name):
+                problems.append(leftover_problem(path, base))
             else:
                 problems.append(
                     Problem(
                         str(path),
-                        f"file {_rel(path, base)} lies outside the case folders; left out",
+                        f"file {rel_path(path, base)} lies outside the case folders; left out",
                     )
                 )
             continue
@@ -283,7 +164,7 @@ def _case_folders(group_dir: Path, group: str, base: Path) -> tuple[dict[int, Pa
             problems.append(
                 Problem(
                     str(path),
-                    f"folder {_rel(path, base)} is not a numbered case folder; left out",
+                    f"folder {rel_path(path, base)} is not a numbered case folder; left out",
                     level,
                 )
             )
@@ -293,7 +174,7 @@ def _case_folders(group_dir: Path, group: str, base: Path) -> tuple[dict[int, Pa
             problems.append(
                 Problem(
                     str(path),
-                    f"folder {_rel(path, base)} is case {group}-{number} again "
+                    f"folder {rel_path(path, base)} is case {group}-{number} again "
                     f"(kept {folders[number].name}); left out",
                     "error",
                 )
@@ -320,13 +201,15 @@ def _stray_entries(data_dir: Path, groups: dict[str, Path], base: Path) -> list[
             problems.append(
                 Problem(
                     str(path),
-                    f"folder {_rel(path, base)} is not {' or '.join(GROUP_FOLDERS.values())}; "
+                    f"folder {rel_path(path, base)} is not {' or '.join(GROUP_FOLDERS.values())}; "
                     "left out",
                 )
             )
         elif not (name.startswith("readme") or name.endswith(".xlsx")):
             problems.append(
-                Problem(str(path), f"{_rel(path, base)}: not part of the layout, ignored", "info")
+                Problem(
+                    str(path), f"{rel_path(path, base)}: not part of the layout, ignored", "info"
+                )
             )
     return problems
 
@@ -361,7 +244,7 @@ def _find_description(dirs: Iterable[Path]) -> Path | None:
 
 def _read_metadata(
     dirs: list[Path],
-) -> tuple[Path | None, dict[tuple[str, int], dict[str, Any]], list[Problem]]:
+) -> tuple[Path | None, dict[tuple[str, int], CaseMetadata], list[Problem]]:
     description = _find_description(dirs)
     if description is None:
         where = dirs[-1] if len(dirs) > 1 else dirs[0]
@@ -388,7 +271,7 @@ def _read_metadata(
 
 
 def _metadata_problems(
-    case: CaseRecord, group: str, row: dict[str, Any], description: Path
+    case: CaseRecord, group: str, row: CaseMetadata, description: Path
 ) -> list[Problem]:
     birads = row.get("birads")
     if birads is None:
@@ -404,6 +287,67 @@ def _metadata_problems(
             f"{description.name} gives {case.case_id} BI-RADS {birads}, unusual for a case "
             f"under {GROUP_FOLDERS[group]}",
         )
+    ]
+
+
+@dataclass(frozen=True)
+class _Metadata:
+    """The description found (or ``None``), its rows, and the groups that have rows."""
+
+    description: Path | None
+    rows: dict[tuple[str, int], CaseMetadata]
+    groups_with_rows: set[str]
+
+
+def _case(
+    group: str, number: int, folder: Path, root: Path, meta: _Metadata, problems: list[Problem]
+) -> CaseRecord | None:
+    """One case folder with its row of the description; ``None`` when no image is usable.
+
+    What is odd about it is appended to ``problems``.
+    """
+    case_id = f"{group}-{number}"
+    images, case_problems = index_case_folder(folder, case_id, root)
+    problems.extend(case_problems)
+    if not images:
+        problems.append(
+            Problem(
+                str(folder),
+                f"{rel_path(folder, root)}: no usable image; case {case_id} left out",
+                "error",
+            )
+        )
+        return None
+    description = meta.description
+    row = meta.rows.get((group, number), CaseMetadata())
+    if not row and description is not None and group in meta.groups_with_rows:
+        problems.append(
+            Problem(
+                str(description),
+                f"{description.name} has no row for Folder # {number} in sheet "
+                f"{GROUP_SHEETS[group]}; case {case_id} has no metadata",
+            )
+        )
+    case = CaseRecord(
+        case_id=case_id, patient_id=case_id, images=images, group=group, folder=folder, **row
+    )
+    if description is not None:
+        problems.extend(_metadata_problems(case, group, row, description))
+    return case
+
+
+def _rows_without_folder(meta: _Metadata, numbered: set[tuple[str, int]]) -> list[Problem]:
+    """Rows of the description whose case folder does not exist."""
+    if meta.description is None:
+        return []
+    name = meta.description.name
+    return [
+        Problem(
+            str(meta.description),
+            f"{name} sheet {GROUP_SHEETS[group]} has a row for Folder # "
+            f"{number} but there is no folder {GROUP_FOLDERS[group]}/{number}",
+        )
+        for group, number in sorted(set(meta.rows) - numbered)
     ]
 
 
@@ -441,7 +385,7 @@ def index_real_layout(path: str | Path) -> DatasetIndex:
     meta_dirs = _meta_dirs(root, data_dir)
     description, rows, meta_problems = _read_metadata(meta_dirs)
     problems.extend(meta_problems)
-    groups_with_rows = {g for g, _ in rows}
+    meta = _Metadata(description, rows, {g for g, _ in rows})
 
     cases: list[CaseRecord] = []
     numbered: set[tuple[str, int]] = set()
@@ -451,50 +395,11 @@ def index_real_layout(path: str | Path) -> DatasetIndex:
         folders, folder_problems = _case_folders(groups[group], group, root)
         problems.extend(folder_problems)
         for number in sorted(folders):
-            folder = folders[number]
             numbered.add((group, number))
-            case_id = f"{group}-{number}"
-            images, case_problems = _index_case(folder, case_id, root)
-            problems.extend(case_problems)
-            if not images:
-                problems.append(
-                    Problem(
-                        str(folder),
-                        f"{_rel(folder, root)}: no usable image; case {case_id} left out",
-                        "error",
-                    )
-                )
-                continue
-            row = rows.get((group, number), {})
-            if not row and description is not None and group in groups_with_rows:
-                problems.append(
-                    Problem(
-                        str(description),
-                        f"{description.name} has no row for Folder # {number} in sheet "
-                        f"{GROUP_SHEETS[group]}; case {case_id} has no metadata",
-                    )
-                )
-            case = CaseRecord(
-                case_id=case_id,
-                patient_id=case_id,
-                images=images,
-                group=group,
-                folder=folder,
-                **row,
-            )
-            if description is not None:
-                problems.extend(_metadata_problems(case, group, row, description))
-            cases.append(case)
-
-    if description is not None:
-        for group, number in sorted(set(rows) - numbered):
-            problems.append(
-                Problem(
-                    str(description),
-                    f"{description.name} sheet {GROUP_SHEETS[group]} has a row for Folder # "
-                    f"{number} but there is no folder {GROUP_FOLDERS[group]}/{number}",
-                )
-            )
+            case = _case(group, number, folders[number], root, meta, problems)
+            if case is not None:
+                cases.append(case)
+    problems.extend(_rows_without_folder(meta, numbered))
 
     if not cases:
         errors = "; ".join(p.message for p in problems if p.severity == "error")[:500]

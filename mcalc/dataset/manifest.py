@@ -162,12 +162,137 @@ def _read_rows(csv_path: Path) -> tuple[list[str], list[tuple[int, dict[str, str
 
 @dataclass
 class _CaseBuilder:
+    """One case as its rows come: values merged, images collected."""
+
     case_id: str
     first_row: int
     values: dict[str, Any]
     group: str | None
     from_recent: set[str] = field(default_factory=set)
     images: list[ImageRecord] = field(default_factory=list)
+
+    def merge(self, values: dict[str, Any], timepoint: str) -> list[str]:
+        """Take a later row's values: a ``recent`` row's exam values win, identity values
+        are kept from the first row. Returns the identity values that disagree."""
+        for key_name in _EXAM_FIELDS:
+            new = values[key_name]
+            if new is None or key_name in self.from_recent:
+                continue
+            if timepoint == "recent" or self.values[key_name] is None:
+                self.values[key_name] = new
+                if timepoint == "recent":
+                    self.from_recent.add(key_name)
+        conflicts: list[str] = []
+        for key_name in _IDENTITY_FIELDS:
+            new, old = values[key_name], self.values[key_name]
+            if new is not None and old is not None and new != old:
+                conflicts.append(
+                    f"{key_name} {new!r} differs from {old!r} on row {self.first_row} for "
+                    f"case {self.case_id!r}; the first is kept"
+                )
+            elif old is None and new is not None:
+                self.values[key_name] = new
+        return conflicts
+
+    def case(self) -> CaseRecord:
+        values = dict(self.values)
+        patient_id = values.pop("patient_id") or self.case_id
+        return CaseRecord(
+            case_id=self.case_id,
+            patient_id=patient_id,
+            images=tuple(sorted(self.images, key=lambda r: _SLOT_ORDER[(r.view, r.timepoint)])),
+            group=self.group or _group_from_birads(values["birads"]),
+            **values,
+        )
+
+
+_SLOT_ORDER = {(v, t): i for i, (v, t) in enumerate((v, t) for v in VIEWS for t in TIMEPOINTS)}
+
+
+@dataclass
+class _RowReader:
+    """Reads the image of each row of one manifest, collecting problems."""
+
+    csv_path: Path
+    has_timepoint: bool
+    problems: list[Problem] = field(default_factory=list)
+    seen: dict[tuple[str, str, str], int] = field(default_factory=dict)
+
+    def _skip(self, where: str, message: str, target: Path | None = None) -> None:
+        self.problems.append(
+            Problem(str(target or self.csv_path), f"{where}: {message}; row skipped", "error")
+        )
+
+    def image(self, number: int, where: str, row: dict[str, str]) -> ImageRecord | None:
+        """The row's image record, or ``None`` (the reason added to ``problems``)."""
+        case_id = row.get("case_id", "").strip()
+        if not case_id:
+            self._skip(where, "empty case_id")
+            return None
+        view = row.get("view", "").strip().upper()
+        if view not in VIEWS:
+            self._skip(where, f"view {row.get('view', '')!r} is not one of {list(VIEWS)}")
+            return None
+        timepoint = row.get("timepoint", "").strip().lower() if self.has_timepoint else "recent"
+        if timepoint not in TIMEPOINTS:
+            self._skip(
+                where,
+                f"timepoint {row.get('timepoint', '')!r} is not one of {list(TIMEPOINTS)}",
+            )
+            return None
+        image_text = row.get("image", "").strip()
+        if not image_text:
+            self._skip(where, "empty image path")
+            return None
+        image_path = _resolve(self.csv_path.parent, image_text)
+        if not image_path.is_file():
+            self._skip(where, f"image file {image_path} not found", image_path)
+            return None
+        key = (case_id, view, timepoint)
+        if key in self.seen:
+            self._skip(
+                where,
+                f"second {view} {timepoint} image for case {case_id!r} "
+                f"(first on row {self.seen[key]})",
+                image_path,
+            )
+            return None
+        self.seen[key] = number
+        annotation_path, kind = self._annotation(where, row)
+        return ImageRecord(
+            case_id=case_id,
+            view=view,
+            timepoint=timepoint,
+            image_path=image_path,
+            annotation_path=annotation_path,
+            annotation_kind=kind,
+        )
+
+    def _annotation(self, where: str, row: dict[str, str]) -> tuple[Path | None, str]:
+        """The row's annotation file and kind (``None``, ``none`` without a usable one)."""
+        annotation_text = row.get("annotation", "").strip()
+        declared = row.get("annotation_kind", "").strip().lower() or None
+        if declared is not None and declared not in {"red", "mask", "none"}:
+            self.problems.append(
+                Problem(
+                    str(self.csv_path),
+                    f"{where}: annotation_kind {declared!r} is not red/mask/none; "
+                    "decided from the file name instead",
+                )
+            )
+            declared = None
+        if not annotation_text or declared == "none":
+            return None, "none"
+        candidate = _resolve(self.csv_path.parent, annotation_text)
+        if candidate.is_file():
+            return candidate, annotation_kind_for(candidate, declared)
+        self.problems.append(
+            Problem(
+                str(candidate),
+                f"{where}: annotation file {candidate} not found; image kept without annotation",
+            )
+        )
+        return None, "none"
 
 
 def _case_values(row: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
@@ -200,6 +325,18 @@ def _resolve(base: Path, text: str) -> Path:
     return candidate if candidate.is_absolute() else base / candidate
 
 
+def _manifest_file(opened: Path) -> Path:
+    """The CSV a path names: the file itself, or a folder's ``manifest.csv``."""
+    if opened.is_dir():
+        csv_path = find_manifest(opened)
+        if csv_path is None:
+            raise ManifestError(f"{opened} holds no {MANIFEST_NAME}; point at the CSV itself")
+        return csv_path
+    if opened.is_file():
+        return opened
+    raise ManifestError(f"{opened} does not exist; point at a manifest CSV")
+
+
 def index_manifest(path: str | Path) -> DatasetIndex:
     """Index a collection described by a manifest CSV, without decoding any image.
 
@@ -219,17 +356,8 @@ def index_manifest(path: str | Path) -> DatasetIndex:
         'manifest'
     """
     opened = Path(path).expanduser().resolve()
-    if opened.is_dir():
-        csv_path = find_manifest(opened)
-        if csv_path is None:
-            raise ManifestError(f"{opened} holds no {MANIFEST_NAME}; point at the CSV itself")
-    elif opened.is_file():
-        csv_path = opened
-    else:
-        raise ManifestError(f"{opened} does not exist; point at a manifest CSV")
-    base = csv_path.parent
+    csv_path = _manifest_file(opened)
     name = csv_path.name
-
     header, rows = _read_rows(csv_path)
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
@@ -240,9 +368,9 @@ def index_manifest(path: str | Path) -> DatasetIndex:
     if not rows:
         raise ManifestError(f"{csv_path} has a header but no rows; add one row per image")
 
-    problems: list[Problem] = []
-    has_timepoint = "timepoint" in header
-    if not has_timepoint:
+    reader = _RowReader(csv_path, has_timepoint="timepoint" in header)
+    problems = reader.problems
+    if not reader.has_timepoint:
         problems.append(
             Problem(
                 str(csv_path),
@@ -251,133 +379,30 @@ def index_manifest(path: str | Path) -> DatasetIndex:
             )
         )
     builders: dict[str, _CaseBuilder] = {}
-    seen: dict[tuple[str, str, str], int] = {}
-
     for number, (line, row) in enumerate(rows, start=1):
         where = f"{name} row {number} (line {line})"
-
-        def skip(message: str, target: Path | None = None, where: str = where) -> None:
-            problems.append(
-                Problem(str(target or csv_path), f"{where}: {message}; row skipped", "error")
-            )
-
-        case_id = row.get("case_id", "").strip()
-        if not case_id:
-            skip("empty case_id")
+        image = reader.image(number, where, row)
+        if image is None:
             continue
-        view = row.get("view", "").strip().upper()
-        if view not in VIEWS:
-            skip(f"view {row.get('view', '')!r} is not one of {list(VIEWS)}")
-            continue
-        timepoint = row.get("timepoint", "").strip().lower() if has_timepoint else "recent"
-        if timepoint not in TIMEPOINTS:
-            skip(f"timepoint {row.get('timepoint', '')!r} is not one of {list(TIMEPOINTS)}")
-            continue
-        image_text = row.get("image", "").strip()
-        if not image_text:
-            skip("empty image path")
-            continue
-        image_path = _resolve(base, image_text)
-        if not image_path.is_file():
-            skip(f"image file {image_path} not found", image_path)
-            continue
-        key = (case_id, view, timepoint)
-        if key in seen:
-            skip(
-                f"second {view} {timepoint} image for case {case_id!r} (first on row {seen[key]})",
-                image_path,
-            )
-            continue
-        seen[key] = number
-
-        annotation_path: Path | None = None
-        kind = "none"
-        annotation_text = row.get("annotation", "").strip()
-        declared = row.get("annotation_kind", "").strip().lower() or None
-        if declared is not None and declared not in {"red", "mask", "none"}:
-            problems.append(
-                Problem(
-                    str(csv_path),
-                    f"{where}: annotation_kind {declared!r} is not red/mask/none; "
-                    "decided from the file name instead",
-                )
-            )
-            declared = None
-        if annotation_text and declared != "none":
-            candidate = _resolve(base, annotation_text)
-            if candidate.is_file():
-                annotation_path = candidate
-                kind = annotation_kind_for(candidate, declared)
-            else:
-                problems.append(
-                    Problem(
-                        str(candidate),
-                        f"{where}: annotation file {candidate} not found; image kept "
-                        "without annotation",
-                    )
-                )
-
         values, odd = _case_values(row)
         for message in odd:
             problems.append(Problem(str(csv_path), f"{where}: {message}; left empty"))
-        builder = builders.get(case_id)
+        builder = builders.get(image.case_id)
         if builder is None:
             group = row.get("group", "").strip().lower() or None
-            builder = _CaseBuilder(case_id, number, values, group)
-            builders[case_id] = builder
-            if timepoint == "recent":
+            builder = _CaseBuilder(image.case_id, number, values, group)
+            builders[image.case_id] = builder
+            if image.timepoint == "recent":
                 builder.from_recent.update(k for k in _EXAM_FIELDS if values[k] is not None)
         else:
-            for key_name in _EXAM_FIELDS:
-                new = values[key_name]
-                if new is None or key_name in builder.from_recent:
-                    continue
-                if timepoint == "recent" or builder.values[key_name] is None:
-                    builder.values[key_name] = new
-                    if timepoint == "recent":
-                        builder.from_recent.add(key_name)
-            for key_name in _IDENTITY_FIELDS:
-                new, old = values[key_name], builder.values[key_name]
-                if new is not None and old is not None and new != old:
-                    problems.append(
-                        Problem(
-                            str(csv_path),
-                            f"{where}: {key_name} {new!r} differs from {old!r} on row "
-                            f"{builder.first_row} for case {case_id!r}; the first is kept",
-                        )
-                    )
-                elif old is None and new is not None:
-                    builder.values[key_name] = new
-        builder.images.append(
-            ImageRecord(
-                case_id=case_id,
-                view=view,
-                timepoint=timepoint,
-                image_path=image_path,
-                annotation_path=annotation_path,
-                annotation_kind=kind,
-            )
-        )
+            for conflict in builder.merge(values, image.timepoint):
+                problems.append(Problem(str(csv_path), f"{where}: {conflict}"))
+        builder.images.append(image)
 
     if not builders:
         first = "; ".join(p.message for p in problems if p.severity == "error")[:600]
         raise ManifestError(f"{csv_path}: no usable row ({first})")
-
-    order = {(v, t): i for i, (v, t) in enumerate((v, t) for v in VIEWS for t in TIMEPOINTS)}
-    cases = []
-    for case_id in sorted(builders, key=_natural_key):
-        b = builders[case_id]
-        values = dict(b.values)
-        patient_id = values.pop("patient_id") or case_id
-        cases.append(
-            CaseRecord(
-                case_id=case_id,
-                patient_id=patient_id,
-                images=tuple(sorted(b.images, key=lambda r: order[(r.view, r.timepoint)])),
-                group=b.group or _group_from_birads(values["birads"]),
-                **values,
-            )
-        )
+    cases = [builders[case_id].case() for case_id in sorted(builders, key=_natural_key)]
     log.info("indexed %s: %d cases, %d problems", csv_path, len(cases), len(problems))
     return DatasetIndex(
         root=opened,

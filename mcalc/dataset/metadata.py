@@ -20,15 +20,17 @@ from __future__ import annotations
 import logging
 import re
 import zipfile
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TypedDict
 
 from mcalc.dataset.records import Problem
+from mcalc.dataset.zenodo import DESCRIPTION_COLUMNS, GROUP_SHEETS, NOT_AVAILABLE
 from mcalc.errors import DatasetError
 
 __all__ = [
+    "CaseMetadata",
     "DescriptionTable",
     "parse_description",
     "read_description",
@@ -36,16 +38,26 @@ __all__ = [
     "normalize_laterality",
     "parse_number",
     "is_not_available",
-    "GROUP_SHEETS",
     "HEADER_SEARCH_ROWS",
 ]
 
 log = logging.getLogger(__name__)
 
-#: Group name -> the sheet name of the real file.
-GROUP_SHEETS: dict[str, str] = {"normal": "Normal_cases", "suspicious": "Suspicious_cases"}
 #: How many rows from the top are searched for the header (the one with ``Folder #``).
 HEADER_SEARCH_ROWS = 10
+
+
+class CaseMetadata(TypedDict, total=False):
+    """What one row of the description gives a case: :class:`CaseRecord` metadata fields,
+    ``None`` where the sheet has no value (an absent row gives an empty dict)."""
+
+    laterality: str | None
+    birads: str | None
+    density: str | None
+    biopsy: str | None
+    age: float | None
+    years_between: float | None
+    available: str | None
 
 
 def _norm_header(value: object) -> str:
@@ -55,32 +67,24 @@ def _norm_header(value: object) -> str:
 @dataclass(frozen=True)
 class _Column:
     field: str
-    header: str  # as written in the real file, for messages
+    header: str  # as written in the real file (trailing spaces dropped), for messages
     required: bool
     matches: Callable[[str], bool]
 
 
+def _column(field: str, required: bool, matches: Callable[[str], bool]) -> _Column:
+    return _Column(field, DESCRIPTION_COLUMNS[field].strip(), required, matches)
+
+
 _COLUMNS: tuple[_Column, ...] = (
-    _Column("folder", "Folder #", True, lambda h: h.startswith("folder")),
-    _Column(
-        "laterality",
-        "Breast (Right/Left)",
-        True,
-        lambda h: h.startswith("breast") or "laterality" in h,
-    ),
-    _Column(
-        "birads",
-        "BI-RADS categories for classification",
-        True,
-        lambda h: "classification" in h or h in {"bi-rads", "birads"},
-    ),
-    _Column(
-        "age", "Age (at the time of the recent mammogram)", False, lambda h: h.startswith("age")
-    ),
-    _Column("density", "BI-RADS categories for breast density", False, lambda h: "density" in h),
-    _Column("available", "Available mammograms", False, lambda h: h.startswith("available")),
-    _Column("years_between", "Years between screenings", False, lambda h: h.startswith("years")),
-    _Column("biopsy", "Biopsy results", False, lambda h: "biopsy" in h),
+    _column("folder", True, lambda h: h.startswith("folder")),
+    _column("laterality", True, lambda h: h.startswith("breast") or "laterality" in h),
+    _column("birads", True, lambda h: "classification" in h or h in {"bi-rads", "birads"}),
+    _column("age", False, lambda h: h.startswith("age")),
+    _column("density", False, lambda h: "density" in h),
+    _column("available", False, lambda h: h.startswith("available")),
+    _column("years_between", False, lambda h: h.startswith("years")),
+    _column("biopsy", False, lambda h: "biopsy" in h),
 )
 
 _NUMBER = re.compile(r"^\s*([-+]?\d+(?:[.,]\d+)?)")
@@ -92,7 +96,7 @@ def is_not_available(value: object) -> bool:
         return True
     if isinstance(value, str):
         text = " ".join(value.split()).lower()
-        return text in {"", "not available", "n/a", "na", "-"}
+        return text in {"", NOT_AVAILABLE.lower(), "n/a", "na", "-"}
     return False
 
 
@@ -168,7 +172,7 @@ class DescriptionTable:
     """
 
     path: Path
-    rows: dict[tuple[str, int], dict[str, Any]]
+    rows: dict[tuple[str, int], CaseMetadata]
     problems: tuple[Problem, ...] = field(default_factory=tuple)
 
 
@@ -184,13 +188,15 @@ def _find_sheet(names: Sequence[str], group: str) -> str | None:
     return None
 
 
-def _parse_sheet(
-    path: Path, sheet: str, rows: Iterable[tuple[object, ...]]
-) -> tuple[dict[int, dict[str, Any]], list[Problem]]:
+def _columns(
+    path: Path, sheet: str, iterator: Iterator[tuple[object, ...]]
+) -> tuple[int, dict[str, int], list[Problem]]:
+    """The header row's number and ``field -> column index``, read from the sheet's first
+    rows (``iterator`` is left just past the header); a missing optional column is a
+    problem, a missing required one an error."""
     problems: list[Problem] = []
     top: list[tuple[object, ...]] = []
     header_at: int | None = None
-    iterator = iter(rows)
     for number, row in enumerate(iterator, start=1):
         top.append(row)
         if any(_COLUMNS[0].matches(_norm_header(v)) for v in row):
@@ -228,8 +234,16 @@ def _parse_sheet(
                 "warning",
             )
         )
+    return header_at, where, problems
 
-    out: dict[int, dict[str, Any]] = {}
+
+def _parse_sheet(
+    path: Path, sheet: str, rows: Iterable[tuple[object, ...]]
+) -> tuple[dict[int, CaseMetadata], list[Problem]]:
+    """``folder number -> metadata`` of one sheet, and what was odd about it."""
+    iterator = iter(rows)
+    header_at, where, problems = _columns(path, sheet, iterator)
+    out: dict[int, CaseMetadata] = {}
     for line, row in enumerate(iterator, start=header_at + 1):
 
         def cell(name: str, row: tuple[object, ...] = row) -> object:
@@ -261,12 +275,12 @@ def _parse_sheet(
             )
             continue
         record = _row_values(cell)
-        for name, raw in (
-            ("laterality", cell("laterality")),
-            ("age", cell("age")),
-            ("years_between", cell("years_between")),
+        for name, value, raw in (
+            ("laterality", record["laterality"], cell("laterality")),
+            ("age", record["age"], cell("age")),
+            ("years_between", record["years_between"], cell("years_between")),
         ):
-            if record[name] is None and not is_not_available(raw):
+            if value is None and not is_not_available(raw):
                 problems.append(
                     Problem(
                         str(path),
@@ -280,19 +294,19 @@ def _parse_sheet(
     return out, problems
 
 
-def _row_values(cell: Callable[[str], object]) -> dict[str, Any]:
+def _row_values(cell: Callable[[str], object]) -> CaseMetadata:
     density = _text(cell("density"))
     if density is not None and len(density) == 1:
         density = density.lower()
-    return {
-        "laterality": normalize_laterality(cell("laterality")),
-        "birads": normalize_birads(cell("birads")),
-        "density": density,
-        "biopsy": _text(cell("biopsy")),
-        "age": parse_number(cell("age")),
-        "years_between": parse_number(cell("years_between")),
-        "available": _text(cell("available")),
-    }
+    return CaseMetadata(
+        laterality=normalize_laterality(cell("laterality")),
+        birads=normalize_birads(cell("birads")),
+        density=density,
+        biopsy=_text(cell("biopsy")),
+        age=parse_number(cell("age")),
+        years_between=parse_number(cell("years_between")),
+        available=_text(cell("available")),
+    )
 
 
 def parse_description(path: str | Path) -> DescriptionTable:
@@ -323,7 +337,7 @@ def parse_description(path: str | Path) -> DescriptionTable:
             "or remove it to load the cases without metadata"
         ) from exc
     try:
-        rows: dict[tuple[str, int], dict[str, Any]] = {}
+        rows: dict[tuple[str, int], CaseMetadata] = {}
         problems: list[Problem] = []
         sheets = {g: _find_sheet(book.sheetnames, g) for g in GROUP_SHEETS}
         if not any(sheets.values()):
@@ -350,7 +364,7 @@ def parse_description(path: str | Path) -> DescriptionTable:
     return DescriptionTable(path=path, rows=rows, problems=tuple(problems))
 
 
-def read_description(path: str | Path) -> dict[tuple[str, int], dict[str, Any]]:
+def read_description(path: str | Path) -> dict[tuple[str, int], CaseMetadata]:
     """Read ``Description.xlsx`` into ``(group, folder number) -> metadata``.
 
     ``group`` is ``normal`` or ``suspicious``; the metadata dict has the keys

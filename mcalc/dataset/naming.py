@@ -32,6 +32,8 @@ import logging
 import re
 from dataclasses import dataclass
 
+from mcalc.dataset.zenodo import canonical_name
+
 __all__ = [
     "NameMatch",
     "match_name",
@@ -87,16 +89,6 @@ class NameMatch:
     def slot(self) -> tuple[str, str, bool]:
         """``(view, timepoint, is_annotation)``: the place the file fills in its case."""
         return (self.view, self.timepoint, self.is_annotation)
-
-
-def canonical_name(view: str, timepoint: str, *, annotation: bool = False) -> str:
-    """The canonical file name for a view and round.
-
-    Example:
-        >>> canonical_name("MLO", "prior", annotation=True)
-        'MLO_prior_GT.jpg'
-    """
-    return f"{view}_{timepoint}_GT.jpg" if annotation else f"{view}_{timepoint}.dcm"
 
 
 def edit_distance(a: str, b: str) -> int:
@@ -184,7 +176,7 @@ def match_name(filename: str) -> NameMatch | None:
     seps = {found["sep1"]} | ({found["sep2"]} if is_annotation else set())
     for sep in sorted(seps - {"_"}):
         reasons.append(f"separator {sep!r}" if sep else "no separator")
-    expected_suffix = ".jpg" if is_annotation else ".dcm"
+    expected_suffix = canonical[canonical.rindex(".") :]
     if suffix != expected_suffix:
         if suffix.lower() == expected_suffix and suffix == suffix.upper():
             reasons.append(f"upper-case extension {suffix}")

@@ -27,7 +27,6 @@ __all__ = [
     "colorize",
     "blend",
     "resize_map",
-    "flip_map",
     "outline",
     "plotly_colorscale",
     "draw_boxes",
@@ -122,11 +121,6 @@ def resize_map(heat: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     shrink = rows * cols < h.shape[0] * h.shape[1]
     interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
     return cv2.resize(h, (cols, rows), interpolation=interp)
-
-
-def flip_map(heat: np.ndarray, flipped: bool) -> np.ndarray:
-    """The map mirrored left-right when its image is shown mirrored (viewer orientation)."""
-    return np.ascontiguousarray(heat[:, ::-1]) if flipped else heat
 
 
 def outline(

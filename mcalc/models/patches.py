@@ -6,8 +6,9 @@ spacing (``spacing_mm``, 0.1 mm by default), and image-level answers aggregate p
 
 One function, :func:`model_input_image`, turns a mammogram into the [0, 1] array the models
 are trained on; training (here) and inference (:mod:`mcalc.models.inference`) both call it,
-so they cannot drift. Its window is the file's own VOI window (``WINDOW``), then MONOCHROME1
-inversion, then resampling to the target spacing.
+so they cannot drift. Its pixels are the file's own presentation (``WINDOW``:
+:func:`mcalc.imaging.file_unit`, the VOI LUT or window and MONOCHROME1 inversion, the same
+as the viewer's ``file`` window), then resampling to the target spacing.
 
 Tasks:
 
@@ -40,7 +41,7 @@ import cv2
 import numpy as np
 
 from mcalc.errors import DatasetError, ModelError
-from mcalc.imaging import invert, window
+from mcalc.imaging import file_unit, resample_mask
 from mcalc.models.tasks import task_classes
 
 if TYPE_CHECKING:
@@ -147,7 +148,8 @@ def model_input_image(
 ) -> tuple[np.ndarray, float]:
     """The [0, 1] float32 image models are trained on, and the resampling factor used.
 
-    Stages: the file's VOI window -> MONOCHROME1 inversion -> resampling to ``spacing_mm``
+    Stages: :func:`mcalc.imaging.file_unit` (the file's VOI LUT or window, MONOCHROME1
+    inversion: what the reader sees in the ``file`` window) -> resampling to ``spacing_mm``
     (area averaging when shrinking). Shared by training and inference.
 
     Args:
@@ -157,11 +159,7 @@ def model_input_image(
     Returns:
         ``(unit, factor)``: ``factor`` multiplies native pixel coordinates into ``unit``'s.
     """
-    unit = window(
-        mammogram.pixels, mammogram.window_center, mammogram.window_width, mammogram.voi_function
-    )
-    if mammogram.monochrome1:
-        unit = invert(unit)
+    unit = file_unit(mammogram)
     if spacing_mm is None:
         return unit, 1.0
     if spacing_mm <= 0:
@@ -175,15 +173,6 @@ def model_input_image(
     interp = cv2.INTER_AREA if factor < 1 else cv2.INTER_LINEAR
     out = cv2.resize(unit, size, interpolation=interp)
     return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False), factor
-
-
-def resample_mask(mask: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """Resample a boolean mask to ``shape``, keeping every marked pixel (any overlap)."""
-    if mask.shape == tuple(shape):
-        return mask.astype(bool, copy=True)
-    h, w = shape
-    interp = cv2.INTER_AREA if h < mask.shape[0] else cv2.INTER_NEAREST
-    return cv2.resize(mask.astype(np.float32), (w, h), interpolation=interp) > 0.0
 
 
 def extract_patch(image: np.ndarray, center: tuple[int, int], size: int) -> np.ndarray:
@@ -239,7 +228,9 @@ def sample_image_patches(
         )
     centers: list[np.ndarray] = []
     if n_pos > 0 and calc_mask.any():
-        n, _, _, centroids = cv2.connectedComponentsWithStats(calc_mask.astype(np.uint8), 8)
+        n, _, _, centroids = cv2.connectedComponentsWithStats(
+            calc_mask.astype(np.uint8), connectivity=8
+        )
         comps = centroids[1:n][:, ::-1]  # (row, col)
         order = rng.permutation(len(comps))[:n_pos]
         shift = max(1, int(size * jitter))

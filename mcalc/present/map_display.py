@@ -21,7 +21,7 @@ import math
 
 import numpy as np
 
-from mcalc.explain.overlay import blend, flip_map, resize_map
+from mcalc.explain.overlay import blend, resize_map
 from mcalc.viewer import ImageView
 
 __all__ = ["display_box", "overlay_view", "crop_heat", "overlay_crop"]
@@ -32,11 +32,7 @@ def display_box(box: tuple[int, int, int, int], view: ImageView) -> tuple[int, i
 
     The same formula converts back: mirroring twice is the identity.
     """
-    r0, r1, c0, c1 = (int(v) for v in box)
-    if not view.flipped:
-        return r0, r1, c0, c1
-    w = view.full_shape[1]
-    return r0, r1, w - c1, w - c0
+    return view.display_box(box)
 
 
 def overlay_view(
@@ -44,7 +40,7 @@ def overlay_view(
 ) -> ImageView:
     """The view with a [0, 1] map (model-input size, file orientation) blended over its
     windowed preview; everything else (marks, coordinates) unchanged."""
-    heat = flip_map(resize_map(heat01, view.preview.shape[:2]), view.flipped)
+    heat = view.mirror(resize_map(heat01, view.preview.shape[:2]))
     return dataclasses.replace(view, preview=blend(view.preview, heat, alpha=alpha, cmap=cmap))
 
 
@@ -71,7 +67,7 @@ def crop_heat(
     uc0 = min(max(0, math.floor(c0 * factor)), w - 1)
     uc1 = max(uc0 + 1, min(w, math.ceil(c1 * factor)))
     part = resize_map(np.asarray(heat01, np.float32)[ur0:ur1, uc0:uc1], shape)
-    return flip_map(part, view.flipped)
+    return view.mirror(part)
 
 
 def overlay_crop(

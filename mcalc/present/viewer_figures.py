@@ -16,7 +16,14 @@ from plotly.subplots import make_subplots
 
 from mcalc.viewer import ImageView, encode_jpeg
 
-__all__ = ["pair_figure", "crop_figure", "data_uri", "add_boxes", "add_colorbar"]
+__all__ = [
+    "pair_figure",
+    "crop_figure",
+    "data_uri",
+    "add_boxes",
+    "add_colorbar",
+    "selected_box",
+]
 
 
 def data_uri(rgb: np.ndarray, quality: int = 88) -> str:
@@ -267,3 +274,22 @@ def add_colorbar(
         row=1,
         col=1,
     )
+
+
+def selected_box(event: object) -> tuple[int, int, int, int] | None:
+    """``(r0, r1, c0, c1)`` of the last box selected on a figure (full-resolution pixels),
+    from the selection event Streamlit returns; ``None`` without one."""
+    selection = getattr(event, "selection", None)
+    try:
+        boxes = selection["box"] if selection is not None else None
+    except (KeyError, TypeError):
+        return None
+    if not boxes:
+        return None
+    box = boxes[-1]
+    xs, ys = box.get("x", []), box.get("y", [])
+    if len(xs) < 2 or len(ys) < 2:
+        return None
+    c0, c1 = sorted(int(v) for v in xs[:2])
+    r0, r1 = sorted(int(v) for v in ys[:2])
+    return r0, r1, c0, c1

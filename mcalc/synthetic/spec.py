@@ -1,0 +1,64 @@
+"""What the synthetic set is made of: sizes, physical parameters and random streams.
+
+Pixel sizes are derived from physical ones (mm) and the pixel spacing, so a smaller image
+of the same field of view keeps the breast and its calcifications their physical size.
+Each stage draws from its own stream so that, e.g., a change in calcification count does
+not change the tissue texture: ``stream_rng(seed, STREAM_*, case, view, STAGE_*, ...)``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["SIZES", "CLUSTER_MIN_CALCS", "WINDOW", "Geometry", "stream_rng"]
+
+#: Image size presets: (rows, cols) and pixel spacing in mm.
+SIZES: dict[str, tuple[tuple[int, int], float]] = {
+    "small": ((1024, 832), 0.1),
+    "full": ((4096, 3328), 0.07),
+}
+
+#: A group of calcifications counts as a cluster in the ground truth from this many on.
+CLUSTER_MIN_CALCS = 5
+
+MIN_CASES = 3
+MIN_SIDE = 128
+#: Largest 12-bit value, and the window (centre, width) written to every DICOM.
+MAX_VALUE = 4095.0
+WINDOW = (2047.0, 4096.0)
+
+#: Fraction of the breast that is fibroglandular, per density category.
+GLAND_FRACTION = {"a": 0.12, "b": 0.32, "c": 0.55, "d": 0.78}
+#: Calcifications in the recent exam's cluster (inclusive range), per BI-RADS category.
+CLUSTER_SIZE = {"4a": (5, 8), "4b": (6, 11), "4c": (8, 14), "5": (10, 18)}
+
+# Physical sizes (mm) that the pixel sizes are derived from.
+SUSPICIOUS_DIAMETER_MM = (0.2, 0.6)
+BENIGN_DIAMETER_MM = (0.6, 1.4)
+CLUSTER_RADIUS_MM = (2.5, 4.5)
+SHIFT_MM = (0.3, 0.8)
+DEFORM_MM = 0.8
+
+# Streams (planning, images) and the stages of one image.
+STREAM_PLAN, STREAM_IMAGE = 0, 1
+STAGE_GEOMETRY, STAGE_TISSUE, STAGE_CALCS, STAGE_WARP, STAGE_NOISE = range(5)
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """Breast outline in the canonical frame (chest wall at column 0)."""
+
+    rows: int
+    cols: int
+    spacing: float
+    cy: float
+    ay: float
+    ax: float
+    pectoral: tuple[float, float] | None
+
+
+def stream_rng(seed: int, *key: int) -> np.random.Generator:
+    """An independent generator for one stream of choices (stateless: same key, same draws)."""
+    return np.random.default_rng(np.random.SeedSequence(int(seed), spawn_key=key))
