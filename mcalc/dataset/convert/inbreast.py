@@ -303,16 +303,15 @@ def convert_inbreast(src: Path, mask_dir: Path, images: Path | None = None) -> C
     conv = Conversion("inbreast")
     xmls = {p.stem: p for p in index_files(root, (".xml",))}
     entries = _entries(meta, image_root, conv)
+    # a breast imaged on two dates (two images of one view) gets one case per date
     dates: dict[tuple[str, str], set[str]] = {}
     for e in entries:
         dates.setdefault((e.patient, e.laterality), set()).add(e.date)
     views = Counter((e.patient, e.laterality, e.view) for e in entries)
+    dated = {(p, side) for (p, side, _), n in views.items() if n > 1 and len(dates[(p, side)]) > 1}
     for entry in entries:
         case_id = f"{entry.patient}-{entry.laterality}"
-        if (
-            views[(entry.patient, entry.laterality, entry.view)] > 1
-            and len(dates[(entry.patient, entry.laterality)]) > 1
-        ):
+        if (entry.patient, entry.laterality) in dated:
             case_id = f"{case_id}-{entry.date}"
         annotation: Path | None = None
         kind = "none"
