@@ -21,7 +21,7 @@ from pathlib import Path
 
 from mcalc.dataset.convert.cbis_ddsm import convert_cbis_ddsm
 from mcalc.dataset.convert.common import (
-    ANNOTATION_KINDS,
+    ROW_KINDS,
     MANIFEST_COLUMNS,
     Conversion,
     ConvertProblem,
@@ -42,7 +42,7 @@ __all__ = [
     "ManifestRow",
     "write_manifest",
     "MANIFEST_COLUMNS",
-    "ANNOTATION_KINDS",
+    "ROW_KINDS",
 ]
 
 Converter = Callable[[Path, Path, Path | None], Conversion]

@@ -29,7 +29,7 @@ __all__ = [
     "ConvertProblem",
     "Conversion",
     "MANIFEST_COLUMNS",
-    "ANNOTATION_KINDS",
+    "ROW_KINDS",
     "write_manifest",
     "write_mask",
     "read_table",
@@ -55,7 +55,7 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
 )
 #: ``mask``: non-zero pixels are individual calcifications; ``region``: non-zero pixels
 #: outline an area that holds calcifications; ``none``: no annotation.
-ANNOTATION_KINDS: tuple[str, ...] = ("mask", "region", "none")
+ROW_KINDS: tuple[str, ...] = ("mask", "region", "none")
 
 _BIRADS_ORDER = ("0", "1", "2", "3", "4", "4a", "4b", "4c", "5", "6")
 
@@ -85,9 +85,9 @@ class ManifestRow:
     timepoint: str = "recent"
 
     def __post_init__(self) -> None:
-        if self.annotation_kind not in ANNOTATION_KINDS:
+        if self.annotation_kind not in ROW_KINDS:
             raise ValueError(
-                f"annotation_kind must be one of {ANNOTATION_KINDS}, got {self.annotation_kind!r}"
+                f"annotation_kind must be one of {ROW_KINDS}, got {self.annotation_kind!r}"
             )
         if (self.annotation is None) != (self.annotation_kind == "none"):
             raise ValueError("annotation and annotation_kind 'none' go together")

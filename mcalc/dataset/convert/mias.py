@@ -43,7 +43,7 @@ from mcalc.dataset.convert.common import (
 from mcalc.errors import DatasetError, ImageReadError
 from mcalc.imageio import RASTER_SUFFIXES
 
-__all__ = ["convert_mias", "INFO_NAME", "TISSUE", "CLASSES", "mias_laterality"]
+__all__ = ["convert_mias", "region_mask", "INFO_NAME", "TISSUE", "CLASSES", "mias_laterality"]
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,50 @@ def _parse_info(info: Path, conv: Conversion) -> dict[str, _Film]:
     return films
 
 
+def region_mask(circles: list[tuple[float, float, float]], shape: tuple[int, int]) -> np.ndarray:
+    """Filled disks for ``(x, y, radius)`` circles given from the bottom-left corner.
+
+    Raises:
+        ValueError: a centre lies outside the image.
+
+    Example:
+        >>> m = region_mask([(2, 0, 1)], (5, 5))  # x=2 on the bottom row
+        >>> bool(m[4, 2]), bool(m[0, 2])
+        (True, False)
+    """
+    height, width = shape
+    mask = np.zeros(shape, np.uint8)
+    for x, y, radius in circles:
+        row, col = height - 1 - y, x  # Info.txt counts y up from the bottom-left
+        if not (0 <= row < height and 0 <= col < width):
+            raise ValueError(f"centre ({x:g}, {y:g}) outside the {width}x{height} image")
+        cv2.circle(mask, (round(col), round(row)), max(1, round(radius)), 255, -1)
+    return mask > 0
+
+
+def _annotate(
+    film: _Film, image: Path, mask_dir: Path, info: Path, conv: Conversion
+) -> tuple[bool, Path | None]:
+    """``(usable, region file)`` of ``film``: no file without CALC lines; unusable is reported."""
+    if film.undrawable:
+        conv.problem(
+            info,
+            film.undrawable[0],
+            f"{film.ref}: calcifications without a centre and radius (spread through the "
+            "image) cannot be drawn as a region; image not converted",
+        )
+        return False, None
+    if not film.circles:
+        return True, None
+    try:
+        mask = region_mask([c[1:] for c in film.circles], raster_shape(image))
+    except (ImageReadError, ValueError) as exc:
+        conv.problem(info, film.circles[0][0], f"{film.ref}: {exc}; image not converted")
+        return False, None
+    conv.masks_written += 1
+    return True, write_mask(mask_dir / f"{film.ref}_region.png", mask)
+
+
 def convert_mias(src: Path, mask_dir: Path, images: Path | None = None) -> Conversion:
     """Convert mini-MIAS: ``src`` is ``Info.txt`` or its folder; images default beside it.
 
@@ -152,39 +196,9 @@ def convert_mias(src: Path, mask_dir: Path, images: Path | None = None) -> Conve
         if image is None:
             conv.problem(info, film.line, f"image {ref}.pgm not found under {image_root}")
             continue
-        if film.undrawable:
-            conv.problem(
-                info,
-                film.undrawable[0],
-                f"{ref}: calcifications without a centre and radius (spread through the "
-                "image) cannot be drawn as a region; image not converted",
-            )
+        usable, region = _annotate(film, image, mask_dir, info, conv)
+        if not usable:
             continue
-        annotation: Path | None = None
-        if film.circles:
-            try:
-                height, width = raster_shape(image)
-            except ImageReadError as exc:
-                conv.problem(info, film.line, f"{exc}; image not converted")
-                continue
-            mask = np.zeros((height, width), np.uint8)
-            outside = []
-            for line, x, y, radius in film.circles:
-                row, col = height - 1 - y, x  # Info.txt counts y up from the bottom-left
-                if not (0 <= row < height and 0 <= col < width):
-                    outside.append(line)
-                    continue
-                cv2.circle(mask, (round(col), round(row)), max(1, round(radius)), 255, -1)
-            if outside:
-                conv.problem(
-                    info,
-                    outside[0],
-                    f"{ref}: calcification centre outside the {width}x{height} image; "
-                    "image not converted",
-                )
-                continue
-            annotation = write_mask(mask_dir / f"{ref}_region.png", mask)
-            conv.masks_written += 1
         patient = f"mias-{(film.number + 1) // 2:03d}"
         side = mias_laterality(film.number)
         biopsy = None
@@ -197,8 +211,8 @@ def convert_mias(src: Path, mask_dir: Path, images: Path | None = None) -> Conve
                 laterality=side,
                 view="MLO",
                 image=image,
-                annotation=annotation,
-                annotation_kind="region" if annotation is not None else "none",
+                annotation=region,
+                annotation_kind="region" if region is not None else "none",
                 density=TISSUE[film.tissue],
                 biopsy=biopsy,
             ),

@@ -185,6 +185,33 @@ def _region(image: _Image, findings: Path, conv: Conversion) -> np.ndarray | Non
     return mask
 
 
+def _usable(
+    image: _Image, files: dict[str, Path], findings: Path, image_root: Path, conv: Conversion
+) -> tuple[Path, str] | None:
+    """The DICOM and side of ``image``, or ``None`` (reported) when it cannot be converted."""
+    if image.broken:
+        line, reason = image.broken[0]
+        conv.problem(findings, line, f"image {image.image_id}: {reason}; not converted")
+        return None
+    if image.laterality is None or image.view not in VIEWS:
+        conv.problem(
+            image.file,
+            image.line,
+            f"image {image.image_id}: laterality/view {image.laterality}/{image.view!r} "
+            f"not L/R and one of {list(VIEWS)}; not converted",
+        )
+        return None
+    path = files.get(image.image_id)
+    if path is None:
+        conv.problem(
+            image.file,
+            image.line,
+            f"image {image.study}/{image.image_id}.dicom not found under {image_root}",
+        )
+        return None
+    return path, image.laterality
+
+
 def convert_vindr(src: Path, mask_dir: Path, images: Path | None = None) -> Conversion:
     """Convert VinDr-Mammo: ``src`` is the release folder (or its finding CSV).
 
@@ -206,26 +233,10 @@ def convert_vindr(src: Path, mask_dir: Path, images: Path | None = None) -> Conv
         files.setdefault(found.stem, found)
 
     for image in table.values():
-        if image.broken:
-            line, reason = image.broken[0]
-            conv.problem(findings, line, f"image {image.image_id}: {reason}; not converted")
+        usable = _usable(image, files, findings, image_root, conv)
+        if usable is None:
             continue
-        if image.laterality is None or image.view not in VIEWS:
-            conv.problem(
-                image.file,
-                image.line,
-                f"image {image.image_id}: laterality/view {image.laterality}/{image.view!r} "
-                f"not L/R and one of {list(VIEWS)}; not converted",
-            )
-            continue
-        path = files.get(image.image_id)
-        if path is None:
-            conv.problem(
-                image.file,
-                image.line,
-                f"image {image.study}/{image.image_id}.dicom not found under {image_root}",
-            )
-            continue
+        path, side = usable
         annotation: Path | None = None
         if image.boxes:
             mask = _region(image, findings, conv)
@@ -237,9 +248,9 @@ def convert_vindr(src: Path, mask_dir: Path, images: Path | None = None) -> Conv
             conv.masks_written += 1
         conv.add(
             ManifestRow(
-                case_id=f"{image.study}-{image.laterality}",
+                case_id=f"{image.study}-{side}",
                 patient_id=image.study,
-                laterality=image.laterality,
+                laterality=side,
                 view=image.view,
                 image=path,
                 annotation=annotation,
