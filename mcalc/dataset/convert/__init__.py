@@ -21,8 +21,8 @@ from pathlib import Path
 
 from mcalc.dataset.convert.cbis_ddsm import convert_cbis_ddsm
 from mcalc.dataset.convert.common import (
-    ROW_KINDS,
     MANIFEST_COLUMNS,
+    ROW_KINDS,
     Conversion,
     ConvertProblem,
     ManifestRow,
