@@ -309,6 +309,34 @@ def test_round_trip_manifest_open_dataset_counts(tmp_path: Path) -> None:
     assert mask.dtype == bool and mask.sum() == 200 and notes == ()
 
 
+@pytest.mark.parametrize(
+    ("fmt", "make", "images", "annotated"),
+    [
+        ("mias", make_mias, 3, 1),
+        ("vindr", make_vindr, 4, 2),
+        ("inbreast", make_inbreast, 3, 2),
+        ("cbis-ddsm", make_cbis, 1, 1),
+    ],
+)
+def test_every_manifest_opens_without_errors(tmp_path: Path, fmt, make, images, annotated) -> None:
+    out = tmp_path / "out" / "manifest.csv"
+    conv = convert_collection(fmt, make(tmp_path / "src"), out)
+    index = open_dataset(out)
+    assert [p.message for p in index.problems if p.severity != "info"] == []
+    assert len(index.images()) == len(conv.rows) == images
+    assert sum(r.annotation_path is not None for r in index.images()) == annotated
+    kinds = {row.image.resolve(): row.annotation_kind for row in conv.rows}
+    assert all(r.annotation_kind == kinds[r.image_path.resolve()] for r in index.images())
+
+
+def test_inbreast_warns_about_points_outside_the_image(tmp_path: Path) -> None:
+    root = make_inbreast(tmp_path / "inb")
+    xml = root / "AllXML" / "1003.xml"
+    xml.write_bytes((root / "AllXML" / "1002.xml").read_bytes().replace(b"(45, 55)", b"(45, 75)"))
+    conv = convert_collection("inbreast", root, tmp_path / "manifest.csv")
+    assert any("1 point(s) outside the 50x60 image" in p for p in _reasons(conv, "warning"))
+
+
 def test_manifest_reads_region_kind_only_when_declared(tmp_path: Path) -> None:
     (tmp_path / "img.png").write_bytes(
         cv2.imencode(".png", np.zeros((8, 8), np.uint8))[1].tobytes()

@@ -267,6 +267,20 @@ def _annotate(
         return None
     for note in notes:
         conv.problem(xml, None, note, "warning")
+    outside = sum(
+        1
+        for roi in rois
+        if roi.kind != "other"
+        for x, y in roi.points
+        if not (0 <= x < shape[1] and 0 <= y < shape[0])
+    )
+    if outside:
+        conv.problem(
+            xml,
+            None,
+            f"{outside} point(s) outside the {shape[1]}x{shape[0]} image; drawn clipped",
+            "warning",
+        )
     calcs, n_calcs = draw_marks(rois, "calcification", shape)
     region, n_clusters = draw_marks(rois, "cluster", shape)
     stem = safe_name(entry.file_name)
