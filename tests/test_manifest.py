@@ -121,7 +121,7 @@ def test_annotation_kind_column_overrides_the_rule(folder: Path) -> None:
     assert index.case("p10-R").image("CC", "recent").annotation_kind == "mask"  # type: ignore[union-attr]
     assert index.case("p10-R").image("MLO", "recent").annotation_kind == "red"  # type: ignore[union-attr]
     assert index.case("p2-L").image("CC", "recent").annotation_kind == "mask"  # type: ignore[union-attr]
-    assert "annotation_kind 'sparkly' is not red/mask/none" in messages(index, "warning")
+    assert "annotation_kind 'sparkly' is not red/mask/region/none" in messages(index, "warning")
 
 
 @pytest.mark.parametrize(

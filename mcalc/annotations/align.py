@@ -23,7 +23,7 @@ __all__ = ["ANNOTATION_KINDS", "ASPECT_TOLERANCE", "load_annotation_mask"]
 log = logging.getLogger(__name__)
 
 #: Accepted values of ``kind`` in :func:`load_annotation_mask`.
-ANNOTATION_KINDS: tuple[str, ...] = ("red", "mask")
+ANNOTATION_KINDS: tuple[str, ...] = ("red", "mask", "region")
 
 #: Largest relative difference of aspect ratio (columns/rows) between an annotation and its
 #: image that is still taken for a rescaled copy of the same picture.
@@ -60,7 +60,9 @@ def load_annotation_mask(
     Args:
         path: the annotation image (JPEG, PNG, TIFF...). Non-ASCII paths work.
         kind: ``"red"`` for a colour rendering with red marks (the dataset's ``*_GT.jpg``),
-            ``"mask"`` for a mask image where any non-zero pixel is a calcification.
+            ``"mask"`` for a mask image where any non-zero pixel is a calcification,
+            ``"region"`` for a mask image whose non-zero pixels outline an area holding
+            calcifications (read the same way: the binary mask of the region).
         shape: ``(rows, columns)`` of the mammogram the annotation belongs to.
         params: thresholds for ``kind="red"`` (see :class:`RedMaskParams`).
         mask_threshold: for ``kind="mask"``, pixels above it are marks. Default 0, or 127
@@ -78,7 +80,8 @@ def load_annotation_mask(
     if kind not in ANNOTATION_KINDS:
         raise AnnotationError(
             f"{path}: unknown annotation kind {kind!r}; expected 'red' (colour rendering "
-            "with red marks) or 'mask' (mask image, non-zero = calcification)"
+            "with red marks), 'mask' (mask image, non-zero = calcification) or 'region' "
+            "(mask image, non-zero = area holding calcifications)"
         )
     target = _check_shape(shape)
     if not path.is_file():

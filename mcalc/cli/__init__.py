@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mcalc.cli.manifest import register_commands as register_manifest_commands
 from mcalc.cli.models import register_commands as register_model_commands
 from mcalc.cli.predict import register_commands as register_predict_commands
 from mcalc.config import get_settings
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     register_model_commands(sub)
     register_predict_commands(sub)
+    register_manifest_commands(sub)
     return parser
 
 

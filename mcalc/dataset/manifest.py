@@ -21,9 +21,13 @@ an examination, so a ``recent`` row's value wins (as in the real spreadsheet, wh
 at the recent mammogram), else the first row that gives one.
 
 ``annotation_kind`` rule: the ``annotation_kind`` column when present and filled (``red``,
-``mask`` or ``none``); otherwise ``red`` when the file name contains ``_GT`` (any case) or
-the file is a JPEG (``.jpg``/``.jpeg``: lossy colour renderings, like the real dataset's
-GT files), else ``mask`` (non-zero pixels are calcifications).
+``mask``, ``region`` or ``none``); otherwise ``red`` when the file name contains ``_GT``
+(any case) or the file is a JPEG (``.jpg``/``.jpeg``: lossy colour renderings, like the
+real dataset's GT files), else ``mask`` (non-zero pixels are calcifications). A ``region``
+file is a mask whose non-zero pixels outline an area holding calcifications (a cluster
+outline, an ROI mask, a circle) rather than the calcifications themselves; it is never
+guessed from the file name, only declared (the converters of
+:mod:`mcalc.dataset.convert` declare it).
 
 ``group`` comes from a ``group`` column when present, else from BI-RADS as in the real
 dataset's folders: 1 and 2 -> ``normal``, 4-6 -> ``suspicious``, anything else ``None``.
@@ -46,6 +50,7 @@ from typing import Any
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.metadata import normalize_birads, normalize_laterality, parse_number
 from mcalc.dataset.records import (
+    ANNOTATION_KIND_NAMES,
     SUSPICIOUS_BIRADS,
     CaseRecord,
     DatasetIndex,
@@ -272,11 +277,11 @@ class _RowReader:
         """The row's annotation file and kind (``None``, ``none`` without a usable one)."""
         annotation_text = row.get("annotation", "").strip()
         declared = row.get("annotation_kind", "").strip().lower() or None
-        if declared is not None and declared not in {"red", "mask", "none"}:
+        if declared is not None and declared not in ANNOTATION_KIND_NAMES:
             self.problems.append(
                 Problem(
                     str(self.csv_path),
-                    f"{where}: annotation_kind {declared!r} is not red/mask/none; "
+                    f"{where}: annotation_kind {declared!r} is not red/mask/region/none; "
                     "decided from the file name instead",
                 )
             )

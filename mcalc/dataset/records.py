@@ -19,8 +19,12 @@ __all__ = [
     "CaseRecord",
     "DatasetIndex",
     "SUSPICIOUS_BIRADS",
+    "ANNOTATION_KIND_NAMES",
     "birads_group",
 ]
+
+#: Values of :attr:`ImageRecord.annotation_kind`.
+ANNOTATION_KIND_NAMES: tuple[str, ...] = ("red", "mask", "region", "none")
 
 #: BI-RADS classification categories counted as suspicious.
 SUSPICIOUS_BIRADS: frozenset[str] = frozenset({"4", "4a", "4b", "4c", "5", "6"})
@@ -66,7 +70,9 @@ class ImageRecord:
     """One mammogram of a case, with its annotation file if there is one.
 
     ``annotation_kind`` is ``red`` (a colour rendering with calcifications painted red, as
-    in the real dataset), ``mask`` (non-zero pixels are calcifications) or ``none``.
+    in the real dataset), ``mask`` (non-zero pixels are calcifications), ``region``
+    (non-zero pixels outline an area that holds calcifications: a cluster outline, an ROI
+    mask, a circle) or ``none``.
     """
 
     case_id: str
@@ -82,9 +88,10 @@ class ImageRecord:
             raise ValueError(f"view must be one of {VIEWS}, got {self.view!r}")
         if self.timepoint not in TIMEPOINTS:
             raise ValueError(f"timepoint must be one of {TIMEPOINTS}, got {self.timepoint!r}")
-        if self.annotation_kind not in {"red", "mask", "none"}:
+        if self.annotation_kind not in ANNOTATION_KIND_NAMES:
             raise ValueError(
-                f"annotation_kind must be 'red', 'mask' or 'none', got {self.annotation_kind!r}"
+                f"annotation_kind must be one of {ANNOTATION_KIND_NAMES}, "
+                f"got {self.annotation_kind!r}"
             )
 
     @property
