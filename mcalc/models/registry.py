@@ -49,6 +49,8 @@ __all__ = [
     "load_keras_model",
     "register_model",
     "new_model_id",
+    "is_registered",
+    "discard_partial",
 ]
 
 log = logging.getLogger(__name__)
@@ -210,3 +212,17 @@ def register_model(models_dir: str | Path, model_id: str, write: Callable[[Path]
         raise
     log.info("registered model %s at %s", model_id, final)
     return final
+
+
+def is_registered(models_dir: str | Path, model_id: str) -> bool:
+    """Whether ``model_id`` is a complete model of the registry (registration is atomic,
+    so a folder holding both a model and a card is complete)."""
+    folder = Path(models_dir) / model_id
+    return (folder / CARD_FILE).is_file() and (folder / MODEL_FILE).is_file()
+
+
+def discard_partial(models_dir: str | Path, model_id: str) -> None:
+    """Remove what an interrupted registration of ``model_id`` left (its hidden temporary
+    folders): listings ignore them, but they hold disk space. Other ids are untouched."""
+    for tmp in Path(models_dir).glob(f".tmp-{model_id}-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
