@@ -149,3 +149,14 @@ def test_reserved_id_and_no_augment_flag():
         TrainConfig(
             data="d", arch="custom", task="calcification", freeze="full", epochs=1, model_id="jobs"
         ).validate()
+
+
+def test_train_needs_data_or_a_config_file(tmp_path, capsys) -> None:
+    assert main(["train", "--epochs", "1"]) == 2
+    assert "train needs --data" in capsys.readouterr().err
+    assert main(["train", "--config", str(tmp_path / "missing.json")]) == 2
+    assert "cannot read the training configuration" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"data": "d", "two_stage": True, "epochs": 2, "head_epochs": 2}))
+    assert main(["train", "--config", str(bad)]) == 2
+    assert "two-stage schedule" in capsys.readouterr().err

@@ -49,6 +49,47 @@ def test_card_holds_real_metrics_and_everything_it_promises(tiny_model) -> None:
     json.loads((tiny_model.path / "card.json").read_text())  # valid JSON, no NaN
 
 
+def test_card_keeps_its_format(tiny_model) -> None:
+    # The card is read by every card written so far: its keys stay exactly these.
+    card = json.loads((tiny_model.path / "card.json").read_text())
+    assert set(card) - {"warnings"} == {
+        "card_version", "id", "architecture", "task", "classes", "binary_views", "freeze",
+        "trainable_params", "total_params", "weights", "pretrained", "patch", "data", "split",
+        "hyperparameters", "seed", "metrics", "history", "training_seconds", "versions",
+        "created",
+    }  # fmt: skip
+    assert set(card["hyperparameters"]) == {
+        "epochs", "epochs_run", "batch", "lr", "optimizer", "loss", "patience", "balance",
+        "augment", "max_steps", "distribution", "replicas", "mixed_precision",
+    }  # fmt: skip
+    assert set(card["patch"]) == {
+        "size",
+        "spacing_mm",
+        "window",
+        "input",
+        "pos_per_image",
+        "neg_per_image",
+    }
+    assert set(card["data"]) == {"path", "fingerprint", "synthetic", "source", "cases", "patches"}
+    assert card["freeze"]["strategy"] == "full" and card["freeze"]["two_stage"] is False
+
+
+def test_stage_plan_takes_the_head_epochs_of_the_config() -> None:
+    from mcalc.models.training import _stage_plan
+
+    two = TrainConfig(data="d", freeze="partial", two_stage=True, epochs=5, head_epochs=3)
+    assert _stage_plan(two) == [("head", "head", 3), ("finetune", "partial", 2)]
+    assert _stage_plan(TrainConfig(data="d", epochs=4)) == [("train", "full", 4)]
+
+
+def test_training_events_become_log_lines() -> None:
+    from mcalc.models.training import _log_line
+
+    epoch = {"event": "epoch", "stage": "train", "epoch": 1, "epochs": 2, "loss": 0.5}
+    assert _log_line(epoch) == "train epoch 1/2: loss 0.5000"
+    assert _log_line({"event": "batch", "loss": 0.5}) is None  # too many to log
+
+
 def test_progress_log_has_batches_and_epochs(tiny_model) -> None:
     events = [json.loads(line) for line in (tiny_model.path / "training_log.jsonl").open()]
     kinds = [e["event"] for e in events]

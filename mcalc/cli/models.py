@@ -14,10 +14,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcalc.config import get_settings
 from mcalc.errors import McalcError
+
+if TYPE_CHECKING:
+    from mcalc.models.training import TrainEvent, TrainEventFn
 
 __all__ = ["register_commands", "cmd_train", "cmd_models", "cmd_evaluate", "ProgressBar"]
 
@@ -48,11 +51,11 @@ class ProgressBar:
         self.update(done, total, message)
 
 
-def _train_progress(enabled: bool) -> Callable[[dict[str, Any]], None]:
+def _train_progress(enabled: bool) -> TrainEventFn:
     sampling = ProgressBar("patches", enabled=enabled)
     bars: dict[tuple[str, int], ProgressBar] = {}
 
-    def on_event(event: dict[str, Any]) -> None:
+    def on_event(event: TrainEvent) -> None:
         kind = event.get("event")
         if kind == "sampling":
             sampling(event["done"], event["total"], str(event.get("message", "")))

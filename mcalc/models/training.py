@@ -17,7 +17,7 @@ import logging
 import platform
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +58,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "TrainConfig",
+    "TrainEvent",
     "TrainEventFn",
     "TrainResult",
     "ProgressLogger",
@@ -69,10 +70,14 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: Receives each training event (``start``, ``sampling``, ``patches``, ``stage``,
-#: ``batch``, ``epoch``, ``done``) as a JSON-able dict; unlike
-#: :data:`mcalc.progress.ProgressFn` it carries the whole event, not a count.
-TrainEventFn = Callable[[dict[str, Any]], None]
+#: One training event (``start``, ``sampling``, ``patches``, ``stage``, ``batch``, ``epoch``,
+#: ``done``, ``failed``, ``interrupted``): a JSON-able dict, one line of ``progress.jsonl``.
+TrainEvent = dict[str, Any]
+#: Receives each :data:`TrainEvent`; unlike :data:`mcalc.progress.ProgressFn` it carries the
+#: whole event, not a count.
+TrainEventFn = Callable[[TrainEvent], None]
+#: A model card (or a part of one) in the registry's JSON card format.
+CardJson = dict[str, Any]
 
 
 @dataclass
@@ -81,7 +86,7 @@ class TrainResult:
 
     model_id: str
     path: Path
-    card: dict[str, Any] = field(default_factory=dict)
+    card: CardJson = field(default_factory=dict)
 
 
 def package_versions() -> dict[str, str]:
@@ -136,13 +141,13 @@ class ProgressLogger(keras.callbacks.Callback):
         self.epoch = 0
         self.t0 = time.perf_counter()
 
-    def emit(self, event: dict[str, Any]) -> None:
+    def emit(self, event: TrainEvent) -> None:
         _emit(self.path, self.progress, event)
 
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self.epoch = epoch
 
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
         logs = logs or {}
         self.emit(
             {
@@ -156,7 +161,7 @@ class ProgressLogger(keras.callbacks.Callback):
             }
         )
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         values = {k: _num(v) for k, v in (logs or {}).items()}
         self.emit(
             {
@@ -178,7 +183,7 @@ def _num(value: Any) -> float | None:
     return out if np.isfinite(out) else None
 
 
-def _log_line(event: dict[str, Any]) -> str | None:
+def _log_line(event: TrainEvent) -> str | None:
     """One readable log line for the events a person follows (not batches)."""
     kind = event.get("event")
     if kind == "start":
@@ -203,7 +208,7 @@ def _log_line(event: dict[str, Any]) -> str | None:
     return None
 
 
-def _emit(path: Path, progress: TrainEventFn | None, event: dict[str, Any]) -> None:
+def _emit(path: Path, progress: TrainEventFn | None, event: TrainEvent) -> None:
     event = {"time": round(time.time(), 3), **event}
     with path.open("a", encoding="utf-8") as f:
         f.write(json.dumps(event) + "\n")
@@ -271,7 +276,7 @@ class _Run:
     def log_path(self) -> Path:
         return self.run_dir / "progress.jsonl"
 
-    def emit(self, event: dict[str, Any]) -> None:
+    def emit(self, event: TrainEvent) -> None:
         _emit(self.log_path, self.progress, event)
 
 
@@ -294,7 +299,7 @@ class _Fitted:
     strategy: Any
     gpu: bool
     history: dict[str, dict[str, list[float]]]
-    stages: list[dict[str, Any]]
+    stages: list[CardJson]
     report: FreezeReport
     lr_used: list[float]
 
@@ -393,7 +398,7 @@ def _fit_stages(run: _Run, data: _Data, gpu: bool) -> _Fitted:
     config, spec = run.config, run.spec
     model, strategy = _build(run, data.patch.size, gpu)
     history: dict[str, dict[str, list[float]]] = {}
-    stages: list[dict[str, Any]] = []
+    stages: list[CardJson] = []
     lr_used: list[float] = []
     report: FreezeReport | None = None
     for i, (stage, strategy_name, epochs) in enumerate(_stage_plan(config)):
@@ -469,7 +474,7 @@ def _fit_stage(
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
-def _evaluate(run: _Run, data: _Data, fitted: _Fitted) -> tuple[keras.Model, dict[str, Any]]:
+def _evaluate(run: _Run, data: _Data, fitted: _Fitted) -> tuple[keras.Model, CardJson]:
     """The model to save (float32) and its metrics on the validation and test patients."""
     model = fitted.model
     if fitted.gpu:
@@ -484,7 +489,7 @@ def _evaluate(run: _Run, data: _Data, fitted: _Fitted) -> tuple[keras.Model, dic
     return model, metrics
 
 
-def _hyperparameters(config: TrainConfig, fitted: _Fitted) -> dict[str, Any]:
+def _hyperparameters(config: TrainConfig, fitted: _Fitted) -> CardJson:
     """The card's ``hyperparameters``: what the run was asked for and what it did."""
     strategy = fitted.strategy
     return {
@@ -505,11 +510,11 @@ def _hyperparameters(config: TrainConfig, fitted: _Fitted) -> dict[str, Any]:
 
 
 def _card_json(
-    run: _Run, data: _Data, fitted: _Fitted, metrics: dict[str, Any], seconds: float
-) -> dict[str, Any]:
+    run: _Run, data: _Data, fitted: _Fitted, metrics: CardJson, seconds: float
+) -> CardJson:
     """The model card, in the registry's card format (``card_version`` 1)."""
     config, report, patch_cfg = run.config, fitted.report, data.patch
-    card: dict[str, Any] = {
+    card: CardJson = {
         "card_version": CARD_VERSION,
         "id": run.model_id,
         "architecture": run.spec.name,
@@ -558,7 +563,7 @@ def _card_json(
     return card
 
 
-def _register(run: _Run, model: keras.Model, card: dict[str, Any]) -> Path:
+def _register(run: _Run, model: keras.Model, card: CardJson) -> Path:
     """Save the model, its card and the run's log into the registry, atomically."""
 
     def write(folder: Path) -> None:
