@@ -25,6 +25,7 @@ from tests.models_fixtures import TINY, tiny_data_fixture, tiny_model_fixture  #
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_card_holds_real_metrics_and_everything_it_promises(tiny_model) -> None:
     card = tiny_model.card
     assert tiny_model.path.name == "tiny-custom"
@@ -49,6 +50,7 @@ def test_card_holds_real_metrics_and_everything_it_promises(tiny_model) -> None:
     json.loads((tiny_model.path / "card.json").read_text())  # valid JSON, no NaN
 
 
+@pytest.mark.slow
 def test_card_keeps_its_format(tiny_model) -> None:
     # The card is read by every card written so far: its keys stay exactly these.
     card = json.loads((tiny_model.path / "card.json").read_text())
@@ -90,6 +92,7 @@ def test_training_events_become_log_lines() -> None:
     assert _log_line({"event": "batch", "loss": 0.5}) is None  # too many to log
 
 
+@pytest.mark.slow
 def test_progress_log_has_batches_and_epochs(tiny_model) -> None:
     events = [json.loads(line) for line in (tiny_model.path / "training_log.jsonl").open()]
     kinds = [e["event"] for e in events]
@@ -97,6 +100,7 @@ def test_progress_log_has_batches_and_epochs(tiny_model) -> None:
     assert kinds.count("epoch") == 1 and "patches" in kinds and "stage" in kinds
 
 
+@pytest.mark.slow
 def test_evaluate_reproduces_the_card(tiny_model, tiny_data) -> None:
     result = evaluate_model(tiny_model.path, tiny_data, tiny_model.path.parent)
     assert result.scope == "test-split"
@@ -104,6 +108,7 @@ def test_evaluate_reproduces_the_card(tiny_model, tiny_data) -> None:
     assert result.metrics == tiny_model.card["metrics"]["test"]
 
 
+@pytest.mark.slow
 def test_evaluate_on_another_dataset_uses_all_patients(tiny_model, tmp_path) -> None:
     from mcalc.synthetic import generate_demo
 
@@ -113,6 +118,7 @@ def test_evaluate_on_another_dataset_uses_all_patients(tiny_model, tmp_path) -> 
     assert result.scope == "all-patients" and len(result.cases) == 4
 
 
+@pytest.mark.slow
 def test_inference_helpers(tiny_model) -> None:
     import numpy as np
 
@@ -131,6 +137,7 @@ def _config(tiny_data: Path, tmp_path: Path, **changes) -> TrainConfig:
     return TrainConfig(**base)
 
 
+@pytest.mark.slow
 def test_interrupted_run_registers_nothing(tiny_data, tmp_path) -> None:
     import keras
 
@@ -143,6 +150,7 @@ def test_interrupted_run_registers_nothing(tiny_data, tmp_path) -> None:
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
 
 
+@pytest.mark.slow
 def test_disk_full_while_saving_registers_nothing(tiny_data, tmp_path, monkeypatch) -> None:
     import errno
 
@@ -180,6 +188,7 @@ def test_bad_names_fail_before_any_work(tiny_data, tmp_path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tiny_data, tmp_path) -> None:
     code = textwrap.dedent(
         f"""
