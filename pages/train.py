@@ -389,7 +389,7 @@ def job_state_ui(job: jobs.Job) -> None:
         st.success(f"Done in {jobs.format_seconds(job.seconds or 0)}: model `{job.model_id}`.")
         open_model_ui(job.model_id, job.model_path, key="train_open_job")
     elif job.state == "cancelled":
-        st.warning(f"Cancelled: {job.error or ''}")
+        st.info(f"Cancelled: {job.error or ''}", icon=":material/cancel:")
     else:
         st.info(f"{job.state}: see the live section above.")
 

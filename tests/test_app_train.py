@@ -184,7 +184,7 @@ def test_open_on_predict_preselects_the_model_it_names(train_env):
     assert [t.value for t in at.title] == ["Predict and explain"]
 
 
-@pytest.mark.parametrize(("state", "shown"), [("failed", "error"), ("cancelled", "warning")])
+@pytest.mark.parametrize(("state", "shown"), [("failed", "error"), ("cancelled", "info")])
 def test_details_show_the_newest_job_not_an_older_done_one(train_env, state, shown):
     now = time.time()
     _fake_job("j1", "done", "m-old", now - 100)

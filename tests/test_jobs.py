@@ -310,6 +310,29 @@ def test_double_click_launches_once_and_a_taken_id_is_refused(tiny_demo, setting
     assert all(jobs.get_job(j.id, settings).pid is None for j in (first, named))
 
 
+def test_a_job_folder_held_by_another_process_is_a_job_error(settings, monkeypatch):
+    from mcalc.jobs import manager
+
+    monkeypatch.setattr(manager, "_LOCK_TIMEOUT_S", 0.3)
+    root = jobs.jobs_root(settings)
+    root.mkdir(parents=True)
+    code = (
+        "import fcntl, os, sys, time; fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT);"
+        "fcntl.flock(fd, fcntl.LOCK_EX); print('held', flush=True); time.sleep(60)"
+    )
+    holder = subprocess.Popen(
+        [sys.executable, "-c", code, str(root / ".lock")], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        with pytest.raises(JobError, match="stayed locked for 0 s; another mcalc process"):
+            jobs.reconcile(settings)
+    finally:
+        holder.kill()
+        holder.wait()
+    assert jobs.reconcile(settings) == []  # free again
+
+
 def test_unknown_job_and_broken_folders(settings):
     with pytest.raises(JobError, match="no job 'nope'"):
         jobs.get_job("nope", settings)
