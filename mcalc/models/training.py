@@ -203,8 +203,6 @@ def _log_line(event: TrainEvent) -> str | None:
             if k.startswith(("loss", "acc", "val_")) and isinstance(v, float)
         )
         return f"{event['stage']} epoch {event['epoch']}/{event['epochs']}: {shown}"
-    if kind == "done":
-        return f"registered {event.get('model_id')} at {event.get('path')}"
     return None
 
 
