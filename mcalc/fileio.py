@@ -113,7 +113,10 @@ def atomic_write_with(
 
 def atomic_write_bytes(path: str | Path, data: bytes, *, error: ErrorFactory = write_error) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_write_with`)."""
-    atomic_write_with(path, lambda fh: fh.write(data), error=error)
+    def write(fh: IO[bytes]) -> None:
+        fh.write(data)
+
+    atomic_write_with(path, write, error=error)
 
 
 def atomic_write_text(path: str | Path, text: str, *, error: ErrorFactory = write_error) -> None:

@@ -15,24 +15,33 @@ import streamlit as st
 from mcalc import jobs
 from mcalc.config import REPO_ROOT, Settings
 from mcalc.errors import McalcError
-from mcalc.jobs.spec import MAX_BATCH, MAX_EPOCHS, MAX_PATCH_SIZE
 from mcalc.models import ARCHITECTURES, STRATEGIES, TASKS
 from mcalc.models.architectures import MIN_PATCH_SIZE
 from mcalc.models.compare import comparison_rows
 from mcalc.models.plan import STRATEGY_TEXT, FreezePlan, freeze_plan
 from mcalc.models.registry import list_models
+from mcalc.models.train_config import (
+    MAX_BATCH,
+    MAX_EPOCHS,
+    MAX_PATCH_SIZE,
+    MAX_PER_IMAGE,
+    TrainConfig,
+)
 from mcalc.models.weights import WeightsInfo, resolve_weights
 from mcalc.present.train_figures import curves_figure
-from pages import common
+from pages import common, state
 
 common.frame()
 
 REFRESH_S = 1.5
 NOTICE_KEY = "train_notice"
 SEEN_ACTIVE_KEY = "train_seen_active"
-SELECTED_MODEL_KEY = "mcalc_selected_model"  # read by other pages (Predict) if they wish
+DETAIL_KEY = "train_detail_job"
+DETAIL_NEWEST_KEY = "train_detail_newest"
 PREDICT_PAGE = "pages/predict.py"
 LR_CHOICES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
+#: Defaults of the widgets the architecture does not set: the configuration's own.
+DEFAULTS = TrainConfig(data="")
 WEIGHT_MODES = {
     "auto": "Automatic (best available)",
     "file": "A weights file",
@@ -175,8 +184,8 @@ def hyper_ui(
     boundary: str | None,
     weights: str | None,
     pretrained: bool,
-) -> jobs.JobConfig:
-    """Hyperparameters (defaults per architecture) -> the job's configuration."""
+) -> TrainConfig:
+    """Hyperparameters (defaults per architecture) -> the run's configuration."""
     _apply_defaults(arch, freeze, pretrained)
     c = st.columns(4)
     epochs = c[0].number_input("Epochs", 1, MAX_EPOCHS, step=1, key="train_epochs")
@@ -187,7 +196,7 @@ def hyper_ui(
     seed = c[3].number_input("Seed", 0, 2**31 - 1, step=1, key="train_seed")
     augment = st.toggle(
         "Augmentation (flips, 90° rotations, mild intensity changes)",
-        value=True,
+        value=DEFAULTS.augment,
         key="train_augment",
     )
     with st.expander("Advanced"):
@@ -195,23 +204,44 @@ def hyper_ui(
         patch = a[0].number_input(
             "Patch size (px)", MIN_PATCH_SIZE, MAX_PATCH_SIZE, step=8, key="train_patch"
         )
-        per_image = a[1].number_input(
-            "Patches per image (each kind)", 1, 1000, value=16, key="train_per_image"
+        pos = a[1].number_input(
+            "Patches at findings per image",
+            1,
+            MAX_PER_IMAGE,
+            value=DEFAULTS.pos_per_image,
+            key="train_pos_per_image",
         )
-        max_steps = a[2].number_input(
-            "Max batches per epoch (0: all)", 0, 100_000, value=0, key="train_max_steps"
+        neg = a[2].number_input(
+            "Tissue patches per image",
+            1,
+            MAX_PER_IMAGE,
+            value=DEFAULTS.neg_per_image,
+            key="train_neg_per_image",
         )
         patience = a[3].number_input(
-            "Early-stopping patience", 0, 100, value=3, key="train_patience"
+            "Early-stopping patience", 0, 100, value=DEFAULTS.patience, key="train_patience"
         )
-        two_stage = st.checkbox(
-            "Two stages: train the head first (2 epochs), then fine-tune with this strategy",
+        b = st.columns(4)
+        max_steps = b[0].number_input(
+            "Max batches per epoch (0: all)", 0, 100_000, value=0, key="train_max_steps"
+        )
+        two_stage = b[1].checkbox(
+            "Two stages: train the head first, then fine-tune with this strategy",
             key="train_two_stage",
+        )
+        head_epochs = b[2].number_input(
+            "Head epochs (two stages)",
+            1,
+            MAX_EPOCHS,
+            value=DEFAULTS.head_epochs,
+            key="train_head_epochs",
+            disabled=not two_stage,
+            help="Epochs of the first stage; they count towards Epochs.",
         )
         model_id = st.text_input(
             "Model id (empty: automatic)", key="train_model_id", placeholder=f"{arch}-{task}-…"
         ).strip()
-    return jobs.JobConfig(
+    return TrainConfig(
         data=data,
         arch=arch,
         task=task,
@@ -222,8 +252,10 @@ def hyper_ui(
         seed=int(seed),
         weights=weights,
         patch_size=int(patch),
-        patches_per_image=int(per_image),
+        pos_per_image=int(pos),
+        neg_per_image=int(neg),
         two_stage=bool(two_stage),
+        head_epochs=int(head_epochs),
         boundary=boundary if freeze == "partial" else None,
         patience=int(patience),
         max_steps=int(max_steps) or None,
@@ -232,7 +264,7 @@ def hyper_ui(
     )
 
 
-def launch(config: jobs.JobConfig, settings: Settings) -> None:
+def launch(config: TrainConfig, settings: Settings) -> None:
     """Submit the job; the outcome is shown as a notice on the next run."""
     try:
         job = jobs.submit(config, settings)
@@ -279,7 +311,13 @@ def running_job_ui(job: jobs.Job, settings: Settings) -> None:
     if prog.batch_loss or prog.history:
         st.plotly_chart(curves_figure(prog), width="stretch", key=f"train_curves_{job.id}")
     with st.expander("Log (last lines)"):
-        st.code(jobs.log_tail(job, lines=25) or "(nothing yet)", language=None)
+        log_ui(job, lines=25, key=f"train_raw_log_{job.id}")
+
+
+def log_ui(job: jobs.Job, lines: int, key: str) -> None:
+    """The job's log: training lines, or with ``raw`` ticked everything it wrote."""
+    raw = st.checkbox("Raw log (with TensorFlow's start-up messages)", key=key)
+    st.code(jobs.log_tail(job, lines=lines, raw=raw) or "(nothing yet)", language=None)
 
 
 def live_section(settings: Settings) -> None:
@@ -325,36 +363,46 @@ def history_ui(settings: Settings) -> None:
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     ids = [j.id for j in history]
-    # Labels must not change while a job runs: the browser keeps a keyed widget's labels.
-    newest = max(range(len(history)), key=lambda i: history[i].created)
-    chosen = st.selectbox("Details of job", ids, index=newest, key="train_detail_job")
+    # A keyed selectbox keeps its value while its options change: when a newer job
+    # appears, point it at that job, so its outcome (failed, cancelled) is what shows.
+    newest = history[0].id  # list_jobs is newest first
+    if (
+        st.session_state.get(DETAIL_NEWEST_KEY) != newest
+        or st.session_state.get(DETAIL_KEY) not in ids
+    ):
+        st.session_state[DETAIL_NEWEST_KEY] = newest
+        st.session_state[DETAIL_KEY] = newest
+    chosen = st.selectbox("Details of job", ids, key=DETAIL_KEY)
     job = next(j for j in history if j.id == chosen)
+    job_state_ui(job)
+    with st.expander("Configuration and log"):
+        st.json(job.config.to_json(), expanded=False)
+        log_ui(job, lines=40, key="train_raw_log_detail")
+
+
+def job_state_ui(job: jobs.Job) -> None:
+    """One job's outcome, as it stands now."""
     if job.state == "failed":
         st.error(f"Failed: {job.error}")
         st.code(job.error_tail or jobs.log_tail(job, lines=25) or "(empty log)", language=None)
     elif job.state == "done":
         st.success(f"Done in {jobs.format_seconds(job.seconds or 0)}: model `{job.model_id}`.")
-        open_model_ui(job.model_id, job.model_path)
+        open_model_ui(job.model_id, job.model_path, key="train_open_job")
     elif job.state == "cancelled":
-        st.info(f"Cancelled: {job.error or ''}")
+        st.info(f"Cancelled: {job.error or ''}", icon=":material/cancel:")
     else:
         st.info(f"{job.state}: see the live section above.")
-    with st.expander("Configuration and log"):
-        st.json(job.config.to_dict(), expanded=False)
-        st.code(jobs.log_tail(job, lines=40) or "(empty log)", language=None)
 
 
-def open_model_ui(model_id: str, path: str | None, *, select: bool = False) -> None:
-    """A link to the Predict page (when it exists), else where the model is.
-
-    With ``select``, the model becomes the app's selected model (``mcalc_selected_model``).
-    """
-    if select:
-        st.session_state[SELECTED_MODEL_KEY] = model_id
-    if (REPO_ROOT / PREDICT_PAGE).is_file():
-        st.page_link(PREDICT_PAGE, label=f"Open {model_id} on the Predict page", icon="🔮")
-    else:
+def open_model_ui(model_id: str, path: str | None, *, key: str) -> None:
+    """A button that opens the Predict page with ``model_id`` selected (when the page
+    exists), else where the model is."""
+    if not (REPO_ROOT / PREDICT_PAGE).is_file():
         st.caption(f"Registered in the model registry at `{path}` (id `{model_id}`).")
+        return
+    if st.button(f"Open {model_id} on the Predict page", key=key, icon="🔮"):
+        state.select_model(model_id)
+        st.switch_page(PREDICT_PAGE)
 
 
 def compare_ui(settings: Settings) -> None:
@@ -385,7 +433,7 @@ def compare_ui(settings: Settings) -> None:
         help="Defaults to the best test AUC.",
     )
     card = next(c for c in listing.models if c.id == pick)
-    open_model_ui(pick, card.path, select=True)
+    open_model_ui(pick, card.path, key="train_open_pick")
 
 
 settings = common.settings()

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from mcalc import jobs
 from mcalc.config import get_settings
+from mcalc.models.train_config import TrainConfig
+from pages.state import SELECTED_MODEL_KEY
 
 APP = "../app.py"  # AppTest resolves relative paths against this file
 PAGE = "pages/train.py"
@@ -33,7 +37,8 @@ def _tiny(at: AppTest) -> AppTest:
     at.number_input(key="train_epochs").set_value(1)
     at.number_input(key="train_batch").set_value(8)
     at.number_input(key="train_patch").set_value(32)
-    at.number_input(key="train_per_image").set_value(4)
+    at.number_input(key="train_pos_per_image").set_value(4)
+    at.number_input(key="train_neg_per_image").set_value(4)
     at.number_input(key="train_max_steps").set_value(2)
     return at
 
@@ -82,6 +87,7 @@ def test_bad_input_is_a_clear_message_and_nothing_is_launched(train_env):
     assert jobs.list_jobs(get_settings()) == []
 
 
+@pytest.mark.slow
 def test_tiny_job_launched_from_the_page_runs_to_done(train_env):
     at = _tiny(_page())
     at.button(key="train_launch").click().run()
@@ -105,9 +111,14 @@ def test_tiny_job_launched_from_the_page_runs_to_done(train_env):
     assert any(job.model_id in s.value for s in at.success)
     compare = at.dataframe[2].value
     assert list(compare["model"]) == [job.model_id]
-    assert at.session_state["mcalc_selected_model"] == job.model_id
+    config = TrainConfig.from_file(done.folder / "config.json")
+    assert (config.pos_per_image, config.neg_per_image, config.epochs) == (4, 4, 1)
+    at.button(key="train_open_job").click().run()
+    assert at.session_state[SELECTED_MODEL_KEY] == job.model_id
+    assert [t.value for t in at.title] == ["Predict and explain"]
 
 
+@pytest.mark.slow
 def test_cancel_button_stops_a_running_job(train_env):
     at = _tiny(_page())
     at.number_input(key="train_epochs").set_value(50)
@@ -120,3 +131,84 @@ def test_cancel_button_stops_a_running_job(train_env):
     assert done.state == "cancelled"
     assert any("cancelled" in i.value for i in at.info)
     assert any("No job is running" in c.value for c in at.caption)
+
+
+# --- job details and the model link, on job folders written here (no training) -----------
+
+
+def _fake_model(models: Path, model_id: str, auc: float) -> None:
+    folder = models / model_id
+    folder.mkdir(parents=True)
+    card = {
+        "architecture": "custom",
+        "task": "calcification",
+        "classes": ["normal", "calcification"],
+        "patch": {"size": 32},
+        "freeze": {"strategy": "full"},
+        "metrics": {"test": {"auc": auc, "n": 10}},
+        "created": "2026-01-01T00:00:00+00:00",
+    }
+    (folder / "card.json").write_text(json.dumps(card))
+    (folder / "model.keras").write_bytes(b"not read by the Train page")
+
+
+def _fake_job(job_id: str, state: str, model_id: str, created: float, **status) -> None:
+    folder = jobs.jobs_root(get_settings()) / job_id
+    folder.mkdir(parents=True)
+    config = TrainConfig(data="d", epochs=3, model_id=model_id)
+    (folder / "config.json").write_text(json.dumps(config.to_json()))
+    (folder / "stderr.log").write_text(
+        "I0000 00:00:1796197283.222559   13355 cudart_stub.cc:31] Could not find cuda drivers\n"
+        "INFO:mcalc.models.training:train epoch 1/3: loss 0.6931\n"
+    )
+    status = {
+        "state": state,
+        "model_id": model_id,
+        "created": created,
+        "started": created + 1,
+        "ended": created + 5,
+        **status,
+    }
+    (folder / "status.json").write_text(json.dumps(status))
+
+
+def test_open_on_predict_preselects_the_model_it_names(train_env):
+    models = get_settings().models_dir
+    _fake_model(models, "m-best", auc=0.9)
+    _fake_model(models, "m-new", auc=0.6)
+    _fake_job("j2", "done", "m-new", time.time(), model_path=str(models / "m-new"))
+    at = _page()
+    assert at.selectbox(key="train_pick_model").value == "m-best"  # the comparison's pick
+    at.button(key="train_open_job").click().run()  # the finished job's own link
+    assert at.session_state[SELECTED_MODEL_KEY] == "m-new"
+    assert [t.value for t in at.title] == ["Predict and explain"]
+
+
+@pytest.mark.parametrize(("state", "shown"), [("failed", "error"), ("cancelled", "info")])
+def test_details_show_the_newest_job_not_an_older_done_one(train_env, state, shown):
+    now = time.time()
+    _fake_job("j1", "done", "m-old", now - 100)
+    at = _page()
+    assert at.selectbox(key="train_detail_job").value == "j1"
+    assert any("Done in" in s.value for s in at.success)
+
+    _fake_job("j2", state, "m-next", now, error=f"{state} for a reason")
+    at.run()
+    assert not at.exception
+    assert at.selectbox(key="train_detail_job").value == "j2"
+    assert not any("Done in" in s.value for s in at.success)
+    assert any(f"{state} for a reason" in e.value for e in getattr(at, shown))
+    # An older job stays reachable.
+    at.selectbox(key="train_detail_job").select("j1").run()
+    assert any("Done in" in s.value for s in at.success)
+
+
+def test_job_log_shows_training_lines_with_the_raw_log_on_request(train_env):
+    _fake_job("j1", "failed", "m-x", time.time(), error="boom")
+    at = _page()
+    logs = "\n".join(c.value for c in at.code)
+    assert "train epoch 1/3" in logs and "cuda drivers" not in logs
+    assert "1 lines of TensorFlow start-up messages hidden" in logs
+    at.checkbox(key="train_raw_log_detail").check().run()
+    logs = "\n".join(c.value for c in at.code)
+    assert "cuda drivers" in logs

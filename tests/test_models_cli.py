@@ -21,6 +21,7 @@ def _tiny_flags() -> list[str]:
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_train_json_then_models_then_evaluate(tiny_data, tmp_path, capsys) -> None:
     models = tmp_path / "models"
     code = main(
@@ -87,6 +88,7 @@ def test_bad_input_exits_non_zero_with_a_message(
     assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
 
 
+@pytest.mark.slow
 def test_weights_that_do_not_fit(tiny_data, tiny_model, tmp_path, capsys) -> None:
     import keras
 
@@ -102,6 +104,7 @@ def test_weights_that_do_not_fit(tiny_data, tiny_model, tmp_path, capsys) -> Non
     assert not any((tmp_path / "m").iterdir()) if (tmp_path / "m").exists() else True
 
 
+@pytest.mark.slow
 def test_unknown_model_and_corrupt_folder(tiny_model, tmp_path, capsys) -> None:
     registry = tmp_path / "reg"
     registry.mkdir()
@@ -149,3 +152,14 @@ def test_reserved_id_and_no_augment_flag():
         TrainConfig(
             data="d", arch="custom", task="calcification", freeze="full", epochs=1, model_id="jobs"
         ).validate()
+
+
+def test_train_needs_data_or_a_config_file(tmp_path, capsys) -> None:
+    assert main(["train", "--epochs", "1"]) == 2
+    assert "train needs --data" in capsys.readouterr().err
+    assert main(["train", "--config", str(tmp_path / "missing.json")]) == 2
+    assert "cannot read the training configuration" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"data": "d", "two_stage": True, "epochs": 2, "head_epochs": 2}))
+    assert main(["train", "--config", str(bad)]) == 2
+    assert "two-stage schedule" in capsys.readouterr().err

@@ -25,8 +25,9 @@ from tests.models_fixtures import TINY, tiny_data_fixture, tiny_model_fixture  #
 REPO = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.slow
 def test_card_holds_real_metrics_and_everything_it_promises(tiny_model) -> None:
-    card = tiny_model.card
+    card = tiny_model.card.to_json()  # the card file's format
     assert tiny_model.path.name == "tiny-custom"
     for key in (
         "architecture", "task", "classes", "freeze", "trainable_params", "total_params",
@@ -49,6 +50,49 @@ def test_card_holds_real_metrics_and_everything_it_promises(tiny_model) -> None:
     json.loads((tiny_model.path / "card.json").read_text())  # valid JSON, no NaN
 
 
+@pytest.mark.slow
+def test_card_keeps_its_format(tiny_model) -> None:
+    # The card is read by every card written so far: its keys stay exactly these.
+    card = json.loads((tiny_model.path / "card.json").read_text())
+    assert set(card) - {"warnings"} == {
+        "card_version", "id", "architecture", "task", "classes", "binary_views", "freeze",
+        "trainable_params", "total_params", "weights", "pretrained", "patch", "data", "split",
+        "hyperparameters", "seed", "metrics", "history", "training_seconds", "versions",
+        "created",
+    }  # fmt: skip
+    assert set(card["hyperparameters"]) == {
+        "epochs", "epochs_run", "batch", "lr", "optimizer", "loss", "patience", "balance",
+        "augment", "max_steps", "distribution", "replicas", "mixed_precision",
+    }  # fmt: skip
+    assert set(card["patch"]) == {
+        "size",
+        "spacing_mm",
+        "window",
+        "input",
+        "pos_per_image",
+        "neg_per_image",
+    }
+    assert set(card["data"]) == {"path", "fingerprint", "synthetic", "source", "cases", "patches"}
+    assert card["freeze"]["strategy"] == "full" and card["freeze"]["two_stage"] is False
+
+
+def test_stage_plan_takes_the_head_epochs_of_the_config() -> None:
+    from mcalc.models.training import _stage_plan
+
+    two = TrainConfig(data="d", freeze="partial", two_stage=True, epochs=5, head_epochs=3)
+    assert _stage_plan(two) == [("head", "head", 3), ("finetune", "partial", 2)]
+    assert _stage_plan(TrainConfig(data="d", epochs=4)) == [("train", "full", 4)]
+
+
+def test_training_events_become_log_lines() -> None:
+    from mcalc.models.training import _log_line
+
+    epoch = {"event": "epoch", "stage": "train", "epoch": 1, "epochs": 2, "loss": 0.5}
+    assert _log_line(epoch) == "train epoch 1/2: loss 0.5000"
+    assert _log_line({"event": "batch", "loss": 0.5}) is None  # too many to log
+
+
+@pytest.mark.slow
 def test_progress_log_has_batches_and_epochs(tiny_model) -> None:
     events = [json.loads(line) for line in (tiny_model.path / "training_log.jsonl").open()]
     kinds = [e["event"] for e in events]
@@ -56,13 +100,15 @@ def test_progress_log_has_batches_and_epochs(tiny_model) -> None:
     assert kinds.count("epoch") == 1 and "patches" in kinds and "stage" in kinds
 
 
+@pytest.mark.slow
 def test_evaluate_reproduces_the_card(tiny_model, tiny_data) -> None:
     result = evaluate_model(tiny_model.path, tiny_data, tiny_model.path.parent)
     assert result.scope == "test-split"
-    assert result.cases == tiny_model.card["split"]["test"]
-    assert result.metrics == tiny_model.card["metrics"]["test"]
+    assert tuple(result.cases) == tiny_model.card.split.test
+    assert result.metrics == tiny_model.card.test_metrics
 
 
+@pytest.mark.slow
 def test_evaluate_on_another_dataset_uses_all_patients(tiny_model, tmp_path) -> None:
     from mcalc.synthetic import generate_demo
 
@@ -72,6 +118,7 @@ def test_evaluate_on_another_dataset_uses_all_patients(tiny_model, tmp_path) -> 
     assert result.scope == "all-patients" and len(result.cases) == 4
 
 
+@pytest.mark.slow
 def test_inference_helpers(tiny_model) -> None:
     import numpy as np
 
@@ -90,6 +137,7 @@ def _config(tiny_data: Path, tmp_path: Path, **changes) -> TrainConfig:
     return TrainConfig(**base)
 
 
+@pytest.mark.slow
 def test_interrupted_run_registers_nothing(tiny_data, tmp_path) -> None:
     import keras
 
@@ -102,6 +150,7 @@ def test_interrupted_run_registers_nothing(tiny_data, tmp_path) -> None:
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
 
 
+@pytest.mark.slow
 def test_disk_full_while_saving_registers_nothing(tiny_data, tmp_path, monkeypatch) -> None:
     import errno
 
@@ -139,6 +188,7 @@ def test_bad_names_fail_before_any_work(tiny_data, tmp_path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tiny_data, tmp_path) -> None:
     code = textwrap.dedent(
         f"""
@@ -149,7 +199,7 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_data, tmp_path) -> None:
         from mcalc.models.training import TrainConfig, train
         r = train(TrainConfig(data={str(tiny_data)!r}, models_dir={str(tmp_path / "m")!r},
                   runs_dir={str(tmp_path / "r")!r}, strategy="mirrored", **{TINY!r}))
-        print("RESULT", json.dumps(r.card["hyperparameters"]))
+        print("RESULT", json.dumps(r.card.to_json()["hyperparameters"]))
         """
     )
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}

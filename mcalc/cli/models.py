@@ -14,10 +14,13 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcalc.config import get_settings
 from mcalc.errors import McalcError
+
+if TYPE_CHECKING:
+    from mcalc.models.training import TrainEvent, TrainEventFn
 
 __all__ = ["register_commands", "cmd_train", "cmd_models", "cmd_evaluate", "ProgressBar"]
 
@@ -48,11 +51,11 @@ class ProgressBar:
         self.update(done, total, message)
 
 
-def _train_progress(enabled: bool) -> Callable[[dict[str, Any]], None]:
+def _train_progress(enabled: bool) -> TrainEventFn:
     sampling = ProgressBar("patches", enabled=enabled)
     bars: dict[tuple[str, int], ProgressBar] = {}
 
-    def on_event(event: dict[str, Any]) -> None:
+    def on_event(event: TrainEvent) -> None:
         kind = event.get("event")
         if kind == "sampling":
             sampling(event["done"], event["total"], str(event.get("message", "")))
@@ -116,53 +119,34 @@ def _sigterm_as_interrupt() -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from mcalc.models.training import TrainConfig, train
+    from mcalc.models.train_config import TrainConfig
 
     _sigterm_as_interrupt()
-
-    config = TrainConfig(
-        data=args.data,
-        arch=args.arch,
-        task=args.task,
-        freeze=args.freeze,
-        epochs=args.epochs,
-        batch=args.batch,
-        lr=args.lr,
-        seed=args.seed,
-        weights=args.weights,
-        models_dir=_models_dir(args),
-        patch_size=args.patch_size,
-        spacing_mm=args.spacing,
-        two_stage=args.two_stage,
-        boundary=args.boundary,
-        patience=args.patience,
-        model_id=args.id,
-        max_steps=args.max_steps,
-        pos_per_image=args.patches_per_image,
-        neg_per_image=args.patches_per_image,
-        augment=not args.no_augment,
-    )
+    config = TrainConfig.from_args(args)
     config.validate()  # fail on bad names before TensorFlow starts
+
+    from mcalc.models.training import train
+
     result = train(config, progress=_train_progress(not args.json))
     card = result.card
     if args.json:
-        print(json.dumps(card))
+        print(json.dumps(card.to_json()))
         return 0
-    test = card["metrics"]["test"]
+    test = card.test_metrics
     print(f"registered {result.model_id} at {result.path}")
     print(
-        f"  {card['architecture']} / {card['task']} / freeze {card['freeze']['strategy']}: "
-        f"{card['trainable_params']:,} of {card['total_params']:,} parameters trained"
+        f"  {card.architecture} / {card.task_name} / freeze {card.freeze.strategy}: "
+        f"{card.trainable_params or 0:,} of {card.total_params or 0:,} parameters trained"
     )
-    print(f"  weights: {card['weights']['detail']} (pretrained: {card['pretrained']})")
-    for warning in card.get("warnings", []):
+    print(f"  weights: {card.weights.detail} (pretrained: {card.pretrained})")
+    for warning in card.warnings:
         print(f"  WARNING: {warning}")
-    if card["data"]["synthetic"]:
+    if card.data.synthetic:
         print("  trained on SYNTHETIC demo data: not a clinical model")
     print(
-        f"  test ({len(card['split']['test'])} cases, {test['n']} patches): AUC {_fmt(test.get('auc'))}, "
+        f"  test ({len(card.split.test)} cases, {test.get('n')} patches): AUC {_fmt(test.get('auc'))}, "
         f"accuracy {_fmt(test.get('accuracy'))}, sensitivity {_fmt(test.get('sensitivity'))}, "
-        f"specificity {_fmt(test.get('specificity'))}; {card['training_seconds']:.0f} s"
+        f"specificity {_fmt(test.get('specificity'))}; {card.training_seconds or 0:.0f} s"
     )
     return 0
 
@@ -279,42 +263,58 @@ def register_commands(subparsers: Any) -> None:
     train = subparsers.add_parser(
         "train", help="train a model on patches, evaluate on held-out patients, register it"
     )
-    train.add_argument("--data", required=True, help="dataset folder (real layout) or manifest")
-    # Names are checked by mcalc (not argparse choices) so errors say what is known.
-    train.add_argument("--arch", required=True, help=f"architecture: {', '.join(ARCHITECTURES)}")
-    train.add_argument("--task", required=True, help=f"task: {', '.join(TASKS)}")
-    train.add_argument("--freeze", required=True, help=f"strategy: {', '.join(STRATEGIES)}")
-    train.add_argument("--epochs", required=True, type=int, help="most epochs")
-    train.add_argument("--batch", type=int, default=32, help="batch size (default 32)")
     train.add_argument(
-        "--lr", type=float, default=None, help="learning rate (default per strategy)"
+        "--config",
+        metavar="FILE",
+        help="a training configuration (JSON, as a job's config.json); flags given as well "
+        "override its values",
     )
-    train.add_argument("--seed", type=int, default=0, help="seed (default 0)")
+    train.add_argument("--data", help="dataset folder (real layout) or manifest")
+    # Names are checked by mcalc (not argparse choices) so errors say what is known. A flag
+    # left out keeps the --config file's value, else TrainConfig's default.
+    train.add_argument("--arch", help=f"architecture: {', '.join(ARCHITECTURES)} (default custom)")
+    train.add_argument("--task", help=f"task: {', '.join(TASKS)} (default calcification)")
+    train.add_argument("--freeze", help=f"strategy: {', '.join(STRATEGIES)} (default full)")
+    train.add_argument("--epochs", type=int, help="most epochs (default 10)")
+    train.add_argument("--batch", type=int, help="batch size (default 32)")
+    train.add_argument("--lr", type=float, help="learning rate (default per strategy)")
+    train.add_argument("--seed", type=int, help="seed (default 0)")
     train.add_argument(
         "--weights",
-        default=None,
         help="weights file (.weights.h5 of the model or a Keras-applications .h5), "
         "'none' for random initialisation (default: auto)",
     )
     _add_models_option(train)
     train.add_argument("--json", action="store_true", help="print the model card as JSON")
-    train.add_argument("--patch-size", type=int, default=None, help="patch side in px")
+    train.add_argument("--patch-size", type=int, help="patch side in px")
     train.add_argument(
-        "--spacing", type=float, default=DEFAULT_SPACING_MM, help="patch pixel spacing in mm"
+        "--spacing", type=float, help=f"patch pixel spacing in mm (default {DEFAULT_SPACING_MM})"
     )
     train.add_argument(
-        "--patches-per-image", type=int, default=16, help="patches of each kind per image"
+        "--patches-per-image",
+        type=int,
+        help="patches of each kind per image: sets both --pos-per-image and --neg-per-image",
     )
+    train.add_argument(
+        "--pos-per-image", type=int, help="patches at findings per image (default 16)"
+    )
+    train.add_argument("--neg-per-image", type=int, help="tissue patches per image (default 16)")
     train.add_argument(
         "--two-stage", action="store_true", help="train the head first, then --freeze"
     )
-    train.add_argument("--boundary", default=None, help="first trainable layer of 'partial'")
-    train.add_argument("--patience", type=int, default=3, help="early-stopping patience")
+    train.add_argument(
+        "--head-epochs", type=int, help="epochs of the head stage of --two-stage (default 2)"
+    )
+    train.add_argument("--boundary", help="first trainable layer of 'partial'")
+    train.add_argument("--patience", type=int, help="early-stopping patience (default 3)")
     train.add_argument(
         "--no-augment", action="store_true", help="no flips/rotations/intensity augmentation"
     )
-    train.add_argument("--max-steps", type=int, default=None, help="cap of batches per epoch")
-    train.add_argument("--id", default=None, help="registry id (default: arch-task-time)")
+    train.add_argument("--max-steps", type=int, help="cap of batches per epoch")
+    train.add_argument(
+        "--strategy", help="distribution: auto (mirrored on several GPUs), default or mirrored"
+    )
+    train.add_argument("--id", help="registry id (default: arch-task-time)")
     train.set_defaults(func=cmd_train)
 
     models = subparsers.add_parser("models", help="list the registered models")

@@ -5,19 +5,21 @@ cannot take it down, and the job survives a reload or a closed tab) and follows 
 files: ``<runs_dir>/jobs/<job_id>/`` for the job, the trainer's ``progress.jsonl`` for its
 progress. Nothing here imports Streamlit or (at import time) TensorFlow.
 
-Modules: :mod:`~mcalc.jobs.spec` (what a job is, checks before launch),
+A job runs one :class:`~mcalc.models.train_config.TrainConfig`. Modules:
+:mod:`~mcalc.jobs.check` (checks that need the disk, before launch),
 :mod:`~mcalc.jobs.manager` (queue, scheduler, cancel), :mod:`~mcalc.jobs.procs` (process
 identity and stopping), :mod:`~mcalc.jobs.progress` (reading a run's log),
 :mod:`~mcalc.models.plan` (what a freeze strategy trains), :mod:`~mcalc.models.compare` and
 :mod:`~mcalc.present.train_figures` (tables and plots for the app).
 
 Example:
-    >>> from mcalc.jobs import JobConfig, submit, reconcile, progress  # doctest: +SKIP
-    >>> job = submit(JobConfig(data="data/demo", arch="custom", epochs=1))  # doctest: +SKIP
+    >>> from mcalc.jobs import TrainConfig, submit, reconcile, progress  # doctest: +SKIP
+    >>> job = submit(TrainConfig(data="data/demo", arch="custom", epochs=1))  # doctest: +SKIP
     >>> progress(job).summary()  # doctest: +SKIP
     'epoch 1/1 · batch 3/20 · about 12 s left'
 """
 
+from mcalc.jobs.check import CheckedJob, check_job
 from mcalc.jobs.manager import (
     ACTIVE_STATES,
     FINAL_STATES,
@@ -34,14 +36,14 @@ from mcalc.jobs.manager import (
     submit,
 )
 from mcalc.jobs.progress import Progress, format_seconds, read_progress
-from mcalc.jobs.spec import CheckedJob, JobConfig, arch_defaults, check_config, suggested_lr
+from mcalc.models.train_config import TrainConfig, arch_defaults
 
 __all__ = [
     "ACTIVE_STATES",
     "FINAL_STATES",
     "STATES",
     "Job",
-    "JobConfig",
+    "TrainConfig",
     "CheckedJob",
     "Progress",
     "submit",
@@ -54,8 +56,7 @@ __all__ = [
     "read_progress",
     "log_tail",
     "ensure_scheduler",
-    "check_config",
+    "check_job",
     "arch_defaults",
-    "suggested_lr",
     "format_seconds",
 ]

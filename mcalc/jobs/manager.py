@@ -2,7 +2,8 @@
 
 Each job lives in ``<runs_dir>/jobs/<job_id>/``:
 
-- ``config.json``: the :class:`~mcalc.jobs.spec.JobConfig` (the ``train`` arguments);
+- ``config.json``: the :class:`~mcalc.models.train_config.TrainConfig` the child runs
+  (``python -m mcalc train --config <job>/config.json``), with its model id and folders;
 - ``status.json``: state (``queued``, ``running``, ``done``, ``failed``, ``cancelled``),
   PID and process start time, timestamps, exit code, error, model id;
 - ``stdout.log`` / ``stderr.log``: the child's output.
@@ -14,13 +15,15 @@ survives a page reload, a closed tab or the app itself.
 
 :func:`reconcile` is the scheduler step: it records jobs whose process has ended (done,
 failed with the reason, or cancelled) and starts queued jobs while fewer than
-``settings.max_jobs`` run. Every change of state happens under an exclusive ``flock`` on
-``<runs_dir>/jobs/.lock``, so many Streamlit sessions, threads or processes may call it at
-once. Status files are replaced atomically.
+``settings.max_jobs`` run. Every change of state happens under an exclusive lock of
+``<runs_dir>/jobs/.lock`` (:func:`mcalc.fileio.file_lock`), so many Streamlit sessions,
+threads or processes may call it at once. Files are replaced atomically
+(:func:`mcalc.fileio.atomic_write_json`). Whether a model was registered is the registry's
+answer (:func:`~mcalc.models.registry.is_registered`), never a look into its folders.
 
 Example:
-    >>> from mcalc.jobs import JobConfig, submit, reconcile, list_jobs  # doctest: +SKIP
-    >>> job = submit(JobConfig(data="data/demo", epochs=1, max_steps=2))  # doctest: +SKIP
+    >>> from mcalc.jobs import TrainConfig, submit, reconcile, list_jobs  # doctest: +SKIP
+    >>> job = submit(TrainConfig(data="data/demo", epochs=1, max_steps=2))  # doctest: +SKIP
     >>> reconcile(); [j.state for j in list_jobs()]  # doctest: +SKIP
     ['running']
 """
@@ -29,7 +32,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import fcntl
 import hashlib
 import json
 import logging
@@ -47,10 +49,13 @@ from pathlib import Path
 from typing import Any
 
 from mcalc.config import REPO_ROOT, Settings, get_settings
-from mcalc.errors import JobError
+from mcalc.errors import JobError, McalcError
+from mcalc.fileio import LockTimeout, atomic_write_json, file_lock
 from mcalc.jobs import procs
-from mcalc.jobs.progress import Progress, read_progress, tail_text
-from mcalc.jobs.spec import JobConfig, check_config
+from mcalc.jobs.check import check_job
+from mcalc.jobs.progress import Progress, quiet_tail, read_progress, tail_text
+from mcalc.models.registry import discard_partial, is_registered, new_model_id, resolve_model
+from mcalc.models.train_config import TrainConfig
 
 __all__ = [
     "STATES",
@@ -67,6 +72,7 @@ __all__ = [
     "progress",
     "log_tail",
     "ensure_scheduler",
+    "train_command",
 ]
 
 log = logging.getLogger(__name__)
@@ -107,7 +113,7 @@ class Job:
 
     id: str
     folder: Path
-    config: JobConfig
+    config: TrainConfig
     state: str = "queued"
     model_id: str = ""
     models_dir: str = ""
@@ -155,27 +161,25 @@ def jobs_root(settings: Settings | None = None) -> Path:
     return Path((settings or get_settings()).runs_dir) / "jobs"
 
 
+def _write_error(path: Path, exc: OSError) -> JobError:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return JobError(f"disk full while writing {path}: free space and retry")
+    return JobError(f"cannot write {path}: {exc}")
+
+
+def _folder_error(root: Path, exc: OSError) -> JobError:
+    return JobError(f"cannot use the job folder {root}: {exc}")
+
+
 def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:6]}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(data, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise JobError(f"disk full while writing {path}: free space and retry") from exc
-        raise JobError(f"cannot write {path}: {exc}") from exc
+    atomic_write_json(path, data, indent=2, error=_write_error)
 
 
 def _load(folder: Path) -> Job:
     try:
         status = json.loads((folder / STATUS_FILE).read_text(encoding="utf-8"))
-        config = JobConfig.from_dict(json.loads((folder / CONFIG_FILE).read_text("utf-8")))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, TypeError) as exc:
+        config = TrainConfig.from_file(folder / CONFIG_FILE)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, McalcError) as exc:
         raise JobError(f"{folder}: unreadable job folder ({exc})") from exc
     if not isinstance(status, dict) or status.get("state") not in STATES:
         raise JobError(f"{folder}: {STATUS_FILE} holds no known state")
@@ -193,31 +197,23 @@ def _save(job: Job) -> None:
 @contextlib.contextmanager
 def _locked(root: Path) -> Iterator[None]:
     """Exclusive lock of the job folders (between processes and threads alike)."""
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        fh = open(root / _LOCK_FILE, "a+")  # noqa: SIM115 (closed below)
-    except OSError as exc:
-        raise JobError(f"cannot use the job folder {root}: {exc}") from exc
-    try:
-        deadline = time.monotonic() + _LOCK_TIMEOUT_S
-        while True:
-            try:
-                fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise JobError(
-                        f"the job folder {root} stayed locked for {_LOCK_TIMEOUT_S:.0f} s; "
-                        "another mcalc process holds it: retry"
-                    ) from None
-                time.sleep(0.02)
+    with contextlib.ExitStack() as stack:
+        try:
+            stack.enter_context(
+                file_lock(
+                    root, timeout_s=_LOCK_TIMEOUT_S, lock_name=_LOCK_FILE, error=_folder_error
+                )
+            )
+        except LockTimeout as exc:
+            raise JobError(
+                f"the job folder {root} stayed locked for {_LOCK_TIMEOUT_S:.0f} s; "
+                "another mcalc process holds it: retry"
+            ) from exc
         yield
-    finally:
-        fh.close()  # closing the file releases the lock
 
 
 def _all_jobs(root: Path) -> list[Job]:
-    jobs = []
+    jobs: list[Job] = []
     if not root.is_dir():
         return jobs
     for folder in sorted(root.iterdir()):
@@ -249,20 +245,36 @@ def get_job(job_id: str, settings: Settings | None = None) -> Job:
     return _load(folder)
 
 
-def _fingerprint(config: JobConfig) -> str:
-    text = json.dumps(config.to_dict(), sort_keys=True, default=str)
+def _fingerprint(config: TrainConfig) -> str:
+    text = json.dumps(config.to_json(), sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def submit(config: JobConfig, settings: Settings | None = None, *, start: bool = True) -> Job:
+def _model_id(config: TrainConfig, models_dir: Path, jobs: list[Job]) -> str:
+    """The job's model id: the one asked for, else a fresh registry id no other job holds."""
+    if config.model_id:
+        if any(j.model_id == config.model_id and j.state != "failed" for j in jobs):
+            raise JobError(
+                f"model id {config.model_id!r} is already used by another job: choose another "
+                "or leave it empty"
+            )
+        return config.model_id
+    model_id = new_model_id(config.arch, config.task, models_dir)
+    if any(j.model_id == model_id for j in jobs):  # queued jobs have not registered yet
+        model_id = f"{model_id}-{uuid.uuid4().hex[:6]}"
+    return model_id
+
+
+def submit(config: TrainConfig, settings: Settings | None = None, *, start: bool = True) -> Job:
     """Check a job, queue it, and (with ``start``) start it if no other job runs.
 
     Everything is validated before a process is launched (see
-    :func:`mcalc.jobs.spec.check_config`). The same configuration submitted again within
+    :func:`mcalc.jobs.check.check_job`). The same configuration submitted again within
     :data:`DEDUPE_SECONDS` returns the first job instead of launching twice.
 
     Args:
-        config: what to train. ``config.data`` is resolved to an absolute path.
+        config: what to train. Its data path is made absolute; unset model and run
+            folders are taken from ``settings``; an unset model id is chosen here.
         settings: where jobs, runs and models live (default: the environment's).
         start: run a scheduler step right away.
 
@@ -273,9 +285,13 @@ def submit(config: JobConfig, settings: Settings | None = None, *, start: bool =
         ModelError, DatasetError, JobError: the job cannot run (nothing was launched).
     """
     settings = settings or get_settings()
-    config = replace(config, data=str(Path(config.data).expanduser().resolve()))
-    models_dir = Path(settings.models_dir).resolve()
-    check_config(config, models_dir)
+    config = replace(
+        config,
+        data=str(Path(config.data).expanduser().resolve()),
+        models_dir=str(Path(config.models_dir or settings.models_dir).resolve()),
+        runs_dir=str(Path(config.runs_dir or settings.runs_dir).resolve()),
+    )
+    check_job(config, settings)
     root = jobs_root(settings)
     fingerprint = _fingerprint(config)
     with _locked(root):
@@ -288,25 +304,18 @@ def submit(config: JobConfig, settings: Settings | None = None, *, start: bool =
                 )
                 other.extra = {**other.extra, "deduplicated": True}
                 return other
-        if config.model_id and any(
-            j.model_id == config.model_id and j.state != "failed" for j in jobs
-        ):
-            raise JobError(
-                f"model id {config.model_id!r} is already used by another job: choose another "
-                "or leave it empty"
-            )
+        models_dir = Path(str(config.models_dir))
+        config = replace(config, model_id=_model_id(config, models_dir, jobs))
         stamp = datetime.fromtimestamp(now, UTC).strftime("%Y%m%d-%H%M%S")
-        suffix = uuid.uuid4().hex[:6]
-        job_id = f"{stamp}-{config.arch}-{suffix}"
-        model_id = config.model_id or f"{config.arch}-{config.task}-{stamp}-{suffix}"
+        job_id = f"{stamp}-{config.arch}-{uuid.uuid4().hex[:6]}"
         folder = root / job_id
         job = Job(
             id=job_id,
             folder=folder,
             config=config,
-            model_id=model_id,
+            model_id=str(config.model_id),
             models_dir=str(models_dir),
-            run_dir=str(Path(settings.runs_dir).resolve() / model_id),
+            run_dir=str(Path(str(config.runs_dir)) / str(config.model_id)),
             created=now,
             fingerprint=fingerprint,
         )
@@ -315,12 +324,12 @@ def submit(config: JobConfig, settings: Settings | None = None, *, start: bool =
         except OSError as exc:
             raise JobError(f"cannot create the job folder {folder}: {exc}") from exc
         try:
-            _write_json(folder / CONFIG_FILE, config.to_dict())
+            _write_json(folder / CONFIG_FILE, config.to_json())
             _save(job)
         except JobError:
             shutil.rmtree(folder, ignore_errors=True)
             raise
-        log.info("queued job %s (model %s)", job_id, model_id)
+        log.info("queued job %s (model %s)", job_id, config.model_id)
     if start:
         reconcile(settings)
         job = get_job(job_id, settings)
@@ -338,15 +347,23 @@ def _child_env(settings: Settings, job: Job) -> dict[str, str]:
     return env
 
 
-def _start(job: Job, settings: Settings) -> None:
-    cmd = [
+def train_command(config_file: Path) -> list[str]:
+    """The child's command line: ``python -m mcalc train --config <config_file> --json``."""
+    return [
         sys.executable,
         "-m",
         "mcalc",
         "--log-level",
         "INFO",
-        *job.config.cli_args(job.model_id, job.models_dir),
+        "train",
+        "--config",
+        str(config_file),
+        "--json",
     ]
+
+
+def _start(job: Job, settings: Settings) -> None:
+    cmd = train_command(job.folder / CONFIG_FILE)
     try:
         job.pid, job.pid_ticks = procs.launch(
             cmd,
@@ -377,24 +394,23 @@ def _finish(job: Job, exit_code: int | None) -> None:
     """Record the outcome of a job whose process has ended."""
     job.ended = job.ended or time.time()
     job.exit_code = exit_code
-    folder = Path(job.models_dir) / job.model_id
-    registered = (folder / "card.json").is_file() and (folder / "model.keras").is_file()
     prog = read_progress(job.progress_path)
-    if registered:  # registration is atomic: a registered model is complete
+    if is_registered(job.models_dir, job.model_id):  # registration is atomic: complete
+        folder = resolve_model(job.model_id, job.models_dir)
         job.state, job.model_path, job.error = "done", str(folder), None
     elif job.cancel_requested:
         job.state, job.error = "cancelled", "cancelled by the user"
     else:
         job.state = "failed"
-        stderr = tail_text(job.folder / STDERR_FILE, lines=20)
-        job.error_tail = stderr or None
+        stderr = tail_text(job.folder / STDERR_FILE, lines=200)
+        job.error_tail = quiet_tail(job.folder / STDERR_FILE, lines=20) or None
         if exit_code is not None and exit_code < 0:
             name = signal.Signals(-exit_code).name if -exit_code in signal.valid_signals() else ""
             reason = f"the training process was killed by signal {-exit_code} {name}".rstrip()
         elif exit_code == 0:
             reason = "the training process exited without registering a model"
         else:
-            reason = _error_line(stderr) or prog.message
+            reason = _error_line(stderr) or prog.message or ""
             if not reason:
                 reason = (
                     f"the training process exited with status {exit_code}"
@@ -404,10 +420,8 @@ def _finish(job: Job, exit_code: int | None) -> None:
                 )
         job.error = reason
     if job.state != "done":
-        # A killed trainer may leave the registry's hidden temporary folder: listings
-        # ignore it, but it holds disk space. Only this job's own folders are removed.
-        for tmp in Path(job.models_dir).glob(f".tmp-{job.model_id}-*"):
-            shutil.rmtree(tmp, ignore_errors=True)
+        # A killed trainer may leave a half-written registration: only this job's is removed.
+        discard_partial(job.models_dir, job.model_id)
     _save(job)
     if job.pid:
         procs.forget_owned(job.pid)
@@ -493,10 +507,14 @@ def progress(job: Job) -> Progress:
     return read_progress(job.progress_path, n_stages=n_stages, total_epochs=job.config.epochs)
 
 
-def log_tail(job: Job, lines: int = 30, stream: str = "stderr") -> str:
-    """The last ``lines`` lines of the job's ``stderr`` (default) or ``stdout``."""
-    name = STDERR_FILE if stream == "stderr" else STDOUT_FILE
-    return tail_text(job.folder / name, lines=lines)
+def log_tail(job: Job, lines: int = 30, stream: str = "stderr", *, raw: bool = False) -> str:
+    """The last ``lines`` lines of the job's ``stderr`` (default) or ``stdout``.
+
+    Unless ``raw``, TensorFlow's start-up messages (CUDA probes, CPU features) are left
+    out and counted in one line, so the training lines show.
+    """
+    path = job.folder / (STDERR_FILE if stream == "stderr" else STDOUT_FILE)
+    return tail_text(path, lines=lines) if raw else quiet_tail(path, lines=lines)
 
 
 _schedulers: dict[str, threading.Thread] = {}

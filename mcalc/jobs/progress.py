@@ -20,13 +20,21 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Progress", "read_progress", "tail_text", "format_seconds"]
+__all__ = [
+    "Progress",
+    "read_progress",
+    "tail_text",
+    "quiet_tail",
+    "is_runtime_noise",
+    "format_seconds",
+]
 
 log = logging.getLogger(__name__)
 
@@ -267,3 +275,33 @@ def tail_text(path: str | Path, lines: int = 30, max_bytes: int = 64_000) -> str
     text = data.decode("utf-8", errors="replace")
     rows = [row.rsplit("\r", 1)[-1] for row in text.splitlines()]
     return "\n".join(rows[-lines:])
+
+
+#: TensorFlow's and XLA's native log lines (absl: ``I0000 00:00:17.. 123 file.cc:12] ...``;
+#: older builds: ``2025-01-01 12:00:00.123: I tensorflow/...cc:12] ...``) and the few
+#: continuation lines they print at start-up.
+_NOISE = re.compile(
+    r"^(?:[IWEF]\d{4} \d\d:\d\d:[\d.]+\s+\d+ [\w./-]+:\d+\]"
+    r"|\d{4}-\d\d-\d\d \d\d:\d\d:[\d.]+: [IWEF] [\w./-]+:\d+\]"
+    r"|WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|To enable the following instructions: .* rebuild TensorFlow"
+    r"|TF-TRT Warning: )"
+)
+
+
+def is_runtime_noise(line: str) -> bool:
+    """Whether ``line`` is TensorFlow's native start-up chatter rather than a training line."""
+    return bool(_NOISE.match(line))
+
+
+def quiet_tail(path: str | Path, lines: int = 30, max_bytes: int = 64_000) -> str:
+    """Like :func:`tail_text`, without TensorFlow's native log lines: they are counted in a
+    first line (``[12 lines of TensorFlow start-up messages hidden]``), so the training lines
+    are what shows. The raw text stays in the file."""
+    text = tail_text(path, lines=max_bytes, max_bytes=max_bytes)
+    kept = [row for row in text.splitlines() if not is_runtime_noise(row)]
+    hidden = len(text.splitlines()) - len(kept)
+    out = kept[-lines:] if lines > 0 else []
+    if hidden:
+        out.insert(0, f"[{hidden} lines of TensorFlow start-up messages hidden]")
+    return "\n".join(out)

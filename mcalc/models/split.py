@@ -70,7 +70,7 @@ class Split:
             tuple(data["test"]),
             {k: tuple(v) for k, v in data.get("patients", {}).items()},
             int(data.get("seed", 0)),
-            tuple(data.get("fractions", (0.6, 0.2, 0.2))),  # type: ignore[arg-type]
+            tuple(data.get("fractions", (0.6, 0.2, 0.2))),
         )
 
 

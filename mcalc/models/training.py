@@ -17,24 +17,24 @@ import logging
 import platform
 import shutil
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import keras
 import numpy as np
 
 from mcalc.config import get_settings
 from mcalc.errors import DatasetError, McalcError, ModelError
-from mcalc.models.architectures import arch_spec, build_model
+from mcalc.models.card import ModelCard
+from mcalc.models.architectures import ArchSpec, arch_spec, build_model
 from mcalc.models.data import eval_dataset, steps_per_epoch, train_dataset
 from mcalc.models.fingerprint import dataset_fingerprint
-from mcalc.models.freeze import STRATEGIES, FreezeReport, apply_freeze, default_lr
+from mcalc.models.freeze import FreezeReport, apply_freeze, default_lr
 from mcalc.models.metrics import classification_metrics
 from mcalc.models.patches import (
-    DEFAULT_SPACING_MM,
     WINDOW,
     PatchConfig,
     PatchSet,
@@ -45,15 +45,22 @@ from mcalc.models.registry import (
     CARD_VERSION,
     LOG_FILE,
     MODEL_FILE,
+    is_registered,
     new_model_id,
     register_model,
 )
-from mcalc.models.tasks import get_task, task_classes
 from mcalc.models.split import Split, split_cases
+from mcalc.models.tasks import get_task, task_classes
+from mcalc.models.train_config import TrainConfig
 from mcalc.models.weights import WeightsInfo, apply_weights, resolve_weights
+
+if TYPE_CHECKING:
+    from mcalc.dataset.records import DatasetIndex
 
 __all__ = [
     "TrainConfig",
+    "TrainEvent",
+    "TrainEventFn",
     "TrainResult",
     "ProgressLogger",
     "train",
@@ -64,99 +71,14 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-ProgressFn = Callable[[dict[str, Any]], None]
-
-
-#: Ids a model cannot take: they name folders of the runs area itself.
-RESERVED_IDS: frozenset[str] = frozenset({"jobs"})
-
-
-@dataclass
-class TrainConfig:
-    """One training job.
-
-    Attributes:
-        data: dataset folder or manifest (what ``scan`` takes).
-        arch, task, freeze: architecture, task and freeze strategy names.
-        epochs: most epochs (early stopping may end sooner); with ``two_stage`` the head
-            stage counts towards them.
-        batch: batch size (global, across replicas).
-        lr: learning rate; ``None`` picks :func:`default_lr`.
-        seed: seed of the split, the sampling, the initialisation and the augmentation.
-        weights: weights file, ``auto`` (default order) or ``none`` (random).
-        models_dir, runs_dir: registry and run folders (default: settings).
-        patch_size: patch side (default: the architecture's); spacing_mm: patch spacing.
-        pos_per_image, neg_per_image: patches per image (see :class:`PatchConfig`).
-        boundary: ``partial`` freeze boundary layer (default: the architecture's).
-        two_stage: train the head first (``head`` strategy), then fine-tune with ``freeze``.
-        head_epochs: epochs of the first stage.
-        patience: early-stopping patience in epochs (on validation loss).
-        fractions: train / validation / test fractions of patients.
-        model_id: registry id (default: ``<arch>-<task>-<timestamp>``).
-        strategy: ``auto`` (mirrored on several GPUs), ``default`` or ``mirrored``.
-        max_steps: cap of batches per epoch (for quick runs and tests).
-        balance, augment: class-balanced sampling and augmentation of training batches.
-    """
-
-    data: str | Path
-    arch: str = "custom"
-    task: str = "calcification"
-    freeze: str = "full"
-    epochs: int = 10
-    batch: int = 32
-    lr: float | None = None
-    seed: int = 0
-    weights: str | None = None
-    models_dir: Path | None = None
-    runs_dir: Path | None = None
-    patch_size: int | None = None
-    spacing_mm: float | None = DEFAULT_SPACING_MM
-    pos_per_image: int = 16
-    neg_per_image: int = 16
-    boundary: str | None = None
-    two_stage: bool = False
-    head_epochs: int = 2
-    patience: int = 3
-    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
-    model_id: str | None = None
-    strategy: str = "auto"
-    max_steps: int | None = None
-    balance: bool = True
-    augment: bool = True
-
-    def validate(self) -> None:
-        """Check names and numbers before any expensive work.
-
-        Raises:
-            ModelError: unknown architecture, task or strategy, or a bad number.
-        """
-        arch_spec(self.arch)
-        task_classes(self.task)
-        if self.freeze not in STRATEGIES:
-            raise ModelError(
-                f"unknown freeze strategy {self.freeze!r}; expected one of: {', '.join(STRATEGIES)}"
-            )
-        if self.model_id is not None and self.model_id in RESERVED_IDS:
-            # <runs_dir>/<id> is emptied at start: "jobs" would wipe the app's job folders.
-            raise ModelError(
-                f"model id {self.model_id!r} is reserved ({', '.join(sorted(RESERVED_IDS))}); "
-                "choose another --id"
-            )
-        if self.epochs < 1:
-            raise ModelError(f"epochs must be >= 1, got {self.epochs}")
-        if self.batch < 1:
-            raise ModelError(f"batch must be >= 1, got {self.batch}")
-        if self.lr is not None and not 0 < self.lr < 1:
-            raise ModelError(f"learning rate must be in (0, 1), got {self.lr}")
-        if self.strategy not in {"auto", "default", "mirrored"}:
-            raise ModelError(
-                f"unknown distribution strategy {self.strategy!r}; expected auto, default or mirrored"
-            )
-        if self.two_stage and self.epochs <= self.head_epochs:
-            raise ModelError(
-                f"a two-stage schedule needs more epochs ({self.epochs}) than head epochs "
-                f"({self.head_epochs})"
-            )
+#: One training event (``start``, ``sampling``, ``patches``, ``stage``, ``batch``, ``epoch``,
+#: ``done``, ``failed``, ``interrupted``): a JSON-able dict, one line of ``progress.jsonl``.
+TrainEvent = dict[str, Any]
+#: Receives each :data:`TrainEvent`; unlike :data:`mcalc.progress.ProgressFn` it carries the
+#: whole event, not a count.
+TrainEventFn = Callable[[TrainEvent], None]
+#: A model card (or a part of one) in the registry's JSON card format.
+CardJson = dict[str, Any]
 
 
 @dataclass
@@ -165,7 +87,7 @@ class TrainResult:
 
     model_id: str
     path: Path
-    card: dict[str, Any] = field(default_factory=dict)
+    card: ModelCard = field(default_factory=ModelCard)
 
 
 def package_versions() -> dict[str, str]:
@@ -209,7 +131,7 @@ class ProgressLogger(keras.callbacks.Callback):
         steps: int,
         epochs: int,
         stage: str = "train",
-        progress: ProgressFn | None = None,
+        progress: TrainEventFn | None = None,
     ) -> None:
         super().__init__()
         self.path = Path(path)
@@ -220,17 +142,13 @@ class ProgressLogger(keras.callbacks.Callback):
         self.epoch = 0
         self.t0 = time.perf_counter()
 
-    def emit(self, event: dict[str, Any]) -> None:
-        event = {"time": round(time.time(), 3), **event}
-        with self.path.open("a", encoding="utf-8") as f:
-            f.write(json.dumps(event) + "\n")
-        if self.progress is not None:
-            self.progress(event)
+    def emit(self, event: TrainEvent) -> None:
+        _emit(self.path, self.progress, event)
 
-    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         self.epoch = epoch
 
-    def on_train_batch_end(self, batch: int, logs: dict[str, Any] | None = None) -> None:
+    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
         logs = logs or {}
         self.emit(
             {
@@ -244,7 +162,7 @@ class ProgressLogger(keras.callbacks.Callback):
             }
         )
 
-    def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
         values = {k: _num(v) for k, v in (logs or {}).items()}
         self.emit(
             {
@@ -266,10 +184,36 @@ def _num(value: Any) -> float | None:
     return out if np.isfinite(out) else None
 
 
-def _emit(path: Path, progress: ProgressFn | None, event: dict[str, Any]) -> None:
+def _log_line(event: TrainEvent) -> str | None:
+    """One readable log line for the events a person follows (not batches)."""
+    kind = event.get("event")
+    if kind == "start":
+        return f"training {event.get('model_id')}"
+    if kind == "patches":
+        counts = {k: v for k, v in event.items() if k in ("train", "val", "test")}
+        return f"patches sampled: {counts}"
+    if kind == "stage":
+        return (
+            f"stage {event['stage']}: freeze {event.get('strategy')}, {event['epochs']} epoch(s), "
+            f"lr {event['lr']:g}, {event.get('trainable_params', 0):,} parameters trainable"
+        )
+    if kind == "epoch":
+        shown = " ".join(
+            f"{k} {v:.4f}"
+            for k, v in event.items()
+            if k.startswith(("loss", "acc", "val_")) and isinstance(v, float)
+        )
+        return f"{event['stage']} epoch {event['epoch']}/{event['epochs']}: {shown}"
+    return None
+
+
+def _emit(path: Path, progress: TrainEventFn | None, event: TrainEvent) -> None:
     event = {"time": round(time.time(), 3), **event}
     with path.open("a", encoding="utf-8") as f:
         f.write(json.dumps(event) + "\n")
+    line = _log_line(event)
+    if line:
+        log.info(line)
     if progress is not None:
         progress(event)
 
@@ -313,18 +257,180 @@ def _check_sets(patches: PatchSet, split: Split) -> dict[str, PatchSet]:
     return sets
 
 
+@dataclass
+class _Run:
+    """What a run knows before data is read: names, folders, weights, the event sink."""
+
+    config: TrainConfig
+    spec: ArchSpec
+    classes: tuple[str, ...]
+    model_id: str
+    models_dir: Path
+    run_dir: Path
+    winfo: WeightsInfo
+    progress: TrainEventFn | None
+    callbacks: Sequence[keras.callbacks.Callback]
+
+    @property
+    def log_path(self) -> Path:
+        return self.run_dir / "progress.jsonl"
+
+    def emit(self, event: TrainEvent) -> None:
+        _emit(self.log_path, self.progress, event)
+
+
+@dataclass
+class _Data:
+    """The sampled patches of a run, split by patient."""
+
+    index: DatasetIndex
+    fingerprint: str
+    split: Split
+    patch: PatchConfig
+    sets: dict[str, PatchSet]
+
+
+@dataclass
+class _Fitted:
+    """What the fit stages did: the model, its history and each stage's freeze and lr."""
+
+    model: keras.Model
+    strategy: Any
+    gpu: bool
+    history: dict[str, dict[str, list[float]]]
+    stages: list[CardJson]
+    report: FreezeReport
+    lr_used: list[float]
+
+
+def _start_run(
+    config: TrainConfig,
+    progress: TrainEventFn | None,
+    callbacks: Sequence[keras.callbacks.Callback],
+) -> _Run:
+    """Check the configuration, choose the id and weights, and start a clean run folder."""
+    config.validate()
+    settings = get_settings()
+    models_dir = Path(config.models_dir or settings.models_dir)
+    runs_dir = Path(config.runs_dir or settings.runs_dir)
+    spec = arch_spec(config.arch)
+    model_id = config.model_id or new_model_id(spec.name, config.task, models_dir)
+    if is_registered(models_dir, model_id):
+        raise ModelError(f"model {model_id!r} already exists in {models_dir}")
+    winfo = resolve_weights(spec.name, config.weights)
+    run_dir = runs_dir / model_id
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    run = _Run(
+        config=config,
+        spec=spec,
+        classes=tuple(task_classes(config.task)),
+        model_id=model_id,
+        models_dir=models_dir,
+        run_dir=run_dir,
+        winfo=winfo,
+        progress=progress,
+        callbacks=callbacks,
+    )
+    run.emit({"event": "start", "model_id": model_id, "config": config.to_json()})
+    return run
+
+
+def _prepare_data(run: _Run) -> _Data:
+    """Open the dataset, split it by patient and sample the patches of each set."""
+    from mcalc.dataset import open_dataset
+
+    config = run.config
+    index = open_dataset(config.data)
+    split = split_cases(index.cases, seed=config.seed, fractions=config.fractions)
+    patch_cfg = PatchConfig(
+        size=int(config.patch_size or run.spec.patch_size),
+        spacing_mm=config.spacing_mm,
+        pos_per_image=config.pos_per_image,
+        neg_per_image=config.neg_per_image,
+    )
+
+    def sampled(done: int, total: int, message: str) -> None:
+        if run.progress is not None:
+            run.progress({"event": "sampling", "done": done, "total": total, "message": message})
+
+    patches = sample_dataset(index, config.task, patch_cfg, config.seed, progress=sampled)
+    sets = _check_sets(patches, split)
+    run.emit({"event": "patches", **{k: v.counts() for k, v in sets.items()}})
+    return _Data(index, dataset_fingerprint(index), split, patch_cfg, sets)
+
+
+def _build(run: _Run, size: int, gpu: bool) -> tuple[keras.Model, Any]:
+    """The model (mixed precision on a GPU) with its starting weights, and the strategy."""
+    _seed_everything(run.config.seed, gpu)
+    strategy = select_strategy(run.config.strategy)
+    previous_policy = keras.config.dtype_policy().name
+    if gpu:
+        keras.config.set_dtype_policy("mixed_float16")
+    try:
+        with strategy.scope():
+            model = build_model(
+                run.spec.name,
+                size,
+                len(run.classes),
+                imagenet=run.winfo.source == "imagenet-keras-cache",
+            )
+            apply_weights(model, run.spec.name, run.winfo)
+    finally:
+        keras.config.set_dtype_policy(previous_policy)
+    return model, strategy
+
+
+def _stage_plan(config: TrainConfig) -> list[tuple[str, str, int]]:
+    """(stage, freeze strategy, epochs) of each fit stage."""
+    if config.two_stage:
+        return [
+            ("head", "head", config.head_epochs),
+            ("finetune", config.freeze, config.epochs - config.head_epochs),
+        ]
+    return [("train", config.freeze, config.epochs)]
+
+
+def _fit_stages(run: _Run, data: _Data, gpu: bool) -> _Fitted:
+    """Build the model, then for each stage: freeze, recompile, fit."""
+    config, spec = run.config, run.spec
+    model, strategy = _build(run, data.patch.size, gpu)
+    history: dict[str, dict[str, list[float]]] = {}
+    stages: list[CardJson] = []
+    lr_used: list[float] = []
+    report: FreezeReport | None = None
+    for i, (stage, strategy_name, epochs) in enumerate(_stage_plan(config)):
+        with strategy.scope():
+            report = apply_freeze(
+                model,
+                spec.name,
+                strategy_name,
+                boundary=config.boundary,
+                pretrained=run.winfo.pretrained,
+            )
+            lr = config.lr or default_lr(spec.name, strategy_name, run.winfo.pretrained)
+            if i > 0:
+                lr = lr / 10.0  # fine-tuning after a trained head: small steps
+            _compile(model, lr, gpu)  # recompile: trainable flags changed
+        lr_used.append(lr)
+        stages.append({"stage": stage, "epochs": epochs, "lr": lr, **report.as_dict()})
+        run.emit({"event": "stage", **stages[-1]})
+        history[stage] = _fit_stage(model, data.sets, run, epochs=epochs, stage=stage)
+    if report is None:  # the plan always has a stage; this guards a future empty one
+        raise ModelError("no training stage was planned")
+    return _Fitted(model, strategy, gpu, history, stages, report, lr_used)
+
+
 def _fit_stage(
     model: keras.Model,
     sets: dict[str, PatchSet],
-    config: TrainConfig,
+    run: _Run,
     *,
-    n_classes: int,
     epochs: int,
     stage: str,
-    run_dir: Path,
-    progress: ProgressFn | None,
-    callbacks: Sequence[keras.callbacks.Callback],
 ) -> dict[str, list[float]]:
+    config, n_classes = run.config, len(run.classes)
     train, val = sets["train"], sets["val"]
     steps = steps_per_epoch(train.y, config.batch, n_classes, config.balance)
     if config.max_steps:
@@ -339,10 +445,10 @@ def _fit_stage(
         augment_data=config.augment,
     )
     val_ds = eval_dataset(val.x, val.y, n_classes, config.batch)
-    best = run_dir / f"best-{stage}.weights.h5"
+    best = run.run_dir / f"best-{stage}.weights.h5"
     cbs: list[keras.callbacks.Callback] = [
         ProgressLogger(
-            run_dir / "progress.jsonl", steps=steps, epochs=epochs, stage=stage, progress=progress
+            run.log_path, steps=steps, epochs=epochs, stage=stage, progress=run.progress
         ),
         keras.callbacks.ModelCheckpoint(
             str(best), monitor="val_loss", save_best_only=True, save_weights_only=True
@@ -351,7 +457,7 @@ def _fit_stage(
             monitor="val_loss", patience=config.patience, restore_best_weights=False
         ),
         keras.callbacks.TerminateOnNaN(),
-        *callbacks,
+        *run.callbacks,
     ]
     history = model.fit(
         ds,
@@ -367,15 +473,115 @@ def _fit_stage(
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
+def _evaluate(run: _Run, data: _Data, fitted: _Fitted) -> tuple[keras.Model, CardJson]:
+    """The model to save (float32) and its metrics on the validation and test patients."""
+    model = fitted.model
+    if fitted.gpu:
+        model = _float32_copy(model, run.spec.name, data.patch.size, len(run.classes))
+    views: dict[str, Sequence[str]] = dict(get_task(run.config.task).binary_views_dict())
+    metrics = {}
+    for name in ("val", "test"):
+        proba = predict_array(model, data.sets[name].x, batch=run.config.batch)
+        metrics[name] = classification_metrics(
+            data.sets[name].y, proba, run.classes, binary_views=views
+        )
+    return model, metrics
+
+
+def _hyperparameters(config: TrainConfig, fitted: _Fitted) -> CardJson:
+    """The card's ``hyperparameters``: what the run was asked for and what it did."""
+    strategy = fitted.strategy
+    return {
+        "epochs": config.epochs,
+        "epochs_run": sum(len(h.get("loss", [])) for h in fitted.history.values()),
+        "batch": config.batch,
+        "lr": fitted.lr_used,
+        "optimizer": "adam",
+        "loss": "categorical_crossentropy",
+        "patience": config.patience,
+        "balance": config.balance,
+        "augment": config.augment,
+        "max_steps": config.max_steps,
+        "distribution": type(strategy).__name__,
+        "replicas": int(strategy.num_replicas_in_sync),
+        "mixed_precision": fitted.gpu,
+    }
+
+
+def _card_json(
+    run: _Run, data: _Data, fitted: _Fitted, metrics: CardJson, seconds: float
+) -> CardJson:
+    """The model card, in the registry's card format (``card_version`` 1)."""
+    config, report, patch_cfg = run.config, fitted.report, data.patch
+    card: CardJson = {
+        "card_version": CARD_VERSION,
+        "id": run.model_id,
+        "architecture": run.spec.name,
+        "task": config.task,
+        "classes": list(run.classes),
+        "binary_views": get_task(config.task).binary_views_dict(),
+        "freeze": {
+            "strategy": config.freeze,
+            "two_stage": config.two_stage,
+            "stages": fitted.stages,
+            **report.as_dict(),
+        },
+        "trainable_params": report.trainable_params,
+        "total_params": report.total_params,
+        "weights": run.winfo.as_dict(),
+        "pretrained": run.winfo.pretrained,
+        "patch": {
+            "size": patch_cfg.size,
+            "spacing_mm": patch_cfg.spacing_mm,
+            "window": WINDOW,
+            "input": "gray [0, 1], preprocessing inside the model",
+            "pos_per_image": patch_cfg.pos_per_image,
+            "neg_per_image": patch_cfg.neg_per_image,
+        },
+        "data": {
+            "path": str(Path(config.data).resolve()),
+            "fingerprint": data.fingerprint,
+            "synthetic": bool(data.index.synthetic),
+            "source": data.index.source,
+            "cases": len(data.index.cases),
+            "patches": {k: v.counts() for k, v in data.sets.items()},
+        },
+        "split": data.split.as_dict(),
+        "hyperparameters": _hyperparameters(config, fitted),
+        "seed": config.seed,
+        "metrics": metrics,
+        "history": fitted.history,
+        "training_seconds": seconds,
+        "versions": package_versions(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    if run.winfo.warning:
+        card["warnings"] = [run.winfo.warning, *report.warnings]
+    elif report.warnings:
+        card["warnings"] = list(report.warnings)
+    return card
+
+
+def _register(run: _Run, model: keras.Model, card: CardJson) -> Path:
+    """Save the model, its card and the run's log into the registry, atomically."""
+
+    def write(folder: Path) -> None:
+        model.save(folder / MODEL_FILE)
+        (folder / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
+        shutil.copyfile(run.log_path, folder / LOG_FILE)
+
+    return register_model(run.models_dir, run.model_id, write)
+
+
 def train(
     config: TrainConfig,
-    progress: ProgressFn | None = None,
+    progress: TrainEventFn | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
 ) -> TrainResult:
     """Train, evaluate on held-out patients and register a model.
 
     Args:
-        config: the job.
+        config: the run.
         progress: receives every event (sampling, batches, epochs, stages) as a dict.
         callbacks: extra Keras callbacks.
 
@@ -390,196 +596,32 @@ def train(
     """
     import tensorflow as tf
 
-    from mcalc.dataset import open_dataset
-
-    config.validate()
-    settings = get_settings()
-    models_dir = Path(config.models_dir or settings.models_dir)
-    runs_dir = Path(config.runs_dir or settings.runs_dir)
-    spec = arch_spec(config.arch)
-    classes = task_classes(config.task)
-    model_id = config.model_id or new_model_id(spec.name, config.task, models_dir)
-    if (models_dir / model_id).exists():
-        raise ModelError(f"model {model_id!r} already exists in {models_dir}")
-    winfo: WeightsInfo = resolve_weights(spec.name, config.weights)
-    run_dir = runs_dir / model_id
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
-    log_path = run_dir / "progress.jsonl"
+    run = _start_run(config, progress, callbacks)
     t_start = time.perf_counter()
-    _emit(log_path, progress, {"event": "start", "model_id": model_id, "config": _jsonable(config)})
-
     try:
-        index = open_dataset(config.data)
-        fingerprint = dataset_fingerprint(index)
-        split = split_cases(index.cases, seed=config.seed, fractions=config.fractions)
-        patch_cfg = PatchConfig(
-            size=int(config.patch_size or spec.patch_size),
-            spacing_mm=config.spacing_mm,
-            pos_per_image=config.pos_per_image,
-            neg_per_image=config.neg_per_image,
-        )
-
-        def sampled(done: int, total: int, message: str) -> None:
-            if progress is not None:
-                progress({"event": "sampling", "done": done, "total": total, "message": message})
-
-        patches = sample_dataset(index, config.task, patch_cfg, config.seed, progress=sampled)
-        sets = _check_sets(patches, split)
-        _emit(
-            log_path,
-            progress,
-            {"event": "patches", **{k: v.counts() for k, v in sets.items()}},
-        )
-
-        gpu = bool(tf.config.list_physical_devices("GPU"))
-        _seed_everything(config.seed, gpu)
-        strategy = select_strategy(config.strategy)
-        previous_policy = keras.config.dtype_policy().name
-        if gpu:
-            keras.config.set_dtype_policy("mixed_float16")
-        try:
-            with strategy.scope():
-                model = build_model(
-                    spec.name,
-                    patch_cfg.size,
-                    len(classes),
-                    imagenet=winfo.source == "imagenet-keras-cache",
-                )
-                apply_weights(model, spec.name, winfo)
-        finally:
-            keras.config.set_dtype_policy(previous_policy)
-
-        history: dict[str, dict[str, list[float]]] = {}
-        stages: list[dict[str, Any]] = []
-        plan = (
-            [
-                ("head", "head", config.head_epochs),
-                ("finetune", config.freeze, config.epochs - config.head_epochs),
-            ]
-            if config.two_stage
-            else [("train", config.freeze, config.epochs)]
-        )
-        report: FreezeReport | None = None
-        lr_used: list[float] = []
-        for i, (stage, strategy_name, epochs) in enumerate(plan):
-            with strategy.scope():
-                report = apply_freeze(
-                    model,
-                    spec.name,
-                    strategy_name,
-                    boundary=config.boundary,
-                    pretrained=winfo.pretrained,
-                )
-                lr = config.lr or default_lr(spec.name, strategy_name, winfo.pretrained)
-                if i > 0:
-                    lr = lr / 10.0  # fine-tuning after a trained head: small steps
-                _compile(model, lr, gpu)  # recompile: trainable flags changed
-            lr_used.append(lr)
-            stages.append({"stage": stage, "epochs": epochs, "lr": lr, **report.as_dict()})
-            _emit(log_path, progress, {"event": "stage", **stages[-1]})
-            history[stage] = _fit_stage(
-                model,
-                sets,
-                config,
-                n_classes=len(classes),
-                epochs=epochs,
-                stage=stage,
-                run_dir=run_dir,
-                progress=progress,
-                callbacks=callbacks,
-            )
-        assert report is not None
-
-        if gpu:
-            model = _float32_copy(model, spec.name, patch_cfg.size, len(classes))
-        views = get_task(config.task).binary_views_dict()
-        metrics = {}
-        for name in ("val", "test"):
-            proba = predict_array(model, sets[name].x, batch=config.batch)
-            metrics[name] = classification_metrics(sets[name].y, proba, classes, binary_views=views)
+        data = _prepare_data(run)
+        fitted = _fit_stages(run, data, gpu=bool(tf.config.list_physical_devices("GPU")))
+        model, metrics = _evaluate(run, data, fitted)
         seconds = round(time.perf_counter() - t_start, 2)
-        card = {
-            "card_version": CARD_VERSION,
-            "id": model_id,
-            "architecture": spec.name,
-            "task": config.task,
-            "classes": list(classes),
-            "binary_views": views,
-            "freeze": {
-                "strategy": config.freeze,
-                "two_stage": config.two_stage,
-                "stages": stages,
-                **report.as_dict(),
-            },
-            "trainable_params": report.trainable_params,
-            "total_params": report.total_params,
-            "weights": winfo.as_dict(),
-            "pretrained": winfo.pretrained,
-            "patch": {
-                "size": patch_cfg.size,
-                "spacing_mm": patch_cfg.spacing_mm,
-                "window": WINDOW,
-                "input": "gray [0, 1], preprocessing inside the model",
-                "pos_per_image": patch_cfg.pos_per_image,
-                "neg_per_image": patch_cfg.neg_per_image,
-            },
-            "data": {
-                "path": str(Path(config.data).resolve()),
-                "fingerprint": fingerprint,
-                "synthetic": bool(index.synthetic),
-                "source": index.source,
-                "cases": len(index.cases),
-                "patches": {k: v.counts() for k, v in sets.items()},
-            },
-            "split": split.as_dict(),
-            "hyperparameters": {
-                "epochs": config.epochs,
-                "epochs_run": sum(len(h.get("loss", [])) for h in history.values()),
-                "batch": config.batch,
-                "lr": lr_used,
-                "optimizer": "adam",
-                "loss": "categorical_crossentropy",
-                "patience": config.patience,
-                "balance": config.balance,
-                "augment": config.augment,
-                "max_steps": config.max_steps,
-                "distribution": type(strategy).__name__,
-                "replicas": int(strategy.num_replicas_in_sync),
-                "mixed_precision": gpu,
-            },
-            "seed": config.seed,
-            "metrics": metrics,
-            "history": history,
-            "training_seconds": seconds,
-            "versions": package_versions(),
-            "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        if winfo.warning:
-            card["warnings"] = [winfo.warning, *report.warnings]
-        elif report.warnings:
-            card["warnings"] = list(report.warnings)
-
-        def write(folder: Path) -> None:
-            model.save(folder / MODEL_FILE)
-            (folder / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
-            shutil.copyfile(log_path, folder / LOG_FILE)
-
-        path = register_model(models_dir, model_id, write)
+        card = _card_json(run, data, fitted, metrics, seconds)
+        path = _register(run, model, card)
     except KeyboardInterrupt as exc:
-        _emit(log_path, None, {"event": "interrupted"})
-        raise ModelError(f"training of {model_id} was interrupted: nothing was registered") from exc
+        _emit(run.log_path, None, {"event": "interrupted"})
+        raise ModelError(
+            f"training of {run.model_id} was interrupted: nothing was registered"
+        ) from exc
     except McalcError as exc:
-        _emit(log_path, None, {"event": "failed", "message": str(exc)})
+        _emit(run.log_path, None, {"event": "failed", "message": str(exc)})
         raise
     except tf.errors.ResourceExhaustedError as exc:
-        _emit(log_path, None, {"event": "failed", "message": "out of memory"})
+        _emit(run.log_path, None, {"event": "failed", "message": "out of memory"})
         raise ModelError(
-            f"out of memory while training {spec.name}: lower --batch or the patch size"
+            f"out of memory while training {run.spec.name}: lower --batch or the patch size"
         ) from exc
-    _emit(log_path, progress, {"event": "done", "model_id": model_id, "path": str(path)})
-    return TrainResult(model_id, path, {**card, "path": str(path.resolve())})
+    run.emit({"event": "done", "model_id": run.model_id, "path": str(path)})
+    return TrainResult(
+        run.model_id, path, ModelCard.from_json(card).located(run.model_id, path.resolve())
+    )
 
 
 def predict_array(model: keras.Model, x: np.ndarray, batch: int = 64) -> np.ndarray:
@@ -595,8 +637,3 @@ def _float32_copy(model: keras.Model, arch: str, size: int, n_classes: int) -> k
     twin = build_model(arch, size, n_classes)
     twin.set_weights(model.get_weights())
     return twin
-
-
-def _jsonable(config: TrainConfig) -> dict[str, Any]:
-    out = asdict(config)
-    return {k: (str(v) if isinstance(v, Path) else v) for k, v in out.items()}

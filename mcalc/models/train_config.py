@@ -1,0 +1,312 @@
+"""What one training run is: :class:`TrainConfig`, its checks, and its forms on disk and argv.
+
+One frozen value for every path into training: the CLI flags build it (:meth:`from_args`),
+a background job stores it as ``config.json`` (:meth:`to_json`, read back by
+:meth:`from_json`) and its child runs ``python -m mcalc train --config <file>``. One
+:meth:`validate` checks names and numbers without touching the disk; checks that need the
+disk (the dataset, a weights file, free space) live in :func:`mcalc.jobs.check_job`.
+
+This module imports no TensorFlow, so the app can build and check a configuration cheaply.
+
+Example:
+    >>> cfg = TrainConfig(data="data/demo", epochs=2, batch=8)
+    >>> cfg.validate()
+    >>> TrainConfig.from_json({**cfg.to_json(), "option_of_a_newer_mcalc": 1}) == cfg
+    True
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from mcalc.errors import ModelError
+from mcalc.models.architectures import MIN_PATCH_SIZE, arch_spec
+from mcalc.models.freeze import STRATEGIES, default_lr
+from mcalc.models.patches import DEFAULT_SPACING_MM
+from mcalc.models.registry import _ID_RE as MODEL_ID_RE
+from mcalc.models.tasks import task_classes
+
+__all__ = [
+    "TrainConfig",
+    "RESERVED_IDS",
+    "DISTRIBUTION_STRATEGIES",
+    "MAX_BATCH",
+    "MAX_EPOCHS",
+    "MAX_PATCH_SIZE",
+    "MAX_PER_IMAGE",
+    "MAX_STEPS",
+    "MAX_SEED",
+    "arch_defaults",
+    "check_model_id",
+]
+
+#: Largest batch accepted (a bigger one does not fit any machine mcalc targets).
+MAX_BATCH = 1024
+#: Most epochs accepted for one run.
+MAX_EPOCHS = 1000
+#: Largest patch side in pixels (patches are a few millimetres at ~0.1 mm a pixel).
+MAX_PATCH_SIZE = 512
+#: Most patches of one kind sampled per image.
+MAX_PER_IMAGE = 10_000
+#: Largest cap of batches per epoch.
+MAX_STEPS = 10_000_000
+#: Largest seed (numpy seeds are 32-bit).
+MAX_SEED = 2**32 - 1
+#: Ids a model cannot take: ``<runs_dir>/<id>`` is the trainer's run folder, emptied at
+#: start, and ``<runs_dir>/jobs`` holds the app's job folders.
+RESERVED_IDS: frozenset[str] = frozenset({"jobs"})
+#: ``tf.distribute`` choices: mirrored on several GPUs (``auto``), never, or always.
+DISTRIBUTION_STRATEGIES: tuple[str, ...] = ("auto", "default", "mirrored")
+
+#: Fields holding paths: kept as text so the value is JSON-able and hashable.
+_PATH_FIELDS = ("data", "weights", "models_dir", "runs_dir")
+
+
+def check_model_id(model_id: str) -> None:
+    """Refuse an id the registry cannot hold or the runs area reserves.
+
+    Raises:
+        ModelError: bad characters, or a reserved id.
+    """
+    if not MODEL_ID_RE.match(model_id):
+        raise ModelError(
+            f"bad model id {model_id!r}: use letters, digits, '.', '_' and '-' only, "
+            "starting with a letter or digit"
+        )
+    if model_id in RESERVED_IDS:
+        raise ModelError(
+            f"bad model id {model_id!r}: it is reserved ({', '.join(sorted(RESERVED_IDS))} "
+            "name folders of the runs area); choose another id"
+        )
+
+
+def _whole(name: str, value: object, low: int, high: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise ModelError(f"{name} must be a whole number from {low} to {high}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run.
+
+    Attributes:
+        data: dataset folder or manifest (what ``scan`` takes).
+        arch, task, freeze: architecture, task and freeze strategy names.
+        epochs: most epochs (early stopping may end sooner); with ``two_stage`` the head
+            stage counts towards them.
+        batch: batch size (global, across replicas).
+        lr: learning rate; ``None`` picks :func:`~mcalc.models.freeze.default_lr`.
+        seed: seed of the split, the sampling, the initialisation and the augmentation.
+        weights: weights file, ``auto``/``None`` (default order) or ``none`` (random).
+        models_dir, runs_dir: registry and run folders (``None``: the settings').
+        patch_size: patch side (``None``: the architecture's); spacing_mm: patch spacing.
+        pos_per_image, neg_per_image: patches at findings and of tissue per image.
+        boundary: ``partial`` freeze boundary layer (``None``: the architecture's).
+        two_stage: train the head first (``head`` strategy), then fine-tune with ``freeze``.
+        head_epochs: epochs of the first stage of a two-stage run.
+        patience: early-stopping patience in epochs (on validation loss).
+        fractions: train / validation / test fractions of patients.
+        model_id: registry id (``None``: ``<arch>-<task>-<time>``, chosen by the registry).
+        strategy: one of :data:`DISTRIBUTION_STRATEGIES`.
+        max_steps: cap of batches per epoch (quick runs and tests).
+        balance, augment: class-balanced sampling and augmentation of training batches.
+    """
+
+    data: str
+    arch: str = "custom"
+    task: str = "calcification"
+    freeze: str = "full"
+    epochs: int = 10
+    batch: int = 32
+    lr: float | None = None
+    seed: int = 0
+    weights: str | None = None
+    models_dir: str | None = None
+    runs_dir: str | None = None
+    patch_size: int | None = None
+    spacing_mm: float | None = DEFAULT_SPACING_MM
+    pos_per_image: int = 16
+    neg_per_image: int = 16
+    boundary: str | None = None
+    two_stage: bool = False
+    head_epochs: int = 2
+    patience: int = 3
+    fractions: tuple[float, float, float] = (0.6, 0.2, 0.2)
+    model_id: str | None = None
+    strategy: str = "auto"
+    max_steps: int | None = None
+    balance: bool = True
+    augment: bool = True
+
+    def __post_init__(self) -> None:
+        # Callers may pass Path objects and lists; the stored value is text and a tuple.
+        for name in _PATH_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, Path):
+                object.__setattr__(self, name, str(value))
+        if not isinstance(self.fractions, tuple):
+            object.__setattr__(self, "fractions", tuple(self.fractions))
+
+    def validate(self) -> None:
+        """Check names and numbers before any expensive work (no disk, no TensorFlow).
+
+        Raises:
+            ModelError: an unknown architecture, task or strategy, a number out of range, a
+                bad or reserved model id, or a two-stage plan with no epoch left to fine-tune.
+        """
+        arch_spec(self.arch)
+        task_classes(self.task)
+        if self.freeze not in STRATEGIES:
+            raise ModelError(
+                f"unknown freeze strategy {self.freeze!r}; expected one of: {', '.join(STRATEGIES)}"
+            )
+        if self.strategy not in DISTRIBUTION_STRATEGIES:
+            raise ModelError(
+                f"unknown distribution strategy {self.strategy!r}; expected one of: "
+                f"{', '.join(DISTRIBUTION_STRATEGIES)}"
+            )
+        _whole("epochs", self.epochs, 1, MAX_EPOCHS)
+        _whole("batch size", self.batch, 1, MAX_BATCH)
+        _whole("seed", self.seed, 0, MAX_SEED)
+        _whole("patches per image at findings", self.pos_per_image, 1, MAX_PER_IMAGE)
+        _whole("tissue patches per image", self.neg_per_image, 1, MAX_PER_IMAGE)
+        _whole("patience", self.patience, 0, MAX_EPOCHS)
+        _whole("head epochs", self.head_epochs, 1, MAX_EPOCHS)
+        if self.patch_size is not None:
+            _whole("patch size", self.patch_size, MIN_PATCH_SIZE, MAX_PATCH_SIZE)
+        if self.max_steps is not None:
+            _whole("max steps per epoch", self.max_steps, 1, MAX_STEPS)
+        if self.lr is not None and not 0 < float(self.lr) < 1:
+            raise ModelError(f"learning rate must be in (0, 1), got {self.lr}")
+        if self.spacing_mm is not None and not (
+            math.isfinite(self.spacing_mm) and self.spacing_mm > 0
+        ):
+            raise ModelError(
+                f"patch spacing must be a positive number of mm, got {self.spacing_mm}"
+            )
+        if len(self.fractions) != 3 or not all(f > 0 for f in self.fractions):
+            raise ModelError(
+                f"fractions must be three positive shares (train, validation, test), got "
+                f"{self.fractions}"
+            )
+        if self.two_stage and self.epochs <= self.head_epochs:
+            raise ModelError(
+                f"a two-stage schedule trains the head for {self.head_epochs} epoch(s) first: "
+                f"it needs more epochs than that, got {self.epochs}"
+            )
+        if self.model_id is not None:
+            check_model_id(self.model_id)
+
+    def to_json(self) -> dict[str, Any]:
+        """Plain JSON values (paths as text, fractions as a list)."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out["fractions"] = list(self.fractions)
+        return out
+
+    @classmethod
+    def from_json(cls, data: object) -> TrainConfig:
+        """Inverse of :meth:`to_json`; keys of a newer mcalc are ignored, and the
+        ``patches_per_image`` of older job files sets both kinds.
+
+        Raises:
+            ModelError: ``data`` is not a mapping, lacks ``data`` or holds a wrong type.
+        """
+        if not isinstance(data, dict) or "data" not in data:
+            raise ModelError(f"a training configuration needs at least 'data'; got {data!r:.80}")
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        legacy = data.get("patches_per_image")
+        if legacy is not None:
+            values.setdefault("pos_per_image", legacy)
+            values.setdefault("neg_per_image", legacy)
+        if isinstance(values.get("fractions"), list):
+            values["fractions"] = tuple(values["fractions"])
+        try:
+            return cls(**values)
+        except TypeError as exc:
+            raise ModelError(f"unreadable training configuration: {exc}") from exc
+
+    @classmethod
+    def from_file(cls, path: str | Path) -> TrainConfig:
+        """Read a configuration written by :meth:`to_json`.
+
+        Raises:
+            ModelError: the file is missing or not such a configuration.
+        """
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ModelError(f"cannot read the training configuration {path}: {exc}") from exc
+        return cls.from_json(data)
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> TrainConfig:
+        """The configuration of ``python -m mcalc train``: ``--config FILE`` (if given)
+        with every flag given on the command line on top.
+
+        ``--patches-per-image`` sets both ``--pos-per-image`` and ``--neg-per-image``;
+        each of those, when given, wins over it.
+
+        Raises:
+            ModelError: no ``--data`` and no ``--config``, or an unreadable file.
+        """
+        ns = vars(args)
+        base = cls.from_file(ns["config"]) if ns.get("config") else None
+        flags: dict[str, Any] = {
+            "data": ns.get("data"),
+            "arch": ns.get("arch"),
+            "task": ns.get("task"),
+            "freeze": ns.get("freeze"),
+            "epochs": ns.get("epochs"),
+            "batch": ns.get("batch"),
+            "lr": ns.get("lr"),
+            "seed": ns.get("seed"),
+            "weights": ns.get("weights"),
+            "models_dir": ns.get("models"),
+            "patch_size": ns.get("patch_size"),
+            "spacing_mm": ns.get("spacing"),
+            "pos_per_image": ns.get("pos_per_image"),
+            "neg_per_image": ns.get("neg_per_image"),
+            "boundary": ns.get("boundary"),
+            "head_epochs": ns.get("head_epochs"),
+            "patience": ns.get("patience"),
+            "model_id": ns.get("id"),
+            "strategy": ns.get("strategy"),
+            "max_steps": ns.get("max_steps"),
+            "two_stage": True if ns.get("two_stage") else None,
+            "augment": False if ns.get("no_augment") else None,
+        }
+        if flags["pos_per_image"] is None:
+            flags["pos_per_image"] = ns.get("patches_per_image")
+        if flags["neg_per_image"] is None:
+            flags["neg_per_image"] = ns.get("patches_per_image")
+        given = {k: v for k, v in flags.items() if v is not None}
+        if base is not None:
+            return replace(base, **given)
+        if "data" not in given:
+            raise ModelError("train needs --data DIR (or --config FILE)")
+        return cls(**given)
+
+
+def arch_defaults(arch: str, freeze: str = "full", pretrained: bool = False) -> dict[str, Any]:
+    """Sensible starting hyperparameters for ``arch``: epochs, batch, lr, patch size.
+
+    The custom two-convolution network is small: bigger batches, more epochs. Backbones
+    are heavy on a CPU: smaller batches, and fewer epochs when only the head trains.
+
+    Raises:
+        ModelError: unknown architecture.
+    """
+    spec = arch_spec(arch)
+    small = spec.keras_app is None
+    return {
+        "epochs": 10 if small else (5 if freeze == "head" else 8),
+        "batch": 32 if small else 16,
+        "lr": default_lr(spec.name, freeze, pretrained),
+        "patch_size": spec.patch_size,
+    }
