@@ -19,7 +19,7 @@ from pathlib import Path
 import streamlit as st
 
 from mcalc.cache import ImageCache
-from mcalc.config import Settings, get_settings
+from mcalc.config import Settings, get_settings, prepare_tensorflow
 from mcalc.dataset import open_dataset
 from mcalc.dataset.records import DatasetIndex
 from mcalc.errors import McalcError
@@ -210,6 +210,7 @@ def sidebar() -> None:
 
 def frame() -> None:
     """Page config, first-start demo data and the shared sidebar; once per script run."""
+    prepare_tensorflow()  # before any page imports TensorFlow
     if getattr(_RUN, "frame_done", False):
         return
     st.set_page_config(page_title="mcalc", page_icon=":material/biotech:", layout="wide")

@@ -7,15 +7,27 @@ generated here by :func:`mcalc.synthetic.generate_demo` at a tiny size.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
-# Keep TensorFlow quiet and single-threaded enough for a 2-core CI machine.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from mcalc.config import prepare_tensorflow
+
+# What the CLI and the app do: no CUDA noise on a CPU-only machine.
+prepare_tensorflow()
+# Every cache the tests write lands in a throw-away folder, never in the user's
+# ~/.cache/mcalc (subprocesses inherit it). Tests that need their own set MCALC_CACHE.
+_TEST_CACHE = tempfile.mkdtemp(prefix="mcalc-test-cache-")
+os.environ["MCALC_CACHE"] = _TEST_CACHE
 
 TINY_SHAPE = (256, 208)
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    shutil.rmtree(_TEST_CACHE, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

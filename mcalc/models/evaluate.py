@@ -7,7 +7,7 @@ metrics are reproduced. On any other dataset every patient is used.
 The result keeps every patch's truth and probabilities (:class:`EvalScores`) so that
 curves, confidence intervals and metrics at any threshold can be drawn without scoring
 again (:mod:`mcalc.models.analysis`). With ``cache=True`` it is stored per model and
-dataset in ``<model folder>/evaluations/<data fingerprint>.json`` and reused while the
+dataset under ``Settings.cache_dir`` (``evaluations/``) and reused while the
 model file is unchanged; ``model.keras`` and ``card.json`` are never touched.
 
 Example:
@@ -18,6 +18,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mcalc.config import get_settings
 from mcalc.errors import DatasetError
 from mcalc.models.analysis import EvalScores
 from mcalc.models.tasks import positives_for
@@ -77,7 +79,7 @@ class EvaluationResult:
         fingerprint: the dataset's fingerprint.
         scores: every patch's truth and probabilities (``None`` only for old results).
         seconds: time spent sampling and predicting when the result was computed.
-        from_cache: read from the model's ``evaluations/`` folder.
+        from_cache: read from the evaluation cache (:func:`evaluation_path`).
         created: when the result was computed (ISO 8601, UTC).
     """
 
@@ -152,8 +154,13 @@ def _model_stamp(folder: Path) -> dict[str, int]:
 
 
 def evaluation_path(model_folder: str | Path, fingerprint: str) -> Path:
-    """Where the evaluation of a model on the dataset ``fingerprint`` is cached."""
-    return Path(model_folder) / EVALUATIONS_DIR / f"{fingerprint}.json"
+    """Where the evaluation of a model on the dataset ``fingerprint`` is cached: under
+    ``Settings.cache_dir``, in a folder per model folder (its name and a hash of its path)."""
+    folder = Path(model_folder).resolve()
+    key = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
+    return (
+        get_settings().cache_dir / EVALUATIONS_DIR / f"{folder.name}-{key}" / f"{fingerprint}.json"
+    )
 
 
 def load_evaluation(model_folder: str | Path, fingerprint: str) -> EvaluationResult | None:
@@ -200,7 +207,7 @@ def load_evaluation(model_folder: str | Path, fingerprint: str) -> EvaluationRes
 
 
 def save_evaluation(model_folder: str | Path, result: EvaluationResult) -> Path | None:
-    """Write ``result`` to the model's ``evaluations/`` folder atomically.
+    """Write ``result`` to the evaluation cache (:func:`evaluation_path`) atomically.
 
     Returns:
         The file written, or ``None`` when the registry cannot be written (read-only,
@@ -217,7 +224,7 @@ def save_evaluation(model_folder: str | Path, result: EvaluationResult) -> Path 
     }
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(json.dumps(payload), encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:
