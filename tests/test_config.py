@@ -124,3 +124,12 @@ def test_no_cuda_errors_on_a_cpu_only_machine():
         check=True,
     )
     assert "cuInit" not in out.stderr and "cpu_feature_guard" not in out.stderr, out.stderr
+
+
+def test_streamlit_watches_sources_only():
+    """A recursive inotify watch over the clone (datasets, caches, runs) is what floods."""
+    import tomllib
+
+    server = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())["server"]
+    assert server["fileWatcherType"] == "poll"
+    assert {"data", "models"} <= set(server["folderWatchBlacklist"])
