@@ -35,6 +35,12 @@ def test_home_says_synthetic_and_counts(app_env):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Cases"] == "6"
     assert metrics["Images"] == "24"
+    assert metrics["Problems"] == "4"
+    captions = [c.value for c in at.caption]
+    assert any(
+        "4 loosely matched names (the demo copies the real archive's quirks on purpose)" in c
+        for c in captions
+    ), captions
 
 
 def _figures(at: AppTest) -> list[dict]:
@@ -140,3 +146,19 @@ def test_sidebar_menu_lists_the_pages(app_env):
     at = _run()
     labels = [el.proto.label for el in at.get("page_link")]
     assert "Home" in labels and "Browse" in labels
+
+
+def test_problem_note_tells_quirks_from_other_problems(tiny_demo):
+    from dataclasses import replace
+
+    from mcalc.dataset import open_dataset
+    from mcalc.dataset.records import Problem
+    from pages.common import problem_note
+
+    index = open_dataset(tiny_demo)
+    assert "4 loosely matched names (the demo copies" in problem_note(index)
+    real = replace(index, synthetic=False, problems=[*index.problems, Problem("x.dcm", "bad")])
+    note = problem_note(real)
+    assert "4 loosely matched names (read as the names the layout expects)" in note
+    assert "1 other problem;" in note
+    assert problem_note(replace(index, problems=[])) is None
