@@ -10,7 +10,10 @@ from streamlit.testing.v1 import AppTest
 from pages.common import available_pages
 
 APP = "../app.py"  # AppTest resolves relative paths against this file
-PAGES = [script for script, _, _ in available_pages()]  # every page of the sidebar menu
+PAGES = [  # every page of the sidebar menu; Predict loads TensorFlow (15 s)
+    pytest.param(s, marks=pytest.mark.slow) if s == "pages/predict.py" else s
+    for s, _, _ in available_pages()
+]
 
 
 def _run(page: str | None = None, timeout: float = 60) -> AppTest:
@@ -162,3 +165,12 @@ def test_problem_note_tells_quirks_from_other_problems(tiny_demo):
     assert "4 loosely matched names (read as the names the layout expects)" in note
     assert "1 other problem;" in note
     assert problem_note(replace(index, problems=[])) is None
+
+
+def test_frame_prepares_tensorflow_before_any_page(app_env, monkeypatch):
+    import pages.common
+
+    calls = []
+    monkeypatch.setattr(pages.common, "prepare_tensorflow", lambda: calls.append(1))
+    at = _run()
+    assert not at.exception and calls

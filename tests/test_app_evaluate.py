@@ -12,6 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
 
+pytestmark = pytest.mark.slow  # AppTest runs that evaluate models: 15-60 s each
+
 APP = "../app.py"  # AppTest resolves relative paths against this file
 PAGE = "pages/evaluate.py"
 

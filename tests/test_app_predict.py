@@ -12,6 +12,8 @@ from streamlit.testing.v1 import AppTest
 
 from tests.explain_fixtures import register, spot_model
 
+pytestmark = pytest.mark.slow  # AppTest runs that predict and explain: 9-48 s each
+
 APP = "../app.py"
 PAGE = "pages/predict.py"
 

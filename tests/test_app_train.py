@@ -10,6 +10,8 @@ from streamlit.testing.v1 import AppTest
 from mcalc import jobs
 from mcalc.config import get_settings
 
+pytestmark = pytest.mark.slow  # AppTest runs that build models and train: 6-47 s each
+
 APP = "../app.py"  # AppTest resolves relative paths against this file
 PAGE = "pages/train.py"
 

@@ -10,6 +10,8 @@ import pytest
 from mcalc.errors import ModelError
 from mcalc.models.architectures import ARCHITECTURES, arch_spec, build_model
 
+pytestmark = pytest.mark.slow  # builds, trains and explains every architecture: 6-16 s each
+
 SIZE = 32
 
 

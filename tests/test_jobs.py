@@ -84,6 +84,7 @@ def job_folders(settings: Settings) -> list[Path]:
 # --- real jobs ------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_tiny_job_runs_in_a_subprocess_and_registers_its_model(tiny_demo, settings):
     t0 = time.monotonic()
     job = jobs.submit(tiny(tiny_demo), settings)
@@ -134,6 +135,7 @@ def test_second_job_waits_in_the_queue_then_cancel_stops_each(tiny_demo, setting
     assert not list_models(settings.models_dir).models
 
 
+@pytest.mark.slow
 def test_cancel_mid_run_ends_the_process_group_with_no_orphans(tiny_demo, settings):
     job = jobs.submit(tiny(tiny_demo, epochs=50, max_steps=50), settings)
     wait_for_phase(settings, job.id, {"preparing", "training"})
@@ -155,6 +157,7 @@ def test_cancel_mid_run_ends_the_process_group_with_no_orphans(tiny_demo, settin
         jobs.cancel(job.id, settings)
 
 
+@pytest.mark.slow
 def test_job_killed_from_outside_is_failed_after_a_restart(tiny_demo, settings):
     job = jobs.submit(tiny(tiny_demo, epochs=50, max_steps=50), settings)
     wait_for_phase(settings, job.id, {"preparing", "training"})
@@ -182,6 +185,7 @@ def test_job_killed_from_outside_is_failed_after_a_restart(tiny_demo, settings):
     assert not list_models(settings.models_dir).models
 
 
+@pytest.mark.slow
 def test_job_outlives_the_app_that_launched_it(tiny_demo, settings):
     # The "old app": a process that submits a job and exits at once.
     script = (
@@ -215,6 +219,7 @@ def _mount_tmpfs(path: Path, size: str) -> bool:
     return result.returncode == 0
 
 
+@pytest.mark.slow
 def test_disk_full_at_registration_fails_the_job_and_registers_nothing(tiny_demo, tmp_path):
     models = tmp_path / "small-disk"
     if not _mount_tmpfs(models, "2m"):

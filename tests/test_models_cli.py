@@ -21,6 +21,7 @@ def _tiny_flags() -> list[str]:
     ]  # fmt: skip
 
 
+@pytest.mark.slow
 def test_train_json_then_models_then_evaluate(tiny_data, tmp_path, capsys) -> None:
     models = tmp_path / "models"
     code = main(

@@ -7,12 +7,15 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
+
 from tests.conftest import REPO
 
 # No build isolation: builds offline with the setuptools of requirements-dev.txt.
 PIP_WHEEL = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation"]
 
 
+@pytest.mark.slow
 def test_wheel_holds_the_library_only(tmp_path):
     src = tmp_path / "src"
     src.mkdir()

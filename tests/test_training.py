@@ -89,6 +89,7 @@ def _config(tiny_data: Path, tmp_path: Path, **changes) -> TrainConfig:
     return TrainConfig(**base)
 
 
+@pytest.mark.slow
 def test_interrupted_run_registers_nothing(tiny_data, tmp_path) -> None:
 
     class Interrupt(keras.callbacks.Callback):
@@ -100,6 +101,7 @@ def test_interrupted_run_registers_nothing(tiny_data, tmp_path) -> None:
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
 
 
+@pytest.mark.slow
 def test_disk_full_while_saving_registers_nothing(tiny_data, tmp_path, monkeypatch) -> None:
     import errno
 
@@ -135,6 +137,7 @@ def test_bad_names_fail_before_any_work(tiny_data, tmp_path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tiny_data, tmp_path) -> None:
     code = textwrap.dedent(
         f"""
