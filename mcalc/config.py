@@ -28,6 +28,7 @@ __all__ = [
     "TIMEPOINTS",
 ]
 
+#: The clone: user data lives in it by default (mcalc is installed editable, ``pip install -e .``).
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 VIEWS: tuple[str, ...] = ("CC", "MLO")
