@@ -17,17 +17,20 @@ from mcalc.config import prepare_tensorflow
 
 # What the CLI and the app do: no CUDA noise on a CPU-only machine.
 prepare_tensorflow()
-# Every cache the tests write lands in a throw-away folder, never in the user's
-# ~/.cache/mcalc (subprocesses inherit it). Tests that need their own set MCALC_CACHE.
-_TEST_CACHE = tempfile.mkdtemp(prefix="mcalc-test-cache-")
-os.environ["MCALC_CACHE"] = _TEST_CACHE
+# Caches, training runs and readers' stores the tests write land in a throw-away folder,
+# never in the user's ~/.cache/mcalc or the clone's data/ (subprocesses inherit these).
+# Tests that need their own folders set the variables again.
+_TEST_ROOT = tempfile.mkdtemp(prefix="mcalc-tests-")
+os.environ["MCALC_CACHE"] = os.path.join(_TEST_ROOT, "cache")
+os.environ["MCALC_RUNS"] = os.path.join(_TEST_ROOT, "runs")
+os.environ["MCALC_STORE"] = os.path.join(_TEST_ROOT, "store")
 
 TINY_SHAPE = (256, 208)
 REPO = Path(__file__).resolve().parent.parent
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
-    shutil.rmtree(_TEST_CACHE, ignore_errors=True)
+    shutil.rmtree(_TEST_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
