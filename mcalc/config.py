@@ -2,17 +2,33 @@
 
 Every value has a default that works on a fresh clone and can be overridden by an
 environment variable (named beside each field). Code reads settings through
-:func:`get_settings`; tests build their own :class:`Settings`.
+:func:`get_settings`; tests build their own :class:`Settings`. User data (demo set, store,
+runs, models) lives in the clone; caches, which can be rebuilt, live in a per-user folder.
+:func:`prepare_tensorflow` sets TensorFlow's environment before it is first imported.
 """
 
 from __future__ import annotations
 
+import ctypes.util
+import functools
+import glob
 import os
+from collections.abc import MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
-__all__ = ["Settings", "get_settings", "REPO_ROOT", "VIEWS", "TIMEPOINTS"]
+__all__ = [
+    "Settings",
+    "get_settings",
+    "default_cache_dir",
+    "prepare_tensorflow",
+    "REPO_ROOT",
+    "VIEWS",
+    "TIMEPOINTS",
+]
 
+#: The clone: user data lives in it by default (mcalc is installed editable, ``pip install -e .``).
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 VIEWS: tuple[str, ...] = ("CC", "MLO")
@@ -22,6 +38,14 @@ TIMEPOINTS: tuple[str, ...] = ("prior", "recent")
 def _env_path(name: str, default: Path) -> Path:
     value = os.environ.get(name, "").strip()
     return Path(value).expanduser() if value else default
+
+
+def default_cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/mcalc``, or ``~/.cache/mcalc`` (the XDG base directory default)."""
+    xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+    # The XDG spec says a relative XDG_CACHE_HOME is invalid and must be ignored.
+    base = Path(xdg) if xdg and Path(xdg).is_absolute() else Path.home() / ".cache"
+    return base / "mcalc"
 
 
 def _env_int(name: str, default: int) -> int:
@@ -44,7 +68,9 @@ class Settings:
         demo_dir: where the synthetic demo set lives / is generated. Env ``MCALC_DEMO_DIR``.
         models_dir: the model registry. Env ``MCALC_MODELS``.
         runs_dir: training job folders. Env ``MCALC_RUNS``.
-        cache_dir: decoded-image cache. Env ``MCALC_CACHE``.
+        cache_dir: every cache mcalc writes (decoded images, prediction results, model
+            evaluations); safe to delete. Default :func:`default_cache_dir`, outside
+            the clone. Env ``MCALC_CACHE``.
         store_dir: readers' annotations and audits. Env ``MCALC_STORE``.
         preview_max_side: longest side, in pixels, of the downsampled overview sent to
             the browser. Env ``MCALC_PREVIEW_MAX_SIDE``.
@@ -59,7 +85,7 @@ class Settings:
     demo_dir: Path = REPO_ROOT / "data" / "demo"
     models_dir: Path = REPO_ROOT / "models"
     runs_dir: Path = REPO_ROOT / "data" / "runs"
-    cache_dir: Path = REPO_ROOT / "data" / ".cache"
+    cache_dir: Path = field(default_factory=default_cache_dir)
     store_dir: Path = REPO_ROOT / "data" / "annotations"
     preview_max_side: int = 1024
     default_pixel_spacing_mm: float = 0.07
@@ -68,9 +94,9 @@ class Settings:
     max_jobs: int = 1
     extra: dict[str, str] = field(default_factory=dict)
 
-    def with_overrides(self, **changes: object) -> Settings:
+    def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (for tests and CLI flags)."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)
 
 
 def get_settings() -> Settings:
@@ -89,3 +115,27 @@ def get_settings() -> Settings:
         demo_seed=_env_int("MCALC_DEMO_SEED", base.demo_seed),
         max_jobs=_env_int("MCALC_MAX_JOBS", base.max_jobs),
     )
+
+
+@functools.cache
+def _nvidia_present() -> bool:
+    """Whether an NVIDIA GPU could be used: a device node, or the driver library (WSL2)."""
+    return bool(glob.glob("/dev/nvidia[0-9]*")) or ctypes.util.find_library("cuda") is not None
+
+
+def prepare_tensorflow(environ: MutableMapping[str, str] | None = None) -> None:
+    """Quiet TensorFlow's start-up on a machine without an NVIDIA GPU; call before importing it.
+
+    Without a GPU, TensorFlow's CUDA build logs that it found no driver and that ``cuInit``
+    failed, in every process (the app, each training job's log). When no NVIDIA device
+    node and no ``libcuda`` exist, this hides CUDA devices (``CUDA_VISIBLE_DEVICES=-1``) and
+    raises ``TF_CPP_MIN_LOG_LEVEL`` to 3 (C++ errors then come back as Python exceptions
+    only); otherwise it only sets the level to 2 (no info lines). A value the user has set
+    is never changed. Idempotent; too late once TensorFlow is imported.
+    """
+    env = os.environ if environ is None else environ
+    if _nvidia_present():
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        return
+    env.setdefault("CUDA_VISIBLE_DEVICES", "-1")
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

@@ -113,6 +113,7 @@ def atomic_write_with(
 
 def atomic_write_bytes(path: str | Path, data: bytes, *, error: ErrorFactory = write_error) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_write_with`)."""
+
     def write(fh: IO[bytes]) -> None:
         fh.write(data)
 

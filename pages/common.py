@@ -19,7 +19,7 @@ from pathlib import Path
 import streamlit as st
 
 from mcalc.cache import ImageCache
-from mcalc.config import Settings, get_settings
+from mcalc.config import Settings, get_settings, prepare_tensorflow
 from mcalc.dataset import open_dataset
 from mcalc.dataset.records import DatasetIndex
 from mcalc.errors import McalcError
@@ -144,6 +144,32 @@ def synthetic_banner(index: DatasetIndex) -> None:
         )
 
 
+def problem_note(index: DatasetIndex) -> str | None:
+    """What the home page's problem count is made of, in words (``None``: no problem).
+
+    The real archive misspells some file names and mcalc reads them loosely; the synthetic
+    demo copies those quirks on purpose, so its warnings are expected, not a fault.
+    """
+    shown = [p for p in index.problems if p.severity != "info"]
+    if not shown:
+        return None
+    loose_paths = {
+        str(rec.image_path.parent / name) for rec in index.images() for name in rec.loose_names
+    }
+    loose = sum(p.severity == "warning" and p.path in loose_paths for p in shown)
+    parts = []
+    if loose:
+        why = (
+            "the demo copies the real archive's quirks on purpose"
+            if index.synthetic
+            else "read as the names the layout expects"
+        )
+        parts.append(f"{loose} loosely matched name{'s' if loose != 1 else ''} ({why})")
+    if len(shown) > loose:
+        parts.append(f"{len(shown) - loose} other problem{'s' if len(shown) - loose != 1 else ''}")
+    return "Problems: " + ", ".join(parts) + "; the list is below."
+
+
 def ensure_demo() -> None:
     """Generate the synthetic demo set on first start, with a progress bar."""
     from mcalc.synthetic import generate_demo, is_synthetic
@@ -210,6 +236,7 @@ def sidebar() -> None:
 
 def frame() -> None:
     """Page config, first-start demo data and the shared sidebar; once per script run."""
+    prepare_tensorflow()  # before any page imports TensorFlow
     if getattr(_RUN, "frame_done", False):
         return
     st.set_page_config(page_title="mcalc", page_icon=":material/biotech:", layout="wide")

@@ -31,6 +31,9 @@ c[0].metric("Cases", len(index.cases))
 c[1].metric("Images", len(index.images()))
 c[2].metric("Annotated images", int(frame["annotated_images"].sum()) if len(frame) else 0)
 c[3].metric("Problems", sum(p.severity != "info" for p in index.problems))
+note = common.problem_note(index)
+if note:
+    st.caption(note)
 
 if len(frame):
     by_group = frame.groupby(frame["birads_group"].fillna("unknown")).size()

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command of README.md: install what the tests need, lint, run the whole suite.
+# The test command of README.md: install what the tests need, lint, type-check, run the
+# whole suite (arguments go to pytest, e.g. -m "not slow").
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,8 +18,10 @@ python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 
 ruff check .
 ruff format --check .
-
 set +e
+# Type errors fail the run, after the tests have run too (both reports in one CI log).
+python -m mypy  # what it checks: [tool.mypy] in pyproject.toml
+mypy_status=$?
 python -m pytest --durations=15 "$@"
 status=$?
 set -e
@@ -26,4 +29,10 @@ if [ "$status" -eq 5 ]; then
   echo "pytest collected no test: that is a failure" >&2
   exit 1
 fi
-exit "$status"
+if [ "$status" -ne 0 ]; then
+  exit "$status"
+fi
+if [ "$mypy_status" -ne 0 ]; then
+  echo "mypy found type errors (above): that is a failure" >&2
+fi
+exit "$mypy_status"

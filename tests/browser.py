@@ -81,7 +81,7 @@ def running_app(env: dict[str, str], timeout: float = 90.0) -> Iterator[str]:
 def require_chromium() -> None:
     if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
         pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's chromium package")
-    pytest.importorskip("playwright.sync_api")
+    import playwright.sync_api  # noqa: F401  (requirements-dev: its absence must fail)
 
 
 @contextlib.contextmanager

@@ -7,15 +7,30 @@ generated here by :func:`mcalc.synthetic.generate_demo` at a tiny size.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 
-# Keep TensorFlow quiet and single-threaded enough for a 2-core CI machine.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+from mcalc.config import prepare_tensorflow
+
+# What the CLI and the app do: no CUDA noise on a CPU-only machine.
+prepare_tensorflow()
+# Caches, training runs and readers' stores the tests write land in a throw-away folder,
+# never in the user's ~/.cache/mcalc or the clone's data/ (subprocesses inherit these).
+# Tests that need their own folders set the variables again.
+_TEST_ROOT = tempfile.mkdtemp(prefix="mcalc-tests-")
+os.environ["MCALC_CACHE"] = os.path.join(_TEST_ROOT, "cache")
+os.environ["MCALC_RUNS"] = os.path.join(_TEST_ROOT, "runs")
+os.environ["MCALC_STORE"] = os.path.join(_TEST_ROOT, "store")
 
 TINY_SHAPE = (256, 208)
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    shutil.rmtree(_TEST_ROOT, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,10 @@ from streamlit.testing.v1 import AppTest
 from pages.common import available_pages
 
 APP = "../app.py"  # AppTest resolves relative paths against this file
-PAGES = [script for script, _, _ in available_pages()]  # every page of the sidebar menu
+PAGES = [  # every page of the sidebar menu; Predict loads TensorFlow (15 s)
+    pytest.param(s, marks=pytest.mark.slow) if s == "pages/predict.py" else s
+    for s, _, _ in available_pages()
+]
 
 
 def _run(page: str | None = None, timeout: float = 60) -> AppTest:
@@ -35,6 +38,12 @@ def test_home_says_synthetic_and_counts(app_env):
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Cases"] == "6"
     assert metrics["Images"] == "24"
+    assert metrics["Problems"] == "4"
+    captions = [c.value for c in at.caption]
+    assert any(
+        "4 loosely matched names (the demo copies the real archive's quirks on purpose)" in c
+        for c in captions
+    ), captions
 
 
 def _figures(at: AppTest) -> list[dict]:
@@ -159,3 +168,28 @@ def test_browse_table_ticks_the_case_previous_and_next_show(app_env):
     assert any(m.value.startswith(f"Case **{ids[2]}** (3 of") for m in at.markdown)
     at.button(key="browse_prev").click().run()
     assert at.session_state["browse_case_id"] == ids[1] and _ticked_rows(at) == [1]
+
+
+def test_problem_note_tells_quirks_from_other_problems(tiny_demo):
+    from dataclasses import replace
+
+    from mcalc.dataset import open_dataset
+    from mcalc.dataset.records import Problem
+    from pages.common import problem_note
+
+    index = open_dataset(tiny_demo)
+    assert "4 loosely matched names (the demo copies" in problem_note(index)
+    real = replace(index, synthetic=False, problems=[*index.problems, Problem("x.dcm", "bad")])
+    note = problem_note(real)
+    assert "4 loosely matched names (read as the names the layout expects)" in note
+    assert "1 other problem;" in note
+    assert problem_note(replace(index, problems=[])) is None
+
+
+def test_frame_prepares_tensorflow_before_any_page(app_env, monkeypatch):
+    import pages.common
+
+    calls = []
+    monkeypatch.setattr(pages.common, "prepare_tensorflow", lambda: calls.append(1))
+    at = _run()
+    assert not at.exception and calls

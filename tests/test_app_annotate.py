@@ -17,6 +17,8 @@ from mcalc.store import MarkStore
 from mcalc.store.placement import breast_region
 from mcalc.viewer import DisplayOptions, prepare_view
 
+pytestmark = pytest.mark.slow  # AppTest edit sessions: 9-24 s each
+
 APP = "../app.py"
 
 

@@ -1,5 +1,5 @@
 """AppTest: the Evaluate page lists the registry, skips a corrupt model folder, evaluates the
-committed demo model and draws its ROC curve; results are cached beside the model."""
+committed demo model and draws its ROC curve; results are cached under MCALC_CACHE."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.conftest import REPO
+
+pytestmark = pytest.mark.slow  # AppTest runs that evaluate models: 15-60 s each
 
 APP = "../app.py"  # AppTest resolves relative paths against this file
 PAGE = "pages/evaluate.py"
@@ -84,7 +86,7 @@ def test_page_lists_models_skips_the_corrupt_folder_and_evaluates(eval_env):
     at_threshold = _table(at, "PPV")
     assert list(at_threshold["model"]) == ["demo-custom"] and at_threshold["threshold"][0] == 0.5
 
-    cached = list((eval_env / "demo-custom" / "evaluations").glob("*.json"))
+    cached = list((eval_env.parent / "cache" / "evaluations").glob("demo-custom-*/*.json"))
     assert len(cached) == 1
     assert at.button(key="evaluate_run").disabled  # nothing left to evaluate
 
@@ -103,7 +105,7 @@ def test_a_new_session_reads_the_cached_evaluation(eval_env):
     first = _page()
     first.button(key="evaluate_run").click().run()
     assert not first.exception
-    at = _page()  # a fresh session: the result comes from models/<id>/evaluations/
+    at = _page()  # a fresh session: the result comes from the cache
     assert at.button(key="evaluate_run").disabled
     assert any("from the cache" in c.value for c in at.caption)
     assert any(f["layout"]["title"]["text"].startswith("ROC") for f in _figures(at))

@@ -6,12 +6,13 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import keras  # noqa: F401  (a broken install fails here, not skips)
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.explain_fixtures import register, spot_model
 
-pytest.importorskip("keras")
+pytestmark = pytest.mark.slow  # AppTest runs that predict and explain: 9-48 s each
 
 APP = "../app.py"
 PAGE = "pages/predict.py"

@@ -14,6 +14,8 @@ from mcalc.config import get_settings
 from mcalc.models.train_config import TrainConfig
 from pages.state import SELECTED_MODEL_KEY
 
+pytestmark = pytest.mark.slow  # AppTest runs that build models and train: 6-47 s each
+
 APP = "../app.py"  # AppTest resolves relative paths against this file
 PAGE = "pages/train.py"
 

@@ -3,13 +3,14 @@ survives a save / safe-mode load round trip."""
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
+from mcalc.errors import ModelError
+from mcalc.models.architectures import ARCHITECTURES, arch_spec, build_model
 
-from mcalc.errors import ModelError  # noqa: E402
-from mcalc.models.architectures import ARCHITECTURES, arch_spec, build_model  # noqa: E402
+pytestmark = pytest.mark.slow  # builds, trains and explains every architecture: 6-16 s each
 
 SIZE = 32
 

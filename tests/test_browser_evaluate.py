@@ -50,4 +50,4 @@ def test_evaluate_the_demo_model_and_see_its_curves(app_env, tmp_path):
         assert any("Loizidou 2021" in t for t in legend), legend
         assert page.get_by_text("not directly comparable").count()
         assert page.get_by_role("button", name="Evaluated").is_disabled()
-        assert list((models / "demo-custom" / "evaluations").glob("*.json"))
+        assert list((tmp_path / "cache" / "evaluations").glob("demo-custom-*/*.json"))

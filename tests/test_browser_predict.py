@@ -24,7 +24,6 @@ FIRST_REGION = """() => {
 
 def test_prediction_overlay_and_region_zoom_in_chromium(app_env, tmp_path) -> None:
     require_chromium()
-    pytest.importorskip("keras")
     models = tmp_path / "models"
     register(models, "spot", spot_model())
     env = {

@@ -3,8 +3,10 @@ normalisation, clear layer errors, and the shared model left untouched."""
 
 from __future__ import annotations
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from mcalc.explain.cams import CamSettings, explain_map
 from mcalc.explain.errors import ExplainError, LayerError
@@ -15,9 +17,6 @@ from mcalc.explain.sliding import ProbabilityMap
 from mcalc.explain.stitch import joint_range, normalize_map, stitch, taper_window
 from mcalc.models.tasks import TASKS
 from tests.explain_fixtures import PATCH, random_model, spot_model
-
-keras = pytest.importorskip("keras")
-tf = pytest.importorskip("tensorflow")
 
 
 @pytest.fixture(scope="module")

@@ -263,7 +263,7 @@ def test_cache_file_written_then_reused(registry, tiny_data, tiny_model, monkeyp
     card = load_card(folder)
     assert first.metrics == card.test_metrics
     path = ev.evaluation_path(folder, first.fingerprint)
-    assert path.is_file() and path.parent.name == "evaluations"
+    assert path.is_file() and path.parent.parent.name == "evaluations"
     assert len(first.scores) == first.metrics["n"]
     assert set(first.scores.case_ids) <= set(first.cases)
 

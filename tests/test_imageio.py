@@ -72,8 +72,8 @@ def test_missing_file(tmp_path):
 
 
 def test_compressed_dicom_decodes_with_installed_decoder(tmp_path):
-    pytest.importorskip("pylibjpeg")
     import pydicom
+    import pylibjpeg  # noqa: F401  (a requirement: its absence must fail)
     from pydicom.uid import RLELossless
 
     path = write_dicom(tmp_path / "f.dcm", _ramp())

@@ -21,8 +21,6 @@ from mcalc.models.patches import extract_patch
 from mcalc.models.tasks import TASKS, positive_class_for
 from tests.explain_fixtures import PATCH, random_model, spot_model
 
-keras = pytest.importorskip("keras")
-
 
 def _loaded(model, task: str = "calcification", patch: int | None = None):
     from mcalc.models.inference import LoadedModel

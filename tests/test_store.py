@@ -25,6 +25,7 @@ from mcalc.store import (
     same_marks,
     undo_one_edit,
 )
+from tests.unprivileged import run_unprivileged
 
 KEY = "suspicious-3/CC_recent"
 
@@ -303,16 +304,18 @@ def test_read_only_store_is_a_clear_error_and_nothing_changes(store, monkeypatch
     assert path.read_bytes() == before
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores folder permissions")
-def test_read_only_folder_for_real(tmp_path):
-    root = tmp_path / "ro"
-    root.mkdir()
-    root.chmod(0o555)
-    try:
-        with pytest.raises(StoreWriteError):
-            MarkStore(root).save(_marks(1), base_version=0)
-    finally:
-        root.chmod(0o755)
+def test_read_only_folder_for_real():
+    def check(folder: Path) -> None:  # as nobody: root ignores folder permissions
+        root = folder / "ro"
+        root.mkdir()
+        root.chmod(0o555)
+        try:
+            with pytest.raises(StoreWriteError):
+                MarkStore(root).save(_marks(1), base_version=0)
+        finally:
+            root.chmod(0o755)
+
+    run_unprivileged(check)
 
 
 def test_full_disk_is_a_clear_error(store, monkeypatch):

@@ -11,9 +11,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import keras
 import pytest
-
-pytest.importorskip("keras")
 
 from mcalc.errors import DatasetError, ModelError
 from mcalc.models.evaluate import evaluate_model
@@ -139,7 +138,6 @@ def _config(tiny_data: Path, tmp_path: Path, **changes) -> TrainConfig:
 
 @pytest.mark.slow
 def test_interrupted_run_registers_nothing(tiny_data, tmp_path) -> None:
-    import keras
 
     class Interrupt(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):
@@ -153,8 +151,6 @@ def test_interrupted_run_registers_nothing(tiny_data, tmp_path) -> None:
 @pytest.mark.slow
 def test_disk_full_while_saving_registers_nothing(tiny_data, tmp_path, monkeypatch) -> None:
     import errno
-
-    import keras
 
     def full_disk(self, path, *args, **kwargs):
         Path(path).write_bytes(b"half a model")

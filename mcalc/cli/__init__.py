@@ -17,7 +17,7 @@ from pathlib import Path
 from mcalc.cli.manifest import register_commands as register_manifest_commands
 from mcalc.cli.models import register_commands as register_model_commands
 from mcalc.cli.predict import register_commands as register_predict_commands
-from mcalc.config import get_settings
+from mcalc.config import get_settings, prepare_tensorflow
 from mcalc.errors import McalcError
 from mcalc.progress import TerminalProgress
 
@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    prepare_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.WARNING))

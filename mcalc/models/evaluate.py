@@ -7,9 +7,9 @@ metrics are reproduced. On any other dataset every patient is used.
 The result keeps every patch's truth and probabilities (:class:`EvalScores`) so that
 curves, confidence intervals and metrics at any threshold can be drawn without scoring
 again (:mod:`mcalc.models.analysis`). With ``cache=True`` it is stored per model and
-dataset in ``<model folder>/evaluations/<data fingerprint>.json`` and reused while the
-model file is unchanged (:meth:`ModelCard.fingerprint`); the model and its card are never
-touched.
+dataset under ``Settings.cache_dir`` (``evaluations/``, see :func:`evaluation_path`) and
+reused while the model file is unchanged (:meth:`ModelCard.fingerprint`); the model and its
+card are never touched.
 
 Example:
     >>> result = evaluate_model("demo-custom", "data/demo", "models", cache=True)  # doctest: +SKIP
@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import time
@@ -30,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mcalc.config import get_settings
 from mcalc.errors import DatasetError, WriteError
 from mcalc.fileio import atomic_write_text
 from mcalc.models.card import ModelCard
@@ -80,7 +82,7 @@ class EvaluationResult:
         fingerprint: the dataset's fingerprint.
         scores: every patch's truth and probabilities (``None`` only for old results).
         seconds: time spent sampling and predicting when the result was computed.
-        from_cache: read from the model's ``evaluations/`` folder.
+        from_cache: read from the evaluation cache (:func:`evaluation_path`).
         created: when the result was computed (ISO 8601, UTC).
     """
 
@@ -148,8 +150,13 @@ def _check_labels(index: DatasetIndex, task: str, cases: list[str]) -> None:
 
 
 def evaluation_path(model_folder: str | Path, fingerprint: str) -> Path:
-    """Where the evaluation of a model on the dataset ``fingerprint`` is cached."""
-    return Path(model_folder) / EVALUATIONS_DIR / f"{fingerprint}.json"
+    """Where the evaluation of a model on the dataset ``fingerprint`` is cached: under
+    ``Settings.cache_dir``, in a folder per model folder (its name and a hash of its path)."""
+    folder = Path(model_folder).resolve()
+    key = hashlib.sha256(str(folder).encode()).hexdigest()[:12]
+    return (
+        get_settings().cache_dir / EVALUATIONS_DIR / f"{folder.name}-{key}" / f"{fingerprint}.json"
+    )
 
 
 def load_evaluation(card: ModelCard, fingerprint: str) -> EvaluationResult | None:
@@ -197,7 +204,7 @@ def load_evaluation(card: ModelCard, fingerprint: str) -> EvaluationResult | Non
 
 
 def save_evaluation(card: ModelCard, result: EvaluationResult) -> Path | None:
-    """Write ``result`` to the model's ``evaluations/`` folder atomically.
+    """Write ``result`` to the evaluation cache (:func:`evaluation_path`) atomically.
 
     Returns:
         The file written, or ``None`` when the registry cannot be written (read-only,
@@ -212,7 +219,7 @@ def save_evaluation(card: ModelCard, result: EvaluationResult) -> Path | None:
         "scores": result.scores.as_json() if result.scores is not None else None,
     }
     try:
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_text(path, json.dumps(payload))
     except (OSError, WriteError) as exc:
         log.warning("cannot cache the evaluation in %s (%s); it will be computed again", path, exc)

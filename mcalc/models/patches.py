@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from mcalc.errors import DatasetError, ModelError
+from mcalc.errors import DatasetError
 from mcalc.imaging import file_unit, resample_mask
 from mcalc.models.tasks import task_classes
 
@@ -73,7 +73,6 @@ WINDOW = "file"
 DEFAULT_SPACING_MM = 0.1
 
 ProgressFn = Callable[[int, int, str], None]
-
 
 
 @dataclass(frozen=True)

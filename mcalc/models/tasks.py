@@ -19,7 +19,15 @@ from dataclasses import dataclass, field
 
 from mcalc.errors import ModelError
 
-__all__ = ["Task", "TASKS", "TASK_NAMES", "get_task", "task_classes", "positives_for", "positive_class_for"]
+__all__ = [
+    "Task",
+    "TASKS",
+    "TASK_NAMES",
+    "get_task",
+    "task_classes",
+    "positives_for",
+    "positive_class_for",
+]
 
 
 @dataclass(frozen=True)

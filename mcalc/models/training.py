@@ -28,8 +28,8 @@ import numpy as np
 
 from mcalc.config import get_settings
 from mcalc.errors import DatasetError, McalcError, ModelError
-from mcalc.models.card import ModelCard
 from mcalc.models.architectures import ArchSpec, arch_spec, build_model
+from mcalc.models.card import ModelCard
 from mcalc.models.data import eval_dataset, steps_per_epoch, train_dataset
 from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.freeze import FreezeReport, apply_freeze, default_lr

@@ -1,0 +1,137 @@
+"""Settings: caches outside the clone by default, user data inside; TensorFlow's start-up
+environment on machines with and without an NVIDIA GPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from mcalc import config
+from mcalc.config import REPO_ROOT, Settings, default_cache_dir, get_settings, prepare_tensorflow
+from mcalc.models import evaluate as ev
+from mcalc.models.card import ModelCard
+
+
+@pytest.fixture
+def no_cache_env(monkeypatch):
+    monkeypatch.delenv("MCALC_CACHE", raising=False)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+
+def test_default_cache_is_per_user_not_in_the_clone(no_cache_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert default_cache_dir() == tmp_path / "home" / ".cache" / "mcalc"
+    cache = get_settings().cache_dir
+    assert cache == tmp_path / "home" / ".cache" / "mcalc"
+    assert not cache.is_relative_to(REPO_ROOT)
+    assert Settings().cache_dir == cache
+
+
+def test_xdg_cache_home_and_mcalc_cache(no_cache_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert get_settings().cache_dir == tmp_path / "xdg" / "mcalc"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/path")  # invalid per the XDG spec: ignored
+    assert get_settings().cache_dir == Path.home() / ".cache" / "mcalc"
+    monkeypatch.setenv("MCALC_CACHE", str(tmp_path / "mine"))
+    assert get_settings().cache_dir == tmp_path / "mine"
+
+
+def test_user_data_stays_in_the_clone(monkeypatch):
+    for name in ("MCALC_DEMO_DIR", "MCALC_MODELS", "MCALC_RUNS", "MCALC_STORE"):
+        monkeypatch.delenv(name, raising=False)
+    s = get_settings()
+    assert s.demo_dir == REPO_ROOT / "data" / "demo"
+    assert s.models_dir == REPO_ROOT / "models"
+    assert s.runs_dir == REPO_ROOT / "data" / "runs"
+    assert s.store_dir == REPO_ROOT / "data" / "annotations"
+
+
+def test_evaluations_are_cached_under_the_cache_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("MCALC_CACHE", str(tmp_path / "cache"))
+    models = tmp_path / "models"
+    folder = models / "m1"
+    folder.mkdir(parents=True)
+    (folder / "model.keras").write_bytes(b"not a real model, only its size and mtime count")
+    result = ev.EvaluationResult(
+        model_id="m1",
+        data="data/demo",
+        scope="all-patients",
+        cases=["a"],
+        metrics={"n": 1},
+        card_metrics=None,
+        fingerprint="f" * 16,
+    )
+    card = ModelCard(id="m1").located("m1", folder)
+    path = ev.save_evaluation(card, result)
+    assert path is not None and path.is_relative_to(tmp_path / "cache" / "evaluations")
+    assert json.loads(path.read_text())["model_id"] == "m1"
+    assert sorted(p.name for p in folder.iterdir()) == ["model.keras"]  # model folder untouched
+    # Two registries with a model of the same id do not share a cache entry.
+    other = tmp_path / "other" / "m1"
+    assert ev.evaluation_path(other, "f" * 16) != path
+
+
+def test_prepare_tensorflow_without_gpu(monkeypatch):
+    monkeypatch.setattr(config, "_nvidia_present", lambda: False)
+    env: dict[str, str] = {}
+    prepare_tensorflow(env)
+    assert env == {"CUDA_VISIBLE_DEVICES": "-1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+    mine = {"CUDA_VISIBLE_DEVICES": "0", "TF_CPP_MIN_LOG_LEVEL": "0"}
+    prepare_tensorflow(mine)
+    assert mine == {"CUDA_VISIBLE_DEVICES": "0", "TF_CPP_MIN_LOG_LEVEL": "0"}
+
+
+def test_prepare_tensorflow_with_gpu_hides_nothing(monkeypatch):
+    monkeypatch.setattr(config, "_nvidia_present", lambda: True)
+    env: dict[str, str] = {}
+    prepare_tensorflow(env)
+    assert env == {"TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def test_cli_prepares_tensorflow(monkeypatch, tmp_path, capsys):
+    from mcalc import cli
+
+    calls = []
+    monkeypatch.setattr(cli, "prepare_tensorflow", lambda: calls.append(1))
+    monkeypatch.setenv("MCALC_MODELS", str(tmp_path / "none"))
+    cli.main(["models", "--json"])
+    assert calls == [1]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(config._nvidia_present(), reason="measures the CPU-only start-up")
+def test_no_cuda_errors_on_a_cpu_only_machine():
+    script = (
+        "from mcalc.config import prepare_tensorflow; prepare_tensorflow()\n"
+        "import tensorflow as tf\n"
+        "tf.config.list_physical_devices(); tf.reduce_sum(tf.ones(3))\n"
+    )
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CUDA_VISIBLE_DEVICES", "TF_CPP_MIN_LOG_LEVEL")
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert "cuInit" not in out.stderr and "cpu_feature_guard" not in out.stderr, out.stderr
+
+
+def test_streamlit_watches_sources_only():
+    """A recursive inotify watch over the clone (datasets, caches, runs) is what floods."""
+    import tomllib
+
+    server = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())["server"]
+    assert server["fileWatcherType"] == "poll"
+    assert {"data", "models"} <= set(server["folderWatchBlacklist"])
