@@ -182,8 +182,7 @@ class ImageCache:
     def array(self, path: str | Path, name: str, compute: Callable[[], np.ndarray]) -> np.ndarray:
         """Disk-and-memory memoise an array derived from the file at ``path``.
 
-        Boolean arrays are stored bit-packed (an annotation mask of a full mammogram is
-        1.7 MB instead of 13 MB).
+        Boolean arrays are stored bit-packed (eight times smaller on disk).
         """
         base = file_key(path)
         key = f"arr:{name}:{base}"

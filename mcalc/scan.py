@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,12 +17,11 @@ from mcalc.dataset import open_dataset
 from mcalc.dataset.records import DatasetIndex, ImageRecord, Problem
 from mcalc.errors import AnnotationError, ImageReadError
 from mcalc.imageio import read_image
+from mcalc.progress import ProgressFn
 
 __all__ = ["ImageScan", "ScanReport", "scan_dataset", "scan_index"]
 
 log = logging.getLogger(__name__)
-
-Progress = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)
@@ -140,7 +138,7 @@ def _scan_image(rec: ImageRecord, laterality_expected: str | None) -> ImageScan:
 
 
 def scan_index(
-    index: DatasetIndex, *, progress: Progress | None = None, workers: int = 2
+    index: DatasetIndex, *, progress: ProgressFn | None = None, workers: int = 2
 ) -> ScanReport:
     """Read every image and annotation of ``index`` and count calcifications and clusters."""
     start = time.perf_counter()
@@ -172,7 +170,7 @@ def scan_index(
     )
 
 
-def scan_dataset(path: str | Path, *, progress: Progress | None = None) -> ScanReport:
+def scan_dataset(path: str | Path, *, progress: ProgressFn | None = None) -> ScanReport:
     """Open the dataset at ``path`` (real layout or manifest) and scan it.
 
     Raises:

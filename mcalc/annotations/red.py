@@ -130,13 +130,7 @@ def red_mask(rgb: np.ndarray, params: RedMaskParams | None = None) -> np.ndarray
        to a kept mark (ringing);
     5. marks smaller than ``min_area`` pixels are dropped.
 
-    Measured on about 2700 synthetic blobs and strokes (2-40 px, at least 3 px apart) per
-    setting: JPEG quality 75 with 4:2:0 chroma: 0.4% of blobs missed (2x2 px blobs
-    straddling chroma blocks), 0.2% merged with a neighbour 3 px away, under 0.1% split,
-    no false marks; 4:4:4 chroma at quality 75: nothing missed, 0.2% false marks; quality
-    >= 85: at most 0.3% errors in all. The HSV threshold alone finds about one false speck
-    per blob. A small reddish spot standing out of gray (not red, but tinted) can pass for
-    a diluted mark; the renderings hold only gray and red.
+    How well this does on JPEG renderings is in ``docs/measurements.md`` (red marks).
 
     Args:
         rgb: ``(H, W, 3)`` uint8 image in RGB order (an alpha channel is ignored).

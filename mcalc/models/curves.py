@@ -169,7 +169,7 @@ def precision_recall(y_true: np.ndarray, score: np.ndarray) -> PrCurve:
 
 
 def _auc_fast(y: np.ndarray, s: np.ndarray) -> float:
-    """Mann-Whitney AUC with mid-ranks for ties (equals ``roc_auc_score``, ~10x faster)."""
+    """Mann-Whitney AUC with mid-ranks for ties (equals ``roc_auc_score``; cheaper inside a bootstrap loop)."""
     from scipy.stats import rankdata
 
     ranks = rankdata(s)

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -43,6 +43,7 @@ import numpy as np
 from mcalc.errors import DatasetError
 from mcalc.imaging import file_unit, resample_mask
 from mcalc.models.tasks import task_classes
+from mcalc.progress import ProgressFn
 
 if TYPE_CHECKING:
     from mcalc.dataset.records import DatasetIndex, ImageRecord
@@ -71,8 +72,6 @@ WINDOW = "file"
 
 #: Default pixel spacing of patches, in millimetres.
 DEFAULT_SPACING_MM = 0.1
-
-ProgressFn = Callable[[int, int, str], None]
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypedDict
@@ -31,6 +30,7 @@ from mcalc.dataset.zenodo import (
 )
 from mcalc.dicomwrite import write_dicom
 from mcalc.imaging import to_uint8, window
+from mcalc.progress import ProgressFn
 from mcalc.synthetic.paint import CalcTruth
 from mcalc.synthetic.plan import Case, name_quirks, plan_cases
 from mcalc.synthetic.render import render_case
@@ -119,7 +119,7 @@ def generate_demo(
     seed: int = 0,
     size: str = "small",
     shape: tuple[int, int] | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: ProgressFn | None = None,
 ) -> DemoSummary:
     """Generate a synthetic dataset in the real dataset's layout.
 
@@ -255,7 +255,7 @@ def _write_set(
     seed: int,
     shape: tuple[int, int],
     spacing: float,
-    progress: Callable[[int, int, str], None] | None,
+    progress: ProgressFn | None,
 ) -> dict[str, ImageTruth]:
     """Render and write every image of every case; return the per-image ground truth."""
     renamed = {(q["folder"], q["expected"]): q["file"] for q in quirks}
