@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 from mcalc.present.marking import (
@@ -16,23 +15,11 @@ from mcalc.present.marking import (
 )
 from mcalc.store import ImageMarks
 from mcalc.viewer import ImageView
+from tests.viewer_fixtures import tiny_view
 
 
 def _view(flipped: bool) -> ImageView:
-    return ImageView(
-        key="k/CC_recent",
-        preview=np.zeros((50, 40, 3), np.uint8),
-        full_shape=(100, 80),
-        scale=0.5,
-        flipped=flipped,
-        window=(0.0, 1.0),
-        invert=False,
-        spacing_mm=(0.1, 0.1),
-        laterality="R",
-        has_annotation=True,
-        calc_points=np.array([[10.0, 10.0]]),
-        calc_diameters_mm=(0.3,),
-    )
+    return tiny_view(flipped)
 
 
 def test_figure_traces_and_click_grid():

@@ -9,23 +9,11 @@ from mcalc.present.marking import zoom_box
 from mcalc.store import ImageMarks
 from mcalc.store.placement import check_click, nearest_mark, snap_to_peak
 from mcalc.viewer import ImageView
+from tests.viewer_fixtures import tiny_view
 
 
 def _view(flipped: bool) -> ImageView:
-    return ImageView(
-        key="k/CC_recent",
-        preview=np.zeros((50, 40, 3), np.uint8),
-        full_shape=(100, 80),
-        scale=0.5,
-        flipped=flipped,
-        window=(0.0, 1.0),
-        invert=False,
-        spacing_mm=(0.1, 0.1),
-        laterality="R",
-        has_annotation=True,
-        calc_points=np.array([[10.0, 10.0]]),
-        calc_diameters_mm=(0.3,),
-    )
+    return tiny_view(flipped)
 
 
 @pytest.mark.parametrize(

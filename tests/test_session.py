@@ -10,6 +10,7 @@ import pytest
 from mcalc.store import ImageMarks, MarkStore
 from mcalc.store.session import EditSession
 from mcalc.viewer import ImageView
+from tests.viewer_fixtures import tiny_view
 
 KEY = "case-1/CC_recent"
 SHAPE = (100, 80)
@@ -25,18 +26,7 @@ def _open(store: MarkStore, reader: str = "ann") -> EditSession:
 
 
 def _view(flipped: bool = True) -> ImageView:
-    return ImageView(
-        key=KEY,
-        preview=np.zeros((50, 40, 3), np.uint8),
-        full_shape=SHAPE,
-        scale=0.5,
-        flipped=flipped,
-        window=(0.0, 1.0),
-        invert=False,
-        spacing_mm=(0.1, 0.1),
-        laterality="R",
-        has_annotation=False,
-    )
+    return tiny_view(flipped, key=KEY, full_shape=SHAPE, with_calcification=False)
 
 
 def _ids(s: EditSession) -> list[str]:

@@ -64,6 +64,7 @@ __all__ = [
     "find_manifest",
     "annotation_kind_for",
     "MANIFEST_NAME",
+    "COLUMNS",
     "REQUIRED_COLUMNS",
     "OPTIONAL_COLUMNS",
 ]
@@ -72,13 +73,14 @@ log = logging.getLogger(__name__)
 
 #: The file name looked for when a folder is given.
 MANIFEST_NAME = "manifest.csv"
-#: Columns a manifest must have.
-REQUIRED_COLUMNS: tuple[str, ...] = ("case_id", "view", "image")
-#: Columns read when present.
-OPTIONAL_COLUMNS: tuple[str, ...] = (
+#: Every column a manifest may have, in the order of the example above.
+COLUMNS: tuple[str, ...] = (
+    "case_id",
     "patient_id",
     "laterality",
+    "view",
     "timepoint",
+    "image",
     "annotation",
     "annotation_kind",
     "birads",
@@ -87,6 +89,10 @@ OPTIONAL_COLUMNS: tuple[str, ...] = (
     "age",
     "group",
 )
+#: Columns a manifest must have.
+REQUIRED_COLUMNS: tuple[str, ...] = ("case_id", "view", "image")
+#: Columns read when present.
+OPTIONAL_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in REQUIRED_COLUMNS)
 #: Values of the breast itself: later rows that disagree are reported.
 _IDENTITY_FIELDS: tuple[str, ...] = ("patient_id", "laterality")
 #: Values of an examination: a ``recent`` row's value wins, as in the real spreadsheet.

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mcalc.dataset.manifest import COLUMNS
 from mcalc.errors import DatasetError, ImageReadError
 from mcalc.fileio import atomic_write_bytes, atomic_write_text
 
@@ -38,21 +39,8 @@ __all__ = [
     "birads_rank",
 ]
 
-#: Columns written, in order (see :mod:`mcalc.dataset.manifest`).
-MANIFEST_COLUMNS: tuple[str, ...] = (
-    "case_id",
-    "patient_id",
-    "laterality",
-    "view",
-    "timepoint",
-    "image",
-    "annotation",
-    "annotation_kind",
-    "birads",
-    "density",
-    "biopsy",
-    "age",
-)
+#: Columns written, in order: the manifest's own, less ``group`` (derived from BI-RADS).
+MANIFEST_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c != "group")
 #: ``mask``: non-zero pixels are individual calcifications; ``region``: non-zero pixels
 #: outline an area that holds calcifications; ``none``: no annotation.
 ROW_KINDS: tuple[str, ...] = ("mask", "region", "none")
