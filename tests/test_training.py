@@ -84,7 +84,7 @@ def test_stage_plan_takes_the_head_epochs_of_the_config() -> None:
 
 
 def test_training_events_become_log_lines() -> None:
-    from mcalc.models.training import _log_line
+    from mcalc.models.train_events import _log_line
 
     epoch = {"event": "epoch", "stage": "train", "epoch": 1, "epochs": 2, "loss": 0.5}
     assert _log_line(epoch) == "train epoch 1/2: loss 0.5000"
@@ -145,6 +145,28 @@ def test_interrupted_run_registers_nothing(tiny_data, tmp_path) -> None:
 
     with pytest.raises(ModelError, match="interrupted"):
         train(_config(tiny_data, tmp_path), callbacks=[Interrupt()])
+    assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+
+
+@pytest.mark.slow
+def test_a_stop_request_ends_the_fit_after_its_batch(tiny_data, tmp_path) -> None:
+    """A cancelled job's SIGTERM sets a StopRequest: the fit ends after the current batch
+    and the run ends as interrupted (raising inside TensorFlow's step gave a SystemError)."""
+    from mcalc.models.train_events import StopRequest
+
+    stop = StopRequest()
+    batches = []
+
+    def on_event(event):
+        if event["event"] == "batch":
+            batches.append(event["batch"])
+            assert stop.fitting
+            stop.set()  # what the signal handler does while a fit runs
+
+    config = _config(tiny_data, tmp_path, epochs=3, max_steps=3)
+    with pytest.raises(ModelError, match="interrupted"):
+        train(config, progress=on_event, stop=stop)
+    assert batches == [1] and not stop.fitting
     assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
 
 

@@ -20,7 +20,7 @@ from mcalc.config import get_settings
 from mcalc.errors import McalcError
 
 if TYPE_CHECKING:
-    from mcalc.models.training import TrainEvent, TrainEventFn
+    from mcalc.models.train_events import StopRequest, TrainEvent, TrainEventFn
 
 __all__ = ["register_commands", "cmd_train", "cmd_models", "cmd_evaluate", "ProgressBar"]
 
@@ -106,28 +106,41 @@ def _guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Name
     return run
 
 
-def _sigterm_as_interrupt() -> None:
-    """Let SIGTERM (a cancelled job) unwind like Ctrl-C, so no half-registered folder stays."""
+def _sigterm_as_interrupt() -> StopRequest:
+    """Let SIGTERM (a cancelled job) unwind like Ctrl-C, so no half-registered folder stays.
+
+    During a fit the handler only sets the returned request (the trainer stops after the
+    batch and unwinds itself): an exception raised inside TensorFlow's step function
+    surfaces as a ``SystemError``, not as the interruption.
+    """
     import signal
 
+    from mcalc.models.train_events import StopRequest
+
+    stop = StopRequest()
+
     def handler(signum: int, frame: object) -> None:
+        if stop.fitting:
+            stop.set()
+            return
         raise KeyboardInterrupt(f"signal {signum}")
 
     # ValueError: not the main thread (tests calling main() from a thread)
     with contextlib.suppress(ValueError):
         signal.signal(signal.SIGTERM, handler)
+    return stop
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from mcalc.models.train_config import TrainConfig
 
-    _sigterm_as_interrupt()
+    stop = _sigterm_as_interrupt()
     config = TrainConfig.from_args(args)
     config.validate()  # fail on bad names before TensorFlow starts
 
     from mcalc.models.training import train
 
-    result = train(config, progress=_train_progress(not args.json))
+    result = train(config, progress=_train_progress(not args.json), stop=stop)
     card = result.card
     if args.json:
         print(json.dumps(card.to_json()))

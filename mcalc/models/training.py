@@ -17,7 +17,7 @@ import logging
 import platform
 import shutil
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -52,6 +52,14 @@ from mcalc.models.registry import (
 from mcalc.models.split import Split, split_cases
 from mcalc.models.tasks import get_task, task_classes
 from mcalc.models.train_config import TrainConfig
+from mcalc.models.train_events import (
+    ProgressLogger,
+    StopOnRequest,
+    StopRequest,
+    TrainEvent,
+    TrainEventFn,
+    emit_event,
+)
 from mcalc.models.weights import WeightsInfo, apply_weights, resolve_weights
 
 if TYPE_CHECKING:
@@ -63,6 +71,7 @@ __all__ = [
     "TrainEventFn",
     "TrainResult",
     "ProgressLogger",
+    "StopRequest",
     "train",
     "dataset_fingerprint",
     "package_versions",
@@ -71,12 +80,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: One training event (``start``, ``sampling``, ``patches``, ``stage``, ``batch``, ``epoch``,
-#: ``done``, ``failed``, ``interrupted``): a JSON-able dict, one line of ``progress.jsonl``.
-TrainEvent = dict[str, Any]
-#: Receives each :data:`TrainEvent`; unlike :data:`mcalc.progress.ProgressFn` it carries the
-#: whole event, not a count.
-TrainEventFn = Callable[[TrainEvent], None]
 #: A model card (or a part of one) in the registry's JSON card format.
 CardJson = dict[str, Any]
 
@@ -114,108 +117,6 @@ def select_strategy(kind: str = "auto") -> Any:
         devices = gpus if len(gpus) > 1 else tf.config.list_logical_devices("CPU")
         return tf.distribute.MirroredStrategy(devices=[d.name for d in devices])
     return tf.distribute.get_strategy()
-
-
-class ProgressLogger(keras.callbacks.Callback):
-    """Writes one JSON line per batch and per epoch to ``path`` (flushed at once) and
-    passes each event to ``progress``.
-
-    Events: ``{"event": "batch", "stage", "epoch", "batch", "steps", "loss", "time"}`` and
-    ``{"event": "epoch", "stage", "epoch", "epochs", <logs>, "time"}``.
-    """
-
-    def __init__(
-        self,
-        path: Path,
-        *,
-        steps: int,
-        epochs: int,
-        stage: str = "train",
-        progress: TrainEventFn | None = None,
-    ) -> None:
-        super().__init__()
-        self.path = Path(path)
-        self.steps = steps
-        self.epochs = epochs
-        self.stage = stage
-        self.progress = progress
-        self.epoch = 0
-        self.t0 = time.perf_counter()
-
-    def emit(self, event: TrainEvent) -> None:
-        _emit(self.path, self.progress, event)
-
-    def on_epoch_begin(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        self.epoch = epoch
-
-    def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
-        logs = logs or {}
-        self.emit(
-            {
-                "event": "batch",
-                "stage": self.stage,
-                "epoch": self.epoch + 1,
-                "epochs": self.epochs,
-                "batch": batch + 1,
-                "steps": self.steps,
-                "loss": _num(logs.get("loss")),
-            }
-        )
-
-    def on_epoch_end(self, epoch: int, logs: Mapping[str, Any] | None = None) -> None:
-        values = {k: _num(v) for k, v in (logs or {}).items()}
-        self.emit(
-            {
-                "event": "epoch",
-                "stage": self.stage,
-                "epoch": epoch + 1,
-                "epochs": self.epochs,
-                "seconds": round(time.perf_counter() - self.t0, 3),
-                **values,
-            }
-        )
-
-
-def _num(value: Any) -> float | None:
-    try:
-        out = float(value)
-    except (TypeError, ValueError):
-        return None
-    return out if np.isfinite(out) else None
-
-
-def _log_line(event: TrainEvent) -> str | None:
-    """One readable log line for the events a person follows (not batches)."""
-    kind = event.get("event")
-    if kind == "start":
-        return f"training {event.get('model_id')}"
-    if kind == "patches":
-        counts = {k: v for k, v in event.items() if k in ("train", "val", "test")}
-        return f"patches sampled: {counts}"
-    if kind == "stage":
-        return (
-            f"stage {event['stage']}: freeze {event.get('strategy')}, {event['epochs']} epoch(s), "
-            f"lr {event['lr']:g}, {event.get('trainable_params', 0):,} parameters trainable"
-        )
-    if kind == "epoch":
-        shown = " ".join(
-            f"{k} {v:.4f}"
-            for k, v in event.items()
-            if k.startswith(("loss", "acc", "val_")) and isinstance(v, float)
-        )
-        return f"{event['stage']} epoch {event['epoch']}/{event['epochs']}: {shown}"
-    return None
-
-
-def _emit(path: Path, progress: TrainEventFn | None, event: TrainEvent) -> None:
-    event = {"time": round(time.time(), 3), **event}
-    with path.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(event) + "\n")
-    line = _log_line(event)
-    if line:
-        log.info(line)
-    if progress is not None:
-        progress(event)
 
 
 def _seed_everything(seed: int, gpu: bool) -> None:
@@ -270,13 +171,19 @@ class _Run:
     winfo: WeightsInfo
     progress: TrainEventFn | None
     callbacks: Sequence[keras.callbacks.Callback]
+    stop: StopRequest | None = None
+
+    def check_stop(self) -> None:
+        """Raise ``KeyboardInterrupt`` (outside TensorFlow) when a stop was requested."""
+        if self.stop is not None and self.stop.is_set():
+            raise KeyboardInterrupt("stop requested")
 
     @property
     def log_path(self) -> Path:
         return self.run_dir / "progress.jsonl"
 
     def emit(self, event: TrainEvent) -> None:
-        _emit(self.log_path, self.progress, event)
+        emit_event(self.log_path, self.progress, event)
 
 
 @dataclass
@@ -307,6 +214,7 @@ def _start_run(
     config: TrainConfig,
     progress: TrainEventFn | None,
     callbacks: Sequence[keras.callbacks.Callback],
+    stop: StopRequest | None,
 ) -> _Run:
     """Check the configuration, choose the id and weights, and start a clean run folder."""
     config.validate()
@@ -331,7 +239,8 @@ def _start_run(
         run_dir=run_dir,
         winfo=winfo,
         progress=progress,
-        callbacks=callbacks,
+        callbacks=(*callbacks, StopOnRequest(stop)) if stop is not None else callbacks,
+        stop=stop,
     )
     run.emit({"event": "start", "model_id": model_id, "config": config.to_json()})
     return run
@@ -416,7 +325,9 @@ def _fit_stages(run: _Run, data: _Data, gpu: bool) -> _Fitted:
         lr_used.append(lr)
         stages.append({"stage": stage, "epochs": epochs, "lr": lr, **report.as_dict()})
         run.emit({"event": "stage", **stages[-1]})
+        run.check_stop()
         history[stage] = _fit_stage(model, data.sets, run, epochs=epochs, stage=stage)
+        run.check_stop()  # a stop during the fit ended it early: do not go on as if done
     if report is None:  # the plan always has a stage; this guards a future empty one
         raise ModelError("no training stage was planned")
     return _Fitted(model, strategy, gpu, history, stages, report, lr_used)
@@ -577,6 +488,7 @@ def train(
     config: TrainConfig,
     progress: TrainEventFn | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    stop: StopRequest | None = None,
 ) -> TrainResult:
     """Train, evaluate on held-out patients and register a model.
 
@@ -584,6 +496,8 @@ def train(
         config: the run.
         progress: receives every event (sampling, batches, epochs, stages) as a dict.
         callbacks: extra Keras callbacks.
+        stop: set it (from a signal handler, another thread) to stop at the end of the
+            current batch; the run then ends as interrupted.
 
     Returns:
         The registered model's id, folder and card.
@@ -596,7 +510,7 @@ def train(
     """
     import tensorflow as tf
 
-    run = _start_run(config, progress, callbacks)
+    run = _start_run(config, progress, callbacks, stop)
     t_start = time.perf_counter()
     try:
         data = _prepare_data(run)
@@ -606,15 +520,15 @@ def train(
         card = _card_json(run, data, fitted, metrics, seconds)
         path = _register(run, model, card)
     except KeyboardInterrupt as exc:
-        _emit(run.log_path, None, {"event": "interrupted"})
+        emit_event(run.log_path, None, {"event": "interrupted"})
         raise ModelError(
             f"training of {run.model_id} was interrupted: nothing was registered"
         ) from exc
     except McalcError as exc:
-        _emit(run.log_path, None, {"event": "failed", "message": str(exc)})
+        emit_event(run.log_path, None, {"event": "failed", "message": str(exc)})
         raise
     except tf.errors.ResourceExhaustedError as exc:
-        _emit(run.log_path, None, {"event": "failed", "message": "out of memory"})
+        emit_event(run.log_path, None, {"event": "failed", "message": "out of memory"})
         raise ModelError(
             f"out of memory while training {run.spec.name}: lower --batch or the patch size"
         ) from exc
