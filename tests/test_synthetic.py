@@ -84,6 +84,7 @@ def test_layout_and_exact_file_names(demo: DemoSummary, marker: dict) -> None:
         "Description.xlsx",
         "README.txt",
         "mcalc_demo.json",
+        "mcalc_landmarks.json",
     ]
     assert "SYNTHETIC" in (root / "README.txt").read_text()
     assert "not patient data" in (root / "README.txt").read_text().lower()
@@ -378,3 +379,22 @@ def test_regenerated_files_are_byte_identical_and_exams_share_a_study(tmp_path):
     assert cc.StudyInstanceUID == mlo.StudyInstanceUID
     assert cc.SeriesInstanceUID != mlo.SeriesInstanceUID
     assert cc.SOPInstanceUID != mlo.SOPInstanceUID
+
+
+def test_landmarks_pair_every_view_within_the_planned_deformation(demo: DemoSummary) -> None:
+    """One (N, 4) set per case and view; prior and recent points differ by at most the
+    shift plus the deformation of the spec (a few pixels), and lie inside the image."""
+    from mcalc.synthetic import read_landmarks
+    from mcalc.synthetic.spec import DEFORM_MM, SHIFT_MM
+
+    marks = read_landmarks(demo.out)
+    assert len(marks) == 2 * demo.cases
+    marker = json.loads((demo.out / "mcalc_demo.json").read_text())
+    rows, cols = marker["shape"]
+    spacing = marker["pixel_spacing_mm"]
+    for pts in marks.values():
+        assert pts.shape[1] == 4 and len(pts) > 50
+        moved_mm = np.hypot(*(pts[:, 2:] - pts[:, :2]).T) * spacing
+        assert moved_mm.max() <= SHIFT_MM[1] + 3 * DEFORM_MM
+        assert moved_mm.mean() > 0.1
+        assert pts[:, [0, 2]].max() < rows and pts[:, [1, 3]].max() < cols

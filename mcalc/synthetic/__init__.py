@@ -39,6 +39,20 @@ Example:
 """
 
 from mcalc.synthetic.spec import CLUSTER_MIN_CALCS, SIZES
-from mcalc.synthetic.write import DemoSummary, generate_demo, is_synthetic
+from mcalc.synthetic.write import (
+    LANDMARKS_NAME,
+    DemoSummary,
+    generate_demo,
+    is_synthetic,
+    read_landmarks,
+)
 
-__all__ = ["SIZES", "CLUSTER_MIN_CALCS", "DemoSummary", "generate_demo", "is_synthetic"]
+__all__ = [
+    "SIZES",
+    "CLUSTER_MIN_CALCS",
+    "LANDMARKS_NAME",
+    "DemoSummary",
+    "generate_demo",
+    "is_synthetic",
+    "read_landmarks",
+]

@@ -28,7 +28,7 @@ from mcalc.synthetic.spec import (
     Geometry,
     stream_rng,
 )
-from mcalc.synthetic.warp import follow, warp, warp_fields
+from mcalc.synthetic.warp import follow, landmarks, warp, warp_fields
 
 __all__ = ["RenderedImage", "render_case"]
 
@@ -41,6 +41,8 @@ class RenderedImage:
     mask: np.ndarray
     calcs: tuple[CalcTruth, ...]
     clusters: int
+    #: (N, 4) prior (row, col) -> recent (row, col) landmark pairs; empty for recent images.
+    landmarks: np.ndarray | None = None
 
 
 def render_case(
@@ -74,6 +76,7 @@ def render_case(
                 mask=mask,
                 calcs=tuple(calc_truth(c, geom.cols, case.laterality) for c in calcs),
                 clusters=int(n_cluster >= CLUSTER_MIN_CALCS),
+                landmarks=landmarks(fields, case.laterality) if timepoint == "prior" else None,
             )
 
 

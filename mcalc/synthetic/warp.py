@@ -8,7 +8,10 @@ import numpy as np
 from mcalc.synthetic.paint import Calc
 from mcalc.synthetic.spec import DEFORM_MM, SHIFT_MM
 
-__all__ = ["warp_fields", "warp", "follow"]
+__all__ = ["warp_fields", "warp", "follow", "landmarks"]
+
+#: Landmark grid of :func:`landmarks` (rows, columns of points over the image).
+LANDMARK_GRID = (12, 10)
 
 
 def warp_fields(
@@ -47,3 +50,23 @@ def follow(
         k = int(np.clip(round(col), 0, cols - 1))
         row, col = c.row - float(dy[r, k]), c.col - float(dx[r, k])
     return c.moved(row, col, scale, gain)
+
+
+def landmarks(fields: tuple[np.ndarray, np.ndarray], laterality: str) -> np.ndarray:
+    """Corresponding points of the prior and recent image: ``(N, 4)`` prior (row, col),
+    recent (row, col), in the files' full-resolution pixels.
+
+    Exact by construction: :func:`warp` shows, at prior pixel p, the recent tissue at
+    p + displacement(p); points lie on a regular grid of whole pixels. Right breasts are
+    mirrored when written, so the columns are mirrored here too.
+    """
+    dy, dx = fields
+    rows, cols = dy.shape
+    gr = np.linspace(0, rows - 1, LANDMARK_GRID[0] + 2)[1:-1].round().astype(int)
+    gc = np.linspace(0, cols - 1, LANDMARK_GRID[1] + 2)[1:-1].round().astype(int)
+    r, c = (a.ravel() for a in np.meshgrid(gr, gc, indexing="ij"))
+    out = np.stack([r, c, r + dy[r, c], c + dx[r, c]], axis=1).astype(np.float64)
+    if laterality == "R":
+        out[:, 1] = cols - 1 - out[:, 1]
+        out[:, 3] = cols - 1 - out[:, 3]
+    return out

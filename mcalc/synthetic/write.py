@@ -49,7 +49,14 @@ from mcalc.synthetic.spec import (
     WINDOW,
 )
 
-__all__ = ["DemoSummary", "ImageTruth", "generate_demo", "is_synthetic"]
+__all__ = [
+    "DemoSummary",
+    "ImageTruth",
+    "LANDMARKS_NAME",
+    "generate_demo",
+    "is_synthetic",
+    "read_landmarks",
+]
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +101,31 @@ class DemoSummary:
     clusters: int
     truth: dict[str, ImageTruth]
     seconds: float
+
+
+#: Per view of each case, corresponding points of the prior and recent image (the
+#: deformation applied between rounds), for measuring a registration's error.
+LANDMARKS_NAME = "mcalc_landmarks.json"
+_LANDMARKS_NOTE = (
+    "SYNTHETIC ground truth: per '<group>/<case>/<view>', rows of [prior_row, prior_col, "
+    "recent_row, recent_col] in full-resolution pixels of the DICOMs"
+)
+
+
+def read_landmarks(root: str | Path) -> dict[str, np.ndarray]:
+    """The landmark pairs of a demo set, ``{'<group>/<case>/<view>': (N, 4) array}``.
+
+    Raises:
+        FileNotFoundError: ``root`` is not a demo set written with landmarks.
+    """
+    path = Path(root) / LANDMARKS_NAME
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"no {LANDMARKS_NAME} in {root}: regenerate the demo (python -m mcalc demo) "
+            "to get the deformation's landmarks"
+        )
+    views = json.loads(path.read_text(encoding="utf-8"))["views"]
+    return {k: np.asarray(v, dtype=np.float64).reshape(-1, 4) for k, v in views.items()}
 
 
 def is_synthetic(root: str | Path) -> bool:
@@ -262,6 +294,7 @@ def _write_set(
     total = 4 * len(plans)
     done = 0
     truth: dict[str, ImageTruth] = {}
+    moved: dict[str, list[list[float]]] = {}
     for case in plans:
         folder_key = f"{case.group}/{case.folder}"
         folder = root / DATASET_FOLDER / case.group / str(case.folder)
@@ -299,9 +332,12 @@ def _write_set(
                 clusters=image.clusters,
                 calcs=list(image.calcs),
             )
+            if image.landmarks is not None:
+                moved[f"{folder_key}/{image.view}"] = np.round(image.landmarks, 3).tolist()
             done += 1
             if progress is not None:
                 progress(done, total, f"{folder_key} {stem}")
+    (root / LANDMARKS_NAME).write_text(json.dumps({"note": _LANDMARKS_NOTE, "views": moved}))
     return truth
 
 
@@ -373,6 +409,8 @@ def _readme(cases: int, seed: int, size: str, shape: tuple[int, int], spacing: f
         "DICOMs and *_GT.jpg annotation images (calcifications painted red). Some file names\n"
         "carry the real set's quirks on purpose (see 'quirks' in mcalc_demo.json).\n"
         "mcalc_demo.json marks the set as synthetic and holds the ground truth.\n"
+        "mcalc_landmarks.json holds, per case and view, corresponding points of the prior and\n"
+        "recent image (the deformation applied between rounds), to measure registrations.\n"
     )
 
 

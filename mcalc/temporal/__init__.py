@@ -1,0 +1,36 @@
+"""Time as a dimension: the prior exam registered to the recent one, and what changed.
+
+- :mod:`~mcalc.temporal.register` - :func:`register_images` (SimpleITK: affine from the
+  breast masks' moments, then a coarse B-spline inside the breast), the
+  :class:`Registration` (points both ways, warps, quality, folding check) and
+  :func:`landmark_error` (target registration error on known pairs);
+- :mod:`~mcalc.temporal.pair` - :func:`register_pair`, one view of a case in both rounds
+  through the same pixel pipeline, cached per pair and settings.
+"""
+
+from mcalc.temporal.pair import TemporalError, TemporalPair, pair_records, register_pair
+from mcalc.temporal.register import (
+    Registration,
+    RegistrationError,
+    RegistrationSettings,
+    field_from_affine,
+    jacobian_determinant,
+    landmark_error,
+    quality_figures,
+    register_images,
+)
+
+__all__ = [
+    "Registration",
+    "RegistrationError",
+    "RegistrationSettings",
+    "TemporalError",
+    "TemporalPair",
+    "field_from_affine",
+    "jacobian_determinant",
+    "landmark_error",
+    "pair_records",
+    "quality_figures",
+    "register_images",
+    "register_pair",
+]

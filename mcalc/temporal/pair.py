@@ -1,0 +1,204 @@
+"""A case's prior and recent image of one view, registered: loading, orientation, cache.
+
+Both images go through the same pixel pipeline (:func:`mcalc.imaging.file_unit`: VOI LUT
+or window, MONOCHROME1) and breast segmentation (:func:`mcalc.breast.breast_mask`). The
+prior is mirrored when its chest wall lies on the other side from the recent image's (a
+file stored the other way round); a prior of another view or breast is refused.
+Registrations are cached per pair and settings under the image cache (the recent file's
+entry): the field as an array, the rest as JSON.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from mcalc.annotations import AnnotationSummary
+from mcalc.breast import breast_mask, chest_wall_side
+from mcalc.cache import ImageCache, file_key
+from mcalc.dataset.records import CaseRecord, ImageRecord
+from mcalc.errors import McalcError
+from mcalc.imageio import Mammogram
+from mcalc.imaging import file_unit
+from mcalc.temporal.register import Registration, RegistrationSettings, register_images
+from mcalc.viewer import annotation_for
+
+__all__ = ["TemporalError", "TemporalPair", "pair_records", "register_pair"]
+
+log = logging.getLogger(__name__)
+
+
+class TemporalError(McalcError):
+    """A prior/recent pair cannot be formed (no prior, other view or side)."""
+
+
+@dataclass(frozen=True)
+class TemporalPair:
+    """One view of a case in both rounds, registered.
+
+    Attributes:
+        view: ``CC`` or ``MLO``.
+        recent, prior: full-resolution [0, 1] images as in their files (not mirrored).
+        recent_mask, prior_mask: breast masks of each.
+        recent_marks, prior_marks: annotation masks (``None`` without annotation).
+        recent_summary, prior_summary: calcifications and clusters of each annotation.
+        registration: the prior -> recent registration.
+        spacing_mm: full-resolution pixel spacing of the recent image.
+        notes: what was noticed on the way (mirrored prior, annotation problems).
+    """
+
+    view: str
+    recent: np.ndarray
+    prior: np.ndarray
+    recent_mask: np.ndarray
+    prior_mask: np.ndarray
+    recent_marks: np.ndarray | None
+    prior_marks: np.ndarray | None
+    recent_summary: AnnotationSummary | None
+    prior_summary: AnnotationSummary | None
+    registration: Registration
+    spacing_mm: float
+    notes: tuple[str, ...] = ()
+
+
+def pair_records(case: CaseRecord, view: str) -> tuple[ImageRecord, ImageRecord]:
+    """(recent, prior) records of ``view``; :class:`TemporalError` when one is missing."""
+    recent, prior = case.image(view, "recent"), case.image(view, "prior")
+    missing = [t for t, r in (("recent", recent), ("prior", prior)) if r is None]
+    if missing or recent is None or prior is None:
+        have = ", ".join(sorted(f"{r.view} {r.timepoint}" for r in case.images)) or "none"
+        raise TemporalError(
+            f"case {case.case_id} has no {' and no '.join(missing)} {view} image "
+            f"(it has: {have}); temporal analysis needs both rounds"
+        )
+    return recent, prior
+
+
+def _check_same(recent: Mammogram, prior: Mammogram, view: str, laterality: str | None) -> None:
+    """Refuse a pair whose DICOM tags name different views or breasts."""
+    if recent.view and prior.view and recent.view != prior.view:
+        raise TemporalError(
+            f"{view}: the recent image is a {recent.view} view but the prior is {prior.view}; "
+            "register images of the same view"
+        )
+    if recent.laterality and prior.laterality and recent.laterality != prior.laterality:
+        raise TemporalError(
+            f"{view}: the recent image is of the {recent.laterality} breast but the prior of "
+            f"the {prior.laterality} breast (case laterality {laterality or 'unknown'})"
+        )
+
+
+def _unit_and_mask(cache: ImageCache, rec: ImageRecord) -> tuple[Mammogram, np.ndarray, np.ndarray]:
+    mammo = cache.load(rec.image_path)
+    unit = cache.memo(rec.image_path, "file-unit", lambda: file_unit(mammo))
+    mask = cache.array(rec.image_path, "breast-mask", lambda: breast_mask(unit))
+    return mammo, unit, mask
+
+
+def _cached(
+    cache: ImageCache, recent_path: Path, name: str, compute: Callable[[], Registration]
+) -> Registration:
+    """Registration through the image cache (JSON for figures, arrays for the fields)."""
+    made: dict[str, Registration] = {}
+
+    def once() -> Registration:
+        if "r" not in made:
+            made["r"] = compute()
+        return made["r"]
+
+    def meta() -> dict[str, object]:
+        reg = once()
+        return {
+            "recent_shape": list(reg.recent_shape),
+            "prior_shape": list(reg.prior_shape),
+            "spacing_mm": reg.spacing_mm,
+            "method": reg.method,
+            "fallback": reg.fallback,
+            "prior_mirrored": reg.prior_mirrored,
+            "quality": reg.quality,
+            "seconds": reg.seconds,
+        }
+
+    info = cache.json(recent_path, name, meta)
+    if not isinstance(info, dict):
+        raise TemporalError(f"broken registration cache entry {name}")
+
+    def fields() -> np.ndarray:
+        reg = once()
+        return np.stack([reg.field, reg.affine_field])
+
+    both = cache.array(recent_path, name + "-fields", fields)
+    return Registration(
+        recent_shape=(int(info["recent_shape"][0]), int(info["recent_shape"][1])),
+        prior_shape=(int(info["prior_shape"][0]), int(info["prior_shape"][1])),
+        spacing_mm=float(info["spacing_mm"]),
+        field=np.asarray(both[0], dtype=np.float32),
+        affine_field=np.asarray(both[1], dtype=np.float32),
+        method=str(info["method"]),
+        fallback=info["fallback"],
+        prior_mirrored=bool(info["prior_mirrored"]),
+        quality=dict(info["quality"]),
+        seconds=float(info["seconds"]),
+    )
+
+
+def register_pair(
+    cache: ImageCache,
+    case: CaseRecord,
+    view: str,
+    settings: RegistrationSettings | None = None,
+) -> TemporalPair:
+    """Load, orient, segment and register ``case``'s prior ``view`` to its recent one.
+
+    Raises:
+        TemporalError: no prior (or recent) image, or the two are of different views/sides.
+        RegistrationError: no breast in one of the images.
+        ImageReadError: a file cannot be decoded.
+    """
+    settings = settings or RegistrationSettings()
+    rec_r, rec_p = pair_records(case, view)
+    mammo_r, unit_r, mask_r = _unit_and_mask(cache, rec_r)
+    mammo_p, unit_p, mask_p = _unit_and_mask(cache, rec_p)
+    _check_same(mammo_r, mammo_p, view, case.laterality)
+    notes: list[str] = []
+    mirrored = chest_wall_side(mask_r) != chest_wall_side(mask_p)
+    if mirrored:
+        notes.append("the prior's chest wall is on the other side: mirrored before registering")
+    spacing = float(mammo_r.pixel_spacing_mm[0])
+    name = f"temporal-{file_key(rec_p.image_path)[:16]}-{settings.key()}"
+
+    def compute() -> Registration:
+        return register_images(
+            unit_r,
+            unit_p,
+            mask_r,
+            mask_p,
+            spacing_mm=spacing,
+            prior_mirrored=mirrored,
+            settings=settings,
+        )
+
+    reg = _cached(cache, rec_r.image_path, name, compute)
+    marks_r, summ_r, notes_r = annotation_for(cache, rec_r, mammo_r.shape, mammo_r.pixel_spacing_mm)
+    marks_p, summ_p, notes_p = annotation_for(cache, rec_p, mammo_p.shape, mammo_p.pixel_spacing_mm)
+    notes += list(notes_r) + list(notes_p)
+    if reg.fallback:
+        notes.append(f"registration fell back to the global stage: {reg.fallback}")
+    return TemporalPair(
+        view=view,
+        recent=unit_r,
+        prior=unit_p,
+        recent_mask=mask_r,
+        prior_mask=mask_p,
+        recent_marks=marks_r,
+        prior_marks=marks_p,
+        recent_summary=summ_r,
+        prior_summary=summ_p,
+        registration=reg,
+        spacing_mm=spacing,
+        notes=tuple(notes),
+    )

@@ -1,0 +1,542 @@
+"""Registering the prior mammogram to the recent one (SimpleITK), per view.
+
+Stages, on copies shrunk to ``RegistrationSettings.work_side`` px (area averaging):
+
+1. **global**: an affine transform initialised from the moments (centre of mass, principal
+   axes) of the two breast masks, so the breast outlines and chest walls start aligned;
+   refined by Mattes mutual information inside the recent breast (exposure may differ
+   between rounds), two resolution levels;
+2. **non-rigid**: a coarse B-spline (``bspline_grid`` control cells per side) on top of the
+   global transform, same metric and mask, a bounded number of L-BFGS-B iterations.
+
+The result is a dense displacement field on the working grid (recent -> prior, in
+full-resolution pixels), from which :class:`Registration` maps points both ways and warps
+the prior (image and annotation mask) onto the recent grid. A non-rigid stage that fails,
+folds (Jacobian determinant <= 0 inside the breast) or lowers the similarity is dropped for
+the global stage, and the result says so (``fallback``).
+
+Reference: Loizidou et al., "An automated breast micro-calcification detection and
+classification technique using temporal subtraction of mammograms", IEEE Access 2020.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import asdict, dataclass, replace
+
+import cv2
+import numpy as np
+
+from mcalc.errors import McalcError
+
+__all__ = [
+    "RegistrationSettings",
+    "Registration",
+    "RegistrationError",
+    "register_images",
+    "jacobian_determinant",
+    "field_from_affine",
+    "landmark_error",
+    "quality_figures",
+]
+
+log = logging.getLogger(__name__)
+
+_EPS = 1e-6
+
+
+class RegistrationError(McalcError):
+    """The two images cannot be registered (no breast, bad shapes)."""
+
+
+@dataclass(frozen=True)
+class RegistrationSettings:
+    """How a pair is registered (part of the cache key).
+
+    Attributes:
+        work_side: longest side, in px, of the images the registration runs on.
+        nonrigid: run the B-spline stage after the global one.
+        bspline_grid: B-spline control cells per side (coarse: smooth deformation).
+        affine_iterations, bspline_iterations: optimiser iteration caps (the time budget).
+        bins: histogram bins of the mutual-information metric.
+        sampling: fraction of the breast's pixels the metric samples.
+        seed: seed of that sampling (results are reproducible).
+    """
+
+    work_side: int = 256
+    nonrigid: bool = True
+    bspline_grid: int = 4
+    affine_iterations: int = 150
+    bspline_iterations: int = 40
+    bins: int = 32
+    sampling: float = 0.25
+    seed: int = 7
+
+    def __post_init__(self) -> None:
+        if not 32 <= self.work_side <= 2048:
+            raise ValueError(f"work_side must be 32..2048 px, got {self.work_side}")
+        if not 1 <= self.bspline_grid <= 32:
+            raise ValueError(f"bspline_grid must be 1..32 cells, got {self.bspline_grid}")
+        if not 0.0 < self.sampling <= 1.0:
+            raise ValueError(f"sampling must be in (0, 1], got {self.sampling}")
+
+    def key(self) -> str:
+        """A short stable text naming these settings (for cache entries)."""
+        return "-".join(f"{v}" for v in asdict(self).values())
+
+
+@dataclass(frozen=True)
+class Registration:
+    """A registered pair: recent <-> prior mapping, warps and quality figures.
+
+    Attributes:
+        recent_shape, prior_shape: full-resolution (rows, cols) of the two images.
+        field: ``(h, w, 2)`` float32 displacement on the working grid of the recent image,
+            in full-resolution prior pixels: recent pixel ``p`` shows the tissue the prior
+            shows at ``p + field(p)`` (after ``prior_mirrored``).
+        affine_field: the same for the global stage alone (the fallback).
+        method: ``affine``, ``affine+bspline``.
+        fallback: why the non-rigid stage was dropped (``None`` when it was kept or not run).
+        prior_mirrored: the prior was mirrored left-right to put its chest wall on the
+            recent image's side before registering.
+        quality: similarity before/after inside the breast (``ncc_before``, ``ncc_after``,
+            ``ncc_global``), ``overlap`` (fraction of the recent breast covered by the
+            registered prior breast), deformation magnitude in mm (``mean_mm``, ``max_mm``,
+            ``nonrigid_max_mm``), ``min_jacobian`` and ``folding``.
+        seconds: wall-clock time of the registration.
+    """
+
+    recent_shape: tuple[int, int]
+    prior_shape: tuple[int, int]
+    spacing_mm: float
+    field: np.ndarray
+    affine_field: np.ndarray
+    method: str
+    fallback: str | None
+    prior_mirrored: bool
+    quality: dict[str, float | bool] = dataclasses.field(default_factory=dict)
+    seconds: float = 0.0
+
+    # ---- point mapping -------------------------------------------------------------
+    def _field_at(self, points: np.ndarray) -> np.ndarray:
+        """Bilinear displacement at full-resolution recent points ``(N, 2)``."""
+        h, w = self.field.shape[:2]
+        sr, sc = self.recent_shape[0] / h, self.recent_shape[1] / w
+        # Working pixel i covers full pixels [i*s, (i+1)*s): its centre is i*s + s/2 - 0.5.
+        gr = np.clip((points[:, 0] + 0.5) / sr - 0.5, 0, h - 1)
+        gc = np.clip((points[:, 1] + 0.5) / sc - 0.5, 0, w - 1)
+        r0 = np.minimum(np.floor(gr).astype(int), h - 2 if h > 1 else 0)
+        c0 = np.minimum(np.floor(gc).astype(int), w - 2 if w > 1 else 0)
+        fr, fc = (gr - r0)[:, None], (gc - c0)[:, None]
+        r1, c1 = np.minimum(r0 + 1, h - 1), np.minimum(c0 + 1, w - 1)
+        f = self.field
+        return (
+            f[r0, c0] * (1 - fr) * (1 - fc)
+            + f[r0, c1] * (1 - fr) * fc
+            + f[r1, c0] * fr * (1 - fc)
+            + f[r1, c1] * fr * fc
+        )
+
+    def _unmirror(self, points: np.ndarray) -> np.ndarray:
+        if not self.prior_mirrored:
+            return points
+        out = points.copy()
+        out[:, 1] = self.prior_shape[1] - 1 - out[:, 1]
+        return out
+
+    def recent_to_prior(self, points: np.ndarray | list[list[float]]) -> np.ndarray:
+        """Full-resolution recent (row, col) points -> prior (row, col) points."""
+        pts = _as_points(points)
+        return self._unmirror(pts + self._field_at(pts))
+
+    def prior_to_recent(self, points: np.ndarray | list[list[float]]) -> np.ndarray:
+        """Full-resolution prior (row, col) points -> recent points (inverse of the field).
+
+        Fixed point of ``r = p - field(r)``: converges for the smooth, small deformations
+        that survive the folding check.
+        """
+        pts = self._unmirror(_as_points(points))
+        out = pts - self._field_at(pts)
+        for _ in range(20):
+            nxt = pts - self._field_at(out)
+            if float(np.max(np.abs(nxt - out), initial=0.0)) < 1e-3:
+                return nxt
+            out = nxt
+        return out
+
+    # ---- warps ---------------------------------------------------------------------
+    def _maps(self) -> tuple[np.ndarray, np.ndarray]:
+        rows, cols = self.recent_shape
+        full = cv2.resize(self.field, (cols, rows), interpolation=cv2.INTER_LINEAR)
+        map_y = full[..., 0] + np.arange(rows, dtype=np.float32)[:, None]
+        map_x = full[..., 1] + np.arange(cols, dtype=np.float32)[None, :]
+        return map_x.astype(np.float32), map_y.astype(np.float32)
+
+    def warp_prior(self, prior: np.ndarray, *, nearest: bool = False) -> np.ndarray:
+        """The prior image (or mask with ``nearest``) resampled onto the recent grid."""
+        if prior.shape[:2] != self.prior_shape:
+            raise ValueError(
+                f"prior must be {self.prior_shape[0]}x{self.prior_shape[1]} px, "
+                f"got {prior.shape[0]}x{prior.shape[1]}"
+            )
+        src = prior[:, ::-1] if self.prior_mirrored else prior
+        is_bool = src.dtype == bool
+        src = np.ascontiguousarray(src.astype(np.uint8) if is_bool else src.astype(np.float32))
+        map_x, map_y = self._maps()
+        interp = cv2.INTER_NEAREST if nearest or is_bool else cv2.INTER_LINEAR
+        out = cv2.remap(src, map_x, map_y, interp, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return out.astype(bool) if is_bool else out
+
+    def summary(self) -> dict[str, object]:
+        """JSON-ready description (the ``registration`` object of the CLI)."""
+        return {
+            "method": self.method,
+            "fallback": self.fallback,
+            "prior_mirrored": self.prior_mirrored,
+            "seconds": round(self.seconds, 3),
+            **{k: (round(v, 4) if isinstance(v, float) else v) for k, v in self.quality.items()},
+        }
+
+
+def _as_points(points: np.ndarray | list[list[float]]) -> np.ndarray:
+    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2) if len(points) else np.zeros((0, 2))
+    if not np.all(np.isfinite(pts)):
+        raise ValueError("points must be finite (row, col) pairs")
+    return pts
+
+
+def jacobian_determinant(disp: np.ndarray) -> np.ndarray:
+    """Determinant of the Jacobian of ``x -> x + disp(x)`` on a grid (``disp``: (h, w, 2)).
+
+    Values <= 0 mean the mapping folds (it is not one-to-one there).
+
+    Example:
+        >>> d = np.zeros((5, 5, 2)); d[..., 1] = -2.0 * np.arange(5)[None, :]
+        >>> float(jacobian_determinant(d).max())   # the columns run backwards: folded
+        -1.0
+    """
+    d_r_dr, d_r_dc = np.gradient(disp[..., 0])
+    d_c_dr, d_c_dc = np.gradient(disp[..., 1])
+    return (1.0 + d_r_dr) * (1.0 + d_c_dc) - d_r_dc * d_c_dr
+
+
+def field_from_affine(
+    matrix: np.ndarray, grid_shape: tuple[int, int], scale: tuple[float, float]
+) -> np.ndarray:
+    """Displacement (h, w, 2) on a working grid of an affine map of full-res (row, col).
+
+    ``matrix`` is 2x3 acting on (row, col, 1); ``scale`` is full-res px per working px.
+    """
+    h, w = grid_shape
+    rr = (np.arange(h) + 0.5) * scale[0] - 0.5
+    cc = (np.arange(w) + 0.5) * scale[1] - 0.5
+    r, c = np.meshgrid(rr, cc, indexing="ij")
+    pts = np.stack([r, c, np.ones_like(r)], axis=-1)
+    mapped = pts @ np.asarray(matrix, dtype=np.float64).T
+    return (mapped - pts[..., :2]).astype(np.float32)
+
+
+def _ncc(a: np.ndarray, b: np.ndarray, mask: np.ndarray) -> float:
+    """Pearson correlation of two images inside ``mask`` (0 when either is flat)."""
+    if int(mask.sum()) < 16:
+        return 0.0
+    x, y = a[mask].astype(np.float64), b[mask].astype(np.float64)
+    x, y = x - x.mean(), y - y.mean()
+    return float((x * y).sum() / (np.sqrt((x * x).sum() * (y * y).sum()) + _EPS))
+
+
+def _work(unit: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    return np.asarray(
+        cv2.resize(unit.astype(np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    )
+
+
+def _work_shape(shape: tuple[int, int], side: int) -> tuple[int, int]:
+    f = min(1.0, side / max(shape))
+    return max(8, round(shape[0] * f)), max(8, round(shape[1] * f))
+
+
+def register_images(
+    recent: np.ndarray,
+    prior: np.ndarray,
+    recent_mask: np.ndarray,
+    prior_mask: np.ndarray,
+    *,
+    spacing_mm: float,
+    prior_mirrored: bool = False,
+    settings: RegistrationSettings | None = None,
+) -> Registration:
+    """Register ``prior`` to ``recent`` (both [0, 1] float images, same pixel pipeline).
+
+    Args:
+        recent, prior: full-resolution images in [0, 1], as in their files.
+        recent_mask, prior_mask: boolean breast masks of the same shapes.
+        spacing_mm: full-resolution pixel spacing (row and column assumed equal).
+        prior_mirrored: mirror the prior left-right first (its chest wall lies on the other
+            side); points still map to and from the prior's file.
+        settings: how to register (defaults: :class:`RegistrationSettings`).
+
+    Raises:
+        RegistrationError: shapes disagree or a breast mask is (nearly) empty.
+    """
+    import SimpleITK as sitk
+
+    settings = settings or RegistrationSettings()
+    for name, img, mask in (("recent", recent, recent_mask), ("prior", prior, prior_mask)):
+        if img.ndim != 2 or mask.shape != img.shape:
+            raise RegistrationError(
+                f"{name}: expected a 2-D image and a mask of the same shape, got "
+                f"{img.shape} and {mask.shape}"
+            )
+        if mask.mean() < 0.01:
+            raise RegistrationError(
+                f"{name}: the breast mask covers {100 * mask.mean():.2f}% of the image; "
+                "no breast found to register"
+            )
+    start = time.perf_counter()
+    r_shape = _work_shape(recent.shape, settings.work_side)
+    p_shape = _work_shape(prior.shape, settings.work_side)
+    r_scale = (recent.shape[0] / r_shape[0], recent.shape[1] / r_shape[1])
+    p_scale = (prior.shape[0] / p_shape[0], prior.shape[1] / p_shape[1])
+
+    def to_sitk(arr: np.ndarray, scale: tuple[float, float]) -> sitk.Image:
+        # Physical coordinates = full-resolution pixel index * spacing, so both images share
+        # one frame whatever their size: origin = centre of working pixel 0.
+        img = sitk.GetImageFromArray(arr)
+        img.SetSpacing((scale[1] * spacing_mm, scale[0] * spacing_mm))
+        img.SetOrigin(((scale[1] / 2 - 0.5) * spacing_mm, (scale[0] / 2 - 0.5) * spacing_mm))
+        return img
+
+    file_prior, file_prior_mask = prior, prior_mask
+    if prior_mirrored:
+        prior, prior_mask = prior[:, ::-1], prior_mask[:, ::-1]
+    fixed = to_sitk(_work(recent, r_shape), r_scale)
+    moving = to_sitk(_work(prior, p_shape), p_scale)
+    r_mask_w = cv2.resize(
+        recent_mask.astype(np.uint8), (r_shape[1], r_shape[0]), interpolation=cv2.INTER_NEAREST
+    )
+    p_mask_w = cv2.resize(
+        prior_mask.astype(np.uint8), (p_shape[1], p_shape[0]), interpolation=cv2.INTER_NEAREST
+    )
+    fixed_mask = to_sitk(r_mask_w, r_scale)
+    moving_mask = to_sitk(p_mask_w, p_scale)
+
+    initial = sitk.CenteredTransformInitializer(
+        sitk.Cast(fixed_mask, sitk.sitkFloat32),
+        sitk.Cast(moving_mask, sitk.sitkFloat32),
+        sitk.AffineTransform(2),
+        sitk.CenteredTransformInitializerFilter.MOMENTS,
+    )
+    affine = sitk.AffineTransform(initial)
+    reg = _method(sitk, settings, fixed_mask)
+    reg.SetOptimizerAsRegularStepGradientDescent(
+        learningRate=1.0,
+        minStep=1e-4,
+        numberOfIterations=settings.affine_iterations,
+        gradientMagnitudeTolerance=1e-6,
+    )
+    reg.SetOptimizerScalesFromPhysicalShift()
+    reg.SetShrinkFactorsPerLevel([2, 1])
+    reg.SetSmoothingSigmasPerLevel([1.0, 0.0])
+    reg.SetInitialTransform(affine, inPlace=True)
+    reg.Execute(fixed, moving)
+
+    def field_of(transform: sitk.Transform) -> np.ndarray:
+        disp = sitk.TransformToDisplacementField(
+            transform,
+            sitk.sitkVectorFloat64,
+            fixed.GetSize(),
+            fixed.GetOrigin(),
+            fixed.GetSpacing(),
+            fixed.GetDirection(),
+        )
+        arr = sitk.GetArrayFromImage(disp) / spacing_mm  # (h, w, [x, y]) in full-res px
+        return np.ascontiguousarray(arr[..., ::-1]).astype(np.float32)
+
+    affine_field = field_of(affine)
+    final_field, method, fallback = affine_field, "affine", None
+    if settings.nonrigid:
+        final_field, method, fallback = _nonrigid(
+            sitk, settings, fixed, moving, fixed_mask, affine, field_of, affine_field, r_mask_w
+        )
+
+    reg_result = Registration(
+        recent_shape=(int(recent.shape[0]), int(recent.shape[1])),
+        prior_shape=(int(prior.shape[0]), int(prior.shape[1])),
+        spacing_mm=float(spacing_mm),
+        field=final_field,
+        affine_field=affine_field,
+        method=method,
+        fallback=fallback,
+        prior_mirrored=prior_mirrored,
+    )
+    quality = quality_figures(reg_result, recent, file_prior, recent_mask, file_prior_mask)
+    if method != "affine":
+        glob = _with_field(reg_result, affine_field, "affine", None)
+        g_quality = quality_figures(glob, recent, file_prior, recent_mask, file_prior_mask)
+        quality["ncc_global"] = g_quality["ncc_after"]
+        if quality["folding"]:
+            reg_result, quality = glob, g_quality
+            reg_result = _with_field(glob, affine_field, "affine", "non-rigid stage folds")
+            quality["ncc_global"] = g_quality["ncc_after"]
+        elif float(quality["ncc_after"]) < float(g_quality["ncc_after"]) - 0.005:
+            reason = (
+                f"non-rigid stage lowered the similarity ({quality['ncc_after']:.3f} < "
+                f"{g_quality['ncc_after']:.3f})"
+            )
+            reg_result, quality = _with_field(glob, affine_field, "affine", reason), g_quality
+            quality["ncc_global"] = g_quality["ncc_after"]
+    else:
+        quality["ncc_global"] = quality["ncc_after"]
+    if reg_result.fallback is None and fallback is not None:
+        reg_result = _with_field(reg_result, reg_result.field, reg_result.method, fallback)
+    if reg_result.fallback:
+        log.warning("registration fell back to the global stage: %s", reg_result.fallback)
+    seconds = time.perf_counter() - start
+    return replace(reg_result, quality=quality, seconds=seconds)
+
+
+def _with_field(
+    reg: Registration, disp: np.ndarray, method: str, fallback: str | None
+) -> Registration:
+    return replace(reg, field=disp, method=method, fallback=fallback)
+
+
+def _method(sitk, settings: RegistrationSettings, fixed_mask):
+    reg = sitk.ImageRegistrationMethod()
+    reg.SetMetricAsMattesMutualInformation(numberOfHistogramBins=settings.bins)
+    reg.SetMetricSamplingStrategy(reg.RANDOM)
+    reg.SetMetricSamplingPercentage(settings.sampling, settings.seed)
+    reg.SetMetricFixedMask(fixed_mask)
+    reg.SetInterpolator(sitk.sitkLinear)
+    return reg
+
+
+def _nonrigid(sitk, settings, fixed, moving, fixed_mask, affine, field_of, affine_field, mask_w):
+    """The B-spline stage over the global one; (field, method, fallback reason)."""
+    try:
+        bspline = sitk.BSplineTransformInitializer(fixed, [settings.bspline_grid] * 2, order=3)
+        reg = _method(sitk, settings, fixed_mask)
+        reg.SetOptimizerAsLBFGSB(
+            gradientConvergenceTolerance=1e-5,
+            numberOfIterations=settings.bspline_iterations,
+            maximumNumberOfCorrections=5,
+            maximumNumberOfFunctionEvaluations=2 * settings.bspline_iterations,
+        )
+        reg.SetShrinkFactorsPerLevel([1])
+        reg.SetSmoothingSigmasPerLevel([0.0])
+        reg.SetMovingInitialTransform(affine)
+        reg.SetInitialTransform(bspline, inPlace=True)
+        reg.Execute(fixed, moving)
+        composite = sitk.CompositeTransform([affine, bspline])
+        disp = field_of(composite)
+    except RuntimeError as exc:  # SimpleITK reports every failure as RuntimeError
+        return affine_field, "affine", f"non-rigid stage failed: {str(exc).splitlines()[0]}"
+    if not np.all(np.isfinite(disp)):
+        return affine_field, "affine", "non-rigid stage gave a non-finite field"
+    return disp, "affine+bspline", None
+
+
+def quality_figures(
+    reg: Registration,
+    recent: np.ndarray,
+    prior: np.ndarray,
+    recent_mask: np.ndarray,
+    prior_mask: np.ndarray,
+) -> dict[str, float | bool]:
+    """Similarity before/after inside the breast, overlap, deformation, folding.
+
+    Measured on the registration's working grid: Pearson correlation inside the recent
+    breast of the recent image with the prior as filed (``ncc_before``) and registered
+    (``ncc_after``); ``overlap``: fraction of the recent breast covered by the registered
+    prior breast; displacement in mm (mean, max, and of the non-rigid part alone);
+    ``min_jacobian`` of the mapping inside the breast and ``folding`` (it is <= 0).
+    ``prior`` and ``prior_mask`` as registered (mirrored when the registration says so
+    is undone here: pass them as in the file).
+    """
+    work_shape = (int(reg.field.shape[0]), int(reg.field.shape[1]))
+    r_w = _work(recent, work_shape)
+    m_w = cv2.resize(
+        recent_mask.astype(np.uint8),
+        (work_shape[1], work_shape[0]),
+        interpolation=cv2.INTER_NEAREST,
+    ).astype(bool)
+    # Warp the prior at working resolution: scale the field into working prior pixels.
+    p_shape = _work_shape(prior.shape, max(work_shape))
+    p_w = _work(prior[:, ::-1] if reg.prior_mirrored else prior, p_shape)
+    pm_w = cv2.resize(
+        (prior_mask[:, ::-1] if reg.prior_mirrored else prior_mask).astype(np.uint8),
+        (p_shape[1], p_shape[0]),
+        interpolation=cv2.INTER_NEAREST,
+    )
+    kr, kc = prior.shape[0] / p_shape[0], prior.shape[1] / p_shape[1]
+    sr, sc = recent.shape[0] / work_shape[0], recent.shape[1] / work_shape[1]
+    rr = (np.arange(work_shape[0]) + 0.5) * sr - 0.5
+    cc = (np.arange(work_shape[1]) + 0.5) * sc - 0.5
+    pr = (rr[:, None] + reg.field[..., 0] + 0.5) / kr - 0.5
+    pc = (cc[None, :] + reg.field[..., 1] + 0.5) / kc - 0.5
+    warped = cv2.remap(
+        p_w, pc.astype(np.float32), pr.astype(np.float32), cv2.INTER_LINEAR, borderValue=0
+    )
+    warped_mask = cv2.remap(
+        pm_w, pc.astype(np.float32), pr.astype(np.float32), cv2.INTER_NEAREST, borderValue=0
+    ).astype(bool)
+    # "Before": the prior as it lies in the file, on the recent grid (no transform at all).
+    ir = (rr[:, None] + np.zeros_like(cc)[None, :] + 0.5) / kr - 0.5
+    ic = (cc[None, :] + np.zeros_like(rr)[:, None] + 0.5) / kc - 0.5
+    unreg = cv2.remap(
+        p_w, ic.astype(np.float32), ir.astype(np.float32), cv2.INTER_LINEAR, borderValue=0
+    )
+    disp_mm = np.hypot(reg.field[..., 0], reg.field[..., 1]) * reg.spacing_mm
+    nonrigid_mm = np.hypot(*(reg.field - reg.affine_field).transpose(2, 0, 1)) * reg.spacing_mm
+    # Jacobian in working-grid units: convert the full-res displacement to working pixels.
+    jac = jacobian_determinant(np.stack([reg.field[..., 0] / sr, reg.field[..., 1] / sc], -1))
+    inside = m_w if m_w.any() else np.ones_like(m_w)
+    min_jac = float(jac[inside].min())
+    return {
+        "ncc_before": _ncc(r_w, unreg, m_w),
+        "ncc_after": _ncc(r_w, warped, m_w),
+        "overlap": float((warped_mask & m_w).sum() / max(int(m_w.sum()), 1)),
+        "mean_mm": float(disp_mm[inside].mean()),
+        "max_mm": float(disp_mm[inside].max()),
+        "nonrigid_max_mm": float(nonrigid_mm[inside].max()),
+        "min_jacobian": min_jac,
+        "folding": bool(min_jac <= 0.0),
+    }
+
+
+def landmark_error(
+    reg: Registration, pairs: np.ndarray, recent_mask: np.ndarray | None = None
+) -> dict[str, float]:
+    """Target registration error (mm) on known landmark pairs, both directions.
+
+    Args:
+        reg: a registration.
+        pairs: ``(N, 4)`` rows of prior (row, col), recent (row, col), full-resolution px.
+        recent_mask: keep only pairs whose recent point lies inside it (the breast).
+
+    Returns:
+        ``tre_mm`` (mean error of recent -> prior), ``tre_max_mm``, ``inverse_mm`` (mean
+        error of prior -> recent), ``before_mm`` (mean distance with no registration),
+        ``n`` (pairs used).
+    """
+    pts = np.asarray(pairs, dtype=np.float64).reshape(-1, 4)
+    if recent_mask is not None and len(pts):
+        r = np.clip(np.round(pts[:, 2]).astype(int), 0, recent_mask.shape[0] - 1)
+        c = np.clip(np.round(pts[:, 3]).astype(int), 0, recent_mask.shape[1] - 1)
+        pts = pts[recent_mask[r, c]]
+    if not len(pts):
+        raise ValueError("no landmark pairs inside the breast to measure the error on")
+    prior, recent = pts[:, :2], pts[:, 2:]
+    fwd = np.hypot(*(reg.recent_to_prior(recent) - prior).T) * reg.spacing_mm
+    inv = np.hypot(*(reg.prior_to_recent(prior) - recent).T) * reg.spacing_mm
+    before = np.hypot(*(recent - prior).T) * reg.spacing_mm
+    return {
+        "tre_mm": float(fwd.mean()),
+        "tre_max_mm": float(fwd.max()),
+        "inverse_mm": float(inv.mean()),
+        "before_mm": float(before.mean()),
+        "n": float(len(pts)),
+    }

@@ -1,0 +1,196 @@
+"""Registration of prior to recent: known transforms, demo landmarks, folding, errors, cache."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from mcalc.cache import ImageCache
+from mcalc.dataset import open_dataset
+from mcalc.dataset.records import CaseRecord
+from mcalc.synthetic import read_landmarks
+from mcalc.temporal import (
+    Registration,
+    RegistrationError,
+    RegistrationSettings,
+    TemporalError,
+    field_from_affine,
+    jacobian_determinant,
+    landmark_error,
+    quality_figures,
+    register_images,
+    register_pair,
+)
+
+SPACING = 0.4  # mm per pixel of the hand-made pairs
+FAST = RegistrationSettings(work_side=128, bspline_iterations=15)
+
+
+def _breast(shape=(240, 200), seed=0) -> tuple[np.ndarray, np.ndarray]:
+    """A textured half-ellipse breast against the left edge, [0, 1]."""
+    rng = np.random.default_rng(seed)
+    rows, cols = shape
+    r, c = np.mgrid[:rows, :cols]
+    inside = ((r - rows / 2) / (rows * 0.42)) ** 2 + (c / (cols * 0.75)) ** 2 < 1.0
+    low = rng.standard_normal((12, 10)).astype(np.float32)
+    texture = cv2.resize(low, (cols, rows), interpolation=cv2.INTER_CUBIC)
+    img = np.where(inside, 0.45 + 0.12 * texture, 0.02).astype(np.float32)
+    return np.clip(img, 0, 1), inside
+
+
+def _moved(img: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """The prior: at pixel p it shows the recent image at ``matrix @ (p, 1)``."""
+    rows, cols = img.shape
+    r, c = np.mgrid[:rows, :cols].astype(np.float32)
+    src_r = matrix[0, 0] * r + matrix[0, 1] * c + matrix[0, 2]
+    src_c = matrix[1, 0] * r + matrix[1, 1] * c + matrix[1, 2]
+    maps = src_c.astype(np.float32), src_r.astype(np.float32)
+    return cv2.remap(img, *maps, cv2.INTER_LINEAR, borderValue=0.02)
+
+
+def _known_pair():
+    recent, mask_r = _breast()
+    angle = np.deg2rad(3.0)
+    # prior(p) = recent(A p): rotation about the image centre and a shift of (6, -4) px.
+    rot = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    centre = np.array([120.0, 60.0])
+    shift = np.array([6.0, -4.0])
+    a = np.hstack([rot, (centre - rot @ centre + shift)[:, None]])
+    prior = _moved(recent, a)
+    mask_p = _moved(mask_r.astype(np.float32), a) > 0.5
+    # Landmarks: prior points p, recent points A p.
+    rr, cc = np.mgrid[60:180:20, 10:120:20]
+    p = np.stack([rr.ravel(), cc.ravel()], 1).astype(float)
+    q = p @ rot.T + (centre - rot @ centre + shift)
+    return recent, prior, mask_r, mask_p, np.hstack([p, q])
+
+
+@pytest.mark.parametrize("nonrigid", [False, True])
+def test_known_transform_is_recovered_within_a_millimetre(nonrigid):
+    recent, prior, mask_r, mask_p, pairs = _known_pair()
+    settings = RegistrationSettings(work_side=128, nonrigid=nonrigid, bspline_iterations=15)
+    reg = register_images(recent, prior, mask_r, mask_p, spacing_mm=SPACING, settings=settings)
+    err = landmark_error(reg, pairs, mask_r)
+    assert err["before_mm"] > 2.5  # the pair starts well apart
+    assert err["tre_mm"] < 1.0, err  # stated bound: 1 mm (2.5 px at 0.4 mm) mean
+    assert err["inverse_mm"] < 1.0, err
+    assert reg.quality["ncc_after"] > reg.quality["ncc_before"]
+    assert reg.quality["overlap"] > 0.95
+    assert reg.quality["folding"] is False
+    # Both directions agree: recent -> prior -> recent returns to the start.
+    pts = pairs[:, 2:]
+    back = reg.prior_to_recent(reg.recent_to_prior(pts))
+    assert np.abs(back - pts).max() < 0.05
+
+
+def test_mirrored_prior_maps_back_to_its_file():
+    recent, prior, mask_r, mask_p, pairs = _known_pair()
+    flipped, flipped_mask = prior[:, ::-1].copy(), mask_p[:, ::-1].copy()
+    reg = register_images(
+        recent,
+        flipped,
+        mask_r,
+        flipped_mask,
+        spacing_mm=SPACING,
+        prior_mirrored=True,
+        settings=FAST,
+    )
+    in_file = pairs.copy()
+    in_file[:, 1] = prior.shape[1] - 1 - in_file[:, 1]
+    assert landmark_error(reg, in_file, mask_r)["tre_mm"] < 1.0
+    warped = reg.warp_prior(flipped)
+    assert warped.shape == recent.shape
+
+
+def test_warp_prior_aligns_image_and_mask():
+    recent, prior, mask_r, mask_p, _ = _known_pair()
+    reg = register_images(recent, prior, mask_r, mask_p, spacing_mm=SPACING, settings=FAST)
+    warped_mask = reg.warp_prior(mask_p)
+    assert warped_mask.dtype == bool
+    inter = (warped_mask & mask_r).sum() / mask_r.sum()
+    assert inter > 0.95
+    before = np.abs(recent - prior)[mask_r].mean()
+    after = np.abs(recent - reg.warp_prior(prior))[mask_r].mean()
+    assert after < 0.5 * before
+    with pytest.raises(ValueError, match="prior must be"):
+        reg.warp_prior(prior[:10])
+
+
+def test_jacobian_finds_a_hand_made_fold():
+    smooth = np.zeros((20, 20, 2))
+    smooth[..., 0] = 0.1 * np.arange(20)[:, None]
+    assert jacobian_determinant(smooth).min() > 0
+    fold = smooth.copy()
+    fold[8:12, :, 0] -= 3.0 * np.arange(4)[:, None]  # rows 8..11 run backwards
+    assert jacobian_determinant(fold).min() <= 0
+
+
+def test_quality_flags_a_folding_registration():
+    recent, prior, mask_r, mask_p, _ = _known_pair()
+    reg = register_images(recent, prior, mask_r, mask_p, spacing_mm=SPACING, settings=FAST)
+    h = reg.field.shape[0]
+    folded = reg.field.copy()
+    sr = recent.shape[0] / h
+    band = slice(h // 2 - 3, h // 2 + 3)
+    folded[band, :, 0] -= (3.0 * sr * np.arange(6))[:, None]
+    bad = Registration(
+        **{**{k: getattr(reg, k) for k in reg.__dataclass_fields__}, "field": folded}
+    )
+    q = quality_figures(bad, recent, prior, mask_r, mask_p)
+    assert q["folding"] is True and q["min_jacobian"] <= 0
+
+
+def test_affine_field_matches_its_matrix():
+    m = np.array([[1.0, 0.0, 5.0], [0.0, 1.0, -2.0]])
+    f = field_from_affine(m, (4, 3), (10.0, 10.0))
+    assert np.allclose(f[..., 0], 5.0) and np.allclose(f[..., 1], -2.0)
+
+
+def test_an_empty_breast_is_refused():
+    recent, prior, mask_r, mask_p, _ = _known_pair()
+    with pytest.raises(RegistrationError, match="no breast"):
+        register_images(recent, prior, mask_r, np.zeros_like(mask_p), spacing_mm=SPACING)
+    with pytest.raises(RegistrationError, match="same shape"):
+        register_images(recent, prior, mask_r[:5], mask_p, spacing_mm=SPACING)
+
+
+def test_settings_are_checked():
+    with pytest.raises(ValueError, match="work_side"):
+        RegistrationSettings(work_side=4)
+    assert RegistrationSettings().key() != RegistrationSettings(bspline_grid=6).key()
+
+
+def _case_key(case: CaseRecord, view: str) -> str:
+    assert case.folder is not None
+    return f"{case.folder.parent.name}/{case.folder.name}/{view}"
+
+
+def test_demo_pairs_register_within_the_stated_error(tiny_demo, tmp_path):
+    """The generator's own deformation: TRE on its landmarks, inside the breast."""
+    index = open_dataset(tiny_demo)
+    landmarks = read_landmarks(tiny_demo)
+    cache = ImageCache(tmp_path / "cache")
+    errors = []
+    for case in index.cases[:3]:
+        pair = register_pair(cache, case, "CC", FAST)
+        err = landmark_error(pair.registration, landmarks[_case_key(case, "CC")], pair.recent_mask)
+        errors.append(err["tre_mm"])
+        # Cached: a second call reads the same registration back from disk.
+        again = register_pair(ImageCache(tmp_path / "cache"), case, "CC", FAST)
+        assert np.array_equal(again.registration.field, pair.registration.field)
+        assert again.registration.seconds == pair.registration.seconds
+    # Stated bound at 256x208 px (about 0.4 mm per pixel): 1 mm mean error per pair.
+    assert max(errors) < 1.0, errors
+
+
+def test_a_case_without_prior_is_refused(tiny_demo):
+    index = open_dataset(tiny_demo)
+    case = index.cases[0]
+    only_recent = CaseRecord(
+        case_id=case.case_id,
+        patient_id=case.patient_id,
+        images=tuple(r for r in case.images if r.timepoint == "recent"),
+    )
+    with pytest.raises(TemporalError, match="no prior CC image"):
+        register_pair(ImageCache(None), only_recent, "CC")
