@@ -5,9 +5,21 @@
   :class:`Registration` (points both ways, warps, quality, folding check) and
   :func:`landmark_error` (target registration error on known pairs);
 - :mod:`~mcalc.temporal.pair` - :func:`register_pair`, one view of a case in both rounds
-  through the same pixel pipeline, cached per pair and settings.
+  through the same pixel pipeline, cached per pair and settings;
+- :mod:`~mcalc.temporal.change` - :func:`subtraction` (and change map), :func:`track`
+  (calcifications and clusters labelled new, stable, grown, resolved), :func:`summary_line`.
 """
 
+from mcalc.temporal.change import (
+    STATUSES,
+    Change,
+    Tracked,
+    count_statuses,
+    pair_change,
+    subtraction,
+    summary_line,
+    track,
+)
 from mcalc.temporal.pair import TemporalError, TemporalPair, pair_records, register_pair
 from mcalc.temporal.register import (
     Registration,
@@ -21,6 +33,14 @@ from mcalc.temporal.register import (
 )
 
 __all__ = [
+    "STATUSES",
+    "Change",
+    "Tracked",
+    "count_statuses",
+    "pair_change",
+    "subtraction",
+    "summary_line",
+    "track",
     "Registration",
     "RegistrationError",
     "RegistrationSettings",

@@ -1,0 +1,323 @@
+"""What changed between rounds: subtraction image, change map, calcifications tracked.
+
+The subtraction is the recent image minus the registered prior after a linear intensity
+match inside the breast (exposure and processing differ between rounds): bright spots
+are tissue brighter now than before (a new or grown calcification), dark spots tissue
+that faded. The change map is the subtraction's magnitude, lightly smoothed, in units of
+its own robust spread inside the breast (median absolute deviation), so 3 reads "three
+times the usual difference".
+
+Calcifications and clusters of the two annotations are matched one-to-one through the
+registration (:func:`mcalc.store.reader_agreement.match_points`, the Hungarian assignment
+the reader-agreement statistics use) and labelled ``new`` (recent only), ``stable``,
+``grown`` (a cluster with more members or a larger extent) or ``resolved`` (prior only).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from mcalc.annotations import AnnotationSummary
+from mcalc.store.reader_agreement import match_points
+from mcalc.temporal.pair import TemporalPair
+from mcalc.temporal.register import Registration
+
+__all__ = [
+    "STATUSES",
+    "Change",
+    "Tracked",
+    "subtraction",
+    "track",
+    "count_statuses",
+    "summary_line",
+    "pair_change",
+]
+
+STATUSES = ("new", "stable", "grown", "resolved")
+_EPS = 1e-6
+#: A cluster has grown when its hull's area grew by more than this fraction.
+GROWTH_FRACTION = 0.2
+
+
+@dataclass(frozen=True)
+class Change:
+    """Subtraction and change map on the recent image's full-resolution grid.
+
+    Attributes:
+        warped_prior: the registered prior, intensity-matched to the recent image.
+        subtraction: recent - ``warped_prior`` (0 outside the breasts' overlap).
+        change: |subtraction| smoothed, in units of its robust spread inside the breast.
+        overlap: where both breasts are (the subtraction is meaningful there).
+        gain, offset: the intensity match ``prior * gain + offset``.
+    """
+
+    warped_prior: np.ndarray
+    subtraction: np.ndarray
+    change: np.ndarray
+    overlap: np.ndarray
+    gain: float
+    offset: float
+
+
+def subtraction(
+    recent: np.ndarray,
+    prior: np.ndarray,
+    recent_mask: np.ndarray,
+    prior_mask: np.ndarray,
+    reg: Registration,
+    *,
+    smooth_mm: float = 0.3,
+) -> Change:
+    """Subtract the registered, intensity-matched prior from the recent image.
+
+    Example:
+        >>> from mcalc.temporal.register import Registration
+        >>> img = np.full((8, 8), 0.5, np.float32); img[4, 4] = 0.9
+        >>> m = np.ones((8, 8), bool)
+        >>> ident = Registration((8, 8), (8, 8), 0.1, np.zeros((8, 8, 2), np.float32),
+        ...                      np.zeros((8, 8, 2), np.float32), "affine", None, False)
+        >>> c = subtraction(img, np.full((8, 8), 0.25, np.float32), m, m, ident)
+        >>> round(float(c.subtraction[4, 4]), 2), round(float(c.subtraction[0, 0]), 2)
+        (0.39, -0.01)
+    """
+    if recent.shape != recent_mask.shape or prior.shape != prior_mask.shape:
+        raise ValueError(
+            f"images and masks must match: recent {recent.shape} / {recent_mask.shape}, "
+            f"prior {prior.shape} / {prior_mask.shape}"
+        )
+    warped = reg.warp_prior(prior)
+    overlap = recent_mask & reg.warp_prior(prior_mask)
+    x = warped[overlap].astype(np.float64)
+    y = recent[overlap].astype(np.float64)
+    if len(x) > 16 and float(x.std()) > _EPS:
+        gain, offset = np.polyfit(x, y, 1)
+    else:  # flat or tiny overlap: match the means only
+        gain, offset = 1.0, float(y.mean() - x.mean()) if len(x) else 0.0
+    matched = (warped * gain + offset).astype(np.float32)
+    diff = np.where(overlap, recent.astype(np.float32) - matched, 0.0).astype(np.float32)
+    sigma = max(smooth_mm / reg.spacing_mm, 0.5)
+    mag = cv2.GaussianBlur(np.abs(diff), (0, 0), sigma)
+    inside = mag[overlap]
+    spread = float(np.median(np.abs(diff[overlap]))) * 1.4826 if inside.size else 0.0
+    change = np.where(overlap, mag / (spread + _EPS), 0.0).astype(np.float32)
+    return Change(matched, diff, change, overlap, float(gain), float(offset))
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """One calcification or cluster followed across rounds.
+
+    Attributes:
+        kind: ``calcification`` or ``cluster``.
+        status: ``new``, ``stable``, ``grown`` or ``resolved``.
+        recent, prior: (row, col) full-resolution centre in each round's file (``None``
+            when absent from that round).
+        recent_id, prior_id: the annotation's label (calcification) or id (cluster).
+        distance_mm: distance after registration between the matched centres.
+        recent_size, prior_size: diameter in mm (calcification) or member count (cluster).
+        recent_area_mm2, prior_area_mm2: the cluster hull's area (``None`` for calcifications).
+    """
+
+    kind: str
+    status: str
+    recent: tuple[float, float] | None
+    prior: tuple[float, float] | None
+    recent_id: int | None = None
+    prior_id: int | None = None
+    distance_mm: float | None = None
+    recent_size: float | None = None
+    prior_size: float | None = None
+    recent_area_mm2: float | None = None
+    prior_area_mm2: float | None = None
+
+    def as_dict(self) -> dict[str, object]:
+        def pt(p: tuple[float, float] | None) -> list[float] | None:
+            return None if p is None else [round(p[0], 1), round(p[1], 1)]
+
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["recent"], out["prior"] = pt(self.recent), pt(self.prior)
+        return out
+
+
+def _grown(recent: tuple[int, float], prior: tuple[int, float]) -> bool:
+    (n_r, a_r), (n_p, a_p) = recent, prior
+    return n_r > n_p or a_r > a_p * (1.0 + GROWTH_FRACTION)
+
+
+def _pairs(
+    recent_pts: np.ndarray,
+    prior_pts: np.ndarray,
+    reg: Registration,
+    tolerance_mm: float,
+) -> tuple[list[tuple[int, int, float]], list[int], list[int]]:
+    """Match recent points to prior points mapped onto the recent grid."""
+    mapped = reg.prior_to_recent(prior_pts) if len(prior_pts) else np.zeros((0, 2))
+    agreement = match_points(
+        recent_pts,
+        mapped,
+        tolerance_mm=tolerance_mm,
+        spacing_mm=(reg.spacing_mm, reg.spacing_mm),
+        reference_name="recent",
+        test_name="prior",
+    )
+    return (
+        list(agreement.pairs),
+        list(agreement.unmatched_reference),
+        list(agreement.unmatched_test),
+    )
+
+
+def track(
+    recent: AnnotationSummary | None,
+    prior: AnnotationSummary | None,
+    reg: Registration,
+    *,
+    tolerance_mm: float = 1.5,
+    cluster_tolerance_mm: float = 10.0,
+) -> list[Tracked]:
+    """Every calcification and cluster of both rounds, matched and labelled.
+
+    Args:
+        recent, prior: the two rounds' annotations (``None``: nothing marked).
+        reg: the registration of this view (prior -> recent).
+        tolerance_mm: largest distance after registration at which two calcifications are
+            the same one.
+        cluster_tolerance_mm: the same for cluster centres (a cluster's centre moves as
+            members appear, so the tolerance is wider).
+    """
+    out: list[Tracked] = []
+    calcs_r = recent.calcifications if recent else ()
+    calcs_p = prior.calcifications if prior else ()
+    pr = np.array([c.centroid for c in calcs_r], dtype=float).reshape(-1, 2)
+    pp = np.array([c.centroid for c in calcs_p], dtype=float).reshape(-1, 2)
+    pairs, only_r, only_p = _pairs(pr, pp, reg, tolerance_mm)
+    for i, j, d in pairs:
+        a, b = calcs_r[i], calcs_p[j]
+        out.append(
+            Tracked(
+                "calcification",
+                "stable",
+                a.centroid,
+                b.centroid,
+                a.label,
+                b.label,
+                d,
+                a.diameter_mm,
+                b.diameter_mm,
+            )
+        )
+    for i in only_r:
+        a = calcs_r[i]
+        out.append(
+            Tracked("calcification", "new", a.centroid, None, a.label, None, None, a.diameter_mm)
+        )
+    for j in only_p:
+        b = calcs_p[j]
+        out.append(
+            Tracked(
+                "calcification",
+                "resolved",
+                None,
+                b.centroid,
+                None,
+                b.label,
+                None,
+                None,
+                b.diameter_mm,
+            )
+        )
+    cl_r = recent.clusters if recent else ()
+    cl_p = prior.clusters if prior else ()
+    qr = np.array([c.centroid for c in cl_r], dtype=float).reshape(-1, 2)
+    qp = np.array([c.centroid for c in cl_p], dtype=float).reshape(-1, 2)
+    pairs, only_r, only_p = _pairs(qr, qp, reg, cluster_tolerance_mm)
+    for i, j, d in pairs:
+        x, y = cl_r[i], cl_p[j]
+        status = "grown" if _grown((x.count, x.area_mm2), (y.count, y.area_mm2)) else "stable"
+        out.append(
+            Tracked(
+                "cluster",
+                status,
+                x.centroid,
+                y.centroid,
+                x.id,
+                y.id,
+                d,
+                x.count,
+                y.count,
+                x.area_mm2,
+                y.area_mm2,
+            )
+        )
+    for i in only_r:
+        x = cl_r[i]
+        out.append(
+            Tracked("cluster", "new", x.centroid, None, x.id, None, None, x.count, None, x.area_mm2)
+        )
+    for j in only_p:
+        y = cl_p[j]
+        out.append(
+            Tracked(
+                "cluster",
+                "resolved",
+                None,
+                y.centroid,
+                None,
+                y.id,
+                None,
+                None,
+                y.count,
+                None,
+                y.area_mm2,
+            )
+        )
+    return out
+
+
+def count_statuses(items: list[Tracked], kind: str | None = None) -> dict[str, int]:
+    """``{"new": n, "stable": n, "grown": n, "resolved": n}`` (of one ``kind`` or all)."""
+    counts = Counter(t.status for t in items if kind is None or t.kind == kind)
+    return {s: int(counts.get(s, 0)) for s in STATUSES}
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def summary_line(items: list[Tracked], years_between: float | None = None) -> str:
+    """One line for a case: "2 new calcifications, 1 cluster grown, 5 stable (3 years)".
+
+    Example:
+        >>> summary_line([Tracked("calcification", "new", (1.0, 1.0), None)], 2.0)
+        '1 new calcification, 0 stable (2 years between rounds)'
+    """
+    calc = count_statuses(items, "calcification")
+    clus = count_statuses(items, "cluster")
+    parts = [_plural(calc["new"], "new calcification")]
+    if calc["resolved"]:
+        parts.append(f"{_plural(calc['resolved'], 'calcification')} resolved")
+    for status in ("new", "grown", "resolved"):
+        if clus[status]:
+            word = "cluster" if clus[status] == 1 else "clusters"
+            parts.append(
+                f"{clus[status]} new {word}"
+                if status == "new"
+                else f"{clus[status]} {word} {status}"
+            )
+    parts.append(f"{calc['stable']} stable")
+    line = ", ".join(parts)
+    if years_between is not None:
+        line += f" ({years_between:g} year{'' if years_between == 1 else 's'} between rounds)"
+    return line
+
+
+def pair_change(pair: TemporalPair) -> tuple[Change, list[Tracked]]:
+    """:func:`subtraction` and :func:`track` of a registered pair."""
+    change = subtraction(
+        pair.recent, pair.prior, pair.recent_mask, pair.prior_mask, pair.registration
+    )
+    return change, track(pair.recent_summary, pair.prior_summary, pair.registration)

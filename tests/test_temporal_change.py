@@ -1,0 +1,96 @@
+"""Change analysis: subtraction, tracking labels from known marks, the summary line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mcalc.annotations import summarize
+from mcalc.temporal.change import count_statuses, subtraction, summary_line, track
+from mcalc.temporal.register import Registration
+
+SPACING = 0.1
+
+
+def _shift_reg(shape: tuple[int, int], dr: float, dc: float) -> Registration:
+    """A registration whose prior is the recent shifted by (dr, dc) px (prior = recent + d)."""
+    field = np.zeros((shape[0] // 4, shape[1] // 4, 2), np.float32)
+    field[..., 0], field[..., 1] = dr, dc
+    return Registration(shape, shape, SPACING, field, field.copy(), "affine", None, False)
+
+
+def _mask(shape, spots, size=2) -> np.ndarray:
+    m = np.zeros(shape, bool)
+    for r, c in spots:
+        m[r : r + size, c : c + size] = True
+    return m
+
+
+def test_labels_new_stable_resolved_and_grown_from_known_marks():
+    shape = (400, 400)
+    d = (6, -4)  # the prior lies 6 rows down and 4 columns left of the recent
+    reg = _shift_reg(shape, *d)
+    stable = [(50, 50), (300, 320)]
+    gone = [(350, 60)]
+    cluster_prior = [(200, 200), (204, 210), (212, 204)]
+    cluster_recent = [*cluster_prior, (208, 216), (216, 212)]
+    fresh = [(100, 300)]
+    recent = summarize(_mask(shape, stable + cluster_recent + fresh), (SPACING, SPACING))
+    prior_spots = [(r + d[0], c + d[1]) for r, c in stable + cluster_prior + gone]
+    prior = summarize(_mask(shape, prior_spots), (SPACING, SPACING))
+    items = track(recent, prior, reg, tolerance_mm=1.0)
+    calc = count_statuses(items, "calcification")
+    assert calc == {"new": 3, "stable": 5, "grown": 0, "resolved": 1}
+    clusters = [t for t in items if t.kind == "cluster"]
+    assert [(t.status, t.recent_size, t.prior_size) for t in clusters] == [("grown", 5, 3)]
+    stable_items = [t for t in items if t.status == "stable"]
+    # Matched through the registration: distances near 0, positions in each round's file.
+    assert all(t.distance_mm is not None and t.distance_mm < 0.2 for t in stable_items)
+    first = min(stable_items, key=lambda t: t.recent or (0, 0))
+    assert first.recent == pytest.approx((50.5, 50.5))
+    assert first.prior == pytest.approx((56.5, 46.5))
+    line = summary_line(items, 2.0)
+    assert line == (
+        "3 new calcifications, 1 calcification resolved, 1 cluster grown, 5 stable "
+        "(2 years between rounds)"
+    )
+
+
+def test_without_registration_the_same_marks_would_not_match():
+    shape = (400, 400)
+    spots = [(50, 50), (300, 320)]
+    recent = summarize(_mask(shape, spots), (SPACING, SPACING))
+    prior = summarize(_mask(shape, [(r + 30, c) for r, c in spots]), (SPACING, SPACING))
+    assert count_statuses(track(recent, prior, _shift_reg(shape, 0, 0)))["stable"] == 0
+    assert count_statuses(track(recent, prior, _shift_reg(shape, 30, 0)))["stable"] == 2
+
+
+def test_a_cluster_absent_before_is_new_and_one_gone_is_resolved():
+    shape = (300, 300)
+    cluster = [(100, 100), (104, 108), (110, 102)]
+    with_cluster = summarize(_mask(shape, cluster), (SPACING, SPACING))
+    items = track(with_cluster, None, _shift_reg(shape, 0, 0))
+    assert count_statuses(items, "cluster") == {"new": 1, "stable": 0, "grown": 0, "resolved": 0}
+    items = track(None, with_cluster, _shift_reg(shape, 0, 0))
+    assert count_statuses(items) == {"new": 0, "stable": 0, "grown": 0, "resolved": 4}
+    assert count_statuses(track(None, None, _shift_reg(shape, 0, 0)))["new"] == 0
+
+
+def test_subtraction_shows_a_new_spot_and_cancels_exposure():
+    rng = np.random.default_rng(3)
+    shape = (160, 120)
+    base = (0.4 + 0.1 * rng.random(shape)).astype(np.float32)
+    recent = base.copy()
+    recent[80:84, 60:64] += 0.4  # a new bright spot
+    prior = base * 0.8 + 0.05  # another exposure, no spot
+    mask = np.ones(shape, bool)
+    mask[:, :10] = False
+    change = subtraction(recent, prior, mask, mask, _shift_reg(shape, 0, 0))
+    assert change.gain == pytest.approx(1.25, rel=0.05)
+    inside = change.subtraction[mask]
+    assert np.abs(np.median(inside)) < 0.01
+    assert change.subtraction[81, 61] > 0.3
+    assert change.change[81, 61] > 3 * float(np.median(change.change[mask]))
+    assert np.all(change.subtraction[:, :10] == 0)
+    with pytest.raises(ValueError, match="must match"):
+        subtraction(recent, prior, mask[:5], mask, _shift_reg(shape, 0, 0))
