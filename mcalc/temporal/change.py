@@ -22,6 +22,7 @@ import cv2
 import numpy as np
 
 from mcalc.annotations import AnnotationSummary
+from mcalc.imaging import overlay_mask
 from mcalc.store.reader_agreement import match_points
 from mcalc.temporal.pair import TemporalPair
 from mcalc.temporal.register import Registration
@@ -35,6 +36,8 @@ __all__ = [
     "count_statuses",
     "summary_line",
     "pair_change",
+    "subtraction_unit",
+    "change_overlay",
 ]
 
 STATUSES = ("new", "stable", "grown", "resolved")
@@ -321,3 +324,18 @@ def pair_change(pair: TemporalPair) -> tuple[Change, list[Tracked]]:
         pair.recent, pair.prior, pair.recent_mask, pair.prior_mask, pair.registration
     )
     return change, track(pair.recent_summary, pair.prior_summary, pair.registration)
+
+
+def subtraction_unit(change: Change, *, percentile: float = 99.5) -> np.ndarray:
+    """The subtraction as a [0, 1] picture: 0.5 = no change, brighter = brighter now.
+
+    Scaled symmetrically by the ``percentile`` of |subtraction| inside the overlap.
+    """
+    inside = np.abs(change.subtraction[change.overlap])
+    scale = float(np.percentile(inside, percentile)) if inside.size else 1.0
+    return np.clip(0.5 + 0.5 * change.subtraction / (scale + _EPS), 0.0, 1.0).astype(np.float32)
+
+
+def change_overlay(recent: np.ndarray, change: Change, *, threshold: float = 4.0) -> np.ndarray:
+    """RGB picture of the recent image with the change map above ``threshold`` in red."""
+    return overlay_mask(recent, change.change >= threshold, color=(255, 40, 40), alpha=0.6)

@@ -31,6 +31,9 @@ __all__ = ["TemporalError", "TemporalPair", "pair_records", "register_pair"]
 
 log = logging.getLogger(__name__)
 
+#: Bumped when a change to the registration makes cached results stale.
+_CACHE_VERSION = 2
+
 
 class TemporalError(McalcError):
     """A prior/recent pair cannot be formed (no prior, other view or side)."""
@@ -169,7 +172,7 @@ def register_pair(
     if mirrored:
         notes.append("the prior's chest wall is on the other side: mirrored before registering")
     spacing = float(mammo_r.pixel_spacing_mm[0])
-    name = f"temporal-{file_key(rec_p.image_path)[:16]}-{settings.key()}"
+    name = f"temporal-v{_CACHE_VERSION}-{file_key(rec_p.image_path)[:16]}-{settings.key()}"
 
     def compute() -> Registration:
         return register_images(

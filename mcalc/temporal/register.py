@@ -186,7 +186,10 @@ class Registration:
         src = np.ascontiguousarray(src.astype(np.uint8) if is_bool else src.astype(np.float32))
         map_x, map_y = self._maps()
         interp = cv2.INTER_NEAREST if nearest or is_bool else cv2.INTER_LINEAR
-        out = cv2.remap(src, map_x, map_y, interp, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        # Images repeat their edge (the breast runs to the chest-wall edge: a shift must not
+        # pull in black); masks stay empty outside the prior.
+        border = cv2.BORDER_CONSTANT if is_bool or nearest else cv2.BORDER_REPLICATE
+        out = cv2.remap(src, map_x, map_y, interp, borderMode=border, borderValue=0)
         return out.astype(bool) if is_bool else out
 
     def summary(self) -> dict[str, object]:
@@ -478,7 +481,11 @@ def quality_figures(
     pr = (rr[:, None] + reg.field[..., 0] + 0.5) / kr - 0.5
     pc = (cc[None, :] + reg.field[..., 1] + 0.5) / kc - 0.5
     warped = cv2.remap(
-        p_w, pc.astype(np.float32), pr.astype(np.float32), cv2.INTER_LINEAR, borderValue=0
+        p_w,
+        pc.astype(np.float32),
+        pr.astype(np.float32),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
     )
     warped_mask = cv2.remap(
         pm_w, pc.astype(np.float32), pr.astype(np.float32), cv2.INTER_NEAREST, borderValue=0
@@ -487,7 +494,11 @@ def quality_figures(
     ir = (rr[:, None] + np.zeros_like(cc)[None, :] + 0.5) / kr - 0.5
     ic = (cc[None, :] + np.zeros_like(rr)[:, None] + 0.5) / kc - 0.5
     unreg = cv2.remap(
-        p_w, ic.astype(np.float32), ir.astype(np.float32), cv2.INTER_LINEAR, borderValue=0
+        p_w,
+        ic.astype(np.float32),
+        ir.astype(np.float32),
+        cv2.INTER_LINEAR,
+        borderMode=cv2.BORDER_REPLICATE,
     )
     disp_mm = np.hypot(reg.field[..., 0], reg.field[..., 1]) * reg.spacing_mm
     nonrigid_mm = np.hypot(*(reg.field - reg.affine_field).transpose(2, 0, 1)) * reg.spacing_mm

@@ -1,0 +1,199 @@
+"""``python -m mcalc temporal``: register a case's prior to its recent exam, show what changed."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from mcalc.cache import ImageCache
+from mcalc.config import get_settings
+from mcalc.dataset.records import CaseRecord
+from mcalc.dataset.zenodo import VIEWS
+from mcalc.errors import DatasetError, McalcError
+from mcalc.imaging import to_uint8
+from mcalc.temporal.change import Tracked
+
+__all__ = ["register_commands", "read_points"]
+
+
+def read_points(path: str | Path) -> np.ndarray:
+    """``(N, 2)`` (row, col) points from a CSV with a ``row,col`` header.
+
+    Raises:
+        DatasetError: missing file, missing columns or a value that is not a number.
+    """
+    path = Path(path)
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            reader = csv.DictReader(fh)
+            fields = [f.strip().lower() for f in reader.fieldnames or []]
+            if "row" not in fields or "col" not in fields:
+                raise DatasetError(
+                    f"{path}: expected a CSV with columns row,col (full-resolution pixels of "
+                    f"the recent image), got columns {fields or 'none'}"
+                )
+            pts = []
+            for n, line in enumerate(reader, start=2):
+                low = {k.strip().lower(): v for k, v in line.items() if k}
+                try:
+                    pts.append((float(low["row"]), float(low["col"])))
+                except (TypeError, ValueError) as exc:
+                    raise DatasetError(
+                        f"{path} line {n}: row and col must be numbers, got "
+                        f"{low.get('row')!r}, {low.get('col')!r}"
+                    ) from exc
+    except OSError as exc:
+        raise DatasetError(f"cannot read points file {path}: {exc.strerror or exc}") from exc
+    arr = np.asarray(pts, dtype=float).reshape(-1, 2)
+    if not np.all(np.isfinite(arr)):
+        raise DatasetError(f"{path}: points must be finite numbers")
+    return arr
+
+
+def _write_png(path: Path, image: np.ndarray) -> None:
+    bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR) if image.ndim == 3 else image
+    if not cv2.imwrite(str(path), bgr):
+        raise OSError(f"cannot write {path}")
+
+
+def _one_view(
+    cache: ImageCache, case: CaseRecord, view: str, points: np.ndarray | None, out: Path | None
+) -> tuple[dict[str, Any], list[Tracked]]:
+    """Register one view; its JSON result and tracked calcifications."""
+    from mcalc.temporal import (
+        change_overlay,
+        count_statuses,
+        pair_change,
+        register_pair,
+        subtraction_unit,
+    )
+
+    start = time.perf_counter()
+    pair = register_pair(cache, case, view)
+    change, tracked = pair_change(pair)
+    reg = pair.registration
+    result: dict[str, Any] = {
+        "view": view,
+        "registration": {**reg.summary(), "total_seconds": round(time.perf_counter() - start, 3)},
+        "notes": list(pair.notes),
+        "points": [],
+        "calcifications": [t.as_dict() for t in tracked],
+        "counts": count_statuses(tracked),
+        "counts_by_kind": {k: count_statuses(tracked, k) for k in ("calcification", "cluster")},
+        "files": [],
+    }
+    if points is not None:
+        rows, cols = reg.recent_shape
+        mapped = reg.recent_to_prior(points) if len(points) else np.zeros((0, 2))
+        for p, q in zip(points, mapped, strict=True):
+            item: dict[str, Any] = {
+                "recent": [float(p[0]), float(p[1])],
+                "prior": [round(float(q[0]), 2), round(float(q[1]), 2)],
+            }
+            if not (0 <= p[0] < rows and 0 <= p[1] < cols):
+                item["warning"] = f"outside the recent image ({rows}x{cols} px)"
+            result["points"].append(item)
+    if out is not None:
+        stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in case.case_id)
+        stem = f"{stem}_{view}"
+        arrays = {
+            "subtraction": change.subtraction,
+            "registered_prior": change.warped_prior,
+            "change": change.change,
+        }
+        pictures = {
+            "subtraction": to_uint8(subtraction_unit(change)),
+            "registered_prior": to_uint8(np.clip(change.warped_prior, 0, 1)),
+            "change": change_overlay(pair.recent, change),
+        }
+        for name, arr in arrays.items():
+            np.save(out / f"{stem}_{name}.npy", arr)
+            _write_png(out / f"{stem}_{name}.png", pictures[name])
+            result["files"] += [f"{stem}_{name}.npy", f"{stem}_{name}.png"]
+    return result, tracked
+
+
+def _cmd_temporal(args: argparse.Namespace) -> int:
+    from mcalc.dataset import open_dataset
+    from mcalc.temporal import summary_line
+
+    index = open_dataset(args.data)
+    try:
+        case = index.case(args.case)
+    except KeyError as exc:
+        raise DatasetError(str(exc).strip("'\"")) from exc
+    points = read_points(args.points) if args.points else None
+    out = Path(args.out) if args.out else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    settings = get_settings()
+    cache = ImageCache(settings.cache_dir, default_spacing_mm=settings.default_pixel_spacing_mm)
+    views = [args.view] if args.view else list(VIEWS)
+    results: dict[str, Any] = {}
+    tracked: list[Tracked] = []
+    for view in views:
+        try:
+            results[view], items = _one_view(cache, case, view, points, out)
+        except McalcError as exc:  # no prior, other view or side, no breast, unreadable file
+            results[view] = {"view": view, "error": str(exc)}
+            continue
+        tracked += items
+    done = [v for v in views if "error" not in results[v]]
+    if not done:
+        errors = "; ".join(f"{v}: {results[v]['error']}" for v in views)
+        raise McalcError(f"case {case.case_id}: nothing could be registered ({errors})")
+    summary = summary_line(tracked, case.years_between)
+    if args.json:
+        print(json.dumps({"case": case.case_id, "summary": summary, "views": results}))
+        return 0
+    print(f"case {case.case_id}: {summary}")
+    for view in views:
+        r = results[view]
+        if "error" in r:
+            print(f"  {view}: not registered: {r['error']}")
+            continue
+        g = r["registration"]
+        flag = f" FALLBACK: {g['fallback']}" if g["fallback"] else ""
+        print(
+            f"  {view}: {g['method']} in {g['seconds']:.1f} s, similarity "
+            f"{g['ncc_before']:.3f} -> {g['ncc_after']:.3f}, overlap {g['overlap']:.2f}, "
+            f"max displacement {g['max_mm']:.1f} mm{flag}; "
+            + ", ".join(f"{k} {n}" for k, n in r["counts"].items())
+        )
+        for p in r["points"]:
+            print(f"    recent {p['recent']} -> prior {p['prior']}")
+        if r["files"]:
+            print(f"    wrote {len(r['files'])} files under {out}")
+    return 0
+
+
+def register_commands(sub: Any) -> None:
+    """Add the ``temporal`` command to the CLI's sub-parsers."""
+    parser = sub.add_parser(
+        "temporal",
+        help="register a case's prior exam to the recent one; subtraction and changes",
+    )
+    parser.add_argument(
+        "data", help="dataset folder (real layout), manifest CSV, or folder with manifest.csv"
+    )
+    parser.add_argument("--case", required=True, help="case id (see python -m mcalc scan)")
+    parser.add_argument("--view", choices=list(VIEWS), help="one view only (default: both)")
+    parser.add_argument(
+        "--points",
+        help="CSV with columns row,col: full-resolution points of the recent image to map "
+        "to the prior",
+    )
+    parser.add_argument(
+        "--out",
+        help="folder for the subtraction, registered prior and change overlay (PNG + .npy); "
+        "nothing is written without it",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=_cmd_temporal)

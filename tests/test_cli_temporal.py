@@ -1,0 +1,98 @@
+"""``python -m mcalc temporal``: JSON keys, points, files, and bad input."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from mcalc.cli import main
+from mcalc.cli.temporal import read_points
+from mcalc.dataset import open_dataset
+from mcalc.errors import DatasetError
+
+
+@pytest.fixture
+def env(tmp_path, monkeypatch):
+    monkeypatch.setenv("MCALC_CACHE", str(tmp_path / "cache"))
+    return tmp_path
+
+
+def _suspicious(root) -> str:
+    return next(c.case_id for c in open_dataset(root).cases if c.group == "suspicious")
+
+
+def test_json_has_the_issue_keys_and_maps_points_in_order(tiny_demo, env, capsys):
+    case = _suspicious(tiny_demo)
+    pts = env / "points.csv"
+    pts.write_text("row,col\n120,60\n30.5,20\n")
+    out = env / "out"
+    code = main(
+        [
+            "temporal",
+            str(tiny_demo),
+            "--case",
+            case,
+            "--view",
+            "CC",
+            "--points",
+            str(pts),
+            "--out",
+            str(out),
+            "--json",
+        ]
+    )
+    assert code == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["case"] == case and "stable" in doc["summary"]
+    view = doc["views"]["CC"]
+    assert set(view) >= {"registration", "points", "calcifications", "counts"}
+    assert {"method", "ncc_before", "ncc_after", "seconds", "folding"} <= set(view["registration"])
+    assert [p["recent"] for p in view["points"]] == [[120.0, 60.0], [30.5, 20.0]]
+    assert all(len(p["prior"]) == 2 for p in view["points"])
+    statuses = {c["status"] for c in view["calcifications"]}
+    assert statuses <= {"new", "stable", "grown", "resolved"} and statuses
+    assert set(view["counts"]) == {"new", "stable", "grown", "resolved"}
+    assert sum(view["counts"].values()) == len(view["calcifications"])
+    assert list(doc["views"]) == ["CC"]
+    for name in ("subtraction", "registered_prior", "change"):
+        assert (out / f"{case}_CC_{name}.png").is_file()
+        arr = np.load(out / f"{case}_CC_{name}.npy")
+        assert arr.shape == (256, 208)
+
+
+def test_a_missing_prior_is_flagged_and_fatal_only_when_nothing_is_left(tiny_demo, env, capsys):
+    root = env / "demo"
+    shutil.copytree(tiny_demo, root)
+    case = open_dataset(root).cases[0]
+    rec = case.image("CC", "prior")
+    assert rec is not None
+    rec.image_path.unlink()
+    assert main(["temporal", str(root), "--case", case.case_id, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert "no prior CC image" in doc["views"]["CC"]["error"]
+    assert "registration" in doc["views"]["MLO"]
+    assert main(["temporal", str(root), "--case", case.case_id, "--view", "CC"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:") and "no prior CC image" in err and "\n" not in err
+
+
+def test_unknown_case_and_bad_points_are_one_line_errors(tiny_demo, env, capsys):
+    assert main(["temporal", str(tiny_demo), "--case", "nope-9"]) == 2
+    assert "no case 'nope-9'" in capsys.readouterr().err
+    bad = env / "bad.csv"
+    bad.write_text("x,y\n1,2\n")
+    case = _suspicious(tiny_demo)
+    assert main(["temporal", str(tiny_demo), "--case", case, "--points", str(bad)]) == 2
+    assert "expected a CSV with columns row,col" in capsys.readouterr().err
+
+
+def test_read_points_checks_numbers(tmp_path):
+    f = tmp_path / "p.csv"
+    f.write_text("Row,Col\n1,2\n3,x\n")
+    with pytest.raises(DatasetError, match="line 3"):
+        read_points(f)
+    f.write_text("row,col\n1,2\n")
+    assert read_points(f).tolist() == [[1.0, 2.0]]
