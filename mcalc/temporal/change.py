@@ -74,6 +74,7 @@ def subtraction(
     reg: Registration,
     *,
     smooth_mm: float = 0.3,
+    rim_mm: float = 1.0,
 ) -> Change:
     """Subtract the registered, intensity-matched prior from the recent image.
 
@@ -83,7 +84,7 @@ def subtraction(
         >>> m = np.ones((8, 8), bool)
         >>> ident = Registration((8, 8), (8, 8), 0.1, np.zeros((8, 8, 2), np.float32),
         ...                      np.zeros((8, 8, 2), np.float32), "affine", None, False)
-        >>> c = subtraction(img, np.full((8, 8), 0.25, np.float32), m, m, ident)
+        >>> c = subtraction(img, np.full((8, 8), 0.25, np.float32), m, m, ident, rim_mm=0)
         >>> round(float(c.subtraction[4, 4]), 2), round(float(c.subtraction[0, 0]), 2)
         (0.39, -0.01)
     """
@@ -94,6 +95,11 @@ def subtraction(
         )
     warped = reg.warp_prior(prior)
     overlap = recent_mask & reg.warp_prior(prior_mask)
+    # Leave out a skin-line rim: the outline never registers to the pixel and would light up.
+    rim = int(round(rim_mm / reg.spacing_mm))
+    if rim > 0:
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1, 2 * rim + 1))
+        overlap = cv2.erode(overlap.astype(np.uint8), kernel).astype(bool)
     x = warped[overlap].astype(np.float64)
     y = recent[overlap].astype(np.float64)
     if len(x) > 16 and float(x.std()) > _EPS:

@@ -1,0 +1,139 @@
+"""Registration cost and accuracy on full-size synthetic prior/recent pairs.
+
+Per view of each case of a full-size synthetic set (4096x3328 px at 0.07 mm, made once
+under ``bench/out``):
+
+- **decode**: reading both DICOMs (:func:`mcalc.imageio.read_image`), the floor any
+  temporal view pays; **prepare**: the pixel pipeline and breast masks of both;
+- **register**: :func:`mcalc.temporal.register_images` (affine from the masks' moments,
+  B-spline inside the breast, quality figures), and its ratio to the decode floor;
+- **TRE**: target registration error in mm on the generator's landmark pairs inside the
+  breast (recent -> prior, and the inverse), beside the distance before registration.
+
+    python bench/temporal.py                 # 3 cases, both views
+    python bench/temporal.py --cases 4 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+OUT = Path(__file__).resolve().parent / "out"
+
+
+def demo(cases: int) -> Path:
+    from mcalc.synthetic import LANDMARKS_NAME, generate_demo, is_synthetic
+
+    folder = OUT / f"temporal-demo-{cases}"
+    if not (is_synthetic(folder) and (folder / LANDMARKS_NAME).is_file()):
+        generate_demo(folder, cases=cases, seed=0, size="full")
+    return folder
+
+
+def run(cases: int, work_side: int) -> list[dict[str, object]]:
+    from mcalc.breast import breast_mask, chest_wall_side
+    from mcalc.dataset import open_dataset
+    from mcalc.imageio import read_image
+    from mcalc.imaging import file_unit
+    from mcalc.synthetic import read_landmarks
+    from mcalc.temporal import RegistrationSettings, landmark_error, register_images
+
+    root = demo(cases)
+    index = open_dataset(root)
+    marks = read_landmarks(root)
+    settings = RegistrationSettings(work_side=work_side)
+    rows: list[dict[str, object]] = []
+    for case in index.cases:
+        for view in ("CC", "MLO"):
+            rec_r, rec_p = case.image(view, "recent"), case.image(view, "prior")
+            if rec_r is None or rec_p is None or case.folder is None:
+                continue
+            t0 = time.perf_counter()
+            m_r, m_p = read_image(rec_r.image_path), read_image(rec_p.image_path)
+            t1 = time.perf_counter()
+            u_r, u_p = file_unit(m_r), file_unit(m_p)
+            b_r, b_p = breast_mask(u_r), breast_mask(u_p)
+            mirrored = chest_wall_side(b_r) != chest_wall_side(b_p)
+            t2 = time.perf_counter()
+            reg = register_images(
+                u_r,
+                u_p,
+                b_r,
+                b_p,
+                spacing_mm=m_r.pixel_spacing_mm[0],
+                prior_mirrored=mirrored,
+                settings=settings,
+            )
+            t3 = time.perf_counter()
+            key = f"{case.folder.parent.name}/{case.folder.name}/{view}"
+            err = landmark_error(reg, marks[key], b_r)
+            rows.append(
+                {
+                    "pair": key,
+                    "shape": list(m_r.shape),
+                    "decode_s": round(t1 - t0, 3),
+                    "prepare_s": round(t2 - t1, 3),
+                    "register_s": round(t3 - t2, 3),
+                    "register_over_decode": round((t3 - t2) / max(t1 - t0, 1e-9), 2),
+                    "method": reg.method,
+                    "fallback": reg.fallback,
+                    "tre_mm": round(err["tre_mm"], 3),
+                    "tre_max_mm": round(err["tre_max_mm"], 3),
+                    "inverse_mm": round(err["inverse_mm"], 3),
+                    "before_mm": round(err["before_mm"], 3),
+                    "ncc_before": round(float(reg.quality["ncc_before"]), 4),
+                    "ncc_after": round(float(reg.quality["ncc_after"]), 4),
+                }
+            )
+    return rows
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", type=int, default=3, help="cases of the full-size set (>= 3)")
+    parser.add_argument("--work-side", type=int, default=256, help="registration's image side")
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args()
+    rows = run(args.cases, args.work_side)
+    reg = np.array([r["register_s"] for r in rows], dtype=float)
+    dec = np.array([r["decode_s"] for r in rows], dtype=float)
+    tre = np.array([r["tre_mm"] for r in rows], dtype=float)
+    before = np.array([r["before_mm"] for r in rows], dtype=float)
+    total = {
+        "pairs": len(rows),
+        "register_s_median": round(float(np.median(reg)), 3),
+        "register_s_max": round(float(reg.max()), 3),
+        "decode_s_median": round(float(np.median(dec)), 3),
+        "register_over_decode_median": round(float(np.median(reg / dec)), 2),
+        "tre_mm_mean": round(float(tre.mean()), 3),
+        "tre_mm_max_pair": round(float(tre.max()), 3),
+        "before_mm_mean": round(float(before.mean()), 3),
+        "fallbacks": sum(1 for r in rows if r["fallback"]),
+    }
+    if args.json:
+        print(json.dumps({"rows": rows, "total": total}))
+        return 0
+    print(
+        f"{'pair':28} {'decode s':>8} {'prep s':>7} {'reg s':>6} {'ratio':>6} "
+        f"{'TRE mm':>7} {'inv mm':>7} {'before':>7}  method"
+    )
+    for r in rows:
+        print(
+            f"{r['pair']:28} {r['decode_s']:8.2f} {r['prepare_s']:7.2f} {r['register_s']:6.2f} "
+            f"{r['register_over_decode']:6.2f} {r['tre_mm']:7.3f} {r['inverse_mm']:7.3f} "
+            f"{r['before_mm']:7.3f}  {r['method']}{' (fallback)' if r['fallback'] else ''}"
+        )
+    print(json.dumps(total))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
