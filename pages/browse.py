@@ -8,8 +8,11 @@ import streamlit as st
 from mcalc import viewer
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
-from mcalc.errors import ImageReadError
+from mcalc.errors import ImageReadError, McalcError
+from mcalc.present.temporal_figures import MODES, temporal_figure, tracked_rows
 from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
+from mcalc.temporal import summary_line
+from mcalc.temporal.display import TemporalView, temporal_view
 from mcalc.viewer import DisplayOptions, ImageView, crop_view, prepare_view
 from pages import common, state
 
@@ -220,6 +223,64 @@ def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) 
     )
 
 
+@st.cache_data(show_spinner="Registering the prior to the recent exam…", max_entries=16)
+def cached_temporal(_case: CaseRecord, case_key: str, view: str, max_side: int) -> TemporalView:
+    return temporal_view(common.get_image_cache(), _case, view, max_side=max_side)
+
+
+def temporal_ui(case: CaseRecord, max_side: int) -> None:
+    """Changes between rounds: per view, recent beside subtraction, flicker or swipe."""
+    st.header("Changes between rounds")
+    left, right = st.columns([2, 1])
+    mode = left.radio(
+        "Temporal view",
+        ["off", *MODES],
+        horizontal=True,
+        key="browse_temporal_mode",
+        help="The prior is registered onto the recent image (affine, then a smooth B-spline "
+        "inside the breast); every panel is in recent coordinates.",
+    )
+    if mode == "off":
+        st.caption("Choose subtraction, flicker or swipe to register this case's rounds.")
+        return
+    rate = right.slider(
+        "Flicker rate (alternations per second)", 0.5, 8.0, 2.0, 0.5, key="browse_flicker_rate"
+    )
+    key = f"{case.case_id}|{case.folder}"
+    views: list[TemporalView] = []
+    for view in VIEWS:
+        try:
+            views.append(cached_temporal(case, key, view, max_side))
+        except McalcError as exc:
+            st.warning(f"{view}: no temporal view: {exc}")
+    if not views:
+        return
+    tracked = [t for tv in views for t in tv.tracked]
+    st.markdown(f"**{summary_line(tracked, case.years_between)}**")
+    for tv in views:
+        reg = tv.registration
+        st.subheader(f"{tv.view} · changes")
+        st.plotly_chart(
+            temporal_figure(
+                tv, mode, rate_hz=rate, show_marks=st.session_state.get("browse_marks", True)
+            ),
+            width="stretch",
+            key=f"browse_temporal_{tv.view}",
+            config={"scrollZoom": True, "displaylogo": False},
+        )
+        flag = f" · **fell back to the global stage**: {reg['fallback']}" if reg["fallback"] else ""
+        st.caption(
+            f"{reg['method']} in {reg['seconds']} s · similarity inside the breast "
+            f"{reg['ncc_before']:.3f} → {reg['ncc_after']:.3f} · breast overlap "
+            f"{reg['overlap']:.0%} · largest displacement {reg['max_mm']:.1f} mm{flag}"
+        )
+        for note in tv.notes:
+            st.caption(f"{tv.view}: {note}")
+        rows = tracked_rows(tv)
+        if rows:
+            st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"browse_tracked_{tv.view}")
+
+
 index = common.require_index()
 st.title("Browse")
 common.synthetic_banner(index)
@@ -255,3 +316,5 @@ max_side = common.settings().preview_max_side
 for view in VIEWS:
     st.subheader(view)
     view_pair(case, view, opts, max_side)
+
+temporal_ui(case, max_side)

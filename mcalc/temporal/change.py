@@ -96,7 +96,7 @@ def subtraction(
     warped = reg.warp_prior(prior)
     overlap = recent_mask & reg.warp_prior(prior_mask)
     # Leave out a skin-line rim: the outline never registers to the pixel and would light up.
-    rim = int(round(rim_mm / reg.spacing_mm))
+    rim = round(rim_mm / reg.spacing_mm)
     if rim > 0:
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * rim + 1, 2 * rim + 1))
         overlap = cv2.erode(overlap.astype(np.uint8), kernel).astype(bool)
@@ -129,6 +129,8 @@ class Tracked:
         distance_mm: distance after registration between the matched centres.
         recent_size, prior_size: diameter in mm (calcification) or member count (cluster).
         recent_area_mm2, prior_area_mm2: the cluster hull's area (``None`` for calcifications).
+        recent_at: the prior position mapped onto the recent image through the registration
+            (``None`` without a prior position): where a resolved one would be now.
     """
 
     kind: str
@@ -142,6 +144,7 @@ class Tracked:
     prior_size: float | None = None
     recent_area_mm2: float | None = None
     prior_area_mm2: float | None = None
+    recent_at: tuple[float, float] | None = None
 
     def as_dict(self) -> dict[str, object]:
         def pt(p: tuple[float, float] | None) -> list[float] | None:
@@ -149,7 +152,12 @@ class Tracked:
 
         out = {k: getattr(self, k) for k in self.__dataclass_fields__}
         out["recent"], out["prior"] = pt(self.recent), pt(self.prior)
+        out["recent_at"] = pt(self.recent_at)
         return out
+
+
+def _pt(p: np.ndarray) -> tuple[float, float]:
+    return (float(p[0]), float(p[1]))
 
 
 def _grown(recent: tuple[int, float], prior: tuple[int, float]) -> bool:
@@ -162,8 +170,8 @@ def _pairs(
     prior_pts: np.ndarray,
     reg: Registration,
     tolerance_mm: float,
-) -> tuple[list[tuple[int, int, float]], list[int], list[int]]:
-    """Match recent points to prior points mapped onto the recent grid."""
+) -> tuple[list[tuple[int, int, float]], list[int], list[int], np.ndarray]:
+    """Match recent points to prior points mapped onto the recent grid (also returned)."""
     mapped = reg.prior_to_recent(prior_pts) if len(prior_pts) else np.zeros((0, 2))
     agreement = match_points(
         recent_pts,
@@ -177,6 +185,7 @@ def _pairs(
         list(agreement.pairs),
         list(agreement.unmatched_reference),
         list(agreement.unmatched_test),
+        mapped,
     )
 
 
@@ -203,7 +212,7 @@ def track(
     calcs_p = prior.calcifications if prior else ()
     pr = np.array([c.centroid for c in calcs_r], dtype=float).reshape(-1, 2)
     pp = np.array([c.centroid for c in calcs_p], dtype=float).reshape(-1, 2)
-    pairs, only_r, only_p = _pairs(pr, pp, reg, tolerance_mm)
+    pairs, only_r, only_p, at = _pairs(pr, pp, reg, tolerance_mm)
     for i, j, d in pairs:
         a, b = calcs_r[i], calcs_p[j]
         out.append(
@@ -217,6 +226,7 @@ def track(
                 d,
                 a.diameter_mm,
                 b.diameter_mm,
+                recent_at=_pt(at[j]),
             )
         )
     for i in only_r:
@@ -237,13 +247,14 @@ def track(
                 None,
                 None,
                 b.diameter_mm,
+                recent_at=_pt(at[j]),
             )
         )
     cl_r = recent.clusters if recent else ()
     cl_p = prior.clusters if prior else ()
     qr = np.array([c.centroid for c in cl_r], dtype=float).reshape(-1, 2)
     qp = np.array([c.centroid for c in cl_p], dtype=float).reshape(-1, 2)
-    pairs, only_r, only_p = _pairs(qr, qp, reg, cluster_tolerance_mm)
+    pairs, only_r, only_p, at = _pairs(qr, qp, reg, cluster_tolerance_mm)
     for i, j, d in pairs:
         x, y = cl_r[i], cl_p[j]
         status = "grown" if _grown((x.count, x.area_mm2), (y.count, y.area_mm2)) else "stable"
@@ -260,6 +271,7 @@ def track(
                 y.count,
                 x.area_mm2,
                 y.area_mm2,
+                recent_at=_pt(at[j]),
             )
         )
     for i in only_r:
@@ -282,6 +294,7 @@ def track(
                 y.count,
                 None,
                 y.area_mm2,
+                recent_at=_pt(at[j]),
             )
         )
     return out

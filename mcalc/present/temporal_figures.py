@@ -1,0 +1,240 @@
+"""Plotly figures of the temporal views: recent beside subtraction, flicker or swipe.
+
+Both panels are on the recent image's grid (the prior is registered onto it), placed in
+full-resolution recent pixels like :mod:`mcalc.present.viewer_figures`, and share their
+axes, so zoom and pan move them together and a marker sits at the same place in each.
+Flicker and swipe run in the browser (plotly frames): zoom and pan survive them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from mcalc.present.viewer_figures import data_uri
+from mcalc.temporal.change import STATUSES
+from mcalc.temporal.display import TemporalView
+
+__all__ = ["MODES", "STATUS_COLORS", "temporal_figure", "tracked_rows"]
+
+MODES = ("subtraction", "flicker", "swipe")
+STATUS_COLORS = {"new": "#ff3b3b", "stable": "#00e5ff", "grown": "#ffa500", "resolved": "#b0b0b0"}
+#: Curtain positions of the swipe slider (fractions of the width).
+CURTAIN_STEPS = 11
+#: Alternations one press of "Flicker" plays (then it stops by itself).
+FLICKER_CYCLES = 40
+
+
+def _rgb(gray: np.ndarray) -> np.ndarray:
+    return np.repeat(gray[..., None], 3, axis=2)
+
+
+def _image(tv: TemporalView, gray: np.ndarray, name: str) -> go.Image:
+    return go.Image(
+        source=data_uri(_rgb(gray)),
+        x0=0,
+        y0=0,
+        dx=tv.scale,
+        dy=tv.scale,
+        hoverinfo="skip",
+        name=name,
+    )
+
+
+def _base(titles: Sequence[str], height: int) -> go.Figure:
+    fig = make_subplots(
+        rows=1, cols=len(titles), subplot_titles=list(titles), horizontal_spacing=0.02
+    )
+    fig.update_layout(
+        height=height,
+        margin={"l": 10, "r": 10, "t": 40, "b": 50},
+        dragmode="pan",
+        showlegend=False,
+        plot_bgcolor="black",
+        paper_bgcolor="rgba(0,0,0,0)",
+        uirevision="keep",
+    )
+    for i in range(1, len(titles) + 1):
+        fig.update_xaxes(
+            matches="x", showticklabels=False, showgrid=False, zeroline=False, row=1, col=i
+        )
+        fig.update_yaxes(
+            matches="y",
+            scaleanchor="x" if i == 1 else f"x{i}",
+            constrain="domain",
+            constraintoward="top",
+            autorange="reversed",
+            showticklabels=False,
+            showgrid=False,
+            zeroline=False,
+            row=1,
+            col=i,
+        )
+    return fig
+
+
+def _swiped(tv: TemporalView, fraction: float) -> np.ndarray:
+    """Registered prior left of the curtain, recent right of it, with a bright curtain line."""
+    cut = round(fraction * tv.recent.shape[1])
+    out = tv.recent.copy()
+    out[:, :cut] = tv.prior[:, :cut]
+    if 0 < cut < out.shape[1]:
+        out[:, cut - 1 : cut + 1] = 255
+    return out
+
+
+def _marks(fig: go.Figure, tv: TemporalView, cols: Sequence[int]) -> None:
+    points = tv.points()
+    for status in STATUSES:
+        pts = [(r, c, t) for r, c, t in points if t.status == status]
+        if not pts:
+            continue
+        for col in cols:
+            fig.add_trace(
+                go.Scatter(
+                    x=[c for _, c, _ in pts],
+                    y=[r for r, _, _ in pts],
+                    mode="markers",
+                    marker={
+                        "symbol": [
+                            "square-open" if t.kind == "cluster" else "circle-open" for *_, t in pts
+                        ],
+                        "size": [22 if t.kind == "cluster" else 11 for *_, t in pts],
+                        "color": STATUS_COLORS[status],
+                        "line": {"width": 1.8},
+                    },
+                    text=[f"{t.kind} {status}" for *_, t in pts],
+                    hovertemplate="%{text}<br>row %{y:.0f}, col %{x:.0f}<extra></extra>",
+                    name=status,
+                ),
+                row=1,
+                col=col,
+            )
+
+
+def temporal_figure(
+    tv: TemporalView,
+    mode: str = "subtraction",
+    *,
+    rate_hz: float = 2.0,
+    show_marks: bool = True,
+    height: int = 620,
+) -> go.Figure:
+    """Recent beside the ``mode`` panel, zoom and pan shared.
+
+    Args:
+        tv: a registered view (:func:`mcalc.temporal.display.temporal_view`).
+        mode: ``subtraction`` (recent - registered prior; mid-gray = no change), ``flicker``
+            (registered prior and recent alternate when "Flicker" is pressed) or ``swipe``
+            (a curtain: registered prior left of it, recent right; a slider moves it).
+        rate_hz: flicker alternations per second.
+        show_marks: tracked calcifications (circles) and clusters (squares), by status.
+        height: figure height in pixels.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+    if not 0.2 <= rate_hz <= 20.0:
+        raise ValueError(f"rate_hz must be 0.2..20 alternations per second, got {rate_hz}")
+    titles = {
+        "subtraction": f"{tv.view} subtraction (recent − registered prior)",
+        "flicker": f"{tv.view} flicker: registered prior ↔ recent",
+        "swipe": f"{tv.view} swipe: registered prior | recent",
+    }
+    fig = _base([f"{tv.view} recent", titles[mode]], height)
+    fig.add_trace(_image(tv, tv.recent, "recent"), row=1, col=1)
+    if mode == "subtraction":
+        fig.add_trace(_image(tv, tv.subtraction, "subtraction"), row=1, col=2)
+    elif mode == "flicker":
+        fig.add_trace(_image(tv, tv.prior, "registered prior"), row=1, col=2)
+        fig.frames = [
+            go.Frame(name=name, data=[_image(tv, img, name)], traces=[1])
+            for name, img in (("prior", tv.prior), ("recent", tv.recent))
+        ]
+        step = {"duration": 1000.0 / rate_hz, "redraw": True}
+        fig.update_layout(
+            updatemenus=[
+                {
+                    "type": "buttons",
+                    "direction": "left",
+                    # Under the panels: the mode bar owns the top-right corner.
+                    "x": 0.51,
+                    "xanchor": "left",
+                    "y": 0.0,
+                    "yanchor": "top",
+                    "pad": {"t": 6},
+                    "buttons": [
+                        {
+                            "label": "▶ Flicker",
+                            "method": "animate",
+                            "args": [
+                                ["recent", "prior"] * FLICKER_CYCLES,
+                                {"frame": step, "transition": {"duration": 0}, "mode": "immediate"},
+                            ],
+                        },
+                        {
+                            "label": "■ Stop",
+                            "method": "animate",
+                            "args": [
+                                [None],
+                                {"frame": {"duration": 0, "redraw": False}, "mode": "immediate"},
+                            ],
+                        },
+                    ],
+                }
+            ]
+        )
+    else:
+        fractions = np.linspace(0.0, 1.0, CURTAIN_STEPS)
+        fig.add_trace(_image(tv, _swiped(tv, 0.5), "swipe"), row=1, col=2)
+        fig.frames = [
+            go.Frame(
+                name=f"curtain-{k}", data=[_image(tv, _swiped(tv, float(f)), "swipe")], traces=[1]
+            )
+            for k, f in enumerate(fractions)
+        ]
+        fig.update_layout(
+            sliders=[
+                {
+                    "active": CURTAIN_STEPS // 2,
+                    "currentvalue": {"prefix": "curtain "},
+                    "pad": {"t": 10},
+                    "steps": [
+                        {
+                            "label": f"{f:.0%}",
+                            "method": "animate",
+                            "args": [
+                                [f"curtain-{k}"],
+                                {"frame": {"duration": 0, "redraw": True}, "mode": "immediate"},
+                            ],
+                        }
+                        for k, f in enumerate(fractions)
+                    ],
+                }
+            ]
+        )
+    if show_marks:
+        _marks(fig, tv, (1, 2))
+    return fig
+
+
+def tracked_rows(tv: TemporalView) -> list[dict[str, object]]:
+    """One row per tracked calcification or cluster, for a table."""
+
+    def pt(p: tuple[float, float] | None) -> str:
+        return "" if p is None else f"{p[0]:.0f}, {p[1]:.0f}"
+
+    return [
+        {
+            "kind": t.kind,
+            "status": t.status,
+            "recent (row, col)": pt(t.recent),
+            "prior (row, col)": pt(t.prior),
+            "moved mm": None if t.distance_mm is None else round(t.distance_mm, 2),
+            "size recent": t.recent_size,
+            "size prior": t.prior_size,
+        }
+        for t in tv.tracked
+    ]

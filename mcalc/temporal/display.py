@@ -1,0 +1,99 @@
+"""What the temporal views show: one view of a case, registered, as display-sized pictures.
+
+Every picture is on the recent image's grid (the registered prior included), shrunk to
+``max_side`` and hung like the viewer hangs it (chest wall on the radiologists' side), so
+panels share one coordinate frame: full-resolution recent pixels, mirrored when hung.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mcalc.breast import chest_wall_side
+from mcalc.cache import ImageCache
+from mcalc.dataset.records import CaseRecord
+from mcalc.imaging import downsample, to_uint8
+from mcalc.temporal.change import Tracked, pair_change, subtraction_unit
+from mcalc.temporal.pair import register_pair
+from mcalc.temporal.register import RegistrationSettings
+from mcalc.viewer import display_side
+
+__all__ = ["TemporalView", "temporal_view"]
+
+
+@dataclass(frozen=True)
+class TemporalView:
+    """Display-sized pictures of one registered view and its tracked calcifications.
+
+    Attributes:
+        view: ``CC`` or ``MLO``.
+        recent, prior, subtraction: uint8 gray pictures of the same size; ``prior`` is the
+            registered, intensity-matched prior; ``subtraction`` has 128 = no change.
+        shape: full-resolution (rows, cols) of the recent image.
+        mirrored: pictures and points are mirrored left-right for hanging.
+        tracked: calcifications and clusters with their status; positions in full-
+            resolution recent pixels of the file (``points`` gives them as displayed).
+        registration: the registration's JSON summary; notes: what was noticed.
+    """
+
+    view: str
+    recent: np.ndarray
+    prior: np.ndarray
+    subtraction: np.ndarray
+    shape: tuple[int, int]
+    mirrored: bool
+    tracked: tuple[Tracked, ...]
+    registration: dict[str, object]
+    notes: tuple[str, ...]
+
+    @property
+    def scale(self) -> float:
+        """Full-resolution pixels per picture pixel."""
+        return self.shape[0] / self.recent.shape[0]
+
+    def points(self) -> list[tuple[float, float, Tracked]]:
+        """(row, col) as displayed of every tracked item: the recent position, or for a
+        resolved one the prior position mapped onto the recent grid (``recent_at``)."""
+        out = []
+        for t in self.tracked:
+            p = t.recent if t.recent is not None else t.recent_at
+            if p is None:
+                continue
+            col = self.shape[1] - 1 - p[1] if self.mirrored else p[1]
+            out.append((p[0], col, t))
+        return out
+
+
+def temporal_view(
+    cache: ImageCache,
+    case: CaseRecord,
+    view: str,
+    *,
+    max_side: int = 1024,
+    settings: RegistrationSettings | None = None,
+) -> TemporalView:
+    """Register ``case``'s ``view`` and make its display pictures (see :class:`TemporalView`).
+
+    Raises what :func:`mcalc.temporal.register_pair` raises (no prior, other view/side).
+    """
+    pair = register_pair(cache, case, view, settings)
+    change, tracked = pair_change(pair)
+    mirrored = chest_wall_side(pair.recent_mask) != display_side(case.laterality)
+
+    def pic(unit: np.ndarray) -> np.ndarray:
+        small = downsample(np.clip(unit, 0.0, 1.0).astype(np.float32), max_side)
+        return to_uint8(small[:, ::-1] if mirrored else small)
+
+    return TemporalView(
+        view=view,
+        recent=pic(pair.recent),
+        prior=pic(change.warped_prior),
+        subtraction=pic(subtraction_unit(change)),
+        shape=pair.registration.recent_shape,
+        mirrored=mirrored,
+        tracked=tuple(tracked),
+        registration=pair.registration.summary(),
+        notes=pair.notes,
+    )

@@ -1,0 +1,59 @@
+"""AppTest: Browse's temporal section registers the case and draws each mode."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = "../app.py"
+
+
+def _browse() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.run()
+    at.switch_page("pages/browse.py")
+    at.run()
+    return at
+
+
+def _temporal_figures(at: AppTest) -> list[dict]:
+    """The figures whose second panel is a temporal one (by its title)."""
+    figs = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
+    marks = ("subtraction (recent", "flicker: registered", "swipe: registered")
+    return [
+        f
+        for f in figs
+        if any(m in a.get("text", "") for a in f["layout"].get("annotations", []) for m in marks)
+    ]
+
+
+def test_temporal_section_is_off_until_asked(app_env):
+    at = _browse()
+    assert not at.exception
+    assert _temporal_figures(at) == []
+
+
+@pytest.mark.parametrize(
+    "mode",
+    [
+        "subtraction",
+        pytest.param("flicker", marks=pytest.mark.slow),
+        pytest.param("swipe", marks=pytest.mark.slow),
+    ],
+)
+def test_each_mode_draws_both_views_with_the_summary(app_env, mode):
+    at = _browse()
+    at.radio(key="browse_temporal_mode").set_value(mode).run()
+    assert not at.exception
+    figs = _temporal_figures(at)
+    assert len(figs) == 2  # CC and MLO
+    for fig in figs:
+        assert [t["type"] for t in fig["data"]][:2] == ["image", "image"]
+        if mode != "subtraction":
+            assert len(fig["frames"]) >= 2
+    text = " ".join(m.value for m in at.markdown)
+    assert "stable" in text and "between rounds" in text
+    captions = " ".join(c.value for c in at.caption)
+    assert "similarity inside the breast" in captions

@@ -1,0 +1,63 @@
+"""In a real browser: Browse's temporal section shows subtraction, flicker and swipe."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser import ARTIFACTS, browser_page, require_chromium, running_app, wait_for_app_idle
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+TEMPORAL_IMAGES = """() => [...document.querySelectorAll('.js-plotly-plot')]
+    .filter(p => (p.textContent || '').includes('recent −') || (p.textContent || '').includes('flicker'))
+    .map(p => [...p.querySelectorAll('image')].map(i => (i.getAttribute('href') || '').length))"""
+
+
+def _mode(page, name: str) -> None:
+    page.locator('[data-testid="stRadio"]').filter(has_text="Temporal view").get_by_text(
+        name, exact=True
+    ).click()
+    page.wait_for_timeout(500)
+    wait_for_app_idle(page)
+
+
+def test_browse_shows_subtraction_and_flicker(app_env, tmp_path):
+    require_chromium()
+    env = {
+        "MCALC_DEMO_DIR": str(app_env),
+        "MCALC_CACHE": str(tmp_path / "cache"),
+        "MCALC_STORE": str(tmp_path / "store"),
+    }
+    with running_app(env) as url, browser_page(1500, 3600) as page:
+        page.goto(f"{url}/browse", wait_until="networkidle")
+        page.wait_for_function(
+            "() => document.querySelectorAll('.js-plotly-plot image').length >= 4",
+            timeout=60_000,
+        )
+        page.get_by_text("Changes between rounds").wait_for(timeout=60_000)
+        _mode(page, "subtraction")
+        page.get_by_text("subtraction (recent − registered prior)").first.wait_for(timeout=90_000)
+        # The case summary line and the registration's figures are shown.
+        page.get_by_text("stable", exact=False).first.wait_for(timeout=30_000)
+        page.get_by_text("similarity inside the breast", exact=False).first.wait_for()
+        panels = page.evaluate(TEMPORAL_IMAGES)
+        assert len(panels) == 2 and all(len(p) == 2 and min(p) > 1000 for p in panels)
+        page.screenshot(path=str(ARTIFACTS / "browse-temporal-subtraction.png"), full_page=True)
+
+        _mode(page, "flicker")
+        page.get_by_text("flicker: registered prior ↔ recent").first.wait_for(timeout=60_000)
+        button = page.get_by_text("▶ Flicker").first
+        button.scroll_into_view_if_needed()
+        before = page.evaluate(TEMPORAL_IMAGES)
+        button.click()
+        seen = set()
+        for _ in range(8):  # 2 alternations per second: the right panel's picture changes
+            page.wait_for_timeout(200)
+            seen.add(tuple(page.evaluate(TEMPORAL_IMAGES)[0]))
+        assert len(seen) >= 2, (before, seen)
+        page.screenshot(path=str(ARTIFACTS / "browse-temporal-flicker.png"), full_page=True)
+        page.get_by_text("■ Stop").first.click()
+
+        _mode(page, "swipe")
+        page.get_by_text("swipe: registered prior | recent").first.wait_for(timeout=60_000)
+        page.screenshot(path=str(ARTIFACTS / "browse-temporal-swipe.png"), full_page=True)
