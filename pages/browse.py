@@ -228,6 +228,10 @@ def cached_temporal(_case: CaseRecord, case_key: str, view: str, max_side: int) 
     return temporal_view(common.get_image_cache(), _case, view, max_side=max_side)
 
 
+def _at(p: tuple[float, float] | None) -> str:
+    return "absent" if p is None else f"row {p[0]:.0f}, col {p[1]:.0f}"
+
+
 def temporal_ui(case: CaseRecord, max_side: int) -> None:
     """Changes between rounds: per view, recent beside subtraction, flicker or swipe."""
     st.header("Changes between rounds")
@@ -260,9 +264,17 @@ def temporal_ui(case: CaseRecord, max_side: int) -> None:
     for tv in views:
         reg = tv.registration
         st.subheader(f"{tv.view} · changes")
+        table_key = f"browse_tracked_{tv.view}"
+        picked = st.session_state.get(table_key, {}).get("selection", {}).get("rows", [])
+        item = tv.tracked[picked[0]] if picked and picked[0] < len(tv.tracked) else None
+        focus = tv.shown_at(item) if item is not None else None
         st.plotly_chart(
             temporal_figure(
-                tv, mode, rate_hz=rate, show_marks=st.session_state.get("browse_marks", True)
+                tv,
+                mode,
+                rate_hz=rate,
+                show_marks=st.session_state.get("browse_marks", True),
+                focus=focus,
             ),
             width="stretch",
             key=f"browse_temporal_{tv.view}",
@@ -276,9 +288,21 @@ def temporal_ui(case: CaseRecord, max_side: int) -> None:
         )
         for note in tv.notes:
             st.caption(f"{tv.view}: {note}")
+        if item is not None:
+            st.caption(
+                f"Zoomed on the {item.status} {item.kind}: recent {_at(item.recent)}, "
+                f"prior {_at(item.prior)} (both panels show it at the recent position)."
+            )
         rows = tracked_rows(tv)
         if rows:
-            st.dataframe(pd.DataFrame(rows), hide_index=True, key=f"browse_tracked_{tv.view}")
+            st.dataframe(
+                pd.DataFrame(rows),
+                hide_index=True,
+                key=table_key,
+                on_select="rerun",
+                selection_mode="single-row",
+            )
+            st.caption("Tick a row to zoom both panels onto that calcification or cluster.")
 
 
 index = common.require_index()

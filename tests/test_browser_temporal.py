@@ -43,6 +43,16 @@ def test_browse_shows_subtraction_and_flicker(app_env, tmp_path):
         panels = page.evaluate(TEMPORAL_IMAGES)
         assert len(panels) == 2 and all(len(p) == 2 and min(p) > 1000 for p in panels)
         page.screenshot(path=str(ARTIFACTS / "browse-temporal-subtraction.png"), full_page=True)
+        # Ticking a row of the tracked table zooms both panels onto it.
+        tracked = page.locator('[data-testid="stDataFrame"]').nth(1)
+        tracked.scroll_into_view_if_needed()
+        box = tracked.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
+        page.wait_for_timeout(500)
+        wait_for_app_idle(page)
+        page.get_by_text("Zoomed on the", exact=False).first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "browse-temporal-row.png"), full_page=True)
 
         _mode(page, "flicker")
         page.get_by_text("flicker: registered prior ↔ recent").first.wait_for(timeout=60_000)
@@ -51,9 +61,11 @@ def test_browse_shows_subtraction_and_flicker(app_env, tmp_path):
         before = page.evaluate(TEMPORAL_IMAGES)
         button.click()
         seen = set()
-        for _ in range(8):  # 2 alternations per second: the right panel's picture changes
+        for _ in range(40):  # 2 alternations per second: the right panel's picture changes
             page.wait_for_timeout(200)
             seen.add(tuple(page.evaluate(TEMPORAL_IMAGES)[0]))
+            if len(seen) >= 2:
+                break
         assert len(seen) >= 2, (before, seen)
         page.screenshot(path=str(ARTIFACTS / "browse-temporal-flicker.png"), full_page=True)
         page.get_by_text("■ Stop").first.click()

@@ -194,3 +194,32 @@ def test_a_case_without_prior_is_refused(tiny_demo):
     )
     with pytest.raises(TemporalError, match="no prior CC image"):
         register_pair(ImageCache(None), only_recent, "CC")
+
+
+@pytest.mark.parametrize(
+    ("tag", "value", "message"),
+    [
+        ("ViewPosition", "MLO", "is a CC view but the prior is MLO"),
+        ("ImageLaterality", "X", "breast"),
+    ],
+)
+def test_a_prior_of_another_view_or_breast_is_refused(tiny_demo, tmp_path, tag, value, message):
+    import shutil
+
+    import pydicom
+
+    root = tmp_path / "demo"
+    shutil.copytree(tiny_demo, root)
+    case = open_dataset(root).cases[0]
+    rec = case.image("CC", "prior")
+    assert rec is not None
+    ds = pydicom.dcmread(rec.image_path)
+    if tag == "ImageLaterality":
+        value = "R" if (case.laterality or "L") == "L" else "L"
+        message = f"of the {case.laterality} breast but the prior of the {value} breast"
+    setattr(ds, tag, value)
+    if tag == "ImageLaterality" and "Laterality" in ds:
+        ds.Laterality = value
+    ds.save_as(rec.image_path)
+    with pytest.raises(TemporalError, match=message):
+        register_pair(ImageCache(None), case, "CC", FAST)

@@ -121,6 +121,8 @@ def temporal_figure(
     *,
     rate_hz: float = 2.0,
     show_marks: bool = True,
+    focus: tuple[float, float] | None = None,
+    focus_mm: float = 12.0,
     height: int = 620,
 ) -> go.Figure:
     """Recent beside the ``mode`` panel, zoom and pan shared.
@@ -132,6 +134,8 @@ def temporal_figure(
             (a curtain: registered prior left of it, recent right; a slider moves it).
         rate_hz: flicker alternations per second.
         show_marks: tracked calcifications (circles) and clusters (squares), by status.
+        focus: (row, col) as displayed (:meth:`TemporalView.points`) to zoom onto, ``focus_mm``
+            either side; a new focus replaces the reader's zoom.
         height: figure height in pixels.
     """
     if mode not in MODES:
@@ -217,6 +221,12 @@ def temporal_figure(
         )
     if show_marks:
         _marks(fig, tv, (1, 2))
+    if focus is not None:
+        half = focus_mm / tv.spacing_mm
+        # An explicit range (rows reversed: top of the image at the top) replaces autorange.
+        fig.update_xaxes(range=[focus[1] - half, focus[1] + half], autorange=False, row=1, col=1)
+        fig.update_yaxes(range=[focus[0] + half, focus[0] - half], autorange=False, row=1, col=1)
+        fig.update_layout(uirevision=f"focus-{focus[0]:.0f}-{focus[1]:.0f}")
     return fig
 
 

@@ -31,7 +31,7 @@ class TemporalView:
         view: ``CC`` or ``MLO``.
         recent, prior, subtraction: uint8 gray pictures of the same size; ``prior`` is the
             registered, intensity-matched prior; ``subtraction`` has 128 = no change.
-        shape: full-resolution (rows, cols) of the recent image.
+        shape: full-resolution (rows, cols) of the recent image; spacing_mm: its pixel size.
         mirrored: pictures and points are mirrored left-right for hanging.
         tracked: calcifications and clusters with their status; positions in full-
             resolution recent pixels of the file (``points`` gives them as displayed).
@@ -43,6 +43,7 @@ class TemporalView:
     prior: np.ndarray
     subtraction: np.ndarray
     shape: tuple[int, int]
+    spacing_mm: float
     mirrored: bool
     tracked: tuple[Tracked, ...]
     registration: dict[str, object]
@@ -53,17 +54,17 @@ class TemporalView:
         """Full-resolution pixels per picture pixel."""
         return self.shape[0] / self.recent.shape[0]
 
+    def shown_at(self, t: Tracked) -> tuple[float, float] | None:
+        """(row, col) as displayed of a tracked item: its recent position, or for a resolved
+        one its prior position mapped onto the recent grid (``recent_at``)."""
+        p = t.recent if t.recent is not None else t.recent_at
+        if p is None:
+            return None
+        return (p[0], self.shape[1] - 1 - p[1] if self.mirrored else p[1])
+
     def points(self) -> list[tuple[float, float, Tracked]]:
-        """(row, col) as displayed of every tracked item: the recent position, or for a
-        resolved one the prior position mapped onto the recent grid (``recent_at``)."""
-        out = []
-        for t in self.tracked:
-            p = t.recent if t.recent is not None else t.recent_at
-            if p is None:
-                continue
-            col = self.shape[1] - 1 - p[1] if self.mirrored else p[1]
-            out.append((p[0], col, t))
-        return out
+        """(row, col) as displayed of every tracked item (see :meth:`shown_at`)."""
+        return [(*p, t) for t in self.tracked if (p := self.shown_at(t)) is not None]
 
 
 def temporal_view(
@@ -92,6 +93,7 @@ def temporal_view(
         prior=pic(change.warped_prior),
         subtraction=pic(subtraction_unit(change)),
         shape=pair.registration.recent_shape,
+        spacing_mm=pair.spacing_mm,
         mirrored=mirrored,
         tracked=tuple(tracked),
         registration=pair.registration.summary(),

@@ -1,0 +1,71 @@
+"""Temporal figures: modes, frames, markers by status, focus on a tracked item."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mcalc.present.temporal_figures import STATUS_COLORS, temporal_figure, tracked_rows
+from mcalc.temporal.change import Tracked
+from mcalc.temporal.display import TemporalView
+
+
+def _view(mirrored: bool = False) -> TemporalView:
+    recent = np.full((40, 30), 100, np.uint8)
+    prior = np.full((40, 30), 60, np.uint8)
+    return TemporalView(
+        view="CC",
+        recent=recent,
+        prior=prior,
+        subtraction=np.full((40, 30), 128, np.uint8),
+        shape=(400, 300),
+        spacing_mm=0.1,
+        mirrored=mirrored,
+        tracked=(
+            Tracked("calcification", "new", (100.0, 50.0), None),
+            Tracked("calcification", "resolved", None, (210.0, 95.0), recent_at=(200.0, 90.0)),
+            Tracked(
+                "cluster", "grown", (300.0, 120.0), (305.0, 118.0), recent_size=6, prior_size=3
+            ),
+        ),
+        registration={},
+        notes=(),
+    )
+
+
+def test_markers_by_status_on_both_panels_and_mirroring():
+    fig = temporal_figure(_view(), "subtraction")
+    marks = [t for t in fig.data if t.type == "scatter"]
+    assert {t.name for t in marks} == {"new", "resolved", "grown"}
+    assert len(marks) == 6  # each status on both panels
+    new = next(t for t in marks if t.name == "new")
+    assert new.marker.color == STATUS_COLORS["new"] and list(new.x) == [50.0]
+    resolved = next(t for t in marks if t.name == "resolved")
+    assert list(resolved.y) == [200.0]  # the prior spot mapped onto the recent grid
+    mirrored = next(t for t in temporal_figure(_view(True)).data if t.name == "new")
+    assert list(mirrored.x) == [300 - 1 - 50.0]
+
+
+def test_flicker_and_swipe_carry_their_frames_and_controls():
+    flicker = temporal_figure(_view(), "flicker", rate_hz=4.0)
+    assert [f.name for f in flicker.frames] == ["prior", "recent"]
+    play = flicker.layout.updatemenus[0].buttons[0]
+    assert play.args[1]["frame"]["duration"] == 250.0
+    swipe = temporal_figure(_view(), "swipe")
+    assert len(swipe.frames) == len(swipe.layout.sliders[0].steps) == 11
+    with pytest.raises(ValueError, match="mode must be"):
+        temporal_figure(_view(), "blink")
+    with pytest.raises(ValueError, match="rate_hz"):
+        temporal_figure(_view(), "flicker", rate_hz=100)
+
+
+def test_focus_zooms_onto_a_tracked_item():
+    tv = _view()
+    at = tv.shown_at(tv.tracked[2])
+    assert at == (300.0, 120.0)
+    fig = temporal_figure(tv, focus=at, focus_mm=5.0)
+    assert list(fig.layout.xaxis.range) == [70.0, 170.0]
+    assert list(fig.layout.yaxis.range) == [350.0, 250.0]
+    rows = tracked_rows(tv)
+    assert [r["status"] for r in rows] == ["new", "resolved", "grown"]
+    assert rows[1]["recent (row, col)"] == "" and rows[1]["prior (row, col)"] == "210, 95"
