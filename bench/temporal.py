@@ -10,8 +10,13 @@ under ``bench/out``):
 - **TRE**: target registration error in mm on the generator's landmark pairs inside the
   breast (recent -> prior, and the inverse), beside the distance before registration.
 
+``--misalign DEG MM`` also rotates the prior by DEG degrees about a point of the chest
+wall, shifts it by MM millimetres, darkens it by 25% and drops its last 5% of rows (position,
+exposure and size differing as between real screening rounds); the landmarks follow.
+
     python bench/temporal.py                 # 3 cases, both views
     python bench/temporal.py --cases 4 --json
+    python bench/temporal.py --misalign 8 14
 """
 
 from __future__ import annotations
@@ -38,7 +43,29 @@ def demo(cases: int) -> Path:
     return folder
 
 
-def run(cases: int, work_side: int) -> list[dict[str, object]]:
+def misalign(
+    prior: np.ndarray, pairs: np.ndarray, deg: float, mm: float, spacing: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """The prior rotated, shifted, darkened and shortened; the landmark pairs to match."""
+    import cv2
+
+    a = np.deg2rad(deg)
+    rot = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    centre = np.array([prior.shape[0] / 2, 0.0])
+    t = centre - rot @ centre + np.array([mm, -mm]) / spacing / np.sqrt(2)
+    rows = int(prior.shape[0] * 0.95)
+    yy, xx = np.mgrid[:rows, : prior.shape[1]].astype(np.float32)
+    src_r = (rot[0, 0] * yy + rot[0, 1] * xx + t[0]).astype(np.float32)
+    src_c = (rot[1, 0] * yy + rot[1, 1] * xx + t[1]).astype(np.float32)
+    moved = cv2.remap(prior, src_c, src_r, cv2.INTER_LINEAR, borderValue=0.0) * 0.75
+    out = pairs.copy()
+    out[:, :2] = (pairs[:, :2] - t) @ np.linalg.inv(rot).T
+    return moved.astype(np.float32), out
+
+
+def run(
+    cases: int, work_side: int, shake: tuple[float, float] | None = None
+) -> list[dict[str, object]]:
     from mcalc.breast import breast_mask, chest_wall_side
     from mcalc.dataset import open_dataset
     from mcalc.imageio import read_image
@@ -60,6 +87,10 @@ def run(cases: int, work_side: int) -> list[dict[str, object]]:
             m_r, m_p = read_image(rec_r.image_path), read_image(rec_p.image_path)
             t1 = time.perf_counter()
             u_r, u_p = file_unit(m_r), file_unit(m_p)
+            key = f"{case.folder.parent.name}/{case.folder.name}/{view}"
+            pairs = marks[key]
+            if shake is not None:
+                u_p, pairs = misalign(u_p, pairs, *shake, m_p.pixel_spacing_mm[0])
             b_r, b_p = breast_mask(u_r), breast_mask(u_p)
             mirrored = chest_wall_side(b_r) != chest_wall_side(b_p)
             t2 = time.perf_counter()
@@ -73,8 +104,7 @@ def run(cases: int, work_side: int) -> list[dict[str, object]]:
                 settings=settings,
             )
             t3 = time.perf_counter()
-            key = f"{case.folder.parent.name}/{case.folder.name}/{view}"
-            err = landmark_error(reg, marks[key], b_r)
+            err = landmark_error(reg, pairs, b_r)
             rows.append(
                 {
                     "pair": key,
@@ -100,9 +130,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=3, help="cases of the full-size set (>= 3)")
     parser.add_argument("--work-side", type=int, default=256, help="registration's image side")
+    parser.add_argument(
+        "--misalign",
+        nargs=2,
+        type=float,
+        metavar=("DEG", "MM"),
+        help="also rotate and shift the prior, darken and shorten it",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    rows = run(args.cases, args.work_side)
+    rows = run(args.cases, args.work_side, tuple(args.misalign) if args.misalign else None)
     reg = np.array([r["register_s"] for r in rows], dtype=float)
     dec = np.array([r["decode_s"] for r in rows], dtype=float)
     tre = np.array([r["tre_mm"] for r in rows], dtype=float)
