@@ -94,3 +94,17 @@ def test_subtraction_shows_a_new_spot_and_cancels_exposure():
     assert np.all(change.subtraction[:, :10] == 0)
     with pytest.raises(ValueError, match="must match"):
         subtraction(recent, prior, mask[:5], mask, _shift_reg(shape, 0, 0))
+
+
+def test_findings_of_a_model_are_matched_through_the_registration():
+    from mcalc.temporal.change import track_points
+
+    reg = _shift_reg((400, 400), 20, 0)  # the prior lies 2 mm lower
+    items = track_points([[100, 100], [300, 50]], [[120, 101], [200, 200]], reg, tolerance_mm=1.0)
+    assert [(t.status, t.recent_id, t.prior_id) for t in items] == [
+        ("stable", 0, 0),
+        ("new", 1, None),
+        ("resolved", None, 1),
+    ]
+    assert items[2].recent_at == pytest.approx((180.0, 200.0))
+    assert items[0].kind == "finding"

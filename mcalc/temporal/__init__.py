@@ -21,6 +21,7 @@ from mcalc.temporal.change import (
     subtraction_unit,
     summary_line,
     track,
+    track_points,
 )
 from mcalc.temporal.pair import TemporalError, TemporalPair, pair_records, register_pair
 from mcalc.temporal.register import (
@@ -45,6 +46,7 @@ __all__ = [
     "subtraction",
     "summary_line",
     "track",
+    "track_points",
     "Registration",
     "RegistrationError",
     "RegistrationSettings",

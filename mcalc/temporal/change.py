@@ -35,6 +35,7 @@ __all__ = [
     "track",
     "count_statuses",
     "summary_line",
+    "track_points",
     "pair_change",
     "subtraction_unit",
     "change_overlay",
@@ -125,7 +126,8 @@ class Tracked:
         status: ``new``, ``stable``, ``grown`` or ``resolved``.
         recent, prior: (row, col) full-resolution centre in each round's file (``None``
             when absent from that round).
-        recent_id, prior_id: the annotation's label (calcification) or id (cluster).
+        recent_id, prior_id: the annotation's label (calcification) or id (cluster); for
+            :func:`track_points`, the point's index in the list given.
         distance_mm: distance after registration between the matched centres.
         recent_size, prior_size: diameter in mm (calcification) or member count (cluster).
         recent_area_mm2, prior_area_mm2: the cluster hull's area (``None`` for calcifications).
@@ -297,6 +299,44 @@ def track(
                 recent_at=_pt(at[j]),
             )
         )
+    return out
+
+
+def track_points(
+    recent: np.ndarray | list[list[float]],
+    prior: np.ndarray | list[list[float]],
+    reg: Registration,
+    *,
+    tolerance_mm: float = 5.0,
+    kind: str = "finding",
+) -> list[Tracked]:
+    """Any points of both rounds (a model's top regions, a reader's marks), matched through
+    the registration and labelled ``new``, ``stable`` or ``resolved``.
+
+    Args:
+        recent, prior: ``(N, 2)`` (row, col) full-resolution points of each round's file.
+        reg: the view's registration.
+        tolerance_mm: largest distance after registration for the same finding.
+        kind: the ``kind`` the items carry.
+
+    Example:
+        >>> from mcalc.temporal.register import Registration
+        >>> f = np.zeros((4, 4, 2), np.float32); f[..., 0] = 10.0   # prior = recent + 10 rows
+        >>> reg = Registration((40, 40), (40, 40), 0.1, f, f, "affine", None, False)
+        >>> [t.status for t in track_points([[5, 5], [30, 30]], [[15, 5]], reg, tolerance_mm=0.5)]
+        ['stable', 'new']
+    """
+    r = np.asarray(recent, dtype=float).reshape(-1, 2)
+    p = np.asarray(prior, dtype=float).reshape(-1, 2)
+    pairs, only_r, only_p, at = _pairs(r, p, reg, tolerance_mm)
+    out = [
+        Tracked(kind, "stable", _pt(r[i]), _pt(p[j]), i, j, d, recent_at=_pt(at[j]))
+        for i, j, d in pairs
+    ]
+    out += [Tracked(kind, "new", _pt(r[i]), None, i) for i in only_r]
+    out += [
+        Tracked(kind, "resolved", None, _pt(p[j]), None, j, recent_at=_pt(at[j])) for j in only_p
+    ]
     return out
 
 
