@@ -96,3 +96,27 @@ def test_read_points_checks_numbers(tmp_path):
         read_points(f)
     f.write_text("row,col\n1,2\n")
     assert read_points(f).tolist() == [[1.0, 2.0]]
+
+
+def test_a_readers_marks_are_tracked_across_rounds(tiny_demo, env, monkeypatch, capsys):
+    from mcalc.store.mark_store import MarkStore
+
+    monkeypatch.setenv("MCALC_STORE", str(env / "store"))
+    case = open_dataset(tiny_demo).case(_suspicious(tiny_demo))
+    pts = env / "points.csv"
+    pts.write_text("row,col\n120,60\n")
+    args = ["temporal", str(tiny_demo), "--case", case.case_id, "--view", "CC", "--json"]
+    assert main([*args, "--points", str(pts)]) == 0
+    prior_at = json.loads(capsys.readouterr().out)["views"]["CC"]["points"][0]["prior"]
+    store = MarkStore(env / "store")
+    for tp, spots in (("recent", [(120, 60), (40, 40)]), ("prior", [tuple(prior_at)])):
+        rec = case.image("CC", tp)
+        assert rec is not None
+        state = store.load(rec.key, "ann")
+        marks = state.marks
+        for r, c in spots:
+            marks = marks.add_point(r, c)
+        store.save(marks, base_version=state.version)
+    assert main([*args, "--reader", "ann"]) == 0
+    view = json.loads(capsys.readouterr().out)["views"]["CC"]
+    assert view["reader_marks"]["counts"] == {"new": 1, "stable": 1, "grown": 0, "resolved": 0}

@@ -19,6 +19,7 @@ from mcalc.dataset.zenodo import VIEWS
 from mcalc.errors import DatasetError, McalcError
 from mcalc.imaging import to_uint8
 from mcalc.temporal.change import Tracked
+from mcalc.temporal.register import Registration
 
 __all__ = ["register_commands", "read_points"]
 
@@ -63,8 +64,32 @@ def _write_png(path: Path, image: np.ndarray) -> None:
         raise OSError(f"cannot write {path}")
 
 
+def _reader_marks(case: CaseRecord, view: str, reader: str, reg: Registration) -> dict[str, Any]:
+    """A reader's point marks of both rounds (from the store), tracked through ``reg``."""
+    from mcalc.store.mark_store import MarkStore
+    from mcalc.store.reader_agreement import reader_points
+    from mcalc.temporal import count_statuses, track_points
+
+    store = MarkStore(get_settings().store_dir)
+    pts = {}
+    for tp in ("recent", "prior"):
+        rec = case.image(view, tp)
+        pts[tp] = reader_points(store.load(rec.key, reader).marks) if rec else np.zeros((0, 2))
+    items = track_points(pts["recent"], pts["prior"], reg, tolerance_mm=1.5, kind="reader mark")
+    return {
+        "reader": reader,
+        "marks": [t.as_dict() for t in items],
+        "counts": count_statuses(items),
+    }
+
+
 def _one_view(
-    cache: ImageCache, case: CaseRecord, view: str, points: np.ndarray | None, out: Path | None
+    cache: ImageCache,
+    case: CaseRecord,
+    view: str,
+    points: np.ndarray | None,
+    out: Path | None,
+    reader: str | None = None,
 ) -> tuple[dict[str, Any], list[Tracked]]:
     """Register one view; its JSON result and tracked calcifications."""
     from mcalc.temporal import (
@@ -89,6 +114,8 @@ def _one_view(
         "counts_by_kind": {k: count_statuses(tracked, k) for k in ("calcification", "cluster")},
         "files": [],
     }
+    if reader:
+        result["reader_marks"] = _reader_marks(case, view, reader, reg)
     if points is not None:
         rows, cols = reg.recent_shape
         mapped = reg.recent_to_prior(points) if len(points) else np.zeros((0, 2))
@@ -140,7 +167,7 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
     tracked: list[Tracked] = []
     for view in views:
         try:
-            results[view], items = _one_view(cache, case, view, points, out)
+            results[view], items = _one_view(cache, case, view, points, out, args.reader)
         except McalcError as exc:  # no prior, other view or side, no breast, unreadable file
             results[view] = {"view": view, "error": str(exc)}
             continue
@@ -167,6 +194,12 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
             f"max displacement {g['max_mm']:.1f} mm{flag}; "
             + ", ".join(f"{k} {n}" for k, n in r["counts"].items())
         )
+        if "reader_marks" in r:
+            m = r["reader_marks"]
+            print(
+                f"    {m['reader']}'s marks: "
+                + ", ".join(f"{k} {n}" for k, n in m["counts"].items())
+            )
         for p in r["points"]:
             print(f"    recent {p['recent']} -> prior {p['prior']}")
         if r["files"]:
@@ -194,6 +227,10 @@ def register_commands(sub: Any) -> None:
         "--out",
         help="folder for the subtraction, registered prior and change overlay (PNG + .npy); "
         "nothing is written without it",
+    )
+    parser.add_argument(
+        "--reader",
+        help="also track this reader's point marks (from the store) across the rounds",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=_cmd_temporal)
