@@ -245,7 +245,7 @@ def temporal_ui(case: CaseRecord, max_side: int) -> None:
         "inside the breast); every panel is in recent coordinates.",
     )
     if mode == "off":
-        st.caption("Choose subtraction, flicker or swipe to register this case's rounds.")
+        st.caption("Choose subtraction, change, flicker or swipe to register this case's rounds.")
         return
     rate = right.slider(
         "Flicker rate (alternations per second)", 0.5, 8.0, 2.0, 0.5, key="browse_flicker_rate"

@@ -18,6 +18,7 @@ def _view(mirrored: bool = False) -> TemporalView:
         recent=recent,
         prior=prior,
         subtraction=np.full((40, 30), 128, np.uint8),
+        change=np.zeros((40, 30, 3), np.uint8),
         shape=(400, 300),
         spacing_mm=0.1,
         mirrored=mirrored,
@@ -53,6 +54,8 @@ def test_flicker_and_swipe_carry_their_frames_and_controls():
     assert play.args[1]["frame"]["duration"] == 250.0
     swipe = temporal_figure(_view(), "swipe")
     assert len(swipe.frames) == len(swipe.layout.sliders[0].steps) == 11
+    change = temporal_figure(_view(), "change")
+    assert "change map" in change.layout.annotations[1].text
     with pytest.raises(ValueError, match="mode must be"):
         temporal_figure(_view(), "blink")
     with pytest.raises(ValueError, match="rate_hz"):

@@ -20,7 +20,7 @@ from mcalc.temporal.display import TemporalView
 
 __all__ = ["MODES", "STATUS_COLORS", "temporal_figure", "tracked_rows"]
 
-MODES = ("subtraction", "flicker", "swipe")
+MODES = ("subtraction", "change", "flicker", "swipe")
 STATUS_COLORS = {"new": "#ff3b3b", "stable": "#00e5ff", "grown": "#ffa500", "resolved": "#b0b0b0"}
 #: Curtain positions of the swipe slider (fractions of the width).
 CURTAIN_STEPS = 11
@@ -34,7 +34,7 @@ def _rgb(gray: np.ndarray) -> np.ndarray:
 
 def _image(tv: TemporalView, gray: np.ndarray, name: str) -> go.Image:
     return go.Image(
-        source=data_uri(_rgb(gray)),
+        source=data_uri(gray if gray.ndim == 3 else _rgb(gray)),
         x0=0,
         y0=0,
         dx=tv.scale,
@@ -129,7 +129,8 @@ def temporal_figure(
 
     Args:
         tv: a registered view (:func:`mcalc.temporal.display.temporal_view`).
-        mode: ``subtraction`` (recent - registered prior; mid-gray = no change), ``flicker``
+        mode: ``subtraction`` (recent - registered prior; mid-gray = no change), ``change``
+            (the recent image with the change map over 4 in red), ``flicker``
             (registered prior and recent alternate when "Flicker" is pressed) or ``swipe``
             (a curtain: registered prior left of it, recent right; a slider moves it).
         rate_hz: flicker alternations per second.
@@ -144,6 +145,7 @@ def temporal_figure(
         raise ValueError(f"rate_hz must be 0.2..20 alternations per second, got {rate_hz}")
     titles = {
         "subtraction": f"{tv.view} subtraction (recent − registered prior)",
+        "change": f"{tv.view} change map (red: over 4x the usual difference)",
         "flicker": f"{tv.view} flicker: registered prior ↔ recent",
         "swipe": f"{tv.view} swipe: registered prior | recent",
     }
@@ -151,6 +153,8 @@ def temporal_figure(
     fig.add_trace(_image(tv, tv.recent, "recent"), row=1, col=1)
     if mode == "subtraction":
         fig.add_trace(_image(tv, tv.subtraction, "subtraction"), row=1, col=2)
+    elif mode == "change":
+        fig.add_trace(_image(tv, tv.change, "change map"), row=1, col=2)
     elif mode == "flicker":
         fig.add_trace(_image(tv, tv.prior, "registered prior"), row=1, col=2)
         fig.frames = [

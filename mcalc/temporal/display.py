@@ -15,7 +15,7 @@ from mcalc.breast import chest_wall_side
 from mcalc.cache import ImageCache
 from mcalc.dataset.records import CaseRecord
 from mcalc.imaging import downsample, to_uint8
-from mcalc.temporal.change import Tracked, pair_change, subtraction_unit
+from mcalc.temporal.change import Tracked, change_overlay, pair_change, subtraction_unit
 from mcalc.temporal.pair import register_pair
 from mcalc.temporal.register import RegistrationSettings
 from mcalc.viewer import display_side
@@ -31,6 +31,7 @@ class TemporalView:
         view: ``CC`` or ``MLO``.
         recent, prior, subtraction: uint8 gray pictures of the same size; ``prior`` is the
             registered, intensity-matched prior; ``subtraction`` has 128 = no change.
+        change: RGB picture of the recent image with the change map above 4 in red.
         shape: full-resolution (rows, cols) of the recent image; spacing_mm: its pixel size.
         mirrored: pictures and points are mirrored left-right for hanging.
         tracked: calcifications and clusters with their status; positions in full-
@@ -42,6 +43,7 @@ class TemporalView:
     recent: np.ndarray
     prior: np.ndarray
     subtraction: np.ndarray
+    change: np.ndarray
     shape: tuple[int, int]
     spacing_mm: float
     mirrored: bool
@@ -92,6 +94,7 @@ def temporal_view(
         recent=pic(pair.recent),
         prior=pic(change.warped_prior),
         subtraction=pic(subtraction_unit(change)),
+        change=_shrunk_rgb(change_overlay(pair.recent, change), max_side, mirrored),
         shape=pair.registration.recent_shape,
         spacing_mm=pair.spacing_mm,
         mirrored=mirrored,
@@ -99,3 +102,10 @@ def temporal_view(
         registration=pair.registration.summary(),
         notes=pair.notes,
     )
+
+
+def _shrunk_rgb(rgb: np.ndarray, max_side: int, mirrored: bool) -> np.ndarray:
+    # Area averaging, like the gray pictures: an isolated one-pixel change fades when shrunk.
+    small = downsample(rgb.astype(np.float32), max_side)
+    out = np.clip(np.round(small), 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(out[:, ::-1] if mirrored else out)
