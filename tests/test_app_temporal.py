@@ -35,14 +35,8 @@ def test_temporal_section_is_off_until_asked(app_env):
     assert _temporal_figures(at) == []
 
 
-@pytest.mark.parametrize(
-    "mode",
-    [
-        "subtraction",
-        pytest.param("flicker", marks=pytest.mark.slow),
-        pytest.param("swipe", marks=pytest.mark.slow),
-    ],
-)
+@pytest.mark.slow  # registers both views of a case (about 7 s on 2 busy cores)
+@pytest.mark.parametrize("mode", ["subtraction", "change", "flicker", "swipe"])
 def test_each_mode_draws_both_views_with_the_summary(app_env, mode):
     at = _browse()
     at.radio(key="browse_temporal_mode").set_value(mode).run()
