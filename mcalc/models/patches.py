@@ -13,7 +13,8 @@ as the viewer's ``file`` window), then resampling to the target spacing.
 Tasks:
 
 - ``calcification``: binary, does the patch contain annotated calcifications? Positive
-  patches are centred (with jitter) on annotated calcifications, negative patches are drawn
+  patches are centred (with jitter) on annotated calcifications (or, for a ``region``
+  annotation, on pixels spread throughout the region), negative patches are drawn
   from breast tissue with no annotated pixel. The label is computed from the mask itself.
 - ``birads``: normal / benign / suspicious from the case's BI-RADS category; patches where
   the calcifications are for benign and suspicious cases, tissue patches for normal cases.
@@ -81,7 +82,8 @@ class PatchConfig:
     Attributes:
         size: patch side in pixels (at ``spacing_mm``).
         spacing_mm: pixel spacing patches are resampled to; ``None`` keeps the native one.
-        pos_per_image: at most this many patches at calcifications per image.
+        pos_per_image: at most this many patches at calcifications per image (exactly
+            this many inside the regions of a ``region``-annotated image).
         neg_per_image: tissue patches per image.
         jitter: largest shift of a calcification from the patch centre, as a fraction of
             ``size``.
@@ -202,6 +204,7 @@ def sample_image_patches(
     *,
     jitter: float = 0.25,
     min_breast: float = 0.6,
+    region: bool = False,
 ) -> ImagePatches:
     """Cut patches at calcifications and from calcification-free breast tissue.
 
@@ -211,9 +214,14 @@ def sample_image_patches(
         breast: breast region, same shape.
         size: patch side.
         n_pos: at most this many patches centred (with jitter) on calcifications, one per
-            calcification (components picked at random when there are more).
+            calcification (components picked at random when there are more). With
+            ``region`` exactly this many, centred on pixels drawn throughout the regions.
         n_neg: tissue patches holding no annotated pixel and at least ``min_breast`` breast.
         rng: random generator (seeded by the caller).
+        region: ``calc_mask`` marks regions that hold calcifications (annotation kind
+            ``region``), not calcifications: a region is one connected area, so one patch
+            per component would give one positive per image; positives are then spread
+            throughout the regions instead (:func:`_region_centers`).
 
     Returns:
         Positive patches first, then tissue patches; ``contains`` is computed from the mask
@@ -225,7 +233,11 @@ def sample_image_patches(
             f"{breast.shape} must have one shape"
         )
     centers: list[np.ndarray] = []
-    if n_pos > 0 and calc_mask.any():
+    if n_pos > 0 and region and calc_mask.any():
+        centers.extend(
+            _clamp_center(c, unit.shape, size) for c in _region_centers(calc_mask, n_pos, rng)
+        )
+    elif n_pos > 0 and calc_mask.any():
         n, _, _, centroids = cv2.connectedComponentsWithStats(
             calc_mask.astype(np.uint8), connectivity=8
         )
@@ -255,6 +267,21 @@ def sample_image_patches(
     patches = np.stack([extract_patch(unit, tuple(c), size) for c in arr]).astype(np.float32)
     contains = np.array([extract_patch(calc_mask, tuple(c), size).any() for c in arr])
     return ImagePatches(patches, contains, arr)
+
+
+def _region_centers(mask: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` (row, col) pixels spread throughout the non-zero area of ``mask``.
+
+    Stratified: the region's pixels, in raster order, are cut into ``n`` runs of equal
+    size and one pixel is drawn from each, so the centres cover the whole region (top to
+    bottom) rather than clumping where a plain random draw happens to fall.
+    """
+    rows, cols = np.nonzero(mask)
+    edges = np.linspace(0, rows.size, n + 1)
+    lo = np.floor(edges[:-1]).astype(int)
+    hi = np.maximum(lo + 1, np.floor(edges[1:]).astype(int))
+    pick = np.minimum(lo + (rng.random(n) * (hi - lo)).astype(int), rows.size - 1)
+    return np.column_stack([rows[pick], cols[pick]])
 
 
 def image_seed(seed: int, key: str) -> int:
@@ -336,6 +363,7 @@ def sample_dataset(
             rng,
             jitter=config.jitter,
             min_breast=config.min_breast,
+            region=rec.annotation_kind == "region",
         )
         if len(got.patches):
             if task == "calcification":
