@@ -37,6 +37,7 @@ class ImageScan:
     calcifications: int = 0
     clusters: int = 0
     problems: tuple[Problem, ...] = ()
+    regions: int = 0
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,7 @@ class ScanReport:
     seconds: float
     problems: tuple[Problem, ...]
     per_image: tuple[ImageScan, ...] = field(default_factory=tuple)
+    regions: int = 0
 
     @property
     def usable(self) -> bool:
@@ -62,7 +64,9 @@ class ScanReport:
         return self.readable_images > 0
 
     def to_dict(self) -> dict:
-        """JSON-ready summary (``cases``, ``images``, ``calcifications``, ``clusters``, ``problems``)."""
+        """JSON-ready summary (``cases``, ``images``, ``calcifications``, ``clusters``,
+        ``regions``, ``problems``). ``regions`` counts the areas of ``region`` annotations,
+        which hold calcifications but are not counted as calcifications."""
         return {
             "root": self.root,
             "source": self.source,
@@ -73,6 +77,7 @@ class ScanReport:
             "annotated_images": self.annotated_images,
             "calcifications": self.calcifications,
             "clusters": self.clusters,
+            "regions": self.regions,
             "seconds": round(self.seconds, 2),
             "problems": [p.as_dict() for p in self.problems],
             "per_image": [
@@ -84,6 +89,7 @@ class ScanReport:
                     "spacing_mm": list(s.spacing_mm) if s.spacing_mm else None,
                     "calcifications": s.calcifications,
                     "clusters": s.clusters,
+                    "regions": s.regions,
                 }
                 for s in self.per_image
             ],
@@ -113,14 +119,15 @@ def _scan_image(rec: ImageRecord, laterality_expected: str | None) -> ImageScan:
                 "warning",
             )
         )
-    n_calc = n_clu = 0
+    n_calc = n_clu = n_reg = 0
     if rec.annotation_path is not None:
         try:
             mask, notes = load_annotation_mask(
                 rec.annotation_path, rec.annotation_kind, mammo.shape
             )
-            summary = summarize(mask, mammo.pixel_spacing_mm)
+            summary = summarize(mask, mammo.pixel_spacing_mm, kind=rec.annotation_kind)
             n_calc, n_clu = len(summary.calcifications), len(summary.clusters)
+            n_reg = summary.n_regions
             problems.extend(Problem(str(rec.annotation_path), n, "info") for n in notes)
         except AnnotationError as exc:
             problems.append(Problem(str(rec.annotation_path), str(exc), "error"))
@@ -134,6 +141,7 @@ def _scan_image(rec: ImageRecord, laterality_expected: str | None) -> ImageScan:
         calcifications=n_calc,
         clusters=n_clu,
         problems=tuple(problems),
+        regions=n_reg,
     )
 
 
@@ -167,6 +175,7 @@ def scan_index(
         seconds=time.perf_counter() - start,
         problems=tuple(problems),
         per_image=tuple(results),
+        regions=sum(r.regions for r in results),
     )
 
 

@@ -167,27 +167,6 @@ def test_demo_dicoms_have_no_voi_lut_so_model_input_is_the_file_window(tiny_demo
 # --------------------------------------------------------------------------- region annotations
 
 
-def _region_manifest(root) -> object:
-    """Two cases, one CC image each: a bright breast with a disk-shaped ``region``
-    annotation (an ROI as CBIS-DDSM or MIAS give), written as PNG files + a manifest."""
-    import cv2
-
-    root.mkdir(parents=True, exist_ok=True)
-    rows = ["case_id,laterality,view,timepoint,image,annotation,annotation_kind,birads"]
-    for n, centre in enumerate([(120, 90), (140, 110)], start=1):
-        rng = np.random.default_rng(n)
-        image = np.zeros((256, 200), np.uint16)
-        cv2.ellipse(image, (0, 128), (170, 120), 0, -90, 90, 2400, -1)
-        image = (image + rng.integers(0, 300, image.shape)).astype(np.uint16)
-        region = np.zeros(image.shape, np.uint8)
-        cv2.circle(region, (centre[1], centre[0]), 30, 255, -1)
-        cv2.imwrite(str(root / f"c{n}.png"), image)
-        cv2.imwrite(str(root / f"c{n}_roi.png"), region)
-        rows.append(f"c{n},L,CC,recent,c{n}.png,c{n}_roi.png,region,4")
-    (root / "manifest.csv").write_text("\n".join(rows) + "\n")
-    return root / "manifest.csv"
-
-
 def test_region_positives_spread_throughout_the_region() -> None:
     unit, _, breast = _scene()
     region = np.zeros(unit.shape, bool)
@@ -211,8 +190,9 @@ def test_region_positives_spread_throughout_the_region() -> None:
 def test_region_manifest_samples_as_many_positives_as_asked(tmp_path) -> None:
     from mcalc.dataset import open_dataset
     from mcalc.models.patches import PatchConfig, sample_dataset
+    from tests.convert_fixtures import make_region_manifest
 
-    index = open_dataset(_region_manifest(tmp_path / "regions"))
+    index = open_dataset(make_region_manifest(tmp_path / "regions"))
     assert {r.annotation_kind for r in index.images()} == {"region"}
     cfg = PatchConfig(size=SIZE, spacing_mm=None, pos_per_image=10, neg_per_image=6)
     patches = sample_dataset(index, "calcification", cfg, seed=3)

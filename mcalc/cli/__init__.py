@@ -69,6 +69,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             f"({report.readable_images} readable, {report.annotated_images} annotated)"
         )
         print(f"  calcifications {report.calcifications}, clusters {report.clusters}")
+        if report.regions:
+            print(f"  regions {report.regions} (areas holding calcifications, not counted)")
         shown = [p for p in report.problems if p.severity != "info" or args.verbose]
         print(f"  problems: {len(shown)}" + ("" if args.verbose else " (use -v for notes)"))
         for p in shown:

@@ -218,7 +218,7 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
             print(
                 f"  {expl['method']} energy inside marks (±{a['tolerance_mm']} mm) "
                 f"{a['energy_inside']:.3f} (marks cover {a['area_fraction']:.3f} of the breast), "
-                f"peak on a mark: {a['pointing_hit']}"
+                f"peak {a.get('hit_rule', 'on a mark')}: {a['pointing_hit']}"
             )
         for note in img.get("notes", []):
             print(f"  note: {note}")
