@@ -41,7 +41,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from mcalc.errors import DatasetError
+from mcalc.errors import AnnotationError, DatasetError, ImageReadError
 from mcalc.imaging import file_unit, resample_mask
 from mcalc.models.tasks import task_classes
 from mcalc.progress import ProgressFn
@@ -119,6 +119,8 @@ class PatchSet:
         keys: the image of each patch (``case/VIEW_time``).
         classes: class names.
         notes: what was noticed while sampling (images skipped and why).
+        skipped: ``image key -> reason`` of the images that could not be read (an
+            unreadable image or annotation file): left out, never a stop.
     """
 
     x: np.ndarray
@@ -127,6 +129,7 @@ class PatchSet:
     keys: np.ndarray
     classes: tuple[str, ...]
     notes: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -135,7 +138,12 @@ class PatchSet:
         """The patches of the given cases (order kept)."""
         keep = np.isin(self.case_ids, list(case_ids))
         return PatchSet(
-            self.x[keep], self.y[keep], self.case_ids[keep], self.keys[keep], self.classes
+            self.x[keep],
+            self.y[keep],
+            self.case_ids[keep],
+            self.keys[keep],
+            self.classes,
+            skipped=dict(self.skipped),
         )
 
     def counts(self) -> dict[str, int]:
@@ -327,6 +335,9 @@ def sample_dataset(
         case_ids: restrict to these cases (default: all).
         progress: called ``(done, total, message)`` after each image.
 
+    Images (or annotation files) that cannot be read are left out and listed in
+    :attr:`PatchSet.skipped` with the reason; the rest are sampled.
+
     Raises:
         DatasetError: no usable patch, or no annotated calcification for a task that needs
             them.
@@ -340,12 +351,22 @@ def sample_dataset(
     cids: list[str] = []
     keys: list[str] = []
     notes: list[str] = []
+    skipped: dict[str, str] = {}
     for done, (case, rec) in enumerate(images, start=1):
         group = case.birads_group
         if task == "birads" and group not in classes:
             notes.append(f"{rec.key}: no BI-RADS group ({case.birads!r}), skipped")
             continue
-        unit, calc, breast = load_training_image(rec, config.spacing_mm)
+        try:
+            unit, calc, breast = load_training_image(rec, config.spacing_mm)
+        except (ImageReadError, AnnotationError) as exc:
+            # One unreadable file must not stop a collection: leave it out and say so.
+            log.warning("%s left out: %s", rec.key, exc)
+            skipped[rec.key] = str(exc)
+            notes.append(f"{rec.key}: left out ({exc})")
+            if progress is not None:
+                progress(done, len(images), f"{rec.key} (unreadable, left out)")
+            continue
         rng = np.random.default_rng(image_seed(seed, rec.key))
         if task == "calcification":
             n_pos, n_neg = config.pos_per_image, config.neg_per_image
@@ -377,9 +398,10 @@ def sample_dataset(
         if progress is not None:
             progress(done, len(images), rec.key)
     if not xs:
+        unreadable = f" ({len(skipped)} could not be read)" if skipped else ""
         raise DatasetError(
             f"no patch could be sampled for task {task!r} from {len(images)} images of "
-            f"{index.root}: check that images hold breast tissue and annotations"
+            f"{index.root}{unreadable}: check that images hold breast tissue and annotations"
         )
     y = np.concatenate(ys)
     if task == "calcification" and not (y == 1).any():
@@ -394,4 +416,5 @@ def sample_dataset(
         np.array(keys, dtype=object),
         classes,
         notes,
+        skipped,
     )
