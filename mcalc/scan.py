@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcalc.annotations import load_annotation_mask, summarize
+from mcalc.breast import breast_mask, mask_quality
 from mcalc.dataset import open_dataset
 from mcalc.dataset.records import DatasetIndex, ImageRecord, Problem
 from mcalc.errors import AnnotationError, ImageReadError
 from mcalc.imageio import read_image
+from mcalc.imaging import file_unit
 from mcalc.progress import ProgressFn
 
 __all__ = ["ImageScan", "ScanReport", "scan_dataset", "scan_index"]
@@ -38,6 +40,7 @@ class ImageScan:
     clusters: int = 0
     problems: tuple[Problem, ...] = ()
     regions: int = 0
+    breast: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,8 @@ class ScanReport:
 
     def to_dict(self) -> dict:
         """JSON-ready summary (``cases``, ``images``, ``calcifications``, ``clusters``,
-        ``regions``, ``problems``). ``regions`` counts the areas of ``region`` annotations,
+        ``regions``, ``problems``; per image the breast mask's ``breast`` quality:
+        :func:`mcalc.breast.mask_quality`). ``regions`` counts the areas of ``region`` annotations,
         which hold calcifications but are not counted as calcifications."""
         return {
             "root": self.root,
@@ -90,6 +94,7 @@ class ScanReport:
                     "calcifications": s.calcifications,
                     "clusters": s.clusters,
                     "regions": s.regions,
+                    "breast": s.breast,
                 }
                 for s in self.per_image
             ],
@@ -119,6 +124,17 @@ def _scan_image(rec: ImageRecord, laterality_expected: str | None) -> ImageScan:
                 "warning",
             )
         )
+    breast = mask_quality(breast_mask(file_unit(mammo)))
+    if breast["touches_far_side"] or not 0.02 <= float(breast["fraction"]) <= 0.95:
+        problems.append(
+            Problem(
+                str(rec.image_path),
+                f"the breast region looks wrong (covers {breast['fraction']} of the image, "
+                f"touches {', '.join(breast['touches']) or 'no side'}): check the image "
+                "for borders or labels the segmentation took in",
+                "warning",
+            )
+        )
     n_calc = n_clu = n_reg = 0
     if rec.annotation_path is not None:
         try:
@@ -142,6 +158,7 @@ def _scan_image(rec: ImageRecord, laterality_expected: str | None) -> ImageScan:
         clusters=n_clu,
         problems=tuple(problems),
         regions=n_reg,
+        breast=breast,
     )
 
 

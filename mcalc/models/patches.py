@@ -41,6 +41,7 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
+from mcalc.breast import without_film_border
 from mcalc.errors import AnnotationError, DatasetError, ImageReadError
 from mcalc.imaging import file_unit, resample_mask
 from mcalc.models.tasks import task_classes
@@ -157,7 +158,9 @@ def model_input_image(
     """The [0, 1] float32 image models are trained on, and the resampling factor used.
 
     Stages: :func:`mcalc.imaging.file_unit` (the file's VOI LUT or window, MONOCHROME1
-    inversion: what the reader sees in the ``file`` window) -> resampling to ``spacing_mm``
+    inversion: what the reader sees in the ``file`` window) -> the bright border bands of a
+    scanned film set to the background (:func:`mcalc.breast.without_film_border`; digital
+    images have none and are unchanged) -> resampling to ``spacing_mm``
     (area averaging when shrinking). Shared by training and inference.
 
     Args:
@@ -167,7 +170,7 @@ def model_input_image(
     Returns:
         ``(unit, factor)``: ``factor`` multiplies native pixel coordinates into ``unit``'s.
     """
-    unit = file_unit(mammogram)
+    unit = without_film_border(file_unit(mammogram))
     if spacing_mm is None:
         return unit, 1.0
     if spacing_mm <= 0:
