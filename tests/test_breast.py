@@ -196,3 +196,34 @@ def test_top_regions_of_the_demo_model_stay_off_film_borders(film_demo) -> None:
             ], (path, region.box)
             checked += 1
     assert checked > 0
+
+
+@pytest.mark.parametrize(
+    ("bits", "monochrome1"), [(12, True), (16, False), (16, True)], ids=["12-M1", "16-M2", "16-M1"]
+)
+def test_film_mask_is_the_same_at_16_bits_and_in_monochrome1(
+    film_demo, tmp_path, bits: int, monochrome1: bool
+) -> None:
+    """The same film image stored as 16-bit and/or MONOCHROME1 (inverted values) gives the
+    same breast mask through the file's window (mcalc.imaging.file_unit)."""
+    from mcalc.dicomwrite import write_dicom
+    from mcalc.imageio import read_image
+    from mcalc.imaging import file_unit
+
+    path = next((film_demo / "Dataset").rglob("MLO_recent.dcm"))
+    pixels = np.asarray(read_image(path).pixels).astype(np.int64)
+    top = 2**bits - 1
+    values = pixels * (top // 4095)
+    if monochrome1:
+        values = top - values
+    other = write_dicom(
+        tmp_path / "other.dcm",
+        values.astype(np.uint16),
+        spacing_mm=0.27,
+        window=(top / 2, top + 1),
+        bits_stored=bits,
+        monochrome1=monochrome1,
+    )
+    reference = breast_mask(file_unit(read_image(path)))
+    mask = breast_mask(file_unit(read_image(other)))
+    assert _iou(mask, reference) > 0.98
