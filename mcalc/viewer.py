@@ -306,6 +306,10 @@ def prepare_view(
     mask, summary, ann_notes = annotation_for(cache, rec, full_shape, mammo.pixel_spacing_mm)
     if opts.show_annotations and mask is not None:
         small = imaging.resample_mask(mask, values.shape[:2])
+        if rec.annotation_kind == "region":  # an area, not marks: its border, not a fill
+            small = small & ~cv2.erode(small.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(
+                bool
+            )
         rgb = imaging.overlay_mask(
             unit, small, imaging.hex_to_rgb(opts.overlay_color), opts.overlay_alpha
         )
