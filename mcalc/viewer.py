@@ -262,6 +262,15 @@ def _marks(
     return points, diameters, hulls, sizes
 
 
+def _drawn(mask: np.ndarray, kind: str) -> np.ndarray:
+    """The annotation pixels painted over the image: all of them for marks, the border only
+    for a ``region`` (an area holding calcifications: a fill would hide them)."""
+    if kind != "region":
+        return mask
+    inner = cv2.erode(np.asarray(mask, np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    return np.asarray(mask, bool) & ~inner
+
+
 def display_side(laterality: str | None) -> str:
     """Where the chest wall goes on screen: the radiologists' back-to-back hanging.
 
@@ -306,10 +315,7 @@ def prepare_view(
     mask, summary, ann_notes = annotation_for(cache, rec, full_shape, mammo.pixel_spacing_mm)
     if opts.show_annotations and mask is not None:
         small = imaging.resample_mask(mask, values.shape[:2])
-        if rec.annotation_kind == "region":  # an area, not marks: its border, not a fill
-            small = small & ~cv2.erode(small.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(
-                bool
-            )
+        small = _drawn(small, rec.annotation_kind)
         rgb = imaging.overlay_mask(
             unit, small, imaging.hex_to_rgb(opts.overlay_color), opts.overlay_alpha
         )
@@ -382,7 +388,7 @@ def crop_view(
         if mask is not None:
             rgb = imaging.overlay_mask(
                 unit,
-                mask[r0:r1, fc0:fc1],
+                _drawn(mask[r0:r1, fc0:fc1], rec.annotation_kind),
                 imaging.hex_to_rgb(opts.overlay_color),
                 opts.overlay_alpha,
             )

@@ -237,3 +237,15 @@ def test_unreadable_images_are_listed(tiny_demo, cache, tmp_path):
     assert [path for _, path, _ in bad] == [str(victim)]
     assert bad[0][2]  # a reason
     assert len(case_counts(cache, index)) == len(index.cases)  # the rest still counted
+
+
+def test_region_is_painted_as_its_border(cache, tmp_path):
+    from tests.convert_fixtures import make_region_manifest
+
+    rec = open_dataset(make_region_manifest(tmp_path / "regions")).cases[0].images[0]
+    opts = DisplayOptions(orient=False, overlay_color="#ff0000", overlay_alpha=1.0)
+    view = prepare_view(cache, rec, opts, max_side=256, laterality="L")
+    red = (view.preview[..., 0] == 255) & (view.preview[..., 1] == 0)
+    assert red.any() and not red[120, 90]  # the centre of the disk is not painted over
+    crop, _ = crop_view(cache, rec, view, opts, (100, 140, 70, 110))
+    assert not ((crop[..., 0] == 255) & (crop[..., 1] == 0))[20, 20]
