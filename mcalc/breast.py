@@ -15,13 +15,22 @@ Example:
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import cv2
 import numpy as np
 
 from mcalc.imaging import downsample, to_uint8
 
-__all__ = ["breast_mask", "chest_wall_side", "bounding_box"]
+__all__ = [
+    "breast_mask",
+    "film_border",
+    "film_border_mask",
+    "without_film_border",
+    "chest_wall_side",
+    "bounding_box",
+    "mask_quality",
+]
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +77,12 @@ def breast_mask(unit: np.ndarray, *, work_side: int = 512) -> np.ndarray:
         return empty
     img = np.clip(np.nan_to_num(img, nan=0.0), 0.0, 1.0)
     small = cv2.medianBlur(to_uint8(downsample(img, work_side)), 5)
+    frame = film_border(small)
+    if frame.any():
+        # Scanned film: the bright border bands would join the breast to the image edge;
+        # they are background for the thresholds below and never part of the breast.
+        small = small.copy()
+        small[frame] = int(np.percentile(small[~frame], 5)) if (~frame).any() else 0
     lo, hi = int(small.min()), int(small.max())
     if hi - lo < _MIN_CONTRAST:
         log.debug("breast_mask: no contrast (levels %d..%d): no breast region", lo, hi)
@@ -92,6 +107,7 @@ def breast_mask(unit: np.ndarray, *, work_side: int = 512) -> np.ndarray:
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
     region = cv2.morphologyEx(region, cv2.MORPH_CLOSE, kernel)
     region = _fill_holes(region)
+    region[frame] = 0
     log.debug(
         "breast_mask: otsu %.0f, background %.1f (sigma %.1f), level %.1f, %d component(s)",
         otsu,
@@ -104,6 +120,82 @@ def breast_mask(unit: np.ndarray, *, work_side: int = 512) -> np.ndarray:
         return region.astype(bool)
     full = cv2.resize(region.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
     return full >= 0.5
+
+
+def film_border(
+    small: np.ndarray, *, level: int = 235, fraction: float = 0.5, step: float = 40.0
+) -> np.ndarray:
+    """The bright bands along the image's sides of a scanned film (unexposed film edges).
+
+    From each side inwards, a row (or column) belongs to the border while at least
+    ``fraction`` of its pixels are near white (>= ``level`` of 255), up to a fifth of the
+    image, and the band ends in a step: the lines just inside it are darker on average by
+    at least ``step`` levels (a film edge is sharp; a bright ramp or dense tissue is not).
+    The band then takes two more lines (its blurred inner edge). Breast tissue, even dense,
+    leaves most of a row or column below ``level``: a digital image has no such band.
+
+    Args:
+        small: uint8 image (median-filtered working copy).
+
+    Returns:
+        Bool mask of the bands (all False without any).
+
+    Example:
+        >>> img = np.full((50, 40), 30, np.uint8); img[:4] = 250; img[:, 37:] = 255
+        >>> m = film_border(img)
+        >>> int(m[:, 0].sum()), int(m[10].sum())
+        (6, 5)
+    """
+    arr = np.asarray(small)
+    rows, cols = arr.shape
+    out = np.zeros((rows, cols), bool)
+
+    def depth(lines: np.ndarray) -> int:
+        """Lines (index 0 at the edge) that form a band ending in a step down."""
+        share = (lines >= level).mean(axis=1)
+        n = 0
+        while n < lines.shape[0] // 5 and share[n] >= fraction:
+            n += 1
+        if n == 0:
+            return 0
+        inside = float(lines[n + 2 : n + 6].mean()) if n + 6 <= lines.shape[0] else 255.0
+        band = float(lines[:n].mean())
+        return n + 2 if band - inside >= step else 0  # a ramp or bright tissue has no step
+
+    top, bottom = depth(arr), depth(arr[::-1])
+    left, right = depth(arr.T), depth(arr.T[::-1])
+    out[:top] = True
+    out[rows - bottom :] = True
+    out[:, :left] = True
+    out[:, cols - right :] = True
+    return out
+
+
+def film_border_mask(unit: np.ndarray, *, work_side: int = 512) -> np.ndarray:
+    """:func:`film_border` of a [0, 1] image at full resolution (all False for a digital
+    image): computed on the same shrunk, median-filtered copy as :func:`breast_mask`."""
+    img = np.clip(np.nan_to_num(np.asarray(unit, dtype=np.float32), nan=0.0), 0.0, 1.0)
+    if img.ndim != 2 or img.size == 0:
+        raise ValueError(f"expected a non-empty 2-D grayscale image, got shape {img.shape}")
+    small = cv2.medianBlur(to_uint8(downsample(img, work_side)), 5)
+    band = film_border(small)
+    if not band.any() or band.shape == img.shape:
+        return band
+    h, w = img.shape
+    return cv2.resize(band.astype(np.uint8), (w, h), interpolation=cv2.INTER_NEAREST) > 0
+
+
+def without_film_border(unit: np.ndarray) -> np.ndarray:
+    """``unit`` with its film border bands (:func:`film_border_mask`) set to the image's
+    background level (its 1st percentile outside the bands); ``unit`` itself when it has
+    none. What models see of a scanned film: the borders are not image content, and their
+    bright inner edge otherwise looks like a calcified structure to a patch classifier."""
+    band = film_border_mask(unit)
+    if not band.any() or band.all():
+        return unit
+    out = np.array(unit, dtype=np.float32, copy=True)
+    out[band] = float(np.percentile(out[~band], 1))
+    return out
 
 
 def _otsu(values: np.ndarray) -> float:
@@ -171,3 +263,33 @@ def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
         return None
     cols = np.flatnonzero(arr.any(axis=0))
     return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
+
+
+def mask_quality(mask: np.ndarray) -> dict[str, Any]:
+    """How plausible a breast mask is, for ``scan --json``: the share of the image it
+    covers, the image sides it touches, and whether it touches the side opposite the chest
+    wall (a breast never reaches that edge: a mask that does has taken in film borders,
+    labels or the background).
+
+    Example:
+        >>> m = np.zeros((10, 10), bool); m[2:8, :5] = True
+        >>> mask_quality(m)
+        {'fraction': 0.3, 'touches': ['left'], 'touches_far_side': False}
+    """
+    arr = np.asarray(mask) != 0
+    if arr.ndim != 2:
+        raise ValueError(f"expected a 2-D mask, got shape {arr.shape}")
+    if not arr.any():
+        return {"fraction": 0.0, "touches": [], "touches_far_side": False}
+    sides = {
+        "top": bool(arr[0].any()),
+        "bottom": bool(arr[-1].any()),
+        "left": bool(arr[:, 0].any()),
+        "right": bool(arr[:, -1].any()),
+    }
+    far = "right" if chest_wall_side(arr) == "left" else "left"
+    return {
+        "fraction": round(float(arr.mean()), 4),
+        "touches": [side for side, hit in sides.items() if hit],
+        "touches_far_side": sides[far],
+    }

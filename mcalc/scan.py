@@ -13,10 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcalc.annotations import load_annotation_mask, summarize
+from mcalc.breast import breast_mask, mask_quality
 from mcalc.dataset import open_dataset
 from mcalc.dataset.records import DatasetIndex, ImageRecord, Problem
 from mcalc.errors import AnnotationError, ImageReadError
 from mcalc.imageio import read_image
+from mcalc.imaging import file_unit
 from mcalc.progress import ProgressFn
 
 __all__ = ["ImageScan", "ScanReport", "scan_dataset", "scan_index"]
@@ -37,6 +39,8 @@ class ImageScan:
     calcifications: int = 0
     clusters: int = 0
     problems: tuple[Problem, ...] = ()
+    regions: int = 0
+    breast: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class ScanReport:
     seconds: float
     problems: tuple[Problem, ...]
     per_image: tuple[ImageScan, ...] = field(default_factory=tuple)
+    regions: int = 0
 
     @property
     def usable(self) -> bool:
@@ -62,7 +67,10 @@ class ScanReport:
         return self.readable_images > 0
 
     def to_dict(self) -> dict:
-        """JSON-ready summary (``cases``, ``images``, ``calcifications``, ``clusters``, ``problems``)."""
+        """JSON-ready summary (``cases``, ``images``, ``calcifications``, ``clusters``,
+        ``regions``, ``problems``; per image the breast mask's ``breast`` quality:
+        :func:`mcalc.breast.mask_quality`). ``regions`` counts the areas of ``region`` annotations,
+        which hold calcifications but are not counted as calcifications."""
         return {
             "root": self.root,
             "source": self.source,
@@ -73,6 +81,7 @@ class ScanReport:
             "annotated_images": self.annotated_images,
             "calcifications": self.calcifications,
             "clusters": self.clusters,
+            "regions": self.regions,
             "seconds": round(self.seconds, 2),
             "problems": [p.as_dict() for p in self.problems],
             "per_image": [
@@ -84,6 +93,8 @@ class ScanReport:
                     "spacing_mm": list(s.spacing_mm) if s.spacing_mm else None,
                     "calcifications": s.calcifications,
                     "clusters": s.clusters,
+                    "regions": s.regions,
+                    "breast": s.breast,
                 }
                 for s in self.per_image
             ],
@@ -113,14 +124,26 @@ def _scan_image(rec: ImageRecord, laterality_expected: str | None) -> ImageScan:
                 "warning",
             )
         )
-    n_calc = n_clu = 0
+    breast = mask_quality(breast_mask(file_unit(mammo)))
+    if breast["touches_far_side"] or not 0.02 <= float(breast["fraction"]) <= 0.95:
+        problems.append(
+            Problem(
+                str(rec.image_path),
+                f"the breast region looks wrong (covers {breast['fraction']} of the image, "
+                f"touches {', '.join(breast['touches']) or 'no side'}): check the image "
+                "for borders or labels the segmentation took in",
+                "warning",
+            )
+        )
+    n_calc = n_clu = n_reg = 0
     if rec.annotation_path is not None:
         try:
             mask, notes = load_annotation_mask(
                 rec.annotation_path, rec.annotation_kind, mammo.shape
             )
-            summary = summarize(mask, mammo.pixel_spacing_mm)
+            summary = summarize(mask, mammo.pixel_spacing_mm, kind=rec.annotation_kind)
             n_calc, n_clu = len(summary.calcifications), len(summary.clusters)
+            n_reg = summary.n_regions
             problems.extend(Problem(str(rec.annotation_path), n, "info") for n in notes)
         except AnnotationError as exc:
             problems.append(Problem(str(rec.annotation_path), str(exc), "error"))
@@ -134,6 +157,8 @@ def _scan_image(rec: ImageRecord, laterality_expected: str | None) -> ImageScan:
         calcifications=n_calc,
         clusters=n_clu,
         problems=tuple(problems),
+        regions=n_reg,
+        breast=breast,
     )
 
 
@@ -167,6 +192,7 @@ def scan_index(
         seconds=time.perf_counter() - start,
         problems=tuple(problems),
         per_image=tuple(results),
+        regions=sum(r.regions for r in results),
     )
 
 

@@ -33,6 +33,7 @@ __all__ = [
     "display_side",
     "image_counts",
     "case_counts",
+    "unreadable_images",
     "value_top",
     "encode_jpeg",
 ]
@@ -74,6 +75,8 @@ class ImageView:
         calc_diameters_mm: equivalent diameters of the calcifications.
         cluster_hulls: one (K, 2) polygon (row, col) per cluster, display orientation.
         cluster_sizes: number of calcifications in each cluster.
+        region_outlines: one (K, 2) polygon (row, col) per annotated region (annotation
+            kind ``region``: an area holding calcifications), display orientation.
         notes: flags raised while reading the image and its annotation.
         use_lut: the file's VOI LUT was applied instead of ``window``.
     """
@@ -94,6 +97,7 @@ class ImageView:
     cluster_sizes: tuple[int, ...] = ()
     notes: tuple[str, ...] = ()
     use_lut: bool = False
+    region_outlines: tuple[np.ndarray, ...] = ()
 
     @property
     def n_calcifications(self) -> int:
@@ -133,6 +137,19 @@ class ImageView:
     @property
     def n_clusters(self) -> int:
         return len(self.cluster_sizes)
+
+    @property
+    def n_regions(self) -> int:
+        return len(self.region_outlines)
+
+    def annotation_caption(self) -> str:
+        """What the annotation counts: ``"3 calc. · 1 cluster(s)"``, or ``"2 region(s)"``
+        for a region annotation (its pixels are areas, not calcifications)."""
+        if not self.has_annotation:
+            return "no annotation"
+        if self.n_regions:
+            return f"{self.n_regions} region(s)"
+        return f"{self.n_calcifications} calc. · {self.n_clusters} cluster(s)"
 
 
 def _preview_values(cache: ImageCache, rec: ImageRecord, mammo: Mammogram, max_side: int):
@@ -223,7 +240,11 @@ def annotation_for(
         )
     except AnnotationError as exc:
         return None, None, (str(exc),)
-    summary = cache.memo(path, f"{name}-summary-{spacing}", lambda: summarize(mask, spacing))
+    summary = cache.memo(
+        path,
+        f"{name}-summary-{spacing}",
+        lambda: summarize(mask, spacing, kind=rec.annotation_kind),
+    )
     return mask, summary, tuple(str(n) for n in notes) if isinstance(notes, list) else ()
 
 
@@ -239,6 +260,15 @@ def _marks(
     hulls = tuple(np.asarray(cl.hull, dtype=float).reshape(-1, 2) for cl in summary.clusters)
     sizes = tuple(len(cl.members) for cl in summary.clusters)
     return points, diameters, hulls, sizes
+
+
+def _drawn(mask: np.ndarray, kind: str) -> np.ndarray:
+    """The annotation pixels painted over the image: all of them for marks, the border only
+    for a ``region`` (an area holding calcifications: a fill would hide them)."""
+    if kind != "region":
+        return mask
+    inner = cv2.erode(np.asarray(mask, np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    return np.asarray(mask, bool) & ~inner
 
 
 def display_side(laterality: str | None) -> str:
@@ -285,6 +315,7 @@ def prepare_view(
     mask, summary, ann_notes = annotation_for(cache, rec, full_shape, mammo.pixel_spacing_mm)
     if opts.show_annotations and mask is not None:
         small = imaging.resample_mask(mask, values.shape[:2])
+        small = _drawn(small, rec.annotation_kind)
         rgb = imaging.overlay_mask(
             unit, small, imaging.hex_to_rgb(opts.overlay_color), opts.overlay_alpha
         )
@@ -319,6 +350,9 @@ def prepare_view(
         preview=view.mirror(rgb),
         calc_points=view.points_to_display(points),
         cluster_hulls=tuple(view.points_to_display(h) for h in hulls),
+        region_outlines=tuple(
+            view.points_to_display(r.outline) for r in (summary.regions if summary else ())
+        ),
     )
 
 
@@ -354,7 +388,7 @@ def crop_view(
         if mask is not None:
             rgb = imaging.overlay_mask(
                 unit,
-                mask[r0:r1, fc0:fc1],
+                _drawn(mask[r0:r1, fc0:fc1], rec.annotation_kind),
                 imaging.hex_to_rgb(opts.overlay_color),
                 opts.overlay_alpha,
             )
@@ -374,31 +408,51 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:
     return buf.tobytes()
 
 
-def image_counts(cache: ImageCache, rec: ImageRecord) -> tuple[int, int]:
-    """(calcifications, clusters) annotated on one image; (0, 0) without a usable annotation."""
+def image_counts(cache: ImageCache, rec: ImageRecord) -> tuple[int, int, int]:
+    """(calcifications, clusters, regions) annotated on one image; zeros without a usable
+    annotation. A ``region`` annotation counts regions only (its areas are not
+    calcifications).
+
+    Raises:
+        ImageReadError: the image cannot be read.
+    """
     if rec.annotation_path is None:
-        return 0, 0
+        return 0, 0, 0
     mammo = cache.load(rec.image_path)
     _, summary, _ = annotation_for(cache, rec, mammo.shape, mammo.pixel_spacing_mm)
     if summary is None:
-        return 0, 0
-    return len(summary.calcifications), len(summary.clusters)
+        return 0, 0, 0
+    return len(summary.calcifications), len(summary.clusters), summary.n_regions
 
 
-def case_counts(cache: ImageCache, index: DatasetIndex) -> dict[str, tuple[int, int]]:
-    """``case_id -> (calcifications, clusters)`` annotated over a case's readable images."""
-    counts: dict[str, tuple[int, int]] = {}
+def case_counts(cache: ImageCache, index: DatasetIndex) -> dict[str, tuple[int, int, int]]:
+    """``case_id -> (calcifications, clusters, regions)`` annotated over a case's readable
+    images (see :func:`unreadable_images` for the ones left out)."""
+    counts: dict[str, tuple[int, int, int]] = {}
     for case in index.cases:
-        calcs = clusters = 0
+        calcs = clusters = regions = 0
         for rec in case.images:
             try:
-                n_calc, n_clu = image_counts(cache, rec)
+                n_calc, n_clu, n_reg = image_counts(cache, rec)
             except ImageReadError:
                 continue
             calcs += n_calc
             clusters += n_clu
-        counts[case.case_id] = (calcs, clusters)
+            regions += n_reg
+        counts[case.case_id] = (calcs, clusters, regions)
     return counts
+
+
+def unreadable_images(cache: ImageCache, index: DatasetIndex) -> list[tuple[str, str, str]]:
+    """``(key, path, reason)`` of every image of ``index`` that cannot be read: the images
+    that :func:`case_counts` (and every count) leaves out."""
+    out: list[tuple[str, str, str]] = []
+    for rec in index.images():
+        try:
+            cache.load(rec.image_path)
+        except ImageReadError as exc:
+            out.append((rec.key, str(rec.image_path), str(exc)))
+    return out
 
 
 def value_top(cache: ImageCache, case: CaseRecord) -> int:

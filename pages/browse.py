@@ -35,8 +35,8 @@ def cached_view(
 @st.cache_data(show_spinner="Counting annotated calcifications…", max_entries=4)
 def case_counts(_index: DatasetIndex, root: str, n_images: int) -> pd.DataFrame:
     counts = viewer.case_counts(common.get_image_cache(), _index)
-    rows = [(case_id, calcs, clusters) for case_id, (calcs, clusters) in counts.items()]
-    return pd.DataFrame(rows, columns=["case_id", "calcifications", "clusters"])
+    rows = [(case_id, *numbers) for case_id, numbers in counts.items()]
+    return pd.DataFrame(rows, columns=["case_id", "calcifications", "clusters", "regions"])
 
 
 def filters_ui(frame: pd.DataFrame) -> pd.DataFrame:
@@ -62,9 +62,9 @@ def filters_ui(frame: pd.DataFrame) -> pd.DataFrame:
             "Calcifications", ["any", "with", "without"], key="browse_filter_calc"
         )
         if calc == "with":
-            out = out[out["calcifications"] > 0]
+            out = out[(out["calcifications"] > 0) | (out.get("regions", 0) > 0)]
         elif calc == "without":
-            out = out[out["calcifications"] == 0]
+            out = out[(out["calcifications"] == 0) & (out.get("regions", 0) == 0)]
     return out
 
 
@@ -178,12 +178,7 @@ def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) 
             st.error(f"{view} {tp}: {exc}")
     if not shown:
         return
-    titles = [
-        f"{view} {tp} · {v.n_calcifications} calc. · {v.n_clusters} cluster(s)"
-        if v.has_annotation
-        else f"{view} {tp} · no annotation"
-        for tp, _, v in shown
-    ]
+    titles = [f"{view} {tp} · {v.annotation_caption()}" for tp, _, v in shown]
     fig = pair_figure(
         [v for _, _, v in shown], titles, show_marks=st.session_state.get("browse_marks", True)
     )
@@ -315,6 +310,7 @@ if len(index.images()) <= 120 or st.toggle(
 ):
     counts = case_counts(index, str(index.root), len(index.images()))
     frame = frame.merge(counts, on="case_id", how="left")
+    common.skipped_images_ui(index, "browse_check_images")
 columns = [
     c
     for c in [
@@ -327,8 +323,9 @@ columns = [
         "years_between",
         "calcifications",
         "clusters",
+        "regions",
     ]
-    if c in frame
+    if c in frame and (c != "regions" or frame[c].fillna(0).any())
 ]
 table = filters_ui(frame)[columns]
 case = case_picker(index, table)

@@ -16,8 +16,10 @@ import sys
 import threading
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
+from mcalc import viewer
 from mcalc.cache import ImageCache
 from mcalc.config import Settings, get_settings, prepare_tensorflow
 from mcalc.dataset import open_dataset
@@ -103,6 +105,31 @@ def image_cache(cache_dir: str) -> ImageCache:
 
 def get_image_cache() -> ImageCache:
     return image_cache(str(settings().cache_dir))
+
+
+@st.cache_data(show_spinner="Checking that every image can be read…", max_entries=4)
+def unreadable_images(_index: DatasetIndex, root: str, n_images: int) -> pd.DataFrame:
+    """The images of the dataset that cannot be read (left out of every count), cached per
+    dataset (``root`` and ``n_images`` are the cache key)."""
+    rows = viewer.unreadable_images(get_image_cache(), _index)
+    return pd.DataFrame(rows, columns=["image", "file", "reason"])
+
+
+def skipped_images_ui(index: DatasetIndex, key: str) -> int:
+    """Say which images cannot be read and are left out (nothing drawn when all can be);
+    returns how many. Large collections are checked on request only."""
+    n = len(index.images())
+    if n > 120 and not st.toggle("Check that every image can be read", key=key):
+        return 0
+    frame = unreadable_images(index, str(index.root), n)
+    if len(frame):
+        st.warning(
+            f"{len(frame)} of {n} image(s) cannot be read and are left out of the counts: "
+            + ", ".join(frame["image"])
+        )
+        with st.expander("Images left out and why"):
+            st.dataframe(frame, hide_index=True, width="stretch")
+    return len(frame)
 
 
 def current_data_path() -> str:

@@ -201,6 +201,11 @@ def scope_ui(cards: list[ModelCard], index: DatasetIndex, fingerprint: str) -> N
         if not card.pretrained:
             detail = card.weights.detail or "random initialisation"
             flags.append(f"started from random weights, not pre-trained ({detail})")
+        if card.skipped_images:
+            flags.append(
+                f"was trained without {len(card.skipped_images)} unreadable image(s): "
+                + ", ".join(f"{k} ({v})" for k, v in card.skipped_images.items())
+            )
         if flags:
             st.warning(f"**{card.id}** " + "; ".join(flags) + ".", icon=":material/warning:")
 
@@ -324,6 +329,10 @@ def results_ui(
             f"({'held-out test patients' if result.scope == 'test-split' else 'all patients'}), "
             f"scored {how} (computed {result.created}{seconds})."
         )
+        notes += [
+            f"{model_id}: {key} left out, it cannot be read ({reason})."
+            for key, reason in result.skipped_images.items()
+        ]
     if not entries:
         return
     c1, c2 = st.columns(2)

@@ -28,7 +28,13 @@ st.subheader("Dataset")
 st.markdown(f"**{kind}** · `{index.root}` · read as *{index.source}*")
 c = st.columns(4)
 c[0].metric("Cases", len(index.cases))
-c[1].metric("Images", len(index.images()))
+n_bad = common.skipped_images_ui(index, "home_check_images")
+n_images = len(index.images())
+c[1].metric(
+    "Images",
+    f"{n_images - n_bad} of {n_images}" if n_bad else n_images,
+    help=f"{n_bad} unreadable image(s) left out of every count" if n_bad else None,
+)
 c[2].metric("Annotated images", int(frame["annotated_images"].sum()) if len(frame) else 0)
 c[3].metric("Problems", sum(p.severity != "info" for p in index.problems))
 note = common.problem_note(index)

@@ -19,7 +19,7 @@ from mcalc.models import ARCHITECTURES, STRATEGIES, TASKS
 from mcalc.models.architectures import MIN_PATCH_SIZE
 from mcalc.models.compare import comparison_rows
 from mcalc.models.plan import STRATEGY_TEXT, FreezePlan, freeze_plan
-from mcalc.models.registry import list_models
+from mcalc.models.registry import list_models, load_card
 from mcalc.models.train_config import (
     MAX_BATCH,
     MAX_EPOCHS,
@@ -387,11 +387,28 @@ def job_state_ui(job: jobs.Job) -> None:
         st.code(job.error_tail or jobs.log_tail(job, lines=25) or "(empty log)", language=None)
     elif job.state == "done":
         st.success(f"Done in {jobs.format_seconds(job.seconds or 0)}: model `{job.model_id}`.")
+        skipped_ui(job.model_path)
         open_model_ui(job.model_id, job.model_path, key="train_open_job")
     elif job.state == "cancelled":
         st.info(f"Cancelled: {job.error or ''}", icon=":material/cancel:")
     else:
         st.info(f"{job.state}: see the live section above.")
+
+
+def skipped_ui(model_path: str | None) -> None:
+    """The images a finished run left out (unreadable files), from its card."""
+    if not model_path:
+        return
+    try:
+        card = load_card(model_path)
+    except McalcError:
+        return
+    if card.skipped_images:
+        st.warning(
+            f"{len(card.skipped_images)} image(s) could not be read and were left out of "
+            "training: " + "; ".join(f"{k}: {v}" for k, v in card.skipped_images.items()),
+            icon=":material/warning:",
+        )
 
 
 def open_model_ui(model_id: str, path: str | None, *, key: str) -> None:

@@ -46,6 +46,25 @@ def test_home_says_synthetic_and_counts(app_env):
     ), captions
 
 
+def test_home_and_browse_list_an_unreadable_image(app_env, tmp_path, monkeypatch):
+    import shutil
+
+    copy = tmp_path / "broken"
+    shutil.copytree(app_env, copy)
+    victim = next(copy.rglob("MLO_prior.dcm"))
+    victim.write_bytes(victim.read_bytes()[:2000])
+    monkeypatch.setenv("MCALC_DEMO_DIR", str(copy))
+    at = _run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert {m.label: m.value for m in at.metric}["Images"] == "23 of 24"
+    warned = " ".join(w.value for w in at.warning)
+    assert "1 of 24 image(s) cannot be read" in warned and "MLO_prior" in warned
+    at.switch_page("pages/browse.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("cannot be read" in w.value for w in at.warning)
+
+
 def _figures(at: AppTest) -> list[dict]:
     figs = []
     for el in at.get("plotly_chart"):

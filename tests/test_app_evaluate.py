@@ -162,3 +162,15 @@ def test_birads_model_shows_per_class_metrics(app_env, birads_registry, monkeypa
     argmax = figs["tiny-birads · argmax"]
     assert len(argmax["data"][0]["z"]) == 3
     assert _table(at, "Youden threshold")["positive class"][0] == "suspicious"
+
+
+def test_page_says_which_images_the_model_was_trained_without(eval_env):
+    card_path = eval_env / "demo-custom" / "card.json"
+    card = json.loads(card_path.read_text())
+    card["skipped_images"] = {"normal-2/MLO_prior": "pixel data is corrupt or truncated"}
+    card_path.write_text(json.dumps(card))
+    at = _page()
+    warned = [w.value for w in at.warning if "demo-custom" in w.value]
+    assert any(
+        "trained without 1 unreadable image(s): normal-2/MLO_prior (pixel data" in w for w in warned
+    ), warned

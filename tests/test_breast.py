@@ -112,3 +112,121 @@ def test_bounding_box() -> None:
     mask[12, 2] = True
     assert bounding_box(mask) == (3, 2, 13, 25)
     assert bounding_box(np.zeros((3, 3), bool)) is None
+
+
+# --------------------------------------------------------------------------- scanned film
+
+
+@pytest.fixture(scope="module")
+def film_demo(tmp_path_factory):
+    from mcalc.synthetic import generate_demo
+
+    out = tmp_path_factory.mktemp("film")
+    generate_demo(out / "film", cases=3, seed=2, shape=(384, 312), style="film")
+    generate_demo(out / "digital", cases=3, seed=2, shape=(384, 312))
+    return out / "film"
+
+
+def _film_images(root):
+    """``(path, film artefacts, [0, 1] image)``; artefacts: the bright pixels the film
+    style added (borders, sticker), found against the same seed's digital image."""
+    from mcalc.imageio import read_image
+    from mcalc.imaging import file_unit
+
+    for path in sorted((root / "Dataset").rglob("*.[dD][cC][mM]")):
+        mammo = read_image(path)
+        pixels = np.asarray(mammo.pixels)
+        twin = root.parent / "digital" / path.relative_to(root)
+        artefacts = np.zeros(pixels.shape, bool)
+        if twin.is_file():
+            digital = np.asarray(read_image(twin).pixels)
+            artefacts = (pixels != digital) & (pixels >= 3700)
+        yield path, artefacts, file_unit(mammo)
+
+
+def test_film_breast_mask_excludes_borders_labels_and_lines(film_demo) -> None:
+    from mcalc.breast import film_border, mask_quality
+
+    n = 0
+    for path, artefacts, unit in _film_images(film_demo):
+        mask = breast_mask(unit)
+        assert artefacts.mean() > 0.05, path  # the film style put them there
+        assert not (mask & artefacts).any(), path
+        quality = mask_quality(mask)
+        assert 0.2 < quality["fraction"] < 0.75, (path, quality)
+        assert not quality["touches_far_side"], (path, quality)
+        assert "top" not in quality["touches"] and "bottom" not in quality["touches"], path
+        assert film_border(cv2.medianBlur((unit * 255).astype(np.uint8), 5)).any()
+        n += 1
+    assert n == 12
+
+
+def test_digital_images_have_no_film_border(tiny_demo) -> None:
+    from mcalc.breast import film_border
+
+    for _, _, unit in _film_images(tiny_demo):
+        assert not film_border(cv2.medianBlur((unit * 255).astype(np.uint8), 5)).any()
+
+
+@pytest.mark.slow
+def test_top_regions_of_the_demo_model_stay_off_film_borders(film_demo) -> None:
+    from pathlib import Path
+
+    from mcalc.explain.image_analysis import analyse_image
+    from mcalc.imageio import read_image
+    from mcalc.models.inference import load_model
+
+    models = Path(__file__).resolve().parent.parent / "models"
+    loaded = load_model("demo-custom", models)
+    checked = 0
+    for path, artefacts, _ in list(_film_images(film_demo))[::3]:
+        result = analyse_image(loaded, read_image(path), key=path.stem)
+        h, w = artefacts.shape
+        for region in result.regions:
+            r0, r1, c0, c1 = region.box
+            # never on the image's edge (the chest wall aside: the breast meets it) ...
+            assert r0 > 0 and r1 < h, (path, region.box)
+            far_right = chest_wall_side(result.breast) == "left"
+            assert c1 < w if far_right else c0 > 0, (path, region.box)
+            # ... and centred in the breast, not on a border band or the sticker
+            row, col = (round(v) for v in region.center)
+            assert (
+                not artefacts[row, col]
+                and result.breast[
+                    min(round(row * result.pmap.factor), result.breast.shape[0] - 1),
+                    min(round(col * result.pmap.factor), result.breast.shape[1] - 1),
+                ]
+            ), (path, region.box)
+            checked += 1
+    assert checked > 0
+
+
+@pytest.mark.parametrize(
+    ("bits", "monochrome1"), [(12, True), (16, False), (16, True)], ids=["12-M1", "16-M2", "16-M1"]
+)
+def test_film_mask_is_the_same_at_16_bits_and_in_monochrome1(
+    film_demo, tmp_path, bits: int, monochrome1: bool
+) -> None:
+    """The same film image stored as 16-bit and/or MONOCHROME1 (inverted values) gives the
+    same breast mask through the file's window (mcalc.imaging.file_unit)."""
+    from mcalc.dicomwrite import write_dicom
+    from mcalc.imageio import read_image
+    from mcalc.imaging import file_unit
+
+    path = next((film_demo / "Dataset").rglob("MLO_recent.dcm"))
+    pixels = np.asarray(read_image(path).pixels).astype(np.int64)
+    top = 2**bits - 1
+    values = pixels * (top // 4095)
+    if monochrome1:
+        values = top - values
+    other = write_dicom(
+        tmp_path / "other.dcm",
+        values.astype(np.uint16),
+        spacing_mm=0.27,
+        window=(top / 2, top + 1),
+        bits_stored=bits,
+        monochrome1=monochrome1,
+    )
+    reference = breast_mask(file_unit(read_image(path)))
+    mask = breast_mask(file_unit(read_image(other)))
+    assert _iou(mask, reference) > 0.98

@@ -105,3 +105,21 @@ def test_map_agreement_with_tolerance_region_and_without_marks() -> None:
     assert loose.as_dict()["peak"] == [5, 7]
     with pytest.raises(ValueError, match="differ in shape"):
         map_agreement(heat, np.ones((3, 3), bool), (0.5, 0.5))
+
+
+def test_region_annotation_hits_inside_the_region_without_tolerance():
+    from mcalc.explain.map_agreement import map_agreement
+
+    heat = np.zeros((40, 40))
+    heat[20, 31] = 1.0  # one pixel outside the region's edge
+    region = np.zeros((40, 40), bool)
+    region[10:30, 10:30] = True
+    as_marks = map_agreement(heat, region, (0.1, 0.1), tolerance_mm=0.5)
+    as_region = map_agreement(heat, region, (0.1, 0.1), 0.5, annotation_kind="region")
+    assert as_marks.pointing_hit is True and as_marks.hit_rule == "on a mark"
+    assert as_region.pointing_hit is False and as_region.hit_rule == "inside the region"
+    assert as_region.tolerance_mm == 0.0 and as_region.energy_inside == 0.0
+    heat[15, 15] = 2.0
+    inside = map_agreement(heat, region, (0.1, 0.1), annotation_kind="region")
+    assert inside.pointing_hit is True and inside.energy_inside == pytest.approx(2 / 3)
+    assert inside.as_dict()["hit_rule"] == "inside the region"

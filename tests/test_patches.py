@@ -162,3 +162,41 @@ def test_demo_dicoms_have_no_voi_lut_so_model_input_is_the_file_window(tiny_demo
             mammo.pixels, mammo.window_center, mammo.window_width, mammo.voi_function
         )
         np.testing.assert_array_equal(unit, imaging.invert(old) if mammo.monochrome1 else old)
+
+
+# --------------------------------------------------------------------------- region annotations
+
+
+def test_region_positives_spread_throughout_the_region() -> None:
+    unit, _, breast = _scene()
+    region = np.zeros(unit.shape, bool)
+    cv2 = pytest.importorskip("cv2")
+    disk = np.zeros(unit.shape, np.uint8)
+    cv2.circle(disk, (90, 150), 40, 1, -1)
+    region[:] = disk > 0
+    got = sample_image_patches(
+        unit, region, breast, SIZE, 12, 4, np.random.default_rng(0), region=True
+    )
+    assert int(got.contains.sum()) == 12
+    pos = got.centers[got.contains]
+    assert region[pos[:, 0], pos[:, 1]].all()  # every centre inside the region
+    assert np.ptp(pos[:, 0]) > 40  # spread over the region, not one spot
+    assert not got.contains[12:].any()
+    # the same mask read as calcification marks gives one positive (one component)
+    marks = sample_image_patches(unit, region, breast, SIZE, 12, 0, np.random.default_rng(0))
+    assert int(marks.contains.sum()) == 1
+
+
+def test_region_manifest_samples_as_many_positives_as_asked(tmp_path) -> None:
+    from mcalc.dataset import open_dataset
+    from mcalc.models.patches import PatchConfig, sample_dataset
+    from tests.convert_fixtures import make_region_manifest
+
+    index = open_dataset(make_region_manifest(tmp_path / "regions"))
+    assert {r.annotation_kind for r in index.images()} == {"region"}
+    cfg = PatchConfig(size=SIZE, spacing_mm=None, pos_per_image=10, neg_per_image=6)
+    patches = sample_dataset(index, "calcification", cfg, seed=3)
+    for key in {r.key for r in index.images()}:
+        mine = patches.y[patches.keys == key]
+        assert int((mine == 1).sum()) >= cfg.pos_per_image, key
+        assert int((mine == 0).sum()) > 0, key

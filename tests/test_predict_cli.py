@@ -131,3 +131,22 @@ def test_blank_image_and_missing_source_are_clear_errors(spot_registry, env, cap
     assert code == 2 and "no breast region" in stderr
     code, _, stderr = _run(capsys, "--model", "spot", "--out", str(env / "b"))
     assert code == 2 and "--image PATH, or --data DIR with --case" in stderr
+
+
+def test_a_truncated_image_of_the_case_is_left_out(spot_registry, tiny_demo, env, capsys) -> None:
+    import shutil
+
+    copy = env / "copy"
+    shutil.copytree(tiny_demo, copy)
+    victim = next((copy / "Dataset").rglob("Suspicious*/1/CC_prior.dcm"))
+    victim.write_bytes(victim.read_bytes()[:2000])
+    code, stdout, _ = _run(
+        capsys,
+        "--model", "spot", "--models", str(spot_registry), "--data", str(copy),
+        "--case", "suspicious-1", "--view", "CC", "--out", str(env / "out"), "--json",
+    )  # fmt: skip
+    assert code == 0
+    report = json.loads(stdout)
+    assert [img["image"] for img in report["images"]] == ["suspicious-1/CC_recent"]
+    assert list(report["skipped_images"]) == ["suspicious-1/CC_prior"]
+    assert "unreadable" in report["skipped_images"]["suspicious-1/CC_prior"]

@@ -75,3 +75,12 @@ def test_nonexistent_and_empty(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(DatasetError):
         scan_dataset(tmp_path / "empty")
+
+
+def test_region_annotations_are_counted_as_regions(tmp_path):
+    from tests.convert_fixtures import make_region_manifest
+
+    report = scan_dataset(make_region_manifest(tmp_path / "regions"))
+    assert (report.regions, report.calcifications, report.clusters) == (2, 0, 0)
+    out = report.to_dict()
+    assert out["regions"] == 2 and [s["regions"] for s in out["per_image"]] == [1, 1]

@@ -398,3 +398,23 @@ def test_landmarks_pair_every_view_within_the_planned_deformation(demo: DemoSumm
         assert moved_mm.max() <= SHIFT_MM[1] + 3 * DEFORM_MM
         assert moved_mm.mean() > 0.1
         assert pts[:, [0, 2]].max() < rows and pts[:, [1, 3]].max() < cols
+
+
+def test_film_style_is_seeded_and_keeps_the_digital_images_truth(tmp_path: Path) -> None:
+    import pydicom
+
+    film = generate_demo(tmp_path / "f1", cases=3, seed=4, shape=(160, 128), style="film")
+    again = generate_demo(tmp_path / "f2", cases=3, seed=4, shape=(160, 128), style="film")
+    digital = generate_demo(tmp_path / "d", cases=3, seed=4, shape=(160, 128))
+    assert film.truth == digital.truth  # same breasts and calcifications, only artefacts added
+    marker = json.loads((film.out / "mcalc_demo.json").read_text())
+    assert marker["style"] == "film"
+    assert "style" not in json.loads((digital.out / "mcalc_demo.json").read_text())
+    for path in sorted((film.out / "Dataset").rglob("*.[dD][cC][mM]")):
+        rel = path.relative_to(film.out)
+        a = pydicom.dcmread(path).pixel_array
+        assert (a == pydicom.dcmread(again.out / rel).pixel_array).all()
+        d = pydicom.dcmread(digital.out / rel).pixel_array
+        assert (a[0] >= 3700).mean() > 0.5 and (d[0] >= 3700).mean() < 0.5  # a border band
+    with pytest.raises(ValueError, match="unknown style 'polaroid'"):
+        generate_demo(tmp_path / "x", cases=3, shape=(160, 128), style="polaroid")

@@ -228,3 +228,27 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_data, tmp_path) -> None:
     line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT"))
     hyper = json.loads(line.split(" ", 1)[1])
     assert hyper["distribution"] == "MirroredStrategy" and hyper["replicas"] == 2
+
+
+@pytest.mark.slow
+def test_a_truncated_dicom_is_left_out_and_reported(tiny_model, tiny_data, tmp_path) -> None:
+    from mcalc.models.registry import load_card
+
+    copy = tmp_path / "broken"
+    shutil.copytree(tiny_data, copy)
+    victim = sorted(copy.rglob("CC_recent.dcm"))[0]
+    victim.write_bytes(victim.read_bytes()[:2000])
+    from mcalc.dataset import open_dataset
+
+    key = next(r.key for r in open_dataset(copy).images() if r.image_path == victim)
+
+    result = train(_config(copy, tmp_path, model_id="skips"))
+    assert list(result.card.skipped_images) == [key]
+    assert "truncated" in result.card.skipped_images[key]
+    assert load_card(result.path).skipped_images == result.card.skipped_images  # on disk
+
+    evaluation = evaluate_model("tiny-custom", copy, tiny_model.path.parent, cache=False)
+    assert evaluation.scope == "all-patients"
+    assert list(evaluation.skipped_images) == [key]
+    assert evaluation.as_dict()["skipped_images"] == evaluation.skipped_images
+    assert evaluation.metrics["n"] > 0

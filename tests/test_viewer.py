@@ -199,3 +199,53 @@ def test_case_counts_and_value_top(index, cache):
     suspicious = next(c for c in index.cases if c.group == "suspicious")
     assert counts[suspicious.case_id][0] > 0
     assert value_top(cache, suspicious) == 4095  # 12-bit demo DICOMs
+
+
+def test_region_annotation_is_outlined_not_counted(cache, tmp_path):
+    from mcalc.present.viewer_figures import pair_figure
+    from mcalc.viewer import case_counts
+    from tests.convert_fixtures import make_region_manifest
+
+    regions = open_dataset(make_region_manifest(tmp_path / "regions"))
+    case = regions.cases[0]
+    rec = case.images[0]
+    view = prepare_view(cache, rec, DisplayOptions(), max_side=128, laterality="L")
+    assert view.n_calcifications == 0 and view.n_clusters == 0 and view.n_regions == 1
+    assert view.annotation_caption() == "1 region(s)"
+    outline = view.region_outlines[0]
+    # the outline is the disk's border: radius 30 around its centre (display orientation)
+    centre = view.to_display(120, 90)
+    radii = np.hypot(outline[:, 0] - centre[0], outline[:, 1] - centre[1])
+    assert np.all(np.abs(radii - 30) < 2.5)
+    assert image_counts(cache, rec) == (0, 0, 1)
+    assert case_counts(cache, regions)[case.case_id] == (0, 0, 1)
+    fig = pair_figure([view], ["recent"])
+    assert [t.name for t in fig.data if t.type == "scatter"] == ["region 1"]
+
+
+def test_unreadable_images_are_listed(tiny_demo, cache, tmp_path):
+    import shutil
+
+    from mcalc.viewer import case_counts, unreadable_images
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_demo, copy)
+    victim = next(copy.rglob("CC_recent.dcm"))
+    victim.write_bytes(victim.read_bytes()[:2000])
+    index = open_dataset(copy)
+    bad = unreadable_images(cache, index)
+    assert [path for _, path, _ in bad] == [str(victim)]
+    assert bad[0][2]  # a reason
+    assert len(case_counts(cache, index)) == len(index.cases)  # the rest still counted
+
+
+def test_region_is_painted_as_its_border(cache, tmp_path):
+    from tests.convert_fixtures import make_region_manifest
+
+    rec = open_dataset(make_region_manifest(tmp_path / "regions")).cases[0].images[0]
+    opts = DisplayOptions(orient=False, overlay_color="#ff0000", overlay_alpha=1.0)
+    view = prepare_view(cache, rec, opts, max_side=256, laterality="L")
+    red = (view.preview[..., 0] == 255) & (view.preview[..., 1] == 0)
+    assert red.any() and not red[120, 90]  # the centre of the disk is not painted over
+    crop, _ = crop_view(cache, rec, view, opts, (100, 140, 70, 110))
+    assert not ((crop[..., 0] == 255) & (crop[..., 1] == 0))[20, 20]

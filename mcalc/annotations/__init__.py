@@ -30,8 +30,12 @@ from mcalc.annotations.measure import (
     summarize,
 )
 from mcalc.annotations.red import RedMaskParams, red_mask
+from mcalc.annotations.regions import Region, find_regions, inside_regions
 
 __all__ = [
+    "Region",
+    "find_regions",
+    "inside_regions",
     "ANNOTATION_KINDS",
     "ASPECT_TOLERANCE",
     "RedMaskParams",

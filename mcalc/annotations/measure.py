@@ -18,6 +18,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from mcalc.annotations.regions import Region, find_regions
+
 __all__ = [
     "Calcification",
     "find_calcifications",
@@ -299,6 +301,12 @@ class AnnotationSummary:
     clusters: tuple[Cluster, ...] = field(default_factory=tuple)
     min_count: int = 3
     window_mm: float = 10.0
+    regions: tuple[Region, ...] = field(default_factory=tuple)
+
+    @property
+    def n_regions(self) -> int:
+        """Annotated regions (``annotation_kind`` ``region``; 0 for calcification marks)."""
+        return len(self.regions)
 
     @property
     def n_calcifications(self) -> int:
@@ -326,6 +334,7 @@ class AnnotationSummary:
             "n_calcifications": self.n_calcifications,
             "n_clusters": self.n_clusters,
             "n_clustered": self.n_clustered,
+            "n_regions": self.n_regions,
             "total_area_mm2": round(self.total_area_mm2, 4),
             "calcifications": [
                 {
@@ -359,8 +368,13 @@ def summarize(
     *,
     min_count: int = 3,
     window_mm: float = 10.0,
+    kind: str = "mask",
 ) -> AnnotationSummary:
     """Calcifications and clusters of a mask on the image's grid.
+
+    A ``region`` annotation (``kind="region"``: non-zero pixels outline areas holding
+    calcifications) has no calcification of its own: its summary lists only
+    :attr:`AnnotationSummary.regions`.
 
     Args:
         mask: 2-D calcification mask (non-zero = marked), e.g. from
@@ -370,6 +384,14 @@ def summarize(
     """
     arr = _check_mask(mask)
     spacing = _check_spacing(spacing_mm)
+    if kind == "region":
+        return AnnotationSummary(
+            shape=(int(arr.shape[0]), int(arr.shape[1])),
+            spacing_mm=spacing,
+            min_count=min_count,
+            window_mm=float(window_mm),
+            regions=find_regions(arr, spacing),
+        )
     calcs = find_calcifications(arr, spacing)
     clusters = find_clusters(calcs, spacing, min_count=min_count, window_mm=window_mm)
     return AnnotationSummary(

@@ -35,6 +35,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         seed=args.seed,
         size=args.size,
         progress=TerminalProgress("demo", enabled=not args.json),
+        style=args.style,
     )
     result = {
         "out": str(summary.out),
@@ -70,6 +71,8 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             f"({report.readable_images} readable, {report.annotated_images} annotated)"
         )
         print(f"  calcifications {report.calcifications}, clusters {report.clusters}")
+        if report.regions:
+            print(f"  regions {report.regions} (areas holding calcifications, not counted)")
         shown = [p for p in report.problems if p.severity != "info" or args.verbose]
         print(f"  problems: {len(shown)}" + ("" if args.verbose else " (use -v for notes)"))
         for p in shown:
@@ -95,6 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument(
         "--size", choices=["small", "full"], default="small", help="small (default) or full"
+    )
+    demo.add_argument(
+        "--style",
+        choices=["digital", "film"],
+        default="digital",
+        help="digital (default) or film: scanned-film artefacts (bright borders, scanner "
+        "lines, a sticker on the border, fog) that a breast segmentation must ignore",
     )
     demo.add_argument("--json", action="store_true", help="print a JSON summary")
     demo.set_defaults(func=_cmd_demo)

@@ -154,6 +154,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     print(f"  weights: {card.weights.detail} (pretrained: {card.pretrained})")
     for warning in card.warnings:
         print(f"  WARNING: {warning}")
+    for key, reason in card.skipped_images.items():
+        print(f"  LEFT OUT {key}: {reason}")
     if card.data.synthetic:
         print("  trained on SYNTHETIC demo data: not a clinical model")
     print(
@@ -233,6 +235,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         f"sensitivity {_fmt(m.get('sensitivity'))}, specificity {_fmt(m.get('specificity'))}"
     )
     print(f"  confusion matrix (rows truth, columns predicted): {m['confusion_matrix']}")
+    for key, reason in result.skipped_images.items():
+        print(f"  LEFT OUT {key}: {reason}")
     for name, pc in (m.get("per_class") or {}).items():
         print(
             f"  {name}: AUC {_fmt(pc.get('auc'))} sens {_fmt(pc.get('sensitivity'))} spec {_fmt(pc.get('specificity'))}"

@@ -171,8 +171,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         analysis,
         _terminal_progress(not args.json),
         results=cache,
-        strict=True,
+        strict=bool(args.image),  # one image: its error is the answer; a case goes on
     )
+    if not case.images:
+        reasons = "; ".join(f"{s.key}: {s.message}" for s in case.skipped)
+        raise ExplainError(f"no image of case {args.case} could be analysed: {reasons}")
     files = _write_maps(case, out_dir, args.opacity, args.cmap)
     report: dict[str, Any] = {
         "model": card_summary(loaded.card),
@@ -182,6 +185,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         "settings": {"sliding": analysis.sliding.as_dict(), "tolerance_mm": args.tolerance},
         "out": str(out_dir.resolve()),
         "files": files,
+        "skipped_images": {s.key: f"{s.kind}: {s.message}" for s in case.skipped},
     }
     summary = case.summary()
     if args.data and summary is not None:
@@ -218,7 +222,7 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
             print(
                 f"  {expl['method']} energy inside marks (±{a['tolerance_mm']} mm) "
                 f"{a['energy_inside']:.3f} (marks cover {a['area_fraction']:.3f} of the breast), "
-                f"peak on a mark: {a['pointing_hit']}"
+                f"peak {a.get('hit_rule', 'on a mark')}: {a['pointing_hit']}"
             )
         for note in img.get("notes", []):
             print(f"  note: {note}")
@@ -226,6 +230,8 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
         case = report["case"]
         rounds = ", ".join(f"{k} {v:.3f}" for k, v in case["by_timepoint"].items())
         print(f"case {case['id']}: {case['score']:.3f} ({case['rule']}; {rounds})")
+    for key, reason in report["skipped_images"].items():
+        print(f"LEFT OUT {key}: {reason}")
     print(f"wrote {len(report['files'])} files and scores.json to {report['out']}")
 
 

@@ -141,6 +141,7 @@ def analyse_image(
     tolerance_mm: float = DEFAULT_TOLERANCE_MM,
     cache: ResultsCache | None = None,
     progress: ProgressFn | None = None,
+    annotation_kind: str = "mask",
 ) -> ImageAnalysis:
     """Run a model over one mammogram and explain it.
 
@@ -156,6 +157,8 @@ def analyse_image(
         cam: the explanation to compute (``None``: none).
         annotation: the annotated calcification mask at native size, if any.
         tolerance_mm: dilation of the marks for the agreement figures.
+        annotation_kind: ``region`` when ``annotation`` outlines areas holding
+            calcifications (agreement then counts hits inside the region).
         cache: the results cache.
         progress: called ``(done, total, message)`` as patches are done.
 
@@ -209,12 +212,19 @@ def analyse_image(
         regions=top_regions(pmap, settings=sliding),
         marks=marks,
     )
-    result.map_agreement = map_agreement(pmap.dense(), marks, spacing, tolerance_mm, region=breast)
+    result.map_agreement = map_agreement(
+        pmap.dense(), marks, spacing, tolerance_mm, region=breast, annotation_kind=annotation_kind
+    )
     if cam is not None:
         xp = explainer or Explainer.for_model(loaded)
         result.cam = _explanation(xp, result, cam, sliding, (cache, file_id, mkey), progress)
         result.agreement = map_agreement(
-            result.cam.heat, marks, spacing, tolerance_mm, region=breast
+            result.cam.heat,
+            marks,
+            spacing,
+            tolerance_mm,
+            region=breast,
+            annotation_kind=annotation_kind,
         )
     return result
 

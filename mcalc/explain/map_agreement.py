@@ -9,6 +9,10 @@
   ECCV): a hit when the map's maximum falls on a dilated mark; ``None`` when the map is flat
   (no peak) or the image has no marks.
 
+A ``region`` annotation (an area holding calcifications: a cluster outline, an ROI) is
+scored as it is, with no tolerance: a hit is a peak **inside the region** and the energy is
+the share inside it (``hit_rule`` says which rule a figure used).
+
 The tolerance absorbs the few-pixel misalignment of hand-drawn marks and the coarseness of a
 feature map: 0.5 mm by default (five pixels at 0.1 mm).
 
@@ -115,6 +119,8 @@ class MapAgreement:
         peak: (row, col) of the map's maximum, in the map's pixels.
         tolerance_mm: the dilation used.
         marks: number of annotated pixels before dilation.
+        hit_rule: ``"on a mark"`` (calcification marks, dilated by the tolerance) or
+            ``"inside the region"`` (a ``region`` annotation, not dilated).
     """
 
     energy_inside: float | None
@@ -123,6 +129,7 @@ class MapAgreement:
     peak: tuple[int, int] | None
     tolerance_mm: float
     marks: int
+    hit_rule: str = "on a mark"
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
@@ -139,6 +146,7 @@ def map_agreement(
     spacing_mm: tuple[float, float],
     tolerance_mm: float = DEFAULT_TOLERANCE_MM,
     region: np.ndarray | None = None,
+    annotation_kind: str = "mask",
 ) -> MapAgreement:
     """Energy inside and pointing game of ``heat`` against annotation ``mask``.
 
@@ -148,14 +156,19 @@ def map_agreement(
         spacing_mm: pixel spacing of the map and mask (row, col).
         tolerance_mm: dilation of the marks.
         region: the breast mask, for the area fraction (default: the whole image).
+        annotation_kind: ``region`` when ``mask`` outlines areas holding calcifications:
+            then hits are "inside the region" and no tolerance is added.
 
     Raises:
         ValueError: shapes differ, bad tolerance or spacing.
     """
     h = _heat(heat)
     hit_peak = pointing_game(h, np.zeros(h.shape, bool))[1]
+    rule = "inside the region" if annotation_kind == "region" else "on a mark"
+    if annotation_kind == "region":
+        tolerance_mm = 0.0
     if mask is None or not np.asarray(mask).any():
-        return MapAgreement(None, None, None, hit_peak, float(tolerance_mm), 0)
+        return MapAgreement(None, None, None, hit_peak, float(tolerance_mm), 0, rule)
     m = np.asarray(mask, dtype=bool)
     if m.shape != h.shape:
         raise ValueError(f"map {h.shape} and annotation mask {m.shape} differ in shape")
@@ -172,4 +185,5 @@ def map_agreement(
         peak=peak,
         tolerance_mm=float(tolerance_mm),
         marks=int(m.sum()),
+        hit_rule=rule,
     )

@@ -302,6 +302,7 @@ def analyse_case(
                 tolerance_mm=settings.tolerance_mm,
                 cache=results,
                 progress=phase(progress, item.key),
+                annotation_kind=item.record.annotation_kind if item.record else "mask",
             )
         except tuple(error for error, _ in _SKIPPED) as exc:
             if strict:

@@ -169,7 +169,8 @@ class ModelCard(JsonSection):
     ``id`` and ``path`` (the model's folder) are set by the registry when it reads a card.
     ``metrics`` maps a split (``val``, ``test``) to
     :func:`mcalc.models.metrics.classification_metrics` of it; ``history`` holds Keras'
-    per-epoch curves by stage.
+    per-epoch curves by stage. ``skipped_images`` maps each image left out of training
+    (its file could not be read) to the reason; older cards have none.
     """
 
     card_version: int = CARD_VERSION
@@ -195,6 +196,7 @@ class ModelCard(JsonSection):
     created: str = ""
     warnings: tuple[str, ...] = ()
     path: str = ""
+    skipped_images: Mapping[str, str] = field(default_factory=dict)
     READERS: ClassVar[dict[str, Reader]] = {
         "card_version": read_int,
         "id": read_str,
@@ -219,6 +221,7 @@ class ModelCard(JsonSection):
         "created": read_str,
         "warnings": read_strs,
         "path": read_str,
+        "skipped_images": lambda v: {str(k): str(x) for k, x in read_mapping(v).items()},
     }
 
     @classmethod

@@ -24,7 +24,7 @@ import json
 import logging
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -84,6 +84,7 @@ class EvaluationResult:
         seconds: time spent sampling and predicting when the result was computed.
         from_cache: read from the evaluation cache (:func:`evaluation_path`).
         created: when the result was computed (ISO 8601, UTC).
+        skipped_images: ``image key -> reason`` of the images left out (unreadable files).
     """
 
     model_id: str
@@ -98,6 +99,7 @@ class EvaluationResult:
     seconds: float | None = None
     from_cache: bool = False
     created: str = ""
+    skipped_images: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         """The summary printed by ``python -m mcalc evaluate --json`` (no patch scores)."""
@@ -111,6 +113,7 @@ class EvaluationResult:
             "task": self.task,
             "fingerprint": self.fingerprint,
             "seconds": self.seconds,
+            "skipped_images": self.skipped_images,
         }
 
 
@@ -190,6 +193,7 @@ def load_evaluation(card: ModelCard, fingerprint: str) -> EvaluationResult | Non
             seconds=data.get("seconds"),
             from_cache=True,
             created=str(data.get("created", "")),
+            skipped_images=dict(data.get("skipped_images") or {}),
         )
     except (
         OSError,
@@ -323,6 +327,7 @@ def evaluate_model(
         scores=scores,
         seconds=round(time.perf_counter() - t0, 3),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
+        skipped_images=dict(patches.skipped),
     )
     if cache:
         # Cached at the default threshold, so that every reader gets the same metrics.

@@ -13,7 +13,8 @@ as the viewer's ``file`` window), then resampling to the target spacing.
 Tasks:
 
 - ``calcification``: binary, does the patch contain annotated calcifications? Positive
-  patches are centred (with jitter) on annotated calcifications, negative patches are drawn
+  patches are centred (with jitter) on annotated calcifications (or, for a ``region``
+  annotation, on pixels spread throughout the region), negative patches are drawn
   from breast tissue with no annotated pixel. The label is computed from the mask itself.
 - ``birads``: normal / benign / suspicious from the case's BI-RADS category; patches where
   the calcifications are for benign and suspicious cases, tissue patches for normal cases.
@@ -40,7 +41,8 @@ from typing import TYPE_CHECKING
 import cv2
 import numpy as np
 
-from mcalc.errors import DatasetError
+from mcalc.breast import without_film_border
+from mcalc.errors import AnnotationError, DatasetError, ImageReadError
 from mcalc.imaging import file_unit, resample_mask
 from mcalc.models.tasks import task_classes
 from mcalc.progress import ProgressFn
@@ -81,7 +83,8 @@ class PatchConfig:
     Attributes:
         size: patch side in pixels (at ``spacing_mm``).
         spacing_mm: pixel spacing patches are resampled to; ``None`` keeps the native one.
-        pos_per_image: at most this many patches at calcifications per image.
+        pos_per_image: at most this many patches at calcifications per image (exactly
+            this many inside the regions of a ``region``-annotated image).
         neg_per_image: tissue patches per image.
         jitter: largest shift of a calcification from the patch centre, as a fraction of
             ``size``.
@@ -117,6 +120,8 @@ class PatchSet:
         keys: the image of each patch (``case/VIEW_time``).
         classes: class names.
         notes: what was noticed while sampling (images skipped and why).
+        skipped: ``image key -> reason`` of the images that could not be read (an
+            unreadable image or annotation file): left out, never a stop.
     """
 
     x: np.ndarray
@@ -125,6 +130,7 @@ class PatchSet:
     keys: np.ndarray
     classes: tuple[str, ...]
     notes: list[str] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.y)
@@ -133,7 +139,12 @@ class PatchSet:
         """The patches of the given cases (order kept)."""
         keep = np.isin(self.case_ids, list(case_ids))
         return PatchSet(
-            self.x[keep], self.y[keep], self.case_ids[keep], self.keys[keep], self.classes
+            self.x[keep],
+            self.y[keep],
+            self.case_ids[keep],
+            self.keys[keep],
+            self.classes,
+            skipped=dict(self.skipped),
         )
 
     def counts(self) -> dict[str, int]:
@@ -147,7 +158,9 @@ def model_input_image(
     """The [0, 1] float32 image models are trained on, and the resampling factor used.
 
     Stages: :func:`mcalc.imaging.file_unit` (the file's VOI LUT or window, MONOCHROME1
-    inversion: what the reader sees in the ``file`` window) -> resampling to ``spacing_mm``
+    inversion: what the reader sees in the ``file`` window) -> the bright border bands of a
+    scanned film set to the background (:func:`mcalc.breast.without_film_border`; digital
+    images have none and are unchanged) -> resampling to ``spacing_mm``
     (area averaging when shrinking). Shared by training and inference.
 
     Args:
@@ -157,7 +170,7 @@ def model_input_image(
     Returns:
         ``(unit, factor)``: ``factor`` multiplies native pixel coordinates into ``unit``'s.
     """
-    unit = file_unit(mammogram)
+    unit = without_film_border(file_unit(mammogram))
     if spacing_mm is None:
         return unit, 1.0
     if spacing_mm <= 0:
@@ -202,6 +215,7 @@ def sample_image_patches(
     *,
     jitter: float = 0.25,
     min_breast: float = 0.6,
+    region: bool = False,
 ) -> ImagePatches:
     """Cut patches at calcifications and from calcification-free breast tissue.
 
@@ -211,9 +225,14 @@ def sample_image_patches(
         breast: breast region, same shape.
         size: patch side.
         n_pos: at most this many patches centred (with jitter) on calcifications, one per
-            calcification (components picked at random when there are more).
+            calcification (components picked at random when there are more). With
+            ``region`` exactly this many, centred on pixels drawn throughout the regions.
         n_neg: tissue patches holding no annotated pixel and at least ``min_breast`` breast.
         rng: random generator (seeded by the caller).
+        region: ``calc_mask`` marks regions that hold calcifications (annotation kind
+            ``region``), not calcifications: a region is one connected area, so one patch
+            per component would give one positive per image; positives are then spread
+            throughout the regions instead (:func:`_region_centers`).
 
     Returns:
         Positive patches first, then tissue patches; ``contains`` is computed from the mask
@@ -225,7 +244,11 @@ def sample_image_patches(
             f"{breast.shape} must have one shape"
         )
     centers: list[np.ndarray] = []
-    if n_pos > 0 and calc_mask.any():
+    if n_pos > 0 and region and calc_mask.any():
+        centers.extend(
+            _clamp_center(c, unit.shape, size) for c in _region_centers(calc_mask, n_pos, rng)
+        )
+    elif n_pos > 0 and calc_mask.any():
         n, _, _, centroids = cv2.connectedComponentsWithStats(
             calc_mask.astype(np.uint8), connectivity=8
         )
@@ -255,6 +278,21 @@ def sample_image_patches(
     patches = np.stack([extract_patch(unit, tuple(c), size) for c in arr]).astype(np.float32)
     contains = np.array([extract_patch(calc_mask, tuple(c), size).any() for c in arr])
     return ImagePatches(patches, contains, arr)
+
+
+def _region_centers(mask: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` (row, col) pixels spread throughout the non-zero area of ``mask``.
+
+    Stratified: the region's pixels, in raster order, are cut into ``n`` runs of equal
+    size and one pixel is drawn from each, so the centres cover the whole region (top to
+    bottom) rather than clumping where a plain random draw happens to fall.
+    """
+    rows, cols = np.nonzero(mask)
+    edges = np.linspace(0, rows.size, n + 1)
+    lo = np.floor(edges[:-1]).astype(int)
+    hi = np.maximum(lo + 1, np.floor(edges[1:]).astype(int))
+    pick = np.minimum(lo + (rng.random(n) * (hi - lo)).astype(int), rows.size - 1)
+    return np.column_stack([rows[pick], cols[pick]])
 
 
 def image_seed(seed: int, key: str) -> int:
@@ -300,6 +338,9 @@ def sample_dataset(
         case_ids: restrict to these cases (default: all).
         progress: called ``(done, total, message)`` after each image.
 
+    Images (or annotation files) that cannot be read are left out and listed in
+    :attr:`PatchSet.skipped` with the reason; the rest are sampled.
+
     Raises:
         DatasetError: no usable patch, or no annotated calcification for a task that needs
             them.
@@ -313,12 +354,22 @@ def sample_dataset(
     cids: list[str] = []
     keys: list[str] = []
     notes: list[str] = []
+    skipped: dict[str, str] = {}
     for done, (case, rec) in enumerate(images, start=1):
         group = case.birads_group
         if task == "birads" and group not in classes:
             notes.append(f"{rec.key}: no BI-RADS group ({case.birads!r}), skipped")
             continue
-        unit, calc, breast = load_training_image(rec, config.spacing_mm)
+        try:
+            unit, calc, breast = load_training_image(rec, config.spacing_mm)
+        except (ImageReadError, AnnotationError) as exc:
+            # One unreadable file must not stop a collection: leave it out and say so.
+            log.warning("%s left out: %s", rec.key, exc)
+            skipped[rec.key] = str(exc)
+            notes.append(f"{rec.key}: left out ({exc})")
+            if progress is not None:
+                progress(done, len(images), f"{rec.key} (unreadable, left out)")
+            continue
         rng = np.random.default_rng(image_seed(seed, rec.key))
         if task == "calcification":
             n_pos, n_neg = config.pos_per_image, config.neg_per_image
@@ -336,6 +387,7 @@ def sample_dataset(
             rng,
             jitter=config.jitter,
             min_breast=config.min_breast,
+            region=rec.annotation_kind == "region",
         )
         if len(got.patches):
             if task == "calcification":
@@ -349,9 +401,10 @@ def sample_dataset(
         if progress is not None:
             progress(done, len(images), rec.key)
     if not xs:
+        unreadable = f" ({len(skipped)} could not be read)" if skipped else ""
         raise DatasetError(
             f"no patch could be sampled for task {task!r} from {len(images)} images of "
-            f"{index.root}: check that images hold breast tissue and annotations"
+            f"{index.root}{unreadable}: check that images hold breast tissue and annotations"
         )
     y = np.concatenate(ys)
     if task == "calcification" and not (y == 1).any():
@@ -366,4 +419,5 @@ def sample_dataset(
         np.array(keys, dtype=object),
         classes,
         notes,
+        skipped,
     )

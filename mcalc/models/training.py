@@ -195,6 +195,7 @@ class _Data:
     split: Split
     patch: PatchConfig
     sets: dict[str, PatchSet]
+    skipped: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -266,8 +267,10 @@ def _prepare_data(run: _Run) -> _Data:
 
     patches = sample_dataset(index, config.task, patch_cfg, config.seed, progress=sampled)
     sets = _check_sets(patches, split)
+    if patches.skipped:
+        run.emit({"event": "skipped", "images": patches.skipped})
     run.emit({"event": "patches", **{k: v.counts() for k, v in sets.items()}})
-    return _Data(index, dataset_fingerprint(index), split, patch_cfg, sets)
+    return _Data(index, dataset_fingerprint(index), split, patch_cfg, sets, patches.skipped)
 
 
 def _build(run: _Run, size: int, gpu: bool) -> tuple[keras.Model, Any]:
@@ -466,6 +469,8 @@ def _card_json(
         "versions": package_versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if data.skipped:
+        card["skipped_images"] = dict(data.skipped)
     if run.winfo.warning:
         card["warnings"] = [run.winfo.warning, *report.warnings]
     elif report.warnings:

@@ -178,7 +178,8 @@ def agreement_table(results: Sequence[ImageAnalysis]) -> list[dict[str, Any]]:
                     "map": what,
                     "energy inside marks": a.energy_inside,
                     "marks' share of the breast": a.area_fraction,
-                    "peak on a mark": a.pointing_hit,
+                    "peak hit": a.pointing_hit,
+                    "hit rule": a.hit_rule,
                     "annotated pixels": a.marks,
                 }
             )

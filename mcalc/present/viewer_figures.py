@@ -66,6 +66,23 @@ def _base(titles: Sequence[str], height: int) -> go.Figure:
 
 
 def _marks(fig: go.Figure, view: ImageView, col: int, color: str, offset=(0.0, 0.0)) -> None:
+    for k, outline in enumerate(view.region_outlines):
+        if len(outline) == 0:
+            continue
+        closed = np.vstack([outline, outline[:1]])
+        fig.add_trace(
+            go.Scatter(
+                x=closed[:, 1] - offset[1],
+                y=closed[:, 0] - offset[0],
+                mode="lines",
+                line={"color": "#ff8c00", "width": 2, "dash": "dash"},
+                hoverinfo="text",
+                text=f"region {k + 1}: an annotated area holding calcifications",
+                name=f"region {k + 1}",
+            ),
+            row=1,
+            col=col,
+        )
     for k, hull in enumerate(view.cluster_hulls):
         if len(hull) == 0:
             continue

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from mcalc.dataset.zenodo import TIMEPOINTS, VIEWS
+from mcalc.synthetic.film import add_film_artefacts
 from mcalc.synthetic.paint import Calc, CalcTruth, calc_truth, case_calcs, paint
 from mcalc.synthetic.plan import Case
 from mcalc.synthetic.spec import (
@@ -20,6 +21,7 @@ from mcalc.synthetic.spec import (
     GLAND_FRACTION,
     MAX_VALUE,
     STAGE_CALCS,
+    STAGE_FILM,
     STAGE_GEOMETRY,
     STAGE_NOISE,
     STAGE_TISSUE,
@@ -46,9 +48,13 @@ class RenderedImage:
 
 
 def render_case(
-    case: Case, seed: int, shape: tuple[int, int], spacing: float
+    case: Case, seed: int, shape: tuple[int, int], spacing: float, style: str = "digital"
 ) -> Iterator[RenderedImage]:
-    """The four images of a case: CC prior, CC recent, MLO prior, MLO recent."""
+    """The four images of a case: CC prior, CC recent, MLO prior, MLO recent.
+
+    ``style="film"`` adds scanned-film artefacts (:mod:`~mcalc.synthetic.film`) from their
+    own stream; the default ``digital`` images are unchanged by it.
+    """
     for v, view in enumerate(VIEWS):
         key = (STREAM_IMAGE, case.index, v)
         geom = _geometry(stream_rng(seed, *key, STAGE_GEOMETRY), shape, spacing, view)
@@ -68,6 +74,13 @@ def render_case(
             image, mask = paint(image, calcs)
             _add_noise(image, stream_rng(seed, *key, STAGE_NOISE, t))
             pixels, mask = _finish(image, mask, case.laterality, view)
+            if style == "film":
+                pixels = add_film_artefacts(
+                    pixels,
+                    stream_rng(seed, *key, STAGE_FILM, t),
+                    chest_wall_left=case.laterality == "L",
+                    view=view,
+                )
             n_cluster = sum(c.kind == "cluster" for c in calcs)
             yield RenderedImage(
                 view=view,

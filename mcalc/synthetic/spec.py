@@ -44,6 +44,8 @@ DEFORM_MM = 0.8
 # Streams (planning, images) and the stages of one image.
 STREAM_PLAN, STREAM_IMAGE = 0, 1
 STAGE_GEOMETRY, STAGE_TISSUE, STAGE_CALCS, STAGE_WARP, STAGE_NOISE = range(5)
+#: Stream of the scanned-film artefacts (``style='film'`` only).
+STAGE_FILM = 5
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ from mcalc.dataset.zenodo import (
 from mcalc.dicomwrite import write_dicom
 from mcalc.imaging import to_uint8, window
 from mcalc.progress import ProgressFn
+from mcalc.synthetic.film import STYLES
 from mcalc.synthetic.paint import CalcTruth
 from mcalc.synthetic.plan import Case, name_quirks, plan_cases
 from mcalc.synthetic.render import render_case
@@ -152,6 +153,7 @@ def generate_demo(
     size: str = "small",
     shape: tuple[int, int] | None = None,
     progress: ProgressFn | None = None,
+    style: str = "digital",
 ) -> DemoSummary:
     """Generate a synthetic dataset in the real dataset's layout.
 
@@ -168,6 +170,9 @@ def generate_demo(
         shape: (rows, cols) overriding the size's shape, for tests. The pixel spacing is
             scaled so that the breast keeps its physical size.
         progress: called as ``progress(done, total, message)`` after each image.
+        style: ``digital`` (full-field digital look-alikes) or ``film`` (the same images
+            with scanned-film artefacts: bright borders, scanner lines, a sticker touching
+            the border, fog; see :mod:`mcalc.synthetic.film`).
 
     Returns:
         A :class:`DemoSummary` of what was written.
@@ -187,6 +192,8 @@ def generate_demo(
     start = time.perf_counter()
     shape, spacing = _resolve_size(size, shape)
     _check_args(cases, seed)
+    if style not in STYLES:
+        raise ValueError(f"unknown style {style!r}; expected one of {', '.join(STYLES)}")
     out = Path(os.path.abspath(os.path.expanduser(out)))  # "." or "demo/." name a folder too
     _check_target(out)
 
@@ -196,8 +203,13 @@ def generate_demo(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; the set is meant to be shared
     try:
-        truth = _write_set(tmp, plans, quirks, seed, shape, spacing, progress)
+        truth = _write_set(tmp, plans, quirks, seed, shape, spacing, progress, style)
         _write_metadata(tmp, plans, quirks, truth, seed, size, shape, spacing)
+        if style != "digital":  # the digital set stays byte-identical to earlier versions
+            marker = tmp / DEMO_MARKER
+            marker.write_text(
+                json.dumps({**json.loads(marker.read_text()), "style": style}, indent=1)
+            )
         _replace(out, tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -288,6 +300,7 @@ def _write_set(
     shape: tuple[int, int],
     spacing: float,
     progress: ProgressFn | None,
+    style: str = "digital",
 ) -> dict[str, ImageTruth]:
     """Render and write every image of every case; return the per-image ground truth."""
     renamed = {(q["folder"], q["expected"]): q["file"] for q in quirks}
@@ -299,7 +312,7 @@ def _write_set(
         folder_key = f"{case.group}/{case.folder}"
         folder = root / DATASET_FOLDER / case.group / str(case.folder)
         folder.mkdir(parents=True, exist_ok=True)
-        for image in render_case(case, seed, shape, spacing):
+        for image in render_case(case, seed, shape, spacing, style):
             stem = f"{image.view}_{image.timepoint}"
             dcm = canonical_name(image.view, image.timepoint)
             gt = canonical_name(image.view, image.timepoint, annotation=True)
