@@ -20,6 +20,7 @@ from mcalc.config import get_settings
 from mcalc.errors import McalcError
 
 if TYPE_CHECKING:
+    from mcalc.explain.detection_eval import DetectionEvaluation
     from mcalc.models.train_events import StopRequest, TrainEvent, TrainEventFn
 
 __all__ = ["register_commands", "cmd_train", "cmd_models", "cmd_evaluate", "ProgressBar"]
@@ -218,10 +219,13 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             level: level_summary(result.scores, level, args.threshold, n_boot=args.bootstrap)
             for level in LEVELS
         }
+    detection = None if args.no_detection else _detection(args, result.cases)
     if args.json:
         out = result.as_dict()
         if analysis is not None:
             out["analysis"] = analysis
+        if detection is not None:
+            out["detection"] = detection.as_dict()
         print(json.dumps(out))
         return 0
     m = result.metrics
@@ -252,7 +256,68 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         )
         for note in a["notes"]:
             print(f"    note: {note}")
+    if detection is not None:
+        _print_detection(detection)
     return 0
+
+
+def _detection(args: argparse.Namespace, case_ids: list[str]) -> DetectionEvaluation:
+    """Detections and FROC of the evaluated cases (maps through the results cache)."""
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.detection_eval import DetectionEvalSettings, evaluate_detection
+    from mcalc.explain.results import ResultsCache
+    from mcalc.models.detection import DetectionSettings
+    from mcalc.models.inference import load_model
+
+    for name in ("tolerance_mm", "cluster_tolerance_mm"):
+        if not getattr(args, name) > 0:
+            flag = "--" + name.replace("_", "-")
+            raise McalcError(f"{flag} must be a positive number of mm, got {getattr(args, name)}")
+    try:
+        detection = DetectionSettings(
+            min_distance_mm=args.min_distance_mm, threshold=args.detection_threshold
+        )
+    except ValueError as exc:
+        raise McalcError(f"--min-distance-mm / --detection-threshold: {exc}") from exc
+    settings = DetectionEvalSettings(
+        detection=detection,
+        tolerance_mm=args.tolerance_mm,
+        cluster_tolerance_mm=args.cluster_tolerance_mm,
+        n_boot=args.bootstrap,
+    )
+    wanted = set(case_ids)
+    cases = [c for c in open_dataset(args.data).cases if c.case_id in wanted]
+    loaded = load_model(args.model, _models_dir(args))
+    try:
+        return evaluate_detection(
+            loaded,
+            cases,
+            settings,
+            results=ResultsCache(get_settings().cache_dir / "predict"),
+            progress=ProgressBar("whole images", enabled=not args.json),
+        )
+    except ValueError as exc:
+        raise McalcError(f"detection evaluation: {exc}") from exc
+
+
+def _print_detection(ev: DetectionEvaluation) -> None:
+    s = ev.summary()
+
+    def rates(values: dict[str, float | None]) -> str:
+        return ", ".join(f"{_fmt(v)} at {k}" for k, v in values.items())
+
+    print(
+        f"  detection ({s['n_images']} images, {s['n_findings']} findings, "
+        f"{s['n_clusters']} clusters, {s['n_detections']} detections):"
+    )
+    print(f"    sensitivity {rates(s['sensitivity_at'])} FP/image; mean {_fmt(s['cpm'])}")
+    print(
+        f"    cluster sensitivity {rates(s['cluster_sensitivity_at'])} FP clusters/image; "
+        f"mean {_fmt(s['cluster_cpm'])}"
+    )
+    print(f"    (mean = {s['cpm_convention']})")
+    for message in ev.skipped:
+        print(f"    skipped: {message}")
 
 
 cmd_train = _guard(_cmd_train)
@@ -269,7 +334,9 @@ def _add_models_option(parser: argparse.ArgumentParser) -> None:
 def register_commands(subparsers: Any) -> None:
     """Add ``train``, ``models`` and ``evaluate`` to an argparse sub-parser set."""
     from mcalc.models.architectures import ARCHITECTURES
+    from mcalc.models.detection import DEFAULT_MIN_DISTANCE_MM
     from mcalc.models.freeze import STRATEGIES
+    from mcalc.models.froc import DEFAULT_CLUSTER_TOLERANCE_MM, DEFAULT_TOLERANCE_MM
     from mcalc.models.patches import DEFAULT_SPACING_MM
     from mcalc.models.tasks import TASKS
 
@@ -355,6 +422,37 @@ def register_commands(subparsers: Any) -> None:
         metavar="N",
         help="add patch/image/case AUCs with 95%% CIs from N resamples of patients, Youden "
         "thresholds and metrics at --threshold (JSON: 'analysis'); default 0: none",
+    )
+    det = evaluate.add_argument_group("detection (whole images; JSON: 'detection')")
+    det.add_argument(
+        "--no-detection",
+        action="store_true",
+        help="skip detections and FROC (they slide the model over every image)",
+    )
+    det.add_argument(
+        "--tolerance-mm",
+        type=float,
+        default=DEFAULT_TOLERANCE_MM,
+        help=f"largest detection-to-calcification distance of a hit (default {DEFAULT_TOLERANCE_MM:g})",
+    )
+    det.add_argument(
+        "--cluster-tolerance-mm",
+        type=float,
+        default=DEFAULT_CLUSTER_TOLERANCE_MM,
+        help="largest distance between a detected and an annotated cluster's centroids "
+        f"(default {DEFAULT_CLUSTER_TOLERANCE_MM:g})",
+    )
+    det.add_argument(
+        "--min-distance-mm",
+        type=float,
+        default=DEFAULT_MIN_DISTANCE_MM,
+        help=f"smallest distance between two detections (default {DEFAULT_MIN_DISTANCE_MM:g})",
+    )
+    det.add_argument(
+        "--detection-threshold",
+        type=float,
+        default=0.0,
+        help="smallest score of a detection (default 0: the FROC sweeps every score)",
     )
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
     evaluate.set_defaults(func=cmd_evaluate)
