@@ -43,6 +43,10 @@ def test_evaluate_json_has_detection(registry, tiny_data, tiny_model, tmp_path, 
     )
     assert "step rule" in s["cpm_convention"]
     assert det["settings"]["tolerance_mm"] == 1.0 and det["settings"]["n_boot"] == 30
+    birads = out["birads"]
+    assert birads["rule"] == "max" and {"all", "biopsy_confirmed", "cases"} <= set(birads)
+    assert [c["case_id"] for c in birads["cases"]] == sorted(out["cases"])
+    assert birads["all"]["n"] == len(out["cases"])
 
     # The library call on the same cases gives the same curve.
     cases = [c for c in open_dataset(tiny_data).cases if c.case_id in set(out["cases"])]
@@ -51,7 +55,12 @@ def test_evaluate_json_has_detection(registry, tiny_data, tiny_model, tmp_path, 
     )
     assert ev.as_dict()["froc"] == det["froc"]
 
+    assert main([*base, "--birads-rule", "logistic"]) == 0
+    logistic = json.loads(capsys.readouterr().out)["birads"]
+    assert logistic["rule"] == "logistic" and logistic["n_train_cases"] > 0
+
     assert main([*base, "--no-detection"]) == 0
-    assert "detection" not in json.loads(capsys.readouterr().out)
+    plain = json.loads(capsys.readouterr().out)
+    assert "detection" not in plain and "birads" not in plain
     assert main([*base, "--tolerance-mm", "0"]) == 2
     assert "--tolerance-mm must be a positive number of mm" in capsys.readouterr().err

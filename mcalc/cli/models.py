@@ -220,12 +220,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             for level in LEVELS
         }
     detection = None if args.no_detection else _detection(args, result.cases)
+    birads = None if detection is None else _birads(args, detection, result.scope)
     if args.json:
         out = result.as_dict()
         if analysis is not None:
             out["analysis"] = analysis
         if detection is not None:
             out["detection"] = detection.as_dict()
+        if birads is not None:
+            out["birads"] = birads
         print(json.dumps(out))
         return 0
     m = result.metrics
@@ -258,10 +261,70 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             print(f"    note: {note}")
     if detection is not None:
         _print_detection(detection)
+    if birads is not None:
+        _print_birads(birads)
     return 0
 
 
-def _detection(args: argparse.Namespace, case_ids: list[str]) -> DetectionEvaluation:
+def _birads(args: argparse.Namespace, detection: DetectionEvaluation, scope: str) -> dict[str, Any]:
+    """Case-level BI-RADS classification of the evaluated cases (``birads`` in JSON)."""
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.detection_eval import case_features
+    from mcalc.models.birads_eval import evaluate_birads
+    from mcalc.models.registry import load_card, resolve_model
+
+    index = open_dataset(args.data)
+    evaluated = {im.case_id for im in detection.images}
+    cases = case_features(detection, [c for c in index.cases if c.case_id in evaluated])
+    train = []
+    if args.birads_rule == "logistic":
+        card = load_card(resolve_model(args.model, _models_dir(args)))
+        if scope != "test-split" or not card.split.train:
+            raise McalcError(
+                "--birads-rule logistic is fitted on the model's training patients, so it "
+                "needs the dataset the model was trained on; use max or mean on other data"
+            )
+        wanted = set(card.split.train)
+        train_cases = [c for c in index.cases if c.case_id in wanted]
+        train_ev = _detection(args, [c.case_id for c in train_cases], n_boot=0)
+        train = case_features(train_ev, train_cases)
+    try:
+        return evaluate_birads(
+            cases,
+            rule=args.birads_rule,
+            train=train,
+            threshold=args.threshold,
+            n_boot=args.bootstrap or 1000,
+        )
+    except ValueError as exc:
+        raise McalcError(f"BI-RADS classification: {exc}") from exc
+
+
+def _print_birads(b: dict[str, Any]) -> None:
+    print(f"  BI-RADS, case level ({b['rule']}: {b['rule_text']}):")
+    for name, m in (("all cases", b["all"]), ("biopsy-confirmed", b["biopsy_confirmed"])):
+        if "auc" in m:
+            ci = m.get("auc_ci")
+            at, yj = m["at_threshold"], m["youden"]
+            print(
+                f"    {name} ({m['n']}, {m['suspicious']} suspicious): suspicious vs not AUC "
+                f"{_fmt(m['auc'])}"
+                + (f" (95% CI {ci[0]:.3f}-{ci[1]:.3f})" if ci else "")
+                + f"; at {at['threshold']:g}: accuracy {_fmt(at['accuracy'])} sensitivity "
+                f"{_fmt(at['sensitivity'])} specificity {_fmt(at['specificity'])}; Youden "
+                f"{yj['threshold']:.4f}: sensitivity {_fmt(yj['sensitivity'])} specificity "
+                f"{_fmt(yj['specificity'])}"
+            )
+        if "per_class_auc" in m:
+            per = ", ".join(f"{k} {_fmt(v)}" for k, v in m["per_class_auc"].items())
+            print(f"      3 groups: accuracy {_fmt(m['accuracy_3class'])}; one-vs-rest AUC {per}")
+        for note in m.get("notes", []):
+            print(f"    {name}: {note}")
+
+
+def _detection(
+    args: argparse.Namespace, case_ids: list[str], *, n_boot: int | None = None
+) -> DetectionEvaluation:
     """Detections and FROC of the evaluated cases (maps through the results cache)."""
     from mcalc.dataset import open_dataset
     from mcalc.explain.detection_eval import DetectionEvalSettings, evaluate_detection
@@ -283,7 +346,7 @@ def _detection(args: argparse.Namespace, case_ids: list[str]) -> DetectionEvalua
         detection=detection,
         tolerance_mm=args.tolerance_mm,
         cluster_tolerance_mm=args.cluster_tolerance_mm,
-        n_boot=args.bootstrap,
+        n_boot=args.bootstrap if n_boot is None else n_boot,
     )
     wanted = set(case_ids)
     cases = [c for c in open_dataset(args.data).cases if c.case_id in wanted]
@@ -334,6 +397,7 @@ def _add_models_option(parser: argparse.ArgumentParser) -> None:
 def register_commands(subparsers: Any) -> None:
     """Add ``train``, ``models`` and ``evaluate`` to an argparse sub-parser set."""
     from mcalc.models.architectures import ARCHITECTURES
+    from mcalc.models.birads_eval import AGGREGATIONS
     from mcalc.models.detection import DEFAULT_MIN_DISTANCE_MM
     from mcalc.models.freeze import STRATEGIES
     from mcalc.models.froc import DEFAULT_CLUSTER_TOLERANCE_MM, DEFAULT_TOLERANCE_MM
@@ -453,6 +517,13 @@ def register_commands(subparsers: Any) -> None:
         type=float,
         default=0.0,
         help="smallest score of a detection (default 0: the FROC sweeps every score)",
+    )
+    det.add_argument(
+        "--birads-rule",
+        choices=AGGREGATIONS,
+        default="max",
+        help="case-level BI-RADS aggregation of the image outputs (JSON: 'birads'): max, "
+        "mean, or logistic (fitted on the training patients); default max",
     )
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
     evaluate.set_defaults(func=cmd_evaluate)

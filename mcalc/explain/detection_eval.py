@@ -29,9 +29,11 @@ from typing import TYPE_CHECKING, Any
 from mcalc.explain.results import ResultsCache
 from mcalc.explain.service import AnalysisSettings, ImageInput, analyse_case
 from mcalc.explain.sliding import SlidingSettings
+from mcalc.models.birads_eval import GROUPS, CaseFeatures
 from mcalc.models.detection import (
     Detection,
     DetectionSettings,
+    detection_clusters,
     detection_points,
     find_detections,
 )
@@ -51,7 +53,13 @@ if TYPE_CHECKING:
     from mcalc.dataset.records import CaseRecord
     from mcalc.models.inference import LoadedModel
 
-__all__ = ["DetectionEvalSettings", "ImageDetections", "DetectionEvaluation", "evaluate_detection"]
+__all__ = [
+    "DetectionEvalSettings",
+    "ImageDetections",
+    "DetectionEvaluation",
+    "evaluate_detection",
+    "case_features",
+]
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +106,8 @@ class ImageDetections:
         n_findings, n_clusters: annotated findings and clusters (regions count in both).
         spacing_mm: the model-input grid's pixel spacing.
         factor: native pixels x ``factor`` = model-input pixels.
+        map_score: the image's map score (:func:`mcalc.explain.scoring.map_scores`).
+        class_scores: the map score of every class of the model.
     """
 
     key: str
@@ -108,6 +118,8 @@ class ImageDetections:
     n_clusters: int
     spacing_mm: tuple[float, float]
     factor: float
+    map_score: float = 0.0
+    class_scores: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -116,6 +128,7 @@ class ImageDetections:
             "patient": self.patient,
             "n_findings": self.n_findings,
             "n_clusters": self.n_clusters,
+            "map_score": self.map_score,
             "detections": [
                 {
                     "row": round(d.row / self.factor, 1),
@@ -240,6 +253,8 @@ def evaluate_detection(
                     truth.n_cluster_findings,
                     im.spacing_mm,
                     im.pmap.factor,
+                    float(im.scores.score),
+                    dict(im.scores.classes),
                 )
             )
         done += len(case.images)
@@ -260,3 +275,42 @@ def evaluate_detection(
         skipped,
         time.perf_counter() - t0,
     )
+
+
+def case_features(
+    ev: DetectionEvaluation,
+    cases: Sequence[CaseRecord],
+    *,
+    score_threshold: float = 0.5,
+) -> list[CaseFeatures]:
+    """Each case's image scores, detections and clusters at or above ``score_threshold``,
+    for the case-level BI-RADS classification (:mod:`mcalc.models.birads_eval`)."""
+    by_case: dict[str, list[ImageDetections]] = {}
+    for im in ev.images:
+        by_case.setdefault(im.case_id, []).append(im)
+    out = []
+    for case in cases:
+        ims = by_case.get(case.case_id, [])
+        if not ims:
+            continue
+        n_det = n_clu = 0
+        for im in ims:
+            kept = [d for d in im.detections if d.score >= score_threshold]
+            n_det += len(kept)
+            n_clu += len(detection_clusters(kept, im.spacing_mm))
+        per_class = None
+        if all(set(GROUPS) <= set(im.class_scores) for im in ims):
+            per_class = tuple(tuple(im.class_scores[g] for g in GROUPS) for im in ims)
+        out.append(
+            CaseFeatures(
+                case.case_id,
+                case.patient_id,
+                case.birads_group,
+                case.biopsy or None,
+                tuple(im.map_score for im in ims),
+                n_det,
+                n_clu,
+                per_class,
+            )
+        )
+    return out
