@@ -326,11 +326,8 @@ def _detection(
     args: argparse.Namespace, case_ids: list[str], *, n_boot: int | None = None
 ) -> DetectionEvaluation:
     """Detections and FROC of the evaluated cases (maps through the results cache)."""
-    from mcalc.dataset import open_dataset
-    from mcalc.explain.detection_eval import DetectionEvalSettings, evaluate_detection
-    from mcalc.explain.results import ResultsCache
+    from mcalc.explain.detection_eval import DetectionEvalSettings, detection_for_model
     from mcalc.models.detection import DetectionSettings
-    from mcalc.models.inference import load_model
 
     for name in ("tolerance_mm", "cluster_tolerance_mm"):
         if not getattr(args, name) > 0:
@@ -348,15 +345,13 @@ def _detection(
         cluster_tolerance_mm=args.cluster_tolerance_mm,
         n_boot=args.bootstrap if n_boot is None else n_boot,
     )
-    wanted = set(case_ids)
-    cases = [c for c in open_dataset(args.data).cases if c.case_id in wanted]
-    loaded = load_model(args.model, _models_dir(args))
     try:
-        return evaluate_detection(
-            loaded,
-            cases,
+        return detection_for_model(
+            args.model,
+            args.data,
+            _models_dir(args),
             settings,
-            results=ResultsCache(get_settings().cache_dir / "predict"),
+            case_ids=case_ids,
             progress=ProgressBar("whole images", enabled=not args.json),
         )
     except ValueError as exc:

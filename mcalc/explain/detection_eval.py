@@ -24,6 +24,7 @@ import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcalc.explain.results import ResultsCache
@@ -59,6 +60,7 @@ __all__ = [
     "DetectionEvaluation",
     "evaluate_detection",
     "case_features",
+    "detection_for_model",
 ]
 
 log = logging.getLogger(__name__)
@@ -314,3 +316,43 @@ def case_features(
             )
         )
     return out
+
+
+def detection_for_model(
+    model: str | Path,
+    data: str | Path,
+    models_dir: str | Path,
+    settings: DetectionEvalSettings | None = None,
+    *,
+    case_ids: Sequence[str] | None = None,
+    results: ResultsCache | None = None,
+    progress: ProgressFn | None = None,
+) -> DetectionEvaluation:
+    """:func:`evaluate_detection` of a registered model on a dataset's evaluated cases: the
+    card's test patients on its training data, every case of another dataset
+    (:func:`mcalc.models.evaluate.evaluation_scope`), or ``case_ids`` when given.
+
+    Maps go through ``results`` (default: the results cache Predict uses, under
+    ``Settings.cache_dir``), so a second evaluation only recounts.
+
+    Raises:
+        ModelError: unknown model or one that cannot be slid over images.
+        DatasetError: an unusable dataset. ValueError: no image could be analysed.
+    """
+    from mcalc.config import get_settings
+    from mcalc.dataset import open_dataset
+    from mcalc.models.evaluate import evaluation_scope
+    from mcalc.models.fingerprint import dataset_fingerprint
+    from mcalc.models.inference import load_model
+    from mcalc.models.registry import load_card, resolve_model
+
+    index = open_dataset(data)
+    if case_ids is None:
+        card = load_card(resolve_model(model, models_dir))
+        _, case_ids = evaluation_scope(card, index, dataset_fingerprint(index))
+    wanted = set(case_ids)
+    cases = [c for c in index.cases if c.case_id in wanted]
+    if results is None:
+        results = ResultsCache(get_settings().cache_dir / "predict")
+    loaded = load_model(model, models_dir)
+    return evaluate_detection(loaded, cases, settings, results=results, progress=progress)
