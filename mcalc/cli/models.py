@@ -23,7 +23,14 @@ if TYPE_CHECKING:
     from mcalc.explain.detection_eval import DetectionEvaluation
     from mcalc.models.train_events import StopRequest, TrainEvent, TrainEventFn
 
-__all__ = ["register_commands", "cmd_train", "cmd_models", "cmd_evaluate", "ProgressBar"]
+__all__ = [
+    "register_commands",
+    "cmd_train",
+    "cmd_models",
+    "cmd_evaluate",
+    "cmd_compare",
+    "ProgressBar",
+]
 
 
 class ProgressBar:
@@ -378,7 +385,52 @@ def _print_detection(ev: DetectionEvaluation) -> None:
         print(f"    skipped: {message}")
 
 
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from mcalc.models.analysis import paired_comparison
+    from mcalc.models.evaluate import evaluate_model
+
+    if len(args.model) != 2:
+        raise McalcError(f"compare takes exactly two --model options, got {len(args.model)}")
+    if args.bootstrap < 1:
+        raise McalcError(f"--bootstrap must be a number of resamples >= 1, got {args.bootstrap}")
+    results = [
+        evaluate_model(
+            m,
+            args.data,
+            _models_dir(args),
+            progress=ProgressBar(f"{m}", enabled=not args.json),
+            cache=True,
+        )
+        for m in args.model
+    ]
+    if any(r.scores is None for r in results):
+        raise McalcError("an evaluation without patch scores; evaluate the models again")
+    try:
+        out = paired_comparison(
+            results[0].scores,  # type: ignore[arg-type]
+            results[1].scores,  # type: ignore[arg-type]
+            args.level,
+            n_boot=args.bootstrap,
+        )
+    except ValueError as exc:
+        raise McalcError(f"compare: {exc}") from exc
+    out = {"model_a": results[0].model_id, "model_b": results[1].model_id, **out}
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    ci = out["ci"]
+    print(
+        f"{out['model_a']} - {out['model_b']} on {out['n']} {args.level}s "
+        f"({out['positives']} positive, {out['patients']} patients): AUC {_fmt(out['auc_a'])} vs "
+        f"{_fmt(out['auc_b'])}, difference {_fmt(out['difference'])}"
+        + (f" (95% CI {ci[0]:.3f} to {ci[1]:.3f}, p {out['p_value']:.3f})" if ci else " (no CI)")
+    )
+    print(f"  {out['method']}, {out['n_valid']} of {out['n_boot']} resamples usable")
+    return 0
+
+
 cmd_train = _guard(_cmd_train)
+cmd_compare = _guard(_cmd_compare)
 cmd_models = _guard(_cmd_models)
 cmd_evaluate = _guard(_cmd_evaluate)
 
@@ -522,3 +574,20 @@ def register_commands(subparsers: Any) -> None:
     )
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    compare = subparsers.add_parser(
+        "compare", help="difference in AUC of two models on the same cases (patient bootstrap)"
+    )
+    compare.add_argument(
+        "--model", action="append", required=True, help="registry id or folder; give it twice"
+    )
+    compare.add_argument("--data", required=True, help="dataset folder or manifest")
+    _add_models_option(compare)
+    compare.add_argument(
+        "--level", choices=("image", "case"), default="case", help="items compared (default case)"
+    )
+    compare.add_argument(
+        "--bootstrap", type=int, default=1000, metavar="N", help="resamples (default 1000)"
+    )
+    compare.add_argument("--json", action="store_true", help="print the result as JSON")
+    compare.set_defaults(func=cmd_compare)
