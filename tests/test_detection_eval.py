@@ -27,8 +27,16 @@ def test_evaluate_json_has_detection(registry, tiny_data, tiny_model, tmp_path, 
 
     base = ["evaluate", "--model", tiny_model.model_id, "--data", str(tiny_data)]
     base += ["--models", str(registry), "--json"]
-    assert main([*base, "--bootstrap", "30"]) == 0
+    report = tmp_path / "report.html"
+    assert main([*base, "--bootstrap", "30", "--report", str(report)]) == 0
     out = json.loads(capsys.readouterr().out)
+    text = report.read_text(encoding="utf-8")
+    assert f"Evaluation of {tiny_model.model_id}" in text
+    assert text.count("window.PlotlyConfig") == 1  # plotly.js inlined once
+    assert "<script src=" not in text  # nothing fetched: self-contained
+    # ROC + PR per level (3 levels) and the two FROC charts.
+    assert text.count("Plotly.newPlot") == 8
+    assert "Case-level BI-RADS" in text and "data fingerprint" in text
     assert {"metrics", "cases", "scope"} <= set(out)  # the existing keys stay
     det = out["detection"]
     for key in ("froc", "cluster_froc"):

@@ -21,6 +21,7 @@ from mcalc.errors import McalcError
 
 if TYPE_CHECKING:
     from mcalc.explain.detection_eval import DetectionEvaluation
+    from mcalc.models.evaluate import EvaluationResult
     from mcalc.models.train_events import StopRequest, TrainEvent, TrainEventFn
 
 __all__ = [
@@ -228,6 +229,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         }
     detection = None if args.no_detection else _detection(args, result.cases)
     birads = None if detection is None else _birads(args, detection, result.scope)
+    if args.report:
+        _write_report(args, result, detection, birads)
     if args.json:
         out = result.as_dict()
         if analysis is not None:
@@ -271,6 +274,32 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if birads is not None:
         _print_birads(birads)
     return 0
+
+
+def _write_report(
+    args: argparse.Namespace,
+    result: EvaluationResult,
+    detection: DetectionEvaluation | None,
+    birads: dict[str, Any] | None,
+) -> None:
+    """Write the self-contained HTML report (``--report FILE``) atomically."""
+    from mcalc.fileio import atomic_write_text
+    from mcalc.models.registry import load_card, resolve_model
+    from mcalc.present.report import evaluation_report
+
+    card = load_card(resolve_model(args.model, _models_dir(args)))
+    settings = {k: v for k, v in sorted(vars(args).items()) if k not in ("func", "report")}
+    text = evaluation_report(
+        result,
+        card,
+        detection=None if detection is None else detection.as_dict(),
+        birads=birads,
+        settings=settings,
+        threshold=args.threshold,
+        n_boot=args.bootstrap or 1000,
+    )
+    atomic_write_text(Path(args.report), text)
+    print(f"wrote the report to {args.report}", file=sys.stderr)
 
 
 def _birads(args: argparse.Namespace, detection: DetectionEvaluation, scope: str) -> dict[str, Any]:
@@ -571,6 +600,11 @@ def register_commands(subparsers: Any) -> None:
         default="max",
         help="case-level BI-RADS aggregation of the image outputs (JSON: 'birads'): max, "
         "mean, or logistic (fitted on the training patients); default max",
+    )
+    evaluate.add_argument(
+        "--report",
+        metavar="FILE",
+        help="also write a self-contained HTML report (card, data, every curve and table, settings)",
     )
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
     evaluate.set_defaults(func=cmd_evaluate)
