@@ -40,6 +40,7 @@ from mcalc.models.registry import RegistryListing, list_models
 from mcalc.models.scores import LEVEL_RULES, LEVELS, EvalScores
 from mcalc.present.eval_figures import CurveEntry, confusion_figure, pr_figure, roc_figure
 from mcalc.present.froc_figures import froc_figure, summary_rows
+from mcalc.present.report import evaluation_report
 from pages import common
 
 common.frame()
@@ -415,6 +416,55 @@ def classification_ui(cards: list[ModelCard], fingerprint: str) -> None:
     binary_names = [r.scores.positive_label for r in results.values() if r.scores is not None]
     level, threshold, youden, n_boot = controls_ui(binary_names)
     results_ui(results, fingerprint, level, threshold, youden, n_boot)
+    report_ui(cards, results, fingerprint, threshold, n_boot)
+
+
+@st.cache_data(show_spinner="Writing the report…", max_entries=16)
+def _report_html(
+    _result: EvaluationResult,
+    _card: ModelCard,
+    _detection: dict | None,
+    key: str,
+    threshold: float,
+    n_boot: int,
+) -> str:
+    """The evaluation report of one model (``key`` names the evaluation and detection)."""
+    settings = {"threshold": threshold, "bootstrap": n_boot, "data": _result.data}
+    return evaluation_report(
+        _result, _card, detection=_detection, settings=settings, threshold=threshold, n_boot=n_boot
+    )
+
+
+def report_ui(
+    cards: list[ModelCard],
+    results: dict[str, EvaluationResult],
+    fingerprint: str,
+    threshold: float,
+    n_boot: int,
+) -> None:
+    """A download button per evaluated model: the self-contained HTML report (with its
+    detection results when the Detection tab computed them)."""
+    st.subheader("Evaluation report")
+    st.caption(
+        "One HTML file per model, opens offline: card, data fingerprint, every curve and "
+        "table, the settings (same as `python -m mcalc evaluate ... --report FILE`)."
+    )
+    store: dict[str, dict] = st.session_state.get(DETECTION_KEY, {})
+    cols = st.columns(min(len(results), 3) or 1)
+    for i, card in enumerate(c for c in cards if c.id in results):
+        result = results[card.id]
+        prefix = f"{_result_key(card.id, fingerprint)}|"
+        found = [k for k in store if k.startswith(prefix)]
+        detection = store[found[-1]] if found else None
+        key = f"{prefix}{result.created}|{found[-1] if found else ''}"
+        cols[i % len(cols)].download_button(
+            f"Report · {card.id}",
+            _report_html(result, card, detection, key, threshold, n_boot),
+            file_name=f"evaluation-{card.id}.html",
+            mime="text/html",
+            key=f"evaluate_report_{i}",
+            icon=":material/download:",
+        )
 
 
 def detection_settings_ui() -> DetectionEvalSettings:
