@@ -34,12 +34,23 @@ def test_detection_tab_shows_froc_of_two_models(app_env, tmp_path):
         page.get_by_text("Registered models", exact=True).wait_for(timeout=60_000)
         wait_for_app_idle(page)
         # Both models chosen.
-        page.get_by_label("Models to compare").first.click()
-        page.get_by_role("option", name="demo-c").first.click()
+        box = page.locator("[data-testid='stMultiSelect'] input").first
+        box.click()
+        box.type("demo-c")
+        page.get_by_role("option").first.wait_for(timeout=10_000)
+        page.keyboard.press("Enter")
         page.keyboard.press("Escape")
+        page.wait_for_function(
+            "() => document.querySelectorAll(\"[data-baseweb='tag']\").length === 2",
+            timeout=30_000,
+        )
         wait_for_app_idle(page)
+        page.wait_for_timeout(1000)
         page.get_by_role("tab", name="Detection").click()
-        page.get_by_role("button", name="Detect with 2 models").click()
+        button = page.get_by_role("button", name="Detect with 2 models")
+        button.wait_for(timeout=60_000)
+        wait_for_app_idle(page)
+        button.click()
         page.get_by_text("Detection summary").wait_for(timeout=180_000)
         page.wait_for_function(
             "() => document.querySelectorAll('.js-plotly-plot').length >= 2", timeout=60_000

@@ -458,7 +458,49 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_crossval(args: argparse.Namespace) -> int:
+    from mcalc.models.crossval import crossval
+    from mcalc.models.train_config import TrainConfig
+
+    if args.folds < 0 or args.folds == 1:
+        raise McalcError(f"--folds must be >= 2, or 0 for leave-one-patient-out; got {args.folds}")
+    config = TrainConfig.from_args(args)
+    try:
+        out = crossval(
+            config,
+            args.folds,
+            n_boot=args.bootstrap,
+            detection=args.detection,
+            progress=ProgressBar("folds", enabled=not args.json),
+        )
+    except ValueError as exc:
+        raise McalcError(f"crossval: {exc}") from exc
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    kind = "leave-one-patient-out" if out["leave_one_patient_out"] else f"{out['k']}-fold"
+    print(f"{kind} cross-validation (patients stratified by BI-RADS group, seed {out['seed']}):")
+    for f in out["folds"]:
+        aucs = ", ".join(f"{lv} {_fmt(v)}" for lv, v in f["auc"].items())
+        print(f"  fold {f['fold']}: {f['model_id']} on {len(f['patients'])} patients: AUC {aucs}")
+    for level, ms in out["mean_sd"].items():
+        p = out["pooled"][level]
+        ci = f" (95% CI {p['auc_ci_text']})" if p["auc_ci_text"] else ""
+        print(
+            f"  {level}: AUC mean {_fmt(ms['mean'])} ± {_fmt(ms['sd'])} over {ms['n']} folds; "
+            f"pooled out-of-fold {_fmt(p['auc'])}{ci}"
+        )
+    if "detection_mean_sd" in out:
+        d = out["detection_mean_sd"]
+        print(
+            f"  detection: mean sensitivity at 0.5-4 FP/image {_fmt(d['cpm']['mean'])} ± "
+            f"{_fmt(d['cpm']['sd'])}; clusters {_fmt(d['cluster_cpm']['mean'])}"
+        )
+    return 0
+
+
 cmd_train = _guard(_cmd_train)
+cmd_crossval = _guard(_cmd_crossval)
 cmd_compare = _guard(_cmd_compare)
 cmd_models = _guard(_cmd_models)
 cmd_evaluate = _guard(_cmd_evaluate)
@@ -608,6 +650,36 @@ def register_commands(subparsers: Any) -> None:
     )
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
     evaluate.set_defaults(func=cmd_evaluate)
+
+    cv = subparsers.add_parser(
+        "crossval",
+        help="patient-level k-fold cross-validation: one model per fold, pooled out-of-fold AUC",
+    )
+    cv.add_argument("--data", required=True, help="dataset folder or manifest")
+    cv.add_argument("--arch", help=f"architecture: {', '.join(ARCHITECTURES)} (default custom)")
+    cv.add_argument("--task", help=f"task: {', '.join(TASKS)} (default calcification)")
+    cv.add_argument("--freeze", help=f"strategy: {', '.join(STRATEGIES)} (default full)")
+    cv.add_argument(
+        "--folds", type=int, default=5, help="folds (default 5); 0: leave-one-patient-out"
+    )
+    cv.add_argument("--epochs", type=int, help="most epochs per fold (default 10)")
+    cv.add_argument("--batch", type=int, help="batch size (default 32)")
+    cv.add_argument("--lr", type=float, help="learning rate (default per strategy)")
+    cv.add_argument("--seed", type=int, help="seed of the folds and the training (default 0)")
+    cv.add_argument("--patch-size", type=int, help="patch side in px")
+    cv.add_argument("--spacing", type=float, help="patch pixel spacing in mm")
+    cv.add_argument("--patches-per-image", type=int, help="patches of each kind per image")
+    cv.add_argument("--max-steps", type=int, help="cap of batches per epoch")
+    cv.add_argument("--id", help="prefix of the folds' registry ids")
+    cv.add_argument(
+        "--bootstrap", type=int, default=1000, metavar="N", help="resamples of the pooled AUC CI"
+    )
+    cv.add_argument(
+        "--detection", action="store_true", help="also the FROC summary of every fold's model"
+    )
+    _add_models_option(cv)
+    cv.add_argument("--json", action="store_true", help="print the result as JSON")
+    cv.set_defaults(func=cmd_crossval)
 
     compare = subparsers.add_parser(
         "compare", help="difference in AUC of two models on the same cases (patient bootstrap)"
