@@ -40,10 +40,8 @@ def test_detection_tab_shows_froc_of_two_models(app_env, tmp_path):
         page.get_by_role("option").first.wait_for(timeout=10_000)
         page.keyboard.press("Enter")
         page.keyboard.press("Escape")
-        page.wait_for_function(
-            "() => document.querySelectorAll(\"[data-baseweb='tag']\").length === 2",
-            timeout=30_000,
-        )
+        # Two models chosen: the classification tab offers to evaluate both.
+        page.get_by_role("button", name="Evaluate 2 models").wait_for(timeout=30_000)
         wait_for_app_idle(page)
         page.wait_for_timeout(1000)
         page.get_by_role("tab", name="Detection").click()
