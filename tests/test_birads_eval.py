@@ -35,8 +35,8 @@ def test_binary_metrics_by_hand() -> None:
     at = m["at_threshold"]  # positive at >= 0.45: 0.5 (benign, FP), 0.9 (TP)
     assert (at["sensitivity"], at["specificity"], at["accuracy"]) == (0.5, 0.5, 0.5)
     assert at["confusion_matrix"] == [[1, 1], [1, 1]]
-    # Youden: threshold 0.4 -> sens 1, spec 0.5 (J 0.5) beats 0.9 -> sens 0.5 spec 1 (J 0.5)?
-    # equal J: the higher threshold wins (curves.youden), 0.9.
+    # Youden: threshold 0.4 (sens 1, spec 0.5) and 0.9 (sens 0.5, spec 1) tie at J 0.5;
+    # on ties the higher threshold wins (curves.youden): 0.9.
     assert m["youden"]["threshold"] == 0.9 and m["youden"]["specificity"] == 1.0
     assert "no three-class scores" in " ".join(m["notes"])
     b = out["biopsy_confirmed"]
