@@ -7,6 +7,7 @@ reads widgets and draws.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -14,6 +15,7 @@ import streamlit as st
 
 from mcalc.dataset.records import DatasetIndex
 from mcalc.errors import McalcError
+from mcalc.explain.detection_eval import DetectionEvalSettings, detection_for_model
 from mcalc.models.analysis import (
     LevelAnalysis,
     analyse,
@@ -24,6 +26,7 @@ from mcalc.models.analysis import (
 from mcalc.models.card import ModelCard
 from mcalc.models.compare import comparison_rows
 from mcalc.models.curves import DEFAULT_BOOTSTRAP, OperatingPoint
+from mcalc.models.detection import DEFAULT_MIN_DISTANCE_MM, DetectionSettings
 from mcalc.models.evaluate import (
     EvaluationResult,
     evaluate_model,
@@ -31,16 +34,20 @@ from mcalc.models.evaluate import (
     load_evaluation,
 )
 from mcalc.models.fingerprint import dataset_fingerprint
+from mcalc.models.froc import CPM_CONVENTION, DEFAULT_TOLERANCE_MM
 from mcalc.models.published import COMPARABILITY_NOTE
 from mcalc.models.registry import RegistryListing, list_models
 from mcalc.models.scores import LEVEL_RULES, LEVELS, EvalScores
 from mcalc.present.eval_figures import CurveEntry, confusion_figure, pr_figure, roc_figure
+from mcalc.present.froc_figures import froc_figure, summary_rows
+from mcalc.present.report import evaluation_report
 from pages import common
 
 common.frame()
 
 RESULTS_KEY = "evaluate_results"
 ERRORS_KEY = "evaluate_errors"
+DETECTION_KEY = "evaluate_detection"
 REGISTRY_COLUMNS = {
     "model": "model",
     "architecture": "architecture",
@@ -79,6 +86,11 @@ THRESHOLD_COLUMNS = [
     "F1",
 ]
 _DECIMAL_COLUMNS = {
+    "@0.5 FP",
+    "@1 FP",
+    "@2 FP",
+    "@4 FP",
+    "mean",
     "AUC",
     "AP",
     "Youden threshold",
@@ -402,6 +414,163 @@ def per_class_ui(results: dict[str, EvaluationResult], level: str) -> None:
         )
 
 
+def classification_ui(cards: list[ModelCard], fingerprint: str) -> None:
+    """The classification tab: evaluate, then curves and tables of the chosen models."""
+    results = stored_results(cards, fingerprint)
+    run_ui(cards, common.current_data_path(), fingerprint, set(results))
+    results = stored_results(cards, fingerprint)
+    if not results:
+        st.info("Press **Evaluate** to score the chosen models on this dataset.")
+        return
+    binary_names = [r.scores.positive_label for r in results.values() if r.scores is not None]
+    level, threshold, youden, n_boot = controls_ui(binary_names)
+    results_ui(results, fingerprint, level, threshold, youden, n_boot)
+    report_ui(cards, results, fingerprint, threshold, n_boot)
+
+
+@st.cache_data(show_spinner="Writing the report…", max_entries=16)
+def _report_html(
+    _result: EvaluationResult,
+    _card: ModelCard,
+    _detection: dict | None,
+    key: str,
+    threshold: float,
+    n_boot: int,
+) -> str:
+    """The evaluation report of one model (``key`` names the evaluation and detection)."""
+    settings = {"threshold": threshold, "bootstrap": n_boot, "data": _result.data}
+    return evaluation_report(
+        _result, _card, detection=_detection, settings=settings, threshold=threshold, n_boot=n_boot
+    )
+
+
+def report_ui(
+    cards: list[ModelCard],
+    results: dict[str, EvaluationResult],
+    fingerprint: str,
+    threshold: float,
+    n_boot: int,
+) -> None:
+    """A download button per evaluated model: the self-contained HTML report (with its
+    detection results when the Detection tab computed them)."""
+    st.subheader("Evaluation report")
+    st.caption(
+        "One HTML file per model, opens offline: card, data fingerprint, every curve and "
+        "table, the settings (same as `python -m mcalc evaluate ... --report FILE`)."
+    )
+    store: dict[str, dict] = st.session_state.get(DETECTION_KEY, {})
+    cols = st.columns(min(len(results), 3) or 1)
+    for i, card in enumerate(c for c in cards if c.id in results):
+        result = results[card.id]
+        prefix = f"{_result_key(card.id, fingerprint)}|"
+        found = [k for k in store if k.startswith(prefix)]
+        detection = store[found[-1]] if found else None
+        key = f"{prefix}{result.created}|{found[-1] if found else ''}"
+        cols[i % len(cols)].download_button(
+            f"Report · {card.id}",
+            _report_html(result, card, detection, key, threshold, n_boot),
+            file_name=f"evaluation-{card.id}.html",
+            mime="text/html",
+            key=f"evaluate_report_{i}",
+            icon=":material/download:",
+        )
+
+
+def detection_settings_ui() -> DetectionEvalSettings:
+    """Hit tolerances, detection spacing and bootstrap of the detection tab."""
+    c1, c2, c3 = st.columns(3)
+    tolerance = c1.number_input(
+        "Hit tolerance (mm)",
+        0.1,
+        20.0,
+        DEFAULT_TOLERANCE_MM,
+        0.1,
+        key="evaluate_det_tolerance",
+        help="A detection hits an annotated calcification within this distance (one-to-one).",
+    )
+    min_distance = c2.number_input(
+        "Min. distance between detections (mm)",
+        0.1,
+        20.0,
+        DEFAULT_MIN_DISTANCE_MM,
+        0.1,
+        key="evaluate_det_min_distance",
+    )
+    n_boot = c3.selectbox(
+        "Bootstrap resamples (bands)",
+        BOOTSTRAP_CHOICES,
+        index=BOOTSTRAP_CHOICES.index(200),
+        key="evaluate_det_bootstrap",
+    )
+    return DetectionEvalSettings(
+        detection=DetectionSettings(min_distance_mm=float(min_distance)),
+        tolerance_mm=float(tolerance),
+        n_boot=int(n_boot),
+    )
+
+
+def detection_ui(cards: list[ModelCard], fingerprint: str) -> None:
+    """The detection tab: FROC and cluster FROC of the chosen models, and the summary."""
+    st.caption(
+        "Each model slides over every evaluated image (maps cached with Predict's); the "
+        "peaks of its map are detections. FROC: sensitivity against mean false positives "
+        f"per image over all thresholds. Mean = {CPM_CONVENTION}."
+    )
+    settings = detection_settings_ui()
+    store: dict[str, dict] = st.session_state.setdefault(DETECTION_KEY, {})
+    skey = json.dumps(settings.as_dict(), sort_keys=True)
+    keys = {c.id: f"{_result_key(c.id, fingerprint)}|{skey}" for c in cards}
+    todo = [c for c in cards if keys[c.id] not in store]
+    label = f"Detect with {len(todo)} model{'s' if len(todo) != 1 else ''}" if todo else "Detected"
+    if st.button(label, key="evaluate_detect", disabled=not todo):
+        bar = st.progress(0.0, text="Sliding the models over the images…")
+        for i, card in enumerate(todo):
+
+            def progress(done: int, total: int, message: str, i: int = i) -> None:
+                bar.progress(min((i + done / max(total, 1)) / len(todo), 1.0), text=message)
+
+            failed = False
+            try:
+                ev = detection_for_model(
+                    card.path,
+                    common.current_data_path(),
+                    common.settings().models_dir,
+                    settings,
+                    progress=progress,
+                )
+                store[keys[card.id]] = ev.as_dict()
+            except (McalcError, ValueError) as exc:
+                failed = True
+                st.error(f"**{card.id}**: no detection evaluation: {exc}", icon=":material/error:")
+        bar.empty()
+        if not failed:
+            st.rerun()
+    done = {c.id: store[keys[c.id]] for c in cards if keys[c.id] in store}
+    if not done:
+        st.info("Press **Detect** to run the chosen models over the whole images.")
+        return
+    c1, c2 = st.columns(2)
+    c1.plotly_chart(froc_figure(done), width="stretch", key="evaluate_froc")
+    c2.plotly_chart(
+        froc_figure(
+            done,
+            kind="cluster_froc",
+            title="FROC · clusters (3+ within 1 cm²)",
+            x_title="mean false-positive clusters per image",
+        ),
+        width="stretch",
+        key="evaluate_cluster_froc",
+    )
+    st.subheader("Detection summary")
+    st.caption("Sensitivity at 0.5, 1, 2 and 4 false positives per image; individual findings.")
+    fitted_table(pd.DataFrame(summary_rows(done)), key="evaluate_det_summary")
+    st.caption("The same for clusters (false-positive clusters per image).")
+    fitted_table(pd.DataFrame(summary_rows(done, "cluster_froc")), key="evaluate_det_clusters")
+    for name, ev in done.items():
+        for message in ev["skipped"]:
+            st.caption(f"{name}: skipped {message}")
+
+
 index = common.require_index()
 st.title("Evaluate")
 common.synthetic_banner(index)
@@ -427,12 +596,8 @@ if not cards:
     st.stop()
 fingerprint = dataset_fingerprint(index)
 scope_ui(cards, index, fingerprint)
-results = stored_results(cards, fingerprint)
-run_ui(cards, common.current_data_path(), fingerprint, set(results))
-results = stored_results(cards, fingerprint)
-if not results:
-    st.info("Press **Evaluate** to score the chosen models on this dataset.")
-    st.stop()
-binary_names = [r.scores.positive_label for r in results.values() if r.scores is not None]
-level, threshold, youden, n_boot = controls_ui(binary_names)
-results_ui(results, fingerprint, level, threshold, youden, n_boot)
+classification_tab, detection_tab = st.tabs(["Classification", "Detection"])
+with classification_tab:
+    classification_ui(cards, fingerprint)
+with detection_tab:
+    detection_ui(cards, fingerprint)

@@ -33,6 +33,7 @@ from mcalc.models.curves import (
     PrCurve,
     RocCurve,
     bootstrap_auc,
+    paired_auc,
     precision_recall,
     roc,
     youden,
@@ -49,6 +50,7 @@ __all__ = [
     "class_metrics",
     "summary_row",
     "level_summary",
+    "paired_comparison",
 ]
 
 log = logging.getLogger(__name__)
@@ -293,4 +295,63 @@ def level_summary(
         },
         "at_threshold": threshold_metrics(scores, level, threshold).as_dict(),
         "notes": a.notes,
+    }
+
+
+def paired_comparison(
+    a: EvalScores,
+    b: EvalScores,
+    level: str = "case",
+    *,
+    n_boot: int = DEFAULT_BOOTSTRAP,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Difference in AUC of two models on the **same** images or cases
+    (:func:`mcalc.models.curves.paired_auc`, patients resampled).
+
+    Only the items both evaluations scored are compared; patches are sampled per model
+    (size, seed), so the level must be ``image`` or ``case``.
+
+    Raises:
+        ValueError: ``patch`` level, no common item, different truths, or one class only.
+    """
+    if level not in ("image", "case"):
+        raise ValueError(
+            f"a paired comparison needs the same items for both models: level image or case, "
+            f"got {level!r} (patches are sampled per model)"
+        )
+    la, lb = a.binary(level), b.binary(level)
+    common = sorted(set(la.ids.tolist()) & set(lb.ids.tolist()))
+    if not common:
+        raise ValueError(
+            f"the two evaluations share no {level}: evaluate both models on the same dataset"
+        )
+    ia = {k: i for i, k in enumerate(la.ids.tolist())}
+    ib = {k: i for i, k in enumerate(lb.ids.tolist())}
+    xa = np.asarray([ia[k] for k in common])
+    xb = np.asarray([ib[k] for k in common])
+    if not np.array_equal(la.y[xa], lb.y[xb]):
+        raise ValueError(
+            f"the two models disagree on the truth of the same {level}s (different tasks or "
+            f"positive classes: {a.positive_label} vs {b.positive_label}); compare models of one task"
+        )
+    r = paired_auc(la.y[xa], la.score[xa], lb.score[xb], la.patients[xa], n_boot=n_boot, seed=seed)
+
+    def rnd(x: float | None) -> float | None:
+        return None if x is None else round(x, 6)
+
+    return {
+        "level": level,
+        "n": len(common),
+        "positives": int(la.y[xa].sum()),
+        "patients": r.n_groups,
+        "auc_a": rnd(r.auc_a),
+        "auc_b": rnd(r.auc_b),
+        "difference": rnd(r.difference),
+        "ci": None if r.low is None else [rnd(r.low), rnd(r.high)],
+        "ci_level": r.level,
+        "p_value": rnd(r.p_value),
+        "n_boot": r.n_boot,
+        "n_valid": r.n_valid,
+        "method": "paired patient bootstrap of the AUC difference (percentile interval)",
     }

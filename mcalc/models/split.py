@@ -25,7 +25,14 @@ from mcalc.errors import DatasetError
 if TYPE_CHECKING:
     from mcalc.dataset.records import CaseRecord
 
-__all__ = ["Split", "split_by_patient", "split_cases", "MIN_PATIENTS"]
+__all__ = [
+    "Split",
+    "split_by_patient",
+    "split_cases",
+    "patient_folds",
+    "fold_split",
+    "MIN_PATIENTS",
+]
 
 #: Fewest patients a split can be made of (one per set).
 MIN_PATIENTS = 3
@@ -162,4 +169,79 @@ def split_cases(
     """:func:`split_by_patient` over a dataset's cases (patient id, case id, BI-RADS group)."""
     return split_by_patient(
         ((c.patient_id, c.case_id, c.birads_group) for c in cases), seed=seed, fractions=fractions
+    )
+
+
+def patient_folds(
+    rows: Iterable[tuple[str, str, str | None]], k: int, *, seed: int = 0
+) -> list[tuple[str, ...]]:
+    """``k`` folds of patients, stratified by BI-RADS group, seeded: the patients of each
+    group are shuffled and dealt round-robin, continuing where the previous group stopped,
+    so fold sizes differ by at most one. ``k`` = number of patients: leave-one-patient-out.
+
+    Example:
+        >>> rows = [(f"p{i}", f"c{i}", "normal" if i % 2 else "suspicious") for i in range(6)]
+        >>> [len(f) for f in patient_folds(rows, 3)]
+        [2, 2, 2]
+
+    Raises:
+        DatasetError: fewer patients than folds. ValueError: ``k < 2``.
+    """
+    if k < 2:
+        raise ValueError(f"cross-validation needs at least 2 folds, got {k}")
+    severity: dict[str, int] = defaultdict(int)
+    for patient, _, group in rows:
+        severity[patient] = max(severity[patient], _SEVERITY.get(group or "", 0))
+    if len(severity) < k:
+        raise DatasetError(
+            f"{k} folds need at least {k} patients, got {len(severity)}: use fewer folds"
+        )
+    rng = np.random.default_rng(seed)
+    folds: list[list[str]] = [[] for _ in range(k)]
+    turn = 0
+    for level in sorted(set(severity.values())):
+        patients = sorted(p for p, s in severity.items() if s == level)
+        for i in rng.permutation(len(patients)):
+            folds[turn % k].append(patients[i])
+            turn += 1
+    return [tuple(sorted(f)) for f in folds]
+
+
+def fold_split(
+    cases: Sequence[CaseRecord],
+    k: int,
+    fold: int,
+    *,
+    seed: int = 0,
+    val_fraction: float = 0.2,
+) -> Split:
+    """The split of fold ``fold`` of :func:`patient_folds`: its patients are the test set;
+    of the others, ``val_fraction`` (at least one patient) validate and the rest train.
+
+    Raises:
+        DatasetError: too few patients. ValueError: ``fold`` out of range.
+    """
+    if not 0 <= fold < k:
+        raise ValueError(f"fold must be in 0..{k - 1}, got {fold}")
+    rows = [(c.patient_id, c.case_id, c.birads_group) for c in cases]
+    folds = patient_folds(rows, k, seed=seed)
+    test = set(folds[fold])
+    rest = [p for i, f in enumerate(folds) if i != fold for p in f]
+    rng = np.random.default_rng(seed + 1 + fold)
+    rest = [rest[i] for i in rng.permutation(len(rest))]
+    n_val = max(1, round(len(rest) * val_fraction)) if len(rest) > 1 else 0
+    if n_val == 0:
+        raise DatasetError(f"fold {fold} of {k} leaves too few patients to train and validate")
+    members = {"train": sorted(rest[n_val:]), "val": sorted(rest[:n_val]), "test": sorted(test)}
+    by_patient: dict[str, list[str]] = defaultdict(list)
+    for patient, case, _ in rows:
+        by_patient[patient].append(case)
+    cases_of = {n: tuple(sorted(c for p in m for c in by_patient[p])) for n, m in members.items()}
+    return Split(
+        cases_of["train"],
+        cases_of["val"],
+        cases_of["test"],
+        {n: tuple(m) for n, m in members.items()},
+        seed,
+        (1.0 - val_fraction - 1.0 / k, val_fraction, 1.0 / k),
     )

@@ -115,6 +115,10 @@ class TrainConfig:
         strategy: one of :data:`DISTRIBUTION_STRATEGIES`.
         max_steps: cap of batches per epoch (quick runs and tests).
         balance, augment: class-balanced sampling and augmentation of training batches.
+        folds, fold: cross-validation (``python -m mcalc crossval``): with ``folds >= 2`` the
+            test set is fold ``fold`` (0-based) of a patient-level k-fold split stratified by
+            BI-RADS group and seeded by ``seed`` (:func:`mcalc.models.split.fold_split`);
+            validation takes ``fractions[1]`` of the other patients. 0: the usual split.
     """
 
     data: str
@@ -142,6 +146,8 @@ class TrainConfig:
     max_steps: int | None = None
     balance: bool = True
     augment: bool = True
+    folds: int = 0
+    fold: int = 0
 
     def __post_init__(self) -> None:
         # Callers may pass Path objects and lists; the stored value is text and a tuple.
@@ -201,6 +207,11 @@ class TrainConfig:
             )
         if self.model_id is not None:
             check_model_id(self.model_id)
+        if self.folds != 0 and not (2 <= self.folds <= 1000 and 0 <= self.fold < self.folds):
+            raise ModelError(
+                f"cross-validation needs folds >= 2 and 0 <= fold < folds, got folds "
+                f"{self.folds} and fold {self.fold}"
+            )
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON values (paths as text, fractions as a list)."""

@@ -49,7 +49,7 @@ from mcalc.models.registry import (
     new_model_id,
     register_model,
 )
-from mcalc.models.split import Split, split_cases
+from mcalc.models.split import Split, fold_split, split_cases
 from mcalc.models.tasks import get_task, task_classes
 from mcalc.models.train_config import TrainConfig
 from mcalc.models.train_events import (
@@ -253,7 +253,13 @@ def _prepare_data(run: _Run) -> _Data:
 
     config = run.config
     index = open_dataset(config.data)
-    split = split_cases(index.cases, seed=config.seed, fractions=config.fractions)
+    if config.folds:
+        val = config.fractions[1] / (config.fractions[0] + config.fractions[1])
+        split = fold_split(
+            index.cases, config.folds, config.fold, seed=config.seed, val_fraction=val
+        )
+    else:
+        split = split_cases(index.cases, seed=config.seed, fractions=config.fractions)
     patch_cfg = PatchConfig(
         size=int(config.patch_size or run.spec.patch_size),
         spacing_mm=config.spacing_mm,

@@ -3,9 +3,8 @@
 Two points match when they are at most ``tolerance_mm`` apart (pixel spacing taken into
 account, rows and columns may differ). The matching is one-to-one and optimal: among all
 matchings it has the most pairs and, among those, the smallest total distance (solved as
-an assignment problem with :func:`scipy.optimize.linear_sum_assignment`, the Hungarian
-method: Kuhn, *Naval Research Logistics Quarterly* 2, 1955). A greedy nearest-first match
-can pair the wrong points and lose a match; this cannot.
+an assignment problem by :func:`mcalc.annotations.matching.assign`, the Hungarian method,
+the matcher shared with detection FROC).
 
 From the matching: precision = matched / test marks, recall = matched / reference marks,
 F1 their harmonic mean. A ratio over zero marks is undefined and reported as ``None``.
@@ -27,9 +26,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
 
 from mcalc.annotations import AnnotationSummary
+from mcalc.annotations.matching import assign, distances_mm
 from mcalc.store.marks import ImageMarks
 
 __all__ = [
@@ -159,21 +158,8 @@ def match_points(
         raise ValueError(f"pixel spacing must be positive, got {spacing_mm!r}")
     pairs: list[tuple[int, int, float]] = []
     if len(ref) and len(tst):
-        d = np.hypot(
-            (ref[:, None, 0] - tst[None, :, 0]) * sr, (ref[:, None, 1] - tst[None, :, 1]) * sc
-        )
-        feasible = d <= tolerance_mm
-        # A penalty above any sum of feasible distances: the solver first maximises the
-        # number of feasible pairs, then minimises their total distance.
-        penalty = tolerance_mm * (min(d.shape) + 1) + 1.0
-        cost = np.where(feasible, d, penalty)
-        rows, cols = linear_sum_assignment(cost)
-        pairs = [
-            (int(i), int(j), round(float(d[i, j]), 4))
-            for i, j in zip(rows, cols, strict=True)
-            if feasible[i, j]
-        ]
-        pairs.sort()
+        d = distances_mm(ref, tst, (sr, sc))
+        pairs = [(i, j, round(float(d[i, j]), 4)) for i, j in assign(d, d <= tolerance_mm)]
     matched_ref = {i for i, _, _ in pairs}
     matched_tst = {j for _, j, _ in pairs}
     return Agreement(

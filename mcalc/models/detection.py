@@ -1,0 +1,215 @@
+"""Detections: the local maxima of a probability map, after non-maximum suppression.
+
+A patch model slid over a mammogram (:mod:`mcalc.explain.sliding`) gives a probability map;
+a *detection* is a peak of that map: a position, a score (the map's value there) and a size.
+Pure numpy/scipy over a 2-D map, so any model's map (or a hand-made one in a test) works.
+
+The rule, exactly:
+
+1. Candidates are the pixels that equal the maximum of the map over a disc of radius
+   ``min_distance_mm`` around them (round in mm when the pixels are not square), inside the
+   ``valid`` region (the breast, the evaluated patches), with a score at least
+   ``threshold`` and above 0.
+2. Non-maximum suppression: candidates by decreasing score (ties: raster order, so a flat
+   plateau gives its first pixel) are kept when at least ``min_distance_mm`` from every
+   kept one, up to ``max_detections``.
+3. The size of a detection is the diameter (mm) of the disc of the same area as the
+   connected part of the map at or above half its score that holds the peak (full width at
+   half maximum, in area), looked for within ``2 * min_distance_mm`` of the peak.
+
+Example:
+    >>> m = np.zeros((20, 20)); m[5, 5] = 0.9; m[5, 6] = 0.5; m[15, 12] = 0.6
+    >>> [(d.row, d.col, d.score) for d in find_detections(m, (1.0, 1.0), min_distance_mm=2)]
+    [(5, 5, 0.9), (15, 12, 0.6)]
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import ndimage
+
+from mcalc.annotations import Calcification, Cluster, find_clusters
+
+__all__ = [
+    "DEFAULT_MIN_DISTANCE_MM",
+    "DEFAULT_MAX_DETECTIONS",
+    "DetectionSettings",
+    "Detection",
+    "find_detections",
+    "detection_points",
+    "detection_clusters",
+]
+
+#: Default smallest distance between two detections, in mm.
+DEFAULT_MIN_DISTANCE_MM = 1.0
+#: Default most detections per image.
+DEFAULT_MAX_DETECTIONS = 100
+
+
+@dataclass(frozen=True)
+class DetectionSettings:
+    """How detections are found (see the module's rule).
+
+    Attributes:
+        min_distance_mm: smallest distance between two detections (> 0).
+        threshold: smallest score of a detection, in [0, 1] (FROC sweeps above it).
+        max_detections: most detections per image (>= 1).
+    """
+
+    min_distance_mm: float = DEFAULT_MIN_DISTANCE_MM
+    threshold: float = 0.0
+    max_detections: int = DEFAULT_MAX_DETECTIONS
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.min_distance_mm) and self.min_distance_mm > 0):
+            raise ValueError(f"min_distance_mm must be > 0 mm, got {self.min_distance_mm!r}")
+        if not 0.0 <= self.threshold <= 1.0:
+            raise ValueError(f"threshold must be in [0, 1], got {self.threshold!r}")
+        if self.max_detections < 1:
+            raise ValueError(f"max_detections must be >= 1, got {self.max_detections!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Detection:
+    """One peak of a probability map.
+
+    Attributes:
+        row, col: position in the map's pixels.
+        score: the map's value at the peak.
+        size_mm: diameter of the disc of the area at or above half the score (mm).
+    """
+
+    row: int
+    col: int
+    score: float
+    size_mm: float
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _check(values: np.ndarray, spacing_mm: Sequence[float]) -> tuple[np.ndarray, float, float]:
+    arr = np.asarray(values, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"expected a 2-D probability map, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError("the probability map holds NaN or infinite values")
+    sr, sc = (float(s) for s in spacing_mm)
+    if not (sr > 0 and sc > 0 and math.isfinite(sr) and math.isfinite(sc)):
+        raise ValueError(f"pixel spacing must be positive, got {tuple(spacing_mm)!r}")
+    return arr, sr, sc
+
+
+def _disc(radius_mm: float, sr: float, sc: float) -> np.ndarray:
+    """A footprint of the pixels within ``radius_mm`` of the centre."""
+    ry, rx = int(radius_mm / sr), int(radius_mm / sc)
+    yy, xx = np.mgrid[-ry : ry + 1, -rx : rx + 1]
+    return np.asarray(np.hypot(yy * sr, xx * sc) <= radius_mm + 1e-9)
+
+
+def _half_max_area(arr: np.ndarray, r: int, c: int, score: float, ry: int, rx: int) -> int:
+    """Pixels of the part of ``arr >= score / 2`` connected to (r, c), within a window."""
+    r0, r1 = max(0, r - ry), min(arr.shape[0], r + ry + 1)
+    c0, c1 = max(0, c - rx), min(arr.shape[1], c + rx + 1)
+    labels, _ = ndimage.label(arr[r0:r1, c0:c1] >= score / 2.0)
+    return int((labels == labels[r - r0, c - c0]).sum())
+
+
+def find_detections(
+    values: np.ndarray,
+    spacing_mm: Sequence[float],
+    *,
+    min_distance_mm: float = DEFAULT_MIN_DISTANCE_MM,
+    threshold: float = 0.0,
+    max_detections: int = DEFAULT_MAX_DETECTIONS,
+    valid: np.ndarray | None = None,
+) -> list[Detection]:
+    """The detections of a probability map (the module's rule), by decreasing score.
+
+    Args:
+        values: ``(H, W)`` map of the positive class (e.g. ``ProbabilityMap.dense()``).
+        spacing_mm: (row, column) pixel spacing of the map in mm.
+        min_distance_mm: smallest distance between two detections.
+        threshold: smallest score kept.
+        max_detections: most detections returned.
+        valid: ``(H, W)`` booleans where detections may lie (default: everywhere).
+
+    Raises:
+        ValueError: a map that is not 2-D or not finite, a bad spacing or setting, or a
+            ``valid`` mask of another shape.
+    """
+    settings = DetectionSettings(min_distance_mm, threshold, max_detections)
+    arr, sr, sc = _check(values, spacing_mm)
+    if valid is not None:
+        mask = np.asarray(valid, bool)
+        if mask.shape != arr.shape:
+            raise ValueError(f"valid mask {mask.shape} and map {arr.shape} differ in shape")
+        arr = np.where(mask, arr, 0.0)
+    footprint = _disc(settings.min_distance_mm, sr, sc)
+    peaks = arr == ndimage.maximum_filter(arr, footprint=footprint, mode="constant")
+    peaks &= (arr >= settings.threshold) & (arr > 0)
+    rows, cols = np.nonzero(peaks)  # raster order
+    order = np.argsort(-arr[rows, cols], kind="stable")
+    kept: list[tuple[int, int]] = []
+    ry = int(2 * settings.min_distance_mm / sr)
+    rx = int(2 * settings.min_distance_mm / sc)
+    out: list[Detection] = []
+    for k in order:
+        r, c = int(rows[k]), int(cols[k])
+        if any(
+            math.hypot((r - kr) * sr, (c - kc) * sc) < settings.min_distance_mm for kr, kc in kept
+        ):
+            continue
+        kept.append((r, c))
+        score = float(arr[r, c])
+        area = _half_max_area(arr, r, c, score, ry, rx) * sr * sc
+        out.append(Detection(r, c, score, round(2.0 * math.sqrt(area / math.pi), 4)))
+        if len(out) >= settings.max_detections:
+            break
+    return out
+
+
+def detection_points(detections: Sequence[Detection]) -> tuple[np.ndarray, np.ndarray]:
+    """``((N, 2) (row, col) positions, (N,) scores)`` of detections."""
+    pts = np.asarray([(d.row, d.col) for d in detections], dtype=float).reshape(-1, 2)
+    return pts, np.asarray([d.score for d in detections], dtype=float)
+
+
+def detection_clusters(
+    detections: Sequence[Detection],
+    spacing_mm: tuple[float, float],
+    *,
+    min_count: int = 3,
+    window_mm: float = 10.0,
+) -> list[Cluster]:
+    """Detections grouped into clusters by the annotations' own rule
+    (:func:`mcalc.annotations.find_clusters`: ``min_count`` or more within a
+    ``window_mm`` square, with the pixel spacing); members are 1-based detection indices.
+
+    Example:
+        >>> ds = [Detection(10, 10, 0.9, 0.5), Detection(12, 14, 0.8, 0.5),
+        ...       Detection(15, 11, 0.7, 0.5), Detection(300, 300, 0.6, 0.5)]
+        >>> [c.members for c in detection_clusters(ds, (0.1, 0.1))]
+        [(1, 2, 3)]
+    """
+    sr, sc = float(spacing_mm[0]), float(spacing_mm[1])
+    calcs = [
+        Calcification(
+            label=k + 1,
+            centroid=(float(d.row), float(d.col)),
+            area_px=1,
+            area_mm2=sr * sc,
+            bbox=(d.row, d.col, d.row + 1, d.col + 1),
+            diameter_mm=d.size_mm,
+        )
+        for k, d in enumerate(detections)
+    ]
+    return find_clusters(calcs, (sr, sc), min_count=min_count, window_mm=window_mm)

@@ -1,0 +1,123 @@
+"""Plotly figures of detection evaluations: FROC curves of several models on one chart,
+with their patient-bootstrap bands, and the summary table's rows.
+
+The figures take the JSON-ready dicts of :class:`mcalc.explain.detection_eval.
+DetectionEvaluation` (``as_dict()``), so the page, the CLI's report and the tests draw the
+same thing.
+
+Example:
+    >>> ev = {"froc": [{"fp_per_image": 0.0, "sensitivity": 0.5},
+    ...                {"fp_per_image": 1.0, "sensitivity": 0.8}], "band": None}
+    >>> fig = froc_figure({"m": ev})
+    >>> fig.data[0].name, list(fig.data[0].x)
+    ('m', [0.0, 1.0])
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import plotly.graph_objects as go
+
+from mcalc.present.eval_figures import COLORS
+
+__all__ = ["froc_figure", "summary_rows"]
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def froc_figure(
+    evaluations: Mapping[str, Mapping[str, Any]],
+    *,
+    kind: str = "froc",
+    title: str = "FROC · individual calcifications",
+    x_title: str = "mean false positives per image",
+    rates: tuple[float, ...] = (0.5, 1.0, 2.0, 4.0),
+    x_max: float | None = None,
+) -> go.Figure:
+    """FROC curves (step lines) of several models, bands where bootstrapped.
+
+    Args:
+        evaluations: model name -> detection dict (``DetectionEvaluation.as_dict()``).
+        kind: ``froc`` (individual findings) or ``cluster_froc``.
+        title, x_title: the chart's texts.
+        rates: FP-per-image rates of the summary, drawn as dotted guides.
+        x_max: right end of the x axis (default: twice the largest rate, or the curves'
+            end when nearer; the curves go on to every detection, pan to see them).
+    """
+    if kind not in ("froc", "cluster_froc"):
+        raise ValueError(f"kind must be 'froc' or 'cluster_froc', got {kind!r}")
+    band_key = "band" if kind == "froc" else "cluster_band"
+    fig = go.Figure()
+    top = 0.0
+    for i, (name, ev) in enumerate(evaluations.items()):
+        color = COLORS[i % len(COLORS)]
+        points = ev.get(kind) or []
+        band = ev.get(band_key)
+        if band:
+            fig.add_trace(
+                go.Scatter(
+                    x=list(band["fp_per_image"]) + list(band["fp_per_image"])[::-1],
+                    y=list(band["high"]) + list(band["low"])[::-1],
+                    fill="toself",
+                    fillcolor=_rgba(color, 0.15),
+                    line={"width": 0},
+                    hoverinfo="skip",
+                    showlegend=False,
+                    name=f"{name} band",
+                )
+            )
+        xs = [p["fp_per_image"] for p in points]
+        ys = [p["sensitivity"] for p in points]
+        if xs:
+            top = max(top, xs[-1])
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                line={"shape": "hv", "color": color, "width": 2},
+                name=name,
+                hovertemplate="%{x:.2f} FP/image: sensitivity %{y:.3f}<extra>" + name + "</extra>",
+            )
+        )
+    for r in rates:
+        fig.add_vline(x=r, line={"dash": "dot", "width": 1, "color": "#8c8c8c"})
+    fig.update_layout(
+        title=title,
+        xaxis={
+            "title": x_title,
+            "range": [0, (x_max or min(max(top, max(rates)), 2 * max(rates))) * 1.02],
+        },
+        yaxis={"title": "sensitivity", "range": [0, 1.02]},
+        legend={"orientation": "h", "y": -0.2},
+        margin={"l": 50, "r": 10, "t": 50, "b": 40},
+        height=420,
+    )
+    return fig
+
+
+def summary_rows(
+    evaluations: Mapping[str, Mapping[str, Any]], kind: str = "froc"
+) -> list[dict[str, Any]]:
+    """One row per model: findings, sensitivity at each rate and their mean, with the
+    mean's bootstrap interval when there is one (``kind``: ``froc`` or ``cluster_froc``)."""
+    prefix = "" if kind == "froc" else "cluster_"
+    rows = []
+    for name, ev in evaluations.items():
+        s = ev["summary"]
+        row: dict[str, Any] = {
+            "model": name,
+            "images": s["n_images"],
+            "findings": s["n_findings"] if kind == "froc" else s["n_clusters"],
+        }
+        row |= {f"@{k} FP": v for k, v in s[f"{prefix}sensitivity_at"].items()}
+        row["mean"] = s[f"{prefix}cpm"]
+        ci = s[f"{prefix}ci"].get("cpm")
+        row["mean 95% CI"] = f"{ci[0]:.3f}–{ci[1]:.3f}" if ci else "n/a"
+        rows.append(row)
+    return rows

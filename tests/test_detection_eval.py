@@ -1,0 +1,74 @@
+"""Detections and FROC of a real (tiny) model over whole images, library and CLI."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from mcalc.cli import main
+from tests.models_fixtures import tiny_data_fixture, tiny_model_fixture  # noqa: F401
+
+
+@pytest.fixture(name="registry")
+def registry_fixture(tiny_model, tmp_path) -> Path:
+    root = tmp_path / "models"
+    shutil.copytree(tiny_model.path, root / tiny_model.model_id)
+    return root
+
+
+@pytest.mark.slow
+def test_evaluate_json_has_detection(registry, tiny_data, tiny_model, tmp_path, capsys):
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.detection_eval import DetectionEvalSettings, evaluate_detection
+    from mcalc.models.inference import load_model
+
+    base = ["evaluate", "--model", tiny_model.model_id, "--data", str(tiny_data)]
+    base += ["--models", str(registry), "--json"]
+    report = tmp_path / "report.html"
+    assert main([*base, "--bootstrap", "30", "--report", str(report)]) == 0
+    out = json.loads(capsys.readouterr().out)
+    text = report.read_text(encoding="utf-8")
+    assert f"Evaluation of {tiny_model.model_id}" in text
+    assert text.count("window.PlotlyConfig") == 1  # plotly.js inlined once
+    assert "<script src=" not in text  # nothing fetched: self-contained
+    # ROC + PR per level (3 levels) and the two FROC charts.
+    assert text.count("Plotly.newPlot") == 8
+    assert "Case-level BI-RADS" in text and "data fingerprint" in text
+    assert {"metrics", "cases", "scope"} <= set(out)  # the existing keys stay
+    det = out["detection"]
+    for key in ("froc", "cluster_froc"):
+        xs = [p["fp_per_image"] for p in det[key]]
+        ys = [p["sensitivity"] for p in det[key]]
+        assert xs == sorted(set(xs)), key  # strictly increasing in FP/image
+        assert all(0.0 <= y <= 1.0 for y in ys) and ys == sorted(ys)
+    s = det["summary"]
+    assert set(s["sensitivity_at"]) == {"0.5", "1", "2", "4"}
+    assert s["n_images"] == sum(
+        len(c.images) for c in open_dataset(tiny_data).cases if c.case_id in set(out["cases"])
+    )
+    assert "step rule" in s["cpm_convention"]
+    assert det["settings"]["tolerance_mm"] == 1.0 and det["settings"]["n_boot"] == 30
+    birads = out["birads"]
+    assert birads["rule"] == "max" and {"all", "biopsy_confirmed", "cases"} <= set(birads)
+    assert [c["case_id"] for c in birads["cases"]] == sorted(out["cases"])
+    assert birads["all"]["n"] == len(out["cases"])
+
+    # The library call on the same cases gives the same curve.
+    cases = [c for c in open_dataset(tiny_data).cases if c.case_id in set(out["cases"])]
+    ev = evaluate_detection(
+        load_model(tiny_model.model_id, registry), cases, DetectionEvalSettings()
+    )
+    assert ev.as_dict()["froc"] == det["froc"]
+
+    assert main([*base, "--birads-rule", "logistic"]) == 0
+    logistic = json.loads(capsys.readouterr().out)["birads"]
+    assert logistic["rule"] == "logistic" and logistic["n_train_cases"] > 0
+
+    assert main([*base, "--no-detection"]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert "detection" not in plain and "birads" not in plain
+    assert main([*base, "--tolerance-mm", "0"]) == 2
+    assert "--tolerance-mm must be a positive number of mm" in capsys.readouterr().err

@@ -1,0 +1,233 @@
+"""Detections and FROC on tiny hand-made maps and marks; every expected number by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from mcalc.models.detection import Detection, detection_clusters, find_detections
+from mcalc.models.froc import (
+    ImageCounts,
+    ImageTruth,
+    calcification_counts,
+    cluster_counts,
+    froc,
+)
+
+ONE = (1.0, 1.0)
+
+
+# ------------------------------------------------------------------ detections
+
+
+def test_peaks_after_suppression() -> None:
+    m = np.zeros((30, 30))
+    m[5, 5], m[5, 7], m[20, 20], m[25, 3] = 0.9, 0.8, 0.6, 0.2
+    dets = find_detections(m, ONE, min_distance_mm=3.0)
+    # (5, 7) is 2 mm from a higher peak: suppressed.
+    assert [(d.row, d.col, d.score) for d in dets] == [(5, 5, 0.9), (20, 20, 0.6), (25, 3, 0.2)]
+    # Far enough apart at 1 mm: both peaks stay.
+    assert len(find_detections(m, ONE, min_distance_mm=1.0)) == 4
+
+
+def test_threshold_max_and_valid_region() -> None:
+    m = np.zeros((30, 30))
+    m[5, 5], m[20, 20], m[25, 3] = 0.9, 0.6, 0.2
+    assert [d.score for d in find_detections(m, ONE, threshold=0.5)] == [0.9, 0.6]
+    assert [d.score for d in find_detections(m, ONE, max_detections=1)] == [0.9]
+    valid = np.ones((30, 30), bool)
+    valid[:10, :10] = False
+    assert [d.score for d in find_detections(m, ONE, valid=valid)] == [0.6, 0.2]
+
+
+def test_plateau_gives_one_detection_at_its_first_pixel_and_size() -> None:
+    m = np.zeros((20, 20))
+    m[4:8, 6:10] = 0.7  # a 4x4 plateau: every pixel a maximum (a tie)
+    dets = find_detections(m, (0.5, 0.5), min_distance_mm=5.0)
+    assert [(d.row, d.col) for d in dets] == [(4, 6)]
+    # 16 px of 0.25 mm^2 at or above half the score: diameter of a 4 mm^2 disc.
+    assert dets[0].size_mm == pytest.approx(2 * math.sqrt(4.0 / math.pi), abs=1e-4)
+
+
+def test_anisotropic_spacing_counts_in_mm() -> None:
+    m = np.zeros((20, 20))
+    m[5, 5], m[5, 8] = 0.9, 0.8  # 3 columns apart
+    assert len(find_detections(m, (1.0, 1.0), min_distance_mm=2.5)) == 2
+    assert len(find_detections(m, (1.0, 0.5), min_distance_mm=2.5)) == 1  # 1.5 mm apart
+
+
+def test_empty_map_has_no_detection() -> None:
+    assert find_detections(np.zeros((8, 8)), ONE) == []
+
+
+@pytest.mark.parametrize(
+    "values, spacing, message",
+    [
+        (np.zeros((2, 2, 2)), ONE, "2-D"),
+        (np.full((4, 4), np.nan), ONE, "NaN"),
+        (np.zeros((4, 4)), (0.0, 1.0), "spacing"),
+    ],
+)
+def test_bad_maps_are_refused(values: np.ndarray, spacing: tuple, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        find_detections(values, spacing)
+
+
+def test_bad_settings_are_refused() -> None:
+    with pytest.raises(ValueError, match="min_distance_mm"):
+        find_detections(np.zeros((4, 4)), ONE, min_distance_mm=0)
+    with pytest.raises(ValueError, match="valid mask"):
+        find_detections(np.zeros((4, 4)), ONE, valid=np.ones((3, 3), bool))
+
+
+# ------------------------------------------------------------------ FROC
+
+
+def _two_images() -> list[ImageCounts]:
+    a = calcification_counts(
+        np.array([[10, 11], [30, 30], [50, 52]]),
+        np.array([0.9, 0.7, 0.5]),
+        ImageTruth.from_points([(10, 10), (50, 50)], ONE),
+        tolerance_mm=3.0,
+        patient="A",
+    )
+    b = calcification_counts(
+        np.array([[80, 80], [20, 21]]),
+        np.array([0.8, 0.6]),
+        ImageTruth.from_points([(20, 20)], ONE),
+        tolerance_mm=3.0,
+        patient="B",
+    )
+    return [a, b]
+
+
+def test_froc_by_hand() -> None:
+    a, b = _two_images()
+    assert a.tp.tolist() == [0, 1, 1, 2] and a.fp.tolist() == [0, 0, 1, 1]
+    assert b.tp.tolist() == [0, 0, 1] and b.fp.tolist() == [0, 1, 1]
+    r = froc([a, b])
+    # thresholds 0.9, 0.8, 0.7, 0.6, 0.5 -> (FP/image, sensitivity of 3 findings):
+    # (0, 1/3), (0.5, 1/3), (1, 1/3), (1, 2/3), (1, 1); the envelope keeps the best per FP.
+    assert r.points == pytest.approx([(0.0, 1 / 3), (0.5, 1 / 3), (1.0, 1.0)])
+    assert r.summary == pytest.approx({0.5: 1 / 3, 1.0: 1.0, 2.0: 1.0, 4.0: 1.0})
+    assert r.cpm == pytest.approx((1 / 3 + 3) / 4)
+    assert (r.n_images, r.n_truth, r.n_patients) == (2, 3, 2)
+    d = r.as_dict()
+    xs = [p["fp_per_image"] for p in d["froc"]]
+    assert xs == sorted(set(xs))
+    assert d["sensitivity_at"]["0.5"] == pytest.approx(1 / 3, abs=1e-6)
+
+
+def test_ties_are_one_threshold() -> None:
+    c = calcification_counts(
+        np.array([[40, 40], [10, 10]]),
+        np.array([0.5, 0.5]),
+        ImageTruth.from_points([(10, 10)], ONE),
+        tolerance_mm=1.0,
+    )
+    r = froc([c])
+    # Both detections come in together at 0.5: 1 hit, 1 FP; no point in between.
+    assert r.points == [(0.0, 0.0), (1.0, 1.0)]
+    assert r.summary[0.5] == 0.0 and r.summary[1.0] == 1.0
+
+
+def test_matching_is_one_to_one_and_optimal() -> None:
+    truth = ImageTruth.from_points([(0, 0), (0, 4)], ONE)
+    # d1 is nearer B than A; a greedy match would give it B and leave d2 unmatched.
+    c = calcification_counts(
+        np.array([[0, 2.2], [0, 5.5]]), np.array([0.9, 0.8]), truth, tolerance_mm=2.5
+    )
+    assert c.tp.tolist() == [0, 1, 2] and c.fp.tolist() == [0, 0, 0]
+    # Two detections on one calcification: one hit, one false positive.
+    c2 = calcification_counts(
+        np.array([[0, 0], [0, 1]]), np.array([0.9, 0.8]), truth, tolerance_mm=1.5
+    )
+    assert c2.tp.tolist() == [0, 1, 1] and c2.fp.tolist() == [0, 0, 1]
+
+
+def test_no_detections() -> None:
+    c = calcification_counts(np.zeros((0, 2)), np.zeros(0), ImageTruth.from_points([(5, 5)], ONE))
+    r = froc([c])
+    assert r.points == [(0.0, 0.0)]
+    assert r.summary == {0.5: 0.0, 1.0: 0.0, 2.0: 0.0, 4.0: 0.0} and r.cpm == 0.0
+
+
+def test_no_annotations_leaves_sensitivity_undefined() -> None:
+    c = calcification_counts(np.array([[5, 5]]), np.array([0.9]), ImageTruth.from_points([], ONE))
+    assert c.fp.tolist() == [0, 1]
+    r = froc([c])
+    assert r.points == [] and r.cpm is None and r.summary[1.0] is None
+    assert r.as_dict()["froc"] == []
+
+
+def test_region_annotation_hit_inside() -> None:
+    mask = np.zeros((60, 60), np.uint8)
+    mask[0:10, 0:10] = 255
+    truth = ImageTruth.from_mask(mask, ONE, kind="region")
+    assert truth.n_findings == 1 and truth.n_cluster_findings == 1
+    c = calcification_counts(np.array([[5, 5], [6, 6], [50, 50]]), np.array([0.9, 0.8, 0.7]), truth)
+    # The region is hit once; the second detection inside it is neither hit nor FP.
+    assert c.tp.tolist() == [0, 1, 1, 1] and c.fp.tolist() == [0, 0, 0, 1]
+    assert froc([c]).points == [(0.0, 1.0), (1.0, 1.0)]
+
+
+def test_mask_truth_has_calcifications_and_clusters() -> None:
+    mask = np.zeros((400, 400), bool)
+    for r, c in [(10, 10), (12, 14), (15, 11), (300, 300)]:
+        mask[r, c] = True
+    truth = ImageTruth.from_mask(mask, (0.1, 0.1))
+    assert truth.points.tolist() == [[10, 10], [12, 14], [15, 11], [300, 300]]
+    assert truth.clusters.round(4).tolist() == [[12.3333, 11.6667]]
+    assert ImageTruth.from_mask(None, ONE).n_findings == 0
+
+
+def test_cluster_froc_by_hand() -> None:
+    sp = (0.1, 0.1)
+    truth = ImageTruth.from_points([(10, 10), (12, 14), (15, 11)], sp)
+    assert len(truth.clusters) == 1
+    pts = np.array([[10, 10], [12, 14], [15, 11], [300, 300], [302, 303], [305, 301]])
+    scores = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4])
+    c = cluster_counts(pts, scores, truth, patient="A")
+    # No cluster under 3 detections; the true one at 3; a false cluster at 6.
+    assert c.tp.tolist() == [0, 0, 0, 1, 1, 1, 1]
+    assert c.fp.tolist() == [0, 0, 0, 0, 0, 0, 1]
+    r = froc([c])
+    assert r.points == [(0.0, 1.0), (1.0, 1.0)]
+    # The same rule as the annotations' clusters.
+    dets = [Detection(int(r_), int(c_), 0.5, 0.0) for r_, c_ in pts]
+    assert [k.members for k in detection_clusters(dets, sp)] == [(1, 2, 3), (4, 5, 6)]
+
+
+def test_region_is_a_cluster_finding() -> None:
+    mask = np.zeros((200, 200), np.uint8)
+    mask[0:40, 0:40] = 1
+    truth = ImageTruth.from_mask(mask, (0.1, 0.1), kind="region")
+    c = cluster_counts(np.array([[10, 10], [12, 14], [15, 11]]), np.array([0.9, 0.8, 0.7]), truth)
+    assert c.tp.tolist() == [0, 0, 0, 1] and c.n_truth == 1
+
+
+def test_bootstrap_band_over_patients() -> None:
+    imgs = _two_images()
+    r = froc(imgs, n_boot=200, seed=3)
+    assert r.band is not None
+    lo, hi = np.asarray(r.band["low"]), np.asarray(r.band["high"])
+    assert (lo <= hi + 1e-12).all() and lo.min() >= 0 and hi.max() <= 1
+    assert set(r.summary_ci) == {"0.5", "1", "2", "4", "cpm"}
+    assert froc(imgs, n_boot=200, seed=3).band == r.band  # seeded
+    # One patient: every resample is the same data, the band is the curve itself.
+    one = froc([imgs[0]], n_boot=50)
+    assert one.band is not None and one.band["low"] == one.band["high"]
+    assert one.summary_ci["cpm"][0] == pytest.approx(one.cpm)
+
+
+def test_froc_refuses_bad_input() -> None:
+    with pytest.raises(ValueError, match="at least one image"):
+        froc([])
+    with pytest.raises(ValueError, match="one score per detection"):
+        calcification_counts(np.zeros((2, 2)), np.zeros(3), ImageTruth.from_points([], ONE))
+    with pytest.raises(ValueError, match="tolerance_mm"):
+        calcification_counts(
+            np.zeros((0, 2)), np.zeros(0), ImageTruth.from_points([], ONE), tolerance_mm=0
+        )

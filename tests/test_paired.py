@@ -1,0 +1,75 @@
+"""Paired comparison of two models on the same cases: AUC difference by patient bootstrap."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from mcalc.models.analysis import paired_comparison
+from mcalc.models.curves import paired_auc
+from mcalc.models.scores import EvalScores
+from tests.models_fixtures import tiny_data_fixture, tiny_model_fixture  # noqa: F401
+
+
+def test_paired_auc_by_hand_and_seeded() -> None:
+    y = np.array([0, 0, 1, 1, 0, 1])
+    a = np.array([0.1, 0.2, 0.8, 0.9, 0.3, 0.7])  # perfect: AUC 1
+    b = np.array([0.1, 0.9, 0.8, 0.2, 0.3, 0.7])  # pairs won: 0.8>0.1,0.3; 0.2>0.1; 0.7>0.1,0.3
+    r = paired_auc(y, a, b, np.array(["p1", "p1", "p2", "p2", "p3", "p3"]), n_boot=300, seed=1)
+    assert (r.auc_a, r.auc_b) == (1.0, pytest.approx(5 / 9))
+    assert r.difference == pytest.approx(1 - 5 / 9) and r.n_groups == 3
+    assert r.low is not None and r.low <= r.difference <= r.high
+    assert paired_auc(y, a, b, np.arange(6), n_boot=300, seed=1) == paired_auc(
+        y, a, b, np.arange(6), n_boot=300, seed=1
+    )
+    # A model against itself: every resample differs by exactly 0.
+    same = paired_auc(y, a, a, np.arange(6), n_boot=100)
+    assert (same.difference, same.low, same.high, same.p_value) == (0.0, 0.0, 0.0, 1.0)
+    with pytest.raises(ValueError, match="one length"):
+        paired_auc(y, a, b[:3], np.arange(6))
+
+
+def _scores(case_score: dict[str, float], positive: set[str]) -> EvalScores:
+    cases = list(case_score)
+    p = np.asarray([case_score[c] for c in cases])
+    return EvalScores(
+        ("no", "yes"),
+        ("yes",),
+        np.asarray([int(c in positive) for c in cases]),
+        np.stack([1 - p, p], axis=1),
+        cases,
+        cases,
+        cases,
+    )
+
+
+def test_paired_comparison_uses_common_cases_only() -> None:
+    a = _scores({"a": 0.1, "b": 0.9, "c": 0.2, "d": 0.8, "x": 0.5}, {"b", "d"})
+    b = _scores({"a": 0.6, "b": 0.4, "c": 0.2, "d": 0.8}, {"b", "d"})
+    out = paired_comparison(a, b, "case", n_boot=100)
+    assert out["n"] == 4 and out["auc_a"] == 1.0 and out["auc_b"] == 0.75
+    with pytest.raises(ValueError, match="level image or case"):
+        paired_comparison(a, b, "patch")
+    with pytest.raises(ValueError, match="disagree on the truth"):
+        paired_comparison(a, _scores({"a": 0.6, "b": 0.4}, {"a"}), "case")
+    with pytest.raises(ValueError, match="share no case"):
+        paired_comparison(a, _scores({"z": 0.6, "w": 0.4}, {"z"}), "case")
+
+
+@pytest.mark.slow
+def test_cli_compare_a_model_with_its_copy(tiny_model, tiny_data, tmp_path, capsys) -> None:
+    from mcalc.cli import main
+
+    reg = tmp_path / "models"
+    shutil.copytree(tiny_model.path, reg / "a")
+    shutil.copytree(tiny_model.path, reg / "b")
+    args = ["compare", "--model", "a", "--model", "b", "--data", str(tiny_data)]
+    args += ["--models", str(reg), "--level", "image", "--bootstrap", "50", "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["difference"] == 0.0 and out["auc_a"] == out["auc_b"] and out["level"] == "image"
+    assert main(args[:3] + args[5:]) == 2
+    assert "exactly two --model" in capsys.readouterr().err
