@@ -37,7 +37,7 @@ from mcalc.models.scores import LEVEL_RULES, LEVELS, EvalScores
 from mcalc.present.eval_figures import CurveEntry, confusion_figure, pr_figure, roc_figure
 from pages import common
 
-common.frame()
+common.frame("evaluate")
 
 RESULTS_KEY = "evaluate_results"
 ERRORS_KEY = "evaluate_errors"

@@ -31,7 +31,7 @@ from mcalc.models.weights import WeightsInfo, resolve_weights
 from mcalc.present.train_figures import curves_figure
 from pages import common, state
 
-common.frame()
+common.frame("train")
 
 REFRESH_S = 1.5
 NOTICE_KEY = "train_notice"

@@ -42,7 +42,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "mcalc.viewer",
         ),
     ),
-    ("domain", ("mcalc.models", "mcalc.explain", "mcalc.store", "mcalc.jobs")),
+    ("domain", ("mcalc.models", "mcalc.explain", "mcalc.store", "mcalc.jobs", "mcalc.access")),
     ("presentation", ("mcalc.present",)),
     ("entry points", ("mcalc.cli", "mcalc.__main__", "pages", "app")),
 ]
