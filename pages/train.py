@@ -267,7 +267,8 @@ def hyper_ui(
 def launch(config: TrainConfig, settings: Settings) -> None:
     """Submit the job; the outcome is shown as a notice on the next run."""
     try:
-        job = jobs.submit(config, settings)
+        signed_in = common.current_user()
+        job = jobs.submit(config, settings, user=signed_in["name"] if signed_in else "")
     except McalcError as exc:
         _notice("error", f"Not launched: {exc}")
         return
