@@ -205,7 +205,7 @@ def test_no_model_is_an_invitation_to_train(app_env, tmp_path, monkeypatch) -> N
 
 def test_a_verdict_is_recorded(page_env, app_env) -> None:
     from mcalc.config import get_settings
-    from mcalc.store.audit import audit_table
+    from mcalc.store.audit import AuditStore, audit_table
 
     at = _open()
     at.text_input(key="predict_reader_input").input("Dr Test").run()
@@ -214,6 +214,14 @@ def test_a_verdict_is_recorded(page_env, app_env) -> None:
     at.radio(key="predict_plausible").set_value("plausible")
     at.button(key="FormSubmitter:predict_verdict_form-Save verdict").click().run()
     _ok(at)
-    assert any("Verdict saved" in s.value for s in at.success)
+    assert any("Saved: Dr Test on suspicious-1/CC_recent" in s.value for s in at.success)
+    # The form keeps what was recorded, and the saved record is shown.
+    assert at.radio(key="predict_plausible").value == "plausible"
     summary = audit_table(get_settings(), "spot")
     assert summary.n_verdicts == 1 and summary.plausible_rate == 1.0
+    (v,) = AuditStore(get_settings().store_dir).verdicts("spot")
+    ctx = v.context
+    assert ctx is not None and ctx.method == "gradcam" and ctx.layer and ctx.target
+    assert ctx.threshold == 0.5 and ctx.model_fingerprint not in ("", "unknown")
+    assert "stride" in ctx.map_settings and "tolerance_mm" in ctx.map_settings
+    assert not v.model_card.endswith("…") and "architecture=" in v.model_card
