@@ -463,6 +463,21 @@ def verdict_context(card: ModelCard, case: CaseAnalysis, result: Any) -> Any:
     )
 
 
+def verdict_picture(case: CaseAnalysis, result: Any) -> Any:
+    """The image with the map the reader looked at (explanation, else probability map)."""
+    from mcalc.explain.overlay import blend, outline
+    from mcalc.explain.stitch import normalize_map
+
+    if result.cam is not None:
+        heat = normalize_map(result.cam.heat, 0.0, case.cam_scale())
+    else:
+        heat = result.pmap.dense()
+    rgb = blend(result.unit, heat, alpha=0.6, cmap="jet")
+    if result.marks is not None and result.marks.any():
+        rgb = outline(rgb, result.marks, (0, 229, 255))
+    return rgb
+
+
 def _plain(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
@@ -500,6 +515,7 @@ def verdict_ui(card: ModelCard, case: CaseAnalysis) -> None:
                     score=round(result.score, 6),
                     predicted=case.predicted(result),
                     context=verdict_context(card, case, result),
+                    snapshot=verdict_picture(case, result),
                 )
             except (StoreError, ValueError) as exc:
                 st.error(f"Verdict not saved: {exc}")

@@ -152,7 +152,8 @@ def test_anonymous_visitor_sees_the_sign_in_form_and_no_image(accounts):
     at = _run("pages/browse.py")
     assert not at.exception
     assert [t.label for t in at.text_input] == ["Username", "Password"]
-    assert not at.get("plotly_chart") and not at.get("imgs")
+    assert not at.get("plotly_chart")
+    assert not any(type(e).__name__ == "Image" for e in at.main)
     assert not at.get("page_link")  # not even the menu
 
 

@@ -225,3 +225,10 @@ def test_a_verdict_is_recorded(page_env, app_env) -> None:
     assert ctx.threshold == 0.5 and ctx.model_fingerprint not in ("", "unknown")
     assert "stride" in ctx.map_settings and "tolerance_mm" in ctx.map_settings
     assert not v.model_card.endswith("…") and "architecture=" in v.model_card
+    picture = AuditStore(get_settings().store_dir).snapshot_path(v)
+    assert picture.is_file() and picture.read_bytes()[:4] == b"\x89PNG"
+    # The Audit page shows the picture that verdict was about, with its context.
+    at.switch_page("pages/audit.py").run()
+    _ok(at)
+    assert any(type(e).__name__ == "Image" for e in at.main), "the judged picture is shown"
+    assert any("gradcam" in c.value for c in at.caption)

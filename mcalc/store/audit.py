@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
 import sys
@@ -33,9 +34,11 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mcalc.config import Settings, get_settings
+from mcalc.fileio import atomic_write_bytes
 from mcalc.models.card import ModelCard
 from mcalc.store.marks import check_reader
 from mcalc.store.versioned import StoreReadError, VersionedStore
@@ -287,6 +290,27 @@ class AuditStore:
         )
         return replace(verdict, recorded_at=v.saved_at, version=v.number)
 
+    def snapshot_path(self, verdict: AuditVerdict) -> Path:
+        """Where the picture the reader judged (image with its map) is kept for a verdict."""
+        name = "\x00".join(
+            (verdict.model_id, verdict.image_key, verdict.reader, str(verdict.version))
+        )
+        return self.root / "audit_maps" / f"{hashlib.sha256(name.encode()).hexdigest()[:32]}.png"
+
+    def save_snapshot(self, verdict: AuditVerdict, rgb: np.ndarray) -> Path:
+        """Keep ``rgb`` (``H x W x 3`` uint8, the image with the map as shown) as a PNG."""
+        import cv2
+
+        arr = np.asarray(rgb)
+        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+            raise ValueError(f"expected an H x W x 3 uint8 picture, got {arr.shape} {arr.dtype}")
+        ok, png = cv2.imencode(".png", cv2.cvtColor(arr, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise ValueError("the picture could not be encoded as PNG")
+        path = self.snapshot_path(verdict)
+        atomic_write_bytes(path, png.tobytes())
+        return path
+
     def history(self, model_id: str, image_key: str, reader: str) -> list[AuditVerdict]:
         """Every verdict this reader gave on this image and model, oldest first."""
         record = self.records.load(self._parts(model_id, image_key, reader))
@@ -342,6 +366,7 @@ def record_verdict(
     score: float | None = None,
     predicted: str | None = None,
     context: VerdictContext | None = None,
+    snapshot: np.ndarray | None = None,
 ) -> AuditVerdict:
     """Record a reader's verdict on a model's prediction (the Predict page's one call).
 
@@ -356,6 +381,7 @@ def record_verdict(
         model_card: the model's card (summarised) or a summary string.
         score, predicted: what the model said, as shown to the reader.
         context: what the reader looked at (:class:`VerdictContext`).
+        snapshot: the picture judged (image with its map, RGB uint8), kept beside it.
 
     Returns:
         The stored verdict, with ``recorded_at`` and ``version``.
@@ -376,7 +402,11 @@ def record_verdict(
         predicted=predicted,
         context=context,
     )
-    return AuditStore(_root(store_dir)).record(verdict)
+    store = AuditStore(_root(store_dir))
+    saved = store.record(verdict)
+    if snapshot is not None:
+        store.save_snapshot(saved, snapshot)
+    return saved
 
 
 @dataclass(frozen=True)
