@@ -42,7 +42,17 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "mcalc.viewer",
         ),
     ),
-    ("domain", ("mcalc.models", "mcalc.explain", "mcalc.store", "mcalc.jobs", "mcalc.access")),
+    (
+        "domain",
+        (
+            "mcalc.models",
+            "mcalc.explain",
+            "mcalc.store",
+            "mcalc.jobs",
+            "mcalc.access",
+            "mcalc.report",
+        ),
+    ),
     ("presentation", ("mcalc.present",)),
     ("entry points", ("mcalc.cli", "mcalc.__main__", "pages", "app")),
 ]
