@@ -114,6 +114,8 @@ def judged_ui(model: str) -> None:
     if v.comment:
         c2.caption(f"Comment: {v.comment}")
     c2.caption(f"Model card: {v.model_card or 'n/a'}")
+    with c2:
+        common.case_report_ui(v.image_key.split("/")[0], v.model_id, "audit")
 
 
 def table_ui() -> None:

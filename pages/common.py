@@ -493,3 +493,32 @@ def verdict_inputs(prefix: str, score_slot=None, explanation_slot=None) -> tuple
         key=f"{prefix}_plausible",
     )
     return verdict, {"plausible": True, "implausible": False}.get(plausible)
+
+
+def case_report_ui(case_id: str, model_id: str | None, prefix: str) -> None:
+    """A button that makes the case's PDF report (:mod:`mcalc.report`), then its download."""
+    from mcalc.report import case_report
+
+    key = f"{prefix}_report_{case_id}_{model_id}"
+    if st.button("Make the case report (PDF)", key=f"{prefix}_report_make"):
+        user = current_user()
+        with st.spinner("Writing the case report…"):
+            try:
+                st.session_state[key] = case_report(
+                    current_data_path(),
+                    case_id,
+                    model=model_id,
+                    user=user["name"] if user else "",
+                    settings=settings(),
+                )
+            except McalcError as exc:
+                st.error(f"No report: {exc}")
+    if st.session_state.get(key):
+        st.download_button(
+            f"Download the report of {case_id} (PDF)",
+            st.session_state[key],
+            file_name=f"{case_id}_report.pdf",
+            mime="application/pdf",
+            key=f"{prefix}_report_download",
+            on_click="ignore",
+        )

@@ -629,3 +629,4 @@ if panels:
             st.caption(f"{r.key}: {note}")
     case_score_ui(loaded, xp, case, ctl, slot)
     verdict_ui(card, analysis)
+    common.case_report_ui(case.case_id, card.id, "predict")

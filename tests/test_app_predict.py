@@ -232,3 +232,8 @@ def test_a_verdict_is_recorded(page_env, app_env) -> None:
     _ok(at)
     assert any(type(e).__name__ == "Image" for e in at.main), "the judged picture is shown"
     assert any("gradcam" in c.value for c in at.caption)
+    # ... and makes the case report from there.
+    at.button(key="audit_report_make").click().run()
+    _ok(at)
+    assert not at.error
+    assert [b for b in at.get("download_button") if "report of suspicious-1" in b.proto.label]
