@@ -1,8 +1,8 @@
 """No patient identifier leaves mcalc: a run of the CLI over DICOMs that carry them.
 
 The tiny demo set is copied and every DICOM gets a patient's name, id, birth date,
-accession number, institution, referring physician and full dates. ``scan``, ``predict``
-and ``evaluate`` then run over it (``--json`` and ``--out``), and every byte they print,
+accession number, institution, referring physician and full dates. ``scan``, ``predict``,
+``evaluate`` and ``report`` then run over it (``--json`` and ``--out``), and every byte they print,
 log, cache or write is searched for those values.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import subprocess
 from pathlib import Path
 
 import pydicom
@@ -75,6 +76,10 @@ def test_no_identifier_in_any_output(
             "evaluate", "--model", "spot", "--models", str(spot_registry), "--data", str(data),
             "--json",
         ],
+        "report": [
+            "report", "--data", str(data), "--case", "suspicious-1", "--model", "spot",
+            "--models", str(spot_registry), "--out", str(out / "report.pdf"),
+        ],
     }  # fmt: skip
     for name, argv in runs.items():
         code = main(["--log-level", "DEBUG", *argv])
@@ -86,6 +91,10 @@ def test_no_identifier_in_any_output(
     assert any(p.suffix == ".png" for p in written) and any(p.suffix == ".npy" for p in written)
     for path in written:
         leaks += _leaks(path.read_bytes(), str(path.relative_to(tmp_path)))
+    report = subprocess.run(
+        ["pdftotext", str(out / "report.pdf"), "-"], capture_output=True, text=True, check=True
+    )  # the PDF's streams are compressed: search its text too
+    leaks += _leaks(report.stdout, "the case report's text")
     assert not leaks, "patient identifiers leaked:\n" + "\n".join(leaks)
     # The year alone may be shown; the test data do carry the identifiers (no vacuous pass).
     assert pydicom.dcmread(next(data.rglob("*.dcm"))).PatientID == PHI["PatientID"]
