@@ -283,7 +283,7 @@ def _oidc_configured() -> bool:
 
 def _sign_in_with_provider(accounts: UsersFile) -> dict[str, str] | None:
     """OpenID Connect through ``st.login``; the e-mail must belong to a listed account."""
-    if not st.user.is_logged_in:
+    if not st.user.get("is_logged_in", False):
         st.button("Sign in with your organisation's account", key="app_oidc", on_click=st.login)
         return None
     email = str(st.user.get("email") or "")
@@ -342,7 +342,7 @@ def _sign_out() -> None:
         # A cookie already gone means already signed out.
         with contextlib.suppress(Exception):
             auth.cookie_controller.delete_cookie()
-    if _oidc_configured() and st.user.is_logged_in:
+    if _oidc_configured() and st.user.get("is_logged_in", False):
         st.logout()
 
 

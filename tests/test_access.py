@@ -200,3 +200,19 @@ def test_sidebar_refuses_a_path_outside_the_roots(app_env, tmp_path, monkeypatch
     at.button(key="app_open").click().run()
     assert any("outside the allowed data folders" in e.value for e in at.error)
     assert at.session_state["mcalc_data_path"] == str(app_env)
+
+
+def test_openid_connect_provider_offers_its_sign_in_and_no_image(accounts):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["auth"] = {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "test-only-secret",
+        "client_id": "mcalc",
+        "client_secret": "test-only",
+        "server_metadata_url": "https://idp.invalid/.well-known/openid-configuration",
+    }
+    at.switch_page("pages/browse.py")
+    at.run()
+    assert not at.exception
+    assert at.button(key="app_oidc").label == "Sign in with your organisation's account"
+    assert not at.get("plotly_chart") and not at.get("page_link")
