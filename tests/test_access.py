@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
+import io
 import sys
 from pathlib import Path
 
@@ -11,16 +10,16 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from mcalc.access import AccessError, UsersFile, allows, auth_mode
+from mcalc.cli import main
 from mcalc.config import PathRefused, Settings, check_data_path
 
 APP = "../app.py"
-REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "correct-horse-9"
 
 
 # -- users file ----------------------------------------------------------------------------
 def test_users_file_stores_only_hashes_and_checks_passwords(tmp_path):
-    f = UsersFile(tmp_path / "users.yaml")
+    f = UsersFile(tmp_path / "users.yaml", bcrypt_rounds=4)
     f.add("ana", "reader", password=PASSWORD)
     f.add("root", "admin", password="another-pass-1")
     text = f.path.read_text()
@@ -45,11 +44,11 @@ def test_users_file_stores_only_hashes_and_checks_passwords(tmp_path):
 )
 def test_users_file_refuses_bad_input(tmp_path, name, role, password, message):
     with pytest.raises(AccessError, match=message):
-        UsersFile(tmp_path / "u.yaml").add(name, role, password=password)
+        UsersFile(tmp_path / "u.yaml", bcrypt_rounds=4).add(name, role, password=password)
 
 
 def test_adding_twice_needs_replace(tmp_path):
-    f = UsersFile(tmp_path / "u.yaml")
+    f = UsersFile(tmp_path / "u.yaml", bcrypt_rounds=4)
     f.add("ana", "reader", password=PASSWORD)
     with pytest.raises(AccessError, match="exists"):
         f.add("ana", "admin", password=PASSWORD)
@@ -63,30 +62,24 @@ def test_roles_are_ordered():
     assert allows("admin", "delete_model") and not allows(None, "browse")
 
 
-def test_users_cli_add_list_remove(tmp_path):
-    env = {**os.environ, "MCALC_USERS": str(tmp_path / "u.yaml")}
+def test_users_cli_add_list_remove(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MCALC_USERS", str(tmp_path / "u.yaml"))
 
-    def cli(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "mcalc", "users", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=REPO,
-            timeout=60,
-        )
+    def cli(*args: str, stdin: str = "") -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        code = main(["users", *args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
 
-    done = cli("add", "ana", "--role", "researcher", "--password-stdin", stdin=PASSWORD + "\n")
-    assert done.returncode == 0, done.stderr
+    code, _, err = cli("add", "ana", "--role", "researcher", "--password-stdin", stdin=PASSWORD)
+    assert code == 0, err
     assert PASSWORD not in (tmp_path / "u.yaml").read_text()
-    listed = cli("list")
-    assert "ana\tresearcher" in listed.stdout
-    bad = cli("add", "bob", "--role", "reader")  # no terminal to prompt on
-    assert bad.returncode == 2 and "--password-stdin" in bad.stderr
-    assert cli("remove", "ana").returncode == 0
-    gone = cli("remove", "ana")
-    assert gone.returncode == 2 and "no user 'ana'" in gone.stderr
+    assert "ana\tresearcher" in cli("list")[1]
+    code, _, err = cli("add", "bob", "--role", "reader")  # no terminal to prompt on
+    assert code == 2 and "--password-stdin" in err
+    assert cli("remove", "ana")[0] == 0
+    code, _, err = cli("remove", "ana")
+    assert code == 2 and "no user 'ana'" in err
 
 
 # -- modes ---------------------------------------------------------------------------------
@@ -127,7 +120,7 @@ def _run(page: str = "pages/home.py") -> AppTest:
 
 @pytest.fixture
 def accounts(app_env, tmp_path, monkeypatch) -> UsersFile:
-    users = UsersFile(tmp_path / "users.yaml")
+    users = UsersFile(tmp_path / "users.yaml", bcrypt_rounds=4)
     users.add("rita", "reader", password=PASSWORD)
     users.add("adam", "admin", password=PASSWORD)
     monkeypatch.setenv("MCALC_USERS", str(users.path))
@@ -179,6 +172,7 @@ def test_reader_annotates_as_themselves_and_cannot_open_train(accounts):
     assert any("cannot open this page" in e.value for e in at.error)
 
 
+@pytest.mark.slow  # the Train page imports TensorFlow
 def test_admin_opens_train(accounts):
     at = _sign_in(_run(), "adam")
     at.switch_page("pages/train.py").run()

@@ -23,7 +23,7 @@ def _sign_in(page, url: str, name: str) -> None:
 
 def test_sign_in_and_roles_in_a_browser(app_env, tmp_path):
     require_chromium()
-    users = UsersFile(tmp_path / "users.yaml")
+    users = UsersFile(tmp_path / "users.yaml", bcrypt_rounds=4)
     users.add("rita", "reader", password=PASSWORD)
     users.add("adam", "admin", password=PASSWORD)
     env = {

@@ -65,10 +65,14 @@ class User:
 
 
 class UsersFile:
-    """Read and change the users file at ``path`` (created on the first ``add``)."""
+    """Read and change the users file at ``path`` (created on the first ``add``).
 
-    def __init__(self, path: str | Path) -> None:
+    ``bcrypt_rounds``: the hash's cost (bcrypt's default 12; tests use fewer).
+    """
+
+    def __init__(self, path: str | Path, *, bcrypt_rounds: int = 12) -> None:
         self.path = Path(path)
+        self.bcrypt_rounds = bcrypt_rounds
 
     # -- reading -------------------------------------------------------------------------
     def _load(self) -> dict[str, Any]:
@@ -184,7 +188,7 @@ class UsersFile:
             entry: dict[str, Any] = {"name": name, "roles": [role]}
             if password is not None:
                 entry["password"] = bcrypt.hashpw(
-                    password.encode("utf-8"), bcrypt.gensalt()
+                    password.encode("utf-8"), bcrypt.gensalt(self.bcrypt_rounds)
                 ).decode("ascii")
             if email:
                 entry["email"] = email
