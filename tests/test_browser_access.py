@@ -14,6 +14,9 @@ PASSWORD = "correct-horse-9"
 
 def _sign_in(page, url: str, name: str) -> None:
     page.goto(url, wait_until="networkidle")
+    page.wait_for_timeout(1500)  # the cookie component's rerun
+    wait_for_app_idle(page)
+    page.locator("input[type=password]").wait_for(timeout=60_000)
     page.get_by_label("Username").fill(name)
     page.locator("input[type=password]").fill(PASSWORD)
     page.get_by_role("button", name="Sign in").click()
@@ -38,7 +41,10 @@ def test_sign_in_and_roles_in_a_browser(app_env, tmp_path):
         with browser_page(width=1400, height=1400) as page:
             page.goto(f"{url}/browse", wait_until="networkidle")
             page.get_by_text("Sign in to mcalc").wait_for(timeout=60_000)
+            # The cookie component answers with a rerun: wait until the form is back.
+            page.wait_for_timeout(1500)
             wait_for_app_idle(page)
+            page.locator("input[type=password]").wait_for(timeout=60_000)
             page.screenshot(path=str(ARTIFACTS / "access-anonymous.png"))
             assert page.locator("img, canvas, .js-plotly-plot").count() == 0
             assert page.locator("input[type=password]").count() == 1
