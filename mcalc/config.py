@@ -26,6 +26,9 @@ __all__ = [
     "REPO_ROOT",
     "VIEWS",
     "TIMEPOINTS",
+    "AUTH_CHOICES",
+    "PathRefused",
+    "check_data_path",
 ]
 
 #: The clone: user data lives in it by default (mcalc is installed editable, ``pip install -e .``).
@@ -79,6 +82,14 @@ class Settings:
         demo_seed: seed of the generated demo set.
         max_jobs: training jobs run at once by the app's job queue; later ones wait.
             Env ``MCALC_MAX_JOBS``.
+        users_file: the accounts (user names, roles, bcrypt password hashes). Env
+            ``MCALC_USERS``.
+        auth: ``auto`` (sign-in required as soon as a real dataset is in use or accounts
+            exist; the synthetic demo alone runs without), ``on`` or ``off`` (the operator
+            turns accounts off explicitly; every page says so). Env ``MCALC_AUTH``.
+        data_roots: folders that datasets may be opened from (besides the demo folder and
+            ``data_dir``); empty: only those two. Env ``MCALC_DATA_ROOTS``, separated by
+            ``os.pathsep`` (``:``).
     """
 
     data_dir: Path | None = None
@@ -92,6 +103,9 @@ class Settings:
     demo_cases: int = 12
     demo_seed: int = 0
     max_jobs: int = 1
+    users_file: Path = REPO_ROOT / "data" / "users.yaml"
+    auth: str = "auto"
+    data_roots: tuple[Path, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
 
     def with_overrides(self, **changes: Any) -> Settings:
@@ -114,6 +128,63 @@ def get_settings() -> Settings:
         demo_cases=_env_int("MCALC_DEMO_CASES", base.demo_cases),
         demo_seed=_env_int("MCALC_DEMO_SEED", base.demo_seed),
         max_jobs=_env_int("MCALC_MAX_JOBS", base.max_jobs),
+        users_file=_env_path("MCALC_USERS", base.users_file),
+        auth=_env_auth(),
+        data_roots=tuple(
+            Path(p).expanduser()
+            for p in os.environ.get("MCALC_DATA_ROOTS", "").split(os.pathsep)
+            if p.strip()
+        ),
+    )
+
+
+#: Values of ``MCALC_AUTH``.
+AUTH_CHOICES: tuple[str, ...] = ("auto", "on", "off")
+
+
+def _env_auth() -> str:
+    value = os.environ.get("MCALC_AUTH", "").strip().lower() or "auto"
+    if value not in AUTH_CHOICES:
+        raise ValueError(f"MCALC_AUTH must be one of {', '.join(AUTH_CHOICES)}, got {value!r}")
+    return value
+
+
+class PathRefused(ValueError):
+    """A dataset path outside the allowed data roots."""
+
+
+def allowed_roots(settings: Settings) -> list[Path]:
+    """The folders datasets may be opened from: demo folder, ``data_dir``, ``data_roots``."""
+    roots = [settings.demo_dir, *settings.data_roots]
+    if settings.data_dir is not None:
+        roots.append(settings.data_dir if settings.data_dir.is_dir() else settings.data_dir.parent)
+    return [Path(os.path.realpath(r)) for r in roots]
+
+
+def check_data_path(path: str | Path, settings: Settings) -> Path:
+    """The resolved ``path`` if it lies inside an allowed data root; else :class:`PathRefused`.
+
+    Symbolic links and ``..`` are resolved first (``os.path.realpath``), so neither can lead
+    out of a root. The error names the roots and the setting that adds one.
+
+    >>> s = Settings(demo_dir=Path("/srv/demo"), data_roots=(Path("/srv/data"),))
+    >>> str(check_data_path("/srv/data/x/../y", s))
+    '/srv/data/y'
+    >>> check_data_path("/srv/data/../etc", s)  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    PathRefused: /srv/etc is outside the allowed data folders (/srv/demo, /srv/data); ...
+    """
+    text = str(path).strip()
+    if not text:
+        raise PathRefused("no path given: type a dataset folder or manifest CSV")
+    real = Path(os.path.realpath(Path(text).expanduser()))
+    roots = allowed_roots(settings)
+    if any(real == r or r in real.parents for r in roots):
+        return real
+    shown = ", ".join(str(r) for r in roots)
+    raise PathRefused(
+        f"{real} is outside the allowed data folders ({shown}); add its folder to "
+        f"MCALC_DATA_ROOTS (separated by {os.pathsep!r}) to open it"
     )
 
 

@@ -596,7 +596,10 @@ def import_ui(index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
     st.success(plan.report.text())
     if st.button("Import", key="annotate_import", type="primary"):
         try:
-            done = apply_import(store(), plan, mode=mode)
+            signed_in = common.current_user()
+            done = apply_import(
+                store(), plan, mode=mode, as_reader=signed_in["name"] if signed_in else None
+            )
         except StoreError as exc:
             st.error(str(exc))
             return

@@ -82,6 +82,42 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
         st.success(f"Verdict saved for {v.model_id} on {v.image_key} (version {v.version}).")
 
 
+def judged_ui(model: str) -> None:
+    """One verdict with the picture its reader judged (image and map as shown)."""
+    store = AuditStore(common.settings().store_dir)
+    verdicts = store.verdicts(model)
+    if not verdicts:
+        return
+    st.markdown("**What a verdict was about**")
+    labels = [f"{v.image_key} · {v.reader} · {v.recorded_at} (v{v.version})" for v in verdicts]
+    pick = st.selectbox(
+        "Verdict", range(len(verdicts)), format_func=labels.__getitem__, key="audit_judged"
+    )
+    v = verdicts[pick]
+    c1, c2 = st.columns([2, 1])
+    picture = store.snapshot_path(v)
+    if picture.is_file():
+        c1.image(str(picture), caption=f"{v.image_key} as {v.reader} saw it", width="stretch")
+    else:
+        c1.info("No picture was kept with this verdict (recorded before pictures were kept).")
+    ctx = v.context
+    c2.markdown(
+        f"**{v.score_verdict}** with score {v.score if v.score is not None else 'n/a'} "
+        f"({v.predicted or 'no decision shown'}); explanation "
+        f"{ {True: 'plausible', False: 'implausible', None: 'not judged'}[v.explanation_plausible] }"
+    )
+    if ctx is not None:
+        c2.caption(
+            f"Map: {ctx.text()}; threshold source: {ctx.threshold_source or 'n/a'}; model "
+            f"fingerprint `{ctx.model_fingerprint}`; settings {ctx.map_settings}"
+        )
+    if v.comment:
+        c2.caption(f"Comment: {v.comment}")
+    c2.caption(f"Model card: {v.model_card or 'n/a'}")
+    with c2:
+        common.case_report_ui(v.image_key.split("/")[0], v.model_id, "audit")
+
+
 def table_ui() -> None:
     st.subheader("Audit table per model")
     try:
@@ -108,6 +144,7 @@ def table_ui() -> None:
     st.dataframe(s.disagreements.drop(columns=["model_card"]), hide_index=True, width="stretch")
     with st.expander("All verdicts"):
         st.dataframe(s.table, hide_index=True, width="stretch")
+    judged_ui(model)
     try:
         st.download_button(
             "Download the audit table (CSV)",

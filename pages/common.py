@@ -12,6 +12,7 @@ within one script run, so the page gets the same frame either way.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import threading
 from pathlib import Path
@@ -20,8 +21,9 @@ import pandas as pd
 import streamlit as st
 
 from mcalc import viewer
+from mcalc.access import AuthMode, UsersFile, allows, auth_mode, required_role
 from mcalc.cache import ImageCache
-from mcalc.config import Settings, get_settings, prepare_tensorflow
+from mcalc.config import PathRefused, Settings, check_data_path, get_settings, prepare_tensorflow
 from mcalc.dataset import open_dataset
 from mcalc.dataset.records import DatasetIndex
 from mcalc.errors import McalcError
@@ -31,6 +33,7 @@ DATA_KEY = "mcalc_data_path"
 # stale "frame already drawn" behind for the next run (session_state writes made while a
 # stop unwinds are not reliable; a plain attribute is).
 _RUN = threading.local()
+_AUTH = threading.local()
 
 #: The app's pages: (script, title, icon). One list for st.navigation and the sidebar menu;
 #: pages whose script does not exist (yet) are left out.
@@ -224,7 +227,14 @@ def _keep_typed() -> None:
 
 def _open_typed() -> None:
     _keep_typed()
-    st.session_state[DATA_KEY] = str(st.session_state["app_data_input"]).strip()
+    typed = str(st.session_state["app_data_input"]).strip()
+    try:
+        check_data_path(typed, settings())
+    except PathRefused as exc:
+        st.session_state["app_data_refused"] = str(exc)
+        return
+    st.session_state.pop("app_data_refused", None)
+    st.session_state[DATA_KEY] = typed
 
 
 def _open_demo() -> None:
@@ -255,20 +265,190 @@ def sidebar() -> None:
         c1, c2 = st.columns(2)
         c1.button("Open", key="app_open", width="stretch", on_click=_open_typed)
         c2.button("Demo data", key="app_demo", width="stretch", on_click=_open_demo)
+        refused = st.session_state.get("app_data_refused")
+        if refused:
+            st.error(f"Not opened: {refused}.")
         index = current_index()
         if index is not None:
             label = "SYNTHETIC demo" if index.synthetic else index.source
             st.caption(f"{len(index.cases)} cases · {len(index.images())} images · {label}")
 
 
-def frame() -> None:
-    """Page config, first-start demo data and the shared sidebar; once per script run."""
-    prepare_tensorflow()  # before any page imports TensorFlow
-    if getattr(_RUN, "frame_done", False):
+# -- accounts -----------------------------------------------------------------------------
+#: The signed-in account of this browser session: {"name": ..., "role": ...}.
+USER_KEY = "mcalc_user"
+
+
+def users_file() -> UsersFile:
+    return UsersFile(settings().users_file)
+
+
+def current_mode() -> AuthMode:
+    """Demo (no accounts), accounts (sign-in required) or off, for the dataset in use."""
+    return auth_mode(settings(), current_data_path(), has_users=users_file().exists())
+
+
+def current_user() -> dict[str, str] | None:
+    """The signed-in account (``name``, ``role``), or ``None`` (demo mode, accounts off)."""
+    user = st.session_state.get(USER_KEY)
+    return dict(user) if isinstance(user, dict) else None
+
+
+def current_role() -> str:
+    """The role that decides what this visitor may do; without accounts, every role."""
+    user = current_user()
+    return user["role"] if user else "admin"
+
+
+def _oidc_configured() -> bool:
+    """Whether ``.streamlit/secrets.toml`` has an ``[auth]`` section for ``st.login``."""
+    try:
+        return "auth" in st.secrets
+    except Exception:  # no secrets file at all: Streamlit raises its own types
+        return False
+
+
+def _sign_in_with_provider(accounts: UsersFile) -> dict[str, str] | None:
+    """OpenID Connect through ``st.login``; the e-mail must belong to a listed account."""
+    if not st.user.get("is_logged_in", False):
+        st.button("Sign in with your organisation's account", key="app_oidc", on_click=st.login)
+        return None
+    email = str(st.user.get("email") or "")
+    user = accounts.by_email(email)
+    if user is None:
+        st.error(
+            f"{email or 'This account'} has no mcalc role. Ask an admin to run "
+            f"`python -m mcalc users add NAME --email {email or 'EMAIL'} --oidc --role reader`."
+        )
+        st.button("Sign out", key="app_oidc_out", on_click=st.logout)
+        return None
+    return {"name": user.name, "role": user.role, "via": "oidc"}
+
+
+def _sign_in_with_password(accounts: UsersFile) -> dict[str, str] | None:
+    """streamlit-authenticator's form over the users file's bcrypt hashes."""
+    import streamlit_authenticator as stauth
+
+    config = accounts.authenticator_config()
+    auth = stauth.Authenticate(
+        config["credentials"],
+        config["cookie"]["name"],
+        config["cookie"]["key"],
+        config["cookie"]["expiry_days"],
+        auto_hash=False,  # the file holds hashes only; never hash (or accept) plain text
+    )
+    _AUTH.current = auth
+    try:
+        auth.login(
+            location="main",
+            max_login_attempts=None,
+            fields={"Form name": "Sign in to mcalc", "Login": "Sign in"},
+            key="app_login",
+        )
+    except Exception as exc:  # the library raises its own error types (LoginError...)
+        st.error(f"Sign-in failed: {exc}")
+        return None
+    status = st.session_state.get("authentication_status")
+    if status is False:
+        st.error("Wrong user name or password.")
+    if not status:
+        return None
+    user = accounts.get(str(st.session_state.get("username")))
+    if user is None:  # removed since the cookie was issued
+        return None
+    return {"name": user.name, "role": user.role, "via": "password"}
+
+
+def _sign_out() -> None:
+    st.session_state.pop(USER_KEY, None)
+    for key in ("authentication_status", "username", "name", "roles"):
+        st.session_state[key] = None
+    st.session_state["logout"] = True  # streamlit-authenticator then ignores its cookie
+    auth = getattr(_AUTH, "current", None)
+    if auth is not None:
+        # A cookie already gone means already signed out.
+        with contextlib.suppress(Exception):
+            auth.cookie_controller.delete_cookie()
+    if _oidc_configured() and st.user.get("is_logged_in", False):
+        st.logout()
+
+
+def access_gate() -> None:
+    """Sign-in when the mode asks for it: nothing else (no image) is drawn until then."""
+    mode = current_mode()
+    if mode.kind == "demo":
+        st.session_state.pop(USER_KEY, None)
+        st.sidebar.caption(":orange-background[demo mode, no accounts] synthetic data only")
         return
-    st.set_page_config(page_title="mcalc", page_icon=":material/biotech:", layout="wide")
-    ensure_demo()
-    sidebar()
+    if mode.kind == "off":
+        st.session_state.pop(USER_KEY, None)
+        st.warning(
+            "Accounts are turned off (`MCALC_AUTH=off`): anyone who reaches this server sees "
+            "every image and writes under any name.",
+            icon=":material/lock_open:",
+        )
+        return
+    if current_user() is not None:
+        accounts = users_file()
+        known = accounts.get(current_user()["name"])  # type: ignore[index]
+        if known is not None:  # role changes take effect at once; removal signs out
+            st.session_state[USER_KEY] = {**current_user(), "role": known.role}  # type: ignore[dict-item]
+            return
+        _sign_out()
+    accounts = users_file()
+    st.title("mcalc")
+    st.caption(f"{mode.reason}.")
+    if not accounts.exists() and not _oidc_configured():
+        st.error(
+            f"No accounts exist yet ({accounts.path}). Create the first one on the server: "
+            "`python -m mcalc users add NAME --role admin`. (To run without accounts, which "
+            "shows every image to anyone who reaches this server, set `MCALC_AUTH=off`.)"
+        )
+        st.stop()
+    user = _sign_in_with_provider(accounts) if _oidc_configured() else None
+    if user is None and accounts.exists():
+        user = _sign_in_with_password(accounts)
+    if user is None:
+        st.stop()
+    st.session_state[USER_KEY] = user
+    st.rerun()
+
+
+def user_box() -> None:
+    """Who is signed in, in the sidebar, with a sign-out button."""
+    user = current_user()
+    if user is None:
+        return
+    with st.sidebar:
+        st.caption(f"Signed in as **{user['name']}** ({user['role']})")
+        st.button("Sign out", key="app_sign_out", on_click=_sign_out)
+
+
+def require(action: str) -> None:
+    """Stop the page with a message when the visitor's role may not ``action``."""
+    if not allows(current_role(), action):
+        st.error(
+            f"Your role ({current_role()}) cannot open this page: it needs "
+            f"{required_role(action)} or above. Ask an admin."
+        )
+        st.stop()
+
+
+def frame(action: str | None = None) -> None:
+    """Page config, sign-in, first-start demo data and the shared sidebar; once per script run.
+
+    ``action``: what the page does (a key of :data:`mcalc.access.ACTIONS`); a role that may
+    not do it gets a message and the page stops (checked on every call).
+    """
+    prepare_tensorflow()  # before any page imports TensorFlow
+    if not getattr(_RUN, "frame_done", False):
+        st.set_page_config(page_title="mcalc", page_icon=":material/biotech:", layout="wide")
+        access_gate()
+        ensure_demo()
+        sidebar()
+        user_box()
+    if action is not None:
+        require(action)
 
 
 def run_app() -> None:
@@ -340,3 +520,32 @@ def verdict_inputs(prefix: str, score_slot=None, explanation_slot=None) -> tuple
         key=f"{prefix}_plausible",
     )
     return verdict, {"plausible": True, "implausible": False}.get(plausible)
+
+
+def case_report_ui(case_id: str, model_id: str | None, prefix: str) -> None:
+    """A button that makes the case's PDF report (:mod:`mcalc.report`), then its download."""
+    from mcalc.report import case_report
+
+    key = f"{prefix}_report_{case_id}_{model_id}"
+    if st.button("Make the case report (PDF)", key=f"{prefix}_report_make"):
+        user = current_user()
+        with st.spinner("Writing the case report…"):
+            try:
+                st.session_state[key] = case_report(
+                    current_data_path(),
+                    case_id,
+                    model=model_id,
+                    user=user["name"] if user else "",
+                    settings=settings(),
+                )
+            except McalcError as exc:
+                st.error(f"No report: {exc}")
+    if st.session_state.get(key):
+        st.download_button(
+            f"Download the report of {case_id} (PDF)",
+            st.session_state[key],
+            file_name=f"{case_id}_report.pdf",
+            mime="application/pdf",
+            key=f"{prefix}_report_download",
+            on_click="ignore",
+        )

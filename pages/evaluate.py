@@ -43,7 +43,7 @@ from mcalc.present.froc_figures import froc_figure, summary_rows
 from mcalc.present.report import evaluation_report
 from pages import common
 
-common.frame()
+common.frame("evaluate")
 
 RESULTS_KEY = "evaluate_results"
 ERRORS_KEY = "evaluate_errors"

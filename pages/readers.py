@@ -1,4 +1,4 @@
-"""The reader's name, asked once per session and shared by the Annotate and Audit pages."""
+"""The reader's name: the signed-in user, or (demo mode, accounts off) asked once per session."""
 
 from __future__ import annotations
 
@@ -11,8 +11,16 @@ from pages.state import READER_KEY
 def reader_ui(prefix: str) -> str | None:
     """A name field (pre-filled from the session); returns the valid name or ``None``.
 
-    Draws an info or error message when the name is missing or invalid.
+    Draws an info or error message when the name is missing or invalid. When accounts are
+    on, the signed-in user is the reader (no name field: nobody writes under another name).
     """
+    from pages.common import current_user
+
+    user = current_user()
+    if user is not None:
+        st.caption(f"Reader: **{user['name']}** (signed in; saved with every mark and verdict)")
+        st.session_state[READER_KEY] = user["name"]
+        return user["name"]
     widget = f"{prefix}_reader_input"
     if widget not in st.session_state and st.session_state.get(READER_KEY):
         st.session_state[widget] = st.session_state[READER_KEY]

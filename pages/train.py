@@ -31,7 +31,7 @@ from mcalc.models.weights import WeightsInfo, resolve_weights
 from mcalc.present.train_figures import curves_figure
 from pages import common, state
 
-common.frame()
+common.frame("train")
 
 REFRESH_S = 1.5
 NOTICE_KEY = "train_notice"
@@ -267,7 +267,8 @@ def hyper_ui(
 def launch(config: TrainConfig, settings: Settings) -> None:
     """Submit the job; the outcome is shown as a notice on the next run."""
     try:
-        job = jobs.submit(config, settings)
+        signed_in = common.current_user()
+        job = jobs.submit(config, settings, user=signed_in["name"] if signed_in else "")
     except McalcError as exc:
         _notice("error", f"Not launched: {exc}")
         return

@@ -14,6 +14,15 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 
+# poppler-utils: pdftotext reads the case reports back (tests/test_report.py).
+if ! command -v pdftotext >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq poppler-utils >/dev/null
+  fi
+fi
+
 python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 
 ruff check .

@@ -152,7 +152,8 @@ def test_first_start_generates_the_demo_set(monkeypatch, tmp_path):
     assert {m.label: m.value for m in at.metric}["Cases"] == "3"
 
 
-def test_sidebar_open_button_switches_dataset_on_any_page(app_env, tmp_path):
+def test_sidebar_open_button_switches_dataset_on_any_page(app_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("MCALC_DATA_ROOTS", str(tmp_path))  # allowed, but holds no dataset
     at = _run("pages/browse.py")
     at.text_input(key="app_data_input").input(str(tmp_path / "nope"))
     at.button(key="app_open").click().run()

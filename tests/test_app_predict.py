@@ -205,7 +205,7 @@ def test_no_model_is_an_invitation_to_train(app_env, tmp_path, monkeypatch) -> N
 
 def test_a_verdict_is_recorded(page_env, app_env) -> None:
     from mcalc.config import get_settings
-    from mcalc.store.audit import audit_table
+    from mcalc.store.audit import AuditStore, audit_table
 
     at = _open()
     at.text_input(key="predict_reader_input").input("Dr Test").run()
@@ -214,6 +214,26 @@ def test_a_verdict_is_recorded(page_env, app_env) -> None:
     at.radio(key="predict_plausible").set_value("plausible")
     at.button(key="FormSubmitter:predict_verdict_form-Save verdict").click().run()
     _ok(at)
-    assert any("Verdict saved" in s.value for s in at.success)
+    assert any("Saved: Dr Test on suspicious-1/CC_recent" in s.value for s in at.success)
+    # The form keeps what was recorded, and the saved record is shown.
+    assert at.radio(key="predict_plausible").value == "plausible"
     summary = audit_table(get_settings(), "spot")
     assert summary.n_verdicts == 1 and summary.plausible_rate == 1.0
+    (v,) = AuditStore(get_settings().store_dir).verdicts("spot")
+    ctx = v.context
+    assert ctx is not None and ctx.method == "gradcam" and ctx.layer and ctx.target
+    assert ctx.threshold == 0.5 and ctx.model_fingerprint not in ("", "unknown")
+    assert "stride" in ctx.map_settings and "tolerance_mm" in ctx.map_settings
+    assert not v.model_card.endswith("…") and "architecture=" in v.model_card
+    picture = AuditStore(get_settings().store_dir).snapshot_path(v)
+    assert picture.is_file() and picture.read_bytes()[:4] == b"\x89PNG"
+    # The Audit page shows the picture that verdict was about, with its context.
+    at.switch_page("pages/audit.py").run()
+    _ok(at)
+    assert any(type(e).__name__ == "Image" for e in at.main), "the judged picture is shown"
+    assert any("gradcam" in c.value for c in at.caption)
+    # ... and makes the case report from there.
+    at.button(key="audit_report_make").click().run()
+    _ok(at)
+    assert not at.error
+    assert [b for b in at.get("download_button") if "report of suspicious-1" in b.proto.label]

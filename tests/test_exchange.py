@@ -316,3 +316,12 @@ def test_lazy_shapes_reads_only_what_is_asked():
     assert shapes["b"] == (10, 20) and shapes["b"] == (10, 20) and calls == ["b"]
     with pytest.raises(KeyError):
         shapes["z"]
+
+
+def test_a_signed_in_reader_cannot_import_another_readers_marks(tmp_path):
+    store = MarkStore(tmp_path)
+    plan = parse_points_csv(points_csv([_marks()]), IMAGES)  # marks of "ann"
+    with pytest.raises(StoreError, match="marks of ann; signed in as bob"):
+        apply_import(store, plan, as_reader="bob")
+    assert store.readers(K1) == []  # nothing written
+    assert apply_import(store, plan, as_reader="ann") == [(K1, "ann", 1)]

@@ -548,3 +548,9 @@ def test_freeze_plan_counts_and_blocks():
     }
     assert {b.block: b.status for b in partial.blocks}["conv2"] == "trains"
     assert sum(b.trainable for b in head.blocks) == head.trainable_params
+
+
+def test_a_job_keeps_who_submitted_it(tiny_demo, settings):
+    job = jobs.submit(tiny(tiny_demo), settings, start=False, user="ana")
+    assert jobs.get_job(job.id, settings).user == "ana"  # read back from status.json
+    jobs.cancel(job.id, settings)

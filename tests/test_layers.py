@@ -42,7 +42,18 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "mcalc.viewer",
         ),
     ),
-    ("domain", ("mcalc.models", "mcalc.explain", "mcalc.store", "mcalc.jobs", "mcalc.temporal")),
+    (
+        "domain",
+        (
+            "mcalc.models",
+            "mcalc.explain",
+            "mcalc.store",
+            "mcalc.jobs",
+            "mcalc.access",
+            "mcalc.report",
+            "mcalc.temporal",
+        ),
+    ),
     ("presentation", ("mcalc.present",)),
     ("entry points", ("mcalc.cli", "mcalc.__main__", "pages", "app")),
 ]

@@ -17,7 +17,9 @@ from pathlib import Path
 from mcalc.cli.manifest import register_commands as register_manifest_commands
 from mcalc.cli.models import register_commands as register_model_commands
 from mcalc.cli.predict import register_commands as register_predict_commands
+from mcalc.cli.report import register_commands as register_report_commands
 from mcalc.cli.temporal import register_commands as register_temporal_commands
+from mcalc.cli.users import register_commands as register_user_commands
 from mcalc.config import get_settings, prepare_tensorflow
 from mcalc.errors import McalcError
 from mcalc.progress import TerminalProgress
@@ -121,6 +123,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_predict_commands(sub)
     register_manifest_commands(sub)
     register_temporal_commands(sub)
+    register_user_commands(sub)
+    register_report_commands(sub)
     return parser
 
 

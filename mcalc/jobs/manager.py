@@ -109,6 +109,7 @@ class Job:
         cancel_requested: a cancel was asked for while it ran.
         fingerprint: hash of the configuration (double-submit protection).
         model_path: the registered model's folder when done.
+        user: who submitted it (the signed-in user; empty without accounts).
     """
 
     id: str
@@ -129,6 +130,7 @@ class Job:
     cancel_requested: bool = False
     fingerprint: str = ""
     model_path: str | None = None
+    user: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -265,7 +267,9 @@ def _model_id(config: TrainConfig, models_dir: Path, jobs: list[Job]) -> str:
     return model_id
 
 
-def submit(config: TrainConfig, settings: Settings | None = None, *, start: bool = True) -> Job:
+def submit(
+    config: TrainConfig, settings: Settings | None = None, *, start: bool = True, user: str = ""
+) -> Job:
     """Check a job, queue it, and (with ``start``) start it if no other job runs.
 
     Everything is validated before a process is launched (see
@@ -277,6 +281,7 @@ def submit(config: TrainConfig, settings: Settings | None = None, *, start: bool
             folders are taken from ``settings``; an unset model id is chosen here.
         settings: where jobs, runs and models live (default: the environment's).
         start: run a scheduler step right away.
+        user: who submits it (kept in the job's status).
 
     Returns:
         The job (queued, or running if it could start).
@@ -318,6 +323,7 @@ def submit(config: TrainConfig, settings: Settings | None = None, *, start: bool
             run_dir=str(Path(str(config.runs_dir)) / str(config.model_id)),
             created=now,
             fingerprint=fingerprint,
+            user=user,
         )
         try:
             folder.mkdir(parents=True)

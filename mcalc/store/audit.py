@@ -25,16 +25,20 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import math
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from mcalc.config import Settings, get_settings
+from mcalc.fileio import atomic_write_bytes
 from mcalc.models.card import ModelCard
 from mcalc.store.marks import check_reader
 from mcalc.store.versioned import StoreReadError, VersionedStore
@@ -42,6 +46,7 @@ from mcalc.store.versioned import StoreReadError, VersionedStore
 __all__ = [
     "SCORE_VERDICTS",
     "AuditVerdict",
+    "VerdictContext",
     "AuditStore",
     "AuditSummary",
     "card_summary",
@@ -63,6 +68,7 @@ AUDIT_COLUMNS: tuple[str, ...] = (
     "explanation_plausible",
     "score",
     "predicted",
+    "explanation",
     "comment",
     "recorded_at",
     "version",
@@ -70,9 +76,12 @@ AUDIT_COLUMNS: tuple[str, ...] = (
 )
 
 
-def card_summary(card: ModelCard | Mapping[str, Any] | str | None, max_len: int = 300) -> str:
+def card_summary(
+    card: ModelCard | Mapping[str, Any] | str | None, max_len: int | None = None
+) -> str:
     """A one-line summary of a model card (or the text given), for the audit record
-    (:meth:`mcalc.models.card.ModelCard.summary_line`).
+    (:meth:`mcalc.models.card.ModelCard.summary_line`); whole unless ``max_len`` is given
+    (the record keeps the summary whole: a summary cut mid-word said less than was judged).
 
     Example:
         >>> card_summary({"architecture": "resnet50", "task": "patch", "classes": ["n", "c"]})
@@ -80,11 +89,12 @@ def card_summary(card: ModelCard | Mapping[str, Any] | str | None, max_len: int 
     """
     if card is None:
         return ""
+    limit = sys.maxsize if max_len is None else max_len
     if isinstance(card, str):
-        return card[:max_len]
+        return card[:limit]
     if not isinstance(card, ModelCard):
         card = ModelCard.from_json(card)
-    return card.summary_line(max_len)
+    return card.summary_line(limit)
 
 
 def _verdict(value: str | bool) -> str:
@@ -95,6 +105,56 @@ def _verdict(value: str | bool) -> str:
             f"score verdict must be one of {SCORE_VERDICTS} (or a bool), got {value!r}"
         )
     return value
+
+
+@dataclass(frozen=True)
+class VerdictContext:
+    """What the reader looked at when judging: enough to show the same map again.
+
+    Attributes:
+        model_fingerprint: the model file's key (:meth:`ModelCard.fingerprint`).
+        method: explanation method (``gradcam`` ...); ``None``: no explanation shown.
+        layer: the layer explained.
+        target: the class explained.
+        scope: which patches were stitched into the map.
+        threshold: the decision threshold the prediction used, and its source.
+        map_settings: sliding window and map display settings (stride, batch, ...).
+    """
+
+    model_fingerprint: str = ""
+    method: str | None = None
+    layer: str | None = None
+    target: str | None = None
+    scope: str | None = None
+    threshold: float | None = None
+    threshold_source: str = ""
+    map_settings: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "model_fingerprint": self.model_fingerprint,
+            "method": self.method,
+            "layer": self.layer,
+            "target": self.target,
+            "scope": self.scope,
+            "threshold": self.threshold,
+            "threshold_source": self.threshold_source,
+            "map_settings": dict(self.map_settings),
+        }
+
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any] | None) -> VerdictContext | None:
+        if not raw:
+            return None
+        known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
+        return cls(**known)
+
+    def text(self) -> str:
+        """One line for tables: ``gradcam · conv2 · calcification · threshold 0.5``."""
+        parts = [p for p in (self.method, self.layer, self.target) if p]
+        if self.threshold is not None:
+            parts.append(f"threshold {self.threshold:g}")
+        return " · ".join(parts) or "no explanation"
 
 
 @dataclass(frozen=True)
@@ -112,6 +172,8 @@ class AuditVerdict:
         comment: free text.
         score: the model's score the reader saw, if any.
         predicted: the model's predicted class the reader saw, if any.
+        context: what the reader looked at (method, layer, class, map settings,
+            threshold, model fingerprint); ``None`` in records made before it was kept.
         recorded_at: UTC time of the save (set by the store).
         version: version number in the record's history (set by the store).
     """
@@ -125,6 +187,7 @@ class AuditVerdict:
     model_card: str = ""
     score: float | None = None
     predicted: str | None = None
+    context: VerdictContext | None = None
     recorded_at: str = ""
     version: int = 0
 
@@ -162,6 +225,7 @@ class AuditVerdict:
             "comment": self.comment,
             "score": self.score,
             "predicted": self.predicted,
+            "context": None if self.context is None else self.context.to_dict(),
         }
 
     @classmethod
@@ -179,6 +243,7 @@ class AuditVerdict:
                 model_card=str(raw.get("model_card", "")),
                 score=raw.get("score"),
                 predicted=raw.get("predicted"),
+                context=VerdictContext.from_dict(raw.get("context")),
                 recorded_at=recorded_at,
                 version=version,
             )
@@ -187,7 +252,11 @@ class AuditVerdict:
 
     def row(self) -> dict[str, Any]:
         d = self.to_payload()
-        d.update(recorded_at=self.recorded_at, version=self.version)
+        d.update(
+            recorded_at=self.recorded_at,
+            version=self.version,
+            explanation="" if self.context is None else self.context.text(),
+        )
         return {k: d[k] for k in AUDIT_COLUMNS}
 
 
@@ -220,6 +289,27 @@ class AuditStore:
             action="verdict",
         )
         return replace(verdict, recorded_at=v.saved_at, version=v.number)
+
+    def snapshot_path(self, verdict: AuditVerdict) -> Path:
+        """Where the picture the reader judged (image with its map) is kept for a verdict."""
+        name = "\x00".join(
+            (verdict.model_id, verdict.image_key, verdict.reader, str(verdict.version))
+        )
+        return self.root / "audit_maps" / f"{hashlib.sha256(name.encode()).hexdigest()[:32]}.png"
+
+    def save_snapshot(self, verdict: AuditVerdict, rgb: np.ndarray) -> Path:
+        """Keep ``rgb`` (``H x W x 3`` uint8, the image with the map as shown) as a PNG."""
+        import cv2
+
+        arr = np.asarray(rgb)
+        if arr.ndim != 3 or arr.shape[2] != 3 or arr.dtype != np.uint8:
+            raise ValueError(f"expected an H x W x 3 uint8 picture, got {arr.shape} {arr.dtype}")
+        ok, png = cv2.imencode(".png", cv2.cvtColor(arr, cv2.COLOR_RGB2BGR))
+        if not ok:
+            raise ValueError("the picture could not be encoded as PNG")
+        path = self.snapshot_path(verdict)
+        atomic_write_bytes(path, png.tobytes())
+        return path
 
     def history(self, model_id: str, image_key: str, reader: str) -> list[AuditVerdict]:
         """Every verdict this reader gave on this image and model, oldest first."""
@@ -275,6 +365,8 @@ def record_verdict(
     model_card: ModelCard | Mapping[str, Any] | str | None = None,
     score: float | None = None,
     predicted: str | None = None,
+    context: VerdictContext | None = None,
+    snapshot: np.ndarray | None = None,
 ) -> AuditVerdict:
     """Record a reader's verdict on a model's prediction (the Predict page's one call).
 
@@ -288,6 +380,8 @@ def record_verdict(
         comment: free text.
         model_card: the model's card (summarised) or a summary string.
         score, predicted: what the model said, as shown to the reader.
+        context: what the reader looked at (:class:`VerdictContext`).
+        snapshot: the picture judged (image with its map, RGB uint8), kept beside it.
 
     Returns:
         The stored verdict, with ``recorded_at`` and ``version``.
@@ -306,8 +400,13 @@ def record_verdict(
         model_card=card_summary(model_card),
         score=score,
         predicted=predicted,
+        context=context,
     )
-    return AuditStore(_root(store_dir)).record(verdict)
+    store = AuditStore(_root(store_dir))
+    saved = store.record(verdict)
+    if snapshot is not None:
+        store.save_snapshot(saved, snapshot)
+    return saved
 
 
 @dataclass(frozen=True)

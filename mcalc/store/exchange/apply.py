@@ -15,7 +15,7 @@ log = logging.getLogger(__name__)
 
 
 def apply_import(
-    store: MarkStore, plan: ImportPlan, *, mode: str = "add"
+    store: MarkStore, plan: ImportPlan, *, mode: str = "add", as_reader: str | None = None
 ) -> list[tuple[str, str, int]]:
     """Write a validated import into the store, completely or not at all.
 
@@ -25,6 +25,8 @@ def apply_import(
         mode: ``add`` (imported marks join the stored ones; a mark with the same id is
             replaced) or ``replace`` (the imported marks become the image's marks; the
             old ones stay in the history).
+        as_reader: the signed-in reader when accounts are on: a plan that carries another
+            reader's marks is refused (a reader writes only their own marks).
 
     Returns:
         ``(image_key, reader, new version)`` per record written.
@@ -38,6 +40,13 @@ def apply_import(
         raise ValueError(f"mode must be 'add' or 'replace', got {mode!r}")
     if not plan.report.ok or not plan.marks:
         raise ImportValidationError(plan.report)
+    if as_reader is not None:
+        others = sorted({m.reader for m in plan.marks if m.reader != as_reader})
+        if others:
+            raise StoreError(
+                f"the file holds marks of {', '.join(others)}; signed in as {as_reader}, you "
+                "can import only your own marks (remove the reader column, or ask that reader)"
+            )
     snapshots: list[tuple[tuple[str, str], bytes | None]] = []
     done: list[tuple[str, str, int]] = []
     try:

@@ -1,0 +1,22 @@
+"""Who may see and change what: accounts, roles and the sign-in mode.
+
+A domain package without streamlit: the users file (names, roles, bcrypt hashes) and the
+rules the app's frame and the CLI apply. See :mod:`mcalc.access.users` and
+:mod:`mcalc.access.roles`.
+"""
+
+from mcalc.access.roles import ACTIONS, ROLES, AuthMode, allows, auth_mode, required_role
+from mcalc.access.users import AccessError, User, UsersFile, check_username
+
+__all__ = [
+    "ACTIONS",
+    "ROLES",
+    "AuthMode",
+    "AccessError",
+    "User",
+    "UsersFile",
+    "allows",
+    "auth_mode",
+    "check_username",
+    "required_role",
+]

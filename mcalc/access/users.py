@@ -1,0 +1,210 @@
+"""The users file: user names, roles and bcrypt password hashes, never a password.
+
+One YAML file (``Settings.users_file``, env ``MCALC_USERS``) in the layout that
+streamlit-authenticator reads (``credentials.usernames.<name>`` with ``name``,
+``password`` (a bcrypt hash), ``roles``), plus the random key that signs its sign-in
+cookie. The file is written atomically with mode 0600. A user without a password hash signs
+in only through the OpenID Connect provider (``st.login``), matched by e-mail.
+
+Example:
+    >>> import tempfile, pathlib
+    >>> f = UsersFile(pathlib.Path(tempfile.mkdtemp()) / "users.yaml")
+    >>> f.add("ana", "reader", password="s3cret-pass")
+    User(name='ana', role='reader', email=None, has_password=True)
+    >>> f.verify("ana", "s3cret-pass"), f.verify("ana", "wrong")
+    (True, False)
+    >>> "s3cret-pass" in f.path.read_text()
+    False
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import bcrypt
+import yaml  # type: ignore[import-untyped]  # no stubs shipped; used for two calls
+
+from mcalc.access.roles import ROLES
+from mcalc.errors import McalcError
+from mcalc.fileio import atomic_write_text, file_lock
+
+__all__ = ["AccessError", "User", "UsersFile", "check_username", "MIN_PASSWORD"]
+
+#: Shortest password accepted.
+MIN_PASSWORD = 8
+_NAME = re.compile(r"^[a-z0-9][a-z0-9._@-]{0,63}$")
+
+
+class AccessError(McalcError):
+    """A users-file problem: unknown user, bad name or role, unreadable file."""
+
+
+def check_username(name: str) -> str:
+    """A user name: letters, digits, ``. _ @ -``, 1-64 characters, starting alphanumeric."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise AccessError(
+            f"user name must be 1-64 lowercase letters, digits or . _ @ - (starting with a letter or "
+            f"digit), got {name!r}"
+        )
+    return name
+
+
+@dataclass(frozen=True)
+class User:
+    """One account as the app sees it (no hash)."""
+
+    name: str
+    role: str
+    email: str | None = None
+    has_password: bool = True
+
+
+class UsersFile:
+    """Read and change the users file at ``path`` (created on the first ``add``).
+
+    ``bcrypt_rounds``: the hash's cost (bcrypt's default 12; tests use fewer).
+    """
+
+    def __init__(self, path: str | Path, *, bcrypt_rounds: int = 12) -> None:
+        self.path = Path(path)
+        self.bcrypt_rounds = bcrypt_rounds
+
+    # -- reading -------------------------------------------------------------------------
+    def _load(self) -> dict[str, Any]:
+        if not self.path.exists():
+            return {"credentials": {"usernames": {}}, "cookie": {}}
+        try:
+            data = yaml.safe_load(self.path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise AccessError(f"cannot read the users file {self.path}: {exc}") from exc
+        if not isinstance(data, dict) or not isinstance(
+            data.get("credentials", {}).get("usernames", {}), dict
+        ):
+            raise AccessError(
+                f"{self.path} is not a users file (expected credentials.usernames); "
+                "recreate it with `python -m mcalc users add`"
+            )
+        data.setdefault("credentials", {}).setdefault("usernames", {})
+        data.setdefault("cookie", {})
+        return data
+
+    def exists(self) -> bool:
+        """Whether the file holds at least one user."""
+        return bool(self.path.exists() and self._load()["credentials"]["usernames"])
+
+    def users(self) -> list[User]:
+        """Every account, sorted by name."""
+        entries = self._load()["credentials"]["usernames"]
+        return [self._user(name, entries[name]) for name in sorted(entries)]
+
+    @staticmethod
+    def _user(name: str, entry: dict[str, Any]) -> User:
+        roles = entry.get("roles") or ["reader"]
+        role = roles[0] if roles[0] in ROLES else "reader"
+        return User(name, role, entry.get("email"), bool(entry.get("password")))
+
+    def get(self, name: str) -> User | None:
+        entry = self._load()["credentials"]["usernames"].get(name)
+        return None if entry is None else self._user(name, entry)
+
+    def by_email(self, email: str) -> User | None:
+        """The account whose e-mail (or name) is ``email`` (OpenID Connect sign-in)."""
+        for user in self.users():
+            if email and (user.email == email or user.name == email):
+                return user
+        return None
+
+    def verify(self, name: str, password: str) -> bool:
+        """Whether ``password`` matches ``name``'s stored hash (False for unknown users)."""
+        entry = self._load()["credentials"]["usernames"].get(name)
+        hashed = (entry or {}).get("password")
+        if not hashed:
+            return False
+        return bcrypt.checkpw(password.encode("utf-8"), str(hashed).encode("utf-8"))
+
+    def authenticator_config(self) -> dict[str, Any]:
+        """Credentials and cookie settings as streamlit-authenticator's ``Authenticate`` takes them.
+
+        Only users with a password hash; the cookie key is created on first use.
+        """
+        data = self._load()
+        if not data["cookie"].get("key"):
+            data["cookie"]["key"] = secrets.token_hex(32)
+            self._save(data)
+        users = {
+            name: {k: v for k, v in entry.items() if k in ("name", "password", "roles", "email")}
+            for name, entry in data["credentials"]["usernames"].items()
+            if entry.get("password")
+        }
+        return {
+            "credentials": {"usernames": users},
+            "cookie": {
+                "name": data["cookie"].get("name", "mcalc_auth"),
+                "key": data["cookie"]["key"],
+                "expiry_days": float(data["cookie"].get("expiry_days", 1)),
+            },
+        }
+
+    # -- changing ------------------------------------------------------------------------
+    def _save(self, data: dict[str, Any]) -> None:
+        atomic_write_text(self.path, yaml.safe_dump(data, sort_keys=True))
+        os.chmod(self.path, 0o600)
+
+    def add(
+        self,
+        name: str,
+        role: str,
+        *,
+        password: str | None = None,
+        email: str | None = None,
+        replace: bool = False,
+    ) -> User:
+        """Add (or with ``replace``, update) an account; the password is stored as a bcrypt hash.
+
+        ``password=None`` makes an account that signs in only through OpenID Connect
+        (it then needs ``email``).
+        """
+        check_username(name)
+        if role not in ROLES:
+            raise AccessError(f"role must be one of {', '.join(ROLES)}, got {role!r}")
+        if password is None and not email:
+            raise AccessError("give a password, or an e-mail for OpenID Connect sign-in")
+        if password is not None and len(password) < MIN_PASSWORD:
+            raise AccessError(
+                f"password must be at least {MIN_PASSWORD} characters, got {len(password)}"
+            )
+        with file_lock(self.path):
+            data = self._load()
+            entries = data["credentials"]["usernames"]
+            if name in entries and not replace:
+                raise AccessError(
+                    f"user {name!r} exists; use `users add {name} --replace` to change it"
+                )
+            entry: dict[str, Any] = {"name": name, "roles": [role]}
+            if password is not None:
+                entry["password"] = bcrypt.hashpw(
+                    password.encode("utf-8"), bcrypt.gensalt(self.bcrypt_rounds)
+                ).decode("ascii")
+            if email:
+                entry["email"] = email
+            entries[name] = entry
+            data["cookie"].setdefault("name", "mcalc_auth")
+            data["cookie"].setdefault("key", secrets.token_hex(32))
+            data["cookie"].setdefault("expiry_days", 1)
+            self._save(data)
+        return self._user(name, entry)
+
+    def remove(self, name: str) -> None:
+        """Remove an account; :class:`AccessError` if there is none of that name."""
+        with file_lock(self.path):
+            data = self._load()
+            if name not in data["credentials"]["usernames"]:
+                known = ", ".join(sorted(data["credentials"]["usernames"])) or "none"
+                raise AccessError(f"no user {name!r} (users: {known})")
+            del data["credentials"]["usernames"][name]
+            self._save(data)

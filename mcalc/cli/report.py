@@ -1,0 +1,45 @@
+"""``python -m mcalc report --data DATA --case CASE [--model ID] --out report.pdf``.
+
+One PDF per case for the audit (see :mod:`mcalc.report`); ``--user`` names who made it
+(default: the login name of the shell).
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+from pathlib import Path
+
+from mcalc.config import get_settings
+
+__all__ = ["register_commands"]
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from mcalc.report import write_case_report
+
+    settings = get_settings()
+    if args.models:
+        settings = settings.with_overrides(models_dir=Path(args.models))
+    path = write_case_report(
+        args.out,
+        args.data,
+        args.case,
+        model=args.model,
+        user=args.user or getpass.getuser(),
+        settings=settings,
+    )
+    print(f"wrote {path}")
+    return 0
+
+
+def register_commands(sub: argparse._SubParsersAction) -> None:
+    """Add ``report`` to the main parser."""
+    p = sub.add_parser("report", help="one PDF of a case: images, marks, maps, verdicts")
+    p.add_argument("--data", required=True, help="dataset folder or manifest")
+    p.add_argument("--case", required=True, help="case id (e.g. suspicious-1)")
+    p.add_argument("--model", help="registry id or model folder: add its maps and scores")
+    p.add_argument("--models", help="model registry (default: MCALC_MODELS or models/)")
+    p.add_argument("--user", help="who makes the report (default: the login name)")
+    p.add_argument("--out", required=True, help="the PDF to write")
+    p.set_defaults(func=_cmd_report)

@@ -1,0 +1,243 @@
+"""The case report: a PDF (fpdf2) of one case for the audit trail.
+
+It holds the prior and recent images windowed as the viewer shows them, with the
+radiologists' annotation (red) and every reader's own marks (one colour per reader), the
+model's maps and scores with its card summary and warnings when a model is given, every
+reader's verdict on the case's images with who and when, and "research use only". No
+patient identifier is read or written: images are named by their dataset key.
+
+Example:
+    >>> pdf = case_report("data/demo", "suspicious-1", user="ana")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+
+from mcalc.cache import ImageCache
+from mcalc.config import Settings, get_settings
+from mcalc.dataset import open_dataset
+from mcalc.errors import DatasetError, McalcError
+from mcalc.store.audit import AuditStore, AuditVerdict
+from mcalc.store.mark_store import MarkStore
+from mcalc.viewer import DisplayOptions, prepare_view
+
+__all__ = ["ReportImage", "case_report", "write_case_report"]
+
+RESEARCH_ONLY = "RESEARCH USE ONLY - not for clinical use or diagnosis."
+_READER_COLOURS = [(0, 200, 0), (255, 0, 255), (255, 170, 0), (0, 160, 255), (255, 255, 0)]
+
+
+@dataclass
+class ReportImage:
+    """One image of the report: a picture (RGB uint8) and lines of text under it."""
+
+    title: str
+    rgb: np.ndarray
+    lines: list[str] = field(default_factory=list)
+
+
+def _png(rgb: np.ndarray) -> io.BytesIO:
+    ok, data = cv2.imencode(".png", cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise McalcError("a report picture could not be encoded")
+    return io.BytesIO(data.tobytes())
+
+
+def _latin1(text: str) -> str:
+    """fpdf2's core fonts are Latin-1: replace what they cannot draw."""
+    return text.replace("—", "-").replace("·", "-").encode("latin-1", "replace").decode("latin-1")
+
+
+def _reader_marks(view: Any, rgb: np.ndarray, marks: MarkStore, key: str) -> list[str]:
+    lines = []
+    for i, reader in enumerate(marks.readers(key)):
+        colour = _READER_COLOURS[i % len(_READER_COLOURS)]
+        points = marks.load(key, reader).marks.points
+        if points:
+            pts = view.points_to_display(np.array([[p.row, p.col] for p in points], float))
+            for r, c in pts * view.scale:
+                cv2.drawMarker(rgb, (int(c), int(r)), colour, cv2.MARKER_TILTED_CROSS, 9, 1)
+        lines.append(f"{reader}: {len(points)} mark(s) (colour RGB{colour})")
+    return lines
+
+
+def _model_section(
+    model: str, models_dir: Path, records: list[Any], cache: ImageCache
+) -> tuple[list[ReportImage], list[str], Any]:
+    from mcalc.explain.cams import CamSettings
+    from mcalc.explain.overlay import blend, outline
+    from mcalc.explain.service import AnalysisSettings, ImageInput, analyse_case
+    from mcalc.explain.stitch import normalize_map
+    from mcalc.models.inference import load_model
+
+    loaded = load_model(model, models_dir)
+    case = analyse_case(
+        loaded,
+        [ImageInput.from_record(r) for r in records],
+        AnalysisSettings(cam=CamSettings()),
+        image_cache=cache,
+    )
+    pictures = []
+    vmax = case.cam_scale() if case.images and case.images[0].cam is not None else None
+    for r in case.images:
+        heat = normalize_map(r.cam.heat, 0.0, vmax) if r.cam is not None else r.pmap.dense()
+        rgb = blend(r.unit, heat, alpha=0.6, cmap="jet")
+        if r.marks is not None and r.marks.any():
+            rgb = outline(rgb, r.marks, (0, 229, 255))
+        what = f"{r.cam.settings.method} of {r.cam.target} at {r.cam.layer}" if r.cam else "map"
+        pictures.append(
+            ReportImage(
+                f"{r.key}: {what}",
+                rgb,
+                [
+                    f"map score {r.score:.3f} ({r.scores.rule}); decision "
+                    f"{case.predicted(r)} at threshold {case.threshold.value:g} "
+                    f"({case.threshold.source})"
+                ],
+            )
+        )
+    notes = [f"{s.key}: not analysed ({s.message})" for s in case.skipped]
+    return pictures, notes, loaded.card
+
+
+def case_report(
+    data: str | Path,
+    case_id: str,
+    *,
+    model: str | None = None,
+    user: str = "",
+    settings: Settings | None = None,
+) -> bytes:
+    """The PDF of one case, as bytes.
+
+    Args:
+        data: dataset folder or manifest.
+        case_id: the case (e.g. ``suspicious-1``).
+        model: registry id or folder; its maps, scores and card are added.
+        user: who made the report (printed on it).
+        settings: store, registry and cache folders (default: the environment's).
+
+    Raises:
+        DatasetError: no such case.
+        McalcError: an image or the model cannot be read.
+    """
+    from fpdf import FPDF
+
+    s = settings or get_settings()
+    index = open_dataset(data)
+    case = next((c for c in index.cases if c.case_id == case_id), None)
+    if case is None:
+        known = ", ".join(c.case_id for c in index.cases[:8])
+        raise DatasetError(f"no case {case_id!r} in {data} (cases: {known}, ...)")
+    cache = ImageCache(s.cache_dir, default_spacing_mm=s.default_pixel_spacing_mm)
+    marks = MarkStore(s.store_dir)
+    records = list(case.images)
+    shown: list[ReportImage] = []
+    for rec in records:
+        view = prepare_view(cache, rec, DisplayOptions(), max_side=700)
+        rgb = view.preview.copy()
+        lines = [
+            f"window centre {view.window[0]:g}, width {view.window[1]:g}"
+            + (" (file's VOI LUT)" if view.use_lut else ""),
+            f"radiologists' annotation (red): {view.n_calcifications} calcification(s), "
+            f"{len(view.cluster_sizes)} cluster(s)"
+            if view.has_annotation
+            else "no radiologists' annotation",
+        ]
+        lines += _reader_marks(view, rgb, marks, rec.key) or ["no reader's marks"]
+        shown.append(ReportImage(rec.key, rgb, lines))
+    model_pictures: list[ReportImage] = []
+    model_notes: list[str] = []
+    card = None
+    if model:
+        model_pictures, model_notes, card = _model_section(
+            model, Path(s.models_dir), records, cache
+        )
+    keys = {r.key for r in records}
+    verdicts: list[AuditVerdict] = [
+        v for v in AuditStore(s.store_dir).verdicts() if v.image_key in keys
+    ]
+
+    pdf = FPDF(format="A4")
+    pdf.set_auto_page_break(True, margin=15)
+    pdf.set_title(f"mcalc case report {case_id}")
+    pdf.add_page()
+
+    def text(line: str, size: int = 10, style: str = "") -> None:
+        pdf.set_font("Helvetica", style, size)
+        pdf.multi_cell(0, size * 0.5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
+
+    text(f"mcalc case report: {case_id}", 16, "B")
+    text(RESEARCH_ONLY, 11, "B")
+    if index.synthetic:
+        text("SYNTHETIC DEMO DATA generated by mcalc: not patient images.", 10, "B")
+    now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    text(f"Made {now}" + (f" by {user}" if user else "") + f"; dataset {index.source}.")
+    text(f"Group: {case.group or 'n/a'}; images: {len(records)}.")
+
+    def pictures(items: list[ReportImage], heading: str) -> None:
+        pdf.ln(3)
+        text(heading, 13, "B")
+        width = (pdf.w - pdf.l_margin - pdf.r_margin - 6) / 2
+        for i in range(0, len(items), 2):
+            pair = items[i : i + 2]
+            height = max(width * p.rgb.shape[0] / p.rgb.shape[1] for p in pair)
+            if pdf.get_y() + height + 25 > pdf.h - pdf.b_margin:
+                pdf.add_page()
+            top = pdf.get_y()
+            for j, item in enumerate(pair):
+                x = pdf.l_margin + j * (width + 6)
+                pdf.set_xy(x, top)
+                pdf.set_font("Helvetica", "B", 9)
+                pdf.cell(width, 5, _latin1(item.title))
+                pdf.image(_png(item.rgb), x=x, y=top + 5, w=width)
+            pdf.set_y(top + 6 + height)
+            for item in pair:
+                for line in item.lines:
+                    text(f"{item.title}: {line}", 8)
+            pdf.ln(2)
+
+    pictures(shown, "Images as shown (windowed), with the marks")
+    if model:
+        pdf.add_page()
+        text(f"Model {card.id if card else model}", 13, "B")
+        if card is not None:
+            text(f"Card: {card.summary_line(10**9)}", 8)
+            for w in card.warnings:
+                text(f"Warning: {w}", 9, "B")
+        for n in model_notes:
+            text(n, 9)
+        pictures(model_pictures, "The model's maps and scores")
+    pdf.ln(3)
+    text("Readers' verdicts", 13, "B")
+    if not verdicts:
+        text("No verdict recorded on this case.", 9)
+    for v in sorted(verdicts, key=lambda v: (v.image_key, v.recorded_at)):
+        plaus = {True: "plausible", False: "implausible", None: "not judged"}
+        ctx = f"; map {v.context.text()}" if v.context else ""
+        text(
+            f"{v.recorded_at} - {v.reader} on {v.image_key} with model {v.model_id}: score "
+            f"{v.score_verdict}, explanation {plaus[v.explanation_plausible]}{ctx}"
+            + (f"; comment: {v.comment}" if v.comment else ""),
+            8,
+        )
+    pdf.ln(3)
+    text(RESEARCH_ONLY, 9, "B")
+    return bytes(pdf.output())
+
+
+def write_case_report(out: str | Path, data: str | Path, case_id: str, **kwargs: Any) -> Path:
+    """Write :func:`case_report` to ``out`` atomically; returns the path."""
+    from mcalc.fileio import atomic_write_bytes
+
+    path = Path(out)
+    atomic_write_bytes(path, case_report(data, case_id, **kwargs))
+    return path

@@ -1,0 +1,212 @@
+"""Accounts, roles, sign-in modes and the data-root allow-list (issue 16)."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mcalc.access import AccessError, UsersFile, allows, auth_mode
+from mcalc.cli import main
+from mcalc.config import PathRefused, Settings, check_data_path
+
+APP = "../app.py"
+PASSWORD = "correct-horse-9"
+
+
+# -- users file ----------------------------------------------------------------------------
+def test_users_file_stores_only_hashes_and_checks_passwords(tmp_path):
+    f = UsersFile(tmp_path / "users.yaml", bcrypt_rounds=4)
+    f.add("ana", "reader", password=PASSWORD)
+    f.add("root", "admin", password="another-pass-1")
+    text = f.path.read_text()
+    assert PASSWORD not in text and "another-pass-1" not in text
+    assert "$2b$" in text  # bcrypt
+    assert oct(f.path.stat().st_mode & 0o777) == "0o600"
+    assert f.verify("ana", PASSWORD) and not f.verify("ana", "wrong-one-1")
+    assert not f.verify("nobody", PASSWORD)
+    assert [(u.name, u.role) for u in f.users()] == [("ana", "reader"), ("root", "admin")]
+    f.remove("ana")
+    assert f.get("ana") is None
+
+
+@pytest.mark.parametrize(
+    ("name", "role", "password", "message"),
+    [
+        ("ana", "boss", PASSWORD, "role must be one of"),
+        ("../x", "reader", PASSWORD, "user name must be"),
+        ("ana", "reader", "short", "at least 8 characters, got 5"),
+        ("ana", "reader", None, "give a password, or an e-mail"),
+    ],
+)
+def test_users_file_refuses_bad_input(tmp_path, name, role, password, message):
+    with pytest.raises(AccessError, match=message):
+        UsersFile(tmp_path / "u.yaml", bcrypt_rounds=4).add(name, role, password=password)
+
+
+def test_adding_twice_needs_replace(tmp_path):
+    f = UsersFile(tmp_path / "u.yaml", bcrypt_rounds=4)
+    f.add("ana", "reader", password=PASSWORD)
+    with pytest.raises(AccessError, match="exists"):
+        f.add("ana", "admin", password=PASSWORD)
+    assert f.add("ana", "admin", password=PASSWORD, replace=True).role == "admin"
+
+
+def test_roles_are_ordered():
+    assert allows("reader", "annotate") and allows("reader", "verdict")
+    assert not allows("reader", "train") and not allows("reader", "evaluate")
+    assert allows("researcher", "train") and not allows("researcher", "manage_users")
+    assert allows("admin", "delete_model") and not allows(None, "browse")
+
+
+def test_users_cli_add_list_remove(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MCALC_USERS", str(tmp_path / "u.yaml"))
+
+    def cli(*args: str, stdin: str = "") -> tuple[int, str, str]:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        code = main(["users", *args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    code, _, err = cli("add", "ana", "--role", "researcher", "--password-stdin", stdin=PASSWORD)
+    assert code == 0, err
+    assert PASSWORD not in (tmp_path / "u.yaml").read_text()
+    assert "ana\tresearcher" in cli("list")[1]
+    code, _, err = cli("add", "bob", "--role", "reader")  # no terminal to prompt on
+    assert code == 2 and "--password-stdin" in err
+    assert cli("remove", "ana")[0] == 0
+    code, _, err = cli("remove", "ana")
+    assert code == 2 and "no user 'ana'" in err
+
+
+# -- modes ---------------------------------------------------------------------------------
+def test_modes(tiny_demo, tmp_path):
+    real = tmp_path / "real"
+    real.mkdir()
+    s = Settings(demo_dir=tiny_demo)
+    assert auth_mode(s, tiny_demo, has_users=False).kind == "demo"
+    assert auth_mode(s, real, has_users=False).kind == "accounts"
+    assert auth_mode(s, tiny_demo, has_users=True).kind == "accounts"
+    assert auth_mode(s.with_overrides(auth="off"), real, has_users=True).kind == "off"
+    assert auth_mode(s.with_overrides(auth="on"), tiny_demo, has_users=False).kind == "accounts"
+
+
+# -- allow-list ----------------------------------------------------------------------------
+def test_data_roots_refuse_dotdot_and_symlink_escapes(tmp_path):
+    root, outside = tmp_path / "root", tmp_path / "outside"
+    (root / "set").mkdir(parents=True)
+    outside.mkdir()
+    (root / "link").symlink_to(outside)
+    s = Settings(demo_dir=tmp_path / "demo", data_roots=(root,))
+    assert check_data_path(root / "set", s) == (root / "set").resolve()
+    for bad in (root / ".." / "outside", root / "link", root / "link" / "x.csv", Path("/etc")):
+        with pytest.raises(PathRefused, match="outside the allowed data folders"):
+            check_data_path(bad, s)
+    with pytest.raises(PathRefused, match="no path given"):
+        check_data_path("  ", s)
+
+
+# -- the app -------------------------------------------------------------------------------
+def _run(page: str = "pages/home.py") -> AppTest:
+    # Always name the page: keyless widgets (the sign-in form's) change id between a first
+    # run without a page and the next runs under AppTest.
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page(page)
+    return at.run()
+
+
+@pytest.fixture
+def accounts(app_env, tmp_path, monkeypatch) -> UsersFile:
+    users = UsersFile(tmp_path / "users.yaml", bcrypt_rounds=4)
+    users.add("rita", "reader", password=PASSWORD)
+    users.add("adam", "admin", password=PASSWORD)
+    monkeypatch.setenv("MCALC_USERS", str(users.path))
+    return users
+
+
+def _sign_in(at: AppTest, name: str) -> AppTest:
+    at.text_input[0].input(name)
+    at.text_input[1].input(PASSWORD)
+    at.button[0].click()
+    return at.run()
+
+
+def test_demo_mode_needs_no_sign_in_and_says_so(app_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("MCALC_USERS", str(tmp_path / "none.yaml"))
+    at = _run("pages/browse.py")
+    assert not at.exception
+    assert any("demo mode, no accounts" in c.value for c in at.sidebar.caption)
+
+
+def test_anonymous_visitor_sees_the_sign_in_form_and_no_image(accounts):
+    at = _run("pages/browse.py")
+    assert not at.exception
+    assert [t.label for t in at.text_input] == ["Username", "Password"]
+    assert not at.get("plotly_chart")
+    assert not any(type(e).__name__ == "Image" for e in at.main)
+    assert not at.get("page_link")  # not even the menu
+
+
+def test_wrong_password_is_refused(accounts):
+    at = _run()
+    at.text_input[0].input("rita")
+    at.text_input[1].input("not-the-password")
+    at.button[0].click()
+    at.run()
+    assert any("Wrong user name or password" in e.value for e in at.error)
+    assert "mcalc_user" not in at.session_state
+
+
+def test_reader_annotates_as_themselves_and_cannot_open_train(accounts):
+    at = _sign_in(_run(), "rita")
+    assert not at.exception
+    assert at.session_state["mcalc_user"]["role"] == "reader"
+    at.switch_page("pages/annotate.py").run()
+    assert not at.exception
+    assert not [t for t in at.text_input if t.key == "annotate_reader_input"]  # no free name
+    assert any("Reader: **rita**" in c.value for c in at.caption)
+    at.switch_page("pages/train.py").run()
+    assert any("cannot open this page" in e.value for e in at.error)
+
+
+@pytest.mark.slow  # the Train page imports TensorFlow
+def test_admin_opens_train(accounts):
+    at = _sign_in(_run(), "adam")
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    assert not any("cannot open this page" in e.value for e in at.error)
+
+
+def test_accounts_off_is_shown_on_every_page(app_env, monkeypatch):
+    monkeypatch.setenv("MCALC_AUTH", "off")
+    for page in ("pages/home.py", "pages/browse.py"):
+        at = _run(page)
+        assert any("MCALC_AUTH=off" in w.value for w in at.warning)
+
+
+def test_sidebar_refuses_a_path_outside_the_roots(app_env, tmp_path, monkeypatch):
+    monkeypatch.setenv("MCALC_USERS", str(tmp_path / "none.yaml"))
+    at = _run()
+    at.text_input(key="app_data_input").input("/etc")
+    at.button(key="app_open").click().run()
+    assert any("outside the allowed data folders" in e.value for e in at.error)
+    assert at.session_state["mcalc_data_path"] == str(app_env)
+
+
+def test_openid_connect_provider_offers_its_sign_in_and_no_image(accounts):
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.secrets["auth"] = {
+        "redirect_uri": "http://localhost:8501/oauth2callback",
+        "cookie_secret": "test-only-secret",
+        "client_id": "mcalc",
+        "client_secret": "test-only",
+        "server_metadata_url": "https://idp.invalid/.well-known/openid-configuration",
+    }
+    at.switch_page("pages/browse.py")
+    at.run()
+    assert not at.exception
+    assert at.button(key="app_oidc").label == "Sign in with your organisation's account"
+    assert not at.get("plotly_chart") and not at.get("page_link")
