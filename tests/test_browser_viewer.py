@@ -1,0 +1,114 @@
+"""In a real browser: the reading workstation (components/viewer) on Browse and Annotate.
+
+The component mirrors its state on ``[data-testid=mcalc-viewer]`` (inside its iframe), so
+these tests check synchronisation, window/level and marking from data attributes.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.browser import ARTIFACTS, browser_page, require_chromium, running_app, wait_for_app_idle
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+VIEWER = "[data-testid='mcalc-viewer']"
+
+
+def _viewer_frame(page, timeout_s: float = 60.0):
+    """The component's frame, once its panels have rendered."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for frame in page.frames:
+            if "mcalc_viewer" in frame.url or "components/viewer" in frame.url:
+                try:
+                    if frame.eval_on_selector(VIEWER, "e => e.dataset.zoom || ''"):
+                        return frame
+                except Exception:  # the frame is still loading
+                    pass
+        page.wait_for_timeout(250)
+    raise AssertionError(f"no rendered viewer frame among {[f.url for f in page.frames]}")
+
+
+def _state(frame) -> dict[str, str]:
+    return frame.eval_on_selector(VIEWER, "e => ({...e.dataset})")
+
+
+def _panel_box(page, frame, index: int) -> dict[str, float]:
+    """The page-coordinates box of panel ``index`` of the viewer."""
+    iframe = page.locator("iframe[title*='mcalc_viewer']").first.bounding_box()
+    inner = frame.eval_on_selector_all(
+        ".panel",
+        "els => els.map(e => { const r = e.getBoundingClientRect();"
+        " return {x: r.x, y: r.y, width: r.width, height: r.height}; })",
+    )[index]
+    assert iframe is not None
+    return {**inner, "x": iframe["x"] + inner["x"], "y": iframe["y"] + inner["y"]}
+
+
+def test_browse_viewer_panels_sync_window_and_next_case(app_env, tmp_path):
+    require_chromium()
+    env = {"MCALC_DEMO_DIR": str(app_env), "MCALC_CACHE": str(tmp_path / "cache")}
+    with running_app(env) as url, browser_page(1600, 1200) as page:
+        page.goto(f"{url}/browse", wait_until="networkidle")
+        wait_for_app_idle(page)
+        frame = _viewer_frame(page)
+        state = _state(frame)
+        assert state["panels"] == "4"
+        labels = json.loads(state["labels"])
+        assert {lab.split(" ")[1] for lab in labels} == {"CC", "MLO"}
+        assert any("prior" in lab for lab in labels) and any("recent" in lab for lab in labels)
+        page.screenshot(path=str(ARTIFACTS / "viewer-browse.png"))
+        first_case = state["case"]
+
+        # A wheel on panel 0 zooms every panel synchronised with it (all four by default).
+        zoom0 = json.loads(state["zoom"])
+        box = _panel_box(page, frame, 0)
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        for _ in range(3):
+            page.mouse.wheel(0, -120)
+            page.wait_for_timeout(100)
+        page.wait_for_timeout(300)
+        zoom1 = json.loads(_state(frame)["zoom"])
+        assert zoom1[0] > zoom0[0] * 1.05, (zoom0, zoom1)
+        for i in range(1, 4):
+            assert zoom1[i] > zoom0[i] * 1.05, f"panel {i} did not follow: {zoom0} -> {zoom1}"
+
+        # Right-button drag sets window/level in the browser: no Streamlit rerun happens.
+        runs_before = page.evaluate("() => performance.getEntriesByType('resource').length")
+        win0 = json.loads(_state(frame)["window"])
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(cx, cy)
+        page.mouse.down(button="right")
+        for k in range(1, 8):
+            page.mouse.move(cx + 10 * k, cy + 8 * k)
+        page.mouse.up(button="right")
+        page.wait_for_timeout(300)
+        win1 = json.loads(_state(frame)["window"])
+        assert win1[0] != win0[0], (win0, win1)
+        assert win1[1] == win1[0], "the window of the synchronised partner did not follow"
+        assert page.locator("[data-testid='stStatusWidget']").count() == 0
+        runs_after = page.evaluate("() => performance.getEntriesByType('resource').length")
+        assert runs_after == runs_before, "the W/L drag fetched something from the server"
+        page.screenshot(path=str(ARTIFACTS / "viewer-browse-zoom-wl.png"))
+
+        # Help overlay, then the keyboard's next case goes to Python as an event.
+        frame.focus(VIEWER)
+        frame.press(VIEWER, "?")
+        assert _state(frame)["help"] == "true"
+        page.screenshot(path=str(ARTIFACTS / "viewer-help.png"))
+        frame.press(VIEWER, "Escape")
+        frame.press(VIEWER, "n")
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            frame = _viewer_frame(page)
+            if _state(frame)["case"] != first_case:
+                break
+            page.wait_for_timeout(300)
+        assert _state(frame)["case"] != first_case
+        wait_for_app_idle(page)
+        page.get_by_text("(2 of", exact=False).first.wait_for(timeout=30_000)
+        page.screenshot(path=str(ARTIFACTS / "viewer-browse-next.png"))
