@@ -112,3 +112,65 @@ def test_browse_viewer_panels_sync_window_and_next_case(app_env, tmp_path):
         wait_for_app_idle(page)
         page.get_by_text("(2 of", exact=False).first.wait_for(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "viewer-browse-next.png"))
+
+
+def test_annotate_marks_in_the_browser_and_saves_to_the_store(app_env, tmp_path):
+    from mcalc.store import MarkStore
+
+    require_chromium()
+    store_dir = tmp_path / "store"
+    env = {
+        "MCALC_DEMO_DIR": str(app_env),
+        "MCALC_CACHE": str(tmp_path / "cache"),
+        "MCALC_STORE": str(store_dir),
+    }
+    with running_app(env) as url, browser_page(1500, 1300) as page:
+        page.goto(f"{url}/annotate", wait_until="networkidle")
+        field = page.get_by_label("Your name", exact=False)
+        field.wait_for(timeout=90_000)
+        field.fill("Viewer Tester")
+        field.press("Enter")
+        wait_for_app_idle(page)
+        frame = _viewer_frame(page)
+        state = _state(frame)
+        assert state["marks"] == "0"
+        editable = frame.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.key)")
+        key = state["case"].split("|")[0]
+        index = editable.index(key)
+
+        frame.focus(VIEWER)
+        frame.press(VIEWER, "a")  # the mark tool
+        assert _state(frame)["tool"] == "mark"
+        box = _panel_box(page, frame, index)
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        runs_before = page.evaluate("() => performance.getEntriesByType('resource').length")
+        latencies = []
+        for k, (dx, dy) in enumerate([(-20, -30), (15, 10), (-5, 40)], start=1):
+            # The viewer measures in the page: the click's event timestamp to the mark drawn.
+            page.mouse.click(cx + dx, cy + dy)
+            page.wait_for_timeout(50)
+            state = _state(frame)
+            assert state["marks"] == str(k), state
+            latencies.append(float(state["lastMarkMs"]))
+        assert max(latencies) < 100, f"click-to-mark took {latencies} ms"
+        runs_after = page.evaluate("() => performance.getEntriesByType('resource').length")
+        assert runs_after == runs_before, "marking fetched something from the server"
+        # Undo (Ctrl+Z) removes the last mark, in the browser.
+        frame.press(VIEWER, "Control+z")
+        assert _state(frame)["marks"] == "2"
+        page.screenshot(path=str(ARTIFACTS / "viewer-annotate-marks.png"))
+        (ARTIFACTS / "viewer-click-latency-ms.txt").write_text(
+            " ".join(f"{v:.2f}" for v in latencies) + "\n"
+        )
+
+        frame.press(VIEWER, "Control+s")
+        page.get_by_text("Saved as version 1").wait_for(timeout=60_000)
+        stored = MarkStore(store_dir).load(key, "Viewer Tester").marks
+        assert len(stored.points) == 2
+        rows, cols = stored.image_shape or (0, 0)
+        assert all(p.row >= 0 and p.col >= 0 for p in stored.points)
+        assert all(p.row < rows and p.col < cols for p in stored.points)
+        assert len({(round(p.row), round(p.col)) for p in stored.points}) == 2
+        frame = _viewer_frame(page)
+        assert _state(frame)["marks"] == "2"
+        page.screenshot(path=str(ARTIFACTS / "viewer-annotate-saved.png"))
