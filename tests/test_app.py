@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -53,8 +55,35 @@ def _figures(at: AppTest) -> list[dict]:
     return figs
 
 
-def test_browse_draws_prior_and_recent_for_both_views(app_env):
+def _classic_browse() -> AppTest:
+    """Browse with the classic (plotly) viewer, the fallback of the reading viewer."""
     at = _run("pages/browse.py")
+    at.toggle(key="browse_use_viewer").set_value(False).run()
+    return at
+
+
+def test_browse_sends_the_reading_viewer_four_16_bit_panels(app_env):
+    at = _run("pages/browse.py")
+    assert not at.exception
+    (viewer,) = at.get("component_instance")
+    args = json.loads(viewer.proto.json_args)
+    panels = args["panels"]
+    assert [(p["view"], p["time"]) for p in panels] == [
+        ("CC", "prior"),
+        ("CC", "recent"),
+        ("MLO", "prior"),
+        ("MLO", "recent"),
+    ]
+    for p in panels:
+        pixels = np.frombuffer(base64.b64decode(p["pixels"]), dtype="<u2")
+        assert pixels.size == p["rows"] * p["cols"] and pixels.max() > 255  # 16-bit, not 8
+        assert p["spacing"][0] > 0 and p["window"][1] > 0
+        assert args["case_key"] not in p["label"]  # no identifier on the panel
+    assert not at.get("plotly_chart")  # the classic figures are not drawn as well
+
+
+def test_browse_draws_prior_and_recent_for_both_views(app_env):
+    at = _classic_browse()
     figs = _figures(at)
     assert len(figs) == 2  # CC and MLO
     for fig in figs:
@@ -82,7 +111,7 @@ def test_browse_filter_without_calcifications_shows_birads1_only(app_env):
 
 
 def test_browse_window_and_overlay_controls_change_the_image(app_env):
-    at = _run("pages/browse.py")
+    at = _classic_browse()
     before = _figures(at)[0]["data"][0]["source"]
     at.toggle(key="browse_invert").set_value(True).run()
     inverted = _figures(at)[0]["data"][0]["source"]

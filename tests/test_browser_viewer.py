@@ -11,26 +11,17 @@ import time
 
 import pytest
 
-from tests.browser import ARTIFACTS, browser_page, require_chromium, running_app, wait_for_app_idle
+from tests.browser import (
+    ARTIFACTS,
+    VIEWER,
+    browser_page,
+    require_chromium,
+    running_app,
+    viewer_frame,
+    wait_for_app_idle,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-VIEWER = "[data-testid='mcalc-viewer']"
-
-
-def _viewer_frame(page, timeout_s: float = 60.0):
-    """The component's frame, once its panels have rendered."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        for frame in page.frames:
-            if "mcalc_viewer" in frame.url or "components/viewer" in frame.url:
-                try:
-                    if frame.eval_on_selector(VIEWER, "e => e.dataset.zoom || ''"):
-                        return frame
-                except Exception:  # the frame is still loading
-                    pass
-        page.wait_for_timeout(250)
-    raise AssertionError(f"no rendered viewer frame among {[f.url for f in page.frames]}")
 
 
 def _state(frame) -> dict[str, str]:
@@ -55,7 +46,7 @@ def test_browse_viewer_panels_sync_window_and_next_case(app_env, tmp_path):
     with running_app(env) as url, browser_page(1600, 1200) as page:
         page.goto(f"{url}/browse", wait_until="networkidle")
         wait_for_app_idle(page)
-        frame = _viewer_frame(page)
+        frame = viewer_frame(page)
         state = _state(frame)
         assert state["panels"] == "4"
         labels = json.loads(state["labels"])
@@ -104,7 +95,7 @@ def test_browse_viewer_panels_sync_window_and_next_case(app_env, tmp_path):
         frame.press(VIEWER, "n")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            frame = _viewer_frame(page)
+            frame = viewer_frame(page)
             if _state(frame)["case"] != first_case:
                 break
             page.wait_for_timeout(300)
@@ -131,7 +122,7 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(app_env, tmp_path)
         field.fill("Viewer Tester")
         field.press("Enter")
         wait_for_app_idle(page)
-        frame = _viewer_frame(page)
+        frame = viewer_frame(page)
         state = _state(frame)
         assert state["marks"] == "0"
         editable = frame.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.key)")
@@ -171,6 +162,6 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(app_env, tmp_path)
         assert all(p.row >= 0 and p.col >= 0 for p in stored.points)
         assert all(p.row < rows and p.col < cols for p in stored.points)
         assert len({(round(p.row), round(p.col)) for p in stored.points}) == 2
-        frame = _viewer_frame(page)
+        frame = viewer_frame(page)
         assert _state(frame)["marks"] == "2"
         page.screenshot(path=str(ARTIFACTS / "viewer-annotate-saved.png"))
