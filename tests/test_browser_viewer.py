@@ -86,6 +86,39 @@ def test_browse_viewer_panels_sync_window_and_next_case(app_env, tmp_path):
         assert runs_after == runs_before, "the W/L drag fetched something from the server"
         page.screenshot(path=str(ARTIFACTS / "viewer-browse-zoom-wl.png"))
 
+        # Ruler (R): a drag measures in mm, from the pixel spacing sent with the panel.
+        frame.focus(VIEWER)  # may scroll the page: aim again
+        frame.press(VIEWER, "r")
+        box = _panel_box(page, frame, 0)
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(cx - 40, cy)
+        page.mouse.down()
+        for k in range(1, 9):
+            page.mouse.move(cx - 40 + 10 * k, cy)
+        page.mouse.up()
+        page.wait_for_timeout(300)
+        measures = json.loads(_state(frame)["measures"])
+        assert [m["unit"] for m in measures] == ["mm"], measures
+        assert measures[0]["value"] > 0
+        # Probe (V): the value under the pointer; magnifier (Z) while the button is held.
+        frame.press(VIEWER, "v")
+        page.mouse.move(cx + 5, cy + 5, steps=4)
+        page.wait_for_timeout(100)
+        state = _state(frame)
+        assert "value" in state["probe"], state
+        frame.press(VIEWER, "z")
+        page.mouse.move(cx, cy + 30)
+        page.mouse.down()
+        page.wait_for_timeout(200)
+        page.screenshot(path=str(ARTIFACTS / "viewer-ruler-magnifier.png"))
+        page.mouse.up()
+        # One panel fills the width (F), and back.
+        frame.press(VIEWER, "f")
+        assert _state(frame)["layout"] == "one"
+        page.screenshot(path=str(ARTIFACTS / "viewer-one-panel.png"))
+        frame.press(VIEWER, "f")
+        frame.press(VIEWER, "g")
+
         # Help overlay, then the keyboard's next case goes to Python as an event.
         frame.focus(VIEWER)
         frame.press(VIEWER, "?")
@@ -129,7 +162,7 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(app_env, tmp_path)
         key = state["case"].split("|")[0]
         index = editable.index(key)
 
-        frame.focus(VIEWER)
+        frame.focus(VIEWER)  # may scroll the page: aim after it
         frame.press(VIEWER, "a")  # the mark tool
         assert _state(frame)["tool"] == "mark"
         box = _panel_box(page, frame, index)

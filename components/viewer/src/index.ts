@@ -244,6 +244,22 @@ function publish(): void {
   d.selected = selected ?? "";
   d.lastMarkMs = String(lastMarkMs);
   d.probe = probeText;
+  d.measures = JSON.stringify(measures());
+}
+function measures(): { tool: string; value: number; unit: string }[] {
+  const out: { tool: string; value: number; unit: string }[] = [];
+  for (const a of tools.annotation.state.getAllAnnotations()) {
+    const stats = (a.data as { cachedStats?: Record<string, Record<string, unknown>> }).cachedStats;
+    const first = stats ? Object.values(stats)[0] : undefined;
+    if (!first) continue;
+    const tool = a.metadata?.toolName ?? "";
+    if (typeof first.length === "number") {
+      out.push({ tool, value: Number(first.length.toFixed(2)), unit: String(first.unit ?? "") });
+    } else if (typeof first.value === "number") {
+      out.push({ tool, value: first.value, unit: String(first.modalityUnit ?? "") });
+    }
+  }
+  return out;
 }
 
 // ---- synchronisation ---------------------------------------------------------------------
@@ -457,11 +473,13 @@ function probe(i: number, ev: MouseEvent): void {
   const p = args?.panels[i];
   const vp = viewport(i);
   if (!p || !vp) return;
-  const rect = (ev.currentTarget as HTMLElement).getBoundingClientRect();
+  const el = root.querySelectorAll<HTMLDivElement>(".panel .vp")[i];
+  const rect = el.getBoundingClientRect();
   const q = toImage(i, ev.clientX - rect.left, ev.clientY - rect.top);
   if (!q) return;
   const r = Math.round(q[0]);
   const c = Math.round(q[1]);
+  root.dataset.pointer = JSON.stringify([i, r, c]);
   if (r < 0 || c < 0 || r >= p.rows || c >= p.cols) {
     probeText = "";
   } else {
@@ -658,6 +676,7 @@ function message(text: string): void {
 
 async function showCase(a: Args): Promise<void> {
   engine?.destroy();
+  tools.annotation.state.removeAllAnnotations();
   for (const s of synchronizers.splice(0)) tools.SynchronizerManager.destroySynchronizer(s.id);
   root.innerHTML = "";
   const bar = document.createElement("div");
@@ -701,7 +720,8 @@ async function showCase(a: Args): Promise<void> {
       root.querySelectorAll(".panel").forEach((q, k) => q.classList.toggle("active", k === active));
       onMarkDown(i, e);
     }, true);
-    el.addEventListener("mousemove", (e) => probe(i, e));
+    // Capture on the panel: the tools stop the move events they handle on the element.
+    panel.addEventListener("mousemove", (e) => probe(i, e), true);
     el.addEventListener(cs.Enums.Events.IMAGE_RENDERED, () => {
       drawOverlay(i);
       publish();
@@ -774,6 +794,13 @@ async function main(): Promise<void> {
   }
   root.dataset.renderer = cs.getShouldUseCPURendering() ? "cpu" : "webgl";
   root.addEventListener("keydown", onKey);
+  for (const name of [
+    tools.Enums.Events.ANNOTATION_COMPLETED,
+    tools.Enums.Events.ANNOTATION_MODIFIED,
+    tools.Enums.Events.ANNOTATION_REMOVED,
+  ]) {
+    cs.eventTarget.addEventListener(name, () => publish());
+  }
   root.addEventListener("mouseenter", () => root.focus());
   window.addEventListener("resize", () => resize());
   let pending: Promise<void> = Promise.resolve();
