@@ -109,8 +109,10 @@ def test_browse_viewer_panels_sync_window_and_next_case(app_env, tmp_path):
         frame.press(VIEWER, "z")
         page.mouse.move(cx, cy + 30)
         page.mouse.down()
-        page.wait_for_timeout(200)
+        page.mouse.move(cx + 4, cy + 34, steps=3)
+        page.wait_for_timeout(500)
         page.screenshot(path=str(ARTIFACTS / "viewer-ruler-magnifier.png"))
+        assert frame.locator(".magnifyTool").count() == 1
         page.mouse.up()
         # One panel fills the width (F), and back.
         frame.press(VIEWER, "f")
