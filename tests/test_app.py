@@ -55,6 +55,12 @@ def _figures(at: AppTest) -> list[dict]:
     return figs
 
 
+def _viewer_panels(at: AppTest) -> int:
+    """Panels sent to the reading viewer (0: none drawn)."""
+    viewers = at.get("component_instance")
+    return len(json.loads(viewers[0].proto.json_args)["panels"]) if viewers else 0
+
+
 def _classic_browse() -> AppTest:
     """Browse with the classic (plotly) viewer, the fallback of the reading viewer."""
     at = _run("pages/browse.py")
@@ -135,7 +141,7 @@ def test_bad_dataset_path_is_a_clear_message_and_app_keeps_working(app_env, tmp_
     at.session_state["mcalc_data_path"] = str(app_env)
     at.run()
     assert not at.exception and not at.error
-    assert len(_figures(at)) == 2
+    assert _viewer_panels(at) == 4  # the reading viewer with the case's four images
 
 
 def test_data_flag_and_env_choose_the_dataset(app_env, monkeypatch, tmp_path):
@@ -171,7 +177,7 @@ def test_sidebar_open_button_switches_dataset_on_any_page(app_env, tmp_path):
     at.button(key="app_demo").click().run()
     assert not at.exception and not at.error
     assert at.text_input(key="app_data_input").value == str(app_env)
-    assert len(_figures(at)) == 2
+    assert _viewer_panels(at) == 4  # the reading viewer with the case's four images
 
 
 def test_sidebar_menu_lists_the_pages(app_env):
