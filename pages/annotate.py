@@ -20,7 +20,7 @@ from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.present.marking import annotate_figure, chart_point, chart_polygon, grid_step, zoom_box
-from mcalc.present.reading import marks_from_panel, reading_panel
+from mcalc.present.reading import marks_from_panel, panel_label, reading_panel
 from mcalc.store import LABELS, MarkStore, PointMark, StoreError, StoreReadError
 from mcalc.store.exchange import (
     ExportError,
@@ -673,13 +673,13 @@ def browser_marking_ui(rec: ImageRecord, view: ImageView, session: EditSession) 
         except ImageReadError as exc:
             st.warning(f"{other.key}: {exc}")
             continue
-        side = {"L": "L", "R": "R"}.get(case.laterality or "", "?")
         panels.append(
             reading_panel(
                 cache,
                 other,
                 v,
-                label=f"{side} {rec.view} {tp}" + (" · marking" if other.key == rec.key else ""),
+                label=panel_label(case, rec.view, tp)
+                + (" · marking" if other.key == rec.key else ""),
                 view_name=rec.view,
                 time=tp,
                 max_side=max_side,

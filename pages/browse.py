@@ -9,7 +9,7 @@ from mcalc import viewer
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError
-from mcalc.present.reading import payload_bytes, reading_panel
+from mcalc.present.reading import panel_label, payload_bytes, reading_panel
 from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
 from mcalc.viewer import DisplayOptions, ImageView, crop_view, prepare_view
 from pages import common, state, viewer_component
@@ -254,15 +254,6 @@ if case is None:
 opts = display_ui(viewer.value_top(common.get_image_cache(), case))
 metadata_ui(case)
 max_side = common.settings().preview_max_side
-
-
-def panel_label(case: CaseRecord, view: str, tp: str) -> str:
-    """Side, view, round (and years before the recent exam): no patient identifier."""
-    side = {"L": "L", "R": "R"}.get(case.laterality or "", "?")
-    label = f"{side} {view} {tp}"
-    if tp == TIMEPOINTS[0] and case.years_between is not None:
-        label += f" (−{case.years_between:g} y)"
-    return label
 
 
 @st.cache_data(show_spinner="Loading the images…", max_entries=8)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 
 import numpy as np
 import pytest
@@ -85,6 +86,7 @@ def test_browse_sends_the_reading_viewer_four_16_bit_panels(app_env):
         assert pixels.size == p["rows"] * p["cols"] and pixels.max() > 255  # 16-bit, not 8
         assert p["spacing"][0] > 0 and p["window"][1] > 0
         assert args["case_key"] not in p["label"]  # no identifier on the panel
+        assert re.search(r" (19|20)\d\d$", p["label"]), p["label"]  # the exam's year
     assert not at.get("plotly_chart")  # the classic figures are not drawn as well
 
 

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,11 +26,12 @@ import numpy as np
 from mcalc import imaging
 from mcalc.breast import breast_mask
 from mcalc.cache import ImageCache
-from mcalc.dataset.records import ImageRecord
+from mcalc.config import TIMEPOINTS
+from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.store.marks import ImageMarks
 from mcalc.viewer import ImageView, preview_values
 
-__all__ = ["encode_pixels", "reading_panel", "marks_from_panel", "payload_bytes"]
+__all__ = ["panel_label", "encode_pixels", "reading_panel", "marks_from_panel", "payload_bytes"]
 
 
 def encode_pixels(values: np.ndarray) -> str:
@@ -48,6 +50,19 @@ def encode_pixels(values: np.ndarray) -> str:
 
 def _round_pts(points: np.ndarray, scale: float) -> list[list[float]]:
     return [[round(float(r) * scale, 2), round(float(c) * scale, 2)] for r, c in points]
+
+
+def panel_label(case: CaseRecord, view: str, tp: str) -> str:
+    """Side, view, round and year (from the case's exam years, e.g. ``2015-2018``), or the
+    years before the recent exam: no patient identifier."""
+    side = {"L": "L", "R": "R"}.get(case.laterality or "", "?")
+    label = f"{side} {view} {tp}"
+    years = re.findall(r"(?:19|20)\d\d", case.available or "")
+    if len(years) == len(TIMEPOINTS):
+        label += f" {years[TIMEPOINTS.index(tp)]}"
+    elif tp == TIMEPOINTS[0] and case.years_between is not None:
+        label += f" (−{case.years_between:g} y)"
+    return label
 
 
 def reading_panel(
