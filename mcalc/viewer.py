@@ -36,6 +36,7 @@ __all__ = [
     "unreadable_images",
     "value_top",
     "encode_jpeg",
+    "preview_values",
 ]
 
 log = logging.getLogger(__name__)
@@ -160,6 +161,12 @@ def _preview_values(cache: ImageCache, rec: ImageRecord, mammo: Mammogram, max_s
         return imaging.downsample(pixels, max_side).astype(np.float32)
 
     return cache.array(rec.image_path, f"preview{max_side}", compute)
+
+
+def preview_values(cache: ImageCache, rec: ImageRecord, max_side: int) -> np.ndarray:
+    """The image's modality values downsampled to ``max_side`` (file orientation, cached;
+    the same array :func:`prepare_view` windows)."""
+    return _preview_values(cache, rec, cache.load(rec.image_path), max_side)
 
 
 def resolve_window(

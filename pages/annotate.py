@@ -20,6 +20,7 @@ from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.present.marking import annotate_figure, chart_point, chart_polygon, grid_step, zoom_box
+from mcalc.present.reading import marks_from_panel, panel_label, reading_panel
 from mcalc.store import LABELS, MarkStore, PointMark, StoreError, StoreReadError
 from mcalc.store.exchange import (
     ExportError,
@@ -36,7 +37,7 @@ from mcalc.store.placement import breast_region, snap_to_peak
 from mcalc.store.reader_agreement import compare_readers, compare_with_dataset, unmatched_table
 from mcalc.store.session import EditSession, Feedback, SaveResult, Snap
 from mcalc.viewer import DisplayOptions, ImageView, annotation_for, crop_view, prepare_view
-from pages import common
+from pages import common, viewer_component
 from pages.readers import reader_ui
 from pages.state import BROWSE_CASE_KEY
 
@@ -657,119 +658,196 @@ session = get_session(rec.key, reader, view.full_shape)
 if session is None:
     st.stop()
 
-c1, c2, c3 = st.columns([3, 2, 1])
-tool = c1.radio("Tool", list(TOOLS), format_func=TOOLS.get, horizontal=True, key="annotate_tool")
-label = c2.radio("Label of new marks", LABELS, index=1, horizontal=True, key="annotate_label")
-region_kind = c3.radio(
-    "Region",
-    ["cluster", "roi"],
-    horizontal=True,
-    key="annotate_region_kind",
-    disabled=tool != "region",
-)
-
-zoom = st.session_state.get(ZOOM, {}).get(rec.key)
-extent = max(zoom[1] - zoom[0], zoom[3] - zoom[2]) if zoom else max(view.full_shape)
-hit_radius = max(extent * 0.008, 1.5)
-shown = zoom or (0, view.full_shape[0], 0, view.full_shape[1])
-snap_on = st.sidebar.toggle(
-    "Snap clicks to the calcification",
-    value=True,
-    key="annotate_snap",
-    help="A click lands on a grid of about 110 targets across what is shown; the mark "
-    "moves to the brightest spot within that grid cell (the calcification aimed at). "
-    "Zoom in to place marks to the pixel.",
-)
+VIEWER_KEY = "annotate_viewer"
 
 
-def snapper(row: float, col: float) -> tuple[float, float]:
-    mammo = common.get_image_cache().load(rec.image_path)
-    radius = grid_step(shown) / 2
-    return snap_to_peak(mammo.pixels, row, col, radius, bright=not mammo.monochrome1)
-
-
-snap = snapper if snap_on else None
-
-pending = st.session_state.pop(PENDING, None)
-if pending is not None:
-    tell(
-        session.click(
-            view,
-            region,
-            float(pending[0]),
-            float(pending[1]),
-            tool="edit" if tool == "edit" else "add",
-            label=label,
-            hit_radius=hit_radius,
-            snap=snap,
+def browser_marking_ui(rec: ImageRecord, view: ImageView, session: EditSession) -> None:
+    """The reading viewer: the image (editable) beside its other exam; marks are placed,
+    moved, relabelled and deleted in the browser and reach the store on Save only."""
+    cache = common.get_image_cache()
+    case = index.case(rec.case_id)
+    panels = []
+    for tp in TIMEPOINTS:
+        other = case.image(rec.view, tp)
+        if other is None:
+            continue
+        try:
+            v = view if other.key == rec.key else cached_view(other, opts, max_side)
+        except ImageReadError as exc:
+            st.warning(f"{other.key}: {exc}")
+            continue
+        panels.append(
+            reading_panel(
+                cache,
+                other,
+                v,
+                label=panel_label(case, rec.view, tp)
+                + (" · marking" if other.key == rec.key else ""),
+                view_name=rec.view,
+                time=tp,
+                max_side=max_side,
+                marks=session.marks if other.key == rec.key else None,
+            )
         )
+    versions = st.session_state.setdefault("annotate_viewer_versions", {})
+    version = versions.get(rec.key, 0)
+    event = viewer_component.reading_viewer(
+        panels,
+        case_key=f"{rec.key}|{session.reader}",
+        key=VIEWER_KEY,
+        height=560,
+        editable=rec.key,
+        marks_version=hash((version, session.base, session.marks.points)) & 0x7FFFFFFF,
+    )
+    event = viewer_component.new_event(event, VIEWER_KEY)
+    if event and event.get("type") == "save":
+        try:
+            changed = session.set_points(marks_from_panel(view, event.get("marks") or []))
+        except (KeyError, ValueError) as exc:
+            flash("error", f"Marks not saved: {exc}")
+        else:
+            if changed or session.dirty:
+                tell(session.save())
+            else:
+                flash("info", "Nothing to save: the marks are as stored.")
+        versions[rec.key] = version + 1
+        st.rerun()
+    if event and event.get("type") in ("next", "previous"):
+        ids = [c.case_id for c in index.cases]
+        pos = ids.index(rec.case_id) + (1 if event["type"] == "next" else -1)
+        if 0 <= pos < len(ids):
+            st.session_state["annotate_case"] = ids[pos]
+            st.rerun()
+    show_flash()
+    st.caption(
+        "Mark tool (A): click to add, drag a mark to move it, Delete removes the selected one, "
+        "B / U / X set its label, Ctrl+Z undoes; Save (Ctrl+S) sends the marks to the store. "
+        "Unsaved browser marks are lost when you leave the image."
     )
 
-# Nothing drawn above the figure may change height between clicks (the image would
-# move under the pointer and the next click land elsewhere): messages go below it.
-crop = None
-if zoom:
-    try:
-        crop = crop_view(common.get_image_cache(), rec, view, opts, zoom)
-    except (ImageReadError, ValueError) as exc:
-        flash("warning", f"Cannot show the zoomed region: {exc}")
+
+use_viewer = viewer_component.available() and st.toggle(
+    "Mark in the reading viewer (instant, saved on Save)",
+    value=True,
+    key="annotate_use_viewer",
+    help="Off: the classic marking figure (each click is sent to the server).",
+)
+if use_viewer:
+    browser_marking_ui(rec, view, session)
+else:
+    c1, c2, c3 = st.columns([3, 2, 1])
+    tool = c1.radio(
+        "Tool", list(TOOLS), format_func=TOOLS.get, horizontal=True, key="annotate_tool"
+    )
+    label = c2.radio("Label of new marks", LABELS, index=1, horizontal=True, key="annotate_label")
+    region_kind = c3.radio(
+        "Region",
+        ["cluster", "roi"],
+        horizontal=True,
+        key="annotate_region_kind",
+        disabled=tool != "region",
+    )
+
+    zoom = st.session_state.get(ZOOM, {}).get(rec.key)
+    extent = max(zoom[1] - zoom[0], zoom[3] - zoom[2]) if zoom else max(view.full_shape)
+    hit_radius = max(extent * 0.008, 1.5)
+    shown = zoom or (0, view.full_shape[0], 0, view.full_shape[1])
+    snap_on = st.sidebar.toggle(
+        "Snap clicks to the calcification",
+        value=True,
+        key="annotate_snap",
+        help="A click lands on a grid of about 110 targets across what is shown; the mark "
+        "moves to the brightest spot within that grid cell (the calcification aimed at). "
+        "Zoom in to place marks to the pixel.",
+    )
+
+    def snapper(row: float, col: float) -> tuple[float, float]:
+        mammo = common.get_image_cache().load(rec.image_path)
+        radius = grid_step(shown) / 2
+        return snap_to_peak(mammo.pixels, row, col, radius, bright=not mammo.monochrome1)
+
+    snap = snapper if snap_on else None
+
+    pending = st.session_state.pop(PENDING, None)
+    if pending is not None:
+        tell(
+            session.click(
+                view,
+                region,
+                float(pending[0]),
+                float(pending[1]),
+                tool="edit" if tool == "edit" else "add",
+                label=label,
+                hit_radius=hit_radius,
+                snap=snap,
+            )
+        )
+
+    # Nothing drawn above the figure may change height between clicks (the image would
+    # move under the pointer and the next click land elsewhere): messages go below it.
+    crop = None
+    if zoom:
+        try:
+            crop = crop_view(common.get_image_cache(), rec, view, opts, zoom)
+        except (ImageReadError, ValueError) as exc:
+            flash("warning", f"Cannot show the zoomed region: {exc}")
+            st.session_state[ZOOM].pop(rec.key, None)
+    other_name = st.session_state.get("annotate_against")
+    other = None
+    if other_name and other_name != "dataset annotation":
+        try:
+            other = store().load(rec.key, other_name).marks
+        except (StoreError, ValueError):
+            other = None
+    fig = annotate_figure(
+        view,
+        session.marks,
+        crop=crop,
+        show_dataset=show_dataset,
+        other=other,
+        selected=session.selected,
+        highlight=st.session_state.get(HIGHLIGHT, {}).get(rec.key, []),
+        dragmode={"region": "lasso", "zoom": "select"}.get(tool, "pan"),
+    )
+    modes = {"add": ("points",), "edit": ("points",), "region": ("box", "lasso"), "zoom": ("box",)}
+    n = st.session_state.setdefault(FIG_N, 0)
+    event = st.plotly_chart(
+        fig,
+        width="stretch",
+        on_select="rerun",
+        selection_mode=modes[tool],
+        key=f"annotate_fig_{n}",
+        config={"scrollZoom": True, "displaylogo": False},
+    )
+    if handle_event(
+        event,
+        [t.name or "" for t in fig.data],
+        session,
+        view,
+        region,
+        tool=tool,
+        label=label,
+        region_kind=region_kind,
+        hit_radius=hit_radius,
+        snap=snap,
+    ):
+        st.session_state[FIG_N] = n + 1  # a fresh chart: the next click is a new event
+        st.rerun()
+
+    show_flash()
+
+    legend = (
+        "Yours: ✕ green benign, magenta suspicious, amber uncertain (dashed outline = ROI). "
+        + ("Dataset: cyan circles and dotted cluster outlines. " if show_dataset else "")
+        + ("Zoomed at full resolution." if zoom else "Scroll to zoom, drag to pan.")
+    )
+    st.caption(legend)
+    for note in view.notes:
+        st.caption(f"{rec.key}: {note}")
+    if zoom and st.button("Reset zoom", key="annotate_reset_zoom"):
         st.session_state[ZOOM].pop(rec.key, None)
-other_name = st.session_state.get("annotate_against")
-other = None
-if other_name and other_name != "dataset annotation":
-    try:
-        other = store().load(rec.key, other_name).marks
-    except (StoreError, ValueError):
-        other = None
-fig = annotate_figure(
-    view,
-    session.marks,
-    crop=crop,
-    show_dataset=show_dataset,
-    other=other,
-    selected=session.selected,
-    highlight=st.session_state.get(HIGHLIGHT, {}).get(rec.key, []),
-    dragmode={"region": "lasso", "zoom": "select"}.get(tool, "pan"),
-)
-modes = {"add": ("points",), "edit": ("points",), "region": ("box", "lasso"), "zoom": ("box",)}
-n = st.session_state.setdefault(FIG_N, 0)
-event = st.plotly_chart(
-    fig,
-    width="stretch",
-    on_select="rerun",
-    selection_mode=modes[tool],
-    key=f"annotate_fig_{n}",
-    config={"scrollZoom": True, "displaylogo": False},
-)
-if handle_event(
-    event,
-    [t.name or "" for t in fig.data],
-    session,
-    view,
-    region,
-    tool=tool,
-    label=label,
-    region_kind=region_kind,
-    hit_radius=hit_radius,
-    snap=snap,
-):
-    st.session_state[FIG_N] = n + 1  # a fresh chart: the next click is a new event
-    st.rerun()
-
-show_flash()
-
-legend = (
-    "Yours: ✕ green benign, magenta suspicious, amber uncertain (dashed outline = ROI). "
-    + ("Dataset: cyan circles and dotted cluster outlines. " if show_dataset else "")
-    + ("Zoomed at full resolution." if zoom else "Scroll to zoom, drag to pan.")
-)
-st.caption(legend)
-for note in view.notes:
-    st.caption(f"{rec.key}: {note}")
-if zoom and st.button("Reset zoom", key="annotate_reset_zoom"):
-    st.session_state[ZOOM].pop(rec.key, None)
-    st.session_state.get(HIGHLIGHT, {}).pop(rec.key, None)
-    st.rerun()
+        st.session_state.get(HIGHLIGHT, {}).pop(rec.key, None)
+        st.rerun()
 
 save_ui(session)
 unsaved_export_ui(session, reader)

@@ -9,17 +9,19 @@ from mcalc import viewer
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError, McalcError
+from mcalc.present.reading import panel_label, payload_bytes, reading_panel
 from mcalc.present.temporal_figures import MODES, temporal_figure, tracked_rows
 from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
 from mcalc.temporal import summary_line
 from mcalc.temporal.display import TemporalView, temporal_view
 from mcalc.viewer import DisplayOptions, ImageView, crop_view, prepare_view
-from pages import common, state
+from pages import common, state, viewer_component
 
 common.frame()
 
 CASE_KEY = state.BROWSE_CASE_KEY
 TABLE_KEY = "browse_table"
+VIEWER_KEY = "browse_viewer"
 SHOWN_KEY = "browse_table_ids"  # the case ids of the table as last drawn
 
 
@@ -334,8 +336,77 @@ if case is None:
 opts = display_ui(viewer.value_top(common.get_image_cache(), case))
 metadata_ui(case)
 max_side = common.settings().preview_max_side
-for view in VIEWS:
-    st.subheader(view)
-    view_pair(case, view, opts, max_side)
+
+
+@st.cache_data(show_spinner="Loading the images…", max_entries=8)
+def case_panels(
+    case: CaseRecord, opts: DisplayOptions, max_side: int
+) -> tuple[list[dict], list[str]]:
+    """The viewer's panels for a case (prior and recent, CC and MLO) and problems found."""
+    panels, problems = [], []
+    for view in VIEWS:
+        for tp in TIMEPOINTS:
+            rec = case.image(view, tp)
+            if rec is None:
+                problems.append(f"{view} {tp}: this case has no such image.")
+                continue
+            try:
+                v = cached_view(rec, opts, max_side, case.laterality)
+            except ImageReadError as exc:
+                problems.append(f"{view} {tp}: {exc}")
+                continue
+            panels.append(
+                reading_panel(
+                    common.get_image_cache(),
+                    rec,
+                    v,
+                    label=panel_label(case, view, tp),
+                    view_name=view,
+                    time=tp,
+                    max_side=max_side,
+                )
+            )
+    return panels, problems
+
+
+def reading_ui(case: CaseRecord, opts: DisplayOptions, ids: list[str]) -> bool:
+    """The reading workstation for the case; False when it cannot be shown."""
+    if not viewer_component.available():
+        st.warning(
+            "The reading viewer is not built (components/viewer/dist is missing): "
+            "showing the simple viewer below."
+        )
+        return False
+    panels, problems = case_panels(case, opts, max_side)
+    for text in problems:
+        st.warning(text)
+    if not panels:
+        return True
+    event = viewer_component.reading_viewer(panels, case_key=case.case_id, key=VIEWER_KEY)
+    event = viewer_component.new_event(event, VIEWER_KEY)
+    st.caption(
+        f"{len(panels)} images, {payload_bytes(panels) / 1e6:.1f} MB of 16-bit pixels sent once "
+        "per case. Wheel zooms, left drag pans, right drag sets window/level; press ? on the "
+        "images for all keys."
+    )
+    if event and event.get("type") in ("next", "previous") and case.case_id in ids:
+        pos = ids.index(case.case_id) + (1 if event["type"] == "next" else -1)
+        if 0 <= pos < len(ids):
+            st.session_state[CASE_KEY] = ids[pos]
+            st.rerun()
+    return True
+
+
+use_viewer = st.toggle(
+    "Reading viewer (zoom, window/level and measuring in the browser)",
+    value=True,
+    key="browse_use_viewer",
+    help="Off: the simple viewer (images as pictures; every change goes to the server).",
+)
+if not (use_viewer and reading_ui(case, opts, list(table["case_id"]))):
+    st.caption("Simple viewer (fallback): images are 8-bit pictures windowed on the server.")
+    for view in VIEWS:
+        st.subheader(view)
+        view_pair(case, view, opts, max_side)
 
 temporal_ui(case, max_side)

@@ -27,6 +27,8 @@ python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 
 ruff check .
 ruff format --check .
+# The reading viewer's committed bundle must be what its source and lock file build.
+scripts/check_viewer_build.sh
 set +e
 # Type errors fail the run, after the tests have run too (both reports in one CI log).
 python -m mypy  # what it checks: [tool.mypy] in pyproject.toml

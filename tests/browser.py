@@ -104,3 +104,21 @@ def wait_for_app_idle(page, timeout_ms: int = 60_000) -> None:
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms
     )
+
+
+VIEWER = "[data-testid='mcalc-viewer']"
+
+
+def viewer_frame(page, timeout_s: float = 60.0):
+    """The component's frame, once its panels have rendered."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for frame in page.frames:
+            if "mcalc_viewer" in frame.url or "components/viewer" in frame.url:
+                try:
+                    if frame.eval_on_selector(VIEWER, "e => e.dataset.zoom || ''"):
+                        return frame
+                except Exception:  # the frame is still loading
+                    pass
+        page.wait_for_timeout(250)
+    raise AssertionError(f"no rendered viewer frame among {[f.url for f in page.frames]}")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -72,8 +75,42 @@ def _figures(at: AppTest) -> list[dict]:
     return figs
 
 
-def test_browse_draws_prior_and_recent_for_both_views(app_env):
+def _viewer_panels(at: AppTest) -> int:
+    """Panels sent to the reading viewer (0: none drawn)."""
+    viewers = at.get("component_instance")
+    return len(json.loads(viewers[0].proto.json_args)["panels"]) if viewers else 0
+
+
+def _classic_browse() -> AppTest:
+    """Browse with the classic (plotly) viewer, the fallback of the reading viewer."""
     at = _run("pages/browse.py")
+    at.toggle(key="browse_use_viewer").set_value(False).run()
+    return at
+
+
+def test_browse_sends_the_reading_viewer_four_16_bit_panels(app_env):
+    at = _run("pages/browse.py")
+    assert not at.exception
+    (viewer,) = at.get("component_instance")
+    args = json.loads(viewer.proto.json_args)
+    panels = args["panels"]
+    assert [(p["view"], p["time"]) for p in panels] == [
+        ("CC", "prior"),
+        ("CC", "recent"),
+        ("MLO", "prior"),
+        ("MLO", "recent"),
+    ]
+    for p in panels:
+        pixels = np.frombuffer(base64.b64decode(p["pixels"]), dtype="<u2")
+        assert pixels.size == p["rows"] * p["cols"] and pixels.max() > 255  # 16-bit, not 8
+        assert p["spacing"][0] > 0 and p["window"][1] > 0
+        assert args["case_key"] not in p["label"]  # no identifier on the panel
+        assert re.search(r" (19|20)\d\d$", p["label"]), p["label"]  # the exam's year
+    assert not at.get("plotly_chart")  # the classic figures are not drawn as well
+
+
+def test_browse_draws_prior_and_recent_for_both_views(app_env):
+    at = _classic_browse()
     figs = _figures(at)
     assert len(figs) == 2  # CC and MLO
     for fig in figs:
@@ -101,7 +138,7 @@ def test_browse_filter_without_calcifications_shows_birads1_only(app_env):
 
 
 def test_browse_window_and_overlay_controls_change_the_image(app_env):
-    at = _run("pages/browse.py")
+    at = _classic_browse()
     before = _figures(at)[0]["data"][0]["source"]
     at.toggle(key="browse_invert").set_value(True).run()
     inverted = _figures(at)[0]["data"][0]["source"]
@@ -125,7 +162,7 @@ def test_bad_dataset_path_is_a_clear_message_and_app_keeps_working(app_env, tmp_
     at.session_state["mcalc_data_path"] = str(app_env)
     at.run()
     assert not at.exception and not at.error
-    assert len(_figures(at)) == 2
+    assert _viewer_panels(at) == 4  # the reading viewer with the case's four images
 
 
 def test_data_flag_and_env_choose_the_dataset(app_env, monkeypatch, tmp_path):
@@ -162,7 +199,7 @@ def test_sidebar_open_button_switches_dataset_on_any_page(app_env, tmp_path, mon
     at.button(key="app_demo").click().run()
     assert not at.exception and not at.error
     assert at.text_input(key="app_data_input").value == str(app_env)
-    assert len(_figures(at)) == 2
+    assert _viewer_panels(at) == 4  # the reading viewer with the case's four images
 
 
 def test_sidebar_menu_lists_the_pages(app_env):

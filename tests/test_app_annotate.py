@@ -26,6 +26,9 @@ def _page(page: str, reader: str | None = "Ann") -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.switch_page(page)
+    # These tests drive the classic (server-side) marking figure; the browser viewer has
+    # its own tests in test_browser_viewer.py.
+    at.session_state["annotate_use_viewer"] = False
     at.run()
     if reader is not None:
         at.text_input(key=f"{page.split('/')[-1][:-3]}_reader_input").input(reader).run()

@@ -38,6 +38,11 @@ def _name_and_wait(page) -> None:
     field.wait_for(timeout=90_000)  # first run of the page on a busy 2-core machine
     field.fill(READER)
     field.press("Enter")
+    # These tests drive the classic marking figure (the browser viewer: test_browser_viewer).
+    toggle = page.get_by_text("Mark in the reading viewer", exact=False)
+    toggle.wait_for(timeout=60_000)
+    wait_for_app_idle(page)
+    toggle.click()
     page.wait_for_selector(".js-plotly-plot .nsewdrag", timeout=60_000)
     wait_for_app_idle(page)
 

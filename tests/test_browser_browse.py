@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import ARTIFACTS, browser_page, require_chromium, running_app, wait_for_app_idle
+from tests.browser import (
+    ARTIFACTS,
+    browser_page,
+    require_chromium,
+    running_app,
+    viewer_frame,
+    wait_for_app_idle,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -23,6 +30,10 @@ def test_browse_renders_prior_and_recent_and_switches_case(app_env, tmp_path):
         page.screenshot(path=str(ARTIFACTS / "home.png"), full_page=True)
 
         page.goto(f"{url}/browse", wait_until="networkidle")
+        wait_for_app_idle(page)
+        # The classic viewer (the reading viewer's fallback; the viewer: test_browser_viewer).
+        viewer_frame(page)
+        page.get_by_text("Reading viewer (zoom", exact=False).click()
         wait_for_app_idle(page)
         # Two plotly figures (CC and MLO), each with a prior and a recent image.
         page.screenshot(path=str(ARTIFACTS / "browse-loading.png"), full_page=True)
@@ -72,9 +83,11 @@ def test_deep_link_as_first_request_gets_the_frame(app_env, tmp_path):
     env = {"MCALC_DEMO_DIR": str(app_env), "MCALC_CACHE": str(tmp_path / "cache")}
     with running_app(env) as url, browser_page(1300, 1400) as page:
         page.goto(f"{url}/browse", wait_until="networkidle")
-        page.wait_for_function(
-            "() => document.querySelectorAll('.js-plotly-plot image').length >= 4",
-            timeout=60_000,
+        assert (
+            viewer_frame(page).eval_on_selector(
+                "[data-testid='mcalc-viewer']", "e => e.dataset.panels"
+            )
+            == "4"
         )
         sidebar = page.locator("[data-testid='stSidebar']")
         assert sidebar.get_by_text("Dataset folder or manifest CSV").is_visible()
@@ -103,8 +116,5 @@ def test_sidebar_survives_a_page_that_stopped(app_env, tmp_path):
         page.get_by_text("cannot be opened").first.wait_for(timeout=30_000)
         assert sidebar.get_by_role("link", name="Home").is_visible()
         sidebar.get_by_role("button", name="Demo data").click()
-        page.wait_for_function(
-            "() => document.querySelectorAll('.js-plotly-plot image').length >= 4",
-            timeout=60_000,
-        )
+        viewer_frame(page)
         page.screenshot(path=str(ARTIFACTS / "browse-after-bad-path.png"))

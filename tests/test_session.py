@@ -282,3 +282,44 @@ def test_draw_region_in_display_coordinates(store):
     assert fb.kind == "success" and s.marks.regions[0].polygon == ((1, 78), (1, 70), (9, 70))
     fb = s.draw_region(_view(), "roi", [(1, 1), (2, 2)], "uncertain")
     assert fb.kind == "warning" and "Cannot add that region" in fb.text
+
+
+# --------------------------------------------------------------------------- browser saves
+
+
+def test_set_points_applies_a_browser_save_as_one_edit(store):
+    s = _open(store)
+    a = s.add_point(10, 10, "benign")
+    b = s.add_point(20, 20, "benign")
+    c = s.add_point(30, 30, "benign")
+    s.save()
+    changed = s.set_points(
+        [
+            (a, 10.2, 10.1, "benign"),  # within tolerance: unchanged
+            (b, 25, 22, "suspicious"),  # moved and relabelled
+            (None, 40, 41, "uncertain"),  # new
+        ]  # c is missing: deleted
+    )
+    assert changed == 4
+    pts = {p.id: p for p in s.marks.points}
+    assert set(pts) - {a, b} and c not in pts and len(pts) == 3
+    assert (pts[a].row, pts[a].col) == (10, 10)
+    assert (pts[b].row, pts[b].col, pts[b].label) == (25, 22, "suspicious")
+    edited = s.marks
+    s.undo()  # one unsaved edit: one undo brings the three first marks back
+    assert sorted(p.id for p in s.marks.points) == sorted([a, b, c])
+    s.edit(edited)
+    assert s.save().status == "saved"
+    assert len(store.load(KEY, "ann").marks.points) == 3
+
+
+@pytest.mark.parametrize(
+    "points, error",
+    [([("nope", 1, 1, "benign")], KeyError), ([(None, 500, 1, "benign")], ValueError)],
+)
+def test_set_points_refuses_bad_marks_and_changes_nothing(store, points, error):
+    s = _open(store)
+    before = s.marks
+    with pytest.raises(error):
+        s.set_points(points)
+    assert s.marks == before

@@ -220,6 +220,46 @@ class EditSession:
         """Change the label and/or comment of a mark."""
         self.edit(self.marks.edit(mark_id, label=label, comment=comment))
 
+    def set_points(
+        self, points: Sequence[tuple[str | None, float, float, str]], tolerance: float = 0.5
+    ) -> int:
+        """Make the point marks those of ``points`` (``(id or None for a new one, row, col,
+        label)`` in file coordinates), as a browser viewer sends them on save: known ids are
+        moved (by more than ``tolerance`` pixels) or relabelled, new ones added, missing ones
+        deleted; regions stay. One edit (one undo step); returns how many marks changed.
+
+        Raises:
+            ValueError: a point outside the image or a bad label (nothing changes then).
+            KeyError: an id that is not one of this image's points (nothing changes then).
+        """
+        marks = self.marks
+        known = {p.id: p for p in marks.points}
+        kept: set[str] = set()
+        changed = 0
+        for mid, row, col, label in points:
+            if mid is None:
+                marks = marks.add_point(row, col, label)
+                changed += 1
+                continue
+            if mid not in known:
+                raise KeyError(f"no point mark {mid!r} on {self.image_key}; reload the image")
+            kept.add(mid)
+            old = known[mid]
+            if abs(old.row - row) > tolerance or abs(old.col - col) > tolerance:
+                marks = marks.move_point(mid, row, col)
+                changed += 1
+            if old.label != label:
+                marks = marks.edit(mid, label=label)
+                changed += 1
+        for mid in known:
+            if mid not in kept:
+                marks = marks.remove(mid)
+                changed += 1
+        self.edit(marks)
+        if self.selected is not None:
+            self.select(self.selected)
+        return changed
+
     def add_region(self, kind: str, polygon: Sequence[tuple[float, float]], label: str) -> str:
         """Add a cluster outline or region of interest (file coordinates); returns its id."""
         new = self.marks.add_region(kind, polygon, label)

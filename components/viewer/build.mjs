@@ -1,0 +1,20 @@
+// Builds dist/ from src/ (deterministic: same lock file, same bytes; no timestamps, no
+// source maps with absolute paths). Run by `npm run build` and scripts/check_viewer_build.sh.
+import { build } from "esbuild";
+import { copyFileSync, mkdirSync } from "node:fs";
+
+mkdirSync("dist", { recursive: true });
+await build({
+  entryPoints: ["src/index.ts"],
+  bundle: true,
+  format: "iife",
+  minify: true,
+  target: "es2020",
+  legalComments: "none",
+  charset: "utf8",
+  // xmlbuilder2 (pulled in by the tools' DICOM-SR code, unused here) requires Node's url.
+  alias: { url: "./src/url-shim.js" },
+  outfile: "dist/viewer.js",
+  logLevel: "warning",
+});
+copyFileSync("src/index.html", "dist/index.html");

@@ -1,0 +1,815 @@
+// mcalc's reading workstation: a Streamlit component over Cornerstone3D.
+//
+// Python sends panels (16-bit pixels as base64, spacing, labels, overlays) once per render;
+// everything interactive (zoom, pan, window/level, magnifier, ruler, probe, marks) happens
+// here without a rerun. Python hears only small events: next/previous case, save (marks).
+// The component's state is mirrored on the root element's data-* attributes for tests.
+import * as cs from "@cornerstonejs/core";
+import * as tools from "@cornerstonejs/tools";
+
+type Point = [number, number]; // (row, col) in the panel's pixel grid
+interface Mark {
+  id: string;
+  row: number;
+  col: number;
+  label: string;
+}
+interface Panel {
+  key: string;
+  label: string;
+  view: string; // CC / MLO
+  time: string; // prior / recent
+  rows: number;
+  cols: number;
+  spacing: [number, number]; // mm per pixel (row, col) of this grid
+  window: [number, number]; // centre, width
+  presets: Record<string, [number, number]>; // name -> centre, width (this image's)
+  invert: boolean;
+  pixels: string; // base64 of little-endian uint16, row-major
+  points: Point[]; // radiologists' calcifications
+  outlines: Point[][]; // cluster outlines
+  marks?: Mark[]; // reader marks (editable panel only)
+}
+interface Args {
+  case_key: string;
+  panels: Panel[];
+  height: number;
+  editable: string | null; // key of the panel whose marks are edited
+  marks_version: number;
+  labels: string[];
+}
+
+const root = document.getElementById("root") as HTMLDivElement;
+const ENGINE = "mcalc-engine";
+const GROUP = "mcalc-tools";
+const LABEL_COLOURS: Record<string, string> = {
+  benign: "#66bb6a",
+  suspicious: "#ec407a",
+  uncertain: "#ffb300",
+};
+
+// ---- Streamlit's component protocol (postMessage), without React -------------------------
+function send(type: string, data: Record<string, unknown>): void {
+  window.parent.postMessage({ isStreamlitMessage: true, type, ...data }, "*");
+}
+let seq = 0;
+function emit(event: Record<string, unknown>): void {
+  seq += 1;
+  send("streamlit:setComponentValue", {
+    value: { ...event, seq: `${Date.now()}-${seq}` },
+    dataType: "json",
+  });
+}
+
+// ---- state -------------------------------------------------------------------------------
+let engine: cs.RenderingEngine | null = null;
+let args: Args | null = null;
+let caseKey = "";
+let marksVersion = -1;
+type Layout = "four" | "one";
+type Sync = "none" | "pairs" | "views" | "all";
+type Tool = "pan" | "magnify" | "ruler" | "probe" | "mark";
+let layout: Layout = "four";
+let active = 0;
+let sync: Sync = "all";
+let tool: Tool = "pan";
+let showOverlays = true;
+let marks: Mark[] = [];
+let undo: Mark[][] = [];
+let selected: string | null = null;
+let newLabel = "uncertain";
+let lastMarkMs = -1;
+let probeText = "";
+const synchronizers: tools.Synchronizer[] = [];
+
+function vpId(i: number): string {
+  return `vp${i}`;
+}
+function imageId(p: Panel): string {
+  return `mcalc:${p.key}:${p.rows}x${p.cols}`;
+}
+function viewport(i: number): cs.Types.IStackViewport | null {
+  return (engine?.getViewport(vpId(i)) as cs.Types.IStackViewport) ?? null;
+}
+
+// ---- image loading: raw 16-bit pixels become Cornerstone local images --------------------
+function decode(b64: string): Uint16Array {
+  const bin = atob(b64);
+  const bytes = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
+  return new Uint16Array(bytes.buffer);
+}
+function ensureImage(p: Panel): string {
+  const id = imageId(p);
+  if (!cs.cache.getImage(id)) {
+    const scalarData = decode(p.pixels);
+    if (scalarData.length !== p.rows * p.cols) {
+      throw new Error(`${p.key}: ${scalarData.length} pixels, expected ${p.rows}x${p.cols}`);
+    }
+    cs.imageLoader.createAndCacheLocalImage(id, {
+      scalarData,
+      dimensions: [p.cols, p.rows],
+      spacing: [p.spacing[1], p.spacing[0]],
+    } as unknown as Parameters<typeof cs.imageLoader.createAndCacheLocalImage>[1]);
+  }
+  return id;
+}
+function addMetadata(): void {
+  cs.metaData.addProvider((type: string, id: string) => {
+    if (!id || !id.startsWith("mcalc:")) return undefined;
+    if (type === "generalSeriesModule") return { modality: "MG" };
+    if (type === "modalityLutModule") return { rescaleSlope: 1, rescaleIntercept: 0 };
+    if (type === "voiLutModule") return { windowCenter: [2048], windowWidth: [4096] };
+    return undefined;
+  }, 10000);
+}
+
+// ---- coordinates -------------------------------------------------------------------------
+function toCanvas(i: number, row: number, col: number): [number, number] | null {
+  const vp = viewport(i);
+  const id = vp?.getCurrentImageId();
+  if (!vp || !id) return null;
+  const world = cs.utilities.imageToWorldCoords(id, [col, row]);
+  if (!world) return null;
+  const c = vp.worldToCanvas(world);
+  return [c[0], c[1]];
+}
+function toImage(i: number, x: number, y: number): Point | null {
+  const vp = viewport(i);
+  const id = vp?.getCurrentImageId();
+  if (!vp || !id) return null;
+  const ij = cs.utilities.worldToImageCoords(id, vp.canvasToWorld([x, y]));
+  if (!ij) return null;
+  return [ij[1], ij[0]];
+}
+
+// ---- overlays: radiologists' marks, cluster outlines, reader marks -----------------------
+function drawOverlay(i: number): void {
+  const panelEl = root.querySelectorAll<HTMLDivElement>(".panel")[i];
+  const p = args?.panels[i];
+  if (!panelEl || !p) return;
+  const canvas = panelEl.querySelector("canvas.ov") as HTMLCanvasElement;
+  const w = panelEl.clientWidth;
+  const h = panelEl.clientHeight;
+  if (canvas.width !== w || canvas.height !== h) {
+    canvas.width = w;
+    canvas.height = h;
+  }
+  const ctx = canvas.getContext("2d") as CanvasRenderingContext2D;
+  ctx.clearRect(0, 0, w, h);
+  if (showOverlays) {
+    ctx.strokeStyle = "#00e5ff";
+    ctx.lineWidth = 1.2;
+    for (const [r, c] of p.points) {
+      const q = toCanvas(i, r, c);
+      if (!q) continue;
+      ctx.beginPath();
+      ctx.arc(q[0], q[1], 6, 0, 2 * Math.PI);
+      ctx.stroke();
+    }
+    ctx.setLineDash([4, 3]);
+    for (const outline of p.outlines) {
+      ctx.beginPath();
+      outline.forEach(([r, c], k) => {
+        const q = toCanvas(i, r, c);
+        if (!q) return;
+        if (k === 0) ctx.moveTo(q[0], q[1]);
+        else ctx.lineTo(q[0], q[1]);
+      });
+      ctx.closePath();
+      ctx.stroke();
+    }
+    ctx.setLineDash([]);
+  }
+  if (args?.editable === p.key) {
+    for (const m of marks) {
+      const q = toCanvas(i, m.row, m.col);
+      if (!q) continue;
+      ctx.strokeStyle = LABEL_COLOURS[m.label] ?? "#fff";
+      ctx.lineWidth = m.id === selected ? 3 : 2;
+      const s = m.id === selected ? 8 : 6;
+      ctx.beginPath();
+      ctx.moveTo(q[0] - s, q[1] - s);
+      ctx.lineTo(q[0] + s, q[1] + s);
+      ctx.moveTo(q[0] + s, q[1] - s);
+      ctx.lineTo(q[0] - s, q[1] + s);
+      ctx.stroke();
+    }
+  }
+  const vp = viewport(i);
+  const wl = panelEl.querySelector(".wl") as HTMLDivElement;
+  const voi = vp?.getProperties().voiRange;
+  if (voi && vp) {
+    const width = voi.upper - voi.lower;
+    wl.textContent = `W ${width.toFixed(0)} L ${(voi.lower + width / 2).toFixed(0)}  zoom ${vp.getZoom().toFixed(2)}`;
+  }
+}
+function drawAll(): void {
+  args?.panels.forEach((_, i) => drawOverlay(i));
+  publish();
+}
+
+// ---- state in the DOM for tests ----------------------------------------------------------
+function publish(): void {
+  if (!args) return;
+  const n = args.panels.length;
+  const zooms: number[] = [];
+  const pans: number[][] = [];
+  const windows: number[][] = [];
+  const inverts: boolean[] = [];
+  for (let i = 0; i < n; i++) {
+    const vp = viewport(i);
+    if (!vp) continue;
+    zooms.push(Number(vp.getZoom().toFixed(4)));
+    const pan = vp.getPan();
+    pans.push([Number(pan[0].toFixed(2)), Number(pan[1].toFixed(2))]);
+    const voi = vp.getProperties().voiRange;
+    windows.push(voi ? [Math.round(voi.lower), Math.round(voi.upper)] : []);
+    inverts.push(Boolean(vp.getProperties().invert));
+  }
+  const d = root.dataset;
+  d.case = caseKey;
+  d.panels = String(n);
+  d.labels = JSON.stringify(args.panels.map((p) => p.label));
+  d.layout = layout;
+  d.active = String(active);
+  d.sync = sync;
+  d.tool = tool;
+  d.zoom = JSON.stringify(zooms);
+  d.pan = JSON.stringify(pans);
+  d.window = JSON.stringify(windows);
+  d.invert = JSON.stringify(inverts);
+  d.overlays = String(showOverlays);
+  d.marks = String(marks.length);
+  d.selected = selected ?? "";
+  d.lastMarkMs = String(lastMarkMs);
+  d.probe = probeText;
+  d.measures = JSON.stringify(measures());
+}
+function measures(): { tool: string; value: number; unit: string }[] {
+  const out: { tool: string; value: number; unit: string }[] = [];
+  for (const a of tools.annotation.state.getAllAnnotations()) {
+    const stats = (a.data as { cachedStats?: Record<string, Record<string, unknown>> }).cachedStats;
+    const first = stats ? Object.values(stats)[0] : undefined;
+    if (!first) continue;
+    const tool = a.metadata?.toolName ?? "";
+    if (typeof first.length === "number") {
+      out.push({ tool, value: Number(first.length.toFixed(2)), unit: String(first.unit ?? "") });
+    } else if (typeof first.value === "number") {
+      out.push({ tool, value: first.value, unit: String(first.modalityUnit ?? "") });
+    }
+  }
+  return out;
+}
+
+// ---- synchronisation ---------------------------------------------------------------------
+function partners(i: number, j: number): boolean {
+  const a = args?.panels[i];
+  const b = args?.panels[j];
+  if (!a || !b) return false;
+  if (sync === "all") return true;
+  if (sync === "pairs") return a.view === b.view; // prior with recent
+  if (sync === "views") return a.time === b.time; // CC with MLO
+  return false;
+}
+function applySync(): void {
+  for (const s of synchronizers.splice(0)) tools.SynchronizerManager.destroySynchronizer(s.id);
+  if (!args || sync === "none") return publish();
+  const groups: number[][] = [];
+  args.panels.forEach((_, i) => {
+    const g = groups.find((grp) => partners(grp[0], i));
+    if (g) g.push(i);
+    else groups.push([i]);
+  });
+  groups.forEach((g, k) => {
+    if (g.length < 2) return;
+    const zp = tools.synchronizers.createZoomPanSynchronizer(`zp${k}`);
+    const voi = tools.synchronizers.createVOISynchronizer(`voi${k}`, {
+      syncInvertState: true,
+      syncColormap: false,
+    });
+    for (const i of g) {
+      zp.add({ renderingEngineId: ENGINE, viewportId: vpId(i) });
+      voi.add({ renderingEngineId: ENGINE, viewportId: vpId(i) });
+    }
+    synchronizers.push(zp, voi);
+  });
+  publish();
+}
+
+// ---- tools -------------------------------------------------------------------------------
+const PRIMARY = [{ mouseButton: tools.Enums.MouseBindings.Primary }];
+const TOOL_NAMES = {
+  pan: tools.PanTool.toolName,
+  magnify: tools.MagnifyTool.toolName,
+  ruler: tools.LengthTool.toolName,
+  probe: tools.ProbeTool.toolName,
+};
+function setTool(next: Tool): void {
+  const group = tools.ToolGroupManager.getToolGroup(GROUP);
+  if (!group) return;
+  for (const name of Object.values(TOOL_NAMES)) group.setToolPassive(name);
+  group.setToolActive(tools.PanTool.toolName, {
+    bindings: [{ mouseButton: tools.Enums.MouseBindings.Auxiliary }],
+  });
+  if (next !== "mark") group.setToolActive(TOOL_NAMES[next], { bindings: PRIMARY });
+  tool = next;
+  renderBar();
+  publish();
+}
+function setupTools(): void {
+  for (const T of [
+    tools.PanTool,
+    tools.ZoomTool,
+    tools.WindowLevelTool,
+    tools.MagnifyTool,
+    tools.LengthTool,
+    tools.ProbeTool,
+  ]) {
+    tools.addTool(T);
+  }
+  const group = tools.ToolGroupManager.createToolGroup(GROUP) as tools.Types.IToolGroup;
+  for (const name of [
+    tools.PanTool.toolName,
+    tools.ZoomTool.toolName,
+    tools.WindowLevelTool.toolName,
+    tools.MagnifyTool.toolName,
+    tools.LengthTool.toolName,
+    tools.ProbeTool.toolName,
+  ]) {
+    group.addTool(name);
+  }
+  group.setToolActive(tools.ZoomTool.toolName, {
+    bindings: [{ mouseButton: tools.Enums.MouseBindings.Wheel }],
+  });
+  group.setToolActive(tools.WindowLevelTool.toolName, {
+    bindings: [{ mouseButton: tools.Enums.MouseBindings.Secondary }],
+  });
+}
+
+// ---- window presets, invert --------------------------------------------------------------
+function presetNames(): string[] {
+  return args?.panels.length ? Object.keys(args.panels[0].presets) : [];
+}
+function preset(k: number): void {
+  if (!args) return;
+  const name = presetNames()[k - 1];
+  if (k !== 0 && !name) return;
+  // Each image gets its own window (presets follow each image's values): the VOI
+  // synchronisers would copy one panel's onto the others, so they rest meanwhile.
+  synchronizers.forEach((s) => s.setEnabled(false));
+  args.panels.forEach((p, i) => {
+    const vp = viewport(i);
+    const [c, w] = k === 0 ? p.window : p.presets[name] ?? p.window;
+    vp?.setProperties({ voiRange: { lower: c - w / 2, upper: c + w / 2 } });
+    vp?.render();
+  });
+  synchronizers.forEach((s) => s.setEnabled(true));
+  publish();
+}
+function toggleInvert(): void {
+  args?.panels.forEach((_, i) => {
+    const vp = viewport(i);
+    if (!vp) return;
+    vp.setProperties({ invert: !vp.getProperties().invert });
+    vp.render();
+  });
+}
+
+// ---- marking -----------------------------------------------------------------------------
+function pushUndo(): void {
+  undo.push(marks.map((m) => ({ ...m })));
+  if (undo.length > 200) undo.shift();
+}
+function nearest(i: number, x: number, y: number, radius = 9): Mark | null {
+  let best: Mark | null = null;
+  let bestD = radius;
+  for (const m of marks) {
+    const q = toCanvas(i, m.row, m.col);
+    if (!q) continue;
+    const d = Math.hypot(q[0] - x, q[1] - y);
+    if (d <= bestD) {
+      best = m;
+      bestD = d;
+    }
+  }
+  return best;
+}
+let markCounter = 0;
+function onMarkDown(i: number, ev: MouseEvent): void {
+  if (tool !== "mark" || ev.button !== 0 || !args || args.panels[i].key !== args.editable) return;
+  const el = ev.currentTarget as HTMLElement;
+  const rect = el.getBoundingClientRect();
+  const x = ev.clientX - rect.left;
+  const y = ev.clientY - rect.top;
+  const hit = nearest(i, x, y);
+  if (hit) {
+    selected = hit.id;
+    pushUndo();
+    let moved = false;
+    const move = (e: MouseEvent) => {
+      const p = toImage(i, e.clientX - rect.left, e.clientY - rect.top);
+      if (!p) return;
+      moved = true;
+      hit.row = p[0];
+      hit.col = p[1];
+      drawOverlay(i);
+    };
+    const up = () => {
+      window.removeEventListener("mousemove", move);
+      window.removeEventListener("mouseup", up);
+      if (!moved) undo.pop();
+      drawAll();
+    };
+    window.addEventListener("mousemove", move);
+    window.addEventListener("mouseup", up);
+  } else {
+    const p = toImage(i, x, y);
+    const panel = args.panels[i];
+    if (!p || p[0] < 0 || p[1] < 0 || p[0] > panel.rows - 1 || p[1] > panel.cols - 1) return;
+    pushUndo();
+    markCounter += 1;
+    const m = { id: `new-${Date.now()}-${markCounter}`, row: p[0], col: p[1], label: newLabel };
+    marks.push(m);
+    selected = m.id;
+  }
+  drawAll();
+  // From the browser's timestamp of the click to the mark drawn (what the reader waits).
+  lastMarkMs = Number((performance.now() - ev.timeStamp).toFixed(2));
+  publish();
+  ev.preventDefault();
+  ev.stopPropagation();
+}
+function deleteSelected(): void {
+  if (!selected) return;
+  pushUndo();
+  marks = marks.filter((m) => m.id !== selected);
+  selected = null;
+  drawAll();
+}
+function labelSelected(label: string): void {
+  newLabel = label;
+  const m = marks.find((x) => x.id === selected);
+  if (m) {
+    pushUndo();
+    m.label = label;
+  }
+  renderBar();
+  drawAll();
+}
+function undoMark(): void {
+  const prev = undo.pop();
+  if (!prev) return;
+  marks = prev;
+  if (!marks.some((m) => m.id === selected)) selected = null;
+  drawAll();
+}
+function save(): void {
+  emit({ type: "save", panel: args?.editable, marks });
+}
+
+// ---- probe readout -----------------------------------------------------------------------
+function probe(i: number, ev: MouseEvent): void {
+  const p = args?.panels[i];
+  const vp = viewport(i);
+  if (!p || !vp) return;
+  const el = root.querySelectorAll<HTMLDivElement>(".panel .vp")[i];
+  const rect = el.getBoundingClientRect();
+  const q = toImage(i, ev.clientX - rect.left, ev.clientY - rect.top);
+  if (!q) return;
+  const r = Math.round(q[0]);
+  const c = Math.round(q[1]);
+  root.dataset.pointer = JSON.stringify([i, r, c]);
+  if (r < 0 || c < 0 || r >= p.rows || c >= p.cols) {
+    probeText = "";
+  } else {
+    const image = cs.cache.getImage(imageId(p));
+    const v = image ? image.getPixelData()[r * p.cols + c] : NaN;
+    const mm = (p.spacing[0] * r).toFixed(1) + ", " + (p.spacing[1] * c).toFixed(1);
+    probeText = `${p.label}: row ${r} col ${c} (${mm} mm) value ${v}`;
+  }
+  const status = document.getElementById("status");
+  if (status) status.textContent = probeText;
+  root.dataset.probe = probeText;
+}
+
+// ---- layout ------------------------------------------------------------------------------
+function gridColumns(): number {
+  if (!args) return 1;
+  return layout === "one" ? 1 : args.panels.length;
+}
+function resize(): void {
+  if (!args || !engine) return;
+  const grid = root.querySelector(".grid") as HTMLDivElement;
+  grid.style.gridTemplateColumns = `repeat(${gridColumns()}, 1fr)`;
+  root.querySelectorAll<HTMLDivElement>(".panel").forEach((el, i) => {
+    el.style.display = layout === "one" && i !== active ? "none" : "block";
+    el.classList.toggle("active", i === active);
+  });
+  engine.resize(true, true);
+  drawAll();
+}
+function setLayout(next: Layout): void {
+  layout = next;
+  renderBar();
+  resize();
+}
+
+const HELP: [string, string][] = [
+  ["Wheel", "zoom"],
+  ["Left drag", "pan (or the tool chosen: magnifier, ruler, probe, mark)"],
+  ["Middle drag", "pan"],
+  ["Right drag", "window / level"],
+  ["0 · 1 · 2 · 3", "window of the file · presets"],
+  ["I", "invert"],
+  ["O", "overlays on / off"],
+  ["G / Z / R / V / A", "pan · magnifier · ruler (mm) · probe · mark"],
+  ["F", "one panel (the active one) / all panels"],
+  ["S", "synchronisation: all · prior-recent · CC-MLO · none"],
+  ["B / U / X", "label of the selected or next mark: benign · uncertain · suspicious"],
+  ["Delete", "delete the selected mark"],
+  ["Ctrl+Z", "undo the last mark edit"],
+  ["Ctrl+S", "save marks"],
+  ["N / → ,  P / ←", "next / previous case"],
+  ["?", "this help (Esc closes)"],
+];
+
+function button(label: string, on: boolean, title: string, action: () => void): HTMLButtonElement {
+  const b = document.createElement("button");
+  b.textContent = label;
+  b.title = title;
+  if (on) b.className = "on";
+  b.addEventListener("click", (e) => {
+    e.preventDefault();
+    action();
+    root.focus();
+  });
+  return b;
+}
+function renderBar(): void {
+  const bar = root.querySelector(".bar") as HTMLDivElement | null;
+  if (!bar || !args) return;
+  bar.replaceChildren();
+  const sep = () => {
+    const s = document.createElement("span");
+    s.className = "sep";
+    bar.appendChild(s);
+  };
+  bar.appendChild(button("Four", layout === "four", "all panels (F)", () => setLayout("four")));
+  bar.appendChild(button("One", layout === "one", "the active panel only (F)", () => setLayout("one")));
+  sep();
+  const sel = document.createElement("select");
+  sel.title = "synchronise zoom, pan and window across (S)";
+  for (const [v, t] of [
+    ["all", "sync all four"],
+    ["pairs", "sync prior–recent"],
+    ["views", "sync CC–MLO"],
+    ["none", "no sync"],
+  ]) {
+    const o = document.createElement("option");
+    o.value = v;
+    o.textContent = t;
+    o.selected = v === sync;
+    sel.appendChild(o);
+  }
+  sel.addEventListener("change", () => {
+    sync = sel.value as Sync;
+    applySync();
+  });
+  bar.appendChild(sel);
+  sep();
+  for (const [t, name, key] of [
+    ["pan", "Pan", "G"],
+    ["magnify", "Magnifier", "Z"],
+    ["ruler", "Ruler mm", "R"],
+    ["probe", "Probe", "V"],
+  ] as const) {
+    bar.appendChild(button(name, tool === t, `${name} (${key})`, () => setTool(t)));
+  }
+  if (args.editable) {
+    bar.appendChild(button("Mark", tool === "mark", "add / move marks (A)", () => setTool("mark")));
+    for (const l of args.labels) {
+      bar.appendChild(button(l, newLabel === l, "label of the selected or next mark", () => labelSelected(l)));
+    }
+    bar.appendChild(button("Undo", false, "undo the last mark edit (Ctrl+Z)", undoMark));
+    const s = button(`Save marks (${marks.length})`, false, "save marks (Ctrl+S)", save);
+    s.classList.add("save");
+    bar.appendChild(s);
+  }
+  sep();
+  bar.appendChild(button("File W/L", false, "the file's window (0)", () => preset(0)));
+  presetNames().forEach((name, k) => {
+    bar.appendChild(button(name, false, `${name} window (${k + 1})`, () => preset(k + 1)));
+  });
+  bar.appendChild(button("Invert", false, "invert (I)", toggleInvert));
+  bar.appendChild(button("Overlays", showOverlays, "overlays (O)", () => {
+    showOverlays = !showOverlays;
+    renderBar();
+    drawAll();
+  }));
+  sep();
+  bar.appendChild(button("◀ Case", false, "previous case (P)", () => emit({ type: "previous" })));
+  bar.appendChild(button("Case ▶", false, "next case (N)", () => emit({ type: "next" })));
+  bar.appendChild(button("?", false, "keyboard shortcuts", toggleHelp));
+}
+function toggleHelp(show?: boolean): void {
+  const help = document.getElementById("help") as HTMLDivElement;
+  const on = show ?? help.style.display !== "block";
+  help.style.display = on ? "block" : "none";
+  root.dataset.help = String(on);
+}
+
+const SYNC_ORDER: (Sync)[] = ["all", "pairs", "views", "none"];
+function onKey(ev: KeyboardEvent): void {
+  const k = ev.key;
+  if ((ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "z") return void (ev.preventDefault(), undoMark());
+  if ((ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "s") return void (ev.preventDefault(), save());
+  if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  const actions: Record<string, () => void> = {
+    n: () => emit({ type: "next" }),
+    ArrowRight: () => emit({ type: "next" }),
+    p: () => emit({ type: "previous" }),
+    ArrowLeft: () => emit({ type: "previous" }),
+    "0": () => preset(0),
+    "1": () => preset(1),
+    "2": () => preset(2),
+    "3": () => preset(3),
+    i: toggleInvert,
+    o: () => {
+      showOverlays = !showOverlays;
+      renderBar();
+      drawAll();
+    },
+    g: () => setTool("pan"),
+    z: () => setTool("magnify"),
+    r: () => setTool("ruler"),
+    v: () => setTool("probe"),
+    a: () => args?.editable && setTool("mark"),
+    f: () => setLayout(layout === "one" ? "four" : "one"),
+    s: () => {
+      sync = SYNC_ORDER[(SYNC_ORDER.indexOf(sync) + 1) % SYNC_ORDER.length];
+      applySync();
+      renderBar();
+    },
+    b: () => labelSelected("benign"),
+    u: () => labelSelected("uncertain"),
+    x: () => labelSelected("suspicious"),
+    Delete: deleteSelected,
+    Backspace: deleteSelected,
+    "?": () => toggleHelp(),
+    Escape: () => toggleHelp(false),
+  };
+  const act = actions[k] ?? actions[k.toLowerCase()];
+  if (act) {
+    ev.preventDefault();
+    act();
+  }
+}
+
+// ---- building the panels for a case ------------------------------------------------------
+function message(text: string): void {
+  root.innerHTML = `<div id="msg"></div>`;
+  (document.getElementById("msg") as HTMLDivElement).textContent = text;
+  root.dataset.error = text;
+  send("streamlit:setFrameHeight", { height: 80 });
+}
+
+async function showCase(a: Args): Promise<void> {
+  engine?.destroy();
+  tools.annotation.state.removeAllAnnotations();
+  for (const s of synchronizers.splice(0)) tools.SynchronizerManager.destroySynchronizer(s.id);
+  root.innerHTML = "";
+  const bar = document.createElement("div");
+  bar.className = "bar";
+  const grid = document.createElement("div");
+  grid.className = "grid";
+  grid.style.height = `${a.height}px`;
+  const status = document.createElement("div");
+  status.id = "status";
+  const help = document.createElement("div");
+  help.id = "help";
+  help.innerHTML = "<b>Reading controls</b><table></table>";
+  const table = help.querySelector("table") as HTMLTableElement;
+  for (const [key, what] of HELP) {
+    const tr = table.insertRow();
+    tr.insertCell().textContent = key;
+    tr.insertCell().textContent = what;
+  }
+  root.append(bar, grid, status, help);
+  if (layout === "one" && active >= a.panels.length) active = 0;
+
+  engine = new cs.RenderingEngine(ENGINE);
+  a.panels.forEach((p, i) => {
+    const panel = document.createElement("div");
+    panel.className = "panel";
+    panel.dataset.key = p.key;
+    const el = document.createElement("div");
+    el.className = "vp";
+    el.addEventListener("contextmenu", (e) => e.preventDefault());
+    const ov = document.createElement("canvas");
+    ov.className = "ov";
+    const label = document.createElement("div");
+    label.className = "label";
+    label.textContent = p.label;
+    const wl = document.createElement("div");
+    wl.className = "wl";
+    panel.append(el, ov, label, wl);
+    grid.appendChild(panel);
+    el.addEventListener("mousedown", (e) => {
+      active = i;
+      root.querySelectorAll(".panel").forEach((q, k) => q.classList.toggle("active", k === active));
+      onMarkDown(i, e);
+    }, true);
+    // Capture on the panel: the tools stop the move events they handle on the element.
+    panel.addEventListener("mousemove", (e) => probe(i, e), true);
+    el.addEventListener(cs.Enums.Events.IMAGE_RENDERED, () => {
+      drawOverlay(i);
+      publish();
+    });
+  });
+  grid.style.gridTemplateColumns = `repeat(${layout === "one" ? 1 : a.panels.length}, 1fr)`;
+  const panels = root.querySelectorAll<HTMLDivElement>(".panel .vp");
+  engine.setViewports(
+    a.panels.map((_, i) => ({
+      viewportId: vpId(i),
+      element: panels[i],
+      type: cs.Enums.ViewportType.STACK,
+      defaultOptions: { background: [0, 0, 0] as cs.Types.Point3 },
+    })),
+  );
+  const group = tools.ToolGroupManager.getToolGroup(GROUP);
+  a.panels.forEach((_, i) => group?.addViewport(vpId(i), ENGINE));
+  await Promise.all(
+    a.panels.map(async (p, i) => {
+      const vp = viewport(i) as cs.Types.IStackViewport;
+      await vp.setStack([ensureImage(p)]);
+      const [c, w] = p.window;
+      vp.setProperties({ voiRange: { lower: c - w / 2, upper: c + w / 2 }, invert: p.invert });
+      vp.resetCamera();
+      vp.render();
+    }),
+  );
+  setTool(tool === "mark" && !a.editable ? "pan" : tool);
+  applySync();
+  renderBar();
+  resize();
+  send("streamlit:setFrameHeight", { height: root.scrollHeight + 4 });
+}
+
+async function onRender(a: Args): Promise<void> {
+  const newCase = a.case_key !== caseKey;
+  args = a;
+  if (a.marks_version !== marksVersion || newCase) {
+    marksVersion = a.marks_version;
+    const editable = a.panels.find((p) => p.key === a.editable);
+    marks = (editable?.marks ?? []).map((m) => ({ ...m }));
+    undo = [];
+    selected = null;
+  }
+  if (newCase) {
+    caseKey = a.case_key;
+    // Keep the images of the previous case only (bounded memory: cache size is capped).
+    try {
+      await showCase(a);
+    } catch (e) {
+      message(`The viewer could not show this case: ${(e as Error).message}`);
+      return;
+    }
+  } else {
+    renderBar();
+    drawAll();
+  }
+}
+
+async function main(): Promise<void> {
+  try {
+    await cs.init();
+    cs.cache.setMaxCacheSize(512 * 1024 * 1024);
+    addMetadata();
+    tools.init();
+    setupTools();
+  } catch (e) {
+    message(`The viewer cannot start in this browser: ${(e as Error).message}`);
+    return;
+  }
+  root.dataset.renderer = cs.getShouldUseCPURendering() ? "cpu" : "webgl";
+  root.addEventListener("keydown", onKey);
+  for (const name of [
+    tools.Enums.Events.ANNOTATION_COMPLETED,
+    tools.Enums.Events.ANNOTATION_MODIFIED,
+    tools.Enums.Events.ANNOTATION_REMOVED,
+  ]) {
+    cs.eventTarget.addEventListener(name, () => publish());
+  }
+  root.addEventListener("mouseenter", () => root.focus());
+  window.addEventListener("resize", () => resize());
+  let pending: Promise<void> = Promise.resolve();
+  window.addEventListener("message", (ev: MessageEvent) => {
+    const data = ev.data;
+    if (data?.type !== "streamlit:render") return;
+    pending = pending.then(() => onRender(data.args as Args));
+  });
+  send("streamlit:componentReady", { apiVersion: 1 });
+}
+
+void main();

@@ -1,0 +1,155 @@
+"""Payloads for the reading workstation (the browser viewer component of ``pages/``).
+
+One :func:`reading_panel` per image: its 16-bit values at preview scale (as displayed,
+mirrored like :class:`mcalc.viewer.ImageView`), the window, the mm per pixel of that grid,
+a label without patient identifiers and the overlays in the same grid. The browser applies
+window/level to these true values; nothing here is an 8-bit picture.
+
+Coordinates in a panel are (row, col) of its pixel grid; :func:`marks_from_panel` maps the
+reader's marks back to the file's own full-resolution coordinates.
+
+Example:
+    >>> import numpy as np
+    >>> encode_pixels(np.array([[0, 1], [2, 65535]], dtype=np.uint16))
+    'AAABAAIA//8='
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from mcalc import imaging
+from mcalc.breast import breast_mask
+from mcalc.cache import ImageCache
+from mcalc.config import TIMEPOINTS
+from mcalc.dataset.records import CaseRecord, ImageRecord
+from mcalc.store.marks import ImageMarks
+from mcalc.viewer import ImageView, preview_values
+
+__all__ = ["panel_label", "encode_pixels", "reading_panel", "marks_from_panel", "payload_bytes"]
+
+
+def encode_pixels(values: np.ndarray) -> str:
+    """A 2-D array -> base64 of its little-endian uint16 values (clipped to 0..65535).
+
+    Raises:
+        ValueError: ``values`` is not 2-D.
+    """
+    arr = np.asarray(values)
+    if arr.ndim != 2:
+        raise ValueError(f"expected a 2-D image, got shape {arr.shape}")
+    if arr.dtype != np.uint16:
+        arr = np.clip(np.rint(arr), 0, 65535).astype(np.uint16)
+    return base64.b64encode(arr.astype("<u2", copy=False).tobytes()).decode("ascii")
+
+
+def _round_pts(points: np.ndarray, scale: float) -> list[list[float]]:
+    return [[round(float(r) * scale, 2), round(float(c) * scale, 2)] for r, c in points]
+
+
+def panel_label(case: CaseRecord, view: str, tp: str) -> str:
+    """Side, view, round and year (from the case's exam years, e.g. ``2015-2018``), or the
+    years before the recent exam: no patient identifier."""
+    side = {"L": "L", "R": "R"}.get(case.laterality or "", "?")
+    label = f"{side} {view} {tp}"
+    years = re.findall(r"(?:19|20)\d\d", case.available or "")
+    if len(years) == len(TIMEPOINTS):
+        label += f" {years[TIMEPOINTS.index(tp)]}"
+    elif tp == TIMEPOINTS[0] and case.years_between is not None:
+        label += f" (−{case.years_between:g} y)"
+    return label
+
+
+def reading_panel(
+    cache: ImageCache,
+    rec: ImageRecord,
+    view: ImageView,
+    *,
+    label: str,
+    view_name: str,
+    time: str,
+    max_side: int,
+    marks: ImageMarks | None = None,
+) -> dict[str, Any]:
+    """One panel of the viewer: pixels, window, spacing, label and overlays.
+
+    Args:
+        cache: the image cache (decoded images and previews are shared with the pages).
+        rec: the image.
+        view: its :func:`mcalc.viewer.prepare_view` (orientation, scale, overlays).
+        label: drawn on the panel (side, view, round, year); never a patient identifier.
+        view_name: ``CC`` or ``MLO`` (synchronisation groups).
+        time: ``prior`` or ``recent`` (synchronisation groups).
+        max_side: longest side of the pixel grid sent (the preview's).
+        marks: a reader's marks to edit on this panel (file coordinates), if any.
+    """
+    mammo = cache.load(rec.image_path)
+    values = preview_values(cache, rec, max_side)
+    shown = view.mirror(values)
+    rows, cols = shown.shape[:2]
+    scale = view.scale
+    windows: dict[str, list[float]] = {}
+    region = breast_mask(imaging.file_unit(mammo, values))
+    for name, pct in imaging.WINDOW_PRESETS.items():
+        if pct is not None:
+            c, w = imaging.auto_window(values, region, pct)
+            windows[name] = [round(float(c), 2), round(float(w), 2)]
+    panel: dict[str, Any] = {
+        "key": rec.key,
+        "label": label,
+        "view": view_name,
+        "time": time,
+        "rows": int(rows),
+        "cols": int(cols),
+        "scale": scale,
+        "spacing": [view.spacing_mm[0] / scale, view.spacing_mm[1] / scale],
+        "window": [float(view.window[0]), float(view.window[1])],
+        "presets": windows,
+        "invert": bool(mammo.monochrome1 != view.invert),
+        "pixels": encode_pixels(shown),
+        "points": _round_pts(view.calc_points, scale),
+        "outlines": [_round_pts(h, scale) for h in view.cluster_hulls],
+    }
+    if marks is not None:
+        panel["marks"] = [
+            {
+                "id": p.id,
+                "row": round(view.to_display(p.row, p.col)[0] * scale, 3),
+                "col": round(view.to_display(p.row, p.col)[1] * scale, 3),
+                "label": p.label,
+            }
+            for p in marks.points
+        ]
+    return panel
+
+
+def marks_from_panel(
+    view: ImageView, raw: Sequence[dict[str, Any]]
+) -> list[tuple[str | None, float, float, str]]:
+    """The browser's marks of one panel -> ``(id or None for new, row, col, label)`` in the
+    file's own full-resolution coordinates.
+
+    Raises:
+        ValueError: a mark without numeric row/col or a label.
+    """
+    out: list[tuple[str | None, float, float, str]] = []
+    for m in raw:
+        try:
+            r, c = float(m["row"]) / view.scale, float(m["col"]) / view.scale
+            label = str(m["label"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"a mark needs numeric 'row', 'col' and a 'label'; got {m!r}") from exc
+        mid = str(m.get("id") or "")
+        fr, fc = view.to_file(r, c)
+        out.append((None if mid.startswith("new-") or not mid else mid, fr, fc, label))
+    return out
+
+
+def payload_bytes(panels: Sequence[dict[str, Any]]) -> int:
+    """Bytes of pixel data sent for ``panels`` (base64 text, what crosses the websocket)."""
+    return sum(len(p["pixels"]) for p in panels)

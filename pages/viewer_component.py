@@ -1,0 +1,87 @@
+"""The reading workstation: a Streamlit component over Cornerstone3D (components/viewer).
+
+Pages build panels with :func:`mcalc.present.reading.reading_panel` and call
+:func:`reading_viewer`; zoom, pan, window/level, magnifier, ruler, probe and marking run
+in the browser. Python gets only small events back: ``{"type": "next" | "previous" |
+"save", "seq": ..., "marks": [...]}``; :func:`new_event` hands each one out once.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+import streamlit.components.v1 as components
+
+from mcalc.store.marks import LABELS
+
+DIST = Path(__file__).resolve().parent.parent / "components" / "viewer" / "dist"
+_SEEN = "viewer_seen_events"
+
+_component: Any = None
+
+
+def available() -> bool:
+    """Whether the built component is there (``components/viewer/dist``)."""
+    return (DIST / "index.html").is_file() and (DIST / "viewer.js").is_file()
+
+
+def _get() -> Any:
+    global _component
+    if _component is None:
+        _component = components.declare_component("mcalc_viewer", path=str(DIST))
+    return _component
+
+
+def reading_viewer(
+    panels: list[dict[str, Any]],
+    *,
+    case_key: str,
+    key: str,
+    height: int = 620,
+    editable: str | None = None,
+    marks_version: int = 0,
+) -> dict[str, Any] | None:
+    """Draw the viewer; returns the newest event (or ``None``).
+
+    Args:
+        panels: from :func:`mcalc.present.reading.reading_panel`, in hanging order.
+        case_key: what is shown; the browser rebuilds its panels only when it changes.
+        key: the widget key (carry the page's name).
+        height: height of the image row in CSS pixels.
+        editable: key of the panel whose reader marks are edited (Annotate), else ``None``.
+        marks_version: change it to make the browser reload the marks from ``panels``
+            (after a save or an edit elsewhere); unsaved browser marks are kept otherwise.
+
+    Raises:
+        FileNotFoundError: the component is not built (see ``components/viewer``).
+    """
+    if not available():
+        raise FileNotFoundError(
+            f"the viewer component is not built: {DIST} has no index.html/viewer.js; "
+            "run `npm ci && npm run build` in components/viewer"
+        )
+    value = _get()(
+        case_key=case_key,
+        panels=panels,
+        height=height,
+        editable=editable,
+        marks_version=marks_version,
+        labels=list(LABELS),
+        key=key,
+        default=None,
+    )
+    return value if isinstance(value, dict) else None
+
+
+def new_event(event: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
+    """``event`` if it was not handed out before for this viewer ``key``, else ``None``
+    (a component keeps its last value across reruns)."""
+    if not event or "seq" not in event:
+        return None
+    seen: dict[str, str] = st.session_state.setdefault(_SEEN, {})
+    if seen.get(key) == event["seq"]:
+        return None
+    seen[key] = str(event["seq"])
+    return event

@@ -1,0 +1,66 @@
+"""mcalc.present.reading: the reading viewer's payloads (pixels, labels, marks back)."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+
+from mcalc.dataset.records import CaseRecord
+from mcalc.present.reading import encode_pixels, marks_from_panel, panel_label
+from tests.viewer_fixtures import tiny_view
+
+
+def test_encode_pixels_keeps_16_bit_values_and_clips():
+    values = np.array([[0, 4095], [65535, 1234]], dtype=np.uint16)
+    back = np.frombuffer(base64.b64decode(encode_pixels(values)), dtype="<u2").reshape(2, 2)
+    assert (back == values).all()
+    floats = np.array([[-5.0, 70000.0], [1.4, 1.6]], dtype=np.float32)
+    back = np.frombuffer(base64.b64decode(encode_pixels(floats)), dtype="<u2")
+    assert back.tolist() == [0, 65535, 1, 2]
+    with pytest.raises(ValueError, match="2-D"):
+        encode_pixels(np.zeros((2, 2, 3)))
+
+
+@pytest.mark.parametrize(
+    "laterality, available, years, tp, expected",
+    [
+        ("R", "2015-2018", 3.0, "prior", "R CC prior 2015"),
+        ("R", "2015-2018", 3.0, "recent", "R CC recent 2018"),
+        ("L", None, 2.0, "prior", "L CC prior (−2 y)"),
+        ("L", None, 2.0, "recent", "L CC recent"),
+        (None, None, None, "prior", "? CC prior"),
+    ],
+)
+def test_panel_label_has_side_view_round_year_and_no_identifier(
+    laterality, available, years, tp, expected
+):
+    case = CaseRecord(
+        case_id="patient-0042",
+        patient_id="0042",
+        images=(),
+        laterality=laterality,
+        available=available,
+        years_between=years,
+    )
+    label = panel_label(case, "CC", tp)
+    assert label == expected
+    assert "0042" not in label
+
+
+@pytest.mark.parametrize("flipped", [False, True])
+def test_marks_from_panel_map_back_to_file_coordinates(flipped):
+    view = tiny_view(flipped)  # scale 0.5, 100x80 file
+    # A mark at file (20, 10) is drawn at display (20, 10 or 69) * 0.5 in the panel's grid.
+    dr, dc = view.to_display(20, 10)
+    raw = [
+        {"id": "abc", "row": dr * 0.5, "col": dc * 0.5, "label": "benign"},
+        {"id": "new-1-1", "row": 5, "col": 5, "label": "suspicious"},
+    ]
+    (mid, r, c, label), (new_id, *_rest) = marks_from_panel(view, raw)
+    assert (mid, label) == ("abc", "benign")
+    assert (r, c) == pytest.approx((20, 10))
+    assert new_id is None
+    with pytest.raises(ValueError, match="row"):
+        marks_from_panel(view, [{"id": "x", "label": "benign"}])
