@@ -30,11 +30,9 @@ def test_browse_shows_subtraction_and_flicker(app_env, tmp_path):
     }
     with running_app(env) as url, browser_page(1500, 3600) as page:
         page.goto(f"{url}/browse", wait_until="networkidle")
-        page.wait_for_function(
-            "() => document.querySelectorAll('.js-plotly-plot image').length >= 4",
-            timeout=60_000,
-        )
-        page.get_by_text("Changes between rounds").wait_for(timeout=60_000)
+        # Browse's images are in the reading viewer (not plotly): wait for the temporal section.
+        page.get_by_text("Changes between rounds").wait_for(timeout=90_000)
+        wait_for_app_idle(page)
         _mode(page, "subtraction")
         page.get_by_text("subtraction (recent − registered prior)").first.wait_for(timeout=90_000)
         # The case summary line and the registration's figures are shown.
