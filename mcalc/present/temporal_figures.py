@@ -12,9 +12,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
-from mcalc.present.viewer_figures import data_uri
+from mcalc.present.viewer_figures import data_uri, image_panels
 from mcalc.temporal.change import STATUSES
 from mcalc.temporal.display import TemporalView
 
@@ -42,38 +41,6 @@ def _image(tv: TemporalView, gray: np.ndarray, name: str) -> go.Image:
         hoverinfo="skip",
         name=name,
     )
-
-
-def _base(titles: Sequence[str], height: int) -> go.Figure:
-    fig = make_subplots(
-        rows=1, cols=len(titles), subplot_titles=list(titles), horizontal_spacing=0.02
-    )
-    fig.update_layout(
-        height=height,
-        margin={"l": 10, "r": 10, "t": 40, "b": 50},
-        dragmode="pan",
-        showlegend=False,
-        plot_bgcolor="black",
-        paper_bgcolor="rgba(0,0,0,0)",
-        uirevision="keep",
-    )
-    for i in range(1, len(titles) + 1):
-        fig.update_xaxes(
-            matches="x", showticklabels=False, showgrid=False, zeroline=False, row=1, col=i
-        )
-        fig.update_yaxes(
-            matches="y",
-            scaleanchor="x" if i == 1 else f"x{i}",
-            constrain="domain",
-            constraintoward="top",
-            autorange="reversed",
-            showticklabels=False,
-            showgrid=False,
-            zeroline=False,
-            row=1,
-            col=i,
-        )
-    return fig
 
 
 def _swiped(tv: TemporalView, fraction: float) -> np.ndarray:
@@ -149,7 +116,7 @@ def temporal_figure(
         "flicker": f"{tv.view} flicker: registered prior ↔ recent",
         "swipe": f"{tv.view} swipe: registered prior | recent",
     }
-    fig = _base([f"{tv.view} recent", titles[mode]], height)
+    fig = image_panels([f"{tv.view} recent", titles[mode]], height, bottom=50)
     fig.add_trace(_image(tv, tv.recent, "recent"), row=1, col=1)
     if mode == "subtraction":
         fig.add_trace(_image(tv, tv.subtraction, "subtraction"), row=1, col=2)

@@ -23,6 +23,7 @@ __all__ = [
     "add_boxes",
     "add_colorbar",
     "selected_box",
+    "image_panels",
 ]
 
 
@@ -31,13 +32,14 @@ def data_uri(rgb: np.ndarray, quality: int = 88) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(encode_jpeg(rgb, quality)).decode("ascii")
 
 
-def _base(titles: Sequence[str], height: int) -> go.Figure:
+def image_panels(titles: Sequence[str], height: int, *, bottom: int = 10) -> go.Figure:
+    """Side-by-side image panels with shared (matched) zoom and pan, image rows downwards."""
     fig = make_subplots(
         rows=1, cols=len(titles), subplot_titles=list(titles), horizontal_spacing=0.02
     )
     fig.update_layout(
         height=height,
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        margin={"l": 10, "r": 10, "t": 40, "b": bottom},
         dragmode="pan",
         showlegend=False,
         plot_bgcolor="black",
@@ -143,7 +145,7 @@ def pair_figure(
     """
     if len(views) != len(titles):
         raise ValueError(f"{len(views)} views but {len(titles)} titles")
-    fig = _base(titles, height)
+    fig = image_panels(titles, height)
     for col, view in enumerate(views, start=1):
         step = 1.0 / view.scale
         fig.add_trace(
@@ -179,7 +181,7 @@ def crop_figure(
     drawn too, and the axes are fixed to the first box so marks outside it do not widen
     the view.
     """
-    fig = _base(titles, height)
+    fig = image_panels(titles, height)
     for col, (crop, box) in enumerate(zip(crops, boxes, strict=True), start=1):
         r0, r1, c0, c1 = box
         step_x = (c1 - c0) / crop.shape[1]
