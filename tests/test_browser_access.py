@@ -53,7 +53,11 @@ def test_sign_in_and_roles_in_a_browser(app_env, tmp_path):
             page.get_by_text("Reader: rita").wait_for(timeout=60_000)
             page.screenshot(path=str(ARTIFACTS / "access-reader-annotate.png"))
             page.goto(f"{url}/train", wait_until="networkidle")
-            page.get_by_text("cannot open this page").wait_for(timeout=60_000)
+            # A new page load reads the sign-in cookie through a component, which answers
+            # with a rerun: wait for that rerun before looking for the refusal.
+            page.wait_for_timeout(1500)
+            wait_for_app_idle(page)
+            page.get_by_text("cannot open this page").wait_for(timeout=90_000)
             page.screenshot(path=str(ARTIFACTS / "access-reader-train.png"))
 
         with browser_page(width=1400, height=1400) as page:
