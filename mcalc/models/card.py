@@ -43,6 +43,7 @@ from mcalc.models.card_json import (
     read_views,
     section,
 )
+from mcalc.models.layout import model_file
 from mcalc.models.tasks import TASKS, Task, positive_class_for
 
 __all__ = [
@@ -267,8 +268,6 @@ class ModelCard(JsonSection):
     @property
     def model_file(self) -> Path:
         """The Keras file of the model (the registry knows the folder's layout)."""
-        from mcalc.models.registry import model_file
-
         return model_file(self.path)
 
     def fingerprint(self) -> str:

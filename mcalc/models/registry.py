@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING
 
 from mcalc.errors import ModelError
 from mcalc.models.card import CARD_VERSION, ModelCard
+from mcalc.models.layout import CARD_FILE, LOG_FILE, MODEL_FILE, model_file
 
 if TYPE_CHECKING:
     import keras
@@ -59,9 +60,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-CARD_FILE = "card.json"
-MODEL_FILE = "model.keras"
-LOG_FILE = "training_log.jsonl"
 REQUIRED_CARD_KEYS = ("architecture", "task", "classes", "patch")
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -73,11 +71,6 @@ class RegistryListing:
 
     models: list[ModelCard] = field(default_factory=list)
     problems: list[dict[str, str]] = field(default_factory=list)
-
-
-def model_file(folder: str | Path) -> Path:
-    """The Keras file of the model in ``folder``."""
-    return Path(folder) / MODEL_FILE
 
 
 def load_card(folder: str | Path) -> ModelCard:
