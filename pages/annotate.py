@@ -27,6 +27,7 @@ from mcalc.store.exchange import (
     LazyShapes,
     apply_import,
     coco_json,
+    marks_seg,
     masks_zip,
     parse_coco,
     parse_mask_png,
@@ -531,6 +532,22 @@ def export_ui(session: EditSession, index: DatasetIndex, rec: ImageRecord, reade
         "application/json",
         "annotate_dl_json",
     )
+    seg_col = st.columns(1)[0]
+    # Built on request only: highdicom takes about half a second per image.
+    if seg_col.toggle(
+        "DICOM SEG (de-identified, references the source image)",
+        key="annotate_seg_on",
+        help="A DICOM Segmentation of these marks that a PACS or viewer shows beside the "
+        "image; patient identifiers are removed (PS3.15 Annex E basic profile).",
+    ):
+        _download(
+            seg_col,
+            "DICOM SEG",
+            lambda: marks_seg(marks, rec.image_path),
+            f"{stem}_{reader}_seg.dcm",
+            "application/dicom",
+            "annotate_dl_seg",
+        )
     mine = [s.marks for s in store().all_current(reader=reader)]
     if mine:
         st.markdown(f"**Export all your saved marks** ({len(mine)} image(s))")

@@ -1,17 +1,20 @@
-"""Export and import of readers' marks and audits: CSV, COCO JSON, mask PNGs.
+"""Export and import of readers' marks and audits: CSV, COCO JSON, mask PNGs, DICOM SEG.
 
 Three jobs, one module each: :mod:`~mcalc.store.exchange.export` writes files,
 :mod:`~mcalc.store.exchange.validate` (and :mod:`~mcalc.store.exchange.coco` for COCO JSON)
 checks a whole import file and returns an :class:`ImportPlan` listing every problem, and
 :mod:`~mcalc.store.exchange.apply` writes a clean plan into the store: if a write fails
 midway every record already written is put back as it was, so an import lands completely
-or not at all.
+or not at all. :mod:`~mcalc.store.exchange.dicom_seg` writes marks as a DICOM Segmentation
+of the source image, de-identified by :mod:`~mcalc.store.exchange.deid` (PS3.15 Annex E).
 """
 
 from __future__ import annotations
 
 from mcalc.store.exchange.apply import apply_import
 from mcalc.store.exchange.coco import parse_coco
+from mcalc.store.exchange.deid import deidentify
+from mcalc.store.exchange.dicom_seg import marks_seg
 from mcalc.store.exchange.export import (
     COCO_CATEGORIES,
     CSV_COLUMNS,
@@ -50,6 +53,8 @@ __all__ = [
     "mask_png",
     "masks_zip",
     "audit_csv",
+    "deidentify",
+    "marks_seg",
     "parse_points_csv",
     "parse_coco",
     "parse_mask_png",
