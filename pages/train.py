@@ -13,13 +13,14 @@ import pandas as pd
 import streamlit as st
 
 from mcalc import jobs
+from mcalc.access import allows
 from mcalc.config import REPO_ROOT, Settings
 from mcalc.errors import McalcError
 from mcalc.models import ARCHITECTURES, STRATEGIES, TASKS
 from mcalc.models.architectures import MIN_PATCH_SIZE
 from mcalc.models.compare import comparison_rows
 from mcalc.models.plan import STRATEGY_TEXT, FreezePlan, freeze_plan
-from mcalc.models.registry import list_models, load_card
+from mcalc.models.registry import delete_model, list_models, load_card
 from mcalc.models.train_config import (
     MAX_BATCH,
     MAX_EPOCHS,
@@ -290,6 +291,39 @@ def _cancel(job_id: str, settings: Settings) -> None:
     _notice("info", f"Job `{job.id}` {job.state}.")
 
 
+def _delete(what: str, item_id: str, settings: Settings) -> None:
+    user = common.current_user()
+    who = {"role": common.current_role(), "user": user["name"] if user else ""}
+    try:
+        if what == "job":
+            jobs.delete_job(item_id, settings, **who)
+        else:
+            delete_model(settings.models_dir, item_id, **who)
+    except McalcError as exc:
+        _notice("error", f"Not deleted: {exc}")
+        return
+    _notice("success", f"Deleted {what} `{item_id}`.")
+
+
+def delete_ui(what: str, item_id: str, settings: Settings) -> None:
+    """Admins only: a delete button behind a confirmation (the library refuses other roles
+    as well; this only spares them a button they cannot use)."""
+    if not allows(common.current_role(), f"delete_{what}"):
+        return
+    with st.popover(f"Delete this {what}", icon=":material/delete:"):
+        st.caption(
+            f"Deletes {what} `{item_id}` for good"
+            + (" (its registered model stays)." if what == "job" else ".")
+        )
+        st.button(
+            f"Delete {item_id}",
+            key=f"train_delete_{what}",
+            type="primary",
+            on_click=_delete,
+            args=(what, item_id, settings),
+        )
+
+
 def running_job_ui(job: jobs.Job, settings: Settings) -> None:
     """Progress bar, curves and log tail of one active job, with a Cancel button."""
     head, button = st.columns([5, 1])
@@ -359,6 +393,7 @@ def history_ui(settings: Settings) -> None:
             "created": _when(j.created),
             "run time": jobs.format_seconds(j.seconds) if j.seconds is not None else "",
             "error": j.error or "",
+            "by": j.user,
         }
         for j in history
     ]
@@ -376,6 +411,8 @@ def history_ui(settings: Settings) -> None:
     chosen = st.selectbox("Details of job", ids, key=DETAIL_KEY)
     job = next(j for j in history if j.id == chosen)
     job_state_ui(job)
+    if not job.active:
+        delete_ui("job", job.id, settings)
     with st.expander("Configuration and log"):
         st.json(job.config.to_json(), expanded=False)
         log_ui(job, lines=40, key="train_raw_log_detail")
@@ -452,6 +489,7 @@ def compare_ui(settings: Settings) -> None:
     )
     card = next(c for c in listing.models if c.id == pick)
     open_model_ui(pick, card.path, key="train_open_pick")
+    delete_ui("model", pick, settings)
 
 
 settings = common.settings()

@@ -210,3 +210,86 @@ def test_openid_connect_provider_offers_its_sign_in_and_no_image(accounts):
     assert not at.exception
     assert at.button(key="app_oidc").label == "Sign in with your organisation's account"
     assert not at.get("plotly_chart") and not at.get("page_link")
+
+
+# -- admin-only deletion -------------------------------------------------------------------
+def _fake_model(models: Path, model_id: str) -> None:
+    import json
+
+    from mcalc.models.registry import register_model
+
+    def write(folder: Path) -> None:
+        (folder / "model.keras").write_bytes(b"not loaded here")
+        card = {"architecture": "custom", "task": "calcification", "classes": [], "patch": {}}
+        (folder / "card.json").write_text(json.dumps(card))
+
+    register_model(models, model_id, write)
+
+
+def test_only_an_admin_deletes_a_model_and_the_deletion_is_recorded(tmp_path):
+    from mcalc.access import NotAllowed, read_actions
+    from mcalc.errors import ModelError
+    from mcalc.models.registry import delete_model, list_models
+
+    models = tmp_path / "models"
+    _fake_model(models, "m1")
+    for role in ("reader", "researcher", None):
+        with pytest.raises(NotAllowed, match="may not delete a model: it needs the admin role"):
+            delete_model(models, "m1", role=role, user="rita")
+    assert [c.id for c in list_models(models).models] == ["m1"]
+    delete_model(models, "m1", role="admin", user="adam")
+    assert list_models(models).models == [] and not list(models.glob(".deleted-*"))
+    [entry] = read_actions(models)
+    assert (entry["action"], entry["id"], entry["by"], entry["role"]) == (
+        "delete_model", "m1", "adam", "admin",
+    )  # fmt: skip
+    with pytest.raises(ModelError, match="no model 'm1'"):
+        delete_model(models, "m1", role="admin", user="adam")
+    with pytest.raises(ModelError, match=r"no model '\.\./x'"):
+        delete_model(models, "../x", role="admin")
+
+
+def test_only_an_admin_deletes_a_finished_job(tiny_demo, tmp_path):
+    from mcalc import jobs
+    from mcalc.access import NotAllowed, read_actions
+    from mcalc.errors import JobError
+
+    settings = Settings(runs_dir=tmp_path / "runs", models_dir=tmp_path / "models")
+    config = jobs.TrainConfig(data=str(tiny_demo), epochs=1, batch=8, max_steps=1, patch_size=32)
+    job = jobs.submit(config, settings, start=False, user="rex")
+    assert job.config.trained_by == "rex"  # the card will say who trained it
+    with pytest.raises(JobError, match="is queued: cancel it first"):
+        jobs.delete_job(job.id, settings, role="admin", user="adam")
+    jobs.cancel(job.id, settings)
+    with pytest.raises(NotAllowed, match="rex \\(researcher\\) may not delete a job"):
+        jobs.delete_job(job.id, settings, role="researcher", user="rex")
+    jobs.delete_job(job.id, settings, role="admin", user="adam")
+    assert jobs.list_jobs(settings) == []
+    assert read_actions(jobs.jobs_root(settings))[0]["by"] == "adam"
+
+
+def test_delete_cli_needs_a_signed_in_admin(tmp_path, monkeypatch, capsys):
+    from mcalc.models.registry import list_models
+
+    models = tmp_path / "models"
+    _fake_model(models, "m1")
+    users = UsersFile(tmp_path / "u.yaml", bcrypt_rounds=4)
+    users.add("rita", "reader", password=PASSWORD)
+    users.add("adam", "admin", password=PASSWORD)
+    monkeypatch.setenv("MCALC_USERS", str(users.path))
+
+    def delete(*extra: str, stdin: str = PASSWORD) -> tuple[int, str]:
+        monkeypatch.setattr(sys, "stdin", io.StringIO(stdin))
+        code = main(["delete", "model", "m1", "--models", str(models), *extra])
+        return code, capsys.readouterr().err
+
+    code, err = delete()
+    assert code == 2 and "deleting needs an admin: add --as NAME" in err
+    code, err = delete("--as", "rita", "--password-stdin")
+    assert code == 2 and "rita (reader) may not delete a model" in err
+    code, err = delete("--as", "adam", "--password-stdin", stdin="not-his-password")
+    assert code == 2 and "wrong user name or password" in err
+    assert [c.id for c in list_models(models).models] == ["m1"]
+    code, err = delete("--as", "adam", "--password-stdin")
+    assert code == 0, err
+    assert list_models(models).models == []

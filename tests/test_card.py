@@ -53,6 +53,7 @@ def _old_cli_summary(card: dict[str, Any]) -> dict[str, Any]:
         "patch": card.get("patch"),
         "test_auc": test.get("auc"),
         "test_accuracy": test.get("accuracy"),
+        "trained_by": card.get("trained_by", ""),
     }
 
 
@@ -170,3 +171,11 @@ def test_card_module_does_not_import_tensorflow() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_trained_by_is_read_written_and_absent_on_old_cards() -> None:
+    assert ModelCard.from_json(OLD_CARD).trained_by == ""
+    assert "trained_by" not in ModelCard.from_json(OLD_CARD).to_json()  # old cards stay as read
+    card = ModelCard.from_json({**OLD_CARD, "trained_by": "rita"})
+    assert card.trained_by == "rita" and card.to_json()["trained_by"] == "rita"
+    assert card.summary_dict()["trained_by"] == "rita"

@@ -120,7 +120,7 @@ def test_seg_refuses_what_it_cannot_export(tmp_path):
     with pytest.raises(ExportError, match="no marks"):
         marks_seg(ImageMarks("c-1/CC_recent", "rita"), path)
     wrong = ImageMarks("k", "rita", image_shape=(10, 10)).add_point(2, 2)
-    with pytest.raises(ExportError, match="10x10 image, but src.dcm is 96x80"):
+    with pytest.raises(ExportError, match=r"10x10 image, but src\.dcm is 96x80"):
         marks_seg(wrong, path)
     png = tmp_path / "x.png"
     png.write_bytes(b"\x89PNG not dicom")

@@ -96,7 +96,7 @@ def job_folders(settings: Settings) -> list[Path]:
 @pytest.mark.slow
 def test_tiny_job_runs_in_a_subprocess_and_registers_its_model(tiny_demo, settings):
     t0 = time.monotonic()
-    job = jobs.submit(tiny(tiny_demo), settings)
+    job = jobs.submit(tiny(tiny_demo), settings, user="rita")
     assert job.state == "running" and job.pid and job.pid != os.getpid()
     assert procs.is_alive(job.pid, job.pid_ticks)
 
@@ -111,6 +111,7 @@ def test_tiny_job_runs_in_a_subprocess_and_registers_its_model(tiny_demo, settin
     assert Path(done.model_path, "model.keras").is_file()
     card = models[0]
     assert card.architecture == "custom" and card.patch.size == 32
+    assert card.trained_by == "rita"  # the signed-in user who submitted it
     assert "auc" in card.test_metrics
 
     prog = jobs.progress(done)

@@ -5,6 +5,7 @@ rules the app's frame and the CLI apply. See :mod:`mcalc.access.users` and
 :mod:`mcalc.access.roles`.
 """
 
+from mcalc.access.admin import NotAllowed, check_allowed, read_actions, record_action
 from mcalc.access.roles import ACTIONS, ROLES, AuthMode, allows, auth_mode, required_role
 from mcalc.access.users import AccessError, User, UsersFile, check_username
 
@@ -13,10 +14,14 @@ __all__ = [
     "ROLES",
     "AuthMode",
     "AccessError",
+    "NotAllowed",
     "User",
     "UsersFile",
     "allows",
     "auth_mode",
+    "check_allowed",
     "check_username",
+    "read_actions",
+    "record_action",
     "required_role",
 ]

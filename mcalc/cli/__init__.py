@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from mcalc.cli.admin import register_commands as register_admin_commands
 from mcalc.cli.manifest import register_commands as register_manifest_commands
 from mcalc.cli.models import register_commands as register_model_commands
 from mcalc.cli.predict import register_commands as register_predict_commands
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_temporal_commands(sub)
     register_user_commands(sub)
     register_report_commands(sub)
+    register_admin_commands(sub)
     return parser
 
 

@@ -581,6 +581,9 @@ def register_commands(subparsers: Any) -> None:
         "--strategy", help="distribution: auto (mirrored on several GPUs), default or mirrored"
     )
     train.add_argument("--id", help="registry id (default: arch-task-time)")
+    train.add_argument(
+        "--trained-by", metavar="NAME", help="who trains it, written to the model card"
+    )
     train.set_defaults(func=cmd_train)
 
     models = subparsers.add_parser("models", help="list the registered models")

@@ -48,6 +48,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from mcalc.access.admin import check_allowed, record_action
 from mcalc.config import REPO_ROOT, Settings, get_settings
 from mcalc.errors import JobError, McalcError
 from mcalc.fileio import LockTimeout, atomic_write_json, file_lock
@@ -295,6 +296,7 @@ def submit(
         data=str(Path(config.data).expanduser().resolve()),
         models_dir=str(Path(config.models_dir or settings.models_dir).resolve()),
         runs_dir=str(Path(config.runs_dir or settings.runs_dir).resolve()),
+        trained_by=user or config.trained_by,  # the card says who trained it
     )
     check_job(config, settings)
     root = jobs_root(settings)
@@ -505,6 +507,38 @@ def cancel(job_id: str, settings: Settings | None = None, grace: float = 5.0) ->
             _finish(job, code)
     reconcile(settings)  # the next queued job may start
     return get_job(job_id, settings)
+
+
+def delete_job(
+    job_id: str, settings: Settings | None = None, *, role: str | None, user: str = ""
+) -> None:
+    """Delete a finished job's folder and its run folder (admins only); record who did it.
+
+    The model a job registered stays in the registry (delete it with
+    :func:`mcalc.models.registry.delete_model`).
+
+    Raises:
+        NotAllowed: ``role`` may not delete jobs.
+        JobError: no such job, or it is queued or running (cancel it first).
+    """
+    check_allowed(role, "delete_job", user)
+    settings = settings or get_settings()
+    root = jobs_root(settings)
+    with _locked(root):
+        job = get_job(job_id, settings)
+        if job.active:
+            raise JobError(f"job {job_id} is {job.state}: cancel it first, then delete it")
+        trash = root / f".deleted-{job.id}-{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(job.folder, trash)
+        except OSError as exc:
+            raise JobError(f"cannot delete job {job_id}: {exc}") from exc
+        shutil.rmtree(trash, ignore_errors=True)
+        run_dir = Path(job.run_dir)
+        if job.run_dir and run_dir.parent == Path(settings.runs_dir).resolve():
+            shutil.rmtree(run_dir, ignore_errors=True)  # the trainer's logs of this job
+        record_action(root, "delete_job", job.id, user, str(role))
+    log.info("job %s deleted by %s (%s)", job_id, user or "-", role)
 
 
 def progress(job: Job) -> Progress:

@@ -171,7 +171,8 @@ class ModelCard(JsonSection):
     ``metrics`` maps a split (``val``, ``test``) to
     :func:`mcalc.models.metrics.classification_metrics` of it; ``history`` holds Keras'
     per-epoch curves by stage. ``skipped_images`` maps each image left out of training
-    (its file could not be read) to the reason; older cards have none.
+    (its file could not be read) to the reason; older cards have none. ``trained_by`` is
+    the user who trained it (empty on older cards and when not known).
     """
 
     card_version: int = CARD_VERSION
@@ -198,6 +199,7 @@ class ModelCard(JsonSection):
     warnings: tuple[str, ...] = ()
     path: str = ""
     skipped_images: Mapping[str, str] = field(default_factory=dict)
+    trained_by: str = ""
     READERS: ClassVar[dict[str, Reader]] = {
         "card_version": read_int,
         "id": read_str,
@@ -223,6 +225,7 @@ class ModelCard(JsonSection):
         "warnings": read_strs,
         "path": read_str,
         "skipped_images": lambda v: {str(k): str(x) for k, x in read_mapping(v).items()},
+        "trained_by": read_str,
     }
 
     @classmethod
@@ -310,4 +313,5 @@ class ModelCard(JsonSection):
             "patch": self.patch.to_json(),
             "test_auc": test.get("auc"),
             "test_accuracy": test.get("accuracy"),
+            "trained_by": self.trained_by,
         }

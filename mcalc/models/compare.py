@@ -37,6 +37,7 @@ COLUMNS: tuple[str, ...] = (
     "training s",
     "synthetic data",
     "created",
+    "trained by",
 )
 
 
@@ -71,6 +72,7 @@ def comparison_rows(cards: Iterable[ModelCard]) -> list[dict[str, Any]]:
                 "training s": _num(card.training_seconds),
                 "synthetic data": card.data.synthetic,
                 "created": card.created or None,
+                "trained by": card.trained_by or None,
             }
         )
     return rows

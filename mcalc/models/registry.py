@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from mcalc.access.admin import check_allowed, record_action
 from mcalc.errors import ModelError
 from mcalc.models.card import CARD_VERSION, ModelCard
 from mcalc.models.layout import CARD_FILE, LOG_FILE, MODEL_FILE, model_file
@@ -230,3 +231,36 @@ def discard_partial(models_dir: str | Path, model_id: str) -> list[Path]:
             shutil.rmtree(tmp, ignore_errors=True)
             removed.append(tmp)
     return removed
+
+
+def delete_model(
+    models_dir: str | Path, model_id: str, *, role: str | None, user: str = ""
+) -> None:
+    """Delete the registered model ``model_id`` (admins only) and record who did it.
+
+    The folder is first renamed to a hidden one (listings drop it at once, a reader never
+    sees half a model), then removed; the deletion is appended to the registry's admin log
+    (:func:`mcalc.access.admin.record_action`).
+
+    Args:
+        models_dir: the registry.
+        model_id: the model's id (not a path).
+        role, user: who asks (the signed-in account; ``role`` decides).
+
+    Raises:
+        NotAllowed: ``role`` may not delete models.
+        ModelError: no such model in the registry, or it cannot be removed.
+    """
+    check_allowed(role, "delete_model", user)
+    root = Path(models_dir)
+    if not _ID_RE.match(str(model_id)) or not is_registered(root, model_id):
+        known = ", ".join(c.id for c in list_models(root).models) or "none"
+        raise ModelError(f"no model {model_id!r} in {root} (models: {known})")
+    trash = root / f".deleted-{model_id}-{uuid.uuid4().hex[:8]}"
+    try:
+        os.rename(root / model_id, trash)
+    except OSError as exc:
+        raise ModelError(f"cannot delete model {model_id} from {root}: {exc}") from exc
+    shutil.rmtree(trash, ignore_errors=True)
+    record_action(root, "delete_model", model_id, user, str(role))
+    log.info("model %s deleted by %s (%s)", model_id, user or "-", role)

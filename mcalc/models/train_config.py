@@ -119,6 +119,8 @@ class TrainConfig:
             test set is fold ``fold`` (0-based) of a patient-level k-fold split stratified by
             BI-RADS group and seeded by ``seed`` (:func:`mcalc.models.split.fold_split`);
             validation takes ``fractions[1]`` of the other patients. 0: the usual split.
+        trained_by: who trained it (the signed-in user a job was submitted by, or
+            ``--trained-by``); written to the card. Empty: not known.
     """
 
     data: str
@@ -148,6 +150,7 @@ class TrainConfig:
     augment: bool = True
     folds: int = 0
     fold: int = 0
+    trained_by: str = ""
 
     def __post_init__(self) -> None:
         # Callers may pass Path objects and lists; the stored value is text and a tuple.
@@ -207,6 +210,15 @@ class TrainConfig:
             )
         if self.model_id is not None:
             check_model_id(self.model_id)
+        if (
+            not isinstance(self.trained_by, str)
+            or len(self.trained_by) > 64
+            or any(not ch.isprintable() for ch in self.trained_by)
+        ):
+            raise ModelError(
+                f"trained_by must be a user name of at most 64 printable characters, got "
+                f"{self.trained_by!r:.80}"
+            )
         if self.folds != 0 and not (2 <= self.folds <= 1000 and 0 <= self.fold < self.folds):
             raise ModelError(
                 f"cross-validation needs folds >= 2 and 0 <= fold < folds, got folds "
@@ -291,6 +303,7 @@ class TrainConfig:
             "max_steps": ns.get("max_steps"),
             "two_stage": True if ns.get("two_stage") else None,
             "augment": False if ns.get("no_augment") else None,
+            "trained_by": ns.get("trained_by"),
         }
         if flags["pos_per_image"] is None:
             flags["pos_per_image"] = ns.get("patches_per_image")

@@ -475,6 +475,8 @@ def _card_json(
         "versions": package_versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if config.trained_by:
+        card["trained_by"] = config.trained_by
     if data.skipped:
         card["skipped_images"] = dict(data.skipped)
     if run.winfo.warning:
