@@ -21,7 +21,7 @@ import pandas as pd
 import streamlit as st
 
 from mcalc import viewer
-from mcalc.access import AuthMode, UsersFile, allows, auth_mode, required_role
+from mcalc.access import AccessError, AuthMode, UsersFile, allows, auth_mode, required_role
 from mcalc.cache import ImageCache
 from mcalc.config import PathRefused, Settings, check_data_path, get_settings, prepare_tensorflow
 from mcalc.dataset import open_dataset
@@ -313,13 +313,10 @@ def _sign_in_with_provider(accounts: UsersFile) -> dict[str, str] | None:
     if not st.user.get("is_logged_in", False):
         st.button("Sign in with your organisation's account", key="app_oidc", on_click=st.login)
         return None
-    email = str(st.user.get("email") or "")
-    user = accounts.by_email(email)
-    if user is None:
-        st.error(
-            f"{email or 'This account'} has no mcalc role. Ask an admin to run "
-            f"`python -m mcalc users add NAME --email {email or 'EMAIL'} --oidc --role reader`."
-        )
+    try:
+        user = accounts.account_for_claims(st.user.to_dict())
+    except AccessError as exc:
+        st.error(f"Not signed in: {exc}")
         st.button("Sign out", key="app_oidc_out", on_click=st.logout)
         return None
     return {"name": user.name, "role": user.role, "via": "oidc"}

@@ -196,17 +196,26 @@ def test_sidebar_refuses_a_path_outside_the_roots(app_env, tmp_path, monkeypatch
     assert at.session_state["mcalc_data_path"] == str(app_env)
 
 
-def test_openid_connect_provider_offers_its_sign_in_and_no_image(accounts):
+OIDC_SECRETS = {
+    "redirect_uri": "http://localhost:8501/oauth2callback",
+    "cookie_secret": "test-only-secret",
+    "client_id": "mcalc",
+    "client_secret": "test-only",
+    "server_metadata_url": "https://idp.invalid/.well-known/openid-configuration",
+}
+
+
+def _oidc_app(user: dict | None = None) -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
-    at.secrets["auth"] = {
-        "redirect_uri": "http://localhost:8501/oauth2callback",
-        "cookie_secret": "test-only-secret",
-        "client_id": "mcalc",
-        "client_secret": "test-only",
-        "server_metadata_url": "https://idp.invalid/.well-known/openid-configuration",
-    }
+    at.secrets["auth"] = OIDC_SECRETS
+    if user is not None:
+        at.user = user  # what st.user holds after the provider's redirect
     at.switch_page("pages/browse.py")
-    at.run()
+    return at.run()
+
+
+def test_openid_connect_provider_offers_its_sign_in_and_no_image(accounts):
+    at = _oidc_app()
     assert not at.exception
     assert at.button(key="app_oidc").label == "Sign in with your organisation's account"
     assert not at.get("plotly_chart") and not at.get("page_link")
@@ -293,3 +302,26 @@ def test_delete_cli_needs_a_signed_in_admin(tmp_path, monkeypatch, capsys):
     code, err = delete("--as", "adam", "--password-stdin")
     assert code == 0, err
     assert list_models(models).models == []
+
+
+def test_openid_connect_claims_map_to_an_account(tmp_path):
+    users = UsersFile(tmp_path / "u.yaml", bcrypt_rounds=4)
+    users.add("olga", "researcher", email="olga@example.org")
+    assert users.account_for_claims({"email": "olga@example.org"}).role == "researcher"
+    for claims, message in (
+        ({}, "sent no e-mail address"),
+        ({"email": "olga@example.org", "email_verified": False}, "has not verified"),
+        ({"email": "eve@example.org"}, "eve@example.org has no mcalc role"),
+    ):
+        with pytest.raises(AccessError, match=message):
+            users.account_for_claims(claims)
+
+
+def test_openid_connect_sign_in_gives_the_account_role_or_nothing(accounts):
+    accounts.add("olga", "researcher", email="olga@example.org")
+    at = _oidc_app({"is_logged_in": True, "email": "olga@example.org", "email_verified": True})
+    assert not at.exception
+    assert at.session_state["mcalc_user"] == {"name": "olga", "role": "researcher", "via": "oidc"}
+    at = _oidc_app({"is_logged_in": True, "email": "eve@example.org"})
+    assert any("eve@example.org has no mcalc role" in e.value for e in at.error)
+    assert "mcalc_user" not in at.session_state and not at.get("page_link")

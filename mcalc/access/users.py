@@ -22,6 +22,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,6 +119,32 @@ class UsersFile:
             if email and (user.email == email or user.name == email):
                 return user
         return None
+
+    def account_for_claims(self, claims: Mapping[str, Any]) -> User:
+        """The account an OpenID Connect sign-in maps to (``st.user``'s claims).
+
+        The provider's e-mail must be present, not marked unverified, and belong to an
+        account (:meth:`by_email`), whose role then applies.
+
+        Raises:
+            AccessError: no e-mail, an unverified one, or no account with it (the message
+                says what an admin should run).
+        """
+        email = str(claims.get("email") or "").strip()
+        if not email:
+            raise AccessError(
+                "the provider sent no e-mail address: add the 'email' scope to the [auth] "
+                "section of .streamlit/secrets.toml"
+            )
+        if claims.get("email_verified") is False:
+            raise AccessError(f"the provider has not verified {email}: verify it there first")
+        user = self.by_email(email)
+        if user is None:
+            raise AccessError(
+                f"{email} has no mcalc role. Ask an admin to run `python -m mcalc users add "
+                f"NAME --email {email} --oidc --role reader`."
+            )
+        return user
 
     def verify(self, name: str, password: str) -> bool:
         """Whether ``password`` matches ``name``'s stored hash (False for unknown users)."""
