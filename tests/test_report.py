@@ -54,6 +54,9 @@ def test_report_names_case_model_reader_and_verdicts(
     assert "rita: 1 mark(s)" in text  # the reader's marks
     assert "rita on suspicious-1/CC_recent with model spot: score disagree" in text
     assert "comment: map on the cluster" in text
+    # The change since the prior round, from the registered pairs (both views).
+    assert "Change since the prior round" in text and "Summary: " in text
+    assert "CC: " in text and "MLO: " in text and "stable" in text
 
 
 def test_unknown_case_is_a_clear_error(tiny_demo, tmp_path, capsys):

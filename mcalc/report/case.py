@@ -2,7 +2,8 @@
 
 It holds the prior and recent images windowed as the viewer shows them, with the
 radiologists' annotation (red) and every reader's own marks (one colour per reader), the
-model's maps and scores with its card summary and warnings when a model is given, every
+model's maps and scores with its card summary and warnings when a model is given, the
+change since the prior round (registered, :mod:`mcalc.temporal`) where there is one, every
 reader's verdict on the case's images with who and when, and "research use only". No
 patient identifier is read or written: images are named by their dataset key.
 
@@ -108,6 +109,28 @@ def _model_section(
     return pictures, notes, loaded.card
 
 
+def _temporal_lines(cache: ImageCache, case: Any) -> list[str]:
+    """The prior-to-recent change of each view (:mod:`mcalc.temporal`), where a case has both
+    rounds; one line per view and a summary line first."""
+    from mcalc.dataset.zenodo import VIEWS
+    from mcalc.temporal import count_statuses, register_pair, summary_line, track
+
+    lines, tracked = [], []
+    for view in VIEWS:
+        try:
+            pair = register_pair(cache, case, view)
+        except McalcError as exc:  # no prior, no breast, an unreadable file
+            lines.append(f"{view}: not compared ({exc})")
+            continue
+        items = track(pair.recent_summary, pair.prior_summary, pair.registration)
+        tracked += items
+        counts = ", ".join(f"{n} {status}" for status, n in count_statuses(items).items())
+        lines.append(f"{view}: {counts} (annotated calcifications, prior registered to recent)")
+    if tracked:
+        lines.insert(0, "Summary: " + summary_line(tracked, case.years_between))
+    return lines
+
+
 def case_report(
     data: str | Path,
     case_id: str,
@@ -115,6 +138,7 @@ def case_report(
     model: str | None = None,
     user: str = "",
     settings: Settings | None = None,
+    temporal: bool = True,
 ) -> bytes:
     """The PDF of one case, as bytes.
 
@@ -124,6 +148,8 @@ def case_report(
         model: registry id or folder; its maps, scores and card are added.
         user: who made the report (printed on it).
         settings: store, registry and cache folders (default: the environment's).
+        temporal: add the change between the prior and the recent round of each view
+            (registers each pair: a few seconds; cached).
 
     Raises:
         DatasetError: no such case.
@@ -161,6 +187,7 @@ def case_report(
         model_pictures, model_notes, card = _model_section(
             model, Path(s.models_dir), records, cache
         )
+    changes = _temporal_lines(cache, case) if temporal else []
     keys = {r.key for r in records}
     verdicts: list[AuditVerdict] = [
         v for v in AuditStore(s.store_dir).verdicts() if v.image_key in keys
@@ -216,6 +243,11 @@ def case_report(
         for n in model_notes:
             text(n, 9)
         pictures(model_pictures, "The model's maps and scores")
+    if changes:
+        pdf.ln(3)
+        text("Change since the prior round", 13, "B")
+        for line in changes:
+            text(line, 9)
     pdf.ln(3)
     text("Readers' verdicts", 13, "B")
     if not verdicts:
