@@ -405,3 +405,37 @@ def test_format_names() -> None:
     assert normalize_format("VinDr-Mammo") == "vindr"
     with pytest.raises(DatasetError):
         normalize_format("nope")
+
+
+@pytest.mark.parametrize("suffix", [".xls", ".xlsx"])
+def test_inbreast_metadata_spreadsheets_read_as_the_csv(tmp_path: Path, suffix: str) -> None:
+    """The release's INbreast.xls (and an .xlsx copy): numbers stored as numbers, as Excel
+    does, give the same manifest rows as the CSV."""
+    src = make_inbreast(tmp_path / "inb")
+    expected = convert_collection("inbreast", src, tmp_path / "from_csv.csv")
+    table = src / "INbreast.csv"
+    cells = [line.split(";") for line in table.read_text().splitlines()]
+    typed = [cells[0]] + [[float(v) if v.isdigit() else v for v in row] for row in cells[1:]]
+    sheet_path = src / f"INbreast{suffix}"
+    if suffix == ".xls":
+        import xlwt  # test-only writer of Excel 97-2003 files
+
+        book = xlwt.Workbook()
+        sheet = book.add_sheet("INbreast")
+        for r, row in enumerate(typed):
+            for c, value in enumerate(row):
+                sheet.write(r, c, value)
+        book.save(str(sheet_path))
+    else:
+        from openpyxl import Workbook
+
+        wb = Workbook()
+        for row in typed:
+            wb.active.append(row)
+        wb.save(sheet_path)
+    table.unlink()
+    got = convert_collection("inbreast", src, tmp_path / "from_sheet.csv")
+    assert [(r.image.name, r.case_id, r.birads, r.density) for r in got.rows] == [
+        (r.image.name, r.case_id, r.birads, r.density) for r in expected.rows
+    ]
+    assert len(got.problems) == len(expected.problems)

@@ -168,16 +168,17 @@ def _find_metadata(src: Path) -> Path:
     )
 
 
-def _read_metadata(path: Path) -> list[tuple[int, dict[str, str]]]:
-    """``(line, row)`` pairs of the metadata table (CSV, or the first sheet of an .xlsx)."""
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return read_table(path)[1]
-    if suffix != ".xlsx":
-        raise DatasetError(
-            f"{path}: {suffix} spreadsheets are not read; use INbreast.csv from the release "
-            "or save the sheet as .csv or .xlsx"
-        )
+def _sheet_cells(path: Path) -> list[list[object]]:
+    """The first sheet's cells, row by row: ``.xlsx`` through openpyxl, the release's own
+    ``.xls`` (Excel 97-2003, BIFF) through xlrd."""
+    if path.suffix.lower() == ".xls":
+        import xlrd
+
+        try:
+            sheet = xlrd.open_workbook(str(path), on_demand=True).sheet_by_index(0)
+            return [sheet.row_values(i) for i in range(sheet.nrows)]
+        except (OSError, xlrd.XLRDError, IndexError, ValueError) as exc:
+            raise DatasetError(f"{path}: cannot read the .xls spreadsheet ({exc})") from exc
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
@@ -187,10 +188,34 @@ def _read_metadata(path: Path) -> list[tuple[int, dict[str, str]]]:
         book.close()
     except (OSError, InvalidFileException, KeyError, ValueError) as exc:
         raise DatasetError(f"{path}: cannot read the spreadsheet ({exc})") from exc
+    return cells
+
+
+def _cell_text(value: object) -> str:
+    """A cell as text; whole numbers stored as floats (xlrd reads every number so) lose
+    their ``.0`` (a file name ``22678622`` must not become ``22678622.0``)."""
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _read_metadata(path: Path) -> list[tuple[int, dict[str, str]]]:
+    """``(line, row)`` pairs of the metadata table (CSV, or the first sheet of an .xlsx/.xls)."""
+    suffix = path.suffix.lower()
+    if suffix == ".csv":
+        return read_table(path)[1]
+    if suffix not in (".xlsx", ".xls"):
+        raise DatasetError(
+            f"{path}: {suffix} spreadsheets are not read; use INbreast.csv or INbreast.xls "
+            "from the release, or save the sheet as .csv or .xlsx"
+        )
+    cells = _sheet_cells(path)
     rows: list[tuple[int, dict[str, str]]] = []
     header: list[str] | None = None
     for number, values in enumerate(cells, start=1):
-        texts = ["" if v is None else str(v).strip() for v in values]
+        texts = [_cell_text(v) for v in values]
         if not any(texts):
             continue
         if header is None:
