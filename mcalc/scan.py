@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcalc.annotations import load_annotation_mask, summarize
-from mcalc.breast import breast_mask, mask_quality
+from mcalc.breast import breast_mask, mask_quality, pectoral_mask
 from mcalc.dataset import open_dataset
 from mcalc.dataset.records import DatasetIndex, ImageRecord, Problem
 from mcalc.errors import AnnotationError, ImageReadError
@@ -124,7 +124,11 @@ def _scan_image(rec: ImageRecord, laterality_expected: str | None) -> ImageScan:
                 "warning",
             )
         )
-    breast = mask_quality(breast_mask(file_unit(mammo)))
+    unit = file_unit(mammo)
+    region = breast_mask(unit)
+    # MLO: the pectoral muscle is part of the mask but not of the region models look at.
+    muscle = pectoral_mask(unit, region) if mammo.view == "MLO" else None
+    breast = mask_quality(region, muscle)
     if breast["touches_far_side"] or not 0.02 <= float(breast["fraction"]) <= 0.95:
         problems.append(
             Problem(

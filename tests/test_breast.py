@@ -230,3 +230,52 @@ def test_film_mask_is_the_same_at_16_bits_and_in_monochrome1(
     reference = breast_mask(file_unit(read_image(path)))
     mask = breast_mask(file_unit(read_image(other)))
     assert _iou(mask, reference) > 0.98
+
+
+# --------------------------------------------------------------------------- pectoral muscle
+
+
+def _pectoral_truth(image, shape: tuple[int, int], laterality: str) -> np.ndarray:
+    """The generator's muscle: ``row / rows + col / cols < 1`` from the chest-wall corner."""
+    hp, wp = image.pectoral
+    rows = np.arange(shape[0])[:, None]
+    cols = np.arange(shape[1])[None, :]
+    if laterality == "R":
+        cols = shape[1] - 1 - cols
+    return rows / hp + cols / wp < 1
+
+
+@pytest.mark.parametrize("style", ["digital", "film"])
+def test_pectoral_muscle_of_mlo_is_found_and_cc_has_none(style: str) -> None:
+    from mcalc.breast import breast_region, mask_quality, pectoral_mask
+    from mcalc.synthetic.plan import plan_cases
+    from mcalc.synthetic.render import render_case
+
+    shape = (256, 208)
+    ious = []
+    for case in plan_cases(4, 3):
+        for image in render_case(case, 3, shape, 0.4, style):
+            if image.timepoint != "recent":
+                continue
+            unit = image.pixels.astype(np.float32) / 4095.0
+            breast = breast_mask(unit)
+            muscle = pectoral_mask(unit, breast)
+            if image.view == "CC":
+                assert image.pectoral is None and not muscle.any()
+                assert np.array_equal(breast_region(unit, "CC"), breast)
+                continue
+            truth = _pectoral_truth(image, shape, case.laterality) & breast
+            ious.append((muscle & truth).sum() / (muscle | truth).sum())
+            region = breast_region(unit, "MLO")
+            assert not (region & muscle).any() and np.array_equal(region | muscle, breast)
+            assert mask_quality(breast, muscle)["pectoral"] == round(float(muscle.mean()), 4)
+    assert len(ious) == 4 and min(ious) >= 0.8, ious
+
+
+def test_no_pectoral_on_a_plain_blob() -> None:
+    from mcalc.breast import pectoral_mask
+
+    img = np.full((200, 160), 0.05, np.float32)
+    yy, xx = np.mgrid[0:200, 0:160]
+    img[((yy - 100) / 80.0) ** 2 + (xx / 110.0) ** 2 < 1] = 0.5  # a breast, no muscle
+    assert not pectoral_mask(img).any()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -30,6 +31,12 @@ def test_scan_matches_generator_truth(tiny_demo):
             assert found.clusters >= img["clusters"], key
         if img["calcifications"] == 0:
             assert found.clusters == 0, key
+    # The mask's quality figure: an MLO view's pectoral muscle is measured, a CC view has none.
+    for image in report.per_image:
+        if Path(image.path).name.upper().startswith("MLO"):
+            assert 0.01 < image.breast["pectoral"] < 0.25, image.path
+        else:
+            assert "pectoral" not in image.breast, image.path
 
 
 def test_scan_reports_loose_names_from_the_quirks(tiny_demo):

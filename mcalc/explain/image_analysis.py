@@ -166,14 +166,14 @@ def analyse_image(
         ModelError: the model does not fit. NoBreastRegionError: no breast in the image.
         LayerError: bad explanation layer.
     """
-    from mcalc.breast import breast_mask
+    from mcalc.breast import breast_region
     from mcalc.models.inference import image_to_unit
     from mcalc.models.patches import resample_mask
 
     check_model_fits(loaded)
     sliding = sliding or SlidingSettings()
     unit, factor = image_to_unit(mammogram, loaded)
-    breast = breast_mask(unit)
+    breast = breast_region(unit, mammogram.view)  # MLO: without the pectoral muscle
     mkey = model_key(loaded.card)
 
     def compute() -> ProbabilityMap:
@@ -187,7 +187,8 @@ def analyse_image(
             progress=phase(progress, "probability map"),
         )
 
-    map_settings = f"{sliding.map_key()}|{loaded.patch_size}|{loaded.spacing_mm}"
+    # "breast-v2": the region leaves out the pectoral muscle of MLO views (older maps did not).
+    map_settings = f"{sliding.map_key()}|{loaded.patch_size}|{loaded.spacing_mm}|breast-v2"
     pmap = _cached(
         cache,
         file_id,

@@ -45,6 +45,9 @@ class RenderedImage:
     clusters: int
     #: (N, 4) prior (row, col) -> recent (row, col) landmark pairs; empty for recent images.
     landmarks: np.ndarray | None = None
+    #: The pectoral muscle's extent (rows down the chest wall, columns along the top) in
+    #: pixels, MLO only: the muscle is ``row / rows + col_from_chest_wall / cols < 1``.
+    pectoral: tuple[float, float] | None = None
 
 
 def render_case(
@@ -90,6 +93,7 @@ def render_case(
                 calcs=tuple(calc_truth(c, geom.cols, case.laterality) for c in calcs),
                 clusters=int(n_cluster >= CLUSTER_MIN_CALCS),
                 landmarks=landmarks(fields, case.laterality) if timepoint == "prior" else None,
+                pectoral=geom.pectoral,
             )
 
 
