@@ -35,11 +35,14 @@ def pytest_sessionfinish(session, exitstatus) -> None:
 
 @pytest.fixture(scope="session")
 def tiny_demo(tmp_path_factory) -> Path:
-    """A 6-case synthetic dataset in the real layout (256x208 images), shared read-only."""
+    """A 6-case synthetic dataset in the real layout (256x208 images), shared read-only.
+
+    ``difficulty="easy"``: plainly visible calcifications, which the hand-made ``spot``
+    detector (tests/explain_fixtures.py) finds, so pipeline tests have a known answer."""
     from mcalc.synthetic import generate_demo
 
     out = tmp_path_factory.mktemp("demo") / "demo"
-    generate_demo(out, cases=6, seed=7, shape=TINY_SHAPE)
+    generate_demo(out, cases=6, seed=7, shape=TINY_SHAPE, difficulty="easy")
     return out
 
 

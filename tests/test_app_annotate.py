@@ -85,6 +85,10 @@ def test_click_adds_mark_then_save_undo_and_history(app_env, first_image):
     store = MarkStore(_store_dir())
     state = store.load(key, "Ann")
     assert state.version == 1 and len(state.marks.points) == 1
+    # The marks as a DICOM SEG (built on request): a download, no error caption.
+    at.toggle(key="annotate_seg_on").set_value(True).run()
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert not at.exception and "DICOM SEG" in labels, [e.value for e in at.exception]
     # A second click, then undo: back to one mark, unsaved edit gone.
     _click(at, r + 3, c + 3)
     assert any("2 calcification(s)" in m.value for m in at.markdown)

@@ -126,3 +126,13 @@ def test_seg_refuses_what_it_cannot_export(tmp_path):
     png.write_bytes(b"\x89PNG not dicom")
     with pytest.raises(ExportError, match="needs the DICOM source image"):
         marks_seg(_marks(), png)
+
+
+def test_seg_of_a_source_without_patient_or_study_attributes(tmp_path):
+    path = write_dicom(tmp_path / "bare.dcm", np.zeros((96, 80), np.uint16))
+    ds = pydicom.dcmread(path)
+    for keyword in ("PatientName", "PatientID", "StudyDate"):
+        delattr(ds, keyword)
+    ds.save_as(path)
+    seg = pydicom.dcmread(io.BytesIO(marks_seg(_marks(), path)))
+    assert seg.StudyInstanceUID == ds.StudyInstanceUID and seg.StudyID == ""

@@ -39,6 +39,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         size=args.size,
         progress=TerminalProgress("demo", enabled=not args.json),
         style=args.style,
+        difficulty=args.difficulty,
     )
     result = {
         "out": str(summary.out),
@@ -108,6 +109,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="digital",
         help="digital (default) or film: scanned-film artefacts (bright borders, scanner "
         "lines, a sticker on the border, fog) that a breast segmentation must ignore",
+    )
+    demo.add_argument(
+        "--difficulty",
+        choices=["real", "easy"],
+        default="real",
+        help="real (default): calcifications of a few pixels near the noise, benign and "
+        "suspicious shapes that overlap, dense tissue hiding some; easy: plainly visible ones "
+        "(the sets of earlier versions)",
     )
     demo.add_argument("--json", action="store_true", help="print a JSON summary")
     demo.set_defaults(func=_cmd_demo)

@@ -14,12 +14,7 @@ import cv2
 import numpy as np
 
 from mcalc.synthetic.plan import Case
-from mcalc.synthetic.spec import (
-    BENIGN_DIAMETER_MM,
-    CLUSTER_RADIUS_MM,
-    SUSPICIOUS_DIAMETER_MM,
-    Geometry,
-)
+from mcalc.synthetic.spec import CLUSTER_RADIUS_MM, LOOKS, Geometry, Look
 
 __all__ = ["Calc", "CalcTruth", "case_calcs", "paint", "calc_truth"]
 
@@ -128,26 +123,34 @@ def _far_enough(row: float, col: float, reach: float, placed: list[Calc], gap: f
     return all(np.hypot(row - c.row, col - c.col) > reach + c.reach + gap for c in placed)
 
 
-def _scattered(rng: np.random.Generator, geom: Geometry, n: int, placed: list[Calc]) -> list[Calc]:
-    """Benign-looking calcifications anywhere in the breast: larger, round, bright."""
+def _scattered(
+    rng: np.random.Generator, geom: Geometry, n: int, placed: list[Calc], look: Look
+) -> list[Calc]:
+    """Benign-looking calcifications anywhere in the breast: larger, round, bright (with
+    ``look.mixed_morphology``, some irregular)."""
     out: list[Calc] = []
     for _ in range(n):
-        diameter = _diameter_px(rng, BENIGN_DIAMETER_MM, geom.spacing, 3.0)
-        outline = _round_outline(rng, diameter)
+        diameter = _diameter_px(rng, look.benign_mm, geom.spacing, 3.0)
+        if look.mixed_morphology and rng.random() < look.mixed_morphology:
+            outline = _pleomorphic_outline(rng, diameter)
+        else:
+            outline = _round_outline(rng, diameter)
         reach = float(np.hypot(outline[:, 0], outline[:, 1]).max()) + 0.5
         for _ in range(200):
             row, col = _random_point(rng, geom, 0.85)
             if _far_enough(row, col, reach, placed + out, _gap_px(geom.spacing)):
-                out.append(Calc(row, col, outline, float(rng.uniform(900.0, 1500.0)), "scattered"))
+                amplitude = float(rng.uniform(*look.scattered_amplitude))
+                out.append(Calc(row, col, outline, amplitude, "scattered"))
                 break
     return out
 
 
-def _cluster(rng: np.random.Generator, geom: Geometry, n: int) -> list[Calc]:
-    """A suspicious cluster: ``n`` small pleomorphic calcifications within about 1 cm."""
+def _cluster(rng: np.random.Generator, geom: Geometry, n: int, look: Look) -> list[Calc]:
+    """A suspicious cluster: ``n`` small pleomorphic calcifications within about 1 cm (with
+    ``look.mixed_morphology``, some round)."""
     if n <= 0:
         return []
-    diameters = [_diameter_px(rng, SUSPICIOUS_DIAMETER_MM, geom.spacing, 2.0) for _ in range(n)]
+    diameters = [_diameter_px(rng, look.suspicious_mm, geom.spacing, 2.0) for _ in range(n)]
     radius = float(rng.uniform(*CLUSTER_RADIUS_MM)) / geom.spacing
     # Room for n calcifications even when pixels are coarse (tiny test images).
     gap = _gap_px(geom.spacing)
@@ -155,7 +158,10 @@ def _cluster(rng: np.random.Generator, geom: Geometry, n: int) -> list[Calc]:
     row0, col0 = _random_point(rng, geom, 0.6)
     placed: list[Calc] = []
     for diameter in diameters:
-        outline = _pleomorphic_outline(rng, diameter)
+        if look.mixed_morphology and rng.random() < look.mixed_morphology:
+            outline = _round_outline(rng, diameter)
+        else:
+            outline = _pleomorphic_outline(rng, diameter)
         reach = float(np.hypot(outline[:, 0], outline[:, 1]).max()) + 0.5
         for attempt in range(400):
             spread = radius * (1.0 + attempt / 100.0)
@@ -164,7 +170,8 @@ def _cluster(rng: np.random.Generator, geom: Geometry, n: int) -> list[Calc]:
                 continue
             row, col = row0 + float(dr), col0 + float(dc)
             if _allowed(geom, row, col, 0.9) and _far_enough(row, col, reach, placed, gap):
-                placed.append(Calc(row, col, outline, float(rng.uniform(500.0, 1000.0)), "cluster"))
+                amplitude = float(rng.uniform(*look.cluster_amplitude))
+                placed.append(Calc(row, col, outline, amplitude, "cluster"))
                 break
     # Nearest to the centre first: the prior keeps the first few (a smaller cluster).
     placed.sort(key=lambda c: np.hypot(c.row - row0, c.col - col0))
@@ -172,24 +179,38 @@ def _cluster(rng: np.random.Generator, geom: Geometry, n: int) -> list[Calc]:
 
 
 def case_calcs(
-    rng: np.random.Generator, geom: Geometry, case: Case
+    rng: np.random.Generator, geom: Geometry, case: Case, look: Look = LOOKS["real"]
 ) -> tuple[list[Calc], list[Calc]]:
     """(stable calcifications, recent suspicious cluster) of one view of a case."""
     if case.birads == "1":
         return [], []
     if not case.suspicious:
-        return _scattered(rng, geom, int(rng.integers(2, 7)), []), []
-    cluster = _cluster(rng, geom, case.cluster_size)
-    return _scattered(rng, geom, case.scattered, cluster), cluster
+        return _scattered(rng, geom, int(rng.integers(2, 7)), [], look), []
+    cluster = _cluster(rng, geom, case.cluster_size, look)
+    return _scattered(rng, geom, case.scattered, cluster, look), cluster
 
 
-def paint(image: np.ndarray, calcs: list[Calc]) -> tuple[np.ndarray, np.ndarray]:
-    """Add calcifications to ``image`` (returns a new array) and return their mask."""
+def _hidden(image: np.ndarray, c: Calc) -> float:
+    """The share of ``c``'s amplitude left on its background: 1 on fatty tissue (~1200
+    levels), down to half on the densest (~2200 and above)."""
+    r = int(np.clip(round(c.row), 0, image.shape[0] - 1))
+    k = int(np.clip(round(c.col), 0, image.shape[1] - 1))
+    return float(np.clip(1.6 - float(image[r, k]) / 2000.0, 0.5, 1.0))
+
+
+def paint(
+    image: np.ndarray, calcs: list[Calc], *, hide_in_dense: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """Add calcifications to ``image`` (returns a new array) and return their mask.
+
+    ``hide_in_dense``: scale each one's amplitude by :func:`_hidden` of its background.
+    """
     layer = np.zeros(image.shape, dtype=np.float32)
     mask = np.zeros(image.shape, dtype=np.uint8)
     for c in calcs:
         pts = np.round((c.outline + np.array([c.col, c.row])) * 16.0).astype(np.int32)
-        cv2.fillPoly(layer, [pts], float(c.amplitude), lineType=cv2.LINE_8, shift=4)
+        amplitude = c.amplitude * (_hidden(image, c) if hide_in_dense else 1.0)
+        cv2.fillPoly(layer, [pts], float(amplitude), lineType=cv2.LINE_8, shift=4)
         cv2.fillPoly(mask, [pts], 1, lineType=cv2.LINE_8, shift=4)
     if not calcs:
         return image.copy(), mask.astype(bool)

@@ -19,6 +19,7 @@ from mcalc.synthetic.plan import Case
 from mcalc.synthetic.spec import (
     CLUSTER_MIN_CALCS,
     GLAND_FRACTION,
+    LOOKS,
     MAX_VALUE,
     STAGE_CALCS,
     STAGE_FILM,
@@ -51,18 +52,25 @@ class RenderedImage:
 
 
 def render_case(
-    case: Case, seed: int, shape: tuple[int, int], spacing: float, style: str = "digital"
+    case: Case,
+    seed: int,
+    shape: tuple[int, int],
+    spacing: float,
+    style: str = "digital",
+    difficulty: str = "real",
 ) -> Iterator[RenderedImage]:
     """The four images of a case: CC prior, CC recent, MLO prior, MLO recent.
 
     ``style="film"`` adds scanned-film artefacts (:mod:`~mcalc.synthetic.film`) from their
-    own stream; the default ``digital`` images are unchanged by it.
+    own stream; the default ``digital`` images are unchanged by it. ``difficulty`` picks
+    how hard the calcifications are to see (:data:`~mcalc.synthetic.spec.LOOKS`).
     """
+    look = LOOKS[difficulty]
     for v, view in enumerate(VIEWS):
         key = (STREAM_IMAGE, case.index, v)
         geom = _geometry(stream_rng(seed, *key, STAGE_GEOMETRY), shape, spacing, view)
         tissue = _tissue(stream_rng(seed, *key, STAGE_TISSUE), geom, case.density)
-        stable, cluster = case_calcs(stream_rng(seed, *key, STAGE_CALCS), geom, case)
+        stable, cluster = case_calcs(stream_rng(seed, *key, STAGE_CALCS), geom, case, look)
         warp_rng = stream_rng(seed, *key, STAGE_WARP)
         fields = warp_fields(warp_rng, shape, spacing)
         gain = float(warp_rng.uniform(0.96, 1.04))
@@ -74,7 +82,7 @@ def render_case(
             else:
                 image = tissue
                 calcs = stable + cluster
-            image, mask = paint(image, calcs)
+            image, mask = paint(image, calcs, hide_in_dense=look.hide_in_dense)
             _add_noise(image, stream_rng(seed, *key, STAGE_NOISE, t))
             pixels, mask = _finish(image, mask, case.laterality, view)
             if style == "film":

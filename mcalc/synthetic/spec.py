@@ -12,7 +12,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["SIZES", "CLUSTER_MIN_CALCS", "WINDOW", "Geometry", "stream_rng"]
+__all__ = [
+    "SIZES",
+    "CLUSTER_MIN_CALCS",
+    "WINDOW",
+    "Geometry",
+    "Look",
+    "LOOKS",
+    "DIFFICULTIES",
+    "stream_rng",
+]
 
 #: Image size presets: (rows, cols) and pixel spacing in mm.
 SIZES: dict[str, tuple[tuple[int, int], float]] = {
@@ -40,6 +49,40 @@ BENIGN_DIAMETER_MM = (0.6, 1.4)
 CLUSTER_RADIUS_MM = (2.5, 4.5)
 SHIFT_MM = (0.3, 0.8)
 DEFORM_MM = 0.8
+
+
+
+@dataclass(frozen=True)
+class Look:
+    """How hard the calcifications are to see (``generate_demo(difficulty=...)``).
+
+    Attributes:
+        suspicious_mm, benign_mm: diameter ranges of cluster and scattered calcifications.
+        cluster_amplitude, scattered_amplitude: added brightness ranges (12-bit levels; the
+            detector noise is about 20-35 levels, the tissue texture up to ~170).
+        mixed_morphology: chance that a benign calcification has an irregular outline and
+            a suspicious one a round outline (0: never, and no random draw is spent).
+        hide_in_dense: dense tissue lowers a calcification's contrast, down to 35% of its
+            amplitude on the densest background (as in a real mammogram, where dense
+            tissue hides calcifications).
+    """
+
+    suspicious_mm: tuple[float, float]
+    benign_mm: tuple[float, float]
+    cluster_amplitude: tuple[float, float]
+    scattered_amplitude: tuple[float, float]
+    mixed_morphology: float = 0.0
+    hide_in_dense: bool = False
+
+
+#: ``real`` (the default): calcifications of a few pixels near the noise, benign and
+#: suspicious sizes and shapes that overlap, dense tissue hiding some. ``easy``: the plainly
+#: visible ones of earlier versions (same random draws, same pixels as before).
+LOOKS: dict[str, Look] = {
+    "real": Look((0.15, 0.6), (0.3, 1.2), (250.0, 700.0), (400.0, 1100.0), 0.3, True),
+    "easy": Look(SUSPICIOUS_DIAMETER_MM, BENIGN_DIAMETER_MM, (500.0, 1000.0), (900.0, 1500.0)),
+}
+DIFFICULTIES: tuple[str, ...] = tuple(LOOKS)
 
 # Streams (planning, images) and the stages of one image.
 STREAM_PLAN, STREAM_IMAGE = 0, 1

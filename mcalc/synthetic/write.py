@@ -36,17 +36,17 @@ from mcalc.synthetic.paint import CalcTruth
 from mcalc.synthetic.plan import Case, name_quirks, plan_cases
 from mcalc.synthetic.render import render_case
 from mcalc.synthetic.spec import (
-    BENIGN_DIAMETER_MM,
     CLUSTER_MIN_CALCS,
     CLUSTER_RADIUS_MM,
     CLUSTER_SIZE,
     DEFORM_MM,
+    DIFFICULTIES,
     GLAND_FRACTION,
+    LOOKS,
     MIN_CASES,
     MIN_SIDE,
     SHIFT_MM,
     SIZES,
-    SUSPICIOUS_DIAMETER_MM,
     WINDOW,
 )
 
@@ -154,6 +154,7 @@ def generate_demo(
     shape: tuple[int, int] | None = None,
     progress: ProgressFn | None = None,
     style: str = "digital",
+    difficulty: str = "real",
 ) -> DemoSummary:
     """Generate a synthetic dataset in the real dataset's layout.
 
@@ -173,6 +174,10 @@ def generate_demo(
         style: ``digital`` (full-field digital look-alikes) or ``film`` (the same images
             with scanned-film artefacts: bright borders, scanner lines, a sticker touching
             the border, fog; see :mod:`mcalc.synthetic.film`).
+        difficulty: ``real`` (calcifications of a few pixels near the noise, benign and
+            suspicious morphology that overlap, dense tissue hiding some) or ``easy`` (the
+            plainly visible ones of earlier versions, byte for byte); see
+            :data:`mcalc.synthetic.spec.LOOKS`.
 
     Returns:
         A :class:`DemoSummary` of what was written.
@@ -194,6 +199,10 @@ def generate_demo(
     _check_args(cases, seed)
     if style not in STYLES:
         raise ValueError(f"unknown style {style!r}; expected one of {', '.join(STYLES)}")
+    if difficulty not in DIFFICULTIES:
+        raise ValueError(
+            f"unknown difficulty {difficulty!r}; expected one of {', '.join(DIFFICULTIES)}"
+        )
     out = Path(os.path.abspath(os.path.expanduser(out)))  # "." or "demo/." name a folder too
     _check_target(out)
 
@@ -203,13 +212,24 @@ def generate_demo(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; the set is meant to be shared
     try:
-        truth = _write_set(tmp, plans, quirks, seed, shape, spacing, progress, style)
-        _write_metadata(tmp, plans, quirks, truth, seed, size, shape, spacing)
-        if style != "digital":  # the digital set stays byte-identical to earlier versions
+        truth = _write_set(
+            tmp, plans, quirks, seed, shape, spacing, progress, style, difficulty
+        )
+        _write_metadata(tmp, plans, quirks, truth, seed, size, shape, spacing, difficulty)
+        # An easy digital set stays byte-identical to earlier versions.
+        added = {"style": style} if style != "digital" else {}
+        if difficulty != "easy":
+            look = LOOKS[difficulty]
+            added["difficulty"] = difficulty
+            added["calcification_amplitude"] = {
+                "cluster": list(look.cluster_amplitude),
+                "scattered": list(look.scattered_amplitude),
+                "mixed_morphology": look.mixed_morphology,
+                "hide_in_dense": look.hide_in_dense,
+            }
+        if added:
             marker = tmp / DEMO_MARKER
-            marker.write_text(
-                json.dumps({**json.loads(marker.read_text()), "style": style}, indent=1)
-            )
+            marker.write_text(json.dumps({**json.loads(marker.read_text()), **added}, indent=1))
         _replace(out, tmp)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -301,6 +321,7 @@ def _write_set(
     spacing: float,
     progress: ProgressFn | None,
     style: str = "digital",
+    difficulty: str = "real",
 ) -> dict[str, ImageTruth]:
     """Render and write every image of every case; return the per-image ground truth."""
     renamed = {(q["folder"], q["expected"]): q["file"] for q in quirks}
@@ -312,7 +333,7 @@ def _write_set(
         folder_key = f"{case.group}/{case.folder}"
         folder = root / DATASET_FOLDER / case.group / str(case.folder)
         folder.mkdir(parents=True, exist_ok=True)
-        for image in render_case(case, seed, shape, spacing, style):
+        for image in render_case(case, seed, shape, spacing, style, difficulty):
             stem = f"{image.view}_{image.timepoint}"
             dcm = canonical_name(image.view, image.timepoint)
             gt = canonical_name(image.view, image.timepoint, annotation=True)
@@ -363,8 +384,10 @@ def _write_metadata(
     size: str,
     shape: tuple[int, int],
     spacing: float,
+    difficulty: str = "real",
 ) -> None:
     """README.txt, Description.xlsx and the marker/ground-truth file."""
+    look = LOOKS[difficulty]
     root.mkdir(parents=True, exist_ok=True)
     (root / "README.txt").write_text(_readme(len(plans), seed, size, shape, spacing))
     _write_description(root / DESCRIPTION_NAME, plans, seed)
@@ -381,8 +404,8 @@ def _write_metadata(
         "parameters": {
             "window": list(WINDOW),
             "bits_stored": 12,
-            "suspicious_diameter_mm": list(SUSPICIOUS_DIAMETER_MM),
-            "benign_diameter_mm": list(BENIGN_DIAMETER_MM),
+            "suspicious_diameter_mm": list(look.suspicious_mm),
+            "benign_diameter_mm": list(look.benign_mm),
             "cluster_radius_mm": list(CLUSTER_RADIUS_MM),
             "cluster_min_calcs": CLUSTER_MIN_CALCS,
             "cluster_size_by_birads": {k: list(v) for k, v in CLUSTER_SIZE.items()},

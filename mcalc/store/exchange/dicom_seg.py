@@ -20,6 +20,7 @@ annotations and machine learning model outputs in pathology and radiology", J Di
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +39,21 @@ SEG_SEGMENTS: dict[str, tuple[str, str]] = {
     "cluster": ("129769006", "Calcification Cluster"),
     "roi": ("49755003", "Morphologically Abnormal Structure"),
 }
+
+
+#: Patient and study attributes a SEG must carry (Type 2): highdicom copies them from the
+#: source, which may lack them (then they are written empty).
+_TYPE2 = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyID",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+)
 
 
 def _masks(marks: ImageMarks, shape: tuple[int, int], radius: int) -> dict[str, np.ndarray]:
@@ -96,7 +112,7 @@ def marks_seg(
     if not masks:
         raise ExportError("the marks draw nothing on the image (all outside it?)")
     clean = deidentify(src, retain_uids=True)
-    for keyword in ("PatientBirthDate", "PatientSex", "StudyTime", "AccessionNumber"):
+    for keyword in _TYPE2:
         if keyword not in clean:  # Type 2 in the SEG: present, empty
             setattr(clean, keyword, "")
     category = Code("49755003", "SCT", "Morphologically Abnormal Structure")
@@ -113,8 +129,33 @@ def marks_seg(
             )
         )
     pixels = np.stack([masks[label] for label in masks], axis=-1)[None].astype(np.uint8)
-    seg: Any = hd.seg.Segmentation(
-        source_images=[clean],
+    try:
+        seg = _segmentation(hd, clean, pixels, descriptions, marks.reader, series_number)
+    except (ValueError, AttributeError, TypeError) as exc:  # highdicom's checks of the source
+        raise ExportError(f"cannot write a DICOM SEG for {Path(source).name}: {exc}") from exc
+    for keyword in (
+        "PatientIdentityRemoved",
+        "DeidentificationMethod",
+        "DeidentificationMethodCodeSequence",
+        "LongitudinalTemporalInformationModified",
+    ):
+        setattr(seg, keyword, clean[keyword].value)
+    buf = io.BytesIO()
+    seg.save_as(buf, enforce_file_format=True)
+    return buf.getvalue()
+
+
+def _segmentation(
+    hd: Any,
+    source: Any,
+    pixels: np.ndarray,
+    descriptions: list[Any],
+    reader: str,
+    series_number: int,
+) -> Any:
+    """highdicom's Segmentation of ``source`` (already de-identified)."""
+    return hd.seg.Segmentation(
+        source_images=[source],
         pixel_array=pixels,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
         segment_descriptions=descriptions,
@@ -127,19 +168,7 @@ def marks_seg(
         software_versions=__version__,
         device_serial_number="0",
         content_label="MARKS",
-        content_description=f"mcalc marks of {marks.reader}"[:64],
-        content_creator_name=f"{marks.reader}^",  # one-component person name
+        content_description=f"mcalc marks of {reader}"[:64],
+        content_creator_name=f"{reader}^",  # one-component person name
         series_description="mcalc readers' marks",
     )
-    for keyword in (
-        "PatientIdentityRemoved",
-        "DeidentificationMethod",
-        "DeidentificationMethodCodeSequence",
-        "LongitudinalTemporalInformationModified",
-    ):
-        setattr(seg, keyword, clean[keyword].value)
-    import io
-
-    buf = io.BytesIO()
-    seg.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()
