@@ -29,7 +29,15 @@ from mcalc.models.analysis import LevelAnalysis
 from mcalc.models.curves import OperatingPoint
 from mcalc.models.published import PUBLISHED, PublishedResult, binormal_point
 
-__all__ = ["COLORS", "CurveEntry", "auc_text", "roc_figure", "pr_figure", "confusion_figure"]
+__all__ = [
+    "COLORS",
+    "CurveEntry",
+    "auc_text",
+    "curve_trace",
+    "roc_figure",
+    "pr_figure",
+    "confusion_figure",
+]
 
 #: One colour per model, in order (Plotly's default palette).
 COLORS: tuple[str, ...] = (
@@ -72,6 +80,40 @@ def auc_text(analysis: LevelAnalysis) -> str:
     if analysis.auc_ci is not None and shown is not None:
         text += f", {analysis.auc_ci.level:.0%} CI {shown}"
     return text
+
+
+def curve_trace(
+    x: Sequence[float],
+    y: Sequence[float],
+    name: str,
+    color: str,
+    *,
+    hover: str,
+    customdata: Sequence[str] | None = None,
+    group: str | None = None,
+    shape: str = "hv",
+    width: float = 2.5,
+) -> go.Scatter:
+    """One model's curve as a step line (ROC, precision-recall, FROC alike).
+
+    Args:
+        x, y: the curve's points (plain lists, so a figure's JSON holds numbers).
+        name: the legend's text; color: the model's colour (:data:`COLORS`).
+        hover: the hover text (plotly template; ``<extra></extra>`` is added).
+        customdata: per-point text the hover may show (``%{customdata}``: thresholds).
+        group: legend group, so a model's curve and marks toggle together.
+        shape: ``hv`` (ROC, FROC) or ``vh`` (precision-recall) steps.
+    """
+    return go.Scatter(
+        x=list(x),
+        y=list(y),
+        mode="lines",
+        name=name,
+        line={"color": color, "width": width, "shape": shape},
+        customdata=None if customdata is None else list(customdata),
+        hovertemplate=hover + "<extra></extra>",
+        legendgroup=group,
+    )
 
 
 def _thresholds(values: Sequence[float]) -> list[str]:
@@ -121,18 +163,15 @@ def roc_figure(
             continue
         color = COLORS[i % len(COLORS)]
         fig.add_trace(
-            go.Scatter(
-                x=curve.fpr,
-                y=curve.tpr,
-                mode="lines",
-                name=f"{entry.name} · {auc_text(entry.analysis)}",
-                line={"color": color, "width": 2.5, "shape": "hv"},
+            curve_trace(
+                curve.fpr,
+                curve.tpr,
+                f"{entry.name} · {auc_text(entry.analysis)}",
+                color,
+                hover=f"<b>{entry.name}</b><br>threshold %{{customdata}}<br>"
+                "sensitivity %{y:.3f}<br>1 − specificity %{x:.3f}",
                 customdata=_thresholds(curve.thresholds),
-                hovertemplate=(
-                    f"<b>{entry.name}</b><br>threshold %{{customdata}}<br>"
-                    "sensitivity %{y:.3f}<br>1 − specificity %{x:.3f}<extra></extra>"
-                ),
-                legendgroup=entry.name,
+                group=entry.name,
             )
         )
         if entry.point is not None:
@@ -154,6 +193,8 @@ def roc_figure(
                 )
             )
     for anchor in anchors:
+        if anchor.auc is None:
+            continue
         fpr, tpr = binormal_point(anchor.auc)
         fig.add_trace(
             go.Scatter(
@@ -194,18 +235,16 @@ def pr_figure(
             continue
         color = COLORS[i % len(COLORS)]
         fig.add_trace(
-            go.Scatter(
-                x=pr.recall,
-                y=pr.precision,
-                mode="lines",
-                name=f"{entry.name} · AP {pr.average_precision:.3f}",
-                line={"color": color, "width": 2.5, "shape": "vh"},
+            curve_trace(
+                pr.recall,
+                pr.precision,
+                f"{entry.name} · AP {pr.average_precision:.3f}",
+                color,
+                hover=f"<b>{entry.name}</b><br>threshold %{{customdata}}<br>"
+                "precision %{y:.3f}<br>recall %{x:.3f}",
                 customdata=[*_thresholds(pr.thresholds), "none positive"],
-                hovertemplate=(
-                    f"<b>{entry.name}</b><br>threshold %{{customdata}}<br>"
-                    "precision %{y:.3f}<br>recall %{x:.3f}<extra></extra>"
-                ),
-                legendgroup=entry.name,
+                group=entry.name,
+                shape="vh",
             )
         )
         fig.add_trace(
