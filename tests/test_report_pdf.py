@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import json
 import shutil
-from html import escape as html_escape
 import subprocess
+from html import escape as html_escape
 
 import numpy as np
 import pytest
@@ -69,7 +69,7 @@ def report() -> ReportInput:
             "DCIS" if g == "suspicious" else None,
             (0.2 + 0.3 * (g == "suspicious") + 0.05 * i, 0.1),
             class_scores=((0.6, 0.3, 0.1),) if g == "normal" else ((0.2, 0.5, 0.3),),
-        )  # fmt: skip
+        )
         for i, g in enumerate(groups)
     ]
     birads = evaluate_birads(feats, rule="max", threshold=0.5, n_boot=50)
