@@ -300,14 +300,19 @@ def pool_run(
 
 def pooled_scores(run: CrossvalRun) -> EvalScores | None:
     """The out-of-fold scores of a pooled run, from the evaluation cache (``None`` when a
-    fold's evaluation is not cached, e.g. a command-line run or a retrained fold)."""
+    fold's evaluation is not cached, e.g. a command-line run or a retrained fold, or the
+    run's dataset cannot be opened)."""
     from mcalc.dataset import open_dataset
     from mcalc.models.crossval import pool_scores
     from mcalc.models.evaluate import load_evaluation
     from mcalc.models.fingerprint import dataset_fingerprint
     from mcalc.models.registry import load_card, resolve_model
 
-    fingerprint = dataset_fingerprint(open_dataset(run.config.data))
+    try:
+        fingerprint = dataset_fingerprint(open_dataset(run.config.data))
+    except McalcError as exc:  # the run's dataset moved or is gone: no curves, the rest stays
+        log.info("cross-validation %s: %s", run.id, exc)
+        return None
     models_dir = run.config.models_dir or get_settings().models_dir
     parts = []
     for model_id in run.model_ids:
