@@ -1,14 +1,19 @@
 """Patient-level k-fold cross-validation (and leave-one-patient-out).
 
 One split of a hundred breasts can be lucky. Here the patients are dealt into ``k`` folds,
-stratified by BI-RADS group and seeded (:func:`mcalc.models.split.patient_folds`); one model
-is trained per fold by :func:`mcalc.models.training.train` with a :class:`TrainConfig` that
-names its fold (``folds``, ``fold``: the fold's patients are its test set), each is scored on
-its own test patients (:func:`mcalc.models.evaluate.evaluate_model`), and the out-of-fold
-scores are pooled. Reported per level (patch, image, case): every fold's AUC, their mean and
-standard deviation, and the pooled AUC with a patient-bootstrap interval; with detection, each
-fold's FROC summary and their mean and standard deviation. ``k = 0`` means one fold per
+stratified by BI-RADS group and seeded (:func:`plan_folds`, by
+:func:`mcalc.models.split.patient_folds`); one model is trained per fold by
+:func:`mcalc.models.training.train` with a :class:`TrainConfig` that names its fold
+(``folds``, ``fold``: the fold's patients are its test set); :func:`summarise_folds` scores
+each on its own test patients (:func:`mcalc.models.evaluate.evaluate_model`) and pools the
+out-of-fold scores. Reported per level (patch, image, case): every fold's AUC, their mean and
+standard deviation, and the pooled AUC with a patient-bootstrap interval; with detection,
+each fold's FROC summary, their mean and standard deviation, and the FROC pooled over the
+folds (:func:`mcalc.explain.detection_eval.pool_detections`). ``k = 0`` means one fold per
 patient (leave-one-patient-out, as in the published work on small sets).
+
+:func:`crossval` does all of it in one process (``python -m mcalc crossval``);
+:mod:`mcalc.jobs.crossval` runs the same folds as background training jobs for the app.
 
 Example:
     >>> out = crossval(TrainConfig(data="data/demo", epochs=2), 3)  # doctest: +SKIP
