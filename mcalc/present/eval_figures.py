@@ -20,8 +20,9 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import plotly.graph_objects as go
 
@@ -116,6 +117,15 @@ def curve_trace(
     )
 
 
+def _drawn(entries: Sequence[CurveEntry], curve: str) -> Iterator[tuple[CurveEntry, Any, str]]:
+    """``(entry, its roc or pr curve, its colour)`` of the entries that have that curve; a
+    model keeps its colour (its place in ``entries``) whichever others are left out."""
+    for i, entry in enumerate(entries):
+        found = getattr(entry.analysis, curve)
+        if found is not None:
+            yield entry, found, COLORS[i % len(COLORS)]
+
+
 def _thresholds(values: Sequence[float]) -> list[str]:
     return ["none positive" if not math.isfinite(v) else f"{v:.4f}" for v in values]
 
@@ -157,11 +167,7 @@ def roc_figure(
             hoverinfo="skip",
         )
     )
-    for i, entry in enumerate(entries):
-        curve = entry.analysis.roc
-        if curve is None:
-            continue
-        color = COLORS[i % len(COLORS)]
+    for entry, curve, color in _drawn(entries, "roc"):
         fig.add_trace(
             curve_trace(
                 curve.fpr,
@@ -229,11 +235,7 @@ def pr_figure(
     """Precision-recall curves with each model's average precision; a dotted line at the
     prevalence shows what guessing achieves."""
     fig = go.Figure()
-    for i, entry in enumerate(entries):
-        pr = entry.analysis.pr
-        if pr is None:
-            continue
-        color = COLORS[i % len(COLORS)]
+    for entry, pr, color in _drawn(entries, "pr"):
         fig.add_trace(
             curve_trace(
                 pr.recall,
