@@ -14,8 +14,6 @@ from mcalc.jobs.crossval import record_result
 from mcalc.models.train_config import TrainConfig
 from tests.conftest import REPO
 
-pytestmark = pytest.mark.slow  # AppTest runs of the whole page (30 s and more)
-
 APP = "../app.py"
 PAGE = "pages/evaluate.py"
 
@@ -70,7 +68,7 @@ def test_crossval_tab_lists_a_command_line_run_and_its_pooled_result(eval_env, t
     assert at.button(key="evaluate_cv_pool")  # the folds can be pooled again
 
 
-@pytest.mark.slow
+@pytest.mark.slow  # slides the model over every image
 def test_birads_tab_classifies_cases_with_the_rule_stated(eval_env):
     at = _page()
     at.selectbox(key="evaluate_birads_rule").set_value("mean").run()
@@ -87,6 +85,7 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(eval_env):
     assert at.button(key="evaluate_birads_run").disabled  # classified for these settings
 
 
+@pytest.mark.slow  # evaluates two models
 def test_two_models_are_compared_on_the_same_cases(eval_env):
     shutil.copytree(eval_env / "demo-custom", eval_env / "copy")
     at = _page()

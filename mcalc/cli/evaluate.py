@@ -147,6 +147,7 @@ def _birads(args: argparse.Namespace, detection: DetectionEvaluation) -> dict[st
         rule=args.birads_rule,
         threshold=args.threshold,
         n_boot=args.bootstrap or 1000,
+        temporal=args.birads_change,
         progress=ProgressBar("training images", enabled=not args.json),
     )
 
@@ -403,6 +404,12 @@ def register_commands(subparsers: Any) -> None:
         default="max",
         help="case-level BI-RADS aggregation of the image outputs (JSON: 'birads'): max, "
         "mean, or logistic (fitted on the training patients); default max",
+    )
+    det.add_argument(
+        "--birads-change",
+        action="store_true",
+        help="register each case's prior to its recent image and count the detections new "
+        "since the prior (JSON: each case's new_findings); a feature of the logistic rule",
     )
     evaluate.add_argument(
         "--report",

@@ -33,8 +33,9 @@ RULE_LABELS = {
 }
 
 
-def controls_ui() -> tuple[str, float, int]:
-    """Aggregation rule, threshold and bootstrap of the case-level classification."""
+def controls_ui() -> tuple[str, float, int, bool]:
+    """Aggregation rule, threshold, bootstrap and temporal change of the case-level
+    classification."""
     c1, c2, c3 = st.columns([3, 3, 2])
     rule = c1.selectbox(
         "Case aggregation rule",
@@ -59,12 +60,18 @@ def controls_ui() -> tuple[str, float, int]:
         index=BOOTSTRAP_CHOICES.index(500),
         key="evaluate_birads_bootstrap",
     )
-    return str(rule), float(threshold), int(n_boot)
+    temporal = st.toggle(
+        "Count new findings since the prior (temporal change)",
+        key="evaluate_birads_change",
+        help="Registers each case's prior to its recent image and counts the detections with "
+        "no counterpart on the prior; the logistic rule uses the count as a feature.",
+    )
+    return str(rule), float(threshold), int(n_boot), bool(temporal)
 
 
 def _classify(
     cards: list[ModelCard], fingerprint: str, keys: dict[str, str], rule: str, threshold: float,
-    n_boot: int,
+    n_boot: int, temporal: bool,
 ) -> None:  # fmt: skip
     """Classify the cases with every model that has no result for these settings yet; a
     model without detections is first slid over the images (default detection settings)."""
@@ -72,6 +79,7 @@ def _classify(
     store = birads_store()
     bar = st.progress(0.0, text="Sliding the models over the images…")
     todo = [c for c in cards if keys[c.id] not in store]
+    failed = False
     for i, card in enumerate(todo):
 
         def progress(done: int, total: int, message: str, i: int = i) -> None:
@@ -94,11 +102,15 @@ def _classify(
                 rule=rule,
                 threshold=threshold,
                 n_boot=n_boot,
+                temporal=temporal,
                 progress=progress,
             )
         except (McalcError, ValueError) as exc:
+            failed = True
             st.error(f"**{card.id}**: no case classification: {exc}", icon=":material/error:")
     bar.empty()
+    if not failed:
+        st.rerun()  # the button and everything below show the new results
 
 
 def result_ui(model_id: str, b: dict, i: int) -> None:
@@ -123,6 +135,9 @@ def result_ui(model_id: str, b: dict, i: int) -> None:
             width="stretch",
             key=f"evaluate_birads_confusion_{i}",
         )
+    with st.expander(f"{model_id}: every case's score"):
+        cases = [{k: v for k, v in c.items() if k != "group_scores"} for c in b["cases"]]
+        st.dataframe(pd.DataFrame(cases), hide_index=True, key=f"evaluate_birads_cases_{i}")
     for name in ("all", "biopsy_confirmed"):
         for note in b[name].get("notes", []):
             st.caption(f"{model_id} ({name.replace('_', '-')}): {note}")
@@ -137,9 +152,12 @@ def birads_ui(cards: list[ModelCard], fingerprint: str) -> None:
         "suspicious vs not as the published work reports. Sensitivity and specificity at the "
         "chosen threshold and at Youden's; the biopsy-confirmed cases again on their own."
     )
-    rule, threshold, n_boot = controls_ui()
+    rule, threshold, n_boot, temporal = controls_ui()
     st.caption(f"Rule *{rule}*: {RULE_TEXT[rule]}.")
-    keys = {c.id: f"{result_key(c.id, fingerprint)}|{rule}|{threshold}|{n_boot}" for c in cards}
+    keys = {
+        c.id: f"{result_key(c.id, fingerprint)}|{rule}|{threshold}|{n_boot}|{temporal}"
+        for c in cards
+    }
     store = birads_store()
     todo = [c for c in cards if keys[c.id] not in store]
     label = (
@@ -148,7 +166,7 @@ def birads_ui(cards: list[ModelCard], fingerprint: str) -> None:
         else "Classified"
     )
     if st.button(label, key="evaluate_birads_run", disabled=not todo):
-        _classify(cards, fingerprint, keys, rule, threshold, n_boot)
+        _classify(cards, fingerprint, keys, rule, threshold, n_boot, temporal)
     done = {c.id: store[keys[c.id]] for c in cards if keys[c.id] in store}
     if not done:
         st.info(
