@@ -42,6 +42,7 @@ def _table(at: AppTest, column: str):
     raise AssertionError(f"no table with a {column!r} column")
 
 
+@pytest.mark.slow  # an AppTest run of the page: 3-10 s
 def test_crossval_tab_lists_a_command_line_run_and_its_pooled_result(eval_env, tmp_path):
     levels = ("patch", "image", "case")
     folds = [["p1", "p2"], ["p3", "p4"]]
@@ -63,25 +64,66 @@ def test_crossval_tab_lists_a_command_line_run_and_its_pooled_result(eval_env, t
     assert list(pooled["level"]) == list(levels) and pooled["pooled 95% CI"][0] == "0.500–0.800"
     assert list(_table(at, "case AUC")["model"]) == ["cv-cli-fold1of2", "cv-cli-fold2of2"]
     published = _table(at, "published AUC")
-    assert published["our AUC"][0] == 0.66 and published["our protocol"][0] == "2-fold cross-validation"
+    assert (
+        published["our AUC"][0] == 0.66
+        and published["our protocol"][0] == "2-fold cross-validation"
+    )
     assert "SYNTHETIC" in published["our data"][0]
     assert at.button(key="evaluate_cv_pool")  # the folds can be pooled again
 
 
-@pytest.mark.slow  # slides the model over every image
-def test_birads_tab_classifies_cases_with_the_rule_stated(eval_env):
-    at = _page()
+def _detections(data: Path) -> tuple[str, object]:
+    """A detection evaluation of every image of ``data`` without a model: map scores by
+    BI-RADS group (what the BI-RADS tab classifies from), keyed as the Detection tab keys it."""
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.detection_eval import (
+        DetectionEvalSettings,
+        DetectionEvaluation,
+        ImageDetections,
+    )
+    from mcalc.models.fingerprint import dataset_fingerprint
+
+    index = open_dataset(data)
+    level = {"normal": 0.1, "benign": 0.4, "suspicious": 0.8}
+    images = [
+        ImageDetections(
+            r.key,
+            c.case_id,
+            c.patient_id,
+            (),
+            0,
+            0,
+            (0.1, 0.1),
+            1.0,
+            level.get(str(c.birads_group), 0.5) + 0.01 * k,
+        )
+        for c in index.cases
+        for k, r in enumerate(c.images)
+    ]
+    key = f"demo-custom@{dataset_fingerprint(index)}|test"
+    return key, DetectionEvaluation(None, None, images, DetectionEvalSettings())  # type: ignore[arg-type]
+
+
+@pytest.mark.slow  # an AppTest run of the page: 4-9 s (no model: detections given)
+def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
+    at = AppTest.from_file(APP, default_timeout=60)
+    key, detection = _detections(app_env)
+    at.session_state["evaluate_detection"] = {key: detection}
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
     at.selectbox(key="evaluate_birads_rule").set_value("mean").run()
-    at.button(key="evaluate_birads_run").click().run(timeout=300)
+    at.button(key="evaluate_birads_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     table = _table(at, "subset")
     assert list(table["subset"]) == ["all cases", "biopsy-confirmed"]
-    assert table["cases"][0] == 6  # every case of the tiny demo (not the model's training data)
+    assert table["cases"][0] == 6  # every case of the tiny demo
+    assert table["AUC"][0] == 1.0  # suspicious cases score highest
     assert any("mean map score of its images" in c.value for c in at.caption)
     published = _table(at, "published AUC")
     assert "Loizidou 2021, temporal subtraction" in list(published["published"])
-    assert published["our AUC"][0] == table["AUC"][0]
+    assert published["our AUC"][0] == 1.0 and "SYNTHETIC" in published["our data"][0]
     assert at.button(key="evaluate_birads_run").disabled  # classified for these settings
 
 
