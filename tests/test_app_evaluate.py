@@ -91,7 +91,10 @@ def test_page_lists_models_skips_the_corrupt_folder_and_evaluates(eval_env):
     assert at.button(key="evaluate_run").disabled  # nothing left to evaluate
     assert any("Evaluation report" in h.value for h in at.subheader)
     report = at.get("download_button")
-    assert len(report) == 1 and "demo-custom" in report[0].proto.label
+    assert [b.proto.label for b in report] == [
+        "HTML report · demo-custom",
+        "PDF report · demo-custom",
+    ]
 
     # Case level and a stricter threshold: the table follows, no new scoring needed.
     at.radio(key="evaluate_level").set_value("case").run()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -73,3 +75,50 @@ def test_logistic_rule_is_fitted_on_training_cases_only() -> None:
     assert again[0] == pytest.approx(score[2])
     with pytest.raises(ValueError, match="not both suspicious and not"):
         case_scores(CASES, "logistic", [c for c in train if c.group == "normal"])
+
+
+def test_new_findings_since_the_prior_are_counted_through_the_registration(
+    tiny_demo, monkeypatch
+) -> None:
+    """Detections on the recent image without a counterpart on the registered prior are new;
+    an identity registration stands in for the real one (tested in test_temporal)."""
+    from types import SimpleNamespace
+
+    import mcalc.temporal
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.birads_run import change_counts
+    from mcalc.explain.detection_eval import (
+        DetectionEvalSettings,
+        DetectionEvaluation,
+        ImageDetections,
+    )
+    from mcalc.models.detection import Detection
+    from mcalc.temporal.register import Registration
+
+    case = open_dataset(tiny_demo).cases[0]
+    identity = np.zeros((4, 4, 2), np.float32)
+    reg = Registration((256, 208), (256, 208), 0.4, identity, identity, "affine", None, False)
+    monkeypatch.setattr(
+        mcalc.temporal, "register_pair", lambda *a, **k: SimpleNamespace(registration=reg)
+    )
+
+    def image(view: str, timepoint: str, points: list[tuple[int, int, float]]) -> ImageDetections:
+        dets = tuple(Detection(2 * r, 2 * c, s, 0.5) for r, c, s in points)  # model grid x2
+        return ImageDetections(f"{case.case_id}/{view}_{timepoint}", case.case_id,
+                               case.patient_id, dets, 0, 0, (0.2, 0.2), 2.0)  # fmt: skip
+
+    images = [
+        image("CC", "recent", [(100, 80, 0.9), (30, 40, 0.8), (200, 150, 0.3)]),
+        image("CC", "prior", [(102, 81, 0.7)]),  # 0.8 mm from the first: the same finding
+        image("MLO", "recent", [(50, 50, 0.6)]),  # no prior MLO analysed: not counted
+    ]
+    ev = DetectionEvaluation(None, None, images, DetectionEvalSettings())  # type: ignore[arg-type]
+    # recent CC at 0.5: (100, 80) matched, (30, 40) new, (200, 150) below the threshold.
+    assert change_counts(ev, [case], cache=None) == {case.case_id: 1}  # type: ignore[arg-type]
+    assert change_counts(ev, [case], cache=None, score_threshold=0.2) == {case.case_id: 2}  # type: ignore[arg-type]
+    feats = [_case(0, "normal", (0.1,)), _case(1, "suspicious", (0.9,))]
+    from mcalc.models.birads_eval import case_features
+
+    assert case_features(feats).shape == (2, 4)
+    with_change = [replace(f, new_findings=n) for f, n in zip(feats, (0, 3), strict=True)]
+    assert case_features(with_change, with_change=True)[:, -1].tolist() == [0.0, 3.0]

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from mcalc.cli.admin import register_commands as register_admin_commands
+from mcalc.cli.evaluate import register_commands as register_evaluate_commands
 from mcalc.cli.manifest import register_commands as register_manifest_commands
 from mcalc.cli.models import register_commands as register_model_commands
 from mcalc.cli.predict import register_commands as register_predict_commands
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.set_defaults(func=_cmd_scan)
 
     register_model_commands(sub)
+    register_evaluate_commands(sub)
     register_predict_commands(sub)
     register_manifest_commands(sub)
     register_temporal_commands(sub)

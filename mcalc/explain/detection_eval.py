@@ -23,7 +23,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -61,6 +61,7 @@ __all__ = [
     "evaluate_detection",
     "case_features",
     "detection_for_model",
+    "pool_detections",
 ]
 
 log = logging.getLogger(__name__)
@@ -145,7 +146,8 @@ class ImageDetections:
 
 @dataclass
 class DetectionEvaluation:
-    """FROC and cluster FROC of a model over images, with what they were computed from."""
+    """FROC and cluster FROC of a model over images, with what they were computed from
+    (``counts``, ``cluster_counts``: each image's hits per threshold, for pooling)."""
 
     froc: FrocResult
     cluster_froc: FrocResult
@@ -153,6 +155,8 @@ class DetectionEvaluation:
     settings: DetectionEvalSettings
     skipped: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    counts: list[ImageCounts] = field(default_factory=list)
+    cluster_counts: list[ImageCounts] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         """The summary numbers (no curves), for tables."""
@@ -276,6 +280,44 @@ def evaluate_detection(
         settings,
         skipped,
         time.perf_counter() - t0,
+        counts,
+        cluster,
+    )
+
+
+def pool_detections(
+    evaluations: Sequence[DetectionEvaluation], *, n_boot: int = 0, seed: int = 0
+) -> DetectionEvaluation:
+    """One FROC and cluster FROC over the images of several evaluations: the folds of a
+    cross-validation, each fold's model on its own test patients (out-of-fold detections).
+
+    As for the pooled AUC, the scores of the folds' models are taken to be on one scale
+    (same architecture and training settings); the bootstrap resamples patients across
+    all folds.
+
+    Raises:
+        ValueError: no evaluation, one without per-image counts, or different settings.
+    """
+    if not evaluations:
+        raise ValueError("no detection evaluation to pool")
+    if any(not ev.counts for ev in evaluations):
+        raise ValueError("a detection evaluation without per-image counts cannot be pooled")
+    first = {k: v for k, v in evaluations[0].settings.as_dict().items() if k != "n_boot"}
+    for ev in evaluations[1:]:
+        other = {k: v for k, v in ev.settings.as_dict().items() if k != "n_boot"}
+        if other != first:
+            raise ValueError(f"detections made with different settings: {first} vs {other}")
+    counts = [c for ev in evaluations for c in ev.counts]
+    cluster = [c for ev in evaluations for c in ev.cluster_counts]
+    return DetectionEvaluation(
+        froc(counts, n_boot=n_boot, seed=seed),
+        froc(cluster, n_boot=n_boot, seed=seed),
+        [im for ev in evaluations for im in ev.images],
+        replace(evaluations[0].settings, n_boot=n_boot, seed=seed),
+        [s for ev in evaluations for s in ev.skipped],
+        sum(ev.seconds for ev in evaluations),
+        counts,
+        cluster,
     )
 
 

@@ -306,8 +306,9 @@ def paired_comparison(
     n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
 ) -> dict[str, Any]:
-    """Difference in AUC of two models on the **same** images or cases
-    (:func:`mcalc.models.curves.paired_auc`, patients resampled).
+    """Difference in AUC of two models on the **same** images or cases: by a paired
+    patient bootstrap (:func:`mcalc.models.curves.paired_auc`) and by DeLong's test
+    (``delong``: :func:`mcalc.models.delong.delong_test`).
 
     Only the items both evaluations scored are compared; patches are sampled per model
     (size, seed), so the level must be ``image`` or ``case``.
@@ -354,4 +355,23 @@ def paired_comparison(
         "n_boot": r.n_boot,
         "n_valid": r.n_valid,
         "method": "paired patient bootstrap of the AUC difference (percentile interval)",
+        "delong": _delong(la.y[xa], la.score[xa], lb.score[xb], r.n_groups),
     }
+
+
+def _delong(y: np.ndarray, a: np.ndarray, b: np.ndarray, n_patients: int) -> dict[str, Any]:
+    """DeLong's test of the same items (:func:`mcalc.models.delong.delong_test`), or a note
+    saying why there is none."""
+    from mcalc.models.delong import delong_test
+
+    try:
+        out: dict[str, Any] = delong_test(y, a, b).as_dict()
+    except ValueError as exc:
+        return {"note": f"no DeLong test: {exc}"}
+    out["method"] = "DeLong et al. 1988 (fast algorithm of Sun & Xu 2014), items independent"
+    if n_patients < len(y):
+        out["note"] = (
+            f"{len(y)} items from {n_patients} patients: DeLong treats items as independent; "
+            "the patient bootstrap accounts for the patients"
+        )
+    return out

@@ -10,8 +10,9 @@ case needs an **aggregation rule**, stated with every result:
 - ``mean``: the mean over its images;
 - ``logistic``: a logistic regression over case features (highest and mean map score,
   detections at or above the detection threshold, detected clusters; plus each class's
-  highest map score for a ``birads`` model), standardised, fitted on the **training
-  patients only** (the card's split) and applied to the evaluated ones; binary
+  highest map score for a ``birads`` model; with the temporal analysis, the detections on
+  the recent images with no counterpart on the registered prior), standardised, fitted on
+  the **training patients only** (the card's split) and applied to the evaluated ones; binary
   (suspicious vs not) and multinomial (the three groups) fits.
 
 Metrics (:func:`birads_metrics`): binary AUC with a patient bootstrap interval
@@ -59,7 +60,8 @@ RULE_TEXT = {
     "max": "case score = highest map score of its images",
     "mean": "case score = mean map score of its images",
     "logistic": "logistic regression over case features (max and mean map score, "
-    "detections, clusters), fitted on the training patients only",
+    "detections, clusters, and new findings since the prior where the temporal analysis was "
+    "run), fitted on the training patients only",
 }
 
 
@@ -76,6 +78,8 @@ class CaseFeatures:
         clusters: detected clusters, all images.
         class_scores: per image, the map score of each of :data:`GROUPS` (``birads``
             models), else ``None``.
+        new_findings: detections on the recent images with no counterpart on the
+            registered prior (temporal change), or ``None`` when not measured.
     """
 
     case_id: str
@@ -86,16 +90,20 @@ class CaseFeatures:
     detections: int = 0
     clusters: int = 0
     class_scores: tuple[tuple[float, ...], ...] | None = None
+    new_findings: int | None = None
 
 
-def case_features(cases: Sequence[CaseFeatures]) -> np.ndarray:
-    """``(n, f)`` features of the logistic rule (see the module)."""
+def case_features(cases: Sequence[CaseFeatures], *, with_change: bool = False) -> np.ndarray:
+    """``(n, f)`` features of the logistic rule (see the module); ``with_change`` adds the
+    count of new findings since the prior (every case must have it)."""
     rows = []
     for c in cases:
         s = np.asarray(c.image_scores, float)
         row = [s.max(), s.mean(), float(c.detections), float(c.clusters)]
         if c.class_scores is not None:
             row += np.asarray(c.class_scores, float).max(axis=0).tolist()
+        if with_change:
+            row.append(float(c.new_findings or 0))
         rows.append(row)
     return np.asarray(rows, float)
 
@@ -144,7 +152,12 @@ def case_scores(
             "labelled case(s) are not both suspicious and not: use the max or mean rule, or "
             "a model trained on more cases"
         )
-    x_train, x = case_features(labelled), case_features(cases)
+    # The temporal change count is a feature when every case, trained on or scored, has it.
+    change = all(c.new_findings is not None for c in [*labelled, *cases])
+    x_train, x = (
+        case_features(labelled, with_change=change),
+        case_features(cases, with_change=change),
+    )
     binary = _fit(x_train, y).predict_proba(x)[:, 1]
     groups = np.asarray([GROUPS.index(str(c.group)) for c in labelled])
     if len(set(groups.tolist())) < len(GROUPS):
@@ -255,6 +268,7 @@ def evaluate_birads(
                 "group": c.group,
                 "biopsy": c.biopsy,
                 "score": round(float(score[i]), 6),
+                "new_findings": c.new_findings,
                 **(
                     {}
                     if groups is None

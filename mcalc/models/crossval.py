@@ -1,14 +1,19 @@
 """Patient-level k-fold cross-validation (and leave-one-patient-out).
 
 One split of a hundred breasts can be lucky. Here the patients are dealt into ``k`` folds,
-stratified by BI-RADS group and seeded (:func:`mcalc.models.split.patient_folds`); one model
-is trained per fold by :func:`mcalc.models.training.train` with a :class:`TrainConfig` that
-names its fold (``folds``, ``fold``: the fold's patients are its test set), each is scored on
-its own test patients (:func:`mcalc.models.evaluate.evaluate_model`), and the out-of-fold
-scores are pooled. Reported per level (patch, image, case): every fold's AUC, their mean and
-standard deviation, and the pooled AUC with a patient-bootstrap interval; with detection, each
-fold's FROC summary and their mean and standard deviation. ``k = 0`` means one fold per
+stratified by BI-RADS group and seeded (:func:`plan_folds`, by
+:func:`mcalc.models.split.patient_folds`); one model is trained per fold by
+:func:`mcalc.models.training.train` with a :class:`TrainConfig` that names its fold
+(``folds``, ``fold``: the fold's patients are its test set); :func:`summarise_folds` scores
+each on its own test patients (:func:`mcalc.models.evaluate.evaluate_model`) and pools the
+out-of-fold scores. Reported per level (patch, image, case): every fold's AUC, their mean and
+standard deviation, and the pooled AUC with a patient-bootstrap interval; with detection,
+each fold's FROC summary, their mean and standard deviation, and the FROC pooled over the
+folds (:func:`mcalc.explain.detection_eval.pool_detections`). ``k = 0`` means one fold per
 patient (leave-one-patient-out, as in the published work on small sets).
+
+:func:`crossval` does all of it in one process (``python -m mcalc crossval``);
+:mod:`mcalc.jobs.crossval` runs the same folds as background training jobs for the app.
 
 Example:
     >>> out = crossval(TrainConfig(data="data/demo", epochs=2), 3)  # doctest: +SKIP
@@ -19,7 +24,8 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -30,7 +36,14 @@ from mcalc.models.split import patient_folds
 from mcalc.models.train_config import TrainConfig
 from mcalc.progress import ProgressFn
 
-__all__ = ["crossval", "pool_scores"]
+__all__ = [
+    "CrossvalPlan",
+    "CrossvalResult",
+    "crossval",
+    "plan_folds",
+    "pool_scores",
+    "summarise_folds",
+]
 
 log = logging.getLogger(__name__)
 
@@ -67,53 +80,111 @@ def _mean_sd(values: list[float | None]) -> dict[str, Any]:
     }
 
 
-def crossval(
-    config: TrainConfig,
-    k: int,
+@dataclass(frozen=True)
+class CrossvalPlan:
+    """The folds of a cross-validation, before any training.
+
+    Attributes:
+        config: the settings shared by every fold.
+        k: folds (leave-one-patient-out: as many as patients).
+        folds: each fold's patients (its test set).
+        prefix: the folds' registry ids are ``<prefix>-fold<i>of<k>``.
+        leave_one_patient_out: one fold per patient.
+    """
+
+    config: TrainConfig
+    k: int
+    folds: list[tuple[str, ...]]
+    prefix: str
+    leave_one_patient_out: bool
+
+    def configs(self) -> list[TrainConfig]:
+        """One training configuration per fold (its fold's patients are the test set)."""
+        return [
+            replace(self.config, folds=self.k, fold=i, model_id=self.model_id(i))
+            for i in range(self.k)
+        ]
+
+    def model_id(self, fold: int) -> str:
+        """The registry id of fold ``fold`` (0-based)."""
+        return f"{self.prefix}-fold{fold + 1}of{self.k}"
+
+
+def plan_folds(config: TrainConfig, k: int) -> CrossvalPlan:
+    """Deal the dataset's patients into ``k`` folds (0: one per patient).
+
+    Raises:
+        ModelError: bad settings. DatasetError: an unusable dataset or too few patients.
+    """
+    from mcalc.dataset import open_dataset
+
+    config.validate()
+    index = open_dataset(config.data)
+    rows = [(c.patient_id, c.case_id, c.birads_group) for c in index.cases]
+    n_patients = len({r[0] for r in rows})
+    kk = n_patients if k == 0 else k
+    folds = patient_folds(rows, kk, seed=config.seed)
+    prefix = config.model_id or f"cv-{config.arch}-{config.task}-{time.strftime('%Y%m%d-%H%M%S')}"
+    return CrossvalPlan(config, kk, folds, prefix, kk == n_patients)
+
+
+@dataclass
+class CrossvalResult:
+    """Scores of every fold's model on its own test patients, pooled.
+
+    Attributes:
+        summary: the JSON of ``python -m mcalc crossval`` (see :func:`crossval`).
+        pooled: the out-of-fold scores of every fold as one evaluation.
+        detection: the pooled detection evaluation's dict (``None`` without detection).
+    """
+
+    summary: dict[str, Any]
+    pooled: EvalScores
+    detection: dict[str, Any] | None = None
+
+
+def summarise_folds(
+    plan: CrossvalPlan,
+    fold_models: list[str | Path],
     *,
     n_boot: int = 1000,
     detection: bool = False,
+    cache: bool = False,
     progress: ProgressFn | None = None,
-) -> dict[str, Any]:
-    """Train and score one model per fold; the JSON of ``python -m mcalc crossval``.
+) -> CrossvalResult:
+    """Score each fold's trained model on its own test patients and pool the scores.
 
     Args:
-        config: the training settings shared by every fold (its ``model_id``, if any, is
-            the prefix of the folds' ids).
-        k: folds (>= 2), or 0 for leave-one-patient-out.
-        n_boot: resamples of the pooled AUC's interval.
-        detection: also evaluate each fold's model over whole images (FROC summary).
+        plan: the folds (:func:`plan_folds`).
+        fold_models: each fold's registered model (id or folder), in fold order.
+        n_boot: resamples of the pooled intervals (AUC, FROC bands).
+        detection: also the detections of each fold's model over whole images (FROC per
+            fold and pooled over the folds).
+        cache: read and write evaluations through the evaluation cache (the app does).
         progress: called ``(fold done, folds, message)``.
 
     Raises:
-        ModelError, DatasetError: from training or evaluation (bad settings, too few
-            patients for ``k`` folds).
+        ValueError: a model per fold was not given, or an evaluation kept no scores.
+        ModelError, DatasetError: from the evaluation.
     """
-    from mcalc.dataset import open_dataset
     from mcalc.models.evaluate import evaluate_model
-    from mcalc.models.training import train
 
-    config.validate()
-    t0 = time.perf_counter()
-    index = open_dataset(config.data)
-    rows = [(c.patient_id, c.case_id, c.birads_group) for c in index.cases]
-    if k == 0:
-        k = len({r[0] for r in rows})
-    folds = patient_folds(rows, k, seed=config.seed)
-    prefix = config.model_id or f"cv-{config.arch}-{config.task}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if len(fold_models) != plan.k:
+        raise ValueError(f"expected one model per fold ({plan.k}), got {len(fold_models)}")
+    config = plan.config
+    models_dir = config.models_dir or _models_dir()
     fold_out: list[dict[str, Any]] = []
     parts: list[EvalScores] = []
-    for i in range(k):
-        cfg = replace(config, folds=k, fold=i, model_id=f"{prefix}-fold{i + 1}of{k}")
-        result = train(cfg)
-        ev = evaluate_model(result.path, config.data, cfg.models_dir or _models_dir())
+    detections = []
+    for i, model in enumerate(fold_models):
+        ev = evaluate_model(model, config.data, models_dir, cache=cache)
         if ev.scores is None:
             raise ValueError(f"fold {i + 1}: the evaluation kept no scores")
         parts.append(ev.scores)
         entry: dict[str, Any] = {
             "fold": i + 1,
-            "model_id": result.model_id,
-            "patients": list(folds[i]),
+            "model_id": ev.model_id,
+            "patients": list(plan.folds[i]),
             "test_cases": list(ev.cases),
             "auc": {},
         }
@@ -123,13 +194,12 @@ def crossval(
         if detection:
             from mcalc.explain.detection_eval import detection_for_model
 
-            det = detection_for_model(
-                result.path, config.data, cfg.models_dir or _models_dir(), case_ids=ev.cases
-            )
+            det = detection_for_model(model, config.data, models_dir, case_ids=ev.cases)
+            detections.append(det)
             entry["detection"] = det.summary()
         fold_out.append(entry)
         if progress is not None:
-            progress(i + 1, k, f"fold {i + 1} of {k}: {result.model_id}")
+            progress(i + 1, plan.k, f"fold {i + 1} of {plan.k} scored: {ev.model_id}")
     pooled = pool_scores(parts)
     pooled_out: dict[str, Any] = {}
     for level in LEVELS:
@@ -145,22 +215,72 @@ def crossval(
             "notes": a.notes,
         }
     out: dict[str, Any] = {
-        "k": k,
-        "leave_one_patient_out": k == len({r[0] for r in rows}),
+        "k": plan.k,
+        "leave_one_patient_out": plan.leave_one_patient_out,
         "seed": config.seed,
         "stratified_by": "BI-RADS group",
+        "prefix": plan.prefix,
         "folds": fold_out,
-        "fold_patients": [list(f) for f in folds],
+        "fold_patients": [list(f) for f in plan.folds],
         "mean_sd": {level: _mean_sd([f["auc"][level] for f in fold_out]) for level in LEVELS},
         "pooled": pooled_out,
         "config": config.to_json(),
-        "seconds": round(time.perf_counter() - t0, 3),
     }
+    pooled_det = None
     if detection:
+        from mcalc.explain.detection_eval import pool_detections
+
         out["detection_mean_sd"] = {
             "cpm": _mean_sd([f["detection"]["cpm"] for f in fold_out]),
             "cluster_cpm": _mean_sd([f["detection"]["cluster_cpm"] for f in fold_out]),
         }
+        pooled_det = pool_detections(detections, n_boot=n_boot, seed=config.seed).as_dict()
+        out["detection_pooled"] = pooled_det
+    return CrossvalResult(out, pooled, pooled_det)
+
+
+def crossval(
+    config: TrainConfig,
+    k: int,
+    *,
+    n_boot: int = 1000,
+    detection: bool = False,
+    progress: ProgressFn | None = None,
+) -> dict[str, Any]:
+    """Train and score one model per fold; the JSON of ``python -m mcalc crossval``.
+
+    Args:
+        config: the training settings shared by every fold (its ``model_id``, if any, is
+            the prefix of the folds' ids).
+        k: folds (>= 2), or 0 for leave-one-patient-out.
+        n_boot: resamples of the pooled AUC's interval (and the pooled FROC's bands).
+        detection: also evaluate each fold's model over whole images (FROC summary per
+            fold, their mean and sd, and the FROC pooled over the folds).
+        progress: called ``(fold done, folds, message)``.
+
+    Returns:
+        ``k``, ``seed``, ``folds`` (each fold's model, patients, test cases and AUC per
+        level), ``mean_sd`` and ``pooled`` (AUC with CI) per level, ``config``, ``seconds``;
+        with detection, ``detection_mean_sd`` and ``detection_pooled``.
+
+    Raises:
+        ModelError, DatasetError: from training or evaluation (bad settings, too few
+            patients for ``k`` folds).
+    """
+    from mcalc.models.training import train
+
+    t0 = time.perf_counter()
+    plan = plan_folds(config, k)
+    paths: list[str | Path] = []
+    for i, cfg in enumerate(plan.configs()):
+        result = train(cfg)
+        paths.append(result.path)
+        if progress is not None:
+            progress(i, plan.k, f"fold {i + 1} of {plan.k} trained: {result.model_id}")
+    out = summarise_folds(plan, paths, n_boot=n_boot, detection=detection).summary
+    out["seconds"] = round(time.perf_counter() - t0, 3)
+    if progress is not None:
+        progress(plan.k, plan.k, "pooled")
     return out
 
 

@@ -180,6 +180,15 @@ def _auc_fast(y: np.ndarray, s: np.ndarray) -> float:
     return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def _members(groups: np.ndarray) -> list[np.ndarray]:
+    """The item indices of each group (the clusters a bootstrap draws)."""
+    _, inverse = np.unique(groups, return_inverse=True)
+    order = np.argsort(inverse, kind="stable")
+    counts = np.bincount(inverse)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    return [order[a : a + n] for a, n in zip(starts, counts, strict=True)]
+
+
 def bootstrap_auc(
     y_true: np.ndarray,
     score: np.ndarray,
@@ -218,11 +227,7 @@ def bootstrap_auc(
     if n_boot < 1 or not 0.0 < level < 1.0:
         raise ValueError(f"expected n_boot >= 1 and 0 < level < 1, got {n_boot} and {level}")
     _need_both(y, "an AUC")
-    _, inverse = np.unique(g, return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    counts = np.bincount(inverse)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    members = [order[a : a + n] for a, n in zip(starts, counts, strict=True)]
+    members = _members(g)
     n_groups = len(members)
     rng = np.random.default_rng(seed)
     aucs = []
@@ -374,11 +379,7 @@ def paired_auc(
         raise ValueError(f"expected n_boot >= 1 and 0 < level < 1, got {n_boot} and {level}")
     _need_both(y, "an AUC")
     auc_a, auc_b = _auc_fast(y, sa), _auc_fast(y, sb)
-    _, inverse = np.unique(g, return_inverse=True)
-    order = np.argsort(inverse, kind="stable")
-    counts = np.bincount(inverse)
-    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    members = [order[a : a + n] for a, n in zip(starts, counts, strict=True)]
+    members = _members(g)
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in range(n_boot):

@@ -20,8 +20,9 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import plotly.graph_objects as go
 
@@ -29,7 +30,15 @@ from mcalc.models.analysis import LevelAnalysis
 from mcalc.models.curves import OperatingPoint
 from mcalc.models.published import PUBLISHED, PublishedResult, binormal_point
 
-__all__ = ["COLORS", "CurveEntry", "auc_text", "roc_figure", "pr_figure", "confusion_figure"]
+__all__ = [
+    "COLORS",
+    "CurveEntry",
+    "auc_text",
+    "curve_trace",
+    "roc_figure",
+    "pr_figure",
+    "confusion_figure",
+]
 
 #: One colour per model, in order (Plotly's default palette).
 COLORS: tuple[str, ...] = (
@@ -74,6 +83,49 @@ def auc_text(analysis: LevelAnalysis) -> str:
     return text
 
 
+def curve_trace(
+    x: Sequence[float],
+    y: Sequence[float],
+    name: str,
+    color: str,
+    *,
+    hover: str,
+    customdata: Sequence[str] | None = None,
+    group: str | None = None,
+    shape: str = "hv",
+    width: float = 2.5,
+) -> go.Scatter:
+    """One model's curve as a step line (ROC, precision-recall, FROC alike).
+
+    Args:
+        x, y: the curve's points (plain lists, so a figure's JSON holds numbers).
+        name: the legend's text; color: the model's colour (:data:`COLORS`).
+        hover: the hover text (plotly template; ``<extra></extra>`` is added).
+        customdata: per-point text the hover may show (``%{customdata}``: thresholds).
+        group: legend group, so a model's curve and marks toggle together.
+        shape: ``hv`` (ROC, FROC) or ``vh`` (precision-recall) steps.
+    """
+    return go.Scatter(
+        x=list(x),
+        y=list(y),
+        mode="lines",
+        name=name,
+        line={"color": color, "width": width, "shape": shape},
+        customdata=None if customdata is None else list(customdata),
+        hovertemplate=hover + "<extra></extra>",
+        legendgroup=group,
+    )
+
+
+def _drawn(entries: Sequence[CurveEntry], curve: str) -> Iterator[tuple[CurveEntry, Any, str]]:
+    """``(entry, its roc or pr curve, its colour)`` of the entries that have that curve; a
+    model keeps its colour (its place in ``entries``) whichever others are left out."""
+    for i, entry in enumerate(entries):
+        found = getattr(entry.analysis, curve)
+        if found is not None:
+            yield entry, found, COLORS[i % len(COLORS)]
+
+
 def _thresholds(values: Sequence[float]) -> list[str]:
     return ["none positive" if not math.isfinite(v) else f"{v:.4f}" for v in values]
 
@@ -115,24 +167,17 @@ def roc_figure(
             hoverinfo="skip",
         )
     )
-    for i, entry in enumerate(entries):
-        curve = entry.analysis.roc
-        if curve is None:
-            continue
-        color = COLORS[i % len(COLORS)]
+    for entry, curve, color in _drawn(entries, "roc"):
         fig.add_trace(
-            go.Scatter(
-                x=curve.fpr,
-                y=curve.tpr,
-                mode="lines",
-                name=f"{entry.name} · {auc_text(entry.analysis)}",
-                line={"color": color, "width": 2.5, "shape": "hv"},
+            curve_trace(
+                curve.fpr,
+                curve.tpr,
+                f"{entry.name} · {auc_text(entry.analysis)}",
+                color,
+                hover=f"<b>{entry.name}</b><br>threshold %{{customdata}}<br>"
+                "sensitivity %{y:.3f}<br>1 − specificity %{x:.3f}",
                 customdata=_thresholds(curve.thresholds),
-                hovertemplate=(
-                    f"<b>{entry.name}</b><br>threshold %{{customdata}}<br>"
-                    "sensitivity %{y:.3f}<br>1 − specificity %{x:.3f}<extra></extra>"
-                ),
-                legendgroup=entry.name,
+                group=entry.name,
             )
         )
         if entry.point is not None:
@@ -154,6 +199,8 @@ def roc_figure(
                 )
             )
     for anchor in anchors:
+        if anchor.auc is None:
+            continue
         fpr, tpr = binormal_point(anchor.auc)
         fig.add_trace(
             go.Scatter(
@@ -188,24 +235,18 @@ def pr_figure(
     """Precision-recall curves with each model's average precision; a dotted line at the
     prevalence shows what guessing achieves."""
     fig = go.Figure()
-    for i, entry in enumerate(entries):
-        pr = entry.analysis.pr
-        if pr is None:
-            continue
-        color = COLORS[i % len(COLORS)]
+    for entry, pr, color in _drawn(entries, "pr"):
         fig.add_trace(
-            go.Scatter(
-                x=pr.recall,
-                y=pr.precision,
-                mode="lines",
-                name=f"{entry.name} · AP {pr.average_precision:.3f}",
-                line={"color": color, "width": 2.5, "shape": "vh"},
+            curve_trace(
+                pr.recall,
+                pr.precision,
+                f"{entry.name} · AP {pr.average_precision:.3f}",
+                color,
+                hover=f"<b>{entry.name}</b><br>threshold %{{customdata}}<br>"
+                "precision %{y:.3f}<br>recall %{x:.3f}",
                 customdata=[*_thresholds(pr.thresholds), "none positive"],
-                hovertemplate=(
-                    f"<b>{entry.name}</b><br>threshold %{{customdata}}<br>"
-                    "precision %{y:.3f}<br>recall %{x:.3f}<extra></extra>"
-                ),
-                legendgroup=entry.name,
+                group=entry.name,
+                shape="vh",
             )
         )
         fig.add_trace(

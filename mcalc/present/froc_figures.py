@@ -20,7 +20,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from mcalc.present.eval_figures import COLORS
+from mcalc.present.eval_figures import COLORS, curve_trace
 
 __all__ = ["froc_figure", "summary_rows"]
 
@@ -76,13 +76,13 @@ def froc_figure(
         if xs:
             top = max(top, xs[-1])
         fig.add_trace(
-            go.Scatter(
-                x=xs,
-                y=ys,
-                mode="lines",
-                line={"shape": "hv", "color": color, "width": 2},
-                name=name,
-                hovertemplate="%{x:.2f} FP/image: sensitivity %{y:.3f}<extra>" + name + "</extra>",
+            curve_trace(
+                xs,
+                ys,
+                name,
+                color,
+                hover=f"<b>{name}</b><br>%{{x:.2f}} FP/image: sensitivity %{{y:.3f}}",
+                width=2,
             )
         )
     for r in rates:

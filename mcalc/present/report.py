@@ -1,15 +1,18 @@
-"""The evaluation report: one self-contained HTML file a user can attach to a paper or a
-model review.
+"""The evaluation report: one document a user can attach to a paper or a model review,
+as self-contained HTML (:func:`evaluation_report`) or PDF
+(:func:`mcalc.present.report_pdf.evaluation_report_pdf`).
 
 It holds the model card, the data fingerprint and scope, every curve (ROC and
-precision-recall per level, FROC and cluster FROC) as interactive plotly figures with the
-plotly.js library inlined **once** (the file opens offline, nothing is fetched), every table
-(metrics per level, detection summary, case-level BI-RADS) and the settings used. Text is
-HTML-escaped; numbers are those of the evaluation passed in, nothing is recomputed here but
-the curves' analysis of the stored scores.
+precision-recall per level, FROC and cluster FROC), every table (metrics per level,
+detection summary, case-level BI-RADS, the published results beside ours) and the settings
+used. Both formats are drawn from one list of :class:`Block` (:func:`report_blocks`), so
+they say the same thing: HTML embeds the plotly figures with plotly.js inlined **once** (the
+file opens offline, nothing is fetched); the PDF draws the same figures' traces as vector
+lines. Numbers are those of the evaluation passed in; nothing is recomputed here but the
+curves' analysis of the stored scores.
 
 Example:
-    >>> html = evaluation_report(result, card, settings={"threshold": 0.5})  # doctest: +SKIP
+    >>> html = evaluation_report(ReportInput(result, card))  # doctest: +SKIP
     >>> Path("report.html").write_text(html)  # doctest: +SKIP
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import html
 import json
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +29,7 @@ import plotly.graph_objects as go
 
 from mcalc.models.analysis import analyse, ci_text, summary_row, threshold_metrics
 from mcalc.models.curves import OperatingPoint
-from mcalc.models.published import COMPARABILITY_NOTE
+from mcalc.models.published import COMPARABILITY_NOTE, reproduction_rows
 from mcalc.models.scores import LEVEL_RULES, LEVELS
 from mcalc.present.eval_figures import CurveEntry, pr_figure, roc_figure
 from mcalc.present.froc_figures import froc_figure, summary_rows
@@ -34,7 +38,16 @@ if TYPE_CHECKING:
     from mcalc.models.card import ModelCard
     from mcalc.models.evaluate import EvaluationResult
 
-__all__ = ["evaluation_report"]
+__all__ = [
+    "Block",
+    "ReportInput",
+    "report_blocks",
+    "render_html",
+    "evaluation_report",
+    "birads_rows",
+    "fmt_cell",
+    "ours_for_reproduction",
+]
 
 _STYLE = """
 body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; color: #222; }
@@ -48,48 +61,66 @@ pre { background: #f6f6f6; padding: .6em; overflow-x: auto; font-size: .8em; }
 """
 
 
-def _e(value: Any) -> str:
-    return html.escape(str(value))
+@dataclass(frozen=True)
+class Block:
+    """One piece of the report, in order.
+
+    Attributes:
+        kind: ``h1``, ``h2``, ``h3``, ``p``, ``note``, ``warn``, ``table``, ``figure`` or
+            ``pre``.
+        text: the text of headings, paragraphs and ``pre``.
+        rows: a table's rows (``table``).
+        figure: a plotly figure (``figure``).
+    """
+
+    kind: str
+    text: str = ""
+    rows: Sequence[Mapping[str, Any]] = ()
+    figure: go.Figure | None = None
 
 
-def _fmt(value: Any) -> str:
+@dataclass(frozen=True)
+class ReportInput:
+    """What a report is made of.
+
+    Attributes:
+        result: the evaluation (:func:`mcalc.models.evaluate.evaluate_model`).
+        card: the model's card.
+        detection: ``DetectionEvaluation.as_dict()`` when detections were evaluated.
+        birads: :func:`mcalc.models.birads_eval.evaluate_birads`'s result, if any.
+        settings: what the user chose (command-line options), shown as given.
+        threshold: the operating threshold of the metrics.
+        n_boot: patient bootstrap resamples of the AUC intervals (0: none).
+        synthetic_data: the evaluated dataset is mcalc's synthetic demo (``None``: unknown,
+            taken from the card's training data).
+    """
+
+    result: EvaluationResult
+    card: ModelCard
+    detection: Mapping[str, Any] | None = None
+    birads: Mapping[str, Any] | None = None
+    settings: Mapping[str, Any] = field(default_factory=dict)
+    threshold: float = 0.5
+    n_boot: int = 1000
+    synthetic_data: bool | None = None
+
+
+def fmt_cell(value: Any) -> str:
+    """A table cell as text: floats with 3 decimals, ``n/a`` for none."""
     if isinstance(value, float):
         return f"{value:.3f}"
     return "n/a" if value is None else str(value)
 
 
-def _table(rows: Sequence[Mapping[str, Any]]) -> str:
-    if not rows:
-        return "<p class='note'>(nothing to show)</p>"
-    cols = list(rows[0])
-    head = "".join(f"<th>{_e(c)}</th>" for c in cols)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{_e(_fmt(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows
-    )
-    return f"<div class='scroll'><table><tr>{head}</tr>{body}</table></div>"
+def _pairs(items: Mapping[str, Any]) -> Block:
+    return Block("table", rows=[{"field": k, "value": v} for k, v in items.items()])
 
 
-def _pairs(items: Mapping[str, Any]) -> str:
-    return _table([{"field": k, "value": v} for k, v in items.items()])
-
-
-class _Figures:
-    """Figures as HTML fragments; plotly.js is inlined with the first one only."""
-
-    def __init__(self) -> None:
-        self.first = True
-
-    def __call__(self, fig: go.Figure) -> str:
-        out = fig.to_html(full_html=False, include_plotlyjs=self.first, config={"responsive": True})
-        self.first = False
-        return str(out)
-
-
-def _classification(result: EvaluationResult, threshold: float, n_boot: int, fig: _Figures) -> str:
+def _classification(result: EvaluationResult, threshold: float, n_boot: int) -> list[Block]:
     scores = result.scores
     if scores is None:
-        return "<p class='note'>This evaluation holds no patch scores: no curves.</p>"
-    parts = []
+        return [Block("note", "This evaluation holds no patch scores: no curves.")]
+    out = []
     for level in LEVELS:
         analysis = analyse(scores, level, n_boot=n_boot, seed=0)
         at = threshold_metrics(scores, level, threshold)
@@ -98,101 +129,122 @@ def _classification(result: EvaluationResult, threshold: float, n_boot: int, fig
             point = OperatingPoint(threshold, at.sensitivity, at.specificity, 0.0)
         entry = CurveEntry(result.model_id, analysis, threshold, point)
         rule = f" ({LEVEL_RULES[level]})" if level in LEVEL_RULES else ""
-        parts.append(f"<h3>{_e(level.capitalize())} level{_e(rule)}</h3>")
-        parts.append(_table([summary_row(result.model_id, analysis, at)]))
+        out.append(Block("h3", f"{level.capitalize()} level{rule}"))
+        out.append(Block("table", rows=[summary_row(result.model_id, analysis, at)]))
         if analysis.roc is not None:
-            parts.append(fig(roc_figure([entry], title=f"ROC · {level} level", height=420)))
-        if analysis.pr is not None:
-            parts.append(fig(pr_figure([entry], title=f"Precision-recall · {level}", height=420)))
-        parts += [f"<p class='note'>{_e(n)}</p>" for n in analysis.notes]
-        if analysis.auc_ci is not None:
-            parts.append(
-                f"<p class='note'>AUC 95% CI: {_e(ci_text(analysis.auc_ci, analysis.n_patients))}"
-                f" ({n_boot} resamples of patients)</p>"
+            out.append(
+                Block(
+                    "figure", figure=roc_figure([entry], title=f"ROC · {level} level", height=420)
+                )
             )
-    parts.append(f"<p class='note'>{_e(COMPARABILITY_NOTE)}</p>")
-    return "".join(parts)
+        if analysis.pr is not None:
+            out.append(
+                Block(
+                    "figure",
+                    figure=pr_figure([entry], title=f"Precision-recall · {level}", height=420),
+                )
+            )
+        out += [Block("note", n) for n in analysis.notes]
+        if analysis.auc_ci is not None:
+            out.append(
+                Block(
+                    "note",
+                    f"AUC 95% CI: {ci_text(analysis.auc_ci, analysis.n_patients)} "
+                    f"({n_boot} resamples of patients)",
+                )
+            )
+    out.append(Block("note", COMPARABILITY_NOTE))
+    return out
 
 
-def _detection(detection: Mapping[str, Any], model_id: str, fig: _Figures) -> str:
+def _detection(detection: Mapping[str, Any], model_id: str) -> list[Block]:
     evs = {model_id: detection}
     s = detection["summary"]
-    return "".join(
-        [
-            fig(froc_figure(evs)),
-            _table(summary_rows(evs)),
-            fig(
-                froc_figure(
-                    evs,
-                    kind="cluster_froc",
-                    title="FROC · clusters (3+ within 1 cm²)",
-                    x_title="mean false-positive clusters per image",
-                )
-            ),
-            _table(summary_rows(evs, "cluster_froc")),
-            f"<p class='note'>Mean = {_e(s['cpm_convention'])}. Settings: "
-            f"{_e(json.dumps(detection['settings']))}</p>",
-        ]
+    cluster = froc_figure(
+        evs,
+        kind="cluster_froc",
+        title="FROC · clusters (3+ within 1 cm²)",
+        x_title="mean false-positive clusters per image",
     )
+    return [
+        Block("figure", figure=froc_figure(evs)),
+        Block("table", rows=summary_rows(evs)),
+        Block("figure", figure=cluster),
+        Block("table", rows=summary_rows(evs, "cluster_froc")),
+        Block(
+            "note",
+            f"Mean = {s['cpm_convention']}. Settings: {json.dumps(detection['settings'])}",
+        ),
+    ]
 
 
-def _birads(birads: Mapping[str, Any]) -> str:
-    parts = [f"<p>Aggregation rule <b>{_e(birads['rule'])}</b>: {_e(birads['rule_text'])}.</p>"]
+def birads_rows(m: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row of case-level binary metrics (:func:`mcalc.models.birads_eval.birads_metrics`):
+    AUC with its interval, and the metrics at the chosen and at Youden's threshold."""
+    row: dict[str, Any] = {
+        "cases": m.get("n"),
+        "suspicious": m.get("suspicious"),
+        "AUC": m.get("auc"),
+        "AUC 95% CI": f"{m['auc_ci'][0]:.3f}–{m['auc_ci'][1]:.3f}" if m.get("auc_ci") else "n/a",
+    }
+    for key, label in (("at_threshold", "at threshold"), ("youden", "at Youden")):
+        at = m.get(key)
+        if at:
+            row[f"{label}: t"] = at["threshold"]
+            row[f"{label}: sens"] = at["sensitivity"]
+            row[f"{label}: spec"] = at["specificity"]
+            row[f"{label}: acc"] = at["accuracy"]
+    return [row]
+
+
+def _birads(birads: Mapping[str, Any]) -> list[Block]:
+    out = [Block("p", f"Aggregation rule {birads['rule']}: {birads['rule_text']}.")]
     for name in ("all", "biopsy_confirmed"):
         m = birads[name]
-        row = {
-            "cases": m.get("n"),
-            "suspicious": m.get("suspicious"),
-            "AUC": m.get("auc"),
-            "AUC 95% CI": (
-                f"{m['auc_ci'][0]:.3f}–{m['auc_ci'][1]:.3f}" if m.get("auc_ci") else "n/a"
-            ),
-        }
-        for key, label in (("at_threshold", "at threshold"), ("youden", "at Youden")):
-            at = m.get(key)
-            if at:
-                row[f"{label}: t"] = at["threshold"]
-                row[f"{label}: sens"] = at["sensitivity"]
-                row[f"{label}: spec"] = at["specificity"]
-                row[f"{label}: acc"] = at["accuracy"]
-        parts.append(f"<h3>{'All cases' if name == 'all' else 'Biopsy-confirmed cases'}</h3>")
-        parts.append(_table([row]))
+        out.append(Block("h3", "All cases" if name == "all" else "Biopsy-confirmed cases"))
+        out.append(Block("table", rows=birads_rows(m)))
         if "per_class_auc" in m:
-            parts.append(
-                _table([{"group": k, "one-vs-rest AUC": v} for k, v in m["per_class_auc"].items()])
+            out.append(
+                Block(
+                    "table",
+                    rows=[
+                        {"group": k, "one-vs-rest AUC": v} for k, v in m["per_class_auc"].items()
+                    ],
+                )
             )
-            parts.append(
-                f"<p>3x3 confusion matrix (rows truth normal/benign/suspicious): "
-                f"{_e(m['confusion_matrix_3class'])}</p>"
+            out.append(
+                Block(
+                    "p",
+                    "3x3 confusion matrix (rows truth normal/benign/suspicious): "
+                    f"{m['confusion_matrix_3class']}",
+                )
             )
-        parts += [f"<p class='note'>{_e(n)}</p>" for n in m.get("notes", [])]
-    return "".join(parts)
+        out += [Block("note", n) for n in m.get("notes", [])]
+    return out
 
 
-def evaluation_report(
-    result: EvaluationResult,
-    card: ModelCard,
-    *,
-    detection: Mapping[str, Any] | None = None,
-    birads: Mapping[str, Any] | None = None,
-    settings: Mapping[str, Any] | None = None,
-    threshold: float = 0.5,
-    n_boot: int = 1000,
-) -> str:
-    """The report of one model's evaluation, as one self-contained HTML document.
+def ours_for_reproduction(
+    birads: Mapping[str, Any] | None, result: EvaluationResult | None
+) -> tuple[dict[str, float | None], str]:
+    """Our case-level numbers to set beside the published ones, and what they are: the
+    BI-RADS suspicious-vs-not result when there is one, else the case-level AUC of the
+    evaluation's binary view."""
+    if birads is not None and "auc" in birads["all"]:
+        m = birads["all"]
+        return (
+            {"auc": m["auc"], "accuracy": m["at_threshold"]["accuracy"]},
+            f"suspicious vs not, per case ({birads['rule']} rule)",
+        )
+    if result is not None and result.scores is not None:
+        a = analyse(result.scores, "case", n_boot=0)
+        return {"auc": a.auc, "accuracy": None}, f"{a.positive} vs not, per case"
+    return {"auc": None, "accuracy": None}, "nothing at the case level"
 
-    Args:
-        result: the evaluation (:func:`mcalc.models.evaluate.evaluate_model`).
-        card: the model's card.
-        detection: ``DetectionEvaluation.as_dict()`` when detections were evaluated.
-        birads: :func:`mcalc.models.birads_eval.evaluate_birads`'s result, if any.
-        settings: what the user chose (command-line options), shown as given.
-        threshold: the operating threshold of the metrics.
-        n_boot: patient bootstrap resamples of the AUC intervals (0: none).
-    """
-    fig = _Figures()
+
+def report_blocks(report: ReportInput) -> list[Block]:
+    """The report's content, in order (see the module)."""
+    result, card = report.result, report.card
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    card_json = card.to_json()
     head = {
         "model": card.id,
         "architecture": card.architecture,
@@ -204,27 +256,89 @@ def evaluation_report(
         "cases": len(result.cases),
         "evaluated": result.created or now,
     }
-    parts = [
-        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
-        f"<title>Evaluation of {_e(card.id)}</title><style>{_STYLE}</style></head><body>",
-        f"<h1>Evaluation of {_e(card.id)}</h1>",
-        f"<p class='note'>mcalc evaluation report, written {_e(now)}.</p>",
+    blocks = [
+        Block("h1", f"Evaluation of {card.id}"),
+        Block("note", f"mcalc evaluation report, written {now}."),
     ]
     if card.data.synthetic:
-        parts.append(
-            "<p class='warn'>Trained on SYNTHETIC demo data: these numbers say nothing "
-            "about real mammograms.</p>"
+        blocks.append(
+            Block(
+                "warn",
+                "Trained on SYNTHETIC demo data: these numbers say nothing about real mammograms.",
+            )
         )
-    parts += ["<h2>Summary</h2>", _pairs(head)]
-    parts += ["<h2>Classification</h2>", _classification(result, threshold, n_boot, fig)]
-    if detection is not None:
-        parts += ["<h2>Detection (FROC)</h2>", _detection(detection, card.id or "model", fig)]
-    if birads is not None:
-        parts += ["<h2>Case-level BI-RADS</h2>", _birads(birads)]
-    parts += ["<h2>Settings</h2>", _pairs(dict(settings or {}))]
-    parts += [
-        "<h2>Model card</h2>",
-        f"<pre>{_e(json.dumps(card_json, indent=1, default=str))}</pre>",
-        "</body></html>",
+    blocks += [Block("h2", "Summary"), _pairs(head)]
+    blocks += [
+        Block("h2", "Classification"),
+        *_classification(result, report.threshold, report.n_boot),
     ]
+    if report.detection is not None:
+        blocks += [
+            Block("h2", "Detection (FROC)"),
+            *_detection(report.detection, card.id or "model"),
+        ]
+    if report.birads is not None:
+        blocks += [Block("h2", "Case-level BI-RADS"), *_birads(report.birads)]
+    ours, what = ours_for_reproduction(report.birads, result)
+    synthetic = card.data.synthetic if report.synthetic_data is None else report.synthetic_data
+    protocol = "held-out test patients" if result.scope == "test-split" else "all patients"
+    blocks += [
+        Block("h2", "Published results beside ours"),
+        Block(
+            "table",
+            rows=reproduction_rows(ours, synthetic=synthetic, what=what, protocol=protocol),
+        ),
+        Block("note", COMPARABILITY_NOTE),
+    ]
+    blocks += [Block("h2", "Settings"), _pairs(dict(report.settings))]
+    blocks += [
+        Block("h2", "Model card"),
+        Block("pre", json.dumps(card.to_json(), indent=1, default=str)),
+    ]
+    return blocks
+
+
+def _html_table(rows: Sequence[Mapping[str, Any]]) -> str:
+    if not rows:
+        return "<p class='note'>(nothing to show)</p>"
+    e = html.escape
+    cols = list(rows[0])
+    head = "".join(f"<th>{e(str(c))}</th>" for c in cols)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{e(fmt_cell(r.get(c)))}</td>" for c in cols) + "</tr>" for r in rows
+    )
+    return f"<div class='scroll'><table><tr>{head}</tr>{body}</table></div>"
+
+
+def render_html(blocks: Sequence[Block], title: str) -> str:
+    """The blocks as one self-contained HTML document (plotly.js inlined once)."""
+    e = html.escape
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>{e(title)}</title><style>{_STYLE}</style></head><body>",
+    ]
+    first = True
+    for b in blocks:
+        if b.kind in ("h1", "h2", "h3"):
+            parts.append(f"<{b.kind}>{e(b.text)}</{b.kind}>")
+        elif b.kind in ("note", "warn"):
+            parts.append(f"<p class='{b.kind}'>{e(b.text)}</p>")
+        elif b.kind == "p":
+            parts.append(f"<p>{e(b.text)}</p>")
+        elif b.kind == "pre":
+            parts.append(f"<pre>{e(b.text)}</pre>")
+        elif b.kind == "table":
+            parts.append(_html_table(b.rows))
+        elif b.kind == "figure" and b.figure is not None:
+            config = {"responsive": True}
+            parts.append(
+                str(b.figure.to_html(full_html=False, include_plotlyjs=first, config=config))
+            )
+            first = False
+    parts.append("</body></html>")
     return "".join(parts)
+
+
+def evaluation_report(report: ReportInput) -> str:
+    """The report of one model's evaluation, as one self-contained HTML document."""
+    return render_html(report_blocks(report), f"Evaluation of {report.card.id}")

@@ -1,0 +1,72 @@
+"""Helpers shared by the sub-commands: a progress bar on stderr, the registry flag, the
+error guard and number formatting."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from mcalc.config import get_settings
+from mcalc.errors import McalcError
+
+__all__ = ["ProgressBar", "models_dir", "fmt", "guard", "add_models_option"]
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr (only when stderr is a terminal, or forced)."""
+
+    def __init__(self, label: str, *, enabled: bool = True, force: bool = False, width: int = 28):
+        self.label = label
+        self.enabled = enabled and (force or sys.stderr.isatty())
+        self.width = width
+        self.t0 = time.perf_counter()
+
+    def update(self, done: int, total: int, message: str = "") -> None:
+        if not self.enabled or total <= 0:
+            return
+        frac = min(max(done / total, 0.0), 1.0)
+        bar = "#" * int(frac * self.width) + "-" * (self.width - int(frac * self.width))
+        elapsed = time.perf_counter() - self.t0
+        sys.stderr.write(
+            f"\r{self.label} [{bar}] {done}/{total} {elapsed:6.1f}s {message[:48]:<48}"
+        )
+        if done >= total:
+            sys.stderr.write("\n")
+        sys.stderr.flush()
+
+    def __call__(self, done: int, total: int, message: str = "") -> None:
+        self.update(done, total, message)
+
+
+def models_dir(args: argparse.Namespace) -> Path:
+    return Path(args.models) if getattr(args, "models", None) else get_settings().models_dir
+
+
+def fmt(value: Any) -> str:
+    return "n/a" if value is None else f"{value:.3f}"
+
+
+def guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return func(args)
+        except McalcError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+        except KeyboardInterrupt:
+            print("interrupted: nothing was registered", file=sys.stderr)
+            return 130
+
+    run.__name__ = func.__name__
+    run.__doc__ = func.__doc__
+    return run
+
+
+def add_models_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--models", metavar="DIR", help="model registry folder (default: models/, or MCALC_MODELS)"
+    )

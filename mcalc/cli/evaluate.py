@@ -1,0 +1,469 @@
+"""The ``evaluate``, ``compare`` and ``crossval`` sub-commands of ``python -m mcalc``.
+
+``--json`` prints JSON only on stdout; progress bars and messages go to stderr. Errors
+that mcalc raises on purpose print one line on stderr and exit non-zero (2; 130 when
+interrupted).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mcalc.cli.common import ProgressBar, add_models_option, fmt, guard, models_dir
+from mcalc.errors import McalcError
+
+if TYPE_CHECKING:
+    from mcalc.explain.detection_eval import DetectionEvaluation
+    from mcalc.models.evaluate import EvaluationResult
+
+__all__ = ["register_commands", "cmd_evaluate", "cmd_compare", "cmd_crossval"]
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from mcalc.models.evaluate import evaluate_model
+
+    if not 0.0 <= args.threshold <= 1.0:
+        raise McalcError(f"--threshold must lie in [0, 1], got {args.threshold}")
+    if args.bootstrap < 0:
+        raise McalcError(
+            f"--bootstrap must be 0 (none) or a number of resamples, got {args.bootstrap}"
+        )
+    result = evaluate_model(
+        args.model,
+        args.data,
+        models_dir(args),
+        batch=args.batch,
+        progress=ProgressBar("patches", enabled=not args.json),
+        threshold=args.threshold,
+    )
+    analysis = None
+    if args.bootstrap and result.scores is not None:
+        from mcalc.models.analysis import level_summary
+        from mcalc.models.scores import LEVELS
+
+        analysis = {
+            level: level_summary(result.scores, level, args.threshold, n_boot=args.bootstrap)
+            for level in LEVELS
+        }
+    detection = None if args.no_detection else _detection(args, result.cases)
+    birads = None if detection is None else _birads(args, detection)
+    if args.report:
+        _write_report(args, result, detection, birads)
+    if args.json:
+        out = result.as_dict()
+        if analysis is not None:
+            out["analysis"] = analysis
+        if detection is not None:
+            out["detection"] = detection.as_dict()
+        if birads is not None:
+            out["birads"] = birads
+        print(json.dumps(out))
+        return 0
+    m = result.metrics
+    print(
+        f"{result.model_id} on {result.data} ({result.scope}, {len(result.cases)} cases, {m['n']} patches)"
+    )
+    print(
+        f"  AUC {fmt(m.get('auc'))}, accuracy {fmt(m.get('accuracy'))}, "
+        f"sensitivity {fmt(m.get('sensitivity'))}, specificity {fmt(m.get('specificity'))}"
+    )
+    print(f"  confusion matrix (rows truth, columns predicted): {m['confusion_matrix']}")
+    for key, reason in result.skipped_images.items():
+        print(f"  LEFT OUT {key}: {reason}")
+    for name, pc in (m.get("per_class") or {}).items():
+        print(
+            f"  {name}: AUC {fmt(pc.get('auc'))} sens {fmt(pc.get('sensitivity'))} spec {fmt(pc.get('specificity'))}"
+        )
+    suspicious = m.get("binary_suspicious")
+    if suspicious:
+        print(f"  suspicious vs rest: AUC {fmt(suspicious.get('auc'))}")
+    for level, a in (analysis or {}).items():
+        ci_text = f" (95% CI {a['auc_ci_text']})" if a["auc_ci_text"] else ""
+        at = a["at_threshold"]
+        youden = a["youden"]
+        print(
+            f"  {level} level ({a['n']}, {a['positives']} {a['positive']}, {a['patients']} patients): "
+            f"AUC {fmt(a['auc'])}{ci_text}, at {args.threshold:g}: sensitivity "
+            f"{fmt(at['sensitivity'])} specificity {fmt(at['specificity'])}"
+            + (f"; Youden threshold {youden['threshold']:.4f}" if youden else "")
+        )
+        for note in a["notes"]:
+            print(f"    note: {note}")
+    if detection is not None:
+        _print_detection(detection)
+    if birads is not None:
+        _print_birads(birads)
+    return 0
+
+
+def _write_report(
+    args: argparse.Namespace,
+    result: EvaluationResult,
+    detection: DetectionEvaluation | None,
+    birads: dict[str, Any] | None,
+) -> None:
+    """Write the report (``--report FILE``: PDF when FILE ends in ``.pdf``, else
+    self-contained HTML) atomically."""
+    from mcalc.dataset import open_dataset
+    from mcalc.fileio import atomic_write_bytes
+    from mcalc.models.registry import load_card, resolve_model
+    from mcalc.present.report import ReportInput, evaluation_report
+    from mcalc.present.report_pdf import evaluation_report_pdf
+
+    card = load_card(resolve_model(args.model, models_dir(args)))
+    settings = {k: v for k, v in sorted(vars(args).items()) if k not in ("func", "report")}
+    report = ReportInput(
+        result,
+        card,
+        detection=None if detection is None else detection.as_dict(),
+        birads=birads,
+        settings=settings,
+        threshold=args.threshold,
+        n_boot=args.bootstrap or 1000,
+        synthetic_data=open_dataset(args.data).synthetic,
+    )
+    out = Path(args.report)
+    if out.suffix.lower() == ".pdf":
+        data = evaluation_report_pdf(report)
+    else:
+        data = evaluation_report(report).encode("utf-8")
+    atomic_write_bytes(out, data)
+    print(f"wrote the report to {args.report}", file=sys.stderr)
+
+
+def _birads(args: argparse.Namespace, detection: DetectionEvaluation) -> dict[str, Any]:
+    """Case-level BI-RADS classification of the evaluated cases (``birads`` in JSON)."""
+    from mcalc.explain.birads_run import birads_for_model
+
+    return birads_for_model(
+        args.model,
+        args.data,
+        models_dir(args),
+        detection,
+        rule=args.birads_rule,
+        threshold=args.threshold,
+        n_boot=args.bootstrap or 1000,
+        temporal=args.birads_change,
+        progress=ProgressBar("training images", enabled=not args.json),
+    )
+
+
+def _print_birads(b: dict[str, Any]) -> None:
+    print(f"  BI-RADS, case level ({b['rule']}: {b['rule_text']}):")
+    for name, m in (("all cases", b["all"]), ("biopsy-confirmed", b["biopsy_confirmed"])):
+        if "auc" in m:
+            ci = m.get("auc_ci")
+            at, yj = m["at_threshold"], m["youden"]
+            print(
+                f"    {name} ({m['n']}, {m['suspicious']} suspicious): suspicious vs not AUC "
+                f"{fmt(m['auc'])}"
+                + (f" (95% CI {ci[0]:.3f}-{ci[1]:.3f})" if ci else "")
+                + f"; at {at['threshold']:g}: accuracy {fmt(at['accuracy'])} sensitivity "
+                f"{fmt(at['sensitivity'])} specificity {fmt(at['specificity'])}; Youden "
+                f"{yj['threshold']:.4f}: sensitivity {fmt(yj['sensitivity'])} specificity "
+                f"{fmt(yj['specificity'])}"
+            )
+        if "per_class_auc" in m:
+            per = ", ".join(f"{k} {fmt(v)}" for k, v in m["per_class_auc"].items())
+            print(f"      3 groups: accuracy {fmt(m['accuracy_3class'])}; one-vs-rest AUC {per}")
+        for note in m.get("notes", []):
+            print(f"    {name}: {note}")
+
+
+def _detection(
+    args: argparse.Namespace, case_ids: list[str], *, n_boot: int | None = None
+) -> DetectionEvaluation:
+    """Detections and FROC of the evaluated cases (maps through the results cache)."""
+    from mcalc.explain.detection_eval import DetectionEvalSettings, detection_for_model
+    from mcalc.models.detection import DetectionSettings
+
+    for name in ("tolerance_mm", "cluster_tolerance_mm"):
+        if not getattr(args, name) > 0:
+            flag = "--" + name.replace("_", "-")
+            raise McalcError(f"{flag} must be a positive number of mm, got {getattr(args, name)}")
+    try:
+        detection = DetectionSettings(
+            min_distance_mm=args.min_distance_mm, threshold=args.detection_threshold
+        )
+    except ValueError as exc:
+        raise McalcError(f"--min-distance-mm / --detection-threshold: {exc}") from exc
+    settings = DetectionEvalSettings(
+        detection=detection,
+        tolerance_mm=args.tolerance_mm,
+        cluster_tolerance_mm=args.cluster_tolerance_mm,
+        n_boot=args.bootstrap if n_boot is None else n_boot,
+    )
+    try:
+        return detection_for_model(
+            args.model,
+            args.data,
+            models_dir(args),
+            settings,
+            case_ids=case_ids,
+            progress=ProgressBar("whole images", enabled=not args.json),
+        )
+    except ValueError as exc:
+        raise McalcError(f"detection evaluation: {exc}") from exc
+
+
+def _print_detection(ev: DetectionEvaluation) -> None:
+    s = ev.summary()
+
+    def rates(values: dict[str, float | None]) -> str:
+        return ", ".join(f"{fmt(v)} at {k}" for k, v in values.items())
+
+    print(
+        f"  detection ({s['n_images']} images, {s['n_findings']} findings, "
+        f"{s['n_clusters']} clusters, {s['n_detections']} detections):"
+    )
+    print(f"    sensitivity {rates(s['sensitivity_at'])} FP/image; mean {fmt(s['cpm'])}")
+    print(
+        f"    cluster sensitivity {rates(s['cluster_sensitivity_at'])} FP clusters/image; "
+        f"mean {fmt(s['cluster_cpm'])}"
+    )
+    print(f"    (mean = {s['cpm_convention']})")
+    for message in ev.skipped:
+        print(f"    skipped: {message}")
+
+
+def _cmd_compare(args: argparse.Namespace) -> int:
+    from mcalc.models.analysis import paired_comparison
+    from mcalc.models.evaluate import evaluate_model
+
+    if len(args.model) != 2:
+        raise McalcError(f"compare takes exactly two --model options, got {len(args.model)}")
+    if args.bootstrap < 1:
+        raise McalcError(f"--bootstrap must be a number of resamples >= 1, got {args.bootstrap}")
+    results = [
+        evaluate_model(
+            m,
+            args.data,
+            models_dir(args),
+            progress=ProgressBar(f"{m}", enabled=not args.json),
+            cache=True,
+        )
+        for m in args.model
+    ]
+    if any(r.scores is None for r in results):
+        raise McalcError("an evaluation without patch scores; evaluate the models again")
+    try:
+        out = paired_comparison(
+            results[0].scores,  # type: ignore[arg-type]
+            results[1].scores,  # type: ignore[arg-type]
+            args.level,
+            n_boot=args.bootstrap,
+        )
+    except ValueError as exc:
+        raise McalcError(f"compare: {exc}") from exc
+    out = {"model_a": results[0].model_id, "model_b": results[1].model_id, **out}
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    ci = out["ci"]
+    print(
+        f"{out['model_a']} - {out['model_b']} on {out['n']} {args.level}s "
+        f"({out['positives']} positive, {out['patients']} patients): AUC {fmt(out['auc_a'])} vs "
+        f"{fmt(out['auc_b'])}, difference {fmt(out['difference'])}"
+    )
+    print(
+        "  patient bootstrap: "
+        + (f"95% CI {ci[0]:.3f} to {ci[1]:.3f}, p {out['p_value']:.3f}" if ci else "no CI")
+        + f" ({out['n_valid']} of {out['n_boot']} resamples usable)"
+    )
+    d = out["delong"]
+    if "se" in d:
+        p = "n/a (identical rankings)" if d["p_value"] is None else f"{d['p_value']:.3f}"
+        print(f"  DeLong: 95% CI {d['low']:.3f} to {d['high']:.3f}, z {fmt(d['z'])}, p {p}")
+    else:
+        print(f"  DeLong: {d['note']}")
+    return 0
+
+
+def _cmd_crossval(args: argparse.Namespace) -> int:
+    from mcalc.models.crossval import crossval
+    from mcalc.models.train_config import TrainConfig
+
+    if args.folds < 0 or args.folds == 1:
+        raise McalcError(f"--folds must be >= 2, or 0 for leave-one-patient-out; got {args.folds}")
+    config = TrainConfig.from_args(args)
+    try:
+        out = crossval(
+            config,
+            args.folds,
+            n_boot=args.bootstrap,
+            detection=args.detection,
+            progress=ProgressBar("folds", enabled=not args.json),
+        )
+    except ValueError as exc:
+        raise McalcError(f"crossval: {exc}") from exc
+    from mcalc.jobs.crossval import record_result
+
+    record_result(out)  # the Evaluate page's cross-validation tab lists it
+    if args.json:
+        print(json.dumps(out))
+        return 0
+    kind = "leave-one-patient-out" if out["leave_one_patient_out"] else f"{out['k']}-fold"
+    print(f"{kind} cross-validation (patients stratified by BI-RADS group, seed {out['seed']}):")
+    for f in out["folds"]:
+        aucs = ", ".join(f"{lv} {fmt(v)}" for lv, v in f["auc"].items())
+        print(f"  fold {f['fold']}: {f['model_id']} on {len(f['patients'])} patients: AUC {aucs}")
+    for level, ms in out["mean_sd"].items():
+        p = out["pooled"][level]
+        ci = f" (95% CI {p['auc_ci_text']})" if p["auc_ci_text"] else ""
+        print(
+            f"  {level}: AUC mean {fmt(ms['mean'])} ± {fmt(ms['sd'])} over {ms['n']} folds; "
+            f"pooled out-of-fold {fmt(p['auc'])}{ci}"
+        )
+    if "detection_mean_sd" in out:
+        d = out["detection_mean_sd"]
+        print(
+            f"  detection: mean sensitivity at 0.5-4 FP/image {fmt(d['cpm']['mean'])} ± "
+            f"{fmt(d['cpm']['sd'])}; clusters {fmt(d['cluster_cpm']['mean'])}"
+        )
+        pooled = out["detection_pooled"]["summary"]
+        print(
+            f"  detection pooled over the folds ({pooled['n_images']} images): mean "
+            f"sensitivity {fmt(pooled['cpm'])}, clusters {fmt(pooled['cluster_cpm'])}"
+        )
+    return 0
+
+
+cmd_evaluate = guard(_cmd_evaluate)
+cmd_compare = guard(_cmd_compare)
+cmd_crossval = guard(_cmd_crossval)
+
+
+def register_commands(subparsers: Any) -> None:
+    """Add ``evaluate``, ``crossval`` and ``compare`` to an argparse sub-parser set."""
+    from mcalc.models.architectures import ARCHITECTURES
+    from mcalc.models.birads_eval import AGGREGATIONS
+    from mcalc.models.detection import DEFAULT_MIN_DISTANCE_MM
+    from mcalc.models.freeze import STRATEGIES
+    from mcalc.models.froc import DEFAULT_CLUSTER_TOLERANCE_MM, DEFAULT_TOLERANCE_MM
+    from mcalc.models.tasks import TASKS
+
+    evaluate = subparsers.add_parser(
+        "evaluate", help="metrics of a model on a dataset's test patients (or all of another)"
+    )
+    evaluate.add_argument("--model", required=True, help="registry id or model folder")
+    evaluate.add_argument("--data", required=True, help="dataset folder or manifest")
+    add_models_option(evaluate)
+    evaluate.add_argument("--batch", type=int, default=None, help="batch size of prediction")
+    evaluate.add_argument(
+        "--threshold",
+        type=float,
+        default=0.5,
+        help="decision threshold of the binary metrics (default 0.5)",
+    )
+    evaluate.add_argument(
+        "--bootstrap",
+        type=int,
+        default=0,
+        metavar="N",
+        help="add patch/image/case AUCs with 95%% CIs from N resamples of patients, Youden "
+        "thresholds and metrics at --threshold (JSON: 'analysis'); default 0: none",
+    )
+    det = evaluate.add_argument_group("detection (whole images; JSON: 'detection')")
+    det.add_argument(
+        "--no-detection",
+        action="store_true",
+        help="skip detections and FROC (they slide the model over every image)",
+    )
+    det.add_argument(
+        "--tolerance-mm",
+        type=float,
+        default=DEFAULT_TOLERANCE_MM,
+        help=f"largest detection-to-calcification distance of a hit (default {DEFAULT_TOLERANCE_MM:g})",
+    )
+    det.add_argument(
+        "--cluster-tolerance-mm",
+        type=float,
+        default=DEFAULT_CLUSTER_TOLERANCE_MM,
+        help="largest distance between a detected and an annotated cluster's centroids "
+        f"(default {DEFAULT_CLUSTER_TOLERANCE_MM:g})",
+    )
+    det.add_argument(
+        "--min-distance-mm",
+        type=float,
+        default=DEFAULT_MIN_DISTANCE_MM,
+        help=f"smallest distance between two detections (default {DEFAULT_MIN_DISTANCE_MM:g})",
+    )
+    det.add_argument(
+        "--detection-threshold",
+        type=float,
+        default=0.0,
+        help="smallest score of a detection (default 0: the FROC sweeps every score)",
+    )
+    det.add_argument(
+        "--birads-rule",
+        choices=AGGREGATIONS,
+        default="max",
+        help="case-level BI-RADS aggregation of the image outputs (JSON: 'birads'): max, "
+        "mean, or logistic (fitted on the training patients); default max",
+    )
+    det.add_argument(
+        "--birads-change",
+        action="store_true",
+        help="register each case's prior to its recent image and count the detections new "
+        "since the prior (JSON: each case's new_findings); a feature of the logistic rule",
+    )
+    evaluate.add_argument(
+        "--report",
+        metavar="FILE",
+        help="also write a report (card, data, every curve and table, settings): a PDF when "
+        "FILE ends in .pdf, else one self-contained HTML file",
+    )
+    evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    cv = subparsers.add_parser(
+        "crossval",
+        help="patient-level k-fold cross-validation: one model per fold, pooled out-of-fold AUC",
+    )
+    cv.add_argument("--data", required=True, help="dataset folder or manifest")
+    cv.add_argument("--arch", help=f"architecture: {', '.join(ARCHITECTURES)} (default custom)")
+    cv.add_argument("--task", help=f"task: {', '.join(TASKS)} (default calcification)")
+    cv.add_argument("--freeze", help=f"strategy: {', '.join(STRATEGIES)} (default full)")
+    cv.add_argument(
+        "--folds", type=int, default=5, help="folds (default 5); 0: leave-one-patient-out"
+    )
+    cv.add_argument("--epochs", type=int, help="most epochs per fold (default 10)")
+    cv.add_argument("--batch", type=int, help="batch size (default 32)")
+    cv.add_argument("--lr", type=float, help="learning rate (default per strategy)")
+    cv.add_argument("--seed", type=int, help="seed of the folds and the training (default 0)")
+    cv.add_argument("--patch-size", type=int, help="patch side in px")
+    cv.add_argument("--spacing", type=float, help="patch pixel spacing in mm")
+    cv.add_argument("--patches-per-image", type=int, help="patches of each kind per image")
+    cv.add_argument("--max-steps", type=int, help="cap of batches per epoch")
+    cv.add_argument("--id", help="prefix of the folds' registry ids")
+    cv.add_argument(
+        "--bootstrap", type=int, default=1000, metavar="N", help="resamples of the pooled AUC CI"
+    )
+    cv.add_argument(
+        "--detection", action="store_true", help="also the FROC summary of every fold's model"
+    )
+    add_models_option(cv)
+    cv.add_argument("--json", action="store_true", help="print the result as JSON")
+    cv.set_defaults(func=cmd_crossval)
+
+    compare = subparsers.add_parser(
+        "compare",
+        help="difference in AUC of two models on the same cases (patient bootstrap and DeLong)",
+    )
+    compare.add_argument(
+        "--model", action="append", required=True, help="registry id or folder; give it twice"
+    )
+    compare.add_argument("--data", required=True, help="dataset folder or manifest")
+    add_models_option(compare)
+    compare.add_argument(
+        "--level", choices=("image", "case"), default="case", help="items compared (default case)"
+    )
+    compare.add_argument(
+        "--bootstrap", type=int, default=1000, metavar="N", help="resamples (default 1000)"
+    )
+    compare.add_argument("--json", action="store_true", help="print the result as JSON")
+    compare.set_defaults(func=cmd_compare)

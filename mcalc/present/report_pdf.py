@@ -1,0 +1,276 @@
+"""The evaluation report as a PDF (fpdf2), drawn from the same blocks as the HTML report
+(:func:`mcalc.present.report.report_blocks`).
+
+Figures are drawn by fpdf2 itself, as vector lines, from the plotly figures' own traces
+(:func:`draw_figure`): step curves (``hv``/``vh``), filled bootstrap bands, markers, dotted
+guides, axes with ticks, a title and a legend. Why not a PNG of the plotly figure: plotly's
+image export (kaleido) drives a headless Chrome, a second browser process to install, pin and
+keep working on every server and in CI, for pictures that fpdf2 draws sharper in a few dozen
+lines; matplotlib is not a dependency of mcalc. Only line charts are drawn (every figure of
+the report is one); other traces are skipped.
+
+Text uses the PDF core fonts (Latin-1): characters outside it are replaced (``·`` by ``-``).
+
+Example:
+    >>> pdf = evaluation_report_pdf(ReportInput(result, card))  # doctest: +SKIP
+    >>> Path("report.pdf").write_bytes(pdf)  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import plotly.graph_objects as go
+from fpdf import FPDF
+from fpdf.fonts import FontFace
+
+from mcalc.present.report import Block, ReportInput, fmt_cell, report_blocks
+
+__all__ = ["evaluation_report_pdf", "render_pdf", "draw_figure"]
+
+_REPLACE = {"·": "-", "–": "-", "—": "-", "−": "-", "≥": ">=", "≤": "<=", "±": "+/-"}
+_RESEARCH = "mcalc evaluation report - research use only, not for clinical decisions."
+
+
+def latin1(text: str) -> str:
+    """``text`` drawable by the PDF core fonts (Latin-1)."""
+    for a, b in _REPLACE.items():
+        text = text.replace(a, b)
+    return text.encode("latin-1", "replace").decode("latin-1")
+
+
+def _rgb(color: str | None, alpha: float = 1.0) -> tuple[int, int, int]:
+    """A plotly colour (``#rrggbb`` or ``rgba(r,g,b,a)``) blended onto white by its alpha."""
+    if not color:
+        return (120, 120, 120)
+    if color.startswith("#") and len(color) == 7:
+        r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+    elif color.startswith("rgb"):
+        values = [float(v) for v in color[color.index("(") + 1 : color.index(")")].split(",")]
+        r, g, b = (int(v) for v in values[:3])
+        if len(values) > 3:
+            alpha *= values[3]
+    else:
+        return (120, 120, 120)
+    return tuple(round(255 - alpha * (255 - c)) for c in (r, g, b))  # type: ignore[return-value]
+
+
+def _ticks(low: float, high: float, n: int = 5) -> list[float]:
+    """About ``n`` round tick values between ``low`` and ``high``."""
+    span = high - low
+    if span <= 0:
+        return [low]
+    raw = span / n
+    step = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        if raw <= m * step:
+            step *= m
+            break
+    first = math.ceil(low / step - 1e-9) * step
+    return [round(first + i * step, 10) for i in range(int((high - first) / step + 1e-9) + 1)]
+
+
+def _steps(
+    xs: Sequence[float], ys: Sequence[float], shape: str | None
+) -> list[tuple[float, float]]:
+    """The points of a line, with the corners of ``hv``/``vh`` steps."""
+    pts: list[tuple[float, float]] = []
+    for i, (x, y) in enumerate(zip(xs, ys, strict=False)):
+        if i and shape == "hv":
+            pts.append((x, pts[-1][1]))
+        elif i and shape == "vh":
+            pts.append((pts[-1][0], y))
+        pts.append((x, y))
+    return pts
+
+
+def _range(axis: Any, values: list[float]) -> tuple[float, float]:
+    if axis.range is not None:
+        return float(axis.range[0]), float(axis.range[1])
+    if not values:
+        return 0.0, 1.0
+    low, high = min(values), max(values)
+    return (low, high) if high > low else (low - 0.5, high + 0.5)
+
+
+def _finite(values: Any) -> list[float]:
+    out = []
+    for v in values or ():
+        try:
+            f = float(v)
+        except (TypeError, ValueError):
+            continue
+        if math.isfinite(f):
+            out.append(f)
+    return out
+
+
+def draw_figure(pdf: FPDF, fig: go.Figure, *, width: float = 120.0, height: float = 85.0) -> None:
+    """Draw a plotly line chart at the cursor (title, axes, traces, legend below).
+
+    Args:
+        pdf: the document; the cursor moves below the figure.
+        fig: a figure of ``Scatter`` traces (lines, markers, ``toself`` fills).
+        width, height: the plotting area in mm.
+    """
+    traces = [t for t in fig.data if isinstance(t, go.Scatter)]
+    xs = [v for t in traces for v in _finite(t.x)]
+    ys = [v for t in traces for v in _finite(t.y)]
+    x0, x1 = _range(fig.layout.xaxis, xs)
+    y0, y1 = _range(fig.layout.yaxis, ys)
+    left, top = pdf.l_margin + 14, pdf.get_y() + 8
+    if top + height + 30 > pdf.h - pdf.b_margin:
+        pdf.add_page()
+        top = pdf.get_y() + 8
+
+    def px(x: float) -> float:
+        return left + (x - x0) / (x1 - x0) * width
+
+    def py(y: float) -> float:
+        return top + height - (y - y0) / (y1 - y0) * height
+
+    pdf.set_font("Helvetica", "B", 9)
+    pdf.set_text_color(0, 0, 0)
+    pdf.text(left, top - 3, latin1(str(fig.layout.title.text or "")))
+    pdf.set_font("Helvetica", "", 7)
+    pdf.set_draw_color(225, 225, 225)
+    pdf.set_line_width(0.1)
+    for tx in _ticks(x0, x1):
+        pdf.line(px(tx), top, px(tx), top + height)
+        pdf.text(px(tx) - 2, top + height + 3.5, f"{tx:g}")
+    for ty in _ticks(y0, y1):
+        pdf.line(left, py(ty), left + width, py(ty))
+        pdf.text(left - 7, py(ty) + 1, f"{ty:g}")
+    pdf.text(
+        left + width / 2 - 20, top + height + 8, latin1(str(fig.layout.xaxis.title.text or ""))
+    )
+    with pdf.rotation(90, left - 10, top + height / 2 + 20):
+        pdf.text(left - 10, top + height / 2 + 20, latin1(str(fig.layout.yaxis.title.text or "")))
+    with pdf.rect_clip(left, top, width, height):
+        for shape in fig.layout.shapes or ():
+            if shape.type == "line" and shape.xref == "x" and shape.x0 is not None:
+                pdf.set_draw_color(*_rgb(shape.line.color))
+                pdf.set_dash_pattern(dash=0.6, gap=0.8)
+                pdf.line(px(shape.x0), top, px(shape.x0), top + height)
+                pdf.set_dash_pattern()
+        for t in traces:
+            _draw_trace(pdf, t, px, py)
+    pdf.set_draw_color(80, 80, 80)
+    pdf.set_line_width(0.2)
+    pdf.rect(left, top, width, height)
+    pdf.set_y(top + height + 11)
+    _legend(pdf, traces)
+
+
+def _draw_trace(pdf: FPDF, t: go.Scatter, px: Any, py: Any) -> None:
+    x, y = list(t.x or ()), list(t.y or ())
+    pts = [
+        (px(float(a)), py(float(b)))
+        for a, b in zip(x, y, strict=False)
+        if a is not None and b is not None
+    ]
+    if not pts:
+        return
+    if t.fill == "toself":
+        pdf.set_fill_color(*_rgb(t.fillcolor))
+        pdf.polygon(pts, style="F")
+        return
+    mode = t.mode or "lines"
+    color = _rgb(t.line.color if t.line.color else (t.marker.color if t.marker else None))
+    if "lines" in mode:
+        pdf.set_draw_color(*color)
+        pdf.set_line_width(0.25 * float(t.line.width or 2) / 2)
+        if t.line.dash:
+            pdf.set_dash_pattern(dash=1.0, gap=1.0)
+        steps = _steps([p[0] for p in pts], [p[1] for p in pts], t.line.shape)
+        pdf.polyline(steps)
+        pdf.set_dash_pattern()
+    if "markers" in mode:
+        mc = _rgb(t.marker.color if isinstance(t.marker.color, str) else None)
+        pdf.set_fill_color(*mc)
+        for cx, cy in pts:
+            pdf.circle(cx, cy, 1.1, style="F")
+
+
+def _legend(pdf: FPDF, traces: Sequence[go.Scatter]) -> None:
+    pdf.set_font("Helvetica", "", 7)
+    for t in traces:
+        if t.showlegend is False or not t.name or t.fill == "toself":
+            continue
+        color = _rgb(t.line.color or (t.marker.color if isinstance(t.marker.color, str) else None))
+        pdf.set_fill_color(*color)
+        pdf.rect(pdf.l_margin + 14, pdf.get_y() + 1, 4, 1.5, style="F")
+        pdf.set_x(pdf.l_margin + 20)
+        pdf.multi_cell(0, 3.5, latin1(t.name), new_x="LMARGIN", new_y="NEXT")
+    pdf.ln(2)
+
+
+def _table(pdf: FPDF, rows: Sequence[Mapping[str, Any]]) -> None:
+    if not rows:
+        pdf.multi_cell(0, 4, "(nothing to show)", new_x="LMARGIN", new_y="NEXT")
+        return
+    cols = list(rows[0])
+    size = 8 if len(cols) <= 6 else 6 if len(cols) <= 12 else 5
+    pdf.set_font("Helvetica", "", size)
+    head = FontFace(emphasis="BOLD", fill_color=(240, 240, 240))
+    pdf.set_fill_color(255, 255, 255)  # a legend's swatch colour must not fill the cells
+    with pdf.table(
+        text_align="LEFT",
+        line_height=size * 0.45,
+        headings_style=head,
+        first_row_as_headings=True,
+        cell_fill_mode="NONE",
+    ) as table:
+        table.row([latin1(str(c)) for c in cols])
+        for r in rows:
+            table.row([latin1(fmt_cell(r.get(c))) for c in cols])
+    pdf.ln(2)
+
+
+def render_pdf(blocks: Sequence[Block], title: str) -> bytes:
+    """The blocks as a PDF document."""
+    pdf = FPDF(format="A4")
+    pdf.set_title(latin1(title))
+    pdf.set_creator("mcalc")
+    pdf.set_auto_page_break(True, margin=14)
+    pdf.add_page()
+
+    def text(
+        line: str, size: float, style: str = "", color: tuple[int, int, int] = (0, 0, 0)
+    ) -> None:
+        pdf.set_font("Helvetica", style, size)
+        pdf.set_text_color(*color)
+        pdf.multi_cell(0, size * 0.5, latin1(line), new_x="LMARGIN", new_y="NEXT")
+        pdf.set_text_color(0, 0, 0)
+
+    text(_RESEARCH, 8, "I", (110, 110, 110))
+    for b in blocks:
+        if b.kind == "h1":
+            text(b.text, 16, "B")
+        elif b.kind == "h2":
+            pdf.ln(3)
+            text(b.text, 13, "B")
+        elif b.kind == "h3":
+            pdf.ln(1)
+            text(b.text, 10.5, "B")
+        elif b.kind == "p":
+            text(b.text, 9)
+        elif b.kind == "note":
+            text(b.text, 8, "", (100, 100, 100))
+        elif b.kind == "warn":
+            text(b.text, 9, "B", (190, 100, 0))
+        elif b.kind == "pre":
+            pdf.set_font("Courier", "", 6)
+            pdf.multi_cell(0, 2.6, latin1(b.text), new_x="LMARGIN", new_y="NEXT")
+        elif b.kind == "table":
+            _table(pdf, b.rows)
+        elif b.kind == "figure" and b.figure is not None:
+            draw_figure(pdf, b.figure)
+    return bytes(pdf.output())
+
+
+def evaluation_report_pdf(report: ReportInput) -> bytes:
+    """The report of one model's evaluation as a PDF (same content as the HTML)."""
+    return render_pdf(report_blocks(report), f"Evaluation of {report.card.id}")

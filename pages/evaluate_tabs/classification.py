@@ -1,0 +1,391 @@
+"""Evaluate's classification tab: ROC and precision-recall curves of the chosen models, AUC
+with patient-bootstrap intervals, metrics at a threshold, confusion matrices, per-class
+metrics, and the evaluation report (HTML or PDF) of each model."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from mcalc.errors import McalcError
+from mcalc.models.analysis import (
+    LevelAnalysis,
+    analyse,
+    class_metrics,
+    paired_comparison,
+    summary_row,
+    threshold_metrics,
+)
+from mcalc.models.card import ModelCard
+from mcalc.models.curves import DEFAULT_BOOTSTRAP, OperatingPoint
+from mcalc.models.evaluate import EvaluationResult, evaluate_model, load_evaluation
+from mcalc.models.published import COMPARABILITY_NOTE
+from mcalc.models.scores import LEVEL_RULES, LEVELS, EvalScores
+from mcalc.present.eval_figures import CurveEntry, confusion_figure, pr_figure, roc_figure
+from mcalc.present.report import ReportInput, evaluation_report
+from mcalc.present.report_pdf import evaluation_report_pdf
+from pages import common
+from pages.evaluate_tabs.shared import (
+    BOOTSTRAP_CHOICES,
+    ERRORS_KEY,
+    RESULTS_KEY,
+    fitted_table,
+    latest_birads,
+    latest_detection,
+    result_key,
+)
+
+#: The metrics table in two, so that each fits the page's width: threshold-free results,
+#: then the metrics at the operating threshold (columns of ``summary_row``).
+RANKING_COLUMNS = [
+    "model",
+    "level",
+    "positive class",
+    "n",
+    "positives",
+    "patients",
+    "AUC",
+    "AUC 95% CI",
+    "AP",
+    "Youden threshold",
+]
+THRESHOLD_COLUMNS = [
+    "model",
+    "threshold",
+    "sensitivity",
+    "specificity",
+    "PPV",
+    "NPV",
+    "accuracy",
+    "F1",
+]
+LEVEL_LABELS = {
+    "patch": "Patch",
+    "image": f"Image ({LEVEL_RULES['image']})",
+    "case": f"Case ({LEVEL_RULES['case']})",
+}
+
+
+@st.cache_data(show_spinner="Bootstrapping confidence intervals…", max_entries=64)
+def level_analysis(_scores: EvalScores, key: str, level: str, n_boot: int) -> LevelAnalysis:
+    """Curves, AUC and CI of one evaluation at one level (``key`` names the evaluation)."""
+    return analyse(_scores, level, n_boot=n_boot, seed=0)
+
+
+def stored_results(cards: list[ModelCard], fingerprint: str) -> dict[str, EvaluationResult]:
+    """Results of this session, else cached on disk, of the chosen models on this dataset."""
+    results: dict[str, EvaluationResult] = st.session_state.setdefault(RESULTS_KEY, {})
+    out = {}
+    for card in cards:
+        key = result_key(card.id, fingerprint)
+        if key not in results:
+            cached = load_evaluation(card, fingerprint)
+            if cached is not None:
+                results[key] = cached
+        if key in results:
+            out[card.id] = results[key]
+    return out
+
+
+def run_ui(cards: list[ModelCard], data: str, fingerprint: str, have: set[str]) -> None:
+    """The Evaluate button: evaluates the chosen models that have no result yet, then
+    reruns the page so that everything below shows the new results. Errors are kept in
+    the session and shown beside the button until the next attempt."""
+    errors: dict[str, str] = st.session_state.setdefault(ERRORS_KEY, {})
+    todo = [c for c in cards if c.id not in have]
+    label = f"Evaluate {len(todo)} model{'s' if len(todo) != 1 else ''}" if todo else "Evaluated"
+    clicked = st.button(label, key="evaluate_run", type="primary", disabled=not todo)
+    if not clicked:
+        for card in todo:
+            if result_key(card.id, fingerprint) in errors:
+                message = errors[result_key(card.id, fingerprint)]
+                st.error(
+                    f"**{card.id}** could not be evaluated: {message}", icon=":material/error:"
+                )
+        return
+    results: dict[str, EvaluationResult] = st.session_state.setdefault(RESULTS_KEY, {})
+    bar = st.progress(0.0, text="Loading TensorFlow and the first model…")
+    models_dir = common.settings().models_dir
+    for i, card in enumerate(todo):
+
+        def progress(done: int, total: int, message: str, i: int = i, name: str = card.id) -> None:
+            frac = (i + done / max(total, 1)) / len(todo)
+            bar.progress(min(frac, 1.0), text=f"{name}: {message} ({done}/{total})")
+
+        key = result_key(card.id, fingerprint)
+        errors.pop(key, None)
+        try:
+            results[key] = evaluate_model(
+                card.path, data, models_dir, progress=progress, cache=True
+            )
+        except McalcError as exc:
+            errors[key] = str(exc)
+    bar.empty()
+    st.rerun()
+
+
+def controls_ui(binary_names: list[str]) -> tuple[str, float, bool, int]:
+    """Level, threshold, operating-point rule and bootstrap size."""
+    c1, c2, c3 = st.columns([2, 3, 2])
+    level = c1.radio(
+        "Level",
+        list(LEVELS),
+        key="evaluate_level",
+        format_func=LEVEL_LABELS.get,
+        help="Image score: the maximum over the image's sampled patches; case score: the "
+        "maximum over its images. An image or case is positive when any of its patches is. "
+        "(Not Predict's map score, which slides a window over the whole mammogram.)",
+    )
+    threshold = c2.slider(
+        f"Operating threshold on p({' / '.join(sorted(set(binary_names)))})",
+        0.0,
+        1.0,
+        0.5,
+        0.01,
+        key="evaluate_threshold",
+        help="A patch, image or case is called positive when its score is at least this.",
+    )
+    youden = c2.toggle("Use each model's Youden threshold instead", key="evaluate_youden")
+    n_boot = c3.selectbox(
+        "Bootstrap resamples (95% CI)",
+        BOOTSTRAP_CHOICES,
+        index=BOOTSTRAP_CHOICES.index(DEFAULT_BOOTSTRAP),
+        key="evaluate_bootstrap",
+        help="Resamples of patients (not patches: patches of one patient are correlated). "
+        "0: no interval.",
+    )
+    return str(level), float(threshold), bool(youden), int(n_boot)
+
+
+def results_ui(
+    results: dict[str, EvaluationResult],
+    fingerprint: str,
+    level: str,
+    threshold: float,
+    youden: bool,
+    n_boot: int,
+) -> None:
+    """Curves, the metrics table, confusion matrices and per-class metrics."""
+    entries, rows, confusions, notes = [], [], [], []
+    for model_id, result in results.items():
+        scores = result.scores
+        if scores is None:
+            continue
+        key = f"{result_key(model_id, fingerprint)}@{result.created}"
+        analysis = level_analysis(scores, key, level, n_boot)
+        t = analysis.youden.threshold if youden and analysis.youden is not None else threshold
+        at = threshold_metrics(scores, level, t)
+        point = None
+        if at.sensitivity is not None and at.specificity is not None:
+            point = OperatingPoint(t, at.sensitivity, at.specificity, 0.0)
+        entries.append(CurveEntry(model_id, analysis, t, point))
+        rows.append(summary_row(model_id, analysis, at))
+        labels = [f"not {scores.positive_label}", scores.positive_label]
+        confusions.append((model_id, at.confusion_matrix, labels, t))
+        notes += [f"{model_id}: {n}" for n in analysis.notes]
+        how = "from the cache" if result.from_cache else "just now"
+        seconds = f" in {result.seconds:.1f} s" if result.seconds is not None else ""
+        notes.append(
+            f"{model_id}: {analysis.n} {level}-level scores from {len(scores)} patches of "
+            f"{len(set(scores.case_ids))} cases "
+            f"({'held-out test patients' if result.scope == 'test-split' else 'all patients'}), "
+            f"scored {how} (computed {result.created}{seconds})."
+        )
+        notes += [
+            f"{model_id}: {key} left out, it cannot be read ({reason})."
+            for key, reason in result.skipped_images.items()
+        ]
+    if not entries:
+        return
+    c1, c2 = st.columns(2)
+    title = LEVEL_LABELS[level].split(" (")[0]
+    c1.plotly_chart(
+        roc_figure(entries, title=f"ROC · {title} level"), width="stretch", key="evaluate_roc"
+    )
+    c2.plotly_chart(
+        pr_figure(entries, title=f"Precision-recall · {title} level"),
+        width="stretch",
+        key="evaluate_pr",
+    )
+    if level != "patch":
+        st.caption(
+            f"{title} score: the {LEVEL_RULES[level]} (an {level} is positive when any of its "
+            "patches is). Not Predict's map score of a whole mammogram."
+        )
+    st.info(COMPARABILITY_NOTE, icon=":material/menu_book:")
+
+    st.subheader("Metrics at the operating threshold")
+    table = pd.DataFrame(rows)
+    st.caption("Without a threshold: ranking (AUC with its 95% CI, average precision).")
+    fitted_table(table[RANKING_COLUMNS], key="evaluate_ranking")
+    st.caption("At the operating threshold (positive when the score is at least it).")
+    fitted_table(table[THRESHOLD_COLUMNS], key="evaluate_metrics")
+    for note in notes:
+        st.caption(note)
+
+    st.subheader("Confusion matrices")
+    cols = st.columns(2)  # compact matrices, two to a row
+    for i, (model_id, matrix, labels, t) in enumerate(confusions):
+        cols[i % len(cols)].plotly_chart(
+            confusion_figure(matrix, labels, f"{model_id} · threshold {t:.2f}"),
+            width="stretch",
+            key=f"evaluate_confusion_{i}",
+        )
+    per_class_ui(results, level)
+    paired_ui(results, fingerprint, level, n_boot)
+
+
+@st.cache_data(show_spinner="Comparing the models on the same cases…", max_entries=32)
+def _paired(_a: EvalScores, _b: EvalScores, key: str, level: str, n_boot: int) -> dict:
+    """:func:`paired_comparison` of two evaluations (``key`` names them)."""
+    return paired_comparison(_a, _b, level, n_boot=max(n_boot, 1))
+
+
+def paired_ui(
+    results: dict[str, EvaluationResult], fingerprint: str, level: str, n_boot: int
+) -> None:
+    """The first chosen model against each other one on the same images or cases: the
+    difference in AUC by a paired patient bootstrap and by DeLong's test."""
+    scored = {m: r for m, r in results.items() if r.scores is not None}
+    if len(scored) < 2:
+        return
+    st.subheader("Paired comparison on the same cases")
+    if level == "patch":
+        st.caption("Choose the image or case level: patches are sampled per model.")
+        return
+    (first, ra), *others = scored.items()
+    rows = []
+    for other, rb in others:
+        key = f"{result_key(first, fingerprint)}@{ra.created}|{other}@{rb.created}"
+        try:
+            c = _paired(ra.scores, rb.scores, key, level, n_boot)
+        except ValueError as exc:
+            st.caption(f"{first} vs {other}: {exc}")
+            continue
+        d = c["delong"]
+        rows.append(
+            {
+                "model A": first,
+                "model B": other,
+                "n": c["n"],
+                "AUC A": c["auc_a"],
+                "AUC B": c["auc_b"],
+                "A − B": c["difference"],
+                "bootstrap 95% CI": "n/a"
+                if c["ci"] is None
+                else f"{c['ci'][0]:.3f} to {c['ci'][1]:.3f}",
+                "bootstrap p": c["p_value"],
+                "DeLong 95% CI": f"{d['low']:.3f} to {d['high']:.3f}" if "low" in d else "n/a",
+                "DeLong p": d.get("p_value"),
+            }
+        )
+        notes = [d["note"]] if "note" in d else []
+        for note in notes:
+            st.caption(f"{first} vs {other}: {note}")
+    if rows:
+        fitted_table(pd.DataFrame(rows), key="evaluate_paired")
+        st.caption(
+            f"The {level}s both models scored; bootstrap: {max(n_boot, 1)} resamples of "
+            "patients, both AUCs recomputed on each; DeLong et al. 1988 (items independent)."
+        )
+
+
+def per_class_ui(results: dict[str, EvaluationResult], level: str) -> None:
+    """Per-class metrics (one vs rest, argmax) of the models with more than two classes."""
+    for i, (model_id, result) in enumerate(results.items()):
+        if result.scores is None:
+            continue
+        m = class_metrics(result.scores, level)
+        if m is None:
+            continue
+        st.subheader(f"{model_id}: per class ({level} level, decided by argmax)")
+        rows = [
+            {"class": name, "n": m["support"][name]}
+            | {k: pc.get(k) for k in ("auc", "sensitivity", "specificity", "accuracy")}
+            for name, pc in m["per_class"].items()
+        ]
+        c1, c2 = st.columns([3, 2])
+        c1.dataframe(
+            pd.DataFrame(rows), hide_index=True, width="stretch", key=f"evaluate_per_class_{i}"
+        )
+        c1.caption(
+            f"Accuracy {m['accuracy']:.3f}; {m['auc_kind']} AUC "
+            + (f"{m['auc']:.3f}" if m.get("auc") is not None else "n/a")
+            + ". Image and case probabilities are the mean over their patches."
+        )
+        c2.plotly_chart(
+            confusion_figure(m["confusion_matrix"], m["classes"], f"{model_id} · argmax"),
+            width="stretch",
+            key=f"evaluate_class_confusion_{i}",
+        )
+
+
+def classification_ui(cards: list[ModelCard], fingerprint: str) -> None:
+    """The classification tab: evaluate, then curves and tables of the chosen models."""
+    results = stored_results(cards, fingerprint)
+    run_ui(cards, common.current_data_path(), fingerprint, set(results))
+    results = stored_results(cards, fingerprint)
+    if not results:
+        st.info("Press **Evaluate** to score the chosen models on this dataset.")
+        return
+    binary_names = [r.scores.positive_label for r in results.values() if r.scores is not None]
+    level, threshold, youden, n_boot = controls_ui(binary_names)
+    results_ui(results, fingerprint, level, threshold, youden, n_boot)
+    report_ui(cards, results, fingerprint, threshold, n_boot)
+
+
+@st.cache_data(show_spinner="Writing the report…", max_entries=16)
+def _report(_report_input: ReportInput, key: str, kind: str, synthetic: bool) -> bytes:
+    """The evaluation report of one model as HTML or PDF bytes (``key`` names the
+    evaluation, its detection and BI-RADS results and the settings)."""
+    if kind == "pdf":
+        return evaluation_report_pdf(_report_input)
+    return evaluation_report(_report_input).encode("utf-8")
+
+
+def report_ui(
+    cards: list[ModelCard],
+    results: dict[str, EvaluationResult],
+    fingerprint: str,
+    threshold: float,
+    n_boot: int,
+) -> None:
+    """Download buttons per evaluated model: the report as one HTML file and as a PDF (with
+    the detection and BI-RADS results when those tabs computed them)."""
+    st.subheader("Evaluation report")
+    st.caption(
+        "Per model, one HTML file that opens offline, or a PDF: card, data fingerprint, "
+        "every curve and table, the published results beside ours, the settings (as "
+        "`python -m mcalc evaluate ... --report FILE.html|FILE.pdf`)."
+    )
+    synthetic = common.current_index().synthetic if common.current_index() else False
+    cols = st.columns(min(len(results), 3) or 1)
+    for i, card in enumerate(c for c in cards if c.id in results):
+        result = results[card.id]
+        detection = latest_detection(card.id, fingerprint)
+        birads = latest_birads(card.id, fingerprint)
+        settings = {"threshold": threshold, "bootstrap": n_boot, "data": result.data}
+        report = ReportInput(
+            result,
+            card,
+            detection=None if detection is None else detection.as_dict(),
+            birads=birads,
+            settings=settings,
+            threshold=threshold,
+            n_boot=n_boot,
+            synthetic_data=synthetic,
+        )
+        key = (
+            f"{result_key(card.id, fingerprint)}|{result.created}|{id(detection)}|"
+            f"{id(birads)}|{threshold}|{n_boot}"
+        )
+        col = cols[i % len(cols)]
+        for kind, mime in (("html", "text/html"), ("pdf", "application/pdf")):
+            col.download_button(
+                f"{kind.upper()} report · {card.id}",
+                _report(report, key, kind, synthetic),
+                file_name=f"evaluation-{card.id}.{kind}",
+                mime=mime,
+                key=f"evaluate_report_{kind}_{i}",
+                icon=":material/download:",
+            )

@@ -1,0 +1,244 @@
+"""Evaluate's cross-validation tab: start a patient-level k-fold cross-validation as
+background jobs (one training job per fold), follow its folds, pool them when done, and
+show every fold, mean ± sd and the pooled out-of-fold AUC and FROC. Runs of ``python -m
+mcalc crossval`` are listed too."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pandas as pd
+import streamlit as st
+
+from mcalc import jobs
+from mcalc.access import allows
+from mcalc.errors import McalcError
+from mcalc.jobs.crossval import (
+    CrossvalRun,
+    list_runs,
+    pool_run,
+    pooled_scores,
+    run_jobs,
+    run_state,
+    submit_crossval,
+)
+from mcalc.models.analysis import analyse
+from mcalc.models.architectures import ARCHITECTURES
+from mcalc.models.freeze import STRATEGIES
+from mcalc.models.published import reproduction_rows
+from mcalc.models.tasks import TASKS
+from mcalc.models.train_config import TrainConfig
+from mcalc.present.eval_figures import CurveEntry, roc_figure
+from mcalc.present.froc_figures import froc_figure, summary_rows
+from pages import common
+from pages.evaluate_tabs.shared import BOOTSTRAP_CHOICES, fitted_table
+
+
+def start_ui() -> None:
+    """The form that starts a cross-validation of the current dataset."""
+    with st.form("evaluate_cv_form", border=True):
+        c = st.columns(4)
+        arch = c[0].selectbox("Architecture", list(ARCHITECTURES), key="evaluate_cv_arch")
+        task = c[1].selectbox("Task", list(TASKS), key="evaluate_cv_task")
+        freeze = c[2].selectbox("Freeze", list(STRATEGIES), key="evaluate_cv_freeze")
+        folds = c[3].number_input(
+            "Folds", 0, 50, 5, 1, key="evaluate_cv_folds",
+            help="Patients are dealt into this many folds, stratified by BI-RADS group; "
+            "0: leave-one-patient-out (one fold per patient).",
+        )  # fmt: skip
+        c = st.columns(4)
+        epochs = c[0].number_input("Epochs per fold", 1, 500, 10, 1, key="evaluate_cv_epochs")
+        max_steps = c[1].number_input(
+            "Batches per epoch (0: all)", 0, 100000, 0, 1, key="evaluate_cv_steps"
+        )
+        seed = c[2].number_input("Seed", 0, 2**31 - 1, 0, 1, key="evaluate_cv_seed")
+        prefix = c[3].text_input("Run id (optional)", key="evaluate_cv_id")
+        submitted = st.form_submit_button("Start cross-validation", type="primary")
+    if not submitted:
+        return
+    config = TrainConfig(
+        data=common.current_data_path(),
+        arch=str(arch),
+        task=str(task),
+        freeze=str(freeze),
+        epochs=int(epochs),
+        seed=int(seed),
+        max_steps=int(max_steps) or None,
+        model_id=prefix.strip() or None,
+    )
+    user = common.current_user()
+    try:
+        run = submit_crossval(
+            config, int(folds), common.settings(), user=user["name"] if user else ""
+        )
+    except McalcError as exc:
+        st.error(f"The cross-validation cannot start: {exc}", icon=":material/error:")
+        return
+    jobs.ensure_scheduler(common.settings())
+    st.success(f"Started **{run.id}**: {run.k} training jobs queued (the Train page lists them).")
+
+
+def _when(t: float) -> str:
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M UTC") if t else ""
+
+
+def runs_ui(runs: list[CrossvalRun]) -> CrossvalRun | None:
+    """The runs as a table; returns the one chosen."""
+    settings = common.settings()
+    rows = [
+        {
+            "run": r.id,
+            "folds": "leave-one-patient-out" if r.leave_one_patient_out else r.k,
+            "model": f"{r.config.arch} / {r.config.task} / {r.config.freeze}",
+            "state": run_state(r, settings),
+            "from": "app" if r.source == "app" else "command line",
+            "started": _when(r.created),
+        }
+        for r in runs
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="evaluate_cv_runs")
+    by_id = {r.id: r for r in runs}
+    chosen = st.selectbox("Run", list(by_id), key="evaluate_cv_run")
+    return by_id.get(str(chosen))
+
+
+def folds_ui(run: CrossvalRun) -> None:
+    """The fold jobs' states and progress."""
+    for i, job in enumerate(run_jobs(run, common.settings())):
+        text = f"fold {i + 1}: {job.model_id} · {job.state}"
+        if job.state == "running":
+            prog = jobs.progress(job)
+            st.progress(prog.fraction, text=f"{text} · {prog.summary()}")
+        elif job.state == "failed":
+            st.error(f"{text}: {job.error}", icon=":material/error:")
+        else:
+            st.caption(text)
+
+
+def pool_ui(run: CrossvalRun) -> None:
+    """The button that scores every fold's model and pools them."""
+    c1, c2 = st.columns(2)
+    detection = c1.toggle(
+        "With detection (FROC per fold and pooled)", key="evaluate_cv_detection",
+        help="Slides every fold's model over its test images: slower.",
+    )  # fmt: skip
+    n_boot = c2.selectbox(
+        "Bootstrap resamples", BOOTSTRAP_CHOICES, index=BOOTSTRAP_CHOICES.index(500),
+        key="evaluate_cv_bootstrap",
+    )  # fmt: skip
+    if not st.button("Pool the folds", key="evaluate_cv_pool", type="primary"):
+        return
+    bar = st.progress(0.0, text="Scoring each fold's model on its own test patients…")
+
+    def progress(done: int, total: int, message: str) -> None:
+        bar.progress(min(done / max(total, 1), 1.0), text=message)
+
+    try:
+        pool_run(
+            run, common.settings(), n_boot=int(n_boot), detection=bool(detection),
+            progress=progress,
+        )  # fmt: skip
+    except McalcError as exc:
+        st.error(f"The folds cannot be pooled: {exc}", icon=":material/error:")
+    bar.empty()
+
+
+def result_ui(run: CrossvalRun) -> None:
+    """Every fold, mean ± sd over folds and the pooled out-of-fold results."""
+    out = run.result or {}
+    levels = list(out["mean_sd"])
+    rows = [
+        {"fold": f["fold"], "model": f["model_id"], "patients": len(f["patients"])}
+        | {f"{lv} AUC": f["auc"][lv] for lv in levels}
+        for f in out["folds"]
+    ]
+    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="evaluate_cv_folds")
+    summary = [
+        {
+            "level": lv,
+            "AUC": out["mean_sd"][lv]["mean"],
+            "sd": out["mean_sd"][lv]["sd"],
+            "folds": out["mean_sd"][lv]["n"],
+            "pooled AUC": out["pooled"][lv]["auc"],
+            "pooled 95% CI": out["pooled"][lv]["auc_ci_text"] or "n/a",
+            "pooled n": out["pooled"][lv]["n"],
+        }
+        for lv in levels
+    ]
+    st.caption(
+        "AUC: mean ± sd over the folds; pooled: every fold's out-of-fold scores together, "
+        "interval by a bootstrap over patients."
+    )
+    fitted_table(pd.DataFrame(summary), key="evaluate_cv_summary")
+    scores = pooled_scores(run)
+    if scores is not None:
+        entries = [
+            CurveEntry(f"{run.id} pooled", analyse(scores, lv, n_boot=0), 0.5, None)
+            for lv in ("case",)
+        ]
+        st.plotly_chart(
+            roc_figure(entries, title="ROC · pooled out-of-fold, case level"),
+            width="stretch",
+            key="evaluate_cv_roc",
+        )
+    if "detection_pooled" in out:
+        det = {f"{run.id} pooled": out["detection_pooled"]}
+        st.plotly_chart(
+            froc_figure(det, title="FROC · pooled over the folds"),
+            width="stretch",
+            key="evaluate_cv_froc",
+        )
+        fitted_table(pd.DataFrame(summary_rows(det)), key="evaluate_cv_froc_table")
+    protocol = (
+        "leave-one-patient-out" if run.leave_one_patient_out else f"{run.k}-fold cross-validation"
+    )
+    index = common.current_index()
+    synthetic = bool(index is not None and index.synthetic)
+    case = out["pooled"].get("case", {})
+    st.caption("Published results beside the pooled case-level AUC of this run.")
+    fitted_table(
+        pd.DataFrame(
+            reproduction_rows(
+                {"auc": case.get("auc"), "accuracy": None},
+                synthetic=synthetic,
+                what="the model's positive class vs not, per case (max over images)",
+                protocol=protocol,
+            )
+        ),
+        key="evaluate_cv_published",
+    )
+
+
+def crossval_ui() -> None:
+    """The cross-validation tab."""
+    st.caption(
+        "Patient-level k-fold cross-validation: one model per fold, each tested on patients "
+        "it never saw, the out-of-fold scores pooled. Same as `python -m mcalc crossval`."
+    )
+    if allows(common.current_role(), "train"):
+        with st.expander("Start a cross-validation of this dataset", expanded=False):
+            start_ui()
+    try:
+        runs = list_runs(common.settings())
+    except McalcError as exc:
+        st.error(f"The runs cannot be read: {exc}")
+        return
+    if not runs:
+        st.info("No cross-validation yet: start one above, or run `python -m mcalc crossval`.")
+        return
+    run = runs_ui(runs)
+    if run is None:
+        return
+    state = run_state(run, common.settings())
+    if run.source == "app":
+        folds_ui(run)
+    if state == "running":
+        st.info("Folds are training; this tab shows them as they finish (press R to refresh).")
+    elif state == "failed":
+        st.warning("A fold failed or was cancelled: this run cannot be pooled.")
+    else:  # ready, or pooled (again, e.g. with detection)
+        pool_ui(run)
+    if run.result is not None or state == "pooled":
+        run = next((r for r in list_runs(common.settings()) if r.id == run.id), run)
+        if run.result is not None:
+            result_ui(run)

@@ -1,0 +1,95 @@
+"""What the Evaluate tabs share: session keys, tables and the stores of results."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from mcalc.explain.detection_eval import DetectionEvaluation
+from mcalc.models.curves import DEFAULT_BOOTSTRAP
+
+RESULTS_KEY = "evaluate_results"
+ERRORS_KEY = "evaluate_errors"
+DETECTION_KEY = "evaluate_detection"
+BIRADS_KEY = "evaluate_birads"
+BOOTSTRAP_CHOICES = [0, 200, 500, DEFAULT_BOOTSTRAP, 2000]
+_DECIMAL_COLUMNS = {
+    "@0.5 FP",
+    "@1 FP",
+    "@2 FP",
+    "@4 FP",
+    "mean",
+    "AUC",
+    "AP",
+    "Youden threshold",
+    "threshold",
+    "sensitivity",
+    "specificity",
+    "PPV",
+    "NPV",
+    "accuracy",
+    "F1",
+    "one-vs-rest AUC",
+    "published accuracy",
+    "published AUC",
+    "our accuracy",
+    "our AUC",
+    "sd",
+    "pooled AUC",
+    "AUC A",
+    "AUC B",
+    "A − B",
+    "bootstrap p",
+    "DeLong p",
+}
+
+
+def result_key(model_id: str, fingerprint: str) -> str:
+    return f"{model_id}@{fingerprint}"
+
+
+def fitted_table(table: pd.DataFrame, *, key: str, height: int | None = None) -> None:
+    """A table as wide as the page, its columns sized to their contents (the model id's at
+    most medium), metrics with 3 decimals. Callers keep tables to a few short-named
+    columns so that they fit without a horizontal scroll bar."""
+    config = {
+        column: st.column_config.NumberColumn(format="%.3f")
+        for column in table.columns
+        if column in _DECIMAL_COLUMNS
+    }
+    if "model" in table.columns:  # a long id is cut with an ellipsis (whole on hover)
+        config["model"] = st.column_config.TextColumn(width="medium")
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        height=height if height is not None else "auto",
+        column_config=config,
+        key=key,
+    )
+
+
+def detection_store() -> dict[str, DetectionEvaluation]:
+    """Detection evaluations of this session, by ``<model>@<data>|<settings>``."""
+    store: dict[str, DetectionEvaluation] = st.session_state.setdefault(DETECTION_KEY, {})
+    return store
+
+
+def latest_detection(model_id: str, fingerprint: str) -> DetectionEvaluation | None:
+    """The most recent detection evaluation of a model on this dataset, any settings."""
+    prefix = f"{result_key(model_id, fingerprint)}|"
+    found = [k for k in detection_store() if k.startswith(prefix)]
+    return detection_store()[found[-1]] if found else None
+
+
+def birads_store() -> dict[str, dict]:
+    """BI-RADS results of this session, by ``<model>@<data>|<rule>|<threshold>|<n_boot>``."""
+    store: dict[str, dict] = st.session_state.setdefault(BIRADS_KEY, {})
+    return store
+
+
+def latest_birads(model_id: str, fingerprint: str) -> dict | None:
+    """The most recent BI-RADS result of a model on this dataset."""
+    prefix = f"{result_key(model_id, fingerprint)}|"
+    found = [k for k in birads_store() if k.startswith(prefix)]
+    return birads_store()[found[-1]] if found else None

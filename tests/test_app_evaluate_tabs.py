@@ -1,0 +1,141 @@
+"""AppTest of Evaluate's BI-RADS and cross-validation tabs (each tab is its own module in
+pages/evaluate_tabs/)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mcalc.config import Settings
+from mcalc.jobs.crossval import record_result
+from mcalc.models.train_config import TrainConfig
+from tests.conftest import REPO
+
+APP = "../app.py"
+PAGE = "pages/evaluate.py"
+
+
+@pytest.fixture
+def eval_env(app_env, tmp_path, monkeypatch) -> Path:
+    models = tmp_path / "models"
+    shutil.copytree(REPO / "models" / "demo-custom", models / "demo-custom")
+    monkeypatch.setenv("MCALC_MODELS", str(models))
+    return models
+
+
+def _page(timeout: float = 120) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=timeout)
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _table(at: AppTest, column: str):
+    for df in at.dataframe:
+        if column in df.value.columns:
+            return df.value
+    raise AssertionError(f"no table with a {column!r} column")
+
+
+@pytest.mark.slow  # an AppTest run of the page: 3-10 s
+def test_crossval_tab_lists_a_command_line_run_and_its_pooled_result(eval_env, tmp_path):
+    levels = ("patch", "image", "case")
+    folds = [["p1", "p2"], ["p3", "p4"]]
+    summary = {
+        "k": 2, "leave_one_patient_out": False, "seed": 0, "prefix": "cv-cli",
+        "folds": [{"fold": i + 1, "model_id": f"cv-cli-fold{i + 1}of2", "patients": f,
+                   "auc": {lv: 0.6 + 0.1 * i for lv in levels}} for i, f in enumerate(folds)],
+        "fold_patients": folds,
+        "mean_sd": {lv: {"mean": 0.65, "sd": 0.0707, "n": 2} for lv in levels},
+        "pooled": {lv: {"auc": 0.66, "auc_ci_text": "0.500–0.800", "n": 4} for lv in levels},
+        "config": TrainConfig(data="x").to_json(),
+    }  # fmt: skip
+    record_result(summary, Settings(runs_dir=tmp_path / "runs"))
+    at = _page()
+    runs = _table(at, "folds")
+    assert list(runs["run"]) == ["cv-cli"] and runs["state"][0] == "pooled"
+    assert runs["from"][0] == "command line"
+    pooled = _table(at, "pooled AUC")
+    assert list(pooled["level"]) == list(levels) and pooled["pooled 95% CI"][0] == "0.500–0.800"
+    assert list(_table(at, "case AUC")["model"]) == ["cv-cli-fold1of2", "cv-cli-fold2of2"]
+    published = _table(at, "published AUC")
+    assert (
+        published["our AUC"][0] == 0.66
+        and published["our protocol"][0] == "2-fold cross-validation"
+    )
+    assert "SYNTHETIC" in published["our data"][0]
+    assert at.button(key="evaluate_cv_pool")  # the folds can be pooled again
+
+
+def _detections(data: Path) -> tuple[str, object]:
+    """A detection evaluation of every image of ``data`` without a model: map scores by
+    BI-RADS group (what the BI-RADS tab classifies from), keyed as the Detection tab keys it."""
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.detection_eval import (
+        DetectionEvalSettings,
+        DetectionEvaluation,
+        ImageDetections,
+    )
+    from mcalc.models.fingerprint import dataset_fingerprint
+
+    index = open_dataset(data)
+    level = {"normal": 0.1, "benign": 0.4, "suspicious": 0.8}
+    images = [
+        ImageDetections(
+            r.key,
+            c.case_id,
+            c.patient_id,
+            (),
+            0,
+            0,
+            (0.1, 0.1),
+            1.0,
+            level.get(str(c.birads_group), 0.5) + 0.01 * k,
+        )
+        for c in index.cases
+        for k, r in enumerate(c.images)
+    ]
+    key = f"demo-custom@{dataset_fingerprint(index)}|test"
+    return key, DetectionEvaluation(None, None, images, DetectionEvalSettings())  # type: ignore[arg-type]
+
+
+@pytest.mark.slow  # an AppTest run of the page: 4-9 s (no model: detections given)
+def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
+    at = AppTest.from_file(APP, default_timeout=60)
+    key, detection = _detections(app_env)
+    at.session_state["evaluate_detection"] = {key: detection}
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    at.selectbox(key="evaluate_birads_rule").set_value("mean").run()
+    at.button(key="evaluate_birads_run").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    table = _table(at, "subset")
+    assert list(table["subset"]) == ["all cases", "biopsy-confirmed"]
+    assert table["cases"][0] == 6  # every case of the tiny demo
+    assert table["AUC"][0] == 1.0  # suspicious cases score highest
+    assert any("mean map score of its images" in c.value for c in at.caption)
+    published = _table(at, "published AUC")
+    assert "Loizidou 2021, temporal subtraction" in list(published["published"])
+    assert published["our AUC"][0] == 1.0 and "SYNTHETIC" in published["our data"][0]
+    assert at.button(key="evaluate_birads_run").disabled  # classified for these settings
+
+
+@pytest.mark.slow  # evaluates two models
+def test_two_models_are_compared_on_the_same_cases(eval_env):
+    shutil.copytree(eval_env / "demo-custom", eval_env / "copy")
+    at = _page()
+    at.multiselect(key="evaluate_models").set_value(["demo-custom", "copy"]).run()
+    at.button(key="evaluate_run").click().run(timeout=300)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("patches are sampled per model" in c.value for c in at.caption)  # patch level
+    at.radio(key="evaluate_level").set_value("case").run()
+    paired = _table(at, "DeLong p")
+    assert list(paired["model B"]) == ["copy"] and paired["n"][0] == 6
+    assert paired["A − B"][0] == 0.0 and paired["AUC A"][0] == paired["AUC B"][0]

@@ -1,0 +1,108 @@
+"""Cross-validation runs in the background (mcalc/jobs/crossval.py) and the FROC pooled over
+folds: one training job per fold, recorded and listed, pooled when every fold is done."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from mcalc import jobs
+from mcalc.config import Settings
+from mcalc.errors import JobError
+from mcalc.explain.detection_eval import DetectionEvalSettings, DetectionEvaluation, pool_detections
+from mcalc.jobs import crossval as cvjobs
+from mcalc.models.froc import ImageTruth, calcification_counts, cluster_counts, froc
+from mcalc.models.train_config import TrainConfig
+
+
+@pytest.fixture
+def settings(tmp_path) -> Settings:
+    return Settings(runs_dir=tmp_path / "runs", models_dir=tmp_path / "models")
+
+
+def _evaluation(images: list[tuple[list, list, list]], patient: str) -> DetectionEvaluation:
+    counts, clusters = [], []
+    for truth_pts, det_pts, det_scores in images:
+        truth = ImageTruth.from_points(truth_pts, (1.0, 1.0))
+        pts, s = np.asarray(det_pts, float).reshape(-1, 2), np.asarray(det_scores, float)
+        counts.append(calcification_counts(pts, s, truth, tolerance_mm=2.0, patient=patient))
+        clusters.append(cluster_counts(pts, s, truth, patient=patient))
+    return DetectionEvaluation(froc(counts), froc(clusters), [], DetectionEvalSettings(),
+                               counts=counts, cluster_counts=clusters)  # fmt: skip
+
+
+def test_pooled_froc_is_the_froc_of_every_fold_image_together() -> None:
+    # Fold 1: one calcification found at 0.9, a false positive at 0.6.
+    a = _evaluation([([(10, 10)], [(10, 11), (50, 50)], [0.9, 0.6])], "p1")
+    # Fold 2: two calcifications, one found at 0.7, a false positive at 0.8; an empty image.
+    b = _evaluation([([(10, 10), (40, 40)], [(40, 41), (80, 80)], [0.7, 0.8]), ([], [], [])], "p2")
+    pooled = pool_detections([a, b])
+    # 3 images, 3 calcifications. Thresholds 0.9: 1 hit 0 FP; 0.8: 1 hit 1 FP; 0.7: 2 hits
+    # 1 FP; 0.6: 2 hits 2 FP -> FP/image 0, 1/3, 1/3, 2/3.
+    assert pooled.froc.points == [(0.0, 1 / 3), (1 / 3, 2 / 3), (2 / 3, 2 / 3)]
+    assert pooled.froc.n_images == 3 and pooled.froc.n_truth == 3 and pooled.froc.n_patients == 2
+    assert pooled.froc.points == froc(a.counts + b.counts).points
+    banded = pool_detections([a, b], n_boot=50, seed=1)
+    assert banded.froc.n_boot == 50 and banded.settings.n_boot == 50
+    with pytest.raises(ValueError, match="different settings"):
+        other = DetectionEvaluation(a.froc, a.cluster_froc, [], DetectionEvalSettings(tolerance_mm=3.0),
+                                    counts=a.counts, cluster_counts=a.cluster_counts)  # fmt: skip
+        pool_detections([a, other])
+    with pytest.raises(ValueError, match="without per-image counts"):
+        pool_detections([DetectionEvaluation(a.froc, a.cluster_froc, [], DetectionEvalSettings())])
+
+
+def test_a_run_is_recorded_with_one_job_per_fold(tiny_demo, settings, monkeypatch) -> None:
+    submitted: list[TrainConfig] = []
+
+    def fake_submit(config, settings, *, start=True, user=""):
+        submitted.append(config)
+        return jobs.Job(id=f"job{len(submitted)}", folder=settings.runs_dir, config=config,
+                        model_id=str(config.model_id))  # fmt: skip
+
+    monkeypatch.setattr(cvjobs, "submit", fake_submit)
+    run = cvjobs.submit_crossval(TrainConfig(data=str(tiny_demo), model_id="cv1"), 3, settings,
+                                 user="ana")  # fmt: skip
+    assert [(c.folds, c.fold, c.model_id) for c in submitted] == [
+        (3, 0, "cv1-fold1of3"), (3, 1, "cv1-fold2of3"), (3, 2, "cv1-fold3of3")
+    ]  # fmt: skip
+    every = [p for f in run.folds for p in f]
+    assert len(every) == len(set(every)) == 6  # the tiny demo's patients, each once
+    listed = cvjobs.list_runs(settings)
+    assert [r.id for r in listed] == ["cv1"] and listed[0].job_ids == ["job1", "job2", "job3"]
+    assert listed[0].user == "ana" and listed[0].folds == run.folds
+    assert cvjobs.run_state(listed[0], settings) == "failed"  # the fake jobs have no folders
+    with pytest.raises(JobError, match="exists already"):
+        cvjobs.submit_crossval(TrainConfig(data=str(tiny_demo), model_id="cv1"), 3, settings)
+    with pytest.raises(JobError, match="folds must be >= 2"):
+        cvjobs.submit_crossval(TrainConfig(data=str(tiny_demo)), 1, settings)
+    with pytest.raises(JobError, match="must be done"):
+        cvjobs.pool_run(listed[0], settings)
+
+
+@pytest.mark.slow
+def test_tiny_crossval_runs_as_jobs_and_pools(tiny_demo, settings, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("MCALC_CACHE", str(tmp_path / "cache"))
+    config = TrainConfig(data=str(tiny_demo), epochs=1, batch=8, max_steps=2, patch_size=32,
+                         pos_per_image=4, neg_per_image=4, model_id="cvt")  # fmt: skip
+    run = cvjobs.submit_crossval(config, 2, settings)
+    assert cvjobs.run_state(run, settings) == "running"
+    deadline = time.monotonic() + 300
+    while cvjobs.run_state(run, settings) == "running" and time.monotonic() < deadline:
+        jobs.reconcile(settings)
+        time.sleep(0.5)
+    states = [(j.state, j.error) for j in cvjobs.run_jobs(run, settings)]
+    assert cvjobs.run_state(run, settings) == "ready", states
+    pooled = cvjobs.pool_run(run, settings, n_boot=20)
+    out = pooled.result
+    assert out is not None and [f["model_id"] for f in out["folds"]] == [
+        "cvt-fold1of2",
+        "cvt-fold2of2",
+    ]
+    assert [f["patients"] for f in out["folds"]] == run.folds
+    assert out["pooled"]["case"]["n"] == 6  # every case scored once, out of fold
+    assert cvjobs.run_state(cvjobs.list_runs(settings)[0], settings) == "pooled"
+    scores = cvjobs.pooled_scores(pooled)  # from the evaluation cache
+    assert scores is not None and len(set(scores.case_ids)) == 6

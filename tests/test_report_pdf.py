@@ -1,0 +1,111 @@
+"""The evaluation report as PDF and HTML from one set of blocks: the PDF's text
+(``pdftotext``) holds the model, every section, the FROC and ROC figures' titles and
+legends, the case-level BI-RADS tables and the published results beside ours, labelled
+synthetic. Built from seeded synthetic scores: no model, no TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from html import escape as html_escape
+
+import numpy as np
+import pytest
+
+from mcalc.models.birads_eval import CaseFeatures, evaluate_birads
+from mcalc.models.card import ModelCard
+from mcalc.models.evaluate import EvaluationResult
+from mcalc.models.scores import EvalScores
+from mcalc.present.report import ReportInput, evaluation_report, report_blocks
+from mcalc.present.report_pdf import _ticks, evaluation_report_pdf, latin1
+from tests.conftest import REPO
+
+
+def _text(pdf: bytes, tmp_path) -> str:
+    if not shutil.which("pdftotext"):
+        pytest.fail("pdftotext is missing: apt-get install poppler-utils (scripts/test.sh does)")
+    path = tmp_path / "r.pdf"
+    path.write_bytes(pdf)
+    done = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    return " ".join(done.stdout.split())
+
+
+@pytest.fixture(scope="module")
+def report() -> ReportInput:
+    rng = np.random.default_rng(0)
+    n = 48
+    i = np.arange(n)
+    y = ((i // 4 % 2 == 0) & (i % 4 == 0)).astype(int)  # one positive patch in half the cases
+    p = np.clip(0.3 + 0.4 * y + rng.normal(0, 0.15, n), 0, 1)
+    cases = [f"c{i // 4}" for i in range(n)]
+    images = [f"c{i // 4}/{'CC' if i % 4 < 2 else 'MLO'}_recent" for i in range(n)]
+    scores = EvalScores(("normal", "calcification"), ("calcification",), y,
+                        np.stack([1 - p, p], 1), cases, cases, images)  # fmt: skip
+    card = ModelCard.from_json(json.loads((REPO / "models/demo-custom/card.json").read_text()))
+    result = EvaluationResult("demo-custom", "data/demo", "all-patients", sorted(set(cases)),
+                              {}, None, "calcification", "f00d", scores)  # fmt: skip
+    detection = {
+        "froc": [{"fp_per_image": 0.0, "sensitivity": 0.25},
+                 {"fp_per_image": 1.0, "sensitivity": 0.5},
+                 {"fp_per_image": 3.0, "sensitivity": 0.75}],
+        "cluster_froc": [{"fp_per_image": 0.0, "sensitivity": 0.5},
+                         {"fp_per_image": 2.0, "sensitivity": 1.0}],
+        "band": {"fp_per_image": [0.0, 1.0, 2.0], "low": [0.1, 0.3, 0.5], "high": [0.4, 0.7, 0.9]},
+        "cluster_band": None,
+        "summary": {"n_images": 8, "n_findings": 4, "n_clusters": 2,
+                    "sensitivity_at": {"0.5": 0.25, "1": 0.5, "2": 0.5, "4": 0.75}, "cpm": 0.5,
+                    "ci": {}, "cluster_sensitivity_at": {"0.5": 0.5, "1": 0.5, "2": 1.0, "4": 1.0},
+                    "cluster_cpm": 0.75, "cluster_ci": {}, "cpm_convention": "mean at 0.5-4"},
+        "settings": {"tolerance_mm": 1.0},
+    }  # fmt: skip
+    groups = ["normal", "benign", "suspicious"] * 4
+    feats = [
+        CaseFeatures(
+            f"c{i}",
+            f"p{i}",
+            g,
+            "DCIS" if g == "suspicious" else None,
+            (0.2 + 0.3 * (g == "suspicious") + 0.05 * i, 0.1),
+            class_scores=((0.6, 0.3, 0.1),) if g == "normal" else ((0.2, 0.5, 0.3),),
+        )
+        for i, g in enumerate(groups)
+    ]
+    birads = evaluate_birads(feats, rule="max", threshold=0.5, n_boot=50)
+    return ReportInput(result, card, detection=detection, birads=birads,
+                       settings={"threshold": 0.5}, n_boot=50, synthetic_data=True)  # fmt: skip
+
+
+def test_pdf_report_holds_every_section_and_figure(report, tmp_path) -> None:
+    pdf = evaluation_report_pdf(report)
+    assert pdf[:5] == b"%PDF-"
+    text = _text(pdf, tmp_path)
+    assert "Evaluation of demo-custom" in text and "research use only" in text
+    assert "Trained on SYNTHETIC demo data" in text
+    for title in ("ROC - patch level", "Precision-recall - case", "FROC - individual",
+                  "FROC - clusters", "Case-level BI-RADS", "Biopsy-confirmed cases",
+                  "one-vs-rest AUC", "Published results beside ours", "Model card"):  # fmt: skip
+        assert title in text, title
+    assert "Loizidou 2021, temporal subtraction" in text and "demo-custom - AUC" in text
+    assert "Loizidou 2020" in text and "80 patients" in text
+    assert "SYNTHETIC demo" in text and "not comparable" in text
+    assert "mean false positives per image" in text  # the FROC's axis
+
+
+def test_html_and_pdf_are_drawn_from_the_same_blocks(report) -> None:
+    blocks = report_blocks(report)
+    figures = [b for b in blocks if b.kind == "figure"]
+    assert len(figures) == 8  # ROC + PR per level, FROC and cluster FROC
+    html = evaluation_report(report)
+    assert html.count("Plotly.newPlot") == len(figures)
+    for b in blocks:
+        if b.kind in ("h1", "h2", "h3"):
+            assert html_escape(b.text) in html
+
+
+def test_pdf_helpers() -> None:
+    assert _ticks(-0.02, 1.02) == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert _ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
+    assert _ticks(0.0, 8.16) == [0.0, 2.0, 4.0, 6.0, 8.0]
+    assert latin1("ROC · case – 1 cm²") == "ROC - case - 1 cm²"
