@@ -516,6 +516,14 @@ def _add_models_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_input_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--input",
+        help="what the model sees: recent (the image alone, default) or temporal (the recent "
+        "patch and the subtraction of the registered prior; recent images with a prior only)",
+    )
+
+
 def register_commands(subparsers: Any) -> None:
     """Add ``train``, ``models`` and ``evaluate`` to an argparse sub-parser set."""
     from mcalc.models.architectures import ARCHITECTURES
@@ -581,6 +589,7 @@ def register_commands(subparsers: Any) -> None:
         "--strategy", help="distribution: auto (mirrored on several GPUs), default or mirrored"
     )
     train.add_argument("--id", help="registry id (default: arch-task-time)")
+    _add_input_option(train)
     train.set_defaults(func=cmd_train)
 
     models = subparsers.add_parser("models", help="list the registered models")
@@ -682,6 +691,7 @@ def register_commands(subparsers: Any) -> None:
         "--detection", action="store_true", help="also the FROC summary of every fold's model"
     )
     _add_models_option(cv)
+    _add_input_option(cv)
     cv.add_argument("--json", action="store_true", help="print the result as JSON")
     cv.set_defaults(func=cmd_crossval)
 

@@ -309,8 +309,10 @@ def paired_comparison(
     """Difference in AUC of two models on the **same** images or cases
     (:func:`mcalc.models.curves.paired_auc`, patients resampled).
 
-    Only the items both evaluations scored are compared; patches are sampled per model
-    (size, seed), so the level must be ``image`` or ``case``.
+    Only the items both evaluations scored are compared, and a case only through the images
+    both scored (a temporal model scores recent images only: the recent-only model's case
+    scores are then built from its recent images too, ``restricted_to_common_images``);
+    patches are sampled per model (size, seed), so the level must be ``image`` or ``case``.
 
     Raises:
         ValueError: ``patch`` level, no common item, different truths, or one class only.
@@ -320,6 +322,12 @@ def paired_comparison(
             f"a paired comparison needs the same items for both models: level image or case, "
             f"got {level!r} (patches are sampled per model)"
         )
+    # A case's score must come from the same images for both models: a temporal model scores
+    # recent images only (they have a prior to subtract), a recent-only model both rounds.
+    images = set(a.image_keys.tolist()) & set(b.image_keys.tolist())
+    restricted = images != set(a.image_keys.tolist()) or images != set(b.image_keys.tolist())
+    if restricted and images:
+        a, b = a.of_images(images), b.of_images(images)
     la, lb = a.binary(level), b.binary(level)
     common = sorted(set(la.ids.tolist()) & set(lb.ids.tolist()))
     if not common:
@@ -354,4 +362,6 @@ def paired_comparison(
         "n_boot": r.n_boot,
         "n_valid": r.n_valid,
         "method": "paired patient bootstrap of the AUC difference (percentile interval)",
+        "images": len(images),
+        "restricted_to_common_images": bool(restricted),
     }

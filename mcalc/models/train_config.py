@@ -27,7 +27,7 @@ from typing import Any
 from mcalc.errors import ModelError
 from mcalc.models.architectures import MIN_PATCH_SIZE, arch_spec
 from mcalc.models.freeze import STRATEGIES, default_lr
-from mcalc.models.patches import DEFAULT_SPACING_MM
+from mcalc.models.patches import DEFAULT_SPACING_MM, INPUT_MODES
 from mcalc.models.registry import _ID_RE as MODEL_ID_RE
 from mcalc.models.tasks import task_classes
 
@@ -119,6 +119,10 @@ class TrainConfig:
             test set is fold ``fold`` (0-based) of a patient-level k-fold split stratified by
             BI-RADS group and seeded by ``seed`` (:func:`mcalc.models.split.fold_split`);
             validation takes ``fractions[1]`` of the other patients. 0: the usual split.
+        input: what the model sees (:data:`mcalc.models.patches.INPUT_MODES`): ``recent``
+            (the image alone, the default and every older configuration's) or ``temporal``
+            (the recent patch and the subtraction of the registered prior, two channels:
+            :mod:`mcalc.models.temporal_input`).
     """
 
     data: str
@@ -148,6 +152,8 @@ class TrainConfig:
     augment: bool = True
     folds: int = 0
     fold: int = 0
+    # Temporal models (issue 11): its own lines, so other fields merge beside it.
+    input: str = "recent"
 
     def __post_init__(self) -> None:
         # Callers may pass Path objects and lists; the stored value is text and a tuple.
@@ -207,6 +213,10 @@ class TrainConfig:
             )
         if self.model_id is not None:
             check_model_id(self.model_id)
+        if self.input not in INPUT_MODES:
+            raise ModelError(
+                f"unknown input {self.input!r}; expected one of: {', '.join(INPUT_MODES)}"
+            )
         if self.folds != 0 and not (2 <= self.folds <= 1000 and 0 <= self.fold < self.folds):
             raise ModelError(
                 f"cross-validation needs folds >= 2 and 0 <= fold < folds, got folds "
@@ -291,6 +301,7 @@ class TrainConfig:
             "max_steps": ns.get("max_steps"),
             "two_stage": True if ns.get("two_stage") else None,
             "augment": False if ns.get("no_augment") else None,
+            "input": ns.get("input"),
         }
         if flags["pos_per_image"] is None:
             flags["pos_per_image"] = ns.get("patches_per_image")
