@@ -280,8 +280,10 @@ class Explainer:
         expected = tuple(self.model.input_shape[1:3])
         channels = int(self.model.input_shape[-1])
         want = 3 if channels == 1 else 4
-        if x.ndim != want or tuple(x.shape[1:3]) != expected or (
-            want == 4 and x.shape[-1] != channels
+        if (
+            x.ndim != want
+            or tuple(x.shape[1:3]) != expected
+            or (want == 4 and x.shape[-1] != channels)
         ):
             shape = f"{expected[0]}, {expected[1]}" + (f", {channels}" if want == 4 else "")
             raise ValueError(f"expected patches of shape (N, {shape}), got {x.shape}")

@@ -364,6 +364,4 @@ def _temporal_input(
     if case is None:  # the other images of this analysis may hold the prior
         same = tuple(i.record for i in images if i.record and i.record.case_id == rec.case_id)
         case = CaseRecord(rec.case_id, rec.case_id, same)
-    return temporal_input_image(
-        image_cache or training_cache(), case, rec.view, loaded.spacing_mm
-    )
+    return temporal_input_image(image_cache or training_cache(), case, rec.view, loaded.spacing_mm)
