@@ -41,7 +41,7 @@ from mcalc.models.scores import LEVEL_RULES, LEVELS, EvalScores
 from mcalc.present.eval_figures import CurveEntry, confusion_figure, pr_figure, roc_figure
 from mcalc.present.froc_figures import froc_figure, summary_rows
 from mcalc.present.report import evaluation_report
-from pages import common
+from pages import common, evaluate_paired
 
 common.frame("evaluate")
 
@@ -52,6 +52,7 @@ REGISTRY_COLUMNS = {
     "model": "model",
     "architecture": "architecture",
     "task": "task",
+    "input": "input",
     "strategy": "freeze",
     "weights": "weights",
     "pre-trained": "pre-trained",
@@ -425,6 +426,7 @@ def classification_ui(cards: list[ModelCard], fingerprint: str) -> None:
     binary_names = [r.scores.positive_label for r in results.values() if r.scores is not None]
     level, threshold, youden, n_boot = controls_ui(binary_names)
     results_ui(results, fingerprint, level, threshold, youden, n_boot)
+    evaluate_paired.paired_ui(results, level, n_boot)
     report_ui(cards, results, fingerprint, threshold, n_boot)
 
 
