@@ -6,8 +6,12 @@ Stages, on copies shrunk to ``RegistrationSettings.work_side`` px (area averagin
    axes) of the two breast masks, so the breast outlines and chest walls start aligned;
    refined by Mattes mutual information inside the recent breast (exposure may differ
    between rounds), two resolution levels;
-2. **non-rigid**: a coarse B-spline (``bspline_grid`` control cells per side) on top of the
-   global transform, same metric and mask, a bounded number of L-BFGS-B iterations.
+2. **non-rigid**: a multi-level B-spline on top of the global transform, same metric and
+   mask, a bounded number of L-BFGS-B iterations per level: ``bspline_levels`` levels, the
+   first with ``bspline_grid`` control cells per side on the images shrunk twice more
+   (smoothed), each next one with the control grid doubled on sharper images (SimpleITK's
+   ``SetInitialTransformAsBSpline(scaleFactors=...)``): coarse, large deformation first,
+   then finer detail.
 
 The result is a dense displacement field on the working grid (recent -> prior, in
 full-resolution pixels), from which :class:`Registration` maps points both ways and warps
@@ -58,7 +62,9 @@ class RegistrationSettings:
     Attributes:
         work_side: longest side, in px, of the images the registration runs on.
         nonrigid: run the B-spline stage after the global one.
-        bspline_grid: B-spline control cells per side (coarse: smooth deformation).
+        bspline_grid: B-spline control cells per side at the first level (coarse: smooth).
+        bspline_levels: B-spline levels (1: one level; each next doubles the control grid
+            and halves the image shrinking).
         affine_iterations, bspline_iterations: optimiser iteration caps (the time budget).
         bins: histogram bins of the mutual-information metric.
         sampling: fraction of the breast's pixels the metric samples.
@@ -68,6 +74,7 @@ class RegistrationSettings:
     work_side: int = 256
     nonrigid: bool = True
     bspline_grid: int = 4
+    bspline_levels: int = 2
     affine_iterations: int = 150
     bspline_iterations: int = 40
     bins: int = 32
@@ -79,6 +86,8 @@ class RegistrationSettings:
             raise ValueError(f"work_side must be 32..2048 px, got {self.work_side}")
         if not 1 <= self.bspline_grid <= 32:
             raise ValueError(f"bspline_grid must be 1..32 cells, got {self.bspline_grid}")
+        if not 1 <= self.bspline_levels <= 4:
+            raise ValueError(f"bspline_levels must be 1..4, got {self.bspline_levels}")
         if not 0.0 < self.sampling <= 1.0:
             raise ValueError(f"sampling must be in (0, 1], got {self.sampling}")
 
@@ -428,10 +437,13 @@ def _nonrigid(sitk, settings, fixed, moving, fixed_mask, affine, field_of, affin
             maximumNumberOfCorrections=5,
             maximumNumberOfFunctionEvaluations=2 * settings.bspline_iterations,
         )
-        reg.SetShrinkFactorsPerLevel([1])
-        reg.SetSmoothingSigmasPerLevel([0.0])
+        levels = settings.bspline_levels
+        reg.SetShrinkFactorsPerLevel([2 ** (levels - 1 - k) for k in range(levels)])
+        reg.SetSmoothingSigmasPerLevel([float(levels - 1 - k) for k in range(levels)])
         reg.SetMovingInitialTransform(affine)
-        reg.SetInitialTransform(bspline, inPlace=True)
+        reg.SetInitialTransformAsBSpline(
+            bspline, inPlace=True, scaleFactors=[2**k for k in range(levels)]
+        )
         reg.Execute(fixed, moving)
         composite = sitk.CompositeTransform([affine, bspline])
         disp = field_of(composite)
