@@ -1,0 +1,56 @@
+"""AppTest of Predict with a temporal model: the prior is registered, the model reads the
+recent image with the subtraction, and its findings are shown at their place in the prior."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from tests.explain_fixtures import register
+
+APP = "../app.py"
+
+
+@pytest.fixture(scope="module")
+def temporal_registry(tmp_path_factory) -> Path:
+    """``temporal``: a random two-channel custom model with a temporal card."""
+    import keras
+
+    from mcalc.models.architectures import build_model
+
+    keras.utils.set_random_seed(0)
+    root = tmp_path_factory.mktemp("predict-temporal") / "models"
+    folder = register(root, "temporal", build_model("custom", 32, 2, channels=2))
+    card = json.loads((folder / "card.json").read_text())
+    card["patch"].update(input_mode="temporal", channels=["recent", "subtraction"])
+    (folder / "card.json").write_text(json.dumps(card))
+    return root
+
+
+@pytest.mark.slow  # registers the CC pair and slides a model over it: ~15 s
+def test_temporal_model_predicts_with_the_registered_prior(app_env, temporal_registry, monkeypatch):
+    monkeypatch.setenv("MCALC_MODELS", str(temporal_registry))
+    at = AppTest.from_file(APP, default_timeout=150)
+    at.run()
+    at.switch_page("pages/predict.py")
+    at.run()
+    at.selectbox(key="predict_case").select("suspicious-1").run()
+    assert not at.exception, [e.value for e in at.exception]
+    # The prior round cannot be read alone by a temporal model: said, not hidden.
+    assert any("no earlier exam to subtract" in e.value for e in at.error)
+    assert any(h.value == "Across rounds" for h in at.subheader)
+    figs = {el.proto.id: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+    fig = next(f for k, f in figs.items() if "predict_temporal_CC" in k)
+    titles = " ".join(a.get("text", "") for a in fig["layout"]["annotations"])
+    assert "subtraction" in titles  # a temporal model opens on its subtraction
+    at.radio(key="predict_temporal_panel").set_value("prior").run()
+    assert not at.exception
+    figs = {el.proto.id: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
+    fig = next(f for k, f in figs.items() if "predict_temporal_CC" in k)
+    marks = [t for t in fig["data"] if t["type"] == "scatter"]
+    assert {t["xaxis"] for t in marks} == {"x", "x2"}  # in the recent and in the prior
+    table = next(d.value for d in at.dataframe if "evidence subtraction" in d.value.columns)
+    assert len(table) == len(marks[0]["x"]) and table["prior (row, col)"].all()
