@@ -17,6 +17,7 @@ exposure and size differing as between real screening rounds); the landmarks fol
     python bench/temporal.py                 # 3 cases, both views
     python bench/temporal.py --cases 4 --json
     python bench/temporal.py --misalign 8 14
+    python bench/temporal.py --levels 1      # the single-level B-spline, to compare
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ def misalign(
 
 
 def run(
-    cases: int, work_side: int, shake: tuple[float, float] | None = None
+    cases: int, work_side: int, shake: tuple[float, float] | None = None, levels: int = 2
 ) -> list[dict[str, object]]:
     from mcalc.breast import breast_mask, chest_wall_side
     from mcalc.dataset import open_dataset
@@ -76,7 +77,7 @@ def run(
     root = demo(cases)
     index = open_dataset(root)
     marks = read_landmarks(root)
-    settings = RegistrationSettings(work_side=work_side)
+    settings = RegistrationSettings(work_side=work_side, bspline_levels=levels)
     rows: list[dict[str, object]] = []
     for case in index.cases:
         for view in ("CC", "MLO"):
@@ -137,9 +138,14 @@ def main() -> int:
         metavar=("DEG", "MM"),
         help="also rotate and shift the prior, darken and shorten it",
     )
+    parser.add_argument(
+        "--levels", type=int, default=2, help="B-spline levels (1: the single-level stage)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    rows = run(args.cases, args.work_side, tuple(args.misalign) if args.misalign else None)
+    rows = run(
+        args.cases, args.work_side, tuple(args.misalign) if args.misalign else None, args.levels
+    )
     reg = np.array([r["register_s"] for r in rows], dtype=float)
     dec = np.array([r["decode_s"] for r in rows], dtype=float)
     tre = np.array([r["tre_mm"] for r in rows], dtype=float)

@@ -33,6 +33,7 @@ REGISTRY_COLUMNS = {
     "model": "model",
     "architecture": "architecture",
     "task": "task",
+    "input": "input",
     "strategy": "freeze",
     "weights": "weights",
     "pre-trained": "pre-trained",

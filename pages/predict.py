@@ -40,7 +40,7 @@ from mcalc.models.tasks import positive_class_for
 from mcalc.present import predict_figures as figures
 from mcalc.progress import ProgressFn
 from mcalc.viewer import DisplayOptions, ImageView, crop_view, prepare_view
-from pages import common, state
+from pages import common, predict_temporal, state
 
 common.frame()
 
@@ -624,6 +624,7 @@ if panels:
     regions_ui(analysis)
     zoom_ui(analysis, panels, records, ctl, opts)
     agreement_ui(analysis)
+    predict_temporal.temporal_ui(loaded, case, view, analysis)
     for r in analysis.images:
         for note in r.notes + r.pmap.notes + ([] if r.cam is None else r.cam.notes):
             st.caption(f"{r.key}: {note}")

@@ -19,6 +19,7 @@ from mcalc.errors import McalcError
 from mcalc.models import ARCHITECTURES, STRATEGIES, TASKS
 from mcalc.models.architectures import MIN_PATCH_SIZE
 from mcalc.models.compare import comparison_rows
+from mcalc.models.patches import INPUT_MODES
 from mcalc.models.plan import STRATEGY_TEXT, FreezePlan, freeze_plan
 from mcalc.models.registry import delete_model, list_models, load_card
 from mcalc.models.train_config import (
@@ -43,6 +44,7 @@ PREDICT_PAGE = "pages/predict.py"
 LR_CHOICES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 #: Defaults of the widgets the architecture does not set: the configuration's own.
 DEFAULTS = TrainConfig(data="")
+INPUT_LABELS = {"recent": "Recent image", "temporal": "Temporal (recent + subtraction of prior)"}
 WEIGHT_MODES = {
     "auto": "Automatic (best available)",
     "file": "A weights file",
@@ -242,6 +244,16 @@ def hyper_ui(
         model_id = st.text_input(
             "Model id (empty: automatic)", key="train_model_id", placeholder=f"{arch}-{task}-…"
         ).strip()
+    input_mode = st.radio(
+        "Input",
+        INPUT_MODES,
+        key="train_input",
+        horizontal=True,
+        format_func=lambda m: INPUT_LABELS.get(m, m),
+        help="Temporal: the model sees each recent patch with the subtraction of the prior "
+        "exam registered to it (the published method's input); it trains and predicts on "
+        "recent images of cases with both rounds.",
+    )
     return TrainConfig(
         data=data,
         arch=arch,
@@ -262,6 +274,7 @@ def hyper_ui(
         max_steps=int(max_steps) or None,
         model_id=model_id or None,
         augment=bool(augment),
+        input=str(input_mode),
     )
 
 

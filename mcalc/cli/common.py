@@ -13,7 +13,7 @@ from typing import Any
 from mcalc.config import get_settings
 from mcalc.errors import McalcError
 
-__all__ = ["ProgressBar", "models_dir", "fmt", "guard", "add_models_option"]
+__all__ = ["ProgressBar", "models_dir", "fmt", "guard", "add_models_option", "add_input_option"]
 
 
 class ProgressBar:
@@ -69,4 +69,12 @@ def guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
 def add_models_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--models", metavar="DIR", help="model registry folder (default: models/, or MCALC_MODELS)"
+    )
+
+
+def add_input_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--input",
+        help="what the model sees: recent (the image alone, default) or temporal (the recent "
+        "patch and the subtraction of the registered prior; recent images with a prior only)",
     )

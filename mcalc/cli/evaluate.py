@@ -13,7 +13,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mcalc.cli.common import ProgressBar, add_models_option, fmt, guard, models_dir
+from mcalc.cli.common import (
+    ProgressBar,
+    add_input_option,
+    add_models_option,
+    fmt,
+    guard,
+    models_dir,
+)
 from mcalc.errors import McalcError
 
 if TYPE_CHECKING:
@@ -447,6 +454,7 @@ def register_commands(subparsers: Any) -> None:
         "--detection", action="store_true", help="also the FROC summary of every fold's model"
     )
     add_models_option(cv)
+    add_input_option(cv)
     cv.add_argument("--json", action="store_true", help="print the result as JSON")
     cv.set_defaults(func=cmd_crossval)
 

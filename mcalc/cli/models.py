@@ -14,7 +14,14 @@ import json
 import sys
 from typing import TYPE_CHECKING, Any
 
-from mcalc.cli.common import ProgressBar, add_models_option, fmt, guard, models_dir
+from mcalc.cli.common import (
+    ProgressBar,
+    add_input_option,
+    add_models_option,
+    fmt,
+    guard,
+    models_dir,
+)
 
 if TYPE_CHECKING:
     from mcalc.models.train_events import StopRequest, TrainEvent, TrainEventFn
@@ -210,6 +217,7 @@ def register_commands(subparsers: Any) -> None:
     train.add_argument(
         "--trained-by", metavar="NAME", help="who trains it, written to the model card"
     )
+    add_input_option(train)
     train.set_defaults(func=cmd_train)
 
     models = subparsers.add_parser("models", help="list the registered models")

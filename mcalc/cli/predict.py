@@ -81,7 +81,7 @@ def _inputs(args: argparse.Namespace) -> list[ImageInput]:
             f"case {case.case_id} has no {'/'.join(views)} {'/'.join(times)} image; it has: "
             + ", ".join(f"{r.view} {r.timepoint}" for r in case.images)
         )
-    return [ImageInput.from_record(rec) for rec in records]
+    return [ImageInput.from_record(rec, case) for rec in records]
 
 
 def _terminal_progress(enabled: bool) -> ProgressFn:

@@ -23,7 +23,7 @@ import numpy as np
 
 from mcalc.explain.errors import ExplainError
 from mcalc.explain.explainer import CAM_METHODS, Explainer
-from mcalc.explain.grid import gather_patches
+from mcalc.explain.grid import gather_patches, pad_to_grid
 from mcalc.explain.layers import check_layer
 from mcalc.explain.scoring import top_regions
 from mcalc.explain.sliding import ProbabilityMap, SlidingSettings
@@ -192,7 +192,7 @@ def explain_map(
     """
     settings = settings or CamSettings()
     img = np.asarray(unit, dtype=np.float32)
-    if img.shape != pmap.unit_shape:
+    if img.shape[:2] != pmap.unit_shape:
         raise ExplainError(
             f"image of shape {img.shape} is not the one of the probability map "
             f"({pmap.unit_shape}): pass the model-input image it was computed on"
@@ -205,8 +205,7 @@ def explain_map(
         cells = cells_for_scope(pmap, settings.resolved_scope, target, sliding)
     cells = np.asarray(cells, dtype=np.int64).reshape(-1, 2)
     start = time.perf_counter()
-    padded = np.zeros(pmap.grid.padded_shape, np.float32)
-    padded[: img.shape[0], : img.shape[1]] = img
+    padded = pad_to_grid(img, pmap.grid)
     patches = gather_patches(padded, pmap.grid, cells)
     cams = explainer.explain_patches(
         patches,

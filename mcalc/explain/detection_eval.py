@@ -220,7 +220,7 @@ def evaluate_detection(
     total = sum(len(c.images) for c in cases)
     done = 0
     for case in cases:
-        inputs = [ImageInput.from_record(r) for r in case.images]
+        inputs = [ImageInput.from_record(r, case) for r in case.images]
         kinds = {r.key: r.annotation_kind for r in case.images}
         out = analyse_case(loaded, inputs, analysis, results=results)
         skipped += [s.message for s in out.skipped]

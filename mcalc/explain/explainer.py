@@ -252,10 +252,11 @@ class Explainer:
             channels = info.shape[-1] or 1
             max_n = None if scorecam_max_n is None else min(int(scorecam_max_n), channels)
             kwargs.update(max_N=max_n if max_n != channels else None)
-        out = np.zeros(x.shape, np.float32)
+        out = np.zeros(x.shape[:3], np.float32)
         total = len(x)
         for lo in range(0, total, batch):
-            seed = x[lo : lo + batch, ..., None]
+            seed = x[lo : lo + batch]
+            seed = seed[..., None] if seed.ndim == 3 else seed
             n = len(seed)
             if parts is not None:
                 seed = np.asarray(parts[0].predict_on_batch(seed), dtype=np.float32)
@@ -265,21 +266,27 @@ class Explainer:
                 # Score-CAM passes a list where Keras expects one tensor: harmless.
                 warnings.filterwarnings("ignore", message="The structure of `inputs`")
                 cam = np.asarray(vis(score, seed, **kwargs), dtype=np.float32)
-            out[lo : lo + n] = _finite_maps(cam, x.shape[1:], f"{method} of {info.name}")
+            out[lo : lo + n] = _finite_maps(cam, x.shape[1:3], f"{method} of {info.name}")
             if progress is not None:
                 progress(lo + n, total, f"{method}: {lo + n}/{total} patches")
         return out
 
     def _checked_patches(self, patches: np.ndarray, class_index: int) -> np.ndarray:
-        """Patches as ``(N, P, P)`` float32, checked against the model's input and outputs."""
+        """Patches as ``(N, P, P)`` float32 (``(N, P, P, C)`` for a model of C > 1 input
+        channels, a temporal one), checked against the model's input and outputs."""
         x = np.asarray(patches, dtype=np.float32)
         if x.ndim == 4 and x.shape[-1] == 1:
             x = x[..., 0]
         expected = tuple(self.model.input_shape[1:3])
-        if x.ndim != 3 or tuple(x.shape[1:]) != expected:
-            raise ValueError(
-                f"expected patches of shape (N, {expected[0]}, {expected[1]}), got {x.shape}"
-            )
+        channels = int(self.model.input_shape[-1])
+        want = 3 if channels == 1 else 4
+        if (
+            x.ndim != want
+            or tuple(x.shape[1:3]) != expected
+            or (want == 4 and x.shape[-1] != channels)
+        ):
+            shape = f"{expected[0]}, {expected[1]}" + (f", {channels}" if want == 4 else "")
+            raise ValueError(f"expected patches of shape (N, {shape}), got {x.shape}")
         if not 0 <= int(class_index) < self.classes:
             raise ValueError(f"class index {class_index} out of range 0..{self.classes - 1}")
         return x

@@ -87,8 +87,10 @@ def make_grid(shape: tuple[int, int], patch: int, stride: int) -> PatchGrid:
 
 
 def pad_to_grid(image: np.ndarray, grid: PatchGrid) -> np.ndarray:
+    """``image`` zero-padded to the grid (channels after (row, col) kept)."""
     ph, pw = grid.padded_shape
-    out = np.zeros((max(ph, image.shape[0]), max(pw, image.shape[1])), dtype=image.dtype)
+    shape = (max(ph, image.shape[0]), max(pw, image.shape[1]), *image.shape[2:])
+    out = np.zeros(shape, dtype=image.dtype)
     out[: image.shape[0], : image.shape[1]] = image
     return out
 
@@ -110,15 +112,19 @@ def breast_fractions(breast: np.ndarray, grid: PatchGrid) -> np.ndarray:
 
 
 def gather_patches(padded: np.ndarray, grid: PatchGrid, cells: np.ndarray) -> np.ndarray:
-    """Patches ``(N, patch, patch)`` of the cells ``(N, 2)`` from a padded image.
+    """Patches ``(N, patch, patch)`` of the cells ``(N, 2)`` from a padded image
+    (``(N, patch, patch, C)`` from an image with channels).
 
     ``padded`` is the image zero-padded to at least :attr:`PatchGrid.padded_shape`.
     """
     p, s = grid.patch, grid.stride
     idx = np.asarray(cells, dtype=np.int64).reshape(-1, 2)
     # A strided view of every grid patch (no copy), then one fancy-indexing copy.
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (p, p))[::s, ::s]
-    return np.ascontiguousarray(windows[idx[:, 0], idx[:, 1]], dtype=np.float32)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (p, p), axis=(0, 1))[::s, ::s]
+    picked = windows[idx[:, 0], idx[:, 1]]
+    if padded.ndim == 3:  # (N, C, p, p) -> (N, p, p, C)
+        picked = np.moveaxis(picked, 1, -1)
+    return np.ascontiguousarray(picked, dtype=np.float32)
 
 
 def interpolation_weights(n_out: int, n_unit: int, n_grid: int, grid: PatchGrid) -> np.ndarray:

@@ -31,6 +31,7 @@ from mcalc.progress import ProgressFn, phase
 if TYPE_CHECKING:
     from mcalc.imageio import Mammogram
     from mcalc.models.inference import LoadedModel
+    from mcalc.models.temporal_input import TemporalInput
 
 __all__ = ["ImageAnalysis", "analyse_image", "unit_spacing"]
 
@@ -53,6 +54,8 @@ class ImageAnalysis:
         marks: the annotated calcifications at ``unit``'s size, if any.
         agreement: the explanation against the marks.
         map_agreement: the probability map (positive class) against the marks.
+        temporal: a temporal model's input (the registered pair, the subtraction and the
+            model's channels; ``unit`` is then its recent channel).
     """
 
     key: str
@@ -67,6 +70,12 @@ class ImageAnalysis:
     agreement: MapAgreement | None = None
     map_agreement: MapAgreement | None = None
     notes: list[str] = field(default_factory=list)
+    temporal: TemporalInput | None = None
+
+    @property
+    def model_input(self) -> np.ndarray:
+        """What the model was slid over: ``unit``, or a temporal model's channels."""
+        return self.temporal.stack if self.temporal is not None else self.unit
 
     @property
     def score(self) -> float:
@@ -142,6 +151,7 @@ def analyse_image(
     cache: ResultsCache | None = None,
     progress: ProgressFn | None = None,
     annotation_kind: str = "mask",
+    temporal: TemporalInput | None = None,
 ) -> ImageAnalysis:
     """Run a model over one mammogram and explain it.
 
@@ -161,9 +171,13 @@ def analyse_image(
             calcifications (agreement then counts hits inside the region).
         cache: the results cache.
         progress: called ``(done, total, message)`` as patches are done.
+        temporal: for a temporal model (``loaded.temporal``), ``mammogram``'s registered
+            prior and the model's channels
+            (:func:`mcalc.models.temporal_input.temporal_input_image`).
 
     Raises:
-        ModelError: the model does not fit. NoBreastRegionError: no breast in the image.
+        ModelError: the model does not fit, or a temporal model without ``temporal``.
+        NoBreastRegionError: no breast in the image.
         LayerError: bad explanation layer.
     """
     from mcalc.breast import breast_region
@@ -172,14 +186,19 @@ def analyse_image(
 
     check_model_fits(loaded)
     sliding = sliding or SlidingSettings()
-    unit, factor = image_to_unit(mammogram, loaded)
+    if loaded.temporal and temporal is not None:
+        model_in, factor = temporal.stack, temporal.factor
+        unit = temporal.recent
+    else:
+        unit, factor = image_to_unit(mammogram, loaded)  # a temporal model: ModelError
+        model_in = unit
     breast = breast_region(unit, mammogram.view)  # MLO: without the pectoral muscle
     mkey = model_key(loaded.card)
 
     def compute() -> ProbabilityMap:
         return predict_map(
             loaded,
-            unit,
+            model_in,
             settings=sliding,
             breast=breast,
             factor=factor,
@@ -189,6 +208,8 @@ def analyse_image(
 
     # "breast-v2": the region leaves out the pectoral muscle of MLO views (older maps did not).
     map_settings = f"{sliding.map_key()}|{loaded.patch_size}|{loaded.spacing_mm}|breast-v2"
+    if temporal is not None and loaded.temporal:
+        map_settings += f"|prior {temporal.prior_key}"
     pmap = _cached(
         cache,
         file_id,
@@ -212,6 +233,7 @@ def analyse_image(
         scores=map_scores(pmap, sliding),
         regions=top_regions(pmap, settings=sliding),
         marks=marks,
+        temporal=temporal if loaded.temporal else None,
     )
     result.map_agreement = map_agreement(
         pmap.dense(), marks, spacing, tolerance_mm, region=breast, annotation_kind=annotation_kind
@@ -248,10 +270,11 @@ def _explanation(
         file_id,
         "cam",
         mkey,
-        f"{cam.key()}|{layer}|{target}|{sliding.as_dict()}|{patch}",
+        f"{cam.key()}|{layer}|{target}|{sliding.as_dict()}|{patch}"
+        + (f"|prior {result.temporal.prior_key}" if result.temporal is not None else ""),
         lambda: explain_map(
             explainer,
-            result.unit,
+            result.model_input,
             result.pmap,
             cam,
             sliding=sliding,

@@ -39,9 +39,10 @@ from mcalc.progress import ProgressFn, phase
 
 if TYPE_CHECKING:
     from mcalc.cache import ImageCache
-    from mcalc.dataset.records import ImageRecord
+    from mcalc.dataset.records import CaseRecord, ImageRecord
     from mcalc.imageio import Mammogram
     from mcalc.models.inference import LoadedModel
+    from mcalc.models.temporal_input import TemporalInput
 
 __all__ = [
     # What a caller (the CLI, the Predict page) needs to set up an analysis, in one place.
@@ -85,15 +86,20 @@ class AnalysisSettings:
 
 @dataclass(frozen=True)
 class ImageInput:
-    """An image to analyse: its name, its file and, from a dataset, its record."""
+    """An image to analyse: its name, its file and, from a dataset, its record and case.
+
+    A temporal model needs the case (to register the prior of the record's view); without
+    one it looks for the prior among the other images of the same analysis.
+    """
 
     key: str
     path: Path
     record: ImageRecord | None = None
+    case: CaseRecord | None = None
 
     @classmethod
-    def from_record(cls, record: ImageRecord) -> ImageInput:
-        return cls(record.key, Path(record.image_path), record)
+    def from_record(cls, record: ImageRecord, case: CaseRecord | None = None) -> ImageInput:
+        return cls(record.key, Path(record.image_path), record, case)
 
     @classmethod
     def from_file(cls, path: str | Path) -> ImageInput:
@@ -140,8 +146,10 @@ def read_input(
 class SkippedImage:
     """An image the analysis could not use, and why.
 
-    ``kind``: ``no-breast`` (no breast region), ``layer`` (bad explanation layer) or
-    ``unreadable`` (the file cannot be read); ``error`` is the exception raised.
+    ``kind``: ``no-breast`` (no breast region), ``layer`` (bad explanation layer),
+    ``unreadable`` (the file cannot be read) or ``no-prior`` (a temporal model and an image
+    without a registered prior: a prior-round image, a single file, a pair that does not
+    register); ``error`` is the exception raised.
     """
 
     key: str
@@ -289,6 +297,7 @@ def analyse_case(
     out = CaseAnalysis([], [], decision_threshold(loaded.card), settings)
     for item in images:
         try:
+            temporal = _temporal_input(loaded, item, images, image_cache)
             mammo, mask, notes = read_input(item, image_cache)
             result = analyse_image(
                 loaded,
@@ -303,14 +312,56 @@ def analyse_case(
                 cache=results,
                 progress=phase(progress, item.key),
                 annotation_kind=item.record.annotation_kind if item.record else "mask",
+                temporal=temporal,
             )
-        except tuple(error for error, _ in _SKIPPED) as exc:
+        except tuple(error for error, _ in _skipped_kinds()) as exc:
             if strict:
                 raise
-            kind = next(k for error, k in _SKIPPED if isinstance(exc, error))
+            kind = next(k for error, k in _skipped_kinds() if isinstance(exc, error))
             log.info("%s skipped (%s): %s", item.key, kind, exc)
             out.skipped.append(SkippedImage(item.key, kind, exc))
             continue
         result.notes.extend(notes)
         out.images.append(result)
     return out
+
+
+def _skipped_kinds() -> tuple[tuple[type[Exception], str], ...]:
+    from mcalc.temporal import RegistrationError, TemporalError
+
+    return (*_SKIPPED, (TemporalError, "no-prior"), (RegistrationError, "no-prior"))
+
+
+def _temporal_input(
+    loaded: LoadedModel,
+    item: ImageInput,
+    images: Sequence[ImageInput],
+    image_cache: ImageCache | None,
+) -> TemporalInput | None:
+    """A temporal model's input for ``item`` (``None`` for other models).
+
+    Raises:
+        TemporalError: a single file, a prior-round image, or a case without the prior.
+    """
+    if not loaded.temporal:
+        return None
+    from mcalc.dataset.records import CaseRecord
+    from mcalc.models.temporal_input import temporal_input_image, training_cache
+    from mcalc.temporal import TemporalError
+
+    rec = item.record
+    if rec is None:
+        raise TemporalError(
+            f"{item.key}: model {loaded.model_id!r} is temporal and needs the prior exam "
+            "registered to this image; a single file has none: open it from a dataset case"
+        )
+    if rec.timepoint != "recent":
+        raise TemporalError(
+            f"{item.key}: model {loaded.model_id!r} is temporal and reads recent images with "
+            "their prior; a prior-round image has no earlier exam to subtract"
+        )
+    case = item.case
+    if case is None:  # the other images of this analysis may hold the prior
+        same = tuple(i.record for i in images if i.record and i.record.case_id == rec.case_id)
+        case = CaseRecord(rec.case_id, rec.case_id, same)
+    return temporal_input_image(image_cache or training_cache(), case, rec.view, loaded.spacing_mm)

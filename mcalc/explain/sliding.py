@@ -113,11 +113,11 @@ def check_model_fits(loaded: LoadedModel) -> None:
             f"model {loaded.model_id!r} has {len(model.inputs)} inputs; expected 1 gray patch input"
         )
     shape = tuple(model.input_shape[1:])
-    expected = (loaded.patch_size, loaded.patch_size, 1)
+    expected = (loaded.patch_size, loaded.patch_size, loaded.channels)
     if shape != expected:
         raise ModelError(
             f"model {loaded.model_id!r} takes inputs of shape {shape}; expected {expected} "
-            "(a square gray patch of the card's size): retrain it with mcalc"
+            "(a square patch of the card's size and channels): retrain it with mcalc"
         )
     if len(model.outputs) != 1 or int(model.output_shape[-1]) != len(loaded.classes):
         raise ModelError(
@@ -257,8 +257,9 @@ class ProbabilityMap:
 
 
 def _forward(model: Any, x: np.ndarray) -> np.ndarray:
-    """Class probabilities of one batch ``(N, P, P)`` (compiled predict function)."""
-    out = model.predict_on_batch(x[..., None])
+    """Class probabilities of one batch ``(N, P, P)`` or ``(N, P, P, C)`` (compiled
+    predict function)."""
+    out = model.predict_on_batch(x[..., None] if x.ndim == 3 else x)
     return np.asarray(out, dtype=np.float32)
 
 
@@ -266,6 +267,8 @@ def _checked_breast(img: np.ndarray, breast: np.ndarray | None) -> np.ndarray:
     """The breast mask of ``img`` (computed when not given), checked to be non-empty."""
     from mcalc.breast import breast_mask
 
+    if img.ndim == 3:  # a temporal input: the breast is the recent channel's
+        img = img[..., 0]
     if img.ndim != 2:
         raise ValueError(f"expected a 2-D [0, 1] image, got shape {img.shape}")
     mask = np.asarray(breast_mask(img) if breast is None else breast, bool)
@@ -313,7 +316,9 @@ def predict_map(
 
     Args:
         loaded: the model (:func:`mcalc.models.inference.load_model`).
-        unit: the [0, 1] model-input image (:func:`mcalc.models.inference.image_to_unit`).
+        unit: the [0, 1] model-input image (:func:`mcalc.models.inference.image_to_unit`),
+            or a temporal model's ``(H, W, 2)`` channels
+            (:func:`mcalc.models.temporal_input.temporal_input_image`).
         settings: stride, batch and breast threshold (defaults: :class:`SlidingSettings`).
         breast: the breast mask of ``unit``; computed with :func:`mcalc.breast.breast_mask`
             when not given.
@@ -335,7 +340,7 @@ def predict_map(
     start = time.perf_counter()
     mask = _checked_breast(img, breast)
     patch = loaded.patch_size
-    grid = make_grid(img.shape, patch, settings.stride_for(patch))
+    grid = make_grid(img.shape[:2], patch, settings.stride_for(patch))
     evaluated = breast_fractions(mask, grid) >= max(settings.min_breast, 1e-9)
     cells = np.argwhere(evaluated)
     if len(cells) == 0:

@@ -310,8 +310,10 @@ def paired_comparison(
     patient bootstrap (:func:`mcalc.models.curves.paired_auc`) and by DeLong's test
     (``delong``: :func:`mcalc.models.delong.delong_test`).
 
-    Only the items both evaluations scored are compared; patches are sampled per model
-    (size, seed), so the level must be ``image`` or ``case``.
+    Only the items both evaluations scored are compared, and a case only through the images
+    both scored (a temporal model scores recent images only: the recent-only model's case
+    scores are then built from its recent images too, ``restricted_to_common_images``);
+    patches are sampled per model (size, seed), so the level must be ``image`` or ``case``.
 
     Raises:
         ValueError: ``patch`` level, no common item, different truths, or one class only.
@@ -321,6 +323,12 @@ def paired_comparison(
             f"a paired comparison needs the same items for both models: level image or case, "
             f"got {level!r} (patches are sampled per model)"
         )
+    # A case's score must come from the same images for both models: a temporal model scores
+    # recent images only (they have a prior to subtract), a recent-only model both rounds.
+    images = set(a.image_keys.tolist()) & set(b.image_keys.tolist())
+    restricted = images != set(a.image_keys.tolist()) or images != set(b.image_keys.tolist())
+    if restricted and images:
+        a, b = a.of_images(images), b.of_images(images)
     la, lb = a.binary(level), b.binary(level)
     common = sorted(set(la.ids.tolist()) & set(lb.ids.tolist()))
     if not common:
@@ -356,6 +364,8 @@ def paired_comparison(
         "n_valid": r.n_valid,
         "method": "paired patient bootstrap of the AUC difference (percentile interval)",
         "delong": _delong(la.y[xa], la.score[xa], lb.score[xb], r.n_groups),
+        "images": len(images),
+        "restricted_to_common_images": bool(restricted),
     }
 
 

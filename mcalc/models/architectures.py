@@ -120,12 +120,32 @@ def arch_spec(name: str) -> ArchSpec:
     return ARCHITECTURES[key]
 
 
-def _preprocess(x: Any, spec: ArchSpec) -> Any:
+def _to_rgb(x: Any, channels: int) -> Any:
+    """Three colour channels for an ImageNet backbone: gray repeated, or a temporal input's
+    (recent, subtraction) as (recent, subtraction, recent) through a fixed 1x1 mixing
+    convolution (no Lambda layer: models load in Keras' safe mode)."""
+    import numpy as np
+    from keras import layers
+
+    if channels == 1:
+        return layers.Concatenate(axis=-1, name="pre_gray_to_rgb")([x, x, x])
+    if channels == 3:
+        return x
+    mix = np.zeros((1, 1, channels, 3), np.float32)
+    for out, src in enumerate((0, 1, 0)[:3] if channels == 2 else (0, 1, 2)):
+        mix[0, 0, src, out] = 1.0
+    conv = layers.Conv2D(3, 1, use_bias=False, trainable=False, name="pre_channels_to_rgb")
+    y = conv(x)
+    conv.set_weights([mix])
+    return y
+
+
+def _preprocess(x: Any, spec: ArchSpec, channels: int = 1) -> Any:
     from keras import layers
 
     if spec.preprocessing == "unit":
         return x
-    x = layers.Concatenate(axis=-1, name="pre_gray_to_rgb")([x, x, x])
+    x = _to_rgb(x, channels)
     if spec.preprocessing == "caffe":
         return layers.Rescaling(
             255.0, offset=[-m for m in _CAFFE_MEAN_BGR], name="pre_caffe_scale"
@@ -150,8 +170,9 @@ def build_model(
     *,
     imagenet: bool = False,
     dropout: float = 0.3,
+    channels: int = 1,
 ) -> keras.Model:
-    """Build a flat functional classifier of gray patches.
+    """Build a flat functional classifier of gray (or temporal, two-channel) patches.
 
     Args:
         arch: architecture name (see :data:`ARCHITECTURES`).
@@ -161,9 +182,11 @@ def build_model(
             :func:`mcalc.models.weights.keras_cache_file` found them: Keras would otherwise
             try to download them.
         dropout: dropout rate before the last dense layer.
+        channels: input channels: 1 (gray) or 2 (a temporal input: recent, subtraction;
+            :mod:`mcalc.models.temporal_input`).
 
     Returns:
-        An uncompiled ``keras.Model`` mapping ``(N, H, W, 1)`` in [0, 1] to class
+        An uncompiled ``keras.Model`` mapping ``(N, H, W, channels)`` in [0, 1] to class
         probabilities ``(N, n_classes)`` (float32 even under mixed precision).
 
     Raises:
@@ -178,9 +201,11 @@ def build_model(
         raise ModelError(f"patch size must be at least {MIN_PATCH_SIZE} px, got {size}")
     if n_classes < 2:
         raise ModelError(f"a classifier needs at least 2 classes, got {n_classes}")
+    if channels not in (1, 2, 3):
+        raise ModelError(f"a model takes 1 to 3 input channels, got {channels}")
 
-    inputs = keras.Input((size, size, 1), name="patch")
-    x = _preprocess(inputs, spec)
+    inputs = keras.Input((size, size, channels), name="patch")
+    x = _preprocess(inputs, spec, channels)
     if spec.keras_app is None:
         features = _custom_base(x)
         hidden = 64

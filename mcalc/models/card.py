@@ -93,7 +93,13 @@ class CardWeights(JsonSection):
 
 @dataclass(frozen=True)
 class CardPatch(JsonSection):
-    """How the model's input patches are made (size in pixels, spacing, window)."""
+    """How the model's input patches are made (size in pixels, spacing, window).
+
+    ``input_mode`` is ``recent`` (the image alone; every card written before temporal
+    models) or ``temporal`` (the recent image and the subtraction of its registered prior:
+    :mod:`mcalc.models.temporal_input`); ``channels`` names the input channels in order.
+    ``input`` is a free description.
+    """
 
     size: int = 0
     spacing_mm: float | None = None
@@ -101,6 +107,8 @@ class CardPatch(JsonSection):
     input: str = ""
     pos_per_image: int = 16
     neg_per_image: int = 16
+    input_mode: str = "recent"
+    channels: tuple[str, ...] = ("recent",)
     READERS: ClassVar[dict[str, Reader]] = {
         "size": read_int,
         "spacing_mm": read_opt_float,
@@ -108,7 +116,14 @@ class CardPatch(JsonSection):
         "input": read_str,
         "pos_per_image": read_int,
         "neg_per_image": read_int,
+        "input_mode": read_str,
+        "channels": read_strs,
     }
+
+    @property
+    def temporal(self) -> bool:
+        """The model sees the registered prior too (``input_mode == "temporal"``)."""
+        return self.input_mode == "temporal"
 
 
 @dataclass(frozen=True)

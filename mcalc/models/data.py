@@ -30,6 +30,12 @@ def steps_per_epoch(y: np.ndarray, batch: int, n_classes: int, balance: bool = T
     return max(1, math.ceil(n / batch))
 
 
+def _with_channels(x: np.ndarray) -> np.ndarray:
+    """Patches as ``(N, H, W, C)`` float32: gray ``(N, H, W)`` get one channel."""
+    arr = np.asarray(x, np.float32)
+    return arr[..., None] if arr.ndim == 3 else arr
+
+
 def _options() -> tf.data.Options:
     import tensorflow as tf
 
@@ -39,7 +45,10 @@ def _options() -> tf.data.Options:
 
 
 def augment(x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
-    """Random flips, 90-degree rotation and mild gain/offset of one ``(H, W, 1)`` patch.
+    """Random flips, 90-degree rotation and mild gain/offset of one ``(H, W, C)`` patch.
+
+    The gain and offset touch the first (image) channel only: the others of a temporal
+    input are differences whose 0.5 means "no change", and must keep that meaning.
 
     Uses stateless random ops keyed by ``seed`` (shape ``[2]``), so runs are reproducible.
     """
@@ -52,7 +61,8 @@ def augment(x: tf.Tensor, seed: tf.Tensor) -> tf.Tensor:
     x = tf.image.rot90(x, k)
     gain = tf.random.stateless_uniform([], seeds[3], 0.9, 1.1)
     offset = tf.random.stateless_uniform([], seeds[4], -0.05, 0.05)
-    return tf.clip_by_value(x * gain + offset, 0.0, 1.0)
+    image = tf.clip_by_value(x[..., :1] * gain + offset, 0.0, 1.0)
+    return tf.concat([image, x[..., 1:]], axis=-1)
 
 
 def train_dataset(
@@ -68,7 +78,7 @@ def train_dataset(
     """An endless, shuffled, optionally class-balanced and augmented training stream.
 
     Args:
-        x: float32 patches ``(N, H, W)`` in [0, 1].
+        x: float32 patches ``(N, H, W)`` in [0, 1], or ``(N, H, W, C)`` (temporal input).
         y: int class indices ``(N,)``.
         n_classes: number of classes (one-hot depth).
         batch: batch size.
@@ -82,7 +92,7 @@ def train_dataset(
     """
     import tensorflow as tf
 
-    x4 = np.asarray(x, np.float32)[..., None]
+    x4 = _with_channels(x)
     onehot = np.eye(n_classes, dtype=np.float32)[np.asarray(y, np.int64)]
     present = [k for k in range(n_classes) if (y == k).any()]
     if balance and len(present) > 1:
@@ -117,7 +127,7 @@ def eval_dataset(
     """Patches in order, batched, cached and prefetched (labels one-hot when given)."""
     import tensorflow as tf
 
-    x4 = np.asarray(x, np.float32)[..., None]
+    x4 = _with_channels(x)
     if y is None:
         ds = tf.data.Dataset.from_tensor_slices(x4)
     else:

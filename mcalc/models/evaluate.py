@@ -286,6 +286,7 @@ def evaluate_model(
         spacing_mm=loaded.spacing_mm,
         pos_per_image=card.patch.pos_per_image,
         neg_per_image=card.patch.neg_per_image,
+        input=card.patch.input_mode,
     )
     n_images = sum(len(c.images) for c in index.cases if c.case_id in set(cases))
 

@@ -102,7 +102,8 @@ def apply_freeze(
     names = [layer.name for layer in base]
     model.trainable = True
     for layer in model.layers:
-        layer.trainable = True
+        # Preprocessing (``pre_``) is fixed: a temporal input's channel mixing never trains.
+        layer.trainable = not layer.name.startswith("pre_")
     used_boundary: str | None = None
     if strategy == "head":
         for layer in base:

@@ -42,6 +42,10 @@ class LoadedModel:
         spacing_mm: pixel spacing patches are resampled to (``None``: native).
         classes: output class names, in column order.
         window: how modality values were windowed (``file``: the file's VOI window).
+
+    A temporal model (``card.patch.temporal``) takes ``(H, W, 2)`` patches: the recent
+    image and the subtraction of its registered prior
+    (:func:`mcalc.models.temporal_input.temporal_input_image`).
     """
 
     model: keras.Model
@@ -56,6 +60,16 @@ class LoadedModel:
     def model_id(self) -> str:
         return self.card.id
 
+    @property
+    def temporal(self) -> bool:
+        """The model needs the registered prior as well as the image (``--input temporal``)."""
+        return self.card.patch.temporal
+
+    @property
+    def channels(self) -> int:
+        """Input channels per patch (1 gray; 2 for a temporal model)."""
+        return max(1, len(self.card.patch.channels))
+
 
 def load_model(id_or_path: str | Path, models_dir: str | Path) -> LoadedModel:
     """Load a registered model (registry id or folder path) in Keras safe mode.
@@ -69,10 +83,11 @@ def load_model(id_or_path: str | Path, models_dir: str | Path) -> LoadedModel:
     model = load_keras_model(folder)
     size = card.patch.size
     classes = card.classes
-    if tuple(model.input_shape[1:]) != (size, size, 1):
+    channels = len(card.patch.channels) or 1
+    if tuple(model.input_shape[1:]) != (size, size, channels):
         raise ModelError(
             f"{folder}: model input {model.input_shape[1:]} does not match the card's patch "
-            f"size {size}"
+            f"size {size} and {channels} channel(s) ({', '.join(card.patch.channels)})"
         )
     if int(model.output_shape[-1]) != len(classes):
         raise ModelError(
@@ -90,14 +105,25 @@ def load_model(id_or_path: str | Path, models_dir: str | Path) -> LoadedModel:
 
 
 def image_to_unit(mammogram: Mammogram, loaded: LoadedModel) -> tuple[np.ndarray, float]:
-    """The [0, 1] image the model was trained on and the factor from native pixels to it."""
+    """The [0, 1] image the model was trained on and the factor from native pixels to it.
+
+    Raises:
+        ModelError: a temporal model, which needs the registered prior as well
+            (:func:`mcalc.models.temporal_input.temporal_input_image`).
+    """
+    if loaded.temporal:
+        raise ModelError(
+            f"model {loaded.model_id!r} is temporal: it needs the case's prior image "
+            "registered to this one; analyse a dataset case with both rounds"
+        )
     return model_input_image(mammogram, loaded.spacing_mm)
 
 
 def predict_patches(
     loaded: LoadedModel | keras.Model, patches: np.ndarray, batch: int = 64
 ) -> np.ndarray:
-    """Class probabilities ``(N, C)`` of patches ``(N, H, W)`` float32 in [0, 1].
+    """Class probabilities of patches ``(N, H, W)`` (gray) or ``(N, H, W, channels)``
+    float32 in [0, 1].
 
     Raises:
         ModelError: the patches' shape does not match the model's input.
@@ -106,11 +132,10 @@ def predict_patches(
 
     model = loaded.model if isinstance(loaded, LoadedModel) else loaded
     x = np.asarray(patches, dtype=np.float32)
-    if x.ndim == 4 and x.shape[-1] == 1:
-        x = x[..., 0]
-    expected = tuple(model.input_shape[1:3])
-    if x.ndim != 3 or tuple(x.shape[1:]) != expected:
-        raise ModelError(
-            f"expected patches of shape (N, {expected[0]}, {expected[1]}), got {x.shape}"
-        )
+    if x.ndim == 3:
+        x = x[..., None]
+    expected = tuple(model.input_shape[1:4])
+    if x.ndim != 4 or tuple(x.shape[1:]) != expected:
+        shape = ", ".join(str(v) for v in expected)
+        raise ModelError(f"expected patches of shape (N, {shape}), got {x.shape}")
     return predict_array(model, x, batch=batch)

@@ -53,6 +53,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "WINDOW",
+    "INPUT_MODES",
+    "input_channels",
     "DEFAULT_SPACING_MM",
     "PatchConfig",
     "ImagePatches",
@@ -64,6 +66,7 @@ __all__ = [
     "sample_dataset",
     "image_seed",
     "load_training_image",
+    "training_marks",
 ]
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,23 @@ WINDOW = "file"
 
 #: Default pixel spacing of patches, in millimetres.
 DEFAULT_SPACING_MM = 0.1
+
+#: What a model sees: ``recent`` (the image alone, one channel) or ``temporal`` (the recent
+#: image and the subtraction of its registered prior, two channels on the recent grid; see
+#: :mod:`mcalc.models.temporal_input`).
+INPUT_MODES: tuple[str, ...] = ("recent", "temporal")
+_CHANNELS = {"recent": ("recent",), "temporal": ("recent", "subtraction")}
+
+
+def input_channels(mode: str) -> tuple[str, ...]:
+    """The channels of an input mode, in order (``recent`` -> ``("recent",)``).
+
+    Raises:
+        ValueError: unknown mode.
+    """
+    if mode not in _CHANNELS:
+        raise ValueError(f"unknown input {mode!r}; expected one of: {', '.join(INPUT_MODES)}")
+    return _CHANNELS[mode]
 
 
 @dataclass(frozen=True)
@@ -89,6 +109,8 @@ class PatchConfig:
         jitter: largest shift of a calcification from the patch centre, as a fraction of
             ``size``.
         min_breast: smallest fraction of breast tissue in a tissue patch.
+        input: ``recent`` (gray patches ``(N, size, size)``) or ``temporal`` (patches
+            ``(N, size, size, 2)``: recent and subtraction, recent images only).
     """
 
     size: int = 64
@@ -97,6 +119,7 @@ class PatchConfig:
     neg_per_image: int = 16
     jitter: float = 0.25
     min_breast: float = 0.6
+    input: str = "recent"
 
 
 @dataclass
@@ -114,7 +137,8 @@ class PatchSet:
     """Labelled patches of many images.
 
     Attributes:
-        x: float32 ``(N, size, size)`` in [0, 1].
+        x: float32 ``(N, size, size)`` in [0, 1] (``(N, size, size, C)`` for a temporal
+            input: see :func:`input_channels`).
         y: int64 class indices into ``classes``.
         case_ids: the case of each patch (for splits by patient).
         keys: the image of each patch (``case/VIEW_time``).
@@ -187,10 +211,11 @@ def model_input_image(
 
 
 def extract_patch(image: np.ndarray, center: tuple[int, int], size: int) -> np.ndarray:
-    """The ``size`` x ``size`` window whose centre is ``center``, zero-padded at borders."""
+    """The ``size`` x ``size`` window whose centre is ``center``, zero-padded at borders
+    (channels, if ``image`` has them, kept: ``(size, size, C)``)."""
     r, c = int(center[0]), int(center[1])
     top, left = r - size // 2, c - size // 2
-    out = np.zeros((size, size), dtype=image.dtype)
+    out = np.zeros((size, size, *image.shape[2:]), dtype=image.dtype)
     r0, c0 = max(top, 0), max(left, 0)
     r1, c1 = min(top + size, image.shape[0]), min(left + size, image.shape[1])
     if r1 > r0 and c1 > c0:
@@ -220,8 +245,9 @@ def sample_image_patches(
     """Cut patches at calcifications and from calcification-free breast tissue.
 
     Args:
-        unit: [0, 1] image (:func:`model_input_image`).
-        calc_mask: annotated calcification pixels, same shape.
+        unit: [0, 1] image (:func:`model_input_image`), or ``(H, W, C)`` channels of one
+            (a temporal model's input); patches then keep the channels.
+        calc_mask: annotated calcification pixels, same (row, col) shape.
         breast: breast region, same shape.
         size: patch side.
         n_pos: at most this many patches centred (with jitter) on calcifications, one per
@@ -238,7 +264,7 @@ def sample_image_patches(
         Positive patches first, then tissue patches; ``contains`` is computed from the mask
         of each patch, so it is the truth whatever the sampling intended.
     """
-    if unit.shape != calc_mask.shape or unit.shape != breast.shape:
+    if unit.shape[:2] != calc_mask.shape or unit.shape[:2] != breast.shape:
         raise ValueError(
             f"image {unit.shape}, calcification mask {calc_mask.shape} and breast mask "
             f"{breast.shape} must have one shape"
@@ -272,7 +298,7 @@ def sample_image_patches(
                 continue
             centers.append(c)
     if not centers:
-        empty = np.zeros((0, size, size), np.float32)
+        empty = np.zeros((0, size, size, *unit.shape[2:]), np.float32)
         return ImagePatches(empty, np.zeros(0, bool), np.zeros((0, 2), int))
     arr = np.stack(centers).astype(int)
     patches = np.stack([extract_patch(unit, tuple(c), size) for c in arr]).astype(np.float32)
@@ -306,18 +332,26 @@ def load_training_image(
     rec: ImageRecord, spacing_mm: float | None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(unit, calcification mask, breast mask)`` of one dataset image, at ``spacing_mm``."""
-    from mcalc.annotations import load_annotation_mask
     from mcalc.breast import breast_mask
     from mcalc.imageio import read_image
 
     mammo = read_image(rec.image_path)
     unit, _ = model_input_image(mammo, spacing_mm)
-    calc = np.zeros(unit.shape, bool)
-    if rec.annotation_path is not None and rec.annotation_kind != "none":
-        mask, _notes = load_annotation_mask(rec.annotation_path, rec.annotation_kind, mammo.shape)
-        calc = resample_mask(np.asarray(mask, bool), unit.shape)
+    calc = training_marks(rec, mammo.shape, unit.shape)
     breast = np.asarray(breast_mask(unit), bool)
     return unit, calc, breast
+
+
+def training_marks(
+    rec: ImageRecord, native_shape: tuple[int, int], shape: tuple[int, int]
+) -> np.ndarray:
+    """The image's annotated calcifications resampled to ``shape`` (none: all False)."""
+    from mcalc.annotations import load_annotation_mask
+
+    if rec.annotation_path is None or rec.annotation_kind == "none":
+        return np.zeros(shape, bool)
+    mask, _notes = load_annotation_mask(rec.annotation_path, rec.annotation_kind, native_shape)
+    return resample_mask(np.asarray(mask, bool), shape)
 
 
 def sample_dataset(
@@ -348,7 +382,22 @@ def sample_dataset(
     classes = task_classes(task)
     wanted = set(case_ids) if case_ids is not None else None
     cases = [c for c in index.cases if wanted is None or c.case_id in wanted]
-    images = [(case, rec) for case in cases for rec in case.images]
+    temporal = config.input == "temporal"
+    # A temporal model sees a recent image with its registered prior: recent images only.
+    images = [
+        (case, rec)
+        for case in cases
+        for rec in case.images
+        if not temporal or rec.timepoint == "recent"
+    ]
+    cache = None
+    unusable: tuple[type[Exception], ...] = (ImageReadError, AnnotationError)
+    if temporal:
+        from mcalc.models.temporal_input import load_temporal_training_image, training_cache
+        from mcalc.temporal import RegistrationError, TemporalError
+
+        cache = training_cache()
+        unusable = (*unusable, TemporalError, RegistrationError)
     xs: list[np.ndarray] = []
     ys: list[np.ndarray] = []
     cids: list[str] = []
@@ -361,8 +410,13 @@ def sample_dataset(
             notes.append(f"{rec.key}: no BI-RADS group ({case.birads!r}), skipped")
             continue
         try:
-            unit, calc, breast = load_training_image(rec, config.spacing_mm)
-        except (ImageReadError, AnnotationError) as exc:
+            if cache is not None:
+                unit, calc, breast = load_temporal_training_image(
+                    cache, case, rec, config.spacing_mm
+                )
+            else:
+                unit, calc, breast = load_training_image(rec, config.spacing_mm)
+        except unusable as exc:
             # One unreadable file must not stop a collection: leave it out and say so.
             log.warning("%s left out: %s", rec.key, exc)
             skipped[rec.key] = str(exc)

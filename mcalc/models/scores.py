@@ -174,6 +174,19 @@ class EvalScores:
         np.add.at(votes, (inverse, self.y), 1)
         return votes.argmax(axis=1), proba
 
+    def of_images(self, keys: set[str] | frozenset[str]) -> EvalScores:
+        """The patches of the images ``keys`` only (order kept)."""
+        keep = np.isin(self.image_keys, sorted(keys))
+        return EvalScores(
+            self.classes,
+            self.positive,
+            self.y[keep],
+            self.proba[keep],
+            self.case_ids[keep],
+            self.patient_ids[keep],
+            self.image_keys[keep],
+        )
+
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready dict (probabilities rounded to 6 decimals)."""
         return {

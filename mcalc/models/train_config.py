@@ -27,7 +27,7 @@ from typing import Any
 from mcalc.errors import ModelError
 from mcalc.models.architectures import MIN_PATCH_SIZE, arch_spec
 from mcalc.models.freeze import STRATEGIES, default_lr
-from mcalc.models.patches import DEFAULT_SPACING_MM
+from mcalc.models.patches import DEFAULT_SPACING_MM, INPUT_MODES
 from mcalc.models.registry import _ID_RE as MODEL_ID_RE
 from mcalc.models.tasks import task_classes
 
@@ -121,6 +121,10 @@ class TrainConfig:
             validation takes ``fractions[1]`` of the other patients. 0: the usual split.
         trained_by: who trained it (the signed-in user a job was submitted by, or
             ``--trained-by``); written to the card. Empty: not known.
+        input: what the model sees (:data:`mcalc.models.patches.INPUT_MODES`): ``recent``
+            (the image alone, the default and every older configuration's) or ``temporal``
+            (the recent patch and the subtraction of the registered prior, two channels:
+            :mod:`mcalc.models.temporal_input`).
     """
 
     data: str
@@ -151,6 +155,8 @@ class TrainConfig:
     folds: int = 0
     fold: int = 0
     trained_by: str = ""
+    # Temporal models (issue 11): its own lines, so other fields merge beside it.
+    input: str = "recent"
 
     def __post_init__(self) -> None:
         # Callers may pass Path objects and lists; the stored value is text and a tuple.
@@ -218,6 +224,10 @@ class TrainConfig:
             raise ModelError(
                 f"trained_by must be a user name of at most 64 printable characters, got "
                 f"{self.trained_by!r:.80}"
+            )
+        if self.input not in INPUT_MODES:
+            raise ModelError(
+                f"unknown input {self.input!r}; expected one of: {', '.join(INPUT_MODES)}"
             )
         if self.folds != 0 and not (2 <= self.folds <= 1000 and 0 <= self.fold < self.folds):
             raise ModelError(
@@ -304,6 +314,7 @@ class TrainConfig:
             "two_stage": True if ns.get("two_stage") else None,
             "augment": False if ns.get("no_augment") else None,
             "trained_by": ns.get("trained_by"),
+            "input": ns.get("input"),
         }
         if flags["pos_per_image"] is None:
             flags["pos_per_image"] = ns.get("patches_per_image")

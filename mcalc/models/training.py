@@ -38,6 +38,7 @@ from mcalc.models.patches import (
     WINDOW,
     PatchConfig,
     PatchSet,
+    input_channels,
     sample_dataset,
 )
 from mcalc.models.registry import (
@@ -197,6 +198,10 @@ class _Data:
     sets: dict[str, PatchSet]
     skipped: dict[str, str] = field(default_factory=dict)
 
+    @property
+    def patch_channels(self) -> tuple[str, ...]:
+        return input_channels(self.patch.input)
+
 
 @dataclass
 class _Fitted:
@@ -265,6 +270,7 @@ def _prepare_data(run: _Run) -> _Data:
         spacing_mm=config.spacing_mm,
         pos_per_image=config.pos_per_image,
         neg_per_image=config.neg_per_image,
+        input=config.input,
     )
 
     def sampled(done: int, total: int, message: str) -> None:
@@ -293,6 +299,7 @@ def _build(run: _Run, size: int, gpu: bool) -> tuple[keras.Model, Any]:
                 size,
                 len(run.classes),
                 imagenet=run.winfo.source == "imagenet-keras-cache",
+                channels=len(input_channels(run.config.input)),
             )
             apply_weights(model, run.spec.name, run.winfo)
     finally:
@@ -397,7 +404,9 @@ def _evaluate(run: _Run, data: _Data, fitted: _Fitted) -> tuple[keras.Model, Car
     """The model to save (float32) and its metrics on the validation and test patients."""
     model = fitted.model
     if fitted.gpu:
-        model = _float32_copy(model, run.spec.name, data.patch.size, len(run.classes))
+        model = _float32_copy(
+            model, run.spec.name, data.patch.size, len(run.classes), len(data.patch_channels)
+        )
     views: dict[str, Sequence[str]] = dict(get_task(run.config.task).binary_views_dict())
     metrics = {}
     for name in ("val", "test"):
@@ -454,7 +463,12 @@ def _card_json(
             "size": patch_cfg.size,
             "spacing_mm": patch_cfg.spacing_mm,
             "window": WINDOW,
-            "input": "gray [0, 1], preprocessing inside the model",
+            "input": "gray [0, 1], preprocessing inside the model"
+            if config.input == "recent"
+            else "recent and subtraction of the registered prior [0, 1], preprocessing "
+            "inside the model",
+            "input_mode": config.input,
+            "channels": list(data.patch_channels),
             "pos_per_image": patch_cfg.pos_per_image,
             "neg_per_image": patch_cfg.neg_per_image,
         },
@@ -552,15 +566,18 @@ def train(
 
 
 def predict_array(model: keras.Model, x: np.ndarray, batch: int = 64) -> np.ndarray:
-    """Class probabilities ``(N, C)`` of patches ``(N, H, W)`` in [0, 1]."""
+    """Class probabilities ``(N, C)`` of patches ``(N, H, W)`` (or ``(N, H, W, channels)``)
+    in [0, 1]."""
     if len(x) == 0:
         return np.zeros((0, int(model.output_shape[-1])), np.float32)
     out = model.predict(eval_dataset(x, None, 1, batch), verbose=0)
     return np.asarray(out, dtype=np.float32)
 
 
-def _float32_copy(model: keras.Model, arch: str, size: int, n_classes: int) -> keras.Model:
+def _float32_copy(
+    model: keras.Model, arch: str, size: int, n_classes: int, channels: int = 1
+) -> keras.Model:
     """A float32 twin of a mixed-precision model, so CPUs load it at full speed."""
-    twin = build_model(arch, size, n_classes)
+    twin = build_model(arch, size, n_classes, channels=channels)
     twin.set_weights(model.get_weights())
     return twin

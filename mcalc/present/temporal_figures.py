@@ -14,13 +14,18 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mcalc.present.viewer_figures import data_uri, image_panels
-from mcalc.temporal.change import STATUSES
 from mcalc.temporal.display import TemporalView
 
 __all__ = ["MODES", "STATUS_COLORS", "temporal_figure", "tracked_rows"]
 
-MODES = ("subtraction", "change", "flicker", "swipe")
-STATUS_COLORS = {"new": "#ff3b3b", "stable": "#00e5ff", "grown": "#ffa500", "resolved": "#b0b0b0"}
+MODES = ("subtraction", "change", "flicker", "swipe", "prior")
+STATUS_COLORS = {
+    "new": "#ff3b3b",
+    "stable": "#00e5ff",
+    "grown": "#ffa500",
+    "resolved": "#b0b0b0",
+    "finding": "#ffe600",  # a model's finding of the recent image (prior not read alone)
+}
 #: Curtain positions of the swipe slider (fractions of the width).
 CURTAIN_STEPS = 11
 #: Alternations one press of "Flicker" plays (then it stops by itself).
@@ -31,13 +36,13 @@ def _rgb(gray: np.ndarray) -> np.ndarray:
     return np.repeat(gray[..., None], 3, axis=2)
 
 
-def _image(tv: TemporalView, gray: np.ndarray, name: str) -> go.Image:
+def _image(tv: TemporalView, gray: np.ndarray, name: str, scale: float | None = None) -> go.Image:
     return go.Image(
         source=data_uri(gray if gray.ndim == 3 else _rgb(gray)),
         x0=0,
         y0=0,
-        dx=tv.scale,
-        dy=tv.scale,
+        dx=scale or tv.scale,
+        dy=scale or tv.scale,
         hoverinfo="skip",
         name=name,
     )
@@ -53,13 +58,19 @@ def _swiped(tv: TemporalView, fraction: float) -> np.ndarray:
     return out
 
 
-def _marks(fig: go.Figure, tv: TemporalView, cols: Sequence[int]) -> None:
-    points = tv.points()
-    for status in STATUSES:
-        pts = [(r, c, t) for r, c, t in points if t.status == status]
-        if not pts:
-            continue
-        for col in cols:
+def _marks(
+    fig: go.Figure, tv: TemporalView, cols: Sequence[int], prior_col: int | None = None
+) -> None:
+    """Tracked items by status on the panels ``cols`` at their recent position, and on
+    ``prior_col`` (the prior as filed) at their position in the prior."""
+    panels = [(col, tv.points()) for col in cols]
+    if prior_col is not None:
+        panels.append((prior_col, tv.prior_points()))
+    for status in STATUS_COLORS:
+        for col, points in panels:
+            pts = [(r, c, t) for r, c, t in points if t.status == status]
+            if not pts:
+                continue
             fig.add_trace(
                 go.Scatter(
                     x=[c for _, c, _ in pts],
@@ -99,7 +110,9 @@ def temporal_figure(
         mode: ``subtraction`` (recent - registered prior; mid-gray = no change), ``change``
             (the recent image with the change map over 4 in red), ``flicker``
             (registered prior and recent alternate when "Flicker" is pressed) or ``swipe``
-            (a curtain: registered prior left of it, recent right; a slider moves it).
+            (a curtain: registered prior left of it, recent right; a slider moves it) or
+            ``prior`` (the prior as filed: each mark at its place in the prior, a recent
+            one mapped there through the registration).
         rate_hz: flicker alternations per second.
         show_marks: tracked calcifications (circles) and clusters (squares), by status.
         focus: (row, col) as displayed (:meth:`TemporalView.points`) to zoom onto, ``focus_mm``
@@ -115,6 +128,7 @@ def temporal_figure(
         "change": f"{tv.view} change map (red: over 4x the usual difference)",
         "flicker": f"{tv.view} flicker: registered prior ↔ recent",
         "swipe": f"{tv.view} swipe: registered prior | recent",
+        "prior": f"{tv.view} prior as filed (marks at their place in the prior)",
     }
     fig = image_panels([f"{tv.view} recent", titles[mode]], height, bottom=50)
     fig.add_trace(_image(tv, tv.recent, "recent"), row=1, col=1)
@@ -122,6 +136,10 @@ def temporal_figure(
         fig.add_trace(_image(tv, tv.subtraction, "subtraction"), row=1, col=2)
     elif mode == "change":
         fig.add_trace(_image(tv, tv.change, "change map"), row=1, col=2)
+    elif mode == "prior":
+        if tv.prior_file is None:
+            raise ValueError("this temporal view has no picture of the prior as filed")
+        fig.add_trace(_image(tv, tv.prior_file, "prior", tv.prior_scale), row=1, col=2)
     elif mode == "flicker":
         fig.add_trace(_image(tv, tv.prior, "registered prior"), row=1, col=2)
         fig.frames = [
@@ -191,7 +209,10 @@ def temporal_figure(
             ]
         )
     if show_marks:
-        _marks(fig, tv, (1, 2))
+        if mode == "prior":
+            _marks(fig, tv, (1,), prior_col=2)
+        else:
+            _marks(fig, tv, (1, 2))
     if focus is not None:
         half = focus_mm / tv.spacing_mm
         # An explicit range (rows reversed: top of the image at the top) replaces autorange.

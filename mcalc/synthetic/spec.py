@@ -51,7 +51,6 @@ SHIFT_MM = (0.3, 0.8)
 DEFORM_MM = 0.8
 
 
-
 @dataclass(frozen=True)
 class Look:
     """How hard the calcifications are to see (``generate_demo(difficulty=...)``).

@@ -6,8 +6,11 @@ Stages, on copies shrunk to ``RegistrationSettings.work_side`` px (area averagin
    axes) of the two breast masks, so the breast outlines and chest walls start aligned;
    refined by Mattes mutual information inside the recent breast (exposure may differ
    between rounds), two resolution levels;
-2. **non-rigid**: a coarse B-spline (``bspline_grid`` control cells per side) on top of the
-   global transform, same metric and mask, a bounded number of L-BFGS-B iterations.
+2. **non-rigid**: a multi-level B-spline on top of the global transform, same metric and
+   mask, a bounded number of L-BFGS-B iterations per level: ``bspline_levels`` levels, the
+   first with ``bspline_grid`` control cells per side on images shrunk further (and
+   smoothed), each next one a finer B-spline (control grid doubled) on sharper images,
+   composed on the levels before: coarse, large deformation first, then finer detail.
 
 The result is a dense displacement field on the working grid (recent -> prior, in
 full-resolution pixels), from which :class:`Registration` maps points both ways and warps
@@ -58,7 +61,9 @@ class RegistrationSettings:
     Attributes:
         work_side: longest side, in px, of the images the registration runs on.
         nonrigid: run the B-spline stage after the global one.
-        bspline_grid: B-spline control cells per side (coarse: smooth deformation).
+        bspline_grid: B-spline control cells per side at the first level (coarse: smooth).
+        bspline_levels: B-spline levels (1: one level; each next doubles the control grid
+            and halves the image shrinking).
         affine_iterations, bspline_iterations: optimiser iteration caps (the time budget).
         bins: histogram bins of the mutual-information metric.
         sampling: fraction of the breast's pixels the metric samples.
@@ -68,6 +73,7 @@ class RegistrationSettings:
     work_side: int = 256
     nonrigid: bool = True
     bspline_grid: int = 4
+    bspline_levels: int = 2
     affine_iterations: int = 150
     bspline_iterations: int = 40
     bins: int = 32
@@ -79,6 +85,8 @@ class RegistrationSettings:
             raise ValueError(f"work_side must be 32..2048 px, got {self.work_side}")
         if not 1 <= self.bspline_grid <= 32:
             raise ValueError(f"bspline_grid must be 1..32 cells, got {self.bspline_grid}")
+        if not 1 <= self.bspline_levels <= 4:
+            raise ValueError(f"bspline_levels must be 1..4, got {self.bspline_levels}")
         if not 0.0 < self.sampling <= 1.0:
             raise ValueError(f"sampling must be in (0, 1], got {self.sampling}")
 
@@ -418,23 +426,60 @@ def _method(sitk, settings: RegistrationSettings, fixed_mask):
 
 
 def _nonrigid(sitk, settings, fixed, moving, fixed_mask, affine, field_of, affine_field, mask_w):
-    """The B-spline stage over the global one; (field, method, fallback reason)."""
+    """The multi-level B-spline stage over the global one; (field, method, fallback reason).
+
+    Each level is its own registration of a fresh B-spline on top of the transforms found
+    so far (L-BFGS-B keeps its parameter count, so the levels cannot share one run; from the
+    second level on, the prior is resampled through them first): level
+    ``k`` has ``bspline_grid * 2**k`` control cells per side and runs on the images shrunk
+    ``2**(levels - 1 - k)`` times (smoothed accordingly).
+    """
     try:
-        bspline = sitk.BSplineTransformInitializer(fixed, [settings.bspline_grid] * 2, order=3)
-        reg = _method(sitk, settings, fixed_mask)
-        reg.SetOptimizerAsLBFGSB(
-            gradientConvergenceTolerance=1e-5,
-            numberOfIterations=settings.bspline_iterations,
-            maximumNumberOfCorrections=5,
-            maximumNumberOfFunctionEvaluations=2 * settings.bspline_iterations,
-        )
-        reg.SetShrinkFactorsPerLevel([1])
-        reg.SetSmoothingSigmasPerLevel([0.0])
-        reg.SetMovingInitialTransform(affine)
-        reg.SetInitialTransform(bspline, inPlace=True)
-        reg.Execute(fixed, moving)
-        composite = sitk.CompositeTransform([affine, bspline])
-        disp = field_of(composite)
+        found = [affine]
+        levels = settings.bspline_levels
+        for k in range(levels):
+            shrink = 2 ** (levels - 1 - k)
+            # Its domain a pixel wider than the image each side: at the domain's edge the
+            # displacement drops to nothing, which would fold the last row or column.
+            bspline = sitk.BSplineTransformInitializer(
+                sitk.ConstantPad(fixed, [1, 1], [1, 1]), [settings.bspline_grid * 2**k] * 2, order=3
+            )
+            # Coefficients bounded to 0.4 control spacings: a B-spline that moves no control
+            # point further cannot fold (Choi & Lee 2000), so a finer level cannot either.
+            extent = min(n * d for n, d in zip(fixed.GetSize(), fixed.GetSpacing(), strict=True))
+            bound = 0.4 * extent / (settings.bspline_grid * 2**k)
+            reg = _method(sitk, settings, fixed_mask)
+            reg.SetOptimizerAsLBFGSB(
+                gradientConvergenceTolerance=1e-5,
+                numberOfIterations=settings.bspline_iterations,
+                maximumNumberOfCorrections=5,
+                maximumNumberOfFunctionEvaluations=2 * settings.bspline_iterations,
+                lowerBound=-bound,
+                upperBound=bound,
+            )
+            reg.SetShrinkFactorsPerLevel([shrink])
+            reg.SmoothingSigmasAreSpecifiedInPhysicalUnitsOff()
+            reg.SetSmoothingSigmasPerLevel([0.5 * (shrink - 1)])
+            if k == 0:
+                reg.SetMovingInitialTransform(affine)
+                level_moving = moving
+            else:
+                # ITK cannot differentiate a B-spline in a moving initial transform: the prior
+                # is resampled through what was found so far instead, on the recent grid.
+                # Outside the prior: its edge repeated (black would pull the edge inwards).
+                level_moving = sitk.Resample(
+                    moving,
+                    fixed,
+                    sitk.CompositeTransform(found),
+                    sitk.sitkLinear,
+                    0.0,
+                    moving.GetPixelID(),
+                    True,
+                )
+            reg.SetInitialTransform(bspline, inPlace=True)
+            reg.Execute(fixed, level_moving)
+            found.append(bspline)
+        disp = field_of(sitk.CompositeTransform(found))
     except RuntimeError as exc:  # SimpleITK reports every failure as RuntimeError
         return affine_field, "affine", f"non-rigid stage failed: {str(exc).splitlines()[0]}"
     if not np.all(np.isfinite(disp)):

@@ -280,6 +280,11 @@ def paired_ui(
             }
         )
         notes = [d["note"]] if "note" in d else []
+        if c.get("restricted_to_common_images"):
+            notes.append(
+                f"compared on the {c['images']} images both scored (a temporal model scores "
+                "recent images only: the other model's cases are built from them too)"
+            )
         for note in notes:
             st.caption(f"{first} vs {other}: {note}")
     if rows:

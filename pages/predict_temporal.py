@@ -1,0 +1,90 @@
+"""Predict's section across rounds: the model's findings in the recent and the prior exam.
+
+UI only: the analysis the page made -> :func:`mcalc.explain.temporal_findings.temporal_findings`
+(registration, findings mapped to the prior, matched across rounds, a temporal model's
+evidence by channel) -> :func:`mcalc.present.temporal_figures.temporal_figure` and a table.
+The page calls :func:`temporal_ui` in one line.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from mcalc.dataset.records import CaseRecord
+from mcalc.errors import McalcError
+from mcalc.explain.service import CaseAnalysis
+from mcalc.explain.temporal_findings import TemporalFindings, temporal_findings
+from mcalc.models.inference import LoadedModel
+from mcalc.present.temporal_figures import temporal_figure
+from pages import common
+
+#: Second panel choices: the prior as filed (findings at their mapped place), the
+#: subtraction, the registered prior in flicker or swipe.
+PANELS = {
+    "prior": "Prior (findings mapped)",
+    "subtraction": "Subtraction",
+    "flicker": "Flicker",
+    "swipe": "Swipe",
+}
+
+
+@st.cache_data(show_spinner="Registering the prior to the recent exam…", max_entries=8)
+def _findings(
+    _case: CaseRecord, _analysis: CaseAnalysis, _loaded: LoadedModel, key: str, view: str
+) -> TemporalFindings:
+    return temporal_findings(common.get_image_cache(), _case, view, _analysis, _loaded)
+
+
+def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: CaseAnalysis) -> None:
+    """The findings of ``view`` in both rounds, when the case has both."""
+    if case.image(view, "prior") is None or case.image(view, "recent") is None:
+        return
+    st.subheader("Across rounds")
+    if loaded.temporal:
+        st.caption(
+            "A temporal model: it read each recent patch with the subtraction of the prior "
+            "registered to it (recent − registered prior). The table says how much of each "
+            "finding's evidence came from that change."
+        )
+    if not any(r.key.endswith(f"{view}_recent") for r in analysis.images):
+        st.info(f"Analyse the {view} recent image to see its findings in the prior exam.")
+        return
+    regions = "|".join(
+        f"{r.key}:{[(round(g.center[0]), round(g.center[1])) for g in r.regions]}"
+        for r in analysis.images
+    )
+    try:
+        found = _findings(
+            case, analysis, loaded, f"{case.case_id}|{loaded.model_id}|{regions}", view
+        )
+    except (McalcError, ValueError) as exc:
+        st.warning(f"{view}: no comparison across rounds: {exc}")
+        return
+    panel = st.radio(
+        "Second panel",
+        list(PANELS),
+        format_func=PANELS.__getitem__,
+        index=1 if loaded.temporal else 0,
+        horizontal=True,
+        key="predict_temporal_panel",
+    )
+    st.markdown(f"**{found.summary}**")
+    st.plotly_chart(
+        temporal_figure(found.view, panel),
+        width="stretch",
+        key=f"predict_temporal_{view}",
+        config={"scrollZoom": True, "displaylogo": False},
+    )
+    reg = found.view.registration
+    flag = f" · **fell back to the global stage**: {reg['fallback']}" if reg.get("fallback") else ""
+    st.caption(
+        f"Registration {reg.get('method')} · similarity inside the breast "
+        f"{reg.get('ncc_before', 0):.3f} → {reg.get('ncc_after', 0):.3f}{flag}. Each finding "
+        "is marked in the recent image and at its place in the prior (through the "
+        "registration); yellow: a recent finding, red: new, cyan: stable, gray: resolved."
+    )
+    for note in found.notes:
+        st.caption(f"{view}: {note}")
+    if found.rows:
+        st.dataframe(pd.DataFrame(found.rows), hide_index=True, key="predict_temporal_table")
