@@ -31,6 +31,7 @@ __all__ = [
     "cmd_evaluate",
     "cmd_compare",
     "ProgressBar",
+    "add_train_flags",
 ]
 
 
@@ -151,6 +152,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     result = train(config, progress=_train_progress(not args.json), stop=stop)
     card = result.card
+    if not result.chief:
+        print(
+            json.dumps({"model_id": result.model_id, "chief": False})
+            if args.json
+            else f"worker done: the chief registered {result.model_id}"
+        )
+        return 0
     if args.json:
         print(json.dumps(card.to_json()))
         return 0
@@ -516,19 +524,13 @@ def _add_models_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def register_commands(subparsers: Any) -> None:
-    """Add ``train``, ``models`` and ``evaluate`` to an argparse sub-parser set."""
+def add_train_flags(train: argparse.ArgumentParser) -> None:
+    """The flags of ``train`` (also those of ``train-workers``)."""
     from mcalc.models.architectures import ARCHITECTURES
-    from mcalc.models.birads_eval import AGGREGATIONS
-    from mcalc.models.detection import DEFAULT_MIN_DISTANCE_MM
     from mcalc.models.freeze import STRATEGIES
-    from mcalc.models.froc import DEFAULT_CLUSTER_TOLERANCE_MM, DEFAULT_TOLERANCE_MM
     from mcalc.models.patches import DEFAULT_SPACING_MM
     from mcalc.models.tasks import TASKS
 
-    train = subparsers.add_parser(
-        "train", help="train a model on patches, evaluate on held-out patients, register it"
-    )
     train.add_argument(
         "--config",
         metavar="FILE",
@@ -578,9 +580,26 @@ def register_commands(subparsers: Any) -> None:
     )
     train.add_argument("--max-steps", type=int, help="cap of batches per epoch")
     train.add_argument(
-        "--strategy", help="distribution: auto (mirrored on several GPUs), default or mirrored"
+        "--strategy",
+        help="distribution: auto (several workers under a TF_CONFIG cluster, else mirrored "
+        "on several GPUs), default, mirrored or multiworker (TF_CONFIG; needs --id)",
     )
     train.add_argument("--id", help="registry id (default: arch-task-time)")
+
+
+def register_commands(subparsers: Any) -> None:
+    """Add ``train``, ``models`` and ``evaluate`` to an argparse sub-parser set."""
+    from mcalc.models.architectures import ARCHITECTURES
+    from mcalc.models.birads_eval import AGGREGATIONS
+    from mcalc.models.detection import DEFAULT_MIN_DISTANCE_MM
+    from mcalc.models.freeze import STRATEGIES
+    from mcalc.models.froc import DEFAULT_CLUSTER_TOLERANCE_MM, DEFAULT_TOLERANCE_MM
+    from mcalc.models.tasks import TASKS
+
+    train = subparsers.add_parser(
+        "train", help="train a model on patches, evaluate on held-out patients, register it"
+    )
+    add_train_flags(train)
     train.set_defaults(func=cmd_train)
 
     models = subparsers.add_parser("models", help="list the registered models")

@@ -41,7 +41,6 @@ __all__ = [
     "cluster_from_env",
     "local_tf_configs",
     "multiworker_strategy",
-    "is_multiworker",
     "prepare_model",
     "distributed_input",
     "barrier",
@@ -127,15 +126,6 @@ def local_tf_configs(ports: list[int], host: str = "localhost") -> list[str]:
     ]
 
 
-def is_multiworker(strategy: Any) -> bool:
-    """Whether ``strategy`` spans several workers."""
-    import tensorflow as tf
-
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and bool(
-        strategy.extended._in_multi_worker_mode()  # noqa: SLF001 (no public test exists)
-    )
-
-
 def multiworker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
     """The strategy of the cluster in ``TF_CONFIG``.
 
@@ -187,8 +177,8 @@ def prepare_model(model: keras.Model) -> None:
         return
     model.train_step = types.MethodType(one_element(model.train_step), model)  # type: ignore[method-assign]
     model.test_step = types.MethodType(one_element(model.test_step), model)  # type: ignore[method-assign]
-    model._distribute_strategy = None  # noqa: SLF001 (see the docstring)
-    model._mcalc_multiworker = True  # noqa: SLF001
+    model._distribute_strategy = None  # see the docstring
+    model._mcalc_multiworker = True
 
 
 def distributed_input(
