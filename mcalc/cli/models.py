@@ -484,6 +484,8 @@ def _cmd_crossval(args: argparse.Namespace) -> int:
             n_boot=args.bootstrap,
             detection=args.detection,
             progress=ProgressBar("folds", enabled=not args.json),
+            engine=args.engine,
+            address=args.address,
         )
     except ValueError as exc:
         raise McalcError(f"crossval: {exc}") from exc
@@ -699,6 +701,15 @@ def register_commands(subparsers: Any) -> None:
     )
     cv.add_argument(
         "--detection", action="store_true", help="also the FROC summary of every fold's model"
+    )
+    cv.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="run the folds one after another here (local, default) or as parallel Ray tasks",
+    )
+    cv.add_argument(
+        "--address", help="with --engine ray: the Ray cluster (default: a local instance)"
     )
     _add_models_option(cv)
     cv.add_argument("--json", action="store_true", help="print the result as JSON")

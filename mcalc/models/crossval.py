@@ -10,6 +10,10 @@ standard deviation, and the pooled AUC with a patient-bootstrap interval; with d
 fold's FROC summary and their mean and standard deviation. ``k = 0`` means one fold per
 patient (leave-one-patient-out, as in the published work on small sets).
 
+The folds are independent jobs (:func:`run_fold`): ``engine="local"`` runs them one after
+another here, ``engine="ray"`` as parallel tasks on a Ray cluster
+(:mod:`mcalc.models.crossval_ray`); with the same seed both give the same result.
+
 Example:
     >>> out = crossval(TrainConfig(data="data/demo", epochs=2), 3)  # doctest: +SKIP
     >>> out["pooled"]["case"]["auc"], out["mean_sd"]["case"]  # doctest: +SKIP
@@ -24,13 +28,17 @@ from typing import Any
 
 import numpy as np
 
+from mcalc.errors import ModelError
 from mcalc.models.analysis import analyse, ci_text
 from mcalc.models.scores import LEVELS, EvalScores
 from mcalc.models.split import patient_folds
 from mcalc.models.train_config import TrainConfig
 from mcalc.progress import ProgressFn
 
-__all__ = ["crossval", "pool_scores"]
+__all__ = ["ENGINES", "crossval", "pool_scores", "run_fold"]
+
+#: Where the folds run: one after another in this process, or as Ray tasks.
+ENGINES = ("local", "ray")
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +75,41 @@ def _mean_sd(values: list[float | None]) -> dict[str, Any]:
     }
 
 
+def run_fold(
+    config: TrainConfig, k: int, i: int, model_id: str, patients: list[str], detection: bool
+) -> tuple[dict[str, Any], EvalScores]:
+    """Train fold ``i`` of ``k`` as ``model_id`` and score it on its test patients.
+
+    Returns:
+        The fold's JSON entry and its out-of-fold scores.
+    """
+    from mcalc.models.evaluate import evaluate_model
+    from mcalc.models.training import train
+
+    cfg = replace(config, folds=k, fold=i, model_id=model_id)
+    result = train(cfg)
+    models_dir = cfg.models_dir or _models_dir()
+    ev = evaluate_model(result.path, config.data, models_dir)
+    if ev.scores is None:
+        raise ValueError(f"fold {i + 1}: the evaluation kept no scores")
+    entry: dict[str, Any] = {
+        "fold": i + 1,
+        "model_id": result.model_id,
+        "patients": list(patients),
+        "test_cases": list(ev.cases),
+        "auc": {},
+    }
+    for level in LEVELS:
+        a = analyse(ev.scores, level, n_boot=0)
+        entry["auc"][level] = None if a.roc is None else round(a.roc.auc, 6)
+    if detection:
+        from mcalc.explain.detection_eval import detection_for_model
+
+        det = detection_for_model(result.path, config.data, models_dir, case_ids=ev.cases)
+        entry["detection"] = det.summary()
+    return entry, ev.scores
+
+
 def crossval(
     config: TrainConfig,
     k: int,
@@ -74,6 +117,8 @@ def crossval(
     n_boot: int = 1000,
     detection: bool = False,
     progress: ProgressFn | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> dict[str, Any]:
     """Train and score one model per fold; the JSON of ``python -m mcalc crossval``.
 
@@ -84,15 +129,18 @@ def crossval(
         n_boot: resamples of the pooled AUC's interval.
         detection: also evaluate each fold's model over whole images (FROC summary).
         progress: called ``(fold done, folds, message)``.
+        engine: one of :data:`ENGINES`.
+        address: with ``engine="ray"``, the cluster (``ray://host:10001``, ``auto``);
+            ``None`` starts a local Ray instance for the run (unless one is running).
 
     Raises:
         ModelError, DatasetError: from training or evaluation (bad settings, too few
-            patients for ``k`` folds).
+            patients for ``k`` folds), an unknown engine, or Ray missing.
     """
     from mcalc.dataset import open_dataset
-    from mcalc.models.evaluate import evaluate_model
-    from mcalc.models.training import train
 
+    if engine not in ENGINES:
+        raise ModelError(f"unknown engine {engine!r}; expected one of: {', '.join(ENGINES)}")
     config.validate()
     t0 = time.perf_counter()
     index = open_dataset(config.data)
@@ -101,35 +149,21 @@ def crossval(
         k = len({r[0] for r in rows})
     folds = patient_folds(rows, k, seed=config.seed)
     prefix = config.model_id or f"cv-{config.arch}-{config.task}-{time.strftime('%Y%m%d-%H%M%S')}"
-    fold_out: list[dict[str, Any]] = []
-    parts: list[EvalScores] = []
-    for i in range(k):
-        cfg = replace(config, folds=k, fold=i, model_id=f"{prefix}-fold{i + 1}of{k}")
-        result = train(cfg)
-        ev = evaluate_model(result.path, config.data, cfg.models_dir or _models_dir())
-        if ev.scores is None:
-            raise ValueError(f"fold {i + 1}: the evaluation kept no scores")
-        parts.append(ev.scores)
-        entry: dict[str, Any] = {
-            "fold": i + 1,
-            "model_id": result.model_id,
-            "patients": list(folds[i]),
-            "test_cases": list(ev.cases),
-            "auc": {},
-        }
-        for level in LEVELS:
-            a = analyse(ev.scores, level, n_boot=0)
-            entry["auc"][level] = None if a.roc is None else round(a.roc.auc, 6)
-        if detection:
-            from mcalc.explain.detection_eval import detection_for_model
+    calls = [
+        (config, k, i, f"{prefix}-fold{i + 1}of{k}", list(folds[i]), detection) for i in range(k)
+    ]
+    if engine == "ray":
+        from mcalc.models.crossval_ray import run_on_ray
 
-            det = detection_for_model(
-                result.path, config.data, cfg.models_dir or _models_dir(), case_ids=ev.cases
-            )
-            entry["detection"] = det.summary()
-        fold_out.append(entry)
-        if progress is not None:
-            progress(i + 1, k, f"fold {i + 1} of {k}: {result.model_id}")
+        outcomes = run_on_ray(run_fold, calls, address=address, progress=progress)
+    else:
+        outcomes = []
+        for i, call in enumerate(calls):
+            outcomes.append(run_fold(*call))
+            if progress is not None:
+                progress(i + 1, k, f"fold {i + 1} of {k}: {call[3]}")
+    fold_out = [entry for entry, _ in outcomes]
+    parts = [scores for _, scores in outcomes]
     pooled = pool_scores(parts)
     pooled_out: dict[str, Any] = {}
     for level in LEVELS:
@@ -154,6 +188,7 @@ def crossval(
         "mean_sd": {level: _mean_sd([f["auc"][level] for f in fold_out]) for level in LEVELS},
         "pooled": pooled_out,
         "config": config.to_json(),
+        "engine": engine,
         "seconds": round(time.perf_counter() - t0, 3),
     }
     if detection:
