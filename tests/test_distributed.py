@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mcalc.errors import ModelError
-from mcalc.models.distributed import cluster_from_env, local_tf_configs
+from mcalc.models.distributed import cluster_from_env, local_tf_configs, worker_role
 from mcalc.models.train_config import TrainConfig
 from tests.models_fixtures import tiny_data_fixture  # noqa: F401
 
@@ -63,17 +63,16 @@ def test_no_cluster_and_the_local_configs() -> None:
     assert json.loads(configs[1])["cluster"]["worker"] == ["localhost:1111", "localhost:2222"]
 
 
-def test_auto_uses_several_workers_only_under_a_cluster(monkeypatch) -> None:
-    from mcalc.models.training import worker_role
-
-    monkeypatch.delenv("TF_CONFIG", raising=False)
-    assert worker_role("auto") is None
+def test_auto_uses_several_workers_only_under_a_cluster() -> None:
+    assert worker_role("auto", {}) is None
     with pytest.raises(ModelError, match="needs TF_CONFIG"):
-        worker_role("multiworker")
-    monkeypatch.setenv("TF_CONFIG", local_tf_configs([1, 2])[1])
-    role = worker_role("auto")
+        worker_role("multiworker", {})
+    two = {"TF_CONFIG": local_tf_configs([1, 2])[1]}
+    role = worker_role("auto", two)
     assert role is not None and role.index == 1
-    assert worker_role("default") is None and worker_role("mirrored") is None
+    assert worker_role("default", two) is None and worker_role("mirrored", two) is None
+    one = {"TF_CONFIG": local_tf_configs([1])[0]}
+    assert worker_role("auto", one) is None and worker_role("multiworker", one) is not None
 
 
 def test_the_config_takes_multiworker_with_an_id() -> None:

@@ -10,7 +10,14 @@ from types import SimpleNamespace
 import pytest
 
 from mcalc.errors import ModelError
-from mcalc.models.tracking import MlflowRun, open_mlflow, run_links, run_params
+from mcalc.models.tracking import (
+    MlflowRun,
+    open_mlflow,
+    run_links,
+    run_params,
+    tee_events,
+    tracking_event,
+)
 from tests.models_fixtures import TINY, tiny_data_fixture, tiny_model_fixture  # noqa: F401
 
 
@@ -54,9 +61,13 @@ def test_the_adapter_logs_params_epochs_card_and_model(tmp_path) -> None:
     assert client.calls[0] == ("create_run", "7", "m1", {"t": "v"})
     assert ("log_param", "r1", "workers", "2") in client.calls
     # two stages of one epoch each: steps 1 and 2; batch and other events are not metrics
-    run.on_event({"event": "batch", "loss": 0.9})
-    run.on_event({"event": "epoch", "stage": "head", "epoch": 1, "loss": 0.7, "val_auc": None})
-    run.on_event({"event": "epoch", "stage": "finetune", "epoch": 1, "loss": 0.5})
+    seen: list[dict] = []
+    tee = tee_events(run, seen.append)
+    assert tee is not None and tee_events(None, seen.append) == seen.append
+    tee({"event": "batch", "loss": 0.9})
+    tee({"event": "epoch", "stage": "head", "epoch": 1, "loss": 0.7, "val_auc": None})
+    tee({"event": "epoch", "stage": "finetune", "epoch": 1, "loss": 0.5})
+    assert [e["event"] for e in seen] == ["batch", "epoch", "epoch"]
     metrics = [c for c in client.calls if c[0] == "log_metric"]
     assert metrics == [("log_metric", "r1", "loss", 0.7, ("step", 1)),
                        ("log_metric", "r1", "loss", 0.5, ("step", 2))]  # fmt: skip
@@ -99,13 +110,12 @@ def test_links_of_a_run_and_of_its_model(tmp_path) -> None:
     run_dir = tmp_path / "runs" / "m1"
     (run_dir / "tensorboard" / "train").mkdir(parents=True)
     log = run_dir / "progress.jsonl"
-    event = {"event": "tracking", "mlflow": {"run_id": "r9", "url": "http://h/#/r9",
-                                             "tracking_uri": "http://h"}}  # fmt: skip
+    event = tracking_event(run_dir, MlflowRun(None, "http://h", "3", "r9"))
     log.write_text(json.dumps({"event": "start"}) + "\n" + json.dumps(event) + "\n")
     links = run_links(log)
-    assert links.tensorboard_dir == str(run_dir / "tensorboard")
+    assert links.tensorboard_dir == str(run_dir / "tensorboard") == event["tensorboard"]
     assert links.tensorboard_command == f"tensorboard --logdir {run_dir / 'tensorboard'}"
-    assert (links.mlflow_run_id, links.mlflow_url) == ("r9", "http://h/#/r9")
+    assert (links.mlflow_run_id, links.mlflow_url) == ("r9", "http://h/#/experiments/3/runs/r9")
     model = tmp_path / "models" / "m1"
     (model / "tensorboard").mkdir(parents=True)
     assert run_links(log, model).tensorboard_dir == str(model / "tensorboard")

@@ -40,6 +40,7 @@ __all__ = [
     "WorkerRole",
     "cluster_from_env",
     "local_tf_configs",
+    "worker_role",
     "multiworker_strategy",
     "prepare_model",
     "distributed_input",
@@ -117,6 +118,25 @@ def cluster_from_env(environ: Mapping[str, str]) -> WorkerRole | None:
     )
 
 
+def worker_role(kind: str, environ: Mapping[str, str]) -> WorkerRole | None:
+    """This process's role in a multi-worker run with distribution ``kind``, or ``None``
+    for a one-process run: ``multiworker`` always reads ``TF_CONFIG``; ``auto`` does when it
+    names several workers.
+
+    Raises:
+        ModelError: a malformed ``TF_CONFIG``, or ``multiworker`` without one.
+    """
+    if kind not in ("auto", "multiworker"):
+        return None
+    role = cluster_from_env(environ)
+    if kind == "multiworker" and role is None:
+        raise ModelError(
+            "strategy 'multiworker' needs TF_CONFIG naming the cluster and this worker's "
+            "task (or run `python -m mcalc train-workers --workers N` to try it here)"
+        )
+    return role if role is not None and (kind == "multiworker" or role.workers > 1) else None
+
+
 def local_tf_configs(ports: list[int], host: str = "localhost") -> list[str]:
     """``TF_CONFIG`` of each of ``len(ports)`` workers on one machine (worker 0 is chief)."""
     cluster = {"worker": [f"{host}:{p}" for p in ports]}
@@ -175,8 +195,8 @@ def prepare_model(model: keras.Model) -> None:
 
     if getattr(model, "_mcalc_multiworker", False):
         return
-    model.train_step = types.MethodType(one_element(model.train_step), model)  # type: ignore[method-assign]
-    model.test_step = types.MethodType(one_element(model.test_step), model)  # type: ignore[method-assign]
+    model.train_step = types.MethodType(one_element(model.train_step), model)
+    model.test_step = types.MethodType(one_element(model.test_step), model)
     model._distribute_strategy = None  # see the docstring
     model._mcalc_multiworker = True
 

@@ -27,7 +27,7 @@ import json
 import logging
 import os
 import shlex
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +45,9 @@ __all__ = [
     "open_mlflow",
     "run_params",
     "run_links",
+    "tee_events",
     "tensorboard_dir",
+    "tracking_event",
 ]
 
 log = logging.getLogger(__name__)
@@ -199,6 +201,31 @@ def open_mlflow(
     out = MlflowRun(client, uri, str(experiment_id), str(run.info.run_id), errors)
     out.log_params(params)
     return out
+
+
+def tee_events(
+    mlflow: MlflowRun | None, outer: Callable[[dict[str, Any]], None] | None
+) -> Callable[[dict[str, Any]], None] | None:
+    """An event sink feeding ``mlflow`` (when there is one) and then ``outer``."""
+    if mlflow is None:
+        return outer
+
+    def tee(event: dict[str, Any]) -> None:
+        mlflow.on_event(event)
+        if outer is not None:
+            outer(event)
+
+    return tee
+
+
+def tracking_event(run_dir: str | Path, mlflow: MlflowRun | None) -> dict[str, Any]:
+    """The ``tracking`` event of a run's log: where its TensorBoard logs and MLflow run are
+    (what :func:`run_links` reads back)."""
+    return {
+        "event": "tracking",
+        "tensorboard": str(tensorboard_dir(run_dir)),
+        "mlflow": mlflow.as_dict() if mlflow else {},
+    }
 
 
 @dataclass(frozen=True)

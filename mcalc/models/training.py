@@ -38,7 +38,7 @@ from mcalc.errors import DatasetError, McalcError, ModelError
 from mcalc.models.architectures import ArchSpec, arch_spec, build_model
 from mcalc.models.card import ModelCard
 from mcalc.models.data import eval_dataset, steps_per_epoch, train_dataset
-from mcalc.models.distributed import WorkerRole, barrier, cluster_from_env
+from mcalc.models.distributed import WorkerRole, barrier, worker_role
 from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.freeze import FreezeReport, apply_freeze, default_lr
 from mcalc.models.metrics import classification_metrics
@@ -61,7 +61,14 @@ from mcalc.models.registry import (
 )
 from mcalc.models.split import Split, fold_split, split_cases
 from mcalc.models.tasks import get_task, task_classes
-from mcalc.models.tracking import MlflowRun, open_mlflow, run_params, tensorboard_dir
+from mcalc.models.tracking import (
+    MlflowRun,
+    open_mlflow,
+    run_params,
+    tee_events,
+    tensorboard_dir,
+    tracking_event,
+)
 from mcalc.models.train_config import TrainConfig
 from mcalc.models.train_events import (
     ProgressLogger,
@@ -123,29 +130,11 @@ def package_versions() -> dict[str, str]:
     return out
 
 
-def worker_role(kind: str = "auto") -> WorkerRole | None:
-    """This process's role in a multi-worker run, or ``None`` for a one-process run:
-    ``multiworker`` always reads ``TF_CONFIG``; ``auto`` does when it names several workers.
-
-    Raises:
-        ModelError: a malformed ``TF_CONFIG``, or ``multiworker`` without one.
-    """
-    if kind not in ("auto", "multiworker"):
-        return None
-    role = cluster_from_env(os.environ)
-    if kind == "multiworker" and role is None:
-        raise ModelError(
-            "strategy 'multiworker' needs TF_CONFIG naming the cluster and this worker's "
-            "task (or run `python -m mcalc train-workers --workers N` to try it here)"
-        )
-    return role if role is not None and (kind == "multiworker" or role.workers > 1) else None
-
-
 def select_strategy(kind: str = "auto") -> Any:
     """The ``tf.distribute`` strategy: over the workers of ``TF_CONFIG`` (see
-    :func:`worker_role`), else mirrored over several GPUs (or CPUs when asked). Call it
+    :func:`~mcalc.models.distributed.worker_role`), else mirrored over several GPUs (or CPUs when asked). Call it
     before other TensorFlow work: a multi-worker strategy must come first."""
-    if worker_role(kind) is not None:
+    if worker_role(kind, os.environ) is not None:
         from mcalc.models.distributed import multiworker_strategy
 
         return multiworker_strategy()
@@ -307,28 +296,11 @@ def _start_tracking(run: _Run) -> None:
     """Start the MLflow run (when asked for) on the chief and tee the events to it."""
     if not run.is_chief:
         return
-    workers = run.role.workers if run.role else 1
-    run.mlflow = open_mlflow(
-        run.model_id,
-        run_params(run.config.to_json(), {"workers": workers}),
-        {"mcalc.model_id": run.model_id, "mcalc.architecture": run.spec.name},
-    )
-    if run.mlflow is not None:
-        outer, mlflow = run.progress, run.mlflow
-
-        def tee(event: TrainEvent) -> None:
-            mlflow.on_event(event)
-            if outer is not None:
-                outer(event)
-
-        run.progress = tee
-    run.emit(
-        {
-            "event": "tracking",
-            "tensorboard": str(tensorboard_dir(run.run_dir)),
-            "mlflow": run.mlflow.as_dict() if run.mlflow else {},
-        }
-    )
+    params = run_params(run.config.to_json(), {"workers": run.role.workers if run.role else 1})
+    tags = {"mcalc.model_id": run.model_id, "mcalc.architecture": run.spec.name}
+    run.mlflow = open_mlflow(run.model_id, params, tags)
+    run.progress = tee_events(run.mlflow, run.progress)
+    run.emit(tracking_event(run.run_dir, run.mlflow))
 
 
 def _prepare_data(run: _Run) -> _Data:
@@ -639,7 +611,7 @@ def train(
     """
     import tensorflow as tf
 
-    role = worker_role(config.strategy)
+    role = worker_role(config.strategy, os.environ)
     run = _start_run(config, progress, callbacks, stop, role)
     t_start = time.perf_counter()
     strategy: Any = None
