@@ -22,6 +22,7 @@ from mcalc.models.compare import comparison_rows
 from mcalc.models.patches import INPUT_MODES
 from mcalc.models.plan import STRATEGY_TEXT, FreezePlan, freeze_plan
 from mcalc.models.registry import delete_model, list_models, load_card
+from mcalc.models.tracking import run_links
 from mcalc.models.train_config import (
     MAX_BATCH,
     MAX_EPOCHS,
@@ -358,8 +359,21 @@ def running_job_ui(job: jobs.Job, settings: Settings) -> None:
     )
     if prog.batch_loss or prog.history:
         st.plotly_chart(curves_figure(prog), width="stretch", key=f"train_curves_{job.id}")
+    tracking_ui(job)
     with st.expander("Log (last lines)"):
         log_ui(job, lines=25, key=f"train_raw_log_{job.id}")
+
+
+def tracking_ui(job: jobs.Job) -> None:
+    """Where the run's curves are: its TensorBoard logs (and the command) and MLflow run."""
+    links = run_links(job.progress_path, job.model_path)
+    if links.tensorboard_dir:
+        st.caption(f"TensorBoard logs in `{links.tensorboard_dir}`; to see them:")
+        st.code(links.tensorboard_command, language="bash")
+    if links.mlflow_url:
+        st.link_button("Open the MLflow run", links.mlflow_url, icon=":material/open_in_new:")
+    elif links.mlflow_run_id:
+        st.caption(f"MLflow run `{links.mlflow_run_id}` in `{links.mlflow_uri}`.")
 
 
 def log_ui(job: jobs.Job, lines: int, key: str) -> None:
@@ -439,6 +453,7 @@ def job_state_ui(job: jobs.Job) -> None:
     elif job.state == "done":
         st.success(f"Done in {jobs.format_seconds(job.seconds or 0)}: model `{job.model_id}`.")
         skipped_ui(job.model_path)
+        tracking_ui(job)
         open_model_ui(job.model_id, job.model_path, key="train_open_job")
     elif job.state == "cancelled":
         st.info(f"Cancelled: {job.error or ''}", icon=":material/cancel:")

@@ -186,6 +186,23 @@ def test_open_on_predict_preselects_the_model_it_names(train_env):
     assert [t.value for t in at.title] == ["Predict and explain"]
 
 
+def test_a_done_job_points_to_its_tensorboard_logs_and_mlflow_run(train_env):
+    models, runs = get_settings().models_dir, get_settings().runs_dir
+    _fake_model(models, "m-tb", auc=0.8)
+    (models / "m-tb" / "tensorboard" / "train").mkdir(parents=True)
+    run_dir = runs / "m-tb"
+    run_dir.mkdir(parents=True)
+    url = "http://mlflow.example:5000/#/experiments/1/runs/abc"
+    event = {"event": "tracking", "mlflow": {"run_id": "abc", "url": url}}
+    (run_dir / "progress.jsonl").write_text(json.dumps(event) + "\n")
+    _fake_job("j1", "done", "m-tb", time.time(), model_path=str(models / "m-tb"),
+              run_dir=str(run_dir))  # fmt: skip
+    at = _page()
+    assert not at.exception
+    assert f"tensorboard --logdir {models / 'm-tb' / 'tensorboard'}" in [c.value for c in at.code]
+    assert [b.proto.url for b in at.get("link_button")] == [url]
+
+
 @pytest.mark.parametrize(("state", "shown"), [("failed", "error"), ("cancelled", "info")])
 def test_details_show_the_newest_job_not_an_older_done_one(train_env, state, shown):
     now = time.time()

@@ -22,6 +22,7 @@ from mcalc.cli.predict import register_commands as register_predict_commands
 from mcalc.cli.report import register_commands as register_report_commands
 from mcalc.cli.temporal import register_commands as register_temporal_commands
 from mcalc.cli.users import register_commands as register_user_commands
+from mcalc.cli.workers import register_commands as register_workers_commands
 from mcalc.config import get_settings, prepare_tensorflow
 from mcalc.errors import McalcError
 from mcalc.progress import TerminalProgress
@@ -138,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_user_commands(sub)
     register_report_commands(sub)
     register_admin_commands(sub)
+    register_workers_commands(sub)
     return parser
 
 

@@ -304,6 +304,8 @@ def _cmd_crossval(args: argparse.Namespace) -> int:
             n_boot=args.bootstrap,
             detection=args.detection,
             progress=ProgressBar("folds", enabled=not args.json),
+            engine=args.engine,
+            address=args.address,
         )
     except ValueError as exc:
         raise McalcError(f"crossval: {exc}") from exc
@@ -452,6 +454,15 @@ def register_commands(subparsers: Any) -> None:
     )
     cv.add_argument(
         "--detection", action="store_true", help="also the FROC summary of every fold's model"
+    )
+    cv.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default="local",
+        help="train the folds one after another here (local, default) or as parallel Ray tasks",
+    )
+    cv.add_argument(
+        "--address", help="with --engine ray: the Ray cluster (default: a local instance)"
     )
     add_models_option(cv)
     add_input_option(cv)

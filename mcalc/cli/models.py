@@ -26,7 +26,7 @@ from mcalc.cli.common import (
 if TYPE_CHECKING:
     from mcalc.models.train_events import StopRequest, TrainEvent, TrainEventFn
 
-__all__ = ["register_commands", "cmd_train", "cmd_models", "ProgressBar"]
+__all__ = ["register_commands", "cmd_train", "cmd_models", "ProgressBar", "add_train_flags"]
 
 
 def _train_progress(enabled: bool) -> TrainEventFn:
@@ -96,6 +96,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     result = train(config, progress=_train_progress(not args.json), stop=stop)
     card = result.card
+    if not result.chief:
+        print(
+            json.dumps({"model_id": result.model_id, "chief": False})
+            if args.json
+            else f"worker done: the chief registered {result.model_id}"
+        )
+        return 0
     if args.json:
         print(json.dumps(card.to_json()))
         return 0
@@ -152,16 +159,13 @@ cmd_train = guard(_cmd_train)
 cmd_models = guard(_cmd_models)
 
 
-def register_commands(subparsers: Any) -> None:
-    """Add ``train`` and ``models`` to an argparse sub-parser set."""
+def add_train_flags(train: argparse.ArgumentParser) -> None:
+    """The flags of ``train`` (also those of ``train-workers``)."""
     from mcalc.models.architectures import ARCHITECTURES
     from mcalc.models.freeze import STRATEGIES
     from mcalc.models.patches import DEFAULT_SPACING_MM
     from mcalc.models.tasks import TASKS
 
-    train = subparsers.add_parser(
-        "train", help="train a model on patches, evaluate on held-out patients, register it"
-    )
     train.add_argument(
         "--config",
         metavar="FILE",
@@ -211,13 +215,23 @@ def register_commands(subparsers: Any) -> None:
     )
     train.add_argument("--max-steps", type=int, help="cap of batches per epoch")
     train.add_argument(
-        "--strategy", help="distribution: auto (mirrored on several GPUs), default or mirrored"
+        "--strategy",
+        help="distribution: auto (several workers under a TF_CONFIG cluster, else mirrored "
+        "on several GPUs), default, mirrored or multiworker (TF_CONFIG; needs --id)",
     )
     train.add_argument("--id", help="registry id (default: arch-task-time)")
     train.add_argument(
         "--trained-by", metavar="NAME", help="who trains it, written to the model card"
     )
     add_input_option(train)
+
+
+def register_commands(subparsers: Any) -> None:
+    """Add ``train`` and ``models`` to an argparse sub-parser set."""
+    train = subparsers.add_parser(
+        "train", help="train a model on patches, evaluate on held-out patients, register it"
+    )
+    add_train_flags(train)
     train.set_defaults(func=cmd_train)
 
     models = subparsers.add_parser("models", help="list the registered models")

@@ -55,6 +55,7 @@ __all__ = [
     "CardData",
     "CardSplit",
     "CardHyperparameters",
+    "CardTracking",
 ]
 
 #: Version of the card layout; cards with a higher version are reported, not read.
@@ -164,17 +165,43 @@ class CardSplit(JsonSection):
 
 @dataclass(frozen=True)
 class CardHyperparameters(JsonSection):
-    """The training run's main settings (the rest stay in ``extra``)."""
+    """The training run's main settings (the rest stay in ``extra``).
+
+    ``distribution`` is the ``tf.distribute`` strategy's class name (``MirroredStrategy``,
+    ``MultiWorkerMirroredStrategy``, ...), ``replicas`` the replicas it trained on and
+    ``workers`` the machines (processes) they spanned; cards older than multi-worker
+    training have no ``workers`` (``None``: one machine).
+    """
 
     epochs: int | None = None
     epochs_run: int | None = None
     batch: int | None = None
     optimizer: str = ""
+    distribution: str = ""
+    replicas: int | None = None
+    workers: int | None = None
     READERS: ClassVar[dict[str, Reader]] = {
         "epochs": read_opt_int,
         "epochs_run": read_opt_int,
         "batch": read_opt_int,
         "optimizer": read_str,
+        "distribution": read_str,
+        "replicas": read_opt_int,
+        "workers": read_opt_int,
+    }
+
+
+@dataclass(frozen=True)
+class CardTracking(JsonSection):
+    """Where the run's curves are: ``tensorboard`` names the TensorBoard folder inside the
+    model's folder; ``mlflow`` holds ``tracking_uri``, ``experiment_id``, ``run_id`` and
+    ``url`` (``None`` unless a server) when the run was logged to MLflow (else empty)."""
+
+    tensorboard: str = ""
+    mlflow: Mapping[str, Any] = field(default_factory=dict)
+    READERS: ClassVar[dict[str, Reader]] = {
+        "tensorboard": read_str,
+        "mlflow": read_mapping,
     }
 
 
@@ -187,7 +214,8 @@ class ModelCard(JsonSection):
     :func:`mcalc.models.metrics.classification_metrics` of it; ``history`` holds Keras'
     per-epoch curves by stage. ``skipped_images`` maps each image left out of training
     (its file could not be read) to the reason; older cards have none. ``trained_by`` is
-    the user who trained it (empty on older cards and when not known).
+    the user who trained it (empty on older cards and when not known). ``tracking`` says
+    where its TensorBoard logs and MLflow run are (older cards: empty).
     """
 
     card_version: int = CARD_VERSION
@@ -215,6 +243,7 @@ class ModelCard(JsonSection):
     path: str = ""
     skipped_images: Mapping[str, str] = field(default_factory=dict)
     trained_by: str = ""
+    tracking: CardTracking = field(default_factory=CardTracking)
     READERS: ClassVar[dict[str, Reader]] = {
         "card_version": read_int,
         "id": read_str,
@@ -241,6 +270,7 @@ class ModelCard(JsonSection):
         "path": read_str,
         "skipped_images": lambda v: {str(k): str(x) for k, x in read_mapping(v).items()},
         "trained_by": read_str,
+        "tracking": section(CardTracking),
     }
 
     @classmethod

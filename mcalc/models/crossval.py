@@ -12,7 +12,9 @@ each fold's FROC summary, their mean and standard deviation, and the FROC pooled
 folds (:func:`mcalc.explain.detection_eval.pool_detections`). ``k = 0`` means one fold per
 patient (leave-one-patient-out, as in the published work on small sets).
 
-:func:`crossval` does all of it in one process (``python -m mcalc crossval``);
+:func:`crossval` does all of it for ``python -m mcalc crossval``: the folds train one after
+another here (``engine="local"``) or as parallel tasks on a Ray cluster (``engine="ray"``,
+:mod:`mcalc.models.crossval_ray`); with the same seed both give the same result.
 :mod:`mcalc.jobs.crossval` runs the same folds as background training jobs for the app.
 
 Example:
@@ -30,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from mcalc.errors import ModelError
 from mcalc.models.analysis import analyse, ci_text
 from mcalc.models.scores import LEVELS, EvalScores
 from mcalc.models.split import patient_folds
@@ -37,6 +40,7 @@ from mcalc.models.train_config import TrainConfig
 from mcalc.progress import ProgressFn
 
 __all__ = [
+    "ENGINES",
     "CrossvalPlan",
     "CrossvalResult",
     "crossval",
@@ -46,6 +50,9 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: Where the folds train: one after another in this process, or as Ray tasks.
+ENGINES = ("local", "ray")
 
 
 def pool_scores(parts: list[EvalScores]) -> EvalScores:
@@ -246,6 +253,8 @@ def crossval(
     n_boot: int = 1000,
     detection: bool = False,
     progress: ProgressFn | None = None,
+    engine: str = "local",
+    address: str | None = None,
 ) -> dict[str, Any]:
     """Train and score one model per fold; the JSON of ``python -m mcalc crossval``.
 
@@ -256,32 +265,48 @@ def crossval(
         n_boot: resamples of the pooled AUC's interval (and the pooled FROC's bands).
         detection: also evaluate each fold's model over whole images (FROC summary per
             fold, their mean and sd, and the FROC pooled over the folds).
-        progress: called ``(fold done, folds, message)``.
+        progress: called ``(folds trained, folds, message)``.
+        engine: one of :data:`ENGINES`: ``ray`` trains the folds as parallel Ray tasks
+            (then scores them here, as the local engine does).
+        address: with ``engine="ray"``, the cluster (``ray://host:10001``, ``auto``);
+            ``None`` starts a local Ray instance for the run (unless one is running).
 
     Returns:
-        ``k``, ``seed``, ``folds`` (each fold's model, patients, test cases and AUC per
+        ``k``, ``seed``, ``engine``, ``folds`` (each fold's model, patients, test cases and AUC per
         level), ``mean_sd`` and ``pooled`` (AUC with CI) per level, ``config``, ``seconds``;
         with detection, ``detection_mean_sd`` and ``detection_pooled``.
 
     Raises:
         ModelError, DatasetError: from training or evaluation (bad settings, too few
-            patients for ``k`` folds).
+            patients for ``k`` folds), an unknown engine, or Ray missing.
     """
-    from mcalc.models.training import train
-
+    if engine not in ENGINES:
+        raise ModelError(f"unknown engine {engine!r}; expected one of: {', '.join(ENGINES)}")
     t0 = time.perf_counter()
     plan = plan_folds(config, k)
-    paths: list[str | Path] = []
-    for i, cfg in enumerate(plan.configs()):
-        result = train(cfg)
-        paths.append(result.path)
-        if progress is not None:
-            progress(i, plan.k, f"fold {i + 1} of {plan.k} trained: {result.model_id}")
+    calls = [(cfg,) for cfg in plan.configs()]
+    paths: list[str | Path]
+    if engine == "ray":
+        from mcalc.models.crossval_ray import run_on_ray
+
+        paths = list(run_on_ray(train_fold, calls, address=address, progress=progress))
+    else:
+        paths = []
+        for i, (cfg,) in enumerate(calls):
+            paths.append(train_fold(cfg))
+            if progress is not None:
+                progress(i + 1, plan.k, f"fold {i + 1} of {plan.k} trained: {cfg.model_id}")
     out = summarise_folds(plan, paths, n_boot=n_boot, detection=detection).summary
+    out["engine"] = engine
     out["seconds"] = round(time.perf_counter() - t0, 3)
-    if progress is not None:
-        progress(plan.k, plan.k, "pooled")
     return out
+
+
+def train_fold(config: TrainConfig) -> str:
+    """Train one fold's model (a Ray task with ``engine="ray"``); its registry folder."""
+    from mcalc.models.training import train
+
+    return str(train(config).path)
 
 
 def _models_dir() -> str:

@@ -74,6 +74,7 @@ def train_dataset(
     seed: int = 0,
     balance: bool = True,
     augment_data: bool = True,
+    shard: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
     """An endless, shuffled, optionally class-balanced and augmented training stream.
 
@@ -85,6 +86,9 @@ def train_dataset(
         seed: shuffling, sampling and augmentation seed.
         balance: draw each class present with equal probability.
         augment_data: apply :func:`augment`.
+        shard: ``(shards, index)``: keep elements ``index, index + shards, ...`` of the
+            stream (one worker's part in multi-worker training), each augmented as it is
+            in the whole stream; ``batch`` is then this worker's share of a batch.
 
     Returns:
         Batches ``((B, H, W, 1) float32, (B, n_classes) float32)``; use
@@ -113,8 +117,14 @@ def train_dataset(
             .shuffle(len(y), seed=seed, reshuffle_each_iteration=True)
             .repeat()
         )
+    shards, index = shard or (1, 0)
+    if shards > 1:
+        ds = ds.shard(shards, index)
     if augment_data:
-        counter = tf.data.Dataset.counter().map(lambda i: tf.stack([tf.cast(seed, tf.int64), i]))
+        # The seed of element i of the whole stream is (seed, i), in a shard as well.
+        counter = tf.data.Dataset.counter(start=index, step=shards).map(
+            lambda i: tf.stack([tf.cast(seed, tf.int64), i])
+        )
         ds = tf.data.Dataset.zip((ds, counter)).map(
             lambda xy, s: (augment(xy[0], s), xy[1]), num_parallel_calls=_AUTOTUNE
         )

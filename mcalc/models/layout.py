@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["CARD_FILE", "MODEL_FILE", "LOG_FILE", "model_file"]
+__all__ = ["CARD_FILE", "MODEL_FILE", "LOG_FILE", "TENSORBOARD_DIR", "model_file"]
 
 CARD_FILE = "card.json"
 MODEL_FILE = "model.keras"
 LOG_FILE = "training_log.jsonl"
+#: The run's TensorBoard logs (one sub-folder per training stage).
+TENSORBOARD_DIR = "tensorboard"
 
 
 def model_file(folder: str | Path) -> Path:

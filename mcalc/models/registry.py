@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 from mcalc.access.admin import check_allowed, record_action
 from mcalc.errors import ModelError
 from mcalc.models.card import CARD_VERSION, ModelCard
-from mcalc.models.layout import CARD_FILE, LOG_FILE, MODEL_FILE, model_file
+from mcalc.models.layout import CARD_FILE, LOG_FILE, MODEL_FILE, TENSORBOARD_DIR, model_file
 
 if TYPE_CHECKING:
     import keras
@@ -45,6 +45,7 @@ __all__ = [
     "CARD_FILE",
     "MODEL_FILE",
     "LOG_FILE",
+    "TENSORBOARD_DIR",
     "CARD_VERSION",
     "REQUIRED_CARD_KEYS",
     "RegistryListing",

@@ -60,8 +60,11 @@ MAX_SEED = 2**32 - 1
 #: Ids a model cannot take: ``<runs_dir>/<id>`` is the trainer's run folder, emptied at
 #: start, and ``<runs_dir>/jobs`` holds the app's job folders.
 RESERVED_IDS: frozenset[str] = frozenset({"jobs"})
-#: ``tf.distribute`` choices: mirrored on several GPUs (``auto``), never, or always.
-DISTRIBUTION_STRATEGIES: tuple[str, ...] = ("auto", "default", "mirrored")
+#: ``tf.distribute`` choices: ``auto`` (several workers when ``TF_CONFIG`` names a cluster,
+#: else mirrored on several GPUs), ``default`` (never), ``mirrored`` (always, one machine),
+#: ``multiworker`` (``MultiWorkerMirroredStrategy`` over the ``TF_CONFIG`` cluster; see
+#: :mod:`mcalc.models.distributed`).
+DISTRIBUTION_STRATEGIES: tuple[str, ...] = ("auto", "default", "mirrored", "multiworker")
 
 #: Fields holding paths: kept as text so the value is JSON-able and hashable.
 _PATH_FIELDS = ("data", "weights", "models_dir", "runs_dir")
@@ -112,7 +115,8 @@ class TrainConfig:
         patience: early-stopping patience in epochs (on validation loss).
         fractions: train / validation / test fractions of patients.
         model_id: registry id (``None``: ``<arch>-<task>-<time>``, chosen by the registry).
-        strategy: one of :data:`DISTRIBUTION_STRATEGIES`.
+        strategy: one of :data:`DISTRIBUTION_STRATEGIES`; a multi-worker run needs a
+            ``model_id`` (every worker must name the same model).
         max_steps: cap of batches per epoch (quick runs and tests).
         balance, augment: class-balanced sampling and augmentation of training batches.
         folds, fold: cross-validation (``python -m mcalc crossval``): with ``folds >= 2`` the
@@ -216,6 +220,11 @@ class TrainConfig:
             )
         if self.model_id is not None:
             check_model_id(self.model_id)
+        elif self.strategy == "multiworker":
+            raise ModelError(
+                "multi-worker training needs a model id (--id): every worker must name the "
+                "same model"
+            )
         if (
             not isinstance(self.trained_by, str)
             or len(self.trained_by) > 64

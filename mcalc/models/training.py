@@ -7,15 +7,22 @@ only when complete (see :func:`mcalc.models.registry.register_model`).
 
 Runs on a GPU without changes (mixed precision there), with
 ``tf.distribute.MirroredStrategy`` when several GPUs are visible (or when asked with
-``strategy="mirrored"``, which on a CPU uses the logical CPU devices).
+``strategy="mirrored"``, which on a CPU uses the logical CPU devices), and on several
+machines with ``MultiWorkerMirroredStrategy`` (``strategy="multiworker"``, or ``auto`` under a
+``TF_CONFIG`` cluster; see :mod:`mcalc.models.distributed`): only the chief registers.
+Every run writes TensorBoard logs, and MLflow ones when ``MLFLOW_TRACKING_URI`` is set
+(:mod:`mcalc.models.tracking`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import os
 import platform
 import shutil
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -31,6 +38,7 @@ from mcalc.errors import DatasetError, McalcError, ModelError
 from mcalc.models.architectures import ArchSpec, arch_spec, build_model
 from mcalc.models.card import ModelCard
 from mcalc.models.data import eval_dataset, steps_per_epoch, train_dataset
+from mcalc.models.distributed import WorkerRole, barrier, worker_role
 from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.freeze import FreezeReport, apply_freeze, default_lr
 from mcalc.models.metrics import classification_metrics
@@ -46,12 +54,22 @@ from mcalc.models.registry import (
     CARD_VERSION,
     LOG_FILE,
     MODEL_FILE,
+    TENSORBOARD_DIR,
     is_registered,
+    load_card,
     new_model_id,
     register_model,
 )
 from mcalc.models.split import Split, fold_split, split_cases
 from mcalc.models.tasks import get_task, task_classes
+from mcalc.models.tracking import (
+    MlflowRun,
+    open_mlflow,
+    run_params,
+    tee_events,
+    tensorboard_dir,
+    tracking_event,
+)
 from mcalc.models.train_config import TrainConfig
 from mcalc.models.train_events import (
     ProgressLogger,
@@ -81,17 +99,21 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: ``tf.distribute`` classes by the names TensorFlow exports them under.
+_PUBLIC_NAMES = {"CollectiveAllReduceStrategy": "MultiWorkerMirroredStrategy"}
 #: A model card (or a part of one) in the registry's JSON card format.
 CardJson = dict[str, Any]
 
 
 @dataclass
 class TrainResult:
-    """A registered model: its id, folder and card."""
+    """A registered model: its id, folder and card (``chief`` is false on the other workers
+    of a multi-worker run: the chief registered the model, whose card they may not see)."""
 
     model_id: str
     path: Path
     card: ModelCard = field(default_factory=ModelCard)
+    chief: bool = True
 
 
 def package_versions() -> dict[str, str]:
@@ -110,7 +132,13 @@ def package_versions() -> dict[str, str]:
 
 
 def select_strategy(kind: str = "auto") -> Any:
-    """The ``tf.distribute`` strategy: mirrored over several GPUs (or CPUs when asked)."""
+    """The ``tf.distribute`` strategy: over the workers of ``TF_CONFIG`` (see
+    :func:`~mcalc.models.distributed.worker_role`), else mirrored over several GPUs (or CPUs when asked). Call it
+    before other TensorFlow work: a multi-worker strategy must come first."""
+    if worker_role(kind, os.environ) is not None:
+        from mcalc.models.distributed import multiworker_strategy
+
+        return multiworker_strategy()
     import tensorflow as tf
 
     gpus = tf.config.list_logical_devices("GPU")
@@ -173,6 +201,8 @@ class _Run:
     progress: TrainEventFn | None
     callbacks: Sequence[keras.callbacks.Callback]
     stop: StopRequest | None = None
+    role: WorkerRole | None = None
+    mlflow: MlflowRun | None = None
 
     def check_stop(self) -> None:
         """Raise ``KeyboardInterrupt`` (outside TensorFlow) when a stop was requested."""
@@ -182,6 +212,11 @@ class _Run:
     @property
     def log_path(self) -> Path:
         return self.run_dir / "progress.jsonl"
+
+    @property
+    def is_chief(self) -> bool:
+        """Whether this process registers the model (always, in a one-process run)."""
+        return self.role is None or self.role.is_chief
 
     def emit(self, event: TrainEvent) -> None:
         emit_event(self.log_path, self.progress, event)
@@ -221,9 +256,15 @@ def _start_run(
     progress: TrainEventFn | None,
     callbacks: Sequence[keras.callbacks.Callback],
     stop: StopRequest | None,
+    role: WorkerRole | None = None,
 ) -> _Run:
-    """Check the configuration, choose the id and weights, and start a clean run folder."""
+    """Check the configuration, choose the id and weights, and start a clean run folder
+    (a private temporary one on a worker that is not the chief)."""
     config.validate()
+    if role is not None and config.model_id is None:
+        raise ModelError(
+            "multi-worker training needs a model id (--id): every worker must name the same model"
+        )
     settings = get_settings()
     models_dir = Path(config.models_dir or settings.models_dir)
     runs_dir = Path(config.runs_dir or settings.runs_dir)
@@ -232,10 +273,13 @@ def _start_run(
     if is_registered(models_dir, model_id):
         raise ModelError(f"model {model_id!r} already exists in {models_dir}")
     winfo = resolve_weights(spec.name, config.weights)
-    run_dir = runs_dir / model_id
-    if run_dir.exists():
-        shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True)
+    if role is not None and not role.is_chief:
+        run_dir = Path(tempfile.mkdtemp(prefix=f"mcalc-{model_id}-worker{role.index}-"))
+    else:
+        run_dir = runs_dir / model_id
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        run_dir.mkdir(parents=True)
     run = _Run(
         config=config,
         spec=spec,
@@ -247,9 +291,21 @@ def _start_run(
         progress=progress,
         callbacks=(*callbacks, StopOnRequest(stop)) if stop is not None else callbacks,
         stop=stop,
+        role=role,
     )
     run.emit({"event": "start", "model_id": model_id, "config": config.to_json()})
     return run
+
+
+def _start_tracking(run: _Run) -> None:
+    """Start the MLflow run (when asked for) on the chief and tee the events to it."""
+    if not run.is_chief:
+        return
+    params = run_params(run.config.to_json(), {"workers": run.role.workers if run.role else 1})
+    tags = {"mcalc.model_id": run.model_id, "mcalc.architecture": run.spec.name}
+    run.mlflow = open_mlflow(run.model_id, params, tags)
+    run.progress = tee_events(run.mlflow, run.progress)
+    run.emit(tracking_event(run.run_dir, run.mlflow))
 
 
 def _prepare_data(run: _Run) -> _Data:
@@ -285,10 +341,9 @@ def _prepare_data(run: _Run) -> _Data:
     return _Data(index, dataset_fingerprint(index), split, patch_cfg, sets, patches.skipped)
 
 
-def _build(run: _Run, size: int, gpu: bool) -> tuple[keras.Model, Any]:
-    """The model (mixed precision on a GPU) with its starting weights, and the strategy."""
+def _build(run: _Run, size: int, gpu: bool, strategy: Any) -> keras.Model:
+    """The model (mixed precision on a GPU) with its starting weights, under ``strategy``."""
     _seed_everything(run.config.seed, gpu)
-    strategy = select_strategy(run.config.strategy)
     previous_policy = keras.config.dtype_policy().name
     if gpu:
         keras.config.set_dtype_policy("mixed_float16")
@@ -304,7 +359,11 @@ def _build(run: _Run, size: int, gpu: bool) -> tuple[keras.Model, Any]:
             apply_weights(model, run.spec.name, run.winfo)
     finally:
         keras.config.set_dtype_policy(previous_policy)
-    return model, strategy
+    if run.role is not None:
+        from mcalc.models.distributed import prepare_model
+
+        prepare_model(model)
+    return model
 
 
 def _stage_plan(config: TrainConfig) -> list[tuple[str, str, int]]:
@@ -317,10 +376,10 @@ def _stage_plan(config: TrainConfig) -> list[tuple[str, str, int]]:
     return [("train", config.freeze, config.epochs)]
 
 
-def _fit_stages(run: _Run, data: _Data, gpu: bool) -> _Fitted:
+def _fit_stages(run: _Run, data: _Data, gpu: bool, strategy: Any) -> _Fitted:
     """Build the model, then for each stage: freeze, recompile, fit."""
     config, spec = run.config, run.spec
-    model, strategy = _build(run, data.patch.size, gpu)
+    model = _build(run, data.patch.size, gpu, strategy)
     history: dict[str, dict[str, list[float]]] = {}
     stages: list[CardJson] = []
     lr_used: list[float] = []
@@ -342,7 +401,7 @@ def _fit_stages(run: _Run, data: _Data, gpu: bool) -> _Fitted:
         stages.append({"stage": stage, "epochs": epochs, "lr": lr, **report.as_dict()})
         run.emit({"event": "stage", **stages[-1]})
         run.check_stop()
-        history[stage] = _fit_stage(model, data.sets, run, epochs=epochs, stage=stage)
+        history[stage] = _fit_stage(model, data.sets, run, strategy, epochs=epochs, stage=stage)
         run.check_stop()  # a stop during the fit ended it early: do not go on as if done
     if report is None:  # the plan always has a stage; this guards a future empty one
         raise ModelError("no training stage was planned")
@@ -353,6 +412,7 @@ def _fit_stage(
     model: keras.Model,
     sets: dict[str, PatchSet],
     run: _Run,
+    strategy: Any,
     *,
     epochs: int,
     stage: str,
@@ -362,15 +422,25 @@ def _fit_stage(
     steps = steps_per_epoch(train.y, config.batch, n_classes, config.balance)
     if config.max_steps:
         steps = min(steps, config.max_steps)
-    ds = train_dataset(
-        train.x,
-        train.y,
-        n_classes,
-        config.batch,
-        seed=config.seed,
-        balance=config.balance,
-        augment_data=config.augment,
-    )
+
+    def stream(batch: int, shard: tuple[int, int]) -> Any:
+        return train_dataset(
+            train.x,
+            train.y,
+            n_classes,
+            batch,
+            seed=config.seed,
+            balance=config.balance,
+            augment_data=config.augment,
+            shard=shard,
+        )
+
+    if run.role is not None:
+        from mcalc.models.distributed import distributed_input
+
+        ds = distributed_input(strategy, config.batch, stream)
+    else:
+        ds = stream(config.batch, (1, 0))
     val_ds = eval_dataset(val.x, val.y, n_classes, config.batch)
     best = run.run_dir / f"best-{stage}.weights.h5"
     cbs: list[keras.callbacks.Callback] = [
@@ -386,15 +456,23 @@ def _fit_stage(
         keras.callbacks.TerminateOnNaN(),
         *run.callbacks,
     ]
-    history = model.fit(
-        ds,
-        epochs=epochs,
-        steps_per_epoch=steps,
-        validation_data=val_ds,
-        callbacks=cbs,
-        verbose=0,
-        shuffle=False,  # the tf.data pipeline shuffles
-    )
+    if run.is_chief:
+        cbs.append(
+            keras.callbacks.TensorBoard(
+                str(tensorboard_dir(run.run_dir) / stage), write_graph=False, profile_batch=0
+            )
+        )
+    # A multi-worker model takes its strategy from the scope fit runs in (prepare_model).
+    with strategy.scope() if run.role is not None else contextlib.nullcontext():
+        history = model.fit(
+            ds,
+            epochs=epochs,
+            steps_per_epoch=steps,
+            validation_data=val_ds,
+            callbacks=cbs,
+            verbose=0,
+            shuffle=False,  # the tf.data pipeline shuffles
+        )
     if best.is_file():
         model.load_weights(best)
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
@@ -403,7 +481,9 @@ def _fit_stage(
 def _evaluate(run: _Run, data: _Data, fitted: _Fitted) -> tuple[keras.Model, CardJson]:
     """The model to save (float32) and its metrics on the validation and test patients."""
     model = fitted.model
-    if fitted.gpu:
+    if fitted.gpu or run.role is not None:
+        # A plain float32 twin: CPUs load it at full speed, and a multi-worker model's
+        # predict would be spread over (and wait for) the other workers.
         model = _float32_copy(
             model, run.spec.name, data.patch.size, len(run.classes), len(data.patch_channels)
         )
@@ -417,7 +497,7 @@ def _evaluate(run: _Run, data: _Data, fitted: _Fitted) -> tuple[keras.Model, Car
     return model, metrics
 
 
-def _hyperparameters(config: TrainConfig, fitted: _Fitted) -> CardJson:
+def _hyperparameters(config: TrainConfig, fitted: _Fitted, workers: int) -> CardJson:
     """The card's ``hyperparameters``: what the run was asked for and what it did."""
     strategy = fitted.strategy
     return {
@@ -431,8 +511,11 @@ def _hyperparameters(config: TrainConfig, fitted: _Fitted) -> CardJson:
         "balance": config.balance,
         "augment": config.augment,
         "max_steps": config.max_steps,
-        "distribution": type(strategy).__name__,
+        # TensorFlow's public name (the class behind MultiWorkerMirroredStrategy is
+        # CollectiveAllReduceStrategy).
+        "distribution": _PUBLIC_NAMES.get(type(strategy).__name__, type(strategy).__name__),
         "replicas": int(strategy.num_replicas_in_sync),
+        "workers": workers,
         "mixed_precision": fitted.gpu,
     }
 
@@ -481,13 +564,17 @@ def _card_json(
             "patches": {k: v.counts() for k, v in data.sets.items()},
         },
         "split": data.split.as_dict(),
-        "hyperparameters": _hyperparameters(config, fitted),
+        "hyperparameters": _hyperparameters(config, fitted, run.role.workers if run.role else 1),
         "seed": config.seed,
         "metrics": metrics,
         "history": fitted.history,
         "training_seconds": seconds,
         "versions": package_versions(),
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "tracking": {
+            "tensorboard": TENSORBOARD_DIR,
+            "mlflow": run.mlflow.as_dict() if run.mlflow else {},
+        },
     }
     if config.trained_by:
         card["trained_by"] = config.trained_by
@@ -507,6 +594,9 @@ def _register(run: _Run, model: keras.Model, card: CardJson) -> Path:
         model.save(folder / MODEL_FILE)
         (folder / CARD_FILE).write_text(json.dumps(card, indent=2), encoding="utf-8")
         shutil.copyfile(run.log_path, folder / LOG_FILE)
+        logs = tensorboard_dir(run.run_dir)
+        if logs.is_dir():
+            shutil.copytree(logs, tensorboard_dir(folder))
 
     return register_model(run.models_dir, run.model_id, write)
 
@@ -537,32 +627,69 @@ def train(
     """
     import tensorflow as tf
 
-    run = _start_run(config, progress, callbacks, stop)
+    role = worker_role(config.strategy, os.environ)
+    run = _start_run(config, progress, callbacks, stop, role)
     t_start = time.perf_counter()
+    strategy: Any = None
+    fitted: _Fitted | None = None
+    registered = False
     try:
+        # The strategy comes before any other TensorFlow work: a multi-worker one must.
+        strategy = select_strategy(config.strategy)
+        _start_tracking(run)
         data = _prepare_data(run)
-        fitted = _fit_stages(run, data, gpu=bool(tf.config.list_physical_devices("GPU")))
+        fitted = _fit_stages(run, data, bool(tf.config.list_physical_devices("GPU")), strategy)
+        if not run.is_chief:
+            return _follow_chief(run, strategy)
         model, metrics = _evaluate(run, data, fitted)
         seconds = round(time.perf_counter() - t_start, 2)
         card = _card_json(run, data, fitted, metrics, seconds)
         path = _register(run, model, card)
+        registered = True
     except KeyboardInterrupt as exc:
-        emit_event(run.log_path, None, {"event": "interrupted"})
+        _failed(run, {"event": "interrupted"}, "KILLED")
         raise ModelError(
             f"training of {run.model_id} was interrupted: nothing was registered"
         ) from exc
     except McalcError as exc:
-        emit_event(run.log_path, None, {"event": "failed", "message": str(exc)})
+        _failed(run, {"event": "failed", "message": str(exc)}, "FAILED")
         raise
     except tf.errors.ResourceExhaustedError as exc:
-        emit_event(run.log_path, None, {"event": "failed", "message": "out of memory"})
+        _failed(run, {"event": "failed", "message": "out of memory"}, "FAILED")
         raise ModelError(
             f"out of memory while training {run.spec.name}: lower --batch or the patch size"
         ) from exc
+    finally:
+        if run.role is not None and run.is_chief and fitted is not None:
+            barrier(strategy, registered)  # the other workers wait for the registration
+        if not run.is_chief:
+            shutil.rmtree(run.run_dir, ignore_errors=True)
+    if run.mlflow is not None:
+        run.mlflow.finish(card, path)
     run.emit({"event": "done", "model_id": run.model_id, "path": str(path)})
     return TrainResult(
         run.model_id, path, ModelCard.from_json(card).located(run.model_id, path.resolve())
     )
+
+
+def _failed(run: _Run, event: TrainEvent, mlflow_status: str) -> None:
+    emit_event(run.log_path, None, event)
+    if run.mlflow is not None:
+        run.mlflow.end(mlflow_status)
+
+
+def _follow_chief(run: _Run, strategy: Any) -> TrainResult:
+    """A worker that is not the chief: wait until the chief has registered the model."""
+    role = run.role
+    if not barrier(strategy, False):
+        raise ModelError(
+            f"worker {role.index if role else '?'}: the chief did not register "
+            f"{run.model_id}; see the chief's log"
+        )
+    path = run.models_dir / run.model_id
+    # The registry is the chief's: on another machine this worker may not see it.
+    card = load_card(path) if is_registered(run.models_dir, run.model_id) else ModelCard()
+    return TrainResult(run.model_id, path, card, chief=False)
 
 
 def predict_array(model: keras.Model, x: np.ndarray, batch: int = 64) -> np.ndarray:

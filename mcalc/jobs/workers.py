@@ -1,0 +1,168 @@
+"""Multi-worker training on one machine, for a try: N ``python -m mcalc train`` processes.
+
+Each worker is the same command as a background job's child (:func:`train_command`) with
+its own ``TF_CONFIG`` (:func:`mcalc.models.distributed.local_tf_configs`, free ports on
+``localhost``); worker 0 is the chief and registers the model. On a real cluster, start
+the same command on every node with that node's ``TF_CONFIG`` instead (README "Multi-worker
+training").
+
+Example:
+    >>> out = run_local_workers(TrainConfig(data="data/demo", epochs=1, batch=8),
+    ...                         2, log_dir=Path("runs/try"))  # doctest: +SKIP
+    >>> out.model_id, out.exit_codes  # doctest: +SKIP
+    ('custom-calcification-...', [0, 0])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from mcalc.config import REPO_ROOT, get_settings
+from mcalc.errors import JobError
+from mcalc.fileio import atomic_write_json
+from mcalc.jobs.manager import train_command
+from mcalc.models.distributed import local_tf_configs
+from mcalc.models.registry import new_model_id
+from mcalc.models.train_config import TrainConfig
+from mcalc.progress import ProgressFn
+
+__all__ = ["MAX_LOCAL_WORKERS", "WorkersResult", "free_ports", "run_local_workers"]
+
+#: Most workers started on one machine (a try, not a cluster).
+MAX_LOCAL_WORKERS = 8
+
+
+@dataclass
+class WorkersResult:
+    """What the workers did: the model id, each exit code, their logs, the chief's card."""
+
+    model_id: str
+    exit_codes: list[int]
+    logs: list[Path]
+    card: dict[str, Any]
+    seconds: float
+
+
+def free_ports(n: int, host: str = "localhost") -> list[int]:
+    """``n`` TCP ports free on ``host`` now (the operating system picks them)."""
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind((host, 0))
+        return [int(s.getsockname()[1]) for s in socks]
+
+
+def _env(tf_config: str) -> dict[str, str]:
+    env = dict(os.environ)
+    env["TF_CONFIG"] = tf_config
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    path = env.get("PYTHONPATH", "")
+    env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + path if path else "")
+    return env
+
+
+def run_local_workers(
+    config: TrainConfig,
+    workers: int,
+    *,
+    log_dir: Path | None = None,
+    timeout: float | None = None,
+    progress: ProgressFn | None = None,
+) -> WorkersResult:
+    """Train ``config`` on ``workers`` local processes with ``MultiWorkerMirroredStrategy``.
+
+    Args:
+        config: the run (its strategy becomes ``multiworker``; an id is chosen if it has none).
+        workers: number of processes (2 to :data:`MAX_LOCAL_WORKERS`).
+        log_dir: where ``config.json`` and ``worker<i>.log`` / ``.out`` go (default
+            ``<runs_dir>/<id>.workers``).
+        timeout: seconds before every worker is stopped (``None``: no limit).
+        progress: called ``(workers finished, workers, message)``.
+
+    Raises:
+        JobError: a bad number of workers, a worker that failed (the others are stopped)
+            or the timeout; the message names the log to read.
+    """
+    if not 2 <= workers <= MAX_LOCAL_WORKERS:
+        raise JobError(f"--workers must be from 2 to {MAX_LOCAL_WORKERS}, got {workers}")
+    settings = get_settings()
+    models_dir = Path(config.models_dir or settings.models_dir)
+    model_id = config.model_id or new_model_id(config.arch, config.task, models_dir)
+    config = replace(config, strategy="multiworker", model_id=model_id)
+    config.validate()
+    folder = Path(log_dir or Path(config.runs_dir or settings.runs_dir) / f"{model_id}.workers")
+    folder.mkdir(parents=True, exist_ok=True)
+    config_file = folder / "config.json"
+    atomic_write_json(config_file, config.to_json())
+    logs = [folder / f"worker{i}.log" for i in range(workers)]
+    outs = [folder / f"worker{i}.out" for i in range(workers)]
+    t0 = time.perf_counter()
+    with ExitStack() as stack:
+        procs = [
+            subprocess.Popen(
+                train_command(config_file),
+                env=_env(tf_config),
+                stdout=stack.enter_context(out.open("w", encoding="utf-8")),
+                stderr=stack.enter_context(log.open("w", encoding="utf-8")),
+                cwd=REPO_ROOT,
+            )
+            for tf_config, log, out in zip(
+                local_tf_configs(free_ports(workers)), logs, outs, strict=True
+            )
+        ]
+        codes = _wait(procs, logs, timeout, progress)
+    card = json.loads(outs[0].read_text(encoding="utf-8") or "{}")
+    return WorkersResult(model_id, codes, logs, card, round(time.perf_counter() - t0, 2))
+
+
+def _wait(
+    procs: list[subprocess.Popen[Any]],
+    logs: list[Path],
+    timeout: float | None,
+    progress: ProgressFn | None,
+) -> list[int]:
+    """Wait for every worker; stop the rest when one fails or time runs out."""
+    t0 = time.monotonic()
+    failed: str | None = None
+    while any(p.poll() is None for p in procs):
+        done = [p.returncode for p in procs if p.returncode is not None]
+        if progress is not None:
+            progress(len(done), len(procs), "workers finished")
+        bad = next((i for i, p in enumerate(procs) if p.returncode not in (None, 0)), None)
+        if bad is not None:
+            failed = f"worker {bad} failed (exit {procs[bad].returncode}); see {logs[bad]}"
+        elif timeout is not None and time.monotonic() - t0 > timeout:
+            failed = f"the workers ran past {timeout:g} s; see {logs[0]}"
+        if failed:
+            _stop(procs)
+            raise JobError(failed)
+        time.sleep(0.5)
+    codes = [int(p.returncode) for p in procs]
+    bad = next((i for i, c in enumerate(codes) if c != 0), None)
+    if bad is not None:
+        raise JobError(f"worker {bad} failed (exit {codes[bad]}); see {logs[bad]}")
+    if progress is not None:
+        progress(len(procs), len(procs), "workers finished")
+    return codes
+
+
+def _stop(procs: list[subprocess.Popen[Any]], grace: float = 10.0) -> None:
+    for p in procs:
+        if p.poll() is None:
+            p.terminate()
+    deadline = time.monotonic() + grace
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
