@@ -57,9 +57,7 @@ def _analyse_chunk(items: list[BatchItem]) -> list[dict[str, Any]]:
     return [_worker.analyse(item) for item in items]
 
 
-def run_local(
-    items: Sequence[BatchItem], spec: WorkerSpec, workers: int, on_rows: RowsFn
-) -> None:
+def run_local(items: Sequence[BatchItem], spec: WorkerSpec, workers: int, on_rows: RowsFn) -> None:
     """Analyse ``items`` in ``workers`` processes (``1``: in this process).
 
     Raises:

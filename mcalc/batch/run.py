@@ -206,7 +206,9 @@ def run_batch(
     done = done_keys(saver.table, mkey, skey)
     todo = [i for i in items if done.get(i.image_key) != _file_key(i.image_path)]
     state["resumed"] = len(items) - len(todo)
-    log.info("%d of %d image(s) already done; %d to analyse", state["resumed"], len(items), len(todo))
+    log.info(
+        "%d of %d image(s) already done; %d to analyse", state["resumed"], len(items), len(todo)
+    )
     spec = WorkerSpec(str(folder), settings, str(out_dir.resolve()), engine=engine)
     saver.save("running")
     try:

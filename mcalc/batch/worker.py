@@ -173,7 +173,9 @@ class BatchWorker:
             "score": float(im.score),
             "positive_class": im.scores.positive_class,
             "predicted": self.threshold.decide(im.score, im.scores.positive_class),
-            "class_scores": json.dumps({k: round(float(v), 6) for k, v in im.scores.classes.items()}),
+            "class_scores": json.dumps(
+                {k: round(float(v), 6) for k, v in im.scores.classes.items()}
+            ),
             "patches": int(im.scores.patches),
             "n_regions": len(im.regions),
             "top_regions": json.dumps([r.as_dict() for r in im.regions]),
@@ -191,7 +193,10 @@ class BatchWorker:
     def _write_maps(self, im: ImageAnalysis, dense: np.ndarray) -> list[str]:
         """The image's maps as ``.npy`` files under ``maps/``; their paths in the folder."""
         stem = map_stem(im.key)
-        arrays = {f"{stem}_proba.npy": dense.astype(np.float32), f"{stem}_proba_grid.npy": im.pmap.proba}
+        arrays = {
+            f"{stem}_proba.npy": dense.astype(np.float32),
+            f"{stem}_proba_grid.npy": im.pmap.proba,
+        }
         if im.cam is not None:
             method = im.cam.settings.method.replace("+", "p")
             arrays[f"{stem}_{method}.npy"] = im.cam.heat

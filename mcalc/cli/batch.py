@@ -83,7 +83,9 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if not args.data:
         raise ExplainError("--all needs --data DIR (a dataset folder or manifest)")
     if args.image or args.case or args.view or args.timepoint:
-        raise ExplainError("--all runs over every image: leave out --image, --case, --view, --timepoint")
+        raise ExplainError(
+            "--all runs over every image: leave out --image, --case, --view, --timepoint"
+        )
     if args.address and args.engine != "ray":
         raise ExplainError("--address is a Ray cluster: add --engine ray")
     _stop_on_sigterm()
