@@ -36,6 +36,7 @@ __all__ = [
     "RESULTS_CSV",
     "PROGRESS_FILE",
     "MAPS_DIR",
+    "DISPLAY_COLUMNS",
     "empty_table",
     "to_table",
     "read_results",
@@ -98,6 +99,11 @@ COLUMNS: dict[str, str] = {
     "error_kind": "str",
     "error": "str",
 }
+#: The columns a results view shows first (the rest are for files and provenance).
+DISPLAY_COLUMNS: tuple[str, ...] = (
+    "image_key", "case_id", "view", "timepoint", "score", "predicted", "n_regions",
+    "n_detections", "n_clusters", "annotated", "seconds", "model_id", "error",
+)  # fmt: skip
 _BLANK = {"str": "", "float": float("nan"), "int": 0, "bool": False}
 _DTYPES = {"str": object, "float": "float64", "int": "int64", "bool": "bool"}
 

@@ -133,6 +133,22 @@ class BatchJob:
         """The end of the run's stderr, TensorFlow's start-up noise left out."""
         return quiet_tail(self.folder / STDERR_FILE, lines=lines)
 
+    def summary_row(self) -> dict[str, Any]:
+        """One line of a table of runs: what, where, how far, how fast."""
+        prog = self.progress()
+        return {
+            "run": self.name,
+            "model": self.model_id,
+            "dataset": self.data,
+            "engine": self.options.engine,
+            "state": self.state,
+            "done": f"{prog.get('done', 0)}/{prog.get('total', '?')}",
+            "failed": prog.get("failed", 0),
+            "images/s": prog.get("images_per_s"),
+            "launched": time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(self.created)),
+            "error": self.error or "",
+        }
+
     def to_json(self) -> dict[str, Any]:
         out = asdict(self)
         out["folder"] = str(self.folder)
