@@ -58,9 +58,3 @@ def test_ray_and_local_pool_give_the_same_table(
     # be bit for bit equal; the tolerance only covers a different float summation order.
     np.testing.assert_allclose(a["score"], b["score"], rtol=0, atol=1e-9, equal_nan=True)
     assert json.loads(b.loc[0, "settings"]) == settings.as_dict()
-    # A rerun on Ray finds everything done (the table is shared between engines).
-    again = run_batch(
-        "spot", batch_data, tmp_path / "local", settings, models_dir=spot_registry,
-        engine="ray", workers=2,
-    )  # fmt: skip
-    assert (again.resumed, again.analysed) == (3, 1)

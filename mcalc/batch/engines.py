@@ -18,10 +18,12 @@ On a cluster, every node must see the model folder and the images at the same pa
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import multiprocessing
-from collections.abc import Callable, Sequence
+import os
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
@@ -81,9 +83,10 @@ def run_local(items: Sequence[BatchItem], spec: WorkerSpec, workers: int, on_row
         initargs=(spec,),
     )
     try:
-        pending: set[Future[list[dict[str, Any]]]] = {
-            pool.submit(_analyse_chunk, [item]) for item in items
-        }
+        with _thread_env(threads):  # the processes start on the first submits
+            pending: set[Future[list[dict[str, Any]]]] = {
+                pool.submit(_analyse_chunk, [item]) for item in items
+            }
         while pending:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
@@ -95,6 +98,27 @@ def run_local(items: Sequence[BatchItem], spec: WorkerSpec, workers: int, on_row
         ) from exc
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+#: Thread-count variables of the OpenMP and BLAS libraries, read when they load.
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _thread_env(threads: int) -> Iterator[None]:
+    """Processes started inside get ``threads`` OpenMP/BLAS threads (what Ray gives its
+    workers), unless the user set them; this process's environment is restored after."""
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    for k in _THREAD_VARS:
+        os.environ.setdefault(k, str(threads))
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def ray_available() -> bool:

@@ -15,6 +15,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ import socket
 import time
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,14 +41,17 @@ log = logging.getLogger(__name__)
 
 
 def limit_threads(threads: int | None) -> None:
-    """Cap TensorFlow's threads (several workers on one machine must not oversubscribe it).
+    """Cap TensorFlow's and OpenCV's threads (workers sharing a machine must not
+    oversubscribe it).
 
     Only possible before TensorFlow runs its first operation; later it is logged and left.
     """
     if threads is None:
         return
+    import cv2
     import tensorflow as tf
 
+    cv2.setNumThreads(int(threads))
     try:
         tf.config.threading.set_intra_op_parallelism_threads(int(threads))
         tf.config.threading.set_inter_op_parallelism_threads(max(1, min(2, int(threads))))
@@ -202,13 +206,17 @@ class BatchWorker:
             arrays[f"{stem}_{method}.npy"] = im.cam.heat
         out = Path(self.spec.out_dir) / MAPS_DIR
         for name, arr in arrays.items():
-            atomic_write_with(out / name, lambda fh, a=arr: np.save(fh, a))
+            atomic_write_with(out / name, functools.partial(_save_npy, arr))
         return [f"{MAPS_DIR}/{name}" for name in arrays]
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Ray Data's entry: a batch of :class:`BatchItem` columns -> a batch of rows."""
         rows = [self.analyse(BatchItem.from_row(r)) for r in columns_to_rows(batch)]
         return rows_to_columns(rows)
+
+
+def _save_npy(arr: np.ndarray, fh: IO[bytes]) -> None:
+    np.save(fh, arr)
 
 
 def _num(value: Any) -> float:
