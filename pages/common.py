@@ -44,6 +44,7 @@ PAGES: list[tuple[str, str, str]] = [
     ("pages/predict.py", "Predict", ":material/neurology:"),
     ("pages/train.py", "Train", ":material/model_training:"),
     ("pages/evaluate.py", "Evaluate", ":material/monitoring:"),
+    ("pages/batch.py", "Batch", ":material/stacks:"),
     ("pages/audit.py", "Audit", ":material/fact_check:"),
 ]
 #: One line per page for the home page.
@@ -53,6 +54,7 @@ PAGE_BLURBS: dict[str, str] = {
     "pages/predict.py": "run a model on a case and explain it, prior beside recent",
     "pages/train.py": "retrain a model in the background with a freeze strategy",
     "pages/evaluate.py": "ROC, sensitivity, specificity; compare models",
+    "pages/batch.py": "run a model over the whole dataset in the background; sortable table",
     "pages/audit.py": "readers' verdicts on model predictions, per-model audit table",
 }
 _ROOT = Path(__file__).resolve().parent.parent

@@ -155,6 +155,11 @@ def _num(value: Any) -> str:
 def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str]]:
     """Case, view and timepoint(s)."""
     ids = [c.case_id for c in index.cases]
+    asked = state.take_predict_case(ids)  # Batch's "open in Predict"
+    if asked is not None:
+        st.session_state["predict_case"] = asked["case"]
+        st.session_state["predict_view"] = asked["view"]
+        st.session_state["predict_timepoint"] = asked["timepoint"]
     c1, c2, c3 = st.columns([2, 1, 2])
     case_id = c1.selectbox("Case", ids, key="predict_case")
     view = c2.radio("View", list(VIEWS), horizontal=True, key="predict_view")

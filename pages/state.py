@@ -14,8 +14,11 @@ __all__ = [
     "READER_KEY",
     "SELECTED_MODEL_KEY",
     "BROWSE_CASE_KEY",
+    "PREDICT_CASE_KEY",
     "selected_model",
     "select_model",
+    "open_in_predict",
+    "take_predict_case",
 ]
 
 #: The dataset the sidebar opened (a path as text; ``None``: the synthetic demo).
@@ -26,6 +29,8 @@ READER_KEY = "annotate_reader"
 SELECTED_MODEL_KEY = "mcalc_selected_model"
 #: The case Browse shows (a case id); Annotate opens on it.
 BROWSE_CASE_KEY = "browse_case_id"
+#: The image Predict should open once (Batch's "open in Predict"): case, view, timepoint.
+PREDICT_CASE_KEY = "mcalc_predict_case"
 
 
 def select_model(model_id: str) -> None:
@@ -37,3 +42,18 @@ def selected_model(available: list[str] | tuple[str, ...]) -> str | None:
     """The model another page asked for, when it is among ``available``; else ``None``."""
     wanted = st.session_state.get(SELECTED_MODEL_KEY)
     return wanted if isinstance(wanted, str) and wanted in available else None
+
+
+def open_in_predict(model_id: str, case_id: str, view: str, timepoint: str) -> None:
+    """Ask Predict to open ``case_id``'s ``view`` ``timepoint`` with ``model_id``."""
+    select_model(model_id)
+    st.session_state[PREDICT_CASE_KEY] = {"case": case_id, "view": view, "timepoint": timepoint}
+
+
+def take_predict_case(case_ids: list[str] | tuple[str, ...]) -> dict[str, str] | None:
+    """The image another page asked Predict to open, once (then forgotten); ``None`` when
+    none was asked or its case is not among ``case_ids``."""
+    wanted = st.session_state.pop(PREDICT_CASE_KEY, None)
+    if isinstance(wanted, dict) and wanted.get("case") in case_ids:
+        return {k: str(v) for k, v in wanted.items()}
+    return None

@@ -52,6 +52,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "mcalc.access",
             "mcalc.report",
             "mcalc.temporal",
+            "mcalc.batch",
         ),
     ),
     ("presentation", ("mcalc.present",)),

@@ -29,6 +29,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from mcalc.cli.batch import add_batch_arguments, cmd_batch
 from mcalc.config import TIMEPOINTS, VIEWS, get_settings
 from mcalc.explain.errors import ExplainError
 from mcalc.explain.service import (
@@ -236,7 +237,11 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
-    """The ``predict`` command (errors propagate to :func:`mcalc.cli.main`)."""
+    """The ``predict`` command (errors propagate to :func:`mcalc.cli.main`); ``--all``: a
+    whole collection (:mod:`mcalc.cli.batch`)."""
+    if args.all:
+        return cmd_batch(args)
+    args.cam = args.cam or "gradcam"
     return _cmd_predict(args)
 
 
@@ -255,8 +260,8 @@ def register_commands(subparsers: Any) -> None:
     p.add_argument(
         "--cam",
         choices=[*CAM_METHODS, "none"],
-        default="gradcam",
-        help="explanation method (default gradcam; none: no explanation)",
+        default=None,
+        help="explanation method (default gradcam, with --all none; none: no explanation)",
     )
     p.add_argument("--layer", help="layer explained (default: the last convolution)")
     p.add_argument("--target", help="class explained (default: calcification / suspicious)")
@@ -290,4 +295,5 @@ def register_commands(subparsers: Any) -> None:
     p.add_argument("--opacity", type=float, default=0.6, help="overlay opacity (default 0.6)")
     p.add_argument("--cmap", choices=list(COLORMAPS), default="jet", help="colour map")
     p.add_argument("--no-cache", action="store_true", help="do not use the results cache")
+    add_batch_arguments(p)
     p.set_defaults(func=cmd_predict)

@@ -1,0 +1,208 @@
+"""Where a batch run's images are analysed: a process pool here, or a Ray cluster.
+
+Both engines build one :class:`~mcalc.batch.worker.BatchWorker` (one loaded model) per
+worker and hand every finished row to ``on_rows`` as it comes, in no particular order;
+the caller sorts and saves them. No scheduler of our own:
+
+- :func:`run_local`: :class:`concurrent.futures.ProcessPoolExecutor` with ``spawn``
+  (TensorFlow does not survive a ``fork``), one model per process, TensorFlow's threads
+  shared out between the processes; one worker runs in this process.
+- :func:`run_ray`: Ray Data, ``map_batches`` over an actor pool (one model per actor, a
+  GPU per actor when the cluster has GPUs), on the cluster at ``address`` or on a local
+  instance started for the run (and stopped after it). A Ray session already started by
+  the caller (``ray.init``) is used as it is and left running.
+
+On a cluster, every node must see the model folder and the images at the same paths
+(shared storage) and have mcalc and its requirements installed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import logging
+import multiprocessing
+import os
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import replace
+from typing import Any
+
+from mcalc.batch.settings import BatchError, BatchItem, WorkerSpec, default_workers
+from mcalc.batch.table import columns_to_rows
+from mcalc.batch.worker import BatchWorker
+from mcalc.errors import McalcError
+
+__all__ = ["RowsFn", "run_local", "run_ray", "ray_available"]
+
+log = logging.getLogger(__name__)
+
+#: Called with rows as they are finished.
+RowsFn = Callable[[list[dict[str, Any]]], None]
+
+_worker: BatchWorker | None = None
+_worker_error: McalcError | None = None
+
+
+def _init_process(spec: WorkerSpec) -> None:
+    """Pool initializer: this process's model (an error is kept and raised per task)."""
+    global _worker, _worker_error
+    try:
+        _worker = BatchWorker(spec)
+    except McalcError as exc:
+        _worker_error = exc
+
+
+def _analyse_chunk(items: list[BatchItem]) -> list[dict[str, Any]]:
+    if _worker is None:
+        raise _worker_error or BatchError("the worker process has no model")
+    return [_worker.analyse(item) for item in items]
+
+
+def run_local(items: Sequence[BatchItem], spec: WorkerSpec, workers: int, on_rows: RowsFn) -> None:
+    """Analyse ``items`` in ``workers`` processes (``1``: in this process).
+
+    Raises:
+        ModelError: the model cannot be loaded. BatchError: a worker process died.
+    """
+    if not items:
+        return
+    workers = max(1, min(int(workers), len(items)))
+    if workers == 1:
+        worker = BatchWorker(replace(spec, engine="local"))
+        for item in items:
+            on_rows([worker.analyse(item)])
+        return
+    threads = max(1, default_workers() // workers)
+    spec = replace(spec, threads=threads, engine="local")
+    pool = ProcessPoolExecutor(
+        max_workers=workers,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_init_process,
+        initargs=(spec,),
+    )
+    try:
+        with _thread_env(threads):  # the processes start on the first submits
+            pending: set[Future[list[dict[str, Any]]]] = {
+                pool.submit(_analyse_chunk, [item]) for item in items
+            }
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for fut in finished:
+                on_rows(fut.result())
+    except BrokenProcessPool as exc:
+        raise BatchError(
+            f"a worker process died ({exc}): out of memory? Retry with fewer --workers; "
+            "finished images are kept"
+        ) from exc
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+#: Thread-count variables of the OpenMP and BLAS libraries, read when they load.
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextlib.contextmanager
+def _thread_env(threads: int) -> Iterator[None]:
+    """Processes started inside get ``threads`` OpenMP/BLAS threads (what Ray gives its
+    workers), unless the user set them; this process's environment is restored after."""
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    for k in _THREAD_VARS:
+        os.environ.setdefault(k, str(threads))
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def ray_available() -> bool:
+    """Whether Ray is installed here (looked up, not imported: importing it takes seconds)."""
+    return importlib.util.find_spec("ray") is not None
+
+
+def _connect(address: str | None, workers: int | None) -> bool:
+    """Join the cluster at ``address`` or start a local instance; whether one was started."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    try:
+        if address:
+            ray.init(address=address, log_to_driver=False)
+            return False
+        ray.init(
+            num_cpus=workers or default_workers(), include_dashboard=False, log_to_driver=False
+        )
+    except (ConnectionError, RuntimeError, ValueError) as exc:
+        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
+        raise BatchError(
+            f"cannot use {where}: {exc}. Check the address (`ray status` on the head node) "
+            "or leave --address out to start a local instance"
+        ) from exc
+    return True
+
+
+def run_ray(
+    items: Sequence[BatchItem],
+    spec: WorkerSpec,
+    workers: int | None,
+    on_rows: RowsFn,
+    *,
+    address: str | None = None,
+) -> None:
+    """Analyse ``items`` with Ray Data on an actor pool of ``workers`` actors.
+
+    ``workers`` ``None``: one actor per GPU of the cluster, else one per CPU. With GPUs,
+    each actor asks for its share of one (a whole GPU when there are enough).
+
+    Raises:
+        BatchError: Ray is missing, the cluster cannot be reached, or the workers failed.
+    """
+    if not items:
+        return
+    if not ray_available():
+        raise BatchError(
+            "--engine ray needs Ray Data: pip install the `ray[data]` version pinned in "
+            "requirements.txt, or use --engine local"
+        )
+    import ray
+    import ray.data
+    from ray.exceptions import RayError
+
+    started = _connect(address, workers)
+    try:
+        resources = ray.cluster_resources()
+        cpus, gpus = float(resources.get("CPU", 1.0)), float(resources.get("GPU", 0.0))
+        size = workers or (int(gpus) if gpus >= 1 else int(cpus))
+        size = max(1, min(size, len(items)))
+        num_gpus = min(1.0, gpus / size) if gpus > 0 else None
+        num_cpus = 1.0 if num_gpus else max(1.0, float(int(cpus // size)))
+        spec = replace(spec, threads=None if num_gpus else int(num_cpus), engine="ray")
+        ray.data.DataContext.get_current().enable_progress_bars = False
+        ds = ray.data.from_items(
+            [item.as_row() for item in items], override_num_blocks=min(len(items), size * 4)
+        )
+        batch = max(1, min(8, len(items) // (size * 4)))
+        mapped = ds.map_batches(
+            BatchWorker,
+            fn_constructor_args=(spec,),
+            batch_size=batch,
+            compute=ray.data.ActorPoolStrategy(size=size),
+            batch_format="numpy",
+            num_cpus=num_cpus,
+            num_gpus=num_gpus,
+        )
+        log.info("ray: %d actor(s), %.0f CPU and %.2f GPU each", size, num_cpus, num_gpus or 0)
+        for out in mapped.iter_batches(batch_size=None, batch_format="numpy"):
+            on_rows(columns_to_rows(out))
+    except RayError as exc:
+        raise BatchError(f"the Ray workers failed: {exc}") from exc
+    finally:
+        if started:
+            ray.shutdown()

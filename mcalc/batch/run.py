@@ -1,0 +1,245 @@
+"""A model over every image of a collection, resumably: :func:`run_batch`.
+
+The one call of ``python -m mcalc predict --all`` and of the app's batch jobs. It opens the
+dataset, leaves out the images already done for this model and these settings
+(:func:`mcalc.batch.table.done_keys`), hands the rest to an engine
+(:mod:`mcalc.batch.engines`), and saves the results table and ``progress.json`` at least
+every :data:`CHECKPOINT_S` seconds and at the end, also when the run is interrupted
+(Ctrl-C, a cancelled job), so a rerun goes on where it stopped.
+
+Example:
+    >>> summary = run_batch("demo-custom", "data/demo", "out/batch")  # doctest: +SKIP
+    >>> summary.analysed, summary.failed, summary.images_per_s  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from mcalc.batch.engines import run_local, run_ray
+from mcalc.batch.settings import (
+    ENGINES,
+    BatchError,
+    BatchItem,
+    BatchSettings,
+    WorkerSpec,
+    default_workers,
+)
+from mcalc.batch.table import (
+    RESULTS_CSV,
+    RESULTS_PARQUET,
+    done_keys,
+    merge_rows,
+    read_results,
+    write_progress,
+    write_results,
+)
+from mcalc.cache import file_key
+from mcalc.progress import ProgressFn
+
+__all__ = ["CHECKPOINT_S", "BatchSummary", "collection_items", "run_batch"]
+
+log = logging.getLogger(__name__)
+
+#: Most seconds between two saves of the table during a run.
+CHECKPOINT_S = 10.0
+
+
+@dataclass(frozen=True)
+class BatchSummary:
+    """What a run did.
+
+    Attributes:
+        total: images of the collection.
+        resumed: images already done by an earlier run (not redone).
+        analysed: images analysed by this run (with or without error).
+        failed: of those, images with an error (their rows say why).
+        seconds: wall time of this run's analysis.
+        images_per_s: ``analysed / seconds``.
+    """
+
+    out: str
+    model_id: str
+    model_key: str
+    settings_key: str
+    engine: str
+    workers: int
+    total: int
+    resumed: int
+    analysed: int
+    failed: int
+    seconds: float
+    images_per_s: float
+    results: tuple[str, str]
+
+    def as_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["results"] = list(self.results)
+        return out
+
+
+def collection_items(data: str | Path) -> list[BatchItem]:
+    """Every image of a dataset or manifest, in the index's order.
+
+    Raises:
+        DatasetError: the dataset cannot be opened.
+    """
+    from mcalc.dataset import open_dataset
+
+    index = open_dataset(data)
+    items: list[BatchItem] = []
+    for case in index.cases:
+        for rec in case.images:
+            items.append(BatchItem.from_record(len(items), case, rec))
+    return items
+
+
+class _Saver:
+    """Collects rows, reports progress and saves the table every ``CHECKPOINT_S``."""
+
+    def __init__(self, out: Path, state: dict[str, Any], progress: ProgressFn | None) -> None:
+        self.out = out
+        self.table = read_results(out)
+        self.state = state
+        self.progress = progress
+        self.pending: list[dict[str, Any]] = []
+        self.analysed = self.failed = 0
+        self.t0 = self.last = time.perf_counter()
+
+    def __call__(self, rows: list[dict[str, Any]]) -> None:
+        self.pending += rows
+        self.analysed += len(rows)
+        self.failed += sum(bool(r.get("error")) for r in rows)
+        done = self.state["resumed"] + self.analysed
+        if self.progress is not None:
+            self.progress(done, self.state["total"], f"{self.failed} failed")
+        if time.perf_counter() - self.last >= CHECKPOINT_S:
+            self.save("running")
+
+    def save(self, state: str, message: str = "") -> None:
+        self.table = merge_rows(self.table, self.pending)
+        self.pending = []
+        write_results(self.out, self.table)
+        seconds = time.perf_counter() - self.t0
+        self.state.update(
+            state=state,
+            done=self.state["resumed"] + self.analysed,
+            analysed=self.analysed,
+            failed=self.failed,
+            seconds=round(seconds, 3),
+            images_per_s=round(self.analysed / seconds, 4) if seconds > 0 else 0.0,
+            updated=time.time(),
+            message=message,
+        )
+        write_progress(self.out, self.state)
+        self.last = time.perf_counter()
+
+
+def run_batch(
+    model: str | Path,
+    data: str | Path,
+    out: str | Path,
+    settings: BatchSettings | None = None,
+    *,
+    models_dir: str | Path | None = None,
+    engine: str = "local",
+    workers: int | None = None,
+    address: str | None = None,
+    progress: ProgressFn | None = None,
+) -> BatchSummary:
+    """Run a registered model over every image of ``data``; rows go to ``out``.
+
+    Args:
+        model: registry id or model folder.
+        data: dataset folder (real layout) or manifest.
+        out: the run folder (``results.parquet``, ``results.csv``, ``progress.json``,
+            ``maps/``); an earlier run's rows in it are kept and, when done with this
+            model and these settings, not redone.
+        settings: what each row holds.
+        models_dir: the registry (default: ``Settings.models_dir``).
+        engine: ``local`` (process pool) or ``ray`` (Ray Data).
+        workers: processes or actors (default: the CPUs here; on Ray, one per GPU or CPU
+            of the cluster).
+        address: a running Ray cluster (``ray://host:10001`` or ``host:6379``); default: a
+            local instance started for the run.
+        progress: called ``(done, total, message)`` as images finish.
+
+    Raises:
+        ModelError: unknown model, or one that cannot be slid over images.
+        DatasetError: the dataset cannot be opened. BatchError: bad engine, Ray missing
+            or unreachable, a worker lost. WriteError: the run folder refuses the table.
+    """
+    from mcalc.config import get_settings
+    from mcalc.explain.results import model_key
+    from mcalc.models.registry import load_card, resolve_model
+
+    if engine not in ENGINES:
+        raise BatchError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
+    if workers is not None and workers < 1:
+        raise BatchError(f"workers must be >= 1, got {workers}")
+    settings = settings or BatchSettings()
+    folder = resolve_model(model, models_dir or get_settings().models_dir).resolve()
+    card = load_card(folder)
+    mkey, skey = model_key(card), settings.key()
+    items = collection_items(data)
+    out_dir = Path(out)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BatchError(f"cannot create the run folder {out_dir}: {exc}") from exc
+    n_workers = workers or (default_workers() if engine == "local" else 0)
+    state: dict[str, Any] = {
+        "model_id": card.id,
+        "model_key": mkey,
+        "settings_key": skey,
+        "data": str(data),
+        "engine": engine,
+        "workers": n_workers,
+        "total": len(items),
+        "started": time.time(),
+    }
+    saver = _Saver(out_dir, state, progress)
+    done = done_keys(saver.table, mkey, skey)
+    todo = [i for i in items if done.get(i.image_key) != _file_key(i.image_path)]
+    state["resumed"] = len(items) - len(todo)
+    log.info(
+        "%d of %d image(s) already done; %d to analyse", state["resumed"], len(items), len(todo)
+    )
+    spec = WorkerSpec(str(folder), settings, str(out_dir.resolve()), engine=engine)
+    saver.save("running")
+    try:
+        if engine == "ray":
+            run_ray(todo, spec, workers, saver, address=address)
+        else:
+            run_local(todo, spec, n_workers, saver)
+    except BaseException as exc:  # save what is done, whatever stopped the run
+        saver.save("stopped", f"{type(exc).__name__}: {exc}")
+        raise
+    saver.save("done")
+    seconds = float(state["seconds"])
+    return BatchSummary(
+        out=str(out_dir.resolve()),
+        model_id=str(card.id),
+        model_key=mkey,
+        settings_key=skey,
+        engine=engine,
+        workers=n_workers,
+        total=len(items),
+        resumed=int(state["resumed"]),
+        analysed=saver.analysed,
+        failed=saver.failed,
+        seconds=seconds,
+        images_per_s=float(state["images_per_s"]),
+        results=(str(out_dir / RESULTS_PARQUET), str(out_dir / RESULTS_CSV)),
+    )
+
+
+def _file_key(path: str) -> str | None:
+    try:
+        return file_key(path)
+    except OSError:
+        return None

@@ -1,0 +1,272 @@
+"""The results table of a batch run: its columns, files, resumption and views.
+
+One row per image and (model, settings): ``<out>/results.parquet`` and the same table as
+``<out>/results.csv``, both replaced atomically (:mod:`mcalc.fileio`) at every checkpoint,
+so a reader or a crash never sees half a table. ``<out>/progress.json`` says how far the
+run is. Lists (regions, detections, class scores, the explanation, map files) are JSON
+text in their cells, so the CSV and the Parquet file hold the same values.
+
+A row is *done* for a rerun when it has no error and the same image file (path, size,
+modification time), model file (:func:`mcalc.explain.results.model_key`) and settings
+(:meth:`mcalc.batch.settings.BatchSettings.key`); failed rows are tried again.
+
+Example:
+    >>> frame = empty_table()
+    >>> list(frame.columns[:3]), len(frame)
+    (['image_key', 'case_id', 'patient_id'], 0)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pandas as pd
+
+from mcalc.errors import WriteError
+from mcalc.fileio import atomic_write_json, atomic_write_with
+
+__all__ = [
+    "COLUMNS",
+    "RESULTS_PARQUET",
+    "RESULTS_CSV",
+    "PROGRESS_FILE",
+    "MAPS_DIR",
+    "DISPLAY_COLUMNS",
+    "empty_table",
+    "to_table",
+    "read_results",
+    "write_results",
+    "merge_rows",
+    "done_keys",
+    "error_row",
+    "rows_to_columns",
+    "columns_to_rows",
+    "write_progress",
+    "read_progress",
+    "filter_results",
+    "case_scores",
+]
+
+log = logging.getLogger(__name__)
+
+RESULTS_PARQUET = "results.parquet"
+RESULTS_CSV = "results.csv"
+PROGRESS_FILE = "progress.json"
+MAPS_DIR = "maps"
+
+#: Every column, in order, with its type (``str``, ``float``, ``int`` or ``bool``).
+COLUMNS: dict[str, str] = {
+    "image_key": "str",
+    "case_id": "str",
+    "patient_id": "str",
+    "view": "str",
+    "timepoint": "str",
+    "laterality": "str",
+    "score": "float",
+    "predicted": "str",
+    "positive_class": "str",
+    "threshold": "float",
+    "class_scores": "str",
+    "n_regions": "int",
+    "top_regions": "str",
+    "n_detections": "int",
+    "n_clusters": "int",
+    "detections": "str",
+    "annotated": "bool",
+    "map_energy_inside": "float",
+    "explanation": "str",
+    "patches": "int",
+    "maps": "str",
+    "model_id": "str",
+    "model_fingerprint": "str",
+    "model_key": "str",
+    "settings_key": "str",
+    "settings": "str",
+    "image_path": "str",
+    "file_key": "str",
+    "annotation_path": "str",
+    "annotation_kind": "str",
+    "order": "int",
+    "seconds": "float",
+    "finished_at": "str",
+    "worker": "str",
+    "engine": "str",
+    "error_kind": "str",
+    "error": "str",
+}
+#: The columns a results view shows first (the rest are for files and provenance).
+DISPLAY_COLUMNS: tuple[str, ...] = (
+    "image_key", "case_id", "view", "timepoint", "score", "predicted", "n_regions",
+    "n_detections", "n_clusters", "annotated", "seconds", "model_id", "error",
+)  # fmt: skip
+_BLANK = {"str": "", "float": float("nan"), "int": 0, "bool": False}
+_DTYPES = {"str": object, "float": "float64", "int": "int64", "bool": "bool"}
+
+
+def empty_table() -> pd.DataFrame:
+    """A table with every column and no row."""
+    return to_table([])
+
+
+def _cell(value: Any, kind: str) -> Any:
+    if value is None:
+        return _BLANK[kind]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if kind == "str":
+        return str(value)
+    if kind == "float":
+        return float(value)
+    if kind == "int":
+        return int(value)
+    return bool(value)
+
+
+def to_table(rows: Iterable[dict[str, Any]]) -> pd.DataFrame:
+    """Rows (dicts) as a table of :data:`COLUMNS`, each cell of its column's type."""
+    data: dict[str, list[Any]] = {name: [] for name in COLUMNS}
+    for row in rows:
+        for name, kind in COLUMNS.items():
+            data[name].append(_cell(row.get(name), kind))
+    return pd.DataFrame(
+        {name: pd.Series(values, dtype=_DTYPES[COLUMNS[name]]) for name, values in data.items()}
+    )
+
+
+def error_row(item: Any, kind: str, message: str, common: dict[str, Any]) -> dict[str, Any]:
+    """The row of an image that could not be analysed (``item``: a ``BatchItem``)."""
+    return {**item.as_row(), **common, "error_kind": kind, "error": message or kind}
+
+
+def rows_to_columns(rows: Sequence[dict[str, Any]]) -> dict[str, np.ndarray]:
+    """Rows as a batch of columns (what Ray Data's ``map_batches`` passes around)."""
+    table = to_table(rows)
+    return {name: table[name].to_numpy() for name in table.columns}
+
+
+def columns_to_rows(batch: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """A batch of columns as rows of plain Python values."""
+    names = list(batch)
+    lists = [np.asarray(batch[k]).tolist() for k in names]
+    return [dict(zip(names, vals, strict=True)) for vals in zip(*lists, strict=True)]
+
+
+def read_results(out_dir: str | Path) -> pd.DataFrame:
+    """The results table of a run folder (empty when there is none yet).
+
+    The Parquet file is read when present, else the CSV; an unreadable file is logged and
+    read as empty (its images are then done again).
+    """
+    folder = Path(out_dir)
+    parquet, csv = folder / RESULTS_PARQUET, folder / RESULTS_CSV
+    try:
+        if parquet.is_file():
+            frame = pd.read_parquet(parquet)
+        elif csv.is_file():
+            frame = pd.read_csv(csv, dtype={k: str for k, t in COLUMNS.items() if t == "str"})
+        else:
+            return empty_table()
+    except (OSError, ValueError) as exc:
+        log.warning("unreadable results table in %s (%s): its images are done again", folder, exc)
+        return empty_table()
+    return to_table(frame.to_dict("records"))
+
+
+def write_results(out_dir: str | Path, table: pd.DataFrame) -> None:
+    """Replace ``results.parquet`` and ``results.csv`` atomically, rows in collection order.
+
+    Raises:
+        WriteError: the folder refuses the files (nothing half-written is left).
+    """
+    folder = Path(out_dir)
+    table = table.sort_values(["order", "image_key"], kind="stable").reset_index(drop=True)
+
+    def parquet(fh: IO[bytes]) -> None:
+        table.to_parquet(fh, index=False)
+
+    def csv(fh: IO[bytes]) -> None:
+        fh.write(table.to_csv(index=False).encode("utf-8"))
+
+    atomic_write_with(folder / RESULTS_PARQUET, parquet)
+    atomic_write_with(folder / RESULTS_CSV, csv)
+
+
+def _identity(frame: pd.DataFrame) -> pd.Series:
+    return frame["image_key"] + "|" + frame["model_key"] + "|" + frame["settings_key"]
+
+
+def merge_rows(table: pd.DataFrame, rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
+    """``table`` with ``rows`` added; a row replaces the one of the same image, model and
+    settings."""
+    if not rows:
+        return table
+    new = to_table(rows)
+    if table.empty:
+        return new
+    keep = table[~_identity(table).isin(set(_identity(new)))]
+    return pd.concat([keep, new], ignore_index=True)
+
+
+def done_keys(table: pd.DataFrame, model_key: str, settings_key: str) -> dict[str, str]:
+    """``{image_key: file_key}`` of the rows done without error for this model and settings
+    (an image whose file changed since is not done)."""
+    ok = table[
+        (table["model_key"] == model_key)
+        & (table["settings_key"] == settings_key)
+        & (table["error"] == "")
+    ]
+    return dict(zip(ok["image_key"], ok["file_key"], strict=True))
+
+
+def write_progress(out_dir: str | Path, progress: dict[str, Any]) -> None:
+    """Replace ``progress.json`` atomically (a full disk is logged, never fatal)."""
+    try:
+        atomic_write_json(Path(out_dir) / PROGRESS_FILE, progress)
+    except WriteError as exc:
+        log.warning("progress not written: %s", exc)
+
+
+def read_progress(out_dir: str | Path) -> dict[str, Any]:
+    """``progress.json`` of a run folder (``{}`` when absent or unreadable)."""
+    try:
+        data = json.loads((Path(out_dir) / PROGRESS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def filter_results(
+    table: pd.DataFrame,
+    *,
+    min_score: float = 0.0,
+    max_score: float = 1.0,
+    errors: str = "all",
+    model_key: str | None = None,
+) -> pd.DataFrame:
+    """The rows to show: scores in ``[min_score, max_score]`` (failed rows have none),
+    ``errors`` ``all``, ``only`` (failed rows) or ``none`` (analysed rows), of one model.
+
+    Raises:
+        ValueError: an unknown ``errors`` choice.
+    """
+    if errors not in ("all", "only", "none"):
+        raise ValueError(f"errors must be all, only or none, got {errors!r}")
+    failed = table["error"] != ""
+    in_range = table["score"].between(min_score, max_score)
+    keep = {"all": in_range | failed, "only": failed, "none": in_range & ~failed}[errors]
+    if model_key is not None:
+        keep &= table["model_key"] == model_key
+    return table[keep]
+
+
+def case_scores(table: pd.DataFrame) -> pd.DataFrame:
+    """Per case and model: the case score (maximum map score of its analysed images, the
+    rule of :func:`mcalc.explain.service.case_summary`) and its image count."""
+    ok = table[table["error"] == ""]
+    grouped = ok.groupby(["model_id", "case_id"], sort=True)["score"]
+    return grouped.agg(case_score="max", images="count").reset_index()

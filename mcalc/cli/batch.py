@@ -1,0 +1,113 @@
+"""``python -m mcalc predict --all``: a model over every image of a collection.
+
+Writes ``--out/results.parquet`` and ``results.csv`` (one row per image: scores, top
+regions, detections, model and settings, time, error), ``progress.json`` and, with
+``--maps``, ``maps/<image>_proba.npy`` (and the explanation's map with ``--cam``). A rerun
+into the same folder skips the images done with the same model and settings; an image that
+fails is a row with its error and the run goes on. ``--json`` prints one JSON summary on
+stdout; the progress bar goes to stderr. A SIGTERM (a cancelled app job) saves the rows
+done so far before the command exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import threading
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from mcalc.explain.errors import ExplainError
+from mcalc.progress import TerminalProgress
+
+__all__ = ["add_batch_arguments", "cmd_batch", "batch_settings"]
+
+
+def add_batch_arguments(p: argparse.ArgumentParser) -> None:
+    """The flags of ``predict --all`` (the others are shared with one-case prediction)."""
+    from mcalc.batch import ENGINES
+
+    g = p.add_argument_group("a whole collection (--all)")
+    g.add_argument(
+        "--all", action="store_true", help="every image of --data: one results table in --out"
+    )
+    g.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default="local",
+        help="local: a process pool here (default); ray: Ray Data on an actor pool",
+    )
+    g.add_argument(
+        "--address", help="with --engine ray: a running cluster (default: start a local one)"
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        help="processes or Ray actors (default: the CPUs here; on Ray one per GPU, else CPU)",
+    )
+    g.add_argument("--maps", action="store_true", help="also write each image's maps (.npy)")
+
+
+def batch_settings(args: argparse.Namespace) -> Any:
+    """The :class:`~mcalc.batch.BatchSettings` of the flags."""
+    from mcalc.batch import BatchSettings
+    from mcalc.explain.service import CamSettings, SlidingSettings
+
+    sliding = SlidingSettings(
+        stride=args.stride, batch=args.batch, top_k=args.top_k, min_region_score=args.threshold
+    )
+    method = args.cam or "none"
+    cam = None
+    if method != "none":
+        cam = CamSettings(method=method, layer=args.layer, target=args.target, scope=args.scope)
+    return BatchSettings(sliding, cam, tolerance_mm=args.tolerance, maps=bool(args.maps))
+
+
+def _stop_on_sigterm() -> None:
+    """A SIGTERM (job cancelled) unwinds like Ctrl-C, so the rows done are saved."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop)
+
+
+def cmd_batch(args: argparse.Namespace) -> int:
+    """``predict --all`` (errors propagate to :func:`mcalc.cli.main`)."""
+    from mcalc.batch import run_batch
+
+    if not args.data:
+        raise ExplainError("--all needs --data DIR (a dataset folder or manifest)")
+    if args.image or args.case or args.view or args.timepoint:
+        raise ExplainError(
+            "--all runs over every image: leave out --image, --case, --view, --timepoint"
+        )
+    if args.address and args.engine != "ray":
+        raise ExplainError("--address is a Ray cluster: add --engine ray")
+    _stop_on_sigterm()
+    summary = run_batch(
+        args.model,
+        args.data,
+        Path(args.out),
+        batch_settings(args),
+        models_dir=args.models,
+        engine=args.engine,
+        workers=args.workers,
+        address=args.address,
+        progress=TerminalProgress("batch", enabled=not args.json),
+    )
+    report = summary.as_dict()
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(
+        f"model {summary.model_id} over {summary.total} image(s) with --engine {summary.engine}: "
+        f"{summary.analysed} analysed ({summary.failed} with an error), {summary.resumed} "
+        f"already done; {summary.images_per_s:.2f} images/s"
+    )
+    print(f"results: {summary.results[0]} and {summary.results[1]}")
+    return 0

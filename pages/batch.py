@@ -1,0 +1,204 @@
+"""Batch: run a model over the whole dataset in the background and browse its results table.
+
+UI only: the run is ``python -m mcalc predict --all`` launched by
+:func:`mcalc.jobs.batch.submit_batch` (a child process that survives reloads; launching the
+same model on the same data again resumes it); the table is
+:func:`mcalc.batch.filter_results` of the run's ``results.parquet``. A row opens in Predict
+through :func:`pages.state.open_in_predict`.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from mcalc.batch import ENGINES, case_scores, filter_results, ray_available
+from mcalc.batch.table import DISPLAY_COLUMNS, RESULTS_CSV
+from mcalc.config import Settings
+from mcalc.errors import McalcError
+from mcalc.explain.service import CAM_METHODS
+from mcalc.jobs.batch import BatchJob, BatchOptions, cancel_batch, list_batch_jobs, submit_batch
+from mcalc.models.registry import list_models
+from pages import common, state
+
+common.frame("predict_collection")
+
+REFRESH_S = 2.0
+NOTICE_KEY = "batch_notice"
+PREDICT_PAGE = "pages/predict.py"
+ERRORS = {"all": "all images", "none": "analysed only", "only": "failed only"}
+
+
+def launch_ui(settings: Settings, data_path: str) -> None:
+    """Model, engine, workers, explanation and maps; the launch button."""
+    listing = list_models(settings.models_dir)
+    if not listing.models:
+        st.info(
+            f"No model in `{settings.models_dir}`. Train one on the Train page, or with "
+            "`python -m mcalc train`."
+        )
+        return
+    by_id = {c.id: c for c in listing.models}
+    c1, c2, c3 = st.columns([3, 2, 1])
+    model_id = c1.selectbox(
+        "Model",
+        list(by_id),
+        key="batch_model",
+        format_func=lambda i: f"{i} · {by_id[i].architecture} · {by_id[i].task_name}",
+    )
+    has_ray = ray_available()
+    engine = c2.radio(
+        "Engine",
+        list(ENGINES) if has_ray else ["local"],
+        horizontal=True,
+        key="batch_engine",
+        help="local: a process pool on this machine; ray: Ray Data (a local Ray instance, or "
+        "the cluster address below)",
+    )
+    workers = c3.number_input("Workers (0: auto)", 0, 256, 0, key="batch_workers")
+    c4, c5, c6 = st.columns([2, 2, 3])
+    cam = c4.selectbox("Explanation per image", ["none", *CAM_METHODS], key="batch_cam")
+    maps = c5.toggle("Save each image's maps", key="batch_maps")
+    address = ""
+    if engine == "ray":
+        address = c6.text_input("Ray cluster address (empty: local)", key="batch_address")
+    if st.button("Launch", key="batch_launch", type="primary", icon=":material/rocket_launch:"):
+        options = BatchOptions(
+            engine=str(engine),
+            workers=int(workers) or None,
+            address=address.strip() or None,
+            cam=None if cam == "none" else str(cam),
+            maps=bool(maps),
+        )
+        user = common.current_user()
+        try:
+            job = submit_batch(
+                str(model_id), data_path, options, settings, user=user["name"] if user else ""
+            )
+        except McalcError as exc:
+            st.session_state[NOTICE_KEY] = ("error", f"Not launched: {exc}")
+        else:
+            st.session_state["batch_run"] = job.name
+            st.session_state[NOTICE_KEY] = ("success", f"Launched `{job.name}`.")
+    if NOTICE_KEY in st.session_state:
+        kind, text = st.session_state.pop(NOTICE_KEY)
+        getattr(st, kind)(text)
+
+
+def live_ui(name: str, settings: Settings) -> None:
+    """The chosen run's progress and cancel button; refreshes itself while it runs."""
+    job = next((j for j in list_batch_jobs(settings) if j.name == name), None)
+    if job is None:
+        return
+    prog = job.progress()
+    done, total = int(prog.get("done", 0)), int(prog.get("total", 0) or 0)
+    text = f"{job.state} · {done}/{total or '?'} images · {prog.get('failed', 0)} failed"
+    if prog.get("images_per_s"):
+        text += f" · {prog['images_per_s']:.2f} images/s"
+    st.progress(min(done / total, 1.0) if total else 0.0, text=text)
+    if job.state == "failed":
+        st.error(f"Failed: {job.error}")
+        st.code(job.log_tail() or "(empty log)", language=None)
+    elif job.state == "cancelled":
+        st.info(job.error or "cancelled", icon=":material/cancel:")
+    if job.active:
+        if st.button("Cancel", key="batch_cancel"):
+            try:
+                cancel_batch(job.name, settings)
+            except McalcError as exc:
+                st.error(f"{exc}")
+        if not st.session_state.get("batch_seen_active"):
+            st.session_state["batch_seen_active"] = True
+    elif st.session_state.pop("batch_seen_active", False):
+        st.rerun(scope="app")  # the run ended: redraw the table
+
+
+def results_ui(job: BatchJob) -> None:
+    """The run's table: filter by score and errors, sort by clicking a column, open a row."""
+    table = job.results()
+    if table.empty:
+        st.caption("No result yet.")
+        return
+    c1, c2 = st.columns([3, 2])
+    low, high = c1.slider("Score", 0.0, 1.0, (0.0, 1.0), 0.01, key="batch_score")
+    errors = c2.radio(
+        "Rows", list(ERRORS), format_func=ERRORS.get, horizontal=True, key="batch_errors"
+    )
+    shown = filter_results(table, min_score=low, max_score=high, errors=str(errors))
+    shown = shown.sort_values("score", ascending=False, na_position="last")
+    view = shown[list(DISPLAY_COLUMNS)].reset_index(drop=True)
+    st.caption(f"{len(view)} of {len(table)} rows · click a column header to sort")
+    event = st.dataframe(
+        view,
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key="batch_table",
+        column_config={"score": st.column_config.NumberColumn(format="%.3f")},
+    )
+    picked = list(event.selection.rows) if event is not None else []
+    if picked and st.session_state.get("batch_last_pick") != picked:
+        st.session_state["batch_open_row"] = int(picked[0])  # a ticked row is the one opened
+    st.session_state["batch_last_pick"] = picked
+    if st.session_state.get("batch_open_row", 0) >= len(view):
+        st.session_state["batch_open_row"] = 0
+    if len(view):
+        c3, c4 = st.columns([3, 1], vertical_alignment="bottom")
+        pos = c3.selectbox(
+            "Image to open in Predict (or tick a row)",
+            list(range(len(view))),
+            key="batch_open_row",
+            format_func=lambda i: (
+                f"{view.at[i, 'image_key']} · {view.at[i, 'model_id']} · "
+                f"score {view.at[i, 'score']:.3f}"
+            ),
+        )
+        if c4.button("Open in Predict", key="batch_open", icon=":material/open_in_new:"):
+            row = view.iloc[int(pos)]
+            state.open_in_predict(
+                str(row["model_id"]), str(row["case_id"]), str(row["view"]), str(row["timepoint"])
+            )
+            st.switch_page(PREDICT_PAGE)
+    with st.expander("Case scores (maximum over each case's images)"):
+        st.dataframe(case_scores(table), hide_index=True, width="stretch")
+    csv = job.folder / RESULTS_CSV
+    if csv.is_file():
+        st.download_button(
+            "Download results.csv", csv.read_bytes(), file_name="results.csv", key="batch_csv"
+        )
+    st.caption(f"Files: `{job.folder}` (results.parquet, results.csv, maps/)")
+
+
+settings = common.settings()
+st.title("Batch inference")
+st.caption(
+    "Run a model over every image of the dataset in the background (it keeps running if you "
+    "reload or close the tab). Launching the same model on the same data again resumes: "
+    "images already done are skipped; an image that fails is a row with its error."
+)
+index = common.require_index()
+common.synthetic_banner(index)
+data_path = common.current_data_path()
+st.markdown(f"**Dataset:** `{data_path}` · {len(index.images())} images (change it in the sidebar)")
+launch_ui(settings, data_path)
+
+runs = list_batch_jobs(settings)
+if not runs:
+    st.caption("No batch run yet.")
+    st.stop()
+st.subheader("Runs")
+st.dataframe(
+    pd.DataFrame([j.summary_row() for j in runs]),
+    hide_index=True,
+    width="stretch",
+    column_config={"images/s": st.column_config.NumberColumn(format="%.2f")},
+)
+names = [j.name for j in runs]
+if st.session_state.get("batch_run") not in names:
+    st.session_state["batch_run"] = names[0]
+name = st.selectbox("Run", names, key="batch_run")
+chosen = next(j for j in runs if j.name == name)
+st.fragment(live_ui, run_every=REFRESH_S if chosen.active else None)(name, settings)
+st.subheader("Results")
+results_ui(chosen)

@@ -1,0 +1,64 @@
+"""AppTest: the Batch page lists a run, filters its table and opens a row in Predict.
+
+The run is made in this process (:func:`run_batch`, one worker); launching a child
+process from the page is covered by ``test_batch.py``'s job test.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from mcalc.batch import run_batch
+from mcalc.config import get_settings
+from mcalc.fileio import atomic_write_json
+from mcalc.jobs.batch import BatchJob, BatchOptions, batch_root, run_name
+from pages.state import SELECTED_MODEL_KEY
+from tests.batch_fixtures import batch_data_fixture  # noqa: F401
+from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
+
+pytestmark = pytest.mark.slow  # Predict loads TensorFlow and the model
+
+APP = "../app.py"  # AppTest resolves relative paths against this file
+
+
+def _results(at: AppTest):
+    return next(d.value for d in at.dataframe if "image_key" in d.value.columns)
+
+
+def test_batch_page_filters_the_table_and_opens_a_row_in_predict(
+    app_env, spot_registry, batch_data, monkeypatch
+) -> None:
+    monkeypatch.setenv("MCALC_MODELS", str(spot_registry))
+    name = run_name("spot", batch_data)
+    folder = batch_root(get_settings()) / name
+    run_batch("spot", batch_data, folder, models_dir=spot_registry, workers=1)
+    job = BatchJob(name, folder, "spot", str(batch_data), BatchOptions(), state="done")
+    job.created = time.time()
+    atomic_write_json(folder / "job.json", job.to_json())
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/batch.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = _results(at)
+    assert len(table) == 4 and table["score"].iloc[0] == table["score"].max()  # by score
+    assert table["error"].iloc[-1] != ""  # the corrupt image, last
+    at.radio(key="batch_errors").set_value("only").run()
+    assert list(_results(at)["image_key"]) == ["broken/CC_recent"]
+    at.radio(key="batch_errors").set_value("none").run()
+    at.slider(key="batch_score").set_value((0.9, 1.0)).run()
+    shown = _results(at)
+    assert len(shown) >= 1 and (shown["score"] >= 0.9).all()
+    keys = list(shown["image_key"])
+    at.selectbox(key="batch_open_row").set_value(keys.index("suspicious-1/CC_recent")).run()
+    at.button(key="batch_open").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["predict_case"] == "suspicious-1"
+    assert at.session_state["predict_view"] == "CC"
+    assert at.session_state["predict_timepoint"] == "recent"
+    assert at.session_state[SELECTED_MODEL_KEY] == "spot"
+    assert at.session_state["predict_model"] == "spot"

@@ -1,0 +1,175 @@
+"""Batch inference on one machine: the table's rows, resumption, a corrupt image, the CLI.
+
+Engines are compared in ``test_batch_ray.py`` (one module starts Ray once); here the
+in-process worker runs, checked against the Predict path (:func:`analyse_case`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from mcalc.batch import BatchSettings, filter_results, read_results, run_batch
+from mcalc.batch.table import case_scores, done_keys, empty_table, merge_rows, to_table
+from mcalc.cli import main
+from mcalc.explain.service import SlidingSettings
+from tests.batch_fixtures import batch_data_fixture  # noqa: F401
+from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def first_run(spot_registry, batch_data, tmp_path_factory):
+    out = tmp_path_factory.mktemp("batch-run") / "out"
+    summary = run_batch(
+        "spot", batch_data, out, BatchSettings(maps=True), models_dir=spot_registry, workers=1
+    )
+    return summary, out
+
+
+def test_rows_match_the_predict_path_and_a_corrupt_image_is_a_row(
+    first_run, spot_registry, batch_data
+) -> None:
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.service import ImageInput, analyse_case
+    from mcalc.models.inference import load_model
+
+    summary, out = first_run
+    assert (summary.total, summary.analysed, summary.failed, summary.resumed) == (4, 4, 1, 0)
+    table = read_results(out)
+    csv = pd.read_csv(out / "results.csv", keep_default_na=False)
+    assert list(table["image_key"]) == list(csv["image_key"])  # one table, two files
+    assert len(table) == 4 and set(table["model_id"]) == {"spot"}
+    broken = table.set_index("image_key").loc["broken/CC_recent"]
+    assert broken["error_kind"] == "unreadable" and "broken_CC.dcm" in broken["error"]
+    assert math.isnan(broken["score"])
+    ok = table[table["error"] == ""].set_index("image_key")
+    # The oracle: the call the Predict page and `predict --case` make, image by image.
+    loaded = load_model("spot", spot_registry)
+    index = open_dataset(batch_data)
+    for key, row in ok.iterrows():
+        case_id, rest = key.split("/")
+        view, tp = rest.split("_")
+        rec = index.case(case_id).image(view, tp)
+        expected = analyse_case(loaded, [ImageInput.from_record(rec)]).images[0]
+        assert row["score"] == pytest.approx(expected.score, abs=1e-12)
+        assert row["n_regions"] == len(expected.regions)
+        assert json.loads(row["top_regions"]) == [r.as_dict() for r in expected.regions]
+        assert row["predicted"] == ("calcification" if expected.score >= 0.5 else "negative")
+        dets = json.loads(row["detections"])
+        assert len(dets) == row["n_detections"] and all(d["score"] >= 0.5 for d in dets)
+        maps = json.loads(row["maps"])
+        proba = np.load(out / maps[0])
+        assert proba.shape == expected.pmap.unit_shape
+        np.testing.assert_array_equal(proba, expected.pmap.dense().astype(np.float32))
+    # The hand-made spot detector finds the annotated calcifications of the recent exam.
+    assert ok.loc["suspicious-1/CC_recent", "score"] > 0.9
+    progress = json.loads((out / "progress.json").read_text())
+    assert progress["state"] == "done" and progress["done"] == 4 and progress["failed"] == 1
+
+
+def test_rerun_skips_done_images_and_redoes_other_settings(
+    first_run, spot_registry, batch_data, tmp_path
+) -> None:
+    import shutil
+
+    _, first = first_run
+    out = tmp_path / "out"
+    shutil.copytree(first, out)
+    before = read_results(out).set_index("image_key")
+    again = run_batch(
+        "spot", batch_data, out, BatchSettings(maps=True), models_dir=spot_registry, workers=1
+    )
+    assert (again.resumed, again.analysed, again.failed) == (3, 1, 1)  # only the failed retried
+    after = read_results(out).set_index("image_key")
+    assert len(after) == 4
+    done = before["error"] == ""
+    for col in ("finished_at", "worker", "seconds"):  # the done rows were not redone
+        assert (after.loc[done, col] == before.loc[done, col]).all()
+    other = BatchSettings(SlidingSettings(top_k=1), maps=False)
+    third = run_batch("spot", batch_data, out, other, models_dir=spot_registry, workers=1)
+    assert (third.resumed, third.analysed) == (0, 4)
+    table = read_results(out)
+    assert len(table) == 8 and table["settings_key"].nunique() == 2
+    top1 = table[table["settings_key"] == other.key()].set_index("image_key")
+    top3 = table[table["settings_key"] == BatchSettings(maps=True).key()].set_index("image_key")
+    good = top1["error"] == ""
+    assert (top1.loc[good, "score"] >= top3.loc[good[good].index, "score"]).all()  # max >= mean
+
+
+def test_table_helpers() -> None:
+    rows = [
+        {"image_key": "a/CC_prior", "case_id": "a", "score": 0.2, "model_id": "m",
+         "model_key": "m@1", "settings_key": "s", "file_key": "fa", "order": 1},
+        {"image_key": "a/CC_recent", "case_id": "a", "score": 0.9, "model_id": "m",
+         "model_key": "m@1", "settings_key": "s", "file_key": "fb", "order": 0},
+        {"image_key": "b/CC_recent", "case_id": "b", "model_id": "m", "model_key": "m@1",
+         "settings_key": "s", "file_key": "fc", "order": 2, "error": "unreadable"},
+    ]  # fmt: skip
+    table = to_table(rows)
+    assert table["score"].dtype == np.float64 and table["order"].dtype == np.int64
+    assert math.isnan(table.loc[2, "score"]) and table.loc[0, "error"] == ""
+    assert done_keys(table, "m@1", "s") == {"a/CC_prior": "fa", "a/CC_recent": "fb"}
+    assert done_keys(table, "m@2", "s") == {}
+    assert list(filter_results(table, min_score=0.5)["image_key"]) == ["a/CC_recent", "b/CC_recent"]
+    assert list(filter_results(table, errors="only")["image_key"]) == ["b/CC_recent"]
+    assert list(filter_results(table, min_score=0.1, errors="none")["score"]) == [0.2, 0.9]
+    with pytest.raises(ValueError, match="errors must be"):
+        filter_results(table, errors="some")
+    cases = case_scores(table)
+    assert cases.to_dict("records") == [
+        {"model_id": "m", "case_id": "a", "case_score": 0.9, "images": 2}
+    ]
+    redone = merge_rows(table, [{**rows[2], "score": 0.4, "error": ""}])
+    assert len(redone) == 3 and redone.set_index("image_key").loc["b/CC_recent", "score"] == 0.4
+    assert len(merge_rows(empty_table(), rows)) == 3
+
+
+def test_cli_all_prints_json_and_refuses_a_case(
+    spot_registry, batch_data, tmp_path, capsys
+) -> None:
+    out = tmp_path / "cli"
+    args = ["predict", "--model", "spot", "--models", str(spot_registry), "--data",
+            str(batch_data), "--out", str(out)]  # fmt: skip
+    assert main([*args, "--all", "--case", "broken"]) == 2
+    assert "leave out --image, --case" in capsys.readouterr().err
+    assert main([*args, "--all", "--address", "127.0.0.1:1"]) == 2
+    assert "add --engine ray" in capsys.readouterr().err
+    assert main([*args, "--all", "--workers", "1", "--json", "--stride", "32"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["total"] == 4 and report["failed"] == 1 and report["engine"] == "local"
+    assert Path(report["results"][0]).is_file() and (out / "results.csv").is_file()
+    settings = json.loads(read_results(out).loc[0, "settings"])
+    assert settings["sliding"]["stride"] == 32 and settings["cam"] is None
+
+
+@pytest.mark.slow
+def test_app_job_runs_in_a_child_process_cancels_and_refuses_a_second_launch(
+    spot_registry, batch_data, tmp_path
+) -> None:
+    import time
+
+    from mcalc.config import Settings
+    from mcalc.errors import JobError
+    from mcalc.jobs.batch import BatchOptions, cancel_batch, list_batch_jobs, submit_batch
+
+    settings = Settings(runs_dir=tmp_path / "runs", models_dir=spot_registry)
+    first = submit_batch("spot", batch_data, BatchOptions(workers=1), settings)
+    stopped = cancel_batch(first.name, settings)
+    assert stopped.state == "cancelled" and "resume" in (stopped.error or "")
+    job = submit_batch("spot", batch_data, BatchOptions(workers=1), settings, user="ana")
+    assert job.active and job.folder.parent == tmp_path / "runs" / "batch"
+    with pytest.raises(JobError, match="already runs on this dataset"):
+        submit_batch("spot", batch_data, BatchOptions(workers=1), settings)
+    deadline = time.monotonic() + 240
+    while (job := list_batch_jobs(settings)[0]).active and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert job.state == "done", job.log_tail()
+    assert job.user == "ana" and job.exit_code == 0
+    assert job.progress()["done"] == 4 and len(job.results()) == 4
+    with pytest.raises(JobError, match="not running"):
+        cancel_batch(job.name, settings)
