@@ -260,6 +260,7 @@ class DenseRunner:
             y = model.get_layer(name)(y)
         self._head = keras.Model(vec, y)
         self._steps: dict[int, Any] = {}
+        self._features: Any = None
         self._tf = tf
 
     def _step(self, q: int) -> Any:
@@ -284,9 +285,29 @@ class DenseRunner:
         return self._steps[q]
 
     def features(self, image: np.ndarray) -> np.ndarray:
-        """The base's feature map of a whole image ``(H, W)`` (the raw forward pass)."""
-        x = np.asarray(image, np.float32)[None, ..., None]
-        return np.asarray(self._base(x, training=False))
+        """The base's feature map of an image ``(H, W)``: the model's raw forward pass over
+        those pixels (compiled, any size), the floor the dense map is measured against."""
+        if self._features is None:
+            tf = self._tf
+            base = self._base
+            self._features = tf.function(
+                lambda x: base(x, training=False),
+                input_signature=[tf.TensorSpec((1, None, None, 1), tf.float32)],
+            )
+        x = np.ascontiguousarray(image, np.float32)[None, ..., None]
+        return np.asarray(self._features(x))
+
+    def tiles(
+        self, padded: np.ndarray, step: int, wanted: np.ndarray, budget_px: int = 1 << 21
+    ) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
+        """The bands :meth:`lattice` runs: ``((t0, t1, u0, u1), pixels)`` each."""
+        p = self.plan.patch
+        live = np.flatnonzero(wanted.any(axis=1))
+        out = []
+        for t0, t1, u0, u1 in _bands(wanted, live, step, p, budget_px):
+            pixels = padded[t0 * step : (t1 - 1) * step + p, u0 * step : (u1 - 1) * step + p]
+            out.append(((t0, t1, u0, u1), pixels))
+        return out
 
     def lattice(
         self,
@@ -312,14 +333,11 @@ class DenseRunner:
         plan = self.plan
         if step % plan.stride:
             raise ValueError(f"lattice step {step} is not a multiple of stride {plan.stride}")
-        p = plan.patch
         rows, cols = wanted.shape
         out: np.ndarray | None = None
-        live = np.flatnonzero(wanted.any(axis=1))
-        bands = _bands(wanted, live, step, p, budget_px)
+        bands = self.tiles(padded, step, wanted, budget_px)
         run = self._step(step // plan.stride)
-        for done, (t0, t1, u0, u1) in enumerate(bands, start=1):
-            tile = padded[t0 * step : (t1 - 1) * step + p, u0 * step : (u1 - 1) * step + p]
+        for done, ((t0, t1, u0, u1), tile) in enumerate(bands, start=1):
             proba = np.asarray(run(np.ascontiguousarray(tile)[None, ..., None]))
             if out is None:
                 out = np.zeros((rows, cols, proba.shape[-1]), np.float32)
