@@ -39,16 +39,22 @@ ARCHS = ("custom", "resnet50", "vgg16", "efficientnetb0")
 OUT = Path(__file__).resolve().parent / "out"
 
 
-def full_size_image() -> tuple[object, str]:
-    """A full-size synthetic mammogram with calcifications (generated once, then reused)."""
-    from mcalc.dataset import open_dataset
-    from mcalc.imageio import read_image
+def full_size_data() -> Path:
+    """A full-size synthetic dataset with calcifications (generated once, then reused)."""
     from mcalc.synthetic import generate_demo, is_synthetic
 
     folder = OUT / "predict-demo"
     if not is_synthetic(folder):
         generate_demo(folder, cases=3, seed=0, size="full")
-    index = open_dataset(folder)
+    return folder
+
+
+def full_size_image() -> tuple[object, str]:
+    """A full-size suspicious mammogram of :func:`full_size_data` and its key."""
+    from mcalc.dataset import open_dataset
+    from mcalc.imageio import read_image
+
+    index = open_dataset(full_size_data())
     case = next(c for c in index.cases if c.birads_group == "suspicious")
     rec = case.image("CC", "recent")
     return read_image(rec.image_path), rec.key
