@@ -31,21 +31,30 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from figures import alternate, best_of, figure
 
 ARCHS = ("custom", "resnet50", "vgg16", "efficientnetb0")
 OUT = Path(__file__).resolve().parent / "out"
 
 
-def full_size_image() -> tuple[object, str]:
-    """A full-size synthetic mammogram with calcifications (generated once, then reused)."""
-    from mcalc.dataset import open_dataset
-    from mcalc.imageio import read_image
+def full_size_data() -> Path:
+    """A full-size synthetic dataset with calcifications (generated once, then reused)."""
     from mcalc.synthetic import generate_demo, is_synthetic
 
     folder = OUT / "predict-demo"
     if not is_synthetic(folder):
         generate_demo(folder, cases=3, seed=0, size="full")
-    index = open_dataset(folder)
+    return folder
+
+
+def full_size_image() -> tuple[object, str]:
+    """A full-size suspicious mammogram of :func:`full_size_data` and its key."""
+    from mcalc.dataset import open_dataset
+    from mcalc.imageio import read_image
+
+    index = open_dataset(full_size_data())
     case = next(c for c in index.cases if c.birads_group == "suspicious")
     rec = case.image("CC", "recent")
     return read_image(rec.image_path), rec.key
@@ -89,103 +98,171 @@ def _best(fn, repeats: int) -> float:
     return best
 
 
-def bench_one(
-    arch: str, mammo, *, batch: int, max_patches: int | None, regions: int, repeats: int = 2
-) -> dict:
+def prepare(arch: str, mammo, *, batch: int = 64, max_patches: int | None = None) -> dict:
+    """The model, its input image and breast mask (cut to ``max_patches`` patches), warm."""
     from mcalc.breast import breast_mask
-    from mcalc.explain.explainer import Explainer
-    from mcalc.explain.grid import breast_fractions, gather_patches
-    from mcalc.explain.scoring import top_regions
     from mcalc.explain.sliding import SlidingSettings, predict_map
     from mcalc.models.inference import image_to_unit
 
     loaded = _loaded(arch)
-    settings = SlidingSettings(batch=batch, min_region_score=0.0, max_regions=regions)
+    settings = SlidingSettings(batch=batch, min_region_score=0.0)
     t0 = time.perf_counter()
     unit, factor = image_to_unit(mammo, loaded)
     full_breast = breast_mask(unit)
     preprocess_s = time.perf_counter() - t0  # window, resampling, breast segmentation
-    breast = _limit(
-        full_breast, loaded.patch_size, settings.stride_for(loaded.patch_size), max_patches
-    )
-
-    # Warm-up of both paths (tracing, kernel selection).
-    x = np.random.default_rng(0).random(
-        (batch, loaded.patch_size, loaded.patch_size, 1), np.float32
-    )
-    loaded.model.predict_on_batch(x)
     stride = settings.stride_for(loaded.patch_size)
+    breast = _limit(full_breast, loaded.patch_size, stride, max_patches)
+    # Warm-up of every path (tracing, kernel selection, the dense runner's self-check).
+    x = np.zeros((batch, loaded.patch_size, loaded.patch_size, 1), np.float32)
+    loaded.model.predict_on_batch(x)
     warm = _limit(breast, loaded.patch_size, stride, batch)
     predict_map(loaded, unit, settings=settings, breast=warm)
+    return {
+        "arch": arch,
+        "loaded": loaded,
+        "unit": unit,
+        "factor": factor,
+        "breast": breast,
+        "full_breast": full_breast,
+        "settings": settings,
+        "preprocess_s": preprocess_s,
+        "x": x,
+    }
 
+
+def measure_map(prep: dict, *, repeats: int = 2) -> dict:
+    """The whole probability map against the model's raw throughput on the same pixels.
+
+    Dense models: the floor is the base's forward pass over the very bands the map runs
+    (compiled, in memory). Sliding models: batches of the same size already in memory.
+    """
+    from mcalc.explain.dense import dense_runner
+    from mcalc.explain.grid import PatchGrid, breast_fractions, pad_to_grid
+    from mcalc.explain.sliding import predict_map
+
+    loaded, unit, breast = prep["loaded"], prep["unit"], prep["breast"]
+    settings, batch = prep["settings"], prep["settings"].batch
+    pmap = predict_map(loaded, unit, settings=settings, breast=breast, factor=prep["factor"])
     events: list[tuple] = []
-    pmap = predict_map(loaded, unit, settings=settings, breast=breast, factor=factor)
-    n = pmap.n_patches
-    n_batches = -(-n // batch)
 
-    def sliding() -> None:
+    def whole() -> None:
         predict_map(
             loaded,
             unit,
             settings=settings,
             breast=breast,
-            factor=factor,
+            factor=prep["factor"],
             progress=lambda *a: events.append(a),
         )
 
-    def raw() -> None:
-        for _ in range(n_batches):
-            loaded.model.predict_on_batch(x)
+    runner = dense_runner(loaded.model) if pmap.fine is not None else None
+    if runner is not None:
+        grid, step = pmap.grid, pmap.fine_stride
+        k = grid.stride // step
+        fine = PatchGrid(
+            grid.image_shape, grid.patch, step, (grid.rows - 1) * k + 1, (grid.cols - 1) * k + 1
+        )
+        wanted = breast_fractions(breast, fine) >= settings.min_breast
+        tiles = [t for _, t in runner.tiles(pad_to_grid(unit, grid), step, wanted)]
 
-    # Alternate, best of each: the machine may be shared, and neither should pay the other's
-    # noise.
-    sliding_s = raw_s = float("inf")
-    for _ in range(repeats):
-        sliding_s = min(sliding_s, _best(sliding, 1))
-        raw_s = min(raw_s, _best(raw, 1))
-    sliding_pps = n / sliding_s
-    raw_pps = n_batches * batch / raw_s
+        def raw() -> None:
+            for tile in tiles:
+                runner.features(tile)
 
-    # Explanation of the top regions vs a forward pass of the same patches.
+        pixels = int(sum(t.size for t in tiles))
+    else:
+        n_batches = -(-pmap.n_patches // batch)
+
+        def raw() -> None:
+            for _ in range(n_batches):
+                loaded.model.predict_on_batch(prep["x"])
+
+        pixels = 0
+    map_s, raw_s = alternate(whole, raw, repeats)
+    if runner is None:  # the floor ran whole batches: scale it to the patches of the map
+        raw_s *= pmap.n_patches / (n_batches * batch)
+    return {
+        "arch": prep["arch"],
+        "patch": loaded.patch_size,
+        "model_input": list(unit.shape),
+        "mode": f"dense (lattice {pmap.fine_stride} px)" if runner is not None else "sliding",
+        "patches": pmap.n_patches,
+        "pixels_forwarded": pixels,
+        "map_s": round(map_s, 3),
+        "raw_s": round(raw_s, 3),
+        "throughput_ratio": round(raw_s / map_s, 3),
+        "preprocess_s": round(prep["preprocess_s"], 3),
+        "whole_breast_patches": int(
+            (breast_fractions(prep["full_breast"], pmap.grid) >= settings.min_breast).sum()
+        ),
+        "pmap": pmap,
+    }
+
+
+def measure_explanation(prep: dict, pmap, *, regions: int = 8, methods=("gradcam",)) -> dict:
+    """Explanation per region (``regions`` top regions in one call, warm) against one forward
+    pass of the same patches, per patch."""
+    from mcalc.explain.explainer import Explainer
+    from mcalc.explain.grid import gather_patches, pad_to_grid
+    from mcalc.explain.scoring import top_regions
+    from mcalc.explain.sliding import SlidingSettings
+
+    loaded = prep["loaded"]
+    settings = SlidingSettings(min_region_score=0.0, max_regions=regions)
     cells = np.array([r.cell for r in top_regions(pmap, settings=settings)])
-    padded = np.zeros(pmap.grid.padded_shape, np.float32)
-    padded[: unit.shape[0], : unit.shape[1]] = unit
-    patches = gather_patches(padded, pmap.grid, cells)
-    xp = Explainer(loaded.model, arch)
+    patches = gather_patches(pad_to_grid(prep["unit"], pmap.grid), pmap.grid, cells)
+    xp = Explainer(loaded.model, prep["arch"])
     t0 = time.perf_counter()
     xp.visualizer("gradcam", xp.default_layer())
+    xp.compiled_gradcam(xp.default_layer())
     build_s = time.perf_counter() - t0
-    forward = _best(lambda: loaded.model.predict_on_batch(patches[..., None]), 3) / len(patches)
-    forward_one = _best(lambda: loaded.model.predict_on_batch(patches[:1, ..., None]), 3)
-    out = {
-        "arch": arch,
-        "patch": loaded.patch_size,
-        "image": list(mammo.shape),
-        "model_input": list(unit.shape),
-        "batch": batch,
-        "patches": n,
-        "sliding_s": round(sliding_s, 3),
-        "sliding_patches_per_s": round(sliding_pps, 1),
-        "raw_patches_per_s": round(raw_pps, 1),
-        "sliding_over_raw": round(sliding_pps / raw_pps, 3),
-        "preprocess_s": round(preprocess_s, 3),
-        "whole_breast_patches": int(
-            (breast_fractions(full_breast, pmap.grid) >= settings.min_breast).sum()
-        ),
-        "explainer_build_s": round(build_s, 3),
-        "regions": len(patches),
-        "forward_per_patch_s": round(forward, 5),
-    }
-    for method in ("gradcam", "gradcam++", "scorecam"):
-        xp.explain_patches(patches[:2], method, 1, batch=len(patches))  # warm
-        per_region = _best(
-            lambda m=method: xp.explain_patches(patches, m, 1, batch=len(patches)), 2
+    out = {"arch": prep["arch"], "regions": len(patches), "explainer_build_s": round(build_s, 3)}
+    for method in methods:
+        xp.explain_patches(patches, method, 1, batch=len(patches))  # warm
+        per_region, forward = alternate(
+            lambda m=method: xp.explain_patches(patches, m, 1, batch=len(patches)),
+            lambda: loaded.model.predict_on_batch(patches[..., None]),
+            3,
         )
-        per_region /= len(patches)
-        out[f"{method}_per_region_s"] = round(per_region, 5)
+        out[f"{method}_per_region_s"] = round(per_region / len(patches), 5)
+        out["forward_per_patch_s"] = round(forward / len(patches), 5)
         out[f"{method}_over_forward"] = round(per_region / forward, 2)
-    one = _best(lambda: xp.explain_patches(patches[:1], "gradcam", 1), 3)
+    forward_one = best_of(lambda: loaded.model.predict_on_batch(patches[:1, ..., None]), 3)
+    one = best_of(lambda: xp.explain_patches(patches[:1], "gradcam", 1), 3)
     out["gradcam_one_region_over_one_forward"] = round(one / forward_one, 2)
+    return out
+
+
+def figures(quick: bool = False, archs: tuple[str, ...] = ARCHS) -> list[dict]:
+    """``bench/all.py``'s figures: the 2-conv CNN's whole-mammogram map (throughput and
+    seconds) and the explanation per region of every architecture."""
+    mammo, _ = full_size_image()
+    out = []
+    for arch in archs:
+        limit = None if arch == "custom" else (64 if quick else 256)
+        prep = prepare(arch, mammo, max_patches=limit)
+        m = measure_map(prep, repeats=2 if quick else 3)
+        if arch == "custom":
+            detail = {k: m[k] for k in ("mode", "model_input", "patches", "pixels_forwarded")}
+            out.append(
+                figure(
+                    "whole-mammogram map, custom: throughput vs raw forward",
+                    m["map_s"],
+                    m["raw_s"],
+                    ">= 0.9x",
+                    **detail,
+                )
+            )
+            out.append(figure("whole-mammogram map, custom: seconds", m["map_s"], None, "< 1 s"))
+        e = measure_explanation(prep, m["pmap"])
+        out.append(
+            figure(
+                f"explanation per region, {arch} (Grad-CAM, {e['regions']} regions)",
+                e["gradcam_per_region_s"],
+                e["forward_per_patch_s"],
+                "<= 1.5x",
+            )
+        )
     return out
 
 
@@ -207,25 +284,21 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for arch in args.arch:
         limit = None if arch == "custom" or args.max_patches <= 0 else args.max_patches
-        row = bench_one(
-            arch,
-            mammo,
-            batch=args.batch,
-            max_patches=limit,
-            regions=args.regions,
-            repeats=args.repeats,
+        prep = prepare(arch, mammo, batch=args.batch, max_patches=limit)
+        m = measure_map(prep, repeats=args.repeats)
+        e = measure_explanation(
+            prep, m.pop("pmap"), regions=args.regions, methods=("gradcam", "gradcam++", "scorecam")
         )
-        row["image_key"] = key
+        row = {**m, **e, "image_key": key}
         rows.append(row)
         if not args.json:
             print(
-                f"{arch:15s} {row['patches']:5d} patches of {row['patch']} px: sliding "
-                f"{row['sliding_patches_per_s']:8.1f}/s vs raw {row['raw_patches_per_s']:8.1f}/s "
-                f"= {row['sliding_over_raw']:.2f} (+{row['preprocess_s']:.2f} s to prepare the image) "
-                f"| per region vs forward: Grad-CAM "
-                f"{row['gradcam_over_forward']:.1f}x, Grad-CAM++ {row['gradcam++_over_forward']:.1f}x, "
-                f"Score-CAM {row['scorecam_over_forward']:.0f}x; one region "
-                f"{row['gradcam_one_region_over_one_forward']:.1f}x; explainer built in "
+                f"{arch:15s} {row['mode']}, {row['patches']} patches of {row['patch']} px: map "
+                f"{row['map_s']:.2f} s vs raw {row['raw_s']:.2f} s = {row['throughput_ratio']:.2f} "
+                f"(+{row['preprocess_s']:.2f} s to prepare the image) | per region vs forward: "
+                f"Grad-CAM {row['gradcam_over_forward']:.1f}x, Grad-CAM++ "
+                f"{row['gradcam++_over_forward']:.1f}x, Score-CAM {row['scorecam_over_forward']:.0f}x;"
+                f" one region {row['gradcam_one_region_over_one_forward']:.1f}x; explainer built in "
                 f"{row['explainer_build_s']:.2f} s",
                 flush=True,
             )

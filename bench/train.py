@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from figures import figure
 
 from mcalc.models.freeze import STRATEGIES
 
@@ -80,6 +83,26 @@ def bench_one(arch: str, strategy: str, *, size: int, batch: int, steps: int, n:
         "pipeline_steps_per_s": round(pipe_sps, 3),
         "ratio": round(pipe_sps / mem_sps, 3),
     }
+
+
+def figures(quick: bool = False, archs: tuple[str, ...] = ARCHS) -> list[dict]:
+    """``bench/all.py``'s figures: the pipeline's train steps against in-memory steps, per
+    architecture, under the default freeze strategy (``full``: the step trainings run)."""
+    out = []
+    for arch in archs:
+        row = bench_one(
+            arch, "full", size=32, batch=16, steps=10 if quick else 20, n=256 if quick else 512
+        )
+        out.append(
+            figure(
+                f"training input pipeline, {arch}",
+                1.0 / row["pipeline_steps_per_s"],
+                1.0 / row["memory_steps_per_s"],
+                ">= 0.9x",
+                steps_per_s=row["pipeline_steps_per_s"],
+            )
+        )
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:

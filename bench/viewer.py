@@ -1,88 +1,118 @@
 """Viewer latency: a full-size DICOM pair from disk to the displayed view, cold and warm.
 
-Prints each time beside the floor (raw pydicom decode of the same two files) as a ratio.
+Prints each time beside the floor (raw decode of the same files: pydicom for the two DICOM
+images, OpenCV for their two annotation JPEGs) as a ratio.
 
     python bench/viewer.py [--data DIR] [--repeat N]
 
-Without ``--data`` a 3-case full-size (4096x3328) synthetic set is generated in a temporary
-folder first (not timed).
+Without ``--data`` the full-size (4096x3328) synthetic set of ``bench/predict.py`` is used
+(generated once under ``bench/out``, not timed).
 """
 
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import cv2
 import pydicom
+from figures import figure, median_of
 
 from mcalc.cache import ImageCache
 from mcalc.dataset import open_dataset
 from mcalc.present.viewer_figures import pair_figure
-from mcalc.synthetic import generate_demo
-from mcalc.viewer import DisplayOptions, prepare_view
+from mcalc.viewer import DisplayOptions, prepare_views
 
 
-def _timed(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
+def _pair(data: Path | None):
+    if data is None:
+        from predict import full_size_data
 
-
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", help="dataset with full-size images (default: generate one)")
-    ap.add_argument("--repeat", type=int, default=3)
-    args = ap.parse_args()
-
-    tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-"))
-    data = Path(args.data) if args.data else tmp / "full"
-    if not args.data:
-        print("generating a full-size synthetic set (not timed)…", file=sys.stderr)
-        generate_demo(data, cases=3, seed=1, size="full")
+        data = full_size_data()
     index = open_dataset(data)
     case = next(c for c in index.cases if c.group == "suspicious")
-    pair = [case.image("CC", "prior"), case.image("CC", "recent")]
+    return [case.image("CC", "prior"), case.image("CC", "recent")]
+
+
+def measure(data: Path | None = None, repeat: int = 3) -> dict:
+    """Seconds of each path (median of ``repeat``) and the pair's shape."""
+    pair = _pair(data)
+    tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-"))
     opts = DisplayOptions()
 
     def floor() -> None:
         for rec in pair:
             _ = pydicom.dcmread(rec.image_path).pixel_array
-
-    def show(cache: ImageCache) -> None:
-        views = [prepare_view(cache, rec, opts) for rec in pair]
-        pair_figure(views, ["prior", "recent"]).to_json()
+            if rec.annotation_path is not None:
+                cv2.imread(str(rec.annotation_path), cv2.IMREAD_UNCHANGED)
 
     counter = iter(range(10_000))
 
     def cold() -> None:
-        show(ImageCache(tmp / f"cache-{next(counter)}"))
+        prepare_views(ImageCache(tmp / f"cache-{next(counter)}"), pair, opts)
 
     warm_cache = ImageCache(tmp / "cache-warm")
-    show(warm_cache)
+    views = prepare_views(warm_cache, pair, opts)
 
     def warm_disk() -> None:  # a new process: disk cache only
-        show(ImageCache(tmp / "cache-warm"))
+        prepare_views(ImageCache(tmp / "cache-warm"), pair, opts)
 
-    t_floor = _timed(floor, args.repeat)
-    rows = [
-        ("raw pydicom decode (floor)", t_floor),
-        ("cold: decode+annotations+view", _timed(cold, args.repeat)),
-        ("warm, disk cache (new process)", _timed(warm_disk, args.repeat)),
-        ("warm, memory (same process)", _timed(lambda: show(warm_cache), args.repeat)),
+    floor()  # the files in the page cache for every path alike
+    out = {
+        "pair": f"{pair[0].key} + {pair[1].key}",
+        "shape": list(views[0].full_shape),
+        "floor_s": median_of(floor, repeat),
+        "cold_s": median_of(cold, repeat),
+        "warm_disk_s": median_of(warm_disk, repeat),
+        "warm_memory_s": median_of(lambda: prepare_views(warm_cache, pair, opts), repeat),
+        "figure_json_s": median_of(lambda: pair_figure(views, ["prior", "recent"]).to_json(), 3),
+    }
+    return out
+
+
+def figures(quick: bool = False) -> list[dict]:
+    """``bench/all.py``'s viewer figures."""
+    m = measure(repeat=3 if quick else 5)
+    return [
+        figure(
+            "viewer: full-size pair from disk to view, cold",
+            m["cold_s"],
+            m["floor_s"],
+            "<= 1.5x",
+            shape=m["shape"],
+        ),
+        figure(
+            "viewer: case switch, warm, server side",
+            m["warm_memory_s"],
+            None,
+            "< 50 ms",
+            figure_json_s=round(m["figure_json_s"], 4),
+            warm_disk_s=round(m["warm_disk_s"], 4),
+        ),
     ]
-    shape = warm_cache.load(pair[0].image_path).shape
-    print(f"pair {pair[0].key} + {pair[1].key}, {shape[0]}x{shape[1]}, median of {args.repeat}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", help="dataset with full-size images (default: bench/out's)")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    m = measure(Path(args.data) if args.data else None, args.repeat)
+    print(f"pair {m['pair']}, {m['shape'][0]}x{m['shape'][1]}, median of {args.repeat}")
+    rows = [
+        ("raw decode, DICOM + JPEG (floor)", m["floor_s"]),
+        ("cold: decode+annotations+view", m["cold_s"]),
+        ("warm, disk cache (new process)", m["warm_disk_s"]),
+        ("warm, memory (same process)", m["warm_memory_s"]),
+        ("pair figure to JSON", m["figure_json_s"]),
+    ]
     for name, t in rows:
-        print(f"{name:34s} {t * 1000:8.0f} ms   ratio to floor {t / t_floor:5.1f}x")
+        print(f"{name:34s} {t * 1000:8.0f} ms   ratio to floor {t / m['floor_s']:5.1f}x")
     return 0
 
 

@@ -174,8 +174,19 @@ def resample_mask(mask: np.ndarray, shape: tuple[int, int], mode: MaskMode = "an
     out = np.asarray(mask)
     if out.ndim != 2:
         raise ValueError(f"expected a 2-D mask, got shape {out.shape}")
+    rows, cols = int(shape[0]), int(shape[1])
+    if mode == "any" and rows <= out.shape[0] and cols <= out.shape[1]:
+        # Shrinking both axes: map each marked pixel to the output pixel holding its centre
+        # (the same bins as _pool_axis, without a pass over every unmarked pixel).
+        r, c = np.nonzero(out)
+        small = np.zeros((rows, cols), bool)
+        small[
+            ((r + 0.5) * (rows / out.shape[0])).astype(np.intp),
+            ((c + 0.5) * (cols / out.shape[1])).astype(np.intp),
+        ] = True
+        return small
     out = out.astype(bool, copy=True)
-    for axis, n_out in enumerate((int(shape[0]), int(shape[1]))):
+    for axis, n_out in enumerate((rows, cols)):
         n_in = out.shape[axis]
         if n_out > n_in or (n_out < n_in and mode == "nearest"):
             out = _nearest_axis(out, n_out, axis)

@@ -27,6 +27,7 @@ __all__ = [
     "DisplayOptions",
     "ImageView",
     "prepare_view",
+    "prepare_views",
     "crop_view",
     "annotation_for",
     "resolve_window",
@@ -312,7 +313,12 @@ def prepare_view(
     """
     mammo = cache.load(rec.image_path)
     values = _preview_values(cache, rec, mammo, max_side)
-    region = breast_mask(imaging.file_unit(mammo, values))
+    # Segmented on the preview, once per image (a warm case switch only windows and blends).
+    region = cache.memo(
+        rec.image_path,
+        f"breast-preview{max_side}",
+        lambda: breast_mask(imaging.file_unit(mammo, values)),
+    )
     win = resolve_window(mammo, values, region, opts)
     use_lut = opts.preset == "file" and mammo.voi_lut is not None
     unit = _present(values, mammo, win, opts, use_lut)
@@ -320,9 +326,12 @@ def prepare_view(
     full_shape = mammo.shape
     scale = values.shape[1] / float(full_shape[1])
     mask, summary, ann_notes = annotation_for(cache, rec, full_shape, mammo.pixel_spacing_mm)
-    if opts.show_annotations and mask is not None:
-        small = imaging.resample_mask(mask, values.shape[:2])
-        small = _drawn(small, rec.annotation_kind)
+    if opts.show_annotations and mask is not None and rec.annotation_path is not None:
+        small = cache.memo(
+            rec.annotation_path,
+            f"drawn-{rec.annotation_kind}-{values.shape[0]}x{values.shape[1]}",
+            lambda: _drawn(imaging.resample_mask(mask, values.shape[:2]), rec.annotation_kind),
+        )
         rgb = imaging.overlay_mask(
             unit, small, imaging.hex_to_rgb(opts.overlay_color), opts.overlay_alpha
         )
@@ -361,6 +370,39 @@ def prepare_view(
             view.points_to_display(r.outline) for r in (summary.regions if summary else ())
         ),
     )
+
+
+def prepare_views(
+    cache: ImageCache,
+    recs: list[ImageRecord],
+    opts: DisplayOptions,
+    *,
+    max_side: int = 1024,
+    lateralities: list[str | None] | None = None,
+) -> list[ImageView]:
+    """:func:`prepare_view` of several images (a pair), side by side in threads.
+
+    Decoding, the annotation's colour analysis and the preview work release the GIL for most
+    of their time (pydicom's and OpenCV's C code, numpy), so the two images of a pair take
+    little more than one on two cores. Errors are raised as :func:`prepare_view` raises
+    them, for the first image that fails.
+    """
+    sides = lateralities or [None] * len(recs)
+    if len(recs) != len(sides):
+        raise ValueError(f"{len(recs)} images but {len(sides)} lateralities")
+    if len(recs) < 2:
+        return [
+            prepare_view(cache, r, opts, max_side=max_side, laterality=s)
+            for r, s in zip(recs, sides, strict=True)
+        ]
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=min(len(recs), 4)) as pool:
+        futures = [
+            pool.submit(prepare_view, cache, r, opts, max_side=max_side, laterality=s)
+            for r, s in zip(recs, sides, strict=True)
+        ]
+        return [f.result() for f in futures]
 
 
 def crop_view(

@@ -121,8 +121,8 @@ def test_joint_range_is_one_scale_for_several_maps() -> None:
 def test_layers_list_their_feature_map_sizes_and_default_to_the_last_conv(model) -> None:
     xp = Explainer(model, "custom")
     labels = [info.label for info in xp.layers()]
-    assert labels[0] == "conv1 · Conv2D · 32×32×32"
-    assert "conv2 · Conv2D · 16×16×64" in labels
+    assert labels[0] == "conv1 · Conv2D · 30×30×32"  # valid padding: 32 - 2
+    assert "conv2 · Conv2D · 13×13×64" in labels
     assert all(info.spatial for info in xp.layers())
     assert xp.default_layer() == "conv2"
     assert default_layer(spot_model()) == "conv2"  # unknown architecture: last convolution
@@ -236,3 +236,14 @@ def test_compiled_prefix_gives_the_same_maps_and_bypassed_layers_fall_back(patch
     assert xp.split("conv_b") is None
     cams = xp.explain_patches(patches, "gradcam", 1, "conv_b")
     assert cams.shape == patches.shape and np.isfinite(cams).all()
+
+
+@pytest.mark.parametrize("layer", ["conv2", "conv1"])
+def test_compiled_gradcam_gives_tf_keras_vis_maps(model, explainer, patches, layer) -> None:
+    assert explainer.compiled and explainer.compiled_gradcam(layer) is not None
+    oracle = Explainer(model, "custom", compiled=False)  # tf-keras-vis' Gradcam
+    for class_index in (0, 1):
+        ours = explainer.explain_patches(patches, "gradcam", class_index, layer)
+        ref = oracle.explain_patches(patches, "gradcam", class_index, layer)
+        assert ours.shape == ref.shape == patches.shape
+        np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-6 * max(float(ref.max()), 1.0))

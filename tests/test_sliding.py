@@ -78,7 +78,7 @@ def test_map_matches_per_patch_predictions_at_the_same_positions(rand_loaded) ->
     pmap = predict_map(
         rand_loaded,
         unit,
-        settings=SlidingSettings(stride=12, batch=7, min_breast=0.3),
+        settings=SlidingSettings(stride=12, batch=7, min_breast=0.3, dense=False),
         breast=breast,
         progress=lambda d, t, m: calls.append((d, t)),
     )

@@ -167,7 +167,8 @@ def red_mask(rgb: np.ndarray, params: RedMaskParams | None = None) -> np.ndarray
 
 def _red_excess(rgb: np.ndarray) -> np.ndarray:
     """``R - max(G, B)`` as uint8, negative values saturated to 0."""
-    return cv2.subtract(np.ascontiguousarray(rgb[..., 0]), cv2.max(rgb[..., 1], rgb[..., 2]))
+    red, green, blue = cv2.split(np.ascontiguousarray(rgb))  # one pass, contiguous planes
+    return cv2.subtract(red, cv2.max(green, blue))
 
 
 def _candidates(rgb: np.ndarray, p: RedMaskParams) -> np.ndarray:

@@ -5,7 +5,7 @@ Example:
     >>> from mcalc.models.architectures import build_model  # doctest: +SKIP
     >>> model = build_model("custom", 32, 2)  # doctest: +SKIP
     >>> layer_infos(model)[-1].label, default_layer(model, "custom")  # doctest: +SKIP
-    ('pool2 · MaxPooling2D · 8×8×64', 'conv2')
+    ('conv2 · Conv2D · 13×13×64', 'conv2')
 """
 
 from __future__ import annotations

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mcalc.errors import ModelError
+from mcalc.explain.dense import DenseRunner, dense_runner
 from mcalc.explain.errors import NoBreastRegionError
 from mcalc.explain.grid import (
     PatchGrid,
@@ -62,6 +63,9 @@ class SlidingSettings:
         max_regions: most top regions listed.
         min_region_score: smallest positive-class probability of a listed region.
         nms_overlap: largest intersection over union between two listed regions' patches.
+        dense: run the model fully convolutionally over the image when that gives the same
+            probabilities at the grid points (:mod:`~mcalc.explain.dense`), with a denser
+            map besides; the patch-by-patch sliding window otherwise, or when ``False``.
     """
 
     stride: int | None = None
@@ -71,6 +75,7 @@ class SlidingSettings:
     max_regions: int = 8
     min_region_score: float = 0.5
     nms_overlap: float = 0.1
+    dense: bool = True
 
     def __post_init__(self) -> None:
         if self.stride is not None and self.stride < 1:
@@ -93,7 +98,8 @@ class SlidingSettings:
     def map_key(self) -> str:
         """What changes the probability map (not the scoring): for cache keys."""
         return json.dumps(
-            {"stride": self.stride, "min_breast": self.min_breast, "v": 1}, sort_keys=True
+            {"stride": self.stride, "min_breast": self.min_breast, "dense": self.dense, "v": 2},
+            sort_keys=True,
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -149,6 +155,9 @@ class ProbabilityMap:
         native_shape: (rows, cols) of the full-resolution image.
         breast_fraction: fraction of the image that is breast.
         seconds: time taken by the forward passes and patch extraction.
+        fine: ``(T, U, C)`` probabilities on a denser lattice (step ``fine_stride``, the grid
+            points among them) when the model ran densely; ``None`` otherwise.
+        fine_stride: the dense lattice's step in model-input pixels (0: none).
     """
 
     proba: np.ndarray
@@ -160,6 +169,8 @@ class ProbabilityMap:
     breast_fraction: float = 0.0
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
+    fine: np.ndarray | None = None
+    fine_stride: int = 0
 
     @property
     def n_patches(self) -> int:
@@ -202,14 +213,27 @@ class ProbabilityMap:
         """The map of one class interpolated between patch centres to ``shape``.
 
         ``shape`` defaults to the model-input image; pass the native shape (or a preview's)
-        for other sizes: the map covers the same field of view whatever the size.
+        for other sizes: the map covers the same field of view whatever the size. From the
+        dense lattice (:attr:`fine`) when there is one.
         """
         values = self.values(name)
+        grid = self.grid
+        if self.fine is not None and self.fine_stride:
+            values = self.fine[..., self.class_index(name)]
+            grid = self.fine_grid
         h, w = self.unit_shape
         out_shape = (h, w) if shape is None else (int(shape[0]), int(shape[1]))
-        wy = interpolation_weights(out_shape[0], h, self.grid.rows, self.grid)
-        wx = interpolation_weights(out_shape[1], w, self.grid.cols, self.grid)
+        wy = interpolation_weights(out_shape[0], h, grid.rows, grid)
+        wx = interpolation_weights(out_shape[1], w, grid.cols, grid)
         return (wy @ values.astype(np.float32) @ wx.T).astype(np.float32)
+
+    @property
+    def fine_grid(self) -> PatchGrid:
+        """The dense lattice as a grid (same patch, step :attr:`fine_stride`)."""
+        if self.fine is None or not self.fine_stride:
+            raise ValueError("this map has no dense lattice (the model ran patch by patch)")
+        rows, cols = self.fine.shape[:2]
+        return PatchGrid(self.grid.image_shape, self.grid.patch, self.fine_stride, rows, cols)
 
     def to_native(self, row: float, col: float) -> tuple[float, float]:
         """A model-input position in native (full-resolution) pixels."""
@@ -225,12 +249,16 @@ class ProbabilityMap:
             "breast_fraction": self.breast_fraction,
             "seconds": self.seconds,
             "notes": self.notes,
+            "fine_stride": self.fine_stride,
         }
-        return {
+        arrays = {
             "proba": self.proba,
             "evaluated": self.evaluated,
             "meta": np.array(json.dumps(meta)),
         }
+        if self.fine is not None:
+            arrays["fine"] = self.fine
+        return arrays
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> ProbabilityMap:
@@ -253,6 +281,8 @@ class ProbabilityMap:
             breast_fraction=float(meta["breast_fraction"]),
             seconds=float(meta["seconds"]),
             notes=list(meta.get("notes", [])),
+            fine=np.asarray(arrays["fine"], np.float32) if "fine" in arrays else None,
+            fine_stride=int(meta.get("fine_stride", 0)),
         )
 
 
@@ -348,18 +378,27 @@ def predict_map(
             f"no {patch} px patch holds {settings.min_breast:.0%} breast: the breast region is "
             "too small for this model; lower the breast threshold or choose another image"
         )
-    padded = pad_to_grid(img, grid)
-    proba = _classify(
-        loaded.model, padded, grid, cells, len(loaded.classes), settings.batch, progress
-    )
+    fine, fine_stride = None, 0
+    runner = dense_runner(loaded.model) if settings.dense else None
+    step = runner.plan.fine_stride(grid.stride) if runner is not None else None
+    if runner is not None and step is not None:
+        proba, fine = _dense(runner, img, mask, grid, step, settings.min_breast, progress)
+        fine_stride = step
+    else:
+        padded = pad_to_grid(img, grid)
+        proba = _classify(
+            loaded.model, padded, grid, cells, len(loaded.classes), settings.batch, progress
+        )
+    proba *= evaluated[..., None]
     seconds = time.perf_counter() - start
     native = native_shape or (round(img.shape[0] / factor), round(img.shape[1] / factor))
     log.info(
-        "%s: %d patches of %d px (stride %d) in %.2f s",
+        "%s: %d patches of %d px (stride %d, %s) in %.2f s",
         loaded.model_id,
         len(cells),
         patch,
         grid.stride,
+        f"dense, lattice step {fine_stride}" if fine is not None else "patch by patch",
         seconds,
     )
     return ProbabilityMap(
@@ -371,7 +410,31 @@ def predict_map(
         native_shape=(int(native[0]), int(native[1])),
         breast_fraction=float(mask.mean()),
         seconds=seconds,
+        fine=fine,
+        fine_stride=fine_stride,
     )
+
+
+def _dense(
+    runner: DenseRunner,
+    img: np.ndarray,
+    mask: np.ndarray,
+    grid: PatchGrid,
+    step: int,
+    min_breast: float,
+    progress: ProgressFn | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(grid probabilities, lattice probabilities)`` from one dense pass: the lattice of
+    step ``step`` holds the grid's points (every ``grid.stride // step``-th)."""
+    k = grid.stride // step
+    # Over the grid's own extent, so that its padding (and its points) are the lattice's.
+    fine_grid = PatchGrid(
+        grid.image_shape, grid.patch, step, (grid.rows - 1) * k + 1, (grid.cols - 1) * k + 1
+    )
+    wanted = breast_fractions(mask, fine_grid) >= max(min_breast, 1e-9)
+    fine = runner.lattice(pad_to_grid(img, grid), step, wanted, progress=progress)
+    proba = np.ascontiguousarray(fine[::k, ::k])
+    return proba, fine
 
 
 def predict_mammogram(

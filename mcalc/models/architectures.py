@@ -154,13 +154,20 @@ def _preprocess(x: Any, spec: ArchSpec, channels: int = 1) -> Any:
 
 
 def _custom_base(x: Any) -> Any:
-    """Two convolutions, as in the original project (each followed by max pooling)."""
+    """Two convolutions, as in the original project, with a max pooling between them.
+
+    Unpadded (``valid``): a patch's feature map is then exactly a window of the whole
+    image's, so the model runs over a whole mammogram in one pass
+    (:mod:`mcalc.explain.dense`) instead of once per overlapping patch. The second
+    pooling of the original is left out: the head's global maximum already takes the
+    maximum over it (and a ``valid`` 2x2 pooling would drop the last row of an odd map).
+    Models registered with the earlier ``same`` padding still load and slide.
+    """
     from keras import layers
 
-    x = layers.Conv2D(32, 3, padding="same", activation="relu", name="conv1")(x)
+    x = layers.Conv2D(32, 3, padding="valid", activation="relu", name="conv1")(x)
     x = layers.MaxPooling2D(2, name="pool1")(x)
-    x = layers.Conv2D(64, 3, padding="same", activation="relu", name="conv2")(x)
-    return layers.MaxPooling2D(2, name="pool2")(x)
+    return layers.Conv2D(64, 3, padding="valid", activation="relu", name="conv2")(x)
 
 
 def build_model(

@@ -42,12 +42,12 @@ from mcalc.models.distributed import WorkerRole, barrier, worker_role
 from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.freeze import FreezeReport, apply_freeze, default_lr
 from mcalc.models.metrics import classification_metrics
+from mcalc.models.patch_cache import cached_patches
 from mcalc.models.patches import (
     WINDOW,
     PatchConfig,
     PatchSet,
     input_channels,
-    sample_dataset,
 )
 from mcalc.models.registry import (
     CARD_FILE,
@@ -333,12 +333,15 @@ def _prepare_data(run: _Run) -> _Data:
         if run.progress is not None:
             run.progress({"event": "sampling", "done": done, "total": total, "message": message})
 
-    patches = sample_dataset(index, config.task, patch_cfg, config.seed, progress=sampled)
+    fingerprint = dataset_fingerprint(index)
+    patches = cached_patches(
+        index, config.task, patch_cfg, config.seed, fingerprint=fingerprint, progress=sampled
+    )
     sets = _check_sets(patches, split)
     if patches.skipped:
         run.emit({"event": "skipped", "images": patches.skipped})
     run.emit({"event": "patches", **{k: v.counts() for k, v in sets.items()}})
-    return _Data(index, dataset_fingerprint(index), split, patch_cfg, sets, patches.skipped)
+    return _Data(index, fingerprint, split, patch_cfg, sets, patches.skipped)
 
 
 def _build(run: _Run, size: int, gpu: bool, strategy: Any) -> keras.Model:

@@ -1,0 +1,81 @@
+"""One measured figure of ``bench/all.py``: a value, the floor it is compared with, the ratio
+and whether the aim is met.
+
+Aims are written as the issue's table words them:
+
+- ``"<= 1.5x"``: the value costs at most 1.5 times the floor (ratio = value / floor);
+- ``">= 0.9x"``: the value reaches at least 0.9 of the floor's throughput (ratio = floor /
+  value, both times for the same work);
+- ``"< 1 s"`` / ``"< 50 ms"``: an absolute time (no floor, ratio ``None``).
+
+Values and floors are seconds.
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["figure", "best_of", "alternate", "median_of", "KEYS"]
+
+KEYS = ("name", "value", "floor", "ratio", "aim", "met")
+_AIM = re.compile(r"^\s*(<=|>=|<)\s*([0-9.]+)\s*(x|s|ms)\s*$")
+
+
+def figure(name: str, value: float, floor: float | None, aim: str, **extra: Any) -> dict:
+    """The figure's dict (:data:`KEYS`, then ``extra`` details)."""
+    m = _AIM.match(aim)
+    if m is None:
+        raise ValueError(f"aim {aim!r} is not '<= Nx', '>= Nx', '< N s' or '< N ms'")
+    op, bound, unit = m.group(1), float(m.group(2)), m.group(3)
+    ratio: float | None = None
+    if unit == "x":
+        if floor is None or floor <= 0 or value <= 0:
+            raise ValueError(f"{name}: a ratio aim needs a positive value and floor")
+        ratio = value / floor if op == "<=" else floor / value
+        met = ratio <= bound if op == "<=" else ratio >= bound
+    else:
+        limit = bound / 1000.0 if unit == "ms" else bound
+        met = value < limit if op == "<" else value <= limit
+    return {
+        "name": name,
+        "value": round(float(value), 4),
+        "floor": None if floor is None else round(float(floor), 4),
+        "ratio": None if ratio is None else round(ratio, 3),
+        "aim": aim,
+        "met": bool(met),
+        **extra,
+    }
+
+
+def best_of(fn: Callable[[], Any], repeats: int) -> float:
+    """The fastest of ``repeats`` runs of ``fn`` (seconds)."""
+    best = float("inf")
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def median_of(fn: Callable[[], Any], repeats: int) -> float:
+    """The median of ``repeats`` runs of ``fn`` (seconds)."""
+    times = []
+    for _ in range(max(1, repeats)):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def alternate(a: Callable[[], Any], b: Callable[[], Any], repeats: int) -> tuple[float, float]:
+    """Best of each of two measurements taken alternately, so that neither pays the other's
+    share of a shared machine's noise."""
+    ta = tb = float("inf")
+    for _ in range(max(1, repeats)):
+        ta = min(ta, best_of(a, 1))
+        tb = min(tb, best_of(b, 1))
+    return ta, tb

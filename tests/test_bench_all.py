@@ -1,0 +1,60 @@
+"""bench/all.py: the JSON object's schema and the table, on fake figures (nothing timed)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def _module(name: str):
+    sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_figure_ratios_follow_their_aims() -> None:
+    fig = _module("figures").figure
+    cost = fig("explain", 0.3, 0.2, "<= 1.5x")
+    assert cost["ratio"] == 1.5 and cost["met"]
+    rate = fig("pipeline", 0.2, 0.19, ">= 0.9x")  # throughput: floor / value
+    assert rate["ratio"] == 0.95 and rate["met"]
+    assert not fig("map", 1.2, None, "< 1 s")["met"] and fig("switch", 0.04, None, "< 50 ms")["met"]
+    with pytest.raises(ValueError, match="aim"):
+        fig("x", 1.0, 1.0, "fast")
+
+
+def test_json_is_one_object_of_figures_and_absent_or_failing_benches_are_listed(
+    monkeypatch, capsys
+) -> None:
+    bench = _module("all")
+    fig = _module("figures").figure
+
+    def loader(module: str):
+        if module == "browser":
+            raise ImportError("No module named 'browser'")
+        if module == "train":
+            return lambda quick: 1 / 0
+        return lambda quick: [fig(f"{module} figure", 0.5 if quick else 0.6, 0.4, "<= 1.5x")]
+
+    monkeypatch.setattr(bench, "_load", loader)
+    assert bench.main(["--quick", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) >= {"figures", "skipped", "machine"}
+    assert [f["name"] for f in out["figures"]] == ["viewer figure", "predict figure"]
+    for f in out["figures"]:
+        assert set(f) >= {"name", "value", "floor", "ratio", "aim", "met"}
+        assert isinstance(f["value"], float) and isinstance(f["met"], bool)
+        assert f["value"] == 0.5 and f["ratio"] == 1.25 and f["met"]
+    reasons = {s["bench"]: s["reason"] for s in out["skipped"]}
+    assert reasons["browser"].startswith("not available") and "ZeroDivision" in reasons["train"]
+    assert bench.main(["--only", "viewer"]) == 0
+    text = capsys.readouterr().out
+    assert "| viewer figure | 600 ms | 400 ms | 1.50 | <= 1.5x | yes |" in text  # not quick

@@ -1,0 +1,90 @@
+"""Dense inference: which models qualify, and the one-pass map equals the sliding window."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mcalc.explain.dense import dense_obstacle, dense_plan, dense_runner
+from mcalc.explain.sliding import ProbabilityMap, SlidingSettings, predict_map
+from tests.explain_fixtures import PATCH, random_model, spot_model
+from tests.test_sliding import _image, _loaded
+
+
+def _same_padded():
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((PATCH, PATCH, 1))
+    x = layers.Conv2D(4, 3, padding="same", activation="relu", name="c")(inputs)
+    x = layers.GlobalMaxPooling2D()(x)
+    return keras.Model(inputs, layers.Dense(2, activation="softmax")(x))
+
+
+def _flatten_head():
+    import keras
+    from keras import layers
+
+    inputs = keras.Input((PATCH, PATCH, 1))
+    x = layers.Conv2D(4, 3, activation="relu")(inputs)
+    return keras.Model(inputs, layers.Dense(2, activation="softmax")(layers.Flatten()(x)))
+
+
+def test_valid_bases_under_a_global_pooling_qualify_and_others_say_why() -> None:
+    plan = dense_plan(random_model(2, PATCH))
+    # conv1 (valid) 32 -> 30, pool1 -> 15, conv2 (valid) -> 13; one 2x2 pooling: stride 2.
+    assert plan is not None and (plan.stride, plan.window, plan.pooling) == (2, 13, "max")
+    assert plan.head == ("head_dense", "head_dropout", "head_output")
+    assert dense_plan(spot_model()).stride == 1
+    assert "pads its input" in dense_obstacle(_same_padded())
+    assert "global pooling" in dense_obstacle(_flatten_head())
+    assert plan.fine_stride(16) == 4 and plan.fine_stride(12) == 4 and plan.fine_stride(7) is None
+
+
+@pytest.mark.parametrize(("stride", "min_breast"), [(16, 0.3), (6, 0.0)])
+def test_dense_map_equals_the_sliding_window_at_the_grid_points(stride, min_breast) -> None:
+    loaded = _loaded(random_model(2, PATCH, seed=5))
+    unit, breast = _image((150, 118), seed=2)
+    kw = {"breast": breast, "factor": 0.5}
+    off = SlidingSettings(stride, min_breast=min_breast, dense=False)
+    slid = predict_map(loaded, unit, settings=off, **kw)
+    dense = predict_map(loaded, unit, settings=SlidingSettings(stride, min_breast=min_breast), **kw)
+    assert slid.fine is None and dense.fine is not None
+    np.testing.assert_array_equal(dense.evaluated, slid.evaluated)
+    np.testing.assert_allclose(dense.proba, slid.proba, atol=1e-5, rtol=0)
+    assert dense.proba[dense.evaluated].std() > 0  # random weights answer differently
+    # The lattice holds the grid points, and more.
+    k = stride // dense.fine_stride
+    np.testing.assert_allclose(dense.fine[::k, ::k], slid.proba, atol=1e-5, rtol=0)
+    assert dense.fine.shape[0] > dense.proba.shape[0]
+    # It survives the results cache, and its dense map comes from the lattice.
+    back = ProbabilityMap.from_arrays(dense.to_arrays())
+    np.testing.assert_array_equal(back.fine, dense.fine)
+    np.testing.assert_allclose(back.dense(shape=(75, 59)), dense.dense(shape=(75, 59)))
+
+
+def test_lattice_points_between_grid_points_are_the_patch_model_s() -> None:
+    from mcalc.models.inference import predict_patches
+
+    loaded = _loaded(random_model(2, PATCH, seed=1))
+    unit, breast = _image((96, 80), seed=4)
+    pmap = predict_map(loaded, unit, settings=SlidingSettings(16, min_breast=0.0), breast=breast)
+    step = pmap.fine_stride
+    padded = np.zeros(pmap.grid.padded_shape, np.float32)
+    padded[: unit.shape[0], : unit.shape[1]] = unit
+    cells = [(1, 3), (2, 5), (5, 2)]  # off the grid (grid points are every 4th)
+    patches = np.stack(
+        [padded[t * step : t * step + PATCH, u * step : u * step + PATCH] for t, u in cells]
+    )
+    expected = predict_patches(loaded, patches)
+    got = np.stack([pmap.fine[t, u] for t, u in cells])
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+
+
+def test_a_model_that_does_not_qualify_slides() -> None:
+    model = _same_padded()
+    assert dense_runner(model) is None
+    unit, breast = _image((80, 70))
+    loaded = _loaded(model)
+    pmap = predict_map(loaded, unit, settings=SlidingSettings(16), breast=breast)
+    assert pmap.fine is None and pmap.n_patches > 0

@@ -1,0 +1,47 @@
+"""The patch cache: read back for the same dataset and settings, sampled again on change."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+
+from mcalc.dataset import open_dataset
+from mcalc.models import patch_cache
+from mcalc.models.patches import PatchConfig
+
+CFG = PatchConfig(size=32, spacing_mm=None, pos_per_image=2, neg_per_image=2)
+
+
+def test_patches_are_sampled_once_per_fingerprint(tiny_demo, tmp_path, monkeypatch) -> None:
+    data = tmp_path / "demo"
+    shutil.copytree(tiny_demo, data)
+    calls = []
+    real = patch_cache.sample_dataset
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(patch_cache, "sample_dataset", counting)
+    folder = tmp_path / "cache"
+    first = patch_cache.cached_patches(open_dataset(data), "calcification", CFG, 0, folder=folder)
+    again = patch_cache.cached_patches(open_dataset(data), "calcification", CFG, 0, folder=folder)
+    assert len(calls) == 1 and len(first) > 0
+    np.testing.assert_array_equal(again.x, first.x)
+    np.testing.assert_array_equal(again.y, first.y)
+    assert list(again.keys) == list(first.keys) and again.classes == first.classes
+    # Another seed or patch setting is another entry.
+    patch_cache.cached_patches(open_dataset(data), "calcification", CFG, 1, folder=folder)
+    assert len(calls) == 2
+    # A changed file changes the fingerprint: sampled again, not the stale patches.
+    rec = next(iter(open_dataset(data).images()))
+    with open(rec.image_path, "ab") as fh:
+        fh.write(b"\0" * 16)
+    patch_cache.cached_patches(open_dataset(data), "calcification", CFG, 0, folder=folder)
+    assert len(calls) == 3
+    # A broken cache file is sampled again, never an error.
+    for path in folder.glob("*.npz"):
+        path.write_bytes(b"not an npz")
+    patch_cache.cached_patches(open_dataset(data), "calcification", CFG, 0, folder=folder)
+    assert len(calls) == 4
