@@ -125,6 +125,9 @@ def _analyse(model: Any) -> DensePlan | str:
     shape = tuple(model.input_shape[1:])
     if len(shape) != 3 or shape[0] is None or shape[0] != shape[1]:
         return f"input shape {shape} is not a square patch"
+    if shape[2] != 1:
+        # Temporal models see (recent, subtraction) channels; the dense runner feeds one.
+        return f"input has {shape[2]} channels (the dense runner feeds gray images only)"
     for layer in model.layers:
         if len(layer._inbound_nodes) > 1:
             return f"layer {layer.name!r} is used more than once"

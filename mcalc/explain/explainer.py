@@ -340,11 +340,14 @@ def _in_batches(
     what: str,
 ) -> np.ndarray:
     """``fn`` over ``x`` in batches, each map upsampled and checked (:func:`_finite_maps`)."""
-    out = np.zeros(x.shape, np.float32)
+    out = np.zeros(x.shape[:3], np.float32)
     total = len(x)
     for lo in range(0, total, batch):
-        seed = x[lo : lo + batch, ..., None]
-        out[lo : lo + len(seed)] = _finite_maps(np.asarray(fn(seed), np.float32), x.shape[1:], what)
+        seed = x[lo : lo + batch]
+        seed = seed[..., None] if seed.ndim == 3 else seed  # gray, or C channels (temporal)
+        out[lo : lo + len(seed)] = _finite_maps(
+            np.asarray(fn(seed), np.float32), x.shape[1:3], what
+        )
         if progress is not None:
             progress(lo + len(seed), total, f"{method}: {lo + len(seed)}/{total} patches")
     return out
