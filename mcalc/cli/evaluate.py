@@ -311,7 +311,10 @@ def _cmd_crossval(args: argparse.Namespace) -> int:
         raise McalcError(f"crossval: {exc}") from exc
     from mcalc.jobs.crossval import record_result
 
-    record_result(out)  # the Evaluate page's cross-validation tab lists it
+    try:
+        record_result(out)  # the Evaluate page's cross-validation tab lists it
+    except McalcError as exc:  # the result is printed all the same
+        print(f"warning: the run is not recorded for the app: {exc}", file=sys.stderr)
     if args.json:
         print(json.dumps(out))
         return 0
