@@ -197,6 +197,8 @@ def test_temporal_predict_uses_the_registration_and_says_where_evidence_came_fro
     assert [(s.key.split("/")[1], s.kind) for s in out.skipped] == [("CC_prior", "no-prior")]
     image = out.images[0]
     assert image.temporal is not None and image.model_input.shape[-1] == 2
+    assert len(image.evidence) == len(image.regions)
+    assert all("evidence" in r for r in image.as_dict()["regions"])
     assert image.unit.ndim == 2 and image.cam is not None
     found = temporal_findings(cache, case, "CC", out, loaded, max_side=256)
     assert len(found.rows) == len(image.regions) and not found.prior_read
