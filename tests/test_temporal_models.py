@@ -212,3 +212,20 @@ def test_temporal_predict_uses_the_registration_and_says_where_evidence_came_fro
         from mcalc.models.inference import image_to_unit
 
         image_to_unit(cache.load(recs[0].image_path), loaded)
+
+
+@pytest.mark.slow  # writes a tiny demo and opens it: 2-10 s on the shared machine
+def test_a_temporal_job_on_one_round_data_is_refused_before_it_starts(tmp_path) -> None:
+    from mcalc.errors import DatasetError
+    from mcalc.jobs import check_job
+    from mcalc.synthetic import generate_demo
+
+    data = tmp_path / "demo"
+    generate_demo(data, cases=3, seed=1, shape=(160, 128))
+    for prior in data.rglob("*"):
+        if "prior" in prior.name.lower() or "priot" in prior.name.lower():
+            prior.unlink()
+    config = TrainConfig(data=str(data), models_dir=str(tmp_path / "m"), batch=8)
+    check_job(config)  # a recent-only model is fine
+    with pytest.raises(DatasetError, match="temporal model needs cases with a prior"):
+        check_job(replace(config, input="temporal"))
