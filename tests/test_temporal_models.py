@@ -197,6 +197,8 @@ def test_temporal_predict_uses_the_registration_and_says_where_evidence_came_fro
     assert [(s.key.split("/")[1], s.kind) for s in out.skipped] == [("CC_prior", "no-prior")]
     image = out.images[0]
     assert image.temporal is not None and image.model_input.shape[-1] == 2
+    assert len(image.evidence) == len(image.regions)
+    assert all("evidence" in r for r in image.as_dict()["regions"])
     assert image.unit.ndim == 2 and image.cam is not None
     found = temporal_findings(cache, case, "CC", out, loaded, max_side=256)
     assert len(found.rows) == len(image.regions) and not found.prior_read
@@ -210,3 +212,20 @@ def test_temporal_predict_uses_the_registration_and_says_where_evidence_came_fro
         from mcalc.models.inference import image_to_unit
 
         image_to_unit(cache.load(recs[0].image_path), loaded)
+
+
+@pytest.mark.slow  # writes a tiny demo and opens it: 2-10 s on the shared machine
+def test_a_temporal_job_on_one_round_data_is_refused_before_it_starts(tmp_path) -> None:
+    from mcalc.errors import DatasetError
+    from mcalc.jobs import check_job
+    from mcalc.synthetic import generate_demo
+
+    data = tmp_path / "demo"
+    generate_demo(data, cases=3, seed=1, shape=(160, 128))
+    for prior in data.rglob("*"):
+        if "prior" in prior.name.lower() or "priot" in prior.name.lower():
+            prior.unlink()
+    config = TrainConfig(data=str(data), models_dir=str(tmp_path / "m"), batch=8)
+    check_job(config)  # a recent-only model is fine
+    with pytest.raises(DatasetError, match="temporal model needs cases with a prior"):
+        check_job(replace(config, input="temporal"))

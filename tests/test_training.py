@@ -70,7 +70,10 @@ def test_card_keeps_its_format(tiny_model) -> None:
         "input",
         "pos_per_image",
         "neg_per_image",
+        "input_mode",  # recent or temporal (issue 11); older cards lack it: recent
+        "channels",
     }
+    assert card["patch"]["input_mode"] == "recent" and card["patch"]["channels"] == ["recent"]
     assert set(card["data"]) == {"path", "fingerprint", "synthetic", "source", "cases", "patches"}
     assert card["freeze"]["strategy"] == "full" and card["freeze"]["two_stage"] is False
 

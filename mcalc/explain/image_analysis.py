@@ -56,6 +56,8 @@ class ImageAnalysis:
         map_agreement: the probability map (positive class) against the marks.
         temporal: a temporal model's input (the registered pair, the subtraction and the
             model's channels; ``unit`` is then its recent channel).
+        evidence: a temporal model's share of evidence per channel for each top region
+            (:func:`mcalc.explain.channels.region_evidence`); empty for other models.
     """
 
     key: str
@@ -71,6 +73,7 @@ class ImageAnalysis:
     map_agreement: MapAgreement | None = None
     notes: list[str] = field(default_factory=list)
     temporal: TemporalInput | None = None
+    evidence: list[dict[str, float]] = field(default_factory=list)
 
     @property
     def model_input(self) -> np.ndarray:
@@ -87,7 +90,10 @@ class ImageAnalysis:
         out: dict[str, Any] = {
             "image": self.key,
             **self.scores.as_dict(),
-            "regions": [r.as_dict() for r in self.regions],
+            "regions": [
+                {**r.as_dict(), **({"evidence": self.evidence[i]} if self.evidence else {})}
+                for i, r in enumerate(self.regions)
+            ],
             "grid": {
                 "patch": self.pmap.grid.patch,
                 "stride": self.pmap.grid.stride,
@@ -235,6 +241,10 @@ def analyse_image(
         marks=marks,
         temporal=temporal if loaded.temporal else None,
     )
+    if result.temporal is not None:  # which input (recent, subtraction) the evidence came from
+        from mcalc.explain.channels import region_evidence
+
+        result.evidence = region_evidence(loaded, result)
     result.map_agreement = map_agreement(
         pmap.dense(), marks, spacing, tolerance_mm, region=breast, annotation_kind=annotation_kind
     )

@@ -83,7 +83,7 @@ def temporal_findings(
     recent_pts = [r.center for r in recent.regions]
     prior_pts = [r.center for r in prior.regions] if prior is not None else None
     found = with_findings(tv, recent_pts, prior_pts, tolerance_mm=tolerance_mm)
-    evidence = region_evidence(loaded, recent)
+    evidence = recent.evidence or region_evidence(loaded, recent)
     scores_r = {i: r.score for i, r in enumerate(recent.regions)}
     scores_p = {i: r.score for i, r in enumerate(prior.regions)} if prior is not None else {}
     rows: list[dict[str, object]] = []

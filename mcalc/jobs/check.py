@@ -86,6 +86,18 @@ def _check_dataset(cfg: TrainConfig) -> tuple[int, int, int]:
                 f"{cfg.data}: the birads task needs cases of at least two BI-RADS groups, "
                 f"found {sorted(groups) or 'none'}"
             )
+    if cfg.input == "temporal":
+        # A temporal model reads a recent image with its registered prior: both rounds.
+        images = [
+            r for c in index.cases for r in c.images
+            if r.timepoint == "recent" and c.image(r.view, "prior") is not None
+        ]  # fmt: skip
+        if not images:
+            raise DatasetError(
+                f"{cfg.data}: a temporal model needs cases with a prior and a recent image of "
+                "the same view; this dataset has none (every image is of one round): train "
+                "with input 'recent'"
+            )
     per_image = cfg.pos_per_image + cfg.neg_per_image
     most = len(images) * per_image
     if cfg.batch > most:

@@ -136,6 +136,7 @@ def predict_patches(
         x = x[..., None]
     expected = tuple(model.input_shape[1:4])
     if x.ndim != 4 or tuple(x.shape[1:]) != expected:
-        shape = ", ".join(str(v) for v in expected)
+        gray = expected[-1] == 1  # gray patches are named without their one channel
+        shape = ", ".join(str(v) for v in (expected[:2] if gray else expected))
         raise ModelError(f"expected patches of shape (N, {shape}), got {x.shape}")
     return predict_array(model, x, batch=batch)

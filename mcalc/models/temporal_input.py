@@ -88,7 +88,7 @@ def subtraction_channel(difference: np.ndarray, shape: tuple[int, int]) -> np.nd
     if diff.shape != (h, w):
         shrink = h * w < diff.shape[0] * diff.shape[1]
         interp = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
-        diff = cv2.resize(diff, (w, h), interpolation=interp)
+        diff = np.asarray(cv2.resize(diff, (w, h), interpolation=interp), np.float32)
     return np.clip(SUBTRACTION_OFFSET + diff, 0.0, 1.0).astype(np.float32)
 
 
