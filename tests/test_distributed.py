@@ -109,7 +109,7 @@ def test_two_local_workers_train_and_register_one_model(tiny_data, tmp_path, cap
     from mcalc.models.registry import list_models
 
     models = tmp_path / "models"
-    args = ["train-workers", "--workers", "2", "--timeout", "400", "--data", str(tiny_data),
+    args = ["train-workers", "--workers", "2", "--timeout", "280", "--data", str(tiny_data),
             "--epochs", "1", "--batch", "8", "--patch-size", "32", "--max-steps", "2",
             "--patches-per-image", "4", "--models", str(models), "--id", "two", "--json",
             "--log-dir", str(tmp_path / "logs")]  # fmt: skip

@@ -91,6 +91,16 @@ def test_no_uri_no_run_and_a_failing_server_does_not_stop_training() -> None:
     assert [c[0] for c in client.calls] == []  # stopped after the first failure
 
 
+def test_a_store_that_refuses_is_a_clear_error() -> None:
+    class Refusing(FakeClient):
+        def get_experiment_by_name(self, name):
+            raise OSError("connection refused")
+
+    env = {"MLFLOW_TRACKING_URI": "http://nowhere:5000"}
+    with pytest.raises(ModelError, match="cannot start an MLflow run at http://nowhere:5000"):
+        open_mlflow("m1", {}, environ=env, client=Refusing())
+
+
 def test_a_uri_without_mlflow_says_what_to_do(monkeypatch) -> None:
     import builtins
 
@@ -139,6 +149,7 @@ def test_training_logs_to_a_real_mlflow_file_store(tiny_data, tmp_path, monkeypa
     uri = (tmp_path / "mlruns").as_uri()
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "mcalc-test")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")  # MLflow 3 keeps file stores opt-in
     config = TrainConfig(data=tiny_data, models_dir=tmp_path / "models", runs_dir=tmp_path / "runs",
                          model_id="tracked", **TINY)  # fmt: skip
     result = train(config)

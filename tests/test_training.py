@@ -57,12 +57,13 @@ def test_card_keeps_its_format(tiny_model) -> None:
         "card_version", "id", "architecture", "task", "classes", "binary_views", "freeze",
         "trainable_params", "total_params", "weights", "pretrained", "patch", "data", "split",
         "hyperparameters", "seed", "metrics", "history", "training_seconds", "versions",
-        "created",
+        "created", "tracking",
     }  # fmt: skip
     assert set(card["hyperparameters"]) == {
         "epochs", "epochs_run", "batch", "lr", "optimizer", "loss", "patience", "balance",
-        "augment", "max_steps", "distribution", "replicas", "mixed_precision",
+        "augment", "max_steps", "distribution", "replicas", "workers", "mixed_precision",
     }  # fmt: skip
+    assert card["tracking"] == {"tensorboard": "tensorboard", "mlflow": {}}
     assert set(card["patch"]) == {
         "size",
         "spacing_mm",

@@ -8,7 +8,7 @@ progress. Nothing here imports Streamlit or (at import time) TensorFlow.
 A job runs one :class:`~mcalc.models.train_config.TrainConfig`. Modules:
 :mod:`~mcalc.jobs.check` (checks that need the disk, before launch),
 :mod:`~mcalc.jobs.manager` (queue, scheduler, cancel), :mod:`~mcalc.jobs.procs` (process
-identity and stopping), :mod:`~mcalc.jobs.progress` (reading a run's log),
+identity and stopping), :mod:`~mcalc.jobs.workers` (multi-worker training on this machine), :mod:`~mcalc.jobs.progress` (reading a run's log),
 :mod:`~mcalc.models.plan` (what a freeze strategy trains), :mod:`~mcalc.models.compare` and
 :mod:`~mcalc.present.train_figures` (tables and plots for the app).
 

@@ -177,6 +177,7 @@ def open_mlflow(
     if not uri:
         return None
     errors: tuple[type[BaseException], ...] = (OSError,)
+    mlflow: Any = None
     if client is None:
         try:
             import mlflow
@@ -186,10 +187,11 @@ def open_mlflow(
                 f"{URI_ENV} is set ({uri}) but the mlflow package is not installed: "
                 f"`pip install mlflow-skinny` (or mlflow), or unset {URI_ENV}"
             ) from exc
-        client = mlflow.MlflowClient(tracking_uri=uri)
         errors = (MlflowException, OSError)
     name = env.get(EXPERIMENT_ENV, "").strip() or DEFAULT_EXPERIMENT
     try:
+        if client is None:  # a store MLflow refuses (file stores are opt-in) raises here
+            client = mlflow.MlflowClient(tracking_uri=uri)
         found = client.get_experiment_by_name(name)
         experiment_id = found.experiment_id if found is not None else client.create_experiment(name)
         run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags or {}))
