@@ -1,8 +1,8 @@
 """Cross-validation folds as parallel Ray tasks (``python -m mcalc crossval --engine ray``).
 
-Each fold (:func:`mcalc.models.crossval.run_fold`) is one Ray task that trains, registers
-and scores one model; the driver gathers the folds' entries and scores in fold order and
-pools them as the local engine does, so the same seed gives the same result. The tasks
+Each fold (:func:`mcalc.models.crossval.train_fold`) is one Ray task that trains and
+registers one model; the driver gets the folds' models in fold order, scores and pools them
+as the local engine does, so the same seed gives the same result. The tasks
 write to the registry and read the dataset by path: on a cluster of several machines both
 must be on storage every node sees, with mcalc installed on every node.
 
