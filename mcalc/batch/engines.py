@@ -76,6 +76,7 @@ def run_local(items: Sequence[BatchItem], spec: WorkerSpec, workers: int, on_row
         return
     threads = max(1, default_workers() // workers)
     spec = replace(spec, threads=threads, engine="local")
+    others = {p.pid for p in multiprocessing.active_children()}
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=multiprocessing.get_context("spawn"),
@@ -96,6 +97,13 @@ def run_local(items: Sequence[BatchItem], spec: WorkerSpec, workers: int, on_row
             f"a worker process died ({exc}): out of memory? Retry with fewer --workers; "
             "finished images are kept"
         ) from exc
+    except BaseException:
+        # Interrupted (Ctrl-C, a cancelled job) or a worker's error: stop the workers now
+        # rather than wait for the images they are on.
+        for child in multiprocessing.active_children():
+            if child.pid not in others:
+                child.terminate()
+        raise
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

@@ -15,6 +15,9 @@ Writes, for each image, into ``--out``:
   whole-image map, not evaluation's image score) and ``predicted`` its decision at the
   model's ``decision_threshold``.
 
+With ``--all``, every image of ``--data`` goes into one results table instead
+(:mod:`mcalc.cli.batch`, :func:`mcalc.batch.run_batch`).
+
 ``--json`` prints one JSON object on stdout and nothing else; the progress bar goes to
 stderr. Errors mcalc raises on purpose are one line on stderr with exit status 2.
 """

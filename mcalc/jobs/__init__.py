@@ -11,6 +11,8 @@ A job runs one :class:`~mcalc.models.train_config.TrainConfig`. Modules:
 identity and stopping), :mod:`~mcalc.jobs.workers` (multi-worker training on this machine), :mod:`~mcalc.jobs.progress` (reading a run's log),
 :mod:`~mcalc.models.plan` (what a freeze strategy trains), :mod:`~mcalc.models.compare` and
 :mod:`~mcalc.present.train_figures` (tables and plots for the app).
+:mod:`~mcalc.jobs.batch` runs ``python -m mcalc predict --all`` (batch inference) the same
+way, one folder per model and dataset.
 
 Example:
     >>> from mcalc.jobs import TrainConfig, submit, reconcile, progress  # doctest: +SKIP
