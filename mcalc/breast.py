@@ -165,9 +165,12 @@ def pectoral_mask(
         return empty
     small = cv2.medianBlur(to_uint8(downsample(img, work_side)), 5)
     small_shape = small.shape
-    region = cv2.resize(
-        full.astype(np.uint8), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST
-    ) > 0
+    region = (
+        cv2.resize(
+            full.astype(np.uint8), (small.shape[1], small.shape[0]), interpolation=cv2.INTER_NEAREST
+        )
+        > 0
+    )
     flip = chest_wall_side(region) == "right"
     if flip:
         small, region = small[:, ::-1], region[:, ::-1]

@@ -212,12 +212,10 @@ def generate_demo(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; the set is meant to be shared
     try:
-        truth = _write_set(
-            tmp, plans, quirks, seed, shape, spacing, progress, style, difficulty
-        )
+        truth = _write_set(tmp, plans, quirks, seed, shape, spacing, progress, style, difficulty)
         _write_metadata(tmp, plans, quirks, truth, seed, size, shape, spacing, difficulty)
         # An easy digital set stays byte-identical to earlier versions.
-        added = {"style": style} if style != "digital" else {}
+        added: dict[str, object] = {"style": style} if style != "digital" else {}
         if difficulty != "easy":
             look = LOOKS[difficulty]
             added["difficulty"] = difficulty
