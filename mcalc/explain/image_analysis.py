@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -143,6 +143,17 @@ def _cached(
     return cache.get_or_compute(kind, model, file_id, settings, compute, to_arrays, from_arrays)
 
 
+def _centred_in(pmap: ProbabilityMap, region: np.ndarray) -> ProbabilityMap:
+    """``pmap`` with only the patches whose centre lies in ``region`` (model-input grid) left
+    evaluated: a top region is named by its centre, so it must be in the breast region (a
+    patch on the pectoral muscle's edge may hold enough breast to be scored, but its centre
+    is on the muscle)."""
+    centres = np.rint(pmap.grid.centers()).astype(int)
+    rows = np.clip(centres[..., 0], 0, region.shape[0] - 1)
+    cols = np.clip(centres[..., 1], 0, region.shape[1] - 1)
+    return replace(pmap, evaluated=pmap.evaluated & np.asarray(region, bool)[rows, cols])
+
+
 def analyse_image(
     loaded: LoadedModel,
     mammogram: Mammogram,
@@ -237,7 +248,7 @@ def analyse_image(
         breast=breast,
         spacing_mm=spacing,
         scores=map_scores(pmap, sliding),
-        regions=top_regions(pmap, settings=sliding),
+        regions=top_regions(_centred_in(pmap, breast), settings=sliding),
         marks=marks,
         temporal=temporal if loaded.temporal else None,
     )

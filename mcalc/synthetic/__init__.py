@@ -19,7 +19,10 @@ amount follows the BI-RADS density category, skin-line fall-off, a pectoral musc
 views and a burned-in label block in a corner away from the breast. Normal cases are BI-RADS
 1 (no calcifications) or 2 (a few larger, round, scattered calcifications that are stable
 between rounds); suspicious cases (4a-5) carry a cluster of small pleomorphic calcifications
-(at least 5 within about 1 cm) that is absent or smaller in the prior exam. The prior is the
+(at least 5 within about 1 cm) that is absent or smaller in the prior exam. By default
+(``difficulty="real"``) calcifications are as hard to see as real ones: a few pixels, many
+faint, some hidden by dense tissue, benign and suspicious shapes overlapping; ``"easy"``
+gives the plainly visible ones of earlier versions (:data:`~mcalc.synthetic.spec.LOOKS`). The prior is the
 same breast slightly shifted and smoothly deformed. Everything is drawn from a numpy
 Generator seeded by ``seed``: the same seed gives the same pixel arrays.
 

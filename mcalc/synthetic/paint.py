@@ -139,7 +139,7 @@ def _scattered(
         for _ in range(200):
             row, col = _random_point(rng, geom, 0.85)
             if _far_enough(row, col, reach, placed + out, _gap_px(geom.spacing)):
-                amplitude = float(rng.uniform(*look.scattered_amplitude))
+                amplitude = look.amplitude(rng, "scattered")
                 out.append(Calc(row, col, outline, amplitude, "scattered"))
                 break
     return out
@@ -170,7 +170,7 @@ def _cluster(rng: np.random.Generator, geom: Geometry, n: int, look: Look) -> li
                 continue
             row, col = row0 + float(dr), col0 + float(dc)
             if _allowed(geom, row, col, 0.9) and _far_enough(row, col, reach, placed, gap):
-                amplitude = float(rng.uniform(*look.cluster_amplitude))
+                amplitude = look.amplitude(rng, "cluster")
                 placed.append(Calc(row, col, outline, amplitude, "cluster"))
                 break
     # Nearest to the centre first: the prior keeps the first few (a smaller cluster).
@@ -192,10 +192,10 @@ def case_calcs(
 
 def _hidden(image: np.ndarray, c: Calc) -> float:
     """The share of ``c``'s amplitude left on its background: 1 on fatty tissue (~1200
-    levels), down to half on the densest (~2200 and above)."""
+    levels), down to 35% on the densest (~2500 and above)."""
     r = int(np.clip(round(c.row), 0, image.shape[0] - 1))
     k = int(np.clip(round(c.col), 0, image.shape[1] - 1))
-    return float(np.clip(1.6 - float(image[r, k]) / 2000.0, 0.5, 1.0))
+    return float(np.clip(1.6 - float(image[r, k]) / 2000.0, 0.35, 1.0))
 
 
 def paint(

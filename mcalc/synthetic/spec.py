@@ -61,6 +61,8 @@ class Look:
             detector noise is about 20-35 levels, the tissue texture up to ~170).
         mixed_morphology: chance that a benign calcification has an irregular outline and
             a suspicious one a round outline (0: never, and no random draw is spent).
+        log_amplitude: draw amplitudes log-uniformly (many faint, few bright, as real
+            calcifications are) instead of uniformly.
         hide_in_dense: dense tissue lowers a calcification's contrast, down to 35% of its
             amplitude on the densest background (as in a real mammogram, where dense
             tissue hides calcifications).
@@ -72,13 +74,21 @@ class Look:
     scattered_amplitude: tuple[float, float]
     mixed_morphology: float = 0.0
     hide_in_dense: bool = False
+    log_amplitude: bool = False
+
+    def amplitude(self, rng: np.random.Generator, kind: str) -> float:
+        """One calcification's amplitude (one random draw either way)."""
+        lo, hi = self.cluster_amplitude if kind == "cluster" else self.scattered_amplitude
+        if self.log_amplitude:
+            return float(lo * (hi / lo) ** rng.uniform(0.0, 1.0))
+        return float(rng.uniform(lo, hi))
 
 
 #: ``real`` (the default): calcifications of a few pixels near the noise, benign and
 #: suspicious sizes and shapes that overlap, dense tissue hiding some. ``easy``: the plainly
 #: visible ones of earlier versions (same random draws, same pixels as before).
 LOOKS: dict[str, Look] = {
-    "real": Look((0.15, 0.6), (0.3, 1.2), (250.0, 700.0), (400.0, 1100.0), 0.3, True),
+    "real": Look((0.15, 0.6), (0.3, 1.2), (60.0, 700.0), (100.0, 1100.0), 0.3, True, True),
     "easy": Look(SUSPICIOUS_DIAMETER_MM, BENIGN_DIAMETER_MM, (500.0, 1000.0), (900.0, 1500.0)),
 }
 DIFFICULTIES: tuple[str, ...] = tuple(LOOKS)

@@ -215,7 +215,7 @@ def generate_demo(
         truth = _write_set(tmp, plans, quirks, seed, shape, spacing, progress, style, difficulty)
         _write_metadata(tmp, plans, quirks, truth, seed, size, shape, spacing, difficulty)
         # An easy digital set stays byte-identical to earlier versions.
-        added = {"style": style} if style != "digital" else {}
+        added: dict[str, object] = {"style": style} if style != "digital" else {}
         if difficulty != "easy":
             look = LOOKS[difficulty]
             added["difficulty"] = difficulty

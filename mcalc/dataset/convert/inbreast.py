@@ -172,7 +172,7 @@ def _sheet_cells(path: Path) -> list[list[object]]:
     """The first sheet's cells, row by row: ``.xlsx`` through openpyxl, the release's own
     ``.xls`` (Excel 97-2003, BIFF) through xlrd."""
     if path.suffix.lower() == ".xls":
-        import xlrd
+        import xlrd  # type: ignore[import-untyped]  # no stubs shipped
 
         try:
             sheet = xlrd.open_workbook(str(path), on_demand=True).sheet_by_index(0)
