@@ -131,7 +131,7 @@ def _collect() -> None:
         )
 
 
-@st.fragment(run_every=0.5)
+@st.fragment(run_every=1.0)
 def _progress_ui() -> None:
     """The run's progress and its Cancel button, polled; a full rerun once it ends."""
     entry = st.session_state.get(WORK_KEY)
