@@ -3,9 +3,13 @@
 Start with ``streamlit run app.py`` (optionally ``streamlit run app.py -- --data PATH``).
 The frame (page config, first-start demo data, the shared sidebar with the page menu and
 the dataset choice) lives in :func:`pages.common.frame`; every page also calls it so that
-deep links behave the same (see :mod:`pages.common`).
+deep links behave the same (see :mod:`pages.common`). TensorFlow starts in a background
+thread once per process (:mod:`mcalc.models.warmup`), so Predict and Train find it ready
+and no other page waits for it.
 """
 
+from mcalc.models.warmup import start_tensorflow_warmup
 from pages import common
 
+start_tensorflow_warmup()
 common.run_app()

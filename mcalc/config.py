@@ -90,6 +90,8 @@ class Settings:
         data_roots: folders that datasets may be opened from (besides the demo folder and
             ``data_dir``); empty: only those two. Env ``MCALC_DATA_ROOTS``, separated by
             ``os.pathsep`` (``:``).
+        warm_tensorflow: the app imports TensorFlow in a background thread when it starts
+            (:mod:`mcalc.models.warmup`). Env ``MCALC_WARM_TF`` (``0`` turns it off).
     """
 
     data_dir: Path | None = None
@@ -107,6 +109,7 @@ class Settings:
     auth: str = "auto"
     data_roots: tuple[Path, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
+    warm_tensorflow: bool = True
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (for tests and CLI flags)."""
@@ -135,6 +138,8 @@ def get_settings() -> Settings:
             for p in os.environ.get("MCALC_DATA_ROOTS", "").split(os.pathsep)
             if p.strip()
         ),
+        warm_tensorflow=os.environ.get("MCALC_WARM_TF", "1").strip().lower()
+        not in ("0", "false", "no", "off"),
     )
 
 

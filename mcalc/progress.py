@@ -1,9 +1,14 @@
-"""Progress reporting: the one callback type of long work, and a terminal progress bar.
+"""Progress reporting: the one callback type of long work, a terminal progress bar, and
+work run in a background thread that reports progress and can be cancelled.
 
 Long work (decoding a collection, sliding a model over an image, sampling patches) takes
 an optional ``progress(done, total, message)`` callback. The app turns it into a progress
 bar, the CLI into :class:`TerminalProgress`, tests into a list. Nothing here prints unless
 asked.
+
+:class:`BackgroundWork` runs a function that takes a progress callback in a thread; the
+callback it is given raises :class:`Cancelled` once :meth:`BackgroundWork.cancel` was called,
+so long work stops at its next progress report (the app's Predict page polls it).
 
 Example:
     >>> seen = []
@@ -16,11 +21,14 @@ Example:
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable
-from typing import TextIO
+from typing import Generic, TextIO, TypeVar
 
-__all__ = ["ProgressFn", "phase", "TerminalProgress"]
+__all__ = ["ProgressFn", "phase", "TerminalProgress", "Cancelled", "BackgroundWork"]
+
+T = TypeVar("T")
 
 #: ``progress(done, total, message)``: ``done`` of ``total`` steps are finished.
 ProgressFn = Callable[[int, int, str], None]
@@ -70,3 +78,103 @@ class TerminalProgress:
         if done >= total:
             self.stream.write("\n")
         self.stream.flush()
+
+
+class Cancelled(Exception):
+    """Raised inside cancelled work by its progress callback (see :class:`BackgroundWork`)."""
+
+
+class BackgroundWork(Generic[T]):
+    """``work(progress)`` in a daemon thread: progress to poll, a result, a cancel switch.
+
+    The work must report progress now and then: the callback it gets raises
+    :class:`Cancelled` after :meth:`cancel`, which ends the work at that report. Nothing
+    here touches a user interface; a page polls :meth:`snapshot` and :attr:`state`.
+
+    Args:
+        work: the function to run; it receives a :data:`ProgressFn`.
+        key: what the work computes (the caller's own identifier, kept as given).
+        label: a short description for messages.
+
+    Example:
+        >>> job = BackgroundWork(lambda progress: (progress(1, 1, "done"), 41 + 1)[1], key="x")
+        >>> job.start().wait(5)
+        True
+        >>> job.state, job.result, job.snapshot()
+        ('done', 42, (1, 1, 'done'))
+    """
+
+    def __init__(
+        self, work: Callable[[ProgressFn], T], *, key: object = None, label: str = ""
+    ) -> None:
+        self.key = key
+        self.label = label
+        self._work = work
+        self._cancel = threading.Event()
+        self._finished = threading.Event()
+        self._lock = threading.Lock()
+        self._progress: tuple[int, int, str] = (0, 0, "starting")
+        self._thread: threading.Thread | None = None
+        self.state = "new"  # new -> running -> done | failed | cancelled
+        self.result: T | None = None
+        self.error: BaseException | None = None
+        self.started = 0.0
+        self.seconds = 0.0
+
+    def _report(self, done: int, total: int, message: str = "") -> None:
+        with self._lock:
+            self._progress = (int(done), int(total), str(message))
+        if self._cancel.is_set():
+            raise Cancelled(f"{self.label or 'work'} cancelled")
+
+    def _run(self) -> None:
+        try:
+            value = self._work(self._report)
+        except Cancelled:
+            self.state = "cancelled"
+        except Exception as exc:  # handed to the poller, which shows it
+            self.error = exc
+            self.state = "cancelled" if self._cancel.is_set() else "failed"
+        else:
+            self.result = value
+            self.state = "cancelled" if self._cancel.is_set() else "done"
+        finally:
+            self.seconds = time.perf_counter() - self.started
+            self._finished.set()
+
+    def start(self) -> BackgroundWork[T]:
+        """Start the thread (once); returns ``self``."""
+        if self._thread is not None:
+            raise RuntimeError("this work was started already")
+        self.state = "running"
+        self.started = time.perf_counter()
+        self._thread = threading.Thread(target=self._run, name=f"mcalc-{self.label}", daemon=True)
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        """Ask the work to stop at its next progress report (no effect once finished)."""
+        self._cancel.set()
+
+    @property
+    def cancelling(self) -> bool:
+        return self._cancel.is_set() and not self._finished.is_set()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and not self._finished.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the work has finished (``True``) or ``timeout`` seconds passed."""
+        return self._finished.wait(timeout)
+
+    def snapshot(self) -> tuple[int, int, str]:
+        """The last progress report ``(done, total, message)``."""
+        with self._lock:
+            return self._progress
+
+    def elapsed(self) -> float:
+        """Seconds since the start (the whole run once finished)."""
+        if self._finished.is_set():
+            return self.seconds
+        return time.perf_counter() - self.started if self.started else 0.0

@@ -10,6 +10,8 @@ the left edge), so prior and recent of one breast always line up.
 from __future__ import annotations
 
 import logging
+import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 import cv2
@@ -24,6 +26,8 @@ from mcalc.errors import AnnotationError, ImageReadError
 from mcalc.imageio import Mammogram
 
 __all__ = [
+    "prefetch",
+    "prefetch_in_background",
     "DisplayOptions",
     "ImageView",
     "prepare_view",
@@ -512,3 +516,43 @@ def value_top(cache: ImageCache, case: CaseRecord) -> int:
         except ImageReadError:
             continue
     return 4095
+
+
+def prefetch(cache: ImageCache, records: Sequence[ImageRecord], max_side: int) -> int:
+    """Decode images, their previews and annotation masks into ``cache``: what the first
+    :func:`prepare_view` of each would otherwise pay. Unreadable files are skipped (the page
+    that shows them says why). Returns how many images were prefetched."""
+    done = 0
+    for rec in records:
+        try:
+            mammo = cache.load(rec.image_path)
+            _preview_values(cache, rec, mammo, max_side)
+            annotation_for(cache, rec, mammo.shape, mammo.pixel_spacing_mm)
+        except (ImageReadError, OSError, ValueError) as exc:
+            log.info("not prefetched: %s (%s)", rec.key, exc)
+            continue
+        done += 1
+    return done
+
+
+_PREFETCHED: dict[str, None] = {}
+_PREFETCH_LOCK = threading.Lock()
+
+
+def prefetch_in_background(
+    cache: ImageCache, records: Sequence[ImageRecord], max_side: int
+) -> threading.Thread | None:
+    """:func:`prefetch` in a daemon thread (the case a reader will likely open next), once
+    per set of images and process (``None`` when already asked for)."""
+    key = f"{cache.cache_dir}|{max_side}|" + ",".join(str(r.image_path) for r in records)
+    with _PREFETCH_LOCK:
+        if key in _PREFETCHED or not records:
+            return None
+        _PREFETCHED[key] = None
+        while len(_PREFETCHED) > 256:  # forget the oldest
+            del _PREFETCHED[next(iter(_PREFETCHED))]
+    thread = threading.Thread(
+        target=prefetch, args=(cache, list(records), max_side), name="mcalc-prefetch", daemon=True
+    )
+    thread.start()
+    return thread

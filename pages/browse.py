@@ -130,6 +130,12 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
         args=(ids[min(pos + 1, len(ids) - 1)],),
     )
     c3.markdown(f"Case **{ids[pos]}** ({pos + 1} of {len(ids)})")
+    if pos + 1 < len(ids):  # decode the next case meanwhile: "Next" then finds it ready
+        viewer.prefetch_in_background(
+            common.get_image_cache(),
+            index.case(ids[pos + 1]).images,
+            common.settings().preview_max_side,
+        )
     return index.case(ids[pos])
 
 

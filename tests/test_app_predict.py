@@ -42,16 +42,36 @@ def page_env(app_env, registry_dir, monkeypatch) -> Path:
     return registry_dir
 
 
+def _settle(at: AppTest, timeout: float = 120) -> AppTest:
+    """Wait for the page's background run (if any) to end, then rerun to show its result."""
+    from pages.predict_run import WORK_KEY
+
+    for _ in range(20):
+        try:
+            work = at.session_state[WORK_KEY][0]
+        except KeyError:
+            return at
+        assert work.wait(timeout), "the background run did not finish"
+        at.run()
+    raise AssertionError("the page kept running")
+
+
+def _run(at: AppTest) -> AppTest:
+    """Press Run (the settings changed) and wait for the result."""
+    at.button(key="predict_run").click().run()
+    return _settle(at)
+
+
 def _open(model: str = "spot", timeout: float = 120, *, case: bool = True) -> AppTest:
+    """Predict on ``model`` (and suspicious-1), first visit: the page runs by itself."""
     at = AppTest.from_file(APP, default_timeout=timeout)
     at.run()
+    at.session_state["predict_model"] = model
+    if case:
+        at.session_state["predict_case"] = "suspicious-1"
     at.switch_page(PAGE)
     at.run()
-    if model != at.selectbox(key="predict_model").value:
-        at.selectbox(key="predict_model").select(model).run()
-    if case:
-        at.selectbox(key="predict_case").select("suspicious-1").run()
-    return at
+    return _settle(at)
 
 
 def _figure(at: AppTest, key_part: str = "predict_fig") -> dict:
@@ -104,21 +124,28 @@ def test_explanation_controls_change_the_overlay(page_env) -> None:
     at.slider(key="predict_opacity").set_value(0.8).run()
     for method in ("gradcam++", "scorecam", "none", "gradcam"):
         at.selectbox(key="predict_cam").select(method).run()
+        if method in ("gradcam++", "scorecam"):  # else cached: the map, the first settings
+            _run(at)
         _ok(at)
     at.selectbox(key="predict_layer").select("conv1").run()
+    _run(at)
     _ok(at)
     at.selectbox(key="predict_target").select("no-calcification").run()
+    _run(at)
     _ok(at)
     at.radio(key="predict_show").set_value("probability").run()
     _ok(at)
     assert "P(calcification)" in " ".join(c.value for c in at.caption)
     at.selectbox(key="predict_cmap").select("inferno").run()
     at.selectbox(key="predict_scope").select("regions").run()
+    _run(at)
     _ok(at)
-    at.radio(key="predict_timepoint").set_value("recent").run()
+    at.radio(key="predict_timepoint").set_value("recent").run()  # computed with the pair
     _ok(at)
     assert len([t for t in _figure(at)["data"] if t["type"] == "image"]) == 1
     at.toggle(key="predict_case_all").set_value(True).run()
+    assert not [m for m in at.metric if m.label.startswith("Case ")]  # not without asking
+    at.button(key="predict_case_run").click().run()
     _ok(at)
     assert "Case suspicious-1" in {m.label for m in at.metric}
 
@@ -152,6 +179,7 @@ def test_a_model_that_fails_to_load_or_fit_is_a_message(page_env, model, message
     errors = " ".join(e.value for e in at.error)
     assert "cannot be used here" in errors and message in errors
     at.selectbox(key="predict_model").select("spot").run()  # the page stays usable
+    _settle(at)  # nothing was shown yet: the page runs by itself
     _ok(at)
     assert not at.error and _figure(at)
 
@@ -237,3 +265,86 @@ def test_a_verdict_is_recorded(page_env, app_env) -> None:
     _ok(at)
     assert not at.error
     assert [b for b in at.get("download_button") if "report of suspicious-1" in b.proto.label]
+
+
+def _keys(at: AppTest) -> set[str]:
+    """The image keys of the regions on the overlay figure."""
+    return {
+        c[0]
+        for t in _figure(at)["data"]
+        if t.get("name", "").startswith("regions-")
+        for c in t.get("customdata") or []
+    }
+
+
+def test_a_change_waits_for_run_and_a_cached_result_shows_at_once(page_env) -> None:
+    from pages.predict_run import WORK_KEY
+
+    at = _open()
+    assert all("/CC_" in k for k in _keys(at))
+    at.radio(key="predict_view").set_value("MLO").run()
+    _ok(at)
+    # Nothing ran: the CC result stays on screen, named, with a Run button.
+    assert WORK_KEY not in at.session_state
+    assert all("/CC_" in k for k in _keys(at))
+    assert any("Not computed yet" in i.value and "CC" in i.value for i in at.info)
+    _run(at)
+    assert _keys(at) and all("/MLO_" in k for k in _keys(at))
+    # Back to CC: from the results cache, at once (no run, no button).
+    at.radio(key="predict_view").set_value("CC").run()
+    _ok(at)
+    assert WORK_KEY not in at.session_state
+    assert all("/CC_" in k for k in _keys(at))
+    assert not [b for b in at.button if b.key == "predict_run"]
+
+
+def test_cancel_stops_the_run_and_leaves_the_last_result(page_env, monkeypatch) -> None:
+    import time
+
+    import mcalc.explain.service as service
+    from pages.predict_run import WORK_KEY
+
+    at = _open()
+    real = service.analyse_image
+
+    def slow(loaded, mammogram, **kwargs):
+        if kwargs.get("progress") is None:  # the page's look into the cache
+            return real(loaded, mammogram, **kwargs)
+        for i in range(400):  # reports progress, as the real sliding window does
+            kwargs["progress"](i, 400, "slow patches")
+            time.sleep(0.05)
+        return real(loaded, mammogram, **kwargs)
+
+    monkeypatch.setattr(service, "analyse_image", slow)
+    at.radio(key="predict_view").set_value("MLO").run()
+    at.button(key="predict_run").click().run()
+    _ok(at)
+    work = at.session_state[WORK_KEY][0]
+    assert work.running and at.get("progress")
+    assert all("/CC_" in k for k in _keys(at))  # the last result stays meanwhile
+    at.button(key="predict_cancel").click().run()
+    assert work.wait(30) and work.state == "cancelled"
+    at.run()
+    _ok(at)
+    assert any("Run cancelled" in i.value for i in at.info)
+    assert all("/CC_" in k for k in _keys(at))
+    assert [b for b in at.button if b.key == "predict_run"]  # and it can be run again
+
+
+def test_detections_are_marked_and_listed(page_env) -> None:
+    at = _open()
+    markers = [t for t in _figure(at)["data"] if t.get("name", "").startswith("detections-")]
+    assert markers and all(t["marker"]["symbol"] == "diamond-open" for t in markers)
+    table = next(d.value for d in at.dataframe if "detection" in d.value.columns)
+    assert len(table) == sum(len(t["customdata"]) for t in markers)
+    assert (table["score"] >= 0.5).all() and set(table["image"]) <= {
+        "suspicious-1/CC_prior",
+        "suspicious-1/CC_recent",
+    }
+    # Settings of the detections change the drawing only: no run.
+    at.slider(key="predict_det_threshold").set_value(1.0).run()
+    _ok(at)
+    assert not [t for t in _figure(at)["data"] if t.get("name", "").startswith("detections-")]
+    assert any("No detection at this threshold" in c.value for c in at.caption)
+    at.toggle(key="predict_detections").set_value(False).run()
+    assert not [d for d in at.dataframe if "detection" in d.value.columns]

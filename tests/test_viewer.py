@@ -249,3 +249,20 @@ def test_region_is_painted_as_its_border(cache, tmp_path):
     assert red.any() and not red[120, 90]  # the centre of the disk is not painted over
     crop, _ = crop_view(cache, rec, view, opts, (100, 140, 70, 110))
     assert not ((crop[..., 0] == 255) & (crop[..., 1] == 0))[20, 20]
+
+
+def test_prefetch_decodes_a_case_once_and_skips_unreadable_files(index, tmp_path):
+    from dataclasses import replace
+
+    from mcalc.viewer import prefetch, prefetch_in_background, preview_values
+
+    cache = ImageCache(tmp_path / "prefetch")
+    recs = list(index.cases[0].images)
+    broken = replace(recs[0], image_path=tmp_path / "missing.dcm")
+    assert prefetch(cache, [*recs, broken], 256) == len(recs)
+    cache.clear_memory()  # from the disk cache now: the decode is not done again
+    assert preview_values(cache, recs[0], 256).max() > 0
+    thread = prefetch_in_background(cache, recs[1:], 256)
+    assert thread is not None
+    thread.join(30)
+    assert prefetch_in_background(cache, recs[1:], 256) is None  # once per process

@@ -36,7 +36,6 @@ from mcalc.models.detection import (
     DetectionSettings,
     detection_clusters,
     detection_points,
-    find_detections,
 )
 from mcalc.models.froc import (
     DEFAULT_CLUSTER_TOLERANCE_MM,
@@ -225,14 +224,7 @@ def evaluate_detection(
         out = analyse_case(loaded, inputs, analysis, results=results)
         skipped += [s.message for s in out.skipped]
         for im in out.images:
-            dets = find_detections(
-                im.pmap.dense(),
-                im.spacing_mm,
-                min_distance_mm=det.min_distance_mm,
-                threshold=det.threshold,
-                max_detections=det.max_detections,
-                valid=im.breast,
-            )
+            dets = im.detections(det)
             truth = ImageTruth.from_mask(im.marks, im.spacing_mm, kinds.get(im.key, "mask"))
             pts, scores = detection_points(dets)
             counts.append(

@@ -30,6 +30,7 @@ from mcalc.progress import ProgressFn, phase
 
 if TYPE_CHECKING:
     from mcalc.imageio import Mammogram
+    from mcalc.models.detection import Detection, DetectionSettings
     from mcalc.models.inference import LoadedModel
     from mcalc.models.temporal_input import TemporalInput
 
@@ -84,6 +85,22 @@ class ImageAnalysis:
     def score(self) -> float:
         """The positive class's map score."""
         return float(self.scores.score)
+
+    def detections(self, settings: DetectionSettings | None = None) -> list[Detection]:
+        """The peaks of the positive class's map inside the breast
+        (:func:`mcalc.models.detection.find_detections`), in model-input pixels, by
+        decreasing score: what Predict marks and the detection evaluation counts."""
+        from mcalc.models.detection import DetectionSettings, find_detections
+
+        det = settings or DetectionSettings()
+        return find_detections(
+            self.pmap.dense(),
+            self.spacing_mm,
+            min_distance_mm=det.min_distance_mm,
+            threshold=det.threshold,
+            max_detections=det.max_detections,
+            valid=self.breast,
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no arrays)."""

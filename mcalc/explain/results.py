@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import logging
 import re
@@ -42,7 +43,7 @@ from mcalc.fileio import atomic_write_with
 from mcalc.lru import LRU
 from mcalc.models.card import ModelCard
 
-__all__ = ["ResultsCache", "model_key", "image_key"]
+__all__ = ["ResultsCache", "NotCached", "model_key", "image_key"]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +51,10 @@ T = TypeVar("T")
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 _MISSING = object()
+
+
+class NotCached(LookupError):
+    """A result asked of a :meth:`ResultsCache.cached_only` view is not in the cache."""
 
 
 def model_key(card: ModelCard) -> str:
@@ -78,6 +83,15 @@ class ResultsCache:
         self.root = Path(root) if root is not None else None
         self.memory_items = int(memory_items)
         self._memory: LRU[str, Any] = LRU(self.memory_items)
+        self._compute = True
+
+    def cached_only(self) -> ResultsCache:
+        """A view of the same memory and disk that raises :class:`NotCached` instead of
+        computing: what a page uses to show a result at once when it exists, and to know
+        that a run is needed when it does not."""
+        view = copy.copy(self)  # shares the memory LRU and the root
+        view._compute = False
+        return view
 
     def _path(self, kind: str, model: str, image: str, settings: str) -> Path | None:
         if self.root is None:
@@ -117,6 +131,8 @@ class ResultsCache:
                 return self._memory.put(key, value)
             except (OSError, ValueError, KeyError, TypeError) as exc:
                 log.warning("ignoring broken results cache entry %s (%s)", path, exc)
+        if not self._compute:
+            raise NotCached(f"{kind} of {image} by {model} is not cached")
         value = compute()
         if path is not None:
             self._write(path, to_arrays(value))

@@ -1,7 +1,8 @@
 """What the Predict page draws from a :class:`~mcalc.explain.service.CaseAnalysis`.
 
-The overlay figure (maps over prior and recent, top regions boxed, one colour bar), the
-full-resolution zoom on a region, and the regions and agreement tables. Every label says
+The overlay figure (maps over prior and recent, top regions boxed, detections marked, one
+colour bar), the full-resolution zoom on a region, and the regions, detections and
+agreement tables. Every label says
 "map score": the sliding-window score (mean of the top-k patch probabilities of the
 whole-image map), not evaluation's image score.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import plotly.graph_objects as go
 
 from mcalc.explain.overlay import blend, plotly_colorscale
 from mcalc.explain.scoring import MAP_SCORE
@@ -21,10 +23,9 @@ from mcalc.present.map_display import crop_heat, display_box, overlay_view
 from mcalc.present.viewer_figures import add_boxes, add_colorbar, crop_figure, pair_figure
 
 if TYPE_CHECKING:
-    import plotly.graph_objects as go
-
     from mcalc.explain.scoring import Region
     from mcalc.explain.service import CaseAnalysis, ImageAnalysis, OverlayMaps
+    from mcalc.models.detection import Detection
     from mcalc.viewer import ImageView
 
 __all__ = [
@@ -32,6 +33,9 @@ __all__ = [
     "score_label",
     "overlay_figure",
     "overlay_caption",
+    "add_detections",
+    "detections_table",
+    "DETECTION_COLOR",
     "find_region",
     "zoom_box",
     "zoom_panels",
@@ -62,10 +66,12 @@ def overlay_figure(
     opacity: float,
     cmap: str,
     show_marks: bool,
+    detections: Sequence[Sequence[Detection]] | None = None,
     height: int = 640,
 ) -> go.Figure:
     """The maps over the images side by side (synchronised zoom), regions boxed and
-    clickable (``customdata``: image key, rank), one colour bar."""
+    clickable (``customdata``: image key, rank), one colour bar; with ``detections`` (one
+    list per panel, model-input pixels) their markers too (:func:`add_detections`)."""
     views = [
         overlay_view(p.view, m, opacity, cmap) for p, m in zip(panels, overlay.maps, strict=True)
     ]
@@ -81,6 +87,8 @@ def overlay_figure(
             customdata=[[p.result.key, reg.rank] for reg in regions],
             name=f"regions-{col}",
         )
+    if detections is not None:
+        add_detections(fig, panels, detections)
     add_colorbar(
         fig,
         plotly_colorscale(cmap),
@@ -89,6 +97,70 @@ def overlay_figure(
         vmax=1.0,
     )
     return fig
+
+
+#: Colour of the detection markers (apart from the cyan annotation marks and white regions).
+DETECTION_COLOR = "#ff4fd8"
+
+
+def _detection_points(panel: Panel, dets: Sequence[Detection]) -> np.ndarray:
+    """(N, 2) display (row, col) of detections given in model-input pixels."""
+    factor = panel.result.pmap.factor
+    native = np.array([(d.row / factor, d.col / factor) for d in dets], float).reshape(-1, 2)
+    return panel.view.points_to_display(native)
+
+
+def add_detections(
+    fig: go.Figure, panels: Sequence[Panel], detections: Sequence[Sequence[Detection]]
+) -> None:
+    """A marker (diamond, numbered by rank) at each detection of each panel, hover: score
+    and size; one trace per panel named ``detections-<col>``."""
+    if len(detections) != len(panels):
+        raise ValueError(f"{len(panels)} panels but {len(detections)} detection lists")
+    for col, (panel, dets) in enumerate(zip(panels, detections, strict=True), start=1):
+        if not dets:
+            continue
+        pts = _detection_points(panel, dets)
+        fig.add_trace(
+            go.Scatter(
+                x=pts[:, 1],
+                y=pts[:, 0],
+                mode="markers",
+                marker={
+                    "symbol": "diamond-open",
+                    "size": 13,
+                    "color": DETECTION_COLOR,
+                    "line": {"width": 2},
+                },
+                customdata=[[k, d.score, d.size_mm] for k, d in enumerate(dets, start=1)],
+                hovertemplate="detection %{customdata[0]}<br>score %{customdata[1]:.3f}"
+                "<br>size %{customdata[2]:.2f} mm<extra></extra>",
+                name=f"detections-{col}",
+            ),
+            row=1,
+            col=col,
+        )
+
+
+def detections_table(
+    panels: Sequence[Panel], detections: Sequence[Sequence[Detection]]
+) -> list[dict[str, Any]]:
+    """One row per detection: image, rank, score, size and position (native pixels)."""
+    rows: list[dict[str, Any]] = []
+    for panel, dets in zip(panels, detections, strict=True):
+        factor = panel.result.pmap.factor
+        for k, d in enumerate(dets, start=1):
+            rows.append(
+                {
+                    "image": panel.result.key,
+                    "detection": k,
+                    "score": round(d.score, 4),
+                    "size (mm)": round(d.size_mm, 2),
+                    "row": round(d.row / factor),
+                    "col": round(d.col / factor),
+                }
+            )
+    return rows
 
 
 def overlay_caption(overlay: OverlayMaps) -> str:

@@ -31,7 +31,14 @@ from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.store.marks import ImageMarks
 from mcalc.viewer import ImageView, preview_values
 
-__all__ = ["panel_label", "encode_pixels", "reading_panel", "marks_from_panel", "payload_bytes"]
+__all__ = [
+    "panel_label",
+    "encode_pixels",
+    "reading_panel",
+    "panel_marks",
+    "marks_from_panel",
+    "payload_bytes",
+]
 
 
 def encode_pixels(values: np.ndarray) -> str:
@@ -116,16 +123,26 @@ def reading_panel(
         "outlines": [_round_pts(h, scale) for h in view.cluster_hulls],
     }
     if marks is not None:
-        panel["marks"] = [
+        panel["marks"] = panel_marks(view, marks)
+    return panel
+
+
+def panel_marks(view: ImageView, marks: ImageMarks) -> list[dict[str, Any]]:
+    """A reader's marks (file coordinates) in a panel's pixel grid, for the ``marks`` of
+    :func:`reading_panel` (a page can cache the panel and add the marks afterwards)."""
+    scale = view.scale
+    out = []
+    for p in marks.points:
+        row, col = view.to_display(p.row, p.col)
+        out.append(
             {
                 "id": p.id,
-                "row": round(view.to_display(p.row, p.col)[0] * scale, 3),
-                "col": round(view.to_display(p.row, p.col)[1] * scale, 3),
+                "row": round(row * scale, 3),
+                "col": round(col * scale, 3),
                 "label": p.label,
             }
-            for p in marks.points
-        ]
-    return panel
+        )
+    return out
 
 
 def marks_from_panel(

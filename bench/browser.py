@@ -1,0 +1,416 @@
+"""Browser interactions a reader feels, against the floors they are compared with.
+
+Starts the app (``streamlit run app.py``) on a synthetic demo set with the repository's
+``models/demo-custom`` (the 2-conv CNN), drives Debian's Chromium through Playwright and
+times, from the user's action to the page settled (Streamlit's script state back to
+``notRunning`` with nothing running for a moment, and the expected change drawn):
+
+- the idle round trip: a rerun of the Home page that changes nothing (sidebar *Demo
+  data*), at the start and at the end of the session (median of both); the floor of every
+  interaction below;
+- add a mark on Annotate (the reading viewer's mark tool), a case switch on Browse
+  (*Next*), a display toggle (Browse's *Invert*), a region click on Predict with the
+  result cached: aim at most 1.3x the idle round trip each;
+- the first Predict visit (until the first result is drawn) and a cold case on Predict
+  (choose the case, press *Run*, until drawn): aim at most 1.5x the same work measured in
+  this process (model load + inference + explanation for the first visit; inference +
+  explanation for the cold case, the model being loaded), before and after the browser
+  session (mean of both: the machine may be shared).
+
+    python bench/browser.py [--quick] [--json]
+
+:func:`figures` returns the rows for ``bench/all.py``. Needs ``playwright`` (Python
+package) and Debian's ``/usr/bin/chromium`` (``MCALC_CHROMIUM`` to use another); never a
+downloaded browser.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
+
+MODEL = "demo-custom"
+AIM_CLICK = 1.3
+AIM_COMPUTE = 1.5
+
+#: Records every change of Streamlit's script state with its time (installed on every
+#: document before the app's own scripts run).
+OBSERVER = """
+window.__mcRuns = [];
+new MutationObserver(ms => { for (const m of ms) {
+    window.__mcRuns.push([performance.now(), m.target.getAttribute('data-test-script-state')]);
+} }).observe(document, {attributes: true, subtree: true,
+                        attributeFilter: ['data-test-script-state']});
+"""
+
+#: Settled since ``t0``: ``cond`` holds and the script is not running, with nothing
+#: changing for ``quiet`` ms (when ``ran`` is required, after at least one run). Returns
+#: the time the page reached that state (the later of the last run's end and ``cond``).
+SETTLED = """([t0, quiet, ran]) => {
+  const ev = window.__mcRuns.filter(e => e[0] >= t0);
+  const now = performance.now();
+  if (window.__mcDone === undefined || window.__mcDone < t0) {
+    if (!(COND)) return false;
+    window.__mcDone = now;
+  }
+  if (ran && !ev.some(e => e[1] === 'running')) return false;
+  const last = ev.length ? ev[ev.length - 1] : null;
+  if (last && last[1] !== 'notRunning') return false;
+  const since = Math.max(last ? last[0] : t0, window.__mcDone);
+  if (now - since < quiet) return false;
+  return since;
+}"""
+
+IMAGES = "document.querySelectorAll('.js-plotly-plot image').length"
+VIEWER_STATE = (
+    "(document.querySelector(\"iframe[title*='mcalc_viewer']\")?.contentDocument"
+    "?.querySelector(\"[data-testid='mcalc-viewer']\")?.dataset || {})"
+)
+#: Screen position of region ``k`` (0-based) of the recent panel's regions trace.
+REGION_AT = """(k) => {
+  const gd = document.querySelector('.js-plotly-plot');
+  const i = gd._fullData.findIndex(t => t.name === 'regions-2');
+  const pts = gd.calcdata[i][0].node3.node().querySelectorAll('.points path');
+  const r = pts[k % pts.length].getBoundingClientRect();
+  return [r.x + r.width / 2, r.y + r.height / 2, pts.length];
+}"""
+
+
+def _settle(
+    page: Any,
+    t0: float,
+    cond: str = "true",
+    *,
+    ran: bool = True,
+    quiet: int = 600,
+    timeout_s: float = 300,
+) -> float:
+    """Seconds from ``t0`` (page ms) until the page settled with ``cond`` true."""
+    handle = page.wait_for_function(
+        SETTLED.replace("COND", cond), arg=[t0, quiet, ran], timeout=timeout_s * 1000
+    )
+    return (float(handle.json_value()) - t0) / 1000.0
+
+
+def _timed(page: Any, action: Callable[[], None], cond: str = "true", **kw: Any) -> float:
+    t0 = float(page.evaluate("performance.now()"))
+    action()
+    return _settle(page, t0, cond, **kw)
+
+
+def _log(step: str, values: list[float] | None = None) -> None:
+    shown = "" if values is None else " ".join(f"{v:.2f}" for v in values)
+    print(f"[bench/browser] {time.strftime('%H:%M:%S')} {step} {shown}", file=sys.stderr)
+
+
+def _median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+# -- in-process floors --------------------------------------------------------------------
+
+
+def _floors(data: Path, first_case: str, cold_case: str) -> dict[str, float]:
+    """Model load + inference + explanation of the first visit's pair, and inference +
+    explanation of the cold case's pair, with Predict's default settings, no cache."""
+    from mcalc.config import prepare_tensorflow
+
+    prepare_tensorflow()
+    import keras  # noqa: F401  (the import is not part of the floor: the app warms it up)
+
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.service import (
+        AnalysisSettings,
+        CamSettings,
+        ImageInput,
+        SlidingSettings,
+        analyse_case,
+    )
+    from mcalc.models.inference import load_model
+
+    index = open_dataset(data)
+    settings = AnalysisSettings(SlidingSettings(), CamSettings("gradcam", scope="auto"))
+
+    def pair(case_id: str) -> list[ImageInput]:
+        case = index.case(case_id)
+        return [ImageInput.from_record(case.image("CC", tp)) for tp in ("prior", "recent")]
+
+    t = time.perf_counter()
+    loaded = load_model(MODEL, REPO / "models")
+    analyse_case(loaded, pair(first_case), settings)
+    first = time.perf_counter() - t
+    t = time.perf_counter()
+    analyse_case(loaded, pair(cold_case), settings)
+    cold = time.perf_counter() - t
+    return {"first": first, "cold": cold}
+
+
+# -- the browser session ------------------------------------------------------------------
+
+
+def _pick_case(page: Any, case_id: str) -> None:
+    box = page.locator("[data-testid='stSelectbox']").filter(has_text="Case").first
+    box.click()
+    page.keyboard.type(case_id)
+    page.keyboard.press("Enter")
+
+
+def _step(out: dict[str, list[float]], name: str, page: Any, fn: Callable[[], list[float]]) -> None:
+    """Run one measurement; a failure is logged (with the page's last script states and a
+    screenshot) and leaves the figure out instead of ending the run."""
+    try:
+        out[name] = fn()
+        _log(name, out[name])
+    except Exception as exc:
+        shot = Path(tempfile.gettempdir()) / f"bench-browser-{name}.png"
+        try:
+            page.screenshot(path=str(shot))
+            runs = page.evaluate("() => window.__mcRuns.slice(-6)")
+        except Exception:
+            runs = "?"
+        _log(f"{name} FAILED ({str(exc).splitlines()[0]}); last states {runs}; see {shot}")
+
+
+def _browse(page: Any, url: str, repeat: int, out: dict[str, list[float]]) -> None:
+    page.goto(f"{url}/browse", wait_until="networkidle")
+    _settle(page, 0.0, f"!!{VIEWER_STATE}.case", ran=False)
+
+    def switches() -> list[float]:
+        times = []
+        for _ in range(repeat):
+            before = page.evaluate(f"() => {VIEWER_STATE}.case")
+            cond = f"{VIEWER_STATE}.case && {VIEWER_STATE}.case !== {json.dumps(before)}"
+            times.append(_timed(page, page.get_by_role("button", name="Next ▶").click, cond))
+        return times
+
+    _step(out, "case_switch", page, switches)
+    invert = page.locator("[data-testid='stSidebar'] label").filter(has_text="Invert").first
+    _step(out, "toggle", page, lambda: [_timed(page, invert.click) for _ in range(repeat)])
+
+
+def _annotate(page: Any, url: str, repeat: int, out: dict[str, list[float]]) -> None:
+    page.goto(f"{url}/annotate", wait_until="networkidle")
+    field = page.get_by_label("Your name", exact=False)
+    field.wait_for()
+    _settle(page, 0.0, "true", ran=False)
+    field.fill("Bench Reader")
+
+    def name() -> list[float]:
+        t0 = float(page.evaluate("performance.now()"))
+        field.press("Enter")
+        return [_settle(page, t0, f"!!{VIEWER_STATE}.case", ran=False)]
+
+    _step(out, "name", page, name)
+
+    def marks() -> list[float]:
+        frame = next(f for f in page.frames if "viewer" in f.url)
+        frame.focus("[data-testid='mcalc-viewer']")
+        frame.press("[data-testid='mcalc-viewer']", "a")  # the mark tool
+        key = page.evaluate(f"() => {VIEWER_STATE}.case").split("|")[0]
+        panel = frame.eval_on_selector_all(
+            ".panel",
+            "(els, key) => { const e = els.find(x => x.dataset.key === key) || els[0];"
+            " const r = e.getBoundingClientRect(); return [r.x, r.y, r.width, r.height]; }",
+            key,
+        )
+        iframe = page.locator("iframe[title*='mcalc_viewer']").first.bounding_box()
+        cx = iframe["x"] + panel[0] + panel[2] / 2
+        cy = iframe["y"] + panel[1] + panel[3] / 2
+        times = []
+        for k in range(repeat):
+            n = int(page.evaluate(f"() => {VIEWER_STATE}.marks || 0"))
+            cond = f"+({VIEWER_STATE}.marks || 0) === {n + 1}"
+            x, y = cx - 30 + 15 * k, cy - 20 + 12 * k
+            times.append(_timed(page, lambda x=x, y=y: page.mouse.click(x, y), cond, ran=False))
+        return times
+
+    _step(out, "mark", page, marks)
+
+
+def _predict(
+    page: Any, url: str, repeat: int, cases: list[str], out: dict[str, list[float]]
+) -> None:
+    done = (
+        f"{IMAGES} >= 2 && !document.querySelector('[data-testid=stProgress]')"
+        " && !document.querySelector('[data-testid=stSpinner]')"
+    )
+
+    def first() -> list[float]:
+        page.goto(f"{url}/predict", wait_until="commit")
+        return [_settle(page, 0.0, done, quiet=1000, ran=False)]
+
+    _step(out, "first_predict", page, first)
+
+    def clicks() -> list[float]:
+        times = []
+        for k in range(repeat):
+            x, y, n = page.evaluate(REGION_AT, k)
+            page.mouse.move(x, y)
+            page.wait_for_timeout(150)  # plotly picks the click target on hover
+            cond = f"document.body.innerText.includes('Region {k % n + 1} of')"
+            if k >= n:  # the same region again: no change to wait for
+                cond = "true"
+            times.append(_timed(page, lambda x=x, y=y: page.mouse.click(x, y), cond))
+        return times
+
+    _step(out, "region_click", page, clicks)
+
+    def cold() -> list[float]:
+        times = []
+        for case_id in cases:
+            t0 = float(page.evaluate("performance.now()"))
+            _pick_case(page, case_id)
+            run = page.get_by_role("button", name="Run")
+            run.wait_for()
+            run.click()
+            cond = (
+                f"{done} && document.body.innerText.includes({json.dumps(case_id)})"
+                " && !document.body.innerText.includes('Not computed yet')"
+            )
+            times.append(_settle(page, t0, cond, quiet=1000))
+        return times
+
+    _step(out, "cold_case", page, cold)
+
+
+def _measure(url: str, repeat: int, cases: list[str]) -> dict[str, list[float]]:
+    from playwright.sync_api import sync_playwright
+
+    out: dict[str, list[float]] = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport={"width": 1500, "height": 1900})
+            context.add_init_script(OBSERVER)
+            context.set_default_timeout(180_000)
+            page = context.new_page()
+            # Idle round trip: Home, a rerun that changes nothing.
+            page.goto(url, wait_until="networkidle")
+            _settle(page, 0.0, "!!document.querySelector('[data-testid=stSidebar]')", ran=False)
+            demo = page.get_by_role("button", name="Demo data")
+            _timed(page, demo.click)  # the first click warms the path
+            _step(out, "idle", page, lambda: [_timed(page, demo.click) for _ in range(repeat)])
+            _browse(page, url, repeat, out)
+            _annotate(page, url, repeat, out)
+            page.close()  # Predict in a fresh tab, as a reader opens it
+            page = context.new_page()
+            _predict(page, url, repeat, cases, out)
+            # The idle round trip again, TensorFlow loaded and nothing running: the floor.
+            page.goto(url, wait_until="networkidle")
+            _settle(page, 0.0, "!!document.querySelector('[data-testid=stSidebar]')", ran=False)
+            demo = page.get_by_role("button", name="Demo data")
+            _step(out, "idle_end", page, lambda: [_timed(page, demo.click) for _ in range(repeat)])
+        finally:
+            browser.close()
+    return out
+
+
+def _row(name: str, value: float, floor: float, aim: float) -> dict[str, Any]:
+    """One figure; a measurement that failed has ``value`` and ``ratio`` ``None``."""
+    if value != value:  # NaN: not measured (the log says why)
+        return {
+            "name": name,
+            "value": None,
+            "floor": round(floor, 3),
+            "ratio": None,
+            "aim": f"<= {aim}",
+            "met": False,
+        }
+    ratio = value / floor if floor > 0 else float("inf")
+    return {
+        "name": name,
+        "value": round(value, 3),
+        "floor": round(floor, 3),
+        "ratio": round(ratio, 2),
+        "aim": f"<= {aim}",
+        "met": bool(ratio <= aim),
+    }
+
+
+def figures(quick: bool) -> list[dict[str, Any]]:
+    """Measure every browser figure; rows with name, value (s), floor (s), ratio, aim, met."""
+    from mcalc.dataset import open_dataset
+    from mcalc.synthetic import generate_demo
+
+    repeat = 3 if quick else 6
+    tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-browser-"))
+    data = tmp / "demo"
+    generate_demo(data, cases=6 if quick else 12, seed=0)
+    ids = [c.case_id for c in open_dataset(data).cases]
+    first, cold_cases = ids[0], ids[1 : 2 if quick else 3]
+    _log("in-process floors")
+    floors = _floors(data, first, cold_cases[0])
+    _log("floors", [floors["first"], floors["cold"]])
+    env = {
+        "MCALC_DEMO_DIR": str(data),
+        "MCALC_DATA": "",
+        "MCALC_CACHE": str(tmp / "cache"),
+        "MCALC_STORE": str(tmp / "store"),
+        "MCALC_RUNS": str(tmp / "runs"),
+        "MCALC_MODELS": str(REPO / "models"),
+        "MCALC_AUTH": "auto",
+    }
+    os.environ.pop("MCALC_DATA", None)
+    with running_app(env, timeout=180) as url:
+        m = _measure(url, repeat, cold_cases)
+    # The machine is shared: measure the in-process floors again after the browser session
+    # and use the mean of both measurements.
+    again = _floors(data, first, cold_cases[0])
+    _log("floors again", [again["first"], again["cold"]])
+    floors = {k: (floors[k] + again[k]) / 2 for k in floors}
+    idle = _median(m["idle"] + m.get("idle_end", []))
+    nan = float("nan")
+
+    def med(name: str) -> float:
+        return _median(m[name]) if m.get(name) else nan
+
+    return [
+        _row("browser: idle round trip (Home rerun)", idle, idle, 1.0),
+        _row("browser: add a mark on Annotate", med("mark"), idle, AIM_CLICK),
+        _row("browser: case switch on Browse", med("case_switch"), idle, AIM_CLICK),
+        _row("browser: display toggle (Browse, invert)", med("toggle"), idle, AIM_CLICK),
+        _row("browser: region click on Predict (cached)", med("region_click"), idle, AIM_CLICK),
+        _row("browser: reader name on Annotate", med("name"), idle, AIM_CLICK),
+        _row("browser: first Predict visit", med("first_predict"), floors["first"], AIM_COMPUTE),
+        _row("browser: a cold case on Predict", med("cold_case"), floors["cold"], AIM_COMPUTE),
+    ]
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    def num(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f}"
+
+    lines = [f"{'figure':<46} {'value s':>8} {'floor s':>8} {'ratio':>6} {'aim':>7}  met"]
+    for r in rows:
+        lines.append(
+            f"{r['name']:<46} {num(r['value']):>8} {num(r['floor']):>8} {num(r['ratio']):>6} "
+            f"{r['aim']:>7}  {'yes' if r['met'] else 'NO'}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats and cases")
+    ap.add_argument("--json", action="store_true", help='print {"figures": [...]}')
+    args = ap.parse_args()
+    rows = figures(args.quick)
+    print(json.dumps({"figures": rows}) if args.json else _table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,83 @@
+"""Annotate's shared pieces: session keys, cached views, the mark store, messages across
+reruns and the editing session of an image.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from mcalc.dataset.records import ImageRecord
+from mcalc.store import MarkStore, StoreReadError
+from mcalc.store.placement import breast_region
+from mcalc.store.session import EditSession, Feedback, SaveResult
+from mcalc.viewer import DisplayOptions, ImageView, prepare_view
+from pages import common
+
+WORK = "annotate_work"
+PENDING = "annotate_pending_click"
+FIG_N = "annotate_fig_n"
+ZOOM = "annotate_zoom"
+FLASH = "annotate_flash"
+HIGHLIGHT = "annotate_highlight"
+TOOLS = {
+    "add": "Add calcification (click)",
+    "edit": "Select / move (click)",
+    "region": "Draw cluster / ROI (box or lasso)",
+    "zoom": "Zoom to box (full resolution)",
+}
+
+
+# --------------------------------------------------------------------------- cached work
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_view(rec: ImageRecord, opts: DisplayOptions, max_side: int) -> ImageView:
+    return prepare_view(common.get_image_cache(), rec, opts, max_side=max_side)
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_region(rec: ImageRecord, opts: DisplayOptions, max_side: int) -> np.ndarray:
+    return breast_region(cached_view(rec, opts, max_side))
+
+
+def store() -> MarkStore:
+    return MarkStore(common.settings().store_dir)
+
+
+def flash(kind: str, text: str) -> None:
+    """A message shown on the next run (after ``st.rerun``)."""
+    st.session_state[FLASH] = (kind, text)
+
+
+def show_flash() -> None:
+    kind, text = st.session_state.pop(FLASH, (None, None))
+    if kind:
+        getattr(st, kind)(text)
+
+
+def tell(outcome: Feedback | SaveResult) -> None:
+    """Flash what an edit or a write did (a conflict is drawn by :func:`conflict_ui`)."""
+    if isinstance(outcome, Feedback):
+        flash(outcome.kind, outcome.text)
+    elif outcome.status != "conflict":
+        flash(outcome.kind, outcome.message)
+
+
+# --------------------------------------------------------------------------- the session
+
+
+def get_session(key: str, reader: str, shape: tuple[int, int]) -> EditSession | None:
+    """This image's editing session (opened from the store once, then following it)."""
+    sessions: dict[tuple[str, str], EditSession] = st.session_state.setdefault(WORK, {})
+    session = sessions.get((key, reader))
+    marks = store()
+    try:
+        if session is None or session.store.root != marks.root:
+            session = sessions[(key, reader)] = EditSession.open(marks, key, reader, shape)
+        else:
+            session.follow_store()  # saved elsewhere meanwhile: follow it
+    except StoreReadError as exc:
+        st.error(f"Your stored marks for this image cannot be read: {exc}")
+        return None
+    return session

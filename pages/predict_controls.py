@@ -1,0 +1,250 @@
+"""Predict's widgets: model, case, explanation, sliding window, display and detections.
+
+Each ``*_ui`` draws its widgets and returns plain values (what the Predict page's run and
+drawing modules take); widget keys start with ``predict_``, as before the page was split.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import streamlit as st
+
+from mcalc.config import TIMEPOINTS, VIEWS
+from mcalc.dataset.records import CaseRecord, DatasetIndex
+from mcalc.explain.service import (
+    CAM_METHODS,
+    COLORMAPS,
+    DEFAULT_TOLERANCE_MM,
+    MAP_SCORE,
+    SCOPES,
+    AnalysisSettings,
+    CamSettings,
+    Explainer,
+    SlidingSettings,
+)
+from mcalc.models.card import ModelCard
+from mcalc.models.detection import DEFAULT_MIN_DISTANCE_MM, DetectionSettings
+from mcalc.models.inference import LoadedModel
+from mcalc.models.tasks import positive_class_for
+from pages import state
+
+#: The model last preselected from :func:`pages.state.selected_model` (not a widget).
+APPLIED_KEY = "predict_model_applied"
+BOTH = "prior and recent"
+METHOD_LABELS = {
+    "gradcam": "Grad-CAM (Selvaraju 2017)",
+    "gradcam++": "Grad-CAM++ (Chattopadhay 2018)",
+    "scorecam": "Score-CAM (Wang 2020)",
+    "none": "no explanation",
+}
+#: Default score threshold of the detections shown (the FROC sweeps every threshold).
+DEFAULT_DETECTION_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class Display:
+    """What changes the drawing only (never the analysis)."""
+
+    show: str
+    opacity: float
+    cmap: str
+    marks: bool
+    mask: bool
+    detections: DetectionSettings | None
+
+
+@dataclass(frozen=True)
+class Controls:
+    analysis: AnalysisSettings
+    display: Display
+
+
+def _preselect(ids: list[str]) -> None:
+    """Select the model another page asked for (Train's "Open on Predict") once; the
+    reader's own choice afterwards sticks."""
+    wanted = state.selected_model(ids)
+    if wanted is not None and st.session_state.get(APPLIED_KEY) != wanted:
+        st.session_state["predict_model"] = wanted
+        st.session_state[APPLIED_KEY] = wanted
+
+
+def _num(value: Any) -> str:
+    return "n/a" if value is None else f"{float(value):.3f}"
+
+
+def model_ui(cards: list[ModelCard]) -> ModelCard:
+    """Model picker and its card summary; returns the chosen card."""
+    by_id = {c.id: c for c in cards}
+    _preselect(list(by_id))
+    model_id = st.selectbox(
+        "Model",
+        list(by_id),
+        key="predict_model",
+        format_func=lambda i: f"{i} · {by_id[i].architecture} · {by_id[i].task_name}",
+    )
+    card = by_id[model_id]
+    test = card.test_metrics
+    # One line, not metric tiles: long values (task, weights source) were cut off, and
+    # sensitivity/specificity belong beside the AUC (a model can rank well and miss all).
+    st.markdown(
+        f"**{card.architecture or '?'}** · task **{card.task_name or '?'}** · freeze "
+        f"**{card.freeze.strategy}** · weights "
+        f"**{card.weights.source}** · test AUC **{_num(test.get('auc'))}** · accuracy "
+        f"**{_num(test.get('accuracy'))}** · sensitivity **{_num(test.get('sensitivity'))}** · "
+        f"specificity **{_num(test.get('specificity'))}**"
+    )
+    st.caption(
+        f"Patches {card.patch.size or '?'} px at {card.patch.spacing_mm or 'native'} mm · "
+        f"test patches {test.get('n', 'n/a')} · classes {', '.join(card.classes)}"
+    )
+    if card.data.synthetic:
+        st.warning(
+            "Trained on **synthetic** demo data: its scores say nothing about real mammograms.",
+            icon=":material/science:",
+        )
+    if not card.pretrained:
+        st.warning(
+            f"Trained **from scratch** (no pre-trained weights): "
+            f"{card.weights.detail or 'random initialisation'}.",
+            icon=":material/warning:",
+        )
+    return card
+
+
+def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str]]:
+    """Case, view and timepoint(s)."""
+    ids = [c.case_id for c in index.cases]
+    asked = state.take_predict_case(ids)  # Batch's "open in Predict"
+    if asked is not None:
+        st.session_state["predict_case"] = asked["case"]
+        st.session_state["predict_view"] = asked["view"]
+        st.session_state["predict_timepoint"] = asked["timepoint"]
+    c1, c2, c3 = st.columns([2, 1, 2])
+    case_id = c1.selectbox("Case", ids, key="predict_case")
+    view = c2.radio("View", list(VIEWS), horizontal=True, key="predict_view")
+    choice = c3.radio("Timepoint", [BOTH, *TIMEPOINTS], horizontal=True, key="predict_timepoint")
+    times = list(TIMEPOINTS) if choice == BOTH else [choice]
+    return index.case(case_id), view, times
+
+
+def _explanation_ui(loaded: LoadedModel, xp: Explainer) -> CamSettings | None:
+    """Method, target class, layer and scope of the explanation (``None``: none)."""
+    classes = list(loaded.classes)
+    method = st.selectbox(
+        "Method", [*CAM_METHODS, "none"], key="predict_cam", format_func=METHOD_LABELS.get
+    )
+    target = st.selectbox(
+        "Target class",
+        classes,
+        index=classes.index(positive_class_for(classes)),
+        key="predict_target",
+    )
+    layers = xp.layers()
+    names = [i.name for i in layers]
+    labels = {i.name: i.label for i in layers}
+    default = xp.default_layer()
+    layer = st.selectbox(
+        "Layer (feature-map size)",
+        names,
+        index=names.index(default) if default in names else max(len(names) - 1, 0),
+        key="predict_layer",
+        format_func=lambda n: labels[n] + (" · default" if n == default else ""),
+    )
+    scope = st.selectbox(
+        "Explain",
+        list(SCOPES),
+        key="predict_scope",
+        format_func={
+            "auto": "auto (whole breast; top regions for Score-CAM)",
+            "regions": "the top regions",
+            "breast": "the whole breast (every patch)",
+        }.get,
+    )
+    if method == "none":
+        return None
+    return CamSettings(method=method, layer=layer, target=target, scope=scope)
+
+
+def _sliding_ui() -> SlidingSettings:
+    with st.expander("Sliding window"):
+        stride = st.number_input("Stride (px, 0: half a patch)", 0, 512, 0, 4, key="predict_stride")
+        top_k = st.number_input(
+            f"{MAP_SCORE.capitalize()}: mean of the top k patch probabilities",
+            1,
+            50,
+            3,
+            1,
+            key="predict_topk",
+        )
+        threshold = st.slider("Region threshold", 0.0, 1.0, 0.5, 0.05, key="predict_threshold")
+        max_regions = st.number_input("Most regions", 0, 50, 8, 1, key="predict_max_regions")
+    return SlidingSettings(
+        stride=int(stride) or None,
+        top_k=int(top_k),
+        min_region_score=float(threshold),
+        max_regions=int(max_regions),
+    )
+
+
+def _detections_ui() -> DetectionSettings | None:
+    """Detections (peaks of the map after non-maximum suppression) shown or not, and how."""
+    st.markdown("### Detections")
+    if not st.toggle("Detections (markers and table)", True, key="predict_detections"):
+        return None
+    distance = st.number_input(
+        "Minimum distance between detections (mm)",
+        0.1,
+        20.0,
+        DEFAULT_MIN_DISTANCE_MM,
+        0.1,
+        key="predict_det_distance",
+    )
+    threshold = st.slider(
+        "Detection score threshold",
+        0.0,
+        1.0,
+        DEFAULT_DETECTION_THRESHOLD,
+        0.05,
+        key="predict_det_threshold",
+    )
+    return DetectionSettings(min_distance_mm=float(distance), threshold=float(threshold))
+
+
+def controls_ui(loaded: LoadedModel, xp: Explainer) -> Controls:
+    """Explanation, display and detection controls (sidebar)."""
+    with st.sidebar:
+        st.markdown("### Explanation")
+        cam = _explanation_ui(loaded, xp)
+        st.markdown("### Display")
+        show = st.radio(
+            "Map shown",
+            ["explanation", "probability"],
+            horizontal=True,
+            key="predict_show",
+            disabled=cam is None,
+        )
+        opacity = st.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="predict_opacity")
+        cmap = st.selectbox("Colour map", list(COLORMAPS), key="predict_cmap")
+        marks = st.toggle("Annotated calcifications (markers)", True, key="predict_marks")
+        mask = st.toggle("Annotation mask (red)", False, key="predict_mask")
+        detections = _detections_ui()
+        tolerance = st.number_input(
+            "Agreement tolerance (mm)",
+            0.0,
+            10.0,
+            DEFAULT_TOLERANCE_MM,
+            0.1,
+            key="predict_tolerance",
+        )
+        sliding = _sliding_ui()
+    display = Display(
+        show if cam is not None else "probability",
+        float(opacity),
+        cmap,
+        bool(marks),
+        bool(mask),
+        detections,
+    )
+    return Controls(AnalysisSettings(sliding, cam, float(tolerance)), display)

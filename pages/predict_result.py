@@ -1,0 +1,273 @@
+"""Predict's drawing of a result on screen: scores, the overlay with regions and
+detections, the full-resolution zoom, the tables, the verdict form.
+
+The figure, the regions table and the zoom form one fragment: a click on a region reruns
+that fragment only, with the figure built once per result and display settings (kept in
+the session), and no model call.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from mcalc.dataset.records import ImageRecord
+from mcalc.errors import ImageReadError
+from mcalc.explain.service import MAP_SCORE, CaseAnalysis
+from mcalc.models.detection import Detection
+from mcalc.present import predict_figures as figures
+from mcalc.viewer import DisplayOptions, ImageView, crop_view, prepare_view
+from pages import common
+from pages.predict_controls import Display
+from pages.predict_run import Shown
+
+REGION_KEY = "predict_region"  # (image key, rank) of the region zoomed on; not a widget
+#: The overlay figure last built: ``(what it shows, figure)``; not a widget.
+FIGURE_KEY = "predict_figure"
+#: Detections last found: ``(result key, settings, one list per panel)``; not a widget.
+DETECTIONS_KEY = "predict_detections_found"
+
+
+@st.cache_data(show_spinner=False, max_entries=32)
+def cached_view(
+    rec: ImageRecord, opts: DisplayOptions, max_side: int, laterality: str | None
+) -> ImageView:
+    return prepare_view(
+        common.get_image_cache(), rec, opts, max_side=max_side, laterality=laterality
+    )
+
+
+def panels_ui(shown: Shown, opts: DisplayOptions) -> tuple[CaseAnalysis, list[figures.Panel]]:
+    """The shown images that can be drawn, and the analysis restricted to them."""
+    analysis = shown.analysis
+    assert analysis is not None
+    settings = common.settings()
+    panels = []
+    for r in analysis.images:
+        try:
+            v = cached_view(shown.records[r.key], opts, settings.preview_max_side, shown.laterality)
+        except ImageReadError as exc:
+            st.error(f"{shown.labels[r.key]}: the image cannot be read: {exc}")
+            continue
+        panels.append(figures.Panel(shown.labels[r.key], v, r))
+    return replace(analysis, images=[p.result for p in panels]), panels
+
+
+def skipped_ui(case: CaseAnalysis, labels: dict[str, str]) -> None:
+    for s in case.skipped:
+        where = labels.get(s.key, s.key)
+        if s.kind == "no-breast":
+            st.warning(f"{where}: {s.message}")
+        elif s.kind == "no-prior":  # a temporal model reads recent images with their prior
+            st.info(f"{where}: {s.message}")
+        elif s.kind == "unreadable":
+            st.error(f"{where}: the image cannot be read: {s.message}")
+        else:
+            st.error(f"{where}: {s.message}")
+
+
+def scores_ui(case: CaseAnalysis, panels: list[figures.Panel]) -> None:
+    cols = st.columns(len(panels) + 1)
+    for col, p in zip(cols[: len(panels)], panels, strict=True):
+        r = p.result
+        col.metric(
+            f"{p.label} · {figures.score_label(r)}",
+            f"{r.score:.3f}",
+            help=f"{MAP_SCORE.capitalize()}: {r.scores.rule} over {r.scores.patches} patches; "
+            f"reads as **{case.predicted(r)}** at the decision threshold "
+            f"{case.threshold.value:.2f}.",
+        )
+    if len(panels) > 1:
+        change = panels[-1].result.score - panels[0].result.score
+        cols[-1].metric(f"Change in {MAP_SCORE} (recent − prior)", f"{change:+.3f}")
+    st.caption(figures.case_caption(case))
+
+
+def detections_of(
+    shown: Shown, panels: list[figures.Panel], display: Display
+) -> list[list[Detection]] | None:
+    """Each panel's detections at the display's settings (found once per result and
+    settings, then kept in the session), or ``None`` when detections are off."""
+    det = display.detections
+    if det is None:
+        return None
+    keys = tuple(p.result.key for p in panels)
+    held = st.session_state.get(DETECTIONS_KEY)
+    if held is not None and held[:3] == (shown.key, det, keys):
+        return held[3]
+    found = [p.result.detections(det) for p in panels]
+    st.session_state[DETECTIONS_KEY] = (shown.key, det, keys, found)
+    return found
+
+
+def _figure(shown: Shown, case: CaseAnalysis, panels, display: Display, dets) -> Any:
+    """The overlay figure, rebuilt only when the result or a display setting changes."""
+    what = (shown.key, display, tuple(p.result.key for p in panels))
+    held = st.session_state.get(FIGURE_KEY)
+    if held is not None and held[0] == what:
+        return held[1]
+    overlay = case.overlay_maps(display.show)
+    fig = figures.overlay_figure(
+        panels,
+        overlay,
+        opacity=display.opacity,
+        cmap=display.cmap,
+        show_marks=display.marks,
+        detections=dets,
+    )
+    st.session_state[FIGURE_KEY] = (what, fig)
+    return fig
+
+
+@st.fragment
+def overlay_ui(
+    shown: Shown,
+    case: CaseAnalysis,
+    panels: list[figures.Panel],
+    display: Display,
+    dets: list[list[Detection]] | None,
+    opts: DisplayOptions,
+) -> None:
+    """Figure, regions table and zoom: a region click reruns this fragment only."""
+    st.caption(figures.overlay_caption(case.overlay_maps(display.show)))
+    event = st.plotly_chart(
+        _figure(shown, case, panels, display, dets),
+        width="stretch",
+        on_select="rerun",
+        selection_mode=("points",),
+        key=f"predict_fig_{shown.view}",
+        config={"scrollZoom": True, "displaylogo": False},
+    )
+    _region_from_click(event)
+    regions_ui(case)
+    zoom_ui(case, panels, shown.records, display, opts)
+
+
+def _region_from_click(event: Any) -> None:
+    try:
+        points = event.selection["points"]
+    except (AttributeError, KeyError, TypeError):
+        return
+    for point in reversed(points or []):
+        data = point.get("customdata")
+        if isinstance(data, list | tuple) and len(data) == 2 and isinstance(data[0], str):
+            st.session_state[REGION_KEY] = (str(data[0]), int(data[1]))
+            return
+
+
+def regions_ui(case: CaseAnalysis) -> None:
+    table = pd.DataFrame(figures.regions_table(case.images))
+    if table.empty:
+        st.info(
+            "No region scores above the threshold: the model sees nothing there. Lower the "
+            "region threshold (sidebar, Sliding window) to list weaker candidates."
+        )
+        return
+    event = st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        on_select="rerun",
+        selection_mode="single-row",
+        key="predict_regions_table",
+    )
+    picked = list(event.selection.rows) if event is not None else []
+    if picked and st.session_state.get("predict_last_rows") != picked:
+        row = table.iloc[picked[0]]
+        st.session_state[REGION_KEY] = (str(row["image"]), int(row["region"]))
+    st.session_state["predict_last_rows"] = picked
+
+
+def zoom_ui(
+    case: CaseAnalysis,
+    panels: list[figures.Panel],
+    records: dict[str, ImageRecord],
+    display: Display,
+    opts: DisplayOptions,
+) -> None:
+    """The selected region at full resolution (a crop only), with its map, in every shown
+    image."""
+    found = figures.find_region(panels, st.session_state.get(REGION_KEY))
+    if found is None:
+        return
+    panel, region = found
+    box = figures.zoom_box(panel, region)
+    overlay = case.overlay_maps(display.show)
+    cache = common.get_image_cache()
+    crops = []
+    for p, heat in zip(panels, overlay.maps, strict=True):
+        rec = p.result.key
+        try:
+            crop, used = crop_view(cache, records[rec], p.view, opts, box)
+        except (ValueError, ImageReadError) as exc:
+            st.caption(f"{rec}: no crop ({exc})")
+            continue
+        crops.append((crop, used, p, heat))
+    if not crops:
+        return
+    scores = " · ".join(f"{name} {v:.3f}" for name, v in region.scores.items())
+    st.markdown(
+        f"**Region {region.rank} of {panel.result.key}** · {scores} · overlay: {overlay.title}"
+    )
+    st.plotly_chart(
+        figures.zoom_panels(crops, opacity=display.opacity, cmap=display.cmap),
+        width="stretch",
+        key="predict_crop_fig",
+    )
+    st.caption("Colour scale of the zoom: the maximum of the map inside these panels.")
+
+
+def detections_ui(
+    panels: list[figures.Panel], dets: list[list[Detection]] | None, display: Display
+) -> None:
+    """The detections as a table (markers are on the figure)."""
+    if dets is None or display.detections is None:
+        return
+    det = display.detections
+    table = pd.DataFrame(figures.detections_table(panels, dets))
+    st.markdown(
+        f"**Detections** (peaks of the probability map after non-maximum suppression: at "
+        f"least {det.min_distance_mm:g} mm apart, score ≥ {det.threshold:g}; pink diamonds)"
+    )
+    if table.empty:
+        st.caption("No detection at this threshold: lower it in the sidebar (Detections).")
+        return
+    st.dataframe(table, hide_index=True, width="stretch", key="predict_detections_table")
+    st.caption("Row and column: full-resolution pixels of the file (before any mirroring).")
+
+
+def agreement_ui(case: CaseAnalysis) -> None:
+    table = pd.DataFrame(figures.agreement_table(case.images))
+    tolerance = case.settings.tolerance_mm
+    st.markdown(f"**Agreement with the annotations** (marks dilated by {tolerance:g} mm)")
+    if table.empty or table["energy inside marks"].isna().all():
+        st.caption("No annotated calcification on these images: nothing to compare with.")
+    if not table.empty:
+        st.dataframe(table, hide_index=True, width="stretch")
+    st.caption(
+        "Energy inside: the share of the map's energy inside the dilated marks (an evenly "
+        "spread map scores the marks' share of the breast). Peak on a mark: the pointing game "
+        "(the map's maximum falls on a dilated mark)."
+    )
+
+
+def result_ui(shown: Shown, display: Display) -> CaseAnalysis | None:
+    """Everything drawn for the result on screen; returns the drawn analysis."""
+    assert shown.analysis is not None
+    skipped_ui(shown.analysis, shown.labels)
+    opts = DisplayOptions(show_annotations=display.mask)
+    case, panels = panels_ui(shown, opts)
+    if not panels:
+        return None
+    scores_ui(case, panels)
+    dets = detections_of(shown, panels, display)
+    overlay_ui(shown, case, panels, display, dets, opts)
+    detections_ui(panels, dets, display)
+    agreement_ui(case)
+    for r in case.images:
+        for note in r.notes + r.pmap.notes + ([] if r.cam is None else r.cam.notes):
+            st.caption(f"{r.key}: {note}")
+    return case

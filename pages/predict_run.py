@@ -1,0 +1,248 @@
+"""Predict's runs: cached results at once, expensive work on Run in the background.
+
+The page never computes on a widget change. For the analysis the widgets ask for it shows,
+in this order: the cached result (:func:`mcalc.explain.runs.cached_case`, no model call),
+the result it showed before (named, with a *Run* button), and while a run goes on, its
+progress with *Cancel* (a fragment polls the :class:`~mcalc.progress.BackgroundWork`; the
+last result stays on screen). Only the first visit, with nothing to show yet, starts a
+run by itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import streamlit as st
+
+from mcalc.dataset.records import ImageRecord
+from mcalc.explain.runs import CaseRequest, cached_case, run_case, start_case
+from mcalc.explain.service import CaseAnalysis, Explainer, ResultsCache
+from mcalc.models.card import ModelCard
+from mcalc.models.inference import LoadedModel, load_model
+from mcalc.models.registry import list_models
+from mcalc.progress import BackgroundWork, ProgressFn
+from pages import common
+
+#: The result on screen (a :class:`Shown`), kept across reruns; not a widget.
+SHOWN_KEY = "predict_shown"
+#: The run going on: ``(BackgroundWork, Shown without analysis)``; not a widget.
+WORK_KEY = "predict_work"
+#: What the last finished run left to say: ``(request key, kind, text)`` (cancelled,
+#: failed), shown while the widgets ask for that request.
+NOTE_KEY = "predict_run_note"
+#: Set once a run was started by the page itself (first visit) or cancelled.
+AUTO_KEY = "predict_auto_started"
+#: The case score shown: ``(request key, CaseAnalysis)``.
+CASE_SCORE_KEY = "predict_case_score"
+
+
+# -- cached loaders (no widgets inside) ----------------------------------------------------
+
+
+@st.cache_data(show_spinner=False, ttl=30)
+def registry(models_dir: str) -> tuple[list[ModelCard], list[dict[str, str]]]:
+    """Cards of the usable models and the folders skipped."""
+    listing = list_models(models_dir)
+    return listing.models, listing.problems
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def loaded_model(path: str, fingerprint: str) -> LoadedModel:
+    """The model of a registry folder (shared by every session; never modified)."""
+    return load_model(path, Path(path).parent)
+
+
+@st.cache_resource(show_spinner=False, max_entries=4)
+def explainer(path: str, fingerprint: str) -> Explainer:
+    """The model's explainer: clones and tf-keras-vis objects built once, then reused."""
+    return Explainer.for_model(loaded_model(path, fingerprint))
+
+
+@st.cache_resource(show_spinner=False)
+def results_cache(root: str) -> ResultsCache:
+    return ResultsCache(root)
+
+
+def predict_results() -> ResultsCache:
+    return results_cache(str(common.settings().cache_dir / "predict"))
+
+
+# -- what is on screen ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shown:
+    """An analysis and what the page needs to draw it (``analysis`` is ``None`` while it
+    is being computed). ``title`` names it: ``model · case · view``."""
+
+    key: str
+    title: str
+    records: dict[str, ImageRecord]
+    labels: dict[str, str]
+    laterality: str | None
+    view: str
+    analysis: CaseAnalysis | None = None
+
+
+def _start(loaded: LoadedModel, xp: Explainer, request: CaseRequest, meta: Shown) -> None:
+    """Start ``request`` in the background (a callback: runs before the script)."""
+    old = st.session_state.get(WORK_KEY)
+    if old is not None:
+        old[0].cancel()
+    work = start_case(
+        loaded,
+        request,
+        explainer=xp,
+        results=predict_results(),
+        image_cache=common.get_image_cache(),
+    )
+    st.session_state[WORK_KEY] = (work, meta)
+    st.session_state[AUTO_KEY] = True
+    st.session_state.pop(NOTE_KEY, None)
+
+
+def _cancel(work: BackgroundWork[Any]) -> None:
+    work.cancel()
+    st.session_state[AUTO_KEY] = True  # the reader stopped it: never restart it unasked
+
+
+def _collect() -> None:
+    """Take a finished run's result (or its failure) off the work slot."""
+    entry = st.session_state.get(WORK_KEY)
+    if entry is None or entry[0].running:
+        return
+    work, meta = entry
+    del st.session_state[WORK_KEY]
+    if work.state == "done":
+        st.session_state[SHOWN_KEY] = replace(meta, analysis=work.result)
+    elif work.state == "cancelled":
+        st.session_state[NOTE_KEY] = (
+            work.key,
+            "info",
+            f"Run cancelled after {work.seconds:.0f} s ({meta.title}).",
+        )
+    else:
+        st.session_state[NOTE_KEY] = (
+            work.key,
+            "error",
+            f"The run of {meta.title} failed: {work.error}",
+        )
+
+
+@st.fragment(run_every=1.0)
+def _progress_ui() -> None:
+    """The run's progress and its Cancel button, polled; a full rerun once it ends."""
+    entry = st.session_state.get(WORK_KEY)
+    if entry is None:
+        return
+    work, meta = entry
+    if not work.running:
+        st.rerun()
+    done, total, message = work.snapshot()
+    frac = min(done / total, 1.0) if total > 0 else 0.0
+    verb = "Cancelling" if work.cancelling else "Computing"
+    st.progress(frac, text=f"{verb} {meta.title}: {message} · {work.elapsed():.0f} s")
+    st.button(
+        "Cancel",
+        key="predict_cancel",
+        icon=":material/stop_circle:",
+        on_click=_cancel,
+        args=(work,),
+        disabled=work.cancelling,
+    )
+
+
+def shown_ui(loaded: LoadedModel, xp: Explainer, request: CaseRequest, meta: Shown) -> Shown | None:
+    """The result to draw for ``request`` (``meta``: its records and title), after the
+    run bar: cached at once, else the last result with Run (or the run's progress)."""
+    _collect()
+    note = st.session_state.get(NOTE_KEY)
+    if note is not None and note[0] == request.key:
+        (st.error if note[1] == "error" else st.info)(note[2])
+    shown: Shown | None = st.session_state.get(SHOWN_KEY)
+    if shown is None or shown.key != request.key:
+        hit = cached_case(
+            loaded,
+            request,
+            explainer=xp,
+            results=predict_results(),
+            image_cache=common.get_image_cache(),
+        )
+        if hit is not None:
+            shown = replace(meta, analysis=hit)
+            st.session_state[SHOWN_KEY] = shown
+    entry = st.session_state.get(WORK_KEY)
+    running = entry is not None and entry[0].running
+    wanted = running and entry[0].key == request.key
+    if shown is None and not running and not st.session_state.get(AUTO_KEY):
+        _start(loaded, xp, request, meta)  # first visit: nothing to lose
+        running = wanted = True
+    if not wanted and (shown is None or shown.key != request.key):
+        where = f" The result below is still that of **{shown.title}**." if shown else ""
+        c1, c2 = st.columns([4, 1])
+        c1.info(f"Not computed yet for **{meta.title}** with these settings.{where}")
+        c2.button(
+            "Run",
+            key="predict_run",
+            type="primary",
+            icon=":material/play_arrow:",
+            on_click=_start,
+            args=(loaded, xp, request, meta),
+            width="stretch",
+        )
+    if running:
+        _progress_ui()
+    return shown
+
+
+# -- the case score: an explicit action ------------------------------------------------------
+
+
+def _bar(slot: Any) -> ProgressFn:
+    bars: list[Any] = []
+
+    def report(done: int, total: int, message: str) -> None:
+        if not bars:
+            bars.append(slot.progress(0.0))
+        bars[0].progress(min(done / max(total, 1), 1.0), text=message)
+
+    return report
+
+
+def case_score_ui(loaded: LoadedModel, xp: Explainer, request: CaseRequest, case_id: str) -> None:
+    """Case-level score of every image of the case: cached at once, else on a button."""
+    if not st.toggle("Case-level score (scores every image of the case)", key="predict_case_all"):
+        return
+    held = st.session_state.get(CASE_SCORE_KEY)
+    done = held[1] if held is not None and held[0] == request.key else None
+    if done is None:
+        done = cached_case(
+            loaded, request, results=predict_results(), image_cache=common.get_image_cache()
+        )
+    if done is None:
+        if not st.button("Score every image of the case", key="predict_case_run"):
+            st.caption("Not computed yet: the model runs over every image of the case.")
+            return
+        slot = st.empty()
+        done = run_case(
+            loaded,
+            request,
+            _bar(slot),
+            explainer=xp,
+            results=predict_results(),
+            image_cache=common.get_image_cache(),
+        )
+        slot.empty()
+    st.session_state[CASE_SCORE_KEY] = (request.key, done)
+    for s in done.skipped:
+        st.caption(f"{s.key}: not scored ({s.message})")
+    summary = done.summary()
+    if summary is None:
+        return
+    cols = st.columns(1 + len(summary.by_timepoint))
+    cols[0].metric(f"Case {case_id}", f"{summary.score:.3f}")
+    for col, (tp, value) in zip(cols[1:], summary.by_timepoint.items(), strict=True):
+        col.metric(f"{tp} round", f"{value:.3f}")
+    st.caption(f"Case score: {summary.rule} ({summary.images} images).")

@@ -1,0 +1,108 @@
+"""Predict's verdict form: a reader records whether the model's score and explanation hold,
+with the context they looked at (model, map, explanation, threshold) and a snapshot."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from mcalc.explain.service import CaseAnalysis
+from mcalc.models.card import ModelCard
+from pages import common
+
+
+def verdict_context(card: ModelCard, case: CaseAnalysis, result: Any) -> Any:
+    """What the reader looked at for ``result``: model, map, explanation and threshold."""
+    from dataclasses import asdict
+
+    from mcalc.store.audit import VerdictContext
+
+    cam = result.cam
+    return VerdictContext(
+        model_fingerprint=card.fingerprint(),
+        method=cam.settings.method if cam is not None else None,
+        layer=cam.layer if cam is not None else None,
+        target=cam.target if cam is not None else None,
+        scope=cam.settings.scope if cam is not None else None,
+        threshold=case.threshold.value,
+        threshold_source=case.threshold.source,
+        map_settings={
+            **{k: v for k, v in asdict(case.settings.sliding).items() if _plain(v)},
+            "tolerance_mm": case.settings.tolerance_mm,
+            **({"weighting": cam.settings.weighting} if cam is not None else {}),
+        },
+    )
+
+
+def verdict_picture(case: CaseAnalysis, result: Any) -> Any:
+    """The image with the map the reader looked at (explanation, else probability map)."""
+    from mcalc.explain.overlay import blend, outline
+    from mcalc.explain.stitch import normalize_map
+
+    if result.cam is not None:
+        heat = normalize_map(result.cam.heat, 0.0, case.cam_scale())
+    else:
+        heat = result.pmap.dense()
+    rgb = blend(result.unit, heat, alpha=0.6, cmap="jet")
+    if result.marks is not None and result.marks.any():
+        rgb = outline(rgb, result.marks, (0, 229, 255))
+    return rgb
+
+
+def _plain(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool)
+
+
+def verdict_ui(card: ModelCard, case: CaseAnalysis) -> None:
+    from mcalc.store import StoreError
+    from mcalc.store.audit import record_verdict
+    from pages.readers import reader_ui
+
+    with st.expander("Record a verdict (audit)"):
+        reader = reader_ui("predict")
+        if reader is None:
+            return
+        by_key = {r.key: r for r in case.images}
+        keys = list(by_key)
+        # The form keeps its values after saving: the reader sees what was recorded.
+        with st.form("predict_verdict_form", clear_on_submit=False):
+            # The recent exam is what a reader rates first; it is listed last.
+            key = st.selectbox("Image", keys, index=len(keys) - 1, key="predict_verdict_image")
+            agree, plausible = common.verdict_inputs("predict")
+            comment = st.text_area("Comment", key="predict_comment", height=70)
+            sent = st.form_submit_button("Save verdict")
+        if sent:
+            try:
+                result = by_key[key]
+                v = record_verdict(
+                    common.settings(),
+                    model_id=card.id,
+                    model_card=card,
+                    image_key=key,
+                    reader=reader,
+                    agree=agree,
+                    plausible=plausible,
+                    comment=comment,
+                    score=round(result.score, 6),
+                    predicted=case.predicted(result),
+                    context=verdict_context(card, case, result),
+                    snapshot=verdict_picture(case, result),
+                )
+            except (StoreError, ValueError) as exc:
+                st.error(f"Verdict not saved: {exc}")
+            else:
+                st.session_state["predict_saved_verdict"] = v.row()
+        saved = st.session_state.get("predict_saved_verdict")
+        if saved:
+            st.success(
+                f"Saved: {saved['reader']} on {saved['image_key']} with {saved['model_id']} "
+                f"(version {saved['version']}, {saved['recorded_at']})."
+            )
+            st.dataframe(
+                pd.DataFrame([{k: v for k, v in saved.items() if k != "model_card"}]),
+                hide_index=True,
+                width="stretch",
+            )
+            st.caption(f"Model card: {saved['model_card']}")

@@ -1,0 +1,70 @@
+"""Background work (progress, result, cancel) and the results cache's cached-only view."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from mcalc.explain.results import NotCached, ResultsCache
+from mcalc.progress import BackgroundWork, Cancelled
+
+
+def test_work_runs_reports_progress_and_returns_its_result() -> None:
+    def work(progress):
+        for i in range(3):
+            progress(i + 1, 3, f"step {i + 1}")
+        return "answer"
+
+    job = BackgroundWork(work, key="k", label="test").start()
+    assert job.wait(10)
+    assert (job.state, job.result, job.key, job.error) == ("done", "answer", "k", None)
+    assert job.snapshot() == (3, 3, "step 3") and not job.running
+    with pytest.raises(RuntimeError, match="started already"):
+        job.start()
+
+
+def test_cancel_stops_work_at_its_next_progress_report() -> None:
+    started, reports = threading.Event(), []
+
+    def work(progress):
+        started.set()
+        for i in range(10_000):
+            progress(i, 10_000, "")
+            reports.append(i)
+            threading.Event().wait(0.001)
+        return "never"
+
+    job = BackgroundWork(work).start()
+    assert started.wait(10)
+    job.cancel()
+    assert job.wait(10)
+    assert job.state == "cancelled" and job.result is None and len(reports) < 10_000
+
+
+def test_a_failure_is_kept_for_the_poller() -> None:
+    def work(progress):
+        raise ValueError("bad input")
+
+    job = BackgroundWork(work).start()
+    assert job.wait(10)
+    assert job.state == "failed" and isinstance(job.error, ValueError)
+    assert issubclass(Cancelled, Exception)
+
+
+def test_cached_only_view_reads_memory_and_disk_and_never_computes(tmp_path) -> None:
+    cache = ResultsCache(tmp_path)
+    arrays = (lambda v: {"x": v}, lambda d: d["x"])
+    view = cache.cached_only()
+    with pytest.raises(NotCached):
+        view.get_or_compute("map", "m@1", "img", "{}", lambda: np.arange(3), *arrays)
+    cache.get_or_compute("map", "m@1", "img", "{}", lambda: np.arange(3), *arrays)
+    hit = view.get_or_compute("map", "m@1", "img", "{}", lambda: 1 / 0, *arrays)
+    assert hit.tolist() == [0, 1, 2]  # from the shared memory
+    fresh = ResultsCache(tmp_path).cached_only()  # a new process: from disk
+    assert fresh.get_or_compute("map", "m@1", "img", "{}", lambda: 1 / 0, *arrays).tolist() == [
+        0,
+        1,
+        2,
+    ]
