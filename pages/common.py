@@ -12,7 +12,6 @@ within one script run, so the page gets the same frame either way.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 import threading
 from pathlib import Path
@@ -33,7 +32,6 @@ DATA_KEY = "mcalc_data_path"
 # stale "frame already drawn" behind for the next run (session_state writes made while a
 # stop unwinds are not reliable; a plain attribute is).
 _RUN = threading.local()
-_AUTH = threading.local()
 
 #: The app's pages: (script, title, icon). One list for st.navigation and the sidebar menu;
 #: pages whose script does not exist (yet) are left out.
@@ -336,7 +334,6 @@ def _sign_in_with_password(accounts: UsersFile) -> dict[str, str] | None:
         config["cookie"]["expiry_days"],
         auto_hash=False,  # the file holds hashes only; never hash (or accept) plain text
     )
-    _AUTH.current = auth
     try:
         auth.login(
             location="main",
@@ -363,13 +360,42 @@ def _sign_out() -> None:
     for key in ("authentication_status", "username", "name", "roles"):
         st.session_state[key] = None
     st.session_state["logout"] = True  # streamlit-authenticator then ignores its cookie
-    auth = getattr(_AUTH, "current", None)
-    if auth is not None:
-        # A cookie already gone means already signed out.
-        with contextlib.suppress(Exception):
-            auth.cookie_controller.delete_cookie()
+    st.session_state[_FORGET_COOKIE] = True  # the gate's next run deletes it in the browser
     if _oidc_configured() and st.user.get("is_logged_in", False):
         st.logout()
+
+
+#: Set by a sign-out: the next run deletes the sign-in cookie in the browser.
+_FORGET_COOKIE = "mcalc_forget_cookie"
+
+
+def _write_cookie(name: str, value: str, expires: float) -> None:
+    """Set (or with ``expires`` in the past, delete) a cookie in the browser.
+
+    A script in the page itself, run as soon as the browser receives it: the cookie
+    component of streamlit-authenticator is an iframe that must load first, and a rerun
+    right after the sign-in removed it before it had set the cookie (a reload then asked
+    for the password again).
+    """
+    import json
+    from email.utils import formatdate
+
+    cookie = f"{name}={value}; path=/; expires={formatdate(expires, usegmt=True)}; SameSite=Strict"
+    st.sidebar.html(
+        f"<script>document.cookie = {json.dumps(cookie)};</script>", unsafe_allow_javascript=True
+    )
+
+
+def _user_from_cookie(accounts: UsersFile) -> dict[str, str] | None:
+    """The account of a valid sign-in cookie sent with this page load (a reload, a deep
+    link): signed in at once, before anything is drawn. Not after a sign-out here."""
+    if st.session_state.get("logout") or not accounts.exists():
+        return None
+    try:
+        user = accounts.user_from_cookies(st.context.cookies)
+    except McalcError:
+        return None
+    return None if user is None else {"name": user.name, "role": user.role, "via": "password"}
 
 
 def access_gate() -> None:
@@ -395,22 +421,36 @@ def access_gate() -> None:
             return
         _sign_out()
     accounts = users_file()
-    st.title("mcalc")
-    st.caption(f"{mode.reason}.")
-    if not accounts.exists() and not _oidc_configured():
-        st.error(
-            f"No accounts exist yet ({accounts.path}). Create the first one on the server: "
-            "`python -m mcalc users add NAME --role admin`. (To run without accounts, which "
-            "shows every image to anyone who reaches this server, set `MCALC_AUTH=off`.)"
-        )
-        st.stop()
-    user = _sign_in_with_provider(accounts) if _oidc_configured() else None
-    if user is None and accounts.exists():
-        user = _sign_in_with_password(accounts)
+    user = _user_from_cookie(accounts)
+    if user is not None:
+        st.session_state[USER_KEY] = user
+        return
+    if st.session_state.pop(_FORGET_COOKIE, False):
+        _write_cookie(accounts.authenticator_config()["cookie"]["name"], "", 0.0)
+    # The sign-in is drawn in a slot that is emptied once it succeeds; the page then draws
+    # in the same run (no rerun: nothing left behind half-done).
+    slot = st.empty()
+    with slot.container():
+        st.title("mcalc")
+        st.caption(f"{mode.reason}.")
+        if not accounts.exists() and not _oidc_configured():
+            st.error(
+                f"No accounts exist yet ({accounts.path}). Create the first one on the server: "
+                "`python -m mcalc users add NAME --role admin`. (To run without accounts, which "
+                "shows every image to anyone who reaches this server, set `MCALC_AUTH=off`.)"
+            )
+            st.stop()
+        user = _sign_in_with_provider(accounts) if _oidc_configured() else None
+        if user is None and accounts.exists():
+            user = _sign_in_with_password(accounts)
     if user is None:
         st.stop()
+    slot.empty()
     st.session_state[USER_KEY] = user
-    st.rerun()
+    if user.get("via") == "password":
+        cookie = accounts.sign_in_cookie(user["name"])
+        if cookie is not None:
+            _write_cookie(cookie.name, cookie.value, cookie.expires)
 
 
 def user_box() -> None:

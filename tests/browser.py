@@ -1,4 +1,12 @@
-"""Helpers for browser tests: start the app on a free port and drive Debian's Chromium."""
+"""Helpers for browser tests: app servers on free ports, driven by Debian's Chromium.
+
+Starting Streamlit (and the TensorFlow import of its first Predict, Train or Evaluate run)
+is the largest cost of a browser test, so the tests share: one app server per set of
+settings (:func:`shared_app`, started on first use and stopped after the last browser test,
+see ``tests/conftest.py``), one Chromium per session, and a fresh browser context (cookies,
+storage, viewport) per test (:func:`browser_page`). Tests that share a server keep out of
+each other's way by what they write: each reader name, model id and job is its own.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +18,8 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -28,6 +37,8 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+#: What the session started, for the terminal summary (``tests/conftest.py``).
+COUNTS = {"servers": 0, "browsers": 0}
 
 
 def _free_port() -> int:
@@ -38,7 +49,10 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def running_app(env: dict[str, str], timeout: float = 90.0) -> Iterator[str]:
-    """Run ``streamlit run app.py`` on localhost; yields its base URL; stops it afterwards."""
+    """Run ``streamlit run app.py`` on localhost; yields its base URL; stops it afterwards.
+
+    Prefer :func:`shared_app`: a server of its own costs a test 10-30 s on this machine.
+    """
     port = _free_port()
     cmd = [
         sys.executable,
@@ -50,9 +64,12 @@ def running_app(env: dict[str, str], timeout: float = 90.0) -> Iterator[str]:
         f"--server.port={port}",
         "--server.address=127.0.0.1",
         "--browser.gatherUsageStats=false",
+        # Nothing edits the scripts during a test: no watcher polling the clone.
+        "--server.fileWatcherType=none",
     ]
     log = ARTIFACTS / f"streamlit-{port}.log"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    COUNTS["servers"] += 1
     with open(log, "w") as fh:
         proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=fh, stderr=fh)
     url = f"http://127.0.0.1:{port}"
@@ -66,7 +83,7 @@ def running_app(env: dict[str, str], timeout: float = 90.0) -> Iterator[str]:
                     if r.status == 200:
                         break
             except OSError:
-                time.sleep(0.5)
+                time.sleep(0.2)
         else:
             raise RuntimeError(f"streamlit did not answer within {timeout} s; see {log}")
         yield url
@@ -78,32 +95,264 @@ def running_app(env: dict[str, str], timeout: float = 90.0) -> Iterator[str]:
             proc.kill()
 
 
+@dataclass
+class App:
+    """A running app server and the folders it was started with."""
+
+    url: str
+    env: dict[str, str]
+    root: Path
+
+    def path(self, variable: str) -> Path:
+        """The folder of setting ``variable`` (``MCALC_STORE``, ``MCALC_MODELS``...)."""
+        return Path(self.env[variable])
+
+
+class _Shared:
+    """Servers and the browser kept for the whole run of the browser tests."""
+
+    def __init__(self) -> None:
+        self.stack = contextlib.ExitStack()
+        self.apps: dict[str, App] = {}
+        self.browser = None
+
+    def app(self, name: str, prepare: Callable[[], tuple[Path, dict[str, str]]]) -> App:
+        if name not in self.apps:
+            root, env = prepare()
+            url = self.stack.enter_context(running_app(env))
+            self.apps[name] = App(url, env, root)
+        return self.apps[name]
+
+    def chromium(self):
+        if self.browser is None:
+            from playwright.sync_api import sync_playwright
+
+            playwright = self.stack.enter_context(sync_playwright())
+            self.browser = playwright.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+            )
+            self.stack.callback(self.browser.close)
+            COUNTS["browsers"] += 1
+        return self.browser
+
+    def close(self) -> None:
+        try:
+            self.stack.close()
+        finally:
+            self.stack = contextlib.ExitStack()
+            self.apps.clear()
+            self.browser = None
+
+
+_SHARED = _Shared()
+
+
+def shared_app(name: str, prepare: Callable[[], tuple[Path, dict[str, str]]]) -> App:
+    """The server ``name``, started on first use with ``prepare()``'s (root, env)."""
+    require_chromium()
+    return _SHARED.app(name, prepare)
+
+
+def stop_shared() -> None:
+    """Stop the shared servers and the browser (after the last browser test)."""
+    _SHARED.close()
+
+
+def prepare_demo_app(demo: Path, root: Path) -> tuple[Path, dict[str, str]]:
+    """Folders and settings of the shared demo server: the tiny demo set, its own cache,
+    store and runs, and a registry of three models, newest first: ``spot`` (the hand-made
+    detector, Predict's default), ``demo-custom`` (the committed demo model, evaluated on
+    Evaluate) and ``demo-copy`` (the same under another id, for two-model comparisons).
+    ``data/`` is the one allowed data root besides the demo (a path under it that does not
+    exist is a dataset that cannot be opened)."""
+    import json
+
+    from tests.explain_fixtures import register, spot_model
+
+    models = root / "models"
+    for model_id, created in (("demo-custom", "2024-06-02"), ("demo-copy", "2024-06-01")):
+        shutil.copytree(REPO / "models" / "demo-custom", models / model_id)
+        card_file = models / model_id / "card.json"
+        card = json.loads(card_file.read_text())
+        card.update(id=model_id, created=f"{created}T00:00:00+00:00")
+        card_file.write_text(json.dumps(card))
+    register(models, "spot", spot_model())
+    (root / "data").mkdir()
+    env = {
+        "MCALC_DEMO_DIR": str(demo),
+        "MCALC_CACHE": str(root / "cache"),
+        "MCALC_STORE": str(root / "store"),
+        "MCALC_RUNS": str(root / "runs"),
+        "MCALC_MODELS": str(models),
+        "MCALC_USERS": str(root / "users.yaml"),  # none: demo mode, no sign-in
+        "MCALC_DATA_ROOTS": str(root / "data"),
+    }
+    return root, env
+
+
 def require_chromium() -> None:
     if not (Path(CHROMIUM).exists() or shutil.which("chromium")):
         pytest.skip(f"no Chromium at {CHROMIUM}: install Debian's chromium package")
     import playwright.sync_api  # noqa: F401  (requirements-dev: its absence must fail)
 
 
+class Runs:
+    """The script runs of one page, read from its websocket: what a test waits on instead of
+    a sleep. Counts the full runs the page asked for (``BackMsg.rerun_script``: the first
+    load, a widget, a component's value) and knows whether the run started after the last
+    request has finished (``ForwardMsg.new_session`` then ``script_finished``)."""
+
+    def __init__(self, page) -> None:
+        self.page = page
+        self._frames: list[tuple[bool, bytes]] = []  # (sent by the page?, payload), unread
+        self._requests, self._started, self._done = 0, False, False
+        self._carried: list[set[str]] = []  # the widget ids each full-run request carried
+        page.on("websocket", self._socket)
+
+    def _socket(self, ws) -> None:
+        if "_stcore/stream" in ws.url:
+            # Only keep the bytes here: the handler runs inside Playwright's dispatch.
+            ws.on("framesent", lambda p: self._frames.append((True, p)))
+            ws.on("framereceived", lambda p: self._frames.append((False, p)))
+
+    def _state(self) -> tuple[int, bool]:
+        """(full runs requested, whether the run after the last request has finished)."""
+        from streamlit.proto.BackMsg_pb2 import BackMsg
+        from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+        frames, self._frames = self._frames, []
+        for sent, payload in frames:
+            if not isinstance(payload, bytes):
+                continue
+            if sent:
+                back = BackMsg()
+                back.ParseFromString(payload)
+                if back.WhichOneof("type") == "rerun_script" and not back.rerun_script.fragment_id:
+                    self._requests, self._started, self._done = self._requests + 1, False, False
+                    widgets = back.rerun_script.widget_states.widgets
+                    self._carried.append({w.id for w in widgets})
+                continue
+            msg = ForwardMsg()
+            msg.ParseFromString(payload)
+            kind = msg.WhichOneof("type")
+            if kind == "new_session":
+                self._started = True
+            elif kind == "script_finished" and self._started:
+                self._done = msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY
+        return self._requests, self._done
+
+    @property
+    def requests(self) -> int:
+        return self._state()[0]
+
+    def wait_settled(self, requests: int, timeout_ms: int = 60_000) -> None:
+        """Wait until the page has asked for ``requests`` full runs (or more) and the run
+        that started after the last one has finished."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            asked, done = self._state()
+            if asked >= requests and done:
+                return
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"{asked} of {requests} runs asked for, last finished: {done}, "
+                    f"after {timeout_ms} ms"
+                )
+            self.page.wait_for_timeout(50)  # lets Playwright deliver the socket's frames
+
+    def wait_for_widget(self, key: str, since: int, timeout_ms: int = 60_000) -> None:
+        """Wait until a run request after the first ``since`` carries the widget of user key
+        ``key`` (a component reports its value so), then until the page has settled."""
+        deadline = time.monotonic() + timeout_ms / 1000
+        while True:
+            self._state()
+            for n, ids in enumerate(self._carried[since:], start=since + 1):
+                if any(i.endswith(f"-{key}") for i in ids):
+                    self.wait_settled(n, max(1, int((deadline - time.monotonic()) * 1000)))
+                    return
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no run request with widget {key!r} in {timeout_ms} ms")
+            self.page.wait_for_timeout(50)
+
+    def after(self, action: Callable[[], object], timeout_ms: int = 60_000) -> None:
+        """Wait for the app to be idle, do ``action``, wait for the run it asked for."""
+        wait_for_app_idle(self.page, timeout_ms)
+        before = self.requests
+        action()
+        self.wait_settled(before + 1, timeout_ms)
+
+
+_RUNS: dict[int, Runs] = {}
+
+
+def runs(page) -> Runs:
+    """The :class:`Runs` of a page made by :func:`browser_page`."""
+    return _RUNS[id(page)]
+
+
 @contextlib.contextmanager
 def browser_page(width: int = 1500, height: int = 2400):
-    """A Playwright page in headless Debian Chromium (never a downloaded browser)."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        try:
-            page = browser.new_page(viewport={"width": width, "height": height})
-            yield page
-        finally:
-            browser.close()
+    """A page of its own browser context (cookies, storage, viewport) in the session's
+    headless Debian Chromium (never a downloaded browser), its runs counted (:func:`runs`)."""
+    require_chromium()
+    context = _SHARED.chromium().new_context(viewport={"width": width, "height": height})
+    try:
+        page = context.new_page()
+        _RUNS[id(page)] = Runs(page)
+        yield page
+    finally:
+        _RUNS.clear()
+        context.close()
 
 
 def wait_for_app_idle(page, timeout_ms: int = 60_000) -> None:
-    """Wait until Streamlit has finished running the script (no 'Running...' widget)."""
+    """Wait until Streamlit has finished running the script: for a page of
+    :func:`browser_page`, the run after the last one it asked for has ended (see
+    :class:`Runs`); and no 'Running...' widget shows."""
     page.wait_for_selector("[data-testid='stApp']", timeout=timeout_ms)
+    watcher = _RUNS.get(id(page))
+    if watcher is not None:
+        watcher.wait_settled(1, timeout_ms)
     page.wait_for_function(
         "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=timeout_ms
     )
+
+
+def choose(page, label: str, values: list[str]) -> None:
+    """Make ``values`` (each option's text up to " (") the choice of the multiselect
+    ``label``, in place of what it held; each change waits for its run."""
+    widget = page.locator("[data-testid='stMultiSelect']").filter(has_text=label).first
+    tags = widget.locator("[data-tag]")
+    wait_for_app_idle(page)
+    for _ in range(2 * len(values) + 6):
+        shown = tags.evaluate_all("els => els.map(e => e.getAttribute('aria-label') || '')")
+        ids = [t.split(" (")[0] for t in shown]
+        if ids == values:
+            return
+        extra = next((t for t, i in zip(shown, ids, strict=True) if i not in values), None)
+        if extra is not None or ids != values[: len(ids)]:
+            remove = widget.get_by_role("button", name=f"Remove {extra or shown[-1]}")
+            runs(page).after(remove.click)
+            continue
+        box = widget.get_by_role("combobox")
+        box.click()
+        box.fill(values[len(ids)])
+        option = page.get_by_role("option", name=values[len(ids)]).first
+        option.wait_for(timeout=30_000)
+        runs(page).after(lambda o=option: (o.click(), page.keyboard.press("Escape")))
+    raise AssertionError(f"{label}: chose {values}, shows {shown}")
+
+
+def select(page, label: str, value: str, timeout_ms: int = 60_000) -> None:
+    """Choose the option starting ``value`` in the selectbox ``label``; wait for its run."""
+    box = page.get_by_role("combobox", name=label, exact=True)
+    wait_for_app_idle(page, timeout_ms)
+    box.click()
+    box.fill(value)
+    option = page.get_by_role("option", name=value).first
+    option.wait_for(timeout=30_000)
+    runs(page).after(option.click, timeout_ms)
+    assert box.input_value().startswith(value), box.input_value()
 
 
 VIEWER = "[data-testid='mcalc-viewer']"

@@ -55,3 +55,35 @@ def app_env(tiny_demo, tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("MCALC_STORE", str(tmp_path / "store"))
     monkeypatch.setenv("MCALC_RUNS", str(tmp_path / "runs"))
     return tiny_demo
+
+
+# -- browser tests: shared app servers and one Chromium (tests/browser.py) ---------------
+@pytest.fixture
+def demo_app(tiny_demo, tmp_path_factory):
+    """The shared app server on the tiny demo set (started by the first test that asks)."""
+    from tests.browser import prepare_demo_app, shared_app
+
+    return shared_app(
+        "demo", lambda: prepare_demo_app(tiny_demo, tmp_path_factory.mktemp("demo-app"))
+    )
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem) -> None:
+    """Stop the shared servers and the browser once the browser tests are over."""
+    if item.get_closest_marker("browser") and (
+        nextitem is None or not nextitem.get_closest_marker("browser")
+    ):
+        from tests.browser import stop_shared
+
+        stop_shared()
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    from tests.browser import COUNTS
+
+    if COUNTS["servers"] or COUNTS["browsers"]:
+        terminalreporter.write_line(
+            f"browser tests: {COUNTS['servers']} app server(s) and "
+            f"{COUNTS['browsers']} Chromium(s) started"
+        )

@@ -94,6 +94,51 @@ def test_modes(tiny_demo, tmp_path):
     assert auth_mode(s.with_overrides(auth="on"), tiny_demo, has_users=False).kind == "accounts"
 
 
+def test_sign_in_cookie_names_its_user_until_it_expires(tmp_path):
+    users = UsersFile(tmp_path / "users.yaml", bcrypt_rounds=4)
+    users.add("rita", "reader", password=PASSWORD)
+    cookie = users.sign_in_cookie("rita", now=1000.0)
+    assert cookie is not None and cookie.name == "mcalc_auth"
+    assert cookie.expires == 1000.0 + 86400
+    jar = {cookie.name: cookie.value, "other": "x"}
+    assert users.user_from_cookies(jar, now=1000.0).name == "rita"
+    assert users.user_from_cookies(jar, now=cookie.expires) is None  # expired
+    assert users.user_from_cookies({}, now=1000.0) is None
+    forged = cookie.value[:-4] + ("AAAA" if not cookie.value.endswith("AAAA") else "BBBB")
+    assert users.user_from_cookies({cookie.name: forged}, now=1000.0) is None
+    assert users.user_from_cookies({cookie.name: "not-a-token"}, now=1000.0) is None
+    # Signed with another file's key: refused.
+    other = UsersFile(tmp_path / "other.yaml", bcrypt_rounds=4)
+    other.add("rita", "reader", password=PASSWORD)
+    assert users.user_from_cookies({cookie.name: other.sign_in_cookie("rita").value}) is None
+    # A removed account is signed out even with a valid cookie.
+    users.remove("rita")
+    assert users.user_from_cookies(jar, now=1000.0) is None
+
+
+def test_sign_in_cookie_is_streamlit_authenticators_own(tmp_path, monkeypatch):
+    """Its form reads our cookie, and we read its (the oracle: the library's own code)."""
+    import types
+
+    from streamlit_authenticator.models import cookie_model
+    from streamlit_authenticator.models.cookie_model import CookieModel
+
+    users = UsersFile(tmp_path / "users.yaml", bcrypt_rounds=4)
+    users.add("rita", "reader", password=PASSWORD)
+    cookie = users.sign_in_cookie("rita")
+    theirs = CookieModel.__new__(CookieModel)  # no component: __init__ draws one
+    theirs.cookie_key = users.authenticator_config()["cookie"]["key"]
+    theirs.token = cookie.value
+    claims = theirs._token_decode()
+    assert claims["username"] == "rita" and claims["exp_date"] == cookie.expires
+    theirs.cookie_expiry_days, theirs.exp_date = 1.0, cookie.expires
+    monkeypatch.setattr(
+        cookie_model, "st", types.SimpleNamespace(session_state={"username": "rita"})
+    )
+    token = theirs._token_encode()
+    assert users.user_from_cookies({cookie.name: token}).name == "rita"
+
+
 # -- allow-list ----------------------------------------------------------------------------
 def test_data_roots_refuse_dotdot_and_symlink_escapes(tmp_path):
     root, outside = tmp_path / "root", tmp_path / "outside"

@@ -1,67 +1,104 @@
 """In a real browser, with accounts on: an anonymous visitor sees the sign-in form and no
-image; a reader signs in, annotates as themselves and cannot open Train; an admin can."""
+image; a reader signs in, and a fresh load of any page (a reload, a deep link) keeps them
+signed in through the cookie, never showing the sign-in again; the reader cannot open
+Train; signing out forgets the cookie. (Roles page by page: tests/test_access.py.)"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from mcalc.access import UsersFile
-from tests.browser import ARTIFACTS, browser_page, require_chromium, running_app, wait_for_app_idle
+from tests.browser import (
+    ARTIFACTS,
+    browser_page,
+    runs,
+    shared_app,
+    wait_for_app_idle,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PASSWORD = "correct-horse-9"
+COOKIE = "mcalc_auth"
+#: Records, from the first byte of every page load, whether the sign-in was ever drawn.
+WATCH_SIGN_IN = """
+window.__signInShown = false;
+new MutationObserver(() => {
+  if (!window.__signInShown && document.body &&
+      /Sign in to mcalc|sign-in required/.test(document.body.innerText)) {
+    window.__signInShown = true;
+  }
+}).observe(document, {subtree: true, childList: true, characterData: true});
+"""
 
 
-def _sign_in(page, url: str, name: str) -> None:
+@pytest.fixture
+def accounts_app(tiny_demo, tmp_path_factory):
+    """A server of its own (accounts exist, so sign-in is required), shared by this file."""
+
+    def prepare() -> tuple[Path, dict[str, str]]:
+        root = tmp_path_factory.mktemp("accounts-app")
+        users = UsersFile(root / "users.yaml", bcrypt_rounds=4)
+        users.add("rita", "reader", password=PASSWORD)
+        users.add("adam", "admin", password=PASSWORD)
+        env = {
+            "MCALC_DEMO_DIR": str(tiny_demo),
+            "MCALC_USERS": str(users.path),
+            **{f"MCALC_{n.upper()}": str(root / n) for n in ("cache", "store", "runs", "models")},
+        }
+        return root, env
+
+    return shared_app("accounts", prepare)
+
+
+def _auth_cookie(page) -> str | None:
+    return next((c["value"] for c in page.context.cookies() if c["name"] == COOKIE), None)
+
+
+def _fresh_load(page, url: str) -> None:
     page.goto(url, wait_until="networkidle")
-    page.wait_for_timeout(1500)  # the cookie component's rerun
     wait_for_app_idle(page)
+
+
+def _sign_in_form(page, since: int) -> None:
+    """Wait for the sign-in form and for the rerun its cookie component (streamlit-
+    authenticator's, key ``init``) asks for once it has loaded: a form filled before that
+    rerun is drawn again. ``since``: the page's run requests before the one that drew it."""
     page.locator("input[type=password]").wait_for(timeout=60_000)
-    page.get_by_label("Username").fill(name)
-    page.locator("input[type=password]").fill(PASSWORD)
-    page.get_by_role("button", name="Sign in").click()
-    page.get_by_text(f"Signed in as {name}").wait_for(timeout=60_000)
-    wait_for_app_idle(page)
+    runs(page).wait_for_widget("init", since)
 
 
-def test_sign_in_and_roles_in_a_browser(app_env, tmp_path):
-    require_chromium()
-    users = UsersFile(tmp_path / "users.yaml", bcrypt_rounds=4)
-    users.add("rita", "reader", password=PASSWORD)
-    users.add("adam", "admin", password=PASSWORD)
-    env = {
-        "MCALC_DEMO_DIR": str(app_env),
-        "MCALC_USERS": str(users.path),
-        "MCALC_CACHE": str(tmp_path / "cache"),
-        "MCALC_STORE": str(tmp_path / "store"),
-        "MCALC_RUNS": str(tmp_path / "runs"),
-        "MCALC_MODELS": str(tmp_path / "models"),
-    }
-    with running_app(env) as url:
-        with browser_page(width=1400, height=1400) as page:
-            page.goto(f"{url}/browse", wait_until="networkidle")
-            page.get_by_text("Sign in to mcalc").wait_for(timeout=60_000)
-            # The cookie component answers with a rerun: wait until the form is back.
-            page.wait_for_timeout(1500)
-            wait_for_app_idle(page)
-            page.locator("input[type=password]").wait_for(timeout=60_000)
-            page.screenshot(path=str(ARTIFACTS / "access-anonymous.png"))
-            assert page.locator("img, canvas, .js-plotly-plot").count() == 0
-            assert page.locator("input[type=password]").count() == 1
+def test_sign_in_survives_a_fresh_load_and_sign_out_forgets_it(accounts_app):
+    url = accounts_app.url
+    with browser_page(width=1400, height=1400) as page:
+        page.goto(f"{url}/browse", wait_until="networkidle")
+        _sign_in_form(page, 0)
+        page.screenshot(path=str(ARTIFACTS / "access-anonymous.png"))
+        assert page.locator("img, canvas, .js-plotly-plot").count() == 0
+        assert _auth_cookie(page) is None
 
-            _sign_in(page, f"{url}/annotate", "rita")
-            page.get_by_text("Reader: rita").wait_for(timeout=60_000)
-            page.screenshot(path=str(ARTIFACTS / "access-reader-annotate.png"))
-            # Through the menu, in the same session. (A fresh page load re-reads the sign-in
-            # cookie; in two clean-clone runs that path timed out here: to be looked into.)
-            page.locator("[data-testid='stSidebar']").get_by_role("link", name="Train").click()
-            page.wait_for_timeout(1000)
-            wait_for_app_idle(page)
-            page.get_by_text("cannot open this page").wait_for(timeout=90_000)
-            page.screenshot(path=str(ARTIFACTS / "access-reader-train.png"))
+        page.get_by_label("Username").fill("rita")
+        page.locator("input[type=password]").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("Signed in as rita").wait_for(timeout=60_000)
+        # The browser holds the sign-in cookie once the page shows the reader signed in.
+        assert _auth_cookie(page), page.context.cookies()
 
-        with browser_page(width=1400, height=1400) as page:
-            _sign_in(page, f"{url}/train", "adam")
-            page.get_by_text("Trainable parameters").first.wait_for(timeout=90_000)
-            assert page.get_by_text("cannot open this page").count() == 0
-            page.screenshot(path=str(ARTIFACTS / "access-admin-train.png"))
+        # A fresh load (what a reload or a bookmark does) is signed in from the first draw.
+        page.add_init_script(WATCH_SIGN_IN)
+        for path, wanted in (("/annotate", "Reader: rita"), ("/train", "cannot open this page")):
+            _fresh_load(page, f"{url}{path}")
+            page.get_by_text(wanted).first.wait_for(timeout=90_000)
+            assert page.get_by_text("Signed in as rita").is_visible()
+            assert not page.evaluate("window.__signInShown"), f"{path}: the sign-in flashed"
+        page.screenshot(path=str(ARTIFACTS / "access-reader-train.png"))
+
+        # Signing out forgets the cookie: the next fresh load asks again.
+        before = runs(page).requests
+        page.locator("[data-testid='stSidebar']").get_by_role("button", name="Sign out").click()
+        _sign_in_form(page, before)
+        _fresh_load(page, f"{url}/annotate")
+        page.locator("input[type=password]").wait_for(timeout=60_000)
+        assert page.get_by_text("Signed in as").count() == 0
+        assert _auth_cookie(page) is None

@@ -1,4 +1,6 @@
-"""In a real browser: click two calcifications onto an image, save, reload, find them again."""
+"""In a real browser, on the classic marking figure: clicks land where aimed, saved marks
+come back after a reload, a download keeps the page (the reading viewer's marking:
+tests/test_browser_viewer.py)."""
 
 from __future__ import annotations
 
@@ -12,25 +14,11 @@ from mcalc.dataset import open_dataset
 from mcalc.store import MarkStore
 from mcalc.store.placement import breast_region
 from mcalc.viewer import DisplayOptions, annotation_for, prepare_view
-from tests.browser import ARTIFACTS, browser_page, require_chromium, running_app, wait_for_app_idle
+from tests.browser import ARTIFACTS, browser_page, wait_for_app_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 READER = "Dr Browser"
-
-
-def _targets(demo, tmp_path) -> tuple[str, list[tuple[float, float]]]:
-    """The page's first image and two display points well inside its breast."""
-    rec = open_dataset(demo).cases[0].image("CC", "recent")
-    view = prepare_view(ImageCache(tmp_path / "probe"), rec, DisplayOptions(show_annotations=False))
-    inner = ndimage.binary_erosion(breast_region(view), iterations=8)
-    pts = np.argwhere(inner)
-    centre = pts.mean(axis=0)
-    a = pts[np.argmin(np.abs(pts - centre).sum(axis=1))]
-    b = pts[np.argmax(np.abs(pts[:, 1] - a[1]) * (np.abs(pts[:, 0] - a[0]) < 5))]
-    chosen = [(a[0] + 0.5) / view.scale, (a[1] + 0.5) / view.scale]
-    other = [(b[0] + 0.5) / view.scale, (b[1] + 0.5) / view.scale]
-    return rec.key, [tuple(chosen), tuple(other)]
 
 
 def _name_and_wait(page) -> None:
@@ -73,41 +61,6 @@ def _reader_points(page) -> int:
     )
 
 
-def test_click_two_marks_save_reload_and_find_them(app_env, tmp_path):
-    require_chromium()
-    key, points = _targets(app_env, tmp_path)
-    store_dir = tmp_path / "store"
-    env = {
-        "MCALC_DEMO_DIR": str(app_env),
-        "MCALC_CACHE": str(tmp_path / "cache"),
-        "MCALC_STORE": str(store_dir),
-    }
-    with running_app(env) as url, browser_page(width=1400, height=1800) as page:
-        # A deep link on a fresh server: the page draws the app's frame itself.
-        page.goto(f"{url}/annotate", wait_until="networkidle")
-        wait_for_app_idle(page)
-        _name_and_wait(page)
-
-        for n, (row, col) in enumerate(points, start=1):
-            _click_at(page, row, col)
-            page.get_by_text(f"Your marks: {n} calcification(s)").wait_for(timeout=30_000)
-        assert _reader_points(page) == 2
-
-        page.get_by_role("button", name="Save", exact=True).click()
-        page.get_by_text("Saved as version 1").wait_for(timeout=30_000)
-
-        page.reload(wait_until="networkidle")
-        wait_for_app_idle(page)
-        _name_and_wait(page)
-        page.get_by_text("Your marks: 2 calcification(s)").wait_for(timeout=30_000)
-        assert _reader_points(page) == 2
-        page.screenshot(path=str(ARTIFACTS / "annotate.png"), full_page=False)
-
-    state = MarkStore(store_dir).load(key, READER)
-    assert state.version == 1 and len(state.marks.points) == 2
-    assert all(p.reader == READER for p in state.marks.points)
-
-
 def _calcification_targets(demo, tmp_path, n: int = 3) -> tuple[str, list, object, tuple]:
     """``n`` dataset calcifications (full-resolution centroids) well inside the breast and
     far apart, on the page's first image, with its view and pixel spacing (mm)."""
@@ -130,20 +83,18 @@ def _calcification_targets(demo, tmp_path, n: int = 3) -> tuple[str, list, objec
     return rec.key, chosen[:n], view, view.spacing_mm
 
 
-def test_clicks_in_a_row_land_on_the_calcifications_and_downloads_keep_the_page(app_env, tmp_path):
+def test_clicks_land_on_the_calcifications_save_reload_and_downloads_keep_the_page(
+    demo_app, tiny_demo, tmp_path
+):
     """Three clicks without reloading: the image must not move between them (messages
     were drawn above it and pushed it down), so each mark lands on its calcification.
-    Then a download must not rerun the page (it closed the expanders)."""
-    require_chromium()
-    key, targets, view, (sr, sc) = _calcification_targets(app_env, tmp_path)
-    store_dir = tmp_path / "store"
-    env = {
-        "MCALC_DEMO_DIR": str(app_env),
-        "MCALC_CACHE": str(tmp_path / "cache"),
-        "MCALC_STORE": str(store_dir),
-    }
-    with running_app(env) as url, browser_page(width=1400, height=1800) as page:
-        page.goto(f"{url}/annotate", wait_until="networkidle")
+    Saved, the marks come back after a reload. Then a download must not rerun the page
+    (it closed the expanders)."""
+    key, targets, view, (sr, sc) = _calcification_targets(tiny_demo, tmp_path)
+    store_dir = demo_app.path("MCALC_STORE")
+    with browser_page(width=1400, height=1800) as page:
+        # A deep link: the page draws the app's frame itself.
+        page.goto(f"{demo_app.url}/annotate", wait_until="networkidle")
         wait_for_app_idle(page)
         _name_and_wait(page)
         # Aim every click from where the figure was before the first one, as a user does:
@@ -153,8 +104,16 @@ def test_clicks_in_a_row_land_on_the_calcifications_and_downloads_keep_the_page(
             _click_at(page, *view.to_display(row, col), box=box)
             page.get_by_text(f"Your marks: {n} calcification(s)").wait_for(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "annotate_three_clicks.png"), full_page=False)
+        assert _reader_points(page) == 3
         page.get_by_role("button", name="Save", exact=True).click()
         page.get_by_text("Saved as version 1").wait_for(timeout=30_000)
+
+        page.reload(wait_until="networkidle")
+        wait_for_app_idle(page)
+        _name_and_wait(page)
+        page.get_by_text("Your marks: 3 calcification(s)").wait_for(timeout=30_000)
+        assert _reader_points(page) == 3
+        page.screenshot(path=str(ARTIFACTS / "annotate.png"), full_page=False)
 
         wait_for_app_idle(page)
         csv = page.get_by_role("button", name="Points CSV", exact=True)
@@ -176,7 +135,9 @@ def test_clicks_in_a_row_land_on_the_calcifications_and_downloads_keep_the_page(
             assert page.get_by_role("button", name=name, exact=True).is_visible(), name
         page.screenshot(path=str(ARTIFACTS / "annotate_after_download.png"), full_page=True)
 
-    marks = MarkStore(store_dir).load(key, READER).marks.points
+    state = MarkStore(store_dir).load(key, READER)
+    assert state.version == 1 and all(p.reader == READER for p in state.marks.points)
+    marks = state.marks.points
     assert len(marks) == 3
     for mark, (row, col) in zip(marks, targets, strict=True):
         off_mm = float(np.hypot((mark.row - row) * sr, (mark.col - col) * sc))

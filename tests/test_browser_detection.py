@@ -3,47 +3,18 @@ on one chart, the cluster FROC and the summary table; screenshot."""
 
 from __future__ import annotations
 
-import json
-import shutil
-
 import pytest
 
-from tests.browser import ARTIFACTS, browser_page, require_chromium, running_app, wait_for_app_idle
-from tests.conftest import REPO
+from tests.browser import ARTIFACTS, browser_page, choose, wait_for_app_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_detection_tab_shows_froc_of_two_models(app_env, tmp_path):
-    require_chromium()
-    models = tmp_path / "models"
-    shutil.copytree(REPO / "models" / "demo-custom", models / "demo-custom")
-    shutil.copytree(REPO / "models" / "demo-custom", models / "demo-copy")
-    card = json.loads((models / "demo-copy" / "card.json").read_text())
-    card["id"] = "demo-copy"
-    (models / "demo-copy" / "card.json").write_text(json.dumps(card))
-    env = {
-        "MCALC_DEMO_DIR": str(app_env),
-        "MCALC_CACHE": str(tmp_path / "cache"),
-        "MCALC_STORE": str(tmp_path / "store"),
-        "MCALC_RUNS": str(tmp_path / "runs"),
-        "MCALC_MODELS": str(models),
-    }
-    with running_app(env) as url, browser_page(width=1400, height=2600) as page:
-        page.goto(f"{url}/evaluate", wait_until="networkidle")
+def test_detection_tab_shows_froc_of_two_models(demo_app):
+    with browser_page(width=1400, height=2600) as page:
+        page.goto(f"{demo_app.url}/evaluate", wait_until="networkidle")
         page.get_by_text("Registered models", exact=True).wait_for(timeout=60_000)
-        wait_for_app_idle(page)
-        # Both models chosen.
-        box = page.locator("[data-testid='stMultiSelect'] input").first
-        box.click()
-        box.type("demo-c")
-        page.get_by_role("option").first.wait_for(timeout=10_000)
-        page.keyboard.press("Enter")
-        page.keyboard.press("Escape")
-        # Two models chosen: the classification tab offers to evaluate both.
-        page.get_by_role("button", name="Evaluate 2 models").wait_for(timeout=30_000)
-        wait_for_app_idle(page)
-        page.wait_for_timeout(1000)
+        choose(page, "Models to compare", ["demo-custom", "demo-copy"])
         page.get_by_role("tab", name="Detection").click()
         button = page.get_by_role("button", name="Detect with 2 models")
         button.wait_for(timeout=60_000)

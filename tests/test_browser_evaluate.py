@@ -4,31 +4,18 @@ matrix; screenshot."""
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from tests.browser import ARTIFACTS, browser_page, require_chromium, running_app, wait_for_app_idle
-from tests.conftest import REPO
+from tests.browser import ARTIFACTS, browser_page, choose, wait_for_app_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def test_evaluate_the_demo_model_and_see_its_curves(app_env, tmp_path):
-    require_chromium()
-    models = tmp_path / "models"
-    shutil.copytree(REPO / "models" / "demo-custom", models / "demo-custom")
-    env = {
-        "MCALC_DEMO_DIR": str(app_env),
-        "MCALC_CACHE": str(tmp_path / "cache"),
-        "MCALC_STORE": str(tmp_path / "store"),
-        "MCALC_RUNS": str(tmp_path / "runs"),
-        "MCALC_MODELS": str(models),
-    }
-    with running_app(env) as url, browser_page(width=1400, height=3200) as page:
-        page.goto(f"{url}/evaluate", wait_until="networkidle")
+def test_evaluate_the_demo_model_and_see_its_curves(demo_app):
+    with browser_page(width=1400, height=3200) as page:
+        page.goto(f"{demo_app.url}/evaluate", wait_until="networkidle")
         page.get_by_text("Registered models", exact=True).wait_for(timeout=60_000)
-        wait_for_app_idle(page)
+        choose(page, "Models to compare", ["demo-custom"])
         page.get_by_role("button", name="Evaluate 1 model").click()
         page.get_by_text("Metrics at the operating threshold").wait_for(timeout=90_000)
         page.wait_for_function(
@@ -50,4 +37,5 @@ def test_evaluate_the_demo_model_and_see_its_curves(app_env, tmp_path):
         assert any("Loizidou 2021" in t for t in legend), legend
         assert page.get_by_text("not directly comparable").count()
         assert page.get_by_role("button", name="Evaluated").is_disabled()
-        assert list((tmp_path / "cache" / "evaluations").glob("demo-custom-*/*.json"))
+        evaluations = demo_app.path("MCALC_CACHE") / "evaluations"
+        assert list(evaluations.glob("demo-custom-*/*.json"))

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import ARTIFACTS, browser_page, require_chromium, running_app, wait_for_app_idle
-from tests.explain_fixtures import register, spot_model
+from tests.browser import ARTIFACTS, browser_page, select, wait_for_app_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -22,26 +21,15 @@ FIRST_REGION = """() => {
 }"""
 
 
-def test_prediction_overlay_and_region_zoom_in_chromium(app_env, tmp_path) -> None:
-    require_chromium()
-    models = tmp_path / "models"
-    register(models, "spot", spot_model())
-    env = {
-        "MCALC_DEMO_DIR": str(app_env),
-        "MCALC_CACHE": str(tmp_path / "cache"),
-        "MCALC_STORE": str(tmp_path / "store"),
-        "MCALC_MODELS": str(models),
-    }
-    with running_app(env) as url, browser_page(width=1500, height=1900) as page:
-        page.goto(f"{url}/predict", wait_until="networkidle")
+def test_prediction_overlay_and_region_zoom_in_chromium(demo_app) -> None:
+    with browser_page(width=1500, height=1900) as page:
+        page.goto(f"{demo_app.url}/predict", wait_until="networkidle")
         page.get_by_text("Predict and explain").first.wait_for(timeout=90_000)
         wait_for_app_idle(page, 120_000)
-        case = page.locator("[data-testid='stSelectbox']").filter(has_text="Case")
-        case.click()
-        page.keyboard.type("suspicious-1")
-        page.keyboard.press("Enter")
-        page.wait_for_timeout(500)
-        wait_for_app_idle(page, 120_000)
+        # The hand-made detector (the shared server's default model).
+        model = page.get_by_role("combobox", name="Model", exact=True).input_value()
+        assert model.startswith("spot "), model
+        select(page, "Case", "suspicious-1", 120_000)
         page.wait_for_function(f"{IMAGES} >= 2", timeout=90_000)
         titles = page.eval_on_selector_all(
             ".js-plotly-plot .annotation-text", "els => els.map(e => e.textContent || '')"

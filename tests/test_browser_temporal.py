@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import ARTIFACTS, browser_page, require_chromium, running_app, wait_for_app_idle
+from tests.browser import ARTIFACTS, browser_page, runs, wait_for_app_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -14,22 +14,13 @@ TEMPORAL_IMAGES = """() => [...document.querySelectorAll('.js-plotly-plot')]
 
 
 def _mode(page, name: str) -> None:
-    page.locator('[data-testid="stRadio"]').filter(has_text="Temporal view").get_by_text(
-        name, exact=True
-    ).click()
-    page.wait_for_timeout(500)
-    wait_for_app_idle(page)
+    radio = page.locator('[data-testid="stRadio"]').filter(has_text="Temporal view")
+    runs(page).after(radio.get_by_text(name, exact=True).click, 90_000)
 
 
-def test_browse_shows_subtraction_and_flicker(app_env, tmp_path):
-    require_chromium()
-    env = {
-        "MCALC_DEMO_DIR": str(app_env),
-        "MCALC_CACHE": str(tmp_path / "cache"),
-        "MCALC_STORE": str(tmp_path / "store"),
-    }
-    with running_app(env) as url, browser_page(1500, 3600) as page:
-        page.goto(f"{url}/browse", wait_until="networkidle")
+def test_browse_shows_subtraction_and_flicker(demo_app):
+    with browser_page(1500, 3600) as page:
+        page.goto(f"{demo_app.url}/browse", wait_until="networkidle")
         # Browse's images are in the reading viewer (not plotly): wait for the temporal section.
         page.get_by_text("Changes between rounds").wait_for(timeout=90_000)
         wait_for_app_idle(page)

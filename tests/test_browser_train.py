@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.browser import ARTIFACTS, browser_page, require_chromium, running_app, wait_for_app_idle
+from tests.browser import ARTIFACTS, browser_page, wait_for_app_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -27,19 +27,11 @@ def _bar_values(page) -> list[float]:
     return [float(v) for v in values if v is not None]
 
 
-def test_launch_watch_progress_and_see_the_model(app_env, tmp_path):
-    require_chromium()
+def test_launch_watch_progress_and_see_the_model(demo_app):
     for old in ARTIFACTS.glob("train-*.png"):
         old.unlink()
-    env = {
-        "MCALC_DEMO_DIR": str(app_env),
-        "MCALC_CACHE": str(tmp_path / "cache"),
-        "MCALC_STORE": str(tmp_path / "store"),
-        "MCALC_RUNS": str(tmp_path / "runs"),
-        "MCALC_MODELS": str(tmp_path / "models"),
-    }
-    with running_app(env) as url, browser_page(width=1400, height=2600) as page:
-        page.goto(f"{url}/train", wait_until="networkidle")
+    with browser_page(width=1400, height=2600) as page:
+        page.goto(f"{demo_app.url}/train", wait_until="networkidle")
         page.get_by_text("Trainable parameters").first.wait_for(timeout=60_000)
         wait_for_app_idle(page)
 

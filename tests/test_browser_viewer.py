@@ -15,8 +15,6 @@ from tests.browser import (
     ARTIFACTS,
     VIEWER,
     browser_page,
-    require_chromium,
-    running_app,
     viewer_frame,
     wait_for_app_idle,
 )
@@ -40,11 +38,9 @@ def _panel_box(page, frame, index: int) -> dict[str, float]:
     return {**inner, "x": iframe["x"] + inner["x"], "y": iframe["y"] + inner["y"]}
 
 
-def test_browse_viewer_panels_sync_window_and_next_case(app_env, tmp_path):
-    require_chromium()
-    env = {"MCALC_DEMO_DIR": str(app_env), "MCALC_CACHE": str(tmp_path / "cache")}
-    with running_app(env) as url, browser_page(1600, 1200) as page:
-        page.goto(f"{url}/browse", wait_until="networkidle")
+def test_browse_viewer_panels_sync_window_and_next_case(demo_app):
+    with browser_page(1600, 1200) as page:
+        page.goto(f"{demo_app.url}/browse", wait_until="networkidle")
         wait_for_app_idle(page)
         frame = viewer_frame(page)
         state = _state(frame)
@@ -140,18 +136,12 @@ def test_browse_viewer_panels_sync_window_and_next_case(app_env, tmp_path):
         page.screenshot(path=str(ARTIFACTS / "viewer-browse-next.png"))
 
 
-def test_annotate_marks_in_the_browser_and_saves_to_the_store(app_env, tmp_path):
+def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
     from mcalc.store import MarkStore
 
-    require_chromium()
-    store_dir = tmp_path / "store"
-    env = {
-        "MCALC_DEMO_DIR": str(app_env),
-        "MCALC_CACHE": str(tmp_path / "cache"),
-        "MCALC_STORE": str(store_dir),
-    }
-    with running_app(env) as url, browser_page(1500, 1300) as page:
-        page.goto(f"{url}/annotate", wait_until="networkidle")
+    store_dir = demo_app.path("MCALC_STORE")
+    with browser_page(1500, 1300) as page:
+        page.goto(f"{demo_app.url}/annotate", wait_until="networkidle")
         field = page.get_by_label("Your name", exact=False)
         field.wait_for(timeout=90_000)
         field.fill("Viewer Tester")

@@ -7,12 +7,13 @@ rules the app's frame and the CLI apply. See :mod:`mcalc.access.users` and
 
 from mcalc.access.admin import NotAllowed, check_allowed, read_actions, record_action
 from mcalc.access.roles import ACTIONS, ROLES, AuthMode, allows, auth_mode, required_role
-from mcalc.access.users import AccessError, User, UsersFile, check_username
+from mcalc.access.users import AccessError, SignInCookie, User, UsersFile, check_username
 
 __all__ = [
     "ACTIONS",
     "ROLES",
     "AuthMode",
+    "SignInCookie",
     "AccessError",
     "NotAllowed",
     "User",

@@ -22,19 +22,21 @@ from __future__ import annotations
 import os
 import re
 import secrets
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import bcrypt
+import jwt
 import yaml  # type: ignore[import-untyped]  # no stubs shipped; used for two calls
 
 from mcalc.access.roles import ROLES
 from mcalc.errors import McalcError
 from mcalc.fileio import atomic_write_text, file_lock
 
-__all__ = ["AccessError", "User", "UsersFile", "check_username", "MIN_PASSWORD"]
+__all__ = ["AccessError", "SignInCookie", "User", "UsersFile", "check_username", "MIN_PASSWORD"]
 
 #: Shortest password accepted.
 MIN_PASSWORD = 8
@@ -63,6 +65,15 @@ class User:
     role: str
     email: str | None = None
     has_password: bool = True
+
+
+@dataclass(frozen=True)
+class SignInCookie:
+    """The cookie that keeps a browser signed in: ``name=value`` until ``expires`` (Unix time)."""
+
+    name: str
+    value: str
+    expires: float
 
 
 class UsersFile:
@@ -176,6 +187,39 @@ class UsersFile:
                 "expiry_days": float(data["cookie"].get("expiry_days", 1)),
             },
         }
+
+    # -- the sign-in cookie ----------------------------------------------------------------
+    # streamlit-authenticator's format (an HS256 JWT of ``username`` and ``exp_date``,
+    # signed with the file's key), so that its form and the app read each other's cookie.
+    def sign_in_cookie(self, name: str, *, now: float | None = None) -> SignInCookie | None:
+        """The signed cookie for user ``name`` (``None``: the file's ``expiry_days`` is 0,
+        no cookie wanted)."""
+        cookie = self.authenticator_config()["cookie"]
+        if not cookie["expiry_days"]:
+            return None
+        expires = (time.time() if now is None else now) + cookie["expiry_days"] * 86400
+        token = jwt.encode({"username": name, "exp_date": expires}, cookie["key"], "HS256")
+        return SignInCookie(cookie["name"], token, expires)
+
+    def user_from_cookies(
+        self, cookies: Mapping[str, str], *, now: float | None = None
+    ) -> User | None:
+        """The account a browser's sign-in cookie names, if the cookie is signed with this
+        file's key, has not expired and the account still exists; else ``None``."""
+        if not self.path.exists():
+            return None
+        cookie = self._load()["cookie"]
+        token = cookies.get(cookie.get("name", "mcalc_auth"))
+        if not token or not cookie.get("key"):
+            return None
+        try:
+            claims = jwt.decode(token, cookie["key"], algorithms=["HS256"])
+        except jwt.InvalidTokenError:
+            return None
+        expires = claims.get("exp_date")
+        if not isinstance(expires, int | float) or expires <= (time.time() if now is None else now):
+            return None
+        return self.get(str(claims.get("username")))
 
     # -- changing ------------------------------------------------------------------------
     def _save(self, data: dict[str, Any]) -> None:
