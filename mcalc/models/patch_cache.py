@@ -18,6 +18,7 @@ import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -52,7 +53,7 @@ def patch_cache_path(
 
 def _save(path: Path, patches: PatchSet) -> None:
     meta = {"classes": list(patches.classes), "notes": patches.notes, "skipped": patches.skipped}
-    arrays = {
+    arrays: dict[str, Any] = {
         "x": patches.x,
         "y": patches.y,
         "case_ids": np.asarray(patches.case_ids, dtype=str),
