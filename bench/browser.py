@@ -276,6 +276,10 @@ def _predict(
     _step(out, "cold_case", page, cold)
 
     def clicks() -> list[float]:
+        # Annotation markers can lie over a region's square: hide them first (a display
+        # change, not timed), then click the squares of the recent panel in turn.
+        marks = page.locator("[data-testid='stSidebar'] label")
+        _timed(page, marks.filter(has_text="Annotated calcifications").first.click)
         times = []
         for k in range(repeat):
             x, y, n = page.evaluate(REGION_AT, k)
@@ -284,7 +288,12 @@ def _predict(
             cond = f"document.body.innerText.includes('Region {k % n + 1} of')"
             if k >= n:  # the same region again: no change to wait for
                 cond = "true"
-            times.append(_timed(page, lambda x=x, y=y: page.mouse.click(x, y), cond))
+            try:
+                times.append(
+                    _timed(page, lambda x=x, y=y: page.mouse.click(x, y), cond, timeout_s=60)
+                )
+            except Exception as exc:  # a click that missed its square: left out
+                _log(f"region click {k + 1} left out ({str(exc).splitlines()[0]})")
         return times
 
     _step(out, "region_click", page, clicks)
