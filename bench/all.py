@@ -122,7 +122,8 @@ def table(result: dict) -> str:
             f"{f['aim']} | {met} |"
         )
     for s in result["skipped"]:
-        lines.append(f"| {s['bench']}: {s['reason']} | - | - | - | - | - |")
+        reason = " ".join(str(s["reason"]).split())[:200]
+        lines.append(f"| {s['bench']}: {reason} | - | - | - | - | - |")
     m = result["machine"]
     lines.append("")
     lines.append(
