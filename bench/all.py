@@ -105,6 +105,8 @@ def run(names: list[str], quick: bool, loader: Callable[[str], Callable] | None 
 def _time(v: float | None) -> str:
     if v is None:
         return "-"
+    if v < 0.01:
+        return f"{v * 1000:.2f} ms"
     return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.2f} s"
 
 
