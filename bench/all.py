@@ -105,6 +105,8 @@ def run(names: list[str], quick: bool, loader: Callable[[str], Callable] | None 
 def _time(v: float | None) -> str:
     if v is None:
         return "-"
+    if v < 0.01:
+        return f"{v * 1000:.2f} ms"
     return f"{v * 1000:.0f} ms" if v < 1 else f"{v:.2f} s"
 
 
@@ -122,7 +124,8 @@ def table(result: dict) -> str:
             f"{f['aim']} | {met} |"
         )
     for s in result["skipped"]:
-        lines.append(f"| {s['bench']}: {s['reason']} | - | - | - | - | - |")
+        reason = " ".join(str(s["reason"]).split())[:200]
+        lines.append(f"| {s['bench']}: {reason} | - | - | - | - | - |")
     m = result["machine"]
     lines.append("")
     lines.append(

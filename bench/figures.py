@@ -42,8 +42,8 @@ def figure(name: str, value: float, floor: float | None, aim: str, **extra: Any)
         met = value < limit if op == "<" else value <= limit
     return {
         "name": name,
-        "value": round(float(value), 4),
-        "floor": None if floor is None else round(float(floor), 4),
+        "value": round(float(value), 6),
+        "floor": None if floor is None else round(float(floor), 6),
         "ratio": None if ratio is None else round(ratio, 3),
         "aim": aim,
         "met": bool(met),

@@ -116,7 +116,7 @@ def prepare(arch: str, mammo, *, batch: int = 64, max_patches: int | None = None
     x = np.zeros((batch, loaded.patch_size, loaded.patch_size, 1), np.float32)
     loaded.model.predict_on_batch(x)
     warm = _limit(breast, loaded.patch_size, stride, batch)
-    predict_map(loaded, unit, settings=settings, breast=warm)
+    warm_map = predict_map(loaded, unit, settings=settings, breast=warm)
     return {
         "arch": arch,
         "loaded": loaded,
@@ -127,6 +127,7 @@ def prepare(arch: str, mammo, *, batch: int = 64, max_patches: int | None = None
         "settings": settings,
         "preprocess_s": preprocess_s,
         "x": x,
+        "warm_map": warm_map,
     }
 
 
@@ -213,8 +214,8 @@ def measure_explanation(prep: dict, pmap, *, regions: int = 8, methods=("gradcam
     patches = gather_patches(pad_to_grid(prep["unit"], pmap.grid), pmap.grid, cells)
     xp = Explainer(loaded.model, prep["arch"])
     t0 = time.perf_counter()
-    xp.visualizer("gradcam", xp.default_layer())
-    xp.compiled_gradcam(xp.default_layer())
+    if xp.compiled_gradcam(xp.default_layer()) is None:
+        xp.visualizer("gradcam", xp.default_layer())
     build_s = time.perf_counter() - t0
     out = {"arch": prep["arch"], "regions": len(patches), "explainer_build_s": round(build_s, 3)}
     for method in methods:
@@ -241,6 +242,10 @@ def figures(quick: bool = False, archs: tuple[str, ...] = ARCHS) -> list[dict]:
     for arch in archs:
         limit = None if arch == "custom" else (64 if quick else 256)
         prep = prepare(arch, mammo, max_patches=limit)
+        if arch != "custom":  # only the 2-conv CNN's map has an aim; its regions suffice
+            e = measure_explanation(prep, prep["warm_map"])
+            out.append(_explanation_figure(arch, e))
+            continue
         m = measure_map(prep, repeats=2 if quick else 3)
         if arch == "custom":
             detail = {k: m[k] for k in ("mode", "model_input", "patches", "pixels_forwarded")}
@@ -254,16 +259,17 @@ def figures(quick: bool = False, archs: tuple[str, ...] = ARCHS) -> list[dict]:
                 )
             )
             out.append(figure("whole-mammogram map, custom: seconds", m["map_s"], None, "< 1 s"))
-        e = measure_explanation(prep, m["pmap"])
-        out.append(
-            figure(
-                f"explanation per region, {arch} (Grad-CAM, {e['regions']} regions)",
-                e["gradcam_per_region_s"],
-                e["forward_per_patch_s"],
-                "<= 1.5x",
-            )
-        )
+        out.append(_explanation_figure(arch, measure_explanation(prep, m["pmap"])))
     return out
+
+
+def _explanation_figure(arch: str, e: dict) -> dict:
+    return figure(
+        f"explanation per region, {arch} (Grad-CAM, {e['regions']} regions)",
+        e["gradcam_per_region_s"],
+        e["forward_per_patch_s"],
+        "<= 1.5x",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

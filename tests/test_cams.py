@@ -238,7 +238,7 @@ def test_compiled_prefix_gives_the_same_maps_and_bypassed_layers_fall_back(patch
     assert cams.shape == patches.shape and np.isfinite(cams).all()
 
 
-@pytest.mark.parametrize("layer", ["conv2", "conv1"])
+@pytest.mark.parametrize("layer", ["conv2", "conv1", "pool1"])  # pool1 holds no variable
 def test_compiled_gradcam_gives_tf_keras_vis_maps(model, explainer, patches, layer) -> None:
     assert explainer.compiled and explainer.compiled_gradcam(layer) is not None
     oracle = Explainer(model, "custom", compiled=False)  # tf-keras-vis' Gradcam

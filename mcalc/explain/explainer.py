@@ -293,8 +293,8 @@ class Explainer:
     def compiled_gradcam(self, layer: str) -> Any:
         """Grad-CAM of ``layer`` as one compiled function, or ``None`` without a split.
 
-        ``run(patches (N, P, P, 1), class_index) -> (N, h, w)`` raw maps at the layer's
-        resolution: the prefix of :meth:`split` and, under a ``tf.GradientTape``, the
+        ``run(patches (N, P, P, 1), class_index) -> (N, P, P)`` raw maps upsampled to the
+        patch: the prefix of :meth:`split` and, under a ``tf.GradientTape``, the
         suffix to the class logit; weights are the spatial means of the logit's gradient
         (Selvaraju et al. 2017, eq. 1), the map their ReLU-ed sum over channels (eq. 2).
         The same maps as tf-keras-vis' ``Gradcam`` on the suffix (tested against it) without
@@ -369,12 +369,16 @@ def _gradcam_function(prefix: Any, suffix: Any, layer: str, input_shape: tuple) 
     def run(x: Any, index: Any) -> Any:
         seed = prefix(x, training=False)
         with tf.GradientTape() as tape:
-            tape.watch(seed)
+            tape.watch(seed)  # the layer may hold no variable (an activation) to record by
             features, logits = inner(seed, training=False)
             score = tf.gather(logits, index, axis=1)
         grads = tape.gradient(score, features)
         weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
-        return tf.nn.relu(tf.reduce_sum(features * weights, axis=-1))
+        cam = tf.nn.relu(tf.reduce_sum(features * weights, axis=-1, keepdims=True))
+        # Linear upsampling with the corners aligned: scipy's zoom(order=1), which
+        # tf-keras-vis (and _finite_maps) use, on the graph.
+        up = tf.raw_ops.ResizeBilinear(images=cam, size=input_shape[:2], align_corners=True)
+        return up[..., 0]
 
     return lambda x, index: run(tf.constant(x, tf.float32), tf.constant(int(index), tf.int32))
 

@@ -18,7 +18,6 @@ import json
 import logging
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -53,14 +52,13 @@ def patch_cache_path(
 
 def _save(path: Path, patches: PatchSet) -> None:
     meta = {"classes": list(patches.classes), "notes": patches.notes, "skipped": patches.skipped}
-    arrays: dict[str, Any] = {
-        "x": patches.x,
-        "y": patches.y,
-        "case_ids": np.asarray(patches.case_ids, dtype=str),
-        "keys": np.asarray(patches.keys, dtype=str),
-        "meta": np.array(json.dumps(meta)),
-    }
-    atomic_write_with(path, lambda fh: np.savez(fh, **arrays))
+    case_ids = np.asarray(patches.case_ids, dtype=str)
+    keys = np.asarray(patches.keys, dtype=str)
+    text = np.array(json.dumps(meta))
+    atomic_write_with(
+        path,
+        lambda fh: np.savez(fh, x=patches.x, y=patches.y, case_ids=case_ids, keys=keys, meta=text),
+    )
 
 
 def _load(path: Path) -> PatchSet:
