@@ -35,8 +35,9 @@ def test_launch_watch_progress_and_see_the_model(demo_app):
         page.get_by_text("Trainable parameters").first.wait_for(timeout=60_000)
         wait_for_app_idle(page)
 
-        # A small job, long enough (8 epochs of ~190 batches) to see the bar move.
-        _set_number(page, "Epochs", 8)
+        # A small job, long enough (5 epochs of ~190 batches, several page refreshes of
+        # 1.5 s even on an idle machine) to see the bar move.
+        _set_number(page, "Epochs", 5)
         _set_number(page, "Batch size", 2)
         page.get_by_text("Advanced").click()
         _set_number(page, "Early-stopping patience", 20)
