@@ -1,8 +1,8 @@
 """No patient identifier leaves mcalc: a run of the CLI over DICOMs that carry them.
 
 The tiny demo set is copied and every DICOM gets a patient's name, id, birth date,
-accession number, institution, referring physician and full dates. ``scan``, ``predict``,
-``evaluate`` and ``report`` then run over it (``--json`` and ``--out``), and every byte they print,
+accession number, institution, referring physician and full dates. ``scan``, ``predict``
+(one case, and ``--all`` for the batch results table), ``evaluate`` and ``report`` then run over it (``--json`` and ``--out``), and every byte they print,
 log, cache or write is searched for those values.
 """
 
@@ -76,6 +76,10 @@ def test_no_identifier_in_any_output(
             "evaluate", "--model", "spot", "--models", str(spot_registry), "--data", str(data),
             "--json",
         ],
+        "batch": [
+            "predict", "--model", "spot", "--models", str(spot_registry), "--data", str(data),
+            "--all", "--workers", "1", "--out", str(out / "batch"), "--json",
+        ],
         "report": [
             "report", "--data", str(data), "--case", "suspicious-1", "--model", "spot",
             "--models", str(spot_registry), "--out", str(out / "report.pdf"),
@@ -89,6 +93,7 @@ def test_no_identifier_in_any_output(
     leaks += _leaks(caplog.text, "the log")
     written = [p for root in (out, cache) for p in root.rglob("*") if p.is_file()]
     assert any(p.suffix == ".png" for p in written) and any(p.suffix == ".npy" for p in written)
+    assert (out / "batch" / "results.csv").is_file()  # the batch table (CSV: its text searched)
     for path in written:
         leaks += _leaks(path.read_bytes(), str(path.relative_to(tmp_path)))
     report = subprocess.run(
