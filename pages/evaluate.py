@@ -31,7 +31,7 @@ common.frame("evaluate")
 
 REGISTRY_COLUMNS = {
     "model": "model",
-    "architecture": "architecture",
+    "architecture": "arch.",
     "task": "task",
     "input": "input",
     "strategy": "freeze",
@@ -40,8 +40,8 @@ REGISTRY_COLUMNS = {
     "synthetic data": "synthetic",
     "test AUC": "AUC",
     "accuracy": "accuracy",
-    "sensitivity": "sensitivity",
-    "specificity": "specificity",
+    "sensitivity": "sens.",
+    "specificity": "spec.",
 }
 
 
@@ -56,7 +56,8 @@ def registry_ui(listing: RegistryListing) -> None:
             height=min(38 + 35 * len(rows), 320),
         )
         st.caption(
-            "AUC, accuracy, sensitivity and specificity on the held-out test patients, as "
+            "AUC, accuracy, sensitivity (sens.) and specificity (spec.) on the held-out test "
+            "patients, as "
             "recorded in each model's card (patch level, threshold 0.5). Training times: "
             "the Train page."
         )

@@ -30,6 +30,10 @@ def test_prediction_overlay_and_region_zoom_in_chromium(demo_app) -> None:
         model = page.get_by_role("combobox", name="Model", exact=True).input_value()
         assert model.startswith("spot "), model
         select(page, "Case", "suspicious-1", 120_000)
+        # A new case waits for Run (the last result stays on screen meanwhile).
+        page.get_by_role("button", name="Run").first.click()
+        page.get_by_text("suspicious-1/CC_recent").first.wait_for(state="attached", timeout=180_000)
+        wait_for_app_idle(page, 120_000)
         page.wait_for_function(f"{IMAGES} >= 2", timeout=90_000)
         titles = page.eval_on_selector_all(
             ".js-plotly-plot .annotation-text", "els => els.map(e => e.textContent || '')"

@@ -25,6 +25,8 @@ _DECIMAL_COLUMNS = {
     "threshold",
     "sensitivity",
     "specificity",
+    "sens.",
+    "spec.",
     "PPV",
     "NPV",
     "accuracy",
