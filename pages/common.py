@@ -323,34 +323,41 @@ def _sign_in_with_provider(accounts: UsersFile) -> dict[str, str] | None:
 
 
 def _sign_in_with_password(accounts: UsersFile) -> dict[str, str] | None:
-    """streamlit-authenticator's form over the users file's bcrypt hashes."""
-    import streamlit_authenticator as stauth
+    """A sign-in form checked by streamlit-authenticator over the users file's bcrypt hashes.
+
+    The form is drawn here rather than by ``Authenticate.login``: that one also draws the
+    library's cookie component (an iframe, key ``init``) whose value arrives by a rerun of
+    its own, at a time the browser decides. When it came while the run of a Sign in click
+    was still going (the frame remounts it when the first run of a deep link is followed by
+    the app's own), that run was cut short before the password was checked and the click
+    signed nobody in (about 2 runs in 6 of the browser test on a busy machine). The app
+    reads and writes the cookie itself (:func:`_user_from_cookie`, :func:`_write_cookie`),
+    so nothing in the sign-in asks for a rerun but the click; and the library's 0.7 s
+    pause before every drawing of its form goes too.
+    """
+    from streamlit_authenticator.controllers import AuthenticationController
 
     config = accounts.authenticator_config()
-    auth = stauth.Authenticate(
-        config["credentials"],
-        config["cookie"]["name"],
-        config["cookie"]["key"],
-        config["cookie"]["expiry_days"],
-        auto_hash=False,  # the file holds hashes only; never hash (or accept) plain text
-    )
-    try:
-        auth.login(
-            location="main",
-            max_login_attempts=None,
-            fields={"Form name": "Sign in to mcalc", "Login": "Sign in"},
-            key="app_login",
-        )
-    except Exception as exc:  # the library raises its own error types (LoginError...)
-        st.error(f"Sign-in failed: {exc}")
-        return None
-    status = st.session_state.get("authentication_status")
-    if status is False:
-        st.error("Wrong user name or password.")
-    if not status:
-        return None
+    # auto_hash=False: the file holds hashes only; never hash (or accept) plain text.
+    check = AuthenticationController(config["credentials"], auto_hash=False)
+    if not st.session_state.get("authentication_status"):
+        with st.form("app_login"):
+            st.subheader("Sign in to mcalc")
+            name = st.text_input("Username", autocomplete="username")
+            password = st.text_input("Password", type="password", autocomplete="current-password")
+            if not st.form_submit_button("Sign in"):
+                return None
+        try:
+            check.login(name, password)
+        except Exception as exc:  # the library raises its own error types (LoginError...)
+            st.error(f"Sign-in failed: {exc}")
+            return None
+        if not st.session_state.get("authentication_status"):
+            st.error("Wrong user name or password.")
+            return None
     user = accounts.get(str(st.session_state.get("username")))
-    if user is None:  # removed since the cookie was issued
+    if user is None:  # removed since: the form again on the next run
+        st.session_state["authentication_status"] = None
         return None
     return {"name": user.name, "role": user.role, "via": "password"}
 

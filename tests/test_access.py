@@ -117,7 +117,8 @@ def test_sign_in_cookie_names_its_user_until_it_expires(tmp_path):
 
 
 def test_sign_in_cookie_is_streamlit_authenticators_own(tmp_path, monkeypatch):
-    """Its form reads our cookie, and we read its (the oracle: the library's own code)."""
+    """Our sign-in cookie is in the library's own format: it reads ours and we read its (the
+    oracle: the library's own code), so a cookie of its form still signs in."""
     import types
 
     from streamlit_authenticator.models import cookie_model
@@ -193,6 +194,9 @@ def test_anonymous_visitor_sees_the_sign_in_form_and_no_image(accounts):
     assert not at.get("plotly_chart")
     assert not any(type(e).__name__ == "Image" for e in at.main)
     assert not at.get("page_link")  # not even the menu
+    # No component iframe: its value would come back as a rerun of its own, which cut the
+    # run of a Sign in click short (streamlit-authenticator's cookie component did).
+    assert not at.get("component_instance")
 
 
 def test_wrong_password_is_refused(accounts):
