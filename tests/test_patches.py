@@ -189,7 +189,8 @@ def test_region_positives_spread_throughout_the_region() -> None:
 
 def test_region_manifest_samples_as_many_positives_as_asked(tmp_path) -> None:
     from mcalc.dataset import open_dataset
-    from mcalc.models.patches import PatchConfig, sample_dataset
+    from mcalc.models.patches import PatchConfig
+    from mcalc.models.sampling import sample_dataset
     from tests.convert_fixtures import make_region_manifest
 
     index = open_dataset(make_region_manifest(tmp_path / "regions"))

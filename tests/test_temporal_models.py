@@ -147,7 +147,8 @@ def tiny_temporal(tmp_path_factory):
 @pytest.mark.slow  # registers 6 pairs and trains a tiny model: ~20 s
 def test_tiny_temporal_model_trains_on_two_channel_recent_patches(tiny_temporal) -> None:
     from mcalc.models.inference import load_model
-    from mcalc.models.patches import PatchConfig, sample_dataset
+    from mcalc.models.patches import PatchConfig
+    from mcalc.models.sampling import sample_dataset
 
     data, result = tiny_temporal
     card = result.card

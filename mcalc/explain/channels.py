@@ -9,7 +9,7 @@ baseline)|`` over its pixels divided by the sum over all channels: a high ``subt
 share says the model answered from what changed since the prior round.
 
 Example:
-    >>> shares = region_evidence(loaded, result)  # doctest: +SKIP
+    >>> shares = result.channel_evidence(loaded)  # an ImageAnalysis  # doctest: +SKIP
     >>> shares[0]["subtraction"]  # doctest: +SKIP
     0.71
 """
@@ -20,10 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mcalc.explain.grid import gather_patches, pad_to_grid
+from mcalc.explain.grid import PatchGrid, gather_patches, pad_to_grid
 
 if TYPE_CHECKING:
-    from mcalc.explain.image_analysis import ImageAnalysis
     from mcalc.models.inference import LoadedModel
 
 __all__ = ["BASELINES", "channel_shares", "region_evidence"]
@@ -65,15 +64,26 @@ def channel_shares(
     return (attribution / (attribution.sum(axis=1, keepdims=True) + _EPS)).astype(np.float32)
 
 
-def region_evidence(loaded: LoadedModel, result: ImageAnalysis) -> list[dict[str, float]]:
-    """Per top region of a temporal model's analysis: each channel's share of the evidence
-    (empty for other models)."""
-    if result.temporal is None or not result.regions:
+def region_evidence(
+    loaded: LoadedModel,
+    model_input: np.ndarray,
+    grid: PatchGrid,
+    cells: np.ndarray,
+    class_index: int,
+) -> list[dict[str, float]]:
+    """Per region of a temporal model's map: each channel's share of the evidence.
+
+    Args:
+        loaded: the temporal model (its card names the channels).
+        model_input: what the model was slid over, ``(H, W, C)``.
+        grid: the map's patch grid.
+        cells: ``(N, 2)`` grid cells of the regions, in order.
+        class_index: the output explained.
+    """
+    if len(cells) == 0:
         return []
     names = loaded.card.patch.channels
-    grid = result.pmap.grid
-    cells = np.array([r.cell for r in result.regions], dtype=np.int64)
-    patches = gather_patches(pad_to_grid(result.model_input, grid), grid, cells)
-    k = result.pmap.class_index(None)
-    shares = channel_shares(loaded.model, patches, k, tuple(BASELINES.get(n, 0.0) for n in names))
+    patches = gather_patches(pad_to_grid(model_input, grid), grid, np.asarray(cells, np.int64))
+    baselines = tuple(BASELINES.get(n, 0.0) for n in names)
+    shares = channel_shares(loaded.model, patches, class_index, baselines)
     return [{n: round(float(v), 3) for n, v in zip(names, row, strict=True)} for row in shares]

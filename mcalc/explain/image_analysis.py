@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from mcalc.explain.cams import CamMap, CamSettings, explain_map
+from mcalc.explain.channels import region_evidence
 from mcalc.explain.explainer import Explainer
 from mcalc.explain.map_agreement import DEFAULT_TOLERANCE_MM, MapAgreement, map_agreement
 from mcalc.explain.results import ResultsCache, model_key
@@ -58,7 +59,7 @@ class ImageAnalysis:
         temporal: a temporal model's input (the registered pair, the subtraction and the
             model's channels; ``unit`` is then its recent channel).
         evidence: a temporal model's share of evidence per channel for each top region
-            (:func:`mcalc.explain.channels.region_evidence`); empty for other models.
+            (:meth:`channel_evidence`); empty for other models.
     """
 
     key: str
@@ -80,6 +81,16 @@ class ImageAnalysis:
     def model_input(self) -> np.ndarray:
         """What the model was slid over: ``unit``, or a temporal model's channels."""
         return self.temporal.stack if self.temporal is not None else self.unit
+
+    def channel_evidence(self, loaded: LoadedModel) -> list[dict[str, float]]:
+        """Per top region, each input channel's share of a temporal model's evidence
+        (:func:`mcalc.explain.channels.region_evidence`); empty for other models."""
+        if self.temporal is None or not self.regions:
+            return []
+        cells = np.array([r.cell for r in self.regions], dtype=np.int64)
+        return region_evidence(
+            loaded, self.model_input, self.pmap.grid, cells, self.pmap.class_index(None)
+        )
 
     @property
     def score(self) -> float:
@@ -269,10 +280,8 @@ def analyse_image(
         marks=marks,
         temporal=temporal if loaded.temporal else None,
     )
-    if result.temporal is not None:  # which input (recent, subtraction) the evidence came from
-        from mcalc.explain.channels import region_evidence
-
-        result.evidence = region_evidence(loaded, result)
+    # Which input (recent, subtraction) a temporal model's evidence came from.
+    result.evidence = result.channel_evidence(loaded)
     result.map_agreement = map_agreement(
         pmap.dense(), marks, spacing, tolerance_mm, region=breast, annotation_kind=annotation_kind
     )

@@ -6,7 +6,8 @@ of the recent image are placed at their mapped place in the prior, and, when the
 read the prior image (a recent-only model analysing both rounds), the findings of the two
 rounds are matched through the registration and labelled new, stable or resolved. For a
 temporal model the share of its evidence that came from the subtraction (what changed) is
-given per region (:func:`mcalc.explain.channels.region_evidence`).
+given per region (:func:`mcalc.explain.channels.region_evidence`, through
+:meth:`~mcalc.explain.image_analysis.ImageAnalysis.channel_evidence`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from mcalc.explain.channels import region_evidence
 from mcalc.temporal.display import TemporalView, temporal_view, with_findings
 
 if TYPE_CHECKING:
@@ -83,7 +83,7 @@ def temporal_findings(
     recent_pts = [r.center for r in recent.regions]
     prior_pts = [r.center for r in prior.regions] if prior is not None else None
     found = with_findings(tv, recent_pts, prior_pts, tolerance_mm=tolerance_mm)
-    evidence = recent.evidence or region_evidence(loaded, recent)
+    evidence = recent.evidence or recent.channel_evidence(loaded)
     scores_r = {i: r.score for i, r in enumerate(recent.regions)}
     scores_p = {i: r.score for i, r in enumerate(prior.regions)} if prior is not None else {}
     rows: list[dict[str, object]] = []

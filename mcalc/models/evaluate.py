@@ -37,8 +37,9 @@ from mcalc.fileio import atomic_write_text
 from mcalc.models.card import ModelCard
 from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.metrics import classification_metrics
-from mcalc.models.patches import PatchConfig, sample_dataset
+from mcalc.models.patches import PatchConfig
 from mcalc.models.registry import load_card, resolve_model
+from mcalc.models.sampling import sample_dataset
 from mcalc.models.scores import EvalScores
 from mcalc.models.tasks import positives_for
 from mcalc.progress import ProgressFn

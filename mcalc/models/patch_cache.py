@@ -25,7 +25,8 @@ import numpy as np
 from mcalc.errors import McalcError
 from mcalc.fileio import atomic_write_with
 from mcalc.models.fingerprint import dataset_fingerprint
-from mcalc.models.patches import PatchConfig, PatchSet, sample_dataset
+from mcalc.models.patches import PatchConfig, PatchSet
+from mcalc.models.sampling import sample_dataset
 from mcalc.progress import ProgressFn
 
 if TYPE_CHECKING:
@@ -85,7 +86,7 @@ def cached_patches(
     fingerprint: str | None = None,
     progress: ProgressFn | None = None,
 ) -> PatchSet:
-    """:func:`~mcalc.models.patches.sample_dataset` of every case, read back from the cache
+    """:func:`~mcalc.models.sampling.sample_dataset` of every case, read back from the cache
     when the same dataset (fingerprint), task, patch settings and seed were sampled before.
 
     Args:
