@@ -312,9 +312,9 @@ def test_double_click_launches_once_and_a_taken_id_is_refused(tiny_demo, setting
 
 
 def test_a_job_folder_held_by_another_process_is_a_job_error(settings, monkeypatch):
-    from mcalc.jobs import manager
+    from mcalc.jobs import folders
 
-    monkeypatch.setattr(manager, "_LOCK_TIMEOUT_S", 0.3)
+    monkeypatch.setattr(folders, "_LOCK_TIMEOUT_S", 0.3)
     root = jobs.jobs_root(settings)
     root.mkdir(parents=True)
     code = (

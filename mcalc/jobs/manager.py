@@ -30,8 +30,6 @@ Example:
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import hashlib
 import json
 import logging
@@ -42,18 +40,31 @@ import sys
 import threading
 import time
 import uuid
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from mcalc.access.admin import check_allowed, record_action
 from mcalc.config import REPO_ROOT, Settings, get_settings
-from mcalc.errors import JobError, McalcError
-from mcalc.fileio import LockTimeout, atomic_write_json, file_lock
+from mcalc.errors import JobError
 from mcalc.jobs import procs
 from mcalc.jobs.check import check_job
+from mcalc.jobs.folders import (
+    ACTIVE_STATES,
+    CONFIG_FILE,
+    FINAL_STATES,
+    STATES,
+    STDERR_FILE,
+    STDOUT_FILE,
+    Job,
+    all_jobs,
+    get_job,
+    jobs_root,
+    list_jobs,
+    locked,
+    save_job,
+    write_json,
+)
 from mcalc.jobs.progress import Progress, quiet_tail, read_progress, tail_text
 from mcalc.models.registry import discard_partial, is_registered, new_model_id, resolve_model
 from mcalc.models.train_config import TrainConfig
@@ -78,174 +89,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-STATES: tuple[str, ...] = ("queued", "running", "done", "failed", "cancelled")
-ACTIVE_STATES = frozenset({"queued", "running"})
-FINAL_STATES = frozenset({"done", "failed", "cancelled"})
 #: An identical configuration submitted again within this many seconds returns the first
 #: job (a double click launches once).
 DEDUPE_SECONDS = 10.0
-CONFIG_FILE = "config.json"
-STATUS_FILE = "status.json"
-STDOUT_FILE = "stdout.log"
-STDERR_FILE = "stderr.log"
-_LOCK_FILE = ".lock"
-_LOCK_TIMEOUT_S = 30.0
-
-
-@dataclass
-class Job:
-    """One training job, as its folder describes it.
-
-    Attributes:
-        id: job id (the folder's name).
-        folder: ``<runs_dir>/jobs/<id>``.
-        config: what to train.
-        state: one of :data:`STATES`.
-        model_id: the registry id the trainer writes.
-        models_dir: the registry; run_dir: the trainer's run folder (``progress.jsonl``).
-        created, started, ended: UNIX times (``None`` until reached).
-        pid, pid_ticks: the child's PID and start time (clock ticks since boot).
-        exit_code: the child's exit status when known (negative: killed by a signal).
-        error: why a job failed (one line); error_tail: the end of its stderr.
-        cancel_requested: a cancel was asked for while it ran.
-        fingerprint: hash of the configuration (double-submit protection).
-        model_path: the registered model's folder when done.
-        user: who submitted it (the signed-in user; empty without accounts).
-    """
-
-    id: str
-    folder: Path
-    config: TrainConfig
-    state: str = "queued"
-    model_id: str = ""
-    models_dir: str = ""
-    run_dir: str = ""
-    created: float = 0.0
-    started: float | None = None
-    ended: float | None = None
-    pid: int | None = None
-    pid_ticks: int | None = None
-    exit_code: int | None = None
-    error: str | None = None
-    error_tail: str | None = None
-    cancel_requested: bool = False
-    fingerprint: str = ""
-    model_path: str | None = None
-    user: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def active(self) -> bool:
-        """Queued or running."""
-        return self.state in ACTIVE_STATES
-
-    @property
-    def seconds(self) -> float | None:
-        """Run time so far (running) or in all (finished); ``None`` before the start."""
-        if self.started is None:
-            return None
-        return (self.ended or time.time()) - self.started
-
-    @property
-    def progress_path(self) -> Path:
-        """The trainer's ``progress.jsonl``."""
-        return Path(self.run_dir) / "progress.jsonl"
-
-    def status_dict(self) -> dict[str, Any]:
-        """What ``status.json`` holds."""
-        out = asdict(self)
-        out.pop("folder")
-        out.pop("config")
-        return out
-
-
-def jobs_root(settings: Settings | None = None) -> Path:
-    """``<runs_dir>/jobs``: one folder per job."""
-    return Path((settings or get_settings()).runs_dir) / "jobs"
-
-
-def _write_error(path: Path, exc: OSError) -> JobError:
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
-        return JobError(f"disk full while writing {path}: free space and retry")
-    return JobError(f"cannot write {path}: {exc}")
-
-
-def _folder_error(root: Path, exc: OSError) -> JobError:
-    return JobError(f"cannot use the job folder {root}: {exc}")
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    atomic_write_json(path, data, indent=2, error=_write_error)
-
-
-def _load(folder: Path) -> Job:
-    try:
-        status = json.loads((folder / STATUS_FILE).read_text(encoding="utf-8"))
-        config = TrainConfig.from_file(folder / CONFIG_FILE)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, McalcError) as exc:
-        raise JobError(f"{folder}: unreadable job folder ({exc})") from exc
-    if not isinstance(status, dict) or status.get("state") not in STATES:
-        raise JobError(f"{folder}: {STATUS_FILE} holds no known state")
-    known = {k: v for k, v in status.items() if k in Job.__dataclass_fields__}
-    known.pop("folder", None)
-    known.pop("config", None)
-    known["id"] = folder.name
-    return Job(folder=folder, config=config, **known)
-
-
-def _save(job: Job) -> None:
-    _write_json(job.folder / STATUS_FILE, job.status_dict())
-
-
-@contextlib.contextmanager
-def _locked(root: Path) -> Iterator[None]:
-    """Exclusive lock of the job folders (between processes and threads alike)."""
-    with contextlib.ExitStack() as stack:
-        try:
-            stack.enter_context(
-                file_lock(
-                    root, timeout_s=_LOCK_TIMEOUT_S, lock_name=_LOCK_FILE, error=_folder_error
-                )
-            )
-        except LockTimeout as exc:
-            raise JobError(
-                f"the job folder {root} stayed locked for {_LOCK_TIMEOUT_S:.0f} s; "
-                "another mcalc process holds it: retry"
-            ) from exc
-        yield
-
-
-def _all_jobs(root: Path) -> list[Job]:
-    jobs: list[Job] = []
-    if not root.is_dir():
-        return jobs
-    for folder in sorted(root.iterdir()):
-        if not folder.is_dir() or folder.name.startswith("."):
-            continue
-        try:
-            jobs.append(_load(folder))
-        except JobError as exc:
-            log.warning("skipping job folder: %s", exc)
-    return jobs
-
-
-def list_jobs(settings: Settings | None = None) -> list[Job]:
-    """Every job, newest first, read from the folders (unreadable folders are skipped)."""
-    jobs = _all_jobs(jobs_root(settings))
-    jobs.sort(key=lambda j: (j.created, j.id), reverse=True)
-    return jobs
-
-
-def get_job(job_id: str, settings: Settings | None = None) -> Job:
-    """The job ``job_id``.
-
-    Raises:
-        JobError: no such job.
-    """
-    folder = jobs_root(settings) / str(job_id)
-    if not str(job_id) or "/" in str(job_id) or not (folder / STATUS_FILE).is_file():
-        raise JobError(f"no job {job_id!r} in {jobs_root(settings)}")
-    return _load(folder)
 
 
 def _fingerprint(config: TrainConfig) -> str:
@@ -301,9 +147,9 @@ def submit(
     check_job(config, settings)
     root = jobs_root(settings)
     fingerprint = _fingerprint(config)
-    with _locked(root):
+    with locked(root):
         now = time.time()
-        jobs = _all_jobs(root)
+        jobs = all_jobs(root)
         for other in jobs:
             if other.fingerprint == fingerprint and now - other.created < DEDUPE_SECONDS:
                 log.info(
@@ -332,8 +178,8 @@ def submit(
         except OSError as exc:
             raise JobError(f"cannot create the job folder {folder}: {exc}") from exc
         try:
-            _write_json(folder / CONFIG_FILE, config.to_json())
-            _save(job)
+            write_json(folder / CONFIG_FILE, config.to_json())
+            save_job(job)
         except JobError:
             shutil.rmtree(folder, ignore_errors=True)
             raise
@@ -383,11 +229,11 @@ def _start(job: Job, settings: Settings) -> None:
     except OSError as exc:
         job.state, job.ended = "failed", time.time()
         job.error = f"could not start the training process: {exc}"
-        _save(job)
+        save_job(job)
         return
     job.state, job.started = "running", time.time()
     job.extra = {**job.extra, "command": cmd}
-    _save(job)
+    save_job(job)
     log.info("started job %s as pid %d", job.id, job.pid)
 
 
@@ -430,7 +276,7 @@ def _finish(job: Job, exit_code: int | None) -> None:
     if job.state != "done":
         # A killed trainer may leave a half-written registration: only this job's is removed.
         discard_partial(job.models_dir, job.model_id)
-    _save(job)
+    save_job(job)
     if job.pid:
         procs.forget_owned(job.pid)
     log.info("job %s %s%s", job.id, job.state, f": {job.error}" if job.error else "")
@@ -451,9 +297,9 @@ def reconcile(settings: Settings | None = None, max_running: int | None = None) 
     settings = settings or get_settings()
     limit = max(1, int(max_running if max_running is not None else settings.max_jobs))
     root = jobs_root(settings)
-    with _locked(root):
+    with locked(root):
         codes = procs.reap_owned()
-        jobs = _all_jobs(root)
+        jobs = all_jobs(root)
         for job in jobs:
             if job.state != "running":
                 continue
@@ -479,7 +325,7 @@ def cancel(job_id: str, settings: Settings | None = None, grace: float = 5.0) ->
     """
     settings = settings or get_settings()
     root = jobs_root(settings)
-    with _locked(root):
+    with locked(root):
         job = get_job(job_id, settings)
         if job.state in FINAL_STATES:
             raise JobError(f"job {job_id} already ended ({job.state}): nothing to cancel")
@@ -489,10 +335,10 @@ def cancel(job_id: str, settings: Settings | None = None, grace: float = 5.0) ->
                 time.time(),
                 "cancelled before it started",
             )
-            _save(job)
+            save_job(job)
             return job
         job.cancel_requested = True
-        _save(job)
+        save_job(job)
         pid, ticks = job.pid, job.pid_ticks
     if pid:
         try:
@@ -500,7 +346,7 @@ def cancel(job_id: str, settings: Settings | None = None, grace: float = 5.0) ->
         except RuntimeError as exc:
             raise JobError(f"could not stop job {job_id}: {exc}") from exc
         log.info("job %s: process group %d %s", job_id, pid, how)
-    with _locked(root):
+    with locked(root):
         job = get_job(job_id, settings)
         if job.state == "running":
             code = procs.reap_owned().get(pid or -1)
@@ -524,7 +370,7 @@ def delete_job(
     check_allowed(role, "delete_job", user)
     settings = settings or get_settings()
     root = jobs_root(settings)
-    with _locked(root):
+    with locked(root):
         job = get_job(job_id, settings)
         if job.active:
             raise JobError(f"job {job_id} is {job.state}: cancel it first, then delete it")

