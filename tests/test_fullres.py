@@ -74,7 +74,10 @@ def test_browse_answers_a_full_resolution_request_once(app_env, monkeypatch):
     keys = [p["key"] for p in panels[:2]]
 
     at.session_state["browse_viewer"] = {
-        "type": "fullres", "case": args["case_key"], "keys": keys, "seq": "1-1"
+        "type": "fullres",
+        "case": args["case_key"],
+        "keys": keys,
+        "seq": "1-1",
     }
     at.run()
     assert not at.exception, [e.value for e in at.exception]

@@ -296,7 +296,7 @@ function applySync(): void {
       syncColormap: false,
     });
     for (const i of g) {
-      zp.add({ renderingEngineId: ENGINE, viewportId: vpId(i) });
+      if (!cs.getShouldUseCPURendering()) zp.add({ renderingEngineId: ENGINE, viewportId: vpId(i) });
       voi.add({ renderingEngineId: ENGINE, viewportId: vpId(i) });
     }
     synchronizers.push(zp, voi);
