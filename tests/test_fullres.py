@@ -51,6 +51,7 @@ def test_full_size_image_is_lossless(full_size_image):
     assert back.dtype == np.uint16 and (back == full_size_image).all()
 
 
+@pytest.mark.slow  # four Browse runs: ~5 s quiet, 21 s with the machine loaded
 def test_browse_answers_a_full_resolution_request_once(app_env, monkeypatch):
     """A preview smaller than the image (scale < 1): the panels say so; the viewer's
     request (its component value) is answered with the images at full resolution, in the

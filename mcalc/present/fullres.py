@@ -9,7 +9,7 @@ Encoding (``zlib-delta16``): the image as displayed (mirrored like the preview),
 values differenced along each row (modulo 2**16, the first column kept), little-endian,
 compressed by zlib at level 1. The browser inflates it with its own ``DecompressionStream``
 and sums each row back; nothing is lost. A 4096x3328 12-bit synthetic mammogram (27 MB of
-uint16) becomes about 14 MB in about 0.5 s (measured in ``bench/viewer.py``); it travels as
+uint16) becomes about 14 MB in about 0.5 s (measured 2 December 2026, README "Reading"); it travels as
 a binary component argument over the session's websocket, so no image ever has a URL that
 bypasses sign-in.
 
@@ -72,7 +72,9 @@ def decode_fullres(data: bytes, rows: int, cols: int) -> np.ndarray:
     """
     raw = zlib.decompress(data)
     if len(raw) != 2 * rows * cols:
-        raise ValueError(f"expected {rows}x{cols} uint16 values ({2 * rows * cols} bytes), got {len(raw)}")
+        raise ValueError(
+            f"expected {rows}x{cols} uint16 values ({2 * rows * cols} bytes), got {len(raw)}"
+        )
     delta = np.frombuffer(raw, dtype="<u2").reshape(rows, cols)
     return np.cumsum(delta, axis=1, dtype=np.uint16)
 
