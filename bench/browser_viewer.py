@@ -11,9 +11,10 @@ against the page's idle round trip:
 - keyboard next case: ``N`` on the viewer until the next case's panels are drawn and the
   page settled (one rerun);
 - full-resolution arrival (:func:`fullres_times`, its own app on a full-size 4096x3328
-  synthetic set, not in ``--quick``): zoom past the preview until every panel shows its
-  full-resolution image (one rerun answers the request; the images cross the websocket
-  compressed and are inflated in the browser).
+  synthetic set, not in ``--quick``): from the viewer's request (a zoom near the preview's
+  scale) until every panel shows its full-resolution image, by the viewer's own clock
+  (``data-fullres-ms``; one rerun answers the request, the four images cross the
+  websocket compressed and are inflated in the browser).
 
 Adding a mark is ``bench/browser.py``'s Annotate figure (the same viewer).
 """
@@ -143,13 +144,16 @@ def fullres_times(
                 x, y = _panel_centre(page)
                 page.mouse.move(x, y)
                 full = f"JSON.parse({state}.fullres || '[]').every(s => s === 'full')"
-
-                def zoom() -> None:
-                    for _ in range(16):  # well past the preview's scale (one request)
-                        page.mouse.wheel(0, -120)
-                        page.wait_for_timeout(30)
-
-                times.append(timed(page, zoom, full, ran=True, timeout_s=600))
+                # Zoom step by step until the viewer asks (one preview pixel near one
+                # screen pixel: the panels' size decides how many steps), then wait.
+                for _ in range(80):
+                    if "preview" not in _state(page, f"{state}.fullres || 'preview'"):
+                        break
+                    page.mouse.wheel(0, -120)
+                    page.wait_for_timeout(40)
+                page.wait_for_function(f"() => {full}", timeout=600_000)
+                # The viewer's own clock: from its request to the last full image shown.
+                times.append(float(_state(page, f"{state}.fullresMs")) / 1000.0)
                 if k + 1 < min(repeat, 3):
                     frame = next(f for f in page.frames if "viewer" in f.url)
                     before = _state(page, f"{state}.case")
