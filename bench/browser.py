@@ -15,7 +15,9 @@ times, from the user's action to the page settled (Streamlit's script state back
   (choose a suspicious case, press *Run*, until drawn; then the region clicks): aim at most 1.5x the same work measured in
   this process (model load + inference + explanation for the first visit; inference +
   explanation for the cold case, the model being loaded), before and after the browser
-  session (mean of both: the machine may be shared).
+  session (mean of both: the machine may be shared);
+- the reading viewer's wheel zoom, W/L drag, keyboard next case and full-resolution
+  arrival (``bench/browser_viewer.py``).
 
     python bench/browser.py [--quick] [--json]
 
@@ -40,6 +42,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench.browser_viewer import fullres_times, viewer_rows, viewer_times  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
 
 MODEL = "demo-custom"
@@ -317,6 +320,7 @@ def _measure(url: str, repeat: int, cases: list[str]) -> dict[str, list[float]]:
             _timed(page, demo.click)  # the first click warms the path
             _step(out, "idle", page, lambda: [_timed(page, demo.click) for _ in range(repeat)])
             _browse(page, url, repeat, out)
+            viewer_times(page, repeat, _timed, VIEWER_STATE, out, _step)
             _annotate(page, url, repeat, out)
             page.close()  # Predict in a fresh tab, as a reader opens it
             page = context.new_page()
@@ -387,6 +391,18 @@ def figures(quick: bool) -> list[dict[str, Any]]:
     again = _floors(data, first, cold_cases[0])
     _log("floors again", [again["first"], again["cold"]])
     floors = {k: (floors[k] + again[k]) / 2 for k in floors}
+    if not quick:  # its own app on a full-size set (the generator alone takes a minute)
+
+        def fullres_env(root: Path) -> dict[str, str]:
+            return {**env, "MCALC_DEMO_DIR": str(root / "demo"), "MCALC_CACHE": str(root / "c")}
+
+        try:
+            m["viewer_fullres"] = fullres_times(
+                repeat, _timed, _settle, VIEWER_STATE, OBSERVER, fullres_env
+            )
+            _log("viewer_fullres", m["viewer_fullres"])
+        except Exception as exc:
+            _log(f"viewer_fullres FAILED ({str(exc).splitlines()[0]})")
     idle = _median(m["idle"] + m.get("idle_end", []))
     nan = float("nan")
 
@@ -402,6 +418,7 @@ def figures(quick: bool) -> list[dict[str, Any]]:
         _row("browser: reader name on Annotate", med("name"), idle, AIM_CLICK),
         _row("browser: first Predict visit", med("first_predict"), floors["first"], AIM_COMPUTE),
         _row("browser: a cold case on Predict", med("cold_case"), floors["cold"], AIM_COMPUTE),
+        *viewer_rows(med, idle, _row),
     ]
 
 

@@ -10,6 +10,7 @@ import streamlit as st
 from mcalc.config import TIMEPOINTS
 from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError
+from mcalc.present.fullres import fullres_payload
 from mcalc.present.reading import marks_from_panel, panel_label, panel_marks, reading_panel
 from mcalc.store.session import EditSession
 from mcalc.viewer import DisplayOptions, ImageView
@@ -64,14 +65,28 @@ def browser_marking_ui(
         panels.append({**panel, "marks": panel_marks(view, session.marks)})
     versions = st.session_state.setdefault("annotate_viewer_versions", {})
     version = versions.get(rec.key, 0)
+    case_key = f"{rec.key}|{session.reader}"
+    wanted = viewer_component.fullres_request(VIEWER_KEY, case_key)
+    fullres = None
+    if wanted:  # the reader zoomed past the preview: these images at full resolution
+        items = [
+            (r, view if r.key == rec.key else cached_view(r, opts, max_side))
+            for r in case.images
+            if r.key in wanted
+        ]
+        try:
+            fullres = fullres_payload(common.get_image_cache(), items)
+        except ImageReadError as exc:
+            st.warning(f"Full resolution not available: {exc}")
     event = viewer_component.reading_viewer(
         panels,
-        case_key=f"{rec.key}|{session.reader}",
+        case_key=case_key,
         key=VIEWER_KEY,
         height=560,
         editable=rec.key,
         marks_version=hash((version, session.reader, session.base, session.marks.points))
         & 0x7FFFFFFF,
+        fullres=fullres,
     )
     event = viewer_component.new_event(event, VIEWER_KEY)
     if event and event.get("type") == "save":

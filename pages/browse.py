@@ -9,6 +9,7 @@ from mcalc import viewer
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError, McalcError
+from mcalc.present.fullres import fullres_payload
 from mcalc.present.reading import panel_label, payload_bytes, reading_panel
 from mcalc.present.temporal_figures import MODES, temporal_figure, tracked_rows
 from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
@@ -388,7 +389,21 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ids: list[str]) -> bool:
         st.warning(text)
     if not panels:
         return True
-    event = viewer_component.reading_viewer(panels, case_key=case.case_id, key=VIEWER_KEY)
+    wanted = viewer_component.fullres_request(VIEWER_KEY, case.case_id)
+    fullres = None
+    if wanted:  # the reader zoomed past the preview: the case's images at full resolution
+        items = [
+            (rec, cached_view(rec, opts, max_side, case.laterality))
+            for rec in case.images
+            if rec.key in wanted
+        ]
+        try:
+            fullres = fullres_payload(common.get_image_cache(), items)
+        except ImageReadError as exc:
+            st.warning(f"Full resolution not available: {exc}")
+    event = viewer_component.reading_viewer(
+        panels, case_key=case.case_id, key=VIEWER_KEY, fullres=fullres
+    )
     event = viewer_component.new_event(event, VIEWER_KEY)
     st.caption(
         f"{len(panels)} images, {payload_bytes(panels) / 1e6:.1f} MB of 16-bit pixels sent once "

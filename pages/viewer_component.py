@@ -4,6 +4,11 @@ Pages build panels with :func:`mcalc.present.reading.reading_panel` and call
 :func:`reading_viewer`; zoom, pan, window/level, magnifier, ruler, probe and marking run
 in the browser. Python gets only small events back: ``{"type": "next" | "previous" |
 "save", "seq": ..., "marks": [...]}``; :func:`new_event` hands each one out once.
+
+Full resolution: the panels carry preview-scale pixels; when the reader zooms past that
+scale the browser asks once per case (``{"type": "fullres", "case": ..., "keys": [...]}``);
+the page reads the request with :func:`fullres_request` *before* drawing the viewer and
+passes :func:`mcalc.present.fullres.fullres_payload` as ``fullres`` in that same run, once.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from mcalc.store.marks import LABELS
 
 DIST = Path(__file__).resolve().parent.parent / "components" / "viewer" / "dist"
 _SEEN = "viewer_seen_events"
+_FULLRES_SEEN = "viewer_fullres_answered"
 
 _component: Any = None
 
@@ -42,6 +48,7 @@ def reading_viewer(
     height: int = 620,
     editable: str | None = None,
     marks_version: int = 0,
+    fullres: tuple[list[dict[str, Any]], bytes] | None = None,
 ) -> dict[str, Any] | None:
     """Draw the viewer; returns the newest event (or ``None``).
 
@@ -53,6 +60,9 @@ def reading_viewer(
         editable: key of the panel whose reader marks are edited (Annotate), else ``None``.
         marks_version: change it to make the browser reload the marks from ``panels``
             (after a save or an edit elsewhere); unsaved browser marks are kept otherwise.
+        fullres: an answer to :func:`fullres_request` (index and blob of
+            :func:`mcalc.present.fullres.fullres_payload`); sent in this run only, the
+            browser keeps the images (a byte-bounded LRU).
 
     Raises:
         FileNotFoundError: the component is not built (see ``components/viewer``).
@@ -69,6 +79,9 @@ def reading_viewer(
         editable=editable,
         marks_version=marks_version,
         labels=list(LABELS),
+        # Binary argument (no base64): Streamlit sends bytes as they are.
+        fullres=fullres[0] if fullres else [],
+        fullres_data=fullres[1] if fullres else b"",
         key=key,
         default=None,
     )
@@ -85,3 +98,22 @@ def new_event(event: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
         return None
     seen[key] = str(event["seq"])
     return event
+
+
+def fullres_request(key: str, case_key: str) -> list[str]:
+    """Image keys whose full-resolution pixels the viewer ``key`` asked for, for the case
+    ``case_key``, if that request was not answered yet; else ``[]``.
+
+    Read before drawing the viewer (its value from the run's session state), so the
+    answer goes out in the same run; each request is answered once (the browser asks again
+    if the answer never arrived)."""
+    event = st.session_state.get(key)
+    if not isinstance(event, dict) or event.get("type") != "fullres":
+        return []
+    if event.get("case") != case_key or "seq" not in event:
+        return []
+    answered: dict[str, str] = st.session_state.setdefault(_FULLRES_SEEN, {})
+    if answered.get(key) == event["seq"]:
+        return []
+    answered[key] = str(event["seq"])
+    return [str(k) for k in event.get("keys") or []]

@@ -190,3 +190,109 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
         frame = viewer_frame(page)
         assert _state(frame)["marks"] == "2"
         page.screenshot(path=str(ARTIFACTS / "viewer-annotate-saved.png"))
+
+
+#: A browser without WebGL: every WebGL context request fails (what Cornerstone probes).
+NO_WEBGL = """
+const getContext = HTMLCanvasElement.prototype.getContext;
+HTMLCanvasElement.prototype.getContext = function (type, ...rest) {
+  return /webgl/i.test(type) ? null : getContext.call(this, type, ...rest);
+};
+"""
+#: The component's events (it posts them to its parent: itself, when opened alone).
+EVENTS = """
+window.__events = [];
+window.addEventListener('message', e => {
+  if (e.data && e.data.type === 'streamlit:setComponentValue') window.__events.push(e.data.value);
+});
+"""
+RENDER = """([a, b64]) => {
+  const bin = atob(b64 || '');
+  const u = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) u[i] = bin.charCodeAt(i);
+  window.postMessage({type: 'streamlit:render', args: {...a, fullres_data: u}}, '*');
+}"""
+
+
+def test_viewer_without_webgl_draws_on_the_cpu_and_loads_full_resolution():
+    """The built component alone (no app server): Streamlit's render messages are posted
+    to it. Without WebGL it draws with Cornerstone's CPU path (not a blank panel, values
+    the right way round); zoomed past the preview it asks once for the full image and,
+    given it, shows it with the true values under the probe."""
+    import base64
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from mcalc.imaging import downsample
+    from mcalc.present.fullres import CODEC, encode_fullres
+    from mcalc.present.reading import encode_pixels
+    from tests.browser import REPO
+
+    rows, cols = 1024, 832
+    full = np.tile(np.linspace(100, 4000, cols), (rows, 1)).astype(np.uint16)
+    full[400:406, 200:206] = 4095  # a calcification-sized speck, lost in the preview
+    preview = downsample(full.astype(np.float32), 256)
+    scale = preview.shape[1] / cols
+    panels = [
+        {
+            "key": f"img{k}", "label": f"L CC {t}", "view": "CC", "time": t,
+            "rows": preview.shape[0], "cols": preview.shape[1], "scale": scale,
+            "spacing": [0.07 / scale, 0.07 / scale], "window": [2048, 4096], "presets": {},
+            "invert": False, "pixels": encode_pixels(preview), "points": [], "outlines": [],
+        }
+        for k, t in enumerate(["prior", "recent"])
+    ]  # fmt: skip
+    args = {"case_key": "c1", "panels": panels, "height": 400, "editable": None,
+            "marks_version": 0, "labels": [], "fullres": []}  # fmt: skip
+    with browser_page(900, 600) as page:
+        page.add_init_script(NO_WEBGL)
+        page.goto((REPO / "components/viewer/dist/index.html").as_uri())
+        page.evaluate(RENDER, [args, ""])
+        page.wait_for_function("() => document.getElementById('root').dataset.zoom")
+        state = page.eval_on_selector(VIEWER, "e => ({...e.dataset})")
+        assert state["renderer"] == "cpu" and not state.get("error"), state
+        # Not blank, and the ramp runs dark (left, low values) to bright (right).
+        # Every panel drawn (not blank), the ramp dark (left, low values) to bright (right).
+        page.wait_for_timeout(500)  # the first frame is drawn on a later animation frame
+        for panel in page.locator(".panel .vp").all():
+            shot = np.asarray(Image.open(io.BytesIO(panel.screenshot())).convert("L"), float)
+            lit = shot[shot.shape[0] // 2][shot[shot.shape[0] // 2] > 0]
+            assert lit.size > 100 and lit[-10] > lit[10] + 100, lit[::20]
+        page.screenshot(path=str(ARTIFACTS / "viewer-no-webgl.png"))
+
+    with browser_page(900, 600) as page:  # WebGL (software in this headless Chromium)
+        page.add_init_script(EVENTS)
+        page.goto((REPO / "components/viewer/dist/index.html").as_uri())
+        page.evaluate(RENDER, [args, ""])
+        page.wait_for_function("() => document.getElementById('root').dataset.zoom")
+
+        box = page.locator(".panel").first.bounding_box()
+        page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+        page.mouse.wheel(0, -120)
+        page.wait_for_function("() => window.__events.some(e => e.type === 'fullres')")
+        page.wait_for_timeout(200)
+        before = page.eval_on_selector(VIEWER, "e => ({...e.dataset})")
+        assert json.loads(before["fullres"]) == ["asked", "asked"]
+        kept = (before["zoom"], before["pan"], before["window"])
+        (ask,) = [e for e in page.evaluate("() => window.__events") if e["type"] == "fullres"]
+        assert ask["case"] == "c1" and ask["keys"] == ["img0", "img1"]  # one event, both
+        data = encode_fullres(full)
+        index = [
+            {"key": k, "rows": rows, "cols": cols, "spacing": [0.07, 0.07], "codec": CODEC,
+             "offset": 0, "length": len(data)}
+            for k in ask["keys"]
+        ]  # fmt: skip
+        page.evaluate(RENDER, [{**args, "fullres": index}, base64.b64encode(data).decode()])
+        page.wait_for_function(
+            "() => JSON.parse(document.getElementById('root').dataset.fullres)"
+            ".every(s => s === 'full')"
+        )
+        page.wait_for_timeout(200)
+        state = page.eval_on_selector(VIEWER, "e => ({...e.dataset})")
+        page.screenshot(path=str(ARTIFACTS / "viewer-full-resolution.png"))
+        assert int(state["fullresBytes"]) == 2 * rows * cols * 2
+        assert state["fullresRequests"] == "1" and not state.get("fullresError"), state
+        # Swapped in place: the camera (zoom, pan) and the window stay as the reader left them.
+        assert (state["zoom"], state["pan"], state["window"]) == kept, (state, kept)

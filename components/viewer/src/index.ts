@@ -6,6 +6,7 @@
 // The component's state is mirrored on the root element's data-* attributes for tests.
 import * as cs from "@cornerstonejs/core";
 import * as tools from "@cornerstonejs/tools";
+import * as fullres from "./fullres";
 
 type Point = [number, number]; // (row, col) in the panel's pixel grid
 interface Mark {
@@ -21,6 +22,7 @@ interface Panel {
   time: string; // prior / recent
   rows: number;
   cols: number;
+  scale?: number; // preview pixels per full-resolution pixel (< 1: full image on request)
   spacing: [number, number]; // mm per pixel (row, col) of this grid
   window: [number, number]; // centre, width
   presets: Record<string, [number, number]>; // name -> centre, width (this image's)
@@ -37,6 +39,8 @@ interface Args {
   editable: string | null; // key of the panel whose marks are edited
   marks_version: number;
   labels: string[];
+  fullres?: fullres.Entry[]; // full-resolution images asked for (fullres.ts)
+  fullres_data?: Uint8Array;
 }
 
 const root = document.getElementById("root") as HTMLDivElement;
@@ -129,7 +133,8 @@ function toCanvas(i: number, row: number, col: number): [number, number] | null 
   const vp = viewport(i);
   const id = vp?.getCurrentImageId();
   if (!vp || !id) return null;
-  const world = cs.utilities.imageToWorldCoords(id, [col, row]);
+  const f = fullres.factor(vp, args?.panels[i]);
+  const world = cs.utilities.imageToWorldCoords(id, [col * f, row * f]);
   if (!world) return null;
   const c = vp.worldToCanvas(world);
   return [c[0], c[1]];
@@ -140,7 +145,8 @@ function toImage(i: number, x: number, y: number): Point | null {
   if (!vp || !id) return null;
   const ij = cs.utilities.worldToImageCoords(id, vp.canvasToWorld([x, y]));
   if (!ij) return null;
-  return [ij[1], ij[0]];
+  const f = fullres.factor(vp, args?.panels[i]);
+  return [ij[1] / f, ij[0] / f];
 }
 
 // ---- overlays: radiologists' marks, cluster outlines, reader marks -----------------------
@@ -245,6 +251,7 @@ function publish(): void {
   d.lastMarkMs = String(lastMarkMs);
   d.probe = probeText;
   d.measures = JSON.stringify(measures());
+  fullres.publish(d);
 }
 function measures(): { tool: string; value: number; unit: string }[] {
   const out: { tool: string; value: number; unit: string }[] = [];
@@ -289,7 +296,7 @@ function applySync(): void {
       syncColormap: false,
     });
     for (const i of g) {
-      zp.add({ renderingEngineId: ENGINE, viewportId: vpId(i) });
+      if (!cs.getShouldUseCPURendering()) zp.add({ renderingEngineId: ENGINE, viewportId: vpId(i) });
       voi.add({ renderingEngineId: ENGINE, viewportId: vpId(i) });
     }
     synchronizers.push(zp, voi);
@@ -314,6 +321,7 @@ function setTool(next: Tool): void {
   });
   if (next !== "mark") group.setToolActive(TOOL_NAMES[next], { bindings: PRIMARY });
   tool = next;
+  if (next === "magnify") fullres.checkAll(true);
   renderBar();
   publish();
 }
@@ -483,8 +491,7 @@ function probe(i: number, ev: MouseEvent): void {
   if (r < 0 || c < 0 || r >= p.rows || c >= p.cols) {
     probeText = "";
   } else {
-    const image = cs.cache.getImage(imageId(p));
-    const v = image ? image.getPixelData()[r * p.cols + c] : NaN;
+    const v = fullres.valueAt(vp, p, q, imageId(p));
     const mm = (p.spacing[0] * r).toFixed(1) + ", " + (p.spacing[1] * c).toFixed(1);
     probeText = `${p.label}: row ${r} col ${c} (${mm} mm) value ${v}`;
   }
@@ -725,6 +732,7 @@ async function showCase(a: Args): Promise<void> {
     el.addEventListener(cs.Enums.Events.IMAGE_RENDERED, () => {
       drawOverlay(i);
       publish();
+      fullres.check(i);
     });
   });
   grid.style.gridTemplateColumns = `repeat(${layout === "one" ? 1 : a.panels.length}, 1fr)`;
@@ -779,6 +787,8 @@ async function onRender(a: Args): Promise<void> {
     renderBar();
     drawAll();
   }
+  await fullres.receive(a.fullres, a.fullres_data);
+  await fullres.upgradeAll();
 }
 
 async function main(): Promise<void> {
@@ -793,6 +803,7 @@ async function main(): Promise<void> {
     return;
   }
   root.dataset.renderer = cs.getShouldUseCPURendering() ? "cpu" : "webgl";
+  fullres.bind({ viewport, panels: () => args?.panels ?? [], caseKey: () => caseKey, emit, publish });
   root.addEventListener("keydown", onKey);
   for (const name of [
     tools.Enums.Events.ANNOTATION_COMPLETED,

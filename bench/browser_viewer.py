@@ -1,0 +1,253 @@
+"""The reading viewer's interactions (components/viewer), for ``bench/browser.py``.
+
+Measured in the same Chromium session as the other browser figures, on Browse, each from
+the user's action until the viewer's state (its ``data-*`` attributes) shows the result,
+against the page's idle round trip:
+
+- wheel zoom: one wheel step on a panel until every synchronised partner's zoom changed
+  (client-side: no rerun);
+- W/L drag: a right-button drag until the window of the panel and its partners changed
+  (client-side);
+- keyboard next case: ``N`` on the viewer until the next case's panels are drawn and the
+  page settled (one rerun);
+- full-resolution arrival (:func:`fullres_times`, its own app on a full-size 4096x3328
+  synthetic set, not in ``--quick``): from the viewer's request (a zoom near the preview's
+  scale) until every panel shows its full-resolution image, by the viewer's own clock
+  (``data-fullres-ms``; one rerun answers the request, the four images cross the
+  websocket compressed and are inflated in the browser).
+
+Adding a mark is ``bench/browser.py``'s Annotate figure (the same viewer).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+VIEWER = "[data-testid='mcalc-viewer']"
+#: Client-side interactions: at most this share of the idle round trip (300 ms for the
+#: 2 s round trip of this machine: "instant" for a reader).
+AIM_LOCAL = 0.15
+AIM_NEXT = 1.3
+#: One rerun answers the request, then ~14 MB per image to move and inflate.
+AIM_FULLRES = 2.0
+
+
+def _state(page: Any, expr: str) -> Any:
+    return page.evaluate(f"() => {expr}")
+
+
+def _panel_centre(page: Any, index: int = 0) -> tuple[float, float]:
+    frame = next(f for f in page.frames if "viewer" in f.url)
+    box = frame.eval_on_selector_all(
+        ".panel",
+        "(els, i) => { const r = els[i].getBoundingClientRect();"
+        " return [r.x, r.y, r.width, r.height]; }",
+        index,
+    )
+    iframe = page.locator("iframe[title*='mcalc_viewer']").first.bounding_box()
+    return iframe["x"] + box[0] + box[2] / 2, iframe["y"] + box[1] + box[3] / 2
+
+
+def viewer_times(
+    page: Any,
+    repeat: int,
+    timed: Callable[..., float],
+    state: str,
+    out: dict[str, list[float]],
+    step: Callable[[dict[str, list[float]], str, Any, Callable[[], list[float]]], None],
+) -> None:
+    """Wheel zoom, W/L drag and keyboard next case on the Browse page already open.
+
+    ``timed(page, action, cond, ran=...)`` and ``step`` are ``bench/browser.py``'s; ``state``
+    its JavaScript expression of the viewer's ``dataset``."""
+
+    def wheel() -> list[float]:
+        x, y = _panel_centre(page)
+        page.mouse.move(x, y)
+        times = []
+        for _ in range(repeat):
+            before = _state(page, f"{state}.zoom")
+            zooms = f"JSON.parse({state}.zoom || '[]')"
+            was = f"JSON.parse({json.dumps(before)})"
+            cond = f"{zooms}.length > 1 && {zooms}.every((z, i) => z !== {was}[i])"
+            times.append(timed(page, lambda: page.mouse.wheel(0, -120), cond, ran=False))
+        return times
+
+    def window_level() -> list[float]:
+        x, y = _panel_centre(page)
+        times = []
+        for k in range(repeat):
+            before = _state(page, f"{state}.window")
+            wins = f"JSON.parse({state}.window || '[]')"
+            was = f"JSON.parse({json.dumps(before)})"
+            cond = (
+                f"{wins}.length > 1 && {wins}.every((w, i) =>"
+                f" JSON.stringify(w) !== JSON.stringify({was}[i]))"
+            )
+
+            def drag(k: int = k) -> None:
+                page.mouse.move(x, y)
+                page.mouse.down(button="right")
+                page.mouse.move(x + 12 + 2 * k, y + 9, steps=3)
+                page.mouse.up(button="right")
+
+            times.append(timed(page, drag, cond, ran=False))
+        return times
+
+    def next_case() -> list[float]:
+        times = []
+        for _ in range(repeat):
+            frame = next(f for f in page.frames if "viewer" in f.url)
+            frame.focus(VIEWER)
+            before = _state(page, f"{state}.case")
+            cond = f"{state}.case && {state}.case !== {json.dumps(before)}"
+            times.append(timed(page, lambda f=frame: f.press(VIEWER, "n"), cond))
+        return times
+
+    step(out, "viewer_wheel", page, wheel)
+    step(out, "viewer_wl", page, window_level)
+    step(out, "viewer_next", page, next_case)
+
+
+def fullres_times(
+    repeat: int,
+    timed: Callable[..., float],
+    settle: Callable[..., float],
+    state: str,
+    observer: str,
+    app_env: Callable[[Path], dict[str, str]],
+) -> list[float]:
+    """Seconds from a zoom past the preview to every panel at full resolution, on an app of
+    its own over a 3-case full-size (4096x3328) synthetic set; one case per repeat."""
+    from playwright.sync_api import sync_playwright
+
+    from mcalc.synthetic import generate_demo
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS, running_app
+
+    tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-fullres-"))
+    generate_demo(tmp / "demo", cases=3, seed=1, size="full")
+    times: list[float] = []
+    with running_app(app_env(tmp), timeout=180) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport={"width": 1500, "height": 1900})
+            context.add_init_script(observer)
+            context.set_default_timeout(300_000)
+            page = context.new_page()
+            page.goto(f"{url}/browse", wait_until="networkidle")
+            for k in range(min(repeat, 3)):
+                settle(page, 0.0, f"!!{state}.case", ran=False)
+                x, y = _panel_centre(page)
+                page.mouse.move(x, y)
+                full = f"JSON.parse({state}.fullres || '[]').every(s => s === 'full')"
+                # Zoom step by step until the viewer asks (one preview pixel near one
+                # screen pixel: the panels' size decides how many steps), then wait.
+                for _ in range(80):
+                    if "preview" not in _state(page, f"{state}.fullres || 'preview'"):
+                        break
+                    page.mouse.wheel(0, -120)
+                    page.wait_for_timeout(40)
+                page.wait_for_function(f"() => {full}", timeout=600_000)
+                # The viewer's own clock: from its request to the last full image shown.
+                times.append(float(_state(page, f"{state}.fullresMs")) / 1000.0)
+                if k + 1 < min(repeat, 3):
+                    frame = next(f for f in page.frames if "viewer" in f.url)
+                    before = _state(page, f"{state}.case")
+                    timed(
+                        page,
+                        lambda f=frame: f.press(VIEWER, "n"),
+                        f"{state}.case !== {json.dumps(before)}",
+                    )
+        finally:
+            browser.close()
+    return times
+
+
+def viewer_rows(
+    med: Callable[[str], float], idle: float, row: Callable[..., dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The viewer's figures (``row`` is ``bench/browser.py``'s ``_row``)."""
+    return [
+        row("viewer: wheel zoom, partners follow", med("viewer_wheel"), idle, AIM_LOCAL),
+        row("viewer: W/L drag (right button)", med("viewer_wl"), idle, AIM_LOCAL),
+        row("viewer: keyboard next case (N)", med("viewer_next"), idle, AIM_NEXT),
+        row(
+            "viewer: full resolution arrives (4096x3328)", med("viewer_fullres"), idle, AIM_FULLRES
+        ),
+    ]
+
+
+def main() -> int:
+    """``python bench/browser_viewer.py [--quick] [--json]``: the viewer's figures alone
+    (idle round trip, wheel, W/L, next case; full resolution unless ``--quick``)."""
+    import argparse
+    import os
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from bench import browser as b
+    from mcalc.synthetic import generate_demo
+    from tests.browser import running_app
+
+    ap = argparse.ArgumentParser(description=main.__doc__)
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args()
+    repeat = 3 if args.quick else 5
+    tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-viewer-"))
+    generate_demo(tmp / "demo", cases=6, seed=0)
+
+    def env_of(root: Path) -> dict[str, str]:
+        return {
+            "MCALC_DEMO_DIR": str(root / "demo"),
+            "MCALC_DATA": "",
+            "MCALC_CACHE": str(root / "cache"),
+            "MCALC_STORE": str(root / "store"),
+            "MCALC_RUNS": str(root / "runs"),
+            "MCALC_MODELS": str(b.REPO / "models"),
+            "MCALC_AUTH": "auto",
+        }
+
+    os.environ.pop("MCALC_DATA", None)
+    m: dict[str, list[float]] = {}
+    from playwright.sync_api import sync_playwright
+
+    with running_app(env_of(tmp), timeout=180) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=b.CHROMIUM, args=b.CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport={"width": 1500, "height": 1900})
+            context.add_init_script(b.OBSERVER)
+            context.set_default_timeout(180_000)
+            page = context.new_page()
+            page.goto(url, wait_until="networkidle")
+            b._settle(page, 0.0, "!!document.querySelector('[data-testid=stSidebar]')", ran=False)
+            demo = page.get_by_role("button", name="Demo data")
+            b._timed(page, demo.click)
+            b._step(m, "idle", page, lambda: [b._timed(page, demo.click) for _ in range(repeat)])
+            page.goto(f"{url}/browse", wait_until="networkidle")
+            b._settle(page, 0.0, f"!!{b.VIEWER_STATE}.case", ran=False)
+            viewer_times(page, repeat, b._timed, b.VIEWER_STATE, m, b._step)
+        finally:
+            browser.close()
+    if not args.quick:
+        m["viewer_fullres"] = fullres_times(
+            repeat, b._timed, b._settle, b.VIEWER_STATE, b.OBSERVER, env_of
+        )
+        b._log("viewer_fullres", m["viewer_fullres"])
+    idle = b._median(m["idle"])
+
+    def med(name: str) -> float:
+        return b._median(m[name]) if m.get(name) else float("nan")
+
+    rows = [b._row("browser: idle round trip (Home rerun)", idle, idle, 1.0)]
+    rows += viewer_rows(med, idle, b._row)
+    print(json.dumps({"figures": rows}) if args.json else b._table(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,265 @@
+// Full-resolution pixels for the reading viewer (hooks in index.ts).
+//
+// Panels arrive at preview scale (panel.scale < 1 for images larger than the preview).
+// When a panel is zoomed near that scale (one preview pixel covers 3/4 of a screen pixel
+// or more) or the magnifier is picked, the viewer asks Python once for the full-resolution
+// values of every panel of the case still missing (one event, one rerun: coalesced).
+// Python answers in its next run with a binary argument (`fullres_data`: zlib of
+// row-differenced little-endian uint16, see mcalc/present/fullres.py) and an index
+// (`fullres`). The images are inflated here (the browser's DecompressionStream), kept in
+// Cornerstone's cache under a byte budget (least recently used first out) and swapped
+// into their viewports keeping camera, window and invert: W/L stays on the true 16-bit
+// values at every zoom, and the preview stays on screen until the full image is there.
+//
+// Panel coordinates (marks, overlays, probe) stay in the preview's grid: factor() tells
+// index.ts how many pixels of the shown image one panel pixel spans.
+import * as cs from "@cornerstonejs/core";
+
+export interface Entry {
+  key: string;
+  rows: number;
+  cols: number;
+  spacing: [number, number]; // mm per pixel (row, col)
+  codec: string;
+  offset: number;
+  length: number;
+}
+interface PanelLike {
+  key: string;
+  rows: number;
+  cols: number;
+  scale?: number; // preview pixels per full-resolution pixel
+}
+interface Held {
+  id: string;
+  bytes: number;
+  used: number;
+  cols: number;
+}
+export interface Context {
+  viewport: (i: number) => cs.Types.IStackViewport | null;
+  panels: () => PanelLike[];
+  caseKey: () => string;
+  emit: (event: Record<string, unknown>) => void;
+  publish: () => void;
+}
+
+const CODEC = "zlib-delta16";
+const PREFIX = "mcalc-full:";
+// Full-resolution images kept in the browser (bytes of uint16 values); Cornerstone's own
+// cache (index.ts) is larger, so this budget is what bounds them.
+export const BUDGET_BYTES = 384 * 1024 * 1024;
+const ASK_AGAIN_MS = 30_000; // an answer lost (a rerun interrupted): ask again after this
+// Ask when one preview pixel spans this many screen pixels: a little before the preview
+// runs out of detail (at 1), so the full image is usually there when it is needed.
+const ASK_AT_MAGNIFICATION = 0.75;
+
+const held = new Map<string, Held>(); // image key -> its full-resolution image
+const colsOf = new Map<string, number>(); // Cornerstone image id -> columns
+const asked = new Map<string, number>(); // image key -> when it was asked for
+let ctx: Context | null = null;
+let askedAt = -1;
+let lastMs = -1; // from the request to the last full image shown
+let requests = 0;
+let failed = "";
+const supported = typeof DecompressionStream !== "undefined";
+
+export function bind(c: Context): void {
+  ctx = c;
+}
+
+function wanted(p: PanelLike): boolean {
+  return typeof p.scale === "number" && p.scale < 1;
+}
+
+function fullId(key: string): string | null {
+  const h = held.get(key);
+  if (!h) return null;
+  if (!cs.cache.getImage(h.id)) {
+    // Cornerstone's cache let it go: forget it (it will be asked for again).
+    held.delete(key);
+    return null;
+  }
+  return h.id;
+}
+
+/** Pixels of the viewport's current image per pixel of the panel's (preview) grid. */
+export function factor(vp: cs.Types.IStackViewport | null, p?: PanelLike): number {
+  const id = vp?.getCurrentImageId();
+  const cols = id ? colsOf.get(id) : undefined;
+  if (!cols || !p) return 1;
+  return cols / p.cols;
+}
+
+/** The true value at panel coordinates q (row, col): from the full image when shown. */
+export function valueAt(
+  vp: cs.Types.IStackViewport | null,
+  p: PanelLike,
+  q: [number, number],
+  previewId: string,
+): number {
+  const f = factor(vp, p);
+  const id = f !== 1 ? vp?.getCurrentImageId() : previewId;
+  const image = id ? cs.cache.getImage(id) : undefined;
+  if (!image) return NaN;
+  const cols = Math.round(p.cols * f);
+  const r = Math.round(q[0] * f);
+  const c = Math.round(q[1] * f);
+  return image.getPixelData()[r * cols + c];
+}
+
+/** Screen pixels per pixel of the image the viewport shows. */
+function magnification(vp: cs.Types.IStackViewport): number {
+  const id = vp.getCurrentImageId();
+  if (!id) return 0;
+  const a = cs.utilities.imageToWorldCoords(id, [0, 0]);
+  const b = cs.utilities.imageToWorldCoords(id, [1, 0]);
+  if (!a || !b) return 0;
+  const ca = vp.worldToCanvas(a);
+  const cb = vp.worldToCanvas(b);
+  return Math.hypot(cb[0] - ca[0], cb[1] - ca[1]) * (window.devicePixelRatio || 1);
+}
+
+/** Ask for the case's full-resolution images when panel i is zoomed past its preview (or
+ * always, with force: the magnifier). One event covers every panel still missing. */
+export function check(i: number, force = false): void {
+  if (!ctx || !supported) return;
+  const panels = ctx.panels();
+  const p = panels[i];
+  const vp = ctx.viewport(i);
+  if (!p || !vp || !wanted(p) || fullId(p.key)) return;
+  if (!force && magnification(vp) < ASK_AT_MAGNIFICATION) return;
+  const now = performance.now();
+  const missing = panels
+    .filter((q) => wanted(q) && !fullId(q.key))
+    .filter((q) => now - (asked.get(q.key) ?? -Infinity) > ASK_AGAIN_MS)
+    .map((q) => q.key);
+  if (!missing.length) return;
+  for (const k of missing) asked.set(k, now);
+  askedAt = now;
+  requests += 1;
+  ctx.emit({ type: "fullres", case: ctx.caseKey(), keys: missing });
+  ctx.publish();
+}
+
+export function checkAll(force = false): void {
+  ctx?.panels().forEach((_, i) => check(i, force));
+}
+
+async function inflate(data: Uint8Array, rows: number, cols: number): Promise<Uint16Array> {
+  const stream = new Blob([data as BlobPart]).stream().pipeThrough(new DecompressionStream("deflate"));
+  const buf = await new Response(stream).arrayBuffer();
+  if (buf.byteLength !== 2 * rows * cols) {
+    throw new Error(`full image: ${buf.byteLength} bytes, expected ${rows}x${cols} uint16`);
+  }
+  const out = new Uint16Array(buf); // little-endian, as every browser's platform is
+  for (let r = 0; r < rows; r++) {
+    let acc = 0;
+    const end = (r + 1) * cols;
+    for (let k = r * cols; k < end; k++) {
+      acc = (acc + out[k]) & 0xffff;
+      out[k] = acc;
+    }
+  }
+  return out;
+}
+
+function shownIds(): Set<string> {
+  const ids = new Set<string>();
+  ctx?.panels().forEach((_, i) => {
+    const id = ctx?.viewport(i)?.getCurrentImageId();
+    if (id) ids.add(id);
+  });
+  return ids;
+}
+
+function evict(): void {
+  const shown = shownIds();
+  let total = 0;
+  for (const h of held.values()) total += h.bytes;
+  const oldest = [...held.entries()].sort((a, b) => a[1].used - b[1].used);
+  for (const [key, h] of oldest) {
+    if (total <= BUDGET_BYTES) break;
+    if (shown.has(h.id)) continue;
+    cs.cache.removeImageLoadObject(h.id, { force: true });
+    held.delete(key);
+    colsOf.delete(h.id);
+    total -= h.bytes;
+  }
+}
+
+/** Inflate the full images a render brought (if any) into Cornerstone's cache. */
+export async function receive(index: Entry[] | undefined, data: Uint8Array | undefined): Promise<void> {
+  if (!index?.length || !data?.length) return;
+  for (const e of index) {
+    if (fullId(e.key) || e.codec !== CODEC) continue;
+    try {
+      const values = await inflate(data.subarray(e.offset, e.offset + e.length), e.rows, e.cols);
+      const id = `${PREFIX}${e.key}:${e.rows}x${e.cols}`;
+      if (!cs.cache.getImage(id)) {
+        cs.imageLoader.createAndCacheLocalImage(id, {
+          scalarData: values,
+          dimensions: [e.cols, e.rows],
+          spacing: [e.spacing[1], e.spacing[0]],
+        } as unknown as Parameters<typeof cs.imageLoader.createAndCacheLocalImage>[1]);
+      }
+      held.set(e.key, { id, bytes: values.byteLength, used: performance.now(), cols: e.cols });
+      colsOf.set(id, e.cols);
+      asked.delete(e.key);
+    } catch (err) {
+      failed = `${e.key}: ${(err as Error).message}`;
+    }
+  }
+}
+
+/** Show the full image in every panel that has one (camera, window, invert kept). */
+export async function upgradeAll(): Promise<void> {
+  if (!ctx) return;
+  const panels = ctx.panels();
+  let changed = false;
+  await Promise.all(
+    panels.map(async (p, i) => {
+      const vp = ctx?.viewport(i);
+      const id = fullId(p.key);
+      const h = held.get(p.key);
+      if (!vp || !id || !h) return;
+      h.used = performance.now();
+      if (vp.getCurrentImageId() === id) return;
+      const camera = vp.getCamera();
+      const { voiRange, invert } = vp.getProperties();
+      await vp.setStack([id]);
+      vp.setCamera(camera);
+      vp.setProperties({ voiRange, invert });
+      vp.render();
+      changed = true;
+    }),
+  );
+  if (changed && askedAt >= 0) {
+    lastMs = Number((performance.now() - askedAt).toFixed(1));
+    askedAt = -1;
+  }
+  evict();
+  ctx.publish();
+}
+
+/** The state for tests and benches, on the root element's data-* attributes. */
+export function publish(d: DOMStringMap): void {
+  if (!ctx) return;
+  const panels = ctx.panels();
+  d.fullres = JSON.stringify(
+    panels.map((p, i) => {
+      if (!wanted(p)) return "full";
+      const vp = ctx?.viewport(i);
+      if (vp && factor(vp, p) !== 1) return "full";
+      return asked.has(p.key) ? "asked" : "preview";
+    }),
+  );
+  let total = 0;
+  for (const h of held.values()) total += h.bytes;
+  d.fullresBytes = String(total);
+  d.fullresBudget = String(BUDGET_BYTES);
+  d.fullresMs = String(lastMs);
+  d.fullresRequests = String(requests);
+  d.fullresSupported = String(supported);
+  if (failed) d.fullresError = failed;
+}
