@@ -329,6 +329,18 @@ def test_cancel_stops_the_run_and_leaves_the_last_result(page_env, monkeypatch) 
     assert any("Run cancelled" in i.value for i in at.info)
     assert all("/CC_" in k for k in _keys(at))
     assert [b for b in at.button if b.key == "predict_run"]  # and it can be run again
+    # Another case while a run goes on: Run stops that run first; the new one waits for it.
+    at.button(key="predict_run").click().run()
+    work = at.session_state[WORK_KEY][0]
+    other = next(o for o in at.selectbox(key="predict_case").options if o != "suspicious-1")
+    at.selectbox(key="predict_case").set_value(other).run()
+    assert any("stops the run of" in i.value for i in at.info)
+    at.button(key="predict_run").click().run()
+    queued = at.session_state[WORK_KEY][0]
+    assert queued is not work and other in str(queued.key)
+    assert work.wait(30) and work.state == "cancelled"
+    at.button(key="predict_cancel").click().run()
+    assert queued.wait(30) and queued.state == "cancelled"
 
 
 def test_detections_are_marked_and_listed(page_env) -> None:
