@@ -45,13 +45,24 @@ def page_env(app_env, registry_dir, monkeypatch) -> Path:
 def _settle(at: AppTest, timeout: float = 120) -> AppTest:
     """Wait for the page's background run (if any) to end, then rerun to show its result."""
     from pages.predict_run import WORK_KEY
+    from pages.predict_temporal import WORK_KEY as ACROSS_KEY
 
     for _ in range(20):
+        pending = []
         try:
-            work = at.session_state[WORK_KEY][0]
+            pending.append(at.session_state[WORK_KEY][0])
         except KeyError:
+            pass
+        try:  # the section across rounds registers in the background too
+            across = at.session_state[ACROSS_KEY][1]
+            if across.running or at.get("progress"):
+                pending.append(across)
+        except KeyError:
+            pass
+        if not pending:
             return at
-        assert work.wait(timeout), "the background run did not finish"
+        for work in pending:
+            assert work.wait(timeout), "the background run did not finish"
         at.run()
     raise AssertionError("the page kept running")
 
