@@ -3,6 +3,7 @@ drawn, bad models and images are clear messages and the page stays usable."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -49,10 +50,8 @@ def _settle(at: AppTest, timeout: float = 120) -> AppTest:
 
     for _ in range(20):
         pending = []
-        try:
+        with contextlib.suppress(KeyError):
             pending.append(at.session_state[WORK_KEY][0])
-        except KeyError:
-            pass
         try:  # the section across rounds registers in the background too
             across = at.session_state[ACROSS_KEY][1]
             if across.running or at.get("progress"):
