@@ -5,11 +5,14 @@ The frame (page config, first-start demo data, the shared sidebar with the page 
 the dataset choice) lives in :func:`pages.common.frame`; every page also calls it so that
 deep links behave the same (see :mod:`pages.common`). TensorFlow starts in a background
 thread once per process (:mod:`mcalc.models.warmup`), so Predict and Train find it ready
-and no other page waits for it.
+and no other page waits for it. Streamlit is kept from clearing the Keras session after
+every script run (:mod:`pages.server_tuning`).
 """
 
 from mcalc.models.warmup import start_tensorflow_warmup
 from pages import common
+from pages.server_tuning import keep_keras_session
 
+keep_keras_session()
 start_tensorflow_warmup()
 common.run_app()

@@ -8,7 +8,9 @@ asked.
 
 :class:`BackgroundWork` runs a function that takes a progress callback in a thread; the
 callback it is given raises :class:`Cancelled` once :meth:`BackgroundWork.cancel` was called,
-so long work stops at its next progress report (the app's Predict page polls it).
+so long work stops at its next progress report (the app's Predict page polls it). Work
+started ``after`` another waits for that one to finish first (a new choice queued behind a
+cancelled run, so that two analyses never share the processor).
 
 Example:
     >>> seen = []
@@ -24,7 +26,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Generic, TextIO, TypeVar
+from typing import Any, Generic, TextIO, TypeVar
 
 __all__ = ["ProgressFn", "phase", "TerminalProgress", "Cancelled", "BackgroundWork"]
 
@@ -95,6 +97,8 @@ class BackgroundWork(Generic[T]):
         work: the function to run; it receives a :data:`ProgressFn`.
         key: what the work computes (the caller's own identifier, kept as given).
         label: a short description for messages.
+        after: work to wait for before this one starts (typically one just cancelled);
+            meanwhile the progress says so, and a cancel still ends this one at once.
 
     Example:
         >>> job = BackgroundWork(lambda progress: (progress(1, 1, "done"), 41 + 1)[1], key="x")
@@ -105,11 +109,17 @@ class BackgroundWork(Generic[T]):
     """
 
     def __init__(
-        self, work: Callable[[ProgressFn], T], *, key: object = None, label: str = ""
+        self,
+        work: Callable[[ProgressFn], T],
+        *,
+        key: object = None,
+        label: str = "",
+        after: BackgroundWork[Any] | None = None,
     ) -> None:
         self.key = key
         self.label = label
         self._work = work
+        self._after = after
         self._cancel = threading.Event()
         self._finished = threading.Event()
         self._lock = threading.Lock()
@@ -127,8 +137,18 @@ class BackgroundWork(Generic[T]):
         if self._cancel.is_set():
             raise Cancelled(f"{self.label or 'work'} cancelled")
 
+    def _wait_for_after(self) -> None:
+        """Wait for the work this one queued behind (cancellable, polled every 0.1 s)."""
+        after, self._after = self._after, None  # not kept alive once over
+        if after is None:
+            return
+        what = after.label or "previous work"
+        while not after.wait(0.1):
+            self._report(0, 0, f"waiting for the {what} to stop")
+
     def _run(self) -> None:
         try:
+            self._wait_for_after()
             value = self._work(self._report)
         except Cancelled:
             self.state = "cancelled"

@@ -5,7 +5,9 @@ in this order: the cached result (:func:`mcalc.explain.runs.cached_case`, no mod
 the result it showed before (named, with a *Run* button), and while a run goes on, its
 progress with *Cancel* (a fragment polls the :class:`~mcalc.progress.BackgroundWork`; the
 last result stays on screen). Only the first visit, with nothing to show yet, starts a
-run by itself.
+run by itself; while that run goes on and nothing is shown, a new choice replaces it. A new
+run stops the one going on first and waits for it (its progress says so), so two analyses
+never share the processor.
 """
 
 from __future__ import annotations
@@ -34,6 +36,8 @@ WORK_KEY = "predict_work"
 NOTE_KEY = "predict_run_note"
 #: Set once a run was started by the page itself (first visit) or cancelled.
 AUTO_KEY = "predict_auto_started"
+#: The request key of the run the page started by itself (not the reader), if any.
+AUTO_RUN_KEY = "predict_auto_run"
 #: The case score shown: ``(request key, CaseAnalysis)``.
 CASE_SCORE_KEY = "predict_case_score"
 
@@ -86,20 +90,28 @@ class Shown:
     analysis: CaseAnalysis | None = None
 
 
-def _start(loaded: LoadedModel, xp: Explainer, request: CaseRequest, meta: Shown) -> None:
-    """Start ``request`` in the background (a callback: runs before the script)."""
+def _start(
+    loaded: LoadedModel, xp: Explainer, request: CaseRequest, meta: Shown, auto: bool = False
+) -> None:
+    """Start ``request`` in the background (a callback: runs before the script), after
+    stopping the run going on, if any (the new one waits for it to end). ``auto``: the
+    page starts it by itself."""
     old = st.session_state.get(WORK_KEY)
-    if old is not None:
+    before = None
+    if old is not None and old[0].running:
         old[0].cancel()
+        before = old[0]
     work = start_case(
         loaded,
         request,
         explainer=xp,
         results=predict_results(),
         image_cache=common.get_image_cache(),
+        after=before,
     )
     st.session_state[WORK_KEY] = (work, meta)
     st.session_state[AUTO_KEY] = True
+    st.session_state[AUTO_RUN_KEY] = work.key if auto else None
     st.session_state.pop(NOTE_KEY, None)
 
 
@@ -176,11 +188,21 @@ def shown_ui(loaded: LoadedModel, xp: Explainer, request: CaseRequest, meta: Sho
     entry = st.session_state.get(WORK_KEY)
     running = entry is not None and entry[0].running
     wanted = running and entry[0].key == request.key
-    if shown is None and not running and not st.session_state.get(AUTO_KEY):
-        _start(loaded, xp, request, meta)  # first visit: nothing to lose
+    first = shown is None and not running and not st.session_state.get(AUTO_KEY)
+    # Nothing on screen yet and the page's own run is for another choice: follow the reader.
+    follow = (
+        shown is None
+        and running
+        and not wanted
+        and entry[0].key == st.session_state.get(AUTO_RUN_KEY)
+    )
+    if first or follow:
+        _start(loaded, xp, request, meta, auto=True)  # first visit: nothing to lose
         running = wanted = True
     if not wanted and (shown is None or shown.key != request.key):
         where = f" The result below is still that of **{shown.title}**." if shown else ""
+        if running:
+            where += f" Run stops the run of **{entry[1].title}** first."
         c1, c2 = st.columns([4, 1])
         c1.info(f"Not computed yet for **{meta.title}** with these settings.{where}")
         c2.button(

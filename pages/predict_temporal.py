@@ -3,7 +3,9 @@
 UI only: the analysis the page made -> :func:`mcalc.explain.temporal_findings.temporal_findings`
 (registration, findings mapped to the prior, matched across rounds, a temporal model's
 evidence by channel) -> :func:`mcalc.present.temporal_figures.temporal_figure` and a table.
-The page calls :func:`temporal_ui` in one line.
+The page calls :func:`temporal_ui` in one line. The registration (seconds) runs in the
+background once the result is shown, with its progress in this section, so the result does
+not wait for it and a click meanwhile does not restart it (issue 14).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from mcalc.explain.service import CaseAnalysis
 from mcalc.explain.temporal_findings import TemporalFindings, temporal_findings
 from mcalc.models.inference import LoadedModel
 from mcalc.present.temporal_figures import temporal_figure
+from mcalc.progress import BackgroundWork
 from pages import common
 
 #: Second panel choices: the prior as filed (findings at their mapped place), the
@@ -29,11 +32,35 @@ PANELS = {
 }
 
 
-@st.cache_data(show_spinner="Registering the prior to the recent exam…", max_entries=8)
-def _findings(
-    _case: CaseRecord, _analysis: CaseAnalysis, _loaded: LoadedModel, key: str, view: str
-) -> TemporalFindings:
-    return temporal_findings(common.get_image_cache(), _case, view, _analysis, _loaded)
+#: The findings being computed or computed: ``(key, BackgroundWork)``; not a widget.
+WORK_KEY = "predict_temporal_work"
+
+
+def _findings_work(
+    case: CaseRecord, analysis: CaseAnalysis, loaded: LoadedModel, key: str, view: str
+) -> BackgroundWork[TemporalFindings]:
+    """The findings of ``key`` in the background (started once; another key replaces it)."""
+    held = st.session_state.get(WORK_KEY)
+    if held is not None and held[0] == key:
+        return held[1]
+    if held is not None:
+        held[1].cancel()
+    cache = common.get_image_cache()
+    work = BackgroundWork(
+        lambda progress: temporal_findings(cache, case, view, analysis, loaded),
+        key=key,
+        label=f"registration of {case.case_id} {view}",
+    ).start()
+    st.session_state[WORK_KEY] = (key, work)
+    return work
+
+
+@st.fragment(run_every=1.0)
+def _wait_ui(work: BackgroundWork[TemporalFindings]) -> None:
+    """The registration's progress, polled; a full rerun once it ends."""
+    if not work.running:
+        st.rerun()
+    st.progress(0.0, text=f"Registering the prior to the recent exam… {work.elapsed():.0f} s")
 
 
 def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: CaseAnalysis) -> None:
@@ -54,13 +81,19 @@ def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: Case
         f"{r.key}:{[(round(g.center[0]), round(g.center[1])) for g in r.regions]}"
         for r in analysis.images
     )
-    try:
-        found = _findings(
-            case, analysis, loaded, f"{case.case_id}|{loaded.model_id}|{regions}", view
-        )
-    except (McalcError, ValueError) as exc:
-        st.warning(f"{view}: no comparison across rounds: {exc}")
+    work = _findings_work(
+        case, analysis, loaded, f"{case.case_id}|{loaded.model_id}|{regions}|{view}", view
+    )
+    if work.running:
+        _wait_ui(work)
         return
+    if isinstance(work.error, (McalcError, ValueError)):
+        st.warning(f"{view}: no comparison across rounds: {work.error}")
+        return
+    if work.error is not None:
+        raise work.error
+    found = work.result
+    assert found is not None
     panel = st.radio(
         "Second panel",
         list(PANELS),

@@ -3,6 +3,7 @@ drawn, bad models and images are clear messages and the page stays usable."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from pathlib import Path
 
@@ -45,13 +46,22 @@ def page_env(app_env, registry_dir, monkeypatch) -> Path:
 def _settle(at: AppTest, timeout: float = 120) -> AppTest:
     """Wait for the page's background run (if any) to end, then rerun to show its result."""
     from pages.predict_run import WORK_KEY
+    from pages.predict_temporal import WORK_KEY as ACROSS_KEY
 
     for _ in range(20):
-        try:
-            work = at.session_state[WORK_KEY][0]
+        pending = []
+        with contextlib.suppress(KeyError):
+            pending.append(at.session_state[WORK_KEY][0])
+        try:  # the section across rounds registers in the background too
+            across = at.session_state[ACROSS_KEY][1]
+            if across.running or at.get("progress"):
+                pending.append(across)
         except KeyError:
+            pass
+        if not pending:
             return at
-        assert work.wait(timeout), "the background run did not finish"
+        for work in pending:
+            assert work.wait(timeout), "the background run did not finish"
         at.run()
     raise AssertionError("the page kept running")
 
@@ -329,6 +339,18 @@ def test_cancel_stops_the_run_and_leaves_the_last_result(page_env, monkeypatch) 
     assert any("Run cancelled" in i.value for i in at.info)
     assert all("/CC_" in k for k in _keys(at))
     assert [b for b in at.button if b.key == "predict_run"]  # and it can be run again
+    # Another case while a run goes on: Run stops that run first; the new one waits for it.
+    at.button(key="predict_run").click().run()
+    work = at.session_state[WORK_KEY][0]
+    other = next(o for o in at.selectbox(key="predict_case").options if o != "suspicious-1")
+    at.selectbox(key="predict_case").set_value(other).run()
+    assert any("stops the run of" in i.value for i in at.info)
+    at.button(key="predict_run").click().run()
+    queued = at.session_state[WORK_KEY][0]
+    assert queued is not work and other in str(queued.key)
+    assert work.wait(30) and work.state == "cancelled"
+    at.button(key="predict_cancel").click().run()
+    assert queued.wait(30) and queued.state == "cancelled"
 
 
 def test_detections_are_marked_and_listed(page_env) -> None:

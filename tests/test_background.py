@@ -43,6 +43,32 @@ def test_cancel_stops_work_at_its_next_progress_report() -> None:
     assert job.state == "cancelled" and job.result is None and len(reports) < 10_000
 
 
+def test_work_queued_after_another_waits_for_it_and_can_be_cancelled_meanwhile() -> None:
+    release, order = threading.Event(), []
+
+    def first(progress):
+        release.wait(10)
+        order.append("first")
+        return 1
+
+    def second(progress):
+        order.append("second")
+        return 2
+
+    a = BackgroundWork(first, label="analysis of A").start()
+    b = BackgroundWork(second, after=a).start()
+    assert not b.wait(0.3) and b.running
+    assert b.snapshot() == (0, 0, "waiting for the analysis of A to stop")
+    release.set()
+    assert b.wait(10) and (b.state, b.result, order) == ("done", 2, ["first", "second"])
+    # Cancelled while it waits: it ends at once, without running.
+    blocker = BackgroundWork(lambda progress: threading.Event().wait(10)).start()
+    c = BackgroundWork(second, after=blocker).start()
+    c.cancel()
+    assert c.wait(2) and c.state == "cancelled" and order == ["first", "second"]
+    blocker.cancel()
+
+
 def test_a_failure_is_kept_for_the_poller() -> None:
     def work(progress):
         raise ValueError("bad input")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mcalc.explain.explainer import Explainer
 from mcalc.explain.results import NotCached, ResultsCache, image_key, model_key
@@ -120,9 +120,11 @@ def start_case(
     explainer: Explainer | None = None,
     results: ResultsCache | None = None,
     image_cache: ImageCache | None = None,
+    after: BackgroundWork[Any] | None = None,
 ) -> BackgroundWork[CaseAnalysis]:
     """Run the request in a background thread (progress to poll, cancellable at each
-    progress report); ``work.key`` is ``request.key``."""
+    progress report); ``work.key`` is ``request.key``. With ``after`` (a run just
+    cancelled), it starts once that one has stopped, so two runs never compete."""
 
     def work(progress: ProgressFn) -> CaseAnalysis:
         return run_case(
@@ -135,4 +137,4 @@ def start_case(
         )
 
     names = ", ".join(i.key for i in request.images)
-    return BackgroundWork(work, key=request.key, label=f"analysis of {names}").start()
+    return BackgroundWork(work, key=request.key, label=f"analysis of {names}", after=after).start()

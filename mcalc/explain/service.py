@@ -295,7 +295,9 @@ def analyse_case(
     if settings.cam is not None and explainer is None:
         explainer = Explainer.for_model(loaded)
     out = CaseAnalysis([], [], decision_threshold(loaded.card), settings)
-    for item in images:
+    for k, item in enumerate(images):
+        if progress is not None:  # also where a cancelled run stops between images
+            progress(k, len(images), f"{item.key}: reading")
         try:
             temporal = _temporal_input(loaded, item, images, image_cache)
             mammo, mask, notes = read_input(item, image_cache)

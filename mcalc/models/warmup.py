@@ -7,6 +7,12 @@ machine (about 6 s on the 2-core one this was written on). The app starts
 not delayed (the import runs beside them). ``MCALC_WARM_TF=0`` turns it off
 (:attr:`mcalc.config.Settings.warm_tensorflow`).
 
+Once TensorFlow is in, :func:`freeze_heap` moves every object then alive out of the garbage
+collector's reach: TensorFlow and Keras leave about 400 000 tracked objects, and every full
+collection walked them all (about 1 s on the 2-core machine, holding the GIL, so a model
+running in another thread stopped meanwhile); after the freeze a full collection takes a
+few milliseconds (``docs/measurements.md``, issue 14).
+
 Example:
     >>> thread = start_tensorflow_warmup()  # doctest: +SKIP
     >>> thread is None or thread.name  # doctest: +SKIP
@@ -15,6 +21,7 @@ Example:
 
 from __future__ import annotations
 
+import gc
 import logging
 import sys
 import threading
@@ -22,7 +29,7 @@ import time
 
 from mcalc.config import Settings, get_settings, prepare_tensorflow
 
-__all__ = ["warm_up_tensorflow", "start_tensorflow_warmup", "warmup_seconds"]
+__all__ = ["warm_up_tensorflow", "start_tensorflow_warmup", "warmup_seconds", "freeze_heap"]
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +49,24 @@ def warm_up_tensorflow() -> float:
     import mcalc.models.inference  # noqa: F401
 
     keras.layers.Conv2D(1, 3)(np.zeros((1, 8, 8, 1), np.float32))  # kernels and threads
+    freeze_heap()
     seconds = time.perf_counter() - t0
     _SECONDS.append(seconds)
     log.info("TensorFlow warmed up in %.1f s", seconds)
     return seconds
+
+
+def freeze_heap() -> int:
+    """Collect garbage once, then freeze what is left (:func:`gc.freeze`); the number of
+    objects frozen in all.
+
+    Frozen objects are never collected nor walked again: call this when what is alive is
+    meant to live as long as the process (modules, TensorFlow's registries), as after
+    :func:`warm_up_tensorflow`.
+    """
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
 
 
 def _run() -> None:
