@@ -42,6 +42,8 @@ def reading_viewer(
     height: int = 620,
     editable: str | None = None,
     marks_version: int = 0,
+    temporal: dict[str, Any] | None = None,
+    focus: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Draw the viewer; returns the newest event (or ``None``).
 
@@ -53,6 +55,10 @@ def reading_viewer(
         editable: key of the panel whose reader marks are edited (Annotate), else ``None``.
         marks_version: change it to make the browser reload the marks from ``panels``
             (after a save or an edit elsewhere); unsaved browser marks are kept otherwise.
+        temporal: from :func:`mcalc.present.reading_temporal.temporal_args` (registered
+            prior, subtraction, mapping, tracked items per view), or ``None``.
+        focus: ``{"view", "key", "recent", "prior"}`` (panel coordinates): centre both rounds
+            of that view on a spot once per new ``key``.
 
     Raises:
         FileNotFoundError: the component is not built (see ``components/viewer``).
@@ -69,6 +75,8 @@ def reading_viewer(
         editable=editable,
         marks_version=marks_version,
         labels=list(LABELS),
+        temporal=temporal,
+        focus=focus,
         key=key,
         default=None,
     )

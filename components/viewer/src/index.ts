@@ -6,6 +6,7 @@
 // The component's state is mirrored on the root element's data-* attributes for tests.
 import * as cs from "@cornerstonejs/core";
 import * as tools from "@cornerstonejs/tools";
+import * as temporal from "./temporal";
 
 type Point = [number, number]; // (row, col) in the panel's pixel grid
 interface Mark {
@@ -37,6 +38,8 @@ interface Args {
   editable: string | null; // key of the panel whose marks are edited
   marks_version: number;
   labels: string[];
+  temporal?: temporal.TemporalArgs | null; // Browse's temporal modes (src/temporal.ts)
+  focus?: temporal.Focus | null;
 }
 
 const root = document.getElementById("root") as HTMLDivElement;
@@ -196,6 +199,7 @@ function drawOverlay(i: number): void {
       ctx.stroke();
     }
   }
+  temporal.drawOn(i, ctx);
   const vp = viewport(i);
   const wl = panelEl.querySelector(".wl") as HTMLDivElement;
   const voi = vp?.getProperties().voiRange;
@@ -206,6 +210,7 @@ function drawOverlay(i: number): void {
 }
 function drawAll(): void {
   args?.panels.forEach((_, i) => drawOverlay(i));
+  temporal.drawAll();
   publish();
 }
 
@@ -245,6 +250,7 @@ function publish(): void {
   d.lastMarkMs = String(lastMarkMs);
   d.probe = probeText;
   d.measures = JSON.stringify(measures());
+  temporal.publish(d);
 }
 function measures(): { tool: string; value: number; unit: string }[] {
   const out: { tool: string; value: number; unit: string }[] = [];
@@ -289,7 +295,7 @@ function applySync(): void {
       syncColormap: false,
     });
     for (const i of g) {
-      zp.add({ renderingEngineId: ENGINE, viewportId: vpId(i) });
+      if (!temporal.mapped(i)) zp.add({ renderingEngineId: ENGINE, viewportId: vpId(i) });
       voi.add({ renderingEngineId: ENGINE, viewportId: vpId(i) });
     }
     synchronizers.push(zp, voi);
@@ -496,7 +502,7 @@ function probe(i: number, ev: MouseEvent): void {
 // ---- layout ------------------------------------------------------------------------------
 function gridColumns(): number {
   if (!args) return 1;
-  return layout === "one" ? 1 : args.panels.length;
+  return layout === "one" ? 1 : args.panels.length + temporal.extraColumns();
 }
 function resize(): void {
   if (!args || !engine) return;
@@ -506,6 +512,7 @@ function resize(): void {
     el.style.display = layout === "one" && i !== active ? "none" : "block";
     el.classList.toggle("active", i === active);
   });
+  temporal.onResize();
   engine.resize(true, true);
   drawAll();
 }
@@ -531,6 +538,7 @@ const HELP: [string, string][] = [
   ["Ctrl+Z", "undo the last mark edit"],
   ["Ctrl+S", "save marks"],
   ["N / → ,  P / ←", "next / previous case"],
+  ...temporal.HELP,
   ["?", "this help (Esc closes)"],
 ];
 
@@ -625,6 +633,7 @@ function onKey(ev: KeyboardEvent): void {
   if ((ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "z") return void (ev.preventDefault(), undoMark());
   if ((ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "s") return void (ev.preventDefault(), save());
   if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  if (temporal.onKey(k)) return void ev.preventDefault();
   const actions: Record<string, () => void> = {
     n: () => emit({ type: "next" }),
     ArrowRight: () => emit({ type: "next" }),
@@ -750,6 +759,7 @@ async function showCase(a: Args): Promise<void> {
     }),
   );
   setTool(tool === "mark" && !a.editable ? "pan" : tool);
+  await temporal.build(a.temporal);
   applySync();
   renderBar();
   resize();
@@ -757,7 +767,7 @@ async function showCase(a: Args): Promise<void> {
 }
 
 async function onRender(a: Args): Promise<void> {
-  const newCase = a.case_key !== caseKey;
+  const newCase = a.case_key !== caseKey || temporal.changed(a.temporal);
   args = a;
   if (a.marks_version !== marksVersion || newCase) {
     marksVersion = a.marks_version;
@@ -777,8 +787,10 @@ async function onRender(a: Args): Promise<void> {
     }
   } else {
     renderBar();
+    temporal.renderBar();
     drawAll();
   }
+  temporal.applyFocus(a.focus);
 }
 
 async function main(): Promise<void> {
@@ -793,6 +805,22 @@ async function main(): Promise<void> {
     return;
   }
   root.dataset.renderer = cs.getShouldUseCPURendering() ? "cpu" : "webgl";
+  temporal.attach({
+    root,
+    engineId: ENGINE,
+    groupId: GROUP,
+    engine: () => engine,
+    viewport,
+    panelKeys: () => args?.panels.map((p) => p.key) ?? [],
+    active: () => active,
+    tool: () => tool,
+    overlays: () => showOverlays,
+    linkedPairs: () => sync === "all" || sync === "pairs",
+    layoutOne: () => layout === "one",
+    redraw: drawAll,
+    resize,
+    emit,
+  });
   root.addEventListener("keydown", onKey);
   for (const name of [
     tools.Enums.Events.ANNOTATION_COMPLETED,
