@@ -393,12 +393,13 @@ def case_temporal(
     """Per view, the registered rounds for the viewer's temporal modes, and problems found."""
     out, problems = [], []
     for view in VIEWS:
-        recs = [case.image(view, tp) for tp in TIMEPOINTS]
-        if any(r is None for r in recs):
+        prior_rec, recent_rec = case.image(view, "prior"), case.image(view, "recent")
+        if prior_rec is None or recent_rec is None:
             problems.append(f"{view}: no temporal view: this case lacks one of the rounds.")
             continue
         try:
-            prior, recent = (cached_view(r, opts, max_side, case.laterality) for r in recs)  # type: ignore[arg-type]
+            prior = cached_view(prior_rec, opts, max_side, case.laterality)
+            recent = cached_view(recent_rec, opts, max_side, case.laterality)
             out.append(
                 temporal_panel(
                     common.get_image_cache(), case, view, recent, prior, max_side=max_side
