@@ -13,7 +13,12 @@ from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError, McalcError
 from mcalc.present.reading import panel_label, payload_bytes, reading_panel
-from mcalc.present.reading_temporal import TemporalPanel, temporal_args, temporal_panel
+from mcalc.present.reading_temporal import (
+    TemporalPanel,
+    temporal_args,
+    temporal_bytes,
+    temporal_panel,
+)
 from mcalc.present.temporal_figures import MODES, temporal_figure, tracked_rows
 from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
 from mcalc.temporal import summary_line
@@ -481,9 +486,12 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ids: list[str]) -> bool:
         panels, case_key=case.case_id, key=VIEWER_KEY, temporal=temporal, focus=focus
     )
     event = viewer_component.new_event(event, VIEWER_KEY)
+    extra = temporal_bytes(temporal)
     st.caption(
         f"{len(panels)} images, {payload_bytes(panels) / 1e6:.1f} MB of 16-bit pixels sent once "
-        "per case. Wheel zooms, left drag pans, right drag sets window/level; press ? on the "
+        "per case"
+        + (f" (+ {extra / 1e6:.1f} MB for the temporal views)" if extra else "")
+        + ". Wheel zooms, left drag pans, right drag sets window/level; press ? on the "
         "images for all keys."
     )
     if event and event.get("type") == "temporal" and not on:

@@ -17,6 +17,7 @@ from mcalc.present.reading_temporal import (
     encode_signed,
     grid_mapping,
     temporal_args,
+    temporal_bytes,
     temporal_panel,
 )
 from mcalc.temporal import RegistrationSettings
@@ -96,6 +97,8 @@ def test_payload_is_on_the_recent_grid_and_maps_both_ways(tiny_demo, tmp_path):
             assert np.min(np.hypot(*(drawn - np.asarray(t["recent"])).T)) < 0.5
     args = temporal_args([tp], case.years_between)
     assert args["views"] == [p] and "stable" in args["summary"]
+    assert temporal_bytes(args) == len(p["registered"]) + len(p["subtraction"]) > 0
+    assert temporal_bytes(None) == 0
     none = temporal_args([], 2.0, ["CC: no temporal view: no prior."])
     assert none == {"views": [], "summary": "No temporal view: CC: no temporal view: no prior."}
 

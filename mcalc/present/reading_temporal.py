@@ -46,6 +46,7 @@ __all__ = [
     "encode_signed",
     "grid_mapping",
     "temporal_args",
+    "temporal_bytes",
     "temporal_panel",
 ]
 
@@ -249,3 +250,10 @@ def temporal_args(
     else:
         summary = summary_line(tracked, years_between)
     return {"views": [p.payload for p in panels], "summary": summary}
+
+
+def temporal_bytes(args: dict[str, Any] | None) -> int:
+    """Bytes of pixel data in a ``temporal`` argument (base64 text, as sent)."""
+    if not args:
+        return 0
+    return sum(len(v["registered"]) + len(v["subtraction"]) for v in args["views"])
