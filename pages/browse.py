@@ -17,6 +17,7 @@ from mcalc.present.reading_temporal import (
     TemporalPanel,
     temporal_args,
     temporal_bytes,
+    temporal_offered,
     temporal_panel,
 )
 from mcalc.present.temporal_figures import MODES, temporal_figure, tracked_rows
@@ -475,7 +476,7 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ids: list[str]) -> bool:
         "and is cached; switching between the modes then happens in the browser.",
     )
     tpanels: list[TemporalPanel] = []
-    temporal = None
+    temporal = temporal_offered()
     if on:
         tpanels, tproblems = case_temporal(case, opts, max_side)
         for text in tproblems:
@@ -504,7 +505,7 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ids: list[str]) -> bool:
             st.session_state.pop(FOCUS_KEY, None)
             st.rerun()
     if tpanels:
-        temporal_tables(tpanels, str(temporal["summary"]) if temporal else "")
+        temporal_tables(tpanels, str(temporal["summary"]))
     return True
 
 

@@ -3,7 +3,7 @@
 Pages build panels with :func:`mcalc.present.reading.reading_panel` and call
 :func:`reading_viewer`; zoom, pan, window/level, magnifier, ruler, probe and marking run
 in the browser. Python gets only small events back: ``{"type": "next" | "previous" |
-"save", "seq": ..., "marks": [...]}``; :func:`new_event` hands each one out once.
+"save" | "temporal", "seq": ..., "marks": [...]}``; :func:`new_event` hands each one out once.
 """
 
 from __future__ import annotations
@@ -56,7 +56,9 @@ def reading_viewer(
         marks_version: change it to make the browser reload the marks from ``panels``
             (after a save or an edit elsewhere); unsaved browser marks are kept otherwise.
         temporal: from :func:`mcalc.present.reading_temporal.temporal_args` (registered
-            prior, subtraction, mapping, tracked items per view), or ``None``.
+            prior, subtraction, mapping, tracked items per view), ``temporal_offered()``
+            (a button that sends ``{"type": "temporal"}`` to ask for them), or ``None``
+            (no temporal modes, e.g. Annotate).
         focus: ``{"view", "key", "recent", "prior"}`` (panel coordinates): centre both rounds
             of that view on a spot once per new ``key``.
 

@@ -38,7 +38,8 @@ def test_temporal_section_is_off_until_asked(app_env):
     at = _browse()
     assert not at.exception
     assert _temporal_figures(at) == []
-    assert _viewer_args(at)["temporal"] is None  # nothing registered before it is asked
+    # Nothing registered before it is asked: the viewer only offers its Temporal button.
+    assert _viewer_args(at)["temporal"] == {"views": [], "summary": "", "off": True}
 
 
 @pytest.mark.slow  # registers both views of a case (about 7 s on 2 busy cores)

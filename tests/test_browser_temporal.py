@@ -48,7 +48,7 @@ def test_browse_viewer_subtraction_flicker_swipe_and_linked_marker(demo_app):
         page.goto(f"{demo_app.url}/browse", wait_until="networkidle")
         wait_for_app_idle(page)
         frame = viewer_frame(page)
-        assert _state(frame)["temporal"] == ""  # nothing registered until asked
+        assert _state(frame)["temporal"] == "off"  # nothing registered until asked
         # The viewer's own button asks Python to register (once per case), then the panels
         # are rebuilt with the registered prior, the subtraction and the mapping.
         frame.get_by_role("button", name="Temporal views").click()

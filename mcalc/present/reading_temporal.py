@@ -33,11 +33,12 @@ import numpy as np
 
 from mcalc.cache import ImageCache
 from mcalc.dataset.records import CaseRecord
-from mcalc.imaging import downsample
+from mcalc.imaging import resample_mask
 from mcalc.present.reading import encode_pixels
 from mcalc.temporal.change import Tracked, subtraction, summary_line, track
 from mcalc.temporal.pair import pair_records, register_pair
 from mcalc.temporal.register import Registration, RegistrationSettings
+from mcalc.temporal.rescale import rescaled
 from mcalc.viewer import ImageView, preview_values
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "grid_mapping",
     "temporal_args",
     "temporal_bytes",
+    "temporal_offered",
     "temporal_panel",
 ]
 
@@ -199,20 +201,21 @@ def temporal_panel(
     rec_r, rec_p = pair_records(case, view)
     pair = register_pair(cache, case, view, settings)
     reg = pair.registration
-    raw_r = np.asarray(cache.load(rec_r.image_path).pixels, dtype=np.float32)
-    raw_p = np.asarray(cache.load(rec_p.image_path).pixels, dtype=np.float32)
-    # In the recent image's modality values: the registered prior then takes its window.
-    change = subtraction(raw_r, raw_p, pair.recent_mask, pair.prior_mask, reg)
-    shape_r = preview_values(cache, rec_r, max_side).shape[:2]
-    shape_p = preview_values(cache, rec_p, max_side).shape[:2]
-    registered = recent.mirror(downsample(change.warped_prior, max_side))
-    sub = recent.mirror(downsample(change.subtraction, max_side))
-    inside = recent.mirror(downsample(change.overlap.astype(np.float32), max_side)) > 0.5
-    if registered.shape != shape_r:
-        raise ValueError(
-            f"the registered prior is {registered.shape}, the recent panel {shape_r}: "
-            "build both with the same max_side"
-        )
+    # On the panels' grids (the registration carried onto them), in the recent image's
+    # modality values: the registered prior then takes the recent panel's window.
+    small_r = preview_values(cache, rec_r, max_side)
+    small_p = preview_values(cache, rec_p, max_side)
+    shape_r, shape_p = small_r.shape[:2], small_p.shape[:2]
+    change = subtraction(
+        small_r,
+        small_p,
+        resample_mask(pair.recent_mask, shape_r, "nearest"),
+        resample_mask(pair.prior_mask, shape_p, "nearest"),
+        rescaled(reg, shape_r, shape_p),
+    )
+    registered = recent.mirror(change.warped_prior)
+    sub = recent.mirror(change.subtraction)
+    inside = recent.mirror(change.overlap)
     spread = np.abs(sub[inside])
     half = float(np.percentile(spread, SUB_PERCENTILE)) if spread.size else 1.0
     tracked = track(pair.recent_summary, pair.prior_summary, reg)
@@ -250,6 +253,12 @@ def temporal_args(
     else:
         summary = summary_line(tracked, years_between)
     return {"views": [p.payload for p in panels], "summary": summary}
+
+
+def temporal_offered() -> dict[str, Any]:
+    """The viewer's ``temporal`` argument before registering: its toolbar offers a
+    *Temporal views* button (and the T key) that asks the page to register."""
+    return {"views": [], "summary": "", "off": True}
 
 
 def temporal_bytes(args: dict[str, Any] | None) -> int:

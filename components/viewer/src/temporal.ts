@@ -41,6 +41,7 @@ export interface TemporalView {
 export interface TemporalArgs {
   views: TemporalView[];
   summary: string;
+  off?: boolean; // offered (Browse) but not asked for yet: a button asks Python to register
 }
 export interface Focus {
   view: string;
@@ -215,6 +216,7 @@ function image(v: TemporalView, what: "reg" | "sub"): string {
 }
 function keyOf(t: TemporalArgs | null | undefined): string {
   if (!t) return "";
+  if (t.off) return "off";
   return `${t.summary}|` + t.views.map((v) => `${v.recent_key}:${v.registered.length}:${v.subtraction.length}`).join("|");
 }
 /** Whether ``t`` differs from what is built (then the host rebuilds the case). */
@@ -231,7 +233,7 @@ export async function build(t: TemporalArgs | null | undefined): Promise<void> {
   slots = [];
   data = t ?? null;
   dataKey = keyOf(t);
-  if (data) asked = false;
+  if (data && !data.off) asked = false;
   const tbar = document.createElement("div");
   tbar.className = "bar tbar";
   h.root.querySelector(".bar")?.after(tbar);
@@ -427,15 +429,16 @@ function setRate(r: number): void {
   applyModes();
 }
 function ask(): void {
-  if (data || asked || !host) return;
+  if (!data?.off || asked || !host) return;
   asked = true;
   host.emit({ type: "temporal" });
   renderBar();
   host.redraw();
 }
 
-/** Keys of the temporal modes; true when ``k`` was one of them. */
+/** Keys of the temporal modes; true when ``k`` was one of them (only where offered). */
 export function onKey(k: string): boolean {
+  if (!data) return false;
   const view = activeView();
   if (k === "t" || k === "T") {
     if (!view) ask();
@@ -478,7 +481,9 @@ export function renderBar(): void {
   const bar = host?.root.querySelector(".tbar") as HTMLDivElement | null;
   if (!bar) return;
   bar.replaceChildren();
-  if (!data) {
+  bar.style.display = data ? "flex" : "none";
+  if (!data) return;
+  if (data.off) {
     const b = tbutton(
       asked ? "Registering the prior to the recent exam…" : "Temporal views",
       false,
@@ -679,7 +684,7 @@ export function mapped(i: number): boolean {
 
 // ---- state in the DOM for tests ------------------------------------------------------------
 export function publish(d: DOMStringMap): void {
-  d.temporal = data ? slots.map((s) => s.v.view).join(",") : asked ? "asked" : "";
+  d.temporal = data?.off ? (asked ? "asked" : "off") : slots.map((s) => s.v.view).join(",");
   d.temporalMode = JSON.stringify(Object.fromEntries(slots.map((s) => [s.v.view, modeOf(s.v.view)])));
   d.flicker = flickerOn ? phase : "off";
   d.flickerRate = String(rateHz);
