@@ -336,6 +336,7 @@ export async function build(t: TemporalArgs | null | undefined): Promise<void> {
       el.addEventListener("mousedown", (e) => clickMarker(s, where, el, e), true);
     }
   }
+  renderBar();
   applyModes(true);
   for (const s of slots) {
     alignSub(s);
