@@ -416,19 +416,20 @@ def case_temporal(
     return out, problems
 
 
-def _on_tracked_pick(view: str, items: list[dict]) -> None:
+def _on_tracked_pick(case_id: str, view: str, items: list[dict]) -> None:
     """A ticked row of a change table: both rounds of ``view`` centre on that spot."""
     rows = st.session_state[f"browse_tracked_{view}"]["selection"]["rows"]
     if rows and rows[0] < len(items):
         item = items[rows[0]]
         st.session_state[FOCUS_KEY] = {
+            "case": case_id,
             "view": view,
             "key": f"{view}-{item['id']}-{time.time()}",
             **item,
         }
 
 
-def temporal_tables(tpanels: list[TemporalPanel], summary: str) -> None:
+def temporal_tables(case_id: str, tpanels: list[TemporalPanel], summary: str) -> None:
     """Under the viewer: the case summary, each view's registration and its change table."""
     st.markdown(f"**Changes between rounds: {summary}**")
     for tp in tpanels:
@@ -447,7 +448,9 @@ def temporal_tables(tpanels: list[TemporalPanel], summary: str) -> None:
                 pd.DataFrame(rows),
                 hide_index=True,
                 key=f"browse_tracked_{tp.view}",
-                on_select=functools.partial(_on_tracked_pick, tp.view, tp.payload["tracked"]),
+                on_select=functools.partial(
+                    _on_tracked_pick, case_id, tp.view, tp.payload["tracked"]
+                ),
                 selection_mode="single-row",
             )
     st.caption("Tick a row to centre both rounds of that view on the calcification or cluster.")
@@ -483,6 +486,8 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ids: list[str]) -> bool:
             st.warning(text)
         temporal = temporal_args(tpanels, case.years_between, tproblems)
     focus = st.session_state.get(FOCUS_KEY)
+    if focus and focus.get("case") != case.case_id:  # a spot of another case
+        focus = None
     event = viewer_component.reading_viewer(
         panels, case_key=case.case_id, key=VIEWER_KEY, temporal=temporal, focus=focus
     )
@@ -502,10 +507,9 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ids: list[str]) -> bool:
         pos = ids.index(case.case_id) + (1 if event["type"] == "next" else -1)
         if 0 <= pos < len(ids):
             st.session_state[CASE_KEY] = ids[pos]
-            st.session_state.pop(FOCUS_KEY, None)
             st.rerun()
     if tpanels:
-        temporal_tables(tpanels, str(temporal["summary"]))
+        temporal_tables(case.case_id, tpanels, str(temporal["summary"]))
     return True
 
 
