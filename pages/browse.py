@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import time
+
 import pandas as pd
 import streamlit as st
 
@@ -11,6 +14,13 @@ from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError, McalcError
 from mcalc.present.fullres import fullres_payload
 from mcalc.present.reading import panel_label, payload_bytes, reading_panel
+from mcalc.present.reading_temporal import (
+    TemporalPanel,
+    temporal_args,
+    temporal_bytes,
+    temporal_offered,
+    temporal_panel,
+)
 from mcalc.present.temporal_figures import MODES, temporal_figure, tracked_rows
 from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
 from mcalc.temporal import summary_line
@@ -24,6 +34,9 @@ CASE_KEY = state.BROWSE_CASE_KEY
 TABLE_KEY = "browse_table"
 VIEWER_KEY = "browse_viewer"
 SHOWN_KEY = "browse_table_ids"  # the case ids of the table as last drawn
+TEMPORAL_KEY = "browse_temporal_on"  # the viewer's temporal modes (registration) asked for
+TEMPORAL_ASKED = "browse_temporal_asked"  # the viewer's Temporal button, before the toggle
+FOCUS_KEY = "browse_temporal_focus"  # the change table's row to centre both rounds on
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -376,6 +389,74 @@ def case_panels(
     return panels, problems
 
 
+@st.cache_data(
+    show_spinner="Registering the prior to the recent exam (a few seconds per view, once per "
+    "case)…",
+    max_entries=8,
+)
+def case_temporal(
+    case: CaseRecord, opts: DisplayOptions, max_side: int
+) -> tuple[list[TemporalPanel], list[str]]:
+    """Per view, the registered rounds for the viewer's temporal modes, and problems found."""
+    out, problems = [], []
+    for view in VIEWS:
+        prior_rec, recent_rec = case.image(view, "prior"), case.image(view, "recent")
+        if prior_rec is None or recent_rec is None:
+            problems.append(f"{view}: no temporal view: this case lacks one of the rounds.")
+            continue
+        try:
+            prior = cached_view(prior_rec, opts, max_side, case.laterality)
+            recent = cached_view(recent_rec, opts, max_side, case.laterality)
+            out.append(
+                temporal_panel(
+                    common.get_image_cache(), case, view, recent, prior, max_side=max_side
+                )
+            )
+        except McalcError as exc:
+            problems.append(f"{view}: no temporal view: {exc}")
+    return out, problems
+
+
+def _on_tracked_pick(case_id: str, view: str, items: list[dict]) -> None:
+    """A ticked row of a change table: both rounds of ``view`` centre on that spot."""
+    rows = st.session_state[f"browse_tracked_{view}"]["selection"]["rows"]
+    if rows and rows[0] < len(items):
+        item = items[rows[0]]
+        st.session_state[FOCUS_KEY] = {
+            "case": case_id,
+            "view": view,
+            "key": f"{view}-{item['id']}-{time.time()}",
+            **item,
+        }
+
+
+def temporal_tables(case_id: str, tpanels: list[TemporalPanel], summary: str) -> None:
+    """Under the viewer: the case summary, each view's registration and its change table."""
+    st.markdown(f"**Changes between rounds: {summary}**")
+    for tp in tpanels:
+        reg = tp.registration
+        flag = f" · **fell back to the global stage**: {reg['fallback']}" if reg["fallback"] else ""
+        st.caption(
+            f"{tp.view}: {reg['method']} in {reg['seconds']} s · similarity inside the breast "
+            f"{reg['ncc_before']:.3f} → {reg['ncc_after']:.3f} · breast overlap "
+            f"{reg['overlap']:.0%} · largest displacement {reg['max_mm']:.1f} mm{flag}"
+        )
+        for note in tp.notes:
+            st.caption(f"{tp.view}: {note}")
+        rows = tracked_rows(tp.tracked)
+        if rows:
+            st.dataframe(
+                pd.DataFrame(rows),
+                hide_index=True,
+                key=f"browse_tracked_{tp.view}",
+                on_select=functools.partial(
+                    _on_tracked_pick, case_id, tp.view, tp.payload["tracked"]
+                ),
+                selection_mode="single-row",
+            )
+    st.caption("Tick a row to centre both rounds of that view on the calcification or cluster.")
+
+
 def reading_ui(case: CaseRecord, opts: DisplayOptions, ids: list[str]) -> bool:
     """The reading workstation for the case; False when it cannot be shown."""
     if not viewer_component.available():
@@ -401,20 +482,52 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ids: list[str]) -> bool:
             fullres = fullres_payload(common.get_image_cache(), items)
         except ImageReadError as exc:
             st.warning(f"Full resolution not available: {exc}")
+    if st.session_state.pop(TEMPORAL_ASKED, False):
+        st.session_state[TEMPORAL_KEY] = True
+    on = st.toggle(
+        "Temporal views: register the prior to the recent exam (subtraction, flicker and "
+        "swipe in the viewer's toolbar; T and K keys)",
+        key=TEMPORAL_KEY,
+        help="The registration runs once per case when this is on (a few seconds per view) "
+        "and is cached; switching between the modes then happens in the browser.",
+    )
+    tpanels: list[TemporalPanel] = []
+    temporal = temporal_offered()
+    if on:
+        tpanels, tproblems = case_temporal(case, opts, max_side)
+        for text in tproblems:
+            st.warning(text)
+        temporal = temporal_args(tpanels, case.years_between, tproblems)
+    focus = st.session_state.get(FOCUS_KEY)
+    if focus and focus.get("case") != case.case_id:  # a spot of another case
+        focus = None
     event = viewer_component.reading_viewer(
-        panels, case_key=case.case_id, key=VIEWER_KEY, fullres=fullres
+        panels,
+        case_key=case.case_id,
+        key=VIEWER_KEY,
+        fullres=fullres,
+        temporal=temporal,
+        focus=focus,
     )
     event = viewer_component.new_event(event, VIEWER_KEY)
+    extra = temporal_bytes(temporal)
     st.caption(
         f"{len(panels)} images, {payload_bytes(panels) / 1e6:.1f} MB of 16-bit pixels sent once "
-        "per case. Wheel zooms, left drag pans, right drag sets window/level; press ? on the "
+        "per case"
+        + (f" (+ {extra / 1e6:.1f} MB for the temporal views)" if extra else "")
+        + ". Wheel zooms, left drag pans, right drag sets window/level; press ? on the "
         "images for all keys."
     )
+    if event and event.get("type") == "temporal" and not on:
+        st.session_state[TEMPORAL_ASKED] = True
+        st.rerun()
     if event and event.get("type") in ("next", "previous") and case.case_id in ids:
         pos = ids.index(case.case_id) + (1 if event["type"] == "next" else -1)
         if 0 <= pos < len(ids):
             st.session_state[CASE_KEY] = ids[pos]
             st.rerun()
+    if tpanels:
+        temporal_tables(case.case_id, tpanels, str(temporal["summary"]))
     return True
 
 
@@ -429,5 +542,4 @@ if not (use_viewer and reading_ui(case, opts, list(table["case_id"]))):
     for view in VIEWS:
         st.subheader(view)
         view_pair(case, view, opts, max_side)
-
-temporal_ui(case, max_side)
+    temporal_ui(case, max_side)

@@ -3,7 +3,8 @@
 Pages build panels with :func:`mcalc.present.reading.reading_panel` and call
 :func:`reading_viewer`; zoom, pan, window/level, magnifier, ruler, probe and marking run
 in the browser. Python gets only small events back: ``{"type": "next" | "previous" |
-"save", "seq": ..., "marks": [...]}``; :func:`new_event` hands each one out once.
+"save" | "temporal" | "fullres", "seq": ..., "marks": [...]}``; :func:`new_event` hands
+each one out once.
 
 Full resolution: the panels carry preview-scale pixels; when the reader zooms past that
 scale the browser asks once per case (``{"type": "fullres", "case": ..., "keys": [...]}``);
@@ -49,6 +50,8 @@ def reading_viewer(
     editable: str | None = None,
     marks_version: int = 0,
     fullres: tuple[list[dict[str, Any]], bytes] | None = None,
+    temporal: dict[str, Any] | None = None,
+    focus: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Draw the viewer; returns the newest event (or ``None``).
 
@@ -63,6 +66,12 @@ def reading_viewer(
         fullres: an answer to :func:`fullres_request` (index and blob of
             :func:`mcalc.present.fullres.fullres_payload`); sent in this run only, the
             browser keeps the images (a byte-bounded LRU).
+        temporal: from :func:`mcalc.present.reading_temporal.temporal_args` (registered
+            prior, subtraction, mapping, tracked items per view), ``temporal_offered()``
+            (a button that sends ``{"type": "temporal"}`` to ask for them), or ``None``
+            (no temporal modes, e.g. Annotate).
+        focus: ``{"view", "key", "recent", "prior"}`` (panel coordinates): centre both rounds
+            of that view on a spot once per new ``key``.
 
     Raises:
         FileNotFoundError: the component is not built (see ``components/viewer``).
@@ -82,6 +91,8 @@ def reading_viewer(
         # Binary argument (no base64): Streamlit sends bytes as they are.
         fullres=fullres[0] if fullres else [],
         fullres_data=fullres[1] if fullres else b"",
+        temporal=temporal,
+        focus=focus,
         key=key,
         default=None,
     )

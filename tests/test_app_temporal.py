@@ -29,23 +29,48 @@ def _temporal_figures(at: AppTest) -> list[dict]:
     ]
 
 
+def _viewer_args(at: AppTest) -> dict:
+    (viewer,) = at.get("component_instance")
+    return json.loads(viewer.proto.json_args)
+
+
 def test_temporal_section_is_off_until_asked(app_env):
     at = _browse()
     assert not at.exception
     assert _temporal_figures(at) == []
+    # Nothing registered before it is asked: the viewer only offers its Temporal button.
+    assert _viewer_args(at)["temporal"] == {"views": [], "summary": "", "off": True}
 
 
 @pytest.mark.slow  # registers both views of a case (about 7 s on 2 busy cores)
-@pytest.mark.parametrize("mode", ["subtraction", "change", "flicker", "swipe"])
-def test_each_mode_draws_both_views_with_the_summary(app_env, mode):
+def test_the_viewer_gets_both_views_registered_with_the_summary(app_env):
     at = _browse()
+    at.toggle(key="browse_temporal_on").set_value(True).run()
+    assert not at.exception
+    temporal = _viewer_args(at)["temporal"]
+    assert [v["view"] for v in temporal["views"]] == ["CC", "MLO"]
+    for v in temporal["views"]:
+        assert v["registered"] and v["subtraction"] and len(v["to_prior"]) == 2 * v["grid"] ** 2
+    assert "stable" in temporal["summary"] and "between rounds" in temporal["summary"]
+    text = " ".join(m.value for m in at.markdown)
+    assert "Changes between rounds" in text and temporal["summary"] in text
+    captions = " ".join(c.value for c in at.caption)
+    assert "similarity inside the breast" in captions
+    assert _temporal_figures(at) == []  # the plotly views are the simple viewer's fallback
+
+
+@pytest.mark.slow  # registers both views of a case (about 7 s on 2 busy cores)
+@pytest.mark.parametrize("mode", ["subtraction", "flicker"])
+def test_the_simple_viewer_draws_each_mode_with_the_summary(app_env, mode):
+    at = _browse()
+    at.toggle(key="browse_use_viewer").set_value(False).run()
     at.radio(key="browse_temporal_mode").set_value(mode).run()
     assert not at.exception
     figs = _temporal_figures(at)
     assert len(figs) == 2  # CC and MLO
     for fig in figs:
         assert [t["type"] for t in fig["data"]][:2] == ["image", "image"]
-        if mode in ("flicker", "swipe"):
+        if mode == "flicker":
             assert len(fig["frames"]) >= 2
     text = " ".join(m.value for m in at.markdown)
     assert "stable" in text and "between rounds" in text

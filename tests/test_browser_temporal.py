@@ -1,64 +1,108 @@
-"""In a real browser: Browse's temporal section shows subtraction, flicker and swipe."""
+"""In a real browser: Browse's reading viewer registers the case on demand and shows the
+subtraction, flicker and swipe modes; a probe marker on the recent panel shows on the prior
+at its mapped place; a row of the change table centres both rounds on its spot.
+
+The component mirrors its state on ``[data-testid=mcalc-viewer]`` (data-temporal,
+data-temporal-mode, data-flicker, data-swipe, data-linked, data-focus)."""
 
 from __future__ import annotations
 
+import json
+import time
+
 import pytest
 
-from tests.browser import ARTIFACTS, browser_page, runs, wait_for_app_idle
+from tests.browser import ARTIFACTS, VIEWER, browser_page, viewer_frame, wait_for_app_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-TEMPORAL_IMAGES = """() => [...document.querySelectorAll('.js-plotly-plot')]
-    .filter(p => (p.textContent || '').includes('recent −') || (p.textContent || '').includes('flicker'))
-    .map(p => [...p.querySelectorAll('image')].map(i => (i.getAttribute('href') || '').length))"""
+
+def _state(frame) -> dict[str, str]:
+    return frame.eval_on_selector(VIEWER, "e => ({...e.dataset})")
 
 
-def _mode(page, name: str) -> None:
-    radio = page.locator('[data-testid="stRadio"]').filter(has_text="Temporal view")
-    runs(page).after(radio.get_by_text(name, exact=True).click, 90_000)
+def _wait(frame, page, test, what: str, timeout_s: float = 90.0) -> dict[str, str]:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        state = _state(frame)
+        if test(state):
+            return state
+        assert time.monotonic() < deadline, f"{what}: {state}"
+        page.wait_for_timeout(200)
 
 
-def test_browse_shows_subtraction_and_flicker(demo_app):
-    with browser_page(1500, 3600) as page:
+def _box(page, frame, selector: str, index: int = 0) -> dict[str, float]:
+    """Page coordinates of the ``index``-th ``selector`` inside the viewer's frame."""
+    iframe = page.locator("iframe[title*='mcalc_viewer']").first.bounding_box()
+    inner = frame.eval_on_selector_all(
+        selector,
+        "els => els.map(e => { const r = e.getBoundingClientRect();"
+        " return {x: r.x, y: r.y, width: r.width, height: r.height}; })",
+    )[index]
+    assert iframe is not None
+    return {**inner, "x": iframe["x"] + inner["x"], "y": iframe["y"] + inner["y"]}
+
+
+def test_browse_viewer_subtraction_flicker_swipe_and_linked_marker(demo_app):
+    with browser_page(1600, 1500) as page:
         page.goto(f"{demo_app.url}/browse", wait_until="networkidle")
-        # Browse's images are in the reading viewer (not plotly): wait for the temporal section.
-        page.get_by_text("Changes between rounds").wait_for(timeout=90_000)
         wait_for_app_idle(page)
-        _mode(page, "subtraction")
-        page.get_by_text("subtraction (recent − registered prior)").first.wait_for(timeout=90_000)
-        # The case summary line and the registration's figures are shown.
-        page.get_by_text("stable", exact=False).first.wait_for(timeout=30_000)
-        page.get_by_text("similarity inside the breast", exact=False).first.wait_for()
-        panels = page.evaluate(TEMPORAL_IMAGES)
-        assert len(panels) == 2 and all(len(p) == 2 and min(p) > 1000 for p in panels)
-        page.screenshot(path=str(ARTIFACTS / "browse-temporal-subtraction.png"), full_page=True)
-        # Ticking a row of the tracked table zooms both panels onto it.
-        tracked = page.locator('[data-testid="stDataFrame"]').nth(1)
-        tracked.scroll_into_view_if_needed()
-        box = tracked.bounding_box()
+        frame = viewer_frame(page)
+        assert _state(frame)["temporal"] == "off"  # nothing registered until asked
+        # The viewer's own button asks Python to register (once per case), then the panels
+        # are rebuilt with the registered prior, the subtraction and the mapping.
+        frame.get_by_role("button", name="Temporal views").click()
+        page.get_by_text("Changes between rounds:", exact=False).wait_for(timeout=120_000)
+        frame = viewer_frame(page)
+        state = _wait(frame, page, lambda s: s.get("temporal") == "CC,MLO", "registered views")
+        assert int(state["tracked"]) > 0
+
+        frame.locator(".tbar button", has_text="subtraction").first.click()
+        state = _wait(frame, page, lambda s: '"CC":"subtraction"' in s["temporalMode"], "mode")
+        assert frame.locator(".tpanel").first.is_visible()
+        lower, upper = json.loads(state["subWindow"])["CC"]
+        assert lower < 0 < upper and lower == -upper  # its own window, centred on no change
+        page.screenshot(path=str(ARTIFACTS / "browse-temporal-subtraction.png"))
+
+        # The probe tool: a click on the recent panel marks that place on the prior as well.
+        frame.locator(".bar button", has_text="Probe").first.click()
+        recent = _box(page, frame, ".panel", 1)
+        page.mouse.click(recent["x"] + recent["width"] * 0.5, recent["y"] + recent["height"] * 0.45)
+        linked = json.loads(_wait(frame, page, lambda s: s["linked"] != "{}", "marker")["linked"])
+        assert set(linked) == {"recent", "prior"}
+
+        # Flicker: the K key alternates registered prior and recent on the recent panel.
+        frame.locator(VIEWER).press("k")
+        seen = set()
+        deadline = time.monotonic() + 10
+        while len(seen) < 2 and time.monotonic() < deadline:
+            seen.add(_state(frame)["flicker"])
+            page.wait_for_timeout(120)
+        assert seen == {"prior", "recent"}, seen
+        page.screenshot(path=str(ARTIFACTS / "browse-temporal-flicker.png"))
+        frame.locator(VIEWER).press("k")
+        assert _wait(frame, page, lambda s: s["flicker"] == "off", "flicker stops")
+
+        # Swipe: dragging the divider moves the curtain.
+        frame.locator(".tbar button", has_text="swipe").first.click()
+        divider = _box(page, frame, ".panel .divider", 0)
+        x, y = divider["x"] + 2, divider["y"] + divider["height"] / 2
+        page.mouse.move(x, y)
+        page.mouse.down()
+        page.mouse.move(x - recent["width"] * 0.25, y, steps=4)
+        page.mouse.up()
+        swipe = float(_wait(frame, page, lambda s: float(s["swipe"]) < 0.4, "curtain")["swipe"])
+        assert 0.1 < swipe < 0.4
+        page.screenshot(path=str(ARTIFACTS / "browse-temporal-swipe.png"))
+
+        # A row of the change table centres both rounds of its view on the spot.
+        zoom = json.loads(_state(frame)["zoom"])
+        table = page.locator('[data-testid="stDataFrame"]').nth(1)
+        table.scroll_into_view_if_needed()
+        box = table.bounding_box()
         assert box is not None
         page.mouse.click(box["x"] + 18, box["y"] + 35 + 17)
-        page.wait_for_timeout(500)
-        wait_for_app_idle(page)
-        page.get_by_text("Zoomed on the", exact=False).first.wait_for(timeout=30_000)
+        frame = viewer_frame(page)
+        state = _wait(frame, page, lambda s: s["focus"] != "", "focus")
+        assert json.loads(state["zoom"])[1] > zoom[1]
         page.screenshot(path=str(ARTIFACTS / "browse-temporal-row.png"), full_page=True)
-
-        _mode(page, "flicker")
-        page.get_by_text("flicker: registered prior ↔ recent").first.wait_for(timeout=60_000)
-        button = page.get_by_text("▶ Flicker").first
-        button.scroll_into_view_if_needed()
-        before = page.evaluate(TEMPORAL_IMAGES)
-        button.click()
-        seen = set()
-        for _ in range(40):  # 2 alternations per second: the right panel's picture changes
-            page.wait_for_timeout(200)
-            seen.add(tuple(page.evaluate(TEMPORAL_IMAGES)[0]))
-            if len(seen) >= 2:
-                break
-        assert len(seen) >= 2, (before, seen)
-        page.screenshot(path=str(ARTIFACTS / "browse-temporal-flicker.png"), full_page=True)
-        page.get_by_text("■ Stop").first.click()
-
-        _mode(page, "swipe")
-        page.get_by_text("swipe: registered prior | recent").first.wait_for(timeout=60_000)
-        page.screenshot(path=str(ARTIFACTS / "browse-temporal-swipe.png"), full_page=True)

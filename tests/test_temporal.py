@@ -223,3 +223,24 @@ def test_a_prior_of_another_view_or_breast_is_refused(tiny_demo, tmp_path, tag, 
     ds.save_as(rec.image_path)
     with pytest.raises(TemporalError, match=message):
         register_pair(ImageCache(None), case, "CC", FAST)
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+def test_a_registration_carried_onto_previews_maps_like_the_full_one(mirrored):
+    """rescaled(): preview points map where the full registration maps their full pixels."""
+    from mcalc.temporal.rescale import rescaled
+
+    rng = np.random.default_rng(3)
+    field = cv2.resize(rng.normal(0, 6, (3, 3, 2)).astype(np.float32), (8, 10))
+    full = Registration((400, 320), (360, 300), 0.1, field, field, "affine", None, mirrored)
+    small = rescaled(full, (100, 80), (120, 100))
+    sr, sp = np.array([0.25, 0.25]), np.array([1 / 3, 1 / 3])
+    q = rng.uniform([10, 10], [90, 70], (20, 2))  # inside the working grid's node centres
+    expected = (full.recent_to_prior((q + 0.5) / sr - 0.5) + 0.5) * sp - 0.5
+    # Mirroring keeps pixel centres only up to a fraction of a preview pixel.
+    assert np.abs(small.recent_to_prior(q) - expected).max() < (0.5 if mirrored else 1e-3)
+    assert small.spacing_mm == pytest.approx(0.4)
+    back = small.prior_to_recent(small.recent_to_prior(q))
+    assert np.abs(back - q).max() < 0.05
+    with pytest.raises(ValueError, match="two positive sizes"):
+        rescaled(full, (0, 80), (120, 100))

@@ -14,6 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mcalc.present.viewer_figures import data_uri, image_panels
+from mcalc.temporal.change import Tracked
 from mcalc.temporal.display import TemporalView
 
 __all__ = ["MODES", "STATUS_COLORS", "temporal_figure", "tracked_rows"]
@@ -222,8 +223,9 @@ def temporal_figure(
     return fig
 
 
-def tracked_rows(tv: TemporalView) -> list[dict[str, object]]:
-    """One row per tracked calcification or cluster, for a table."""
+def tracked_rows(tv: TemporalView | Sequence[Tracked]) -> list[dict[str, object]]:
+    """One row per tracked calcification or cluster (of a view, or given), for a table."""
+    items = tv.tracked if isinstance(tv, TemporalView) else tv
 
     def pt(p: tuple[float, float] | None) -> str:
         return "" if p is None else f"{p[0]:.0f}, {p[1]:.0f}"
@@ -238,5 +240,5 @@ def tracked_rows(tv: TemporalView) -> list[dict[str, object]]:
             "size recent": t.recent_size,
             "size prior": t.prior_size,
         }
-        for t in tv.tracked
+        for t in items
     ]

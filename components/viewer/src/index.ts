@@ -7,6 +7,7 @@
 import * as cs from "@cornerstonejs/core";
 import * as tools from "@cornerstonejs/tools";
 import * as fullres from "./fullres";
+import * as temporal from "./temporal";
 
 type Point = [number, number]; // (row, col) in the panel's pixel grid
 interface Mark {
@@ -41,6 +42,8 @@ interface Args {
   labels: string[];
   fullres?: fullres.Entry[]; // full-resolution images asked for (fullres.ts)
   fullres_data?: Uint8Array;
+  temporal?: temporal.TemporalArgs | null; // Browse's temporal modes (src/temporal.ts)
+  focus?: temporal.Focus | null;
 }
 
 const root = document.getElementById("root") as HTMLDivElement;
@@ -202,6 +205,7 @@ function drawOverlay(i: number): void {
       ctx.stroke();
     }
   }
+  temporal.drawOn(i, ctx);
   const vp = viewport(i);
   const wl = panelEl.querySelector(".wl") as HTMLDivElement;
   const voi = vp?.getProperties().voiRange;
@@ -212,6 +216,7 @@ function drawOverlay(i: number): void {
 }
 function drawAll(): void {
   args?.panels.forEach((_, i) => drawOverlay(i));
+  temporal.drawAll();
   publish();
 }
 
@@ -252,6 +257,7 @@ function publish(): void {
   d.probe = probeText;
   d.measures = JSON.stringify(measures());
   fullres.publish(d);
+  temporal.publish(d);
 }
 function measures(): { tool: string; value: number; unit: string }[] {
   const out: { tool: string; value: number; unit: string }[] = [];
@@ -296,7 +302,8 @@ function applySync(): void {
       syncColormap: false,
     });
     for (const i of g) {
-      if (!cs.getShouldUseCPURendering()) zp.add({ renderingEngineId: ENGINE, viewportId: vpId(i) });
+      if (!cs.getShouldUseCPURendering() && !temporal.mapped(i))
+        zp.add({ renderingEngineId: ENGINE, viewportId: vpId(i) });
       voi.add({ renderingEngineId: ENGINE, viewportId: vpId(i) });
     }
     synchronizers.push(zp, voi);
@@ -503,7 +510,7 @@ function probe(i: number, ev: MouseEvent): void {
 // ---- layout ------------------------------------------------------------------------------
 function gridColumns(): number {
   if (!args) return 1;
-  return layout === "one" ? 1 : args.panels.length;
+  return layout === "one" ? 1 : args.panels.length + temporal.extraColumns();
 }
 function resize(): void {
   if (!args || !engine) return;
@@ -513,6 +520,7 @@ function resize(): void {
     el.style.display = layout === "one" && i !== active ? "none" : "block";
     el.classList.toggle("active", i === active);
   });
+  temporal.onResize();
   engine.resize(true, true);
   drawAll();
 }
@@ -538,6 +546,7 @@ const HELP: [string, string][] = [
   ["Ctrl+Z", "undo the last mark edit"],
   ["Ctrl+S", "save marks"],
   ["N / → ,  P / ←", "next / previous case"],
+  ...temporal.HELP,
   ["?", "this help (Esc closes)"],
 ];
 
@@ -632,6 +641,7 @@ function onKey(ev: KeyboardEvent): void {
   if ((ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "z") return void (ev.preventDefault(), undoMark());
   if ((ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "s") return void (ev.preventDefault(), save());
   if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  if (temporal.onKey(k)) return void ev.preventDefault();
   const actions: Record<string, () => void> = {
     n: () => emit({ type: "next" }),
     ArrowRight: () => emit({ type: "next" }),
@@ -758,6 +768,7 @@ async function showCase(a: Args): Promise<void> {
     }),
   );
   setTool(tool === "mark" && !a.editable ? "pan" : tool);
+  await temporal.build(a.temporal);
   applySync();
   renderBar();
   resize();
@@ -765,7 +776,7 @@ async function showCase(a: Args): Promise<void> {
 }
 
 async function onRender(a: Args): Promise<void> {
-  const newCase = a.case_key !== caseKey;
+  const newCase = a.case_key !== caseKey || temporal.changed(a.temporal);
   args = a;
   if (a.marks_version !== marksVersion || newCase) {
     marksVersion = a.marks_version;
@@ -785,10 +796,12 @@ async function onRender(a: Args): Promise<void> {
     }
   } else {
     renderBar();
+    temporal.renderBar();
     drawAll();
   }
   await fullres.receive(a.fullres, a.fullres_data);
   await fullres.upgradeAll();
+  temporal.applyFocus(a.focus);
 }
 
 async function main(): Promise<void> {
@@ -804,6 +817,22 @@ async function main(): Promise<void> {
   }
   root.dataset.renderer = cs.getShouldUseCPURendering() ? "cpu" : "webgl";
   fullres.bind({ viewport, panels: () => args?.panels ?? [], caseKey: () => caseKey, emit, publish });
+  temporal.attach({
+    root,
+    engineId: ENGINE,
+    groupId: GROUP,
+    engine: () => engine,
+    viewport,
+    panelKeys: () => args?.panels.map((p) => p.key) ?? [],
+    active: () => active,
+    tool: () => tool,
+    overlays: () => showOverlays,
+    linkedPairs: () => sync === "all" || sync === "pairs",
+    layoutOne: () => layout === "one",
+    redraw: drawAll,
+    resize,
+    emit,
+  });
   root.addEventListener("keydown", onKey);
   for (const name of [
     tools.Enums.Events.ANNOTATION_COMPLETED,

@@ -1,0 +1,601 @@
+// Temporal modes of the reading workstation (Browse): per view, the prior registered onto the
+// recent grid (mcalc/present/reading_temporal.py sends it) shown as
+//   subtraction - a panel beside the recent one: recent − registered prior, signed values,
+//                 its own window (0 = no change);
+//   flicker     - the recent panel alternates registered prior / recent at a chosen rate;
+//   swipe       - a curtain over the recent panel: registered prior left of a divider.
+// Panels on the recent grid share zoom and pan exactly; the prior as filed follows through a
+// coarse recent <-> prior lattice from the registration (bilinear here), and so do markers
+// placed with the probe tool and the change table's focus. Everything runs in the browser;
+// Python is asked once (event "temporal") to register. index.ts calls the hooks exported here.
+import * as cs from "@cornerstonejs/core";
+import * as tools from "@cornerstonejs/tools";
+import {
+  type Focus,
+  type Point,
+  type TemporalArgs,
+  type TemporalView,
+  type Tracked,
+  STATUS_COLOURS,
+  canvasPoint,
+  centre,
+  cross,
+  decode,
+  imagePoint,
+  mark,
+  toPrior,
+  toRecent,
+} from "./temporal_geometry";
+
+export type { Focus, TemporalArgs } from "./temporal_geometry";
+
+export interface Host {
+  root: HTMLDivElement;
+  engineId: string;
+  groupId: string;
+  engine(): cs.RenderingEngine | null;
+  viewport(i: number): cs.Types.IStackViewport | null;
+  panelKeys(): string[];
+  active(): number;
+  tool(): string;
+  overlays(): boolean;
+  linkedPairs(): boolean; // the synchronisation chosen includes prior with recent
+  layoutOne(): boolean;
+  redraw(): void;
+  resize(): void;
+  emit(event: Record<string, unknown>): void;
+}
+
+type Mode = "off" | "subtraction" | "flicker" | "swipe";
+const MODES: Mode[] = ["off", "subtraction", "flicker", "swipe"];
+const RATES = [0.5, 1, 2, 3, 4, 6, 8];
+export const HELP: [string, string][] = [
+  ["T", "temporal mode of the active view: off · subtraction · flicker · swipe"],
+  ["K", "flicker (blink) registered prior / recent: start / stop"],
+  ["[ / ]", "flicker slower / faster"],
+];
+
+interface Slot {
+  v: TemporalView;
+  prior: number; // panel indexes in the host
+  recent: number;
+  layer: HTMLDivElement; // registered prior over the recent panel (flicker, swipe)
+  sub: HTMLDivElement; // the subtraction panel
+  subCanvas: HTMLCanvasElement;
+  divider: HTMLDivElement;
+  tag: HTMLDivElement;
+}
+
+let host: Host | null = null;
+let data: TemporalArgs | null = null;
+let dataKey = "";
+let slots: Slot[] = [];
+const modes: Record<string, Mode> = {}; // per view; kept across cases
+let rateHz = 2;
+let flickerOn = false;
+let phase: "prior" | "recent" = "recent";
+let timer: number | null = null;
+let swipe = 0.5;
+let linked: { view: string; recent: Point } | null = null;
+let lastFocus = "";
+let asked = false;
+const drivenUntil: Record<string, number> = {};
+const syncs: tools.Synchronizer[] = [];
+
+export function attach(h: Host): void {
+  host = h;
+}
+const layerId = (v: string) => `t-reg-${v}`;
+const subId = (v: string) => `t-sub-${v}`;
+
+// ---- viewport coordinates ------------------------------------------------------------------
+function vpById(id: string): cs.Types.IStackViewport | null {
+  return (host?.engine()?.getViewport(id) as cs.Types.IStackViewport) ?? null;
+}
+// ---- the prior as filed follows the recent grid through the registration (and back) ------
+function follow(s: Slot, from: "recent" | "prior"): void {
+  if (!host || !host.linkedPairs()) return;
+  const src = from === "recent" ? s.recent : s.prior;
+  const dst = from === "recent" ? s.prior : s.recent;
+  const now = performance.now();
+  if ((drivenUntil[String(src)] ?? 0) > now) return; // this change came from us
+  const vp = host.viewport(src);
+  const el = host.root.querySelectorAll<HTMLDivElement>(".panel .vp")[src];
+  if (!vp || !el) return;
+  const c = imagePoint(vp, el.clientWidth / 2, el.clientHeight / 2);
+  if (!c) return;
+  const target = from === "recent" ? toPrior(s.v, c) : toRecent(s.v, c);
+  drivenUntil[String(dst)] = now + 120;
+  centre(host.viewport(dst), target, vp.getCamera().parallelScale);
+}
+
+// ---- building: images, the layer, the subtraction panel, their synchronisers ---------------
+function image(v: TemporalView, what: "reg" | "sub"): string {
+  // "mcalc:" ids get the host's metadata (modality, VOI); the key makes them unique.
+  const id = `mcalc:${v.recent_key}:t-${what}:${v.rows}x${v.cols}:${dataKey.length}`;
+  if (!cs.cache.getImage(id)) {
+    const bytes = decode(what === "reg" ? v.registered : v.subtraction);
+    const scalarData = what === "reg" ? new Uint16Array(bytes.buffer) : new Int16Array(bytes.buffer);
+    if (scalarData.length !== v.rows * v.cols) {
+      throw new Error(`${v.view} ${what}: ${scalarData.length} pixels, expected ${v.rows}x${v.cols}`);
+    }
+    cs.imageLoader.createAndCacheLocalImage(id, {
+      scalarData,
+      dimensions: [v.cols, v.rows],
+      spacing: [v.spacing[1], v.spacing[0]],
+    } as unknown as Parameters<typeof cs.imageLoader.createAndCacheLocalImage>[1]);
+  }
+  return id;
+}
+function keyOf(t: TemporalArgs | null | undefined): string {
+  if (!t) return "";
+  if (t.off) return "off";
+  return `${t.summary}|` + t.views.map((v) => `${v.recent_key}:${v.registered.length}:${v.subtraction.length}`).join("|");
+}
+/** Whether ``t`` differs from what is built (then the host rebuilds the case). */
+export function changed(t: TemporalArgs | null | undefined): boolean {
+  return keyOf(t) !== dataKey;
+}
+
+/** Called by the host's showCase once its panels are set: build the temporal parts. */
+export async function build(t: TemporalArgs | null | undefined): Promise<void> {
+  if (!host) return;
+  const h = host;
+  stopFlicker();
+  for (const s of syncs.splice(0)) tools.SynchronizerManager.destroySynchronizer(s.id);
+  slots = [];
+  data = t ?? null;
+  dataKey = keyOf(t);
+  if (data && !data.off) asked = false;
+  const tbar = document.createElement("div");
+  tbar.className = "bar tbar";
+  h.root.querySelector(".bar")?.after(tbar);
+  const engine = h.engine();
+  if (!data || !engine) return renderBar();
+  const keys = h.panelKeys();
+  const panelEls = h.root.querySelectorAll<HTMLDivElement>(".panel");
+  const group = tools.ToolGroupManager.getToolGroup(h.groupId);
+  const grid = h.root.querySelector(".grid") as HTMLDivElement;
+  // Every panel in one row while the viewports are set up (a hidden one has no size).
+  grid.style.gridTemplateColumns = `repeat(${keys.length + data.views.length}, 1fr)`;
+  for (const v of data.views) {
+    const prior = keys.indexOf(v.prior_key);
+    const recent = keys.indexOf(v.recent_key);
+    if (prior < 0 || recent < 0) continue;
+    const panel = panelEls[recent];
+    const layer = document.createElement("div");
+    layer.className = "tlayer";
+    layer.addEventListener("contextmenu", (e) => e.preventDefault());
+    (panel.querySelector(".vp") as HTMLDivElement).after(layer);
+    const divider = document.createElement("div");
+    divider.className = "divider";
+    divider.title = "drag: move the curtain (registered prior left, recent right)";
+    const tag = document.createElement("div");
+    tag.className = "ttag";
+    panel.append(divider, tag);
+    const sub = document.createElement("div");
+    sub.className = "tpanel";
+    sub.dataset.view = v.view;
+    const subVp = document.createElement("div");
+    subVp.className = "tvp";
+    subVp.addEventListener("contextmenu", (e) => e.preventDefault());
+    const subCanvas = document.createElement("canvas");
+    subCanvas.className = "ov";
+    const label = document.createElement("div");
+    label.className = "label";
+    label.textContent = `${v.view} recent − registered prior`;
+    const wl = document.createElement("div");
+    wl.className = "wl";
+    sub.append(subVp, subCanvas, label, wl);
+    panel.after(sub);
+    const s: Slot = { v, prior, recent, layer, sub, subCanvas, divider, tag };
+    slots.push(s);
+    for (const [id, el] of [
+      [layerId(v.view), layer],
+      [subId(v.view), subVp],
+    ] as const) {
+      engine.enableElement({
+        viewportId: id,
+        element: el,
+        type: cs.Enums.ViewportType.STACK,
+        defaultOptions: { background: [0, 0, 0] as cs.Types.Point3 },
+      });
+      group?.addViewport(id, h.engineId);
+    }
+    const base = h.viewport(recent);
+    const props = base?.getProperties();
+    const lvp = vpById(layerId(v.view)) as cs.Types.IStackViewport;
+    await lvp.setStack([image(v, "reg")]);
+    lvp.setProperties({ voiRange: props?.voiRange, invert: props?.invert });
+    const svp = vpById(subId(v.view)) as cs.Types.IStackViewport;
+    await svp.setStack([image(v, "sub")]);
+    const [c, w] = v.sub_window;
+    svp.setProperties({ voiRange: { lower: c - w / 2, upper: c + w / 2 }, invert: props?.invert });
+    for (const vp of [lvp, svp]) {
+      vp.resetCamera();
+      copyCamera(base, vp);
+      vp.render();
+    }
+    // The layer takes the recent panel's window, the subtraction keeps its own.
+    const voi = tools.synchronizers.createVOISynchronizer(`tvoi-${v.view}`, {
+      syncInvertState: true,
+      syncColormap: false,
+    });
+    for (const id of [`vp${recent}`, layerId(v.view)]) {
+      voi.add({ renderingEngineId: h.engineId, viewportId: id });
+    }
+    syncs.push(voi);
+    // The recent panel, its layer and its subtraction share one grid: the same camera.
+    const vpEls = h.root.querySelectorAll<HTMLDivElement>(".panel .vp");
+    vpEls[recent].addEventListener(cs.Enums.Events.CAMERA_MODIFIED, () => {
+      copyCamera(h.viewport(recent), vpById(layerId(v.view)));
+      if (s.sub.style.display !== "none") copyCamera(h.viewport(recent), vpById(subId(v.view)));
+      follow(s, "recent");
+    });
+    for (const [id, el] of [
+      [layerId(v.view), layer],
+      [subId(v.view), subVp],
+    ] as const) {
+      el.addEventListener(cs.Enums.Events.CAMERA_MODIFIED, () => copyCamera(vpById(id), h.viewport(recent)));
+    }
+    vpEls[prior].addEventListener(cs.Enums.Events.CAMERA_MODIFIED, () => follow(s, "prior"));
+    subVp.addEventListener(cs.Enums.Events.IMAGE_RENDERED, () => drawSub(s));
+    divider.addEventListener("mousedown", (e) => dragDivider(s, e));
+    for (const [el, where] of [
+      [panelEls[prior], "prior"],
+      [panel, "recent"],
+      [sub, "sub"],
+    ] as const) {
+      el.addEventListener("mousedown", (e) => clickMarker(s, where, el, e), true);
+    }
+  }
+  renderBar();
+  applyModes(true);
+  for (const s of slots) {
+    alignSub(s);
+    follow(s, "recent");
+  }
+}
+
+// ---- modes ---------------------------------------------------------------------------------
+function modeOf(view: string): Mode {
+  return modes[view] ?? "off";
+}
+function applyModes(resize = false): void {
+  if (!host) return;
+  for (const s of slots) {
+    const m = modeOf(s.v.view);
+    const showLayer = m === "swipe" || (m === "flicker" && phase === "prior");
+    s.layer.style.visibility = showLayer ? "visible" : "hidden";
+    s.layer.style.clipPath = m === "swipe" ? `inset(0 ${((1 - swipe) * 100).toFixed(2)}% 0 0)` : "none";
+    s.divider.style.display = m === "swipe" ? "block" : "none";
+    s.divider.style.left = `${(swipe * 100).toFixed(2)}%`;
+    s.tag.textContent =
+      m === "flicker"
+        ? `${phase === "prior" ? "registered prior" : "recent"}${flickerOn ? ` · ${rateHz} Hz` : " · paused"}`
+        : m === "swipe"
+          ? "registered prior | recent"
+          : "";
+    const show = m === "subtraction" && !host.layoutOne();
+    if ((s.sub.style.display !== "none") !== show) resize = true;
+    s.sub.style.display = show ? "block" : "none";
+  }
+  if (!resize) return host.redraw();
+  host.resize();
+  for (const s of slots) alignSub(s);
+}
+/** The layer and a shown subtraction panel take the recent panel's camera. */
+function alignSub(s: Slot): void {
+  copyCamera(host?.viewport(s.recent) ?? null, vpById(layerId(s.v.view)));
+  if (s.sub.style.display !== "none") {
+    copyCamera(host?.viewport(s.recent) ?? null, vpById(subId(s.v.view)));
+  }
+}
+/** ``dst`` takes ``src``'s camera (panels of one grid and size), unless it has it already. */
+function copyCamera(src: cs.Types.IStackViewport | null, dst: cs.Types.IStackViewport | null): void {
+  if (!src || !dst) return;
+  const cam = src.getCamera();
+  const old = dst.getCamera();
+  const f = cam.focalPoint as number[];
+  const g = old.focalPoint as number[];
+  const same =
+    Math.abs((cam.parallelScale ?? 0) - (old.parallelScale ?? 0)) < 1e-6 &&
+    Math.hypot(f[0] - g[0], f[1] - g[1], f[2] - g[2]) < 1e-6;
+  if (same) return;
+  dst.setCamera({
+    focalPoint: cam.focalPoint,
+    position: cam.position,
+    parallelScale: cam.parallelScale,
+    viewUp: cam.viewUp,
+  });
+  dst.render();
+}
+function setMode(view: string, m: Mode): void {
+  modes[view] = m;
+  const flickering = slots.some((s) => modeOf(s.v.view) === "flicker");
+  if (m === "flicker") startFlicker();
+  else if (!flickering) stopFlicker();
+  renderBar();
+  applyModes();
+}
+function activeView(): string | null {
+  if (!host || !slots.length) return null;
+  const i = host.active();
+  return (slots.find((s) => s.prior === i || s.recent === i) ?? slots[0]).v.view;
+}
+function startFlicker(): void {
+  stopFlicker();
+  flickerOn = true;
+  timer = window.setInterval(() => {
+    phase = phase === "prior" ? "recent" : "prior";
+    applyModes();
+  }, 1000 / rateHz);
+}
+function stopFlicker(): void {
+  if (timer !== null) window.clearInterval(timer);
+  timer = null;
+  flickerOn = false;
+}
+function setRate(r: number): void {
+  rateHz = r;
+  if (flickerOn) startFlicker();
+  renderBar();
+  applyModes();
+}
+function ask(): void {
+  if (!data?.off || asked || !host) return;
+  asked = true;
+  host.emit({ type: "temporal" });
+  renderBar();
+  host.redraw();
+}
+
+/** Keys of the temporal modes; true when ``k`` was one of them (only where offered). */
+export function onKey(k: string): boolean {
+  if (!data) return false;
+  const view = activeView();
+  if (k === "t" || k === "T") {
+    if (!view) ask();
+    else setMode(view, MODES[(MODES.indexOf(modeOf(view)) + 1) % MODES.length]);
+    return true;
+  }
+  if (k === "k" || k === "K") {
+    if (!view) ask();
+    else if (modeOf(view) !== "flicker") setMode(view, "flicker");
+    else {
+      if (flickerOn) stopFlicker();
+      else startFlicker();
+      renderBar();
+      applyModes();
+    }
+    return true;
+  }
+  if (k === "[" || k === "]") {
+    const i = RATES.indexOf(rateHz) + (k === "]" ? 1 : -1);
+    setRate(RATES[Math.min(Math.max(i, 0), RATES.length - 1)]);
+    return true;
+  }
+  return false;
+}
+
+// ---- the temporal toolbar: per view a mode switch, the rate, the summary and a legend ------
+function tbutton(label: string, on: boolean, title: string, action: () => void): HTMLButtonElement {
+  const b = document.createElement("button");
+  b.textContent = label;
+  b.title = title;
+  if (on) b.className = "on";
+  b.addEventListener("click", (e) => {
+    e.preventDefault();
+    action();
+    host?.root.focus();
+  });
+  return b;
+}
+export function renderBar(): void {
+  const bar = host?.root.querySelector(".tbar") as HTMLDivElement | null;
+  if (!bar) return;
+  bar.replaceChildren();
+  bar.style.display = data ? "flex" : "none";
+  if (!data) return;
+  if (data.off) {
+    const b = tbutton(
+      asked ? "Registering the prior to the recent exam…" : "Temporal views",
+      false,
+      "register the prior to the recent exam (seconds, once per case): subtraction, flicker, swipe (T)",
+      ask,
+    );
+    b.disabled = asked;
+    bar.appendChild(b);
+    return;
+  }
+  if (!slots.length) {
+    const why = document.createElement("span");
+    why.className = "summary";
+    why.textContent = data.summary;
+    bar.appendChild(why);
+    return;
+  }
+  for (const s of slots) {
+    const tag = document.createElement("b");
+    tag.textContent = `${s.v.view}:`;
+    bar.appendChild(tag);
+    for (const m of MODES) {
+      bar.appendChild(
+        tbutton(m, modeOf(s.v.view) === m, `${s.v.view}: ${m} (T cycles the active view)`, () =>
+          setMode(s.v.view, m),
+        ),
+      );
+    }
+    const sep = document.createElement("span");
+    sep.className = "sep";
+    bar.appendChild(sep);
+  }
+  const rate = document.createElement("select");
+  rate.title = "flicker rate, alternations per second ([ and ])";
+  for (const r of RATES) {
+    const o = document.createElement("option");
+    o.value = String(r);
+    o.textContent = `${r} Hz`;
+    o.selected = r === rateHz;
+    rate.appendChild(o);
+  }
+  rate.addEventListener("change", () => setRate(Number(rate.value)));
+  bar.appendChild(rate);
+  bar.appendChild(tbutton(flickerOn ? "■ Stop" : "▶ Flicker", flickerOn, "flicker (K)", () => onKey("k")));
+  const summary = document.createElement("span");
+  summary.className = "summary";
+  summary.textContent = data.summary;
+  bar.appendChild(summary);
+  const legend = document.createElement("span");
+  legend.className = "legend";
+  for (const [status, colour] of Object.entries(STATUS_COLOURS)) {
+    const item = document.createElement("span");
+    item.style.color = colour;
+    item.textContent = `● ${status}`;
+    legend.appendChild(item);
+  }
+  bar.appendChild(legend);
+}
+
+// ---- the curtain ---------------------------------------------------------------------------
+function dragDivider(s: Slot, ev: MouseEvent): void {
+  ev.preventDefault();
+  ev.stopPropagation();
+  const rect = (s.layer.parentElement as HTMLDivElement).getBoundingClientRect();
+  const move = (e: MouseEvent) => {
+    swipe = Math.min(Math.max((e.clientX - rect.left) / rect.width, 0), 1);
+    applyModes();
+  };
+  const up = () => {
+    window.removeEventListener("mousemove", move);
+    window.removeEventListener("mouseup", up);
+  };
+  window.addEventListener("mousemove", move);
+  window.addEventListener("mouseup", up);
+}
+
+// ---- a marker placed with the probe tool shows on every panel of the view -----------------
+function clickMarker(s: Slot, where: "prior" | "recent" | "sub", el: HTMLElement, ev: MouseEvent): void {
+  if (!host || host.tool() !== "probe" || ev.button !== 0) return;
+  const x0 = ev.clientX;
+  const y0 = ev.clientY;
+  const up = (e: MouseEvent) => {
+    window.removeEventListener("mouseup", up);
+    if (Math.hypot(e.clientX - x0, e.clientY - y0) > 3 || !host) return;
+    const rect = el.getBoundingClientRect();
+    const vp = where === "sub" ? vpById(subId(s.v.view)) : host.viewport(where === "prior" ? s.prior : s.recent);
+    const p = imagePoint(vp, e.clientX - rect.left, e.clientY - rect.top);
+    if (!p) return;
+    linked = { view: s.v.view, recent: where === "prior" ? toRecent(s.v, p) : p };
+    host.redraw();
+  };
+  window.addEventListener("mouseup", up);
+}
+
+// ---- the change table's focus: both rounds centred on the spot ---------------------------
+export function applyFocus(f: Focus | null | undefined): void {
+  if (!f || !host || f.key === lastFocus) return;
+  const s = slots.find((x) => x.v.view === f.view);
+  if (!s) return;
+  lastFocus = f.key;
+  const scale = 12; // mm either side of the spot, vertically
+  if (f.recent) {
+    centre(host.viewport(s.recent), f.recent, scale);
+    linked = { view: s.v.view, recent: f.recent };
+  }
+  if (f.prior) {
+    drivenUntil[String(s.prior)] = performance.now() + 120;
+    centre(host.viewport(s.prior), f.prior, scale);
+  }
+  host.redraw();
+}
+
+// ---- drawing -------------------------------------------------------------------------------
+function drawItems(ctx: CanvasRenderingContext2D, s: Slot, vp: cs.Types.IStackViewport | null, round: "recent" | "prior"): void {
+  if (host?.overlays()) {
+    for (const t of s.v.tracked) {
+      const p = t[round];
+      const q = p && canvasPoint(vp, p);
+      if (q) mark(ctx, q, t);
+    }
+  }
+  if (linked && linked.view === s.v.view) {
+    const p = round === "recent" ? linked.recent : toPrior(s.v, linked.recent);
+    const q = canvasPoint(vp, p);
+    if (q) cross(ctx, q);
+  }
+}
+/** Called at the end of the host's drawOverlay for panel ``i``. */
+export function drawOn(i: number, ctx: CanvasRenderingContext2D): void {
+  for (const s of slots) {
+    if (i === s.recent) drawItems(ctx, s, host?.viewport(i) ?? null, "recent");
+    else if (i === s.prior) drawItems(ctx, s, host?.viewport(i) ?? null, "prior");
+  }
+}
+function drawSub(s: Slot): void {
+  const w = s.sub.clientWidth;
+  const h = s.sub.clientHeight;
+  const c = s.subCanvas;
+  if (c.width !== w || c.height !== h) {
+    c.width = w;
+    c.height = h;
+  }
+  const ctx = c.getContext("2d") as CanvasRenderingContext2D;
+  ctx.clearRect(0, 0, w, h);
+  const vp = vpById(subId(s.v.view));
+  drawItems(ctx, s, vp, "recent");
+  const voi = vp?.getProperties().voiRange;
+  const wl = s.sub.querySelector(".wl") as HTMLDivElement;
+  if (voi) {
+    const width = voi.upper - voi.lower;
+    wl.textContent = `W ${width.toFixed(0)} L ${(voi.lower + width / 2).toFixed(0)} (0 = no change)`;
+  }
+}
+/** Called by the host's drawAll: the subtraction panels too. */
+export function drawAll(): void {
+  slots.forEach(drawSub);
+}
+
+/** Called by the host's resize: the subtraction panels hide in the one-panel layout. */
+export function onResize(): void {
+  for (const s of slots) {
+    const show = modeOf(s.v.view) === "subtraction" && !host?.layoutOne();
+    s.sub.style.display = show ? "block" : "none";
+  }
+}
+/** Extra grid columns the shown subtraction panels take. */
+export function extraColumns(): number {
+  if (host?.layoutOne()) return 0;
+  return slots.filter((s) => modeOf(s.v.view) === "subtraction").length;
+}
+/** Whether panel ``i`` (a prior as filed) follows the recent grid through the registration
+ * rather than the host's zoom/pan synchroniser. */
+export function mapped(i: number): boolean {
+  return slots.some((s) => s.prior === i);
+}
+
+// ---- state in the DOM for tests ------------------------------------------------------------
+export function publish(d: DOMStringMap): void {
+  d.temporal = data?.off ? (asked ? "asked" : "off") : slots.map((s) => s.v.view).join(",");
+  d.temporalMode = JSON.stringify(Object.fromEntries(slots.map((s) => [s.v.view, modeOf(s.v.view)])));
+  d.flicker = flickerOn ? phase : "off";
+  d.flickerRate = String(rateHz);
+  d.swipe = swipe.toFixed(3);
+  d.tracked = String(slots.reduce((n, s) => n + s.v.tracked.length, 0));
+  d.focus = lastFocus;
+  const out: Record<string, number[]> = {};
+  const s = linked && slots.find((x) => x.v.view === linked?.view);
+  if (linked && s) {
+    const r = linked.recent;
+    const p = toPrior(s.v, r);
+    out.recent = [Number(r[0].toFixed(2)), Number(r[1].toFixed(2))];
+    out.prior = [Number(p[0].toFixed(2)), Number(p[1].toFixed(2))];
+  }
+  d.linked = JSON.stringify(out);
+  const subs: Record<string, number[]> = {};
+  for (const x of slots) {
+    const voi = vpById(subId(x.v.view))?.getProperties().voiRange;
+    if (voi) subs[x.v.view] = [Math.round(voi.lower), Math.round(voi.upper)];
+  }
+  d.subWindow = JSON.stringify(subs);
+}

@@ -1,0 +1,268 @@
+"""Temporal payloads for the reading viewer: one view's rounds, registered, in its panels.
+
+:func:`temporal_panel` gives the browser (``components/viewer/src/temporal.ts``), for one
+view of a case:
+
+- the **registered prior** on the recent panel's pixel grid, in the recent image's modality
+  values (intensity-matched by :func:`mcalc.temporal.subtraction`), so it takes the recent
+  panel's window and can flicker with it or sit under a swipe curtain;
+- the **subtraction** (recent - registered prior) on the same grid as signed 16-bit values
+  in those units, with its own window (centred on 0);
+- a coarse **mapping** both ways between the recent panel and the prior panel as filed (a
+  ``grid`` x ``grid`` lattice of points mapped by the registration; the browser interpolates
+  it bilinearly), so a marker or a camera centre on one panel lands at the corresponding
+  place on the other;
+- the **tracked** calcifications and clusters with their status, in both panels' grids.
+
+Coordinates are (row, col) of a panel's pixel grid, as :func:`mcalc.present.reading.
+reading_panel` sends them (preview scale, mirrored for hanging).
+
+Example:
+    >>> encode_signed(np.array([[-1, 0], [2, 40000]]))
+    '//8AAAIA/38='
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from mcalc.cache import ImageCache
+from mcalc.dataset.records import CaseRecord
+from mcalc.imaging import resample_mask
+from mcalc.present.reading import encode_pixels
+from mcalc.temporal.change import Tracked, subtraction, summary_line, track
+from mcalc.temporal.pair import pair_records, register_pair
+from mcalc.temporal.register import Registration, RegistrationSettings
+from mcalc.temporal.rescale import rescaled
+from mcalc.viewer import ImageView, preview_values
+
+__all__ = [
+    "GRID",
+    "TemporalPanel",
+    "encode_signed",
+    "grid_mapping",
+    "temporal_args",
+    "temporal_bytes",
+    "temporal_offered",
+    "temporal_panel",
+]
+
+#: Lattice nodes per side of the recent <-> prior mapping sent to the browser (the
+#: registration's B-spline has a few control points per side: 17 nodes follow it closely).
+GRID = 17
+#: Percentile of |subtraction| inside the overlap that the subtraction window spans.
+SUB_PERCENTILE = 99.5
+
+
+def encode_signed(values: np.ndarray) -> str:
+    """A 2-D array -> base64 of its little-endian int16 values (clipped to -32768..32767).
+
+    Raises:
+        ValueError: ``values`` is not 2-D.
+    """
+    arr = np.asarray(values)
+    if arr.ndim != 2:
+        raise ValueError(f"expected a 2-D image, got shape {arr.shape}")
+    out = np.clip(np.rint(arr.astype(np.float64)), -32768, 32767).astype("<i2")
+    return base64.b64encode(out.tobytes()).decode("ascii")
+
+
+@dataclass(frozen=True)
+class TemporalPanel:
+    """One view's temporal payload and what the page shows beside it.
+
+    Attributes:
+        view: ``CC`` or ``MLO``.
+        payload: JSON-ready dict for the viewer (see the module docstring).
+        tracked: calcifications and clusters with their status (file coordinates).
+        registration: the registration's summary (method, similarity, time, fallback).
+        notes: what was noticed (mirrored prior, fallback, annotation problems).
+    """
+
+    view: str
+    payload: dict[str, Any]
+    tracked: tuple[Tracked, ...]
+    registration: dict[str, object]
+    notes: tuple[str, ...]
+
+
+def _file_to_panel(view: ImageView, points: np.ndarray) -> np.ndarray:
+    """Full-resolution file (row, col) -> the panel's (row, col) (hung, preview scale)."""
+    return view.points_to_display(points) * view.scale
+
+
+def _panel_to_file(view: ImageView, points: np.ndarray) -> np.ndarray:
+    """The panel's (row, col) -> full-resolution file (row, col) (mirroring is its own
+    inverse)."""
+    return view.points_to_display(np.asarray(points, dtype=float).reshape(-1, 2) / view.scale)
+
+
+def grid_mapping(
+    reg: Registration,
+    recent: ImageView,
+    prior: ImageView,
+    shapes: tuple[tuple[int, int], tuple[int, int]],
+    n: int = GRID,
+) -> tuple[list[float], list[float]]:
+    """The recent -> prior and prior -> recent mappings on ``n`` x ``n`` lattices.
+
+    Args:
+        reg: the prior -> recent registration.
+        recent, prior: the two panels' views (scale and mirroring).
+        shapes: (rows, cols) of the recent panel and of the prior panel.
+        n: nodes per side; node (i, j) of a panel of ``rows`` x ``cols`` lies at
+            ``(i * (rows - 1) / (n - 1), j * (cols - 1) / (n - 1))``.
+
+    Returns:
+        Two flat lists ``[row, col, row, col, ...]`` in row-major node order: the prior
+        panel's position of each recent node, and the recent panel's of each prior node.
+    """
+    if n < 2:
+        raise ValueError(f"a mapping lattice needs at least 2 nodes per side, got {n}")
+
+    def lattice(shape: tuple[int, int]) -> np.ndarray:
+        rr, cc = np.meshgrid(
+            np.linspace(0, shape[0] - 1, n), np.linspace(0, shape[1] - 1, n), indexing="ij"
+        )
+        return np.stack([rr.ravel(), cc.ravel()], axis=1)
+
+    to_prior = _file_to_panel(
+        prior, reg.recent_to_prior(_panel_to_file(recent, lattice(shapes[0])))
+    )
+    to_recent = _file_to_panel(
+        recent, reg.prior_to_recent(_panel_to_file(prior, lattice(shapes[1])))
+    )
+    return (
+        [round(float(v), 2) for v in to_prior.ravel()],
+        [round(float(v), 2) for v in to_recent.ravel()],
+    )
+
+
+def _tracked_items(
+    tracked: Sequence[Tracked], reg: Registration, recent: ImageView, prior: ImageView
+) -> list[dict[str, Any]]:
+    """Each tracked item at its place in both panels: a new one at its recent position mapped
+    into the prior, a resolved one at its prior position mapped into the recent image."""
+    out = []
+    for k, t in enumerate(tracked):
+        at_recent = t.recent if t.recent is not None else t.recent_at
+        at_prior = t.prior
+        if at_prior is None and t.recent is not None:
+            r, c = reg.recent_to_prior([list(t.recent)])[0]
+            at_prior = (float(r), float(c))
+
+        def pt(view: ImageView, p: tuple[float, float] | None) -> list[float] | None:
+            if p is None:
+                return None
+            q = _file_to_panel(view, np.array([p], dtype=float))[0]
+            return [round(float(q[0]), 2), round(float(q[1]), 2)]
+
+        out.append(
+            {
+                "id": k,
+                "kind": t.kind,
+                "status": t.status,
+                "recent": pt(recent, at_recent),
+                "prior": pt(prior, at_prior),
+            }
+        )
+    return out
+
+
+def temporal_panel(
+    cache: ImageCache,
+    case: CaseRecord,
+    view: str,
+    recent: ImageView,
+    prior: ImageView,
+    *,
+    max_side: int,
+    settings: RegistrationSettings | None = None,
+) -> TemporalPanel:
+    """Register ``case``'s ``view`` (cached per pair and settings) and build its payload.
+
+    Args:
+        cache: the image cache (decoded pixels, previews and registrations).
+        case: the case; ``view``: ``CC`` or ``MLO``.
+        recent, prior: the :class:`~mcalc.viewer.ImageView` of each round's panel (as sent
+            by :func:`mcalc.present.reading.reading_panel` with the same ``max_side``).
+        max_side: longest side of the panels' pixel grid.
+        settings: registration settings (default :class:`RegistrationSettings`).
+
+    Raises:
+        TemporalError: the case has no prior (or recent) image of ``view``, or the two are of
+            different views or sides; RegistrationError: no breast in one image.
+    """
+    rec_r, rec_p = pair_records(case, view)
+    pair = register_pair(cache, case, view, settings)
+    reg = pair.registration
+    # On the panels' grids (the registration carried onto them), in the recent image's
+    # modality values: the registered prior then takes the recent panel's window.
+    small_r = preview_values(cache, rec_r, max_side)
+    small_p = preview_values(cache, rec_p, max_side)
+    shape_r, shape_p = small_r.shape[:2], small_p.shape[:2]
+    change = subtraction(
+        small_r,
+        small_p,
+        resample_mask(pair.recent_mask, shape_r, "nearest"),
+        resample_mask(pair.prior_mask, shape_p, "nearest"),
+        rescaled(reg, shape_r, shape_p),
+    )
+    registered = recent.mirror(change.warped_prior)
+    sub = recent.mirror(change.subtraction)
+    inside = recent.mirror(change.overlap)
+    spread = np.abs(sub[inside])
+    half = float(np.percentile(spread, SUB_PERCENTILE)) if spread.size else 1.0
+    tracked = track(pair.recent_summary, pair.prior_summary, reg)
+    to_prior, to_recent = grid_mapping(reg, recent, prior, (shape_r, shape_p))
+    payload: dict[str, Any] = {
+        "view": view,
+        "recent_key": rec_r.key,
+        "prior_key": rec_p.key,
+        "rows": int(shape_r[0]),
+        "cols": int(shape_r[1]),
+        "spacing": [recent.spacing_mm[0] / recent.scale, recent.spacing_mm[1] / recent.scale],
+        "registered": encode_pixels(registered),
+        "subtraction": encode_signed(sub),
+        "sub_window": [0.0, round(max(2.0 * half, 1.0), 2)],
+        "grid": GRID,
+        "prior_rows": int(shape_p[0]),
+        "prior_cols": int(shape_p[1]),
+        "to_prior": to_prior,
+        "to_recent": to_recent,
+        "tracked": _tracked_items(tracked, reg, recent, prior),
+        "method": reg.method,
+        "fallback": reg.fallback,
+    }
+    return TemporalPanel(view, payload, tuple(tracked), reg.summary(), pair.notes)
+
+
+def temporal_args(
+    panels: Sequence[TemporalPanel], years_between: float | None, problems: Sequence[str] = ()
+) -> dict[str, Any]:
+    """The viewer's ``temporal`` argument: every view's payload and the case summary line
+    (without any view, the ``problems`` that stopped them, so the viewer says why)."""
+    tracked = [t for p in panels for t in p.tracked]
+    if not panels:
+        summary = "No temporal view: " + (" ".join(problems) or "this case has no prior exam.")
+    else:
+        summary = summary_line(tracked, years_between)
+    return {"views": [p.payload for p in panels], "summary": summary}
+
+
+def temporal_offered() -> dict[str, Any]:
+    """The viewer's ``temporal`` argument before registering: its toolbar offers a
+    *Temporal views* button (and the T key) that asks the page to register."""
+    return {"views": [], "summary": "", "off": True}
+
+
+def temporal_bytes(args: dict[str, Any] | None) -> int:
+    """Bytes of pixel data in a ``temporal`` argument (base64 text, as sent)."""
+    if not args:
+        return 0
+    return sum(len(v["registered"]) + len(v["subtraction"]) for v in args["views"])

@@ -1,0 +1,121 @@
+"""The reading viewer's temporal payload: registered prior and subtraction on the recent
+panel's grid, the coarse recent <-> prior mapping, tracked items in both panels."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from mcalc.cache import ImageCache
+from mcalc.dataset import open_dataset
+from mcalc.present.reading import reading_panel
+from mcalc.present.reading_temporal import (
+    GRID,
+    encode_signed,
+    grid_mapping,
+    temporal_args,
+    temporal_bytes,
+    temporal_panel,
+)
+from mcalc.temporal import RegistrationSettings
+from mcalc.viewer import DisplayOptions, prepare_view
+
+FAST = RegistrationSettings(work_side=128, bspline_iterations=15)
+MAX_SIDE = 200
+
+
+def _decode(b64: str, dtype: str, shape: tuple[int, int]) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(b64), dtype=dtype).reshape(shape)
+
+
+def _bilinear(flat: list[float], n: int, shape: tuple[int, int], p: tuple[float, float]):
+    """The browser's interpolation of a lattice (temporal.ts mapPoint), written again."""
+    g = np.asarray(flat).reshape(n, n, 2)
+    u = p[0] / (shape[0] - 1) * (n - 1)
+    v = p[1] / (shape[1] - 1) * (n - 1)
+    i, j = min(int(u), n - 2), min(int(v), n - 2)
+    fu, fv = u - i, v - j
+    return (
+        g[i, j] * (1 - fu) * (1 - fv)
+        + g[i, j + 1] * (1 - fu) * fv
+        + g[i + 1, j] * fu * (1 - fv)
+        + g[i + 1, j + 1] * fu * fv
+    )
+
+
+def test_encode_signed_keeps_negative_values_and_clips():
+    out = _decode(encode_signed(np.array([[-5.4, 0], [70000, -70000]])), "<i2", (2, 2))
+    assert out.tolist() == [[-5, 0], [32767, -32768]]
+    with pytest.raises(ValueError, match="2-D"):
+        encode_signed(np.zeros(3))
+
+
+@pytest.mark.slow  # registers one view of a demo case (about 2 s on 2 busy cores)
+def test_payload_is_on_the_recent_grid_and_maps_both_ways(tiny_demo, tmp_path):
+    cache = ImageCache(tmp_path / "cache")
+    case = open_dataset(tiny_demo).cases[0]
+    opts = DisplayOptions()
+    recent_rec, prior_rec = case.image("CC", "recent"), case.image("CC", "prior")
+    assert recent_rec is not None and prior_rec is not None
+    recent = prepare_view(cache, recent_rec, opts, max_side=MAX_SIDE, laterality=case.laterality)
+    prior = prepare_view(cache, prior_rec, opts, max_side=MAX_SIDE, laterality=case.laterality)
+    tp = temporal_panel(cache, case, "CC", recent, prior, max_side=MAX_SIDE, settings=FAST)
+    p = tp.payload
+    panel = reading_panel(
+        cache, recent_rec, recent, label="", view_name="CC", time="recent", max_side=MAX_SIDE
+    )
+    shape = (panel["rows"], panel["cols"])
+    assert (p["rows"], p["cols"]) == shape and p["recent_key"] == recent_rec.key
+    assert p["spacing"] == panel["spacing"]
+
+    # recent - registered prior = subtraction inside the breast (all in the recent's values).
+    rec = _decode(panel["pixels"], "<u2", shape).astype(float)
+    reg = _decode(p["registered"], "<u2", shape).astype(float)
+    sub = _decode(p["subtraction"], "<i2", shape).astype(float)
+    inside = sub != 0
+    assert inside.mean() > 0.2
+    assert np.median(np.abs(rec - reg - sub)[inside]) <= 1.0
+    assert p["sub_window"][0] == 0 and p["sub_window"][1] > 1
+
+    # The lattice follows the registration, and the two directions agree.
+    n = p["grid"]
+    assert n == GRID and len(p["to_prior"]) == n * n * 2
+    prior_shape = (p["prior_rows"], p["prior_cols"])
+    for point in [(0.4 * shape[0], 0.5 * shape[1]), (0.7 * shape[0], 0.3 * shape[1])]:
+        at_prior = _bilinear(p["to_prior"], n, shape, point)
+        back = _bilinear(p["to_recent"], n, prior_shape, tuple(at_prior))
+        assert np.hypot(*(back - np.asarray(point))) < 1.0, (point, at_prior, back)
+
+    # Tracked items sit where the recent panel draws the radiologists' marks.
+    stable = [t for t in p["tracked"] if t["kind"] == "calcification" and t["recent"]]
+    if stable and panel["points"]:
+        drawn = np.asarray(panel["points"])
+        for t in stable:
+            assert np.min(np.hypot(*(drawn - np.asarray(t["recent"])).T)) < 0.5
+    args = temporal_args([tp], case.years_between)
+    assert args["views"] == [p] and "stable" in args["summary"]
+    assert temporal_bytes(args) == len(p["registered"]) + len(p["subtraction"]) > 0
+    assert temporal_bytes(None) == 0
+    none = temporal_args([], 2.0, ["CC: no temporal view: no prior."])
+    assert none == {"views": [], "summary": "No temporal view: CC: no temporal view: no prior."}
+
+
+def test_grid_mapping_of_an_identity_registration_is_the_scale_change():
+    from mcalc.temporal.register import Registration
+    from tests.viewer_fixtures import tiny_view
+
+    field = np.zeros((8, 8, 2), np.float32)
+    reg = Registration((80, 60), (80, 60), 0.1, field, field, "affine", None, False)
+    recent = replace(tiny_view(False, full_shape=(80, 60)), scale=0.5)
+    prior = replace(tiny_view(True, full_shape=(80, 60)), scale=0.25)
+    to_prior, to_recent = grid_mapping(reg, recent, prior, ((40, 30), (20, 15)), n=3)
+    g = np.asarray(to_prior).reshape(3, 3, 2)
+    # Recent panel node (row 39, col 29) = file (78, 58) -> prior panel (19.5, (59-58)*0.25).
+    assert g[2, 2] == pytest.approx([19.5, 0.25])
+    back = np.asarray(to_recent).reshape(3, 3, 2)
+    assert back[0, 0] == pytest.approx([0.0, 29.5])
+    with pytest.raises(ValueError, match="at least 2"):
+        grid_mapping(reg, recent, prior, ((40, 30), (20, 15)), n=1)
