@@ -214,16 +214,28 @@ RENDER = """([a, b64]) => {
 }"""
 
 
+def _assert_ramp_rises(page) -> None:
+    """Every panel drawn (not blank), the ramp dark (left, low values) to bright (right):
+    invert is off, so a negative (bright low values) fails here."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    for panel in page.locator(".panel .vp").all():
+        shot = np.asarray(Image.open(io.BytesIO(panel.screenshot())).convert("L"), float)
+        lit = shot[shot.shape[0] // 2][shot[shot.shape[0] // 2] > 0]
+        assert lit.size > 100 and lit[-10] > lit[10] + 100, lit[::20]
+
+
 def test_viewer_without_webgl_draws_on_the_cpu_and_loads_full_resolution():
     """The built component alone (no app server): Streamlit's render messages are posted
     to it. Without WebGL it draws with Cornerstone's CPU path (not a blank panel, values
     the right way round); zoomed past the preview it asks once for the full image and,
     given it, shows it with the true values under the probe."""
     import base64
-    import io
 
     import numpy as np
-    from PIL import Image
 
     from mcalc.imaging import downsample
     from mcalc.present.fullres import CODEC, encode_fullres
@@ -253,13 +265,8 @@ def test_viewer_without_webgl_draws_on_the_cpu_and_loads_full_resolution():
         page.wait_for_function("() => document.getElementById('root').dataset.zoom")
         state = page.eval_on_selector(VIEWER, "e => ({...e.dataset})")
         assert state["renderer"] == "cpu" and not state.get("error"), state
-        # Not blank, and the ramp runs dark (left, low values) to bright (right).
-        # Every panel drawn (not blank), the ramp dark (left, low values) to bright (right).
         page.wait_for_timeout(500)  # the first frame is drawn on a later animation frame
-        for panel in page.locator(".panel .vp").all():
-            shot = np.asarray(Image.open(io.BytesIO(panel.screenshot())).convert("L"), float)
-            lit = shot[shot.shape[0] // 2][shot[shot.shape[0] // 2] > 0]
-            assert lit.size > 100 and lit[-10] > lit[10] + 100, lit[::20]
+        _assert_ramp_rises(page)
         page.screenshot(path=str(ARTIFACTS / "viewer-no-webgl.png"))
 
     with browser_page(900, 600) as page:  # WebGL (software in this headless Chromium)
@@ -267,6 +274,9 @@ def test_viewer_without_webgl_draws_on_the_cpu_and_loads_full_resolution():
         page.goto((REPO / "components/viewer/dist/index.html").as_uri())
         page.evaluate(RENDER, [args, ""])
         page.wait_for_function("() => document.getElementById('root').dataset.zoom")
+        assert page.eval_on_selector(VIEWER, "e => e.dataset.renderer") == "webgl"
+        page.wait_for_timeout(300)
+        _assert_ramp_rises(page)  # WebGL once showed negatives (a reversed first window)
 
         box = page.locator(".panel").first.bounding_box()
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
@@ -296,3 +306,4 @@ def test_viewer_without_webgl_draws_on_the_cpu_and_loads_full_resolution():
         assert state["fullresRequests"] == "1" and not state.get("fullresError"), state
         # Swapped in place: the camera (zoom, pan) and the window stay as the reader left them.
         assert (state["zoom"], state["pan"], state["window"]) == kept, (state, kept)
+        _assert_ramp_rises(page)

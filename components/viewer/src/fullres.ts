@@ -14,6 +14,7 @@
 // Panel coordinates (marks, overlays, probe) stay in the preview's grid: factor() tells
 // index.ts how many pixels of the shown image one panel pixel spans.
 import * as cs from "@cornerstonejs/core";
+import { giveWindow } from "./window";
 
 export interface Entry {
   key: string;
@@ -197,11 +198,12 @@ export async function receive(index: Entry[] | undefined, data: Uint8Array | und
       const values = await inflate(data.subarray(e.offset, e.offset + e.length), e.rows, e.cols);
       const id = `${PREFIX}${e.key}:${e.rows}x${e.cols}`;
       if (!cs.cache.getImage(id)) {
-        cs.imageLoader.createAndCacheLocalImage(id, {
+        const image = cs.imageLoader.createAndCacheLocalImage(id, {
           scalarData: values,
           dimensions: [e.cols, e.rows],
           spacing: [e.spacing[1], e.spacing[0]],
         } as unknown as Parameters<typeof cs.imageLoader.createAndCacheLocalImage>[1]);
+        giveWindow(image); // see window.ts
       }
       held.set(e.key, { id, bytes: values.byteLength, used: performance.now(), cols: e.cols });
       colsOf.set(id, e.cols);

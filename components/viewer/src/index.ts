@@ -8,6 +8,7 @@ import * as cs from "@cornerstonejs/core";
 import * as tools from "@cornerstonejs/tools";
 import * as fullres from "./fullres";
 import * as temporal from "./temporal";
+import { giveWindow } from "./window";
 
 type Point = [number, number]; // (row, col) in the panel's pixel grid
 interface Mark {
@@ -113,11 +114,12 @@ function ensureImage(p: Panel): string {
     if (scalarData.length !== p.rows * p.cols) {
       throw new Error(`${p.key}: ${scalarData.length} pixels, expected ${p.rows}x${p.cols}`);
     }
-    cs.imageLoader.createAndCacheLocalImage(id, {
+    const image = cs.imageLoader.createAndCacheLocalImage(id, {
       scalarData,
       dimensions: [p.cols, p.rows],
       spacing: [p.spacing[1], p.spacing[0]],
     } as unknown as Parameters<typeof cs.imageLoader.createAndCacheLocalImage>[1]);
+    giveWindow(image, p.window); // else WebGL shows negatives: see window.ts
   }
   return id;
 }

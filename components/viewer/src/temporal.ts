@@ -10,6 +10,7 @@
 // Python is asked once (event "temporal") to register. index.ts calls the hooks exported here.
 import * as cs from "@cornerstonejs/core";
 import * as tools from "@cornerstonejs/tools";
+import { giveWindow } from "./window";
 import {
   type Focus,
   type Point,
@@ -119,11 +120,12 @@ function image(v: TemporalView, what: "reg" | "sub"): string {
     if (scalarData.length !== v.rows * v.cols) {
       throw new Error(`${v.view} ${what}: ${scalarData.length} pixels, expected ${v.rows}x${v.cols}`);
     }
-    cs.imageLoader.createAndCacheLocalImage(id, {
+    const img = cs.imageLoader.createAndCacheLocalImage(id, {
       scalarData,
       dimensions: [v.cols, v.rows],
       spacing: [v.spacing[1], v.spacing[0]],
     } as unknown as Parameters<typeof cs.imageLoader.createAndCacheLocalImage>[1]);
+    giveWindow(img); // else WebGL shows negatives: see window.ts
   }
   return id;
 }
