@@ -3,7 +3,7 @@
 Pages build panels with :func:`mcalc.present.reading.reading_panel` and call
 :func:`reading_viewer`; zoom, pan, window/level, magnifier, ruler, probe and marking run
 in the browser. Python gets only small events back: ``{"type": "next" | "previous" |
-"save", "seq": ..., "marks": [...]}``; :func:`new_event` hands each one out once.
+"save" | "region", "seq": ..., "marks": [...], "outlines": [...]}``; :func:`new_event` hands each one out once.
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ def reading_viewer(
     height: int = 620,
     editable: str | None = None,
     marks_version: int = 0,
+    overlays: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Draw the viewer; returns the newest event (or ``None``).
 
@@ -53,6 +54,8 @@ def reading_viewer(
         editable: key of the panel whose reader marks are edited (Annotate), else ``None``.
         marks_version: change it to make the browser reload the marks from ``panels``
             (after a save or an edit elsewhere); unsaved browser marks are kept otherwise.
+        overlays: Predict's layer settings (``lut``, ``cmap``, ``opacity``, ``map``) when
+            the panels carry ``layers`` (:mod:`mcalc.present.reading_overlays`).
 
     Raises:
         FileNotFoundError: the component is not built (see ``components/viewer``).
@@ -69,6 +72,7 @@ def reading_viewer(
         editable=editable,
         marks_version=marks_version,
         labels=list(LABELS),
+        overlays=overlays,
         key=key,
         default=None,
     )

@@ -20,6 +20,7 @@ from mcalc.present.reading_overlays import (
     map_shape,
     predict_layers,
     quantise_map,
+    region_of_event,
 )
 from mcalc.store.marks import ImageMarks
 from tests.viewer_fixtures import tiny_view
@@ -94,3 +95,18 @@ def test_outlines_go_to_the_panel_and_back_to_file_coordinates(flipped):
     assert np.allclose(poly, [(10, 10), (10, 30), (30, 30)])
     with pytest.raises(ValueError, match="points"):
         outlines_from_panel(view, [{"kind": "roi", "label": "benign"}])
+
+
+def test_region_of_event_names_the_region_or_the_one_holding_a_detection():
+    small = Region(2, 0.5, (0, 0), (15, 15), (10, 20, 10, 20), {})
+    large = Region(1, 0.9, (0, 0), (15, 15), (0, 40, 0, 40), {})
+    regions = {"k": [large, small]}
+    dets = {"k": (2.0, [Detection(30, 30, 0.8, 0.5), Detection(150, 150, 0.7, 0.5)])}
+    assert region_of_event({"image": "k", "rank": 2}, regions, dets) == ("k", 2)
+    assert region_of_event({"image": "k", "rank": 9}, regions, dets) is None
+    assert region_of_event({"image": "k", "detection": 1}, regions, dets) == ("k", 2)
+    assert region_of_event({"image": "k", "detection": 2}, regions, dets) is None
+    with pytest.raises(ValueError, match="shown"):
+        region_of_event({"image": "other", "rank": 1}, regions, dets)
+    with pytest.raises(ValueError, match="rank"):
+        region_of_event({"image": "k"}, regions, dets)

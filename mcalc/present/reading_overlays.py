@@ -42,6 +42,7 @@ __all__ = [
     "detection_markers",
     "predict_layers",
     "decode_map",
+    "region_of_event",
 ]
 
 #: Longest side of a map sent to the browser (its own size when smaller): enough for
@@ -195,3 +196,43 @@ def predict_layers(
         if detections is None
         else detection_markers(view, key, factor, detections),
     }
+
+
+def region_of_event(
+    event: dict[str, Any],
+    regions: dict[str, Sequence[Region]],
+    detections: dict[str, tuple[float, Sequence[Detection]]] | None = None,
+) -> tuple[str, int] | None:
+    """The ``(image key, rank)`` a viewer's "region" event selects.
+
+    A click on a region names it; a click on a detection selects the smallest region of
+    that image whose box holds the detection (``None`` when no listed region does).
+
+    Args:
+        event: ``{"image": key, "rank": n}`` or ``{"image": key, "detection": k}`` (k from 1).
+        regions: each shown image's regions (native-pixel boxes), by image key.
+        detections: each image's ``(factor, detections)`` (model-input pixels; native x
+            factor = model input), by image key.
+
+    Raises:
+        ValueError: an event naming no shown image, or neither a rank nor a detection.
+    """
+    key = str(event.get("image", ""))
+    if key not in regions:
+        raise ValueError(f"the event names image {key!r}; shown: {', '.join(regions) or 'none'}")
+    if event.get("rank") is not None:
+        rank = int(event["rank"])
+        return (key, rank) if any(r.rank == rank for r in regions[key]) else None
+    if event.get("detection") is None:
+        raise ValueError(f"a region event needs a 'rank' or a 'detection', got {event!r}")
+    factor, dets = (detections or {}).get(key, (1.0, ()))
+    k = int(event["detection"])
+    if not 1 <= k <= len(dets):
+        return None
+    d = dets[k - 1]
+    row, col = d.row / factor, d.col / factor
+    holding = [r for r in regions[key] if r.box[0] <= row < r.box[1] and r.box[2] <= col < r.box[3]]
+    if not holding:
+        return None
+    best = min(holding, key=lambda r: (r.box[1] - r.box[0]) * (r.box[3] - r.box[2]))
+    return key, best.rank

@@ -6,6 +6,8 @@
 // The component's state is mirrored on the root element's data-* attributes for tests.
 import * as cs from "@cornerstonejs/core";
 import * as tools from "@cornerstonejs/tools";
+import * as ol from "./outlines";
+import * as lyr from "./overlays";
 
 type Point = [number, number]; // (row, col) in the panel's pixel grid
 interface Mark {
@@ -29,6 +31,8 @@ interface Panel {
   points: Point[]; // radiologists' calcifications
   outlines: Point[][]; // cluster outlines
   marks?: Mark[]; // reader marks (editable panel only)
+  reader_outlines?: ol.Outline[]; // reader outlines (editable panel only)
+  layers?: lyr.Layers; // Predict: maps, regions, detections
 }
 interface Args {
   case_key: string;
@@ -37,6 +41,7 @@ interface Args {
   editable: string | null; // key of the panel whose marks are edited
   marks_version: number;
   labels: string[];
+  overlays?: lyr.OverlayArgs | null; // Predict: colour map, opacity, first map
 }
 
 const root = document.getElementById("root") as HTMLDivElement;
@@ -68,7 +73,7 @@ let caseKey = "";
 let marksVersion = -1;
 type Layout = "four" | "one";
 type Sync = "none" | "pairs" | "views" | "all";
-type Tool = "pan" | "magnify" | "ruler" | "probe" | "mark";
+type Tool = "pan" | "magnify" | "ruler" | "probe" | "mark" | "outline";
 let layout: Layout = "four";
 let active = 0;
 let sync: Sync = "all";
@@ -81,6 +86,23 @@ let newLabel = "uncertain";
 let lastMarkMs = -1;
 let probeText = "";
 const synchronizers: tools.Synchronizer[] = [];
+const layerHost: lyr.Host = {
+  root,
+  toCanvas: (i, r, c) => toCanvas(i, r, c),
+  panels: () => args?.panels ?? [],
+  emit: (e) => emit(e),
+  redraw: () => drawAll(),
+  focus: () => root.focus(),
+};
+const outlineHost: ol.OutlineHost = {
+  root,
+  toCanvas: (i, r, c) => toCanvas(i, r, c),
+  toImage: (i, x, y) => toImage(i, x, y),
+  editable: (i) => (args?.panels[i] && args.panels[i].key === args.editable ? args.panels[i] : null),
+  tool: () => tool,
+  label: () => newLabel,
+  redraw: () => drawAll(),
+};
 
 function vpId(i: number): string {
   return `vp${i}`;
@@ -157,6 +179,7 @@ function drawOverlay(i: number): void {
   }
   const ctx = canvas.getContext("2d") as CanvasRenderingContext2D;
   ctx.clearRect(0, 0, w, h);
+  lyr.drawUnder(i, ctx, layerHost);
   if (showOverlays) {
     ctx.strokeStyle = "#00e5ff";
     ctx.lineWidth = 1.2;
@@ -196,6 +219,8 @@ function drawOverlay(i: number): void {
       ctx.stroke();
     }
   }
+  ol.drawOutlines(i, ctx, outlineHost, LABEL_COLOURS);
+  lyr.drawOver(i, ctx, layerHost);
   const vp = viewport(i);
   const wl = panelEl.querySelector(".wl") as HTMLDivElement;
   const voi = vp?.getProperties().voiRange;
@@ -245,6 +270,8 @@ function publish(): void {
   d.lastMarkMs = String(lastMarkMs);
   d.probe = probeText;
   d.measures = JSON.stringify(measures());
+  lyr.publishOverlays(d, layerHost);
+  ol.publishOutlines(d);
 }
 function measures(): { tool: string; value: number; unit: string }[] {
   const out: { tool: string; value: number; unit: string }[] = [];
@@ -312,7 +339,7 @@ function setTool(next: Tool): void {
   group.setToolActive(tools.PanTool.toolName, {
     bindings: [{ mouseButton: tools.Enums.MouseBindings.Auxiliary }],
   });
-  if (next !== "mark") group.setToolActive(TOOL_NAMES[next], { bindings: PRIMARY });
+  if (next !== "mark" && next !== "outline") group.setToolActive(TOOL_NAMES[next], { bindings: PRIMARY });
   tool = next;
   renderBar();
   publish();
@@ -441,6 +468,7 @@ function onMarkDown(i: number, ev: MouseEvent): void {
   ev.stopPropagation();
 }
 function deleteSelected(): void {
+  if (tool === "outline") return void (ol.deleteOutline() && drawAll());
   if (!selected) return;
   pushUndo();
   marks = marks.filter((m) => m.id !== selected);
@@ -449,6 +477,7 @@ function deleteSelected(): void {
 }
 function labelSelected(label: string): void {
   newLabel = label;
+  if (tool === "outline" && ol.relabelOutline(label)) return void (renderBar(), drawAll());
   const m = marks.find((x) => x.id === selected);
   if (m) {
     pushUndo();
@@ -458,6 +487,7 @@ function labelSelected(label: string): void {
   drawAll();
 }
 function undoMark(): void {
+  if (tool === "outline") return void (ol.undoOutline() && drawAll());
   const prev = undo.pop();
   if (!prev) return;
   marks = prev;
@@ -465,7 +495,11 @@ function undoMark(): void {
   drawAll();
 }
 function save(): void {
-  emit({ type: "save", panel: args?.editable, marks });
+  emit({ type: "save", panel: args?.editable, marks, ...ol.outlinesToSave() });
+}
+function outlineTool(): void {
+  if (tool === "outline") ol.setOutlineKind(ol.outlineKind() === "cluster" ? "roi" : "cluster");
+  setTool("outline");
 }
 
 // ---- probe readout -----------------------------------------------------------------------
@@ -531,6 +565,8 @@ const HELP: [string, string][] = [
   ["Ctrl+Z", "undo the last mark edit"],
   ["Ctrl+S", "save marks"],
   ["N / → ,  P / ←", "next / previous case"],
+  ...lyr.OVERLAY_HELP,
+  ...ol.OUTLINE_HELP,
   ["?", "this help (Esc closes)"],
 ];
 
@@ -588,6 +624,7 @@ function renderBar(): void {
   }
   if (args.editable) {
     bar.appendChild(button("Mark", tool === "mark", "add / move marks (A)", () => setTool("mark")));
+    bar.appendChild(button(`Outline ${ol.outlineKind()}`, tool === "outline", "draw a cluster / ROI outline (C)", outlineTool));
     for (const l of args.labels) {
       bar.appendChild(button(l, newLabel === l, "label of the selected or next mark", () => labelSelected(l)));
     }
@@ -607,6 +644,7 @@ function renderBar(): void {
     renderBar();
     drawAll();
   }));
+  lyr.overlayBar(bar, layerHost, () => (renderBar(), drawAll()));
   sep();
   bar.appendChild(button("◀ Case", false, "previous case (P)", () => emit({ type: "previous" })));
   bar.appendChild(button("Case ▶", false, "next case (N)", () => emit({ type: "next" })));
@@ -626,6 +664,8 @@ function onKey(ev: KeyboardEvent): void {
   if ((ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "s") return void (ev.preventDefault(), save());
   if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
   const actions: Record<string, () => void> = {
+    ...lyr.overlayKeys(layerHost, () => (renderBar(), drawAll())),
+    c: () => args?.editable && outlineTool(),
     n: () => emit({ type: "next" }),
     ArrowRight: () => emit({ type: "next" }),
     p: () => emit({ type: "previous" }),
@@ -718,8 +758,9 @@ async function showCase(a: Args): Promise<void> {
     el.addEventListener("mousedown", (e) => {
       active = i;
       root.querySelectorAll(".panel").forEach((q, k) => q.classList.toggle("active", k === active));
-      onMarkDown(i, e);
+      if (!ol.onOutlineDown(i, e, outlineHost)) onMarkDown(i, e);
     }, true);
+    lyr.watchClicks(i, el, layerHost);
     // Capture on the panel: the tools stop the move events they handle on the element.
     panel.addEventListener("mousemove", (e) => probe(i, e), true);
     el.addEventListener(cs.Enums.Events.IMAGE_RENDERED, () => {
@@ -759,10 +800,12 @@ async function showCase(a: Args): Promise<void> {
 async function onRender(a: Args): Promise<void> {
   const newCase = a.case_key !== caseKey;
   args = a;
+  lyr.setOverlays(a.overlays, newCase, layerHost);
   if (a.marks_version !== marksVersion || newCase) {
     marksVersion = a.marks_version;
     const editable = a.panels.find((p) => p.key === a.editable);
     marks = (editable?.marks ?? []).map((m) => ({ ...m }));
+    ol.loadOutlines(editable?.reader_outlines);
     undo = [];
     selected = null;
   }
