@@ -34,7 +34,7 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
         model = page.get_by_role("combobox", name="Model", exact=True).input_value()
         assert model.startswith("spot "), model
         # The first visit runs by itself in the background: let it finish first.
-        page.get_by_text("normal-1/CC_recent").first.wait_for(state="attached", timeout=180_000)
+        page.get_by_text("normal-1/CC_recent").first.wait_for(state="attached", timeout=300_000)
         wait_for_app_idle(page, 120_000)
         select(page, "Case", "suspicious-1", 120_000)
         # A new case waits for Run (the last result stays on screen meanwhile).
@@ -65,6 +65,7 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
             state = _state(frame)
         page.wait_for_timeout(500)
         assert runs(page).requests == before, "a layer toggle ran the script"
+        page.screenshot(path=str(ARTIFACTS / "predict-probability.png"), full_page=False)
 
         # Click the recent image's first region: its detail (full resolution) shows.
         points = json.loads(state["regionPoints"])

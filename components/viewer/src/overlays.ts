@@ -159,7 +159,9 @@ export function drawOver(i: number, ctx: CanvasRenderingContext2D, host: Host): 
   const layers = host.panels()[i]?.layers;
   if (!layers) return;
   ctx.save();
-  ctx.font = "11px sans-serif";
+  ctx.font = "bold 11px sans-serif";
+  ctx.shadowColor = "#000"; // labels stay legible on bright tissue
+  ctx.shadowBlur = 2;
   if (showRegions) {
     for (const r of layers.regions) {
       const q = boxCanvas(i, r, host);
