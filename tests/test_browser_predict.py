@@ -5,15 +5,16 @@ region and see it at full resolution; screenshots go to tests/artifacts/."""
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 
 from tests.browser import (
     ARTIFACTS,
     VIEWER,
     browser_page,
     runs,
-    select,
     viewer_frame,
     wait_for_app_idle,
 )
@@ -25,6 +26,32 @@ def _state(frame) -> dict[str, str]:
     return frame.eval_on_selector(VIEWER, "e => ({...e.dataset})")
 
 
+def _idle(page) -> None:
+    """No script running (the status widget gone). Not :func:`wait_for_app_idle`: the
+    page's fragments (the viewer's, the progress poll) end their runs as fragment runs,
+    which that helper does not count as the page's run having finished."""
+    page.wait_for_timeout(500)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000
+    )
+
+
+def _wait_for_panels(page, key: str, timeout_s: float):
+    """The viewer's frame once it shows image ``key`` (a result drawn), the page idle."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            frame = viewer_frame(page, 5)
+            keys = frame.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.key)")
+        except (AssertionError, PlaywrightError):  # no result yet, or a frame reloading
+            keys = []
+        if key in keys:
+            _idle(page)
+            return frame
+        page.wait_for_timeout(1000)
+    raise AssertionError(f"the viewer did not show {key} within {timeout_s} s")
+
+
 def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -> None:
     with browser_page(width=1500, height=1900) as page:
         page.goto(f"{demo_app.url}/predict", wait_until="networkidle")
@@ -34,15 +61,15 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
         model = page.get_by_role("combobox", name="Model", exact=True).input_value()
         assert model.startswith("spot "), model
         # The first visit runs by itself in the background: let it finish first.
-        page.get_by_text("normal-1/CC_recent").first.wait_for(state="attached", timeout=300_000)
-        wait_for_app_idle(page, 120_000)
-        select(page, "Case", "suspicious-1", 120_000)
+        _wait_for_panels(page, "normal-1/CC_recent", 300)
+        box = page.get_by_role("combobox", name="Case", exact=True)
+        box.click()
+        box.fill("suspicious-1")
+        page.get_by_role("option", name="suspicious-1").first.click()
+        _idle(page)
         # A new case waits for Run (the last result stays on screen meanwhile).
         page.get_by_role("button", name="Run").first.click()
-        page.get_by_text("suspicious-1/CC_recent").first.wait_for(state="attached", timeout=180_000)
-        wait_for_app_idle(page, 120_000)
-        frame = viewer_frame(page, 90)
-        page.wait_for_timeout(300)
+        frame = _wait_for_panels(page, "suspicious-1/CC_recent", 240)
         state = _state(frame)
         labels = json.loads(state["labels"])
         assert state["panels"] == "2" and "CC prior" in labels[0] and "CC recent" in labels[1]
@@ -67,7 +94,11 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
         assert runs(page).requests == before, "a layer toggle ran the script"
         page.screenshot(path=str(ARTIFACTS / "predict-probability.png"), full_page=False)
 
-        # Click the recent image's first region: its detail (full resolution) shows.
+        # Click the recent image's first region (detections hidden: a click on one selects
+        # the region holding it): its detail (full resolution) shows.
+        frame.press(VIEWER, "d")
+        state = _state(frame)
+        assert "detections" not in json.loads(state["overlayLayers"])
         points = json.loads(state["regionPoints"])
         panel, image, rank, x, y = next(p for p in points if p[0] == 1)
         iframe = page.locator("iframe[title*='mcalc_viewer']").first.bounding_box()
