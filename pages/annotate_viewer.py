@@ -11,7 +11,14 @@ from mcalc.config import TIMEPOINTS
 from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.present.fullres import fullres_payload
-from mcalc.present.reading import marks_from_panel, panel_label, panel_marks, reading_panel
+from mcalc.present.reading import (
+    marks_from_panel,
+    outlines_from_panel,
+    panel_label,
+    panel_marks,
+    panel_outlines,
+    reading_panel,
+)
 from mcalc.store.session import EditSession
 from mcalc.viewer import DisplayOptions, ImageView
 from pages import common, viewer_component
@@ -62,7 +69,13 @@ def browser_marking_ui(
         except ImageReadError as exc:
             st.warning(f"{other.key}: {exc}")
             continue
-        panels.append({**panel, "marks": panel_marks(view, session.marks)})
+        panels.append(
+            {
+                **panel,
+                "marks": panel_marks(view, session.marks),
+                "reader_outlines": panel_outlines(view, session.marks),
+            }
+        )
     versions = st.session_state.setdefault("annotate_viewer_versions", {})
     version = versions.get(rec.key, 0)
     case_key = f"{rec.key}|{session.reader}"
@@ -84,14 +97,21 @@ def browser_marking_ui(
         key=VIEWER_KEY,
         height=560,
         editable=rec.key,
-        marks_version=hash((version, session.reader, session.base, session.marks.points))
+        marks_version=hash(
+            (version, session.reader, session.base, session.marks.points, session.marks.regions)
+        )
         & 0x7FFFFFFF,
         fullres=fullres,
     )
     event = viewer_component.new_event(event, VIEWER_KEY)
     if event and event.get("type") == "save":
         try:
-            changed = session.set_points(marks_from_panel(view, event.get("marks") or []))
+            changed = session.set_points(
+                marks_from_panel(view, event.get("marks") or []),
+                outlines=None
+                if event.get("outlines") is None
+                else outlines_from_panel(view, event["outlines"]),
+            )
         except (KeyError, ValueError) as exc:
             flash("error", f"Marks not saved: {exc}")
         else:
@@ -111,5 +131,7 @@ def browser_marking_ui(
     st.caption(
         "Mark tool (A): click to add, drag a mark to move it, Delete removes the selected one, "
         "B / U / X set its label, Ctrl+Z undoes; Save (Ctrl+S) sends the marks to the store. "
+        "Outline tool (C, again for cluster ⇄ ROI): drag to draw a cluster outline or region "
+        "of interest, click inside one to select it (Delete, B / U / X, Ctrl+Z as for marks). "
         "Unsaved browser marks are lost when you leave the image."
     )

@@ -20,7 +20,7 @@ from mcalc.explain.service import MAP_SCORE, CaseAnalysis
 from mcalc.models.detection import Detection
 from mcalc.present import predict_figures as figures
 from mcalc.viewer import DisplayOptions, ImageView, crop_view, prepare_view
-from pages import common
+from pages import common, predict_viewer, viewer_component
 from pages.predict_controls import Display
 from pages.predict_run import Shown
 
@@ -130,18 +130,30 @@ def overlay_ui(
     display: Display,
     dets: list[list[Detection]] | None,
     opts: DisplayOptions,
+    use_viewer: bool = False,
 ) -> None:
-    """Figure, regions table and zoom: a region click reruns this fragment only."""
-    st.caption(figures.overlay_caption(case.overlay_maps(display.show)))
-    event = st.plotly_chart(
-        _figure(shown, case, panels, display, dets),
-        width="stretch",
-        on_select="rerun",
-        selection_mode=("points",),
-        key=f"predict_fig_{shown.view}",
-        config={"scrollZoom": True, "displaylogo": False},
-    )
-    _region_from_click(event)
+    """Figure (or the reading viewer), regions table and zoom: a region click reruns this
+    fragment only."""
+    if use_viewer:
+        chosen = predict_viewer.viewer_ui(shown, case, panels, dets, display)
+        if chosen is False:
+            st.info(
+                "That detection lies in none of the listed regions: lower the region "
+                "threshold (sidebar, Sliding window) to list weaker regions."
+            )
+        elif chosen:
+            st.session_state[REGION_KEY] = chosen
+    else:
+        st.caption(figures.overlay_caption(case.overlay_maps(display.show)))
+        event = st.plotly_chart(
+            _figure(shown, case, panels, display, dets),
+            width="stretch",
+            on_select="rerun",
+            selection_mode=("points",),
+            key=f"predict_fig_{shown.view}",
+            config={"scrollZoom": True, "displaylogo": False},
+        )
+        _region_from_click(event)
     regions_ui(case)
     zoom_ui(case, panels, shown.records, display, opts)
 
@@ -254,6 +266,22 @@ def agreement_ui(case: CaseAnalysis) -> None:
     )
 
 
+def _use_viewer() -> bool:
+    """The reading viewer or the classic figure (the fallback when it is not built)."""
+    if not viewer_component.available():
+        st.caption(
+            "The reading viewer is not built (components/viewer/dist is missing): showing "
+            "the classic figure."
+        )
+        return False
+    return st.toggle(
+        "Reading viewer (maps, regions and detections as layers in the browser)",
+        value=True,
+        key="predict_use_viewer",
+        help="Off: the classic figure (every display change goes to the server).",
+    )
+
+
 def result_ui(shown: Shown, display: Display) -> CaseAnalysis | None:
     """Everything drawn for the result on screen; returns the drawn analysis."""
     assert shown.analysis is not None
@@ -264,7 +292,7 @@ def result_ui(shown: Shown, display: Display) -> CaseAnalysis | None:
         return None
     scores_ui(case, panels)
     dets = detections_of(shown, panels, display)
-    overlay_ui(shown, case, panels, display, dets, opts)
+    overlay_ui(shown, case, panels, display, dets, opts, _use_viewer())
     detections_ui(panels, dets, display)
     agreement_ui(case)
     for r in case.images:

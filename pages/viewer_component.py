@@ -3,8 +3,8 @@
 Pages build panels with :func:`mcalc.present.reading.reading_panel` and call
 :func:`reading_viewer`; zoom, pan, window/level, magnifier, ruler, probe and marking run
 in the browser. Python gets only small events back: ``{"type": "next" | "previous" |
-"save" | "temporal" | "fullres", "seq": ..., "marks": [...]}``; :func:`new_event` hands
-each one out once.
+"save" | "region" | "temporal" | "fullres", "seq": ..., "marks": [...], "outlines": [...]}``;
+:func:`new_event` hands each one out once.
 
 Full resolution: the panels carry preview-scale pixels; when the reader zooms past that
 scale the browser asks once per case (``{"type": "fullres", "case": ..., "keys": [...]}``);
@@ -52,6 +52,7 @@ def reading_viewer(
     fullres: tuple[list[dict[str, Any]], bytes] | None = None,
     temporal: dict[str, Any] | None = None,
     focus: dict[str, Any] | None = None,
+    overlays: dict[str, Any] | None = None,
 ) -> dict[str, Any] | None:
     """Draw the viewer; returns the newest event (or ``None``).
 
@@ -72,6 +73,8 @@ def reading_viewer(
             (no temporal modes, e.g. Annotate).
         focus: ``{"view", "key", "recent", "prior"}`` (panel coordinates): centre both rounds
             of that view on a spot once per new ``key``.
+        overlays: Predict's layer settings (``lut``, ``cmap``, ``opacity``, ``map``) when
+            the panels carry ``layers`` (:mod:`mcalc.present.reading_overlays`).
 
     Raises:
         FileNotFoundError: the component is not built (see ``components/viewer``).
@@ -93,6 +96,7 @@ def reading_viewer(
         fullres_data=fullres[1] if fullres else b"",
         temporal=temporal,
         focus=focus,
+        overlays=overlays,
         key=key,
         default=None,
     )

@@ -77,6 +77,7 @@ def _open(model: str = "spot", timeout: float = 120, *, case: bool = True) -> Ap
     at = AppTest.from_file(APP, default_timeout=timeout)
     at.run()
     at.session_state["predict_model"] = model
+    at.session_state["predict_use_viewer"] = False  # the classic figure (the viewer: below)
     if case:
         at.session_state["predict_case"] = "suspicious-1"
     at.switch_page(PAGE)
@@ -122,6 +123,18 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     assert any("region" in t.columns and len(t) > 0 for t in tables)
     layer = at.selectbox(key="predict_layer")
     assert layer.value == "conv2" and "conv1" in layer.options[0]
+    # The reading viewer instead of the figure: both images with their layers (the browser
+    # side: tests/test_browser_predict.py).
+    from pages.predict_viewer import PANELS_KEY
+
+    at.toggle(key="predict_use_viewer").set_value(True).run()
+    _ok(at)
+    assert not [el for el in at.get("plotly_chart") if "predict_fig" in el.proto.id]
+    panels = at.session_state[PANELS_KEY][1]
+    assert [p["key"] for p in panels] == ["suspicious-1/CC_prior", "suspicious-1/CC_recent"]
+    names = [[m["name"] for m in p["layers"]["maps"]] for p in panels]
+    assert names == [["probability", "explanation"]] * 2
+    assert panels[1]["layers"]["regions"][0]["rank"] == 1
 
 
 def test_explanation_controls_change_the_overlay(page_env) -> None:

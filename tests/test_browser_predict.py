@@ -1,27 +1,58 @@
-"""In a real browser: run a prediction on the Predict page, see the overlay on prior and
-recent, click a region and see it at full resolution; screenshots go to tests/artifacts/."""
+"""In a real browser: run a prediction on the Predict page, see the maps as layers of the
+reading viewer on prior and recent, switch them in the browser (no Streamlit run), click a
+region and see it at full resolution; screenshots go to tests/artifacts/."""
 
 from __future__ import annotations
 
-import pytest
+import json
+import time
 
-from tests.browser import ARTIFACTS, browser_page, select, wait_for_app_idle
+import pytest
+from playwright.sync_api import Error as PlaywrightError
+
+from tests.browser import (
+    ARTIFACTS,
+    VIEWER,
+    browser_page,
+    runs,
+    viewer_frame,
+    wait_for_app_idle,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-IMAGES = "() => document.querySelectorAll('.js-plotly-plot image').length"
-#: Screen position of the first square of the recent panel's regions trace (plotly keeps
-#: each trace's SVG group in its calcdata).
-FIRST_REGION = """() => {
-  const gd = document.querySelector('.js-plotly-plot');
-  const i = gd._fullData.findIndex(t => t.name === 'regions-2');
-  const point = gd.calcdata[i][0].node3.node().querySelector('.points path');
-  const r = point.getBoundingClientRect();
-  return [r.x + r.width / 2, r.y + r.height / 2];
-}"""
+
+def _state(frame) -> dict[str, str]:
+    return frame.eval_on_selector(VIEWER, "e => ({...e.dataset})")
 
 
-def test_prediction_overlay_and_region_zoom_in_chromium(demo_app) -> None:
+def _idle(page) -> None:
+    """No script running (the status widget gone). Not :func:`wait_for_app_idle`: the
+    page's fragments (the viewer's, the progress poll) end their runs as fragment runs,
+    which that helper does not count as the page's run having finished."""
+    page.wait_for_timeout(500)
+    page.wait_for_function(
+        "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000
+    )
+
+
+def _wait_for_panels(page, key: str, timeout_s: float):
+    """The viewer's frame once it shows image ``key`` (a result drawn), the page idle."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            frame = viewer_frame(page, 5)
+            keys = frame.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.key)")
+        except (AssertionError, PlaywrightError):  # no result yet, or a frame reloading
+            keys = []
+        if key in keys:
+            _idle(page)
+            return frame
+        page.wait_for_timeout(1000)
+    raise AssertionError(f"the viewer did not show {key} within {timeout_s} s")
+
+
+def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -> None:
     with browser_page(width=1500, height=1900) as page:
         page.goto(f"{demo_app.url}/predict", wait_until="networkidle")
         page.get_by_text("Predict and explain").first.wait_for(timeout=90_000)
@@ -30,33 +61,61 @@ def test_prediction_overlay_and_region_zoom_in_chromium(demo_app) -> None:
         model = page.get_by_role("combobox", name="Model", exact=True).input_value()
         assert model.startswith("spot "), model
         # The first visit runs by itself in the background: let it finish first.
-        page.get_by_text("normal-1/CC_recent").first.wait_for(state="attached", timeout=180_000)
-        wait_for_app_idle(page, 120_000)
-        select(page, "Case", "suspicious-1", 120_000)
+        _wait_for_panels(page, "normal-1/CC_recent", 300)
+        box = page.get_by_role("combobox", name="Case", exact=True)
+        box.click()
+        box.fill("suspicious-1")
+        page.get_by_role("option", name="suspicious-1").first.click()
+        _idle(page)
         # A new case waits for Run (the last result stays on screen meanwhile).
         page.get_by_role("button", name="Run").first.click()
-        page.get_by_text("suspicious-1/CC_recent").first.wait_for(state="attached", timeout=180_000)
-        wait_for_app_idle(page, 120_000)
-        page.wait_for_function(f"{IMAGES} >= 2", timeout=90_000)
-        titles = page.eval_on_selector_all(
-            ".js-plotly-plot .annotation-text", "els => els.map(e => e.textContent || '')"
-        )
-        assert any("CC prior" in t for t in titles) and any("CC recent" in t for t in titles)
-        assert any("calcification" in t for t in titles)
-        page.screenshot(path=str(ARTIFACTS / "predict.png"), full_page=True)
-        sources = page.eval_on_selector_all(
-            ".js-plotly-plot image", "els => els.map(e => e.getAttribute('href') || '')"
-        )
-        assert all(s.startswith("data:image/jpeg;base64,") and len(s) > 1000 for s in sources[:2])
+        frame = _wait_for_panels(page, "suspicious-1/CC_recent", 240)
+        state = _state(frame)
+        labels = json.loads(state["labels"])
+        assert state["panels"] == "2" and "CC prior" in labels[0] and "CC recent" in labels[1]
+        shown = json.loads(state["overlayLayers"])
+        assert shown[0].startswith("map:") and "regions" in shown, shown
+        lo, hi = json.loads(state["mapRange"])
+        assert lo == 0 and hi > 0, state["mapRange"]
+        page.screenshot(path=str(ARTIFACTS / "predict.png"), full_page=False)
 
-        # Click the recent image's first region square: it appears at full resolution.
-        x, y = page.evaluate(FIRST_REGION)
-        page.mouse.click(x, y)
+        # Maps, opacity and regions change in the browser only: no Streamlit run.
+        before = runs(page).requests
+        frame.focus(VIEWER)
+        first = state["overlayLayers"]
+        for key in ("m", "[", "e", "e"):
+            frame.press(VIEWER, key)
+        state = _state(frame)
+        assert state["overlayLayers"] != first and float(state["mapOpacity"]) < 0.6
+        while not json.loads(state["overlayLayers"])[0].startswith("map:probability"):
+            frame.press(VIEWER, "m")
+            state = _state(frame)
         page.wait_for_timeout(500)
-        wait_for_app_idle(page, 120_000)
-        page.get_by_text("Region 1 of suspicious-1/CC_recent").first.wait_for(timeout=60_000)
-        page.wait_for_function(f"{IMAGES} >= 4", timeout=60_000)
-        crop = page.locator(".js-plotly-plot").nth(1)
+        assert runs(page).requests == before, "a layer toggle ran the script"
+        page.screenshot(path=str(ARTIFACTS / "predict-probability.png"), full_page=False)
+
+        # Click the recent image's first region (detections hidden: a click on one selects
+        # the region holding it): its detail (full resolution) shows.
+        frame.press(VIEWER, "d")
+        state = _state(frame)
+        assert "detections" not in json.loads(state["overlayLayers"])
+        points = json.loads(state["regionPoints"])
+        panel, image, rank, x, y = next(p for p in points if p[0] == 1)
+        iframe = page.locator("iframe[title*='mcalc_viewer']").first.bounding_box()
+        box = frame.eval_on_selector_all(
+            ".panel",
+            "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.x, r.y]; })",
+        )[panel]
+        assert iframe is not None
+        page.mouse.click(iframe["x"] + box[0] + x, iframe["y"] + box[1] + y)
+        page.get_by_text(f"Region {rank} of {image}").first.wait_for(timeout=60_000)
+        assert json.loads(_state(frame)["lastClick"]) == {
+            "type": "region",
+            "image": image,
+            "rank": rank,
+        }
+        assert runs(page).requests == before, "a region click ran the whole script"
+        crop = page.locator(".js-plotly-plot").first
         crop.scroll_into_view_if_needed()
         page.wait_for_timeout(300)
-        crop.screenshot(path=str(ARTIFACTS / "predict-region.png"))
+        page.screenshot(path=str(ARTIFACTS / "predict-region.png"), full_page=False)

@@ -174,6 +174,19 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
         # Undo (Ctrl+Z) removes the last mark, in the browser.
         frame.press(VIEWER, "Control+z")
         assert _state(frame)["marks"] == "2"
+        # A cluster outline: the outline tool (C), a freehand lasso round the centre.
+        frame.press(VIEWER, "c")
+        assert _state(frame)["tool"] == "outline"
+        page.mouse.move(cx - 40, cy - 40)
+        page.mouse.down()
+        for dx, dy in [(0, -40), (40, -40), (40, 0), (40, 40), (0, 40), (-40, 40), (-40, 0)]:
+            page.mouse.move(cx + dx, cy + dy, steps=3)
+        page.mouse.up()
+        state = _state(frame)
+        assert state["outlines"] == "1" and state["selectedOutline"], state
+        assert runs_after == page.evaluate(
+            "() => performance.getEntriesByType('resource').length"
+        ), "drawing an outline fetched something from the server"
         page.screenshot(path=str(ARTIFACTS / "viewer-annotate-marks.png"))
         (ARTIFACTS / "viewer-click-latency-ms.txt").write_text(
             " ".join(f"{v:.2f}" for v in latencies) + "\n"
@@ -187,8 +200,11 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
         assert all(p.row >= 0 and p.col >= 0 for p in stored.points)
         assert all(p.row < rows and p.col < cols for p in stored.points)
         assert len({(round(p.row), round(p.col)) for p in stored.points}) == 2
+        (outline,) = stored.regions
+        assert outline.kind == "cluster" and len(outline.polygon) >= 3
+        assert all(0 <= r < rows and 0 <= c < cols for r, c in outline.polygon)
         frame = viewer_frame(page)
-        assert _state(frame)["marks"] == "2"
+        assert _state(frame)["marks"] == "2" and _state(frame)["outlines"] == "1"
         page.screenshot(path=str(ARTIFACTS / "viewer-annotate-saved.png"))
 
 

@@ -323,3 +323,25 @@ def test_set_points_refuses_bad_marks_and_changes_nothing(store, points, error):
     with pytest.raises(error):
         s.set_points(points)
     assert s.marks == before
+
+
+def test_set_points_with_outlines_adds_relabels_and_deletes_regions_in_one_edit(store):
+    s = _open(store)
+    keep = s.add_region("cluster", [(1, 1), (1, 9), (9, 9)], "benign")
+    gone = s.add_region("roi", [(2, 2), (2, 8), (8, 8)], "uncertain")
+    p = s.add_point(5, 5, "benign")
+    s.save()
+    changed = s.set_points(
+        [(p, 5, 5, "benign")],
+        outlines=[
+            (keep, "cluster", [(1, 1), (1, 9), (9, 9)], "suspicious"),  # relabelled
+            (None, "roi", [(10, 10), (10, 20), (20, 20)], "uncertain"),  # new
+        ],  # ``gone`` is missing: deleted
+    )
+    assert changed == 3
+    regions = {r.id: r for r in s.marks.regions}
+    assert gone not in regions and regions[keep].label == "suspicious" and len(regions) == 2
+    s.undo()  # one edit
+    assert {r.id for r in s.marks.regions} == {keep, gone}
+    with pytest.raises(KeyError):
+        s.set_points([(p, 5, 5, "benign")], outlines=[("nope", "roi", [(1, 1)] * 3, "benign")])

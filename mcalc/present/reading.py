@@ -38,6 +38,8 @@ __all__ = [
     "panel_marks",
     "marks_from_panel",
     "payload_bytes",
+    "panel_outlines",
+    "outlines_from_panel",
 ]
 
 
@@ -170,3 +172,45 @@ def marks_from_panel(
 def payload_bytes(panels: Sequence[dict[str, Any]]) -> int:
     """Bytes of pixel data sent for ``panels`` (base64 text, what crosses the websocket)."""
     return sum(len(p["pixels"]) for p in panels)
+
+
+def panel_outlines(view: ImageView, marks: ImageMarks) -> list[dict[str, Any]]:
+    """A reader's cluster outlines and regions of interest (file coordinates) in a panel's
+    pixel grid: ``{"id", "kind", "label", "points": [[row, col], ...]}`` each."""
+    scale = view.scale
+    out = []
+    for reg in marks.regions:
+        pts = [view.to_display(r, c) for r, c in reg.polygon]
+        out.append(
+            {
+                "id": reg.id,
+                "kind": reg.kind,
+                "label": reg.label,
+                "points": [[round(r * scale, 3), round(c * scale, 3)] for r, c in pts],
+            }
+        )
+    return out
+
+
+def outlines_from_panel(
+    view: ImageView, raw: Sequence[dict[str, Any]]
+) -> list[tuple[str | None, str, list[tuple[float, float]], str]]:
+    """The browser's outlines of one panel -> ``(id or None for new, kind, polygon, label)``
+    with the polygon in the file's own full-resolution coordinates.
+
+    Raises:
+        ValueError: an outline without a kind, a label or numeric vertices.
+    """
+    out: list[tuple[str | None, str, list[tuple[float, float]], str]] = []
+    for m in raw:
+        try:
+            kind, label = str(m["kind"]), str(m["label"])
+            pts = [(float(r) / view.scale, float(c) / view.scale) for r, c in m["points"]]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(
+                f"an outline needs a 'kind', a 'label' and 'points' [[row, col], ...]; got {m!r}"
+            ) from exc
+        mid = str(m.get("id") or "")
+        poly = [view.to_file(r, c) for r, c in pts]
+        out.append((None if mid.startswith("new-") or not mid else mid, kind, poly, label))
+    return out

@@ -221,16 +221,25 @@ class EditSession:
         self.edit(self.marks.edit(mark_id, label=label, comment=comment))
 
     def set_points(
-        self, points: Sequence[tuple[str | None, float, float, str]], tolerance: float = 0.5
+        self,
+        points: Sequence[tuple[str | None, float, float, str]],
+        tolerance: float = 0.5,
+        *,
+        outlines: Sequence[tuple[str | None, str, Sequence[tuple[float, float]], str]]
+        | None = None,
     ) -> int:
         """Make the point marks those of ``points`` (``(id or None for a new one, row, col,
         label)`` in file coordinates), as a browser viewer sends them on save: known ids are
         moved (by more than ``tolerance`` pixels) or relabelled, new ones added, missing ones
-        deleted; regions stay. One edit (one undo step); returns how many marks changed.
+        deleted. With ``outlines`` (``(id or None, kind, polygon, label)``, file coordinates)
+        the cluster outlines and regions of interest likewise (known ones relabelled, new
+        ones added, missing ones deleted; a drawn outline is not reshaped); without, regions
+        stay. One edit (one undo step); returns how many marks changed.
 
         Raises:
-            ValueError: a point outside the image or a bad label (nothing changes then).
-            KeyError: an id that is not one of this image's points (nothing changes then).
+            ValueError: a point or vertex outside the image, a bad label or kind (nothing
+                changes then).
+            KeyError: an id that is not one of this image's marks (nothing changes then).
         """
         marks = self.marks
         known = {p.id: p for p in marks.points}
@@ -255,6 +264,9 @@ class EditSession:
             if mid not in kept:
                 marks = marks.remove(mid)
                 changed += 1
+        if outlines is not None:
+            marks, n = _with_outlines(marks, outlines, self.image_key)
+            changed += n
         self.edit(marks)
         if self.selected is not None:
             self.select(self.selected)
@@ -423,3 +435,31 @@ class EditSession:
             return SaveResult("conflict", str(exc))
         self._saved_as(marks, version)
         return SaveResult("saved", f"Saved as version {version}.", version)
+
+
+def _with_outlines(
+    marks: ImageMarks,
+    outlines: Sequence[tuple[str | None, str, Sequence[tuple[float, float]], str]],
+    image_key: str,
+) -> tuple[ImageMarks, int]:
+    """``marks`` with its regions made those of ``outlines`` (see
+    :meth:`EditSession.set_points`), and how many changed."""
+    known = {r.id: r for r in marks.regions}
+    kept: set[str] = set()
+    changed = 0
+    for mid, kind, polygon, label in outlines:
+        if mid is None:
+            marks = marks.add_region(kind, list(polygon), label)
+            changed += 1
+            continue
+        if mid not in known:
+            raise KeyError(f"no outline {mid!r} on {image_key}; reload the image")
+        kept.add(mid)
+        if known[mid].label != label:
+            marks = marks.edit(mid, label=label)
+            changed += 1
+    for mid in known:
+        if mid not in kept:
+            marks = marks.remove(mid)
+            changed += 1
+    return marks, changed

@@ -9,6 +9,8 @@ import * as tools from "@cornerstonejs/tools";
 import * as fullres from "./fullres";
 import * as temporal from "./temporal";
 import { giveWindow } from "./window";
+import * as ol from "./outlines";
+import * as lyr from "./overlays";
 
 type Point = [number, number]; // (row, col) in the panel's pixel grid
 interface Mark {
@@ -33,6 +35,8 @@ interface Panel {
   points: Point[]; // radiologists' calcifications
   outlines: Point[][]; // cluster outlines
   marks?: Mark[]; // reader marks (editable panel only)
+  reader_outlines?: ol.Outline[]; // reader outlines (editable panel only)
+  layers?: lyr.Layers; // Predict: maps, regions, detections
 }
 interface Args {
   case_key: string;
@@ -45,6 +49,7 @@ interface Args {
   fullres_data?: Uint8Array;
   temporal?: temporal.TemporalArgs | null; // Browse's temporal modes (src/temporal.ts)
   focus?: temporal.Focus | null;
+  overlays?: lyr.OverlayArgs | null; // Predict: colour map, opacity, first map
 }
 
 const root = document.getElementById("root") as HTMLDivElement;
@@ -76,7 +81,7 @@ let caseKey = "";
 let marksVersion = -1;
 type Layout = "four" | "one";
 type Sync = "none" | "pairs" | "views" | "all";
-type Tool = "pan" | "magnify" | "ruler" | "probe" | "mark";
+type Tool = "pan" | "magnify" | "ruler" | "probe" | "mark" | "outline";
 let layout: Layout = "four";
 let active = 0;
 let sync: Sync = "all";
@@ -89,6 +94,23 @@ let newLabel = "uncertain";
 let lastMarkMs = -1;
 let probeText = "";
 const synchronizers: tools.Synchronizer[] = [];
+const layerHost: lyr.Host = {
+  root,
+  toCanvas: (i, r, c) => toCanvas(i, r, c),
+  panels: () => args?.panels ?? [],
+  emit: (e) => emit(e),
+  redraw: () => drawAll(),
+  focus: () => root.focus(),
+};
+const outlineHost: ol.OutlineHost = {
+  root,
+  toCanvas: (i, r, c) => toCanvas(i, r, c),
+  toImage: (i, x, y) => toImage(i, x, y),
+  editable: (i) => (args?.panels[i] && args.panels[i].key === args.editable ? args.panels[i] : null),
+  tool: () => tool,
+  label: () => newLabel,
+  redraw: () => drawAll(),
+};
 
 function vpId(i: number): string {
   return `vp${i}`;
@@ -168,6 +190,7 @@ function drawOverlay(i: number): void {
   }
   const ctx = canvas.getContext("2d") as CanvasRenderingContext2D;
   ctx.clearRect(0, 0, w, h);
+  lyr.drawUnder(i, ctx, layerHost);
   if (showOverlays) {
     ctx.strokeStyle = "#00e5ff";
     ctx.lineWidth = 1.2;
@@ -208,6 +231,8 @@ function drawOverlay(i: number): void {
     }
   }
   temporal.drawOn(i, ctx);
+  ol.drawOutlines(i, ctx, outlineHost, LABEL_COLOURS);
+  lyr.drawOver(i, ctx, layerHost);
   const vp = viewport(i);
   const wl = panelEl.querySelector(".wl") as HTMLDivElement;
   const voi = vp?.getProperties().voiRange;
@@ -260,6 +285,8 @@ function publish(): void {
   d.measures = JSON.stringify(measures());
   fullres.publish(d);
   temporal.publish(d);
+  lyr.publishOverlays(d, layerHost);
+  ol.publishOutlines(d);
 }
 function measures(): { tool: string; value: number; unit: string }[] {
   const out: { tool: string; value: number; unit: string }[] = [];
@@ -328,7 +355,7 @@ function setTool(next: Tool): void {
   group.setToolActive(tools.PanTool.toolName, {
     bindings: [{ mouseButton: tools.Enums.MouseBindings.Auxiliary }],
   });
-  if (next !== "mark") group.setToolActive(TOOL_NAMES[next], { bindings: PRIMARY });
+  if (next !== "mark" && next !== "outline") group.setToolActive(TOOL_NAMES[next], { bindings: PRIMARY });
   tool = next;
   if (next === "magnify") fullres.checkAll(true);
   renderBar();
@@ -458,6 +485,7 @@ function onMarkDown(i: number, ev: MouseEvent): void {
   ev.stopPropagation();
 }
 function deleteSelected(): void {
+  if (tool === "outline") return void (ol.deleteOutline() && drawAll());
   if (!selected) return;
   pushUndo();
   marks = marks.filter((m) => m.id !== selected);
@@ -466,6 +494,7 @@ function deleteSelected(): void {
 }
 function labelSelected(label: string): void {
   newLabel = label;
+  if (tool === "outline" && ol.relabelOutline(label)) return void (renderBar(), drawAll());
   const m = marks.find((x) => x.id === selected);
   if (m) {
     pushUndo();
@@ -475,6 +504,7 @@ function labelSelected(label: string): void {
   drawAll();
 }
 function undoMark(): void {
+  if (tool === "outline") return void (ol.undoOutline() && drawAll());
   const prev = undo.pop();
   if (!prev) return;
   marks = prev;
@@ -482,7 +512,11 @@ function undoMark(): void {
   drawAll();
 }
 function save(): void {
-  emit({ type: "save", panel: args?.editable, marks });
+  emit({ type: "save", panel: args?.editable, marks, ...ol.outlinesToSave() });
+}
+function outlineTool(): void {
+  if (tool === "outline") ol.setOutlineKind(ol.outlineKind() === "cluster" ? "roi" : "cluster");
+  setTool("outline");
 }
 
 // ---- probe readout -----------------------------------------------------------------------
@@ -548,9 +582,18 @@ const HELP: [string, string][] = [
   ["Ctrl+Z", "undo the last mark edit"],
   ["Ctrl+S", "save marks"],
   ["N / → ,  P / ←", "next / previous case"],
-  ...temporal.HELP,
   ["?", "this help (Esc closes)"],
 ];
+/** The keys of this page: the temporal, layer and outline keys only where they act. */
+function helpRows(a: Args): [string, string][] {
+  return [
+    ...HELP.slice(0, -1),
+    ...(a.temporal ? temporal.HELP : []),
+    ...(a.overlays ? lyr.OVERLAY_HELP : []),
+    ...(a.editable ? ol.OUTLINE_HELP : []),
+    ...HELP.slice(-1),
+  ];
+}
 
 function button(label: string, on: boolean, title: string, action: () => void): HTMLButtonElement {
   const b = document.createElement("button");
@@ -606,6 +649,7 @@ function renderBar(): void {
   }
   if (args.editable) {
     bar.appendChild(button("Mark", tool === "mark", "add / move marks (A)", () => setTool("mark")));
+    bar.appendChild(button(`Outline ${ol.outlineKind()}`, tool === "outline", "draw a cluster / ROI outline (C)", outlineTool));
     for (const l of args.labels) {
       bar.appendChild(button(l, newLabel === l, "label of the selected or next mark", () => labelSelected(l)));
     }
@@ -625,6 +669,7 @@ function renderBar(): void {
     renderBar();
     drawAll();
   }));
+  lyr.overlayBar(bar, layerHost, () => (renderBar(), drawAll()));
   sep();
   bar.appendChild(button("◀ Case", false, "previous case (P)", () => emit({ type: "previous" })));
   bar.appendChild(button("Case ▶", false, "next case (N)", () => emit({ type: "next" })));
@@ -645,6 +690,8 @@ function onKey(ev: KeyboardEvent): void {
   if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
   if (temporal.onKey(k)) return void ev.preventDefault();
   const actions: Record<string, () => void> = {
+    ...lyr.overlayKeys(layerHost, () => (renderBar(), drawAll())),
+    c: () => args?.editable && outlineTool(),
     n: () => emit({ type: "next" }),
     ArrowRight: () => emit({ type: "next" }),
     p: () => emit({ type: "previous" }),
@@ -709,7 +756,7 @@ async function showCase(a: Args): Promise<void> {
   help.id = "help";
   help.innerHTML = "<b>Reading controls</b><table></table>";
   const table = help.querySelector("table") as HTMLTableElement;
-  for (const [key, what] of HELP) {
+  for (const [key, what] of helpRows(a)) {
     const tr = table.insertRow();
     tr.insertCell().textContent = key;
     tr.insertCell().textContent = what;
@@ -737,8 +784,9 @@ async function showCase(a: Args): Promise<void> {
     el.addEventListener("mousedown", (e) => {
       active = i;
       root.querySelectorAll(".panel").forEach((q, k) => q.classList.toggle("active", k === active));
-      onMarkDown(i, e);
+      if (!ol.onOutlineDown(i, e, outlineHost)) onMarkDown(i, e);
     }, true);
+    lyr.watchClicks(i, el, layerHost);
     // Capture on the panel: the tools stop the move events they handle on the element.
     panel.addEventListener("mousemove", (e) => probe(i, e), true);
     el.addEventListener(cs.Enums.Events.IMAGE_RENDERED, () => {
@@ -780,10 +828,12 @@ async function showCase(a: Args): Promise<void> {
 async function onRender(a: Args): Promise<void> {
   const newCase = a.case_key !== caseKey || temporal.changed(a.temporal);
   args = a;
+  lyr.setOverlays(a.overlays, newCase, layerHost);
   if (a.marks_version !== marksVersion || newCase) {
     marksVersion = a.marks_version;
     const editable = a.panels.find((p) => p.key === a.editable);
     marks = (editable?.marks ?? []).map((m) => ({ ...m }));
+    ol.loadOutlines(editable?.reader_outlines);
     undo = [];
     selected = null;
   }

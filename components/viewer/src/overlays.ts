@@ -1,0 +1,406 @@
+// Predict's layers on the reading workstation: the model's probability map and the
+// explanation (colour-mapped, blended in the browser at the opacity of the toolbar's
+// slider, with their colour scale), the top regions (boxes) and the detections (markers).
+// Toggling, blending and colouring never reach Python; a click on a region or a detection
+// sends ONE small "region" event. Maps arrive as uint8 grids (base64) with the raw values
+// that 0 and 255 stand for, and are stretched over the whole image like the server does.
+
+export type Point = [number, number]; // (row, col) in the panel's pixel grid
+export interface MapLayer {
+  name: string; // probability / explanation
+  title: string;
+  rows: number;
+  cols: number;
+  data: string; // base64 uint8, row-major
+  range: [number, number]; // raw values of 0 and 255
+  lo: number;
+  hi: number;
+  relative: boolean;
+}
+export interface RegionBox {
+  image: string;
+  rank: number;
+  score: number;
+  box: [number, number, number, number]; // r0, r1, c0, c1 (edges, panel grid)
+}
+export interface DetMarker {
+  image: string;
+  detection: number;
+  row: number;
+  col: number;
+  score: number;
+  size_mm: number;
+}
+export interface Layers {
+  image: string;
+  maps: MapLayer[];
+  regions: RegionBox[];
+  detections: DetMarker[] | null;
+}
+export interface OverlayArgs {
+  lut: string; // base64 of 256 RGB triplets
+  cmap: string;
+  opacity: number;
+  map: string; // the layer shown first
+}
+export interface LayerPanel {
+  key: string;
+  rows: number;
+  cols: number;
+  layers?: Layers;
+}
+export interface Host {
+  root: HTMLDivElement;
+  toCanvas(i: number, row: number, col: number): [number, number] | null;
+  panels(): LayerPanel[];
+  emit(event: Record<string, unknown>): void;
+  redraw(): void;
+  focus(): void;
+}
+
+const REGION_COLOUR = "#ffffff";
+const DETECTION_COLOUR = "#ff4fd8"; // as the classic figure's diamonds
+let opts: OverlayArgs | null = null;
+let lut: Uint8Array = new Uint8Array(768);
+let shownMap = ""; // "" = no map
+let opacity = 0.6;
+let showRegions = true;
+let showDetections = true;
+let selectedRegion = "";
+let lastClick = ""; // what the last click sent (for tests)
+const bitmaps = new Map<string, HTMLCanvasElement>(); // panel key + layer -> coloured grid
+
+function b64bytes(b64: string): Uint8Array {
+  const bin = atob(b64);
+  const out = new Uint8Array(bin.length);
+  for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+  return out;
+}
+function layerNames(host: Host): string[] {
+  const names: string[] = [];
+  for (const p of host.panels()) {
+    for (const m of p.layers?.maps ?? []) if (!names.includes(m.name)) names.push(m.name);
+  }
+  return names;
+}
+function hasLayers(host: Host): boolean {
+  return host.panels().some((p) => p.layers);
+}
+function currentMap(host: Host): MapLayer | null {
+  for (const p of host.panels()) {
+    const m = p.layers?.maps.find((x) => x.name === shownMap);
+    if (m) return m;
+  }
+  return null;
+}
+
+/** New arguments from Python (every render): keeps the reader's choices within a case. */
+export function setOverlays(next: OverlayArgs | null | undefined, newCase: boolean, host: Host): void {
+  const lutChanged = !opts || !next || opts.lut !== next.lut;
+  if (next && (newCase || !opts)) {
+    opacity = next.opacity;
+    shownMap = next.map;
+  }
+  opts = next ?? null;
+  if (next && lutChanged) lut = b64bytes(next.lut);
+  if (newCase || lutChanged) bitmaps.clear();
+  if (newCase) selectedRegion = "";
+  const names = layerNames(host);
+  if (shownMap && !names.includes(shownMap)) shownMap = names[0] ?? "";
+}
+
+function bitmap(p: LayerPanel, m: MapLayer): HTMLCanvasElement {
+  const id = `${p.key}|${m.name}|${m.rows}x${m.cols}|${m.data.length}|${m.data.slice(0, 24)}`;
+  let c = bitmaps.get(id);
+  if (c) return c;
+  const values = b64bytes(m.data);
+  c = document.createElement("canvas");
+  c.width = m.cols;
+  c.height = m.rows;
+  const ctx = c.getContext("2d") as CanvasRenderingContext2D;
+  const img = ctx.createImageData(m.cols, m.rows);
+  for (let k = 0; k < values.length; k++) {
+    const v = values[k];
+    img.data[4 * k] = lut[3 * v];
+    img.data[4 * k + 1] = lut[3 * v + 1];
+    img.data[4 * k + 2] = lut[3 * v + 2];
+    img.data[4 * k + 3] = v; // opacity x value, as the server's weighted blend
+  }
+  ctx.putImageData(img, 0, 0);
+  bitmaps.set(id, c);
+  return c;
+}
+
+/** The map of panel ``i`` (under every mark). */
+export function drawUnder(i: number, ctx: CanvasRenderingContext2D, host: Host): void {
+  const p = host.panels()[i];
+  const m = p?.layers?.maps.find((x) => x.name === shownMap);
+  if (!p || !m || opacity <= 0) return;
+  // Pixel (row, col) is the centre of its cell: the image spans -0.5 .. rows - 0.5.
+  const a = host.toCanvas(i, -0.5, -0.5);
+  const b = host.toCanvas(i, p.rows - 0.5, p.cols - 0.5);
+  if (!a || !b) return;
+  ctx.save();
+  ctx.globalAlpha = opacity;
+  ctx.imageSmoothingEnabled = true;
+  ctx.drawImage(bitmap(p, m), a[0], a[1], b[0] - a[0], b[1] - a[1]);
+  ctx.restore();
+}
+
+function boxCanvas(i: number, r: RegionBox, host: Host): [number, number, number, number] | null {
+  const a = host.toCanvas(i, r.box[0] - 0.5, r.box[2] - 0.5);
+  const b = host.toCanvas(i, r.box[1] - 0.5, r.box[3] - 0.5);
+  if (!a || !b) return null;
+  return [Math.min(a[0], b[0]), Math.min(a[1], b[1]), Math.abs(b[0] - a[0]), Math.abs(b[1] - a[1])];
+}
+
+/** Regions and detections of panel ``i`` (over the marks). */
+export function drawOver(i: number, ctx: CanvasRenderingContext2D, host: Host): void {
+  const layers = host.panels()[i]?.layers;
+  if (!layers) return;
+  ctx.save();
+  ctx.font = "bold 11px sans-serif";
+  ctx.shadowColor = "#000"; // labels stay legible on bright tissue
+  ctx.shadowBlur = 2;
+  if (showRegions) {
+    for (const r of layers.regions) {
+      const q = boxCanvas(i, r, host);
+      if (!q) continue;
+      const on = selectedRegion === `${r.image}#${r.rank}`;
+      ctx.strokeStyle = on ? "#ffeb3b" : REGION_COLOUR;
+      ctx.lineWidth = on ? 2.5 : 1.2;
+      ctx.strokeRect(q[0], q[1], Math.max(q[2], 4), Math.max(q[3], 4));
+      ctx.fillStyle = ctx.strokeStyle;
+      ctx.fillText(String(r.rank), q[0] + 2, q[1] - 3);
+    }
+  }
+  if (showDetections && layers.detections) {
+    ctx.strokeStyle = DETECTION_COLOUR;
+    ctx.fillStyle = DETECTION_COLOUR;
+    ctx.lineWidth = 2;
+    for (const d of layers.detections) {
+      const q = host.toCanvas(i, d.row, d.col);
+      if (!q) continue;
+      const s = 7;
+      ctx.beginPath();
+      ctx.moveTo(q[0], q[1] - s);
+      ctx.lineTo(q[0] + s, q[1]);
+      ctx.lineTo(q[0], q[1] + s);
+      ctx.lineTo(q[0] - s, q[1]);
+      ctx.closePath();
+      ctx.stroke();
+      ctx.fillText(String(d.detection), q[0] + s + 1, q[1] + 4);
+    }
+  }
+  ctx.restore();
+}
+
+/** The region or detection under canvas (x, y) of panel ``i``, as the event to send. */
+function hit(i: number, x: number, y: number, host: Host): Record<string, unknown> | null {
+  const layers = host.panels()[i]?.layers;
+  if (!layers) return null;
+  if (showDetections && layers.detections) {
+    for (const d of layers.detections) {
+      const q = host.toCanvas(i, d.row, d.col);
+      if (q && Math.hypot(q[0] - x, q[1] - y) <= 9) {
+        return { type: "region", image: d.image, detection: d.detection };
+      }
+    }
+  }
+  if (!showRegions) return null;
+  let best: RegionBox | null = null;
+  let bestArea = Infinity;
+  for (const r of layers.regions) {
+    const q = boxCanvas(i, r, host);
+    if (!q) continue;
+    const [bx, by, bw, bh] = [q[0], q[1], Math.max(q[2], 8), Math.max(q[3], 8)];
+    if (x >= bx - 2 && x <= bx + bw + 2 && y >= by - 2 && y <= by + bh + 2 && bw * bh < bestArea) {
+      best = r;
+      bestArea = bw * bh;
+    }
+  }
+  return best ? { type: "region", image: best.image, rank: best.rank } : null;
+}
+
+/** A click (press and release without dragging) on a region or detection of panel ``i``
+ * sends one "region" event; a drag stays the pan/zoom tools'. */
+export function watchClicks(i: number, el: HTMLElement, host: Host): void {
+  el.addEventListener("mousedown", (ev: MouseEvent) => {
+    if (ev.button !== 0 || !host.panels()[i]?.layers) return;
+    const rect = el.getBoundingClientRect();
+    const x0 = ev.clientX;
+    const y0 = ev.clientY;
+    const up = (e: MouseEvent) => {
+      window.removeEventListener("mouseup", up, true);
+      if (Math.hypot(e.clientX - x0, e.clientY - y0) > 4) return;
+      const event = hit(i, x0 - rect.left, y0 - rect.top, host);
+      if (!event) return;
+      selectedRegion = `${event.image}#${event.rank ?? "d" + String(event.detection)}`;
+      lastClick = JSON.stringify(event);
+      host.emit(event);
+      host.redraw();
+    };
+    window.addEventListener("mouseup", up, true);
+  }, true);
+}
+
+function legend(host: Host): HTMLElement | null {
+  const m = currentMap(host);
+  if (!m) return null;
+  const box = document.createElement("span");
+  box.className = "legend";
+  const bar = document.createElement("canvas");
+  bar.width = 120;
+  bar.height = 10;
+  const ctx = bar.getContext("2d") as CanvasRenderingContext2D;
+  for (let x = 0; x < bar.width; x++) {
+    const v = Math.round((x / (bar.width - 1)) * 255);
+    ctx.fillStyle = `rgb(${lut[3 * v]},${lut[3 * v + 1]},${lut[3 * v + 2]})`;
+    ctx.fillRect(x, 0, 1, bar.height);
+  }
+  const fmt = (v: number) => (Math.abs(v) >= 0.01 || v === 0 ? v.toFixed(2) : v.toExponential(1));
+  const lo = document.createElement("span");
+  lo.textContent = fmt(m.range[0]);
+  const hi = document.createElement("span");
+  hi.textContent = fmt(m.range[1]) + (m.relative ? " (1.0)" : "");
+  box.title = `${m.title}: colour scale ${fmt(m.range[0])} to ${fmt(m.range[1])}; this image's map spans ${fmt(m.lo)} to ${fmt(m.hi)}`;
+  const t = document.createElement("span");
+  t.className = "legend-title";
+  t.textContent = m.title;
+  box.append(t, lo, bar, hi);
+  return box;
+}
+
+function toggle(label: string, on: boolean, title: string, action: () => void): HTMLButtonElement {
+  const b = document.createElement("button");
+  b.textContent = label;
+  b.title = title;
+  if (on) b.className = "on";
+  b.addEventListener("click", (e) => {
+    e.preventDefault();
+    action();
+  });
+  return b;
+}
+
+/** Predict's controls in the toolbar: the map shown, its opacity and colour scale,
+ * regions and detections on/off. Nothing when the panels carry no layers. */
+export function overlayBar(bar: HTMLDivElement, host: Host, rerender: () => void): void {
+  if (!hasLayers(host)) return;
+  if (!document.getElementById("overlay-style")) {
+    const style = document.createElement("style");
+    style.id = "overlay-style";
+    style.textContent =
+      ".bar .legend{display:inline-flex;align-items:center;gap:4px;font-size:11px;color:#ddd}" +
+      ".bar .legend canvas{border:1px solid #555}.bar .legend-title{color:#aaa}" +
+      ".bar input.opacity{width:80px;vertical-align:middle}";
+    document.head.appendChild(style);
+  }
+  const sep = document.createElement("span");
+  sep.className = "sep";
+  bar.appendChild(sep);
+  const sel = document.createElement("select");
+  sel.title = "map shown (M)";
+  sel.className = "map-layer";
+  for (const name of [...layerNames(host), ""]) {
+    const o = document.createElement("option");
+    o.value = name;
+    o.textContent = name ? `map: ${name}` : "no map";
+    o.selected = name === shownMap;
+    sel.appendChild(o);
+  }
+  sel.addEventListener("change", () => {
+    shownMap = sel.value;
+    rerender();
+    host.focus();
+  });
+  bar.appendChild(sel);
+  const range = document.createElement("input");
+  range.type = "range";
+  range.min = "0";
+  range.max = "1";
+  range.step = "0.05";
+  range.value = String(opacity);
+  range.title = "opacity of the map ([ and ])";
+  range.className = "opacity";
+  range.addEventListener("input", () => {
+    opacity = Number(range.value);
+    host.redraw();
+  });
+  bar.appendChild(range);
+  const l = legend(host);
+  if (l) bar.appendChild(l);
+  bar.appendChild(toggle("Regions", showRegions, "top regions: click one for its detail (E)", () => {
+    showRegions = !showRegions;
+    rerender();
+  }));
+  if (host.panels().some((p) => p.layers?.detections)) {
+    bar.appendChild(toggle("Detections", showDetections, "detections (D)", () => {
+      showDetections = !showDetections;
+      rerender();
+    }));
+  }
+}
+
+/** Predict's keys (when the panels carry layers). */
+export function overlayKeys(host: Host, rerender: () => void): Record<string, () => void> {
+  if (!hasLayers(host)) return {};
+  return {
+    m: () => {
+      const names = [...layerNames(host), ""];
+      shownMap = names[(names.indexOf(shownMap) + 1) % names.length];
+      rerender();
+    },
+    "[": () => {
+      opacity = Math.max(0, Number((opacity - 0.1).toFixed(2)));
+      rerender();
+    },
+    "]": () => {
+      opacity = Math.min(1, Number((opacity + 0.1).toFixed(2)));
+      rerender();
+    },
+    e: () => {
+      showRegions = !showRegions;
+      rerender();
+    },
+    d: () => {
+      showDetections = !showDetections;
+      rerender();
+    },
+  };
+}
+
+export const OVERLAY_HELP: [string, string][] = [
+  ["M", "Predict: map shown (probability · explanation · none)"],
+  ["[ / ]", "Predict: map opacity down / up"],
+  ["E / D", "Predict: regions · detections on / off; click one for its detail"],
+];
+
+/** The layers' state for tests: what is drawn, the shown map's range and opacity. */
+export function publishOverlays(d: DOMStringMap, host: Host): void {
+  if (!hasLayers(host)) return;
+  const on: string[] = [];
+  if (shownMap) on.push(`map:${shownMap}`);
+  if (showRegions) on.push("regions");
+  if (showDetections && host.panels().some((p) => p.layers?.detections)) on.push("detections");
+  d.overlayLayers = JSON.stringify(on);
+  d.mapLayers = JSON.stringify(layerNames(host));
+  const m = currentMap(host);
+  d.mapRange = m ? JSON.stringify(m.range) : "";
+  d.mapOpacity = String(opacity);
+  d.regions = String(host.panels().reduce((n, p) => n + (p.layers?.regions.length ?? 0), 0));
+  d.detections = String(host.panels().reduce((n, p) => n + (p.layers?.detections?.length ?? 0), 0));
+  // Where each drawn region's box centre is, in its panel's canvas pixels (for tests).
+  const points: [number, string, number, number, number][] = [];
+  host.panels().forEach((p, i) => {
+    if (!showRegions) return;
+    for (const r of p.layers?.regions ?? []) {
+      const q = boxCanvas(i, r, host);
+      if (q) points.push([i, r.image, r.rank, Math.round(q[0] + q[2] / 2), Math.round(q[1] + q[3] / 2)]);
+    }
+  });
+  d.regionPoints = JSON.stringify(points);
+  d.selectedRegion = selectedRegion;
+  d.lastClick = lastClick;
+  d.cmap = opts?.cmap ?? "";
+}

@@ -1,0 +1,238 @@
+"""Predict's layers for the reading workstation (the browser viewer of ``pages/``).
+
+The browser blends, toggles and colours them itself: the model's probability map and the
+explanation (a colour-mapped layer with its value range), the top regions (boxes a click
+selects), the detections (markers). Each map crosses the websocket small: uint8 values at
+the map's own resolution (at most :data:`MAP_MAX_SIDE` on its longest side), mirrored like
+the panel, with the raw value range that 0 and 255 stand for; the browser stretches it over
+the whole image, as :func:`mcalc.present.map_display.overlay_view` does on the server.
+
+Coordinates of regions and detections are (row, col) in the panel's pixel grid, the grid of
+:func:`mcalc.present.reading.reading_panel`.
+
+Example:
+    >>> import numpy as np
+    >>> q = quantise_map(np.array([[0.0, 0.5], [1.0, 2.0]], np.float32))
+    >>> q.tolist()
+    [[0, 128], [255, 255]]
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mcalc.explain.overlay import colorize, resize_map
+from mcalc.viewer import ImageView
+
+if TYPE_CHECKING:
+    from mcalc.explain.scoring import Region
+    from mcalc.models.detection import Detection
+
+__all__ = [
+    "MAP_MAX_SIDE",
+    "quantise_map",
+    "map_shape",
+    "map_layer",
+    "colour_lut",
+    "region_boxes",
+    "detection_markers",
+    "predict_layers",
+    "decode_map",
+    "region_of_event",
+]
+
+#: Longest side of a map sent to the browser (its own size when smaller): enough for
+#: a patch grid or an explanation at preview scale, 64 KB at most per map.
+MAP_MAX_SIDE = 256
+
+
+def quantise_map(heat01: np.ndarray) -> np.ndarray:
+    """A [0, 1] map -> uint8 (0..255, rounded; outside values clipped, NaN reads 0).
+
+    Raises:
+        ValueError: ``heat01`` is not 2-D.
+    """
+    h = np.asarray(heat01, dtype=np.float32)
+    if h.ndim != 2:
+        raise ValueError(f"expected a 2-D map, got shape {h.shape}")
+    h = np.clip(np.nan_to_num(h, nan=0.0, posinf=1.0, neginf=0.0), 0.0, 1.0)
+    return np.rint(h * 255.0).astype(np.uint8)
+
+
+def map_shape(shape: tuple[int, int], max_side: int = MAP_MAX_SIDE) -> tuple[int, int]:
+    """``shape`` shrunk (never enlarged) so that its longest side is at most ``max_side``.
+
+    Raises:
+        ValueError: ``max_side`` < 1 or an empty shape.
+    """
+    rows, cols = int(shape[0]), int(shape[1])
+    if max_side < 1 or rows < 1 or cols < 1:
+        raise ValueError(f"expected a non-empty shape and max_side >= 1, got {shape}, {max_side}")
+    s = min(1.0, max_side / max(rows, cols))
+    return max(1, round(rows * s)), max(1, round(cols * s))
+
+
+def map_layer(
+    heat01: np.ndarray,
+    view: ImageView,
+    *,
+    name: str,
+    title: str,
+    vmax: float,
+    relative: bool,
+    max_side: int = MAP_MAX_SIDE,
+) -> dict[str, Any]:
+    """One colour-mapped layer of a panel.
+
+    Args:
+        heat01: the map on [0, 1] at the model-input size, file orientation (one of
+            :class:`mcalc.explain.service.OverlayMaps`'s ``maps``).
+        view: the panel's view (the map is mirrored like the image).
+        name: ``probability`` or ``explanation`` (the layer's id in the browser).
+        title: what the map is, shown with its colour scale.
+        vmax: the raw value 1.0 stands for (1.0 for probabilities).
+        relative: the map is scaled to a joint maximum (explanations).
+        max_side: longest side of the grid sent.
+
+    Returns:
+        ``{"name", "title", "rows", "cols", "data"`` (base64 uint8, row-major)``, "range"``
+        (raw values of 0 and 255)``, "lo", "hi"`` (raw minimum and maximum of the map)
+        ``, "relative"}``.
+    """
+    h = np.asarray(heat01, dtype=np.float32)
+    small = view.mirror(resize_map(h, map_shape(h.shape[:2], max_side)))
+    q = quantise_map(small)
+    finite = h[np.isfinite(h)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    return {
+        "name": name,
+        "title": title,
+        "rows": int(q.shape[0]),
+        "cols": int(q.shape[1]),
+        "data": base64.b64encode(np.ascontiguousarray(q).tobytes()).decode("ascii"),
+        "range": [0.0, float(vmax)],
+        "lo": round(lo * vmax, 6),
+        "hi": round(hi * vmax, 6),
+        "relative": bool(relative),
+    }
+
+
+def decode_map(layer: dict[str, Any]) -> np.ndarray:
+    """The uint8 grid of a :func:`map_layer` (what the browser reads; for tests and tools)."""
+    raw = np.frombuffer(base64.b64decode(layer["data"]), dtype=np.uint8)
+    return raw.reshape(int(layer["rows"]), int(layer["cols"]))
+
+
+def colour_lut(cmap: str = "jet") -> str:
+    """The colour map as 256 RGB triplets (base64 of 768 bytes): the browser colours a
+    quantised map with the very colours of the classic figure.
+
+    Raises:
+        ValueError: an unknown colour map (the message lists the known ones).
+    """
+    ramp = colorize(np.linspace(0.0, 1.0, 256, dtype=np.float32)[None, :], cmap)[0]
+    return base64.b64encode(np.ascontiguousarray(ramp, dtype=np.uint8).tobytes()).decode("ascii")
+
+
+def region_boxes(view: ImageView, key: str, regions: Sequence[Region]) -> list[dict[str, Any]]:
+    """The top regions as boxes ``[r0, r1, c0, c1]`` in the panel's grid, each with what a
+    click sends back (image key, rank) and its score."""
+    out = []
+    for reg in regions:
+        r0, r1, c0, c1 = view.display_box(reg.box)
+        s = view.scale
+        out.append(
+            {
+                "image": key,
+                "rank": int(reg.rank),
+                "score": round(float(reg.score), 4),
+                "box": [round(r0 * s, 2), round(r1 * s, 2), round(c0 * s, 2), round(c1 * s, 2)],
+            }
+        )
+    return out
+
+
+def detection_markers(
+    view: ImageView, key: str, factor: float, detections: Sequence[Detection]
+) -> list[dict[str, Any]]:
+    """Detections (model-input pixels; native x ``factor`` = model input) as markers in
+    the panel's grid, numbered from 1 like the detections table."""
+    if not detections:
+        return []
+    native = np.array([(d.row / factor, d.col / factor) for d in detections], float)
+    shown = view.points_to_display(native.reshape(-1, 2)) * view.scale
+    return [
+        {
+            "image": key,
+            "detection": k,
+            "row": round(float(r), 2),
+            "col": round(float(c), 2),
+            "score": round(float(d.score), 4),
+            "size_mm": round(float(d.size_mm), 2),
+        }
+        for k, ((r, c), d) in enumerate(zip(shown, detections, strict=True), start=1)
+    ]
+
+
+def predict_layers(
+    view: ImageView,
+    key: str,
+    maps: Sequence[dict[str, Any]],
+    regions: Sequence[Region],
+    factor: float,
+    detections: Sequence[Detection] | None,
+) -> dict[str, Any]:
+    """A panel's Predict layers (the ``layers`` entry of a viewer panel): maps from
+    :func:`map_layer`, region boxes, detection markers (``None``: detections off)."""
+    return {
+        "image": key,
+        "maps": list(maps),
+        "regions": region_boxes(view, key, regions),
+        "detections": None
+        if detections is None
+        else detection_markers(view, key, factor, detections),
+    }
+
+
+def region_of_event(
+    event: dict[str, Any],
+    regions: dict[str, Sequence[Region]],
+    detections: dict[str, tuple[float, Sequence[Detection]]] | None = None,
+) -> tuple[str, int] | None:
+    """The ``(image key, rank)`` a viewer's "region" event selects.
+
+    A click on a region names it; a click on a detection selects the smallest region of
+    that image whose box holds the detection (``None`` when no listed region does).
+
+    Args:
+        event: ``{"image": key, "rank": n}`` or ``{"image": key, "detection": k}`` (k from 1).
+        regions: each shown image's regions (native-pixel boxes), by image key.
+        detections: each image's ``(factor, detections)`` (model-input pixels; native x
+            factor = model input), by image key.
+
+    Raises:
+        ValueError: an event naming no shown image, or neither a rank nor a detection.
+    """
+    key = str(event.get("image", ""))
+    if key not in regions:
+        raise ValueError(f"the event names image {key!r}; shown: {', '.join(regions) or 'none'}")
+    if event.get("rank") is not None:
+        rank = int(event["rank"])
+        return (key, rank) if any(r.rank == rank for r in regions[key]) else None
+    if event.get("detection") is None:
+        raise ValueError(f"a region event needs a 'rank' or a 'detection', got {event!r}")
+    factor, dets = (detections or {}).get(key, (1.0, ()))
+    k = int(event["detection"])
+    if not 1 <= k <= len(dets):
+        return None
+    d = dets[k - 1]
+    row, col = d.row / factor, d.col / factor
+    holding = [r for r in regions[key] if r.box[0] <= row < r.box[1] and r.box[2] <= col < r.box[3]]
+    if not holding:
+        return None
+    best = min(holding, key=lambda r: (r.box[1] - r.box[0]) * (r.box[3] - r.box[2]))
+    return key, best.rank

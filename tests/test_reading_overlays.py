@@ -1,0 +1,112 @@
+"""mcalc.present.reading_overlays: Predict's layers for the reading viewer (maps sent as
+uint8 at their own grid, regions and detections in the panel's grid) and the outlines of
+mcalc.present.reading."""
+
+from __future__ import annotations
+
+import base64
+
+import numpy as np
+import pytest
+
+from mcalc.explain.overlay import colorize
+from mcalc.explain.scoring import Region
+from mcalc.models.detection import Detection
+from mcalc.present.reading import outlines_from_panel, panel_outlines
+from mcalc.present.reading_overlays import (
+    colour_lut,
+    decode_map,
+    map_layer,
+    map_shape,
+    predict_layers,
+    quantise_map,
+    region_of_event,
+)
+from mcalc.store.marks import ImageMarks
+from tests.viewer_fixtures import tiny_view
+
+
+def test_quantise_map_rounds_clips_and_refuses_non_2d():
+    q = quantise_map(np.array([[-1.0, np.nan], [0.2, 1.5]], np.float32))
+    assert q.dtype == np.uint8 and q.tolist() == [[0, 0], [51, 255]]
+    with pytest.raises(ValueError, match="2-D"):
+        quantise_map(np.zeros((2, 2, 1)))
+
+
+@pytest.mark.parametrize(
+    "shape, side, expected", [((1000, 800), 256, (256, 205)), ((30, 20), 256, (30, 20))]
+)
+def test_map_shape_shrinks_never_enlarges(shape, side, expected):
+    assert map_shape(shape, side) == expected
+
+
+@pytest.mark.parametrize("flipped", [False, True])
+def test_map_layer_is_small_mirrored_like_the_panel_with_its_raw_range(flipped):
+    view = tiny_view(flipped)
+    heat = np.zeros((400, 320), np.float32)
+    heat[:, :160] = 1.0  # the file's left half is hot
+    layer = map_layer(
+        heat, view, name="explanation", title="gradcam", vmax=0.25, relative=True, max_side=40
+    )
+    grid = decode_map(layer)
+    assert grid.shape == (40, 32) == (layer["rows"], layer["cols"])
+    hot_left = grid[:, :16].mean() > 250 and grid[:, 16:].mean() < 5
+    assert hot_left != flipped  # mirrored with the image
+    assert layer["range"] == [0.0, 0.25] and (layer["lo"], layer["hi"]) == (0.0, 0.25)
+    assert len(base64.b64decode(layer["data"])) == 40 * 32  # one byte a cell
+
+
+def test_colour_lut_is_the_classic_figures_colours():
+    lut = np.frombuffer(base64.b64decode(colour_lut("viridis")), np.uint8).reshape(256, 3)
+    oracle = colorize(np.array([[0.0, 1.0]], np.float32), "viridis")[0]
+    assert (lut[0] == oracle[0]).all() and (lut[255] == oracle[1]).all()
+    with pytest.raises(ValueError, match="colour map"):
+        colour_lut("rainbow-nope")
+
+
+@pytest.mark.parametrize("flipped", [False, True])
+def test_regions_and_detections_land_in_the_panel_grid(flipped):
+    view = tiny_view(flipped)  # 100x80 file, panel grid at 0.5
+    region = Region(1, 0.9, (0, 0), (20, 30), (10, 20, 0, 16), {"calcification": 0.9})
+    dets = [Detection(row=40, col=20, score=0.8, size_mm=0.5)]  # model input = native x 2
+    layers = predict_layers(view, "k/CC_recent", [], [region], 2.0, dets)
+    box = layers["regions"][0]
+    r0, r1, c0, c1 = view.display_box((10, 20, 0, 16))
+    assert box["box"] == [r0 * 0.5, r1 * 0.5, c0 * 0.5, c1 * 0.5]
+    assert (box["image"], box["rank"]) == ("k/CC_recent", 1)
+    det = layers["detections"][0]
+    dr, dc = view.to_display(20, 10)
+    assert (det["row"], det["col"]) == pytest.approx((dr * 0.5, dc * 0.5))
+    assert det["detection"] == 1
+    assert predict_layers(view, "k", [], [], 2.0, None)["detections"] is None
+
+
+@pytest.mark.parametrize("flipped", [False, True])
+def test_outlines_go_to_the_panel_and_back_to_file_coordinates(flipped):
+    view = tiny_view(flipped)
+    marks = ImageMarks("k/CC_recent", "ann", image_shape=(100, 80)).add_region(
+        "cluster", [(10, 10), (10, 30), (30, 30)], "benign", mark_id="c1"
+    )
+    sent = panel_outlines(view, marks)
+    assert sent[0]["id"] == "c1" and sent[0]["kind"] == "cluster"
+    sent.append({"id": "new-9", "kind": "roi", "label": "uncertain", "points": [[1, 1]] * 3})
+    (mid, kind, poly, label), (new, *_rest) = outlines_from_panel(view, sent)
+    assert (mid, kind, label, new) == ("c1", "cluster", "benign", None)
+    assert np.allclose(poly, [(10, 10), (10, 30), (30, 30)])
+    with pytest.raises(ValueError, match="points"):
+        outlines_from_panel(view, [{"kind": "roi", "label": "benign"}])
+
+
+def test_region_of_event_names_the_region_or_the_one_holding_a_detection():
+    small = Region(2, 0.5, (0, 0), (15, 15), (10, 20, 10, 20), {})
+    large = Region(1, 0.9, (0, 0), (15, 15), (0, 40, 0, 40), {})
+    regions = {"k": [large, small]}
+    dets = {"k": (2.0, [Detection(30, 30, 0.8, 0.5), Detection(150, 150, 0.7, 0.5)])}
+    assert region_of_event({"image": "k", "rank": 2}, regions, dets) == ("k", 2)
+    assert region_of_event({"image": "k", "rank": 9}, regions, dets) is None
+    assert region_of_event({"image": "k", "detection": 1}, regions, dets) == ("k", 2)
+    assert region_of_event({"image": "k", "detection": 2}, regions, dets) is None
+    with pytest.raises(ValueError, match="shown"):
+        region_of_event({"image": "other", "rank": 1}, regions, dets)
+    with pytest.raises(ValueError, match="rank"):
+        region_of_event({"image": "k"}, regions, dets)
