@@ -149,7 +149,8 @@ def red_mask(rgb: np.ndarray, params: RedMaskParams | None = None) -> np.ndarray
     rgb = _check_rgb(rgb)
     h, w = rgb.shape[:2]
     out = np.zeros((h, w), dtype=bool)
-    cand = _candidates(rgb, p)
+    excess = _red_excess(rgb)  # once for the image: _marks works on a crop of it
+    cand = _candidates(excess, p)
     if cand.size == 0:
         return out
     # Work in the box around every reddish pixel (the image is mostly gray), with a margin
@@ -158,7 +159,9 @@ def red_mask(rgb: np.ndarray, params: RedMaskParams | None = None) -> np.ndarray
     rows, cols = np.divmod(cand, w)
     r0, r1 = max(int(rows[0]) - margin, 0), min(int(rows[-1]) + margin + 1, h)
     c0, c1 = max(int(cols.min()) - margin, 0), min(int(cols.max()) + margin + 1, w)
-    out[r0:r1, c0:c1] = _marks(np.ascontiguousarray(rgb[r0:r1, c0:c1]), p)
+    out[r0:r1, c0:c1] = _marks(
+        np.ascontiguousarray(rgb[r0:r1, c0:c1]), np.ascontiguousarray(excess[r0:r1, c0:c1]), p
+    )
     if p.close_px > 1:
         kernel = np.ones((p.close_px, p.close_px), np.uint8)
         out = cv2.morphologyEx(out.astype(np.uint8), cv2.MORPH_CLOSE, kernel) > 0
@@ -171,17 +174,16 @@ def _red_excess(rgb: np.ndarray) -> np.ndarray:
     return cv2.subtract(red, cv2.max(green, blue))
 
 
-def _candidates(rgb: np.ndarray, p: RedMaskParams) -> np.ndarray:
-    """Flat indices of pixels with any red excess worth testing."""
+def _candidates(excess: np.ndarray, p: RedMaskParams) -> np.ndarray:
+    """Flat indices of pixels (of :func:`_red_excess`'s map) with any red excess worth testing."""
     low = min(p.min_red_excess, p.grow_red_excess, p.faint_red_excess)
-    return np.flatnonzero(_red_excess(rgb) >= max(low, 1))
+    return np.flatnonzero(excess >= max(low, 1))
 
 
-def _marks(rgb: np.ndarray, p: RedMaskParams) -> np.ndarray:
-    """Steps 1-5 of :func:`red_mask` on a contiguous RGB crop."""
+def _marks(rgb: np.ndarray, excess: np.ndarray, p: RedMaskParams) -> np.ndarray:
+    """Steps 1-5 of :func:`red_mask` on a contiguous RGB crop and its red excess."""
     h, w = rgb.shape[:2]
-    excess = _red_excess(rgb)
-    cand = _candidates(rgb, p)
+    cand = _candidates(excess, p)
     # HSV only at the candidates.
     hsv = cv2.cvtColor(rgb.reshape(-1, 3)[cand][:, None, :], cv2.COLOR_RGB2HSV)[:, 0, :]
     hue, sat, val = hsv[:, 0], hsv[:, 1], hsv[:, 2]
