@@ -528,14 +528,15 @@ def value_top(cache: ImageCache, case: CaseRecord) -> int:
 
 
 def prefetch(cache: ImageCache, records: Sequence[ImageRecord], max_side: int) -> int:
-    """Decode images, their previews and annotation masks into ``cache``: what the first
-    :func:`prepare_view` of each would otherwise pay. Unreadable files are skipped (the page
-    that shows them says why). Returns how many images were prefetched."""
+    """Decode images, their previews, breast regions and annotation masks into ``cache``:
+    what the first :func:`prepare_view` of each would otherwise pay. Unreadable files are
+    skipped (the page that shows them says why). Returns how many images were prefetched."""
     done = 0
     for rec in records:
         try:
             mammo = cache.load(rec.image_path)
             _preview_values(cache, rec, mammo, max_side)
+            preview_breast(cache, rec, max_side)
             annotation_for(cache, rec, mammo.shape, mammo.pixel_spacing_mm)
         except (ImageReadError, OSError, ValueError) as exc:
             log.info("not prefetched: %s (%s)", rec.key, exc)
