@@ -140,7 +140,8 @@ def case_panels(
 
     Each panel is :func:`mcalc.present.reading.reading_panel`'s, with the window and
     presentation of ``opts``; the pixel part is cached per image, preview size and
-    orientation (at most :data:`PANEL_CACHE_ITEMS`).
+    orientation (at most :data:`PANEL_CACHE_ITEMS`). Each panel is a new dict, but its
+    lists (points, outlines, presets) are the cache's own: read them, never change them.
 
     Raises:
         ValueError: ``opts`` names an unknown preset or a manual window without a width.
