@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -25,17 +26,22 @@ from figures import figure, median_of
 
 from mcalc.cache import ImageCache
 from mcalc.dataset import open_dataset
+from mcalc.present import panel_cache
 from mcalc.present.viewer_figures import pair_figure
 from mcalc.viewer import DisplayOptions, prepare_views
 
 
-def _pair(data: Path | None):
+def _case(data: Path | None):
     if data is None:
         from predict import full_size_data
 
         data = full_size_data()
     index = open_dataset(data)
-    case = next(c for c in index.cases if c.group == "suspicious")
+    return next(c for c in index.cases if c.group == "suspicious")
+
+
+def _pair(data: Path | None):
+    case = _case(data)
     return [case.image("CC", "prior"), case.image("CC", "recent")]
 
 
@@ -72,6 +78,17 @@ def measure(data: Path | None = None, repeat: int = 3) -> dict:
         "warm_memory_s": median_of(lambda: prepare_views(warm_cache, pair, opts), repeat),
         "figure_json_s": median_of(lambda: pair_figure(views, ["prior", "recent"]).to_json(), 3),
     }
+    # Browse's reading viewer: the case's four panels, then a display toggle (invert), warm.
+    case = _case(data)
+    max_side = 1024
+    panel_cache.case_panels(warm_cache, case, opts, max_side)
+    flips = iter(range(10_000))
+    out["toggle_s"] = median_of(
+        lambda: panel_cache.case_panels(
+            warm_cache, case, replace(opts, invert=next(flips) % 2 == 0), max_side
+        ),
+        repeat,
+    )
     return out
 
 
@@ -85,6 +102,12 @@ def figures(quick: bool = False) -> list[dict]:
             m["floor_s"],
             "<= 1.5x",
             shape=m["shape"],
+        ),
+        figure(
+            "viewer: Browse display toggle (4 panels), server side",
+            m["toggle_s"],
+            None,
+            "< 50 ms",
         ),
         figure(
             "viewer: case switch, warm, server side",
@@ -110,6 +133,7 @@ def main() -> int:
         ("warm, disk cache (new process)", m["warm_disk_s"]),
         ("warm, memory (same process)", m["warm_memory_s"]),
         ("pair figure to JSON", m["figure_json_s"]),
+        ("Browse toggle, 4 panels (warm)", m["toggle_s"]),
     ]
     for name, t in rows:
         print(f"{name:34s} {t * 1000:8.0f} ms   ratio to floor {t / m['floor_s']:5.1f}x")

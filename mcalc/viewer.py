@@ -42,6 +42,7 @@ __all__ = [
     "value_top",
     "encode_jpeg",
     "preview_values",
+    "preview_breast",
 ]
 
 log = logging.getLogger(__name__)
@@ -172,6 +173,18 @@ def preview_values(cache: ImageCache, rec: ImageRecord, max_side: int) -> np.nda
     """The image's modality values downsampled to ``max_side`` (file orientation, cached;
     the same array :func:`prepare_view` windows)."""
     return _preview_values(cache, rec, cache.load(rec.image_path), max_side)
+
+
+def preview_breast(cache: ImageCache, rec: ImageRecord, max_side: int) -> np.ndarray:
+    """The breast region of the image's preview (:func:`mcalc.breast.breast_mask` of
+    :func:`preview_values` as the file presents it), segmented once per image and size."""
+    mammo = cache.load(rec.image_path)
+    values = _preview_values(cache, rec, mammo, max_side)
+    return cache.memo(
+        rec.image_path,
+        f"breast-preview{max_side}",
+        lambda: breast_mask(imaging.file_unit(mammo, values)),
+    )
 
 
 def resolve_window(
@@ -318,11 +331,7 @@ def prepare_view(
     mammo = cache.load(rec.image_path)
     values = _preview_values(cache, rec, mammo, max_side)
     # Segmented on the preview, once per image (a warm case switch only windows and blends).
-    region = cache.memo(
-        rec.image_path,
-        f"breast-preview{max_side}",
-        lambda: breast_mask(imaging.file_unit(mammo, values)),
-    )
+    region = preview_breast(cache, rec, max_side)
     win = resolve_window(mammo, values, region, opts)
     use_lut = opts.preset == "file" and mammo.voi_lut is not None
     unit = _present(values, mammo, win, opts, use_lut)
@@ -519,14 +528,15 @@ def value_top(cache: ImageCache, case: CaseRecord) -> int:
 
 
 def prefetch(cache: ImageCache, records: Sequence[ImageRecord], max_side: int) -> int:
-    """Decode images, their previews and annotation masks into ``cache``: what the first
-    :func:`prepare_view` of each would otherwise pay. Unreadable files are skipped (the page
-    that shows them says why). Returns how many images were prefetched."""
+    """Decode images, their previews, breast regions and annotation masks into ``cache``:
+    what the first :func:`prepare_view` of each would otherwise pay. Unreadable files are
+    skipped (the page that shows them says why). Returns how many images were prefetched."""
     done = 0
     for rec in records:
         try:
             mammo = cache.load(rec.image_path)
             _preview_values(cache, rec, mammo, max_side)
+            preview_breast(cache, rec, max_side)
             annotation_for(cache, rec, mammo.shape, mammo.pixel_spacing_mm)
         except (ImageReadError, OSError, ValueError) as exc:
             log.info("not prefetched: %s (%s)", rec.key, exc)

@@ -12,8 +12,9 @@ from mcalc import viewer
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError, McalcError
+from mcalc.present import panel_cache
 from mcalc.present.fullres import fullres_payload
-from mcalc.present.reading import panel_label, payload_bytes, reading_panel
+from mcalc.present.reading import payload_bytes
 from mcalc.present.reading_temporal import (
     TemporalPanel,
     temporal_args,
@@ -358,37 +359,6 @@ metadata_ui(case)
 max_side = common.settings().preview_max_side
 
 
-@st.cache_data(show_spinner="Loading the images…", max_entries=8)
-def case_panels(
-    case: CaseRecord, opts: DisplayOptions, max_side: int
-) -> tuple[list[dict], list[str]]:
-    """The viewer's panels for a case (prior and recent, CC and MLO) and problems found."""
-    panels, problems = [], []
-    for view in VIEWS:
-        for tp in TIMEPOINTS:
-            rec = case.image(view, tp)
-            if rec is None:
-                problems.append(f"{view} {tp}: this case has no such image.")
-                continue
-            try:
-                v = cached_view(rec, opts, max_side, case.laterality)
-            except ImageReadError as exc:
-                problems.append(f"{view} {tp}: {exc}")
-                continue
-            panels.append(
-                reading_panel(
-                    common.get_image_cache(),
-                    rec,
-                    v,
-                    label=panel_label(case, view, tp),
-                    view_name=view,
-                    time=tp,
-                    max_side=max_side,
-                )
-            )
-    return panels, problems
-
-
 @st.cache_data(
     show_spinner="Registering the prior to the recent exam (a few seconds per view, once per "
     "case)…",
@@ -465,7 +435,8 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ids: list[str]) -> bool:
             "showing the simple viewer below."
         )
         return False
-    panels, problems = case_panels(case, opts, max_side)
+    with st.spinner("Loading the images…"):  # pixels cached per image (not per toggle)
+        panels, problems = panel_cache.case_panels(common.get_image_cache(), case, opts, max_side)
     for text in problems:
         st.warning(text)
     if not panels:

@@ -95,6 +95,8 @@ def test_red_mask_one_component_per_painted_blob(quality: int, seed: int) -> Non
     rgb, truth = _painted(seed)
     decoded = _jpeg(rgb, quality)
     mask = red_mask(decoded)
+    # OpenCV's BGR order (load_annotation_mask's input) gives the very same mask.
+    assert (red_mask(np.ascontiguousarray(decoded[..., ::-1]), bgr=True) == mask).all()
     n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
     assert n - 1 == truth.max()
     # ... and each component is a different blob (no splits, no merges, no specks).

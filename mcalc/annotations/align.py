@@ -112,7 +112,7 @@ def load_annotation_mask(
 
     notes: list[str] = []
     if kind == "red":
-        mask = red_mask(cv2.cvtColor(image, cv2.COLOR_BGR2RGB), params)
+        mask = red_mask(image, params, bgr=True)  # decoded as BGR: no conversion pass
         if not mask.any():
             notes.append("no red marks found")
     else:

@@ -112,7 +112,9 @@ def _check_rgb(rgb: np.ndarray) -> np.ndarray:
     return arr[..., :3]
 
 
-def red_mask(rgb: np.ndarray, params: RedMaskParams | None = None) -> np.ndarray:
+def red_mask(
+    rgb: np.ndarray, params: RedMaskParams | None = None, *, bgr: bool = False
+) -> np.ndarray:
     """Mask of the red calcification marks of a colour annotation rendering.
 
     The published recipe is an HSV threshold (hue 0-10 or 160-179, saturation >= 100,
@@ -135,6 +137,8 @@ def red_mask(rgb: np.ndarray, params: RedMaskParams | None = None) -> np.ndarray
     Args:
         rgb: ``(H, W, 3)`` uint8 image in RGB order (an alpha channel is ignored).
         params: thresholds; defaults to :class:`RedMaskParams()`.
+        bgr: ``rgb`` is in OpenCV's BGR order (as ``cv2.imdecode`` gives it): the same
+            mask without a conversion of the whole image.
 
     Returns:
         ``(H, W)`` bool mask, True on the marks.
@@ -149,7 +153,8 @@ def red_mask(rgb: np.ndarray, params: RedMaskParams | None = None) -> np.ndarray
     rgb = _check_rgb(rgb)
     h, w = rgb.shape[:2]
     out = np.zeros((h, w), dtype=bool)
-    cand = _candidates(rgb, p)
+    excess = _red_excess(rgb, bgr)  # once for the image: _marks works on a crop of it
+    cand = _candidates(excess, p)
     if cand.size == 0:
         return out
     # Work in the box around every reddish pixel (the image is mostly gray), with a margin
@@ -158,32 +163,37 @@ def red_mask(rgb: np.ndarray, params: RedMaskParams | None = None) -> np.ndarray
     rows, cols = np.divmod(cand, w)
     r0, r1 = max(int(rows[0]) - margin, 0), min(int(rows[-1]) + margin + 1, h)
     c0, c1 = max(int(cols.min()) - margin, 0), min(int(cols.max()) + margin + 1, w)
-    out[r0:r1, c0:c1] = _marks(np.ascontiguousarray(rgb[r0:r1, c0:c1]), p)
+    out[r0:r1, c0:c1] = _marks(
+        np.ascontiguousarray(rgb[r0:r1, c0:c1]), np.ascontiguousarray(excess[r0:r1, c0:c1]), p, bgr
+    )
     if p.close_px > 1:
         kernel = np.ones((p.close_px, p.close_px), np.uint8)
         out = cv2.morphologyEx(out.astype(np.uint8), cv2.MORPH_CLOSE, kernel) > 0
     return out
 
 
-def _red_excess(rgb: np.ndarray) -> np.ndarray:
+def _red_excess(rgb: np.ndarray, bgr: bool = False) -> np.ndarray:
     """``R - max(G, B)`` as uint8, negative values saturated to 0."""
     red, green, blue = cv2.split(np.ascontiguousarray(rgb))  # one pass, contiguous planes
+    if bgr:
+        red, blue = blue, red
     return cv2.subtract(red, cv2.max(green, blue))
 
 
-def _candidates(rgb: np.ndarray, p: RedMaskParams) -> np.ndarray:
-    """Flat indices of pixels with any red excess worth testing."""
+def _candidates(excess: np.ndarray, p: RedMaskParams) -> np.ndarray:
+    """Flat indices of pixels (of :func:`_red_excess`'s map) with any red excess worth testing."""
     low = min(p.min_red_excess, p.grow_red_excess, p.faint_red_excess)
-    return np.flatnonzero(_red_excess(rgb) >= max(low, 1))
+    return np.flatnonzero(excess >= max(low, 1))
 
 
-def _marks(rgb: np.ndarray, p: RedMaskParams) -> np.ndarray:
-    """Steps 1-5 of :func:`red_mask` on a contiguous RGB crop."""
+def _marks(rgb: np.ndarray, excess: np.ndarray, p: RedMaskParams, bgr: bool) -> np.ndarray:
+    """Steps 1-5 of :func:`red_mask` on a contiguous RGB (or BGR) crop and its red excess."""
     h, w = rgb.shape[:2]
-    excess = _red_excess(rgb)
-    cand = _candidates(rgb, p)
+    cand = _candidates(excess, p)
     # HSV only at the candidates.
-    hsv = cv2.cvtColor(rgb.reshape(-1, 3)[cand][:, None, :], cv2.COLOR_RGB2HSV)[:, 0, :]
+    hsv = cv2.cvtColor(
+        rgb.reshape(-1, 3)[cand][:, None, :], cv2.COLOR_BGR2HSV if bgr else cv2.COLOR_RGB2HSV
+    )[:, 0, :]
     hue, sat, val = hsv[:, 0], hsv[:, 1], hsv[:, 2]
     ex = excess.reshape(-1)[cand]
     red = np.zeros(cand.size, dtype=bool)
@@ -210,7 +220,7 @@ def _marks(rgb: np.ndarray, p: RedMaskParams) -> np.ndarray:
     is_weak = red & (sat >= p.faint_saturation) & (ex >= p.faint_red_excess)
     seed = np.zeros(h * w, dtype=bool)
     seed[cand[is_seed]] = True
-    faint = _faint_marks(rgb, cand[is_weak], seed.reshape(h, w), marks, p)
+    faint = _faint_marks(rgb, cand[is_weak], seed.reshape(h, w), marks, p, bgr)
     if faint is not None:
         marks |= faint
     return marks
@@ -246,6 +256,7 @@ def _faint_marks(
     seed: np.ndarray,
     marks: np.ndarray,
     p: RedMaskParams,
+    bgr: bool = False,
 ) -> np.ndarray | None:
     """Faint blobs: weak-red regions with no seed, far from marks, whose chroma stands out."""
     if weak_idx.size == 0:
@@ -276,7 +287,12 @@ def _faint_marks(
     c0, c1 = max(int(cols.min()) - pad, 0), min(int(cols.max()) + pad + 1, w)
     crop = np.ascontiguousarray(rgb[r0:r1, c0:c1])
     # Chroma about neutral gray; outside the image counts as gray (no chroma).
-    cr = cv2.cvtColor(crop, cv2.COLOR_RGB2YCrCb)[..., 1].astype(np.float32) - 128.0
+    cr = (
+        cv2.cvtColor(crop, cv2.COLOR_BGR2YCrCb if bgr else cv2.COLOR_RGB2YCrCb)[..., 1].astype(
+            np.float32
+        )
+        - 128.0
+    )
     k = p.faint_window
     mass = np.asarray(
         cv2.boxFilter(cr, -1, (k, k), normalize=False, borderType=cv2.BORDER_CONSTANT), np.float32

@@ -24,12 +24,11 @@ from typing import Any
 import numpy as np
 
 from mcalc import imaging
-from mcalc.breast import breast_mask
 from mcalc.cache import ImageCache
 from mcalc.config import TIMEPOINTS
 from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.store.marks import ImageMarks
-from mcalc.viewer import ImageView, preview_values
+from mcalc.viewer import ImageView, preview_breast, preview_values
 
 __all__ = [
     "panel_label",
@@ -103,7 +102,7 @@ def reading_panel(
     rows, cols = shown.shape[:2]
     scale = view.scale
     windows: dict[str, list[float]] = {}
-    region = breast_mask(imaging.file_unit(mammo, values))
+    region = preview_breast(cache, rec, max_side)  # memoised: prepare_view made it
     for name, pct in imaging.WINDOW_PRESETS.items():
         if pct is not None:
             c, w = imaging.auto_window(values, region, pct)
