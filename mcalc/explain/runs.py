@@ -16,7 +16,9 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -79,16 +81,57 @@ def run_case(
     results: ResultsCache | None = None,
     image_cache: ImageCache | None = None,
 ) -> CaseAnalysis:
-    """:func:`~mcalc.explain.service.analyse_case` of a request (computes what is missing)."""
-    return analyse_case(
-        loaded,
-        list(request.images),
-        request.settings,
-        progress,
-        explainer=explainer,
-        results=results,
-        image_cache=image_cache,
-    )
+    """:func:`~mcalc.explain.service.analyse_case` of a request (computes what is missing).
+
+    With a results cache, one run of a request at a time in this process: a session asking
+    for an analysis another session is computing waits for it (reporting progress, so it
+    can be cancelled) and then reads the results from the cache instead of computing them
+    a second time (several readers opening Predict on the same case).
+    """
+    gate = _single_flight(request.key, progress) if results is not None else _no_gate()
+    with gate:
+        return analyse_case(
+            loaded,
+            list(request.images),
+            request.settings,
+            progress,
+            explainer=explainer,
+            results=results,
+            image_cache=image_cache,
+        )
+
+
+#: request key -> [its lock, how many runs hold or wait for it]; an entry lives while used.
+_GATES: dict[str, list] = {}
+_GATES_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _no_gate() -> Iterator[None]:
+    yield
+
+
+@contextlib.contextmanager
+def _single_flight(key: str, progress: ProgressFn | None) -> Iterator[None]:
+    with _GATES_LOCK:
+        gate = _GATES.setdefault(key, [threading.Lock(), 0])
+        gate[1] += 1
+    try:
+        if not gate[0].acquire(blocking=False):
+            while True:
+                if progress is not None:  # raises Cancelled when the waiting run is cancelled
+                    progress(0, 1, "waiting for the same analysis, started in another session")
+                if gate[0].acquire(timeout=0.5):
+                    break
+        try:
+            yield
+        finally:
+            gate[0].release()
+    finally:
+        with _GATES_LOCK:
+            gate[1] -= 1
+            if gate[1] == 0:
+                del _GATES[key]
 
 
 def cached_case(
@@ -101,10 +144,11 @@ def cached_case(
 ) -> CaseAnalysis | None:
     """The request's analysis when every map and explanation is in ``results`` (memory or
     disk), else ``None``: nothing expensive runs here (no model call)."""
-    try:
-        return run_case(
+    try:  # never waits for a run in progress (no gate): a lookup only
+        return analyse_case(
             loaded,
-            request,
+            list(request.images),
+            request.settings,
             explainer=explainer,
             results=results.cached_only(),
             image_cache=image_cache,

@@ -1,0 +1,79 @@
+"""bench/load.py without a browser: the latency summary and the store check after a run."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mcalc.store import MarkStore
+from mcalc.store.marks import ImageMarks
+from mcalc.store.versioned import StoreConflictError
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+@pytest.fixture(scope="module")
+def load():
+    sys.path.insert(0, str(BENCH))
+    spec = importlib.util.spec_from_file_location("bench_load", BENCH / "load.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["bench_load"] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_percentiles_match_numpy_and_ratios_follow_the_aim(load) -> None:
+    rng = np.random.default_rng(3)
+    for n in (1, 2, 5, 40):
+        xs = rng.exponential(1.0, n).tolist()
+        for q in (0, 50, 95, 100):
+            assert load.percentile(xs, q) == pytest.approx(np.percentile(xs, q), abs=1e-6)
+    assert np.isnan(load.percentile([], 50))
+    with pytest.raises(ValueError, match="between 0 and 100"):
+        load.percentile([1.0], 101)
+    one = load.summarize([("save", 1.0), ("save", 2.0), ("mark", 0.1)])
+    assert one["save"] == {"n": 2, "p50": 1.5, "p95": 1.95} and one["all"]["n"] == 3
+    many = load.summarize([("save", 4.0), ("save", 7.0), ("mark", 0.2), ("predict", 9.0)])
+    ratios = load.compare(one, many)
+    assert set(ratios) == {"save", "mark", "all"}  # predict: no baseline to compare with
+    assert ratios["save"]["p95"] == pytest.approx(6.85 / 1.95, abs=0.01)
+    assert not ratios["save"]["met"] and ratios["mark"] == {"p50": 2.0, "p95": 2.0, "met": True}
+
+
+def _save(store: MarkStore, key: str, reader: str, n: int, base: int) -> int:
+    marks = ImageMarks(key, reader)
+    for k in range(n):
+        marks = marks.add_point(10 + k, 20 + k)
+    return store.save(marks, base_version=base)
+
+
+def test_store_check_finds_lost_writes_wrong_marks_strays_and_conflicts(load, tmp_path) -> None:
+    Save = load.Save
+    store = MarkStore(tmp_path)
+    _save(store, "c1/CC_recent", "Ann", 2, 0)
+    _save(store, "c1/CC_recent", "Ann", 4, 1)
+    _save(store, "c1/CC_recent", "Bob", 2, 0)
+    seen = [Save("c1/CC_recent", "Ann", 1, 2), Save("c1/CC_recent", "Ann", 2, 4)]
+    seen.append(Save("c1/CC_recent", "Bob", 1, 2))
+    assert load.check_store(tmp_path, seen) == []
+
+    lost = [*seen, Save("c2/MLO_prior", "Ann", 1, 2)]  # the page said saved; the store has none
+    assert load.check_store(tmp_path, lost) == [
+        "c2/MLO_prior by Ann: saved versions [1], the store has []"
+    ]
+    wrong = [seen[0], Save("c1/CC_recent", "Ann", 2, 3), seen[2]]
+    assert load.check_store(tmp_path, wrong) == [
+        "c1/CC_recent by Ann: version 2 saved with 3 mark(s), the store has 4"
+    ]
+    # Nobody saved as Eve in the run, and Bob's stale save left a conflict copy.
+    _save(store, "c1/CC_recent", "Eve", 1, 0)
+    with pytest.raises(StoreConflictError):
+        _save(store, "c1/CC_recent", "Bob", 3, 0)
+    assert load.check_store(tmp_path, seen) == [
+        "c1/CC_recent by Bob: 1 conflict cop(ies) left",
+        "c1/CC_recent by Eve: in the store, but no session saved it",
+    ]
