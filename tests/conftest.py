@@ -30,7 +30,21 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: report what it started
+        from tests.browser import COUNTS
+
+        workeroutput["browser_counts"] = dict(COUNTS)
     shutil.rmtree(_TEST_ROOT, ignore_errors=True)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """pytest-xdist: add a finished worker's servers and Chromiums to the summary's."""
+    from tests.browser import COUNTS
+
+    for key, n in getattr(node, "workeroutput", {}).get("browser_counts", {}).items():
+        COUNTS[key] += n
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +80,19 @@ def demo_app(tiny_demo, tmp_path_factory):
     return shared_app(
         "demo", lambda: prepare_demo_app(tiny_demo, tmp_path_factory.mktemp("demo-app"))
     )
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Work units of pytest-xdist (``scripts/test.sh`` runs ``-n 2 --dist loadgroup``): every
+    browser test goes to one worker, one after the other, so they share one app server and
+    one Chromium (see ``pytest_runtest_teardown`` below); every other test goes with its
+    module, so a module's fixtures are made once and its tests run in their order, as in a
+    run in one process. A test that names its own ``xdist_group`` keeps it."""
+    for item in items:
+        if item.get_closest_marker("xdist_group"):
+            continue
+        group = "browser" if item.get_closest_marker("browser") else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.hookimpl(trylast=True)
