@@ -36,10 +36,12 @@ set +e
 mypy_log="$(mktemp)"
 python -m mypy >"$mypy_log" 2>&1 &
 mypy_pid=$!
-# Both cores: two pytest-xdist workers; the browser tests all run on one of them (one app
-# server, one Chromium; tests/conftest.py). Arguments given to this script come last, so
-# `bash scripts/test.sh -n 0` runs in one process.
-python -m pytest -n 2 --dist loadgroup --durations=15 "$@"
+# Both cores: two pytest-xdist workers, each taking whole modules; the browser tests all run
+# on one of them (one app server, one Chromium), handed out first, then the modules with slow
+# tests, then the rest (tests/conftest.py; --no-loadscope-reorder keeps that order).
+# Arguments given to this script come last, so `bash scripts/test.sh -n 0` runs in one
+# process.
+python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder --durations=15 "$@"
 status=$?
 wait "$mypy_pid"
 mypy_status=$?
