@@ -30,11 +30,24 @@ ruff format --check .
 # The reading viewer's committed bundle must be what its source and lock file build.
 scripts/check_viewer_build.sh
 set +e
-# Type errors fail the run, after the tests have run too (both reports in one CI log).
-python -m mypy  # what it checks: [tool.mypy] in pyproject.toml
-mypy_status=$?
-python -m pytest --durations=15 "$@"
+# Type errors fail the run, after the tests have run too (both reports in one CI log). mypy
+# (what it checks: [tool.mypy] in pyproject.toml) runs beside pytest; its report is printed
+# once pytest is done.
+mypy_log="$(mktemp)"
+python -m mypy >"$mypy_log" 2>&1 &
+mypy_pid=$!
+# Both cores: two pytest-xdist workers, each taking whole modules; the browser tests all run
+# on one of them (one app server, one Chromium), handed out first, then the modules with slow
+# tests, then the rest (tests/conftest.py; --no-loadscope-reorder keeps that order).
+# Arguments given to this script come last, so `bash scripts/test.sh -n 0` runs in one
+# process.
+python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder --durations=15 "$@"
 status=$?
+wait "$mypy_pid"
+mypy_status=$?
+echo "--- mypy ---"
+cat "$mypy_log"
+rm -f "$mypy_log"
 set -e
 if [ "$status" -eq 5 ]; then
   echo "pytest collected no test: that is a failure" >&2

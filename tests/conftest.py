@@ -30,7 +30,21 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
+    workeroutput = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:  # a pytest-xdist worker: report what it started
+        from tests.browser import COUNTS
+
+        workeroutput["browser_counts"] = dict(COUNTS)
     shutil.rmtree(_TEST_ROOT, ignore_errors=True)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_testnodedown(node, error) -> None:
+    """pytest-xdist: add a finished worker's servers and Chromiums to the summary's."""
+    from tests.browser import COUNTS
+
+    for key, n in getattr(node, "workeroutput", {}).get("browser_counts", {}).items():
+        COUNTS[key] += n
 
 
 @pytest.fixture(scope="session")
@@ -66,6 +80,36 @@ def demo_app(tiny_demo, tmp_path_factory):
     return shared_app(
         "demo", lambda: prepare_demo_app(tiny_demo, tmp_path_factory.mktemp("demo-app"))
     )
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups
+def pytest_collection_modifyitems(config, items) -> None:
+    """Work units of pytest-xdist (``scripts/test.sh`` runs ``-n 2 --dist loadgroup
+    --no-loadscope-reorder``): every browser test goes to one worker, one after the other,
+    so they share one app server and one Chromium (see ``pytest_runtest_teardown`` below);
+    every other test goes with its module, so a module's fixtures are made once and its
+    tests run in their order, as in a run in one process. A test that names its own
+    ``xdist_group`` keeps it.
+
+    In a worker the units are handed out longest first: the browser tests, then the
+    modules with a ``slow`` test, then the rest (short units last even out the two
+    workers' ends)."""
+    modules_with_slow = set()
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("browser"):
+            modules_with_slow.add(item.nodeid.split("::")[0])
+        if item.get_closest_marker("xdist_group"):
+            continue
+        group = "browser" if item.get_closest_marker("browser") else item.nodeid.split("::")[0]
+        item.add_marker(pytest.mark.xdist_group(group))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+
+        def rank(item) -> int:
+            if item.get_closest_marker("browser"):
+                return 0
+            return 1 if item.nodeid.split("::")[0] in modules_with_slow else 2
+
+        items.sort(key=rank)  # stable: collection order within each rank
 
 
 @pytest.hookimpl(trylast=True)
