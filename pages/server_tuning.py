@@ -26,6 +26,9 @@ __all__ = ["keep_keras_session"]
 
 log = logging.getLogger(__name__)
 
+#: Streamlit's own clean-up, as found before :func:`keep_keras_session` replaced it.
+streamlit_clean_up: Any = None
+
 
 def _close_figures() -> None:
     """Streamlit's clean-up without ``keras.backend.clear_session()``."""
@@ -48,5 +51,7 @@ def keep_keras_session() -> bool:
     if current is None:
         log.info("streamlit has no _clean_problem_modules: nothing to keep from it")
         return False
+    global streamlit_clean_up
+    streamlit_clean_up = current
     script_runner._clean_problem_modules = _close_figures  # type: ignore[attr-defined]
     return True
