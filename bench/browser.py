@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -323,9 +324,7 @@ def _predict(
             if k >= len(points):  # the same region again: no change to wait for
                 cond = "true"
             try:
-                times.append(
-                    _timed(page, lambda cx=cx, cy=cy: page.mouse.click(cx, cy), cond, timeout_s=60)
-                )
+                times.append(_timed(page, partial(page.mouse.click, cx, cy), cond, timeout_s=60))
             except Exception as exc:  # a click that missed its box: left out
                 _log(f"region click {k + 1} left out ({str(exc).splitlines()[0]})")
         return times

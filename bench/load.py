@@ -368,8 +368,8 @@ async def _round(s: Session, page: Any, url: str) -> None:
             f"save of {key} as version {version}: the page says {said[:2]}"
         ) from None
     s.saves.append(Save(key, s.reader, version, n))
-    shown = f"{DONE_PREDICT} && {PREDICT_SHOWN}"
-    await _timed(s, "predict", page, lambda: _nav(page, "Predict"), shown, True)
+    predict_done = f"{DONE_PREDICT} && {PREDICT_SHOWN}"
+    await _timed(s, "predict", page, lambda: _nav(page, "Predict"), predict_done, True)
 
 
 async def _session(browser: Any, url: str, s: Session, until: float, rounds: int) -> None:
