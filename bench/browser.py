@@ -38,6 +38,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +46,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench.browser_viewer import fullres_times, viewer_rows, viewer_times  # noqa: E402
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, VIEWER, running_app, viewer_frame  # noqa: E402
 
 MODEL = "demo-custom"
 AIM_CLICK = 1.3
@@ -79,19 +80,21 @@ SETTLED = """([t0, quiet, ran]) => {
   return since;
 }"""
 
-IMAGES = "document.querySelectorAll('.js-plotly-plot image').length"
 VIEWER_STATE = (
     "(document.querySelector(\"iframe[title*='mcalc_viewer']\")?.contentDocument"
     "?.querySelector(\"[data-testid='mcalc-viewer']\")?.dataset || {})"
 )
-#: Screen position of region ``k`` (0-based) of the recent panel's regions trace.
-REGION_AT = """(k) => {
-  const gd = document.querySelector('.js-plotly-plot');
-  const i = gd._fullData.findIndex(t => t.name === 'regions-2');
-  const pts = gd.calcdata[i][0].node3.node().querySelectorAll('.points path');
-  const r = pts[k % pts.length].getBoundingClientRect();
-  return [r.x + r.width / 2, r.y + r.height / 2, pts.length];
-}"""
+#: The image keys of the reading viewer's panels (``case/VIEW_timepoint``), in order.
+PANEL_KEYS = (
+    "[...(document.querySelector(\"iframe[title*='mcalc_viewer']\")?.contentDocument"
+    "?.querySelectorAll('.panel') || [])].map(e => e.dataset.key || '')"
+)
+#: Predict's result in the reading viewer: two panels published, with the analysis' maps
+#: among their layers (Predict draws its images in the viewer by default).
+PREDICT_SHOWN = (
+    f"(+({VIEWER_STATE}.panels || 0) >= 2"
+    f" && JSON.parse({VIEWER_STATE}.mapLayers || '[]').length > 0)"
+)
 
 
 def _settle(
@@ -249,13 +252,13 @@ def _predict(
     page: Any, url: str, repeat: int, cases: list[str], out: dict[str, list[float]]
 ) -> None:
     done = (
-        f"{IMAGES} >= 2 && !document.querySelector('[data-testid=stProgress]')"
+        f"{PREDICT_SHOWN} && !document.querySelector('[data-testid=stProgress]')"
         " && !document.querySelector('[data-testid=stSpinner]')"
     )
     # The result drawn, the analysis' progress gone (the section across rounds may still
     # be registering in the background, its own progress bar showing).
     drawn_only = (
-        f"{IMAGES} >= 2 && ![...document.querySelectorAll('[data-testid=stProgress]')]"
+        f"{PREDICT_SHOWN} && ![...document.querySelectorAll('[data-testid=stProgress]')]"
         ".some(e => e.innerText.includes('Computing'))"
     )
 
@@ -271,17 +274,18 @@ def _predict(
     def cold() -> list[float]:
         times = []
         for case_id in cases:
+            before = page.evaluate(f"() => {VIEWER_STATE}.case || ''")
             t0 = float(page.evaluate("performance.now()"))
             _pick_case(page, case_id)
             run = page.get_by_role("button", name="Run")
             run.wait_for()
             run.click()
-            # Drawn: the overlay's region squares belong to the new case (tables are
-            # canvases: their text is not in the page's text).
+            # Drawn: the viewer published a new case whose panels are the new case's
+            # images, with its maps as layers (the last result stays on screen until then).
             drawn = (
-                "[...(document.querySelector('.js-plotly-plot')?._fullData || [])]"
-                ".some(t => (t.customdata || []).some(c => String(c[0])"
-                f".startsWith({json.dumps(case_id + '/')})))"
+                f"{VIEWER_STATE}.case && {VIEWER_STATE}.case !== {json.dumps(before)}"
+                f" && {PANEL_KEYS}.length >= 2 && {PANEL_KEYS}"
+                f".every(k => k.startsWith({json.dumps(case_id + '/')}))"
             )
             cond = f"{done} && {drawn} && !document.body.innerText.includes('Not computed yet')"
             times.append(_settle(page, t0, cond, quiet=1000))
@@ -290,23 +294,38 @@ def _predict(
     _step(out, "cold_case", page, cold)
 
     def clicks() -> list[float]:
-        # Annotation markers can lie over a region's square: hide them first (a display
-        # change, not timed), then click the squares of the recent panel in turn.
-        marks = page.locator("[data-testid='stSidebar'] label")
-        _timed(page, marks.filter(has_text="Annotated calcifications").first.click)
+        # The viewer's region boxes (detections hidden first, in the browser only: a click
+        # on a detection would select it, not its region); each click sends one event and
+        # the page shows "Region N of <image>" below. Click the recent panel's boxes in turn.
+        frame = viewer_frame(page, 60)
+        if "detections" in json.loads(
+            frame.eval_on_selector(VIEWER, "e => e.dataset.overlayLayers || '[]'")
+        ):
+            frame.press(VIEWER, "d")
         times = []
         for k in range(repeat):
-            x, y, n = page.evaluate(REGION_AT, k)
-            page.mouse.move(x, y)
-            page.wait_for_timeout(150)  # plotly picks the click target on hover
-            cond = f"document.body.innerText.includes('Region {k % n + 1} of')"
-            if k >= n:  # the same region again: no change to wait for
+            state = frame.eval_on_selector(VIEWER, "e => ({...e.dataset})")
+            points = [p for p in json.loads(state.get("regionPoints") or "[]") if p[0] == 1]
+            if not points:
+                raise RuntimeError("the viewer shows no region box on the recent panel")
+            panel, _image, _rank, x, y = points[k % len(points)]
+            iframe = page.locator("iframe[title*='mcalc_viewer']").first.bounding_box()
+            box = frame.eval_on_selector_all(
+                ".panel",
+                "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.x, r.y]; })",
+            )[panel]
+            assert iframe is not None
+            cx, cy = iframe["x"] + box[0] + x, iframe["y"] + box[1] + y
+            # The region the click selected (the smallest box under it) is described below.
+            cond = (
+                f"(() => {{ const [img, r] = ({VIEWER_STATE}.selectedRegion || '').split('#');"
+                " return !!r && document.body.innerText.includes(`Region ${r} of ${img}`); })()"
+            )
+            if k >= len(points):  # the same region again: no change to wait for
                 cond = "true"
             try:
-                times.append(
-                    _timed(page, lambda x=x, y=y: page.mouse.click(x, y), cond, timeout_s=60)
-                )
-            except Exception as exc:  # a click that missed its square: left out
+                times.append(_timed(page, partial(page.mouse.click, cx, cy), cond, timeout_s=60))
+            except Exception as exc:  # a click that missed its box: left out
                 _log(f"region click {k + 1} left out ({str(exc).splitlines()[0]})")
         return times
 

@@ -257,8 +257,10 @@ class Session:
     wait_s: float = 240.0  # the longest wait for one interaction
 
 
-#: Predict drawn: its heading and case picker, no analysis computing, no spinner (the first
-#: case's analysis is cached by the warm-up, so a session's first visit draws it at once).
+#: Predict drawn: its heading and case picker, no analysis computing, no spinner, and the
+#: result in the reading viewer (two panels with the maps as layers; ``and`` the viewer's
+#: condition from :data:`bench.browser.PREDICT_SHOWN`, see :func:`_round`). The first case's
+#: analysis is cached by the warm-up, so a session's first visit draws it at once.
 DONE_PREDICT = (
     "document.body.innerText.includes('Predict and explain')"
     " && !!document.querySelector('[data-testid=stSelectbox]')"
@@ -296,7 +298,7 @@ async def _nav(page: Any, title: str) -> None:
 
 
 async def _round(s: Session, page: Any, url: str) -> None:
-    from bench.browser import VIEWER_STATE
+    from bench.browser import PREDICT_SHOWN, VIEWER_STATE
 
     state = VIEWER_STATE
     first = not s.named
@@ -366,7 +368,8 @@ async def _round(s: Session, page: Any, url: str) -> None:
             f"save of {key} as version {version}: the page says {said[:2]}"
         ) from None
     s.saves.append(Save(key, s.reader, version, n))
-    await _timed(s, "predict", page, lambda: _nav(page, "Predict"), DONE_PREDICT, True)
+    predict_done = f"{DONE_PREDICT} && {PREDICT_SHOWN}"
+    await _timed(s, "predict", page, lambda: _nav(page, "Predict"), predict_done, True)
 
 
 async def _session(browser: Any, url: str, s: Session, until: float, rounds: int) -> None:
