@@ -10,7 +10,6 @@ import streamlit as st
 from mcalc.config import TIMEPOINTS
 from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError
-from mcalc.present.fullres import fullres_payload
 from mcalc.present.reading import (
     marks_from_panel,
     outlines_from_panel,
@@ -79,18 +78,13 @@ def browser_marking_ui(
     versions = st.session_state.setdefault("annotate_viewer_versions", {})
     version = versions.get(rec.key, 0)
     case_key = f"{rec.key}|{session.reader}"
-    wanted = viewer_component.fullres_request(VIEWER_KEY, case_key)
-    fullres = None
-    if wanted:  # the reader zoomed past the preview: these images at full resolution
-        items = [
-            (r, view if r.key == rec.key else cached_view(r, opts, max_side))
-            for r in case.images
-            if r.key in wanted
-        ]
-        try:
-            fullres = fullres_payload(common.get_image_cache(), items)
-        except ImageReadError as exc:
-            st.warning(f"Full resolution not available: {exc}")
+    # The reader zoomed past the preview: these images at full resolution.
+    fullres = viewer_component.fullres_answer(
+        VIEWER_KEY,
+        case_key,
+        case.images,
+        lambda r: view if r.key == rec.key else cached_view(r, opts, max_side),
+    )
     event = viewer_component.reading_viewer(
         panels,
         case_key=case_key,

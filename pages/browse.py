@@ -13,7 +13,6 @@ from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError, McalcError
 from mcalc.present import panel_cache
-from mcalc.present.fullres import fullres_payload
 from mcalc.present.reading import payload_bytes
 from mcalc.present.reading_temporal import (
     TemporalPanel,
@@ -441,18 +440,13 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ids: list[str]) -> bool:
         st.warning(text)
     if not panels:
         return True
-    wanted = viewer_component.fullres_request(VIEWER_KEY, case.case_id)
-    fullres = None
-    if wanted:  # the reader zoomed past the preview: the case's images at full resolution
-        items = [
-            (rec, cached_view(rec, opts, max_side, case.laterality))
-            for rec in case.images
-            if rec.key in wanted
-        ]
-        try:
-            fullres = fullres_payload(common.get_image_cache(), items)
-        except ImageReadError as exc:
-            st.warning(f"Full resolution not available: {exc}")
+    # The reader zoomed past the preview: the case's images at full resolution.
+    fullres = viewer_component.fullres_answer(
+        VIEWER_KEY,
+        case.case_id,
+        case.images,
+        lambda rec: cached_view(rec, opts, max_side, case.laterality),
+    )
     if st.session_state.pop(TEMPORAL_ASKED, False):
         st.session_state[TEMPORAL_KEY] = True
     on = st.toggle(

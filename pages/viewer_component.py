@@ -14,13 +14,19 @@ passes :func:`mcalc.present.fullres.fullres_payload` as ``fullres`` in that same
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import streamlit as st
 import streamlit.components.v1 as components
 
+from mcalc.dataset.records import ImageRecord
+from mcalc.errors import ImageReadError
+from mcalc.present.fullres import fullres_payload
 from mcalc.store.marks import LABELS
+from mcalc.viewer import ImageView
+from pages import common
 
 DIST = Path(__file__).resolve().parent.parent / "components" / "viewer" / "dist"
 _SEEN = "viewer_seen_events"
@@ -132,3 +138,24 @@ def fullres_request(key: str, case_key: str) -> list[str]:
         return []
     answered[key] = str(event["seq"])
     return [str(k) for k in event.get("keys") or []]
+
+
+def fullres_answer(
+    key: str,
+    case_key: str,
+    images: Iterable[ImageRecord],
+    view_of: Callable[[ImageRecord], ImageView],
+) -> tuple[list[dict[str, Any]], bytes] | None:
+    """The answer to the viewer ``key``'s pending full-resolution request for ``case_key``
+    (:func:`fullres_request`), for those of ``images`` it asked for (each prepared with
+    ``view_of``), or ``None``: no request, or an image that cannot be read (said on the
+    page). Pass it as ``fullres`` to :func:`reading_viewer` in the same run."""
+    wanted = fullres_request(key, case_key)
+    if not wanted:
+        return None
+    try:
+        items = [(rec, view_of(rec)) for rec in images if rec.key in wanted]
+        return fullres_payload(common.get_image_cache(), items)
+    except ImageReadError as exc:
+        st.warning(f"Full resolution not available: {exc}")
+        return None
