@@ -121,7 +121,7 @@ def check_store(store_dir: Path, saves: Sequence[Save]) -> list[str]:
     a mis-resolved write). Records of readers that never saved are problems too.
     """
     from mcalc.store import MarkStore
-    from mcalc.store.versioned import StoreReadError
+    from mcalc.store.record import StoreReadError
 
     store = MarkStore(store_dir)
     problems: list[str] = []

@@ -11,7 +11,7 @@ import pytest
 
 from mcalc.store import MarkStore
 from mcalc.store.marks import ImageMarks
-from mcalc.store.versioned import StoreConflictError
+from mcalc.store.record import StoreConflictError
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 

@@ -25,7 +25,7 @@ from mcalc.store.marks import (
     same_marks,
     undo_one_edit,
 )
-from mcalc.store.versioned import (
+from mcalc.store.record import (
     ConflictCopy,
     Record,
     StoreConflictError,
@@ -33,10 +33,10 @@ from mcalc.store.versioned import (
     StoreReadError,
     StoreWriteError,
     Version,
-    VersionedStore,
     safe_name,
     utc_now,
 )
+from mcalc.store.versioned import VersionedStore
 
 __all__ = [
     "LABELS",

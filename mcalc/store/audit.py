@@ -41,7 +41,8 @@ from mcalc.config import Settings, get_settings
 from mcalc.fileio import atomic_write_bytes
 from mcalc.models.card import ModelCard
 from mcalc.store.marks import check_reader
-from mcalc.store.versioned import StoreReadError, VersionedStore
+from mcalc.store.record import StoreReadError
+from mcalc.store.versioned import VersionedStore
 
 __all__ = [
     "SCORE_VERDICTS",

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from mcalc.store.marks import ImageMarks, check_reader, same_marks, undo_one_edit
-from mcalc.store.versioned import ConflictCopy, StoreReadError, Version, VersionedStore
+from mcalc.store.record import ConflictCopy, StoreReadError, Version
+from mcalc.store.versioned import VersionedStore
 
 __all__ = ["MarksState", "VersionInfo", "MarkStore"]
 

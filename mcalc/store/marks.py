@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from mcalc.store.versioned import utc_now
+from mcalc.store.record import utc_now
 
 __all__ = [
     "LABELS",
@@ -93,6 +93,28 @@ def _comment(text: Any) -> str:
     return value
 
 
+def _common_dict(mark: PointMark | RegionMark) -> dict[str, Any]:
+    """The fields every mark shares, as saved (label, comment, reader, times)."""
+    return {
+        "label": mark.label,
+        "comment": mark.comment,
+        "reader": mark.reader,
+        "created_at": mark.created_at,
+        "updated_at": mark.updated_at,
+    }
+
+
+def _common_fields(raw: dict[str, Any]) -> dict[str, Any]:
+    """The shared fields read back from a saved mark, with the defaults of old records."""
+    return {
+        "label": str(raw.get("label", "uncertain")),
+        "comment": raw.get("comment", ""),
+        "reader": str(raw.get("reader", "")),
+        "created_at": str(raw.get("created_at", "")),
+        "updated_at": str(raw.get("updated_at", "")),
+    }
+
+
 @dataclass(frozen=True)
 class PointMark:
     """One calcification marked by a reader.
@@ -125,11 +147,7 @@ class PointMark:
             "id": self.id,
             "row": round(self.row, 2),
             "col": round(self.col, 2),
-            "label": self.label,
-            "comment": self.comment,
-            "reader": self.reader,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
+            **_common_dict(self),
         }
 
     @classmethod
@@ -138,11 +156,7 @@ class PointMark:
             id=str(raw["id"]),
             row=raw["row"],
             col=raw["col"],
-            label=str(raw.get("label", "uncertain")),
-            comment=raw.get("comment", ""),
-            reader=str(raw.get("reader", "")),
-            created_at=str(raw.get("created_at", "")),
-            updated_at=str(raw.get("updated_at", "")),
+            **_common_fields(raw),
         )
 
 
@@ -200,11 +214,7 @@ class RegionMark:
             "id": self.id,
             "kind": self.kind,
             "polygon": [[round(r, 2), round(c, 2)] for r, c in self.polygon],
-            "label": self.label,
-            "comment": self.comment,
-            "reader": self.reader,
-            "created_at": self.created_at,
-            "updated_at": self.updated_at,
+            **_common_dict(self),
         }
 
     @classmethod
@@ -213,11 +223,7 @@ class RegionMark:
             id=str(raw["id"]),
             kind=str(raw["kind"]),
             polygon=tuple((p[0], p[1]) for p in raw["polygon"]),
-            label=str(raw.get("label", "uncertain")),
-            comment=raw.get("comment", ""),
-            reader=str(raw.get("reader", "")),
-            created_at=str(raw.get("created_at", "")),
-            updated_at=str(raw.get("updated_at", "")),
+            **_common_fields(raw),
         )
 
 

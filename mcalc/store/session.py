@@ -29,7 +29,7 @@ import numpy as np
 from mcalc.store.mark_store import MarkStore
 from mcalc.store.marks import ImageMarks, merge_marks
 from mcalc.store.placement import check_click, nearest_mark
-from mcalc.store.versioned import StoreConflictError, StoreError
+from mcalc.store.record import StoreConflictError, StoreError
 from mcalc.viewer import ImageView
 
 __all__ = ["Feedback", "SaveResult", "EditSession", "Snap", "UNDO_DEPTH"]

@@ -2,7 +2,7 @@
 
 One record is one JSON file holding every version ever saved (newest last); what a record,
 a version and a conflict copy are, the store's errors and its safe names live in
-:mod:`mcalc.store.record` (importable from here too). The layer is
+:mod:`mcalc.store.record`. The layer is
 generic: :mod:`mcalc.store.marks` keeps readers' marks in it and :mod:`mcalc.store.audit` keeps
 audit verdicts, each under its own folder of the store.
 
@@ -51,7 +51,6 @@ from mcalc.store.record import (
     ConflictCopy,
     Record,
     StoreConflictError,
-    StoreError,
     StoreReadError,
     StoreWriteError,
     Version,
@@ -59,20 +58,7 @@ from mcalc.store.record import (
     utc_now,
 )
 
-__all__ = [
-    "FORMAT",
-    "SCHEMA",
-    "StoreError",
-    "StoreReadError",
-    "StoreWriteError",
-    "StoreConflictError",
-    "Version",
-    "Record",
-    "ConflictCopy",
-    "VersionedStore",
-    "safe_name",
-    "utc_now",
-]
+__all__ = ["VersionedStore"]
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from mcalc.store.exchange.validate import ImportPlan, ImportValidationError
 from mcalc.store.mark_store import MarkStore
-from mcalc.store.versioned import StoreError
+from mcalc.store.record import StoreError
 
 __all__ = ["apply_import"]
 

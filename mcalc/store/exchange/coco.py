@@ -8,7 +8,7 @@ from typing import Any
 
 from mcalc.store.exchange.validate import Collector, ImportPlan
 from mcalc.store.marks import PointMark, RegionMark
-from mcalc.store.versioned import utc_now
+from mcalc.store.record import utc_now
 
 __all__ = ["parse_coco"]
 

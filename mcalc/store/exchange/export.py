@@ -33,7 +33,7 @@ import pandas as pd
 
 from mcalc.errors import McalcError
 from mcalc.store.marks import ImageMarks, PointMark, RegionMark
-from mcalc.store.versioned import safe_name, utc_now
+from mcalc.store.record import safe_name, utc_now
 
 __all__ = [
     "CSV_COLUMNS",

@@ -21,7 +21,7 @@ import numpy as np
 from mcalc.annotations import find_calcifications
 from mcalc.errors import McalcError
 from mcalc.store.marks import LABELS, ImageMarks, PointMark, RegionMark, check_reader, new_mark_id
-from mcalc.store.versioned import utc_now
+from mcalc.store.record import utc_now
 
 __all__ = [
     "ImportValidationError",
