@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app_pages import open_page
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow  # AppTest runs that evaluate models: 15-60 s each
 
-APP = "../app.py"  # AppTest resolves relative paths against this file
 PAGE = "pages/evaluate.py"
 
 
@@ -30,12 +30,7 @@ def eval_env(app_env, tmp_path, monkeypatch) -> Path:
 
 
 def _page(timeout: float = 90) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=timeout)
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page(PAGE, timeout)
 
 
 def _figures(at: AppTest) -> list[dict]:

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from mcalc.config import Settings
 from mcalc.jobs.crossval import record_result
 from mcalc.models.train_config import TrainConfig
+from tests.app_pages import open_page
 from tests.conftest import REPO
 
 APP = "../app.py"
@@ -27,12 +28,7 @@ def eval_env(app_env, tmp_path, monkeypatch) -> Path:
 
 
 def _page(timeout: float = 120) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=timeout)
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page(PAGE, timeout)
 
 
 def _table(at: AppTest, column: str):

@@ -13,10 +13,10 @@ from mcalc import jobs
 from mcalc.config import get_settings
 from mcalc.models.train_config import TrainConfig
 from pages.state import SELECTED_MODEL_KEY
+from tests.app_pages import open_page
 
 pytestmark = pytest.mark.slow  # AppTest runs that build models and train: 6-47 s each
 
-APP = "../app.py"  # AppTest resolves relative paths against this file
 PAGE = "pages/train.py"
 
 
@@ -27,12 +27,7 @@ def train_env(app_env, tmp_path, monkeypatch):
 
 
 def _page(timeout: float = 90) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=timeout)
-    at.run()
-    at.switch_page(PAGE)
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+    return open_page(PAGE, timeout)
 
 
 def _tiny(at: AppTest) -> AppTest:
