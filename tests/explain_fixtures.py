@@ -23,20 +23,23 @@ import pytest
 PATCH = 32
 
 
-def spot_model(patch: int = PATCH):
-    """The hand-made detector (two classes, softmax output)."""
+def spot_model(patch: int = PATCH, channels: int = 1):
+    """The hand-made detector (two classes, softmax output). With ``channels=2`` (a temporal
+    model's recent image and subtraction) each channel weighs half: a bright spot in either
+    counts."""
     import keras
     from keras import layers
 
-    inputs = keras.Input((patch, patch, 1), name="patch")
+    inputs = keras.Input((patch, patch, channels), name="patch")
     x = layers.Conv2D(4, 3, padding="valid", activation="relu", name="conv1")(inputs)
     x = layers.Conv2D(4, 3, padding="valid", activation="relu", name="conv2")(x)
     x = layers.GlobalMaxPooling2D(name="head_pool")(x)
     outputs = layers.Dense(2, activation="softmax", name="head_output")(x)
-    model = keras.Model(inputs, outputs, name="spot")
-    k1 = np.zeros((3, 3, 1, 4), np.float32)
-    k1[:, :, 0, 0] = -1.0 / 8.0
-    k1[1, 1, 0, 0] = 1.0
+    model = keras.Model(inputs, outputs, name="spot" if channels == 1 else "spot_pair")
+    k1 = np.zeros((3, 3, channels, 4), np.float32)
+    for c in range(channels):
+        k1[:, :, c, 0] = -1.0 / 8.0 / channels
+        k1[1, 1, c, 0] = 1.0 / channels
     k2 = np.zeros((3, 3, 4, 4), np.float32)
     k2[1, 1, 0, 0] = 1.0
     dense = np.zeros((4, 2), np.float32)

@@ -6,47 +6,20 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.explain_fixtures import register
+from tests.explain_fixtures import register, spot_model
 from tests.test_app_predict import _run, _settle
 
 APP = "../app.py"
-
-
-def spot_pair_model(patch: int = 32):
-    """The hand-made spot detector of ``tests.explain_fixtures`` on two channels: a bright
-    spot in the recent image or in the subtraction (what changed) counts."""
-    import keras
-    from keras import layers
-
-    inputs = keras.Input((patch, patch, 2), name="patch")
-    x = layers.Conv2D(4, 3, padding="valid", activation="relu", name="conv1")(inputs)
-    x = layers.Conv2D(4, 3, padding="valid", activation="relu", name="conv2")(x)
-    x = layers.GlobalMaxPooling2D(name="head_pool")(x)
-    outputs = layers.Dense(2, activation="softmax", name="head_output")(x)
-    model = keras.Model(inputs, outputs, name="spot_pair")
-    k1 = np.zeros((3, 3, 2, 4), np.float32)
-    for c in (0, 1):
-        k1[:, :, c, 0] = -0.5 / 8.0
-        k1[1, 1, c, 0] = 0.5
-    k2 = np.zeros((3, 3, 4, 4), np.float32)
-    k2[1, 1, 0, 0] = 1.0
-    dense = np.zeros((4, 2), np.float32)
-    dense[0, 1] = 100.0
-    model.get_layer("conv1").set_weights([k1, np.zeros(4, np.float32)])
-    model.get_layer("conv2").set_weights([k2, np.zeros(4, np.float32)])
-    model.get_layer("head_output").set_weights([dense, np.array([0.0, -10.0], np.float32)])
-    return model
 
 
 @pytest.fixture(scope="module")
 def temporal_registry(tmp_path_factory) -> Path:
     """``temporal``: the two-channel spot detector with a temporal card."""
     root = tmp_path_factory.mktemp("predict-temporal") / "models"
-    folder = register(root, "temporal", spot_pair_model())
+    folder = register(root, "temporal", spot_model(channels=2))
     card = json.loads((folder / "card.json").read_text())
     card["patch"].update(input_mode="temporal", channels=["recent", "subtraction"])
     (folder / "card.json").write_text(json.dumps(card))
