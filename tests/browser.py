@@ -206,7 +206,6 @@ class Runs:
         self.page = page
         self._frames: list[tuple[bool, bytes]] = []  # (sent by the page?, payload), unread
         self._requests, self._started, self._done = 0, False, False
-        self._carried: list[set[str]] = []  # the widget ids each full-run request carried
         page.on("websocket", self._socket)
 
     def _socket(self, ws) -> None:
@@ -229,8 +228,6 @@ class Runs:
                 back.ParseFromString(payload)
                 if back.WhichOneof("type") == "rerun_script" and not back.rerun_script.fragment_id:
                     self._requests, self._started, self._done = self._requests + 1, False, False
-                    widgets = back.rerun_script.widget_states.widgets
-                    self._carried.append({w.id for w in widgets})
                 continue
             msg = ForwardMsg()
             msg.ParseFromString(payload)
@@ -238,7 +235,12 @@ class Runs:
             if kind == "new_session":
                 self._started = True
             elif kind == "script_finished" and self._started:
-                self._done = msg.script_finished == ForwardMsg.FINISHED_SUCCESSFULLY
+                # A fragment's run (a run_every poll, a fragment's widget) that starts after
+                # the last request ends the same way as a full run: the page is idle again.
+                self._done = msg.script_finished in (
+                    ForwardMsg.FINISHED_SUCCESSFULLY,
+                    ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY,
+                )
         return self._requests, self._done
 
     @property
@@ -259,20 +261,6 @@ class Runs:
                     f"after {timeout_ms} ms"
                 )
             self.page.wait_for_timeout(50)  # lets Playwright deliver the socket's frames
-
-    def wait_for_widget(self, key: str, since: int, timeout_ms: int = 60_000) -> None:
-        """Wait until a run request after the first ``since`` carries the widget of user key
-        ``key`` (a component reports its value so), then until the page has settled."""
-        deadline = time.monotonic() + timeout_ms / 1000
-        while True:
-            self._state()
-            for n, ids in enumerate(self._carried[since:], start=since + 1):
-                if any(i.endswith(f"-{key}") for i in ids):
-                    self.wait_settled(n, max(1, int((deadline - time.monotonic()) * 1000)))
-                    return
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no run request with widget {key!r} in {timeout_ms} ms")
-            self.page.wait_for_timeout(50)
 
     def after(self, action: Callable[[], object], timeout_ms: int = 60_000) -> None:
         """Wait for the app to be idle, do ``action``, wait for the run it asked for."""
