@@ -12,10 +12,9 @@ ready first (:meth:`FullresStore.next_answer`), so the first image shows early.
 Encoding (``zlib-delta16``): the image as displayed (mirrored like the preview), its uint16
 values differenced along each row (modulo 2**16, the first column kept), little-endian,
 compressed by zlib at level 1. The browser inflates it with its own ``DecompressionStream``
-and sums each row back; nothing is lost. A 4096x3328 12-bit synthetic mammogram (27 MB of
-uint16) becomes about 14 MB in about 0.5 s (measured 2 December 2026, README "Reading"); it travels as
-a binary component argument over the session's websocket, so no image ever has a URL that
-bypasses sign-in.
+and sums each row back; nothing is lost (sizes and times: README, "Full resolution and
+memory"). Each answer travels as a binary component argument over the session's websocket,
+so no image ever has a URL that bypasses sign-in.
 
 Example:
     >>> import numpy as np
@@ -219,7 +218,9 @@ class FullresStore:
             return
         keep = {self.key(rec, view) for rec, view in items}
         with self._lock:
-            stale = [(k, f) for k, f in self._pending.items() if f in self._queued and k not in keep]
+            stale = [
+                (k, f) for k, f in self._pending.items() if f in self._queued and k not in keep
+            ]
         for _, f in stale:
             f.cancel()
         for rec, view in items:
