@@ -95,8 +95,9 @@ def reading_viewer(
         marks_version: change it to make the browser reload the marks from ``panels``
             (after a save or an edit elsewhere); unsaved browser marks are kept otherwise.
         fullres: from :func:`fullres_answer`: the viewer may ask for these images at
-            full resolution (answered by a fragment under it, one image per answer; the
-            browser keeps them in a byte-bounded LRU); ``None``: previews only.
+            full resolution (answered by a channel fragment drawn under it when any image
+            is larger than its preview, one image per answer; the browser keeps them in a
+            byte-bounded LRU); ``None``: previews only.
         temporal: from :func:`mcalc.present.reading_temporal.temporal_args` (registered
             prior, subtraction, mapping, tracked items per view), ``temporal_offered()``
             (a button that sends ``{"type": "temporal"}`` to ask for them), or ``None``
@@ -127,7 +128,7 @@ def reading_viewer(
         key=key,
         default=None,
     )
-    if fullres is not None:
+    if fullres is not None and fullres.items:  # else nothing to ask for: no channel
         _fullres_channel(fullres)
     return value if isinstance(value, dict) else None
 

@@ -25,6 +25,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 import time
@@ -192,10 +193,12 @@ class FullresStore:
             self._pending[k] = f
             if not urgent:
                 self._queued.append(f)
-        f.add_done_callback(lambda done, k=k: self._forget(k, done))
+        f.add_done_callback(functools.partial(self._forget, k))
         return f
 
-    def _make(self, cache: ImageCache, rec: ImageRecord, view: ImageView, k: Any) -> Encoded:
+    def _make(
+        self, cache: ImageCache, rec: ImageRecord, view: ImageView, k: tuple[str, bool]
+    ) -> Encoded:
         with self._lock:
             self._queued = [q for q in self._queued if not q.running() and not q.done()]
         enc = _encode(cache, rec, view)
