@@ -61,3 +61,8 @@ window.addEventListener("message", (ev: MessageEvent) => {
 });
 send("streamlit:componentReady", { apiVersion: 1 });
 send("streamlit:setFrameHeight", { height: 0 });
+// To the viewer (a sibling frame): a request sent before this frame listened goes again.
+for (let i = 0; i < window.parent.frames.length; i++) {
+  const f = window.parent.frames[i];
+  if (f !== window) f.postMessage({ type: "mcalc:fullres-hello" }, "*");
+}

@@ -70,6 +70,7 @@ let ctx: Context | null = null;
 let askedAt = -1;
 let lastMs = -1; // from the request to the last full image shown
 let firstMs = -1; // from the request to the first full image shown
+let lastAsk: { type: string; case: string; keys: string[] } | null = null;
 let requests = 0;
 let failed = "";
 // Where the time of the last arrival went (epoch ms, comparable across frames), for benches.
@@ -79,6 +80,12 @@ const supported = typeof DecompressionStream !== "undefined";
 
 export function bind(c: Context): void {
   ctx = c;
+  // A channel that (re)starts says so: a request it may have missed goes again.
+  window.addEventListener("message", (ev: MessageEvent) => {
+    if (ev.data?.type !== "mcalc:fullres-hello" || !lastAsk || askedAt < 0) return;
+    const keys = lastAsk.keys.filter((k) => !fullId(k));
+    if (keys.length) post({ ...lastAsk, keys });
+  });
 }
 
 function wanted(p: PanelLike): boolean {
@@ -153,7 +160,8 @@ export function check(i: number, force = false): void {
   firstMs = -1;
   timing = { asked: abs(), images: [] };
   requests += 1;
-  post({ type: "mcalc:fullres-ask", case: ctx.caseKey(), keys: missing });
+  lastAsk = { type: "mcalc:fullres-ask", case: ctx.caseKey(), keys: missing };
+  post(lastAsk);
   ctx.publish();
 }
 
