@@ -13,8 +13,9 @@ against the page's idle round trip:
 - full-resolution arrival (:func:`fullres_times`, its own app on a full-size 4096x3328
   synthetic set, not in ``--quick``): from the viewer's request (a zoom near the preview's
   scale) until every panel shows its full-resolution image, by the viewer's own clock
-  (``data-fullres-ms``; one rerun answers the request, the four images cross the
-  websocket compressed and are inflated in the browser).
+  (``data-fullres-ms``; the channel's fragment answers one image per request, each crosses
+  the websocket compressed and is inflated in a worker; the time to the first image is
+  logged too, ``data-fullres-first-ms``).
 
 Adding a mark is ``bench/browser.py``'s Annotate figure (the same viewer).
 """
@@ -22,6 +23,7 @@ Adding a mark is ``bench/browser.py``'s Annotate figure (the same viewer).
 from __future__ import annotations
 
 import json
+import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -32,7 +34,7 @@ VIEWER = "[data-testid='mcalc-viewer']"
 #: 2 s round trip of this machine: "instant" for a reader).
 AIM_LOCAL = 0.15
 AIM_NEXT = 1.3
-#: One rerun answers the request, then ~14 MB per image to move and inflate.
+#: One fragment run per image, then ~14 MB per image to move and inflate.
 AIM_FULLRES = 2.0
 
 
@@ -134,6 +136,7 @@ def fullres_times(
     tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-fullres-"))
     generate_demo(tmp / "demo", cases=3, seed=1, size="full")
     times: list[float] = []
+    firsts: list[float] = []
     with running_app(app_env(tmp), timeout=180) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -157,6 +160,7 @@ def fullres_times(
                 page.wait_for_function(f"() => {full}", timeout=600_000)
                 # The viewer's own clock: from its request to the last full image shown.
                 times.append(float(_state(page, f"{state}.fullresMs")) / 1000.0)
+                firsts.append(float(_state(page, f"{state}.fullresFirstMs || -1")) / 1000.0)
                 if k + 1 < min(repeat, 3):
                     frame = next(f for f in page.frames if "viewer" in f.url)
                     before = _state(page, f"{state}.case")
@@ -167,6 +171,10 @@ def fullres_times(
                     )
         finally:
             browser.close()
+    print(
+        "[bench/browser] viewer_fullres first image " + " ".join(f"{v:.2f}" for v in firsts),
+        file=sys.stderr,
+    )
     return times
 
 
@@ -189,7 +197,6 @@ def main() -> int:
     (idle round trip, wheel, W/L, next case; full resolution unless ``--quick``)."""
     import argparse
     import os
-    import sys
 
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from bench import browser as b

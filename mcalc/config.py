@@ -92,6 +92,12 @@ class Settings:
             ``os.pathsep`` (``:``).
         warm_tensorflow: the app imports TensorFlow in a background thread when it starts
             (:mod:`mcalc.models.warmup`). Env ``MCALC_WARM_TF`` (``0`` turns it off).
+        fullres_cache_mb: bound of the encoded full-resolution images the app keeps for
+            the reading viewer, shared by all sessions (:mod:`mcalc.present.fullres`;
+            about 14 MB per 4096x3328 image); 0 keeps none. Env ``MCALC_FULLRES_CACHE_MB``.
+        fullres_prefetch: encode a shown case's images for full resolution in the
+            background, before the reader zooms. Env ``MCALC_FULLRES_PREFETCH`` (``0``
+            turns it off).
     """
 
     data_dir: Path | None = None
@@ -110,6 +116,8 @@ class Settings:
     data_roots: tuple[Path, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
     warm_tensorflow: bool = True
+    fullres_cache_mb: int = 256
+    fullres_prefetch: bool = True
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (for tests and CLI flags)."""
@@ -139,6 +147,9 @@ def get_settings() -> Settings:
             if p.strip()
         ),
         warm_tensorflow=os.environ.get("MCALC_WARM_TF", "1").strip().lower()
+        not in ("0", "false", "no", "off"),
+        fullres_cache_mb=max(0, _env_int("MCALC_FULLRES_CACHE_MB", base.fullres_cache_mb)),
+        fullres_prefetch=os.environ.get("MCALC_FULLRES_PREFETCH", "1").strip().lower()
         not in ("0", "false", "no", "off"),
     )
 

@@ -30,15 +30,40 @@ class LRU(Generic[K, V]):
     Args:
         maxsize: how many items are kept (at least 1).
         on_evict: called with ``(key, value)`` of each item dropped for room.
+        weigh: with ``max_weight``, the weight of a value (bytes, say): the items' total
+            weight stays at most ``max_weight`` too; a value heavier than that alone is
+            returned by :meth:`put` but not kept.
+        max_weight: the bound of the total weight (``weigh`` required).
     """
 
-    def __init__(self, maxsize: int, *, on_evict: Callable[[K, V], None] | None = None) -> None:
+    def __init__(
+        self,
+        maxsize: int,
+        *,
+        on_evict: Callable[[K, V], None] | None = None,
+        weigh: Callable[[V], int] | None = None,
+        max_weight: int | None = None,
+    ) -> None:
         if int(maxsize) < 1:
             raise ValueError(f"an LRU keeps at least 1 item, got maxsize={maxsize}")
+        if (weigh is None) != (max_weight is None):
+            raise ValueError("weigh and max_weight go together: give both or neither")
         self.maxsize = int(maxsize)
+        self.max_weight = max_weight
+        self._weigh = weigh
+        self._weight = 0
         self._items: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.RLock()
         self._on_evict = on_evict
+
+    def _w(self, value: V) -> int:
+        return int(self._weigh(value)) if self._weigh is not None else 0
+
+    @property
+    def weight(self) -> int:
+        """The total weight of the items kept (0 without ``weigh``)."""
+        with self._lock:
+            return self._weight
 
     def get(self, key: K, default: V | None = None) -> V | None:
         """The value of ``key`` (now the most recent), else ``default``."""
@@ -52,10 +77,19 @@ class LRU(Generic[K, V]):
         """Store ``value`` under ``key`` and return it; drops the oldest items past ``maxsize``."""
         evicted: list[tuple[K, V]] = []
         with self._lock:
+            if key in self._items:
+                self._weight -= self._w(self._items.pop(key))
+            w = self._w(value)
+            if self.max_weight is not None and w > self.max_weight:
+                return value  # could never fit: not kept (nothing else is dropped for it)
             self._items[key] = value
-            self._items.move_to_end(key)
-            while len(self._items) > self.maxsize:
-                evicted.append(self._items.popitem(last=False))
+            self._weight += w
+            while len(self._items) > self.maxsize or (
+                self.max_weight is not None and self._weight > self.max_weight
+            ):
+                old = self._items.popitem(last=False)
+                self._weight -= self._w(old[1])
+                evicted.append(old)
         if self._on_evict is not None:
             for k, v in evicted:
                 self._on_evict(k, v)
@@ -71,11 +105,16 @@ class LRU(Generic[K, V]):
 
     def pop(self, key: K, default: V | None = None) -> V | None:
         with self._lock:
-            return self._items.pop(key, default)
+            if key not in self._items:
+                return default
+            value = self._items.pop(key)
+            self._weight -= self._w(value)
+            return value
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._weight = 0
 
     def keys(self) -> list[K]:
         """Keys from the least to the most recently used."""

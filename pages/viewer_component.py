@@ -6,15 +6,21 @@ in the browser. Python gets only small events back: ``{"type": "next" | "previou
 "save" | "region" | "temporal" | "fullres", "seq": ..., "marks": [...], "outlines": [...]}``;
 :func:`new_event` hands each one out once.
 
-Full resolution: the panels carry preview-scale pixels; when the reader zooms past that
-scale the browser asks once per case (``{"type": "fullres", "case": ..., "keys": [...]}``);
-the page reads the request with :func:`fullres_request` *before* drawing the viewer and
-passes :func:`mcalc.present.fullres.fullres_payload` as ``fullres`` in that same run, once.
+Full resolution: the panels carry preview-scale pixels. The page passes
+:func:`fullres_answer` as ``fullres``: that starts encoding the case's images in the
+background (:class:`mcalc.present.fullres.FullresStore`, shared by all sessions) and
+:func:`reading_viewer` draws, under the viewer, a zero-height channel component
+(``components/viewer/dist/channel``) inside an ``st.fragment``. When the reader zooms past
+the preview the viewer asks the channel (a ``postMessage`` between the two frames); the
+channel's value change reruns only that fragment, which answers with one image (the
+first ready); the channel hands it to the viewer and asks for the rest at once, so the
+images arrive one by one and the page itself never reruns for them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +29,7 @@ import streamlit.components.v1 as components
 
 from mcalc.dataset.records import ImageRecord
 from mcalc.errors import ImageReadError
-from mcalc.present.fullres import fullres_payload
+from mcalc.present.fullres import FullresStore, Item
 from mcalc.store.marks import LABELS
 from mcalc.viewer import ImageView
 from pages import common
@@ -33,6 +39,7 @@ _SEEN = "viewer_seen_events"
 _FULLRES_SEEN = "viewer_fullres_answered"
 
 _component: Any = None
+_channel: Any = None
 
 
 def available() -> bool:
@@ -47,6 +54,23 @@ def _get() -> Any:
     return _component
 
 
+def _get_channel() -> Any:
+    global _channel
+    if _channel is None:
+        _channel = components.declare_component("mcalc_fullres", path=str(DIST / "channel"))
+    return _channel
+
+
+@dataclass(frozen=True)
+class FullresSource:
+    """What the viewer ``key`` showing ``case_key`` may ask for at full resolution: its
+    images larger than their preview, each with its view (from :func:`fullres_answer`)."""
+
+    key: str
+    case_key: str
+    items: tuple[Item, ...]
+
+
 def reading_viewer(
     panels: list[dict[str, Any]],
     *,
@@ -55,7 +79,7 @@ def reading_viewer(
     height: int = 620,
     editable: str | None = None,
     marks_version: int = 0,
-    fullres: tuple[list[dict[str, Any]], bytes] | None = None,
+    fullres: FullresSource | None = None,
     temporal: dict[str, Any] | None = None,
     focus: dict[str, Any] | None = None,
     overlays: dict[str, Any] | None = None,
@@ -70,9 +94,10 @@ def reading_viewer(
         editable: key of the panel whose reader marks are edited (Annotate), else ``None``.
         marks_version: change it to make the browser reload the marks from ``panels``
             (after a save or an edit elsewhere); unsaved browser marks are kept otherwise.
-        fullres: an answer to :func:`fullres_request` (index and blob of
-            :func:`mcalc.present.fullres.fullres_payload`); sent in this run only, the
-            browser keeps the images (a byte-bounded LRU).
+        fullres: from :func:`fullres_answer`: the viewer may ask for these images at
+            full resolution (answered by a channel fragment drawn under it when any image
+            is larger than its preview, one image per answer; the browser keeps them in a
+            byte-bounded LRU); ``None``: previews only.
         temporal: from :func:`mcalc.present.reading_temporal.temporal_args` (registered
             prior, subtraction, mapping, tracked items per view), ``temporal_offered()``
             (a button that sends ``{"type": "temporal"}`` to ask for them), or ``None``
@@ -97,15 +122,14 @@ def reading_viewer(
         editable=editable,
         marks_version=marks_version,
         labels=list(LABELS),
-        # Binary argument (no base64): Streamlit sends bytes as they are.
-        fullres=fullres[0] if fullres else [],
-        fullres_data=fullres[1] if fullres else b"",
         temporal=temporal,
         focus=focus,
         overlays=overlays,
         key=key,
         default=None,
     )
+    if fullres is not None and fullres.items:  # else nothing to ask for: no channel
+        _fullres_channel(fullres)
     return value if isinstance(value, dict) else None
 
 
@@ -121,17 +145,21 @@ def new_event(event: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
     return event
 
 
-def fullres_request(key: str, case_key: str) -> list[str]:
-    """Image keys whose full-resolution pixels the viewer ``key`` asked for, for the case
-    ``case_key``, if that request was not answered yet; else ``[]``.
+@st.cache_resource(show_spinner=False)
+def _store(max_mb: int) -> FullresStore:
+    """The process's encoded full-resolution images (all sessions share them)."""
+    return FullresStore(max_mb * 1024 * 1024)
 
-    Read before drawing the viewer (its value from the run's session state), so the
+
+def fullres_request(key: str, case_key: str) -> list[str]:
+    """Image keys the channel of the viewer ``key`` asked for, for the case ``case_key``,
+    if that request was not answered yet; else ``[]``.
+
+    Read before drawing the channel (its value from the run's session state), so the
     answer goes out in the same run; each request is answered once (the browser asks again
     if the answer never arrived)."""
-    event = st.session_state.get(key)
-    if not isinstance(event, dict) or event.get("type") != "fullres":
-        return []
-    if event.get("case") != case_key or "seq" not in event:
+    event = st.session_state.get(f"{key}_fullres")
+    if not isinstance(event, dict) or event.get("case") != case_key or "seq" not in event:
         return []
     answered: dict[str, str] = st.session_state.setdefault(_FULLRES_SEEN, {})
     if answered.get(key) == event["seq"]:
@@ -140,22 +168,51 @@ def fullres_request(key: str, case_key: str) -> list[str]:
     return [str(k) for k in event.get("keys") or []]
 
 
+@st.fragment
+def _fullres_channel(source: FullresSource) -> None:
+    """The channel under the viewer: answers a pending request with one image (a rerun of
+    this fragment only)."""
+    index: list[dict[str, Any]] = []
+    data = b""
+    wanted = fullres_request(source.key, source.case_key)
+    items = [it for it in source.items if it[0].key in wanted]
+    if items:
+        try:
+            store = _store(common.settings().fullres_cache_mb)
+            index, data = store.next_answer(common.get_image_cache(), items)
+        except ImageReadError as exc:
+            st.warning(f"Full resolution not available: {exc}")
+    _get_channel()(
+        case_key=source.case_key,
+        fullres=index,
+        # Binary argument (no base64): Streamlit sends bytes as they are.
+        fullres_data=data,
+        key=f"{source.key}_fullres",
+        default=None,
+    )
+
+
 def fullres_answer(
     key: str,
     case_key: str,
     images: Iterable[ImageRecord],
     view_of: Callable[[ImageRecord], ImageView],
-) -> tuple[list[dict[str, Any]], bytes] | None:
-    """The answer to the viewer ``key``'s pending full-resolution request for ``case_key``
-    (:func:`fullres_request`), for those of ``images`` it asked for (each prepared with
-    ``view_of``), or ``None``: no request, or an image that cannot be read (said on the
-    page). Pass it as ``fullres`` to :func:`reading_viewer` in the same run."""
-    wanted = fullres_request(key, case_key)
-    if not wanted:
-        return None
-    try:
-        items = [(rec, view_of(rec)) for rec in images if rec.key in wanted]
-        return fullres_payload(common.get_image_cache(), items)
-    except ImageReadError as exc:
-        st.warning(f"Full resolution not available: {exc}")
-        return None
+) -> FullresSource:
+    """How the viewer ``key`` gets ``case_key``'s ``images`` (each prepared with
+    ``view_of``) at full resolution: pass it as ``fullres`` to :func:`reading_viewer`.
+    Those larger than their preview start encoding in the background now
+    (``Settings.fullres_prefetch``); an image that cannot be read is said on the page and
+    left out."""
+    items: list[Item] = []
+    for rec in images:
+        try:
+            view = view_of(rec)
+        except ImageReadError as exc:
+            st.warning(f"Full resolution not available: {exc}")
+            continue
+        if view.scale < 1:
+            items.append((rec, view))
+    settings = common.settings()
+    if items and settings.fullres_prefetch:
+        _store(settings.fullres_cache_mb).prefetch(common.get_image_cache(), items)
+    return FullresSource(key, case_key, tuple(items))

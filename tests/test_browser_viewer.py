@@ -215,18 +215,24 @@ HTMLCanvasElement.prototype.getContext = function (type, ...rest) {
   return /webgl/i.test(type) ? null : getContext.call(this, type, ...rest);
 };
 """
-#: The component's events (it posts them to its parent: itself, when opened alone).
+#: The component's events (it posts them to its parent: itself, when opened alone) and its
+#: requests to the full-resolution channel (to its sibling frames: itself, alone).
 EVENTS = """
 window.__events = [];
 window.addEventListener('message', e => {
   if (e.data && e.data.type === 'streamlit:setComponentValue') window.__events.push(e.data.value);
+  if (e.data && e.data.type === 'mcalc:fullres-ask') window.__events.push(e.data);
 });
 """
-RENDER = """([a, b64]) => {
-  const bin = atob(b64 || '');
+RENDER = """([a]) => {
+  window.postMessage({type: 'streamlit:render', args: a}, '*');
+}"""
+#: What the full-resolution channel (src/channel.ts) hands the viewer: one image.
+ANSWER = """([c, index, b64]) => {
+  const bin = atob(b64);
   const u = new Uint8Array(bin.length);
   for (let i = 0; i < bin.length; i++) u[i] = bin.charCodeAt(i);
-  window.postMessage({type: 'streamlit:render', args: {...a, fullres_data: u}}, '*');
+  window.postMessage({type: 'mcalc:fullres-answer', case: c, index, data: u}, '*');
 }"""
 
 
@@ -273,11 +279,11 @@ def test_viewer_without_webgl_draws_on_the_cpu_and_loads_full_resolution():
         for k, t in enumerate(["prior", "recent"])
     ]  # fmt: skip
     args = {"case_key": "c1", "panels": panels, "height": 400, "editable": None,
-            "marks_version": 0, "labels": [], "fullres": []}  # fmt: skip
+            "marks_version": 0, "labels": []}  # fmt: skip
     with browser_page(900, 600) as page:
         page.add_init_script(NO_WEBGL)
         page.goto((REPO / "components/viewer/dist/index.html").as_uri())
-        page.evaluate(RENDER, [args, ""])
+        page.evaluate(RENDER, [args])
         page.wait_for_function("() => document.getElementById('root').dataset.zoom")
         state = page.eval_on_selector(VIEWER, "e => ({...e.dataset})")
         assert state["renderer"] == "cpu" and not state.get("error"), state
@@ -288,7 +294,7 @@ def test_viewer_without_webgl_draws_on_the_cpu_and_loads_full_resolution():
     with browser_page(900, 600) as page:  # WebGL (software in this headless Chromium)
         page.add_init_script(EVENTS)
         page.goto((REPO / "components/viewer/dist/index.html").as_uri())
-        page.evaluate(RENDER, [args, ""])
+        page.evaluate(RENDER, [args])
         page.wait_for_function("() => document.getElementById('root').dataset.zoom")
         assert page.eval_on_selector(VIEWER, "e => e.dataset.renderer") == "webgl"
         page.wait_for_timeout(300)
@@ -297,20 +303,24 @@ def test_viewer_without_webgl_draws_on_the_cpu_and_loads_full_resolution():
         box = page.locator(".panel").first.bounding_box()
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.mouse.wheel(0, -120)
-        page.wait_for_function("() => window.__events.some(e => e.type === 'fullres')")
+        ask_type = "mcalc:fullres-ask"
+        page.wait_for_function(f"() => window.__events.some(e => e.type === '{ask_type}')")
         page.wait_for_timeout(200)
         before = page.eval_on_selector(VIEWER, "e => ({...e.dataset})")
         assert json.loads(before["fullres"]) == ["asked", "asked"]
         kept = (before["zoom"], before["pan"], before["window"])
-        (ask,) = [e for e in page.evaluate("() => window.__events") if e["type"] == "fullres"]
-        assert ask["case"] == "c1" and ask["keys"] == ["img0", "img1"]  # one event, both
-        data = encode_fullres(full)
-        index = [
-            {"key": k, "rows": rows, "cols": cols, "spacing": [0.07, 0.07], "codec": CODEC,
-             "offset": 0, "length": len(data)}
-            for k in ask["keys"]
-        ]  # fmt: skip
-        page.evaluate(RENDER, [{**args, "fullres": index}, base64.b64encode(data).decode()])
+        (ask,) = [e for e in page.evaluate("() => window.__events") if e["type"] == ask_type]
+        assert ask["case"] == "c1" and ask["keys"] == ["img0", "img1"]  # one request, both
+        data = base64.b64encode(encode_fullres(full)).decode()
+        for k, key in enumerate(ask["keys"]):  # one image per answer, as the channel sends
+            entry = {"key": key, "rows": rows, "cols": cols, "spacing": [0.07, 0.07],
+                     "codec": CODEC, "offset": 0, "length": len(base64.b64decode(data))}  # fmt: skip
+            page.evaluate(ANSWER, ["c1", [entry], data])
+            shown = ["full"] * (k + 1) + ["asked"] * (len(ask["keys"]) - k - 1)
+            page.wait_for_function(
+                "s => document.getElementById('root').dataset.fullres === s",
+                arg=json.dumps(shown, separators=(",", ":")),
+            )
         page.wait_for_function(
             "() => JSON.parse(document.getElementById('root').dataset.fullres)"
             ".every(s => s === 'full')"

@@ -1,14 +1,17 @@
 """mcalc.present.fullres: full-resolution pixels for the reading viewer (encoded once per
-image, answered once per request) and the page's request/answer round through AppTest."""
+image and kept in a shared byte-bounded store, answered one image per request) and the
+page's request/answer rounds through AppTest."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
 import pytest
 
-from mcalc.present.fullres import CODEC, decode_fullres, encode_fullres
+from mcalc.present import fullres
+from mcalc.present.fullres import CODEC, FullresStore, decode_fullres, encode_fullres
 from mcalc.synthetic.spec import SIZES
 from tests.conftest import REPO
 
@@ -51,52 +54,111 @@ def test_full_size_image_is_lossless(full_size_image):
     assert back.dtype == np.uint16 and (back == full_size_image).all()
 
 
+def _views(tiny_demo, cache, n: int):
+    from mcalc.dataset import open_dataset
+    from mcalc.viewer import DisplayOptions, prepare_view
+
+    recs = open_dataset(tiny_demo).images()[:n]
+    return [(rec, prepare_view(cache, rec, DisplayOptions(), max_side=64)) for rec in recs]
+
+
+def test_store_encodes_each_image_once_within_its_byte_bound(tiny_demo, tmp_path, monkeypatch):
+    """Prefetched images are answered from the store, one per request, losslessly in the
+    hanging orientation; a second request encodes nothing; the bytes kept stay under the
+    bound (least recently used out); an unreadable image is an ImageReadError."""
+    from mcalc.cache import ImageCache
+    from mcalc.errors import ImageReadError
+
+    calls: list[tuple[int, int]] = []
+    encode = fullres.encode_fullres
+    monkeypatch.setattr(fullres, "encode_fullres", lambda v: calls.append(v.shape) or encode(v))
+    cache = ImageCache(tmp_path / "cache")
+    items = _views(tiny_demo, cache, 3)
+    assert all(view.scale < 1 for _, view in items)  # 256x208 images, 64 px previews
+    size = len(encode(fullres.fullres_values(cache, *items[0])))
+    store = FullresStore(2 * size + size // 2)  # room for two images, not three
+    try:
+        store.prefetch(cache, items[:2])
+        (entry,), data = store.next_answer(cache, items[:2])
+        assert entry["key"] in {items[0][0].key, items[1][0].key} and entry["codec"] == CODEC
+        rec, view = next(it for it in items if it[0].key == entry["key"])
+        values = decode_fullres(data, entry["rows"], entry["cols"])
+        assert (values == fullres.fullres_values(cache, rec, view)).all()
+        assert entry["length"] == len(data) and entry["offset"] == 0
+        assert entry["spacing"] == [pytest.approx(s) for s in view.spacing_mm]
+        (other,), _ = store.next_answer(cache, [it for it in items[:2] if it[0] is not rec])
+        assert other["key"] != entry["key"] and len(calls) == 2  # prefetched: no more encodes
+        store.next_answer(cache, items[:2])
+        assert len(calls) == 2  # answered from the store
+        store.next_answer(cache, items[2:])  # a third image: the least recent goes
+        assert len(calls) == 3 and store.bytes_kept <= store.max_bytes
+        assert sum(store.cached(r, v) for r, v in items) == 2
+        bad = tmp_path / "bad.dcm"
+        bad.write_bytes(b"not an image")
+        broken = (dataclasses.replace(items[0][0], image_path=bad), items[0][1])
+        with pytest.raises(ImageReadError):
+            store.next_answer(cache, [broken])
+    finally:
+        store.close()
+
+
 @pytest.mark.slow  # four Browse runs: ~5 s quiet, 21 s with the machine loaded
-def test_browse_answers_a_full_resolution_request_once(app_env, monkeypatch):
-    """A preview smaller than the image (scale < 1): the panels say so; the viewer's
-    request (its component value) is answered with the images at full resolution, in the
-    hanging orientation, as one binary argument, in one run only."""
+def test_browse_answers_full_resolution_one_image_per_request(app_env, monkeypatch):
+    """A preview smaller than the image (scale < 1): the panels say so; the channel's
+    request (its component value, under the viewer) is answered with one image at full
+    resolution, in the hanging orientation, as a binary argument; the next request (the
+    rest) with the next image; a request is answered once."""
     from streamlit.testing.v1 import AppTest
 
     from mcalc.cache import ImageCache
     from mcalc.config import get_settings
     from mcalc.dataset import open_dataset
 
+    def components(at) -> tuple:
+        found = {c.proto.component_name.rsplit(".", 1)[-1]: c for c in at.get("component_instance")}
+        return found["mcalc_viewer"], found["mcalc_fullres"]
+
+    def answer(at) -> tuple[list, bytes]:
+        _, channel = components(at)
+        index = json.loads(channel.proto.json_args)["fullres"]
+        blobs = [a.bytes for a in channel.proto.special_args if a.key == "fullres_data"]
+        return index, (blobs[0] if blobs else b"")
+
     monkeypatch.setenv("MCALC_PREVIEW_MAX_SIDE", "64")  # 256x208 images -> scale 0.25
     at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60)
     at.run()
     at.switch_page("pages/browse.py")
     at.run()
-    (viewer,) = at.get("component_instance")
+    viewer, _ = components(at)
     args = json.loads(viewer.proto.json_args)
-    assert args["fullres"] == []
-    panels = args["panels"]
-    assert all(p["scale"] == pytest.approx(0.25, abs=0.01) for p in panels)
-    keys = [p["key"] for p in panels[:2]]
-
-    at.session_state["browse_viewer"] = {
-        "type": "fullres",
-        "case": args["case_key"],
-        "keys": keys,
-        "seq": "1-1",
-    }
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    (viewer,) = at.get("component_instance")
-    index = json.loads(viewer.proto.json_args)["fullres"]
-    (blob,) = [a.bytes for a in viewer.proto.special_args if a.key == "fullres_data"]
-    assert [e["key"] for e in index] == keys
+    assert "fullres" not in args and answer(at)[0] == []
+    panels = {p["key"]: p for p in args["panels"]}
+    assert all(p["scale"] == pytest.approx(0.25, abs=0.01) for p in panels.values())
+    keys = list(panels)[:2]
     cache = ImageCache(get_settings().cache_dir)
     records = {r.key: r for r in open_dataset(app_env).images()}
-    for e, p in zip(index, panels, strict=False):
-        assert e["codec"] == CODEC
-        values = decode_fullres(blob[e["offset"] : e["offset"] + e["length"]], e["rows"], e["cols"])
+
+    answered = []
+    for k in range(2):
+        rest = [key for key in keys if key not in answered]
+        at.session_state["browse_viewer_fullres"] = {
+            "case": args["case_key"],
+            "keys": rest,
+            "seq": f"1-{k}",
+        }
+        at.run()
+        assert not at.exception, [e.value for e in at.exception]
+        (e,), blob = answer(at)
+        assert e["key"] in rest and e["codec"] == CODEC
+        answered.append(e["key"])
+        p = panels[e["key"]]
+        values = decode_fullres(blob, e["rows"], e["cols"])
         file_pixels = np.asarray(cache.load(records[e["key"]].image_path).pixels)
         # Hanging orientation: the same mirroring as the panel's preview.
         assert (values == file_pixels).all() or (values == file_pixels[:, ::-1]).all()
         assert e["cols"] * p["scale"] == pytest.approx(p["cols"], abs=1)
         assert e["spacing"][0] == pytest.approx(p["spacing"][0] * p["scale"], rel=0.02)
+    assert sorted(answered) == sorted(keys)
 
     at.run()  # the same request again (a rerun for another reason): not answered twice
-    (viewer,) = at.get("component_instance")
-    assert json.loads(viewer.proto.json_args)["fullres"] == []
+    assert answer(at)[0] == []

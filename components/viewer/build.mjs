@@ -18,3 +18,17 @@ await build({
   logLevel: "warning",
 });
 copyFileSync("src/index.html", "dist/index.html");
+// The full-resolution channel (src/channel.ts): a component of its own, a few lines.
+mkdirSync("dist/channel", { recursive: true });
+await build({
+  entryPoints: ["src/channel.ts"],
+  bundle: true,
+  format: "iife",
+  minify: true,
+  target: "es2020",
+  legalComments: "none",
+  charset: "utf8",
+  outfile: "dist/channel/channel.js",
+  logLevel: "warning",
+});
+copyFileSync("src/channel.html", "dist/channel/index.html");

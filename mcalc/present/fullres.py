@@ -3,15 +3,18 @@
 The viewer first gets each image at preview scale (:func:`mcalc.present.reading.reading_panel`,
 ``Settings.preview_max_side``). When the reader zooms past that scale (or picks the
 magnifier), the browser asks once for the full-resolution values of the case's images and
-keeps them (a byte-bounded LRU in the browser); these functions make that answer.
+keeps them (a byte-bounded LRU in the browser). :class:`FullresStore` makes the answers:
+it encodes each image once, in the background as soon as its case is shown
+(:meth:`FullresStore.prefetch`), keeps the encoded bytes in a byte-bounded LRU shared by
+every session of the process, and answers a request one image at a time, the first one
+ready first (:meth:`FullresStore.next_answer`), so the first image shows early.
 
 Encoding (``zlib-delta16``): the image as displayed (mirrored like the preview), its uint16
 values differenced along each row (modulo 2**16, the first column kept), little-endian,
 compressed by zlib at level 1. The browser inflates it with its own ``DecompressionStream``
-and sums each row back; nothing is lost. A 4096x3328 12-bit synthetic mammogram (27 MB of
-uint16) becomes about 14 MB in about 0.5 s (measured 2 December 2026, README "Reading"); it travels as
-a binary component argument over the session's websocket, so no image ever has a URL that
-bypasses sign-in.
+and sums each row back; nothing is lost (sizes and times: README, "Full resolution and
+memory"). Each answer travels as a binary component argument over the session's websocket,
+so no image ever has a URL that bypasses sign-in.
 
 Example:
     >>> import numpy as np
@@ -22,24 +25,36 @@ Example:
 
 from __future__ import annotations
 
+import functools
+import logging
+import threading
+import time
 import zlib
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from mcalc.cache import ImageCache
+from mcalc.cache import ImageCache, file_key
 from mcalc.dataset.records import ImageRecord
+from mcalc.lru import LRU
 from mcalc.viewer import ImageView
 
 __all__ = [
     "CODEC",
+    "Encoded",
+    "FullresStore",
     "encode_fullres",
     "decode_fullres",
     "fullres_values",
-    "fullres_payload",
 ]
+
+log = logging.getLogger(__name__)
+
+#: An image of a case and how it hangs (its preview's view).
+Item = tuple[ImageRecord, ImageView]
 
 CODEC = "zlib-delta16"
 
@@ -85,38 +100,169 @@ def fullres_values(cache: ImageCache, rec: ImageRecord, view: ImageView) -> np.n
     return view.mirror(np.asarray(cache.load(rec.image_path).pixels))
 
 
-def _entry(cache: ImageCache, rec: ImageRecord, view: ImageView) -> tuple[dict[str, Any], bytes]:
+@dataclass(frozen=True)
+class Encoded:
+    """One image's full-resolution values, encoded (:data:`CODEC`)."""
+
+    rows: int
+    cols: int
+    data: bytes
+    load_ms: int
+    encode_ms: int
+
+    def entry(self, rec: ImageRecord, view: ImageView) -> dict[str, Any]:
+        """The viewer's index entry for this image (its bytes start at offset 0)."""
+        return {
+            "key": rec.key,
+            "rows": self.rows,
+            "cols": self.cols,
+            "spacing": [float(view.spacing_mm[0]), float(view.spacing_mm[1])],
+            "codec": CODEC,
+            "offset": 0,
+            "length": len(self.data),
+            "timing": {"load_ms": self.load_ms, "encode_ms": self.encode_ms},
+        }
+
+
+def _encode(cache: ImageCache, rec: ImageRecord, view: ImageView) -> Encoded:
+    t0 = time.perf_counter()
     values = fullres_values(cache, rec, view)
+    t1 = time.perf_counter()
+    data = encode_fullres(values)  # zlib releases the GIL: images encode in parallel
+    t2 = time.perf_counter()
     rows, cols = values.shape[:2]
-    data = encode_fullres(values)
-    meta = {
-        "key": rec.key,
-        "rows": int(rows),
-        "cols": int(cols),
-        "spacing": [float(view.spacing_mm[0]), float(view.spacing_mm[1])],
-        "codec": CODEC,
-        "length": len(data),
-    }
-    return meta, data
+    return Encoded(int(rows), int(cols), data, round(1000 * (t1 - t0)), round(1000 * (t2 - t1)))
 
 
-def fullres_payload(
-    cache: ImageCache, items: Sequence[tuple[ImageRecord, ImageView]]
-) -> tuple[list[dict[str, Any]], bytes]:
-    """The viewer's answer to a full-resolution request: an index (key, rows, cols, mm per
-    pixel, codec, offset and length in the blob) and one blob of the encoded images.
+class FullresStore:
+    """Encoded full-resolution images, made once per file and orientation and shared by
+    every session of the process (safe between threads).
 
-    The images are encoded in parallel (zlib and the cache's decode release the GIL).
+    Encoded bytes stay in an LRU bounded by ``max_bytes`` (a full-size 4096x3328 12-bit
+    image is about 14 MB). :meth:`prefetch` encodes a shown case's images on one
+    background thread (at most one core), newest case first: a newer prefetch drops the
+    older ones not started. A request (:meth:`next_answer`) takes what is ready, waits for
+    what is being encoded and encodes the rest at once on ``workers`` threads.
 
-    Raises:
-        ImageReadError: an image cannot be read.
+    Args:
+        max_bytes: bound of the encoded bytes kept (0: nothing kept, every request encodes).
+        workers: threads encoding for requests.
     """
-    if not items:
+
+    def __init__(self, max_bytes: int, *, workers: int = 2) -> None:
+        if max_bytes < 0:
+            raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+        self.max_bytes = int(max_bytes)
+        self._done: LRU[tuple[str, bool], Encoded] = LRU(
+            100_000, weigh=lambda e: len(e.data), max_weight=self.max_bytes
+        )
+        self._pending: dict[tuple[str, bool], Future[Encoded]] = {}
+        self._queued: list[Future[Encoded]] = []  # prefetches, newest last
+        self._lock = threading.RLock()  # a cancel under it runs _forget, which takes it
+        self._background = ThreadPoolExecutor(1, thread_name_prefix="mcalc-fullres-prefetch")
+        self._asked = ThreadPoolExecutor(max(1, workers), thread_name_prefix="mcalc-fullres")
+
+    @staticmethod
+    def key(rec: ImageRecord, view: ImageView) -> tuple[str, bool]:
+        """What an encoding depends on: the file (path, size, time) and the mirroring."""
+        return file_key(rec.image_path), bool(view.flipped)
+
+    @property
+    def bytes_kept(self) -> int:
+        return self._done.weight
+
+    def cached(self, rec: ImageRecord, view: ImageView) -> bool:
+        """Whether the image's encoding is ready (without waiting)."""
+        return self.key(rec, view) in self._done
+
+    def _future(
+        self, cache: ImageCache, rec: ImageRecord, view: ImageView, urgent: bool
+    ) -> Future[Encoded]:
+        k = self.key(rec, view)
+        with self._lock:
+            hit = self._done.get(k)
+            if hit is not None:
+                ready: Future[Encoded] = Future()
+                ready.set_result(hit)
+                return ready
+            f = self._pending.get(k)
+            if f is not None and not (urgent and f in self._queued and f.cancel()):
+                return f  # running, or already asked for
+            pool = self._asked if urgent else self._background
+            f = pool.submit(self._make, cache, rec, view, k)
+            self._pending[k] = f
+            if not urgent:
+                self._queued.append(f)
+        f.add_done_callback(functools.partial(self._forget, k))
+        return f
+
+    def _make(
+        self, cache: ImageCache, rec: ImageRecord, view: ImageView, k: tuple[str, bool]
+    ) -> Encoded:
+        with self._lock:
+            self._queued = [q for q in self._queued if not q.running() and not q.done()]
+        enc = _encode(cache, rec, view)
+        if self.max_bytes:
+            self._done.put(k, enc)
+        return enc
+
+    def _forget(self, k: tuple[str, bool], f: Future[Encoded]) -> None:
+        with self._lock:
+            if self._pending.get(k) is f:
+                del self._pending[k]
+            if f in self._queued:
+                self._queued.remove(f)
+
+    def prefetch(self, cache: ImageCache, items: Sequence[Item]) -> None:
+        """Encode these images in the background (those not ready nor under way); older
+        prefetches not started yet are dropped. Errors are logged, not raised (the request
+        will raise them)."""
+        if not self.max_bytes:
+            return
+        keep = {self.key(rec, view) for rec, view in items}
+        with self._lock:
+            stale = [
+                (k, f) for k, f in self._pending.items() if f in self._queued and k not in keep
+            ]
+        for _, f in stale:
+            f.cancel()
+        for rec, view in items:
+            self._future(cache, rec, view, urgent=False).add_done_callback(_log_failure)
+
+    def next_answer(
+        self, cache: ImageCache, items: Sequence[Item]
+    ) -> tuple[list[dict[str, Any]], bytes]:
+        """The first of ``items`` ready (waiting for the first to finish if none is), as
+        the viewer's answer: an index of one entry and its bytes; ``([], b"")`` if no items.
+        Every other item is under way when this returns (the next request finds it sooner).
+
+        Raises:
+            ImageReadError: no item could be encoded (the first failure).
+        """
+        futures = {self._future(cache, rec, view, urgent=True): (rec, view) for rec, view in items}
+        first_error: BaseException | None = None
+        waiting = set(futures)
+        while waiting:
+            done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+            for f in (f for f in futures if f in done):  # in the order asked
+                exc = f.exception()
+                if exc is not None:
+                    first_error = first_error or exc
+                    log.warning("full resolution of %s failed: %s", futures[f][0].key, exc)
+                    continue
+                rec, view = futures[f]
+                enc = f.result()
+                return [enc.entry(rec, view)], enc.data
+        if first_error is not None:
+            raise first_error
         return [], b""
-    with ThreadPoolExecutor(max_workers=min(4, len(items))) as pool:
-        parts = list(pool.map(lambda it: _entry(cache, it[0], it[1]), items))
-    index, offset = [], 0
-    for meta, data in parts:
-        index.append({**meta, "offset": offset})
-        offset += len(data)
-    return index, b"".join(data for _, data in parts)
+
+    def close(self) -> None:
+        """Stop the threads (queued work is dropped)."""
+        self._background.shutdown(wait=False, cancel_futures=True)
+        self._asked.shutdown(wait=False, cancel_futures=True)
+
+
+def _log_failure(f: Future[Encoded]) -> None:
+    if not f.cancelled() and f.exception() is not None:
+        log.info("full-resolution prefetch failed: %s", f.exception())

@@ -3,10 +3,12 @@
 // Panels arrive at preview scale (panel.scale < 1 for images larger than the preview).
 // When a panel is zoomed near that scale (one preview pixel covers 3/4 of a screen pixel
 // or more) or the magnifier is picked, the viewer asks Python once for the full-resolution
-// values of every panel of the case still missing (one event, one rerun: coalesced).
-// Python answers in its next run with a binary argument (`fullres_data`: zlib of
-// row-differenced little-endian uint16, see mcalc/present/fullres.py) and an index
-// (`fullres`). The images are inflated here (the browser's DecompressionStream), kept in
+// values of every panel of the case still missing: one message to the full-resolution
+// channel, a sibling frame (src/channel.ts), whose fragment answers one image per run
+// without rerunning the page. Each answer is an index entry and its bytes (zlib of
+// row-differenced little-endian uint16, see mcalc/present/fullres.py), handed over by the
+// channel as a message. The images are inflated here (the browser's DecompressionStream),
+// as each arrives (the first shows while the next is on its way), kept in
 // Cornerstone's cache under a byte budget (least recently used first out) and swapped
 // into their viewports keeping camera, window and invert: W/L stays on the true 16-bit
 // values at every zoom, and the preview stays on screen until the full image is there.
@@ -41,8 +43,14 @@ export interface Context {
   viewport: (i: number) => cs.Types.IStackViewport | null;
   panels: () => PanelLike[];
   caseKey: () => string;
-  emit: (event: Record<string, unknown>) => void;
   publish: () => void;
+}
+/** What the channel hands over: one or more images of a case and their bytes. */
+export interface Answer {
+  type: "mcalc:fullres-answer";
+  case: string;
+  index: Entry[];
+  data: Uint8Array;
 }
 
 const CODEC = "zlib-delta16";
@@ -61,12 +69,23 @@ const asked = new Map<string, number>(); // image key -> when it was asked for
 let ctx: Context | null = null;
 let askedAt = -1;
 let lastMs = -1; // from the request to the last full image shown
+let firstMs = -1; // from the request to the first full image shown
+let lastAsk: { type: string; case: string; keys: string[] } | null = null;
 let requests = 0;
 let failed = "";
+// Where the time of the last arrival went (epoch ms, comparable across frames), for benches.
+const abs = (): number => Math.round(performance.timeOrigin + performance.now());
+let timing: Record<string, unknown> = {};
 const supported = typeof DecompressionStream !== "undefined";
 
 export function bind(c: Context): void {
   ctx = c;
+  // A channel that (re)starts says so: a request it may have missed goes again.
+  window.addEventListener("message", (ev: MessageEvent) => {
+    if (ev.data?.type !== "mcalc:fullres-hello" || !lastAsk || askedAt < 0) return;
+    const keys = lastAsk.keys.filter((k) => !fullId(k));
+    if (keys.length) post({ ...lastAsk, keys });
+  });
 }
 
 function wanted(p: PanelLike): boolean {
@@ -138,16 +157,34 @@ export function check(i: number, force = false): void {
   if (!missing.length) return;
   for (const k of missing) asked.set(k, now);
   askedAt = now;
+  firstMs = -1;
+  timing = { asked: abs(), images: [] };
   requests += 1;
-  ctx.emit({ type: "fullres", case: ctx.caseKey(), keys: missing });
+  lastAsk = { type: "mcalc:fullres-ask", case: ctx.caseKey(), keys: missing };
+  post(lastAsk);
   ctx.publish();
+}
+
+/** To the channel: every frame beside this one (opened alone, to this window). */
+function post(msg: Record<string, unknown>): void {
+  const parent = window.parent;
+  if (parent === window) {
+    window.postMessage(msg, "*");
+    return;
+  }
+  for (let i = 0; i < parent.frames.length; i++) {
+    const f = parent.frames[i];
+    if (f !== window) f.postMessage(msg, "*");
+  }
 }
 
 export function checkAll(force = false): void {
   ctx?.panels().forEach((_, i) => check(i, force));
 }
 
-async function inflate(data: Uint8Array, rows: number, cols: number): Promise<Uint16Array> {
+/** Inflate and undo the row differences (zlib-delta16) -> the image's uint16 values. Self-
+ * contained: it also runs as the inflating worker's body (its source text is the worker). */
+async function decode(data: Uint8Array, rows: number, cols: number): Promise<Uint16Array> {
   const stream = new Blob([data as BlobPart]).stream().pipeThrough(new DecompressionStream("deflate"));
   const buf = await new Response(stream).arrayBuffer();
   if (buf.byteLength !== 2 * rows * cols) {
@@ -163,6 +200,58 @@ async function inflate(data: Uint8Array, rows: number, cols: number): Promise<Ui
     }
   }
   return out;
+}
+
+// Inflating runs in a worker: the page's frames share one main thread, where it would hold
+// up drawing and Streamlit's own messages (the next image's request among them).
+let worker: Worker | null | undefined;
+let jobs = 0;
+const waiting = new Map<number, { ok: (v: Uint16Array) => void; fail: (e: Error) => void }>();
+
+function getWorker(): Worker | null {
+  if (worker !== undefined) return worker;
+  try {
+    const body = `const decode = ${decode.toString()};
+self.onmessage = async (ev) => {
+  const { id, data, rows, cols } = ev.data;
+  try {
+    const out = await decode(data, rows, cols);
+    self.postMessage({ id, buf: out.buffer }, [out.buffer]);
+  } catch (e) {
+    self.postMessage({ id, error: String(e && e.message || e) });
+  }
+};`;
+    worker = new Worker(URL.createObjectURL(new Blob([body], { type: "text/javascript" })));
+    worker.onmessage = (ev: MessageEvent) => {
+      const { id, buf, error } = ev.data as { id: number; buf?: ArrayBuffer; error?: string };
+      const w = waiting.get(id);
+      waiting.delete(id);
+      if (!w) return;
+      if (buf) w.ok(new Uint16Array(buf));
+      else w.fail(new Error(error ?? "the inflating worker failed"));
+    };
+    worker.onerror = () => {
+      // A worker that cannot run (a browser's policy): inflate here from now on.
+      worker = null;
+      for (const w of waiting.values()) w.fail(new Error("the inflating worker stopped"));
+      waiting.clear();
+    };
+  } catch {
+    worker = null;
+  }
+  return worker;
+}
+
+function inflate(data: Uint8Array, rows: number, cols: number): Promise<Uint16Array> {
+  const w = getWorker();
+  if (!w) return decode(data, rows, cols);
+  jobs += 1;
+  const id = jobs;
+  const bytes = data.slice(); // the worker's own copy (moved there): data stays for a retry
+  return new Promise<Uint16Array>((ok, fail) => {
+    waiting.set(id, { ok, fail });
+    w.postMessage({ id, data: bytes, rows, cols }, [bytes.buffer as ArrayBuffer]);
+  }).catch(() => decode(data, rows, cols));
 }
 
 function shownIds(): Set<string> {
@@ -189,13 +278,36 @@ function evict(): void {
   }
 }
 
-/** Inflate the full images a render brought (if any) into Cornerstone's cache. */
-export async function receive(index: Entry[] | undefined, data: Uint8Array | undefined): Promise<void> {
-  if (!index?.length || !data?.length) return;
-  for (const e of index) {
-    if (fullId(e.key) || e.codec !== CODEC) continue;
+/** An answer from the channel: inflating starts at once (beside the render queue); the
+ * function returned, run in index.ts's render queue, caches the images and shows them. */
+export function answer(a: Answer): () => Promise<void> {
+  const arrived = abs();
+  const entries = (a.index ?? []).filter((e) => !fullId(e.key) && e.codec === CODEC);
+  const inflating = entries.map((e) => {
+    const t0 = abs();
+    return inflate(a.data.subarray(e.offset, e.offset + e.length), e.rows, e.cols).then(
+      (values) => ({ values, ms: abs() - t0 }),
+      (err: Error) => err,
+    );
+  });
+  return async () => {
+    await receive(entries, inflating, arrived);
+    await upgradeAll();
+  };
+}
+
+async function receive(
+  index: Entry[],
+  inflating: Promise<{ values: Uint16Array; ms: number } | Error>[],
+  arrived: number,
+): Promise<void> {
+  for (const [k, e] of index.entries()) {
+    if (fullId(e.key)) continue;
     try {
-      const values = await inflate(data.subarray(e.offset, e.offset + e.length), e.rows, e.cols);
+      const got = await inflating[k];
+      if (got instanceof Error) throw got;
+      const { values } = got;
+      const t1 = abs();
       const id = `${PREFIX}${e.key}:${e.rows}x${e.cols}`;
       if (!cs.cache.getImage(id)) {
         const image = cs.imageLoader.createAndCacheLocalImage(id, {
@@ -205,6 +317,14 @@ export async function receive(index: Entry[] | undefined, data: Uint8Array | und
         } as unknown as Parameters<typeof cs.imageLoader.createAndCacheLocalImage>[1]);
         giveWindow(image); // see window.ts
       }
+      (timing.images as unknown[]).push({
+        key: e.key,
+        bytes: e.length,
+        server: (e as unknown as Record<string, unknown>).timing ?? null,
+        arrived,
+        inflateMs: got.ms,
+        cacheMs: abs() - t1,
+      });
       held.set(e.key, { id, bytes: values.byteLength, used: performance.now(), cols: e.cols });
       colsOf.set(id, e.cols);
       asked.delete(e.key);
@@ -237,8 +357,17 @@ export async function upgradeAll(): Promise<void> {
     }),
   );
   if (changed && askedAt >= 0) {
-    lastMs = Number((performance.now() - askedAt).toFixed(1));
-    askedAt = -1;
+    const ms = Number((performance.now() - askedAt).toFixed(1));
+    if (firstMs < 0) {
+      firstMs = ms;
+      timing.first = abs();
+    }
+    // Done when every panel that wants its full image shows it.
+    if (panels.every((p, i) => !wanted(p) || factor(ctx?.viewport(i) ?? null, p) !== 1)) {
+      lastMs = ms;
+      timing.shown = abs();
+      askedAt = -1;
+    }
   }
   evict();
   ctx.publish();
@@ -261,7 +390,9 @@ export function publish(d: DOMStringMap): void {
   d.fullresBytes = String(total);
   d.fullresBudget = String(BUDGET_BYTES);
   d.fullresMs = String(lastMs);
+  d.fullresFirstMs = String(firstMs);
   d.fullresRequests = String(requests);
   d.fullresSupported = String(supported);
+  d.fullresTiming = JSON.stringify(timing);
   if (failed) d.fullresError = failed;
 }

@@ -45,8 +45,6 @@ interface Args {
   editable: string | null; // key of the panel whose marks are edited
   marks_version: number;
   labels: string[];
-  fullres?: fullres.Entry[]; // full-resolution images asked for (fullres.ts)
-  fullres_data?: Uint8Array;
   temporal?: temporal.TemporalArgs | null; // Browse's temporal modes (src/temporal.ts)
   focus?: temporal.Focus | null;
   overlays?: lyr.OverlayArgs | null; // Predict: colour map, opacity, first map
@@ -851,7 +849,6 @@ async function onRender(a: Args): Promise<void> {
     temporal.renderBar();
     drawAll();
   }
-  await fullres.receive(a.fullres, a.fullres_data);
   await fullres.upgradeAll();
   temporal.applyFocus(a.focus);
 }
@@ -868,7 +865,7 @@ async function main(): Promise<void> {
     return;
   }
   root.dataset.renderer = cs.getShouldUseCPURendering() ? "cpu" : "webgl";
-  fullres.bind({ viewport, panels: () => args?.panels ?? [], caseKey: () => caseKey, emit, publish });
+  fullres.bind({ viewport, panels: () => args?.panels ?? [], caseKey: () => caseKey, publish });
   temporal.attach({
     root,
     engineId: ENGINE,
@@ -898,6 +895,7 @@ async function main(): Promise<void> {
   let pending: Promise<void> = Promise.resolve();
   window.addEventListener("message", (ev: MessageEvent) => {
     const data = ev.data;
+    if (data?.type === "mcalc:fullres-answer") pending = pending.then(fullres.answer(data));
     if (data?.type !== "streamlit:render") return;
     pending = pending.then(() => onRender(data.args as Args));
   });
