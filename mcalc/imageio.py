@@ -223,10 +223,12 @@ def _native_frame(ds: Any, path: Path) -> np.ndarray | None:
     if arr.size != count:  # cut short: pydicom's decode reports it
         return None
     arr = arr.reshape(rows, cols).astype(dtype.newbyteorder("="), copy=False)
-    if stored < allocated:  # as pydicom: shifted out and back, sign-extending signed values
+    if stored < allocated and signed:  # as pydicom: shifted out and back (sign-extended)
         shift = allocated - stored
         np.left_shift(arr, shift, out=arr)
         np.right_shift(arr, shift, out=arr)
+    elif stored < allocated:  # unsigned: the same as those shifts, in one pass
+        np.bitwise_and(arr, (1 << stored) - 1, out=arr)
     return arr
 
 
