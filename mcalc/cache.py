@@ -83,6 +83,15 @@ def _write_later(
     future.add_done_callback(done)
 
 
+def _bytes(data: bytes) -> Callable[[IO[bytes]], None]:
+    """A writer of ``data`` for :func:`_write_later`."""
+
+    def write(fh: IO[bytes]) -> None:
+        fh.write(data)
+
+    return write
+
+
 def _wait_for(*targets: Path) -> None:
     """Wait until the writes of ``targets`` still under way (if any) are done."""
     with _PENDING_LOCK:
@@ -203,10 +212,10 @@ class ImageCache:
         mammo = read_image(path, default_spacing_mm=self.default_spacing_mm)
         if entry is not None:
             pixels = np.ascontiguousarray(mammo.pixels)
-            meta = _meta_to_json(mammo).encode("utf-8")
+            meta_json = _meta_to_json(mammo).encode("utf-8")
             # Pixels first: an entry counts once its meta.json is there too.
             _write_later(entry / "pixels.npy", lambda fh: np.save(fh, pixels, allow_pickle=False))
-            _write_later(entry / "meta.json", lambda fh: fh.write(meta), then=self._evict)
+            _write_later(entry / "meta.json", _bytes(meta_json), then=self._evict)
         return self._images.put(key, mammo)
 
     def memo(self, path: str | Path, name: str, compute: Callable[[], T]) -> T:
@@ -240,7 +249,7 @@ class ImageCache:
             except TypeError as exc:
                 log.warning("could not write cache entry %s (%s)", target, exc)
             else:
-                _write_later(target, lambda fh: fh.write(text))
+                _write_later(target, _bytes(text))
         return self._remember(key, value)
 
     def array(self, path: str | Path, name: str, compute: Callable[[], np.ndarray]) -> np.ndarray:

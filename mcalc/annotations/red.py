@@ -205,11 +205,10 @@ def _candidate_box(rgb: np.ndarray, low: int, bgr: bool) -> tuple[int, int, int,
         first, green, last = (plane[:n] for plane in planes)
         cv2.split(np.ascontiguousarray(part), [first, green, last])
         red, blue = (last, first) if bgr else (first, last)
-        # red - (max(green, blue) + low - 1), saturated: non-zero where the excess >= low.
         out = hit[:n]
         cv2.max(green, blue, dst=out)
-        cv2.add(out, low - 1, dst=out)
-        cv2.subtract(red, out, dst=out)
+        cv2.subtract(red, out, dst=out)  # the red excess, negative values saturated to 0
+        cv2.threshold(out, low - 1, 255, cv2.THRESH_BINARY, dst=out)  # excess >= low
         x, y, bw, bh = cv2.boundingRect(out)
         if bw == 0:
             continue
