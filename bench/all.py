@@ -2,8 +2,8 @@
 
 Benches (each a module of ``bench/`` exposing ``figures(quick) -> list[dict]``):
 
-- ``viewer``: a full-size pair from disk to view (cold) against the raw decode of the same
-  files; a warm case switch, server side;
+- ``viewer``: a full-size pair from disk to view, and Browse's cold case (four images to
+  panels), against the raw decode of the same files; a warm case switch, server side;
 - ``predict``: the 2-conv CNN's whole-mammogram probability map against its raw forward
   pass over the same pixels, and under 1 s; the explanation per region of every
   architecture against a forward pass of the same patches;

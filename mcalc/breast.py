@@ -77,7 +77,10 @@ def breast_mask(unit: np.ndarray, *, work_side: int = 512) -> np.ndarray:
     empty = np.zeros((h, w), dtype=bool)
     if img.size == 0:
         return empty
-    img = np.clip(np.nan_to_num(img, nan=0.0), 0.0, 1.0)
+    img = np.clip(img, 0.0, 1.0)  # +-inf to 1 and 0 as well
+    nan = np.isnan(img)
+    if nan.any():
+        img[nan] = 0.0
     small = cv2.medianBlur(to_uint8(downsample(img, work_side)), 5)
     frame = film_border(small)
     if frame.any():

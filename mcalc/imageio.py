@@ -154,7 +154,9 @@ def _dataset(path: Path) -> Any:
     from pydicom.errors import InvalidDicomError
 
     try:
-        ds = pydicom.dcmread(path)
+        # Large values (the pixel data) are read when asked for: _native_frame reads an
+        # uncompressed frame straight into its array.
+        ds = pydicom.dcmread(path, defer_size=_DEFER_BYTES)
     except InvalidDicomError as exc:
         raise ImageReadError(
             f"{path}: not a DICOM file ({exc}); re-export it as DICOM or list a PNG/TIFF instead"
@@ -168,8 +170,73 @@ def _dataset(path: Path) -> Any:
     return ds
 
 
+#: Elements larger than this are read from the file only when used (see :func:`_dataset`).
+_DEFER_BYTES = 1 << 20
+
+#: Transfer syntaxes whose pixel data is the values themselves, little-endian.
+_NATIVE_LITTLE_ENDIAN = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"})
+
+
+def _native_frame(ds: Any, path: Path) -> np.ndarray | None:
+    """The frame of an uncompressed little-endian file, read from the file into its array.
+
+    What ``ds.pixel_array`` gives (the same dtype, the unused high bits cleared the same
+    way, PS3.5 8.1.1), without reading the pixel data into a bytes object and copying it
+    into a writable array: on a 4096x3328 image that is a third of the decode. ``None``
+    where pydicom must decode: compressed, big-endian or deflated syntax, several frames or
+    samples, bit depths other than 8 or 16, pixel data read already, or a size that does
+    not add up (pydicom then says what is wrong).
+    """
+    from pydicom.dataelem import RawDataElement
+
+    meta = getattr(ds, "file_meta", None)
+    if str(getattr(meta, "TransferSyntaxUID", "")) not in _NATIVE_LITTLE_ENDIAN:
+        return None
+    try:
+        raw = ds.get_item(0x7FE00010, keep_deferred=True)
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        allocated, stored = int(ds.BitsAllocated), int(ds.BitsStored)
+        signed = int(ds.get("PixelRepresentation", 0) or 0) == 1
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return None
+    if (
+        not isinstance(raw, RawDataElement)
+        or raw.value is not None  # not deferred: pydicom has the bytes already
+        or samples != 1
+        or frames != 1
+        or allocated not in (8, 16)
+        or not 0 < stored <= allocated
+        or rows < 1
+        or cols < 1
+    ):
+        return None
+    dtype = np.dtype(f"<{'i' if signed else 'u'}{allocated // 8}")
+    count = rows * cols
+    if raw.length not in (count * dtype.itemsize, count * dtype.itemsize + 1):  # + pad byte
+        return None
+    try:
+        arr = np.fromfile(path, dtype=dtype, count=count, offset=int(raw.value_tell))
+    except (OSError, ValueError):
+        return None
+    if arr.size != count:  # cut short: pydicom's decode reports it
+        return None
+    arr = arr.reshape(rows, cols).astype(dtype.newbyteorder("="), copy=False)
+    if stored < allocated and signed:  # as pydicom: shifted out and back (sign-extended)
+        shift = allocated - stored
+        np.left_shift(arr, shift, out=arr)
+        np.right_shift(arr, shift, out=arr)
+    elif stored < allocated:  # unsigned: the same as those shifts, in one pass
+        np.bitwise_and(arr, (1 << stored) - 1, out=arr)
+    return arr
+
+
 def _stored_values(ds: Any, path: Path) -> np.ndarray:
     """The stored values of the one 2-D frame, decoded (saying which decoder is missing)."""
+    native = _native_frame(ds, path)
+    if native is not None:
+        return native
     tsuid = str(getattr(ds.file_meta, "TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
     try:
         stored = ds.pixel_array

@@ -27,9 +27,11 @@ __all__ = [
     "downsample",
     "resample_mask",
     "MaskMode",
+    "nonzero_box",
     "file_unit",
     "overlay_mask",
     "auto_window",
+    "auto_windows",
     "WINDOW_PRESETS",
     "apply_voi_lut",
     "hex_to_rgb",
@@ -75,8 +77,10 @@ def window(values: np.ndarray, center: float, width: float, function: str = "LIN
         out = (x - (center - width / 2.0)) / width
     else:
         w = max(width - 1.0, _EPS)
-        out = (x - (center - 0.5)) / w + 0.5
-    return np.clip(out, 0.0, 1.0).astype(np.float32, copy=False)
+        out = x - (center - 0.5)  # the same float32 steps, in place after the first
+        out /= w
+        out += 0.5
+    return np.clip(out, 0.0, 1.0, out=out).astype(np.float32, copy=False)
 
 
 def apply_voi_lut(values: np.ndarray, first: int, table: np.ndarray) -> np.ndarray:
@@ -108,7 +112,11 @@ def clahe(unit: np.ndarray, clip_limit: float = 2.0, tiles: int = 8) -> np.ndarr
 
 def to_uint8(unit: np.ndarray) -> np.ndarray:
     """Quantise a [0, 1] display image to 8 bits (the last stage only)."""
-    return np.round(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8)
+    out = np.clip(unit, 0.0, 1.0)
+    if out.dtype.kind != "f":
+        return np.round(out * 255.0).astype(np.uint8)
+    np.multiply(out, 255.0, out=out)  # in place: one temporary instead of three
+    return np.rint(out, out=out).astype(np.uint8)
 
 
 def downsample(image: np.ndarray, max_side: int) -> np.ndarray:
@@ -146,6 +154,27 @@ def _pool_axis(mask: np.ndarray, n_out: int, axis: int) -> np.ndarray:
     return np.logical_or.reduceat(mask, starts, axis=axis)
 
 
+def nonzero_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
+    """Half-open ``(r0, r1, c0, c1)`` around the non-zero pixels of a 2-D array, or ``None``.
+
+    Two reductions (rows, columns) where a marked-pixel index would visit every pixel: the
+    work on a sparse full-size mask can then be done on its box.
+
+    Example:
+        >>> m = np.zeros((5, 6), bool); m[1, 2] = m[3, 4] = True
+        >>> nonzero_box(m), nonzero_box(np.zeros((2, 2)))
+        ((1, 4, 2, 5), None)
+    """
+    arr = np.asarray(mask)
+    if arr.ndim != 2:
+        raise ValueError(f"expected a 2-D mask, got shape {arr.shape}")
+    rows = np.flatnonzero(arr.any(axis=1))
+    if rows.size == 0:
+        return None
+    cols = np.flatnonzero(arr[rows[0] : rows[-1] + 1].any(axis=0))
+    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
+
+
 def resample_mask(mask: np.ndarray, shape: tuple[int, int], mode: MaskMode = "any") -> np.ndarray:
     """Map a mask onto another pixel grid of the same field of view.
 
@@ -178,8 +207,12 @@ def resample_mask(mask: np.ndarray, shape: tuple[int, int], mode: MaskMode = "an
     if mode == "any" and rows <= out.shape[0] and cols <= out.shape[1]:
         # Shrinking both axes: map each marked pixel to the output pixel holding its centre
         # (the same bins as _pool_axis, without a pass over every unmarked pixel).
-        r, c = np.nonzero(out)
         small = np.zeros((rows, cols), bool)
+        box = nonzero_box(out)
+        if box is None:
+            return small
+        r, c = np.nonzero(out[box[0] : box[1], box[2] : box[3]])
+        r, c = r + box[0], c + box[2]
         small[
             ((r + 0.5) * (rows / out.shape[0])).astype(np.intp),
             ((c + 0.5) * (cols / out.shape[1])).astype(np.intp),
@@ -228,13 +261,35 @@ def auto_window(
         >>> auto_window(np.arange(101.0), percentiles=(10.0, 90.0))
         (50.0, 80.0)
     """
+    return auto_windows(values, region, {"window": percentiles})["window"]
+
+
+def auto_windows(
+    values: np.ndarray,
+    region: np.ndarray | None,
+    presets: dict[str, tuple[float, float]],
+) -> dict[str, tuple[float, float]]:
+    """:func:`auto_window` of several percentile pairs, from one sample and one sort.
+
+    Example:
+        >>> auto_windows(np.arange(101.0), None, {"a": (10.0, 90.0), "b": (0.0, 50.0)})
+        {'a': (50.0, 80.0), 'b': (25.0, 50.0)}
+    """
     data = np.asarray(values)
     sample = data[region] if region is not None and region.any() else data.ravel()
     if sample.size > 2_000_000:
         sample = sample[:: sample.size // 1_000_000]
-    lo, hi = np.percentile(sample.astype(np.float32), list(percentiles))
-    width = max(float(hi - lo), 1.0)
-    return float(lo + width / 2.0), width
+    names = list(presets)
+    if not names:
+        return {}
+    levels = np.percentile(
+        sample.astype(np.float32), [q for name in names for q in presets[name]]
+    ).reshape(-1, 2)
+    out = {}
+    for name, (lo, hi) in zip(names, levels, strict=True):
+        width = max(float(hi - lo), 1.0)
+        out[name] = (float(lo + width / 2.0), width)
+    return out
 
 
 def hex_to_rgb(color: str) -> tuple[int, int, int]:
@@ -256,8 +311,10 @@ def overlay_mask(
         raise ValueError(f"image shape {gray_unit.shape} and mask shape {mask.shape} differ")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
-    gray = to_uint8(gray_unit)
-    rgb = np.repeat(gray[..., None], 3, axis=2).astype(np.float32)
+    rgb = cv2.cvtColor(to_uint8(gray_unit), cv2.COLOR_GRAY2RGB)
+    # Blended in float32 at the marked pixels only (the others keep their gray level).
+    at = np.nonzero(mask)
     tint = np.asarray(color, dtype=np.float32)
-    rgb[mask] = (1.0 - alpha) * rgb[mask] + alpha * tint
-    return np.round(rgb).astype(np.uint8)
+    mixed = (1.0 - alpha) * rgb[at].astype(np.float32) + alpha * tint
+    rgb[at] = np.round(mixed).astype(np.uint8)
+    return rgb

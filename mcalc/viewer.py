@@ -349,7 +349,7 @@ def prepare_view(
             unit, small, imaging.hex_to_rgb(opts.overlay_color), opts.overlay_alpha
         )
     else:
-        rgb = np.repeat(imaging.to_uint8(unit)[..., None], 3, axis=2)
+        rgb = cv2.cvtColor(imaging.to_uint8(unit), cv2.COLOR_GRAY2RGB)
 
     side = display_side(laterality or mammo.laterality)
     flipped = bool(opts.orient and region.any() and chest_wall_side(region) != side)

@@ -157,6 +157,31 @@ def test_red_mask_accepts_rgba_and_rejects_bad_input() -> None:
         RedMaskParams(hue_ranges=((170, 200),))
 
 
+@pytest.mark.parametrize("height", [1, 63, 64, 65, 200])
+@pytest.mark.parametrize("layout", ["rgb", "bgr", "rgba"])
+def test_candidate_box_is_the_box_of_every_candidate(height: int, layout: str) -> None:
+    from mcalc.annotations.red import _candidate_box, _low_excess, _red_excess
+
+    rng = np.random.default_rng(height)
+    img = rng.integers(0, 256, (height, 37, 4 if layout == "rgba" else 3), dtype=np.uint8)
+    gray = img.copy()
+    gray[..., :3] = img[..., :1]  # no excess anywhere
+    assert _candidate_box(gray[..., :3], 10, False) is None
+    bgr = layout == "bgr"
+    for r, c in [*rng.integers(0, (height, 37), size=(3, 2)).tolist(), [height - 1, 36]]:
+        gray[r, c, :3] = (70, 60, 90) if bgr else (90, 60, 70)  # a red excess of 20
+    for image in (img, gray):
+        view = image[..., :3]  # RGBA: a strided view, read strip by strip
+        low = _low_excess(RedMaskParams())
+        rows, cols = np.nonzero(_red_excess(view, bgr) >= low)
+        expected = (
+            (int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1)
+            if rows.size
+            else None
+        )
+        assert _candidate_box(view, low, bgr) == expected
+
+
 # --------------------------------------------------------------------------- resample_mask (alignment)
 
 
@@ -357,9 +382,11 @@ def test_calcification_stats() -> None:
         find_calcifications(mask, (0.0, 0.07))
 
 
-def test_calcifications_agree_with_opencv_stats_in_raster_order() -> None:
+@pytest.mark.parametrize("pad", [(0, 0), (37, 61)])  # marks away from the origin: a box
+def test_calcifications_agree_with_opencv_stats_in_raster_order(pad: tuple[int, int]) -> None:
     rng = np.random.default_rng(2)
-    mask = cv2.dilate((rng.random((120, 150)) > 0.985).astype(np.uint8), np.ones((2, 3), np.uint8))
+    marks = cv2.dilate((rng.random((120, 150)) > 0.985).astype(np.uint8), np.ones((2, 3), np.uint8))
+    mask = np.pad(marks, ((pad[0], 5), (pad[1], 9)))
     n, labels, stats, centroids = cv2.connectedComponentsWithStats(mask, connectivity=8)
     first = [int(np.flatnonzero(labels == i)[0]) for i in range(1, n)]
     expected = []

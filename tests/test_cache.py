@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from mcalc import cache as cache_mod
-from mcalc.cache import ImageCache, file_key
+from mcalc.cache import ImageCache, file_key, flush_writes
 from mcalc.dicomwrite import write_dicom
 
 
@@ -49,6 +49,7 @@ def test_bool_arrays_are_bit_packed_and_round_trip(tmp_path):
     path = write_dicom(tmp_path / "a.dcm", _img())
     mask = np.random.default_rng(0).random((333, 257)) > 0.9
     ImageCache(tmp_path / "cache").array(path, "mask", lambda: mask)
+    flush_writes()  # written on the cache's writer thread
     files = list((tmp_path / "cache").rglob("mask.npz"))
     assert len(files) == 1 and files[0].stat().st_size < mask.size / 4
     again = ImageCache(tmp_path / "cache").array(path, "mask", lambda: pytest.fail("recomputed"))
@@ -59,6 +60,7 @@ def test_eviction_bounds_full_resolution_files(tmp_path):
     c = ImageCache(tmp_path / "cache", max_bytes=10_000)
     for i in range(4):
         c.load(write_dicom(tmp_path / f"{i}.dcm", _img(i)))  # 6 kB of pixels each
+    flush_writes()
     total = sum(f.stat().st_size for f in (tmp_path / "cache").rglob("pixels.npy"))
     assert total <= 10_000
 
@@ -72,9 +74,15 @@ def test_unwritable_cache_dir_degrades_to_memory(tmp_path):
     assert c.load(path).shape == (64, 48)
 
 
-def test_broken_entry_is_ignored(tmp_path):
+@pytest.mark.parametrize("content", [b"garbage", b""])  # b"": cut short by a crash
+def test_broken_entry_is_ignored(tmp_path, content):
     path = write_dicom(tmp_path / "a.dcm", _img())
-    ImageCache(tmp_path / "cache").load(path)
-    for f in (tmp_path / "cache").rglob("pixels.npy"):
-        f.write_bytes(b"garbage")
-    np.testing.assert_array_equal(ImageCache(tmp_path / "cache").load(path).pixels, _img())
+    cache = ImageCache(tmp_path / "cache")
+    cache.load(path)
+    cache.array(path, "mask", lambda: _img() > 2000)
+    flush_writes()
+    for f in [*(tmp_path / "cache").rglob("pixels.npy"), *(tmp_path / "cache").rglob("*.npz")]:
+        f.write_bytes(content)
+    again = ImageCache(tmp_path / "cache")
+    np.testing.assert_array_equal(again.load(path).pixels, _img())
+    np.testing.assert_array_equal(again.array(path, "mask", lambda: _img() > 2000), _img() > 2000)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pydicom
 import pytest
 
+from mcalc.cache import flush_writes
 from mcalc.cli import main
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
 
@@ -91,6 +92,7 @@ def test_no_identifier_in_any_output(
         assert code == 0, f"{name} failed: {printed.err[-500:]}"
         leaks += _leaks(printed.out, f"{name} stdout") + _leaks(printed.err, f"{name} stderr")
     leaks += _leaks(caplog.text, "the log")
+    flush_writes()  # the image cache writes its files on a thread of its own
     written = [p for root in (out, cache) for p in root.rglob("*") if p.is_file()]
     assert any(p.suffix == ".png" for p in written) and any(p.suffix == ".npy" for p in written)
     assert (out / "batch" / "results.csv").is_file()  # the batch table (CSV: its text searched)

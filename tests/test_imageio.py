@@ -145,3 +145,62 @@ def test_voi_lut_is_read_and_seeds_the_window(tmp_path):
     assert m.window_center == pytest.approx(2000, abs=5)
     assert m.window_width == pytest.approx(2000, abs=10)
     assert any("VOI LUT" in f for f in m.flags)
+
+
+def _native_file(path, arr, *, stored, signed=False, implicit=False):
+    """A DICOM of ``arr``'s raw bytes as they are (high bits and sign included)."""
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.1.2"
+    meta.MediaStorageSOPInstanceUID = generate_uid()
+    meta.TransferSyntaxUID = ImplicitVRLittleEndian if implicit else ExplicitVRLittleEndian
+    ds = Dataset()
+    ds.file_meta = meta
+    ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, generate_uid()
+    ds.Rows, ds.Columns = arr.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored = arr.dtype.itemsize * 8, stored
+    ds.HighBit, ds.PixelRepresentation = stored - 1, int(signed)
+    ds.WindowCenter, ds.WindowWidth = "100", "200"
+    raw = arr.astype(arr.dtype.newbyteorder("<")).tobytes()
+    ds.PixelData = raw + b"\0" * (len(raw) % 2)
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("dtype", "stored", "signed", "implicit", "shape"),
+    [
+        (np.uint16, 12, False, False, (40, 30)),  # junk in the 4 unused high bits
+        (np.int16, 12, True, False, (40, 30)),  # 12-bit signed: sign-extended
+        (np.uint16, 16, False, True, (33, 17)),  # implicit VR, all bits used
+        (np.uint8, 7, False, False, (5, 7)),  # odd byte count: a pad byte
+    ],
+)
+def test_uncompressed_frame_read_from_file_equals_pydicom(
+    tmp_path, monkeypatch, dtype, stored, signed, implicit, shape
+):
+    import pydicom
+
+    from mcalc import imageio
+
+    monkeypatch.setattr(imageio, "_DEFER_BYTES", 16)  # small files take the direct read too
+    info = np.iinfo(dtype)
+    arr = np.random.default_rng(0).integers(info.min, info.max, shape, endpoint=True)
+    path = _native_file(tmp_path / "n.dcm", arr.astype(dtype), stored=stored, signed=signed)
+    if implicit:
+        path = _native_file(path, arr.astype(dtype), stored=stored, signed=signed, implicit=True)
+    ds = imageio._dataset(path)
+    direct = imageio._native_frame(ds, path)
+    assert direct is not None  # the direct read was taken
+    oracle = pydicom.dcmread(path).pixel_array
+    assert direct.dtype == oracle.dtype and direct.flags.writeable
+    np.testing.assert_array_equal(direct, oracle)
+    np.testing.assert_array_equal(read_image(path).pixels, oracle)
+    data = path.read_bytes()  # cut short: pydicom's decode reports it, naming the file
+    path.write_bytes(data[: len(data) - 20])
+    assert imageio._native_frame(imageio._dataset(path), path) is None
+    with pytest.raises(ImageReadError, match=r"n\.dcm"):
+        read_image(path)

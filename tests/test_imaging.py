@@ -110,3 +110,53 @@ def test_apply_voi_lut_clamps_below_and_above_the_table():
     table = np.array([0.0, 0.25, 0.5, 1.0], np.float32)
     out = imaging.apply_voi_lut(np.array([5, 10, 11, 13, 99]), 10, table)
     assert out.tolist() == [0.0, 0.0, 0.25, 1.0, 1.0]
+
+
+def test_display_stages_equal_their_plain_formulas():
+    """window, to_uint8 and overlay_mask work in place / at marked pixels only: the same
+    numbers as the plain whole-array formulas (exact halves included)."""
+    rng = np.random.default_rng(0)
+    values = rng.integers(0, 4096, (37, 29)).astype(np.float32)
+    values[0, :5] = [2046.5, 2047.5, 0.0, 4095.0, 1023.5]
+    for center, width in ((2047.0, 4096.0), (1500.0, 301.0), (10.0, 1.0)):
+        x = np.asarray(values, dtype=np.float32)
+        plain = np.clip((x - (center - 0.5)) / max(width - 1.0, 1e-6) + 0.5, 0.0, 1.0)
+        np.testing.assert_array_equal(imaging.window(values, center, width), plain)
+    unit = np.r_[np.arange(256) + 0.5, [-0.2, 1.3]].astype(np.float32) / 255.0
+    np.testing.assert_array_equal(
+        imaging.to_uint8(unit), np.round(np.clip(unit, 0.0, 1.0) * 255.0).astype(np.uint8)
+    )
+    gray = rng.random((37, 29)).astype(np.float32)
+    mask = rng.random((37, 29)) > 0.8
+    for alpha in (0.0, 0.35, 0.8, 1.0):
+        rgb = np.repeat(imaging.to_uint8(gray)[..., None], 3, axis=2).astype(np.float32)
+        rgb[mask] = (1.0 - alpha) * rgb[mask] + alpha * np.float32([255, 48, 48])
+        expected = np.round(rgb).astype(np.uint8)
+        np.testing.assert_array_equal(
+            imaging.overlay_mask(gray, mask, (255, 48, 48), alpha), expected
+        )
+
+
+def test_auto_windows_equal_one_auto_window_each():
+    rng = np.random.default_rng(1)
+    values = rng.normal(2000, 300, (50, 40)).astype(np.float32)
+    region = rng.random((50, 40)) > 0.3
+    presets = {k: v for k, v in imaging.WINDOW_PRESETS.items() if v is not None}
+    got = imaging.auto_windows(values, region, presets)
+    for name, (lo, hi) in presets.items():
+        q_lo, q_hi = np.percentile(values[region], [lo, hi])
+        width = max(float(q_hi - q_lo), 1.0)
+        assert got[name] == (float(q_lo + width / 2.0), width)
+
+
+@pytest.mark.parametrize("box", [(0, 100, 0, 80), (61, 64, 7, 9), (99, 100, 79, 80)])
+def test_resample_mask_shrinking_on_the_marks_box_equals_pooling(box):
+    rng = np.random.default_rng(2)
+    mask = np.zeros((100, 80), bool)
+    r0, r1, c0, c1 = box
+    mask[r0:r1, c0:c1] = rng.random((r1 - r0, c1 - c0)) > 0.7
+    mask[r0, c0] = mask[r1 - 1, c1 - 1] = True
+    assert imaging.nonzero_box(mask) == box
+    for shape in ((33, 27), (7, 80), (1, 1)):
+        pooled = imaging._pool_axis(imaging._pool_axis(mask, shape[0], 0), shape[1], 1)
+        np.testing.assert_array_equal(imaging.resample_mask(mask, shape), pooled)

@@ -153,19 +153,16 @@ def red_mask(
     rgb = _check_rgb(rgb)
     h, w = rgb.shape[:2]
     out = np.zeros((h, w), dtype=bool)
-    excess = _red_excess(rgb, bgr)  # once for the image: _marks works on a crop of it
-    cand = _candidates(excess, p)
-    if cand.size == 0:
+    box = _candidate_box(rgb, _low_excess(p), bgr)
+    if box is None:
         return out
     # Work in the box around every reddish pixel (the image is mostly gray), with a margin
     # wide enough for the ringing guard and the faint-mark windows.
     margin = max(p.guard_px, (_SURROUND // 2 + 1) * p.faint_window) + 2
-    rows, cols = np.divmod(cand, w)
-    r0, r1 = max(int(rows[0]) - margin, 0), min(int(rows[-1]) + margin + 1, h)
-    c0, c1 = max(int(cols.min()) - margin, 0), min(int(cols.max()) + margin + 1, w)
-    out[r0:r1, c0:c1] = _marks(
-        np.ascontiguousarray(rgb[r0:r1, c0:c1]), np.ascontiguousarray(excess[r0:r1, c0:c1]), p, bgr
-    )
+    r0, r1 = max(box[0] - margin, 0), min(box[1] + margin, h)
+    c0, c1 = max(box[2] - margin, 0), min(box[3] + margin, w)
+    crop = np.ascontiguousarray(rgb[r0:r1, c0:c1])
+    out[r0:r1, c0:c1] = _marks(crop, _red_excess(crop, bgr), p, bgr)
     if p.close_px > 1:
         kernel = np.ones((p.close_px, p.close_px), np.uint8)
         out = cv2.morphologyEx(out.astype(np.uint8), cv2.MORPH_CLOSE, kernel) > 0
@@ -180,10 +177,52 @@ def _red_excess(rgb: np.ndarray, bgr: bool = False) -> np.ndarray:
     return cv2.subtract(red, cv2.max(green, blue))
 
 
+def _low_excess(p: RedMaskParams) -> int:
+    """The least red excess of any pixel :func:`_marks` may look at (seed, grow or faint)."""
+    return max(min(p.min_red_excess, p.grow_red_excess, p.faint_red_excess), 1)
+
+
+#: Rows per strip of :func:`_candidate_box`: its planes stay in the CPU cache and its
+#: buffers are reused, where whole-image planes cost more in fresh memory than in work.
+_STRIP_ROWS = 64
+
+
+def _candidate_box(rgb: np.ndarray, low: int, bgr: bool) -> tuple[int, int, int, int] | None:
+    """Half-open ``(r0, r1, c0, c1)`` around every pixel whose red excess is at least
+    ``low`` (``None`` when there is none), in strips of :data:`_STRIP_ROWS` rows.
+
+    Equal to the box of ``np.flatnonzero(_red_excess(rgb) >= low)`` without the image-size
+    planes, excess map and index array that take most of the time on a 4096x3328 image.
+    """
+    h, w = rgb.shape[:2]
+    step = min(_STRIP_ROWS, h)
+    planes = [np.empty((step, w), np.uint8) for _ in range(3)]
+    hit = np.empty((step, w), np.uint8)
+    r0 = r1 = c0 = c1 = -1
+    for start in range(0, h, step):
+        part = rgb[start : start + step]
+        n = part.shape[0]
+        first, green, last = (plane[:n] for plane in planes)
+        cv2.split(np.ascontiguousarray(part), [first, green, last])
+        red, blue = (last, first) if bgr else (first, last)
+        out = hit[:n]
+        cv2.max(green, blue, dst=out)
+        cv2.subtract(red, out, dst=out)  # the red excess, negative values saturated to 0
+        cv2.threshold(out, low - 1, 255, cv2.THRESH_BINARY, dst=out)  # excess >= low
+        x, y, bw, bh = cv2.boundingRect(out)
+        if bw == 0:
+            continue
+        if r0 < 0:
+            r0 = start + y
+        r1 = start + y + bh
+        c0 = x if c0 < 0 else min(c0, x)
+        c1 = max(c1, x + bw)
+    return None if r0 < 0 else (r0, r1, c0, c1)
+
+
 def _candidates(excess: np.ndarray, p: RedMaskParams) -> np.ndarray:
     """Flat indices of pixels (of :func:`_red_excess`'s map) with any red excess worth testing."""
-    low = min(p.min_red_excess, p.grow_red_excess, p.faint_red_excess)
-    return np.flatnonzero(excess >= max(low, 1))
+    return np.flatnonzero(excess >= _low_excess(p))
 
 
 def _marks(rgb: np.ndarray, excess: np.ndarray, p: RedMaskParams, bgr: bool) -> np.ndarray:

@@ -101,12 +101,12 @@ def reading_panel(
     shown = view.mirror(values)
     rows, cols = shown.shape[:2]
     scale = view.scale
-    windows: dict[str, list[float]] = {}
     region = preview_breast(cache, rec, max_side)  # memoised: prepare_view made it
-    for name, pct in imaging.WINDOW_PRESETS.items():
-        if pct is not None:
-            c, w = imaging.auto_window(values, region, pct)
-            windows[name] = [round(float(c), 2), round(float(w), 2)]
+    percentiles = {n: pct for n, pct in imaging.WINDOW_PRESETS.items() if pct is not None}
+    windows: dict[str, list[float]] = {
+        name: [round(float(c), 2), round(float(w), 2)]
+        for name, (c, w) in imaging.auto_windows(values, region, percentiles).items()
+    }
     panel: dict[str, Any] = {
         "key": rec.key,
         "label": label,
