@@ -11,6 +11,7 @@ import * as temporal from "./temporal";
 import { giveWindow } from "./window";
 import * as ol from "./outlines";
 import * as lyr from "./overlays";
+import * as px from "./pixels";
 
 type Point = [number, number]; // (row, col) in the panel's pixel grid
 interface Mark {
@@ -31,7 +32,8 @@ interface Panel {
   window: [number, number]; // centre, width
   presets: Record<string, [number, number]>; // name -> centre, width (this image's)
   invert: boolean;
-  pixels: string; // base64 of little-endian uint16, row-major
+  pixels?: string; // base64 of little-endian uint16, row-major (or binary: pixel_id)
+  pixel_id?: string; // pixels sent apart, once per browser (pixels.ts)
   points: Point[]; // radiologists' calcifications
   outlines: Point[][]; // cluster outlines
   marks?: Mark[]; // reader marks (editable panel only)
@@ -50,6 +52,8 @@ interface Args {
   temporal?: temporal.TemporalArgs | null; // Browse's temporal modes (src/temporal.ts)
   focus?: temporal.Focus | null;
   overlays?: lyr.OverlayArgs | null; // Predict: colour map, opacity, first map
+  pixels?: px.Entry[]; // binary panel pixels in this render (pixels.ts)
+  pixels_data?: Uint8Array;
 }
 
 const root = document.getElementById("root") as HTMLDivElement;
@@ -116,7 +120,7 @@ function vpId(i: number): string {
   return `vp${i}`;
 }
 function imageId(p: Panel): string {
-  return `mcalc:${p.key}:${p.rows}x${p.cols}`;
+  return px.imageId(p);
 }
 function viewport(i: number): cs.Types.IStackViewport | null {
   return (engine?.getViewport(vpId(i)) as cs.Types.IStackViewport) ?? null;
@@ -132,7 +136,7 @@ function decode(b64: string): Uint16Array {
 function ensureImage(p: Panel): string {
   const id = imageId(p);
   if (!cs.cache.getImage(id)) {
-    const scalarData = decode(p.pixels);
+    const scalarData = p.pixels ? decode(p.pixels) : px.take(p);
     if (scalarData.length !== p.rows * p.cols) {
       throw new Error(`${p.key}: ${scalarData.length} pixels, expected ${p.rows}x${p.cols}`);
     }
@@ -284,6 +288,7 @@ function publish(): void {
   d.probe = probeText;
   d.measures = JSON.stringify(measures());
   fullres.publish(d);
+  px.publish(d);
   temporal.publish(d);
   lyr.publishOverlays(d, layerHost);
   ol.publishOutlines(d);
@@ -826,7 +831,11 @@ async function showCase(a: Args): Promise<void> {
 }
 
 async function onRender(a: Args): Promise<void> {
+  const started = performance.now();
+  await px.receive(a.pixels, a.pixels_data);
   const newCase = a.case_key !== caseKey || temporal.changed(a.temporal);
+  if (newCase && px.request(a.panels, emit)) return; // shown when its pixels are here
+  const before = args?.panels;
   args = a;
   lyr.setOverlays(a.overlays, newCase, layerHost);
   if (a.marks_version !== marksVersion || newCase) {
@@ -846,7 +855,11 @@ async function onRender(a: Args): Promise<void> {
       message(`The viewer could not show this case: ${(e as Error).message}`);
       return;
     }
+    px.rendered(started);
   } else {
+    synchronizers.forEach((s) => s.setEnabled(false)); // each panel its own window
+    px.applyDisplay(before, a.panels, viewport);
+    synchronizers.forEach((s) => s.setEnabled(true));
     renderBar();
     temporal.renderBar();
     drawAll();
