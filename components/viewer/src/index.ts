@@ -818,8 +818,7 @@ async function showCase(a: Args): Promise<void> {
       await vp.setStack([ensureImage(p)]);
       const [c, w] = p.window;
       vp.setProperties({ voiRange: { lower: c - w / 2, upper: c + w / 2 }, invert: p.invert });
-      vp.resetCamera();
-      vp.render();
+      vp.resetCamera(); // drawn once, by resize() below (each render copies the canvas)
     }),
   );
   setTool(tool === "mark" && !a.editable ? "pan" : tool);
