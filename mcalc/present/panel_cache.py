@@ -92,10 +92,7 @@ class _Entry:
         return self._packed
 
 
-_BY_ID: dict[str, tuple[object, ...]] = {}  # pixel id -> entry key (pruned with the LRU)
-_ENTRIES: LRU[tuple[object, ...], _Entry] = LRU(
-    PANEL_CACHE_ITEMS, on_evict=lambda _k, e: _BY_ID.pop(str(e.base["pixel_id"]), None)
-)
+_ENTRIES: LRU[tuple[object, ...], _Entry] = LRU(PANEL_CACHE_ITEMS)
 _PREFETCH_LOCK = threading.Lock()
 _PREFETCHING: set[tuple[object, ...]] = set()
 
@@ -103,7 +100,6 @@ _PREFETCHING: set[tuple[object, ...]] = set()
 def clear() -> None:
     """Forget every cached panel (tests; a changed dataset is noticed by file keys)."""
     _ENTRIES.clear()
-    _BY_ID.clear()
 
 
 def pixel_id(entry_key: tuple[object, ...], rec: ImageRecord, rows: int, cols: int) -> str:
@@ -151,11 +147,6 @@ def _build(
         shown=shown,
         windows={"file": view.window},
     )
-
-
-def _put(key: tuple[object, ...], entry: _Entry) -> None:
-    _BY_ID[str(entry.base["pixel_id"])] = key
-    _ENTRIES.put(key, entry)
 
 
 def _window(
@@ -235,7 +226,7 @@ def _case_entries(
             if isinstance(got, ImageReadError):
                 errors[rec.key] = got
             elif rec.key in keys:
-                _put(keys[rec.key], _build(cache, rec, got, max_side, keys[rec.key]))
+                _ENTRIES.put(keys[rec.key], _build(cache, rec, got, max_side, keys[rec.key]))
 
     out: list[_Slot] = []
     problems: list[str] = []
@@ -251,7 +242,7 @@ def _case_entries(
             v = prepare_view(cache, rec, plain, max_side=max_side, laterality=case.laterality)
             key = keys.get(rec.key) or _entry_key(cache, rec, max_side, case.laterality, opts)
             entry = _build(cache, rec, v, max_side, key)
-            _put(key, entry)
+            _ENTRIES.put(key, entry)
         out.append((view_name, tp, rec, entry))
     return out, problems
 
