@@ -553,16 +553,22 @@ function gridColumns(): number {
   if (!args) return 1;
   return layout === "one" ? 1 : args.panels.length + temporal.extraColumns();
 }
+let shownColumns = 0;
 function resize(): void {
   if (!args || !engine) return;
   const grid = root.querySelector(".grid") as HTMLDivElement;
-  grid.style.gridTemplateColumns = `repeat(${gridColumns()}, 1fr)`;
+  const columns = gridColumns();
+  // Narrower panels (a subtraction column, four panels again): fit the images anew, else
+  // the kept camera crops them at the sides.
+  const refit = columns > shownColumns;
+  shownColumns = columns;
+  grid.style.gridTemplateColumns = `repeat(${columns}, 1fr)`;
   root.querySelectorAll<HTMLDivElement>(".panel").forEach((el, i) => {
     el.style.display = layout === "one" && i !== active ? "none" : "block";
     el.classList.toggle("active", i === active);
   });
   temporal.onResize();
-  engine.resize(true, true);
+  engine.resize(true, !refit);
   drawAll();
 }
 function setLayout(next: Layout): void {
@@ -801,6 +807,7 @@ async function showCase(a: Args): Promise<void> {
     });
   });
   grid.style.gridTemplateColumns = `repeat(${layout === "one" ? 1 : a.panels.length}, 1fr)`;
+  shownColumns = layout === "one" ? 1 : a.panels.length; // the cameras below fit these
   const panels = root.querySelectorAll<HTMLDivElement>(".panel .vp");
   engine.setViewports(
     a.panels.map((_, i) => ({
