@@ -13,7 +13,6 @@ from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError, McalcError
 from mcalc.present import panel_cache
-from mcalc.present.reading import payload_bytes
 from mcalc.present.reading_temporal import (
     TemporalPanel,
     temporal_args,
@@ -35,7 +34,7 @@ TABLE_KEY = "browse_table"
 VIEWER_KEY = "browse_viewer"
 SHOWN_KEY = "browse_table_ids"  # the case ids of the table as last drawn
 TEMPORAL_KEY = "browse_temporal_on"  # the viewer's temporal modes (registration) asked for
-TEMPORAL_ASKED = "browse_temporal_asked"  # the viewer's Temporal button, before the toggle
+SENT_KEY = "browse_pixels_sent"  # panel_cache.SentPixels: the pixels this browser holds
 FOCUS_KEY = "browse_temporal_focus"  # the change table's row to centre both rounds on
 
 
@@ -144,13 +143,13 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
         args=(ids[min(pos + 1, len(ids) - 1)],),
     )
     c3.markdown(f"Case **{ids[pos]}** ({pos + 1} of {len(ids)})")
-    if pos + 1 < len(ids):  # decode the next case meanwhile: "Next" then finds it ready
-        viewer.prefetch_in_background(
-            common.get_image_cache(),
-            index.case(ids[pos + 1]).images,
-            common.settings().preview_max_side,
-        )
     return index.case(ids[pos])
+
+
+def next_case(index: DatasetIndex, ids: list[str], case: CaseRecord) -> CaseRecord | None:
+    """The case after ``case`` in the table (what *Next* opens), if any."""
+    pos = ids.index(case.case_id) + 1 if case.case_id in ids else len(ids)
+    return index.case(ids[pos]) if pos < len(ids) else None
 
 
 def display_ui(top: int = 4095) -> DisplayOptions:
@@ -426,7 +425,33 @@ def temporal_tables(case_id: str, tpanels: list[TemporalPanel], summary: str) ->
     st.caption("Tick a row to centre both rounds of that view on the calcification or cluster.")
 
 
-def reading_ui(case: CaseRecord, opts: DisplayOptions, ids: list[str]) -> bool:
+def _sent() -> panel_cache.SentPixels:
+    """The pixel ids this session's viewer was sent (kept across runs)."""
+    sent = st.session_state.get(SENT_KEY)
+    if not isinstance(sent, panel_cache.SentPixels):
+        sent = st.session_state[SENT_KEY] = panel_cache.SentPixels()
+    return sent
+
+
+def _on_viewer_event() -> None:
+    """Before the run: the viewer's next/previous case, its Temporal button and its
+    request for pixels it lacks take effect, so the run draws the result at once."""
+    event = viewer_component.new_event(st.session_state.get(VIEWER_KEY), VIEWER_KEY)
+    kind = event.get("type") if event else None
+    if kind in ("next", "previous"):
+        ids = st.session_state.get(SHOWN_KEY, [])
+        current = st.session_state.get(CASE_KEY)
+        if current in ids:
+            pos = ids.index(current) + (1 if kind == "next" else -1)
+            if 0 <= pos < len(ids):
+                st.session_state[CASE_KEY] = ids[pos]
+    elif kind == "temporal":
+        st.session_state[TEMPORAL_KEY] = True
+    elif kind == "pixels" and event is not None:
+        _sent().forget(str(k) for k in event.get("keys") or [])
+
+
+def reading_ui(case: CaseRecord, opts: DisplayOptions, ahead: CaseRecord | None) -> bool:
     """The reading workstation for the case; False when it cannot be shown."""
     if not viewer_component.available():
         st.warning(
@@ -434,8 +459,14 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ids: list[str]) -> bool:
             "showing the simple viewer below."
         )
         return False
+    cache = common.get_image_cache()
     with st.spinner("Loading the images…"):  # pixels cached per image (not per toggle)
-        panels, problems = panel_cache.case_panels(common.get_image_cache(), case, opts, max_side)
+        payload = panel_cache.case_payload(
+            cache, case, opts, max_side, _sent(), ahead=[ahead] if ahead else []
+        )
+    if ahead is not None:  # the next case's panels meanwhile: "Next" then finds them ready
+        panel_cache.prefetch_case(cache, ahead, opts, max_side)
+    panels, problems = payload.panels, payload.problems
     for text in problems:
         st.warning(text)
     if not panels:
@@ -447,8 +478,6 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ids: list[str]) -> bool:
         case.images,
         lambda rec: cached_view(rec, opts, max_side, case.laterality),
     )
-    if st.session_state.pop(TEMPORAL_ASKED, False):
-        st.session_state[TEMPORAL_KEY] = True
     on = st.toggle(
         "Temporal views: register the prior to the recent exam (subtraction, flicker and "
         "swipe in the viewer's toolbar; T and K keys)",
@@ -466,31 +495,24 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ids: list[str]) -> bool:
     focus = st.session_state.get(FOCUS_KEY)
     if focus and focus.get("case") != case.case_id:  # a spot of another case
         focus = None
-    event = viewer_component.reading_viewer(
+    viewer_component.reading_viewer(
         panels,
         case_key=case.case_id,
         key=VIEWER_KEY,
         fullres=fullres,
         temporal=temporal,
         focus=focus,
+        pixels=(payload.index, payload.data),
+        on_change=_on_viewer_event,
     )
-    event = viewer_component.new_event(event, VIEWER_KEY)
     extra = temporal_bytes(temporal)
     st.caption(
-        f"{len(panels)} images, {payload_bytes(panels) / 1e6:.1f} MB of 16-bit pixels sent once "
-        "per case"
+        f"{len(panels)} images; 16-bit pixels sent once per image and browser "
+        f"({len(payload.data) / 1e6:.1f} MB this time, compressed)"
         + (f" (+ {extra / 1e6:.1f} MB for the temporal views)" if extra else "")
         + ". Wheel zooms, left drag pans, right drag sets window/level; press ? on the "
         "images for all keys."
     )
-    if event and event.get("type") == "temporal" and not on:
-        st.session_state[TEMPORAL_ASKED] = True
-        st.rerun()
-    if event and event.get("type") in ("next", "previous") and case.case_id in ids:
-        pos = ids.index(case.case_id) + (1 if event["type"] == "next" else -1)
-        if 0 <= pos < len(ids):
-            st.session_state[CASE_KEY] = ids[pos]
-            st.rerun()
     if tpanels:
         temporal_tables(case.case_id, tpanels, str(temporal["summary"]))
     return True
@@ -502,7 +524,10 @@ use_viewer = st.toggle(
     key="browse_use_viewer",
     help="Off: the simple viewer (images as pictures; every change goes to the server).",
 )
-if not (use_viewer and reading_ui(case, opts, list(table["case_id"]))):
+ahead = next_case(index, list(table["case_id"]), case)
+if not (use_viewer and reading_ui(case, opts, ahead)):
+    if ahead is not None:  # decode the next case meanwhile: "Next" then finds it ready
+        viewer.prefetch_in_background(common.get_image_cache(), ahead.images, max_side)
     st.caption("Simple viewer (fallback): images are 8-bit pictures windowed on the server.")
     for view in VIEWS:
         st.subheader(view)

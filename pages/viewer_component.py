@@ -83,6 +83,8 @@ def reading_viewer(
     temporal: dict[str, Any] | None = None,
     focus: dict[str, Any] | None = None,
     overlays: dict[str, Any] | None = None,
+    pixels: tuple[list[dict[str, Any]], bytes] | None = None,
+    on_change: Callable[[], None] | None = None,
 ) -> dict[str, Any] | None:
     """Draw the viewer; returns the newest event (or ``None``).
 
@@ -106,6 +108,12 @@ def reading_viewer(
             of that view on a spot once per new ``key``.
         overlays: Predict's layer settings (``lut``, ``cmap``, ``opacity``, ``map``) when
             the panels carry ``layers`` (:mod:`mcalc.present.reading_overlays`).
+        pixels: the index and blob of :func:`mcalc.present.panel_cache.case_payload` for
+            panels that name a ``pixel_id`` instead of carrying ``pixels`` (binary, sent
+            only when the browser lacks them; it asks with ``{"type": "pixels", "keys"}``).
+        on_change: called before the next run when the viewer sends an event (read it
+            with :func:`new_event` from ``st.session_state[key]``): the run that follows
+            already shows its effect (a case switch in one run, not two).
 
     Raises:
         FileNotFoundError: the component is not built (see ``components/viewer``).
@@ -125,8 +133,11 @@ def reading_viewer(
         temporal=temporal,
         focus=focus,
         overlays=overlays,
+        pixels=pixels[0] if pixels else [],
+        pixels_data=pixels[1] if pixels else b"",
         key=key,
         default=None,
+        on_change=on_change,
     )
     if fullres is not None and fullres.items:  # else nothing to ask for: no channel
         _fullres_channel(fullres)

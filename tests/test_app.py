@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import base64
 import json
 import re
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -88,12 +86,21 @@ def _classic_browse() -> AppTest:
     return at
 
 
+def _viewer_args(at: AppTest) -> tuple[dict, bytes]:
+    """The reading viewer's JSON arguments and its binary pixels (``pixels_data``)."""
+    (viewer,) = at.get("component_instance")
+    blobs = {a.key: a.bytes for a in viewer.proto.special_args}
+    return json.loads(viewer.proto.json_args), blobs.get("pixels_data", b"")
+
+
 def test_browse_sends_the_reading_viewer_four_16_bit_panels(app_env):
+    from mcalc.present.fullres import decode_fullres
+
     at = _run("pages/browse.py")
     assert not at.exception
-    (viewer,) = at.get("component_instance")
-    args = json.loads(viewer.proto.json_args)
+    args, data = _viewer_args(at)
     panels = args["panels"]
+    index = {e["id"]: e for e in args["pixels"]}
     assert [(p["view"], p["time"]) for p in panels] == [
         ("CC", "prior"),
         ("CC", "recent"),
@@ -101,12 +108,22 @@ def test_browse_sends_the_reading_viewer_four_16_bit_panels(app_env):
         ("MLO", "recent"),
     ]
     for p in panels:
-        pixels = np.frombuffer(base64.b64decode(p["pixels"]), dtype="<u2")
+        e = index[p["pixel_id"]]  # binary, apart from the panel
+        raw = data[e["offset"] : e["offset"] + e["length"]]
+        pixels = decode_fullres(raw, p["rows"], p["cols"])
         assert pixels.size == p["rows"] * p["cols"] and pixels.max() > 255  # 16-bit, not 8
         assert p["spacing"][0] > 0 and p["window"][1] > 0
         assert args["case_key"] not in p["label"]  # no identifier on the panel
         assert re.search(r" (19|20)\d\d$", p["label"]), p["label"]  # the exam's year
     assert not at.get("plotly_chart")  # the classic figures are not drawn as well
+    # A display toggle sends none of these pixels again (the browser holds them and inverts
+    # them); what it may carry is the next case's, made meanwhile in the background.
+    at.toggle(key="browse_invert").set_value(True).run()
+    again, _ = _viewer_args(at)
+    assert [p["pixel_id"] for p in again["panels"]] == [p["pixel_id"] for p in panels]
+    assert all(p["invert"] != q["invert"] for p, q in zip(again["panels"], panels, strict=True))
+    sent = {e["id"] for e in again["pixels"]}
+    assert sent.isdisjoint(index) and not any(i.startswith(f"{args['case_key']}/") for i in sent)
 
 
 def test_browse_draws_prior_and_recent_for_both_views(app_env):

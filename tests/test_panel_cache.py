@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 
 import pytest
@@ -30,6 +31,11 @@ def _uncached(cache, case, opts, max_side):
     return out
 
 
+def _plain(panels):
+    """Panels without the cache's ``pixel_id`` (the uncached path has none)."""
+    return [{k: v for k, v in p.items() if k != "pixel_id"} for p in panels]
+
+
 def test_toggles_reuse_the_pixels_and_match_a_fresh_build(tiny_demo, tmp_path, monkeypatch):
     panel_cache.clear()
     case = open_dataset(tiny_demo).cases[0]
@@ -50,11 +56,13 @@ def test_toggles_reuse_the_pixels_and_match_a_fresh_build(tiny_demo, tmp_path, m
     for i, opts in enumerate(toggles):
         panels, problems = panel_cache.case_panels(cache, case, opts, 128)
         assert problems == []
-        assert panels == _uncached(cache, case, opts, 128), opts
+        assert _plain(panels) == _uncached(cache, case, opts, 128), opts
         assert len(built) == 4, f"toggle {i} rebuilt pixels: {built}"
     # Orientation changes the pixels: built again (and still equal to a fresh build).
     flat = replace(base, orient=False)
-    assert panel_cache.case_panels(cache, case, flat, 128)[0] == _uncached(cache, case, flat, 128)
+    flipped = panel_cache.case_panels(cache, case, flat, 128)[0]
+    assert _plain(flipped) == _uncached(cache, case, flat, 128)
+    assert {p["pixel_id"] for p in flipped}.isdisjoint(p["pixel_id"] for p in panels)
     assert len(built) == 8
     with pytest.raises(ValueError, match="manual window"):
         panel_cache.case_panels(cache, case, replace(base, preset="manual"), 128)
@@ -78,4 +86,40 @@ def test_missing_and_unreadable_images_are_problems_not_errors(tiny_demo, tmp_pa
     assert (
         problems[0].startswith("CC prior: ")
         and "MLO recent: this case has no such image." in problems
+    )
+
+
+def test_payload_sends_each_image_once_and_the_next_case_when_ready(tiny_demo, tmp_path):
+    """Pixels travel apart (binary, lossless), once per browser; a forgotten id is sent
+    again; the next case's pixels ride along once prefetch_case has made them."""
+    from mcalc.present.fullres import decode_fullres
+
+    panel_cache.clear()
+    first, second = open_dataset(tiny_demo).cases[:2]
+    cache = ImageCache(tmp_path / "cache")
+    sent = panel_cache.SentPixels()
+    opts = DisplayOptions()
+    pay = panel_cache.case_payload(cache, first, opts, 128, sent, ahead=[second])
+    assert pay.problems == [] and "pixels" not in pay.panels[0]
+    assert pay.sent_ids == [p["pixel_id"] for p in pay.panels]  # the next case: not made yet
+    shown = panel_cache.case_panels(cache, first, opts, 128)[0]
+    for panel, e, old in zip(pay.panels, pay.index, shown, strict=True):
+        values = decode_fullres(
+            pay.data[e["offset"] : e["offset"] + e["length"]], e["rows"], e["cols"]
+        )
+        assert values.tobytes() == base64.b64decode(old["pixels"])
+        assert panel == {k: v for k, v in old.items() if k != "pixels"}
+
+    again = panel_cache.case_payload(cache, first, replace(opts, invert=True), 128, sent)
+    assert again.index == [] and again.data == b""
+    sent.forget([pay.sent_ids[0]])  # the browser lost one image
+    assert panel_cache.case_payload(cache, first, opts, 128, sent).sent_ids == pay.sent_ids[:1]
+
+    thread = panel_cache.prefetch_case(cache, second, opts, 128)
+    assert thread is not None
+    thread.join(60)
+    assert panel_cache.prefetch_case(cache, second, opts, 128) is None  # made already
+    ahead = panel_cache.case_payload(cache, first, opts, 128, sent, ahead=[second])
+    assert sorted(ahead.sent_ids) == sorted(
+        p["pixel_id"] for p in panel_cache.case_payload(cache, second, opts, 128, sent).panels
     )

@@ -9,6 +9,14 @@ that part in a small bounded LRU per image and composes the cheap fields on top,
 display toggle or a return to a recent case does no pixel work; new images are prepared
 with :func:`mcalc.viewer.prepare_views` (threads).
 
+Browse sends the pixels apart from the panels (:func:`case_payload`): each panel names its
+``pixel_id`` and the values travel once per browser as one binary argument
+(``zlib-delta16``, :func:`mcalc.present.fullres.encode_fullres`: about 40 % of the base64
+text), only for the ids a :class:`SentPixels` has not recorded as sent; a display toggle or
+a return to a case sends none. :func:`prefetch_case` builds the next case's entries in a
+background thread so that *Next* finds them ready, and :func:`case_payload` adds the
+pixels of such a case when they are ready, for the browser to hold before it is asked.
+
 Example:
     >>> from mcalc.viewer import DisplayOptions
     >>> display_key(DisplayOptions(invert=True)) == display_key(DisplayOptions())
@@ -17,16 +25,23 @@ Example:
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import threading
+from collections import OrderedDict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
+
+import numpy as np
 
 from mcalc.cache import ImageCache, file_key
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.lru import LRU
-from mcalc.present.reading import panel_label, reading_panel
+from mcalc.present.fullres import CODEC, encode_fullres
+from mcalc.present.reading import encode_pixels, panel_label, reading_panel
 from mcalc.viewer import (
     DisplayOptions,
     ImageView,
@@ -37,7 +52,16 @@ from mcalc.viewer import (
     resolve_window,
 )
 
-__all__ = ["PANEL_CACHE_ITEMS", "case_panels", "display_key", "clear"]
+__all__ = [
+    "PANEL_CACHE_ITEMS",
+    "CasePayload",
+    "SentPixels",
+    "case_panels",
+    "case_payload",
+    "prefetch_case",
+    "display_key",
+    "clear",
+]
 
 log = logging.getLogger(__name__)
 
@@ -47,19 +71,42 @@ PANEL_CACHE_ITEMS = 24
 
 @dataclass
 class _Entry:
-    """The option-independent part of one image's panel."""
+    """The option-independent part of one image's panel: the panel without its pixels,
+    the values as shown (uint16) and their encodings, made when first asked for."""
 
     base: dict[str, Any]
     monochrome1: bool
+    shown: np.ndarray
     windows: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _b64: str | None = None
+    _packed: bytes | None = None
+
+    def pixels_b64(self) -> str:
+        if self._b64 is None:
+            self._b64 = encode_pixels(self.shown)
+        return self._b64
+
+    def packed(self) -> bytes:
+        if self._packed is None:
+            self._packed = encode_fullres(self.shown)
+        return self._packed
 
 
 _ENTRIES: LRU[tuple[object, ...], _Entry] = LRU(PANEL_CACHE_ITEMS)
+_PREFETCH_LOCK = threading.Lock()
+_PREFETCHING: set[tuple[object, ...]] = set()
 
 
 def clear() -> None:
     """Forget every cached panel (tests; a changed dataset is noticed by file keys)."""
     _ENTRIES.clear()
+
+
+def pixel_id(entry_key: tuple[object, ...], rec: ImageRecord, rows: int, cols: int) -> str:
+    """The browser's name for one image's pixels: its key, its size and a digest of what
+    made them (file, annotation, preview size, orientation), so new pixels get a new id."""
+    digest = hashlib.blake2s(repr(entry_key[2:]).encode(), digest_size=6).hexdigest()
+    return f"{rec.key}:{rows}x{cols}:{digest}"
 
 
 def display_key(opts: DisplayOptions) -> tuple[object, ...]:
@@ -83,11 +130,23 @@ def _entry_key(
     )
 
 
-def _build(cache: ImageCache, rec: ImageRecord, view: ImageView, max_side: int) -> _Entry:
-    base = reading_panel(cache, rec, view, label="", view_name="", time="", max_side=max_side)
+def _build(
+    cache: ImageCache, rec: ImageRecord, view: ImageView, max_side: int, key: tuple[object, ...]
+) -> _Entry:
+    base = reading_panel(
+        cache, rec, view, label="", view_name="", time="", max_side=max_side, with_pixels=False
+    )
+    shown = view.mirror(preview_values(cache, rec, max_side))
+    shown = np.clip(np.rint(shown), 0, 65535).astype(np.uint16)
+    base["pixel_id"] = pixel_id(key, rec, int(base["rows"]), int(base["cols"]))
     mammo = cache.load(rec.image_path)
     # prepare_view ran with the file's own window: remember it under that preset.
-    return _Entry(base=base, monochrome1=bool(mammo.monochrome1), windows={"file": view.window})
+    return _Entry(
+        base=base,
+        monochrome1=bool(mammo.monochrome1),
+        shown=shown,
+        windows={"file": view.window},
+    )
 
 
 def _window(
@@ -133,19 +192,14 @@ def _views(
         return out
 
 
-def case_panels(
+_Slot = tuple[str, str, ImageRecord, _Entry]
+
+
+def _case_entries(
     cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_side: int
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """The viewer's panels for a case (prior and recent, CC and MLO) and problems found.
-
-    Each panel is :func:`mcalc.present.reading.reading_panel`'s, with the window and
-    presentation of ``opts``; the pixel part is cached per image, preview size and
-    orientation (at most :data:`PANEL_CACHE_ITEMS`). Each panel is a new dict, but its
-    lists (points, outlines, presets) are the cache's own: read them, never change them.
-
-    Raises:
-        ValueError: ``opts`` names an unknown preset or a manual window without a width.
-    """
+) -> tuple[list[_Slot], list[str]]:
+    """The cached entries of a case's images in hanging order (built when missing), and
+    the problems of the images that have none."""
     slots: list[tuple[str, str, ImageRecord | None]] = [
         (view, tp, case.image(view, tp)) for view in VIEWS for tp in TIMEPOINTS
     ]
@@ -172,9 +226,9 @@ def case_panels(
             if isinstance(got, ImageReadError):
                 errors[rec.key] = got
             elif rec.key in keys:
-                _ENTRIES.put(keys[rec.key], _build(cache, rec, got, max_side))
+                _ENTRIES.put(keys[rec.key], _build(cache, rec, got, max_side, keys[rec.key]))
 
-    panels: list[dict[str, Any]] = []
+    out: list[_Slot] = []
     problems: list[str] = []
     for view_name, tp, rec in slots:
         if rec is None:
@@ -186,16 +240,191 @@ def case_panels(
         entry = _ENTRIES.get(keys[rec.key]) if rec.key in keys else None
         if entry is None:  # evicted by another session meanwhile: build it again
             v = prepare_view(cache, rec, plain, max_side=max_side, laterality=case.laterality)
-            entry = _build(cache, rec, v, max_side)
-        win = _window(cache, rec, entry, opts, max_side)
-        panels.append(
+            key = keys.get(rec.key) or _entry_key(cache, rec, max_side, case.laterality, opts)
+            entry = _build(cache, rec, v, max_side, key)
+            _ENTRIES.put(key, entry)
+        out.append((view_name, tp, rec, entry))
+    return out, problems
+
+
+def _compose(
+    cache: ImageCache,
+    case: CaseRecord,
+    slot: _Slot,
+    opts: DisplayOptions,
+    max_side: int,
+) -> dict[str, Any]:
+    view_name, tp, rec, entry = slot
+    win = _window(cache, rec, entry, opts, max_side)
+    return {
+        **entry.base,
+        "label": panel_label(case, view_name, tp),
+        "view": view_name,
+        "time": tp,
+        "window": [float(win[0]), float(win[1])],
+        "invert": bool(entry.monochrome1 != opts.invert),
+    }
+
+
+def case_panels(
+    cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_side: int
+) -> tuple[list[dict[str, Any]], list[str]]:
+    """The viewer's panels for a case (prior and recent, CC and MLO) and problems found.
+
+    Each panel is :func:`mcalc.present.reading.reading_panel`'s, with the window and
+    presentation of ``opts`` (and a ``pixel_id``, see :func:`case_payload`); the pixel part
+    is cached per image, preview size and orientation (at most :data:`PANEL_CACHE_ITEMS`).
+    Each panel is a new dict, but its lists (points, outlines, presets) are the cache's
+    own: read them, never change them.
+
+    Raises:
+        ValueError: ``opts`` names an unknown preset or a manual window without a width.
+    """
+    slots, problems = _case_entries(cache, case, opts, max_side)
+    panels = [
+        {**_compose(cache, case, slot, opts, max_side), "pixels": slot[3].pixels_b64()}
+        for slot in slots
+    ]
+    return panels, problems
+
+
+class SentPixels:
+    """The pixel ids one browser viewer was sent (most recent last, at most ``limit``):
+    what :func:`case_payload` leaves out. Keep one per viewer in the session; when the
+    browser says it lacks an id (its page was reloaded, its cache let the image go),
+    :meth:`forget` it and the next payload carries it again."""
+
+    def __init__(self, limit: int = 4 * PANEL_CACHE_ITEMS) -> None:
+        self.limit = int(limit)
+        self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, pixel_id: object) -> bool:
+        return pixel_id in self._ids
+
+    def add(self, ids: Iterable[str]) -> None:
+        for i in ids:
+            self._ids[i] = None
+            self._ids.move_to_end(i)
+        while len(self._ids) > self.limit:
+            self._ids.popitem(last=False)
+
+    def forget(self, ids: Iterable[str]) -> None:
+        for i in ids:
+            self._ids.pop(i, None)
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+
+@dataclass(frozen=True)
+class CasePayload:
+    """What the viewer needs for a case: ``panels`` (no pixels; each names its
+    ``pixel_id``), ``index`` (``id, rows, cols, codec, offset, length`` into ``data`` per
+    image sent) and ``data`` (the images' ``zlib-delta16`` bytes, one after the other)."""
+
+    panels: list[dict[str, Any]]
+    index: list[dict[str, Any]]
+    data: bytes
+    problems: list[str]
+
+    @property
+    def sent_ids(self) -> list[str]:
+        return [str(e["id"]) for e in self.index]
+
+
+def _packed(entries: Sequence[_Entry]) -> tuple[list[dict[str, Any]], bytes]:
+    index: list[dict[str, Any]] = []
+    parts: list[bytes] = []
+    offset = 0
+    for e in entries:
+        data = e.packed()
+        index.append(
             {
-                **entry.base,
-                "label": panel_label(case, view_name, tp),
-                "view": view_name,
-                "time": tp,
-                "window": [float(win[0]), float(win[1])],
-                "invert": bool(entry.monochrome1 != opts.invert),
+                "id": e.base["pixel_id"],
+                "rows": int(e.base["rows"]),
+                "cols": int(e.base["cols"]),
+                "codec": CODEC,
+                "offset": offset,
+                "length": len(data),
             }
         )
-    return panels, problems
+        parts.append(data)
+        offset += len(data)
+    return index, b"".join(parts)
+
+
+def _is_ready(entry: _Entry | None) -> bool:
+    return entry is not None and entry._packed is not None
+
+
+def _ready_entries(
+    cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_side: int
+) -> list[_Entry]:
+    """Entries of ``case`` already built (no work, no waiting; possibly none)."""
+    out = []
+    for rec in case.images:
+        try:
+            entry = _ENTRIES.get(_entry_key(cache, rec, max_side, case.laterality, opts))
+        except OSError:
+            continue
+        if entry is not None and _is_ready(entry):
+            out.append(entry)
+    return out
+
+
+def case_payload(
+    cache: ImageCache,
+    case: CaseRecord,
+    opts: DisplayOptions,
+    max_side: int,
+    sent: SentPixels,
+    *,
+    ahead: Sequence[CaseRecord] = (),
+) -> CasePayload:
+    """The case's panels, and the pixels of those images ``sent`` does not hold (recorded
+    in ``sent`` as sent), plus those of the cases ``ahead`` (the next one) whose entries
+    :func:`prefetch_case` has already made: the browser then holds them before it is asked.
+
+    Raises:
+        ValueError: ``opts`` names an unknown preset or a manual window without a width.
+    """
+    slots, problems = _case_entries(cache, case, opts, max_side)
+    panels = [_compose(cache, case, slot, opts, max_side) for slot in slots]
+    todo = [slot[3] for slot in slots if slot[3].base["pixel_id"] not in sent]
+    for other in ahead:
+        todo += [e for e in _ready_entries(cache, other, opts, max_side) if e not in todo]
+    todo = [e for e in todo if e.base["pixel_id"] not in sent]
+    index, data = _packed(todo)
+    sent.add(e["id"] for e in index)
+    return CasePayload(panels=panels, index=index, data=data, problems=problems)
+
+
+def prefetch_case(
+    cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_side: int
+) -> threading.Thread | None:
+    """Build (and encode) ``case``'s entries in a daemon thread, so that showing it next
+    finds them ready; ``None`` when they are there or being made already."""
+    try:
+        keys = [_entry_key(cache, r, max_side, case.laterality, opts) for r in case.images]
+    except OSError:
+        return None
+    todo = tuple(k for k in keys if not _is_ready(_ENTRIES.get(k)))
+    with _PREFETCH_LOCK:
+        if not todo or todo in _PREFETCHING:
+            return None
+        _PREFETCHING.add(todo)
+
+    def work() -> None:
+        try:
+            slots, _ = _case_entries(cache, case, opts, max_side)
+            for slot in slots:
+                slot[3].packed()
+        except Exception as exc:  # a background guess: the page reports errors when shown
+            log.info("case %s not prefetched: %s", case.case_id, exc)
+        finally:
+            with _PREFETCH_LOCK:
+                _PREFETCHING.discard(todo)
+
+    thread = threading.Thread(target=work, name="mcalc-panel-prefetch", daemon=True)
+    thread.start()
+    return thread

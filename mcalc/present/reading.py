@@ -83,6 +83,7 @@ def reading_panel(
     time: str,
     max_side: int,
     marks: ImageMarks | None = None,
+    with_pixels: bool = True,
 ) -> dict[str, Any]:
     """One panel of the viewer: pixels, window, spacing, label and overlays.
 
@@ -95,6 +96,8 @@ def reading_panel(
         time: ``prior`` or ``recent`` (synchronisation groups).
         max_side: longest side of the pixel grid sent (the preview's).
         marks: a reader's marks to edit on this panel (file coordinates), if any.
+        with_pixels: ``False`` leaves ``pixels`` out (a caller that sends them as binary,
+            :mod:`mcalc.present.panel_cache`).
     """
     mammo = cache.load(rec.image_path)
     values = preview_values(cache, rec, max_side)
@@ -119,10 +122,11 @@ def reading_panel(
         "window": [float(view.window[0]), float(view.window[1])],
         "presets": windows,
         "invert": bool(mammo.monochrome1 != view.invert),
-        "pixels": encode_pixels(shown),
         "points": _round_pts(view.calc_points, scale),
         "outlines": [_round_pts(h, scale) for h in view.cluster_hulls],
     }
+    if with_pixels:
+        panel["pixels"] = encode_pixels(shown)
     if marks is not None:
         panel["marks"] = panel_marks(view, marks)
     return panel

@@ -11,6 +11,7 @@ import * as temporal from "./temporal";
 import { giveWindow } from "./window";
 import * as ol from "./outlines";
 import * as lyr from "./overlays";
+import * as px from "./pixels";
 
 type Point = [number, number]; // (row, col) in the panel's pixel grid
 interface Mark {
@@ -31,7 +32,8 @@ interface Panel {
   window: [number, number]; // centre, width
   presets: Record<string, [number, number]>; // name -> centre, width (this image's)
   invert: boolean;
-  pixels: string; // base64 of little-endian uint16, row-major
+  pixels?: string; // base64 of little-endian uint16, row-major (or binary: pixel_id)
+  pixel_id?: string; // pixels sent apart, once per browser (pixels.ts)
   points: Point[]; // radiologists' calcifications
   outlines: Point[][]; // cluster outlines
   marks?: Mark[]; // reader marks (editable panel only)
@@ -48,6 +50,8 @@ interface Args {
   temporal?: temporal.TemporalArgs | null; // Browse's temporal modes (src/temporal.ts)
   focus?: temporal.Focus | null;
   overlays?: lyr.OverlayArgs | null; // Predict: colour map, opacity, first map
+  pixels?: px.Entry[]; // binary panel pixels in this render (pixels.ts)
+  pixels_data?: Uint8Array;
 }
 
 const root = document.getElementById("root") as HTMLDivElement;
@@ -114,7 +118,7 @@ function vpId(i: number): string {
   return `vp${i}`;
 }
 function imageId(p: Panel): string {
-  return `mcalc:${p.key}:${p.rows}x${p.cols}`;
+  return px.imageId(p);
 }
 function viewport(i: number): cs.Types.IStackViewport | null {
   return (engine?.getViewport(vpId(i)) as cs.Types.IStackViewport) ?? null;
@@ -130,7 +134,7 @@ function decode(b64: string): Uint16Array {
 function ensureImage(p: Panel): string {
   const id = imageId(p);
   if (!cs.cache.getImage(id)) {
-    const scalarData = decode(p.pixels);
+    const scalarData = p.pixels ? decode(p.pixels) : px.take(p);
     if (scalarData.length !== p.rows * p.cols) {
       throw new Error(`${p.key}: ${scalarData.length} pixels, expected ${p.rows}x${p.cols}`);
     }
@@ -282,6 +286,7 @@ function publish(): void {
   d.probe = probeText;
   d.measures = JSON.stringify(measures());
   fullres.publish(d);
+  px.publish(d);
   temporal.publish(d);
   lyr.publishOverlays(d, layerHost);
   ol.publishOutlines(d);
@@ -546,16 +551,22 @@ function gridColumns(): number {
   if (!args) return 1;
   return layout === "one" ? 1 : args.panels.length + temporal.extraColumns();
 }
+let shownColumns = 0;
 function resize(): void {
   if (!args || !engine) return;
   const grid = root.querySelector(".grid") as HTMLDivElement;
-  grid.style.gridTemplateColumns = `repeat(${gridColumns()}, 1fr)`;
+  const columns = gridColumns();
+  // Narrower panels (a subtraction column, four panels again): fit the images anew, else
+  // the kept camera crops them at the sides.
+  const refit = columns > shownColumns;
+  shownColumns = columns;
+  grid.style.gridTemplateColumns = `repeat(${columns}, 1fr)`;
   root.querySelectorAll<HTMLDivElement>(".panel").forEach((el, i) => {
     el.style.display = layout === "one" && i !== active ? "none" : "block";
     el.classList.toggle("active", i === active);
   });
   temporal.onResize();
-  engine.resize(true, true);
+  engine.resize(true, !refit);
   drawAll();
 }
 function setLayout(next: Layout): void {
@@ -794,6 +805,7 @@ async function showCase(a: Args): Promise<void> {
     });
   });
   grid.style.gridTemplateColumns = `repeat(${layout === "one" ? 1 : a.panels.length}, 1fr)`;
+  shownColumns = layout === "one" ? 1 : a.panels.length; // the cameras below fit these
   const panels = root.querySelectorAll<HTMLDivElement>(".panel .vp");
   engine.setViewports(
     a.panels.map((_, i) => ({
@@ -811,8 +823,7 @@ async function showCase(a: Args): Promise<void> {
       await vp.setStack([ensureImage(p)]);
       const [c, w] = p.window;
       vp.setProperties({ voiRange: { lower: c - w / 2, upper: c + w / 2 }, invert: p.invert });
-      vp.resetCamera();
-      vp.render();
+      vp.resetCamera(); // drawn once, by resize() below (each render copies the canvas)
     }),
   );
   setTool(tool === "mark" && !a.editable ? "pan" : tool);
@@ -824,7 +835,11 @@ async function showCase(a: Args): Promise<void> {
 }
 
 async function onRender(a: Args): Promise<void> {
+  const started = performance.now();
+  await px.receive(a.pixels, a.pixels_data);
   const newCase = a.case_key !== caseKey || temporal.changed(a.temporal);
+  if (newCase && px.request(a.panels, emit)) return; // shown when its pixels are here
+  const before = args?.panels;
   args = a;
   lyr.setOverlays(a.overlays, newCase, layerHost);
   if (a.marks_version !== marksVersion || newCase) {
@@ -844,7 +859,11 @@ async function onRender(a: Args): Promise<void> {
       message(`The viewer could not show this case: ${(e as Error).message}`);
       return;
     }
+    px.rendered(started);
   } else {
+    synchronizers.forEach((s) => s.setEnabled(false)); // each panel its own window
+    px.applyDisplay(before, a.panels, viewport);
+    synchronizers.forEach((s) => s.setEnabled(true));
     renderBar();
     temporal.renderBar();
     drawAll();

@@ -278,7 +278,7 @@ function applyModes(resize = false): void {
         : m === "swipe"
           ? "registered prior | recent"
           : "";
-    const show = m === "subtraction" && !host.layoutOne();
+    const show = subShown(s);
     if ((s.sub.style.display !== "none") !== show) resize = true;
     s.sub.style.display = show ? "block" : "none";
   }
@@ -559,16 +559,18 @@ export function drawAll(): void {
 }
 
 /** Called by the host's resize: the subtraction panels hide in the one-panel layout. */
+/** A view's subtraction panel shows in its subtraction mode; in the one-panel layout,
+ * beside the panel shown when that is one of the view's rounds. */
+function subShown(s: Slot): boolean {
+  if (!host || modeOf(s.v.view) !== "subtraction") return false;
+  return !host.layoutOne() || host.active() === s.recent || host.active() === s.prior;
+}
 export function onResize(): void {
-  for (const s of slots) {
-    const show = modeOf(s.v.view) === "subtraction" && !host?.layoutOne();
-    s.sub.style.display = show ? "block" : "none";
-  }
+  for (const s of slots) s.sub.style.display = subShown(s) ? "block" : "none";
 }
 /** Extra grid columns the shown subtraction panels take. */
 export function extraColumns(): number {
-  if (host?.layoutOne()) return 0;
-  return slots.filter((s) => modeOf(s.v.view) === "subtraction").length;
+  return slots.filter(subShown).length;
 }
 /** Whether panel ``i`` (a prior as filed) follows the recent grid through the registration
  * rather than the host's zoom/pan synchroniser. */

@@ -1,0 +1,135 @@
+"""Browse's reading interactions alone, with where their time goes (issue 14).
+
+The Browse figures of ``bench/browser.py`` (case switch by *Next*, the sidebar's *Invert*,
+the viewer's keyboard ``P``/``N``) against the idle round trip, measured the same way
+(``bench/browser.py``'s ``_timed``: from the action until Streamlit's script state is
+idle and the change drawn), on an app of their own over the 6-case synthetic demo set,
+without Predict (minutes shorter). Each step also prints what it cost: when the script
+started and finished as the page saw it, the bytes that came over the websocket and the
+viewer's own time to draw a new case (``data-render-ms``, from its render message to its
+panels drawn).
+
+    python bench/browser_browse.py [--repeat N]
+
+For before/after comparisons run it on two checkouts in turn (A, B, A, B) and compare the
+ratios of the same run; the machine's load average is printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench import browser as b  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, VIEWER, running_app  # noqa: E402
+
+
+def _step(page: Any, name: str, action: Callable[[], None], cond: str, inbox: list[int]) -> float:
+    inbox.clear()
+    t0 = float(page.evaluate("performance.now()"))
+    secs = b._timed(page, action, cond)
+    runs = page.evaluate("t0 => window.__mcRuns.filter(e => e[0] >= t0)", t0)
+    start = next((e[0] - t0 for e in runs if e[1] == "running"), float("nan"))
+    end = next((e[0] - t0 for e in reversed(runs) if e[1] == "notRunning"), float("nan"))
+    state = page.evaluate(f"() => ({{...{b.VIEWER_STATE}}})")
+    print(
+        f"{name}: {secs:.2f} s (script {start / 1000:.2f}-{end / 1000:.2f} s, "
+        f"{sum(inbox) / 1e6:.2f} MB in, viewer draw {state.get('renderMs', '-')} ms)",
+        flush=True,
+    )
+    return secs
+
+
+def measure(repeat: int) -> dict[str, list[float]]:
+    from playwright.sync_api import sync_playwright
+
+    from mcalc.synthetic import generate_demo
+
+    tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-browse-"))
+    generate_demo(tmp / "demo", cases=6, seed=0)
+    env = {
+        "MCALC_DEMO_DIR": str(tmp / "demo"),
+        "MCALC_DATA": "",
+        "MCALC_CACHE": str(tmp / "cache"),
+        "MCALC_STORE": str(tmp / "store"),
+        "MCALC_RUNS": str(tmp / "runs"),
+        "MCALC_MODELS": str(REPO / "models"),
+        "MCALC_AUTH": "auto",
+    }
+    os.environ.pop("MCALC_DATA", None)
+    inbox: list[int] = []
+    out: dict[str, list[float]] = {"idle": [], "case_switch": [], "toggle": [], "key_next": []}
+    with running_app(env, timeout=180) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport={"width": 1500, "height": 1900})
+            context.add_init_script(b.OBSERVER)
+            context.set_default_timeout(180_000)
+            page = context.new_page()
+            page.on(
+                "websocket",
+                lambda ws: ws.on("framereceived", lambda data: inbox.append(len(data))),
+            )
+            page.goto(url, wait_until="networkidle")
+            b._settle(page, 0.0, "!!document.querySelector('[data-testid=stSidebar]')", ran=False)
+            demo = page.get_by_role("button", name="Demo data")
+            b._timed(page, demo.click)  # the first click warms the path
+            for _ in range(repeat):
+                out["idle"].append(_step(page, "idle", demo.click, "true", inbox))
+            page.goto(f"{url}/browse", wait_until="networkidle")
+            b._settle(page, 0.0, f"!!{b.VIEWER_STATE}.case", ran=False)
+
+            def new_case() -> str:
+                before = page.evaluate(f"() => {b.VIEWER_STATE}.case")
+                return f"{b.VIEWER_STATE}.case && {b.VIEWER_STATE}.case !== {json.dumps(before)}"
+
+            nxt = page.get_by_role("button", name="Next ▶")
+            for _ in range(repeat):
+                out["case_switch"].append(_step(page, "Next", nxt.click, new_case(), inbox))
+            invert = page.locator("[data-testid='stSidebar'] label").filter(has_text="Invert").first
+            for _ in range(repeat):
+                out["toggle"].append(_step(page, "Invert", invert.click, "true", inbox))
+            for k in range(repeat):
+                frame = next(f for f in page.frames if "viewer" in f.url)
+                frame.focus(VIEWER)
+                key = "p" if k % 2 == 0 else "n"
+                out["key_next"].append(
+                    _step(
+                        page,
+                        key.upper(),
+                        lambda f=frame, k=key: f.press(VIEWER, k),
+                        new_case(),
+                        inbox,
+                    )
+                )
+        finally:
+            browser.close()
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    m = measure(args.repeat)
+    idle = statistics.median(m["idle"])
+    for name, values in m.items():
+        med = statistics.median(values)
+        shown = " ".join(f"{v:.2f}" for v in values)
+        print(f"{name:<12} median {med:5.2f} s  {med / idle:5.1f}x idle   ({shown})")
+    print("load average", " ".join(f"{x:.1f}" for x in os.getloadavg()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,152 @@
+// Panel pixels sent as binary, once per image and browser (hooks in index.ts).
+//
+// Browse's panels name a `pixel_id` instead of carrying base64 `pixels`; the values come in
+// a render's binary argument (`pixels_data`, zlib of row-differenced little-endian uint16:
+// mcalc/present/panel_cache.py, the codec of fullres.ts) with an index (`pixels`), only
+// when Python has not sent that id to this browser before. A display toggle or a return to
+// a case therefore carries no pixels, and the next case's pixels may come ahead of time.
+// Values wait here (a few cases' worth) until a panel shows them and they become a
+// Cornerstone image. A panel whose pixels are neither here nor in Cornerstone's cache (the
+// page was reloaded, the cache let it go) is asked for: {"type": "pixels", "keys": [...]},
+// and the current case stays on screen until they come.
+//
+// The sidebar's display options (window preset, invert) arrive as each panel's `window`
+// and `invert`: applyDisplay() applies a change to the case on screen, in the browser.
+import * as cs from "@cornerstonejs/core";
+
+export interface Entry {
+  id: string;
+  rows: number;
+  cols: number;
+  codec: string;
+  offset: number;
+  length: number;
+}
+interface PanelLike {
+  key: string;
+  rows: number;
+  cols: number;
+  pixels?: string;
+  pixel_id?: string;
+  window: [number, number];
+  invert: boolean;
+}
+
+const CODEC = "zlib-delta16";
+const MAX_HELD = 16; // images received but not shown yet (four cases)
+const ASK_AGAIN_MS = 10_000; // an answer lost (a rerun interrupted): ask again after this
+const held = new Map<string, Uint16Array>(); // pixel id -> values, oldest first
+const asked = new Map<string, number>(); // pixel id -> when it was asked for
+const supported = typeof DecompressionStream !== "undefined";
+let bytesIn = 0;
+let requests = 0;
+let renderMs = -1;
+let failed = "";
+
+/** Cornerstone's image id of a panel's preview (the pixel id when it has one). */
+export function imageId(p: PanelLike): string {
+  return p.pixel_id ? `mcalc:${p.pixel_id}` : `mcalc:${p.key}:${p.rows}x${p.cols}`;
+}
+
+async function inflate(data: Uint8Array, rows: number, cols: number): Promise<Uint16Array> {
+  const stream = new Blob([data as BlobPart]).stream().pipeThrough(new DecompressionStream("deflate"));
+  const buf = await new Response(stream).arrayBuffer();
+  if (buf.byteLength !== 2 * rows * cols) {
+    throw new Error(`${buf.byteLength} bytes, expected ${rows}x${cols} uint16`);
+  }
+  const out = new Uint16Array(buf); // little-endian, as every browser's platform is
+  for (let r = 0; r < rows; r++) {
+    let acc = 0;
+    const end = (r + 1) * cols;
+    for (let k = r * cols; k < end; k++) {
+      acc = (acc + out[k]) & 0xffff;
+      out[k] = acc;
+    }
+  }
+  return out;
+}
+
+/** Inflate the pixels a render brought (if any); they wait here until shown. */
+export async function receive(index: Entry[] | undefined, data: Uint8Array | undefined): Promise<void> {
+  if (!index?.length || !data?.length) return;
+  bytesIn += data.length;
+  await Promise.all(
+    index.map(async (e) => {
+      if (e.codec !== CODEC || held.has(e.id) || cs.cache.getImage(`mcalc:${e.id}`)) return;
+      try {
+        held.set(e.id, await inflate(data.subarray(e.offset, e.offset + e.length), e.rows, e.cols));
+        asked.delete(e.id);
+      } catch (err) {
+        failed = `${e.id}: ${(err as Error).message}`;
+      }
+    }),
+  );
+  while (held.size > MAX_HELD) held.delete(held.keys().next().value as string);
+}
+
+/** The values of a panel for its Cornerstone image (handed over: the image keeps them). */
+export function take(p: PanelLike): Uint16Array {
+  const id = p.pixel_id ?? "";
+  const values = held.get(id);
+  if (!values) throw new Error(`${p.key}: its pixels have not arrived`);
+  held.delete(id);
+  return values;
+}
+
+/** Ask for the pixels of `panels` this browser lacks; true when some are lacking (the
+ * caller keeps the current case on screen until they come). */
+export function request(panels: PanelLike[], emit: (e: Record<string, unknown>) => void): boolean {
+  const lacking = panels
+    .filter((p) => !p.pixels && p.pixel_id)
+    .map((p) => p.pixel_id as string)
+    .filter((id) => !held.has(id) && !cs.cache.getImage(`mcalc:${id}`));
+  if (!lacking.length) return false;
+  if (!supported) {
+    failed = "this browser cannot inflate the images (no DecompressionStream)";
+    return false; // showCase then says why the case cannot be shown
+  }
+  const now = performance.now();
+  const again = lacking.filter((id) => now - (asked.get(id) ?? -Infinity) > ASK_AGAIN_MS);
+  if (again.length) {
+    for (const id of again) asked.set(id, now);
+    requests += 1;
+    emit({ type: "pixels", keys: again });
+  }
+  return true;
+}
+
+/** Apply the window and invert of a render with the same case when they changed since
+ * the last one (a sidebar toggle); the reader's own W/L drags stay otherwise. */
+export function applyDisplay(
+  before: PanelLike[] | undefined,
+  now: PanelLike[],
+  viewport: (i: number) => cs.Types.IStackViewport | null,
+): void {
+  now.forEach((p, i) => {
+    const old = before?.[i];
+    const vp = viewport(i);
+    if (!old || !vp || old.key !== p.key) return;
+    const [c, w] = p.window;
+    const newWindow = old.window[0] !== c || old.window[1] !== w;
+    if (!newWindow && old.invert === p.invert) return;
+    vp.setProperties({
+      ...(newWindow ? { voiRange: { lower: c - w / 2, upper: c + w / 2 } } : {}),
+      invert: p.invert,
+    });
+    vp.render();
+  });
+}
+
+/** Remember how long a new case took, from its render message to its panels drawn. */
+export function rendered(startMs: number): void {
+  renderMs = Number((performance.now() - startMs).toFixed(1));
+}
+
+/** The state for tests and benches, on the root element's data-* attributes. */
+export function publish(d: DOMStringMap): void {
+  d.pixelsIn = String(bytesIn);
+  d.pixelsHeld = String(held.size);
+  d.pixelsRequests = String(requests);
+  d.renderMs = String(renderMs);
+  if (failed) d.pixelsError = failed;
+}
