@@ -92,6 +92,9 @@ class Settings:
             ``os.pathsep`` (``:``).
         warm_tensorflow: the app imports TensorFlow in a background thread when it starts
             (:mod:`mcalc.models.warmup`). Env ``MCALC_WARM_TF`` (``0`` turns it off).
+        run_log: when set, the app server appends one JSON line per script run (its
+            session, start, wall and CPU seconds) to this file, for ``bench/load.py``
+            (:func:`pages.server_tuning.log_script_runs`). Env ``MCALC_RUN_LOG``.
     """
 
     data_dir: Path | None = None
@@ -110,6 +113,7 @@ class Settings:
     data_roots: tuple[Path, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
     warm_tensorflow: bool = True
+    run_log: Path | None = None
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (for tests and CLI flags)."""
@@ -120,6 +124,7 @@ def get_settings() -> Settings:
     """Settings from the environment, over the defaults."""
     base = Settings()
     data = os.environ.get("MCALC_DATA", "").strip()
+    run_log = os.environ.get("MCALC_RUN_LOG", "").strip()
     return Settings(
         data_dir=Path(data).expanduser() if data else None,
         demo_dir=_env_path("MCALC_DEMO_DIR", base.demo_dir),
@@ -140,6 +145,7 @@ def get_settings() -> Settings:
         ),
         warm_tensorflow=os.environ.get("MCALC_WARM_TF", "1").strip().lower()
         not in ("0", "false", "no", "off"),
+        run_log=Path(run_log).expanduser() if run_log else None,
     )
 
 
