@@ -196,7 +196,11 @@ async def _round(s: Session, page: Any, url: str) -> None:
             await field.fill(s.reader)
             await field.press("Enter")
 
-    await _timed(s, "annotate", page, annotate, f"!!{state}.case", True)
+    # Annotate's own viewer: its case key is an image key ("case/VIEW_time"), Browse's a case
+    # id (the condition is checked until first true: Browse's viewer, still on the page
+    # while Annotate's first run draws, must not satisfy it).
+    annotated = f"({state}.case || '').includes('/')"
+    await _timed(s, "annotate", page, annotate, annotated, True)
     s.named = True
     key = (await page.evaluate(f"() => {state}.case")).split("|")[0]
     mine = [v for v in s.saves if v.image_key == key]
