@@ -11,8 +11,8 @@ every script run (:mod:`pages.server_tuning`).
 
 from mcalc.models.warmup import start_tensorflow_warmup
 from pages import common
-from pages.server_tuning import keep_keras_session
+from pages.server_tuning import tune_server
 
-keep_keras_session()
+tune_server(common.settings().run_log)
 start_tensorflow_warmup()
 common.run_app()

@@ -38,10 +38,9 @@ import shutil
 import signal
 import sys
 import tempfile
-import threading
 import time
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,171 +48,40 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-AIM_RATIO = 3.0
+#: A reader's mean pause between two interactions (seconds): looking at the case.
+THINK_S = 3.0
+#: Niceness of the Chromium processes: the server first, as if the browsers were elsewhere.
+BROWSER_NICE = 10
 VERBOSE = bool(os.environ.get("MCALC_BENCH_VERBOSE"))
 KINDS = ("browse", "case_switch", "toggle", "annotate", "mark", "save", "predict")
 
-# -- pure pieces (tests/test_bench_load.py) -------------------------------------------------
+from bench.load_procs import BrowserNice, RssWatch, rss_mb, server_pid  # noqa: E402
+from bench.load_stats import (  # noqa: E402
+    AIM_RATIO,
+    Save,
+    ServerRun,
+    check_store,
+    compare,
+    cookie_tag,
+    percentile,
+    read_run_log,
+    server_times,
+    summarize,
+    think_times,
+)
 
-
-def percentile(values: Sequence[float], q: float) -> float:
-    """The ``q``-th percentile (0-100) with linear interpolation between closest ranks
-    (numpy's default); NaN for no values.
-
-    >>> percentile([1.0, 2.0, 3.0, 4.0], 50), percentile([1.0, 2.0, 3.0, 4.0], 95)
-    (2.5, 3.85)
-    """
-    if not 0 <= q <= 100:
-        raise ValueError(f"a percentile is between 0 and 100, got {q}")
-    xs = sorted(values)
-    if not xs:
-        return math.nan
-    pos = (len(xs) - 1) * q / 100
-    lo = math.floor(pos)
-    hi = min(lo + 1, len(xs) - 1)
-    return round(xs[lo] + (xs[hi] - xs[lo]) * (pos - lo), 6)
-
-
-def summarize(samples: Iterable[tuple[str, float]]) -> dict[str, dict[str, float]]:
-    """``{kind: {"n", "p50", "p95"}}`` (seconds) of ``(kind, seconds)`` samples, plus
-    ``"all"`` over every sample."""
-    by: dict[str, list[float]] = {}
-    for kind, seconds in samples:
-        by.setdefault(kind, []).append(seconds)
-        by.setdefault("all", []).append(seconds)
-    return {
-        k: {"n": len(v), "p50": percentile(v, 50), "p95": percentile(v, 95)} for k, v in by.items()
-    }
-
-
-def compare(
-    base: dict[str, dict[str, float]], loaded: dict[str, dict[str, float]], aim: float = AIM_RATIO
-) -> dict[str, dict[str, Any]]:
-    """Per kind measured in both: p50/p95 of N sessions over the single session's, and
-    whether the p95 ratio is within ``aim``."""
-    out: dict[str, dict[str, Any]] = {}
-    for kind in loaded:
-        if kind not in base:
-            continue
-        b, n = base[kind], loaded[kind]
-        r50 = n["p50"] / b["p50"] if b["p50"] > 0 else math.inf
-        r95 = n["p95"] / b["p95"] if b["p95"] > 0 else math.inf
-        out[kind] = {"p50": round(r50, 2), "p95": round(r95, 2), "met": bool(r95 <= aim)}
-    return out
-
-
-@dataclass(frozen=True)
-class Save:
-    """A save a session saw succeed: ``Saved as version {version}`` with ``n_marks`` marks."""
-
-    image_key: str
-    reader: str
-    version: int
-    n_marks: int
-
-
-def check_store(store_dir: Path, saves: Sequence[Save]) -> list[str]:
-    """Problems with the store after the run, one sentence each (empty: nothing lost).
-
-    For each image and reader that saved: the record's history is exactly the versions the
-    session saw saved, in order, each with the marks it had, every point by that reader;
-    and no conflict copy (each reader writes only their own record, so a conflict would be
-    a mis-resolved write). Records of readers that never saved are problems too.
-    """
-    from mcalc.store import MarkStore
-    from mcalc.store.record import StoreReadError
-
-    store = MarkStore(store_dir)
-    problems: list[str] = []
-    groups: dict[tuple[str, str], list[Save]] = {}
-    for s in saves:
-        groups.setdefault((s.image_key, s.reader), []).append(s)
-    for (key, reader), seen in sorted(groups.items()):
-        seen = sorted(seen, key=lambda s: s.version)
-        where = f"{key} by {reader}"
-        history = store.history(key, reader)
-        numbers = [v.number for v in history]
-        if numbers != [s.version for s in seen]:
-            problems.append(
-                f"{where}: saved versions {[s.version for s in seen]}, the store has {numbers}"
-            )
-        for s in seen:
-            if s.version not in numbers:
-                continue  # lost: said above
-            try:
-                marks = store.version(key, reader, s.version)
-            except StoreReadError as exc:
-                problems.append(f"{where}: version {s.version} unreadable ({exc})")
-                continue
-            if len(marks.points) != s.n_marks:
-                problems.append(
-                    f"{where}: version {s.version} saved with {s.n_marks} mark(s), "
-                    f"the store has {len(marks.points)}"
-                )
-            if any(p.reader != reader for p in marks.points):
-                problems.append(f"{where}: version {s.version} holds another reader's marks")
-        conflicts = store.conflicts(key, reader)
-        if conflicts:
-            problems.append(f"{where}: {len(conflicts)} conflict cop(ies) left")
-    for record in store.records.records():
-        image, reader = record.parts[0], record.parts[-1]
-        if record.version and (image, reader) not in groups:
-            problems.append(f"{image} by {reader}: in the store, but no session saved it")
-    return problems
-
-
-# -- the app server -------------------------------------------------------------------------
-
-
-def server_pid(port_url: str) -> int | None:
-    """The pid of the ``streamlit run`` child of this process serving ``port_url``."""
-    port = port_url.rsplit(":", 1)[-1]
-    me = str(os.getpid())
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            stat = (proc / "stat").read_text()
-            cmd = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        ppid = stat.rsplit(")", 1)[1].split()[1]
-        if ppid == me and f"--server.port={port}".encode() in cmd:
-            return int(proc.name)
-    return None
-
-
-def rss_mb(pid: int) -> float:
-    """Resident memory of ``pid`` in MiB (0 when it is gone)."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-class RssWatch:
-    """Samples a process's RSS twice a second in a thread; ``peak`` since the last reset."""
-
-    def __init__(self, pid: int | None) -> None:
-        self.pid, self.peak, self._stop = pid, 0.0, threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        if pid is not None:
-            self._thread.start()
-
-    def _run(self) -> None:
-        while not self._stop.wait(0.5):
-            self.peak = max(self.peak, rss_mb(self.pid or 0))
-
-    def reset(self) -> float:
-        now = rss_mb(self.pid or 0)
-        self.peak = now
-        return now
-
-    def stop(self) -> None:
-        self._stop.set()
+__all__ = [
+    "Save",
+    "ServerRun",
+    "check_store",
+    "compare",
+    "cookie_tag",
+    "percentile",
+    "read_run_log",
+    "server_times",
+    "summarize",
+    "think_times",
+]
 
 
 def prepare(root: Path) -> dict[str, str]:
@@ -255,6 +123,9 @@ class Session:
     clicks: int = 0  # marks placed so far: each lands somewhere new
     named: bool = False  # the Streamlit session of its page knows the reader's name
     wait_s: float = 240.0  # the longest wait for one interaction
+    think: Iterator[float] = field(default_factory=lambda: iter(()))
+    #: ``(kind, start in Unix seconds, seconds)`` of every timed interaction
+    windows: list[tuple[str, float, float]] = field(default_factory=list)
 
 
 #: Predict drawn: its heading and case picker, no analysis computing, no spinner, and the
@@ -281,9 +152,12 @@ async def _settle(
 
 
 async def _timed(s: Session, kind: str, page: Any, action: Any, cond: str, ran: bool) -> float:
+    await asyncio.sleep(next(s.think, 0.0))  # the reader looks at the page first
     t0 = float(await page.evaluate("performance.now()"))
+    w0 = time.time()
     await action()
     seconds = await _settle(page, t0, cond, ran=ran, wait_s=s.wait_s)
+    s.windows.append((kind, w0, seconds))
     if await page.locator("[data-testid='stException']").count():
         text = await page.locator("[data-testid='stException']").first.inner_text()
         raise RuntimeError(f"exception on the page: {text.splitlines()[0] if text else '?'}")
@@ -322,7 +196,11 @@ async def _round(s: Session, page: Any, url: str) -> None:
             await field.fill(s.reader)
             await field.press("Enter")
 
-    await _timed(s, "annotate", page, annotate, f"!!{state}.case", True)
+    # Annotate's own viewer: its case key is an image key ("case/VIEW_time"), Browse's a case
+    # id (the condition is checked until first true: Browse's viewer, still on the page
+    # while Annotate's first run draws, must not satisfy it).
+    annotated = f"({state}.case || '').includes('/')"
+    await _timed(s, "annotate", page, annotate, annotated, True)
     s.named = True
     key = (await page.evaluate(f"() => {state}.case")).split("|")[0]
     mine = [v for v in s.saves if v.image_key == key]
@@ -374,8 +252,10 @@ async def _round(s: Session, page: Any, url: str) -> None:
 
 async def _session(browser: Any, url: str, s: Session, until: float, rounds: int) -> None:
     from bench.browser import OBSERVER
+    from pages.server_tuning import BENCH_COOKIE
 
     context = await browser.new_context(viewport={"width": 1500, "height": 1900})
+    await context.add_cookies([{"name": BENCH_COOKIE, "value": cookie_tag(s.reader), "url": url}])
     await context.add_init_script(OBSERVER)
     context.set_default_timeout(240_000)
     page = await context.new_page()
@@ -397,14 +277,26 @@ async def _session(browser: Any, url: str, s: Session, until: float, rounds: int
         await context.close()
 
 
-async def _phase(
-    url: str, readers: list[str], minutes: float, rounds: int, wait_s: float = 240.0
-) -> list[Session]:
+@dataclass(frozen=True)
+class Plan:
+    """How the sessions behave: rounds, minutes, think time, the browsers' niceness."""
+
+    rounds: int = 2
+    minutes: float = 0.0
+    think_s: float = THINK_S
+    seed: int = 0
+    nice: int = BROWSER_NICE
+
+
+async def _phase(url: str, readers: list[str], plan: Plan, wait_s: float = 240.0) -> list[Session]:
     from playwright.async_api import async_playwright
 
     from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
-    sessions = [Session(r, wait_s=wait_s) for r in readers]
+    sessions = [
+        Session(r, wait_s=wait_s, think=think_times(r, plan.think_s, plan.seed)) for r in readers
+    ]
+    minutes, rounds = plan.minutes, plan.rounds
     async with async_playwright() as p:
         browser = await p.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
@@ -425,7 +317,19 @@ def _load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def run(sizes: Sequence[int], minutes: float, rounds: int) -> dict[str, Any]:
+def _holds(ratios: dict[int, dict[str, dict[str, Any]]]) -> int:
+    """The most sessions with every p95 ratio within the aim, each smaller size too (1:
+    none did)."""
+    held = 1
+    for size in sorted(ratios):
+        if ratios[size] and all(r["met"] for r in ratios[size].values()):
+            held = size
+        else:
+            break
+    return held
+
+
+def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
     """Warm-up, one session alone, then each of ``sizes`` together (one server for all);
     the report as one object, its goal judged on the largest size."""
     from tests.browser import running_app
@@ -433,13 +337,16 @@ def run(sizes: Sequence[int], minutes: float, rounds: int) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="mcalc-bench-load-"))
     try:
         env = prepare(root)
+        env["MCALC_RUN_LOG"] = str(root / "runs.jsonl")
         os.environ.pop("MCALC_DATA", None)
-        with running_app(env, timeout=240) as url:
+        nice = BrowserNice(plan.nice)
+        with running_app(env, timeout=240) as url, contextlib.closing(nice):
             watch = RssWatch(server_pid(url))
             _log(f"server {url} (pid {watch.pid}), warm-up session")
             # The first Predict visit computes case 1's analysis (every later session finds
             # it cached): on a busy 2-core machine that can take minutes.
-            warm = asyncio.run(_phase(url, ["Load Warmup"], 0, 1, wait_s=1200))
+            warm_plan = Plan(**{**plan.__dict__, "rounds": 1, "minutes": 0.0, "think_s": 0.0})
+            warm = asyncio.run(_phase(url, ["Load Warmup"], warm_plan, wait_s=1200))
             rss_warm = watch.reset()
             phases: dict[int, list[Session]] = {}
             rss: dict[int, dict[str, float]] = {}
@@ -448,11 +355,8 @@ def run(sizes: Sequence[int], minutes: float, rounds: int) -> dict[str, Any]:
                 _log(f"{size} session(s), load average {_load_average()}")
                 before = watch.reset()
                 t = time.monotonic()
-                phases[size] = asyncio.run(
-                    _phase(
-                        url, [f"Load Reader {size}-{i + 1}" for i in range(size)], minutes, rounds
-                    )
-                )
+                readers = [f"Load Reader {size}-{i + 1}" for i in range(size)]
+                phases[size] = asyncio.run(_phase(url, readers, plan))
                 rss[size] = {
                     "start": round(before, 1),
                     "peak": round(watch.peak, 1),
@@ -463,6 +367,7 @@ def run(sizes: Sequence[int], minutes: float, rounds: int) -> dict[str, Any]:
                     f"{size} session(s): {time.monotonic() - t:.0f} s, rss {rss[size]}, load {load[size]}"
                 )
             watch.stop()
+        runs = read_run_log(Path(env["MCALC_RUN_LOG"]))
         saves = [v for sessions in (warm, *phases.values()) for s in sessions for v in s.saves]
         problems = check_store(Path(env["MCALC_STORE"]), saves)
     finally:
@@ -470,14 +375,36 @@ def run(sizes: Sequence[int], minutes: float, rounds: int) -> dict[str, Any]:
     summary = {
         size: summarize(x for s in sessions for x in s.samples) for size, sessions in phases.items()
     }
+    on_server = {
+        size: [x for s in ss for x in server_times(runs, cookie_tag(s.reader), s.windows)]
+        for size, ss in phases.items()
+    }
+    # Interactions that run nothing on the server (a mark) have no server time to compare.
+    busy = {k for xs in on_server.values() for k, wall, _ in xs if wall > 0}
+    server = {
+        size: summarize((k, wall) for k, wall, _ in xs if k in busy)
+        for size, xs in on_server.items()
+    }
+    server_cpu = {
+        size: summarize((k, cpu) for k, _, cpu in xs if k in busy) for size, xs in on_server.items()
+    }
     n = max(sizes)
     ratios = {size: compare(summary[1], summary[size]) for size in summary if size > 1}
+    server_ratios = {size: compare(server[1], server[size]) for size in server if size > 1}
     return {
         "sessions": n,
-        "minutes": minutes,
+        "minutes": plan.minutes,
+        "think_s": plan.think_s,
+        "seed": plan.seed,
+        "browser_nice": plan.nice,
         "rounds": {size: sum(s.rounds for s in ss) for size, ss in phases.items()},
         "latency": summary,
         "ratio": ratios,
+        "server_wall": server,
+        "server_cpu": server_cpu,
+        "server_ratio": server_ratios,
+        "server_runs_logged": len(runs),
+        "holds": {"browser": _holds(ratios), "server": _holds(server_ratios)},
         "errors": {
             size: [f"{s.reader}: {e}" for s in ss for e in s.errors] for size, ss in phases.items()
         },
@@ -499,23 +426,39 @@ def run(sizes: Sequence[int], minutes: float, rounds: int) -> dict[str, Any]:
     }
 
 
-def table(report: dict[str, Any]) -> str:
-    """The report as text: one line per interaction, then errors, store and memory."""
-    n = report["sessions"]
-    lat = report["latency"]
-    head = f"{'sessions':>8} {'interaction':<12} {'n':>4} {'p50 1':>7} {'p95 1':>7} {'p50 N':>7}"
-    lines = [f"{head} {'p95 N':>7} {'p95 x':>6}  met"]
+def _rows(report: dict[str, Any], latency: str, ratio: str) -> list[str]:
+    lat = report[latency]
+    lines = []
     for size in sorted(lat, key=int):
         for kind in (*KINDS, "all"):
             one, many = lat.get(1, {}).get(kind), lat[size].get(kind)
             if not one or not many or size == 1:
                 continue
-            r = report["ratio"].get(size, {}).get(kind, {})
+            r = report[ratio].get(size, {}).get(kind, {})
             lines.append(
                 f"{size:>8} {kind:<12} {many['n']:>4} {one['p50']:>7.2f} {one['p95']:>7.2f} "
                 f"{many['p50']:>7.2f} {many['p95']:>7.2f} {r.get('p95', math.nan):>6.2f}  "
                 f"{'yes' if r.get('met') else 'NO'}"
             )
+    return lines
+
+
+def table(report: dict[str, Any]) -> str:
+    """The report as text: one line per interaction (in the browser, then the server's own
+    script time), then errors, store and memory."""
+    n = report["sessions"]
+    head = f"{'sessions':>8} {'interaction':<12} {'n':>4} {'p50 1':>7} {'p95 1':>7} {'p50 N':>7}"
+    head = f"{head} {'p95 N':>7} {'p95 x':>6}  met"
+    lines = [
+        f"think time {report['think_s']} s (seed {report['seed']}), "
+        f"browsers at nice {report['browser_nice']}",
+        "in the browser (action to page settled):",
+        head,
+        *_rows(report, "latency", "ratio"),
+        f"on the server (script runs of the interaction, wall s; {report['server_runs_logged']} runs):",
+        head,
+        *_rows(report, "server_wall", "server_ratio"),
+    ]
     errors = [e for es in report["errors"].values() for e in es]
     lines.append(
         f"N = {n} sessions; errors: {len(errors)}; saves {report['saves']}, "
@@ -525,6 +468,11 @@ def table(report: dict[str, Any]) -> str:
     lines += [f"  store: {p}" for p in report["lost_writes"][:20]]
     lines.append(
         f"server RSS MiB: {report['server_rss_mb']}; load average: {report['load_average']}"
+    )
+    holds = report["holds"]
+    lines.append(
+        f"sessions within {AIM_RATIO}x: {holds['browser']} in the browser, "
+        f"{holds['server']} on the server"
     )
     lines.append(f"goal met: {'yes' if report['met'] else 'NO'}")
     return "\n".join(lines)
@@ -539,6 +487,22 @@ def main() -> int:
     )
     ap.add_argument("--minutes", type=float, default=0.0, help="keep each phase going this long")
     ap.add_argument("--rounds", type=int, default=2, help="rounds per session (at least)")
+    ap.add_argument(
+        "--think",
+        type=float,
+        default=THINK_S,
+        metavar="MEAN_S",
+        help=f"a reader's pause before each interaction, uniform in 0.5-1.5x MEAN_S "
+        f"(default {THINK_S}); 0: none, a closed loop",
+    )
+    ap.add_argument("--seed", type=int, default=0, help="seed of the think times")
+    ap.add_argument(
+        "--nice",
+        type=int,
+        default=BROWSER_NICE,
+        help=f"niceness of the Chromium processes (default {BROWSER_NICE}: the server "
+        "first, as if the browsers were on other machines); 0: same as the server",
+    )
     ap.add_argument("--json", action="store_true", help="print the report as one JSON object")
     args = ap.parse_args()
     try:
@@ -547,9 +511,12 @@ def main() -> int:
         ap.error(f"--sessions takes numbers separated by commas, got {args.sessions!r}")
     if min(sizes) < 1:
         ap.error(f"--sessions must be at least 1, got {args.sessions}")
+    if args.think < 0 or not 0 <= args.nice <= 19:
+        ap.error(f"--think is at least 0 and --nice 0 to 19, got {args.think}, {args.nice}")
     # A stopped bench (Ctrl-C, kill) still stops its app server and removes its folders.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    report = run(sizes, args.minutes, args.rounds)
+    plan = Plan(args.rounds, args.minutes, args.think, args.seed, args.nice)
+    report = run(sizes, plan)
     print(json.dumps(report) if args.json else table(report))
     return 0 if report["met"] else 1
 

@@ -98,6 +98,9 @@ class Settings:
         fullres_prefetch: encode a shown case's images for full resolution in the
             background, before the reader zooms. Env ``MCALC_FULLRES_PREFETCH`` (``0``
             turns it off).
+        run_log: when set, the app server appends one JSON line per script run (its
+            session, start, wall and CPU seconds) to this file, for ``bench/load.py``
+            (:func:`pages.server_tuning.log_script_runs`). Env ``MCALC_RUN_LOG``.
     """
 
     data_dir: Path | None = None
@@ -118,6 +121,7 @@ class Settings:
     warm_tensorflow: bool = True
     fullres_cache_mb: int = 256
     fullres_prefetch: bool = True
+    run_log: Path | None = None
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (for tests and CLI flags)."""
@@ -128,6 +132,7 @@ def get_settings() -> Settings:
     """Settings from the environment, over the defaults."""
     base = Settings()
     data = os.environ.get("MCALC_DATA", "").strip()
+    run_log = os.environ.get("MCALC_RUN_LOG", "").strip()
     return Settings(
         data_dir=Path(data).expanduser() if data else None,
         demo_dir=_env_path("MCALC_DEMO_DIR", base.demo_dir),
@@ -151,6 +156,7 @@ def get_settings() -> Settings:
         fullres_cache_mb=max(0, _env_int("MCALC_FULLRES_CACHE_MB", base.fullres_cache_mb)),
         fullres_prefetch=os.environ.get("MCALC_FULLRES_PREFETCH", "1").strip().lower()
         not in ("0", "false", "no", "off"),
+        run_log=Path(run_log).expanduser() if run_log else None,
     )
 
 

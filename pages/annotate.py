@@ -74,9 +74,6 @@ index = common.require_index()
 st.title("Annotate")
 common.synthetic_banner(index)
 reader = reader_ui("annotate")
-if reader is None:
-    st.stop()
-
 rec = image_ui(index)
 opts, show_dataset = display_ui()
 max_side = common.settings().preview_max_side
@@ -85,7 +82,12 @@ try:
 except ImageReadError as exc:
     st.error(f"{rec.key}: {exc}")
     st.stop()
-region = cached_region(rec, opts, max_side)
+if reader is None:
+    # The images are shown while the name is asked, in the same viewer: entering the name
+    # then turns marking on without loading the case again.
+    if viewer_component.available() and st.session_state.get("annotate_use_viewer", True):
+        browser_marking_ui(index, rec, view, None, opts, max_side)
+    st.stop()
 session = get_session(rec.key, reader, view.full_shape)
 if session is None:
     st.stop()
@@ -99,6 +101,8 @@ use_viewer = viewer_component.available() and st.toggle(
 if use_viewer:
     browser_marking_ui(index, rec, view, session, opts, max_side)
 else:
+    # The breast region (where a click may place a mark) only for the classic figure.
+    region = cached_region(rec, opts, max_side)
     classic_marking_ui(rec, view, region, session, opts, show_dataset)
 
 save_ui(session)

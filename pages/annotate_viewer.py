@@ -43,16 +43,59 @@ def cached_panel(
     )
 
 
-def browser_marking_ui(
+def _handle_event(
     index: DatasetIndex,
     rec: ImageRecord,
     view: ImageView,
     session: EditSession,
+    versions: dict[str, int],
+) -> None:
+    """A save (to the store, drawn in this same run: no second run) or a next/previous
+    case sent by the viewer since the last run."""
+    event = viewer_component.new_event(st.session_state.get(VIEWER_KEY), VIEWER_KEY)
+    if event and event.get("type") == "save" and event.get("panel", rec.key) == rec.key:
+        try:
+            changed = session.set_points(
+                marks_from_panel(view, event.get("marks") or []),
+                outlines=None
+                if event.get("outlines") is None
+                else outlines_from_panel(view, event["outlines"]),
+            )
+        except (KeyError, ValueError) as exc:
+            flash("error", f"Marks not saved: {exc}")
+        else:
+            if changed or session.dirty:
+                tell(session.save())
+            else:
+                flash("info", "Nothing to save: the marks are as stored.")
+        # The marks version changes in this run: the browser reloads the saved marks.
+        versions[rec.key] = versions.get(rec.key, 0) + 1
+    if event and event.get("type") in ("next", "previous"):
+        ids = [c.case_id for c in index.cases]
+        pos = ids.index(rec.case_id) + (1 if event["type"] == "next" else -1)
+        if 0 <= pos < len(ids):
+            st.session_state["annotate_case"] = ids[pos]
+            st.rerun()
+
+
+def browser_marking_ui(
+    index: DatasetIndex,
+    rec: ImageRecord,
+    view: ImageView,
+    session: EditSession | None,
     opts: DisplayOptions,
     max_side: int,
 ) -> None:
     """The reading viewer: the image (editable) beside its other exam; marks are placed,
-    moved, relabelled and deleted in the browser and reach the store on Save only."""
+    moved, relabelled and deleted in the browser and reach the store on Save only.
+
+    ``session`` ``None``: the reader has not given a name yet; the same viewer shows the
+    images without marks, so that the name only turns marking on (the browser keeps the
+    images: same case key) instead of loading the case then."""
+    versions = st.session_state.setdefault("annotate_viewer_versions", {})
+    if session is not None:
+        # The viewer's event, read before drawing it: a save is then drawn in this run.
+        _handle_event(index, rec, view, session, versions)
     case = index.case(rec.case_id)
     panels = []
     for tp in TIMEPOINTS:
@@ -68,6 +111,9 @@ def browser_marking_ui(
         except ImageReadError as exc:
             st.warning(f"{other.key}: {exc}")
             continue
+        if session is None:
+            panels.append(panel)
+            continue
         panels.append(
             {
                 **panel,
@@ -75,9 +121,10 @@ def browser_marking_ui(
                 "reader_outlines": panel_outlines(view, session.marks),
             }
         )
-    versions = st.session_state.setdefault("annotate_viewer_versions", {})
     version = versions.get(rec.key, 0)
-    case_key = f"{rec.key}|{session.reader}"
+    # The image only: a reader's marks come with marks_version (a new name, a save), so
+    # the browser keeps the images when the name is entered.
+    case_key = rec.key
     # The reader zoomed past the preview: these images at full resolution.
     fullres = viewer_component.fullres_answer(
         VIEWER_KEY,
@@ -85,42 +132,20 @@ def browser_marking_ui(
         case.images,
         lambda r: view if r.key == rec.key else cached_view(r, opts, max_side),
     )
-    event = viewer_component.reading_viewer(
+    viewer_component.reading_viewer(  # its events: read before drawing, above
         panels,
         case_key=case_key,
         key=VIEWER_KEY,
         height=560,
-        editable=rec.key,
-        marks_version=hash(
+        editable=rec.key if session is not None else None,
+        marks_version=0
+        if session is None
+        else hash(
             (version, session.reader, session.base, session.marks.points, session.marks.regions)
         )
         & 0x7FFFFFFF,
         fullres=fullres,
     )
-    event = viewer_component.new_event(event, VIEWER_KEY)
-    if event and event.get("type") == "save":
-        try:
-            changed = session.set_points(
-                marks_from_panel(view, event.get("marks") or []),
-                outlines=None
-                if event.get("outlines") is None
-                else outlines_from_panel(view, event["outlines"]),
-            )
-        except (KeyError, ValueError) as exc:
-            flash("error", f"Marks not saved: {exc}")
-        else:
-            if changed or session.dirty:
-                tell(session.save())
-            else:
-                flash("info", "Nothing to save: the marks are as stored.")
-        versions[rec.key] = version + 1
-        st.rerun()
-    if event and event.get("type") in ("next", "previous"):
-        ids = [c.case_id for c in index.cases]
-        pos = ids.index(rec.case_id) + (1 if event["type"] == "next" else -1)
-        if 0 <= pos < len(ids):
-            st.session_state["annotate_case"] = ids[pos]
-            st.rerun()
     show_flash()
     st.caption(
         "Mark tool (A): click to add, drag a mark to move it, Delete removes the selected one, "

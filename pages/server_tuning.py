@@ -14,15 +14,29 @@ Keras' global state while another thread could be cloning a model.
 figures left open), and leaves Keras alone. Streamlit's own post-run ``gc.collect`` is
 turned off in ``.streamlit/config.toml`` (``runner.postScriptGC``) and made cheap anyway by
 :func:`mcalc.models.warmup.freeze_heap`.
+
+:func:`log_script_runs` (only when ``MCALC_RUN_LOG`` is set) records the server's own time
+of every script run, so that ``bench/load.py`` can tell the server's share of a reader's
+wait from the browser's.
+
+:func:`tune_server` applies both, and is called by every page's frame
+(:func:`pages.common.frame`), not only by ``app.py``: with a ``pages/`` folder beside it,
+Streamlit runs ``app.py`` only for the Home page (its multipage v1 mode), so a server whose
+readers all opened a page by its address (``/browse``) never ran it and cleared the Keras
+session after every run.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+import threading
+import time
+from pathlib import Path
 from typing import Any
 
-__all__ = ["keep_keras_session"]
+__all__ = ["BENCH_COOKIE", "keep_keras_session", "log_script_runs", "tune_server"]
 
 log = logging.getLogger(__name__)
 
@@ -55,3 +69,72 @@ def keep_keras_session() -> bool:
     streamlit_clean_up = current
     script_runner._clean_problem_modules = _close_figures  # type: ignore[attr-defined]
     return True
+
+
+#: A cookie naming the browser session in the run log (``bench/load.py`` sets it).
+BENCH_COOKIE = "mcalc_bench"
+_LOG_LOCK = threading.Lock()
+_TAGS: dict[str, str] = {}
+
+
+def _tag(session_id: str) -> str:
+    """The session's :data:`BENCH_COOKIE` (read once per session), or ``""``."""
+    if session_id not in _TAGS:
+        import streamlit as st
+
+        try:
+            value = st.context.cookies.get(BENCH_COOKIE)
+        except Exception:  # no client context (a test harness): untagged, never a failure
+            value = None
+        _TAGS[session_id] = value if isinstance(value, str) else ""
+    return _TAGS[session_id]
+
+
+def log_script_runs(path: Path | None) -> bool:
+    """Append one JSON line to ``path`` per script run (idempotent; ``None``: nothing).
+
+    A line is ``{"session", "tag", "start", "wall", "cpu"}``: the Streamlit session, its
+    :data:`BENCH_COOKIE`, the start (Unix seconds), and the run's wall-clock and script
+    thread CPU seconds. A run is one call of Streamlit's ``ScriptRunner._run_script``,
+    reruns asked during it (``st.rerun``) and fragment runs included. Returns whether
+    runs are logged.
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+    from streamlit.runtime.scriptrunner_utils.script_run_context import get_script_run_ctx
+
+    runner = script_runner.ScriptRunner
+    current = runner._run_script
+    if path is None:
+        return bool(getattr(current, "mcalc_run_log", None))
+    if getattr(current, "mcalc_run_log", None) == str(path):
+        return True
+    original = getattr(current, "__wrapped__", current)
+
+    def _run_script(self: Any, rerun_data: Any) -> None:
+        start, cpu = time.time(), time.thread_time()
+        try:
+            original(self, rerun_data)
+        finally:
+            ctx = get_script_run_ctx(suppress_warning=True)
+            sid = ctx.session_id if ctx is not None else ""
+            line = {
+                "session": sid,
+                "tag": _tag(sid) if sid else "",
+                "start": round(start, 4),
+                "wall": round(time.time() - start, 4),
+                "cpu": round(time.thread_time() - cpu, 4),
+            }
+            with _LOG_LOCK, open(path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(line) + "\n")
+
+    _run_script.__wrapped__ = original  # type: ignore[attr-defined]
+    _run_script.mcalc_run_log = str(path)  # type: ignore[attr-defined]
+    runner._run_script = _run_script  # type: ignore[method-assign]
+    return True
+
+
+def tune_server(run_log: Path | None) -> None:
+    """:func:`keep_keras_session` and :func:`log_script_runs` (idempotent and cheap: every
+    page's frame calls it, see the module's docstring)."""
+    keep_keras_session()
+    log_script_runs(run_log)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib.util
+import itertools
+import json
 import sys
 from pathlib import Path
 
@@ -77,3 +79,40 @@ def test_store_check_finds_lost_writes_wrong_marks_strays_and_conflicts(load, tm
         "c1/CC_recent by Bob: 1 conflict cop(ies) left",
         "c1/CC_recent by Eve: in the store, but no session saved it",
     ]
+
+
+def test_think_times_are_seeded_per_reader_bounded_and_zero_for_a_closed_loop(load) -> None:
+    def first(reader: str, mean: float, seed: int = 0, n: int = 200) -> list[float]:
+        return list(itertools.islice(load.think_times(reader, mean, seed), n))
+
+    ann = first("Ann", 3.0)
+    assert ann == first("Ann", 3.0)  # the same wait on every run of the bench
+    assert ann != first("Bob", 3.0) and ann != first("Ann", 3.0, seed=1)
+    assert min(ann) >= 1.5 and max(ann) <= 4.5
+    assert np.mean(ann) == pytest.approx(3.0, abs=0.15)
+    assert first("Ann", 0.0, n=5) == [0.0] * 5
+    with pytest.raises(ValueError, match="at least 0"):
+        next(load.think_times("Ann", -1.0))
+
+
+def test_server_times_sum_a_sessions_runs_inside_each_interaction(load, tmp_path) -> None:
+    log = tmp_path / "runs.jsonl"
+    lines = [
+        {"session": "s1", "tag": "Ann", "start": 100.2, "wall": 0.5, "cpu": 0.3},
+        {"session": "s1", "tag": "Ann", "start": 100.9, "wall": 0.25, "cpu": 0.25},  # st.rerun
+        {"session": "s2", "tag": "Bob", "start": 100.5, "wall": 4.0, "cpu": 1.0},  # not Ann's
+        {"session": "s1", "tag": "Ann", "start": 105.0, "wall": 1.0, "cpu": 0.5},
+    ]
+    text = "\n".join(json.dumps(x) for x in lines) + '\n{"session": "s1", "tag": "An'
+    log.write_text(text + "\nnot json\n")  # the last lines cut short or broken: skipped
+    runs = load.read_run_log(log)
+    assert [r.tag for r in runs] == ["Ann", "Ann", "Bob", "Ann"]
+    assert runs[0] == load.ServerRun("Ann", 100.2, 0.5, 0.3)
+    assert load.read_run_log(tmp_path / "none.jsonl") == []
+    windows = [("save", 100.0, 2.0), ("mark", 103.0, 0.1), ("predict", 104.5, 3.0)]
+    assert load.server_times(runs, "Ann", windows) == [
+        ("save", 0.75, 0.55),
+        ("mark", 0.0, 0.0),
+        ("predict", 1.0, 0.5),
+    ]
+    assert load.cookie_tag("Load Reader 8-1") == "Load_Reader_8-1"

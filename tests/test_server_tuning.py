@@ -30,3 +30,32 @@ def test_the_clean_up_closes_figures_but_never_clears_the_keras_session(monkeypa
     cleared.clear(), closed.clear()
     script_runner._clean_problem_modules()
     assert cleared == [] and closed == ["all"]
+
+
+def _a_script() -> None:
+    import time
+
+    time.sleep(0.05)
+
+
+def test_script_runs_are_logged_with_their_time_when_asked(monkeypatch, tmp_path) -> None:
+    import json
+    import time
+
+    from streamlit.testing.v1 import AppTest
+
+    from pages.server_tuning import log_script_runs
+
+    runner = script_runner.ScriptRunner
+    monkeypatch.setattr(runner, "_run_script", runner._run_script)  # undone after the test
+    log = tmp_path / "runs.jsonl"
+    assert not log_script_runs(None)  # not asked: nothing patched
+    assert log_script_runs(log) and log_script_runs(log)  # idempotent: one line per run
+    at = AppTest.from_function(_a_script)
+    before = time.time()
+    at.run()
+    at.run()
+    lines = [json.loads(x) for x in log.read_text().splitlines()]
+    assert len(lines) == 2 and lines[0]["session"] and lines[0]["tag"] == ""
+    assert all(before <= x["start"] <= time.time() and x["wall"] >= 0.05 for x in lines)
+    assert all(0 <= x["cpu"] <= x["wall"] for x in lines)  # a sleep: little CPU

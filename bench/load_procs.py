@@ -1,0 +1,120 @@
+"""bench/load.py's processes: the app server's pid and memory, and the browsers' priority."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+
+def server_pid(port_url: str) -> int | None:
+    """The pid of the ``streamlit run`` child of this process serving ``port_url``."""
+    port = port_url.rsplit(":", 1)[-1]
+    me = str(os.getpid())
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            stat = (proc / "stat").read_text()
+            cmd = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        ppid = stat.rsplit(")", 1)[1].split()[1]
+        if ppid == me and f"--server.port={port}".encode() in cmd:
+            return int(proc.name)
+    return None
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of ``pid`` in MiB (0 when it is gone)."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+class RssWatch:
+    """Samples a process's RSS twice a second in a thread; ``peak`` since the last reset."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid, self.peak, self._stop = pid, 0.0, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        if pid is not None:
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.5):
+            self.peak = max(self.peak, rss_mb(self.pid or 0))
+
+    def reset(self) -> float:
+        now = rss_mb(self.pid or 0)
+        self.peak = now
+        return now
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _descendants(root: int) -> set[int]:
+    """Pids of every process below ``root`` (from ``/proc``)."""
+    children: dict[int, list[int]] = {}
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            ppid = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(proc.name))
+    out: set[int] = set()
+    todo = [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in out:
+                out.add(child)
+                todo.append(child)
+    return out
+
+
+def renice_browsers(nice: int, root: int | None = None) -> int:
+    """Set every thread of the Chromium processes below ``root`` (default: this process)
+    to niceness ``nice`` where it is lower; returns how many threads changed. Chromium
+    run as root sets its own priorities (its browser and GPU processes at -8), so a
+    ``nice`` at launch does not hold: :class:`BrowserNice` calls this every second."""
+    changed = 0
+    for pid in _descendants(root or os.getpid()):
+        try:
+            exe = os.readlink(f"/proc/{pid}/exe")
+            if "chrom" not in Path(exe).name:
+                continue
+            tids = [int(t) for t in os.listdir(f"/proc/{pid}/task")]
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                if os.getpriority(os.PRIO_PROCESS, tid) < nice:
+                    os.setpriority(os.PRIO_PROCESS, tid, nice)
+                    changed += 1
+            except OSError:
+                continue  # gone, or not allowed: it runs at its own priority
+    return changed
+
+
+class BrowserNice:
+    """Keeps this bench's Chromium threads at a niceness (a thread; ``nice`` 0: off)."""
+
+    def __init__(self, nice: int) -> None:
+        self.nice, self._stop = nice, threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        if nice > 0:
+            self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(1.0):
+            renice_browsers(self.nice)
+
+    def close(self) -> None:
+        self._stop.set()
