@@ -26,6 +26,7 @@ from mcalc.config import PathRefused, Settings, check_data_path, get_settings, p
 from mcalc.dataset import open_dataset
 from mcalc.dataset.records import DatasetIndex
 from mcalc.errors import McalcError
+from mcalc.models.warmup import start_tensorflow_warmup
 from pages.server_tuning import tune_server
 
 DATA_KEY = "mcalc_data_path"
@@ -491,6 +492,7 @@ def frame(action: str | None = None) -> None:
     # Here, not only in app.py: Streamlit runs app.py for the Home page only (its "pages/"
     # folder mode), and a server whose readers open /browse directly must be tuned too.
     tune_server(settings().run_log)
+    start_tensorflow_warmup()  # once per process; a deep link to any page starts it too
     if not getattr(_RUN, "frame_done", False):
         st.set_page_config(page_title="mcalc", page_icon=":material/biotech:", layout="wide")
         access_gate()
