@@ -13,6 +13,8 @@ CPU time per step is reported beside the wall time: on a shared machine it moves
     python bench/train.py                      # every architecture x strategy
     python bench/train.py --arch custom vgg16 --strategy head --steps 30 --json
     python bench/train.py --arch custom --strategy full --before main   # A/B in one run
+
+First, each feed alone: CPU per batch with no model (what the stream takes from a step).
 """
 
 from __future__ import annotations
@@ -103,6 +105,31 @@ def data_module_at(rev: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+def stream_alone(
+    *, size: int, batch: int, n: int, batches: int = 3000, before: ModuleType | None = None
+) -> dict[str, float]:
+    """CPU milliseconds per batch of each feed iterated on its own (no model; in TensorFlow,
+    no Python per batch): what the stream takes from the train step, load aside."""
+    from mcalc.models.data import train_dataset
+
+    rng = np.random.default_rng(0)
+    x = rng.random((n, size, size), dtype=np.float32)
+    y = (rng.random(n) < 0.2).astype(np.int64)
+    pipeline = train_dataset(x, y, 2, batch, seed=0)
+    feeds = {"memory": pipeline.take(1).cache().repeat(), "pipeline": pipeline}
+    if before is not None:
+        feeds["before"] = before.train_dataset(x, y, 2, batch, seed=0)
+    got: dict[str, list[float]] = {name: [] for name in feeds}
+    for ds in feeds.values():
+        ds.take(50).reduce(np.int64(0), lambda s, _: s + 1)
+    for _ in range(3):
+        for name, ds in feeds.items():
+            c0 = _cpu()
+            ds.take(batches).reduce(np.int64(0), lambda s, _: s + 1)
+            got[name].append((_cpu() - c0) / batches * 1e3)
+    return {name: round(statistics.median(v), 3) for name, v in got.items()}
 
 
 def bench_one(
@@ -207,7 +234,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print JSON lines only")
     args = parser.parse_args(argv)
     before = data_module_at(args.before) if args.before else None
-    if not args.json:
+    alone = stream_alone(size=args.size, batch=args.batch, n=args.patches, before=before)
+    if args.json:
+        print(json.dumps({"stream_alone_cpu_ms_per_batch": alone}), flush=True)
+    else:
+        print("stream alone, CPU ms per batch: " + ", ".join(f"{k} {v}" for k, v in alone.items()))
         extra = f"{'before':>8}{'cpu':>6}" if before else ""
         print(
             f"{'arch':<16}{'strategy':<9}{'trainable':>12}{'memory st/s':>13}"
