@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import numpy as np
@@ -40,8 +41,17 @@ def test_patches_are_sampled_once_per_fingerprint(tiny_demo, tmp_path, monkeypat
         fh.write(b"\0" * 16)
     patch_cache.cached_patches(open_dataset(data), "calcification", CFG, 0, folder=folder)
     assert len(calls) == 3
+    # An annotation rewritten in place with the same size (the portable fingerprint does
+    # not see it; its modification time does): sampled again.
+    ann = next(r.annotation_path for r in open_dataset(data).images() if r.annotation_path)
+    raw = bytearray(ann.read_bytes())
+    raw[-3] ^= 0xFF
+    ann.write_bytes(bytes(raw))
+    os.utime(ann, ns=(ann.stat().st_atime_ns, ann.stat().st_mtime_ns + 10**9))
+    patch_cache.cached_patches(open_dataset(data), "calcification", CFG, 0, folder=folder)
+    assert len(calls) == 4
     # A broken cache file is sampled again, never an error.
     for path in folder.glob("*.npz"):
         path.write_bytes(b"not an npz")
     patch_cache.cached_patches(open_dataset(data), "calcification", CFG, 0, folder=folder)
-    assert len(calls) == 4
+    assert len(calls) == 5

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mcalc.cache import file_key
 from mcalc.errors import McalcError
 from mcalc.fileio import atomic_write_with
 from mcalc.models.fingerprint import dataset_fingerprint
@@ -32,7 +33,7 @@ from mcalc.progress import ProgressFn
 if TYPE_CHECKING:
     from mcalc.dataset.records import DatasetIndex
 
-__all__ = ["cached_patches", "patch_cache_path"]
+__all__ = ["cached_patches", "files_stamp", "patch_cache_path"]
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +41,42 @@ log = logging.getLogger(__name__)
 _VERSION = 1
 
 
+def files_stamp(index: DatasetIndex) -> str:
+    """A key of the dataset's files as they are on this disk (path, size, modification
+    time): an image or annotation rewritten in place with the same size (which the
+    portable dataset fingerprint does not see) is sampled again."""
+    digest = hashlib.sha256()
+    for case in index.cases:
+        for rec in case.images:
+            for path in (rec.image_path, rec.annotation_path):
+                if path is None:
+                    continue
+                try:
+                    digest.update(file_key(path).encode())
+                except OSError:
+                    digest.update(f"missing:{path}".encode())
+    return digest.hexdigest()[:32]
+
+
 def patch_cache_path(
-    folder: Path, fingerprint: str, task: str, config: PatchConfig, seed: int
+    folder: Path,
+    fingerprint: str,
+    task: str,
+    config: PatchConfig,
+    seed: int,
+    files: str = "",
 ) -> Path:
-    """Where the patches of these inputs are cached (one file per combination)."""
+    """Where the patches of these inputs are cached (one file per combination);
+    ``files``: :func:`files_stamp` of the dataset."""
     key = json.dumps(
-        {"fp": fingerprint, "task": task, "patch": asdict(config), "seed": seed, "v": _VERSION},
+        {
+            "fp": fingerprint,
+            "files": files,
+            "task": task,
+            "patch": asdict(config),
+            "seed": seed,
+            "v": _VERSION,
+        },
         sort_keys=True,
     )
     return Path(folder) / f"{hashlib.sha256(key.encode()).hexdigest()[:32]}.npz"
@@ -101,7 +132,7 @@ def cached_patches(
 
         folder = get_settings().cache_dir / "patches"
     fp = fingerprint or dataset_fingerprint(index)
-    path = patch_cache_path(Path(folder), fp, task, config, seed)
+    path = patch_cache_path(Path(folder), fp, task, config, seed, files_stamp(index))
     if path.is_file():
         try:
             patches = _load(path)
