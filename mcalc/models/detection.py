@@ -141,7 +141,7 @@ def disc_maximum(values: np.ndarray, footprint: np.ndarray) -> np.ndarray:
     if fp.ndim != 2 or fp.shape[0] % 2 == 0 or fp.shape[1] % 2 == 0:
         raise ValueError(f"expected a 2-D footprint with odd sides, got shape {fp.shape}")
     dtype = np.float32 if arr.dtype == np.float32 else np.float64
-    src = np.ascontiguousarray(arr, dtype=dtype)
+    src: np.ndarray[Any, np.dtype[np.floating[Any]]] = np.ascontiguousarray(arr, dtype=dtype)
     out = cv2.dilate(
         src,
         fp.astype(np.uint8),
