@@ -24,6 +24,7 @@ from mcalc.models.inference import LoadedModel
 from mcalc.present.temporal_figures import temporal_figure
 from mcalc.progress import BackgroundWork
 from pages import common
+from pages.predict_run import POLL_S, POLL_WAIT_S
 
 #: Second panel choices: the prior as filed (findings at their mapped place), the
 #: subtraction, the registered prior in flicker or swipe.
@@ -60,10 +61,10 @@ def _findings_work(
     return work
 
 
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=POLL_S)
 def _wait_ui(work: BackgroundWork[TemporalFindings]) -> None:
     """The registration's progress, polled; a full rerun once it ends."""
-    if not work.running:
+    if work.wait(POLL_WAIT_S):
         st.rerun()
     st.progress(0.0, text=f"Registering the prior to the recent exam… {work.elapsed():.0f} s")
 
