@@ -99,7 +99,10 @@ class Detection:
 
 
 def _check(values: np.ndarray, spacing_mm: Sequence[float]) -> tuple[np.ndarray, float, float]:
-    arr = np.asarray(values, dtype=np.float64)
+    """The map (float32 kept as it is: its comparisons are exact there; else float64)."""
+    arr = np.asarray(values)
+    if arr.dtype != np.float32:
+        arr = np.asarray(arr, dtype=np.float64)
     if arr.ndim != 2:
         raise ValueError(f"expected a 2-D probability map, got shape {arr.shape}")
     if not np.isfinite(arr).all():
@@ -156,7 +159,7 @@ def _half_max_area(arr: np.ndarray, r: int, c: int, score: float, ry: int, rx: i
     """Pixels of the part of ``arr >= score / 2`` connected to (r, c), within a window."""
     r0, r1 = max(0, r - ry), min(arr.shape[0], r + ry + 1)
     c0, c1 = max(0, c - rx), min(arr.shape[1], c + rx + 1)
-    labels, _ = ndimage.label(arr[r0:r1, c0:c1] >= score / 2.0)
+    labels, _ = ndimage.label(np.asarray(arr[r0:r1, c0:c1], np.float64) >= score / 2.0)
     return int((labels == labels[r - r0, c - c0]).sum())
 
 
@@ -189,14 +192,15 @@ def find_detections(
         mask = np.asarray(valid, bool)
         if mask.shape != arr.shape:
             raise ValueError(f"valid mask {mask.shape} and map {arr.shape} differ in shape")
-        arr = np.where(mask, arr, 0.0)
+        arr = np.where(mask, arr, arr.dtype.type(0))
     footprint = _disc(settings.min_distance_mm, sr, sc)
-    # In the map's own precision when it is float32 (exact; 10x faster than float64).
-    exact = np.asarray(values).dtype == np.float32
-    peaks = arr == disc_maximum(arr.astype(np.float32) if exact else arr, footprint)
-    peaks &= (arr >= settings.threshold) & (arr > 0)
-    rows, cols = np.nonzero(peaks)  # raster order
-    order = np.argsort(-arr[rows, cols], kind="stable")
+    # In the map's own precision (float32: exact, and 10x faster than float64); the
+    # candidates' scores are compared in float64.
+    rows, cols = np.nonzero(arr == disc_maximum(arr, footprint))  # raster order
+    scores = arr[rows, cols].astype(np.float64)
+    keep = (scores >= settings.threshold) & (scores > 0)
+    rows, cols, scores = rows[keep], cols[keep], scores[keep]
+    order = np.argsort(-scores, kind="stable")
     kept: list[tuple[int, int]] = []
     ry = int(2 * settings.min_distance_mm / sr)
     rx = int(2 * settings.min_distance_mm / sc)
@@ -208,7 +212,7 @@ def find_detections(
         ):
             continue
         kept.append((r, c))
-        score = float(arr[r, c])
+        score = float(scores[k])
         area = _half_max_area(arr, r, c, score, ry, rx) * sr * sc
         out.append(Detection(r, c, score, round(2.0 * math.sqrt(area / math.pi), 4)))
         if len(out) >= settings.max_detections:
