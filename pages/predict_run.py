@@ -143,14 +143,21 @@ def _collect() -> None:
         )
 
 
-@st.fragment(run_every=1.0)
+#: Seconds between two polls of a run's progress, and how long a poll waits for the run
+#: to end (so the result follows its end by at most POLL_S - POLL_WAIT_S, not a whole poll
+#: period; the wait holds this session's script thread only, never the processor).
+POLL_S = 0.5
+POLL_WAIT_S = 0.3
+
+
+@st.fragment(run_every=POLL_S)
 def _progress_ui() -> None:
     """The run's progress and its Cancel button, polled; a full rerun once it ends."""
     entry = st.session_state.get(WORK_KEY)
     if entry is None:
         return
     work, meta = entry
-    if not work.running:
+    if work.wait(POLL_WAIT_S):
         st.rerun()
     done, total, message = work.snapshot()
     frac = min(done / total, 1.0) if total > 0 else 0.0
@@ -174,7 +181,10 @@ def shown_ui(loaded: LoadedModel, xp: Explainer, request: CaseRequest, meta: Sho
     if note is not None and note[0] == request.key:
         (st.error if note[1] == "error" else st.info)(note[2])
     shown: Shown | None = st.session_state.get(SHOWN_KEY)
-    if shown is None or shown.key != request.key:
+    entry = st.session_state.get(WORK_KEY)
+    # A run of this very request going on: it is not cached (no lookup to pay for).
+    computing = entry is not None and entry[0].running and entry[0].key == request.key
+    if (shown is None or shown.key != request.key) and not computing:
         hit = cached_case(
             loaded,
             request,
@@ -185,7 +195,6 @@ def shown_ui(loaded: LoadedModel, xp: Explainer, request: CaseRequest, meta: Sho
         if hit is not None:
             shown = replace(meta, analysis=hit)
             st.session_state[SHOWN_KEY] = shown
-    entry = st.session_state.get(WORK_KEY)
     running = entry is not None and entry[0].running
     wanted = running and entry[0].key == request.key
     first = shown is None and not running and not st.session_state.get(AUTO_KEY)

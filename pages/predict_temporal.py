@@ -3,9 +3,12 @@
 UI only: the analysis the page made -> :func:`mcalc.explain.temporal_findings.temporal_findings`
 (registration, findings mapped to the prior, matched across rounds, a temporal model's
 evidence by channel) -> :func:`mcalc.present.temporal_figures.temporal_figure` and a table.
-The page calls :func:`temporal_ui` in one line. The registration (seconds) runs in the
-background once the result is shown, with its progress in this section, so the result does
-not wait for it and a click meanwhile does not restart it (issue 14).
+The page calls :func:`temporal_ui` in one line. The registration (seconds: several times
+the analysis of a pair with the small model) is asked for with the section's toggle, on by
+default for a temporal model only (issue 14: expensive work on an explicit action, so a
+first visit or a new case settles with its analysis); it then runs in the background, with
+its progress in this section, so the result does not wait for it and a click meanwhile does
+not restart it. The toggle stays as the reader set it for the next cases.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from mcalc.models.inference import LoadedModel
 from mcalc.present.temporal_figures import temporal_figure
 from mcalc.progress import BackgroundWork
 from pages import common
+from pages.predict_run import POLL_S, POLL_WAIT_S
 
 #: Second panel choices: the prior as filed (findings at their mapped place), the
 #: subtraction, the registered prior in flicker or swipe.
@@ -34,6 +38,8 @@ PANELS = {
 
 #: The findings being computed or computed: ``(key, BackgroundWork)``; not a widget.
 WORK_KEY = "predict_temporal_work"
+#: The section's toggle (register and compare, or not).
+ON_KEY = "predict_temporal_on"
 
 
 def _findings_work(
@@ -55,10 +61,10 @@ def _findings_work(
     return work
 
 
-@st.fragment(run_every=1.0)
+@st.fragment(run_every=POLL_S)
 def _wait_ui(work: BackgroundWork[TemporalFindings]) -> None:
     """The registration's progress, polled; a full rerun once it ends."""
-    if not work.running:
+    if work.wait(POLL_WAIT_S):
         st.rerun()
     st.progress(0.0, text=f"Registering the prior to the recent exam… {work.elapsed():.0f} s")
 
@@ -76,6 +82,16 @@ def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: Case
         )
     if not any(r.key.endswith(f"{view}_recent") for r in analysis.images):
         st.info(f"Analyse the {view} recent image to see its findings in the prior exam.")
+        return
+    if not st.toggle(
+        "Compare with the prior exam (registers the pair: seconds, in the background)",
+        value=bool(loaded.temporal),
+        key=ON_KEY,
+    ):
+        st.caption(
+            "Off: turn it on to see the findings in both rounds (new, stable, resolved); "
+            "it stays on for the next cases."
+        )
         return
     regions = "|".join(
         f"{r.key}:{[(round(g.center[0]), round(g.center[1])) for g in r.regions]}"

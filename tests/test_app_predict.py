@@ -135,6 +135,15 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     names = [[m["name"] for m in p["layers"]["maps"]] for p in panels]
     assert names == [["probability", "explanation"]] * 2
     assert panels[1]["layers"]["regions"][0]["rank"] == 1
+    # Across rounds registers only when asked (a recent-only model): then in the background.
+    from pages.predict_temporal import WORK_KEY as ACROSS_KEY
+
+    assert ACROSS_KEY not in at.session_state
+    assert not [el for el in at.get("plotly_chart") if "predict_temporal" in el.proto.id]
+    _settle(at.toggle(key="predict_temporal_on").set_value(True).run())
+    _ok(at)
+    assert [el for el in at.get("plotly_chart") if "predict_temporal_CC" in el.proto.id]
+    assert any("status" in d.value.columns for d in at.dataframe)
 
 
 def test_explanation_controls_change_the_overlay(page_env) -> None:

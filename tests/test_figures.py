@@ -61,6 +61,23 @@ def test_crop_figure_uses_box_origin():
     assert img.dx == pytest.approx(2.0) and img.dy == pytest.approx(2.0)
 
 
+@pytest.mark.parametrize("n", [1, 2])
+def test_predict_zoom_figure_is_crop_figure_made_fast(n):
+    """Predict's zoom figure (layout validated once, plain image traces) is the very figure
+    of ``crop_figure``."""
+    from mcalc.present.predict_figures import crop_figure_fast
+
+    rng = np.random.default_rng(0)
+    crops = [rng.integers(0, 255, (20, 30, 3), dtype=np.uint8) for _ in range(n)]
+    boxes = [(100, 140, 200, 260), (10, 30, 5, 50)][:n]
+    titles = ["CC prior · full resolution", "CC recent · full resolution"][:n]
+    want = crop_figure(crops, boxes, titles).to_dict()
+    for _ in range(2):  # the second from the cached layout
+        assert crop_figure_fast(crops, boxes, titles).to_dict() == want
+    with pytest.raises(ValueError, match="titles"):
+        crop_figure_fast(crops, boxes, titles[:0])
+
+
 def test_data_uri_is_a_jpeg():
     import base64
 

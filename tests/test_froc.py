@@ -7,7 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from mcalc.models.detection import Detection, detection_clusters, find_detections
+from mcalc.models.detection import (
+    Detection,
+    _disc,
+    detection_clusters,
+    disc_maximum,
+    find_detections,
+)
 from mcalc.models.froc import (
     ImageCounts,
     ImageTruth,
@@ -56,6 +62,26 @@ def test_anisotropic_spacing_counts_in_mm() -> None:
     m[5, 5], m[5, 8] = 0.9, 0.8  # 3 columns apart
     assert len(find_detections(m, (1.0, 1.0), min_distance_mm=2.5)) == 2
     assert len(find_detections(m, (1.0, 0.5), min_distance_mm=2.5)) == 1  # 1.5 mm apart
+
+
+@pytest.mark.parametrize(
+    ("dtype", "spacing", "radius"),
+    [(np.float32, (0.1, 0.1), 1.0), (np.float64, (0.1, 0.1), 1.0), (np.float32, (0.1, 0.25), 0.7)],
+)
+def test_disc_maximum_equals_scipy_maximum_filter(dtype, spacing, radius) -> None:
+    """OpenCV's dilation against SciPy's filter (the oracle): plateaus of equal values,
+    negative values and peaks on the border, square and anisotropic discs."""
+    from scipy import ndimage
+
+    rng = np.random.default_rng(3)
+    m = np.round(rng.random((61, 47)), 1).astype(dtype) - dtype(0.2)  # many ties
+    m[0, 0], m[-1, 20], m[30, -1] = 2.0, 3.0, 2.5
+    fp = _disc(radius, *spacing)
+    want = ndimage.maximum_filter(m, footprint=fp, mode="constant")
+    got = disc_maximum(m, fp)
+    assert got.dtype == dtype and np.array_equal(got, want)
+    with pytest.raises(ValueError, match="odd sides"):
+        disc_maximum(m, np.ones((2, 3), bool))
 
 
 def test_empty_map_has_no_detection() -> None:

@@ -14,7 +14,11 @@ Documented rules, used by the CLI and the Predict page:
   (:func:`decision_threshold`) reads as the positive class.
 - **Top regions**: greedy non-maximum suppression over the grid: the highest-scoring patch
   is kept, every patch overlapping it by more than ``nms_overlap`` (intersection over union)
-  is dropped, and so on, down to ``min_region_score`` or ``max_regions`` regions.
+  is dropped, and so on, down to ``min_region_score`` or ``max_regions`` regions. A finding
+  inside several overlapping patches makes them all score alike (a plateau, often exactly
+  equal near 1): the region's box is then centred on the plateau (the patches connected to
+  the kept one scoring within :data:`PLATEAU_TOLERANCE` of it, where the finding lies in
+  all of them), not left on its first patch in raster order, half a patch up and left.
 
 Example:
     >>> import numpy as np
@@ -43,6 +47,7 @@ __all__ = [
     "MAP_SCORE",
     "MAP_SCORE_RULES",
     "DEFAULT_THRESHOLD",
+    "PLATEAU_TOLERANCE",
     "MapScores",
     "DecisionThreshold",
     "Region",
@@ -60,6 +65,9 @@ MAP_SCORE = "map score"
 MAP_SCORE_RULES: tuple[str, ...] = ("max", "topk")
 #: Decision threshold of a model whose card names none.
 DEFAULT_THRESHOLD = 0.5
+#: Patches scoring within this of a kept region's patch, and connected to it on the grid,
+#: form its plateau (one finding): equal at the three decimals the tables show.
+PLATEAU_TOLERANCE = 1e-3
 
 
 def map_score(
@@ -215,9 +223,10 @@ class Region:
     Attributes:
         rank: 1 for the highest score.
         score: the positive-class (or chosen class) probability of its patch.
-        cell: (i, j) grid cell.
-        center: (row, col) of the patch centre in native (full-resolution) pixels.
-        box: (r0, r1, c0, c1) of the patch in native pixels, clipped to the image.
+        cell: (i, j) grid cell of the patch kept (the first of a plateau in raster order).
+        center: (row, col) of the box centre in native (full-resolution) pixels.
+        box: (r0, r1, c0, c1) in native pixels, clipped to the image: the patch's, moved
+            to the centre of its plateau of equal scores when it has one.
         scores: every class's probability at that patch.
     """
 
@@ -254,7 +263,8 @@ def top_regions(
     *,
     settings: SlidingSettings | None = None,
 ) -> list[Region]:
-    """The best-scoring, non-overlapping patches of a map (greedy NMS over the grid).
+    """The best-scoring, non-overlapping patches of a map (greedy NMS over the grid), each
+    box centred on its plateau of equal scores (the module's rule).
 
     Args:
         pmap: the probability map.
@@ -268,24 +278,58 @@ def top_regions(
         return []
     order = np.argsort(-values[cells[:, 0], cells[:, 1]], kind="stable")
     cells = cells[order]
-    keep: list[np.ndarray] = []
+    keep: list[tuple[np.ndarray, np.ndarray]] = []
     alive = np.ones(len(cells), bool)
     for n in range(len(cells)):
         if not alive[n]:
             continue
-        keep.append(cells[n])
+        plateau = _plateau(pmap.grid, values, cells, alive, n)
+        shift = cells[plateau].mean(axis=0) - cells[n]  # in cells: 0 for a lone peak
+        keep.append((cells[n], shift))
         if len(keep) >= settings.max_regions:
             break
-        alive &= _iou(pmap.grid, cells[n], cells) <= settings.nms_overlap
+        alive &= _iou(pmap.grid, cells[n] + shift, cells) <= settings.nms_overlap
+        alive[plateau] = False
     return [
-        _region(pmap, values, rank, int(i), int(j)) for rank, (i, j) in enumerate(keep, start=1)
+        _region(pmap, values, rank, int(c[0]), int(c[1]), shift)
+        for rank, (c, shift) in enumerate(keep, start=1)
     ]
 
 
-def _region(pmap: ProbabilityMap, values: np.ndarray, rank: int, i: int, j: int) -> Region:
-    """The :class:`Region` of grid cell ``(i, j)``, in native pixels."""
+def _plateau(
+    grid: PatchGrid, values: np.ndarray, cells: np.ndarray, alive: np.ndarray, n: int
+) -> np.ndarray:
+    """Indices into ``cells`` of ``cells[n]``'s plateau: the live cells scoring within
+    :data:`PLATEAU_TOLERANCE` of it and 8-connected to it on the grid."""
+    from scipy import ndimage
+
+    i, j = cells[n]
+    near = alive & (values[cells[:, 0], cells[:, 1]] >= values[i, j] - PLATEAU_TOLERANCE)
+    grid_mask = np.zeros((grid.rows, grid.cols), bool)
+    grid_mask[cells[near, 0], cells[near, 1]] = True
+    labels, _ = ndimage.label(grid_mask, structure=np.ones((3, 3), bool))
+    return np.flatnonzero(near & (labels[cells[:, 0], cells[:, 1]] == labels[i, j]))
+
+
+def _region(
+    pmap: ProbabilityMap,
+    values: np.ndarray,
+    rank: int,
+    i: int,
+    j: int,
+    shift: np.ndarray | None = None,
+) -> Region:
+    """The :class:`Region` of grid cell ``(i, j)`` (its scores), in native pixels; its box
+    and centre moved by ``shift`` cells (the plateau's centre), inside the image."""
     h, w = pmap.native_shape
-    r0, r1, c0, c1 = pmap.grid.box(i, j)
+    b0, b1, b2, b3 = pmap.grid.box(i, j)
+    dr = dc = 0.0
+    if shift is not None:
+        uh, uw = pmap.grid.image_shape
+        dr = float(np.clip(shift[0] * pmap.grid.stride, -b0, uh - b1))
+        dc = float(np.clip(shift[1] * pmap.grid.stride, -b2, uw - b3))
+    r0, r1, c0, c1 = b0 + dr, b1 + dr, b2 + dc, b3 + dc
+    center = pmap.grid.centers()[i, j] + np.array([dr, dc])
     f = pmap.factor
     box = (
         max(0, math.floor(r0 / f)),
@@ -293,7 +337,6 @@ def _region(pmap: ProbabilityMap, values: np.ndarray, rank: int, i: int, j: int)
         max(0, math.floor(c0 / f)),
         min(w, math.ceil(c1 / f)),
     )
-    center = pmap.grid.centers()[i, j]
     return Region(
         rank=rank,
         score=float(values[i, j]),

@@ -225,6 +225,10 @@ class CaseAnalysis:
     skipped: list[SkippedImage]
     threshold: DecisionThreshold
     settings: AnalysisSettings
+    #: :meth:`overlay_maps` made, by what was asked (the page asks on every click).
+    _overlays: dict[str, OverlayMaps] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def predicted(self, result: ImageAnalysis) -> str:
         """The image's decision: its positive class at or above the threshold, else negative."""
@@ -240,7 +244,17 @@ class CaseAnalysis:
 
     def overlay_maps(self, show: str = "explanation") -> OverlayMaps:
         """The explanations (``show="explanation"``, when every image has one) on their
-        joint scale, else the positive class's probability maps."""
+        joint scale, else the positive class's probability maps (made once per ``show``
+        for these images, read-only)."""
+        key = f"{show}|{[id(r) for r in self.images]}"
+        held = self._overlays.get(key)
+        if held is None:
+            held = self._overlays[key] = self._overlay_maps(show)
+            for m in held.maps:
+                m.setflags(write=False)
+        return held
+
+    def _overlay_maps(self, show: str) -> OverlayMaps:
         cams = [r.cam for r in self.images]
         if show == "explanation" and self.images and all(c is not None for c in cams):
             hi = self.cam_scale()

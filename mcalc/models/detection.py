@@ -30,6 +30,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import cv2
 import numpy as np
 from scipy import ndimage
 
@@ -43,6 +44,7 @@ __all__ = [
     "find_detections",
     "detection_points",
     "detection_clusters",
+    "disc_maximum",
 ]
 
 #: Default smallest distance between two detections, in mm.
@@ -97,7 +99,10 @@ class Detection:
 
 
 def _check(values: np.ndarray, spacing_mm: Sequence[float]) -> tuple[np.ndarray, float, float]:
-    arr = np.asarray(values, dtype=np.float64)
+    """The map (float32 kept as it is: its comparisons are exact there; else float64)."""
+    arr = np.asarray(values)
+    if arr.dtype != np.float32:
+        arr = np.asarray(arr, dtype=np.float64)
     if arr.ndim != 2:
         raise ValueError(f"expected a 2-D probability map, got shape {arr.shape}")
     if not np.isfinite(arr).all():
@@ -115,11 +120,46 @@ def _disc(radius_mm: float, sr: float, sc: float) -> np.ndarray:
     return np.asarray(np.hypot(yy * sr, xx * sc) <= radius_mm + 1e-9)
 
 
+def disc_maximum(values: np.ndarray, footprint: np.ndarray) -> np.ndarray:
+    """The maximum of ``values`` over ``footprint`` around each pixel, outside the map read
+    as 0: :func:`scipy.ndimage.maximum_filter` with ``mode="constant"``, exactly, through
+    OpenCV's dilation (tens of milliseconds on a 1024 x 832 map where SciPy's filter with a
+    non-separable disc takes 2 s on the 2-core machine).
+
+    A float32 map is filtered in float32 (its values, hence its maxima, are exact there);
+    any other is filtered in float64.
+
+    Example:
+        >>> m = np.zeros((5, 5)); m[2, 2] = 1.0
+        >>> disc_maximum(m, np.ones((3, 3), bool))[1:4, 1:4].tolist()
+        [[1.0, 1.0, 1.0], [1.0, 1.0, 1.0], [1.0, 1.0, 1.0]]
+
+    Raises:
+        ValueError: ``values`` is not 2-D, or ``footprint`` is not 2-D with odd sides.
+    """
+    arr = np.asarray(values)
+    fp = np.asarray(footprint, bool)
+    if arr.ndim != 2:
+        raise ValueError(f"expected a 2-D map, got shape {arr.shape}")
+    if fp.ndim != 2 or fp.shape[0] % 2 == 0 or fp.shape[1] % 2 == 0:
+        raise ValueError(f"expected a 2-D footprint with odd sides, got shape {fp.shape}")
+    dtype = np.float32 if arr.dtype == np.float32 else np.float64
+    src: np.ndarray[Any, np.dtype[np.floating[Any]]] = np.ascontiguousarray(arr, dtype=dtype)
+    out = cv2.dilate(
+        src,
+        fp.astype(np.uint8),
+        anchor=(fp.shape[1] // 2, fp.shape[0] // 2),
+        borderType=cv2.BORDER_CONSTANT,
+        borderValue=0.0,
+    )
+    return np.asarray(out, dtype=dtype)
+
+
 def _half_max_area(arr: np.ndarray, r: int, c: int, score: float, ry: int, rx: int) -> int:
     """Pixels of the part of ``arr >= score / 2`` connected to (r, c), within a window."""
     r0, r1 = max(0, r - ry), min(arr.shape[0], r + ry + 1)
     c0, c1 = max(0, c - rx), min(arr.shape[1], c + rx + 1)
-    labels, _ = ndimage.label(arr[r0:r1, c0:c1] >= score / 2.0)
+    labels, _ = ndimage.label(np.asarray(arr[r0:r1, c0:c1], np.float64) >= score / 2.0)
     return int((labels == labels[r - r0, c - c0]).sum())
 
 
@@ -152,12 +192,15 @@ def find_detections(
         mask = np.asarray(valid, bool)
         if mask.shape != arr.shape:
             raise ValueError(f"valid mask {mask.shape} and map {arr.shape} differ in shape")
-        arr = np.where(mask, arr, 0.0)
+        arr = np.where(mask, arr, arr.dtype.type(0))
     footprint = _disc(settings.min_distance_mm, sr, sc)
-    peaks = arr == ndimage.maximum_filter(arr, footprint=footprint, mode="constant")
-    peaks &= (arr >= settings.threshold) & (arr > 0)
-    rows, cols = np.nonzero(peaks)  # raster order
-    order = np.argsort(-arr[rows, cols], kind="stable")
+    # In the map's own precision (float32: exact, and 10x faster than float64); the
+    # candidates' scores are compared in float64.
+    rows, cols = np.nonzero(arr == disc_maximum(arr, footprint))  # raster order
+    scores = arr[rows, cols].astype(np.float64)
+    keep = (scores >= settings.threshold) & (scores > 0)
+    rows, cols, scores = rows[keep], cols[keep], scores[keep]
+    order = np.argsort(-scores, kind="stable")
     kept: list[tuple[int, int]] = []
     ry = int(2 * settings.min_distance_mm / sr)
     rx = int(2 * settings.min_distance_mm / sc)
@@ -169,7 +212,7 @@ def find_detections(
         ):
             continue
         kept.append((r, c))
-        score = float(arr[r, c])
+        score = float(scores[k])
         area = _half_max_area(arr, r, c, score, ry, rx) * sr * sc
         out.append(Detection(r, c, score, round(2.0 * math.sqrt(area / math.pi), 4)))
         if len(out) >= settings.max_detections:
