@@ -16,6 +16,8 @@ text), only for the ids a :class:`SentPixels` has not recorded as sent; a displa
 a return to a case sends none. :func:`prefetch_case` builds the next case's entries in a
 background thread so that *Next* finds them ready, and :func:`case_payload` adds the
 pixels of such a case when they are ready, for the browser to hold before it is asked.
+Annotate's two panels (the image marked and its other round) come from the same entries
+with :func:`image_payload`, so a rerun there (a name, a Save) sends no pixels either.
 
 Example:
     >>> from mcalc.viewer import DisplayOptions
