@@ -3,20 +3,16 @@ and deleted in the browser and reach the store on Save only."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import streamlit as st
 
 from mcalc.config import TIMEPOINTS
 from mcalc.dataset.records import DatasetIndex, ImageRecord
-from mcalc.errors import ImageReadError
+from mcalc.present import panel_cache
 from mcalc.present.reading import (
     marks_from_panel,
     outlines_from_panel,
-    panel_label,
     panel_marks,
     panel_outlines,
-    reading_panel,
 )
 from mcalc.store.session import EditSession
 from mcalc.viewer import DisplayOptions, ImageView
@@ -24,35 +20,36 @@ from pages import common, viewer_component
 from pages.annotate_shared import cached_view, flash, show_flash, tell
 
 VIEWER_KEY = "annotate_viewer"
+SENT_KEY = "annotate_pixels_sent"  # panel_cache.SentPixels: the pixels this viewer holds
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
-def cached_panel(
-    rec: ImageRecord, opts: DisplayOptions, max_side: int, label: str, view_name: str, tp: str
-) -> dict[str, Any]:
-    """A viewer panel without marks (16-bit pixels, windows, overlays), built once per
-    image and display options: a rerun (a name typed, a save) does not rebuild it."""
-    return reading_panel(
-        common.get_image_cache(),
-        rec,
-        cached_view(rec, opts, max_side),
-        label=label,
-        view_name=view_name,
-        time=tp,
-        max_side=max_side,
-    )
+def _sent() -> panel_cache.SentPixels:
+    """The pixel ids this page's viewer holds (Annotate's own: each page mounts its own
+    viewer). A viewer not drawn in the last run was unmounted (a page switch, the classic
+    figure) and lost its pixels: then none is held, and the next payload sends them."""
+    sent = st.session_state.get(SENT_KEY)
+    if not isinstance(sent, panel_cache.SentPixels) or VIEWER_KEY not in st.session_state:
+        sent = st.session_state[SENT_KEY] = panel_cache.SentPixels()
+    return sent
 
 
 def _handle_event(
     index: DatasetIndex,
     rec: ImageRecord,
     view: ImageView,
-    session: EditSession,
+    session: EditSession | None,
     versions: dict[str, int],
+    sent: panel_cache.SentPixels,
 ) -> None:
-    """A save (to the store, drawn in this same run: no second run) or a next/previous
-    case sent by the viewer since the last run."""
+    """The viewer's event since the last run: its request for pixels it lacks, and with a
+    reader, a save (to the store, drawn in this same run: no second run) or a next/previous
+    case."""
     event = viewer_component.new_event(st.session_state.get(VIEWER_KEY), VIEWER_KEY)
+    if event and event.get("type") == "pixels":
+        sent.forget(str(k) for k in event.get("keys") or [])
+        return
+    if session is None:
+        return
     if event and event.get("type") == "save" and event.get("panel", rec.key) == rec.key:
         try:
             changed = session.set_points(
@@ -93,34 +90,26 @@ def browser_marking_ui(
     images without marks, so that the name only turns marking on (the browser keeps the
     images: same case key) instead of loading the case then."""
     versions = st.session_state.setdefault("annotate_viewer_versions", {})
-    if session is not None:
-        # The viewer's event, read before drawing it: a save is then drawn in this run.
-        _handle_event(index, rec, view, session, versions)
+    sent = _sent()
+    # The viewer's event, read before drawing it: a save is then drawn in this run.
+    _handle_event(index, rec, view, session, versions, sent)
     case = index.case(rec.case_id)
+    recs = [r for tp in TIMEPOINTS if (r := case.image(rec.view, tp)) is not None]
+    # Pixels from the shared panel cache, sent as binary only when this viewer lacks them:
+    # a rerun (a name typed, a save, a mark) sends the panels' few kB, no pixels.
+    payload = panel_cache.image_payload(common.get_image_cache(), case, recs, opts, max_side, sent)
+    for text in payload.problems:
+        st.warning(text)
     panels = []
-    for tp in TIMEPOINTS:
-        other = case.image(rec.view, tp)
-        if other is None:
-            continue
-        label = panel_label(case, rec.view, tp)
-        try:
-            if other.key != rec.key:
-                panels.append(cached_panel(other, opts, max_side, label, rec.view, tp))
-                continue
-            panel = cached_panel(rec, opts, max_side, label + " · marking", rec.view, tp)
-        except ImageReadError as exc:
-            st.warning(f"{other.key}: {exc}")
-            continue
-        if session is None:
+    for panel in payload.panels:
+        if panel["key"] != rec.key:
             panels.append(panel)
             continue
-        panels.append(
-            {
-                **panel,
-                "marks": panel_marks(view, session.marks),
-                "reader_outlines": panel_outlines(view, session.marks),
-            }
-        )
+        panel["label"] += " · marking"
+        if session is not None:
+            panel["marks"] = panel_marks(view, session.marks)
+            panel["reader_outlines"] = panel_outlines(view, session.marks)
+        panels.append(panel)
     version = versions.get(rec.key, 0)
     # The image only: a reader's marks come with marks_version (a new name, a save), so
     # the browser keeps the images when the name is entered.
@@ -145,6 +134,7 @@ def browser_marking_ui(
         )
         & 0x7FFFFFFF,
         fullres=fullres,
+        pixels=(payload.index, payload.data),
     )
     show_flash()
     st.caption(

@@ -123,3 +123,34 @@ def test_payload_sends_each_image_once_and_the_next_case_when_ready(tiny_demo, t
     assert sorted(ahead.sent_ids) == sorted(
         p["pixel_id"] for p in panel_cache.case_payload(cache, second, opts, 128, sent).panels
     )
+
+
+def test_image_payload_matches_the_page_panels_and_sends_pixels_once(tiny_demo, tmp_path):
+    """Annotate's two panels (a view's rounds, the file's laterality): as reading_panel
+    makes them from prepare_view, pixels lossless and once; a forgotten id is sent again."""
+    from mcalc.present.fullres import decode_fullres
+
+    panel_cache.clear()
+    case = open_dataset(tiny_demo).cases[0]
+    cache = ImageCache(tmp_path / "cache")
+    sent = panel_cache.SentPixels()
+    opts = DisplayOptions(preset="dense tissue", invert=True)
+    recs = [case.image("CC", tp) for tp in TIMEPOINTS]
+    pay = panel_cache.image_payload(cache, case, recs, opts, 128, sent)
+    assert pay.problems == [] and pay.sent_ids == [p["pixel_id"] for p in pay.panels]
+    for rec, panel, e in zip(recs, pay.panels, pay.index, strict=True):
+        v = prepare_view(cache, rec, opts, max_side=128)
+        old = reading_panel(
+            cache, rec, v, label=panel["label"], view_name="CC", time=rec.timepoint, max_side=128
+        )
+        values = decode_fullres(
+            pay.data[e["offset"] : e["offset"] + e["length"]], e["rows"], e["cols"]
+        )
+        assert values.tobytes() == base64.b64decode(old.pop("pixels"))
+        assert {k: v for k, v in panel.items() if k != "pixel_id"} == old
+    again = panel_cache.image_payload(cache, case, recs[::-1], opts, 128, sent)
+    assert again.data == b"" and [p["key"] for p in again.panels] == [r.key for r in recs[::-1]]
+    sent.forget([pay.sent_ids[1]])
+    assert panel_cache.image_payload(cache, case, recs, opts, 128, sent).sent_ids == [
+        pay.sent_ids[1]
+    ]

@@ -16,6 +16,8 @@ text), only for the ids a :class:`SentPixels` has not recorded as sent; a displa
 a return to a case sends none. :func:`prefetch_case` builds the next case's entries in a
 background thread so that *Next* finds them ready, and :func:`case_payload` adds the
 pixels of such a case when they are ready, for the browser to hold before it is asked.
+Annotate's two panels (the image marked and its other round) come from the same entries
+with :func:`image_payload`, so a rerun there (a name, a Save) sends no pixels either.
 
 Example:
     >>> from mcalc.viewer import DisplayOptions
@@ -58,6 +60,7 @@ __all__ = [
     "SentPixels",
     "case_panels",
     "case_payload",
+    "image_payload",
     "prefetch_case",
     "display_key",
     "clear",
@@ -200,9 +203,19 @@ def _case_entries(
 ) -> tuple[list[_Slot], list[str]]:
     """The cached entries of a case's images in hanging order (built when missing), and
     the problems of the images that have none."""
-    slots: list[tuple[str, str, ImageRecord | None]] = [
-        (view, tp, case.image(view, tp)) for view in VIEWS for tp in TIMEPOINTS
-    ]
+    slots = [(view, tp, case.image(view, tp)) for view in VIEWS for tp in TIMEPOINTS]
+    return _entries(cache, slots, opts, max_side, case.laterality)
+
+
+def _entries(
+    cache: ImageCache,
+    slots: Sequence[tuple[str, str, ImageRecord | None]],
+    opts: DisplayOptions,
+    max_side: int,
+    laterality: str | None,
+) -> tuple[list[_Slot], list[str]]:
+    """The cached entries of ``slots``' images (built when missing, in threads), and the
+    problems of the images that have none."""
     # prepare_view's own work only needs the orientation: the file window, no overlay.
     plain = DisplayOptions(orient=opts.orient, show_annotations=False)
     keys: dict[str, tuple[object, ...]] = {}
@@ -212,7 +225,7 @@ def _case_entries(
         if rec is None:
             continue
         try:
-            keys[rec.key] = _entry_key(cache, rec, max_side, case.laterality, opts)
+            keys[rec.key] = _entry_key(cache, rec, max_side, laterality, opts)
         except OSError as exc:  # the file is gone: prepare_view says so in its own words
             log.debug("no file key for %s (%s)", rec.key, exc)
             missing.append(rec)
@@ -221,7 +234,7 @@ def _case_entries(
             missing.append(rec)
     if missing:
         for rec, got in zip(
-            missing, _views(cache, missing, plain, max_side, case.laterality), strict=True
+            missing, _views(cache, missing, plain, max_side, laterality), strict=True
         ):
             if isinstance(got, ImageReadError):
                 errors[rec.key] = got
@@ -239,8 +252,8 @@ def _case_entries(
             continue
         entry = _ENTRIES.get(keys[rec.key]) if rec.key in keys else None
         if entry is None:  # evicted by another session meanwhile: build it again
-            v = prepare_view(cache, rec, plain, max_side=max_side, laterality=case.laterality)
-            key = keys.get(rec.key) or _entry_key(cache, rec, max_side, case.laterality, opts)
+            v = prepare_view(cache, rec, plain, max_side=max_side, laterality=laterality)
+            key = keys.get(rec.key) or _entry_key(cache, rec, max_side, laterality, opts)
             entry = _build(cache, rec, v, max_side, key)
             _ENTRIES.put(key, entry)
         out.append((view_name, tp, rec, entry))
@@ -395,6 +408,34 @@ def case_payload(
         todo += [e for e in _ready_entries(cache, other, opts, max_side) if e not in todo]
     todo = [e for e in todo if e.base["pixel_id"] not in sent]
     index, data = _packed(todo)
+    sent.add(e["id"] for e in index)
+    return CasePayload(panels=panels, index=index, data=data, problems=problems)
+
+
+def image_payload(
+    cache: ImageCache,
+    case: CaseRecord,
+    recs: Sequence[ImageRecord],
+    opts: DisplayOptions,
+    max_side: int,
+    sent: SentPixels,
+    *,
+    laterality: str | None = None,
+) -> CasePayload:
+    """:func:`case_payload` for some of a case's images (Annotate: the image marked and its
+    other round), in the order of ``recs``, from the same cached entries: the panels, and
+    the pixels of those ``sent`` does not hold (recorded in ``sent`` as sent).
+    ``laterality`` orients them as :func:`mcalc.viewer.prepare_view` does with it (``None``:
+    the file's tag), so that a page's own view of an image matches its panel.
+
+    Raises:
+        ValueError: ``opts`` names an unknown preset or a manual window without a width.
+    """
+    slots, problems = _entries(
+        cache, [(r.view, r.timepoint, r) for r in recs], opts, max_side, laterality
+    )
+    panels = [_compose(cache, case, slot, opts, max_side) for slot in slots]
+    index, data = _packed([s[3] for s in slots if s[3].base["pixel_id"] not in sent])
     sent.add(e["id"] for e in index)
     return CasePayload(panels=panels, index=index, data=data, problems=problems)
 
