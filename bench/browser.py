@@ -56,10 +56,19 @@ AIM_COMPUTE = 1.5
 #: document before the app's own scripts run).
 OBSERVER = """
 window.__mcRuns = [];
-new MutationObserver(ms => { for (const m of ms) {
-    window.__mcRuns.push([performance.now(), m.target.getAttribute('data-test-script-state')]);
-} }).observe(document, {attributes: true, subtree: true,
-                        attributeFilter: ['data-test-script-state']});
+new MutationObserver(ms => {
+  // Each record's new value is the next record's old value (the attribute's current value
+  // for the last): a run that starts and ends before this callback (a fast run while the
+  // page's main thread is busy drawing) still shows as 'running' then 'notRunning'. Reading
+  // only the current value lost the 'running' and left a wait for a run waiting forever.
+  const now = performance.now();
+  ms.forEach((m, i) => {
+    const to = i + 1 < ms.length ? ms[i + 1].oldValue
+                                 : m.target.getAttribute('data-test-script-state');
+    window.__mcRuns.push([now, to]);
+  });
+}).observe(document, {attributes: true, subtree: true, attributeOldValue: true,
+                      attributeFilter: ['data-test-script-state']});
 """
 
 #: Settled since ``t0``: ``cond`` holds and the script is not running, with nothing
