@@ -20,7 +20,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mcalc.imaging import downsample, to_uint8
+from mcalc.imaging import downsample, nonzero_box, to_uint8
 
 __all__ = [
     "breast_mask",
@@ -363,14 +363,8 @@ def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int] | None:
         >>> bounding_box(m)
         (1, 2, 3, 5)
     """
-    arr = np.asarray(mask)
-    if arr.ndim != 2:
-        raise ValueError(f"expected a 2-D mask, got shape {arr.shape}")
-    rows = np.flatnonzero(arr.any(axis=1))
-    if rows.size == 0:
-        return None
-    cols = np.flatnonzero(arr.any(axis=0))
-    return int(rows[0]), int(cols[0]), int(rows[-1]) + 1, int(cols[-1]) + 1
+    box = nonzero_box(mask)  # (r0, r1, c0, c1)
+    return None if box is None else (box[0], box[2], box[1], box[3])
 
 
 def mask_quality(mask: np.ndarray, pectoral: np.ndarray | None = None) -> dict[str, Any]:

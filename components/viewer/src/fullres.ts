@@ -184,7 +184,7 @@ export function checkAll(force = false): void {
 
 /** Inflate and undo the row differences (zlib-delta16) -> the image's uint16 values. Self-
  * contained: it also runs as the inflating worker's body (its source text is the worker). */
-async function decode(data: Uint8Array, rows: number, cols: number): Promise<Uint16Array> {
+export async function decode(data: Uint8Array, rows: number, cols: number): Promise<Uint16Array> {
   const stream = new Blob([data as BlobPart]).stream().pipeThrough(new DecompressionStream("deflate"));
   const buf = await new Response(stream).arrayBuffer();
   if (buf.byteLength !== 2 * rows * cols) {

@@ -13,6 +13,7 @@
 // The sidebar's display options (window preset, invert) arrive as each panel's `window`
 // and `invert`: applyDisplay() applies a change to the case on screen, in the browser.
 import * as cs from "@cornerstonejs/core";
+import { decode } from "./fullres";
 
 export interface Entry {
   id: string;
@@ -48,24 +49,6 @@ export function imageId(p: PanelLike): string {
   return p.pixel_id ? `mcalc:${p.pixel_id}` : `mcalc:${p.key}:${p.rows}x${p.cols}`;
 }
 
-async function inflate(data: Uint8Array, rows: number, cols: number): Promise<Uint16Array> {
-  const stream = new Blob([data as BlobPart]).stream().pipeThrough(new DecompressionStream("deflate"));
-  const buf = await new Response(stream).arrayBuffer();
-  if (buf.byteLength !== 2 * rows * cols) {
-    throw new Error(`${buf.byteLength} bytes, expected ${rows}x${cols} uint16`);
-  }
-  const out = new Uint16Array(buf); // little-endian, as every browser's platform is
-  for (let r = 0; r < rows; r++) {
-    let acc = 0;
-    const end = (r + 1) * cols;
-    for (let k = r * cols; k < end; k++) {
-      acc = (acc + out[k]) & 0xffff;
-      out[k] = acc;
-    }
-  }
-  return out;
-}
-
 /** Inflate the pixels a render brought (if any); they wait here until shown. */
 export async function receive(index: Entry[] | undefined, data: Uint8Array | undefined): Promise<void> {
   if (!index?.length || !data?.length) return;
@@ -74,7 +57,7 @@ export async function receive(index: Entry[] | undefined, data: Uint8Array | und
     index.map(async (e) => {
       if (e.codec !== CODEC || held.has(e.id) || cs.cache.getImage(`mcalc:${e.id}`)) return;
       try {
-        held.set(e.id, await inflate(data.subarray(e.offset, e.offset + e.length), e.rows, e.cols));
+        held.set(e.id, await decode(data.subarray(e.offset, e.offset + e.length), e.rows, e.cols));
         asked.delete(e.id);
       } catch (err) {
         failed = `${e.id}: ${(err as Error).message}`;
