@@ -23,7 +23,7 @@ from mcalc.store.exchange import (
 )
 from mcalc.store.marks import ImageMarks
 from mcalc.store.session import EditSession
-from pages import common
+from pages import common, signin
 from pages.annotate_shared import (
     WORK,
     flash,
@@ -170,7 +170,7 @@ def import_ui(index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
     st.success(plan.report.text())
     if st.button("Import", key="annotate_import", type="primary"):
         try:
-            signed_in = common.current_user()
+            signed_in = signin.current_user()
             done = apply_import(
                 store(), plan, mode=mode, as_reader=signed_in["name"] if signed_in else None
             )

@@ -19,7 +19,7 @@ from mcalc.errors import McalcError
 from mcalc.explain.service import CAM_METHODS
 from mcalc.jobs.batch import BatchJob, BatchOptions, cancel_batch, list_batch_jobs, submit_batch
 from mcalc.models.registry import list_models
-from pages import common, state
+from pages import common, signin, state
 
 common.frame("predict_collection")
 
@@ -70,7 +70,7 @@ def launch_ui(settings: Settings, data_path: str) -> None:
             cam=None if cam == "none" else str(cam),
             maps=bool(maps),
         )
-        user = common.current_user()
+        user = signin.current_user()
         try:
             job = submit_batch(
                 str(model_id), data_path, options, settings, user=user["name"] if user else ""

@@ -20,13 +20,14 @@ import pandas as pd
 import streamlit as st
 
 from mcalc import viewer
-from mcalc.access import AccessError, AuthMode, UsersFile, allows, auth_mode, required_role
+from mcalc.access import AuthMode, UsersFile, auth_mode
 from mcalc.cache import ImageCache
 from mcalc.config import PathRefused, Settings, check_data_path, get_settings, prepare_tensorflow
 from mcalc.dataset import open_dataset
 from mcalc.dataset.records import DatasetIndex
 from mcalc.errors import McalcError
 from mcalc.models.warmup import start_tensorflow_warmup
+from pages import signin
 from pages.server_tuning import tune_server
 
 DATA_KEY = "mcalc_data_path"
@@ -276,11 +277,7 @@ def sidebar() -> None:
             st.caption(f"{len(index.cases)} cases · {len(index.images())} images · {label}")
 
 
-# -- accounts -----------------------------------------------------------------------------
-#: The signed-in account of this browser session: {"name": ..., "role": ...}.
-USER_KEY = "mcalc_user"
-
-
+# -- accounts: the Streamlit side is pages/signin.py ----------------------------------------
 def users_file() -> UsersFile:
     return UsersFile(settings().users_file)
 
@@ -288,198 +285,6 @@ def users_file() -> UsersFile:
 def current_mode() -> AuthMode:
     """Demo (no accounts), accounts (sign-in required) or off, for the dataset in use."""
     return auth_mode(settings(), current_data_path(), has_users=users_file().exists())
-
-
-def current_user() -> dict[str, str] | None:
-    """The signed-in account (``name``, ``role``), or ``None`` (demo mode, accounts off)."""
-    user = st.session_state.get(USER_KEY)
-    return dict(user) if isinstance(user, dict) else None
-
-
-def current_role() -> str:
-    """The role that decides what this visitor may do; without accounts, every role."""
-    user = current_user()
-    return user["role"] if user else "admin"
-
-
-def _oidc_configured() -> bool:
-    """Whether ``.streamlit/secrets.toml`` has an ``[auth]`` section for ``st.login``."""
-    try:
-        return "auth" in st.secrets
-    except Exception:  # no secrets file at all: Streamlit raises its own types
-        return False
-
-
-def _sign_in_with_provider(accounts: UsersFile) -> dict[str, str] | None:
-    """OpenID Connect through ``st.login``; the e-mail must belong to a listed account."""
-    if not st.user.get("is_logged_in", False):
-        st.button("Sign in with your organisation's account", key="app_oidc", on_click=st.login)
-        return None
-    try:
-        user = accounts.account_for_claims(st.user.to_dict())
-    except AccessError as exc:
-        st.error(f"Not signed in: {exc}")
-        st.button("Sign out", key="app_oidc_out", on_click=st.logout)
-        return None
-    return {"name": user.name, "role": user.role, "via": "oidc"}
-
-
-def _sign_in_with_password(accounts: UsersFile) -> dict[str, str] | None:
-    """A sign-in form checked by streamlit-authenticator over the users file's bcrypt hashes.
-
-    The form is drawn here rather than by ``Authenticate.login``: that one also draws the
-    library's cookie component (an iframe, key ``init``) whose value arrives by a rerun of
-    its own, at a time the browser decides. When it came while the run of a Sign in click
-    was still going (the frame remounts it when the first run of a deep link is followed by
-    the app's own), that run was cut short before the password was checked and the click
-    signed nobody in (about 2 runs in 6 of the browser test on a busy machine). The app
-    reads and writes the cookie itself (:func:`_user_from_cookie`, :func:`_write_cookie`),
-    so nothing in the sign-in asks for a rerun but the click; and the library's 0.7 s
-    pause before every drawing of its form goes too.
-    """
-    from streamlit_authenticator.controllers import AuthenticationController
-
-    config = accounts.authenticator_config()
-    # auto_hash=False: the file holds hashes only; never hash (or accept) plain text.
-    check = AuthenticationController(config["credentials"], auto_hash=False)
-    if not st.session_state.get("authentication_status"):
-        with st.form("app_login"):
-            st.subheader("Sign in to mcalc")
-            name = st.text_input("Username", autocomplete="username")
-            password = st.text_input("Password", type="password", autocomplete="current-password")
-            if not st.form_submit_button("Sign in"):
-                return None
-        try:
-            check.login(name, password)
-        except Exception as exc:  # the library raises its own error types (LoginError...)
-            st.error(f"Sign-in failed: {exc}")
-            return None
-        if not st.session_state.get("authentication_status"):
-            st.error("Wrong user name or password.")
-            return None
-    user = accounts.get(str(st.session_state.get("username")))
-    if user is None:  # removed since: the form again on the next run
-        st.session_state["authentication_status"] = None
-        return None
-    return {"name": user.name, "role": user.role, "via": "password"}
-
-
-def _sign_out() -> None:
-    st.session_state.pop(USER_KEY, None)
-    for key in ("authentication_status", "username", "name", "roles"):
-        st.session_state[key] = None
-    st.session_state["logout"] = True  # streamlit-authenticator then ignores its cookie
-    st.session_state[_FORGET_COOKIE] = True  # the gate's next run deletes it in the browser
-    if _oidc_configured() and st.user.get("is_logged_in", False):
-        st.logout()
-
-
-#: Set by a sign-out: the next run deletes the sign-in cookie in the browser.
-_FORGET_COOKIE = "mcalc_forget_cookie"
-
-
-def _write_cookie(name: str, value: str, expires: float) -> None:
-    """Set (or with ``expires`` in the past, delete) a cookie in the browser.
-
-    A script in the page itself, run as soon as the browser receives it: the cookie
-    component of streamlit-authenticator is an iframe that must load first, and a rerun
-    right after the sign-in removed it before it had set the cookie (a reload then asked
-    for the password again).
-    """
-    import json
-    from email.utils import formatdate
-
-    cookie = f"{name}={value}; path=/; expires={formatdate(expires, usegmt=True)}; SameSite=Strict"
-    st.sidebar.html(
-        f"<script>document.cookie = {json.dumps(cookie)};</script>", unsafe_allow_javascript=True
-    )
-
-
-def _user_from_cookie(accounts: UsersFile) -> dict[str, str] | None:
-    """The account of a valid sign-in cookie sent with this page load (a reload, a deep
-    link): signed in at once, before anything is drawn. Not after a sign-out here."""
-    if st.session_state.get("logout") or not accounts.exists():
-        return None
-    try:
-        user = accounts.user_from_cookies(st.context.cookies)
-    except McalcError:
-        return None
-    return None if user is None else {"name": user.name, "role": user.role, "via": "password"}
-
-
-def access_gate() -> None:
-    """Sign-in when the mode asks for it: nothing else (no image) is drawn until then."""
-    mode = current_mode()
-    if mode.kind == "demo":
-        st.session_state.pop(USER_KEY, None)
-        st.sidebar.caption(":orange-background[demo mode, no accounts] synthetic data only")
-        return
-    if mode.kind == "off":
-        st.session_state.pop(USER_KEY, None)
-        st.warning(
-            "Accounts are turned off (`MCALC_AUTH=off`): anyone who reaches this server sees "
-            "every image and writes under any name.",
-            icon=":material/lock_open:",
-        )
-        return
-    if current_user() is not None:
-        accounts = users_file()
-        known = accounts.get(current_user()["name"])  # type: ignore[index]
-        if known is not None:  # role changes take effect at once; removal signs out
-            st.session_state[USER_KEY] = {**current_user(), "role": known.role}  # type: ignore[dict-item]
-            return
-        _sign_out()
-    accounts = users_file()
-    user = _user_from_cookie(accounts)
-    if user is not None:
-        st.session_state[USER_KEY] = user
-        return
-    if st.session_state.pop(_FORGET_COOKIE, False):
-        _write_cookie(accounts.authenticator_config()["cookie"]["name"], "", 0.0)
-    # The sign-in is drawn in a slot that is emptied once it succeeds; the page then draws
-    # in the same run (no rerun: nothing left behind half-done).
-    slot = st.empty()
-    with slot.container():
-        st.title("mcalc")
-        st.caption(f"{mode.reason}.")
-        if not accounts.exists() and not _oidc_configured():
-            st.error(
-                f"No accounts exist yet ({accounts.path}). Create the first one on the server: "
-                "`python -m mcalc users add NAME --role admin`. (To run without accounts, which "
-                "shows every image to anyone who reaches this server, set `MCALC_AUTH=off`.)"
-            )
-            st.stop()
-        user = _sign_in_with_provider(accounts) if _oidc_configured() else None
-        if user is None and accounts.exists():
-            user = _sign_in_with_password(accounts)
-    if user is None:
-        st.stop()
-    slot.empty()
-    st.session_state[USER_KEY] = user
-    if user.get("via") == "password":
-        cookie = accounts.sign_in_cookie(user["name"])
-        if cookie is not None:
-            _write_cookie(cookie.name, cookie.value, cookie.expires)
-
-
-def user_box() -> None:
-    """Who is signed in, in the sidebar, with a sign-out button."""
-    user = current_user()
-    if user is None:
-        return
-    with st.sidebar:
-        st.caption(f"Signed in as **{user['name']}** ({user['role']})")
-        st.button("Sign out", key="app_sign_out", on_click=_sign_out)
-
-
-def require(action: str) -> None:
-    """Stop the page with a message when the visitor's role may not ``action``."""
-    if not allows(current_role(), action):
-        st.error(
-            f"Your role ({current_role()}) cannot open this page: it needs "
-            f"{required_role(action)} or above. Ask an admin."
-        )
-        st.stop()
 
 
 def frame(action: str | None = None) -> None:
@@ -495,12 +300,12 @@ def frame(action: str | None = None) -> None:
     start_tensorflow_warmup()  # once per process; a deep link to any page starts it too
     if not getattr(_RUN, "frame_done", False):
         st.set_page_config(page_title="mcalc", page_icon=":material/biotech:", layout="wide")
-        access_gate()
+        signin.access_gate(current_mode(), users_file())
         ensure_demo()
         sidebar()
-        user_box()
+        signin.user_box()
     if action is not None:
-        require(action)
+        signin.require(action)
 
 
 def run_app() -> None:
@@ -580,7 +385,7 @@ def case_report_ui(case_id: str, model_id: str | None, prefix: str) -> None:
 
     key = f"{prefix}_report_{case_id}_{model_id}"
     if st.button("Make the case report (PDF)", key=f"{prefix}_report_make"):
-        user = current_user()
+        user = signin.current_user()
         with st.spinner("Writing the case report…"):
             try:
                 st.session_state[key] = case_report(

@@ -14,7 +14,7 @@ def reader_ui(prefix: str) -> str | None:
     Draws an info or error message when the name is missing or invalid. When accounts are
     on, the signed-in user is the reader (no name field: nobody writes under another name).
     """
-    from pages.common import current_user
+    from pages.signin import current_user
 
     user = current_user()
     if user is not None:

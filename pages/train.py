@@ -32,7 +32,7 @@ from mcalc.models.train_config import (
 )
 from mcalc.models.weights import WeightsInfo, resolve_weights
 from mcalc.present.train_figures import curves_figure
-from pages import common, state
+from pages import common, signin, state
 
 common.frame("train")
 
@@ -282,7 +282,7 @@ def hyper_ui(
 def launch(config: TrainConfig, settings: Settings) -> None:
     """Submit the job; the outcome is shown as a notice on the next run."""
     try:
-        signed_in = common.current_user()
+        signed_in = signin.current_user()
         job = jobs.submit(config, settings, user=signed_in["name"] if signed_in else "")
     except McalcError as exc:
         _notice("error", f"Not launched: {exc}")
@@ -306,8 +306,8 @@ def _cancel(job_id: str, settings: Settings) -> None:
 
 
 def _delete(what: str, item_id: str, settings: Settings) -> None:
-    user = common.current_user()
-    who = {"role": common.current_role(), "user": user["name"] if user else ""}
+    user = signin.current_user()
+    who = {"role": signin.current_role(), "user": user["name"] if user else ""}
     try:
         if what == "job":
             jobs.delete_job(item_id, settings, **who)
@@ -322,7 +322,7 @@ def _delete(what: str, item_id: str, settings: Settings) -> None:
 def delete_ui(what: str, item_id: str, settings: Settings) -> None:
     """Admins only: a delete button behind a confirmation (the library refuses other roles
     as well; this only spares them a button they cannot use)."""
-    if not allows(common.current_role(), f"delete_{what}"):
+    if not allows(signin.current_role(), f"delete_{what}"):
         return
     with st.popover(f"Delete this {what}", icon=":material/delete:"):
         st.caption(

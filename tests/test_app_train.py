@@ -231,15 +231,15 @@ def test_job_log_shows_training_lines_with_the_raw_log_on_request(train_env):
 
 def test_only_an_admin_gets_delete_buttons_and_they_delete(train_env, monkeypatch):
     from mcalc.access import read_actions
-    from pages import common
+    from pages import signin
 
     models = get_settings().models_dir
     _fake_model(models, "m-old", auc=0.7)
     _fake_job("j1", "done", "m-old", time.time())
-    monkeypatch.setattr(common, "current_role", lambda: "researcher")
+    monkeypatch.setattr(signin, "current_role", lambda: "researcher")
     at = _page()
     assert not [b for b in at.button if b.key in ("train_delete_job", "train_delete_model")]
-    monkeypatch.setattr(common, "current_role", lambda: "admin")  # as without accounts
+    monkeypatch.setattr(signin, "current_role", lambda: "admin")  # as without accounts
     at.run()
     at.button(key="train_delete_model").click().run()
     assert any("Deleted model `m-old`" in s.value for s in at.success)

@@ -30,7 +30,7 @@ from mcalc.models.tasks import TASKS
 from mcalc.models.train_config import TrainConfig
 from mcalc.present.eval_figures import CurveEntry, roc_figure
 from mcalc.present.froc_figures import froc_figure, summary_rows
-from pages import common
+from pages import common, signin
 from pages.evaluate_tabs.shared import BOOTSTRAP_CHOICES, fitted_table
 
 
@@ -66,7 +66,7 @@ def start_ui() -> None:
         max_steps=int(max_steps) or None,
         model_id=prefix.strip() or None,
     )
-    user = common.current_user()
+    user = signin.current_user()
     try:
         run = submit_crossval(
             config, int(folds), common.settings(), user=user["name"] if user else ""
@@ -215,7 +215,7 @@ def crossval_ui() -> None:
         "Patient-level k-fold cross-validation: one model per fold, each tested on patients "
         "it never saw, the out-of-fold scores pooled. Same as `python -m mcalc crossval`."
     )
-    if allows(common.current_role(), "train"):
+    if allows(signin.current_role(), "train"):
         with st.expander("Start a cross-validation of this dataset", expanded=False):
             start_ui()
     try:
