@@ -156,7 +156,11 @@ async def _timed(s: Session, kind: str, page: Any, action: Any, cond: str, ran: 
     t0 = float(await page.evaluate("performance.now()"))
     w0 = time.time()
     await action()
-    seconds = await _settle(page, t0, cond, ran=ran, wait_s=s.wait_s)
+    try:
+        seconds = await _settle(page, t0, cond, ran=ran, wait_s=s.wait_s)
+    except Exception as exc:  # what the page showed when the wait gave up
+        why = await _why(page, t0, cond)
+        raise RuntimeError(f"{kind}: {str(exc).splitlines()[0][:80]}; {why}") from None
     s.windows.append((kind, w0, seconds))
     if await page.locator("[data-testid='stException']").count():
         text = await page.locator("[data-testid='stException']").first.inner_text()
@@ -165,6 +169,23 @@ async def _timed(s: Session, kind: str, page: Any, action: Any, cond: str, ran: 
     if VERBOSE:
         _log(f"{s.reader} {kind} {seconds:.2f} s")
     return seconds
+
+
+async def _why(page: Any, t0: float, cond: str) -> str:
+    """The page's state after a wait gave up: the condition, the script state now, and its
+    changes since the action (ms after it)."""
+    with contextlib.suppress(Exception):
+        return str(
+            await page.evaluate(
+                f"""() => {{
+                const el = document.querySelector('[data-test-script-state]');
+                const runs = window.__mcRuns.filter(e => e[0] >= {t0} - 5000)
+                  .map(e => `${{Math.round(e[0] - {t0})}}:${{e[1]}}`).slice(-8).join(' ');
+                return `condition ${{!!({cond})}}, state ${{el && el.getAttribute('data-test-script-state')}}, runs ${{runs}}`;
+                }}"""
+            )
+        )
+    return "page state unknown"
 
 
 async def _nav(page: Any, title: str) -> None:
@@ -180,13 +201,21 @@ async def _round(s: Session, page: Any, url: str) -> None:
         await page.goto(f"{url}/browse", wait_until="commit")
         await _settle(page, 0.0, f"!!{state}.case", ran=False, wait_s=s.wait_s)
     else:
-        await _timed(s, "browse", page, lambda: _nav(page, "Browse"), f"!!{state}.case", True)
+        # Browse's own heading (Predict's viewer, still on the page, also has a case).
+        browse = f"!!{state}.case && [...document.querySelectorAll('h1')].some(h => h.innerText.trim() === 'Browse')"
+        await _timed(s, "browse", page, lambda: _nav(page, "Browse"), browse, True)
     before = await page.evaluate(f"() => {state}.case")
     changed = f"{state}.case && {state}.case !== {json.dumps(before)}"
     nxt = page.get_by_role("button", name="Next ▶")
     await _timed(s, "case_switch", page, nxt.click, changed, True)
     invert = page.locator("[data-testid='stSidebar'] label").filter(has_text="Invert").first
-    await _timed(s, "toggle", page, invert.click, "true", True)
+    # The toggle drawn in its new state (not only a run seen: see bench.browser.SETTLED).
+    checked = (
+        "[...document.querySelectorAll(\"[data-testid='stSidebar'] label\")]"
+        ".find(e => e.innerText.includes('Invert'))?.querySelector('input')?.checked"
+    )
+    was = bool(await page.evaluate(f"() => !!{checked}"))
+    await _timed(s, "toggle", page, invert.click, f"{checked} === {json.dumps(not was)}", True)
 
     async def annotate() -> None:
         await _nav(page, "Annotate")
@@ -237,13 +266,13 @@ async def _round(s: Session, page: Any, url: str) -> None:
     press = lambda: frame.press("[data-testid='mcalc-viewer']", "Control+s")  # noqa: E731
     try:
         await _timed(s, "save", page, press, saved, True)
-    except Exception:
+    except Exception as exc:
         body = await page.evaluate("document.body.innerText")
         said = re.findall(
             r"(Saved as version \d+\.|Marks not saved[^\n]*|[^\n]*conflict[^\n]*)", body
         )
         raise RuntimeError(
-            f"save of {key} as version {version}: the page says {said[:2]}"
+            f"save of {key} as version {version}: the page says {said[:2]} ({exc})"
         ) from None
     s.saves.append(Save(key, s.reader, version, n))
     predict_done = f"{DONE_PREDICT} && {PREDICT_SHOWN}"
@@ -264,7 +293,7 @@ async def _session(browser: Any, url: str, s: Session, until: float, rounds: int
             try:
                 await _round(s, page, url)
             except Exception as exc:
-                s.errors.append(f"round {s.rounds + 1}: {str(exc).splitlines()[0][:300]}")
+                s.errors.append(f"round {s.rounds + 1}: {str(exc).splitlines()[0][:600]}")
                 _log(f"{s.reader}: {s.errors[-1]}")
                 shot = Path(tempfile.gettempdir()) / f"bench-load-{s.reader.replace(' ', '_')}.png"
                 with contextlib.suppress(Exception):
