@@ -230,7 +230,11 @@ async def _round(s: Session, page: Any, url: str) -> None:
     first = not s.named
     if first:
         await page.goto(f"{url}/browse", wait_until="commit")
-        await _settle(page, 0.0, f"!!{state}.case", ran=False, wait_s=s.wait_s)
+        try:
+            await _settle(page, 0.0, f"!!{state}.case", ran=False, wait_s=s.wait_s)
+        except Exception as exc:
+            why = await _why(page, 0.0, f"!!{state}.case")
+            raise RuntimeError(f"first page: {str(exc).splitlines()[0][:80]}; {why}") from None
     else:
         # Browse's own heading (Predict's viewer, still on the page, also has a case).
         browse = f"!!{state}.case && [...document.querySelectorAll('h1')].some(h => h.innerText.trim() === 'Browse')"
