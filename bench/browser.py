@@ -72,18 +72,24 @@ new MutationObserver(ms => {
 """
 
 #: Settled since ``t0``: ``cond`` holds and the script is not running, with nothing
-#: changing for ``quiet`` ms (when ``ran`` is required, after at least one run). Returns
-#: the time the page reached that state (the later of the last run's end and ``cond``).
+#: changing for ``quiet`` ms (when ``ran`` is required, after at least one run, or after
+#: the run going on at ``t0``). Returns the time the page reached that state (the later of
+#: the last run's end and ``cond``). An action during a run (a click while the page reruns
+#: for the viewer) is served by that run restarted: the server says "stopped for rerun",
+#: then "running" again, which the page shows as one long run, so no new 'running' comes
+#: after ``t0``; waiting for one waited forever (a toggle that took, a save that was done).
 SETTLED = """([t0, quiet, ran]) => {
   const ev = window.__mcRuns.filter(e => e[0] >= t0);
+  const was = window.__mcRuns.filter(e => e[0] < t0);
+  const at0 = was.length ? was[was.length - 1][1] : 'notRunning';
   const now = performance.now();
   if (window.__mcDone === undefined || window.__mcDone < t0) {
     if (!(COND)) return false;
     window.__mcDone = now;
   }
-  if (ran && !ev.some(e => e[1] === 'running')) return false;
+  if (ran && at0 !== 'running' && !ev.some(e => e[1] === 'running')) return false;
   const last = ev.length ? ev[ev.length - 1] : null;
-  if (last && last[1] !== 'notRunning') return false;
+  if ((last ? last[1] : at0) !== 'notRunning') return false;
   const since = Math.max(last ? last[0] : t0, window.__mcDone);
   if (now - since < quiet) return false;
   return since;

@@ -126,6 +126,9 @@ class Session:
     think: Iterator[float] = field(default_factory=lambda: iter(()))
     #: ``(kind, start in Unix seconds, seconds)`` of every timed interaction
     windows: list[tuple[str, float, float]] = field(default_factory=list)
+    #: the server's run log (``MCALC_RUN_LOG``): a run of this session seen there counts
+    #: as the interaction's run (see :func:`_settle_run`)
+    run_log: Path | None = None
 
 
 #: Predict drawn: its heading and case picker, no analysis computing, no spinner, and the
@@ -151,12 +154,44 @@ async def _settle(
     return (float(await handle.json_value()) - t0) / 1000.0
 
 
+def _server_ran(s: Session, since: float) -> bool:
+    """Whether the server's run log has a finished run of this session started at or after
+    ``since`` (Unix seconds)."""
+    if s.run_log is None:
+        return False
+    tag = cookie_tag(s.reader)
+    return any(r.tag == tag and r.start >= since for r in read_run_log(s.run_log))
+
+
+async def _settle_run(s: Session, page: Any, t0: float, w0: float, cond: str, ran: bool) -> float:
+    """:func:`_settle`, where a run of the interaction seen in the server's run log stands
+    for one seen on the page. A short run whose start and end reach a busy page in one go
+    never shows as 'running' on it (the page draws the script state once, as it was): the
+    toggle took and the save was done, and the wait for a run went on for 240 s."""
+    from playwright.async_api import TimeoutError as PlaywrightTimeout
+
+    end = time.monotonic() + s.wait_s
+    while True:
+        left = end - time.monotonic()
+        try:
+            return await _settle(page, t0, cond, ran=ran, wait_s=max(0.1, min(3.0, left)))
+        except PlaywrightTimeout:
+            if left <= 3.0:
+                raise
+            if ran and _server_ran(s, w0):
+                ran = False  # the server ran it: settled once the page is, with cond
+
+
 async def _timed(s: Session, kind: str, page: Any, action: Any, cond: str, ran: bool) -> float:
     await asyncio.sleep(next(s.think, 0.0))  # the reader looks at the page first
     t0 = float(await page.evaluate("performance.now()"))
     w0 = time.time()
     await action()
-    seconds = await _settle(page, t0, cond, ran=ran, wait_s=s.wait_s)
+    try:
+        seconds = await _settle_run(s, page, t0, w0, cond, ran)
+    except Exception as exc:  # what the page showed when the wait gave up
+        why = await _why(page, t0, cond)
+        raise RuntimeError(f"{kind}: {str(exc).splitlines()[0][:80]}; {why}") from None
     s.windows.append((kind, w0, seconds))
     if await page.locator("[data-testid='stException']").count():
         text = await page.locator("[data-testid='stException']").first.inner_text()
@@ -165,6 +200,23 @@ async def _timed(s: Session, kind: str, page: Any, action: Any, cond: str, ran: 
     if VERBOSE:
         _log(f"{s.reader} {kind} {seconds:.2f} s")
     return seconds
+
+
+async def _why(page: Any, t0: float, cond: str) -> str:
+    """The page's state after a wait gave up: the condition, the script state now, and its
+    changes since the action (ms after it)."""
+    with contextlib.suppress(Exception):
+        return str(
+            await page.evaluate(
+                f"""() => {{
+                const el = document.querySelector('[data-test-script-state]');
+                const runs = window.__mcRuns.filter(e => e[0] >= {t0} - 5000)
+                  .map(e => `${{Math.round(e[0] - {t0})}}:${{e[1]}}`).slice(-8).join(' ');
+                return `condition ${{!!({cond})}}, state ${{el && el.getAttribute('data-test-script-state')}}, runs ${{runs}}`;
+                }}"""
+            )
+        )
+    return "page state unknown"
 
 
 async def _nav(page: Any, title: str) -> None:
@@ -178,15 +230,27 @@ async def _round(s: Session, page: Any, url: str) -> None:
     first = not s.named
     if first:
         await page.goto(f"{url}/browse", wait_until="commit")
-        await _settle(page, 0.0, f"!!{state}.case", ran=False, wait_s=s.wait_s)
+        try:
+            await _settle(page, 0.0, f"!!{state}.case", ran=False, wait_s=s.wait_s)
+        except Exception as exc:
+            why = await _why(page, 0.0, f"!!{state}.case")
+            raise RuntimeError(f"first page: {str(exc).splitlines()[0][:80]}; {why}") from None
     else:
-        await _timed(s, "browse", page, lambda: _nav(page, "Browse"), f"!!{state}.case", True)
+        # Browse's own heading (Predict's viewer, still on the page, also has a case).
+        browse = f"!!{state}.case && [...document.querySelectorAll('h1')].some(h => h.innerText.trim() === 'Browse')"
+        await _timed(s, "browse", page, lambda: _nav(page, "Browse"), browse, True)
     before = await page.evaluate(f"() => {state}.case")
     changed = f"{state}.case && {state}.case !== {json.dumps(before)}"
     nxt = page.get_by_role("button", name="Next ▶")
     await _timed(s, "case_switch", page, nxt.click, changed, True)
     invert = page.locator("[data-testid='stSidebar'] label").filter(has_text="Invert").first
-    await _timed(s, "toggle", page, invert.click, "true", True)
+    # The toggle drawn in its new state (not only a run seen: see bench.browser.SETTLED).
+    checked = (
+        "[...document.querySelectorAll(\"[data-testid='stSidebar'] label\")]"
+        ".find(e => e.innerText.includes('Invert'))?.querySelector('input')?.checked"
+    )
+    was = bool(await page.evaluate(f"() => !!{checked}"))
+    await _timed(s, "toggle", page, invert.click, f"{checked} === {json.dumps(not was)}", True)
 
     async def annotate() -> None:
         await _nav(page, "Annotate")
@@ -237,13 +301,13 @@ async def _round(s: Session, page: Any, url: str) -> None:
     press = lambda: frame.press("[data-testid='mcalc-viewer']", "Control+s")  # noqa: E731
     try:
         await _timed(s, "save", page, press, saved, True)
-    except Exception:
+    except Exception as exc:
         body = await page.evaluate("document.body.innerText")
         said = re.findall(
             r"(Saved as version \d+\.|Marks not saved[^\n]*|[^\n]*conflict[^\n]*)", body
         )
         raise RuntimeError(
-            f"save of {key} as version {version}: the page says {said[:2]}"
+            f"save of {key} as version {version}: the page says {said[:2]} ({exc})"
         ) from None
     s.saves.append(Save(key, s.reader, version, n))
     predict_done = f"{DONE_PREDICT} && {PREDICT_SHOWN}"
@@ -264,7 +328,7 @@ async def _session(browser: Any, url: str, s: Session, until: float, rounds: int
             try:
                 await _round(s, page, url)
             except Exception as exc:
-                s.errors.append(f"round {s.rounds + 1}: {str(exc).splitlines()[0][:300]}")
+                s.errors.append(f"round {s.rounds + 1}: {str(exc).splitlines()[0][:600]}")
                 _log(f"{s.reader}: {s.errors[-1]}")
                 shot = Path(tempfile.gettempdir()) / f"bench-load-{s.reader.replace(' ', '_')}.png"
                 with contextlib.suppress(Exception):
@@ -288,13 +352,16 @@ class Plan:
     nice: int = BROWSER_NICE
 
 
-async def _phase(url: str, readers: list[str], plan: Plan, wait_s: float = 240.0) -> list[Session]:
+async def _phase(
+    url: str, readers: list[str], plan: Plan, wait_s: float = 240.0, run_log: Path | None = None
+) -> list[Session]:
     from playwright.async_api import async_playwright
 
     from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
     sessions = [
-        Session(r, wait_s=wait_s, think=think_times(r, plan.think_s, plan.seed)) for r in readers
+        Session(r, wait_s=wait_s, think=think_times(r, plan.think_s, plan.seed), run_log=run_log)
+        for r in readers
     ]
     minutes, rounds = plan.minutes, plan.rounds
     async with async_playwright() as p:
@@ -337,7 +404,8 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
     root = Path(tempfile.mkdtemp(prefix="mcalc-bench-load-"))
     try:
         env = prepare(root)
-        env["MCALC_RUN_LOG"] = str(root / "runs.jsonl")
+        log = root / "runs.jsonl"
+        env["MCALC_RUN_LOG"] = str(log)
         os.environ.pop("MCALC_DATA", None)
         nice = BrowserNice(plan.nice)
         with running_app(env, timeout=240) as url, contextlib.closing(nice):
@@ -346,7 +414,7 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
             # The first Predict visit computes case 1's analysis (every later session finds
             # it cached): on a busy 2-core machine that can take minutes.
             warm_plan = Plan(**{**plan.__dict__, "rounds": 1, "minutes": 0.0, "think_s": 0.0})
-            warm = asyncio.run(_phase(url, ["Load Warmup"], warm_plan, wait_s=1200))
+            warm = asyncio.run(_phase(url, ["Load Warmup"], warm_plan, wait_s=1200, run_log=log))
             rss_warm = watch.reset()
             phases: dict[int, list[Session]] = {}
             rss: dict[int, dict[str, float]] = {}
@@ -356,7 +424,7 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
                 before = watch.reset()
                 t = time.monotonic()
                 readers = [f"Load Reader {size}-{i + 1}" for i in range(size)]
-                phases[size] = asyncio.run(_phase(url, readers, plan))
+                phases[size] = asyncio.run(_phase(url, readers, plan, run_log=log))
                 rss[size] = {
                     "start": round(before, 1),
                     "peak": round(watch.peak, 1),
@@ -367,7 +435,9 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
                     f"{size} session(s): {time.monotonic() - t:.0f} s, rss {rss[size]}, load {load[size]}"
                 )
             watch.stop()
-        runs = read_run_log(Path(env["MCALC_RUN_LOG"]))
+        runs = read_run_log(log)
+        with contextlib.suppress(OSError):  # kept for a look at what the server ran
+            shutil.copy(log, Path(tempfile.gettempdir()) / "bench-load-runs.jsonl")
         saves = [v for sessions in (warm, *phases.values()) for s in sessions for v in s.saves]
         problems = check_store(Path(env["MCALC_STORE"]), saves)
     finally:

@@ -101,6 +101,9 @@ class Settings:
         run_log: when set, the app server appends one JSON line per script run (its
             session, start, wall and CPU seconds) to this file, for ``bench/load.py``
             (:func:`pages.server_tuning.log_script_runs`). Env ``MCALC_RUN_LOG``.
+        analyses_cache_mb: bound of the finished Predict analyses the app keeps in memory,
+            shared by all sessions (:class:`mcalc.explain.runs.SharedAnalyses`); 0 keeps
+            none. Env ``MCALC_ANALYSES_CACHE_MB``.
     """
 
     data_dir: Path | None = None
@@ -122,6 +125,7 @@ class Settings:
     fullres_cache_mb: int = 256
     fullres_prefetch: bool = True
     run_log: Path | None = None
+    analyses_cache_mb: int = 256
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (for tests and CLI flags)."""
@@ -157,6 +161,7 @@ def get_settings() -> Settings:
         fullres_prefetch=os.environ.get("MCALC_FULLRES_PREFETCH", "1").strip().lower()
         not in ("0", "false", "no", "off"),
         run_log=Path(run_log).expanduser() if run_log else None,
+        analyses_cache_mb=max(0, _env_int("MCALC_ANALYSES_CACHE_MB", base.analyses_cache_mb)),
     )
 
 

@@ -1,17 +1,39 @@
-"""mcalc.explain.runs: one run of an analysis at a time, shared between sessions."""
+"""mcalc.explain.runs: one run of an analysis at a time, its result shared between sessions."""
 
 from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass
+
+import numpy as np
 
 from mcalc.explain import runs
-from mcalc.explain.runs import CaseRequest
-from mcalc.explain.service import AnalysisSettings
+from mcalc.explain.results import NotCached, ResultsCache
+from mcalc.explain.runs import CaseRequest, SharedAnalyses, analysis_nbytes
+from mcalc.explain.scoring import DecisionThreshold
+from mcalc.explain.service import AnalysisSettings, CaseAnalysis, ImageInput
 from mcalc.progress import BackgroundWork
 
 
-def _fake(monkeypatch) -> dict[str, int]:
+@dataclass
+class _Held:
+    """Stands for an ImageAnalysis: a dataclass holding arrays."""
+
+    unit: np.ndarray
+    view: np.ndarray
+
+
+def _case(nbytes: int = 0) -> CaseAnalysis:
+    """A finished analysis holding ``nbytes`` of arrays (an image's model input)."""
+    case = CaseAnalysis([], [], DecisionThreshold(0.5, "default"), AnalysisSettings())
+    if nbytes:
+        unit = np.zeros(nbytes, np.uint8)
+        case.images.append(_Held(unit, unit[:10]))  # type: ignore[arg-type]
+    return case
+
+
+def _fake(monkeypatch, make=_case) -> dict[str, int]:
     """analyse_case replaced by one that counts runs and how many ran at once."""
     seen = {"runs": 0, "now": 0, "most": 0}
     guard = threading.Lock()
@@ -19,6 +41,8 @@ def _fake(monkeypatch) -> dict[str, int]:
     def analyse(loaded, images, settings, progress=None, **kwargs):
         if progress is not None:  # as the real one does, before any work
             progress(0, 1, "start")
+        if kwargs["results"]._compute is False:
+            raise NotCached("nothing cached")
         with guard:
             seen["runs"] += 1
             seen["now"] += 1
@@ -26,36 +50,76 @@ def _fake(monkeypatch) -> dict[str, int]:
         time.sleep(0.4)
         with guard:
             seen["now"] -= 1
-        return "done"
+        return make()
 
     monkeypatch.setattr(runs, "analyse_case", analyse)
     return seen
 
 
-def test_the_same_request_runs_one_at_a_time_and_a_waiter_can_be_cancelled(monkeypatch) -> None:
+def test_the_same_request_runs_once_its_result_is_shared_and_a_waiter_can_be_cancelled(
+    monkeypatch, tmp_path
+) -> None:
     seen = _fake(monkeypatch)
     same = CaseRequest("m", (), (), AnalysisSettings())
     other = CaseRequest("n", (), (), AnalysisSettings())
-    cache = object()  # any results cache: the gate only needs one to share through
+    cache = ResultsCache(tmp_path / "a")
 
-    def work(request):
+    def work(request, results=cache):
         return BackgroundWork(
-            lambda p: runs.run_case(None, request, p, results=cache), key=request.key
+            lambda p: runs.run_case(None, request, p, results=results), key=request.key
         ).start()
 
+    assert runs.cached_case(None, same, results=cache) is None  # nothing computed yet
     first, second, third = work(same), work(same), work(other)
     for w in (first, second, third):
         assert w.wait(10)
-    assert (first.result, second.result, third.result) == ("done",) * 3
-    assert seen["runs"] == 3 and seen["most"] == 2  # same: one after the other; other: beside
+    # same: computed once, the second session waited and got that very result; other: beside
+    assert seen["runs"] == 2 and seen["most"] == 2
+    assert first.result is second.result is runs.cached_case(None, same, results=cache)
+    assert third.result is not first.result
     assert runs._GATES == {}  # nothing kept once no run uses a gate
+    # Another results folder shares nothing with this one.
+    assert runs.cached_case(None, same, results=ResultsCache(tmp_path / "b")) is None
 
     seen.update(runs=0)
-    holder = work(same)
+    fresh = CaseRequest("m2", (), (), AnalysisSettings())
+    holder = work(fresh)
     while not seen["now"]:  # the holder is computing
         time.sleep(0.01)
-    waiter = work(same)
+    waiter = work(fresh)
     time.sleep(0.1)
     waiter.cancel()  # cancelled while waiting for the holder: never runs
     assert holder.wait(10) and waiter.wait(10)
     assert waiter.state == "cancelled" and seen["runs"] == 1
+
+
+def test_shared_analyses_are_bounded_by_bytes_and_keyed_by_the_files_read(tmp_path) -> None:
+    big = _case(600)
+    assert analysis_nbytes(big) == 600  # the view of the same buffer is not counted twice
+    shared = SharedAnalyses(max_bytes=1000)
+    shared.put("a", big)
+    shared.put("b", _case(600))  # over the bound together: the older goes
+    assert shared.get("a") is None and shared.get("b") is not None and shared.nbytes == 600
+    too_big = _case(2000)
+    assert shared.put("c", too_big) is too_big and shared.get("c") is None  # never kept
+    assert SharedAnalyses(0).put("d", big) is big and len(SharedAnalyses(0)) == 0
+
+    # An annotation file that changes makes a new key (its agreement figures change).
+    from mcalc.dataset.records import ImageRecord
+
+    image, marks = tmp_path / "x.dcm", tmp_path / "x.png"
+    image.write_bytes(b"i")
+    marks.write_bytes(b"m")
+    rec = ImageRecord(
+        case_id="c",
+        view="CC",
+        timepoint="recent",
+        image_path=image,
+        annotation_path=marks,
+        annotation_kind="mask",
+    )
+    request = CaseRequest("m", (ImageInput.from_record(rec),), ("f",), AnalysisSettings())
+    before = SharedAnalyses.key(request)
+    assert before == SharedAnalyses.key(request)
+    marks.write_bytes(b"marks changed")
+    assert SharedAnalyses.key(request) != before

@@ -7,6 +7,13 @@ anything would have to be computed); :func:`start_case` runs :func:`analyse_case
 :class:`~mcalc.progress.BackgroundWork` that reports progress and can be cancelled, so
 expensive work never blocks the page and never starts on a mere widget change.
 
+Shared between the sessions of a server: a request runs once at a time (a second session
+asking for it waits for the first's result), and finished analyses stay in a
+byte-bounded LRU (:class:`SharedAnalyses`, per results cache folder), so the readers who
+open the same case after the first get the very same :class:`CaseAnalysis` at once
+instead of each re-deriving scores, regions and agreement from the cached maps. A shared
+analysis is read-only: nobody changes it after it is made.
+
 Example:
     >>> from mcalc.models.inference import load_model  # doctest: +SKIP
     >>> loaded = load_model("demo-custom", "models")  # doctest: +SKIP
@@ -17,21 +24,33 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from mcalc.explain.explainer import Explainer
 from mcalc.explain.results import NotCached, ResultsCache, image_key, model_key
 from mcalc.explain.service import AnalysisSettings, CaseAnalysis, ImageInput, analyse_case
+from mcalc.lru import LRU
 from mcalc.progress import BackgroundWork, ProgressFn
 
 if TYPE_CHECKING:
     from mcalc.cache import ImageCache
     from mcalc.models.inference import LoadedModel
 
-__all__ = ["CaseRequest", "case_request", "cached_case", "run_case", "start_case"]
+__all__ = [
+    "CaseRequest",
+    "SharedAnalyses",
+    "case_request",
+    "cached_case",
+    "run_case",
+    "shared_analyses",
+    "start_case",
+]
 
 
 @dataclass(frozen=True)
@@ -85,11 +104,11 @@ def run_case(
 
     With a results cache, one run of a request at a time in this process: a session asking
     for an analysis another session is computing waits for it (reporting progress, so it
-    can be cancelled) and then reads the results from the cache instead of computing them
-    a second time (several readers opening Predict on the same case).
+    can be cancelled) and then takes its result (:class:`SharedAnalyses`) instead of
+    computing it a second time (several readers opening Predict on the same case).
     """
-    gate = _single_flight(request.key, progress) if results is not None else _no_gate()
-    with gate:
+    shared = shared_analyses(results)
+    if shared is None:
         return analyse_case(
             loaded,
             list(request.images),
@@ -99,16 +118,31 @@ def run_case(
             results=results,
             image_cache=image_cache,
         )
+    key = shared.key(request)
+    held = shared.get(key)
+    if held is not None:
+        return held
+    with _single_flight(request.key, progress):
+        held = shared.get(key)  # the run this one waited for made it
+        if held is not None:
+            return held
+        return shared.put(
+            key,
+            analyse_case(
+                loaded,
+                list(request.images),
+                request.settings,
+                progress,
+                explainer=explainer,
+                results=results,
+                image_cache=image_cache,
+            ),
+        )
 
 
 #: request key -> [its lock, how many runs hold or wait for it]; an entry lives while used.
 _GATES: dict[str, list] = {}
 _GATES_LOCK = threading.Lock()
-
-
-@contextlib.contextmanager
-def _no_gate() -> Iterator[None]:
-    yield
 
 
 @contextlib.contextmanager
@@ -143,9 +177,15 @@ def cached_case(
     image_cache: ImageCache | None = None,
 ) -> CaseAnalysis | None:
     """The request's analysis when every map and explanation is in ``results`` (memory or
-    disk), else ``None``: nothing expensive runs here (no model call)."""
+    disk), else ``None``: nothing expensive runs here (no model call). An analysis made
+    before in this process (any session) is returned as it is."""
+    shared = shared_analyses(results)
+    key = shared.key(request) if shared is not None else ""
+    held = shared.get(key) if shared is not None else None
+    if held is not None:
+        return held
     try:  # never waits for a run in progress (no gate): a lookup only
-        return analyse_case(
+        case = analyse_case(
             loaded,
             list(request.images),
             request.settings,
@@ -155,6 +195,7 @@ def cached_case(
         )
     except NotCached:
         return None
+    return shared.put(key, case) if shared is not None else case
 
 
 def start_case(
@@ -182,3 +223,107 @@ def start_case(
 
     names = ", ".join(i.key for i in request.images)
     return BackgroundWork(work, key=request.key, label=f"analysis of {names}", after=after).start()
+
+
+# -- analyses shared between sessions -------------------------------------------------------
+
+
+def _stamp(path: Any) -> str:
+    """A file's cache key, or its path when it cannot be read (the analysis says why)."""
+    try:
+        return image_key(path)
+    except OSError:
+        return str(path)
+
+
+def analysis_nbytes(case: CaseAnalysis) -> int:
+    """The bytes of the arrays a case analysis holds (images, masks, maps, explanations,
+    a temporal model's inputs): what keeping it costs."""
+    seen: set[int] = set()
+
+    def walk(obj: Any, depth: int) -> int:
+        if isinstance(obj, np.ndarray):
+            base = obj.base if isinstance(obj.base, np.ndarray) else obj
+            if id(base) in seen:
+                return 0
+            seen.add(id(base))
+            return int(base.nbytes)
+        if depth > 4 or obj is None or isinstance(obj, str | int | float | bool):
+            return 0
+        if isinstance(obj, list | tuple):
+            return sum(walk(x, depth + 1) for x in obj)
+        if isinstance(obj, dict):
+            return sum(walk(x, depth + 1) for x in obj.values())
+        if dataclasses.is_dataclass(obj):
+            return sum(walk(getattr(obj, f.name), depth + 1) for f in dataclasses.fields(obj))
+        return 0
+
+    return walk(case.images, 0)
+
+
+class SharedAnalyses:
+    """Finished analyses of one results cache, shared by the sessions of a server.
+
+    A byte-bounded LRU (:class:`~mcalc.lru.LRU`, weighed by :func:`analysis_nbytes`); an
+    analysis heavier than the bound alone is returned but not kept. The key is the
+    request's plus what else the analysis read: each image's annotation file and, for a
+    temporal model, the case's other images (so a changed file is a new key).
+
+    Args:
+        max_bytes: the bound of the analyses kept (0 keeps none).
+        max_items: how many are kept at most.
+    """
+
+    def __init__(self, max_bytes: int, max_items: int = 64) -> None:
+        self.max_bytes = max(0, int(max_bytes))
+        self._lru: LRU[str, CaseAnalysis] = LRU(
+            max(1, max_items), weigh=analysis_nbytes, max_weight=self.max_bytes
+        )
+
+    @staticmethod
+    def key(request: CaseRequest) -> str:
+        """The request's key and the stamps of the other files its analysis reads."""
+        extra = []
+        for item in request.images:
+            rec = item.record
+            if rec is not None and rec.annotation_path is not None:
+                extra.append(f"annotation {_stamp(rec.annotation_path)}")
+            if item.case is not None:
+                extra += [f"case {_stamp(r.image_path)}" for r in item.case.images]
+        return "|".join([request.key, *sorted(set(extra))])
+
+    def get(self, key: str) -> CaseAnalysis | None:
+        return self._lru.get(key)
+
+    def put(self, key: str, case: CaseAnalysis) -> CaseAnalysis:
+        """Keep a finished analysis (read-only from now on) and return it."""
+        return self._lru.put(key, case) if self.max_bytes > 0 else case
+
+    @property
+    def nbytes(self) -> int:
+        """The bytes of the analyses kept."""
+        return self._lru.weight
+
+    def __len__(self) -> int:
+        return len(self._lru)
+
+
+_SHARED: dict[str, SharedAnalyses] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_analyses(results: ResultsCache | None) -> SharedAnalyses | None:
+    """The shared analyses of ``results``' folder (``None`` for no cache or a memory-only
+    one: nothing to share through). The bound is ``MCALC_ANALYSES_CACHE_MB``
+    (:class:`~mcalc.config.Settings` ``analyses_cache_mb``) when the first is made."""
+    if results is None or results.root is None:
+        return None
+    scope = str(results.root)
+    with _SHARED_LOCK:
+        shared = _SHARED.get(scope)
+        if shared is None:
+            from mcalc.config import get_settings
+
+            mb = get_settings().analyses_cache_mb
+            shared = _SHARED[scope] = SharedAnalyses(mb * 1024 * 1024)
+        return shared
