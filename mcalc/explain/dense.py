@@ -324,9 +324,12 @@ class DenseRunner:
             r0, r1, c0, c1 = t0 * step, (t1 - 1) * step + p, u0 * step, (u1 - 1) * step + p
             # One copy of the band (the compiled pass wants it contiguous), zero past the
             # image, instead of a padded copy of the whole image and then of each band.
-            pixels = np.zeros((r1 - r0, c1 - c0), np.float32)
+            pixels = np.empty((r1 - r0, c1 - c0), np.float32)
             inside = image[r0:r1, c0:c1]
-            pixels[: inside.shape[0], : inside.shape[1]] = inside
+            ih, iw = inside.shape[:2]
+            pixels[:ih, :iw] = inside
+            pixels[ih:] = 0.0
+            pixels[:ih, iw:] = 0.0
             out.append(((t0, t1, u0, u1), pixels))
         return out
 

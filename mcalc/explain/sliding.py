@@ -416,7 +416,7 @@ def predict_map(
         classes=tuple(loaded.classes),
         factor=float(factor),
         native_shape=(int(native[0]), int(native[1])),
-        breast_fraction=float(mask.mean()),
+        breast_fraction=np.count_nonzero(mask) / mask.size,
         seconds=seconds,
         fine=fine,
         fine_stride=fine_stride,
