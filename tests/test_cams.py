@@ -240,7 +240,11 @@ def test_compiled_prefix_gives_the_same_maps_and_bypassed_layers_fall_back(patch
 
 @pytest.mark.parametrize("layer", ["conv2", "conv1", "pool1"])  # pool1 holds no variable
 def test_compiled_gradcam_gives_tf_keras_vis_maps(model, explainer, patches, layer) -> None:
+    from mcalc.explain.explainer import _pooled_by
+
     assert explainer.compiled and explainer.compiled_gradcam(layer) is not None
+    # conv2 feeds the global pooling: its weights come from the pooled vector's gradient.
+    assert (_pooled_by(explainer.split(layer)[1], layer) is not None) == (layer == "conv2")
     oracle = Explainer(model, "custom", compiled=False)  # tf-keras-vis' Gradcam
     for class_index in (0, 1):
         ours = explainer.explain_patches(patches, "gradcam", class_index, layer)

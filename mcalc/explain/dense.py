@@ -267,26 +267,35 @@ class DenseRunner:
         self._tf = tf
 
     def _step(self, q: int) -> Any:
-        """The compiled ``image (1, H, W, 1) -> (h, w, C)`` of lattice step ``q`` cells."""
+        """The compiled ``(image (1, H, W, 1), wanted (h, w)) -> (h, w, C)`` of lattice step
+        ``q`` cells (0 where not wanted)."""
         if q not in self._steps:
             tf = self._tf
             k = self.plan.window
             pool = tf.nn.max_pool2d if self.plan.pooling == "max" else tf.nn.avg_pool2d
             base, head = self._base, self._head
 
-            def run(image: Any) -> Any:
+            def run(image: Any, wanted: Any) -> Any:
                 features = base(image, training=False)
-                # The window's max (or mean) is separable: rows, then columns (2k
-                # comparisons per lattice point instead of k*k).
-                rows = pool(features, ksize=[1, k, 1, 1], strides=[1, q, 1, 1], padding="VALID")
-                pooled = pool(rows, ksize=[1, 1, k, 1], strides=[1, 1, q, 1], padding="VALID")[0]
+                # The window's max (or mean) is separable (2k comparisons per lattice point
+                # instead of k*k): columns first, where a window's cells lie side by side
+                # in memory, then rows on a map q times smaller (half the time of rows first).
+                cols = pool(features, ksize=[1, 1, k, 1], strides=[1, 1, q, 1], padding="VALID")
+                pooled = pool(cols, ksize=[1, k, 1, 1], strides=[1, q, 1, 1], padding="VALID")[0]
                 h, w = tf.shape(pooled)[0], tf.shape(pooled)[1]
-                vectors = tf.reshape(pooled, (h * w, pooled.shape[-1]))
-                proba = tf.cast(head(vectors, training=False), tf.float32)
-                return tf.reshape(proba, (h, w, -1))
+                # The head only where a patch is wanted (the breast: ~40% of a mammogram).
+                mask = wanted[:h, :w]
+                mask = tf.pad(mask, [[0, h - tf.shape(mask)[0]], [0, w - tf.shape(mask)[1]]])
+                where = tf.cast(tf.where(mask), tf.int32)
+                proba = tf.cast(head(tf.gather_nd(pooled, where), training=False), tf.float32)
+                return tf.scatter_nd(where, proba, tf.stack([h, w, tf.shape(proba)[-1]]))
 
             self._steps[q] = tf.function(
-                run, input_signature=[tf.TensorSpec((1, None, None, 1), tf.float32)]
+                run,
+                input_signature=[
+                    tf.TensorSpec((1, None, None, 1), tf.float32),
+                    tf.TensorSpec((None, None), tf.bool),
+                ],
             )
         return self._steps[q]
 
@@ -304,14 +313,23 @@ class DenseRunner:
         return np.asarray(self._features(x))
 
     def tiles(
-        self, padded: np.ndarray, step: int, wanted: np.ndarray, budget_px: int = 1 << 21
+        self, image: np.ndarray, step: int, wanted: np.ndarray, budget_px: int = 1 << 21
     ) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
-        """The bands :meth:`lattice` runs: ``((t0, t1, u0, u1), pixels)`` each."""
+        """The bands :meth:`lattice` runs: ``((t0, t1, u0, u1), pixels)`` each, as
+        contiguous float32 arrays zero-padded past the image's edge."""
         p = self.plan.patch
         live = np.flatnonzero(wanted.any(axis=1))
         out = []
         for t0, t1, u0, u1 in _bands(wanted, live, step, p, budget_px):
-            pixels = padded[t0 * step : (t1 - 1) * step + p, u0 * step : (u1 - 1) * step + p]
+            r0, r1, c0, c1 = t0 * step, (t1 - 1) * step + p, u0 * step, (u1 - 1) * step + p
+            # One copy of the band (the compiled pass wants it contiguous), zero past the
+            # image, instead of a padded copy of the whole image and then of each band.
+            pixels = np.empty((r1 - r0, c1 - c0), np.float32)
+            inside = image[r0:r1, c0:c1]
+            ih, iw = inside.shape[:2]
+            pixels[:ih, :iw] = inside
+            pixels[ih:] = 0.0
+            pixels[:ih, iw:] = 0.0
             out.append(((t0, t1, u0, u1), pixels))
         return out
 
@@ -324,10 +342,10 @@ class DenseRunner:
         budget_px: int = 1 << 21,
         progress: ProgressFn | None = None,
     ) -> np.ndarray:
-        """Probabilities of the patches at ``(t * step, u * step)`` of a padded image.
+        """Probabilities of the patches at ``(t * step, u * step)`` of an image.
 
         Args:
-            padded: the [0, 1] image, zero-padded so that every wanted patch fits.
+            padded: the [0, 1] image; read as zero past its edge (it may be padded already).
             step: the lattice step in pixels (a multiple of :attr:`DensePlan.stride`).
             wanted: ``(T, U)`` which lattice patches to compute; the others read 0.
             budget_px: input pixels per pass (bands of rows; memory stays bounded).
@@ -344,7 +362,7 @@ class DenseRunner:
         bands = self.tiles(padded, step, wanted, budget_px)
         run = self._step(step // plan.stride)
         for done, ((t0, t1, u0, u1), tile) in enumerate(bands, start=1):
-            proba = np.asarray(run(np.ascontiguousarray(tile)[None, ..., None]))
+            proba = np.asarray(run(tile[None, ..., None], wanted[t0:t1, u0:u1]))
             if out is None:
                 out = np.zeros((rows, cols, proba.shape[-1]), np.float32)
             out[t0:t1, u0:u1] = proba[: t1 - t0, : u1 - u0]
@@ -352,7 +370,7 @@ class DenseRunner:
                 progress(done, len(bands), f"band {done}/{len(bands)}")
         if out is None:
             out = np.zeros((rows, cols, int(self._head.output_shape[-1])), np.float32)
-        return out * wanted[..., None]
+        return out  # 0 where not wanted (the head ran on the wanted patches only)
 
 
 def _bands(

@@ -353,34 +353,85 @@ def _in_batches(
     return out
 
 
+def _pooled_by(model: Any, layer: str) -> Any:
+    """The global pooling layer that is the only reader of ``layer``'s output in ``model``
+    (channels-last, no kept dims), or ``None``."""
+    out = model.get_layer(layer).output
+    readers = [
+        lay
+        for lay in model.layers
+        if lay._inbound_nodes
+        and any(t is out for t in lay._inbound_nodes[0].input_tensors)
+        and type(lay).__name__ != "InputLayer"
+    ]
+    if len(readers) != 1 or any(out is o for o in model.outputs):
+        return None
+    pool = readers[0]
+    if (
+        type(pool).__name__ not in ("GlobalMaxPooling2D", "GlobalAveragePooling2D")
+        or getattr(pool, "keepdims", False)
+        or getattr(pool, "data_format", "channels_last") != "channels_last"
+    ):
+        return None
+    return pool
+
+
 def _gradcam_function(prefix: Any, suffix: Any, layer: str, input_shape: tuple) -> Any:
-    """The compiled Grad-CAM of :meth:`Explainer.compiled_gradcam`."""
+    """The compiled Grad-CAM of :meth:`Explainer.compiled_gradcam`.
+
+    When the layer's only reader is a global max or average pooling (the last convolution of
+    every architecture here), the spatial mean of d(score)/d(features) is d(score)/d(pooled)
+    divided by the map's area: the pooling's gradient spreads each channel's gradient over
+    its maximum (ties share it) or evenly, so it sums to that channel's. The tape then only
+    goes back through the head's vectors, not over the whole feature map.
+    """
     import keras
     import tensorflow as tf
 
-    inner = keras.Model(suffix.inputs, [suffix.get_layer(layer).output, suffix.outputs[0]])
+    pool = _pooled_by(suffix, layer)
+    size = tf.constant(input_shape[:2], tf.int32)
 
-    @tf.function(
-        input_signature=[
-            tf.TensorSpec((None, *input_shape), tf.float32),
-            tf.TensorSpec((), tf.int32),
-        ]
-    )
-    def run(x: Any, index: Any) -> Any:
-        seed = prefix(x, training=False)
-        with tf.GradientTape() as tape:
-            tape.watch(seed)  # the layer may hold no variable (an activation) to record by
-            features, logits = inner(seed, training=False)
-            score = tf.gather(logits, index, axis=1)
-        grads = tape.gradient(score, features)
-        weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)
+    def cam_of(features: Any, weights: Any) -> Any:
         cam = tf.nn.relu(tf.reduce_sum(features * weights, axis=-1, keepdims=True))
         # Linear upsampling with the corners aligned: scipy's zoom(order=1), which
         # tf-keras-vis (and _finite_maps) use, on the graph.
-        up = tf.raw_ops.ResizeBilinear(images=cam, size=input_shape[:2], align_corners=True)
+        up = tf.raw_ops.ResizeBilinear(images=cam, size=size, align_corners=True)
         return up[..., 0]
 
-    return lambda x, index: run(tf.constant(x, tf.float32), tf.constant(int(index), tf.int32))
+    if pool is not None:
+        pooled_model = keras.Model(suffix.inputs, [suffix.get_layer(layer).output, pool.output])
+        head = keras.Model(pool.output, suffix.outputs[0])
+
+        def run(x: Any, index: Any) -> Any:
+            features, pooled = pooled_model(prefix(x, training=False), training=False)
+            with tf.GradientTape() as tape:
+                tape.watch(pooled)
+                score = tf.gather(head(pooled, training=False), index, axis=1)
+            grads = tape.gradient(score, pooled)  # (N, C): summed over the map
+            area = tf.cast(tf.shape(features)[1] * tf.shape(features)[2], grads.dtype)
+            return cam_of(features, (grads / area)[:, None, None, :])
+
+    else:
+        inner = keras.Model(suffix.inputs, [suffix.get_layer(layer).output, suffix.outputs[0]])
+
+        def run(x: Any, index: Any) -> Any:
+            seed = prefix(x, training=False)
+            with tf.GradientTape() as tape:
+                tape.watch(seed)  # the layer may hold no variable (an activation) to record by
+                features, logits = inner(seed, training=False)
+                score = tf.gather(logits, index, axis=1)
+            grads = tape.gradient(score, features)
+            return cam_of(features, tf.reduce_mean(grads, axis=(1, 2), keepdims=True))
+
+    compiled = tf.function(
+        run,
+        input_signature=[
+            tf.TensorSpec((None, *input_shape), tf.float32),
+            tf.TensorSpec((), tf.int32),
+        ],
+    ).get_concrete_function()  # called directly: no signature binding per call
+
+    return lambda x, index: compiled(tf.constant(x, tf.float32), tf.constant(int(index), tf.int32))
 
 
 def _finite_maps(cam: np.ndarray, patch_shape: tuple[int, ...], what: str) -> np.ndarray:

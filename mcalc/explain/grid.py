@@ -97,11 +97,15 @@ def pad_to_grid(image: np.ndarray, grid: PatchGrid) -> np.ndarray:
 
 def breast_fractions(breast: np.ndarray, grid: PatchGrid) -> np.ndarray:
     """``(rows, cols)`` fraction of each patch's pixels that are breast (padding is not)."""
-    padded = pad_to_grid(np.asarray(breast, dtype=np.uint8), grid)
-    integral = cv2.integral(padded, sdepth=cv2.CV_64F)
-    r0 = np.arange(grid.rows) * grid.stride
-    c0 = np.arange(grid.cols) * grid.stride
-    r1, c1 = r0 + grid.patch, c0 + grid.patch
+    mask = np.ascontiguousarray(breast)
+    mask = mask.view(np.uint8) if mask.dtype == np.bool_ else mask.astype(np.uint8)
+    # Counts up to the image's pixels: exact in int32 (half the memory of float64). The
+    # padding holds no breast: past the image's edge the integral stays at the edge's.
+    integral = cv2.integral(mask, sdepth=cv2.CV_32S)
+    h, w = mask.shape[:2]
+    r0 = np.minimum(np.arange(grid.rows) * grid.stride, h)
+    c0 = np.minimum(np.arange(grid.cols) * grid.stride, w)
+    r1, c1 = np.minimum(r0 + grid.patch, h), np.minimum(c0 + grid.patch, w)
     total = (
         integral[np.ix_(r1, c1)]
         - integral[np.ix_(r0, c1)]

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mcalc.errors import ModelError
-from mcalc.explain.dense import DenseRunner, dense_runner
+from mcalc.explain.dense import dense_runner
 from mcalc.explain.errors import NoBreastRegionError
 from mcalc.explain.grid import (
     PatchGrid,
@@ -371,7 +371,16 @@ def predict_map(
     mask = _checked_breast(img, breast)
     patch = loaded.patch_size
     grid = make_grid(img.shape[:2], patch, settings.stride_for(patch))
-    evaluated = breast_fractions(mask, grid) >= max(settings.min_breast, 1e-9)
+    threshold = max(settings.min_breast, 1e-9)
+    runner = dense_runner(loaded.model) if settings.dense else None
+    step = runner.plan.fine_stride(grid.stride) if runner is not None else None
+    fine_wanted = None
+    if step is not None:  # the grid's points are every k-th of the lattice's: one pass
+        k = grid.stride // step
+        fine_wanted = breast_fractions(mask, _fine_grid(grid, step)) >= threshold
+        evaluated = np.ascontiguousarray(fine_wanted[::k, ::k])
+    else:
+        evaluated = breast_fractions(mask, grid) >= threshold
     cells = np.argwhere(evaluated)
     if len(cells) == 0:
         raise NoBreastRegionError(
@@ -379,10 +388,9 @@ def predict_map(
             "too small for this model; lower the breast threshold or choose another image"
         )
     fine, fine_stride = None, 0
-    runner = dense_runner(loaded.model) if settings.dense else None
-    step = runner.plan.fine_stride(grid.stride) if runner is not None else None
-    if runner is not None and step is not None:
-        proba, fine = _dense(runner, img, mask, grid, step, settings.min_breast, progress)
+    if runner is not None and step is not None and fine_wanted is not None:
+        fine = runner.lattice(img, step, fine_wanted, progress=progress)
+        proba = np.ascontiguousarray(fine[:: grid.stride // step, :: grid.stride // step])
         fine_stride = step
     else:
         padded = pad_to_grid(img, grid)
@@ -408,33 +416,20 @@ def predict_map(
         classes=tuple(loaded.classes),
         factor=float(factor),
         native_shape=(int(native[0]), int(native[1])),
-        breast_fraction=float(mask.mean()),
+        breast_fraction=np.count_nonzero(mask) / mask.size,
         seconds=seconds,
         fine=fine,
         fine_stride=fine_stride,
     )
 
 
-def _dense(
-    runner: DenseRunner,
-    img: np.ndarray,
-    mask: np.ndarray,
-    grid: PatchGrid,
-    step: int,
-    min_breast: float,
-    progress: ProgressFn | None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(grid probabilities, lattice probabilities)`` from one dense pass: the lattice of
-    step ``step`` holds the grid's points (every ``grid.stride // step``-th)."""
+def _fine_grid(grid: PatchGrid, step: int) -> PatchGrid:
+    """The dense lattice of step ``step`` over the grid's own extent (so that its padding
+    and its points are the grid's: every ``grid.stride // step``-th)."""
     k = grid.stride // step
-    # Over the grid's own extent, so that its padding (and its points) are the lattice's.
-    fine_grid = PatchGrid(
+    return PatchGrid(
         grid.image_shape, grid.patch, step, (grid.rows - 1) * k + 1, (grid.cols - 1) * k + 1
     )
-    wanted = breast_fractions(mask, fine_grid) >= max(min_breast, 1e-9)
-    fine = runner.lattice(pad_to_grid(img, grid), step, wanted, progress=progress)
-    proba = np.ascontiguousarray(fine[::k, ::k])
-    return proba, fine
 
 
 def predict_mammogram(
