@@ -31,6 +31,16 @@ def test_figure_ratios_follow_their_aims() -> None:
         fig("x", 1.0, 1.0, "fast")
 
 
+def test_training_figure_is_the_repetition_of_median_paired_ratio() -> None:
+    # (wall, cpu) per step; each repetition's floor and pipeline measured back to back.
+    floor = [(1.0, 0.5), (2.0, 0.5), (1.0, 0.5), (3.0, 0.5)]
+    feed = [(1.0, 0.5), (1.6, 0.5), (1.25, 0.5), (6.0, 0.5)]  # ratios 1.0, 1.25, 0.8, 0.5
+    pair = _module("train").median_pair(floor, feed)
+    # The lower middle repetition (ratio 0.8), its own two walls; not median/median (0.41).
+    assert (pair["floor"], pair["value"]) == (1.0, 1.25)
+    assert pair["ratios"] == [1.0, 1.25, 0.8, 0.5]
+
+
 def test_json_is_one_object_of_figures_and_absent_or_failing_benches_are_listed(
     monkeypatch, capsys
 ) -> None:
