@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -104,6 +105,11 @@ def test_tiny_job_launched_from_the_page_runs_to_done(train_env):
     assert not at.exception
     done = jobs.get_job(job.id, get_settings())
     assert done.state == "done", done.error
+    # Launched by this (the app's) process: its exit status is recorded and it is reaped,
+    # no zombie left behind (a job of an app that exited: tests/test_jobs.py).
+    assert done.exit_code == 0 and done.ended >= done.started >= done.created
+    with pytest.raises(ProcessLookupError):
+        os.kill(job.pid, 0)
     history = at.dataframe[1].value
     assert "done" in history.loc[history["job"] == job.id, "state"].iloc[0]
     assert any(job.model_id in s.value for s in at.success)

@@ -1,13 +1,10 @@
-"""Patient-level k-fold cross-validation: folds never share a patient; the command runs."""
+"""Patient-level k-fold cross-validation: folds never share a patient (the command: tests/test_ray.py)."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 
 from mcalc.models.split import patient_folds
-from tests.models_fixtures import tiny_data_fixture  # noqa: F401
 
 ROWS = [(f"p{i}", f"c{i}", ("normal", "benign", "suspicious")[i % 3]) for i in range(10)]
 
@@ -34,35 +31,6 @@ def test_too_many_folds_is_an_error() -> None:
         patient_folds(ROWS, 1)
 
 
-@pytest.mark.slow
-def test_crossval_command_on_a_tiny_demo(tiny_data, tmp_path, capsys) -> None:
-    from mcalc.cli import main
-    from mcalc.dataset import open_dataset
-    from mcalc.models.registry import load_card
-
-    models = tmp_path / "models"
-    args = ["crossval", "--data", str(tiny_data), "--arch", "custom", "--task", "calcification",
-            "--freeze", "full", "--folds", "2", "--epochs", "1", "--batch", "8",
-            "--patch-size", "32", "--max-steps", "2", "--patches-per-image", "4",
-            "--bootstrap", "50", "--models", str(models), "--id", "cv", "--json"]  # fmt: skip
-    assert main(args) == 0
-    out = json.loads(capsys.readouterr().out)
-    assert out["k"] == 2 and len(out["folds"]) == 2 and out["seed"] == 0
-    patient_of = {c.case_id: c.patient_id for c in open_dataset(tiny_data).cases}
-    seen: set[str] = set()
-    for fold in out["folds"]:
-        card = load_card(models / fold["model_id"])
-        test = {patient_of[c] for c in card.split.test}
-        train = {patient_of[c] for c in card.split.train + card.split.val}
-        assert not test & train  # a fold's model never saw its test patients
-        assert not test & seen  # folds never share a patient
-        assert test == set(fold["patients"])
-        seen |= test
-    assert seen == set(patient_of.values())  # every patient is tested once
-    assert out["pooled"]["case"]["n"] == len(set(patient_of))  # pooled out-of-fold cases
-    assert set(out["mean_sd"]) == {"patch", "image", "case"}
-    assert main([*args[:9], "--folds", "1", "--models", str(models)]) == 2
-    assert "--folds must be >= 2" in capsys.readouterr().err
-
-
-# Two folds on Ray give the local result: tests/test_ray.py (one Ray instance for both).
+# The command on a tiny demo (folds never share a patient, every patient tested once, the
+# --folds check) and two folds on Ray giving its result: tests/test_ray.py, one test (one
+# local run for both checks, one Ray instance for the module).

@@ -94,39 +94,6 @@ def job_folders(settings: Settings) -> list[Path]:
 
 
 @pytest.mark.slow
-def test_tiny_job_runs_in_a_subprocess_and_registers_its_model(tiny_demo, settings):
-    t0 = time.monotonic()
-    job = jobs.submit(tiny(tiny_demo), settings, user="rita")
-    assert job.state == "running" and job.pid and job.pid != os.getpid()
-    assert procs.is_alive(job.pid, job.pid_ticks)
-
-    done = wait_for(settings, job.id, jobs.FINAL_STATES)
-    elapsed = time.monotonic() - t0
-    assert done.state == "done", (done.error, done.error_tail)
-    assert done.exit_code == 0 and done.ended >= done.started >= done.created
-    assert pid_gone(job.pid)  # reaped: no zombie left behind
-
-    models = list_models(settings.models_dir).models
-    assert [m.id for m in models] == [done.model_id]
-    assert Path(done.model_path, "model.keras").is_file()
-    card = models[0]
-    assert card.architecture == "custom" and card.patch.size == 32
-    assert card.trained_by == "rita"  # the signed-in user who submitted it
-    assert "auc" in card.test_metrics
-
-    prog = jobs.progress(done)
-    assert prog.phase == "done" and prog.fraction == 1.0
-    assert prog.batch_loss and prog.history and prog.history[0]["global_epoch"] == 1
-    assert json.loads((done.folder / "stdout.log").read_text())["id"] == done.model_id
-    config = json.loads((done.folder / "config.json").read_text())
-    assert config["max_steps"] == 2 and config["data"] == str(tiny_demo.resolve())
-
-    rows = comparison_rows(models)
-    assert rows[0]["model"] == done.model_id and rows[0]["strategy"] == "full"
-    print(f"tiny job end to end: {elapsed:.1f} s")
-
-
-@pytest.mark.slow
 def test_second_job_waits_in_the_queue_then_cancel_stops_each(tiny_demo, settings):
     first = jobs.submit(tiny(tiny_demo), settings)
     second = jobs.submit(tiny(tiny_demo, seed=1), settings)
@@ -200,13 +167,18 @@ def test_job_killed_from_outside_is_failed_after_a_restart(tiny_demo, settings):
 
 
 @pytest.mark.slow
-def test_job_outlives_the_app_that_launched_it(tiny_demo, settings):
+def test_tiny_job_outlives_the_app_that_launched_it_and_registers_its_model(tiny_demo, settings):
+    """One real job end to end (one job for two checks: it was two jobs before): launched
+    by an "old app" that exits at once, it runs on in its own process, and the "new app",
+    which knows only the folders, sees it done with its model registered. The exit status
+    and reaping of a job the running app launched itself: tests/test_app_train.py."""
+    t0 = time.monotonic()
     # The "old app": a process that submits a job and exits at once.
     script = (
         "from mcalc.config import Settings; from mcalc import jobs;"
         f"s = Settings(runs_dir={str(settings.runs_dir)!r}, models_dir={str(settings.models_dir)!r});"
         f"job = jobs.submit(jobs.TrainConfig(data={str(tiny_demo)!r}, epochs=1, batch=8,"
-        " max_steps=2, patch_size=32, pos_per_image=4, neg_per_image=4), s);"
+        " max_steps=2, patch_size=32, pos_per_image=4, neg_per_image=4), s, user='rita');"
         "print(job.id)"
     )
     out = subprocess.run(
@@ -214,13 +186,33 @@ def test_job_outlives_the_app_that_launched_it(tiny_demo, settings):
     )
     job_id = out.stdout.strip().splitlines()[-1]
     job = jobs.get_job(job_id, settings)
-    assert job.state == "running" and procs.is_alive(job.pid, job.pid_ticks)
+    assert job.state == "running" and job.pid and job.pid != os.getpid()
+    assert procs.is_alive(job.pid, job.pid_ticks)
 
     # The "new app" knows only the folders: no exit status, the outcome comes from the files.
     done = wait_for(settings, job_id, jobs.FINAL_STATES)
+    elapsed = time.monotonic() - t0
     assert done.state == "done", (done.error, done.error_tail)
-    assert done.exit_code is None
-    assert [m.id for m in list_models(settings.models_dir).models] == [done.model_id]
+    assert done.exit_code is None and done.ended >= done.started >= done.created
+
+    models = list_models(settings.models_dir).models
+    assert [m.id for m in models] == [done.model_id]
+    assert Path(done.model_path, "model.keras").is_file()
+    card = models[0]
+    assert card.architecture == "custom" and card.patch.size == 32
+    assert card.trained_by == "rita"  # the signed-in user who submitted it
+    assert "auc" in card.test_metrics
+
+    prog = jobs.progress(done)
+    assert prog.phase == "done" and prog.fraction == 1.0
+    assert prog.batch_loss and prog.history and prog.history[0]["global_epoch"] == 1
+    assert json.loads((done.folder / "stdout.log").read_text())["id"] == done.model_id
+    config = json.loads((done.folder / "config.json").read_text())
+    assert config["max_steps"] == 2 and config["data"] == str(tiny_demo.resolve())
+
+    rows = comparison_rows(models)
+    assert rows[0]["model"] == done.model_id and rows[0]["strategy"] == "full"
+    print(f"tiny job end to end: {elapsed:.1f} s")
 
 
 def _mount_tmpfs(path: Path, size: str) -> bool:

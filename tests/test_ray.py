@@ -4,8 +4,9 @@ folds (the whole result).
 The one Ray module of the suite: a local Ray instance (``ray.init(num_cpus=2)``) is
 started once for the module and shared by both tests (a start costs several seconds). Batch:
 both engines run two workers (two processes, two actors), each with one TensorFlow thread,
-over the same four images (one of them corrupt). Cross-validation: two folds as parallel
-Ray tasks.
+over the same four images (one of them corrupt). Cross-validation: the ``crossval`` command's
+own test (two folds here, one after the other) is the local result that two folds as
+parallel Ray tasks must give.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from mcalc.batch import BatchSettings, read_results, run_batch
 from mcalc.config import REPO_ROOT
 from tests.batch_fixtures import batch_data_fixture  # noqa: F401
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
-from tests.models_fixtures import TINY, tiny_data_fixture  # noqa: F401
+from tests.models_fixtures import tiny_data_fixture  # noqa: F401
 
 ray = pytest.importorskip("ray")
 
@@ -71,23 +72,55 @@ def test_ray_and_local_pool_give_the_same_table(
     assert json.loads(b.loc[0, "settings"]) == settings.as_dict()
 
 
-def test_folds_on_ray_give_the_local_result(ray_session, tiny_data, tmp_path) -> None:
-    """Two folds as parallel Ray tasks (a local instance of 2 CPUs) equal the local run."""
+def test_crossval_command_and_folds_on_ray_give_the_local_result(
+    ray_session, tiny_data, tmp_path, capsys
+) -> None:
+    """``python -m mcalc crossval`` on the tiny demo (2 folds, one after the other here):
+    folds never share a patient, every patient is tested once; then the same two folds as
+    parallel Ray tasks (the session's local instance of 2 CPUs) give the same result.
+    One local run serves both checks (it was run once per check before)."""
+    from mcalc.cli import main
+    from mcalc.dataset import open_dataset
     from mcalc.models.crossval import crossval
+    from mcalc.models.registry import load_card
     from mcalc.models.train_config import TrainConfig
 
-    def run(engine: str) -> dict:
-        config = TrainConfig(data=tiny_data, models_dir=tmp_path / engine, model_id="cv", **TINY)
-        done: list[int] = []
-        out = crossval(config, 2, n_boot=20, engine=engine, progress=lambda d, t, m: done.append(d))
-        assert done == [1, 2] and out.pop("engine") == engine
+    models = tmp_path / "local"
+    args = ["crossval", "--data", str(tiny_data), "--arch", "custom", "--task", "calcification",
+            "--freeze", "full", "--folds", "2", "--epochs", "1", "--batch", "8",
+            "--patch-size", "32", "--max-steps", "2", "--patches-per-image", "4",
+            "--bootstrap", "20", "--models", str(models), "--id", "cv", "--json"]  # fmt: skip
+    assert main(args) == 0
+    local = json.loads(capsys.readouterr().out)
+    assert local["k"] == 2 and len(local["folds"]) == 2 and local["seed"] == 0
+    assert local["engine"] == "local"
+    patient_of = {c.case_id: c.patient_id for c in open_dataset(tiny_data).cases}
+    seen: set[str] = set()
+    for fold in local["folds"]:
+        card = load_card(models / fold["model_id"])
+        test = {patient_of[c] for c in card.split.test}
+        train = {patient_of[c] for c in card.split.train + card.split.val}
+        assert not test & train  # a fold's model never saw its test patients
+        assert not test & seen  # folds never share a patient
+        assert test == set(fold["patients"])
+        seen |= test
+    assert seen == set(patient_of.values())  # every patient is tested once
+    assert local["pooled"]["case"]["n"] == len(set(patient_of))  # pooled out-of-fold cases
+    assert set(local["mean_sd"]) == {"patch", "image", "case"}
+    assert main([*args[:9], "--folds", "1", "--models", str(models)]) == 2
+    assert "--folds must be >= 2" in capsys.readouterr().err
+
+    # The same folds (the command's own config, another registry) as parallel Ray tasks.
+    config = TrainConfig.from_json({**local["config"], "models_dir": str(tmp_path / "ray")})
+    done: list[int] = []
+    on_ray = crossval(config, 2, n_boot=20, engine="ray", progress=lambda d, t, m: done.append(d))
+    assert done == [1, 2]
+    assert ray.is_initialized()  # the caller's session is used and left running
+    on_ray = json.loads(json.dumps(on_ray))  # as the command prints it
+    for out, engine in ((local, "local"), (on_ray, "ray")):
+        assert out.pop("engine") == engine
         out.pop("seconds")
         out["config"].pop("models_dir")
-        return out
-
-    local = run("local")
-    on_ray = run("ray")
-    assert ray.is_initialized()  # the caller's session is used and left running
     assert on_ray == local
     assert [f["model_id"] for f in on_ray["folds"]] == ["cv-fold1of2", "cv-fold2of2"]
     assert sorted(p.name for p in (tmp_path / "ray").iterdir()) == ["cv-fold1of2", "cv-fold2of2"]
