@@ -5,7 +5,8 @@ in this order: the cached result (:func:`mcalc.explain.runs.cached_case`, no mod
 the result it showed before (named, with a *Run* button), and while a run goes on, its
 progress with *Cancel* (a fragment polls the :class:`~mcalc.progress.BackgroundWork`; the
 last result stays on screen). Only the first visit, with nothing to show yet, starts a
-run by itself; while that run goes on and nothing is shown, a new choice replaces it. A new
+run by itself, and its own script run waits for it (progress and *Cancel* drawn) and draws
+the result; while that run goes on and nothing is shown, a new choice replaces it. A new
 run stops the one going on first and waits for it (its progress says so), so two analyses
 never share the processor.
 """
@@ -150,6 +151,30 @@ POLL_S = 0.5
 POLL_WAIT_S = 0.3
 
 
+#: While nothing is on screen, the run's own script waits for the analysis, redrawing the
+#: progress this often (each redraw is also where a click on Cancel or a widget change
+#: stops the wait: Streamlit ends a script at its next element when a rerun is asked).
+WAIT_STEP_S = 0.15
+
+
+def _progress(bar: Any, work: BackgroundWork[Any], meta: Shown) -> None:
+    done, total, message = work.snapshot()
+    frac = min(done / total, 1.0) if total > 0 else 0.0
+    verb = "Cancelling" if work.cancelling else "Computing"
+    bar.progress(frac, text=f"{verb} {meta.title}: {message} · {work.elapsed():.0f} s")
+
+
+def _cancel_button(work: BackgroundWork[Any]) -> None:
+    st.button(
+        "Cancel",
+        key="predict_cancel",
+        icon=":material/stop_circle:",
+        on_click=_cancel,
+        args=(work,),
+        disabled=work.cancelling,
+    )
+
+
 @st.fragment(run_every=POLL_S)
 def _progress_ui() -> None:
     """The run's progress and its Cancel button, polled; a full rerun once it ends."""
@@ -159,18 +184,26 @@ def _progress_ui() -> None:
     work, meta = entry
     if work.wait(POLL_WAIT_S):
         st.rerun()
-    done, total, message = work.snapshot()
-    frac = min(done / total, 1.0) if total > 0 else 0.0
-    verb = "Cancelling" if work.cancelling else "Computing"
-    st.progress(frac, text=f"{verb} {meta.title}: {message} · {work.elapsed():.0f} s")
-    st.button(
-        "Cancel",
-        key="predict_cancel",
-        icon=":material/stop_circle:",
-        on_click=_cancel,
-        args=(work,),
-        disabled=work.cancelling,
-    )
+    _progress(st.empty(), work, meta)
+    _cancel_button(work)
+
+
+def _wait_here() -> None:
+    """Nothing on screen yet (the first visit): wait for the run in this script run, its
+    progress and Cancel drawn meanwhile, and take its result, so the result is drawn by
+    this same run: no poll, no second run, no round trip between the end and the drawing."""
+    entry = st.session_state.get(WORK_KEY)
+    if entry is None:
+        return
+    work, meta = entry
+    box = st.empty()
+    with box.container():
+        bar = st.empty()
+        _cancel_button(work)
+    while not work.wait(WAIT_STEP_S):
+        _progress(bar, work, meta)  # a rerun asked meanwhile ends this run here
+    box.empty()
+    _collect()
 
 
 def shown_ui(loaded: LoadedModel, xp: Explainer, request: CaseRequest, meta: Shown) -> Shown | None:
@@ -207,7 +240,8 @@ def shown_ui(loaded: LoadedModel, xp: Explainer, request: CaseRequest, meta: Sho
     )
     if first or follow:
         _start(loaded, xp, request, meta, auto=True)  # first visit: nothing to lose
-        running = wanted = True
+        _wait_here()  # nothing on screen: draw the result in this run
+        return shown_ui(loaded, xp, request, meta)
     if not wanted and (shown is None or shown.key != request.key):
         where = f" The result below is still that of **{shown.title}**." if shown else ""
         if running:

@@ -13,15 +13,46 @@ from mcalc.errors import ImageReadError
 from mcalc.explain.service import CaseAnalysis
 from mcalc.models.detection import Detection
 from mcalc.present import predict_figures as figures
+from mcalc.present.panel_cache import SentPixels
 from mcalc.present.reading import reading_panel
-from mcalc.present.reading_overlays import colour_lut, map_layer, predict_layers, region_of_event
+from mcalc.present.reading_overlays import (
+    colour_lut,
+    map_layer,
+    panel_pixels,
+    pixel_payload,
+    predict_layers,
+    region_of_event,
+)
 from pages import common, viewer_component
 from pages.predict_controls import Display
 from pages.predict_run import Shown
 
 VIEWER_KEY = "predict_viewer"
-#: The viewer panels last built: ``(what they show, panels)``; not a widget.
+#: The viewer panels last built: ``(what they show, panels, pixels)``; not a widget.
 PANELS_KEY = "predict_viewer_panels"
+#: The pixel ids this session's viewer holds (:class:`SentPixels`), and the ``seq`` of the
+#: viewer's last request for pixels it lacked; not widgets.
+SENT_KEY = "predict_pixels_sent"
+_ASKED_KEY = "predict_pixels_asked"
+
+
+def _sent() -> SentPixels:
+    sent = st.session_state.get(SENT_KEY)
+    if not isinstance(sent, SentPixels):
+        sent = st.session_state[SENT_KEY] = SentPixels()
+    return sent
+
+
+def _on_viewer_event() -> None:
+    """Before the run: the viewer lacks some pixels (its frame was rebuilt): send them
+    again. Other events (a region click) are left for the script to read."""
+    event = st.session_state.get(VIEWER_KEY)
+    if not isinstance(event, dict) or event.get("type") != "pixels":
+        return
+    if st.session_state.get(_ASKED_KEY) == event.get("seq"):
+        return
+    st.session_state[_ASKED_KEY] = event.get("seq")
+    _sent().forget(str(k) for k in event.get("keys") or [])
 
 
 def _maps(case: CaseAnalysis) -> list[tuple[str, Any]]:
@@ -40,28 +71,32 @@ def viewer_panels(
     panels: list[figures.Panel],
     dets: list[list[Detection]] | None,
     display: Display,
-) -> tuple[list[dict[str, Any]], list[str]]:
-    """The viewer's panels (16-bit pixels and layers), built once per result, displayed
-    images and detection settings (kept in the session); and the problems met."""
+) -> tuple[list[dict[str, Any]], list[tuple[str, bytes, int, int]], list[str]]:
+    """The viewer's panels (layers; each names its ``pixel_id``) and their pixels
+    (:func:`panel_pixels`), built once per result, displayed images and detection settings
+    (kept in the session); and the problems met."""
     what = (shown.key, display.mask, display.detections, tuple(p.result.key for p in panels))
     held = st.session_state.get(PANELS_KEY)
     if held is not None and held[0] == what:
-        return held[1], []
+        return held[1], held[2], []
     maps = _maps(case)
     max_side = common.settings().preview_max_side
-    out, problems = [], []
+    cache = common.get_image_cache()
+    out, pixels, problems = [], [], []
     for n, p in enumerate(panels):
         rec = shown.records[p.result.key]
         try:
             panel = reading_panel(
-                common.get_image_cache(),
+                cache,
                 rec,
                 p.view,
                 label=p.label,
                 view_name=rec.view,
                 time=rec.timepoint,
                 max_side=max_side,
+                with_pixels=False,
             )
+            px = panel_pixels(cache, rec, p.view, max_side)
         except ImageReadError as exc:
             problems.append(f"{p.label}: the image cannot be read: {exc}")
             continue
@@ -77,10 +112,12 @@ def viewer_panels(
             p.result.pmap.factor,
             None if dets is None else dets[n],
         )
+        panel["pixel_id"] = px[0]
         out.append(panel)
+        pixels.append(px)
     if not problems:
-        st.session_state[PANELS_KEY] = (what, out)
-    return out, problems
+        st.session_state[PANELS_KEY] = (what, out, pixels)
+    return out, pixels, problems
 
 
 def viewer_ui(
@@ -93,11 +130,14 @@ def viewer_ui(
     """Draw the viewer; returns the region a click selected (``(image key, rank)``),
     ``None`` when nothing was clicked, ``False`` when a clicked detection lies in no listed
     region (the page says so)."""
-    vpanels, problems = viewer_panels(shown, case, panels, dets, display)
+    vpanels, pixels, problems = viewer_panels(shown, case, panels, dets, display)
     for text in problems:
         st.warning(text)
     if not vpanels:
         return None
+    sent = _sent()
+    todo = [px for px in pixels if px[0] not in sent]  # sent once per image and browser
+    sent.add(px[0] for px in todo)
     first = "explanation" if display.show == "explanation" else "probability"
     event = viewer_component.reading_viewer(
         vpanels,
@@ -110,6 +150,8 @@ def viewer_ui(
             "opacity": display.opacity,
             "map": first,
         },
+        pixels=pixel_payload(todo),
+        on_change=_on_viewer_event,
     )
     event = viewer_component.new_event(event, VIEWER_KEY)
     st.caption(

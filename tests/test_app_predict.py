@@ -125,13 +125,17 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     assert layer.value == "conv2" and "conv1" in layer.options[0]
     # The reading viewer instead of the figure: both images with their layers (the browser
     # side: tests/test_browser_predict.py).
-    from pages.predict_viewer import PANELS_KEY
+    from pages.predict_viewer import PANELS_KEY, SENT_KEY
 
     at.toggle(key="predict_use_viewer").set_value(True).run()
     _ok(at)
     assert not [el for el in at.get("plotly_chart") if "predict_fig" in el.proto.id]
     panels = at.session_state[PANELS_KEY][1]
     assert [p["key"] for p in panels] == ["suspicious-1/CC_prior", "suspicious-1/CC_recent"]
+    # Pixels travel apart as binary, once per browser (a rerun sends none again).
+    assert all("pixels" not in p and p["pixel_id"].startswith(p["key"]) for p in panels)
+    assert [p[0] for p in at.session_state[PANELS_KEY][2]] == [p["pixel_id"] for p in panels]
+    assert all(p["pixel_id"] in at.session_state[SENT_KEY] for p in panels)
     names = [[m["name"] for m in p["layers"]["maps"]] for p in panels]
     assert names == [["probability", "explanation"]] * 2
     assert panels[1]["layers"]["regions"][0]["rank"] == 1

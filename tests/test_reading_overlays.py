@@ -110,3 +110,36 @@ def test_region_of_event_names_the_region_or_the_one_holding_a_detection():
         region_of_event({"image": "other", "rank": 1}, regions, dets)
     with pytest.raises(ValueError, match="rank"):
         region_of_event({"image": "k"}, regions, dets)
+
+
+@pytest.mark.parametrize("flipped", [False, True])
+def test_panel_pixels_are_the_panels_values_lossless_named_by_what_made_them(
+    tiny_demo, tmp_path, flipped
+):
+    """Predict's binary pixels: what reading_panel would send as text, decoded from the
+    payload; the id names the image, its size and orientation (a flip is a new id)."""
+    from dataclasses import replace
+
+    from mcalc.cache import ImageCache
+    from mcalc.dataset import open_dataset
+    from mcalc.present.fullres import decode_fullres
+    from mcalc.present.reading import reading_panel
+    from mcalc.present.reading_overlays import panel_pixels, pixel_payload
+    from mcalc.viewer import DisplayOptions, prepare_view
+
+    cache = ImageCache(tmp_path / "cache")
+    recs = [open_dataset(tiny_demo).cases[0].image("CC", tp) for tp in ("prior", "recent")]
+    views = [
+        replace(v, flipped=v.flipped != flipped)
+        for v in (prepare_view(cache, r, DisplayOptions(), max_side=96) for r in recs)
+    ]
+    items = [panel_pixels(cache, r, v, 96) for r, v in zip(recs, views, strict=True)]
+    index, data = pixel_payload(items)
+    assert [e["id"] for e in index] == [i[0] for i in items]
+    for rec, view, e in zip(recs, views, index, strict=True):
+        panel = reading_panel(cache, rec, view, label="x", view_name="CC", time="t", max_side=96)
+        got = decode_fullres(data[e["offset"] : e["offset"] + e["length"]], e["rows"], e["cols"])
+        assert got.tobytes() == base64.b64decode(panel["pixels"])
+        assert e["id"].startswith(f"{rec.key}:{panel['rows']}x{panel['cols']}:")
+        other = replace(view, flipped=not view.flipped)
+        assert panel_pixels(cache, rec, other, 96)[0] != e["id"]

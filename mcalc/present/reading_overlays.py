@@ -10,6 +10,11 @@ the whole image, as :func:`mcalc.present.map_display.overlay_view` does on the s
 Coordinates of regions and detections are (row, col) in the panel's pixel grid, the grid of
 :func:`mcalc.present.reading.reading_panel`.
 
+The panels' 16-bit pixels travel apart, as Browse's do (:mod:`mcalc.present.panel_cache`):
+:func:`panel_pixels` names them (``pixel_id``) and encodes them once (``zlib-delta16``,
+kept in a small LRU), and :func:`pixel_payload` packs those a browser does not hold yet, so
+a rerun that keeps the result on screen (*Run*, a poll's end, a region click) sends none.
+
 Example:
     >>> import numpy as np
     >>> q = quantise_map(np.array([[0.0, 0.5], [1.0, 2.0]], np.float32))
@@ -20,15 +25,20 @@ Example:
 from __future__ import annotations
 
 import base64
+import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mcalc.cache import ImageCache, file_key
 from mcalc.explain.overlay import colorize, resize_map
-from mcalc.viewer import ImageView
+from mcalc.lru import LRU
+from mcalc.present.fullres import CODEC, encode_fullres
+from mcalc.viewer import ImageView, preview_values
 
 if TYPE_CHECKING:
+    from mcalc.dataset.records import ImageRecord
     from mcalc.explain.scoring import Region
     from mcalc.models.detection import Detection
 
@@ -43,6 +53,8 @@ __all__ = [
     "predict_layers",
     "decode_map",
     "region_of_event",
+    "panel_pixels",
+    "pixel_payload",
 ]
 
 #: Longest side of a map sent to the browser (its own size when smaller): enough for
@@ -236,3 +248,43 @@ def region_of_event(
         return None
     best = min(holding, key=lambda r: (r.box[1] - r.box[0]) * (r.box[3] - r.box[2]))
     return key, best.rank
+
+
+#: Encoded panel pixels kept (``pixel_id -> bytes``): a case's pair and a few before it.
+_PIXELS: LRU[str, bytes] = LRU(16)
+
+
+def panel_pixels(
+    cache: ImageCache, rec: ImageRecord, view: ImageView, max_side: int
+) -> tuple[str, bytes, int, int]:
+    """The ``pixel_id`` of ``rec``'s panel (its key, size and a digest of the file, preview
+    size and mirroring), its ``zlib-delta16`` bytes, rows and cols: the values that
+    :func:`mcalc.present.reading.reading_panel` would send as ``pixels`` (encoded once)."""
+    values = preview_values(cache, rec, max_side)  # cached per image and size
+    rows, cols = values.shape[:2]
+    made = (file_key(rec.image_path), int(max_side), bool(view.flipped))
+    digest = hashlib.blake2s(repr(made).encode(), digest_size=6).hexdigest()
+    data = _PIXELS.get_or_put(digest, lambda: encode_fullres(view.mirror(values)))
+    return f"{rec.key}:{rows}x{cols}:{digest}", data, int(rows), int(cols)
+
+
+def pixel_payload(
+    items: Sequence[tuple[str, bytes, int, int]],
+) -> tuple[list[dict[str, Any]], bytes]:
+    """``(pixel_id, bytes, rows, cols)`` per image -> the viewer's ``pixels`` index and blob
+    (:func:`pages.viewer_component.reading_viewer`'s ``pixels`` argument)."""
+    index: list[dict[str, Any]] = []
+    offset = 0
+    for pid, data, rows, cols in items:
+        index.append(
+            {
+                "id": pid,
+                "rows": int(rows),
+                "cols": int(cols),
+                "codec": CODEC,
+                "offset": offset,
+                "length": len(data),
+            }
+        )
+        offset += len(data)
+    return index, b"".join(d for _, d, _, _ in items)

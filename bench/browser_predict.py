@@ -1,0 +1,171 @@
+"""Predict's first visit and a cold case alone, with their timelines (issue 14).
+
+The Predict figures of ``bench/browser.py`` (the first visit, until the result is drawn and
+until the page settled; a cold case: choose it, *Run*, until drawn) against the same
+analysis in this process (``bench/browser.py``'s floors), on an app of their own over the
+6-case synthetic demo set, without the other pages (minutes shorter). Each step also prints
+its timeline: the server's script runs (``MCALC_RUN_LOG``: start and wall seconds from the
+action), the page's script-state changes, the websocket messages that came in (count and
+bytes) and the viewer's own time to draw (``data-render-ms``), so that the gaps show.
+
+    python bench/browser_predict.py [--repeat N] [--warm S]
+
+For before/after comparisons run it on two checkouts in turn (A, B, A, B) and compare the
+ratios of the same run; the machine's load average is printed at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench import browser as b  # noqa: E402
+from bench.load_stats import read_run_log  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
+
+
+def _timeline(
+    page: Any, t0_page: float, t0_unix: float, inbox: list[tuple[float, int]], log: Path
+) -> str:
+    """What happened since ``t0``: server runs, script states, messages in, viewer draw."""
+    origin = float(page.evaluate("performance.timeOrigin")) / 1000.0
+    states = page.evaluate("t0 => window.__mcRuns.filter(e => e[0] >= t0)", t0_page)
+    runs = [r for r in read_run_log(log) if r.start >= t0_unix - 0.05]
+    parts = [
+        "server runs: "
+        + " ".join(f"{r.start - t0_unix:.2f}+{r.wall:.2f}" for r in runs)
+        + f" (n={len(runs)}, wall {sum(r.wall for r in runs):.2f} s)",
+        "page states: "
+        + " ".join(f"{origin + e[0] / 1000 - t0_unix:.2f}{e[1][:1]}" for e in states),
+    ]
+    msgs = [(t - t0_unix, n) for t, n in inbox if t >= t0_unix]
+    big = [f"{t:.2f}:{n / 1e3:.0f}k" for t, n in msgs if n > 20_000]
+    parts.append(
+        f"ws in: {len(msgs)} msgs, {sum(n for _, n in msgs) / 1e6:.2f} MB; large: {' '.join(big)}"
+    )
+    state = page.evaluate(f"() => ({{...{b.VIEWER_STATE}}})")
+    parts.append(f"viewer draw {state.get('renderMs', '-')} ms")
+    return "\n    ".join(parts)
+
+
+def measure(repeat: int, warm_s: float) -> dict[str, list[float]]:
+    from playwright.sync_api import sync_playwright
+
+    from mcalc.dataset import open_dataset
+    from mcalc.synthetic import generate_demo
+
+    tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-predict-"))
+    data = tmp / "demo"
+    generate_demo(data, cases=6, seed=0)
+    ids = [c.case_id for c in open_dataset(data).cases]
+    cold_cases = [i for i in ids if i.startswith("suspicious")][:2]
+    log = tmp / "runs.jsonl"
+    env = {
+        "MCALC_DEMO_DIR": str(data),
+        "MCALC_DATA": "",
+        "MCALC_CACHE": str(tmp / "cache"),
+        "MCALC_STORE": str(tmp / "store"),
+        "MCALC_RUNS": str(tmp / "runs"),
+        "MCALC_MODELS": str(REPO / "models"),
+        "MCALC_AUTH": "auto",
+        "MCALC_RUN_LOG": str(log),
+    }
+    os.environ.pop("MCALC_DATA", None)
+    floors = b._floors(data, ids[0], cold_cases[0])
+    print(f"floors: first {floors['first']:.2f} s, cold {floors['cold']:.2f} s", flush=True)
+    inbox: list[tuple[float, int]] = []
+    out: dict[str, list[float]] = {"first_drawn": [], "first": [], "cold": []}
+    out["floor_first"], out["floor_cold"] = [floors["first"]], [floors["cold"]]
+    with running_app(env, timeout=180) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            context = browser.new_context(viewport={"width": 1500, "height": 1900})
+            context.add_init_script(b.OBSERVER)
+            context.set_default_timeout(180_000)
+            page = context.new_page()
+            page.goto(url, wait_until="networkidle")
+            b._settle(page, 0.0, "!!document.querySelector('[data-testid=stSidebar]')", ran=False)
+            # Browse first, as in bench/browser.py: the viewer's bundle is in the browser's
+            # cache when Predict opens.
+            page.goto(f"{url}/browse", wait_until="networkidle")
+            b._settle(page, 0.0, f"!!{b.VIEWER_STATE}.case", ran=False)
+            time.sleep(warm_s)  # the TensorFlow warm-up, as after the other pages of the bench
+            page.close()
+            page = context.new_page()
+            page.on(
+                "websocket",
+                lambda ws: ws.on("framereceived", lambda d: inbox.append((time.time(), len(d)))),
+            )
+            done = (
+                f"{b.PREDICT_SHOWN} && !document.querySelector('[data-testid=stProgress]')"
+                " && !document.querySelector('[data-testid=stSpinner]')"
+            )
+            drawn_only = (
+                f"{b.PREDICT_SHOWN} && ![...document.querySelectorAll('[data-testid=stProgress]')]"
+                ".some(e => e.innerText.includes('Computing'))"
+            )
+            t0 = time.time()
+            page.goto(f"{url}/predict", wait_until="commit")
+            out["first_drawn"].append(b._settle(page, 0.0, drawn_only, quiet=0, ran=False))
+            page.evaluate("() => { window.__mcDone = undefined; }")
+            out["first"].append(b._settle(page, 0.0, done, quiet=1000, ran=False))
+            print(
+                f"first visit: drawn {out['first_drawn'][-1]:.2f} s, settled "
+                f"{out['first'][-1]:.2f} s",
+                flush=True,
+            )
+            print("    " + _timeline(page, 0.0, t0, inbox, log), flush=True)
+            for case_id in cold_cases:
+                before = page.evaluate(f"() => {b.VIEWER_STATE}.case || ''")
+                t0_page = float(page.evaluate("performance.now()"))
+                t0 = time.time()
+                b._pick_case(page, case_id)
+                run = page.get_by_role("button", name="Run")
+                run.wait_for()
+                t_run = time.time() - t0
+                run.click()
+                drawn = (
+                    f"{b.VIEWER_STATE}.case && {b.VIEWER_STATE}.case !== {json.dumps(before)}"
+                    f" && {b.PANEL_KEYS}.length >= 2 && {b.PANEL_KEYS}"
+                    f".every(k => k.startsWith({json.dumps(case_id + '/')}))"
+                )
+                cond = f"{done} && {drawn} && !document.body.innerText.includes('Not computed yet')"
+                out["cold"].append(b._settle(page, t0_page, cond, quiet=1000))
+                print(
+                    f"cold {case_id}: {out['cold'][-1]:.2f} s (Run shown at {t_run:.2f} s)",
+                    flush=True,
+                )
+                print("    " + _timeline(page, t0_page, t0, inbox, log), flush=True)
+        finally:
+            browser.close()
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=2, help="region clicks")
+    ap.add_argument("--warm", type=float, default=20.0, help="seconds before Predict")
+    args = ap.parse_args()
+    m = measure(args.repeat, args.warm)
+    ff, fc = m["floor_first"][0], m["floor_cold"][0]
+    for name, floor in (("first_drawn", ff), ("first", ff), ("cold", fc)):
+        if m[name]:
+            med = statistics.median(m[name])
+            shown = " ".join(f"{v:.2f}" for v in m[name])
+            print(f"{name:<12} median {med:5.2f} s  {med / floor:5.2f}x floor   ({shown})")
+    print("load average", " ".join(f"{x:.1f}" for x in os.getloadavg()))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
