@@ -44,7 +44,8 @@ def _step(page: Any, name: str, action: Callable[[], None], cond: str, inbox: li
     state = page.evaluate(f"() => ({{...{b.VIEWER_STATE}}})")
     print(
         f"{name}: {secs:.2f} s (script {start / 1000:.2f}-{end / 1000:.2f} s, "
-        f"{sum(inbox) / 1e6:.2f} MB in, viewer draw {state.get('renderMs', '-')} ms)",
+        f"{sum(inbox) / 1e6:.2f} MB in, viewer draw {state.get('renderMs', '-')} ms, "
+        f"of which images swapped {state.get('swapMs', '-')} ms)",
         flush=True,
     )
     return secs

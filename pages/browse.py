@@ -48,10 +48,12 @@ def cached_view(
 
 
 @st.cache_data(show_spinner="Counting annotated calcifications…", max_entries=4)
-def case_counts(_index: DatasetIndex, root: str, n_images: int) -> pd.DataFrame:
+def counted_table(_index: DatasetIndex, root: str, n_images: int) -> pd.DataFrame:
+    """The case table with each case's annotated counts (merged once, not on every run)."""
     counts = viewer.case_counts(common.get_image_cache(), _index)
     rows = [(case_id, *numbers) for case_id, numbers in counts.items()]
-    return pd.DataFrame(rows, columns=["case_id", "calcifications", "clusters", "regions"])
+    frame = pd.DataFrame(rows, columns=["case_id", "calcifications", "clusters", "regions"])
+    return _index.to_frame().merge(frame, on="case_id", how="left")
 
 
 def filters_ui(frame: pd.DataFrame) -> pd.DataFrame:
@@ -146,10 +148,12 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
     return index.case(ids[pos])
 
 
-def next_case(index: DatasetIndex, ids: list[str], case: CaseRecord) -> CaseRecord | None:
-    """The case after ``case`` in the table (what *Next* opens), if any."""
+def next_cases(
+    index: DatasetIndex, ids: list[str], case: CaseRecord, n: int = 2
+) -> list[CaseRecord]:
+    """The ``n`` cases after ``case`` in the table (what *Next* opens, then the one after)."""
     pos = ids.index(case.case_id) + 1 if case.case_id in ids else len(ids)
-    return index.case(ids[pos]) if pos < len(ids) else None
+    return [index.case(i) for i in ids[pos : pos + n]]
 
 
 def display_ui(top: int = 4095) -> DisplayOptions:
@@ -325,13 +329,13 @@ index = common.require_index()
 st.title("Browse")
 common.synthetic_banner(index)
 
-frame = index.to_frame()
 if len(index.images()) <= 120 or st.toggle(
     "Count calcifications per case (reads every annotation once)", key="browse_count"
 ):
-    counts = case_counts(index, str(index.root), len(index.images()))
-    frame = frame.merge(counts, on="case_id", how="left")
+    frame = counted_table(index, str(index.root), len(index.images()))
     common.skipped_images_ui(index, "browse_check_images")
+else:
+    frame = index.to_frame()
 columns = [
     c
     for c in [
@@ -451,7 +455,7 @@ def _on_viewer_event() -> None:
         _sent().forget(str(k) for k in event.get("keys") or [])
 
 
-def reading_ui(case: CaseRecord, opts: DisplayOptions, ahead: CaseRecord | None) -> bool:
+def reading_ui(case: CaseRecord, opts: DisplayOptions, ahead: list[CaseRecord]) -> bool:
     """The reading workstation for the case; False when it cannot be shown."""
     if not viewer_component.available():
         st.warning(
@@ -461,22 +465,23 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ahead: CaseRecord | None)
         return False
     cache = common.get_image_cache()
     with st.spinner("Loading the images…"):  # pixels cached per image (not per toggle)
-        payload = panel_cache.case_payload(
-            cache, case, opts, max_side, _sent(), ahead=[ahead] if ahead else []
-        )
-    if ahead is not None:  # the next case's panels meanwhile: "Next" then finds them ready
-        panel_cache.prefetch_case(cache, ahead, opts, max_side)
+        payload = panel_cache.case_payload(cache, case, opts, max_side, _sent(), ahead=ahead[:1])
+    # The next two cases' panels meanwhile: the next one's pixels then go with this case
+    # or the next run, so "Next" finds them in the browser already.
+    panel_cache.prefetch_cases(cache, ahead, opts, max_side)
     panels, problems = payload.panels, payload.problems
     for text in problems:
         st.warning(text)
     if not panels:
         return True
     # The reader zoomed past the preview: the case's images at full resolution.
+    # (the views of the cached panels: no preview made or copied again on a toggle)
+    views = panel_cache.case_views(cache, case, opts, max_side)
     fullres = viewer_component.fullres_answer(
         VIEWER_KEY,
         case.case_id,
-        case.images,
-        lambda rec: cached_view(rec, opts, max_side, case.laterality),
+        [r for r in case.images if r.key in views],
+        lambda rec: views[rec.key],
     )
     on = st.toggle(
         "Temporal views: register the prior to the recent exam (subtraction, flicker and "
@@ -524,10 +529,10 @@ use_viewer = st.toggle(
     key="browse_use_viewer",
     help="Off: the simple viewer (images as pictures; every change goes to the server).",
 )
-ahead = next_case(index, list(table["case_id"]), case)
+ahead = next_cases(index, list(table["case_id"]), case)
 if not (use_viewer and reading_ui(case, opts, ahead)):
-    if ahead is not None:  # decode the next case meanwhile: "Next" then finds it ready
-        viewer.prefetch_in_background(common.get_image_cache(), ahead.images, max_side)
+    if ahead:  # decode the next case meanwhile: "Next" then finds it ready
+        viewer.prefetch_in_background(common.get_image_cache(), ahead[0].images, max_side)
     st.caption("Simple viewer (fallback): images are 8-bit pictures windowed on the server.")
     for view in VIEWS:
         st.subheader(view)

@@ -132,6 +132,14 @@ def test_browse_viewer_panels_sync_window_and_next_case(demo_app):
             page.wait_for_timeout(300)
         assert _state(frame)["case"] != first_case
         wait_for_app_idle(page)
+        # The new case's images went into the same viewer (caseswap.ts): each panel now
+        # names and labels the new case's image.
+        state = _state(frame)
+        assert state["swaps"] == "1", state
+        keys = frame.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.key)")
+        assert all(k.startswith(f"{state['case']}/") for k in keys), (state["case"], keys)
+        shown = frame.eval_on_selector_all(".panel .label", "els => els.map(e => e.textContent)")
+        assert shown == json.loads(state["labels"])
         page.get_by_text("(2 of", exact=False).first.wait_for(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "viewer-browse-next.png"))
 

@@ -123,6 +123,21 @@ def test_payload_sends_each_image_once_and_the_next_case_when_ready(tiny_demo, t
     assert sorted(ahead.sent_ids) == sorted(
         p["pixel_id"] for p in panel_cache.case_payload(cache, second, opts, 128, sent).panels
     )
+    assert panel_cache.prefetch_cases(cache, [first, second], opts, 128) is None
+
+    # Full resolution's views come from the same entries: prepare_view's geometry, no preview.
+    views = panel_cache.case_views(cache, first, replace(opts, invert=True), 128)
+    assert sorted(views) == sorted(r.key for r in first.images)
+    rec = first.images[0]
+    made = prepare_view(cache, rec, opts, max_side=128, laterality=first.laterality)
+    got = views[rec.key]
+    assert (got.scale, got.flipped, got.full_shape, got.spacing_mm) == (
+        made.scale,
+        made.flipped,
+        made.full_shape,
+        made.spacing_mm,
+    )
+    assert got.preview.shape[:2] == (1, 1)
 
 
 def test_image_payload_matches_the_page_panels_and_sends_pixels_once(tiny_demo, tmp_path):

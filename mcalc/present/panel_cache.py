@@ -32,7 +32,7 @@ import logging
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -60,8 +60,10 @@ __all__ = [
     "SentPixels",
     "case_panels",
     "case_payload",
+    "case_views",
     "image_payload",
     "prefetch_case",
+    "prefetch_cases",
     "display_key",
     "clear",
 ]
@@ -80,6 +82,7 @@ class _Entry:
     base: dict[str, Any]
     monochrome1: bool
     shown: np.ndarray
+    view: ImageView  # what the panel was made from, its RGB preview dropped (1x1)
     windows: dict[str, tuple[float, float]] = field(default_factory=dict)
     _b64: str | None = None
     _packed: bytes | None = None
@@ -148,6 +151,7 @@ def _build(
         base=base,
         monochrome1=bool(mammo.monochrome1),
         shown=shown,
+        view=replace(view, preview=view.preview[:1, :1].copy()),
         windows={"file": view.window},
     )
 
@@ -301,6 +305,17 @@ def case_panels(
     return panels, problems
 
 
+def case_views(
+    cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_side: int
+) -> dict[str, ImageView]:
+    """Per image key, the view each panel of the case was made from: orientation, scale,
+    spacing and marks as :func:`mcalc.viewer.prepare_view` gives them for ``opts``'
+    orientation, without the RGB preview (what full resolution needs). From the cached
+    entries (built when missing), so a display toggle costs no view at all."""
+    slots, _ = _case_entries(cache, case, opts, max_side)
+    return {rec.key: entry.view for _, _, rec, entry in slots}
+
+
 class SentPixels:
     """The pixel ids one browser viewer was sent (most recent last, at most ``limit``):
     what :func:`case_payload` leaves out. Keep one per viewer in the session; when the
@@ -445,8 +460,17 @@ def prefetch_case(
 ) -> threading.Thread | None:
     """Build (and encode) ``case``'s entries in a daemon thread, so that showing it next
     finds them ready; ``None`` when they are there or being made already."""
+    return prefetch_cases(cache, [case], opts, max_side)
+
+
+def prefetch_cases(
+    cache: ImageCache, cases: Sequence[CaseRecord], opts: DisplayOptions, max_side: int
+) -> threading.Thread | None:
+    """:func:`prefetch_case` for several cases, one after the other in one daemon thread
+    (Browse: the next two, so that the next case's pixels are ready to go with the case
+    shown, ahead of the click); ``None`` when all are there or being made already."""
     try:
-        keys = [_entry_key(cache, r, max_side, case.laterality, opts) for r in case.images]
+        keys = [_entry_key(cache, r, max_side, c.laterality, opts) for c in cases for r in c.images]
     except OSError:
         return None
     todo = tuple(k for k in keys if not _is_ready(_ENTRIES.get(k)))
@@ -457,11 +481,13 @@ def prefetch_case(
 
     def work() -> None:
         try:
-            slots, _ = _case_entries(cache, case, opts, max_side)
-            for slot in slots:
-                slot[3].packed()
-        except Exception as exc:  # a background guess: the page reports errors when shown
-            log.info("case %s not prefetched: %s", case.case_id, exc)
+            for case in cases:
+                try:
+                    slots, _ = _case_entries(cache, case, opts, max_side)
+                    for slot in slots:
+                        slot[3].packed()
+                except Exception as exc:  # a guess: the page reports errors when shown
+                    log.info("case %s not prefetched: %s", case.case_id, exc)
         finally:
             with _PREFETCH_LOCK:
                 _PREFETCHING.discard(todo)

@@ -12,6 +12,7 @@ import { giveWindow } from "./window";
 import * as ol from "./outlines";
 import * as lyr from "./overlays";
 import * as px from "./pixels";
+import * as swap from "./caseswap";
 
 type Point = [number, number]; // (row, col) in the panel's pixel grid
 interface Mark {
@@ -287,6 +288,7 @@ function publish(): void {
   d.measures = JSON.stringify(measures());
   fullres.publish(d);
   px.publish(d);
+  swap.publish(d);
   temporal.publish(d);
   lyr.publishOverlays(d, layerHost);
   ol.publishOutlines(d);
@@ -750,6 +752,8 @@ function message(text: string): void {
 }
 
 async function showCase(a: Args): Promise<void> {
+  if (await swap.swap(a, swapHost)) return; // the same viewer, new images
+  swap.reset();
   engine?.destroy();
   tools.annotation.state.removeAllAnnotations();
   for (const s of synchronizers.splice(0)) tools.SynchronizerManager.destroySynchronizer(s.id);
@@ -826,6 +830,11 @@ async function showCase(a: Args): Promise<void> {
       vp.resetCamera(); // drawn once, by resize() below (each render copies the canvas)
     }),
   );
+  await finishCase(a);
+  swap.builtFor(a);
+}
+/** The end of showing a case, built or swapped (caseswap.ts). */
+async function finishCase(a: Args): Promise<void> {
   setTool(tool === "mark" && !a.editable ? "pan" : tool);
   await temporal.build(a.temporal);
   applySync();
@@ -833,12 +842,20 @@ async function showCase(a: Args): Promise<void> {
   resize();
   send("streamlit:setFrameHeight", { height: root.scrollHeight + 4 });
 }
+const swapHost: swap.Host = {
+  root,
+  engine: () => engine,
+  viewport,
+  ensureImage: (p) => ensureImage(p as Panel),
+  synchronizers: () => synchronizers,
+  finish: (a) => finishCase(a as Args),
+};
 
 async function onRender(a: Args): Promise<void> {
   const started = performance.now();
-  await px.receive(a.pixels, a.pixels_data);
+  await px.receive(a.pixels, a.pixels_data, a.panels);
   const newCase = a.case_key !== caseKey || temporal.changed(a.temporal);
-  if (newCase && px.request(a.panels, emit)) return; // shown when its pixels are here
+  if (newCase && px.request(a.panels, emit)) return void (await px.receiveRest()); // shown when its pixels are here
   const before = args?.panels;
   args = a;
   lyr.setOverlays(a.overlays, newCase, layerHost);
@@ -870,6 +887,7 @@ async function onRender(a: Args): Promise<void> {
   }
   await fullres.upgradeAll();
   temporal.applyFocus(a.focus);
+  await px.receiveRest(); // the next case's pixels, once this one is drawn
 }
 
 async function main(): Promise<void> {

@@ -37,6 +37,7 @@ const CODEC = "zlib-delta16";
 const MAX_HELD = 16; // images received but not shown yet (four cases)
 const ASK_AGAIN_MS = 10_000; // an answer lost (a rerun interrupted): ask again after this
 const held = new Map<string, Uint16Array>(); // pixel id -> values, oldest first
+const later: { e: Entry; data: Uint8Array }[] = []; // sent ahead, not inflated yet
 const asked = new Map<string, number>(); // pixel id -> when it was asked for
 const supported = typeof DecompressionStream !== "undefined";
 let bytesIn = 0;
@@ -49,10 +50,32 @@ export function imageId(p: PanelLike): string {
   return p.pixel_id ? `mcalc:${p.pixel_id}` : `mcalc:${p.key}:${p.rows}x${p.cols}`;
 }
 
-/** Inflate the pixels a render brought (if any); they wait here until shown. */
-export async function receive(index: Entry[] | undefined, data: Uint8Array | undefined): Promise<void> {
-  if (!index?.length || !data?.length) return;
-  bytesIn += data.length;
+/** Inflate the pixels a render brought (if any) for `panels` (all when not given); they
+ * wait here until shown. Those of other panels (the next case's, sent ahead) are kept
+ * compressed until receiveRest(), so that inflating them never delays the case shown. */
+export async function receive(
+  index: Entry[] | undefined,
+  data: Uint8Array | undefined,
+  panels?: PanelLike[],
+): Promise<void> {
+  if (index?.length && data?.length) {
+    bytesIn += data.length;
+    later.push(...index.map((e) => ({ e, data })));
+  }
+  const now = panels ? new Set(panels.map((p) => p.pixel_id)) : null;
+  const todo = later.filter((x) => !now || now.has(x.e.id));
+  if (!todo.length) return;
+  later.splice(0, later.length, ...later.filter((x) => !todo.includes(x)));
+  await Promise.all(todo.map(({ e, data: d }) => inflate([e], d)));
+}
+
+/** Inflate what receive() kept for later (the pixels sent ahead). */
+export async function receiveRest(): Promise<void> {
+  const todo = later.splice(0);
+  for (const { e, data } of todo) await inflate([e], data);
+}
+
+async function inflate(index: Entry[], data: Uint8Array): Promise<void> {
   await Promise.all(
     index.map(async (e) => {
       if (e.codec !== CODEC || held.has(e.id) || cs.cache.getImage(`mcalc:${e.id}`)) return;
