@@ -215,7 +215,7 @@ def viewer_rows(
     """The viewer's figures (``row`` is ``bench/browser.py``'s ``_row``)."""
     return [
         row("viewer: wheel zoom, partners follow", med("viewer_wheel"), idle, AIM_LOCAL),
-        row("viewer: W/L drag (right button)", med("viewer_wl"), idle, AIM_LOCAL),
+        row("viewer: W/L drag, one move (right button held)", med("viewer_wl"), idle, AIM_LOCAL),
         row("viewer: keyboard next case (N)", med("viewer_next"), idle, AIM_NEXT),
         row(
             "viewer: full resolution arrives (4096x3328)", med("viewer_fullres"), idle, AIM_FULLRES
