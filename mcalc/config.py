@@ -94,7 +94,14 @@ class Settings:
             (:mod:`mcalc.models.warmup`). Env ``MCALC_WARM_TF`` (``0`` turns it off).
         fullres_cache_mb: bound of the encoded full-resolution images the app keeps for
             the reading viewer, shared by all sessions (:mod:`mcalc.present.fullres`;
-            about 14 MB per 4096x3328 image); 0 keeps none. Env ``MCALC_FULLRES_CACHE_MB``.
+            27 MB per 4096x3328 image in ``raw16``, about 14 MB in ``zlib-delta16``); 0
+            keeps none. Env ``MCALC_FULLRES_CACHE_MB``.
+        fullres_codec: how full-resolution images travel to the viewer:
+            ``zlib-delta16`` (the default: about 55 % of the values' bytes, encoded in the
+            background and inflated in a worker) or ``raw16`` (uint16 as they are: nothing
+            to encode nor inflate, the first image shows sooner, but twice the bytes cross
+            the websocket and the page: slower for a whole case on a loaded 2-core machine,
+            docs/measurements.md). Env ``MCALC_FULLRES_CODEC``.
         fullres_prefetch: encode a shown case's images for full resolution in the
             background, before the reader zooms. Env ``MCALC_FULLRES_PREFETCH`` (``0``
             turns it off).
@@ -124,6 +131,7 @@ class Settings:
     warm_tensorflow: bool = True
     fullres_cache_mb: int = 256
     fullres_prefetch: bool = True
+    fullres_codec: str = "zlib-delta16"
     run_log: Path | None = None
     analyses_cache_mb: int = 256
 
@@ -160,9 +168,21 @@ def get_settings() -> Settings:
         fullres_cache_mb=max(0, _env_int("MCALC_FULLRES_CACHE_MB", base.fullres_cache_mb)),
         fullres_prefetch=os.environ.get("MCALC_FULLRES_PREFETCH", "1").strip().lower()
         not in ("0", "false", "no", "off"),
+        fullres_codec=_env_choice("MCALC_FULLRES_CODEC", base.fullres_codec, FULLRES_CODECS),
         run_log=Path(run_log).expanduser() if run_log else None,
         analyses_cache_mb=max(0, _env_int("MCALC_ANALYSES_CACHE_MB", base.analyses_cache_mb)),
     )
+
+
+#: Values of ``MCALC_FULLRES_CODEC`` (``mcalc.present.fullres.CODECS``).
+FULLRES_CODECS: tuple[str, ...] = ("raw16", "zlib-delta16")
+
+
+def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
+    value = os.environ.get(name, "").strip().lower() or default
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+    return value
 
 
 #: Values of ``MCALC_AUTH``.

@@ -157,9 +157,9 @@ def new_event(event: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
 
 
 @st.cache_resource(show_spinner=False)
-def _store(max_mb: int) -> FullresStore:
+def _store(max_mb: int, codec: str) -> FullresStore:
     """The process's encoded full-resolution images (all sessions share them)."""
-    return FullresStore(max_mb * 1024 * 1024)
+    return FullresStore(max_mb * 1024 * 1024, codec=codec)
 
 
 def fullres_request(key: str, case_key: str) -> list[str]:
@@ -189,7 +189,8 @@ def _fullres_channel(source: FullresSource) -> None:
     items = [it for it in source.items if it[0].key in wanted]
     if items:
         try:
-            store = _store(common.settings().fullres_cache_mb)
+            settings = common.settings()
+            store = _store(settings.fullres_cache_mb, settings.fullres_codec)
             index, data = store.next_answer(common.get_image_cache(), items)
         except ImageReadError as exc:
             st.warning(f"Full resolution not available: {exc}")
@@ -225,5 +226,7 @@ def fullres_answer(
             items.append((rec, view))
     settings = common.settings()
     if items and settings.fullres_prefetch:
-        _store(settings.fullres_cache_mb).prefetch(common.get_image_cache(), items)
+        _store(settings.fullres_cache_mb, settings.fullres_codec).prefetch(
+            common.get_image_cache(), items
+        )
     return FullresSource(key, case_key, tuple(items))

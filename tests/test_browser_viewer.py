@@ -268,7 +268,7 @@ def test_viewer_without_webgl_draws_on_the_cpu_and_loads_full_resolution():
     import numpy as np
 
     from mcalc.imaging import downsample
-    from mcalc.present.fullres import CODEC, encode_fullres
+    from mcalc.present.fullres import CODECS, encode_answer
     from mcalc.present.reading import encode_pixels
     from tests.browser import REPO
 
@@ -319,19 +319,20 @@ def test_viewer_without_webgl_draws_on_the_cpu_and_loads_full_resolution():
         kept = (before["zoom"], before["pan"], before["window"])
         (ask,) = [e for e in page.evaluate("() => window.__events") if e["type"] == ask_type]
         assert ask["case"] == "c1" and ask["keys"] == ["img0", "img1"]  # one request, both
-        data = base64.b64encode(encode_fullres(full)).decode()
         for k, key in enumerate(ask["keys"]):  # one image per answer, as the channel sends
+            codec = CODECS[k % len(CODECS)]  # raw16, then zlib-delta16 (the default)
+            data = base64.b64encode(encode_answer(full, codec)).decode()
             entry = {"key": key, "rows": rows, "cols": cols, "spacing": [0.07, 0.07],
-                     "codec": CODEC, "offset": 0, "length": len(base64.b64decode(data))}  # fmt: skip
+                     "codec": codec, "offset": 0, "length": len(base64.b64decode(data))}  # fmt: skip
             page.evaluate(ANSWER, ["c1", [entry], data])
             shown = ["full"] * (k + 1) + ["asked"] * (len(ask["keys"]) - k - 1)
             page.wait_for_function(
                 "s => document.getElementById('root').dataset.fullres === s",
                 arg=json.dumps(shown, separators=(",", ":")),
             )
-        page.wait_for_function(
+        page.wait_for_function(  # full everywhere, and drawn: the viewer's clock stopped
             "() => JSON.parse(document.getElementById('root').dataset.fullres)"
-            ".every(s => s === 'full')"
+            ".every(s => s === 'full') && +document.getElementById('root').dataset.fullresMs > 0"
         )
         page.wait_for_timeout(200)
         state = page.eval_on_selector(VIEWER, "e => ({...e.dataset})")

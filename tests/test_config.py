@@ -135,3 +135,16 @@ def test_streamlit_watches_sources_only():
     server = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())["server"]
     assert server["fileWatcherType"] == "poll"
     assert {"data", "models"} <= set(server["folderWatchBlacklist"])
+
+
+def test_fullres_codec_from_the_environment(monkeypatch):
+    from mcalc.config import get_settings
+    from mcalc.present.fullres import CODECS
+
+    monkeypatch.delenv("MCALC_FULLRES_CODEC", raising=False)
+    assert get_settings().fullres_codec == "zlib-delta16" and get_settings().fullres_codec in CODECS
+    monkeypatch.setenv("MCALC_FULLRES_CODEC", "RAW16")
+    assert get_settings().fullres_codec == "raw16"
+    monkeypatch.setenv("MCALC_FULLRES_CODEC", "png")
+    with pytest.raises(ValueError, match="MCALC_FULLRES_CODEC must be one of raw16"):
+        get_settings()

@@ -11,7 +11,15 @@ import numpy as np
 import pytest
 
 from mcalc.present import fullres
-from mcalc.present.fullres import CODEC, FullresStore, decode_fullres, encode_fullres
+from mcalc.present.fullres import (
+    CODEC,
+    RAW16,
+    FullresStore,
+    decode_answer,
+    decode_fullres,
+    encode_answer,
+    encode_fullres,
+)
 from mcalc.synthetic.spec import SIZES
 from tests.conftest import REPO
 
@@ -44,6 +52,25 @@ def test_encode_round_trip_is_lossless_including_wrap_around():
         encode_fullres(img, level=12)
     with pytest.raises(ValueError, match="2x5"):
         decode_fullres(encode_fullres(img), 2, 5)
+
+
+def test_raw16_is_the_values_as_they_are_and_both_codecs_decode_by_name():
+    img = np.array([[0, 65535, 3], [4095, 0, 1]], dtype=np.uint16)
+    data = encode_answer(img, RAW16)
+    assert data == img.astype("<u2").tobytes()  # what the browser views as Uint16Array
+    assert (
+        encode_answer(np.array([[-3.0, 70000.0, 1.6]]), RAW16)
+        == np.array([[0, 65535, 2]], dtype="<u2").tobytes()
+    )
+    for codec in (RAW16, CODEC):
+        back = decode_answer(encode_answer(img, codec), codec, 2, 3)
+        assert back.dtype == np.uint16 and (back == img).all()
+    with pytest.raises(ValueError, match="2x4"):
+        decode_answer(data, RAW16, 2, 4)
+    with pytest.raises(ValueError, match="codec"):
+        encode_answer(img, "png")
+    with pytest.raises(ValueError, match="codec"):
+        FullresStore(1, codec="png")
 
 
 def test_full_size_image_is_lossless(full_size_image):
@@ -149,10 +176,10 @@ def test_browse_answers_full_resolution_one_image_per_request(app_env, monkeypat
         at.run()
         assert not at.exception, [e.value for e in at.exception]
         (e,), blob = answer(at)
-        assert e["key"] in rest and e["codec"] == CODEC
+        assert e["key"] in rest and e["codec"] == get_settings().fullres_codec == CODEC
         answered.append(e["key"])
         p = panels[e["key"]]
-        values = decode_fullres(blob, e["rows"], e["cols"])
+        values = decode_answer(blob, e["codec"], e["rows"], e["cols"])
         file_pixels = np.asarray(cache.load(records[e["key"]].image_path).pixels)
         # Hanging orientation: the same mirroring as the panel's preview.
         assert (values == file_pixels).all() or (values == file_pixels[:, ::-1]).all()

@@ -9,12 +9,21 @@ it encodes each image once, in the background as soon as its case is shown
 every session of the process, and answers a request one image at a time, the first one
 ready first (:meth:`FullresStore.next_answer`), so the first image shows early.
 
-Encoding (``zlib-delta16``): the image as displayed (mirrored like the preview), its uint16
-values differenced along each row (modulo 2**16, the first column kept), little-endian,
-compressed by zlib at level 1. The browser inflates it with its own ``DecompressionStream``
-and sums each row back; nothing is lost (sizes and times: README, "Full resolution and
-memory"). Each answer travels as a binary component argument over the session's websocket,
-so no image ever has a URL that bypasses sign-in.
+Encodings (:data:`CODECS`, ``Settings.fullres_codec``), both lossless, of the image as
+displayed (mirrored like the preview):
+
+- ``zlib-delta16`` (the default): the values differenced along each row (modulo 2**16,
+  the first column kept), little-endian, compressed by zlib at level 1 (about 55 % of
+  ``raw16``); the browser inflates it in a worker with its own ``DecompressionStream`` and
+  sums each row back.
+- ``raw16``: its uint16 values, little-endian, as they are (27 MB for a 4096x3328 image):
+  nothing to encode nor inflate, so the first image shows sooner, but the case's four
+  images took longer on the loaded 2-core machine: the bytes' way through the websocket
+  and the page is the bottleneck, and encoding and inflating overlap with it
+  (docs/measurements.md).
+
+Each answer travels as a binary component argument over the session's websocket, so no
+image ever has a URL that bypasses sign-in.
 
 Example:
     >>> import numpy as np
@@ -44,10 +53,14 @@ from mcalc.viewer import ImageView
 
 __all__ = [
     "CODEC",
+    "CODECS",
+    "RAW16",
     "Encoded",
     "FullresStore",
     "encode_fullres",
     "decode_fullres",
+    "decode_answer",
+    "encode_answer",
     "fullres_values",
 ]
 
@@ -57,6 +70,9 @@ log = logging.getLogger(__name__)
 Item = tuple[ImageRecord, ImageView]
 
 CODEC = "zlib-delta16"
+RAW16 = "raw16"
+#: The encodings a :class:`FullresStore` can answer with (``Settings.fullres_codec``).
+CODECS: tuple[str, ...] = (RAW16, CODEC)
 
 
 def encode_fullres(values: np.ndarray, level: int = 1) -> bytes:
@@ -94,6 +110,42 @@ def decode_fullres(data: bytes, rows: int, cols: int) -> np.ndarray:
     return np.cumsum(delta, axis=1, dtype=np.uint16)
 
 
+def encode_answer(values: np.ndarray, codec: str) -> bytes:
+    """A 2-D image -> its bytes in ``codec`` (one of :data:`CODECS`; values clipped to
+    0..65535).
+
+    Raises:
+        ValueError: ``values`` is not 2-D, or an unknown ``codec``.
+    """
+    if codec == CODEC:
+        return encode_fullres(values)
+    if codec != RAW16:
+        raise ValueError(f"full-resolution codec must be one of {CODECS}, got {codec!r}")
+    arr = np.asarray(values)
+    if arr.ndim != 2:
+        raise ValueError(f"expected a 2-D image, got shape {arr.shape}")
+    if arr.dtype != np.uint16:
+        arr = np.clip(np.rint(arr), 0, 65535).astype(np.uint16)
+    return np.ascontiguousarray(arr, dtype="<u2").tobytes()
+
+
+def decode_answer(data: bytes, codec: str, rows: int, cols: int) -> np.ndarray:
+    """The inverse of :func:`encode_answer` (what the browser does, for tests and tools).
+
+    Raises:
+        ValueError: an unknown ``codec``, or the data are not ``rows`` x ``cols`` uint16.
+    """
+    if codec == CODEC:
+        return decode_fullres(data, rows, cols)
+    if codec != RAW16:
+        raise ValueError(f"full-resolution codec must be one of {CODECS}, got {codec!r}")
+    if len(data) != 2 * rows * cols:
+        raise ValueError(
+            f"expected {rows}x{cols} uint16 values ({2 * rows * cols} bytes), got {len(data)}"
+        )
+    return np.frombuffer(data, dtype="<u2").reshape(rows, cols).astype(np.uint16)
+
+
 def fullres_values(cache: ImageCache, rec: ImageRecord, view: ImageView) -> np.ndarray:
     """The image's modality values at full resolution, oriented as the view hangs (the
     preview's orientation, so panel coordinates divided by ``view.scale`` land here)."""
@@ -102,13 +154,14 @@ def fullres_values(cache: ImageCache, rec: ImageRecord, view: ImageView) -> np.n
 
 @dataclass(frozen=True)
 class Encoded:
-    """One image's full-resolution values, encoded (:data:`CODEC`)."""
+    """One image's full-resolution values, encoded (``codec``, one of :data:`CODECS`)."""
 
     rows: int
     cols: int
     data: bytes
     load_ms: int
     encode_ms: int
+    codec: str = CODEC
 
     def entry(self, rec: ImageRecord, view: ImageView) -> dict[str, Any]:
         """The viewer's index entry for this image (its bytes start at offset 0)."""
@@ -117,29 +170,31 @@ class Encoded:
             "rows": self.rows,
             "cols": self.cols,
             "spacing": [float(view.spacing_mm[0]), float(view.spacing_mm[1])],
-            "codec": CODEC,
+            "codec": self.codec,
             "offset": 0,
             "length": len(self.data),
             "timing": {"load_ms": self.load_ms, "encode_ms": self.encode_ms},
         }
 
 
-def _encode(cache: ImageCache, rec: ImageRecord, view: ImageView) -> Encoded:
+def _encode(cache: ImageCache, rec: ImageRecord, view: ImageView, codec: str) -> Encoded:
     t0 = time.perf_counter()
     values = fullres_values(cache, rec, view)
     t1 = time.perf_counter()
-    data = encode_fullres(values)  # zlib releases the GIL: images encode in parallel
+    # zlib releases the GIL: images encode in parallel.
+    data = encode_fullres(values) if codec == CODEC else encode_answer(values, codec)
     t2 = time.perf_counter()
     rows, cols = values.shape[:2]
-    return Encoded(int(rows), int(cols), data, round(1000 * (t1 - t0)), round(1000 * (t2 - t1)))
+    ms = round(1000 * (t1 - t0)), round(1000 * (t2 - t1))
+    return Encoded(int(rows), int(cols), data, *ms, codec=codec)
 
 
 class FullresStore:
     """Encoded full-resolution images, made once per file and orientation and shared by
     every session of the process (safe between threads).
 
-    Encoded bytes stay in an LRU bounded by ``max_bytes`` (a full-size 4096x3328 12-bit
-    image is about 14 MB). :meth:`prefetch` encodes a shown case's images on one
+    Encoded bytes stay in an LRU bounded by ``max_bytes`` (a full-size 4096x3328 image is
+    27 MB in ``raw16``, about 14 MB in ``zlib-delta16``). :meth:`prefetch` encodes a shown case's images on one
     background thread (at most one core), newest case first: a newer prefetch drops the
     older ones not started. A request (:meth:`next_answer`) takes what is ready, waits for
     what is being encoded and encodes the rest at once on ``workers`` threads.
@@ -147,11 +202,15 @@ class FullresStore:
     Args:
         max_bytes: bound of the encoded bytes kept (0: nothing kept, every request encodes).
         workers: threads encoding for requests.
+        codec: the encoding of the answers, one of :data:`CODECS`.
     """
 
-    def __init__(self, max_bytes: int, *, workers: int = 2) -> None:
+    def __init__(self, max_bytes: int, *, workers: int = 2, codec: str = CODEC) -> None:
         if max_bytes < 0:
             raise ValueError(f"max_bytes must be >= 0, got {max_bytes}")
+        if codec not in CODECS:
+            raise ValueError(f"full-resolution codec must be one of {CODECS}, got {codec!r}")
+        self.codec = codec
         self.max_bytes = int(max_bytes)
         self._done: LRU[tuple[str, bool], Encoded] = LRU(
             100_000, weigh=lambda e: len(e.data), max_weight=self.max_bytes
@@ -201,7 +260,7 @@ class FullresStore:
     ) -> Encoded:
         with self._lock:
             self._queued = [q for q in self._queued if not q.running() and not q.done()]
-        enc = _encode(cache, rec, view)
+        enc = _encode(cache, rec, view, self.codec)
         if self.max_bytes:
             self._done.put(k, enc)
         return enc

@@ -5,9 +5,10 @@
 // or more) or the magnifier is picked, the viewer asks Python once for the full-resolution
 // values of every panel of the case still missing: one message to the full-resolution
 // channel, a sibling frame (src/channel.ts), whose fragment answers one image per run
-// without rerunning the page. Each answer is an index entry and its bytes (zlib of
-// row-differenced little-endian uint16, see mcalc/present/fullres.py), handed over by the
-// channel as a message. The images are inflated here (the browser's DecompressionStream),
+// without rerunning the page. Each answer is an index entry and its bytes (raw16: the
+// little-endian uint16 values as they are, used in place; or zlib-delta16: zlib of
+// row-differenced values, see mcalc/present/fullres.py), handed over by the channel as a
+// message. zlib-delta16 images are inflated in a worker (the browser's DecompressionStream),
 // as each arrives (the first shows while the next is on its way), kept in
 // Cornerstone's cache under a byte budget (least recently used first out) and swapped
 // into their viewports keeping camera, window and invert: W/L stays on the true 16-bit
@@ -54,6 +55,7 @@ export interface Answer {
 }
 
 const CODEC = "zlib-delta16";
+const RAW16 = "raw16";
 const PREFIX = "mcalc-full:";
 // Full-resolution images kept in the browser (bytes of uint16 values); Cornerstone's own
 // cache (index.ts) is larger, so this budget is what bounds them.
@@ -158,6 +160,7 @@ export function check(i: number, force = false): void {
   for (const k of missing) asked.set(k, now);
   askedAt = now;
   firstMs = -1;
+  lastMs = -1;
   timing = { asked: abs(), images: [] };
   requests += 1;
   lastAsk = { type: "mcalc:fullres-ask", case: ctx.caseKey(), keys: missing };
@@ -254,6 +257,29 @@ function inflate(data: Uint8Array, rows: number, cols: number): Promise<Uint16Ar
   }).catch(() => decode(data, rows, cols));
 }
 
+/** raw16: the values as they came (a view, no copy, when aligned). */
+async function raw16(data: Uint8Array, rows: number, cols: number): Promise<Uint16Array> {
+  if (data.byteLength !== 2 * rows * cols) {
+    throw new Error(`full image: ${data.byteLength} bytes, expected ${rows}x${cols} uint16`);
+  }
+  const aligned = data.byteOffset % 2 === 0 ? data : data.slice();
+  return new Uint16Array(aligned.buffer, aligned.byteOffset, rows * cols); // little-endian
+}
+
+/** Resolves when the viewport has drawn (its next IMAGE_RENDERED), or after `ms`. */
+function drawn(vp: cs.Types.IStackViewport, ms = 20_000): Promise<void> {
+  return new Promise((ok) => {
+    const el = vp.element;
+    const done = () => {
+      el.removeEventListener(cs.Enums.Events.IMAGE_RENDERED, done);
+      clearTimeout(timer);
+      ok();
+    };
+    const timer = setTimeout(done, ms);
+    el.addEventListener(cs.Enums.Events.IMAGE_RENDERED, done);
+  });
+}
+
 function shownIds(): Set<string> {
   const ids = new Set<string>();
   ctx?.panels().forEach((_, i) => {
@@ -282,10 +308,14 @@ function evict(): void {
  * function returned, run in index.ts's render queue, caches the images and shows them. */
 export function answer(a: Answer): () => Promise<void> {
   const arrived = abs();
-  const entries = (a.index ?? []).filter((e) => !fullId(e.key) && e.codec === CODEC);
+  const entries = (a.index ?? []).filter(
+    (e) => !fullId(e.key) && (e.codec === CODEC || e.codec === RAW16),
+  );
   const inflating = entries.map((e) => {
     const t0 = abs();
-    return inflate(a.data.subarray(e.offset, e.offset + e.length), e.rows, e.cols).then(
+    const bytes = a.data.subarray(e.offset, e.offset + e.length);
+    const values = e.codec === RAW16 ? raw16(bytes, e.rows, e.cols) : inflate(bytes, e.rows, e.cols);
+    return values.then(
       (values) => ({ values, ms: abs() - t0 }),
       (err: Error) => err,
     );
@@ -339,6 +369,7 @@ export async function upgradeAll(): Promise<void> {
   if (!ctx) return;
   const panels = ctx.panels();
   let changed = false;
+  const draws: Promise<void>[] = [];
   await Promise.all(
     panels.map(async (p, i) => {
       const vp = ctx?.viewport(i);
@@ -352,22 +383,29 @@ export async function upgradeAll(): Promise<void> {
       await vp.setStack([id]);
       vp.setCamera(camera);
       vp.setProperties({ voiRange, invert });
+      draws.push(drawn(vp)); // the texture is uploaded when it is drawn
       vp.render();
       changed = true;
     }),
   );
   if (changed && askedAt >= 0) {
-    const ms = Number((performance.now() - askedAt).toFixed(1));
-    if (firstMs < 0) {
-      firstMs = ms;
-      timing.first = abs();
-    }
-    // Done when every panel that wants its full image shows it.
-    if (panels.every((p, i) => !wanted(p) || factor(ctx?.viewport(i) ?? null, p) !== 1)) {
-      lastMs = ms;
-      timing.shown = abs();
-      askedAt = -1;
-    }
+    // The clock stops when the images are drawn (texture upload included), not before; it
+    // does not hold up the render queue meanwhile.
+    const since = askedAt;
+    const all = panels.every((p, i) => !wanted(p) || factor(ctx?.viewport(i) ?? null, p) !== 1);
+    if (all) askedAt = -1; // done when every panel that wants its full image shows it
+    void Promise.all(draws).then(() => {
+      const ms = Number((performance.now() - since).toFixed(1));
+      if (firstMs < 0) {
+        firstMs = ms;
+        timing.first = abs();
+      }
+      if (all) {
+        lastMs = ms;
+        timing.shown = abs();
+      }
+      ctx?.publish();
+    });
   }
   evict();
   ctx.publish();

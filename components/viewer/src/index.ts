@@ -7,6 +7,7 @@
 import * as cs from "@cornerstonejs/core";
 import * as tools from "@cornerstonejs/tools";
 import * as fullres from "./fullres";
+import * as ia from "./interact";
 import * as temporal from "./temporal";
 import { giveWindow } from "./window";
 import * as ol from "./outlines";
@@ -185,8 +186,7 @@ function drawOverlay(i: number): void {
   const p = args?.panels[i];
   if (!panelEl || !p) return;
   const canvas = panelEl.querySelector("canvas.ov") as HTMLCanvasElement;
-  const w = panelEl.clientWidth;
-  const h = panelEl.clientHeight;
+  const [w, h] = ia.sizeOf(panelEl); // no forced layout per panel (interact.ts)
   if (canvas.width !== w || canvas.height !== h) {
     canvas.width = w;
     canvas.height = h;
@@ -370,7 +370,7 @@ function setupTools(): void {
   for (const T of [
     tools.PanTool,
     tools.ZoomTool,
-    tools.WindowLevelTool,
+    ia.WindowLevelTool, // Cornerstone's, without a pixel scan per move (interact.ts)
     tools.MagnifyTool,
     tools.LengthTool,
     tools.ProbeTool,
@@ -794,6 +794,7 @@ async function showCase(a: Args): Promise<void> {
     wl.className = "wl";
     panel.append(el, ov, label, wl);
     grid.appendChild(panel);
+    ia.watchSize(panel, () => drawOverlay(i));
     el.addEventListener("mousedown", (e) => {
       active = i;
       root.querySelectorAll(".panel").forEach((q, k) => q.classList.toggle("active", k === active));
@@ -804,7 +805,7 @@ async function showCase(a: Args): Promise<void> {
     panel.addEventListener("mousemove", (e) => probe(i, e), true);
     el.addEventListener(cs.Enums.Events.IMAGE_RENDERED, () => {
       drawOverlay(i);
-      publish();
+      ia.publishSoon(publish); // once per frame, not once per panel
       fullres.check(i);
     });
   });

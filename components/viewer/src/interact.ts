@@ -1,0 +1,70 @@
+// The per-frame cost of the viewer's own interactions (W/L drag, wheel zoom, pan): hooks in
+// index.ts. None of them talks to Python: they change a viewport's camera or VOI, which
+// Cornerstone renders once per animation frame (all panels of the frame together), and the
+// synchronisers carry the change to the partners. What this module keeps off that frame:
+//
+// - Cornerstone's WindowLevelTool scans every pixel of the image (its min and max) on each
+//   drag move to pick the drag's speed: 1M values per move for a preview, 13.6M (100+ ms
+//   here) once the full-resolution image is shown. An image's range never changes, and a
+//   local image carries it (min/maxPixelValue, computed once when it is cached): read there.
+// - The state mirrored on data-* (index.ts publish()) was rebuilt after every panel's
+//   IMAGE_RENDERED: four times a frame with four panels. It is now rebuilt once, after the
+//   frame's events (a microtask: the same task, before the page paints).
+// - Each overlay redraw read its panel's clientWidth/clientHeight right after the previous
+//   panel's W/L label changed: a forced layout per panel. The sizes are kept from a
+//   ResizeObserver instead.
+import * as cs from "@cornerstonejs/core";
+import * as tools from "@cornerstonejs/tools";
+
+/** The dynamic range of the viewport's image without scanning its pixels. */
+export function imageRange(viewport: cs.Types.IViewport): number | null {
+  const id = (viewport as cs.Types.IStackViewport).getCurrentImageId?.();
+  const image = id ? cs.cache.getImage(id) : undefined;
+  const lo = image?.minPixelValue;
+  const hi = image?.maxPixelValue;
+  return typeof lo === "number" && typeof hi === "number" && Number.isFinite(hi - lo) ? hi - lo : null;
+}
+
+/** Cornerstone's W/L tool (same name, same speed), reading the image's range from the image
+ * instead of scanning its pixels on every drag move. */
+export class WindowLevelTool extends tools.WindowLevelTool {
+  _getImageDynamicRangeFromViewport(viewport: cs.Types.IViewport): number {
+    return imageRange(viewport) ?? super._getImageDynamicRangeFromViewport(viewport);
+  }
+}
+
+let queued = false;
+/** Run `publish` once after the events of this task (every IMAGE_RENDERED of a frame). */
+export function publishSoon(publish: () => void): void {
+  if (queued) return;
+  queued = true;
+  queueMicrotask(() => {
+    queued = false;
+    publish();
+  });
+}
+
+const sizes = new WeakMap<Element, [number, number]>();
+let observer: ResizeObserver | null = null;
+
+/** Keep `el`'s size (CSS pixels) up to date; `changed` runs when it changes. */
+export function watchSize(el: HTMLElement, changed: () => void): void {
+  if (typeof ResizeObserver === "undefined") return;
+  observer ??= new ResizeObserver((entries) => {
+    for (const e of entries) {
+      const t = e.target as HTMLElement;
+      const size: [number, number] = [t.clientWidth, t.clientHeight];
+      const was = sizes.get(t);
+      sizes.set(t, size);
+      if (was && (was[0] !== size[0] || was[1] !== size[1])) watchers.get(t)?.();
+    }
+  });
+  watchers.set(el, changed);
+  observer.observe(el);
+}
+const watchers = new WeakMap<Element, () => void>();
+
+/** `el`'s size as last observed (no layout), or measured now if not observed yet. */
+export function sizeOf(el: HTMLElement): [number, number] {
+  return sizes.get(el) ?? [el.clientWidth, el.clientHeight];
+}
