@@ -107,8 +107,8 @@ def run_case(
     can be cancelled) and then takes its result (:class:`SharedAnalyses`) instead of
     computing it a second time (several readers opening Predict on the same case).
     """
-    shared = shared_analyses(results)
-    if shared is None:
+
+    def analyse() -> CaseAnalysis:
         return analyse_case(
             loaded,
             list(request.images),
@@ -118,6 +118,10 @@ def run_case(
             results=results,
             image_cache=image_cache,
         )
+
+    shared = shared_analyses(results)
+    if shared is None:
+        return analyse()
     key = shared.key(request)
     held = shared.get(key)
     if held is not None:
@@ -126,18 +130,7 @@ def run_case(
         held = shared.get(key)  # the run this one waited for made it
         if held is not None:
             return held
-        return shared.put(
-            key,
-            analyse_case(
-                loaded,
-                list(request.images),
-                request.settings,
-                progress,
-                explainer=explainer,
-                results=results,
-                image_cache=image_cache,
-            ),
-        )
+        return shared.put(key, analyse())
 
 
 #: request key -> [its lock, how many runs hold or wait for it]; an entry lives while used.
