@@ -3,6 +3,7 @@
 // `node build.mjs --analyze [META.json]` also prints what the viewer bundle holds, by
 // package (and writes esbuild's metafile to META.json, for https://esbuild.github.io/analyze/).
 import { build } from "esbuild";
+import { createHash } from "node:crypto";
 import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { dirname, join, resolve, sep } from "node:path";
 
@@ -106,7 +107,15 @@ const viewer = await build({
   metafile: analyze,
   plugins: [dcmjsParts, packageFiles],
 });
-copyFileSync("src/index.html", "dist/index.html");
+// index.html asks for viewer.js?v=VERSION and registers the worker that keeps that
+// version in the browser (src/sw.js): the bundle's content hash, so a new build is a new URL.
+const version = createHash("sha256").update(readFileSync("dist/viewer.js")).digest("hex").slice(0, 16);
+const html = readFileSync("src/index.html", "utf8");
+if ((html.match(/VIEWER_VERSION/g) ?? []).length !== 2) {
+  throw new Error("src/index.html must name VIEWER_VERSION twice (the script and the worker)");
+}
+writeFileSync("dist/index.html", html.replaceAll("VIEWER_VERSION", version));
+copyFileSync("src/sw.js", "dist/sw.js");
 // The full-resolution channel (src/channel.ts): a component of its own, a few lines.
 mkdirSync("dist/channel", { recursive: true });
 await build({ ...common, entryPoints: ["src/channel.ts"], outfile: "dist/channel/channel.js" });
