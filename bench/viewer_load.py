@@ -57,7 +57,6 @@ def _load(context: Any, url: str) -> tuple[float, int]:
     page.goto(f"{url}/browse", wait_until="commit")
     page.wait_for_function(DRAWN, timeout=240_000, polling=50)
     secs = time.perf_counter() - t0
-    page.wait_for_load_state("networkidle")
     page.remove_listener("requestfinished", on_finished)
     return secs, sum(script_bytes)
 
