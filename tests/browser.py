@@ -48,8 +48,9 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(env: dict[str, str], timeout: float = 90.0) -> Iterator[str]:
+def running_app(env: dict[str, str], timeout: float = 90.0, repo: Path = REPO) -> Iterator[str]:
     """Run ``streamlit run app.py`` on localhost; yields its base URL; stops it afterwards.
+    ``repo``: the checkout whose app runs (a bench's A/B against another tree).
 
     Prefer :func:`shared_app`: a server of its own costs a test 10-30 s on this machine.
     """
@@ -59,7 +60,7 @@ def running_app(env: dict[str, str], timeout: float = 90.0) -> Iterator[str]:
         "-m",
         "streamlit",
         "run",
-        str(REPO / "app.py"),
+        str(repo / "app.py"),
         "--server.headless=true",
         f"--server.port={port}",
         "--server.address=127.0.0.1",
@@ -71,7 +72,7 @@ def running_app(env: dict[str, str], timeout: float = 90.0) -> Iterator[str]:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     COUNTS["servers"] += 1
     with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, cwd=REPO, env={**os.environ, **env}, stdout=fh, stderr=fh)
+        proc = subprocess.Popen(cmd, cwd=repo, env={**os.environ, **env}, stdout=fh, stderr=fh)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout
