@@ -33,6 +33,15 @@ from bench import browser as b  # noqa: E402
 from bench.load_stats import read_run_log  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
 
+#: The viewer frame's ``[timeOrigin, viewer.js responseEnd]`` in Unix ms, or ``null``.
+FRAME = """() => {
+  const f = document.querySelector("iframe[title*='mcalc_viewer']");
+  const w = f && f.contentWindow;
+  if (!w) return null;
+  const js = w.performance.getEntriesByType('resource').find(e => e.name.includes('viewer.js'));
+  return [w.performance.timeOrigin, js ? w.performance.timeOrigin + js.responseEnd : null];
+}"""
+
 
 def _timeline(
     page: Any, t0_page: float, t0_unix: float, inbox: list[tuple[float, int]], log: Path
@@ -54,7 +63,12 @@ def _timeline(
         f"ws in: {len(msgs)} msgs, {sum(n for _, n in msgs) / 1e6:.2f} MB; large: {' '.join(big)}"
     )
     state = page.evaluate(f"() => ({{...{b.VIEWER_STATE}}})")
-    parts.append(f"viewer draw {state.get('renderMs', '-')} ms")
+    # The viewer's frame: when its document was made and its bundle arrived (page clock);
+    # a frame made again (a new iframe) shows as a later "made".
+    frame = page.evaluate(FRAME)
+    made = "-" if frame is None else f"{frame[0] / 1000 - t0_unix:.2f}"
+    js = "-" if frame is None or frame[1] is None else f"{frame[1] / 1000 - t0_unix:.2f}"
+    parts.append(f"viewer frame made {made}, bundle in {js}; draw {state.get('renderMs', '-')} ms")
     return "\n    ".join(parts)
 
 
