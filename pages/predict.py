@@ -87,6 +87,7 @@ if pending is not None:  # first visit: the images now, the result when the anal
     pop_prefetch()  # the images are made here
     pending_ui(pending.meta, ctl.display)
     pending.finish()
+prefetch_ui(ctl.display)  # after Run: its images made (and sent) while it computes
 drawn = result_ui(shown, ctl.display) if shown is not None else None
 if drawn is not None and shown is not None:
     every = [ImageInput.from_record(r) for r in case.images]
@@ -96,4 +97,3 @@ if drawn is not None and shown is not None:
     predict_temporal.temporal_ui(loaded, case, view, drawn)
     verdict_ui(card, drawn)
     common.case_report_ui(case.case_id, card.id, "predict")
-prefetch_ui(ctl.display)  # after a Run: its images made while it computes

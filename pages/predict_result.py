@@ -296,9 +296,10 @@ def _views(meta: Shown, display: Display) -> dict[str, ImageView]:
 
 
 def prefetch_ui(display: Display) -> None:
-    """At the end of the run that started an analysis (*Run*): prepare the views, panels
-    and pixels its result will draw, on this thread while the analysis runs on another,
-    so that the result's run only adds the layers."""
+    """In the run that follows *Run* (before the last result is drawn again): prepare the
+    views, panels and pixels the new result will draw, on this thread while the analysis
+    runs on another, and send the pixels with the viewer on screen, so that the result's
+    run only adds the layers and the browser has its images."""
     meta = pop_prefetch()
     if meta is None or not viewer_component.available():
         return

@@ -39,6 +39,8 @@ _ASKED_KEY = "predict_pixels_asked"
 #: Panels made (:func:`_panel`), at most MEMO_ITEMS; not a widget.
 MEMO_KEY = "predict_viewer_panel_memo"
 MEMO_ITEMS = 8
+#: Pixels made ahead (:func:`prefetch`), sent with the viewer's next draw; not a widget.
+AHEAD_KEY = "predict_pixels_ahead"
 #: One image's pixels: ``(pixel id, bytes, rows, cols)`` (:func:`panel_pixels`).
 Pixels = tuple[str, bytes, int, int]
 
@@ -104,10 +106,12 @@ def _panel(
 
 def prefetch(meta: Shown, views: dict[str, ImageView], mask: bool) -> None:
     """Make the panels and pixels of ``meta``'s images ahead (while its analysis runs), so
-    that the run drawing its result finds them made."""
+    that the run drawing its result finds them made, and send the pixels with the next
+    draw of the viewer (it keeps them, inflated, until the result shows them)."""
+    ahead: list[Pixels] = st.session_state.setdefault(AHEAD_KEY, [])
     for key, view in views.items():
         try:
-            _panel(meta.records[key], view, meta.labels[key], mask)
+            ahead.append(_panel(meta.records[key], view, meta.labels[key], mask)[1])
         except ImageReadError:
             continue  # the result says so
 
@@ -159,8 +163,9 @@ def _draw(
     """The viewer element (one per run, at one place: the first visit's images and the
     result after them are the same case, so the browser only adds the layers)."""
     sent = _sent()
-    todo = [px for px in pixels if px[0] not in sent]  # sent once per image and browser
-    sent.add(px[0] for px in todo)
+    ahead = st.session_state.pop(AHEAD_KEY, [])  # the images of a run going on
+    todo = {px[0]: px for px in [*pixels, *ahead] if px[0] not in sent}
+    sent.add(todo)  # sent once per image and browser
     first = "explanation" if display.show == "explanation" else "probability"
     return viewer_component.reading_viewer(
         vpanels,
@@ -173,7 +178,7 @@ def _draw(
             "opacity": display.opacity,
             "map": first,
         },
-        pixels=pixel_payload(todo),
+        pixels=pixel_payload(list(todo.values())),
         on_change=_on_viewer_event,
     )
 
