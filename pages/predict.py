@@ -82,7 +82,7 @@ meta = Shown(
     laterality=case.laterality,
     view=view,
 )
-shown, pending = shown_ui(loaded, xp, request, meta)
+shown, pending = shown_ui(loaded, xp, request, meta, ctl.display.detections)
 if pending is not None:  # first visit: the images now, the result when the analysis ends
     pop_prefetch()  # the images are made here
     pending_ui(pending.meta, ctl.display)

@@ -17,6 +17,7 @@ keeps its place (and the viewer its frame) whatever the status shows.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from mcalc.dataset.records import ImageRecord
 from mcalc.explain.runs import CaseRequest, cached_case, run_case, start_case
 from mcalc.explain.service import CaseAnalysis, Explainer, ResultsCache
 from mcalc.models.card import ModelCard
+from mcalc.models.detection import DetectionSettings
 from mcalc.models.inference import LoadedModel, load_model
 from mcalc.models.registry import list_models
 from mcalc.progress import BackgroundWork, ProgressFn
@@ -98,11 +100,17 @@ class Shown:
 
 
 def _start(
-    loaded: LoadedModel, xp: Explainer, request: CaseRequest, meta: Shown, auto: bool = False
+    loaded: LoadedModel,
+    xp: Explainer,
+    request: CaseRequest,
+    meta: Shown,
+    detections: DetectionSettings | None,
+    auto: bool = False,
 ) -> None:
     """Start ``request`` in the background (a callback: runs before the script), after
-    stopping the run going on, if any (the new one waits for it to end). ``auto``: the
-    page starts it by itself."""
+    stopping the run going on, if any (the new one waits for it to end); its thread then
+    finds the ``detections`` the result will show. ``auto``: the page starts it by
+    itself."""
     old = st.session_state.get(WORK_KEY)
     before = None
     if old is not None and old[0].running:
@@ -115,12 +123,19 @@ def _start(
         results=predict_results(),
         image_cache=common.get_image_cache(),
         after=before,
+        then=None if detections is None else partial(_find, detections),
     )
     st.session_state[WORK_KEY] = (work, meta)
     st.session_state[AUTO_KEY] = True
     st.session_state[AUTO_RUN_KEY] = work.key if auto else None
     st.session_state[PREFETCH_KEY] = meta
     st.session_state.pop(NOTE_KEY, None)
+
+
+def _find(detections: DetectionSettings, case: CaseAnalysis) -> None:
+    """In the run's thread: the detections the result will show (kept on its images)."""
+    for r in case.images:
+        r.detections(detections)
 
 
 def pop_prefetch() -> Shown | None:
@@ -222,17 +237,25 @@ class Pending:
 
 
 def shown_ui(
-    loaded: LoadedModel, xp: Explainer, request: CaseRequest, meta: Shown
+    loaded: LoadedModel,
+    xp: Explainer,
+    request: CaseRequest,
+    meta: Shown,
+    detections: DetectionSettings | None = None,
 ) -> tuple[Shown | None, Pending | None]:
     """The result to draw for ``request`` (``meta``: its records and title), after the
     run bar: cached at once, else the last result with Run (or the run's progress). On the
     first visit, ``(meta, Pending)``: draw ``meta``'s images, then call ``finish()``."""
     with st.container():  # one slot, whatever it holds: the result below keeps its place
-        return _status_ui(loaded, xp, request, meta)
+        return _status_ui(loaded, xp, request, meta, detections)
 
 
 def _status_ui(
-    loaded: LoadedModel, xp: Explainer, request: CaseRequest, meta: Shown
+    loaded: LoadedModel,
+    xp: Explainer,
+    request: CaseRequest,
+    meta: Shown,
+    detections: DetectionSettings | None,
 ) -> tuple[Shown | None, Pending | None]:
     _collect()
     note = st.session_state.get(NOTE_KEY)
@@ -265,7 +288,7 @@ def _status_ui(
     )
     if first or follow or (shown is None and wanted):
         if first or follow:
-            _start(loaded, xp, request, meta, auto=True)  # first visit: nothing to lose
+            _start(loaded, xp, request, meta, detections, auto=True)  # nothing to lose
         work = st.session_state[WORK_KEY][0]
         box = st.empty()
         with box.container():
@@ -285,7 +308,7 @@ def _status_ui(
             type="primary",
             icon=":material/play_arrow:",
             on_click=_start,
-            args=(loaded, xp, request, meta),
+            args=(loaded, xp, request, meta, detections),
             width="stretch",
         )
     if running:
