@@ -33,6 +33,26 @@ from bench import browser as b  # noqa: E402
 from bench.load_stats import read_run_log  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
 
+#: The viewer frame's ``[timeOrigin, viewer.js responseEnd]`` in Unix ms, or ``null``.
+FRAME = """() => {
+  const f = document.querySelector("iframe[title*='mcalc_viewer']");
+  const w = f && f.contentWindow;
+  if (!w) return null;
+  const js = w.performance.getEntriesByType('resource').find(e => e.name.includes('viewer.js'));
+  return [w.performance.timeOrigin, js ? w.performance.timeOrigin + js.responseEnd : null];
+}"""
+
+
+#: Records when a viewer iframe is added to the page (``window.__mcFrames``, page ms).
+FRAMES = """
+window.__mcFrames = [];
+new MutationObserver(ms => ms.forEach(m => m.addedNodes.forEach(n => {
+  const all = n.nodeType === 1 ? [n, ...n.querySelectorAll('iframe')] : [];
+  if (all.some(e => e.tagName === 'IFRAME' && (e.title || '').includes('mcalc_viewer')))
+    window.__mcFrames.push(performance.now());
+}))).observe(document, {childList: true, subtree: true});
+"""
+
 
 def _timeline(
     page: Any, t0_page: float, t0_unix: float, inbox: list[tuple[float, int]], log: Path
@@ -54,7 +74,14 @@ def _timeline(
         f"ws in: {len(msgs)} msgs, {sum(n for _, n in msgs) / 1e6:.2f} MB; large: {' '.join(big)}"
     )
     state = page.evaluate(f"() => ({{...{b.VIEWER_STATE}}})")
-    parts.append(f"viewer draw {state.get('renderMs', '-')} ms")
+    # The viewer's frame: when its document was made and its bundle arrived (page clock);
+    # a frame made again (a new iframe) shows as a later "made".
+    frame = page.evaluate(FRAME)
+    made = "-" if frame is None else f"{frame[0] / 1000 - t0_unix:.2f}"
+    added = page.evaluate("t0 => (window.__mcFrames || []).filter(t => t >= t0)", t0_page)
+    made += f" (frames added: {' '.join(f'{origin + t / 1000 - t0_unix:.2f}' for t in added)})"
+    js = "-" if frame is None or frame[1] is None else f"{frame[1] / 1000 - t0_unix:.2f}"
+    parts.append(f"viewer frame made {made}, bundle in {js}; draw {state.get('renderMs', '-')} ms")
     return "\n    ".join(parts)
 
 
@@ -91,6 +118,7 @@ def measure(repeat: int, warm_s: float) -> dict[str, list[float]]:
         try:
             context = browser.new_context(viewport={"width": 1500, "height": 1900})
             context.add_init_script(b.OBSERVER)
+            context.add_init_script(FRAMES)
             context.set_default_timeout(180_000)
             page = context.new_page()
             page.goto(url, wait_until="networkidle")

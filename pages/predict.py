@@ -19,8 +19,16 @@ from mcalc.explain.runs import case_request
 from mcalc.explain.service import ImageInput, check_model_fits, model_key
 from pages import common, predict_temporal
 from pages.predict_controls import case_ui, controls_ui, model_ui
-from pages.predict_result import result_ui
-from pages.predict_run import Shown, case_score_ui, explainer, loaded_model, registry, shown_ui
+from pages.predict_result import pending_ui, prefetch_ui, result_ui
+from pages.predict_run import (
+    Shown,
+    case_score_ui,
+    explainer,
+    loaded_model,
+    pop_prefetch,
+    registry,
+    shown_ui,
+)
 from pages.predict_verdict import verdict_ui
 
 common.frame()
@@ -74,7 +82,12 @@ meta = Shown(
     laterality=case.laterality,
     view=view,
 )
-shown = shown_ui(loaded, xp, request, meta)
+shown, pending = shown_ui(loaded, xp, request, meta, ctl.display.detections)
+if pending is not None:  # first visit: the images now, the result when the analysis ends
+    pop_prefetch()  # the images are made here
+    pending_ui(pending.meta, ctl.display)
+    pending.finish()
+prefetch_ui(ctl.display)  # after Run: its images made (and sent) while it computes
 drawn = result_ui(shown, ctl.display) if shown is not None else None
 if drawn is not None and shown is not None:
     every = [ImageInput.from_record(r) for r in case.images]

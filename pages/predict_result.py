@@ -22,7 +22,7 @@ from mcalc.present import predict_figures as figures
 from mcalc.viewer import DisplayOptions, ImageView, crop_view, prepare_view
 from pages import common, predict_viewer, viewer_component
 from pages.predict_controls import Display
-from pages.predict_run import Shown
+from pages.predict_run import Shown, pop_prefetch
 
 REGION_KEY = "predict_region"  # (image key, rank) of the region zoomed on; not a widget
 #: The overlay figure last built: ``(what it shows, figure)``; not a widget.
@@ -282,15 +282,56 @@ def _use_viewer() -> bool:
     )
 
 
+def _views(meta: Shown, display: Display) -> dict[str, ImageView]:
+    """The readable images of ``meta`` as the result will draw them (cached)."""
+    opts = DisplayOptions(show_annotations=display.mask)
+    settings = common.settings()
+    views = {}
+    for key, rec in meta.records.items():
+        try:
+            views[key] = cached_view(rec, opts, settings.preview_max_side, meta.laterality)
+        except ImageReadError:
+            continue  # said by the result (its skipped images)
+    return views
+
+
+def prefetch_ui(display: Display) -> None:
+    """In the run that follows *Run* (before the last result is drawn again): prepare the
+    views, panels and pixels the new result will draw, on this thread while the analysis
+    runs on another, and send the pixels with the viewer on screen, so that the result's
+    run only adds the layers and the browser has its images."""
+    meta = pop_prefetch()
+    if meta is None or not viewer_component.available():
+        return
+    if not st.session_state.get("predict_use_viewer", True):
+        return
+    predict_viewer.prefetch(meta, _views(meta, display), display.mask)
+
+
+def pending_ui(meta: Shown, display: Display) -> None:
+    """While the first analysis runs: the images of ``meta`` in the reading viewer, at the
+    very place (the same element path and key) where :func:`result_ui` draws it, so that the
+    viewer's frame, its bundle and the pixels load meanwhile and the result only adds its
+    layers. Same layout as :func:`result_ui` before the viewer: the head, the toggle."""
+    st.container()  # result_ui's head (skipped images, scores)
+    if not _use_viewer():
+        return
+    with st.container():  # where overlay_ui's fragment draws the viewer
+        predict_viewer.pending_viewer_ui(meta, _views(meta, display), display)
+
+
 def result_ui(shown: Shown, display: Display) -> CaseAnalysis | None:
     """Everything drawn for the result on screen; returns the drawn analysis."""
     assert shown.analysis is not None
-    skipped_ui(shown.analysis, shown.labels)
+    head = st.container()  # one slot before the viewer, whatever it holds (its frame stays)
     opts = DisplayOptions(show_annotations=display.mask)
-    case, panels = panels_ui(shown, opts)
+    with head:
+        skipped_ui(shown.analysis, shown.labels)
+        case, panels = panels_ui(shown, opts)
     if not panels:
         return None
-    scores_ui(case, panels)
+    with head:
+        scores_ui(case, panels)
     dets = detections_of(shown, panels, display)
     overlay_ui(shown, case, panels, display, dets, opts, _use_viewer())
     detections_ui(panels, dets, display)

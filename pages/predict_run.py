@@ -5,15 +5,19 @@ in this order: the cached result (:func:`mcalc.explain.runs.cached_case`, no mod
 the result it showed before (named, with a *Run* button), and while a run goes on, its
 progress with *Cancel* (a fragment polls the :class:`~mcalc.progress.BackgroundWork`; the
 last result stays on screen). Only the first visit, with nothing to show yet, starts a
-run by itself, and its own script run waits for it (progress and *Cancel* drawn) and draws
-the result; while that run goes on and nothing is shown, a new choice replaces it. A new
-run stops the one going on first and waits for it (its progress says so), so two analyses
-never share the processor.
+run by itself: its script run draws the images in the viewer at once (its frame, bundle and
+pixels load while the analysis runs), then waits for the analysis at its end (progress and
+*Cancel* drawn) and reruns on the server to add the result as layers of that same viewer;
+while that run goes on and nothing is shown, a new choice replaces it. A new run stops the
+one going on first and waits for it (its progress says so), so two analyses never share
+the processor. Everything this module draws goes into one container, so the result below
+keeps its place (and the viewer its frame) whatever the status shows.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +27,7 @@ from mcalc.dataset.records import ImageRecord
 from mcalc.explain.runs import CaseRequest, cached_case, run_case, start_case
 from mcalc.explain.service import CaseAnalysis, Explainer, ResultsCache
 from mcalc.models.card import ModelCard
+from mcalc.models.detection import DetectionSettings
 from mcalc.models.inference import LoadedModel, load_model
 from mcalc.models.registry import list_models
 from mcalc.progress import BackgroundWork, ProgressFn
@@ -39,6 +44,9 @@ NOTE_KEY = "predict_run_note"
 AUTO_KEY = "predict_auto_started"
 #: The request key of the run the page started by itself (not the reader), if any.
 AUTO_RUN_KEY = "predict_auto_run"
+#: The request a run was just started for (:class:`Shown` without analysis), so that the
+#: run that follows prepares its images (:func:`pop_prefetch`); not a widget.
+PREFETCH_KEY = "predict_prefetch"
 #: The case score shown: ``(request key, CaseAnalysis)``.
 CASE_SCORE_KEY = "predict_case_score"
 
@@ -92,11 +100,17 @@ class Shown:
 
 
 def _start(
-    loaded: LoadedModel, xp: Explainer, request: CaseRequest, meta: Shown, auto: bool = False
+    loaded: LoadedModel,
+    xp: Explainer,
+    request: CaseRequest,
+    meta: Shown,
+    detections: DetectionSettings | None,
+    auto: bool = False,
 ) -> None:
     """Start ``request`` in the background (a callback: runs before the script), after
-    stopping the run going on, if any (the new one waits for it to end). ``auto``: the
-    page starts it by itself."""
+    stopping the run going on, if any (the new one waits for it to end); its thread then
+    finds the ``detections`` the result will show. ``auto``: the page starts it by
+    itself."""
     old = st.session_state.get(WORK_KEY)
     before = None
     if old is not None and old[0].running:
@@ -109,11 +123,25 @@ def _start(
         results=predict_results(),
         image_cache=common.get_image_cache(),
         after=before,
+        then=None if detections is None else partial(_find, detections),
     )
     st.session_state[WORK_KEY] = (work, meta)
     st.session_state[AUTO_KEY] = True
     st.session_state[AUTO_RUN_KEY] = work.key if auto else None
+    st.session_state[PREFETCH_KEY] = meta
     st.session_state.pop(NOTE_KEY, None)
+
+
+def _find(detections: DetectionSettings, case: CaseAnalysis) -> None:
+    """In the run's thread: the detections the result will show (kept on its images)."""
+    for r in case.images:
+        r.detections(detections)
+
+
+def pop_prefetch() -> Shown | None:
+    """The request a run was started for since the last call, if any (once)."""
+    meta = st.session_state.pop(PREFETCH_KEY, None)
+    return meta if isinstance(meta, Shown) else None
 
 
 def _cancel(work: BackgroundWork[Any]) -> None:
@@ -188,27 +216,47 @@ def _progress_ui() -> None:
     _cancel_button(work)
 
 
-def _wait_here() -> None:
-    """Nothing on screen yet (the first visit): wait for the run in this script run, its
-    progress and Cancel drawn meanwhile, and take its result, so the result is drawn by
-    this same run: no poll, no second run, no round trip between the end and the drawing."""
-    entry = st.session_state.get(WORK_KEY)
-    if entry is None:
-        return
-    work, meta = entry
-    box = st.empty()
-    with box.container():
-        bar = st.empty()
-        _cancel_button(work)
-    while not work.wait(WAIT_STEP_S):
-        _progress(bar, work, meta)  # a rerun asked meanwhile ends this run here
-    box.empty()
-    _collect()
+@dataclass
+class Pending:
+    """The first visit's run going on, nothing on screen yet: the page draws the request's
+    images (``meta``) and then calls :meth:`finish` at its end."""
+
+    work: BackgroundWork[Any]
+    meta: Shown
+    box: Any
+    bar: Any
+
+    def finish(self) -> None:
+        """Wait for the run in this script run (its progress redrawn; a click on Cancel or
+        a widget change ends the wait, as any rerun does), then rerun on the server (no
+        round trip) so that the result is drawn where the images already are."""
+        while not self.work.wait(WAIT_STEP_S):
+            _progress(self.bar, self.work, self.meta)
+        self.box.empty()
+        st.rerun()  # the rerun's _collect() takes the result (or the failure's note)
 
 
-def shown_ui(loaded: LoadedModel, xp: Explainer, request: CaseRequest, meta: Shown) -> Shown | None:
+def shown_ui(
+    loaded: LoadedModel,
+    xp: Explainer,
+    request: CaseRequest,
+    meta: Shown,
+    detections: DetectionSettings | None = None,
+) -> tuple[Shown | None, Pending | None]:
     """The result to draw for ``request`` (``meta``: its records and title), after the
-    run bar: cached at once, else the last result with Run (or the run's progress)."""
+    run bar: cached at once, else the last result with Run (or the run's progress). On the
+    first visit, ``(meta, Pending)``: draw ``meta``'s images, then call ``finish()``."""
+    with st.container():  # one slot, whatever it holds: the result below keeps its place
+        return _status_ui(loaded, xp, request, meta, detections)
+
+
+def _status_ui(
+    loaded: LoadedModel,
+    xp: Explainer,
+    request: CaseRequest,
+    meta: Shown,
+    detections: DetectionSettings | None,
+) -> tuple[Shown | None, Pending | None]:
     _collect()
     note = st.session_state.get(NOTE_KEY)
     if note is not None and note[0] == request.key:
@@ -238,10 +286,16 @@ def shown_ui(loaded: LoadedModel, xp: Explainer, request: CaseRequest, meta: Sho
         and not wanted
         and entry[0].key == st.session_state.get(AUTO_RUN_KEY)
     )
-    if first or follow:
-        _start(loaded, xp, request, meta, auto=True)  # first visit: nothing to lose
-        _wait_here()  # nothing on screen: draw the result in this run
-        return shown_ui(loaded, xp, request, meta)
+    if first or follow or (shown is None and wanted):
+        if first or follow:
+            _start(loaded, xp, request, meta, detections, auto=True)  # nothing to lose
+        work = st.session_state[WORK_KEY][0]
+        box = st.empty()
+        with box.container():
+            bar = st.empty()
+            _progress(bar, work, meta)
+            _cancel_button(work)
+        return meta, Pending(work, meta, box, bar)
     if not wanted and (shown is None or shown.key != request.key):
         where = f" The result below is still that of **{shown.title}**." if shown else ""
         if running:
@@ -254,12 +308,12 @@ def shown_ui(loaded: LoadedModel, xp: Explainer, request: CaseRequest, meta: Sho
             type="primary",
             icon=":material/play_arrow:",
             on_click=_start,
-            args=(loaded, xp, request, meta),
+            args=(loaded, xp, request, meta, detections),
             width="stretch",
         )
     if running:
         _progress_ui()
-    return shown
+    return shown, None
 
 
 # -- the case score: an explicit action ------------------------------------------------------

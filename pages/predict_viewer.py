@@ -9,6 +9,7 @@ from typing import Any
 
 import streamlit as st
 
+from mcalc.dataset.records import ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.explain.service import CaseAnalysis
 from mcalc.models.detection import Detection
@@ -23,6 +24,7 @@ from mcalc.present.reading_overlays import (
     predict_layers,
     region_of_event,
 )
+from mcalc.viewer import ImageView
 from pages import common, viewer_component
 from pages.predict_controls import Display
 from pages.predict_run import Shown
@@ -34,6 +36,13 @@ PANELS_KEY = "predict_viewer_panels"
 #: viewer's last request for pixels it lacked; not widgets.
 SENT_KEY = "predict_pixels_sent"
 _ASKED_KEY = "predict_pixels_asked"
+#: Panels made (:func:`_panel`), at most MEMO_ITEMS; not a widget.
+MEMO_KEY = "predict_viewer_panel_memo"
+MEMO_ITEMS = 8
+#: Pixels made ahead (:func:`prefetch`), sent with the viewer's next draw; not a widget.
+AHEAD_KEY = "predict_pixels_ahead"
+#: One image's pixels: ``(pixel id, bytes, rows, cols)`` (:func:`panel_pixels`).
+Pixels = tuple[str, bytes, int, int]
 
 
 def _sent() -> SentPixels:
@@ -65,6 +74,48 @@ def _maps(case: CaseAnalysis) -> list[tuple[str, Any]]:
     return out
 
 
+def _panel(
+    rec: ImageRecord, view: ImageView, label: str, mask: bool
+) -> tuple[dict[str, Any], Pixels]:
+    """A viewer panel without layers, naming its ``pixel_id``, and its pixels; the panel
+    is kept in the session per pixel id, label and annotation display (its windows'
+    percentiles cost a few hundred ms on this machine), so that a panel made ahead
+    (:func:`prefetch`, the first visit's images) is not made again for the result."""
+    cache = common.get_image_cache()
+    max_side = common.settings().preview_max_side
+    px = panel_pixels(cache, rec, view, max_side)
+    held: dict[tuple[str, str, bool], dict[str, Any]] = st.session_state.setdefault(MEMO_KEY, {})
+    panel = held.get((px[0], label, mask))
+    if panel is None:
+        panel = reading_panel(
+            cache,
+            rec,
+            view,
+            label=label,
+            view_name=rec.view,
+            time=rec.timepoint,
+            max_side=max_side,
+            with_pixels=False,
+        )
+        panel["pixel_id"] = px[0]
+        while len(held) >= MEMO_ITEMS:
+            del held[next(iter(held))]
+        held[(px[0], label, mask)] = panel
+    return dict(panel), px  # a copy: the caller adds its layers
+
+
+def prefetch(meta: Shown, views: dict[str, ImageView], mask: bool) -> None:
+    """Make the panels and pixels of ``meta``'s images ahead (while its analysis runs), so
+    that the run drawing its result finds them made, and send the pixels with the next
+    draw of the viewer (it keeps them, inflated, until the result shows them)."""
+    ahead: list[Pixels] = st.session_state.setdefault(AHEAD_KEY, [])
+    for key, view in views.items():
+        try:
+            ahead.append(_panel(meta.records[key], view, meta.labels[key], mask)[1])
+        except ImageReadError:
+            continue  # the result says so
+
+
 def viewer_panels(
     shown: Shown,
     case: CaseAnalysis,
@@ -80,23 +131,10 @@ def viewer_panels(
     if held is not None and held[0] == what:
         return held[1], held[2], []
     maps = _maps(case)
-    max_side = common.settings().preview_max_side
-    cache = common.get_image_cache()
     out, pixels, problems = [], [], []
     for n, p in enumerate(panels):
-        rec = shown.records[p.result.key]
         try:
-            panel = reading_panel(
-                cache,
-                rec,
-                p.view,
-                label=p.label,
-                view_name=rec.view,
-                time=rec.timepoint,
-                max_side=max_side,
-                with_pixels=False,
-            )
-            px = panel_pixels(cache, rec, p.view, max_side)
+            panel, px = _panel(shown.records[p.result.key], p.view, p.label, display.mask)
         except ImageReadError as exc:
             problems.append(f"{p.label}: the image cannot be read: {exc}")
             continue
@@ -112,12 +150,52 @@ def viewer_panels(
             p.result.pmap.factor,
             None if dets is None else dets[n],
         )
-        panel["pixel_id"] = px[0]
         out.append(panel)
         pixels.append(px)
     if not problems:
         st.session_state[PANELS_KEY] = (what, out, pixels)
     return out, pixels, problems
+
+
+def _draw(
+    key: str, vpanels: list[dict[str, Any]], pixels: list[Pixels], display: Display
+) -> dict[str, Any] | None:
+    """The viewer element (one per run, at one place: the first visit's images and the
+    result after them are the same case, so the browser only adds the layers)."""
+    sent = _sent()
+    ahead = st.session_state.pop(AHEAD_KEY, [])  # the images of a run going on
+    todo = {px[0]: px for px in [*pixels, *ahead] if px[0] not in sent}
+    sent.add(todo)  # sent once per image and browser
+    first = "explanation" if display.show == "explanation" else "probability"
+    return viewer_component.reading_viewer(
+        vpanels,
+        case_key=f"{key}|{display.mask}|{len(vpanels)}",
+        key=VIEWER_KEY,
+        height=600,
+        overlays={
+            "lut": colour_lut(display.cmap),
+            "cmap": display.cmap,
+            "opacity": display.opacity,
+            "map": first,
+        },
+        pixels=pixel_payload(list(todo.values())),
+        on_change=_on_viewer_event,
+    )
+
+
+def pending_viewer_ui(meta: Shown, views: dict[str, ImageView], display: Display) -> None:
+    """The images of ``meta`` (no layers yet) while its analysis runs: the frame, its
+    bundle and the pixels load meanwhile; the result then adds its layers to this case."""
+    vpanels, pixels = [], []
+    for key, view in views.items():
+        try:
+            panel, px = _panel(meta.records[key], view, meta.labels[key], display.mask)
+        except ImageReadError:
+            continue  # the result says so
+        vpanels.append(panel)
+        pixels.append(px)
+    if vpanels:
+        _draw(meta.key, vpanels, pixels, display)
 
 
 def viewer_ui(
@@ -131,28 +209,11 @@ def viewer_ui(
     ``None`` when nothing was clicked, ``False`` when a clicked detection lies in no listed
     region (the page says so)."""
     vpanels, pixels, problems = viewer_panels(shown, case, panels, dets, display)
-    for text in problems:
+    event = _draw(shown.key, vpanels, pixels, display) if vpanels else None
+    for text in problems:  # after the viewer: its element keeps its place (and its frame)
         st.warning(text)
     if not vpanels:
         return None
-    sent = _sent()
-    todo = [px for px in pixels if px[0] not in sent]  # sent once per image and browser
-    sent.add(px[0] for px in todo)
-    first = "explanation" if display.show == "explanation" else "probability"
-    event = viewer_component.reading_viewer(
-        vpanels,
-        case_key=f"{shown.key}|{display.mask}|{len(vpanels)}",
-        key=VIEWER_KEY,
-        height=600,
-        overlays={
-            "lut": colour_lut(display.cmap),
-            "cmap": display.cmap,
-            "opacity": display.opacity,
-            "map": first,
-        },
-        pixels=pixel_payload(todo),
-        on_change=_on_viewer_event,
-    )
     event = viewer_component.new_event(event, VIEWER_KEY)
     st.caption(
         "Maps, regions and detections are layers of the viewer: choose the map (M), its "

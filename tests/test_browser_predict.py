@@ -61,7 +61,14 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
         model = page.get_by_role("combobox", name="Model", exact=True).input_value()
         assert model.startswith("spot "), model
         # The first visit runs by itself in the background: let it finish first.
-        _wait_for_panels(page, "normal-1/CC_recent", 300)
+        first_frame = _wait_for_panels(page, "normal-1/CC_recent", 300)
+        # The images come before the result, in the frame the result then draws in.
+        first_frame.wait_for_function(
+            "v => JSON.parse(document.querySelector(v).dataset.mapLayers || '[]').length > 0",
+            arg=VIEWER,
+            timeout=60_000,
+        )
+        first_frame.evaluate("() => { window.__mcSameFrame = true; }")
         box = page.get_by_role("combobox", name="Case", exact=True)
         box.click()
         box.fill("suspicious-1")
@@ -71,6 +78,11 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
         page.get_by_role("button", name="Run").first.click()
         frame = _wait_for_panels(page, "suspicious-1/CC_recent", 240)
         state = _state(frame)
+        # The case choice (its Run button above the result) and the new result kept the
+        # viewer's frame; its pixels came ahead, while the analysis ran, and none was asked
+        # for again.
+        assert frame.evaluate("() => window.__mcSameFrame === true"), "a new viewer frame"
+        assert state["pixelsRequests"] == "0", state
         labels = json.loads(state["labels"])
         assert state["panels"] == "2" and "CC prior" in labels[0] and "CC recent" in labels[1]
         shown = json.loads(state["overlayLayers"])

@@ -123,3 +123,40 @@ def test_shared_analyses_are_bounded_by_bytes_and_keyed_by_the_files_read(tmp_pa
     assert before == SharedAnalyses.key(request)
     marks.write_bytes(b"marks changed")
     assert SharedAnalyses.key(request) != before
+
+
+def test_then_runs_on_the_result_in_the_run_before_it_is_done(monkeypatch, tmp_path) -> None:
+    _fake(monkeypatch)
+    seen: list[tuple[CaseAnalysis, bool]] = []
+    holder: list[BackgroundWork[CaseAnalysis]] = []
+
+    def then(case: CaseAnalysis) -> None:
+        seen.append((case, holder[0].running))
+
+    request = CaseRequest("t", (), (), AnalysisSettings())
+    work = runs.start_case(None, request, results=ResultsCache(tmp_path), then=then)  # type: ignore[arg-type]
+    holder.append(work)
+    assert work.wait(10) and work.state == "done"
+    assert seen == [(work.result, True)]
+
+
+def test_detections_are_found_once_per_settings(monkeypatch) -> None:
+    from mcalc.explain import image_analysis
+    from mcalc.models import detection
+    from mcalc.models.detection import DetectionSettings
+
+    calls: list[float] = []
+
+    def find(dense, spacing, *, threshold, **kwargs):
+        calls.append(threshold)
+        return [threshold]
+
+    monkeypatch.setattr(detection, "find_detections", find)
+    result = image_analysis.ImageAnalysis.__new__(image_analysis.ImageAnalysis)
+    result.pmap = type("P", (), {"dense": lambda self: None})()  # type: ignore[assignment]
+    result.spacing_mm, result.breast = (0.1, 0.1), np.ones((2, 2), bool)
+    low, high = DetectionSettings(threshold=0.2), DetectionSettings(threshold=0.7)
+    assert result.detections(low) == result.detections(low) == [0.2]
+    assert result.detections(high) == [0.7] and calls == [0.2, 0.7]
+    result.detections(low).clear()  # a copy: what the result keeps stays
+    assert result.detections(low) == [0.2] and calls == [0.2, 0.7]

@@ -100,18 +100,25 @@ class ImageAnalysis:
     def detections(self, settings: DetectionSettings | None = None) -> list[Detection]:
         """The peaks of the positive class's map inside the breast
         (:func:`mcalc.models.detection.find_detections`), in model-input pixels, by
-        decreasing score: what Predict marks and the detection evaluation counts."""
+        decreasing score: what Predict marks and the detection evaluation counts. Found
+        once per settings (kept on this result, so that a background run can find them
+        ahead of the page that draws them)."""
         from mcalc.models.detection import DetectionSettings, find_detections
 
         det = settings or DetectionSettings()
-        return find_detections(
-            self.pmap.dense(),
-            self.spacing_mm,
-            min_distance_mm=det.min_distance_mm,
-            threshold=det.threshold,
-            max_detections=det.max_detections,
-            valid=self.breast,
-        )
+        # Not a dataclass field: results pickled before it read as they are.
+        found: dict[DetectionSettings, list[Detection]] = vars(self).setdefault("_found", {})
+        held = found.get(det)
+        if held is None:
+            held = found[det] = find_detections(
+                self.pmap.dense(),
+                self.spacing_mm,
+                min_distance_mm=det.min_distance_mm,
+                threshold=det.threshold,
+                max_detections=det.max_detections,
+                valid=self.breast,
+            )
+        return list(held)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary (no arrays)."""

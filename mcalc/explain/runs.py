@@ -26,7 +26,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -199,13 +199,16 @@ def start_case(
     results: ResultsCache | None = None,
     image_cache: ImageCache | None = None,
     after: BackgroundWork[Any] | None = None,
+    then: Callable[[CaseAnalysis], object] | None = None,
 ) -> BackgroundWork[CaseAnalysis]:
     """Run the request in a background thread (progress to poll, cancellable at each
     progress report); ``work.key`` is ``request.key``. With ``after`` (a run just
-    cancelled), it starts once that one has stopped, so two runs never compete."""
+    cancelled), it starts once that one has stopped, so two runs never compete. ``then``
+    runs on the result in the same thread before the work is done (what the caller will
+    draw from it, made ahead: e.g. :meth:`ImageResult.detections`)."""
 
     def work(progress: ProgressFn) -> CaseAnalysis:
-        return run_case(
+        case = run_case(
             loaded,
             request,
             progress,
@@ -213,6 +216,9 @@ def start_case(
             results=results,
             image_cache=image_cache,
         )
+        if then is not None:
+            then(case)
+        return case
 
     names = ", ".join(i.key for i in request.images)
     return BackgroundWork(work, key=request.key, label=f"analysis of {names}", after=after).start()

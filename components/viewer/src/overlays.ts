@@ -68,6 +68,7 @@ let showRegions = true;
 let showDetections = true;
 let selectedRegion = "";
 let lastClick = ""; // what the last click sent (for tests)
+let hadLayers = false; // the last render's panels carried layers
 const bitmaps = new Map<string, HTMLCanvasElement>(); // panel key + layer -> coloured grid
 
 function b64bytes(b64: string): Uint8Array {
@@ -94,10 +95,14 @@ function currentMap(host: Host): MapLayer | null {
   return null;
 }
 
-/** New arguments from Python (every render): keeps the reader's choices within a case. */
+/** New arguments from Python (every render): keeps the reader's choices within a case.
+ * Predict's first visit shows the images before the analysis ends: its layers then come
+ * to the same case, and take the first map and opacity as a new case does. */
 export function setOverlays(next: OverlayArgs | null | undefined, newCase: boolean, host: Host): void {
   const lutChanged = !opts || !next || opts.lut !== next.lut;
-  if (next && (newCase || !opts)) {
+  const arrived = hasLayers(host) && !hadLayers;
+  hadLayers = hasLayers(host);
+  if (next && (newCase || !opts || arrived)) {
     opacity = next.opacity;
     shownMap = next.map;
   }
