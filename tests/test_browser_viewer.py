@@ -55,6 +55,9 @@ def test_browse_viewer_panels_sync_window_and_next_case(demo_app):
         assert any("prior" in lab for lab in labels) and any("recent" in lab for lab in labels)
         page.screenshot(path=str(ARTIFACTS / "viewer-browse.png"))
         first_case = state["case"]
+        # Software WebGL (SwiftShader here): the viewer draws on the CPU path, faster here
+        # (components/viewer/src/renderer.ts); zoom and pan still follow (below).
+        assert (state["renderer"], state["rendererWhy"]) == ("cpu", "software-webgl"), state
 
         # A wheel on panel 0 zooms every panel synchronised with it (all four by default).
         zoom0 = json.loads(state["zoom"])
@@ -305,9 +308,9 @@ def test_viewer_without_webgl_draws_on_the_cpu_and_loads_full_resolution():
         _assert_ramp_rises(page)
         page.screenshot(path=str(ARTIFACTS / "viewer-no-webgl.png"))
 
-    with browser_page(900, 600) as page:  # WebGL (software in this headless Chromium)
+    with browser_page(900, 600) as page:  # WebGL (software here: asked for by name)
         page.add_init_script(EVENTS)
-        page.goto((REPO / "components/viewer/dist/index.html").as_uri())
+        page.goto((REPO / "components/viewer/dist/index.html").as_uri() + "?renderer=webgl")
         page.evaluate(RENDER, [args])
         page.wait_for_function("() => document.getElementById('root').dataset.zoom")
         assert page.eval_on_selector(VIEWER, "e => e.dataset.renderer") == "webgl"

@@ -378,7 +378,10 @@ export async function upgradeAll(): Promise<void> {
       if (!vp || !id || !h) return;
       h.used = performance.now();
       if (vp.getCurrentImageId() === id) return;
-      const camera = vp.getCamera();
+      // The CPU path's camera carries `scale` (screen pixels per IMAGE pixel): kept, the full
+      // image would show at 4x the preview's zoom. Its parallelScale (world units) is what
+      // stays: without `scale`, the view stays (renderer.ts).
+      const { scale: _perPixel, ...camera } = vp.getCamera();
       const { voiRange, invert } = vp.getProperties();
       await vp.setStack([id]);
       vp.setCamera(camera);
