@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -126,6 +127,49 @@ def viewer_times(
     step(out, "viewer_next", page, next_case)
 
 
+def _loopback(nbytes: int) -> float:
+    """Seconds to move ``nbytes`` through a local socket pair (send and receive)."""
+    import socket
+    import threading
+
+    a, b = socket.socketpair()
+    payload = memoryview(bytearray(nbytes))
+    buf = bytearray(1 << 20)
+    try:
+        t = time.perf_counter()
+        sender = threading.Thread(target=a.sendall, args=(payload,))
+        sender.start()
+        got = 0
+        while got < nbytes:
+            n = b.recv_into(buf)
+            if not n:
+                break
+            got += n
+        sender.join()
+        return time.perf_counter() - t
+    finally:
+        a.close()
+        b.close()
+
+
+def fullres_floor(demo: Path, case_id: str, nbytes: int) -> float:
+    """The full-resolution arrival's floor, in this process: the raw decode of the case's
+    DICOMs (pydicom, as ``bench/viewer.py``'s floor) plus moving the bytes the viewer got
+    (``nbytes``, as encoded) through a local socket. What it leaves out is the app's own
+    work: encoding, Streamlit's path (fragment run, websocket, page, channel) and
+    inflating in the browser. (Until 3 December 2026 the row compared with the page's idle
+    round trip, which says nothing about moving 60 MB.)"""
+    import pydicom
+
+    from mcalc.dataset import open_dataset
+
+    recs = list(open_dataset(demo).case(case_id).images)
+    t = time.perf_counter()
+    for rec in recs:
+        _ = pydicom.dcmread(rec.image_path).pixel_array
+    return time.perf_counter() - t + _loopback(nbytes)
+
+
 def fullres_times(
     repeat: int,
     timed: Callable[..., float],
@@ -133,9 +177,12 @@ def fullres_times(
     state: str,
     observer: str,
     app_env: Callable[[Path], dict[str, str]],
+    floors: list[float] | None = None,
 ) -> list[float]:
     """Seconds from a zoom past the preview to every panel at full resolution, on an app of
-    its own over a 3-case full-size (4096x3328) synthetic set; one case per repeat."""
+    its own over a 3-case full-size (4096x3328) synthetic set; one case per repeat. With
+    ``floors``, each case's :func:`fullres_floor` is appended there (measured after the
+    browser is closed, in the same run)."""
     from playwright.sync_api import sync_playwright
 
     from mcalc.synthetic import generate_demo
@@ -145,6 +192,7 @@ def fullres_times(
     generate_demo(tmp / "demo", cases=3, seed=1, size="full")
     times: list[float] = []
     firsts: list[float] = []
+    shown_cases: list[tuple[str, int]] = []  # case, bytes the viewer got
     with running_app(app_env(tmp), timeout=180) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
@@ -173,7 +221,14 @@ def fullres_times(
                 # The viewer's own clock: from its request to the last full image shown.
                 times.append(float(_state(page, f"{state}.fullresMs")) / 1000.0)
                 firsts.append(float(_state(page, f"{state}.fullresFirstMs || -1")) / 1000.0)
-                _log_breakdown(json.loads(_state(page, f"{state}.fullresTiming || '{{}}'")))
+                timing = json.loads(_state(page, f"{state}.fullresTiming || '{{}}'"))
+                _log_breakdown(timing)
+                shown_cases.append(
+                    (
+                        str(_state(page, f"{state}.case")).split("|")[0],
+                        sum(int(im.get("bytes", 0)) for im in timing.get("images") or []),
+                    )
+                )
                 if k + 1 < min(repeat, 3):
                     frame = next(f for f in page.frames if "viewer" in f.url)
                     before = _state(page, f"{state}.case")
@@ -184,6 +239,14 @@ def fullres_times(
                     )
         finally:
             browser.close()
+    if floors is not None:
+        for case_id, nbytes in shown_cases:
+            floors.append(fullres_floor(tmp / "demo", case_id, nbytes))
+        print(
+            "[bench/browser] viewer_fullres floor (raw decode + loopback of the same bytes) "
+            + " ".join(f"{v:.2f}" for v in floors),
+            file=sys.stderr,
+        )
     print(
         "[bench/browser] viewer_fullres first image " + " ".join(f"{v:.2f}" for v in firsts),
         file=sys.stderr,
@@ -218,13 +281,18 @@ def _log_breakdown(t: dict[str, Any]) -> None:
 def viewer_rows(
     med: Callable[[str], float], idle: float, row: Callable[..., dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """The viewer's figures (``row`` is ``bench/browser.py``'s ``_row``)."""
+    """The viewer's figures (``row`` is ``bench/browser.py``'s ``_row``); full resolution
+    against :func:`fullres_floor` (``viewer_fullres_floor``)."""
+    floor = med("viewer_fullres_floor")
     return [
         row("viewer: wheel zoom, partners follow", med("viewer_wheel"), idle, AIM_LOCAL),
         row("viewer: W/L drag, one move (right button held)", med("viewer_wl"), idle, AIM_LOCAL),
         row("viewer: keyboard next case (N)", med("viewer_next"), idle, AIM_NEXT),
         row(
-            "viewer: full resolution arrives (4096x3328)", med("viewer_fullres"), idle, AIM_FULLRES
+            "viewer: full resolution arrives (4096x3328)",
+            med("viewer_fullres"),
+            floor if floor == floor else idle,  # NaN: no floor measured (an older caller)
+            AIM_FULLRES,
         ),
     ]
 
@@ -282,7 +350,13 @@ def main() -> int:
             browser.close()
     if not args.quick:
         m["viewer_fullres"] = fullres_times(
-            repeat, b._timed, b._settle, b.VIEWER_STATE, b.OBSERVER, env_of
+            repeat,
+            b._timed,
+            b._settle,
+            b.VIEWER_STATE,
+            b.OBSERVER,
+            env_of,
+            floors=m.setdefault("viewer_fullres_floor", []),
         )
         b._log("viewer_fullres", m["viewer_fullres"])
     idle = b._median(m["idle"])
