@@ -39,6 +39,17 @@ AIM_NEXT = 1.3
 AIM_FULLRES = 2.0
 
 
+def renderer_script() -> str:
+    """An init script forcing the viewer's drawing path when ``MCALC_BENCH_RENDERER`` is
+    ``cpu`` or ``webgl`` (components/viewer/src/renderer.ts); else the viewer's choice."""
+    import os
+
+    path = os.environ.get("MCALC_BENCH_RENDERER", "")
+    if path not in ("cpu", "webgl"):
+        return ""
+    return f"try {{ localStorage.setItem('mcalc-renderer', '{path}'); }} catch (e) {{}}"
+
+
 def _state(page: Any, expr: str) -> Any:
     return page.evaluate(f"() => {expr}")
 
@@ -178,11 +189,15 @@ def fullres_times(
     observer: str,
     app_env: Callable[[Path], dict[str, str]],
     floors: list[float] | None = None,
+    at_full: dict[str, list[float]] | None = None,
 ) -> list[float]:
     """Seconds from a zoom past the preview to every panel at full resolution, on an app of
     its own over a 3-case full-size (4096x3328) synthetic set; one case per repeat. With
     ``floors``, each case's :func:`fullres_floor` is appended there (measured after the
-    browser is closed, in the same run)."""
+    browser is closed, in the same run). With ``at_full``, a wheel step and W/L drag moves
+    are timed on the first case once its full images are shown (``viewer_wheel_full``,
+    ``viewer_wl_full``): the CPU path's cost grows with the image's pixels, WebGL's with
+    the panel's (components/viewer/src/renderer.ts)."""
     from playwright.sync_api import sync_playwright
 
     from mcalc.synthetic import generate_demo
@@ -198,6 +213,7 @@ def fullres_times(
         try:
             context = browser.new_context(viewport={"width": 1500, "height": 1900})
             context.add_init_script(observer)
+            context.add_init_script(renderer_script())
             context.set_default_timeout(300_000)
             page = context.new_page()
             page.goto(f"{url}/browse", wait_until="networkidle")
@@ -222,6 +238,13 @@ def fullres_times(
                 times.append(float(_state(page, f"{state}.fullresMs")) / 1000.0)
                 firsts.append(float(_state(page, f"{state}.fullresFirstMs || -1")) / 1000.0)
                 timing = json.loads(_state(page, f"{state}.fullresTiming || '{{}}'"))
+                if at_full is not None and k == 0:
+
+                    def local_only(out: dict[str, list[float]], name: str, *rest: Any) -> None:
+                        if name != "viewer_next":
+                            out[f"{name}_full"] = rest[1]()
+
+                    viewer_times(page, repeat, timed, state, at_full, local_only)
                 _log_breakdown(timing)
                 shown_cases.append(
                     (
@@ -284,6 +307,14 @@ def viewer_rows(
     """The viewer's figures (``row`` is ``bench/browser.py``'s ``_row``); full resolution
     against :func:`fullres_floor` (``viewer_fullres_floor``)."""
     floor = med("viewer_fullres_floor")
+    full = [
+        row(f"viewer: {what}, full resolution shown", med(name), idle, AIM_LOCAL)
+        for what, name in [
+            ("wheel zoom, partners follow", "viewer_wheel_full"),
+            ("W/L drag, one move", "viewer_wl_full"),
+        ]
+        if med(name) == med(name)  # measured (full mode only)
+    ]
     return [
         row("viewer: wheel zoom, partners follow", med("viewer_wheel"), idle, AIM_LOCAL),
         row("viewer: W/L drag, one move (right button held)", med("viewer_wl"), idle, AIM_LOCAL),
@@ -294,6 +325,7 @@ def viewer_rows(
             floor if floor == floor else idle,  # NaN: no floor measured (an older caller)
             AIM_FULLRES,
         ),
+        *full,
     ]
 
 
@@ -336,6 +368,7 @@ def main() -> int:
         try:
             context = browser.new_context(viewport={"width": 1500, "height": 1900})
             context.add_init_script(b.OBSERVER)
+            context.add_init_script(renderer_script())
             context.set_default_timeout(180_000)
             page = context.new_page()
             page.goto(url, wait_until="networkidle")
@@ -357,7 +390,11 @@ def main() -> int:
             b.OBSERVER,
             env_of,
             floors=m.setdefault("viewer_fullres_floor", []),
+            at_full=m,
         )
+        for name in ("viewer_wheel_full", "viewer_wl_full"):
+            if name in m:
+                b._log(name, m[name])
         b._log("viewer_fullres", m["viewer_fullres"])
     idle = b._median(m["idle"])
 
