@@ -443,8 +443,9 @@ def figures(quick: bool) -> list[dict[str, Any]]:
 
         try:
             m["viewer_fullres"] = fullres_times(
-                repeat, _timed, _settle, VIEWER_STATE, OBSERVER, fullres_env
-            )
+                repeat, _timed, _settle, VIEWER_STATE, OBSERVER, fullres_env,
+                floors=m.setdefault("viewer_fullres_floor", []),
+            )  # fmt: skip
             _log("viewer_fullres", m["viewer_fullres"])
         except Exception as exc:
             _log(f"viewer_fullres FAILED ({str(exc).splitlines()[0]})")

@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import sys
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,17 @@ AIM_LOCAL = 0.15
 AIM_NEXT = 1.3
 #: One fragment run per image, then ~14 MB per image to move and inflate.
 AIM_FULLRES = 2.0
+
+
+def renderer_script() -> str:
+    """An init script forcing the viewer's drawing path when ``MCALC_BENCH_RENDERER`` is
+    ``cpu`` or ``webgl`` (components/viewer/src/renderer.ts); else the viewer's choice."""
+    import os
+
+    path = os.environ.get("MCALC_BENCH_RENDERER", "")
+    if path not in ("cpu", "webgl"):
+        return ""
+    return f"try {{ localStorage.setItem('mcalc-renderer', '{path}'); }} catch (e) {{}}"
 
 
 def _state(page: Any, expr: str) -> Any:
@@ -103,8 +115,14 @@ def viewer_times(
         return times
 
     def next_case() -> list[float]:
-        # P then N, in turn: the Browse steps before leave the last case on screen, where N
-        # has no next case to go to (the same event and rerun either way).
+        # P then N, in turn. Where the viewer starts is not known: after bench/browser.py's
+        # Browse steps it shows the last case (no next), alone (this file's main) the first
+        # (no previous: P changed nothing, the wait for a new case waited 300 s). One N,
+        # not timed, first: then there is a previous case either way (the one N left, or
+        # the last case, where N did nothing), and P, N, P... stay on two real cases.
+        frame = next(f for f in page.frames if "viewer" in f.url)
+        frame.focus(VIEWER)
+        timed(page, lambda: frame.press(VIEWER, "n"))  # settled after its rerun
         times = []
         for k in range(repeat):
             frame = next(f for f in page.frames if "viewer" in f.url)
@@ -120,6 +138,49 @@ def viewer_times(
     step(out, "viewer_next", page, next_case)
 
 
+def _loopback(nbytes: int) -> float:
+    """Seconds to move ``nbytes`` through a local socket pair (send and receive)."""
+    import socket
+    import threading
+
+    a, b = socket.socketpair()
+    payload = memoryview(bytearray(nbytes))
+    buf = bytearray(1 << 20)
+    try:
+        t = time.perf_counter()
+        sender = threading.Thread(target=a.sendall, args=(payload,))
+        sender.start()
+        got = 0
+        while got < nbytes:
+            n = b.recv_into(buf)
+            if not n:
+                break
+            got += n
+        sender.join()
+        return time.perf_counter() - t
+    finally:
+        a.close()
+        b.close()
+
+
+def fullres_floor(demo: Path, case_id: str, nbytes: int) -> float:
+    """The full-resolution arrival's floor, in this process: the raw decode of the case's
+    DICOMs (pydicom, as ``bench/viewer.py``'s floor) plus moving the bytes the viewer got
+    (``nbytes``, as encoded) through a local socket. What it leaves out is the app's own
+    work: encoding, Streamlit's path (fragment run, websocket, page, channel) and
+    inflating in the browser. (Until 3 December 2026 the row compared with the page's idle
+    round trip, which says nothing about moving 60 MB.)"""
+    import pydicom
+
+    from mcalc.dataset import open_dataset
+
+    recs = list(open_dataset(demo).case(case_id).images)
+    t = time.perf_counter()
+    for rec in recs:
+        _ = pydicom.dcmread(rec.image_path).pixel_array
+    return time.perf_counter() - t + _loopback(nbytes)
+
+
 def fullres_times(
     repeat: int,
     timed: Callable[..., float],
@@ -127,9 +188,16 @@ def fullres_times(
     state: str,
     observer: str,
     app_env: Callable[[Path], dict[str, str]],
+    floors: list[float] | None = None,
+    at_full: dict[str, list[float]] | None = None,
 ) -> list[float]:
     """Seconds from a zoom past the preview to every panel at full resolution, on an app of
-    its own over a 3-case full-size (4096x3328) synthetic set; one case per repeat."""
+    its own over a 3-case full-size (4096x3328) synthetic set; one case per repeat. With
+    ``floors``, each case's :func:`fullres_floor` is appended there (measured after the
+    browser is closed, in the same run). With ``at_full``, a wheel step and W/L drag moves
+    are timed on the first case once its full images are shown (``viewer_wheel_full``,
+    ``viewer_wl_full``): the CPU path's cost grows with the image's pixels, WebGL's with
+    the panel's (components/viewer/src/renderer.ts)."""
     from playwright.sync_api import sync_playwright
 
     from mcalc.synthetic import generate_demo
@@ -139,11 +207,13 @@ def fullres_times(
     generate_demo(tmp / "demo", cases=3, seed=1, size="full")
     times: list[float] = []
     firsts: list[float] = []
+    shown_cases: list[tuple[str, int]] = []  # case, bytes the viewer got
     with running_app(app_env(tmp), timeout=180) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             context = browser.new_context(viewport={"width": 1500, "height": 1900})
             context.add_init_script(observer)
+            context.add_init_script(renderer_script())
             context.set_default_timeout(300_000)
             page = context.new_page()
             page.goto(f"{url}/browse", wait_until="networkidle")
@@ -167,7 +237,21 @@ def fullres_times(
                 # The viewer's own clock: from its request to the last full image shown.
                 times.append(float(_state(page, f"{state}.fullresMs")) / 1000.0)
                 firsts.append(float(_state(page, f"{state}.fullresFirstMs || -1")) / 1000.0)
-                _log_breakdown(json.loads(_state(page, f"{state}.fullresTiming || '{{}}'")))
+                timing = json.loads(_state(page, f"{state}.fullresTiming || '{{}}'"))
+                if at_full is not None and k == 0:
+
+                    def local_only(out: dict[str, list[float]], name: str, *rest: Any) -> None:
+                        if name != "viewer_next":
+                            out[f"{name}_full"] = rest[1]()
+
+                    viewer_times(page, repeat, timed, state, at_full, local_only)
+                _log_breakdown(timing)
+                shown_cases.append(
+                    (
+                        str(_state(page, f"{state}.case")).split("|")[0],
+                        sum(int(im.get("bytes", 0)) for im in timing.get("images") or []),
+                    )
+                )
                 if k + 1 < min(repeat, 3):
                     frame = next(f for f in page.frames if "viewer" in f.url)
                     before = _state(page, f"{state}.case")
@@ -178,6 +262,14 @@ def fullres_times(
                     )
         finally:
             browser.close()
+    if floors is not None:
+        for case_id, nbytes in shown_cases:
+            floors.append(fullres_floor(tmp / "demo", case_id, nbytes))
+        print(
+            "[bench/browser] viewer_fullres floor (raw decode + loopback of the same bytes) "
+            + " ".join(f"{v:.2f}" for v in floors),
+            file=sys.stderr,
+        )
     print(
         "[bench/browser] viewer_fullres first image " + " ".join(f"{v:.2f}" for v in firsts),
         file=sys.stderr,
@@ -212,14 +304,28 @@ def _log_breakdown(t: dict[str, Any]) -> None:
 def viewer_rows(
     med: Callable[[str], float], idle: float, row: Callable[..., dict[str, Any]]
 ) -> list[dict[str, Any]]:
-    """The viewer's figures (``row`` is ``bench/browser.py``'s ``_row``)."""
+    """The viewer's figures (``row`` is ``bench/browser.py``'s ``_row``); full resolution
+    against :func:`fullres_floor` (``viewer_fullres_floor``)."""
+    floor = med("viewer_fullres_floor")
+    full = [
+        row(f"viewer: {what}, full resolution shown", med(name), idle, AIM_LOCAL)
+        for what, name in [
+            ("wheel zoom, partners follow", "viewer_wheel_full"),
+            ("W/L drag, one move", "viewer_wl_full"),
+        ]
+        if med(name) == med(name)  # measured (full mode only)
+    ]
     return [
         row("viewer: wheel zoom, partners follow", med("viewer_wheel"), idle, AIM_LOCAL),
         row("viewer: W/L drag, one move (right button held)", med("viewer_wl"), idle, AIM_LOCAL),
         row("viewer: keyboard next case (N)", med("viewer_next"), idle, AIM_NEXT),
         row(
-            "viewer: full resolution arrives (4096x3328)", med("viewer_fullres"), idle, AIM_FULLRES
+            "viewer: full resolution arrives (4096x3328)",
+            med("viewer_fullres"),
+            floor if floor == floor else idle,  # NaN: no floor measured (an older caller)
+            AIM_FULLRES,
         ),
+        *full,
     ]
 
 
@@ -262,6 +368,7 @@ def main() -> int:
         try:
             context = browser.new_context(viewport={"width": 1500, "height": 1900})
             context.add_init_script(b.OBSERVER)
+            context.add_init_script(renderer_script())
             context.set_default_timeout(180_000)
             page = context.new_page()
             page.goto(url, wait_until="networkidle")
@@ -276,8 +383,18 @@ def main() -> int:
             browser.close()
     if not args.quick:
         m["viewer_fullres"] = fullres_times(
-            repeat, b._timed, b._settle, b.VIEWER_STATE, b.OBSERVER, env_of
+            repeat,
+            b._timed,
+            b._settle,
+            b.VIEWER_STATE,
+            b.OBSERVER,
+            env_of,
+            floors=m.setdefault("viewer_fullres_floor", []),
+            at_full=m,
         )
+        for name in ("viewer_wheel_full", "viewer_wl_full"):
+            if name in m:
+                b._log(name, m[name])
         b._log("viewer_fullres", m["viewer_fullres"])
     idle = b._median(m["idle"])
 

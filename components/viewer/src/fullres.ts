@@ -82,6 +82,15 @@ const supported = typeof DecompressionStream !== "undefined";
 
 export function bind(c: Context): void {
   ctx = c;
+  // The metadata Cornerstone's CPU path reads for every image (the previews get theirs in
+  // index.ts, for "mcalc:" ids): without it a full image never showed on the CPU path.
+  cs.metaData.addProvider((type: string, id: string) => {
+    if (!id || !id.startsWith(PREFIX)) return undefined;
+    if (type === "generalSeriesModule") return { modality: "MG" };
+    if (type === "modalityLutModule") return { rescaleSlope: 1, rescaleIntercept: 0 };
+    if (type === "voiLutModule") return { windowCenter: [2048], windowWidth: [4096] };
+    return undefined;
+  }, 10000);
   // A channel that (re)starts says so: a request it may have missed goes again.
   window.addEventListener("message", (ev: MessageEvent) => {
     if (ev.data?.type !== "mcalc:fullres-hello" || !lastAsk || askedAt < 0) return;
@@ -205,16 +214,42 @@ export async function decode(data: Uint8Array, rows: number, cols: number): Prom
   return out;
 }
 
-// Inflating runs in a worker: the page's frames share one main thread, where it would hold
-// up drawing and Streamlit's own messages (the next image's request among them).
-let worker: Worker | null | undefined;
+// Inflating runs in workers: the page's frames share one main thread, where it would hold
+// up drawing and Streamlit's own messages (the next image's request among them). Two of
+// them: an answer that arrives while the previous one is still inflating (the server's
+// encodes run ahead, so arrivals bunch) starts at once on the other core.
+const WORKERS = Math.max(1, Math.min(2, navigator.hardwareConcurrency || 2));
+let pool: Worker[] | null | undefined;
 let jobs = 0;
-const waiting = new Map<number, { ok: (v: Uint16Array) => void; fail: (e: Error) => void }>();
+const busy = new Map<Worker, number>(); // jobs under way per worker
+const waiting = new Map<number, { ok: (v: Uint16Array) => void; fail: (e: Error) => void; w: Worker }>();
 
+function makeWorker(url: string): Worker {
+  const worker = new Worker(url);
+  worker.onmessage = (ev: MessageEvent) => {
+    const { id, buf, error } = ev.data as { id: number; buf?: ArrayBuffer; error?: string };
+    const w = waiting.get(id);
+    waiting.delete(id);
+    busy.set(worker, Math.max(0, (busy.get(worker) ?? 1) - 1));
+    if (!w) return;
+    if (buf) w.ok(new Uint16Array(buf));
+    else w.fail(new Error(error ?? "the inflating worker failed"));
+  };
+  worker.onerror = () => {
+    // A worker that cannot run (a browser's policy): inflate here from now on.
+    pool = null;
+    for (const w of waiting.values()) w.fail(new Error("the inflating worker stopped"));
+    waiting.clear();
+  };
+  busy.set(worker, 0);
+  return worker;
+}
+
+/** The least busy inflating worker, or null where workers cannot run. */
 function getWorker(): Worker | null {
-  if (worker !== undefined) return worker;
-  try {
-    const body = `const decode = ${decode.toString()};
+  if (pool === undefined) {
+    try {
+      const body = `const decode = ${decode.toString()};
 self.onmessage = async (ev) => {
   const { id, data, rows, cols } = ev.data;
   try {
@@ -224,25 +259,14 @@ self.onmessage = async (ev) => {
     self.postMessage({ id, error: String(e && e.message || e) });
   }
 };`;
-    worker = new Worker(URL.createObjectURL(new Blob([body], { type: "text/javascript" })));
-    worker.onmessage = (ev: MessageEvent) => {
-      const { id, buf, error } = ev.data as { id: number; buf?: ArrayBuffer; error?: string };
-      const w = waiting.get(id);
-      waiting.delete(id);
-      if (!w) return;
-      if (buf) w.ok(new Uint16Array(buf));
-      else w.fail(new Error(error ?? "the inflating worker failed"));
-    };
-    worker.onerror = () => {
-      // A worker that cannot run (a browser's policy): inflate here from now on.
-      worker = null;
-      for (const w of waiting.values()) w.fail(new Error("the inflating worker stopped"));
-      waiting.clear();
-    };
-  } catch {
-    worker = null;
+      const url = URL.createObjectURL(new Blob([body], { type: "text/javascript" }));
+      pool = Array.from({ length: WORKERS }, () => makeWorker(url));
+    } catch {
+      pool = null;
+    }
   }
-  return worker;
+  if (!pool?.length) return null;
+  return pool.reduce((a, b) => ((busy.get(b) ?? 0) < (busy.get(a) ?? 0) ? b : a));
 }
 
 function inflate(data: Uint8Array, rows: number, cols: number): Promise<Uint16Array> {
@@ -251,8 +275,9 @@ function inflate(data: Uint8Array, rows: number, cols: number): Promise<Uint16Ar
   jobs += 1;
   const id = jobs;
   const bytes = data.slice(); // the worker's own copy (moved there): data stays for a retry
+  busy.set(w, (busy.get(w) ?? 0) + 1);
   return new Promise<Uint16Array>((ok, fail) => {
-    waiting.set(id, { ok, fail });
+    waiting.set(id, { ok, fail, w });
     w.postMessage({ id, data: bytes, rows, cols }, [bytes.buffer as ArrayBuffer]);
   }).catch(() => decode(data, rows, cols));
 }
@@ -378,7 +403,10 @@ export async function upgradeAll(): Promise<void> {
       if (!vp || !id || !h) return;
       h.used = performance.now();
       if (vp.getCurrentImageId() === id) return;
-      const camera = vp.getCamera();
+      // The CPU path's camera carries `scale` (screen pixels per IMAGE pixel): kept, the full
+      // image would show at 4x the preview's zoom. Its parallelScale (world units) is what
+      // stays: without `scale`, the view stays (renderer.ts).
+      const { scale: _perPixel, ...camera } = vp.getCamera();
       const { voiRange, invert } = vp.getProperties();
       await vp.setStack([id]);
       vp.setCamera(camera);

@@ -8,6 +8,7 @@ import * as cs from "@cornerstonejs/core";
 import * as tools from "@cornerstonejs/tools";
 import * as fullres from "./fullres";
 import * as ia from "./interact";
+import * as rd from "./renderer";
 import * as temporal from "./temporal";
 import { giveWindow } from "./window";
 import * as ol from "./outlines";
@@ -241,7 +242,7 @@ function drawOverlay(i: number): void {
   const voi = vp?.getProperties().voiRange;
   if (voi && vp) {
     const width = voi.upper - voi.lower;
-    wl.textContent = `W ${width.toFixed(0)} L ${(voi.lower + width / 2).toFixed(0)}  zoom ${vp.getZoom().toFixed(2)}`;
+    wl.textContent = `W ${width.toFixed(0)} L ${(voi.lower + width / 2).toFixed(0)}  zoom ${rd.zoom(vp).toFixed(2)}`;
   }
 }
 function drawAll(): void {
@@ -261,8 +262,8 @@ function publish(): void {
   for (let i = 0; i < n; i++) {
     const vp = viewport(i);
     if (!vp) continue;
-    zooms.push(Number(vp.getZoom().toFixed(4)));
-    const pan = vp.getPan();
+    zooms.push(Number(rd.zoom(vp).toFixed(4)));
+    const pan = rd.pan(vp);
     pans.push([Number(pan[0].toFixed(2)), Number(pan[1].toFixed(2))]);
     const voi = vp.getProperties().voiRange;
     windows.push(voi ? [Math.round(voi.lower), Math.round(voi.upper)] : []);
@@ -330,13 +331,13 @@ function applySync(): void {
   });
   groups.forEach((g, k) => {
     if (g.length < 2) return;
-    const zp = tools.synchronizers.createZoomPanSynchronizer(`zp${k}`);
+    const zp = rd.createZoomPanSynchronizer(`zp${k}`); // CPU path too (renderer.ts)
     const voi = tools.synchronizers.createVOISynchronizer(`voi${k}`, {
       syncInvertState: true,
       syncColormap: false,
     });
     for (const i of g) {
-      if (!cs.getShouldUseCPURendering() && !temporal.mapped(i))
+      if (!temporal.mapped(i))
         zp.add({ renderingEngineId: ENGINE, viewportId: vpId(i) });
       voi.add({ renderingEngineId: ENGINE, viewportId: vpId(i) });
     }
@@ -894,6 +895,7 @@ async function onRender(a: Args): Promise<void> {
 async function main(): Promise<void> {
   try {
     await cs.init();
+    rd.choose(root.dataset); // WebGL, or the CPU path on software WebGL (renderer.ts)
     cs.cache.setMaxCacheSize(512 * 1024 * 1024);
     addMetadata();
     tools.init();

@@ -293,9 +293,13 @@ function alignSub(s: Slot): void {
     copyCamera(host?.viewport(s.recent) ?? null, vpById(subId(s.v.view)));
   }
 }
+// Viewports whose camera is being copied: a copy's CAMERA_MODIFIED must not copy back into
+// them. On the CPU path a camera read back is not bit-equal to the one set (pixel
+// rounding), so without this the recent panel and its layer copied to each other forever.
+const copying = new Set<cs.Types.IStackViewport>();
 /** ``dst`` takes ``src``'s camera (panels of one grid and size), unless it has it already. */
 function copyCamera(src: cs.Types.IStackViewport | null, dst: cs.Types.IStackViewport | null): void {
-  if (!src || !dst) return;
+  if (!src || !dst || copying.has(dst)) return;
   const cam = src.getCamera();
   const old = dst.getCamera();
   const f = cam.focalPoint as number[];
@@ -304,12 +308,18 @@ function copyCamera(src: cs.Types.IStackViewport | null, dst: cs.Types.IStackVie
     Math.abs((cam.parallelScale ?? 0) - (old.parallelScale ?? 0)) < 1e-6 &&
     Math.hypot(f[0] - g[0], f[1] - g[1], f[2] - g[2]) < 1e-6;
   if (same) return;
-  dst.setCamera({
-    focalPoint: cam.focalPoint,
-    position: cam.position,
-    parallelScale: cam.parallelScale,
-    viewUp: cam.viewUp,
-  });
+  const added = [src, dst].filter((vp) => !copying.has(vp));
+  added.forEach((vp) => copying.add(vp));
+  try {
+    dst.setCamera({
+      focalPoint: cam.focalPoint,
+      position: cam.position,
+      parallelScale: cam.parallelScale,
+      viewUp: cam.viewUp,
+    });
+  } finally {
+    added.forEach((vp) => copying.delete(vp));
+  }
   dst.render();
 }
 function setMode(view: string, m: Mode): void {
