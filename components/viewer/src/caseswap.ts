@@ -89,6 +89,18 @@ export async function swap(a: ArgsLike, h: Host): Promise<boolean> {
   return true;
 }
 
+/** Destroy a synchroniser and every listener it put on its viewports' elements.
+ * Cornerstone's own destroy() removes its sources while iterating over the same array, so
+ * it skips every other one: those elements keep the old synchroniser's listener. With a
+ * rebuilt case the elements went too; with swapped images they stay, so each case switch
+ * left listeners behind, and their VOI events answered each other in a storm that grew
+ * with every switch (seconds per switch after ten, minutes after a dozen). */
+export function destroySynchronizer(s: tools.Synchronizer): void {
+  for (const v of [...s.getSourceViewports()]) s.remove(v);
+  for (const v of [...s.getTargetViewports()]) s.remove(v);
+  tools.SynchronizerManager.destroySynchronizer(s.id);
+}
+
 /** Forget the case on screen (its engine is gone). */
 export function reset(): void {
   built = "";

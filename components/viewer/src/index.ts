@@ -321,7 +321,7 @@ function partners(i: number, j: number): boolean {
   return false;
 }
 function applySync(): void {
-  for (const s of synchronizers.splice(0)) tools.SynchronizerManager.destroySynchronizer(s.id);
+  for (const s of synchronizers.splice(0)) swap.destroySynchronizer(s); // caseswap.ts
   if (!args || sync === "none") return publish();
   const groups: number[][] = [];
   args.panels.forEach((_, i) => {
@@ -757,7 +757,7 @@ async function showCase(a: Args): Promise<void> {
   swap.reset();
   engine?.destroy();
   tools.annotation.state.removeAllAnnotations();
-  for (const s of synchronizers.splice(0)) tools.SynchronizerManager.destroySynchronizer(s.id);
+  for (const s of synchronizers.splice(0)) swap.destroySynchronizer(s); // caseswap.ts
   root.innerHTML = "";
   const bar = document.createElement("div");
   bar.className = "bar";

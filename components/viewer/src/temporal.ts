@@ -11,6 +11,7 @@
 import * as cs from "@cornerstonejs/core";
 import * as tools from "@cornerstonejs/tools";
 import { giveWindow } from "./window";
+import { destroySynchronizer } from "./caseswap";
 import {
   type Focus,
   type Point,
@@ -144,7 +145,7 @@ export async function build(t: TemporalArgs | null | undefined): Promise<void> {
   if (!host) return;
   const h = host;
   stopFlicker();
-  for (const s of syncs.splice(0)) tools.SynchronizerManager.destroySynchronizer(s.id);
+  for (const s of syncs.splice(0)) destroySynchronizer(s); // all its listeners (caseswap.ts)
   slots = [];
   data = t ?? null;
   dataKey = keyOf(t);
