@@ -112,6 +112,32 @@ PREDICT_SHOWN = (
 )
 
 
+def app_env(root: Path, *, demo: Path | None = None, **extra: str) -> dict[str, str]:
+    """The app's environment for a bench: the demo set (``root/demo`` unless ``demo``), its
+    own cache, store and runs under ``root`` (never the user's), the repository's models,
+    sign-in automatic; ``extra`` adds or replaces variables."""
+    return {
+        "MCALC_DEMO_DIR": str(demo or root / "demo"),
+        "MCALC_DATA": "",
+        "MCALC_CACHE": str(root / "cache"),
+        "MCALC_STORE": str(root / "store"),
+        "MCALC_RUNS": str(root / "runs"),
+        "MCALC_MODELS": str(REPO / "models"),
+        "MCALC_AUTH": "auto",
+        **extra,
+    }
+
+
+def new_context(browser: Any, *scripts: str, timeout_ms: int = 180_000) -> Any:
+    """A context as the benches use it: a 1500x1900 viewport, the script-state observer
+    (:data:`OBSERVER`) and ``scripts`` in every page, ``timeout_ms`` for every wait."""
+    context = browser.new_context(viewport={"width": 1500, "height": 1900})
+    for script in (OBSERVER, *scripts):
+        context.add_init_script(script)
+    context.set_default_timeout(timeout_ms)
+    return context
+
+
 def _settle(
     page: Any,
     t0: float,
@@ -354,9 +380,7 @@ def _measure(url: str, repeat: int, cases: list[str]) -> dict[str, list[float]]:
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            context = browser.new_context(viewport={"width": 1500, "height": 1900})
-            context.add_init_script(OBSERVER)
-            context.set_default_timeout(180_000)
+            context = new_context(browser)
             page = context.new_page()
             # Idle round trip: Home, a rerun that changes nothing.
             page.goto(url, wait_until="networkidle")
@@ -419,15 +443,7 @@ def figures(quick: bool) -> list[dict[str, Any]]:
     _log("in-process floors")
     floors = _floors(data, first, cold_cases[0])
     _log("floors", [floors["first"], floors["cold"]])
-    env = {
-        "MCALC_DEMO_DIR": str(data),
-        "MCALC_DATA": "",
-        "MCALC_CACHE": str(tmp / "cache"),
-        "MCALC_STORE": str(tmp / "store"),
-        "MCALC_RUNS": str(tmp / "runs"),
-        "MCALC_MODELS": str(REPO / "models"),
-        "MCALC_AUTH": "auto",
-    }
+    env = app_env(tmp, demo=data)
     os.environ.pop("MCALC_DATA", None)
     with running_app(env, timeout=180) as url:
         m = _measure(url, repeat, cold_cases)
@@ -437,13 +453,9 @@ def figures(quick: bool) -> list[dict[str, Any]]:
     _log("floors again", [again["first"], again["cold"]])
     floors = {k: (floors[k] + again[k]) / 2 for k in floors}
     if not quick:  # its own app on a full-size set (the generator alone takes a minute)
-
-        def fullres_env(root: Path) -> dict[str, str]:
-            return {**env, "MCALC_DEMO_DIR": str(root / "demo"), "MCALC_CACHE": str(root / "c")}
-
         try:
             m["viewer_fullres"] = fullres_times(
-                repeat, _timed, _settle, VIEWER_STATE, OBSERVER, fullres_env,
+                repeat, _timed, _settle, VIEWER_STATE, OBSERVER, app_env,
                 floors=m.setdefault("viewer_fullres_floor", []),
             )  # fmt: skip
             _log("viewer_fullres", m["viewer_fullres"])

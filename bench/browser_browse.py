@@ -58,24 +58,14 @@ def measure(repeat: int) -> dict[str, list[float]]:
 
     tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-browse-"))
     generate_demo(tmp / "demo", cases=6, seed=0)
-    env = {
-        "MCALC_DEMO_DIR": str(tmp / "demo"),
-        "MCALC_DATA": "",
-        "MCALC_CACHE": str(tmp / "cache"),
-        "MCALC_STORE": str(tmp / "store"),
-        "MCALC_RUNS": str(tmp / "runs"),
-        "MCALC_MODELS": str(REPO / "models"),
-        "MCALC_AUTH": "auto",
-    }
+    env = b.app_env(tmp)
     os.environ.pop("MCALC_DATA", None)
     inbox: list[int] = []
     out: dict[str, list[float]] = {"idle": [], "case_switch": [], "toggle": [], "key_next": []}
     with running_app(env, timeout=180) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            context = browser.new_context(viewport={"width": 1500, "height": 1900})
-            context.add_init_script(b.OBSERVER)
-            context.set_default_timeout(180_000)
+            context = b.new_context(browser)
             page = context.new_page()
             page.on(
                 "websocket",

@@ -97,16 +97,7 @@ def measure(repeat: int, warm_s: float) -> dict[str, list[float]]:
     ids = [c.case_id for c in open_dataset(data).cases]
     cold_cases = [i for i in ids if i.startswith("suspicious")][:2]
     log = tmp / "runs.jsonl"
-    env = {
-        "MCALC_DEMO_DIR": str(data),
-        "MCALC_DATA": "",
-        "MCALC_CACHE": str(tmp / "cache"),
-        "MCALC_STORE": str(tmp / "store"),
-        "MCALC_RUNS": str(tmp / "runs"),
-        "MCALC_MODELS": str(REPO / "models"),
-        "MCALC_AUTH": "auto",
-        "MCALC_RUN_LOG": str(log),
-    }
+    env = b.app_env(tmp, demo=data, MCALC_RUN_LOG=str(log))
     os.environ.pop("MCALC_DATA", None)
     floors = b._floors(data, ids[0], cold_cases[0])
     print(f"floors: first {floors['first']:.2f} s, cold {floors['cold']:.2f} s", flush=True)
@@ -116,10 +107,7 @@ def measure(repeat: int, warm_s: float) -> dict[str, list[float]]:
     with running_app(env, timeout=180) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            context = browser.new_context(viewport={"width": 1500, "height": 1900})
-            context.add_init_script(b.OBSERVER)
-            context.add_init_script(FRAMES)
-            context.set_default_timeout(180_000)
+            context = b.new_context(browser, FRAMES)
             page = context.new_page()
             page.goto(url, wait_until="networkidle")
             b._settle(page, 0.0, "!!document.querySelector('[data-testid=stSidebar]')", ran=False)

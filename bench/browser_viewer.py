@@ -348,28 +348,14 @@ def main() -> int:
     tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-viewer-"))
     generate_demo(tmp / "demo", cases=6, seed=0)
 
-    def env_of(root: Path) -> dict[str, str]:
-        return {
-            "MCALC_DEMO_DIR": str(root / "demo"),
-            "MCALC_DATA": "",
-            "MCALC_CACHE": str(root / "cache"),
-            "MCALC_STORE": str(root / "store"),
-            "MCALC_RUNS": str(root / "runs"),
-            "MCALC_MODELS": str(b.REPO / "models"),
-            "MCALC_AUTH": "auto",
-        }
-
     os.environ.pop("MCALC_DATA", None)
     m: dict[str, list[float]] = {}
     from playwright.sync_api import sync_playwright
 
-    with running_app(env_of(tmp), timeout=180) as url, sync_playwright() as p:
+    with running_app(b.app_env(tmp), timeout=180) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=b.CHROMIUM, args=b.CHROMIUM_ARGS, headless=True)
         try:
-            context = browser.new_context(viewport={"width": 1500, "height": 1900})
-            context.add_init_script(b.OBSERVER)
-            context.add_init_script(renderer_script())
-            context.set_default_timeout(180_000)
+            context = b.new_context(browser, renderer_script())
             page = context.new_page()
             page.goto(url, wait_until="networkidle")
             b._settle(page, 0.0, "!!document.querySelector('[data-testid=stSidebar]')", ran=False)
@@ -388,7 +374,7 @@ def main() -> int:
             b._settle,
             b.VIEWER_STATE,
             b.OBSERVER,
-            env_of,
+            b.app_env,
             floors=m.setdefault("viewer_fullres_floor", []),
             at_full=m,
         )
