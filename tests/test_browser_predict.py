@@ -79,10 +79,12 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
         frame = _wait_for_panels(page, "suspicious-1/CC_recent", 240)
         state = _state(frame)
         # The case choice (its Run button above the result) and the new result kept the
-        # viewer's frame; its pixels came ahead, while the analysis ran, and none was asked
-        # for again.
+        # viewer's frame; its pixels came ahead, while the analysis ran. A frame reads only
+        # the latest of the messages it was sent: a browser too busy to read the one with the
+        # pixels before the result's came asks for them once (seen under CI load); the old
+        # page asked on every case, with a new frame each time.
         assert frame.evaluate("() => window.__mcSameFrame === true"), "a new viewer frame"
-        assert state["pixelsRequests"] == "0", state
+        assert state["pixelsRequests"] in ("0", "1"), state
         labels = json.loads(state["labels"])
         assert state["panels"] == "2" and "CC prior" in labels[0] and "CC recent" in labels[1]
         shown = json.loads(state["overlayLayers"])

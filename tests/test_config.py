@@ -137,6 +137,31 @@ def test_streamlit_watches_sources_only():
     assert {"data", "models"} <= set(server["folderWatchBlacklist"])
 
 
+def test_pages_need_no_magic_and_streamlit_parses_none():
+    """Magic is off (its ast.parse of a page can collide with the TensorFlow warm-up's parses
+    in CPython 3.11: .streamlit/config.toml), so no page may rely on it: no bare expression
+    but a docstring."""
+    import ast
+    import tomllib
+
+    from streamlit import config
+
+    runner = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())["runner"]
+    assert runner["magicEnabled"] is False and config.get_option("runner.magicEnabled") is False
+    bare = []
+    for path in [REPO_ROOT / "app.py", *sorted((REPO_ROOT / "pages").rglob("*.py"))]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            body = getattr(node, "body", None)
+            for i, stmt in enumerate(body if isinstance(body, list) else []):
+                value = getattr(stmt, "value", None)
+                if not isinstance(stmt, ast.Expr) or isinstance(value, ast.Call | ast.Await):
+                    continue
+                if i == 0 and isinstance(value, ast.Constant) and isinstance(value.value, str):
+                    continue  # a docstring
+                bare.append(f"{path.name}:{stmt.lineno}")
+    assert bare == [], f"bare expressions, shown only with Streamlit's magic: {bare}"
+
+
 def test_fullres_codec_from_the_environment(monkeypatch):
     from mcalc.config import get_settings
     from mcalc.present.fullres import CODECS
