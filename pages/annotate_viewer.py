@@ -27,10 +27,7 @@ def _sent() -> panel_cache.SentPixels:
     """The pixel ids this page's viewer holds (Annotate's own: each page mounts its own
     viewer). A viewer not drawn in the last run was unmounted (a page switch, the classic
     figure) and lost its pixels: then none is held, and the next payload sends them."""
-    sent = st.session_state.get(SENT_KEY)
-    if not isinstance(sent, panel_cache.SentPixels) or VIEWER_KEY not in st.session_state:
-        sent = st.session_state[SENT_KEY] = panel_cache.SentPixels()
-    return sent
+    return viewer_component.sent_pixels(SENT_KEY, mounted_as=VIEWER_KEY)
 
 
 def _handle_event(

@@ -431,10 +431,7 @@ def temporal_tables(case_id: str, tpanels: list[TemporalPanel], summary: str) ->
 
 def _sent() -> panel_cache.SentPixels:
     """The pixel ids this session's viewer was sent (kept across runs)."""
-    sent = st.session_state.get(SENT_KEY)
-    if not isinstance(sent, panel_cache.SentPixels):
-        sent = st.session_state[SENT_KEY] = panel_cache.SentPixels()
-    return sent
+    return viewer_component.sent_pixels(SENT_KEY)
 
 
 def _on_viewer_event() -> None:

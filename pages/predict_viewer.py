@@ -32,10 +32,8 @@ from pages.predict_run import Shown
 VIEWER_KEY = "predict_viewer"
 #: The viewer panels last built: ``(what they show, panels, pixels)``; not a widget.
 PANELS_KEY = "predict_viewer_panels"
-#: The pixel ids this session's viewer holds (:class:`SentPixels`), and the ``seq`` of the
-#: viewer's last request for pixels it lacked; not widgets.
+#: The pixel ids this session's viewer holds (:class:`SentPixels`); not a widget.
 SENT_KEY = "predict_pixels_sent"
-_ASKED_KEY = "predict_pixels_asked"
 #: Panels made (:func:`_panel`), at most MEMO_ITEMS; not a widget.
 MEMO_KEY = "predict_viewer_panel_memo"
 MEMO_ITEMS = 8
@@ -46,22 +44,18 @@ Pixels = tuple[str, bytes, int, int]
 
 
 def _sent() -> SentPixels:
-    sent = st.session_state.get(SENT_KEY)
-    if not isinstance(sent, SentPixels):
-        sent = st.session_state[SENT_KEY] = SentPixels()
-    return sent
+    return viewer_component.sent_pixels(SENT_KEY)
 
 
 def _on_viewer_event() -> None:
     """Before the run: the viewer lacks some pixels (its frame was rebuilt): send them
-    again. Other events (a region click) are left for the script to read."""
+    again. Other events (a region click) are left for the script to read (handed out
+    under the viewer's own key there, so this one is under a key of its own)."""
     event = st.session_state.get(VIEWER_KEY)
     if not isinstance(event, dict) or event.get("type") != "pixels":
         return
-    if st.session_state.get(_ASKED_KEY) == event.get("seq"):
-        return
-    st.session_state[_ASKED_KEY] = event.get("seq")
-    _sent().forget(str(k) for k in event.get("keys") or [])
+    if viewer_component.new_event(event, f"{VIEWER_KEY}:pixels") is not None:
+        _sent().forget(str(k) for k in event.get("keys") or [])
 
 
 def _maps(case: CaseAnalysis) -> list[tuple[str, Any]]:

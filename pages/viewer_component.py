@@ -30,6 +30,7 @@ import streamlit.components.v1 as components
 from mcalc.dataset.records import ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.present.fullres import FullresStore, Item
+from mcalc.present.panel_cache import SentPixels
 from mcalc.store.marks import LABELS
 from mcalc.viewer import ImageView
 from pages import common
@@ -142,6 +143,18 @@ def reading_viewer(
     if fullres is not None and fullres.items:  # else nothing to ask for: no channel
         _fullres_channel(fullres)
     return value if isinstance(value, dict) else None
+
+
+def sent_pixels(state_key: str, *, mounted_as: str | None = None) -> SentPixels:
+    """The pixel ids a page's viewer holds (:class:`SentPixels`, kept in the session under
+    ``state_key``). With ``mounted_as`` (the viewer's key): a viewer not drawn in the last
+    run was unmounted (a page switch) and lost its pixels, so none is held then."""
+    sent = st.session_state.get(state_key)
+    if not isinstance(sent, SentPixels) or (
+        mounted_as is not None and mounted_as not in st.session_state
+    ):
+        sent = st.session_state[state_key] = SentPixels()
+    return sent
 
 
 def new_event(event: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
