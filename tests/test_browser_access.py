@@ -65,7 +65,10 @@ def _wait_for_cookie(page, timeout_s: float = 10.0) -> None:
 
 
 def _fresh_load(page, url: str) -> None:
-    page.goto(url, wait_until="networkidle")
+    # The page's load, then the app's own idle state: "networkidle" (no request for 0.5 s)
+    # timed out at 30 s once in a clean-clone run, with the viewer's bundle and its service
+    # worker's copy loading on a busy machine.
+    page.goto(url, wait_until="load", timeout=90_000)
     wait_for_app_idle(page)
 
 
