@@ -10,7 +10,10 @@
 // This is Cornerstone's logic, not a property of the WebGL implementation: a real GPU
 // builds the same reversed function. Giving each image a real window before it is shown
 // makes the first transfer function run the right way.
+// Every local image passes here before it is shown, so this is also where the CPU path's
+// drawing of only the part a panel shows is attached (visible.ts).
 import type * as cs from "@cornerstonejs/core";
+import { drawVisible } from "./visible";
 
 /** Give `image` the window (center, width); without one, its own value range. */
 export function giveWindow(image: cs.Types.IImage, window?: readonly number[]): void {
@@ -19,4 +22,5 @@ export function giveWindow(image: cs.Types.IImage, window?: readonly number[]): 
   const [center, width] = window && window[1] > 0 ? window : [(lo + hi) / 2, Math.max(hi - lo, 1)];
   image.windowCenter = center;
   image.windowWidth = width;
+  drawVisible(image);
 }

@@ -1,0 +1,313 @@
+// The CPU path's drawing of a grayscale image, windowing only what the panel shows (a hook
+// in window.ts: every local image passes there before it is shown).
+//
+// Cornerstone 5.14's CPU path (renderGrayscaleImage) applies the window's lookup table to
+// EVERY pixel of the image into an offscreen canvas (putImageData of the whole image) each
+// time the window changes, then draws that canvas scaled onto the panel. For a W/L drag
+// that is the whole cost of a move: four panels of 1024x832 previews, 3.4M lookups and
+// 13.6 MB of putImageData per move; once the 4096x3328 full images are shown, 54M lookups
+// (docs/measurements.md, "the viewer on the CPU path"), though a panel zoomed to the full
+// image's scale shows a fifth of it. Here, per panel:
+//
+// - the lookup runs only over the part of the image the panel shows (the canvas' corners
+//   taken back through the drawing transform, plus a margin of 2 pixels for the smoothing),
+//   and putImageData copies only that rectangle;
+// - while the window, the image and the invert are unchanged, a zoom or pan that stays in
+//   the rectangle already windowed only redraws the canvas (as Cornerstone did for the
+//   whole image); one that leaves it windows the newly shown part with a margin (a quarter
+//   of its size on each side), so a pan does not window a sliver per frame;
+// - one 32-bit store per pixel (white with the lookup's value as alpha, what Cornerstone
+//   writes byte by byte) from a 32-bit table built per window.
+//
+// The pixels drawn are Cornerstone's: the same table (the linear modality and VOI functions
+// of cpuFallback/rendering/generateLut.js, the same rounding), the same transform
+// (calculateTransform.js, ported below: those modules are not exported), the same
+// smoothing. Colour images, colormaps, non-linear modality/VOI tables and PET keep
+// Cornerstone's own path (no `render` is set for colour images; the others never occur in
+// this viewer, which shows 16-bit grayscale mammograms: see `drawVisible`).
+import type * as cs from "@cornerstonejs/core";
+
+interface Point {
+  x: number;
+  y: number;
+}
+/** The parts of Cornerstone's CPU "enabled element" read here (cpuFallback types). */
+interface Enabled {
+  canvas: HTMLCanvasElement;
+  image: cs.Types.IImage & { isPreScaled?: boolean };
+  viewport: {
+    voi: { windowWidth: number; windowCenter: number };
+    invert?: boolean;
+    pixelReplication?: boolean;
+    rotation?: number;
+    hflip?: boolean;
+    vflip?: boolean;
+    scale?: number | number[];
+    translation: Point;
+    aspectRatio?: number[];
+    modality?: string;
+    modalityLUT?: unknown;
+    voiLUT?: unknown;
+    colormap?: unknown;
+    displayedArea?: {
+      tlhc: Point;
+      brhc: Point;
+      presentationSizeMode?: string;
+      rowPixelSpacing?: number;
+      columnPixelSpacing?: number;
+    };
+  };
+  renderingTools: Record<string, unknown>;
+}
+
+/** What a panel's offscreen canvas holds: which window over which rectangle. */
+interface Held {
+  canvas: HTMLCanvasElement;
+  ctx: CanvasRenderingContext2D;
+  data: ImageData;
+  words: Uint32Array;
+  key: string;
+  rect: [number, number, number, number]; // x0, y0, x1, y1 (image pixels, end exclusive)
+}
+
+type M = [number, number, number, number, number, number];
+
+function translate(m: M, x: number, y: number): void {
+  m[4] += m[0] * x + m[2] * y;
+  m[5] += m[1] * x + m[3] * y;
+}
+function rotate(m: M, rad: number): void {
+  const c = Math.cos(rad);
+  const s = Math.sin(rad);
+  const [a, b, cc, d] = m;
+  m[0] = a * c + cc * s;
+  m[1] = b * c + d * s;
+  m[2] = a * -s + cc * c;
+  m[3] = b * -s + d * c;
+}
+function scale(m: M, sx: number, sy: number): void {
+  m[0] *= sx;
+  m[1] *= sx;
+  m[2] *= sy;
+  m[3] *= sy;
+}
+
+/** Cornerstone's calculateTransform (cpuFallback/rendering/calculateTransform.js, 5.14). */
+export function transformOf(e: Enabled): M {
+  const m: M = [1, 0, 0, 1, 0, 0];
+  const vp = e.viewport;
+  const area = vp.displayedArea;
+  if (!area) return m;
+  translate(m, e.canvas.width / 2, e.canvas.height / 2);
+  const angle = vp.rotation ?? 0;
+  if (angle !== 0) rotate(m, (angle * Math.PI) / 180);
+  const explicit = Array.isArray(vp.scale);
+  let ws = Array.isArray(vp.scale) ? (vp.scale[0] ?? 1) : (vp.scale ?? 1);
+  let hs = Array.isArray(vp.scale) ? (vp.scale[1] ?? 1) : (vp.scale ?? 1);
+  const width = area.brhc.x - (area.tlhc.x - 1);
+  const height = area.brhc.y - (area.tlhc.y - 1);
+  const img = e.image;
+  if (explicit) {
+    /* the axis scales as given */
+  } else if (area.presentationSizeMode === "NONE") {
+    if (img.rowPixelSpacing < img.columnPixelSpacing) ws *= img.columnPixelSpacing / img.rowPixelSpacing;
+    else if (img.columnPixelSpacing < img.rowPixelSpacing) hs *= img.rowPixelSpacing / img.columnPixelSpacing;
+  } else {
+    const cps = area.columnPixelSpacing ?? 1;
+    const rps = area.rowPixelSpacing ?? 1;
+    ws = cps;
+    hs = rps;
+    if (area.presentationSizeMode === "SCALE TO FIT") {
+      ws = hs = Math.min(e.canvas.height / (height * hs), e.canvas.width / (width * ws));
+      if (rps < cps) ws *= cps / rps;
+      else if (cps < rps) hs *= rps / cps;
+    }
+  }
+  scale(m, ws, hs);
+  if (angle !== 0) rotate(m, (-angle * Math.PI) / 180);
+  translate(m, vp.translation.x, vp.translation.y);
+  if (angle !== 0) rotate(m, (angle * Math.PI) / 180);
+  if (vp.aspectRatio !== undefined) scale(m, vp.aspectRatio[0], vp.aspectRatio[1]);
+  if (vp.hflip) scale(m, -1, 1);
+  if (vp.vflip) scale(m, 1, -1);
+  translate(m, -width / 2, -height / 2);
+  return m;
+}
+
+/** The image rectangle [x0, y0, x1, y1) drawn on a canvas of `cw` x `ch` through `m`, the
+ * source rectangle starting at (sx, sy), grown by `margin` and clipped to the image. */
+export function shownRect(
+  m: M,
+  cw: number,
+  ch: number,
+  sx: number,
+  sy: number,
+  iw: number,
+  ih: number,
+  margin = 2,
+): [number, number, number, number] {
+  const det = m[0] * m[3] - m[1] * m[2];
+  if (!Number.isFinite(det) || det === 0) return [0, 0, iw, ih];
+  let x0 = Infinity;
+  let y0 = Infinity;
+  let x1 = -Infinity;
+  let y1 = -Infinity;
+  for (const [cx, cy] of [
+    [0, 0],
+    [cw, 0],
+    [0, ch],
+    [cw, ch],
+  ]) {
+    const dx = cx - m[4];
+    const dy = cy - m[5];
+    const u = (m[3] * dx - m[2] * dy) / det + sx;
+    const v = (-m[1] * dx + m[0] * dy) / det + sy;
+    x0 = Math.min(x0, u);
+    y0 = Math.min(y0, v);
+    x1 = Math.max(x1, u);
+    y1 = Math.max(y1, v);
+  }
+  const clip = (v: number, hi: number) => Math.min(Math.max(v, 0), hi);
+  return [
+    clip(Math.floor(x0) - margin, iw),
+    clip(Math.floor(y0) - margin, ih),
+    clip(Math.ceil(x1) + margin, iw),
+    clip(Math.ceil(y1) + margin, ih),
+  ];
+}
+
+const tables = new WeakMap<object, { key: string; words: Uint32Array; offset: number }>();
+
+/** The window's lookup table of `image` as 32-bit words (white, alpha = the grey level),
+ * indexed by stored value - offset: Cornerstone's generateLut (linear modality and VOI). */
+export function lookup(
+  image: cs.Types.IImage & { isPreScaled?: boolean },
+  width: number,
+  center: number,
+  invert: boolean,
+): { words: Uint32Array; offset: number; key: string } {
+  const lo = image.minPixelValue;
+  const hi = image.maxPixelValue;
+  const slope = image.slope ?? 1;
+  const intercept = image.intercept ?? 0;
+  const key = `${width}|${center}|${invert}|${lo}|${hi}|${slope}|${intercept}|${!!image.isPreScaled}`;
+  const had = tables.get(image);
+  if (had?.key === key) return had;
+  const offset = Math.min(lo, 0);
+  const bytes = new Uint8ClampedArray(hi - offset + 1);
+  const pre = !!image.isPreScaled;
+  for (let s = lo; s <= hi; s++) {
+    const m = pre ? s : s * slope + intercept;
+    const value = Math.min(Math.max(((m - (center - 0.5)) / (width - 1) + 0.5) * 255.0, 0), 255);
+    bytes[s - offset] = invert ? 255 - value : value;
+  }
+  const words = new Uint32Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) words[i] = ((bytes[i] << 24) | 0xffffff) >>> 0;
+  const made = { key, words, offset };
+  tables.set(image, made);
+  return made;
+}
+
+/** Window `pixels` (row length `w`) over `rect` into `out` through `table`. */
+export function windowRect(
+  pixels: ArrayLike<number>,
+  w: number,
+  rect: readonly number[],
+  table: Uint32Array,
+  offset: number,
+  out: Uint32Array,
+): void {
+  const [x0, y0, x1, y1] = rect;
+  for (let y = y0; y < y1; y++) {
+    const row = y * w;
+    const end = row + x1;
+    if (offset === 0) for (let i = row + x0; i < end; i++) out[i] = table[pixels[i]];
+    else for (let i = row + x0; i < end; i++) out[i] = table[pixels[i] - offset];
+  }
+}
+
+function contains(a: readonly number[], b: readonly number[]): boolean {
+  return a[0] <= b[0] && a[1] <= b[1] && a[2] >= b[2] && a[3] >= b[3];
+}
+
+/** The canvas holding the windowed image of `e`, windowed at least over `need`. */
+function windowed(e: Enabled, need: [number, number, number, number], invalidated: boolean): HTMLCanvasElement {
+  const image = e.image;
+  const { width: w, height: h } = image;
+  let held = e.renderingTools.mcalcVisible as Held | undefined;
+  if (!held || held.canvas.width !== w || held.canvas.height !== h) {
+    const canvas = held?.canvas ?? document.createElement("canvas");
+    canvas.width = w;
+    canvas.height = h;
+    const ctx = canvas.getContext("2d") as CanvasRenderingContext2D;
+    const data = new ImageData(w, h);
+    const words = new Uint32Array(data.data.buffer);
+    words.fill(0x00ffffff); // white, transparent: Cornerstone's renderCanvas before its first lookup
+    held = { canvas, ctx, data, words, key: "", rect: [0, 0, 0, 0] };
+    e.renderingTools.mcalcVisible = held;
+  }
+  const voi = e.viewport.voi;
+  const table = lookup(image, voi.windowWidth, voi.windowCenter, !!e.viewport.invert);
+  const key = `${image.imageId}|${table.key}`;
+  if (!invalidated && key === held.key && contains(held.rect, need)) return held.canvas;
+  let rect = need;
+  if (!invalidated && key === held.key) {
+    // Same window, newly shown part (a zoom out or a pan): a margin for the next frames.
+    const gx = Math.ceil((need[2] - need[0]) / 4);
+    const gy = Math.ceil((need[3] - need[1]) / 4);
+    rect = [Math.max(need[0] - gx, 0), Math.max(need[1] - gy, 0), Math.min(need[2] + gx, w), Math.min(need[3] + gy, h)];
+  }
+  const pixels = image.voxelManager?.getScalarData?.() ?? image.getPixelData();
+  windowRect(pixels as ArrayLike<number>, w, rect, table.words, table.offset, held.words);
+  if (rect[2] > rect[0] && rect[3] > rect[1]) {
+    held.ctx.putImageData(held.data, 0, 0, rect[0], rect[1], rect[2] - rect[0], rect[3] - rect[1]);
+  }
+  held.key = key;
+  held.rect = rect;
+  return held.canvas;
+}
+
+/** Cornerstone's `image.render` for the CPU path (drawImageSync calls it with the panel's
+ * enabled element): renderGrayscaleImage, windowing only the part shown. */
+function render(e: Enabled, invalidated: boolean): void {
+  const vp = e.viewport;
+  const ctx = e.canvas.getContext("2d") as CanvasRenderingContext2D;
+  ctx.setTransform(1, 0, 0, 1, 0, 0);
+  ctx.fillStyle = "black";
+  ctx.fillRect(0, 0, e.canvas.width, e.canvas.height);
+  ctx.imageSmoothingEnabled = !vp.pixelReplication;
+  const m = transformOf(e);
+  ctx.setTransform(m[0], m[1], m[2], m[3], m[4], m[5]);
+  const area = vp.displayedArea ?? { tlhc: { x: 1, y: 1 }, brhc: { x: e.image.width, y: e.image.height } };
+  const sx = area.tlhc.x - 1;
+  const sy = area.tlhc.y - 1;
+  const width = area.brhc.x - sx;
+  const height = area.brhc.y - sy;
+  const need = shownRect(m, e.canvas.width, e.canvas.height, sx, sy, e.image.width, e.image.height);
+  const source = windowed(e, need, invalidated);
+  ctx.drawImage(source, sx, sy, width, height, 0, 0, width, height);
+  // What Cornerstone's saveLastRendered keeps (read by its own renderers only).
+  Object.assign(e.renderingTools, {
+    lastRenderedImageId: e.image.imageId,
+    lastRenderedIsColor: false,
+    lastRenderedViewport: {
+      windowCenter: vp.voi.windowCenter,
+      windowWidth: vp.voi.windowWidth,
+      invert: vp.invert,
+      rotation: vp.rotation,
+      hflip: vp.hflip,
+      vflip: vp.vflip,
+      modalityLUT: vp.modalityLUT,
+      voiLUT: vp.voiLUT,
+      colormap: vp.colormap,
+    },
+  });
+}
+
+/** Draw `image` on the CPU path with `render` (no effect on the WebGL path, which never
+ * reads `image.render`). Grayscale images only; this viewer sets no colormap, modality or
+ * VOI table and shows no PET. */
+export function drawVisible(image: cs.Types.IImage): void {
+  if (image.color) return;
+  (image as unknown as { render: (e: Enabled, invalidated: boolean) => void }).render = render;
+}
