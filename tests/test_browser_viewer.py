@@ -267,6 +267,47 @@ def _assert_ramp_rises(page) -> None:
         assert lit.size > 100 and lit[-10] > lit[10] + 100, lit[::20]
 
 
+def _assert_windowed_where_shown(page, box) -> None:
+    """The CPU path windows only the part of the image a panel shows (src/visible.ts): a
+    W/L move while zoomed in, then a zoom out and a pan, must show the newly uncovered
+    parts with the new window, as a view windowed afresh (invert off and on) shows them."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.wheel(0, -360)  # further in: a smaller part shown, and windowed
+    page.wait_for_timeout(150)
+    page.mouse.down(button="right")  # a W/L move: only that part windowed anew
+    page.mouse.move(x + 40, y + 25, steps=2)
+    page.mouse.up(button="right")
+    page.wait_for_timeout(150)
+    page.mouse.wheel(0, 720)  # back out, past the fit: the rest of the image shown
+    page.wait_for_timeout(150)
+    page.mouse.move(x, y)
+    page.mouse.down()  # a pan (the default tool)
+    page.mouse.move(x + 60, y + 10, steps=2)
+    page.mouse.up()
+    page.wait_for_timeout(300)
+
+    def panels() -> list[np.ndarray]:
+        return [
+            np.asarray(Image.open(io.BytesIO(p.screenshot())).convert("L"), int)
+            for p in page.locator(".panel .vp").all()
+        ]
+
+    seen = panels()
+    invert = page.get_by_role("button", name="Invert", exact=True)
+    invert.click()
+    page.wait_for_timeout(150)
+    invert.click()
+    page.wait_for_timeout(300)
+    for was, now in zip(seen, panels(), strict=True):
+        assert (was > 0).sum() > 1000 and np.array_equal(was, now), np.abs(was - now).max()
+
+
 def test_viewer_without_webgl_draws_on_the_cpu_and_loads_full_resolution():
     """The built component alone (no app server): Streamlit's render messages are posted
     to it. Without WebGL it draws with Cornerstone's CPU path (not a blank panel, values
@@ -359,3 +400,5 @@ def test_viewer_without_webgl_draws_on_the_cpu_and_loads_full_resolution():
             moved = np.array(json.loads(state["pan"])) - np.array(json.loads(kept[1]))
             assert np.abs(moved).max() < 1.0, (state["pan"], kept[1])
             _assert_ramp_rises(page)
+            if path == "cpu":
+                _assert_windowed_where_shown(page, box)

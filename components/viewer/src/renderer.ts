@@ -58,16 +58,20 @@ export function choose(d?: DOMStringMap): Choice {
   return choice;
 }
 
-/** The image shown and the size of its fit on the panel (CSS pixels per image pixel). */
+/** The image shown and the size of its fit on the panel (canvas pixels per image pixel).
+ * The panel's canvas, not its element: Cornerstone's CPU fit (getImageFitScale) and scale
+ * are in canvas pixels, and reading a canvas' width forces no layout, where the element's
+ * clientWidth did, once per panel per frame (the overlays read the zoom right after the
+ * previous panel's W/L label changed). */
 function shown(vp: cs.Types.IStackViewport): { w: number; h: number; sx: number; sy: number; fit: number } | null {
   const id = vp.getCurrentImageId();
   const image = id ? cs.cache.getImage(id) : undefined;
-  const el = vp.element;
-  if (!image || !el.clientWidth || !el.clientHeight) return null;
+  const canvas = vp.canvas;
+  if (!image || !canvas?.width || !canvas.height) return null;
   const { width: w, height: h } = image;
   const sx = image.columnPixelSpacing || 1;
   const sy = image.rowPixelSpacing || 1;
-  return { w, h, sx, sy, fit: Math.min(el.clientWidth / w, el.clientHeight / h) };
+  return { w, h, sx, sy, fit: Math.min(canvas.width / w, canvas.height / h) };
 }
 
 /** The viewport's zoom relative to its image's fit, on both paths (on the CPU path
