@@ -66,6 +66,22 @@ def _panel_centre(page: Any, index: int = 0) -> tuple[float, float]:
     return iframe["x"] + box[0] + box[2] / 2, iframe["y"] + box[1] + box[3] / 2
 
 
+def _noting(cond: str, state: str) -> str:
+    """``cond``, noting the viewer's ``data-input-ms`` (``state``: its dataset; its own
+    input-to-drawn time, see components/viewer/src/interact.ts) when it first holds: a
+    later frame may overwrite it."""
+    return f"({cond}) && ((window.__mcInputMs = {state}.inputMs), true)"
+
+
+def _input_ms(page: Any, out: dict[str, list[float]], name: str) -> None:
+    """Append the input-to-drawn seconds noted by :func:`_noting` to ``out[name]``."""
+    ms = page.evaluate(
+        "() => { const ms = window.__mcInputMs; window.__mcInputMs = null; return ms; }"
+    )
+    if ms:
+        out.setdefault(name, []).append(float(ms) / 1000.0)
+
+
 def viewer_times(
     page: Any,
     repeat: int,
@@ -88,7 +104,10 @@ def viewer_times(
             zooms = f"JSON.parse({state}.zoom || '[]')"
             was = f"JSON.parse({json.dumps(before)})"
             cond = f"{zooms}.length > 1 && {zooms}.every((z, i) => z !== {was}[i])"
-            times.append(timed(page, lambda: page.mouse.wheel(0, -120), cond, ran=False))
+            times.append(
+                timed(page, lambda: page.mouse.wheel(0, -120), _noting(cond, state), ran=False)
+            )
+            _input_ms(page, out, "viewer_wheel_input")
         return times
 
     def window_level() -> list[float]:
@@ -109,7 +128,10 @@ def viewer_times(
                     f" JSON.stringify(w) !== JSON.stringify({was}[i]))"
                 )
                 to = (x + 8 * (k + 1), y + 6 * (k + 1))
-                times.append(timed(page, lambda to=to: page.mouse.move(*to), cond, ran=False))
+                times.append(
+                    timed(page, lambda to=to: page.mouse.move(*to), _noting(cond, state), ran=False)
+                )
+                _input_ms(page, out, "viewer_wl_input")
         finally:
             page.mouse.up(button="right")
         return times
@@ -318,6 +340,20 @@ def viewer_rows(
     return [
         row("viewer: wheel zoom, partners follow", med("viewer_wheel"), idle, AIM_LOCAL),
         row("viewer: W/L drag, one move (right button held)", med("viewer_wl"), idle, AIM_LOCAL),
+        # The same steps on the page's clock: the input's own time stamp to the frame that
+        # drew it, without the bench's command to the browser and its polling.
+        row(
+            "viewer: wheel zoom, input to drawn (page clock)",
+            med("viewer_wheel_input"),
+            idle,
+            AIM_LOCAL,
+        ),
+        row(
+            "viewer: W/L one move, input to drawn (page clock)",
+            med("viewer_wl_input"),
+            idle,
+            AIM_LOCAL,
+        ),
         row("viewer: keyboard next case (N)", med("viewer_next"), idle, AIM_NEXT),
         row(
             "viewer: full resolution arrives (4096x3328)",

@@ -58,6 +58,7 @@ interface Args {
 }
 
 const root = document.getElementById("root") as HTMLDivElement;
+ia.watchInput(root); // data-input-ms (interact.ts)
 const ENGINE = "mcalc-engine";
 const GROUP = "mcalc-tools";
 const LABEL_COLOURS: Record<string, string> = {
@@ -285,6 +286,7 @@ function publish(): void {
   d.marks = String(marks.length);
   d.selected = selected ?? "";
   d.lastMarkMs = String(lastMarkMs);
+  d.inputMs = ia.inputMs(); // the last wheel step or drag move to this frame's drawing
   d.probe = probeText;
   d.measures = JSON.stringify(measures());
   fullres.publish(d);

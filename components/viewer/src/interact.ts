@@ -68,3 +68,26 @@ const watchers = new WeakMap<Element, () => void>();
 export function sizeOf(el: HTMLElement): [number, number] {
   return sizes.get(el) ?? [el.clientWidth, el.clientHeight];
 }
+
+// ---- input latency, measured in the page ---------------------------------------------------
+// `data-input-ms`: milliseconds from the time stamp of the reader's last wheel step or drag
+// move (the browser's own stamp of the input, `Event.timeStamp`) to the end of the frame's
+// drawing that followed it (the publish after its IMAGE_RENDERED events; the compositor's
+// paint comes after, in the same frame). A bench driving the page from outside also counts
+// its own way in (the command to the browser) and its polling: this is what the reader's
+// hand feels, on the page's clock.
+let inputStamp = -1;
+
+/** Note the time stamps of view-changing input under `el` (wheel, a move with a button held). */
+export function watchInput(el: HTMLElement): void {
+  const opts = { capture: true, passive: true };
+  el.addEventListener("wheel", (e) => (inputStamp = e.timeStamp), opts);
+  el.addEventListener("mousemove", (e) => {
+    if (e.buttons) inputStamp = e.timeStamp;
+  }, opts);
+}
+
+/** Milliseconds since the last noted input ("" before any). */
+export function inputMs(): string {
+  return inputStamp < 0 ? "" : (performance.now() - inputStamp).toFixed(1);
+}
