@@ -89,11 +89,13 @@ def viewer_times(
     state: str,
     out: dict[str, list[float]],
     step: Callable[[dict[str, list[float]], str, Any, Callable[[], list[float]]], None],
+    suffix: str = "",
 ) -> None:
     """Wheel zoom, W/L drag and keyboard next case on the Browse page already open.
 
     ``timed(page, action, cond, ran=...)`` and ``step`` are ``bench/browser.py``'s; ``state``
-    its JavaScript expression of the viewer's ``dataset``."""
+    its JavaScript expression of the viewer's ``dataset``; the steps' input-to-drawn times
+    on the page's clock go to ``out["viewer_wheel_input" + suffix]`` (and ``_wl_``)."""
 
     def wheel() -> list[float]:
         x, y = _panel_centre(page)
@@ -107,7 +109,7 @@ def viewer_times(
             times.append(
                 timed(page, lambda: page.mouse.wheel(0, -120), _noting(cond, state), ran=False)
             )
-            _input_ms(page, out, "viewer_wheel_input")
+            _input_ms(page, out, f"viewer_wheel_input{suffix}")
         return times
 
     def window_level() -> list[float]:
@@ -131,7 +133,7 @@ def viewer_times(
                 times.append(
                     timed(page, lambda to=to: page.mouse.move(*to), _noting(cond, state), ran=False)
                 )
-                _input_ms(page, out, "viewer_wl_input")
+                _input_ms(page, out, f"viewer_wl_input{suffix}")
         finally:
             page.mouse.up(button="right")
         return times
@@ -266,7 +268,7 @@ def fullres_times(
                         if name != "viewer_next":
                             out[f"{name}_full"] = rest[1]()
 
-                    viewer_times(page, repeat, timed, state, at_full, local_only)
+                    viewer_times(page, repeat, timed, state, at_full, local_only, "_full")
                 _log_breakdown(timing)
                 shown_cases.append(
                     (
@@ -334,6 +336,8 @@ def viewer_rows(
         for what, name in [
             ("wheel zoom, partners follow", "viewer_wheel_full"),
             ("W/L drag, one move", "viewer_wl_full"),
+            ("wheel zoom, input to drawn (page clock)", "viewer_wheel_input_full"),
+            ("W/L one move, input to drawn (page clock)", "viewer_wl_input_full"),
         ]
         if med(name) == med(name)  # measured (full mode only)
     ]
