@@ -30,6 +30,7 @@ from mcalc.models.card import ModelCard
 from mcalc.models.detection import DetectionSettings
 from mcalc.models.inference import LoadedModel, load_model
 from mcalc.models.registry import list_models
+from mcalc.models.warmup import warm_model
 from mcalc.progress import BackgroundWork, ProgressFn
 from pages import common
 
@@ -63,14 +64,19 @@ def registry(models_dir: str) -> tuple[list[ModelCard], list[dict[str, str]]]:
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def loaded_model(path: str, fingerprint: str) -> LoadedModel:
-    """The model of a registry folder (shared by every session; never modified)."""
-    return load_model(path, Path(path).parent)
+    """The model of a registry folder (shared by every session; never modified): the one
+    the app's warm-up loaded when it is that model, else loaded now."""
+    warm = warm_model(path, fingerprint)
+    return warm[0] if warm is not None else load_model(path, Path(path).parent)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def explainer(path: str, fingerprint: str) -> Explainer:
-    """The model's explainer: clones and tf-keras-vis objects built once, then reused."""
-    return Explainer.for_model(loaded_model(path, fingerprint))
+    """The model's explainer: clones and tf-keras-vis objects built once, then reused (the
+    warm-up's, already traced, for the model it loaded)."""
+    loaded = loaded_model(path, fingerprint)
+    warm = warm_model(path, fingerprint)
+    return warm[1] if warm is not None and warm[0] is loaded else Explainer.for_model(loaded)
 
 
 @st.cache_resource(show_spinner=False)
