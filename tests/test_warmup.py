@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
 import mcalc.models.warmup as warmup
 from mcalc.config import get_settings
@@ -50,7 +51,15 @@ def test_the_default_model_is_warmed_once_and_handed_to_predict(tmp_path, monkey
     monkeypatch.setattr(warmup, "_MODELS", {})
     monkeypatch.setattr(warmup, "_WANTED", [])
     monkeypatch.setattr(warmup, "_THREAD", None)
+    asked = threading.Event()
+    monkeypatch.setattr(warmup, "_ASKED", asked)
     (first,) = list_models(root).models
+    # A page that asks for the model while it is being traced stops the trace: the model is
+    # handed over untraced (the page's analysis traces it, with the processor to itself).
+    asked.set()
+    key = warmup.warm_up_model(root)
+    assert key is not None and len(warmup.warm_model(*key)[1]._clones) == 0
+    asked.clear()
     key = warmup.warm_up_model(root)
     assert key == (str(first.path), model_key(first))
     warm = warmup.warm_model(*key)

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mcalc.config import Settings, get_settings, prepare_tensorflow
+from mcalc.progress import Cancelled
 
 if TYPE_CHECKING:
     from mcalc.explain.explainer import Explainer
@@ -61,6 +62,8 @@ _SECONDS: list[float] = []
 _MODELS: dict[tuple[str, str], tuple[LoadedModel, Explainer]] = {}
 #: The ``(path, model key)`` the warm-up thread is loading or has loaded, once it knows it.
 _WANTED: list[tuple[str, str]] = []
+#: Set when a page asked for the warm model while it was being traced: the trace stops.
+_ASKED = threading.Event()
 
 
 def warm_up_tensorflow() -> float:
@@ -117,26 +120,43 @@ def warm_up_model(models_dir: str | Path) -> tuple[str, str] | None:
 
     loaded = load_model(card.path, Path(card.path).parent)
     xp = Explainer.for_model(loaded)
-    if not loaded.temporal:
-        _trace(loaded, xp)
     _MODELS.clear()
-    _MODELS[key] = (loaded, xp)
-    log.info("model %s warmed up in %.1f s", card.id, time.perf_counter() - t0)
+    _MODELS[key] = (loaded, xp)  # a page may take it now: the trace then stops (_ASKED)
+    traced = False
+    if not loaded.temporal:
+        try:
+            _trace(loaded, xp)
+            traced = True
+        except Cancelled:
+            pass
+    log.info(
+        "model %s warmed up in %.1f s (%s)",
+        card.id,
+        time.perf_counter() - t0,
+        "traced" if traced else "not traced",
+    )
     return key
 
 
 def _trace(loaded: LoadedModel, xp: Explainer) -> None:
-    """One analysis of a tiny synthetic image with the default settings (Predict's)."""
+    """One analysis of a tiny synthetic image with the default settings (Predict's); stops
+    at its next progress report once a page asked for the model (its own analysis then
+    traces what is left, with the processor to itself)."""
     from mcalc.dataset import open_dataset
     from mcalc.explain.service import AnalysisSettings, CamSettings, ImageInput, analyse_case
     from mcalc.synthetic import generate_demo
+
+    def report(done: int, total: int, message: str = "") -> None:
+        if _ASKED.is_set():
+            raise Cancelled("a page asked for the model")
 
     with tempfile.TemporaryDirectory(prefix="mcalc-warmup-") as tmp:
         data = Path(tmp) / "demo"
         generate_demo(data, cases=3, seed=0, shape=(256, 208))
         record = open_dataset(data).cases[0].images[0]
         settings = AnalysisSettings(cam=CamSettings("gradcam", scope="auto"))
-        analyse_case(loaded, [ImageInput.from_record(record)], settings, explainer=xp)
+        report(0, 1)
+        analyse_case(loaded, [ImageInput.from_record(record)], settings, report, explainer=xp)
 
 
 def warm_model(path: str | Path, key: str) -> tuple[LoadedModel, Explainer] | None:
@@ -147,6 +167,9 @@ def warm_model(path: str | Path, key: str) -> tuple[LoadedModel, Explainer] | No
     wanted = (str(path), key)
     if thread is not None and thread is not threading.current_thread():
         while thread.is_alive() and (not _WANTED or _WANTED[0] == wanted):
+            if wanted in _MODELS:  # loaded, being traced: stop that, the page needs it now
+                _ASKED.set()
+                break
             thread.join(0.05)  # TensorFlow still importing, or this model loading
     return _MODELS.get(wanted)
 
