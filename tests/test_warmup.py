@@ -48,18 +48,24 @@ def test_the_default_model_is_warmed_once_and_handed_to_predict(tmp_path, monkey
 
     root = tmp_path / "models"
     register(root, "a-spot", spot_model())
-    monkeypatch.setattr(warmup, "_MODELS", {})
+    asked = threading.Event()
+
+    class AskedOnceLoaded(dict):  # a page asks for the model as soon as it is handed over
+        def __setitem__(self, key, value) -> None:
+            super().__setitem__(key, value)
+            asked.set()
+
+    monkeypatch.setattr(warmup, "_MODELS", AskedOnceLoaded())
     monkeypatch.setattr(warmup, "_WANTED", [])
     monkeypatch.setattr(warmup, "_THREAD", None)
-    asked = threading.Event()
     monkeypatch.setattr(warmup, "_ASKED", asked)
     (first,) = list_models(root).models
     # A page that asks for the model while it is being traced stops the trace: the model is
     # handed over untraced (the page's analysis traces it, with the processor to itself).
-    asked.set()
     key = warmup.warm_up_model(root)
     assert key is not None and len(warmup.warm_model(*key)[1]._clones) == 0
     asked.clear()
+    monkeypatch.setattr(warmup, "_MODELS", {})
     key = warmup.warm_up_model(root)
     assert key == (str(first.path), model_key(first))
     warm = warmup.warm_model(*key)
@@ -88,3 +94,35 @@ def test_freeze_heap_moves_what_is_alive_out_of_the_collectors_reach() -> None:
         assert len(gc.get_objects()) < frozen  # a full collection walks only the rest
     finally:
         gc.unfreeze()
+
+
+def test_a_page_that_comes_while_tensorflow_imports_loads_its_own_and_the_warmup_none(
+    tmp_path, monkeypatch
+) -> None:
+    release = threading.Event()
+    importing = threading.Thread(target=release.wait, daemon=True)  # the warm-up, importing
+    importing.start()
+    monkeypatch.setattr(warmup, "_THREAD", importing)
+    monkeypatch.setattr(warmup, "_WANTED", [])
+    monkeypatch.setattr(warmup, "_ASKED", threading.Event())
+    try:
+        assert warmup.warm_model(str(tmp_path / "a-spot"), "a-spot@file") is None  # at once
+        (tmp_path / "models").mkdir()
+        monkeypatch.setattr(
+            "mcalc.models.registry.list_models",
+            lambda root: type("L", (), {"models": [_Card(tmp_path / "a-spot")]})(),
+        )
+        assert warmup.warm_up_model(tmp_path / "models") is None  # the page loaded its own
+    finally:
+        release.set()
+
+
+class _Card:
+    """Just what :func:`warmup.warm_up_model` reads before it decides to load."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+        self.id = "a-spot"
+
+    def fingerprint(self) -> str:
+        return "file"

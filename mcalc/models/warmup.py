@@ -62,7 +62,8 @@ _SECONDS: list[float] = []
 _MODELS: dict[tuple[str, str], tuple[LoadedModel, Explainer]] = {}
 #: The ``(path, model key)`` the warm-up thread is loading or has loaded, once it knows it.
 _WANTED: list[tuple[str, str]] = []
-#: Set when a page asked for the warm model while it was being traced: the trace stops.
+#: Set when a page asked for a model while the warm-up ran: a trace going on stops, and a
+#: model not yet loaded is not loaded (the page did).
 _ASKED = threading.Event()
 
 
@@ -113,7 +114,10 @@ def warm_up_model(models_dir: str | Path) -> tuple[str, str] | None:
         return None
     card = cards[0]
     key = (str(card.path), model_key(card))
-    _WANTED[:] = [key]
+    with _LOCK:
+        if _ASKED.is_set():  # a page needed a model before: it loaded its own
+            return None
+        _WANTED[:] = [key]
     t0 = time.perf_counter()
     from mcalc.explain.explainer import Explainer
     from mcalc.models.inference import load_model
@@ -162,15 +166,23 @@ def _trace(loaded: LoadedModel, xp: Explainer) -> None:
 def warm_model(path: str | Path, key: str) -> tuple[LoadedModel, Explainer] | None:
     """The warmed-up model and explainer of ``path`` at ``key`` (its
     :func:`~mcalc.explain.results.model_key`), waiting for the warm-up thread while it is
-    loading that very model (never loaded twice); ``None`` for any other model."""
+    loading that very model (never loaded twice); ``None`` for any other model, and while
+    TensorFlow is still importing (the caller loads the model itself as soon as the import
+    ends, and the warm-up then loads none: waiting for its first operation, its heap
+    freeze and its load would cost a page that came early more than loading it).
+
+    A call while the warm-up thread runs stops its trace: the page's own analysis needs
+    the processor."""
     thread = _THREAD
     wanted = (str(path), key)
-    if thread is not None and thread is not threading.current_thread():
-        while thread.is_alive() and (not _WANTED or _WANTED[0] == wanted):
-            if wanted in _MODELS:  # loaded, being traced: stop that, the page needs it now
-                _ASKED.set()
-                break
-            thread.join(0.05)  # TensorFlow still importing, or this model loading
+    if thread is not None and thread is not threading.current_thread() and thread.is_alive():
+        with _LOCK:
+            if not _WANTED:  # TensorFlow still importing: the page loads its model itself
+                _ASKED.set()  # (as soon as the import ends) and the warm-up loads none
+                return None
+        while thread.is_alive() and _WANTED[0] == wanted and wanted not in _MODELS:
+            thread.join(0.05)  # this model loading
+        _ASKED.set()  # a trace going on stops: the page needs the processor now
     return _MODELS.get(wanted)
 
 
