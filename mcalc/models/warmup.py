@@ -12,7 +12,9 @@ memory once, builds its explainer and analyses one tiny synthetic image with it,
 traces the model's compiled functions (the dense pass, the Grad-CAM); Predict's cached
 loaders take that very model and explainer (:func:`warm_model`), so the first visit pays
 neither the load nor the tracing (about 1 s of a first analysis on the 2-core machine).
-One model per process, the one the page would hold anyway: no memory beyond it.
+One model per process, the one the page would hold anyway: no memory beyond it. A page that
+comes while TensorFlow is still importing loads its model itself and the warm-up then loads
+none; one that comes while the model is being traced takes it and stops the trace.
 
 Once TensorFlow is in, :func:`freeze_heap` moves every object then alive out of the garbage
 collector's reach: TensorFlow and Keras leave about 400 000 tracked objects, and every full
