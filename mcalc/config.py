@@ -90,7 +90,8 @@ class Settings:
         data_roots: folders that datasets may be opened from (besides the demo folder and
             ``data_dir``); empty: only those two. Env ``MCALC_DATA_ROOTS``, separated by
             ``os.pathsep`` (``:``).
-        warm_tensorflow: the app imports TensorFlow in a background thread when it starts
+        warm_tensorflow: the app imports TensorFlow in a background thread when it starts,
+            then loads and traces the registry's first model (Predict's default)
             (:mod:`mcalc.models.warmup`). Env ``MCALC_WARM_TF`` (``0`` turns it off).
         fullres_cache_mb: bound of the encoded full-resolution images the app keeps for
             the reading viewer, shared by all sessions (:mod:`mcalc.present.fullres`;

@@ -4,8 +4,12 @@ The page never computes on a widget change. For the analysis the widgets ask for
 in this order: the cached result (:func:`mcalc.explain.runs.cached_case`, no model call),
 the result it showed before (named, with a *Run* button), and while a run goes on, its
 progress with *Cancel* (a fragment polls the :class:`~mcalc.progress.BackgroundWork`; the
-last result stays on screen). Only the first visit, with nothing to show yet, starts a
-run by itself: its script run draws the images in the viewer at once (its frame, bundle and
+last result stays on screen). A new case (or view, or timepoint) chosen starts its run by
+itself (:func:`case_chosen`, a callback of those widgets): the reader's choice is the
+action, so no *Run* is asked for it, and the images of the new case are sent meanwhile;
+a choice made while that run goes on stops it (never two runs at once, nothing queued),
+and other settings still wait for *Run*. The first visit, with nothing to show yet, starts
+a run by itself too: its script run draws the images in the viewer at once (its frame, bundle and
 pixels load while the analysis runs), then waits for the analysis at its end (progress and
 *Cancel* drawn) and reruns on the server to add the result as layers of that same viewer;
 while that run goes on and nothing is shown, a new choice replaces it. A new run stops the
@@ -30,6 +34,7 @@ from mcalc.models.card import ModelCard
 from mcalc.models.detection import DetectionSettings
 from mcalc.models.inference import LoadedModel, load_model
 from mcalc.models.registry import list_models
+from mcalc.models.warmup import warm_model
 from mcalc.progress import BackgroundWork, ProgressFn
 from pages import common
 
@@ -49,6 +54,9 @@ AUTO_RUN_KEY = "predict_auto_run"
 PREFETCH_KEY = "predict_prefetch"
 #: The case score shown: ``(request key, CaseAnalysis)``.
 CASE_SCORE_KEY = "predict_case_score"
+#: Set by :func:`case_chosen` (the case, view or timepoint widget changed): the next run of
+#: the page starts the analysis of the new choice by itself; not a widget.
+CHOSEN_KEY = "predict_case_chosen"
 
 
 # -- cached loaders (no widgets inside) ----------------------------------------------------
@@ -63,14 +71,19 @@ def registry(models_dir: str) -> tuple[list[ModelCard], list[dict[str, str]]]:
 
 @st.cache_resource(show_spinner="Loading the model…", max_entries=4)
 def loaded_model(path: str, fingerprint: str) -> LoadedModel:
-    """The model of a registry folder (shared by every session; never modified)."""
-    return load_model(path, Path(path).parent)
+    """The model of a registry folder (shared by every session; never modified): the one
+    the app's warm-up loaded when it is that model, else loaded now."""
+    warm = warm_model(path, fingerprint)
+    return warm[0] if warm is not None else load_model(path, Path(path).parent)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)
 def explainer(path: str, fingerprint: str) -> Explainer:
-    """The model's explainer: clones and tf-keras-vis objects built once, then reused."""
-    return Explainer.for_model(loaded_model(path, fingerprint))
+    """The model's explainer: clones and tf-keras-vis objects built once, then reused (the
+    warm-up's, already traced, for the model it loaded)."""
+    loaded = loaded_model(path, fingerprint)
+    warm = warm_model(path, fingerprint)
+    return warm[1] if warm is not None and warm[0] is loaded else Explainer.for_model(loaded)
 
 
 @st.cache_resource(show_spinner=False)
@@ -142,6 +155,12 @@ def pop_prefetch() -> Shown | None:
     """The request a run was started for since the last call, if any (once)."""
     meta = st.session_state.pop(PREFETCH_KEY, None)
     return meta if isinstance(meta, Shown) else None
+
+
+def case_chosen() -> None:
+    """Callback of the case, view and timepoint widgets: the page's next run starts the
+    analysis of the new choice (when it is neither cached nor running already)."""
+    st.session_state[CHOSEN_KEY] = True
 
 
 def _cancel(work: BackgroundWork[Any]) -> None:
@@ -278,6 +297,13 @@ def _status_ui(
             st.session_state[SHOWN_KEY] = shown
     running = entry is not None and entry[0].running
     wanted = running and entry[0].key == request.key
+    # The reader chose another case: that choice is the action (the last result stays on
+    # screen meanwhile); the run going on, if any, stops first (_start).
+    chosen = st.session_state.pop(CHOSEN_KEY, False)
+    if chosen and shown is not None and shown.key != request.key and not wanted:
+        _start(loaded, xp, request, meta, detections)
+        entry = st.session_state[WORK_KEY]
+        running = wanted = True
     first = shown is None and not running and not st.session_state.get(AUTO_KEY)
     # Nothing on screen yet and the page's own run is for another choice: follow the reader.
     follow = (

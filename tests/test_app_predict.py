@@ -313,18 +313,19 @@ def _keys(at: AppTest) -> set[str]:
     }
 
 
-def test_a_change_waits_for_run_and_a_cached_result_shows_at_once(page_env) -> None:
+def test_a_new_view_runs_by_itself_a_setting_waits_for_run_a_cached_result_shows_at_once(
+    page_env,
+) -> None:
     from pages.predict_run import WORK_KEY
 
     at = _open()
     assert all("/CC_" in k for k in _keys(at))
     at.radio(key="predict_view").set_value("MLO").run()
     _ok(at)
-    # Nothing ran: the CC result stays on screen, named, with a Run button.
-    assert WORK_KEY not in at.session_state
-    assert all("/CC_" in k for k in _keys(at))
-    assert any("Not computed yet" in i.value and "CC" in i.value for i in at.info)
-    _run(at)
+    # The choice is the action: no Run asked, its run started by itself (the CC result
+    # stays on screen meanwhile: the cancel test below, with a slow analysis).
+    assert not any("Not computed yet" in i.value for i in at.info)
+    _settle(at)
     assert _keys(at) and all("/MLO_" in k for k in _keys(at))
     # Back to CC: from the results cache, at once (no run, no button).
     at.radio(key="predict_view").set_value("CC").run()
@@ -332,6 +333,13 @@ def test_a_change_waits_for_run_and_a_cached_result_shows_at_once(page_env) -> N
     assert WORK_KEY not in at.session_state
     assert all("/CC_" in k for k in _keys(at))
     assert not [b for b in at.button if b.key == "predict_run"]
+    # Another setting: nothing runs until Run; the CC result stays, named, with a Run button.
+    at.slider(key="predict_threshold").set_value(0.3).run()
+    _ok(at)
+    assert WORK_KEY not in at.session_state
+    assert any("Not computed yet" in i.value and "CC" in i.value for i in at.info)
+    _run(at)
+    assert all("/CC_" in k for k in _keys(at))
 
 
 def test_cancel_stops_the_run_and_leaves_the_last_result(page_env, monkeypatch) -> None:
@@ -352,8 +360,7 @@ def test_cancel_stops_the_run_and_leaves_the_last_result(page_env, monkeypatch) 
         return real(loaded, mammogram, **kwargs)
 
     monkeypatch.setattr(service, "analyse_image", slow)
-    at.radio(key="predict_view").set_value("MLO").run()
-    at.button(key="predict_run").click().run()
+    at.radio(key="predict_view").set_value("MLO").run()  # runs by itself
     _ok(at)
     work = at.session_state[WORK_KEY][0]
     assert work.running and at.get("progress")
@@ -365,13 +372,12 @@ def test_cancel_stops_the_run_and_leaves_the_last_result(page_env, monkeypatch) 
     assert any("Run cancelled" in i.value for i in at.info)
     assert all("/CC_" in k for k in _keys(at))
     assert [b for b in at.button if b.key == "predict_run"]  # and it can be run again
-    # Another case while a run goes on: Run stops that run first; the new one waits for it.
+    # Another case while a run goes on: the choice stops that run first; the new one waits
+    # for it (never two at once, nothing queued behind).
     at.button(key="predict_run").click().run()
     work = at.session_state[WORK_KEY][0]
     other = next(o for o in at.selectbox(key="predict_case").options if o != "suspicious-1")
     at.selectbox(key="predict_case").set_value(other).run()
-    assert any("stops the run of" in i.value for i in at.info)
-    at.button(key="predict_run").click().run()
     queued = at.session_state[WORK_KEY][0]
     assert queued is not work and other in str(queued.key)
     assert work.wait(30) and work.state == "cancelled"

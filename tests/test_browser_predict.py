@@ -73,12 +73,11 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
         box.click()
         box.fill("suspicious-1")
         page.get_by_role("option", name="suspicious-1").first.click()
-        _idle(page)
-        # A new case waits for Run (the last result stays on screen meanwhile).
-        page.get_by_role("button", name="Run").first.click()
+        # A new case runs by itself (no Run asked; the last result stays on screen meanwhile).
         frame = _wait_for_panels(page, "suspicious-1/CC_recent", 240)
+        assert not page.get_by_role("button", name="Run").count()
         state = _state(frame)
-        # The case choice (its Run button above the result) and the new result kept the
+        # The case choice (its progress above the result) and the new result kept the
         # viewer's frame; its pixels came ahead, while the analysis ran. A frame reads only
         # the latest of the messages it was sent: a browser too busy to read the one with the
         # pixels before the result's came asks for them once (seen under CI load); the old

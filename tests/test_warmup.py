@@ -1,10 +1,12 @@
 """TensorFlow's start-up in a background thread: once per process, off on request, and
-importing the starter does not import TensorFlow."""
+importing the starter does not import TensorFlow; the default model loaded and traced there
+is the one Predict's loaders hand out."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import threading
 
 import mcalc.models.warmup as warmup
 from mcalc.config import get_settings
@@ -19,6 +21,7 @@ def test_importing_the_starter_does_not_import_tensorflow() -> None:
 def test_started_once_per_process_and_off_on_request(monkeypatch) -> None:
     calls = []
     monkeypatch.setattr(warmup, "warm_up_tensorflow", lambda: calls.append(1))
+    monkeypatch.setattr(warmup, "warm_up_model", lambda models_dir: calls.append(2))
     monkeypatch.setattr(warmup, "_THREAD", None)
     monkeypatch.delitem(sys.modules, "keras", raising=False)
     monkeypatch.setenv("MCALC_WARM_TF", "0")
@@ -28,8 +31,58 @@ def test_started_once_per_process_and_off_on_request(monkeypatch) -> None:
     thread = warmup.start_tensorflow_warmup()
     assert thread is not None and thread.daemon
     thread.join(10)
-    assert calls == [1]
-    assert warmup.start_tensorflow_warmup() is None and calls == [1]
+    assert calls == [1, 2]  # TensorFlow, then the default model
+    assert warmup.start_tensorflow_warmup() is None and calls == [1, 2]
+
+
+def test_the_default_model_is_warmed_once_and_handed_to_predict(tmp_path, monkeypatch) -> None:
+    """The registry's first model is loaded and traced (its explainer's clone built) in the
+    warm-up, and Predict's cached loaders return those very objects; any other model (or
+    the same folder with another model file) is not the warm-up's."""
+    import keras  # noqa: F401  (a broken install fails here, not skips)
+
+    from mcalc.explain.results import model_key
+    from mcalc.models.registry import list_models
+    from pages import predict_run
+    from tests.explain_fixtures import register, spot_model
+
+    root = tmp_path / "models"
+    register(root, "a-spot", spot_model())
+    asked = threading.Event()
+
+    class AskedOnceLoaded(dict):  # a page asks for the model as soon as it is handed over
+        def __setitem__(self, key, value) -> None:
+            super().__setitem__(key, value)
+            asked.set()
+
+    monkeypatch.setattr(warmup, "_MODELS", AskedOnceLoaded())
+    monkeypatch.setattr(warmup, "_WANTED", [])
+    monkeypatch.setattr(warmup, "_THREAD", None)
+    monkeypatch.setattr(warmup, "_ASKED", asked)
+    (first,) = list_models(root).models
+    # A page that asks for the model while it is being traced stops the trace: the model is
+    # handed over untraced (the page's analysis traces it, with the processor to itself).
+    key = warmup.warm_up_model(root)
+    assert key is not None and len(warmup.warm_model(*key)[1]._clones) == 0
+    asked.clear()
+    monkeypatch.setattr(warmup, "_MODELS", {})
+    key = warmup.warm_up_model(root)
+    assert key == (str(first.path), model_key(first))
+    warm = warmup.warm_model(*key)
+    assert warm is not None
+    loaded, xp = warm
+    assert loaded.card.id == first.id and xp.model is loaded.model
+    assert len(xp._clones) == 1  # the tiny analysis built (and traced) the Grad-CAM clone
+    assert warmup.warm_model(str(root / "b-spot"), "b-spot@file") is None
+    assert warmup.warm_model(str(first.path), "a-spot@another-file") is None
+    predict_run.loaded_model.clear()
+    predict_run.explainer.clear()
+    try:
+        assert predict_run.loaded_model(*key) is loaded
+        assert predict_run.explainer(*key) is xp
+    finally:
+        predict_run.loaded_model.clear()
+        predict_run.explainer.clear()
 
 
 def test_freeze_heap_moves_what_is_alive_out_of_the_collectors_reach() -> None:
@@ -41,3 +94,35 @@ def test_freeze_heap_moves_what_is_alive_out_of_the_collectors_reach() -> None:
         assert len(gc.get_objects()) < frozen  # a full collection walks only the rest
     finally:
         gc.unfreeze()
+
+
+def test_a_page_that_comes_while_tensorflow_imports_loads_its_own_and_the_warmup_none(
+    tmp_path, monkeypatch
+) -> None:
+    release = threading.Event()
+    importing = threading.Thread(target=release.wait, daemon=True)  # the warm-up, importing
+    importing.start()
+    monkeypatch.setattr(warmup, "_THREAD", importing)
+    monkeypatch.setattr(warmup, "_WANTED", [])
+    monkeypatch.setattr(warmup, "_ASKED", threading.Event())
+    try:
+        assert warmup.warm_model(str(tmp_path / "a-spot"), "a-spot@file") is None  # at once
+        (tmp_path / "models").mkdir()
+        monkeypatch.setattr(
+            "mcalc.models.registry.list_models",
+            lambda root: type("L", (), {"models": [_Card(tmp_path / "a-spot")]})(),
+        )
+        assert warmup.warm_up_model(tmp_path / "models") is None  # the page loaded its own
+    finally:
+        release.set()
+
+
+class _Card:
+    """Just what :func:`warmup.warm_up_model` reads before it decides to load."""
+
+    def __init__(self, path) -> None:
+        self.path = path
+        self.id = "a-spot"
+
+    def fingerprint(self) -> str:
+        return "file"

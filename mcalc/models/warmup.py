@@ -7,6 +7,15 @@ machine (about 6 s on the 2-core one this was written on). The app starts
 not delayed (the import runs beside them). ``MCALC_WARM_TF=0`` turns it off
 (:attr:`mcalc.config.Settings.warm_tensorflow`).
 
+Then :func:`warm_up_model` loads the model Predict opens with (the registry's first) into
+memory once, builds its explainer and analyses one tiny synthetic image with it, which
+traces the model's compiled functions (the dense pass, the Grad-CAM); Predict's cached
+loaders take that very model and explainer (:func:`warm_model`), so the first visit pays
+neither the load nor the tracing (about 1 s of a first analysis on the 2-core machine).
+One model per process, the one the page would hold anyway: no memory beyond it. A page that
+comes while TensorFlow is still importing loads its model itself and the warm-up then loads
+none; one that comes while the model is being traced takes it and stops the trace.
+
 Once TensorFlow is in, :func:`freeze_heap` moves every object then alive out of the garbage
 collector's reach: TensorFlow and Keras leave about 400 000 tracked objects, and every full
 collection walked them all (about 1 s on the 2-core machine, holding the GIL, so a model
@@ -24,18 +33,40 @@ from __future__ import annotations
 import gc
 import logging
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mcalc.config import Settings, get_settings, prepare_tensorflow
+from mcalc.progress import Cancelled
 
-__all__ = ["warm_up_tensorflow", "start_tensorflow_warmup", "warmup_seconds", "freeze_heap"]
+if TYPE_CHECKING:
+    from mcalc.explain.explainer import Explainer
+    from mcalc.models.inference import LoadedModel
+
+__all__ = [
+    "warm_up_tensorflow",
+    "warm_up_model",
+    "warm_model",
+    "start_tensorflow_warmup",
+    "warmup_seconds",
+    "freeze_heap",
+]
 
 log = logging.getLogger(__name__)
 
 _LOCK = threading.Lock()
 _THREAD: threading.Thread | None = None
 _SECONDS: list[float] = []
+#: The model warmed up: ``(path, model key)`` -> ``(LoadedModel, Explainer)`` (one entry).
+_MODELS: dict[tuple[str, str], tuple[LoadedModel, Explainer]] = {}
+#: The ``(path, model key)`` the warm-up thread is loading or has loaded, once it knows it.
+_WANTED: list[tuple[str, str]] = []
+#: Set when a page asked for a model while the warm-up ran: a trace going on stops, and a
+#: model not yet loaded is not loaded (the page did).
+_ASKED = threading.Event()
 
 
 def warm_up_tensorflow() -> float:
@@ -69,11 +100,106 @@ def freeze_heap() -> int:
     return gc.get_freeze_count()
 
 
-def _run() -> None:
+def warm_up_model(models_dir: str | Path) -> tuple[str, str] | None:
+    """Load the registry's first model (the one Predict opens with), build its explainer and
+    analyse one tiny synthetic image (256x208 px, no cache written) so that the model's
+    compiled functions are traced; keep both for :func:`warm_model`. Returns their key
+    ``(path, model key)``, or ``None`` when the registry has no model.
+
+    A temporal model is loaded but not traced (it needs a registered pair).
+    """
+    from mcalc.explain.results import model_key
+    from mcalc.models.registry import list_models
+
+    cards = list_models(models_dir).models
+    if not cards:
+        return None
+    card = cards[0]
+    key = (str(card.path), model_key(card))
+    with _LOCK:
+        if _ASKED.is_set():  # a page needed a model before: it loaded its own
+            return None
+        _WANTED[:] = [key]
+    t0 = time.perf_counter()
+    from mcalc.explain.explainer import Explainer
+    from mcalc.models.inference import load_model
+
+    loaded = load_model(card.path, Path(card.path).parent)
+    xp = Explainer.for_model(loaded)
+    _MODELS.clear()
+    _MODELS[key] = (loaded, xp)  # a page may take it now: the trace then stops (_ASKED)
+    traced = False
+    if not loaded.temporal:
+        try:
+            _trace(loaded, xp)
+            traced = True
+        except Cancelled:
+            pass
+    log.info(
+        "model %s warmed up in %.1f s (%s)",
+        card.id,
+        time.perf_counter() - t0,
+        "traced" if traced else "not traced",
+    )
+    return key
+
+
+def _trace(loaded: LoadedModel, xp: Explainer) -> None:
+    """One analysis of a tiny synthetic image with the default settings (Predict's); stops
+    at its next progress report once a page asked for the model (its own analysis then
+    traces what is left, with the processor to itself)."""
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.service import AnalysisSettings, CamSettings, ImageInput, analyse_case
+    from mcalc.synthetic import generate_demo
+
+    def report(done: int, total: int, message: str = "") -> None:
+        if _ASKED.is_set():
+            raise Cancelled("a page asked for the model")
+
+    with tempfile.TemporaryDirectory(prefix="mcalc-warmup-") as tmp:
+        data = Path(tmp) / "demo"
+        generate_demo(data, cases=3, seed=0, shape=(256, 208))
+        record = open_dataset(data).cases[0].images[0]
+        settings = AnalysisSettings(cam=CamSettings("gradcam", scope="auto"))
+        report(0, 1)
+        analyse_case(loaded, [ImageInput.from_record(record)], settings, report, explainer=xp)
+
+
+def warm_model(path: str | Path, key: str) -> tuple[LoadedModel, Explainer] | None:
+    """The warmed-up model and explainer of ``path`` at ``key`` (its
+    :func:`~mcalc.explain.results.model_key`), waiting for the warm-up thread while it is
+    loading that very model (never loaded twice); ``None`` for any other model, and while
+    TensorFlow is still importing (the caller loads the model itself as soon as the import
+    ends, and the warm-up then loads none: waiting for its first operation, its heap
+    freeze and its load would cost a page that came early more than loading it).
+
+    A call while the warm-up thread runs stops its trace: the page's own analysis needs
+    the processor."""
+    thread = _THREAD
+    wanted = (str(path), key)
+    if thread is not None and thread is not threading.current_thread() and thread.is_alive():
+        with _LOCK:
+            if not _WANTED:  # TensorFlow still importing: the page loads its model itself
+                _ASKED.set()  # (as soon as the import ends) and the warm-up loads none
+                return None
+        while thread.is_alive() and _WANTED[0] == wanted and wanted not in _MODELS:
+            thread.join(0.05)  # this model loading
+        _ASKED.set()  # a trace going on stops: the page needs the processor now
+    return _MODELS.get(wanted)
+
+
+def _run(models_dir: Path) -> None:
     try:
         warm_up_tensorflow()
     except Exception as exc:  # a broken install shows up where a model is used, not here
         log.warning("TensorFlow warm-up failed: %s", exc)
+        return
+    try:
+        warm_up_model(models_dir)
+    except Exception as exc:  # the page loads the model itself and says what is wrong
+        log.warning("model warm-up failed: %s", exc)
+    finally:
+        _WANTED[:] = [("", "")]  # nothing more is loading: nobody waits any more
 
 
 def start_tensorflow_warmup(settings: Settings | None = None) -> threading.Thread | None:
@@ -87,7 +213,9 @@ def start_tensorflow_warmup(settings: Settings | None = None) -> threading.Threa
     with _LOCK:
         if _THREAD is not None or not settings.warm_tensorflow or "keras" in sys.modules:
             return None
-        _THREAD = threading.Thread(target=_run, name="mcalc-tensorflow-warmup", daemon=True)
+        _THREAD = threading.Thread(
+            target=_run, args=(settings.models_dir,), name="mcalc-tensorflow-warmup", daemon=True
+        )
         _THREAD.start()
         return _THREAD
 
