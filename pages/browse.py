@@ -462,7 +462,17 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ahead: list[CaseRecord]) 
         return False
     cache = common.get_image_cache()
     with st.spinner("Loading the images…"):  # pixels cached per image (not per toggle)
-        payload = panel_cache.case_payload(cache, case, opts, max_side, _sent(), ahead=ahead[:1])
+        payload = panel_cache.case_payload(
+            cache, case, opts, max_side, _sent(), ahead=ahead[:1], ahead_apart=True
+        )
+    # The next case's pixels go apart (fetched by URL once this case is drawn), so that a
+    # switch's message carries only the switch; in the render when there is no media store.
+    index, data = payload.index, payload.data
+    apart = viewer_component.pixels_apart(payload.ahead_index, payload.ahead_data, VIEWER_KEY)
+    if apart is None and payload.ahead_index:
+        shift = len(data)
+        index = index + [{**e, "offset": e["offset"] + shift} for e in payload.ahead_index]
+        data = data + payload.ahead_data
     # The next two cases' panels meanwhile: the next one's pixels then go with this case
     # or the next run, so "Next" finds them in the browser already.
     panel_cache.prefetch_cases(cache, ahead, opts, max_side)
@@ -504,7 +514,8 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ahead: list[CaseRecord]) 
         fullres=fullres,
         temporal=temporal,
         focus=focus,
-        pixels=(payload.index, payload.data),
+        pixels=(index, data),
+        pixels_ahead=apart,
         on_change=_on_viewer_event,
     )
     extra = temporal_bytes(temporal)

@@ -124,6 +124,14 @@ def test_payload_sends_each_image_once_and_the_next_case_when_ready(tiny_demo, t
         p["pixel_id"] for p in panel_cache.case_payload(cache, second, opts, 128, sent).panels
     )
     assert panel_cache.prefetch_cases(cache, [first, second], opts, 128) is None
+    # Browse: the case's own pixels in the render, the next case's apart (ahead_*).
+    apart = panel_cache.case_payload(
+        cache, first, opts, 128, panel_cache.SentPixels(), ahead=[second], ahead_apart=True
+    )
+    assert [e["id"] for e in apart.index] == [p["pixel_id"] for p in apart.panels]
+    assert [e["id"] for e in apart.ahead_index] == ahead.sent_ids
+    e = apart.ahead_index[-1]
+    assert e["offset"] + e["length"] == len(apart.ahead_data)
 
     # Full resolution's views come from the same entries: prepare_view's geometry, no preview.
     views = panel_cache.case_views(cache, first, replace(opts, invert=True), 128)
