@@ -146,6 +146,10 @@ def test_payload_sends_each_image_once_and_the_next_case_when_ready(tiny_demo, t
         made.spacing_mm,
     )
     assert got.preview.shape[:2] == (1, 1)
+    # Annotate's: the file's own laterality, as image_payload orients its panels.
+    own = panel_cache.image_views(cache, [rec], opts, 128)[rec.key]
+    made = prepare_view(cache, rec, opts, max_side=128)
+    assert (own.scale, own.flipped, own.full_shape) == (made.scale, made.flipped, made.full_shape)
 
 
 def test_image_payload_matches_the_page_panels_and_sends_pixels_once(tiny_demo, tmp_path):

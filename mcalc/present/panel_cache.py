@@ -62,6 +62,7 @@ __all__ = [
     "case_payload",
     "case_views",
     "image_payload",
+    "image_views",
     "prefetch_case",
     "prefetch_cases",
     "display_key",
@@ -474,6 +475,22 @@ def image_payload(
     index, data = _packed([s[3] for s in slots if s[3].base["pixel_id"] not in sent])
     sent.add(e["id"] for e in index)
     return CasePayload(panels=panels, index=index, data=data, problems=problems)
+
+
+def image_views(
+    cache: ImageCache,
+    recs: Sequence[ImageRecord],
+    opts: DisplayOptions,
+    max_side: int,
+    *,
+    laterality: str | None = None,
+) -> dict[str, ImageView]:
+    """:func:`case_views` for some images (Annotate's two rounds, oriented as
+    :func:`image_payload` orients them): per image key, the view its panel was made from,
+    without the RGB preview, from the cached entries (no preview made or unpickled on a
+    rerun). Images that cannot be read are left out (the payload says why)."""
+    slots, _ = _entries(cache, [(r.view, r.timepoint, r) for r in recs], opts, max_side, laterality)
+    return {rec.key: entry.view for _, _, rec, entry in slots}
 
 
 def prefetch_case(
