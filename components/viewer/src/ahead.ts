@@ -51,9 +51,12 @@ export function start(a: Ahead | null | undefined, receive: Receive): void {
   })();
 }
 
-/** A fetch under way, finished (or failed). */
+const WAIT_MS = 3000; // a render waits no longer than this for a fetch under way
+
+/** A fetch under way, finished (or failed, or WAIT_MS passed: the render goes on and asks
+ * for what it lacks). */
 export function arrived(): Promise<void> {
-  return inflight;
+  return Promise.race([inflight, new Promise<void>((r) => setTimeout(r, WAIT_MS))]);
 }
 
 /** The state for tests and benches, on the root element's data-* attributes. */
