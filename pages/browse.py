@@ -473,8 +473,8 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ahead: list[CaseRecord]) 
         shift = len(data)
         index = index + [{**e, "offset": e["offset"] + shift} for e in payload.ahead_index]
         data = data + payload.ahead_data
-    # The next two cases' panels meanwhile: the next one's pixels then go with this case
-    # or the next run, so "Next" finds them in the browser already.
+    # The next two cases' panels meanwhile: the next one's pixels then go (by URL) with
+    # the next run that finds them ready, so "Next" finds them in the browser already.
     panel_cache.prefetch_cases(cache, ahead, opts, max_side)
     panels, problems = payload.panels, payload.problems
     for text in problems:
