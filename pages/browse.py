@@ -473,13 +473,11 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ahead: list[CaseRecord]) 
         shift = len(data)
         index = index + [{**e, "offset": e["offset"] + shift} for e in payload.ahead_index]
         data = data + payload.ahead_data
-    # The next two cases' panels meanwhile: the next one's pixels then go (by URL) with
-    # the next run that finds them ready, so "Next" finds them in the browser already.
-    panel_cache.prefetch_cases(cache, ahead, opts, max_side)
     panels, problems = payload.panels, payload.problems
     for text in problems:
         st.warning(text)
     if not panels:
+        panel_cache.prefetch_cases(cache, ahead, opts, max_side)
         return True
     # The reader zoomed past the preview: the case's images at full resolution.
     # (the views of the cached panels: no preview made or copied again on a toggle)
@@ -518,6 +516,10 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ahead: list[CaseRecord]) 
         pixels_ahead=apart,
         on_change=_on_viewer_event,
     )
+    # The next two cases' panels meanwhile (started once the viewer's message is out: the
+    # thread then does not compete with it): the next one's pixels go (by URL) with the
+    # next run that finds them ready, so "Next" finds them in the browser already.
+    panel_cache.prefetch_cases(cache, ahead, opts, max_side)
     extra = temporal_bytes(temporal)
     st.caption(
         f"{len(panels)} images; 16-bit pixels sent once per image and browser "
