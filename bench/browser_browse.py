@@ -36,16 +36,31 @@ from tests.browser import CHROMIUM, CHROMIUM_ARGS, VIEWER, running_app  # noqa: 
 
 def _step(page: Any, name: str, action: Callable[[], None], cond: str, inbox: list[int]) -> float:
     inbox.clear()
+    fetched = int(page.evaluate(f"() => +({b.VIEWER_STATE}.aheadBytes || 0)"))
     t0 = float(page.evaluate("performance.now()"))
-    secs = b._timed(page, action, cond)
+    try:
+        secs = b._timed(page, action, cond)
+    except Exception:  # a stalled step (seen on main too): say what the page showed then
+        runs = page.evaluate("() => window.__mcRuns.slice(-6)")
+        state = page.evaluate(f"() => ({{...{b.VIEWER_STATE}}})")
+        keep = ("case", "swaps", "renderMs", "swapMs", "pixelsHeld", "pixelsRequests")
+        print(
+            f"{name} STALLED: last script states {runs} (t0 {t0:.0f}); viewer "
+            f"{ {k: state.get(k) for k in (*keep, 'pixelsError', 'aheadBytes', 'aheadError')} }",
+            flush=True,
+        )
+        raise
     runs = page.evaluate("t0 => window.__mcRuns.filter(e => e[0] >= t0)", t0)
     start = next((e[0] - t0 for e in runs if e[1] == "running"), float("nan"))
     end = next((e[0] - t0 for e in reversed(runs) if e[1] == "notRunning"), float("nan"))
     state = page.evaluate(f"() => ({{...{b.VIEWER_STATE}}})")
+    ahead = (int(state.get("aheadBytes") or 0) - fetched) / 1e6
     print(
         f"{name}: {secs:.2f} s (script {start / 1000:.2f}-{end / 1000:.2f} s, "
         f"{sum(inbox) / 1e6:.2f} MB in, viewer draw {state.get('renderMs', '-')} ms, "
-        f"of which images swapped {state.get('swapMs', '-')} ms)",
+        f"of which images swapped {state.get('swapMs', '-')} ms"
+        + (f"; {ahead:.2f} MB fetched ahead by then" if "aheadBytes" in state else "")
+        + ")",
         flush=True,
     )
     return secs

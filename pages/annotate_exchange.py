@@ -38,7 +38,11 @@ def _shapes(index: DatasetIndex) -> LazyShapes:
 
 
 def exchange_ui(session: EditSession, index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
-    with st.expander("Export and import"):
+    """Export and import, drawn (and the downloads' data made) only while opened."""
+    box = st.expander("Export and import", key="annotate_exchange_open", on_change="rerun")
+    if not box.open:
+        return
+    with box:
         export_ui(session, index, rec, reader)
         import_ui(index, rec, reader)
 

@@ -164,9 +164,20 @@ def conflict_ui(session: EditSession) -> None:
         st.rerun()
 
 
+def _opened(label: str, key: str) -> Any:
+    """An expander whose content is drawn only while it is open (opening it reruns the
+    page): closed, its elements cost a rerun nothing (issue 14: entering the reader's name
+    drew every one of them, open or not). ``None`` when closed."""
+    box = st.expander(label, key=key, on_change="rerun")
+    return box if box.open else None
+
+
 def history_ui(session: EditSession) -> None:
     key, reader = session.image_key, session.reader
-    with st.expander("Version history and restore"):
+    box = _opened("Version history and restore", "annotate_history_open")
+    if box is None:
+        return
+    with box:
         try:
             history = store().history(key, reader)
         except StoreError as exc:
@@ -215,7 +226,10 @@ def history_ui(session: EditSession) -> None:
 
 
 def agreement_ui(session: EditSession, rec: ImageRecord, view: ImageView, reader: str) -> None:
-    with st.expander("Agreement with the dataset or another reader", expanded=False):
+    box = _opened("Agreement with the dataset or another reader", "annotate_agreement_open")
+    if box is None:
+        return
+    with box:
         others = [r for r in store().readers(rec.key) if r != reader]
         c1, c2, c3 = st.columns([2, 1, 2])
         against = c1.selectbox(

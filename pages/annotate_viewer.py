@@ -17,7 +17,7 @@ from mcalc.present.reading import (
 from mcalc.store.session import EditSession
 from mcalc.viewer import DisplayOptions, ImageView
 from pages import common, viewer_component
-from pages.annotate_shared import cached_view, flash, show_flash, tell
+from pages.annotate_shared import flash, show_flash, tell
 
 VIEWER_KEY = "annotate_viewer"
 SENT_KEY = "annotate_pixels_sent"  # panel_cache.SentPixels: the pixels this viewer holds
@@ -111,12 +111,11 @@ def browser_marking_ui(
     # The image only: a reader's marks come with marks_version (a new name, a save), so
     # the browser keeps the images when the name is entered.
     case_key = rec.key
-    # The reader zoomed past the preview: these images at full resolution.
+    # The reader zoomed past the preview: these images at full resolution (the views of
+    # the cached panels: no preview made or unpickled on a rerun such as the name's).
+    views = panel_cache.image_views(common.get_image_cache(), recs, opts, max_side)
     fullres = viewer_component.fullres_answer(
-        VIEWER_KEY,
-        case_key,
-        case.images,
-        lambda r: view if r.key == rec.key else cached_view(r, opts, max_side),
+        VIEWER_KEY, case_key, [r for r in recs if r.key in views], lambda r: views[r.key]
     )
     viewer_component.reading_viewer(  # its events: read before drawing, above
         panels,

@@ -462,14 +462,22 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ahead: list[CaseRecord]) 
         return False
     cache = common.get_image_cache()
     with st.spinner("Loading the images…"):  # pixels cached per image (not per toggle)
-        payload = panel_cache.case_payload(cache, case, opts, max_side, _sent(), ahead=ahead[:1])
-    # The next two cases' panels meanwhile: the next one's pixels then go with this case
-    # or the next run, so "Next" finds them in the browser already.
-    panel_cache.prefetch_cases(cache, ahead, opts, max_side)
+        payload = panel_cache.case_payload(
+            cache, case, opts, max_side, _sent(), ahead=ahead[:1], ahead_apart=True
+        )
+    # The next case's pixels go apart (fetched by URL once this case is drawn), so that a
+    # switch's message carries only the switch; in the render when there is no media store.
+    index, data = payload.index, payload.data
+    apart = viewer_component.pixels_apart(payload.ahead_index, payload.ahead_data, VIEWER_KEY)
+    if apart is None and payload.ahead_index:
+        shift = len(data)
+        index = index + [{**e, "offset": e["offset"] + shift} for e in payload.ahead_index]
+        data = data + payload.ahead_data
     panels, problems = payload.panels, payload.problems
     for text in problems:
         st.warning(text)
     if not panels:
+        panel_cache.prefetch_cases(cache, ahead, opts, max_side)
         return True
     # The reader zoomed past the preview: the case's images at full resolution.
     # (the views of the cached panels: no preview made or copied again on a toggle)
@@ -504,9 +512,14 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ahead: list[CaseRecord]) 
         fullres=fullres,
         temporal=temporal,
         focus=focus,
-        pixels=(payload.index, payload.data),
+        pixels=(index, data),
+        pixels_ahead=apart,
         on_change=_on_viewer_event,
     )
+    # The next two cases' panels meanwhile (started once the viewer's message is out: the
+    # thread then does not compete with it): the next one's pixels go (by URL) with the
+    # next run that finds them ready, so "Next" finds them in the browser already.
+    panel_cache.prefetch_cases(cache, ahead, opts, max_side)
     extra = temporal_bytes(temporal)
     st.caption(
         f"{len(panels)} images; 16-bit pixels sent once per image and browser "

@@ -85,6 +85,7 @@ def reading_viewer(
     focus: dict[str, Any] | None = None,
     overlays: dict[str, Any] | None = None,
     pixels: tuple[list[dict[str, Any]], bytes] | None = None,
+    pixels_ahead: dict[str, Any] | None = None,
     on_change: Callable[[], None] | None = None,
 ) -> dict[str, Any] | None:
     """Draw the viewer; returns the newest event (or ``None``).
@@ -112,6 +113,8 @@ def reading_viewer(
         pixels: the index and blob of :func:`mcalc.present.panel_cache.case_payload` for
             panels that name a ``pixel_id`` instead of carrying ``pixels`` (binary, sent
             only when the browser lacks them; it asks with ``{"type": "pixels", "keys"}``).
+        pixels_ahead: from :func:`pixels_apart`: pixels for later cases that the browser
+            fetches by URL once this render is drawn (not part of the render message).
         on_change: called before the next run when the viewer sends an event (read it
             with :func:`new_event` from ``st.session_state[key]``): the run that follows
             already shows its effect (a case switch in one run, not two).
@@ -136,6 +139,7 @@ def reading_viewer(
         overlays=overlays,
         pixels=pixels[0] if pixels else [],
         pixels_data=pixels[1] if pixels else b"",
+        pixels_ahead=pixels_ahead,
         key=key,
         default=None,
         on_change=on_change,
@@ -143,6 +147,32 @@ def reading_viewer(
     if fullres is not None and fullres.items:  # else nothing to ask for: no channel
         _fullres_channel(fullres)
     return value if isinstance(value, dict) else None
+
+
+def pixels_apart(
+    index: list[dict[str, Any]], data: bytes, coordinates: str
+) -> dict[str, Any] | None:
+    """Pixels sent ahead (``index`` into ``data``, see
+    :func:`mcalc.present.panel_cache.case_payload`'s ``ahead_apart``) as a file of this
+    session's that the viewer fetches by URL after drawing its case (Streamlit's media
+    files, the store of ``st.image``): the run and its websocket message carry only
+    ``{"url", "index"}``. The file is this session's under ``coordinates`` until a later
+    run (not a fragment's) no longer offers it. ``None`` when there is nothing, or no
+    media store to put it in (no Streamlit server: the caller sends them in the render).
+    """
+    if not index or not data:
+        return None
+    try:
+        from streamlit.runtime import Runtime
+
+        if not Runtime.exists():
+            return None
+        url = Runtime.instance().media_file_mgr.add(
+            data, "application/octet-stream", f"mcalc-pixels-ahead:{coordinates}"
+        )
+    except Exception:  # an internal API of Streamlit: the render then carries them
+        return None
+    return {"url": url, "index": index}
 
 
 def sent_pixels(state_key: str, *, mounted_as: str | None = None) -> SentPixels:

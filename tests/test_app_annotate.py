@@ -85,6 +85,10 @@ def test_click_adds_mark_then_save_undo_and_history(app_env, first_image):
     store = MarkStore(_store_dir())
     state = store.load(key, "Ann")
     assert state.version == 1 and len(state.marks.points) == 1
+    # Export and import: drawn only while opened (then the downloads are made).
+    assert not any(t.label.startswith("DICOM SEG") for t in at.toggle)
+    at.session_state["annotate_exchange_open"] = True
+    at.run()
     # The marks as a DICOM SEG (built on request): a download, no error caption.
     at.toggle(key="annotate_seg_on").set_value(True).run()
     labels = [b.proto.label for b in at.get("download_button")]

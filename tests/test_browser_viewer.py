@@ -144,6 +144,7 @@ def test_browse_viewer_panels_sync_window_and_next_case(demo_app):
         # names and labels the new case's image.
         state = _state(frame)
         assert state["swaps"] == "1", state
+        assert "aheadError" not in state, state  # pixels sent ahead by URL (ahead.ts)
         keys = frame.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.key)")
         assert all(k.startswith(f"{state['case']}/") for k in keys), (state["case"], keys)
         shown = frame.eval_on_selector_all(".panel .label", "els => els.map(e => e.textContent)")

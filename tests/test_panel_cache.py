@@ -124,6 +124,14 @@ def test_payload_sends_each_image_once_and_the_next_case_when_ready(tiny_demo, t
         p["pixel_id"] for p in panel_cache.case_payload(cache, second, opts, 128, sent).panels
     )
     assert panel_cache.prefetch_cases(cache, [first, second], opts, 128) is None
+    # Browse: the case's own pixels in the render, the next case's apart (ahead_*).
+    apart = panel_cache.case_payload(
+        cache, first, opts, 128, panel_cache.SentPixels(), ahead=[second], ahead_apart=True
+    )
+    assert [e["id"] for e in apart.index] == [p["pixel_id"] for p in apart.panels]
+    assert [e["id"] for e in apart.ahead_index] == ahead.sent_ids
+    e = apart.ahead_index[-1]
+    assert e["offset"] + e["length"] == len(apart.ahead_data)
 
     # Full resolution's views come from the same entries: prepare_view's geometry, no preview.
     views = panel_cache.case_views(cache, first, replace(opts, invert=True), 128)
@@ -138,6 +146,10 @@ def test_payload_sends_each_image_once_and_the_next_case_when_ready(tiny_demo, t
         made.spacing_mm,
     )
     assert got.preview.shape[:2] == (1, 1)
+    # Annotate's: the file's own laterality, as image_payload orients its panels.
+    own = panel_cache.image_views(cache, [rec], opts, 128)[rec.key]
+    made = prepare_view(cache, rec, opts, max_side=128)
+    assert (own.scale, own.flipped, own.full_shape) == (made.scale, made.flipped, made.full_shape)
 
 
 def test_image_payload_matches_the_page_panels_and_sends_pixels_once(tiny_demo, tmp_path):

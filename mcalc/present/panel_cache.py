@@ -62,6 +62,7 @@ __all__ = [
     "case_payload",
     "case_views",
     "image_payload",
+    "image_views",
     "prefetch_case",
     "prefetch_cases",
     "display_key",
@@ -354,10 +355,13 @@ class CasePayload:
     index: list[dict[str, Any]]
     data: bytes
     problems: list[str]
+    #: With ``ahead_apart``: the pixels of the cases ahead, indexed into ``ahead_data``.
+    ahead_index: list[dict[str, Any]] = field(default_factory=list)
+    ahead_data: bytes = b""
 
     @property
     def sent_ids(self) -> list[str]:
-        return [str(e["id"]) for e in self.index]
+        return [str(e["id"]) for e in self.index + self.ahead_index]
 
 
 def _packed(entries: Sequence[_Entry]) -> tuple[list[dict[str, Any]], bytes]:
@@ -408,10 +412,14 @@ def case_payload(
     sent: SentPixels,
     *,
     ahead: Sequence[CaseRecord] = (),
+    ahead_apart: bool = False,
 ) -> CasePayload:
     """The case's panels, and the pixels of those images ``sent`` does not hold (recorded
     in ``sent`` as sent), plus those of the cases ``ahead`` (the next one) whose entries
     :func:`prefetch_case` has already made: the browser then holds them before it is asked.
+    With ``ahead_apart`` the latter are in ``ahead_index``/``ahead_data`` instead of
+    ``index``/``data`` (Browse hands them over apart from the render: a case switch's
+    message then carries only what the switch needs).
 
     Raises:
         ValueError: ``opts`` names an unknown preset or a manual window without a width.
@@ -419,12 +427,26 @@ def case_payload(
     slots, problems = _case_entries(cache, case, opts, max_side)
     panels = [_compose(cache, case, slot, opts, max_side) for slot in slots]
     todo = [slot[3] for slot in slots if slot[3].base["pixel_id"] not in sent]
+    later: list[_Entry] = []
     for other in ahead:
-        todo += [e for e in _ready_entries(cache, other, opts, max_side) if e not in todo]
-    todo = [e for e in todo if e.base["pixel_id"] not in sent]
+        later += [
+            e
+            for e in _ready_entries(cache, other, opts, max_side)
+            if e not in todo and e not in later and e.base["pixel_id"] not in sent
+        ]
+    if not ahead_apart:
+        todo, later = todo + later, []
     index, data = _packed(todo)
-    sent.add(e["id"] for e in index)
-    return CasePayload(panels=panels, index=index, data=data, problems=problems)
+    ahead_index, ahead_data = _packed(later)
+    sent.add(e["id"] for e in index + ahead_index)
+    return CasePayload(
+        panels=panels,
+        index=index,
+        data=data,
+        problems=problems,
+        ahead_index=ahead_index,
+        ahead_data=ahead_data,
+    )
 
 
 def image_payload(
@@ -453,6 +475,22 @@ def image_payload(
     index, data = _packed([s[3] for s in slots if s[3].base["pixel_id"] not in sent])
     sent.add(e["id"] for e in index)
     return CasePayload(panels=panels, index=index, data=data, problems=problems)
+
+
+def image_views(
+    cache: ImageCache,
+    recs: Sequence[ImageRecord],
+    opts: DisplayOptions,
+    max_side: int,
+    *,
+    laterality: str | None = None,
+) -> dict[str, ImageView]:
+    """:func:`case_views` for some images (Annotate's two rounds, oriented as
+    :func:`image_payload` orients them): per image key, the view its panel was made from,
+    without the RGB preview, from the cached entries (no preview made or unpickled on a
+    rerun). Images that cannot be read are left out (the payload says why)."""
+    slots, _ = _entries(cache, [(r.view, r.timepoint, r) for r in recs], opts, max_side, laterality)
+    return {rec.key: entry.view for _, _, rec, entry in slots}
 
 
 def prefetch_case(

@@ -15,6 +15,7 @@ import * as ol from "./outlines";
 import * as lyr from "./overlays";
 import * as px from "./pixels";
 import * as swap from "./caseswap";
+import * as ahead from "./ahead";
 
 type Point = [number, number]; // (row, col) in the panel's pixel grid
 interface Mark {
@@ -55,6 +56,7 @@ interface Args {
   overlays?: lyr.OverlayArgs | null; // Predict: colour map, opacity, first map
   pixels?: px.Entry[]; // binary panel pixels in this render (pixels.ts)
   pixels_data?: Uint8Array;
+  pixels_ahead?: ahead.Ahead | null; // the next case's pixels, fetched apart (ahead.ts)
 }
 
 const root = document.getElementById("root") as HTMLDivElement;
@@ -292,6 +294,7 @@ function publish(): void {
   fullres.publish(d);
   px.publish(d);
   swap.publish(d);
+  ahead.publish(d);
   temporal.publish(d);
   lyr.publishOverlays(d, layerHost);
   ol.publishOutlines(d);
@@ -857,9 +860,11 @@ const swapHost: swap.Host = {
 
 async function onRender(a: Args): Promise<void> {
   const started = performance.now();
+  await ahead.arrived(); // pixels fetched ahead, under way (ahead.ts)
   await px.receive(a.pixels, a.pixels_data, a.panels);
   const newCase = a.case_key !== caseKey || temporal.changed(a.temporal);
-  if (newCase && px.request(a.panels, emit)) return void (await px.receiveRest()); // shown when its pixels are here
+  const fetchAhead = () => ahead.start(a.pixels_ahead, (i, d) => px.receive(i, d));
+  if (newCase && px.request(a.panels, emit)) return void (fetchAhead(), await px.receiveRest()); // shown when its pixels are here
   const before = args?.panels;
   args = a;
   lyr.setOverlays(a.overlays, newCase, layerHost);
@@ -892,6 +897,7 @@ async function onRender(a: Args): Promise<void> {
   await fullres.upgradeAll();
   temporal.applyFocus(a.focus);
   await px.receiveRest(); // the next case's pixels, once this one is drawn
+  fetchAhead();
 }
 
 async function main(): Promise<void> {

@@ -1,0 +1,66 @@
+// Pixels sent ahead, fetched apart from the render (hooks in index.ts).
+//
+// Browse prefetches the case after the one shown; its pixels used to ride in the render
+// message of the case shown (the `pixels` binary argument, pixels.ts), so every *Next*'s
+// message carried about 3.8 MB in front of its own small change: the run, Streamlit's
+// message and the browser's handling of it all waited for bytes the switch did not need.
+// Now Python puts them in one of the session's media files (pages/viewer_component.py
+// `pixels_apart`) and the render names it: `pixels_ahead = {url, index}`. Once the case
+// is drawn the viewer fetches that URL (plain HTTP: no script run, no websocket message)
+// and hands the bytes to pixels.ts like a render's, which holds them until a panel shows
+// them. A render for a new case first waits for a fetch under way (so it does not ask
+// again for pixels about to arrive); a fetch that fails leaves the ids lacking, and
+// pixels.ts asks for them as before ({"type": "pixels"}: they then come in a render).
+import type { Entry } from "./pixels";
+
+export interface Ahead {
+  url: string;
+  index: Entry[];
+}
+type Receive = (index: Entry[], data: Uint8Array) => Promise<void>;
+
+let inflight: Promise<void> = Promise.resolve();
+let lastUrl = "";
+let fetched = 0;
+let failed = "";
+
+/** The media URL as this frame must ask for it: the component's files are served under
+ * the app's base path (`<base>/component/<name>/index.html`), the media under `<base>`. */
+function resolve(url: string): string {
+  if (/^https?:/.test(url)) return url;
+  const path = window.location.pathname;
+  const at = path.indexOf("/component/");
+  return `${at > 0 ? path.slice(0, at) : ""}${url}`;
+}
+
+/** Fetch `a`'s pixels (once per URL) and hand them to `receive`; not awaited by the
+ * render (the next render awaits it through `arrived`). */
+export function start(a: Ahead | null | undefined, receive: Receive): void {
+  if (!a?.url || !a.index?.length || a.url === lastUrl) return;
+  lastUrl = a.url;
+  inflight = (async () => {
+    try {
+      const res = await fetch(resolve(a.url));
+      if (!res.ok) throw new Error(`HTTP ${res.status}`);
+      const data = new Uint8Array(await res.arrayBuffer());
+      fetched += data.byteLength;
+      await receive(a.index, data);
+    } catch (err) {
+      failed = `${a.url}: ${(err as Error).message}`;
+    }
+  })();
+}
+
+const WAIT_MS = 3000; // a render waits no longer than this for a fetch under way
+
+/** A fetch under way, finished (or failed, or WAIT_MS passed: the render goes on and asks
+ * for what it lacks). */
+export function arrived(): Promise<void> {
+  return Promise.race([inflight, new Promise<void>((r) => setTimeout(r, WAIT_MS))]);
+}
+
+/** The state for tests and benches, on the root element's data-* attributes. */
+export function publish(d: DOMStringMap): void {
+  d.aheadBytes = String(fetched);
+  if (failed) d.aheadError = failed;
+}
