@@ -467,12 +467,8 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ahead: list[CaseRecord]) 
         )
     # The next case's pixels go apart (fetched by URL once this case is drawn), so that a
     # switch's message carries only the switch; in the render when there is no media store.
-    index, data = payload.index, payload.data
     apart = viewer_component.pixels_apart(payload.ahead_index, payload.ahead_data, VIEWER_KEY)
-    if apart is None and payload.ahead_index:
-        shift = len(data)
-        index = index + [{**e, "offset": e["offset"] + shift} for e in payload.ahead_index]
-        data = data + payload.ahead_data
+    index, data = (payload.index, payload.data) if apart else payload.with_ahead()
     panels, problems = payload.panels, payload.problems
     for text in problems:
         st.warning(text)

@@ -287,6 +287,10 @@ def browser_page(width: int = 1500, height: int = 2400):
     context = _SHARED.chromium().new_context(viewport={"width": width, "height": height})
     try:
         page = context.new_page()
+        # The first page a fresh app server serves competes with the app's TensorFlow
+        # warm-up (it holds the GIL for seconds: 5 -> 10-13 s for a cold /browse, measured
+        # 3 December) and, in the suite, with the other worker: 30 s timed out once.
+        page.set_default_navigation_timeout(90_000)
         _RUNS[id(page)] = Runs(page)
         yield page
     finally:

@@ -132,6 +132,13 @@ def test_payload_sends_each_image_once_and_the_next_case_when_ready(tiny_demo, t
     assert [e["id"] for e in apart.ahead_index] == ahead.sent_ids
     e = apart.ahead_index[-1]
     assert e["offset"] + e["length"] == len(apart.ahead_data)
+    # ... or in the render after all (no media store): the same bytes at moved offsets.
+    index, data = apart.with_ahead()
+    assert [x["id"] for x in index] == apart.sent_ids
+    for x in index[len(apart.index) :]:
+        y = next(a for a in apart.ahead_index if a["id"] == x["id"])
+        got = data[x["offset"] : x["offset"] + x["length"]]
+        assert got == apart.ahead_data[y["offset"] : y["offset"] + y["length"]]
 
     # Full resolution's views come from the same entries: prepare_view's geometry, no preview.
     views = panel_cache.case_views(cache, first, replace(opts, invert=True), 128)

@@ -363,6 +363,13 @@ class CasePayload:
     def sent_ids(self) -> list[str]:
         return [str(e["id"]) for e in self.index + self.ahead_index]
 
+    def with_ahead(self) -> tuple[list[dict[str, Any]], bytes]:
+        """``index`` and ``data`` with the pixels ahead appended (their offsets moved): for
+        a render that must carry them itself (no media store to send them apart)."""
+        shift = len(self.data)
+        moved = [{**e, "offset": e["offset"] + shift} for e in self.ahead_index]
+        return self.index + moved, self.data + self.ahead_data
+
 
 def _packed(entries: Sequence[_Entry]) -> tuple[list[dict[str, Any]], bytes]:
     index: list[dict[str, Any]] = []
