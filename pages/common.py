@@ -297,7 +297,8 @@ def frame(action: str | None = None) -> None:
     # Here, not only in app.py: Streamlit runs app.py for the Home page only (its "pages/"
     # folder mode), and a server whose readers open /browse directly must be tuned too.
     tune_server(settings().run_log)
-    start_tensorflow_warmup()  # once per process; a deep link to any page starts it too
+    # Once per process, after this page's run (a deep link to any page starts it too).
+    start_tensorflow_warmup(after=threading.current_thread())
     if not getattr(_RUN, "frame_done", False):
         st.set_page_config(page_title="mcalc", page_icon=":material/biotech:", layout="wide")
         signin.access_gate(current_mode(), users_file())

@@ -35,6 +35,26 @@ def test_started_once_per_process_and_off_on_request(monkeypatch) -> None:
     assert warmup.start_tensorflow_warmup() is None and calls == [1, 2]
 
 
+def test_waits_for_the_page_that_started_it(monkeypatch) -> None:
+    """With ``after`` (the page's script run) nothing is imported until that run ended."""
+    calls = []
+    monkeypatch.setattr(warmup, "warm_up_tensorflow", lambda: calls.append(1))
+    monkeypatch.setattr(warmup, "warm_up_model", lambda models_dir: calls.append(2))
+    monkeypatch.setattr(warmup, "_THREAD", None)
+    monkeypatch.delitem(sys.modules, "keras", raising=False)
+    monkeypatch.setenv("MCALC_WARM_TF", "1")
+    page_done = threading.Event()
+    page = threading.Thread(target=page_done.wait, args=(10,))
+    page.start()
+    thread = warmup.start_tensorflow_warmup(after=page)
+    assert thread is not None
+    thread.join(0.3)
+    assert calls == [] and thread.is_alive()  # the page still runs
+    page_done.set()
+    thread.join(10)
+    assert calls == [1, 2]
+
+
 def test_the_default_model_is_warmed_once_and_handed_to_predict(tmp_path, monkeypatch) -> None:
     """The registry's first model is loaded and traced (its explainer's clone built) in the
     warm-up, and Predict's cached loaders return those very objects; any other model (or

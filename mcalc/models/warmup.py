@@ -188,7 +188,9 @@ def warm_model(path: str | Path, key: str) -> tuple[LoadedModel, Explainer] | No
     return _MODELS.get(wanted)
 
 
-def _run(models_dir: Path) -> None:
+def _run(models_dir: Path, after: threading.Thread | None = None) -> None:
+    if after is not None:  # the page that started it draws first (the import holds the GIL)
+        after.join(AFTER_MAX_S)
     try:
         warm_up_tensorflow()
     except Exception as exc:  # a broken install shows up where a model is used, not here
@@ -202,8 +204,18 @@ def _run(models_dir: Path) -> None:
         _WANTED[:] = [("", "")]  # nothing more is loading: nobody waits any more
 
 
-def start_tensorflow_warmup(settings: Settings | None = None) -> threading.Thread | None:
-    """Start :func:`warm_up_tensorflow` in a daemon thread, once per process.
+#: The longest the warm-up waits for the thread given as ``after`` (a page's script run).
+AFTER_MAX_S = 10.0
+
+
+def start_tensorflow_warmup(
+    settings: Settings | None = None, *, after: threading.Thread | None = None
+) -> threading.Thread | None:
+    """Start :func:`warm_up_tensorflow` (then :func:`warm_up_model`) in a daemon thread,
+    once per process; with ``after`` (the script run of the page that starts it), once that
+    thread has ended or :data:`AFTER_MAX_S` passed: importing TensorFlow holds the GIL for
+    seconds, and the first page a fresh server drew beside it took about twice as long
+    (5.2 -> 9.4-12.7 s for /browse in a browser, 3 December 2026).
 
     Returns the thread, or ``None`` when it was started before, is turned off, or Keras
     is imported already.
@@ -214,7 +226,10 @@ def start_tensorflow_warmup(settings: Settings | None = None) -> threading.Threa
         if _THREAD is not None or not settings.warm_tensorflow or "keras" in sys.modules:
             return None
         _THREAD = threading.Thread(
-            target=_run, args=(settings.models_dir,), name="mcalc-tensorflow-warmup", daemon=True
+            target=_run,
+            args=(settings.models_dir, after),
+            name="mcalc-tensorflow-warmup",
+            daemon=True,
         )
         _THREAD.start()
         return _THREAD
