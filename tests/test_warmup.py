@@ -8,6 +8,8 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
 import mcalc.models.warmup as warmup
 from mcalc.config import get_settings
 
@@ -18,12 +20,20 @@ def test_importing_the_starter_does_not_import_tensorflow() -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_started_once_per_process_and_off_on_request(monkeypatch) -> None:
-    calls = []
-    monkeypatch.setattr(warmup, "warm_up_tensorflow", lambda: calls.append(1))
-    monkeypatch.setattr(warmup, "warm_up_model", lambda models_dir: calls.append(2))
+@pytest.fixture
+def calls(monkeypatch) -> list[int]:
+    """A warm-up not started yet whose two stages only note their call (1: TensorFlow, 2:
+    the default model), Keras not imported, on unless a test turns it off."""
+    out: list[int] = []
+    monkeypatch.setattr(warmup, "warm_up_tensorflow", lambda: out.append(1))
+    monkeypatch.setattr(warmup, "warm_up_model", lambda models_dir: out.append(2))
     monkeypatch.setattr(warmup, "_THREAD", None)
     monkeypatch.delitem(sys.modules, "keras", raising=False)
+    monkeypatch.setenv("MCALC_WARM_TF", "1")
+    return out
+
+
+def test_started_once_per_process_and_off_on_request(calls, monkeypatch) -> None:
     monkeypatch.setenv("MCALC_WARM_TF", "0")
     assert get_settings().warm_tensorflow is False
     assert warmup.start_tensorflow_warmup() is None and not calls
@@ -35,14 +45,8 @@ def test_started_once_per_process_and_off_on_request(monkeypatch) -> None:
     assert warmup.start_tensorflow_warmup() is None and calls == [1, 2]
 
 
-def test_waits_for_the_page_that_started_it(monkeypatch) -> None:
+def test_waits_for_the_page_that_started_it(calls) -> None:
     """With ``after`` (the page's script run) nothing is imported until that run ended."""
-    calls = []
-    monkeypatch.setattr(warmup, "warm_up_tensorflow", lambda: calls.append(1))
-    monkeypatch.setattr(warmup, "warm_up_model", lambda models_dir: calls.append(2))
-    monkeypatch.setattr(warmup, "_THREAD", None)
-    monkeypatch.delitem(sys.modules, "keras", raising=False)
-    monkeypatch.setenv("MCALC_WARM_TF", "1")
     page_done = threading.Event()
     page = threading.Thread(target=page_done.wait, args=(10,))
     page.start()
