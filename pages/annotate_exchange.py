@@ -27,6 +27,7 @@ from pages import common, signin
 from pages.annotate_shared import (
     WORK,
     flash,
+    opened_section,
     store,
 )
 
@@ -39,8 +40,8 @@ def _shapes(index: DatasetIndex) -> LazyShapes:
 
 def exchange_ui(session: EditSession, index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
     """Export and import, drawn (and the downloads' data made) only while opened."""
-    box = st.expander("Export and import", key="annotate_exchange_open", on_change="rerun")
-    if not box.open:
+    box = opened_section("Export and import", "annotate_exchange_open")
+    if box is None:
         return
     with box:
         export_ui(session, index, rec, reader)

@@ -22,6 +22,7 @@ from pages.annotate_shared import (
     HIGHLIGHT,
     ZOOM,
     flash,
+    opened_section,
     store,
     tell,
 )
@@ -164,17 +165,9 @@ def conflict_ui(session: EditSession) -> None:
         st.rerun()
 
 
-def _opened(label: str, key: str) -> Any:
-    """An expander whose content is drawn only while it is open (opening it reruns the
-    page): closed, its elements cost a rerun nothing (issue 14: entering the reader's name
-    drew every one of them, open or not). ``None`` when closed."""
-    box = st.expander(label, key=key, on_change="rerun")
-    return box if box.open else None
-
-
 def history_ui(session: EditSession) -> None:
     key, reader = session.image_key, session.reader
-    box = _opened("Version history and restore", "annotate_history_open")
+    box = opened_section("Version history and restore", "annotate_history_open")
     if box is None:
         return
     with box:
@@ -226,7 +219,7 @@ def history_ui(session: EditSession) -> None:
 
 
 def agreement_ui(session: EditSession, rec: ImageRecord, view: ImageView, reader: str) -> None:
-    box = _opened("Agreement with the dataset or another reader", "annotate_agreement_open")
+    box = opened_section("Agreement with the dataset or another reader", "annotate_agreement_open")
     if box is None:
         return
     with box:
