@@ -10,6 +10,7 @@ each other's way by what they write: each reader name, model id and job is its o
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import os
 import shutil
@@ -292,10 +293,58 @@ def browser_page(width: int = 1500, height: int = 2400):
         # 3 December) and, in the suite, with the other worker: 30 s timed out once.
         page.set_default_navigation_timeout(90_000)
         _RUNS[id(page)] = Runs(page)
+        _REQUESTS[id(page)] = _request_log(page)
         yield page
     finally:
         _RUNS.clear()
+        _REQUESTS.clear()
         context.close()
+
+
+_REQUESTS: dict[int, collections.deque[str]] = {}
+
+
+def _request_log(page, keep: int = 40) -> collections.deque[str]:
+    """The page's last ``keep`` HTTP requests and how each ended, for the message of a load
+    that timed out (a ``_stcore/health`` poll loop there means the websocket never opened)."""
+    log: collections.deque[str] = collections.deque(maxlen=keep)
+    start = time.monotonic()
+
+    def note(what: str, request) -> None:
+        log.append(f"{time.monotonic() - start:7.2f} s {what:8} {request.method} {request.url}")
+
+    page.on("request", lambda r: note("asked", r))
+    page.on("requestfinished", lambda r: note("finished", r))
+    page.on("requestfailed", lambda r: note("failed", r))
+    return log
+
+
+def open_app(page, url: str, reload: bool = False, timeout_ms: int = 90_000) -> None:
+    """Load ``url`` (or reload the page) and wait until the app's first run has finished.
+
+    Waits for the document's load and then the app's own idle state (:func:`wait_for_app_idle`),
+    not for "networkidle" (no request for 0.5 s): on a fresh server in the suite that never
+    came within 30-90 s three times on 3 December (the viewer's bundle, its service worker's
+    copy and the app's requests kept the network busy), while the app was idle. A timeout
+    names the page's last requests."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
+    watcher = _RUNS.get(id(page))
+    before = watcher.requests if watcher is not None else 0
+    try:
+        if reload:
+            page.reload(wait_until="load", timeout=timeout_ms)
+        else:
+            page.goto(url, wait_until="load", timeout=timeout_ms)
+        if watcher is not None:  # the run this load asks for, not one before it
+            watcher.wait_settled(before + 1, timeout_ms)
+        wait_for_app_idle(page, timeout_ms)
+    except (PlaywrightTimeout, AssertionError) as error:
+        requests = "\n".join(_REQUESTS.get(id(page), ()))
+        raise AssertionError(
+            f"{url or page.url}: the app was not idle within {timeout_ms} ms ({error}); "
+            f"the page's last requests:\n{requests}"
+        ) from error
 
 
 def wait_for_app_idle(page, timeout_ms: int = 60_000) -> None:

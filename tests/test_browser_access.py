@@ -14,9 +14,9 @@ from mcalc.access import UsersFile
 from tests.browser import (
     ARTIFACTS,
     browser_page,
+    open_app,
     runs,
     shared_app,
-    wait_for_app_idle,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -64,14 +64,6 @@ def _wait_for_cookie(page, timeout_s: float = 10.0) -> None:
         page.wait_for_timeout(100)
 
 
-def _fresh_load(page, url: str) -> None:
-    # The page's load, then the app's own idle state: "networkidle" (no request for 0.5 s)
-    # timed out at 30 s once in a clean-clone run, with the viewer's bundle and its service
-    # worker's copy loading on a busy machine.
-    page.goto(url, wait_until="load", timeout=90_000)
-    wait_for_app_idle(page)
-
-
 def _sign_in_form(page, since: int) -> None:
     """Wait for the sign-in form, drawn by the run after the page's first ``since`` run
     requests. (The form asks for no rerun of its own: see ``test_access``.)"""
@@ -82,7 +74,7 @@ def _sign_in_form(page, since: int) -> None:
 def test_sign_in_survives_a_fresh_load_and_sign_out_forgets_it(accounts_app):
     url = accounts_app.url
     with browser_page(width=1400, height=1400) as page:
-        page.goto(f"{url}/browse", wait_until="networkidle")
+        open_app(page, f"{url}/browse")
         _sign_in_form(page, 0)
         page.screenshot(path=str(ARTIFACTS / "access-anonymous.png"))
         assert page.locator("img, canvas, .js-plotly-plot").count() == 0
@@ -102,7 +94,7 @@ def test_sign_in_survives_a_fresh_load_and_sign_out_forgets_it(accounts_app):
         # A fresh load (what a reload or a bookmark does) is signed in from the first draw.
         page.add_init_script(WATCH_SIGN_IN)
         for path, wanted in (("/annotate", "Reader: rita"), ("/train", "cannot open this page")):
-            _fresh_load(page, f"{url}{path}")
+            open_app(page, f"{url}{path}")
             page.get_by_text(wanted).first.wait_for(timeout=90_000)
             assert page.get_by_text("Signed in as rita").is_visible()
             assert not page.evaluate("window.__signInShown"), f"{path}: the sign-in flashed"
@@ -112,7 +104,7 @@ def test_sign_in_survives_a_fresh_load_and_sign_out_forgets_it(accounts_app):
         before = runs(page).requests
         page.locator("[data-testid='stSidebar']").get_by_role("button", name="Sign out").click()
         _sign_in_form(page, before)
-        _fresh_load(page, f"{url}/annotate")
+        open_app(page, f"{url}/annotate")
         page.locator("input[type=password]").wait_for(timeout=60_000)
         assert page.get_by_text("Signed in as").count() == 0
         assert _auth_cookie(page) is None

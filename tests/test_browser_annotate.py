@@ -14,7 +14,7 @@ from mcalc.dataset import open_dataset
 from mcalc.store import MarkStore
 from mcalc.store.placement import breast_region
 from mcalc.viewer import DisplayOptions, annotation_for, prepare_view
-from tests.browser import ARTIFACTS, browser_page, wait_for_app_idle
+from tests.browser import ARTIFACTS, browser_page, open_app, wait_for_app_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -94,8 +94,7 @@ def test_clicks_land_on_the_calcifications_save_reload_and_downloads_keep_the_pa
     store_dir = demo_app.path("MCALC_STORE")
     with browser_page(width=1400, height=1800) as page:
         # A deep link: the page draws the app's frame itself.
-        page.goto(f"{demo_app.url}/annotate", wait_until="networkidle")
-        wait_for_app_idle(page)
+        open_app(page, f"{demo_app.url}/annotate")
         _name_and_wait(page)
         # Aim every click from where the figure was before the first one, as a user does:
         # if anything above it changes height, the clicks land elsewhere.
@@ -108,8 +107,7 @@ def test_clicks_land_on_the_calcifications_save_reload_and_downloads_keep_the_pa
         page.get_by_role("button", name="Save", exact=True).click()
         page.get_by_text("Saved as version 1").wait_for(timeout=30_000)
 
-        page.reload(wait_until="networkidle")
-        wait_for_app_idle(page)
+        open_app(page, "", reload=True)
         _name_and_wait(page)
         page.get_by_text("Your marks: 3 calcification(s)").wait_for(timeout=30_000)
         assert _reader_points(page) == 3

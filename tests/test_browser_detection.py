@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import ARTIFACTS, browser_page, choose, wait_for_app_idle
+from tests.browser import ARTIFACTS, browser_page, choose, open_app, wait_for_app_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_detection_tab_shows_froc_of_two_models(demo_app):
     with browser_page(width=1400, height=2600) as page:
-        page.goto(f"{demo_app.url}/evaluate", wait_until="networkidle")
+        open_app(page, f"{demo_app.url}/evaluate")
         page.get_by_text("Registered models", exact=True).wait_for(timeout=60_000)
         choose(page, "Models to compare", ["demo-custom", "demo-copy"])
         page.get_by_role("tab", name="Detection").click()

@@ -6,14 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import ARTIFACTS, browser_page, choose, wait_for_app_idle
+from tests.browser import ARTIFACTS, browser_page, choose, open_app, wait_for_app_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
 def test_evaluate_the_demo_model_and_see_its_curves(demo_app):
     with browser_page(width=1400, height=3200) as page:
-        page.goto(f"{demo_app.url}/evaluate", wait_until="networkidle")
+        open_app(page, f"{demo_app.url}/evaluate")
         page.get_by_text("Registered models", exact=True).wait_for(timeout=60_000)
         choose(page, "Models to compare", ["demo-custom"])
         page.get_by_role("button", name="Evaluate 1 model").click()

@@ -14,6 +14,7 @@ from tests.browser import (
     ARTIFACTS,
     VIEWER,
     browser_page,
+    open_app,
     runs,
     viewer_frame,
     wait_for_app_idle,
@@ -54,7 +55,7 @@ def _wait_for_panels(page, key: str, timeout_s: float):
 
 def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -> None:
     with browser_page(width=1500, height=1900) as page:
-        page.goto(f"{demo_app.url}/predict", wait_until="networkidle")
+        open_app(page, f"{demo_app.url}/predict")
         page.get_by_text("Predict and explain").first.wait_for(timeout=90_000)
         wait_for_app_idle(page, 120_000)
         # The hand-made detector (the shared server's default model).

@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from tests.browser import ARTIFACTS, VIEWER, browser_page, viewer_frame, wait_for_app_idle
+from tests.browser import ARTIFACTS, VIEWER, browser_page, open_app, viewer_frame
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -45,8 +45,7 @@ def _box(page, frame, selector: str, index: int = 0) -> dict[str, float]:
 
 def test_browse_viewer_subtraction_flicker_swipe_and_linked_marker(demo_app):
     with browser_page(1600, 1500) as page:
-        page.goto(f"{demo_app.url}/browse", wait_until="networkidle")
-        wait_for_app_idle(page)
+        open_app(page, f"{demo_app.url}/browse")
         frame = viewer_frame(page)
         assert _state(frame)["temporal"] == "off"  # nothing registered until asked
         # The viewer's own button asks Python to register (once per case), then the panels

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from tests.browser import ARTIFACTS, browser_page, wait_for_app_idle
+from tests.browser import ARTIFACTS, browser_page, open_app, wait_for_app_idle
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -31,7 +31,7 @@ def test_launch_watch_progress_and_see_the_model(demo_app):
     for old in ARTIFACTS.glob("train-*.png"):
         old.unlink()
     with browser_page(width=1400, height=2600) as page:
-        page.goto(f"{demo_app.url}/train", wait_until="networkidle")
+        open_app(page, f"{demo_app.url}/train")
         page.get_by_text("Trainable parameters").first.wait_for(timeout=60_000)
         wait_for_app_idle(page)
 

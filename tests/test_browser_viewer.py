@@ -15,6 +15,7 @@ from tests.browser import (
     ARTIFACTS,
     VIEWER,
     browser_page,
+    open_app,
     viewer_frame,
     wait_for_app_idle,
 )
@@ -45,8 +46,7 @@ def _panel_box(page, frame, index: int) -> dict[str, float]:
 
 def test_browse_viewer_panels_sync_window_and_next_case(demo_app):
     with browser_page(1600, 1200) as page:
-        page.goto(f"{demo_app.url}/browse", wait_until="networkidle")
-        wait_for_app_idle(page)
+        open_app(page, f"{demo_app.url}/browse")
         frame = viewer_frame(page)
         state = _state(frame)
         assert state["panels"] == "4"
@@ -158,7 +158,7 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
 
     store_dir = demo_app.path("MCALC_STORE")
     with browser_page(1500, 1300) as page:
-        page.goto(f"{demo_app.url}/annotate", wait_until="networkidle")
+        open_app(page, f"{demo_app.url}/annotate")
         field = page.get_by_label("Your name", exact=False)
         field.wait_for(timeout=90_000)
         field.fill("Viewer Tester")
