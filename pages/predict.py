@@ -83,11 +83,11 @@ meta = Shown(
     view=view,
 )
 shown, pending = shown_ui(loaded, xp, request, meta, ctl.display.detections)
-if pending is not None:  # first visit: the images now, the result when the analysis ends
+if pending is not None and shown is None:  # first visit: the images now, the result later
     pop_prefetch()  # the images are made here
     pending_ui(pending.meta, ctl.display)
     pending.finish()
-prefetch_ui(ctl.display)  # after Run: its images made (and sent) while it computes
+prefetch_ui(ctl.display)  # a new case or Run: its images made (and sent) while it computes
 drawn = result_ui(shown, ctl.display) if shown is not None else None
 if drawn is not None and shown is not None:
     every = [ImageInput.from_record(r) for r in case.images]
@@ -97,3 +97,5 @@ if drawn is not None and shown is not None:
     predict_temporal.temporal_ui(loaded, case, view, drawn)
     verdict_ui(card, drawn)
     common.case_report_ui(case.case_id, card.id, "predict")
+if pending is not None:  # the reader's choice, the last result on screen: drawn when done
+    pending.finish()

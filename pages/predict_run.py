@@ -21,6 +21,7 @@ keeps its place (and the viewer its frame) whatever the status shows.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+import time
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -223,8 +224,9 @@ def _cancel_button(work: BackgroundWork[Any]) -> None:
 
 
 @st.fragment(run_every=POLL_S)
-def _progress_ui() -> None:
-    """The run's progress and its Cancel button, polled; a full rerun once it ends."""
+def _progress_ui(cancel: bool = True) -> None:
+    """The run's progress and its Cancel button (``cancel``), polled; a full rerun once it
+    ends."""
     entry = st.session_state.get(WORK_KEY)
     if entry is None:
         return
@@ -232,24 +234,43 @@ def _progress_ui() -> None:
     if work.wait(POLL_WAIT_S):
         st.rerun()
     _progress(st.empty(), work, meta)
-    _cancel_button(work)
+    if cancel:
+        _cancel_button(work)
+
+
+#: How long the script run of a reader's choice (a new case, or *Run*), the last result on
+#: screen, waits at its end for the analysis before handing over to the progress poll
+#: (:func:`_progress_ui`): a run that ends within it is drawn at once by a rerun on the
+#: server, with no poll and no round trip; meanwhile a region click on the last result
+#: waits (fragment reruns never interrupt a script run), a widget change or *Cancel* does
+#: not.
+WAIT_MAX_S = 6.0
 
 
 @dataclass
 class Pending:
-    """The first visit's run going on, nothing on screen yet: the page draws the request's
-    images (``meta``) and then calls :meth:`finish` at its end."""
+    """A run going on that the page's script run waits for at its end (:meth:`finish`):
+    the first visit's, nothing on screen yet (the page draws the request's images,
+    ``meta``), or that of a reader's choice with the last result on screen (``limit``: the
+    seconds it waits before the progress poll takes over)."""
 
     work: BackgroundWork[Any]
     meta: Shown
     box: Any
     bar: Any
+    limit: float | None = None
 
     def finish(self) -> None:
         """Wait for the run in this script run (its progress redrawn; a click on Cancel or
         a widget change ends the wait, as any rerun does), then rerun on the server (no
-        round trip) so that the result is drawn where the images already are."""
+        round trip) so that the result is drawn where the images already are. Past
+        ``limit`` seconds, the progress poll takes over instead."""
+        end = None if self.limit is None else time.monotonic() + self.limit
         while not self.work.wait(WAIT_STEP_S):
+            if end is not None and time.monotonic() >= end:
+                with self.box.container():  # replaces the bar
+                    _progress_ui(cancel=False)  # Cancel is drawn already, below it
+                return
             _progress(self.bar, self.work, self.meta)
         self.box.empty()
         st.rerun()  # the rerun's _collect() takes the result (or the failure's note)
@@ -337,6 +358,12 @@ def _status_ui(
             args=(loaded, xp, request, meta, detections),
             width="stretch",
         )
+    if wanted and shown is not None:  # the reader's choice: its run waits at its end
+        work = entry[0]
+        bar = st.empty()  # the progress, then (past the limit) the poll in its place
+        _progress(bar, work, meta)
+        _cancel_button(work)
+        return shown, Pending(work, meta, bar, bar, limit=WAIT_MAX_S)
     if running:
         _progress_ui()
     return shown, None

@@ -346,8 +346,11 @@ def test_cancel_stops_the_run_and_leaves_the_last_result(page_env, monkeypatch) 
     import time
 
     import mcalc.explain.service as service
+    import pages.predict_run as predict_run
     from pages.predict_run import WORK_KEY
 
+    # The choice's own run waits that long for its analysis, then the progress poll does.
+    monkeypatch.setattr(predict_run, "WAIT_MAX_S", 0.5)
     at = _open()
     real = service.analyse_image
 
