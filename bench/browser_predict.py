@@ -147,6 +147,7 @@ def measure(repeat: int, warm_s: float) -> dict[str, list[float]]:
                 t0_page = float(page.evaluate("performance.now()"))
                 t0 = time.time()
                 b._pick_case(page, case_id)
+                t_sent = time.time() - t0  # the choice typed and entered: the page's turn
                 drawn = (
                     f"{b.VIEWER_STATE}.case && {b.VIEWER_STATE}.case !== {json.dumps(before)}"
                     f" && {b.PANEL_KEYS}.length >= 2 && {b.PANEL_KEYS}"
@@ -157,7 +158,7 @@ def measure(repeat: int, warm_s: float) -> dict[str, list[float]]:
                 cond = f"{done} && {drawn} && !document.body.innerText.includes('Not computed yet')"
                 out["cold"].append(b._settle(page, t0_page, cond, quiet=1000))
                 print(
-                    f"cold {case_id}: {out['cold'][-1]:.2f} s "
+                    f"cold {case_id}: {out['cold'][-1]:.2f} s (entered at {t_sent:.2f} s) "
                     + (
                         f"(Run shown at {t_run:.2f} s)"
                         if asked

@@ -284,8 +284,11 @@ def shown_ui(
     detections: DetectionSettings | None = None,
 ) -> tuple[Shown | None, Pending | None]:
     """The result to draw for ``request`` (``meta``: its records and title), after the
-    run bar: cached at once, else the last result with Run (or the run's progress). On the
-    first visit, ``(meta, Pending)``: draw ``meta``'s images, then call ``finish()``."""
+    run bar: cached at once, else the last result with Run (or the run's progress); and
+    the run to wait for at the end of the page (:meth:`Pending.finish`), if any. On the
+    first visit, ``(None, Pending)``: draw ``pending.meta``'s images, then ``finish()``;
+    a run for the reader's choice: ``(last result, Pending)``: draw the last result, then
+    ``finish()``."""
     with st.container():  # one slot, whatever it holds: the result below keeps its place
         return _status_ui(loaded, xp, request, meta, detections)
 
@@ -342,7 +345,7 @@ def _status_ui(
             bar = st.empty()
             _progress(bar, work, meta)
             _cancel_button(work)
-        return meta, Pending(work, meta, box, bar)
+        return None, Pending(work, meta, box, bar)
     if not wanted and (shown is None or shown.key != request.key):
         where = f" The result below is still that of **{shown.title}**." if shown else ""
         if running:

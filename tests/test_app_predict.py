@@ -82,6 +82,7 @@ def _open(model: str = "spot", timeout: float = 120, *, case: bool = True) -> Ap
         at.session_state["predict_case"] = "suspicious-1"
     at.switch_page(PAGE)
     at.run()
+    assert not at.exception, [e.value for e in at.exception]  # the visit's own run too
     return _settle(at)
 
 
