@@ -190,6 +190,10 @@ def pending_viewer_ui(meta: Shown, views: dict[str, ImageView], display: Display
         pixels.append(px)
     if vpanels:
         _draw(meta.key, vpanels, pixels, display)
+        # Sent again with the result: a frame ready only after the result's arguments had
+        # replaced these (a busy browser) never saw them and would ask for them (one more
+        # run, the same bytes later); a frame that holds them skips them (pixels.ts).
+        _sent().forget(px[0] for px in pixels)
 
 
 def viewer_ui(

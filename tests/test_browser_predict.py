@@ -69,6 +69,8 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
             arg=VIEWER,
             timeout=60_000,
         )
+        # Its pixels came with the images and again with the result: never asked for.
+        assert _state(first_frame)["pixelsRequests"] == "0", _state(first_frame)
         first_frame.evaluate("() => { window.__mcSameFrame = true; }")
         box = page.get_by_role("combobox", name="Case", exact=True)
         box.click()
