@@ -3,8 +3,10 @@
 The page never computes on a widget change. For the analysis the widgets ask for it shows,
 in this order: the cached result (:func:`mcalc.explain.runs.cached_case`, no model call),
 the result it showed before (named, with a *Run* button), and while a run goes on, its
-progress with *Cancel* (a fragment polls the :class:`~mcalc.progress.BackgroundWork`; the
-last result stays on screen). A new case (or view, or timepoint) chosen starts its run by
+progress with *Cancel* (the last result stays on screen): the script run that started it
+waits for the :class:`~mcalc.progress.BackgroundWork` at its end, up to
+:data:`WAIT_MAX_S`, and reruns on the server once it is done (no poll, no round trip);
+past that, a fragment polls it. A new case (or view, or timepoint) chosen starts its run by
 itself (:func:`case_chosen`, a callback of those widgets): the reader's choice is the
 action, so no *Run* is asked for it, and the images of the new case are sent meanwhile;
 a choice made while that run goes on stops it (never two runs at once, nothing queued),
