@@ -246,7 +246,7 @@ def _progress_ui(cancel: bool = True) -> None:
 #: server, with no poll and no round trip; meanwhile a region click on the last result
 #: waits (fragment reruns never interrupt a script run), a widget change or *Cancel* does
 #: not.
-WAIT_MAX_S = 6.0
+WAIT_MAX_S = 15.0
 
 
 @dataclass
