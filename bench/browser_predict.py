@@ -9,7 +9,7 @@ its timeline: the server's script runs (``MCALC_RUN_LOG``: start and wall second
 action), the page's script-state changes, the websocket messages that came in (count and
 bytes) and the viewer's own time to draw (``data-render-ms``), so that the gaps show.
 
-    python bench/browser_predict.py [--repeat N] [--warm S]
+    python bench/browser_predict.py [--repeat N] [--warm S] [--cold N]
 
 For before/after comparisons run it on two checkouts in turn (A, B, A, B) and compare the
 ratios of the same run; the machine's load average is printed at the end.
@@ -86,7 +86,7 @@ def _timeline(
     return "\n    ".join(parts)
 
 
-def measure(repeat: int, warm_s: float) -> dict[str, list[float]]:
+def measure(repeat: int, warm_s: float, cold: int = 2) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
     from mcalc.dataset import open_dataset
@@ -96,7 +96,9 @@ def measure(repeat: int, warm_s: float) -> dict[str, list[float]]:
     data = tmp / "demo"
     generate_demo(data, cases=6, seed=0)
     ids = [c.case_id for c in open_dataset(data).cases]
-    cold_cases = [i for i in ids if i.startswith("suspicious")][:2]
+    # Suspicious cases first (as bench/browser.py), then the others not opened yet.
+    rest = [i for i in ids[1:] if not i.startswith("suspicious")]
+    cold_cases = ([i for i in ids if i.startswith("suspicious")] + rest)[:cold]
     log = tmp / "runs.jsonl"
     env = b.app_env(tmp, demo=data, MCALC_RUN_LOG=str(log))
     os.environ.pop("MCALC_DATA", None)
@@ -176,8 +178,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=2, help="region clicks")
     ap.add_argument("--warm", type=float, default=20.0, help="seconds before Predict")
+    ap.add_argument("--cold", type=int, default=2, help="cold cases (at most 5)")
     args = ap.parse_args()
-    m = measure(args.repeat, args.warm)
+    m = measure(args.repeat, args.warm, args.cold)
     ff, fc = m["floor_first"][0], m["floor_cold"][0]
     for name, floor in (("first_drawn", ff), ("first", ff), ("cold", fc)):
         if m[name]:
