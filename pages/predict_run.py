@@ -22,8 +22,8 @@ keeps its place (and the viewer its frame) whatever the status shows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 import time
+from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
 from typing import Any
