@@ -37,6 +37,7 @@ from tests.browser import CHROMIUM, CHROMIUM_ARGS, VIEWER, running_app  # noqa: 
 def _step(page: Any, name: str, action: Callable[[], None], cond: str, inbox: list[int]) -> float:
     inbox.clear()
     fetched = int(page.evaluate(f"() => +({b.VIEWER_STATE}.aheadBytes || 0)"))
+    shown_before = int(page.evaluate(f"() => +({b.VIEWER_STATE}.neighbourShown || 0)"))
     t0 = float(page.evaluate("performance.now()"))
     try:
         secs = b._timed(page, action, cond)
@@ -51,22 +52,54 @@ def _step(page: Any, name: str, action: Callable[[], None], cond: str, inbox: li
         )
         raise
     runs = page.evaluate("t0 => window.__mcRuns.filter(e => e[0] >= t0)", t0)
+    if RUN_LOG is not None:  # the server's runs since the click (--timeline)
+        _timeline(page, name, t0, secs)
     start = next((e[0] - t0 for e in runs if e[1] == "running"), float("nan"))
     end = next((e[0] - t0 for e in reversed(runs) if e[1] == "notRunning"), float("nan"))
+    # The server's script_finished messages since t0 (bench.browser.OBSERVER): a run the
+    # page drew in one commit shows no states at all, only this.
+    fin = page.evaluate("t0 => window.__mcFinished.filter(e => e[0] >= t0)", t0)
+    if fin and not runs:
+        start, end = float("nan"), fin[-1][0] - t0
     state = page.evaluate(f"() => ({{...{b.VIEWER_STATE}}})")
     ahead = (int(state.get("aheadBytes") or 0) - fetched) / 1e6
+    cond_s = (float(page.evaluate("window.__mcDone")) - t0) / 1000
+    early = int(state.get("neighbourShown") or 0) - shown_before
     print(
-        f"{name}: {secs:.2f} s (script {start / 1000:.2f}-{end / 1000:.2f} s, "
+        f"{name}: {secs:.2f} s (script {start / 1000:.2f}-{end / 1000:.2f} s"
+        + (" (no states drawn: its end from the websocket)" if fin and not runs else "")
+        + ", "
         f"{sum(inbox) / 1e6:.2f} MB in, viewer draw {state.get('renderMs', '-')} ms, "
         f"of which images swapped {state.get('swapMs', '-')} ms"
         + (f"; {ahead:.2f} MB fetched ahead by then" if "aheadBytes" in state else "")
+        + f"; change seen at {cond_s:.2f} s"
+        + ("; shown at the click" if early > 0 else "")
         + ")",
         flush=True,
     )
     return secs
 
 
-def measure(repeat: int) -> dict[str, list[float]]:
+#: The app server's run log (``MCALC_RUN_LOG``) when ``--timeline`` asked for it.
+RUN_LOG: Path | None = None
+
+
+def _timeline(page: Any, name: str, t0: float, secs: float) -> None:
+    """The server's script runs that started after the click at ``t0`` (page ms): their
+    start after the click, wall and CPU seconds, and the step's end, on one line."""
+    origin = float(page.evaluate("performance.timeOrigin"))
+    click = (origin + t0) / 1000.0
+    lines = RUN_LOG.read_text().splitlines() if RUN_LOG and RUN_LOG.exists() else []
+    runs = [json.loads(x) for x in lines]
+    shown = [
+        f"{r['start'] - click:+.2f}s {r['wall'] * 1000:.0f}/{r['cpu'] * 1000:.0f}ms"
+        for r in runs
+        if r["start"] >= click - 0.05 and r["start"] <= click + secs
+    ]
+    print(f"  {name} server runs (start, wall/cpu): {', '.join(shown) or 'none'}", flush=True)
+
+
+def measure(repeat: int, repo: Path = REPO) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
     from mcalc.synthetic import generate_demo
@@ -74,10 +107,12 @@ def measure(repeat: int) -> dict[str, list[float]]:
     tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-browse-"))
     generate_demo(tmp / "demo", cases=6, seed=0)
     env = b.app_env(tmp)
+    if RUN_LOG is not None:
+        env["MCALC_RUN_LOG"] = str(RUN_LOG)
     os.environ.pop("MCALC_DATA", None)
     inbox: list[int] = []
     out: dict[str, list[float]] = {"idle": [], "case_switch": [], "toggle": [], "key_next": []}
-    with running_app(env, timeout=180) as url, sync_playwright() as p:
+    with running_app(env, timeout=180, repo=repo) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             context = b.new_context(browser)
@@ -126,8 +161,15 @@ def measure(repeat: int) -> dict[str, list[float]]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repo", type=Path, default=REPO, help="the checkout whose app runs (an A/B)")
+    ap.add_argument(
+        "--timeline", action="store_true", help="each step's server runs (MCALC_RUN_LOG)"
+    )
     args = ap.parse_args()
-    m = measure(args.repeat)
+    if args.timeline:
+        global RUN_LOG
+        RUN_LOG = Path(tempfile.mkdtemp(prefix="mcalc-bench-runs-")) / "runs.jsonl"
+    m = measure(args.repeat, args.repo)
     idle = statistics.median(m["idle"])
     for name, values in m.items():
         med = statistics.median(values)

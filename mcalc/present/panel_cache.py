@@ -65,6 +65,7 @@ __all__ = [
     "image_views",
     "prefetch_case",
     "prefetch_cases",
+    "held_panels",
     "display_key",
     "clear",
 ]
@@ -73,6 +74,8 @@ log = logging.getLogger(__name__)
 
 #: Panels kept (four per case): a 1024-px preview is about 2.3 MB of base64 text.
 PANEL_CACHE_ITEMS = 24
+#: :func:`prefetch_cases` waits at most this long for the run it was started from to end.
+AFTER_WAIT_S = 5.0
 
 
 @dataclass
@@ -456,6 +459,37 @@ def case_payload(
     )
 
 
+def held_panels(
+    cache: ImageCache,
+    case: CaseRecord,
+    opts: DisplayOptions,
+    max_side: int,
+    sent: SentPixels,
+) -> list[dict[str, Any]] | None:
+    """``case``'s panels (as :func:`case_payload` gives them, no pixels) when every image of
+    it is cached here and its pixels were sent to the browser (``sent``); else ``None``.
+    Nothing is decoded (at most a window preset not computed for an image yet): Browse
+    offers them with the case shown, so that the viewer can show the case *Next* or
+    *Previous* leads to at the click, the run that follows confirming it.
+
+    Raises:
+        ValueError: ``opts`` names an unknown preset or a manual window without a width.
+    """
+    slots = [(view, tp, case.image(view, tp)) for view in VIEWS for tp in TIMEPOINTS]
+    panels = []
+    for view, tp, rec in slots:
+        if rec is None:
+            return None
+        try:
+            entry = _ENTRIES.get(_entry_key(cache, rec, max_side, case.laterality, opts))
+        except OSError:
+            return None
+        if entry is None or entry.base["pixel_id"] not in sent:
+            return None
+        panels.append(_compose(cache, case, (view, tp, rec, entry), opts, max_side))
+    return panels
+
+
 def image_payload(
     cache: ImageCache,
     case: CaseRecord,
@@ -509,11 +543,20 @@ def prefetch_case(
 
 
 def prefetch_cases(
-    cache: ImageCache, cases: Sequence[CaseRecord], opts: DisplayOptions, max_side: int
+    cache: ImageCache,
+    cases: Sequence[CaseRecord],
+    opts: DisplayOptions,
+    max_side: int,
+    *,
+    after: threading.Thread | None = None,
 ) -> threading.Thread | None:
     """:func:`prefetch_case` for several cases, one after the other in one daemon thread
     (Browse: the next two, so that the next case's pixels are ready to go with the case
-    shown, ahead of the click); ``None`` when all are there or being made already."""
+    shown, ahead of the click); ``None`` when all are there or being made already.
+
+    With ``after`` (the page's script thread), the work starts once that thread has ended
+    (at most :data:`AFTER_WAIT_S` later): decoding the next case then does not compete for
+    the two cores and the GIL with the run that shows this one and its messages."""
     try:
         keys = [_entry_key(cache, r, max_side, c.laterality, opts) for c in cases for r in c.images]
     except OSError:
@@ -525,6 +568,9 @@ def prefetch_cases(
         _PREFETCHING.add(todo)
 
     def work() -> None:
+
+        if after is not None:
+            after.join(AFTER_WAIT_S)
         try:
             for case in cases:
                 try:
