@@ -7,12 +7,16 @@ idle and the change drawn), on an app of their own over the 6-case synthetic dem
 without Predict (minutes shorter). Each step also prints what it cost: when the script
 started and finished as the page saw it, the bytes that came over the websocket and the
 viewer's own time to draw a new case (``data-render-ms``, from its render message to its
-panels drawn).
+panels drawn), when the change was seen drawn (``case_drawn`` for *Next*: what the reader
+sees, not waiting for the run's end) and whether the viewer showed the case at the click
+(``src/neighbour.ts``); ``--timeline`` adds the server's own runs per step (start after the
+action, wall and CPU ms, from ``MCALC_RUN_LOG``).
 
-    python bench/browser_browse.py [--repeat N]
+    python bench/browser_browse.py [--repeat N] [--timeline] [--repo CHECKOUT]
 
-For before/after comparisons run it on two checkouts in turn (A, B, A, B) and compare the
-ratios of the same run; the machine's load average is printed at the end.
+For before/after comparisons run it against two checkouts in turn (``--repo``: the app of
+that checkout, this bench's harness; A, B, A, B) and compare the ratios of the same run;
+the machine's load average is printed at the end.
 """
 
 from __future__ import annotations
@@ -77,8 +81,13 @@ def _step(page: Any, name: str, action: Callable[[], None], cond: str, inbox: li
         + ")",
         flush=True,
     )
+    DRAWN.append(cond_s)
     return secs
 
+
+#: Each step's time from the action until its change was drawn (``cond`` first true), not
+#: waiting for the run's end: for *Next*, when the reader sees the new case.
+DRAWN: list[float] = []
 
 #: The app server's run log (``MCALC_RUN_LOG``) when ``--timeline`` asked for it.
 RUN_LOG: Path | None = None
@@ -137,6 +146,7 @@ def measure(repeat: int, repo: Path = REPO) -> dict[str, list[float]]:
             nxt = page.get_by_role("button", name="Next ▶")
             for _ in range(repeat):
                 out["case_switch"].append(_step(page, "Next", nxt.click, new_case(), inbox))
+                out.setdefault("case_drawn", []).append(DRAWN[-1])
             invert = page.locator("[data-testid='stSidebar'] label").filter(has_text="Invert").first
             for _ in range(repeat):
                 out["toggle"].append(_step(page, "Invert", invert.click, "true", inbox))
