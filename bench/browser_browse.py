@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -109,11 +110,20 @@ def _timeline(page: Any, name: str, t0: float, secs: float) -> None:
 
 
 def measure(repeat: int, repo: Path = REPO) -> dict[str, list[float]]:
+    """Every step ``repeat`` times on the app of ``repo``; its demo set and caches (160 MB)
+    go afterwards."""
+    tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-browse-"))
+    try:
+        return _measure(tmp, repeat, repo)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _measure(tmp: Path, repeat: int, repo: Path) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
     from mcalc.synthetic import generate_demo
 
-    tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-browse-"))
     generate_demo(tmp / "demo", cases=6, seed=0)
     env = b.app_env(tmp)
     if RUN_LOG is not None:
