@@ -45,7 +45,7 @@ export function counted(): void {
 }
 
 /** Listen, on the parent document, for clicks on the buttons the neighbours name; `show`
- * runs after the click's own handlers (the page's message to the server goes first). */
+ * draws in a later task (the page's message to the server goes first). */
 export function watchButtons(show: (dir: Direction) => void): void {
   let doc: Document;
   try {
@@ -61,7 +61,7 @@ export function watchButtons(show: (dir: Direction) => void): void {
       const key = current[dir]?.button;
       if (!key) continue;
       const button = target?.closest?.(`.st-key-${key} button`) as HTMLButtonElement | null;
-      if (button && !button.disabled) setTimeout(() => show(dir), 0);
+      if (button && !button.disabled) show(dir); // draws in a later task: the click first
     }
   };
   doc.addEventListener("click", onClick, true);
