@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import threading
 import time
 from typing import Any
 
@@ -532,11 +531,12 @@ def reading_ui(
         neighbours=None if tpanels else neighbours(next(iter(ahead), None), behind, opts),
         on_change=_on_viewer_event,
     )
-    # The next two cases' panels meanwhile, once this run has ended (the thread then does
-    # not compete with the run and its messages for the two cores and the GIL): the next
-    # one's pixels go (by URL) with the next run that finds them ready, so "Next" finds
-    # them in the browser already (and the viewer shows that case at the click).
-    panel_cache.prefetch_cases(cache, ahead, opts, max_side, after=threading.current_thread())
+    # The next two cases' panels meanwhile (started once the viewer's message is out: the
+    # thread then does not compete with it): the next one's pixels go (by URL) with the
+    # next run that finds them ready, so "Next" finds them in the browser already (and the
+    # viewer shows that case at the click). Started only after this run's end instead, the
+    # prefetch more often still ran when the next click came (docs/measurements.md).
+    panel_cache.prefetch_cases(cache, ahead, opts, max_side)
     extra = temporal_bytes(temporal)
     st.caption(
         f"{len(panels)} images; 16-bit pixels sent once per image and browser "

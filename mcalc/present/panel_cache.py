@@ -74,8 +74,6 @@ log = logging.getLogger(__name__)
 
 #: Panels kept (four per case): a 1024-px preview is about 2.3 MB of base64 text.
 PANEL_CACHE_ITEMS = 24
-#: :func:`prefetch_cases` waits at most this long for the run it was started from to end.
-AFTER_WAIT_S = 5.0
 
 
 @dataclass
@@ -547,16 +545,10 @@ def prefetch_cases(
     cases: Sequence[CaseRecord],
     opts: DisplayOptions,
     max_side: int,
-    *,
-    after: threading.Thread | None = None,
 ) -> threading.Thread | None:
     """:func:`prefetch_case` for several cases, one after the other in one daemon thread
     (Browse: the next two, so that the next case's pixels are ready to go with the case
-    shown, ahead of the click); ``None`` when all are there or being made already.
-
-    With ``after`` (the page's script thread), the work starts once that thread has ended
-    (at most :data:`AFTER_WAIT_S` later): decoding the next case then does not compete for
-    the two cores and the GIL with the run that shows this one and its messages."""
+    shown, ahead of the click); ``None`` when all are there or being made already."""
     try:
         keys = [_entry_key(cache, r, max_side, c.laterality, opts) for c in cases for r in c.images]
     except OSError:
@@ -569,8 +561,6 @@ def prefetch_cases(
 
     def work() -> None:
 
-        if after is not None:
-            after.join(AFTER_WAIT_S)
         try:
             for case in cases:
                 try:
