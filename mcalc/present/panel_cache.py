@@ -541,10 +541,7 @@ def prefetch_case(
 
 
 def prefetch_cases(
-    cache: ImageCache,
-    cases: Sequence[CaseRecord],
-    opts: DisplayOptions,
-    max_side: int,
+    cache: ImageCache, cases: Sequence[CaseRecord], opts: DisplayOptions, max_side: int
 ) -> threading.Thread | None:
     """:func:`prefetch_case` for several cases, one after the other in one daemon thread
     (Browse: the next two, so that the next case's pixels are ready to go with the case
