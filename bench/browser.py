@@ -69,6 +69,36 @@ new MutationObserver(ms => {
   });
 }).observe(document, {attributes: true, subtree: true, attributeOldValue: true,
                       attributeFilter: ['data-test-script-state']});
+// The server's own word that a run ended: a ForwardMsg with `script_finished` (field 6) on
+// the websocket. A fast run whose 'running' and 'notRunning' React drew in one commit (both
+// messages handled before the page's next render, the main thread busy) changed no
+// attribute at all, and a wait for a run then waited forever (the bench's stalls).
+window.__mcFinished = [];
+const McSocket = window.WebSocket;
+window.WebSocket = class extends McSocket {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener('message', ev => {
+      if (!(ev.data instanceof ArrayBuffer)) return;
+      const b = new Uint8Array(ev.data);
+      let i = 0;
+      const varint = () => {
+        let x = 0, s = 1, c;
+        do { c = b[i++]; x += (c & 127) * s; s *= 128; } while (c & 128 && i < b.length);
+        return x;
+      };
+      while (i < b.length) {
+        const tag = varint(), w = tag % 8;
+        if (tag >> 3 === 6 && w === 0) {
+          window.__mcFinished.push([performance.now(), varint()]);
+          return;
+        }
+        if (w === 0) varint(); else if (w === 2) i += varint(); else if (w === 1) i += 8;
+        else if (w === 5) i += 4; else return;
+      }
+    });
+  }
+};
 """
 
 #: Settled since ``t0``: ``cond`` holds and the script is not running, with nothing
@@ -87,10 +117,12 @@ SETTLED = """([t0, quiet, ran]) => {
     if (!(COND)) return false;
     window.__mcDone = now;
   }
-  if (ran && at0 !== 'running' && !ev.some(e => e[1] === 'running')) return false;
+  const fin = window.__mcFinished.filter(e => e[0] >= t0 && e[1] !== 2);  // 2: for a rerun
+  if (ran && at0 !== 'running' && !fin.length && !ev.some(e => e[1] === 'running')) return false;
   const last = ev.length ? ev[ev.length - 1] : null;
   if ((last ? last[1] : at0) !== 'notRunning') return false;
-  const since = Math.max(last ? last[0] : t0, window.__mcDone);
+  const ended = fin.length ? fin[fin.length - 1][0] : t0;
+  const since = Math.max(last ? last[0] : t0, window.__mcDone, ended);
   if (now - since < quiet) return false;
   return since;
 }"""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -452,7 +453,23 @@ def _on_viewer_event() -> None:
         _sent().forget(str(k) for k in event.get("keys") or [])
 
 
-def reading_ui(case: CaseRecord, opts: DisplayOptions, ahead: list[CaseRecord]) -> bool:
+def neighbours(
+    case: CaseRecord | None, behind: CaseRecord | None, opts: DisplayOptions
+) -> dict[str, Any]:
+    """The cases *Next ▶* (``case``) and *◀ Previous* (``behind``) lead to, with their
+    panels, when the browser holds their pixels: the viewer shows them at the click."""
+    cache = common.get_image_cache()
+    out: dict[str, Any] = {}
+    for name, other, button in (("next", case, "browse_next"), ("previous", behind, "browse_prev")):
+        panels = panel_cache.held_panels(cache, other, opts, max_side, _sent()) if other else None
+        if panels:
+            out[name] = {"case_key": other.case_id, "panels": panels, "button": button}
+    return out
+
+
+def reading_ui(
+    case: CaseRecord, opts: DisplayOptions, ahead: list[CaseRecord], behind: CaseRecord | None
+) -> bool:
     """The reading workstation for the case; False when it cannot be shown."""
     if not viewer_component.available():
         st.warning(
@@ -510,11 +527,15 @@ def reading_ui(case: CaseRecord, opts: DisplayOptions, ahead: list[CaseRecord]) 
         focus=focus,
         pixels=(index, data),
         pixels_ahead=apart,
+        # Shown at the click only as this viewer is (no temporal panels): else the run.
+        neighbours=None if tpanels else neighbours(next(iter(ahead), None), behind, opts),
         on_change=_on_viewer_event,
     )
     # The next two cases' panels meanwhile (started once the viewer's message is out: the
     # thread then does not compete with it): the next one's pixels go (by URL) with the
-    # next run that finds them ready, so "Next" finds them in the browser already.
+    # next run that finds them ready, so "Next" finds them in the browser already (and the
+    # viewer shows that case at the click). Started only after this run's end instead, the
+    # prefetch more often still ran when the next click came (docs/measurements.md).
     panel_cache.prefetch_cases(cache, ahead, opts, max_side)
     extra = temporal_bytes(temporal)
     st.caption(
@@ -535,8 +556,10 @@ use_viewer = st.toggle(
     key="browse_use_viewer",
     help="Off: the simple viewer (images as pictures; every change goes to the server).",
 )
-ahead = next_cases(index, list(table["case_id"]), case)
-if not (use_viewer and reading_ui(case, opts, ahead)):
+ids = list(table["case_id"])
+ahead = next_cases(index, ids, case)
+behind = index.case(ids[ids.index(case.case_id) - 1]) if ids.index(case.case_id) > 0 else None
+if not (use_viewer and reading_ui(case, opts, ahead, behind)):
     if ahead:  # decode the next case meanwhile: "Next" then finds it ready
         viewer.prefetch_in_background(common.get_image_cache(), ahead[0].images, max_side)
     st.caption("Simple viewer (fallback): images are 8-bit pictures windowed on the server.")

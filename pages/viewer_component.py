@@ -86,6 +86,7 @@ def reading_viewer(
     overlays: dict[str, Any] | None = None,
     pixels: tuple[list[dict[str, Any]], bytes] | None = None,
     pixels_ahead: dict[str, Any] | None = None,
+    neighbours: dict[str, Any] | None = None,
     on_change: Callable[[], None] | None = None,
 ) -> dict[str, Any] | None:
     """Draw the viewer; returns the newest event (or ``None``).
@@ -115,6 +116,11 @@ def reading_viewer(
             only when the browser lacks them; it asks with ``{"type": "pixels", "keys"}``).
         pixels_ahead: from :func:`pixels_apart`: pixels for later cases that the browser
             fetches by URL once this render is drawn (not part of the render message).
+        neighbours: ``{"next" | "previous": {"case_key", "panels", "button"}}``: the
+            cases the viewer's N/P keys and the page's button of that key (a widget key)
+            lead to, with panels whose pixels the browser holds: the viewer shows such a
+            case at the key or click itself (when it holds every image), and the run
+            that follows confirms it (``components/viewer/src/neighbour.ts``).
         on_change: called before the next run when the viewer sends an event (read it
             with :func:`new_event` from ``st.session_state[key]``): the run that follows
             already shows its effect (a case switch in one run, not two).
@@ -140,6 +146,7 @@ def reading_viewer(
         pixels=pixels[0] if pixels else [],
         pixels_data=pixels[1] if pixels else b"",
         pixels_ahead=pixels_ahead,
+        neighbours=neighbours,
         key=key,
         default=None,
         on_change=on_change,

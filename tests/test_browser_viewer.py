@@ -131,6 +131,7 @@ def test_browse_viewer_panels_sync_window_and_next_case(demo_app):
         assert _state(frame)["help"] == "true"
         page.screenshot(path=str(ARTIFACTS / "viewer-help.png"))
         frame.press(VIEWER, "Escape")
+        fetched_ahead = int(_state(frame).get("aheadBytes") or 0)
         frame.press(VIEWER, "n")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -151,6 +152,27 @@ def test_browse_viewer_panels_sync_window_and_next_case(demo_app):
         assert shown == json.loads(state["labels"])
         page.get_by_text("(2 of", exact=False).first.wait_for(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "viewer-browse-next.png"))
+        # The page's *Next ▶*, once the case after it has been fetched ahead (sent with
+        # the run of N): the viewer shows that case at the click itself, and the run only
+        # confirms it (one swap more: neighbour.ts).
+        second, early = state["case"], int(state.get("neighbourShown") or 0)
+        frame.wait_for_function(
+            f"() => +document.querySelector({json.dumps(VIEWER)}).dataset.aheadBytes"
+            f" > {fetched_ahead}",
+            timeout=60_000,
+        )
+        page.get_by_role("button", name="Next ▶").click()
+        frame.wait_for_function(
+            f"() => document.querySelector({json.dumps(VIEWER)}).dataset.case"
+            f" !== {json.dumps(second)}",
+            timeout=60_000,
+        )
+        page.get_by_text("(3 of", exact=False).first.wait_for(timeout=30_000)
+        wait_for_app_idle(page)
+        state = _state(frame)
+        assert (int(state["neighbourShown"]), state["swaps"]) == (early + 1, "2"), state
+        keys = frame.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.key)")
+        assert all(k.startswith(f"{state['case']}/") for k in keys), (state["case"], keys)
 
 
 def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):

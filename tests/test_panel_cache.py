@@ -188,3 +188,24 @@ def test_image_payload_matches_the_page_panels_and_sends_pixels_once(tiny_demo, 
     assert panel_cache.image_payload(cache, case, recs, opts, 128, sent).sent_ids == [
         pay.sent_ids[1]
     ]
+
+
+def test_held_panels_only_for_a_case_cached_and_sent(tiny_demo, tmp_path):
+    """A neighbour's panels are offered (Browse shows them at the click) only when every
+    image is cached here and was sent to the browser, and equal the payload's own."""
+    panel_cache.clear()
+    first, second = open_dataset(tiny_demo).cases[:2]
+    cache = ImageCache(tmp_path / "cache")
+    opts, sent = DisplayOptions(), panel_cache.SentPixels()
+    assert panel_cache.held_panels(cache, second, opts, 128, sent) is None  # not cached
+    thread = panel_cache.prefetch_cases(cache, [second], opts, 128)
+    assert thread is not None
+    thread.join(60)
+    assert len(panel_cache._ready_entries(cache, second, opts, 128)) == 4
+    assert panel_cache.held_panels(cache, second, opts, 128, sent) is None  # not sent
+    pay = panel_cache.case_payload(cache, first, opts, 128, sent, ahead=[second], ahead_apart=True)
+    held = panel_cache.held_panels(cache, second, replace(opts, invert=True), 128, sent)
+    own = panel_cache.case_payload(cache, second, replace(opts, invert=True), 128, sent).panels
+    assert held == own and all(p["invert"] for p in held) and pay.ahead_index
+    sent.forget([own[0]["pixel_id"]])  # the browser lost one: no longer offered
+    assert panel_cache.held_panels(cache, second, opts, 128, sent) is None

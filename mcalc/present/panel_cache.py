@@ -65,6 +65,7 @@ __all__ = [
     "image_views",
     "prefetch_case",
     "prefetch_cases",
+    "held_panels",
     "display_key",
     "clear",
 ]
@@ -456,6 +457,37 @@ def case_payload(
     )
 
 
+def held_panels(
+    cache: ImageCache,
+    case: CaseRecord,
+    opts: DisplayOptions,
+    max_side: int,
+    sent: SentPixels,
+) -> list[dict[str, Any]] | None:
+    """``case``'s panels (as :func:`case_payload` gives them, no pixels) when every image of
+    it is cached here and its pixels were sent to the browser (``sent``); else ``None``.
+    Nothing is decoded (at most a window preset not computed for an image yet): Browse
+    offers them with the case shown, so that the viewer can show the case *Next* or
+    *Previous* leads to at the click, the run that follows confirming it.
+
+    Raises:
+        ValueError: ``opts`` names an unknown preset or a manual window without a width.
+    """
+    slots = [(view, tp, case.image(view, tp)) for view in VIEWS for tp in TIMEPOINTS]
+    panels = []
+    for view, tp, rec in slots:
+        if rec is None:
+            return None
+        try:
+            entry = _ENTRIES.get(_entry_key(cache, rec, max_side, case.laterality, opts))
+        except OSError:
+            return None
+        if entry is None or entry.base["pixel_id"] not in sent:
+            return None
+        panels.append(_compose(cache, case, (view, tp, rec, entry), opts, max_side))
+    return panels
+
+
 def image_payload(
     cache: ImageCache,
     case: CaseRecord,
@@ -525,6 +557,7 @@ def prefetch_cases(
         _PREFETCHING.add(todo)
 
     def work() -> None:
+
         try:
             for case in cases:
                 try:

@@ -15,6 +15,7 @@ import * as ol from "./outlines";
 import * as lyr from "./overlays";
 import * as px from "./pixels";
 import * as swap from "./caseswap";
+import * as nb from "./neighbour";
 import * as ahead from "./ahead";
 
 type Point = [number, number]; // (row, col) in the panel's pixel grid
@@ -57,6 +58,7 @@ interface Args {
   pixels?: px.Entry[]; // binary panel pixels in this render (pixels.ts)
   pixels_data?: Uint8Array;
   pixels_ahead?: ahead.Ahead | null; // the next case's pixels, fetched apart (ahead.ts)
+  neighbours?: nb.Neighbours | null; // cases shown at the N/P key or click (neighbour.ts)
 }
 
 const root = document.getElementById("root") as HTMLDivElement;
@@ -295,6 +297,7 @@ function publish(): void {
   px.publish(d);
   swap.publish(d);
   ahead.publish(d);
+  nb.publish(d);
   temporal.publish(d);
   lyr.publishOverlays(d, layerHost);
   ol.publishOutlines(d);
@@ -709,10 +712,10 @@ function onKey(ev: KeyboardEvent): void {
   const actions: Record<string, () => void> = {
     ...lyr.overlayKeys(layerHost, () => (renderBar(), drawAll())),
     c: () => args?.editable && outlineTool(),
-    n: () => emit({ type: "next" }),
-    ArrowRight: () => emit({ type: "next" }),
-    p: () => emit({ type: "previous" }),
-    ArrowLeft: () => emit({ type: "previous" }),
+    n: () => (emit({ type: "next" }), showNeighbour("next")),
+    ArrowRight: () => (emit({ type: "next" }), showNeighbour("next")),
+    p: () => (emit({ type: "previous" }), showNeighbour("previous")),
+    ArrowLeft: () => (emit({ type: "previous" }), showNeighbour("previous")),
     "0": () => preset(0),
     "1": () => preset(1),
     "2": () => preset(2),
@@ -858,12 +861,38 @@ const swapHost: swap.Host = {
   finish: (a) => finishCase(a as Args),
 };
 
-async function onRender(a: Args): Promise<void> {
+/** The case `dir` leads to, shown now when this browser holds its pixels (neighbour.ts). */
+function showNeighbour(dir: nb.Direction): void {
+  const n = args && !args.editable && !args.overlays ? nb.pick(dir, caseKey) : null;
+  if (!n || !args || px.lacking(n.panels as Panel[])) return;
+  const a: Args = {
+    ...args,
+    case_key: n.case_key,
+    panels: n.panels as Panel[],
+    pixels: [],
+    pixels_data: undefined,
+    pixels_ahead: null,
+    focus: null,
+    neighbours: null,
+  };
+  nb.set(null); // a second key before the run: the run decides
+  nb.counted();
+  // In a task of its own: the key's event (emitted just before) and the page's message to
+  // the server go first; drawn in this task, the swap held the page's main thread and
+  // the run started that much later.
+  setTimeout(() => {
+    pending = pending.then(() => (px.lacking(a.panels) ? undefined : onRender(a, true)));
+  }, 0);
+}
+
+let pending: Promise<void> = Promise.resolve(); // renders and answers, one after the other
+async function onRender(a: Args, early = false): Promise<void> {
   const started = performance.now();
-  await ahead.arrived(); // pixels fetched ahead, under way (ahead.ts)
+  if (!early) nb.set(a.neighbours);
+  if (!early) await ahead.arrived(); // pixels fetched ahead, under way (ahead.ts)
   await px.receive(a.pixels, a.pixels_data, a.panels);
   const newCase = a.case_key !== caseKey || temporal.changed(a.temporal);
-  const fetchAhead = () => ahead.start(a.pixels_ahead, (i, d) => px.receive(i, d));
+  const fetchAhead = () => ahead.start(a.pixels_ahead, (i, d) => px.receive(i, d).then(publish));
   if (newCase && px.request(a.panels, emit)) return void (fetchAhead(), await px.receiveRest()); // shown when its pixels are here
   const before = args?.panels;
   args = a;
@@ -940,7 +969,7 @@ async function main(): Promise<void> {
   }
   root.addEventListener("mouseenter", () => root.focus());
   window.addEventListener("resize", () => resize());
-  let pending: Promise<void> = Promise.resolve();
+  nb.watchButtons(showNeighbour);
   window.addEventListener("message", (ev: MessageEvent) => {
     const data = ev.data;
     if (data?.type === "mcalc:fullres-answer") pending = pending.then(fullres.answer(data));

@@ -99,6 +99,14 @@ export function take(p: PanelLike): Uint16Array {
   return values;
 }
 
+/** Whether some of `panels`' pixels are neither held here nor in Cornerstone's cache (a
+ * case shown at a click needs every one: neighbour.ts). */
+export function lacking(panels: PanelLike[]): boolean {
+  return panels.some(
+    (p) => !p.pixels && (!p.pixel_id || (!held.has(p.pixel_id) && !cs.cache.getImage(`mcalc:${p.pixel_id}`))),
+  );
+}
+
 /** Ask for the pixels of `panels` this browser lacks; true when some are lacking (the
  * caller keeps the current case on screen until they come). */
 export function request(panels: PanelLike[], emit: (e: Record<string, unknown>) => void): boolean {

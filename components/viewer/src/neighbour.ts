@@ -1,0 +1,74 @@
+// The case Next or Previous leads to, shown at the key or click itself (hooks in index.ts).
+//
+// Browse's *Next ▶* (and the viewer's N key) used to wait for the run: the click went to
+// the server, the run sent the new case's panels, and only then did the viewer swap its
+// images in (caseswap.ts), although it already held their pixels (sent ahead, ahead.ts).
+// Now each render may name the neighbours: `{next, previous: {case_key, panels, button}}`,
+// panels without pixels whose pixel ids Python has sent to this browser. On the N/P keys,
+// and on a click on the page's button of that widget key (a listener on the parent
+// document: the component's frame is served from the app's own origin), the viewer shows
+// that case at once when it holds every image of it; the run follows and its render, for
+// the same case, changes nothing but what differs (or shows another case, if the run
+// decided otherwise: the render always has the last word).
+interface PanelLike {
+  key: string;
+  pixel_id?: string;
+  pixels?: string;
+}
+export interface Neighbour {
+  case_key: string;
+  panels: PanelLike[];
+  button?: string | null; // the page's widget key of the button leading there
+}
+export type Direction = "next" | "previous";
+export type Neighbours = Partial<Record<Direction, Neighbour | null>>;
+
+let current: Neighbours = {};
+let shown = 0;
+let hooked: Document | null = null;
+
+/** The neighbours of the render just drawn (none: nothing is shown at a click). */
+export function set(n: Neighbours | null | undefined): void {
+  current = n ?? {};
+}
+
+/** The neighbour in `dir`, when there is one and it is not `onScreen` already. */
+export function pick(dir: Direction, onScreen: string): Neighbour | null {
+  const n = current[dir];
+  if (!n?.panels?.length || n.case_key === onScreen) return null;
+  return n;
+}
+
+/** Count one case shown at a click or key (published for tests and benches). */
+export function counted(): void {
+  shown += 1;
+}
+
+/** Listen, on the parent document, for clicks on the buttons the neighbours name; `show`
+ * draws in a later task (the page's message to the server goes first). */
+export function watchButtons(show: (dir: Direction) => void): void {
+  let doc: Document;
+  try {
+    doc = window.parent.document; // throws when the frame is not of the app's origin
+  } catch {
+    return;
+  }
+  if (!doc || doc === document || hooked === doc) return;
+  hooked = doc;
+  const onClick = (ev: Event): void => {
+    const target = ev.target as Element | null;
+    for (const dir of ["next", "previous"] as Direction[]) {
+      const key = current[dir]?.button;
+      if (!key) continue;
+      const button = target?.closest?.(`.st-key-${key} button`) as HTMLButtonElement | null;
+      if (button && !button.disabled) show(dir); // draws in a later task: the click first
+    }
+  };
+  doc.addEventListener("click", onClick, true);
+  window.addEventListener("pagehide", () => doc.removeEventListener("click", onClick, true));
+}
+
+/** The state for tests and benches, on the root element's data-* attributes. */
+export function publish(d: DOMStringMap): void {
+  d.neighbourShown = String(shown);
+}
