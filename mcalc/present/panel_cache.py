@@ -557,7 +557,6 @@ def prefetch_cases(
         _PREFETCHING.add(todo)
 
     def work() -> None:
-
         try:
             for case in cases:
                 try:
