@@ -122,6 +122,35 @@ export function factor(vp: cs.Types.IStackViewport | null, p?: PanelLike): numbe
   return cols / p.cols;
 }
 
+/** How far (in shown pixels) the preview's first pixel centre lies into a shown image of
+ * f pixels per preview pixel. Preview pixel j spans full pixels j*f .. (j+1)*f. WebGL puts
+ * an image's origin at its first pixel's centre: that centre is (f-1)/2 full pixels in
+ * (full images are placed to match: originOf). Cornerstone's CPU path puts the origin at
+ * the first pixel's corner, which both grids share: 0. */
+function inset(f: number): number {
+  return cs.getShouldUseCPURendering() ? 0 : (f - 1) / 2;
+}
+
+/** Panel coordinate x (preview pixels) -> the coordinate of the shown image (f of its
+ * pixels per preview pixel), on the same spot of the screen. */
+export function toShown(x: number, f: number): number {
+  return x * f + inset(f);
+}
+
+/** The inverse of toShown. */
+export function fromShown(x: number, f: number): number {
+  return (x - inset(f)) / f;
+}
+
+/** Where a full-resolution image's origin lies (world, mm) so that its pixels fall exactly
+ * on the preview's (origin at 0): no shift when it is swapped in (was up to half a preview
+ * pixel, the two paths placing an image's origin differently). */
+function originOf(e: Entry): cs.Types.Point3 {
+  const p = ctx?.panels().find((q) => q.key === e.key);
+  if (!p) return [0, 0, 0];
+  return [-inset(e.cols / p.cols) * e.spacing[1], -inset(e.rows / p.rows) * e.spacing[0], 0];
+}
+
 /** The true value at panel coordinates q (row, col): from the full image when shown. */
 export function valueAt(
   vp: cs.Types.IStackViewport | null,
@@ -134,8 +163,8 @@ export function valueAt(
   const image = id ? cs.cache.getImage(id) : undefined;
   if (!image) return NaN;
   const cols = Math.round(p.cols * f);
-  const r = Math.round(q[0] * f);
-  const c = Math.round(q[1] * f);
+  const r = Math.round(toShown(q[0], f));
+  const c = Math.round(toShown(q[1], f));
   return image.getPixelData()[r * cols + c];
 }
 
@@ -369,6 +398,7 @@ async function receive(
           scalarData: values,
           dimensions: [e.cols, e.rows],
           spacing: [e.spacing[1], e.spacing[0]],
+          origin: originOf(e), // on the preview's pixels: no shift when swapped in
         } as unknown as Parameters<typeof cs.imageLoader.createAndCacheLocalImage>[1]);
         giveWindow(image); // see window.ts
       }
