@@ -311,10 +311,14 @@ def _log_breakdown(t: dict[str, Any]) -> None:
     parts = []
     for im in t.get("images") or []:
         server = im.get("server") or {}
+        ready = {True: " (ready)", False: " (not ready)"}.get(server.get("ready"), "")
+        fetched = f" fetch {im['fetchMs']} ms," if im.get("fetchMs") is not None else ""
         parts.append(
             f"{im.get('key')}: {im.get('bytes', 0) / 1e6:.1f} MB load {server.get('load_ms')}"
-            f" encode {server.get('encode_ms')} ms, arrived +{im.get('arrived', asked) - asked}"
-            f" ms, inflate {im.get('inflateMs')} ms, cache {im.get('cacheMs')} ms"
+            f" encode {server.get('encode_ms')} ms{ready} waited {server.get('wait_ms')} ms,"
+            f" answered +{im.get('answered', im.get('arrived', asked)) - asked} ms,{fetched}"
+            f" here +{im.get('arrived', asked) - asked} ms, inflate {im.get('inflateMs')} ms,"
+            f" cache {im.get('cacheMs')} ms"
         )
     first = t.get("first", asked) - asked
     shown = t.get("shown", asked) - asked
