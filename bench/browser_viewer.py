@@ -13,9 +13,10 @@ against the page's idle round trip:
 - full-resolution arrival (:func:`fullres_times`, its own app on a full-size 4096x3328
   synthetic set, not in ``--quick``): from the viewer's request (a zoom near the preview's
   scale) until every panel has drawn its full-resolution image (texture upload included),
-  by the viewer's own clock (``data-fullres-ms``; the channel's fragment answers one image per request, each crosses
-  the websocket compressed and is inflated in a worker; the time to the first image is
-  logged too, ``data-fullres-first-ms``).
+  by the viewer's own clock (``data-fullres-ms``; the channel's fragment answers with every
+  image ready, each a media URL the viewer's workers fetch and decode; the time to the
+  first image is logged too, ``data-fullres-first-ms``, and each image's way: ready or
+  not on the server, the request's wait, fetch, inflate).
 
 Adding a mark is ``bench/browser.py``'s Annotate figure (the same viewer).
 """
@@ -23,6 +24,7 @@ Adding a mark is ``bench/browser.py``'s Annotate figure (the same viewer).
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -35,7 +37,7 @@ VIEWER = "[data-testid='mcalc-viewer']"
 #: 2 s round trip of this machine: "instant" for a reader).
 AIM_LOCAL = 0.15
 AIM_NEXT = 1.3
-#: One fragment run per image, then ~14 MB per image to move and inflate.
+#: One fragment run, then ~27 MB per image to move (raw16 on this machine).
 AIM_FULLRES = 2.0
 
 
@@ -294,6 +296,7 @@ def fullres_times(
             + " ".join(f"{v:.2f}" for v in floors),
             file=sys.stderr,
         )
+    shutil.rmtree(tmp, ignore_errors=True)  # ~0.7 GB of full-size DICOMs and caches
     print(
         "[bench/browser] viewer_fullres first image " + " ".join(f"{v:.2f}" for v in firsts),
         file=sys.stderr,

@@ -12,9 +12,11 @@ background (:class:`mcalc.present.fullres.FullresStore`, shared by all sessions)
 :func:`reading_viewer` draws, under the viewer, a zero-height channel component
 (``components/viewer/dist/channel``) inside an ``st.fragment``. When the reader zooms past
 the preview the viewer asks the channel (a ``postMessage`` between the two frames); the
-channel's value change reruns only that fragment, which answers with one image (the
-first ready); the channel hands it to the viewer and asks for the rest at once, so the
-images arrive one by one and the page itself never reruns for them.
+channel's value change reruns only that fragment, which answers with every image ready
+(:func:`fullres_payload`: each one of the session's media files, its URL in the answer,
+fetched by the viewer in parallel; inline bytes where that cannot be); the channel hands
+the answer to the viewer and asks for the rest, if any, at once; the page itself never
+reruns for them. The codec is chosen per browser (:func:`_codec`).
 """
 
 from __future__ import annotations
@@ -100,8 +102,8 @@ def reading_viewer(
             (after a save or an edit elsewhere); unsaved browser marks are kept otherwise.
         fullres: from :func:`fullres_answer`: the viewer may ask for these images at
             full resolution (answered by a channel fragment drawn under it when any image
-            is larger than its preview, one image per answer; the browser keeps them in a
-            byte-bounded LRU); ``None``: previews only.
+            is larger than its preview, every image ready per answer; the browser keeps
+            them in a byte-bounded LRU); ``None``: previews only.
         temporal: from :func:`mcalc.present.reading_temporal.temporal_args` (registered
             prior, subtraction, mapping, tracked items per view), ``temporal_offered()``
             (a button that sends ``{"type": "temporal"}`` to ask for them), or ``None``
@@ -287,7 +289,9 @@ def fullres_payload(
 @st.fragment
 def _fullres_channel(source: FullresSource) -> None:
     """The channel under the viewer: answers a pending request with every image ready (a
-    rerun of this fragment only)."""
+    rerun of this fragment only). The media files it adds live until the session's next
+    run of the whole page (Streamlit clears a session's media on full runs only): the
+    viewer fetches them at once, and asks again ``inline`` if one is gone."""
     index: list[dict[str, Any]] = []
     data = b""
     wanted, inline = fullres_request(source.key, source.case_key)

@@ -390,11 +390,14 @@ def test_viewer_without_webgl_draws_on_the_cpu_and_loads_full_resolution():
             before = page.eval_on_selector(VIEWER, "e => ({...e.dataset})")
             kept = (before["zoom"], before["pan"], before["window"])
             previews = [_gray(panel) for panel in page.locator(".panel .vp").all()]
-            for k, key in enumerate(ask["keys"]):  # one image per answer, as the channel sends
-                codec = CODECS[k % len(CODECS)]  # raw16, then zlib-delta16 (the default)
+            for k, key in enumerate(ask["keys"]):  # one image per answer here
+                codec = CODECS[k % len(CODECS)]  # raw16, then zlib-delta16
                 data = base64.b64encode(encode_answer(full, codec)).decode()
                 entry = {"key": key, "rows": rows, "cols": cols, "spacing": [0.07, 0.07],
                          "codec": codec, "offset": 0, "length": len(base64.b64decode(data))}  # fmt: skip
+                if k == 1:  # by URL (a media file's, in the app), fetched in the worker
+                    entry["url"] = f"data:application/octet-stream;base64,{data}"
+                    data = ""
                 page.evaluate(ANSWER, ["c1", [entry], data])
                 shown = ["full"] * (k + 1) + ["asked"] * (len(ask["keys"]) - k - 1)
                 page.wait_for_function(

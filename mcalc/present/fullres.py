@@ -6,8 +6,8 @@ magnifier), the browser asks once for the full-resolution values of the case's i
 keeps them (a byte-bounded LRU in the browser). :class:`FullresStore` makes the answers:
 it encodes each image once, in the background as soon as its case is shown
 (:meth:`FullresStore.prefetch`), keeps the encoded bytes in a byte-bounded LRU shared by
-every session of the process, and answers a request one image at a time, the first one
-ready first (:meth:`FullresStore.next_answer`), so the first image shows early.
+every session of the process, and answers a request with every image ready once the first
+is (:meth:`FullresStore.ready_answers`): a prefetched case goes whole at once.
 
 Encodings (:data:`CODECS`, ``Settings.fullres_codec``), both lossless, of the image as
 displayed (mirrored like the preview):
@@ -17,13 +17,13 @@ displayed (mirrored like the preview):
   ``raw16``); the browser inflates it in a worker with its own ``DecompressionStream`` and
   sums each row back.
 - ``raw16``: its uint16 values, little-endian, as they are (27 MB for a 4096x3328 image):
-  nothing to encode nor inflate, so the first image shows sooner, but the case's four
-  images took longer on the loaded 2-core machine: the bytes' way through the websocket
-  and the page is the bottleneck, and encoding and inflating overlap with it
-  (docs/measurements.md).
+  nothing to encode nor inflate. :func:`codec_for` picks it for a browser on this machine
+  (``Settings.fullres_codec`` ``auto``, the default), where bytes cost next to nothing
+  and encoding and inflating a second or so each (docs/measurements.md).
 
-Each answer travels as a binary component argument over the session's websocket, so no
-image ever has a URL that bypasses sign-in.
+The page (``pages/viewer_component.py``) hands each image to the viewer as one of the
+session's media files (a capability URL, as Streamlit's downloads and Browse's pixels
+ahead: see the README), or as a binary component argument where there is no media store.
 
 Example:
     >>> import numpy as np

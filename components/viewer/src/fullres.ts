@@ -4,12 +4,15 @@
 // When a panel is zoomed near that scale (one preview pixel covers 3/4 of a screen pixel
 // or more) or the magnifier is picked, the viewer asks Python once for the full-resolution
 // values of every panel of the case still missing: one message to the full-resolution
-// channel, a sibling frame (src/channel.ts), whose fragment answers one image per run
-// without rerunning the page. Each answer is an index entry and its bytes (raw16: the
-// little-endian uint16 values as they are, used in place; or zlib-delta16: zlib of
-// row-differenced values, see mcalc/present/fullres.py), handed over by the channel as a
-// message. zlib-delta16 images are inflated in a worker (the browser's DecompressionStream),
-// as each arrives (the first shows while the next is on its way), kept in
+// channel, a sibling frame (src/channel.ts), whose fragment answers, without rerunning the
+// page, with every image ready (a prefetched case: all of them at once). Each answer is
+// index entries (raw16: the little-endian uint16 values as they are; or zlib-delta16:
+// zlib of row-differenced values, see mcalc/present/fullres.py), each with a `url` (one
+// of the session's media files: fetched here by a worker, all in parallel, off the
+// websocket and the main thread) or, without a media store or after a fetch failed (asked
+// again `inline`), its bytes in the answer, handed over by the channel as a message.
+// Fetching and inflating (the browser's DecompressionStream) run in workers, each image
+// shown as soon as it is there, kept in
 // Cornerstone's cache under a byte budget (least recently used first out) and swapped
 // into their viewports keeping camera, window and invert: W/L stays on the true 16-bit
 // values at every zoom, and the preview stays on screen until the full image is there.
@@ -344,7 +347,7 @@ function inflate(data: Uint8Array, rows: number, cols: number): Promise<Got> {
  * component's files are served under the app's base path (`<base>/component/<name>/...`),
  * the media under `<base>` (as ahead.ts). */
 function resolve(url: string): string {
-  if (/^https?:/.test(url)) return url;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(url)) return url; // absolute already (tests: data:)
   const path = window.location.pathname;
   const at = path.indexOf("/component/");
   return new URL(`${at > 0 ? path.slice(0, at) : ""}${url}`, window.location.href).href;
