@@ -21,6 +21,7 @@ reruns for them. The codec is chosen per browser (:func:`_codec`).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -248,14 +249,24 @@ def fullres_request(key: str, case_key: str) -> tuple[list[str], bool]:
 
 def _media_url(data: bytes, coordinates: str) -> str | None:
     """``data`` as one of this session's media files (as :func:`pixels_apart`), or
-    ``None`` where there is no media store (no Streamlit server, an internal API moved)."""
+    ``None`` where there is no media store (no Streamlit server, an internal API moved).
+
+    Streamlit names a media file by a hash of its bytes (above 1 MiB only of its length
+    and three 64 KiB samples: for a mammogram's raw values, its first, middle and last
+    rows) and the file's name: a random name of 128 bits makes the URL unguessable
+    whatever the image (the bytes are not copied)."""
     try:
         from streamlit.runtime import Runtime
 
         if not Runtime.exists():
             return None
         return str(
-            Runtime.instance().media_file_mgr.add(data, "application/octet-stream", coordinates)
+            Runtime.instance().media_file_mgr.add(
+                data,
+                "application/octet-stream",
+                coordinates,
+                file_name=f"mcalc-{secrets.token_hex(16)}",
+            )
         )
     except Exception:  # an internal API of Streamlit: the answer then carries the bytes
         return None
