@@ -13,9 +13,10 @@ against the page's idle round trip:
 - full-resolution arrival (:func:`fullres_times`, its own app on a full-size 4096x3328
   synthetic set, not in ``--quick``): from the viewer's request (a zoom near the preview's
   scale) until every panel has drawn its full-resolution image (texture upload included),
-  by the viewer's own clock (``data-fullres-ms``; the channel's fragment answers one image per request, each crosses
-  the websocket compressed and is inflated in a worker; the time to the first image is
-  logged too, ``data-fullres-first-ms``).
+  by the viewer's own clock (``data-fullres-ms``; the channel's fragment answers with every
+  image ready, each a media URL the viewer's workers fetch and decode; the time to the
+  first image is logged too, ``data-fullres-first-ms``, and each image's way: ready or
+  not on the server, the request's wait, fetch, inflate).
 
 Adding a mark is ``bench/browser.py``'s Annotate figure (the same viewer).
 """
@@ -23,6 +24,7 @@ Adding a mark is ``bench/browser.py``'s Annotate figure (the same viewer).
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -35,7 +37,7 @@ VIEWER = "[data-testid='mcalc-viewer']"
 #: 2 s round trip of this machine: "instant" for a reader).
 AIM_LOCAL = 0.15
 AIM_NEXT = 1.3
-#: One fragment run per image, then ~14 MB per image to move and inflate.
+#: One fragment run, then ~27 MB per image to move (raw16 on this machine).
 AIM_FULLRES = 2.0
 
 
@@ -294,6 +296,7 @@ def fullres_times(
             + " ".join(f"{v:.2f}" for v in floors),
             file=sys.stderr,
         )
+    shutil.rmtree(tmp, ignore_errors=True)  # ~0.7 GB of full-size DICOMs and caches
     print(
         "[bench/browser] viewer_fullres first image " + " ".join(f"{v:.2f}" for v in firsts),
         file=sys.stderr,
@@ -311,10 +314,14 @@ def _log_breakdown(t: dict[str, Any]) -> None:
     parts = []
     for im in t.get("images") or []:
         server = im.get("server") or {}
+        ready = {True: " (ready)", False: " (not ready)"}.get(server.get("ready"), "")
+        fetched = f" fetch {im['fetchMs']} ms," if im.get("fetchMs") is not None else ""
         parts.append(
             f"{im.get('key')}: {im.get('bytes', 0) / 1e6:.1f} MB load {server.get('load_ms')}"
-            f" encode {server.get('encode_ms')} ms, arrived +{im.get('arrived', asked) - asked}"
-            f" ms, inflate {im.get('inflateMs')} ms, cache {im.get('cacheMs')} ms"
+            f" encode {server.get('encode_ms')} ms{ready} waited {server.get('wait_ms')} ms,"
+            f" answered +{im.get('answered', im.get('arrived', asked)) - asked} ms,{fetched}"
+            f" here +{im.get('arrived', asked) - asked} ms, inflate {im.get('inflateMs')} ms,"
+            f" cache {im.get('cacheMs')} ms"
         )
     first = t.get("first", asked) - asked
     shown = t.get("shown", asked) - asked

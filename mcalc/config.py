@@ -97,12 +97,13 @@ class Settings:
             the reading viewer, shared by all sessions (:mod:`mcalc.present.fullres`;
             27 MB per 4096x3328 image in ``raw16``, about 14 MB in ``zlib-delta16``); 0
             keeps none. Env ``MCALC_FULLRES_CACHE_MB``.
-        fullres_codec: how full-resolution images travel to the viewer:
-            ``zlib-delta16`` (the default: about 55 % of the values' bytes, encoded in the
-            background and inflated in a worker) or ``raw16`` (uint16 as they are: nothing
-            to encode nor inflate, the first image shows sooner, but twice the bytes cross
-            the websocket and the page: slower for a whole case on a loaded 2-core machine,
-            docs/measurements.md). Env ``MCALC_FULLRES_CODEC``.
+        fullres_codec: how full-resolution images travel to the viewer: ``auto`` (the
+            default: ``raw16`` for a browser on this machine, ``zlib-delta16`` for any
+            other or behind a proxy; :func:`mcalc.present.fullres.codec_for`),
+            ``zlib-delta16`` (about 55 % of the values' bytes, encoded in the background
+            and inflated in a worker) or ``raw16`` (uint16 as they are: nothing to encode
+            nor inflate, twice the bytes; docs/measurements.md). Env
+            ``MCALC_FULLRES_CODEC``.
         fullres_prefetch: encode a shown case's images for full resolution in the
             background, before the reader zooms. Env ``MCALC_FULLRES_PREFETCH`` (``0``
             turns it off).
@@ -132,7 +133,7 @@ class Settings:
     warm_tensorflow: bool = True
     fullres_cache_mb: int = 256
     fullres_prefetch: bool = True
-    fullres_codec: str = "zlib-delta16"
+    fullres_codec: str = "auto"
     run_log: Path | None = None
     analyses_cache_mb: int = 256
 
@@ -175,8 +176,8 @@ def get_settings() -> Settings:
     )
 
 
-#: Values of ``MCALC_FULLRES_CODEC`` (``mcalc.present.fullres.CODECS``).
-FULLRES_CODECS: tuple[str, ...] = ("raw16", "zlib-delta16")
+#: Values of ``MCALC_FULLRES_CODEC`` (``mcalc.present.fullres.CODECS`` and ``auto``).
+FULLRES_CODECS: tuple[str, ...] = ("auto", "raw16", "zlib-delta16")
 
 
 def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:

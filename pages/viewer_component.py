@@ -12,13 +12,16 @@ background (:class:`mcalc.present.fullres.FullresStore`, shared by all sessions)
 :func:`reading_viewer` draws, under the viewer, a zero-height channel component
 (``components/viewer/dist/channel``) inside an ``st.fragment``. When the reader zooms past
 the preview the viewer asks the channel (a ``postMessage`` between the two frames); the
-channel's value change reruns only that fragment, which answers with one image (the
-first ready); the channel hands it to the viewer and asks for the rest at once, so the
-images arrive one by one and the page itself never reruns for them.
+channel's value change reruns only that fragment, which answers with every image ready
+(:func:`fullres_payload`: each one of the session's media files, its URL in the answer,
+fetched by the viewer in parallel; inline bytes where that cannot be); the channel hands
+the answer to the viewer and asks for the rest, if any, at once; the page itself never
+reruns for them. The codec is chosen per browser (:func:`_codec`).
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,7 +32,7 @@ import streamlit.components.v1 as components
 
 from mcalc.dataset.records import ImageRecord
 from mcalc.errors import ImageReadError
-from mcalc.present.fullres import FullresStore, Item
+from mcalc.present.fullres import FullresStore, Item, codec_for
 from mcalc.present.panel_cache import SentPixels
 from mcalc.store.marks import LABELS
 from mcalc.viewer import ImageView
@@ -101,8 +104,8 @@ def reading_viewer(
             (after a save or an edit elsewhere); unsaved browser marks are kept otherwise.
         fullres: from :func:`fullres_answer`: the viewer may ask for these images at
             full resolution (answered by a channel fragment drawn under it when any image
-            is larger than its preview, one image per answer; the browser keeps them in a
-            byte-bounded LRU); ``None``: previews only.
+            is larger than its preview, every image ready per answer; the browser keeps
+            them in a byte-bounded LRU); ``None``: previews only.
         temporal: from :func:`mcalc.present.reading_temporal.temporal_args` (registered
             prior, subtraction, mapping, tracked items per view), ``temporal_offered()``
             (a button that sends ``{"type": "temporal"}`` to ask for them), or ``None``
@@ -207,41 +210,116 @@ def new_event(event: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
 
 
 @st.cache_resource(show_spinner=False)
-def _store(max_mb: int, codec: str) -> FullresStore:
-    """The process's encoded full-resolution images (all sessions share them)."""
-    return FullresStore(max_mb * 1024 * 1024, codec=codec)
+def _store(max_mb: int) -> FullresStore:
+    """The process's encoded full-resolution images (all sessions share them; each answer
+    names its codec: :func:`_codec`)."""
+    return FullresStore(max_mb * 1024 * 1024)
 
 
-def fullres_request(key: str, case_key: str) -> list[str]:
+#: Request headers a reverse proxy sets: the browser is then elsewhere, whatever the
+#: address the connection comes from.
+_PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
+
+
+def _codec() -> str:
+    """This session's full-resolution codec (``Settings.fullres_codec``; ``auto``: raw
+    values for a browser on this machine, zlib-delta16 otherwise; :func:`codec_for`).
+    Streamlit gives no address for a connection from this machine (``None``), nor where
+    it does not know one (tests): both count as local."""
+    try:
+        headers = {str(k).lower() for k in st.context.headers}
+        ip = st.context.ip_address
+        client = ip if isinstance(ip, str) else "127.0.0.1"
+    except Exception:  # no session context (a test calling this directly)
+        headers, client = set(), "127.0.0.1"
+    forwarded = any(h in headers for h in _PROXY_HEADERS)
+    return codec_for(common.settings().fullres_codec, client, forwarded)
+
+
+def fullres_request(key: str, case_key: str) -> tuple[list[str], bool]:
     """Image keys the channel of the viewer ``key`` asked for, for the case ``case_key``,
-    if that request was not answered yet; else ``[]``.
+    if that request was not answered yet (else ``[]``), and whether it asks for the bytes
+    in the answer itself (``inline``: the viewer could not fetch a media URL).
 
     Read before drawing the channel (its value from the run's session state), so the
     answer goes out in the same run; each request is answered once (the browser asks again
     if the answer never arrived)."""
     event = st.session_state.get(f"{key}_fullres")
     if not isinstance(event, dict) or event.get("case") != case_key or "seq" not in event:
-        return []
+        return [], False
     answered: dict[str, str] = st.session_state.setdefault(_FULLRES_SEEN, {})
     if answered.get(key) == event["seq"]:
-        return []
+        return [], False
     answered[key] = str(event["seq"])
-    return [str(k) for k in event.get("keys") or []]
+    return [str(k) for k in event.get("keys") or []], bool(event.get("inline"))
+
+
+def _media_url(data: bytes, coordinates: str) -> str | None:
+    """``data`` as one of this session's media files (as :func:`pixels_apart`), or
+    ``None`` where there is no media store (no Streamlit server, an internal API moved).
+
+    Streamlit names a media file by a hash of its bytes (above 1 MiB only of its length
+    and three 64 KiB samples: for a mammogram's raw values, its first, middle and last
+    rows) and the file's name: a random name of 128 bits makes the URL unguessable
+    whatever the image (the bytes are not copied)."""
+    try:
+        from streamlit.runtime import Runtime
+
+        if not Runtime.exists():
+            return None
+        return str(
+            Runtime.instance().media_file_mgr.add(
+                data,
+                "application/octet-stream",
+                coordinates,
+                file_name=f"mcalc-{secrets.token_hex(16)}",
+            )
+        )
+    except Exception:  # an internal API of Streamlit: the answer then carries the bytes
+        return None
+
+
+def fullres_payload(
+    key: str, answers: list[tuple[dict[str, Any], bytes]], *, inline: bool = False
+) -> tuple[list[dict[str, Any]], bytes]:
+    """The channel's answer for ``answers`` (:meth:`FullresStore.ready_answers`): each
+    image as one of the session's media files that the viewer fetches (its entry's
+    ``url``; every image at once, in parallel, off the websocket and the page's main
+    thread), or, with ``inline`` or without a media store, their bytes one after the other
+    in the binary argument (entries' ``offset``)."""
+    index: list[dict[str, Any]] = []
+    if not inline:
+        for entry, data in answers:
+            url = _media_url(data, f"mcalc-fullres:{key}:{entry['key']}")
+            if url is None:
+                break
+            index.append({**entry, "url": url})
+        else:
+            return index, b""
+        index = []
+    offset = 0
+    for entry, data in answers:
+        index.append({**entry, "offset": offset})
+        offset += len(data)
+    return index, b"".join(data for _, data in answers)
 
 
 @st.fragment
 def _fullres_channel(source: FullresSource) -> None:
-    """The channel under the viewer: answers a pending request with one image (a rerun of
-    this fragment only)."""
+    """The channel under the viewer: answers a pending request with every image ready (a
+    rerun of this fragment only). The media files it adds live until the session's next
+    run of the whole page (Streamlit clears a session's media on full runs only): the
+    viewer fetches them at once, and asks again ``inline`` if one is gone."""
     index: list[dict[str, Any]] = []
     data = b""
-    wanted = fullres_request(source.key, source.case_key)
+    wanted, inline = fullres_request(source.key, source.case_key)
     items = [it for it in source.items if it[0].key in wanted]
     if items:
         try:
             settings = common.settings()
-            store = _store(settings.fullres_cache_mb, settings.fullres_codec)
-            index, data = store.next_answer(common.get_image_cache(), items)
+            store = _store(settings.fullres_cache_mb)
+            answers = store.ready_answers(common.get_image_cache(), items, _codec())
+            index, data = fullres_payload(source.key, answers, inline=inline)
         except ImageReadError as exc:
             st.warning(f"Full resolution not available: {exc}")
     _get_channel()(
@@ -276,7 +354,5 @@ def fullres_answer(
             items.append((rec, view))
     settings = common.settings()
     if items and settings.fullres_prefetch:
-        _store(settings.fullres_cache_mb, settings.fullres_codec).prefetch(
-            common.get_image_cache(), items
-        )
+        _store(settings.fullres_cache_mb).prefetch(common.get_image_cache(), items, _codec())
     return FullresSource(key, case_key, tuple(items))

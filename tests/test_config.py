@@ -164,12 +164,17 @@ def test_pages_need_no_magic_and_streamlit_parses_none():
 
 def test_fullres_codec_from_the_environment(monkeypatch):
     from mcalc.config import get_settings
-    from mcalc.present.fullres import CODECS
+    from mcalc.present.fullres import CODECS, codec_for
 
     monkeypatch.delenv("MCALC_FULLRES_CODEC", raising=False)
-    assert get_settings().fullres_codec == "zlib-delta16" and get_settings().fullres_codec in CODECS
+    assert get_settings().fullres_codec == "auto"
+    # auto: raw values for a browser on this machine, compressed for any other or a proxy
+    assert codec_for("auto", "127.0.0.1", False) == codec_for("auto", "::1", False) == "raw16"
+    assert codec_for("auto", "127.0.0.1", True) == codec_for("auto", "192.168.1.9", False)
+    assert codec_for("auto", "not an address", False) == "zlib-delta16"
+    assert codec_for("auto", "192.168.1.9", False) in CODECS
     monkeypatch.setenv("MCALC_FULLRES_CODEC", "RAW16")
-    assert get_settings().fullres_codec == "raw16"
+    assert get_settings().fullres_codec == "raw16" == codec_for("raw16", "10.0.0.1", True)
     monkeypatch.setenv("MCALC_FULLRES_CODEC", "png")
-    with pytest.raises(ValueError, match="MCALC_FULLRES_CODEC must be one of raw16"):
+    with pytest.raises(ValueError, match="MCALC_FULLRES_CODEC must be one of auto, raw16"):
         get_settings()

@@ -115,8 +115,10 @@ def test_store_encodes_each_image_once_within_its_byte_bound(tiny_demo, tmp_path
         assert entry["spacing"] == [pytest.approx(s) for s in view.spacing_mm]
         (other,), _ = store.next_answer(cache, [it for it in items[:2] if it[0] is not rec])
         assert other["key"] != entry["key"] and len(calls) == 2  # prefetched: no more encodes
-        store.next_answer(cache, items[:2])
-        assert len(calls) == 2  # answered from the store
+        both = store.ready_answers(cache, items[:2])  # every image ready, at once
+        assert [e["key"] for e, _ in both] == [rec.key for rec, _ in items[:2]]
+        assert all(e["timing"]["ready"] for e, _ in both) and len(calls) == 2  # from the store
+
         store.next_answer(cache, items[2:])  # a third image: the least recent goes
         assert len(calls) == 3 and store.bytes_kept <= store.max_bytes
         assert sum(store.cached(r, v) for r, v in items) == 2
@@ -127,14 +129,24 @@ def test_store_encodes_each_image_once_within_its_byte_bound(tiny_demo, tmp_path
             store.next_answer(cache, [broken])
     finally:
         store.close()
+    store = FullresStore(10**7)  # another codec asked for: an encoding of its own
+    try:
+        store.prefetch(cache, items[:1], RAW16)
+        ((raw, blob),) = store.ready_answers(cache, items[:1], RAW16)
+        assert raw["codec"] == RAW16 and len(blob) == 2 * raw["rows"] * raw["cols"]
+        assert store.cached(*items[0], RAW16) and not store.cached(*items[0])
+        assert len(calls) == 3  # raw16 needs no zlib
+    finally:
+        store.close()
 
 
 @pytest.mark.slow  # four Browse runs: ~5 s quiet, 21 s with the machine loaded
-def test_browse_answers_full_resolution_one_image_per_request(app_env, monkeypatch):
+def test_browse_answers_full_resolution_every_image_ready(app_env, monkeypatch):
     """A preview smaller than the image (scale < 1): the panels say so; the channel's
-    request (its component value, under the viewer) is answered with one image at full
-    resolution, in the hanging orientation, as a binary argument; the next request (the
-    rest) with the next image; a request is answered once."""
+    request (its component value, under the viewer) is answered with every image ready at
+    full resolution, in the hanging orientation, their bytes one after the other in a
+    binary argument when asked ``inline``, else each by a media URL; a next request (the
+    rest, if any) with the rest; a request is answered once."""
     from streamlit.testing.v1 import AppTest
 
     from mcalc.cache import ImageCache
@@ -165,26 +177,46 @@ def test_browse_answers_full_resolution_one_image_per_request(app_env, monkeypat
     cache = ImageCache(get_settings().cache_dir)
     records = {r.key: r for r in open_dataset(app_env).images()}
 
+    # Asked as the viewer does: every image ready, each as a media file of the session's
+    # (its URL; no bytes in the answer); asked again inline (a fetch failed): the bytes.
+    at.session_state["browse_viewer_fullres"] = {
+        "case": args["case_key"],
+        "keys": keys,
+        "seq": "1-0",
+    }
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    index, blob = answer(at)
+    assert index and {e["key"] for e in index} <= set(keys) and blob == b""
+    assert all("/media/" in e["url"] for e in index), index
     answered = []
     for k in range(2):
         rest = [key for key in keys if key not in answered]
+        if not rest:
+            break
         at.session_state["browse_viewer_fullres"] = {
             "case": args["case_key"],
             "keys": rest,
-            "seq": f"1-{k}",
+            "seq": f"2-{k}",
+            "inline": True,
         }
         at.run()
         assert not at.exception, [e.value for e in at.exception]
-        (e,), blob = answer(at)
-        assert e["key"] in rest and e["codec"] == get_settings().fullres_codec == CODEC
-        answered.append(e["key"])
-        p = panels[e["key"]]
-        values = decode_answer(blob, e["codec"], e["rows"], e["cols"])
-        file_pixels = np.asarray(cache.load(records[e["key"]].image_path).pixels)
-        # Hanging orientation: the same mirroring as the panel's preview.
-        assert (values == file_pixels).all() or (values == file_pixels[:, ::-1]).all()
-        assert e["cols"] * p["scale"] == pytest.approx(p["cols"], abs=1)
-        assert e["spacing"][0] == pytest.approx(p["spacing"][0] * p["scale"], rel=0.02)
+        index, blob = answer(at)  # every image ready, the bytes one after the other
+        assert index and {e["key"] for e in index} <= set(rest) and "url" not in index[0]
+        for e in index:
+            # auto: raw values (no address known here counts as this machine)
+            assert e["codec"] == RAW16 and get_settings().fullres_codec == "auto"
+            answered.append(e["key"])
+            p = panels[e["key"]]
+            values = decode_answer(
+                blob[e["offset"] : e["offset"] + e["length"]], e["codec"], e["rows"], e["cols"]
+            )
+            file_pixels = np.asarray(cache.load(records[e["key"]].image_path).pixels)
+            # Hanging orientation: the same mirroring as the panel's preview.
+            assert (values == file_pixels).all() or (values == file_pixels[:, ::-1]).all()
+            assert e["cols"] * p["scale"] == pytest.approx(p["cols"], abs=1)
+            assert e["spacing"][0] == pytest.approx(p["spacing"][0] * p["scale"], rel=0.02)
     assert sorted(answered) == sorted(keys)
 
     at.run()  # the same request again (a rerun for another reason): not answered twice

@@ -6,8 +6,8 @@ magnifier), the browser asks once for the full-resolution values of the case's i
 keeps them (a byte-bounded LRU in the browser). :class:`FullresStore` makes the answers:
 it encodes each image once, in the background as soon as its case is shown
 (:meth:`FullresStore.prefetch`), keeps the encoded bytes in a byte-bounded LRU shared by
-every session of the process, and answers a request one image at a time, the first one
-ready first (:meth:`FullresStore.next_answer`), so the first image shows early.
+every session of the process, and answers a request with every image ready once the first
+is (:meth:`FullresStore.ready_answers`): a prefetched case goes whole at once.
 
 Encodings (:data:`CODECS`, ``Settings.fullres_codec``), both lossless, of the image as
 displayed (mirrored like the preview):
@@ -17,13 +17,13 @@ displayed (mirrored like the preview):
   ``raw16``); the browser inflates it in a worker with its own ``DecompressionStream`` and
   sums each row back.
 - ``raw16``: its uint16 values, little-endian, as they are (27 MB for a 4096x3328 image):
-  nothing to encode nor inflate, so the first image shows sooner, but the case's four
-  images took longer on the loaded 2-core machine: the bytes' way through the websocket
-  and the page is the bottleneck, and encoding and inflating overlap with it
-  (docs/measurements.md).
+  nothing to encode nor inflate. :func:`codec_for` picks it for a browser on this machine
+  (``Settings.fullres_codec`` ``auto``, the default), where bytes cost next to nothing
+  and encoding and inflating a second or so each (docs/measurements.md).
 
-Each answer travels as a binary component argument over the session's websocket, so no
-image ever has a URL that bypasses sign-in.
+The page (``pages/viewer_component.py``) hands each image to the viewer as one of the
+session's media files (a capability URL, as Streamlit's downloads and Browse's pixels
+ahead: see the README), or as a binary component argument where there is no media store.
 
 Example:
     >>> import numpy as np
@@ -54,9 +54,11 @@ from mcalc.viewer import ImageView
 __all__ = [
     "CODEC",
     "CODECS",
+    "AUTO",
     "RAW16",
     "Encoded",
     "FullresStore",
+    "codec_for",
     "encode_fullres",
     "decode_fullres",
     "decode_answer",
@@ -73,6 +75,8 @@ CODEC = "zlib-delta16"
 RAW16 = "raw16"
 #: The encodings a :class:`FullresStore` can answer with (``Settings.fullres_codec``).
 CODECS: tuple[str, ...] = (RAW16, CODEC)
+#: ``Settings.fullres_codec``'s choice per browser (:func:`codec_for`).
+AUTO = "auto"
 
 
 def encode_fullres(values: np.ndarray, level: int = 1) -> bytes:
@@ -146,6 +150,28 @@ def decode_answer(data: bytes, codec: str, rows: int, cols: int) -> np.ndarray:
     return np.frombuffer(data, dtype="<u2").reshape(rows, cols).astype(np.uint16)
 
 
+def codec_for(setting: str, client: str | None, forwarded: bool) -> str:
+    """The codec of a browser's answers: ``setting`` (``Settings.fullres_codec``) unless it
+    is ``auto``, then ``raw16`` for a browser on this machine (``client``, the address its
+    connection comes from, is a loopback one and no proxy says it ``forwarded`` it: bytes
+    cost next to nothing there, encoding and inflating a second each) and ``zlib-delta16``
+    for any other (about half the bytes over a network).
+
+    Example:
+        >>> codec_for("auto", "127.0.0.1", False), codec_for("auto", "10.1.2.3", False)
+        ('raw16', 'zlib-delta16')
+    """
+    if setting != AUTO:
+        return setting
+    import ipaddress
+
+    try:
+        local = client is not None and ipaddress.ip_address(client.strip("[]")).is_loopback
+    except ValueError:
+        local = False
+    return RAW16 if local and not forwarded else CODEC
+
+
 def fullres_values(cache: ImageCache, rec: ImageRecord, view: ImageView) -> np.ndarray:
     """The image's modality values at full resolution, oriented as the view hangs (the
     preview's orientation, so panel coordinates divided by ``view.scale`` land here)."""
@@ -212,32 +238,39 @@ class FullresStore:
             raise ValueError(f"full-resolution codec must be one of {CODECS}, got {codec!r}")
         self.codec = codec
         self.max_bytes = int(max_bytes)
-        self._done: LRU[tuple[str, bool], Encoded] = LRU(
+        self._done: LRU[tuple[str, bool, str], Encoded] = LRU(
             100_000, weigh=lambda e: len(e.data), max_weight=self.max_bytes
         )
-        self._pending: dict[tuple[str, bool], Future[Encoded]] = {}
+        self._pending: dict[tuple[str, bool, str], Future[Encoded]] = {}
         self._queued: list[Future[Encoded]] = []  # prefetches, newest last
         self._lock = threading.RLock()  # a cancel under it runs _forget, which takes it
         self._background = ThreadPoolExecutor(1, thread_name_prefix="mcalc-fullres-prefetch")
         self._asked = ThreadPoolExecutor(max(1, workers), thread_name_prefix="mcalc-fullres")
 
-    @staticmethod
-    def key(rec: ImageRecord, view: ImageView) -> tuple[str, bool]:
-        """What an encoding depends on: the file (path, size, time) and the mirroring."""
-        return file_key(rec.image_path), bool(view.flipped)
+    def key(
+        self, rec: ImageRecord, view: ImageView, codec: str | None = None
+    ) -> tuple[str, bool, str]:
+        """What an encoding depends on: the file (path, size, time), the mirroring and the
+        codec (the store's own unless given)."""
+        return file_key(rec.image_path), bool(view.flipped), codec or self.codec
 
     @property
     def bytes_kept(self) -> int:
         return self._done.weight
 
-    def cached(self, rec: ImageRecord, view: ImageView) -> bool:
+    def cached(self, rec: ImageRecord, view: ImageView, codec: str | None = None) -> bool:
         """Whether the image's encoding is ready (without waiting)."""
-        return self.key(rec, view) in self._done
+        return self.key(rec, view, codec) in self._done
 
     def _future(
-        self, cache: ImageCache, rec: ImageRecord, view: ImageView, urgent: bool
+        self,
+        cache: ImageCache,
+        rec: ImageRecord,
+        view: ImageView,
+        urgent: bool,
+        codec: str | None = None,
     ) -> Future[Encoded]:
-        k = self.key(rec, view)
+        k = self.key(rec, view, codec)
         with self._lock:
             hit = self._done.get(k)
             if hit is not None:
@@ -256,29 +289,29 @@ class FullresStore:
         return f
 
     def _make(
-        self, cache: ImageCache, rec: ImageRecord, view: ImageView, k: tuple[str, bool]
+        self, cache: ImageCache, rec: ImageRecord, view: ImageView, k: tuple[str, bool, str]
     ) -> Encoded:
         with self._lock:
             self._queued = [q for q in self._queued if not q.running() and not q.done()]
-        enc = _encode(cache, rec, view, self.codec)
+        enc = _encode(cache, rec, view, k[2])
         if self.max_bytes:
             self._done.put(k, enc)
         return enc
 
-    def _forget(self, k: tuple[str, bool], f: Future[Encoded]) -> None:
+    def _forget(self, k: tuple[str, bool, str], f: Future[Encoded]) -> None:
         with self._lock:
             if self._pending.get(k) is f:
                 del self._pending[k]
             if f in self._queued:
                 self._queued.remove(f)
 
-    def prefetch(self, cache: ImageCache, items: Sequence[Item]) -> None:
-        """Encode these images in the background (those not ready nor under way); older
-        prefetches not started yet are dropped. Errors are logged, not raised (the request
-        will raise them)."""
+    def prefetch(self, cache: ImageCache, items: Sequence[Item], codec: str | None = None) -> None:
+        """Encode these images in the background (those not ready nor under way), in
+        ``codec`` (the store's own unless given); older prefetches not started yet are
+        dropped. Errors are logged, not raised (the request will raise them)."""
         if not self.max_bytes:
             return
-        keep = {self.key(rec, view) for rec, view in items}
+        keep = {self.key(rec, view, codec) for rec, view in items}
         with self._lock:
             stale = [
                 (k, f) for k, f in self._pending.items() if f in self._queued and k not in keep
@@ -286,7 +319,8 @@ class FullresStore:
         for _, f in stale:
             f.cancel()
         for rec, view in items:
-            self._future(cache, rec, view, urgent=False).add_done_callback(_log_failure)
+            f = self._future(cache, rec, view, urgent=False, codec=codec)
+            f.add_done_callback(_log_failure)
 
     def next_answer(
         self, cache: ImageCache, items: Sequence[Item]
@@ -315,6 +349,50 @@ class FullresStore:
         if first_error is not None:
             raise first_error
         return [], b""
+
+    def ready_answers(
+        self, cache: ImageCache, items: Sequence[Item], codec: str | None = None
+    ) -> list[tuple[dict[str, Any], bytes]]:
+        """Every one of ``items`` ready once the first is (waiting for the first if none
+        is), each as its index entry (offset 0) and bytes, in the order asked; ``[]`` if
+        no items, in ``codec`` (the store's own unless given). The rest are under way when
+        this returns (the next request finds them sooner). A case prefetched is answered
+        whole at once, not one image per request.
+
+        Each entry's ``timing`` also says whether the image was ready when asked
+        (``ready``) and how long the request waited for it (``wait_ms``).
+
+        Raises:
+            ImageReadError: no item could be encoded (the first failure).
+        """
+        t0 = time.perf_counter()
+        futures = {
+            self._future(cache, rec, view, urgent=True, codec=codec): (rec, view)
+            for rec, view in items
+        }
+        ready = {f for f in futures if f.done()}
+        first_error: BaseException | None = None
+        waiting = set(futures)
+        out: list[tuple[dict[str, Any], bytes]] = []
+        while waiting and not out:
+            done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+            for f in (f for f in futures if f in done):  # in the order asked
+                exc = f.exception()
+                if exc is not None:
+                    if first_error is None:
+                        log.warning("full resolution of %s failed: %s", futures[f][0].key, exc)
+                    first_error = first_error or exc
+                    continue
+                rec, view = futures[f]
+                enc = f.result()
+                entry = enc.entry(rec, view)
+                entry["timing"].update(
+                    ready=f in ready, wait_ms=round(1000 * (time.perf_counter() - t0))
+                )
+                out.append((entry, enc.data))
+        if not out and first_error is not None:
+            raise first_error
+        return out
 
     def close(self) -> None:
         """Stop the threads (queued work is dropped)."""

@@ -4,12 +4,15 @@
 // When a panel is zoomed near that scale (one preview pixel covers 3/4 of a screen pixel
 // or more) or the magnifier is picked, the viewer asks Python once for the full-resolution
 // values of every panel of the case still missing: one message to the full-resolution
-// channel, a sibling frame (src/channel.ts), whose fragment answers one image per run
-// without rerunning the page. Each answer is an index entry and its bytes (raw16: the
-// little-endian uint16 values as they are, used in place; or zlib-delta16: zlib of
-// row-differenced values, see mcalc/present/fullres.py), handed over by the channel as a
-// message. zlib-delta16 images are inflated in a worker (the browser's DecompressionStream),
-// as each arrives (the first shows while the next is on its way), kept in
+// channel, a sibling frame (src/channel.ts), whose fragment answers, without rerunning the
+// page, with every image ready (a prefetched case: all of them at once). Each answer is
+// index entries (raw16: the little-endian uint16 values as they are; or zlib-delta16:
+// zlib of row-differenced values, see mcalc/present/fullres.py), each with a `url` (one
+// of the session's media files: fetched here by a worker, all in parallel, off the
+// websocket and the main thread) or, without a media store or after a fetch failed (asked
+// again `inline`), its bytes in the answer, handed over by the channel as a message.
+// Fetching and inflating (the browser's DecompressionStream) run in workers, each image
+// shown as soon as it is there, kept in
 // Cornerstone's cache under a byte budget (least recently used first out) and swapped
 // into their viewports keeping camera, window and invert: W/L stays on the true 16-bit
 // values at every zoom, and the preview stays on screen until the full image is there.
@@ -27,6 +30,7 @@ export interface Entry {
   codec: string;
   offset: number;
   length: number;
+  url?: string; // its bytes are this media file's (fetched here, in a worker), not the answer's
 }
 interface PanelLike {
   key: string;
@@ -55,6 +59,7 @@ export interface Answer {
 }
 
 const CODEC = "zlib-delta16";
+const RANGE = "bytes=0-"; // see fetchImage
 const RAW16 = "raw16";
 const PREFIX = "mcalc-full:";
 // Full-resolution images kept in the browser (bytes of uint16 values); Cornerstone's own
@@ -122,6 +127,35 @@ export function factor(vp: cs.Types.IStackViewport | null, p?: PanelLike): numbe
   return cols / p.cols;
 }
 
+/** How far (in shown pixels) the preview's first pixel centre lies into a shown image of
+ * f pixels per preview pixel. Preview pixel j spans full pixels j*f .. (j+1)*f. WebGL puts
+ * an image's origin at its first pixel's centre: that centre is (f-1)/2 full pixels in
+ * (full images are placed to match: originOf). Cornerstone's CPU path puts the origin at
+ * the first pixel's corner, which both grids share: 0. */
+function inset(f: number): number {
+  return cs.getShouldUseCPURendering() ? 0 : (f - 1) / 2;
+}
+
+/** Panel coordinate x (preview pixels) -> the coordinate of the shown image (f of its
+ * pixels per preview pixel), on the same spot of the screen. */
+export function toShown(x: number, f: number): number {
+  return x * f + inset(f);
+}
+
+/** The inverse of toShown. */
+export function fromShown(x: number, f: number): number {
+  return (x - inset(f)) / f;
+}
+
+/** Where a full-resolution image's origin lies (world, mm) so that its pixels fall exactly
+ * on the preview's (origin at 0): no shift when it is swapped in (was up to half a preview
+ * pixel, the two paths placing an image's origin differently). */
+function originOf(e: Entry): cs.Types.Point3 {
+  const p = ctx?.panels().find((q) => q.key === e.key);
+  if (!p) return [0, 0, 0];
+  return [-inset(e.cols / p.cols) * e.spacing[1], -inset(e.rows / p.rows) * e.spacing[0], 0];
+}
+
 /** The true value at panel coordinates q (row, col): from the full image when shown. */
 export function valueAt(
   vp: cs.Types.IStackViewport | null,
@@ -134,8 +168,8 @@ export function valueAt(
   const image = id ? cs.cache.getImage(id) : undefined;
   if (!image) return NaN;
   const cols = Math.round(p.cols * f);
-  const r = Math.round(q[0] * f);
-  const c = Math.round(q[1] * f);
+  const r = Math.round(toShown(q[0], f));
+  const c = Math.round(toShown(q[1], f));
   return image.getPixelData()[r * cols + c];
 }
 
@@ -222,17 +256,27 @@ const WORKERS = Math.max(1, Math.min(2, navigator.hardwareConcurrency || 2));
 let pool: Worker[] | null | undefined;
 let jobs = 0;
 const busy = new Map<Worker, number>(); // jobs under way per worker
-const waiting = new Map<number, { ok: (v: Uint16Array) => void; fail: (e: Error) => void; w: Worker }>();
+/** A worker's result: the values, and for a fetched image the time its fetch took. */
+interface Got {
+  values: Uint16Array;
+  fetchMs?: number;
+}
+const waiting = new Map<number, { ok: (v: Got) => void; fail: (e: Error) => void; w: Worker }>();
 
 function makeWorker(url: string): Worker {
   const worker = new Worker(url);
   worker.onmessage = (ev: MessageEvent) => {
-    const { id, buf, error } = ev.data as { id: number; buf?: ArrayBuffer; error?: string };
+    const { id, buf, error, fetchMs } = ev.data as {
+      id: number;
+      buf?: ArrayBuffer;
+      error?: string;
+      fetchMs?: number;
+    };
     const w = waiting.get(id);
     waiting.delete(id);
     busy.set(worker, Math.max(0, (busy.get(worker) ?? 1) - 1));
     if (!w) return;
-    if (buf) w.ok(new Uint16Array(buf));
+    if (buf) w.ok({ values: new Uint16Array(buf), fetchMs });
     else w.fail(new Error(error ?? "the inflating worker failed"));
   };
   worker.onerror = () => {
@@ -251,10 +295,26 @@ function getWorker(): Worker | null {
     try {
       const body = `const decode = ${decode.toString()};
 self.onmessage = async (ev) => {
-  const { id, data, rows, cols } = ev.data;
+  const { id, url, codec, rows, cols } = ev.data;
+  let data = ev.data.data;
   try {
-    const out = await decode(data, rows, cols);
-    self.postMessage({ id, buf: out.buffer }, [out.buffer]);
+    const t0 = performance.now();
+    if (url) {
+      const res = await fetch(url, { headers: { Range: "${RANGE}" } });
+      if (!res.ok) throw new Error("HTTP " + res.status + " for " + url);
+      data = new Uint8Array(await res.arrayBuffer());
+    }
+    const t1 = performance.now();
+    let out;
+    if (codec === "${RAW16}") {
+      if (data.byteLength !== 2 * rows * cols) throw new Error("full image: " + data.byteLength + " bytes, expected " + rows + "x" + cols + " uint16");
+      out = new Uint16Array(data.buffer, data.byteOffset, rows * cols);
+      if (data.byteOffset || data.buffer.byteLength !== data.byteLength) out = out.slice();
+    } else {
+      out = await decode(data, rows, cols);
+    }
+    const t2 = performance.now();
+    self.postMessage({ id, buf: out.buffer, bytes: data.byteLength, fetchMs: t1 - t0, inflateMs: t2 - t1 }, [out.buffer]);
   } catch (e) {
     self.postMessage({ id, error: String(e && e.message || e) });
   }
@@ -269,17 +329,56 @@ self.onmessage = async (ev) => {
   return pool.reduce((a, b) => ((busy.get(b) ?? 0) < (busy.get(a) ?? 0) ? b : a));
 }
 
-function inflate(data: Uint8Array, rows: number, cols: number): Promise<Uint16Array> {
+function inflate(data: Uint8Array, rows: number, cols: number): Promise<Got> {
+  const here = () => decode(data, rows, cols).then((values) => ({ values }));
   const w = getWorker();
-  if (!w) return decode(data, rows, cols);
+  if (!w) return here();
   jobs += 1;
   const id = jobs;
   const bytes = data.slice(); // the worker's own copy (moved there): data stays for a retry
   busy.set(w, (busy.get(w) ?? 0) + 1);
-  return new Promise<Uint16Array>((ok, fail) => {
+  return new Promise<Got>((ok, fail) => {
     waiting.set(id, { ok, fail, w });
     w.postMessage({ id, data: bytes, rows, cols }, [bytes.buffer as ArrayBuffer]);
-  }).catch(() => decode(data, rows, cols));
+  }).catch(here);
+}
+
+/** The media URL as this frame must ask for it, absolute (a worker resolves it too): the
+ * component's files are served under the app's base path (`<base>/component/<name>/...`),
+ * the media under `<base>` (as ahead.ts). */
+function resolve(url: string): string {
+  if (/^[a-z][a-z0-9+.-]*:/i.test(url)) return url; // absolute already (tests: data:)
+  const path = window.location.pathname;
+  const at = path.indexOf("/component/");
+  return new URL(`${at > 0 ? path.slice(0, at) : ""}${url}`, window.location.href).href;
+}
+
+/** Fetch an image's bytes from its media URL and decode them (codec), in a worker: the
+ * images of an answer are fetched in parallel, and neither the bytes nor the inflating
+ * pass through the page's main thread. Asked as a range (all of it): Streamlit's server
+ * gzips a whole media answer of a type not known to be compressed, at level 9, for
+ * every fetch (seconds for an image here; zlib-delta16 is compressed already, raw16 is
+ * for a fast link), and leaves a partial (206) answer as it is. */
+function fetchImage(e: Entry): Promise<Got> {
+  const url = resolve(e.url ?? "");
+  const here = async (): Promise<Got> => {
+    const t0 = performance.now();
+    const res = await fetch(url, { headers: { Range: RANGE } });
+    if (!res.ok) throw new Error(`HTTP ${res.status} for ${url}`);
+    const data = new Uint8Array(await res.arrayBuffer());
+    const fetchMs = performance.now() - t0;
+    const values = e.codec === RAW16 ? await raw16(data, e.rows, e.cols) : await decode(data, e.rows, e.cols);
+    return { values, fetchMs };
+  };
+  const w = getWorker();
+  if (!w) return here();
+  jobs += 1;
+  const id = jobs;
+  busy.set(w, (busy.get(w) ?? 0) + 1);
+  return new Promise<Got>((ok, fail) => {
+    waiting.set(id, { ok, fail, w });
+    w.postMessage({ id, url, codec: e.codec, rows: e.rows, cols: e.cols });
+  });
 }
 
 /** raw16: the values as they came (a view, no copy, when aligned). */
@@ -338,54 +437,77 @@ export function answer(a: Answer): () => Promise<void> {
   );
   const inflating = entries.map((e) => {
     const t0 = abs();
-    const bytes = a.data.subarray(e.offset, e.offset + e.length);
-    const values = e.codec === RAW16 ? raw16(bytes, e.rows, e.cols) : inflate(bytes, e.rows, e.cols);
+    let values: Promise<Got>;
+    if (e.url) values = fetchImage(e);
+    else {
+      const bytes = a.data.subarray(e.offset, e.offset + e.length);
+      values = e.codec === RAW16 ? raw16(bytes, e.rows, e.cols).then((v) => ({ values: v })) : inflate(bytes, e.rows, e.cols);
+    }
     return values.then(
-      (values) => ({ values, ms: abs() - t0 }),
+      (got): Done => ({ ...got, ms: abs() - t0, t0 }),
       (err: Error) => err,
     );
   });
   return async () => {
-    await receive(entries, inflating, arrived);
-    await upgradeAll();
+    // In the order they come (fetched in parallel), each shown as soon as it is there.
+    const left = new Map(entries.map((_, k) => [k, inflating[k].then(() => k)]));
+    const refetch: string[] = [];
+    while (left.size) {
+      const k = await Promise.race(left.values());
+      left.delete(k);
+      await receive(entries[k], await inflating[k], arrived, refetch);
+      await upgradeAll();
+    }
+    if (refetch.length && ctx && lastAsk?.case === a.case && ctx.caseKey() === a.case) {
+      // A media URL that could not be fetched (gone with a rerun of the page, a proxy):
+      // the bytes come in the answer itself, as before media URLs.
+      const now = performance.now();
+      for (const key of refetch) asked.set(key, now);
+      post({ ...lastAsk, keys: refetch, inline: true });
+    }
   };
 }
 
-async function receive(
-  index: Entry[],
-  inflating: Promise<{ values: Uint16Array; ms: number } | Error>[],
-  arrived: number,
-): Promise<void> {
-  for (const [k, e] of index.entries()) {
-    if (fullId(e.key)) continue;
-    try {
-      const got = await inflating[k];
-      if (got instanceof Error) throw got;
-      const { values } = got;
-      const t1 = abs();
-      const id = `${PREFIX}${e.key}:${e.rows}x${e.cols}`;
-      if (!cs.cache.getImage(id)) {
-        const image = cs.imageLoader.createAndCacheLocalImage(id, {
-          scalarData: values,
-          dimensions: [e.cols, e.rows],
-          spacing: [e.spacing[1], e.spacing[0]],
-        } as unknown as Parameters<typeof cs.imageLoader.createAndCacheLocalImage>[1]);
-        giveWindow(image); // see window.ts
-      }
-      (timing.images as unknown[]).push({
-        key: e.key,
-        bytes: e.length,
-        server: (e as unknown as Record<string, unknown>).timing ?? null,
-        arrived,
-        inflateMs: got.ms,
-        cacheMs: abs() - t1,
-      });
-      held.set(e.key, { id, bytes: values.byteLength, used: performance.now(), cols: e.cols });
-      colsOf.set(id, e.cols);
-      asked.delete(e.key);
-    } catch (err) {
-      failed = `${e.key}: ${(err as Error).message}`;
+interface Done extends Got {
+  ms: number; // from the answer's arrival to the values (fetch and inflate)
+  t0: number;
+}
+
+async function receive(e: Entry, got: Done | Error, arrived: number, refetch: string[]): Promise<void> {
+  if (fullId(e.key)) return;
+  try {
+    if (got instanceof Error) throw got;
+    const { values } = got;
+    const t1 = abs();
+    const id = `${PREFIX}${e.key}:${e.rows}x${e.cols}`;
+    if (!cs.cache.getImage(id)) {
+      const image = cs.imageLoader.createAndCacheLocalImage(id, {
+        scalarData: values,
+        dimensions: [e.cols, e.rows],
+        spacing: [e.spacing[1], e.spacing[0]],
+        origin: originOf(e), // on the preview's pixels: no shift when swapped in
+      } as unknown as Parameters<typeof cs.imageLoader.createAndCacheLocalImage>[1]);
+      giveWindow(image); // see window.ts
     }
+    const fetchMs = got.fetchMs === undefined ? undefined : Math.round(got.fetchMs);
+    (timing.images as unknown[]).push({
+      key: e.key,
+      bytes: e.length,
+      server: (e as unknown as Record<string, unknown>).timing ?? null,
+      url: !!e.url,
+      // when its bytes were here: the answer's arrival, or the end of its fetch
+      arrived: fetchMs === undefined ? arrived : got.t0 + fetchMs,
+      answered: arrived,
+      fetchMs: fetchMs ?? null,
+      inflateMs: fetchMs === undefined ? got.ms : got.ms - fetchMs,
+      cacheMs: abs() - t1,
+    });
+    held.set(e.key, { id, bytes: values.byteLength, used: performance.now(), cols: e.cols });
+    colsOf.set(id, e.cols);
+    asked.delete(e.key);
+  } catch (err) {
+    failed = `${e.key}: ${(err as Error).message}`;
+    if (e.url) refetch.push(e.key);
   }
 }
 

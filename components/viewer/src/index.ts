@@ -171,7 +171,7 @@ function toCanvas(i: number, row: number, col: number): [number, number] | null 
   const id = vp?.getCurrentImageId();
   if (!vp || !id) return null;
   const f = fullres.factor(vp, args?.panels[i]);
-  const world = cs.utilities.imageToWorldCoords(id, [col * f, row * f]);
+  const world = cs.utilities.imageToWorldCoords(id, [fullres.toShown(col, f), fullres.toShown(row, f)]);
   if (!world) return null;
   const c = vp.worldToCanvas(world);
   return [c[0], c[1]];
@@ -183,7 +183,7 @@ function toImage(i: number, x: number, y: number): Point | null {
   const ij = cs.utilities.worldToImageCoords(id, vp.canvasToWorld([x, y]));
   if (!ij) return null;
   const f = fullres.factor(vp, args?.panels[i]);
-  return [ij[1] / f, ij[0] / f];
+  return [fullres.fromShown(ij[1], f), fullres.fromShown(ij[0], f)];
 }
 
 // ---- overlays: radiologists' marks, cluster outlines, reader marks -----------------------
