@@ -63,7 +63,9 @@ from bench.load_stats import (  # noqa: E402
     check_store,
     compare,
     cookie_tag,
+    intervals,
     percentile,
+    ratio_interval,
     read_run_log,
     server_times,
     summarize,
@@ -76,7 +78,9 @@ __all__ = [
     "check_store",
     "compare",
     "cookie_tag",
+    "intervals",
     "percentile",
+    "ratio_interval",
     "read_run_log",
     "server_times",
     "summarize",
@@ -350,6 +354,9 @@ class Plan:
     think_s: float = THINK_S
     seed: int = 0
     nice: int = BROWSER_NICE
+    #: rounds of the single session (the baseline); ``None``: ``rounds`` times the largest
+    #: number of sessions, so that it has as many samples per interaction as they have
+    baseline_rounds: int | None = None
 
 
 async def _phase(
@@ -419,12 +426,23 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
             phases: dict[int, list[Session]] = {}
             rss: dict[int, dict[str, float]] = {}
             load: dict[int, list[float]] = {}
+            # The baseline takes as many samples per interaction as the largest phase: a p95
+            # of two samples is their maximum, a low estimate that inflated every ratio.
+            n = max(sizes)
+            one = Plan(
+                **{
+                    **plan.__dict__,
+                    "rounds": plan.baseline_rounds or plan.rounds * n,
+                    "minutes": plan.minutes * (1 if plan.baseline_rounds else n),
+                }
+            )
             for size in sorted({1, *sizes}):
                 _log(f"{size} session(s), load average {_load_average()}")
                 before = watch.reset()
                 t = time.monotonic()
                 readers = [f"Load Reader {size}-{i + 1}" for i in range(size)]
-                phases[size] = asyncio.run(_phase(url, readers, plan, run_log=log))
+                phase_plan = one if size == 1 else plan
+                phases[size] = asyncio.run(_phase(url, readers, phase_plan, run_log=log))
                 rss[size] = {
                     "start": round(before, 1),
                     "peak": round(watch.peak, 1),
@@ -461,6 +479,10 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
     n = max(sizes)
     ratios = {size: compare(summary[1], summary[size]) for size in summary if size > 1}
     server_ratios = {size: compare(server[1], server[size]) for size in server if size > 1}
+    samples = {size: [x for s in ss for x in s.samples] for size, ss in phases.items()}
+    ratio_ci = {size: intervals(samples[1], samples[size]) for size in samples if size > 1}
+    walls = {size: [(k, w) for k, w, _ in xs if k in busy] for size, xs in on_server.items()}
+    server_ci = {size: intervals(walls[1], walls[size]) for size in walls if size > 1}
     return {
         "sessions": n,
         "minutes": plan.minutes,
@@ -468,11 +490,14 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
         "seed": plan.seed,
         "browser_nice": plan.nice,
         "rounds": {size: sum(s.rounds for s in ss) for size, ss in phases.items()},
+        "baseline_rounds": one.rounds,
         "latency": summary,
         "ratio": ratios,
+        "ratio_ci90": ratio_ci,
         "server_wall": server,
         "server_cpu": server_cpu,
         "server_ratio": server_ratios,
+        "server_ratio_ci90": server_ci,
         "server_runs_logged": len(runs),
         "holds": {"browser": _holds(ratios), "server": _holds(server_ratios)},
         "errors": {
@@ -498,6 +523,7 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
 
 def _rows(report: dict[str, Any], latency: str, ratio: str) -> list[str]:
     lat = report[latency]
+    cis = report.get(f"{ratio}_ci90", {})
     lines = []
     for size in sorted(lat, key=int):
         for kind in (*KINDS, "all"):
@@ -505,9 +531,11 @@ def _rows(report: dict[str, Any], latency: str, ratio: str) -> list[str]:
             if not one or not many or size == 1:
                 continue
             r = report[ratio].get(size, {}).get(kind, {})
+            lo, hi = cis.get(size, {}).get(kind, (math.nan, math.nan))
             lines.append(
-                f"{size:>8} {kind:<12} {many['n']:>4} {one['p50']:>7.2f} {one['p95']:>7.2f} "
-                f"{many['p50']:>7.2f} {many['p95']:>7.2f} {r.get('p95', math.nan):>6.2f}  "
+                f"{size:>8} {kind:<12} {one['n']:>4} {many['n']:>4} {one['p50']:>7.2f} "
+                f"{one['p95']:>7.2f} {many['p50']:>7.2f} {many['p95']:>7.2f} "
+                f"{r.get('p95', math.nan):>6.2f} {lo:>5.2f}-{hi:<5.2f}  "
                 f"{'yes' if r.get('met') else 'NO'}"
             )
     return lines
@@ -517,11 +545,12 @@ def table(report: dict[str, Any]) -> str:
     """The report as text: one line per interaction (in the browser, then the server's own
     script time), then errors, store and memory."""
     n = report["sessions"]
-    head = f"{'sessions':>8} {'interaction':<12} {'n':>4} {'p50 1':>7} {'p95 1':>7} {'p50 N':>7}"
-    head = f"{head} {'p95 N':>7} {'p95 x':>6}  met"
+    head = f"{'sessions':>8} {'interaction':<12} {'n 1':>4} {'n N':>4} {'p50 1':>7} {'p95 1':>7}"
+    head = f"{head} {'p50 N':>7} {'p95 N':>7} {'p95 x':>6} {'90% CI':<11}  met"
     lines = [
         f"think time {report['think_s']} s (seed {report['seed']}), "
-        f"browsers at nice {report['browser_nice']}",
+        f"browsers at nice {report['browser_nice']}, one session {report['baseline_rounds']} "
+        "rounds; p95 x: p95 of N over p95 of 1, with its 90% bootstrap interval",
         "in the browser (action to page settled):",
         head,
         *_rows(report, "latency", "ratio"),
@@ -565,6 +594,14 @@ def main() -> int:
         help=f"a reader's pause before each interaction, uniform in 0.5-1.5x MEAN_S "
         f"(default {THINK_S}); 0: none, a closed loop",
     )
+    ap.add_argument(
+        "--baseline-rounds",
+        type=int,
+        default=None,
+        help="rounds of the single session (default: --rounds times the largest --sessions, "
+        "as many samples per interaction as the loaded phase; with --minutes, its minutes "
+        "times that too)",
+    )
     ap.add_argument("--seed", type=int, default=0, help="seed of the think times")
     ap.add_argument(
         "--nice",
@@ -585,7 +622,9 @@ def main() -> int:
         ap.error(f"--think is at least 0 and --nice 0 to 19, got {args.think}, {args.nice}")
     # A stopped bench (Ctrl-C, kill) still stops its app server and removes its folders.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    plan = Plan(args.rounds, args.minutes, args.think, args.seed, args.nice)
+    if args.baseline_rounds is not None and args.baseline_rounds < 1:
+        ap.error(f"--baseline-rounds must be at least 1, got {args.baseline_rounds}")
+    plan = Plan(args.rounds, args.minutes, args.think, args.seed, args.nice, args.baseline_rounds)
     report = run(sizes, plan)
     print(json.dumps(report) if args.json else table(report))
     return 0 if report["met"] else 1
