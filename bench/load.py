@@ -55,7 +55,14 @@ BROWSER_NICE = 10
 VERBOSE = bool(os.environ.get("MCALC_BENCH_VERBOSE"))
 KINDS = ("browse", "case_switch", "toggle", "annotate", "mark", "save", "predict")
 
-from bench.load_procs import BrowserNice, RssWatch, rss_mb, server_pid  # noqa: E402
+from bench.load_procs import (  # noqa: E402
+    BrowserNice,
+    RssWatch,
+    browser_cpu,
+    cpu_seconds,
+    rss_mb,
+    server_pid,
+)
 from bench.load_stats import (  # noqa: E402
     AIM_RATIO,
     Save,
@@ -133,6 +140,10 @@ class Session:
     #: the server's run log (``MCALC_RUN_LOG``): a run of this session seen there counts
     #: as the interaction's run (see :func:`_settle_run`)
     run_log: Path | None = None
+    #: ``() -> (browser CPU s, server CPU s)`` so far; set: every interaction's CPU noted
+    cpu: Any = None
+    #: ``(kind, browser CPU s, server CPU s)`` of every timed interaction (with ``cpu``)
+    cpu_spent: list[tuple[str, float, float]] = field(default_factory=list)
 
 
 #: Predict drawn: its heading and case picker, no analysis computing, no spinner, and the
@@ -190,6 +201,7 @@ async def _timed(s: Session, kind: str, page: Any, action: Any, cond: str, ran: 
     await asyncio.sleep(next(s.think, 0.0))  # the reader looks at the page first
     t0 = float(await page.evaluate("performance.now()"))
     w0 = time.time()
+    cpu0 = s.cpu() if s.cpu else None
     await action()
     try:
         seconds = await _settle_run(s, page, t0, w0, cond, ran)
@@ -197,6 +209,9 @@ async def _timed(s: Session, kind: str, page: Any, action: Any, cond: str, ran: 
         why = await _why(page, t0, cond)
         raise RuntimeError(f"{kind}: {str(exc).splitlines()[0][:80]}; {why}") from None
     s.windows.append((kind, w0, seconds))
+    if cpu0 is not None:
+        cpu1 = s.cpu()
+        s.cpu_spent.append((kind, round(cpu1[0] - cpu0[0], 3), round(cpu1[1] - cpu0[1], 3)))
     if await page.locator("[data-testid='stException']").count():
         text = await page.locator("[data-testid='stException']").first.inner_text()
         raise RuntimeError(f"exception on the page: {text.splitlines()[0] if text else '?'}")
@@ -360,14 +375,28 @@ class Plan:
 
 
 async def _phase(
-    url: str, readers: list[str], plan: Plan, wait_s: float = 240.0, run_log: Path | None = None
+    url: str,
+    readers: list[str],
+    plan: Plan,
+    wait_s: float = 240.0,
+    run_log: Path | None = None,
+    cpu: Any = None,
+    spent: dict[str, float] | None = None,
 ) -> list[Session]:
+    """The sessions of ``readers`` at once, in one Chromium; ``spent`` (when given) gets
+    the phase's ``wall`` seconds and its Chromium's ``browser`` CPU seconds."""
     from playwright.async_api import async_playwright
 
     from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
     sessions = [
-        Session(r, wait_s=wait_s, think=think_times(r, plan.think_s, plan.seed), run_log=run_log)
+        Session(
+            r,
+            wait_s=wait_s,
+            think=think_times(r, plan.think_s, plan.seed),
+            run_log=run_log,
+            cpu=cpu if len(readers) == 1 else None,  # one session: its CPU is all there is
+        )
         for r in readers
     ]
     minutes, rounds = plan.minutes, plan.rounds
@@ -376,8 +405,12 @@ async def _phase(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
         )
         try:
-            until = time.monotonic() + minutes * 60
+            t0 = time.monotonic()
+            until = t0 + minutes * 60
             await asyncio.gather(*(_session(browser, url, s, until, rounds) for s in sessions))
+            if spent is not None:
+                spent["wall"] = round(time.monotonic() - t0, 1)
+                spent["browser"] = round(browser_cpu(), 1)
         finally:
             await browser.close()
     return sessions
@@ -417,6 +450,10 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
         nice = BrowserNice(plan.nice)
         with running_app(env, timeout=240) as url, contextlib.closing(nice):
             watch = RssWatch(server_pid(url))
+
+            def cpu() -> tuple[float, float]:
+                return browser_cpu(), cpu_seconds(watch.pid or 0)
+
             _log(f"server {url} (pid {watch.pid}), warm-up session")
             # The first Predict visit computes case 1's analysis (every later session finds
             # it cached): on a busy 2-core machine that can take minutes.
@@ -424,6 +461,7 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
             warm = asyncio.run(_phase(url, ["Load Warmup"], warm_plan, wait_s=1200, run_log=log))
             rss_warm = watch.reset()
             phases: dict[int, list[Session]] = {}
+            phase_cpu: dict[int, dict[str, float]] = {}
             rss: dict[int, dict[str, float]] = {}
             load: dict[int, list[float]] = {}
             # The baseline takes as many samples per interaction as the largest phase: a p95
@@ -442,7 +480,12 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
                 t = time.monotonic()
                 readers = [f"Load Reader {size}-{i + 1}" for i in range(size)]
                 phase_plan = one if size == 1 else plan
-                phases[size] = asyncio.run(_phase(url, readers, phase_plan, run_log=log))
+                spent: dict[str, float] = {"server": cpu_seconds(watch.pid or 0)}
+                phases[size] = asyncio.run(
+                    _phase(url, readers, phase_plan, run_log=log, cpu=cpu, spent=spent)
+                )
+                spent["server"] = round(cpu_seconds(watch.pid or 0) - spent["server"], 1)
+                phase_cpu[size] = spent
                 rss[size] = {
                     "start": round(before, 1),
                     "peak": round(watch.peak, 1),
@@ -499,6 +542,10 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
         "server_ratio": server_ratios,
         "server_ratio_ci90": server_ci,
         "server_runs_logged": len(runs),
+        # CPU seconds per phase (Chromium, the server) and, for the single session, per
+        # interaction: where the two cores went
+        "cpu_s": phase_cpu,
+        "cpu_per_interaction_1": _cpu_table(phases.get(1, [])),
         "holds": {"browser": _holds(ratios), "server": _holds(server_ratios)},
         "errors": {
             size: [f"{s.reader}: {e}" for s in ss for e in s.errors] for size, ss in phases.items()
@@ -518,6 +565,22 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
             and not any(s.errors for ss in phases.values() for s in ss)
             and all(r["met"] for r in ratios.get(n, {}).values())
         ),
+    }
+
+
+def _cpu_table(sessions: Sequence[Session]) -> dict[str, dict[str, float]]:
+    """Median browser and server CPU seconds per interaction kind (one session's)."""
+    by: dict[str, list[tuple[float, float]]] = {}
+    for s in sessions:
+        for kind, b, srv in s.cpu_spent:
+            by.setdefault(kind, []).append((b, srv))
+    return {
+        k: {
+            "n": len(v),
+            "browser": round(percentile([b for b, _ in v], 50), 3),
+            "server": round(percentile([x for _, x in v], 50), 3),
+        }
+        for k, v in by.items()
     }
 
 
@@ -567,6 +630,14 @@ def table(report: dict[str, Any]) -> str:
     lines += [f"  store: {p}" for p in report["lost_writes"][:20]]
     lines.append(
         f"server RSS MiB: {report['server_rss_mb']}; load average: {report['load_average']}"
+    )
+    lines.append(f"CPU s per phase (wall, Chromium, server): {report['cpu_s']}")
+    lines.append(
+        "one session's CPU s per interaction, median (Chromium / server): "
+        + ", ".join(
+            f"{k} {v['browser']:.2f}/{v['server']:.2f}"
+            for k, v in report["cpu_per_interaction_1"].items()
+        )
     )
     holds = report["holds"]
     lines.append(

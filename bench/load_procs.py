@@ -118,3 +118,26 @@ class BrowserNice:
 
     def close(self) -> None:
         self._stop.set()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of ``pid`` so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def browser_cpu(root: int | None = None) -> float:
+    """CPU seconds so far of the Chromium processes below ``root`` (default: this process)
+    alive now (a process gone takes its seconds with it)."""
+    total = 0.0
+    for pid in _descendants(root or os.getpid()):
+        try:
+            if "chrom" not in Path(os.readlink(f"/proc/{pid}/exe")).name:
+                continue
+        except OSError:
+            continue
+        total += cpu_seconds(pid)
+    return total

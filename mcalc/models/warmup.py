@@ -34,6 +34,7 @@ import gc
 import logging
 import math
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -104,7 +105,8 @@ def freeze_heap() -> int:
 
 def warm_up_model(models_dir: str | Path) -> tuple[str, str] | None:
     """Load the registry's first model (the one Predict opens with), build its explainer and
-    analyse one tiny synthetic image (256x208 px, no cache written) so that the model's
+    analyse one tiny synthetic image (256x208 px, of a set made once in the cache folder:
+    :data:`TINY_SET`; no result cached) so that the model's
     compiled functions are traced; keep both for :func:`warm_model`. Returns their key
     ``(path, model key)``, or ``None`` when the registry has no model.
 
@@ -158,13 +160,39 @@ def _trace(loaded: LoadedModel, xp: Explainer) -> None:
         if _ASKED.is_set():
             raise Cancelled("a page asked for the model")
 
-    with tempfile.TemporaryDirectory(prefix="mcalc-warmup-") as tmp:
-        data = Path(tmp) / "demo"
-        generate_demo(data, cases=3, seed=0, shape=(256, 208))
-        record = open_dataset(data).cases[0].images[0]
-        settings = AnalysisSettings(cam=CamSettings("gradcam", scope="auto"))
-        report(0, 1)
-        analyse_case(loaded, [ImageInput.from_record(record)], settings, report, explainer=xp)
+    data = _tiny_set(get_settings().cache_dir / TINY_SET, generate_demo)
+    record = open_dataset(data).cases[0].images[0]
+    settings = AnalysisSettings(cam=CamSettings("gradcam", scope="auto"))
+    report(0, 1)
+    analyse_case(loaded, [ImageInput.from_record(record)], settings, report, explainer=xp)
+
+
+#: The warm-up's tiny synthetic set, under the cache folder (made once, not every start).
+TINY_SET = "warmup-demo-v1"
+
+
+def _tiny_set(path: Path, generate: Any) -> Path:
+    """``path``, a 3-case 256x208 synthetic set made once (in a temporary folder beside
+    it, then renamed: two processes starting together both end with a whole set); a
+    temporary one when the cache folder cannot be written."""
+    if (path / "Description.xlsx").exists():
+        return path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".warmup-", dir=path.parent))
+    except OSError:
+        tmp = Path(tempfile.mkdtemp(prefix="mcalc-warmup-"))
+        path = tmp / "demo"
+    generate(tmp / "demo", cases=3, seed=0, shape=(256, 208))
+    if tmp / "demo" == path:
+        return path
+    try:
+        (tmp / "demo").rename(path)
+    except OSError:  # another process made it first
+        if not (path / "Description.xlsx").exists():
+            return tmp / "demo"
+    shutil.rmtree(tmp, ignore_errors=True)
+    return path
 
 
 def warm_model(path: str | Path, key: str) -> tuple[LoadedModel, Explainer] | None:
