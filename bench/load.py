@@ -11,13 +11,16 @@ two marks with the viewer's mark tool, saves them (Ctrl+S) and opens Predict.
 Every interaction is timed from the action to the page settled (Streamlit's script state
 back to ``notRunning`` and quiet, the expected change drawn; :data:`bench.browser.SETTLED`).
 A warm-up session runs first (not counted: TensorFlow, the model, the first decodes), then
-one session alone (the baseline), then N together. Reported per interaction: p50 and p95
-for 1 and N sessions and their ratios, errors (an exception on a page, a step that timed
+one session alone (the baseline: as many rounds as the N sessions together, so that each
+interaction has as many samples alone as loaded), then N together. Reported per
+interaction: p50 and p95 for 1 and N sessions and their ratios with a 90% bootstrap
+interval, the CPU seconds of Chromium and of the server (per phase, and per interaction
+of the single session), errors (an exception on a page, a step that timed
 out, a save refused), the app server's resident memory (peak while 1 and N sessions ran),
 and the store check: every save the sessions saw is in the store, as its version, with
 its marks, by its reader, and no conflict copy (each reader writes only their own record).
 
-    python bench/load.py --sessions 8 [--minutes M] [--rounds R] [--json]
+    python bench/load.py --sessions 8 [--minutes M] [--rounds R] [--baseline-rounds B] [--json]
 
 Needs ``playwright`` (Python package) and Debian's ``/usr/bin/chromium`` (``MCALC_CHROMIUM``
 for another); never a downloaded browser. Goal (issue 15): N = 8 with no error and no lost
