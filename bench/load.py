@@ -33,7 +33,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import platform
 import re
@@ -56,7 +55,6 @@ THINK_S = 3.0
 #: Niceness of the Chromium processes: the server first, as if the browsers were elsewhere.
 BROWSER_NICE = 10
 VERBOSE = bool(os.environ.get("MCALC_BENCH_VERBOSE"))
-KINDS = ("browse", "case_switch", "toggle", "annotate", "mark", "save", "predict")
 
 from bench.load_procs import (  # noqa: E402
     BrowserNice,
@@ -66,13 +64,14 @@ from bench.load_procs import (  # noqa: E402
     rss_mb,
     server_pid,
 )
+from bench.load_report import KINDS, holds, table  # noqa: E402
 from bench.load_stats import (  # noqa: E402
-    AIM_RATIO,
     Save,
     ServerRun,
     check_store,
     compare,
     cookie_tag,
+    cpu_medians,
     intervals,
     percentile,
     ratio_interval,
@@ -83,17 +82,21 @@ from bench.load_stats import (  # noqa: E402
 )
 
 __all__ = [
+    "KINDS",
     "Save",
     "ServerRun",
     "check_store",
     "compare",
     "cookie_tag",
+    "cpu_medians",
+    "holds",
     "intervals",
     "percentile",
     "ratio_interval",
     "read_run_log",
     "server_times",
     "summarize",
+    "table",
     "think_times",
 ]
 
@@ -427,18 +430,6 @@ def _load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def _holds(ratios: dict[int, dict[str, dict[str, Any]]]) -> int:
-    """The most sessions with every p95 ratio within the aim, each smaller size too (1:
-    none did)."""
-    held = 1
-    for size in sorted(ratios):
-        if ratios[size] and all(r["met"] for r in ratios[size].values()):
-            held = size
-        else:
-            break
-    return held
-
-
 def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
     """Warm-up, one session alone, then each of ``sizes`` together (one server for all);
     the report as one object, its goal judged on the largest size."""
@@ -548,8 +539,8 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
         # CPU seconds per phase (Chromium, the server) and, for the single session, per
         # interaction: where the two cores went
         "cpu_s": phase_cpu,
-        "cpu_per_interaction_1": _cpu_table(phases.get(1, [])),
-        "holds": {"browser": _holds(ratios), "server": _holds(server_ratios)},
+        "cpu_per_interaction_1": cpu_medians(x for s in phases.get(1, []) for x in s.cpu_spent),
+        "holds": {"browser": holds(ratios), "server": holds(server_ratios)},
         "errors": {
             size: [f"{s.reader}: {e}" for s in ss for e in s.errors] for size, ss in phases.items()
         },
@@ -569,86 +560,6 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
             and all(r["met"] for r in ratios.get(n, {}).values())
         ),
     }
-
-
-def _cpu_table(sessions: Sequence[Session]) -> dict[str, dict[str, float]]:
-    """Median browser and server CPU seconds per interaction kind (one session's)."""
-    by: dict[str, list[tuple[float, float]]] = {}
-    for s in sessions:
-        for kind, b, srv in s.cpu_spent:
-            by.setdefault(kind, []).append((b, srv))
-    return {
-        k: {
-            "n": len(v),
-            "browser": round(percentile([b for b, _ in v], 50), 3),
-            "server": round(percentile([x for _, x in v], 50), 3),
-        }
-        for k, v in by.items()
-    }
-
-
-def _rows(report: dict[str, Any], latency: str, ratio: str) -> list[str]:
-    lat = report[latency]
-    cis = report.get(f"{ratio}_ci90", {})
-    lines = []
-    for size in sorted(lat, key=int):
-        for kind in (*KINDS, "all"):
-            one, many = lat.get(1, {}).get(kind), lat[size].get(kind)
-            if not one or not many or size == 1:
-                continue
-            r = report[ratio].get(size, {}).get(kind, {})
-            lo, hi = cis.get(size, {}).get(kind, (math.nan, math.nan))
-            lines.append(
-                f"{size:>8} {kind:<12} {one['n']:>4} {many['n']:>4} {one['p50']:>7.2f} "
-                f"{one['p95']:>7.2f} {many['p50']:>7.2f} {many['p95']:>7.2f} "
-                f"{r.get('p95', math.nan):>6.2f} {lo:>5.2f}-{hi:<5.2f}  "
-                f"{'yes' if r.get('met') else 'NO'}"
-            )
-    return lines
-
-
-def table(report: dict[str, Any]) -> str:
-    """The report as text: one line per interaction (in the browser, then the server's own
-    script time), then errors, store and memory."""
-    n = report["sessions"]
-    head = f"{'sessions':>8} {'interaction':<12} {'n 1':>4} {'n N':>4} {'p50 1':>7} {'p95 1':>7}"
-    head = f"{head} {'p50 N':>7} {'p95 N':>7} {'p95 x':>6} {'90% CI':<11}  met"
-    lines = [
-        f"think time {report['think_s']} s (seed {report['seed']}), "
-        f"browsers at nice {report['browser_nice']}, one session {report['baseline_rounds']} "
-        "rounds; p95 x: p95 of N over p95 of 1, with its 90% bootstrap interval",
-        "in the browser (action to page settled):",
-        head,
-        *_rows(report, "latency", "ratio"),
-        f"on the server (script runs of the interaction, wall s; {report['server_runs_logged']} runs):",
-        head,
-        *_rows(report, "server_wall", "server_ratio"),
-    ]
-    errors = [e for es in report["errors"].values() for e in es]
-    lines.append(
-        f"N = {n} sessions; errors: {len(errors)}; saves {report['saves']}, "
-        f"store problems: {len(report['lost_writes'])}"
-    )
-    lines += [f"  error: {e}" for e in errors[:20]]
-    lines += [f"  store: {p}" for p in report["lost_writes"][:20]]
-    lines.append(
-        f"server RSS MiB: {report['server_rss_mb']}; load average: {report['load_average']}"
-    )
-    lines.append(f"CPU s per phase (wall, Chromium, server): {report['cpu_s']}")
-    lines.append(
-        "one session's CPU s per interaction, median (Chromium / server): "
-        + ", ".join(
-            f"{k} {v['browser']:.2f}/{v['server']:.2f}"
-            for k, v in report["cpu_per_interaction_1"].items()
-        )
-    )
-    holds = report["holds"]
-    lines.append(
-        f"sessions within {AIM_RATIO}x: {holds['browser']} in the browser, "
-        f"{holds['server']} on the server"
-    )
-    lines.append(f"goal met: {'yes' if report['met'] else 'NO'}")
-    return "\n".join(lines)
 
 
 def main() -> int:

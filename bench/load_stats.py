@@ -107,6 +107,22 @@ def intervals(
     return {k: ratio_interval(b[k], m[k], **kw) for k in m if k in b}
 
 
+def cpu_medians(spent: Iterable[tuple[str, float, float]]) -> dict[str, dict[str, float]]:
+    """``{kind: {"n", "browser", "server"}}``: median CPU seconds of ``(kind, browser,
+    server)`` per interaction."""
+    by: dict[str, list[tuple[float, float]]] = {}
+    for kind, b, srv in spent:
+        by.setdefault(kind, []).append((b, srv))
+    return {
+        k: {
+            "n": len(v),
+            "browser": round(percentile([b for b, _ in v], 50), 3),
+            "server": round(percentile([x for _, x in v], 50), 3),
+        }
+        for k, v in by.items()
+    }
+
+
 @dataclass(frozen=True)
 class Save:
     """A save a session saw succeed: ``Saved as version {version}`` with ``n_marks`` marks."""
