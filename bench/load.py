@@ -58,6 +58,7 @@ VERBOSE = bool(os.environ.get("MCALC_BENCH_VERBOSE"))
 
 from bench.load_procs import (  # noqa: E402
     BrowserNice,
+    CpuWatch,
     RssWatch,
     browser_cpu,
     cpu_seconds,
@@ -390,7 +391,7 @@ async def _phase(
     spent: dict[str, float] | None = None,
 ) -> list[Session]:
     """The sessions of ``readers`` at once, in one Chromium; ``spent`` (when given) gets
-    the phase's ``wall`` seconds and its Chromium's ``browser`` CPU seconds."""
+    the phase's ``wall`` seconds."""
     from playwright.async_api import async_playwright
 
     from tests.browser import CHROMIUM, CHROMIUM_ARGS
@@ -416,7 +417,6 @@ async def _phase(
             await asyncio.gather(*(_session(browser, url, s, until, rounds) for s in sessions))
             if spent is not None:
                 spent["wall"] = round(time.monotonic() - t0, 1)
-                spent["browser"] = round(browser_cpu(), 1)
         finally:
             await browser.close()
     return sessions
@@ -444,6 +444,7 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
         nice = BrowserNice(plan.nice)
         with running_app(env, timeout=240) as url, contextlib.closing(nice):
             watch = RssWatch(server_pid(url))
+            chromium = CpuWatch()  # every Chromium process's CPU, closed ones included
 
             def cpu() -> tuple[float, float]:
                 return browser_cpu(), cpu_seconds(watch.pid or 0)
@@ -475,10 +476,12 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
                 readers = [f"Load Reader {size}-{i + 1}" for i in range(size)]
                 phase_plan = one if size == 1 else plan
                 spent: dict[str, float] = {"server": cpu_seconds(watch.pid or 0)}
+                spent["browser"] = chromium.total()
                 phases[size] = asyncio.run(
                     _phase(url, readers, phase_plan, run_log=log, cpu=cpu, spent=spent)
                 )
                 spent["server"] = round(cpu_seconds(watch.pid or 0) - spent["server"], 1)
+                spent["browser"] = round(chromium.total() - spent["browser"], 1)
                 phase_cpu[size] = spent
                 rss[size] = {
                     "start": round(before, 1),
@@ -490,6 +493,7 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
                     f"{size} session(s): {time.monotonic() - t:.0f} s, rss {rss[size]}, load {load[size]}"
                 )
             watch.stop()
+            chromium.stop()
         runs = read_run_log(log)
         with contextlib.suppress(OSError):  # kept for a look at what the server ran
             shutil.copy(log, Path(tempfile.gettempdir()) / "bench-load-runs.jsonl")
