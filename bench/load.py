@@ -11,8 +11,8 @@ two marks with the viewer's mark tool, saves them (Ctrl+S) and opens Predict.
 Every interaction is timed from the action to the page settled (Streamlit's script state
 back to ``notRunning`` and quiet, the expected change drawn; :data:`bench.browser.SETTLED`).
 A warm-up session runs first (not counted: TensorFlow, the model, the first decodes), then
-one session alone (the baseline: as many rounds as the N sessions together, so that each
-interaction has as many samples alone as loaded), then N together. Reported per
+N sessions alone, one after the other (the baseline: as many samples per interaction as
+loaded, first rounds and later ones alike), then N together. Reported per
 interaction: p50 and p95 for 1 and N sessions and their ratios with a 90% bootstrap
 interval, the CPU seconds of Chromium and of the server (per phase, and per interaction
 of the single session), errors (an exception on a page, a step that timed
@@ -20,7 +20,7 @@ out, a save refused), the app server's resident memory (peak while 1 and N sessi
 and the store check: every save the sessions saw is in the store, as its version, with
 its marks, by its reader, and no conflict copy (each reader writes only their own record).
 
-    python bench/load.py --sessions 8 [--minutes M] [--rounds R] [--baseline-rounds B] [--json]
+    python bench/load.py --sessions 8 [--minutes M] [--rounds R] [--baseline-sessions B] [--json]
 
 Needs ``playwright`` (Python package) and Debian's ``/usr/bin/chromium`` (``MCALC_CHROMIUM``
 for another); never a downloaded browser. Goal (issue 15): N = 8 with no error and no lost
@@ -376,9 +376,10 @@ class Plan:
     think_s: float = THINK_S
     seed: int = 0
     nice: int = BROWSER_NICE
-    #: rounds of the single session (the baseline); ``None``: ``rounds`` times the largest
-    #: number of sessions, so that it has as many samples per interaction as they have
-    baseline_rounds: int | None = None
+    #: sessions of the baseline, each alone, one after the other (``rounds`` each);
+    #: ``None``: the largest number of sessions, so that it has as many samples per
+    #: interaction as they have, first rounds (the name entered) and later ones alike
+    baseline_sessions: int | None = None
 
 
 async def _phase(
@@ -431,8 +432,8 @@ def _load_average() -> list[float]:
 
 
 def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
-    """Warm-up, one session alone, then each of ``sizes`` together (one server for all);
-    the report as one object, its goal judged on the largest size."""
+    """Warm-up, the baseline (sessions alone in turn), then each of ``sizes`` together (one
+    server for all); the report as one object, its goal judged on the largest size."""
     from tests.browser import running_app
 
     root = Path(tempfile.mkdtemp(prefix="mcalc-bench-load-"))
@@ -459,27 +460,32 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
             phase_cpu: dict[int, dict[str, float]] = {}
             rss: dict[int, dict[str, float]] = {}
             load: dict[int, list[float]] = {}
-            # The baseline takes as many samples per interaction as the largest phase: a p95
-            # of two samples is their maximum, a low estimate that inflated every ratio.
+            # The baseline takes as many samples per interaction as the largest phase (a p95
+            # of two samples is their maximum, a low estimate that inflated every ratio):
+            # that many readers, each alone in turn, with the same rounds (a first round
+            # enters the name and opens Predict's first visit: the same mix as loaded).
             n = max(sizes)
-            one = Plan(
-                **{
-                    **plan.__dict__,
-                    "rounds": plan.baseline_rounds or plan.rounds * n,
-                    "minutes": plan.minutes * (1 if plan.baseline_rounds else n),
-                }
-            )
+            alone = plan.baseline_sessions or n
             for size in sorted({1, *sizes}):
                 _log(f"{size} session(s), load average {_load_average()}")
                 before = watch.reset()
                 t = time.monotonic()
                 readers = [f"Load Reader {size}-{i + 1}" for i in range(size)]
-                phase_plan = one if size == 1 else plan
                 spent: dict[str, float] = {"server": cpu_seconds(watch.pid or 0)}
                 spent["browser"] = chromium.total()
-                phases[size] = asyncio.run(
-                    _phase(url, readers, phase_plan, run_log=log, cpu=cpu, spent=spent)
-                )
+                if size == 1:  # the baseline: ``alone`` readers, one after the other
+                    phases[1], spent["wall"] = [], 0.0
+                    for i in range(alone):
+                        part: dict[str, float] = {}
+                        reader = [f"Load Reader 1-{i + 1}"]
+                        phases[1] += asyncio.run(
+                            _phase(url, reader, plan, run_log=log, cpu=cpu, spent=part)
+                        )
+                        spent["wall"] += part.get("wall", 0.0)
+                else:
+                    phases[size] = asyncio.run(
+                        _phase(url, readers, plan, run_log=log, cpu=cpu, spent=spent)
+                    )
                 spent["server"] = round(cpu_seconds(watch.pid or 0) - spent["server"], 1)
                 spent["browser"] = round(chromium.total() - spent["browser"], 1)
                 phase_cpu[size] = spent
@@ -531,7 +537,7 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
         "seed": plan.seed,
         "browser_nice": plan.nice,
         "rounds": {size: sum(s.rounds for s in ss) for size, ss in phases.items()},
-        "baseline_rounds": one.rounds,
+        "baseline_sessions": alone,
         "latency": summary,
         "ratio": ratios,
         "ratio_ci90": ratio_ci,
@@ -584,12 +590,11 @@ def main() -> int:
         f"(default {THINK_S}); 0: none, a closed loop",
     )
     ap.add_argument(
-        "--baseline-rounds",
+        "--baseline-sessions",
         type=int,
         default=None,
-        help="rounds of the single session (default: --rounds times the largest --sessions, "
-        "as many samples per interaction as the loaded phase; with --minutes, its minutes "
-        "times that too)",
+        help="sessions of the baseline, each alone, one after the other, --rounds each "
+        "(default: the largest --sessions: as many samples per interaction as loaded)",
     )
     ap.add_argument("--seed", type=int, default=0, help="seed of the think times")
     ap.add_argument(
@@ -611,9 +616,9 @@ def main() -> int:
         ap.error(f"--think is at least 0 and --nice 0 to 19, got {args.think}, {args.nice}")
     # A stopped bench (Ctrl-C, kill) still stops its app server and removes its folders.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    if args.baseline_rounds is not None and args.baseline_rounds < 1:
-        ap.error(f"--baseline-rounds must be at least 1, got {args.baseline_rounds}")
-    plan = Plan(args.rounds, args.minutes, args.think, args.seed, args.nice, args.baseline_rounds)
+    if args.baseline_sessions is not None and args.baseline_sessions < 1:
+        ap.error(f"--baseline-sessions must be at least 1, got {args.baseline_sessions}")
+    plan = Plan(args.rounds, args.minutes, args.think, args.seed, args.nice, args.baseline_sessions)
     report = run(sizes, plan)
     print(json.dumps(report) if args.json else table(report))
     return 0 if report["met"] else 1

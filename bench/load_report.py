@@ -50,8 +50,8 @@ def table(report: dict[str, Any]) -> str:
     head = f"{head} {'p50 N':>7} {'p95 N':>7} {'p95 x':>6} {'90% CI':<11}  met"
     lines = [
         f"think time {report['think_s']} s (seed {report['seed']}), "
-        f"browsers at nice {report['browser_nice']}, one session {report['baseline_rounds']} "
-        "rounds; p95 x: p95 of N over p95 of 1, with its 90% bootstrap interval",
+        f"browsers at nice {report['browser_nice']}, baseline: {report['baseline_sessions']} "
+        "sessions alone in turn; p95 x: p95 of N over p95 of 1, with its 90% bootstrap interval",
         "in the browser (action to page settled):",
         head,
         *_rows(report, "latency", "ratio"),
