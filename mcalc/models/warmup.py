@@ -286,7 +286,7 @@ def _run(models_dir: Path, after: threading.Thread | None = None) -> None:
 #: The longest the warm-up waits for the thread given as ``after`` (a page's script run).
 AFTER_MAX_S = 10.0
 #: Then the longest it waits for a quiet moment (:func:`wait_until_quiet`): the page drawn.
-QUIET_MAX_S = 5.0
+QUIET_MAX_S = 3.0
 #: Quiet: this process below this share of one core, and at least this many cores idle.
 QUIET_PROCESS_CORES = 0.15
 QUIET_IDLE_CORES = 1.0
