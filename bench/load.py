@@ -11,13 +11,16 @@ two marks with the viewer's mark tool, saves them (Ctrl+S) and opens Predict.
 Every interaction is timed from the action to the page settled (Streamlit's script state
 back to ``notRunning`` and quiet, the expected change drawn; :data:`bench.browser.SETTLED`).
 A warm-up session runs first (not counted: TensorFlow, the model, the first decodes), then
-one session alone (the baseline), then N together. Reported per interaction: p50 and p95
-for 1 and N sessions and their ratios, errors (an exception on a page, a step that timed
+N sessions alone, one after the other (the baseline: as many samples per interaction as
+loaded, first rounds and later ones alike), then N together. Reported per
+interaction: p50 and p95 for 1 and N sessions and their ratios with a 90% bootstrap
+interval, the CPU seconds of Chromium and of the server (per phase, and per interaction
+of the single session), errors (an exception on a page, a step that timed
 out, a save refused), the app server's resident memory (peak while 1 and N sessions ran),
 and the store check: every save the sessions saw is in the store, as its version, with
 its marks, by its reader, and no conflict copy (each reader writes only their own record).
 
-    python bench/load.py --sessions 8 [--minutes M] [--rounds R] [--json]
+    python bench/load.py --sessions 8 [--minutes M] [--rounds R] [--baseline-sessions B] [--json]
 
 Needs ``playwright`` (Python package) and Debian's ``/usr/bin/chromium`` (``MCALC_CHROMIUM``
 for another); never a downloaded browser. Goal (issue 15): N = 8 with no error and no lost
@@ -30,7 +33,6 @@ import argparse
 import asyncio
 import contextlib
 import json
-import math
 import os
 import platform
 import re
@@ -53,17 +55,27 @@ THINK_S = 3.0
 #: Niceness of the Chromium processes: the server first, as if the browsers were elsewhere.
 BROWSER_NICE = 10
 VERBOSE = bool(os.environ.get("MCALC_BENCH_VERBOSE"))
-KINDS = ("browse", "case_switch", "toggle", "annotate", "mark", "save", "predict")
 
-from bench.load_procs import BrowserNice, RssWatch, rss_mb, server_pid  # noqa: E402
+from bench.load_procs import (  # noqa: E402
+    BrowserNice,
+    CpuWatch,
+    RssWatch,
+    browser_cpu,
+    cpu_seconds,
+    rss_mb,
+    server_pid,
+)
+from bench.load_report import KINDS, holds, table  # noqa: E402
 from bench.load_stats import (  # noqa: E402
-    AIM_RATIO,
     Save,
     ServerRun,
     check_store,
     compare,
     cookie_tag,
+    cpu_medians,
+    intervals,
     percentile,
+    ratio_interval,
     read_run_log,
     server_times,
     summarize,
@@ -71,15 +83,21 @@ from bench.load_stats import (  # noqa: E402
 )
 
 __all__ = [
+    "KINDS",
     "Save",
     "ServerRun",
     "check_store",
     "compare",
     "cookie_tag",
+    "cpu_medians",
+    "holds",
+    "intervals",
     "percentile",
+    "ratio_interval",
     "read_run_log",
     "server_times",
     "summarize",
+    "table",
     "think_times",
 ]
 
@@ -129,6 +147,10 @@ class Session:
     #: the server's run log (``MCALC_RUN_LOG``): a run of this session seen there counts
     #: as the interaction's run (see :func:`_settle_run`)
     run_log: Path | None = None
+    #: ``() -> (browser CPU s, server CPU s)`` so far; set: every interaction's CPU noted
+    cpu: Any = None
+    #: ``(kind, browser CPU s, server CPU s)`` of every timed interaction (with ``cpu``)
+    cpu_spent: list[tuple[str, float, float]] = field(default_factory=list)
 
 
 #: Predict drawn: its heading and case picker, no analysis computing, no spinner, and the
@@ -186,6 +208,7 @@ async def _timed(s: Session, kind: str, page: Any, action: Any, cond: str, ran: 
     await asyncio.sleep(next(s.think, 0.0))  # the reader looks at the page first
     t0 = float(await page.evaluate("performance.now()"))
     w0 = time.time()
+    cpu0 = s.cpu() if s.cpu else None
     await action()
     try:
         seconds = await _settle_run(s, page, t0, w0, cond, ran)
@@ -193,6 +216,9 @@ async def _timed(s: Session, kind: str, page: Any, action: Any, cond: str, ran: 
         why = await _why(page, t0, cond)
         raise RuntimeError(f"{kind}: {str(exc).splitlines()[0][:80]}; {why}") from None
     s.windows.append((kind, w0, seconds))
+    if cpu0 is not None:
+        cpu1 = s.cpu()
+        s.cpu_spent.append((kind, round(cpu1[0] - cpu0[0], 3), round(cpu1[1] - cpu0[1], 3)))
     if await page.locator("[data-testid='stException']").count():
         text = await page.locator("[data-testid='stException']").first.inner_text()
         raise RuntimeError(f"exception on the page: {text.splitlines()[0] if text else '?'}")
@@ -350,17 +376,35 @@ class Plan:
     think_s: float = THINK_S
     seed: int = 0
     nice: int = BROWSER_NICE
+    #: sessions of the baseline, each alone, one after the other (``rounds`` each);
+    #: ``None``: the largest number of sessions, so that it has as many samples per
+    #: interaction as they have, first rounds (the name entered) and later ones alike
+    baseline_sessions: int | None = None
 
 
 async def _phase(
-    url: str, readers: list[str], plan: Plan, wait_s: float = 240.0, run_log: Path | None = None
+    url: str,
+    readers: list[str],
+    plan: Plan,
+    wait_s: float = 240.0,
+    run_log: Path | None = None,
+    cpu: Any = None,
+    spent: dict[str, float] | None = None,
 ) -> list[Session]:
+    """The sessions of ``readers`` at once, in one Chromium; ``spent`` (when given) gets
+    the phase's ``wall`` seconds."""
     from playwright.async_api import async_playwright
 
     from tests.browser import CHROMIUM, CHROMIUM_ARGS
 
     sessions = [
-        Session(r, wait_s=wait_s, think=think_times(r, plan.think_s, plan.seed), run_log=run_log)
+        Session(
+            r,
+            wait_s=wait_s,
+            think=think_times(r, plan.think_s, plan.seed),
+            run_log=run_log,
+            cpu=cpu if len(readers) == 1 else None,  # one session: its CPU is all there is
+        )
         for r in readers
     ]
     minutes, rounds = plan.minutes, plan.rounds
@@ -369,8 +413,11 @@ async def _phase(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
         )
         try:
-            until = time.monotonic() + minutes * 60
+            t0 = time.monotonic()
+            until = t0 + minutes * 60
             await asyncio.gather(*(_session(browser, url, s, until, rounds) for s in sessions))
+            if spent is not None:
+                spent["wall"] = round(time.monotonic() - t0, 1)
         finally:
             await browser.close()
     return sessions
@@ -384,21 +431,9 @@ def _load_average() -> list[float]:
     return [round(x, 2) for x in os.getloadavg()]
 
 
-def _holds(ratios: dict[int, dict[str, dict[str, Any]]]) -> int:
-    """The most sessions with every p95 ratio within the aim, each smaller size too (1:
-    none did)."""
-    held = 1
-    for size in sorted(ratios):
-        if ratios[size] and all(r["met"] for r in ratios[size].values()):
-            held = size
-        else:
-            break
-    return held
-
-
 def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
-    """Warm-up, one session alone, then each of ``sizes`` together (one server for all);
-    the report as one object, its goal judged on the largest size."""
+    """Warm-up, the baseline (sessions alone in turn), then each of ``sizes`` together (one
+    server for all); the report as one object, its goal judged on the largest size."""
     from tests.browser import running_app
 
     root = Path(tempfile.mkdtemp(prefix="mcalc-bench-load-"))
@@ -410,6 +445,11 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
         nice = BrowserNice(plan.nice)
         with running_app(env, timeout=240) as url, contextlib.closing(nice):
             watch = RssWatch(server_pid(url))
+            chromium = CpuWatch()  # every Chromium process's CPU, closed ones included
+
+            def cpu() -> tuple[float, float]:
+                return browser_cpu(), cpu_seconds(watch.pid or 0)
+
             _log(f"server {url} (pid {watch.pid}), warm-up session")
             # The first Predict visit computes case 1's analysis (every later session finds
             # it cached): on a busy 2-core machine that can take minutes.
@@ -417,14 +457,38 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
             warm = asyncio.run(_phase(url, ["Load Warmup"], warm_plan, wait_s=1200, run_log=log))
             rss_warm = watch.reset()
             phases: dict[int, list[Session]] = {}
+            phase_cpu: dict[int, dict[str, float]] = {}
             rss: dict[int, dict[str, float]] = {}
             load: dict[int, list[float]] = {}
+            # The baseline takes as many samples per interaction as the largest phase (a p95
+            # of two samples is their maximum, a low estimate that inflated every ratio):
+            # that many readers, each alone in turn, with the same rounds (a first round
+            # enters the name and opens Predict's first visit: the same mix as loaded).
+            n = max(sizes)
+            alone = plan.baseline_sessions or n
             for size in sorted({1, *sizes}):
                 _log(f"{size} session(s), load average {_load_average()}")
                 before = watch.reset()
                 t = time.monotonic()
                 readers = [f"Load Reader {size}-{i + 1}" for i in range(size)]
-                phases[size] = asyncio.run(_phase(url, readers, plan, run_log=log))
+                spent: dict[str, float] = {"server": cpu_seconds(watch.pid or 0)}
+                spent["browser"] = chromium.total()
+                if size == 1:  # the baseline: ``alone`` readers, one after the other
+                    phases[1], spent["wall"] = [], 0.0
+                    for i in range(alone):
+                        part: dict[str, float] = {}
+                        reader = [f"Load Reader 1-{i + 1}"]
+                        phases[1] += asyncio.run(
+                            _phase(url, reader, plan, run_log=log, cpu=cpu, spent=part)
+                        )
+                        spent["wall"] += part.get("wall", 0.0)
+                else:
+                    phases[size] = asyncio.run(
+                        _phase(url, readers, plan, run_log=log, cpu=cpu, spent=spent)
+                    )
+                spent["server"] = round(cpu_seconds(watch.pid or 0) - spent["server"], 1)
+                spent["browser"] = round(chromium.total() - spent["browser"], 1)
+                phase_cpu[size] = spent
                 rss[size] = {
                     "start": round(before, 1),
                     "peak": round(watch.peak, 1),
@@ -435,6 +499,7 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
                     f"{size} session(s): {time.monotonic() - t:.0f} s, rss {rss[size]}, load {load[size]}"
                 )
             watch.stop()
+            chromium.stop()
         runs = read_run_log(log)
         with contextlib.suppress(OSError):  # kept for a look at what the server ran
             shutil.copy(log, Path(tempfile.gettempdir()) / "bench-load-runs.jsonl")
@@ -461,6 +526,10 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
     n = max(sizes)
     ratios = {size: compare(summary[1], summary[size]) for size in summary if size > 1}
     server_ratios = {size: compare(server[1], server[size]) for size in server if size > 1}
+    samples = {size: [x for s in ss for x in s.samples] for size, ss in phases.items()}
+    ratio_ci = {size: intervals(samples[1], samples[size]) for size in samples if size > 1}
+    walls = {size: [(k, w) for k, w, _ in xs if k in busy] for size, xs in on_server.items()}
+    server_ci = {size: intervals(walls[1], walls[size]) for size in walls if size > 1}
     return {
         "sessions": n,
         "minutes": plan.minutes,
@@ -468,13 +537,20 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
         "seed": plan.seed,
         "browser_nice": plan.nice,
         "rounds": {size: sum(s.rounds for s in ss) for size, ss in phases.items()},
+        "baseline_sessions": alone,
         "latency": summary,
         "ratio": ratios,
+        "ratio_ci90": ratio_ci,
         "server_wall": server,
         "server_cpu": server_cpu,
         "server_ratio": server_ratios,
+        "server_ratio_ci90": server_ci,
         "server_runs_logged": len(runs),
-        "holds": {"browser": _holds(ratios), "server": _holds(server_ratios)},
+        # CPU seconds per phase (Chromium, the server) and, for the single session, per
+        # interaction: where the two cores went
+        "cpu_s": phase_cpu,
+        "cpu_per_interaction_1": cpu_medians(x for s in phases.get(1, []) for x in s.cpu_spent),
+        "holds": {"browser": holds(ratios), "server": holds(server_ratios)},
         "errors": {
             size: [f"{s.reader}: {e}" for s in ss for e in s.errors] for size, ss in phases.items()
         },
@@ -496,58 +572,6 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
     }
 
 
-def _rows(report: dict[str, Any], latency: str, ratio: str) -> list[str]:
-    lat = report[latency]
-    lines = []
-    for size in sorted(lat, key=int):
-        for kind in (*KINDS, "all"):
-            one, many = lat.get(1, {}).get(kind), lat[size].get(kind)
-            if not one or not many or size == 1:
-                continue
-            r = report[ratio].get(size, {}).get(kind, {})
-            lines.append(
-                f"{size:>8} {kind:<12} {many['n']:>4} {one['p50']:>7.2f} {one['p95']:>7.2f} "
-                f"{many['p50']:>7.2f} {many['p95']:>7.2f} {r.get('p95', math.nan):>6.2f}  "
-                f"{'yes' if r.get('met') else 'NO'}"
-            )
-    return lines
-
-
-def table(report: dict[str, Any]) -> str:
-    """The report as text: one line per interaction (in the browser, then the server's own
-    script time), then errors, store and memory."""
-    n = report["sessions"]
-    head = f"{'sessions':>8} {'interaction':<12} {'n':>4} {'p50 1':>7} {'p95 1':>7} {'p50 N':>7}"
-    head = f"{head} {'p95 N':>7} {'p95 x':>6}  met"
-    lines = [
-        f"think time {report['think_s']} s (seed {report['seed']}), "
-        f"browsers at nice {report['browser_nice']}",
-        "in the browser (action to page settled):",
-        head,
-        *_rows(report, "latency", "ratio"),
-        f"on the server (script runs of the interaction, wall s; {report['server_runs_logged']} runs):",
-        head,
-        *_rows(report, "server_wall", "server_ratio"),
-    ]
-    errors = [e for es in report["errors"].values() for e in es]
-    lines.append(
-        f"N = {n} sessions; errors: {len(errors)}; saves {report['saves']}, "
-        f"store problems: {len(report['lost_writes'])}"
-    )
-    lines += [f"  error: {e}" for e in errors[:20]]
-    lines += [f"  store: {p}" for p in report["lost_writes"][:20]]
-    lines.append(
-        f"server RSS MiB: {report['server_rss_mb']}; load average: {report['load_average']}"
-    )
-    holds = report["holds"]
-    lines.append(
-        f"sessions within {AIM_RATIO}x: {holds['browser']} in the browser, "
-        f"{holds['server']} on the server"
-    )
-    lines.append(f"goal met: {'yes' if report['met'] else 'NO'}")
-    return "\n".join(lines)
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument(
@@ -564,6 +588,13 @@ def main() -> int:
         metavar="MEAN_S",
         help=f"a reader's pause before each interaction, uniform in 0.5-1.5x MEAN_S "
         f"(default {THINK_S}); 0: none, a closed loop",
+    )
+    ap.add_argument(
+        "--baseline-sessions",
+        type=int,
+        default=None,
+        help="sessions of the baseline, each alone, one after the other, --rounds each "
+        "(default: the largest --sessions: as many samples per interaction as loaded)",
     )
     ap.add_argument("--seed", type=int, default=0, help="seed of the think times")
     ap.add_argument(
@@ -585,7 +616,9 @@ def main() -> int:
         ap.error(f"--think is at least 0 and --nice 0 to 19, got {args.think}, {args.nice}")
     # A stopped bench (Ctrl-C, kill) still stops its app server and removes its folders.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    plan = Plan(args.rounds, args.minutes, args.think, args.seed, args.nice)
+    if args.baseline_sessions is not None and args.baseline_sessions < 1:
+        ap.error(f"--baseline-sessions must be at least 1, got {args.baseline_sessions}")
+    plan = Plan(args.rounds, args.minutes, args.think, args.seed, args.nice, args.baseline_sessions)
     report = run(sizes, plan)
     print(json.dumps(report) if args.json else table(report))
     return 0 if report["met"] else 1

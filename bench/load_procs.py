@@ -118,3 +118,66 @@ class BrowserNice:
 
     def close(self) -> None:
         self._stop.set()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU seconds of ``pid`` so far (0 when it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def browser_cpu(root: int | None = None) -> float:
+    """CPU seconds so far of the Chromium processes below ``root`` (default: this process)
+    alive now (a process gone takes its seconds with it)."""
+    total = 0.0
+    for pid in _descendants(root or os.getpid()):
+        try:
+            if "chrom" not in Path(os.readlink(f"/proc/{pid}/exe")).name:
+                continue
+        except OSError:
+            continue
+        total += cpu_seconds(pid)
+    return total
+
+
+class CpuWatch:
+    """CPU seconds of the Chromium processes below this process, those that ended since
+    included (each process's last reading, taken twice a second in a thread): a context's
+    renderer closes with its session, and :func:`browser_cpu` at the phase's end would
+    miss it."""
+
+    def __init__(self, period_s: float = 0.5) -> None:
+        self.seen: dict[int, float] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._period = period_s
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        for pid in _descendants(os.getpid()):
+            try:
+                if "chrom" not in Path(os.readlink(f"/proc/{pid}/exe")).name:
+                    continue
+            except OSError:
+                continue
+            cpu = cpu_seconds(pid)
+            if cpu > 0:
+                with self._lock:
+                    self.seen[pid] = max(cpu, self.seen.get(pid, 0.0))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self._period):
+            self._sample()
+
+    def total(self) -> float:
+        """Seconds so far, all processes seen."""
+        self._sample()
+        with self._lock:
+            return sum(self.seen.values())
+
+    def stop(self) -> None:
+        self._stop.set()

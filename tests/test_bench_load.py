@@ -116,3 +116,16 @@ def test_server_times_sum_a_sessions_runs_inside_each_interaction(load, tmp_path
         ("predict", 1.0, 0.5),
     ]
     assert load.cookie_tag("Load Reader 8-1") == "Load_Reader_8-1"
+
+
+def test_ratio_interval_holds_one_for_the_same_readers_and_not_for_slower_ones(load) -> None:
+    """The p95 ratio's bootstrap interval, baseline and loaded drawn from one distribution,
+    holds 1; three times slower, it holds 3 and not 1."""
+    rng = np.random.default_rng(5)
+    base, same = rng.lognormal(0.0, 0.5, 32).tolist(), rng.lognormal(0.0, 0.5, 32).tolist()
+    lo, hi = load.ratio_interval(base, same, n=500)
+    assert lo < 1.0 < hi
+    lo, hi = load.ratio_interval(base, [3 * x for x in same], n=500)
+    assert 1.0 < lo < 3.0 < hi
+    ci = load.intervals([("save", 1.0), ("save", 1.2)], [("save", 3.0), ("mark", 0.1)], n=50)
+    assert set(ci) == {"save", "all"} and ci["save"][0] == pytest.approx(2.5, abs=0.01)

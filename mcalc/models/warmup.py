@@ -32,12 +32,15 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
+import os
+import shutil
 import sys
 import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mcalc.config import Settings, get_settings, prepare_tensorflow
 from mcalc.progress import Cancelled
@@ -102,7 +105,8 @@ def freeze_heap() -> int:
 
 def warm_up_model(models_dir: str | Path) -> tuple[str, str] | None:
     """Load the registry's first model (the one Predict opens with), build its explainer and
-    analyse one tiny synthetic image (256x208 px, no cache written) so that the model's
+    analyse one tiny synthetic image (256x208 px, of a set made once in the cache folder:
+    :data:`TINY_SET`; no result cached) so that the model's
     compiled functions are traced; keep both for :func:`warm_model`. Returns their key
     ``(path, model key)``, or ``None`` when the registry has no model.
 
@@ -156,13 +160,39 @@ def _trace(loaded: LoadedModel, xp: Explainer) -> None:
         if _ASKED.is_set():
             raise Cancelled("a page asked for the model")
 
-    with tempfile.TemporaryDirectory(prefix="mcalc-warmup-") as tmp:
-        data = Path(tmp) / "demo"
-        generate_demo(data, cases=3, seed=0, shape=(256, 208))
-        record = open_dataset(data).cases[0].images[0]
-        settings = AnalysisSettings(cam=CamSettings("gradcam", scope="auto"))
-        report(0, 1)
-        analyse_case(loaded, [ImageInput.from_record(record)], settings, report, explainer=xp)
+    data = _tiny_set(get_settings().cache_dir / TINY_SET, generate_demo)
+    record = open_dataset(data).cases[0].images[0]
+    settings = AnalysisSettings(cam=CamSettings("gradcam", scope="auto"))
+    report(0, 1)
+    analyse_case(loaded, [ImageInput.from_record(record)], settings, report, explainer=xp)
+
+
+#: The warm-up's tiny synthetic set, under the cache folder (made once, not every start).
+TINY_SET = "warmup-demo-v1"
+
+
+def _tiny_set(path: Path, generate: Any) -> Path:
+    """``path``, a 3-case 256x208 synthetic set made once (in a temporary folder beside
+    it, then renamed: two processes starting together both end with a whole set); a
+    temporary one when the cache folder cannot be written."""
+    if (path / "Description.xlsx").exists():
+        return path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".warmup-", dir=path.parent))
+    except OSError:
+        tmp = Path(tempfile.mkdtemp(prefix="mcalc-warmup-"))
+        path = tmp / "demo"
+    generate(tmp / "demo", cases=3, seed=0, shape=(256, 208))
+    if tmp / "demo" == path:
+        return path
+    try:
+        (tmp / "demo").rename(path)
+    except OSError:  # another process made it first
+        if not (path / "Description.xlsx").exists():
+            return tmp / "demo"
+    shutil.rmtree(tmp, ignore_errors=True)
+    return path
 
 
 def warm_model(path: str | Path, key: str) -> tuple[LoadedModel, Explainer] | None:
@@ -188,9 +218,58 @@ def warm_model(path: str | Path, key: str) -> tuple[LoadedModel, Explainer] | No
     return _MODELS.get(wanted)
 
 
+def _cpu_now() -> tuple[float, float, float]:
+    """``(monotonic s, this process's CPU s, the machine's idle CPU s)``; the last is NaN
+    where ``/proc/stat`` cannot be read (then only the process is watched)."""
+    idle = math.nan
+    try:
+        with open("/proc/stat", encoding="ascii") as f:
+            fields = f.readline().split()
+        hz = os.sysconf("SC_CLK_TCK")
+        idle = (int(fields[4]) + int(fields[5])) / hz  # idle + iowait, all CPUs
+    except (OSError, ValueError, IndexError):
+        pass
+    return time.monotonic(), time.process_time(), idle
+
+
+def wait_until_quiet(
+    max_s: float, window_s: float = 1.0, poll_s: float = 0.2, sample: Any = _cpu_now
+) -> float:
+    """Wait until the app server and the machine have been quiet for ``window_s``: this
+    process used under :data:`QUIET_PROCESS_CORES` of a core (no script run, no request
+    being served) and the machine had at least :data:`QUIET_IDLE_CORES` cores idle (a
+    browser on the same machine done drawing); at most ``max_s``, and no longer once a page
+    asked for a model. Returns the seconds waited.
+
+    After the first page's script run the page is not drawn yet: the browser still builds
+    it, fetches the viewer's bundle and pixels and draws them, and the server answers those
+    requests; importing TensorFlow then (seconds holding the GIL and a core) delayed it."""
+    cores = os.cpu_count() or 1
+    seen = [sample()]
+    start = seen[0][0]
+    while not _ASKED.is_set():
+        now = seen[-1]
+        if now[0] - start >= max_s:
+            break
+        past = [s for s in seen if now[0] - s[0] >= window_s]
+        if past:
+            then = past[-1]
+            dt = now[0] - then[0]
+            busy = (now[1] - then[1]) / dt
+            idle = (now[2] - then[2]) / dt  # NaN without /proc/stat: not a reason to wait
+            if busy < QUIET_PROCESS_CORES and not idle < min(QUIET_IDLE_CORES, cores):
+                break
+            seen = seen[seen.index(then) :]
+        time.sleep(poll_s)
+        seen.append(sample())
+    return seen[-1][0] - start
+
+
 def _run(models_dir: Path, after: threading.Thread | None = None) -> None:
     if after is not None:  # the page that started it draws first (the import holds the GIL)
         after.join(AFTER_MAX_S)
+        waited = wait_until_quiet(QUIET_MAX_S)
+        log.info("TensorFlow warm-up starts after %.1f s of waiting for a quiet moment", waited)
     try:
         warm_up_tensorflow()
     except Exception as exc:  # a broken install shows up where a model is used, not here
@@ -206,6 +285,11 @@ def _run(models_dir: Path, after: threading.Thread | None = None) -> None:
 
 #: The longest the warm-up waits for the thread given as ``after`` (a page's script run).
 AFTER_MAX_S = 10.0
+#: Then the longest it waits for a quiet moment (:func:`wait_until_quiet`): the page drawn.
+QUIET_MAX_S = 3.0
+#: Quiet: this process below this share of one core, and at least this many cores idle.
+QUIET_PROCESS_CORES = 0.15
+QUIET_IDLE_CORES = 1.0
 
 
 def start_tensorflow_warmup(
