@@ -172,17 +172,8 @@ def pixels_apart(
     """
     if not index or not data:
         return None
-    try:
-        from streamlit.runtime import Runtime
-
-        if not Runtime.exists():
-            return None
-        url = Runtime.instance().media_file_mgr.add(
-            data, "application/octet-stream", f"mcalc-pixels-ahead:{coordinates}"
-        )
-    except Exception:  # an internal API of Streamlit: the render then carries them
-        return None
-    return {"url": url, "index": index}
+    url = _media_url(data, f"mcalc-pixels-ahead:{coordinates}")
+    return None if url is None else {"url": url, "index": index}
 
 
 def sent_pixels(state_key: str, *, mounted_as: str | None = None) -> SentPixels:
@@ -255,7 +246,8 @@ def fullres_request(key: str, case_key: str) -> tuple[list[str], bool]:
 
 
 def _media_url(data: bytes, coordinates: str) -> str | None:
-    """``data`` as one of this session's media files (as :func:`pixels_apart`), or
+    """``data`` as one of this session's media files (Browse's pixels ahead, full
+    resolution's images), or
     ``None`` where there is no media store (no Streamlit server, an internal API moved).
 
     Streamlit names a media file by a hash of its bytes (above 1 MiB only of its length
