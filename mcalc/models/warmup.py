@@ -286,7 +286,12 @@ def _run(models_dir: Path, after: threading.Thread | None = None) -> None:
 #: The longest the warm-up waits for the thread given as ``after`` (a page's script run).
 AFTER_MAX_S = 10.0
 #: Then the longest it waits for a quiet moment (:func:`wait_until_quiet`): the page drawn.
-QUIET_MAX_S = 3.0
+#: 0 (no wait): measured quiet on 3 December (10:07-10:12, `bench/browser_predict.py --warm
+#: 30 --cold 3`, two pairs), a 3 s wait drew Predict's first visit 4.35/4.19 s after the
+#: click against 3.93/2.70 s without it, and a cold case 2.10/2.36 s against 2.04/1.77 s;
+#: the first page's gain from the wait (about 1.2x -> 1.0x its time without a warm-up,
+#: busy machine) is the smaller one.
+QUIET_MAX_S = 0.0
 #: Quiet: this process below this share of one core, and at least this many cores idle.
 QUIET_PROCESS_CORES = 0.15
 QUIET_IDLE_CORES = 1.0
