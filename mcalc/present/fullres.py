@@ -222,7 +222,7 @@ class FullresStore:
     Encoded bytes stay in an LRU bounded by ``max_bytes`` (a full-size 4096x3328 image is
     27 MB in ``raw16``, about 14 MB in ``zlib-delta16``). :meth:`prefetch` encodes a shown case's images on one
     background thread (at most one core), newest case first: a newer prefetch drops the
-    older ones not started. A request (:meth:`next_answer`) takes what is ready, waits for
+    older ones not started. A request (:meth:`ready_answers`) takes what is ready, waits for
     what is being encoded and encodes the rest at once on ``workers`` threads.
 
     Args:
@@ -325,30 +325,17 @@ class FullresStore:
     def next_answer(
         self, cache: ImageCache, items: Sequence[Item]
     ) -> tuple[list[dict[str, Any]], bytes]:
-        """The first of ``items`` ready (waiting for the first to finish if none is), as
-        the viewer's answer: an index of one entry and its bytes; ``([], b"")`` if no items.
-        Every other item is under way when this returns (the next request finds it sooner).
+        """The first of ``items`` ready (:meth:`ready_answers`' first), as an answer of one
+        image: an index of one entry and its bytes; ``([], b"")`` if no items.
 
         Raises:
             ImageReadError: no item could be encoded (the first failure).
         """
-        futures = {self._future(cache, rec, view, urgent=True): (rec, view) for rec, view in items}
-        first_error: BaseException | None = None
-        waiting = set(futures)
-        while waiting:
-            done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
-            for f in (f for f in futures if f in done):  # in the order asked
-                exc = f.exception()
-                if exc is not None:
-                    first_error = first_error or exc
-                    log.warning("full resolution of %s failed: %s", futures[f][0].key, exc)
-                    continue
-                rec, view = futures[f]
-                enc = f.result()
-                return [enc.entry(rec, view)], enc.data
-        if first_error is not None:
-            raise first_error
-        return [], b""
+        answers = self.ready_answers(cache, items)
+        if not answers:
+            return [], b""
+        entry, data = answers[0]
+        return [entry], data
 
     def ready_answers(
         self, cache: ImageCache, items: Sequence[Item], codec: str | None = None
