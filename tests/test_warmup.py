@@ -28,7 +28,6 @@ def calls(monkeypatch) -> list[int]:
     monkeypatch.setattr(warmup, "warm_up_tensorflow", lambda: out.append(1))
     monkeypatch.setattr(warmup, "warm_up_model", lambda models_dir: out.append(2))
     monkeypatch.setattr(warmup, "_THREAD", None)
-    monkeypatch.setattr(warmup, "QUIET_MAX_S", 0.0)  # no wait for a quiet machine here
     monkeypatch.delitem(sys.modules, "keras", raising=False)
     monkeypatch.setenv("MCALC_WARM_TF", "1")
     return out
@@ -58,33 +57,6 @@ def test_waits_for_the_page_that_started_it(calls) -> None:
     page_done.set()
     thread.join(10)
     assert calls == [1, 2]
-
-
-def test_waits_for_a_quiet_moment_at_most_so_long(monkeypatch) -> None:
-    """After the page's run: until the process and the machine were quiet for the window
-    (the page's browser drawing, requests served), at most ``max_s``, not once a page asked."""
-    monkeypatch.setattr(warmup.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(warmup, "_ASKED", threading.Event())
-
-    def clock(steps):  # (process cores, idle cores) per 0.5 s step -> cumulative samples
-        out, t, proc, idle = [], 0.0, 0.0, 0.0
-        for p, i in steps:
-            out.append((t, proc, idle))
-            t, proc, idle = t + 0.5, proc + 0.5 * p, idle + 0.5 * i
-        it = iter(out)
-        return lambda: next(it)
-
-    # Serving the bundle (process busy), then the browser drawing (machine busy), then quiet.
-    steps = [(0.9, 1.0)] * 4 + [(0.0, 0.0)] * 4 + [(0.0, 1.8)] * 10
-    waited = warmup.wait_until_quiet(30.0, window_s=1.0, poll_s=0.0, sample=clock(steps))
-    assert waited == 5.0  # quiet from 4.0 s, one window later
-    nan = float("nan")  # no /proc/stat: the process alone decides
-    steps = [(0.9, nan)] * 2 + [(0.0, nan)] * 10
-    assert warmup.wait_until_quiet(30.0, 1.0, 0.0, clock(steps)) == 2.0
-    busy = [(0.0, 0.3)] * 100  # a loaded machine: never quiet, at most max_s
-    assert warmup.wait_until_quiet(3.0, 1.0, 0.0, clock(busy)) == 3.0
-    warmup._ASKED.set()  # a page wants a model: no waiting
-    assert warmup.wait_until_quiet(3.0, 1.0, 0.0, clock(busy)) == 0.0
 
 
 def test_the_default_model_is_warmed_once_and_handed_to_predict(tmp_path, monkeypatch) -> None:

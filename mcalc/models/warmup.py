@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import gc
 import logging
-import math
-import os
 import shutil
 import sys
 import tempfile
@@ -218,58 +216,9 @@ def warm_model(path: str | Path, key: str) -> tuple[LoadedModel, Explainer] | No
     return _MODELS.get(wanted)
 
 
-def _cpu_now() -> tuple[float, float, float]:
-    """``(monotonic s, this process's CPU s, the machine's idle CPU s)``; the last is NaN
-    where ``/proc/stat`` cannot be read (then only the process is watched)."""
-    idle = math.nan
-    try:
-        with open("/proc/stat", encoding="ascii") as f:
-            fields = f.readline().split()
-        hz = os.sysconf("SC_CLK_TCK")
-        idle = (int(fields[4]) + int(fields[5])) / hz  # idle + iowait, all CPUs
-    except (OSError, ValueError, IndexError):
-        pass
-    return time.monotonic(), time.process_time(), idle
-
-
-def wait_until_quiet(
-    max_s: float, window_s: float = 1.0, poll_s: float = 0.2, sample: Any = _cpu_now
-) -> float:
-    """Wait until the app server and the machine have been quiet for ``window_s``: this
-    process used under :data:`QUIET_PROCESS_CORES` of a core (no script run, no request
-    being served) and the machine had at least :data:`QUIET_IDLE_CORES` cores idle (a
-    browser on the same machine done drawing); at most ``max_s``, and no longer once a page
-    asked for a model. Returns the seconds waited.
-
-    After the first page's script run the page is not drawn yet: the browser still builds
-    it, fetches the viewer's bundle and pixels and draws them, and the server answers those
-    requests; importing TensorFlow then (seconds holding the GIL and a core) delayed it."""
-    cores = os.cpu_count() or 1
-    seen = [sample()]
-    start = seen[0][0]
-    while not _ASKED.is_set():
-        now = seen[-1]
-        if now[0] - start >= max_s:
-            break
-        past = [s for s in seen if now[0] - s[0] >= window_s]
-        if past:
-            then = past[-1]
-            dt = now[0] - then[0]
-            busy = (now[1] - then[1]) / dt
-            idle = (now[2] - then[2]) / dt  # NaN without /proc/stat: not a reason to wait
-            if busy < QUIET_PROCESS_CORES and not idle < min(QUIET_IDLE_CORES, cores):
-                break
-            seen = seen[seen.index(then) :]
-        time.sleep(poll_s)
-        seen.append(sample())
-    return seen[-1][0] - start
-
-
 def _run(models_dir: Path, after: threading.Thread | None = None) -> None:
     if after is not None:  # the page that started it draws first (the import holds the GIL)
         after.join(AFTER_MAX_S)
-        waited = wait_until_quiet(QUIET_MAX_S)
-        log.info("TensorFlow warm-up starts after %.1f s of waiting for a quiet moment", waited)
     try:
         warm_up_tensorflow()
     except Exception as exc:  # a broken install shows up where a model is used, not here
@@ -285,16 +234,12 @@ def _run(models_dir: Path, after: threading.Thread | None = None) -> None:
 
 #: The longest the warm-up waits for the thread given as ``after`` (a page's script run).
 AFTER_MAX_S = 10.0
-#: Then the longest it waits for a quiet moment (:func:`wait_until_quiet`): the page drawn.
-#: 0 (no wait): measured quiet on 3 December (10:07-10:12, `bench/browser_predict.py --warm
-#: 30 --cold 3`, two pairs), a 3 s wait drew Predict's first visit 4.35/4.19 s after the
+#: No wait for a quiet moment after that (the page drawn, the machine idle): tried on 3
+#: December 2026 and measured quiet (10:07-10:12, `bench/browser_predict.py --warm 30 --cold
+#: 3`, two pairs): a wait of up to 3 s drew Predict's first visit 4.35/4.19 s after the
 #: click against 3.93/2.70 s without it, and a cold case 2.10/2.36 s against 2.04/1.77 s;
-#: the first page's gain from the wait (about 1.2x -> 1.0x its time without a warm-up,
-#: busy machine) is the smaller one.
-QUIET_MAX_S = 0.0
-#: Quiet: this process below this share of one core, and at least this many cores idle.
-QUIET_PROCESS_CORES = 0.15
-QUIET_IDLE_CORES = 1.0
+#: the first page's gain (about 1.2x -> 1.0x its time without a warm-up) was the smaller
+#: one, so the wait was removed.
 
 
 def start_tensorflow_warmup(
