@@ -180,13 +180,14 @@ def open_mlflow(
     mlflow: Any = None
     if client is None:
         try:
-            import mlflow
+            import mlflow as mlflow_module
             from mlflow.exceptions import MlflowException
         except ImportError as exc:
             raise ModelError(
                 f"{URI_ENV} is set ({uri}) but the mlflow package is not installed: "
                 f"`pip install mlflow-skinny` (or mlflow), or unset {URI_ENV}"
             ) from exc
+        mlflow = mlflow_module
         errors = (MlflowException, OSError)
     name = env.get(EXPERIMENT_ENV, "").strip() or DEFAULT_EXPERIMENT
     try:
