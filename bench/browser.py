@@ -93,7 +93,11 @@ window.WebSocket = class extends McSocket {
           window.__mcFinished.push([performance.now(), varint()]);
           return;
         }
-        if (w === 0) varint(); else if (w === 2) i += varint(); else if (w === 1) i += 8;
+        // A length first, then the skip: `i += varint()` reads i before the call, one byte
+        // short, and then took a delta whose 32-character hash ends in '0' (0x30: field 6,
+        // varint) for a `script_finished` (one delta in 16; the real ones were missed).
+        if (w === 0) varint(); else if (w === 2) { const n = varint(); i += n; }
+        else if (w === 1) i += 8;
         else if (w === 5) i += 4; else return;
       }
     });

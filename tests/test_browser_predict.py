@@ -135,3 +135,31 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
         crop.scroll_into_view_if_needed()
         page.wait_for_timeout(300)
         page.screenshot(path=str(ARTIFACTS / "predict-region.png"), full_page=False)
+
+        # Another model, Run: while it runs, this result stays on screen, and a click on
+        # another of its regions is answered at once, not after the run (the old page held
+        # the click until the run's end, then read it on the new result).
+        other = next(p for p in points if (p[1], p[2]) != (image, rank))
+        page.mouse.wheel(0, -5000)
+        model_box = page.get_by_role("combobox", name="Model", exact=True)
+        model_box.click()
+        model_box.fill("demo-custom")
+        page.get_by_role("option", name="demo-custom").first.click()
+        page.get_by_role("button", name="Run").click()
+        computing = (
+            "() => [...document.querySelectorAll('[data-testid=stProgress]')]"
+            ".some(e => e.innerText.includes('Computing'))"
+        )
+        page.wait_for_function(computing, timeout=30_000)
+        iframe = page.locator("iframe[title*='mcalc_viewer']").first.bounding_box()
+        box = frame.eval_on_selector_all(
+            ".panel",
+            "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.x, r.y]; })",
+        )[other[0]]
+        assert iframe is not None
+        page.mouse.click(iframe["x"] + box[0] + other[3], iframe["y"] + box[1] + other[4])
+        page.wait_for_function(
+            f"() => document.body.innerText.includes('Region {other[2]} of {other[1]}')"
+            f" && ({computing})()",
+            timeout=30_000,
+        )
