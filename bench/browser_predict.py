@@ -146,10 +146,10 @@ def measure(repeat: int, warm_s: float, cold: int = 2) -> dict[str, list[float]]
             print("    " + _timeline(page, 0.0, t0, inbox, log), flush=True)
             for case_id in cold_cases:
                 before = page.evaluate(f"() => {b.VIEWER_STATE}.case || ''")
-                t0_page = float(page.evaluate("performance.now()"))
-                t0 = time.time()
-                b._pick_case(page, case_id)
-                t_sent = time.time() - t0  # the choice typed and entered: the page's turn
+                # From the reader's choice (Enter), not from the typing before it.
+                t0_page = b._pick_case(page, case_id)
+                t0 = float(page.evaluate("performance.timeOrigin")) / 1000.0 + t0_page / 1000.0
+                t_sent = time.time() - t0  # the choice entered: the page's turn
                 drawn = (
                     f"{b.VIEWER_STATE}.case && {b.VIEWER_STATE}.case !== {json.dumps(before)}"
                     f" && {b.PANEL_KEYS}.length >= 2 && {b.PANEL_KEYS}"
