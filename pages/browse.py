@@ -149,14 +149,6 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
     return index.case(ids[pos])
 
 
-def next_cases(
-    index: DatasetIndex, ids: list[str], case: CaseRecord, n: int = 2
-) -> list[CaseRecord]:
-    """The ``n`` cases after ``case`` in the table (what *Next* opens, then the one after)."""
-    pos = ids.index(case.case_id) + 1 if case.case_id in ids else len(ids)
-    return [index.case(i) for i in ids[pos : pos + n]]
-
-
 def display_ui(top: int = 4095) -> DisplayOptions:
     """Window/level, contrast and overlay controls (sidebar); returns the options."""
     with st.sidebar:
@@ -557,8 +549,8 @@ use_viewer = st.toggle(
     help="Off: the simple viewer (images as pictures; every change goes to the server).",
 )
 ids = list(table["case_id"])
-ahead = next_cases(index, ids, case)
-behind = index.case(ids[ids.index(case.case_id) - 1]) if ids.index(case.case_id) > 0 else None
+ahead = index.next_cases(ids, case.case_id)
+behind = index.previous_case(ids, case.case_id)
 if not (use_viewer and reading_ui(case, opts, ahead, behind)):
     if ahead:  # decode the next case meanwhile: "Next" then finds it ready
         viewer.prefetch_in_background(common.get_image_cache(), ahead[0].images, max_side)
