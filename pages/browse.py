@@ -36,6 +36,13 @@ VIEWER_KEY = "browse_viewer"
 SHOWN_KEY = "browse_table_ids"  # the case ids of the table as last drawn
 TEMPORAL_KEY = "browse_temporal_on"  # the viewer's temporal modes (registration) asked for
 SENT_KEY = "browse_pixels_sent"  # panel_cache.SentPixels: the pixels this browser holds
+WAITED_KEY = "browse_ahead_waited"  # the case whose run last waited for the next one's pixels
+
+#: How long a run waits at its end (its case drawn) for the next case's pixels when it
+#: could not send them ahead (the page's first run), and the step at which a reader's click
+#: ends that wait (:func:`send_ahead_when_ready`).
+AHEAD_WAIT_S = 5.0
+AHEAD_STEP_S = 0.1
 FOCUS_KEY = "browse_temporal_focus"  # the change table's row to centre both rounds on
 
 
@@ -147,14 +154,6 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
     )
     c3.markdown(f"Case **{ids[pos]}** ({pos + 1} of {len(ids)})")
     return index.case(ids[pos])
-
-
-def next_cases(
-    index: DatasetIndex, ids: list[str], case: CaseRecord, n: int = 2
-) -> list[CaseRecord]:
-    """The ``n`` cases after ``case`` in the table (what *Next* opens, then the one after)."""
-    pos = ids.index(case.case_id) + 1 if case.case_id in ids else len(ids)
-    return [index.case(i) for i in ids[pos : pos + n]]
 
 
 def display_ui(top: int = 4095) -> DisplayOptions:
@@ -467,6 +466,32 @@ def neighbours(
     return out
 
 
+def send_ahead_when_ready(case: CaseRecord, nxt: CaseRecord, opts: DisplayOptions) -> None:
+    """At the end of a run that sent its own case's pixels (the browser lacked them: the
+    page's first run, a case picked in the table) but could not send ``nxt``'s ahead (not
+    made yet): wait for the prefetch (the case is on screen meanwhile), then rerun on the
+    server, which sends them (by URL) and offers ``nxt`` for the viewer to show at the
+    click, so that the first *Next* is like the others. Once per case (a prefetch that
+    failed is not waited for again); a click meanwhile ends the wait at its next step, as
+    any rerun request ends a run at its next element (here an empty placeholder redrawn).
+    A run whose case was already in the browser (a *Next* shown at the click) never waits:
+    its end is what the reader's click waits for."""
+    cache = common.get_image_cache()
+    if panel_cache.held_panels(cache, nxt, opts, max_side, _sent()) is not None:
+        return  # the browser holds them, or this run sent them
+    if st.session_state.get(WAITED_KEY) == case.case_id:
+        return
+    st.session_state[WAITED_KEY] = case.case_id
+    step = st.empty()
+    end = time.monotonic() + AHEAD_WAIT_S
+    while not panel_cache.case_ready(cache, nxt, opts, max_side):
+        if time.monotonic() >= end or not panel_cache.prefetching(cache, nxt, opts, max_side):
+            return
+        time.sleep(AHEAD_STEP_S)
+        step.empty()
+    st.rerun()
+
+
 def reading_ui(
     case: CaseRecord, opts: DisplayOptions, ahead: list[CaseRecord], behind: CaseRecord | None
 ) -> bool:
@@ -547,6 +572,8 @@ def reading_ui(
     )
     if tpanels:
         temporal_tables(case.case_id, tpanels, str(temporal["summary"]))
+    if ahead and payload.data:  # the browser lacked this case: after a page load, a jump
+        send_ahead_when_ready(case, ahead[0], opts)
     return True
 
 
@@ -557,8 +584,8 @@ use_viewer = st.toggle(
     help="Off: the simple viewer (images as pictures; every change goes to the server).",
 )
 ids = list(table["case_id"])
-ahead = next_cases(index, ids, case)
-behind = index.case(ids[ids.index(case.case_id) - 1]) if ids.index(case.case_id) > 0 else None
+ahead = index.next_cases(ids, case.case_id)
+behind = index.previous_case(ids, case.case_id)
 if not (use_viewer and reading_ui(case, opts, ahead, behind)):
     if ahead:  # decode the next case meanwhile: "Next" then finds it ready
         viewer.prefetch_in_background(common.get_image_cache(), ahead[0].images, max_side)

@@ -94,36 +94,42 @@ def _viewer_args(at: AppTest) -> tuple[dict, bytes]:
 
 
 def test_browse_sends_the_reading_viewer_four_16_bit_panels(app_env):
-    from mcalc.present.fullres import decode_fullres
-
+    """The case's four panels name their pixels, sent once as 16-bit binary; the page's
+    first run waits for the next case's and reruns, so the browser holds them (and is
+    offered that case to show at the click) before the first *Next*."""
     at = _run("pages/browse.py")
     assert not at.exception
     args, data = _viewer_args(at)
     panels = args["panels"]
-    index = {e["id"]: e for e in args["pixels"]}
     assert [(p["view"], p["time"]) for p in panels] == [
         ("CC", "prior"),
         ("CC", "recent"),
         ("MLO", "prior"),
         ("MLO", "recent"),
     ]
-    for p in panels:
-        e = index[p["pixel_id"]]  # binary, apart from the panel
-        raw = data[e["offset"] : e["offset"] + e["length"]]
-        pixels = decode_fullres(raw, p["rows"], p["cols"])
-        assert pixels.size == p["rows"] * p["cols"] and pixels.max() > 255  # 16-bit, not 8
+    sent = at.session_state["browse_pixels_sent"]
+    assert all(p["pixel_id"] in sent for p in panels)  # in the first run's render
+    nxt = args["neighbours"]["next"]  # the rerun's: the next case, its pixels ahead
+    ahead = {e["id"]: e for e in args["pixels_ahead"]["index"]}  # by URL, apart
+    assert nxt["button"] == "browse_next" and len(nxt["panels"]) == 4
+    assert {p["pixel_id"] for p in nxt["panels"]} == set(ahead)
+    assert args["pixels"] == [] and data == b""  # the case's own went in the first run
+    for p in [*panels, *nxt["panels"]]:
         assert p["spacing"][0] > 0 and p["window"][1] > 0
         assert args["case_key"] not in p["label"]  # no identifier on the panel
         assert re.search(r" (19|20)\d\d$", p["label"]), p["label"]  # the exam's year
+    for p in nxt["panels"]:
+        e = ahead[p["pixel_id"]]  # 16-bit values, zlib-delta16 (decoded in test_panel_cache)
+        assert (e["rows"], e["cols"], e["codec"]) == (p["rows"], p["cols"], "zlib-delta16")
     assert not at.get("plotly_chart")  # the classic figures are not drawn as well
     # A display toggle sends none of these pixels again (the browser holds them and inverts
-    # them); what it may carry is the next case's, made meanwhile in the background.
+    # them); what it may carry is the case after next's, made meanwhile in the background.
     at.toggle(key="browse_invert").set_value(True).run()
     again, _ = _viewer_args(at)
     assert [p["pixel_id"] for p in again["panels"]] == [p["pixel_id"] for p in panels]
     assert all(p["invert"] != q["invert"] for p, q in zip(again["panels"], panels, strict=True))
-    sent = {e["id"] for e in again["pixels"]}
-    assert sent.isdisjoint(index) and not any(i.startswith(f"{args['case_key']}/") for i in sent)
+    ids = {e["id"] for e in again["pixels"] + (again["pixels_ahead"] or {}).get("index", [])}
+    assert ids.isdisjoint(ahead) and not any(i.startswith(f"{args['case_key']}/") for i in ids)
 
 
 def test_browse_draws_prior_and_recent_for_both_views(app_env):

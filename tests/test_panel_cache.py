@@ -198,10 +198,16 @@ def test_held_panels_only_for_a_case_cached_and_sent(tiny_demo, tmp_path):
     cache = ImageCache(tmp_path / "cache")
     opts, sent = DisplayOptions(), panel_cache.SentPixels()
     assert panel_cache.held_panels(cache, second, opts, 128, sent) is None  # not cached
+    assert not panel_cache.case_ready(cache, second, opts, 128)
+    assert not panel_cache.prefetching(cache, second, opts, 128)
     thread = panel_cache.prefetch_cases(cache, [second], opts, 128)
     assert thread is not None
+    assert panel_cache.prefetching(cache, second, opts, 128) or not thread.is_alive()
+    assert not panel_cache.prefetching(cache, first, opts, 128)
     thread.join(60)
     assert len(panel_cache._ready_entries(cache, second, opts, 128)) == 4
+    assert panel_cache.case_ready(cache, second, opts, 128)
+    assert not panel_cache.prefetching(cache, second, opts, 128)
     assert panel_cache.held_panels(cache, second, opts, 128, sent) is None  # not sent
     pay = panel_cache.case_payload(cache, first, opts, 128, sent, ahead=[second], ahead_apart=True)
     held = panel_cache.held_panels(cache, second, replace(opts, invert=True), 128, sent)

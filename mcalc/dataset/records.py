@@ -6,6 +6,7 @@ The real dataset's folder layout and a generic manifest CSV are both turned into
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -160,6 +161,25 @@ class DatasetIndex:
                 return case
         known = ", ".join(c.case_id for c in self.cases[:5])
         raise KeyError(f"no case {case_id!r} in {self.root} (cases start: {known} ...)")
+
+    def next_cases(self, ids: Sequence[str], case_id: str, n: int = 2) -> list[CaseRecord]:
+        """The ``n`` cases after ``case_id`` in ``ids`` (this index's ids as a page lists
+        them, filtered and ordered): what *Next* opens, then the ones after. ``[]`` at the
+        end of ``ids`` or when ``case_id`` is not among them.
+
+        Example:
+            >>> index = DatasetIndex(Path("."), "manifest", False, ())
+            >>> index.next_cases(["a", "b"], "b")
+            []
+        """
+        pos = ids.index(case_id) + 1 if case_id in ids else len(ids)
+        return [self.case(i) for i in ids[pos : pos + n]]
+
+    def previous_case(self, ids: Sequence[str], case_id: str) -> CaseRecord | None:
+        """The case before ``case_id`` in ``ids`` (as :meth:`next_cases`): what *Previous*
+        opens; ``None`` at the start of ``ids`` or when ``case_id`` is not among them."""
+        pos = ids.index(case_id) if case_id in ids else 0
+        return self.case(ids[pos - 1]) if pos > 0 else None
 
     def images(self) -> list[ImageRecord]:
         return [rec for case in self.cases for rec in case.images]

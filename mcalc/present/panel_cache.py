@@ -60,11 +60,13 @@ __all__ = [
     "SentPixels",
     "case_panels",
     "case_payload",
+    "case_ready",
     "case_views",
     "image_payload",
     "image_views",
     "prefetch_case",
     "prefetch_cases",
+    "prefetching",
     "held_panels",
     "display_key",
     "clear",
@@ -410,6 +412,23 @@ def _ready_entries(
         if entry is not None and _is_ready(entry):
             out.append(entry)
     return out
+
+
+def case_ready(cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_side: int) -> bool:
+    """Whether every image of ``case`` has its entry made and encoded (what
+    :func:`case_payload` sends ahead), asking nothing to be made."""
+    return len(_ready_entries(cache, case, opts, max_side)) == len(case.images)
+
+
+def prefetching(cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_side: int) -> bool:
+    """Whether a :func:`prefetch_cases` thread is making some of ``case``'s entries now (so
+    that waiting for :func:`case_ready` makes sense)."""
+    try:
+        keys = {_entry_key(cache, r, max_side, case.laterality, opts) for r in case.images}
+    except OSError:
+        return False
+    with _PREFETCH_LOCK:
+        return any(keys.intersection(todo) for todo in _PREFETCHING)
 
 
 def case_payload(

@@ -877,12 +877,11 @@ function showNeighbour(dir: nb.Direction): void {
   };
   nb.set(null); // a second key before the run: the run decides
   nb.counted();
-  // In a task of its own: the key's event (emitted just before) and the page's message to
-  // the server go first; drawn in this task, the swap held the page's main thread and
-  // the run started that much later.
-  setTimeout(() => {
+  // Once the page's message to the server is out (neighbour.ts `afterSend`): drawn before
+  // it, the swap held the page's main thread and the run started that much later.
+  nb.afterSend(() => {
     pending = pending.then(() => (px.lacking(a.panels) ? undefined : onRender(a, true)));
-  }, 0);
+  });
 }
 
 let pending: Promise<void> = Promise.resolve(); // renders and answers, one after the other

@@ -39,13 +39,22 @@ export function pick(dir: Direction, onScreen: string): Neighbour | null {
   return n;
 }
 
+/** Call `show` after the page has sent the click's or key's message to the server.
+ * Streamlit (1.67) sends a button's trigger from a task it queues with setTimeout(0) while
+ * handling the click; a task queued from here at once came first (the viewer's listener
+ * on the parent document runs before the page's own), so the 30-40 ms swap delayed the
+ * run's start by as much. A task queued from a task queued now comes after the page's. */
+export function afterSend(show: () => void): void {
+  setTimeout(() => setTimeout(show, 0), 0);
+}
+
 /** Count one case shown at a click or key (published for tests and benches). */
 export function counted(): void {
   shown += 1;
 }
 
 /** Listen, on the parent document, for clicks on the buttons the neighbours name; `show`
- * draws in a later task (the page's message to the server goes first). */
+ * draws after the page's message to the server (`afterSend`). */
 export function watchButtons(show: (dir: Direction) => void): void {
   let doc: Document;
   try {
@@ -61,7 +70,7 @@ export function watchButtons(show: (dir: Direction) => void): void {
       const key = current[dir]?.button;
       if (!key) continue;
       const button = target?.closest?.(`.st-key-${key} button`) as HTMLButtonElement | null;
-      if (button && !button.disabled) show(dir); // draws in a later task: the click first
+      if (button && !button.disabled) show(dir); // draws after the click's message
     }
   };
   doc.addEventListener("click", onClick, true);

@@ -1,0 +1,46 @@
+"""DatasetIndex: the cases before and after one in a page's list of ids."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mcalc.dataset.records import CaseRecord, DatasetIndex
+
+
+@pytest.fixture()
+def index() -> DatasetIndex:
+    cases = tuple(CaseRecord(case_id=c, patient_id=c, images=()) for c in "abcde")
+    return DatasetIndex(Path("."), "manifest", False, cases)
+
+
+@pytest.mark.parametrize(
+    ("ids", "case_id", "n", "after", "before"),
+    [
+        (list("abcde"), "a", 2, ["b", "c"], None),
+        (list("abcde"), "c", 2, ["d", "e"], "b"),
+        (list("abcde"), "d", 2, ["e"], "c"),
+        (list("abcde"), "e", 2, [], "d"),
+        (list("abcde"), "b", 1, ["c"], "a"),
+        (["e", "a", "c"], "a", 2, ["c"], "e"),  # the page's order, filtered
+        (["a", "c"], "b", 2, [], None),  # not listed (filtered out): no neighbours
+        ([], "a", 2, [], None),
+    ],
+)
+def test_next_cases_and_previous_case_follow_the_listed_order(
+    index: DatasetIndex,
+    ids: list[str],
+    case_id: str,
+    n: int,
+    after: list[str],
+    before: str | None,
+) -> None:
+    assert [c.case_id for c in index.next_cases(ids, case_id, n)] == after
+    prev = index.previous_case(ids, case_id)
+    assert (prev.case_id if prev else None) == before
+
+
+def test_an_id_not_in_the_index_is_a_key_error(index: DatasetIndex) -> None:
+    with pytest.raises(KeyError, match="no case 'zz'"):
+        index.next_cases(["a", "zz"], "a")
