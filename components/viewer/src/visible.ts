@@ -176,6 +176,10 @@ export function shownRect(
   ];
 }
 
+/** Large images' CPU draws (window + put, drawImage), for the full-resolution bench. */
+export const renders: { id: string; windowMs: number; drawMs: number; at: number; split: number[] }[] = [];
+let split: number[] = [];
+
 const tables = new WeakMap<object, { key: string; words: Uint32Array; offset: number }>();
 
 /** The window's lookup table of `image` as 32-bit words (white, alpha = the grey level),
@@ -234,15 +238,18 @@ function contains(a: readonly number[], b: readonly number[]): boolean {
 function windowed(e: Enabled, need: [number, number, number, number], invalidated: boolean): HTMLCanvasElement {
   const image = e.image;
   const { width: w, height: h } = image;
+  const t0 = performance.now();
   let held = e.renderingTools.mcalcVisible as Held | undefined;
   if (!held || held.canvas.width !== w || held.canvas.height !== h) {
     const canvas = held?.canvas ?? document.createElement("canvas");
     canvas.width = w;
     canvas.height = h;
     const ctx = canvas.getContext("2d") as CanvasRenderingContext2D;
+    // No fill (Cornerstone's renderCanvas starts white and transparent): only the rectangle
+    // windowed is ever put on the canvas, and windowRect writes all of it first. Filling
+    // was a 54 MB write per full-size image on its first draw.
     const data = new ImageData(w, h);
     const words = new Uint32Array(data.data.buffer);
-    words.fill(0x00ffffff); // white, transparent: Cornerstone's renderCanvas before its first lookup
     held = { canvas, ctx, data, words, key: "", rect: [0, 0, 0, 0] };
     e.renderingTools.mcalcVisible = held;
   }
@@ -258,10 +265,13 @@ function windowed(e: Enabled, need: [number, number, number, number], invalidate
     rect = [Math.max(need[0] - gx, 0), Math.max(need[1] - gy, 0), Math.min(need[2] + gx, w), Math.min(need[3] + gy, h)];
   }
   const pixels = image.voxelManager?.getScalarData?.() ?? image.getPixelData();
+  const t1 = performance.now();
   windowRect(pixels as ArrayLike<number>, w, rect, table.words, table.offset, held.words);
+  const t2 = performance.now();
   if (rect[2] > rect[0] && rect[3] > rect[1]) {
     held.ctx.putImageData(held.data, 0, 0, rect[0], rect[1], rect[2] - rect[0], rect[3] - rect[1]);
   }
+  split = [Math.round(t1 - t0), Math.round(t2 - t1), Math.round(performance.now() - t2)];
   held.key = key;
   held.rect = rect;
   return held.canvas;
@@ -270,6 +280,7 @@ function windowed(e: Enabled, need: [number, number, number, number], invalidate
 /** Cornerstone's `image.render` for the CPU path (drawImageSync calls it with the panel's
  * enabled element): renderGrayscaleImage, windowing only the part shown. */
 function render(e: Enabled, invalidated: boolean): void {
+  const t0 = performance.now();
   const vp = e.viewport;
   const ctx = e.canvas.getContext("2d") as CanvasRenderingContext2D;
   ctx.setTransform(1, 0, 0, 1, 0, 0);
@@ -284,8 +295,14 @@ function render(e: Enabled, invalidated: boolean): void {
   const width = area.brhc.x - sx;
   const height = area.brhc.y - sy;
   const need = shownRect(m, e.canvas.width, e.canvas.height, sx, sy, e.image.width, e.image.height);
+  split = [];
   const source = windowed(e, need, invalidated);
+  const t1 = performance.now();
   ctx.drawImage(source, sx, sy, width, height, 0, 0, width, height);
+  if (e.image.width * e.image.height >= 4_000_000) {
+    renders.push({ id: e.image.imageId, windowMs: Math.round(t1 - t0), drawMs: Math.round(performance.now() - t1), split, at: Math.round(performance.timeOrigin + t0) });
+    if (renders.length > 64) renders.splice(0, renders.length - 64);
+  }
   // What Cornerstone's saveLastRendered keeps (read by its own renderers only).
   Object.assign(e.renderingTools, {
     lastRenderedImageId: e.image.imageId,
