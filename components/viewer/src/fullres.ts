@@ -250,6 +250,51 @@ export async function decode(data: Uint8Array, rows: number, cols: number): Prom
   return out;
 }
 
+/** A raw16 answer's values read as they arrive into one buffer of the image's size (no
+ * chunks gathered and joined, as `arrayBuffer()` does), their range scanned meanwhile,
+ * while the rest is still on its way. Self-contained: it also runs in the fetching worker
+ * (its source text goes there). */
+export async function readRaw16(
+  res: Response,
+  rows: number,
+  cols: number,
+): Promise<{ values: Uint16Array; min: number; max: number }> {
+  const want = 2 * rows * cols;
+  const buf = new ArrayBuffer(want);
+  const bytes = new Uint8Array(buf);
+  const values = new Uint16Array(buf); // little-endian, as every browser's platform is
+  let got = 0;
+  let scanned = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  const fill = (chunk: Uint8Array): void => {
+    if (got + chunk.byteLength > want) {
+      throw new Error(`full image: more than ${want} bytes, expected ${rows}x${cols} uint16`);
+    }
+    bytes.set(chunk, got);
+    got += chunk.byteLength;
+    const upto = got >> 1; // whole values so far
+    for (let i = scanned; i < upto; i++) {
+      const v = values[i];
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    scanned = upto;
+  };
+  if (res.body) {
+    const reader = res.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      fill(value);
+    }
+  } else {
+    fill(new Uint8Array(await res.arrayBuffer()));
+  }
+  if (got !== want) throw new Error(`full image: ${got} bytes, expected ${rows}x${cols} uint16`);
+  return { values, min, max };
+}
+
 // Inflating runs in workers: the page's frames share one main thread, where it would hold
 // up drawing and Streamlit's own messages (the next image's request among them). Two of
 // them: an answer that arrives while the previous one is still inflating (the server's
@@ -308,6 +353,7 @@ function getWorker(): Worker | null {
     try {
       const body = `const decode = ${decode.toString()};
 const range = ${range.toString()};
+const readRaw16 = ${readRaw16.toString()};
 self.onmessage = async (ev) => {
   const { id, url, codec, rows, cols } = ev.data;
   let data = ev.data.data;
@@ -316,6 +362,12 @@ self.onmessage = async (ev) => {
     if (url) {
       const res = await fetch(url, { headers: { Range: "${RANGE}" } });
       if (!res.ok) throw new Error("HTTP " + res.status + " for " + url);
+      if (codec === "${RAW16}") {
+        const { values, min, max } = await readRaw16(res, rows, cols);
+        const t1 = performance.now();
+        self.postMessage({ id, buf: values.buffer, min, max, bytes: values.byteLength, fetchMs: t1 - t0, inflateMs: 0 }, [values.buffer]);
+        return;
+      }
       data = new Uint8Array(await res.arrayBuffer());
     }
     const t1 = performance.now();
@@ -380,6 +432,10 @@ function fetchImage(e: Entry): Promise<Got> {
     const t0 = performance.now();
     const res = await fetch(url, { headers: { Range: RANGE } });
     if (!res.ok) throw new Error(`HTTP ${res.status} for ${url}`);
+    if (e.codec === RAW16) {
+      const { values, min, max } = await readRaw16(res, e.rows, e.cols);
+      return { values, min, max, fetchMs: performance.now() - t0 };
+    }
     const data = new Uint8Array(await res.arrayBuffer());
     const fetchMs = performance.now() - t0;
     const values = e.codec === RAW16 ? await raw16(data, e.rows, e.cols) : await decode(data, e.rows, e.cols);
