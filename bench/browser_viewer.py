@@ -424,6 +424,7 @@ def main() -> int:
             viewer_times(page, repeat, b._timed, b.VIEWER_STATE, m, b._step)
         finally:
             browser.close()
+    shutil.rmtree(tmp, ignore_errors=True)  # the demo set and the app's caches
     if not args.quick:
         m["viewer_fullres"] = fullres_times(
             repeat,
