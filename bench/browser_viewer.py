@@ -307,7 +307,8 @@ def fullres_times(
 def _log_breakdown(t: dict[str, Any]) -> None:
     """One arrival's breakdown (the viewer's ``data-fullres-timing``, epoch ms) on stderr:
     per image the server's load and encode, when its bytes reached the viewer after the
-    request, the worker's inflate and the caching, then the first and last image shown."""
+    request, the worker's inflate and the caching, then the first and last image shown, and
+    each draw of a full image that windowed anew (CPU path)."""
     asked = t.get("asked")
     if not isinstance(asked, (int, float)):
         return
@@ -323,6 +324,15 @@ def _log_breakdown(t: dict[str, Any]) -> None:
             f" here +{im.get('arrived', asked) - asked} ms, inflate {im.get('inflateMs')} ms,"
             f" cache {im.get('cacheMs')} ms"
         )
+    # The CPU path's draws of full images that windowed anew (src/visible.ts): when, and
+    # its allocation, window lookups and putImageData.
+    for r in t.get("renders") or []:
+        if r.get("windowMs"):
+            split = "/".join(str(v) for v in r.get("split") or [])
+            parts.append(
+                f"draw {str(r.get('id', '')).split(':')[-2]} +{r.get('at', asked) - asked} ms:"
+                f" {r['windowMs']} ms (alloc/window/put {split})"
+            )
     first = t.get("first", asked) - asked
     shown = t.get("shown", asked) - asked
     print(
@@ -414,6 +424,7 @@ def main() -> int:
             viewer_times(page, repeat, b._timed, b.VIEWER_STATE, m, b._step)
         finally:
             browser.close()
+    shutil.rmtree(tmp, ignore_errors=True)  # the demo set and the app's caches
     if not args.quick:
         m["viewer_fullres"] = fullres_times(
             repeat,

@@ -413,7 +413,9 @@ def test_viewer_without_webgl_draws_on_the_cpu_and_loads_full_resolution():
             kept = (before["zoom"], before["pan"], before["window"])
             previews = [_gray(panel) for panel in page.locator(".panel .vp").all()]
             for k, key in enumerate(ask["keys"]):  # one image per answer here
-                codec = CODECS[k % len(CODECS)]  # raw16, then zlib-delta16
+                # raw16 inline and zlib-delta16 by URL on WebGL, the other way on the CPU
+                # path: each codec both ways (fullres.ts reads raw16 by URL as it arrives).
+                codec = CODECS[(k + (path == "cpu")) % len(CODECS)]
                 data = base64.b64encode(encode_answer(full, codec)).decode()
                 entry = {"key": key, "rows": rows, "cols": cols, "spacing": [0.07, 0.07],
                          "codec": codec, "offset": 0, "length": len(base64.b64decode(data))}  # fmt: skip

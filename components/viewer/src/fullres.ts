@@ -20,6 +20,8 @@
 // Panel coordinates (marks, overlays, probe) stay in the preview's grid: factor() tells
 // index.ts how many pixels of the shown image one panel pixel spans.
 import * as cs from "@cornerstonejs/core";
+import { cacheLocalImage, range } from "./localimage";
+import { renders } from "./visible";
 import { giveWindow } from "./window";
 
 export interface Entry {
@@ -248,6 +250,51 @@ export async function decode(data: Uint8Array, rows: number, cols: number): Prom
   return out;
 }
 
+/** A raw16 answer's values read as they arrive into one buffer of the image's size (no
+ * chunks gathered and joined, as `arrayBuffer()` does), their range scanned meanwhile,
+ * while the rest is still on its way. Self-contained: it also runs in the fetching worker
+ * (its source text goes there). */
+export async function readRaw16(
+  res: Response,
+  rows: number,
+  cols: number,
+): Promise<{ values: Uint16Array; min: number; max: number }> {
+  const want = 2 * rows * cols;
+  const buf = new ArrayBuffer(want);
+  const bytes = new Uint8Array(buf);
+  const values = new Uint16Array(buf); // little-endian, as every browser's platform is
+  let got = 0;
+  let scanned = 0;
+  let min = Infinity;
+  let max = -Infinity;
+  const fill = (chunk: Uint8Array): void => {
+    if (got + chunk.byteLength > want) {
+      throw new Error(`full image: more than ${want} bytes, expected ${rows}x${cols} uint16`);
+    }
+    bytes.set(chunk, got);
+    got += chunk.byteLength;
+    const upto = got >> 1; // whole values so far
+    for (let i = scanned; i < upto; i++) {
+      const v = values[i];
+      if (v < min) min = v;
+      if (v > max) max = v;
+    }
+    scanned = upto;
+  };
+  if (res.body) {
+    const reader = res.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      fill(value);
+    }
+  } else {
+    fill(new Uint8Array(await res.arrayBuffer()));
+  }
+  if (got !== want) throw new Error(`full image: ${got} bytes, expected ${rows}x${cols} uint16`);
+  return { values, min, max };
+}
+
 // Inflating runs in workers: the page's frames share one main thread, where it would hold
 // up drawing and Streamlit's own messages (the next image's request among them). Two of
 // them: an answer that arrives while the previous one is still inflating (the server's
@@ -256,27 +303,38 @@ const WORKERS = Math.max(1, Math.min(2, navigator.hardwareConcurrency || 2));
 let pool: Worker[] | null | undefined;
 let jobs = 0;
 const busy = new Map<Worker, number>(); // jobs under way per worker
-/** A worker's result: the values, and for a fetched image the time its fetch took. */
+/** A worker's result: the values and their range (scanned in the worker, off the main
+ * thread: localimage.ts), and for a fetched image the time its fetch took. */
 interface Got {
   values: Uint16Array;
+  min: number;
+  max: number;
   fetchMs?: number;
+}
+
+/** `values` with their range, scanned here (where no worker could). */
+function ranged(values: Uint16Array, fetchMs?: number): Got {
+  const [min, max] = range(values);
+  return { values, min, max, fetchMs };
 }
 const waiting = new Map<number, { ok: (v: Got) => void; fail: (e: Error) => void; w: Worker }>();
 
 function makeWorker(url: string): Worker {
   const worker = new Worker(url);
   worker.onmessage = (ev: MessageEvent) => {
-    const { id, buf, error, fetchMs } = ev.data as {
+    const { id, buf, error, fetchMs, min, max } = ev.data as {
       id: number;
       buf?: ArrayBuffer;
       error?: string;
       fetchMs?: number;
+      min: number;
+      max: number;
     };
     const w = waiting.get(id);
     waiting.delete(id);
     busy.set(worker, Math.max(0, (busy.get(worker) ?? 1) - 1));
     if (!w) return;
-    if (buf) w.ok({ values: new Uint16Array(buf), fetchMs });
+    if (buf) w.ok({ values: new Uint16Array(buf), min, max, fetchMs });
     else w.fail(new Error(error ?? "the inflating worker failed"));
   };
   worker.onerror = () => {
@@ -294,6 +352,8 @@ function getWorker(): Worker | null {
   if (pool === undefined) {
     try {
       const body = `const decode = ${decode.toString()};
+const range = ${range.toString()};
+const readRaw16 = ${readRaw16.toString()};
 self.onmessage = async (ev) => {
   const { id, url, codec, rows, cols } = ev.data;
   let data = ev.data.data;
@@ -302,6 +362,12 @@ self.onmessage = async (ev) => {
     if (url) {
       const res = await fetch(url, { headers: { Range: "${RANGE}" } });
       if (!res.ok) throw new Error("HTTP " + res.status + " for " + url);
+      if (codec === "${RAW16}") {
+        const { values, min, max } = await readRaw16(res, rows, cols);
+        const t1 = performance.now();
+        self.postMessage({ id, buf: values.buffer, min, max, bytes: values.byteLength, fetchMs: t1 - t0, inflateMs: 0 }, [values.buffer]);
+        return;
+      }
       data = new Uint8Array(await res.arrayBuffer());
     }
     const t1 = performance.now();
@@ -313,8 +379,9 @@ self.onmessage = async (ev) => {
     } else {
       out = await decode(data, rows, cols);
     }
+    const [min, max] = range(out);
     const t2 = performance.now();
-    self.postMessage({ id, buf: out.buffer, bytes: data.byteLength, fetchMs: t1 - t0, inflateMs: t2 - t1 }, [out.buffer]);
+    self.postMessage({ id, buf: out.buffer, min, max, bytes: data.byteLength, fetchMs: t1 - t0, inflateMs: t2 - t1 }, [out.buffer]);
   } catch (e) {
     self.postMessage({ id, error: String(e && e.message || e) });
   }
@@ -330,7 +397,7 @@ self.onmessage = async (ev) => {
 }
 
 function inflate(data: Uint8Array, rows: number, cols: number): Promise<Got> {
-  const here = () => decode(data, rows, cols).then((values) => ({ values }));
+  const here = () => decode(data, rows, cols).then((values) => ranged(values));
   const w = getWorker();
   if (!w) return here();
   jobs += 1;
@@ -365,10 +432,14 @@ function fetchImage(e: Entry): Promise<Got> {
     const t0 = performance.now();
     const res = await fetch(url, { headers: { Range: RANGE } });
     if (!res.ok) throw new Error(`HTTP ${res.status} for ${url}`);
+    if (e.codec === RAW16) {
+      const { values, min, max } = await readRaw16(res, e.rows, e.cols);
+      return { values, min, max, fetchMs: performance.now() - t0 };
+    }
     const data = new Uint8Array(await res.arrayBuffer());
     const fetchMs = performance.now() - t0;
     const values = e.codec === RAW16 ? await raw16(data, e.rows, e.cols) : await decode(data, e.rows, e.cols);
-    return { values, fetchMs };
+    return ranged(values, fetchMs);
   };
   const w = getWorker();
   if (!w) return here();
@@ -441,7 +512,7 @@ export function answer(a: Answer): () => Promise<void> {
     if (e.url) values = fetchImage(e);
     else {
       const bytes = a.data.subarray(e.offset, e.offset + e.length);
-      values = e.codec === RAW16 ? raw16(bytes, e.rows, e.cols).then((v) => ({ values: v })) : inflate(bytes, e.rows, e.cols);
+      values = e.codec === RAW16 ? raw16(bytes, e.rows, e.cols).then((v) => ranged(v)) : inflate(bytes, e.rows, e.cols);
     }
     return values.then(
       (got): Done => ({ ...got, ms: abs() - t0, t0 }),
@@ -481,12 +552,15 @@ async function receive(e: Entry, got: Done | Error, arrived: number, refetch: st
     const t1 = abs();
     const id = `${PREFIX}${e.key}:${e.rows}x${e.cols}`;
     if (!cs.cache.getImage(id)) {
-      const image = cs.imageLoader.createAndCacheLocalImage(id, {
-        scalarData: values,
-        dimensions: [e.cols, e.rows],
+      const image = cacheLocalImage(id, {
+        values,
+        rows: e.rows,
+        cols: e.cols,
         spacing: [e.spacing[1], e.spacing[0]],
         origin: originOf(e), // on the preview's pixels: no shift when swapped in
-      } as unknown as Parameters<typeof cs.imageLoader.createAndCacheLocalImage>[1]);
+        min: got.min,
+        max: got.max,
+      });
       giveWindow(image); // see window.ts
     }
     const fetchMs = got.fetchMs === undefined ? undefined : Math.round(got.fetchMs);
@@ -499,6 +573,7 @@ async function receive(e: Entry, got: Done | Error, arrived: number, refetch: st
       arrived: fetchMs === undefined ? arrived : got.t0 + fetchMs,
       answered: arrived,
       fetchMs: fetchMs ?? null,
+      got: t1,
       inflateMs: fetchMs === undefined ? got.ms : got.ms - fetchMs,
       cacheMs: abs() - t1,
     });
@@ -530,7 +605,9 @@ export async function upgradeAll(): Promise<void> {
       // stays: without `scale`, the view stays (renderer.ts).
       const { scale: _perPixel, ...camera } = vp.getCamera();
       const { voiRange, invert } = vp.getProperties();
+      const t0 = abs();
       await vp.setStack([id]);
+      ((timing.swaps ??= []) as unknown[]).push({ key: p.key, at: t0, setStackMs: abs() - t0 });
       vp.setCamera(camera);
       vp.setProperties({ voiRange, invert });
       draws.push(drawn(vp)); // the texture is uploaded when it is drawn
@@ -581,6 +658,7 @@ export function publish(d: DOMStringMap): void {
   d.fullresFirstMs = String(firstMs);
   d.fullresRequests = String(requests);
   d.fullresSupported = String(supported);
-  d.fullresTiming = JSON.stringify(timing);
+  const since = typeof timing.asked === "number" ? timing.asked : Infinity;
+  d.fullresTiming = JSON.stringify({ ...timing, renders: renders.filter((r) => r.at >= since) });
   if (failed) d.fullresError = failed;
 }

@@ -60,11 +60,12 @@ interface Enabled {
   renderingTools: Record<string, unknown>;
 }
 
-/** What a panel's offscreen canvas holds: which window over which rectangle. */
+/** What a panel's offscreen canvas holds: which window over which rectangle of the image
+ * (the canvas is that rectangle's size: its pixel (0, 0) is the image's (x0, y0)). */
 interface Held {
   canvas: HTMLCanvasElement;
   ctx: CanvasRenderingContext2D;
-  data: ImageData;
+  data: ImageData | null;
   words: Uint32Array;
   key: string;
   rect: [number, number, number, number]; // x0, y0, x1, y1 (image pixels, end exclusive)
@@ -176,6 +177,10 @@ export function shownRect(
   ];
 }
 
+/** Large images' CPU draws (window + put, drawImage), for the full-resolution bench. */
+export const renders: { id: string; windowMs: number; drawMs: number; at: number; split: number[] }[] = [];
+let split: number[] = [];
+
 const tables = new WeakMap<object, { key: string; words: Uint32Array; offset: number }>();
 
 /** The window's lookup table of `image` as 32-bit words (white, alpha = the grey level),
@@ -208,7 +213,8 @@ export function lookup(
   return made;
 }
 
-/** Window `pixels` (row length `w`) over `rect` into `out` through `table`. */
+/** Window `pixels` (row length `w`) over `rect` through `table` into `out`, the
+ * rectangle's own pixels (row length x1 - x0). */
 export function windowRect(
   pixels: ArrayLike<number>,
   w: number,
@@ -218,11 +224,13 @@ export function windowRect(
   out: Uint32Array,
 ): void {
   const [x0, y0, x1, y1] = rect;
+  const rw = x1 - x0;
   for (let y = y0; y < y1; y++) {
     const row = y * w;
     const end = row + x1;
-    if (offset === 0) for (let i = row + x0; i < end; i++) out[i] = table[pixels[i]];
-    else for (let i = row + x0; i < end; i++) out[i] = table[pixels[i] - offset];
+    let k = (y - y0) * rw - x0 - row; // out index = pixel index + k
+    if (offset === 0) for (let i = row + x0; i < end; i++) out[i + k] = table[pixels[i]];
+    else for (let i = row + x0; i < end; i++) out[i + k] = table[pixels[i] - offset];
   }
 }
 
@@ -230,26 +238,27 @@ function contains(a: readonly number[], b: readonly number[]): boolean {
   return a[0] <= b[0] && a[1] <= b[1] && a[2] >= b[2] && a[3] >= b[3];
 }
 
-/** The canvas holding the windowed image of `e`, windowed at least over `need`. */
-function windowed(e: Enabled, need: [number, number, number, number], invalidated: boolean): HTMLCanvasElement {
+/** The panel's canvas holding the windowed image of `e`, windowed at least over `need`.
+ *
+ * The canvas is only the rectangle windowed (Cornerstone's, and this module's until
+ * 3 December 2026, was the whole image's: 54 MB of canvas and as much of ImageData per
+ * panel for a 4096x3328 mammogram, allocated and cleared on its first draw however little
+ * of it the panel showed); what lies outside it is never on screen (shownRect's margin). */
+function windowed(e: Enabled, need: [number, number, number, number], invalidated: boolean): Held {
   const image = e.image;
   const { width: w, height: h } = image;
+  const t0 = performance.now();
   let held = e.renderingTools.mcalcVisible as Held | undefined;
-  if (!held || held.canvas.width !== w || held.canvas.height !== h) {
-    const canvas = held?.canvas ?? document.createElement("canvas");
-    canvas.width = w;
-    canvas.height = h;
+  if (!held) {
+    const canvas = document.createElement("canvas");
     const ctx = canvas.getContext("2d") as CanvasRenderingContext2D;
-    const data = new ImageData(w, h);
-    const words = new Uint32Array(data.data.buffer);
-    words.fill(0x00ffffff); // white, transparent: Cornerstone's renderCanvas before its first lookup
-    held = { canvas, ctx, data, words, key: "", rect: [0, 0, 0, 0] };
+    held = { canvas, ctx, data: null, words: new Uint32Array(0), key: "", rect: [0, 0, 0, 0] };
     e.renderingTools.mcalcVisible = held;
   }
   const voi = e.viewport.voi;
   const table = lookup(image, voi.windowWidth, voi.windowCenter, !!e.viewport.invert);
   const key = `${image.imageId}|${table.key}`;
-  if (!invalidated && key === held.key && contains(held.rect, need)) return held.canvas;
+  if (!invalidated && key === held.key && contains(held.rect, need)) return held;
   let rect = need;
   if (!invalidated && key === held.key) {
     // Same window, newly shown part (a zoom out or a pan): a margin for the next frames.
@@ -258,18 +267,34 @@ function windowed(e: Enabled, need: [number, number, number, number], invalidate
     rect = [Math.max(need[0] - gx, 0), Math.max(need[1] - gy, 0), Math.min(need[2] + gx, w), Math.min(need[3] + gy, h)];
   }
   const pixels = image.voxelManager?.getScalarData?.() ?? image.getPixelData();
-  windowRect(pixels as ArrayLike<number>, w, rect, table.words, table.offset, held.words);
-  if (rect[2] > rect[0] && rect[3] > rect[1]) {
-    held.ctx.putImageData(held.data, 0, 0, rect[0], rect[1], rect[2] - rect[0], rect[3] - rect[1]);
+  const rw = rect[2] - rect[0];
+  const rh = rect[3] - rect[1];
+  let t1 = performance.now();
+  let t2 = t1;
+  if (rw > 0 && rh > 0) {
+    if (held.canvas.width !== rw || held.canvas.height !== rh) {
+      held.canvas.width = rw;
+      held.canvas.height = rh;
+    }
+    if (!held.data || held.data.width !== rw || held.data.height !== rh) {
+      held.data = new ImageData(rw, rh);
+      held.words = new Uint32Array(held.data.data.buffer);
+    }
+    t1 = performance.now();
+    windowRect(pixels as ArrayLike<number>, w, rect, table.words, table.offset, held.words);
+    t2 = performance.now();
+    held.ctx.putImageData(held.data, 0, 0);
   }
+  split = [Math.round(t1 - t0), Math.round(t2 - t1), Math.round(performance.now() - t2)];
   held.key = key;
   held.rect = rect;
-  return held.canvas;
+  return held;
 }
 
 /** Cornerstone's `image.render` for the CPU path (drawImageSync calls it with the panel's
  * enabled element): renderGrayscaleImage, windowing only the part shown. */
 function render(e: Enabled, invalidated: boolean): void {
+  const t0 = performance.now();
   const vp = e.viewport;
   const ctx = e.canvas.getContext("2d") as CanvasRenderingContext2D;
   ctx.setTransform(1, 0, 0, 1, 0, 0);
@@ -284,8 +309,24 @@ function render(e: Enabled, invalidated: boolean): void {
   const width = area.brhc.x - sx;
   const height = area.brhc.y - sy;
   const need = shownRect(m, e.canvas.width, e.canvas.height, sx, sy, e.image.width, e.image.height);
-  const source = windowed(e, need, invalidated);
-  ctx.drawImage(source, sx, sy, width, height, 0, 0, width, height);
+  split = [];
+  const held = windowed(e, need, invalidated);
+  const t1 = performance.now();
+  // The part of the displayed area the canvas holds, where Cornerstone drew the whole
+  // area (sx, sy, width, height) at (0, 0): the same pixels where the panel shows them.
+  const [x0, y0, x1, y1] = held.rect;
+  const ix0 = Math.max(x0, sx);
+  const iy0 = Math.max(y0, sy);
+  const ix1 = Math.min(x1, sx + width);
+  const iy1 = Math.min(y1, sy + height);
+  if (ix1 > ix0 && iy1 > iy0) {
+    const [dw, dh] = [ix1 - ix0, iy1 - iy0];
+    ctx.drawImage(held.canvas, ix0 - x0, iy0 - y0, dw, dh, ix0 - sx, iy0 - sy, dw, dh);
+  }
+  if (e.image.width * e.image.height >= 4_000_000) {
+    renders.push({ id: e.image.imageId, windowMs: Math.round(t1 - t0), drawMs: Math.round(performance.now() - t1), split, at: Math.round(performance.timeOrigin + t0) });
+    if (renders.length > 64) renders.splice(0, renders.length - 64);
+  }
   // What Cornerstone's saveLastRendered keeps (read by its own renderers only).
   Object.assign(e.renderingTools, {
     lastRenderedImageId: e.image.imageId,
