@@ -292,7 +292,7 @@ def current_mode() -> AuthMode:
 #: or a case switch that was about 40 opacity transitions at once, each a composited layer
 #: the browser's compositor redraws every frame until the run ends (in software on a
 #: machine without a GPU). Without them one reader's Chromium CPU per Browse case switch
-#: fell from 0.83 to 0.60 s (bench/load.py's interactions, 3 December; README, "The app
+#: fell from 0.83 to 0.56 s (bench/load.py's interactions, 3 December; README, "The app
 #: under load"). The running indicator (top right) still says a run is going on; the
 #: elements stay as they are until the new ones come.
 STALE_CSS = (
