@@ -287,6 +287,24 @@ def current_mode() -> AuthMode:
     return auth_mode(settings(), current_data_path(), has_users=users_file().exists())
 
 
+#: Streamlit dims every element left from the last run while a run goes on (opacity 0.33,
+#: a 1 s transition after 0.5 s; an expander's border and heading too): on a page change
+#: or a case switch that was about 40 opacity transitions at once, each a composited layer
+#: the browser's compositor redraws every frame until the run ends (in software on a
+#: machine without a GPU). Without them one reader's Chromium CPU per Browse case switch
+#: fell from 0.83 to 0.56 s (bench/load.py's interactions, 3 December; README, "The app
+#: under load"). The running indicator (top right) still says a run is going on; the
+#: elements stay as they are until the new ones come.
+STALE_CSS = (
+    "<style>[data-stale='true'] { opacity: 1 !important; transition: none !important; }"
+    # An expander's own stale look (its border and heading fading the same way).
+    " [data-testid='stExpander'] details, [data-testid='stExpander'] summary,"
+    " [data-testid='stExpander'] summary > * { transition: none !important; }"
+    " [data-testid='stExpander'] summary, [data-testid='stExpander'] summary > *"
+    " { opacity: 1 !important; }</style>"
+)
+
+
 def frame(action: str | None = None) -> None:
     """Page config, sign-in, first-start demo data and the shared sidebar; once per script run.
 
@@ -301,6 +319,7 @@ def frame(action: str | None = None) -> None:
     start_tensorflow_warmup(after=threading.current_thread())
     if not getattr(_RUN, "frame_done", False):
         st.set_page_config(page_title="mcalc", page_icon=":material/biotech:", layout="wide")
+        st.html(STALE_CSS)
         signin.access_gate(current_mode(), users_file())
         ensure_demo()
         sidebar()

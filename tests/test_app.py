@@ -231,6 +231,14 @@ def test_sidebar_menu_lists_the_pages(app_env):
     assert "Home" in labels and "Browse" in labels
 
 
+def test_frame_leaves_stale_elements_undimmed(app_env):
+    """Streamlit's stale-element fading (opacity transitions on every element during a run)
+    is switched off by the frame's style (pages.common.STALE_CSS: the browser's cost)."""
+    at = _run()
+    styles = " ".join(el.proto.body for el in at.get("html"))
+    assert "[data-stale='true'] { opacity: 1 !important; transition: none !important; }" in styles
+
+
 def _ticked_rows(at: AppTest) -> list[int]:
     return list(at.session_state["browse_table"]["selection"]["rows"])
 
