@@ -6,7 +6,7 @@ analysis in this process (``bench/browser.py``'s floors; *Run* pressed where the
 for it: older trees did for a new case), on an app of their own over the
 6-case synthetic demo set, without the other pages (minutes shorter). Each step also prints
 its timeline: the server's script runs (``MCALC_RUN_LOG``: start and wall seconds from the
-action), the page's script-state changes, the websocket messages that came in (count and
+action), the background analyses (the same log: start and wall seconds in the app), the page's script-state changes, the websocket messages that came in (count and
 bytes) and the viewer's own time to draw (``data-render-ms``), so that the gaps show.
 
     python bench/browser_predict.py [--repeat N] [--warm S] [--cold N]
@@ -55,6 +55,21 @@ new MutationObserver(ms => ms.forEach(m => m.addedNodes.forEach(n => {
 """
 
 
+def _works(log: Path, since: float) -> list[dict[str, Any]]:
+    """The background analyses the page logged (:func:`pages.server_tuning.log_work`)
+    that started after ``since`` (Unix seconds), in file order."""
+    out = []
+    if log.exists():
+        for line in log.read_text(encoding="utf-8").splitlines():
+            try:
+                d = json.loads(line)
+                if "work" in d and float(d["start"]) >= since - 0.05:
+                    out.append({"start": float(d["start"]), "wall": float(d["wall"])})
+            except (ValueError, KeyError, TypeError):
+                continue
+    return out
+
+
 def _timeline(
     page: Any, t0_page: float, t0_unix: float, inbox: list[tuple[float, int]], log: Path
 ) -> str:
@@ -66,6 +81,9 @@ def _timeline(
         "server runs: "
         + " ".join(f"{r.start - t0_unix:.2f}+{r.wall:.2f}" for r in runs)
         + f" (n={len(runs)}, wall {sum(r.wall for r in runs):.2f} s)",
+        "analyses: "
+        + " ".join(f"{w['start'] - t0_unix:.2f}+{w['wall']:.2f}" for w in _works(log, t0_unix))
+        + " (start+wall in the app; the floor is the same analysis in this process)",
         "page states: "
         + " ".join(f"{origin + e[0] / 1000 - t0_unix:.2f}{e[1][:1]}" for e in states),
     ]

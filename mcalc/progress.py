@@ -130,6 +130,9 @@ class BackgroundWork(Generic[T]):
         self.error: BaseException | None = None
         self.started = 0.0
         self.seconds = 0.0
+        #: When the work finished (Unix seconds; 0 until then): for logs that line it up
+        #: with other clocks (``bench/browser_predict.py``'s timeline).
+        self.finished_at = 0.0
 
     def _report(self, done: int, total: int, message: str = "") -> None:
         with self._lock:
@@ -160,6 +163,7 @@ class BackgroundWork(Generic[T]):
             self.state = "cancelled" if self._cancel.is_set() else "done"
         finally:
             self.seconds = time.perf_counter() - self.started
+            self.finished_at = time.time()
             self._finished.set()
 
     def start(self) -> BackgroundWork[T]:

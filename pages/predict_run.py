@@ -41,6 +41,7 @@ from mcalc.models.registry import list_models
 from mcalc.models.warmup import warm_model
 from mcalc.progress import BackgroundWork, ProgressFn
 from pages import common
+from pages.server_tuning import log_work
 
 #: The result on screen (a :class:`Shown`), kept across reruns; not a widget.
 SHOWN_KEY = "predict_shown"
@@ -179,6 +180,7 @@ def _collect() -> None:
         return
     work, meta = entry
     del st.session_state[WORK_KEY]
+    log_work(common.settings().run_log, work.label, work.state, work.finished_at, work.seconds)
     if work.state == "done":
         st.session_state[SHOWN_KEY] = replace(meta, analysis=work.result)
     elif work.state == "cancelled":

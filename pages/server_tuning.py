@@ -36,7 +36,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BENCH_COOKIE", "keep_keras_session", "log_script_runs", "tune_server"]
+__all__ = ["BENCH_COOKIE", "keep_keras_session", "log_script_runs", "log_work", "tune_server"]
 
 log = logging.getLogger(__name__)
 
@@ -131,6 +131,19 @@ def log_script_runs(path: Path | None) -> bool:
     _run_script.mcalc_run_log = str(path)  # type: ignore[attr-defined]
     runner._run_script = _run_script  # type: ignore[method-assign]
     return True
+
+
+def log_work(path: Path | None, label: str, state: str, end: float, wall: float) -> None:
+    """Append a background work's line to the run log (nothing when ``path`` is
+    ``None``): ``{"work", "state", "start", "wall"}``, its label, how it ended, its start
+    (Unix seconds) and wall-clock seconds; readers of script runs skip it (no ``tag``).
+    Predict logs its analyses so that a bench can set the analysis in the app beside the
+    same analysis in its own process."""
+    if path is None:
+        return
+    line = {"work": label, "state": state, "start": round(end - wall, 4), "wall": round(wall, 4)}
+    with _LOG_LOCK, open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(line) + "\n")
 
 
 def tune_server(run_log: Path | None) -> None:

@@ -59,3 +59,26 @@ def test_script_runs_are_logged_with_their_time_when_asked(monkeypatch, tmp_path
     assert len(lines) == 2 and lines[0]["session"] and lines[0]["tag"] == ""
     assert all(before <= x["start"] <= time.time() and x["wall"] >= 0.05 for x in lines)
     assert all(0 <= x["cpu"] <= x["wall"] for x in lines)  # a sleep: little CPU
+
+
+def test_a_background_work_is_logged_beside_the_runs_and_skipped_as_a_run(tmp_path) -> None:
+    import json
+    import time
+
+    from bench.load_stats import read_run_log
+    from mcalc.progress import BackgroundWork
+    from pages.server_tuning import log_work
+
+    log = tmp_path / "runs.jsonl"
+    log_work(None, "nothing", "done", 0.0, 0.0)  # not asked: no file
+    assert not log.exists()
+    before = time.time()
+    work = BackgroundWork(lambda progress: time.sleep(0.05), label="analysis of x").start()
+    assert work.wait(10)
+    assert before + 0.05 <= work.finished_at <= time.time()
+    log_work(log, work.label, work.state, work.finished_at, work.seconds)
+    (line,) = [json.loads(x) for x in log.read_text().splitlines()]
+    assert line["work"] == "analysis of x" and line["state"] == "done"
+    assert before - 0.01 <= line["start"] <= line["start"] + line["wall"] <= time.time()
+    assert line["wall"] >= 0.05
+    assert read_run_log(log) == []  # not a script run
