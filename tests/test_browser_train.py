@@ -62,8 +62,10 @@ def test_launch_watch_progress_and_see_the_model(demo_app):
                 break
             page.wait_for_timeout(500)
         assert shot_mid, f"no screenshot while running; bar values {seen}"
-        moving = sorted({v for v in seen if 0 < v < 100})
-        assert len(moving) >= 2, f"the progress bar did not move: {seen}"
+        # Moved: a value between the start and the end was shown while the job ran (on a
+        # loaded machine the page's 1.5 s refreshes may catch only one: 0, 8, 100 was seen).
+        distinct = sorted(set(seen))
+        assert len(distinct) >= 3 and 0 < distinct[1] < 100, f"the bar did not move: {seen}"
         assert page.get_by_text("Done in").count(), f"job not done; bar values {seen}"
         page.get_by_text("No job is running").wait_for(timeout=30_000)
         # Blocks, history and the comparison of registered models (now with the new one).

@@ -23,6 +23,7 @@ import importlib.util
 import logging
 import multiprocessing
 import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -100,12 +101,38 @@ def run_local(items: Sequence[BatchItem], spec: WorkerSpec, workers: int, on_row
     except BaseException:
         # Interrupted (Ctrl-C, a cancelled job) or a worker's error: stop the workers now
         # rather than wait for the images they are on.
-        for child in multiprocessing.active_children():
-            if child.pid not in others:
-                child.terminate()
+        _stop_workers(others, grace_s=0.0)
         raise
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.shutdown(wait=False, cancel_futures=True)
+        _stop_workers(others, grace_s=EXIT_GRACE_S)
+
+
+#: How long the pool's processes get to exit once their work is done (they normally take
+#: well under a second) before they are stopped.
+EXIT_GRACE_S = 30.0
+
+
+def _stop_workers(others: set[int | None], grace_s: float) -> None:
+    """Wait up to ``grace_s`` in all for this call's worker processes (the children not in
+    ``others``) to exit, then terminate any left. Every row is handed to ``on_rows`` before
+    this runs, so nothing is lost: a worker that hangs on its way out (seen once in the test
+    suite on a loaded machine: a spawned TensorFlow process that never exited, and the pool's
+    shutdown waited on it for ever) no longer holds the run."""
+    deadline = time.monotonic() + grace_s
+    for child in multiprocessing.active_children():
+        if child.pid in others:
+            continue
+        child.join(max(0.0, deadline - time.monotonic()))
+        if child.is_alive():
+            if grace_s > 0:
+                log.warning(
+                    "batch worker process %s did not exit %.0f s after its work: stopped",
+                    child.pid,
+                    grace_s,
+                )
+            child.terminate()
+            child.join(5.0)
 
 
 #: Thread-count variables of the OpenMP and BLAS libraries, read when they load.
