@@ -41,7 +41,7 @@ mypy_pid=$!
 # tests, then the rest (tests/conftest.py; --no-loadscope-reorder keeps that order).
 # Arguments given to this script come last, so `bash scripts/test.sh -n 0` runs in one
 # process.
-python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder --durations=15 "$@"
+python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder --durations=40 "$@"
 status=$?
 wait "$mypy_pid"
 mypy_status=$?
