@@ -16,8 +16,8 @@ channel's value change reruns only that fragment, which answers with every image
 (:func:`fullres_payload`: each one of the session's media files, its URL in the answer,
 fetched by the viewer in parallel; inline bytes where that cannot be); the channel hands
 the answer to the viewer and asks for the rest, if any, at once; the page itself never
-reruns for them. The codec is chosen per browser (:func:`_codec`), for the previews'
-pixels as well (:func:`mcalc.present.panel_cache.payload_in`)."""
+reruns for them. The codec is chosen per browser (:func:`_codec`).
+"""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ import streamlit.components.v1 as components
 from mcalc.dataset.records import ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.present.fullres import FullresStore, Item, codec_for
-from mcalc.present.panel_cache import SentPixels, payload_in
+from mcalc.present.panel_cache import SentPixels
 from mcalc.store.marks import LABELS
 from mcalc.viewer import ImageView
 from pages import common
@@ -116,8 +116,7 @@ def reading_viewer(
             the panels carry ``layers`` (:mod:`mcalc.present.reading_overlays`).
         pixels: the index and blob of :func:`mcalc.present.panel_cache.case_payload` for
             panels that name a ``pixel_id`` instead of carrying ``pixels`` (binary, sent
-            only when the browser lacks them; it asks with ``{"type": "pixels", "keys"}``),
-            sent in this browser's codec (:func:`_codec`: ``raw16`` on this machine).
+            only when the browser lacks them; it asks with ``{"type": "pixels", "keys"}``).
         pixels_ahead: from :func:`pixels_apart`: pixels for later cases that the browser
             fetches by URL once this render is drawn (not part of the render message).
         neighbours: ``{"next" | "previous": {"case_key", "panels", "button"}}``: the
@@ -137,8 +136,6 @@ def reading_viewer(
             f"the viewer component is not built: {DIST} has no index.html/viewer.js; "
             "run `npm ci && npm run build` in components/viewer"
         )
-    if pixels and pixels[0]:  # raw values for a browser on this machine (:func:`_codec`)
-        pixels = payload_in(pixels[0], pixels[1], _codec())
     value = _get()(
         case_key=case_key,
         panels=panels,
@@ -175,7 +172,6 @@ def pixels_apart(
     """
     if not index or not data:
         return None
-    index, data = payload_in(index, data, _codec())
     url = _media_url(data, f"mcalc-pixels-ahead:{coordinates}")
     return None if url is None else {"url": url, "index": index}
 
@@ -217,9 +213,8 @@ _PROXY_HEADERS = ("forwarded", "x-forwarded-for", "x-real-ip")
 
 
 def _codec() -> str:
-    """This session's pixel codec, for full resolution and for the previews
-    (``Settings.fullres_codec``; ``auto``: raw values for a browser on this machine,
-    zlib-delta16 otherwise; :func:`codec_for`).
+    """This session's full-resolution codec (``Settings.fullres_codec``; ``auto``: raw
+    values for a browser on this machine, zlib-delta16 otherwise; :func:`codec_for`).
     Streamlit gives no address for a connection from this machine (``None``), nor where
     it does not know one (tests): both count as local."""
     try:

@@ -215,28 +215,3 @@ def test_held_panels_only_for_a_case_cached_and_sent(tiny_demo, tmp_path):
     assert held == own and all(p["invert"] for p in held) and pay.ahead_index
     sent.forget([own[0]["pixel_id"]])  # the browser lost one: no longer offered
     assert panel_cache.held_panels(cache, second, opts, 128, sent) is None
-
-
-def test_payload_in_raw16_carries_the_same_values_at_moved_offsets(tiny_demo, tmp_path):
-    """A case's payload re-encoded for a browser on this machine: every image raw uint16,
-    the values those of the zlib-delta16 payload, offsets packed anew; an unknown codec is
-    refused, and a payload already in the codec comes back as it was."""
-    from mcalc.present.fullres import decode_fullres
-
-    panel_cache.clear()
-    case = open_dataset(tiny_demo).cases[0]
-    pay = panel_cache.case_payload(
-        ImageCache(tmp_path / "cache"), case, DisplayOptions(), 128, panel_cache.SentPixels()
-    )
-    index, data = panel_cache.payload_in(pay.index, pay.data, "raw16")
-    assert len(index) == len(pay.index) == 4 and len(data) == sum(e["length"] for e in index)
-    offset = 0
-    for old, new in zip(pay.index, index, strict=True):
-        rows, cols = old["rows"], old["cols"]
-        assert (new["id"], new["codec"], new["offset"]) == (old["id"], "raw16", offset)
-        values = decode_fullres(pay.data[old["offset"] : old["offset"] + old["length"]], rows, cols)
-        assert data[offset : offset + new["length"]] == values.astype("<u2").tobytes()
-        offset += new["length"]
-    assert panel_cache.payload_in(index, data, "raw16") == (index, data)
-    with pytest.raises(ValueError, match="raw16"):
-        panel_cache.payload_in(pay.index, pay.data, "png")

@@ -42,7 +42,7 @@ from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.lru import LRU
-from mcalc.present.fullres import CODEC, CODECS, decode_answer, encode_answer, encode_fullres
+from mcalc.present.fullres import CODEC, encode_fullres
 from mcalc.present.reading import encode_pixels, panel_label, reading_panel
 from mcalc.viewer import (
     DisplayOptions,
@@ -64,7 +64,6 @@ __all__ = [
     "case_views",
     "image_payload",
     "image_views",
-    "payload_in",
     "prefetch_case",
     "prefetch_cases",
     "prefetching",
@@ -394,45 +393,6 @@ def _packed(entries: Sequence[_Entry]) -> tuple[list[dict[str, Any]], bytes]:
         parts.append(data)
         offset += len(data)
     return index, b"".join(parts)
-
-
-def payload_in(
-    index: Sequence[dict[str, Any]], data: bytes, codec: str
-) -> tuple[list[dict[str, Any]], bytes]:
-    """A pixel payload (``index`` into ``data``, as :func:`case_payload` gives them) with
-    every image in ``codec`` (one of :data:`mcalc.present.fullres.CODECS`): for a browser on
-    this machine ``raw16``, which it takes as it comes where ``zlib-delta16`` costs its
-    page's main thread an inflate and a running sum per image (a few milliseconds here per
-    image, against about 0.15 s per case in the browser). Images already in ``codec`` are
-    left as they are.
-
-    Example:
-        >>> img = np.arange(6, dtype=np.uint16).reshape(2, 3)
-        >>> data = encode_fullres(img)
-        >>> entry = {"id": "a", "rows": 2, "cols": 3, "codec": CODEC, "offset": 0, "length": len(data)}
-        >>> index, raw = payload_in([entry], data, "raw16")
-        >>> index[0]["codec"], index[0]["length"], raw == img.astype("<u2").tobytes()
-        ('raw16', 12, True)
-
-    Raises:
-        ValueError: an unknown ``codec``, or an image's bytes do not decode to its size.
-    """
-    if codec not in CODECS:
-        raise ValueError(f"pixel codec must be one of {CODECS}, got {codec!r}")
-    if all(e["codec"] == codec for e in index):
-        return list(index), data
-    out: list[dict[str, Any]] = []
-    parts: list[bytes] = []
-    offset = 0
-    for e in index:
-        chunk = data[e["offset"] : e["offset"] + e["length"]]
-        if e["codec"] != codec:
-            values = decode_answer(chunk, e["codec"], int(e["rows"]), int(e["cols"]))
-            chunk = encode_answer(values, codec)
-        out.append({**e, "codec": codec, "offset": offset, "length": len(chunk)})
-        parts.append(chunk)
-        offset += len(chunk)
-    return out, b"".join(parts)
 
 
 def _is_ready(entry: _Entry | None) -> bool:

@@ -1,9 +1,8 @@
 // Panel pixels sent as binary, once per image and browser (hooks in index.ts).
 //
 // Browse's panels name a `pixel_id` instead of carrying base64 `pixels`; the values come in
-// a render's binary argument (`pixels_data`: zlib of row-differenced little-endian uint16,
-// the codec of fullres.ts, or for a browser on the server's machine the raw uint16 values,
-// which cost no inflating: mcalc/present/panel_cache.py) with an index (`pixels`), only
+// a render's binary argument (`pixels_data`, zlib of row-differenced little-endian uint16:
+// mcalc/present/panel_cache.py, the codec of fullres.ts) with an index (`pixels`), only
 // when Python has not sent that id to this browser before. A display toggle or a return to
 // a case therefore carries no pixels, and the next case's pixels may come ahead of time.
 // Values wait here (a few cases' worth) until a panel shows them and they become a
@@ -35,7 +34,6 @@ interface PanelLike {
 }
 
 const CODEC = "zlib-delta16";
-const RAW16 = "raw16";
 const MAX_HELD = 16; // images received but not shown yet (four cases)
 const ASK_AGAIN_MS = 10_000; // an answer lost (a rerun interrupted): ask again after this
 const held = new Map<string, Uint16Array>(); // pixel id -> values, oldest first
@@ -80,10 +78,9 @@ export async function receiveRest(): Promise<void> {
 async function inflate(index: Entry[], data: Uint8Array): Promise<void> {
   await Promise.all(
     index.map(async (e) => {
-      if ((e.codec !== CODEC && e.codec !== RAW16) || held.has(e.id) || cs.cache.getImage(`mcalc:${e.id}`)) return;
+      if (e.codec !== CODEC || held.has(e.id) || cs.cache.getImage(`mcalc:${e.id}`)) return;
       try {
-        const bytes = data.subarray(e.offset, e.offset + e.length);
-        held.set(e.id, e.codec === RAW16 ? raw16(bytes, e.rows, e.cols) : await decode(bytes, e.rows, e.cols));
+        held.set(e.id, await decode(data.subarray(e.offset, e.offset + e.length), e.rows, e.cols));
         asked.delete(e.id);
       } catch (err) {
         failed = `${e.id}: ${(err as Error).message}`;
@@ -91,15 +88,6 @@ async function inflate(index: Entry[], data: Uint8Array): Promise<void> {
     }),
   );
   while (held.size > MAX_HELD) held.delete(held.keys().next().value as string);
-}
-
-/** Raw little-endian uint16 values, copied into a buffer of their own (the image keeps it;
- * an offset into the shared blob may be odd). */
-function raw16(bytes: Uint8Array, rows: number, cols: number): Uint16Array {
-  if (bytes.byteLength !== 2 * rows * cols) {
-    throw new Error(`preview: ${bytes.byteLength} bytes, expected ${rows}x${cols} uint16`);
-  }
-  return new Uint16Array(bytes.slice().buffer);
 }
 
 /** The values of a panel for its Cornerstone image (handed over: the image keeps them). */
