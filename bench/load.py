@@ -21,6 +21,10 @@ and the store check: every save the sessions saw is in the store, as its version
 its marks, by its reader, and no conflict copy (each reader writes only their own record).
 
     python bench/load.py --sessions 8 [--minutes M] [--rounds R] [--baseline-sessions B] [--json]
+        [--repo CHECKOUT]
+
+``--repo`` runs another checkout's app (``git archive COMMIT | tar -x -C DIR``) under this
+harness: an A/B of two trees with the same sessions, waits and report.
 
 Needs ``playwright`` (Python package) and Debian's ``/usr/bin/chromium`` (``MCALC_CHROMIUM``
 for another); never a downloaded browser. Goal (issue 15): N = 8 with no error and no lost
@@ -151,6 +155,9 @@ class Session:
     cpu: Any = None
     #: ``(kind, browser CPU s, server CPU s)`` of every timed interaction (with ``cpu``)
     cpu_spent: list[tuple[str, float, float]] = field(default_factory=list)
+    #: ``(kind) -> async context manager`` entered around each timed interaction's action
+    #: and wait (``bench/load_cpu.py``: CPU per Chromium process, profiles); ``None``: none
+    watch: Any = None
 
 
 #: Predict drawn: its heading and case picker, no analysis computing, no spinner, and the
@@ -209,12 +216,13 @@ async def _timed(s: Session, kind: str, page: Any, action: Any, cond: str, ran: 
     t0 = float(await page.evaluate("performance.now()"))
     w0 = time.time()
     cpu0 = s.cpu() if s.cpu else None
-    await action()
-    try:
-        seconds = await _settle_run(s, page, t0, w0, cond, ran)
-    except Exception as exc:  # what the page showed when the wait gave up
-        why = await _why(page, t0, cond)
-        raise RuntimeError(f"{kind}: {str(exc).splitlines()[0][:80]}; {why}") from None
+    async with s.watch(kind) if s.watch else contextlib.nullcontext():
+        await action()
+        try:
+            seconds = await _settle_run(s, page, t0, w0, cond, ran)
+        except Exception as exc:  # what the page showed when the wait gave up
+            why = await _why(page, t0, cond)
+            raise RuntimeError(f"{kind}: {str(exc).splitlines()[0][:80]}; {why}") from None
     s.windows.append((kind, w0, seconds))
     if cpu0 is not None:
         cpu1 = s.cpu()
@@ -380,6 +388,8 @@ class Plan:
     #: ``None``: the largest number of sessions, so that it has as many samples per
     #: interaction as they have, first rounds (the name entered) and later ones alike
     baseline_sessions: int | None = None
+    #: the checkout whose app runs (``None``: this one)
+    repo: Path | None = None
 
 
 async def _phase(
@@ -443,7 +453,8 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
         env["MCALC_RUN_LOG"] = str(log)
         os.environ.pop("MCALC_DATA", None)
         nice = BrowserNice(plan.nice)
-        with running_app(env, timeout=240) as url, contextlib.closing(nice):
+        app = running_app(env, timeout=240, repo=plan.repo or REPO)
+        with app as url, contextlib.closing(nice):
             watch = RssWatch(server_pid(url))
             chromium = CpuWatch()  # every Chromium process's CPU, closed ones included
 
@@ -531,6 +542,7 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
     walls = {size: [(k, w) for k, w, _ in xs if k in busy] for size, xs in on_server.items()}
     server_ci = {size: intervals(walls[1], walls[size]) for size in walls if size > 1}
     return {
+        "repo": str(plan.repo or REPO),
         "sessions": n,
         "minutes": plan.minutes,
         "think_s": plan.think_s,
@@ -604,6 +616,14 @@ def main() -> int:
         help=f"niceness of the Chromium processes (default {BROWSER_NICE}: the server "
         "first, as if the browsers were on other machines); 0: same as the server",
     )
+    ap.add_argument(
+        "--repo",
+        type=Path,
+        default=None,
+        metavar="CHECKOUT",
+        help="run the app of this checkout (e.g. main's tree from `git archive`) under this "
+        "harness, for an A/B of two trees (default: this one)",
+    )
     ap.add_argument("--json", action="store_true", help="print the report as one JSON object")
     args = ap.parse_args()
     try:
@@ -618,7 +638,17 @@ def main() -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.baseline_sessions is not None and args.baseline_sessions < 1:
         ap.error(f"--baseline-sessions must be at least 1, got {args.baseline_sessions}")
-    plan = Plan(args.rounds, args.minutes, args.think, args.seed, args.nice, args.baseline_sessions)
+    if args.repo is not None and not (args.repo / "app.py").is_file():
+        ap.error(f"--repo must be a checkout with app.py, got {args.repo}")
+    plan = Plan(
+        args.rounds,
+        args.minutes,
+        args.think,
+        args.seed,
+        args.nice,
+        args.baseline_sessions,
+        args.repo.resolve() if args.repo is not None else None,
+    )
     report = run(sizes, plan)
     print(json.dumps(report) if args.json else table(report))
     return 0 if report["met"] else 1

@@ -143,6 +143,26 @@ def browser_cpu(root: int | None = None) -> float:
     return total
 
 
+def browser_cpu_by_kind(root: int | None = None) -> dict[str, float]:
+    """:func:`browser_cpu` by kind of Chromium process (``browser``, ``renderer``,
+    ``gpu-process``, ``utility:NetworkService``...: its ``--type`` and utility sub-type;
+    Chromium rewrites its command line as one string, so it is split on spaces too)."""
+    out: dict[str, float] = {}
+    for pid in _descendants(root or os.getpid()):
+        try:
+            if "chrom" not in Path(os.readlink(f"/proc/{pid}/exe")).name:
+                continue
+            args = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").split()
+        except OSError:
+            continue
+        kind = next((a[7:].decode() for a in args if a.startswith(b"--type=")), "browser")
+        sub = next((a.decode() for a in args if a.startswith(b"--utility-sub-type=")), "")
+        if sub:
+            kind += ":" + sub.rsplit(".", 1)[-1]
+        out[kind] = out.get(kind, 0.0) + cpu_seconds(pid)
+    return out
+
+
 class CpuWatch:
     """CPU seconds of the Chromium processes below this process, those that ended since
     included (each process's last reading, taken twice a second in a thread): a context's

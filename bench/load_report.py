@@ -49,7 +49,7 @@ def table(report: dict[str, Any]) -> str:
     head = f"{'sessions':>8} {'interaction':<12} {'n 1':>4} {'n N':>4} {'p50 1':>7} {'p95 1':>7}"
     head = f"{head} {'p50 N':>7} {'p95 N':>7} {'p95 x':>6} {'90% CI':<11}  met"
     lines = [
-        f"think time {report['think_s']} s (seed {report['seed']}), "
+        f"app of {report.get('repo', '?')}; think time {report['think_s']} s (seed {report['seed']}), "
         f"browsers at nice {report['browser_nice']}, baseline: {report['baseline_sessions']} "
         "sessions alone in turn; p95 x: p95 of N over p95 of 1, with its 90% bootstrap interval",
         "in the browser (action to page settled):",

@@ -129,3 +129,56 @@ def test_ratio_interval_holds_one_for_the_same_readers_and_not_for_slower_ones(l
     assert 1.0 < lo < 3.0 < hi
     ci = load.intervals([("save", 1.0), ("save", 1.2)], [("save", 3.0), ("mark", 0.1)], n=50)
     assert set(ci) == {"save", "all"} and ci["save"][0] == pytest.approx(2.5, abs=0.01)
+
+
+def test_cpu_probe_splits_a_profile_by_script_and_takes_medians_after_round_one() -> None:
+    """bench/load_cpu.py: a sample's time goes to the innermost frame with a script file
+    (a native call made by viewer.js counts for viewer.js), idle to nobody; medians leave
+    the first round out and sum every Chromium process kind."""
+    sys.path.insert(0, str(BENCH.parent))
+    from bench.load_cpu import profile_split, summary
+
+    def frame(i, name, url="", children=()):
+        return {
+            "id": i,
+            "callFrame": {"functionName": name, "url": url},
+            "children": list(children),
+        }
+
+    nodes = [
+        frame(1, "(root)", children=[2, 5, 6, 7]),
+        frame(2, "draw", "http://h/component/x/viewer.js?v=1", [3]),
+        frame(3, "putImageData"),
+        frame(5, "(program)"),
+        frame(6, "(idle)"),
+        frame(7, "render", "http://h/static/js/react-dom.abc.js"),
+    ]
+    # each sample's time is the next delta: 3 (viewer's native call), 2 (viewer),
+    # 4 (program), 9 (idle), 1 (react), the last sample's none
+    prof = {
+        "nodes": nodes,
+        "samples": [3, 2, 5, 6, 7, 7],
+        "timeDeltas": [0, 3e3, 2e3, 4e3, 9e3, 1e3],
+    }
+    got = profile_split(prof)
+    assert got == pytest.approx({"viewer.js": 0.005, "(program)": 0.004, "react-dom.abc.js": 0.001})
+    rows = [
+        {"round": 0, "kind": "browse", "chromium": {"renderer": 9.0}, "server": 1.0},
+        {
+            "round": 1,
+            "kind": "browse",
+            "chromium": {"renderer": 1.0, "gpu-process": 0.5},
+            "server": 0.1,
+        },
+        {"round": 2, "kind": "browse", "chromium": {"renderer": 2.0}, "server": 0.3},
+        {"round": 2, "kind": "toggle", "chromium": {"renderer": 0.2}, "server": 0.0},
+    ]
+    s = summary(rows)
+    assert s["per_interaction"]["browse"] == {
+        "n": 2,
+        "chromium": 1.75,
+        "server": 0.2,
+        "gpu-process": 0.25,
+        "renderer": 1.5,
+    }
+    assert s["round_chromium_s"] == [1.5, 2.2]

@@ -1,0 +1,207 @@
+"""One reader's Chromium CPU per interaction, by process, and where the page spent it.
+
+bench/load.py's rounds (Browse, the next case, Invert, Annotate, two marks, Save, Predict)
+by one reader alone, after a warm-up session (case 1's analysis cached), on a temporary
+copy of the demo data; for every timed interaction the CPU seconds of each kind of
+Chromium process (renderer, GPU process, browser, network service: ``/proc``) and of the
+server. Reported: per interaction the median over the rounds after the first (the first
+enters the reader's name and opens Predict for the first time), and each round's total.
+With ``--profile`` the last round runs under the renderer's sampling profiler (CDP
+``Profiler``, every 200 us: it slows the page, its CPU is not comparable) and each
+interaction's main-thread time is summed by script file (Streamlit's chunks, the viewer's
+``viewer.js``), native work (``(program)``: style, layout, paint) and garbage collection.
+
+    python bench/load_cpu.py [--repo CHECKOUT] [--rounds 4] [--profile] [--json]
+
+``--repo`` runs another checkout's app under this harness: for an A/B, alternate runs of
+the two trees (``git archive COMMIT | tar -x -C DIR``), a few each, and compare medians.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench import load  # noqa: E402
+from bench.load_procs import (  # noqa: E402
+    BrowserNice,
+    browser_cpu_by_kind,
+    cpu_seconds,
+    server_pid,
+)
+
+WARMUP, READER = "Load Warmup", "Load Reader 1-1"
+
+
+def profile_split(profile: dict[str, Any]) -> dict[str, float]:
+    """Seconds of a CDP CPU profile by the script file of each sample's innermost frame
+    with a file (``viewer.js``, Streamlit's chunks by name), or ``(program)`` and
+    ``(garbage collector)``; ``(idle)`` left out."""
+    nodes = {n["id"]: n for n in profile["nodes"]}
+    parent = {c: n["id"] for n in profile["nodes"] for c in n.get("children", [])}
+    deltas = profile.get("timeDeltas", [])
+    spent: collections.Counter[str] = collections.Counter()
+    for i, nid in enumerate(profile.get("samples", [])):
+        us = deltas[i + 1] if i + 1 < len(deltas) else 0
+        name = nodes[nid]["callFrame"]["functionName"]
+        if name == "(idle)":
+            continue
+        where, x = "", nid
+        while x is not None and not where:
+            where = nodes[x]["callFrame"]["url"].split("?")[0].rsplit("/", 1)[-1]
+            x = parent.get(x)
+        spent[where or name or "(native)"] += us / 1e6
+    return dict(spent)
+
+
+async def _reader(browser: Any, url: str, name: str, rounds: int, **kw: Any) -> load.Session:
+    from bench.browser import OBSERVER
+    from pages.server_tuning import BENCH_COOKIE
+
+    # A second's pause before each interaction: the last one's trailing work is not the next's.
+    s = load.Session(name, wait_s=1200, think=itertools.repeat(1.0), **kw)
+    context = await browser.new_context(viewport={"width": 1500, "height": 1900})
+    await context.add_cookies([{"name": BENCH_COOKIE, "value": load.cookie_tag(name), "url": url}])
+    await context.add_init_script(OBSERVER)
+    context.set_default_timeout(240_000)
+    page = await context.new_page()
+    try:
+        for r in range(rounds):
+            if s.watch is not None:
+                s.watch.round, s.watch.page = r, page
+            await load._round(s, page, url)
+    finally:
+        await context.close()
+    return s
+
+
+class Watch:
+    """Per timed interaction: CPU by Chromium process kind; in the last round (with
+    ``profile``), the renderer's profile split by script."""
+
+    def __init__(self, server: int, rounds: int, profile: bool) -> None:
+        self.server, self.rounds, self.profile = server, rounds, profile
+        self.round, self.page = 0, None
+        self.rows: list[dict[str, Any]] = []
+
+    @contextlib.asynccontextmanager
+    async def __call__(self, kind: str) -> AsyncIterator[None]:
+        cdp = None
+        if self.profile and self.round == self.rounds - 1 and self.page is not None:
+            cdp = await self.page.context.new_cdp_session(self.page)
+            await cdp.send("Profiler.enable")
+            await cdp.send("Profiler.setSamplingInterval", {"interval": 200})
+            await cdp.send("Profiler.start")
+        before, srv = browser_cpu_by_kind(), cpu_seconds(self.server)
+        yield
+        after = browser_cpu_by_kind()
+        row: dict[str, Any] = {"round": self.round, "kind": kind}
+        row["chromium"] = {k: round(v - before.get(k, 0.0), 3) for k, v in after.items()}
+        row["server"] = round(cpu_seconds(self.server) - srv, 3)
+        if cdp is not None:
+            prof = (await cdp.send("Profiler.stop"))["profile"]
+            row["profile"] = {k: round(v, 3) for k, v in profile_split(prof).items() if v >= 0.005}
+            await cdp.detach()
+        self.rows.append(row)
+
+
+async def _run(repo: Path, rounds: int, profile: bool, nice: int) -> dict[str, Any]:
+    from playwright.async_api import async_playwright
+
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS, running_app
+
+    root = Path(tempfile.mkdtemp(prefix="mcalc-bench-cpu-"))
+    try:
+        env = load.prepare(root)
+        log = root / "runs.jsonl"
+        env["MCALC_RUN_LOG"] = str(log)
+        os.environ.pop("MCALC_DATA", None)
+        with running_app(env, timeout=240, repo=repo) as url, contextlib.closing(BrowserNice(nice)):
+            watch = Watch(server_pid(url) or 0, rounds, profile)
+            async with async_playwright() as p:
+                browser = await p.chromium.launch(
+                    executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+                )
+                try:
+                    warm = await _reader(browser, url, WARMUP, 1, run_log=log)
+                    one = await _reader(browser, url, READER, rounds, run_log=log, watch=watch)
+                finally:
+                    await browser.close()
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    return {"repo": str(repo), "rows": watch.rows, "errors": warm.errors + one.errors}
+
+
+def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """Medians per interaction over the rounds after the first (all Chromium, by process
+    kind, the server) and each round's Chromium total."""
+    later = [r for r in rows if r["round"] > 0]
+    by: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
+    for r in later:
+        by[r["kind"]].append(r)
+    med = {
+        kind: {
+            "n": len(rs),
+            "chromium": round(statistics.median(sum(r["chromium"].values()) for r in rs), 3),
+            "server": round(statistics.median(r["server"] for r in rs), 3),
+            **{
+                k: round(statistics.median(r["chromium"].get(k, 0.0) for r in rs), 3)
+                for k in sorted({k for r in rs for k in r["chromium"]})
+            },
+        }
+        for kind, rs in by.items()
+    }
+    totals: dict[int, float] = collections.defaultdict(float)
+    for r in later:
+        totals[r["round"]] += sum(r["chromium"].values())
+    return {"per_interaction": med, "round_chromium_s": [round(v, 2) for v in totals.values()]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repo", type=Path, default=REPO, metavar="CHECKOUT")
+    ap.add_argument("--rounds", type=int, default=4, help="rounds of the reader (default 4)")
+    ap.add_argument("--profile", action="store_true", help="profile the last round's page")
+    ap.add_argument("--nice", type=int, default=load.BROWSER_NICE)
+    ap.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    args = ap.parse_args()
+    if not (args.repo / "app.py").is_file():
+        ap.error(f"--repo must be a checkout with app.py, got {args.repo}")
+    if args.rounds < 2:
+        ap.error(f"--rounds must be at least 2 (the first is left out), got {args.rounds}")
+    out = asyncio.run(_run(args.repo.resolve(), args.rounds, args.profile, args.nice))
+    out.update(summary(out["rows"]))
+    if args.json:
+        print(json.dumps(out))
+        return 1 if out["errors"] else 0
+    print(f"app of {out['repo']}; one reader, rounds 2-{args.rounds}, medians (CPU s)")
+    for kind, m in out["per_interaction"].items():
+        parts = ", ".join(f"{k} {v:.2f}" for k, v in m.items() if k not in ("n", "chromium"))
+        print(f"{kind:<12} Chromium {m['chromium']:.2f} ({parts}; n {m['n']})")
+    print(f"Chromium per round: {out['round_chromium_s']}")
+    for r in out["rows"]:
+        if "profile" in r:
+            top = sorted(r["profile"].items(), key=lambda kv: -kv[1])[:6]
+            print(f"profile {r['kind']:<12} " + ", ".join(f"{k} {v:.2f}" for k, v in top))
+    for e in out["errors"]:
+        print(f"error: {e}")
+    return 1 if out["errors"] else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
