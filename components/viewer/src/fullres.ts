@@ -438,7 +438,7 @@ function fetchImage(e: Entry): Promise<Got> {
     }
     const data = new Uint8Array(await res.arrayBuffer());
     const fetchMs = performance.now() - t0;
-    const values = e.codec === RAW16 ? await raw16(data, e.rows, e.cols) : await decode(data, e.rows, e.cols);
+    const values = await decode(data, e.rows, e.cols); // raw16 returned above
     return ranged(values, fetchMs);
   };
   const w = getWorker();
