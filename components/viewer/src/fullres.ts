@@ -89,6 +89,9 @@ const asked = new Map<string, number>(); // image key -> when it was asked for
 // Cases whose panels show their full images (zoomed past the preview, the magnifier); the
 // images of any other case are kept unshown (prefetched).
 const engaged = new Set<string>();
+// Keys asked for ahead whose answer has not come: the zoom asks for them again at once
+// (an answer lost would otherwise hold it ASK_AGAIN_MS; the channel answers only the last).
+const ahead = new Set<string>();
 let prefetchTimer: ReturnType<typeof setTimeout> | undefined;
 let ctx: Context | null = null;
 let askedAt = -1;
@@ -225,7 +228,7 @@ export function check(i: number, force = false): void {
   }
   const missing = panels
     .filter((q) => wanted(q) && !fullId(q.key))
-    .filter((q) => now - (asked.get(q.key) ?? -Infinity) > ASK_AGAIN_MS)
+    .filter((q) => ahead.has(q.key) || now - (asked.get(q.key) ?? -Infinity) > ASK_AGAIN_MS)
     .map((q) => q.key);
   if (missing.length) ask(c, missing, false);
   ctx.publish();
@@ -234,7 +237,11 @@ export function check(i: number, force = false): void {
 /** Ask the channel for `keys` of case `c` (prefetch: ahead of the zoom, best effort). */
 function ask(c: string, keys: string[], prefetch: boolean): void {
   const now = performance.now();
-  for (const k of keys) asked.set(k, now);
+  for (const k of keys) {
+    asked.set(k, now);
+    if (prefetch) ahead.add(k);
+    else ahead.delete(k);
+  }
   if (prefetch && timing.case !== c) timing = { case: c, images: [] };
   if (prefetch) timing.prefetched = abs();
   requests += 1;
@@ -556,6 +563,7 @@ function evict(): void {
  * function returned, run in index.ts's render queue, caches the images and shows them. */
 export function answer(a: Answer): () => Promise<void> {
   const arrived = abs();
+  for (const e of a.index ?? []) ahead.delete(e.key);
   const entries = (a.index ?? []).filter(
     (e) => !fullId(e.key) && (e.codec === CODEC || e.codec === RAW16),
   );
@@ -653,7 +661,11 @@ async function receive(
 /** Show the full image in every panel that has one (camera, window, invert kept). */
 export async function upgradeAll(): Promise<void> {
   if (!ctx) return;
-  if (!engaged.has(ctx.caseKey())) return void evict(); // kept unshown until a zoom
+  if (!engaged.has(ctx.caseKey())) {
+    evict(); // kept unshown until a zoom
+    ctx.publish();
+    return;
+  }
   const panels = ctx.panels();
   let changed = false;
   const draws: Promise<void>[] = [];
