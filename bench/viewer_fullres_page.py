@@ -14,6 +14,7 @@ drawn; ``WAIT_MS`` included when the ask is the zoom's) and its breakdown (fetch
 caching per image, each CPU draw that windowed anew where the tree records them).
 
     python bench/viewer_fullres_page.py [--base OTHER_CHECKOUT] [--repeat N] [--look-ms MS]
+        [--ignore-ahead]
 
 With ``--base`` it alternates A (``--base``'s dist) and B (this checkout's) for every
 repeat, in fresh browser contexts of one Chromium, and prints both medians.
@@ -47,11 +48,11 @@ ROWS, COLS = 3328, 4096
 #: From the viewer's request to the answer (the channel's run, in the app).
 WAIT_MS = 300
 #: Answers every ask WAIT_MS later (the page's own stand-in for the channel), by URL.
-_ANSWERING = """([base, rows, cols, wait]) => {
+_ANSWERING = """([base, rows, cols, wait, ignoreAhead]) => {
   window.__asks = 0;
   window.addEventListener('message', e => {
     const d = e.data;
-    if (!d || d.type !== 'mcalc:fullres-ask' || d.inline) return;
+    if (!d || d.type !== 'mcalc:fullres-ask' || d.inline || (ignoreAhead && d.prefetch)) return;
     window.__asks += 1;
     const index = d.keys.map(k => ({key: k, rows, cols, spacing: [0.07, 0.07],
       codec: 'raw16', offset: 0, length: rows * cols * 2, url: `${base}/${k}.raw`}));
@@ -93,14 +94,14 @@ def _args(images: list[np.ndarray]) -> dict[str, Any]:
 
 
 def _once(
-    browser: Any, url: str, base: str, args: dict[str, Any], look_ms: int
+    browser: Any, url: str, base: str, args: dict[str, Any], look_ms: int, ignore_ahead: bool
 ) -> tuple[float, str]:
     """One arrival on a fresh page: the viewer's clock (ms) and a line of its breakdown."""
     context = browser.new_context(viewport={"width": 1500, "height": 900})
     try:
         page = context.new_page()
         page.goto(f"{url}/index.html?renderer=cpu")
-        page.evaluate(_ANSWERING, [base, ROWS, COLS, WAIT_MS])
+        page.evaluate(_ANSWERING, [base, ROWS, COLS, WAIT_MS, ignore_ahead])
         page.evaluate(_RENDER, [args])
         page.wait_for_function("() => document.getElementById('root').dataset.zoom")
         page.wait_for_timeout(look_ms)
@@ -143,6 +144,11 @@ def main() -> int:
     ap.add_argument("--base", type=Path, help="another checkout: its dist is side A")
     ap.add_argument("--repeat", type=int, default=4)
     ap.add_argument("--look-ms", type=int, default=800, help="from the case drawn to the zoom")
+    ap.add_argument(
+        "--ignore-ahead",
+        action="store_true",
+        help="leave asks ahead of the zoom unanswered (an answer lost: only the zoom's counts)",
+    )
     a = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="mcalc-bench-page-"))
     sides = {"B": REPO / "components" / "viewer" / "dist"}
@@ -162,7 +168,9 @@ def main() -> int:
             try:
                 for k in range(a.repeat):
                     for side in sides:
-                        v, line = _once(browser, f"{base}/{side}", base, args, a.look_ms)
+                        v, line = _once(
+                            browser, f"{base}/{side}", base, args, a.look_ms, a.ignore_ahead
+                        )
                         ms[side].append(v)
                         print(f"{side} {k}: {v:.0f} ms; {line}", file=sys.stderr, flush=True)
             finally:
