@@ -86,9 +86,9 @@ const PREFETCH_AFTER_MS = 150;
 const held = new Map<string, Held>(); // image key -> its full-resolution image
 const colsOf = new Map<string, number>(); // Cornerstone image id -> columns
 const asked = new Map<string, number>(); // image key -> when it was asked for
-// Cases whose panels show their full images (zoomed past the preview, the magnifier); the
-// images of any other case are kept unshown (prefetched).
-const engaged = new Set<string>();
+// The case whose panels show their full images (zoomed past the preview, the magnifier);
+// the images of any other are kept unshown (asked ahead) until its own zoom.
+let engaged: string | null = null;
 // Keys asked for ahead whose answer has not come: the zoom asks for them again at once
 // (an answer lost would otherwise hold it ASK_AGAIN_MS; the channel answers only the last).
 const ahead = new Set<string>();
@@ -213,25 +213,26 @@ export function check(i: number, force = false): void {
   const p = panels[i];
   const vp = ctx.viewport(i);
   const c = ctx.caseKey();
-  if (!p || !vp || !wanted(p) || (engaged.has(c) && fullId(p.key))) return;
+  if (!p || !vp || !wanted(p) || (engaged === c && fullId(p.key))) return;
   if (!force && magnification(vp) < ASK_AT_MAGNIFICATION) return;
   const now = performance.now();
-  if (!engaged.has(c)) {
-    // The reader needs them now: the clock starts here, whatever was prefetched.
-    engaged.add(c);
+  const fresh = engaged !== c;
+  engaged = c;
+  const missing = panels
+    .filter((q) => wanted(q) && !fullId(q.key))
+    .filter((q) => ahead.has(q.key) || now - (asked.get(q.key) ?? -Infinity) > ASK_AGAIN_MS)
+    .map((q) => q.key);
+  if (fresh || (askedAt < 0 && missing.length)) {
+    // The reader needs them now: the clock starts here, whatever was asked ahead.
     askedAt = now;
     firstMs = -1;
     lastMs = -1;
     const before = timing.case === c ? timing : { images: [] };
     timing = { ...before, case: c, asked: abs() };
-    if (panels.some((q) => wanted(q) && fullId(q.key))) ctx.queue(upgradeAll); // prefetched
   }
-  const missing = panels
-    .filter((q) => wanted(q) && !fullId(q.key))
-    .filter((q) => ahead.has(q.key) || now - (asked.get(q.key) ?? -Infinity) > ASK_AGAIN_MS)
-    .map((q) => q.key);
+  if (fresh && panels.some((q) => wanted(q) && fullId(q.key))) ctx.queue(upgradeAll); // here
   if (missing.length) ask(c, missing, false);
-  ctx.publish();
+  if (fresh || missing.length) ctx.publish();
 }
 
 /** Ask the channel for `keys` of case `c` (prefetch: ahead of the zoom, best effort). */
@@ -257,7 +258,7 @@ export function prefetch(): void {
   clearTimeout(prefetchTimer);
   const c = ctx.caseKey();
   prefetchTimer = setTimeout(() => {
-    if (!ctx || ctx.caseKey() !== c || engaged.has(c)) return; // gone, or asked by a zoom
+    if (!ctx || ctx.caseKey() !== c) return; // gone
     const now = performance.now();
     const keys = ctx
       .panels()
@@ -591,7 +592,7 @@ export function answer(a: Answer): () => Promise<void> {
       await upgradeAll();
     }
     if (!refetch.length || !ctx) return;
-    if (lastAsk?.case === a.case && ctx.caseKey() === a.case && engaged.has(a.case)) {
+    if (lastAsk?.case === a.case && ctx.caseKey() === a.case && engaged === a.case) {
       // A media URL that could not be fetched (gone with a rerun of the page, a proxy):
       // the bytes come in the answer itself, as before media URLs.
       const now = performance.now();
@@ -661,7 +662,7 @@ async function receive(
 /** Show the full image in every panel that has one (camera, window, invert kept). */
 export async function upgradeAll(): Promise<void> {
   if (!ctx) return;
-  if (!engaged.has(ctx.caseKey())) {
+  if (engaged !== ctx.caseKey()) {
     evict(); // kept unshown until a zoom
     ctx.publish();
     return;
@@ -719,7 +720,7 @@ export async function upgradeAll(): Promise<void> {
 export function publish(d: DOMStringMap): void {
   if (!ctx) return;
   const panels = ctx.panels();
-  const on = engaged.has(ctx.caseKey());
+  const on = engaged === ctx.caseKey();
   d.fullres = JSON.stringify(
     panels.map((p, i) => {
       if (!wanted(p)) return "full";
