@@ -600,6 +600,7 @@ export function answer(a: Answer): () => Promise<void> {
       post({ ...lastAsk, keys: refetch, inline: true, prefetch: undefined });
     } else {
       for (const key of refetch) asked.delete(key); // a prefetch: asked again at the zoom
+      if (timing.case === a.case) timing.aheadFailed = `${refetch.length} at +${abs()}: ${failed}`;
       ctx.publish();
     }
   };
