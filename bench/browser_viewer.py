@@ -335,8 +335,13 @@ def _log_breakdown(t: dict[str, Any]) -> None:
             )
     first = t.get("first", asked) - asked
     shown = t.get("shown", asked) - asked
+    # Asked ahead (fullres.ts prefetch: once the case was drawn), this long before the zoom.
+    ahead = t.get("prefetched")
+    lead = f" (asked ahead {asked - ahead} ms before the zoom)" if ahead is not None else ""
+    if t.get("aheadFailed"):  # fetched ahead, failed (a media file gone), asked at the zoom
+        lead += f" (fetch ahead failed: {t['aheadFailed']})"
     print(
-        f"[bench/browser] viewer_fullres breakdown: first shown +{first} ms, all shown"
+        f"[bench/browser] viewer_fullres breakdown{lead}: first shown +{first} ms, all shown"
         f" +{shown} ms; " + "; ".join(parts),
         file=sys.stderr,
     )

@@ -4,13 +4,17 @@
 channel's fragment run, Streamlit's media route, the browser); on this 2-core machine,
 shared with other benches, its noise hides what the page itself costs. This bench opens the
 built viewer (``components/viewer/dist``) alone in Debian's Chromium on the CPU path, draws
-four panels of 1024x832 previews, zooms until the viewer asks, waits ``WAIT_MS``, then
-answers with four 4096x3328 ``raw16`` images by URL from a local static server (Python's
-own: no Streamlit in the way), and reads the viewer's clock (``data-fullres-ms``, the ask
-to the last full image drawn, ``WAIT_MS`` included) and its breakdown (fetch and caching
-per image, each CPU draw that windowed anew where the tree records them).
+four panels of 1024x832 previews, waits ``--look-ms`` (the reader looking at the case),
+then zooms until the viewer wants its full images. Every ask of the viewer (at that zoom,
+or ahead of it where the viewer prefetches) is answered ``WAIT_MS`` later, in the page,
+with the asked 4096x3328 ``raw16`` images by URL from a local static server (Python's
+own: no Streamlit in the way). It reads the viewer's clock (``data-fullres-ms``: from the
+zoom's ask, or the zoom itself when the images were asked ahead, to the last full image
+drawn; ``WAIT_MS`` included when the ask is the zoom's) and its breakdown (fetch and
+caching per image, each CPU draw that windowed anew where the tree records them).
 
-    python bench/viewer_fullres_page.py [--base OTHER_CHECKOUT] [--repeat N]
+    python bench/viewer_fullres_page.py [--base OTHER_CHECKOUT] [--repeat N] [--look-ms MS]
+        [--ignore-ahead]
 
 With ``--base`` it alternates A (``--base``'s dist) and B (this checkout's) for every
 repeat, in fresh browser contexts of one Chromium, and prints both medians.
@@ -43,11 +47,20 @@ from tests.browser import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 ROWS, COLS = 3328, 4096
 #: From the viewer's request to the answer (the channel's run, in the app).
 WAIT_MS = 300
-_ASKS = """window.__asks = 0; window.addEventListener('message', e => {
-  if (e.data && e.data.type === 'mcalc:fullres-ask') window.__asks += 1; });"""
+#: Answers every ask WAIT_MS later (the page's own stand-in for the channel), by URL.
+_ANSWERING = """([base, rows, cols, wait, ignoreAhead]) => {
+  window.__asks = 0;
+  window.addEventListener('message', e => {
+    const d = e.data;
+    if (!d || d.type !== 'mcalc:fullres-ask' || d.inline || (ignoreAhead && d.prefetch)) return;
+    window.__asks += 1;
+    const index = d.keys.map(k => ({key: k, rows, cols, spacing: [0.07, 0.07],
+      codec: 'raw16', offset: 0, length: rows * cols * 2, url: `${base}/${k}.raw`}));
+    setTimeout(() => window.postMessage({type: 'mcalc:fullres-answer', case: d.case, index,
+      data: new Uint8Array(0)}, '*'), wait);
+  });
+}"""
 _RENDER = "([a]) => window.postMessage({type: 'streamlit:render', args: a}, '*')"
-_ANSWER = """([c, index]) => window.postMessage(
-  {type: 'mcalc:fullres-answer', case: c, index, data: new Uint8Array(0)}, '*')"""
 _FULL = """() => { const d = document.getElementById('root').dataset;
   return JSON.parse(d.fullres || '[]').every(s => s === 'full') && +d.fullresMs > 0; }"""
 
@@ -80,31 +93,27 @@ def _args(images: list[np.ndarray]) -> dict[str, Any]:
             "marks_version": 0, "labels": []}  # fmt: skip
 
 
-def _once(browser: Any, url: str, base: str, args: dict[str, Any]) -> tuple[float, str]:
+def _once(
+    browser: Any, url: str, base: str, args: dict[str, Any], look_ms: int, ignore_ahead: bool
+) -> tuple[float, str]:
     """One arrival on a fresh page: the viewer's clock (ms) and a line of its breakdown."""
     context = browser.new_context(viewport={"width": 1500, "height": 900})
     try:
         page = context.new_page()
-        page.add_init_script(_ASKS)
         page.goto(f"{url}/index.html?renderer=cpu")
+        page.evaluate(_ANSWERING, [base, ROWS, COLS, WAIT_MS, ignore_ahead])
         page.evaluate(_RENDER, [args])
         page.wait_for_function("() => document.getElementById('root').dataset.zoom")
-        page.wait_for_timeout(800)
+        page.wait_for_timeout(look_ms)
         box = page.locator(".panel").first.bounding_box()
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
-        for _ in range(80):
-            if page.evaluate("() => window.__asks"):
+        for _ in range(80):  # until the viewer wants its full images (no panel "preview")
+            if "preview" not in page.eval_on_selector(
+                "#root", "e => e.dataset.fullres || 'preview'"
+            ):
                 break
             page.mouse.wheel(0, -120)
             page.wait_for_timeout(40)
-        page.wait_for_timeout(WAIT_MS)
-        index = [
-            {"key": f"img{k}", "rows": ROWS, "cols": COLS, "spacing": [0.07, 0.07],
-             "codec": RAW16, "offset": 0, "length": ROWS * COLS * 2,
-             "url": f"{base}/img{k}.raw"}
-            for k in range(4)
-        ]  # fmt: skip
-        page.evaluate(_ANSWER, ["c1", index])
         page.wait_for_function(_FULL, timeout=120_000)
         d = page.eval_on_selector("#root", "e => ({...e.dataset})")
         t = json.loads(d.get("fullresTiming") or "{}")
@@ -116,9 +125,11 @@ def _once(browser: Any, url: str, base: str, args: dict[str, Any]) -> tuple[floa
             for r in t.get("renders", [])
             if r.get("windowMs")
         )
-        line = f"first {d.get('fullresFirstMs')} ms | {got}" + (
-            f" | draws {draws}" if draws else ""
-        )
+        ahead = t.get("prefetched")
+        line = f"first {d.get('fullresFirstMs')} ms | asks {page.evaluate('() => window.__asks')}"
+        if isinstance(ahead, (int, float)) and isinstance(t.get("asked"), (int, float)):
+            line += f" (ahead {t['asked'] - ahead:.0f} ms before the zoom)"
+        line += f" | {got}" + (f" | draws {draws}" if draws else "")
         if d.get("fullresError"):
             line += f" | error {d['fullresError']}"
         return float(d["fullresMs"]), line
@@ -132,6 +143,12 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--base", type=Path, help="another checkout: its dist is side A")
     ap.add_argument("--repeat", type=int, default=4)
+    ap.add_argument("--look-ms", type=int, default=800, help="from the case drawn to the zoom")
+    ap.add_argument(
+        "--ignore-ahead",
+        action="store_true",
+        help="leave asks ahead of the zoom unanswered (an answer lost: only the zoom's counts)",
+    )
     a = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="mcalc-bench-page-"))
     sides = {"B": REPO / "components" / "viewer" / "dist"}
@@ -151,7 +168,9 @@ def main() -> int:
             try:
                 for k in range(a.repeat):
                     for side in sides:
-                        v, line = _once(browser, f"{base}/{side}", base, args)
+                        v, line = _once(
+                            browser, f"{base}/{side}", base, args, a.look_ms, a.ignore_ahead
+                        )
                         ms[side].append(v)
                         print(f"{side} {k}: {v:.0f} ms; {line}", file=sys.stderr, flush=True)
             finally:
@@ -162,7 +181,7 @@ def main() -> int:
     for side, values in ms.items():
         print(
             f"{side} {sides[side]}: median {statistics.median(values):.0f} ms "
-            f"(ask to all four drawn, {WAIT_MS} ms wait included) of "
+            f"(ask or zoom to all four drawn, look {a.look_ms} ms, answer wait {WAIT_MS} ms) of "
             + " ".join(f"{v:.0f}" for v in values)
         )
     return 0

@@ -341,6 +341,66 @@ def _assert_windowed_where_shown(page, box) -> None:
         assert (was > 0).sum() > 1000 and np.array_equal(was, now), np.abs(was - now).max()
 
 
+def _assert_asked_ahead(page, box) -> None:
+    """A case whose preview is larger than its panel (as a real mammogram's): its full
+    images are asked for ahead, once it is drawn, and kept unshown (the panels and the zoom
+    as they were) until a zoom past the preview shows them at once; that zoom asks again,
+    at once, for those asked ahead whose answer has not come (fullres.ts prefetch)."""
+    import base64
+
+    import numpy as np
+
+    from mcalc.present.fullres import CODEC, encode_answer
+    from mcalc.present.reading import encode_pixels
+
+    rows, cols = 2048, 1664
+    full = np.tile(np.linspace(100, 4000, cols), (rows, 1)).astype(np.uint16)
+    preview = full[::2, ::2].astype(np.float32)
+    panels = [
+        {"key": f"big{k}", "label": f"R CC {t}", "view": "CC", "time": t,
+         "rows": rows // 2, "cols": cols // 2, "scale": 0.5, "spacing": [0.14, 0.14],
+         "window": [2048, 4096], "presets": {}, "invert": False,
+         "pixels": encode_pixels(preview), "points": [], "outlines": []}
+        for k, t in enumerate(["prior", "recent"])
+    ]  # fmt: skip
+    args = {"case_key": "c2", "panels": panels, "height": 400, "editable": None,
+            "marks_version": 0, "labels": []}  # fmt: skip
+    page.evaluate("() => { window.__events = []; }")
+    page.evaluate(RENDER, [args])
+    page.wait_for_function("() => window.__events.some(e => e.type === 'mcalc:fullres-ask')")
+    (ask,) = page.evaluate("() => window.__events")
+    assert ask["case"] == "c2" and ask["keys"] == ["big0", "big1"] and ask["prefetch"], ask
+    data = base64.b64encode(encode_answer(full, CODEC)).decode()
+    entry = {"key": "big0", "rows": rows, "cols": cols, "spacing": [0.07, 0.07], "codec": CODEC,
+             "offset": 0, "length": len(base64.b64decode(data)),
+             "url": f"data:application/octet-stream;base64,{data}"}  # fmt: skip
+    page.evaluate(ANSWER, ["c2", [entry], ""])
+    page.wait_for_function("() => document.getElementById('root').dataset.fullresHeld === '1'")
+    page.wait_for_timeout(200)
+    held = page.eval_on_selector(VIEWER, "e => ({...e.dataset})")
+    assert json.loads(held["fullres"]) == ["preview", "preview"], held  # kept, not shown
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(40):
+        if "preview" not in page.eval_on_selector(VIEWER, "e => e.dataset.fullres"):
+            break
+        page.mouse.wheel(0, -120)
+        page.wait_for_timeout(60)
+    page.wait_for_function(
+        "() => document.getElementById('root').dataset.fullres === '[\"full\",\"asked\"]'"
+    )
+    asks = [e for e in page.evaluate("() => window.__events") if e["type"] == ask["type"]]
+    assert len(asks) == 2 and asks[1]["keys"] == ["big1"] and not asks[1].get("prefetch"), asks
+    entry = {**entry, "key": "big1"}
+    del entry["url"]
+    page.evaluate(ANSWER, ["c2", [entry], data])
+    page.wait_for_function(
+        "() => document.getElementById('root').dataset.fullres === '[\"full\",\"full\"]'"
+        " && +document.getElementById('root').dataset.fullresMs > 0"
+    )
+    state = page.eval_on_selector(VIEWER, "e => ({...e.dataset})")
+    assert not state.get("fullresError") and state["fullresHeld"] == "2", state
+
+
 def test_viewer_without_webgl_draws_on_the_cpu_and_loads_full_resolution():
     """The built component alone (no app server): Streamlit's render messages are posted
     to it. Without WebGL it draws with Cornerstone's CPU path (not a blank panel, values
@@ -448,3 +508,4 @@ def test_viewer_without_webgl_draws_on_the_cpu_and_loads_full_resolution():
             _assert_ramp_rises(page)
             if path == "cpu":
                 _assert_windowed_where_shown(page, box)
+                _assert_asked_ahead(page, box)

@@ -17,6 +17,13 @@
 // into their viewports keeping camera, window and invert: W/L stays on the true 16-bit
 // values at every zoom, and the preview stays on screen until the full image is there.
 //
+// Asked earlier: once a case is shown (prefetch(), from index.ts), its images are asked for
+// and fetched ahead, within the byte budget, and kept unshown; the zoom past the preview
+// (or the magnifier) then swaps in those already here and waits only for the rest. The
+// viewer's clock (data-fullres-ms) runs from that zoom, the moment the reader needs them,
+// to the last one drawn. A prefetched image whose fetch fails is forgotten (asked again at
+// the zoom), never asked for inline.
+//
 // Panel coordinates (marks, overlays, probe) stay in the preview's grid: factor() tells
 // index.ts how many pixels of the shown image one panel pixel spans.
 import * as cs from "@cornerstonejs/core";
@@ -51,6 +58,7 @@ export interface Context {
   panels: () => PanelLike[];
   caseKey: () => string;
   publish: () => void;
+  queue: (f: () => Promise<void>) => void; // after the renders and answers under way (index.ts)
 }
 /** What the channel hands over: one or more images of a case and their bytes. */
 export interface Answer {
@@ -71,15 +79,25 @@ const ASK_AGAIN_MS = 30_000; // an answer lost (a rerun interrupted): ask again 
 // Ask when one preview pixel spans this many screen pixels: a little before the preview
 // runs out of detail (at 1), so the full image is usually there when it is needed.
 const ASK_AT_MAGNIFICATION = 0.75;
+// A shown case's images are asked for this long after it is drawn, if it is still on
+// screen: a reader flipping through cases faster does not fetch 100 MB per case.
+const PREFETCH_AFTER_MS = 150;
 
 const held = new Map<string, Held>(); // image key -> its full-resolution image
 const colsOf = new Map<string, number>(); // Cornerstone image id -> columns
 const asked = new Map<string, number>(); // image key -> when it was asked for
+// The case whose panels show their full images (zoomed past the preview, the magnifier);
+// the images of any other are kept unshown (asked ahead) until its own zoom.
+let engaged: string | null = null;
+// Keys asked for ahead whose answer has not come: the zoom asks for them again at once
+// (an answer lost would otherwise hold it ASK_AGAIN_MS; the channel answers only the last).
+const ahead = new Set<string>();
+let prefetchTimer: ReturnType<typeof setTimeout> | undefined;
 let ctx: Context | null = null;
 let askedAt = -1;
 let lastMs = -1; // from the request to the last full image shown
 let firstMs = -1; // from the request to the first full image shown
-let lastAsk: { type: string; case: string; keys: string[] } | null = null;
+let lastAsk: { type: string; case: string; keys: string[]; prefetch?: boolean } | null = null;
 let requests = 0;
 let failed = "";
 // Where the time of the last arrival went (epoch ms, comparable across frames), for benches.
@@ -194,23 +212,62 @@ export function check(i: number, force = false): void {
   const panels = ctx.panels();
   const p = panels[i];
   const vp = ctx.viewport(i);
-  if (!p || !vp || !wanted(p) || fullId(p.key)) return;
+  const c = ctx.caseKey();
+  if (!p || !vp || !wanted(p) || (engaged === c && fullId(p.key))) return;
   if (!force && magnification(vp) < ASK_AT_MAGNIFICATION) return;
   const now = performance.now();
+  const fresh = engaged !== c;
+  engaged = c;
   const missing = panels
     .filter((q) => wanted(q) && !fullId(q.key))
-    .filter((q) => now - (asked.get(q.key) ?? -Infinity) > ASK_AGAIN_MS)
+    .filter((q) => ahead.has(q.key) || now - (asked.get(q.key) ?? -Infinity) > ASK_AGAIN_MS)
     .map((q) => q.key);
-  if (!missing.length) return;
-  for (const k of missing) asked.set(k, now);
-  askedAt = now;
-  firstMs = -1;
-  lastMs = -1;
-  timing = { asked: abs(), images: [] };
+  if (fresh || (askedAt < 0 && missing.length)) {
+    // The reader needs them now: the clock starts here, whatever was asked ahead.
+    askedAt = now;
+    firstMs = -1;
+    lastMs = -1;
+    const before = timing.case === c ? timing : { images: [] };
+    timing = { ...before, case: c, asked: abs() };
+  }
+  if (fresh && panels.some((q) => wanted(q) && fullId(q.key))) ctx.queue(upgradeAll); // here
+  if (missing.length) ask(c, missing, false);
+  if (fresh || missing.length) ctx.publish();
+}
+
+/** Ask the channel for `keys` of case `c` (prefetch: ahead of the zoom, best effort). */
+function ask(c: string, keys: string[], prefetch: boolean): void {
+  const now = performance.now();
+  for (const k of keys) {
+    asked.set(k, now);
+    if (prefetch) ahead.add(k);
+    else ahead.delete(k);
+  }
+  if (prefetch && timing.case !== c) timing = { case: c, images: [] };
+  if (prefetch) timing.prefetched = abs();
   requests += 1;
-  lastAsk = { type: "mcalc:fullres-ask", case: ctx.caseKey(), keys: missing };
+  lastAsk = { type: "mcalc:fullres-ask", case: c, keys, ...(prefetch ? { prefetch } : {}) };
   post(lastAsk);
-  ctx.publish();
+}
+
+/** Ask for the shown case's full images ahead of a zoom (index.ts, once a case is drawn):
+ * PREFETCH_AFTER_MS later if the case is still on screen, those not here nor asked for. The
+ * budget keeps them (evict() never drops the shown case's). */
+export function prefetch(): void {
+  if (!ctx || !supported) return;
+  clearTimeout(prefetchTimer);
+  const c = ctx.caseKey();
+  prefetchTimer = setTimeout(() => {
+    if (!ctx || ctx.caseKey() !== c) return; // gone
+    const now = performance.now();
+    const keys = ctx
+      .panels()
+      .filter((q) => wanted(q) && !fullId(q.key))
+      .filter((q) => now - (asked.get(q.key) ?? -Infinity) > ASK_AGAIN_MS)
+      .map((q) => q.key);
+    if (keys.length) ask(c, keys, true);
+    ctx.publish();
+  }, PREFETCH_AFTER_MS);
 }
 
 /** To the channel: every frame beside this one (opened alone, to this window). */
@@ -438,7 +495,7 @@ function fetchImage(e: Entry): Promise<Got> {
     }
     const data = new Uint8Array(await res.arrayBuffer());
     const fetchMs = performance.now() - t0;
-    const values = e.codec === RAW16 ? await raw16(data, e.rows, e.cols) : await decode(data, e.rows, e.cols);
+    const values = await decode(data, e.rows, e.cols); // raw16 returned above
     return ranged(values, fetchMs);
   };
   const w = getWorker();
@@ -486,6 +543,10 @@ function shownIds(): Set<string> {
 
 function evict(): void {
   const shown = shownIds();
+  for (const p of ctx?.panels() ?? []) {
+    const h = held.get(p.key);
+    if (h) shown.add(h.id); // the case on screen's, shown or prefetched
+  }
   let total = 0;
   for (const h of held.values()) total += h.bytes;
   const oldest = [...held.entries()].sort((a, b) => a[1].used - b[1].used);
@@ -503,6 +564,7 @@ function evict(): void {
  * function returned, run in index.ts's render queue, caches the images and shows them. */
 export function answer(a: Answer): () => Promise<void> {
   const arrived = abs();
+  for (const e of a.index ?? []) ahead.delete(e.key);
   const entries = (a.index ?? []).filter(
     (e) => !fullId(e.key) && (e.codec === CODEC || e.codec === RAW16),
   );
@@ -526,15 +588,20 @@ export function answer(a: Answer): () => Promise<void> {
     while (left.size) {
       const k = await Promise.race(left.values());
       left.delete(k);
-      await receive(entries[k], await inflating[k], arrived, refetch);
+      await receive(a.case, entries[k], await inflating[k], arrived, refetch);
       await upgradeAll();
     }
-    if (refetch.length && ctx && lastAsk?.case === a.case && ctx.caseKey() === a.case) {
+    if (!refetch.length || !ctx) return;
+    if (lastAsk?.case === a.case && ctx.caseKey() === a.case && engaged === a.case) {
       // A media URL that could not be fetched (gone with a rerun of the page, a proxy):
       // the bytes come in the answer itself, as before media URLs.
       const now = performance.now();
       for (const key of refetch) asked.set(key, now);
-      post({ ...lastAsk, keys: refetch, inline: true });
+      post({ ...lastAsk, keys: refetch, inline: true, prefetch: undefined });
+    } else {
+      for (const key of refetch) asked.delete(key); // a prefetch: asked again at the zoom
+      if (timing.case === a.case) timing.aheadFailed = `${refetch.length} at +${abs()}: ${failed}`;
+      ctx.publish();
     }
   };
 }
@@ -544,7 +611,13 @@ interface Done extends Got {
   t0: number;
 }
 
-async function receive(e: Entry, got: Done | Error, arrived: number, refetch: string[]): Promise<void> {
+async function receive(
+  c: string,
+  e: Entry,
+  got: Done | Error,
+  arrived: number,
+  refetch: string[],
+): Promise<void> {
   if (fullId(e.key)) return;
   try {
     if (got instanceof Error) throw got;
@@ -564,6 +637,7 @@ async function receive(e: Entry, got: Done | Error, arrived: number, refetch: st
       giveWindow(image); // see window.ts
     }
     const fetchMs = got.fetchMs === undefined ? undefined : Math.round(got.fetchMs);
+    if (timing.case !== c) timing = { case: c, images: [] };
     (timing.images as unknown[]).push({
       key: e.key,
       bytes: e.length,
@@ -589,6 +663,11 @@ async function receive(e: Entry, got: Done | Error, arrived: number, refetch: st
 /** Show the full image in every panel that has one (camera, window, invert kept). */
 export async function upgradeAll(): Promise<void> {
   if (!ctx) return;
+  if (engaged !== ctx.caseKey()) {
+    evict(); // kept unshown until a zoom
+    ctx.publish();
+    return;
+  }
   const panels = ctx.panels();
   let changed = false;
   const draws: Promise<void>[] = [];
@@ -642,14 +721,17 @@ export async function upgradeAll(): Promise<void> {
 export function publish(d: DOMStringMap): void {
   if (!ctx) return;
   const panels = ctx.panels();
+  const on = engaged === ctx.caseKey();
   d.fullres = JSON.stringify(
     panels.map((p, i) => {
       if (!wanted(p)) return "full";
       const vp = ctx?.viewport(i);
       if (vp && factor(vp, p) !== 1) return "full";
-      return asked.has(p.key) ? "asked" : "preview";
+      return on && (asked.has(p.key) || held.has(p.key)) ? "asked" : "preview";
     }),
   );
+  // Full images of the case on screen held unshown (prefetched, before a zoom).
+  d.fullresHeld = String(panels.filter((p) => wanted(p) && held.has(p.key)).length);
   let total = 0;
   for (const h of held.values()) total += h.bytes;
   d.fullresBytes = String(total);

@@ -926,6 +926,7 @@ async function onRender(a: Args, early = false): Promise<void> {
   temporal.applyFocus(a.focus);
   await px.receiveRest(); // the next case's pixels, once this one is drawn
   fetchAhead();
+  fullres.prefetch(); // its full images, ahead of a zoom (after the next case's pixels)
 }
 
 async function main(): Promise<void> {
@@ -941,7 +942,13 @@ async function main(): Promise<void> {
     return;
   }
   root.dataset.renderer = cs.getShouldUseCPURendering() ? "cpu" : "webgl";
-  fullres.bind({ viewport, panels: () => args?.panels ?? [], caseKey: () => caseKey, publish });
+  fullres.bind({
+    viewport,
+    panels: () => args?.panels ?? [],
+    caseKey: () => caseKey,
+    publish,
+    queue: (f) => void (pending = pending.then(f)),
+  });
   temporal.attach({
     root,
     engineId: ENGINE,
