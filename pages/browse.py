@@ -482,10 +482,13 @@ def send_ahead_when_ready(case: CaseRecord, nxt: CaseRecord, opts: DisplayOption
     if st.session_state.get(WAITED_KEY) == case.case_id:
         return
     st.session_state[WAITED_KEY] = case.case_id
+    keys = panel_cache.case_keys(cache, nxt, opts, max_side)  # once, not at every step
+    if keys is None:
+        return
     step = st.empty()
     end = time.monotonic() + AHEAD_WAIT_S
-    while not panel_cache.case_ready(cache, nxt, opts, max_side):
-        if time.monotonic() >= end or not panel_cache.prefetching(cache, nxt, opts, max_side):
+    while not panel_cache.keys_ready(keys):
+        if time.monotonic() >= end or not panel_cache.keys_prefetching(keys):
             return
         time.sleep(AHEAD_STEP_S)
         step.empty()

@@ -190,6 +190,38 @@ def test_image_payload_matches_the_page_panels_and_sends_pixels_once(tiny_demo, 
     ]
 
 
+def test_case_keys_are_asked_again_without_reading_the_files(tiny_demo, tmp_path, monkeypatch):
+    """Browse's wait for the next case polls readiness every 0.1 s: its keys are made once
+    (one stat per file) and asked again with no file touched; a file gone gives no keys."""
+    panel_cache.clear()
+    case = open_dataset(tiny_demo).cases[1]
+    cache = ImageCache(tmp_path / "cache")
+    opts = DisplayOptions()
+    keys = panel_cache.case_keys(cache, case, opts, 128)
+    assert keys is not None and len(keys) == len(case.images)
+    thread = panel_cache.prefetch_cases(cache, [case], opts, 128)
+    assert thread is not None
+    thread.join(60)
+
+    def no_stat(path):
+        raise AssertionError(f"{path} read again")
+
+    with monkeypatch.context() as m:
+        m.setattr(panel_cache, "file_key", no_stat)
+        assert panel_cache.keys_ready(keys) and not panel_cache.keys_prefetching(keys)
+    assert panel_cache.case_ready(cache, case, opts, 128)
+    other = panel_cache.case_keys(cache, case, replace(opts, orient=not opts.orient), 128)
+    assert other is not None and not panel_cache.keys_ready(other)
+
+    def gone(path):
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(panel_cache, "file_key", gone)  # the tiny set is shared: no unlink
+    assert panel_cache.case_keys(cache, case, opts, 128) is None
+    assert not panel_cache.case_ready(cache, case, opts, 128)
+    assert not panel_cache.prefetching(cache, case, opts, 128)
+
+
 def test_held_panels_only_for_a_case_cached_and_sent(tiny_demo, tmp_path):
     """A neighbour's panels are offered (Browse shows them at the click) only when every
     image is cached here and was sent to the browser, and equal the payload's own."""

@@ -60,6 +60,8 @@ __all__ = [
     "SentPixels",
     "case_panels",
     "case_payload",
+    "EntryKeys",
+    "case_keys",
     "case_ready",
     "case_views",
     "image_payload",
@@ -68,6 +70,8 @@ __all__ = [
     "prefetch_cases",
     "prefetching",
     "held_panels",
+    "keys_prefetching",
+    "keys_ready",
     "display_key",
     "clear",
 ]
@@ -414,21 +418,46 @@ def _ready_entries(
     return out
 
 
+EntryKeys = tuple[tuple[object, ...], ...]
+
+
+def case_keys(
+    cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_side: int
+) -> EntryKeys | None:
+    """The cache keys of ``case``'s images (one ``stat`` per file), for :func:`keys_ready`
+    and :func:`keys_prefetching` to ask again and again without reading the files each
+    time; ``None`` when a file is gone (nothing of the case can be made)."""
+    try:
+        return tuple(_entry_key(cache, r, max_side, case.laterality, opts) for r in case.images)
+    except OSError:
+        return None
+
+
+def keys_ready(keys: EntryKeys) -> bool:
+    """Whether every entry of ``keys`` (:func:`case_keys`) is made and encoded."""
+    return all(_is_ready(_ENTRIES.get(k)) for k in keys)
+
+
+def keys_prefetching(keys: EntryKeys) -> bool:
+    """Whether a :func:`prefetch_cases` thread is making some of the entries of ``keys``
+    (:func:`case_keys`) now, so that waiting for :func:`keys_ready` makes sense."""
+    wanted = set(keys)
+    with _PREFETCH_LOCK:
+        return any(wanted.intersection(todo) for todo in _PREFETCHING)
+
+
 def case_ready(cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_side: int) -> bool:
     """Whether every image of ``case`` has its entry made and encoded (what
     :func:`case_payload` sends ahead), asking nothing to be made."""
-    return len(_ready_entries(cache, case, opts, max_side)) == len(case.images)
+    keys = case_keys(cache, case, opts, max_side)
+    return keys is not None and keys_ready(keys)
 
 
 def prefetching(cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_side: int) -> bool:
     """Whether a :func:`prefetch_cases` thread is making some of ``case``'s entries now (so
     that waiting for :func:`case_ready` makes sense)."""
-    try:
-        keys = {_entry_key(cache, r, max_side, case.laterality, opts) for r in case.images}
-    except OSError:
-        return False
-    with _PREFETCH_LOCK:
-        return any(keys.intersection(todo) for todo in _PREFETCHING)
+    keys = case_keys(cache, case, opts, max_side)
+    return keys is not None and keys_prefetching(keys)
 
 
 def case_payload(
