@@ -109,6 +109,8 @@ class _Entry:
 _ENTRIES: LRU[tuple[object, ...], _Entry] = LRU(PANEL_CACHE_ITEMS)
 _PREFETCH_LOCK = threading.Lock()
 _PREFETCHING: set[tuple[object, ...]] = set()
+#: Held by the prefetch thread that is building: one at a time, in the order asked.
+_BUILDING = threading.Lock()
 
 
 def clear() -> None:
@@ -593,7 +595,14 @@ def prefetch_cases(
 ) -> threading.Thread | None:
     """:func:`prefetch_case` for several cases, one after the other in one daemon thread
     (Browse: the next two, so that the next case's pixels are ready to go with the case
-    shown, ahead of the click); ``None`` when all are there or being made already."""
+    shown, ahead of the click); ``None`` when all are there or being made already.
+
+    One such thread builds at a time, the others waiting their turn: a *Next* made while
+    the case after next was still being built asked for it again with the one after (its
+    keys then differ), and a second thread built the same images beside the first, so
+    that neither case was ready in time and both competed with the click's own run. Now
+    the second waits, then finds the first one's images made and builds only the new case.
+    """
     try:
         keys = [_entry_key(cache, r, max_side, c.laterality, opts) for c in cases for r in c.images]
     except OSError:
@@ -606,13 +615,14 @@ def prefetch_cases(
 
     def work() -> None:
         try:
-            for case in cases:
-                try:
-                    slots, _ = _case_entries(cache, case, opts, max_side)
-                    for slot in slots:
-                        slot[3].packed()
-                except Exception as exc:  # a guess: the page reports errors when shown
-                    log.info("case %s not prefetched: %s", case.case_id, exc)
+            with _BUILDING:
+                for case in cases:
+                    try:
+                        slots, _ = _case_entries(cache, case, opts, max_side)
+                        for slot in slots:
+                            slot[3].packed()
+                    except Exception as exc:  # a guess: the page reports errors when shown
+                        log.info("case %s not prefetched: %s", case.case_id, exc)
         finally:
             with _PREFETCH_LOCK:
                 _PREFETCHING.discard(todo)
