@@ -245,15 +245,21 @@ def test_prefetches_build_one_at_a_time_and_never_an_image_twice(tiny_demo, tmp_
             now[0] -= 1
 
     monkeypatch.setattr(panel_cache, "_views", slow_views)
-    first_thread = panel_cache.prefetch_cases(cache, [second], opts, 128)
+    ended: list[str] = []
+    first_thread = panel_cache.prefetch_cases(
+        cache, [second], opts, 128, done=lambda cases, end, wall: ended.append(cases)
+    )
     time.sleep(0.05)
-    later_thread = panel_cache.prefetch_cases(cache, [second, third], opts, 128)
+    later_thread = panel_cache.prefetch_cases(
+        cache, [second, third], opts, 128, done=lambda cases, end, wall: ended.append(cases)
+    )
     assert first_thread is not None and later_thread is not None
     assert panel_cache.prefetching(cache, third, opts, 128)  # waiting counts as under way
     first_thread.join(60)
     later_thread.join(60)
     assert sorted(built) == sorted(r.key for r in [*second.images, *third.images]), built
     assert most[0] == 1
+    assert ended == [second.case_id, f"{second.case_id},{third.case_id}"]  # in turn
     assert panel_cache.case_ready(cache, second, opts, 128)
     assert panel_cache.case_ready(cache, third, opts, 128)
 

@@ -30,8 +30,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -591,7 +592,12 @@ def prefetch_case(
 
 
 def prefetch_cases(
-    cache: ImageCache, cases: Sequence[CaseRecord], opts: DisplayOptions, max_side: int
+    cache: ImageCache,
+    cases: Sequence[CaseRecord],
+    opts: DisplayOptions,
+    max_side: int,
+    *,
+    done: Callable[[str, float, float], None] | None = None,
 ) -> threading.Thread | None:
     """:func:`prefetch_case` for several cases, one after the other in one daemon thread
     (Browse: the next two, so that the next case's pixels are ready to go with the case
@@ -602,6 +608,9 @@ def prefetch_cases(
     keys then differ), and a second thread built the same images beside the first, so
     that neither case was ready in time and both competed with the click's own run. Now
     the second waits, then finds the first one's images made and builds only the new case.
+
+    ``done(label, end, wall)``: called by the thread when it ends (the case ids, the end
+    in Unix seconds and the wall-clock seconds, its wait included), for a run log.
     """
     try:
         keys = [_entry_key(cache, r, max_side, c.laterality, opts) for c in cases for r in c.images]
@@ -614,6 +623,7 @@ def prefetch_cases(
         _PREFETCHING.add(todo)
 
     def work() -> None:
+        start = time.time()
         try:
             with _BUILDING:
                 for case in cases:
@@ -626,6 +636,9 @@ def prefetch_cases(
         finally:
             with _PREFETCH_LOCK:
                 _PREFETCHING.discard(todo)
+            if done is not None:
+                end = time.time()
+                done(",".join(c.case_id for c in cases), end, end - start)
 
     thread = threading.Thread(target=work, name="mcalc-panel-prefetch", daemon=True)
     thread.start()
