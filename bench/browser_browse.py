@@ -104,9 +104,17 @@ def _timeline(page: Any, name: str, t0: float, secs: float) -> None:
     shown = [
         f"{r['start'] - click:+.2f}s {r['wall'] * 1000:.0f}/{r['cpu'] * 1000:.0f}ms"
         for r in runs
-        if r["start"] >= click - 0.05 and r["start"] <= click + secs
+        if "work" not in r and r["start"] >= click - 0.05 and r["start"] <= click + secs
     ]
     print(f"  {name} server runs (start, wall/cpu): {', '.join(shown) or 'none'}", flush=True)
+    # Background work logged beside the runs (a line with "work") that overlapped the step.
+    work = [
+        f"{r['work']} {r['start'] - click:+.2f}s {r['wall'] * 1000:.0f}ms"
+        for r in runs
+        if "work" in r and r["start"] + r["wall"] >= click - 1.0 and r["start"] <= click + secs
+    ]
+    if work:
+        print(f"  {name} server work meanwhile: {', '.join(work)}", flush=True)
 
 
 def measure(repeat: int, repo: Path = REPO) -> dict[str, list[float]]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Callable
 from typing import Any
 
 import pandas as pd
@@ -27,6 +28,7 @@ from mcalc.temporal import summary_line
 from mcalc.temporal.display import TemporalView, temporal_view
 from mcalc.viewer import DisplayOptions, ImageView, crop_view, prepare_view
 from pages import common, state, viewer_component
+from pages.server_tuning import log_work
 
 common.frame()
 
@@ -429,6 +431,17 @@ def temporal_tables(case_id: str, tpanels: list[TemporalPanel], summary: str) ->
     st.caption("Tick a row to centre both rounds of that view on the calcification or cluster.")
 
 
+def _prefetch_logged() -> Callable[[str, float, float], None]:
+    """What a prefetch thread calls at its end: a line in the run log (``MCALC_RUN_LOG``,
+    the benches' timelines; nothing without one). The path is read here, in the run."""
+    run_log = common.settings().run_log
+
+    def done(cases: str, end: float, wall: float) -> None:
+        log_work(run_log, f"prefetch {cases}", "done", end, wall)
+
+    return done
+
+
 def _sent() -> panel_cache.SentPixels:
     """The pixel ids this session's viewer was sent (kept across runs)."""
     return viewer_component.sent_pixels(SENT_KEY)
@@ -482,10 +495,13 @@ def send_ahead_when_ready(case: CaseRecord, nxt: CaseRecord, opts: DisplayOption
     if st.session_state.get(WAITED_KEY) == case.case_id:
         return
     st.session_state[WAITED_KEY] = case.case_id
+    keys = panel_cache.case_keys(cache, nxt, opts, max_side)  # once, not at every step
+    if keys is None:
+        return
     step = st.empty()
     end = time.monotonic() + AHEAD_WAIT_S
-    while not panel_cache.case_ready(cache, nxt, opts, max_side):
-        if time.monotonic() >= end or not panel_cache.prefetching(cache, nxt, opts, max_side):
+    while not panel_cache.keys_ready(keys):
+        if time.monotonic() >= end or not panel_cache.keys_prefetching(keys):
             return
         time.sleep(AHEAD_STEP_S)
         step.empty()
@@ -515,7 +531,7 @@ def reading_ui(
     for text in problems:
         st.warning(text)
     if not panels:
-        panel_cache.prefetch_cases(cache, ahead, opts, max_side)
+        panel_cache.prefetch_cases(cache, ahead, opts, max_side, done=_prefetch_logged())
         return True
     # The reader zoomed past the preview: the case's images at full resolution.
     # (the views of the cached panels: no preview made or copied again on a toggle)
@@ -561,7 +577,7 @@ def reading_ui(
     # next run that finds them ready, so "Next" finds them in the browser already (and the
     # viewer shows that case at the click). Started only after this run's end instead, the
     # prefetch more often still ran when the next click came (docs/measurements.md).
-    panel_cache.prefetch_cases(cache, ahead, opts, max_side)
+    panel_cache.prefetch_cases(cache, ahead, opts, max_side, done=_prefetch_logged())
     extra = temporal_bytes(temporal)
     st.caption(
         f"{len(panels)} images; 16-bit pixels sent once per image and browser "

@@ -132,6 +132,8 @@ def test_browse_viewer_panels_sync_window_and_next_case(demo_app):
         page.screenshot(path=str(ARTIFACTS / "viewer-help.png"))
         frame.press(VIEWER, "Escape")
         fetched_ahead = int(_state(frame).get("aheadBytes") or 0)
+        probed = _state(frame)["probe"]  # the pointer rests on the first case's panel
+        assert "value" in probed, probed
         frame.press(VIEWER, "n")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -146,6 +148,9 @@ def test_browse_viewer_panels_sync_window_and_next_case(demo_app):
         state = _state(frame)
         assert state["swaps"] == "1", state
         assert "aheadError" not in state, state  # pixels sent ahead by URL (ahead.ts)
+        # The last case's probe readout went with it (none until the pointer moves again).
+        status = frame.eval_on_selector("#status", "e => e.textContent")
+        assert state["probe"] != probed and status == state["probe"], (probed, state, status)
         keys = frame.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.key)")
         assert all(k.startswith(f"{state['case']}/") for k in keys), (state["case"], keys)
         shown = frame.eval_on_selector_all(".panel .label", "els => els.map(e => e.textContent)")

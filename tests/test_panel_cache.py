@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 from dataclasses import replace
 
 import pytest
@@ -188,6 +189,79 @@ def test_image_payload_matches_the_page_panels_and_sends_pixels_once(tiny_demo, 
     assert panel_cache.image_payload(cache, case, recs, opts, 128, sent).sent_ids == [
         pay.sent_ids[1]
     ]
+
+
+def test_case_keys_are_asked_again_without_reading_the_files(tiny_demo, tmp_path, monkeypatch):
+    """Browse's wait for the next case polls readiness every 0.1 s: its keys are made once
+    (one stat per file) and asked again with no file touched; a file gone gives no keys."""
+    panel_cache.clear()
+    case = open_dataset(tiny_demo).cases[1]
+    cache = ImageCache(tmp_path / "cache")
+    opts = DisplayOptions()
+    keys = panel_cache.case_keys(cache, case, opts, 128)
+    assert keys is not None and len(keys) == len(case.images)
+    thread = panel_cache.prefetch_cases(cache, [case], opts, 128)
+    assert thread is not None
+    thread.join(60)
+
+    def no_stat(path):
+        raise AssertionError(f"{path} read again")
+
+    with monkeypatch.context() as m:
+        m.setattr(panel_cache, "file_key", no_stat)
+        assert panel_cache.keys_ready(keys) and not panel_cache.keys_prefetching(keys)
+    assert panel_cache.case_ready(cache, case, opts, 128)
+    other = panel_cache.case_keys(cache, case, replace(opts, orient=not opts.orient), 128)
+    assert other is not None and not panel_cache.keys_ready(other)
+
+    def gone(path):
+        raise FileNotFoundError(path)
+
+    monkeypatch.setattr(panel_cache, "file_key", gone)  # the tiny set is shared: no unlink
+    assert panel_cache.case_keys(cache, case, opts, 128) is None
+    assert not panel_cache.case_ready(cache, case, opts, 128)
+    assert not panel_cache.prefetching(cache, case, opts, 128)
+
+
+def test_prefetches_build_one_at_a_time_and_never_an_image_twice(tiny_demo, tmp_path, monkeypatch):
+    """A *Next* while the case after next is still being built asks for it again with the
+    one after it: that second thread waits for the first, then builds only the new case."""
+    panel_cache.clear()
+    _, second, third = open_dataset(tiny_demo).cases[:3]
+    cache = ImageCache(tmp_path / "cache")
+    opts = DisplayOptions()
+    built: list[str] = []
+    now, most = [0], [0]
+    real = panel_cache._views
+
+    def slow_views(cache, recs, *args, **kw):
+        now[0] += 1
+        most[0] = max(most[0], now[0])
+        time.sleep(0.3)  # a build long enough for the next call to come meanwhile
+        try:
+            built.extend(r.key for r in recs)
+            return real(cache, recs, *args, **kw)
+        finally:
+            now[0] -= 1
+
+    monkeypatch.setattr(panel_cache, "_views", slow_views)
+    ended: list[str] = []
+    first_thread = panel_cache.prefetch_cases(
+        cache, [second], opts, 128, done=lambda cases, end, wall: ended.append(cases)
+    )
+    time.sleep(0.05)
+    later_thread = panel_cache.prefetch_cases(
+        cache, [second, third], opts, 128, done=lambda cases, end, wall: ended.append(cases)
+    )
+    assert first_thread is not None and later_thread is not None
+    assert panel_cache.prefetching(cache, third, opts, 128)  # waiting counts as under way
+    first_thread.join(60)
+    later_thread.join(60)
+    assert sorted(built) == sorted(r.key for r in [*second.images, *third.images]), built
+    assert most[0] == 1
+    assert ended == [second.case_id, f"{second.case_id},{third.case_id}"]  # in turn
+    assert panel_cache.case_ready(cache, second, opts, 128)
+    assert panel_cache.case_ready(cache, third, opts, 128)
 
 
 def test_held_panels_only_for_a_case_cached_and_sent(tiny_demo, tmp_path):

@@ -30,8 +30,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
+import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -60,6 +61,8 @@ __all__ = [
     "SentPixels",
     "case_panels",
     "case_payload",
+    "EntryKeys",
+    "case_keys",
     "case_ready",
     "case_views",
     "image_payload",
@@ -68,6 +71,8 @@ __all__ = [
     "prefetch_cases",
     "prefetching",
     "held_panels",
+    "keys_prefetching",
+    "keys_ready",
     "display_key",
     "clear",
 ]
@@ -105,6 +110,8 @@ class _Entry:
 _ENTRIES: LRU[tuple[object, ...], _Entry] = LRU(PANEL_CACHE_ITEMS)
 _PREFETCH_LOCK = threading.Lock()
 _PREFETCHING: set[tuple[object, ...]] = set()
+#: Held by the prefetch thread that is building: one at a time, in the order asked.
+_BUILDING = threading.Lock()
 
 
 def clear() -> None:
@@ -414,21 +421,46 @@ def _ready_entries(
     return out
 
 
+EntryKeys = tuple[tuple[object, ...], ...]
+
+
+def case_keys(
+    cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_side: int
+) -> EntryKeys | None:
+    """The cache keys of ``case``'s images (one ``stat`` per file), for :func:`keys_ready`
+    and :func:`keys_prefetching` to ask again and again without reading the files each
+    time; ``None`` when a file is gone (nothing of the case can be made)."""
+    try:
+        return tuple(_entry_key(cache, r, max_side, case.laterality, opts) for r in case.images)
+    except OSError:
+        return None
+
+
+def keys_ready(keys: EntryKeys) -> bool:
+    """Whether every entry of ``keys`` (:func:`case_keys`) is made and encoded."""
+    return all(_is_ready(_ENTRIES.get(k)) for k in keys)
+
+
+def keys_prefetching(keys: EntryKeys) -> bool:
+    """Whether a :func:`prefetch_cases` thread is making some of the entries of ``keys``
+    (:func:`case_keys`) now, so that waiting for :func:`keys_ready` makes sense."""
+    wanted = set(keys)
+    with _PREFETCH_LOCK:
+        return any(wanted.intersection(todo) for todo in _PREFETCHING)
+
+
 def case_ready(cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_side: int) -> bool:
     """Whether every image of ``case`` has its entry made and encoded (what
     :func:`case_payload` sends ahead), asking nothing to be made."""
-    return len(_ready_entries(cache, case, opts, max_side)) == len(case.images)
+    keys = case_keys(cache, case, opts, max_side)
+    return keys is not None and keys_ready(keys)
 
 
 def prefetching(cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_side: int) -> bool:
     """Whether a :func:`prefetch_cases` thread is making some of ``case``'s entries now (so
     that waiting for :func:`case_ready` makes sense)."""
-    try:
-        keys = {_entry_key(cache, r, max_side, case.laterality, opts) for r in case.images}
-    except OSError:
-        return False
-    with _PREFETCH_LOCK:
-        return any(keys.intersection(todo) for todo in _PREFETCHING)
+    keys = case_keys(cache, case, opts, max_side)
+    return keys is not None and keys_prefetching(keys)
 
 
 def case_payload(
@@ -560,11 +592,26 @@ def prefetch_case(
 
 
 def prefetch_cases(
-    cache: ImageCache, cases: Sequence[CaseRecord], opts: DisplayOptions, max_side: int
+    cache: ImageCache,
+    cases: Sequence[CaseRecord],
+    opts: DisplayOptions,
+    max_side: int,
+    *,
+    done: Callable[[str, float, float], None] | None = None,
 ) -> threading.Thread | None:
     """:func:`prefetch_case` for several cases, one after the other in one daemon thread
     (Browse: the next two, so that the next case's pixels are ready to go with the case
-    shown, ahead of the click); ``None`` when all are there or being made already."""
+    shown, ahead of the click); ``None`` when all are there or being made already.
+
+    One such thread builds at a time, the others waiting their turn: a *Next* made while
+    the case after next was still being built asked for it again with the one after (its
+    keys then differ), and a second thread built the same images beside the first, so
+    that neither case was ready in time and both competed with the click's own run. Now
+    the second waits, then finds the first one's images made and builds only the new case.
+
+    ``done(label, end, wall)``: called by the thread when it ends (the case ids, the end
+    in Unix seconds and the wall-clock seconds, its wait included), for a run log.
+    """
     try:
         keys = [_entry_key(cache, r, max_side, c.laterality, opts) for c in cases for r in c.images]
     except OSError:
@@ -576,17 +623,22 @@ def prefetch_cases(
         _PREFETCHING.add(todo)
 
     def work() -> None:
+        start = time.time()
         try:
-            for case in cases:
-                try:
-                    slots, _ = _case_entries(cache, case, opts, max_side)
-                    for slot in slots:
-                        slot[3].packed()
-                except Exception as exc:  # a guess: the page reports errors when shown
-                    log.info("case %s not prefetched: %s", case.case_id, exc)
+            with _BUILDING:
+                for case in cases:
+                    try:
+                        slots, _ = _case_entries(cache, case, opts, max_side)
+                        for slot in slots:
+                            slot[3].packed()
+                    except Exception as exc:  # a guess: the page reports errors when shown
+                        log.info("case %s not prefetched: %s", case.case_id, exc)
         finally:
             with _PREFETCH_LOCK:
                 _PREFETCHING.discard(todo)
+            if done is not None:
+                end = time.time()
+                done(",".join(c.case_id for c in cases), end, end - start)
 
     thread = threading.Thread(target=work, name="mcalc-panel-prefetch", daemon=True)
     thread.start()

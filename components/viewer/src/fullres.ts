@@ -80,8 +80,9 @@ const ASK_AGAIN_MS = 30_000; // an answer lost (a rerun interrupted): ask again 
 // runs out of detail (at 1), so the full image is usually there when it is needed.
 const ASK_AT_MAGNIFICATION = 0.75;
 // A shown case's images are asked for this long after it is drawn, if it is still on
-// screen: a reader flipping through cases faster does not fetch 100 MB per case.
-const PREFETCH_AFTER_MS = 150;
+// screen: a reader flipping through cases (N, N, ...) does not fetch 100 MB per case; one who
+// stays a second is looking at it, and a zoom comes later than that (the bench zooms 2-4 s on).
+const PREFETCH_AFTER_MS = 1000;
 
 const held = new Map<string, Held>(); // image key -> its full-resolution image
 const colsOf = new Map<string, number>(); // Cornerstone image id -> columns

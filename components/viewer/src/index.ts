@@ -546,15 +546,19 @@ function probe(i: number, ev: MouseEvent): void {
   const c = Math.round(q[1]);
   root.dataset.pointer = JSON.stringify([i, r, c]);
   if (r < 0 || c < 0 || r >= p.rows || c >= p.cols) {
-    probeText = "";
+    setProbe("");
   } else {
     const v = fullres.valueAt(vp, p, q, imageId(p));
     const mm = (p.spacing[0] * r).toFixed(1) + ", " + (p.spacing[1] * c).toFixed(1);
-    probeText = `${p.label}: row ${r} col ${c} (${mm} mm) value ${v}`;
+    setProbe(`${p.label}: row ${r} col ${c} (${mm} mm) value ${v}`);
   }
+}
+/** Show `text` as the probe's readout (the status line under the panels). */
+function setProbe(text: string): void {
+  probeText = text;
   const status = document.getElementById("status");
-  if (status) status.textContent = probeText;
-  root.dataset.probe = probeText;
+  if (status) status.textContent = text;
+  root.dataset.probe = text;
 }
 
 // ---- layout ------------------------------------------------------------------------------
@@ -761,6 +765,7 @@ function message(text: string): void {
 }
 
 async function showCase(a: Args): Promise<void> {
+  setProbe(""); // the last case's readout goes with it; the pointer's next move reads anew
   if (await swap.swap(a, swapHost)) return; // the same viewer, new images
   swap.reset();
   engine?.destroy();
