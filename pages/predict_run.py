@@ -210,11 +210,26 @@ POLL_WAIT_S = 0.3
 WAIT_STEP_S = 0.15
 
 
-def _progress(bar: Any, work: BackgroundWork[Any], meta: Shown) -> None:
+#: The shortest time between two redraws of the progress bar while a script run waits for
+#: its analysis. Every element a run sends makes the browser render Streamlit's page again:
+#: on a first visit to Predict (a page of many widgets being built, the viewer's frame
+#: loading) a redraw every wait step (0.15 s) kept the page's main thread busy throughout
+#: the analysis (a CDP profile on 3 December 2026: React renders back to back from 1.3 to
+#: 3.2 s), which delayed the viewer's frame and the result and took a core from the
+#: analysis on a 2-core machine.
+PROGRESS_EVERY_S = 0.5
+
+
+def _progress_value(work: BackgroundWork[Any], meta: Shown) -> tuple[float, str]:
     done, total, message = work.snapshot()
     frac = min(done / total, 1.0) if total > 0 else 0.0
     verb = "Cancelling" if work.cancelling else "Computing"
-    bar.progress(frac, text=f"{verb} {meta.title}: {message} · {work.elapsed():.0f} s")
+    return frac, f"{verb} {meta.title}: {message} · {work.elapsed():.0f} s"
+
+
+def _progress(bar: Any, work: BackgroundWork[Any], meta: Shown) -> None:
+    frac, text = _progress_value(work, meta)
+    bar.progress(frac, text=text)
 
 
 def _cancel_button(work: BackgroundWork[Any]) -> None:
@@ -283,17 +298,26 @@ class Pending:
         round trip) so that the result is drawn where the images already are. Past
         ``limit`` seconds, the progress poll takes over instead."""
         end = None if self.limit is None else time.monotonic() + self.limit
+        drawn, drawn_at = _progress_value(self.work, self.meta), time.monotonic()
         while not self.work.wait(WAIT_STEP_S):
             # With the last result on screen, a click on it (a region in the viewer, a
             # row) asks for a rerun of its fragment, which waits for this script run to
             # end: hand over to the poll at once, so the click is answered now, on the
             # result it was made on, not after the run on the next one (where it named
             # an image no longer shown: "That click selected nothing").
-            if end is not None and (time.monotonic() >= end or _rerun_asked()):
+            asked = _rerun_asked()
+            if end is not None and (time.monotonic() >= end or asked):
                 with self.box.container():  # replaces the bar
                     _progress_ui(cancel=False)  # Cancel is drawn already, below it
                 return
-            _progress(self.bar, self.work, self.meta)
+            if not asked and time.monotonic() - drawn_at < PROGRESS_EVERY_S:
+                continue
+            now = _progress_value(self.work, self.meta)
+            # Only what changed is sent; a rerun asked for (Cancel, a widget) is sent at
+            # once: Streamlit ends a script run for a rerun only when the run sends.
+            if now != drawn or asked:
+                self.bar.progress(now[0], text=now[1])
+            drawn, drawn_at = now, time.monotonic()
         self.box.empty()
         st.rerun()  # the rerun's _collect() takes the result (or the failure's note)
 

@@ -406,3 +406,47 @@ def test_detections_are_marked_and_listed(page_env) -> None:
     assert any("No detection at this threshold" in c.value for c in at.caption)
     at.toggle(key="predict_detections").set_value(False).run()
     assert not [d for d in at.dataframe if "detection" in d.value.columns]
+
+
+def test_a_waiting_run_redraws_its_progress_only_when_it_changes(monkeypatch) -> None:
+    """The first visit's wait (no limit) sends the bar at most every PROGRESS_EVERY_S and
+    only when its value or text changed: each element sent makes the browser render the
+    whole page again (a redraw every 0.15 s kept a first visit's main thread busy)."""
+    import threading
+
+    import pages.predict_run as predict_run
+    from mcalc.progress import BackgroundWork
+
+    class Bar:
+        def __init__(self) -> None:
+            self.sent: list[tuple[float, str]] = []
+
+        def progress(self, frac: float, text: str) -> None:
+            self.sent.append((frac, text))
+
+        def empty(self) -> None:
+            pass
+
+    gate, step = threading.Event(), threading.Event()
+
+    def work(report) -> int:
+        report(1, 4, "image 1")
+        step.wait(5)
+        report(2, 4, "image 2")  # one change halfway
+        gate.wait(5)
+        return 1
+
+    job = BackgroundWork(work).start()
+    monkeypatch.setattr(job, "elapsed", lambda: 0.0)  # the text's seconds stay the same
+    monkeypatch.setattr(predict_run.st, "rerun", lambda: None)
+    meta = predict_run.Shown(key="k", title="m · c · CC", records={}, labels={},
+                             laterality=None, view="CC")  # fmt: skip
+    bar = Bar()
+    while job.snapshot() != (1, 4, "image 1"):  # the bar as drawn before the wait
+        job.wait(0.01)
+    threading.Timer(0.8, step.set).start()
+    threading.Timer(1.6, gate.set).start()
+    predict_run.Pending(job, meta, bar, bar).finish()
+    # 1.6 s of waiting in 0.15 s steps: 10 redraws before; now the one change only.
+    assert [frac for frac, _ in bar.sent] == [0.5]
+    assert bar.sent[0][1] == "Computing m · c · CC: image 2 · 0 s"
