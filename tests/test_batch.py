@@ -204,3 +204,42 @@ def test_a_worker_that_does_not_exit_is_stopped_after_the_grace(caplog) -> None:
     assert f"batch worker process {stuck.pid} did not exit" in caplog.text
     before.terminate()
     before.join(5)
+
+
+def test_a_dead_worker_gives_the_images_left_to_new_processes_once(monkeypatch, caplog) -> None:
+    """When a worker process dies (a pool broken), the images not finished go to a new pool
+    once; a second death is the run's error, the finished rows kept."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from mcalc.batch import engines
+    from mcalc.batch.settings import BatchError, WorkerSpec
+
+    items = ["a", "b", "c"]
+    calls: list[list[str]] = []
+
+    def once_broken(todo, spec, workers, threads, on_rows):
+        calls.append(list(todo))
+        if len(calls) == 1:
+            on_rows([{"item": "a"}])
+            return todo[1:], BrokenProcessPool("a worker died")
+        on_rows([{"item": x} for x in todo])
+        return [], None
+
+    rows: list[dict] = []
+    monkeypatch.setattr(engines, "_run_pool", once_broken)
+    spec = WorkerSpec(model_path="m", settings=BatchSettings(), out_dir="o")
+    with caplog.at_level("WARNING", logger="mcalc.batch.engines"):
+        engines.run_local(items, spec, 2, rows.extend)  # type: ignore[arg-type]
+    assert calls == [["a", "b", "c"], ["b", "c"]]
+    assert [r["item"] for r in rows] == ["a", "b", "c"]
+    assert "2 image(s) left, trying once more" in caplog.text
+
+    calls.clear()
+    monkeypatch.setattr(
+        engines,
+        "_run_pool",
+        lambda todo, *a: (calls.append(list(todo)) or todo, BrokenProcessPool("x")),
+    )
+    with pytest.raises(BatchError, match="twice"):
+        engines.run_local(items, spec, 2, rows.extend)  # type: ignore[arg-type]
+    assert len(calls) == 2

@@ -77,6 +77,35 @@ def run_local(items: Sequence[BatchItem], spec: WorkerSpec, workers: int, on_row
         return
     threads = max(1, default_workers() // workers)
     spec = replace(spec, threads=threads, engine="local")
+    todo = list(items)
+    for attempt in range(1 + POOL_RETRIES):
+        todo, broken = _run_pool(todo, spec, min(workers, len(todo)), threads, on_rows)
+        if broken is None or not todo:
+            return
+        if attempt < POOL_RETRIES:
+            log.warning(
+                "a batch worker process died (%s); %d image(s) left, trying once more with "
+                "new processes",
+                broken,
+                len(todo),
+            )
+    raise BatchError(
+        f"a worker process died ({broken}), twice: out of memory? Retry with fewer --workers; "
+        "finished images are kept"
+    ) from broken
+
+
+#: How many times the images left are given to new processes when a worker process dies
+#: (a worker's start failed once in the test suite: TensorFlow's import raised a circular
+#: import error in one spawned process, cause unknown, and the whole run stopped).
+POOL_RETRIES = 1
+
+
+def _run_pool(
+    items: list[BatchItem], spec: WorkerSpec, workers: int, threads: int, on_rows: RowsFn
+) -> tuple[list[BatchItem], BrokenProcessPool | None]:
+    """One process pool over ``items``: returns the items not finished and the pool's
+    failure when a worker process died (``[]`` and ``None`` when all were done)."""
     others = {p.pid for p in multiprocessing.active_children()}
     pool = ProcessPoolExecutor(
         max_workers=workers,
@@ -84,20 +113,23 @@ def run_local(items: Sequence[BatchItem], spec: WorkerSpec, workers: int, on_row
         initializer=_init_process,
         initargs=(spec,),
     )
+    broken: BrokenProcessPool | None = None
     try:
         with _thread_env(threads):  # the processes start on the first submits
-            pending: set[Future[list[dict[str, Any]]]] = {
-                pool.submit(_analyse_chunk, [item]) for item in items
+            left: dict[Future[list[dict[str, Any]]], BatchItem] = {
+                pool.submit(_analyse_chunk, [item]): item for item in items
             }
-        while pending:
+        pending = set(left)
+        while pending and broken is None:
             finished, pending = wait(pending, return_when=FIRST_COMPLETED)
             for fut in finished:
-                on_rows(fut.result())
-    except BrokenProcessPool as exc:
-        raise BatchError(
-            f"a worker process died ({exc}): out of memory? Retry with fewer --workers; "
-            "finished images are kept"
-        ) from exc
+                try:
+                    rows = fut.result()
+                except BrokenProcessPool as exc:
+                    broken = exc
+                    continue
+                on_rows(rows)
+                del left[fut]
     except BaseException:
         # Interrupted (Ctrl-C, a cancelled job) or a worker's error: stop the workers now
         # rather than wait for the images they are on.
@@ -105,7 +137,8 @@ def run_local(items: Sequence[BatchItem], spec: WorkerSpec, workers: int, on_row
         raise
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
-        _stop_workers(others, grace_s=EXIT_GRACE_S)
+        _stop_workers(others, grace_s=0.0 if broken is not None else EXIT_GRACE_S)
+    return list(left.values()), broken
 
 
 #: How long the pool's processes get to exit once their work is done (they normally take
