@@ -486,7 +486,8 @@ def send_ahead_when_ready(case: CaseRecord, nxt: CaseRecord, opts: DisplayOption
     server, which sends them (by URL) and offers ``nxt`` for the viewer to show at the
     click, so that the first *Next* is like the others. Once per case (a prefetch that
     failed is not waited for again); a click meanwhile ends the wait at its next step, as
-    any rerun request ends a run at its next element (here an empty placeholder redrawn).
+    any rerun request ends a run at its next element (here an empty placeholder, sent only
+    once a rerun is asked for: :func:`pages.common.rerun_asked`).
     A run whose case was already in the browser (a *Next* shown at the click) never waits:
     its end is what the reader's click waits for."""
     cache = common.get_image_cache()
@@ -504,7 +505,8 @@ def send_ahead_when_ready(case: CaseRecord, nxt: CaseRecord, opts: DisplayOption
         if time.monotonic() >= end or not panel_cache.keys_prefetching(keys):
             return
         time.sleep(AHEAD_STEP_S)
-        step.empty()
+        if common.rerun_asked():  # a click: sending lets Streamlit end this run for it
+            step.empty()
     st.rerun()
 
 

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from mcalc import viewer
 from mcalc.access import AuthMode, UsersFile, auth_mode
@@ -285,6 +286,19 @@ def users_file() -> UsersFile:
 def current_mode() -> AuthMode:
     """Demo (no accounts), accounts (sign-in required) or off, for the dataset in use."""
     return auth_mode(settings(), current_data_path(), has_users=users_file().exists())
+
+
+def rerun_asked() -> bool:
+    """Whether the browser asked for a rerun that waits for this script run: a widget of
+    a fragment never interrupts a script run (Streamlit only queues its rerun), and any
+    rerun request ends a script run only when the run next sends an element, so a run that
+    waits (Predict's analysis, Browse's prefetch) asks here instead of sending something at
+    every step (each element sent makes the browser render the page again). Streamlit offers no public way to ask: this reads
+    the session's pending request, and says ``False`` where it cannot (the wait then runs
+    its course, as it did before)."""
+    ctx = get_script_run_ctx()
+    state = getattr(getattr(ctx, "script_requests", None), "_state", None)
+    return getattr(state, "name", None) == "RERUN"
 
 
 #: Streamlit dims every element left from the last run while a run goes on (opacity 0.33,

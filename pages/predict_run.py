@@ -29,7 +29,6 @@ from pathlib import Path
 from typing import Any
 
 import streamlit as st
-from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from mcalc.dataset.records import ImageRecord
 from mcalc.explain.runs import CaseRequest, cached_case, run_case, start_case
@@ -263,20 +262,9 @@ def _progress_ui(cancel: bool = True) -> None:
 #: (:func:`_progress_ui`): a run that ends within it is drawn at once by a rerun on the
 #: server, with no poll and no round trip. A region click on the last result meanwhile
 #: (a fragment's rerun, which never interrupts a script run) ends the wait at once and
-#: hands over to the poll (:func:`_rerun_asked`); a widget change or *Cancel* ends it as
-#: any rerun does.
+#: hands over to the poll (:func:`pages.common.rerun_asked`); a widget change or *Cancel*
+#: ends it as any rerun does.
 WAIT_MAX_S = 15.0
-
-
-def _rerun_asked() -> bool:
-    """Whether the browser asked for a rerun that waits for this script run: a widget of
-    a fragment never interrupts a script run (Streamlit only queues its rerun), so a run
-    that waits must end its wait itself. Streamlit offers no public way to ask: this reads
-    the session's pending request, and says ``False`` where it cannot (the wait then runs
-    its course, as it did before)."""
-    ctx = get_script_run_ctx()
-    state = getattr(getattr(ctx, "script_requests", None), "_state", None)
-    return getattr(state, "name", None) == "RERUN"
 
 
 @dataclass
@@ -305,7 +293,7 @@ class Pending:
             # end: hand over to the poll at once, so the click is answered now, on the
             # result it was made on, not after the run on the next one (where it named
             # an image no longer shown: "That click selected nothing").
-            asked = _rerun_asked()
+            asked = common.rerun_asked()
             if end is not None and (time.monotonic() >= end or asked):
                 with self.box.container():  # replaces the bar
                     _progress_ui(cancel=False)  # Cancel is drawn already, below it
