@@ -12,6 +12,8 @@ parallel Ray tasks must give.
 from __future__ import annotations
 
 import json
+import sys
+import types
 
 import numpy as np
 import pytest
@@ -49,9 +51,20 @@ def test_ray_and_local_pool_give_the_same_table(
     ray_session, spot_registry, batch_data, tmp_path
 ) -> None:
     settings = BatchSettings()
-    local = run_batch(
-        "spot", batch_data, tmp_path / "local", settings, models_dir=spot_registry, workers=2
-    )
+    # As in a process where Streamlit ran a page (AppTest too): `__main__` is the page
+    # script. spawn ran it again in every pool process, and the app's page started
+    # TensorFlow's warm-up thread there, racing the worker's own import; no longer run.
+    page, ran = tmp_path / "page.py", tmp_path / "page-ran"
+    page.write_text(f"open({str(ran)!r}, 'a').write('ran')\n", encoding="utf-8")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(page)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setitem(sys.modules, "__main__", main)
+        local = run_batch(
+            "spot", batch_data, tmp_path / "local", settings, models_dir=spot_registry, workers=2
+        )
+        assert sys.modules["__main__"] is main  # put back
+    assert not ran.exists(), "a pool process ran the caller's __main__ script"
     on_ray = run_batch(
         "spot",
         batch_data,

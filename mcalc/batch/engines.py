@@ -23,7 +23,9 @@ import importlib.util
 import logging
 import multiprocessing
 import os
+import sys
 import time
+import types
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
@@ -96,8 +98,10 @@ def run_local(items: Sequence[BatchItem], spec: WorkerSpec, workers: int, on_row
 
 
 #: How many times the images left are given to new processes when a worker process dies
-#: (a worker's start failed once in the test suite: TensorFlow's import raised a circular
-#: import error in one spawned process, cause unknown, and the whole run stopped).
+#: (out of memory, a crash in native code). A safety net: the start failure seen in the
+#: test suite (a circular-import error in a worker's TensorFlow import) came from the
+#: caller's ``__main__`` script run again in every worker, which :func:`_no_main_script`
+#: ends.
 POOL_RETRIES = 1
 
 
@@ -115,7 +119,8 @@ def _run_pool(
     )
     broken: BrokenProcessPool | None = None
     try:
-        with _thread_env(threads):  # the processes start on the first submits
+        # The processes start on the first submits.
+        with _thread_env(threads), _no_main_script():
             left: dict[Future[list[dict[str, Any]]], BatchItem] = {
                 pool.submit(_analyse_chunk, [item]): item for item in items
             }
@@ -166,6 +171,36 @@ def _stop_workers(others: set[int | None], grace_s: float) -> None:
                 )
             child.terminate()
             child.join(5.0)
+
+
+@contextlib.contextmanager
+def _no_main_script() -> Iterator[None]:
+    """Processes spawned inside do not run this process's ``__main__`` script again.
+
+    ``spawn`` runs the parent's ``__main__`` module again in every child (as
+    ``__mp_main__``), for objects defined there; the pool's processes need none (their work
+    and its arguments live in mcalc). Under Streamlit, ``__main__`` is the last script it
+    ran in this process (its script runner installs each page as ``__main__``, AppTest's
+    too, and leaves it there): every worker ran the app's page again, in bare mode, and the
+    page's frame started TensorFlow's warm-up thread (:mod:`mcalc.models.warmup`), whose
+    import raced the worker's own: a circular-import error in the worker's ``import
+    tensorflow``, seen in the test suite (and a worker that never exited, in a run whose
+    workers had run the page too).
+
+    A module without ``__file__`` nor ``__spec__`` (what ``python -c`` has) stands in while
+    the processes start; the real one is put back unless someone replaced it meanwhile.
+    """
+    main = sys.modules.get("__main__")
+    stand_in = types.ModuleType("__main__")
+    sys.modules["__main__"] = stand_in
+    try:
+        yield
+    finally:
+        if sys.modules.get("__main__") is stand_in:
+            if main is None:
+                del sys.modules["__main__"]
+            else:
+                sys.modules["__main__"] = main
 
 
 #: Thread-count variables of the OpenMP and BLAS libraries, read when they load.
