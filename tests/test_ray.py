@@ -42,6 +42,9 @@ def ray_session():
         include_dashboard=False,
         log_to_driver=False,
         runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}},
+        # No idle workers started ahead: none was ever used here (the actors and the
+        # crossval tasks each got new processes), two processes importing Ray for nothing.
+        _system_config={"prestart_worker_first_driver": False},
     )
     yield
     ray.shutdown()
