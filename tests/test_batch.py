@@ -181,15 +181,20 @@ def _hang() -> None:
     time.sleep(120)
 
 
-def test_a_worker_that_does_not_exit_is_stopped_after_the_grace(caplog) -> None:
+def test_a_worker_that_does_not_exit_is_stopped_after_the_grace(caplog, monkeypatch) -> None:
     """A pool process that hangs on its way out (seen once in the suite on a loaded
     machine: the pool's own shutdown waited on it for ever) is terminated after the grace;
     one started before the run is left alone."""
     import multiprocessing
+    import sys
     import time
+    import types
 
     from mcalc.batch.engines import _stop_workers
 
+    # A bare __main__, as the pool gives its processes: after an AppTest in this process,
+    # __main__ is the app's script, which spawned children would run again.
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
     ctx = multiprocessing.get_context("spawn")
     before = ctx.Process(target=_hang, daemon=True)
     before.start()

@@ -156,7 +156,8 @@ def _stop_workers(others: set[int | None], grace_s: float) -> None:
     ``others``) to exit, then terminate any left. Every row is handed to ``on_rows`` before
     this runs, so nothing is lost: a worker that hangs on its way out (seen once in the test
     suite on a loaded machine: a spawned TensorFlow process that never exited, and the pool's
-    shutdown waited on it for ever) no longer holds the run."""
+    shutdown waited on it for ever; its workers had run the app's page again, see
+    :func:`_no_main_script`, the likely cause) no longer holds the run."""
     deadline = time.monotonic() + grace_s
     for child in multiprocessing.active_children():
         if child.pid in others:
