@@ -346,6 +346,59 @@ def _assert_windowed_where_shown(page, box) -> None:
         assert (was > 0).sum() > 1000 and np.array_equal(was, now), np.abs(was - now).max()
 
 
+#: The viewer's draws (``data-draws``) and each panel's canvas (Cornerstone's, on the CPU
+#: path) as grey levels, once the draws of the given kind reach the given count: read in
+#: the frame that drew them (a W/L drag's draft is drawn exactly again after a rest).
+GRAB = """async ([kind, count]) => {
+  const root = document.getElementById('root');
+  while (JSON.parse(root.dataset.draws || '{}')[kind] < count)
+    await new Promise(r => requestAnimationFrame(r));
+  return [JSON.parse(root.dataset.draws), [...document.querySelectorAll('.panel .vp canvas')].map(c => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const g = new Array(c.width * c.height);
+    for (let i = 0; i < g.length; i++) g[i] = d[4 * i];
+    return [c.height, c.width, g];
+  })];
+}"""
+
+
+def _assert_wl_drafted(page, box) -> None:
+    """On the CPU path a W/L drag is drawn while the button is held as a draft at each
+    panel's own resolution (src/visible.ts: the image's values under the canvas' pixels,
+    then the window), and exactly once it is released: the panels then equal a view
+    windowed afresh, and the draft differed from it by a grey level or so."""
+    import numpy as np
+
+    def draws() -> dict[str, int]:
+        return json.loads(page.eval_on_selector(VIEWER, "e => e.dataset.draws"))
+
+    def grab(kind: str, count: int) -> tuple[dict[str, int], list[np.ndarray]]:
+        drawn, shots = page.evaluate(GRAB, [kind, count])
+        return drawn, [np.asarray(g, int).reshape(h, w) for h, w, g in shots]
+
+    n = len(page.locator(".panel").all())
+    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.mouse.move(x, y)
+    page.mouse.wheel(0, 240)  # out: more image pixels shown than the panel has
+    page.wait_for_timeout(200)
+    was = draws()
+    page.mouse.down(button="right")
+    page.mouse.move(x + 30, y - 20)  # one move: one draft of every panel
+    held, drafts = grab("draft", was["draft"] + n)
+    page.mouse.up(button="right")
+    # Drawn exactly at the release (or after a rest, when this machine is slow), once.
+    _, exact = grab("exact", held["exact"] + n)
+    invert = page.get_by_role("button", name="Invert", exact=True)
+    invert.click()
+    page.wait_for_timeout(150)
+    invert.click()
+    page.wait_for_timeout(300)
+    for draft, final, fresh in zip(drafts, exact, grab("exact", 0)[1], strict=True):
+        assert (final > 0).sum() > 1000 and np.array_equal(final, fresh)
+        off = np.abs(draft - final)
+        assert off.mean() < 0.5 and (off > 3).mean() < 0.01, (off.mean(), (off > 3).mean())
+
+
 def _assert_asked_ahead(page, box) -> None:
     """A case whose preview is larger than its panel (as a real mammogram's): its full
     images are asked for ahead, once it is drawn, and kept unshown (the panels and the zoom
@@ -513,4 +566,5 @@ def test_viewer_without_webgl_draws_on_the_cpu_and_loads_full_resolution():
             _assert_ramp_rises(page)
             if path == "cpu":
                 _assert_windowed_where_shown(page, box)
+                _assert_wl_drafted(page, box)
                 _assert_asked_ahead(page, box)

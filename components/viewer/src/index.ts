@@ -11,6 +11,7 @@ import * as ia from "./interact";
 import * as rd from "./renderer";
 import * as temporal from "./temporal";
 import { giveWindow } from "./window";
+import { drawn } from "./visible";
 import * as ol from "./outlines";
 import * as lyr from "./overlays";
 import * as px from "./pixels";
@@ -291,6 +292,7 @@ function publish(): void {
   d.selected = selected ?? "";
   d.lastMarkMs = String(lastMarkMs);
   d.inputMs = ia.inputMs(); // the last wheel step or drag move to this frame's drawing
+  d.draws = JSON.stringify(drawn); // CPU path: exact draws and W/L drafts (visible.ts)
   d.probe = probeText;
   d.measures = JSON.stringify(measures());
   fullres.publish(d);

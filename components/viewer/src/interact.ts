@@ -13,8 +13,11 @@
 // - Each overlay redraw read its panel's clientWidth/clientHeight right after the previous
 //   panel's W/L label changed: a forced layout per panel. The sizes are kept from a
 //   ResizeObserver instead.
+// - On the CPU path a W/L move is drawn as a draft at each panel's own resolution while the
+//   drag lasts, and exactly once it ends (visible.ts, "the draft of a W/L drag").
 import * as cs from "@cornerstonejs/core";
 import * as tools from "@cornerstonejs/tools";
+import * as vis from "./visible";
 
 /** The dynamic range of the viewport's image without scanning its pixels. */
 export function imageRange(viewport: cs.Types.IViewport): number | null {
@@ -26,11 +29,43 @@ export function imageRange(viewport: cs.Types.IViewport): number | null {
 }
 
 /** Cornerstone's W/L tool (same name, same speed), reading the image's range from the image
- * instead of scanning its pixels on every drag move. */
+ * instead of scanning its pixels on every drag move; on the CPU path its moves are drawn as
+ * drafts until the drag ends. */
 export class WindowLevelTool extends tools.WindowLevelTool {
   _getImageDynamicRangeFromViewport(viewport: cs.Types.IViewport): number {
     return imageRange(viewport) ?? super._getImageDynamicRangeFromViewport(viewport);
   }
+
+  mouseDragCallback(evt: Parameters<tools.WindowLevelTool["mouseDragCallback"]>[0]): void {
+    if (cs.getShouldUseCPURendering()) draftUntilEnd();
+    super.mouseDragCallback(evt);
+  }
+}
+
+/** How long a held drag may rest before its panels are drawn exactly (ms). */
+const DRAFT_REST_MS = 400;
+let rest: ReturnType<typeof setTimeout> | null = null;
+let ending = false;
+
+/** Draw W/L moves as drafts (visible.ts) until the button is released, the page loses
+ * focus or the drag rests; then every panel once exactly, in the next frame. */
+function draftUntilEnd(): void {
+  vis.startDraft();
+  if (!ending) {
+    ending = true;
+    window.addEventListener("mouseup", endDraft, true);
+    window.addEventListener("blur", endDraft);
+  }
+  if (rest !== null) clearTimeout(rest);
+  rest = setTimeout(endDraft, DRAFT_REST_MS);
+}
+function endDraft(): void {
+  if (rest !== null) clearTimeout(rest);
+  rest = null;
+  ending = false;
+  window.removeEventListener("mouseup", endDraft, true);
+  window.removeEventListener("blur", endDraft);
+  if (vis.endDraft()) for (const engine of cs.getRenderingEngines() ?? []) engine.render();
 }
 
 let queued = false;

@@ -292,8 +292,13 @@ function windowed(e: Enabled, need: [number, number, number, number], invalidate
 }
 
 /** Cornerstone's `image.render` for the CPU path (drawImageSync calls it with the panel's
- * enabled element): renderGrayscaleImage, windowing only the part shown. */
+ * enabled element): renderGrayscaleImage, windowing only the part shown; during a W/L
+ * drag, at the panel's own resolution (`drawDraft`). */
 function render(e: Enabled, invalidated: boolean): void {
+  if (drafting && drawDraft(e)) {
+    remember(e);
+    return;
+  }
   const t0 = performance.now();
   const vp = e.viewport;
   const ctx = e.canvas.getContext("2d") as CanvasRenderingContext2D;
@@ -303,11 +308,7 @@ function render(e: Enabled, invalidated: boolean): void {
   ctx.imageSmoothingEnabled = !vp.pixelReplication;
   const m = transformOf(e);
   ctx.setTransform(m[0], m[1], m[2], m[3], m[4], m[5]);
-  const area = vp.displayedArea ?? { tlhc: { x: 1, y: 1 }, brhc: { x: e.image.width, y: e.image.height } };
-  const sx = area.tlhc.x - 1;
-  const sy = area.tlhc.y - 1;
-  const width = area.brhc.x - sx;
-  const height = area.brhc.y - sy;
+  const { sx, sy, width, height } = areaOf(e);
   const need = shownRect(m, e.canvas.width, e.canvas.height, sx, sy, e.image.width, e.image.height);
   split = [];
   const held = windowed(e, need, invalidated);
@@ -327,7 +328,21 @@ function render(e: Enabled, invalidated: boolean): void {
     renders.push({ id: e.image.imageId, windowMs: Math.round(t1 - t0), drawMs: Math.round(performance.now() - t1), split, at: Math.round(performance.timeOrigin + t0) });
     if (renders.length > 64) renders.splice(0, renders.length - 64);
   }
-  // What Cornerstone's saveLastRendered keeps (read by its own renderers only).
+  drawn.exact += 1;
+  remember(e);
+}
+
+/** The displayed area's first pixel (sx, sy) and size, in image pixels. */
+function areaOf(e: Enabled): { sx: number; sy: number; width: number; height: number } {
+  const area = e.viewport.displayedArea ?? { tlhc: { x: 1, y: 1 }, brhc: { x: e.image.width, y: e.image.height } };
+  const sx = area.tlhc.x - 1;
+  const sy = area.tlhc.y - 1;
+  return { sx, sy, width: area.brhc.x - sx, height: area.brhc.y - sy };
+}
+
+/** What Cornerstone's saveLastRendered keeps (read by its own renderers only). */
+function remember(e: Enabled): void {
+  const vp = e.viewport;
   Object.assign(e.renderingTools, {
     lastRenderedImageId: e.image.imageId,
     lastRenderedIsColor: false,
@@ -343,6 +358,156 @@ function render(e: Enabled, invalidated: boolean): void {
       colormap: vp.colormap,
     },
   });
+}
+
+// ---- the draft of a W/L drag ------------------------------------------------------------
+// A W/L move changes the window of every synchronised panel, so each move windows anew
+// everything the panels show. The exact draw (above) windows the image's pixels shown,
+// then lets the canvas scale them to the panel: at the reading zoom several image pixels
+// per screen pixel (a 1024x832 preview shown ~250 px wide: 4.5 image pixels windowed and
+// put per pixel drawn; a 4096x3328 full image, 27 or more). While the right button is held
+// (interact.ts) a panel is drawn instead at its own resolution: each canvas pixel takes
+// the image's stored value at its centre through the same transform (bilinear between the
+// four nearest, as the canvas' smoothing; the nearest with pixel replication), kept while
+// the camera and the image stay, then the window's lookup per canvas pixel and one
+// putImageData, no scaled draw. The look differs from the exact draw only in the order of
+// interpolation and lookup (which differ where the window clips) and at the image's edge.
+// When the drag ends (button up, or 400 ms without a move) every panel is drawn exactly
+// again: what stays on screen is the exact draw, pixel for pixel. A panel zoomed in so far
+// that its canvas has as many pixels as the part of the image it shows keeps the exact draw.
+
+/** A panel's draft: the stored value (lookup index) under each canvas pixel, -1 outside
+ * the displayed area, for the camera `key`; the ImageData put on the panel's canvas. */
+interface Draft {
+  key: string;
+  index: Int32Array;
+  data: ImageData;
+  words: Int32Array; // the ImageData's pixels (int32: no doubles in the loop below)
+}
+
+const BLACK = 0xff000000 | 0; // opaque black, as an int32
+let drafting = false;
+let drafted = false;
+/** Draws so far, exact and draft (data-draws, for tests). */
+export const drawn = { exact: 0, draft: 0 };
+
+/** Draw W/L moves as drafts from now until `endDraft`. */
+export function startDraft(): void {
+  drafting = true;
+}
+
+/** Back to exact draws; true when a draft was drawn since `startDraft` (its panels must be
+ * drawn again). */
+export function endDraft(): boolean {
+  const was = drafted;
+  drafting = false;
+  drafted = false;
+  return was;
+}
+
+const opaque = new WeakMap<Uint32Array, Int32Array>();
+/** The lookup's words as opaque grey (the exact draw's white at that alpha over black). */
+function opaqueOf(words: Uint32Array): Int32Array {
+  let o = opaque.get(words);
+  if (!o) {
+    o = new Int32Array(words.length);
+    for (let i = 0; i < words.length; i++) o[i] = BLACK | ((words[i] >>> 24) * 0x010101);
+    opaque.set(words, o);
+  }
+  return o;
+}
+
+/** The stored value's lookup index under each canvas pixel (see `Draft`). */
+export function sampleGrid(
+  pixels: ArrayLike<number>,
+  iw: number,
+  ih: number,
+  m: M,
+  cw: number,
+  ch: number,
+  area: { sx: number; sy: number; width: number; height: number },
+  offset: number,
+  smooth: boolean,
+  out: Int32Array,
+): void {
+  const det = m[0] * m[3] - m[1] * m[2];
+  // Canvas (x + 0.5, y + 0.5) -> image (u, v); pixel k's centre is at k + 0.5.
+  const ux = m[3] / det;
+  const vx = -m[1] / det;
+  const uy = -m[2] / det;
+  const vy = m[0] / det;
+  const { sx, sy } = area;
+  const ax1 = Math.min(sx + area.width, iw);
+  const ay1 = Math.min(sy + area.height, ih);
+  const ax0 = Math.max(sx, 0);
+  const ay0 = Math.max(sy, 0);
+  let k = 0;
+  for (let y = 0; y < ch; y++) {
+    const dy = y + 0.5 - m[5];
+    const dx0 = 0.5 - m[4];
+    let u = ux * dx0 + uy * dy + sx;
+    let v = vx * dx0 + vy * dy + sy;
+    for (let x = 0; x < cw; x++, k++, u += ux, v += vx) {
+      if (!(u >= ax0 && u < ax1 && v >= ay0 && v < ay1)) {
+        out[k] = -1;
+        continue;
+      }
+      if (!smooth) {
+        out[k] = pixels[(v | 0) * iw + (u | 0)] - offset;
+        continue;
+      }
+      const fx = Math.min(Math.max(u - 0.5, ax0), ax1 - 1);
+      const fy = Math.min(Math.max(v - 0.5, ay0), ay1 - 1);
+      const x0 = fx | 0;
+      const y0 = fy | 0;
+      const x1 = x0 + 1 < ax1 ? x0 + 1 : x0;
+      const y1 = y0 + 1 < ay1 ? y0 + 1 : y0;
+      const wx = fx - x0;
+      const wy = fy - y0;
+      const r0 = y0 * iw;
+      const r1 = y1 * iw;
+      const top = pixels[r0 + x0] + (pixels[r0 + x1] - pixels[r0 + x0]) * wx;
+      const bottom = pixels[r1 + x0] + (pixels[r1 + x1] - pixels[r1 + x0]) * wx;
+      out[k] = Math.round(top + (bottom - top) * wy) - offset;
+    }
+  }
+}
+
+/** Draw `e` as a draft (see above); false when the exact draw is as cheap (zoomed in). */
+function drawDraft(e: Enabled): boolean {
+  const image = e.image;
+  const { width: cw, height: ch } = e.canvas;
+  const m = transformOf(e);
+  const area = areaOf(e);
+  const need = shownRect(m, cw, ch, area.sx, area.sy, image.width, image.height);
+  if ((need[2] - need[0]) * (need[3] - need[1]) <= 1.5 * cw * ch || cw * ch === 0) return false;
+  const det = m[0] * m[3] - m[1] * m[2];
+  if (!Number.isFinite(det) || det === 0) return false;
+  const voi = e.viewport.voi;
+  const table = lookup(image, voi.windowWidth, voi.windowCenter, !!e.viewport.invert);
+  const smooth = !e.viewport.pixelReplication;
+  const key = `${image.imageId}|${m.join(",")}|${cw}x${ch}|${area.sx},${area.sy},${area.width},${area.height}|${table.offset}|${smooth}`;
+  let d = e.renderingTools.mcalcDraft as Draft | undefined;
+  if (!d || d.data.width !== cw || d.data.height !== ch) {
+    const data = new ImageData(cw, ch);
+    d = { key: "", index: new Int32Array(cw * ch), data, words: new Int32Array(data.data.buffer) };
+    e.renderingTools.mcalcDraft = d;
+  }
+  if (d.key !== key) {
+    const pixels = image.voxelManager?.getScalarData?.() ?? image.getPixelData();
+    sampleGrid(pixels as ArrayLike<number>, image.width, image.height, m, cw, ch, area, table.offset, smooth, d.index);
+    d.key = key;
+  }
+  const grey = opaqueOf(table.words);
+  const { index, words } = d;
+  for (let i = 0; i < index.length; i++) {
+    const j = index[i];
+    words[i] = j < 0 ? BLACK : grey[j];
+  }
+  (e.canvas.getContext("2d") as CanvasRenderingContext2D).putImageData(d.data, 0, 0);
+  drafted = true;
+  drawn.draft += 1;
+  return true;
 }
 
 /** Draw `image` on the CPU path with `render` (no effect on the WebGL path, which never
