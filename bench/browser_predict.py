@@ -9,7 +9,11 @@ its timeline: the server's script runs (``MCALC_RUN_LOG``: start and wall second
 action), the background analyses (the same log: start and wall seconds in the app), the page's script-state changes, the websocket messages that came in (count and
 bytes) and the viewer's own time to draw (``data-render-ms``), so that the gaps show.
 
-    python bench/browser_predict.py [--repeat N] [--warm S] [--cold N]
+    python bench/browser_predict.py [--repeat N] [--warm S] [--cold N] [--profile]
+
+``--profile``: a CDP sampling profile (0.5 ms) of the page's main thread during the first
+visit and each cold case, printed per 0.1 s (busy share, the scripts busiest) and summed
+by function: where the browser's time goes.
 
 For before/after comparisons run it on two checkouts in turn (A, B, A, B) and compare the
 ratios of the same run; the machine's load average is printed at the end.
@@ -104,7 +108,83 @@ def _timeline(
     return "\n    ".join(parts)
 
 
-def measure(repeat: int, warm_s: float, cold: int = 2) -> dict[str, list[float]]:
+def _script(url: str) -> str:
+    """A short name for a profile node's script (its file name, or the V8 pseudo-node)."""
+    if not url:
+        return ""
+    return url.rsplit("/", 1)[-1].split("?")[0][:40]
+
+
+def _profile_summary(profile: dict[str, Any], step_s: float = 0.1) -> str:
+    """A CDP ``Profiler.stop`` profile as text: per ``step_s`` from its start, the share of
+    samples not idle and the three scripts with the most samples; then the 25 functions
+    with the most self samples and the 25 with the most samples on the stack (once per
+    sample)."""
+    nodes = {n["id"]: n for n in profile["nodes"]}
+    parent: dict[int, int] = {}
+    for n in profile["nodes"]:
+        for c in n.get("children", []):
+            parent[c] = n["id"]
+
+    def name(node: dict[str, Any]) -> str:
+        f = node["callFrame"]
+        return f"{f['functionName'] or '(anon)'}@{_script(f['url'])}"
+
+    buckets: dict[int, dict[str, float]] = {}
+    self_ms: dict[str, float] = {}
+    total_ms: dict[str, float] = {}
+    by_script: dict[str, float] = {}
+    t = 0.0
+    for sid, dt in zip(profile["samples"], profile["timeDeltas"], strict=True):
+        t += dt / 1000.0  # ms since the profile's start
+        node = nodes[sid]
+        leaf = node["callFrame"]["functionName"]
+        if leaf == "(idle)":
+            continue
+        ms = 0.5
+        b = buckets.setdefault(int(t / 1000.0 / step_s), {})
+        script = _script(node["callFrame"]["url"]) or leaf
+        b[script] = b.get(script, 0.0) + ms
+        self_ms[name(node)] = self_ms.get(name(node), 0.0) + ms
+        seen, scripts = set(), set()
+        cur: int | None = sid
+        while cur is not None:
+            nm = name(nodes[cur])
+            if nm not in seen:
+                seen.add(nm)
+                total_ms[nm] = total_ms.get(nm, 0.0) + ms
+            sc = _script(nodes[cur]["callFrame"]["url"])
+            if sc and sc not in scripts:
+                scripts.add(sc)
+                by_script[sc] = by_script.get(sc, 0.0) + ms
+            cur = parent.get(cur)
+    lines = []
+    for k in sorted(buckets):
+        b = buckets[k]
+        busy = sum(b.values())
+        top = sorted(b.items(), key=lambda kv: -kv[1])[:3]
+        shown = " ".join(f"{s}:{v:.0f}" for s, v in top)
+        lines.append(f"{k * step_s:5.1f}s busy {busy / (step_s * 10):3.0f}% {shown}")
+    lines.append(
+        "self ms: "
+        + ", ".join(f"{k} {v:.0f}" for k, v in sorted(self_ms.items(), key=lambda kv: -kv[1])[:25])
+    )
+    lines.append(
+        "on stack ms: "
+        + ", ".join(f"{k} {v:.0f}" for k, v in sorted(total_ms.items(), key=lambda kv: -kv[1])[:25])
+    )
+    lines.append(
+        "on stack ms by script: "
+        + ", ".join(
+            f"{k} {v:.0f}" for k, v in sorted(by_script.items(), key=lambda kv: -kv[1])[:30]
+        )
+    )
+    return "\n    ".join(lines)
+
+
+def measure(
+    repeat: int, warm_s: float, cold: int = 2, profile: bool = False
+) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
     from mcalc.dataset import open_dataset
@@ -151,6 +231,12 @@ def measure(repeat: int, warm_s: float, cold: int = 2) -> dict[str, list[float]]
                 f"{b.PREDICT_SHOWN} && ![...document.querySelectorAll('[data-testid=stProgress]')]"
                 ".some(e => e.innerText.includes('Computing'))"
             )
+            cdp = None
+            if profile:
+                cdp = context.new_cdp_session(page)
+                cdp.send("Profiler.enable")
+                cdp.send("Profiler.setSamplingInterval", {"interval": 500})
+                cdp.send("Profiler.start")
             t0 = time.time()
             page.goto(f"{url}/predict", wait_until="commit")
             out["first_drawn"].append(b._settle(page, 0.0, drawn_only, quiet=0, ran=False))
@@ -162,7 +248,12 @@ def measure(repeat: int, warm_s: float, cold: int = 2) -> dict[str, list[float]]
                 flush=True,
             )
             print("    " + _timeline(page, 0.0, t0, inbox, log), flush=True)
+            if cdp is not None:
+                prof = cdp.send("Profiler.stop")["profile"]
+                print("    profile (s from the goto):\n    " + _profile_summary(prof), flush=True)
             for case_id in cold_cases:
+                if cdp is not None:
+                    cdp.send("Profiler.start")
                 before = page.evaluate(f"() => {b.VIEWER_STATE}.case || ''")
                 # From the reader's choice (Enter), not from the typing before it.
                 t0_page = b._pick_case(page, case_id)
@@ -187,6 +278,12 @@ def measure(repeat: int, warm_s: float, cold: int = 2) -> dict[str, list[float]]
                     flush=True,
                 )
                 print("    " + _timeline(page, t0_page, t0, inbox, log), flush=True)
+                if cdp is not None:
+                    prof = cdp.send("Profiler.stop")["profile"]
+                    print(
+                        "    profile (s from the typing):\n    " + _profile_summary(prof),
+                        flush=True,
+                    )
         finally:
             browser.close()
     return out
@@ -197,8 +294,9 @@ def main() -> int:
     ap.add_argument("--repeat", type=int, default=2, help="region clicks")
     ap.add_argument("--warm", type=float, default=20.0, help="seconds before Predict")
     ap.add_argument("--cold", type=int, default=2, help="cold cases (at most 5)")
+    ap.add_argument("--profile", action="store_true", help="CDP profile of each step")
     args = ap.parse_args()
-    m = measure(args.repeat, args.warm, args.cold)
+    m = measure(args.repeat, args.warm, args.cold, args.profile)
     ff, fc = m["floor_first"][0], m["floor_cold"][0]
     for name, floor in (("first_drawn", ff), ("first", ff), ("cold", fc)):
         if m[name]:

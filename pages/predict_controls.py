@@ -177,18 +177,17 @@ def _explanation_ui(loaded: LoadedModel, xp: Explainer) -> CamSettings | None:
 
 
 def _sliding_ui() -> SlidingSettings:
-    with st.expander("Sliding window"):
-        stride = st.number_input("Stride (px, 0: half a patch)", 0, 512, 0, 4, key="predict_stride")
-        top_k = st.number_input(
-            f"{MAP_SCORE.capitalize()}: mean of the top k patch probabilities",
-            1,
-            50,
-            3,
-            1,
-            key="predict_topk",
-        )
-        threshold = st.slider("Region threshold", 0.0, 1.0, 0.5, 0.05, key="predict_threshold")
-        max_regions = st.number_input("Most regions", 0, 50, 8, 1, key="predict_max_regions")
+    stride = st.number_input("Stride (px, 0: half a patch)", 0, 512, 0, 4, key="predict_stride")
+    top_k = st.number_input(
+        f"{MAP_SCORE.capitalize()}: mean of the top k patch probabilities",
+        1,
+        50,
+        3,
+        1,
+        key="predict_topk",
+    )
+    threshold = st.slider("Region threshold", 0.0, 1.0, 0.5, 0.05, key="predict_threshold")
+    max_regions = st.number_input("Most regions", 0, 50, 8, 1, key="predict_max_regions")
     return SlidingSettings(
         stride=int(stride) or None,
         top_k=int(top_k),
@@ -199,7 +198,6 @@ def _sliding_ui() -> SlidingSettings:
 
 def _detections_ui() -> DetectionSettings | None:
     """Detections (peaks of the map after non-maximum suppression) shown or not, and how."""
-    st.markdown("### Detections")
     if not st.toggle("Detections (markers and table)", True, key="predict_detections"):
         return None
     distance = st.number_input(
@@ -221,39 +219,78 @@ def _detections_ui() -> DetectionSettings | None:
     return DetectionSettings(min_distance_mm=float(distance), threshold=float(threshold))
 
 
+def _now(key: str, default: Any) -> Any:
+    """A widget's value as this run reads it (the reader's last choice, else the default),
+    for the label of the popover drawn before the widget."""
+    return st.session_state.get(key, default)
+
+
+def _display_ui(cam: CamSettings | None) -> tuple[str, float, str, bool, bool]:
+    show = st.radio(
+        "Map shown",
+        ["explanation", "probability"],
+        horizontal=True,
+        key="predict_show",
+        disabled=cam is None,
+    )
+    opacity = st.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="predict_opacity")
+    cmap = st.selectbox("Colour map", list(COLORMAPS), key="predict_cmap")
+    marks = st.toggle("Annotated calcifications (markers)", True, key="predict_marks")
+    mask = st.toggle("Annotation mask (red)", False, key="predict_mask")
+    return show, float(opacity), cmap, bool(marks), bool(mask)
+
+
 def controls_ui(loaded: LoadedModel, xp: Explainer) -> Controls:
-    """Explanation, display and detection controls (sidebar)."""
+    """Explanation, display, detection and sliding-window controls (sidebar), each group in
+    a popover whose label says what is in force.
+
+    Popovers rather than widgets drawn open in the sidebar: the browser builds a closed
+    popover's widgets only when it is opened, while every script run of the page sends
+    them. Drawn open, these 21 widgets with their markdown labels were much of what the
+    browser rendered again on each run of a first visit or a case change, beside the
+    analysis on a 2-core machine (CDP profiles, 3 December 2026: React renders of
+    sliders, number inputs and labels; ``bench/browser_predict.py --profile``).
+    """
     with st.sidebar:
-        st.markdown("### Explanation")
-        cam = _explanation_ui(loaded, xp)
-        st.markdown("### Display")
-        show = st.radio(
-            "Map shown",
-            ["explanation", "probability"],
-            horizontal=True,
-            key="predict_show",
-            disabled=cam is None,
-        )
-        opacity = st.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="predict_opacity")
-        cmap = st.selectbox("Colour map", list(COLORMAPS), key="predict_cmap")
-        marks = st.toggle("Annotated calcifications (markers)", True, key="predict_marks")
-        mask = st.toggle("Annotation mask (red)", False, key="predict_mask")
-        detections = _detections_ui()
-        tolerance = st.number_input(
-            "Agreement tolerance (mm)",
-            0.0,
-            10.0,
-            DEFAULT_TOLERANCE_MM,
-            0.1,
-            key="predict_tolerance",
-        )
-        sliding = _sliding_ui()
+        method = _now("predict_cam", CAM_METHODS[0])
+        with st.popover(
+            f"Explanation: {METHOD_LABELS.get(method, method)}",
+            icon=":material/psychology:",
+            width="stretch",
+        ):
+            cam = _explanation_ui(loaded, xp)
+        shown_now = _now("predict_show", "explanation") if cam is not None else "probability"
+        with st.popover(
+            f"Display: {shown_now} map, opacity {float(_now('predict_opacity', 0.6)):g}",
+            icon=":material/palette:",
+            width="stretch",
+        ):
+            show, opacity, cmap, marks, mask = _display_ui(cam)
+        threshold = float(_now("predict_det_threshold", DEFAULT_DETECTION_THRESHOLD))
+        with st.popover(
+            f"Detections: score ≥ {threshold:g}"
+            if _now("predict_detections", True)
+            else "Detections: off",
+            icon=":material/my_location:",
+            width="stretch",
+        ):
+            detections = _detections_ui()
+        with st.popover("Sliding window and agreement", icon=":material/grid_on:", width="stretch"):
+            sliding = _sliding_ui()
+            tolerance = st.number_input(
+                "Agreement tolerance (mm)",
+                0.0,
+                10.0,
+                DEFAULT_TOLERANCE_MM,
+                0.1,
+                key="predict_tolerance",
+            )
     display = Display(
         show if cam is not None else "probability",
-        float(opacity),
+        opacity,
         cmap,
-        bool(marks),
-        bool(mask),
+        marks,
+        mask,
         detections,
     )
     return Controls(AnalysisSettings(sliding, cam, float(tolerance)), display)

@@ -86,6 +86,27 @@ def _open(model: str = "spot", timeout: float = 120, *, case: bool = True) -> Ap
     return _settle(at)
 
 
+def _popovers(at: AppTest) -> dict[str, set[str]]:
+    """The sidebar's popovers: label -> keys of the widgets inside."""
+    out: dict[str, set[str]] = {}
+
+    def keys(node) -> set[str]:
+        found = {getattr(node, "key", None)} - {None}
+        for child in getattr(node, "children", {}).values():
+            found |= keys(child)
+        return found
+
+    def walk(node) -> None:
+        if getattr(node, "type", None) == "popover":
+            out[node.proto.popover.label] = {k for k in keys(node) if k.startswith("predict_")}
+            return
+        for child in getattr(node, "children", {}).values():
+            walk(child)
+
+    walk(at.sidebar)
+    return out
+
+
 def _figure(at: AppTest, key_part: str = "predict_fig") -> dict:
     for el in at.get("plotly_chart"):
         spec = json.loads(el.proto.spec)
@@ -153,9 +174,19 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
 
 def test_explanation_controls_change_the_overlay(page_env) -> None:
     at = _open()
+    # The settings live in popovers (the browser builds their widgets only when opened),
+    # each labelled with what is in force.
+    groups = _popovers(at)
+    assert {"predict_cam", "predict_layer", "predict_target", "predict_scope"} <= groups[
+        "Explanation: Grad-CAM (Selvaraju 2017)"
+    ]
+    assert {"predict_opacity", "predict_cmap"} <= groups["Display: explanation map, opacity 0.6"]
+    assert "predict_det_threshold" in groups["Detections: score ≥ 0.5"]
+    assert "predict_stride" in groups["Sliding window and agreement"]
     before = _figure(at)["data"][0]["source"]
     at.slider(key="predict_opacity").set_value(0.0).run()
     _ok(at)
+    assert "Display: explanation map, opacity 0" in _popovers(at)
     transparent = _figure(at)["data"][0]["source"]
     assert transparent != before
     at.slider(key="predict_opacity").set_value(0.8).run()
