@@ -317,8 +317,9 @@ def test_synthetic_marker(root: Path, marker_rel: str, open_rel: str) -> None:
 def test_nonexistent_path(root: Path) -> None:
     with pytest.raises(
         DatasetError, match="does not exist; point at the folder that holds Dataset/"
-    ):
+    ) as info:
         open_dataset(root / "nope")
+    assert "python -m mcalc demo --out DIR" in str(info.value)  # how to make the demo set
     with pytest.raises(DatasetError, match="does not exist"):
         index_real_layout(root / "nope")
 

@@ -53,7 +53,9 @@ def open_dataset(path: str | Path) -> DatasetIndex:
     target = Path(path).expanduser()
     if not target.exists():
         raise DatasetError(
-            f"{target} does not exist; point at the folder that holds Dataset/ or at a manifest CSV"
+            f"{target} does not exist; point at the folder that holds Dataset/ or at a manifest"
+            " CSV (the synthetic demo set: `python -m mcalc demo --out DIR` writes it; the app"
+            " writes data/demo on its first start)"
         )
     if target.is_file():
         if target.suffix.lower() == ".csv":
