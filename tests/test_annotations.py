@@ -261,6 +261,41 @@ def test_load_same_size_non_ascii_path_and_notes(tmp_path: Path) -> None:
     assert not mask.any() and notes == ("no red marks found",)
 
 
+def test_load_decodes_into_numpy_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The file is decoded by ``cv2.imread`` into an array the binding makes in NumPy's
+    memory (``dst=None``), not by ``cv2.imdecode`` (OpenCV's memory, then a copy: as long
+    again as the decoding at full size); the bytes decide only when OpenCV cannot open the
+    path. The mask is the one of the bytes decoded."""
+    rgb = _gray_scene((96, 80), seed=14)
+    rgb[40:46, 30:36] = RED
+    data = _encode(rgb, 88)
+    path = _write(tmp_path / "CC_prior_GT.jpg", data)
+    bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    expected = red_mask(bgr, bgr=True)
+    assert expected[42, 32]
+    real_decode, real_read = cv2.imdecode, cv2.imread
+    decoded: list[int] = []
+    read: list[tuple[object, ...]] = []
+
+    def counted_decode(*args: object) -> object:
+        decoded.append(1)
+        return real_decode(*args)
+
+    def counted_read(*args: object) -> object:
+        read.append(args)
+        return real_read(*args)
+
+    monkeypatch.setattr(cv2, "imdecode", counted_decode)
+    monkeypatch.setattr(cv2, "imread", counted_read)
+    mask, _ = load_annotation_mask(path, "red", (96, 80))
+    assert np.array_equal(mask, expected)
+    assert decoded == [] and len(read) == 1 and read[0][1] is None  # dst=None: NumPy's memory
+
+    monkeypatch.setattr(cv2, "imread", lambda *args: None)  # a path OpenCV cannot open
+    mask, _ = load_annotation_mask(path, "red", (96, 80))
+    assert np.array_equal(mask, expected) and decoded == [1]
+
+
 def test_load_reads_colour_in_rgb_order(tmp_path: Path) -> None:
     rgb = np.full((40, 40, 3), 100, np.uint8)
     rgb[5:10, 5:10] = (0, 0, 255)  # blue in RGB: must not count
