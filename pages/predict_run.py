@@ -31,7 +31,14 @@ from typing import Any
 import streamlit as st
 
 from mcalc.dataset.records import ImageRecord
-from mcalc.explain.runs import CaseRequest, cached_case, run_case, start_case
+from mcalc.explain.runs import (
+    CaseRequest,
+    cached_case,
+    results_cache,
+    run_case,
+    start_ahead,
+    start_case,
+)
 from mcalc.explain.service import CaseAnalysis, Explainer, ResultsCache
 from mcalc.models.card import ModelCard
 from mcalc.models.detection import DetectionSettings
@@ -90,13 +97,9 @@ def explainer(path: str, fingerprint: str) -> Explainer:
     return warm[1] if warm is not None and warm[0] is loaded else Explainer.for_model(loaded)
 
 
-@st.cache_resource(show_spinner=False)
-def results_cache(root: str) -> ResultsCache:
-    return ResultsCache(root)
-
-
 def predict_results() -> ResultsCache:
-    return results_cache(str(common.settings().cache_dir / "predict"))
+    """Predict's results cache: the process' one (the analyses ahead fill it too)."""
+    return results_cache(common.settings().cache_dir / "predict")
 
 
 # -- what is on screen ---------------------------------------------------------------------
@@ -404,6 +407,31 @@ def _status_ui(
     if running:
         _progress_ui()
     return shown, None
+
+
+def analyse_next(
+    loaded: LoadedModel,
+    xp: Explainer,
+    request: CaseRequest,
+    detections: DetectionSettings | None,
+) -> None:
+    """With a result on screen and no run of this session going on: analyse ``request``
+    (the next case, same model and settings) ahead, in the background, so that choosing
+    it finds its result cached (:func:`mcalc.explain.runs.start_ahead`: one at a time per
+    process, never beside a run a reader asked for; a reader who chooses it meanwhile
+    waits for it). Off with ``MCALC_ANALYSE_AHEAD=0``."""
+    entry = st.session_state.get(WORK_KEY)
+    if not common.settings().analyse_ahead or (entry is not None and entry[0].running):
+        return
+    start_ahead(
+        loaded,
+        request,
+        explainer=xp,
+        results=predict_results(),
+        image_cache=common.get_image_cache(),
+        then=None if detections is None else partial(_find, detections),
+        done=partial(log_work, common.settings().run_log),
+    )
 
 
 # -- the case score: an explicit action ------------------------------------------------------
