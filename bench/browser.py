@@ -269,11 +269,14 @@ def cold_choices(ids: list[str], n: int) -> list[str]:
     return out
 
 
-def next_choice(ids: list[str], chosen: str) -> str | None:
-    """The case after ``chosen`` in Predict's list (the one analysed ahead once it is
-    drawn), if any."""
-    at = ids.index(chosen)
-    return ids[at + 1] if at + 1 < len(ids) else None
+def next_choice(ids: list[str], chosen: list[str]) -> str | None:
+    """The case after the last of ``chosen`` that has one in Predict's list (analysed
+    ahead once that one was drawn), if any."""
+    for case_id in reversed(chosen):
+        at = ids.index(case_id)
+        if at + 1 < len(ids):
+            return ids[at + 1]
+    return None
 
 
 def ahead_works(log: Path | None) -> list[dict[str, Any]]:
@@ -599,7 +602,7 @@ def figures(quick: bool) -> list[dict[str, Any]]:
     # regions to click on once shown) that no analysis ahead reached; the next case is the
     # one after the last cold case (analysed ahead once that one is drawn).
     first, cold_cases = ids[0], cold_choices(ids, 1 if quick else 2)
-    nxt = next_choice(ids, cold_cases[-1])
+    nxt = next_choice(ids, cold_cases)
     _log(f"cold cases {cold_cases}, next case {nxt}")
     _log("in-process floors")
     floors = _floors(data, first, cold_cases[0])

@@ -409,6 +409,12 @@ def _status_ui(
     return shown, None
 
 
+#: Seconds between a result's script run and the start of the next case's analysis ahead:
+#: the browser is still drawing that result then (about 1 s on the 2-core machine, its main
+#: thread busy), and an analysis beside it slowed the drawing.
+NEXT_AHEAD_DELAY_S = 1.5
+
+
 def analyse_next(
     loaded: LoadedModel,
     xp: Explainer,
@@ -431,6 +437,7 @@ def analyse_next(
         image_cache=common.get_image_cache(),
         then=None if detections is None else partial(_find, detections),
         done=partial(log_work, common.settings().run_log),
+        delay_s=NEXT_AHEAD_DELAY_S,
     )
 
 

@@ -494,6 +494,7 @@ def test_the_case_analysed_at_start_and_the_next_analysed_ahead_are_drawn_withou
     import mcalc.explain.runs as runs
     import mcalc.models.warmup as warmup
     from mcalc.explain.ahead import AheadSlot
+    from pages import predict_run
     from pages.predict_run import AUTO_KEY, SHOWN_KEY
 
     root = register(tmp_path / "models", "spot", spot_model()).parent
@@ -503,6 +504,7 @@ def test_the_case_analysed_at_start_and_the_next_analysed_ahead_are_drawn_withou
         monkeypatch.setattr(warmup, name, value)
     slot = AheadSlot()
     monkeypatch.setattr(runs, "AHEAD", slot)
+    monkeypatch.setattr(predict_run, "NEXT_AHEAD_DELAY_S", 0.0)
     opening = warmup.analyse_opening(warmup.warm_up_model(root), str(app_env))
     assert opening is not None and opening.wait(120) and opening.state == "done"
 

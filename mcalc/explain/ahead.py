@@ -62,14 +62,20 @@ class AheadSlot:
         *,
         label: str = "analysis ahead",
         done: DoneFn | None = None,
+        delay_s: float = 0.0,
     ) -> BackgroundWork[T] | None:
-        """Start ``work`` in the background for ``key``; ``None`` (nothing started) while a
-        foreground run or another piece of work ahead goes on, or when ``key`` was started
-        before. ``done`` is told how it ended."""
+        """Start ``work`` in the background for ``key``, ``delay_s`` seconds from now (the
+        slot held meanwhile; a foreground run stops it at once); ``None`` (nothing
+        started) while a foreground run or another piece of work ahead goes on, or when
+        ``key`` was started before. ``done`` is told how it ended."""
 
         def run(progress: ProgressFn) -> T:
             t0, state = time.perf_counter(), "failed"
             try:
+                while time.perf_counter() - t0 < delay_s:
+                    progress(0, 1, "waiting to start")  # raises Cancelled once stopped
+                    time.sleep(min(0.05, max(0.0, delay_s - (time.perf_counter() - t0))))
+                t0 = time.perf_counter()  # the log's start: the work's, after the delay
                 value = work(progress)
                 state = "done"
                 return value

@@ -160,13 +160,15 @@ def start_ahead(
     image_cache: ImageCache | None = None,
     then: Callable[[CaseAnalysis], object] | None = None,
     done: DoneFn | None = None,
+    delay_s: float = 0.0,
 ) -> BackgroundWork[CaseAnalysis] | None:
     """Analyse ``request`` ahead, into ``results`` and its shared analyses, so that a
     reader who asks for it later finds it cached (:func:`cached_case`); ``None`` when
     nothing starts (:meth:`AheadSlot.start <mcalc.explain.ahead.AheadSlot.start>`: a
     foreground run or another analysis ahead going on, or this request analysed ahead
-    before) or when it is in the shared analyses already. ``then`` and ``done`` as in
-    :func:`start_case` and :meth:`~mcalc.explain.ahead.AheadSlot.start`."""
+    before) or when it is in the shared analyses already. ``then`` as in
+    :func:`start_case`, ``done`` and ``delay_s`` as in
+    :meth:`~mcalc.explain.ahead.AheadSlot.start`."""
     shared = shared_analyses(results)
     if shared is not None and shared.get(shared.key(request)) is not None:
         return None
@@ -178,7 +180,9 @@ def start_ahead(
         return case
 
     names = ", ".join(i.key for i in request.images)
-    return AHEAD.start(request.key, work, label=f"analysis ahead of {names}", done=done)
+    return AHEAD.start(
+        request.key, work, label=f"analysis ahead of {names}", done=done, delay_s=delay_s
+    )
 
 
 #: request key -> [its lock, how many runs hold or wait for it]; an entry lives while used.
