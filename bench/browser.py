@@ -269,14 +269,27 @@ def cold_choices(ids: list[str], n: int) -> list[str]:
     return out
 
 
-def next_choice(ids: list[str], chosen: list[str]) -> str | None:
-    """The case after the last of ``chosen`` that has one in Predict's list (analysed
-    ahead once that one was drawn), if any."""
-    for case_id in reversed(chosen):
-        at = ids.index(case_id)
-        if at + 1 < len(ids):
-            return ids[at + 1]
-    return None
+def next_choice(ids: list[str], cold: list[str]) -> tuple[list[str], str | None]:
+    """``cold`` in the order to choose them and the next case to choose after them: the
+    case after the last cold case, which the page analyses ahead once that one is drawn
+    (a cold case with a case after it goes last, when no cold case is then the case after
+    one chosen before it); ``None`` when no cold case has one."""
+    after = dict(pairwise(ids))
+
+    def unreached(order: list[str]) -> bool:
+        reached = {ids[0], after.get(ids[0])}
+        for case_id in order:
+            if case_id in reached:
+                return False
+            reached.add(after.get(case_id))
+        return True
+
+    for last in reversed(cold):
+        if last in after and after[last] not in cold:
+            order = [c for c in cold if c != last] + [last]
+            if unreached(order):
+                return order, after[last]
+    return cold, None
 
 
 def ahead_works(log: Path | None) -> list[dict[str, Any]]:
@@ -601,8 +614,8 @@ def figures(quick: bool) -> list[dict[str, Any]]:
     # The first visit opens the first case; cold cases are suspicious ones (they have
     # regions to click on once shown) that no analysis ahead reached; the next case is the
     # one after the last cold case (analysed ahead once that one is drawn).
-    first, cold_cases = ids[0], cold_choices(ids, 1 if quick else 2)
-    nxt = next_choice(ids, cold_cases)
+    first = ids[0]
+    cold_cases, nxt = next_choice(ids, cold_choices(ids, 1 if quick else 2))
     _log(f"cold cases {cold_cases}, next case {nxt}")
     _log("in-process floors")
     floors = _floors(data, first, cold_cases[0])

@@ -13,7 +13,7 @@ bytes) and the viewer's own time to draw (``data-render-ms``), so that the gaps 
 
 Cold cases are cases no analysis ahead reached (``bench.browser.cold_choices``; the log is
 checked and a case analysed ahead is named); then the next case: the one after the last
-cold case that has one, which the page analyses ahead once that one is drawn, chosen once the run log
+cold case (one that has a case after it goes last), which the page analyses ahead once that one is drawn, chosen once the run log
 says that analysis ended (at once where none is logged: a tree without analyses ahead).
 ``--via sidebar``: the first visit from the sidebar menu (Home loaded in the tab, the
 warm-up wait, then a click on the Predict link) instead of by its address in a new tab.
@@ -211,8 +211,7 @@ def measure(
     generate_demo(data, cases=6, seed=0)
     ids = [c.case_id for c in open_dataset(data).cases]
     # Suspicious cases first (as bench/browser.py), none an analysis ahead reaches.
-    cold_cases = b.cold_choices(ids, cold)
-    nxt = b.next_choice(ids, cold_cases)
+    cold_cases, nxt = b.next_choice(ids, b.cold_choices(ids, cold))
     print(f"cold cases {cold_cases}, next case {nxt}", flush=True)
     log = tmp / "runs.jsonl"
     env = b.app_env(tmp, demo=data, MCALC_RUN_LOG=str(log))
