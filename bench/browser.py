@@ -536,7 +536,11 @@ def sidebar_visit(root: Path, data: Path, warm_s: float = SIDEBAR_WARM_S) -> flo
             page.goto(url, wait_until="networkidle")
             _settle(page, 0.0, "!!document.querySelector('[data-testid=stSidebar]')", ran=False)
             time.sleep(warm_s)
-            link = page.locator("[data-testid=stSidebar] a[href$='/predict']").first
+            link = (
+                page.locator("[data-testid=stSidebar] a[data-testid=stPageLink-NavLink]")
+                .filter(has_text="Predict")
+                .first
+            )
             drawn_only = (
                 f"{PREDICT_SHOWN} && ![...document.querySelectorAll('[data-testid=stProgress]')]"
                 ".some(e => e.innerText.includes('Computing'))"

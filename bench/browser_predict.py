@@ -264,7 +264,9 @@ def measure(
             if via == "sidebar":
                 t0_page = float(page.evaluate("performance.now()"))
                 t0 = float(page.evaluate("performance.timeOrigin")) / 1000.0 + t0_page / 1000.0
-                page.locator("[data-testid=stSidebar] a[href$='/predict']").first.click()
+                page.locator("[data-testid=stSidebar] a[data-testid=stPageLink-NavLink]").filter(
+                    has_text="Predict"
+                ).first.click()
             else:
                 page.goto(f"{url}/predict", wait_until="commit")
             out["first_drawn"].append(b._settle(page, t0_page, drawn_only, quiet=0, ran=False))
