@@ -18,6 +18,12 @@ while that run goes on and nothing is shown, a new choice replaces it. A new run
 one going on first and waits for it (its progress says so), so two analyses never share
 the processor. Everything this module draws goes into one container, so the result below
 keeps its place (and the viewer its frame) whatever the status shows.
+
+Analyses ahead (:mod:`mcalc.explain.ahead`) fill the same results cache: the case the page
+opens with, after the app's warm-up, so that a first visit usually finds it cached; and,
+with a result on screen, the next case of the list (:func:`analyse_next`), so that choosing
+it does too. Every run the page starts is a foreground run for them: the one going on
+stops first, or, for the same request, is waited for and its result taken.
 """
 
 from __future__ import annotations

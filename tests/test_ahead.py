@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 
 import mcalc.explain.runs as runs
+from mcalc.errors import DatasetError
 from mcalc.explain.ahead import AheadSlot
 from mcalc.explain.results import ResultsCache
 from mcalc.explain.service import AnalysisSettings, ImageInput
@@ -101,3 +102,16 @@ def test_one_analysis_ahead_at_a_time() -> None:
     assert first.wait(5)
     second = slot.start("b", lambda progress: "b")
     assert second is not None and second.wait(5) and second.result == "b"
+
+
+def test_turned_off_nothing_is_analysed_ahead(monkeypatch, tmp_path) -> None:
+    """``MCALC_ANALYSE_AHEAD=0``: the warm-up's analysis of the first case does not even
+    open the dataset (on, it does: here a missing one, which fails)."""
+    import mcalc.models.warmup as warmup
+
+    monkeypatch.setattr(warmup, "_MODELS", {("m", "k"): (object(), object())})
+    monkeypatch.setenv("MCALC_ANALYSE_AHEAD", "0")
+    assert warmup.analyse_opening(("m", "k"), tmp_path / "missing") is None
+    monkeypatch.setenv("MCALC_ANALYSE_AHEAD", "1")
+    with pytest.raises(DatasetError, match="missing"):
+        warmup.analyse_opening(("m", "k"), tmp_path / "missing")
