@@ -11,13 +11,19 @@ times, from the user's action to the page settled (Streamlit's script state back
 - add a mark on Annotate (the reading viewer's mark tool), a case switch on Browse
   (*Next*), a display toggle (Browse's *Invert*), a region click on Predict with the
   result cached: aim at most 1.3x the idle round trip each;
-- the first Predict visit (until the first result is drawn, and until the page has
-  settled: the section across rounds registers in the background after the result is
-  shown) and a cold case on Predict
-  (choose a suspicious case, *Run* if the page asks for it, until drawn; then the region clicks): aim at most 1.5x the same work measured in
-  this process (model load + inference + explanation for the first visit; inference +
-  explanation for the cold case, the model being loaded), before and after the browser
-  session (mean of both: the machine may be shared);
+- the first Predict visit by its address in a fresh tab (until the first result is
+  drawn, and until the page has settled: the section across rounds registers in the
+  background after the result is shown), a cold case on Predict (choose a suspicious case
+  that no analysis ahead reached, :func:`cold_choices`, *Run* if the page asks for it,
+  until drawn; then the region clicks), the next case on Predict (the case after the last
+  cold one, which the page analyses ahead once that one is drawn: chosen once the run log
+  says that analysis ended, or at once where none is logged, as on trees without it) and
+  the first Predict visit from the sidebar menu (a server of its own with its own cache,
+  Home loaded, :data:`SIDEBAR_WARM_S` later a click on the Predict link, until the result
+  is drawn: no page load): aim at most 1.5x the same work measured in
+  this process (model load + inference + explanation for the first visits; inference +
+  explanation for the cold and next cases, the model being loaded), before and after the
+  browser session (mean of both: the machine may be shared);
 - the reading viewer's wheel zoom, W/L drag, keyboard next case and full-resolution
   arrival (``bench/browser_viewer.py``).
 
@@ -39,6 +45,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from functools import partial
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -246,6 +253,73 @@ def _floors(data: Path, first_case: str, cold_case: str) -> dict[str, float]:
 # -- the browser session ------------------------------------------------------------------
 
 
+def cold_choices(ids: list[str], n: int) -> list[str]:
+    """Up to ``n`` cases that no analysis ahead reaches before they are chosen, suspicious
+    ones first (they have regions to click on): never the first case (Predict opens with
+    it, analysed ahead at start-up) nor the case after the first or after one chosen
+    before (the page analyses the case after the one it shows ahead)."""
+    after = dict(pairwise(ids))
+    reached = {ids[0], after.get(ids[0])}
+    order = sorted(ids, key=lambda i: not i.startswith("suspicious"))  # stable
+    out: list[str] = []
+    for case_id in order:
+        if len(out) < n and case_id not in reached:
+            out.append(case_id)
+            reached.add(after.get(case_id))
+    return out
+
+
+def next_choice(ids: list[str], cold: list[str]) -> tuple[list[str], str | None]:
+    """``cold`` in the order to choose them and the next case to choose after them: the
+    case after the last cold case, which the page analyses ahead once that one is drawn
+    (a cold case with a case after it goes last, when no cold case is then the case after
+    one chosen before it); ``None`` when no cold case has one."""
+    after = dict(pairwise(ids))
+
+    def unreached(order: list[str]) -> bool:
+        reached = {ids[0], after.get(ids[0])}
+        for case_id in order:
+            if case_id in reached:
+                return False
+            reached.add(after.get(case_id))
+        return True
+
+    for last in reversed(cold):
+        if last in after and after[last] not in cold:
+            order = [c for c in cold if c != last] + [last]
+            if unreached(order):
+                return order, after[last]
+    return cold, None
+
+
+def ahead_works(log: Path | None) -> list[dict[str, Any]]:
+    """The analyses ahead the app logged (``pages.server_tuning.log_work``): label, state,
+    start (Unix seconds) and wall seconds, in file order."""
+    out = []
+    if log is not None and log.exists():
+        for line in log.read_text(encoding="utf-8").splitlines():
+            try:
+                d = json.loads(line)
+            except ValueError:
+                continue
+            if "ahead" in str(d.get("work", "")):
+                out.append(d)
+    return out
+
+
+def wait_for_ahead(log: Path | None, case_id: str, timeout_s: float = 30.0) -> str:
+    """Wait until the run log says the analysis ahead of ``case_id`` ended (at most
+    ``timeout_s``; not at all when the app logged no analysis ahead: a tree without
+    them); how it ended, or ``"none"``."""
+    end = time.monotonic() + timeout_s
+    while True:
+        works = ahead_works(log)
+        mine = [w for w in works if f"of {case_id}/" in str(w["work"])]
+        if mine or not works or time.monotonic() >= end:
+            return str(mine[-1]["state"]) if mine else "none"
+        time.sleep(0.1)
+
+
 def _pick_case(page: Any, case_id: str) -> float:
     """Choose ``case_id`` in the page's *Case* box (open it, type, Enter); returns the
     page's clock (``performance.now()``, ms) just before Enter: the reader's choice. The
@@ -347,7 +421,13 @@ def _annotate(page: Any, url: str, repeat: int, out: dict[str, list[float]]) -> 
 
 
 def _predict(
-    page: Any, url: str, repeat: int, cases: list[str], out: dict[str, list[float]]
+    page: Any,
+    url: str,
+    repeat: int,
+    cases: list[str],
+    out: dict[str, list[float]],
+    nxt: str | None = None,
+    log: Path | None = None,
 ) -> None:
     done = (
         f"{PREDICT_SHOWN} && !document.querySelector('[data-testid=stProgress]')"
@@ -369,22 +449,22 @@ def _predict(
 
     _step(out, "first_predict", page, first)
 
+    def choose(case_id: str) -> float:
+        before = page.evaluate(f"() => {VIEWER_STATE}.case || ''")
+        t0 = _pick_case(page, case_id)
+        # Drawn: the viewer published a new case whose panels are the new case's
+        # images, with its maps as layers (the last result stays on screen until then).
+        drawn = (
+            f"{VIEWER_STATE}.case && {VIEWER_STATE}.case !== {json.dumps(before)}"
+            f" && {PANEL_KEYS}.length >= 2 && {PANEL_KEYS}"
+            f".every(k => k.startsWith({json.dumps(case_id + '/')}))"
+        )
+        _run_if_asked(page, case_id, drawn)
+        cond = f"{done} && {drawn} && !document.body.innerText.includes('Not computed yet')"
+        return _settle(page, t0, cond, quiet=1000)
+
     def cold() -> list[float]:
-        times = []
-        for case_id in cases:
-            before = page.evaluate(f"() => {VIEWER_STATE}.case || ''")
-            t0 = _pick_case(page, case_id)
-            # Drawn: the viewer published a new case whose panels are the new case's
-            # images, with its maps as layers (the last result stays on screen until then).
-            drawn = (
-                f"{VIEWER_STATE}.case && {VIEWER_STATE}.case !== {json.dumps(before)}"
-                f" && {PANEL_KEYS}.length >= 2 && {PANEL_KEYS}"
-                f".every(k => k.startsWith({json.dumps(case_id + '/')}))"
-            )
-            _run_if_asked(page, case_id, drawn)
-            cond = f"{done} && {drawn} && !document.body.innerText.includes('Not computed yet')"
-            times.append(_settle(page, t0, cond, quiet=1000))
-        return times
+        return [choose(case_id) for case_id in cases]
 
     _step(out, "cold_case", page, cold)
 
@@ -426,8 +506,53 @@ def _predict(
 
     _step(out, "region_click", page, clicks)
 
+    if nxt is not None:
 
-def _measure(url: str, repeat: int, cases: list[str]) -> dict[str, list[float]]:
+        def next_case() -> list[float]:
+            state = wait_for_ahead(log, nxt)
+            _log(f"next case {nxt}: its analysis ahead {state}")
+            return [choose(nxt)]
+
+        _step(out, "next_case", page, next_case)
+
+
+#: Seconds between Home drawn and the click on Predict in the sidebar visit's own server:
+#: what the main session spends on Browse, the viewer and Annotate before its Predict visit
+#: is longer; both leave the app's start-up work (TensorFlow, the model) done.
+SIDEBAR_WARM_S = 20.0
+
+
+def sidebar_visit(root: Path, data: Path, warm_s: float = SIDEBAR_WARM_S) -> float:
+    """A first Predict visit from the sidebar menu on a server of its own (its own cache
+    under ``root``, nothing of the main session's): Home loaded, ``warm_s`` later a click
+    on the Predict link; seconds from the click until the result is drawn."""
+    from playwright.sync_api import sync_playwright
+
+    env = app_env(root, demo=data)
+    with running_app(env, timeout=180) as url, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = new_context(browser).new_page()
+            page.goto(url, wait_until="networkidle")
+            _settle(page, 0.0, "!!document.querySelector('[data-testid=stSidebar]')", ran=False)
+            time.sleep(warm_s)
+            link = (
+                page.locator("[data-testid=stSidebar] a[data-testid=stPageLink-NavLink]")
+                .filter(has_text="Predict")
+                .first
+            )
+            drawn_only = (
+                f"{PREDICT_SHOWN} && ![...document.querySelectorAll('[data-testid=stProgress]')]"
+                ".some(e => e.innerText.includes('Computing'))"
+            )
+            return _timed(page, link.click, drawn_only, quiet=0, ran=False)
+        finally:
+            browser.close()
+
+
+def _measure(
+    url: str, repeat: int, cases: list[str], nxt: str | None = None, log: Path | None = None
+) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
     out: dict[str, list[float]] = {}
@@ -447,7 +572,7 @@ def _measure(url: str, repeat: int, cases: list[str]) -> dict[str, list[float]]:
             _annotate(page, url, repeat, out)
             page.close()  # Predict in a fresh tab, as a reader opens it
             page = context.new_page()
-            _predict(page, url, repeat, cases, out)
+            _predict(page, url, repeat, cases, out, nxt, log)
             # The idle round trip again, TensorFlow loaded and nothing running: the floor.
             page.goto(url, wait_until="networkidle")
             _settle(page, 0.0, "!!document.querySelector('[data-testid=stSidebar]')", ran=False)
@@ -491,16 +616,27 @@ def figures(quick: bool) -> list[dict[str, Any]]:
     generate_demo(data, cases=6 if quick else 12, seed=0)
     ids = [c.case_id for c in open_dataset(data).cases]
     # The first visit opens the first case; cold cases are suspicious ones (they have
-    # regions to click on once shown).
-    suspicious = [i for i in ids if i.startswith("suspicious")]
-    first, cold_cases = ids[0], suspicious[: 1 if quick else 2]
+    # regions to click on once shown) that no analysis ahead reached; the next case is the
+    # one after the last cold case (analysed ahead once that one is drawn).
+    first = ids[0]
+    cold_cases, nxt = next_choice(ids, cold_choices(ids, 1 if quick else 2))
+    _log(f"cold cases {cold_cases}, next case {nxt}")
     _log("in-process floors")
     floors = _floors(data, first, cold_cases[0])
     _log("floors", [floors["first"], floors["cold"]])
-    env = app_env(tmp, demo=data)
+    log = tmp / "runs.jsonl"
+    env = app_env(tmp, demo=data, MCALC_RUN_LOG=str(log))
     os.environ.pop("MCALC_DATA", None)
     with running_app(env, timeout=180) as url:
-        m = _measure(url, repeat, cold_cases)
+        m = _measure(url, repeat, cold_cases, nxt, log)
+    reached = [w for w in ahead_works(log) if any(f"of {c}/" in w["work"] for c in cold_cases)]
+    if reached:  # never expected: the cold row would not be cold
+        _log(f"WARNING: cold cases analysed ahead: {reached}")
+    try:
+        m["first_predict_sidebar"] = [sidebar_visit(tmp / "sidebar", data)]
+        _log("first_predict_sidebar", m["first_predict_sidebar"])
+    except Exception as exc:
+        _log(f"first_predict_sidebar FAILED ({str(exc).splitlines()[0]})")
     # The machine is shared: measure the in-process floors again after the browser session
     # and use the mean of both measurements.
     again = _floors(data, first, cold_cases[0])
@@ -535,7 +671,19 @@ def figures(quick: bool) -> list[dict[str, Any]]:
             AIM_COMPUTE,
         ),
         _row("browser: first Predict visit", med("first_predict"), floors["first"], AIM_COMPUTE),
+        _row(
+            "browser: first Predict visit from the sidebar menu",
+            med("first_predict_sidebar"),
+            floors["first"],
+            AIM_COMPUTE,
+        ),
         _row("browser: a cold case on Predict", med("cold_case"), floors["cold"], AIM_COMPUTE),
+        _row(
+            "browser: next case on Predict (analysed ahead)",
+            med("next_case"),
+            floors["cold"],
+            AIM_COMPUTE,
+        ),
         *viewer_rows(med, idle, _row),
     ]
 

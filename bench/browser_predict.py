@@ -9,7 +9,14 @@ its timeline: the server's script runs (``MCALC_RUN_LOG``: start and wall second
 action), the background analyses (the same log: start and wall seconds in the app), the page's script-state changes, the websocket messages that came in (count and
 bytes) and the viewer's own time to draw (``data-render-ms``), so that the gaps show.
 
-    python bench/browser_predict.py [--repeat N] [--warm S] [--cold N] [--profile]
+    python bench/browser_predict.py [--repeat N] [--warm S] [--cold N] [--via W] [--profile]
+
+Cold cases are cases no analysis ahead reached (``bench.browser.cold_choices``; the log is
+checked and a case analysed ahead is named); then the next case: the one after the last
+cold case (one that has a case after it goes last), which the page analyses ahead once that one is drawn, chosen once the run log
+says that analysis ended (at once where none is logged: a tree without analyses ahead).
+``--via sidebar``: the first visit from the sidebar menu (Home loaded in the tab, the
+warm-up wait, then a click on the Predict link) instead of by its address in a new tab.
 
 ``--profile``: a CDP sampling profile (0.5 ms) of the page's main thread during the first
 visit and each cold case, printed per 0.1 s (busy share, the scripts busiest) and summed
@@ -68,7 +75,13 @@ def _works(log: Path, since: float) -> list[dict[str, Any]]:
             try:
                 d = json.loads(line)
                 if "work" in d and float(d["start"]) >= since - 0.05:
-                    out.append({"start": float(d["start"]), "wall": float(d["wall"])})
+                    out.append(
+                        {
+                            "start": float(d["start"]),
+                            "wall": float(d["wall"]),
+                            "ahead": "ahead" in str(d["work"]),
+                        }
+                    )
             except (ValueError, KeyError, TypeError):
                 continue
     return out
@@ -86,7 +99,10 @@ def _timeline(
         + " ".join(f"{r.start - t0_unix:.2f}+{r.wall:.2f}" for r in runs)
         + f" (n={len(runs)}, wall {sum(r.wall for r in runs):.2f} s)",
         "analyses: "
-        + " ".join(f"{w['start'] - t0_unix:.2f}+{w['wall']:.2f}" for w in _works(log, t0_unix))
+        + " ".join(
+            f"{w['start'] - t0_unix:.2f}+{w['wall']:.2f}{' (ahead)' if w['ahead'] else ''}"
+            for w in _works(log, t0_unix)
+        )
         + " (start+wall in the app; the floor is the same analysis in this process)",
         "page states: "
         + " ".join(f"{origin + e[0] / 1000 - t0_unix:.2f}{e[1][:1]}" for e in states),
@@ -183,7 +199,7 @@ def _profile_summary(profile: dict[str, Any], step_s: float = 0.1) -> str:
 
 
 def measure(
-    repeat: int, warm_s: float, cold: int = 2, profile: bool = False
+    repeat: int, warm_s: float, cold: int = 2, profile: bool = False, via: str = "address"
 ) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
@@ -194,16 +210,16 @@ def measure(
     data = tmp / "demo"
     generate_demo(data, cases=6, seed=0)
     ids = [c.case_id for c in open_dataset(data).cases]
-    # Suspicious cases first (as bench/browser.py), then the others not opened yet.
-    rest = [i for i in ids[1:] if not i.startswith("suspicious")]
-    cold_cases = ([i for i in ids if i.startswith("suspicious")] + rest)[:cold]
+    # Suspicious cases first (as bench/browser.py), none an analysis ahead reaches.
+    cold_cases, nxt = b.next_choice(ids, b.cold_choices(ids, cold))
+    print(f"cold cases {cold_cases}, next case {nxt}", flush=True)
     log = tmp / "runs.jsonl"
     env = b.app_env(tmp, demo=data, MCALC_RUN_LOG=str(log))
     os.environ.pop("MCALC_DATA", None)
     floors = b._floors(data, ids[0], cold_cases[0])
     print(f"floors: first {floors['first']:.2f} s, cold {floors['cold']:.2f} s", flush=True)
     inbox: list[tuple[float, int]] = []
-    out: dict[str, list[float]] = {"first_drawn": [], "first": [], "cold": []}
+    out: dict[str, list[float]] = {"first_drawn": [], "first": [], "cold": [], "next": []}
     out["floor_first"], out["floor_cold"] = [floors["first"]], [floors["cold"]]
     with running_app(env, timeout=180) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
@@ -216,9 +232,15 @@ def measure(
             # cache when Predict opens.
             page.goto(f"{url}/browse", wait_until="networkidle")
             b._settle(page, 0.0, f"!!{b.VIEWER_STATE}.case", ran=False)
+            if via == "sidebar":  # Home in this tab, then the menu
+                page.goto(url, wait_until="networkidle")
+                b._settle(
+                    page, 0.0, "!!document.querySelector('[data-testid=stSidebar]')", ran=False
+                )
             time.sleep(warm_s)  # the TensorFlow warm-up, as after the other pages of the bench
-            page.close()
-            page = context.new_page()
+            if via != "sidebar":
+                page.close()
+                page = context.new_page()
             page.on(
                 "websocket",
                 lambda ws: ws.on("framereceived", lambda d: inbox.append((time.time(), len(d)))),
@@ -238,20 +260,32 @@ def measure(
                 cdp.send("Profiler.setSamplingInterval", {"interval": 500})
                 cdp.send("Profiler.start")
             t0 = time.time()
-            page.goto(f"{url}/predict", wait_until="commit")
-            out["first_drawn"].append(b._settle(page, 0.0, drawn_only, quiet=0, ran=False))
+            t0_page = 0.0
+            if via == "sidebar":
+                t0_page = float(page.evaluate("performance.now()"))
+                t0 = float(page.evaluate("performance.timeOrigin")) / 1000.0 + t0_page / 1000.0
+                page.locator("[data-testid=stSidebar] a[data-testid=stPageLink-NavLink]").filter(
+                    has_text="Predict"
+                ).first.click()
+            else:
+                page.goto(f"{url}/predict", wait_until="commit")
+            out["first_drawn"].append(b._settle(page, t0_page, drawn_only, quiet=0, ran=False))
             page.evaluate("() => { window.__mcDone = undefined; }")
-            out["first"].append(b._settle(page, 0.0, done, quiet=1000, ran=False))
+            out["first"].append(b._settle(page, t0_page, done, quiet=1000, ran=False))
             print(
                 f"first visit: drawn {out['first_drawn'][-1]:.2f} s, settled "
                 f"{out['first'][-1]:.2f} s",
                 flush=True,
             )
-            print("    " + _timeline(page, 0.0, t0, inbox, log), flush=True)
+            print("    " + _timeline(page, t0_page, t0, inbox, log), flush=True)
             if cdp is not None:
                 prof = cdp.send("Profiler.stop")["profile"]
                 print("    profile (s from the goto):\n    " + _profile_summary(prof), flush=True)
-            for case_id in cold_cases:
+            steps = [(c, "cold") for c in cold_cases] + ([(nxt, "next")] if nxt else [])
+            for case_id, kind in steps:
+                if kind == "next":
+                    ahead = b.wait_for_ahead(log, case_id)
+                    print(f"next case {case_id}: its analysis ahead {ahead}", flush=True)
                 if cdp is not None:
                     cdp.send("Profiler.start")
                 before = page.evaluate(f"() => {b.VIEWER_STATE}.case || ''")
@@ -267,9 +301,9 @@ def measure(
                 asked = b._run_if_asked(page, case_id, drawn)
                 t_run = time.time() - t0
                 cond = f"{done} && {drawn} && !document.body.innerText.includes('Not computed yet')"
-                out["cold"].append(b._settle(page, t0_page, cond, quiet=1000))
+                out[kind].append(b._settle(page, t0_page, cond, quiet=1000))
                 print(
-                    f"cold {case_id}: {out['cold'][-1]:.2f} s (entered at {t_sent:.2f} s) "
+                    f"{kind} {case_id}: {out[kind][-1]:.2f} s (entered at {t_sent:.2f} s) "
                     + (
                         f"(Run shown at {t_run:.2f} s)"
                         if asked
@@ -286,6 +320,8 @@ def measure(
                     )
         finally:
             browser.close()
+    reached = [w for w in b.ahead_works(log) if any(f"of {c}/" in w["work"] for c in cold_cases)]
+    print(f"cold cases analysed ahead: {reached or 'none'}", flush=True)
     return out
 
 
@@ -295,10 +331,13 @@ def main() -> int:
     ap.add_argument("--warm", type=float, default=20.0, help="seconds before Predict")
     ap.add_argument("--cold", type=int, default=2, help="cold cases (at most 5)")
     ap.add_argument("--profile", action="store_true", help="CDP profile of each step")
+    ap.add_argument(
+        "--via", choices=("address", "sidebar"), default="address", help="first visit by"
+    )
     args = ap.parse_args()
-    m = measure(args.repeat, args.warm, args.cold, args.profile)
+    m = measure(args.repeat, args.warm, args.cold, args.profile, args.via)
     ff, fc = m["floor_first"][0], m["floor_cold"][0]
-    for name, floor in (("first_drawn", ff), ("first", ff), ("cold", fc)):
+    for name, floor in (("first_drawn", ff), ("first", ff), ("cold", fc), ("next", fc)):
         if m[name]:
             med = statistics.median(m[name])
             shown = " ".join(f"{v:.2f}" for v in m[name])

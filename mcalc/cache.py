@@ -37,7 +37,7 @@ from mcalc.fileio import atomic_write_with
 from mcalc.imageio import Mammogram, read_image
 from mcalc.lru import LRU
 
-__all__ = ["ImageCache", "file_key", "flush_writes"]
+__all__ = ["ImageCache", "file_key", "flush_writes", "shared_image_cache"]
 
 log = logging.getLogger(__name__)
 
@@ -315,3 +315,18 @@ class ImageCache:
     def clear_memory(self) -> None:
         self._images.clear()
         self._small.clear()
+
+
+_SHARED: dict[tuple[str, float], ImageCache] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def shared_image_cache(cache_dir: str | Path, default_spacing_mm: float) -> ImageCache:
+    """The process' image cache of ``cache_dir`` (one per folder and spacing): the app's
+    sessions and its work in the background (Predict's analyses ahead) share its memory."""
+    scope = (str(cache_dir), float(default_spacing_mm))
+    with _SHARED_LOCK:
+        cache = _SHARED.get(scope)
+        if cache is None:
+            cache = _SHARED[scope] = ImageCache(cache_dir, default_spacing_mm=default_spacing_mm)
+        return cache

@@ -113,6 +113,10 @@ class Settings:
         analyses_cache_mb: bound of the finished Predict analyses the app keeps in memory,
             shared by all sessions (:class:`mcalc.explain.runs.SharedAnalyses`); 0 keeps
             none. Env ``MCALC_ANALYSES_CACHE_MB``.
+        analyse_ahead: Predict's analyses made before the reader asks, in the background
+            (:mod:`mcalc.explain.ahead`): the case Predict opens with, after the warm-up
+            (which must be on), and the case after the one on screen; never beside a run
+            the reader asked for. Env ``MCALC_ANALYSE_AHEAD`` (``0`` turns it off).
     """
 
     data_dir: Path | None = None
@@ -136,6 +140,7 @@ class Settings:
     fullres_codec: str = "auto"
     run_log: Path | None = None
     analyses_cache_mb: int = 256
+    analyse_ahead: bool = True
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (for tests and CLI flags)."""
@@ -173,6 +178,8 @@ def get_settings() -> Settings:
         fullres_codec=_env_choice("MCALC_FULLRES_CODEC", base.fullres_codec, FULLRES_CODECS),
         run_log=Path(run_log).expanduser() if run_log else None,
         analyses_cache_mb=max(0, _env_int("MCALC_ANALYSES_CACHE_MB", base.analyses_cache_mb)),
+        analyse_ahead=os.environ.get("MCALC_ANALYSE_AHEAD", "1").strip().lower()
+        not in ("0", "false", "no", "off"),
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
@@ -22,14 +23,14 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from mcalc import viewer
 from mcalc.access import AuthMode, UsersFile, auth_mode
-from mcalc.cache import ImageCache
+from mcalc.cache import ImageCache, shared_image_cache
 from mcalc.config import PathRefused, Settings, check_data_path, get_settings, prepare_tensorflow
 from mcalc.dataset import open_dataset
 from mcalc.dataset.records import DatasetIndex
 from mcalc.errors import McalcError
 from mcalc.models.warmup import start_tensorflow_warmup
 from pages import signin
-from pages.server_tuning import tune_server
+from pages.server_tuning import log_work, tune_server
 
 DATA_KEY = "mcalc_data_path"
 # Per script thread, not in session_state: a page that ends with st.stop() must not leave a
@@ -104,10 +105,9 @@ def load_index(path: str, token: float) -> DatasetIndex:
     return open_dataset(path)
 
 
-@st.cache_resource(show_spinner=False)
 def image_cache(cache_dir: str) -> ImageCache:
-    s = settings()
-    return ImageCache(cache_dir, default_spacing_mm=s.default_pixel_spacing_mm)
+    """The process' image cache of ``cache_dir`` (shared with Predict's analyses ahead)."""
+    return shared_image_cache(cache_dir, settings().default_pixel_spacing_mm)
 
 
 def get_image_cache() -> ImageCache:
@@ -329,8 +329,13 @@ def frame(action: str | None = None) -> None:
     # Here, not only in app.py: Streamlit runs app.py for the Home page only (its "pages/"
     # folder mode), and a server whose readers open /browse directly must be tuned too.
     tune_server(settings().run_log)
-    # Once per process, after this page's run (a deep link to any page starts it too).
-    start_tensorflow_warmup(after=threading.current_thread())
+    # Once per process, after this page's run (a deep link to any page starts it too);
+    # then Predict's first case is analysed ahead, for the dataset this session opens.
+    start_tensorflow_warmup(
+        after=threading.current_thread(),
+        data=current_data_path(),
+        done=partial(log_work, settings().run_log),
+    )
     if not getattr(_RUN, "frame_done", False):
         st.set_page_config(page_title="mcalc", page_icon=":material/biotech:", layout="wide")
         st.html(STALE_CSS)

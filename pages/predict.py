@@ -15,6 +15,7 @@ import streamlit as st
 
 from mcalc.dataset.records import ImageRecord
 from mcalc.errors import McalcError, ModelError
+from mcalc.explain.opening import next_case, view_request
 from mcalc.explain.runs import case_request
 from mcalc.explain.service import ImageInput, check_model_fits, model_key
 from pages import common, predict_temporal
@@ -22,6 +23,7 @@ from pages.predict_controls import case_ui, controls_ui, model_ui
 from pages.predict_result import pending_ui, prefetch_ui, result_ui
 from pages.predict_run import (
     Shown,
+    analyse_next,
     case_score_ui,
     explainer,
     loaded_model,
@@ -73,7 +75,7 @@ for tp in times:
         st.warning(f"{view} {tp}: this case has no such image.")
     else:
         records[rec.key] = rec
-request = case_request(loaded, [ImageInput.from_record(r) for r in records.values()], ctl.analysis)
+request = view_request(loaded, case, view, times, ctl.analysis)
 meta = Shown(
     key=request.key,
     title=f"{card.id} · {case.case_id} · {view} {' and '.join(times)}",
@@ -97,5 +99,9 @@ if drawn is not None and shown is not None:
     predict_temporal.temporal_ui(loaded, case, view, drawn)
     verdict_ui(card, drawn)
     common.case_report_ui(case.case_id, card.id, "predict")
+    after = next_case(index, case.case_id)
+    if pending is None and shown.key == request.key and after is not None:
+        nxt = view_request(loaded, after, view, times, ctl.analysis)
+        analyse_next(loaded, xp, nxt, ctl.display.detections)
 if pending is not None:  # the reader's choice, the last result on screen: drawn when done
     pending.finish()

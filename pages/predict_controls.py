@@ -13,6 +13,7 @@ import streamlit as st
 
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex
+from mcalc.explain.opening import DEFAULT_DETECTION_THRESHOLD, default_layer
 from mcalc.explain.service import (
     CAM_METHODS,
     COLORMAPS,
@@ -40,8 +41,6 @@ METHOD_LABELS = {
     "scorecam": "Score-CAM (Wang 2020)",
     "none": "no explanation",
 }
-#: Default score threshold of the detections shown (the FROC sweeps every threshold).
-DEFAULT_DETECTION_THRESHOLD = 0.5
 
 
 @dataclass(frozen=True)
@@ -154,10 +153,11 @@ def _explanation_ui(loaded: LoadedModel, xp: Explainer) -> CamSettings | None:
     names = [i.name for i in layers]
     labels = {i.name: i.label for i in layers}
     default = xp.default_layer()
+    first = default_layer(xp)  # the explainer's default, else the last one offered
     layer = st.selectbox(
         "Layer (feature-map size)",
         names,
-        index=names.index(default) if default in names else max(len(names) - 1, 0),
+        index=names.index(first) if first in names else 0,
         key="predict_layer",
         format_func=lambda n: labels[n] + (" · default" if n == default else ""),
     )
@@ -177,17 +177,23 @@ def _explanation_ui(loaded: LoadedModel, xp: Explainer) -> CamSettings | None:
 
 
 def _sliding_ui() -> SlidingSettings:
+    # Defaults: the library's (what mcalc.explain.opening.default_settings analyses ahead).
+    d = SlidingSettings()
     stride = st.number_input("Stride (px, 0: half a patch)", 0, 512, 0, 4, key="predict_stride")
     top_k = st.number_input(
         f"{MAP_SCORE.capitalize()}: mean of the top k patch probabilities",
         1,
         50,
-        3,
+        d.top_k,
         1,
         key="predict_topk",
     )
-    threshold = st.slider("Region threshold", 0.0, 1.0, 0.5, 0.05, key="predict_threshold")
-    max_regions = st.number_input("Most regions", 0, 50, 8, 1, key="predict_max_regions")
+    threshold = st.slider(
+        "Region threshold", 0.0, 1.0, d.min_region_score, 0.05, key="predict_threshold"
+    )
+    max_regions = st.number_input(
+        "Most regions", 0, 50, d.max_regions, 1, key="predict_max_regions"
+    )
     return SlidingSettings(
         stride=int(stride) or None,
         top_k=int(top_k),

@@ -18,6 +18,12 @@ while that run goes on and nothing is shown, a new choice replaces it. A new run
 one going on first and waits for it (its progress says so), so two analyses never share
 the processor. Everything this module draws goes into one container, so the result below
 keeps its place (and the viewer its frame) whatever the status shows.
+
+Analyses ahead (:mod:`mcalc.explain.ahead`) fill the same results cache: the case the page
+opens with, after the app's warm-up, so that a first visit usually finds it cached; and,
+with a result on screen, the next case of the list (:func:`analyse_next`), so that choosing
+it does too. Every run the page starts is a foreground run for them: the one going on
+stops first, or, for the same request, is waited for and its result taken.
 """
 
 from __future__ import annotations
@@ -31,7 +37,14 @@ from typing import Any
 import streamlit as st
 
 from mcalc.dataset.records import ImageRecord
-from mcalc.explain.runs import CaseRequest, cached_case, run_case, start_case
+from mcalc.explain.runs import (
+    CaseRequest,
+    cached_case,
+    results_cache,
+    run_case,
+    start_ahead,
+    start_case,
+)
 from mcalc.explain.service import CaseAnalysis, Explainer, ResultsCache
 from mcalc.models.card import ModelCard
 from mcalc.models.detection import DetectionSettings
@@ -90,13 +103,9 @@ def explainer(path: str, fingerprint: str) -> Explainer:
     return warm[1] if warm is not None and warm[0] is loaded else Explainer.for_model(loaded)
 
 
-@st.cache_resource(show_spinner=False)
-def results_cache(root: str) -> ResultsCache:
-    return ResultsCache(root)
-
-
 def predict_results() -> ResultsCache:
-    return results_cache(str(common.settings().cache_dir / "predict"))
+    """Predict's results cache: the process' one (the analyses ahead fill it too)."""
+    return results_cache(common.settings().cache_dir / "predict")
 
 
 # -- what is on screen ---------------------------------------------------------------------
@@ -404,6 +413,38 @@ def _status_ui(
     if running:
         _progress_ui()
     return shown, None
+
+
+#: Seconds between a result's script run and the start of the next case's analysis ahead:
+#: the browser is still drawing that result then (about 1 s on the 2-core machine, its main
+#: thread busy), and an analysis beside it slowed the drawing.
+NEXT_AHEAD_DELAY_S = 1.5
+
+
+def analyse_next(
+    loaded: LoadedModel,
+    xp: Explainer,
+    request: CaseRequest,
+    detections: DetectionSettings | None,
+) -> None:
+    """With a result on screen and no run of this session going on: analyse ``request``
+    (the next case, same model and settings) ahead, in the background, so that choosing
+    it finds its result cached (:func:`mcalc.explain.runs.start_ahead`: one at a time per
+    process, never beside a run a reader asked for; a reader who chooses it meanwhile
+    waits for it). Off with ``MCALC_ANALYSE_AHEAD=0``."""
+    entry = st.session_state.get(WORK_KEY)
+    if not common.settings().analyse_ahead or (entry is not None and entry[0].running):
+        return
+    start_ahead(
+        loaded,
+        request,
+        explainer=xp,
+        results=predict_results(),
+        image_cache=common.get_image_cache(),
+        then=None if detections is None else partial(_find, detections),
+        done=partial(log_work, common.settings().run_log),
+        delay_s=NEXT_AHEAD_DELAY_S,
+    )
 
 
 # -- the case score: an explicit action ------------------------------------------------------

@@ -18,11 +18,12 @@ import streamlit as st
 
 from mcalc.dataset.records import CaseRecord
 from mcalc.errors import McalcError
+from mcalc.explain.ahead import AHEAD
 from mcalc.explain.service import CaseAnalysis
 from mcalc.explain.temporal_findings import TemporalFindings, temporal_findings
 from mcalc.models.inference import LoadedModel
 from mcalc.present.temporal_figures import temporal_figure
-from mcalc.progress import BackgroundWork
+from mcalc.progress import BackgroundWork, ProgressFn
 from pages import common
 from pages.predict_run import POLL_S, POLL_WAIT_S
 
@@ -52,8 +53,14 @@ def _findings_work(
     if held is not None:
         held[1].cancel()
     cache = common.get_image_cache()
+
+    def register(progress: ProgressFn) -> TemporalFindings:
+        # The reader asked for it: no analysis ahead beside it (the one going on stops).
+        with AHEAD.foreground(("registration", key), progress):
+            return temporal_findings(cache, case, view, analysis, loaded)
+
     work = BackgroundWork(
-        lambda progress: temporal_findings(cache, case, view, analysis, loaded),
+        register,
         key=key,
         label=f"registration of {case.case_id} {view}",
     ).start()

@@ -188,6 +188,7 @@ def prepare_demo_app(demo: Path, root: Path) -> tuple[Path, dict[str, str]]:
         "MCALC_MODELS": str(models),
         "MCALC_USERS": str(root / "users.yaml"),  # none: demo mode, no sign-in
         "MCALC_DATA_ROOTS": str(root / "data"),
+        "MCALC_ANALYSE_AHEAD": "1",  # as shipped (the tests' own process turns it off)
     }
     return root, env
 

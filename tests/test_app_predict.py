@@ -481,3 +481,47 @@ def test_a_waiting_run_redraws_its_progress_only_when_it_changes(monkeypatch) ->
     # 1.6 s of waiting in 0.15 s steps: 10 redraws before; now the one change only.
     assert [frac for frac, _ in bar.sent] == [0.5]
     assert bar.sent[0][1] == "Computing m · c · CC: image 2 · 0 s"
+
+
+def test_the_case_analysed_at_start_and_the_next_analysed_ahead_are_drawn_without_a_run(
+    app_env, tmp_path, monkeypatch
+) -> None:
+    """The warm-up's analysis of the case Predict opens with lands under the very key the
+    page asks for on a first visit (drawn from the cache, no run), and with a result drawn
+    the page analyses the next case of its list ahead, which its choice then finds."""
+    import threading
+
+    import mcalc.explain.runs as runs
+    import mcalc.models.warmup as warmup
+    from mcalc.explain.ahead import AheadSlot
+    from pages import predict_run
+    from pages.predict_run import AUTO_KEY, SHOWN_KEY
+
+    root = register(tmp_path / "models", "spot", spot_model()).parent
+    monkeypatch.setenv("MCALC_MODELS", str(root))
+    monkeypatch.setenv("MCALC_ANALYSE_AHEAD", "1")
+    for name, value in (("_MODELS", {}), ("_WANTED", []), ("_ASKED", threading.Event())):
+        monkeypatch.setattr(warmup, name, value)
+    slot = AheadSlot()
+    monkeypatch.setattr(runs, "AHEAD", slot)
+    monkeypatch.setattr(predict_run, "NEXT_AHEAD_DELAY_S", 0.0)
+    opening = warmup.analyse_opening(warmup.warm_up_model(root), str(app_env))
+    assert opening is not None and opening.wait(120) and opening.state == "done"
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    _ok(at)
+    assert AUTO_KEY not in at.session_state  # no run started: the cached result drawn
+    assert at.session_state[SHOWN_KEY].key == opening.key
+    assert at.session_state[SHOWN_KEY].analysis is opening.result
+    ahead = slot.work
+    assert ahead is not None and ahead is not opening
+    assert ahead.wait(120) and ahead.state == "done"
+    ids = at.selectbox(key="predict_case").options
+    at.selectbox(key="predict_case").set_value(ids[1]).run()
+    _ok(at)
+    assert AUTO_KEY not in at.session_state
+    assert at.session_state[SHOWN_KEY].key == ahead.key
+    assert at.session_state[SHOWN_KEY].analysis is ahead.result

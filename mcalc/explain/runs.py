@@ -28,10 +28,12 @@ import dataclasses
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mcalc.explain.ahead import AHEAD, DoneFn
 from mcalc.explain.explainer import Explainer
 from mcalc.explain.results import NotCached, ResultsCache, image_key, model_key
 from mcalc.explain.service import AnalysisSettings, CaseAnalysis, ImageInput, analyse_case
@@ -48,7 +50,9 @@ __all__ = [
     "case_request",
     "cached_case",
     "run_case",
+    "results_cache",
     "shared_analyses",
+    "start_ahead",
     "start_case",
 ]
 
@@ -100,14 +104,28 @@ def run_case(
     results: ResultsCache | None = None,
     image_cache: ImageCache | None = None,
 ) -> CaseAnalysis:
-    """:func:`~mcalc.explain.service.analyse_case` of a request (computes what is missing).
+    """:func:`~mcalc.explain.service.analyse_case` of a request (computes what is missing),
+    asked for by the reader: an analysis ahead of another request stops first
+    (:data:`~mcalc.explain.ahead.AHEAD`), and none starts while this one runs.
 
     With a results cache, one run of a request at a time in this process: a session asking
-    for an analysis another session is computing waits for it (reporting progress, so it
-    can be cancelled) and then takes its result (:class:`SharedAnalyses`) instead of
-    computing it a second time (several readers opening Predict on the same case).
+    for an analysis another session (or the analysis ahead) is computing waits for it
+    (reporting progress, so it can be cancelled) and then takes its result
+    (:class:`SharedAnalyses`) instead of computing it a second time (several readers
+    opening Predict on the same case).
     """
+    with AHEAD.foreground(request.key, progress):
+        return _run_once(loaded, request, progress, explainer, results, image_cache)
 
+
+def _run_once(
+    loaded: LoadedModel,
+    request: CaseRequest,
+    progress: ProgressFn | None,
+    explainer: Explainer | None,
+    results: ResultsCache | None,
+    image_cache: ImageCache | None,
+) -> CaseAnalysis:
     def analyse() -> CaseAnalysis:
         return analyse_case(
             loaded,
@@ -133,6 +151,40 @@ def run_case(
         return shared.put(key, analyse())
 
 
+def start_ahead(
+    loaded: LoadedModel,
+    request: CaseRequest,
+    *,
+    explainer: Explainer | None = None,
+    results: ResultsCache,
+    image_cache: ImageCache | None = None,
+    then: Callable[[CaseAnalysis], object] | None = None,
+    done: DoneFn | None = None,
+    delay_s: float = 0.0,
+) -> BackgroundWork[CaseAnalysis] | None:
+    """Analyse ``request`` ahead, into ``results`` and its shared analyses, so that a
+    reader who asks for it later finds it cached (:func:`cached_case`); ``None`` when
+    nothing starts (:meth:`AheadSlot.start <mcalc.explain.ahead.AheadSlot.start>`: a
+    foreground run or another analysis ahead going on, or this request analysed ahead
+    before) or when it is in the shared analyses already. ``then`` as in
+    :func:`start_case`, ``done`` and ``delay_s`` as in
+    :meth:`~mcalc.explain.ahead.AheadSlot.start`."""
+    shared = shared_analyses(results)
+    if shared is not None and shared.get(shared.key(request)) is not None:
+        return None
+
+    def work(progress: ProgressFn) -> CaseAnalysis:
+        case = _run_once(loaded, request, progress, explainer, results, image_cache)
+        if then is not None:
+            then(case)
+        return case
+
+    names = ", ".join(i.key for i in request.images)
+    return AHEAD.start(
+        request.key, work, label=f"analysis ahead of {names}", done=done, delay_s=delay_s
+    )
+
+
 #: request key -> [its lock, how many runs hold or wait for it]; an entry lives while used.
 _GATES: dict[str, list] = {}
 _GATES_LOCK = threading.Lock()
@@ -147,7 +199,7 @@ def _single_flight(key: str, progress: ProgressFn | None) -> Iterator[None]:
         if not gate[0].acquire(blocking=False):
             while True:
                 if progress is not None:  # raises Cancelled when the waiting run is cancelled
-                    progress(0, 1, "waiting for the same analysis, started in another session")
+                    progress(0, 1, "waiting for the same analysis, already under way")
                 if gate[0].acquire(timeout=0.5):
                     break
         try:
@@ -326,3 +378,17 @@ def shared_analyses(results: ResultsCache | None) -> SharedAnalyses | None:
             mb = get_settings().analyses_cache_mb
             shared = _SHARED[scope] = SharedAnalyses(mb * 1024 * 1024)
         return shared
+
+
+_RESULTS: dict[str, ResultsCache] = {}
+
+
+def results_cache(root: str | Path) -> ResultsCache:
+    """The process' results cache of folder ``root`` (one per folder: the Predict page's
+    sessions and the analyses ahead read and fill the same memory)."""
+    scope = str(root)
+    with _SHARED_LOCK:
+        cache = _RESULTS.get(scope)
+        if cache is None:
+            cache = _RESULTS[scope] = ResultsCache(scope)
+        return cache

@@ -16,6 +16,12 @@ One model per process, the one the page would hold anyway: no memory beyond it. 
 comes while TensorFlow is still importing loads its model itself and the warm-up then loads
 none; one that comes while the model is being traced takes it and stops the trace.
 
+Then :func:`analyse_opening` analyses the case Predict opens with, with the page's default
+settings, into the results cache the page reads, as an analysis ahead
+(:mod:`mcalc.explain.ahead`: it stops for any run a reader asks for, and a first visit
+that comes meanwhile waits for it rather than computing it again): a first visit then
+draws a cached result. ``MCALC_ANALYSE_AHEAD=0`` turns that off.
+
 Once TensorFlow is in, :func:`freeze_heap` moves every object then alive out of the garbage
 collector's reach: TensorFlow and Keras leave about 400 000 tracked objects, and every full
 collection walked them all (about 1 s on the 2-core machine, holding the GIL, so a model
@@ -44,13 +50,17 @@ from mcalc.config import Settings, get_settings, prepare_tensorflow
 from mcalc.progress import Cancelled
 
 if TYPE_CHECKING:
+    from mcalc.explain.ahead import DoneFn
     from mcalc.explain.explainer import Explainer
+    from mcalc.explain.service import CaseAnalysis
     from mcalc.models.inference import LoadedModel
+    from mcalc.progress import BackgroundWork
 
 __all__ = [
     "warm_up_tensorflow",
     "warm_up_model",
     "warm_model",
+    "analyse_opening",
     "start_tensorflow_warmup",
     "warmup_seconds",
     "freeze_heap",
@@ -216,7 +226,50 @@ def warm_model(path: str | Path, key: str) -> tuple[LoadedModel, Explainer] | No
     return _MODELS.get(wanted)
 
 
-def _run(models_dir: Path, after: threading.Thread | None = None) -> None:
+def analyse_opening(
+    key: tuple[str, str] | None, data: str | Path | None, done: DoneFn | None = None
+) -> BackgroundWork[CaseAnalysis] | None:
+    """Start the analysis ahead of the case Predict opens with (:func:`~mcalc.explain.
+    opening.opening_request` of the dataset at ``data``) with the warmed-up model ``key``
+    (:func:`warm_up_model`'s), into Predict's results cache, its default detections found
+    too; ``None`` when nothing starts (turned off, no such model or case, a run a reader
+    asked for going on, or the result there already). ``done`` as in
+    :meth:`mcalc.explain.ahead.AheadSlot.start`."""
+    settings = get_settings()
+    if key is None or data is None or not settings.analyse_ahead or key not in _MODELS:
+        return None
+    from mcalc.cache import shared_image_cache
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.opening import default_detections, opening_request
+    from mcalc.explain.runs import results_cache, start_ahead
+
+    loaded, xp = _MODELS[key]
+    request = opening_request(loaded, xp, open_dataset(data))
+    if request is None:
+        return None
+    det = default_detections()
+
+    def find(case: CaseAnalysis) -> None:
+        for r in case.images:
+            r.detections(det)
+
+    return start_ahead(
+        loaded,
+        request,
+        explainer=xp,
+        results=results_cache(settings.cache_dir / "predict"),
+        image_cache=shared_image_cache(settings.cache_dir, settings.default_pixel_spacing_mm),
+        then=find,
+        done=done,
+    )
+
+
+def _run(
+    models_dir: Path,
+    after: threading.Thread | None = None,
+    data: str | Path | None = None,
+    done: DoneFn | None = None,
+) -> None:
     if after is not None:  # the page that started it draws first (the import holds the GIL)
         after.join(AFTER_MAX_S)
     try:
@@ -225,11 +278,16 @@ def _run(models_dir: Path, after: threading.Thread | None = None) -> None:
         log.warning("TensorFlow warm-up failed: %s", exc)
         return
     try:
-        warm_up_model(models_dir)
+        key = warm_up_model(models_dir)
     except Exception as exc:  # the page loads the model itself and says what is wrong
         log.warning("model warm-up failed: %s", exc)
+        return
     finally:
         _WANTED[:] = [("", "")]  # nothing more is loading: nobody waits any more
+    try:
+        analyse_opening(key, data, done)
+    except Exception as exc:  # the page runs the analysis itself and says what is wrong
+        log.warning("the analysis ahead of Predict's first case failed to start: %s", exc)
 
 
 #: The longest the warm-up waits for the thread given as ``after`` (a page's script run).
@@ -243,13 +301,19 @@ AFTER_MAX_S = 10.0
 
 
 def start_tensorflow_warmup(
-    settings: Settings | None = None, *, after: threading.Thread | None = None
+    settings: Settings | None = None,
+    *,
+    after: threading.Thread | None = None,
+    data: str | Path | None = None,
+    done: DoneFn | None = None,
 ) -> threading.Thread | None:
     """Start :func:`warm_up_tensorflow` (then :func:`warm_up_model`) in a daemon thread,
     once per process; with ``after`` (the script run of the page that starts it), once that
     thread has ended or :data:`AFTER_MAX_S` passed: importing TensorFlow holds the GIL for
     seconds, and the first page a fresh server drew beside it took about twice as long
-    (5.2 -> 9.4-12.7 s for /browse in a browser, 3 December 2026).
+    (5.2 -> 9.4-12.7 s for /browse in a browser, 3 December 2026). With ``data`` (the
+    dataset the app opens), the case Predict opens with is then analysed ahead
+    (:func:`analyse_opening`, told ``done``).
 
     Returns the thread, or ``None`` when it was started before, is turned off, or Keras
     is imported already.
@@ -261,7 +325,7 @@ def start_tensorflow_warmup(
             return None
         _THREAD = threading.Thread(
             target=_run,
-            args=(settings.models_dir, after),
+            args=(settings.models_dir, after, data, done),
             name="mcalc-tensorflow-warmup",
             daemon=True,
         )

@@ -1,0 +1,134 @@
+"""Analyses ahead: work done before the reader asks for it, never beside work they asked for.
+
+Predict analyses the case it opens with once the app's warm-up has loaded the model
+(:mod:`mcalc.models.warmup`), and the case after the one on screen once a result is drawn,
+so that the reader's next choice finds its result cached. :class:`AheadSlot` holds that
+work: one analysis ahead at a time per process (whatever the sessions), none started while
+a run the reader asked for goes on (a *foreground* run, :meth:`AheadSlot.foreground`), and
+one going on stops when a foreground run of another request starts (the foreground run
+waits for it to stop, so two analyses never share the processor). A foreground run of the
+very request being analysed ahead does not stop it: it waits for that work's result
+instead of computing it a second time (:func:`mcalc.explain.runs.run_case`'s one run per
+request). ``MCALC_ANALYSE_AHEAD=0`` turns it off (:attr:`mcalc.config.Settings.analyse_ahead`).
+
+Example:
+    >>> slot = AheadSlot()
+    >>> work = slot.start("b", lambda progress: (progress(1, 1, "done"), "B")[1])
+    >>> work is not None and work.wait(5) and work.result
+    'B'
+    >>> slot.start("b", lambda progress: "again") is None  # done once: not again
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from mcalc.progress import BackgroundWork, Cancelled, ProgressFn
+
+__all__ = ["AheadSlot", "AHEAD", "DoneFn"]
+
+T = TypeVar("T")
+
+#: ``done(label, state, end, wall)``: an analysis ahead ended (``state``: done, failed or
+#: cancelled; ``end`` in Unix seconds, ``wall`` its seconds), for a run log.
+DoneFn = Callable[[str, str, float, float], None]
+
+
+class AheadSlot:
+    """One piece of work ahead at a time, yielding to foreground runs.
+
+    Args:
+        remember: how many keys started ahead are remembered, so that one done is not
+            started again (one stopped by a foreground run is forgotten: it may be tried
+            again later).
+    """
+
+    def __init__(self, remember: int = 64) -> None:
+        self._lock = threading.Lock()
+        self._work: BackgroundWork[Any] | None = None
+        self._busy = 0
+        self._tried: deque[object] = deque(maxlen=max(1, remember))
+
+    def start(
+        self,
+        key: object,
+        work: Callable[[ProgressFn], T],
+        *,
+        label: str = "analysis ahead",
+        done: DoneFn | None = None,
+        delay_s: float = 0.0,
+    ) -> BackgroundWork[T] | None:
+        """Start ``work`` in the background for ``key``, ``delay_s`` seconds from now (the
+        slot held meanwhile; a foreground run stops it at once); ``None`` (nothing
+        started) while a foreground run or another piece of work ahead goes on, or when
+        ``key`` was started before. ``done`` is told how it ended."""
+
+        def run(progress: ProgressFn) -> T:
+            t0, state = time.perf_counter(), "failed"
+            try:
+                while time.perf_counter() - t0 < delay_s:
+                    progress(0, 1, "waiting to start")  # raises Cancelled once stopped
+                    time.sleep(min(0.05, max(0.0, delay_s - (time.perf_counter() - t0))))
+                t0 = time.perf_counter()  # the log's start: the work's, after the delay
+                value = work(progress)
+                state = "done"
+                return value
+            except Cancelled:
+                state = "cancelled"
+                raise
+            finally:
+                if state != "done":
+                    self._forget(key)
+                if done is not None:
+                    done(label, state, time.time(), time.perf_counter() - t0)
+
+        with self._lock:
+            busy = self._work is not None and self._work.running
+            if self._busy or busy or key in self._tried:
+                return None
+            self._tried.append(key)
+            self._work = BackgroundWork(run, key=key, label=label).start()
+            return self._work
+
+    def _forget(self, key: object) -> None:
+        with self._lock, contextlib.suppress(ValueError):
+            self._tried.remove(key)
+
+    @contextlib.contextmanager
+    def foreground(self, key: object, progress: ProgressFn | None = None) -> Iterator[None]:
+        """Around a run the reader asked for: no work ahead starts meanwhile, and the one
+        going on for another key stops first (this run waits for it, reporting so through
+        ``progress``, which may raise :class:`~mcalc.progress.Cancelled` to give up)."""
+        with self._lock:
+            self._busy += 1
+            work = self._work
+        try:
+            if work is not None and work.running and work.key != key:
+                work.cancel()
+                while not work.wait(0.05):
+                    if progress is not None:
+                        progress(0, 1, "waiting for the analysis ahead to stop")
+            yield
+        finally:
+            with self._lock:
+                self._busy -= 1
+
+    @property
+    def work(self) -> BackgroundWork[Any] | None:
+        """The last piece of work started ahead (running or not), if any."""
+        return self._work
+
+    @property
+    def busy(self) -> bool:
+        """Whether a foreground run goes on."""
+        return self._busy > 0
+
+
+#: The process' slot: Predict's analyses ahead, whatever the session.
+AHEAD = AheadSlot()

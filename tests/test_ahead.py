@@ -1,0 +1,117 @@
+"""Analyses ahead (:mod:`mcalc.explain.ahead`): one at a time, never beside a run the reader
+asked for (which stops it first, or takes its result when it is the same request)."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+import mcalc.explain.runs as runs
+from mcalc.errors import DatasetError
+from mcalc.explain.ahead import AheadSlot
+from mcalc.explain.results import ResultsCache
+from mcalc.explain.service import AnalysisSettings, ImageInput
+from mcalc.progress import Cancelled
+
+
+def _request(name: str) -> runs.CaseRequest:
+    return runs.CaseRequest(
+        "m@1", (ImageInput(name, Path(f"/nowhere/{name}.dcm")),), (name,), AnalysisSettings()
+    )
+
+
+@pytest.fixture
+def analyses(monkeypatch, tmp_path) -> dict:
+    """``analyse_case`` replaced by 40 steps of 10 ms, each reported (so cancellable), that
+    notes when each request's analysis started, stopped and how it ended; a fresh slot."""
+    log: dict = {"calls": [], "events": []}
+
+    def analyse(loaded, images, settings, progress=None, **kw):
+        name = images[0].key
+        log["calls"].append(name)
+        log["events"].append((time.perf_counter(), name, "start"))
+        try:
+            for i in range(40):
+                if progress is not None:
+                    progress(i, 40, "patches")
+                time.sleep(0.01)
+        except Cancelled:
+            log["events"].append((time.perf_counter(), name, "cancelled"))
+            raise
+        log["events"].append((time.perf_counter(), name, "end"))
+        return SimpleNamespace(images=[], name=name)
+
+    monkeypatch.setattr(runs, "analyse_case", analyse)
+    monkeypatch.setattr(runs, "AHEAD", AheadSlot())
+    log["results"] = ResultsCache(tmp_path / "predict")
+    return log
+
+
+def test_a_foreground_run_stops_the_analysis_ahead_first_and_none_starts_beside_it(
+    analyses,
+) -> None:
+    results = analyses["results"]
+    ahead = runs.start_ahead(None, _request("next"), results=results)  # type: ignore[arg-type]
+    assert ahead is not None and ahead.key == _request("next").key
+    while not analyses["calls"]:
+        time.sleep(0.005)
+    started_ahead: list[object] = []
+
+    def progress(done: int, total: int, message: str) -> None:
+        if not started_ahead:  # while this run goes on, nothing else starts ahead
+            started_ahead.append(
+                runs.start_ahead(None, _request("other"), results=results)  # type: ignore[arg-type]
+            )
+
+    case = runs.run_case(None, _request("chosen"), progress, results=results)  # type: ignore[arg-type]
+    assert case.name == "chosen" and ahead.state == "cancelled"
+    assert started_ahead == [None]
+    # The reader's run began only once the analysis ahead had stopped.
+    events = analyses["events"]
+    stopped = next(t for t, n, what in events if n == "next" and what == "cancelled")
+    began = next(t for t, n, what in events if n == "chosen" and what == "start")
+    assert stopped <= began
+    # Stopped, not done: it may be analysed ahead again later; the slot is free again.
+    again = runs.start_ahead(None, _request("next"), results=results)  # type: ignore[arg-type]
+    assert again is not None and again.wait(5) and again.state == "done"
+    assert runs.start_ahead(None, _request("next"), results=results) is None  # type: ignore[arg-type]
+
+
+def test_the_reader_choosing_the_case_analysed_ahead_takes_its_result(analyses) -> None:
+    results = analyses["results"]
+    ahead = runs.start_ahead(None, _request("next"), results=results)  # type: ignore[arg-type]
+    assert ahead is not None
+    while not analyses["calls"]:
+        time.sleep(0.005)
+    case = runs.run_case(None, _request("next"), results=results)  # type: ignore[arg-type]
+    assert ahead.wait(5) and ahead.state == "done"
+    assert case is ahead.result and analyses["calls"] == ["next"]  # computed once
+
+
+def test_one_analysis_ahead_at_a_time() -> None:
+    slot = AheadSlot()
+    release = threading.Event()
+    first = slot.start("a", lambda progress: release.wait(5))
+    assert first is not None
+    assert slot.start("b", lambda progress: None) is None  # "a" still going on
+    release.set()
+    assert first.wait(5)
+    second = slot.start("b", lambda progress: "b")
+    assert second is not None and second.wait(5) and second.result == "b"
+
+
+def test_turned_off_nothing_is_analysed_ahead(monkeypatch, tmp_path) -> None:
+    """``MCALC_ANALYSE_AHEAD=0``: the warm-up's analysis of the first case does not even
+    open the dataset (on, it does: here a missing one, which fails)."""
+    import mcalc.models.warmup as warmup
+
+    monkeypatch.setattr(warmup, "_MODELS", {("m", "k"): (object(), object())})
+    monkeypatch.setenv("MCALC_ANALYSE_AHEAD", "0")
+    assert warmup.analyse_opening(("m", "k"), tmp_path / "missing") is None
+    monkeypatch.setenv("MCALC_ANALYSE_AHEAD", "1")
+    with pytest.raises(DatasetError, match="missing"):
+        warmup.analyse_opening(("m", "k"), tmp_path / "missing")
