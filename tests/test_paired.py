@@ -51,6 +51,18 @@ def test_paired_comparison_uses_common_cases_only() -> None:
     b = _scores({"a": 0.6, "b": 0.4, "c": 0.2, "d": 0.8}, {"b", "d"})
     out = paired_comparison(a, b, "case", n_boot=100)
     assert out["n"] == 4 and out["auc_a"] == 1.0 and out["auc_b"] == 0.75
+    # 4 patients: the bootstrap's interval and p-value come with the few-patients note.
+    assert len(out["notes"]) == 1 and "only 4 patients" in out["notes"][0]
+    many = {f"c{i}": i / 20 for i in range(12)}
+    assert (
+        paired_comparison(
+            _scores(many, {"c9", "c10", "c11"}),
+            _scores(many, {"c9", "c10", "c11"}),
+            "case",
+            n_boot=20,
+        )["notes"]
+        == []
+    )
     with pytest.raises(ValueError, match="level image or case"):
         paired_comparison(a, b, "patch")
     with pytest.raises(ValueError, match="disagree on the truth"):

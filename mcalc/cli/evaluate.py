@@ -281,6 +281,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         + (f"95% CI {ci[0]:.3f} to {ci[1]:.3f}, p {out['p_value']:.3f}" if ci else "no CI")
         + f" ({out['n_valid']} of {out['n_boot']} resamples usable)"
     )
+    for note in out["notes"]:
+        print(f"    note: {note}")
     d = out["delong"]
     if "se" in d:
         p = "n/a (identical rankings)" if d["p_value"] is None else f"{d['p_value']:.3f}"

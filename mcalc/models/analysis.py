@@ -349,6 +349,15 @@ def paired_comparison(
     def rnd(x: float | None) -> float | None:
         return None if x is None else round(x, 6)
 
+    notes = []
+    if r.n_groups < FEW_PATIENTS:
+        # A bootstrap over a handful of patients has few distinct resamples: its interval
+        # is too narrow and its p-value only as small as 1 / (usable resamples + 1).
+        notes.append(
+            f"only {r.n_groups} patients: a bootstrap over so few patients understates the "
+            "uncertainty; read its interval as a lower bound on it and its p-value as no "
+            "evidence of a difference"
+        )
     return {
         "level": level,
         "n": len(common),
@@ -366,6 +375,7 @@ def paired_comparison(
         "delong": _delong(la.y[xa], la.score[xa], lb.score[xb], r.n_groups),
         "images": len(images),
         "restricted_to_common_images": bool(restricted),
+        "notes": notes,
     }
 
 

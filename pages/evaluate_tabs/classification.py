@@ -279,7 +279,7 @@ def paired_ui(
                 "DeLong p": d.get("p_value"),
             }
         )
-        notes = [d["note"]] if "note" in d else []
+        notes = [*c["notes"], *([d["note"]] if "note" in d else [])]
         if c.get("restricted_to_common_images"):
             notes.append(
                 f"compared on the {c['images']} images both scored (a temporal model scores "
