@@ -108,7 +108,7 @@ else:
 save_ui(session)
 unsaved_export_ui(session, reader)
 selected_ui(session, view)
-marks_table_ui(session)
+marks_table_ui(session, in_viewer=use_viewer)
 image_comment = st.text_input(
     "Comment on the whole image",
     value=session.marks.comment,

@@ -28,7 +28,9 @@ from pages.annotate_shared import (
 )
 
 
-def marks_table_ui(session: EditSession) -> None:
+def marks_table_ui(session: EditSession, in_viewer: bool = False) -> None:
+    """The saved and unsaved marks the server holds; ``in_viewer``: marking is done in the
+    reading viewer, whose marks reach the server on its *Save marks*."""
     marks = session.marks
     rows = []
     for p in marks.points:
@@ -62,7 +64,14 @@ def marks_table_ui(session: EditSession) -> None:
         f"**Your marks: {len(marks.points)} calcification(s), {len(marks.regions)} region(s)**"
     )
     if not rows:
-        st.caption("No marks yet: choose *Add calcification* and click on a calcification.")
+        if in_viewer:
+            st.caption(
+                "No saved marks yet: choose *Mark* (A) in the viewer's toolbar, click on a "
+                "calcification, then *Save marks* (Ctrl+S); marks placed in the viewer are "
+                "listed here once saved."
+            )
+        else:
+            st.caption("No marks yet: choose *Add calcification* and click on a calcification.")
         return
     frame = pd.DataFrame(rows)
     event = st.dataframe(

@@ -181,3 +181,16 @@ def test_audit_verdict_and_table(app_env):
     assert any("Verdict saved for cnn-1" in s.value for s in at.success)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Images reviewed"] == "1" and metrics["Agree with score"] == "0%"
+
+
+def test_viewer_marking_says_where_marks_are_added(app_env):
+    """With the reading viewer, the empty marks table names the viewer's Mark tool and its
+    Save marks, not the classic figure's *Add calcification*, which is not on screen."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/annotate.py").run()
+    at.text_input(key="annotate_reader_input").input("Vee").run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = " ".join(c.value for c in at.caption)
+    assert "*Mark* (A) in the viewer's toolbar" in captions and "Save marks" in captions
+    assert "Add calcification" not in captions
