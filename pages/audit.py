@@ -58,7 +58,8 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
         value=st.session_state.get("audit_score"),
         key="audit_score_input",
     )
-    verdict, plausible = common.verdict_inputs("audit", c4, c5)
+    # No explanation is shown here: "plausible" is the reader's to choose, not a default.
+    verdict, plausible = common.verdict_inputs("audit", c4, c5, explanation_shown=False)
     comment = st.text_area("Comment", key="audit_comment", height=80)
     if st.button("Save verdict", key="audit_save", type="primary"):
         if not model:
@@ -99,7 +100,11 @@ def judged_ui(model: str) -> None:
     if picture.is_file():
         c1.image(str(picture), caption=f"{v.image_key} as {v.reader} saw it", width="stretch")
     else:
-        c1.info("No picture was kept with this verdict (recorded before pictures were kept).")
+        c1.info(
+            "No picture was kept with this verdict: it was recorded without one (on this "
+            "page's form, from Python, or before pictures were kept). A verdict saved on "
+            "Predict keeps the image and map its reader judged."
+        )
     ctx = v.context
     c2.markdown(
         f"**{v.score_verdict}** with score {v.score if v.score is not None else 'n/a'} "

@@ -392,12 +392,15 @@ def window_controls(prefix: str, top: int = 4095) -> dict[str, object]:
     }
 
 
-def verdict_inputs(prefix: str, score_slot=None, explanation_slot=None) -> tuple[str, bool | None]:
+def verdict_inputs(
+    prefix: str, score_slot=None, explanation_slot=None, explanation_shown: bool = True
+) -> tuple[str, bool | None]:
     """The two audit questions, worded the same on every page.
 
     Returns the score verdict (``agree``/``disagree``, as :data:`mcalc.store.audit.SCORE_VERDICTS`)
     and whether the explanation is plausible (``None``: not judged). ``*_slot`` are the
-    containers (e.g. columns) to draw in; default: where called.
+    containers (e.g. columns) to draw in; default: where called. ``explanation_shown``:
+    whether the page shows the explanation; if not, the question starts at "not judged".
     """
     from mcalc.store.audit import SCORE_VERDICTS
 
@@ -412,6 +415,7 @@ def verdict_inputs(prefix: str, score_slot=None, explanation_slot=None) -> tuple
     plausible = (explanation_slot or st).radio(
         "The explanation is",
         ["plausible", "implausible", "not judged"],
+        index=0 if explanation_shown else 2,
         horizontal=True,
         key=f"{prefix}_plausible",
     )

@@ -181,6 +181,12 @@ def test_audit_verdict_and_table(app_env):
     assert any("Verdict saved for cnn-1" in s.value for s in at.success)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Images reviewed"] == "1" and metrics["Agree with score"] == "0%"
+    # The page shows no explanation: unless the reader says otherwise it is not judged
+    # (it read "plausible", counted as a 100% plausible rate), and the verdict, saved just
+    # now without a picture, is not said to predate pictures.
+    assert metrics["Plausible explanations"] == "n/a"
+    infos = " ".join(i.value for i in at.info)
+    assert "recorded without one" in infos and "(recorded before pictures" not in infos
 
 
 def test_viewer_marking_says_where_marks_are_added(app_env):
