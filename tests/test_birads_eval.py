@@ -44,6 +44,19 @@ def test_binary_metrics_by_hand() -> None:
     b = out["biopsy_confirmed"]
     assert b["n"] == 2 and "auc" not in b  # both biopsied cases are suspicious
     assert [c["score"] for c in out["cases"]] == [0.2, 0.5, 0.9, 0.4]
+    # 4 patients: the interval carries the few-patients note, as the other levels' do.
+    assert "only 4 patients" in " ".join(m["notes"])
+
+
+def test_a_zero_width_interval_of_few_patients_reads_n_a() -> None:
+    """3 cases, the suspicious one scored highest: every usable resample gives AUC 1, so the
+    interval is 1.000-1.000, which with 3 patients is no interval (as on the other levels)."""
+    from mcalc.present.report import birads_rows
+
+    cases = [_case(0, "normal", (0.1,)), _case(1, "benign", (0.2,)), _case(2, "suspicious", (0.9,))]
+    m = evaluate_birads(cases, rule="max", n_boot=200)["all"]
+    assert m["auc_ci"] == [1.0, 1.0] and m["patients"] == 3
+    assert birads_rows(m)[0]["AUC 95% CI"] == "n/a (3 patients)"
 
 
 def test_three_class_scores_of_a_birads_model() -> None:

@@ -160,6 +160,8 @@ def _birads(args: argparse.Namespace, detection: DetectionEvaluation) -> dict[st
 
 
 def _print_birads(b: dict[str, Any]) -> None:
+    from mcalc.models.analysis import interval_text
+
     print(f"  BI-RADS, case level ({b['rule']}: {b['rule_text']}):")
     for name, m in (("all cases", b["all"]), ("biopsy-confirmed", b["biopsy_confirmed"])):
         if "auc" in m:
@@ -168,7 +170,7 @@ def _print_birads(b: dict[str, Any]) -> None:
             print(
                 f"    {name} ({m['n']}, {m['suspicious']} suspicious): suspicious vs not AUC "
                 f"{fmt(m['auc'])}"
-                + (f" (95% CI {ci[0]:.3f}-{ci[1]:.3f})" if ci else "")
+                + (f" (95% CI {interval_text(ci[0], ci[1], m['patients'])})" if ci else "")
                 + f"; at {at['threshold']:g}: accuracy {fmt(at['accuracy'])} sensitivity "
                 f"{fmt(at['sensitivity'])} specificity {fmt(at['specificity'])}; Youden "
                 f"{yj['threshold']:.4f}: sensitivity {fmt(yj['sensitivity'])} specificity "

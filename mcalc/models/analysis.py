@@ -45,6 +45,7 @@ __all__ = [
     "LevelAnalysis",
     "analyse",
     "ci_text",
+    "interval_text",
     "ThresholdMetrics",
     "threshold_metrics",
     "class_metrics",
@@ -63,11 +64,14 @@ def ci_text(ci: ConfidenceInterval | None, n_patients: int) -> str | None:
     """How an AUC interval is shown, in tables and legends alike: ``0.871–0.948``, or
     ``n/a (3 patients)`` for a zero-width interval from too few patients (which is not an
     interval), or ``None`` when there is none."""
-    if ci is None:
-        return None
-    if ci.high - ci.low < 1e-9 and n_patients < FEW_PATIENTS:
+    return None if ci is None else interval_text(ci.low, ci.high, n_patients)
+
+
+def interval_text(low: float, high: float, n_patients: int) -> str:
+    """:func:`ci_text` of an interval given by its ends (e.g. read back from JSON)."""
+    if high - low < 1e-9 and n_patients < FEW_PATIENTS:
         return f"n/a ({n_patients} patients)"
-    return f"{ci.low:.3f}–{ci.high:.3f}"
+    return f"{low:.3f}–{high:.3f}"
 
 
 @dataclass

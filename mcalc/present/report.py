@@ -27,7 +27,13 @@ from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 
-from mcalc.models.analysis import analyse, ci_text, summary_row, threshold_metrics
+from mcalc.models.analysis import (
+    analyse,
+    ci_text,
+    interval_text,
+    summary_row,
+    threshold_metrics,
+)
 from mcalc.models.curves import OperatingPoint
 from mcalc.models.published import COMPARABILITY_NOTE, reproduction_rows
 from mcalc.models.scores import LEVEL_RULES, LEVELS
@@ -178,6 +184,15 @@ def _detection(detection: Mapping[str, Any], model_id: str) -> list[Block]:
     ]
 
 
+def _birads_ci(m: Mapping[str, Any]) -> str:
+    """The case-level AUC's interval shown as the classification tables show theirs
+    (:func:`ci_text`: a zero-width interval from a handful of patients is ``n/a``)."""
+    if not m.get("auc_ci"):
+        return "n/a"
+    low, high = m["auc_ci"]
+    return interval_text(low, high, int(m.get("patients", 0)))
+
+
 def birads_rows(m: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One row of case-level binary metrics (:func:`mcalc.models.birads_eval.birads_metrics`):
     AUC with its interval, and the metrics at the chosen and at Youden's threshold."""
@@ -185,7 +200,7 @@ def birads_rows(m: Mapping[str, Any]) -> list[dict[str, Any]]:
         "cases": m.get("n"),
         "suspicious": m.get("suspicious"),
         "AUC": m.get("auc"),
-        "AUC 95% CI": f"{m['auc_ci'][0]:.3f}–{m['auc_ci'][1]:.3f}" if m.get("auc_ci") else "n/a",
+        "AUC 95% CI": _birads_ci(m),
     }
     for key, label in (("at_threshold", "at threshold"), ("youden", "at Youden")):
         at = m.get(key)
