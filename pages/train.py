@@ -123,7 +123,11 @@ def plan_ui(arch: str, task: str, freeze: str, boundary: str | None) -> bool:
     )
     st.dataframe(styled, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 320))
     if plan.boundary:
-        st.caption(f"Partial boundary: `{plan.boundary}`. *partly*: BatchNorm layers stay frozen.")
+        # The legend of a "partly" status only where a block has it (a custom CNN has no
+        # BatchNorm layers: "partly" never appears in its table).
+        partly = (table["status"] == "partly").any()
+        legend = " *partly*: BatchNorm layers stay frozen." if partly else ""
+        st.caption(f"Partial boundary: `{plan.boundary}`.{legend}")
     return True
 
 

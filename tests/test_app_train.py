@@ -65,6 +65,12 @@ def test_train_page_shows_strategy_plan_and_warns_about_random_frozen_layers(tra
     at.checkbox(key="train_confirm_random").check().run()
     assert not at.button(key="train_launch").disabled
 
+    # Partial on the custom CNN (no BatchNorm): no legend for a "partly" it does not show.
+    at.radio(key="train_freeze").set_value("partial").run()
+    assert "partly" not in set(at.dataframe[0].value["status"])
+    assert any("Partial boundary: `conv2`." in c.value for c in at.caption)
+    assert not any("*partly*" in c.value for c in at.caption)
+
 
 def test_architecture_sets_its_default_hyperparameters(train_env):
     at = _page()
