@@ -105,7 +105,7 @@ else:
     region = cached_region(rec, opts, max_side)
     classic_marking_ui(rec, view, region, session, opts, show_dataset)
 
-save_ui(session)
+save_ui(session, in_viewer=use_viewer)
 unsaved_export_ui(session, reader)
 selected_ui(session, view)
 marks_table_ui(session, in_viewer=use_viewer)

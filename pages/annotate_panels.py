@@ -128,8 +128,9 @@ def selected_ui(session: EditSession, view: ImageView) -> None:
             st.rerun()
 
 
-def save_ui(session: EditSession) -> None:
-    """Save / Undo buttons, the unsaved-changes note and conflict resolution."""
+def save_ui(session: EditSession, in_viewer: bool = False) -> None:
+    """Save / Undo buttons, the unsaved-changes note and conflict resolution. ``in_viewer``:
+    the reading viewer holds its own unsaved marks, which this page cannot see."""
     c1, c2, c3, c4 = st.columns([1, 1, 1, 3])
     if c1.button("Save", key="annotate_save", type="primary", disabled=not session.dirty):
         tell(session.save())
@@ -154,7 +155,12 @@ def save_ui(session: EditSession) -> None:
         session.discard()
         flash("info", "Back to the saved version (Undo brings your edits back).")
         st.rerun()
-    state = "unsaved changes" if session.dirty else "all saved"
+    if session.dirty:
+        state = "unsaved changes"
+    elif in_viewer:  # "all saved" while the viewer held unsaved marks was not true
+        state = "nothing unsaved here; the viewer's marks are saved by its *Save marks*"
+    else:
+        state = "all saved"
     c4.caption(f"Version {session.base} · {state}")
     if session.conflict:
         conflict_ui(session)

@@ -191,7 +191,8 @@ def test_audit_verdict_and_table(app_env):
 
 def test_viewer_marking_says_where_marks_are_added(app_env):
     """With the reading viewer, the empty marks table names the viewer's Mark tool and its
-    Save marks, not the classic figure's *Add calcification*, which is not on screen."""
+    Save marks, not the classic figure's *Add calcification*, which is not on screen; the
+    save state does not say "all saved" of marks it cannot see."""
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
     at.switch_page("pages/annotate.py").run()
@@ -200,3 +201,5 @@ def test_viewer_marking_says_where_marks_are_added(app_env):
     captions = " ".join(c.value for c in at.caption)
     assert "*Mark* (A) in the viewer's toolbar" in captions and "Save marks" in captions
     assert "Add calcification" not in captions
+    # The page cannot see the viewer's unsaved marks: it does not claim "all saved".
+    assert "Version 0 · nothing unsaved here" in captions and "all saved" not in captions
