@@ -2,10 +2,30 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
+from mcalc.dataset import DatasetIndex
 from pages import common
+
+
+def problem_rows(index: DatasetIndex) -> list[dict[str, str]]:
+    """The problems as table rows: severity, the file relative to the dataset and the
+    message without that file again in front (where the whole path and a message that
+    repeated it left what was wrong cut off at the table's edge)."""
+    base = index.root if index.root.is_dir() else index.root.parent
+    rows = []
+    for p in index.problems:
+        try:
+            file = Path(p.path).relative_to(base).as_posix()
+        except ValueError:
+            file = p.path
+        message = p.message.removeprefix(f"{file}: ").removeprefix(f"{p.path}: ")
+        rows.append({"severity": p.severity, "file": file, "message": message})
+    return rows
+
 
 common.frame()
 
@@ -49,11 +69,7 @@ if len(frame):
 
 if index.problems:
     with st.expander(f"Problems found while indexing ({len(index.problems)})"):
-        st.dataframe(
-            pd.DataFrame([p.as_dict() for p in index.problems]),
-            hide_index=True,
-            width="stretch",
-        )
+        st.dataframe(pd.DataFrame(problem_rows(index)), hide_index=True, width="stretch")
 
 st.subheader("Pages")
 for script, title, icon in common.available_pages():

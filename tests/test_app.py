@@ -45,6 +45,12 @@ def test_home_says_synthetic_and_counts(app_env):
         "4 loosely matched names (the demo copies the real archive's quirks on purpose)" in c
         for c in captions
     ), captions
+    # The problems table: the file relative to the dataset, and the message without the
+    # file again in front (what was wrong was cut off at the table's edge).
+    problems = at.dataframe[0].value
+    assert list(problems.columns) == ["severity", "file", "message"]
+    row = problems[problems["file"] == "Dataset/Suspicious_cases/1/CC_recemt.dcm"].iloc[0]
+    assert row["message"].startswith("'CC_recemt.dcm' read as CC_recent.dcm"), row["message"]
 
 
 def test_home_and_browse_list_an_unreadable_image(app_env, tmp_path, monkeypatch):
