@@ -13,6 +13,7 @@ import pandas as pd
 import streamlit as st
 
 from mcalc.batch import ENGINES, case_scores, filter_results, ray_available
+from mcalc.batch.settings import DEFAULT_DETECTION
 from mcalc.batch.table import DISPLAY_COLUMNS, RESULTS_CSV
 from mcalc.config import Settings
 from mcalc.errors import McalcError
@@ -127,7 +128,12 @@ def results_ui(job: BatchJob) -> None:
     shown = filter_results(table, min_score=low, max_score=high, errors=str(errors))
     shown = shown.sort_values("score", ascending=False, na_position="last")
     view = shown[list(DISPLAY_COLUMNS)].reset_index(drop=True)
-    st.caption(f"{len(view)} of {len(table)} rows · click a column header to sort")
+    det = DEFAULT_DETECTION  # a batch run's detections (mcalc.batch.settings)
+    st.caption(
+        f"{len(view)} of {len(table)} rows · click a column header to sort · n_detections: "
+        f"peaks of the map scoring at least {det.threshold:g}, at most {det.max_detections} "
+        f"an image ({det.max_detections} = the cap reached)"
+    )
     event = st.dataframe(
         view,
         hide_index=True,

@@ -47,6 +47,8 @@ def test_batch_page_filters_the_table_and_opens_a_row_in_predict(
     table = _results(at)
     assert len(table) == 4 and table["score"].iloc[0] == table["score"].max()  # by score
     assert table["error"].iloc[-1] != ""  # the corrupt image, last
+    # n_detections is capped: the caption says so (20 everywhere read as a finding).
+    assert any("at most 20 an image" in c.value for c in at.caption)
     at.radio(key="batch_errors").set_value("only").run()
     assert list(_results(at)["image_key"]) == ["broken/CC_recent"]
     at.radio(key="batch_errors").set_value("none").run()
