@@ -115,7 +115,7 @@ def plan_ui(arch: str, task: str, freeze: str, boundary: str | None) -> bool:
     c1, c2, c3 = st.columns(3)
     c1.metric("Trainable parameters", f"{plan.trainable_params:,}")
     c2.metric("Total parameters", f"{plan.total_params:,}")
-    c3.metric("Share that trains", f"{plan.trainable_fraction:.1%}")
+    c3.metric("Share that trains", plan.trainable_share)
     table = pd.DataFrame([b.as_dict() for b in plan.blocks])
     colors = {"trains": "#2e9d57", "frozen": "#4a78c2", "partly": "#c9962a", "fixed": "#777777"}
     styled = table.style.map(

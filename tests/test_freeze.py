@@ -91,3 +91,15 @@ def test_custom_head_and_partial_counts() -> None:
     assert apply_freeze(model, "custom", "head").trainable_params == head
     assert apply_freeze(model, "custom", "partial").trainable_params == head + _params([conv2])
     assert apply_freeze(model, "custom", "full").trainable_params == head + _params([conv1, conv2])
+
+
+def test_trainable_share_never_rounds_to_zero_or_all() -> None:
+    """Train's "Share that trains": a ResNet-50 head (4,098 of 23,591,810) read "0.0%"."""
+    from mcalc.models.plan import FreezePlan
+
+    def share(trainable: int, total: int) -> str:
+        return FreezePlan("a", "head", None, trainable, total).trainable_share
+
+    assert share(4098, 23591810) == "0.017%"
+    assert share(23591810 - 4098, 23591810) == "99.983%"
+    assert (share(0, 10), share(10, 10), share(22786, 23106)) == ("0.0%", "100.0%", "98.6%")
