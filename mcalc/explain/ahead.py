@@ -6,7 +6,9 @@ so that the reader's next choice finds its result cached. :class:`AheadSlot` hol
 work: one analysis ahead at a time per process (whatever the sessions), none started while
 a run the reader asked for goes on (a *foreground* run, :meth:`AheadSlot.foreground`), and
 one going on stops when a foreground run of another request starts (the foreground run
-waits for it to stop, so two analyses never share the processor). A foreground run of the
+waits for it to stop, so two analyses never share the processor; a page may stop it
+sooner, at the reader's choice, with :meth:`AheadSlot.stop`; the analyses report progress,
+where they stop, every few tens of ms). A foreground run of the
 very request being analysed ahead does not stop it: it waits for that work's result
 instead of computing it a second time (:func:`mcalc.explain.runs.run_case`'s one run per
 request). ``MCALC_ANALYSE_AHEAD=0`` turns it off (:attr:`mcalc.config.Settings.analyse_ahead`).
