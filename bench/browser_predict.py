@@ -19,8 +19,9 @@ says that analysis ended (at once where none is logged: a tree without analyses 
 warm-up wait, then a click on the Predict link) instead of by its address in a new tab.
 
 ``--cold-at S``: the first cold case is chosen S seconds after the first visit was drawn
-(at once when that is past) instead of once it settled: about 1.5 s after the first
-visit's result the page analyses the next case ahead, and a choice meanwhile stops that
+(at once when that is past) instead of once it settled (the first visit's "settled" then
+reads as drawn): about 1.5 s after the first visit's result the page analyses the next
+case ahead (about 1 s after it is drawn), and a choice meanwhile stops that
 analysis and waits for it (its timeline names the analysis ahead it met and when that
 ended). ``--repo PATH``: the app of another tree (the floors stay this tree's code).
 
@@ -318,7 +319,10 @@ def measure(
                 + out["first_drawn"][-1]
             )
             page.evaluate("() => { window.__mcDone = undefined; }")
-            out["first"].append(b._settle(page, t0_page, done, quiet=1000, ran=False))
+            if cold_at is None:  # else the first cold case is chosen before it settles
+                out["first"].append(b._settle(page, t0_page, done, quiet=1000, ran=False))
+            else:
+                out["first"].append(out["first_drawn"][-1])
             print(
                 f"first visit: drawn {out['first_drawn'][-1]:.2f} s, settled "
                 f"{out['first'][-1]:.2f} s",
