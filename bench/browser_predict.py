@@ -18,6 +18,13 @@ says that analysis ended (at once where none is logged: a tree without analyses 
 ``--via sidebar``: the first visit from the sidebar menu (Home loaded in the tab, the
 warm-up wait, then a click on the Predict link) instead of by its address in a new tab.
 
+``--cold-at S``: the first cold case is chosen S seconds after the first visit was drawn
+(at once when that is past) instead of once it settled (the first visit's "settled" then
+reads as drawn): about 1.5 s after the first visit's result the page analyses the next
+case ahead (about 1 s after it is drawn), and a choice meanwhile stops that
+analysis and waits for it (its timeline names the analysis ahead it met and when that
+ended). ``--repo PATH``: the app of another tree (the floors stay this tree's code).
+
 ``--profile``: a CDP sampling profile (0.5 ms) of the page's main thread during the first
 visit and each cold case, printed per 0.1 s (busy share, the scripts busiest) and summed
 by function: where the browser's time goes.
@@ -80,11 +87,28 @@ def _works(log: Path, since: float) -> list[dict[str, Any]]:
                             "start": float(d["start"]),
                             "wall": float(d["wall"]),
                             "ahead": "ahead" in str(d["work"]),
+                            "work": str(d["work"]),
+                            "state": str(d.get("state", "")),
                         }
                     )
             except (ValueError, KeyError, TypeError):
                 continue
     return out
+
+
+def ahead_met(log: Path, t0: float) -> str:
+    """The analyses ahead going on at ``t0`` (Unix seconds: a reader's choice), which the
+    reader's run stopped and waited for: when each ended after ``t0``, and how."""
+    met = [
+        w
+        for w in _works(log, 0.0)
+        if w["ahead"] and w["start"] < t0 < w["start"] + w["wall"] + 0.001
+    ]
+    return " ".join(
+        f"{w['work'].removeprefix('analysis ahead of ').split('/')[0]} ended "
+        f"+{w['start'] + w['wall'] - t0:.2f} s ({w['state']})"
+        for w in met
+    )
 
 
 def _timeline(
@@ -103,7 +127,8 @@ def _timeline(
             f"{w['start'] - t0_unix:.2f}+{w['wall']:.2f}{' (ahead)' if w['ahead'] else ''}"
             for w in _works(log, t0_unix)
         )
-        + " (start+wall in the app; the floor is the same analysis in this process)",
+        + " (start+wall in the app; the floor is the same analysis in this process)"
+        + (f"; going on ahead at the choice: {met}" if (met := ahead_met(log, t0_unix)) else ""),
         "page states: "
         + " ".join(f"{origin + e[0] / 1000 - t0_unix:.2f}{e[1][:1]}" for e in states),
     ]
@@ -198,8 +223,26 @@ def _profile_summary(profile: dict[str, Any], step_s: float = 0.1) -> str:
     return "\n    ".join(lines)
 
 
+def _pick_at(page: Any, case_id: str, when: float) -> float:
+    """:func:`bench.browser._pick_case`, with Enter pressed at ``when`` (Unix seconds) or at
+    once when that is past; returns the page's clock just before Enter (ms)."""
+    box = page.locator("[data-testid='stSelectbox']").filter(has_text="Case").first
+    box.click()
+    page.keyboard.type(case_id)
+    time.sleep(max(0.0, when - time.time()))
+    t0 = float(page.evaluate("performance.now()"))
+    page.keyboard.press("Enter")
+    return t0
+
+
 def measure(
-    repeat: int, warm_s: float, cold: int = 2, profile: bool = False, via: str = "address"
+    repeat: int,
+    warm_s: float,
+    cold: int = 2,
+    profile: bool = False,
+    via: str = "address",
+    cold_at: float | None = None,
+    repo: Path = REPO,
 ) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
@@ -221,7 +264,7 @@ def measure(
     inbox: list[tuple[float, int]] = []
     out: dict[str, list[float]] = {"first_drawn": [], "first": [], "cold": [], "next": []}
     out["floor_first"], out["floor_cold"] = [floors["first"]], [floors["cold"]]
-    with running_app(env, timeout=180) as url, sync_playwright() as p:
+    with running_app(env, timeout=180, repo=repo) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             context = b.new_context(browser, FRAMES)
@@ -270,8 +313,16 @@ def measure(
             else:
                 page.goto(f"{url}/predict", wait_until="commit")
             out["first_drawn"].append(b._settle(page, t0_page, drawn_only, quiet=0, ran=False))
+            drawn_at = (
+                float(page.evaluate("performance.timeOrigin")) / 1000.0
+                + t0_page / 1000.0
+                + out["first_drawn"][-1]
+            )
             page.evaluate("() => { window.__mcDone = undefined; }")
-            out["first"].append(b._settle(page, t0_page, done, quiet=1000, ran=False))
+            if cold_at is None:  # else the first cold case is chosen before it settles
+                out["first"].append(b._settle(page, t0_page, done, quiet=1000, ran=False))
+            else:
+                out["first"].append(out["first_drawn"][-1])
             print(
                 f"first visit: drawn {out['first_drawn'][-1]:.2f} s, settled "
                 f"{out['first'][-1]:.2f} s",
@@ -290,7 +341,10 @@ def measure(
                     cdp.send("Profiler.start")
                 before = page.evaluate(f"() => {b.VIEWER_STATE}.case || ''")
                 # From the reader's choice (Enter), not from the typing before it.
-                t0_page = b._pick_case(page, case_id)
+                if cold_at is not None and kind == "cold" and case_id == cold_cases[0]:
+                    t0_page = _pick_at(page, case_id, drawn_at + cold_at)
+                else:
+                    t0_page = b._pick_case(page, case_id)
                 t0 = float(page.evaluate("performance.timeOrigin")) / 1000.0 + t0_page / 1000.0
                 t_sent = time.time() - t0  # the choice entered: the page's turn
                 drawn = (
@@ -334,8 +388,19 @@ def main() -> int:
     ap.add_argument(
         "--via", choices=("address", "sidebar"), default="address", help="first visit by"
     )
+    ap.add_argument(
+        "--cold-at",
+        type=float,
+        default=None,
+        help="choose the first cold case this many seconds after the first visit was drawn"
+        " (at once when that is past): while the next case's analysis ahead runs, about"
+        " 1.5 s after the result's run (default: once the first visit settled)",
+    )
+    ap.add_argument("--repo", type=Path, default=REPO, help="the app's tree (an A/B)")
     args = ap.parse_args()
-    m = measure(args.repeat, args.warm, args.cold, args.profile, args.via)
+    m = measure(
+        args.repeat, args.warm, args.cold, args.profile, args.via, args.cold_at, args.repo.resolve()
+    )
     ff, fc = m["floor_first"][0], m["floor_cold"][0]
     for name, floor in (("first_drawn", ff), ("first", ff), ("cold", fc), ("next", fc)):
         if m[name]:

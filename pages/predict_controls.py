@@ -30,7 +30,7 @@ from mcalc.models.detection import DEFAULT_MIN_DISTANCE_MM, DetectionSettings
 from mcalc.models.inference import LoadedModel
 from mcalc.models.tasks import positive_class_for
 from pages import state
-from pages.predict_run import case_chosen
+from pages.predict_run import CASE_WIDGET, case_chosen
 
 #: The model last preselected from :func:`pages.state.selected_model` (not a widget).
 APPLIED_KEY = "predict_model_applied"
@@ -118,13 +118,13 @@ def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str]]:
     ids = [c.case_id for c in index.cases]
     asked = state.take_predict_case(ids)  # Batch's "open in Predict"
     if asked is not None:
-        st.session_state["predict_case"] = asked["case"]
+        st.session_state[CASE_WIDGET] = asked["case"]
         st.session_state["predict_view"] = asked["view"]
         st.session_state["predict_timepoint"] = asked["timepoint"]
         case_chosen()
     c1, c2, c3 = st.columns([2, 1, 2])
     # A new choice starts its analysis by itself (pages.predict_run.case_chosen).
-    case_id = c1.selectbox("Case", ids, key="predict_case", on_change=case_chosen)
+    case_id = c1.selectbox("Case", ids, key=CASE_WIDGET, on_change=case_chosen)
     view = c2.radio("View", list(VIEWS), horizontal=True, key="predict_view", on_change=case_chosen)
     choice = c3.radio(
         "Timepoint",

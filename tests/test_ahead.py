@@ -115,3 +115,52 @@ def test_turned_off_nothing_is_analysed_ahead(monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("MCALC_ANALYSE_AHEAD", "1")
     with pytest.raises(DatasetError, match="missing"):
         warmup.analyse_opening(("m", "k"), tmp_path / "missing")
+
+
+def test_a_choice_stops_the_analysis_ahead_at_once_unless_it_is_of_the_case_chosen(
+    analyses,
+) -> None:
+    """``stop_ahead`` (a reader's choice, before the page's script reaches its run): the
+    analysis ahead of another request stops within a step; one that is kept goes on."""
+    results = analyses["results"]
+    ahead = runs.start_ahead(None, _request("next"), results=results)  # type: ignore[arg-type]
+    assert ahead is not None
+    while not analyses["calls"]:
+        time.sleep(0.005)
+    assert not runs.stop_ahead(lambda request: request.images[0].key == "next")
+    assert not ahead.wait(0.05) and ahead.running
+    assert runs.stop_ahead(lambda request: request.images[0].key == "chosen")
+    assert ahead.wait(0.2) and ahead.state == "cancelled"
+    assert not runs.stop_ahead()  # nothing going on any more
+
+
+def test_the_case_widget_stops_an_analysis_ahead_of_another_case(monkeypatch) -> None:
+    """Predict's callback of its case, view and timepoint widgets
+    (:func:`pages.predict_run.case_chosen`) stops the analysis ahead of the next case
+    unless that case is the one chosen (bare Streamlit: its session state only)."""
+    import streamlit as st
+
+    from pages.predict_run import CASE_WIDGET, CHOSEN_KEY, case_chosen
+
+    def request(case_id: str) -> runs.CaseRequest:
+        record = SimpleNamespace(case_id=case_id)
+        image = ImageInput(f"{case_id}/CC_recent", Path("/nowhere.dcm"), record)  # type: ignore[arg-type]
+        return runs.CaseRequest("m@1", (image,), ("f",), AnalysisSettings())
+
+    for chosen, stopped in (("normal-2", False), ("normal-3", True)):
+        slot = AheadSlot()
+        monkeypatch.setattr(runs, "AHEAD", slot)
+        release = threading.Event()
+
+        def work(progress, release: threading.Event = release) -> None:
+            while not release.wait(0.01):
+                progress(0, 1, "patches")
+
+        ahead = slot.start("k", work, about=request("normal-2"))
+        assert ahead is not None
+        st.session_state[CASE_WIDGET] = chosen
+        case_chosen()
+        assert st.session_state[CHOSEN_KEY]
+        assert ahead.wait(0.5) is stopped
+        release.set()
+        assert ahead.wait(5) and ahead.state == ("cancelled" if stopped else "done")

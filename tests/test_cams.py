@@ -10,7 +10,7 @@ import tensorflow as tf
 
 from mcalc.explain.cams import CamSettings, explain_map
 from mcalc.explain.errors import ExplainError, LayerError
-from mcalc.explain.explainer import CAM_METHODS, Explainer
+from mcalc.explain.explainer import CAM_METHODS, COMPILED_BATCH, Explainer
 from mcalc.explain.grid import make_grid
 from mcalc.explain.layers import check_layer, default_layer
 from mcalc.explain.sliding import ProbabilityMap
@@ -74,6 +74,19 @@ def test_patch_maps_do_not_depend_on_the_batch(explainer, patches) -> None:
     together = explainer.explain_patches(patches, "gradcam", 1, batch=5)
     alone = explainer.explain_patches(patches[2:3], "gradcam", 1)
     np.testing.assert_allclose(together[2], alone[0], rtol=1e-4, atol=1e-7)
+
+
+def test_compiled_gradcam_reports_after_every_64_patches(explainer, patches) -> None:
+    """A report follows every call of at most COMPILED_BATCH patches: where cancelled work
+    (an analysis ahead a reader's run waits for) stops, within tens of ms."""
+    assert explainer.compiled_gradcam("conv2") is not None  # the compiled path is the one run
+    many = np.concatenate([patches] * 14)  # 70 patches
+    done: list[int] = []
+    cams = explainer.explain_patches(
+        many, "gradcam", 1, "conv2", progress=lambda d, t, m: done.append(d)
+    )
+    assert done == [COMPILED_BATCH, 70] and COMPILED_BATCH == 64
+    np.testing.assert_allclose(cams[5:10], cams[:5], rtol=1e-5, atol=1e-7)
 
 
 @pytest.mark.parametrize("method", CAM_METHODS)

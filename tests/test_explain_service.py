@@ -61,6 +61,35 @@ def test_a_case_is_analysed_with_scores_regions_and_a_default_decision(spot, cas
     assert all(d["score_name"] == "map score" and "predicted" in d for d in dicts)
 
 
+def test_cancelled_work_stops_between_the_map_and_the_explanation(
+    spot, case_inputs, monkeypatch
+) -> None:
+    """Work cancelled during an image's probability map stops before its explanation
+    (a report between the two), not after the explanation's first batch."""
+    from mcalc.explain.explainer import Explainer
+    from mcalc.progress import Cancelled
+
+    explained: list[int] = []
+    real = Explainer.explain_patches
+
+    def spy(self, patches, *args, **kwargs):
+        explained.append(len(patches))
+        return real(self, patches, *args, **kwargs)
+
+    monkeypatch.setattr(Explainer, "explain_patches", spy)
+    seen: list[str] = []
+
+    def progress(done: int, total: int, message: str) -> None:
+        seen.append(message)
+        if any(": probability map: band" in m for m in seen[:-1]):
+            raise Cancelled("cancelled during the map")  # as BackgroundWork's report does
+
+    with pytest.raises(Cancelled):
+        analyse_case(spot, case_inputs, AnalysisSettings(cam=CamSettings("gradcam")), progress)
+    assert explained == []
+    assert seen[-1].endswith("gradcam: starting")
+
+
 def test_the_card_threshold_decides(spot, case_inputs) -> None:
     strict = dataclasses.replace(
         spot, card=ModelCard.from_json({**spot.card.to_json(), "decision_threshold": 0.9999})

@@ -6,7 +6,9 @@ so that the reader's next choice finds its result cached. :class:`AheadSlot` hol
 work: one analysis ahead at a time per process (whatever the sessions), none started while
 a run the reader asked for goes on (a *foreground* run, :meth:`AheadSlot.foreground`), and
 one going on stops when a foreground run of another request starts (the foreground run
-waits for it to stop, so two analyses never share the processor). A foreground run of the
+waits for it to stop, so two analyses never share the processor; a page may stop it
+sooner, at the reader's choice, with :meth:`AheadSlot.stop`; the analyses report progress,
+where they stop, every few tens of ms). A foreground run of the
 very request being analysed ahead does not stop it: it waits for that work's result
 instead of computing it a second time (:func:`mcalc.explain.runs.run_case`'s one run per
 request). ``MCALC_ANALYSE_AHEAD=0`` turns it off (:attr:`mcalc.config.Settings.analyse_ahead`).
@@ -54,6 +56,7 @@ class AheadSlot:
         self._work: BackgroundWork[Any] | None = None
         self._busy = 0
         self._tried: deque[object] = deque(maxlen=max(1, remember))
+        self._about: object = None
 
     def start(
         self,
@@ -63,11 +66,13 @@ class AheadSlot:
         label: str = "analysis ahead",
         done: DoneFn | None = None,
         delay_s: float = 0.0,
+        about: object = None,
     ) -> BackgroundWork[T] | None:
         """Start ``work`` in the background for ``key``, ``delay_s`` seconds from now (the
         slot held meanwhile; a foreground run stops it at once); ``None`` (nothing
         started) while a foreground run or another piece of work ahead goes on, or when
-        ``key`` was started before. ``done`` is told how it ended."""
+        ``key`` was started before. ``done`` is told how it ended; ``about`` (what the
+        work computes, for :meth:`stop`) is kept with it."""
 
         def run(progress: ProgressFn) -> T:
             t0, state = time.perf_counter(), "failed"
@@ -93,8 +98,22 @@ class AheadSlot:
             if self._busy or busy or key in self._tried:
                 return None
             self._tried.append(key)
+            self._about = about
             self._work = BackgroundWork(run, key=key, label=label).start()
             return self._work
+
+    def stop(self, keep: Callable[[object], bool] | None = None) -> bool:
+        """Ask the work ahead going on to stop now, unless ``keep(about)`` (``about`` as
+        given to :meth:`start`): a reader's choice was made, and the run it starts will
+        stop that work anyway, but only once the page's script has reached it (meanwhile
+        the work takes the processor from that script). Returns whether work was asked to
+        stop. Stopped, it is forgotten (it may start again later)."""
+        with self._lock:
+            work, about = self._work, self._about
+        if work is None or not work.running or (keep is not None and keep(about)):
+            return False
+        work.cancel()
+        return True
 
     def _forget(self, key: object) -> None:
         with self._lock, contextlib.suppress(ValueError):

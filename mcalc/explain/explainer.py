@@ -55,6 +55,13 @@ log = logging.getLogger(__name__)
 #: Explanation methods, by their names in the CLI and the page.
 CAM_METHODS: tuple[str, ...] = ("gradcam", "gradcam++", "scorecam")
 
+#: Patches per call of the compiled Grad-CAM (:meth:`Explainer.compiled_gradcam`), at
+#: least: a progress report, where cancelled work stops (an analysis ahead that a reader's
+#: run waits for, :mod:`mcalc.explain.ahead`), follows each call. 64 explained 400 patches
+#: of the demo model in 67-73 ms against 82-89 ms in calls of 256 (4 December 2026, the
+#: 2-core machine), and a call lasts about 15 ms instead of about 60.
+COMPILED_BATCH = 64
+
 
 class Explainer:
     """Class activation maps of one model's patches; build once per model and reuse.
@@ -250,7 +257,7 @@ class Explainer:
             if run is not None:
                 return _in_batches(
                     x,
-                    max(batch, 256),
+                    max(batch, COMPILED_BATCH),
                     progress,
                     method,
                     lambda seed: run(seed, class_index),

@@ -248,6 +248,7 @@ def analyse_image(
     mkey = model_key(loaded.card)
 
     def compute() -> ProbabilityMap:
+        _starting(progress, "probability map")
         return predict_map(
             loaded,
             model_in,
@@ -306,6 +307,13 @@ def analyse_image(
     return result
 
 
+def _starting(progress: ProgressFn | None, what: str) -> None:
+    """Report that ``what`` starts: where cancelled work stops before it (the work between
+    two reports is what a run waiting for an analysis ahead to stop waits for)."""
+    if progress is not None:
+        progress(0, 1, f"{what}: starting")
+
+
 def _explanation(
     explainer: Explainer,
     result: ImageAnalysis,
@@ -319,6 +327,18 @@ def _explanation(
     layer = cam.layer or explainer.default_layer()
     target = cam.target or result.pmap.positive
     patch = result.pmap.grid.patch
+
+    def compute() -> CamMap:
+        _starting(progress, cam.method)
+        return explain_map(
+            explainer,
+            result.model_input,
+            result.pmap,
+            cam,
+            sliding=sliding,
+            progress=phase(progress, cam.method),
+        )
+
     return _cached(
         cache,
         file_id,
@@ -326,14 +346,7 @@ def _explanation(
         mkey,
         f"{cam.key()}|{layer}|{target}|{sliding.as_dict()}|{patch}"
         + (f"|prior {result.temporal.prior_key}" if result.temporal is not None else ""),
-        lambda: explain_map(
-            explainer,
-            result.model_input,
-            result.pmap,
-            cam,
-            sliding=sliding,
-            progress=phase(progress, cam.method),
-        ),
+        compute,
         CamMap.to_arrays,
         CamMap.from_arrays,
     )

@@ -54,6 +54,7 @@ __all__ = [
     "shared_analyses",
     "start_ahead",
     "start_case",
+    "stop_ahead",
 ]
 
 
@@ -181,7 +182,22 @@ def start_ahead(
 
     names = ", ".join(i.key for i in request.images)
     return AHEAD.start(
-        request.key, work, label=f"analysis ahead of {names}", done=done, delay_s=delay_s
+        request.key,
+        work,
+        label=f"analysis ahead of {names}",
+        done=done,
+        delay_s=delay_s,
+        about=request,
+    )
+
+
+def stop_ahead(keep: Callable[[CaseRequest], bool] | None = None) -> bool:
+    """Stop the analysis ahead going on now (at its next progress report, tens of ms),
+    unless ``keep(its request)``: for a page whose reader just made a choice that starts a
+    run (:meth:`AheadSlot.stop <mcalc.explain.ahead.AheadSlot.stop>`). Returns whether one
+    was asked to stop."""
+    return AHEAD.stop(
+        None if keep is None else lambda about: isinstance(about, CaseRequest) and keep(about)
     )
 
 
