@@ -97,7 +97,8 @@ if drawn is not None and shown is not None:
         loaded, xp, case_request(loaded, every, replace(ctl.analysis, cam=None)), case.case_id
     )
     predict_temporal.temporal_ui(loaded, case, view, drawn)
-    verdict_ui(card, drawn)
+    # A verdict is about the result on screen: only when it is this model's and settings'.
+    verdict_ui(card, drawn, stale=None if shown.key == request.key else shown.title)
     common.case_report_ui(case.case_id, card.id, "predict")
     after = next_case(index, case.case_id)
     if pending is None and shown.key == request.key and after is not None:

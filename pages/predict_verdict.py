@@ -55,12 +55,23 @@ def _plain(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
-def verdict_ui(card: ModelCard, case: CaseAnalysis) -> None:
+def verdict_ui(card: ModelCard, case: CaseAnalysis, *, stale: str | None = None) -> None:
+    """The verdict form for ``case``, the result on screen; ``stale``: the title of that
+    result when it is not the one of the chosen model and settings (kept on screen until
+    Run): a verdict then would pair one model's card with another's score, so none is
+    taken."""
     from mcalc.store import StoreError
     from mcalc.store.audit import record_verdict
     from pages.readers import reader_ui
 
     with st.expander("Record a verdict (audit)"):
+        if stale is not None:
+            st.info(
+                f"The result on screen is **{stale}**, not the one of `{card.id}` with these "
+                "settings: press **Run** (or choose those settings again) to record a verdict "
+                "on what you see."
+            )
+            return
         reader = reader_ui("predict")
         if reader is None:
             return

@@ -335,6 +335,21 @@ def test_a_verdict_is_recorded(page_env, app_env) -> None:
     assert [b for b in at.get("download_button") if "report of suspicious-1" in b.proto.label]
 
 
+def test_no_verdict_on_a_result_of_other_settings(page_env) -> None:
+    """The last result stays on screen after the model or a setting changes (until Run): a
+    verdict then would record one model's card with the other result's score."""
+    at = _open()
+    at.slider(key="predict_threshold").set_value(0.3).run()
+    _ok(at)
+    assert any("Not computed yet" in i.value for i in at.info)
+    assert any("not the one of `spot` with these settings" in i.value for i in at.info)
+    assert not [t for t in at.text_input if t.key == "predict_reader_input"]  # no form
+    _run(at)
+    assert not any("not the one of" in i.value for i in at.info)
+    at.text_input(key="predict_reader_input").input("Dr Test").run()
+    assert at.selectbox(key="predict_verdict_image") is not None
+
+
 def _keys(at: AppTest) -> set[str]:
     """The image keys of the regions on the overlay figure."""
     return {
