@@ -208,6 +208,15 @@ def _log(step: str, values: list[float] | None = None) -> None:
     print(f"[bench/browser] {time.strftime('%H:%M:%S')} {step} {shown}", file=sys.stderr)
 
 
+def demo_cases(repeat: int, least: int) -> int:
+    """The demo set's size for ``repeat`` clicks on Browse's *Next ▶* from the first case:
+    ``least``, or more when the clicks need them (the last case's button is disabled, and a
+    click on it waits forever)."""
+    if repeat < 1:
+        raise ValueError(f"repeat must be at least 1, got {repeat}")
+    return max(least, repeat + 1)
+
+
 def _median(values: list[float]) -> float:
     return float(statistics.median(values))
 
@@ -613,7 +622,7 @@ def figures(quick: bool) -> list[dict[str, Any]]:
     repeat = 3 if quick else 6
     tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-browser-"))
     data = tmp / "demo"
-    generate_demo(data, cases=6 if quick else 12, seed=0)
+    generate_demo(data, cases=demo_cases(repeat, 6 if quick else 12), seed=0)
     ids = [c.case_id for c in open_dataset(data).cases]
     # The first visit opens the first case; cold cases are suspicious ones (they have
     # regions to click on once shown) that no analysis ahead reached; the next case is the
