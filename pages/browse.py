@@ -14,7 +14,7 @@ from mcalc import viewer
 from mcalc.config import VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex
 from mcalc.errors import McalcError
-from mcalc.present import panel_cache
+from mcalc.present import panel_cache, panel_prefetch
 from mcalc.present.reading_temporal import (
     TemporalPanel,
     temporal_args,
@@ -355,7 +355,7 @@ def send_ahead_when_ready(case: CaseRecord, nxt: CaseRecord, opts: DisplayOption
     step = st.empty()
     end = time.monotonic() + AHEAD_WAIT_S
     while not panel_cache.keys_ready(keys):
-        if time.monotonic() >= end or not panel_cache.keys_prefetching(keys):
+        if time.monotonic() >= end or not panel_prefetch.keys_prefetching(keys):
             return
         time.sleep(AHEAD_STEP_S)
         if common.rerun_asked():  # a click: sending lets Streamlit end this run for it
@@ -386,7 +386,7 @@ def reading_ui(
     for text in problems:
         st.warning(text)
     if not panels:
-        panel_cache.prefetch_cases(cache, ahead, opts, max_side, done=_prefetch_logged())
+        panel_prefetch.prefetch_cases(cache, ahead, opts, max_side, done=_prefetch_logged())
         return True
     # The reader zoomed past the preview: the case's images at full resolution.
     # (the views of the cached panels: no preview made or copied again on a toggle)
@@ -432,7 +432,7 @@ def reading_ui(
     # next run that finds them ready, so "Next" finds them in the browser already (and the
     # viewer shows that case at the click). Started only after this run's end instead, the
     # prefetch more often still ran when the next click came (docs/measurements.md).
-    panel_cache.prefetch_cases(cache, ahead, opts, max_side, done=_prefetch_logged())
+    panel_prefetch.prefetch_cases(cache, ahead, opts, max_side, done=_prefetch_logged())
     extra = temporal_bytes(temporal)
     st.caption(
         f"{len(panels)} images; 16-bit pixels sent once per image and browser "
