@@ -163,6 +163,7 @@ def _measure(tmp: Path, repeat: int, repo: Path) -> dict[str, list[float]]:
                 return f"{b.VIEWER_STATE}.case && {b.VIEWER_STATE}.case !== {json.dumps(before)}"
 
             nxt = page.get_by_role("button", name="Next ▶")
+            b.point_at(page, nxt)
             for _ in range(repeat):
                 out["case_switch"].append(_step(page, "Next", nxt.click, new_case(), inbox))
                 out.setdefault("case_drawn", []).append(DRAWN[-1])
