@@ -3,7 +3,8 @@
 The Browse figures of ``bench/browser.py`` (case switch by *Next*, the sidebar's *Invert*,
 the viewer's keyboard ``P``/``N``) against the idle round trip, measured the same way
 (``bench/browser.py``'s ``_timed``: from the action until Streamlit's script state is
-idle and the change drawn), on an app of their own over the 6-case synthetic demo set,
+idle and the change drawn), on an app of their own over the synthetic demo set (6 cases, more when ``--repeat`` needs
+them),
 without Predict (minutes shorter). Each step also prints what it cost: when the script
 started and finished as the page saw it, the bytes that came over the websocket and the
 viewer's own time to draw a new case (``data-render-ms``, from its render message to its
@@ -132,7 +133,7 @@ def _measure(tmp: Path, repeat: int, repo: Path) -> dict[str, list[float]]:
 
     from mcalc.synthetic import generate_demo
 
-    generate_demo(tmp / "demo", cases=6, seed=0)
+    generate_demo(tmp / "demo", cases=b.demo_cases(repeat, 6), seed=0)
     env = b.app_env(tmp)
     if RUN_LOG is not None:
         env["MCALC_RUN_LOG"] = str(RUN_LOG)
@@ -162,6 +163,7 @@ def _measure(tmp: Path, repeat: int, repo: Path) -> dict[str, list[float]]:
                 return f"{b.VIEWER_STATE}.case && {b.VIEWER_STATE}.case !== {json.dumps(before)}"
 
             nxt = page.get_by_role("button", name="Next ▶")
+            b.point_at(page, nxt)
             for _ in range(repeat):
                 out["case_switch"].append(_step(page, "Next", nxt.click, new_case(), inbox))
                 out.setdefault("case_drawn", []).append(DRAWN[-1])

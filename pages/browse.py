@@ -11,10 +11,10 @@ import pandas as pd
 import streamlit as st
 
 from mcalc import viewer
-from mcalc.config import TIMEPOINTS, VIEWS
-from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
-from mcalc.errors import ImageReadError, McalcError
-from mcalc.present import panel_cache
+from mcalc.config import VIEWS
+from mcalc.dataset.records import CaseRecord, DatasetIndex
+from mcalc.errors import McalcError
+from mcalc.present import panel_cache, panel_prefetch
 from mcalc.present.reading_temporal import (
     TemporalPanel,
     temporal_args,
@@ -22,12 +22,10 @@ from mcalc.present.reading_temporal import (
     temporal_offered,
     temporal_panel,
 )
-from mcalc.present.temporal_figures import MODES, temporal_figure, tracked_rows
-from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
-from mcalc.temporal import summary_line
-from mcalc.temporal.display import TemporalView, temporal_view
-from mcalc.viewer import DisplayOptions, ImageView, crop_view, prepare_view
+from mcalc.present.temporal_figures import tracked_rows
+from mcalc.viewer import DisplayOptions
 from pages import common, state, viewer_component
+from pages.browse_simple import cached_view, temporal_ui, view_pair
 from pages.server_tuning import log_work
 
 common.frame()
@@ -46,15 +44,6 @@ WAITED_KEY = "browse_ahead_waited"  # the case whose run last waited for the nex
 AHEAD_WAIT_S = 5.0
 AHEAD_STEP_S = 0.1
 FOCUS_KEY = "browse_temporal_focus"  # the change table's row to centre both rounds on
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def cached_view(
-    rec: ImageRecord, opts: DisplayOptions, max_side: int, laterality: str | None
-) -> ImageView:
-    return prepare_view(
-        common.get_image_cache(), rec, opts, max_side=max_side, laterality=laterality
-    )
 
 
 @st.cache_data(show_spinner="Counting annotated calcifications…", max_entries=4)
@@ -189,142 +178,6 @@ def metadata_ui(case: CaseRecord) -> None:
         "Exams": case.available or "n/a",
     }
     st.markdown("  ·  ".join(f"{k} **{v}**" for k, v in fields.items()))
-
-
-def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) -> None:
-    """One view (CC or MLO): prior | recent, then full-resolution detail of a selection."""
-    records = [case.image(view, tp) for tp in TIMEPOINTS]
-    shown: list[tuple[str, ImageRecord, ImageView]] = []
-    for tp, rec in zip(TIMEPOINTS, records, strict=True):
-        if rec is None:
-            st.warning(f"{view} {tp}: this case has no such image.")
-            continue
-        try:
-            shown.append((tp, rec, cached_view(rec, opts, max_side, case.laterality)))
-        except ImageReadError as exc:
-            st.error(f"{view} {tp}: {exc}")
-    if not shown:
-        return
-    titles = [f"{view} {tp} · {v.annotation_caption()}" for tp, _, v in shown]
-    fig = pair_figure(
-        [v for _, _, v in shown], titles, show_marks=st.session_state.get("browse_marks", True)
-    )
-    event = st.plotly_chart(
-        fig,
-        width="stretch",
-        on_select="rerun",
-        selection_mode=("box",),
-        key=f"browse_fig_{view}",
-        config={"scrollZoom": True, "displaylogo": False},
-    )
-    for tp, _, v in shown:
-        for note in v.notes:
-            st.caption(f"{view} {tp}: {note}")
-    box = selected_box(event)
-    if box is None:
-        st.caption(
-            "Scroll to zoom, drag to pan (both images move together). Use the box-select tool "
-            "to see the selected region at full resolution."
-        )
-        return
-    cache = common.get_image_cache()
-    crops, boxes = [], []
-    for _, rec, v in shown:
-        crop, used = crop_view(cache, rec, v, opts, box)
-        crops.append(crop)
-        boxes.append(used)
-    st.plotly_chart(
-        crop_figure(
-            crops,
-            boxes,
-            [f"{view} {tp} · full resolution" for tp, _, _ in shown],
-            views=[v for _, _, v in shown] if st.session_state.get("browse_marks", True) else None,
-        ),
-        width="stretch",
-        key=f"browse_crop_{view}",
-    )
-
-
-@st.cache_data(show_spinner="Registering the prior to the recent exam…", max_entries=16)
-def cached_temporal(_case: CaseRecord, case_key: str, view: str, max_side: int) -> TemporalView:
-    return temporal_view(common.get_image_cache(), _case, view, max_side=max_side)
-
-
-def _at(p: tuple[float, float] | None) -> str:
-    return "absent" if p is None else f"row {p[0]:.0f}, col {p[1]:.0f}"
-
-
-def temporal_ui(case: CaseRecord, max_side: int) -> None:
-    """Changes between rounds: per view, recent beside subtraction, flicker or swipe."""
-    st.header("Changes between rounds")
-    left, right = st.columns([2, 1])
-    mode = left.radio(
-        "Temporal view",
-        ["off", *MODES],
-        horizontal=True,
-        key="browse_temporal_mode",
-        help="The prior is registered onto the recent image (affine, then a smooth B-spline "
-        "inside the breast); every panel is in recent coordinates.",
-    )
-    if mode == "off":
-        st.caption("Choose subtraction, change, flicker or swipe to register this case's rounds.")
-        return
-    rate = right.slider(
-        "Flicker rate (alternations per second)", 0.5, 8.0, 2.0, 0.5, key="browse_flicker_rate"
-    )
-    key = f"{case.case_id}|{case.folder}"
-    views: list[TemporalView] = []
-    for view in VIEWS:
-        try:
-            views.append(cached_temporal(case, key, view, max_side))
-        except McalcError as exc:
-            st.warning(f"{view}: no temporal view: {exc}")
-    if not views:
-        return
-    tracked = [t for tv in views for t in tv.tracked]
-    st.markdown(f"**{summary_line(tracked, case.years_between)}**")
-    for tv in views:
-        reg = tv.registration
-        st.subheader(f"{tv.view} · changes")
-        table_key = f"browse_tracked_{tv.view}"
-        picked = st.session_state.get(table_key, {}).get("selection", {}).get("rows", [])
-        item = tv.tracked[picked[0]] if picked and picked[0] < len(tv.tracked) else None
-        focus = tv.shown_at(item) if item is not None else None
-        st.plotly_chart(
-            temporal_figure(
-                tv,
-                mode,
-                rate_hz=rate,
-                show_marks=st.session_state.get("browse_marks", True),
-                focus=focus,
-            ),
-            width="stretch",
-            key=f"browse_temporal_{tv.view}",
-            config={"scrollZoom": True, "displaylogo": False},
-        )
-        flag = f" · **fell back to the global stage**: {reg['fallback']}" if reg["fallback"] else ""
-        st.caption(
-            f"{reg['method']} in {reg['seconds']} s · similarity inside the breast "
-            f"{reg['ncc_before']:.3f} → {reg['ncc_after']:.3f} · breast overlap "
-            f"{reg['overlap']:.0%} · largest displacement {reg['max_mm']:.1f} mm{flag}"
-        )
-        for note in tv.notes:
-            st.caption(f"{tv.view}: {note}")
-        if item is not None:
-            st.caption(
-                f"Zoomed on the {item.status} {item.kind}: recent {_at(item.recent)}, "
-                f"prior {_at(item.prior)} (both panels show it at the recent position)."
-            )
-        rows = tracked_rows(tv)
-        if rows:
-            st.dataframe(
-                pd.DataFrame(rows),
-                hide_index=True,
-                key=table_key,
-                on_select="rerun",
-                selection_mode="single-row",
-            )
-            st.caption("Tick a row to zoom both panels onto that calcification or cluster.")
 
 
 index = common.require_index()
@@ -502,7 +355,7 @@ def send_ahead_when_ready(case: CaseRecord, nxt: CaseRecord, opts: DisplayOption
     step = st.empty()
     end = time.monotonic() + AHEAD_WAIT_S
     while not panel_cache.keys_ready(keys):
-        if time.monotonic() >= end or not panel_cache.keys_prefetching(keys):
+        if time.monotonic() >= end or not panel_prefetch.keys_prefetching(keys):
             return
         time.sleep(AHEAD_STEP_S)
         if common.rerun_asked():  # a click: sending lets Streamlit end this run for it
@@ -533,7 +386,7 @@ def reading_ui(
     for text in problems:
         st.warning(text)
     if not panels:
-        panel_cache.prefetch_cases(cache, ahead, opts, max_side, done=_prefetch_logged())
+        panel_prefetch.prefetch_cases(cache, ahead, opts, max_side, done=_prefetch_logged())
         return True
     # The reader zoomed past the preview: the case's images at full resolution.
     # (the views of the cached panels: no preview made or copied again on a toggle)
@@ -579,7 +432,7 @@ def reading_ui(
     # next run that finds them ready, so "Next" finds them in the browser already (and the
     # viewer shows that case at the click). Started only after this run's end instead, the
     # prefetch more often still ran when the next click came (docs/measurements.md).
-    panel_cache.prefetch_cases(cache, ahead, opts, max_side, done=_prefetch_logged())
+    panel_prefetch.prefetch_cases(cache, ahead, opts, max_side, done=_prefetch_logged())
     extra = temporal_bytes(temporal)
     st.caption(
         f"{len(panels)} images; 16-bit pixels sent once per image and browser "

@@ -68,3 +68,12 @@ def test_json_is_one_object_of_figures_and_absent_or_failing_benches_are_listed(
     assert bench.main(["--only", "viewer"]) == 0
     text = capsys.readouterr().out
     assert "| viewer figure | 600 ms | 400 ms | 1.50 | <= 1.5x | yes |" in text  # not quick
+
+
+def test_browse_benches_have_a_case_for_every_next_click() -> None:
+    # The 6th Next on the 6-case set was a disabled button: Playwright waited forever.
+    from bench.browser import demo_cases
+
+    assert demo_cases(3, 6) == 6 and demo_cases(6, 6) == 7 and demo_cases(6, 12) == 12
+    with pytest.raises(ValueError, match="at least 1"):
+        demo_cases(0, 6)

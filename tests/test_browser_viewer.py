@@ -160,12 +160,19 @@ def test_browse_viewer_panels_sync_window_and_next_case(demo_app):
         # The page's *Next ▶*, once the case after it has been fetched ahead (sent with
         # the run of N): the viewer shows that case at the click itself, and the run only
         # confirms it (one swap more: neighbour.ts).
+        # Its images are made once its pixels are here, not at the click (index.ts
+        # imagesAhead): none held as bare values then, and every image made from the click
+        # on is one made ahead (the next case's, once its pixels came), none by the swap.
         second, early = state["case"], int(state.get("neighbourShown") or 0)
         frame.wait_for_function(
             f"() => +document.querySelector({json.dumps(VIEWER)}).dataset.aheadBytes"
-            f" > {fetched_ahead}",
+            f" > {fetched_ahead}"
+            f" && document.querySelector({json.dumps(VIEWER)}).dataset.pixelsHeld === '0'",
             timeout=60_000,
         )
+        before = _state(frame)
+        made, ahead = int(before["imagesMade"]), int(before["neighbourImagesAhead"])
+        assert ahead >= 4, before
         page.get_by_role("button", name="Next ▶").click()
         frame.wait_for_function(
             f"() => document.querySelector({json.dumps(VIEWER)}).dataset.case"
@@ -176,6 +183,7 @@ def test_browse_viewer_panels_sync_window_and_next_case(demo_app):
         wait_for_app_idle(page)
         state = _state(frame)
         assert (int(state["neighbourShown"]), state["swaps"]) == (early + 1, "2"), state
+        assert int(state["imagesMade"]) - made == int(state["neighbourImagesAhead"]) - ahead, state
         keys = frame.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.key)")
         assert all(k.startswith(f"{state['case']}/") for k in keys), (state["case"], keys)
 

@@ -11,7 +11,7 @@ import pytest
 from mcalc.cache import ImageCache
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset import open_dataset
-from mcalc.present import panel_cache
+from mcalc.present import panel_cache, panel_prefetch
 from mcalc.present.reading import panel_label, reading_panel
 from mcalc.viewer import DisplayOptions, prepare_view
 
@@ -116,15 +116,15 @@ def test_payload_sends_each_image_once_and_the_next_case_when_ready(tiny_demo, t
     sent.forget([pay.sent_ids[0]])  # the browser lost one image
     assert panel_cache.case_payload(cache, first, opts, 128, sent).sent_ids == pay.sent_ids[:1]
 
-    thread = panel_cache.prefetch_case(cache, second, opts, 128)
+    thread = panel_prefetch.prefetch_case(cache, second, opts, 128)
     assert thread is not None
     thread.join(60)
-    assert panel_cache.prefetch_case(cache, second, opts, 128) is None  # made already
+    assert panel_prefetch.prefetch_case(cache, second, opts, 128) is None  # made already
     ahead = panel_cache.case_payload(cache, first, opts, 128, sent, ahead=[second])
     assert sorted(ahead.sent_ids) == sorted(
         p["pixel_id"] for p in panel_cache.case_payload(cache, second, opts, 128, sent).panels
     )
-    assert panel_cache.prefetch_cases(cache, [first, second], opts, 128) is None
+    assert panel_prefetch.prefetch_cases(cache, [first, second], opts, 128) is None
     # Browse: the case's own pixels in the render, the next case's apart (ahead_*).
     apart = panel_cache.case_payload(
         cache, first, opts, 128, panel_cache.SentPixels(), ahead=[second], ahead_apart=True
@@ -200,7 +200,7 @@ def test_case_keys_are_asked_again_without_reading_the_files(tiny_demo, tmp_path
     opts = DisplayOptions()
     keys = panel_cache.case_keys(cache, case, opts, 128)
     assert keys is not None and len(keys) == len(case.images)
-    thread = panel_cache.prefetch_cases(cache, [case], opts, 128)
+    thread = panel_prefetch.prefetch_cases(cache, [case], opts, 128)
     assert thread is not None
     thread.join(60)
 
@@ -209,7 +209,7 @@ def test_case_keys_are_asked_again_without_reading_the_files(tiny_demo, tmp_path
 
     with monkeypatch.context() as m:
         m.setattr(panel_cache, "file_key", no_stat)
-        assert panel_cache.keys_ready(keys) and not panel_cache.keys_prefetching(keys)
+        assert panel_cache.keys_ready(keys) and not panel_prefetch.keys_prefetching(keys)
     assert panel_cache.case_ready(cache, case, opts, 128)
     other = panel_cache.case_keys(cache, case, replace(opts, orient=not opts.orient), 128)
     assert other is not None and not panel_cache.keys_ready(other)
@@ -220,7 +220,7 @@ def test_case_keys_are_asked_again_without_reading_the_files(tiny_demo, tmp_path
     monkeypatch.setattr(panel_cache, "file_key", gone)  # the tiny set is shared: no unlink
     assert panel_cache.case_keys(cache, case, opts, 128) is None
     assert not panel_cache.case_ready(cache, case, opts, 128)
-    assert not panel_cache.prefetching(cache, case, opts, 128)
+    assert not panel_prefetch.prefetching(cache, case, opts, 128)
 
 
 def test_prefetches_build_one_at_a_time_and_never_an_image_twice(tiny_demo, tmp_path, monkeypatch):
@@ -246,15 +246,15 @@ def test_prefetches_build_one_at_a_time_and_never_an_image_twice(tiny_demo, tmp_
 
     monkeypatch.setattr(panel_cache, "_views", slow_views)
     ended: list[str] = []
-    first_thread = panel_cache.prefetch_cases(
+    first_thread = panel_prefetch.prefetch_cases(
         cache, [second], opts, 128, done=lambda cases, end, wall: ended.append(cases)
     )
     time.sleep(0.05)
-    later_thread = panel_cache.prefetch_cases(
+    later_thread = panel_prefetch.prefetch_cases(
         cache, [second, third], opts, 128, done=lambda cases, end, wall: ended.append(cases)
     )
     assert first_thread is not None and later_thread is not None
-    assert panel_cache.prefetching(cache, third, opts, 128)  # waiting counts as under way
+    assert panel_prefetch.prefetching(cache, third, opts, 128)  # waiting counts as under way
     first_thread.join(60)
     later_thread.join(60)
     assert sorted(built) == sorted(r.key for r in [*second.images, *third.images]), built
@@ -273,15 +273,15 @@ def test_held_panels_only_for_a_case_cached_and_sent(tiny_demo, tmp_path):
     opts, sent = DisplayOptions(), panel_cache.SentPixels()
     assert panel_cache.held_panels(cache, second, opts, 128, sent) is None  # not cached
     assert not panel_cache.case_ready(cache, second, opts, 128)
-    assert not panel_cache.prefetching(cache, second, opts, 128)
-    thread = panel_cache.prefetch_cases(cache, [second], opts, 128)
+    assert not panel_prefetch.prefetching(cache, second, opts, 128)
+    thread = panel_prefetch.prefetch_cases(cache, [second], opts, 128)
     assert thread is not None
-    assert panel_cache.prefetching(cache, second, opts, 128) or not thread.is_alive()
-    assert not panel_cache.prefetching(cache, first, opts, 128)
+    assert panel_prefetch.prefetching(cache, second, opts, 128) or not thread.is_alive()
+    assert not panel_prefetch.prefetching(cache, first, opts, 128)
     thread.join(60)
     assert len(panel_cache._ready_entries(cache, second, opts, 128)) == 4
     assert panel_cache.case_ready(cache, second, opts, 128)
-    assert not panel_cache.prefetching(cache, second, opts, 128)
+    assert not panel_prefetch.prefetching(cache, second, opts, 128)
     assert panel_cache.held_panels(cache, second, opts, 128, sent) is None  # not sent
     pay = panel_cache.case_payload(cache, first, opts, 128, sent, ahead=[second], ahead_apart=True)
     held = panel_cache.held_panels(cache, second, replace(opts, invert=True), 128, sent)

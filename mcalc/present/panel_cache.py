@@ -13,9 +13,10 @@ Browse sends the pixels apart from the panels (:func:`case_payload`): each panel
 ``pixel_id`` and the values travel once per browser as one binary argument
 (``zlib-delta16``, :func:`mcalc.present.fullres.encode_fullres`: about 40 % of the base64
 text), only for the ids a :class:`SentPixels` has not recorded as sent; a display toggle or
-a return to a case sends none. :func:`prefetch_case` builds the next case's entries in a
-background thread so that *Next* finds them ready, and :func:`case_payload` adds the
-pixels of such a case when they are ready, for the browser to hold before it is asked.
+a return to a case sends none. :func:`mcalc.present.panel_prefetch.prefetch_cases` builds
+the next cases' entries (:func:`encode_case`) in a background thread so that *Next* finds
+them ready, and :func:`case_payload` adds the pixels of such a case when they are ready, for
+the browser to hold before it is asked.
 Annotate's two panels (the image marked and its other round) come from the same entries
 with :func:`image_payload`, so a rerun there (a name, a Save) sends no pixels either.
 
@@ -29,10 +30,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import threading
-import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -67,11 +66,8 @@ __all__ = [
     "case_views",
     "image_payload",
     "image_views",
-    "prefetch_case",
-    "prefetch_cases",
-    "prefetching",
+    "encode_case",
     "held_panels",
-    "keys_prefetching",
     "keys_ready",
     "display_key",
     "clear",
@@ -108,10 +104,6 @@ class _Entry:
 
 
 _ENTRIES: LRU[tuple[object, ...], _Entry] = LRU(PANEL_CACHE_ITEMS)
-_PREFETCH_LOCK = threading.Lock()
-_PREFETCHING: set[tuple[object, ...]] = set()
-#: Held by the prefetch thread that is building: one at a time, in the order asked.
-_BUILDING = threading.Lock()
 
 
 def clear() -> None:
@@ -428,8 +420,9 @@ def case_keys(
     cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_side: int
 ) -> EntryKeys | None:
     """The cache keys of ``case``'s images (one ``stat`` per file), for :func:`keys_ready`
-    and :func:`keys_prefetching` to ask again and again without reading the files each
-    time; ``None`` when a file is gone (nothing of the case can be made)."""
+    and :func:`mcalc.present.panel_prefetch.keys_prefetching` to ask again and again
+    without reading the files each time; ``None`` when a file is gone (nothing of the case
+    can be made)."""
     try:
         return tuple(_entry_key(cache, r, max_side, case.laterality, opts) for r in case.images)
     except OSError:
@@ -441,12 +434,16 @@ def keys_ready(keys: EntryKeys) -> bool:
     return all(_is_ready(_ENTRIES.get(k)) for k in keys)
 
 
-def keys_prefetching(keys: EntryKeys) -> bool:
-    """Whether a :func:`prefetch_cases` thread is making some of the entries of ``keys``
-    (:func:`case_keys`) now, so that waiting for :func:`keys_ready` makes sense."""
-    wanted = set(keys)
-    with _PREFETCH_LOCK:
-        return any(wanted.intersection(todo) for todo in _PREFETCHING)
+def encode_case(cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_side: int) -> None:
+    """Make (when missing) and encode the entries of ``case``'s images: what
+    :func:`case_payload` then sends at once (the prefetch threads' work).
+
+    Raises:
+        ValueError: ``opts`` names an unknown preset or a manual window without a width.
+    """
+    slots, _ = _case_entries(cache, case, opts, max_side)
+    for slot in slots:
+        slot[3].packed()
 
 
 def case_ready(cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_side: int) -> bool:
@@ -454,13 +451,6 @@ def case_ready(cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_si
     :func:`case_payload` sends ahead), asking nothing to be made."""
     keys = case_keys(cache, case, opts, max_side)
     return keys is not None and keys_ready(keys)
-
-
-def prefetching(cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_side: int) -> bool:
-    """Whether a :func:`prefetch_cases` thread is making some of ``case``'s entries now (so
-    that waiting for :func:`case_ready` makes sense)."""
-    keys = case_keys(cache, case, opts, max_side)
-    return keys is not None and keys_prefetching(keys)
 
 
 def case_payload(
@@ -475,7 +465,7 @@ def case_payload(
 ) -> CasePayload:
     """The case's panels, and the pixels of those images ``sent`` does not hold (recorded
     in ``sent`` as sent), plus those of the cases ``ahead`` (the next one) whose entries
-    :func:`prefetch_case` has already made: the browser then holds them before it is asked.
+    :func:`encode_case` has already made: the browser then holds them before it is asked.
     With ``ahead_apart`` the latter are in ``ahead_index``/``ahead_data`` instead of
     ``index``/``data`` (Browse hands them over apart from the render: a case switch's
     message then carries only what the switch needs).
@@ -581,65 +571,3 @@ def image_views(
     rerun). Images that cannot be read are left out (the payload says why)."""
     slots, _ = _entries(cache, [(r.view, r.timepoint, r) for r in recs], opts, max_side, laterality)
     return {rec.key: entry.view for _, _, rec, entry in slots}
-
-
-def prefetch_case(
-    cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_side: int
-) -> threading.Thread | None:
-    """Build (and encode) ``case``'s entries in a daemon thread, so that showing it next
-    finds them ready; ``None`` when they are there or being made already."""
-    return prefetch_cases(cache, [case], opts, max_side)
-
-
-def prefetch_cases(
-    cache: ImageCache,
-    cases: Sequence[CaseRecord],
-    opts: DisplayOptions,
-    max_side: int,
-    *,
-    done: Callable[[str, float, float], None] | None = None,
-) -> threading.Thread | None:
-    """:func:`prefetch_case` for several cases, one after the other in one daemon thread
-    (Browse: the next two, so that the next case's pixels are ready to go with the case
-    shown, ahead of the click); ``None`` when all are there or being made already.
-
-    One such thread builds at a time, the others waiting their turn: a *Next* made while
-    the case after next was still being built asked for it again with the one after (its
-    keys then differ), and a second thread built the same images beside the first, so
-    that neither case was ready in time and both competed with the click's own run. Now
-    the second waits, then finds the first one's images made and builds only the new case.
-
-    ``done(label, end, wall)``: called by the thread when it ends (the case ids, the end
-    in Unix seconds and the wall-clock seconds, its wait included), for a run log.
-    """
-    try:
-        keys = [_entry_key(cache, r, max_side, c.laterality, opts) for c in cases for r in c.images]
-    except OSError:
-        return None
-    todo = tuple(k for k in keys if not _is_ready(_ENTRIES.get(k)))
-    with _PREFETCH_LOCK:
-        if not todo or todo in _PREFETCHING:
-            return None
-        _PREFETCHING.add(todo)
-
-    def work() -> None:
-        start = time.time()
-        try:
-            with _BUILDING:
-                for case in cases:
-                    try:
-                        slots, _ = _case_entries(cache, case, opts, max_side)
-                        for slot in slots:
-                            slot[3].packed()
-                    except Exception as exc:  # a guess: the page reports errors when shown
-                        log.info("case %s not prefetched: %s", case.case_id, exc)
-        finally:
-            with _PREFETCH_LOCK:
-                _PREFETCHING.discard(todo)
-            if done is not None:
-                end = time.time()
-                done(",".join(c.case_id for c in cases), end, end - start)
-
-    thread = threading.Thread(target=work, name="mcalc-panel-prefetch", daemon=True)
-    thread.start()
-    return thread

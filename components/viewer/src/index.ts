@@ -140,6 +140,7 @@ function decode(b64: string): Uint16Array {
   for (let i = 0; i < bin.length; i++) bytes[i] = bin.charCodeAt(i);
   return new Uint16Array(bytes.buffer);
 }
+let imagesMade = 0; // Cornerstone images made from panels' pixels (published: tests, benches)
 function ensureImage(p: Panel): string {
   const id = imageId(p);
   if (!cs.cache.getImage(id)) {
@@ -153,6 +154,7 @@ function ensureImage(p: Panel): string {
       spacing: [p.spacing[1], p.spacing[0]],
     } as unknown as Parameters<typeof cs.imageLoader.createAndCacheLocalImage>[1]);
     giveWindow(image, p.window); // else WebGL shows negatives: see window.ts
+    imagesMade += 1;
   }
   return id;
 }
@@ -278,6 +280,7 @@ function publish(): void {
   const d = root.dataset;
   d.case = caseKey;
   d.panels = String(n);
+  d.imagesMade = String(imagesMade);
   d.labels = JSON.stringify(args.panels.map((p) => p.label));
   d.layout = layout;
   d.active = String(active);
@@ -891,6 +894,26 @@ function showNeighbour(dir: nb.Direction): void {
   });
 }
 
+/** The Cornerstone images of the cases Next and Previous lead to, made as soon as their
+ * pixels are here (neighbour.ts): a swap at the click then only sets them. */
+function imagesAhead(): void {
+  if (!args || args.editable || args.overlays) return;
+  for (const dir of ["next", "previous"] as nb.Direction[]) {
+    const n = nb.pick(dir, caseKey);
+    const panels = (n?.panels ?? []) as Panel[];
+    if (!panels.length || px.lacking(panels)) continue;
+    for (const p of panels) {
+      if (cs.cache.getImage(imageId(p))) continue;
+      try {
+        ensureImage(p);
+        nb.madeAhead();
+      } catch {
+        return; // the swap at the click makes it, or says why it cannot
+      }
+    }
+  }
+}
+
 let pending: Promise<void> = Promise.resolve(); // renders and answers, one after the other
 async function onRender(a: Args, early = false): Promise<void> {
   const started = performance.now();
@@ -898,7 +921,8 @@ async function onRender(a: Args, early = false): Promise<void> {
   if (!early) await ahead.arrived(); // pixels fetched ahead, under way (ahead.ts)
   await px.receive(a.pixels, a.pixels_data, a.panels);
   const newCase = a.case_key !== caseKey || temporal.changed(a.temporal);
-  const fetchAhead = () => ahead.start(a.pixels_ahead, (i, d) => px.receive(i, d).then(publish));
+  const fetchAhead = () =>
+    ahead.start(a.pixels_ahead, (i, d) => px.receive(i, d).then(() => (imagesAhead(), publish())));
   if (newCase && px.request(a.panels, emit)) return void (fetchAhead(), await px.receiveRest()); // shown when its pixels are here
   const before = args?.panels;
   args = a;
@@ -932,6 +956,7 @@ async function onRender(a: Args, early = false): Promise<void> {
   await fullres.upgradeAll();
   temporal.applyFocus(a.focus);
   await px.receiveRest(); // the next case's pixels, once this one is drawn
+  imagesAhead();
   fetchAhead();
   fullres.prefetch(); // its full images, ahead of a zoom (after the next case's pixels)
 }

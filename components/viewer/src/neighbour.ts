@@ -9,7 +9,9 @@
 // document: the component's frame is served from the app's own origin), the viewer shows
 // that case at once when it holds every image of it; the run follows and its render, for
 // the same case, changes nothing but what differs (or shows another case, if the run
-// decided otherwise: the render always has the last word).
+// decided otherwise: the render always has the last word). The neighbours' Cornerstone
+// images are made as soon as their pixels are here (index.ts `imagesAhead`), not at the
+// click: the swap then only sets them in the viewports.
 interface PanelLike {
   key: string;
   pixel_id?: string;
@@ -25,6 +27,7 @@ export type Neighbours = Partial<Record<Direction, Neighbour | null>>;
 
 let current: Neighbours = {};
 let shown = 0;
+let made = 0; // images of neighbours made before their click (index.ts imagesAhead)
 let hooked: Document | null = null;
 
 /** The neighbours of the render just drawn (none: nothing is shown at a click). */
@@ -51,6 +54,11 @@ export function afterSend(show: () => void): void {
 /** Count one case shown at a click or key (published for tests and benches). */
 export function counted(): void {
   shown += 1;
+}
+
+/** Count one neighbour's image made ahead of its click (published for tests and benches). */
+export function madeAhead(): void {
+  made += 1;
 }
 
 /** Listen, on the parent document, for clicks on the buttons the neighbours name; `show`
@@ -80,4 +88,5 @@ export function watchButtons(show: (dir: Direction) => void): void {
 /** The state for tests and benches, on the root element's data-* attributes. */
 export function publish(d: DOMStringMap): void {
   d.neighbourShown = String(shown);
+  d.neighbourImagesAhead = String(made);
 }

@@ -1,0 +1,165 @@
+"""Browse's simple viewer (the fallback of the reading viewer): each view's prior and
+recent as 8-bit pictures windowed on the server, a box selection at full resolution, and the
+changes between rounds as figures (subtraction, flicker, swipe)."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from mcalc.config import TIMEPOINTS, VIEWS
+from mcalc.dataset.records import CaseRecord, ImageRecord
+from mcalc.errors import ImageReadError, McalcError
+from mcalc.present.temporal_figures import MODES, temporal_figure, tracked_rows
+from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
+from mcalc.temporal import summary_line
+from mcalc.temporal.display import TemporalView, temporal_view
+from mcalc.viewer import DisplayOptions, ImageView, crop_view, prepare_view
+from pages import common
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def cached_view(
+    rec: ImageRecord, opts: DisplayOptions, max_side: int, laterality: str | None
+) -> ImageView:
+    """One image's preview for ``opts`` (the simple viewer's pictures; the reading viewer's
+    temporal panels are made from it too), cached."""
+    return prepare_view(
+        common.get_image_cache(), rec, opts, max_side=max_side, laterality=laterality
+    )
+
+
+def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) -> None:
+    """One view (CC or MLO): prior | recent, then full-resolution detail of a selection."""
+    records = [case.image(view, tp) for tp in TIMEPOINTS]
+    shown: list[tuple[str, ImageRecord, ImageView]] = []
+    for tp, rec in zip(TIMEPOINTS, records, strict=True):
+        if rec is None:
+            st.warning(f"{view} {tp}: this case has no such image.")
+            continue
+        try:
+            shown.append((tp, rec, cached_view(rec, opts, max_side, case.laterality)))
+        except ImageReadError as exc:
+            st.error(f"{view} {tp}: {exc}")
+    if not shown:
+        return
+    titles = [f"{view} {tp} · {v.annotation_caption()}" for tp, _, v in shown]
+    fig = pair_figure(
+        [v for _, _, v in shown], titles, show_marks=st.session_state.get("browse_marks", True)
+    )
+    event = st.plotly_chart(
+        fig,
+        width="stretch",
+        on_select="rerun",
+        selection_mode=("box",),
+        key=f"browse_fig_{view}",
+        config={"scrollZoom": True, "displaylogo": False},
+    )
+    for tp, _, v in shown:
+        for note in v.notes:
+            st.caption(f"{view} {tp}: {note}")
+    box = selected_box(event)
+    if box is None:
+        st.caption(
+            "Scroll to zoom, drag to pan (both images move together). Use the box-select tool "
+            "to see the selected region at full resolution."
+        )
+        return
+    cache = common.get_image_cache()
+    crops, boxes = [], []
+    for _, rec, v in shown:
+        crop, used = crop_view(cache, rec, v, opts, box)
+        crops.append(crop)
+        boxes.append(used)
+    st.plotly_chart(
+        crop_figure(
+            crops,
+            boxes,
+            [f"{view} {tp} · full resolution" for tp, _, _ in shown],
+            views=[v for _, _, v in shown] if st.session_state.get("browse_marks", True) else None,
+        ),
+        width="stretch",
+        key=f"browse_crop_{view}",
+    )
+
+
+@st.cache_data(show_spinner="Registering the prior to the recent exam…", max_entries=16)
+def cached_temporal(_case: CaseRecord, case_key: str, view: str, max_side: int) -> TemporalView:
+    return temporal_view(common.get_image_cache(), _case, view, max_side=max_side)
+
+
+def _at(p: tuple[float, float] | None) -> str:
+    return "absent" if p is None else f"row {p[0]:.0f}, col {p[1]:.0f}"
+
+
+def temporal_ui(case: CaseRecord, max_side: int) -> None:
+    """Changes between rounds: per view, recent beside subtraction, flicker or swipe."""
+    st.header("Changes between rounds")
+    left, right = st.columns([2, 1])
+    mode = left.radio(
+        "Temporal view",
+        ["off", *MODES],
+        horizontal=True,
+        key="browse_temporal_mode",
+        help="The prior is registered onto the recent image (affine, then a smooth B-spline "
+        "inside the breast); every panel is in recent coordinates.",
+    )
+    if mode == "off":
+        st.caption("Choose subtraction, change, flicker or swipe to register this case's rounds.")
+        return
+    rate = right.slider(
+        "Flicker rate (alternations per second)", 0.5, 8.0, 2.0, 0.5, key="browse_flicker_rate"
+    )
+    key = f"{case.case_id}|{case.folder}"
+    views: list[TemporalView] = []
+    for view in VIEWS:
+        try:
+            views.append(cached_temporal(case, key, view, max_side))
+        except McalcError as exc:
+            st.warning(f"{view}: no temporal view: {exc}")
+    if not views:
+        return
+    tracked = [t for tv in views for t in tv.tracked]
+    st.markdown(f"**{summary_line(tracked, case.years_between)}**")
+    for tv in views:
+        reg = tv.registration
+        st.subheader(f"{tv.view} · changes")
+        table_key = f"browse_tracked_{tv.view}"
+        picked = st.session_state.get(table_key, {}).get("selection", {}).get("rows", [])
+        item = tv.tracked[picked[0]] if picked and picked[0] < len(tv.tracked) else None
+        focus = tv.shown_at(item) if item is not None else None
+        st.plotly_chart(
+            temporal_figure(
+                tv,
+                mode,
+                rate_hz=rate,
+                show_marks=st.session_state.get("browse_marks", True),
+                focus=focus,
+            ),
+            width="stretch",
+            key=f"browse_temporal_{tv.view}",
+            config={"scrollZoom": True, "displaylogo": False},
+        )
+        flag = f" · **fell back to the global stage**: {reg['fallback']}" if reg["fallback"] else ""
+        st.caption(
+            f"{reg['method']} in {reg['seconds']} s · similarity inside the breast "
+            f"{reg['ncc_before']:.3f} → {reg['ncc_after']:.3f} · breast overlap "
+            f"{reg['overlap']:.0%} · largest displacement {reg['max_mm']:.1f} mm{flag}"
+        )
+        for note in tv.notes:
+            st.caption(f"{tv.view}: {note}")
+        if item is not None:
+            st.caption(
+                f"Zoomed on the {item.status} {item.kind}: recent {_at(item.recent)}, "
+                f"prior {_at(item.prior)} (both panels show it at the recent position)."
+            )
+        rows = tracked_rows(tv)
+        if rows:
+            st.dataframe(
+                pd.DataFrame(rows),
+                hide_index=True,
+                key=table_key,
+                on_select="rerun",
+                selection_mode="single-row",
+            )
+            st.caption("Tick a row to zoom both panels onto that calcification or cluster.")
