@@ -72,3 +72,6 @@ def test_focus_zooms_onto_a_tracked_item():
     rows = tracked_rows(tv)
     assert [r["status"] for r in rows] == ["new", "resolved", "grown"]
     assert rows[1]["recent (row, col)"] == "" and rows[1]["prior (row, col)"] == "210, 95"
+    # A cluster's size is a member count, in its own columns (not mixed with mm).
+    assert rows[2]["members recent"] == 6 and rows[2]["members prior"] == 3
+    assert rows[2]["diameter mm recent"] is None and rows[0]["members recent"] is None

@@ -224,8 +224,16 @@ def temporal_figure(
 
 
 def tracked_rows(tv: TemporalView | Sequence[Tracked]) -> list[dict[str, object]]:
-    """One row per tracked calcification or cluster (of a view, or given), for a table."""
+    """One row per tracked calcification or cluster (of a view, or given), for a table.
+
+    A calcification's size is its diameter in mm, a cluster's its member count: they go in
+    columns of their own (empty for the other kind), never in one column of mixed units."""
     items = tv.tracked if isinstance(tv, TemporalView) else tv
+
+    def size(t: Tracked, value: float | None, kind: str) -> float | int | None:
+        if value is None or (t.kind == "cluster") != (kind == "cluster"):
+            return None
+        return int(value) if kind == "cluster" else round(value, 2)
 
     def pt(p: tuple[float, float] | None) -> str:
         return "" if p is None else f"{p[0]:.0f}, {p[1]:.0f}"
@@ -237,8 +245,10 @@ def tracked_rows(tv: TemporalView | Sequence[Tracked]) -> list[dict[str, object]
             "recent (row, col)": pt(t.recent),
             "prior (row, col)": pt(t.prior),
             "moved mm": None if t.distance_mm is None else round(t.distance_mm, 2),
-            "size recent": t.recent_size,
-            "size prior": t.prior_size,
+            "diameter mm recent": size(t, t.recent_size, "calcification"),
+            "diameter mm prior": size(t, t.prior_size, "calcification"),
+            "members recent": size(t, t.recent_size, "cluster"),
+            "members prior": size(t, t.prior_size, "cluster"),
         }
         for t in items
     ]
