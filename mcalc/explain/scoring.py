@@ -119,7 +119,8 @@ class MapScores:
     Attributes:
         score: the positive class's map score.
         positive_class: the task's positive class.
-        classes: every class's map score.
+        classes: every class's map score, each by the same rule over that class's own
+            most probable patches (so they need not sum to 1, as one patch's do).
         rule: the rule in words (:func:`map_score_rule`).
         patches: number of patches classified.
     """
