@@ -200,6 +200,14 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
         # The layout button names what is shown: two panels here (it read "Four").
         assert len(editable) == 2 and frame.locator(".bar button").first.inner_text() == "Two"
         save_button = frame.locator(".bar button.save")
+        # Each title sits above its image, not over it: a film's burned-in label is in the
+        # image's top corner away from the breast, the top left on a right breast's image.
+        gaps = frame.eval_on_selector_all(
+            ".panel",
+            "els => els.map(e => e.querySelector('.vp').getBoundingClientRect().top"
+            " - e.querySelector('.label').getBoundingClientRect().bottom)",
+        )
+        assert min(gaps) >= 0, gaps
 
         frame.focus(VIEWER)  # may scroll the page: aim after it
         frame.press(VIEWER, "a")  # the mark tool

@@ -502,7 +502,8 @@ function clickMarker(s: Slot, where: "prior" | "recent" | "sub", el: HTMLElement
     if (Math.hypot(e.clientX - x0, e.clientY - y0) > 3 || !host) return;
     const rect = el.getBoundingClientRect();
     const vp = where === "sub" ? vpById(subId(s.v.view)) : host.viewport(where === "prior" ? s.prior : s.recent);
-    const p = imagePoint(vp, e.clientX - rect.left, e.clientY - rect.top);
+    // Inside the borders (the title strip is the top one), where the image is.
+    const p = imagePoint(vp, e.clientX - rect.left - el.clientLeft, e.clientY - rect.top - el.clientTop);
     if (!p) return;
     linked = { view: s.v.view, recent: where === "prior" ? toRecent(s.v, p) : p };
     host.redraw();
