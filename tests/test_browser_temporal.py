@@ -31,6 +31,27 @@ def _wait(frame, page, test, what: str, timeout_s: float = 90.0) -> dict[str, st
         page.wait_for_timeout(200)
 
 
+# Mean brightness (0-255) of each shown panel's image: its Cornerstone canvas, read back.
+_LIT = """els => els.filter(c => c.getClientRects().length).map(c => {
+  if (!c.width || !c.height) return 0;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let s = 0; for (let i = 0; i < d.length; i += 4) s += d[i];
+  return d.length ? s / (d.length / 4) : 0; })"""
+
+
+def _drawn(frame, page, selector: str, count: int) -> list[float]:
+    """Waits until ``count`` canvases of ``selector`` show an image (not black): the
+    walkthrough found the recent panels black once registered (a hidden subtraction panel's
+    NaN camera copied onto them)."""
+    deadline = time.monotonic() + 10
+    while True:
+        lit = frame.eval_on_selector_all(selector, _LIT)
+        if len(lit) == count and min(lit) > 5:
+            return lit
+        assert time.monotonic() < deadline, f"{selector}: {lit}"
+        page.wait_for_timeout(200)
+
+
 def _box(page, frame, selector: str, index: int = 0) -> dict[str, float]:
     """Page coordinates of the ``index``-th ``selector`` inside the viewer's frame."""
     iframe = page.locator("iframe[title*='mcalc_viewer']").first.bounding_box()
@@ -55,12 +76,15 @@ def test_browse_viewer_subtraction_flicker_swipe_and_linked_marker(demo_app):
         frame = viewer_frame(page)
         state = _wait(frame, page, lambda s: s.get("temporal") == "CC,MLO", "registered views")
         assert int(state["tracked"]) > 0
+        _drawn(frame, page, ".panel > .vp canvas", 4)
+        assert all(None not in p for p in json.loads(_state(frame)["pan"]))  # NaN: null
 
         frame.locator(".tbar button", has_text="subtraction").first.click()
         state = _wait(frame, page, lambda s: '"CC":"subtraction"' in s["temporalMode"], "mode")
         assert frame.locator(".tpanel").first.is_visible()
         lower, upper = json.loads(state["subWindow"])["CC"]
         assert lower < 0 < upper and lower == -upper  # its own window, centred on no change
+        _drawn(frame, page, ".panel > .vp canvas, .tpanel .tvp canvas", 5)
         page.screenshot(path=str(ARTIFACTS / "browse-temporal-subtraction.png"))
 
         # The probe tool: a click on the recent panel marks that place on the prior as well.

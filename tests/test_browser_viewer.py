@@ -205,6 +205,17 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
         editable = frame.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.key)")
         key = state["case"].split("|")[0]
         index = editable.index(key)
+        # The layout button names what is shown: two panels here (it read "Four").
+        assert len(editable) == 2 and frame.locator(".bar button").first.inner_text() == "Two"
+        save_button = frame.locator(".bar button.save")
+        # Each title sits above its image, not over it: a film's burned-in label is in the
+        # image's top corner away from the breast, the top left on a right breast's image.
+        gaps = frame.eval_on_selector_all(
+            ".panel",
+            "els => els.map(e => e.querySelector('.vp').getBoundingClientRect().top"
+            " - e.querySelector('.label').getBoundingClientRect().bottom)",
+        )
+        assert min(gaps) >= 0, gaps
 
         frame.focus(VIEWER)  # may scroll the page: aim after it
         frame.press(VIEWER, "a")  # the mark tool
@@ -221,6 +232,7 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
             page.wait_for_timeout(50)
             state = _state(frame)
             assert state["marks"] == str(k), state
+            assert save_button.inner_text() == f"Save marks ({k})"  # not the count at the start
             latencies.append(float(state["lastMarkMs"]))
         assert max(latencies) < 100, f"click-to-mark took {latencies} ms"
         fetched = page.evaluate(_FETCHED_SINCE, marking_from)
@@ -228,6 +240,7 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
         # Undo (Ctrl+Z) removes the last mark, in the browser.
         frame.press(VIEWER, "Control+z")
         assert _state(frame)["marks"] == "2"
+        assert save_button.inner_text() == "Save marks (2)"
         # A cluster outline: the outline tool (C), a freehand lasso round the centre.
         frame.press(VIEWER, "c")
         assert _state(frame)["tool"] == "outline"
@@ -258,6 +271,7 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
         assert all(0 <= r < rows and 0 <= c < cols for r, c in outline.polygon)
         frame = viewer_frame(page)
         assert _state(frame)["marks"] == "2" and _state(frame)["outlines"] == "1"
+        assert frame.locator(".bar button.save").inner_text() == "Save marks (2)"
         page.screenshot(path=str(ARTIFACTS / "viewer-annotate-saved.png"))
 
 

@@ -255,6 +255,9 @@ function drawOverlay(i: number): void {
 }
 function drawAll(): void {
   args?.panels.forEach((_, i) => drawOverlay(i));
+  // Every mark edit ends here: the save button's count follows (the bar is not redrawn).
+  const saveButton = root.querySelector(".bar button.save");
+  if (saveButton) saveButton.textContent = saveLabel();
   temporal.drawAll();
   publish();
 }
@@ -636,6 +639,9 @@ function button(label: string, on: boolean, title: string, action: () => void): 
   });
   return b;
 }
+const saveLabel = () => `Save marks (${marks.length})`;
+/** The "all panels" layout by what it shows: Annotate and Predict show two. */
+const allLabel = (n: number) => ({ 2: "Two", 3: "Three", 4: "Four" })[n] ?? `All ${n}`;
 function renderBar(): void {
   const bar = root.querySelector(".bar") as HTMLDivElement | null;
   if (!bar || !args) return;
@@ -645,13 +651,16 @@ function renderBar(): void {
     s.className = "sep";
     bar.appendChild(s);
   };
-  bar.appendChild(button("Four", layout === "four", "all panels (F)", () => setLayout("four")));
-  bar.appendChild(button("One", layout === "one", "the active panel only (F)", () => setLayout("one")));
-  sep();
+  const n = args.panels.length;
+  if (n > 1) {
+    bar.appendChild(button(allLabel(n), layout === "four", "all panels (F)", () => setLayout("four")));
+    bar.appendChild(button("One", layout === "one", "the active panel only (F)", () => setLayout("one")));
+    sep();
+  }
   const sel = document.createElement("select");
   sel.title = "synchronise zoom, pan and window across (S)";
   for (const [v, t] of [
-    ["all", "sync all four"],
+    ["all", n === 2 ? "sync both" : n === 4 ? "sync all four" : "sync all"],
     ["pairs", "sync prior–recent"],
     ["views", "sync CC–MLO"],
     ["none", "no sync"],
@@ -683,7 +692,7 @@ function renderBar(): void {
       bar.appendChild(button(l, newLabel === l, "label of the selected or next mark", () => labelSelected(l)));
     }
     bar.appendChild(button("Undo", false, "undo the last mark edit (Ctrl+Z)", undoMark));
-    const s = button(`Save marks (${marks.length})`, false, "save marks (Ctrl+S)", save);
+    const s = button(saveLabel(), false, "save marks (Ctrl+S)", save);
     s.classList.add("save");
     bar.appendChild(s);
   }

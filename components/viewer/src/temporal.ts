@@ -298,10 +298,15 @@ function alignSub(s: Slot): void {
 // them. On the CPU path a camera read back is not bit-equal to the one set (pixel
 // rounding), so without this the recent panel and its layer copied to each other forever.
 const copying = new Set<cs.Types.IStackViewport>();
-/** ``dst`` takes ``src``'s camera (panels of one grid and size), unless it has it already. */
+/** ``dst`` takes ``src``'s camera (panels of one grid and size), unless it has it already.
+ * Not from a viewport without a size: a hidden subtraction panel (display: none) has a 0x0
+ * canvas, and on the CPU path its camera is NaN (canvas to world divides by its fit scale,
+ * 0); the resize that hid it sent that camera to the recent panel, which stayed black. */
 function copyCamera(src: cs.Types.IStackViewport | null, dst: cs.Types.IStackViewport | null): void {
-  if (!src || !dst || copying.has(dst)) return;
+  if (!src || !dst || copying.has(dst) || !src.canvas?.width || !src.canvas.height) return;
   const cam = src.getCamera();
+  const finite = (p: unknown) => Array.isArray(p) && p.every((x) => Number.isFinite(x));
+  if (!finite(cam.focalPoint) || !finite(cam.position) || !Number.isFinite(cam.parallelScale ?? 0)) return;
   const old = dst.getCamera();
   const f = cam.focalPoint as number[];
   const g = old.focalPoint as number[];
@@ -497,7 +502,8 @@ function clickMarker(s: Slot, where: "prior" | "recent" | "sub", el: HTMLElement
     if (Math.hypot(e.clientX - x0, e.clientY - y0) > 3 || !host) return;
     const rect = el.getBoundingClientRect();
     const vp = where === "sub" ? vpById(subId(s.v.view)) : host.viewport(where === "prior" ? s.prior : s.recent);
-    const p = imagePoint(vp, e.clientX - rect.left, e.clientY - rect.top);
+    // Inside the borders (the title strip is the top one), where the image is.
+    const p = imagePoint(vp, e.clientX - rect.left - el.clientLeft, e.clientY - rect.top - el.clientTop);
     if (!p) return;
     linked = { view: s.v.view, recent: where === "prior" ? toRecent(s.v, p) : p };
     host.redraw();
