@@ -37,10 +37,11 @@ SHOWN_KEY = "browse_table_ids"  # the case ids of the table as last drawn
 TEMPORAL_KEY = "browse_temporal_on"  # the viewer's temporal modes (registration) asked for
 SENT_KEY = "browse_pixels_sent"  # panel_cache.SentPixels: the pixels this browser holds
 WAITED_KEY = "browse_ahead_waited"  # the case whose run last waited for the next one's pixels
+ASKED_KEY = "browse_ahead_asked"  # the case whose viewer asked for the next one's pixels
 
-#: How long a run waits at its end (its case drawn) for the next case's pixels when it
-#: could not send them ahead (the page's first run), and the step at which a reader's click
-#: ends that wait (:func:`send_ahead_when_ready`).
+#: How long a run waits for the next case's pixels when the viewer asked for them (they
+#: could not go ahead with its case: the page's first run), and the step at which a
+#: reader's click ends that wait (:func:`wait_for_ahead`).
 AHEAD_WAIT_S = 5.0
 AHEAD_STEP_S = 0.1
 FOCUS_KEY = "browse_temporal_focus"  # the change table's row to centre both rounds on
@@ -314,6 +315,8 @@ def _on_viewer_event() -> None:
                 st.session_state[CASE_KEY] = ids[pos]
     elif kind == "temporal":
         st.session_state[TEMPORAL_KEY] = True
+    elif kind == "ahead" and event is not None:
+        st.session_state[ASKED_KEY] = str(event.get("case"))
     elif kind == "pixels" and event is not None:
         _sent().forget(str(k) for k in event.get("keys") or [])
 
@@ -332,35 +335,45 @@ def neighbours(
     return out
 
 
-def send_ahead_when_ready(case: CaseRecord, nxt: CaseRecord, opts: DisplayOptions) -> None:
-    """At the end of a run that sent its own case's pixels (the browser lacked them: the
-    page's first run, a case picked in the table) but could not send ``nxt``'s ahead (not
-    made yet): wait for the prefetch (the case is on screen meanwhile), then rerun on the
-    server, which sends them (by URL) and offers ``nxt`` for the viewer to show at the
-    click, so that the first *Next* is like the others. Once per case (a prefetch that
-    failed is not waited for again); a click meanwhile ends the wait at its next step, as
-    any rerun request ends a run at its next element (here an empty placeholder, sent only
-    once a rerun is asked for: :func:`pages.common.rerun_asked`).
-    A run whose case was already in the browser (a *Next* shown at the click) never waits:
-    its end is what the reader's click waits for."""
+def ask_ahead(case: CaseRecord, nxt: CaseRecord | None, opts: DisplayOptions) -> bool:
+    """Whether the viewer, once it has ``case``'s render and pixels, asks for ``nxt``'s
+    pixels (``{"type": "ahead"}``: :func:`wait_for_ahead` then waits for them and sends
+    them): a run that sent its own case's pixels (the page's first run, a case picked in
+    the table) but not ``nxt``'s (not made yet), once per case.
+
+    The server does not rerun on its own for them: a rerun before the viewer's frame was
+    ready (a page load: Cornerstone starting) replaced the render that carried the case's
+    pixels (Streamlit hands a component only its latest arguments), and the viewer then
+    asked for them and got them a second time (3.8 MB more per page load on the demo
+    set; docs/measurements.md, 4 December 2026). The viewer asks once it has the render
+    with the pixels, so they reach it once."""
+    if nxt is None or st.session_state.get(WAITED_KEY) == case.case_id:
+        return False
     cache = common.get_image_cache()
-    if panel_cache.held_panels(cache, nxt, opts, max_side, _sent()) is not None:
-        return  # the browser holds them, or this run sent them
+    return panel_cache.held_panels(cache, nxt, opts, max_side, _sent()) is None
+
+
+def wait_for_ahead(case: CaseRecord, nxt: CaseRecord, opts: DisplayOptions) -> None:
+    """Before a run's payload, when ``case``'s viewer asked for ``nxt``'s pixels
+    (:func:`ask_ahead`): wait for their prefetch (the case is on screen meanwhile, at most
+    :data:`AHEAD_WAIT_S`), so that this run sends them (by URL) and offers ``nxt`` for the
+    viewer to show at the click: the first *Next* is then like the others. Once per case
+    (a prefetch that failed is not waited for again); a click meanwhile ends the wait at
+    its next step (:func:`pages.common.rerun_asked`; the run's next element then lets
+    Streamlit end it)."""
     if st.session_state.get(WAITED_KEY) == case.case_id:
         return
     st.session_state[WAITED_KEY] = case.case_id
-    keys = panel_cache.case_keys(cache, nxt, opts, max_side)  # once, not at every step
+    keys = panel_cache.case_keys(common.get_image_cache(), nxt, opts, max_side)
     if keys is None:
         return
-    step = st.empty()
     end = time.monotonic() + AHEAD_WAIT_S
     while not panel_cache.keys_ready(keys):
         if time.monotonic() >= end or not panel_prefetch.keys_prefetching(keys):
             return
         time.sleep(AHEAD_STEP_S)
-        if common.rerun_asked():  # a click: sending lets Streamlit end this run for it
-            step.empty()
-    st.rerun()
+        if common.rerun_asked():
+            return
 
 
 def reading_ui(
@@ -374,6 +387,8 @@ def reading_ui(
         )
         return False
     cache = common.get_image_cache()
+    if ahead and st.session_state.pop(ASKED_KEY, None) == case.case_id:
+        wait_for_ahead(case, ahead[0], opts)  # the viewer has the case: its next one now
     with st.spinner("Loading the images…"):  # pixels cached per image (not per toggle)
         payload = panel_cache.case_payload(
             cache, case, opts, max_side, _sent(), ahead=ahead[:1], ahead_apart=True
@@ -425,6 +440,8 @@ def reading_ui(
         pixels_ahead=apart,
         # Shown at the click only as this viewer is (no temporal panels): else the run.
         neighbours=None if tpanels else neighbours(next(iter(ahead), None), behind, opts),
+        # The browser lacked this case (a page load, a jump): the viewer asks for the next one.
+        ask_ahead=bool(payload.data) and ask_ahead(case, next(iter(ahead), None), opts),
         on_change=_on_viewer_event,
     )
     # The next two cases' panels meanwhile (started once the viewer's message is out: the
@@ -443,8 +460,6 @@ def reading_ui(
     )
     if tpanels:
         temporal_tables(case.case_id, tpanels, str(temporal["summary"]))
-    if ahead and payload.data:  # the browser lacked this case: after a page load, a jump
-        send_ahead_when_ready(case, ahead[0], opts)
     return True
 
 

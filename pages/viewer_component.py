@@ -90,6 +90,7 @@ def reading_viewer(
     pixels: tuple[list[dict[str, Any]], bytes] | None = None,
     pixels_ahead: dict[str, Any] | None = None,
     neighbours: dict[str, Any] | None = None,
+    ask_ahead: bool = False,
     on_change: Callable[[], None] | None = None,
 ) -> dict[str, Any] | None:
     """Draw the viewer; returns the newest event (or ``None``).
@@ -124,6 +125,9 @@ def reading_viewer(
             lead to, with panels whose pixels the browser holds: the viewer shows such a
             case at the key or click itself (when it holds every image), and the run
             that follows confirms it (``components/viewer/src/neighbour.ts``).
+        ask_ahead: the viewer, once it has this render and the case's pixels, asks for
+            the pixels of the next one (``{"type": "ahead", "case"}``, once per case; Browse's page load:
+            ``components/viewer/src/ahead.ts``).
         on_change: called before the next run when the viewer sends an event (read it
             with :func:`new_event` from ``st.session_state[key]``): the run that follows
             already shows its effect (a case switch in one run, not two).
@@ -150,6 +154,7 @@ def reading_viewer(
         pixels_data=pixels[1] if pixels else b"",
         pixels_ahead=pixels_ahead,
         neighbours=neighbours,
+        ask_ahead=ask_ahead,
         key=key,
         default=None,
         on_change=on_change,

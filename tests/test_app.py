@@ -101,8 +101,10 @@ def _viewer_args(at: AppTest) -> tuple[dict, bytes]:
 
 def test_browse_sends_the_reading_viewer_four_16_bit_panels(app_env):
     """The case's four panels name their pixels, sent once as 16-bit binary; the page's
-    first run waits for the next case's and reruns, so the browser holds them (and is
-    offered that case to show at the click) before the first *Next*."""
+    first run asks the viewer to ask for the next case's once it has drawn the case (no
+    rerun of the server's own: it replaced the render with the pixels in a browser whose
+    viewer was not ready yet); the run of that ask waits for them, so the browser holds
+    them (and is offered that case to show at the click) before the first *Next*."""
     at = _run("pages/browse.py")
     assert not at.exception
     args, data = _viewer_args(at)
@@ -115,11 +117,18 @@ def test_browse_sends_the_reading_viewer_four_16_bit_panels(app_env):
     ]
     sent = at.session_state["browse_pixels_sent"]
     assert all(p["pixel_id"] in sent for p in panels)  # in the first run's render
-    nxt = args["neighbours"]["next"]  # the rerun's: the next case, its pixels ahead
+    assert [e["id"] for e in args["pixels"]] == [p["pixel_id"] for p in panels] and data
+    assert args["ask_ahead"] and "next" not in (args["neighbours"] or {})
+    # The viewer's {"type": "ahead"} once drawn, as the page's callback records it.
+    at.session_state["browse_ahead_asked"] = args["case_key"]
+    at.run()
+    assert not at.exception
+    args, data = _viewer_args(at)
+    nxt = args["neighbours"]["next"]  # the next case, its pixels ahead
     ahead = {e["id"]: e for e in args["pixels_ahead"]["index"]}  # by URL, apart
     assert nxt["button"] == "browse_next" and len(nxt["panels"]) == 4
     assert {p["pixel_id"] for p in nxt["panels"]} == set(ahead)
-    assert args["pixels"] == [] and data == b""  # the case's own went in the first run
+    assert args["pixels"] == [] and data == b"" and not args["ask_ahead"]  # sent once
     for p in [*panels, *nxt["panels"]]:
         assert p["spacing"][0] > 0 and p["window"][1] > 0
         assert args["case_key"] not in p["label"]  # no identifier on the panel

@@ -1,11 +1,13 @@
-"""In a real browser: a deep link draws the app's frame, ticking a row of the case table
-opens that case, and the sidebar survives a page that stopped.
+"""In a real browser: a deep link draws the app's frame (a viewer that starts late gets its
+case's pixels once), ticking a row of the case table opens that case, and the sidebar
+survives a page that stopped.
 
 Browse's classic figures (prior and recent, Next) are AppTest's (tests/test_app.py); the
 reading viewer's panels are tests/test_browser_viewer.py's."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -23,11 +25,52 @@ from tests.browser import (
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
+#: What a websocket message of the app carries when it brings a viewer pixels (the index
+#: of its binary argument, ``pixels``, not empty).
+PIXELS = b'"pixels": [{'
+
+
 def test_deep_link_gets_the_frame_and_a_table_row_opens_its_case(demo_app):
-    """A session whose first request is /browse still draws the sidebar and the page."""
+    """A session whose first request is /browse still draws the sidebar and the page.
+
+    The viewer's script is held back until the page's first run is over (a cold browser
+    starting Cornerstone): the case's pixels still reach the page once and the viewer
+    never asks for them (the server's own rerun for the next case's pixels once replaced
+    the render that carried them: the viewer got only the rerun's, asked, and they came
+    a second time), and the next case's pixels come ahead once the case is drawn."""
     with browser_page(1300, 1400) as page:
-        open_app(page, f"{demo_app.url}/browse")
-        assert viewer_frame(page).eval_on_selector(VIEWER, "e => e.dataset.panels") == "4"
+        carried: list[int] = []  # sizes of the websocket messages that carried pixels
+
+        def socket(ws) -> None:
+            if "_stcore/stream" in ws.url:
+                ws.on(
+                    "framereceived",
+                    lambda p: isinstance(p, bytes) and PIXELS in p and carried.append(len(p)),
+                )
+
+        page.on("websocket", socket)
+        held: list = []  # the viewer script's requests, until the first run is over
+        released = False
+
+        def hold(route) -> None:
+            route.continue_() if released else held.append(route)
+
+        page.route(lambda url: "mcalc_viewer" in url and "/viewer.js" in url, hold)
+        open_app(page, f"{demo_app.url}/browse")  # and what the server did on its own
+        deadline = time.monotonic() + 60
+        while not held and time.monotonic() < deadline:  # the viewer's frame asked for it
+            page.wait_for_timeout(50)
+        released = True
+        for route in held:
+            route.continue_()
+        frame = viewer_frame(page)
+        assert frame.eval_on_selector(VIEWER, "e => e.dataset.panels") == "4"
+        frame.wait_for_function(
+            f"() => +document.querySelector({json.dumps(VIEWER)}).dataset.aheadBytes > 0"
+        )
+        wait_for_app_idle(page)
+        state = frame.eval_on_selector(VIEWER, "e => ({...e.dataset})")
+        assert held and state["pixelsRequests"] == "0" and len(carried) == 1, (carried, state)
         sidebar = page.locator("[data-testid='stSidebar']")
         assert sidebar.get_by_text("Dataset folder or manifest CSV").is_visible()
         assert sidebar.get_by_role("link", name="Home").is_visible()

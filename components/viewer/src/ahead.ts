@@ -11,6 +11,12 @@
 // them. A render for a new case first waits for a fetch under way (so it does not ask
 // again for pixels about to arrive); a fetch that fails leaves the ids lacking, and
 // pixels.ts asks for them as before ({"type": "pixels"}: they then come in a render).
+// When the next case's pixels could not go with a render that brought its own case's (a
+// page load: not made yet), the render says `ask_ahead` and the viewer, once it has that
+// render and the case's pixels, asks for them ({"type": "ahead"}: ask()) while it draws.
+// A rerun the server made on its own for them came before this frame was ready on a page
+// load, and Streamlit hands a component only its latest arguments: the render with the
+// pixels never arrived, and they were sent again (docs/measurements.md, 4 December 2026).
 import type { Entry } from "./pixels";
 
 export interface Ahead {
@@ -23,6 +29,8 @@ let inflight: Promise<void> = Promise.resolve();
 let lastUrl = "";
 let fetched = 0;
 let failed = "";
+let askedFor = ""; // the case whose next case's pixels were asked for
+let asks = 0;
 
 /** The media URL as this frame must ask for it: the component's files are served under
  * the app's base path (`<base>/component/<name>/index.html`), the media under `<base>`. */
@@ -61,8 +69,18 @@ export function arrived(): Promise<void> {
   return Promise.race([inflight, new Promise<void>((r) => setTimeout(r, WAIT_MS))]);
 }
 
+/** Ask for the next case's pixels when a render that says `ask_ahead` came with its
+ * case's (once per case). */
+export function ask(a: { case_key: string; ask_ahead?: boolean }, emit: (e: Record<string, unknown>) => void): void {
+  if (!a.ask_ahead || a.case_key === askedFor) return;
+  askedFor = a.case_key;
+  asks += 1;
+  emit({ type: "ahead", case: a.case_key });
+}
+
 /** The state for tests and benches, on the root element's data-* attributes. */
 export function publish(d: DOMStringMap): void {
   d.aheadBytes = String(fetched);
+  d.aheadAsks = String(asks);
   if (failed) d.aheadError = failed;
 }

@@ -60,6 +60,7 @@ interface Args {
   pixels_data?: Uint8Array;
   pixels_ahead?: ahead.Ahead | null; // the next case's pixels, fetched apart (ahead.ts)
   neighbours?: nb.Neighbours | null; // cases shown at the N/P key or click (neighbour.ts)
+  ask_ahead?: boolean; // once drawn, ask for the next case's pixels (ahead.ts)
 }
 
 const root = document.getElementById("root") as HTMLDivElement;
@@ -933,6 +934,7 @@ async function onRender(a: Args, early = false): Promise<void> {
   const fetchAhead = () =>
     ahead.start(a.pixels_ahead, (i, d) => px.receive(i, d).then(() => (imagesAhead(), publish())));
   if (newCase && px.request(a.panels, emit)) return void (fetchAhead(), await px.receiveRest()); // shown when its pixels are here
+  if (!early) ahead.ask(a, emit); // the render with the case's pixels came: the next case's
   const before = args?.panels;
   args = a;
   lyr.setOverlays(a.overlays, newCase, layerHost);

@@ -59,7 +59,10 @@ export async function receive(
   panels?: PanelLike[],
 ): Promise<void> {
   if (index?.length && data?.length) {
-    bytesIn += data.length;
+    // Counted once per image: Streamlit hands a frame the same render again (a height
+    // change), and the pixels in it are not new then.
+    const known = (id: string) => held.has(id) || cs.cache.getImage(`mcalc:${id}`) || later.some((x) => x.e.id === id);
+    bytesIn += index.reduce((n, e) => n + (known(e.id) ? 0 : e.length), 0);
     later.push(...index.map((e) => ({ e, data })));
   }
   const now = panels ? new Set(panels.map((p) => p.pixel_id)) : null;
