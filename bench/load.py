@@ -330,8 +330,10 @@ async def _round(s: Session, page: Any, url: str) -> None:
             s, "mark", page, lambda x=cx + dx, y=cy + dy: page.mouse.click(x, y), cond, False
         )
     version = (mine[-1].version if mine else 0) + 1
-    # The flash ("Saved as version N.") goes at the next rerun: wait for the caption.
-    saved = f"document.body.innerText.includes('Version {version} · all saved')"
+    # The flash ("Saved as version N.") goes at the next rerun: wait for the caption
+    # ("Version N · ..."; with the viewer it no longer says "all saved", which the page
+    # cannot know of the viewer's marks).
+    saved = f"document.body.innerText.includes('Version {version} · ')"
     press = lambda: frame.press("[data-testid='mcalc-viewer']", "Control+s")  # noqa: E731
     try:
         await _timed(s, "save", page, press, saved, True)
