@@ -392,6 +392,9 @@ class Plan:
     baseline_sessions: int | None = None
     #: the checkout whose app runs (``None``: this one)
     repo: Path | None = None
+    #: one Chromium per reader (each its own browser and GPU process, as readers on their
+    #: own machines have) instead of one Chromium with a context per reader
+    browser_per_reader: bool = False
 
 
 async def _phase(
@@ -403,8 +406,8 @@ async def _phase(
     cpu: Any = None,
     spent: dict[str, float] | None = None,
 ) -> list[Session]:
-    """The sessions of ``readers`` at once, in one Chromium; ``spent`` (when given) gets
-    the phase's ``wall`` seconds."""
+    """The sessions of ``readers`` at once, in one Chromium (or one each,
+    ``plan.browser_per_reader``); ``spent`` (when given) gets the phase's ``wall`` seconds."""
     from playwright.async_api import async_playwright
 
     from tests.browser import CHROMIUM, CHROMIUM_ARGS
@@ -421,17 +424,33 @@ async def _phase(
     ]
     minutes, rounds = plan.minutes, plan.rounds
     async with async_playwright() as p:
-        browser = await p.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
-        )
-        try:
+
+        async def launch() -> Any:
+            return await p.chromium.launch(
+                executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+            )
+
+        async def alone(s: Session, until: float) -> None:
+            browser = await launch()
+            try:
+                await _session(browser, url, s, until, rounds)
+            finally:
+                await browser.close()
+
+        if plan.browser_per_reader:
             t0 = time.monotonic()
             until = t0 + minutes * 60
-            await asyncio.gather(*(_session(browser, url, s, until, rounds) for s in sessions))
-            if spent is not None:
-                spent["wall"] = round(time.monotonic() - t0, 1)
-        finally:
-            await browser.close()
+            await asyncio.gather(*(alone(s, until) for s in sessions))
+        else:
+            browser = await launch()
+            try:
+                t0 = time.monotonic()
+                until = t0 + minutes * 60
+                await asyncio.gather(*(_session(browser, url, s, until, rounds) for s in sessions))
+            finally:
+                await browser.close()
+        if spent is not None:
+            spent["wall"] = round(time.monotonic() - t0, 1)
     return sessions
 
 
@@ -550,6 +569,7 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
         "think_s": plan.think_s,
         "seed": plan.seed,
         "browser_nice": plan.nice,
+        "browsers": "one per reader" if plan.browser_per_reader else "one, a context per reader",
         "rounds": {size: sum(s.rounds for s in ss) for size, ss in phases.items()},
         "baseline_sessions": alone,
         "latency": summary,
@@ -626,6 +646,12 @@ def main() -> int:
         help="run the app of this checkout (e.g. main's tree from `git archive`) under this "
         "harness, for an A/B of two trees (default: this one)",
     )
+    ap.add_argument(
+        "--browser-per-reader",
+        action="store_true",
+        help="one Chromium per reader (its own browser and GPU processes, as on a reader's own "
+        "machine) instead of one Chromium with a context per reader",
+    )
     ap.add_argument("--json", action="store_true", help="print the report as one JSON object")
     args = ap.parse_args()
     try:
@@ -650,6 +676,7 @@ def main() -> int:
         args.nice,
         args.baseline_sessions,
         args.repo.resolve() if args.repo is not None else None,
+        args.browser_per_reader,
     )
     report = run(sizes, plan)
     print(json.dumps(report) if args.json else table(report))
