@@ -280,10 +280,12 @@ def measure(
                 b._settle(
                     page, 0.0, "!!document.querySelector('[data-testid=stSidebar]')", ran=False
                 )
-            time.sleep(warm_s)  # the TensorFlow warm-up, as after the other pages of the bench
             if via != "sidebar":
+                # A fresh tab, opened before the reader types the address (as a reader's is):
+                # a new tab's own start-up work in Chromium is not the page's.
                 page.close()
                 page = context.new_page()
+            time.sleep(warm_s)  # the TensorFlow warm-up, as after the other pages of the bench
             page.on(
                 "websocket",
                 lambda ws: ws.on("framereceived", lambda d: inbox.append((time.time(), len(d)))),
