@@ -259,7 +259,10 @@ def analyse_opening(
         for r in case.images:
             r.detections(det)
         # Its viewer's pixels too: their encoding would be on the first visit's way.
-        warm_pixels(image_cache, records, settings.preview_max_side, first.laterality)
+        try:
+            warm_pixels(image_cache, records, settings.preview_max_side, first.laterality)
+        except Exception as exc:  # the page makes them itself, and says what is wrong
+            log.warning("the viewer pixels of Predict's first case were not made ahead: %s", exc)
 
     return start_ahead(
         loaded,

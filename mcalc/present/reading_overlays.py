@@ -282,7 +282,7 @@ def warm_pixels(
     default view, as the page will hang it), so that the page's run that shows them finds
     them made (zlib takes about 0.1 s per preview on the 2-core machine, on the way to a
     first visit's viewer otherwise). Returns how many were made or found; an image that
-    cannot be read is skipped (the page says so)."""
+    cannot be read (or is missing) is skipped."""
     made = 0
     for rec in records:
         try:
@@ -290,7 +290,7 @@ def warm_pixels(
                 cache, rec, DisplayOptions(), max_side=max_side, laterality=laterality
             )
             panel_pixels(cache, rec, view, max_side)
-        except ImageReadError:
+        except (ImageReadError, OSError):  # the page says so when it shows the case
             continue
         made += 1
     return made
