@@ -509,6 +509,8 @@ def test_the_case_analysed_at_start_and_the_next_analysed_ahead_are_drawn_withou
     import mcalc.explain.runs as runs
     import mcalc.models.warmup as warmup
     from mcalc.explain.ahead import AheadSlot
+    from mcalc.present import reading_overlays
+    from mcalc.present.fullres import encode_fullres
     from pages import predict_run
     from pages.predict_run import AUTO_KEY, SHOWN_KEY
 
@@ -522,6 +524,14 @@ def test_the_case_analysed_at_start_and_the_next_analysed_ahead_are_drawn_withou
     monkeypatch.setattr(predict_run, "NEXT_AHEAD_DELAY_S", 0.0)
     opening = warmup.analyse_opening(warmup.warm_up_model(root), str(app_env))
     assert opening is not None and opening.wait(120) and opening.state == "done"
+    # Its viewer's pixels were encoded ahead too: the first visit encodes none.
+    encoded: list[int] = []
+
+    def encode(values, level=1):
+        encoded.append(1)
+        return encode_fullres(values, level)
+
+    monkeypatch.setattr(reading_overlays, "encode_fullres", encode)
 
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
@@ -529,6 +539,9 @@ def test_the_case_analysed_at_start_and_the_next_analysed_ahead_are_drawn_withou
     at.run()
     _ok(at)
     assert AUTO_KEY not in at.session_state  # no run started: the cached result drawn
+    (viewer,) = [c for c in at.get("component_instance") if "panels" in c.proto.json_args]
+    sent = json.loads(viewer.proto.json_args)["pixels"]
+    assert len(sent) == 2 and all(a.bytes for a in viewer.proto.special_args) and encoded == []
     assert at.session_state[SHOWN_KEY].key == opening.key
     assert at.session_state[SHOWN_KEY].analysis is opening.result
     ahead = slot.work

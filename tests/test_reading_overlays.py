@@ -143,3 +143,34 @@ def test_panel_pixels_are_the_panels_values_lossless_named_by_what_made_them(
         assert e["id"].startswith(f"{rec.key}:{panel['rows']}x{panel['cols']}:")
         other = replace(view, flipped=not view.flipped)
         assert panel_pixels(cache, rec, other, 96)[0] != e["id"]
+
+
+def test_pixels_warmed_ahead_are_the_pages_and_an_unreadable_image_is_skipped(
+    tiny_demo, tmp_path, monkeypatch
+) -> None:
+    """warm_pixels makes the very bytes the page's panel_pixels then finds (no encoding
+    left for the page's run); an image that cannot be read is skipped, not raised."""
+    from dataclasses import replace
+
+    from mcalc.cache import ImageCache
+    from mcalc.dataset import open_dataset
+    from mcalc.present import reading_overlays
+    from mcalc.present.reading_overlays import panel_pixels, warm_pixels
+    from mcalc.viewer import DisplayOptions, prepare_view
+
+    cache = ImageCache(tmp_path / "cache")
+    case = open_dataset(tiny_demo).cases[0]
+    recs = [case.image("CC", tp) for tp in ("prior", "recent")]
+    (tmp_path / "broken.png").write_bytes(b"not an image")
+    broken = replace(recs[0], image_path=tmp_path / "broken.png")
+    missing = replace(recs[0], image_path=tmp_path / "missing.png")
+    assert warm_pixels(cache, [*recs, broken, missing], 96, case.laterality) == 2
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("encoded again")
+
+    monkeypatch.setattr(reading_overlays, "encode_fullres", no_encoding)
+    for rec in recs:  # as the page hangs them (its annotation display off)
+        opts = DisplayOptions(show_annotations=False)
+        view = prepare_view(cache, rec, opts, max_side=96, laterality=case.laterality)
+        assert panel_pixels(cache, rec, view, 96)[1]

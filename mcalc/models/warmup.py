@@ -20,7 +20,8 @@ Then :func:`analyse_opening` analyses the case Predict opens with, with the page
 settings, into the results cache the page reads, as an analysis ahead
 (:mod:`mcalc.explain.ahead`: it stops for any run a reader asks for, and a first visit
 that comes meanwhile waits for it rather than computing it again): a first visit then
-draws a cached result. ``MCALC_ANALYSE_AHEAD=0`` turns that off.
+draws a cached result, its viewer's pixels encoded too
+(:func:`mcalc.present.reading_overlays.warm_pixels`). ``MCALC_ANALYSE_AHEAD=0`` turns that off.
 
 Once TensorFlow is in, :func:`freeze_heap` moves every object then alive out of the garbage
 collector's reach: TensorFlow and Keras leave about 400 000 tracked objects, and every full
@@ -46,7 +47,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mcalc.config import Settings, get_settings, prepare_tensorflow
+from mcalc.config import TIMEPOINTS, VIEWS, Settings, get_settings, prepare_tensorflow
 from mcalc.progress import Cancelled
 
 if TYPE_CHECKING:
@@ -242,23 +243,33 @@ def analyse_opening(
     from mcalc.dataset import open_dataset
     from mcalc.explain.opening import default_detections, opening_request
     from mcalc.explain.runs import results_cache, start_ahead
+    from mcalc.present.reading_overlays import warm_pixels
 
     loaded, xp = _MODELS[key]
-    request = opening_request(loaded, xp, open_dataset(data))
+    index = open_dataset(data)
+    request = opening_request(loaded, xp, index)
     if request is None:
         return None
     det = default_detections()
+    image_cache = shared_image_cache(settings.cache_dir, settings.default_pixel_spacing_mm)
+    first = index.cases[0]
+    records = [r for r in (first.image(VIEWS[0], tp) for tp in TIMEPOINTS) if r is not None]
 
     def find(case: CaseAnalysis) -> None:
         for r in case.images:
             r.detections(det)
+        # Its viewer's pixels too: their encoding would be on the first visit's way.
+        try:
+            warm_pixels(image_cache, records, settings.preview_max_side, first.laterality)
+        except Exception as exc:  # the page makes them itself, and says what is wrong
+            log.warning("the viewer pixels of Predict's first case were not made ahead: %s", exc)
 
     return start_ahead(
         loaded,
         request,
         explainer=xp,
         results=results_cache(settings.cache_dir / "predict"),
-        image_cache=shared_image_cache(settings.cache_dir, settings.default_pixel_spacing_mm),
+        image_cache=image_cache,
         then=find,
         done=done,
     )
