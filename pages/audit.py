@@ -17,7 +17,7 @@ from mcalc.models.registry import list_models
 from mcalc.store import StoreError
 from mcalc.store.audit import AuditStore, audit_table, record_verdict
 from mcalc.store.exchange import ExportError, audit_csv
-from pages import common
+from pages import common, default_model
 from pages.readers import reader_ui
 
 common.frame()
@@ -36,13 +36,23 @@ def model_cards(models_dir: str) -> dict[str, ModelCard]:
 
 def verdict_ui(reader: str, index: DatasetIndex) -> None:
     st.subheader("Record a verdict")
-    cards = model_cards(str(common.settings().models_dir))
+    ordered, choice = default_model.ordered(
+        list(model_cards(str(common.settings().models_dir)).values())
+    )
+    cards = {c.id: c for c in ordered}
     options = [*cards, OTHER]
     preset = st.session_state.get("audit_model_id")
     if preset and preset not in cards:
         options.insert(0, preset)
     c1, c2 = st.columns(2)
-    model = c1.selectbox("Model", options, key="audit_model")
+    model = c1.selectbox(
+        "Model",
+        options,
+        key="audit_model",
+        format_func=lambda m: m + default_model.label(choice, m),
+    )
+    if model in cards:
+        default_model.default_ui(choice, model, "audit", where=c1)
     if model == OTHER:
         model = c1.text_input("Model id", key="audit_model_typed").strip()
     keys = [r.key for r in index.images()]
