@@ -13,6 +13,7 @@ import streamlit as st
 from mcalc.dataset.records import DatasetIndex
 from mcalc.errors import ModelError
 from mcalc.models.card import ModelCard
+from mcalc.models.card_text import card_facts, card_from_summary
 from mcalc.models.registry import list_models
 from mcalc.store import StoreError
 from mcalc.store.audit import AuditStore, audit_table, record_verdict
@@ -93,6 +94,25 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
         st.success(f"Verdict saved for {v.model_id} on {v.image_key} (version {v.version}).")
 
 
+def card_ui(model_id: str, recorded: str) -> None:
+    """The verdict's model card in words (:func:`mcalc.models.card_text.card_facts`): the
+    registry's card while the model is registered, else what the verdict recorded."""
+    card = model_cards(str(common.settings().models_dir)).get(model_id)
+    source = "the registry's card"
+    if card is None and recorded:
+        card, source = (
+            card_from_summary(recorded),
+            "as recorded with the verdict (the model is no longer registered)",
+        )
+    facts = card_facts(card) if card is not None else []
+    with st.expander(f"Model card of {model_id}", expanded=True):
+        if not facts:
+            st.caption("No model card was recorded with this verdict.")
+            return
+        st.markdown("\n".join(f"- **{label}:** {value}" for label, value in facts))
+        st.caption(f"From {source}.")
+
+
 def judged_ui(model: str) -> None:
     """One verdict with the picture its reader judged (image and map as shown)."""
     store = AuditStore(common.settings().store_dir)
@@ -128,8 +148,8 @@ def judged_ui(model: str) -> None:
         )
     if v.comment:
         c2.caption(f"Comment: {v.comment}")
-    c2.caption(f"Model card: {v.model_card or 'n/a'}")
     with c2:
+        card_ui(v.model_id, v.model_card)
         common.case_report_ui(v.image_key.split("/")[0], v.model_id, "audit")
 
 
