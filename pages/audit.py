@@ -102,7 +102,7 @@ def card_ui(model_id: str, recorded: str) -> None:
     if card is None and recorded:
         card, source = (
             card_from_summary(recorded),
-            "as recorded with the verdict (the model is no longer registered)",
+            "what the verdict recorded (the model is no longer registered)",
         )
     facts = card_facts(card) if card is not None else []
     with st.expander(f"Model card of {model_id}", expanded=True):
