@@ -350,6 +350,21 @@ def lut_window(first: int, table: np.ndarray) -> tuple[float, float]:
     return float(first + lo) + width / 2.0, width
 
 
+def _decode_file(path: Path, flags: int) -> np.ndarray | None:
+    """The image at ``path`` decoded straight into NumPy's memory when OpenCV can open the
+    path itself (``cv2.imread``'s ``dst`` overload with ``None``: the binding allocates a
+    NumPy array that the decoder fills), else from the file's bytes (``cv2.imdecode``,
+    which decodes into OpenCV's memory and returns a copy: for a full-size 16-bit image,
+    26 MB faulted in page by page and copied again); ``None`` when neither decodes it.
+    The same decoder either way, so the same pixels (as for the annotation renderings,
+    :func:`mcalc.annotations.align.load_annotation_mask`)."""
+    image = cv2.imread(str(path), None, flags)
+    if image is not None and image.size:
+        return image
+    data = np.fromfile(path, dtype=np.uint8)
+    return cv2.imdecode(data, flags) if data.size else None
+
+
 def read_raster(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammogram:
     """Read an 8- or 16-bit PNG, TIFF, JPEG or PGM as a grayscale mammogram.
 
@@ -357,8 +372,7 @@ def read_raster(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammog
     laterality, so the default spacing is used and flagged.
     """
     path = Path(path)
-    data = np.fromfile(path, dtype=np.uint8)
-    image = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    image = _decode_file(path, cv2.IMREAD_UNCHANGED)
     if image is None:
         raise ImageReadError(
             f"{path}: cannot decode image (expected PNG, TIFF, JPEG or PGM); the file may be truncated"

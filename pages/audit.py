@@ -13,11 +13,12 @@ import streamlit as st
 from mcalc.dataset.records import DatasetIndex
 from mcalc.errors import ModelError
 from mcalc.models.card import ModelCard
+from mcalc.models.card_text import card_facts, card_from_summary
 from mcalc.models.registry import list_models
 from mcalc.store import StoreError
 from mcalc.store.audit import AuditStore, audit_table, record_verdict
 from mcalc.store.exchange import ExportError, audit_csv
-from pages import common
+from pages import common, default_model
 from pages.readers import reader_ui
 
 common.frame()
@@ -36,13 +37,23 @@ def model_cards(models_dir: str) -> dict[str, ModelCard]:
 
 def verdict_ui(reader: str, index: DatasetIndex) -> None:
     st.subheader("Record a verdict")
-    cards = model_cards(str(common.settings().models_dir))
+    ordered, choice = default_model.ordered(
+        list(model_cards(str(common.settings().models_dir)).values())
+    )
+    cards = {c.id: c for c in ordered}
     options = [*cards, OTHER]
     preset = st.session_state.get("audit_model_id")
     if preset and preset not in cards:
         options.insert(0, preset)
     c1, c2 = st.columns(2)
-    model = c1.selectbox("Model", options, key="audit_model")
+    model = c1.selectbox(
+        "Model",
+        options,
+        key="audit_model",
+        format_func=lambda m: m + default_model.label(choice, m),
+    )
+    if model in cards:
+        default_model.default_ui(choice, model, "audit", where=c1)
     if model == OTHER:
         model = c1.text_input("Model id", key="audit_model_typed").strip()
     keys = [r.key for r in index.images()]
@@ -83,6 +94,25 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
         st.success(f"Verdict saved for {v.model_id} on {v.image_key} (version {v.version}).")
 
 
+def card_ui(model_id: str, recorded: str) -> None:
+    """The verdict's model card in words (:func:`mcalc.models.card_text.card_facts`): the
+    registry's card while the model is registered, else what the verdict recorded."""
+    card = model_cards(str(common.settings().models_dir)).get(model_id)
+    source = "the registry's card"
+    if card is None and recorded:
+        card, source = (
+            card_from_summary(recorded),
+            "what the verdict recorded (the model is no longer registered)",
+        )
+    facts = card_facts(card) if card is not None else []
+    with st.expander(f"Model card of {model_id}", expanded=True):
+        if not facts:
+            st.caption("No model card was recorded with this verdict.")
+            return
+        st.markdown("\n".join(f"- **{label}:** {value}" for label, value in facts))
+        st.caption(f"From {source}.")
+
+
 def judged_ui(model: str) -> None:
     """One verdict with the picture its reader judged (image and map as shown)."""
     store = AuditStore(common.settings().store_dir)
@@ -118,8 +148,8 @@ def judged_ui(model: str) -> None:
         )
     if v.comment:
         c2.caption(f"Comment: {v.comment}")
-    c2.caption(f"Model card: {v.model_card or 'n/a'}")
     with c2:
+        card_ui(v.model_id, v.model_card)
         common.case_report_ui(v.image_key.split("/")[0], v.model_id, "audit")
 
 

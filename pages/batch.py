@@ -20,7 +20,7 @@ from mcalc.errors import McalcError
 from mcalc.explain.service import CAM_METHODS
 from mcalc.jobs.batch import BatchJob, BatchOptions, cancel_batch, list_batch_jobs, submit_batch
 from mcalc.models.registry import list_models
-from pages import common, signin, state
+from pages import common, default_model, signin, state
 
 common.frame("predict_collection")
 
@@ -39,14 +39,18 @@ def launch_ui(settings: Settings, data_path: str) -> None:
             "`python -m mcalc train`."
         )
         return
-    by_id = {c.id: c for c in listing.models}
+    cards, choice = default_model.ordered(listing.models)
+    by_id = {c.id: c for c in cards}
     c1, c2, c3 = st.columns([3, 2, 1])
     model_id = c1.selectbox(
         "Model",
         list(by_id),
         key="batch_model",
-        format_func=lambda i: f"{i} · {by_id[i].architecture} · {by_id[i].task_name}",
+        format_func=lambda i: (
+            f"{i} · {by_id[i].architecture} · {by_id[i].task_name}{default_model.label(choice, i)}"
+        ),
     )
+    default_model.default_ui(choice, str(model_id), "batch", where=c1)
     has_ray = ray_available()
     engine = c2.radio(
         "Engine",

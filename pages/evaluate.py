@@ -20,7 +20,7 @@ from mcalc.models.compare import comparison_rows
 from mcalc.models.evaluate import evaluation_scope
 from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.registry import RegistryListing, list_models
-from pages import common
+from pages import common, default_model
 from pages.evaluate_tabs.birads import birads_ui
 from pages.evaluate_tabs.classification import classification_ui
 from pages.evaluate_tabs.crossval import crossval_ui
@@ -69,10 +69,14 @@ def registry_ui(listing: RegistryListing) -> None:
 
 
 def choose_ui(cards: list[ModelCard]) -> list[ModelCard]:
-    """The models to compare (default: the newest); returns their cards."""
+    """The models to compare (at first: the registry's default model, else the newest);
+    returns their cards."""
+    cards, choice = default_model.ordered(cards)
     by_id = {c.id: c for c in cards}
     if "evaluate_models" not in st.session_state:
         st.session_state["evaluate_models"] = [cards[0].id]
+        if not choice.is_default:
+            st.caption(choice.note[0].upper() + choice.note[1:] + ".")
     st.session_state["evaluate_models"] = [
         m for m in st.session_state["evaluate_models"] if m in by_id
     ]
@@ -80,7 +84,9 @@ def choose_ui(cards: list[ModelCard]) -> list[ModelCard]:
         "Models to compare",
         list(by_id),
         key="evaluate_models",
-        format_func=lambda m: f"{m} ({by_id[m].architecture}, {by_id[m].task_name})",
+        format_func=lambda m: (
+            f"{m} ({by_id[m].architecture}, {by_id[m].task_name}){default_model.label(choice, m)}"
+        ),
     )
     return [by_id[m] for m in chosen]
 

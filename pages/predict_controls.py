@@ -29,7 +29,7 @@ from mcalc.models.card import ModelCard
 from mcalc.models.detection import DEFAULT_MIN_DISTANCE_MM, DetectionSettings
 from mcalc.models.inference import LoadedModel
 from mcalc.models.tasks import positive_class_for
-from pages import state
+from pages import default_model, state
 from pages.predict_run import CASE_WIDGET, case_chosen
 
 #: The model last preselected from :func:`pages.state.selected_model` (not a widget).
@@ -75,16 +75,21 @@ def _num(value: Any) -> str:
 
 
 def model_ui(cards: list[ModelCard]) -> ModelCard:
-    """Model picker and its card summary; returns the chosen card."""
+    """Model picker (opening on the registry's default model, else the newest, as the
+    warm-up's analysis ahead does) and its card summary; returns the chosen card."""
+    cards, choice = default_model.ordered(cards)
     by_id = {c.id: c for c in cards}
     _preselect(list(by_id))
     model_id = st.selectbox(
         "Model",
         list(by_id),
         key="predict_model",
-        format_func=lambda i: f"{i} · {by_id[i].architecture} · {by_id[i].task_name}",
+        format_func=lambda i: (
+            f"{i} · {by_id[i].architecture} · {by_id[i].task_name}{default_model.label(choice, i)}"
+        ),
     )
     card = by_id[model_id]
+    default_model.default_ui(choice, model_id, "predict")
     test = card.test_metrics
     # One line, not metric tiles: long values (task, weights source) were cut off, and
     # sensitivity/specificity belong beside the AUC (a model can rank well and miss all).

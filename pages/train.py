@@ -32,7 +32,7 @@ from mcalc.models.train_config import (
 )
 from mcalc.models.weights import WeightsInfo, resolve_weights
 from mcalc.present.train_figures import curves_figure
-from pages import common, signin, state
+from pages import common, default_model, signin, state
 
 common.frame("train")
 
@@ -521,6 +521,13 @@ def compare_ui(settings: Settings) -> None:
     )
     card = next(c for c in listing.models if c.id == pick)
     open_model_ui(pick, card.path, key="train_open_pick")
+    choice = default_model.ordered(listing.models)[1]
+    st.caption(
+        "Default model (Predict, Batch, Audit and Evaluate open on it): "
+        + (f"`{choice.wanted}`" if choice.is_default else choice.note)
+        + ". A new model, a quick try or a cross-validation fold never becomes it by itself."
+    )
+    default_model.default_ui(choice, pick, "train", note=False)
     delete_ui("model", pick, settings)
 
 

@@ -502,19 +502,24 @@ def test_the_case_analysed_at_start_and_the_next_analysed_ahead_are_drawn_withou
     app_env, tmp_path, monkeypatch
 ) -> None:
     """The warm-up's analysis of the case Predict opens with lands under the very key the
-    page asks for on a first visit (drawn from the cache, no run), and with a result drawn
-    the page analyses the next case of its list ahead, which its choice then finds."""
+    page asks for on a first visit (drawn from the cache, no run), with the registry's
+    default model (not a quick try listed first), and with a result drawn the page
+    analyses the next case of its list ahead, which its choice then finds."""
     import threading
 
     import mcalc.explain.runs as runs
     import mcalc.models.warmup as warmup
     from mcalc.explain.ahead import AheadSlot
+    from mcalc.models.registry import list_models, set_default_model
     from mcalc.present import reading_overlays
     from mcalc.present.fullres import encode_fullres
     from pages import predict_run
     from pages.predict_run import AUTO_KEY, SHOWN_KEY
 
     root = register(tmp_path / "models", "spot", spot_model()).parent
+    register(root, "a-quick-try", spot_model())  # listed first (same date, name order)
+    assert list_models(root).models[0].id == "a-quick-try"
+    set_default_model(root, "spot", role="researcher")
     monkeypatch.setenv("MCALC_MODELS", str(root))
     monkeypatch.setenv("MCALC_ANALYSE_AHEAD", "1")
     for name, value in (("_MODELS", {}), ("_WANTED", []), ("_ASKED", threading.Event())):
@@ -522,7 +527,9 @@ def test_the_case_analysed_at_start_and_the_next_analysed_ahead_are_drawn_withou
     slot = AheadSlot()
     monkeypatch.setattr(runs, "AHEAD", slot)
     monkeypatch.setattr(predict_run, "NEXT_AHEAD_DELAY_S", 0.0)
-    opening = warmup.analyse_opening(warmup.warm_up_model(root), str(app_env))
+    key = warmup.warm_up_model(root)
+    assert key is not None and key[0] == str(root.resolve() / "spot")
+    opening = warmup.analyse_opening(key, str(app_env))
     assert opening is not None and opening.wait(120) and opening.state == "done"
     # Its viewer's pixels were encoded ahead too: the first visit encodes none.
     encoded: list[int] = []
@@ -538,6 +545,8 @@ def test_the_case_analysed_at_start_and_the_next_analysed_ahead_are_drawn_withou
     at.switch_page(PAGE)
     at.run()
     _ok(at)
+    assert at.selectbox(key="predict_model").value == "spot"
+    assert "predict_make_default" not in [b.key for b in at.button]  # it is the default
     assert AUTO_KEY not in at.session_state  # no run started: the cached result drawn
     (viewer,) = [c for c in at.get("component_instance") if "panels" in c.proto.json_args]
     sent = json.loads(viewer.proto.json_args)["pixels"]

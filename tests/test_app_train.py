@@ -146,7 +146,9 @@ def test_cancel_button_stops_a_running_job(train_env):
 # --- job details and the model link, on job folders written here (no training) -----------
 
 
-def _fake_model(models: Path, model_id: str, auc: float) -> None:
+def _fake_model(
+    models: Path, model_id: str, auc: float, created: str = "2026-01-01T00:00:00+00:00"
+) -> None:
     folder = models / model_id
     folder.mkdir(parents=True)
     card = {
@@ -156,7 +158,7 @@ def _fake_model(models: Path, model_id: str, auc: float) -> None:
         "patch": {"size": 32},
         "freeze": {"strategy": "full"},
         "metrics": {"test": {"auc": auc, "n": 10}},
-        "created": "2026-01-01T00:00:00+00:00",
+        "created": created,
     }
     (folder / "card.json").write_text(json.dumps(card))
     (folder / "model.keras").write_bytes(b"not read by the Train page")
@@ -258,3 +260,20 @@ def test_only_an_admin_gets_delete_buttons_and_they_delete(train_env, monkeypatc
     at.button(key="train_delete_job").click().run()
     assert not (models / "m-old").exists() and jobs.list_jobs(get_settings()) == []
     assert [a["action"] for a in read_actions(models)] == ["delete_model"]
+
+
+def test_make_default_on_train_is_where_batch_opens_then(train_env):
+    """A newer model (a quick try) does not become the default by itself: Train's *Make
+    default* chooses one, and Batch then opens on it rather than on the newest."""
+    models = get_settings().models_dir
+    _fake_model(models, "m-best", auc=0.9)
+    _fake_model(models, "m-new", auc=0.6, created="2026-02-01T00:00:00+00:00")
+    at = _page()
+    assert any("no default model set" in c.value for c in at.caption)
+    assert at.selectbox(key="train_pick_model").value == "m-best"
+    at.button(key="train_make_default").click().run()
+    assert any("`m-best` is now the default model" in s.value for s in at.success)
+    assert "train_make_default" not in [b.key for b in at.button]
+    batch = open_page("pages/batch.py")
+    assert batch.selectbox(key="batch_model").value == "m-best"
+    assert batch.selectbox(key="batch_model").options[0].endswith("· default")

@@ -204,3 +204,32 @@ def test_uncompressed_frame_read_from_file_equals_pydicom(
     assert imageio._native_frame(imageio._dataset(path), path) is None
     with pytest.raises(ImageReadError, match=r"n\.dcm"):
         read_image(path)
+
+
+def test_raster_decodes_into_numpy_memory(tmp_path, monkeypatch):
+    """A raster file is decoded by ``cv2.imread`` into an array the binding makes in
+    NumPy's memory (``dst=None``), not by ``cv2.imdecode`` (OpenCV's memory, then a copy);
+    the bytes decide only when OpenCV cannot open the path. Same pixels either way."""
+    img = _ramp(48, 40, top=4095).astype(np.uint16)
+    path = tmp_path / "ü-img.png"  # non-ASCII: where OpenCV may not open the path itself
+    assert cv2.imwrite(str(tmp_path / "img.png"), img)
+    (tmp_path / "img.png").rename(path)
+    real_decode, real_read = cv2.imdecode, cv2.imread
+    decoded: list[int] = []
+    read: list[tuple[object, ...]] = []
+
+    def counted_decode(*args):
+        decoded.append(1)
+        return real_decode(*args)
+
+    def counted_read(*args):
+        read.append(args)
+        return real_read(*args)
+
+    monkeypatch.setattr(cv2, "imdecode", counted_decode)
+    monkeypatch.setattr(cv2, "imread", counted_read)
+    np.testing.assert_array_equal(read_image(path).pixels, img)
+    assert decoded == [] and len(read) == 1 and read[0][1] is None  # dst=None: NumPy's memory
+    monkeypatch.setattr(cv2, "imread", lambda *args: None)  # a path OpenCV cannot open
+    np.testing.assert_array_equal(read_image(path).pixels, img)
+    assert decoded == [1]

@@ -163,3 +163,28 @@ def test_train_needs_data_or_a_config_file(tmp_path, capsys) -> None:
     bad.write_text(json.dumps({"data": "d", "two_stage": True, "epochs": 2, "head_epochs": 2}))
     assert main(["train", "--config", str(bad)]) == 2
     assert "two-stage schedule" in capsys.readouterr().err
+
+
+def test_models_default_sets_shows_and_clears_the_default(tmp_path, capsys) -> None:
+    from mcalc.models.registry import default_model_id
+
+    models = tmp_path / "models"
+    for model_id, created in (("chosen", "2024"), ("newer", "2025")):
+        (models / model_id).mkdir(parents=True)
+        (models / model_id / "model.keras").write_bytes(b"not read")
+        card = {"architecture": "custom", "task": "calcification", "classes": ["a", "b"],
+                "patch": {"size": 32}, "created": created}  # fmt: skip
+        (models / model_id / "card.json").write_text(json.dumps(card))
+    assert main(["models", "--models", str(models), "default", "nope"]) == 2
+    assert "no model 'nope'" in capsys.readouterr().err
+    assert main(["models", "--models", str(models), "default", "chosen", "--by", "lead"]) == 0
+    assert default_model_id(models) == "chosen"
+    capsys.readouterr()
+    assert main(["models", "default", "--models", str(models), "--json"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert shown["default"] == shown["opens_on"] == "chosen" and shown["by"] == "lead"
+    assert main(["models", "--models", str(models)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("chosen:") and "[default" in lines[0]
+    assert main(["models", "default", "--clear", "--models", str(models)]) == 0
+    assert default_model_id(models) is None

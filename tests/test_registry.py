@@ -138,3 +138,48 @@ def test_is_registered_and_discard_partial_know_the_layout(tmp_path: Path) -> No
     assert discard_partial(tmp_path, "m") == [mine]
     assert not mine.exists() and longer.exists() and is_registered(tmp_path, "m")
     assert discard_partial(tmp_path, "m") == []
+
+
+def test_the_default_model_is_first_and_falls_back_to_the_newest(tmp_path: Path) -> None:
+    """A default set on purpose comes first (a newer try does not displace it); without
+    one, or once it was deleted, the newest model is first and the note says why."""
+    from mcalc.access import NotAllowed, read_actions
+    from mcalc.models.registry import (
+        clear_default_model,
+        default_first,
+        default_model_id,
+        delete_model,
+        set_default_model,
+    )
+
+    _fake_model(tmp_path / "chosen", created="2024")
+    _fake_model(tmp_path / "quick-try", created="2025")
+    cards = list_models(tmp_path).models
+    ordered, choice = default_first(cards, tmp_path)
+    assert [c.id for c in ordered] == ["quick-try", "chosen"] and not choice.is_default
+    assert "no default model set" in choice.note and "quick-try" in choice.note
+
+    with pytest.raises(NotAllowed, match="choose the default model"):
+        set_default_model(tmp_path, "chosen", role="reader", user="rita")
+    with pytest.raises(ModelError, match="models: quick-try, chosen"):
+        set_default_model(tmp_path, "nope", role="researcher")
+    set_default_model(tmp_path, "chosen", role="researcher", user="rob")
+    _fake_model(tmp_path / "cv-fold-1", created="2026")  # registered later, never the default
+    ordered, choice = default_first(list_models(tmp_path).models, tmp_path)
+    assert [c.id for c in ordered] == ["chosen", "cv-fold-1", "quick-try"]
+    assert choice.is_default and choice.by == "rob" and "set by rob" in choice.note
+    assert list_models(tmp_path).models[0].id == "cv-fold-1"  # the listing: newest first
+
+    delete_model(tmp_path, "chosen", role="admin")
+    ordered, choice = default_first(list_models(tmp_path).models, tmp_path)
+    assert ordered[0].id == "cv-fold-1" and choice.wanted == "chosen" and not choice.is_default
+    assert "chosen is no longer in the registry" in choice.note
+    assert clear_default_model(tmp_path, role="admin") and default_model_id(tmp_path) is None
+    assert not clear_default_model(tmp_path, role="admin")
+    assert [a["action"] for a in read_actions(tmp_path)] == [
+        "set_default_model",
+        "delete_model",
+        "clear_default_model",
+    ]
+    (tmp_path / ".default-model.json").write_text("{not json")  # unreadable: no default
+    assert default_first(list_models(tmp_path).models, tmp_path)[1].wanted is None

@@ -50,6 +50,11 @@ def test_report_names_case_model_reader_and_verdicts(
     assert "mcalc case report: suspicious-1" in text
     assert "RESEARCH USE ONLY" in text and "SYNTHETIC DEMO DATA" in text
     assert "Model spot" in text and "map score" in text and "gradcam" in text
+    # The model card in words, not its stored key=value line.
+    assert "architecture=" not in text and "task=" not in text
+    assert "Architecture custom" in text and "Freeze strategy full" in text
+    assert "Starting weights handmade (not pre-trained): set by hand for tests" in text
+    assert "Test metrics AUC 0.900 - accuracy 0.800 (10 patches)" in text
     assert "by ana" in text  # who made it
     assert "rita: 1 mark(s)" in text  # the reader's marks
     assert "rita on suspicious-1/CC_recent with model spot: score disagree" in text

@@ -7,6 +7,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -150,3 +151,34 @@ class _Card:
 
     def fingerprint(self) -> str:
         return "file"
+
+
+def test_the_warm_up_loads_the_default_model_not_the_newest(tmp_path, monkeypatch) -> None:
+    """The warm-up (and so the analysis ahead of Predict's first case) takes the model the
+    page opens on: the registry's default, not a newer quick try."""
+    import json
+    from types import SimpleNamespace
+
+    import mcalc.explain.explainer as explainer
+    import mcalc.models.inference as inference
+    from mcalc.models.registry import set_default_model
+
+    root = tmp_path / "models"
+    for model_id, created in (("chosen", "2024"), ("quick-try", "2025")):
+        (root / model_id).mkdir(parents=True)
+        (root / model_id / "model.keras").write_bytes(b"not read")
+        card = {"architecture": "custom", "task": "calcification", "classes": ["a", "b"],
+                "patch": {"size": 32}, "created": created}  # fmt: skip
+        (root / model_id / "card.json").write_text(json.dumps(card))
+    loaded: list[str] = []
+    monkeypatch.setattr(
+        inference,
+        "load_model",
+        lambda path, *_: loaded.append(Path(path).name) or SimpleNamespace(temporal=True),
+    )
+    monkeypatch.setattr(explainer.Explainer, "for_model", staticmethod(lambda m: None))
+    for name, value in (("_MODELS", {}), ("_WANTED", []), ("_ASKED", threading.Event())):
+        monkeypatch.setattr(warmup, name, value)
+    set_default_model(root, "chosen", role="admin")
+    key = warmup.warm_up_model(root)
+    assert loaded == ["chosen"] and key is not None and key[0] == str((root / "chosen").resolve())

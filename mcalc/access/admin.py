@@ -30,7 +30,11 @@ __all__ = ["ADMIN_LOG", "NotAllowed", "check_allowed", "record_action", "read_ac
 ADMIN_LOG = ".admin-log.jsonl"
 
 
-_PHRASES = {"delete_model": "delete a model", "delete_job": "delete a job"}
+_PHRASES = {
+    "delete_model": "delete a model",
+    "delete_job": "delete a job",
+    "set_default_model": "choose the default model",
+}
 
 
 class NotAllowed(McalcError):

@@ -31,6 +31,7 @@ ACTIONS: dict[str, str] = {
     "report": "reader",
     "predict_collection": "researcher",
     "train": "researcher",
+    "set_default_model": "researcher",
     "evaluate": "researcher",
     "cancel_job": "researcher",
     "manage_users": "admin",

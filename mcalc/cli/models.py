@@ -128,20 +128,25 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
-    from mcalc.models.registry import list_models
+    from mcalc.models.registry import default_first, list_models
 
+    if getattr(args, "models_command", None) == "default":
+        return _cmd_default(args)
     listing = list_models(models_dir(args))
     for problem in listing.problems:
         print(f"warning: skipped {problem['path']}: {problem['message']}", file=sys.stderr)
+    cards, choice = default_first(listing.models, models_dir(args))
     if args.json:
-        print(json.dumps([card.to_json() for card in listing.models]))
+        print(
+            json.dumps([card.to_json() | {"default": card.id == choice.wanted} for card in cards])
+        )
         return 0
     if not listing.models:
         print(f"no models in {models_dir(args)}: train one with `python -m mcalc train`")
         return 0
-    for card in listing.models:
+    for card in cards:
         test = card.test_metrics
-        flags = []
+        flags = ["default"] if choice.is_default and card.id == choice.wanted else []
         if not card.pretrained:
             flags.append("not pre-trained")
         if card.data.synthetic:
@@ -152,6 +157,48 @@ def _cmd_models(args: argparse.Namespace) -> int:
             f"test AUC {fmt(test.get('auc'))} acc {fmt(test.get('accuracy'))}"
             + (f" [{', '.join(flags)}]" if flags else "")
         )
+    return 0
+
+
+def _cmd_default(args: argparse.Namespace) -> int:
+    """``models default [ID | --clear]``: show, set or clear the registry's default model.
+
+    The command line runs as the operator (like ``train``): the record names ``--by``, else
+    the system user.
+    """
+    import getpass
+
+    from mcalc.models.registry import (
+        clear_default_model,
+        default_first,
+        list_models,
+        set_default_model,
+    )
+
+    root = models_dir(args)
+    user = args.by or getpass.getuser()
+    if args.clear:
+        was = clear_default_model(root, role="admin", user=user)
+        print("default model cleared" if was else "no default model was set")
+    elif args.id:
+        set_default_model(root, args.id, role="admin", user=user)
+        print(f"default model: {args.id} (Predict, Batch, Audit and Evaluate open on it)")
+        return 0
+    choice = default_first(list_models(root).models, root)[1]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "default": choice.wanted,
+                    "registered": choice.is_default,
+                    "opens_on": choice.card.id if choice.card else None,
+                    "by": choice.by,
+                    "at": choice.at,
+                }
+            )
+        )
+    elif not args.clear:
+        print(choice.note)
     return 0
 
 
@@ -234,7 +281,26 @@ def register_commands(subparsers: Any) -> None:
     add_train_flags(train)
     train.set_defaults(func=cmd_train)
 
-    models = subparsers.add_parser("models", help="list the registered models")
+    models = subparsers.add_parser(
+        "models", help="list the registered models; `models default` shows or sets the default"
+    )
     add_models_option(models)
     models.add_argument("--json", action="store_true", help="print a JSON list of cards")
     models.set_defaults(func=cmd_models)
+    inner = models.add_subparsers(dest="models_command", metavar="{default}")
+    default = inner.add_parser(
+        "default",
+        help="show, set (ID) or clear (--clear) the default model: the one Predict, Batch, "
+        "Audit and Evaluate open on (without one: the newest)",
+    )
+    default.add_argument("id", nargs="?", help="registry id of the model to make the default")
+    default.add_argument("--clear", action="store_true", help="set no default model")
+    default.add_argument("--by", metavar="NAME", help="who sets it, for the record")
+    # SUPPRESS: given before `default` (`models --models DIR default`), they stay.
+    default.add_argument(
+        "--models", metavar="DIR", default=argparse.SUPPRESS, help="model registry folder"
+    )
+    default.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print it as JSON"
+    )
+    default.set_defaults(func=cmd_models)

@@ -7,6 +7,12 @@ it (:func:`model_file`, :func:`is_registered`, :func:`discard_partial`). Listing
 the cards and never imports TensorFlow, so light code paths (the app's home page) stay
 fast. A corrupt or incompatible folder is reported and skipped, never fatal.
 
+One model may be the registry's *default* (:func:`set_default_model`, kept in the hidden
+``.default-model.json``): the one the model pages (Predict, Batch, Audit, Evaluate) and the
+app's warm-up open on, chosen on purpose, so that a quick try or a cross-validation fold
+(registered like any model, and the newest) never takes its place unasked. Without one, or
+once it was deleted, they open on the newest model (:func:`default_first` says which and why).
+
 Models are registered atomically: everything is written to a hidden temporary folder in the
 registry, which is renamed into place only when complete. A crash, an interruption or a full
 disk leaves at most a hidden ``.tmp-*`` folder that listings ignore.
@@ -35,6 +41,7 @@ from typing import TYPE_CHECKING
 
 from mcalc.access.admin import check_allowed, record_action
 from mcalc.errors import ModelError
+from mcalc.fileio import atomic_write_json, file_lock
 from mcalc.models.card import CARD_VERSION, ModelCard
 from mcalc.models.layout import CARD_FILE, LOG_FILE, MODEL_FILE, TENSORBOARD_DIR, model_file
 
@@ -58,11 +65,20 @@ __all__ = [
     "new_model_id",
     "is_registered",
     "discard_partial",
+    "delete_model",
+    "DEFAULT_FILE",
+    "DefaultChoice",
+    "default_model_id",
+    "set_default_model",
+    "clear_default_model",
+    "default_first",
 ]
 
 log = logging.getLogger(__name__)
 
 REQUIRED_CARD_KEYS = ("architecture", "task", "classes", "patch")
+#: The registry's default model (``{"id", "by", "at"}``), a hidden file listings skip.
+DEFAULT_FILE = ".default-model.json"
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -265,3 +281,116 @@ def delete_model(
     shutil.rmtree(trash, ignore_errors=True)
     record_action(root, "delete_model", model_id, user, str(role))
     log.info("model %s deleted by %s (%s)", model_id, user or "-", role)
+
+
+# -- the default model ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DefaultChoice:
+    """The model the pages open on, and why.
+
+    ``card`` is the default model's when one is set and registered, else the newest
+    model's (``None``: no model at all); ``wanted`` the id set as default, if any (even a
+    deleted one); ``by``/``at`` who set it and when.
+    """
+
+    card: ModelCard | None
+    wanted: str | None = None
+    by: str = ""
+    at: str = ""
+
+    @property
+    def is_default(self) -> bool:
+        """Whether ``card`` is the default set on purpose (not the newest as a fallback)."""
+        return self.card is not None and self.card.id == self.wanted
+
+    @property
+    def note(self) -> str:
+        """One sentence for a page or the command line: which model and why."""
+        if self.card is None:
+            return "no model in the registry"
+        if self.is_default:
+            who = f" by {self.by}" if self.by else ""
+            when = f" on {self.at[:10]}" if self.at else ""
+            return f"{self.card.id} is the default model (set{who}{when})"
+        if self.wanted:
+            return (
+                f"the default model {self.wanted} is no longer in the registry: the newest, "
+                f"{self.card.id}, is used instead; choose a default again"
+            )
+        return f"no default model set: the newest, {self.card.id}, is used"
+
+
+def _read_default(models_dir: str | Path) -> dict[str, str]:
+    path = Path(models_dir) / DEFAULT_FILE
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        log.warning("ignoring unreadable %s: %s", path, exc)
+        return {}
+    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+        log.warning("ignoring %s: expected an object with an id", path)
+        return {}
+    return {k: str(v) for k, v in data.items() if isinstance(v, str)}
+
+
+def default_model_id(models_dir: str | Path) -> str | None:
+    """The id set as the registry's default (registered or not any more); ``None``: none."""
+    return _read_default(models_dir).get("id")
+
+
+def set_default_model(
+    models_dir: str | Path, model_id: str, *, role: str | None, user: str = ""
+) -> None:
+    """Make the registered ``model_id`` the registry's default (researchers and admins),
+    recording who did it and when.
+
+    Raises:
+        NotAllowed: ``role`` may not choose the default model.
+        ModelError: no such model in the registry, or the choice cannot be written.
+    """
+    check_allowed(role, "set_default_model", user)
+    root = Path(models_dir)
+    if not _ID_RE.match(str(model_id)) or not is_registered(root, model_id):
+        known = ", ".join(c.id for c in list_models(root).models) or "none"
+        raise ModelError(f"no model {model_id!r} in {root} (models: {known})")
+    entry = {"id": model_id, "by": user, "at": datetime.now(UTC).isoformat(timespec="seconds")}
+    path = root / DEFAULT_FILE
+    with file_lock(path):
+        atomic_write_json(path, entry)
+    record_action(root, "set_default_model", model_id, user, str(role))
+    log.info("default model set to %s by %s", model_id, user or "-")
+
+
+def clear_default_model(models_dir: str | Path, *, role: str | None, user: str = "") -> bool:
+    """Set no default model (the pages then open on the newest); whether one was set."""
+    check_allowed(role, "set_default_model", user)
+    root = Path(models_dir)
+    path = root / DEFAULT_FILE
+    with file_lock(path):
+        was = default_model_id(root)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise ModelError(f"cannot clear the default model of {root}: {exc}") from exc
+    record_action(root, "clear_default_model", was or "", user, str(role))
+    return True
+
+
+def default_first(
+    cards: list[ModelCard], models_dir: str | Path
+) -> tuple[list[ModelCard], DefaultChoice]:
+    """``cards`` (a listing, newest first) with the default model moved first, and the
+    :class:`DefaultChoice` (the first card, and why it is first). A page's picker lists
+    them in this order and opens on the first."""
+    entry = _read_default(models_dir)
+    wanted = entry.get("id")
+    chosen = next((c for c in cards if c.id == wanted), None)
+    ordered = [chosen, *(c for c in cards if c is not chosen)] if chosen else list(cards)
+    first = ordered[0] if ordered else None
+    return ordered, DefaultChoice(first, wanted, entry.get("by", ""), entry.get("at", ""))

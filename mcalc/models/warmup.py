@@ -7,7 +7,8 @@ machine (about 6 s on the 2-core one this was written on). The app starts
 not delayed (the import runs beside them). ``MCALC_WARM_TF=0`` turns it off
 (:attr:`mcalc.config.Settings.warm_tensorflow`).
 
-Then :func:`warm_up_model` loads the model Predict opens with (the registry's first) into
+Then :func:`warm_up_model` loads the model Predict opens with (the registry's default,
+else its newest) into
 memory once, builds its explainer and analyses one tiny synthetic image with it, which
 traces the model's compiled functions (the dense pass, the Grad-CAM); Predict's cached
 loaders take that very model and explainer (:func:`warm_model`), so the first visit pays
@@ -113,7 +114,8 @@ def freeze_heap() -> int:
 
 
 def warm_up_model(models_dir: str | Path) -> tuple[str, str] | None:
-    """Load the registry's first model (the one Predict opens with), build its explainer and
+    """Load the registry's default model, else its newest (the one Predict opens with:
+    :func:`~mcalc.models.registry.default_first`), build its explainer and
     analyse one tiny synthetic image (256x208 px, of a set made once in the cache folder:
     :data:`TINY_SET`; no result cached) so that the model's
     compiled functions are traced; keep both for :func:`warm_model`. Returns their key
@@ -122,12 +124,11 @@ def warm_up_model(models_dir: str | Path) -> tuple[str, str] | None:
     A temporal model is loaded but not traced (it needs a registered pair).
     """
     from mcalc.explain.results import model_key
-    from mcalc.models.registry import list_models
+    from mcalc.models.registry import default_first, list_models
 
-    cards = list_models(models_dir).models
-    if not cards:
+    card = default_first(list_models(models_dir).models, models_dir)[1].card
+    if card is None:
         return None
-    card = cards[0]
     key = (str(card.path), model_key(card))
     with _LOCK:
         if _ASKED.is_set():  # a page needed a model before: it loaded its own

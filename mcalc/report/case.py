@@ -26,6 +26,7 @@ from mcalc.cache import ImageCache
 from mcalc.config import Settings, get_settings
 from mcalc.dataset import open_dataset
 from mcalc.errors import DatasetError, McalcError
+from mcalc.models.card_text import card_facts
 from mcalc.store.audit import AuditStore, AuditVerdict
 from mcalc.store.mark_store import MarkStore
 from mcalc.viewer import DisplayOptions, prepare_view
@@ -232,14 +233,23 @@ def case_report(
                     text(f"{item.title}: {line}", 8)
             pdf.ln(2)
 
+    def card_table(rows: list[tuple[str, str]]) -> None:
+        """The model card as label/value rows (a warning in bold)."""
+        label_w = 34
+        for label, value in rows:
+            style = "B" if label == "Warning" else ""
+            pdf.set_font("Helvetica", "B", 9)
+            pdf.cell(label_w, 4.5, _latin1(label))
+            pdf.set_font("Helvetica", style, 9)
+            pdf.multi_cell(0, 4.5, _latin1(value), new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(1)
+
     pictures(shown, "Images as shown (windowed), with the marks")
     if model:
         pdf.add_page()
         text(f"Model {card.id if card else model}", 13, "B")
         if card is not None:
-            text(f"Card: {card.summary_line(10**9)}", 8)
-            for w in card.warnings:
-                text(f"Warning: {w}", 9, "B")
+            card_table(card_facts(card))
         for n in model_notes:
             text(n, 9)
         pictures(model_pictures, "The model's maps and scores")

@@ -1,0 +1,70 @@
+"""The model card in words: every row a card holds, and the same rows (those it kept) from
+the one-line summary an audit verdict records, whole or cut short."""
+
+from __future__ import annotations
+
+from mcalc.models.card import ModelCard
+from mcalc.models.card_text import card_facts, card_from_summary
+
+CARD = {
+    "architecture": "resnet50",
+    "task": "calcification",
+    "classes": ["no-calcification", "calcification"],
+    "freeze": {"strategy": "partial", "two_stage": True},
+    "trainable_params": 1000,
+    "total_params": 25000,
+    "weights": {"source": "imagenet", "pretrained": True, "detail": "keras applications"},
+    "pretrained": True,
+    "patch": {"size": 96, "spacing_mm": 0.07, "window": "file"},
+    "data": {"path": "/data/x", "fingerprint": "ab" * 32, "synthetic": False, "cases": 40},
+    "hyperparameters": {"epochs": 10, "epochs_run": 7, "batch": 16, "optimizer": "adam"},
+    "seed": 3,
+    "training_seconds": 312.4,
+    "metrics": {
+        "val": {"n": 50, "support": {"a": 1}, "auc": 0.91, "accuracy": 0.8},
+        "test": {
+            "n": 60,
+            "support": {"a": 1},
+            "auc": 0.875,
+            "accuracy": 0.85,
+            "sensitivity": 0.7,
+            "specificity": 0.9,
+            "confusion_matrix": [[1, 2], [3, 4]],
+        },
+    },
+    "created": "2026-12-02T12:40:46+00:00",
+    "trained_by": "rob",
+    "warnings": ["frozen base without pre-trained weights"],
+}
+
+
+def test_every_row_of_a_full_card() -> None:
+    facts = dict(card_facts(ModelCard.from_json(CARD)))
+    assert facts == {
+        "Architecture": "resnet50 (1,000 of 25,000 parameters trained)",
+        "Task": "calcification (classes no-calcification, calcification)",
+        "Starting weights": "imagenet (pre-trained): keras applications",
+        "Freeze strategy": "partial, two stages",
+        "Input": "patches of 96 px at 0.07 mm",
+        "Training data": "40 cases, /data/x, fingerprint abababababababab",
+        "Training": "7 of 10 epochs, batch 16, adam, seed 3, 312 s",
+        "Test metrics": "AUC 0.875 · accuracy 0.850 · sensitivity 0.700 · specificity 0.900 "
+        "(60 patches)",
+        "Validation metrics": "AUC 0.910 · accuracy 0.800 (50 patches)",
+        "Created": "2026-12-02 12:40 UTC by rob",
+        "Warning": "frozen base without pre-trained weights",
+    }
+
+
+def test_the_summary_line_reads_back_into_the_same_rows() -> None:
+    card = ModelCard.from_json(CARD)
+    full = dict(card_facts(card))
+    back = dict(card_facts(card_from_summary(card.summary_line())))
+    kept = ("Task", "Input", "Validation metrics")
+    assert {k: back[k] for k in kept} == {k: full[k] for k in kept}
+    # The line keeps four items of each metrics section: n, support, auc, accuracy.
+    assert back["Test metrics"] == "AUC 0.875 · accuracy 0.850 (60 patches)"
+    assert back["Architecture"] == "resnet50" and back["Created"] == "2026-12-02 12:40 UTC"
+    short = dict(card_facts(card_from_summary(card.summary_line(120))))  # an older record
+    assert short["Architecture"] == "resnet50" and "Test metrics" not in short
+    assert card_facts(card_from_summary("free text")) == []
