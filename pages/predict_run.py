@@ -75,6 +75,9 @@ CASE_SCORE_KEY = "predict_case_score"
 #: Set by :func:`case_chosen` (the case, view or timepoint widget changed): the next run of
 #: the page starts the analysis of the new choice by itself; not a widget.
 CHOSEN_KEY = "predict_case_chosen"
+#: The key of the fragment that draws the result and what depends on it (the page's
+#: ``result_area``): a run's end reruns it alone (:meth:`Pending.finish`).
+RESULT_FRAGMENT = "predict_result_area"
 #: The case widget (:func:`pages.predict_controls.case_ui`).
 CASE_WIDGET = "predict_case"
 
@@ -305,7 +308,9 @@ class Pending:
     def finish(self) -> None:
         """Wait for the run in this script run (its progress redrawn; a click on Cancel or
         a widget change ends the wait, as any rerun does), then rerun on the server (no
-        round trip) so that the result is drawn where the images already are. Past
+        round trip) the result's fragment (:data:`RESULT_FRAGMENT`) only, so that the
+        result is drawn where the images (or the last result) already are, without the
+        page around it (a cancelled or failed run reruns the page, which says so). Past
         ``limit`` seconds, the progress poll takes over instead."""
         end = None if self.limit is None else time.monotonic() + self.limit
         drawn, drawn_at = _progress_value(self.work, self.meta), time.monotonic()
@@ -317,7 +322,7 @@ class Pending:
             # an image no longer shown: "That click selected nothing").
             asked = common.rerun_asked()
             if end is not None and (time.monotonic() >= end or asked):
-                with self.box.container():  # replaces the bar
+                with self.bar.container():  # replaces the bar
                     _progress_ui(cancel=False)  # Cancel is drawn already, below it
                 return
             if not asked and time.monotonic() - drawn_at < PROGRESS_EVERY_S:
@@ -328,8 +333,11 @@ class Pending:
             if now != drawn or asked:
                 self.bar.progress(now[0], text=now[1])
             drawn, drawn_at = now, time.monotonic()
-        self.box.empty()
-        st.rerun()  # the rerun's _collect() takes the result (or the failure's note)
+        self.box.empty()  # the progress and Cancel
+        _collect()
+        if self.work.state == "done" and common.rerun_fragment_next(RESULT_FRAGMENT):
+            return  # only the result's fragment runs again: it draws the result
+        st.rerun()  # the rerun's _status_ui() says what ended the run (its note)
 
 
 def shown_ui(
@@ -419,10 +427,12 @@ def _status_ui(
         )
     if wanted and shown is not None:  # the reader's choice: its run waits at its end
         work = entry[0]
-        bar = st.empty()  # the progress, then (past the limit) the poll in its place
-        _progress(bar, work, meta)
-        _cancel_button(work)
-        return shown, Pending(work, meta, bar, bar, limit=WAIT_MAX_S)
+        box = st.empty()  # emptied when the run ends (no rerun of the page draws it again)
+        with box.container():
+            bar = st.empty()  # the progress, then (past the limit) the poll in its place
+            _progress(bar, work, meta)
+            _cancel_button(work)
+        return shown, Pending(work, meta, box, bar, limit=WAIT_MAX_S)
     if running:
         _progress_ui()
     return shown, None
