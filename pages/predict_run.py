@@ -5,7 +5,8 @@ in this order: the cached result (:func:`mcalc.explain.runs.cached_case`, no mod
 the result it showed before (named, with a *Run* button), and while a run goes on, its
 progress with *Cancel* (the last result stays on screen): the script run that started it
 waits for the :class:`~mcalc.progress.BackgroundWork` at its end, up to
-:data:`WAIT_MAX_S`, and reruns on the server once it is done (no poll, no round trip);
+:data:`WAIT_MAX_S`, and once it is done reruns on the server the page's result fragment
+(:data:`RESULT_FRAGMENT`) alone (no poll, no round trip, and not the page around it);
 past that, a fragment polls it. A new case (or view, or timepoint) chosen starts its run by
 itself (:func:`case_chosen`, a callback of those widgets): the reader's choice is the
 action, so no *Run* is asked for it, and the images of the new case are sent meanwhile;
@@ -13,7 +14,8 @@ a choice made while that run goes on stops it (never two runs at once, nothing q
 and other settings still wait for *Run*. The first visit, with nothing to show yet, starts
 a run by itself too: its script run draws the images in the viewer at once (its frame, bundle and
 pixels load while the analysis runs), then waits for the analysis at its end (progress and
-*Cancel* drawn) and reruns on the server to add the result as layers of that same viewer;
+*Cancel* drawn) and reruns the result's fragment on the server to add the result as
+layers of that same viewer;
 while that run goes on and nothing is shown, a new choice replaces it. A new run stops the
 one going on first and waits for it (its progress says so), so two analyses never share
 the processor. Everything this module draws goes into one container, so the result below
