@@ -318,6 +318,40 @@ def rerun_asked() -> bool:
     return getattr(state, "name", None) == "RERUN"
 
 
+def rerun_fragment_next(key: str) -> bool:
+    """Ask for a rerun of the fragment named ``key`` (``@st.fragment(key=...)``, drawn in
+    this script run) once this script run ends, instead of a rerun of the whole page: a
+    page whose run waits for background work at its end (Predict's analysis) then draws
+    only what the work changed. Streamlit offers this to widget callbacks only
+    (``st.rerun(key)``); this files the same request with the session's script requests
+    and returns ``True``; the caller then ends its run normally (sending nothing more:
+    Streamlit ends a run that sends while a rerun is asked). ``False`` where it cannot
+    (no such fragment, another Streamlit): the caller reruns the page."""
+    from streamlit.runtime.scriptrunner_utils.script_requests import RerunData
+
+    ctx = get_script_run_ctx()
+    requests = getattr(ctx, "script_requests", None)
+    storage = getattr(ctx, "fragment_storage", None)
+    if ctx is None or requests is None or storage is None:
+        return False
+    try:
+        ids = storage.resolve_target(key)
+        return bool(
+            requests.request_rerun(
+                RerunData(
+                    query_string=ctx.query_string,
+                    page_script_hash=ctx.page_script_hash,
+                    fragment_id_queue=ids,
+                    is_fragment_scoped_rerun=True,
+                    cached_message_hashes=ctx.cached_message_hashes,
+                    context_info=ctx.context_info,
+                )
+            )
+        )
+    except (AttributeError, TypeError, st.errors.StreamlitAPIException):
+        return False
+
+
 #: Streamlit dims every element left from the last run while a run goes on (opacity 0.33,
 #: a 1 s transition after 0.5 s; an expander's border and heading too): on a page change
 #: or a case switch that was about 40 opacity transitions at once, each a composited layer

@@ -22,6 +22,8 @@ from pages import common, predict_temporal
 from pages.predict_controls import case_ui, controls_ui, model_ui
 from pages.predict_result import pending_ui, prefetch_ui, result_ui
 from pages.predict_run import (
+    RESULT_FRAGMENT,
+    SHOWN_KEY,
     Shown,
     analyse_next,
     case_score_ui,
@@ -85,13 +87,26 @@ meta = Shown(
     view=view,
 )
 shown, pending = shown_ui(loaded, xp, request, meta, ctl.display.detections)
-if pending is not None and shown is None:  # first visit: the images now, the result later
-    pop_prefetch()  # the images are made here
-    pending_ui(pending.meta, ctl.display)
-    pending.finish()
-prefetch_ui(ctl.display)  # a new case or Run: its images made (and sent) while it computes
-drawn = result_ui(shown, ctl.display) if shown is not None else None
-if drawn is not None and shown is not None:
+if pending is None or shown is not None:
+    prefetch_ui(ctl.display)  # a new case or Run: its images made (and sent) while it computes
+
+
+@st.fragment(key=RESULT_FRAGMENT)
+def result_area(first: Shown | None) -> None:
+    """The result on screen and what depends on it (case score, rounds, verdict, report,
+    the next case ahead); ``first``: the request whose images the first visit draws while
+    nothing is on screen. A fragment: the end of a run reruns it alone
+    (:meth:`pages.predict_run.Pending.finish`), its arguments those of the page's run
+    that waited (the reader's choices), the result taken from the session."""
+    shown: Shown | None = st.session_state.get(SHOWN_KEY)
+    if shown is None:
+        if first is not None:  # first visit: the images now, the result later
+            pop_prefetch()  # the images are made here
+            pending_ui(first, ctl.display)
+        return
+    drawn = result_ui(shown, ctl.display)
+    if drawn is None:
+        return
     every = [ImageInput.from_record(r) for r in case.images]
     case_score_ui(
         loaded, xp, case_request(loaded, every, replace(ctl.analysis, cam=None)), case.case_id
@@ -101,8 +116,11 @@ if drawn is not None and shown is not None:
     verdict_ui(card, drawn, stale=None if shown.key == request.key else shown.title)
     common.case_report_ui(case.case_id, card.id, "predict")
     after = next_case(index, case.case_id)
-    if pending is None and shown.key == request.key and after is not None:
+    if shown.key == request.key and after is not None:  # none while a run goes on
         nxt = view_request(loaded, after, view, times, ctl.analysis)
         analyse_next(loaded, xp, nxt, ctl.display.detections)
-if pending is not None:  # the reader's choice, the last result on screen: drawn when done
+
+
+result_area(pending.meta if pending is not None and shown is None else None)
+if pending is not None:  # the result drawn by a rerun of result_area once the run ends
     pending.finish()

@@ -330,10 +330,10 @@ def result_ui(shown: Shown, display: Display) -> CaseAnalysis | None:
         case, panels = panels_ui(shown, opts)
     if not panels:
         return None
-    with head:
-        scores_ui(case, panels)
     dets = detections_of(shown, panels, display)
     overlay_ui(shown, case, panels, display, dets, opts, _use_viewer())
+    with head:  # above the viewer, sent after it: the browser draws the layers sooner
+        scores_ui(case, panels)
     detections_ui(panels, dets, display)
     agreement_ui(case)
     for r in case.images:

@@ -5,7 +5,8 @@ in this order: the cached result (:func:`mcalc.explain.runs.cached_case`, no mod
 the result it showed before (named, with a *Run* button), and while a run goes on, its
 progress with *Cancel* (the last result stays on screen): the script run that started it
 waits for the :class:`~mcalc.progress.BackgroundWork` at its end, up to
-:data:`WAIT_MAX_S`, and reruns on the server once it is done (no poll, no round trip);
+:data:`WAIT_MAX_S`, and once it is done reruns on the server the page's result fragment
+(:data:`RESULT_FRAGMENT`) alone (no poll, no round trip, and not the page around it);
 past that, a fragment polls it. A new case (or view, or timepoint) chosen starts its run by
 itself (:func:`case_chosen`, a callback of those widgets): the reader's choice is the
 action, so no *Run* is asked for it, and the images of the new case are sent meanwhile;
@@ -13,7 +14,8 @@ a choice made while that run goes on stops it (never two runs at once, nothing q
 and other settings still wait for *Run*. The first visit, with nothing to show yet, starts
 a run by itself too: its script run draws the images in the viewer at once (its frame, bundle and
 pixels load while the analysis runs), then waits for the analysis at its end (progress and
-*Cancel* drawn) and reruns on the server to add the result as layers of that same viewer;
+*Cancel* drawn) and reruns the result's fragment on the server to add the result as
+layers of that same viewer;
 while that run goes on and nothing is shown, a new choice replaces it. A new run stops the
 one going on first and waits for it (its progress says so), so two analyses never share
 the processor. Everything this module draws goes into one container, so the result below
@@ -75,6 +77,9 @@ CASE_SCORE_KEY = "predict_case_score"
 #: Set by :func:`case_chosen` (the case, view or timepoint widget changed): the next run of
 #: the page starts the analysis of the new choice by itself; not a widget.
 CHOSEN_KEY = "predict_case_chosen"
+#: The key of the fragment that draws the result and what depends on it (the page's
+#: ``result_area``): a run's end reruns it alone (:meth:`Pending.finish`).
+RESULT_FRAGMENT = "predict_result_area"
 #: The case widget (:func:`pages.predict_controls.case_ui`).
 CASE_WIDGET = "predict_case"
 
@@ -305,7 +310,9 @@ class Pending:
     def finish(self) -> None:
         """Wait for the run in this script run (its progress redrawn; a click on Cancel or
         a widget change ends the wait, as any rerun does), then rerun on the server (no
-        round trip) so that the result is drawn where the images already are. Past
+        round trip) the result's fragment (:data:`RESULT_FRAGMENT`) only, so that the
+        result is drawn where the images (or the last result) already are, without the
+        page around it (a cancelled or failed run reruns the page, which says so). Past
         ``limit`` seconds, the progress poll takes over instead."""
         end = None if self.limit is None else time.monotonic() + self.limit
         drawn, drawn_at = _progress_value(self.work, self.meta), time.monotonic()
@@ -317,7 +324,7 @@ class Pending:
             # an image no longer shown: "That click selected nothing").
             asked = common.rerun_asked()
             if end is not None and (time.monotonic() >= end or asked):
-                with self.box.container():  # replaces the bar
+                with self.bar.container():  # replaces the bar
                     _progress_ui(cancel=False)  # Cancel is drawn already, below it
                 return
             if not asked and time.monotonic() - drawn_at < PROGRESS_EVERY_S:
@@ -328,8 +335,11 @@ class Pending:
             if now != drawn or asked:
                 self.bar.progress(now[0], text=now[1])
             drawn, drawn_at = now, time.monotonic()
-        self.box.empty()
-        st.rerun()  # the rerun's _collect() takes the result (or the failure's note)
+        self.box.empty()  # the progress and Cancel
+        _collect()
+        if self.work.state == "done" and common.rerun_fragment_next(RESULT_FRAGMENT):
+            return  # only the result's fragment runs again: it draws the result
+        st.rerun()  # the rerun's _status_ui() says what ended the run (its note)
 
 
 def shown_ui(
@@ -419,10 +429,12 @@ def _status_ui(
         )
     if wanted and shown is not None:  # the reader's choice: its run waits at its end
         work = entry[0]
-        bar = st.empty()  # the progress, then (past the limit) the poll in its place
-        _progress(bar, work, meta)
-        _cancel_button(work)
-        return shown, Pending(work, meta, bar, bar, limit=WAIT_MAX_S)
+        box = st.empty()  # emptied when the run ends (no rerun of the page draws it again)
+        with box.container():
+            bar = st.empty()  # the progress, then (past the limit) the poll in its place
+            _progress(bar, work, meta)
+            _cancel_button(work)
+        return shown, Pending(work, meta, box, bar, limit=WAIT_MAX_S)
     if running:
         _progress_ui()
     return shown, None

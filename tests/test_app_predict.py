@@ -562,3 +562,20 @@ def test_the_case_analysed_at_start_and_the_next_analysed_ahead_are_drawn_withou
     assert AUTO_KEY not in at.session_state
     assert at.session_state[SHOWN_KEY].key == ahead.key
     assert at.session_state[SHOWN_KEY].analysis is ahead.result
+
+
+def test_a_new_case_is_drawn_by_a_rerun_of_the_result_only(page_env, monkeypatch) -> None:
+    """The run of a reader's choice waits for its analysis, then reruns the result's
+    fragment alone (not the whole page: its widgets, status and layout stay as sent):
+    one run of the page per choice, the new result drawn."""
+    import pages.common as common
+
+    at = _open()
+    pages_run = []
+    frame = common.frame
+    monkeypatch.setattr(common, "frame", lambda *a, **k: (pages_run.append(1), frame(*a, **k))[1])
+    at.radio(key="predict_view").set_value("MLO").run()
+    _ok(at)
+    assert _keys(at) and all("/MLO_" in k for k in _keys(at))  # drawn, no rerun asked
+    assert not at.get("progress") and not [b for b in at.button if b.key == "predict_cancel"]
+    assert len(pages_run) == 1  # the choice's run only (a page rerun before: 2)

@@ -94,3 +94,34 @@ def test_cached_only_view_reads_memory_and_disk_and_never_computes(tmp_path) -> 
         1,
         2,
     ]
+
+
+def test_a_write_behind_cache_returns_before_its_file_is_written(tmp_path, monkeypatch) -> None:
+    """The app's results cache hands a computed result's file to its writer thread: the
+    result (and a lookup from memory) does not wait for the disk; flush() waits for it."""
+    import threading
+
+    import mcalc.explain.results as results
+
+    disk = threading.Event()
+    real = results.atomic_write_with
+
+    def slow_disk(path, write):
+        assert disk.wait(10)
+        return real(path, write)
+
+    monkeypatch.setattr(results, "atomic_write_with", slow_disk)
+    cache = ResultsCache(tmp_path, write_behind=True)
+    arrays = (lambda v: {"x": v}, lambda d: d["x"])
+    got = cache.get_or_compute("map", "m@1", "img", "{}", lambda: np.arange(3), *arrays)
+    assert got.tolist() == [0, 1, 2] and not list(tmp_path.rglob("*.npz"))  # disk held
+    hit = cache.cached_only().get_or_compute("map", "m@1", "img", "{}", lambda: 1 / 0, *arrays)
+    assert hit is got
+    disk.set()
+    cache.flush()
+    fresh = ResultsCache(tmp_path).cached_only()  # another process: from the file
+    assert fresh.get_or_compute("map", "m@1", "img", "{}", lambda: 1 / 0, *arrays).tolist() == [
+        0,
+        1,
+        2,
+    ]

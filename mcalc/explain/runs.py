@@ -406,5 +406,5 @@ def results_cache(root: str | Path) -> ResultsCache:
     with _SHARED_LOCK:
         cache = _RESULTS.get(scope)
         if cache is None:
-            cache = _RESULTS[scope] = ResultsCache(scope)
+            cache = _RESULTS[scope] = ResultsCache(scope, write_behind=True)
         return cache
