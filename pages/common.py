@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 
@@ -26,7 +27,7 @@ from mcalc.access import AuthMode, UsersFile, auth_mode
 from mcalc.cache import ImageCache, shared_image_cache
 from mcalc.config import PathRefused, Settings, check_data_path, get_settings, prepare_tensorflow
 from mcalc.dataset import open_dataset
-from mcalc.dataset.records import DatasetIndex
+from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.errors import McalcError
 from mcalc.models.warmup import start_tensorflow_warmup
 from pages import signin
@@ -370,6 +371,16 @@ STALE_CSS = (
 )
 
 
+def viewer_pixels_ahead(
+    cache: ImageCache, records: Sequence[ImageRecord], laterality: str | None
+) -> int:
+    """The warm-up's ``pixels_ahead``: the viewer's bytes of Predict's opening case
+    (:func:`mcalc.present.reading_overlays.warm_pixels` at the page's preview size)."""
+    from mcalc.present.reading_overlays import warm_pixels
+
+    return warm_pixels(cache, records, settings().preview_max_side, laterality)
+
+
 def frame(action: str | None = None) -> None:
     """Page config, sign-in, first-start demo data and the shared sidebar; once per script run.
 
@@ -386,6 +397,7 @@ def frame(action: str | None = None) -> None:
         after=threading.current_thread(),
         data=current_data_path(),
         done=partial(log_work, settings().run_log),
+        pixels_ahead=viewer_pixels_ahead,
     )
     if not getattr(_RUN, "frame_done", False):
         st.set_page_config(page_title="mcalc", page_icon=":material/biotech:", layout="wide")

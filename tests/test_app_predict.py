@@ -514,6 +514,7 @@ def test_the_case_analysed_at_start_and_the_next_analysed_ahead_are_drawn_withou
     from mcalc.present import reading_overlays
     from mcalc.present.fullres import encode_fullres
     from pages import predict_run
+    from pages.common import viewer_pixels_ahead
     from pages.predict_run import AUTO_KEY, SHOWN_KEY
 
     root = register(tmp_path / "models", "spot", spot_model()).parent
@@ -529,7 +530,7 @@ def test_the_case_analysed_at_start_and_the_next_analysed_ahead_are_drawn_withou
     monkeypatch.setattr(predict_run, "NEXT_AHEAD_DELAY_S", 0.0)
     key = warmup.warm_up_model(root)
     assert key is not None and key[0] == str(root.resolve() / "spot")
-    opening = warmup.analyse_opening(key, str(app_env))
+    opening = warmup.analyse_opening(key, str(app_env), pixels_ahead=viewer_pixels_ahead)
     assert opening is not None and opening.wait(120) and opening.state == "done"
     # Its viewer's pixels were encoded ahead too: the first visit encodes none.
     encoded: list[int] = []

@@ -21,8 +21,9 @@ Then :func:`analyse_opening` analyses the case Predict opens with, with the page
 settings, into the results cache the page reads, as an analysis ahead
 (:mod:`mcalc.explain.ahead`: it stops for any run a reader asks for, and a first visit
 that comes meanwhile waits for it rather than computing it again): a first visit then
-draws a cached result, its viewer's pixels encoded too
-(:func:`mcalc.present.reading_overlays.warm_pixels`). ``MCALC_ANALYSE_AHEAD=0`` turns that off.
+draws a cached result, its viewer's pixels encoded too when the caller says how
+(``pixels_ahead``: the app passes :func:`mcalc.present.reading_overlays.warm_pixels`, a
+layer above this one). ``MCALC_ANALYSE_AHEAD=0`` turns that off.
 
 Once TensorFlow is in, :func:`freeze_heap` moves every object then alive out of the garbage
 collector's reach: TensorFlow and Keras leave about 400 000 tracked objects, and every full
@@ -45,6 +46,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -52,13 +54,20 @@ from mcalc.config import TIMEPOINTS, VIEWS, Settings, get_settings, prepare_tens
 from mcalc.progress import Cancelled
 
 if TYPE_CHECKING:
+    from mcalc.cache import ImageCache
+    from mcalc.dataset import ImageRecord
     from mcalc.explain.ahead import DoneFn
     from mcalc.explain.explainer import Explainer
     from mcalc.explain.service import CaseAnalysis
     from mcalc.models.inference import LoadedModel
     from mcalc.progress import BackgroundWork
 
+#: Encodes the viewer pixels of a case's images ahead: ``(image cache, records,
+#: laterality)``; given by the entry point (the presentation layer knows the viewer's bytes).
+PixelsAhead = Callable[["ImageCache", Sequence["ImageRecord"], "str | None"], object]
+
 __all__ = [
+    "PixelsAhead",
     "warm_up_tensorflow",
     "warm_up_model",
     "warm_model",
@@ -229,14 +238,18 @@ def warm_model(path: str | Path, key: str) -> tuple[LoadedModel, Explainer] | No
 
 
 def analyse_opening(
-    key: tuple[str, str] | None, data: str | Path | None, done: DoneFn | None = None
+    key: tuple[str, str] | None,
+    data: str | Path | None,
+    done: DoneFn | None = None,
+    pixels_ahead: PixelsAhead | None = None,
 ) -> BackgroundWork[CaseAnalysis] | None:
     """Start the analysis ahead of the case Predict opens with (:func:`~mcalc.explain.
     opening.opening_request` of the dataset at ``data``) with the warmed-up model ``key``
     (:func:`warm_up_model`'s), into Predict's results cache, its default detections found
     too; ``None`` when nothing starts (turned off, no such model or case, a run a reader
     asked for going on, or the result there already). ``done`` as in
-    :meth:`mcalc.explain.ahead.AheadSlot.start`."""
+    :meth:`mcalc.explain.ahead.AheadSlot.start`; ``pixels_ahead``, when given, then encodes
+    the viewer pixels of the case's first view (a failure there is logged, not raised)."""
     settings = get_settings()
     if key is None or data is None or not settings.analyse_ahead or key not in _MODELS:
         return None
@@ -244,7 +257,6 @@ def analyse_opening(
     from mcalc.dataset import open_dataset
     from mcalc.explain.opening import default_detections, opening_request
     from mcalc.explain.runs import results_cache, start_ahead
-    from mcalc.present.reading_overlays import warm_pixels
 
     loaded, xp = _MODELS[key]
     index = open_dataset(data)
@@ -259,9 +271,11 @@ def analyse_opening(
     def find(case: CaseAnalysis) -> None:
         for r in case.images:
             r.detections(det)
+        if pixels_ahead is None:
+            return
         # Its viewer's pixels too: their encoding would be on the first visit's way.
         try:
-            warm_pixels(image_cache, records, settings.preview_max_side, first.laterality)
+            pixels_ahead(image_cache, records, first.laterality)
         except Exception as exc:  # the page makes them itself, and says what is wrong
             log.warning("the viewer pixels of Predict's first case were not made ahead: %s", exc)
 
@@ -281,6 +295,7 @@ def _run(
     after: threading.Thread | None = None,
     data: str | Path | None = None,
     done: DoneFn | None = None,
+    pixels_ahead: PixelsAhead | None = None,
 ) -> None:
     if after is not None:  # the page that started it draws first (the import holds the GIL)
         after.join(AFTER_MAX_S)
@@ -297,7 +312,7 @@ def _run(
     finally:
         _WANTED[:] = [("", "")]  # nothing more is loading: nobody waits any more
     try:
-        analyse_opening(key, data, done)
+        analyse_opening(key, data, done, pixels_ahead)
     except Exception as exc:  # the page runs the analysis itself and says what is wrong
         log.warning("the analysis ahead of Predict's first case failed to start: %s", exc)
 
@@ -318,6 +333,7 @@ def start_tensorflow_warmup(
     after: threading.Thread | None = None,
     data: str | Path | None = None,
     done: DoneFn | None = None,
+    pixels_ahead: PixelsAhead | None = None,
 ) -> threading.Thread | None:
     """Start :func:`warm_up_tensorflow` (then :func:`warm_up_model`) in a daemon thread,
     once per process; with ``after`` (the script run of the page that starts it), once that
@@ -325,7 +341,7 @@ def start_tensorflow_warmup(
     seconds, and the first page a fresh server drew beside it took about twice as long
     (5.2 -> 9.4-12.7 s for /browse in a browser, 3 December 2026). With ``data`` (the
     dataset the app opens), the case Predict opens with is then analysed ahead
-    (:func:`analyse_opening`, told ``done``).
+    (:func:`analyse_opening`, told ``done`` and ``pixels_ahead``).
 
     Returns the thread, or ``None`` when it was started before, is turned off, or Keras
     is imported already.
@@ -337,7 +353,7 @@ def start_tensorflow_warmup(
             return None
         _THREAD = threading.Thread(
             target=_run,
-            args=(settings.models_dir, after, data, done),
+            args=(settings.models_dir, after, data, done, pixels_ahead),
             name="mcalc-tensorflow-warmup",
             daemon=True,
         )
