@@ -312,20 +312,26 @@ def _cancel(job_id: str, settings: Settings) -> None:
 def _delete(what: str, item_id: str, settings: Settings) -> None:
     user = signin.current_user()
     who = {"role": signin.current_role(), "user": user["name"] if user else ""}
+    was_default = False
     try:
         if what == "job":
             jobs.delete_job(item_id, settings, **who)
         else:
-            delete_model(settings.models_dir, item_id, **who)
+            was_default = delete_model(settings.models_dir, item_id, **who)
     except McalcError as exc:
         _notice("error", f"Not deleted: {exc}")
         return
-    _notice("success", f"Deleted {what} `{item_id}`.")
+    _notice(
+        "success",
+        f"Deleted {what} `{item_id}`."
+        + (" It was the default model: none is set now." if was_default else ""),
+    )
 
 
-def delete_ui(what: str, item_id: str, settings: Settings) -> None:
+def delete_ui(what: str, item_id: str, settings: Settings, *, is_default: bool = False) -> None:
     """Admins only: a delete button behind a confirmation (the library refuses other roles
-    as well; this only spares them a button they cannot use)."""
+    as well; this only spares them a button they cannot use). ``is_default``: the model is
+    the registry's default, which deleting it clears; the popover says so."""
     if not allows(signin.current_role(), f"delete_{what}"):
         return
     with st.popover(f"Delete this {what}", icon=":material/delete:"):
@@ -333,6 +339,14 @@ def delete_ui(what: str, item_id: str, settings: Settings) -> None:
             f"Deletes {what} `{item_id}` for good"
             + (" (its registered model stays)." if what == "job" else ".")
         )
+        if is_default:
+            st.warning(
+                f"`{item_id}` is the default model: deleting it leaves no default. Predict, "
+                "Batch, Audit and Evaluate then open on the newest model, and "
+                "`python -m mcalc predict` and `evaluate` need `--model`, until a researcher "
+                "or admin makes another model the default.",
+                icon=":material/star:",
+            )
         st.button(
             f"Delete {item_id}",
             key=f"train_delete_{what}",
@@ -528,7 +542,7 @@ def compare_ui(settings: Settings) -> None:
         + ". A new model, a quick try or a cross-validation fold never becomes it by itself."
     )
     default_model.default_ui(choice, pick, "train", note=False)
-    delete_ui("model", pick, settings)
+    delete_ui("model", pick, settings, is_default=choice.is_default and pick == choice.wanted)
 
 
 settings = common.settings()

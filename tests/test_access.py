@@ -351,6 +351,24 @@ def test_delete_cli_needs_a_signed_in_admin(tmp_path, monkeypatch, capsys):
     code, err = delete("--as", "adam", "--password-stdin")
     assert code == 0, err
     assert list_models(models).models == []
+    assert "was the default model" not in capsys.readouterr().out
+
+
+def test_delete_cli_says_when_it_cleared_the_default_model(tmp_path, monkeypatch, capsys):
+    from mcalc.models.registry import default_model_id, set_default_model
+
+    models = tmp_path / "models"
+    _fake_model(models, "m1")
+    _fake_model(models, "m2")
+    set_default_model(models, "m1", role="researcher", user="rob")
+    monkeypatch.setenv("MCALC_AUTH", "off")
+    assert main(["delete", "model", "m2", "--models", str(models)]) == 0
+    assert "default" not in capsys.readouterr().out and default_model_id(models) == "m1"
+    assert main(["delete", "model", "m1", "--models", str(models)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("deleted model m1\nm1 was the default model: no default is set now")
+    assert f"`python -m mcalc models --models {models} default ID`" in out
+    assert default_model_id(models) is None
 
 
 def test_openid_connect_claims_map_to_an_account(tmp_path):

@@ -277,3 +277,34 @@ def test_make_default_on_train_is_where_batch_opens_then(train_env):
     batch = open_page("pages/batch.py")
     assert batch.selectbox(key="batch_model").value == "m-best"
     assert batch.selectbox(key="batch_model").options[0].endswith("· default")
+
+
+def test_deleting_the_default_model_is_warned_and_clears_the_default(train_env, monkeypatch):
+    from mcalc.access import read_actions
+    from mcalc.models.registry import default_model_id, set_default_model
+    from pages import signin
+
+    models = get_settings().models_dir
+    _fake_model(models, "m-best", auc=0.9)
+    _fake_model(models, "m-other", auc=0.6)
+    monkeypatch.setattr(signin, "current_role", lambda: "admin")
+    at = _page()
+    assert at.selectbox(key="train_pick_model").value == "m-best"
+    assert not any("is the default model" in w.value for w in at.warning)  # none set yet
+    set_default_model(models, "m-best", role="admin", user="ana")
+    at.run()
+    [warning] = [w.value for w in at.warning if "is the default model" in w.value]
+    assert warning.startswith("`m-best` is the default model: deleting it leaves no default")
+    at.selectbox(key="train_pick_model").select("m-other").run()
+    assert not any("is the default model" in w.value for w in at.warning)  # not the default
+    at.selectbox(key="train_pick_model").select("m-best").run()
+    at.button(key="train_delete_model").click().run()
+    assert any(
+        "Deleted model `m-best`. It was the default model: none is set now." in s.value
+        for s in at.success
+    )
+    assert default_model_id(models) is None
+    assert [a["action"] for a in read_actions(models)][-2:] == [
+        "delete_model",
+        "clear_default_model",
+    ]

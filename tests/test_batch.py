@@ -248,3 +248,29 @@ def test_a_dead_worker_gives_the_images_left_to_new_processes_once(monkeypatch, 
     with pytest.raises(BatchError, match="twice"):
         engines.run_local(items, spec, 2, rows.extend)  # type: ignore[arg-type]
     assert len(calls) == 2
+
+
+def test_cli_all_without_model_runs_the_default_or_refuses(
+    spot_registry, batch_data, tmp_path, capsys
+) -> None:
+    """``predict --all`` without --model: the default model, named on stderr; none set:
+    exit 2 before any image is read, no results table."""
+    import shutil
+
+    from mcalc.models.registry import set_default_model
+
+    models = tmp_path / "models"
+    shutil.copytree(spot_registry, models)
+    args = ["predict", "--all", "--models", str(models), "--data", str(batch_data),
+            "--workers", "1", "--json", "--stride", "32"]  # fmt: skip
+    assert main([*args, "--out", str(tmp_path / "none")]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and not (tmp_path / "none").exists()
+    assert "no default model is set" in captured.err and "models default ID" in captured.err
+    set_default_model(models, "spot", role="admin", user="ana")
+    assert main([*args, "--out", str(tmp_path / "d")]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["model_id"] == "spot" and report["total"] == 4
+    assert "using the default model spot (set by ana on " in captured.err
+    assert set(read_results(tmp_path / "d")["model_id"]) == {"spot"}

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from mcalc.cli import main
+from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
 from tests.models_fixtures import TINY, tiny_data_fixture, tiny_model_fixture  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
@@ -188,3 +189,35 @@ def test_models_default_sets_shows_and_clears_the_default(tmp_path, capsys) -> N
     assert lines[0].startswith("chosen:") and "[default" in lines[0]
     assert main(["models", "default", "--clear", "--models", str(models)]) == 0
     assert default_model_id(models) is None
+
+
+@pytest.mark.slow
+def test_evaluate_without_model_uses_the_default_or_refuses(
+    spot_registry, tiny_demo, tmp_path, monkeypatch, capsys
+) -> None:
+    """``evaluate`` with no --model: the default model (named on stderr, the same result as
+    naming it); with no default set, exit 2 naming the models, never the newest."""
+    import shutil
+
+    from mcalc.models.registry import set_default_model
+
+    monkeypatch.setenv("MCALC_CACHE", str(tmp_path / "cache"))
+    models = tmp_path / "models"
+    shutil.copytree(spot_registry, models)  # the session's registry stays without a default
+    args = ["evaluate", "--data", str(tiny_demo), "--models", str(models), "--no-detection",
+            "--json"]  # fmt: skip
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.out == "" and "no default model is set" in captured.err
+    assert "registered: " in captured.err and "spot" in captured.err
+    assert f"python -m mcalc models --models {models} default ID" in captured.err
+
+    set_default_model(models, "spot", role="researcher", user="rob")
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    by_default = json.loads(captured.out)
+    assert "using the default model spot (set by rob on " in captured.err
+    assert main([*args, "--model", "spot"]) == 0
+    named = json.loads(capsys.readouterr().out)
+    assert by_default["model_id"] == named["model_id"] == "spot"
+    assert by_default["metrics"] == named["metrics"]

@@ -150,3 +150,32 @@ def test_a_truncated_image_of_the_case_is_left_out(spot_registry, tiny_demo, env
     assert [img["image"] for img in report["images"]] == ["suspicious-1/CC_recent"]
     assert list(report["skipped_images"]) == ["suspicious-1/CC_prior"]
     assert "unreadable" in report["skipped_images"]["suspicious-1/CC_prior"]
+
+
+def test_without_model_the_default_model_runs_and_is_named(
+    spot_registry, tiny_demo, env, capsys
+) -> None:
+    """No --model: the registry's default model, named on stderr (stdout stays JSON). With
+    no default set: exit 2 naming the models and the command that sets one; nothing runs."""
+    import shutil
+
+    from mcalc.models.registry import set_default_model
+
+    models = env / "models"
+    shutil.copytree(spot_registry, models)  # the session's registry stays without a default
+    common = ["--models", str(models), "--data", str(tiny_demo), "--case", "suspicious-1",
+              "--view", "CC", "--timepoint", "recent", "--cam", "none", "--json"]  # fmt: skip
+    code, stdout, stderr = _run(capsys, *common, "--out", str(env / "none"))
+    assert code == 2 and stdout == "" and not (env / "none").exists()
+    assert stderr.startswith(f"error: no default model is set in {models}: pass --model ID")
+    assert f"`python -m mcalc models --models {models} default ID`" in stderr
+    assert "(registered: " in stderr and "spot" in stderr and "rand-birads" in stderr
+
+    set_default_model(models, "spot", role="researcher", user="rob")
+    code, stdout, stderr = _run(capsys, *common, "--out", str(env / "d"))
+    assert code == 0 and json.loads(stdout)["model"]["id"] == "spot"
+    assert "using the default model spot (set by rob on 20" in stderr
+    assert "pass --model ID to run another" in stderr
+    code, stdout, stderr = _run(capsys, *common, "--model", "rand-birads", "--out", str(env / "m"))
+    assert code == 0 and json.loads(stdout)["model"]["id"] == "rand-birads"
+    assert "default model" not in stderr  # --model given: no note

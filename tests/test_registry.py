@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,6 +13,7 @@ import pytest
 
 from mcalc.errors import ModelError
 from mcalc.models.registry import (
+    DEFAULT_FILE,
     discard_partial,
     is_registered,
     list_models,
@@ -142,7 +144,8 @@ def test_is_registered_and_discard_partial_know_the_layout(tmp_path: Path) -> No
 
 def test_the_default_model_is_first_and_falls_back_to_the_newest(tmp_path: Path) -> None:
     """A default set on purpose comes first (a newer try does not displace it); without
-    one, or once it was deleted, the newest model is first and the note says why."""
+    one the newest model is first and the note says why. Deleting the default clears it
+    (recorded); a default whose folder went by other means is named as gone."""
     from mcalc.access import NotAllowed, read_actions
     from mcalc.models.registry import (
         clear_default_model,
@@ -170,16 +173,55 @@ def test_the_default_model_is_first_and_falls_back_to_the_newest(tmp_path: Path)
     assert choice.is_default and choice.by == "rob" and "set by rob" in choice.note
     assert list_models(tmp_path).models[0].id == "cv-fold-1"  # the listing: newest first
 
-    delete_model(tmp_path, "chosen", role="admin")
+    assert delete_model(tmp_path, "quick-try", role="admin") is False  # not the default
+    assert default_model_id(tmp_path) == "chosen"
+    assert delete_model(tmp_path, "chosen", role="admin", user="adam") is True
+    assert default_model_id(tmp_path) is None and not (tmp_path / DEFAULT_FILE).exists()
     ordered, choice = default_first(list_models(tmp_path).models, tmp_path)
-    assert ordered[0].id == "cv-fold-1" and choice.wanted == "chosen" and not choice.is_default
-    assert "chosen is no longer in the registry" in choice.note
+    assert ordered[0].id == "cv-fold-1" and choice.wanted is None and not choice.is_default
+    assert "no default model set: the newest, cv-fold-1" in choice.note
+
+    _fake_model(tmp_path / "spare", created="2023")
+    set_default_model(tmp_path, "cv-fold-1", role="admin")
+    shutil.rmtree(tmp_path / "cv-fold-1")  # gone without delete_model: the default stays
+    ordered, choice = default_first(list_models(tmp_path).models, tmp_path)
+    assert ordered[0].id == "spare" and choice.wanted == "cv-fold-1" and not choice.is_default
+    assert "cv-fold-1 is no longer in the registry" in choice.note
     assert clear_default_model(tmp_path, role="admin") and default_model_id(tmp_path) is None
     assert not clear_default_model(tmp_path, role="admin")
-    assert [a["action"] for a in read_actions(tmp_path)] == [
-        "set_default_model",
-        "delete_model",
-        "clear_default_model",
+    actions = [(a["action"], a["id"], a["by"]) for a in read_actions(tmp_path)]
+    assert actions == [
+        ("set_default_model", "chosen", "rob"),
+        ("delete_model", "quick-try", ""),
+        ("delete_model", "chosen", "adam"),
+        ("clear_default_model", "chosen", "adam"),  # cleared with the model it named
+        ("set_default_model", "cv-fold-1", ""),
+        ("clear_default_model", "cv-fold-1", ""),
     ]
     (tmp_path / ".default-model.json").write_text("{not json")  # unreadable: no default
     assert default_first(list_models(tmp_path).models, tmp_path)[1].wanted is None
+
+
+def test_require_default_model_never_guesses(tmp_path: Path) -> None:
+    """For the command line: the default set on purpose, or an error that names the
+    registered models and the command that sets one, never the newest model."""
+    from mcalc.models.registry import require_default_model, set_default_model
+
+    with pytest.raises(ModelError, match=r"no model in .*train one with `python -m mcalc train`"):
+        require_default_model(tmp_path)
+    _fake_model(tmp_path / "older", created="2024")
+    _fake_model(tmp_path / "newest", created="2025")
+    with pytest.raises(ModelError) as err:
+        require_default_model(tmp_path, command="python -m mcalc models --models R default ID")
+    message = str(err.value)
+    assert message.startswith(f"no default model is set in {tmp_path}: pass --model ID")
+    assert "`python -m mcalc models --models R default ID`" in message
+    assert message.endswith("(registered: newest, older)")
+
+    set_default_model(tmp_path, "older", role="researcher", user="rob")
+    choice = require_default_model(tmp_path)
+    assert choice.card is not None and choice.card.id == "older" and choice.is_default
+    assert choice.provenance.startswith("set by rob on 20")
+    shutil.rmtree(tmp_path / "older")  # removed by hand: the default names a missing model
+    with pytest.raises(ModelError, match=r"the default model older is no longer in .*newest"):
+        require_default_model(tmp_path)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import shlex
 import sys
 from pathlib import Path
 
@@ -49,16 +50,24 @@ def _signed_in(args: argparse.Namespace) -> tuple[str, str]:
 
 def _cmd_delete(args: argparse.Namespace) -> int:
     name, role = _signed_in(args)
+    was_default = False
     if args.what == "model":
         from mcalc.models.registry import delete_model
 
         models = Path(args.models) if args.models else get_settings().models_dir
-        delete_model(models, args.id, role=role, user=name)
+        was_default = delete_model(models, args.id, role=role, user=name)
     else:
         from mcalc.jobs import delete_job
 
         delete_job(args.id, get_settings(), role=role, user=name)
     print(f"deleted {args.what} {args.id}" + (f" (by {name})" if name else ""))
+    if was_default:
+        where = f" --models {shlex.quote(args.models)}" if args.models else ""
+        print(
+            f"{args.id} was the default model: no default is set now (the pages open on the "
+            "newest model; predict and evaluate need --model); choose one with "
+            f"`python -m mcalc models{where} default ID`"
+        )
     return 0
 
 

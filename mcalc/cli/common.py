@@ -1,9 +1,11 @@
 """Helpers shared by the sub-commands: a progress bar on stderr, the registry flag, the
-error guard and number formatting."""
+model a command runs (``--model`` or the default model), the error guard and number
+formatting."""
 
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -13,7 +15,15 @@ from typing import Any
 from mcalc.config import get_settings
 from mcalc.errors import McalcError
 
-__all__ = ["ProgressBar", "models_dir", "fmt", "guard", "add_models_option", "add_input_option"]
+__all__ = [
+    "ProgressBar",
+    "models_dir",
+    "model_or_default",
+    "fmt",
+    "guard",
+    "add_models_option",
+    "add_input_option",
+]
 
 
 class ProgressBar:
@@ -44,6 +54,32 @@ class ProgressBar:
 
 def models_dir(args: argparse.Namespace) -> Path:
     return Path(args.models) if getattr(args, "models", None) else get_settings().models_dir
+
+
+def model_or_default(args: argparse.Namespace) -> str:
+    """The model a command runs: ``--model`` when given, else the registry's default model
+    (:func:`~mcalc.models.registry.require_default_model`), named in a note on stderr
+    (stdout stays for the results and ``--json``). Never the newest model by itself.
+
+    Raises:
+        ModelError: no ``--model`` and no default model set (or it was deleted); the
+            message names the registered models and the command that sets a default.
+    """
+    given = getattr(args, "model", None)
+    if given:
+        return str(given)
+    from mcalc.models.registry import require_default_model
+
+    registry = models_dir(args)
+    where = f" --models {shlex.quote(str(args.models))}" if getattr(args, "models", None) else ""
+    choice = require_default_model(registry, command=f"python -m mcalc models{where} default ID")
+    assert choice.card is not None  # require_default_model returns a registered default
+    print(
+        f"using the default model {choice.card.id} ({choice.provenance}); "
+        "pass --model ID to run another",
+        file=sys.stderr,
+    )
+    return choice.card.id
 
 
 def fmt(value: Any) -> str:

@@ -2,7 +2,8 @@
 
 ``--json`` prints JSON only on stdout; progress bars and messages go to stderr. Errors
 that mcalc raises on purpose print one line on stderr and exit non-zero (2; 130 when
-interrupted).
+interrupted). ``evaluate`` without ``--model`` evaluates the registry's default model
+(:func:`mcalc.cli.common.model_or_default`).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from mcalc.cli.common import (
     add_models_option,
     fmt,
     guard,
+    model_or_default,
     models_dir,
 )
 from mcalc.errors import McalcError
@@ -39,6 +41,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise McalcError(
             f"--bootstrap must be 0 (none) or a number of resamples, got {args.bootstrap}"
         )
+    args.model = model_or_default(args)  # the report, detection and BI-RADS use it too
     result = evaluate_model(
         args.model,
         args.data,
@@ -365,7 +368,11 @@ def register_commands(subparsers: Any) -> None:
     evaluate = subparsers.add_parser(
         "evaluate", help="metrics of a model on a dataset's test patients (or all of another)"
     )
-    evaluate.add_argument("--model", required=True, help="registry id or model folder")
+    evaluate.add_argument(
+        "--model",
+        help="registry id or model folder (default: the registry's default model, "
+        "set with `python -m mcalc models default ID`)",
+    )
     evaluate.add_argument("--data", required=True, help="dataset folder or manifest")
     add_models_option(evaluate)
     evaluate.add_argument("--batch", type=int, default=None, help="batch size of prediction")

@@ -18,6 +18,10 @@ Writes, for each image, into ``--out``:
 With ``--all``, every image of ``--data`` goes into one results table instead
 (:mod:`mcalc.cli.batch`, :func:`mcalc.batch.run_batch`).
 
+Without ``--model`` the registry's default model runs (``python -m mcalc models default ID``
+sets it), named in a note on stderr; with no default set the command stops with exit status
+2 rather than pick one (:func:`mcalc.cli.common.model_or_default`).
+
 ``--json`` prints one JSON object on stdout and nothing else; the progress bar goes to
 stderr. Errors mcalc raises on purpose are one line on stderr with exit status 2.
 """
@@ -33,6 +37,7 @@ import cv2
 import numpy as np
 
 from mcalc.cli.batch import add_batch_arguments, cmd_batch
+from mcalc.cli.common import model_or_default
 from mcalc.config import TIMEPOINTS, VIEWS, get_settings
 from mcalc.explain.errors import ExplainError
 from mcalc.explain.service import (
@@ -241,7 +246,8 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """The ``predict`` command (errors propagate to :func:`mcalc.cli.main`); ``--all``: a
-    whole collection (:mod:`mcalc.cli.batch`)."""
+    whole collection (:mod:`mcalc.cli.batch`). Without ``--model``: the default model."""
+    args.model = model_or_default(args)
     if args.all:
         return cmd_batch(args)
     args.cam = args.cam or "gradcam"
@@ -254,7 +260,11 @@ def register_commands(subparsers: Any) -> None:
         "predict",
         help="probability map, top regions and Grad-CAM of a registered model on mammograms",
     )
-    p.add_argument("--model", required=True, help="registry id or model folder")
+    p.add_argument(
+        "--model",
+        help="registry id or model folder (default: the registry's default model, "
+        "set with `python -m mcalc models default ID`)",
+    )
     p.add_argument("--image", help="one image file (DICOM or raster)")
     p.add_argument("--data", help="dataset folder (real layout) or manifest; with --case")
     p.add_argument("--case", help="case id (e.g. suspicious-3)")

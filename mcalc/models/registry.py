@@ -10,8 +10,10 @@ fast. A corrupt or incompatible folder is reported and skipped, never fatal.
 One model may be the registry's *default* (:func:`set_default_model`, kept in the hidden
 ``.default-model.json``): the one the model pages (Predict, Batch, Audit, Evaluate) and the
 app's warm-up open on, chosen on purpose, so that a quick try or a cross-validation fold
-(registered like any model, and the newest) never takes its place unasked. Without one, or
-once it was deleted, they open on the newest model (:func:`default_first` says which and why).
+(registered like any model, and the newest) never takes its place unasked. Without one they
+open on the newest model (:func:`default_first` says which and why); the command line does
+not guess and asks for one (:func:`require_default_model`). Deleting the default model
+clears it (:func:`delete_model`).
 
 Models are registered atomically: everything is written to a hidden temporary folder in the
 registry, which is renamed into place only when complete. A crash, an interruption or a full
@@ -72,6 +74,7 @@ __all__ = [
     "set_default_model",
     "clear_default_model",
     "default_first",
+    "require_default_model",
 ]
 
 log = logging.getLogger(__name__)
@@ -252,17 +255,22 @@ def discard_partial(models_dir: str | Path, model_id: str) -> list[Path]:
 
 def delete_model(
     models_dir: str | Path, model_id: str, *, role: str | None, user: str = ""
-) -> None:
+) -> bool:
     """Delete the registered model ``model_id`` (admins only) and record who did it.
 
     The folder is first renamed to a hidden one (listings drop it at once, a reader never
     sees half a model), then removed; the deletion is appended to the registry's admin log
-    (:func:`mcalc.access.admin.record_action`).
+    (:func:`mcalc.access.admin.record_action`). When the model was the registry's default,
+    the default is cleared as well (recorded as a ``clear_default_model`` by the same
+    account), so that nothing goes on asking for a model that is gone.
 
     Args:
         models_dir: the registry.
         model_id: the model's id (not a path).
         role, user: who asks (the signed-in account; ``role`` decides).
+
+    Returns:
+        Whether the model was the default (and the default is now cleared).
 
     Raises:
         NotAllowed: ``role`` may not delete models.
@@ -281,6 +289,7 @@ def delete_model(
     shutil.rmtree(trash, ignore_errors=True)
     record_action(root, "delete_model", model_id, user, str(role))
     log.info("model %s deleted by %s (%s)", model_id, user or "-", role)
+    return _clear_default_if(root, model_id, role=role, user=user)
 
 
 # -- the default model ---------------------------------------------------------------------
@@ -306,14 +315,19 @@ class DefaultChoice:
         return self.card is not None and self.card.id == self.wanted
 
     @property
+    def provenance(self) -> str:
+        """Who set the default and when, as ``set by rob on 2026-12-04`` (what is known)."""
+        who = f" by {self.by}" if self.by else ""
+        when = f" on {self.at[:10]}" if self.at else ""
+        return f"set{who}{when}"
+
+    @property
     def note(self) -> str:
         """One sentence for a page or the command line: which model and why."""
         if self.card is None:
             return "no model in the registry"
         if self.is_default:
-            who = f" by {self.by}" if self.by else ""
-            when = f" on {self.at[:10]}" if self.at else ""
-            return f"{self.card.id} is the default model (set{who}{when})"
+            return f"{self.card.id} is the default model ({self.provenance})"
         if self.wanted:
             return (
                 f"the default model {self.wanted} is no longer in the registry: the newest, "
@@ -382,6 +396,26 @@ def clear_default_model(models_dir: str | Path, *, role: str | None, user: str =
     return True
 
 
+def _clear_default_if(root: Path, model_id: str, *, role: str | None, user: str) -> bool:
+    """Clear the default when it is ``model_id`` (just deleted); whether it was."""
+    path = root / DEFAULT_FILE
+    with file_lock(path):
+        if default_model_id(root) != model_id:
+            return False
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise ModelError(
+                f"model {model_id} was deleted but the default model of {root} still names "
+                f"it and cannot be cleared ({exc}): remove {path}"
+            ) from exc
+    record_action(root, "clear_default_model", model_id, user, str(role))
+    log.info("default model %s cleared: deleted by %s", model_id, user or "-")
+    return True
+
+
 def default_first(
     cards: list[ModelCard], models_dir: str | Path
 ) -> tuple[list[ModelCard], DefaultChoice]:
@@ -394,3 +428,47 @@ def default_first(
     ordered = [chosen, *(c for c in cards if c is not chosen)] if chosen else list(cards)
     first = ordered[0] if ordered else None
     return ordered, DefaultChoice(first, wanted, entry.get("by", ""), entry.get("at", ""))
+
+
+def require_default_model(
+    models_dir: str | Path, *, command: str = "python -m mcalc models default ID"
+) -> DefaultChoice:
+    """The default model set on purpose, for a caller given no model that must not guess
+    (the command line): never the newest as a fallback. ``command`` is how the caller's
+    user sets a default, named in the error.
+
+    Returns:
+        The :class:`DefaultChoice` of the default (``is_default`` true, ``card`` its card).
+
+    Raises:
+        ModelError: no model in the registry, no default set, or the default is no longer
+            registered; the message names the registered models and the command that sets
+            a default.
+
+    Example:
+        >>> import tempfile
+        >>> require_default_model(tempfile.mkdtemp())
+        Traceback (most recent call last):
+        ...
+        mcalc.errors.ModelError: no model in ...: pass --model FOLDER, or train one with ...
+    """
+    root = Path(models_dir)
+    cards = list_models(root).models
+    choice = default_first(cards, root)[1]
+    if choice.is_default:
+        return choice
+    if not cards:
+        raise ModelError(
+            f"no model in {root}: pass --model FOLDER, or train one with `python -m mcalc train`"
+        )
+    known = ", ".join(c.id for c in cards[:8]) + (
+        f" and {len(cards) - 8} more" if len(cards) > 8 else ""
+    )
+    why = (
+        f"the default model {choice.wanted} is no longer in {root}"
+        if choice.wanted
+        else f"no default model is set in {root}"
+    )
+    raise ModelError(
+        f"{why}: pass --model ID, or set a default with `{command}` (registered: {known})"
+    )
