@@ -178,6 +178,12 @@ def test_models_default_sets_shows_and_clears_the_default(tmp_path, capsys) -> N
         (models / model_id / "card.json").write_text(json.dumps(card))
     assert main(["models", "--models", str(models), "default", "nope"]) == 2
     assert "no model 'nope'" in capsys.readouterr().err
+    assert main(["models", "default", "--models", str(models)]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "no default model set: the newest, newer, is used",
+        "predict and evaluate without --model stop until a default is set: "
+        f"`python -m mcalc models --models {models} default ID`",
+    ]
     assert main(["models", "--models", str(models), "default", "chosen", "--by", "lead"]) == 0
     assert default_model_id(models) == "chosen"
     capsys.readouterr()
@@ -187,6 +193,8 @@ def test_models_default_sets_shows_and_clears_the_default(tmp_path, capsys) -> N
     assert main(["models", "--models", str(models)]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("chosen:") and "[default" in lines[0]
+    assert main(["models", "list", "--models", str(models)]) == 0
+    assert capsys.readouterr().out.splitlines() == lines  # `models list` is `models`
     assert main(["models", "default", "--clear", "--models", str(models)]) == 0
     assert default_model_id(models) is None
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import shlex
 import sys
 from pathlib import Path
 
 from mcalc.access import UsersFile
 from mcalc.access.users import AccessError
+from mcalc.cli.common import models_flag
 from mcalc.config import get_settings
 
 __all__ = ["register_commands"]
@@ -62,11 +62,10 @@ def _cmd_delete(args: argparse.Namespace) -> int:
         delete_job(args.id, get_settings(), role=role, user=name)
     print(f"deleted {args.what} {args.id}" + (f" (by {name})" if name else ""))
     if was_default:
-        where = f" --models {shlex.quote(args.models)}" if args.models else ""
         print(
             f"{args.id} was the default model: no default is set now (the pages open on the "
             "newest model; predict and evaluate need --model); choose one with "
-            f"`python -m mcalc models{where} default ID`"
+            f"`python -m mcalc models{models_flag(args)} default ID`"
         )
     return 0
 

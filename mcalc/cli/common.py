@@ -18,6 +18,7 @@ from mcalc.errors import McalcError
 __all__ = [
     "ProgressBar",
     "models_dir",
+    "models_flag",
     "model_or_default",
     "fmt",
     "guard",
@@ -56,6 +57,13 @@ def models_dir(args: argparse.Namespace) -> Path:
     return Path(args.models) if getattr(args, "models", None) else get_settings().models_dir
 
 
+def models_flag(args: argparse.Namespace) -> str:
+    """`` --models DIR`` when the command was given a registry, for the commands a message
+    suggests (so they act on the same registry); else nothing."""
+    given = getattr(args, "models", None)
+    return f" --models {shlex.quote(str(given))}" if given else ""
+
+
 def model_or_default(args: argparse.Namespace) -> str:
     """The model a command runs: ``--model`` when given, else the registry's default model
     (:func:`~mcalc.models.registry.require_default_model`), named in a note on stderr
@@ -70,9 +78,9 @@ def model_or_default(args: argparse.Namespace) -> str:
         return str(given)
     from mcalc.models.registry import require_default_model
 
-    registry = models_dir(args)
-    where = f" --models {shlex.quote(str(args.models))}" if getattr(args, "models", None) else ""
-    choice = require_default_model(registry, command=f"python -m mcalc models{where} default ID")
+    choice = require_default_model(
+        models_dir(args), command=f"python -m mcalc models{models_flag(args)} default ID"
+    )
     assert choice.card is not None  # require_default_model returns a registered default
     print(
         f"using the default model {choice.card.id} ({choice.provenance}); "

@@ -21,6 +21,7 @@ from mcalc.cli.common import (
     fmt,
     guard,
     models_dir,
+    models_flag,
 )
 
 if TYPE_CHECKING:
@@ -182,7 +183,10 @@ def _cmd_default(args: argparse.Namespace) -> int:
         print("default model cleared" if was else "no default model was set")
     elif args.id:
         set_default_model(root, args.id, role="admin", user=user)
-        print(f"default model: {args.id} (Predict, Batch, Audit and Evaluate open on it)")
+        print(
+            f"default model: {args.id} (Predict, Batch, Audit and Evaluate open on it; "
+            "predict and evaluate run it without --model)"
+        )
         return 0
     choice = default_first(list_models(root).models, root)[1]
     if args.json:
@@ -199,6 +203,11 @@ def _cmd_default(args: argparse.Namespace) -> int:
         )
     elif not args.clear:
         print(choice.note)
+        if not choice.is_default and choice.card is not None:
+            print(
+                "predict and evaluate without --model stop until a default is set: "
+                f"`python -m mcalc models{models_flag(args)} default ID`"
+            )
     return 0
 
 
@@ -287,20 +296,23 @@ def register_commands(subparsers: Any) -> None:
     add_models_option(models)
     models.add_argument("--json", action="store_true", help="print a JSON list of cards")
     models.set_defaults(func=cmd_models)
-    inner = models.add_subparsers(dest="models_command", metavar="{default}")
+    inner = models.add_subparsers(dest="models_command", metavar="{list,default}")
+    listed = inner.add_parser("list", help="list the registered models (as `models` alone)")
     default = inner.add_parser(
         "default",
         help="show, set (ID) or clear (--clear) the default model: the one Predict, Batch, "
-        "Audit and Evaluate open on (without one: the newest)",
+        "Audit and Evaluate open on (without one: the newest) and that predict and evaluate "
+        "run without --model (without one they stop)",
     )
     default.add_argument("id", nargs="?", help="registry id of the model to make the default")
     default.add_argument("--clear", action="store_true", help="set no default model")
     default.add_argument("--by", metavar="NAME", help="who sets it, for the record")
-    # SUPPRESS: given before `default` (`models --models DIR default`), they stay.
-    default.add_argument(
-        "--models", metavar="DIR", default=argparse.SUPPRESS, help="model registry folder"
-    )
-    default.add_argument(
-        "--json", action="store_true", default=argparse.SUPPRESS, help="print it as JSON"
-    )
-    default.set_defaults(func=cmd_models)
+    # SUPPRESS: given before the sub-command (`models --models DIR default`), they stay.
+    for parser in (listed, default):
+        parser.add_argument(
+            "--models", metavar="DIR", default=argparse.SUPPRESS, help="model registry folder"
+        )
+        parser.add_argument(
+            "--json", action="store_true", default=argparse.SUPPRESS, help="print it as JSON"
+        )
+        parser.set_defaults(func=cmd_models)
