@@ -367,9 +367,6 @@ def _status_ui(
     detections: DetectionSettings | None,
 ) -> tuple[Shown | None, Pending | None]:
     _collect()
-    note = st.session_state.get(NOTE_KEY)
-    if note is not None and note[0] == request.key:
-        (st.error if note[1] == "error" else st.info)(note[2])
     shown: Shown | None = st.session_state.get(SHOWN_KEY)
     entry = st.session_state.get(WORK_KEY)
     # A run of this very request going on: it is not cached (no lookup to pay for).
@@ -385,6 +382,13 @@ def _status_ui(
         if hit is not None:
             shown = replace(meta, analysis=hit)
             st.session_state[SHOWN_KEY] = shown
+    note = st.session_state.get(NOTE_KEY)
+    if note is not None and shown is not None and shown.key == note[0]:
+        # That request's result is on screen after all (the run ended as it was cancelled,
+        # or the analysis ahead made it): the note no longer says what the screen shows.
+        st.session_state.pop(NOTE_KEY)
+    elif note is not None and note[0] == request.key:
+        (st.error if note[1] == "error" else st.info)(note[2])
     running = entry is not None and entry[0].running
     wanted = running and entry[0].key == request.key
     # The reader chose another case: that choice is the action (the last result stays on

@@ -580,3 +580,39 @@ def test_a_new_case_is_drawn_by_a_rerun_of_the_result_only(page_env, monkeypatch
     assert _keys(at) and all("/MLO_" in k for k in _keys(at))  # drawn, no rerun asked
     assert not at.get("progress") and not [b for b in at.button if b.key == "predict_cancel"]
     assert len(pages_run) == 1  # the choice's run only (a page rerun before: 2)
+
+
+def test_a_cancelled_note_goes_once_that_requests_result_is_on_screen(
+    page_env, monkeypatch
+) -> None:
+    """A run cancelled as its analysis ended (or one whose result the analysis ahead made
+    meanwhile) leaves its result in the cache: once that result is drawn, "Run cancelled"
+    no longer describes the screen and is not shown."""
+    import threading
+
+    import mcalc.explain.runs as runs
+    import pages.predict_run as predict_run
+    from pages.predict_run import WORK_KEY
+
+    monkeypatch.setattr(predict_run, "WAIT_MAX_S", 0.3)
+    at = _open()
+    real = runs.analyse_case
+    release = threading.Event()
+
+    def late(loaded, images, settings, progress=None, **kwargs):
+        case = real(loaded, images, settings, None, **kwargs)  # no report: not cancellable
+        if progress is not None:  # the run (not the page's cache lookup) ends after Cancel
+            release.wait(30)
+        return case
+
+    monkeypatch.setattr(runs, "analyse_case", late)
+    at.radio(key="predict_view").set_value("MLO").run()  # runs by itself
+    work = at.session_state[WORK_KEY][0]
+    at.button(key="predict_cancel").click().run()
+    release.set()
+    assert work.wait(60) and work.state == "cancelled"
+    at.run()
+    _ok(at)
+    assert _keys(at) and all("/MLO_" in k for k in _keys(at))  # its result, from the cache
+    assert not any("Run cancelled" in i.value for i in at.info)
+
