@@ -501,10 +501,14 @@ def case_score_ui(loaded: LoadedModel, xp: Explainer, request: CaseRequest, case
             loaded, request, results=predict_results(), image_cache=common.get_image_cache()
         )
     if done is None:
-        if not st.button("Score every image of the case", key="predict_case_run"):
-            st.caption("Not computed yet: the model runs over every image of the case.")
+        slot = st.empty()  # the button, then the progress in its place, then nothing
+        with slot.container():
+            clicked = st.button("Score every image of the case", key="predict_case_run")
+            if not clicked:
+                st.caption("Not computed yet: the model runs over every image of the case.")
+        if not clicked:
             return
-        slot = st.empty()
+        slot.empty()
         done = run_case(
             loaded,
             request,

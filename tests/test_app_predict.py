@@ -616,3 +616,13 @@ def test_a_cancelled_note_goes_once_that_requests_result_is_on_screen(
     assert _keys(at) and all("/MLO_" in k for k in _keys(at))  # its result, from the cache
     assert not any("Run cancelled" in i.value for i in at.info)
 
+
+def test_the_case_score_button_goes_once_clicked(page_env) -> None:
+    at = _open()
+    at.toggle(key="predict_case_all").set_value(True).run()
+    assert [b for b in at.button if b.key == "predict_case_run"]
+    at.button(key="predict_case_run").click().run()
+    _ok(at)
+    assert "Case suspicious-1" in {m.label for m in at.metric}
+    assert not [b for b in at.button if b.key == "predict_case_run"]
+    assert not any("Not computed yet: the model runs" in c.value for c in at.caption)
