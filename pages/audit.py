@@ -13,7 +13,7 @@ import streamlit as st
 from mcalc.dataset.records import DatasetIndex
 from mcalc.errors import ModelError
 from mcalc.models.card import ModelCard
-from mcalc.models.card_text import card_facts, card_from_summary
+from mcalc.models.card_text import card_from_summary
 from mcalc.models.registry import list_models
 from mcalc.store import StoreError
 from mcalc.store.audit import AuditStore, audit_table, record_verdict
@@ -92,6 +92,9 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
             st.error(f"Verdict not saved: {exc}")
             return
         st.success(f"Verdict saved for {v.model_id} on {v.image_key} (version {v.version}).")
+        words = common.card_markdown(card_from_summary(v.model_card)) if v.model_card else ""
+        if words:
+            st.markdown(f"Model card recorded with it:\n{words}")
 
 
 def card_ui(model_id: str, recorded: str) -> None:
@@ -104,12 +107,12 @@ def card_ui(model_id: str, recorded: str) -> None:
             card_from_summary(recorded),
             "what the verdict recorded (the model is no longer registered)",
         )
-    facts = card_facts(card) if card is not None else []
+    words = common.card_markdown(card) if card is not None else ""
     with st.expander(f"Model card of {model_id}", expanded=True):
-        if not facts:
+        if not words:
             st.caption("No model card was recorded with this verdict.")
             return
-        st.markdown("\n".join(f"- **{label}:** {value}" for label, value in facts))
+        st.markdown(words)
         st.caption(f"From {source}.")
 
 

@@ -311,6 +311,10 @@ def test_a_verdict_is_recorded(page_env, app_env) -> None:
     at.button(key="FormSubmitter:predict_verdict_form-Save verdict").click().run()
     _ok(at)
     assert any("Saved: Dr Test on suspicious-1/CC_recent" in s.value for s in at.success)
+    # The card recorded, in words (not its key=value line).
+    words = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "**Architecture:** custom" in words and "**Input:** patches of" in words
+    assert "architecture=" not in words
     # The form keeps what was recorded, and the saved record is shown.
     assert at.radio(key="predict_plausible").value == "plausible"
     summary = audit_table(get_settings(), "spot")
