@@ -147,7 +147,7 @@ def judged_ui(model: str) -> None:
     if ctx is not None:
         c2.caption(
             f"Map: {ctx.text()}; threshold source: {ctx.threshold_source or 'n/a'}; model "
-            f"fingerprint `{ctx.model_fingerprint}`; settings {ctx.map_settings}"
+            f"fingerprint `{ctx.model_fingerprint}`; map settings: {ctx.settings_text()}"
         )
     if v.comment:
         c2.caption(f"Comment: {v.comment}")

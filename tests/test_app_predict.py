@@ -332,6 +332,9 @@ def test_a_verdict_is_recorded(page_env, app_env) -> None:
     _ok(at)
     assert any(type(e).__name__ == "Image" for e in at.main), "the judged picture is shown"
     assert any("gradcam" in c.value for c in at.caption)
+    # The map's settings in words, not a Python dict.
+    captions = " ".join(c.value for c in at.caption)
+    assert "{'" not in captions and "stride" in captions and "mm" in captions
     # ... and makes the case report from there.
     at.button(key="audit_report_make").click().run()
     _ok(at)
