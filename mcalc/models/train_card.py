@@ -27,7 +27,14 @@ if TYPE_CHECKING:
 
     from mcalc.models.tracking import MlflowRun
 
-__all__ = ["CardJson", "Fitted", "card_data_path", "card_json", "hyperparameters", "package_versions"]
+__all__ = [
+    "CardJson",
+    "Fitted",
+    "card_data_path",
+    "card_json",
+    "hyperparameters",
+    "package_versions",
+]
 
 #: A model card (or a part of one) in the registry's JSON card format.
 CardJson = dict[str, Any]
