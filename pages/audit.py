@@ -53,7 +53,7 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
         format_func=lambda m: m + default_model.label(choice, m),
     )
     if model in cards:
-        default_model.default_ui(choice, model, "audit", where=c1)
+        default_model.default_ui(choice, model, "audit", where=c1, picker="audit_model")
     if model == OTHER:
         model = c1.text_input("Model id", key="audit_model_typed").strip()
     keys = [r.key for r in index.images()]
