@@ -140,7 +140,7 @@ def judged_ui(model: str) -> None:
         )
     ctx = v.context
     c2.markdown(
-        f"**{v.score_verdict}** with score {v.score if v.score is not None else 'n/a'} "
+        f"**{v.score_verdict}** with score {'n/a' if v.score is None else f'{v.score:.3f}'} "
         f"({v.predicted or 'no decision shown'}); explanation "
         f"{ {True: 'plausible', False: 'implausible', None: 'not judged'}[v.explanation_plausible] }"
     )

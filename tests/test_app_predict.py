@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from pathlib import Path
 
 import keras  # noqa: F401  (a broken install fails here, not skips)
@@ -335,6 +336,8 @@ def test_a_verdict_is_recorded(page_env, app_env) -> None:
     # The map's settings in words, not a Python dict.
     captions = " ".join(c.value for c in at.caption)
     assert "{'" not in captions and "stride" in captions and "mm" in captions
+    said = " ".join(m.value for m in at.markdown)
+    assert re.search(r"\*\*agree\*\* with score \d\.\d{3} \(", said), said  # 3 decimals
     # ... and makes the case report from there.
     at.button(key="audit_report_make").click().run()
     _ok(at)
