@@ -13,7 +13,7 @@ import streamlit as st
 from mcalc.dataset.records import DatasetIndex
 from mcalc.errors import ModelError
 from mcalc.models.card import ModelCard
-from mcalc.models.card_text import card_facts, card_from_summary
+from mcalc.models.card_text import card_from_summary
 from mcalc.models.registry import list_models
 from mcalc.store import StoreError
 from mcalc.store.audit import AuditStore, audit_table, record_verdict
@@ -53,7 +53,7 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
         format_func=lambda m: m + default_model.label(choice, m),
     )
     if model in cards:
-        default_model.default_ui(choice, model, "audit", where=c1)
+        default_model.default_ui(choice, model, "audit", where=c1, picker="audit_model")
     if model == OTHER:
         model = c1.text_input("Model id", key="audit_model_typed").strip()
     keys = [r.key for r in index.images()]
@@ -92,6 +92,9 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
             st.error(f"Verdict not saved: {exc}")
             return
         st.success(f"Verdict saved for {v.model_id} on {v.image_key} (version {v.version}).")
+        words = common.card_markdown(card_from_summary(v.model_card)) if v.model_card else ""
+        if words:
+            st.markdown(f"Model card recorded with it:\n{words}")
 
 
 def card_ui(model_id: str, recorded: str) -> None:
@@ -104,12 +107,12 @@ def card_ui(model_id: str, recorded: str) -> None:
             card_from_summary(recorded),
             "what the verdict recorded (the model is no longer registered)",
         )
-    facts = card_facts(card) if card is not None else []
+    words = common.card_markdown(card) if card is not None else ""
     with st.expander(f"Model card of {model_id}", expanded=True):
-        if not facts:
+        if not words:
             st.caption("No model card was recorded with this verdict.")
             return
-        st.markdown("\n".join(f"- **{label}:** {value}" for label, value in facts))
+        st.markdown(words)
         st.caption(f"From {source}.")
 
 
@@ -137,14 +140,14 @@ def judged_ui(model: str) -> None:
         )
     ctx = v.context
     c2.markdown(
-        f"**{v.score_verdict}** with score {v.score if v.score is not None else 'n/a'} "
+        f"**{v.score_verdict}** with score {'n/a' if v.score is None else f'{v.score:.3f}'} "
         f"({v.predicted or 'no decision shown'}); explanation "
         f"{ {True: 'plausible', False: 'implausible', None: 'not judged'}[v.explanation_plausible] }"
     )
     if ctx is not None:
         c2.caption(
             f"Map: {ctx.text()}; threshold source: {ctx.threshold_source or 'n/a'}; model "
-            f"fingerprint `{ctx.model_fingerprint}`; settings {ctx.map_settings}"
+            f"fingerprint `{ctx.model_fingerprint}`; map settings: {ctx.settings_text()}"
         )
     if v.comment:
         c2.caption(f"Comment: {v.comment}")

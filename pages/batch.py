@@ -50,7 +50,7 @@ def launch_ui(settings: Settings, data_path: str) -> None:
             f"{i} · {by_id[i].architecture} · {by_id[i].task_name}{default_model.label(choice, i)}"
         ),
     )
-    default_model.default_ui(choice, str(model_id), "batch", where=c1)
+    default_model.default_ui(choice, str(model_id), "batch", where=c1, picker="batch_model")
     has_ray = ray_available()
     engine = c2.radio(
         "Engine",

@@ -208,7 +208,11 @@ columns = [
     ]
     if c in frame and (c != "regions" or frame[c].fillna(0).any())
 ]
-table = filters_ui(frame)[columns]
+# A missing value is "not available", which the table says (a blank "None" read as "no
+# biopsy"); the case's line below says "n/a" too.
+table = filters_ui(frame)[columns].fillna(
+    {c: "n/a" for c in ("laterality", "density", "birads", "biopsy") if c in columns}
+)
 case = case_picker(index, table)
 if case is None:
     st.stop()

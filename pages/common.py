@@ -29,6 +29,8 @@ from mcalc.config import PathRefused, Settings, check_data_path, get_settings, p
 from mcalc.dataset import open_dataset
 from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.errors import McalcError
+from mcalc.models.card import ModelCard
+from mcalc.models.card_text import card_facts
 from mcalc.models.warmup import start_tensorflow_warmup
 from pages import signin
 from pages.server_tuning import log_work, tune_server
@@ -483,6 +485,12 @@ def verdict_inputs(
         key=f"{prefix}_plausible",
     )
     return verdict, {"plausible": True, "implausible": False}.get(plausible)
+
+
+def card_markdown(card: ModelCard) -> str:
+    """A model card in words (:func:`mcalc.models.card_text.card_facts`) as a Markdown
+    list, one fact a line; empty when the card says nothing."""
+    return "\n".join(f"- **{label}:** {value}" for label, value in card_facts(card))
 
 
 def case_report_ui(case_id: str, model_id: str | None, prefix: str) -> None:

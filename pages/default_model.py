@@ -33,7 +33,7 @@ def label(choice: DefaultChoice, model_id: str) -> str:
     return " · default" if choice.is_default and model_id == choice.wanted else ""
 
 
-def _make_default(model_id: str) -> None:
+def _make_default(model_id: str, picker: str | None = None) -> None:
     user = signin.current_user()
     try:
         set_default_model(
@@ -45,6 +45,11 @@ def _make_default(model_id: str) -> None:
     except McalcError as exc:
         st.session_state[NOTICE_KEY] = ("error", f"Not made the default: {exc}")
         return
+    if picker is not None:
+        # The picker's label of this model gains " · default" in the next run; Streamlit's
+        # browser side keeps the chosen option's old label (a keyed selectbox keeps its
+        # identity when only its labels change) unless its value is set anew.
+        st.session_state[picker] = model_id
     st.session_state[NOTICE_KEY] = (
         "success",
         f"`{model_id}` is now the default model: Predict, Batch, Audit and Evaluate open on it.",
@@ -52,12 +57,19 @@ def _make_default(model_id: str) -> None:
 
 
 def default_ui(
-    choice: DefaultChoice, chosen: str, prefix: str, *, where=None, note: bool = True
+    choice: DefaultChoice,
+    chosen: str,
+    prefix: str,
+    *,
+    where=None,
+    note: bool = True,
+    picker: str | None = None,
 ) -> None:
     """Under a picker: why it opened where it did when no default is set (or the default
     was deleted; unless not ``note``), and a *Make default* button for ``chosen`` when it
     is not the default (for those who may choose it). ``where``: the container to draw in
-    (default: here)."""
+    (default: here); ``picker``: the key of the model picker whose labels mark the
+    default (its label is then right at once)."""
     box = where or st
     notice = st.session_state.pop(NOTICE_KEY, None)
     if notice is not None:
@@ -70,7 +82,7 @@ def default_ui(
             key=f"{prefix}_make_default",
             icon=":material/star:",
             on_click=_make_default,
-            args=(chosen,),
+            args=(chosen, picker),
             help="The model Predict, Batch, Audit and Evaluate open on, for every reader "
             "(the newest model while none is chosen).",
         )

@@ -89,7 +89,7 @@ def model_ui(cards: list[ModelCard]) -> ModelCard:
         ),
     )
     card = by_id[model_id]
-    default_model.default_ui(choice, model_id, "predict")
+    default_model.default_ui(choice, model_id, "predict", picker="predict_model")
     test = card.test_metrics
     # One line, not metric tiles: long values (task, weights source) were cut off, and
     # sensitivity/specificity belong beside the AUC (a model can rank well and miss all).

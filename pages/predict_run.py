@@ -306,6 +306,10 @@ class Pending:
     box: Any
     bar: Any
     limit: float | None = None
+    #: The page's whole status area (an ``st.empty`` slot: :func:`shown_ui`), emptied when
+    #: the result arrives: a fragment's rerun does not clear what the page's run left
+    #: above it (a "Not computed yet" note and Run button a run before drew there).
+    area: Any = None
 
     def finish(self) -> None:
         """Wait for the run in this script run (its progress redrawn; a click on Cancel or
@@ -335,7 +339,7 @@ class Pending:
             if now != drawn or asked:
                 self.bar.progress(now[0], text=now[1])
             drawn, drawn_at = now, time.monotonic()
-        self.box.empty()  # the progress and Cancel
+        (self.box if self.area is None else self.area).empty()  # progress, Cancel, notes
         _collect()
         if self.work.state == "done" and common.rerun_fragment_next(RESULT_FRAGMENT):
             return  # only the result's fragment runs again: it draws the result
@@ -355,8 +359,10 @@ def shown_ui(
     first visit, ``(None, Pending)``: draw ``pending.meta``'s images, then ``finish()``;
     a run for the reader's choice: ``(last result, Pending)``: draw the last result, then
     ``finish()``."""
-    with st.container():  # one slot, whatever it holds: the result below keeps its place
-        return _status_ui(loaded, xp, request, meta, detections)
+    area = st.empty()  # one slot, whatever it holds: the result below keeps its place
+    with area.container():
+        shown, pending = _status_ui(loaded, xp, request, meta, detections)
+    return shown, None if pending is None else replace(pending, area=area)
 
 
 def _status_ui(
@@ -366,10 +372,11 @@ def _status_ui(
     meta: Shown,
     detections: DetectionSettings | None,
 ) -> tuple[Shown | None, Pending | None]:
+    # Three slots, always sent, each an element or empty: the browser keeps a container's
+    # children that a run does not send again (a "Not computed yet" and Run left below the
+    # progress of the Run they asked for), so the area's layout never shrinks.
+    note_slot, ask_slot, run_slot = st.empty(), st.empty(), st.empty()
     _collect()
-    note = st.session_state.get(NOTE_KEY)
-    if note is not None and note[0] == request.key:
-        (st.error if note[1] == "error" else st.info)(note[2])
     shown: Shown | None = st.session_state.get(SHOWN_KEY)
     entry = st.session_state.get(WORK_KEY)
     # A run of this very request going on: it is not cached (no lookup to pay for).
@@ -385,6 +392,13 @@ def _status_ui(
         if hit is not None:
             shown = replace(meta, analysis=hit)
             st.session_state[SHOWN_KEY] = shown
+    note = st.session_state.get(NOTE_KEY)
+    if note is not None and shown is not None and shown.key == note[0]:
+        # That request's result is on screen after all (the run ended as it was cancelled,
+        # or the analysis ahead made it): the note no longer says what the screen shows.
+        st.session_state.pop(NOTE_KEY)
+    elif note is not None and note[0] == request.key:
+        (note_slot.error if note[1] == "error" else note_slot.info)(note[2])
     running = entry is not None and entry[0].running
     wanted = running and entry[0].key == request.key
     # The reader chose another case: that choice is the action (the last result stays on
@@ -406,7 +420,7 @@ def _status_ui(
         if first or follow:
             _start(loaded, xp, request, meta, detections, auto=True)  # nothing to lose
         work = st.session_state[WORK_KEY][0]
-        box = st.empty()
+        box = run_slot
         with box.container():
             bar = st.empty()
             _progress(bar, work, meta)
@@ -416,7 +430,7 @@ def _status_ui(
         where = f" The result below is still that of **{shown.title}**." if shown else ""
         if running:
             where += f" Run stops the run of **{entry[1].title}** first."
-        c1, c2 = st.columns([4, 1])
+        c1, c2 = ask_slot.container().columns([4, 1])
         c1.info(f"Not computed yet for **{meta.title}** with these settings.{where}")
         c2.button(
             "Run",
@@ -429,14 +443,15 @@ def _status_ui(
         )
     if wanted and shown is not None:  # the reader's choice: its run waits at its end
         work = entry[0]
-        box = st.empty()  # emptied when the run ends (no rerun of the page draws it again)
+        box = run_slot  # emptied when the run ends (no rerun of the page draws it again)
         with box.container():
             bar = st.empty()  # the progress, then (past the limit) the poll in its place
             _progress(bar, work, meta)
             _cancel_button(work)
         return shown, Pending(work, meta, box, bar, limit=WAIT_MAX_S)
     if running:
-        _progress_ui()
+        with run_slot.container():
+            _progress_ui()
     return shown, None
 
 
@@ -497,10 +512,14 @@ def case_score_ui(loaded: LoadedModel, xp: Explainer, request: CaseRequest, case
             loaded, request, results=predict_results(), image_cache=common.get_image_cache()
         )
     if done is None:
-        if not st.button("Score every image of the case", key="predict_case_run"):
-            st.caption("Not computed yet: the model runs over every image of the case.")
+        slot = st.empty()  # the button, then the progress in its place, then nothing
+        with slot.container():
+            clicked = st.button("Score every image of the case", key="predict_case_run")
+            if not clicked:
+                st.caption("Not computed yet: the model runs over every image of the case.")
+        if not clicked:
             return
-        slot = st.empty()
+        slot.empty()
         done = run_case(
             loaded,
             request,

@@ -10,6 +10,7 @@ import streamlit as st
 
 from mcalc.explain.service import CaseAnalysis
 from mcalc.models.card import ModelCard
+from mcalc.models.card_text import card_from_summary
 from pages import common
 
 
@@ -116,4 +117,6 @@ def verdict_ui(card: ModelCard, case: CaseAnalysis, *, stale: str | None = None)
                 hide_index=True,
                 width="stretch",
             )
-            st.caption(f"Model card: {saved['model_card']}")
+            words = common.card_markdown(card_from_summary(saved["model_card"]))
+            if words:
+                st.markdown(f"Model card recorded with it:\n{words}")

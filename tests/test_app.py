@@ -167,6 +167,15 @@ def test_browse_next_button_changes_case(app_env):
     assert at.session_state["browse_case_id"] != first
 
 
+def test_browse_table_says_n_a_for_missing_metadata(app_env):
+    """The demo's normal cases have no biopsy: "n/a", as the case's line says, not None."""
+    at = _run("pages/browse.py")
+    df = at.dataframe[0].value
+    normal = df[df["case_id"].str.startswith("normal")]
+    assert len(normal) and (normal["biopsy"] == "n/a").all()
+    assert df[["laterality", "density", "birads", "biopsy"]].notna().all().all()
+
+
 def test_browse_filter_without_calcifications_shows_birads1_only(app_env):
     at = _run("pages/browse.py")
     at.selectbox(key="browse_filter_calc").select("without").run()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import re
 from pathlib import Path
 
 import keras  # noqa: F401  (a broken install fails here, not skips)
@@ -311,6 +312,10 @@ def test_a_verdict_is_recorded(page_env, app_env) -> None:
     at.button(key="FormSubmitter:predict_verdict_form-Save verdict").click().run()
     _ok(at)
     assert any("Saved: Dr Test on suspicious-1/CC_recent" in s.value for s in at.success)
+    # The card recorded, in words (not its key=value line).
+    words = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
+    assert "**Architecture:** custom" in words and "**Input:** patches of" in words
+    assert "architecture=" not in words
     # The form keeps what was recorded, and the saved record is shown.
     assert at.radio(key="predict_plausible").value == "plausible"
     summary = audit_table(get_settings(), "spot")
@@ -328,6 +333,11 @@ def test_a_verdict_is_recorded(page_env, app_env) -> None:
     _ok(at)
     assert any(type(e).__name__ == "Image" for e in at.main), "the judged picture is shown"
     assert any("gradcam" in c.value for c in at.caption)
+    # The map's settings in words, not a Python dict.
+    captions = " ".join(c.value for c in at.caption)
+    assert "{'" not in captions and "stride" in captions and "mm" in captions
+    said = " ".join(m.value for m in at.markdown)
+    assert re.search(r"\*\*agree\*\* with score \d\.\d{3} \(", said), said  # 3 decimals
     # ... and makes the case report from there.
     at.button(key="audit_report_make").click().run()
     _ok(at)
@@ -580,3 +590,49 @@ def test_a_new_case_is_drawn_by_a_rerun_of_the_result_only(page_env, monkeypatch
     assert _keys(at) and all("/MLO_" in k for k in _keys(at))  # drawn, no rerun asked
     assert not at.get("progress") and not [b for b in at.button if b.key == "predict_cancel"]
     assert len(pages_run) == 1  # the choice's run only (a page rerun before: 2)
+
+
+def test_a_cancelled_note_goes_once_that_requests_result_is_on_screen(
+    page_env, monkeypatch
+) -> None:
+    """A run cancelled as its analysis ended (or one whose result the analysis ahead made
+    meanwhile) leaves its result in the cache: once that result is drawn, "Run cancelled"
+    no longer describes the screen and is not shown."""
+    import threading
+
+    import mcalc.explain.runs as runs
+    import pages.predict_run as predict_run
+    from pages.predict_run import WORK_KEY
+
+    monkeypatch.setattr(predict_run, "WAIT_MAX_S", 0.3)
+    at = _open()
+    real = runs.analyse_case
+    release = threading.Event()
+
+    def late(loaded, images, settings, progress=None, **kwargs):
+        case = real(loaded, images, settings, None, **kwargs)  # no report: not cancellable
+        if progress is not None:  # the run (not the page's cache lookup) ends after Cancel
+            release.wait(30)
+        return case
+
+    monkeypatch.setattr(runs, "analyse_case", late)
+    at.radio(key="predict_view").set_value("MLO").run()  # runs by itself
+    work = at.session_state[WORK_KEY][0]
+    at.button(key="predict_cancel").click().run()
+    release.set()
+    assert work.wait(60) and work.state == "cancelled"
+    at.run()
+    _ok(at)
+    assert _keys(at) and all("/MLO_" in k for k in _keys(at))  # its result, from the cache
+    assert not any("Run cancelled" in i.value for i in at.info)
+
+
+def test_the_case_score_button_goes_once_clicked(page_env) -> None:
+    at = _open()
+    at.toggle(key="predict_case_all").set_value(True).run()
+    assert [b for b in at.button if b.key == "predict_case_run"]
+    at.button(key="predict_case_run").click().run()
+    _ok(at)
+    assert "Case suspicious-1" in {m.label for m in at.metric}
+    assert not [b for b in at.button if b.key == "predict_case_run"]
+    assert not any("Not computed yet: the model runs" in c.value for c in at.caption)

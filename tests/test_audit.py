@@ -8,7 +8,14 @@ import pytest
 
 from mcalc.config import Settings
 from mcalc.store import StoreWriteError
-from mcalc.store.audit import AUDIT_COLUMNS, AuditStore, audit_table, card_summary, record_verdict
+from mcalc.store.audit import (
+    AUDIT_COLUMNS,
+    AuditStore,
+    VerdictContext,
+    audit_table,
+    card_summary,
+    record_verdict,
+)
 
 CARD = {"architecture": "resnet50", "task": "patch", "classes": ["normal", "calc"], "patch": 64}
 
@@ -98,3 +105,20 @@ def test_card_summary_variants():
     assert card_summary(None) == ""
     assert card_summary("free text") == "free text"
     assert card_summary({"metrics": {"auc": 0.9}}) == "metrics=auc:0.9"
+
+
+@pytest.mark.parametrize(
+    ("settings", "words"),
+    [
+        ({"stride": 16, "top_k": 1, "batch": 64}, "stride 16 px; score the best patch"),
+        (
+            {"max_regions": 0, "nms_overlap": 0.1, "dense": False, "weighting": "none"},
+            "up to 0 regions; regions overlapping at most 10%; patch by patch; "
+            "explanation not weighted",
+        ),
+        ({"future_knob": 2}, "future_knob 2"),
+        ({}, "none recorded"),
+    ],
+)
+def test_map_settings_in_words(settings, words):
+    assert VerdictContext(map_settings=settings).settings_text() == words

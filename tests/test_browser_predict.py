@@ -163,3 +163,25 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
             f" && ({computing})()",
             timeout=30_000,
         )
+
+
+def test_make_default_relabels_the_model_picker_at_once(demo_app) -> None:
+    """*Make default* under a model picker: the chosen model's label gains " · default" in
+    the next run, not after a reload (Streamlit's browser side kept a keyed selectbox's old
+    label when only its labels changed). On Batch, whose picker is that of Predict."""
+    from mcalc.models.registry import clear_default_model, default_model_id
+
+    models = demo_app.path("MCALC_MODELS")
+    assert default_model_id(models) is None  # the shared server opens on the newest, spot
+    try:
+        with browser_page(width=1400, height=1000) as page:
+            open_app(page, f"{demo_app.url}/batch")
+            box = page.get_by_role("combobox", name="Model", exact=True)
+            assert box.input_value() == "spot · custom · calcification", box.input_value()
+            button = page.get_by_role("button", name="Make spot the default model")
+            runs(page).after(button.click)
+            wait_for_app_idle(page)
+            assert default_model_id(models) == "spot"
+            assert box.input_value() == "spot · custom · calcification · default"
+    finally:
+        clear_default_model(models, role="researcher")

@@ -181,3 +181,16 @@ def test_trained_by_is_read_written_and_absent_on_old_cards() -> None:
     card = ModelCard.from_json({**OLD_CARD, "trained_by": "rita"})
     assert card.trained_by == "rita" and card.to_json()["trained_by"] == "rita"
     assert card.summary_dict()["trained_by"] == "rita"
+
+
+def test_a_card_names_data_inside_the_clone_relative_to_it() -> None:
+    """The committed demo card reads the same in every clone: no one's home folder."""
+    from mcalc.config import REPO_ROOT
+    from mcalc.models.train_card import card_data_path
+
+    assert card_data_path(REPO_ROOT / "data" / "demo") == "data/demo"
+    assert card_data_path(REPO_ROOT / "data" / ".." / "data" / "demo") == "data/demo"
+    outside = Path("/srv/datasets/microcalc")
+    assert card_data_path(outside, clone=Path("/srv/clone")) == str(outside.resolve())
+    data = _demo()["data"]
+    assert data["path"] == "data/demo" and data["synthetic"] is True

@@ -190,6 +190,8 @@ def test_decision_threshold_comes_from_the_card_else_the_stated_default(
     threshold = decision_threshold(ModelCard.from_json(card))
     assert threshold.value == pytest.approx(value) and threshold.is_default is default
     assert ("default" in threshold.source) is default
+    # Said after the value ("at threshold 0.5 (...)" in the case report): not repeated.
+    assert f"{value:g}" not in threshold.source or not default
     assert threshold.decide(value, "calcification") == "calcification"
     assert threshold.decide(value - 0.01, "calcification") == "negative"
 

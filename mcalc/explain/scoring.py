@@ -196,9 +196,8 @@ def decision_threshold(card: ModelCard) -> DecisionThreshold:
         value, source = raw.get("value"), str(raw.get("source") or source)
     if isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= value <= 1.0:
         return DecisionThreshold(float(value), source)
-    return DecisionThreshold(
-        DEFAULT_THRESHOLD, f"default {DEFAULT_THRESHOLD:g} (the model card names no threshold)"
-    )
+    # Said after the value ("threshold 0.5 (default, ...)"): the value is not repeated.
+    return DecisionThreshold(DEFAULT_THRESHOLD, "default, as the model card names none")
 
 
 def case_score(scores: Iterable[float], rule: str = "max") -> float:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mcalc.config import REPO_ROOT
 from mcalc.models.freeze import FreezeReport
 from mcalc.models.patches import WINDOW
 from mcalc.models.registry import CARD_VERSION, TENSORBOARD_DIR
@@ -26,7 +27,14 @@ if TYPE_CHECKING:
 
     from mcalc.models.tracking import MlflowRun
 
-__all__ = ["CardJson", "Fitted", "card_json", "hyperparameters", "package_versions"]
+__all__ = [
+    "CardJson",
+    "Fitted",
+    "card_data_path",
+    "card_json",
+    "hyperparameters",
+    "package_versions",
+]
 
 #: A model card (or a part of one) in the registry's JSON card format.
 CardJson = dict[str, Any]
@@ -45,6 +53,24 @@ class Fitted:
     stages: list[CardJson]
     report: FreezeReport
     lr_used: list[float]
+
+
+def card_data_path(data: str | Path, clone: Path = REPO_ROOT) -> str:
+    """The training data's path as a card records it: relative to the clone for data
+    inside it (the demo set: ``data/demo``), so that a committed card names no one's
+    machine and reads the same in every clone; absolute otherwise.
+
+    Example:
+        >>> card_data_path("/srv/clone/data/demo", clone=Path("/srv/clone"))
+        'data/demo'
+        >>> card_data_path("/srv/datasets/microcalc", clone=Path("/srv/clone"))
+        '/srv/datasets/microcalc'
+    """
+    path = Path(data).resolve()
+    try:
+        return path.relative_to(clone.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def package_versions() -> dict[str, str]:
@@ -132,7 +158,7 @@ def card_json(
             "neg_per_image": patch_cfg.neg_per_image,
         },
         "data": {
-            "path": str(Path(config.data).resolve()),
+            "path": card_data_path(config.data),
             "fingerprint": data.fingerprint,
             "synthetic": bool(data.index.synthetic),
             "source": data.index.source,

@@ -157,6 +157,53 @@ class VerdictContext:
             parts.append(f"threshold {self.threshold:g}")
         return " · ".join(parts) or "no explanation"
 
+    def settings_text(self) -> str:
+        """:attr:`map_settings` in words, for people (the Audit page); keys it does not know
+        are given as ``key value``.
+
+        Example:
+            >>> VerdictContext(map_settings={"stride": None, "top_k": 3, "min_breast": 0.25,
+            ...     "max_regions": 8, "min_region_score": 0.5, "dense": True,
+            ...     "tolerance_mm": 0.5, "weighting": "probability"}).settings_text()
+            'stride half a patch; score the mean of the top 3 patches; patches with at least 25% breast; up to 8 regions scoring at least 0.5; fully convolutional where exact; marks dilated by 0.5 mm for agreement; explanation weighted by patch probability'
+        """
+        s = dict(self.map_settings)
+        s.pop("batch", None)  # patches per forward pass: the map does not depend on it
+        parts: list[str] = []
+        if "stride" in s:
+            stride = s.pop("stride")
+            parts.append("stride half a patch" if stride is None else f"stride {stride} px")
+        if "top_k" in s:
+            k = s.pop("top_k")
+            parts.append(
+                "score the best patch" if k == 1 else f"score the mean of the top {k} patches"
+            )
+        if "min_breast" in s:
+            parts.append(f"patches with at least {float(s.pop('min_breast')):.0%} breast")
+        if "max_regions" in s or "min_region_score" in s:
+            n, at_least = s.pop("max_regions", None), s.pop("min_region_score", None)
+            region = f"up to {n} regions" if n is not None else "regions"
+            parts.append(
+                region + (f" scoring at least {at_least:g}" if at_least is not None else "")
+            )
+        if "nms_overlap" in s:
+            parts.append(f"regions overlapping at most {float(s.pop('nms_overlap')):.0%}")
+        if "dense" in s:
+            parts.append("fully convolutional where exact" if s.pop("dense") else "patch by patch")
+        if "tolerance_mm" in s:
+            parts.append(f"marks dilated by {s.pop('tolerance_mm'):g} mm for agreement")
+        if "weighting" in s:
+            w = s.pop("weighting")
+            parts.append(
+                "explanation weighted by patch probability"
+                if w == "probability"
+                else "explanation not weighted"
+                if w == "none"
+                else f"explanation weighting {w}"
+            )
+        parts += [f"{k} {v}" for k, v in s.items()]
+        return "; ".join(parts) or "none recorded"
+
 
 @dataclass(frozen=True)
 class AuditVerdict:
