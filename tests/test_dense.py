@@ -70,8 +70,8 @@ def test_lattice_points_between_grid_points_are_the_patch_model_s() -> None:
     unit, breast = _image((96, 80), seed=4)
     pmap = predict_map(loaded, unit, settings=SlidingSettings(16, min_breast=0.0), breast=breast)
     step = pmap.fine_stride
-    padded = np.zeros(pmap.grid.padded_shape, np.float32)
-    padded[: unit.shape[0], : unit.shape[1]] = unit
+    ph, pw = pmap.grid.padded_shape
+    padded = np.pad(unit, ((0, ph - unit.shape[0]), (0, pw - unit.shape[1])), mode="edge")
     cells = [(1, 3), (2, 5), (5, 2)]  # off the grid (grid points are every 4th)
     patches = np.stack(
         [padded[t * step : t * step + PATCH, u * step : u * step + PATCH] for t, u in cells]
@@ -88,3 +88,35 @@ def test_a_model_that_does_not_qualify_slides() -> None:
     loaded = _loaded(model)
     pmap = predict_map(loaded, unit, settings=SlidingSettings(16), breast=breast)
     assert pmap.fine is None and pmap.n_patches > 0
+
+
+def test_past_the_edge_both_passes_read_the_edge_repeated_not_zeros() -> None:
+    """Tissue up to the image's edge (a CC view's chest wall): the grid's last row and column
+    reach past it; the sliding window and the dense pass both read the edge repeated there
+    (as extract_patch does), never a dark band that a model takes for a calcification."""
+    from mcalc.explain.grid import pad_to_grid
+    from mcalc.models.inference import predict_patches
+    from mcalc.models.patches import extract_patch
+
+    loaded = _loaded(random_model(2, PATCH, seed=5))
+    rng = np.random.default_rng(7)
+    unit = (0.6 + 0.2 * rng.random((100, 90))).astype(np.float32)
+    breast = np.ones(unit.shape, bool)
+    kw = {"breast": breast, "settings": SlidingSettings(12, min_breast=0.0)}
+    slid = predict_map(loaded, unit, **{**kw, "settings": SlidingSettings(12, dense=False)})
+    dense = predict_map(loaded, unit, **kw)
+    grid = slid.grid
+    assert grid.padded_shape[0] > unit.shape[0] and grid.padded_shape[1] > unit.shape[1]
+    corner = (grid.rows - 1, grid.cols - 1)
+    patch = extract_patch(unit, tuple(grid.centers()[corner]), PATCH)
+    assert patch.min() > 0.5  # the edge repeated: no dark band
+    padded = pad_to_grid(unit, grid)
+    r0, c0 = corner[0] * grid.stride, corner[1] * grid.stride
+    np.testing.assert_array_equal(padded[r0 : r0 + PATCH, c0 : c0 + PATCH], patch)
+    expected = predict_patches(loaded, patch[None])[0]
+    np.testing.assert_allclose(slid.proba[corner], expected, atol=1e-5)
+    np.testing.assert_allclose(dense.proba, slid.proba, atol=1e-5, rtol=0)
+    zero = patch.copy()
+    zero[unit.shape[0] - r0 :, :] = 0.0
+    zero[:, unit.shape[1] - c0 :] = 0.0
+    assert np.abs(predict_patches(loaded, zero[None])[0] - expected).max() > 1e-4

@@ -160,3 +160,28 @@ def test_detections_are_found_once_per_settings(monkeypatch) -> None:
     assert result.detections(high) == [0.7] and calls == [0.2, 0.7]
     result.detections(low).clear()  # a copy: what the result keeps stays
     assert result.detections(low) == [0.2] and calls == [0.2, 0.7]
+
+
+def test_results_of_an_earlier_method_are_computed_again(monkeypatch, tmp_path) -> None:
+    """RESULTS_VERSION is in every key: a map cached before a change of method (memory or
+    disk) is computed again, and a batch's finished rows are redone."""
+    from mcalc.batch.settings import BatchSettings
+    from mcalc.explain import results
+
+    calls: list[int] = []
+
+    def compute() -> dict[str, np.ndarray]:
+        calls.append(1)
+        return {"x": np.arange(3)}
+
+    def get() -> None:
+        ResultsCache(tmp_path).get_or_compute("map", "m@1", "img", "{}", compute, dict, dict)
+
+    get()
+    get()  # a second cache over the same folder: read from disk
+    assert len(calls) == 1
+    old_key = BatchSettings().key()
+    monkeypatch.setattr(results, "RESULTS_VERSION", results.RESULTS_VERSION + 1)
+    get()
+    assert len(calls) == 2
+    assert BatchSettings().key() != old_key

@@ -58,10 +58,23 @@ def test_shape_mismatch_refused() -> None:
         sample_image_patches(unit, calc[:10], breast, SIZE, 1, 1, np.random.default_rng(0))
 
 
-def test_extract_patch_pads_at_borders() -> None:
-    img = np.ones((10, 10), np.float32)
-    patch = extract_patch(img, (0, 0), 8)
-    assert patch.shape == (8, 8) and patch[:4, :4].sum() == 0 and patch[4:, 4:].sum() == 16
+def test_extract_patch_repeats_the_edge_past_the_border() -> None:
+    img = np.arange(100, dtype=np.float32).reshape(10, 10)
+    patch = extract_patch(img, (0, 0), 8)  # rows and columns -4..3
+    assert patch.shape == (8, 8)
+    np.testing.assert_array_equal(patch[4:, 4:], img[:4, :4])
+    np.testing.assert_array_equal(patch[:4, 4:], np.repeat(img[:1, :4], 4, axis=0))
+    assert (patch[:4, :4] == img[0, 0]).all()
+    # Past the bottom-right: the last row and column repeated, never zeros (a dark band
+    # beside bright tissue reads as a calcification).
+    far = extract_patch(img, (9, 9), 8)
+    np.testing.assert_array_equal(far[:5, :5], img[5:, 5:])
+    assert (far[5:, 5:] == img[9, 9]).all() and far.min() == img[5, 5]
+    # Inside: a copy of the window, channels kept.
+    rgb = np.dstack([img, img + 1])
+    np.testing.assert_array_equal(extract_patch(rgb, (5, 5), 4), rgb[3:7, 3:7])
+    with pytest.raises(ValueError, match="empty image"):
+        extract_patch(np.zeros((0, 4), np.float32), (0, 0), 2)
 
 
 def test_model_input_image_windows_inverts_and_resamples() -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcalc.errors import McalcError
+from mcalc.explain import results as explain_results
 from mcalc.explain.service import (
     DEFAULT_TOLERANCE_MM,
     AnalysisSettings,
@@ -99,8 +100,11 @@ class BatchSettings:
         }
 
     def key(self) -> str:
-        """A short hash of :meth:`as_dict`: rows with another key are redone."""
-        text = json.dumps(self.as_dict(), sort_keys=True)
+        """A short hash of :meth:`as_dict` and :data:`~mcalc.explain.results.RESULTS_VERSION`
+        (how results are computed): rows with another key are redone."""
+        text = json.dumps(
+            {**self.as_dict(), "version": explain_results.RESULTS_VERSION}, sort_keys=True
+        )
         return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
 
 

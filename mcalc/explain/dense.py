@@ -316,20 +316,26 @@ class DenseRunner:
         self, image: np.ndarray, step: int, wanted: np.ndarray, budget_px: int = 1 << 21
     ) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
         """The bands :meth:`lattice` runs: ``((t0, t1, u0, u1), pixels)`` each, as
-        contiguous float32 arrays zero-padded past the image's edge."""
+        contiguous float32 arrays, the image's edge pixels repeated past its edge (as
+        :func:`mcalc.explain.grid.pad_to_grid`)."""
         p = self.plan.patch
         live = np.flatnonzero(wanted.any(axis=1))
         out = []
         for t0, t1, u0, u1 in _bands(wanted, live, step, p, budget_px):
             r0, r1, c0, c1 = t0 * step, (t1 - 1) * step + p, u0 * step, (u1 - 1) * step + p
-            # One copy of the band (the compiled pass wants it contiguous), zero past the
-            # image, instead of a padded copy of the whole image and then of each band.
+            # One copy of the band (the compiled pass wants it contiguous), the edge
+            # repeated past the image, instead of a padded copy of the whole image and then
+            # of each band.
             pixels = np.empty((r1 - r0, c1 - c0), np.float32)
             inside = image[r0:r1, c0:c1]
             ih, iw = inside.shape[:2]
+            if ih < 1 or iw < 1:
+                raise ValueError(
+                    f"band rows {r0}:{r1}, cols {c0}:{c1} lies outside the {image.shape} image"
+                )
             pixels[:ih, :iw] = inside
-            pixels[ih:] = 0.0
-            pixels[:ih, iw:] = 0.0
+            pixels[:ih, iw:] = inside[:, iw - 1 : iw]
+            pixels[ih:] = pixels[ih - 1 : ih]
             out.append(((t0, t1, u0, u1), pixels))
         return out
 
@@ -345,7 +351,7 @@ class DenseRunner:
         """Probabilities of the patches at ``(t * step, u * step)`` of an image.
 
         Args:
-            padded: the [0, 1] image; read as zero past its edge (it may be padded already).
+            padded: the [0, 1] image; its edge repeated past it (it may be padded already).
             step: the lattice step in pixels (a multiple of :attr:`DensePlan.stride`).
             wanted: ``(T, U)`` which lattice patches to compute; the others read 0.
             budget_px: input pixels per pass (bands of rows; memory stays bounded).

@@ -1,7 +1,8 @@
 """The patch grid of the sliding window: where patches lie, how much breast each holds.
 
 A grid of square patches every ``stride`` pixels is laid over the model-input image; the
-last row and column may reach past it, where pixels read as 0. Pure numpy (and one OpenCV
+last row and column may reach past it, where the image's edge pixels are repeated (never
+zeros: a dark band beside bright tissue reads as a calcification). Pure numpy (and one OpenCV
 integral image): no model here.
 
 Example:
@@ -35,8 +36,8 @@ class PatchGrid:
     Patch ``(i, j)`` covers rows ``[i*stride, i*stride + patch)`` and columns
     ``[j*stride, j*stride + patch)``; its centre in the sense of
     :func:`mcalc.models.patches.extract_patch` is ``top + patch // 2``. The last row and
-    column of patches may reach past the image, where pixels read as 0 (the zero padding
-    of :func:`~mcalc.models.patches.extract_patch`).
+    column of patches may reach past the image, where its edge pixels are repeated (as
+    :func:`~mcalc.models.patches.extract_patch` reads past the border).
     """
 
     image_shape: tuple[int, int]
@@ -87,12 +88,13 @@ def make_grid(shape: tuple[int, int], patch: int, stride: int) -> PatchGrid:
 
 
 def pad_to_grid(image: np.ndarray, grid: PatchGrid) -> np.ndarray:
-    """``image`` zero-padded to the grid (channels after (row, col) kept)."""
+    """``image`` padded to the grid by repeating its last row and column (channels after
+    (row, col) kept), as :func:`~mcalc.models.patches.extract_patch` reads past the edge."""
     ph, pw = grid.padded_shape
-    shape = (max(ph, image.shape[0]), max(pw, image.shape[1]), *image.shape[2:])
-    out = np.zeros(shape, dtype=image.dtype)
-    out[: image.shape[0], : image.shape[1]] = image
-    return out
+    extra = [(0, max(0, ph - image.shape[0])), (0, max(0, pw - image.shape[1]))]
+    if not any(after for _, after in extra):
+        return image
+    return np.pad(image, extra + [(0, 0)] * (image.ndim - 2), mode="edge")
 
 
 def breast_fractions(breast: np.ndarray, grid: PatchGrid) -> np.ndarray:
@@ -119,7 +121,8 @@ def gather_patches(padded: np.ndarray, grid: PatchGrid, cells: np.ndarray) -> np
     """Patches ``(N, patch, patch)`` of the cells ``(N, 2)`` from a padded image
     (``(N, patch, patch, C)`` from an image with channels).
 
-    ``padded`` is the image zero-padded to at least :attr:`PatchGrid.padded_shape`.
+    ``padded`` is the image padded to at least :attr:`PatchGrid.padded_shape`
+    (:func:`pad_to_grid`).
     """
     p, s = grid.patch, grid.stride
     idx = np.asarray(cells, dtype=np.int64).reshape(-1, 2)

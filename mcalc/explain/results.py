@@ -6,7 +6,9 @@ from the command line. Entries are keyed by
 - the model: its registry id and the size and modification time of its model file
   (a retrained model under the same id is a new model),
 - the image file: :func:`mcalc.cache.file_key` (path, size, modification time),
-- the settings that change the result (a hash of their JSON text),
+- the settings that change the result (a hash of their JSON text), with
+  :data:`RESULTS_VERSION` (how results are computed: results cached by an earlier way are
+  computed again, never shown),
 
 and kept in a small in-memory LRU and, when a folder is given, on disk as ``.npz`` files
 (``<root>/<model>/<image>/<kind>-<settings>.npz``, written atomically). A broken entry is
@@ -45,7 +47,13 @@ from mcalc.fileio import atomic_write_with
 from mcalc.lru import LRU
 from mcalc.models.card import ModelCard
 
-__all__ = ["ResultsCache", "NotCached", "model_key", "image_key"]
+__all__ = ["ResultsCache", "NotCached", "model_key", "image_key", "RESULTS_VERSION"]
+
+#: The way results are computed; part of every key, so that a change of method makes the
+#: results cached before it (memory, ``.npz`` files, a batch table's finished rows) be
+#: computed again instead of shown. 2: past the image's edge the sliding window, the dense
+#: pass and the Grad-CAM read the edge repeated, not zeros (4 December 2026).
+RESULTS_VERSION = 2
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +82,8 @@ def image_key(path: str | Path) -> str:
 
 
 def _digest(text: str) -> str:
-    return hashlib.sha1(text.encode("utf-8")).hexdigest()[:16]
+    """The settings' part of a key: a hash of their text and :data:`RESULTS_VERSION`."""
+    return hashlib.sha1(f"v{RESULTS_VERSION}|{text}".encode()).hexdigest()[:16]
 
 
 class ResultsCache:

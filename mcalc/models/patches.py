@@ -207,16 +207,26 @@ def model_input_image(
 
 
 def extract_patch(image: np.ndarray, center: tuple[int, int], size: int) -> np.ndarray:
-    """The ``size`` x ``size`` window whose centre is ``center``, zero-padded at borders
-    (channels, if ``image`` has them, kept: ``(size, size, C)``)."""
+    """The ``size`` x ``size`` window whose centre is ``center``; past the image's border the
+    nearest edge pixel is repeated (channels, if ``image`` has them, kept: ``(size, size,
+    C)``).
+
+    Edge replication, not zeros: a breast image often ends in bright tissue (the chest wall
+    of a CC view), and a zero band beside it is a sharp bright-dark step that a
+    calcification model reads as a calcification (a patch 2 px past the edge scored 1.000 on
+    a normal demo image, ``docs/measurements.md``, 4 December 2026). The sliding window, the
+    dense pass and the Grad-CAM read past the edge the same way (:func:`mcalc.explain.grid.
+    pad_to_grid`)."""
     r, c = int(center[0]), int(center[1])
     top, left = r - size // 2, c - size // 2
-    out = np.zeros((size, size, *image.shape[2:]), dtype=image.dtype)
-    r0, c0 = max(top, 0), max(left, 0)
-    r1, c1 = min(top + size, image.shape[0]), min(left + size, image.shape[1])
-    if r1 > r0 and c1 > c0:
-        out[r0 - top : r1 - top, c0 - left : c1 - left] = image[r0:r1, c0:c1]
-    return out
+    h, w = image.shape[:2]
+    if h < 1 or w < 1:
+        raise ValueError(f"cannot cut a patch from an empty image of shape {image.shape}")
+    if top >= 0 and left >= 0 and top + size <= h and left + size <= w:
+        return image[top : top + size, left : left + size].copy()
+    rows = np.clip(np.arange(top, top + size), 0, h - 1)
+    cols = np.clip(np.arange(left, left + size), 0, w - 1)
+    return image[np.ix_(rows, cols)]
 
 
 def _clamp_center(center: np.ndarray, shape: tuple[int, int], size: int) -> np.ndarray:
