@@ -94,7 +94,7 @@ def detection_ui(cards: list[ModelCard], fingerprint: str) -> None:
             st.rerun()
     done = {c.id: store[keys[c.id]].as_dict() for c in cards if keys[c.id] in store}
     if not done:
-        st.info("Press **Detect** to run the chosen models over the whole images.")
+        st.info(f"Press **{label}** to run the chosen models over the whole images.")
         return
     c1, c2 = st.columns(2)
     c1.plotly_chart(froc_figure(done), width="stretch", key="evaluate_froc")
