@@ -235,35 +235,52 @@ def zoom_ui(
 def detections_ui(
     panels: list[figures.Panel], dets: list[list[Detection]] | None, display: Display
 ) -> None:
-    """The detections as a table (markers are on the figure)."""
+    """The detections as a table (markers are in the viewer), in a popover labelled with
+    their number: a closed popover's table is not built by the browser (see
+    :func:`agreement_ui`)."""
     if dets is None or display.detections is None:
         return
     det = display.detections
     table = pd.DataFrame(figures.detections_table(panels, dets))
-    st.markdown(
-        f"**Detections** (peaks of the probability map after non-maximum suppression: at "
-        f"least {det.min_distance_mm:g} mm apart, score ≥ {det.threshold:g}; pink diamonds)"
-    )
-    if table.empty:
-        st.caption("No detection at this threshold: lower it in the sidebar (Detections).")
-        return
-    st.dataframe(table, hide_index=True, width="stretch", key="predict_detections_table")
-    st.caption("Row and column: full-resolution pixels of the file (before any mirroring).")
+    found = f"{len(table)} found" if len(table) else f"none at score ≥ {det.threshold:g}"
+    with st.popover(f"Detections: {found}", icon=":material/my_location:", width="stretch"):
+        st.markdown(
+            f"**Detections** (peaks of the probability map after non-maximum suppression: at "
+            f"least {det.min_distance_mm:g} mm apart, score ≥ {det.threshold:g}; pink diamonds)"
+        )
+        if table.empty:
+            st.caption("No detection at this threshold: lower it in the sidebar (Detections).")
+            return
+        st.dataframe(table, hide_index=True, width="stretch", key="predict_detections_table")
+        st.caption("Row and column: full-resolution pixels of the file (before any mirroring).")
 
 
 def agreement_ui(case: CaseAnalysis) -> None:
+    """The agreement with the annotations, in a popover labelled with what it holds.
+
+    In a popover, as the detections: Streamlit's browser side mounts a popover's elements
+    only while it is open, and these tables (data grids) with their captions were a fifth
+    to a quarter of the browser's main-thread CPU on a first visit (Chromium traces, 4
+    December 2026, docs/measurements.md); they are read now and then, the scores above and
+    the viewer on every case."""
     table = pd.DataFrame(figures.agreement_table(case.images))
     tolerance = case.settings.tolerance_mm
-    st.markdown(f"**Agreement with the annotations** (marks dilated by {tolerance:g} mm)")
-    if table.empty or table["energy inside marks"].isna().all():
-        st.caption("No annotated calcification on these images: nothing to compare with.")
-    if not table.empty:
-        st.dataframe(table, hide_index=True, width="stretch")
-    st.caption(
-        "Energy inside: the share of the map's energy inside the dilated marks (an evenly "
-        "spread map scores the marks' share of the breast). Peak on a mark: the pointing game "
-        "(the map's maximum falls on a dilated mark)."
-    )
+    marked = not table.empty and not table["energy inside marks"].isna().all()
+    with st.popover(
+        "Agreement with the annotations" + ("" if marked else ": no annotated calcification here"),
+        icon=":material/join_inner:",
+        width="stretch",
+    ):
+        st.markdown(f"**Agreement with the annotations** (marks dilated by {tolerance:g} mm)")
+        if not marked:
+            st.caption("No annotated calcification on these images: nothing to compare with.")
+        if not table.empty:
+            st.dataframe(table, hide_index=True, width="stretch")
+        st.caption(
+            "Energy inside: the share of the map's energy inside the dilated marks (an evenly "
+            "spread map scores the marks' share of the breast). Peak on a mark: the pointing "
+            "game (the map's maximum falls on a dilated mark)."
+        )
 
 
 def _use_viewer() -> bool:
@@ -336,7 +353,11 @@ def result_ui(shown: Shown, display: Display) -> CaseAnalysis | None:
         scores_ui(case, panels)
     detections_ui(panels, dets, display)
     agreement_ui(case)
-    for r in case.images:
-        for note in r.notes + r.pmap.notes + ([] if r.cam is None else r.cam.notes):
-            st.caption(f"{r.key}: {note}")
+    notes = [
+        f"{r.key}: {note}"
+        for r in case.images
+        for note in r.notes + r.pmap.notes + ([] if r.cam is None else r.cam.notes)
+    ]
+    if notes:  # one element: each costs the browser a render of the page
+        st.caption("  \n".join(notes))
     return case
