@@ -29,6 +29,8 @@ REGION_KEY = "predict_region"  # (image key, rank) of the region zoomed on; not 
 FIGURE_KEY = "predict_figure"
 #: Detections last found: ``(result key, settings, one list per panel)``; not a widget.
 DETECTIONS_KEY = "predict_detections_found"
+#: Expanders whose tables are drawn only while open (:func:`pages.common.opened_section`).
+DETECTIONS_OPEN, AGREEMENT_OPEN = "predict_detections_open", "predict_agreement_open"
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -235,15 +237,16 @@ def zoom_ui(
 def detections_ui(
     panels: list[figures.Panel], dets: list[list[Detection]] | None, display: Display
 ) -> None:
-    """The detections as a table (markers are in the viewer), in a popover labelled with
-    their number: a closed popover's table is not built by the browser (see
-    :func:`agreement_ui`)."""
+    """The detections as a table (markers are in the viewer), in a section drawn only
+    while it is open (see :func:`agreement_ui`)."""
     if dets is None or display.detections is None:
+        return
+    box = common.opened_section("Detections table", DETECTIONS_OPEN)
+    if box is None:
         return
     det = display.detections
     table = pd.DataFrame(figures.detections_table(panels, dets))
-    found = f"{len(table)} found" if len(table) else f"none at score ≥ {det.threshold:g}"
-    with st.popover(f"Detections: {found}", icon=":material/my_location:", width="stretch"):
+    with box:
         st.markdown(
             f"**Detections** (peaks of the probability map after non-maximum suppression: at "
             f"least {det.min_distance_mm:g} mm apart, score ≥ {det.threshold:g}; pink diamonds)"
@@ -256,23 +259,21 @@ def detections_ui(
 
 
 def agreement_ui(case: CaseAnalysis) -> None:
-    """The agreement with the annotations, in a popover labelled with what it holds.
+    """The agreement with the annotations, in a section drawn only while it is open
+    (:func:`pages.common.opened_section`; opening it reruns the result's fragment alone).
 
-    In a popover, as the detections: Streamlit's browser side mounts a popover's elements
-    only while it is open, and these tables (data grids) with their captions were a fifth
-    to a quarter of the browser's main-thread CPU on a first visit (Chromium traces, 4
-    December 2026, docs/measurements.md); they are read now and then, the scores above and
-    the viewer on every case."""
+    Closed by default, as the detections table: each element a run sends makes the browser
+    render the page again, and these two data grids with their captions were about a fifth
+    of the browser's main-thread CPU on a first visit (Chromium traces, 4 December 2026,
+    docs/measurements.md); they are read now and then, the scores and the viewer always."""
+    box = common.opened_section("Agreement with the annotations", AGREEMENT_OPEN)
+    if box is None:
+        return
     table = pd.DataFrame(figures.agreement_table(case.images))
     tolerance = case.settings.tolerance_mm
-    marked = not table.empty and not table["energy inside marks"].isna().all()
-    with st.popover(
-        "Agreement with the annotations" + ("" if marked else ": no annotated calcification here"),
-        icon=":material/join_inner:",
-        width="stretch",
-    ):
+    with box:
         st.markdown(f"**Agreement with the annotations** (marks dilated by {tolerance:g} mm)")
-        if not marked:
+        if table.empty or table["energy inside marks"].isna().all():
             st.caption("No annotated calcification on these images: nothing to compare with.")
         if not table.empty:
             st.dataframe(table, hide_index=True, width="stretch")
