@@ -177,8 +177,9 @@ def opened_section(label: str, key: str) -> Any:
     page, or the fragment it is in): closed, its elements cost a run nothing, neither the
     server nor the browser, which renders the page again for each element a run sends
     (issue 14: entering the reader's name on Annotate drew every one of them, open or not;
-    Predict's data grids were a fifth of a first visit's main-thread CPU). ``None`` when
-    closed. Keep ``label`` constant: it is part of the expander's identity."""
+    Predict's two data grids were a fifth to a quarter of a first visit's main-thread
+    CPU). ``None`` when closed. Keep ``label`` constant: it is part of the expander's
+    identity."""
     box = st.expander(label, key=key, on_change="rerun")
     return box if box.open else None
 

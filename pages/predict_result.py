@@ -263,8 +263,8 @@ def agreement_ui(case: CaseAnalysis) -> None:
     (:func:`pages.common.opened_section`; opening it reruns the result's fragment alone).
 
     Closed by default, as the detections table: each element a run sends makes the browser
-    render the page again, and these two data grids with their captions were about a fifth
-    of the browser's main-thread CPU on a first visit (Chromium traces, 4 December 2026,
+    render the page again, and these two data grids with their captions were a fifth to a
+    quarter of the browser's main-thread CPU on a first visit (Chromium traces, 4 December 2026,
     docs/measurements.md); they are read now and then, the scores and the viewer always."""
     box = common.opened_section("Agreement with the annotations", AGREEMENT_OPEN)
     if box is None:
