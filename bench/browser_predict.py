@@ -9,7 +9,7 @@ its timeline: the server's script runs (``MCALC_RUN_LOG``: start and wall second
 action), the background analyses (the same log: start and wall seconds in the app), the page's script-state changes, the websocket messages that came in (count and
 bytes) and the viewer's own time to draw (``data-render-ms``), so that the gaps show.
 
-    python bench/browser_predict.py [--repeat N] [--warm S] [--cold N] [--via W] [--profile]
+    python bench/browser_predict.py [--repeat N] [--warm S] [--cold N] [--via W] [--profile] [--cpu]
 
 Cold cases are cases no analysis ahead reached (``bench.browser.cold_choices``; the log is
 checked and a case analysed ahead is named); then the next case: the one after the last
@@ -28,6 +28,11 @@ ended). ``--repo PATH``: the app of another tree (the floors stay this tree's co
 ``--profile``: a CDP sampling profile (0.5 ms) of the page's main thread during the first
 visit and each cold case, printed per 0.1 s (busy share, the scripts busiest) and summed
 by function: where the browser's time goes.
+
+``--cpu``: a Chromium trace of the first visit (CDP ``Tracing``), from the ``goto`` until
+the result is drawn: the CPU time of the page's main thread (its tasks' thread time, less
+sensitive to the machine's load than their wall time), split by what each task ran first
+(React, the viewer's bundle, Streamlit's modules, message handling...).
 
 For before/after comparisons run it on two checkouts in turn (A, B, A, B) and compare the
 ratios of the same run; the machine's load average is printed at the end.
@@ -223,6 +228,50 @@ def _profile_summary(profile: dict[str, Any], step_s: float = 0.1) -> str:
     return "\n    ".join(lines)
 
 
+#: Trace events that are tasks of a thread's run loop (their ``tdur``: thread CPU time).
+TASKS = ("RunTask", "ThreadControllerImpl::RunTask")
+
+
+def main_thread_cpu(events: list[dict[str, Any]]) -> tuple[float, dict[str, float]]:
+    """The CPU seconds of the busiest renderer thread of a Chromium trace (the page's main
+    thread: the viewer's same-site frame runs there too) and their split by the outermost
+    event inside each task ("react" for calls into React's bundle, "viewer.js ..." for the
+    viewer's, otherwise the event's name)."""
+    by_thread: dict[tuple[int, int], float] = {}
+    for e in events:
+        if e.get("ph") == "X" and e.get("name") in TASKS:
+            key = (e["pid"], e["tid"])
+            by_thread[key] = by_thread.get(key, 0.0) + e.get("tdur", 0)
+    if not by_thread:
+        raise ValueError("the trace holds no task events: was the 'toplevel' category on?")
+    main = max(by_thread, key=lambda k: by_thread[k])
+    mine = sorted(
+        (e for e in events if (e.get("pid"), e.get("tid")) == main and e.get("ph") == "X"),
+        key=lambda e: (e["ts"], -e.get("dur", 0)),
+    )
+    total = 0.0
+    split: dict[str, float] = {}
+    task_end = inner_end = -1.0
+    for e in mine:
+        end = e["ts"] + e.get("dur", 0)
+        if e["name"] in TASKS:
+            if e["ts"] >= task_end:  # a task not nested in another
+                total += e.get("tdur", 0)
+                task_end = end
+            continue
+        if e["ts"] < inner_end:
+            continue  # inside an event already counted
+        url = str((e.get("args", {}).get("data") or {}).get("url") or "")
+        name = e["name"]
+        if "react-dom" in url:
+            name = "react"
+        elif "viewer.js" in url:
+            name = f"viewer.js {name}"
+        split[name] = split.get(name, 0.0) + e.get("tdur", 0) / 1e6
+        inner_end = end
+    return total / 1e6, split
+
+
 def _pick_at(page: Any, case_id: str, when: float) -> float:
     """:func:`bench.browser._pick_case`, with Enter pressed at ``when`` (Unix seconds) or at
     once when that is past; returns the page's clock just before Enter (ms)."""
@@ -243,6 +292,7 @@ def measure(
     via: str = "address",
     cold_at: float | None = None,
     repo: Path = REPO,
+    cpu: bool = False,
 ) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
@@ -304,6 +354,19 @@ def measure(
                 cdp.send("Profiler.enable")
                 cdp.send("Profiler.setSamplingInterval", {"interval": 500})
                 cdp.send("Profiler.start")
+            trace: list[dict[str, Any]] = []
+            if cpu:
+                tracer = context.new_cdp_session(page)
+                traced: list[bool] = []
+                tracer.on("Tracing.dataCollected", lambda e: trace.extend(e["value"]))
+                tracer.on("Tracing.tracingComplete", lambda e: traced.append(True))
+                tracer.send(
+                    "Tracing.start",
+                    {
+                        "categories": "devtools.timeline,v8.execute,toplevel",
+                        "transferMode": "ReportEvents",
+                    },
+                )
             t0 = time.time()
             t0_page = 0.0
             if via == "sidebar":
@@ -320,6 +383,20 @@ def measure(
                 + t0_page / 1000.0
                 + out["first_drawn"][-1]
             )
+            if cpu:
+                tracer.send("Tracing.end")
+                while not traced:
+                    page.wait_for_timeout(100)
+                busy, split = main_thread_cpu(trace)
+                out["first_cpu"] = [busy]
+                print(
+                    f"first visit: main thread CPU {busy:.3f} s until drawn: "
+                    + ", ".join(
+                        f"{k} {v * 1000:.0f} ms"
+                        for k, v in sorted(split.items(), key=lambda kv: -kv[1])[:8]
+                    ),
+                    flush=True,
+                )
             page.evaluate("() => { window.__mcDone = undefined; }")
             if cold_at is None:  # else the first cold case is chosen before it settles
                 out["first"].append(b._settle(page, t0_page, done, quiet=1000, ran=False))
@@ -399,9 +476,19 @@ def main() -> int:
         " 1.5 s after the result's run (default: once the first visit settled)",
     )
     ap.add_argument("--repo", type=Path, default=REPO, help="the app's tree (an A/B)")
+    ap.add_argument(
+        "--cpu", action="store_true", help="the first visit's main-thread CPU (Chromium trace)"
+    )
     args = ap.parse_args()
     m = measure(
-        args.repeat, args.warm, args.cold, args.profile, args.via, args.cold_at, args.repo.resolve()
+        args.repeat,
+        args.warm,
+        args.cold,
+        args.profile,
+        args.via,
+        args.cold_at,
+        args.repo.resolve(),
+        args.cpu,
     )
     ff, fc = m["floor_first"][0], m["floor_cold"][0]
     for name, floor in (("first_drawn", ff), ("first", ff), ("cold", fc), ("next", fc)):

@@ -27,7 +27,6 @@ from pages import common, signin
 from pages.annotate_shared import (
     WORK,
     flash,
-    opened_section,
     store,
 )
 
@@ -40,7 +39,7 @@ def _shapes(index: DatasetIndex) -> LazyShapes:
 
 def exchange_ui(session: EditSession, index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
     """Export and import, drawn (and the downloads' data made) only while opened."""
-    box = opened_section("Export and import", "annotate_exchange_open")
+    box = common.opened_section("Export and import", "annotate_exchange_open")
     if box is None:
         return
     with box:

@@ -22,7 +22,6 @@ from pages.annotate_shared import (
     HIGHLIGHT,
     ZOOM,
     flash,
-    opened_section,
     store,
     tell,
 )
@@ -182,7 +181,7 @@ def conflict_ui(session: EditSession) -> None:
 
 def history_ui(session: EditSession) -> None:
     key, reader = session.image_key, session.reader
-    box = opened_section("Version history and restore", "annotate_history_open")
+    box = common.opened_section("Version history and restore", "annotate_history_open")
     if box is None:
         return
     with box:
@@ -234,7 +233,9 @@ def history_ui(session: EditSession) -> None:
 
 
 def agreement_ui(session: EditSession, rec: ImageRecord, view: ImageView, reader: str) -> None:
-    box = opened_section("Agreement with the dataset or another reader", "annotate_agreement_open")
+    box = common.opened_section(
+        "Agreement with the dataset or another reader", "annotate_agreement_open"
+    )
     if box is None:
         return
     with box:

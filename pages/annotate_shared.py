@@ -4,8 +4,6 @@ reruns and the editing session of an image.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import streamlit as st
 
@@ -41,14 +39,6 @@ def cached_view(rec: ImageRecord, opts: DisplayOptions, max_side: int) -> ImageV
 @st.cache_data(show_spinner=False, max_entries=32)
 def cached_region(rec: ImageRecord, opts: DisplayOptions, max_side: int) -> np.ndarray:
     return breast_region(cached_view(rec, opts, max_side))
-
-
-def opened_section(label: str, key: str) -> Any:
-    """An expander whose content is drawn only while it is open (opening it reruns the
-    page): closed, its elements cost a rerun nothing (issue 14: entering the reader's name
-    drew every one of them, open or not). ``None`` when closed."""
-    box = st.expander(label, key=key, on_change="rerun")
-    return box if box.open else None
 
 
 def store() -> MarkStore:

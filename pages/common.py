@@ -17,6 +17,7 @@ import threading
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -171,6 +172,18 @@ def require_index() -> DatasetIndex:
         st.warning("The dataset has no usable case. See the problems listed on the home page.")
         st.stop()
     return index  # type: ignore[return-value]
+
+
+def opened_section(label: str, key: str) -> Any:
+    """An expander whose content is drawn only while it is open (opening it reruns the
+    page, or the fragment it is in): closed, its elements cost a run nothing, neither the
+    server nor the browser, which renders the page again for each element a run sends
+    (issue 14: entering the reader's name on Annotate drew every one of them, open or not;
+    Predict's two data grids were a fifth to a quarter of a first visit's main-thread
+    CPU). ``None`` when closed. Keep ``label`` constant: it is part of the expander's
+    identity."""
+    box = st.expander(label, key=key, on_change="rerun")
+    return box if box.open else None
 
 
 def synthetic_banner(index: DatasetIndex) -> None:

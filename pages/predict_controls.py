@@ -93,27 +93,32 @@ def model_ui(cards: list[ModelCard]) -> ModelCard:
     test = card.test_metrics
     # One line, not metric tiles: long values (task, weights source) were cut off, and
     # sensitivity/specificity belong beside the AUC (a model can rank well and miss all).
+    # The patch line under it in the same element, and one warning for both cautions:
+    # each element costs the browser a render of the whole page while a run's elements
+    # arrive (a first visit's main thread is its bottleneck; docs/measurements.md).
     st.markdown(
         f"**{card.architecture or '?'}** · task **{card.task_name or '?'}** · freeze "
         f"**{card.freeze.strategy}** · weights "
         f"**{card.weights.source}** · test AUC **{_num(test.get('auc'))}** · accuracy "
         f"**{_num(test.get('accuracy'))}** · sensitivity **{_num(test.get('sensitivity'))}** · "
-        f"specificity **{_num(test.get('specificity'))}**"
+        f"specificity **{_num(test.get('specificity'))}**  \n"
+        f":gray[Patches {card.patch.size or '?'} px at {card.patch.spacing_mm or 'native'} mm · "
+        f"test patches {test.get('n', 'n/a')} · classes {', '.join(card.classes)}]"
     )
-    st.caption(
-        f"Patches {card.patch.size or '?'} px at {card.patch.spacing_mm or 'native'} mm · "
-        f"test patches {test.get('n', 'n/a')} · classes {', '.join(card.classes)}"
-    )
+    cautions = []
     if card.data.synthetic:
-        st.warning(
-            "Trained on **synthetic** demo data: its scores say nothing about real mammograms.",
-            icon=":material/science:",
+        cautions.append(
+            "Trained on **synthetic** demo data: its scores say nothing about real mammograms."
         )
     if not card.pretrained:
-        st.warning(
+        cautions.append(
             f"Trained **from scratch** (no pre-trained weights): "
-            f"{card.weights.detail or 'random initialisation'}.",
-            icon=":material/warning:",
+            f"{card.weights.detail or 'random initialisation'}."
+        )
+    if cautions:
+        st.warning(
+            "  \n".join(cautions),
+            icon=":material/science:" if card.data.synthetic else ":material/warning:",
         )
     return card
 

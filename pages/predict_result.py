@@ -29,6 +29,8 @@ REGION_KEY = "predict_region"  # (image key, rank) of the region zoomed on; not 
 FIGURE_KEY = "predict_figure"
 #: Detections last found: ``(result key, settings, one list per panel)``; not a widget.
 DETECTIONS_KEY = "predict_detections_found"
+#: Expanders whose tables are drawn only while open (:func:`pages.common.opened_section`).
+DETECTIONS_OPEN, AGREEMENT_OPEN = "predict_detections_open", "predict_agreement_open"
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
@@ -235,35 +237,51 @@ def zoom_ui(
 def detections_ui(
     panels: list[figures.Panel], dets: list[list[Detection]] | None, display: Display
 ) -> None:
-    """The detections as a table (markers are on the figure)."""
+    """The detections as a table (markers are in the viewer), in a section drawn only
+    while it is open (see :func:`agreement_ui`)."""
     if dets is None or display.detections is None:
+        return
+    box = common.opened_section("Detections table", DETECTIONS_OPEN)
+    if box is None:
         return
     det = display.detections
     table = pd.DataFrame(figures.detections_table(panels, dets))
-    st.markdown(
-        f"**Detections** (peaks of the probability map after non-maximum suppression: at "
-        f"least {det.min_distance_mm:g} mm apart, score ≥ {det.threshold:g}; pink diamonds)"
-    )
-    if table.empty:
-        st.caption("No detection at this threshold: lower it in the sidebar (Detections).")
-        return
-    st.dataframe(table, hide_index=True, width="stretch", key="predict_detections_table")
-    st.caption("Row and column: full-resolution pixels of the file (before any mirroring).")
+    with box:
+        st.markdown(
+            f"**Detections** (peaks of the probability map after non-maximum suppression: at "
+            f"least {det.min_distance_mm:g} mm apart, score ≥ {det.threshold:g}; pink diamonds)"
+        )
+        if table.empty:
+            st.caption("No detection at this threshold: lower it in the sidebar (Detections).")
+            return
+        st.dataframe(table, hide_index=True, width="stretch", key="predict_detections_table")
+        st.caption("Row and column: full-resolution pixels of the file (before any mirroring).")
 
 
 def agreement_ui(case: CaseAnalysis) -> None:
+    """The agreement with the annotations, in a section drawn only while it is open
+    (:func:`pages.common.opened_section`; opening it reruns the result's fragment alone).
+
+    Closed by default, as the detections table: each element a run sends makes the browser
+    render the page again, and these two data grids with their captions were a fifth to a
+    quarter of the browser's main-thread CPU on a first visit (Chromium traces, 4 December 2026,
+    docs/measurements.md); they are read now and then, the scores and the viewer always."""
+    box = common.opened_section("Agreement with the annotations", AGREEMENT_OPEN)
+    if box is None:
+        return
     table = pd.DataFrame(figures.agreement_table(case.images))
     tolerance = case.settings.tolerance_mm
-    st.markdown(f"**Agreement with the annotations** (marks dilated by {tolerance:g} mm)")
-    if table.empty or table["energy inside marks"].isna().all():
-        st.caption("No annotated calcification on these images: nothing to compare with.")
-    if not table.empty:
-        st.dataframe(table, hide_index=True, width="stretch")
-    st.caption(
-        "Energy inside: the share of the map's energy inside the dilated marks (an evenly "
-        "spread map scores the marks' share of the breast). Peak on a mark: the pointing game "
-        "(the map's maximum falls on a dilated mark)."
-    )
+    with box:
+        st.markdown(f"**Agreement with the annotations** (marks dilated by {tolerance:g} mm)")
+        if table.empty or table["energy inside marks"].isna().all():
+            st.caption("No annotated calcification on these images: nothing to compare with.")
+        if not table.empty:
+            st.dataframe(table, hide_index=True, width="stretch")
+        st.caption(
+            "Energy inside: the share of the map's energy inside the dilated marks (an evenly "
+            "spread map scores the marks' share of the breast). Peak on a mark: the pointing "
+            "game (the map's maximum falls on a dilated mark)."
+        )
 
 
 def _use_viewer() -> bool:
@@ -336,7 +354,11 @@ def result_ui(shown: Shown, display: Display) -> CaseAnalysis | None:
         scores_ui(case, panels)
     detections_ui(panels, dets, display)
     agreement_ui(case)
-    for r in case.images:
-        for note in r.notes + r.pmap.notes + ([] if r.cam is None else r.cam.notes):
-            st.caption(f"{r.key}: {note}")
+    notes = [
+        f"{r.key}: {note}"
+        for r in case.images
+        for note in r.notes + r.pmap.notes + ([] if r.cam is None else r.cam.notes)
+    ]
+    if notes:  # one element: each costs the browser a render of the page
+        st.caption("  \n".join(notes))
     return case

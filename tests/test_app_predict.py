@@ -142,8 +142,13 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     assert regions and regions[0]["customdata"][0][0].startswith("suspicious-1/CC_")
     assert any(t.get("name") == "colorbar" for t in fig["data"])
     tables = [d.value for d in at.dataframe]
-    assert any("energy inside marks" in t.columns for t in tables)
     assert any("region" in t.columns and len(t) > 0 for t in tables)
+    # The agreement table is drawn when its section is opened (a rerun of the result).
+    assert not any("energy inside marks" in t.columns for t in tables)
+    at.session_state["predict_agreement_open"] = True
+    at.run()
+    _ok(at)
+    assert any("energy inside marks" in d.value.columns for d in at.dataframe)
     layer = at.selectbox(key="predict_layer")
     assert layer.value == "conv2" and "conv1" in layer.options[0]
     # The reading viewer instead of the figure: both images with their layers (the browser
@@ -449,6 +454,15 @@ def test_detections_are_marked_and_listed(page_env) -> None:
     at = _open()
     markers = [t for t in _figure(at)["data"] if t.get("name", "").startswith("detections-")]
     assert markers and all(t["marker"]["symbol"] == "diamond-open" for t in markers)
+    # The table is drawn only while its section is open: closed, the run sends the browser
+    # one expander and nothing inside it (each element costs the page a render there).
+    closed = [e for e in at.expander if e.label == "Detections table"]
+    assert len(closed) == 1 and not closed[0].children
+    assert not [d for d in at.dataframe if "detection" in d.value.columns]
+    assert not [m for m in at.markdown if "non-maximum suppression" in m.value]
+    at.session_state["predict_detections_open"] = True
+    at.run()
+    _ok(at)
     table = next(d.value for d in at.dataframe if "detection" in d.value.columns)
     assert len(table) == sum(len(t["customdata"]) for t in markers)
     assert (table["score"] >= 0.5).all() and set(table["image"]) <= {
