@@ -60,6 +60,7 @@ THINK_S = 3.0
 BROWSER_NICE = 10
 VERBOSE = bool(os.environ.get("MCALC_BENCH_VERBOSE"))
 
+from bench.browser import PREDICT_SHOWN, VIEWER_STATE  # noqa: E402
 from bench.load_procs import (  # noqa: E402
     BrowserNice,
     CpuWatch,
@@ -172,6 +173,26 @@ DONE_PREDICT = (
 )
 
 
+#: The reading viewer (the page's first) has made the images of its panels: Cornerstone
+#: images made from pixels that arrived (``imagesMade``, counted over the frame's life)
+#: at least as many as it has panels. Browse and Predict are reached from another page, so
+#: their frame is a new one (a page switch unmounts the viewer): until then the reader sees
+#: empty panels (the case and its panels published, the pixels not there or not inflated).
+VIEWER_IMAGES = (
+    f"(+({VIEWER_STATE}.imagesMade || 0) >= +({VIEWER_STATE}.panels || 0)"
+    f" && +({VIEWER_STATE}.panels || 0) > 0)"
+)
+#: Browse drawn: its heading and its own viewer (a case id: Predict's viewer, still on the
+#: page while Browse's run draws, has a key with ``|``, Annotate's one with ``/``) with
+#: its images made.
+BROWSE_SHOWN = (
+    f"!!{VIEWER_STATE}.case && !/[|\\/]/.test({VIEWER_STATE}.case) && {VIEWER_IMAGES}"
+    " && [...document.querySelectorAll('h1')].some(h => h.innerText.trim() === 'Browse')"
+)
+#: Predict drawn (:data:`DONE_PREDICT`), its result in the viewer with its images made.
+PREDICT_DONE = f"{DONE_PREDICT} && {PREDICT_SHOWN} && {VIEWER_IMAGES}"
+
+
 async def _settle(
     page: Any, t0: float, cond: str, *, ran: bool, quiet: int = 600, wait_s: float = 240.0
 ) -> float:
@@ -258,8 +279,6 @@ async def _nav(page: Any, title: str) -> None:
 
 
 async def _round(s: Session, page: Any, url: str) -> None:
-    from bench.browser import PREDICT_SHOWN, VIEWER_STATE
-
     state = VIEWER_STATE
     first = not s.named
     if first:
@@ -270,9 +289,7 @@ async def _round(s: Session, page: Any, url: str) -> None:
             why = await _why(page, 0.0, f"!!{state}.case")
             raise RuntimeError(f"first page: {str(exc).splitlines()[0][:80]}; {why}") from None
     else:
-        # Browse's own heading (Predict's viewer, still on the page, also has a case).
-        browse = f"!!{state}.case && [...document.querySelectorAll('h1')].some(h => h.innerText.trim() === 'Browse')"
-        await _timed(s, "browse", page, lambda: _nav(page, "Browse"), browse, True)
+        await _timed(s, "browse", page, lambda: _nav(page, "Browse"), BROWSE_SHOWN, True)
     before = await page.evaluate(f"() => {state}.case")
     changed = f"{state}.case && {state}.case !== {json.dumps(before)}"
     nxt = page.get_by_role("button", name="Next ▶")
@@ -346,8 +363,7 @@ async def _round(s: Session, page: Any, url: str) -> None:
             f"save of {key} as version {version}: the page says {said[:2]} ({exc})"
         ) from None
     s.saves.append(Save(key, s.reader, version, n))
-    predict_done = f"{DONE_PREDICT} && {PREDICT_SHOWN}"
-    await _timed(s, "predict", page, lambda: _nav(page, "Predict"), predict_done, True)
+    await _timed(s, "predict", page, lambda: _nav(page, "Predict"), PREDICT_DONE, True)
 
 
 async def _session(browser: Any, url: str, s: Session, until: float, rounds: int) -> None:

@@ -301,8 +301,13 @@ def _prefetch_logged() -> Callable[[str, float, float], None]:
 
 
 def _sent() -> panel_cache.SentPixels:
-    """The pixel ids this session's viewer was sent (kept across runs)."""
-    return viewer_component.sent_pixels(SENT_KEY)
+    """The pixel ids this session's viewer holds (kept across runs). A viewer not drawn in
+    the last run was unmounted (a page switch, the simple viewer) and lost its pixels: then
+    none is held, and the next payload sends them (not ids alone, which made the viewer ask
+    for them: a second run, and its bytes, at each return to Browse). Called once per run
+    before the viewer is drawn (the record made then is passed on: a second call before
+    the draw would start another)."""
+    return viewer_component.sent_pixels(SENT_KEY, mounted_as=VIEWER_KEY)
 
 
 def _on_viewer_event() -> None:
@@ -326,20 +331,25 @@ def _on_viewer_event() -> None:
 
 
 def neighbours(
-    case: CaseRecord | None, behind: CaseRecord | None, opts: DisplayOptions
+    case: CaseRecord | None,
+    behind: CaseRecord | None,
+    opts: DisplayOptions,
+    sent: panel_cache.SentPixels,
 ) -> dict[str, Any]:
     """The cases *Next ▶* (``case``) and *◀ Previous* (``behind``) lead to, with their
     panels, when the browser holds their pixels: the viewer shows them at the click."""
     cache = common.get_image_cache()
     out: dict[str, Any] = {}
     for name, other, button in (("next", case, "browse_next"), ("previous", behind, "browse_prev")):
-        panels = panel_cache.held_panels(cache, other, opts, max_side, _sent()) if other else None
+        panels = panel_cache.held_panels(cache, other, opts, max_side, sent) if other else None
         if panels:
             out[name] = {"case_key": other.case_id, "panels": panels, "button": button}
     return out
 
 
-def ask_ahead(case: CaseRecord, nxt: CaseRecord | None, opts: DisplayOptions) -> bool:
+def ask_ahead(
+    case: CaseRecord, nxt: CaseRecord | None, opts: DisplayOptions, sent: panel_cache.SentPixels
+) -> bool:
     """Whether the viewer, once it has ``case``'s render and pixels, asks for ``nxt``'s
     pixels (``{"type": "ahead"}``: :func:`wait_for_ahead` then waits for them and sends
     them): a run that sent its own case's pixels (the page's first run, a case picked in
@@ -354,7 +364,7 @@ def ask_ahead(case: CaseRecord, nxt: CaseRecord | None, opts: DisplayOptions) ->
     if nxt is None or st.session_state.get(WAITED_KEY) == case.case_id:
         return False
     cache = common.get_image_cache()
-    return panel_cache.held_panels(cache, nxt, opts, max_side, _sent()) is None
+    return panel_cache.held_panels(cache, nxt, opts, max_side, sent) is None
 
 
 def wait_for_ahead(case: CaseRecord, nxt: CaseRecord, opts: DisplayOptions) -> None:
@@ -393,9 +403,10 @@ def reading_ui(
     cache = common.get_image_cache()
     if ahead and st.session_state.pop(ASKED_KEY, None) == case.case_id:
         wait_for_ahead(case, ahead[0], opts)  # the viewer has the case: its next one now
+    sent = _sent()
     with st.spinner("Loading the images…"):  # pixels cached per image (not per toggle)
         payload = panel_cache.case_payload(
-            cache, case, opts, max_side, _sent(), ahead=ahead[:1], ahead_apart=True
+            cache, case, opts, max_side, sent, ahead=ahead[:1], ahead_apart=True
         )
     # The next case's pixels go apart (fetched by URL once this case is drawn), so that a
     # switch's message carries only the switch; in the render when there is no media store.
@@ -443,9 +454,9 @@ def reading_ui(
         pixels=(index, data),
         pixels_ahead=apart,
         # Shown at the click only as this viewer is (no temporal panels): else the run.
-        neighbours=None if tpanels else neighbours(next(iter(ahead), None), behind, opts),
+        neighbours=None if tpanels else neighbours(next(iter(ahead), None), behind, opts, sent),
         # The browser lacked this case (a page load, a jump): the viewer asks for the next one.
-        ask_ahead=bool(payload.data) and ask_ahead(case, next(iter(ahead), None), opts),
+        ask_ahead=bool(payload.data) and ask_ahead(case, next(iter(ahead), None), opts, sent),
         on_change=_on_viewer_event,
     )
     # The next two cases' panels meanwhile (started once the viewer's message is out: the

@@ -44,7 +44,14 @@ Pixels = tuple[str, bytes, int, int]
 
 
 def _sent() -> SentPixels:
-    return viewer_component.sent_pixels(SENT_KEY)
+    """The pixel ids this session's viewer holds. A viewer not drawn in the last run was
+    unmounted (a page switch, the classic figure) and lost its pixels: then none is held,
+    and its next draw sends them (not ids alone, which made the viewer ask for them: a
+    second run, and the bytes again, at each return to Predict). The viewer is drawn in
+    the result's fragment: a rerun of that fragment alone keeps the viewer's state (Streamlit
+    drops only the widgets of the fragments that ran), so it is not taken for unmounted.
+    Take it once per run before the draw (a second call before the draw starts another)."""
+    return viewer_component.sent_pixels(SENT_KEY, mounted_as=VIEWER_KEY)
 
 
 def _on_viewer_event() -> None:
@@ -152,11 +159,15 @@ def viewer_panels(
 
 
 def _draw(
-    key: str, vpanels: list[dict[str, Any]], pixels: list[Pixels], display: Display
+    key: str,
+    vpanels: list[dict[str, Any]],
+    pixels: list[Pixels],
+    display: Display,
+    sent: SentPixels,
 ) -> dict[str, Any] | None:
     """The viewer element (one per run, at one place: the first visit's images and the
-    result after them are the same case, so the browser only adds the layers)."""
-    sent = _sent()
+    result after them are the same case, so the browser only adds the layers); ``sent``:
+    this run's :func:`_sent`."""
     ahead = st.session_state.pop(AHEAD_KEY, [])  # the images of a run going on
     todo = {px[0]: px for px in [*pixels, *ahead] if px[0] not in sent}
     sent.add(todo)  # sent once per image and browser
@@ -189,11 +200,12 @@ def pending_viewer_ui(meta: Shown, views: dict[str, ImageView], display: Display
         vpanels.append(panel)
         pixels.append(px)
     if vpanels:
-        _draw(meta.key, vpanels, pixels, display)
+        sent = _sent()
+        _draw(meta.key, vpanels, pixels, display, sent)
         # Sent again with the result: a frame ready only after the result's arguments had
         # replaced these (a busy browser) never saw them and would ask for them (one more
         # run, the same bytes later); a frame that holds them skips them (pixels.ts).
-        _sent().forget(px[0] for px in pixels)
+        sent.forget(px[0] for px in pixels)
 
 
 def viewer_ui(
@@ -207,7 +219,7 @@ def viewer_ui(
     ``None`` when nothing was clicked, ``False`` when a clicked detection lies in no listed
     region (the page says so)."""
     vpanels, pixels, problems = viewer_panels(shown, case, panels, dets, display)
-    event = _draw(shown.key, vpanels, pixels, display) if vpanels else None
+    event = _draw(shown.key, vpanels, pixels, display, _sent()) if vpanels else None
     for text in problems:  # after the viewer: its element keeps its place (and its frame)
         st.warning(text)
     if not vpanels:

@@ -197,6 +197,32 @@ def test_browse_window_and_overlay_controls_change_the_image(app_env):
     assert _figures(at)[0]["data"][0]["source"] != inverted
 
 
+def test_browse_sends_its_pixels_again_after_another_page(app_env):
+    """A page switch unmounts the viewer, and its pixels go with it: the first run back on
+    Browse sends the case's pixels with their bytes (ids alone made the viewer ask for
+    them: a second run and the same bytes again at each return), while a run with the
+    viewer still mounted sends none of them again."""
+    at = _run("pages/browse.py")
+    args, _ = _viewer_args(at)
+    ids = [p["pixel_id"] for p in args["panels"]]
+    assert {e["id"] for e in args["pixels"]} >= set(ids)
+    at.run()  # the viewer stays mounted: it holds them
+    args, _ = _viewer_args(at)
+    assert not {e["id"] for e in args["pixels"]} & set(ids), args["pixels"]
+    at.switch_page("pages/home.py").run()
+    assert not at.get("component_instance")
+    at.switch_page("pages/browse.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    args, data = _viewer_args(at)
+    assert [p["pixel_id"] for p in args["panels"]] == ids
+    index = {e["id"]: e for e in args["pixels"]}
+    assert set(ids) <= set(index), f"sent again: {sorted(index)}; expected all of {ids}"
+    assert all(index[i]["offset"] + index[i]["length"] <= len(data) for i in ids)
+    at.run()  # mounted again: nothing sent twice
+    args, _ = _viewer_args(at)
+    assert not {e["id"] for e in args["pixels"]} & set(ids), args["pixels"]
+
+
 def test_bad_dataset_path_is_a_clear_message_and_app_keeps_working(app_env, tmp_path):
     at = _run()
     at.session_state["mcalc_data_path"] = str(tmp_path / "does-not-exist")

@@ -178,6 +178,42 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     assert any("status" in d.value.columns for d in at.dataframe)
 
 
+def _viewer_pixels(at: AppTest) -> dict[str, int]:
+    """The pixels the reading viewer's render carries: id -> bytes of it in the blob."""
+    (viewer,) = [c for c in at.get("component_instance") if "panels" in c.proto.json_args]
+    data = {a.key: a.bytes for a in viewer.proto.special_args}.get("pixels_data", b"")
+    index = json.loads(viewer.proto.json_args)["pixels"]
+    assert all(e["offset"] + e["length"] <= len(data) for e in index), (index, len(data))
+    return {e["id"]: e["length"] for e in index}
+
+
+def test_the_viewer_is_sent_its_pixels_again_after_another_page(page_env) -> None:
+    """A page switch unmounts the viewer and its pixels with it: the first draw back on
+    Predict carries the images' bytes (ids alone made the viewer ask for them: a second
+    run and the bytes again at each return), a draw with the viewer mounted none again."""
+    from pages.predict_viewer import PANELS_KEY
+
+    at = _open()
+    at.toggle(key="predict_use_viewer").set_value(True).run()
+    _ok(at)
+    ids = {p["pixel_id"] for p in at.session_state[PANELS_KEY][1]}
+    assert len(ids) == 2 and ids <= set(_viewer_pixels(at))
+    at.run()  # mounted: it holds them
+    _ok(at)
+    assert not ids & set(_viewer_pixels(at))
+    at.switch_page("pages/home.py").run()
+    assert not at.get("component_instance")
+    at.session_state["predict_use_viewer"] = True  # _open's choice is the session's
+    at.switch_page(PAGE).run()
+    _settle(at)
+    _ok(at)
+    sent = _viewer_pixels(at)
+    assert ids <= set(sent) and all(sent[i] > 0 for i in ids), f"sent {sent}, expected {ids}"
+    at.run()
+    _ok(at)
+    assert not ids & set(_viewer_pixels(at))
+
+
 def test_explanation_controls_change_the_overlay(page_env) -> None:
     at = _open()
     # The settings live in popovers (the browser builds their widgets only when opened),

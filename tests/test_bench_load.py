@@ -182,3 +182,66 @@ def test_cpu_probe_splits_a_profile_by_script_and_takes_medians_after_round_one(
         "renderer": 1.5,
     }
     assert s["round_chromium_s"] == [1.5, 2.2]
+
+
+#: A page for the bench's conditions in Node: the viewer frame's ``dataset`` (or no frame),
+#: the headings and the body text; each condition evaluated over every page given.
+_FAKE_PAGE = """
+const [cond, pages] = JSON.parse(require('fs').readFileSync(0, 'utf8'));
+console.log(JSON.stringify(pages.map(([viewer, headings, text]) => {
+  const frame = {contentDocument: {querySelector: () => ({dataset: viewer})}};
+  globalThis.document = {
+    body: {innerText: text},
+    querySelector: (sel) => sel.startsWith('iframe') ? (viewer ? frame : null)
+      : sel.includes('stSelectbox') ? {} : null,
+    querySelectorAll: () => headings.map((h) => ({innerText: h})),
+  };
+  return !!eval(cond);
+})));
+"""
+
+
+def _holds(cond: str, pages: list[tuple[dict | None, list[str], str]]) -> list[bool]:
+    import shutil
+    import subprocess
+
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("needs node (the viewer's build tool) to evaluate the page conditions")
+    out = subprocess.run(
+        [node, "-e", _FAKE_PAGE],
+        input=json.dumps([cond, pages]),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    return json.loads(out.stdout)
+
+
+def test_browse_and_predict_count_as_shown_once_the_viewer_made_its_images(load) -> None:
+    """A page reached from another one has a new viewer frame: shown once it has made an
+    image per panel (the case and panels alone are published before the pixels came);
+    Browse's condition is not met by Predict's or Annotate's viewer still on the page."""
+    case = {"case": "normal-2", "panels": "4"}
+    browse = [
+        ({**case, "imagesMade": "0"}, ["Browse"], ""),
+        ({**case, "imagesMade": "3"}, ["Browse"], ""),
+        ({**case, "imagesMade": "4"}, ["Browse"], ""),
+        ({**case, "imagesMade": "4"}, ["Annotate"], ""),
+        ({"case": "k|False|2", "panels": "2", "imagesMade": "2"}, ["Browse"], ""),
+        ({"case": "normal-2/CC_recent", "panels": "1", "imagesMade": "1"}, ["Browse"], ""),
+        ({"case": "normal-2", "panels": "0", "imagesMade": "0"}, ["Browse"], ""),
+        (None, ["Browse"], ""),
+    ]
+    assert _holds(load.BROWSE_SHOWN, browse) == [False, False, True] + [False] * 5
+    result = {"case": "k|False|2", "panels": "2", "mapLayers": '["probability"]'}
+    text = "Predict and explain"
+    predict = [
+        ({**result, "imagesMade": "0"}, [], text),
+        ({**result, "imagesMade": "1"}, [], text),
+        ({**result, "imagesMade": "2"}, [], text),
+        ({**result, "imagesMade": "2"}, [], f"{text} Computing 40%"),
+        ({**result, "mapLayers": "[]", "imagesMade": "2"}, [], text),
+    ]
+    assert _holds(load.PREDICT_DONE, predict) == [False, False, True, False, False]
