@@ -363,6 +363,13 @@ def viewer_rows(
         ]
         if med(name) == med(name)  # measured (full mode only)
     ]
+    arrives = []
+    fullres = med("viewer_fullres")
+    if fullres == fullres:  # measured unless --quick (a row without a value reads "not met")
+        fallback = floor if floor == floor else idle  # NaN: no floor measured (older caller)
+        arrives.append(
+            row("viewer: full resolution arrives (4096x3328)", fullres, fallback, AIM_FULLRES)
+        )
     return [
         row("viewer: wheel zoom, partners follow", med("viewer_wheel"), idle, AIM_LOCAL),
         row("viewer: W/L drag, one move (right button held)", med("viewer_wl"), idle, AIM_LOCAL),
@@ -381,12 +388,7 @@ def viewer_rows(
             AIM_LOCAL,
         ),
         row("viewer: keyboard next case (N)", med("viewer_next"), idle, AIM_NEXT),
-        row(
-            "viewer: full resolution arrives (4096x3328)",
-            med("viewer_fullres"),
-            floor if floor == floor else idle,  # NaN: no floor measured (an older caller)
-            AIM_FULLRES,
-        ),
+        *arrives,
         *full,
     ]
 
