@@ -386,6 +386,29 @@ STALE_CSS = (
 )
 
 
+#: Prefix of the session keys that hold a kept widget's value (:func:`keep_widgets`).
+KEPT_PREFIX = "mcalc_kept_"
+
+
+def keep_widgets(*keys: str) -> None:
+    """Keep the values of these keyed widgets across pages. Streamlit forgets a widget's
+    value when a script run does not draw it, so a reader who opened another page came back
+    to the page's first choice (Predict's case, view and timepoint). Call before drawing
+    them: a forgotten value is put back from its copy; :func:`remember_widgets` after.
+    Only for widgets drawn without a default of their own (``index=``/``value=``)."""
+    for key in keys:
+        kept = KEPT_PREFIX + key
+        if key not in st.session_state and kept in st.session_state:
+            st.session_state[key] = st.session_state[kept]
+
+
+def remember_widgets(*keys: str) -> None:
+    """Copy these widgets' values where :func:`keep_widgets` finds them (after drawing)."""
+    for key in keys:
+        if key in st.session_state:
+            st.session_state[KEPT_PREFIX + key] = st.session_state[key]
+
+
 def viewer_pixels_ahead(
     cache: ImageCache, records: Sequence[ImageRecord], laterality: str | None
 ) -> int:

@@ -29,7 +29,7 @@ from mcalc.models.card import ModelCard
 from mcalc.models.detection import DEFAULT_MIN_DISTANCE_MM, DetectionSettings
 from mcalc.models.inference import LoadedModel
 from mcalc.models.tasks import positive_class_for
-from pages import default_model, state
+from pages import common, default_model, state
 from pages.predict_run import CASE_WIDGET, case_chosen
 
 #: The model last preselected from :func:`pages.state.selected_model` (not a widget).
@@ -123,6 +123,10 @@ def model_ui(cards: list[ModelCard]) -> ModelCard:
     return card
 
 
+#: The case, view and timepoint widgets: kept across pages (:func:`pages.common.keep_widgets`).
+CASE_WIDGETS = (CASE_WIDGET, "predict_view", "predict_timepoint")
+
+
 def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str]]:
     """Case, view and timepoint(s); a change starts the new choice's analysis."""
     ids = [c.case_id for c in index.cases]
@@ -132,6 +136,10 @@ def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str]]:
         st.session_state["predict_view"] = asked["view"]
         st.session_state["predict_timepoint"] = asked["timepoint"]
         case_chosen()
+    kept_case = common.KEPT_PREFIX + CASE_WIDGET
+    if st.session_state.get(kept_case, ids[0]) not in ids:  # a case of another dataset
+        del st.session_state[kept_case]
+    common.keep_widgets(*CASE_WIDGETS)  # a reader back from another page finds their case
     c1, c2, c3 = st.columns([2, 1, 2])
     # A new choice starts its analysis by itself (pages.predict_run.case_chosen).
     case_id = c1.selectbox("Case", ids, key=CASE_WIDGET, on_change=case_chosen)
@@ -143,6 +151,7 @@ def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str]]:
         key="predict_timepoint",
         on_change=case_chosen,
     )
+    common.remember_widgets(*CASE_WIDGETS)
     times = list(TIMEPOINTS) if choice == BOTH else [choice]
     return index.case(case_id), view, times
 

@@ -214,6 +214,26 @@ def test_the_viewer_is_sent_its_pixels_again_after_another_page(page_env) -> Non
     assert not ids & set(_viewer_pixels(at))
 
 
+def test_the_chosen_case_view_and_timepoint_survive_another_page(page_env) -> None:
+    """Streamlit forgets a widget's value when a run does not draw it: a reader who looked
+    at Browse came back to Predict's first case. The choice is kept across pages."""
+    at = _open(case=False)
+    other = at.selectbox(key="predict_case").options[2]  # not the first case
+    at.selectbox(key="predict_case").set_value(other).run()
+    at.radio(key="predict_view").set_value("MLO").run()
+    at.radio(key="predict_timepoint").set_value("recent").run()
+    _settle(at)
+    _ok(at)
+    at.switch_page("pages/home.py").run()
+    _ok(at)
+    at.switch_page(PAGE).run()
+    _settle(at)
+    _ok(at)
+    assert at.selectbox(key="predict_case").value == other
+    assert at.radio(key="predict_view").value == "MLO"
+    assert at.radio(key="predict_timepoint").value == "recent"
+
+
 def test_explanation_controls_change_the_overlay(page_env) -> None:
     at = _open()
     # The settings live in popovers (the browser builds their widgets only when opened),
