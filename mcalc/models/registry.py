@@ -383,37 +383,41 @@ def clear_default_model(models_dir: str | Path, *, role: str | None, user: str =
     """Set no default model (the pages then open on the newest); whether one was set."""
     check_allowed(role, "set_default_model", user)
     root = Path(models_dir)
-    path = root / DEFAULT_FILE
-    with file_lock(path):
-        was = default_model_id(root)
-        try:
-            path.unlink()
-        except FileNotFoundError:
-            return False
-        except OSError as exc:
-            raise ModelError(f"cannot clear the default model of {root}: {exc}") from exc
-    record_action(root, "clear_default_model", was or "", user, str(role))
-    return True
+    removed, was = _unlink_default(root)
+    if removed:
+        record_action(root, "clear_default_model", was or "", user, str(role))
+    return removed
 
 
 def _clear_default_if(root: Path, model_id: str, *, role: str | None, user: str) -> bool:
     """Clear the default when it is ``model_id`` (just deleted); whether it was."""
+    try:
+        removed, _ = _unlink_default(root, only=model_id)
+    except ModelError as exc:
+        raise ModelError(f"model {model_id} was deleted, but {exc}") from exc
+    if removed:
+        record_action(root, "clear_default_model", model_id, user, str(role))
+        log.info("default model %s cleared: deleted by %s", model_id, user or "-")
+    return removed
+
+
+def _unlink_default(root: Path, only: str | None = None) -> tuple[bool, str | None]:
+    """Remove the registry's default-model file under its lock (only when it names ``only``,
+    if given): ``(removed, the id it named)``."""
     path = root / DEFAULT_FILE
     with file_lock(path):
-        if default_model_id(root) != model_id:
-            return False
+        was = default_model_id(root)
+        if only is not None and was != only:
+            return False, was
         try:
             path.unlink()
         except FileNotFoundError:
-            return False
+            return False, was
         except OSError as exc:
             raise ModelError(
-                f"model {model_id} was deleted but the default model of {root} still names "
-                f"it and cannot be cleared ({exc}): remove {path}"
+                f"the default model of {root} cannot be cleared ({exc}): remove {path}"
             ) from exc
-    record_action(root, "clear_default_model", model_id, user, str(role))
-    log.info("default model %s cleared: deleted by %s", model_id, user or "-")
-    return True
+    return True, was
 
 
 def default_first(
