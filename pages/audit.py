@@ -92,9 +92,7 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
             st.error(f"Verdict not saved: {exc}")
             return
         st.success(f"Verdict saved for {v.model_id} on {v.image_key} (version {v.version}).")
-        words = common.card_markdown(card_from_summary(v.model_card)) if v.model_card else ""
-        if words:
-            st.markdown(f"Model card recorded with it:\n{words}")
+        common.recorded_card_ui(v.model_card)
 
 
 def card_ui(model_id: str, recorded: str) -> None:

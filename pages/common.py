@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from mcalc.dataset import open_dataset
 from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.errors import McalcError
 from mcalc.models.card import ModelCard
-from mcalc.models.card_text import card_facts
+from mcalc.models.card_text import card_facts, card_from_summary
 from mcalc.models.warmup import start_tensorflow_warmup
 from pages import signin
 from pages.server_tuning import log_work, tune_server
@@ -390,16 +390,20 @@ STALE_CSS = (
 KEPT_PREFIX = "mcalc_kept_"
 
 
-def keep_widgets(*keys: str) -> None:
+def keep_widgets(*keys: str, options: Mapping[str, Sequence[Any]] | None = None) -> None:
     """Keep the values of these keyed widgets across pages. Streamlit forgets a widget's
     value when a script run does not draw it, so a reader who opened another page came back
     to the page's first choice (Predict's case, view and timepoint). Call before drawing
     them: a forgotten value is put back from its copy; :func:`remember_widgets` after.
+    ``options``: a widget's choices now (another dataset's case is not put back).
     Only for widgets drawn without a default of their own (``index=``/``value=``)."""
     for key in keys:
         kept = KEPT_PREFIX + key
-        if key not in st.session_state and kept in st.session_state:
-            st.session_state[key] = st.session_state[kept]
+        if key in st.session_state or kept not in st.session_state:
+            continue
+        value = st.session_state.pop(kept)
+        if options is None or key not in options or value in options[key]:
+            st.session_state[key] = value
 
 
 def remember_widgets(*keys: str) -> None:
@@ -527,6 +531,13 @@ def card_markdown(card: ModelCard) -> str:
     """A model card in words (:func:`mcalc.models.card_text.card_facts`) as a Markdown
     list, one fact a line; empty when the card says nothing."""
     return "\n".join(f"- **{label}:** {value}" for label, value in card_facts(card))
+
+
+def recorded_card_ui(summary: str) -> None:
+    """The model card a saved verdict recorded (its one-line summary) in words, if any."""
+    words = card_markdown(card_from_summary(summary)) if summary else ""
+    if words:
+        st.markdown(f"Model card recorded with it:\n{words}")
 
 
 def case_report_ui(case_id: str, model_id: str | None, prefix: str) -> None:

@@ -136,10 +136,8 @@ def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str]]:
         st.session_state["predict_view"] = asked["view"]
         st.session_state["predict_timepoint"] = asked["timepoint"]
         case_chosen()
-    kept_case = common.KEPT_PREFIX + CASE_WIDGET
-    if st.session_state.get(kept_case, ids[0]) not in ids:  # a case of another dataset
-        del st.session_state[kept_case]
-    common.keep_widgets(*CASE_WIDGETS)  # a reader back from another page finds their case
+    # A reader back from another page finds their case (not one of another dataset).
+    common.keep_widgets(*CASE_WIDGETS, options={CASE_WIDGET: ids})
     c1, c2, c3 = st.columns([2, 1, 2])
     # A new choice starts its analysis by itself (pages.predict_run.case_chosen).
     case_id = c1.selectbox("Case", ids, key=CASE_WIDGET, on_change=case_chosen)

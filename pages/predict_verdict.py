@@ -10,7 +10,6 @@ import streamlit as st
 
 from mcalc.explain.service import CaseAnalysis
 from mcalc.models.card import ModelCard
-from mcalc.models.card_text import card_from_summary
 from pages import common
 
 
@@ -117,6 +116,4 @@ def verdict_ui(card: ModelCard, case: CaseAnalysis, *, stale: str | None = None)
                 hide_index=True,
                 width="stretch",
             )
-            words = common.card_markdown(card_from_summary(saved["model_card"]))
-            if words:
-                st.markdown(f"Model card recorded with it:\n{words}")
+            common.recorded_card_ui(saved["model_card"])
