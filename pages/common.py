@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -384,33 +384,6 @@ STALE_CSS = (
     " [data-testid='stExpander'] summary, [data-testid='stExpander'] summary > *"
     " { opacity: 1 !important; }</style>"
 )
-
-
-#: Prefix of the session keys that hold a kept widget's value (:func:`keep_widgets`).
-KEPT_PREFIX = "mcalc_kept_"
-
-
-def keep_widgets(*keys: str, options: Mapping[str, Sequence[Any]] | None = None) -> None:
-    """Keep the values of these keyed widgets across pages. Streamlit forgets a widget's
-    value when a script run does not draw it, so a reader who opened another page came back
-    to the page's first choice (Predict's case, view and timepoint). Call before drawing
-    them: a forgotten value is put back from its copy; :func:`remember_widgets` after.
-    ``options``: a widget's choices now (another dataset's case is not put back).
-    Only for widgets drawn without a default of their own (``index=``/``value=``)."""
-    for key in keys:
-        kept = KEPT_PREFIX + key
-        if key in st.session_state or kept not in st.session_state:
-            continue
-        value = st.session_state.pop(kept)
-        if options is None or key not in options or value in options[key]:
-            st.session_state[key] = value
-
-
-def remember_widgets(*keys: str) -> None:
-    """Copy these widgets' values where :func:`keep_widgets` finds them (after drawing)."""
-    for key in keys:
-        if key in st.session_state:
-            st.session_state[KEPT_PREFIX + key] = st.session_state[key]
 
 
 def viewer_pixels_ahead(

@@ -2,6 +2,11 @@
 
 Each ``*_ui`` draws its widgets and returns plain values (what the Predict page's run and
 drawing modules take); widget keys start with ``predict_``, as before the page was split.
+
+Every choice of a reader is drawn with ``persist_state="session"``: Streamlit forgets the
+value of a widget that a script run does not draw, and a reader back from another page
+found the first case and the default settings. A kept value no longer among a widget's
+options (another dataset's case, a class the other model lacks) gives way to its default.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ from mcalc.models.card import ModelCard
 from mcalc.models.detection import DEFAULT_MIN_DISTANCE_MM, DetectionSettings
 from mcalc.models.inference import LoadedModel
 from mcalc.models.tasks import positive_class_for
-from pages import common, default_model, state
+from pages import default_model, state
 from pages.predict_run import CASE_WIDGET, case_chosen
 
 #: The model last preselected from :func:`pages.state.selected_model` (not a widget).
@@ -84,6 +89,7 @@ def model_ui(cards: list[ModelCard]) -> ModelCard:
         "Model",
         list(by_id),
         key="predict_model",
+        persist_state="session",
         format_func=lambda i: (
             f"{i} · {by_id[i].architecture} · {by_id[i].task_name}{default_model.label(choice, i)}"
         ),
@@ -123,10 +129,6 @@ def model_ui(cards: list[ModelCard]) -> ModelCard:
     return card
 
 
-#: The case, view and timepoint widgets: kept across pages (:func:`pages.common.keep_widgets`).
-CASE_WIDGETS = (CASE_WIDGET, "predict_view", "predict_timepoint")
-
-
 def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str]]:
     """Case, view and timepoint(s); a change starts the new choice's analysis."""
     ids = [c.case_id for c in index.cases]
@@ -136,20 +138,27 @@ def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str]]:
         st.session_state["predict_view"] = asked["view"]
         st.session_state["predict_timepoint"] = asked["timepoint"]
         case_chosen()
-    # A reader back from another page finds their case (not one of another dataset).
-    common.keep_widgets(*CASE_WIDGETS, options={CASE_WIDGET: ids})
     c1, c2, c3 = st.columns([2, 1, 2])
     # A new choice starts its analysis by itself (pages.predict_run.case_chosen).
-    case_id = c1.selectbox("Case", ids, key=CASE_WIDGET, on_change=case_chosen)
-    view = c2.radio("View", list(VIEWS), horizontal=True, key="predict_view", on_change=case_chosen)
+    case_id = c1.selectbox(
+        "Case", ids, key=CASE_WIDGET, persist_state="session", on_change=case_chosen
+    )
+    view = c2.radio(
+        "View",
+        list(VIEWS),
+        horizontal=True,
+        key="predict_view",
+        persist_state="session",
+        on_change=case_chosen,
+    )
     choice = c3.radio(
         "Timepoint",
         [BOTH, *TIMEPOINTS],
         horizontal=True,
         key="predict_timepoint",
+        persist_state="session",
         on_change=case_chosen,
     )
-    common.remember_widgets(*CASE_WIDGETS)
     times = list(TIMEPOINTS) if choice == BOTH else [choice]
     return index.case(case_id), view, times
 
@@ -158,13 +167,18 @@ def _explanation_ui(loaded: LoadedModel, xp: Explainer) -> CamSettings | None:
     """Method, target class, layer and scope of the explanation (``None``: none)."""
     classes = list(loaded.classes)
     method = st.selectbox(
-        "Method", [*CAM_METHODS, "none"], key="predict_cam", format_func=METHOD_LABELS.get
+        "Method",
+        [*CAM_METHODS, "none"],
+        key="predict_cam",
+        persist_state="session",
+        format_func=METHOD_LABELS.get,
     )
     target = st.selectbox(
         "Target class",
         classes,
         index=classes.index(positive_class_for(classes)),
         key="predict_target",
+        persist_state="session",
     )
     layers = xp.layers()
     names = [i.name for i in layers]
@@ -176,12 +190,14 @@ def _explanation_ui(loaded: LoadedModel, xp: Explainer) -> CamSettings | None:
         names,
         index=names.index(first) if first in names else 0,
         key="predict_layer",
+        persist_state="session",
         format_func=lambda n: labels[n] + (" · default" if n == default else ""),
     )
     scope = st.selectbox(
         "Explain",
         list(SCOPES),
         key="predict_scope",
+        persist_state="session",
         format_func={
             "auto": "auto (whole breast; top regions for Score-CAM)",
             "regions": "the top regions",
@@ -196,7 +212,9 @@ def _explanation_ui(loaded: LoadedModel, xp: Explainer) -> CamSettings | None:
 def _sliding_ui() -> SlidingSettings:
     # Defaults: the library's (what mcalc.explain.opening.default_settings analyses ahead).
     d = SlidingSettings()
-    stride = st.number_input("Stride (px, 0: half a patch)", 0, 512, 0, 4, key="predict_stride")
+    stride = st.number_input(
+        "Stride (px, 0: half a patch)", 0, 512, 0, 4, key="predict_stride", persist_state="session"
+    )
     top_k = st.number_input(
         f"{MAP_SCORE.capitalize()}: mean of the top k patch probabilities",
         1,
@@ -204,12 +222,19 @@ def _sliding_ui() -> SlidingSettings:
         d.top_k,
         1,
         key="predict_topk",
+        persist_state="session",
     )
     threshold = st.slider(
-        "Region threshold", 0.0, 1.0, d.min_region_score, 0.05, key="predict_threshold"
+        "Region threshold",
+        0.0,
+        1.0,
+        d.min_region_score,
+        0.05,
+        key="predict_threshold",
+        persist_state="session",
     )
     max_regions = st.number_input(
-        "Most regions", 0, 50, d.max_regions, 1, key="predict_max_regions"
+        "Most regions", 0, 50, d.max_regions, 1, key="predict_max_regions", persist_state="session"
     )
     return SlidingSettings(
         stride=int(stride) or None,
@@ -221,7 +246,9 @@ def _sliding_ui() -> SlidingSettings:
 
 def _detections_ui() -> DetectionSettings | None:
     """Detections (peaks of the map after non-maximum suppression) shown or not, and how."""
-    if not st.toggle("Detections (markers and table)", True, key="predict_detections"):
+    if not st.toggle(
+        "Detections (markers and table)", True, key="predict_detections", persist_state="session"
+    ):
         return None
     distance = st.number_input(
         "Minimum distance between detections (mm)",
@@ -230,6 +257,7 @@ def _detections_ui() -> DetectionSettings | None:
         DEFAULT_MIN_DISTANCE_MM,
         0.1,
         key="predict_det_distance",
+        persist_state="session",
     )
     threshold = st.slider(
         "Detection score threshold",
@@ -238,6 +266,7 @@ def _detections_ui() -> DetectionSettings | None:
         DEFAULT_DETECTION_THRESHOLD,
         0.05,
         key="predict_det_threshold",
+        persist_state="session",
     )
     return DetectionSettings(min_distance_mm=float(distance), threshold=float(threshold))
 
@@ -254,12 +283,17 @@ def _display_ui(cam: CamSettings | None) -> tuple[str, float, str, bool, bool]:
         ["explanation", "probability"],
         horizontal=True,
         key="predict_show",
+        persist_state="session",
         disabled=cam is None,
     )
-    opacity = st.slider("Opacity", 0.0, 1.0, 0.6, 0.05, key="predict_opacity")
-    cmap = st.selectbox("Colour map", list(COLORMAPS), key="predict_cmap")
-    marks = st.toggle("Annotated calcifications (markers)", True, key="predict_marks")
-    mask = st.toggle("Annotation mask (red)", False, key="predict_mask")
+    opacity = st.slider(
+        "Opacity", 0.0, 1.0, 0.6, 0.05, key="predict_opacity", persist_state="session"
+    )
+    cmap = st.selectbox("Colour map", list(COLORMAPS), key="predict_cmap", persist_state="session")
+    marks = st.toggle(
+        "Annotated calcifications (markers)", True, key="predict_marks", persist_state="session"
+    )
+    mask = st.toggle("Annotation mask (red)", False, key="predict_mask", persist_state="session")
     return show, float(opacity), cmap, bool(marks), bool(mask)
 
 
@@ -307,6 +341,7 @@ def controls_ui(loaded: LoadedModel, xp: Explainer) -> Controls:
                 DEFAULT_TOLERANCE_MM,
                 0.1,
                 key="predict_tolerance",
+                persist_state="session",
             )
     display = Display(
         show if cam is not None else "probability",

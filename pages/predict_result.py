@@ -296,6 +296,7 @@ def _use_viewer() -> bool:
         "Reading viewer (maps, regions and detections as layers in the browser)",
         value=True,
         key="predict_use_viewer",
+        persist_state="session",
         help="Off: the classic figure (every display change goes to the server).",
     )
 

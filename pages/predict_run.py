@@ -503,7 +503,11 @@ def _bar(slot: Any) -> ProgressFn:
 
 def case_score_ui(loaded: LoadedModel, xp: Explainer, request: CaseRequest, case_id: str) -> None:
     """Case-level score of every image of the case: cached at once, else on a button."""
-    if not st.toggle("Case-level score (scores every image of the case)", key="predict_case_all"):
+    if not st.toggle(
+        "Case-level score (scores every image of the case)",
+        key="predict_case_all",
+        persist_state="session",
+    ):
         return
     held = st.session_state.get(CASE_SCORE_KEY)
     done = held[1] if held is not None and held[0] == request.key else None

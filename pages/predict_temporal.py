@@ -94,6 +94,7 @@ def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: Case
         "Compare with the prior exam (registers the pair: seconds, in the background)",
         value=bool(loaded.temporal),
         key=ON_KEY,
+        persist_state="session",
     ):
         st.caption(
             "Off: turn it on to see the findings in both rounds (new, stable, resolved); "

@@ -214,14 +214,57 @@ def test_the_viewer_is_sent_its_pixels_again_after_another_page(page_env) -> Non
     assert not ids & set(_viewer_pixels(at))
 
 
-def test_the_chosen_case_view_and_timepoint_survive_another_page(page_env) -> None:
+#: Every choice a reader makes on Predict, and a value other than its default:
+#: (AppTest accessor, key, value). Settings that only change what is drawn and settings
+#: of the analysis (a change of which waits for Run) alike.
+CHOICES = [
+    ("selectbox", "predict_model", "rand-birads"),
+    ("radio", "predict_view", "MLO"),
+    ("radio", "predict_timepoint", "recent"),
+    ("selectbox", "predict_cam", "gradcam++"),
+    ("selectbox", "predict_target", None),  # None: another option than the default
+    ("selectbox", "predict_layer", None),
+    ("selectbox", "predict_scope", "regions"),
+    ("radio", "predict_show", "probability"),
+    ("slider", "predict_opacity", 0.3),
+    ("selectbox", "predict_cmap", "inferno"),
+    ("toggle", "predict_marks", False),
+    ("toggle", "predict_mask", True),
+    ("number_input", "predict_det_distance", 2.5),
+    ("slider", "predict_det_threshold", 0.7),
+    ("number_input", "predict_stride", 8),
+    ("number_input", "predict_topk", 5),
+    ("slider", "predict_threshold", 0.3),
+    ("number_input", "predict_max_regions", 4),
+    ("number_input", "predict_tolerance", 2.0),
+    ("toggle", "predict_use_viewer", True),
+    ("toggle", "predict_case_all", True),
+]
+
+
+def test_the_readers_choices_survive_another_page(page_env) -> None:
     """Streamlit forgets a widget's value when a run does not draw it: a reader who looked
-    at Browse came back to Predict's first case. The choice is kept across pages."""
+    at Browse came back to Predict's first case, and to the default method, opacity,
+    sliding window... Every choice is kept across pages (widgets with a default of their
+    own among them: the target class, the layer, the detections' toggle)."""
     at = _open(case=False)
     other = at.selectbox(key="predict_case").options[2]  # not the first case
     at.selectbox(key="predict_case").set_value(other).run()
-    at.radio(key="predict_view").set_value("MLO").run()
-    at.radio(key="predict_timepoint").set_value("recent").run()
+    _settle(at)
+    chosen = {}
+    for kind, key, value in CHOICES:
+        widget = getattr(at, kind)(key=key)
+        first = widget.value
+        if value is None:  # the options are shown formatted: another one, by its place
+            shown = widget.format_func(first)
+            widget.select_index(next(i for i, o in enumerate(widget.options) if o != shown))
+            at.run()
+        else:
+            widget.set_value(value).run()
+        _ok(at)
+        chosen[key] = getattr(at, kind)(key=key).value
+        assert chosen[key] != first, f"{key}: {first!r} is its default, choose another"
+    at.toggle(key="predict_detections").set_value(False).run()  # hides its two settings
     _settle(at)
     _ok(at)
     at.switch_page("pages/home.py").run()
@@ -230,8 +273,15 @@ def test_the_chosen_case_view_and_timepoint_survive_another_page(page_env) -> No
     _settle(at)
     _ok(at)
     assert at.selectbox(key="predict_case").value == other
-    assert at.radio(key="predict_view").value == "MLO"
-    assert at.radio(key="predict_timepoint").value == "recent"
+    assert at.toggle(key="predict_detections").value is False
+    at.toggle(key="predict_detections").set_value(True).run()
+    _ok(at)
+    kept = {key: getattr(at, kind)(key=key).value for kind, key, _ in CHOICES}
+    assert kept == chosen
+    # Another model's classes: a kept target it does not have gives way to its own default.
+    at.selectbox(key="predict_model").set_value("spot").run()
+    _ok(at)
+    assert at.selectbox(key="predict_target").value == "calcification"
 
 
 def test_explanation_controls_change_the_overlay(page_env) -> None:
