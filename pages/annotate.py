@@ -43,8 +43,14 @@ def image_ui(index: DatasetIndex) -> ImageRecord:
         st.session_state["annotate_case"] = browse if browse in ids else ids[0]
     c1, c2, c3 = st.columns([3, 1, 1])
     case_id = c1.selectbox("Case", ids, key="annotate_case")
-    view = c2.selectbox("View", VIEWS, key="annotate_view")
-    tp = c3.selectbox("Exam", TIMEPOINTS, index=len(TIMEPOINTS) - 1, key="annotate_timepoint")
+    view = c2.selectbox("View", VIEWS, key="annotate_view", persist_state="session")
+    tp = c3.selectbox(
+        "Exam",
+        TIMEPOINTS,
+        index=len(TIMEPOINTS) - 1,
+        key="annotate_timepoint",
+        persist_state="session",
+    )
     rec = index.case(case_id).image(view, tp)
     if rec is None:
         st.warning(f"Case {case_id} has no {view} {tp} image. Pick another view or exam.")
@@ -58,9 +64,14 @@ def display_ui() -> tuple[DisplayOptions, bool]:
         window = common.window_controls("annotate")
         st.markdown("### Dataset's marks")
         show = st.toggle(
-            "Show the dataset's own marks (cyan)", value=True, key="annotate_show_dataset"
+            "Show the dataset's own marks (cyan)",
+            value=True,
+            key="annotate_show_dataset",
+            persist_state="session",
         )
-        overlay = st.toggle("Red overlay of the annotation", key="annotate_overlay")
+        overlay = st.toggle(
+            "Red overlay of the annotation", key="annotate_overlay", persist_state="session"
+        )
     opts = DisplayOptions(
         **window,  # type: ignore[arg-type]
         show_annotations=overlay,
@@ -96,6 +107,7 @@ use_viewer = viewer_component.available() and st.toggle(
     "Mark in the reading viewer (instant, saved on Save)",
     value=True,
     key="annotate_use_viewer",
+    persist_state="session",
     help="Off: the classic marking figure (each click is sent to the server).",
 )
 if use_viewer:

@@ -101,14 +101,27 @@ def classic_marking_ui(
     """The classic figure: tools, the image with marks, clicks sent to the server."""
     c1, c2, c3 = st.columns([3, 2, 1])
     tool = c1.radio(
-        "Tool", list(TOOLS), format_func=TOOLS.get, horizontal=True, key="annotate_tool"
+        "Tool",
+        list(TOOLS),
+        format_func=TOOLS.get,
+        horizontal=True,
+        key="annotate_tool",
+        persist_state="session",
     )
-    label = c2.radio("Label of new marks", LABELS, index=1, horizontal=True, key="annotate_label")
+    label = c2.radio(
+        "Label of new marks",
+        LABELS,
+        index=1,
+        horizontal=True,
+        key="annotate_label",
+        persist_state="session",
+    )
     region_kind = c3.radio(
         "Region",
         ["cluster", "roi"],
         horizontal=True,
         key="annotate_region_kind",
+        persist_state="session",
         disabled=tool != "region",
     )
 
@@ -120,6 +133,7 @@ def classic_marking_ui(
         "Snap clicks to the calcification",
         value=True,
         key="annotate_snap",
+        persist_state="session",
         help="A click lands on a grid of about 110 targets across what is shown; the mark "
         "moves to the brightest spot within that grid cell (the calcification aimed at). "
         "Zoom in to place marks to the pixel.",

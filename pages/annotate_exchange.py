@@ -90,6 +90,7 @@ def export_ui(session: EditSession, index: DatasetIndex, rec: ImageRecord, reade
     if seg_col.toggle(
         "DICOM SEG (de-identified, references the source image)",
         key="annotate_seg_on",
+        persist_state="session",
         help="A DICOM Segmentation of these marks that a PACS or viewer shows beside the "
         "image; patient identifiers are removed (PS3.15 Annex E basic profile).",
     ):

@@ -245,10 +245,23 @@ def agreement_ui(session: EditSession, rec: ImageRecord, view: ImageView, reader
             "Compare with",
             ["dataset annotation", *others],
             key="annotate_against",
+            persist_state="session",
         )
-        tol = c2.number_input("Match distance (mm)", 0.1, 10.0, 1.0, 0.1, key="annotate_tolerance")
+        tol = c2.number_input(
+            "Match distance (mm)",
+            0.1,
+            10.0,
+            1.0,
+            0.1,
+            key="annotate_tolerance",
+            persist_state="session",
+        )
         labels = c3.multiselect(
-            "Your labels counted", LABELS, default=list(LABELS), key="annotate_agree_labels"
+            "Your labels counted",
+            LABELS,
+            default=list(LABELS),
+            key="annotate_agree_labels",
+            persist_state="session",
         )
         try:
             if against == "dataset annotation":

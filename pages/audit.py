@@ -50,16 +50,21 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
         "Model",
         options,
         key="audit_model",
+        persist_state="session",
         format_func=lambda m: m + default_model.label(choice, m),
     )
     if model in cards:
         default_model.default_ui(choice, model, "audit", where=c1, picker="audit_model")
     if model == OTHER:
-        model = c1.text_input("Model id", key="audit_model_typed").strip()
+        model = c1.text_input("Model id", key="audit_model_typed", persist_state="session").strip()
     keys = [r.key for r in index.images()]
     preset_key = st.session_state.get("audit_image_key")
     image_key = c2.selectbox(
-        "Image", keys, index=keys.index(preset_key) if preset_key in keys else 0, key="audit_image"
+        "Image",
+        keys,
+        index=keys.index(preset_key) if preset_key in keys else 0,
+        key="audit_image",
+        persist_state="session",
     )
     c3, c4, c5 = st.columns([1, 1, 1])
     score = c3.number_input(
@@ -164,7 +169,7 @@ def table_ui() -> None:
     if not models:
         st.info("No verdicts recorded yet.")
         return
-    model = st.selectbox("Model", models, key="audit_table_model")
+    model = st.selectbox("Model", models, key="audit_table_model", persist_state="session")
     s = audit_table(common.settings(), model)
     m = st.columns(5)
     m[0].metric("Images reviewed", s.n_images)

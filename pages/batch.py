@@ -46,6 +46,7 @@ def launch_ui(settings: Settings, data_path: str) -> None:
         "Model",
         list(by_id),
         key="batch_model",
+        persist_state="session",
         format_func=lambda i: (
             f"{i} · {by_id[i].architecture} · {by_id[i].task_name}{default_model.label(choice, i)}"
         ),
@@ -57,16 +58,23 @@ def launch_ui(settings: Settings, data_path: str) -> None:
         list(ENGINES) if has_ray else ["local"],
         horizontal=True,
         key="batch_engine",
+        persist_state="session",
         help="local: a process pool on this machine; ray: Ray Data (a local Ray instance, or "
         "the cluster address below)",
     )
-    workers = c3.number_input("Workers (0: auto)", 0, 256, 0, key="batch_workers")
+    workers = c3.number_input(
+        "Workers (0: auto)", 0, 256, 0, key="batch_workers", persist_state="session"
+    )
     c4, c5, c6 = st.columns([2, 2, 3])
-    cam = c4.selectbox("Explanation per image", ["none", *CAM_METHODS], key="batch_cam")
-    maps = c5.toggle("Save each image's maps", key="batch_maps")
+    cam = c4.selectbox(
+        "Explanation per image", ["none", *CAM_METHODS], key="batch_cam", persist_state="session"
+    )
+    maps = c5.toggle("Save each image's maps", key="batch_maps", persist_state="session")
     address = ""
     if engine == "ray":
-        address = c6.text_input("Ray cluster address (empty: local)", key="batch_address")
+        address = c6.text_input(
+            "Ray cluster address (empty: local)", key="batch_address", persist_state="session"
+        )
     if st.button("Launch", key="batch_launch", type="primary", icon=":material/rocket_launch:"):
         options = BatchOptions(
             engine=str(engine),
@@ -125,9 +133,16 @@ def results_ui(job: BatchJob) -> None:
         st.caption("No result yet.")
         return
     c1, c2 = st.columns([3, 2])
-    low, high = c1.slider("Score", 0.0, 1.0, (0.0, 1.0), 0.01, key="batch_score")
+    low, high = c1.slider(
+        "Score", 0.0, 1.0, (0.0, 1.0), 0.01, key="batch_score", persist_state="session"
+    )
     errors = c2.radio(
-        "Rows", list(ERRORS), format_func=ERRORS.get, horizontal=True, key="batch_errors"
+        "Rows",
+        list(ERRORS),
+        format_func=ERRORS.get,
+        horizontal=True,
+        key="batch_errors",
+        persist_state="session",
     )
     shown = filter_results(table, min_score=low, max_score=high, errors=str(errors))
     shown = shown.sort_values("score", ascending=False, na_position="last")
@@ -207,7 +222,7 @@ st.dataframe(
 names = [j.name for j in runs]
 if st.session_state.get("batch_run") not in names:
     st.session_state["batch_run"] = names[0]
-name = st.selectbox("Run", names, key="batch_run")
+name = st.selectbox("Run", names, key="batch_run", persist_state="session")
 chosen = next(j for j in runs if j.name == name)
 st.fragment(live_ui, run_every=REFRESH_S if chosen.active else None)(name, settings)
 st.subheader("Results")

@@ -71,12 +71,17 @@ def filters_ui(frame: pd.DataFrame) -> pd.DataFrame:
         strict=True,
     ):
         options = sorted({str(v) for v in frame[name].dropna()})
-        chosen = col.multiselect(label, options, key=f"browse_filter_{name}")
+        chosen = col.multiselect(
+            label, options, key=f"browse_filter_{name}", persist_state="session"
+        )
         if chosen:
             out = out[out[name].astype(str).isin(chosen)]
     if "calcifications" in frame:
         calc = cols[4].selectbox(
-            "Calcifications", ["any", "with", "without"], key="browse_filter_calc"
+            "Calcifications",
+            ["any", "with", "without"],
+            key="browse_filter_calc",
+            persist_state="session",
         )
         if calc == "with":
             out = out[(out["calcifications"] > 0) | (out.get("regions", 0) > 0)]
@@ -154,10 +159,21 @@ def display_ui(top: int = 4095) -> DisplayOptions:
         st.markdown("### Display")
         window = common.window_controls("browse", top)
         st.markdown("### Annotations")
-        show = st.toggle("Radiologists' marks", value=True, key="browse_show_ann")
-        marks = st.toggle("Markers and cluster outlines", value=True, key="browse_show_marks")
-        color = st.color_picker("Overlay colour", "#ff3030", key="browse_color")
-        alpha = st.slider("Overlay opacity", 0.0, 1.0, 0.8, 0.05, key="browse_alpha")
+        show = st.toggle(
+            "Radiologists' marks", value=True, key="browse_show_ann", persist_state="session"
+        )
+        marks = st.toggle(
+            "Markers and cluster outlines",
+            value=True,
+            key="browse_show_marks",
+            persist_state="session",
+        )
+        color = st.color_picker(
+            "Overlay colour", "#ff3030", key="browse_color", persist_state="session"
+        )
+        alpha = st.slider(
+            "Overlay opacity", 0.0, 1.0, 0.8, 0.05, key="browse_alpha", persist_state="session"
+        )
     opts = DisplayOptions(
         **window,  # type: ignore[arg-type]
         show_annotations=show,
@@ -186,7 +202,9 @@ st.title("Browse")
 common.synthetic_banner(index)
 
 if len(index.images()) <= 120 or st.toggle(
-    "Count calcifications per case (reads every annotation once)", key="browse_count"
+    "Count calcifications per case (reads every annotation once)",
+    key="browse_count",
+    persist_state="session",
 ):
     frame = counted_table(index, str(index.root), len(index.images()))
     common.skipped_images_ui(index, "browse_check_images")
@@ -431,6 +449,7 @@ def reading_ui(
         "Temporal views: register the prior to the recent exam (subtraction, flicker and "
         "swipe in the viewer's toolbar; T and K keys)",
         key=TEMPORAL_KEY,
+        persist_state="session",
         help="The registration runs once per case when this is on (a few seconds per view) "
         "and is cached; switching between the modes then happens in the browser.",
     )
@@ -482,6 +501,7 @@ use_viewer = st.toggle(
     "Reading viewer (zoom, window/level and measuring in the browser)",
     value=True,
     key="browse_use_viewer",
+    persist_state="session",
     help="Off: the simple viewer (images as pictures; every change goes to the server).",
 )
 ids = list(table["case_id"])

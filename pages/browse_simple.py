@@ -101,6 +101,7 @@ def temporal_ui(case: CaseRecord, max_side: int) -> None:
         ["off", *MODES],
         horizontal=True,
         key="browse_temporal_mode",
+        persist_state="session",
         help="The prior is registered onto the recent image (affine, then a smooth B-spline "
         "inside the breast); every panel is in recent coordinates.",
     )
@@ -108,7 +109,13 @@ def temporal_ui(case: CaseRecord, max_side: int) -> None:
         st.caption("Choose subtraction, change, flicker or swipe to register this case's rounds.")
         return
     rate = right.slider(
-        "Flicker rate (alternations per second)", 0.5, 8.0, 2.0, 0.5, key="browse_flicker_rate"
+        "Flicker rate (alternations per second)",
+        0.5,
+        8.0,
+        2.0,
+        0.5,
+        key="browse_flicker_rate",
+        persist_state="session",
     )
     key = f"{case.case_id}|{case.folder}"
     views: list[TemporalView] = []

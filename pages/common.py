@@ -452,14 +452,36 @@ def window_controls(prefix: str, top: int = 4095) -> dict[str, object]:
     """
     from mcalc.imaging import WINDOW_PRESETS
 
-    preset = st.selectbox("Window preset", [*WINDOW_PRESETS, "manual"], key=f"{prefix}_preset")
+    preset = st.selectbox(
+        "Window preset",
+        [*WINDOW_PRESETS, "manual"],
+        key=f"{prefix}_preset",
+        persist_state="session",
+    )
     center = width = None
     if preset == "manual":
-        center = st.slider("Level (centre)", 0, top, (top + 1) // 2, key=f"{prefix}_center")
-        width = st.slider("Window (width)", 1, top + 1, top + 1, key=f"{prefix}_width")
-    invert = st.toggle("Invert", key=f"{prefix}_invert")
-    clahe = st.toggle("Contrast enhancement (CLAHE)", key=f"{prefix}_clahe")
-    clip = st.slider("CLAHE clip limit", 1.0, 6.0, 2.0, 0.5, key=f"{prefix}_clip") if clahe else 2.0
+        center = st.slider(
+            "Level (centre)",
+            0,
+            top,
+            (top + 1) // 2,
+            key=f"{prefix}_center",
+            persist_state="session",
+        )
+        width = st.slider(
+            "Window (width)", 1, top + 1, top + 1, key=f"{prefix}_width", persist_state="session"
+        )
+    invert = st.toggle("Invert", key=f"{prefix}_invert", persist_state="session")
+    clahe = st.toggle(
+        "Contrast enhancement (CLAHE)", key=f"{prefix}_clahe", persist_state="session"
+    )
+    clip = (
+        st.slider(
+            "CLAHE clip limit", 1.0, 6.0, 2.0, 0.5, key=f"{prefix}_clip", persist_state="session"
+        )
+        if clahe
+        else 2.0
+    )
     return {
         "preset": preset,
         "center": center,

@@ -84,6 +84,7 @@ def choose_ui(cards: list[ModelCard]) -> list[ModelCard]:
         "Models to compare",
         list(by_id),
         key="evaluate_models",
+        persist_state="session",
         format_func=lambda m: (
             f"{m} ({by_id[m].architecture}, {by_id[m].task_name}){default_model.label(choice, m)}"
         ),

@@ -76,11 +76,18 @@ def _notice(kind: str, text: str) -> None:
 def what_ui() -> tuple[str, str, str, str | None]:
     """Task, architecture, freeze strategy and (``partial``) boundary layer."""
     c1, c2 = st.columns(2)
-    task = c1.selectbox("Task", list(TASKS), key="train_task", help="What the model answers.")
+    task = c1.selectbox(
+        "Task",
+        list(TASKS),
+        key="train_task",
+        persist_state="session",
+        help="What the model answers.",
+    )
     arch = c2.selectbox(
         "Architecture",
         list(ARCHITECTURES),
         key="train_arch",
+        persist_state="session",
         help="custom: the original project's two-convolution network; the others are "
         "Keras backbones (heavy on a CPU).",
     )
@@ -88,6 +95,7 @@ def what_ui() -> tuple[str, str, str, str | None]:
         "Freeze strategy",
         list(STRATEGIES),
         key="train_freeze",
+        persist_state="session",
         horizontal=True,
         format_func=lambda s: {"full": "Full", "partial": "Partial", "head": "Head only"}[s],
     )
@@ -97,6 +105,7 @@ def what_ui() -> tuple[str, str, str, str | None]:
         text = st.text_input(
             "First layer that trains",
             key="train_boundary",
+            persist_state="session",
             placeholder=default,
             help=f"Layers before it stay frozen. Default for {arch}: {default}.",
         )
@@ -137,6 +146,7 @@ def weights_ui(arch: str, freeze: str) -> tuple[str | None, WeightsInfo | None, 
         "Starting weights",
         list(WEIGHT_MODES),
         key="train_weights_mode",
+        persist_state="session",
         format_func=WEIGHT_MODES.get,
         horizontal=True,
     )
@@ -145,6 +155,7 @@ def weights_ui(arch: str, freeze: str) -> tuple[str | None, WeightsInfo | None, 
         value = st.text_input(
             "Weights file (.weights.h5 of an mcalc model, or a Keras-applications .h5)",
             key="train_weights_file",
+            persist_state="session",
         ).strip()
         if not value:
             st.info("Type the path of a weights file on this machine.")
@@ -166,7 +177,9 @@ def weights_ui(arch: str, freeze: str) -> tuple[str | None, WeightsInfo | None, 
             "those layers stay random and the model can only learn in what still trains. "
             "Choose **Full**, or give pre-trained weights."
         )
-        confirmed = st.checkbox("Freeze the random layers anyway", key="train_confirm_random")
+        confirmed = st.checkbox(
+            "Freeze the random layers anyway", key="train_confirm_random", persist_state="session"
+        )
         return value, info, confirmed
     return value, info, True
 
@@ -196,21 +209,37 @@ def hyper_ui(
     """Hyperparameters (defaults per architecture) -> the run's configuration."""
     _apply_defaults(arch, freeze, pretrained)
     c = st.columns(4)
-    epochs = c[0].number_input("Epochs", 1, MAX_EPOCHS, step=1, key="train_epochs")
-    batch = c[1].number_input("Batch size", 1, MAX_BATCH, step=1, key="train_batch")
-    lr = c[2].select_slider(
-        "Learning rate", LR_CHOICES, key="train_lr", format_func=lambda v: f"{v:g}"
+    epochs = c[0].number_input(
+        "Epochs", 1, MAX_EPOCHS, step=1, key="train_epochs", persist_state="session"
     )
-    seed = c[3].number_input("Seed", 0, 2**31 - 1, step=1, key="train_seed")
+    batch = c[1].number_input(
+        "Batch size", 1, MAX_BATCH, step=1, key="train_batch", persist_state="session"
+    )
+    lr = c[2].select_slider(
+        "Learning rate",
+        LR_CHOICES,
+        key="train_lr",
+        persist_state="session",
+        format_func=lambda v: f"{v:g}",
+    )
+    seed = c[3].number_input(
+        "Seed", 0, 2**31 - 1, step=1, key="train_seed", persist_state="session"
+    )
     augment = st.toggle(
         "Augmentation (flips, 90° rotations, mild intensity changes)",
         value=DEFAULTS.augment,
         key="train_augment",
+        persist_state="session",
     )
     with st.expander("Advanced"):
         a = st.columns(4)
         patch = a[0].number_input(
-            "Patch size (px)", MIN_PATCH_SIZE, MAX_PATCH_SIZE, step=8, key="train_patch"
+            "Patch size (px)",
+            MIN_PATCH_SIZE,
+            MAX_PATCH_SIZE,
+            step=8,
+            key="train_patch",
+            persist_state="session",
         )
         pos = a[1].number_input(
             "Patches at findings per image",
@@ -218,6 +247,7 @@ def hyper_ui(
             MAX_PER_IMAGE,
             value=DEFAULTS.pos_per_image,
             key="train_pos_per_image",
+            persist_state="session",
         )
         neg = a[2].number_input(
             "Tissue patches per image",
@@ -225,17 +255,29 @@ def hyper_ui(
             MAX_PER_IMAGE,
             value=DEFAULTS.neg_per_image,
             key="train_neg_per_image",
+            persist_state="session",
         )
         patience = a[3].number_input(
-            "Early-stopping patience", 0, 100, value=DEFAULTS.patience, key="train_patience"
+            "Early-stopping patience",
+            0,
+            100,
+            value=DEFAULTS.patience,
+            key="train_patience",
+            persist_state="session",
         )
         b = st.columns(4)
         max_steps = b[0].number_input(
-            "Max batches per epoch (0: all)", 0, 100_000, value=0, key="train_max_steps"
+            "Max batches per epoch (0: all)",
+            0,
+            100_000,
+            value=0,
+            key="train_max_steps",
+            persist_state="session",
         )
         two_stage = b[1].checkbox(
             "Two stages: train the head first, then fine-tune with this strategy",
             key="train_two_stage",
+            persist_state="session",
         )
         head_epochs = b[2].number_input(
             "Head epochs (two stages)",
@@ -243,16 +285,21 @@ def hyper_ui(
             MAX_EPOCHS,
             value=DEFAULTS.head_epochs,
             key="train_head_epochs",
+            persist_state="session",
             disabled=not two_stage,
             help="Epochs of the first stage; they count towards Epochs.",
         )
         model_id = st.text_input(
-            "Model id (empty: automatic)", key="train_model_id", placeholder=f"{arch}-{task}-…"
+            "Model id (empty: automatic)",
+            key="train_model_id",
+            persist_state="session",
+            placeholder=f"{arch}-{task}-…",
         ).strip()
     input_mode = st.radio(
         "Input",
         INPUT_MODES,
         key="train_input",
+        persist_state="session",
         horizontal=True,
         format_func=lambda m: INPUT_LABELS.get(m, m),
         help="Temporal: the model sees each recent patch with the subtraction of the prior "

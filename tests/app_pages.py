@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from streamlit.testing.v1 import AppTest
 
@@ -20,3 +21,25 @@ def open_page(page: str, timeout: float = 90) -> AppTest:
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at
+
+
+#: A reader's choice on a page: (AppTest accessor such as ``"selectbox"``, widget key, value).
+Choice = tuple[str, str, Any]
+
+
+def choices_after_another_page(at: AppTest, page: str, choices: list[Choice]) -> dict[str, Any]:
+    """Make each choice on ``page`` (in order, as a reader would, each checked to differ
+    from what the widget showed, so that a lost choice cannot pass for a kept one), visit
+    the home page, come back; returns each widget's value as drawn then, by key.
+
+    Streamlit forgets a widget's value when a run does not draw it (another page's run):
+    the page tests check with this that their reader's choices are kept."""
+    for kind, key, value in choices:
+        widget = getattr(at, kind)(key=key)
+        assert widget.value != value, f"{key}: {value!r} is what it shows: choose another"
+        widget.set_value(value).run()
+        assert not at.exception, [e.value for e in at.exception]
+    at.switch_page("pages/home.py").run()
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return {key: getattr(at, kind)(key=key).value for kind, key, _ in choices}

@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pages.common import available_pages
+from tests.app_pages import choices_after_another_page
 
 APP = "../app.py"  # AppTest resolves relative paths against this file
 PAGES = [  # every page of the sidebar menu; Predict loads TensorFlow (15 s)
@@ -195,6 +196,28 @@ def test_browse_window_and_overlay_controls_change_the_image(app_env):
     at.slider(key="browse_width").set_value(500).run()
     assert not at.exception
     assert _figures(at)[0]["data"][0]["source"] != inverted
+
+
+def test_browse_keeps_the_readers_filters_and_display_across_pages(app_env):
+    """Streamlit forgets a widget's value when a run does not draw it: back from another
+    page, Browse showed every case again, the file's window, no inversion..."""
+    choices = [
+        ("selectbox", "browse_filter_calc", "with"),
+        ("selectbox", "browse_preset", "manual"),
+        ("slider", "browse_width", 500),
+        ("toggle", "browse_invert", True),
+        ("toggle", "browse_clahe", True),
+        ("slider", "browse_clip", 3.0),
+        ("toggle", "browse_show_ann", False),
+        ("toggle", "browse_show_marks", False),
+        ("color_picker", "browse_color", "#00ff00"),
+        ("slider", "browse_alpha", 0.3),
+        ("toggle", "browse_use_viewer", False),
+    ]
+    at = _run("pages/browse.py")
+    kept = choices_after_another_page(at, "pages/browse.py", choices)
+    assert kept == {key: value for _, key, value in choices}
+    assert (at.dataframe[0].value["calcifications"] > 0).all()  # the filter is in force
 
 
 def test_browse_sends_its_pixels_again_after_another_page(app_env):

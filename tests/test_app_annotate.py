@@ -16,6 +16,7 @@ from mcalc.dataset import open_dataset
 from mcalc.store import MarkStore
 from mcalc.store.placement import breast_region
 from mcalc.viewer import DisplayOptions, prepare_view
+from tests.app_pages import choices_after_another_page
 
 pytestmark = pytest.mark.slow  # AppTest edit sessions: 9-24 s each
 
@@ -187,6 +188,42 @@ def test_audit_verdict_and_table(app_env):
     assert metrics["Plausible explanations"] == "n/a"
     infos = " ".join(i.value for i in at.info)
     assert "recorded without one" in infos and "(recorded before pictures" not in infos
+
+
+def test_annotate_keeps_the_readers_view_and_tools_and_takes_browses_case(app_env):
+    """Back from another page, Annotate showed the CC view and the default tools again
+    (Streamlit forgets a widget's value when a run does not draw it). The case is Browse's
+    on purpose: the reader comes from the case they looked at."""
+    choices = [
+        ("selectbox", "annotate_view", "MLO"),
+        ("selectbox", "annotate_timepoint", "prior"),
+        ("toggle", "annotate_show_dataset", False),
+        ("toggle", "annotate_overlay", True),
+        ("toggle", "annotate_invert", True),
+        ("radio", "annotate_tool", "region"),
+        ("radio", "annotate_label", "uncertain"),
+        ("radio", "annotate_region_kind", "roi"),
+        ("toggle", "annotate_snap", False),
+    ]
+    at = _page("pages/annotate.py")
+    ids = at.selectbox(key="annotate_case").options
+    at.selectbox(key="annotate_case").set_value(ids[1]).run()
+    at.session_state["browse_case_id"] = ids[2]  # the case Browse shows
+    kept = choices_after_another_page(at, "pages/annotate.py", choices)
+    assert kept == {key: value for _, key, value in choices}
+    assert at.selectbox(key="annotate_case").value == ids[2]
+
+
+def test_audit_keeps_the_model_and_image_across_pages(app_env):
+    at = _page("pages/audit.py")
+    image = at.selectbox(key="audit_image").options[3]
+    choices = [
+        ("selectbox", "audit_model", "another model (type its id)"),
+        ("text_input", "audit_model_typed", "cnn-1"),
+        ("selectbox", "audit_image", image),
+    ]
+    kept = choices_after_another_page(at, "pages/audit.py", choices)
+    assert kept == {key: value for _, key, value in choices}
 
 
 def test_viewer_marking_says_where_marks_are_added(app_env):

@@ -16,6 +16,7 @@ from mcalc.config import get_settings
 from mcalc.fileio import atomic_write_json
 from mcalc.jobs.batch import BatchJob, BatchOptions, batch_root, run_name
 from pages.state import SELECTED_MODEL_KEY
+from tests.app_pages import choices_after_another_page
 from tests.batch_fixtures import batch_data_fixture  # noqa: F401
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
 
@@ -53,6 +54,17 @@ def test_batch_page_filters_the_table_and_opens_a_row_in_predict(
     assert list(_results(at)["image_key"]) == ["broken/CC_recent"]
     at.radio(key="batch_errors").set_value("none").run()
     at.slider(key="batch_score").set_value((0.9, 1.0)).run()
+    # The filters, and the launch's settings, are kept across pages.
+    choices = [
+        ("selectbox", "batch_model", "spot"),
+        ("number_input", "batch_workers", 2),
+        ("selectbox", "batch_cam", "gradcam"),
+        ("toggle", "batch_maps", True),
+    ]
+    kept = choices_after_another_page(at, "pages/batch.py", choices)
+    assert kept == {key: value for _, key, value in choices}
+    assert at.radio(key="batch_errors").value == "none"
+    assert at.slider(key="batch_score").value == (0.9, 1.0)
     shown = _results(at)
     assert len(shown) >= 1 and (shown["score"] >= 0.9).all()
     keys = list(shown["image_key"])

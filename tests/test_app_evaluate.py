@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.app_pages import open_page
+from tests.app_pages import choices_after_another_page, open_page
 from tests.conftest import REPO
 
 pytestmark = pytest.mark.slow  # AppTest runs that evaluate models: 15-60 s each
@@ -109,6 +109,24 @@ def test_page_lists_models_skips_the_corrupt_folder_evaluates_and_a_new_session_
     assert at.button(key="evaluate_run").disabled
     assert any("from the cache" in c.value for c in at.caption)
     assert any(f["layout"]["title"]["text"].startswith("ROC") for f in _figures(at))
+
+    # The reader's settings survive a visit to another page (Streamlit forgets a widget's
+    # value when a run does not draw it: Evaluate came back with its defaults).
+    choices = [
+        ("radio", "evaluate_level", "case"),
+        ("slider", "evaluate_threshold", 0.3),
+        ("toggle", "evaluate_youden", True),
+        ("selectbox", "evaluate_bootstrap", 0),
+        ("number_input", "evaluate_det_tolerance", 2.5),
+        ("number_input", "evaluate_det_min_distance", 1.5),
+        ("selectbox", "evaluate_birads_rule", "mean"),
+        ("slider", "evaluate_birads_threshold", 0.7),
+    ]
+    kept = choices_after_another_page(at, PAGE, choices)
+    assert kept == {key: value for _, key, value in choices}
+    # No model chosen stays so (the first visit's default is the registry's model).
+    unpicked = [("multiselect", "evaluate_models", [])]
+    assert choices_after_another_page(at, PAGE, unpicked) == {"evaluate_models": []}
 
 
 def test_empty_registry_says_what_to_do(app_env, tmp_path, monkeypatch):

@@ -14,7 +14,7 @@ from mcalc import jobs
 from mcalc.config import get_settings
 from mcalc.models.train_config import TrainConfig
 from pages.state import SELECTED_MODEL_KEY
-from tests.app_pages import open_page
+from tests.app_pages import choices_after_another_page, open_page
 
 pytestmark = pytest.mark.slow  # AppTest runs that build models and train: 6-47 s each
 
@@ -80,6 +80,29 @@ def test_architecture_sets_its_default_hyperparameters(train_env):
     assert at.number_input(key="train_batch").value == 16
     assert at.number_input(key="train_patch").value == 96
     assert any("Weights:" in m.value for m in at.markdown)
+
+
+def test_the_readers_configuration_survives_another_page(train_env):
+    """Back from another page, Train showed 1 epoch, batch size 1, learning rate 1e-05 and
+    the smallest patch (Streamlit forgets a widget's value when a run does not draw it,
+    and the architecture's defaults were not set again: its choice had not changed)."""
+    choices = [
+        ("radio", "train_freeze", "head"),  # first: the strategy sets the defaults below
+        ("checkbox", "train_confirm_random", True),
+        ("number_input", "train_epochs", 3),
+        ("number_input", "train_batch", 8),
+        ("select_slider", "train_lr", 3e-4),
+        ("number_input", "train_seed", 5),
+        ("toggle", "train_augment", False),
+        ("number_input", "train_patch", 48),
+        ("number_input", "train_pos_per_image", 4),
+        ("number_input", "train_max_steps", 2),
+        ("checkbox", "train_two_stage", True),
+        ("text_input", "train_model_id", "mine"),
+        ("radio", "train_input", "temporal"),
+    ]
+    kept = choices_after_another_page(_page(), PAGE, choices)
+    assert kept == {key: value for _, key, value in choices}
 
 
 def test_bad_input_is_a_clear_message_and_nothing_is_launched(train_env):

@@ -42,6 +42,7 @@ def controls_ui() -> tuple[str, float, int, bool]:
         list(AGGREGATIONS),
         format_func=RULE_LABELS.get,
         key="evaluate_birads_rule",
+        persist_state="session",
         help="How the model's outputs over a case's images (CC/MLO × prior/recent) make one "
         "case score. Logistic: fitted on the model's training patients only (features: "
         "highest and mean map score, detections, detected clusters).",
@@ -53,16 +54,19 @@ def controls_ui() -> tuple[str, float, int, bool]:
         0.5,
         0.01,
         key="evaluate_birads_threshold",
+        persist_state="session",
     )
     n_boot = c3.selectbox(
         "Bootstrap resamples (95% CI)",
         BOOTSTRAP_CHOICES,
         index=BOOTSTRAP_CHOICES.index(500),
         key="evaluate_birads_bootstrap",
+        persist_state="session",
     )
     temporal = st.toggle(
         "Count new findings since the prior (temporal change)",
         key="evaluate_birads_change",
+        persist_state="session",
         help="Registers each case's prior to its recent image and counts the detections with "
         "no counterpart on the prior; the logistic rule uses the count as a feature.",
     )

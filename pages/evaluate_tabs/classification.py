@@ -131,6 +131,7 @@ def controls_ui(binary_names: list[str]) -> tuple[str, float, bool, int]:
         "Level",
         list(LEVELS),
         key="evaluate_level",
+        persist_state="session",
         format_func=LEVEL_LABELS.get,
         help="Image score: the maximum over the image's sampled patches; case score: the "
         "maximum over its images. An image or case is positive when any of its patches is. "
@@ -143,14 +144,18 @@ def controls_ui(binary_names: list[str]) -> tuple[str, float, bool, int]:
         0.5,
         0.01,
         key="evaluate_threshold",
+        persist_state="session",
         help="A patch, image or case is called positive when its score is at least this.",
     )
-    youden = c2.toggle("Use each model's Youden threshold instead", key="evaluate_youden")
+    youden = c2.toggle(
+        "Use each model's Youden threshold instead", key="evaluate_youden", persist_state="session"
+    )
     n_boot = c3.selectbox(
         "Bootstrap resamples (95% CI)",
         BOOTSTRAP_CHOICES,
         index=BOOTSTRAP_CHOICES.index(DEFAULT_BOOTSTRAP),
         key="evaluate_bootstrap",
+        persist_state="session",
         help="Resamples of patients (not patches: patches of one patient are correlated). "
         "0: no interval.",
     )

@@ -38,21 +38,35 @@ def start_ui() -> None:
     """The form that starts a cross-validation of the current dataset."""
     with st.form("evaluate_cv_form", border=True):
         c = st.columns(4)
-        arch = c[0].selectbox("Architecture", list(ARCHITECTURES), key="evaluate_cv_arch")
-        task = c[1].selectbox("Task", list(TASKS), key="evaluate_cv_task")
-        freeze = c[2].selectbox("Freeze", list(STRATEGIES), key="evaluate_cv_freeze")
+        arch = c[0].selectbox(
+            "Architecture", list(ARCHITECTURES), key="evaluate_cv_arch", persist_state="session"
+        )
+        task = c[1].selectbox("Task", list(TASKS), key="evaluate_cv_task", persist_state="session")
+        freeze = c[2].selectbox(
+            "Freeze", list(STRATEGIES), key="evaluate_cv_freeze", persist_state="session"
+        )
         folds = c[3].number_input(
-            "Folds", 0, 50, 5, 1, key="evaluate_cv_folds",
+            "Folds", 0, 50, 5, 1, key="evaluate_cv_folds", persist_state="session",
             help="Patients are dealt into this many folds, stratified by BI-RADS group; "
             "0: leave-one-patient-out (one fold per patient).",
         )  # fmt: skip
         c = st.columns(4)
-        epochs = c[0].number_input("Epochs per fold", 1, 500, 10, 1, key="evaluate_cv_epochs")
-        max_steps = c[1].number_input(
-            "Batches per epoch (0: all)", 0, 100000, 0, 1, key="evaluate_cv_steps"
+        epochs = c[0].number_input(
+            "Epochs per fold", 1, 500, 10, 1, key="evaluate_cv_epochs", persist_state="session"
         )
-        seed = c[2].number_input("Seed", 0, 2**31 - 1, 0, 1, key="evaluate_cv_seed")
-        prefix = c[3].text_input("Run id (optional)", key="evaluate_cv_id")
+        max_steps = c[1].number_input(
+            "Batches per epoch (0: all)",
+            0,
+            100000,
+            0,
+            1,
+            key="evaluate_cv_steps",
+            persist_state="session",
+        )
+        seed = c[2].number_input(
+            "Seed", 0, 2**31 - 1, 0, 1, key="evaluate_cv_seed", persist_state="session"
+        )
+        prefix = c[3].text_input("Run id (optional)", key="evaluate_cv_id", persist_state="session")
         submitted = st.form_submit_button("Start cross-validation", type="primary")
     if not submitted:
         return
@@ -98,7 +112,7 @@ def runs_ui(runs: list[CrossvalRun]) -> CrossvalRun | None:
     ]
     st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="evaluate_cv_runs")
     by_id = {r.id: r for r in runs}
-    chosen = st.selectbox("Run", list(by_id), key="evaluate_cv_run")
+    chosen = st.selectbox("Run", list(by_id), key="evaluate_cv_run", persist_state="session")
     return by_id.get(str(chosen))
 
 
@@ -119,12 +133,12 @@ def pool_ui(run: CrossvalRun) -> None:
     """The button that scores every fold's model and pools them."""
     c1, c2 = st.columns(2)
     detection = c1.toggle(
-        "With detection (FROC per fold and pooled)", key="evaluate_cv_detection",
+        "With detection (FROC per fold and pooled)", key="evaluate_cv_detection", persist_state="session",
         help="Slides every fold's model over its test images: slower.",
     )  # fmt: skip
     n_boot = c2.selectbox(
         "Bootstrap resamples", BOOTSTRAP_CHOICES, index=BOOTSTRAP_CHOICES.index(500),
-        key="evaluate_cv_bootstrap",
+        key="evaluate_cv_bootstrap", persist_state="session",
     )  # fmt: skip
     if not st.button("Pool the folds", key="evaluate_cv_pool", type="primary"):
         return

@@ -33,6 +33,7 @@ def detection_settings_ui() -> DetectionEvalSettings:
         DEFAULT_TOLERANCE_MM,
         0.1,
         key="evaluate_det_tolerance",
+        persist_state="session",
         help="A detection hits an annotated calcification within this distance (one-to-one).",
     )
     min_distance = c2.number_input(
@@ -42,12 +43,14 @@ def detection_settings_ui() -> DetectionEvalSettings:
         DEFAULT_MIN_DISTANCE_MM,
         0.1,
         key="evaluate_det_min_distance",
+        persist_state="session",
     )
     n_boot = c3.selectbox(
         "Bootstrap resamples (bands)",
         BOOTSTRAP_CHOICES,
         index=BOOTSTRAP_CHOICES.index(200),
         key="evaluate_det_bootstrap",
+        persist_state="session",
     )
     return DetectionEvalSettings(
         detection=DetectionSettings(min_distance_mm=float(min_distance)),
