@@ -194,3 +194,42 @@ def test_a_card_names_data_inside_the_clone_relative_to_it() -> None:
     assert card_data_path(outside, clone=Path("/srv/clone")) == str(outside.resolve())
     data = _demo()["data"]
     assert data["path"] == "data/demo" and data["synthetic"] is True
+
+
+def test_a_training_log_names_paths_inside_the_clone_relative_to_it(tmp_path) -> None:
+    """The committed demo model's log named the maintainer's /work/main/... folders."""
+    from mcalc.config import REPO_ROOT
+    from mcalc.models.train_card import log_config
+    from mcalc.models.train_config import TrainConfig
+
+    weights = tmp_path / "w.weights.h5"
+    weights.write_bytes(b"")
+    config = TrainConfig(
+        data=str(REPO_ROOT / "data" / "demo"),
+        models_dir=str(REPO_ROOT / "models"),
+        runs_dir=str(tmp_path / "runs"),
+        weights=str(weights),
+    )
+    logged = log_config(config)
+    assert (logged["data"], logged["models_dir"]) == ("data/demo", "models")
+    assert logged["runs_dir"] == str((tmp_path / "runs").resolve())  # outside: absolute
+    assert logged["weights"] == str(weights.resolve())
+    assert log_config(TrainConfig(data="d", weights="imagenet"))["weights"] == "imagenet"
+    assert {
+        k: v for k, v in logged.items() if k not in ("data", "models_dir", "runs_dir", "weights")
+    } == {
+        k: v
+        for k, v in config.to_json().items()
+        if k not in ("data", "models_dir", "runs_dir", "weights")
+    }
+
+
+def test_the_committed_demo_models_log_names_no_absolute_folder_of_the_clone() -> None:
+    from mcalc.config import REPO_ROOT
+
+    log = REPO_ROOT / "models" / "demo-custom" / "training_log.jsonl"
+    events = [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()]
+    (tracking,) = [e for e in events if e["event"] == "tracking"]
+    assert tracking["tensorboard"] == "tensorboard"
+    assert (log.parent / tracking["tensorboard"]).is_dir()
+    assert "/work/main" not in log.read_text(encoding="utf-8")

@@ -221,12 +221,17 @@ def tee_events(
     return tee
 
 
-def tracking_event(run_dir: str | Path, mlflow: MlflowRun | None) -> dict[str, Any]:
+def tracking_event(mlflow: MlflowRun | None) -> dict[str, Any]:
     """The ``tracking`` event of a run's log: where its TensorBoard logs and MLflow run are
-    (what :func:`run_links` reads back)."""
+    (the MLflow run is what :func:`run_links` reads back).
+
+    The TensorBoard folder is named relative to the log's own folder (``tensorboard``):
+    it lies beside the log in the run's folder, and beside its copy in the registered
+    model's folder, so the log names no one's machine (an absolute run folder in a
+    committed model's log did)."""
     return {
         "event": "tracking",
-        "tensorboard": str(tensorboard_dir(run_dir)),
+        "tensorboard": TENSORBOARD_DIR,
         "mlflow": mlflow.as_dict() if mlflow else {},
     }
 

@@ -73,6 +73,32 @@ def card_data_path(data: str | Path, clone: Path = REPO_ROOT) -> str:
         return str(path)
 
 
+#: The fields of a configuration that name a file or folder (``weights`` only when it does).
+_PATH_FIELDS = ("data", "models_dir", "runs_dir", "weights")
+
+
+def log_config(config: TrainConfig, clone: Path = REPO_ROOT) -> dict[str, Any]:
+    """The configuration as a run's log records it (its ``start`` event): the paths inside
+    the clone relative to it, as :func:`card_data_path` writes the card's data, so that a
+    committed model's log names no one's machine; paths elsewhere absolute.
+
+    Example:
+        >>> cfg = TrainConfig(data="/srv/clone/data/demo", models_dir="/tmp/models")
+        >>> c = log_config(cfg, clone=Path("/srv/clone"))
+        >>> c["data"], c["models_dir"], c["runs_dir"], c["weights"]
+        ('data/demo', '/tmp/models', None, None)
+    """
+    out = config.to_json()
+    for name in _PATH_FIELDS:
+        value = out.get(name)
+        if not isinstance(value, str) or not value:
+            continue
+        if name == "weights" and not Path(value).exists():
+            continue  # "imagenet", "none": not a file
+        out[name] = card_data_path(value, clone)
+    return out
+
+
 def package_versions() -> dict[str, str]:
     """Versions of Python and the packages a model depends on."""
     from importlib.metadata import PackageNotFoundError, version

@@ -62,7 +62,7 @@ from mcalc.models.tracking import (
     tensorboard_dir,
     tracking_event,
 )
-from mcalc.models.train_card import CardJson, Fitted, card_json, package_versions
+from mcalc.models.train_card import CardJson, Fitted, card_json, log_config, package_versions
 from mcalc.models.train_config import TrainConfig
 from mcalc.models.train_data import TrainData, prepare_data
 from mcalc.models.train_events import (
@@ -218,7 +218,7 @@ def _start_run(
         stop=stop,
         role=role,
     )
-    run.emit({"event": "start", "model_id": model_id, "config": config.to_json()})
+    run.emit({"event": "start", "model_id": model_id, "config": log_config(config)})
     return run
 
 
@@ -230,7 +230,7 @@ def _start_tracking(run: _Run) -> None:
     tags = {"mcalc.model_id": run.model_id, "mcalc.architecture": run.spec.name}
     run.mlflow = open_mlflow(run.model_id, params, tags)
     run.progress = tee_events(run.mlflow, run.progress)
-    run.emit(tracking_event(run.run_dir, run.mlflow))
+    run.emit(tracking_event(run.mlflow))
 
 
 def _build(run: _Run, size: int, gpu: bool, strategy: Any) -> keras.Model:
