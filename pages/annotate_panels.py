@@ -73,7 +73,7 @@ def marks_table_ui(session: EditSession, in_viewer: bool = False) -> None:
             st.caption("No marks yet: choose *Add calcification* and click on a calcification.")
         return
     frame = pd.DataFrame(rows)
-    event = st.dataframe(
+    event = common.dataframe(
         frame,
         hide_index=True,
         width="stretch",
@@ -193,7 +193,7 @@ def history_ui(session: EditSession) -> None:
         if not history:
             st.caption("Nothing saved yet for this image.")
             return
-        st.dataframe(
+        common.dataframe(
             pd.DataFrame(
                 [
                     {
@@ -316,7 +316,7 @@ def unmatched_ui(rows: list[dict[str, Any]], view: ImageView) -> None:
         return
     frame = pd.DataFrame(rows)
     st.markdown("**Unmatched marks** (click a row to zoom there)")
-    event = st.dataframe(
+    event = common.dataframe(
         frame[["side", "row", "col", "nearest_other_mm"]],
         hide_index=True,
         width="stretch",

@@ -182,9 +182,9 @@ def table_ui() -> None:
         "Plausible explanations", "n/a" if s.plausible_rate is None else f"{s.plausible_rate:.0%}"
     )
     st.markdown(f"**To look at again ({len(s.disagreements)})**")
-    st.dataframe(s.disagreements.drop(columns=["model_card"]), hide_index=True, width="stretch")
+    common.dataframe(s.disagreements.drop(columns=["model_card"]), hide_index=True, width="stretch")
     with st.expander("All verdicts"):
-        st.dataframe(s.table, hide_index=True, width="stretch")
+        common.dataframe(s.table, hide_index=True, width="stretch")
     judged_ui(model)
     try:
         st.download_button(

@@ -153,7 +153,7 @@ def results_ui(job: BatchJob) -> None:
         f"peaks of the map scoring at least {det.threshold:g}, at most {det.max_detections} "
         f"an image ({det.max_detections} = the cap reached)"
     )
-    event = st.dataframe(
+    event = common.dataframe(
         view,
         hide_index=True,
         width="stretch",
@@ -186,7 +186,7 @@ def results_ui(job: BatchJob) -> None:
             )
             st.switch_page(PREDICT_PAGE)
     with st.expander("Case scores (maximum over each case's images)"):
-        st.dataframe(case_scores(table), hide_index=True, width="stretch")
+        common.dataframe(case_scores(table), hide_index=True, width="stretch")
     csv = job.folder / RESULTS_CSV
     if csv.is_file():
         st.download_button(
@@ -213,7 +213,7 @@ if not runs:
     st.caption("No batch run yet.")
     st.stop()
 st.subheader("Runs")
-st.dataframe(
+common.dataframe(
     pd.DataFrame([j.summary_row() for j in runs]),
     hide_index=True,
     width="stretch",

@@ -125,7 +125,7 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
         st.session_state[TABLE_KEY] = _ticked([pos])
     st.session_state[SHOWN_KEY] = ids
 
-    st.dataframe(
+    common.dataframe(
         table,
         hide_index=True,
         width="stretch",
@@ -226,11 +226,9 @@ columns = [
     ]
     if c in frame and (c != "regions" or frame[c].fillna(0).any())
 ]
-# A missing value is "not available", which the table says (a blank "None" read as "no
-# biopsy"); the case's line below says "n/a" too.
-table = filters_ui(frame)[columns].fillna(
-    {c: "n/a" for c in ("laterality", "density", "birads", "biopsy") if c in columns}
-)
+# A missing value is "not available", which the table says (common.dataframe: a blank
+# "None" read as "no biopsy"); the case's line below says "n/a" too.
+table = filters_ui(frame)[columns]
 case = case_picker(index, table)
 if case is None:
     st.stop()
@@ -295,7 +293,7 @@ def temporal_tables(case_id: str, tpanels: list[TemporalPanel], summary: str) ->
             st.caption(f"{tp.view}: {note}")
         rows = tracked_rows(tp.tracked)
         if rows:
-            st.dataframe(
+            common.dataframe(
                 pd.DataFrame(rows),
                 hide_index=True,
                 key=f"browse_tracked_{tp.view}",

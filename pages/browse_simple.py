@@ -162,7 +162,7 @@ def temporal_ui(case: CaseRecord, max_side: int) -> None:
             )
         rows = tracked_rows(tv)
         if rows:
-            st.dataframe(
+            common.dataframe(
                 pd.DataFrame(rows),
                 hide_index=True,
                 key=table_key,

@@ -69,7 +69,7 @@ if len(frame):
 
 if index.problems:
     with st.expander(f"Problems found while indexing ({len(index.problems)})"):
-        st.dataframe(pd.DataFrame(problem_rows(index)), hide_index=True, width="stretch")
+        common.dataframe(pd.DataFrame(problem_rows(index)), hide_index=True, width="stretch")
 
 st.subheader("Pages")
 for script, title, icon in common.available_pages():

@@ -180,7 +180,7 @@ def regions_ui(case: CaseAnalysis) -> None:
             "region threshold (sidebar, Sliding window) to list weaker candidates."
         )
         return
-    event = st.dataframe(
+    event = common.dataframe(
         table,
         hide_index=True,
         width="stretch",
@@ -254,7 +254,7 @@ def detections_ui(
         if table.empty:
             st.caption("No detection at this threshold: lower it in the sidebar (Detections).")
             return
-        st.dataframe(table, hide_index=True, width="stretch", key="predict_detections_table")
+        common.dataframe(table, hide_index=True, width="stretch", key="predict_detections_table")
         st.caption("Row and column: full-resolution pixels of the file (before any mirroring).")
 
 
@@ -276,7 +276,7 @@ def agreement_ui(case: CaseAnalysis) -> None:
         if table.empty or table["energy inside marks"].isna().all():
             st.caption("No annotated calcification on these images: nothing to compare with.")
         if not table.empty:
-            st.dataframe(table, hide_index=True, width="stretch")
+            common.dataframe(table, hide_index=True, width="stretch")
         st.caption(
             "Energy inside: the share of the map's energy inside the dilated marks (an evenly "
             "spread map scores the marks' share of the breast). Peak on a mark: the pointing "

@@ -144,4 +144,4 @@ def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: Case
     for note in found.notes:
         st.caption(f"{view}: {note}")
     if found.rows:
-        st.dataframe(pd.DataFrame(found.rows), hide_index=True, key="predict_temporal_table")
+        common.dataframe(pd.DataFrame(found.rows), hide_index=True, key="predict_temporal_table")

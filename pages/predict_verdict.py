@@ -111,7 +111,7 @@ def verdict_ui(card: ModelCard, case: CaseAnalysis, *, stale: str | None = None)
                 f"Saved: {saved['reader']} on {saved['image_key']} with {saved['model_id']} "
                 f"(version {saved['version']}, {saved['recorded_at']})."
             )
-            st.dataframe(
+            common.dataframe(
                 pd.DataFrame([{k: v for k, v in saved.items() if k != "model_card"}]),
                 hide_index=True,
                 width="stretch",

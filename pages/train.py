@@ -489,7 +489,7 @@ def history_ui(settings: Settings) -> None:
         }
         for j in history
     ]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    common.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
     ids = [j.id for j in history]
     # A keyed selectbox keeps its value while its options change: when a newer job
     # appears, point it at that job, so its outcome (failed, cancelled) is what shows.
@@ -562,7 +562,7 @@ def compare_ui(settings: Settings) -> None:
         st.caption(f"No model in `{settings.models_dir}` yet.")
         return
     table = pd.DataFrame(comparison_rows(listing.models))
-    st.dataframe(
+    common.dataframe(
         table,
         hide_index=True,
         width="stretch",

@@ -46,7 +46,9 @@ def test_batch_page_filters_the_table_and_opens_a_row_in_predict(
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     table = _results(at)
-    assert len(table) == 4 and table["score"].iloc[0] == table["score"].max()  # by score
+    scores = table["score"].iloc[:-1].astype(float)  # the unreadable image's, last: "n/a"
+    assert len(table) == 4 and scores.iloc[0] == scores.max()  # by score
+    assert table["score"].iloc[-1] == "n/a"  # not a grey "None"
     assert table["error"].iloc[-1] != ""  # the corrupt image, last
     # n_detections is capped: the caption says so (20 everywhere read as a finding).
     assert any("at most 20 an image" in c.value for c in at.caption)

@@ -129,6 +129,22 @@ def test_page_lists_models_skips_the_corrupt_folder_evaluates_and_a_new_session_
     assert choices_after_another_page(at, PAGE, unpicked) == {"evaluate_models": []}
 
 
+def test_a_metric_a_card_lacks_reads_n_a_in_the_registry(eval_env):
+    """A card without sensitivity and specificity (the hand-made ``spot`` detector's): the
+    registry's table says "n/a" there, not a grey "None" that reads as a value."""
+    bare = eval_env / "no-sens"
+    shutil.copytree(eval_env / "demo-custom", bare)
+    card = json.loads((bare / "card.json").read_text())
+    sensitivity = card["metrics"]["test"]["sensitivity"]
+    card["id"] = "no-sens"
+    for name in ("sensitivity", "specificity"):
+        del card["metrics"]["test"][name]
+    (bare / "card.json").write_text(json.dumps(card))
+    registry = _table(_page(), "freeze").set_index("model")
+    assert list(registry.loc["no-sens", ["sens.", "spec."]]) == ["n/a", "n/a"]
+    assert registry.loc["demo-custom", "sens."] == f"{sensitivity:.3f}"
+
+
 def test_empty_registry_says_what_to_do(app_env, tmp_path, monkeypatch):
     monkeypatch.setenv("MCALC_MODELS", str(tmp_path / "none"))
     at = _page()

@@ -57,6 +57,13 @@ def test_the_viewer_gets_both_views_registered_with_the_summary(app_env):
     captions = " ".join(c.value for c in at.caption)
     assert "similarity inside the breast" in captions
     assert _temporal_figures(at) == []  # the plotly views are the simple viewer's fallback
+    # The change tables: a calcification has no member count, a cluster no diameter; each
+    # says "n/a" there (a grey "None" read as a value).
+    tables = [d.value for d in at.dataframe if "members recent" in d.value.columns]
+    assert tables and all(t.notna().all().all() for t in tables)
+    rows = [r for t in tables for r in t.to_dict("records")]
+    calcs = [r for r in rows if r["kind"] == "calcification"]
+    assert calcs and all(r["members recent"] == r["members prior"] == "n/a" for r in calcs)
 
 
 @pytest.mark.slow  # registers both views of a case (about 7 s on 2 busy cores)

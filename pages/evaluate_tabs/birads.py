@@ -141,7 +141,7 @@ def result_ui(model_id: str, b: dict, i: int) -> None:
         )
     with st.expander(f"{model_id}: every case's score"):
         cases = [{k: v for k, v in c.items() if k != "group_scores"} for c in b["cases"]]
-        st.dataframe(pd.DataFrame(cases), hide_index=True, key=f"evaluate_birads_cases_{i}")
+        common.dataframe(pd.DataFrame(cases), hide_index=True, key=f"evaluate_birads_cases_{i}")
     for name in ("all", "biopsy_confirmed"):
         for note in b[name].get("notes", []):
             st.caption(f"{model_id} ({name.replace('_', '-')}): {note}")

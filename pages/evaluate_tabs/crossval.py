@@ -110,7 +110,7 @@ def runs_ui(runs: list[CrossvalRun]) -> CrossvalRun | None:
         }
         for r in runs
     ]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="evaluate_cv_runs")
+    common.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="evaluate_cv_runs")
     by_id = {r.id: r for r in runs}
     chosen = st.selectbox("Run", list(by_id), key="evaluate_cv_run", persist_state="session")
     return by_id.get(str(chosen))
@@ -166,7 +166,7 @@ def result_ui(run: CrossvalRun) -> None:
         | {f"{lv} AUC": f["auc"][lv] for lv in levels}
         for f in out["folds"]
     ]
-    st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="evaluate_cv_folds")
+    common.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="evaluate_cv_folds")
     summary = [
         {
             "level": lv,

@@ -7,6 +7,7 @@ import streamlit as st
 
 from mcalc.explain.detection_eval import DetectionEvaluation
 from mcalc.models.curves import DEFAULT_BOOTSTRAP
+from pages import common
 
 RESULTS_KEY = "evaluate_results"
 ERRORS_KEY = "evaluate_errors"
@@ -61,7 +62,7 @@ def fitted_table(table: pd.DataFrame, *, key: str, height: int | None = None) ->
     }
     if "model" in table.columns:  # a long id is cut with an ellipsis (whole on hover)
         config["model"] = st.column_config.TextColumn(width="medium")
-    st.dataframe(
+    common.dataframe(
         table,
         hide_index=True,
         width="stretch",
