@@ -145,6 +145,22 @@ def test_a_metric_a_card_lacks_reads_n_a_in_the_registry(eval_env):
     assert registry.loc["demo-custom", "sens."] == f"{sensitivity:.3f}"
 
 
+def test_a_long_automatic_model_id_is_shown_whole_and_pinned(eval_env):
+    """The model column was cut to a medium width: an automatic id lost the time that tells
+    two models apart (whole on hover only). It is sized to the id (no width of its own) and
+    pinned while a wide table scrolls (the grid draws on a canvas: checked by eye in
+    Chromium, 4 December 2026)."""
+    long_id = "efficientnetb0-calcification-20261204-183012"
+    shutil.copytree(eval_env / "demo-custom", eval_env / long_id)
+    card = json.loads((eval_env / long_id / "card.json").read_text())
+    (eval_env / long_id / "card.json").write_text(json.dumps({**card, "id": long_id}))
+    at = _page()
+    (registry,) = [d for d in at.dataframe if "freeze" in d.value.columns]
+    assert long_id in list(registry.value["model"])
+    model = json.loads(registry.proto.columns)["model"]
+    assert model.get("pinned") is True and "width" not in model, model
+
+
 def test_empty_registry_says_what_to_do(app_env, tmp_path, monkeypatch):
     monkeypatch.setenv("MCALC_MODELS", str(tmp_path / "none"))
     at = _page()

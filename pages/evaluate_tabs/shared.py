@@ -52,16 +52,18 @@ def result_key(model_id: str, fingerprint: str) -> str:
 
 
 def fitted_table(table: pd.DataFrame, *, key: str, height: int | None = None) -> None:
-    """A table as wide as the page, its columns sized to their contents (the model id's at
-    most medium), metrics with 3 decimals. Callers keep tables to a few short-named
-    columns so that they fit without a horizontal scroll bar."""
+    """A table as wide as the page, its columns sized to their contents, metrics with 3
+    decimals. The model id is whole and pinned at the left: an automatic id
+    (``efficientnetb0-calcification-20261204-183012``) cut to a medium column lost the
+    time that tells two models apart, and a table wider than the page scrolls beside it.
+    Callers keep tables to a few short-named columns so that most fit without scrolling."""
     config = {
         column: st.column_config.NumberColumn(format="%.3f")
         for column in table.columns
         if column in _DECIMAL_COLUMNS
     }
-    if "model" in table.columns:  # a long id is cut with an ellipsis (whole on hover)
-        config["model"] = st.column_config.TextColumn(width="medium")
+    if "model" in table.columns:
+        config["model"] = st.column_config.TextColumn(pinned=True)
     common.dataframe(
         table,
         hide_index=True,
