@@ -43,3 +43,19 @@ def test_columns_without_a_missing_value_and_the_input_are_left_alone() -> None:
 def test_missing_can_be_written_otherwise() -> None:
     out, _ = missing_as_text(pd.DataFrame({"c": [None, "x"]}), missing="")
     assert list(out["c"]) == ["", "x"]
+
+
+def test_the_pages_draw_their_tables_through_common_dataframe() -> None:
+    """A table drawn with st.dataframe itself shows a missing value as a grey "None" again.
+    Train's freeze plan is a pandas Styler (coloured statuses) with no missing value."""
+    from pathlib import Path
+
+    pages = Path(__file__).resolve().parent.parent / "pages"
+    direct = {
+        f"{path.relative_to(pages)}:{n}"
+        for path in pages.rglob("*.py")
+        if path.name != "common.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "st.dataframe(" in line and "st.dataframe(styled," not in line
+    }
+    assert not direct, f"draw these with pages.common.dataframe: {sorted(direct)}"
