@@ -1,9 +1,7 @@
 """Audit: readers' verdicts on model predictions, and the audit table of each model.
 
-The Predict page can send a reader here with the prediction filled in by setting
-``audit_model_id``, ``audit_image_key`` and ``audit_score`` in the session before
-``st.switch_page("pages/audit.py")``, or record a verdict itself with
-:func:`mcalc.store.audit.record_verdict`.
+A reader picks the model and the image and enters the score they were shown; Predict
+records a verdict on the result it shows itself (:func:`mcalc.store.audit.record_verdict`).
 """
 
 from __future__ import annotations
@@ -42,9 +40,6 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
     )
     cards = {c.id: c for c in ordered}
     options = [*cards, OTHER]
-    preset = st.session_state.get("audit_model_id")
-    if preset and preset not in cards:
-        options.insert(0, preset)
     c1, c2 = st.columns(2)
     model = c1.selectbox(
         "Model",
@@ -58,11 +53,9 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
     if model == OTHER:
         model = c1.text_input("Model id", key="audit_model_typed", persist_state="session").strip()
     keys = [r.key for r in index.images()]
-    preset_key = st.session_state.get("audit_image_key")
     image_key = c2.selectbox(
         "Image",
         keys,
-        index=keys.index(preset_key) if preset_key in keys else 0,
         key="audit_image",
         persist_state="session",
     )
@@ -71,7 +64,7 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
         "Model score shown (optional)",
         min_value=0.0,
         max_value=1.0,
-        value=st.session_state.get("audit_score"),
+        value=None,
         key="audit_score_input",
     )
     # No explanation is shown here: "plausible" is the reader's to choose, not a default.

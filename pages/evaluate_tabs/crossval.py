@@ -166,7 +166,9 @@ def result_ui(run: CrossvalRun) -> None:
         | {f"{lv} AUC": f["auc"][lv] for lv in levels}
         for f in out["folds"]
     ]
-    common.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch", key="evaluate_cv_folds")
+    common.dataframe(
+        pd.DataFrame(rows), hide_index=True, width="stretch", key="evaluate_cv_folds_table"
+    )
     summary = [
         {
             "level": lv,
