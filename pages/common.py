@@ -14,13 +14,14 @@ from __future__ import annotations
 import argparse
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import streamlit as st
+from pandas.io.formats.style import Styler
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from mcalc import viewer
@@ -33,11 +34,12 @@ from mcalc.errors import McalcError
 from mcalc.models.card import ModelCard
 from mcalc.models.card_text import card_facts, card_from_summary
 from mcalc.models.warmup import start_tensorflow_warmup
-from mcalc.present.tables import missing_as_text
 from pages import signin
 from pages.server_tuning import log_work, tune_server
 
 DATA_KEY = "mcalc_data_path"
+#: What a table (:func:`dataframe`) shows for a missing value.
+MISSING = "n/a"
 # Per script thread, not in session_state: a page that ends with st.stop() must not leave a
 # stale "frame already drawn" behind for the next run (session_state writes made while a
 # stop unwinds are not reliable; a plain attribute is).
@@ -387,30 +389,13 @@ STALE_CSS = (
 )
 
 
-def dataframe(
-    frame: pd.DataFrame, *, column_config: Mapping[str, Any] | None = None, **kwargs: Any
-) -> Any:
-    """``st.dataframe`` of ``frame`` with each missing value written "n/a"
-    (:func:`mcalc.present.tables.missing_as_text`): the grid's grey "None" was read as a
-    value. A number column that this makes text keeps its ``NumberColumn`` format (a
-    printf one such as ``"%.3f"``) and stays right-aligned. Returns what ``st.dataframe``
-    returns (the selection of a table drawn with ``on_select``)."""
-    config: dict[str, Any] = dict(column_config or {})
-    formats = {
-        column: fmt
-        for column, spec in config.items()
-        if isinstance(spec, Mapping)
-        and isinstance(fmt := (spec.get("type_config") or {}).get("format"), str)
-        and fmt.startswith("%")
-    }
-    shown, numeric = missing_as_text(frame, formats)
-    for column in numeric:
-        if column in config and config[column] is None:
-            continue  # hidden by the caller
-        spec = config.get(column)
-        width = spec.get("width") if isinstance(spec, Mapping) else None
-        config[column] = st.column_config.TextColumn(width=width, alignment="right")
-    return st.dataframe(shown, column_config=config or None, **kwargs)
+def dataframe(frame: pd.DataFrame | Styler, **kwargs: Any) -> Any:
+    """``st.dataframe`` of ``frame`` with each missing value shown as :data:`MISSING`
+    ("n/a"; Streamlit's ``placeholder``): the grid's default, a grey "None", was read as a
+    value ("no biopsy", a model with no sensitivity). The data stay as they are: a number
+    column sorts and downloads as numbers. Returns what ``st.dataframe`` returns (the
+    selection of a table drawn with ``on_select``)."""
+    return st.dataframe(frame, placeholder=MISSING, **kwargs)
 
 
 def viewer_pixels_ahead(

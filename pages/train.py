@@ -130,7 +130,9 @@ def plan_ui(arch: str, task: str, freeze: str, boundary: str | None) -> bool:
     styled = table.style.map(
         lambda v: f"color: {colors.get(v, 'inherit')}; font-weight: 600", subset=["status"]
     )
-    st.dataframe(styled, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 320))
+    common.dataframe(
+        styled, hide_index=True, width="stretch", height=min(38 + 35 * len(table), 320)
+    )
     if plan.boundary:
         # The legend of a "partly" status only where a block has it (a custom CNN has no
         # BatchNorm layers: "partly" never appears in its table).

@@ -5,9 +5,19 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+def shown(table: Any) -> pd.DataFrame:
+    """An AppTest dataframe element's data as the grid shows them: a missing value is the
+    element's placeholder (what ``pages.common.dataframe`` sets), or "None", Streamlit's
+    default, where it has none. Other values are left as they are (numbers stay numbers)."""
+    frame = table.value
+    text = table.proto.placeholder if table.proto.HasField("placeholder") else "None"
+    return frame.astype(object).where(frame.notna(), text)
 
 
 def open_page(page: str, timeout: float = 90) -> AppTest:

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pages.common import available_pages
-from tests.app_pages import choices_after_another_page
+from tests.app_pages import choices_after_another_page, shown
 
 APP = "../app.py"  # AppTest resolves relative paths against this file
 PAGES = [  # every page of the sidebar menu; Predict loads TensorFlow (15 s)
@@ -171,7 +171,7 @@ def test_browse_next_button_changes_case(app_env):
 def test_browse_table_says_n_a_for_missing_metadata(app_env):
     """The demo's normal cases have no biopsy: "n/a", as the case's line says, not None."""
     at = _run("pages/browse.py")
-    df = at.dataframe[0].value
+    df = shown(at.dataframe[0])
     normal = df[df["case_id"].str.startswith("normal")]
     assert len(normal) and (normal["biopsy"] == "n/a").all()
     assert df[["laterality", "density", "birads", "biopsy"]].notna().all().all()

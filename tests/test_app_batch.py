@@ -16,7 +16,7 @@ from mcalc.config import get_settings
 from mcalc.fileio import atomic_write_json
 from mcalc.jobs.batch import BatchJob, BatchOptions, batch_root, run_name
 from pages.state import SELECTED_MODEL_KEY
-from tests.app_pages import choices_after_another_page
+from tests.app_pages import choices_after_another_page, shown
 from tests.batch_fixtures import batch_data_fixture  # noqa: F401
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
 
@@ -26,7 +26,7 @@ APP = "../app.py"  # AppTest resolves relative paths against this file
 
 
 def _results(at: AppTest):
-    return next(d.value for d in at.dataframe if "image_key" in d.value.columns)
+    return next(shown(d) for d in at.dataframe if "image_key" in d.value.columns)
 
 
 def test_batch_page_filters_the_table_and_opens_a_row_in_predict(

@@ -7,6 +7,8 @@ import json
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app_pages import shown
+
 APP = "../app.py"
 
 
@@ -59,7 +61,7 @@ def test_the_viewer_gets_both_views_registered_with_the_summary(app_env):
     assert _temporal_figures(at) == []  # the plotly views are the simple viewer's fallback
     # The change tables: a calcification has no member count, a cluster no diameter; each
     # says "n/a" there (a grey "None" read as a value).
-    tables = [d.value for d in at.dataframe if "members recent" in d.value.columns]
+    tables = [shown(d) for d in at.dataframe if "members recent" in d.value.columns]
     assert tables and all(t.notna().all().all() for t in tables)
     rows = [r for t in tables for r in t.to_dict("records")]
     calcs = [r for r in rows if r["kind"] == "calcification"]

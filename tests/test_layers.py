@@ -208,3 +208,17 @@ def test_the_cycle_check_sees_lazy_and_type_checking_imports(tmp_path: Path) -> 
     assert _library_imports(lazy) == {"mcalc.errors"}
     assert _library_imports(typed) == {"mcalc.config"}
     assert _cycles({"a": {"b"}, "b": {"a"}}) == ["a -> b -> a"]
+
+
+def test_the_pages_draw_their_tables_through_common_dataframe() -> None:
+    """A table drawn with ``st.dataframe`` itself shows a missing value as a grey "None",
+    which reads as a value; ``pages.common.dataframe`` sets the placeholder "n/a"."""
+    pages = Path(__file__).resolve().parent.parent / "pages"
+    direct = sorted(
+        f"{path.relative_to(pages)}:{n}"
+        for path in pages.rglob("*.py")
+        if path.name != "common.py"
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if "st.dataframe(" in line
+    )
+    assert not direct, f"draw these with pages.common.dataframe: {direct}"
