@@ -32,7 +32,8 @@ by function: where the browser's time goes.
 ``--cpu``: a Chromium trace of the first visit (CDP ``Tracing``), from the ``goto`` until
 the result is drawn: the CPU time of the page's main thread (its tasks' thread time, less
 sensitive to the machine's load than their wall time), split by what each task ran first
-(React, the viewer's bundle, Streamlit's modules, message handling...).
+(React, the viewer's bundle, Streamlit's modules, message handling...), and the number of
+React commits until then (:data:`COMMITS`).
 
 For before/after comparisons run it on two checkouts in turn (A, B, A, B) and compare the
 ratios of the same run; the machine's load average is printed at the end.
@@ -75,6 +76,22 @@ new MutationObserver(ms => ms.forEach(m => m.addedNodes.forEach(n => {
   if (all.some(e => e.tagName === 'IFRAME' && (e.title || '').includes('mcalc_viewer')))
     window.__mcFrames.push(performance.now());
 }))).observe(document, {childList: true, subtree: true});
+"""
+
+
+#: Counts React's commits (``window.__mcCommits``): the page's React renders that reached
+#: the DOM. A minimal stand-in for React DevTools' global hook, which React DOM calls on
+#: every commit (its production build too) when the hook is defined before it loads.
+#: Streamlit 1.67 sets its state once per delta message, but React batches the updates of
+#: messages that arrive together: a first visit's 88-90 messages made about 28 commits
+#: (docs/measurements.md, 4 December, h/pfirst2), so the messages are not the renders.
+COMMITS = """
+window.__mcCommits = 0;
+window.__REACT_DEVTOOLS_GLOBAL_HOOK__ = {
+  isDisabled: false, supportsFiber: true, renderers: new Map(), inject() { return 1; },
+  onCommitFiberRoot() { window.__mcCommits++; }, onCommitFiberUnmount() {},
+  onPostCommitFiberRoot() {}, onScheduleFiberRoot() {}, checkDCE() {},
+};
 """
 
 
@@ -317,7 +334,7 @@ def measure(
     with running_app(env, timeout=180, repo=repo) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
-            context = b.new_context(browser, FRAMES)
+            context = b.new_context(browser, FRAMES, *([COMMITS] if cpu else []))
             page = context.new_page()
             page.goto(url, wait_until="networkidle")
             b._settle(page, 0.0, "!!document.querySelector('[data-testid=stSidebar]')", ran=False)
@@ -389,8 +406,10 @@ def measure(
                     page.wait_for_timeout(100)
                 busy, split = main_thread_cpu(trace)
                 out["first_cpu"] = [busy]
+                commits = page.evaluate("window.__mcCommits")
                 print(
-                    f"first visit: main thread CPU {busy:.3f} s until drawn: "
+                    f"first visit: main thread CPU {busy:.3f} s until drawn, "
+                    f"{commits} React commits: "
                     + ", ".join(
                         f"{k} {v * 1000:.0f} ms"
                         for k, v in sorted(split.items(), key=lambda kv: -kv[1])[:8]
