@@ -331,7 +331,8 @@ def analysis_nbytes(case: CaseAnalysis) -> int:
         return 0
 
     # And the maps made for its display (CaseAnalysis.overlay_maps and their grids).
-    return walk(case.images, 0) + walk(list(case._overlays.values()), 0)
+    made = getattr(case, "_overlays", None) or {}  # (a stand-in analysis may have none)
+    return walk(case.images, 0) + walk(list(made.values()), 0)
 
 
 class SharedAnalyses:
