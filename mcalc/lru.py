@@ -33,7 +33,10 @@ class LRU(Generic[K, V]):
         weigh: with ``max_weight``, the weight of a value (bytes, say): the items' total
             weight stays at most ``max_weight`` too; a value heavier than that alone is
             returned by :meth:`put` but not kept.
-        max_weight: the bound of the total weight (``weigh`` required).
+        max_weight: the bound of the total weight (``weigh`` required). Each value counts
+            with its weight when it was stored: one that grows afterwards (an analysis that
+            keeps a map made later) is not weighed again, and taking it out subtracts what
+            was added.
     """
 
     def __init__(
@@ -53,6 +56,7 @@ class LRU(Generic[K, V]):
         self._weigh = weigh
         self._weight = 0
         self._items: OrderedDict[K, V] = OrderedDict()
+        self._weights: dict[K, int] = {}  # each item's weight when it was stored
         self._lock = threading.RLock()
         self._on_evict = on_evict
 
@@ -78,17 +82,19 @@ class LRU(Generic[K, V]):
         evicted: list[tuple[K, V]] = []
         with self._lock:
             if key in self._items:
-                self._weight -= self._w(self._items.pop(key))
+                del self._items[key]
+                self._weight -= self._weights.pop(key)
             w = self._w(value)
             if self.max_weight is not None and w > self.max_weight:
                 return value  # could never fit: not kept (nothing else is dropped for it)
             self._items[key] = value
+            self._weights[key] = w
             self._weight += w
             while len(self._items) > self.maxsize or (
                 self.max_weight is not None and self._weight > self.max_weight
             ):
                 old = self._items.popitem(last=False)
-                self._weight -= self._w(old[1])
+                self._weight -= self._weights.pop(old[0])
                 evicted.append(old)
         if self._on_evict is not None:
             for k, v in evicted:
@@ -108,12 +114,13 @@ class LRU(Generic[K, V]):
             if key not in self._items:
                 return default
             value = self._items.pop(key)
-            self._weight -= self._w(value)
+            self._weight -= self._weights.pop(key)
             return value
 
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+            self._weights.clear()
             self._weight = 0
 
     def keys(self) -> list[K]:

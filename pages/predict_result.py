@@ -55,6 +55,8 @@ def panels_ui(shown: Shown, opts: DisplayOptions) -> tuple[CaseAnalysis, list[fi
             st.error(f"{shown.labels[r.key]}: the image cannot be read: {exc}")
             continue
         panels.append(figures.Panel(shown.labels[r.key], v, r))
+    if len(panels) == len(analysis.images):  # the analysis itself: what it made is kept
+        return analysis, panels  # (its layers' maps and grids: predict_run.made_ahead)
     return replace(analysis, images=[p.result for p in panels]), panels
 
 

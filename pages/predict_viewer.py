@@ -19,10 +19,12 @@ from mcalc.present.reading import reading_panel
 from mcalc.present.reading_overlays import (
     colour_lut,
     map_layer,
+    overlay_grids,
     panel_pixels,
     pixel_payload,
     predict_layers,
     region_of_event,
+    viewer_maps,
 )
 from mcalc.viewer import ImageView
 from pages import common, viewer_component
@@ -63,16 +65,6 @@ def _on_viewer_event() -> None:
         return
     if viewer_component.new_event(event, f"{VIEWER_KEY}:pixels") is not None:
         _sent().forget(str(k) for k in event.get("keys") or [])
-
-
-def _maps(case: CaseAnalysis) -> list[tuple[str, Any]]:
-    """The layers to send: the probability map, and the explanation when every image has
-    one (``(name, OverlayMaps)``)."""
-    out = [("probability", case.overlay_maps("probability"))]
-    explained = case.overlay_maps("explanation")
-    if explained.relative:
-        out.append(("explanation", explained))
-    return out
 
 
 def _panel(
@@ -131,7 +123,8 @@ def viewer_panels(
     held = st.session_state.get(PANELS_KEY)
     if held is not None and held[0] == what:
         return held[1], held[2], []
-    maps = _maps(case)
+    # Made in the analysis' thread as it ended (pages.predict_run.made_ahead): only mirrored here.
+    maps = [(name, m, overlay_grids(m)) for name, m in viewer_maps(case)]
     out, pixels, problems = [], [], []
     for n, p in enumerate(panels):
         try:
@@ -140,8 +133,16 @@ def viewer_panels(
             problems.append(f"{p.label}: the image cannot be read: {exc}")
             continue
         layers = [
-            map_layer(m.maps[n], p.view, name=name, title=m.title, vmax=m.vmax, relative=m.relative)
-            for name, m in maps
+            map_layer(
+                m.maps[n],
+                p.view,
+                name=name,
+                title=m.title,
+                vmax=m.vmax,
+                relative=m.relative,
+                grid=grids[n],
+            )
+            for name, m, grids in maps
         ]
         panel["layers"] = predict_layers(
             p.view,

@@ -140,6 +140,32 @@ def test_then_runs_on_the_result_in_the_run_before_it_is_done(monkeypatch, tmp_p
     assert seen == [(work.result, True)]
 
 
+def test_what_then_makes_is_weighed_with_the_shared_analysis(monkeypatch, tmp_path) -> None:
+    """Predict's ``then`` keeps the layers' maps on the analysis (made_ahead): they are
+    made before it is kept in the shared analyses, so the bound weighs them (made after,
+    they were held beside the bound, and the LRU would weigh the analysis once only)."""
+    from mcalc.explain.service import OverlayMaps
+
+    _fake(monkeypatch, make=lambda: _case(600))
+    results = ResultsCache(tmp_path)
+
+    def then(case: CaseAnalysis) -> None:
+        case._overlays["layers"] = OverlayMaps([np.zeros(100, np.float32)], 1.0, "t", False)
+
+    request = CaseRequest("w", (), (), AnalysisSettings())
+    work = runs.start_case(None, request, results=results, then=then)  # type: ignore[arg-type]
+    assert work.wait(10) and work.state == "done"
+    assert analysis_nbytes(work.result) == 600 + 400
+    shared = runs.shared_analyses(results)
+    assert shared is not None and shared.nbytes == 1000
+    # The ahead path too (the next case's analysis).
+    ahead = runs.start_ahead(
+        None, CaseRequest("w2", (), (), AnalysisSettings()), results=results, then=then
+    )  # type: ignore[arg-type]
+    assert ahead is not None and ahead.wait(10) and ahead.state == "done"
+    assert shared.nbytes == 2000
+
+
 def test_detections_are_found_once_per_settings(monkeypatch) -> None:
     from mcalc.explain import image_analysis
     from mcalc.models import detection

@@ -18,6 +18,7 @@ from mcalc.present.reading_overlays import (
     decode_map,
     map_layer,
     map_shape,
+    overlay_grids,
     predict_layers,
     quantise_map,
     region_of_event,
@@ -54,6 +55,28 @@ def test_map_layer_is_small_mirrored_like_the_panel_with_its_raw_range(flipped):
     assert hot_left != flipped  # mirrored with the image
     assert layer["range"] == [0.0, 0.25] and (layer["lo"], layer["hi"]) == (0.0, 0.25)
     assert len(base64.b64decode(layer["data"])) == 40 * 32  # one byte a cell
+
+
+@pytest.mark.parametrize("flipped", [False, True])
+def test_a_layer_from_grids_made_ahead_is_the_layer_made_at_once(flipped):
+    """Predict makes each map's grid once, in the analysis' thread (overlay_grids, kept on
+    the OverlayMaps): a layer from it is the layer map_layer makes from the map itself."""
+    from mcalc.explain.service import OverlayMaps
+
+    view = tiny_view(flipped)
+    rng = np.random.default_rng(3)
+    maps = [rng.random((400, 320)).astype(np.float32) * 0.8 for _ in range(2)]
+    overlay = OverlayMaps(maps, 0.5, "gradcam", True)
+    grids = overlay_grids(overlay, 40)
+    assert overlay_grids(overlay, 40) is grids  # made once per maps and size
+    assert overlay_grids(overlay, 20) is not grids and len(grids) == 2
+    assert not grids[0][0].flags.writeable
+    for heat, grid in zip(maps, grids, strict=True):
+        args = {"name": "explanation", "title": "t", "vmax": 0.5, "relative": True}
+        assert map_layer(heat, view, max_side=40, grid=grid, **args) == map_layer(
+            heat, view, max_side=40, **args
+        )
+    assert overlay == OverlayMaps(maps, 0.5, "gradcam", True)  # what was made: not compared
 
 
 def test_colour_lut_is_the_classic_figures_colours():

@@ -112,6 +112,35 @@ def test_dense_map_interpolates_between_patch_centres() -> None:
     np.testing.assert_allclose(const.dense(shape=(128, 100)), 0.25, atol=1e-6)
 
 
+def test_the_positive_class_dense_map_is_made_once_and_read_only(monkeypatch) -> None:
+    """The analysis, the detections and the page's layers each read the map: made once."""
+    from mcalc.explain import sliding
+
+    grid = make_grid((64, 64), 32, 16)
+    proba = np.random.default_rng(0).random((grid.rows, grid.cols, 2)).astype(np.float32)
+    pmap = ProbabilityMap(
+        proba, np.ones((grid.rows, grid.cols), bool), grid, TASKS["calcification"].classes
+    )
+    calls = []
+    real = sliding.interpolation_weights
+    monkeypatch.setattr(sliding, "interpolation_weights", lambda *a: calls.append(a) or real(*a))
+    first = pmap.dense()
+    assert pmap.dense() is first and pmap.dense(pmap.positive) is first
+    assert len(calls) == 2  # one per axis, once
+    assert not first.flags.writeable
+    with pytest.raises(ValueError, match="read-only"):
+        first[0, 0] = 1.0
+    # Other classes and sizes are made on each call, writable, with the same values.
+    other = pmap.dense(0)
+    assert other is not pmap.dense(0) and other.flags.writeable
+    big = pmap.dense(shape=(64, 64))
+    assert big is not first and big.flags.writeable
+    np.testing.assert_array_equal(big, first)
+    # Not part of the map's equality, nor of what the results cache stores.
+    assert pmap == ProbabilityMap(proba, pmap.evaluated, grid, pmap.classes)
+    assert set(pmap.to_arrays()) == {"proba", "evaluated", "meta"}
+
+
 @pytest.mark.parametrize(
     ("values", "mask", "rule", "k", "expected"),
     [

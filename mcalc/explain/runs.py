@@ -104,6 +104,7 @@ def run_case(
     explainer: Explainer | None = None,
     results: ResultsCache | None = None,
     image_cache: ImageCache | None = None,
+    then: Callable[[CaseAnalysis], object] | None = None,
 ) -> CaseAnalysis:
     """:func:`~mcalc.explain.service.analyse_case` of a request (computes what is missing),
     asked for by the reader: an analysis ahead of another request stops first
@@ -113,10 +114,11 @@ def run_case(
     for an analysis another session (or the analysis ahead) is computing waits for it
     (reporting progress, so it can be cancelled) and then takes its result
     (:class:`SharedAnalyses`) instead of computing it a second time (several readers
-    opening Predict on the same case).
+    opening Predict on the same case). ``then`` runs on the result before it is kept
+    there (what it makes is weighed with it) or, when it was there already, on that one.
     """
     with AHEAD.foreground(request.key, progress):
-        return _run_once(loaded, request, progress, explainer, results, image_cache)
+        return _run_once(loaded, request, progress, explainer, results, image_cache, then)
 
 
 def _run_once(
@@ -126,9 +128,10 @@ def _run_once(
     explainer: Explainer | None,
     results: ResultsCache | None,
     image_cache: ImageCache | None,
+    then: Callable[[CaseAnalysis], object] | None = None,
 ) -> CaseAnalysis:
     def analyse() -> CaseAnalysis:
-        return analyse_case(
+        case = analyse_case(
             loaded,
             list(request.images),
             request.settings,
@@ -137,6 +140,12 @@ def _run_once(
             results=results,
             image_cache=image_cache,
         )
+        return finish(case)
+
+    def finish(case: CaseAnalysis) -> CaseAnalysis:
+        if then is not None:
+            then(case)
+        return case
 
     shared = shared_analyses(results)
     if shared is None:
@@ -144,12 +153,12 @@ def _run_once(
     key = shared.key(request)
     held = shared.get(key)
     if held is not None:
-        return held
+        return finish(held)
     with _single_flight(request.key, progress):
         held = shared.get(key)  # the run this one waited for made it
         if held is not None:
-            return held
-        return shared.put(key, analyse())
+            return finish(held)
+        return shared.put(key, analyse())  # weighed with what ``then`` made
 
 
 def start_ahead(
@@ -175,10 +184,7 @@ def start_ahead(
         return None
 
     def work(progress: ProgressFn) -> CaseAnalysis:
-        case = _run_once(loaded, request, progress, explainer, results, image_cache)
-        if then is not None:
-            then(case)
-        return case
+        return _run_once(loaded, request, progress, explainer, results, image_cache, then)
 
     names = ", ".join(i.key for i in request.images)
     return AHEAD.start(
@@ -273,20 +279,19 @@ def start_case(
     progress report); ``work.key`` is ``request.key``. With ``after`` (a run just
     cancelled), it starts once that one has stopped, so two runs never compete. ``then``
     runs on the result in the same thread before the work is done (what the caller will
-    draw from it, made ahead: e.g. :meth:`ImageResult.detections`)."""
+    draw from it, made ahead: e.g. :meth:`ImageResult.detections`), before the result is
+    kept in the shared analyses (:func:`run_case`)."""
 
     def work(progress: ProgressFn) -> CaseAnalysis:
-        case = run_case(
+        return run_case(
             loaded,
             request,
             progress,
             explainer=explainer,
             results=results,
             image_cache=image_cache,
+            then=then,
         )
-        if then is not None:
-            then(case)
-        return case
 
     names = ", ".join(i.key for i in request.images)
     return BackgroundWork(work, key=request.key, label=f"analysis of {names}", after=after).start()
@@ -305,7 +310,7 @@ def _stamp(path: Any) -> str:
 
 def analysis_nbytes(case: CaseAnalysis) -> int:
     """The bytes of the arrays a case analysis holds (images, masks, maps, explanations,
-    a temporal model's inputs): what keeping it costs."""
+    a temporal model's inputs, the maps made for its display): what keeping it costs."""
     seen: set[int] = set()
 
     def walk(obj: Any, depth: int) -> int:
@@ -325,7 +330,9 @@ def analysis_nbytes(case: CaseAnalysis) -> int:
             return sum(walk(getattr(obj, f.name), depth + 1) for f in dataclasses.fields(obj))
         return 0
 
-    return walk(case.images, 0)
+    # And the maps made for its display (CaseAnalysis.overlay_maps and their grids).
+    made = getattr(case, "_overlays", None) or {}  # (a stand-in analysis may have none)
+    return walk(case.images, 0) + walk(list(made.values()), 0)
 
 
 class SharedAnalyses:

@@ -215,6 +215,10 @@ class OverlayMaps:
     vmax: float
     title: str
     relative: bool
+    #: What a presentation made of these maps, by what it is (e.g. the viewer's quantised
+    #: grids, :func:`mcalc.present.reading_overlays.overlay_grids`): made once, then
+    #: shared; not part of the maps' equality.
+    made: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
 
 @dataclass

@@ -171,6 +171,8 @@ class ProbabilityMap:
     notes: list[str] = field(default_factory=list)
     fine: np.ndarray | None = None
     fine_stride: int = 0
+    #: :meth:`dense` of the positive class at the model-input size, made once (read-only).
+    _dense: np.ndarray | None = field(default=None, init=False, repr=False, compare=False)
 
     @property
     def n_patches(self) -> int:
@@ -215,7 +217,15 @@ class ProbabilityMap:
         ``shape`` defaults to the model-input image; pass the native shape (or a preview's)
         for other sizes: the map covers the same field of view whatever the size. From the
         dense lattice (:attr:`fine`) when there is one.
+
+        The positive class's map at the model-input size (no ``name``, no ``shape``) is
+        made once and returned read-only: the analysis, the detections and the page's
+        layers each asked for it (20-50 ms a demo image on the 2-core machine, three times
+        per image after a cold case's analysis; docs/measurements.md, 4 December 2026).
         """
+        default = shape is None and self.class_index(name) == self.class_index(None)
+        if default and self._dense is not None:
+            return self._dense
         values = self.values(name)
         grid = self.grid
         if self.fine is not None and self.fine_stride:
@@ -225,7 +235,11 @@ class ProbabilityMap:
         out_shape = (h, w) if shape is None else (int(shape[0]), int(shape[1]))
         wy = interpolation_weights(out_shape[0], h, grid.rows, grid)
         wx = interpolation_weights(out_shape[1], w, grid.cols, grid)
-        return (wy @ values.astype(np.float32) @ wx.T).astype(np.float32)
+        out = (wy @ values.astype(np.float32) @ wx.T).astype(np.float32)
+        if default:
+            out.setflags(write=False)
+            self._dense = out
+        return out
 
     @property
     def fine_grid(self) -> PatchGrid:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -43,12 +43,16 @@ from mcalc.viewer import DisplayOptions, ImageView, prepare_view, preview_values
 if TYPE_CHECKING:
     from mcalc.dataset.records import ImageRecord
     from mcalc.explain.scoring import Region
+    from mcalc.explain.service import CaseAnalysis, OverlayMaps
     from mcalc.models.detection import Detection
 
 __all__ = [
     "MAP_MAX_SIDE",
     "quantise_map",
     "map_shape",
+    "viewer_maps",
+    "map_grid",
+    "overlay_grids",
     "map_layer",
     "colour_lut",
     "region_boxes",
@@ -92,6 +96,43 @@ def map_shape(shape: tuple[int, int], max_side: int = MAP_MAX_SIDE) -> tuple[int
     return max(1, round(rows * s)), max(1, round(cols * s))
 
 
+#: A map as the browser gets it, before mirroring: its uint8 grid (:func:`quantise_map` of
+#: the map shrunk to ``max_side``) and the map's finite minimum and maximum on [0, 1].
+Grid = tuple[np.ndarray, float, float]
+
+
+def map_grid(heat01: np.ndarray, max_side: int = MAP_MAX_SIDE) -> Grid:
+    """The :data:`Grid` of a [0, 1] map (file orientation), read-only."""
+    h = np.asarray(heat01, dtype=np.float32)
+    q = quantise_map(resize_map(h, map_shape(h.shape[:2], max_side)))
+    q.setflags(write=False)
+    finite = h[np.isfinite(h)]
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    return q, lo, hi
+
+
+def viewer_maps(case: CaseAnalysis) -> list[tuple[str, OverlayMaps]]:
+    """The maps Predict's viewer gets as layers: the probability map, and the explanation
+    when every image has one (``(layer name, OverlayMaps)``)."""
+    out = [("probability", case.overlay_maps("probability"))]
+    explained = case.overlay_maps("explanation")
+    if explained.relative:
+        out.append(("explanation", explained))
+    return out
+
+
+def overlay_grids(overlay: OverlayMaps, max_side: int = MAP_MAX_SIDE) -> list[Grid]:
+    """The :data:`Grid` of each of ``overlay``'s maps, made once per maps and size (kept
+    on ``overlay``): Predict makes them in the analysis' own thread, as soon as the result
+    exists, so that the page's run that draws it only mirrors and sends them
+    (:func:`map_layer`'s ``grid``)."""
+    key = f"grids:{int(max_side)}"
+    held = overlay.made.get(key)
+    if held is None:
+        held = overlay.made[key] = [map_grid(m, max_side) for m in overlay.maps]
+    return cast(list[Grid], held)
+
+
 def map_layer(
     heat01: np.ndarray,
     view: ImageView,
@@ -101,6 +142,7 @@ def map_layer(
     vmax: float,
     relative: bool,
     max_side: int = MAP_MAX_SIDE,
+    grid: Grid | None = None,
 ) -> dict[str, Any]:
     """One colour-mapped layer of a panel.
 
@@ -113,17 +155,16 @@ def map_layer(
         vmax: the raw value 1.0 stands for (1.0 for probabilities).
         relative: the map is scaled to a joint maximum (explanations).
         max_side: longest side of the grid sent.
+        grid: ``heat01``'s :func:`map_grid` at ``max_side``, made before
+            (:func:`overlay_grids`); made now when ``None``.
 
     Returns:
         ``{"name", "title", "rows", "cols", "data"`` (base64 uint8, row-major)``, "range"``
         (raw values of 0 and 255)``, "lo", "hi"`` (raw minimum and maximum of the map)
         ``, "relative"}``.
     """
-    h = np.asarray(heat01, dtype=np.float32)
-    small = view.mirror(resize_map(h, map_shape(h.shape[:2], max_side)))
-    q = quantise_map(small)
-    finite = h[np.isfinite(h)]
-    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
+    small, lo, hi = map_grid(heat01, max_side) if grid is None else grid
+    q = view.mirror(small)  # a flip: the same values as the map mirrored, then shrunk
     return {
         "name": name,
         "title": title,
