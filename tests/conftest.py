@@ -65,7 +65,10 @@ def tiny_demo(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def app_env(tiny_demo, tmp_path, monkeypatch) -> Path:
-    """Point the app at the tiny demo set, with its own cache, store and registry."""
+    """Point the app at the tiny demo set, with its own cache, store and runs folder. The
+    registry stays the checkout's ``models/`` (the committed ``demo-custom``) unless the test
+    sets ``MCALC_MODELS`` itself, as the tests that register, delete or make a model default
+    do; so the app's start-up warm-up of such a test reads the checkout's models."""
     monkeypatch.setenv("MCALC_DEMO_DIR", str(tiny_demo))
     monkeypatch.delenv("MCALC_DATA", raising=False)
     monkeypatch.setenv("MCALC_CACHE", str(tmp_path / "cache"))
