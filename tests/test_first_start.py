@@ -75,20 +75,35 @@ def test_a_generation_killed_midway_is_not_the_dataset_and_is_made_again(tmp_pat
     assert len(open_dataset(out).cases) == 3
 
 
+# Both processes import first, then start together (a file each, then wait for the other's):
+# a process that imported slower on a busy machine came after the other had made the set
+# and found it before asking (start_demo -> None), so the lock was never contended.
 _ONE_PROCESS = """
-import sys
+import os, sys, time
+from pathlib import Path
 from mcalc.synthetic.first_start import start_demo
-job = start_demo(sys.argv[1], cases=3, seed=0, shape=(256, 208))
-assert job is not None and job.wait(120) and job.state == "done", job.error
+out, ready = Path(sys.argv[1]), Path(sys.argv[2])
+(ready / str(os.getpid())).touch()
+end = time.monotonic() + 120
+while len(list(ready.iterdir())) < 2 and time.monotonic() < end:
+    time.sleep(0.005)
+job = start_demo(out, cases=3, seed=0, shape=(256, 208))
+if job is None:  # made by the other before this one asked: found, as a lock wait would
+    print("found")
+    sys.exit(0)
+assert job.wait(120) and job.state == "done", job.error
 print("generated" if job.result is not None else "found")
 """
 
 
 def test_two_processes_generate_once(tmp_path) -> None:
-    out = tmp_path / "demo"
+    out, ready = tmp_path / "demo", tmp_path / "ready"
+    ready.mkdir()
     procs = [
         subprocess.Popen(
-            [sys.executable, "-c", _ONE_PROCESS, str(out)], stdout=subprocess.PIPE, text=True
+            [sys.executable, "-c", _ONE_PROCESS, str(out), str(ready)],
+            stdout=subprocess.PIPE,
+            text=True,
         )
         for _ in range(2)
     ]
