@@ -1,0 +1,292 @@
+"""Train's jobs: the live section (a running job's curves, cancel), the job history with a
+job's details, and the registered models compared, with their delete and default buttons.
+
+UI only, over :mod:`mcalc.jobs` and the registry; ``pages/train.py`` draws the configuration
+and the launch, and calls these. :func:`notice` leaves a message for the page's next run
+(both the launch and these buttons use it).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pandas as pd
+import streamlit as st
+
+from mcalc import jobs
+from mcalc.access import allows
+from mcalc.config import REPO_ROOT, Settings
+from mcalc.errors import McalcError
+from mcalc.models.compare import comparison_rows
+from mcalc.models.registry import delete_model, list_models, load_card
+from mcalc.models.tracking import run_links
+from mcalc.present.train_figures import curves_figure
+from pages import common, default_model, signin, state
+
+#: Seconds between refreshes of the live section while a job is queued or running.
+REFRESH_S = 1.5
+NOTICE_KEY = "train_notice"
+SEEN_ACTIVE_KEY = "train_seen_active"
+DETAIL_KEY = "train_detail_job"
+DETAIL_NEWEST_KEY = "train_detail_newest"
+PREDICT_PAGE = "pages/predict.py"
+STATE_ICONS = {
+    "queued": ":material/hourglass_top:",
+    "running": ":material/autorenew:",
+    "done": ":material/check_circle:",
+    "failed": ":material/error:",
+    "cancelled": ":material/cancel:",
+}
+
+
+def _when(ts: float | None) -> str:
+    return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S") if ts else ""
+
+
+def notice(kind: str, text: str) -> None:
+    st.session_state[NOTICE_KEY] = (kind, text)
+
+
+def _cancel(job_id: str, settings: Settings) -> None:
+    try:
+        job = jobs.cancel(job_id, settings)
+    except McalcError as exc:
+        notice("warning", f"Could not cancel: {exc}")
+        return
+    notice("info", f"Job `{job.id}` {job.state}.")
+
+
+def _delete(what: str, item_id: str, settings: Settings) -> None:
+    user = signin.current_user()
+    who = {"role": signin.current_role(), "user": user["name"] if user else ""}
+    was_default = False
+    try:
+        if what == "job":
+            jobs.delete_job(item_id, settings, **who)
+        else:
+            was_default = delete_model(settings.models_dir, item_id, **who)
+    except McalcError as exc:
+        notice("error", f"Not deleted: {exc}")
+        return
+    notice(
+        "success",
+        f"Deleted {what} `{item_id}`."
+        + (" It was the default model: none is set now." if was_default else ""),
+    )
+
+
+def delete_ui(what: str, item_id: str, settings: Settings, *, is_default: bool = False) -> None:
+    """Admins only: a delete button behind a confirmation (the library refuses other roles
+    as well; this only spares them a button they cannot use). ``is_default``: the model is
+    the registry's default, which deleting it clears; the popover says so."""
+    if not allows(signin.current_role(), f"delete_{what}"):
+        return
+    with st.popover(f"Delete this {what}", icon=":material/delete:"):
+        st.caption(
+            f"Deletes {what} `{item_id}` for good"
+            + (" (its registered model stays)." if what == "job" else ".")
+        )
+        if is_default:
+            st.warning(
+                f"`{item_id}` is the default model: deleting it leaves no default. Predict, "
+                "Batch, Audit and Evaluate then open on the newest model, and "
+                "`python -m mcalc predict` and `evaluate` need `--model`, until a researcher "
+                "or admin makes another model the default.",
+                icon=":material/star:",
+            )
+        st.button(
+            f"Delete {item_id}",
+            key=f"train_delete_{what}",
+            type="primary",
+            on_click=_delete,
+            args=(what, item_id, settings),
+        )
+
+
+def running_job_ui(job: jobs.Job, settings: Settings) -> None:
+    """Progress bar, curves and log tail of one active job, with a Cancel button."""
+    head, button = st.columns([5, 1])
+    cfg = job.config
+    head.markdown(
+        f"**{STATE_ICONS[job.state]} {job.model_id}** · {cfg.arch} / {cfg.task} / freeze "
+        f"{cfg.freeze} · {cfg.epochs} epochs · batch {cfg.batch}"
+    )
+    if button.button("Cancel", key=f"train_cancel_{job.id}", width="stretch"):
+        with st.spinner("Stopping the training process…"):
+            _cancel(job.id, settings)
+        st.rerun(scope="app")
+    if job.state == "queued":
+        st.progress(0.0, text="queued: waits for the running job to end")
+        return
+    prog = jobs.progress(job)
+    st.progress(
+        prog.fraction, text=f"{prog.summary()} · {jobs.format_seconds(job.seconds or 0)} elapsed"
+    )
+    if prog.batch_loss or prog.history:
+        st.plotly_chart(curves_figure(prog), width="stretch", key=f"train_curves_{job.id}")
+    tracking_ui(job)
+    with st.expander("Log (last lines)"):
+        log_ui(job, lines=25, key=f"train_raw_log_{job.id}")
+
+
+def tracking_ui(job: jobs.Job) -> None:
+    """Where the run's curves are: its TensorBoard logs (and the command) and MLflow run."""
+    links = run_links(job.progress_path, job.model_path)
+    if links.tensorboard_dir:
+        st.caption(f"TensorBoard logs in `{links.tensorboard_dir}`; to see them:")
+        st.code(links.tensorboard_command, language="bash")
+    if links.mlflow_url:
+        st.link_button("Open the MLflow run", links.mlflow_url, icon=":material/open_in_new:")
+    elif links.mlflow_run_id:
+        st.caption(f"MLflow run `{links.mlflow_run_id}` in `{links.mlflow_uri}`.")
+
+
+def log_ui(job: jobs.Job, lines: int, key: str) -> None:
+    """The job's log: training lines, or with ``raw`` ticked everything it wrote."""
+    raw = st.checkbox("Raw log (with TensorFlow's start-up messages)", key=key)
+    st.code(jobs.log_tail(job, lines=lines, raw=raw) or "(nothing yet)", language=None)
+
+
+def live_section(settings: Settings) -> None:
+    """Active jobs; refreshes itself while any job is queued or running."""
+    try:
+        all_jobs = jobs.reconcile(settings)
+    except McalcError as exc:
+        st.error(f"The job folder cannot be read: {exc}")
+        return
+    active = [j for j in all_jobs if j.active]
+    seen = set(st.session_state.get(SEEN_ACTIVE_KEY, ()))
+    st.session_state[SEEN_ACTIVE_KEY] = [j.id for j in active]
+    if seen - {j.id for j in active}:
+        st.rerun(scope="app")  # a job ended: refresh the history and the comparison
+    if not active:
+        st.caption("No job is running. Launch one above.")
+        return
+    for job in sorted(active, key=lambda j: j.created):
+        with st.container(border=True):
+            running_job_ui(job, settings)
+
+
+def history_ui(settings: Settings) -> None:
+    """Every job (rebuilt from the folders), and the details of one."""
+    history = jobs.list_jobs(settings)
+    if not history:
+        st.caption("No job yet.")
+        return
+    rows = [
+        {
+            "job": j.id,
+            "state": j.state,
+            "model": j.model_id,
+            "architecture": j.config.arch,
+            "task": j.config.task,
+            "freeze": j.config.freeze,
+            "epochs": j.config.epochs,
+            "created": _when(j.created),
+            "run time": jobs.format_seconds(j.seconds) if j.seconds is not None else "",
+            "error": j.error or "",
+            "by": j.user,
+        }
+        for j in history
+    ]
+    common.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    ids = [j.id for j in history]
+    # A keyed selectbox keeps its value while its options change: when a newer job
+    # appears, point it at that job, so its outcome (failed, cancelled) is what shows.
+    newest = history[0].id  # list_jobs is newest first
+    if (
+        st.session_state.get(DETAIL_NEWEST_KEY) != newest
+        or st.session_state.get(DETAIL_KEY) not in ids
+    ):
+        st.session_state[DETAIL_NEWEST_KEY] = newest
+        st.session_state[DETAIL_KEY] = newest
+    chosen = st.selectbox("Details of job", ids, key=DETAIL_KEY)
+    job = next(j for j in history if j.id == chosen)
+    job_state_ui(job)
+    if not job.active:
+        delete_ui("job", job.id, settings)
+    with st.expander("Configuration and log"):
+        st.json(job.config.to_json(), expanded=False)
+        log_ui(job, lines=40, key="train_raw_log_detail")
+
+
+def job_state_ui(job: jobs.Job) -> None:
+    """One job's outcome, as it stands now."""
+    if job.state == "failed":
+        st.error(f"Failed: {job.error}")
+        st.code(job.error_tail or jobs.log_tail(job, lines=25) or "(empty log)", language=None)
+    elif job.state == "done":
+        st.success(f"Done in {jobs.format_seconds(job.seconds or 0)}: model `{job.model_id}`.")
+        skipped_ui(job.model_path)
+        tracking_ui(job)
+        open_model_ui(job.model_id, job.model_path, key="train_open_job")
+    elif job.state == "cancelled":
+        st.info(f"Cancelled: {job.error or ''}", icon=":material/cancel:")
+    else:
+        st.info(f"{job.state}: see the live section above.")
+
+
+def skipped_ui(model_path: str | None) -> None:
+    """The images a finished run left out (unreadable files), from its card."""
+    if not model_path:
+        return
+    try:
+        card = load_card(model_path)
+    except McalcError:
+        return
+    if card.skipped_images:
+        st.warning(
+            f"{len(card.skipped_images)} image(s) could not be read and were left out of "
+            "training: " + "; ".join(f"{k}: {v}" for k, v in card.skipped_images.items()),
+            icon=":material/warning:",
+        )
+
+
+def open_model_ui(model_id: str, path: str | None, *, key: str) -> None:
+    """A button that opens the Predict page with ``model_id`` selected (when the page
+    exists), else where the model is."""
+    if not (REPO_ROOT / PREDICT_PAGE).is_file():
+        st.caption(f"Registered in the model registry at `{path}` (id `{model_id}`).")
+        return
+    if st.button(f"Open {model_id} on the Predict page", key=key, icon="🔮"):
+        state.select_model(model_id)
+        st.switch_page(PREDICT_PAGE)
+
+
+def compare_ui(settings: Settings) -> None:
+    """Registered models side by side, to pick the best."""
+    listing = list_models(settings.models_dir)
+    for problem in listing.problems:
+        st.caption(f"Skipped `{problem['path']}`: {problem['message']}")
+    if not listing.models:
+        st.caption(f"No model in `{settings.models_dir}` yet.")
+        return
+    table = pd.DataFrame(comparison_rows(listing.models))
+    common.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            c: st.column_config.NumberColumn(format="%.3f")
+            for c in ("test AUC", "accuracy", "sensitivity", "specificity")
+        }
+        | {"training s": st.column_config.NumberColumn(format="%.0f")},
+    )
+    best = table.dropna(subset=["test AUC"]).sort_values("test AUC", ascending=False)
+    pick = st.selectbox(
+        "Model to use",
+        list(table["model"]),
+        index=int(table.index.get_loc(best.index[0])) if len(best) else 0,
+        key="train_pick_model",
+        help="Defaults to the best test AUC.",
+    )
+    card = next(c for c in listing.models if c.id == pick)
+    open_model_ui(pick, card.path, key="train_open_pick")
+    choice = default_model.ordered(listing.models)[1]
+    st.caption(
+        "Default model (Predict, Batch, Audit and Evaluate open on it): "
+        + (f"`{choice.wanted}`" if choice.is_default else choice.note)
+        + ". A new model, a quick try or a cross-validation fold never becomes it by itself."
+    )
+    default_model.default_ui(choice, pick, "train", note=False)
+    delete_ui("model", pick, settings, is_default=choice.is_default and pick == choice.wanted)
