@@ -331,8 +331,8 @@ def analysis_nbytes(case: CaseAnalysis) -> int:
         return 0
 
     # And the maps made for its display (CaseAnalysis.overlay_maps and their grids).
-    made = getattr(case, "_overlays", None) or {}  # (a stand-in analysis may have none)
-    return walk(case.images, 0) + walk(list(made.values()), 0)
+    made = case.made_overlays() if hasattr(case, "made_overlays") else []  # (stand-ins: none)
+    return walk(case.images, 0) + walk(made, 0)
 
 
 class SharedAnalyses:

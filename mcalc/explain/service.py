@@ -258,6 +258,11 @@ class CaseAnalysis:
                 m.setflags(write=False)
         return held
 
+    def made_overlays(self) -> list[OverlayMaps]:
+        """The overlay maps :meth:`overlay_maps` made so far (and what was made of them):
+        part of what keeping this analysis costs."""
+        return list(self._overlays.values())
+
     def _overlay_maps(self, show: str) -> OverlayMaps:
         cams = [r.cam for r in self.images]
         if show == "explanation" and self.images and all(c is not None for c in cams):
