@@ -177,16 +177,44 @@ def require_index() -> DatasetIndex:
     return index  # type: ignore[return-value]
 
 
+#: Where :func:`opened_section` and :func:`opened_tabs` keep a reader's choice across page
+#: switches (prefix + key): Streamlit drops a widget's state once a run does not draw it,
+#: and its ``persist_state`` is not offered for expanders and tabs.
+KEPT_PREFIX = "_kept_"
+
+
+def _restore(key: str) -> None:
+    """Give back the reader's last choice of ``key`` once its widget state is gone (another
+    page ran meanwhile) by setting it before the widget is made; never through the widget's
+    default, which is part of its identity (a default that follows the choice would make a
+    new widget, back at its default, on the run after)."""
+    if key not in st.session_state and KEPT_PREFIX + key in st.session_state:
+        st.session_state[key] = st.session_state[KEPT_PREFIX + key]
+
+
 def opened_section(label: str, key: str) -> Any:
     """An expander whose content is drawn only while it is open (opening it reruns the
     page, or the fragment it is in): closed, its elements cost a run nothing, neither the
     server nor the browser, which renders the page again for each element a run sends
     (issue 14: entering the reader's name on Annotate drew every one of them, open or not;
     Predict's two data grids were a fifth to a quarter of a first visit's main-thread
-    CPU). ``None`` when closed. Keep ``label`` constant: it is part of the expander's
-    identity."""
+    CPU). ``None`` when closed. Open or closed is kept across page switches. Keep
+    ``label`` constant: it is part of the expander's identity."""
+    _restore(key)
     box = st.expander(label, key=key, on_change="rerun")
+    st.session_state[KEPT_PREFIX + key] = box.open
     return box if box.open else None
+
+
+def opened_tabs(labels: Sequence[str], key: str) -> list[Any]:
+    """Tabs whose content is drawn only while selected: the selected tab's container,
+    ``None`` for the others (choosing a tab reruns the page, which then draws that tab
+    alone, rather than every tab's tables and figures on every run). The tab chosen is kept
+    across page switches; the first is selected at first."""
+    _restore(key)
+    tabs = st.tabs(list(labels), key=key, on_change="rerun")
+    st.session_state[KEPT_PREFIX + key] = st.session_state[key]
+    return [tab if tab.open else None for tab in tabs]
 
 
 def synthetic_banner(index: DatasetIndex) -> None:

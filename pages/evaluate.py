@@ -29,6 +29,10 @@ from pages.evaluate_tabs.shared import fitted_table
 
 common.frame("evaluate")
 
+#: The page's tabs (one drawn per run: the one chosen, kept across page switches).
+TABS = ("Classification", "Detection", "BI-RADS", "Cross-validation")
+TAB_KEY = "evaluate_tab"
+
 REGISTRY_COLUMNS = {
     "model": "model",
     "architecture": "arch.",
@@ -160,14 +164,16 @@ if not cards:
     st.stop()
 fingerprint = dataset_fingerprint(index)
 scope_ui(cards, index, fingerprint)
-tab_classes, tab_detection, tab_birads, tab_cv = st.tabs(
-    ["Classification", "Detection", "BI-RADS", "Cross-validation"]
-)
-with tab_classes:
-    classification_ui(cards, fingerprint)
-with tab_detection:
-    detection_ui(cards, fingerprint)
-with tab_birads:
-    birads_ui(cards, fingerprint)
-with tab_cv:
-    crossval_ui()
+tab_classes, tab_detection, tab_birads, tab_cv = common.opened_tabs(TABS, TAB_KEY)
+if tab_classes is not None:
+    with tab_classes:
+        classification_ui(cards, fingerprint)
+if tab_detection is not None:
+    with tab_detection:
+        detection_ui(cards, fingerprint)
+if tab_birads is not None:
+    with tab_birads:
+        birads_ui(cards, fingerprint)
+if tab_cv is not None:
+    with tab_cv:
+        crossval_ui()

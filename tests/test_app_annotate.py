@@ -209,9 +209,13 @@ def test_annotate_keeps_the_readers_view_and_tools_and_takes_browses_case(app_en
     ids = at.selectbox(key="annotate_case").options
     at.selectbox(key="annotate_case").set_value(ids[1]).run()
     at.session_state["browse_case_id"] = ids[2]  # the case Browse shows
+    at.session_state["annotate_exchange_open"] = True  # as a click on the section does
+    at.run()
+    assert "annotate_seg_on" in [t.key for t in at.toggle]  # drawn: the section is open
     kept = choices_after_another_page(at, "pages/annotate.py", choices)
     assert kept == {key: value for _, key, value in choices}
     assert at.selectbox(key="annotate_case").value == ids[2]
+    assert "annotate_seg_on" in [t.key for t in at.toggle]  # the section is still open
 
 
 def test_audit_keeps_the_model_and_image_across_pages(app_env):

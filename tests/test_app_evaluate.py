@@ -111,19 +111,31 @@ def test_page_lists_models_skips_the_corrupt_folder_evaluates_and_a_new_session_
     assert any(f["layout"]["title"]["text"].startswith("ROC") for f in _figures(at))
 
     # The reader's settings survive a visit to another page (Streamlit forgets a widget's
-    # value when a run does not draw it: Evaluate came back with its defaults).
-    choices = [
-        ("radio", "evaluate_level", "case"),
-        ("slider", "evaluate_threshold", 0.3),
-        ("toggle", "evaluate_youden", True),
-        ("selectbox", "evaluate_bootstrap", 0),
-        ("number_input", "evaluate_det_tolerance", 2.5),
-        ("number_input", "evaluate_det_min_distance", 1.5),
-        ("selectbox", "evaluate_birads_rule", "mean"),
-        ("slider", "evaluate_birads_threshold", 0.7),
-    ]
-    kept = choices_after_another_page(at, PAGE, choices)
-    assert kept == {key: value for _, key, value in choices}
+    # value when a run does not draw it: Evaluate came back with its defaults), and so does
+    # the tab chosen (only that tab is drawn: another one would not show its settings).
+    by_tab = {
+        "Classification": [
+            ("radio", "evaluate_level", "case"),
+            ("slider", "evaluate_threshold", 0.3),
+            ("toggle", "evaluate_youden", True),
+            ("selectbox", "evaluate_bootstrap", 0),
+        ],
+        "Detection": [
+            ("number_input", "evaluate_det_tolerance", 2.5),
+            ("number_input", "evaluate_det_min_distance", 1.5),
+        ],
+        "BI-RADS": [
+            ("selectbox", "evaluate_birads_rule", "mean"),
+            ("slider", "evaluate_birads_threshold", 0.7),
+        ],
+    }
+    for tab, choices in by_tab.items():
+        if tab != "Classification":
+            assert not [w for _, key, _ in choices for w in at.get("number_input") if w.key == key]
+            at.session_state["evaluate_tab"] = tab  # as a click on the tab does
+            at.run()
+        kept = choices_after_another_page(at, PAGE, choices)
+        assert kept == {key: value for _, key, value in choices}, tab
     # No model chosen stays so (the first visit's default is the registry's model).
     unpicked = [("multiselect", "evaluate_models", [])]
     assert choices_after_another_page(at, PAGE, unpicked) == {"evaluate_models": []}

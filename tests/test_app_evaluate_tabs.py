@@ -53,6 +53,9 @@ def test_crossval_tab_lists_a_command_line_run_and_its_pooled_result(eval_env, t
     }  # fmt: skip
     record_result(summary, Settings(runs_dir=tmp_path / "runs"))
     at = _page()
+    assert not any("folds" in df.value.columns for df in at.dataframe)  # drawn when chosen
+    at.session_state["evaluate_tab"] = "Cross-validation"  # the reader chooses the tab
+    at.run()
     runs = _table(at, "folds")
     assert list(runs["run"]) == ["cv-cli"] and runs["state"][0] == "pooled"
     assert runs["from"][0] == "command line"
@@ -105,6 +108,7 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
     at = AppTest.from_file(APP, default_timeout=60)
     key, detection = _detections(app_env)
     at.session_state["evaluate_detection"] = {key: detection}
+    at.session_state["evaluate_tab"] = "BI-RADS"
     at.run()
     at.switch_page(PAGE)
     at.run()
