@@ -65,15 +65,19 @@ def tiny_demo(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def app_env(tiny_demo, tmp_path, monkeypatch) -> Path:
-    """Point the app at the tiny demo set, with its own cache, store and runs folder. The
-    registry stays the checkout's ``models/`` (the committed ``demo-custom``) unless the test
-    sets ``MCALC_MODELS`` itself, as the tests that register, delete or make a model default
-    do; so the app's start-up warm-up of such a test reads the checkout's models."""
+    """Point the app at the tiny demo set, with its own cache, store, runs folder and
+    registry: a copy of the committed ``demo-custom`` in ``tmp_path/registry`` (so neither
+    the app's start-up warm-up nor a page reads or writes models a checkout holds beyond
+    it). A test that registers, deletes or makes a model default points ``MCALC_MODELS``
+    at a folder of its own."""
+    registry = tmp_path / "registry"
+    shutil.copytree(REPO / "models" / "demo-custom", registry / "demo-custom")
     monkeypatch.setenv("MCALC_DEMO_DIR", str(tiny_demo))
     monkeypatch.delenv("MCALC_DATA", raising=False)
     monkeypatch.setenv("MCALC_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("MCALC_STORE", str(tmp_path / "store"))
     monkeypatch.setenv("MCALC_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("MCALC_MODELS", str(registry))
     return tiny_demo
 
 
