@@ -131,3 +131,37 @@ def test_the_app_image_cache_gives_the_same_numbers_as_reading_files(
         assert a.score == b.score and [r.box for r in a.regions] == [r.box for r in b.regions]
         assert a.marks is not None and b.marks is not None
         np.testing.assert_array_equal(a.marks, b.marks)
+
+
+def test_a_lookup_that_misses_makes_no_model_input_and_a_hit_is_the_same_result(
+    spot, case_inputs, tmp_path, monkeypatch
+) -> None:
+    """A cached-only lookup (Predict's, in the script run that then starts the analysis)
+    of an image whose map is not cached says so before the model-input image and the
+    breast region are made; once computed, the lookup finds the very numbers."""
+    import mcalc.breast
+    import mcalc.models.inference
+    from mcalc.explain.results import NotCached, ResultsCache
+
+    made: list[str] = []
+    for module, name in (
+        (mcalc.breast, "breast_region"),
+        (mcalc.models.inference, "image_to_unit"),
+    ):
+        real = getattr(module, name)
+        monkeypatch.setattr(
+            module, name, lambda *a, _r=real, _n=name, **k: (made.append(_n), _r(*a, **k))[1]
+        )
+    settings = AnalysisSettings(cam=CamSettings("gradcam"))
+    cache = ResultsCache(tmp_path / "results")
+    with pytest.raises(NotCached):
+        analyse_case(spot, case_inputs, settings, results=cache.cached_only())
+    assert made == []
+    computed = analyse_case(spot, case_inputs, settings, results=cache)
+    assert made  # the computation made them
+    for fresh in (cache, ResultsCache(tmp_path / "results")):  # memory, then the files
+        hit = analyse_case(spot, case_inputs, settings, results=fresh.cached_only())
+        for a, b in zip(computed.images, hit.images, strict=True):
+            assert a.score == b.score and [r.box for r in a.regions] == [r.box for r in b.regions]
+            assert b.cam is not None and a.cam is not None
+            np.testing.assert_array_equal(a.cam.heat, b.cam.heat)

@@ -24,7 +24,7 @@ from mcalc.explain.cams import CamMap, CamSettings, explain_map
 from mcalc.explain.channels import region_evidence
 from mcalc.explain.explainer import Explainer
 from mcalc.explain.map_agreement import DEFAULT_TOLERANCE_MM, MapAgreement, map_agreement
-from mcalc.explain.results import ResultsCache, model_key
+from mcalc.explain.results import NotCached, ResultsCache, model_key
 from mcalc.explain.scoring import MapScores, Region, map_scores, top_regions
 from mcalc.explain.sliding import ProbabilityMap, SlidingSettings, check_model_fits, predict_map
 from mcalc.progress import ProgressFn, phase
@@ -238,6 +238,22 @@ def analyse_image(
 
     check_model_fits(loaded)
     sliding = sliding or SlidingSettings()
+    mkey = model_key(loaded.card)
+    # "breast-v2": the region leaves out the pectoral muscle of MLO views (older maps did not).
+    map_settings = f"{sliding.map_key()}|{loaded.patch_size}|{loaded.spacing_mm}|breast-v2"
+    if temporal is not None and loaded.temporal:
+        map_settings += f"|prior {temporal.prior_key}"
+    if (
+        cache is not None
+        and file_id is not None
+        and not cache.computes
+        and not (loaded.temporal and temporal is None)  # that is a ModelError, below
+        and not cache.holds("map", mkey, file_id, map_settings)
+    ):
+        # A lookup (Predict's, before it starts a run) that cannot succeed: said before
+        # the model-input image and the breast region are made (15-50 ms an image on the
+        # 2-core machine, in the script run that starts the run).
+        raise NotCached(f"map of {file_id} by {mkey} is not cached")
     if loaded.temporal and temporal is not None:
         model_in, factor = temporal.stack, temporal.factor
         unit = temporal.recent
@@ -245,7 +261,6 @@ def analyse_image(
         unit, factor = image_to_unit(mammogram, loaded)  # a temporal model: ModelError
         model_in = unit
     breast = breast_region(unit, mammogram.view)  # MLO: without the pectoral muscle
-    mkey = model_key(loaded.card)
 
     def compute() -> ProbabilityMap:
         _starting(progress, "probability map")
@@ -259,10 +274,6 @@ def analyse_image(
             progress=phase(progress, "probability map"),
         )
 
-    # "breast-v2": the region leaves out the pectoral muscle of MLO views (older maps did not).
-    map_settings = f"{sliding.map_key()}|{loaded.patch_size}|{loaded.spacing_mm}|breast-v2"
-    if temporal is not None and loaded.temporal:
-        map_settings += f"|prior {temporal.prior_key}"
     pmap = _cached(
         cache,
         file_id,

@@ -118,6 +118,21 @@ class ResultsCache:
         view._compute = False
         return view
 
+    @property
+    def computes(self) -> bool:
+        """Whether a miss computes the result (``False`` for a :meth:`cached_only` view)."""
+        return self._compute
+
+    def holds(self, kind: str, model: str, image: str, settings: str) -> bool:
+        """Whether the result of ``kind`` for (model, image, settings) is in memory or on
+        disk (a file found may still prove broken when read): a cheap look before the work
+        that only a computation needs."""
+        key = f"{kind}|{model}|{image}|{_digest(settings)}"
+        if self._memory.get(key, _MISSING) is not _MISSING:
+            return True
+        path = self._path(kind, model, image, settings)
+        return path is not None and path.is_file()
+
     def _path(self, kind: str, model: str, image: str, settings: str) -> Path | None:
         if self.root is None:
             return None
