@@ -29,6 +29,13 @@ ended). ``--repo PATH``: the app of another tree (the floors stay this tree's co
 visit and each cold case, printed per 0.1 s (busy share, the scripts busiest) and summed
 by function: where the browser's time goes.
 
+``--nice N``: the Chromium processes kept at niceness N or lower priority (as
+``bench/load.py`` keeps them): run as root, Chromium raises its browser and GPU processes to
+-8, above the app's server, which a reader's browser on a desktop does not; 0 puts them level
+with the server, 10 (``bench/load.py``'s default) the server first, as if the browser ran on
+the reader's own machine. Without it, Chromium's own priorities (as ``bench/browser.py``
+measures).
+
 ``--cpu``: a Chromium trace of the first visit (CDP ``Tracing``), from the ``goto`` until
 the result is drawn: the CPU time of the page's main thread (its tasks' thread time, less
 sensitive to the machine's load than their wall time), split by what each task ran first
@@ -42,6 +49,7 @@ ratios of the same run; the machine's load average is printed at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import statistics
@@ -310,9 +318,11 @@ def measure(
     cold_at: float | None = None,
     repo: Path = REPO,
     cpu: bool = False,
+    nice: int | None = None,
 ) -> dict[str, list[float]]:
     from playwright.sync_api import sync_playwright
 
+    from bench.load_procs import BrowserNice
     from mcalc.dataset import open_dataset
     from mcalc.synthetic import generate_demo
 
@@ -331,7 +341,11 @@ def measure(
     inbox: list[tuple[float, int]] = []
     out: dict[str, list[float]] = {"first_drawn": [], "first": [], "cold": [], "next": []}
     out["floor_first"], out["floor_cold"] = [floors["first"]], [floors["cold"]]
-    with running_app(env, timeout=180, repo=repo) as url, sync_playwright() as p:
+    with (
+        running_app(env, timeout=180, repo=repo) as url,
+        sync_playwright() as p,
+        contextlib.closing(BrowserNice(nice)),
+    ):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             context = b.new_context(browser, FRAMES, *([COMMITS] if cpu else []))
@@ -498,7 +512,16 @@ def main() -> int:
     ap.add_argument(
         "--cpu", action="store_true", help="the first visit's main-thread CPU (Chromium trace)"
     )
+    ap.add_argument(
+        "--nice",
+        type=int,
+        default=None,
+        help="keep the Chromium processes at this niceness or lower priority (default: their"
+        " own; 0: not above the server; bench/load.py's 10: the server first)",
+    )
     args = ap.parse_args()
+    if args.nice is not None and not 0 <= args.nice <= 19:
+        ap.error(f"--nice is 0 to 19, got {args.nice}")
     m = measure(
         args.repeat,
         args.warm,
@@ -508,6 +531,7 @@ def main() -> int:
         args.cold_at,
         args.repo.resolve(),
         args.cpu,
+        args.nice,
     )
     ff, fc = m["floor_first"][0], m["floor_cold"][0]
     for name, floor in (("first_drawn", ff), ("first", ff), ("cold", fc), ("next", fc)):

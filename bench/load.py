@@ -489,7 +489,7 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
         log = root / "runs.jsonl"
         env["MCALC_RUN_LOG"] = str(log)
         os.environ.pop("MCALC_DATA", None)
-        nice = BrowserNice(plan.nice)
+        nice = BrowserNice(plan.nice or None)  # 0: off
         app = running_app(env, timeout=240, repo=plan.repo or REPO)
         with app as url, contextlib.closing(nice):
             watch = RssWatch(server_pid(url))

@@ -131,7 +131,10 @@ async def _run(repo: Path, rounds: int, profile: bool, nice: int) -> dict[str, A
         log = root / "runs.jsonl"
         env["MCALC_RUN_LOG"] = str(log)
         os.environ.pop("MCALC_DATA", None)
-        with running_app(env, timeout=240, repo=repo) as url, contextlib.closing(BrowserNice(nice)):
+        with (
+            running_app(env, timeout=240, repo=repo) as url,
+            contextlib.closing(BrowserNice(nice or None)),
+        ):
             watch = Watch(server_pid(url) or 0, rounds, profile)
             async with async_playwright() as p:
                 browser = await p.chromium.launch(

@@ -104,12 +104,14 @@ def renice_browsers(nice: int, root: int | None = None) -> int:
 
 
 class BrowserNice:
-    """Keeps this bench's Chromium threads at a niceness (a thread; ``nice`` 0: off)."""
+    """Keeps this bench's Chromium threads at a niceness at least ``nice`` (a thread;
+    ``None``: off, Chromium's own priorities: as root it raises its browser and GPU
+    processes to -8, above the app's server)."""
 
-    def __init__(self, nice: int) -> None:
-        self.nice, self._stop = nice, threading.Event()
+    def __init__(self, nice: int | None) -> None:
+        self.nice, self._stop = nice or 0, threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
-        if nice > 0:
+        if nice is not None:
             self._thread.start()
 
     def _run(self) -> None:
