@@ -29,14 +29,16 @@ import hashlib
 import logging
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from starlette.requests import Request
-    from starlette.responses import Response
-    from starlette.routing import Route
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from streamlit import config, file_util
+from streamlit.url_util import make_url_path
 
-__all__ = ["ROOT_SCRIPT", "index_with_root", "page_addresses", "page_routes"]
+from pages.menu import available_pages
+
+__all__ = ["BUNDLE_TAG", "ROOT_SCRIPT", "index_with_root", "page_addresses", "page_routes"]
 
 log = logging.getLogger(__name__)
 
@@ -72,16 +74,9 @@ def page_routes(scripts: Iterable[str] | None = None) -> list[Route]:
     :func:`index_with_root` of the installed Streamlit's ``index.html`` (``no-cache`` and
     an ``ETag`` as Streamlit's own answer has). None, logged, when that page cannot take
     the script, or in Streamlit's development mode (it serves no ``index.html`` then)."""
-    from starlette.responses import Response
-    from starlette.routing import Route
-    from streamlit import config, file_util
-    from streamlit.url_util import make_url_path
-
     if config.get_option("global.developmentMode"):
         return []
     if scripts is None:
-        from pages.menu import available_pages
-
         scripts = [script for script, _, _ in available_pages()]
     index = Path(file_util.get_static_dir()) / "index.html"
     html = index_with_root(index.read_bytes())
