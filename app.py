@@ -7,10 +7,23 @@ deep links behave the same (see :mod:`pages.common`). TensorFlow starts in a bac
 thread once per process, from the frame of whichever page is opened first (:mod:`mcalc.models.warmup`), so Predict and Train find it ready
 and no other page waits for it. Streamlit is kept from clearing the Keras session after
 every script run (:mod:`pages.server_tuning`).
+
+This file is read twice. ``streamlit run app.py`` finds ``app = st.App(...)`` below (by
+reading the file), imports it as the module ``app`` and serves that: Streamlit's own server
+with the page addresses answered by :mod:`pages.deep_links` (a page opened by its address
+connects without first guessing the server's root wrong). Streamlit then runs this file as
+the app's script (``__main__``, as ``AppTest.from_file`` does), which draws the pages.
 """
 
-from pages import common
-from pages.server_tuning import tune_server
+if __name__ == "__main__":
+    from pages import common
+    from pages.server_tuning import tune_server
 
-tune_server(common.settings().run_log)  # again in common.frame(): once per process
-common.run_app()
+    tune_server(common.settings().run_log)  # again in common.frame(): once per process
+    common.run_app()
+else:
+    import streamlit as st
+
+    from pages.deep_links import page_routes
+
+    app = st.App(__file__, routes=page_routes())

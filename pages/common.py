@@ -35,6 +35,7 @@ from mcalc.models.card import ModelCard
 from mcalc.models.card_text import card_facts, card_from_summary
 from mcalc.models.warmup import start_tensorflow_warmup
 from pages import signin
+from pages.menu import available_pages
 from pages.server_tuning import log_work, tune_server
 
 DATA_KEY = "mcalc_data_path"
@@ -44,34 +45,6 @@ MISSING = "n/a"
 # stale "frame already drawn" behind for the next run (session_state writes made while a
 # stop unwinds are not reliable; a plain attribute is).
 _RUN = threading.local()
-
-#: The app's pages: (script, title, icon). One list for st.navigation and the sidebar menu;
-#: pages whose script does not exist (yet) are left out.
-PAGES: list[tuple[str, str, str]] = [
-    ("pages/home.py", "Home", ":material/home:"),
-    ("pages/browse.py", "Browse", ":material/radiology:"),
-    ("pages/annotate.py", "Annotate", ":material/edit_location_alt:"),
-    ("pages/predict.py", "Predict", ":material/neurology:"),
-    ("pages/train.py", "Train", ":material/model_training:"),
-    ("pages/evaluate.py", "Evaluate", ":material/monitoring:"),
-    ("pages/batch.py", "Batch", ":material/stacks:"),
-    ("pages/audit.py", "Audit", ":material/fact_check:"),
-]
-#: One line per page for the home page.
-PAGE_BLURBS: dict[str, str] = {
-    "pages/browse.py": "prior and recent exams with the radiologists' annotations",
-    "pages/annotate.py": "mark calcifications yourself, compare with the dataset",
-    "pages/predict.py": "run a model on a case and explain it, prior beside recent",
-    "pages/train.py": "retrain a model in the background with a freeze strategy",
-    "pages/evaluate.py": "ROC, sensitivity, specificity; compare models",
-    "pages/batch.py": "run a model over the whole dataset in the background; sortable table",
-    "pages/audit.py": "readers' verdicts on model predictions, per-model audit table",
-}
-_ROOT = Path(__file__).resolve().parent.parent
-
-
-def available_pages() -> list[tuple[str, str, str]]:
-    return [p for p in PAGES if (_ROOT / p[0]).is_file()]
 
 
 def settings() -> Settings:

@@ -8,7 +8,7 @@ import re
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pages.common import available_pages
+from pages.menu import available_pages
 from tests.app_pages import choices_after_another_page, shown
 
 APP = "../app.py"  # AppTest resolves relative paths against this file

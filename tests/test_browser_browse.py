@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -114,3 +115,21 @@ def test_sidebar_survives_a_page_that_stopped(demo_app):
         sidebar.get_by_role("button", name="Demo data").click()
         viewer_frame(page)
         page.screenshot(path=str(ARTIFACTS / "browse-after-bad-path.png"))
+
+
+def test_a_deep_link_and_its_reload_ask_only_the_servers_root(demo_app):
+    """A page opened by its address, then reloaded, connects to the server's root at once:
+    no guess at ``/browse/_stcore/...`` first (two 404s and 0.1 s a load before
+    pages/deep_links.py), and the viewer still draws."""
+    with browser_page(1300, 1400) as page:
+        asked: list[str] = []
+        page.on("request", lambda r: asked.append(urlsplit(r.url).path))
+        open_app(page, f"{demo_app.url}/browse")
+        viewer_frame(page)
+        open_app(page, page.url, reload=True)
+        viewer_frame(page)
+        core = [path for path in asked if "_stcore" in path]
+        assert all(path.startswith("/_stcore/") for path in core), core
+        assert core.count("/_stcore/health") == 2, core  # once per load
+        root = page.evaluate("() => window.__streamlit?.BACKEND_BASE_URL")
+        assert root == f"{demo_app.url}/"
