@@ -14,6 +14,8 @@ time) is stopped at ``--trials`` moments spread over its run, and the waits are 
 from __future__ import annotations
 
 import argparse
+import atexit
+import shutil
 import statistics
 import sys
 import tempfile
@@ -47,6 +49,8 @@ def main() -> int:
     from mcalc.synthetic import generate_demo
 
     tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-ahead-"))
+
+    atexit.register(shutil.rmtree, tmp, True)  # its demo set, caches, app files
     generate_demo(tmp / "demo", cases=6, seed=0)
     index = open_dataset(tmp / "demo")
     settings = AnalysisSettings(SlidingSettings(), CamSettings("gradcam", scope="auto"))

@@ -37,8 +37,10 @@ downloaded browser.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -641,6 +643,7 @@ def figures(quick: bool) -> list[dict[str, Any]]:
 
     repeat = 3 if quick else 6
     tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-browser-"))
+    atexit.register(shutil.rmtree, tmp, True)  # its demo set, caches, app files
     data = tmp / "demo"
     generate_demo(data, cases=demo_cases(repeat, 6 if quick else 12), seed=0)
     ids = [c.case_id for c in open_dataset(data).cases]

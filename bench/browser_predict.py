@@ -49,9 +49,11 @@ ratios of the same run; the machine's load average is printed at the end.
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -327,6 +329,8 @@ def measure(
     from mcalc.synthetic import generate_demo
 
     tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-predict-"))
+
+    atexit.register(shutil.rmtree, tmp, True)  # its demo set, caches, app files
     data = tmp / "demo"
     generate_demo(data, cases=6, seed=0)
     ids = [c.case_id for c in open_dataset(data).cases]

@@ -11,7 +11,9 @@ average.
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -31,6 +33,8 @@ def idle_median_ms(tree: Path) -> float:
     from playwright.sync_api import sync_playwright
 
     root = Path(tempfile.mkdtemp(prefix="mcalc-bench-"))
+
+    atexit.register(shutil.rmtree, root, True)  # its demo set, caches, app files
     with running_app(b.app_env(root), repo=tree) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:

@@ -18,9 +18,11 @@ it prints the medians and B/A. The machine's load average is printed before and 
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -67,6 +69,8 @@ def measure(trees: dict[str, Path], repeat: int, gap: float) -> dict[str, dict[s
     from mcalc.synthetic import generate_demo
 
     tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-viewer-load-"))
+
+    atexit.register(shutil.rmtree, tmp, True)  # its demo set, caches, app files
     generate_demo(tmp / "demo", cases=6, seed=0)
     os.environ.pop("MCALC_DATA", None)
     out: dict[str, dict[str, list[float]]] = {
