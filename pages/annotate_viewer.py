@@ -24,10 +24,10 @@ SENT_KEY = "annotate_pixels_sent"  # panel_cache.SentPixels: the pixels this vie
 
 
 def _sent() -> panel_cache.SentPixels:
-    """The pixel ids this page's viewer holds (Annotate's own: each page mounts its own
-    viewer). A viewer not drawn in the last run was unmounted (a page switch, the classic
-    figure) and lost its pixels: then none is held, and the next payload sends them."""
-    return viewer_component.sent_pixels(SENT_KEY, mounted_as=VIEWER_KEY)
+    """The pixel ids this page's viewer holds (Annotate's own record), across page
+    switches (the browser tab keeps them for the next viewer:
+    :func:`pages.viewer_component.sent_pixels`)."""
+    return viewer_component.sent_pixels(SENT_KEY)
 
 
 def _handle_event(

@@ -317,13 +317,10 @@ def _prefetch_logged() -> Callable[[str, float, float], None]:
 
 
 def _sent() -> panel_cache.SentPixels:
-    """The pixel ids this session's viewer holds (kept across runs). A viewer not drawn in
-    the last run was unmounted (a page switch, the simple viewer) and lost its pixels: then
-    none is held, and the next payload sends them (not ids alone, which made the viewer ask
-    for them: a second run, and its bytes, at each return to Browse). Called once per run
-    before the viewer is drawn (the record made then is passed on: a second call before
-    the draw would start another)."""
-    return viewer_component.sent_pixels(SENT_KEY, mounted_as=VIEWER_KEY)
+    """The pixel ids this session's viewer holds, across runs and page switches (the
+    browser tab keeps them for the next viewer: :func:`pages.viewer_component.sent_pixels`),
+    so a return to Browse sends ids alone."""
+    return viewer_component.sent_pixels(SENT_KEY)
 
 
 def _on_viewer_event() -> None:

@@ -46,14 +46,10 @@ Pixels = tuple[str, bytes, int, int]
 
 
 def _sent() -> SentPixels:
-    """The pixel ids this session's viewer holds. A viewer not drawn in the last run was
-    unmounted (a page switch, the classic figure) and lost its pixels: then none is held,
-    and its next draw sends them (not ids alone, which made the viewer ask for them: a
-    second run, and the bytes again, at each return to Predict). The viewer is drawn in
-    the result's fragment: a rerun of that fragment alone keeps the viewer's state (Streamlit
-    drops only the widgets of the fragments that ran), so it is not taken for unmounted.
-    Take it once per run before the draw (a second call before the draw starts another)."""
-    return viewer_component.sent_pixels(SENT_KEY, mounted_as=VIEWER_KEY)
+    """The pixel ids this session's viewer holds, across page switches (the browser tab
+    keeps them for the next viewer: :func:`pages.viewer_component.sent_pixels`), so a
+    return to Predict sends ids alone."""
+    return viewer_component.sent_pixels(SENT_KEY)
 
 
 def _on_viewer_event() -> None:

@@ -181,14 +181,15 @@ def pixels_apart(
     return None if url is None else {"url": url, "index": index}
 
 
-def sent_pixels(state_key: str, *, mounted_as: str | None = None) -> SentPixels:
+def sent_pixels(state_key: str) -> SentPixels:
     """The pixel ids a page's viewer holds (:class:`SentPixels`, kept in the session under
-    ``state_key``). With ``mounted_as`` (the viewer's key): a viewer not drawn in the last
-    run was unmounted (a page switch) and lost its pixels, so none is held then."""
+    ``state_key``). A page switch unmounts the viewer, but the browser tab keeps what it
+    was sent (the viewer's ``pixels.ts`` keeps every image's compressed bytes in the
+    Streamlit page around its frame, which lives as long as the session): the record
+    holds across the switch, and a return sends ids alone. An image the tab let go is
+    asked for (``{"type": "pixels"}``) and forgotten here, and then sent again."""
     sent = st.session_state.get(state_key)
-    if not isinstance(sent, SentPixels) or (
-        mounted_as is not None and mounted_as not in st.session_state
-    ):
+    if not isinstance(sent, SentPixels):
         sent = st.session_state[state_key] = SentPixels()
     return sent
 

@@ -966,6 +966,9 @@ async function onRender(a: Args, early = false): Promise<void> {
   }
   await fullres.upgradeAll();
   temporal.applyFocus(a.focus);
+  // The cases Next and Previous lead to, when the tab kept their pixels (a return to the
+  // page: the server counts them as held, neighbour.ts), with the pixels sent ahead.
+  for (const dir of ["next", "previous"] as nb.Direction[]) px.restore((nb.pick(dir, caseKey)?.panels ?? []) as Panel[]);
   await px.receiveRest(); // the next case's pixels, once this one is drawn
   imagesAhead();
   fetchAhead();

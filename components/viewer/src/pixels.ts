@@ -10,6 +10,14 @@
 // page was reloaded, the cache let it go) is asked for: {"type": "pixels", "keys": [...]},
 // and the current case stays on screen until they come.
 //
+// A page switch unmounts this frame (Browse, Predict and Annotate each make a new one), but
+// the Streamlit page around it stays for the life of the tab and of its Streamlit session:
+// every image's compressed bytes are kept there too (`kept`, in the parent window, a
+// bounded LRU), and a frame made after a page switch inflates the images it lacks from
+// there instead of having them sent again (3.7 MB over the websocket per return to Browse
+// on the demo set, 2.1 MB per return to Predict). The server counts them as held across
+// the switch (pages/viewer_component.py `sent_pixels`); one evicted here is asked for.
+//
 // The sidebar's display options (window preset, invert) arrive as each panel's `window`
 // and `invert`: applyDisplay() applies a change to the case on screen, in the browser.
 import * as cs from "@cornerstonejs/core";
@@ -41,7 +49,65 @@ const later: { e: Entry; data: Uint8Array }[] = []; // sent ahead, not inflated 
 const asked = new Map<string, number>(); // pixel id -> when it was asked for
 const supported = typeof DecompressionStream !== "undefined";
 let bytesIn = 0;
+let bytesKept = 0; // bytes of this frame's images found in the tab's keep (not sent again)
 let requests = 0;
+
+/** What the tab keeps of one image: its compressed bytes and how to inflate them. */
+interface Kept {
+  rows: number;
+  cols: number;
+  codec: string;
+  data: Uint8Array;
+}
+const KEEP_MAX = 32; // images (eight cases of four; the demo's previews: about 30 MB)
+const KEEP_SLOT = "__mcalcViewerPixels";
+
+/** The tab's keep of compressed images (pixel id -> Kept, oldest first), made in the
+ * window around this frame. Everything put there is made in that window's realm (its Map,
+ * objects and typed arrays): a value of this frame's realm kept there would keep the whole
+ * unmounted frame alive. `null` where the parent cannot be reached (another origin). */
+function keep(): { host: typeof globalThis; map: Map<string, Kept> } | null {
+  try {
+    const host = window.parent as unknown as typeof globalThis & Record<string, unknown>;
+    if (!(host[KEEP_SLOT] instanceof host.Map)) host[KEEP_SLOT] = new host.Map();
+    return { host, map: host[KEEP_SLOT] as Map<string, Kept> };
+  } catch {
+    return null;
+  }
+}
+
+/** Keep the compressed bytes of `e` (in `data`) for frames made after a page switch. */
+function keepEntry(e: Entry, data: Uint8Array): void {
+  const k = keep();
+  if (!k || e.codec !== CODEC) return;
+  const { host, map } = k;
+  if (map.has(e.id)) {
+    const had = map.get(e.id) as Kept;
+    map.delete(e.id);
+    map.set(e.id, had); // most recent last
+    return;
+  }
+  const bytes = new host.Uint8Array(e.length);
+  bytes.set(data.subarray(e.offset, e.offset + e.length));
+  map.set(e.id, host.Object.assign(new host.Object(), { rows: e.rows, cols: e.cols, codec: e.codec, data: bytes }) as Kept);
+  while (map.size > KEEP_MAX) map.delete(map.keys().next().value as string);
+}
+
+/** The images of `panels` that this frame lacks but the tab keeps, queued to be inflated
+ * (by receive() or receiveRest()) as if a render had brought them. */
+export function restore(panels: PanelLike[]): void {
+  const k = keep();
+  if (!k) return;
+  for (const p of panels) {
+    const id = p.pixel_id;
+    if (!id || p.pixels || held.has(id) || cs.cache.getImage(`mcalc:${id}`) || later.some((x) => x.e.id === id)) continue;
+    const got = k.map.get(id);
+    if (!got) continue;
+    const data = new Uint8Array(got.data); // a copy in this frame's realm
+    later.push({ e: { id, rows: got.rows, cols: got.cols, codec: got.codec, offset: 0, length: data.length }, data });
+    bytesKept += data.length;
+  }
+}
 let renderMs = -1;
 let failed = "";
 
@@ -63,8 +129,10 @@ export async function receive(
     // change), and the pixels in it are not new then.
     const known = (id: string) => held.has(id) || cs.cache.getImage(`mcalc:${id}`) || later.some((x) => x.e.id === id);
     bytesIn += index.reduce((n, e) => n + (known(e.id) ? 0 : e.length), 0);
+    for (const e of index) keepEntry(e, data);
     later.push(...index.map((e) => ({ e, data })));
   }
+  if (panels) restore(panels);
   const now = panels ? new Set(panels.map((p) => p.pixel_id)) : null;
   const todo = later.filter((x) => !now || now.has(x.e.id));
   if (!todo.length) return;
@@ -162,6 +230,7 @@ export function rendered(startMs: number): void {
 /** The state for tests and benches, on the root element's data-* attributes. */
 export function publish(d: DOMStringMap): void {
   d.pixelsIn = String(bytesIn);
+  d.pixelsKept = String(bytesKept);
   d.pixelsHeld = String(held.size);
   d.pixelsRequests = String(requests);
   d.renderMs = String(renderMs);
