@@ -31,6 +31,22 @@ pytestmark = [pytest.mark.browser, pytest.mark.slow]
 PIXELS = b'"pixels": [{'
 
 
+def pixel_messages(page) -> list[int]:
+    """The sizes of the websocket messages from the server that carry pixels, from now on
+    (the list grows as they come)."""
+    carried: list[int] = []
+
+    def socket(ws) -> None:
+        if "_stcore/stream" in ws.url:
+            ws.on(
+                "framereceived",
+                lambda p: isinstance(p, bytes) and PIXELS in p and carried.append(len(p)),
+            )
+
+    page.on("websocket", socket)
+    return carried
+
+
 def test_deep_link_gets_the_frame_and_a_table_row_opens_its_case(demo_app):
     """A session whose first request is /browse still draws the sidebar and the page.
 
@@ -40,16 +56,7 @@ def test_deep_link_gets_the_frame_and_a_table_row_opens_its_case(demo_app):
     the render that carried them: the viewer got only the rerun's, asked, and they came
     a second time), and the next case's pixels come ahead once the case is drawn."""
     with browser_page(1300, 1400) as page:
-        carried: list[int] = []  # sizes of the websocket messages that carried pixels
-
-        def socket(ws) -> None:
-            if "_stcore/stream" in ws.url:
-                ws.on(
-                    "framereceived",
-                    lambda p: isinstance(p, bytes) and PIXELS in p and carried.append(len(p)),
-                )
-
-        page.on("websocket", socket)
+        carried = pixel_messages(page)  # sizes of the messages that carried pixels
         held: list = []  # the viewer script's requests, until the first run is over
         released = False
 
@@ -102,16 +109,7 @@ def test_a_return_to_browse_takes_the_pixels_the_tab_kept(demo_app):
     to Browse (and its *Next*) carries no pixels, the new viewer inflates the case's and the
     next case's from what the tab kept, never asks for any, and the return is one run."""
     with browser_page(1300, 1400) as page:
-        carried: list[int] = []  # sizes of the websocket messages that carried pixels
-
-        def socket(ws) -> None:
-            if "_stcore/stream" in ws.url:
-                ws.on(
-                    "framereceived",
-                    lambda p: isinstance(p, bytes) and PIXELS in p and carried.append(len(p)),
-                )
-
-        page.on("websocket", socket)
+        carried = pixel_messages(page)  # sizes of the messages that carried pixels
         open_app(page, f"{demo_app.url}/browse")
         frame = viewer_frame(page)
         state = f"document.querySelector({json.dumps(VIEWER)}).dataset"
