@@ -43,7 +43,7 @@ def analyses(monkeypatch, tmp_path) -> dict:
             log["events"].append((time.perf_counter(), name, "cancelled"))
             raise
         log["events"].append((time.perf_counter(), name, "end"))
-        return SimpleNamespace(images=[], name=name)
+        return SimpleNamespace(images=[], name=name, made_overlays=list)
 
     monkeypatch.setattr(runs, "analyse_case", analyse)
     monkeypatch.setattr(runs, "AHEAD", AheadSlot())

@@ -331,8 +331,7 @@ def analysis_nbytes(case: CaseAnalysis) -> int:
         return 0
 
     # And the maps made for its display (CaseAnalysis.overlay_maps and their grids).
-    made = case.made_overlays() if hasattr(case, "made_overlays") else []  # (stand-ins: none)
-    return walk(case.images, 0) + walk(made, 0)
+    return walk(case.images, 0) + walk(case.made_overlays(), 0)
 
 
 class SharedAnalyses:
