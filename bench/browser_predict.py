@@ -33,8 +33,8 @@ by function: where the browser's time goes.
 ``bench/load.py`` keeps them): run as root, Chromium raises its browser and GPU processes to
 -8, above the app's server, which a reader's browser on a desktop does not; 0 puts them level
 with the server, 10 (``bench/load.py``'s default) the server first, as if the browser ran on
-the reader's own machine. Without it, Chromium's own priorities (as ``bench/browser.py``
-measures).
+the reader's own machine. Without it (or ``off``), Chromium's own priorities (as
+``bench/browser.py`` measures). The same meaning as ``bench/load.py``'s ``--nice``.
 
 ``--cpu``: a Chromium trace of the first visit (CDP ``Tracing``), from the ``goto`` until
 the result is drawn: the CPU time of the page's main thread (its tasks' thread time, less
@@ -65,6 +65,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench import browser as b  # noqa: E402
+from bench.load_procs import nice_arg  # noqa: E402
 from bench.load_stats import read_run_log  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
 
@@ -518,14 +519,13 @@ def main() -> int:
     )
     ap.add_argument(
         "--nice",
-        type=int,
+        type=nice_arg,
         default=None,
-        help="keep the Chromium processes at this niceness or lower priority (default: their"
-        " own; 0: not above the server; bench/load.py's 10: the server first)",
+        metavar="N|off",
+        help="keep the Chromium processes at niceness N or lower priority (0: level with the "
+        "server; bench/load.py's 10: the server first); off (default): their own",
     )
     args = ap.parse_args()
-    if args.nice is not None and not 0 <= args.nice <= 19:
-        ap.error(f"--nice is 0 to 19, got {args.nice}")
     m = measure(
         args.repeat,
         args.warm,

@@ -67,6 +67,7 @@ from bench.load_procs import (  # noqa: E402
     RssWatch,
     browser_cpu,
     cpu_seconds,
+    nice_arg,
     rss_mb,
     server_pid,
 )
@@ -401,7 +402,7 @@ class Plan:
     minutes: float = 0.0
     think_s: float = THINK_S
     seed: int = 0
-    nice: int = BROWSER_NICE
+    nice: int | None = BROWSER_NICE  # None: Chromium's own priorities
     #: sessions of the baseline, each alone, one after the other (``rounds`` each);
     #: ``None``: the largest number of sessions, so that it has as many samples per
     #: interaction as they have, first rounds (the name entered) and later ones alike
@@ -489,7 +490,7 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
         log = root / "runs.jsonl"
         env["MCALC_RUN_LOG"] = str(log)
         os.environ.pop("MCALC_DATA", None)
-        nice = BrowserNice(plan.nice or None)  # 0: off
+        nice = BrowserNice(plan.nice)
         app = running_app(env, timeout=240, repo=plan.repo or REPO)
         with app as url, contextlib.closing(nice):
             watch = RssWatch(server_pid(url))
@@ -649,10 +650,13 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0, help="seed of the think times")
     ap.add_argument(
         "--nice",
-        type=int,
+        type=nice_arg,
         default=BROWSER_NICE,
-        help=f"niceness of the Chromium processes (default {BROWSER_NICE}: the server "
-        "first, as if the browsers were on other machines); 0: same as the server",
+        metavar="N|off",
+        help=f"keep the Chromium processes at niceness N or lower priority (default "
+        f"{BROWSER_NICE}: the server first, as if the browsers were on other machines; 0: "
+        "level with the server); off: Chromium's own priorities (as root it raises its "
+        "browser and GPU processes to -8, above the server)",
     )
     ap.add_argument(
         "--repo",
@@ -676,8 +680,8 @@ def main() -> int:
         ap.error(f"--sessions takes numbers separated by commas, got {args.sessions!r}")
     if min(sizes) < 1:
         ap.error(f"--sessions must be at least 1, got {args.sessions}")
-    if args.think < 0 or not 0 <= args.nice <= 19:
-        ap.error(f"--think is at least 0 and --nice 0 to 19, got {args.think}, {args.nice}")
+    if args.think < 0:
+        ap.error(f"--think is at least 0, got {args.think}")
     # A stopped bench (Ctrl-C, kill) still stops its app server and removes its folders.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     if args.baseline_sessions is not None and args.baseline_sessions < 1:

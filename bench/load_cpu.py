@@ -42,6 +42,7 @@ from bench.load_procs import (  # noqa: E402
     BrowserNice,
     browser_cpu_by_kind,
     cpu_seconds,
+    nice_arg,
     server_pid,
 )
 
@@ -120,7 +121,7 @@ class Watch:
         self.rows.append(row)
 
 
-async def _run(repo: Path, rounds: int, profile: bool, nice: int) -> dict[str, Any]:
+async def _run(repo: Path, rounds: int, profile: bool, nice: int | None) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
     from tests.browser import CHROMIUM, CHROMIUM_ARGS, running_app
@@ -133,7 +134,7 @@ async def _run(repo: Path, rounds: int, profile: bool, nice: int) -> dict[str, A
         os.environ.pop("MCALC_DATA", None)
         with (
             running_app(env, timeout=240, repo=repo) as url,
-            contextlib.closing(BrowserNice(nice or None)),
+            contextlib.closing(BrowserNice(nice)),
         ):
             watch = Watch(server_pid(url) or 0, rounds, profile)
             async with async_playwright() as p:
@@ -180,7 +181,13 @@ def main() -> int:
     ap.add_argument("--repo", type=Path, default=REPO, metavar="CHECKOUT")
     ap.add_argument("--rounds", type=int, default=4, help="rounds of the reader (default 4)")
     ap.add_argument("--profile", action="store_true", help="profile the last round's page")
-    ap.add_argument("--nice", type=int, default=load.BROWSER_NICE)
+    ap.add_argument(
+        "--nice",
+        type=nice_arg,
+        default=load.BROWSER_NICE,
+        metavar="N|off",
+        help=f"as bench/load.py's --nice (default {load.BROWSER_NICE})",
+    )
     ap.add_argument("--json", action="store_true", help="print the report as one JSON object")
     args = ap.parse_args()
     if not (args.repo / "app.py").is_file():

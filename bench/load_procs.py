@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import threading
 from pathlib import Path
@@ -101,6 +102,21 @@ def renice_browsers(nice: int, root: int | None = None) -> int:
             except OSError:
                 continue  # gone, or not allowed: it runs at its own priority
     return changed
+
+
+def nice_arg(text: str) -> int | None:
+    """``--nice``'s value: a niceness 0-19 (Chromium's threads kept at it or lower priority;
+    0: level with the server) or ``off`` (``None``: Chromium's own priorities). One meaning
+    in every bench that takes it."""
+    if text.strip().lower() == "off":
+        return None
+    try:
+        nice = int(text)
+    except ValueError:
+        nice = -1
+    if not 0 <= nice <= 19:
+        raise argparse.ArgumentTypeError(f"expected a niceness 0 to 19 or 'off', got {text!r}")
+    return nice
 
 
 class BrowserNice:
