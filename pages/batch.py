@@ -12,7 +12,14 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mcalc.batch import ENGINES, case_scores, filter_results, ray_available
+from mcalc.batch import (
+    ENGINES,
+    case_scores,
+    filter_results,
+    launched_set,
+    ray_available,
+    result_sets,
+)
 from mcalc.batch.settings import DEFAULT_DETECTION
 from mcalc.batch.table import DISPLAY_COLUMNS, RESULTS_CSV
 from mcalc.config import Settings
@@ -132,6 +139,30 @@ def results_ui(job: BatchJob) -> None:
     if table.empty:
         st.caption("No result yet.")
         return
+    sets = result_sets(table)
+    if len(sets) > 1:  # every launch's rows are kept (none is redone): show one set
+        pick = launched_set(sets, job.options.cam, job.options.maps)
+        key = f"batch_set:{job.name}"
+        if st.session_state.get(key) not in range(len(sets)):
+            st.session_state[key] = pick
+        chosen = sets[
+            int(
+                st.selectbox(
+                    "Result set",
+                    range(len(sets)),
+                    key=key,
+                    format_func=lambda i: (
+                        f"{sets[i].label} · {sets[i].rows} rows"
+                        + (f", {sets[i].failed} failed" if sets[i].failed else "")
+                        + (" · the last launch's" if i == pick else "")
+                    ),
+                    help="This run folder keeps the rows of every launch (other explanation "
+                    "or maps settings, an earlier version of the model), so that a launch "
+                    "never redoes them; results.csv holds them all, with their settings.",
+                )
+            )
+        ]
+        table = table[chosen.holds(table)]
     c1, c2 = st.columns([3, 2])
     low, high = c1.slider(
         "Score", 0.0, 1.0, (0.0, 1.0), 0.01, key="batch_score", persist_state="session"

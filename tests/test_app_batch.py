@@ -78,3 +78,38 @@ def test_batch_page_filters_the_table_and_opens_a_row_in_predict(
     assert at.session_state["predict_timepoint"] == "recent"
     assert at.session_state[SELECTED_MODEL_KEY] == "spot"
     assert at.session_state["predict_model"] == "spot"
+
+
+def test_batch_page_shows_one_launchs_rows_of_a_folder_that_keeps_several(
+    app_env, spot_registry, batch_data, monkeypatch
+) -> None:
+    from mcalc.batch import BatchSettings
+    from mcalc.explain.service import SlidingSettings
+
+    monkeypatch.setenv("MCALC_MODELS", str(spot_registry))
+    name = run_name("spot", batch_data)
+    folder = batch_root(get_settings()) / name
+    run_batch("spot", batch_data, folder, BatchSettings(maps=True), models_dir=spot_registry)
+    later = BatchSettings(SlidingSettings(top_k=1))  # other settings: the same images again
+    run_batch("spot", batch_data, folder, later, models_dir=spot_registry, workers=1)
+    # The last launch asked for maps: its rows are the set shown first, not the newest.
+    job = BatchJob(name, folder, "spot", str(batch_data), BatchOptions(maps=True), state="done")
+    job.created = time.time()
+    atomic_write_json(folder / "job.json", job.to_json())
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.switch_page("pages/batch.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    pick = at.selectbox(key=f"batch_set:{name}")
+    label = pick.options[pick.index]
+    assert len(pick.options) == 2 and pick.value == 1  # the older set, the last launch's
+    assert "maps" in label and "the last launch's" in label
+    assert len(_results(at)) == 4  # one row per image, not one per image and launch
+    assert any(c.value.startswith("4 of 4 rows") for c in at.caption)
+    pick.set_value(0).run()
+    assert not at.exception, [e.value for e in at.exception]
+    pick = at.selectbox(key=f"batch_set:{name}")
+    assert "maps" not in pick.options[pick.index]
+    assert len(_results(at)) == 4

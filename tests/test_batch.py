@@ -14,7 +14,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mcalc.batch import BatchSettings, filter_results, read_results, run_batch
+from mcalc.batch import (
+    BatchSettings,
+    filter_results,
+    launched_set,
+    read_results,
+    result_sets,
+    run_batch,
+)
 from mcalc.batch.table import case_scores, done_keys, empty_table, merge_rows, to_table
 from mcalc.cli import main
 from mcalc.explain.service import SlidingSettings
@@ -99,6 +106,16 @@ def test_rerun_skips_done_images_and_redoes_other_settings(
     top3 = table[table["settings_key"] == BatchSettings(maps=True).key()].set_index("image_key")
     good = top1["error"] == ""
     assert (top1.loc[good, "score"] >= top3.loc[good[good].index, "score"]).all()  # max >= mean
+    # The page shows one launch's rows at a time: the sets, newest first, with their labels.
+    sets = result_sets(table)
+    assert [(s.settings_key, s.label, s.rows, s.failed) for s in sets] == [
+        (other.key(), "spot · no explanation", 4, 1),
+        (BatchSettings(maps=True).key(), "spot · no explanation · maps", 4, 1),
+    ]
+    assert launched_set(sets, None, True) == 1 and launched_set(sets, "gradcam", False) == 0
+    one = filter_results(table, result_set=sets[1])
+    assert len(one) == 4 and set(one["settings_key"]) == {BatchSettings(maps=True).key()}
+    assert len(filter_results(table, errors="only", result_set=sets[0])) == 1
 
 
 def test_table_helpers() -> None:
@@ -124,6 +141,16 @@ def test_table_helpers() -> None:
     assert cases.to_dict("records") == [
         {"model_id": "m", "case_id": "a", "case_score": 0.9, "images": 2}
     ]
+    # Two sets of one model and the same options (other sliding settings, or another file
+    # of the model): their labels say which is which.
+    twin = to_table([{**r, "settings_key": "t", "finished_at": "2026-12-05"} for r in rows])
+    sets = result_sets(pd.concat([table, twin], ignore_index=True))
+    assert [s.settings_key for s in sets] == ["t", "s"]
+    assert [s.label for s in sets] == [
+        "m · no explanation · model m@1 · settings t",
+        "m · no explanation · model m@1 · settings s",
+    ]
+    assert result_sets(empty_table()) == []
     redone = merge_rows(table, [{**rows[2], "score": 0.4, "error": ""}])
     assert len(redone) == 3 and redone.set_index("image_key").loc["b/CC_recent", "score"] == 0.4
     assert len(merge_rows(empty_table(), rows)) == 3

@@ -19,10 +19,13 @@ from mcalc.batch.run import BatchSummary, collection_items, run_batch
 from mcalc.batch.settings import ENGINES, BatchError, BatchItem, BatchSettings, default_workers
 from mcalc.batch.table import (
     COLUMNS,
+    ResultSet,
     case_scores,
     filter_results,
+    launched_set,
     read_progress,
     read_results,
+    result_sets,
 )
 
 __all__ = [
@@ -38,6 +41,9 @@ __all__ = [
     "read_progress",
     "filter_results",
     "case_scores",
+    "ResultSet",
+    "result_sets",
+    "launched_set",
     "default_workers",
     "ray_available",
 ]

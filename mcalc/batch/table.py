@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
@@ -50,6 +51,9 @@ __all__ = [
     "read_progress",
     "filter_results",
     "case_scores",
+    "ResultSet",
+    "result_sets",
+    "launched_set",
 ]
 
 log = logging.getLogger(__name__)
@@ -247,9 +251,12 @@ def filter_results(
     max_score: float = 1.0,
     errors: str = "all",
     model_key: str | None = None,
+    result_set: ResultSet | None = None,
 ) -> pd.DataFrame:
     """The rows to show: scores in ``[min_score, max_score]`` (failed rows have none),
-    ``errors`` ``all``, ``only`` (failed rows) or ``none`` (analysed rows), of one model.
+    ``errors`` ``all``, ``only`` (failed rows) or ``none`` (analysed rows), of one model,
+    of one :class:`ResultSet` (one model file and settings: a run folder keeps every
+    launch's rows, so that none is redone).
 
     Raises:
         ValueError: an unknown ``errors`` choice.
@@ -261,7 +268,105 @@ def filter_results(
     keep = {"all": in_range | failed, "only": failed, "none": in_range & ~failed}[errors]
     if model_key is not None:
         keep &= table["model_key"] == model_key
+    if result_set is not None:
+        keep &= result_set.holds(table)
     return table[keep]
+
+
+@dataclass(frozen=True)
+class ResultSet:
+    """The rows of one model file and settings in a run's table: one launch's results
+    (launches with other settings, or an earlier version of the model, keep their own).
+
+    Attributes:
+        model_key, settings_key: what the rows were computed with.
+        label: how a person tells it from the others (model, explanation, maps).
+        explanation: the explanation method (``""``: none); maps: maps were written.
+        rows, failed: its rows, and those with an error.
+        last: the newest ``finished_at`` of its rows (ISO text; ``""``: none).
+    """
+
+    model_key: str
+    settings_key: str
+    model_id: str
+    label: str
+    explanation: str
+    maps: bool
+    rows: int
+    failed: int
+    last: str
+
+    def holds(self, table: pd.DataFrame) -> pd.Series:
+        """Which rows of ``table`` are this set's."""
+        return (table["model_key"] == self.model_key) & (table["settings_key"] == self.settings_key)
+
+
+def _settings_of(text: str) -> tuple[str, bool]:
+    """``(explanation method or "", maps)`` of a row's ``settings`` JSON (``("", False)``
+    for text that is not such an object)."""
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        data = {}
+    if not isinstance(data, dict):
+        return "", False
+    cam = data.get("cam")
+    method = str(cam.get("method") or "") if isinstance(cam, dict) else ""
+    return method, bool(data.get("maps"))
+
+
+def result_sets(table: pd.DataFrame) -> list[ResultSet]:
+    """The result sets of a run's table, newest first (by their newest row).
+
+    Example:
+        >>> t = to_table([{"image_key": "a", "model_id": "m", "model_key": "k",
+        ...     "settings_key": "s1", "settings": '{"cam": null, "maps": false}'},
+        ...     {"image_key": "a", "model_id": "m", "model_key": "k", "settings_key": "s2",
+        ...     "settings": '{"cam": {"method": "gradcam"}, "maps": true}'}])
+        >>> [s.label for s in result_sets(t)]
+        ['m · no explanation', 'm · gradcam · maps']
+    """
+    out: list[ResultSet] = []
+    if table.empty:
+        return out
+    for (mkey, skey), rows in table.groupby(["model_key", "settings_key"], sort=False):
+        method, maps = _settings_of(str(rows["settings"].iloc[0]))
+        model_id = str(rows["model_id"].iloc[0])
+        parts = [model_id, method or "no explanation"] + (["maps"] if maps else [])
+        last = max((str(v) for v in rows["finished_at"]), default="")
+        out.append(
+            ResultSet(
+                str(mkey),
+                str(skey),
+                model_id,
+                " · ".join(parts),
+                method,
+                maps,
+                len(rows),
+                int((rows["error"] != "").sum()),
+                last,
+            )
+        )
+    out.sort(key=lambda r: r.last, reverse=True)  # stable: table order among equals
+    labels = [r.label for r in out]
+    return [  # the same model and options, other settings or model file: say which
+        r
+        if labels.count(r.label) == 1
+        else replace(
+            r, label=f"{r.label} · model {r.model_key[:6]} · settings {r.settings_key[:6]}"
+        )
+        for r in out
+    ]
+
+
+def launched_set(sets: Sequence[ResultSet], explanation: str | None, maps: bool) -> int:
+    """The index in ``sets`` of the newest set made with ``explanation`` (``None``: none)
+    and ``maps``, as a launch with those options makes them; 0 (the newest) when none was.
+    """
+    for i, rs in enumerate(sets):
+        if rs.explanation == (explanation or "") and rs.maps == maps:
+            return i
+    return 0
 
 
 def case_scores(table: pd.DataFrame) -> pd.DataFrame:
