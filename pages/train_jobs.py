@@ -183,7 +183,10 @@ def history_ui(settings: Settings) -> None:
             "freeze": j.config.freeze,
             "epochs": j.config.epochs,
             "created": _when(j.created),
-            "run time": jobs.format_seconds(j.seconds) if j.seconds is not None else "",
+            # A running job's time is in the live section (this table is not redrawn live).
+            "run time": "see above"
+            if j.active
+            else (jobs.format_seconds(j.seconds) if j.seconds is not None else ""),
             "error": j.error or "",
             "by": j.user,
         }
@@ -218,12 +221,33 @@ def job_state_ui(job: jobs.Job) -> None:
     elif job.state == "done":
         st.success(f"Done in {jobs.format_seconds(job.seconds or 0)}: model `{job.model_id}`.")
         skipped_ui(job.model_path)
-        tracking_ui(job)
-        open_model_ui(job.model_id, job.model_path, key="train_open_job")
+        test_metrics_ui(job.model_path)
     elif job.state == "cancelled":
         st.info(f"Cancelled: {job.error or ''}", icon=":material/cancel:")
     else:
         st.info(f"{job.state}: see the live section above.")
+        return
+    # The curves watched live stay readable once it ended (where it went, or diverged).
+    prog = jobs.progress(job) if job.run_dir else None
+    if prog is not None and (prog.batch_loss or prog.history):
+        st.plotly_chart(curves_figure(prog), width="stretch", key=f"train_done_curves_{job.id}")
+    if job.state == "done":
+        tracking_ui(job)
+        open_model_ui(job.model_id, job.model_path, key="train_open_job")
+
+
+def test_metrics_ui(model_path: str | None) -> None:
+    """The finished model's figures on its held-out test patches, from its card."""
+    if not model_path:
+        return
+    try:
+        test = load_card(model_path).test_metrics
+    except McalcError:
+        return
+    shown = [(k, test.get(k)) for k in ("auc", "accuracy", "sensitivity", "specificity")]
+    parts = [f"{k} {float(v):.3f}" for k, v in shown if isinstance(v, int | float)]
+    if parts:
+        st.markdown(f"**Test** ({test.get('n', '?')} held-out patches): " + " · ".join(parts))
 
 
 def skipped_ui(model_path: str | None) -> None:

@@ -122,6 +122,8 @@ def test_tiny_job_launched_from_the_page_runs_to_done(train_env):
     assert any("started" in s.value for s in at.success), [e.value for e in at.error]
     (job,) = jobs.list_jobs(get_settings())
     assert job.state == "running"
+    # The history table is not redrawn live: no run time frozen at launch ("0 s").
+    assert at.dataframe[1].value["run time"].tolist() == ["see above"]
 
     # The job runs on its own (a subprocess): the scheduler step the page takes records its
     # end; then the page is drawn once (a page run per second cost this test half its time).
@@ -331,3 +333,27 @@ def test_deleting_the_default_model_is_warned_and_clears_the_default(train_env, 
         "delete_model",
         "clear_default_model",
     ]
+
+
+@pytest.mark.parametrize("state", ["done", "cancelled"])
+def test_an_ended_jobs_curves_and_test_figures_stay_in_its_details(train_env, state):
+    models, runs = get_settings().models_dir, get_settings().runs_dir
+    _fake_model(models, "m-c", auc=0.8125)
+    run_dir = runs / "m-c"
+    run_dir.mkdir(parents=True)
+    events = [
+        {"event": "batch", "stage": "train", "epoch": 1, "epochs": 3, "batch": 1, "steps": 2,
+         "loss": 0.7},
+        {"event": "epoch", "stage": "train", "epoch": 1, "epochs": 3, "loss": 0.69,
+         "accuracy": 0.5, "val_loss": 0.71, "val_accuracy": 0.45},
+    ]  # fmt: skip
+    (run_dir / "progress.jsonl").write_text("".join(json.dumps(e) + "\n" for e in events))
+    _fake_job("j1", state, "m-c", time.time(), model_path=str(models / "m-c"),
+              run_dir=str(run_dir))  # fmt: skip
+    at = _page()
+    assert not at.exception, [e.value for e in at.exception]
+    (chart,) = [c for c in at.get("plotly_chart") if "train_done_curves_j1" in c.proto.id]
+    figure = json.loads(chart.proto.spec)
+    assert [0.69] in [t["y"] for t in figure["data"]]  # the epoch's training loss
+    test_line = [m.value for m in at.markdown if m.value.startswith("**Test**")]
+    assert test_line == (["**Test** (10 held-out patches): auc 0.812"] if state == "done" else [])
