@@ -274,8 +274,8 @@ def measure_explanation(prep: dict, pmap, *, regions: int = 8, methods=("gradcam
         explain()  # warm: its first call optimises the graph
         forward_pass()  # warm: the map ran other batch sizes
         per_region, forward, ratios = paired(explain, forward_pass, 3, min_seconds=0.5)
-        out[f"{method}_per_region_s"] = round(per_region / len(patches), 5)
-        out[f"{method}_forward_per_patch_s"] = round(forward / len(patches), 5)
+        out[f"{method}_per_region_s"] = round(per_region / len(patches), 7)
+        out[f"{method}_forward_per_patch_s"] = round(forward / len(patches), 7)
         out[f"{method}_over_forward"] = round(per_region / forward, 2)
         out[f"{method}_pairs"] = len(ratios)
         out[f"{method}_ratio_p10_p90"] = [
