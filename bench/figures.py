@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["figure", "best_of", "alternate", "median_of", "KEYS"]
+__all__ = ["figure", "best_of", "alternate", "paired", "median_of", "KEYS"]
 
 KEYS = ("name", "value", "floor", "ratio", "aim", "met")
 _AIM = re.compile(r"^\s*(<=|>=|<)\s*([0-9.]+)\s*(x|s|ms)\s*$")
@@ -79,3 +79,32 @@ def alternate(a: Callable[[], Any], b: Callable[[], Any], repeats: int) -> tuple
         ta = min(ta, best_of(a, 1))
         tb = min(tb, best_of(b, 1))
     return ta, tb
+
+
+def paired(
+    a: Callable[[], Any],
+    b: Callable[[], Any],
+    repeats: int,
+    *,
+    min_seconds: float = 0.0,
+    max_repeats: int = 1000,
+) -> tuple[float, float, list[float]]:
+    """The pair of times ``(a, b)`` whose ratio ``a / b`` is the median of pairs run back to
+    back (``repeats`` at least, more until ``min_seconds`` have passed, at most
+    ``max_repeats``), and every pair's ratio. With an even count, the lower middle pair.
+
+    Each pair shares the load of its moment. The best of each side (:func:`alternate`)
+    compares two lucky moments, which on a shared machine need not be alike: a lull that
+    catches one side's call and not the other's moves the ratio by a third on its own.
+    """
+    ta: list[float] = []
+    tb: list[float] = []
+    start = time.perf_counter()
+    while len(ta) < max(1, repeats) or (
+        len(ta) < max_repeats and time.perf_counter() - start < min_seconds
+    ):
+        ta.append(best_of(a, 1))
+        tb.append(best_of(b, 1))
+    ratios = [x / y for x, y in zip(ta, tb, strict=True)]
+    k = sorted(range(len(ratios)), key=ratios.__getitem__)[(len(ratios) - 1) // 2]
+    return ta[k], tb[k], ratios

@@ -31,6 +31,30 @@ def test_figure_ratios_follow_their_aims() -> None:
         fig("x", 1.0, 1.0, "fast")
 
 
+def test_paired_keeps_the_pair_of_median_ratio_and_runs_short_calls_for_its_time(
+    monkeypatch,
+) -> None:
+    figures = _module("figures")
+    # Scripted times (a, b) per pair: ratios 1.0, 2.0, 0.5, 3.0; the lower middle is 1.0.
+    script = iter([1.0, 1.0, 2.0, 1.0, 1.0, 2.0, 3.0, 1.0])
+    monkeypatch.setattr(figures, "best_of", lambda fn, repeats: (fn(), next(script))[1])
+    calls: list[str] = []
+    a, b, ratios = figures.paired(lambda: calls.append("a"), lambda: calls.append("b"), 4)
+    assert (a, b) == (1.0, 1.0) and ratios == [1.0, 2.0, 0.5, 3.0]
+    assert calls == ["a", "b"] * 4
+    monkeypatch.undo()
+    calls.clear()  # calls of microseconds: more pairs until the time is spent
+    _, _, ratios = figures.paired(
+        lambda: calls.append("a"), lambda: calls.append("b"), 3, min_seconds=0.05
+    )
+    assert calls[:2] == ["a", "b"] and calls.count("a") == calls.count("b") == len(ratios) > 3
+    calls.clear()  # the cap holds whatever the time left
+    _, _, ratios = figures.paired(
+        lambda: calls.append("a"), lambda: calls.append("b"), 2, min_seconds=60, max_repeats=5
+    )
+    assert len(ratios) == 5 == calls.count("a") == calls.count("b")
+
+
 def test_training_figure_is_the_repetition_of_median_paired_ratio() -> None:
     # (wall, cpu) per step; each repetition's floor and pipeline measured back to back.
     floor = [(1.0, 0.5), (2.0, 0.5), (1.0, 0.5), (3.0, 0.5)]

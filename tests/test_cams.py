@@ -89,6 +89,25 @@ def test_compiled_gradcam_reports_after_every_64_patches(explainer, patches) -> 
     np.testing.assert_allclose(cams[5:10], cams[:5], rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize("compiled", [True, False])
+def test_non_finite_maps_read_as_zero_with_a_warning(patches, compiled, caplog) -> None:
+    """A model whose class weights are NaN: the compiled Grad-CAM (which cleans its maps on
+    the graph) and tf-keras-vis' (cleaned in numpy) both give zero maps and say so."""
+    model = random_model(2, PATCH, seed=3)
+    out = model.get_layer("head_output")
+    kernel, bias = out.get_weights()
+    out.set_weights([np.full_like(kernel, np.nan), bias])
+    xp = Explainer(model, "custom", compiled=compiled)
+    if compiled:
+        assert xp.compiled_gradcam("conv2") is not None  # the compiled path is the one run
+    with caplog.at_level("WARNING", logger="mcalc.explain.explainer"):
+        cams = xp.explain_patches(patches, "gradcam", 1, "conv2")
+    assert cams.shape == patches.shape and cams.dtype == np.float32
+    np.testing.assert_array_equal(cams, 0.0)
+    assert "gradcam of conv2 gave non-finite values; read as 0" in caplog.text
+    cams[0, 0, 0] = 1.0  # the caller's own array
+
+
 @pytest.mark.parametrize("method", CAM_METHODS)
 def test_every_method_runs_without_nan(explainer, patches, method) -> None:
     cams = explainer.explain_patches(patches, method, 1, scorecam_max_n=16)

@@ -24,7 +24,6 @@ import numpy as np
 from mcalc.explain.errors import ExplainError
 from mcalc.explain.explainer import CAM_METHODS, Explainer
 from mcalc.explain.grid import gather_patches, pad_to_grid
-from mcalc.explain.layers import check_layer
 from mcalc.explain.scoring import top_regions
 from mcalc.explain.sliding import ProbabilityMap, SlidingSettings
 from mcalc.explain.stitch import normalize_map, stitch
@@ -200,7 +199,7 @@ def explain_map(
     target = settings.target or pmap.positive
     class_index = pmap.class_index(target)
     layer = settings.layer or explainer.default_layer()
-    check_layer(explainer.model, layer)
+    explainer.checked_layer(layer)
     if cells is None:
         cells = cells_for_scope(pmap, settings.resolved_scope, target, sliding)
     cells = np.asarray(cells, dtype=np.int64).reshape(-1, 2)

@@ -101,6 +101,10 @@ class Explainer:
         self._methods: dict[tuple[str, str, bool], Any] = {}
         self._splits: dict[str, tuple[keras.Model, keras.Model] | None] = {}
         self._layers: list[LayerInfo] | None = None
+        # Checked once: the model never changes, and a region's explanation lasts well under
+        # a millisecond, where looking through the model's layers again is not free.
+        self._default: str | None = None
+        self._checked: dict[str, LayerInfo] = {}
 
     @classmethod
     def for_model(cls, loaded: LoadedModel) -> Explainer:
@@ -114,15 +118,29 @@ class Explainer:
         return self._layers
 
     def default_layer(self) -> str:
-        return default_layer(self.model, self.architecture)
+        if self._default is None:
+            self._default = default_layer(self.model, self.architecture)
+        return self._default
 
-    @property
+    def checked_layer(self, layer: str | None = None) -> LayerInfo:
+        """:func:`check_layer` of ``layer`` (default: :meth:`default_layer`), kept."""
+        name = layer or self.default_layer()
+        info = self._checked.get(name)
+        if info is None:
+            info = self._checked[name] = check_layer(self.model, name)
+        return info
+
+    @functools.cached_property
+    def _input_shape(self) -> tuple[int, ...]:
+        return tuple(int(v) for v in self.model.input_shape[1:])
+
+    @functools.cached_property
     def classes(self) -> int:
         return int(self.model.output_shape[-1])
 
     def linear_model(self, layer: str) -> keras.Model:
         """The clone used to explain ``layer`` (built once, kept for the last few layers)."""
-        check_layer(self.model, layer)
+        self.checked_layer(layer)
         with self._lock:
             return self._clones.get_or_put(layer, lambda: self._build_clone(layer))
 
@@ -250,12 +268,12 @@ class Explainer:
             LayerError: unknown layer or one without spatial output.
             ValueError: patches of the wrong shape, or a class index out of range.
         """
-        info = check_layer(self.model, layer or self.default_layer())
+        info = self.checked_layer(layer)
         x = self._checked_patches(patches, class_index)
         if method == "gradcam" and self.compiled:
             run = self.compiled_gradcam(info.name)
             if run is not None:
-                return _in_batches(
+                return _compiled_in_batches(
                     x,
                     max(batch, COMPILED_BATCH),
                     progress,
@@ -300,12 +318,14 @@ class Explainer:
     def compiled_gradcam(self, layer: str) -> Any:
         """Grad-CAM of ``layer`` as one compiled function, or ``None`` without a split.
 
-        ``run(patches (N, P, P, 1), class_index) -> (N, P, P)`` raw maps upsampled to the
-        patch: the prefix of :meth:`split` and, under a ``tf.GradientTape``, the
-        suffix to the class logit; weights are the spatial means of the logit's gradient
-        (Selvaraju et al. 2017, eq. 1), the map their ReLU-ed sum over channels (eq. 2).
-        The same maps as tf-keras-vis' ``Gradcam`` on the suffix (tested against it) without
-        its eager pass and per-call set-up. Built once per layer.
+        ``run(patches (N, P, P, 1), class_index) -> (maps, all_finite)``: raw maps
+        ``(N, P, P)`` upsampled to the patch (tensors): the prefix of :meth:`split` and,
+        under a ``tf.GradientTape``, the suffix to the class logit; weights are the spatial
+        means of the logit's gradient (Selvaraju et al. 2017, eq. 1), the map their ReLU-ed
+        sum over channels (eq. 2); ``all_finite`` is false when a map holds a non-finite
+        value (the caller reads those as 0). The same maps as tf-keras-vis' ``Gradcam`` on
+        the suffix (tested against it) without its eager pass and per-call set-up. Built
+        once per layer.
         """
         with self._lock:
             if layer in self._gradcams:
@@ -323,8 +343,8 @@ class Explainer:
         x = np.asarray(patches, dtype=np.float32)
         if x.ndim == 4 and x.shape[-1] == 1:
             x = x[..., 0]
-        expected = tuple(self.model.input_shape[1:3])
-        channels = int(self.model.input_shape[-1])
+        expected = self._input_shape[:2]
+        channels = self._input_shape[-1]
         want = 3 if channels == 1 else 4
         if (
             x.ndim != want
@@ -338,7 +358,7 @@ class Explainer:
         return x
 
 
-def _in_batches(
+def _compiled_in_batches(
     x: np.ndarray,
     batch: int,
     progress: ProgressFn | None,
@@ -346,18 +366,22 @@ def _in_batches(
     fn: Any,
     what: str,
 ) -> np.ndarray:
-    """``fn`` over ``x`` in batches, each map upsampled and checked (:func:`_finite_maps`)."""
-    out = np.zeros(x.shape[:3], np.float32)
+    """``fn`` over ``x`` in batches; ``fn(seed) -> (maps, all_finite)`` gives maps upsampled
+    to the patch (:func:`_gradcam_function`), cleaned by :func:`_finite_maps` only when
+    ``all_finite`` is false, and kept as they come when one call covers every patch."""
     total = len(x)
+    parts = []
     for lo in range(0, total, batch):
         seed = x[lo : lo + batch]
         seed = seed[..., None] if seed.ndim == 3 else seed  # gray, or C channels (temporal)
-        out[lo : lo + len(seed)] = _finite_maps(
-            np.asarray(fn(seed), np.float32), x.shape[1:3], what
-        )
+        maps, finite = fn(seed)
+        # numpy(): a copy (the tensor's own buffer is read-only), the caller's to change.
+        parts.append(maps.numpy() if bool(finite) else _finite_maps(maps.numpy(), (), what))
         if progress is not None:
             progress(lo + len(seed), total, f"{method}: {lo + len(seed)}/{total} patches")
-    return out
+    if len(parts) == 1:
+        return parts[0]
+    return np.concatenate(parts) if parts else np.zeros(x.shape[:3], np.float32)
 
 
 def _pooled_by(model: Any, layer: str) -> Any:
@@ -403,7 +427,10 @@ def _gradcam_function(prefix: Any, suffix: Any, layer: str, input_shape: tuple) 
         # Linear upsampling with the corners aligned: scipy's zoom(order=1), which
         # tf-keras-vis (and _finite_maps) use, on the graph.
         up = tf.raw_ops.ResizeBilinear(images=cam, size=size, align_corners=True)
-        return up[..., 0]
+        # Finiteness is checked at the layer's size, on a fifth of the pixels: an upsampled
+        # value is a weighted mean of finite neighbours there. The rare non-finite map is
+        # cleaned by the caller (_finite_maps); the last ReLU is _finite_maps' own.
+        return tf.nn.relu(up[..., 0]), tf.reduce_all(tf.math.is_finite(cam))
 
     if pool is not None:
         pooled_model = keras.Model(suffix.inputs, [suffix.get_layer(layer).output, pool.output])
@@ -443,8 +470,9 @@ def _gradcam_function(prefix: Any, suffix: Any, layer: str, input_shape: tuple) 
 
 def _finite_maps(cam: np.ndarray, patch_shape: tuple[int, ...], what: str) -> np.ndarray:
     """Maps ``(n, h, w)`` upsampled to the patch (when tf-keras-vis did not, on a split
-    model), non-finite values read as 0, then ReLU."""
-    if cam.shape[1:] != tuple(patch_shape):  # tf-keras-vis' own upsampling, to the patch
+    model; ``patch_shape=()``: as they are), non-finite values read as 0, then ReLU."""
+    patch_shape = tuple(patch_shape) or cam.shape[1:]
+    if cam.shape[1:] != patch_shape:  # tf-keras-vis' own upsampling, to the patch
         from scipy.ndimage import zoom
 
         cam = zoom(cam, (1, patch_shape[0] / cam.shape[1], patch_shape[1] / cam.shape[2]), order=1)
