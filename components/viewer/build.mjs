@@ -13,7 +13,8 @@ const shim = (name) => resolve("src/shims", name);
 // path), by their end: modules the viewer never runs. It draws 2D stacks through WebGL (or
 // the CPU path), so not vtk.js's WebGPU back end, which vtk.js's all-in-one rendering
 // profiles register beside WebGL (Cornerstone only ever makes WebGL render windows), nor
-// vtk.js's mesh file readers (src/shims/mesh-reader.js throws if one is ever used).
+// vtk.js's mesh file readers (src/shims/mesh-reader.js throws if one is ever used). And one
+// module put off rather than left out: Cornerstone's display-set rules.
 const replaced = {
   "@kitware/vtk.js/Rendering/WebGPU/Profiles/Geometry.js": shim("empty.js"),
   "@kitware/vtk.js/Rendering/WebGPU/Profiles/Volume.js": shim("empty.js"),
@@ -21,6 +22,8 @@ const replaced = {
   "@kitware/vtk.js/IO/Geometry/STLReader.js": shim("mesh-reader.js"),
   "@kitware/vtk.js/IO/XML/XMLPolyDataReader.js": shim("mesh-reader.js"),
   "@kitware/vtk.js/IO/Misc/OBJReader.js": shim("mesh-reader.js"),
+  // Cornerstone's default display-set rules, compiled on first read (src/shims/display-set-rules.js).
+  "@cornerstonejs/metadata/dist/esm/displayset/compiledDisplaySetRules.js": shim("display-set-rules.js"),
 };
 
 // Cornerstone's packages declare "sideEffects": false in their package.json, but each also
