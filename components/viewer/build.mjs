@@ -13,7 +13,8 @@ const shim = (name) => resolve("src/shims", name);
 // path), by their end: modules the viewer never runs. It draws 2D stacks through WebGL (or
 // the CPU path), so not vtk.js's WebGPU back end, which vtk.js's all-in-one rendering
 // profiles register beside WebGL (Cornerstone only ever makes WebGL render windows), nor
-// vtk.js's mesh file readers (src/shims/mesh-reader.js throws if one is ever used).
+// vtk.js's mesh file readers (src/shims/mesh-reader.js throws if one is ever used). And one
+// module put off rather than left out: Cornerstone's display-set rules.
 const replaced = {
   "@kitware/vtk.js/Rendering/WebGPU/Profiles/Geometry.js": shim("empty.js"),
   "@kitware/vtk.js/Rendering/WebGPU/Profiles/Volume.js": shim("empty.js"),
@@ -21,6 +22,8 @@ const replaced = {
   "@kitware/vtk.js/IO/Geometry/STLReader.js": shim("mesh-reader.js"),
   "@kitware/vtk.js/IO/XML/XMLPolyDataReader.js": shim("mesh-reader.js"),
   "@kitware/vtk.js/IO/Misc/OBJReader.js": shim("mesh-reader.js"),
+  // Cornerstone's default display-set rules, compiled on first read (src/shims/display-set-rules.js).
+  "@cornerstonejs/metadata/dist/esm/displayset/compiledDisplaySetRules.js": shim("display-set-rules.js"),
 };
 
 // Cornerstone's packages declare "sideEffects": false in their package.json, but each also
@@ -87,6 +90,37 @@ const dcmjsParts = {
   },
 };
 
+// dcmjs, whose copy of loglevel (the logger behind Cornerstone's cs3d.* loggers too) looks
+// for a persisted level in localStorage and, for every logger with none there, in
+// document.cookie. Dozens of loggers are made while the bundle is evaluated, so the first
+// frame of a tab read the cookie jar (a synchronous call to the browser) during its start;
+// with a DevTools session on the tab (Playwright: the benches and browser tests), that first
+// read cost about 0.15 s of main-thread CPU in a tab without the bundle's code cache
+// (docs/measurements.md, "the viewer's start in a fresh tab"). Levels are persisted and read
+// through localStorage as before; a level persisted in a cookie (loglevel's fallback where
+// localStorage throws) is no longer read.
+const dcmjsFile = /[\\/]node_modules[\\/]dcmjs[\\/]build[\\/]dcmjs\.es\.js$/;
+const dcmjsEdits = [["var cookie = window.document.cookie;", 'var cookie = "";']];
+const dcmjsNoCookies = {
+  name: "dcmjs-no-cookies",
+  setup(b) {
+    b.onLoad({ filter: dcmjsFile }, (args) => {
+      let text = readFileSync(args.path, "utf8");
+      for (const [from, to] of dcmjsEdits) {
+        const found = text.split(from).length - 1;
+        if (found !== 1) {
+          throw new Error(
+            `build.mjs: expected "${from}" once in ${args.path}, found it ${found} times; ` +
+              "dcmjs changed: update dcmjsEdits (or drop it) and check the viewer's start",
+          );
+        }
+        text = text.replace(from, to);
+      }
+      return { contents: text, loader: "js", resolveDir: dirname(args.path) };
+    });
+  },
+};
+
 // What every bundle shares.
 const common = {
   bundle: true,
@@ -105,7 +139,7 @@ const viewer = await build({
   entryPoints: ["src/index.ts"],
   outfile: "dist/viewer.js",
   metafile: analyze,
-  plugins: [dcmjsParts, packageFiles],
+  plugins: [dcmjsParts, packageFiles, dcmjsNoCookies],
 });
 // index.html asks for viewer.js?v=VERSION and registers the worker that keeps that
 // version in the browser (src/sw.js): the bundle's content hash, so a new build is a new URL.
