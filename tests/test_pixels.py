@@ -108,3 +108,28 @@ def test_browse_and_predict_name_and_encode_an_image_alike(
     assert any(r.annotation_path is not None for r in case.images)  # the check means something
     # A case whose images the browser holds: none sent again.
     assert panel_cache.case_payload(cache, case, opts, 96, sent).index == []
+
+
+def test_one_cache_holds_the_bytes_for_every_page(tiny_demo, tmp_path, monkeypatch) -> None:
+    """An image Browse encoded is not encoded again for Predict, and Browse's entries keep
+    no bytes of their own: the shared cache is what says an entry is ready to send."""
+    case = open_dataset(tiny_demo).cases[0]
+    cache, opts = ImageCache(tmp_path / "cache"), DisplayOptions()
+    pixels.clear()
+    panel_cache.clear()
+    panel_cache.encode_case(cache, case, opts, 96)
+    keys = panel_cache.case_keys(cache, case, opts, 96)
+    assert keys is not None and panel_cache.keys_ready(keys)
+
+    def no_encoding(*args, **kwargs):
+        raise AssertionError("encoded again")
+
+    with monkeypatch.context() as m:
+        m.setattr(pixels, "encode_fullres", no_encoding)
+        for rec in case.images:
+            view = prepare_view(cache, rec, opts, max_side=96, laterality=case.laterality)
+            assert panel_pixels(cache, rec, view, 96)[1]
+    pixels.clear()  # the bytes gone: the entries are no longer ready, made again on demand
+    assert not panel_cache.keys_ready(keys)
+    pay = panel_cache.case_payload(cache, case, opts, 96, SentPixels())
+    assert len(pay.index) == 4 and panel_cache.keys_ready(keys)

@@ -14,10 +14,11 @@ Browse sends the pixels apart from the panels (:func:`case_payload`): each panel
 (``zlib-delta16``: about 40 % of the base64 text), only for the ids the session's
 :class:`mcalc.present.pixels.SentPixels` has not recorded as sent; a display toggle or
 a return to a case sends none. The id and the bytes are those of every page
-(:mod:`mcalc.present.pixels`): an image Predict sent is not sent again by Browse. :func:`mcalc.present.panel_prefetch.prefetch_cases` builds
-the next cases' entries (:func:`encode_case`) in a background thread so that *Next* finds
-them ready, and :func:`case_payload` adds the pixels of such a case when they are ready, for
-the browser to hold before it is asked.
+(:mod:`mcalc.present.pixels`): an image Predict sent is not sent again by Browse.
+:func:`mcalc.present.panel_prefetch.prefetch_cases` builds the next cases' entries
+(:func:`encode_case`) in a background thread so that *Next* finds them ready, and
+:func:`case_payload` adds the pixels of such a case when they are ready, for the browser to
+hold before it is asked.
 Annotate's two panels (the image marked and its other round) come from the same entries
 with :func:`image_payload`, so a rerun there (a name, a Save) sends no pixels either.
 
@@ -41,7 +42,7 @@ from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.lru import LRU
-from mcalc.present.pixels import SentPixels, encoded, pixel_id, pixel_payload
+from mcalc.present.pixels import SentPixels, encoded, is_encoded, pixel_id, pixel_payload
 from mcalc.present.reading import encode_pixels, panel_label, reading_panel
 from mcalc.viewer import (
     DisplayOptions,
@@ -80,7 +81,8 @@ PANEL_CACHE_ITEMS = 24
 @dataclass
 class _Entry:
     """The option-independent part of one image's panel: the panel without its pixels,
-    the values as shown (uint16) and their encodings, made when first asked for."""
+    the values as shown (uint16) and their encodings, made when first asked for (the
+    binary one in :mod:`mcalc.present.pixels`' cache, shared with Predict)."""
 
     base: dict[str, Any]
     monochrome1: bool
@@ -88,7 +90,6 @@ class _Entry:
     view: ImageView  # what the panel was made from, its RGB preview dropped (1x1)
     windows: dict[str, tuple[float, float]] = field(default_factory=dict)
     _b64: str | None = None
-    _packed: bytes | None = None
 
     def pixels_b64(self) -> str:
         if self._b64 is None:
@@ -96,9 +97,11 @@ class _Entry:
         return self._b64
 
     def packed(self) -> bytes:
-        if self._packed is None:  # made once per image for every page (Predict too)
-            self._packed = encoded(self.base["pixel_id"], lambda: self.shown)
-        return self._packed
+        """The ``zlib-delta16`` bytes, kept with every page's (one cache: Predict's too)."""
+        return encoded(self.base["pixel_id"], lambda: self.shown)
+
+    def is_packed(self) -> bool:
+        return is_encoded(self.base["pixel_id"])
 
 
 _ENTRIES: LRU[tuple[object, ...], _Entry] = LRU(PANEL_CACHE_ITEMS)
@@ -354,7 +357,7 @@ def _packed(entries: Sequence[_Entry]) -> tuple[list[dict[str, Any]], bytes]:
 
 
 def _is_ready(entry: _Entry | None) -> bool:
-    return entry is not None and entry._packed is not None
+    return entry is not None and entry.is_packed()
 
 
 def _ready_entries(

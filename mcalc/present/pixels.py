@@ -41,13 +41,15 @@ __all__ = [
     "SentPixels",
     "clear",
     "encoded",
+    "is_encoded",
     "pixel_id",
     "pixel_payload",
 ]
 
 #: Encoded images kept (``pixel_id -> bytes``, about 1 MB each at the default 1024-px
 #: preview): as many as the browser tab keeps (``KEEP_MAX`` of the viewer's pixels.ts),
-#: eight cases of four, whichever page made them.
+#: eight cases of four, whichever page made them. The only copy the server keeps: Browse's
+#: panel entries (:mod:`mcalc.present.panel_cache`) hold their uint16 values, not these.
 ENCODED_ITEMS = 32
 
 #: Pixel ids a :class:`SentPixels` remembers by default.
@@ -83,6 +85,11 @@ def encoded(pid: str, values: Callable[[], np.ndarray]) -> bytes:
     preview values as shown, any numeric dtype: rounded and clipped to uint16 by
     :func:`mcalc.present.fullres.encode_fullres`) only when no page made them lately."""
     return _ENCODED.get_or_put(pid, lambda: encode_fullres(values()))
+
+
+def is_encoded(pid: str) -> bool:
+    """Whether the bytes of ``pid`` are made and kept (:func:`encoded` then does no work)."""
+    return pid in _ENCODED
 
 
 def pixel_payload(items: Sequence[Pixels]) -> tuple[list[dict[str, Any]], bytes]:
