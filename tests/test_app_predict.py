@@ -267,6 +267,15 @@ def test_predict_after_browse_on_its_case_sends_no_pixels(page_env, monkeypatch)
     mine = [ids for key, ids in drawn[before:] if key == "predict_viewer"]
     assert mine, "Predict drew no viewer"
     assert not [ids for ids in mine if ids], f"Predict sent pixels again: {mine}"
+    # The tab let one go (its keep is bounded): the viewer asks, the shared record forgets
+    # it (as Predict's _on_viewer_event does), and Predict's next draw sends it alone.
+    from pages.state import PIXELS_SENT_KEY
+
+    at.session_state[PIXELS_SENT_KEY].forget(predict[:1])
+    before = len(drawn)
+    at.run()
+    _ok(at)
+    assert [ids for key, ids in drawn[before:] if key == "predict_viewer"] == [predict[:1]]
 
 
 def test_browse_after_predict_sends_only_the_images_predict_did_not(page_env, monkeypatch) -> None:
