@@ -12,6 +12,7 @@ import keras  # noqa: F401  (a broken install fails here, not skips)
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app_pages import record_viewer_pixels
 from tests.explain_fixtures import register, spot_model
 
 pytestmark = pytest.mark.slow  # AppTest runs that predict and explain: 9-48 s each
@@ -212,24 +213,6 @@ def test_a_return_to_predict_sends_pixel_ids_alone(page_env) -> None:
     assert not ids & set(_viewer_pixels(at)), f"sent again: {_viewer_pixels(at)}"
 
 
-def _record_viewer_pixels(monkeypatch) -> list[tuple[str, list[str]]]:
-    """Every reading viewer drawn from now on: its widget key and the pixel ids its render
-    carried as bytes (a page's pending draw and its result's both, which ``AppTest`` shows
-    only the last of)."""
-    from pages import viewer_component
-
-    drawn: list[tuple[str, list[str]]] = []
-    real = viewer_component.reading_viewer
-
-    def spy(panels, **kwargs):
-        index = (kwargs.get("pixels") or ([], b""))[0]
-        drawn.append((kwargs["key"], [str(e["id"]) for e in index]))
-        return real(panels, **kwargs)
-
-    monkeypatch.setattr(viewer_component, "reading_viewer", spy)
-    return drawn
-
-
 def _browse_ids(at: AppTest) -> list[str]:
     """The pixel ids of the panels Browse's viewer shows."""
     (viewer,) = [c for c in at.get("component_instance") if "panels" in c.proto.json_args]
@@ -255,7 +238,7 @@ def test_predict_after_browse_on_its_case_sends_no_pixels(page_env, monkeypatch)
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     at.session_state["browse_case_id"] = "suspicious-1"
-    drawn = _record_viewer_pixels(monkeypatch)
+    drawn = record_viewer_pixels(monkeypatch)
     at.switch_page("pages/browse.py").run()
     _ok(at)
     browse = _browse_ids(at)
@@ -285,7 +268,7 @@ def test_browse_after_predict_sends_only_the_images_predict_did_not(page_env, mo
 
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    drawn = _record_viewer_pixels(monkeypatch)
+    drawn = record_viewer_pixels(monkeypatch)
     _predict_visit(at)
     predict = {p["pixel_id"] for p in at.session_state[PANELS_KEY][1]}
     assert len(predict) == 2 and predict <= {i for key, ids in drawn for i in ids}
