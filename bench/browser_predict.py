@@ -17,6 +17,11 @@ cold case (one that has a case after it goes last), which the page analyses ahea
 says that analysis ended (at once where none is logged: a tree without analyses ahead).
 ``--via sidebar``: the first visit from the sidebar menu (Home loaded in the tab, the
 warm-up wait, then a click on the Predict link) instead of by its address in a new tab.
+``--via browse``: from the sidebar menu of Browse in the same tab and session (Browse shows
+the case Predict opens with; the warm-up wait, then a click on the Predict link): a reader
+who looks at the case, then asks the model; the browser tab keeps the images Browse was
+sent. The first visit's websocket bytes (all messages, and those that carried pixels) are
+printed and summed.
 
 ``--cold-at S``: the first cold case is chosen S seconds after the first visit was drawn
 (at once when that is past) instead of once it settled (the first visit's "settled" then
@@ -67,7 +72,7 @@ sys.path.insert(0, str(REPO))
 from bench import browser as b  # noqa: E402
 from bench.load_procs import nice_arg  # noqa: E402
 from bench.load_stats import read_run_log  # noqa: E402
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
+from tests.browser import CHROMIUM, CHROMIUM_ARGS, PIXELS, running_app  # noqa: E402
 
 #: The viewer frame's ``[timeOrigin, viewer.js responseEnd]`` in Unix ms, or ``null``.
 FRAME = """() => {
@@ -144,9 +149,12 @@ def ahead_met(log: Path, t0: float) -> str:
     )
 
 
-def _timeline(
-    page: Any, t0_page: float, t0_unix: float, inbox: list[tuple[float, int]], log: Path
-) -> str:
+#: A websocket message from the server: when it came (Unix s), its size, whether it
+#: carried a viewer's pixels.
+Message = tuple[float, int, bool]
+
+
+def _timeline(page: Any, t0_page: float, t0_unix: float, inbox: list[Message], log: Path) -> str:
     """What happened since ``t0``: server runs, script states, messages in, viewer draw."""
     origin = float(page.evaluate("performance.timeOrigin")) / 1000.0
     states = page.evaluate("t0 => window.__mcRuns.filter(e => e[0] >= t0)", t0_page)
@@ -165,10 +173,11 @@ def _timeline(
         "page states: "
         + " ".join(f"{origin + e[0] / 1000 - t0_unix:.2f}{e[1][:1]}" for e in states),
     ]
-    msgs = [(t - t0_unix, n) for t, n in inbox if t >= t0_unix]
-    big = [f"{t:.2f}:{n / 1e3:.0f}k" for t, n in msgs if n > 20_000]
+    msgs = [(t - t0_unix, n, px) for t, n, px in inbox if t >= t0_unix]
+    big = [f"{t:.2f}:{n / 1e3:.0f}k{'(px)' if px else ''}" for t, n, px in msgs if n > 20_000]
     parts.append(
-        f"ws in: {len(msgs)} msgs, {sum(n for _, n in msgs) / 1e6:.2f} MB; large: {' '.join(big)}"
+        f"ws in: {len(msgs)} msgs, {sum(n for _, n, _ in msgs) / 1e6:.2f} MB; large: "
+        f"{' '.join(big)}; with pixels {sum(n for _, n, px in msgs if px) / 1e6:.2f} MB"
     )
     state = page.evaluate(f"() => ({{...{b.VIEWER_STATE}}})")
     # The viewer's frame: when its document was made and its bundle arrived (page clock);
@@ -343,7 +352,14 @@ def measure(
     os.environ.pop("MCALC_DATA", None)
     floors = b._floors(data, ids[0], cold_cases[0])
     print(f"floors: first {floors['first']:.2f} s, cold {floors['cold']:.2f} s", flush=True)
-    inbox: list[tuple[float, int]] = []
+    inbox: list[Message] = []
+
+    def listen(ws: Any) -> None:
+        ws.on(
+            "framereceived",
+            lambda d: inbox.append((time.time(), len(d), isinstance(d, bytes) and PIXELS in d)),
+        )
+
     out: dict[str, list[float]] = {"first_drawn": [], "first": [], "cold": [], "next": []}
     out["floor_first"], out["floor_cold"] = [floors["first"]], [floors["cold"]]
     with (
@@ -355,6 +371,8 @@ def measure(
         try:
             context = b.new_context(browser, FRAMES, *([COMMITS] if cpu else []))
             page = context.new_page()
+            if via != "address":  # the tab's sockets, from its first: the visit's is one
+                page.on("websocket", listen)
             page.goto(url, wait_until="networkidle")
             b._settle(page, 0.0, "!!document.querySelector('[data-testid=stSidebar]')", ran=False)
             # Browse first, as in bench/browser.py: the viewer's bundle is in the browser's
@@ -366,16 +384,14 @@ def measure(
                 b._settle(
                     page, 0.0, "!!document.querySelector('[data-testid=stSidebar]')", ran=False
                 )
-            if via != "sidebar":
+            if via == "address":
                 # A fresh tab, opened before the reader types the address (as a reader's is):
                 # a new tab's own start-up work in Chromium is not the page's.
                 page.close()
                 page = context.new_page()
             time.sleep(warm_s)  # the TensorFlow warm-up, as after the other pages of the bench
-            page.on(
-                "websocket",
-                lambda ws: ws.on("framereceived", lambda d: inbox.append((time.time(), len(d)))),
-            )
+            if via == "address":  # the new tab's
+                page.on("websocket", listen)
             done = (
                 f"{b.PREDICT_SHOWN} && !document.querySelector('[data-testid=stProgress]')"
                 " && !document.querySelector('[data-testid=stSpinner]')"
@@ -405,7 +421,7 @@ def measure(
                 )
             t0 = time.time()
             t0_page = 0.0
-            if via == "sidebar":
+            if via in ("sidebar", "browse"):
                 t0_page = float(page.evaluate("performance.now()"))
                 t0 = float(page.evaluate("performance.timeOrigin")) / 1000.0 + t0_page / 1000.0
                 page.locator("[data-testid=stSidebar] a[data-testid=stPageLink-NavLink]").filter(
@@ -440,9 +456,13 @@ def measure(
                 out["first"].append(b._settle(page, t0_page, done, quiet=1000, ran=False))
             else:
                 out["first"].append(out["first_drawn"][-1])
+            came = [(n, px) for t, n, px in inbox if t >= t0]
+            out["first_ws_mb"] = [sum(n for n, _ in came) / 1e6]
+            out["first_pixels_mb"] = [sum(n for n, px in came if px) / 1e6]
             print(
                 f"first visit: drawn {out['first_drawn'][-1]:.2f} s, settled "
-                f"{out['first'][-1]:.2f} s",
+                f"{out['first'][-1]:.2f} s; websocket {out['first_ws_mb'][0]:.2f} MB, "
+                f"{out['first_pixels_mb'][0]:.2f} MB of it in messages with pixels",
                 flush=True,
             )
             print("    " + _timeline(page, t0_page, t0, inbox, log), flush=True)
@@ -503,7 +523,11 @@ def main() -> int:
     ap.add_argument("--cold", type=int, default=2, help="cold cases (at most 5)")
     ap.add_argument("--profile", action="store_true", help="CDP profile of each step")
     ap.add_argument(
-        "--via", choices=("address", "sidebar"), default="address", help="first visit by"
+        "--via",
+        choices=("address", "sidebar", "browse"),
+        default="address",
+        help="first visit by its address in a new tab, the sidebar menu of Home, or that of"
+        " Browse (same tab and session)",
     )
     ap.add_argument(
         "--cold-at",

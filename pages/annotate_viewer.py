@@ -8,6 +8,7 @@ import streamlit as st
 from mcalc.config import TIMEPOINTS
 from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.present import panel_cache
+from mcalc.present.pixels import SentPixels
 from mcalc.present.reading import (
     marks_from_panel,
     outlines_from_panel,
@@ -20,14 +21,13 @@ from pages import common, viewer_component
 from pages.annotate_shared import flash, show_flash, tell
 
 VIEWER_KEY = "annotate_viewer"
-SENT_KEY = "annotate_pixels_sent"  # panel_cache.SentPixels: the pixels this viewer holds
 
 
-def _sent() -> panel_cache.SentPixels:
-    """The pixel ids this page's viewer holds (Annotate's own record), across page
-    switches (the browser tab keeps them for the next viewer:
-    :func:`pages.viewer_component.sent_pixels`)."""
-    return viewer_component.sent_pixels(SENT_KEY)
+def _sent() -> SentPixels:
+    """The pixel ids this session's browser tab holds, for every page, across page
+    switches (:func:`pages.viewer_component.sent_pixels`): the images Browse showed are
+    not sent again here."""
+    return viewer_component.sent_pixels()
 
 
 def _handle_event(
@@ -36,7 +36,7 @@ def _handle_event(
     view: ImageView,
     session: EditSession | None,
     versions: dict[str, int],
-    sent: panel_cache.SentPixels,
+    sent: SentPixels,
 ) -> None:
     """The viewer's event since the last run: its request for pixels it lacks, and with a
     reader, a save (to the store, drawn in this same run: no second run) or a next/previous

@@ -15,6 +15,7 @@ from mcalc.config import VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex
 from mcalc.errors import McalcError
 from mcalc.present import panel_cache, panel_prefetch
+from mcalc.present.pixels import SentPixels
 from mcalc.present.reading_temporal import (
     TemporalPanel,
     temporal_args,
@@ -35,7 +36,6 @@ TABLE_KEY = "browse_table"
 VIEWER_KEY = "browse_viewer"
 SHOWN_KEY = "browse_table_ids"  # the case ids of the table as last drawn
 TEMPORAL_KEY = "browse_temporal_on"  # the viewer's temporal modes (registration) asked for
-SENT_KEY = "browse_pixels_sent"  # panel_cache.SentPixels: the pixels this browser holds
 WAITED_KEY = "browse_ahead_waited"  # the case whose run last waited for the next one's pixels
 ASKED_KEY = "browse_ahead_asked"  # the case whose viewer asked for the next one's pixels
 
@@ -316,11 +316,11 @@ def _prefetch_logged() -> Callable[[str, float, float], None]:
     return done
 
 
-def _sent() -> panel_cache.SentPixels:
-    """The pixel ids this session's viewer holds, across runs and page switches (the
-    browser tab keeps them for the next viewer: :func:`pages.viewer_component.sent_pixels`),
-    so a return to Browse sends ids alone."""
-    return viewer_component.sent_pixels(SENT_KEY)
+def _sent() -> SentPixels:
+    """The pixel ids this session's browser tab holds, across runs and page switches, for
+    every page (:func:`pages.viewer_component.sent_pixels`): a return to Browse, or a case
+    whose images Predict or Annotate showed, sends ids alone."""
+    return viewer_component.sent_pixels()
 
 
 def _on_viewer_event() -> None:
@@ -347,7 +347,7 @@ def neighbours(
     case: CaseRecord | None,
     behind: CaseRecord | None,
     opts: DisplayOptions,
-    sent: panel_cache.SentPixels,
+    sent: SentPixels,
 ) -> dict[str, Any]:
     """The cases *Next ▶* (``case``) and *◀ Previous* (``behind``) lead to, with their
     panels, when the browser holds their pixels: the viewer shows them at the click."""
@@ -361,7 +361,7 @@ def neighbours(
 
 
 def ask_ahead(
-    case: CaseRecord, nxt: CaseRecord | None, opts: DisplayOptions, sent: panel_cache.SentPixels
+    case: CaseRecord, nxt: CaseRecord | None, opts: DisplayOptions, sent: SentPixels
 ) -> bool:
     """Whether the viewer, once it has ``case``'s render and pixels, asks for ``nxt``'s
     pixels (``{"type": "ahead"}``: :func:`wait_for_ahead` then waits for them and sends

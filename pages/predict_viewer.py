@@ -14,7 +14,7 @@ from mcalc.errors import ImageReadError
 from mcalc.explain.service import CaseAnalysis
 from mcalc.models.detection import Detection
 from mcalc.present import predict_figures as figures
-from mcalc.present.panel_cache import SentPixels
+from mcalc.present.pixels import Pixels, SentPixels
 from mcalc.present.reading import reading_panel
 from mcalc.present.reading_overlays import (
     colour_lut,
@@ -34,22 +34,18 @@ from pages.predict_run import Shown
 VIEWER_KEY = "predict_viewer"
 #: The viewer panels last built: ``(what they show, panels, pixels)``; not a widget.
 PANELS_KEY = "predict_viewer_panels"
-#: The pixel ids this session's viewer holds (:class:`SentPixels`); not a widget.
-SENT_KEY = "predict_pixels_sent"
 #: Panels made (:func:`_panel`), at most MEMO_ITEMS; not a widget.
 MEMO_KEY = "predict_viewer_panel_memo"
 MEMO_ITEMS = 8
 #: Pixels made ahead (:func:`prefetch`), sent with the viewer's next draw; not a widget.
 AHEAD_KEY = "predict_pixels_ahead"
-#: One image's pixels: ``(pixel id, bytes, rows, cols)`` (:func:`panel_pixels`).
-Pixels = tuple[str, bytes, int, int]
 
 
 def _sent() -> SentPixels:
-    """The pixel ids this session's viewer holds, across page switches (the browser tab
-    keeps them for the next viewer: :func:`pages.viewer_component.sent_pixels`), so a
-    return to Predict sends ids alone."""
-    return viewer_component.sent_pixels(SENT_KEY)
+    """The pixel ids this session's browser tab holds, for every page, across page
+    switches (:func:`pages.viewer_component.sent_pixels`): a return to Predict, or a first
+    visit on images Browse or Annotate showed, sends ids alone."""
+    return viewer_component.sent_pixels()
 
 
 def _on_viewer_event() -> None:
@@ -111,7 +107,7 @@ def viewer_panels(
     panels: list[figures.Panel],
     dets: list[list[Detection]] | None,
     display: Display,
-) -> tuple[list[dict[str, Any]], list[tuple[str, bytes, int, int]], list[str]]:
+) -> tuple[list[dict[str, Any]], list[Pixels], list[str]]:
     """The viewer's panels (layers; each names its ``pixel_id``) and their pixels
     (:func:`panel_pixels`), built once per result, displayed images and detection settings
     (kept in the session); and the problems met."""
@@ -161,15 +157,16 @@ def _draw(
     pixels: list[Pixels],
     display: Display,
     sent: SentPixels,
-) -> dict[str, Any] | None:
+) -> tuple[dict[str, Any] | None, list[str]]:
     """The viewer element (one per run, at one place: the first visit's images and the
-    result after them are the same case, so the browser only adds the layers); ``sent``:
-    this run's :func:`_sent`."""
+    result after them are the same case, so the browser only adds the layers), and the
+    pixel ids this draw sent (those the tab held, whatever page sent them, go as ids
+    alone); ``sent``: this run's :func:`_sent`."""
     ahead = st.session_state.pop(AHEAD_KEY, [])  # the images of a run going on
     todo = {px[0]: px for px in [*pixels, *ahead] if px[0] not in sent}
     sent.add(todo)  # sent once per image and browser
     first = "explanation" if display.show == "explanation" else "probability"
-    return viewer_component.reading_viewer(
+    event = viewer_component.reading_viewer(
         vpanels,
         case_key=f"{key}|{display.mask}|{len(vpanels)}",
         key=VIEWER_KEY,
@@ -183,6 +180,7 @@ def _draw(
         pixels=pixel_payload(list(todo.values())),
         on_change=_on_viewer_event,
     )
+    return event, list(todo)
 
 
 def pending_viewer_ui(meta: Shown, views: dict[str, ImageView], display: Display) -> None:
@@ -198,11 +196,14 @@ def pending_viewer_ui(meta: Shown, views: dict[str, ImageView], display: Display
         pixels.append(px)
     if vpanels:
         sent = _sent()
-        _draw(meta.key, vpanels, pixels, display, sent)
-        # Sent again with the result: a frame ready only after the result's arguments had
-        # replaced these (a busy browser) never saw them and would ask for them (one more
-        # run, the same bytes later); a frame that holds them skips them (pixels.ts).
-        sent.forget(px[0] for px in pixels)
+        _, carried = _draw(meta.key, vpanels, pixels, display, sent)
+        # Those this draw carried are sent again with the result: a frame ready only after
+        # the result's arguments had replaced these (a busy browser) never saw them and
+        # would ask for them (one more run, the same bytes later); a frame that holds them
+        # skips them (pixels.ts). Those the tab held before (another page sent them: the
+        # viewer takes them from the tab's keep with whichever render it reads) are not.
+        shown = {px[0] for px in pixels}
+        sent.forget(pid for pid in carried if pid in shown)
 
 
 def viewer_ui(
@@ -216,7 +217,7 @@ def viewer_ui(
     ``None`` when nothing was clicked, ``False`` when a clicked detection lies in no listed
     region (the page says so)."""
     vpanels, pixels, problems = viewer_panels(shown, case, panels, dets, display)
-    event = _draw(shown.key, vpanels, pixels, display, _sent()) if vpanels else None
+    event = _draw(shown.key, vpanels, pixels, display, _sent())[0] if vpanels else None
     for text in problems:  # after the viewer: its element keeps its place (and its frame)
         st.warning(text)
     if not vpanels:

@@ -15,6 +15,7 @@ __all__ = [
     "SELECTED_MODEL_KEY",
     "BROWSE_CASE_KEY",
     "PREDICT_CASE_KEY",
+    "PIXELS_SENT_KEY",
     "selected_model",
     "select_model",
     "open_in_predict",
@@ -29,6 +30,9 @@ READER_KEY = "annotate_reader"
 SELECTED_MODEL_KEY = "mcalc_selected_model"
 #: The case Browse shows (a case id); Annotate opens on it.
 BROWSE_CASE_KEY = "browse_case_id"
+#: The pixel ids this session's browser tab holds, for every page's reading viewer
+#: (:func:`pages.viewer_component.sent_pixels`, a :class:`mcalc.present.pixels.SentPixels`).
+PIXELS_SENT_KEY = "viewer_pixels_sent"
 #: The image Predict should open once (Batch's "open in Predict"): case, view, timepoint.
 PREDICT_CASE_KEY = "mcalc_predict_case"
 

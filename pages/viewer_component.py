@@ -33,10 +33,10 @@ import streamlit.components.v1 as components
 from mcalc.dataset.records import ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.present.fullres import FullresStore, Item, codec_for
-from mcalc.present.panel_cache import SentPixels
+from mcalc.present.pixels import SentPixels
 from mcalc.store.marks import LABELS
 from mcalc.viewer import ImageView
-from pages import common
+from pages import common, state
 
 DIST = Path(__file__).resolve().parent.parent / "components" / "viewer" / "dist"
 _SEEN = "viewer_seen_events"
@@ -181,16 +181,20 @@ def pixels_apart(
     return None if url is None else {"url": url, "index": index}
 
 
-def sent_pixels(state_key: str) -> SentPixels:
-    """The pixel ids a page's viewer holds (:class:`SentPixels`, kept in the session under
-    ``state_key``). A page switch unmounts the viewer, but the browser tab keeps what it
+def sent_pixels() -> SentPixels:
+    """The pixel ids this session's browser tab holds (:class:`SentPixels`, one record for
+    Browse, Annotate and Predict, kept in the session under
+    :data:`pages.state.PIXELS_SENT_KEY`). The ids name the values alone
+    (:func:`mcalc.present.pixels.pixel_id`), so an image one page sent is the image
+    another shows. A page switch unmounts the viewer, but the browser tab keeps what it
     was sent (the viewer's ``pixels.ts`` keeps every image's compressed bytes in the
     Streamlit page around its frame, which lives as long as the session): the record
-    holds across the switch, and a return sends ids alone. An image the tab let go is
-    asked for (``{"type": "pixels"}``) and forgotten here, and then sent again."""
-    sent = st.session_state.get(state_key)
+    holds across the switch, and a return, or another page on the same images, sends ids
+    alone. An image the tab let go is asked for (``{"type": "pixels"}``) and forgotten
+    here, and then sent again."""
+    sent = st.session_state.get(state.PIXELS_SENT_KEY)
     if not isinstance(sent, SentPixels):
-        sent = st.session_state[state_key] = SentPixels()
+        sent = st.session_state[state.PIXELS_SENT_KEY] = SentPixels()
     return sent
 
 

@@ -53,3 +53,21 @@ def choices_after_another_page(at: AppTest, page: str, choices: list[Choice]) ->
     at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return {key: getattr(at, kind)(key=key).value for kind, key, _ in choices}
+
+
+def record_viewer_pixels(monkeypatch: Any) -> list[tuple[str, list[str]]]:
+    """Every reading viewer drawn from now on: its widget key and the pixel ids its render
+    carried as bytes (a page's pending draw and its result's both, which ``AppTest`` shows
+    only the last of)."""
+    from pages import viewer_component
+
+    drawn: list[tuple[str, list[str]]] = []
+    real = viewer_component.reading_viewer
+
+    def spy(panels, **kwargs):
+        index = (kwargs.get("pixels") or ([], b""))[0]
+        drawn.append((kwargs["key"], [str(e["id"]) for e in index]))
+        return real(panels, **kwargs)
+
+    monkeypatch.setattr(viewer_component, "reading_viewer", spy)
+    return drawn

@@ -414,3 +414,24 @@ def viewer_frame(page, timeout_s: float = 60.0):
                     pass
         page.wait_for_timeout(250)
     raise AssertionError(f"no rendered viewer frame among {[f.url for f in page.frames]}")
+
+
+#: What a websocket message of the app carries when it brings a viewer pixels (the index
+#: of its binary argument, ``pixels``, not empty).
+PIXELS = b'"pixels": [{'
+
+
+def pixel_messages(page) -> list[int]:
+    """The sizes of the websocket messages from the server that carry pixels, from now on
+    (the list grows as they come)."""
+    carried: list[int] = []
+
+    def socket(ws) -> None:
+        if "_stcore/stream" in ws.url:
+            ws.on(
+                "framereceived",
+                lambda p: isinstance(p, bytes) and PIXELS in p and carried.append(len(p)),
+            )
+
+    page.on("websocket", socket)
+    return carried

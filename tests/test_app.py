@@ -116,7 +116,9 @@ def test_browse_sends_the_reading_viewer_four_16_bit_panels(app_env):
         ("MLO", "prior"),
         ("MLO", "recent"),
     ]
-    sent = at.session_state["browse_pixels_sent"]
+    from pages.state import PIXELS_SENT_KEY
+
+    sent = at.session_state[PIXELS_SENT_KEY]
     assert all(p["pixel_id"] in sent for p in panels)  # in the first run's render
     assert [e["id"] for e in args["pixels"]] == [p["pixel_id"] for p in panels] and data
     assert args["ask_ahead"] and "next" not in (args["neighbours"] or {})
@@ -239,9 +241,9 @@ def test_browse_sends_ids_alone_after_another_page(app_env):
     args, _ = _viewer_args(at)
     assert [p["pixel_id"] for p in args["panels"]] == ids
     assert not {e["id"] for e in args["pixels"]} & set(ids), f"sent again: {args['pixels']}"
-    from pages.browse import SENT_KEY
+    from pages.state import PIXELS_SENT_KEY
 
-    at.session_state[SENT_KEY].forget(ids[:1])  # as the viewer's {"type": "pixels"} does
+    at.session_state[PIXELS_SENT_KEY].forget(ids[:1])  # as the viewer's {"type": "pixels"} does
     at.run()
     args, data = _viewer_args(at)
     index = {e["id"]: e for e in args["pixels"]}

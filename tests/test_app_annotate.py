@@ -16,7 +16,7 @@ from mcalc.dataset import open_dataset
 from mcalc.store import MarkStore
 from mcalc.store.placement import breast_region
 from mcalc.viewer import DisplayOptions, prepare_view
-from tests.app_pages import choices_after_another_page
+from tests.app_pages import choices_after_another_page, record_viewer_pixels
 
 pytestmark = pytest.mark.slow  # AppTest edit sessions: 9-24 s each
 
@@ -244,3 +244,27 @@ def test_viewer_marking_says_where_marks_are_added(app_env):
     assert "Add calcification" not in captions
     # The page cannot see the viewer's unsaved marks: it does not claim "all saved".
     assert "Version 0 · nothing unsaved here" in captions and "all saved" not in captions
+
+
+def test_annotate_after_browse_sends_no_pixels_of_its_case(app_env, monkeypatch):
+    """Annotate opens on Browse's case; its two panels (the image and its other round) are
+    images Browse sent, under the same ids (mcalc.present.pixels): the tab keeps them, one
+    record per session says so, and Annotate's viewer gets ids alone."""
+    import json
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.session_state["browse_case_id"] = "suspicious-1"
+    drawn = record_viewer_pixels(monkeypatch)
+    at.switch_page("pages/browse.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    browse = {i for key, ids in drawn if key == "browse_viewer" for i in ids}
+    before = len(drawn)
+    at.switch_page("pages/annotate.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="annotate_case").value == "suspicious-1"
+    (viewer,) = [c for c in at.get("component_instance") if "panels" in c.proto.json_args]
+    ids = [p["pixel_id"] for p in json.loads(viewer.proto.json_args)["panels"]]
+    assert len(ids) == 2 and set(ids) <= browse, (ids, sorted(browse))
+    mine = [ids for key, ids in drawn[before:] if key == "annotate_viewer"]
+    assert mine and not any(mine), f"Annotate sent pixels again: {mine}"

@@ -12,6 +12,7 @@ import keras  # noqa: F401  (a broken install fails here, not skips)
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from tests.app_pages import record_viewer_pixels
 from tests.explain_fixtures import register, spot_model
 
 pytestmark = pytest.mark.slow  # AppTest runs that predict and explain: 9-48 s each
@@ -153,7 +154,8 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     assert layer.value == "conv2" and "conv1" in layer.options[0]
     # The reading viewer instead of the figure: both images with their layers (the browser
     # side: tests/test_browser_predict.py).
-    from pages.predict_viewer import PANELS_KEY, SENT_KEY
+    from pages.predict_viewer import PANELS_KEY
+    from pages.state import PIXELS_SENT_KEY
 
     at.toggle(key="predict_use_viewer").set_value(True).run()
     _ok(at)
@@ -163,7 +165,7 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     # Pixels travel apart as binary, once per browser (a rerun sends none again).
     assert all("pixels" not in p and p["pixel_id"].startswith(p["key"]) for p in panels)
     assert [p[0] for p in at.session_state[PANELS_KEY][2]] == [p["pixel_id"] for p in panels]
-    assert all(p["pixel_id"] in at.session_state[SENT_KEY] for p in panels)
+    assert all(p["pixel_id"] in at.session_state[PIXELS_SENT_KEY] for p in panels)
     names = [[m["name"] for m in p["layers"]["maps"]] for p in panels]
     assert names == [["probability", "explanation"]] * 2
     assert panels[1]["layers"]["regions"][0]["rank"] == 1
@@ -209,6 +211,75 @@ def test_a_return_to_predict_sends_pixel_ids_alone(page_env) -> None:
     _ok(at)
     assert {p["pixel_id"] for p in at.session_state[PANELS_KEY][1]} == ids
     assert not ids & set(_viewer_pixels(at)), f"sent again: {_viewer_pixels(at)}"
+
+
+def _browse_ids(at: AppTest) -> list[str]:
+    """The pixel ids of the panels Browse's viewer shows."""
+    (viewer,) = [c for c in at.get("component_instance") if "panels" in c.proto.json_args]
+    return [p["pixel_id"] for p in json.loads(viewer.proto.json_args)["panels"]]
+
+
+def _predict_visit(at: AppTest) -> AppTest:
+    at.session_state["predict_model"] = "spot"
+    at.session_state["predict_use_viewer"] = True
+    at.session_state["predict_case"] = "suspicious-1"
+    at.switch_page(PAGE).run()
+    _ok(at)
+    return _settle(at)
+
+
+def test_predict_after_browse_on_its_case_sends_no_pixels(page_env, monkeypatch) -> None:
+    """The pages name an image's pixels alike (mcalc.present.pixels) and share the record of
+    what the tab holds (the viewer's pixels.ts keeps every image across page switches):
+    Predict's first visit on the case Browse showed sends ids alone, in its draw of the
+    images and in its result's."""
+    from pages.predict_viewer import PANELS_KEY
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.session_state["browse_case_id"] = "suspicious-1"
+    drawn = record_viewer_pixels(monkeypatch)
+    at.switch_page("pages/browse.py").run()
+    _ok(at)
+    browse = _browse_ids(at)
+    assert len(browse) == 4 and set(browse) <= set(drawn[-1][1])  # sent by Browse
+    before = len(drawn)
+    _predict_visit(at)
+    predict = [p["pixel_id"] for p in at.session_state[PANELS_KEY][1]]
+    assert len(predict) == 2 and set(predict) <= set(browse)  # the CC pair, named alike
+    mine = [ids for key, ids in drawn[before:] if key == "predict_viewer"]
+    assert mine, "Predict drew no viewer"
+    assert not [ids for ids in mine if ids], f"Predict sent pixels again: {mine}"
+    # The tab let one go (its keep is bounded): the viewer asks, the shared record forgets
+    # it (as Predict's _on_viewer_event does), and Predict's next draw sends it alone.
+    from pages.state import PIXELS_SENT_KEY
+
+    at.session_state[PIXELS_SENT_KEY].forget(predict[:1])
+    before = len(drawn)
+    at.run()
+    _ok(at)
+    assert [ids for key, ids in drawn[before:] if key == "predict_viewer"] == [predict[:1]]
+
+
+def test_browse_after_predict_sends_only_the_images_predict_did_not(page_env, monkeypatch) -> None:
+    """The other way round: Browse on the case whose CC pair Predict showed sends the MLO
+    pair alone."""
+    from pages.predict_viewer import PANELS_KEY
+
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    drawn = record_viewer_pixels(monkeypatch)
+    _predict_visit(at)
+    predict = {p["pixel_id"] for p in at.session_state[PANELS_KEY][1]}
+    assert len(predict) == 2 and predict <= {i for key, ids in drawn for i in ids}
+    before = len(drawn)
+    at.session_state["browse_case_id"] = "suspicious-1"
+    at.switch_page("pages/browse.py").run()
+    _ok(at)
+    browse = _browse_ids(at)
+    assert len(browse) == 4 and predict <= set(browse)
+    carried = {i for _, ids in drawn[before:] for i in ids} & set(browse)
+    assert carried == set(browse) - predict, sorted(carried)
 
 
 #: Every choice a reader makes on Predict, and a value other than its default:
@@ -638,7 +709,7 @@ def test_the_case_analysed_at_start_and_the_next_analysed_ahead_are_drawn_withou
     import mcalc.models.warmup as warmup
     from mcalc.explain.ahead import AheadSlot
     from mcalc.models.registry import list_models, set_default_model
-    from mcalc.present import reading_overlays
+    from mcalc.present import pixels
     from mcalc.present.fullres import encode_fullres
     from pages import predict_run
     from pages.common import viewer_pixels_ahead
@@ -666,7 +737,7 @@ def test_the_case_analysed_at_start_and_the_next_analysed_ahead_are_drawn_withou
         encoded.append(1)
         return encode_fullres(values, level)
 
-    monkeypatch.setattr(reading_overlays, "encode_fullres", encode)
+    monkeypatch.setattr(pixels, "encode_fullres", encode)  # every page's encoder
 
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()

@@ -18,33 +18,13 @@ from tests.browser import (
     VIEWER,
     browser_page,
     open_app,
+    pixel_messages,
     runs,
     viewer_frame,
     wait_for_app_idle,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-
-#: What a websocket message of the app carries when it brings a viewer pixels (the index
-#: of its binary argument, ``pixels``, not empty).
-PIXELS = b'"pixels": [{'
-
-
-def pixel_messages(page) -> list[int]:
-    """The sizes of the websocket messages from the server that carry pixels, from now on
-    (the list grows as they come)."""
-    carried: list[int] = []
-
-    def socket(ws) -> None:
-        if "_stcore/stream" in ws.url:
-            ws.on(
-                "framereceived",
-                lambda p: isinstance(p, bytes) and PIXELS in p and carried.append(len(p)),
-            )
-
-    page.on("websocket", socket)
-    return carried
 
 
 def test_deep_link_gets_the_frame_and_a_table_row_opens_its_case(demo_app):

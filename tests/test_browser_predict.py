@@ -15,6 +15,7 @@ from tests.browser import (
     VIEWER,
     browser_page,
     open_app,
+    pixel_messages,
     runs,
     viewer_frame,
     wait_for_app_idle,
@@ -163,6 +164,35 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
             f" && ({computing})()",
             timeout=30_000,
         )
+
+
+def test_a_first_predict_visit_after_browse_takes_the_pair_the_tab_kept(demo_app) -> None:
+    """Browse, then Predict from the sidebar on the same case (the first of both): the
+    pages name an image's pixels alike and share the record of what the tab holds, so
+    Predict's first visit (its images, then its result) carries no pixels; the new viewer
+    inflates the pair from what the tab kept and never asks for it."""
+    with browser_page(width=1500, height=1900) as page:
+        carried = pixel_messages(page)  # sizes of the messages that carried pixels
+        open_app(page, f"{demo_app.url}/browse")
+        browse = viewer_frame(page)
+        keys = browse.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.key)")
+        assert "normal-1/CC_recent" in keys, keys
+        wait_for_app_idle(page)
+        assert carried, "Browse's own pixels were not seen on the websocket"
+        before = len(carried)
+        sidebar = page.locator("[data-testid='stSidebar']")
+        sidebar.get_by_role("link", name="Predict").click()
+        frame = _wait_for_panels(page, "normal-1/CC_recent", 300)
+        frame.wait_for_function(
+            "v => JSON.parse(document.querySelector(v).dataset.mapLayers || '[]').length > 0",
+            arg=VIEWER,
+            timeout=120_000,
+        )
+        page.wait_for_timeout(1500)  # a request for pixels would be a run by now
+        state = _state(frame)
+        assert carried[before:] == [], f"Predict sent pixels again: {carried[before:]}"
+        assert int(state.get("pixelsKept", 0)) > 0, state  # inflated from what the tab kept
+        assert state["pixelsRequests"] == "0", state
 
 
 def test_make_default_relabels_the_model_picker_at_once(demo_app) -> None:

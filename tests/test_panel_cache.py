@@ -12,6 +12,7 @@ from mcalc.cache import ImageCache
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset import open_dataset
 from mcalc.present import panel_cache, panel_prefetch
+from mcalc.present.pixels import SentPixels
 from mcalc.present.reading import panel_label, reading_panel
 from mcalc.viewer import DisplayOptions, prepare_view
 
@@ -40,6 +41,8 @@ def _plain(panels):
 def test_toggles_reuse_the_pixels_and_match_a_fresh_build(tiny_demo, tmp_path, monkeypatch):
     panel_cache.clear()
     case = open_dataset(tiny_demo).cases[0]
+    # The other side: hung back to back, its images are mirrored (orientation then matters).
+    case = replace(case, laterality={"L": "R", "R": "L"}[case.laterality])
     cache = ImageCache(tmp_path / "cache")
     built = []
     real = panel_cache.reading_panel
@@ -63,7 +66,11 @@ def test_toggles_reuse_the_pixels_and_match_a_fresh_build(tiny_demo, tmp_path, m
     flat = replace(base, orient=False)
     flipped = panel_cache.case_panels(cache, case, flat, 128)[0]
     assert _plain(flipped) == _uncached(cache, case, flat, 128)
-    assert {p["pixel_id"] for p in flipped}.isdisjoint(p["pixel_id"] for p in panels)
+    # Named by their values: a new id where the orientation changed them, else the same.
+    changed = [p["pixels"] != q["pixels"] for p, q in zip(flipped, panels, strict=True)]
+    assert any(changed)
+    for p, q, new in zip(flipped, panels, changed, strict=True):
+        assert (p["pixel_id"] != q["pixel_id"]) is new, (p["key"], new)
     assert len(built) == 8
     with pytest.raises(ValueError, match="manual window"):
         panel_cache.case_panels(cache, case, replace(base, preset="manual"), 128)
@@ -98,7 +105,7 @@ def test_payload_sends_each_image_once_and_the_next_case_when_ready(tiny_demo, t
     panel_cache.clear()
     first, second = open_dataset(tiny_demo).cases[:2]
     cache = ImageCache(tmp_path / "cache")
-    sent = panel_cache.SentPixels()
+    sent = SentPixels()
     opts = DisplayOptions()
     pay = panel_cache.case_payload(cache, first, opts, 128, sent, ahead=[second])
     assert pay.problems == [] and "pixels" not in pay.panels[0]
@@ -127,7 +134,7 @@ def test_payload_sends_each_image_once_and_the_next_case_when_ready(tiny_demo, t
     assert panel_prefetch.prefetch_cases(cache, [first, second], opts, 128) is None
     # Browse: the case's own pixels in the render, the next case's apart (ahead_*).
     apart = panel_cache.case_payload(
-        cache, first, opts, 128, panel_cache.SentPixels(), ahead=[second], ahead_apart=True
+        cache, first, opts, 128, SentPixels(), ahead=[second], ahead_apart=True
     )
     assert [e["id"] for e in apart.index] == [p["pixel_id"] for p in apart.panels]
     assert [e["id"] for e in apart.ahead_index] == ahead.sent_ids
@@ -168,7 +175,7 @@ def test_image_payload_matches_the_page_panels_and_sends_pixels_once(tiny_demo, 
     panel_cache.clear()
     case = open_dataset(tiny_demo).cases[0]
     cache = ImageCache(tmp_path / "cache")
-    sent = panel_cache.SentPixels()
+    sent = SentPixels()
     opts = DisplayOptions(preset="dense tissue", invert=True)
     recs = [case.image("CC", tp) for tp in TIMEPOINTS]
     pay = panel_cache.image_payload(cache, case, recs, opts, 128, sent)
@@ -270,7 +277,7 @@ def test_held_panels_only_for_a_case_cached_and_sent(tiny_demo, tmp_path):
     panel_cache.clear()
     first, second = open_dataset(tiny_demo).cases[:2]
     cache = ImageCache(tmp_path / "cache")
-    opts, sent = DisplayOptions(), panel_cache.SentPixels()
+    opts, sent = DisplayOptions(), SentPixels()
     assert panel_cache.held_panels(cache, second, opts, 128, sent) is None  # not cached
     assert not panel_cache.case_ready(cache, second, opts, 128)
     assert not panel_prefetch.prefetching(cache, second, opts, 128)

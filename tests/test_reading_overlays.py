@@ -177,7 +177,7 @@ def test_pixels_warmed_ahead_are_the_pages_and_an_unreadable_image_is_skipped(
 
     from mcalc.cache import ImageCache
     from mcalc.dataset import open_dataset
-    from mcalc.present import reading_overlays
+    from mcalc.present import pixels
     from mcalc.present.reading_overlays import panel_pixels, warm_pixels
     from mcalc.viewer import DisplayOptions, prepare_view
 
@@ -192,7 +192,7 @@ def test_pixels_warmed_ahead_are_the_pages_and_an_unreadable_image_is_skipped(
     def no_encoding(*args, **kwargs):
         raise AssertionError("encoded again")
 
-    monkeypatch.setattr(reading_overlays, "encode_fullres", no_encoding)
+    monkeypatch.setattr(pixels, "encode_fullres", no_encoding)
     for rec in recs:  # as the page hangs them (its annotation display off)
         opts = DisplayOptions(show_annotations=False)
         view = prepare_view(cache, rec, opts, max_side=96, laterality=case.laterality)

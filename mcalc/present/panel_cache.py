@@ -11,12 +11,14 @@ with :func:`mcalc.viewer.prepare_views` (threads).
 
 Browse sends the pixels apart from the panels (:func:`case_payload`): each panel names its
 ``pixel_id`` and the values travel once per browser as one binary argument
-(``zlib-delta16``, :func:`mcalc.present.fullres.encode_fullres`: about 40 % of the base64
-text), only for the ids a :class:`SentPixels` has not recorded as sent; a display toggle or
-a return to a case sends none. :func:`mcalc.present.panel_prefetch.prefetch_cases` builds
-the next cases' entries (:func:`encode_case`) in a background thread so that *Next* finds
-them ready, and :func:`case_payload` adds the pixels of such a case when they are ready, for
-the browser to hold before it is asked.
+(``zlib-delta16``: about 40 % of the base64 text), only for the ids the session's
+:class:`mcalc.present.pixels.SentPixels` has not recorded as sent; a display toggle or
+a return to a case sends none. The id and the bytes are those of every page
+(:mod:`mcalc.present.pixels`): an image Predict sent is not sent again by Browse.
+:func:`mcalc.present.panel_prefetch.prefetch_cases` builds the next cases' entries
+(:func:`encode_case`) in a background thread so that *Next* finds them ready, and
+:func:`case_payload` adds the pixels of such a case when they are ready, for the browser to
+hold before it is asked.
 Annotate's two panels (the image marked and its other round) come from the same entries
 with :func:`image_payload`, so a rerun there (a name, a Save) sends no pixels either.
 
@@ -28,10 +30,8 @@ Example:
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -42,7 +42,7 @@ from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.lru import LRU
-from mcalc.present.fullres import CODEC, encode_fullres
+from mcalc.present.pixels import SentPixels, encoded, is_encoded, pixel_id, pixel_payload
 from mcalc.present.reading import encode_pixels, panel_label, reading_panel
 from mcalc.viewer import (
     DisplayOptions,
@@ -57,7 +57,6 @@ from mcalc.viewer import (
 __all__ = [
     "PANEL_CACHE_ITEMS",
     "CasePayload",
-    "SentPixels",
     "case_panels",
     "case_payload",
     "EntryKeys",
@@ -82,7 +81,8 @@ PANEL_CACHE_ITEMS = 24
 @dataclass
 class _Entry:
     """The option-independent part of one image's panel: the panel without its pixels,
-    the values as shown (uint16) and their encodings, made when first asked for."""
+    the values as shown (uint16) and their encodings, made when first asked for (the
+    binary one in :mod:`mcalc.present.pixels`' cache, shared with Predict)."""
 
     base: dict[str, Any]
     monochrome1: bool
@@ -90,7 +90,6 @@ class _Entry:
     view: ImageView  # what the panel was made from, its RGB preview dropped (1x1)
     windows: dict[str, tuple[float, float]] = field(default_factory=dict)
     _b64: str | None = None
-    _packed: bytes | None = None
 
     def pixels_b64(self) -> str:
         if self._b64 is None:
@@ -98,9 +97,11 @@ class _Entry:
         return self._b64
 
     def packed(self) -> bytes:
-        if self._packed is None:
-            self._packed = encode_fullres(self.shown)
-        return self._packed
+        """The ``zlib-delta16`` bytes, kept with every page's (one cache: Predict's too)."""
+        return encoded(self.base["pixel_id"], lambda: self.shown)
+
+    def is_packed(self) -> bool:
+        return is_encoded(self.base["pixel_id"])
 
 
 _ENTRIES: LRU[tuple[object, ...], _Entry] = LRU(PANEL_CACHE_ITEMS)
@@ -109,13 +110,6 @@ _ENTRIES: LRU[tuple[object, ...], _Entry] = LRU(PANEL_CACHE_ITEMS)
 def clear() -> None:
     """Forget every cached panel (tests; a changed dataset is noticed by file keys)."""
     _ENTRIES.clear()
-
-
-def pixel_id(entry_key: tuple[object, ...], rec: ImageRecord, rows: int, cols: int) -> str:
-    """The browser's name for one image's pixels: its key, its size and a digest of what
-    made them (file, annotation, preview size, orientation), so new pixels get a new id."""
-    digest = hashlib.blake2s(repr(entry_key[2:]).encode(), digest_size=6).hexdigest()
-    return f"{rec.key}:{rows}x{cols}:{digest}"
 
 
 def display_key(opts: DisplayOptions) -> tuple[object, ...]:
@@ -147,7 +141,15 @@ def _build(
     )
     shown = view.mirror(preview_values(cache, rec, max_side))
     shown = np.clip(np.rint(shown), 0, 65535).astype(np.uint16)
-    base["pixel_id"] = pixel_id(key, rec, int(base["rows"]), int(base["cols"]))
+    # Named by what makes the values (file, size, mirroring), as Predict names them.
+    base["pixel_id"] = pixel_id(
+        rec.key,
+        key[2],  # the image's file_key (_entry_key)
+        max_side,
+        flipped=view.flipped,
+        rows=int(shown.shape[0]),
+        cols=int(shown.shape[1]),
+    )
     mammo = cache.load(rec.image_path)
     # prepare_view ran with the file's own window: remember it under that preset.
     return _Entry(
@@ -319,34 +321,6 @@ def case_views(
     return {rec.key: entry.view for _, _, rec, entry in slots}
 
 
-class SentPixels:
-    """The pixel ids one browser viewer was sent (most recent last, at most ``limit``):
-    what :func:`case_payload` leaves out. Keep one per viewer in the session; when the
-    browser says it lacks an id (its page was reloaded, its cache let the image go),
-    :meth:`forget` it and the next payload carries it again."""
-
-    def __init__(self, limit: int = 4 * PANEL_CACHE_ITEMS) -> None:
-        self.limit = int(limit)
-        self._ids: OrderedDict[str, None] = OrderedDict()
-
-    def __contains__(self, pixel_id: object) -> bool:
-        return pixel_id in self._ids
-
-    def add(self, ids: Iterable[str]) -> None:
-        for i in ids:
-            self._ids[i] = None
-            self._ids.move_to_end(i)
-        while len(self._ids) > self.limit:
-            self._ids.popitem(last=False)
-
-    def forget(self, ids: Iterable[str]) -> None:
-        for i in ids:
-            self._ids.pop(i, None)
-
-    def __len__(self) -> int:
-        return len(self._ids)
-
-
 @dataclass(frozen=True)
 class CasePayload:
     """What the viewer needs for a case: ``panels`` (no pixels; each names its
@@ -374,28 +348,16 @@ class CasePayload:
 
 
 def _packed(entries: Sequence[_Entry]) -> tuple[list[dict[str, Any]], bytes]:
-    index: list[dict[str, Any]] = []
-    parts: list[bytes] = []
-    offset = 0
-    for e in entries:
-        data = e.packed()
-        index.append(
-            {
-                "id": e.base["pixel_id"],
-                "rows": int(e.base["rows"]),
-                "cols": int(e.base["cols"]),
-                "codec": CODEC,
-                "offset": offset,
-                "length": len(data),
-            }
-        )
-        parts.append(data)
-        offset += len(data)
-    return index, b"".join(parts)
+    return pixel_payload(
+        [
+            (e.base["pixel_id"], e.packed(), int(e.base["rows"]), int(e.base["cols"]))
+            for e in entries
+        ]
+    )
 
 
 def _is_ready(entry: _Entry | None) -> bool:
-    return entry is not None and entry._packed is not None
+    return entry is not None and entry.is_packed()
 
 
 def _ready_entries(

@@ -11,9 +11,11 @@ Coordinates of regions and detections are (row, col) in the panel's pixel grid, 
 :func:`mcalc.present.reading.reading_panel`.
 
 The panels' 16-bit pixels travel apart, as Browse's do (:mod:`mcalc.present.panel_cache`):
-:func:`panel_pixels` names them (``pixel_id``) and encodes them once (``zlib-delta16``,
-kept in a small LRU), and :func:`pixel_payload` packs those a browser does not hold yet, so
-a rerun that keeps the result on screen (*Run*, a poll's end, a region click) sends none.
+:func:`panel_pixels` names them (``pixel_id``) and encodes them once (``zlib-delta16``),
+both as :mod:`mcalc.present.pixels` does for every page, and :func:`pixel_payload` packs
+those a browser does not hold yet, so a rerun that keeps the result on screen (*Run*, a
+poll's end, a region click) sends none, nor does a first visit after Browse showed the
+same images.
 :func:`warm_pixels` encodes them ahead, off the page's run (the case Predict opens with,
 while the app starts: :func:`mcalc.models.warmup.analyse_opening`).
 
@@ -27,7 +29,6 @@ Example:
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, cast
 
@@ -36,8 +37,7 @@ import numpy as np
 from mcalc.cache import ImageCache, file_key
 from mcalc.errors import ImageReadError
 from mcalc.explain.overlay import colorize, resize_map
-from mcalc.lru import LRU
-from mcalc.present.fullres import CODEC, encode_fullres
+from mcalc.present.pixels import encoded, pixel_id, pixel_payload
 from mcalc.viewer import DisplayOptions, ImageView, prepare_view, preview_values
 
 if TYPE_CHECKING:
@@ -295,22 +295,19 @@ def region_of_event(
     return key, best.rank
 
 
-#: Encoded panel pixels kept (``pixel_id -> bytes``): a case's pair and a few before it.
-_PIXELS: LRU[str, bytes] = LRU(16)
-
-
 def panel_pixels(
     cache: ImageCache, rec: ImageRecord, view: ImageView, max_side: int
 ) -> tuple[str, bytes, int, int]:
-    """The ``pixel_id`` of ``rec``'s panel (its key, size and a digest of the file, preview
-    size and mirroring), its ``zlib-delta16`` bytes, rows and cols: the values that
-    :func:`mcalc.present.reading.reading_panel` would send as ``pixels`` (encoded once)."""
+    """The ``pixel_id`` of ``rec``'s panel (:func:`mcalc.present.pixels.pixel_id`: the one
+    Browse's and Annotate's panels give the same image), its ``zlib-delta16`` bytes, rows
+    and cols: the values that :func:`mcalc.present.reading.reading_panel` would send as
+    ``pixels`` (encoded once for every page: :func:`mcalc.present.pixels.encoded`)."""
     values = preview_values(cache, rec, max_side)  # cached per image and size
     rows, cols = values.shape[:2]
-    made = (file_key(rec.image_path), int(max_side), bool(view.flipped))
-    digest = hashlib.blake2s(repr(made).encode(), digest_size=6).hexdigest()
-    data = _PIXELS.get_or_put(digest, lambda: encode_fullres(view.mirror(values)))
-    return f"{rec.key}:{rows}x{cols}:{digest}", data, int(rows), int(cols)
+    pid = pixel_id(
+        rec.key, file_key(rec.image_path), max_side, flipped=view.flipped, rows=rows, cols=cols
+    )
+    return pid, encoded(pid, lambda: view.mirror(values)), int(rows), int(cols)
 
 
 def warm_pixels(
@@ -335,25 +332,3 @@ def warm_pixels(
             continue
         made += 1
     return made
-
-
-def pixel_payload(
-    items: Sequence[tuple[str, bytes, int, int]],
-) -> tuple[list[dict[str, Any]], bytes]:
-    """``(pixel_id, bytes, rows, cols)`` per image -> the viewer's ``pixels`` index and blob
-    (:func:`pages.viewer_component.reading_viewer`'s ``pixels`` argument)."""
-    index: list[dict[str, Any]] = []
-    offset = 0
-    for pid, data, rows, cols in items:
-        index.append(
-            {
-                "id": pid,
-                "rows": int(rows),
-                "cols": int(cols),
-                "codec": CODEC,
-                "offset": offset,
-                "length": len(data),
-            }
-        )
-        offset += len(data)
-    return index, b"".join(d for _, d, _, _ in items)
