@@ -47,10 +47,13 @@ __all__ = [
 ]
 
 #: Encoded images kept (``pixel_id -> bytes``, about 1 MB each at the default 1024-px
-#: preview): as many as the browser tab keeps (``KEEP_MAX`` of the viewer's pixels.ts),
-#: eight cases of four, whichever page made them. The only copy the server keeps: Browse's
-#: panel entries (:mod:`mcalc.present.panel_cache`) hold their uint16 values, not these.
-ENCODED_ITEMS = 32
+#: preview), one process-wide LRU for every session and page: twelve cases of four (the
+#: demo set; more than one tab keeps, ``KEEP_MAX`` = 32 of the viewer's pixels.ts, since
+#: readers in several sessions browse different cases; before it replaced Browse's 24
+#: entries' bytes and Predict's 16, the server kept up to 40). The only copy the server
+#: keeps: Browse's panel entries (:mod:`mcalc.present.panel_cache`) hold their uint16
+#: values, not these.
+ENCODED_ITEMS = 48
 
 #: Pixel ids a :class:`SentPixels` remembers by default.
 SENT_LIMIT = 96
