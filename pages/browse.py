@@ -38,6 +38,7 @@ SHOWN_KEY = "browse_table_ids"  # the case ids of the table as last drawn
 TEMPORAL_KEY = "browse_temporal_on"  # the viewer's temporal modes (registration) asked for
 WAITED_KEY = "browse_ahead_waited"  # the case whose run last waited for the next one's pixels
 ASKED_KEY = "browse_ahead_asked"  # the case whose viewer asked for the next one's pixels
+PREDICT_PAGE = "pages/predict.py"
 
 #: How long a run waits for the next case's pixels when the viewer asked for them (they
 #: could not go ahead with its case: the page's first run), and the step at which a
@@ -134,7 +135,7 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
         selection_mode="single-row-required",
         key=TABLE_KEY,
     )
-    c1, c2, c3 = st.columns([1, 1, 6])
+    c1, c2, c3, c4 = st.columns([1, 1, 4, 2])
     c1.button(
         "◀ Previous",
         key="browse_prev",
@@ -150,6 +151,15 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
         args=(ids[min(pos + 1, len(ids) - 1)],),
     )
     c3.markdown(f"Case **{ids[pos]}** ({pos + 1} of {len(ids)})")
+    if c4.button(
+        "Predict this case",
+        key="browse_predict",
+        icon=":material/neurology:",
+        help="Open this case on the Predict page (its model, view and explanation choices "
+        "kept); the analysis starts there.",
+    ):
+        state.open_case_in_predict(ids[pos])
+        st.switch_page(PREDICT_PAGE)
     return index.case(ids[pos])
 
 

@@ -132,11 +132,12 @@ def model_ui(cards: list[ModelCard]) -> ModelCard:
 def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str]]:
     """Case, view and timepoint(s); a change starts the new choice's analysis."""
     ids = [c.case_id for c in index.cases]
-    asked = state.take_predict_case(ids)  # Batch's "open in Predict"
+    asked = state.take_predict_case(ids)  # Batch's "open in Predict", Browse's case
     if asked is not None:
         st.session_state[CASE_WIDGET] = asked["case"]
-        st.session_state["predict_view"] = asked["view"]
-        st.session_state["predict_timepoint"] = asked["timepoint"]
+        for what in ("view", "timepoint"):  # Browse asks for the case alone
+            if what in asked:
+                st.session_state[f"predict_{what}"] = asked[what]
         case_chosen()
     c1, c2, c3 = st.columns([2, 1, 2])
     # A new choice starts its analysis by itself (pages.predict_run.case_chosen).

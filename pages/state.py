@@ -19,6 +19,7 @@ __all__ = [
     "selected_model",
     "select_model",
     "open_in_predict",
+    "open_case_in_predict",
     "take_predict_case",
 ]
 
@@ -33,7 +34,8 @@ BROWSE_CASE_KEY = "browse_case_id"
 #: The pixel ids this session's browser tab holds, for every page's reading viewer
 #: (:func:`pages.viewer_component.sent_pixels`, a :class:`mcalc.present.pixels.SentPixels`).
 PIXELS_SENT_KEY = "viewer_pixels_sent"
-#: The image Predict should open once (Batch's "open in Predict"): case, view, timepoint.
+#: The image Predict should open once (Batch's "open in Predict": case, view, timepoint;
+#: Browse's "Predict this case": the case alone).
 PREDICT_CASE_KEY = "mcalc_predict_case"
 
 
@@ -52,6 +54,12 @@ def open_in_predict(model_id: str, case_id: str, view: str, timepoint: str) -> N
     """Ask Predict to open ``case_id``'s ``view`` ``timepoint`` with ``model_id``."""
     select_model(model_id)
     st.session_state[PREDICT_CASE_KEY] = {"case": case_id, "view": view, "timepoint": timepoint}
+
+
+def open_case_in_predict(case_id: str) -> None:
+    """Ask Predict to open ``case_id`` with its own view, timepoint and model choices
+    (Browse's "Predict this case")."""
+    st.session_state[PREDICT_CASE_KEY] = {"case": case_id}
 
 
 def take_predict_case(case_ids: list[str] | tuple[str, ...]) -> dict[str, str] | None:

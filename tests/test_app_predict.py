@@ -261,6 +261,23 @@ def test_predict_after_browse_on_its_case_sends_no_pixels(page_env, monkeypatch)
     assert [ids for key, ids in drawn[before:] if key == "predict_viewer"] == [predict[:1]]
 
 
+def test_browse_predict_this_case_opens_predict_on_it_with_its_own_choices(page_env) -> None:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.session_state["predict_model"] = "spot"
+    at.session_state["predict_view"] = "MLO"  # the reader's choice on Predict, kept
+    at.session_state["browse_case_id"] = "suspicious-2"
+    at.switch_page("pages/browse.py").run()
+    _ok(at)
+    at.button(key="browse_predict").click().run()
+    _ok(at)
+    assert [t.value for t in at.title] == ["Predict and explain"]
+    assert at.selectbox(key="predict_case").value == "suspicious-2"
+    assert at.radio(key="predict_view").value == "MLO"
+    _settle(at)
+    _ok(at)
+
+
 def test_browse_after_predict_sends_only_the_images_predict_did_not(page_env, monkeypatch) -> None:
     """The other way round: Browse on the case whose CC pair Predict showed sends the MLO
     pair alone."""
