@@ -11,7 +11,7 @@ from mcalc.dataset.records import ImageRecord
 from mcalc.store import MarkStore, StoreReadError
 from mcalc.store.placement import breast_region
 from mcalc.store.session import EditSession, Feedback, SaveResult
-from mcalc.viewer import DisplayOptions, ImageView, prepare_view
+from mcalc.viewer import DisplayOptions, ImageView
 from pages import common
 
 WORK = "annotate_work"
@@ -31,13 +31,20 @@ TOOLS = {
 # --------------------------------------------------------------------------- cached work
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
 def cached_view(rec: ImageRecord, opts: DisplayOptions, max_side: int) -> ImageView:
-    return prepare_view(common.get_image_cache(), rec, opts, max_side=max_side)
+    """The image as Annotate hangs it (oriented by its own tag): :func:`common.cached_view`."""
+    return common.cached_view(rec, opts, max_side)
+
+
+def cached_region(rec: ImageRecord, opts: DisplayOptions, max_side: int) -> np.ndarray:
+    """The breast region of :func:`cached_view`, cached alike (per the files as they are)."""
+    return _cached_region(rec, opts, max_side, common.files_now(rec))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def cached_region(rec: ImageRecord, opts: DisplayOptions, max_side: int) -> np.ndarray:
+def _cached_region(
+    rec: ImageRecord, opts: DisplayOptions, max_side: int, files: tuple[str | None, str | None]
+) -> np.ndarray:
     return breast_region(cached_view(rec, opts, max_side))
 
 

@@ -14,19 +14,8 @@ from mcalc.present.temporal_figures import MODES, temporal_figure, tracked_rows
 from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
 from mcalc.temporal import summary_line
 from mcalc.temporal.display import TemporalView, temporal_view
-from mcalc.viewer import DisplayOptions, ImageView, crop_view, prepare_view
+from mcalc.viewer import DisplayOptions, ImageView, crop_view
 from pages import common
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def cached_view(
-    rec: ImageRecord, opts: DisplayOptions, max_side: int, laterality: str | None
-) -> ImageView:
-    """One image's preview for ``opts`` (the simple viewer's pictures; the reading viewer's
-    temporal panels are made from it too), cached."""
-    return prepare_view(
-        common.get_image_cache(), rec, opts, max_side=max_side, laterality=laterality
-    )
 
 
 def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) -> None:
@@ -38,7 +27,7 @@ def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) 
             st.warning(f"{view} {tp}: this case has no such image.")
             continue
         try:
-            shown.append((tp, rec, cached_view(rec, opts, max_side, case.laterality)))
+            shown.append((tp, rec, common.cached_view(rec, opts, max_side, case.laterality)))
         except ImageReadError as exc:
             st.error(f"{view} {tp}: {exc}")
     if not shown:

@@ -19,7 +19,7 @@ from mcalc.errors import ImageReadError
 from mcalc.explain.service import MAP_SCORE, CaseAnalysis
 from mcalc.models.detection import Detection
 from mcalc.present import predict_figures as figures
-from mcalc.viewer import DisplayOptions, ImageView, crop_view, prepare_view
+from mcalc.viewer import DisplayOptions, ImageView, crop_view
 from pages import common, predict_viewer, viewer_component
 from pages.predict_controls import Display
 from pages.predict_run import Shown, pop_prefetch
@@ -33,15 +33,6 @@ DETECTIONS_KEY = "predict_detections_found"
 DETECTIONS_OPEN, AGREEMENT_OPEN = "predict_detections_open", "predict_agreement_open"
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def cached_view(
-    rec: ImageRecord, opts: DisplayOptions, max_side: int, laterality: str | None
-) -> ImageView:
-    return prepare_view(
-        common.get_image_cache(), rec, opts, max_side=max_side, laterality=laterality
-    )
-
-
 def panels_ui(shown: Shown, opts: DisplayOptions) -> tuple[CaseAnalysis, list[figures.Panel]]:
     """The shown images that can be drawn, and the analysis restricted to them."""
     analysis = shown.analysis
@@ -50,7 +41,9 @@ def panels_ui(shown: Shown, opts: DisplayOptions) -> tuple[CaseAnalysis, list[fi
     panels = []
     for r in analysis.images:
         try:
-            v = cached_view(shown.records[r.key], opts, settings.preview_max_side, shown.laterality)
+            v = common.cached_view(
+                shown.records[r.key], opts, settings.preview_max_side, shown.laterality
+            )
         except ImageReadError as exc:
             st.error(f"{shown.labels[r.key]}: the image cannot be read: {exc}")
             continue
@@ -310,7 +303,7 @@ def _views(meta: Shown, display: Display) -> dict[str, ImageView]:
     views = {}
     for key, rec in meta.records.items():
         try:
-            views[key] = cached_view(rec, opts, settings.preview_max_side, meta.laterality)
+            views[key] = common.cached_view(rec, opts, settings.preview_max_side, meta.laterality)
         except ImageReadError:
             continue  # said by the result (its skipped images)
     return views

@@ -9,6 +9,7 @@ from typing import Any
 
 import streamlit as st
 
+from mcalc.cache import file_key
 from mcalc.dataset.records import ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.explain.service import CaseAnalysis
@@ -69,8 +70,10 @@ def _panel(
     cache = common.get_image_cache()
     max_side = common.settings().preview_max_side
     px = panel_pixels(cache, rec, view, max_side)
-    held: dict[tuple[str, str, bool], dict[str, Any]] = st.session_state.setdefault(MEMO_KEY, {})
-    panel = held.get((px[0], label, mask))
+    # The marks come from the annotation file, which the pixel id leaves out: keyed too.
+    key = (px[0], label, mask, _annotation_key(rec))
+    held: dict[tuple[object, ...], dict[str, Any]] = st.session_state.setdefault(MEMO_KEY, {})
+    panel = held.get(key)
     if panel is None:
         panel = reading_panel(
             cache,
@@ -85,8 +88,19 @@ def _panel(
         panel["pixel_id"] = px[0]
         while len(held) >= MEMO_ITEMS:
             del held[next(iter(held))]
-        held[(px[0], label, mask)] = panel
+        held[key] = panel
     return dict(panel), px  # a copy: the caller adds its layers
+
+
+def _annotation_key(rec: ImageRecord) -> str | None:
+    """What the panel's marks are made from: the annotation file as it is now (``None``:
+    none, or it cannot be read; the panel then says so)."""
+    if rec.annotation_path is None:
+        return None
+    try:
+        return f"{rec.annotation_kind}:{file_key(rec.annotation_path)}"
+    except OSError:
+        return None
 
 
 def prefetch(meta: Shown, views: dict[str, ImageView], mask: bool) -> None:
@@ -111,7 +125,13 @@ def viewer_panels(
     """The viewer's panels (layers; each names its ``pixel_id``) and their pixels
     (:func:`panel_pixels`), built once per result, displayed images and detection settings
     (kept in the session); and the problems met."""
-    what = (shown.key, display.mask, display.detections, tuple(p.result.key for p in panels))
+    what = (
+        shown.key,
+        display.mask,
+        display.detections,
+        tuple(p.result.key for p in panels),
+        tuple(_annotation_key(r) for r in shown.records.values()),  # the marks' file
+    )
     held = st.session_state.get(PANELS_KEY)
     if held is not None and held[0] == what:
         return held[1], held[2], []

@@ -261,6 +261,44 @@ def test_predict_after_browse_on_its_case_sends_no_pixels(page_env, monkeypatch)
     assert [ids for key, ids in drawn[before:] if key == "predict_viewer"] == [predict[:1]]
 
 
+def test_a_changed_annotation_file_redraws_the_viewers_marks(
+    page_env, tiny_demo, tmp_path, monkeypatch
+) -> None:
+    """The pixel id leaves the annotation out (the values are the same): the viewer's
+    panels, kept per pixel id, must still follow the annotation file's marks."""
+    import os
+    import shutil
+
+    import cv2
+
+    from mcalc.dataset import open_dataset
+    from pages.predict_viewer import PANELS_KEY
+
+    demo = tmp_path / "demo"
+    shutil.copytree(tiny_demo, demo)  # the shared tiny set stays as it is
+    monkeypatch.setenv("MCALC_DEMO_DIR", str(demo))
+    rec = open_dataset(demo).case("suspicious-1").image("CC", "recent")
+    assert rec is not None and rec.annotation_path is not None
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    _predict_visit(at)
+
+    def points() -> dict[str, list]:
+        return {p["key"]: p["points"] for p in at.session_state[PANELS_KEY][1]}
+
+    before = points()
+    assert before[rec.key], "the recent CC has annotated calcifications"
+    blank = cv2.imread(str(rec.annotation_path)) * 0  # the radiologist's marks taken away
+    cv2.imwrite(str(rec.annotation_path), blank)
+    st = rec.annotation_path.stat()
+    os.utime(rec.annotation_path, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    at.run()
+    _settle(at)
+    _ok(at)
+    after = points()
+    assert after[rec.key] == [] and after.keys() == before.keys()
+
+
 def test_browse_predict_this_case_opens_predict_on_it_with_its_own_choices(page_env) -> None:
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()

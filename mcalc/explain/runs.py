@@ -65,7 +65,9 @@ class CaseRequest:
     Attributes:
         model: :func:`~mcalc.explain.results.model_key` of the model.
         images: the images, in the order shown.
-        files: each image file's cache key (changes when the file does).
+        files: each image's files as read: the image file's cache key, and its
+            annotation file's when it has one (changes when either does: the analysis'
+            agreement figures and the marks shown with it come from the annotation).
         settings: the analysis settings.
     """
 
@@ -88,9 +90,13 @@ def case_request(
     files = []
     for item in images:
         try:
-            files.append(image_key(item.path))
+            stamp = image_key(item.path)
         except OSError:
-            files.append(str(item.path))
+            stamp = str(item.path)
+        rec = item.record
+        if rec is not None and rec.annotation_path is not None:
+            stamp += f"+{_stamp(rec.annotation_path)}"
+        files.append(stamp)
     return CaseRequest(
         model_key(loaded.card), tuple(images), tuple(files), settings or AnalysisSettings()
     )
