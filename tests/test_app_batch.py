@@ -29,21 +29,35 @@ def _results(at: AppTest):
     return next(shown(d) for d in at.dataframe if "image_key" in d.value.columns)
 
 
-def test_batch_page_filters_the_table_and_opens_a_row_in_predict(
-    app_env, spot_registry, batch_data, monkeypatch
-) -> None:
-    monkeypatch.setenv("MCALC_MODELS", str(spot_registry))
-    name = run_name("spot", batch_data)
+def _done_run(registry, data, options: BatchOptions, *launches) -> str:
+    """A finished batch run of ``spot`` over ``data`` (one launch per settings given, the
+    default settings when none), recorded as the app records it; returns its name."""
+    from mcalc.batch import BatchSettings
+
+    name = run_name("spot", data)
     folder = batch_root(get_settings()) / name
-    run_batch("spot", batch_data, folder, models_dir=spot_registry, workers=1)
-    job = BatchJob(name, folder, "spot", str(batch_data), BatchOptions(), state="done")
+    for settings in launches or (BatchSettings(),):
+        run_batch("spot", data, folder, settings, models_dir=registry, workers=1)
+    job = BatchJob(name, folder, "spot", str(data), options, state="done")
     job.created = time.time()
     atomic_write_json(folder / "job.json", job.to_json())
+    return name
 
+
+def _batch_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     at.switch_page("pages/batch.py")
     at.run()
+    return at
+
+
+def test_batch_page_filters_the_table_and_opens_a_row_in_predict(
+    app_env, spot_registry, batch_data, monkeypatch
+) -> None:
+    monkeypatch.setenv("MCALC_MODELS", str(spot_registry))
+    _done_run(spot_registry, batch_data, BatchOptions())
+    at = _batch_page()
     assert not at.exception, [e.value for e in at.exception]
     table = _results(at)
     scores = table["score"].iloc[:-1].astype(float)  # the unreadable image's, last: "n/a"
@@ -87,20 +101,12 @@ def test_batch_page_shows_one_launchs_rows_of_a_folder_that_keeps_several(
     from mcalc.explain.service import SlidingSettings
 
     monkeypatch.setenv("MCALC_MODELS", str(spot_registry))
-    name = run_name("spot", batch_data)
-    folder = batch_root(get_settings()) / name
-    run_batch("spot", batch_data, folder, BatchSettings(maps=True), models_dir=spot_registry)
     later = BatchSettings(SlidingSettings(top_k=1))  # other settings: the same images again
-    run_batch("spot", batch_data, folder, later, models_dir=spot_registry, workers=1)
     # The last launch asked for maps: its rows are the set shown first, not the newest.
-    job = BatchJob(name, folder, "spot", str(batch_data), BatchOptions(maps=True), state="done")
-    job.created = time.time()
-    atomic_write_json(folder / "job.json", job.to_json())
-
-    at = AppTest.from_file(APP, default_timeout=120)
-    at.run()
-    at.switch_page("pages/batch.py")
-    at.run()
+    name = _done_run(
+        spot_registry, batch_data, BatchOptions(maps=True), BatchSettings(maps=True), later
+    )
+    at = _batch_page()
     assert not at.exception, [e.value for e in at.exception]
     pick = at.selectbox(key=f"batch_set:{name}")
     label = pick.options[pick.index]  # (both runs may end within one second: any order)
