@@ -215,3 +215,46 @@ def test_make_default_relabels_the_model_picker_at_once(demo_app) -> None:
             assert box.input_value() == "spot · custom · calcification · default"
     finally:
         clear_default_model(models, role="researcher")
+
+
+def test_a_case_choice_sends_the_case_area_alone(demo_app) -> None:
+    """A new case (the Case box) reruns the page's case area alone (a fragment): the run of
+    the choice and that of its result send nothing of the sidebar nor of the page's head
+    (title, model), which the browser would otherwise draw again while the analysis runs
+    on the same cores (docs/measurements.md, 5 December 2026: 61 of the choice run's 91
+    messages). The whole page ran again on every choice before."""
+    from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
+
+    with browser_page(width=1500, height=1900) as page:
+        frames: list[bytes] = []
+
+        def socket(ws) -> None:
+            if "_stcore/stream" in ws.url:
+                ws.on("framereceived", lambda p: isinstance(p, bytes) and frames.append(p))
+
+        page.on("websocket", socket)
+        open_app(page, f"{demo_app.url}/predict")
+        page.get_by_text("Predict and explain").first.wait_for(timeout=90_000)
+        _wait_for_panels(page, "normal-1/CC_recent", 300)
+        before = len(frames)
+        box = page.get_by_role("combobox", name="Case", exact=True)
+        box.click()
+        box.fill("suspicious-3")
+        page.get_by_role("option", name="suspicious-3").first.click()
+        frame = _wait_for_panels(page, "suspicious-3/CC_recent", 240)
+        frame.wait_for_function(
+            "v => JSON.parse(document.querySelector(v).dataset.mapLayers || '[]').length > 0",
+            arg=VIEWER,
+            timeout=60_000,
+        )
+        paths = []
+        for data in frames[before:]:
+            msg = ForwardMsg()
+            msg.ParseFromString(data)
+            if msg.WhichOneof("type") == "delta":
+                paths.append(list(msg.metadata.delta_path))
+        assert paths, "no element came for the new case"
+        sidebar = [p for p in paths if p[0] == 1]
+        assert not sidebar, f"the sidebar was sent again ({len(sidebar)} elements): {sidebar[:5]}"
+        head = [p for p in paths if p[0] == 0 and len(p) == 2 and p[1] < 3]  # title, banner
+        assert not head, f"the page's head was sent again: {head}"
