@@ -22,7 +22,6 @@ from pages import common, predict_temporal
 from pages.predict_controls import case_ui, controls_ui, model_ui
 from pages.predict_result import pending_ui, prefetch_ui, result_ui
 from pages.predict_run import (
-    CASE_FRAGMENT,
     RESULT_FRAGMENT,
     SHOWN_KEY,
     Shown,
@@ -69,70 +68,59 @@ except McalcError as exc:
     st.info("Choose another model above; the rest of the app keeps working.")
     st.stop()
 
-ctl = controls_ui(loaded, xp)  # the sidebar's settings: a change reruns the whole page
+case, view, times = case_ui(index)
+ctl = controls_ui(loaded, xp)
+records: dict[str, ImageRecord] = {}
+for tp in times:
+    rec = case.image(view, tp)
+    if rec is None:
+        st.warning(f"{view} {tp}: this case has no such image.")
+    else:
+        records[rec.key] = rec
+request = view_request(loaded, case, view, times, ctl.analysis)
+meta = Shown(
+    key=request.key,
+    title=f"{card.id} · {case.case_id} · {view} {' and '.join(times)}",
+    records=records,
+    labels={key: f"{rec.view} {rec.timepoint}" for key, rec in records.items()},
+    laterality=case.laterality,
+    view=view,
+)
+shown, pending = shown_ui(loaded, xp, request, meta, ctl.display.detections)
+if pending is None or shown is not None:
+    prefetch_ui(ctl.display)  # a new case or Run: its images made (and sent) while it computes
 
 
-@st.fragment(key=CASE_FRAGMENT)
-def case_area() -> None:
-    """The case, view and timepoint, the run's status and the result. A fragment: a new
-    choice of case, view or timepoint reruns it alone, so that the page's frame (the
-    sidebar and its settings, the title, the model) is neither sent again nor drawn again
-    by the browser while the new case's analysis runs beside it on the same cores (61 of
-    the choice run's 91 messages; docs/measurements.md, 5 December 2026). The settings
-    above it reach it as they were at the last full run, which any change of theirs is."""
-    case, view, times = case_ui(index)
-    records: dict[str, ImageRecord] = {}
-    for tp in times:
-        rec = case.image(view, tp)
-        if rec is None:
-            st.warning(f"{view} {tp}: this case has no such image.")
-        else:
-            records[rec.key] = rec
-    request = view_request(loaded, case, view, times, ctl.analysis)
-    meta = Shown(
-        key=request.key,
-        title=f"{card.id} · {case.case_id} · {view} {' and '.join(times)}",
-        records=records,
-        labels={key: f"{rec.view} {rec.timepoint}" for key, rec in records.items()},
-        laterality=case.laterality,
-        view=view,
+@st.fragment(key=RESULT_FRAGMENT)
+def result_area(first: Shown | None) -> None:
+    """The result on screen and what depends on it (case score, rounds, verdict, report,
+    the next case ahead); ``first``: the request whose images the first visit draws while
+    nothing is on screen. A fragment: the end of a run reruns it alone
+    (:meth:`pages.predict_run.Pending.finish`), its arguments those of the page's run
+    that waited (the reader's choices), the result taken from the session."""
+    shown: Shown | None = st.session_state.get(SHOWN_KEY)
+    if shown is None:
+        if first is not None:  # first visit: the images now, the result later
+            pop_prefetch()  # the images are made here
+            pending_ui(first, ctl.display)
+        return
+    drawn = result_ui(shown, ctl.display)
+    if drawn is None:
+        return
+    every = [ImageInput.from_record(r) for r in case.images]
+    case_score_ui(
+        loaded, xp, case_request(loaded, every, replace(ctl.analysis, cam=None)), case.case_id
     )
-    shown, pending = shown_ui(loaded, xp, request, meta, ctl.display.detections)
-    if pending is None or shown is not None:
-        prefetch_ui(ctl.display)  # a new case or Run: its images made (and sent) while it computes
-
-    @st.fragment(key=RESULT_FRAGMENT)
-    def result_area(first: Shown | None) -> None:
-        """The result on screen and what depends on it (case score, rounds, verdict, report,
-        the next case ahead); ``first``: the request whose images the first visit draws while
-        nothing is on screen. A fragment: the end of a run reruns it alone
-        (:meth:`pages.predict_run.Pending.finish`), its arguments those of the page's run
-        that waited (the reader's choices), the result taken from the session."""
-        shown: Shown | None = st.session_state.get(SHOWN_KEY)
-        if shown is None:
-            if first is not None:  # first visit: the images now, the result later
-                pop_prefetch()  # the images are made here
-                pending_ui(first, ctl.display)
-            return
-        drawn = result_ui(shown, ctl.display)
-        if drawn is None:
-            return
-        every = [ImageInput.from_record(r) for r in case.images]
-        case_score_ui(
-            loaded, xp, case_request(loaded, every, replace(ctl.analysis, cam=None)), case.case_id
-        )
-        predict_temporal.temporal_ui(loaded, case, view, drawn)
-        # A verdict is about the result on screen: only when it is this model's and settings'.
-        verdict_ui(card, drawn, stale=None if shown.key == request.key else shown.title)
-        common.case_report_ui(case.case_id, card.id, "predict")
-        after = next_case(index, case.case_id)
-        if shown.key == request.key and after is not None:  # none while a run goes on
-            nxt = view_request(loaded, after, view, times, ctl.analysis)
-            analyse_next(loaded, xp, nxt, ctl.display.detections)
-
-    result_area(pending.meta if pending is not None and shown is None else None)
-    if pending is not None:  # the result drawn by a rerun of result_area once the run ends
-        pending.finish()
+    predict_temporal.temporal_ui(loaded, case, view, drawn)
+    # A verdict is about the result on screen: only when it is this model's and settings'.
+    verdict_ui(card, drawn, stale=None if shown.key == request.key else shown.title)
+    common.case_report_ui(case.case_id, card.id, "predict")
+    after = next_case(index, case.case_id)
+    if shown.key == request.key and after is not None:  # none while a run goes on
+        nxt = view_request(loaded, after, view, times, ctl.analysis)
+        analyse_next(loaded, xp, nxt, ctl.display.detections)
 
 
-case_area()
+result_area(pending.meta if pending is not None and shown is None else None)
+if pending is not None:  # the result drawn by a rerun of result_area once the run ends
+    pending.finish()

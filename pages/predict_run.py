@@ -81,9 +81,6 @@ CHOSEN_KEY = "predict_case_chosen"
 #: The key of the fragment that draws the result and what depends on it (the page's
 #: ``result_area``): a run's end reruns it alone (:meth:`Pending.finish`).
 RESULT_FRAGMENT = "predict_result_area"
-#: The key of the fragment around the case widgets, the run's status and the result (the
-#: page's ``case_area``): a choice of case, view or timepoint reruns it alone.
-CASE_FRAGMENT = "predict_case_area"
 #: The case widget (:func:`pages.predict_controls.case_ui`).
 CASE_WIDGET = "predict_case"
 
