@@ -23,6 +23,7 @@ the machine's load average is printed at the end.
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import shutil
@@ -199,6 +200,7 @@ def main() -> int:
     if args.timeline:
         global RUN_LOG
         RUN_LOG = Path(tempfile.mkdtemp(prefix="mcalc-bench-runs-")) / "runs.jsonl"
+        atexit.register(shutil.rmtree, RUN_LOG.parent, ignore_errors=True)
     m = measure(args.repeat, args.repo)
     idle = statistics.median(m["idle"])
     for name, values in m.items():
