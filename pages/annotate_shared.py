@@ -12,7 +12,7 @@ from mcalc.store import MarkStore, StoreReadError
 from mcalc.store.placement import breast_region
 from mcalc.store.session import EditSession, Feedback, SaveResult
 from mcalc.viewer import DisplayOptions, ImageView
-from pages import common
+from pages import common, views
 
 WORK = "annotate_work"
 PENDING = "annotate_pending_click"
@@ -32,13 +32,13 @@ TOOLS = {
 
 
 def cached_view(rec: ImageRecord, opts: DisplayOptions, max_side: int) -> ImageView:
-    """The image as Annotate hangs it (oriented by its own tag): :func:`common.cached_view`."""
-    return common.cached_view(rec, opts, max_side)
+    """The image as Annotate hangs it (oriented by its own tag): :func:`views.cached_view`."""
+    return views.cached_view(rec, opts, max_side)
 
 
 def cached_region(rec: ImageRecord, opts: DisplayOptions, max_side: int) -> np.ndarray:
     """The breast region of :func:`cached_view`, cached alike (per the files as they are)."""
-    return _cached_region(rec, opts, max_side, common.files_now(rec))
+    return _cached_region(rec, opts, max_side, views.files_now(rec))
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -28,6 +28,7 @@ from mcalc.viewer import DisplayOptions
 from pages import common, state, viewer_component
 from pages.browse_simple import temporal_ui, view_pair
 from pages.server_tuning import log_work
+from pages.views import cached_view
 
 common.frame()
 
@@ -263,8 +264,8 @@ def case_temporal(
             problems.append(f"{view}: no temporal view: this case lacks one of the rounds.")
             continue
         try:
-            prior = common.cached_view(prior_rec, opts, max_side, case.laterality)
-            recent = common.cached_view(recent_rec, opts, max_side, case.laterality)
+            prior = cached_view(prior_rec, opts, max_side, case.laterality)
+            recent = cached_view(recent_rec, opts, max_side, case.laterality)
             out.append(
                 temporal_panel(
                     common.get_image_cache(), case, view, recent, prior, max_side=max_side

@@ -16,6 +16,7 @@ from mcalc.temporal import summary_line
 from mcalc.temporal.display import TemporalView, temporal_view
 from mcalc.viewer import DisplayOptions, ImageView, crop_view
 from pages import common
+from pages.views import cached_view
 
 
 def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) -> None:
@@ -27,7 +28,7 @@ def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) 
             st.warning(f"{view} {tp}: this case has no such image.")
             continue
         try:
-            shown.append((tp, rec, common.cached_view(rec, opts, max_side, case.laterality)))
+            shown.append((tp, rec, cached_view(rec, opts, max_side, case.laterality)))
         except ImageReadError as exc:
             st.error(f"{view} {tp}: {exc}")
     if not shown:

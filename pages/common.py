@@ -26,7 +26,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from mcalc import viewer
 from mcalc.access import AuthMode, UsersFile, auth_mode
-from mcalc.cache import ImageCache, file_key, shared_image_cache
+from mcalc.cache import ImageCache, shared_image_cache
 from mcalc.config import PathRefused, Settings, check_data_path, get_settings, prepare_tensorflow
 from mcalc.dataset import open_dataset
 from mcalc.dataset.records import DatasetIndex, ImageRecord
@@ -92,41 +92,6 @@ def image_cache(cache_dir: str) -> ImageCache:
 
 def get_image_cache() -> ImageCache:
     return image_cache(str(settings().cache_dir))
-
-
-def cached_view(
-    rec: ImageRecord, opts: viewer.DisplayOptions, max_side: int, laterality: str | None = None
-) -> viewer.ImageView:
-    """:func:`mcalc.viewer.prepare_view` of ``rec``, cached for every page and session,
-    keyed by its files as they are now (a replaced image or annotation file is read again:
-    the record alone names only their paths). ``laterality``: ``None`` orients by the
-    file's own tag (Annotate), a case's side orients both rounds alike (Browse, Predict)."""
-    return _cached_view(rec, opts, max_side, laterality, files_now(rec))
-
-
-def files_now(rec: ImageRecord) -> tuple[str | None, str | None]:
-    """The cache keys of ``rec``'s image and annotation files (``None``: absent or
-    unreadable; :func:`mcalc.viewer.prepare_view` then says what is wrong)."""
-    keys: list[str | None] = []
-    for path in (rec.image_path, rec.annotation_path):
-        try:
-            keys.append(None if path is None else file_key(path))
-        except OSError:
-            keys.append(None)
-    return keys[0], keys[1]
-
-
-@st.cache_data(show_spinner=False, max_entries=64)
-def _cached_view(
-    rec: ImageRecord,
-    opts: viewer.DisplayOptions,
-    max_side: int,
-    laterality: str | None,
-    files: tuple[str | None, str | None],
-) -> viewer.ImageView:
-    return viewer.prepare_view(
-        get_image_cache(), rec, opts, max_side=max_side, laterality=laterality
-    )
 
 
 @st.cache_data(show_spinner="Checking that every image can be read…", max_entries=4)

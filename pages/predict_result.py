@@ -23,6 +23,7 @@ from mcalc.viewer import DisplayOptions, ImageView, crop_view
 from pages import common, predict_viewer, viewer_component
 from pages.predict_controls import Display
 from pages.predict_run import Shown, pop_prefetch
+from pages.views import cached_view
 
 REGION_KEY = "predict_region"  # (image key, rank) of the region zoomed on; not a widget
 #: The overlay figure last built: ``(what it shows, figure)``; not a widget.
@@ -41,9 +42,7 @@ def panels_ui(shown: Shown, opts: DisplayOptions) -> tuple[CaseAnalysis, list[fi
     panels = []
     for r in analysis.images:
         try:
-            v = common.cached_view(
-                shown.records[r.key], opts, settings.preview_max_side, shown.laterality
-            )
+            v = cached_view(shown.records[r.key], opts, settings.preview_max_side, shown.laterality)
         except ImageReadError as exc:
             st.error(f"{shown.labels[r.key]}: the image cannot be read: {exc}")
             continue
@@ -303,7 +302,7 @@ def _views(meta: Shown, display: Display) -> dict[str, ImageView]:
     views = {}
     for key, rec in meta.records.items():
         try:
-            views[key] = common.cached_view(rec, opts, settings.preview_max_side, meta.laterality)
+            views[key] = cached_view(rec, opts, settings.preview_max_side, meta.laterality)
         except ImageReadError:
             continue  # said by the result (its skipped images)
     return views
