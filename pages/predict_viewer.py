@@ -9,7 +9,6 @@ from typing import Any
 
 import streamlit as st
 
-from mcalc.cache import file_key
 from mcalc.dataset.records import ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.explain.service import CaseAnalysis
@@ -31,6 +30,7 @@ from mcalc.viewer import ImageView
 from pages import common, viewer_component
 from pages.predict_controls import Display
 from pages.predict_run import Shown
+from pages.views import file_now
 
 VIEWER_KEY = "predict_viewer"
 #: The viewer panels last built: ``(what they show, panels, pixels)``; not a widget.
@@ -71,7 +71,7 @@ def _panel(
     max_side = common.settings().preview_max_side
     px = panel_pixels(cache, rec, view, max_side)
     # The marks come from the annotation file, which the pixel id leaves out: keyed too.
-    key = (px[0], label, mask, _annotation_key(rec))
+    key = (px[0], label, mask, file_now(rec.annotation_path))
     held: dict[tuple[object, ...], dict[str, Any]] = st.session_state.setdefault(MEMO_KEY, {})
     panel = held.get(key)
     if panel is None:
@@ -90,17 +90,6 @@ def _panel(
             del held[next(iter(held))]
         held[key] = panel
     return dict(panel), px  # a copy: the caller adds its layers
-
-
-def _annotation_key(rec: ImageRecord) -> str | None:
-    """What the panel's marks are made from: the annotation file as it is now (``None``:
-    none, or it cannot be read; the panel then says so)."""
-    if rec.annotation_path is None:
-        return None
-    try:
-        return f"{rec.annotation_kind}:{file_key(rec.annotation_path)}"
-    except OSError:
-        return None
 
 
 def prefetch(meta: Shown, views: dict[str, ImageView], mask: bool) -> None:
@@ -130,7 +119,7 @@ def viewer_panels(
         display.mask,
         display.detections,
         tuple(p.result.key for p in panels),
-        tuple(_annotation_key(r) for r in shown.records.values()),  # the marks' file
+        tuple(file_now(r.annotation_path) for r in shown.records.values()),  # the marks' file
     )
     held = st.session_state.get(PANELS_KEY)
     if held is not None and held[0] == what:

@@ -4,6 +4,8 @@ files as they are now (a replaced image or annotation file is read again)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from mcalc import viewer
@@ -23,15 +25,20 @@ def cached_view(
 
 
 def files_now(rec: ImageRecord) -> tuple[str | None, str | None]:
-    """The cache keys of ``rec``'s image and annotation files (``None``: absent or
-    unreadable; :func:`mcalc.viewer.prepare_view` then says what is wrong)."""
-    keys: list[str | None] = []
-    for path in (rec.image_path, rec.annotation_path):
-        try:
-            keys.append(None if path is None else file_key(path))
-        except OSError:
-            keys.append(None)
-    return keys[0], keys[1]
+    """The cache keys of ``rec``'s image and annotation files as they are now
+    (:func:`file_now`)."""
+    return file_now(rec.image_path), file_now(rec.annotation_path)
+
+
+def file_now(path: Path | None) -> str | None:
+    """The cache key of the file at ``path`` as it is now (``None``: no path, or it cannot
+    be read; :func:`mcalc.viewer.prepare_view` then says what is wrong)."""
+    if path is None:
+        return None
+    try:
+        return file_key(path)
+    except OSError:
+        return None
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
