@@ -94,15 +94,23 @@ function keepEntry(e: Entry, data: Uint8Array): void {
 }
 
 /** The images of `panels` that this frame lacks but the tab keeps, queued to be inflated
- * (by receive() or receiveRest()) as if a render had brought them. */
-export function restore(panels: PanelLike[]): void {
+ * (by receive() or receiveRest()) as if a render had brought them. `shown`: the panels are
+ * a render's, on screen now: the keep counts their images as the most recently used (also
+ * those this frame holds already), so that it lets the images not shown for longest go
+ * first, never the case on screen. */
+export function restore(panels: PanelLike[], shown = false): void {
   const k = keep();
   if (!k) return;
   for (const p of panels) {
     const id = p.pixel_id;
-    if (!id || p.pixels || held.has(id) || cs.cache.getImage(`mcalc:${id}`) || later.some((x) => x.e.id === id)) continue;
+    if (!id) continue;
     const got = k.map.get(id);
     if (!got) continue;
+    if (shown) {
+      k.map.delete(id);
+      k.map.set(id, got); // most recent last
+    }
+    if (p.pixels || held.has(id) || cs.cache.getImage(`mcalc:${id}`) || later.some((x) => x.e.id === id)) continue;
     const data = new Uint8Array(got.data); // a copy in this frame's realm
     later.push({ e: { id, rows: got.rows, cols: got.cols, codec: got.codec, offset: 0, length: data.length }, data });
     bytesKept += data.length;
@@ -132,7 +140,7 @@ export async function receive(
     for (const e of index) keepEntry(e, data);
     later.push(...index.map((e) => ({ e, data })));
   }
-  if (panels) restore(panels);
+  if (panels) restore(panels, true);
   const now = panels ? new Set(panels.map((p) => p.pixel_id)) : null;
   const todo = later.filter((x) => !now || now.has(x.e.id));
   if (!todo.length) return;
