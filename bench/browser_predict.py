@@ -550,6 +550,10 @@ def main() -> int:
         "server; bench/load.py's 10: the server first); off (default): their own",
     )
     args = ap.parse_args()
+    if not 1 <= args.cold <= 5:
+        ap.error(
+            f"--cold: 1 to 5 cold cases (the cold floor is the first one's pair), not {args.cold}"
+        )
     m = measure(
         args.repeat,
         args.warm,
