@@ -14,6 +14,7 @@ from mcalc.present.reading import (
     outlines_from_panel,
     panel_marks,
     panel_outlines,
+    without_dataset_marks,
 )
 from mcalc.store.session import EditSession
 from mcalc.viewer import DisplayOptions, ImageView
@@ -79,9 +80,11 @@ def browser_marking_ui(
     session: EditSession | None,
     opts: DisplayOptions,
     max_side: int,
+    show_dataset: bool = True,
 ) -> None:
     """The reading viewer: the image (editable) beside its other exam; marks are placed,
     moved, relabelled and deleted in the browser and reach the store on Save only.
+    ``show_dataset`` ``False``: the dataset's own markers and cluster outlines are not drawn.
 
     ``session`` ``None``: the reader has not given a name yet; the same viewer shows the
     images without marks, so that the name only turns marking on (the browser keeps the
@@ -98,7 +101,8 @@ def browser_marking_ui(
     for text in payload.problems:
         st.warning(text)
     panels = []
-    for panel in payload.panels:
+    shown = payload.panels if show_dataset else without_dataset_marks(payload.panels)
+    for panel in shown:
         if panel["key"] != rec.key:
             panels.append(panel)
             continue

@@ -456,12 +456,14 @@ def run_app() -> None:
         _RUN.frame_done = False
 
 
-def window_controls(prefix: str, top: int = 4095) -> dict[str, object]:
+def window_controls(prefix: str, top: int = 4095, clahe: bool = True) -> dict[str, object]:
     """Window preset, level/width sliders, invert and CLAHE (drawn where called).
 
     Returns keyword arguments for :class:`mcalc.viewer.DisplayOptions`. ``top`` is the
     largest representable value of the image (the sliders' range); widget keys start with
-    ``prefix``.
+    ``prefix``. ``clahe`` ``False``: no CLAHE control, and none applied (the reading viewer
+    windows the 16-bit values in the browser and has no CLAHE: a toggle there changed
+    nothing); the reader's choice is kept for the simple viewer.
     """
     from mcalc.imaging import WINDOW_PRESETS
 
@@ -485,7 +487,7 @@ def window_controls(prefix: str, top: int = 4095) -> dict[str, object]:
             "Window (width)", 1, top + 1, top + 1, key=f"{prefix}_width", persist_state="session"
         )
     invert = st.toggle("Invert", key=f"{prefix}_invert", persist_state="session")
-    clahe = st.toggle(
+    clahe = clahe and st.toggle(
         "Contrast enhancement (CLAHE)", key=f"{prefix}_clahe", persist_state="session"
     )
     clip = (

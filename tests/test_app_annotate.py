@@ -246,6 +246,33 @@ def test_viewer_marking_says_where_marks_are_added(app_env):
     assert "Version 0 · nothing unsaved here" in captions and "all saved" not in captions
 
 
+def test_viewer_hides_the_datasets_marks_and_draws_only_its_own_controls(app_env):
+    """In the reading viewer, *Show the dataset's own marks* hid nothing, and the red
+    overlay and CLAHE, which only the classic figure draws, were offered and changed
+    nothing. The toggle now takes the dataset's markers and outlines off both panels; the
+    classic figure's controls come with that figure."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/annotate.py").run()
+    at.text_input(key="annotate_reader_input").input("Dee").run()
+
+    def panels() -> list[dict]:
+        (viewer,) = at.get("component_instance")
+        return json.loads(viewer.proto.json_args)["panels"]
+
+    def toggles() -> set[str]:
+        return {t.key for t in at.toggle}
+
+    assert len(panels()) == 2 and any(p["points"] for p in panels())
+    assert not {"annotate_overlay", "annotate_clahe"} & toggles()
+    at.toggle(key="annotate_show_dataset").set_value(False).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(panels()) == 2
+    assert all(p["points"] == [] and p["outlines"] == [] for p in panels())
+    at.toggle(key="annotate_use_viewer").set_value(False).run()  # the classic figure
+    assert {"annotate_overlay", "annotate_clahe"} <= toggles()
+
+
 def test_annotate_after_browse_sends_no_pixels_of_its_case(app_env, monkeypatch):
     """Annotate opens on Browse's case; its two panels (the image and its other round) are
     images Browse sent, under the same ids (mcalc.present.pixels): the tab keeps them, one
