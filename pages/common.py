@@ -508,7 +508,11 @@ def window_controls(prefix: str, top: int = 4095, clahe: bool = True) -> dict[st
 
 
 def verdict_inputs(
-    prefix: str, score_slot=None, explanation_slot=None, explanation_shown: bool = True
+    prefix: str,
+    score_slot=None,
+    explanation_slot=None,
+    explanation_shown: bool = True,
+    persist: bool = False,
 ) -> tuple[str, bool | None]:
     """The two audit questions, worded the same on every page.
 
@@ -516,6 +520,8 @@ def verdict_inputs(
     and whether the explanation is plausible (``None``: not judged). ``*_slot`` are the
     containers (e.g. columns) to draw in; default: where called. ``explanation_shown``:
     whether the page shows the explanation; if not, the question starts at "not judged".
+    ``persist``: the answers are kept while the reader is on another page (a form whose
+    image and model are kept too, as Audit's).
     """
     from mcalc.store.audit import SCORE_VERDICTS
 
@@ -526,6 +532,7 @@ def verdict_inputs(
         horizontal=True,
         key=f"{prefix}_verdict",
         format_func=lambda v: words.get(v, v),
+        persist_state="session" if persist else None,
     )
     plausible = (explanation_slot or st).radio(
         "The explanation is",
@@ -533,6 +540,7 @@ def verdict_inputs(
         index=0 if explanation_shown else 2,
         horizontal=True,
         key=f"{prefix}_plausible",
+        persist_state="session" if persist else None,
     )
     return verdict, {"plausible": True, "implausible": False}.get(plausible)
 

@@ -218,13 +218,18 @@ def test_annotate_keeps_the_readers_view_and_tools_and_takes_browses_case(app_en
     assert "annotate_seg_on" in [t.key for t in at.toggle]  # the section is still open
 
 
-def test_audit_keeps_the_model_and_image_across_pages(app_env):
+def test_audit_keeps_the_model_image_and_unsaved_verdict_across_pages(app_env):
     at = _page("pages/audit.py")
     image = at.selectbox(key="audit_image").options[3]
     choices = [
         ("selectbox", "audit_model", "another model (type its id)"),
         ("text_input", "audit_model_typed", "cnn-1"),
         ("selectbox", "audit_image", image),
+        # What the reader wrote before looking at the image elsewhere (it was lost).
+        ("number_input", "audit_score_input", 0.7),
+        ("radio", "audit_verdict", "disagree"),
+        ("radio", "audit_plausible", "implausible"),
+        ("text_area", "audit_comment", "misses the cluster at 2 o'clock"),
     ]
     kept = choices_after_another_page(at, "pages/audit.py", choices)
     assert kept == {key: value for _, key, value in choices}
