@@ -22,6 +22,7 @@ from pages import common, viewer_component
 from pages.annotate_shared import flash, show_flash, tell
 
 VIEWER_KEY = "annotate_viewer"
+SHOWN_VERSIONS = "annotate_viewer_marks_version"  # per image: the marks version it last had
 
 
 def _sent() -> SentPixels:
@@ -71,6 +72,25 @@ def _handle_event(
         if 0 <= pos < len(ids):
             st.session_state["annotate_case"] = ids[pos]
             st.rerun()
+
+
+def marks_version(key: str, session: EditSession | None, saves: int) -> int:
+    """The viewer's ``marks_version`` for image ``key``: it changes (and the browser reloads
+    the marks from the panel, dropping what was not saved) only when the stored marks it
+    shows change: a save (``saves``, the count of the viewer's saves of this image), a
+    restore, another reader's marks.
+
+    Not with the reader's name alone: a name corrected (to a reader with nothing stored,
+    as the old one had) or cleared and typed again left the browser's unsaved marks gone
+    without a word. While no name is given (``session`` ``None``) the browser keeps the
+    version it last had for this image, with the marks it holds (not editable meanwhile).
+    """
+    shown: dict[str, int] = st.session_state.setdefault(SHOWN_VERSIONS, {})
+    if session is None:
+        return shown.get(key, 0)
+    marks = session.marks
+    shown[key] = hash((saves, session.base, marks.points, marks.regions)) & 0x7FFFFFFF
+    return shown[key]
 
 
 def browser_marking_ui(
@@ -127,12 +147,7 @@ def browser_marking_ui(
         key=VIEWER_KEY,
         height=560,
         editable=rec.key if session is not None else None,
-        marks_version=0
-        if session is None
-        else hash(
-            (version, session.reader, session.base, session.marks.points, session.marks.regions)
-        )
-        & 0x7FFFFFFF,
+        marks_version=marks_version(rec.key, session, version),
         fullres=fullres,
         pixels=(payload.index, payload.data),
     )
@@ -142,5 +157,6 @@ def browser_marking_ui(
         "B / U / X set its label, Ctrl+Z undoes; Save (Ctrl+S) sends the marks to the store. "
         "Outline tool (C, again for cluster ⇄ ROI): drag to draw a cluster outline or region "
         "of interest, click inside one to select it (Delete, B / U / X, Ctrl+Z as for marks). "
-        "Unsaved browser marks are lost when you leave the image."
+        "Unsaved browser marks are lost when you leave the image (not when you correct your "
+        "name, unless the new name has marks stored on this image)."
     )

@@ -278,6 +278,38 @@ def test_viewer_hides_the_datasets_marks_and_draws_only_its_own_controls(app_env
     assert {"annotate_overlay", "annotate_clahe"} <= toggles()
 
 
+def test_viewer_keeps_unsaved_marks_when_the_name_is_cleared_or_corrected(app_env, first_image):
+    """The viewer reloads its marks from the page (dropping the unsaved ones) whenever
+    ``marks_version`` changes. It changed with the reader's name: a name cleared and typed
+    again, or a typo corrected, wiped the marks placed in the browser without a word
+    (checked in Chromium: "Save marks (2)" became "Save marks (0)"). It changes now only
+    with the stored marks shown: another reader's, a save."""
+    key, _, (r, c), _ = first_image
+    stored = _page("pages/annotate.py", reader="Kept")  # a reader with marks stored here
+    _click(stored, r, c)
+    stored.button(key="annotate_save").click().run()
+    assert MarkStore(_store_dir()).load(key, "Kept").version == 1
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/annotate.py").run()
+
+    def name(text: str) -> tuple[int, str | None]:
+        at.text_input(key="annotate_reader_input").input(text).run()
+        assert not at.exception, [e.value for e in at.exception]
+        (viewer,) = at.get("component_instance")
+        args = json.loads(viewer.proto.json_args)
+        assert args["case_key"] == key
+        return args["marks_version"], args["editable"]
+
+    first, editable = name("Dr Tpyo")
+    assert editable == key
+    assert name(" ") == (first, None)  # cleared: the browser keeps what it holds
+    assert name("Dr Tpyo") == (first, key)
+    assert name("Dr Typo") == (first, key)  # corrected, nothing stored under either name
+    assert name("Kept")[0] != first  # the marks Kept stored: the browser shows them
+
+
 def test_annotate_after_browse_sends_no_pixels_of_its_case(app_env, monkeypatch):
     """Annotate opens on Browse's case; its two panels (the image and its other round) are
     images Browse sent, under the same ids (mcalc.present.pixels): the tab keeps them, one
