@@ -23,6 +23,7 @@ from mcalc.store.exchange import (
     audit_csv,
     coco_dict,
     coco_json,
+    import_refusal,
     marks_mask,
     mask_png,
     masks_zip,
@@ -321,6 +322,9 @@ def test_lazy_shapes_reads_only_what_is_asked():
 def test_a_signed_in_reader_cannot_import_another_readers_marks(tmp_path):
     store = MarkStore(tmp_path)
     plan = parse_points_csv(points_csv([_marks()]), IMAGES)  # marks of "ann"
+    refusal = import_refusal(plan, "bob")  # what a page asks before offering Import
+    assert refusal is not None and "marks of ann; signed in as bob" in refusal
+    assert import_refusal(plan, "ann") is None and import_refusal(plan, None) is None
     with pytest.raises(StoreError, match="marks of ann; signed in as bob"):
         apply_import(store, plan, as_reader="bob")
     assert store.readers(K1) == []  # nothing written
