@@ -157,6 +157,6 @@ def browser_marking_ui(
         "B / U / X set its label, Ctrl+Z undoes; Save (Ctrl+S) sends the marks to the store. "
         "Outline tool (C, again for cluster ⇄ ROI): drag to draw a cluster outline or region "
         "of interest, click inside one to select it (Delete, B / U / X, Ctrl+Z as for marks). "
-        "Unsaved browser marks are lost when you leave the image (not when you correct your "
-        "name, unless the new name has marks stored on this image)."
+        "Unsaved marks stay in the viewer while you look at another view or exam and come "
+        "back with their image; they are lost when you leave this page."
     )

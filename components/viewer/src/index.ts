@@ -101,6 +101,19 @@ let tool: Tool = "pan";
 let showOverlays = true;
 let marks: Mark[] = [];
 let undo: Mark[][] = [];
+// Annotate: the unsaved marks and outlines of an image the reader left for another one,
+// by image key, with the marks version they were made on. Going back to that image with
+// the same version (nothing stored there meanwhile) brings them back; before, a glance at
+// the other view wiped them without a word.
+interface Draft {
+  version: number;
+  marks: Mark[];
+  outlines: ol.Outline[];
+}
+const drafts = new Map<string, Draft>();
+let loadedMarks = ""; // the editable panel's marks and outlines as loaded (JSON)
+let editableKey: string | null = null; // the image whose marks are loaded
+const marksNow = (): string => JSON.stringify([marks, ol.outlinesToSave().outlines]);
 let selected: string | null = null;
 let newLabel = "uncertain";
 let lastMarkMs = -1;
@@ -939,10 +952,21 @@ async function onRender(a: Args, early = false): Promise<void> {
   args = a;
   lyr.setOverlays(a.overlays, newCase, layerHost);
   if (a.marks_version !== marksVersion || newCase) {
+    if (newCase && editableKey !== null && marksNow() !== loadedMarks) {
+      drafts.set(editableKey, { version: marksVersion, marks, outlines: ol.outlinesToSave().outlines });
+    }
     marksVersion = a.marks_version;
     const editable = a.panels.find((p) => p.key === a.editable);
     marks = (editable?.marks ?? []).map((m) => ({ ...m }));
     ol.loadOutlines(editable?.reader_outlines);
+    loadedMarks = marksNow();
+    const draft = editable && newCase ? drafts.get(editable.key) : undefined;
+    if (editable) drafts.delete(editable.key);
+    if (draft && draft.version === a.marks_version) {
+      marks = draft.marks; // unsaved, as the reader left them: "Save marks" saves them
+      ol.loadOutlines(draft.outlines);
+    }
+    editableKey = a.editable ?? null;
     undo = [];
     selected = null;
   }
