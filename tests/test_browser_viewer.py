@@ -323,6 +323,36 @@ def test_annotate_keeps_unsaved_marks_while_the_reader_looks_at_the_other_view(d
         assert len(stored.points) == 2
 
 
+def test_help_lists_the_marking_keys_only_where_marks_are_edited(demo_app):
+    """Browse's key list (?) named the mark tool (A), B / U / X, Delete, Ctrl+Z and
+    Ctrl+S, which do nothing there; Annotate's, drawn before the reader's name made the
+    image editable, lacked its outline key (C). Each lists what acts on its page now."""
+
+    def help_text(frame) -> str:
+        frame.focus(VIEWER)
+        frame.press(VIEWER, "?")
+        text = frame.inner_text("#help")
+        frame.press(VIEWER, "Escape")
+        return text
+
+    with browser_page(1500, 1300) as page:
+        open_app(page, f"{demo_app.url}/browse")
+        text = help_text(viewer_frame(page))
+        assert "G / Z / R / V\t" in text and "probe" in text, text
+        for word in ("mark", "B / U / X", "Ctrl+S", "Ctrl+Z", "outline"):
+            assert word not in text, (word, text)
+        open_app(page, f"{demo_app.url}/annotate")
+        field = page.get_by_label("Your name", exact=False)
+        field.wait_for(timeout=90_000)
+        viewer_frame(page)  # drawn before the name: nothing editable yet
+        field.fill("Help Reader")
+        field.press("Enter")
+        wait_for_app_idle(page)
+        text = help_text(viewer_frame(page))
+        for word in ("G / Z / R / V / A", "B / U / X", "Ctrl+S", "outline tool"):
+            assert word in text, (word, text)
+
+
 #: A browser without WebGL: every WebGL context request fails (what Cornerstone probes).
 NO_WEBGL = """
 const getContext = HTMLCanvasElement.prototype.getContext;
