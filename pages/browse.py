@@ -179,6 +179,10 @@ def display_ui(top: int = 4095, reading: bool = True) -> DisplayOptions:
         st.markdown("### Display")
         window = common.window_controls("browse", top, clahe=not reading)
         st.markdown("### Annotations")
+        if not reading:
+            show = st.toggle(
+                "Radiologists' marks", value=True, key="browse_show_ann", persist_state="session"
+            )
         marks = st.toggle(
             "Markers and cluster outlines",
             value=True,
@@ -196,9 +200,6 @@ def display_ui(top: int = 4095, reading: bool = True) -> DisplayOptions:
                 "turn the reading viewer off to use them."
             )
         else:
-            show = st.toggle(
-                "Radiologists' marks", value=True, key="browse_show_ann", persist_state="session"
-            )
             color = st.color_picker(
                 "Overlay colour", "#ff3030", key="browse_color", persist_state="session"
             )
