@@ -525,9 +525,15 @@ def reading_ui(
     # prefetch more often still ran when the next click came (docs/measurements.md).
     panel_prefetch.prefetch_cases(cache, ahead, opts, max_side, done=_prefetch_logged())
     extra = temporal_bytes(temporal)
+    # A page's first view reads "none": its last run (the viewer's ask for the next case)
+    # sent no pixel of this case, the run before had ("0.0 MB" read as "nothing loaded").
+    sent = (
+        f"{len(payload.data) / 1e6:.1f} MB this time, compressed"
+        if payload.data
+        else "none this time: this browser holds them"
+    )
     st.caption(
-        f"{len(panels)} images; 16-bit pixels sent once per image and browser "
-        f"({len(payload.data) / 1e6:.1f} MB this time, compressed)"
+        f"{len(panels)} images; 16-bit pixels sent once per image and browser ({sent})"
         + (f" (+ {extra / 1e6:.1f} MB for the temporal views)" if extra else "")
         + ". Wheel zooms, left drag pans, right drag sets window/level; press ? on the "
         "images for all keys."

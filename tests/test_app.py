@@ -132,6 +132,8 @@ def test_browse_sends_the_reading_viewer_four_16_bit_panels(app_env):
     assert nxt["button"] == "browse_next" and len(nxt["panels"]) == 4
     assert {p["pixel_id"] for p in nxt["panels"]} == set(ahead)
     assert args["pixels"] == [] and data == b"" and not args["ask_ahead"]  # sent once
+    captions = " ".join(c.value for c in at.caption)
+    assert "(none this time: this browser holds them)" in captions, captions  # not "0.0 MB"
     for p in [*panels, *nxt["panels"]]:
         assert p["spacing"][0] > 0 and p["window"][1] > 0
         assert args["case_key"] not in p["label"]  # no identifier on the panel
