@@ -82,7 +82,7 @@ def display_ui(reading: bool) -> tuple[DisplayOptions, bool]:
             overlay = bool(st.session_state.get("annotate_overlay", False))
             st.caption(
                 "The red overlay of the annotation and CLAHE are the classic figure's: turn "
-                "*Mark in the reading viewer* off to use them."
+                "marking in the reading viewer off (the toggle above the images) to use them."
             )
         else:
             overlay = st.toggle(
