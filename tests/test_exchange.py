@@ -207,12 +207,25 @@ def test_coco_validation(name, doc, message):
     [
         ("{not json", "not valid JSON"),
         ("[1, 2]", "expected a COCO JSON object"),
-        ("{}", "'images' must be a list"),
+        ("{}", "expected COCO JSON: an object with 'images', 'annotations' and 'categories'"),
+        ('{"foo": 1}', "(keys found: 'foo')"),
+        ('{"images": [], "annotations": []}', "'categories' must be a list (COCO layout): missing"),
     ],
 )
 def test_malformed_coco_files(data, message):
     plan = parse_coco(data, IMAGES)
     assert message in _problems(plan)
+
+
+def test_annotates_own_marks_json_is_named_on_import():
+    """Annotate's *Marks JSON* download, given back to its import, read "'images' must be
+    a list (COCO layout), got NoneType" three times; it now says what the file is and
+    which download to import instead."""
+    plan = parse_coco(json.dumps(_marks().to_payload(), indent=1), IMAGES, source="m.json")
+    assert not plan.report.ok and plan.marks == ()
+    (problem,) = plan.report.problems
+    assert "this is a marks JSON" in str(problem) and "Points CSV or COCO JSON" in str(problem)
+    assert "NoneType" not in plan.report.text()
 
 
 def test_coco_bbox_only_annotations_are_read():
