@@ -31,6 +31,8 @@ from pages.state import BROWSE_CASE_KEY
 
 common.frame()
 
+USE_VIEWER_KEY = "annotate_use_viewer"  # marking in the reading viewer (on) or the figure
+
 
 # --------------------------------------------------------------------------- widgets
 
@@ -58,10 +60,17 @@ def image_ui(index: DatasetIndex) -> ImageRecord:
     return rec  # type: ignore[return-value]
 
 
-def display_ui() -> tuple[DisplayOptions, bool]:
+def display_ui(reading: bool) -> tuple[DisplayOptions, bool]:
+    """Window, contrast and the dataset's marks (sidebar); returns the options and whether
+    the dataset's marks are shown.
+
+    ``reading``: the reading viewer shows the images; it windows the 16-bit values in the
+    browser and has no CLAHE and no red overlay, so those controls are drawn with the
+    classic figure only (in the viewer they changed nothing). Their values are kept.
+    """
     with st.sidebar:
         st.markdown("### Display")
-        window = common.window_controls("annotate")
+        window = common.window_controls("annotate", clahe=not reading)
         st.markdown("### Dataset's marks")
         show = st.toggle(
             "Show the dataset's own marks (cyan)",
@@ -69,9 +78,16 @@ def display_ui() -> tuple[DisplayOptions, bool]:
             key="annotate_show_dataset",
             persist_state="session",
         )
-        overlay = st.toggle(
-            "Red overlay of the annotation", key="annotate_overlay", persist_state="session"
-        )
+        if reading:
+            overlay = bool(st.session_state.get("annotate_overlay", False))
+            st.caption(
+                "The red overlay of the annotation and CLAHE are the classic figure's: turn "
+                "marking in the reading viewer off (the toggle above the images) to use them."
+            )
+        else:
+            overlay = st.toggle(
+                "Red overlay of the annotation", key="annotate_overlay", persist_state="session"
+            )
     opts = DisplayOptions(
         **window,  # type: ignore[arg-type]
         show_annotations=overlay,
@@ -86,7 +102,10 @@ st.title("Annotate")
 common.synthetic_banner(index)
 reader = reader_ui("annotate")
 rec = image_ui(index)
-opts, show_dataset = display_ui()
+# The reading viewer shows the image unless the reader turned it off (its toggle is drawn
+# below) or it is not built.
+reading = viewer_component.available() and bool(st.session_state.get(USE_VIEWER_KEY, True))
+opts, show_dataset = display_ui(reading)
 max_side = common.settings().preview_max_side
 try:
     view = cached_view(rec, opts, max_side)
@@ -96,8 +115,8 @@ except ImageReadError as exc:
 if reader is None:
     # The images are shown while the name is asked, in the same viewer: entering the name
     # then turns marking on without loading the case again.
-    if viewer_component.available() and st.session_state.get("annotate_use_viewer", True):
-        browser_marking_ui(index, rec, view, None, opts, max_side)
+    if reading:
+        browser_marking_ui(index, rec, view, None, opts, max_side, show_dataset)
     st.stop()
 session = get_session(rec.key, reader, view.full_shape)
 if session is None:
@@ -106,12 +125,12 @@ if session is None:
 use_viewer = viewer_component.available() and st.toggle(
     "Mark in the reading viewer (instant, saved on Save)",
     value=True,
-    key="annotate_use_viewer",
+    key=USE_VIEWER_KEY,
     persist_state="session",
     help="Off: the classic marking figure (each click is sent to the server).",
 )
 if use_viewer:
-    browser_marking_ui(index, rec, view, session, opts, max_side)
+    browser_marking_ui(index, rec, view, session, opts, max_side, show_dataset)
 else:
     # The breast region (where a click may place a mark) only for the classic figure.
     region = cached_region(rec, opts, max_side)

@@ -14,6 +14,7 @@ from mcalc.store.exchange import (
     LazyShapes,
     apply_import,
     coco_json,
+    import_refusal,
     marks_seg,
     masks_zip,
     parse_coco,
@@ -172,13 +173,17 @@ def import_ui(index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
     if not plan.report.ok:
         st.error(plan.report.text())
         return
+    signed_in = signin.current_user()
+    as_reader = signed_in["name"] if signed_in else None
+    # Part of the check (it said "no problem found", then refused at Import).
+    refusal = import_refusal(plan, as_reader)
+    if refusal is not None:
+        st.error(f"{upload.name}: {refusal}. Nothing was imported.")
+        return
     st.success(plan.report.text())
     if st.button("Import", key="annotate_import", type="primary"):
         try:
-            signed_in = signin.current_user()
-            done = apply_import(
-                store(), plan, mode=mode, as_reader=signed_in["name"] if signed_in else None
-            )
+            done = apply_import(store(), plan, mode=mode, as_reader=as_reader)
         except StoreError as exc:
             st.error(str(exc))
             return

@@ -14,6 +14,7 @@ from mcalc.present.reading import (
     outlines_from_panel,
     panel_marks,
     panel_outlines,
+    without_dataset_marks,
 )
 from mcalc.store.session import EditSession
 from mcalc.viewer import DisplayOptions, ImageView
@@ -21,6 +22,7 @@ from pages import common, viewer_component
 from pages.annotate_shared import flash, show_flash, tell
 
 VIEWER_KEY = "annotate_viewer"
+SHOWN_VERSIONS = "annotate_viewer_marks_version"  # per image: the marks version it last had
 
 
 def _sent() -> SentPixels:
@@ -72,6 +74,25 @@ def _handle_event(
             st.rerun()
 
 
+def marks_version(key: str, session: EditSession | None, saves: int) -> int:
+    """The viewer's ``marks_version`` for image ``key``: it changes (and the browser reloads
+    the marks from the panel, dropping what was not saved) only when the stored marks it
+    shows change: a save (``saves``, the count of the viewer's saves of this image), a
+    restore, another reader's marks.
+
+    Not with the reader's name alone: a name corrected (to a reader with nothing stored,
+    as the old one had) or cleared and typed again left the browser's unsaved marks gone
+    without a word. While no name is given (``session`` ``None``) the browser keeps the
+    version it last had for this image, with the marks it holds (not editable meanwhile).
+    """
+    shown: dict[str, int] = st.session_state.setdefault(SHOWN_VERSIONS, {})
+    if session is None:
+        return shown.get(key, 0)
+    marks = session.marks
+    shown[key] = hash((saves, session.base, marks.points, marks.regions)) & 0x7FFFFFFF
+    return shown[key]
+
+
 def browser_marking_ui(
     index: DatasetIndex,
     rec: ImageRecord,
@@ -79,9 +100,11 @@ def browser_marking_ui(
     session: EditSession | None,
     opts: DisplayOptions,
     max_side: int,
+    show_dataset: bool = True,
 ) -> None:
     """The reading viewer: the image (editable) beside its other exam; marks are placed,
     moved, relabelled and deleted in the browser and reach the store on Save only.
+    ``show_dataset`` ``False``: the dataset's own markers and cluster outlines are not drawn.
 
     ``session`` ``None``: the reader has not given a name yet; the same viewer shows the
     images without marks, so that the name only turns marking on (the browser keeps the
@@ -98,7 +121,8 @@ def browser_marking_ui(
     for text in payload.problems:
         st.warning(text)
     panels = []
-    for panel in payload.panels:
+    shown = payload.panels if show_dataset else without_dataset_marks(payload.panels)
+    for panel in shown:
         if panel["key"] != rec.key:
             panels.append(panel)
             continue
@@ -123,12 +147,7 @@ def browser_marking_ui(
         key=VIEWER_KEY,
         height=560,
         editable=rec.key if session is not None else None,
-        marks_version=0
-        if session is None
-        else hash(
-            (version, session.reader, session.base, session.marks.points, session.marks.regions)
-        )
-        & 0x7FFFFFFF,
+        marks_version=marks_version(rec.key, session, version),
         fullres=fullres,
         pixels=(payload.index, payload.data),
     )
@@ -138,5 +157,6 @@ def browser_marking_ui(
         "B / U / X set its label, Ctrl+Z undoes; Save (Ctrl+S) sends the marks to the store. "
         "Outline tool (C, again for cluster ⇄ ROI): drag to draw a cluster outline or region "
         "of interest, click inside one to select it (Delete, B / U / X, Ctrl+Z as for marks). "
-        "Unsaved browser marks are lost when you leave the image."
+        "Unsaved marks stay in the viewer while you look at another view or exam and come "
+        "back with their image; they are lost when you leave this page."
     )

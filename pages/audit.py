@@ -66,10 +66,14 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
         max_value=1.0,
         value=None,
         key="audit_score_input",
+        persist_state="session",
     )
     # No explanation is shown here: "plausible" is the reader's to choose, not a default.
-    verdict, plausible = common.verdict_inputs("audit", c4, c5, explanation_shown=False)
-    comment = st.text_area("Comment", key="audit_comment", height=80)
+    # Kept while the reader looks at the image elsewhere, as the model and image are.
+    verdict, plausible = common.verdict_inputs(
+        "audit", c4, c5, explanation_shown=False, persist=True
+    )
+    comment = st.text_area("Comment", key="audit_comment", height=80, persist_state="session")
     if st.button("Save verdict", key="audit_save", type="primary"):
         if not model:
             st.error("Choose a model, or type its id.")

@@ -16,6 +16,7 @@ from mcalc.dataset.records import CaseRecord, DatasetIndex
 from mcalc.errors import McalcError
 from mcalc.present import panel_cache, panel_prefetch
 from mcalc.present.pixels import SentPixels
+from mcalc.present.reading import without_dataset_marks
 from mcalc.present.reading_temporal import (
     TemporalPanel,
     temporal_args,
@@ -47,6 +48,7 @@ PREDICT_PAGE = "pages/predict.py"
 AHEAD_WAIT_S = 5.0
 AHEAD_STEP_S = 0.1
 FOCUS_KEY = "browse_temporal_focus"  # the change table's row to centre both rounds on
+USE_VIEWER_KEY = "browse_use_viewer"  # the reading viewer (on) or the simple one (off)
 
 
 @st.cache_data(show_spinner="Counting annotated calcifications…", max_entries=4)
@@ -164,27 +166,52 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
     return index.case(ids[pos])
 
 
-def display_ui(top: int = 4095) -> DisplayOptions:
-    """Window/level, contrast and overlay controls (sidebar); returns the options."""
+def display_ui(top: int = 4095, reading: bool = True) -> DisplayOptions:
+    """Window/level, contrast and overlay controls (sidebar); returns the options.
+
+    ``reading``: the reading viewer shows the case. It windows and inverts the 16-bit
+    values in the browser and draws the radiologists' calcifications as markers and their
+    clusters as outlines; the red overlay (its colour, its opacity) and CLAHE are the simple
+    viewer's pictures, so their controls are drawn with that viewer only (in the reading
+    viewer they changed nothing). Their values are kept meanwhile.
+    """
     with st.sidebar:
         st.markdown("### Display")
-        window = common.window_controls("browse", top)
+        window = common.window_controls("browse", top, clahe=not reading)
         st.markdown("### Annotations")
-        show = st.toggle(
-            "Radiologists' marks", value=True, key="browse_show_ann", persist_state="session"
-        )
+        if not reading:
+            show = st.toggle(
+                "Radiologists' marks", value=True, key="browse_show_ann", persist_state="session"
+            )
         marks = st.toggle(
             "Markers and cluster outlines",
             value=True,
             key="browse_show_marks",
             persist_state="session",
         )
-        color = st.color_picker(
-            "Overlay colour", "#ff3030", key="browse_color", persist_state="session"
-        )
-        alpha = st.slider(
-            "Overlay opacity", 0.0, 1.0, 0.8, 0.05, key="browse_alpha", persist_state="session"
-        )
+        if reading:
+            show = bool(st.session_state.get("browse_show_ann", True))
+            color = str(st.session_state.get("browse_color", "#ff3030"))
+            alpha = float(st.session_state.get("browse_alpha", 0.8))
+            st.caption(
+                "The reading viewer draws the radiologists' calcifications as cyan markers "
+                "and their clusters as dotted outlines (its Overlays button, or O, hides them "
+                "too). The red overlay of the annotation and CLAHE are the simple viewer's: "
+                "turn the reading viewer off to use them."
+            )
+        else:
+            color = st.color_picker(
+                "Overlay colour", "#ff3030", key="browse_color", persist_state="session"
+            )
+            alpha = st.slider(
+                "Overlay opacity",
+                0.0,
+                1.0,
+                0.8,
+                0.05,
+                key="browse_alpha",
+                persist_state="session",
+            )
     opts = DisplayOptions(
         **window,  # type: ignore[arg-type]
         show_annotations=show,
@@ -243,7 +270,10 @@ table = filters_ui(frame)[columns]
 case = case_picker(index, table)
 if case is None:
     st.stop()
-opts = display_ui(viewer.value_top(common.get_image_cache(), case))
+# The reading viewer shows the case unless the reader turned it off (its toggle is drawn
+# below, with the viewer) or it is not built.
+reading = viewer_component.available() and bool(st.session_state.get(USE_VIEWER_KEY, True))
+opts = display_ui(viewer.value_top(common.get_image_cache(), case), reading)
 metadata_ui(case)
 max_side = common.settings().preview_max_side
 
@@ -366,6 +396,8 @@ def neighbours(
     out: dict[str, Any] = {}
     for name, other, button in (("next", case, "browse_next"), ("previous", behind, "browse_prev")):
         panels = panel_cache.held_panels(cache, other, opts, max_side, sent) if other else None
+        if panels and not st.session_state.get("browse_marks", True):
+            panels = without_dataset_marks(panels)
         if panels:
             out[name] = {"case_key": other.case_id, "panels": panels, "button": button}
     return out
@@ -437,6 +469,8 @@ def reading_ui(
     apart = viewer_component.pixels_apart(payload.ahead_index, payload.ahead_data, VIEWER_KEY)
     index, data = (payload.index, payload.data) if apart else payload.with_ahead()
     panels, problems = payload.panels, payload.problems
+    if not st.session_state.get("browse_marks", True):  # the sidebar's "Markers and outlines"
+        panels = without_dataset_marks(panels)
     for text in problems:
         st.warning(text)
     if not panels:
@@ -491,9 +525,15 @@ def reading_ui(
     # prefetch more often still ran when the next click came (docs/measurements.md).
     panel_prefetch.prefetch_cases(cache, ahead, opts, max_side, done=_prefetch_logged())
     extra = temporal_bytes(temporal)
+    # A page's first view reads "none": its last run (the viewer's ask for the next case)
+    # sent no pixel of this case, the run before had ("0.0 MB" read as "nothing loaded").
+    sent = (
+        f"{len(payload.data) / 1e6:.1f} MB this time, compressed"
+        if payload.data
+        else "none this time: this browser holds them"
+    )
     st.caption(
-        f"{len(panels)} images; 16-bit pixels sent once per image and browser "
-        f"({len(payload.data) / 1e6:.1f} MB this time, compressed)"
+        f"{len(panels)} images; 16-bit pixels sent once per image and browser ({sent})"
         + (f" (+ {extra / 1e6:.1f} MB for the temporal views)" if extra else "")
         + ". Wheel zooms, left drag pans, right drag sets window/level; press ? on the "
         "images for all keys."
@@ -506,7 +546,7 @@ def reading_ui(
 use_viewer = st.toggle(
     "Reading viewer (zoom, window/level and measuring in the browser)",
     value=True,
-    key="browse_use_viewer",
+    key=USE_VIEWER_KEY,
     persist_state="session",
     help="Off: the simple viewer (images as pictures; every change goes to the server).",
 )

@@ -456,12 +456,14 @@ def run_app() -> None:
         _RUN.frame_done = False
 
 
-def window_controls(prefix: str, top: int = 4095) -> dict[str, object]:
+def window_controls(prefix: str, top: int = 4095, clahe: bool = True) -> dict[str, object]:
     """Window preset, level/width sliders, invert and CLAHE (drawn where called).
 
     Returns keyword arguments for :class:`mcalc.viewer.DisplayOptions`. ``top`` is the
     largest representable value of the image (the sliders' range); widget keys start with
-    ``prefix``.
+    ``prefix``. ``clahe`` ``False``: no CLAHE control, and none applied (the reading viewer
+    windows the 16-bit values in the browser and has no CLAHE: a toggle there changed
+    nothing); the reader's choice is kept for the simple viewer.
     """
     from mcalc.imaging import WINDOW_PRESETS
 
@@ -485,7 +487,7 @@ def window_controls(prefix: str, top: int = 4095) -> dict[str, object]:
             "Window (width)", 1, top + 1, top + 1, key=f"{prefix}_width", persist_state="session"
         )
     invert = st.toggle("Invert", key=f"{prefix}_invert", persist_state="session")
-    clahe = st.toggle(
+    clahe = clahe and st.toggle(
         "Contrast enhancement (CLAHE)", key=f"{prefix}_clahe", persist_state="session"
     )
     clip = (
@@ -506,7 +508,11 @@ def window_controls(prefix: str, top: int = 4095) -> dict[str, object]:
 
 
 def verdict_inputs(
-    prefix: str, score_slot=None, explanation_slot=None, explanation_shown: bool = True
+    prefix: str,
+    score_slot=None,
+    explanation_slot=None,
+    explanation_shown: bool = True,
+    persist: bool = False,
 ) -> tuple[str, bool | None]:
     """The two audit questions, worded the same on every page.
 
@@ -514,6 +520,8 @@ def verdict_inputs(
     and whether the explanation is plausible (``None``: not judged). ``*_slot`` are the
     containers (e.g. columns) to draw in; default: where called. ``explanation_shown``:
     whether the page shows the explanation; if not, the question starts at "not judged".
+    ``persist``: the answers are kept while the reader is on another page (a form whose
+    image and model are kept too, as Audit's).
     """
     from mcalc.store.audit import SCORE_VERDICTS
 
@@ -524,6 +532,7 @@ def verdict_inputs(
         horizontal=True,
         key=f"{prefix}_verdict",
         format_func=lambda v: words.get(v, v),
+        persist_state="session" if persist else None,
     )
     plausible = (explanation_slot or st).radio(
         "The explanation is",
@@ -531,6 +540,7 @@ def verdict_inputs(
         index=0 if explanation_shown else 2,
         horizontal=True,
         key=f"{prefix}_plausible",
+        persist_state="session" if persist else None,
     )
     return verdict, {"plausible": True, "implausible": False}.get(plausible)
 

@@ -132,6 +132,8 @@ def test_browse_sends_the_reading_viewer_four_16_bit_panels(app_env):
     assert nxt["button"] == "browse_next" and len(nxt["panels"]) == 4
     assert {p["pixel_id"] for p in nxt["panels"]} == set(ahead)
     assert args["pixels"] == [] and data == b"" and not args["ask_ahead"]  # sent once
+    captions = " ".join(c.value for c in at.caption)
+    assert "(none this time: this browser holds them)" in captions, captions  # not "0.0 MB"
     for p in [*panels, *nxt["panels"]]:
         assert p["spacing"][0] > 0 and p["window"][1] > 0
         assert args["case_key"] not in p["label"]  # no identifier on the panel
@@ -148,6 +150,40 @@ def test_browse_sends_the_reading_viewer_four_16_bit_panels(app_env):
     assert all(p["invert"] != q["invert"] for p, q in zip(again["panels"], panels, strict=True))
     ids = {e["id"] for e in again["pixels"] + (again["pixels_ahead"] or {}).get("index", [])}
     assert ids.isdisjoint(ahead) and not any(i.startswith(f"{args['case_key']}/") for i in ids)
+
+
+def test_browse_sidebar_controls_do_what_they_say_in_the_reading_viewer(app_env):
+    """With the reading viewer (the default), the sidebar's *Markers and cluster outlines*
+    hid nothing, and *Radiologists' marks*, *Overlay colour*, *Overlay opacity* and CLAHE,
+    which only the simple viewer draws, were there and changed nothing. The toggle now
+    takes the dataset's markers and outlines off the panels (the case's and the next
+    one's, shown at a click), and the simple viewer's controls come with that viewer, their
+    values kept meanwhile."""
+
+    def keys(at: AppTest) -> set[str]:
+        return {w.key for kind in ("toggle", "color_picker", "slider") for w in getattr(at, kind)}
+
+    at = _run("pages/browse.py")
+    args, _ = _viewer_args(at)
+    assert any(p["points"] for p in args["panels"])  # the demo's first case is annotated
+    simple_only = {"browse_show_ann", "browse_color", "browse_alpha", "browse_clahe"}
+    assert "browse_show_marks" in keys(at) and not simple_only & keys(at)
+    at.toggle(key="browse_show_marks").set_value(False).run()
+    at.session_state["browse_ahead_asked"] = args["case_key"]  # the viewer's ask, drawn
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    args, _ = _viewer_args(at)
+    nxt = args["neighbours"]["next"]["panels"]
+    assert len(args["panels"]) == 4 and len(nxt) == 4
+    assert all(p["points"] == [] and p["outlines"] == [] for p in [*args["panels"], *nxt])
+    at.toggle(key="browse_use_viewer").set_value(False).run()  # the simple viewer
+    assert simple_only <= keys(at)
+    at.toggle(key="browse_clahe").set_value(True).run()
+    at.toggle(key="browse_use_viewer").set_value(True).run()
+    assert "browse_clahe" not in keys(at)
+    at.toggle(key="browse_use_viewer").set_value(False).run()
+    assert at.toggle(key="browse_clahe").value is True  # kept while not drawn
+    assert not at.exception, [e.value for e in at.exception]
 
 
 def test_browse_draws_prior_and_recent_for_both_views(app_env):
@@ -204,6 +240,7 @@ def test_browse_keeps_the_readers_filters_and_display_across_pages(app_env):
     """Streamlit forgets a widget's value when a run does not draw it: back from another
     page, Browse showed every case again, the file's window, no inversion..."""
     choices = [
+        ("toggle", "browse_use_viewer", False),  # first: the controls below are the simple viewer's
         ("selectbox", "browse_filter_calc", "with"),
         ("selectbox", "browse_preset", "manual"),
         ("slider", "browse_width", 500),
@@ -214,7 +251,6 @@ def test_browse_keeps_the_readers_filters_and_display_across_pages(app_env):
         ("toggle", "browse_show_marks", False),
         ("color_picker", "browse_color", "#00ff00"),
         ("slider", "browse_alpha", 0.3),
-        ("toggle", "browse_use_viewer", False),
     ]
     at = _run("pages/browse.py")
     kept = choices_after_another_page(at, "pages/browse.py", choices)

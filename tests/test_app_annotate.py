@@ -218,13 +218,18 @@ def test_annotate_keeps_the_readers_view_and_tools_and_takes_browses_case(app_en
     assert "annotate_seg_on" in [t.key for t in at.toggle]  # the section is still open
 
 
-def test_audit_keeps_the_model_and_image_across_pages(app_env):
+def test_audit_keeps_the_model_image_and_unsaved_verdict_across_pages(app_env):
     at = _page("pages/audit.py")
     image = at.selectbox(key="audit_image").options[3]
     choices = [
         ("selectbox", "audit_model", "another model (type its id)"),
         ("text_input", "audit_model_typed", "cnn-1"),
         ("selectbox", "audit_image", image),
+        # What the reader wrote before looking at the image elsewhere (it was lost).
+        ("number_input", "audit_score_input", 0.7),
+        ("radio", "audit_verdict", "disagree"),
+        ("radio", "audit_plausible", "implausible"),
+        ("text_area", "audit_comment", "misses the cluster at 2 o'clock"),
     ]
     kept = choices_after_another_page(at, "pages/audit.py", choices)
     assert kept == {key: value for _, key, value in choices}
@@ -244,6 +249,65 @@ def test_viewer_marking_says_where_marks_are_added(app_env):
     assert "Add calcification" not in captions
     # The page cannot see the viewer's unsaved marks: it does not claim "all saved".
     assert "Version 0 · nothing unsaved here" in captions and "all saved" not in captions
+
+
+def test_viewer_hides_the_datasets_marks_and_draws_only_its_own_controls(app_env):
+    """In the reading viewer, *Show the dataset's own marks* hid nothing, and the red
+    overlay and CLAHE, which only the classic figure draws, were offered and changed
+    nothing. The toggle now takes the dataset's markers and outlines off both panels; the
+    classic figure's controls come with that figure."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/annotate.py").run()
+    at.text_input(key="annotate_reader_input").input("Dee").run()
+
+    def panels() -> list[dict]:
+        (viewer,) = at.get("component_instance")
+        return json.loads(viewer.proto.json_args)["panels"]
+
+    def toggles() -> set[str]:
+        return {t.key for t in at.toggle}
+
+    assert len(panels()) == 2 and any(p["points"] for p in panels())
+    assert not {"annotate_overlay", "annotate_clahe"} & toggles()
+    at.toggle(key="annotate_show_dataset").set_value(False).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert len(panels()) == 2
+    assert all(p["points"] == [] and p["outlines"] == [] for p in panels())
+    at.toggle(key="annotate_use_viewer").set_value(False).run()  # the classic figure
+    assert {"annotate_overlay", "annotate_clahe"} <= toggles()
+
+
+def test_viewer_keeps_unsaved_marks_when_the_name_is_cleared_or_corrected(app_env, first_image):
+    """The viewer reloads its marks from the page (dropping the unsaved ones) whenever
+    ``marks_version`` changes. It changed with the reader's name: a name cleared and typed
+    again, or a typo corrected, wiped the marks placed in the browser without a word
+    (checked in Chromium: "Save marks (2)" became "Save marks (0)"). It changes now only
+    with the stored marks shown: another reader's, a save."""
+    key, _, (r, c), _ = first_image
+    stored = _page("pages/annotate.py", reader="Kept")  # a reader with marks stored here
+    _click(stored, r, c)
+    stored.button(key="annotate_save").click().run()
+    assert MarkStore(_store_dir()).load(key, "Kept").version == 1
+
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/annotate.py").run()
+
+    def name(text: str) -> tuple[int, str | None]:
+        at.text_input(key="annotate_reader_input").input(text).run()
+        assert not at.exception, [e.value for e in at.exception]
+        (viewer,) = at.get("component_instance")
+        args = json.loads(viewer.proto.json_args)
+        assert args["case_key"] == key
+        return args["marks_version"], args["editable"]
+
+    first, editable = name("Dr Tpyo")
+    assert editable == key
+    assert name(" ") == (first, None)  # cleared: the browser keeps what it holds
+    assert name("Dr Tpyo") == (first, key)
+    assert name("Dr Typo") == (first, key)  # corrected, nothing stored under either name
+    assert name("Kept")[0] != first  # the marks Kept stored: the browser shows them
 
 
 def test_annotate_after_browse_sends_no_pixels_of_its_case(app_env, monkeypatch):

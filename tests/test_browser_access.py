@@ -108,3 +108,27 @@ def test_sign_in_survives_a_fresh_load_and_sign_out_forgets_it(accounts_app):
         page.locator("input[type=password]").wait_for(timeout=60_000)
         assert page.get_by_text("Signed in as").count() == 0
         assert _auth_cookie(page) is None
+
+
+def test_import_of_another_readers_marks_is_refused_by_the_check(accounts_app, tmp_path):
+    """Signed in, a reader imports only their own marks. The file's check said "no problem
+    found" (green) with an Import button, and only the click said it was refused; the
+    check now says so, with no Import button."""
+    from mcalc.dataset import open_dataset
+
+    key = open_dataset(Path(accounts_app.env["MCALC_DEMO_DIR"])).images()[0].key
+    marks = tmp_path / "anns_marks.csv"
+    marks.write_text(f"image_key,reader,row,col,label\n{key},ann,20,20,benign\n")
+    with browser_page(width=1400, height=1400) as page:
+        open_app(page, f"{accounts_app.url}/annotate")
+        _sign_in_form(page, 0)
+        page.get_by_label("Username").fill("rita")
+        page.locator("input[type=password]").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_text("Reader: rita").wait_for(timeout=90_000)
+        page.get_by_text("Export and import").click()
+        page.locator("input[type=file]").set_input_files(str(marks))
+        page.get_by_text("you can import only your own marks").wait_for(timeout=60_000)
+        assert page.get_by_text("no problem found").count() == 0
+        assert page.get_by_role("button", name="Import", exact=True).count() == 0
+    assert not list(Path(accounts_app.env["MCALC_STORE"]).rglob("ann-*.json"))  # nothing

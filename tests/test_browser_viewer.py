@@ -16,6 +16,7 @@ from tests.browser import (
     VIEWER,
     browser_page,
     open_app,
+    select,
     viewer_frame,
     wait_for_app_idle,
 )
@@ -273,6 +274,83 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
         assert _state(frame)["marks"] == "2" and _state(frame)["outlines"] == "1"
         assert frame.locator(".bar button.save").inner_text() == "Save marks (2)"
         page.screenshot(path=str(ARTIFACTS / "viewer-annotate-saved.png"))
+
+
+def test_annotate_keeps_unsaved_marks_while_the_reader_looks_at_the_other_view(demo_app):
+    """Marks placed in the viewer, not saved; the View switched to MLO and back: they
+    were gone without a word ("Save marks (0)"); now they come back, still unsaved, and
+    Save stores them. The other view shows its own marks meanwhile."""
+    from mcalc.store import MarkStore
+
+    reader = "Draft Keeper"
+    with browser_page(1500, 1300) as page:
+        open_app(page, f"{demo_app.url}/annotate")
+        field = page.get_by_label("Your name", exact=False)
+        field.wait_for(timeout=90_000)
+        field.fill(reader)
+        field.press("Enter")
+        wait_for_app_idle(page)
+        frame = viewer_frame(page)
+        key = _state(frame)["case"]
+        keys = frame.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.key)")
+        frame.focus(VIEWER)
+        frame.press(VIEWER, "a")  # the mark tool
+        box = _panel_box(page, frame, keys.index(key))
+        cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        for dx, dy in [(-20, -30), (15, 10)]:
+            page.mouse.click(cx + dx, cy + dy)
+        assert _state(frame)["marks"] == "2"
+
+        def view(name: str, marks: str) -> None:
+            select(page, "View", name)
+            deadline = time.monotonic() + 60
+            while True:
+                state = _state(viewer_frame(page))
+                if (state["case"] == key) == (name == "CC") and state["marks"] == marks:
+                    return
+                assert time.monotonic() < deadline, state
+                page.wait_for_timeout(200)
+
+        view("MLO", "0")
+        view("CC", "2")  # back, unsaved
+        frame = viewer_frame(page)
+        assert frame.locator(".bar button.save").inner_text() == "Save marks (2)"
+        assert reader not in MarkStore(demo_app.path("MCALC_STORE")).readers(key)  # unsaved
+        frame.focus(VIEWER)
+        frame.press(VIEWER, "Control+s")
+        page.get_by_text("Saved as version 1").wait_for(timeout=60_000)
+        stored = MarkStore(demo_app.path("MCALC_STORE")).load(key, reader).marks
+        assert len(stored.points) == 2
+
+
+def test_help_lists_the_marking_keys_only_where_marks_are_edited(demo_app):
+    """Browse's key list (?) named the mark tool (A), B / U / X, Delete, Ctrl+Z and
+    Ctrl+S, which do nothing there; Annotate's, drawn before the reader's name made the
+    image editable, lacked its outline key (C). Each lists what acts on its page now."""
+
+    def help_text(frame) -> str:
+        frame.focus(VIEWER)
+        frame.press(VIEWER, "?")
+        text = frame.inner_text("#help")
+        frame.press(VIEWER, "Escape")
+        return text
+
+    with browser_page(1500, 1300) as page:
+        open_app(page, f"{demo_app.url}/browse")
+        text = help_text(viewer_frame(page))
+        assert "G / Z / R / V\t" in text and "probe" in text, text
+        for word in ("mark", "B / U / X", "Ctrl+S", "Ctrl+Z", "outline"):
+            assert word not in text, (word, text)
+        open_app(page, f"{demo_app.url}/annotate")
+        field = page.get_by_label("Your name", exact=False)
+        field.wait_for(timeout=90_000)
+        viewer_frame(page)  # drawn before the name: nothing editable yet
+        field.fill("Help Reader")
+        field.press("Enter")
+        wait_for_app_idle(page)
+        text = help_text(viewer_frame(page))
+        for word in ("G / Z / R / V / A", "B / U / X", "Ctrl+S", "outline tool"):
+            assert word in text, (word, text)
 
 
 #: A browser without WebGL: every WebGL context request fails (what Cornerstone probes).

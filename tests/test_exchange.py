@@ -23,6 +23,7 @@ from mcalc.store.exchange import (
     audit_csv,
     coco_dict,
     coco_json,
+    import_refusal,
     marks_mask,
     mask_png,
     masks_zip,
@@ -206,12 +207,25 @@ def test_coco_validation(name, doc, message):
     [
         ("{not json", "not valid JSON"),
         ("[1, 2]", "expected a COCO JSON object"),
-        ("{}", "'images' must be a list"),
+        ("{}", "expected COCO JSON: an object with 'images', 'annotations' and 'categories'"),
+        ('{"foo": 1}', "(keys found: 'foo')"),
+        ('{"images": [], "annotations": []}', "'categories' must be a list (COCO layout): missing"),
     ],
 )
 def test_malformed_coco_files(data, message):
     plan = parse_coco(data, IMAGES)
     assert message in _problems(plan)
+
+
+def test_annotates_own_marks_json_is_named_on_import():
+    """Annotate's *Marks JSON* download, given back to its import, read "'images' must be
+    a list (COCO layout), got NoneType" three times; it now says what the file is and
+    which download to import instead."""
+    plan = parse_coco(json.dumps(_marks().to_payload(), indent=1), IMAGES, source="m.json")
+    assert not plan.report.ok and plan.marks == ()
+    (problem,) = plan.report.problems
+    assert "this is a marks JSON" in str(problem) and "Points CSV or COCO JSON" in str(problem)
+    assert "NoneType" not in plan.report.text()
 
 
 def test_coco_bbox_only_annotations_are_read():
@@ -321,6 +335,9 @@ def test_lazy_shapes_reads_only_what_is_asked():
 def test_a_signed_in_reader_cannot_import_another_readers_marks(tmp_path):
     store = MarkStore(tmp_path)
     plan = parse_points_csv(points_csv([_marks()]), IMAGES)  # marks of "ann"
+    refusal = import_refusal(plan, "bob")  # what a page asks before offering Import
+    assert refusal is not None and "marks of ann; signed in as bob" in refusal
+    assert import_refusal(plan, "ann") is None and import_refusal(plan, None) is None
     with pytest.raises(StoreError, match="marks of ann; signed in as bob"):
         apply_import(store, plan, as_reader="bob")
     assert store.readers(K1) == []  # nothing written

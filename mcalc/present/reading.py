@@ -34,6 +34,7 @@ __all__ = [
     "panel_label",
     "encode_pixels",
     "reading_panel",
+    "without_dataset_marks",
     "panel_marks",
     "marks_from_panel",
     "payload_bytes",
@@ -130,6 +131,18 @@ def reading_panel(
     if marks is not None:
         panel["marks"] = panel_marks(view, marks)
     return panel
+
+
+def without_dataset_marks(panels: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The panels without the dataset's calcification markers and cluster outlines
+    (``points``, ``outlines``): what the viewer draws when the reader hides them. New
+    dicts; the panels given (and the cache's lists they hold) are left as they are.
+
+    Example:
+        >>> without_dataset_marks([{"key": "a", "points": [[1.0, 2.0]], "outlines": []}])
+        [{'key': 'a', 'points': [], 'outlines': []}]
+    """
+    return [{**p, "points": [], "outlines": []} for p in panels]
 
 
 def panel_marks(view: ImageView, marks: ImageMarks) -> list[dict[str, Any]]:

@@ -101,6 +101,19 @@ let tool: Tool = "pan";
 let showOverlays = true;
 let marks: Mark[] = [];
 let undo: Mark[][] = [];
+// Annotate: the unsaved marks and outlines of an image the reader left for another one,
+// by image key, with the marks version they were made on. Going back to that image with
+// the same version (nothing stored there meanwhile) brings them back; before, a glance at
+// the other view wiped them without a word.
+interface Draft {
+  version: number;
+  marks: Mark[];
+  outlines: ol.Outline[];
+}
+const drafts = new Map<string, Draft>();
+let loadedMarks = ""; // the editable panel's marks and outlines as loaded (JSON)
+let editableKey: string | null = null; // the image whose marks are loaded
+const marksNow = (): string => JSON.stringify([marks, ol.outlinesToSave().outlines]);
 let selected: string | null = null;
 let newLabel = "uncertain";
 let lastMarkMs = -1;
@@ -599,32 +612,42 @@ function setLayout(next: Layout): void {
   resize();
 }
 
-const HELP: [string, string][] = [
-  ["Wheel", "zoom"],
-  ["Left drag", "pan (or the tool chosen: magnifier, ruler, probe, mark)"],
-  ["Middle drag", "pan"],
-  ["Right drag", "window / level"],
-  ["0 · 1 · 2 · 3", "window of the file · presets"],
-  ["I", "invert"],
-  ["O", "overlays on / off"],
-  ["G / Z / R / V / A", "pan · magnifier · ruler (mm) · probe · mark"],
-  ["F", "one panel (the active one) / all panels"],
-  ["S", "synchronisation: all · prior-recent · CC-MLO · none"],
+/** The keys of every viewer; ``MARK_HELP``'s and the marking tool's only where marks are
+ * edited (Annotate): Browse's help listed A, B / U / X, Delete, Ctrl+Z and Ctrl+S, which do
+ * nothing there. */
+function baseHelp(marking: boolean): [string, string][] {
+  return [
+    ["Wheel", "zoom"],
+    ["Left drag", `pan (or the tool chosen: magnifier, ruler, probe${marking ? ", mark" : ""})`],
+    ["Middle drag", "pan"],
+    ["Right drag", "window / level"],
+    ["0 · 1 · 2 · 3", "window of the file · presets"],
+    ["I", "invert"],
+    ["O", "overlays on / off"],
+    marking
+      ? ["G / Z / R / V / A", "pan · magnifier · ruler (mm) · probe · mark"]
+      : ["G / Z / R / V", "pan · magnifier · ruler (mm) · probe"],
+    ["F", "one panel (the active one) / all panels"],
+    ["S", "synchronisation: all · prior-recent · CC-MLO · none"],
+  ];
+}
+const MARK_HELP: [string, string][] = [
   ["B / U / X", "label of the selected or next mark: benign · uncertain · suspicious"],
   ["Delete", "delete the selected mark"],
   ["Ctrl+Z", "undo the last mark edit"],
   ["Ctrl+S", "save marks"],
-  ["N / → ,  P / ←", "next / previous case"],
-  ["?", "this help (Esc closes)"],
 ];
-/** The keys of this page: the temporal, layer and outline keys only where they act. */
+/** The keys of this page: the marking, temporal, layer and outline keys only where they act. */
 function helpRows(a: Args): [string, string][] {
+  const marking = Boolean(a.editable);
   return [
-    ...HELP.slice(0, -1),
+    ...baseHelp(marking),
+    ...(marking ? MARK_HELP : []),
+    ["N / → ,  P / ←", "next / previous case"],
     ...(a.temporal ? temporal.HELP : []),
     ...(a.overlays ? lyr.OVERLAY_HELP : []),
-    ...(a.editable ? ol.OUTLINE_HELP : []),
-    ...HELP.slice(-1),
+    ...(marking ? ol.OUTLINE_HELP : []),
+    ["?", "this help (Esc closes)"],
   ];
 }
 
@@ -714,9 +737,19 @@ function renderBar(): void {
   bar.appendChild(button("Case ▶", false, "next case (N)", () => emit({ type: "next" })));
   bar.appendChild(button("?", false, "keyboard shortcuts", toggleHelp));
 }
+function fillHelp(help: HTMLDivElement, a: Args): void {
+  help.innerHTML = "<b>Reading controls</b><table></table>";
+  const table = help.querySelector("table") as HTMLTableElement;
+  for (const [key, what] of helpRows(a)) {
+    const tr = table.insertRow();
+    tr.insertCell().textContent = key;
+    tr.insertCell().textContent = what;
+  }
+}
 function toggleHelp(show?: boolean): void {
   const help = document.getElementById("help") as HTMLDivElement;
   const on = show ?? help.style.display !== "block";
+  if (on && args) fillHelp(help, args); // the page's keys now (a name entered: marking)
   help.style.display = on ? "block" : "none";
   root.dataset.help = String(on);
 }
@@ -724,8 +757,9 @@ function toggleHelp(show?: boolean): void {
 const SYNC_ORDER: (Sync)[] = ["all", "pairs", "views", "none"];
 function onKey(ev: KeyboardEvent): void {
   const k = ev.key;
-  if ((ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "z") return void (ev.preventDefault(), undoMark());
-  if ((ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "s") return void (ev.preventDefault(), save());
+  // Ctrl+Z and Ctrl+S act where marks are edited; elsewhere they are the browser's.
+  if (args?.editable && (ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "z") return void (ev.preventDefault(), undoMark());
+  if (args?.editable && (ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "s") return void (ev.preventDefault(), save());
   if (ev.ctrlKey || ev.metaKey || ev.altKey) return;
   if (temporal.onKey(k)) return void ev.preventDefault();
   const actions: Record<string, () => void> = {
@@ -796,13 +830,7 @@ async function showCase(a: Args): Promise<void> {
   status.id = "status";
   const help = document.createElement("div");
   help.id = "help";
-  help.innerHTML = "<b>Reading controls</b><table></table>";
-  const table = help.querySelector("table") as HTMLTableElement;
-  for (const [key, what] of helpRows(a)) {
-    const tr = table.insertRow();
-    tr.insertCell().textContent = key;
-    tr.insertCell().textContent = what;
-  }
+  fillHelp(help, a);
   root.append(bar, grid, status, help);
   if (layout === "one" && active >= a.panels.length) active = 0;
 
@@ -939,10 +967,21 @@ async function onRender(a: Args, early = false): Promise<void> {
   args = a;
   lyr.setOverlays(a.overlays, newCase, layerHost);
   if (a.marks_version !== marksVersion || newCase) {
+    if (newCase && editableKey !== null && marksNow() !== loadedMarks) {
+      drafts.set(editableKey, { version: marksVersion, marks, outlines: ol.outlinesToSave().outlines });
+    }
     marksVersion = a.marks_version;
     const editable = a.panels.find((p) => p.key === a.editable);
     marks = (editable?.marks ?? []).map((m) => ({ ...m }));
     ol.loadOutlines(editable?.reader_outlines);
+    loadedMarks = marksNow();
+    const draft = editable && newCase ? drafts.get(editable.key) : undefined;
+    if (editable) drafts.delete(editable.key);
+    if (draft && draft.version === a.marks_version) {
+      marks = draft.marks; // unsaved, as the reader left them: "Save marks" saves them
+      ol.loadOutlines(draft.outlines);
+    }
+    editableKey = a.editable ?? null;
     undo = [];
     selected = null;
   }

@@ -11,7 +11,7 @@ of the source image, de-identified by :mod:`~mcalc.store.exchange.deid` (PS3.15 
 
 from __future__ import annotations
 
-from mcalc.store.exchange.apply import apply_import
+from mcalc.store.exchange.apply import apply_import, import_refusal
 from mcalc.store.exchange.coco import parse_coco
 from mcalc.store.exchange.deid import deidentify
 from mcalc.store.exchange.dicom_seg import marks_seg
@@ -58,5 +58,6 @@ __all__ = [
     "parse_points_csv",
     "parse_coco",
     "parse_mask_png",
+    "import_refusal",
     "apply_import",
 ]

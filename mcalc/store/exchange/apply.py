@@ -9,9 +9,32 @@ from mcalc.store.exchange.validate import ImportPlan, ImportValidationError
 from mcalc.store.mark_store import MarkStore
 from mcalc.store.record import StoreError
 
-__all__ = ["apply_import"]
+__all__ = ["apply_import", "import_refusal"]
 
 log = logging.getLogger(__name__)
+
+
+def import_refusal(plan: ImportPlan, as_reader: str | None) -> str | None:
+    """Why ``as_reader`` may not import ``plan``, or ``None`` when they may.
+
+    ``as_reader``: the signed-in reader when accounts are on (``None``: accounts off, any
+    reader's marks may be imported). A reader writes only their own marks, so a plan
+    carrying another reader's is refused; a page asks this before offering the import.
+
+    Example:
+        >>> from mcalc.store.exchange.validate import ImportReport
+        >>> import_refusal(ImportPlan(ImportReport("x.csv")), None) is None
+        True
+    """
+    if as_reader is None:
+        return None
+    others = sorted({m.reader for m in plan.marks if m.reader != as_reader})
+    if not others:
+        return None
+    return (
+        f"the file holds marks of {', '.join(others)}; signed in as {as_reader}, you "
+        "can import only your own marks (remove the reader column, or ask that reader)"
+    )
 
 
 def apply_import(
@@ -40,13 +63,9 @@ def apply_import(
         raise ValueError(f"mode must be 'add' or 'replace', got {mode!r}")
     if not plan.report.ok or not plan.marks:
         raise ImportValidationError(plan.report)
-    if as_reader is not None:
-        others = sorted({m.reader for m in plan.marks if m.reader != as_reader})
-        if others:
-            raise StoreError(
-                f"the file holds marks of {', '.join(others)}; signed in as {as_reader}, you "
-                "can import only your own marks (remove the reader column, or ask that reader)"
-            )
+    refusal = import_refusal(plan, as_reader)
+    if refusal is not None:
+        raise StoreError(refusal)
     snapshots: list[tuple[tuple[str, str], bytes | None]] = []
     done: list[tuple[str, str, int]] = []
     try:

@@ -19,11 +19,29 @@ def _coco_lookup(
     if not isinstance(doc, dict):
         col.problem(source, f"expected a COCO JSON object, got {type(doc).__name__}")
         return None
-    for name in ("images", "annotations", "categories"):
+    layout = ("images", "annotations", "categories")
+    if "image_key" in doc and ("points" in doc or "regions" in doc):
+        # Annotate's own "Marks JSON" download: it read "'images' must be a list (COCO
+        # layout), got NoneType" three times.
+        col.problem(
+            source,
+            "this is a marks JSON (Annotate's Marks JSON download, a copy to read or archive), "
+            "which import does not read: import the Points CSV or COCO JSON download of the "
+            "same marks instead",
+        )
+        return None
+    if not any(name in doc for name in layout):
+        found = ", ".join(repr(k) for k in list(doc)[:5]) or "none"
+        col.problem(
+            source,
+            "expected COCO JSON: an object with 'images', 'annotations' and 'categories' lists "
+            f"(keys found: {found})",
+        )
+        return None
+    for name in layout:
         if not isinstance(doc.get(name), list):
-            col.problem(
-                source, f"'{name}' must be a list (COCO layout), got {type(doc.get(name)).__name__}"
-            )
+            got = "missing" if name not in doc else f"got {type(doc[name]).__name__}"
+            col.problem(source, f"'{name}' must be a list (COCO layout): {got}")
     if col.problems:
         return None
     cats: dict[Any, str] = {}
