@@ -7,6 +7,7 @@ import io
 import json
 import os
 import zipfile
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -305,9 +306,12 @@ def test_failed_write_midway_rolls_everything_back(tmp_path, monkeypatch):
     calls = {"n": 0}
 
     def replace_then_fill_up(src, dst):
-        calls["n"] += 1
-        if calls["n"] == 2:  # the second record hits a full disk
-            raise OSError(errno.ENOSPC, "No space left on device")
+        # Only the store's own writes count: threads that earlier tests left running (the
+        # caches' writers) replace their files through the same os.replace.
+        if Path(os.fsdecode(dst)).is_relative_to(tmp_path):
+            calls["n"] += 1
+            if calls["n"] == 2:  # the second record hits a full disk
+                raise OSError(errno.ENOSPC, "No space left on device")
         return real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", replace_then_fill_up)
