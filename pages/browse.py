@@ -19,6 +19,7 @@ from mcalc.present.pixels import SentPixels
 from mcalc.present.reading import without_dataset_marks
 from mcalc.present.reading_temporal import (
     TemporalPanel,
+    registration_flag,
     temporal_args,
     temporal_bytes,
     temporal_offered,
@@ -324,7 +325,7 @@ def temporal_tables(case_id: str, tpanels: list[TemporalPanel], summary: str) ->
     st.markdown(f"**Changes between rounds: {summary}**")
     for tp in tpanels:
         reg = tp.registration
-        flag = f" · **fell back to the global stage**: {reg['fallback']}" if reg["fallback"] else ""
+        flag = registration_flag(reg)
         st.caption(
             f"{tp.view}: {reg['method']} in {reg['seconds']} s · similarity inside the breast "
             f"{reg['ncc_before']:.3f} → {reg['ncc_after']:.3f} · breast overlap "

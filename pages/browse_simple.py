@@ -10,6 +10,7 @@ import streamlit as st
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.errors import ImageReadError, McalcError
+from mcalc.present.reading_temporal import registration_flag
 from mcalc.present.temporal_figures import MODES, temporal_figure, tracked_rows
 from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
 from mcalc.temporal import summary_line
@@ -137,7 +138,7 @@ def temporal_ui(case: CaseRecord, max_side: int) -> None:
             key=f"browse_temporal_{tv.view}",
             config={"scrollZoom": True, "displaylogo": False},
         )
-        flag = f" · **fell back to the global stage**: {reg['fallback']}" if reg["fallback"] else ""
+        flag = registration_flag(reg)
         st.caption(
             f"{reg['method']} in {reg['seconds']} s · similarity inside the breast "
             f"{reg['ncc_before']:.3f} → {reg['ncc_after']:.3f} · breast overlap "

@@ -22,6 +22,7 @@ from mcalc.explain.ahead import AHEAD
 from mcalc.explain.service import CaseAnalysis
 from mcalc.explain.temporal_findings import TemporalFindings, temporal_findings
 from mcalc.models.inference import LoadedModel
+from mcalc.present.reading_temporal import registration_flag
 from mcalc.present.temporal_figures import temporal_figure
 from mcalc.progress import BackgroundWork, ProgressFn
 from pages import common
@@ -134,7 +135,7 @@ def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: Case
         config={"scrollZoom": True, "displaylogo": False},
     )
     reg = found.view.registration
-    flag = f" · **fell back to the global stage**: {reg['fallback']}" if reg.get("fallback") else ""
+    flag = registration_flag(reg)
     st.caption(
         f"Registration {reg.get('method')} · similarity inside the breast "
         f"{reg.get('ncc_before', 0):.3f} → {reg.get('ncc_after', 0):.3f}{flag}. Each finding "

@@ -11,6 +11,7 @@ from mcalc.dataset import open_dataset
 from mcalc.dataset.records import CaseRecord
 from mcalc.synthetic import read_landmarks
 from mcalc.temporal import (
+    NOT_REGISTERED,
     Registration,
     RegistrationError,
     RegistrationSettings,
@@ -145,6 +146,21 @@ def test_affine_field_matches_its_matrix():
     m = np.array([[1.0, 0.0, 5.0], [0.0, 1.0, -2.0]])
     f = field_from_affine(m, (4, 3), (10.0, 10.0))
     assert np.allclose(f[..., 0], 5.0) and np.allclose(f[..., 1], -2.0)
+
+
+def test_a_registration_worse_than_none_is_not_applied():
+    """The same image as prior and recent, the prior's breast mask drawn 30 px off: the
+    global stage starts from the masks' centres, one step cannot come back, and the result
+    is less alike than the images as filed: the pair is then compared as filed."""
+    recent, mask = _breast()
+    off = np.roll(mask, 30, axis=1)
+    settings = RegistrationSettings(work_side=128, nonrigid=False, affine_iterations=1)
+    reg = register_images(recent, recent.copy(), mask, off, spacing_mm=SPACING, settings=settings)
+    assert reg.method == NOT_REGISTERED, (reg.method, reg.quality)
+    assert "lowered the similarity" in (reg.fallback or "")
+    assert not np.any(reg.field) and not np.any(reg.affine_field)
+    assert reg.quality["ncc_after"] == pytest.approx(reg.quality["ncc_before"])
+    assert reg.recent_to_prior([[50.0, 40.0]]) == pytest.approx(np.array([[50.0, 40.0]]))
 
 
 def test_an_empty_breast_is_refused():

@@ -25,7 +25,7 @@ Example:
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -266,3 +266,23 @@ def temporal_bytes(args: dict[str, Any] | None) -> int:
     if not args:
         return 0
     return sum(len(v["registered"]) + len(v["subtraction"]) for v in args["views"])
+
+
+def registration_flag(reg: Mapping[str, Any]) -> str:
+    """What a registration's caption ends with (markdown): the stage dropped and why, or
+    that the pair is compared as filed; ``""`` when every stage run was kept.
+
+    Example:
+        >>> registration_flag({"method": "affine", "fallback": "non-rigid stage folds"})
+        ' · **fell back to the global stage**: non-rigid stage folds'
+        >>> registration_flag({"method": "affine+bspline", "fallback": None})
+        ''
+    """
+    from mcalc.temporal.register import NOT_REGISTERED
+
+    why = reg.get("fallback")
+    if not why:
+        return ""
+    if reg.get("method") == NOT_REGISTERED:
+        return f" · **not registered**: {why}"
+    return f" · **fell back to the global stage**: {why}"

@@ -25,9 +25,11 @@ from mcalc.temporal.change import (
 )
 from mcalc.temporal.pair import TemporalError, TemporalPair, pair_records, register_pair
 from mcalc.temporal.register import (
+    NOT_REGISTERED,
     Registration,
     RegistrationError,
     RegistrationSettings,
+    as_filed_if_worse,
     field_from_affine,
     jacobian_determinant,
     landmark_error,
@@ -36,6 +38,8 @@ from mcalc.temporal.register import (
 )
 
 __all__ = [
+    "NOT_REGISTERED",
+    "as_filed_if_worse",
     "STATUSES",
     "Change",
     "Tracked",

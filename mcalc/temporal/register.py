@@ -16,7 +16,8 @@ The result is a dense displacement field on the working grid (recent -> prior, i
 full-resolution pixels), from which :class:`Registration` maps points both ways and warps
 the prior (image and annotation mask) onto the recent grid. A non-rigid stage that fails,
 folds (Jacobian determinant <= 0 inside the breast) or lowers the similarity is dropped for
-the global stage, and the result says so (``fallback``).
+the global stage, and the result says so (``fallback``); a registration whose similarity is
+below that of the images as filed is not applied (:func:`as_filed_if_worse`).
 
 Reference: Loizidou et al., "An automated breast micro-calcification detection and
 classification technique using temporal subtraction of mammograms", IEEE Access 2020.
@@ -27,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 
 import cv2
@@ -43,6 +45,8 @@ __all__ = [
     "field_from_affine",
     "landmark_error",
     "quality_figures",
+    "as_filed_if_worse",
+    "NOT_REGISTERED",
 ]
 
 log = logging.getLogger(__name__)
@@ -105,8 +109,9 @@ class Registration:
             in full-resolution prior pixels: recent pixel ``p`` shows the tissue the prior
             shows at ``p + field(p)`` (after ``prior_mirrored``).
         affine_field: the same for the global stage alone (the fallback).
-        method: ``affine``, ``affine+bspline``.
-        fallback: why the non-rigid stage was dropped (``None`` when it was kept or not run).
+        method: ``affine``, ``affine+bspline``, or ``none`` (:data:`NOT_REGISTERED`: every
+            stage lowered the similarity; the pair is compared as filed).
+        fallback: why a stage was dropped (``None`` when every stage run was kept).
         prior_mirrored: the prior was mirrored left-right to put its chest wall on the
             recent image's side before registering.
         quality: similarity before/after inside the breast (``ncc_before``, ``ncc_after``,
@@ -403,10 +408,56 @@ def register_images(
         quality["ncc_global"] = quality["ncc_after"]
     if reg_result.fallback is None and fallback is not None:
         reg_result = _with_field(reg_result, reg_result.field, reg_result.method, fallback)
-    if reg_result.fallback:
+    ident = as_filed_if_worse(reg_result, quality)
+    if ident is not None:
+        glob_ncc = quality["ncc_global"]
+        reg_result = ident
+        quality = quality_figures(ident, recent, file_prior, recent_mask, file_prior_mask)
+        quality["ncc_global"] = glob_ncc
+    if reg_result.method == NOT_REGISTERED:
+        log.warning("registration not applied: %s", reg_result.fallback)
+    elif reg_result.fallback:
         log.warning("registration fell back to the global stage: %s", reg_result.fallback)
     seconds = time.perf_counter() - start
     return replace(reg_result, quality=quality, seconds=seconds)
+
+
+#: The ``method`` of a pair left as filed: every stage lowered the similarity (below).
+NOT_REGISTERED = "none"
+
+#: How much lower than the images as filed a registration's similarity may be (Pearson
+#: correlation inside the recent breast) before it is dropped; the same margin as the
+#: non-rigid stage's against the global one.
+WORSE_MARGIN = 0.005
+
+
+def as_filed_if_worse(
+    reg: Registration, quality: Mapping[str, float | bool], margin: float = WORSE_MARGIN
+) -> Registration | None:
+    """The identity in place of ``reg`` (no displacement: recent pixel ``p`` is compared
+    with the prior's ``p``, after the mirroring; ``method`` :data:`NOT_REGISTERED`, the
+    reason in ``fallback``) when ``reg``'s similarity (``quality``'s ``ncc_after``) is below
+    that of the images as filed (``ncc_before``) by more than ``margin``; ``None`` when
+    ``reg`` is no worse. A registration must never make the subtraction worse than none.
+
+    Example:
+        >>> r = Registration((4, 4), (4, 4), 0.1, np.ones((2, 2, 2), np.float32),
+        ...                  np.ones((2, 2, 2), np.float32), "affine", None, False)
+        >>> ident = as_filed_if_worse(r, {"ncc_before": 0.99, "ncc_after": 0.90})
+        >>> ident.method, float(abs(ident.field).max())
+        ('none', 0.0)
+        >>> as_filed_if_worse(r, {"ncc_before": 0.99, "ncc_after": 0.988}) is None
+        True
+    """
+    before, after = float(quality["ncc_before"]), float(quality["ncc_after"])
+    if not after < before - margin:
+        return None
+    zero = np.zeros_like(reg.field)
+    reason = (
+        f"the {reg.method} registration lowered the similarity ({after:.3f} < {before:.3f} "
+        "as filed): the pair is compared as filed"
+    )
+    return replace(reg, field=zero, affine_field=zero, method=NOT_REGISTERED, fallback=reason)
 
 
 def _with_field(
