@@ -32,7 +32,7 @@ __all__ = ["TemporalError", "TemporalPair", "pair_records", "register_pair"]
 log = logging.getLogger(__name__)
 
 #: Bumped when a change to the registration makes cached results stale.
-_CACHE_VERSION = 4
+_CACHE_VERSION = 5  # 5: a registration worse than none is not applied
 
 
 class TemporalError(McalcError):
