@@ -282,6 +282,12 @@ def crossval(
     """
     if engine not in ENGINES:
         raise ModelError(f"unknown engine {engine!r}; expected one of: {', '.join(ENGINES)}")
+    if address and engine != "ray":
+        # Refused, not ignored: the folds would train here while the user meant a cluster.
+        raise ModelError(
+            f"address {address!r} is a Ray cluster, but the engine is {engine!r}: "
+            "add --engine ray (engine='ray'), or leave out the address to train here"
+        )
     t0 = time.perf_counter()
     plan = plan_folds(config, k)
     calls = [(cfg,) for cfg in plan.configs()]
