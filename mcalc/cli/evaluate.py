@@ -41,6 +41,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise McalcError(
             f"--bootstrap must be 0 (none) or a number of resamples, got {args.bootstrap}"
         )
+    if args.no_detection:
+        _refuse_detection_options(args)
     args.model = model_or_default(args)  # the report, detection and BI-RADS use it too
     result = evaluate_model(
         args.model,
@@ -108,6 +110,28 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if birads is not None:
         _print_birads(birads)
     return 0
+
+
+def _refuse_detection_options(args: argparse.Namespace) -> None:
+    """``--no-detection`` with a detection or BI-RADS option: refused, not ignored (the
+    option would have no effect while the user expects one)."""
+    from mcalc.models.detection import DEFAULT_MIN_DISTANCE_MM
+    from mcalc.models.froc import DEFAULT_CLUSTER_TOLERANCE_MM, DEFAULT_TOLERANCE_MM
+
+    defaults = {
+        "tolerance_mm": DEFAULT_TOLERANCE_MM,
+        "cluster_tolerance_mm": DEFAULT_CLUSTER_TOLERANCE_MM,
+        "min_distance_mm": DEFAULT_MIN_DISTANCE_MM,
+        "detection_threshold": 0.0,
+        "birads_rule": "max",
+        "birads_change": False,
+    }
+    given = ["--" + k.replace("_", "-") for k, v in defaults.items() if getattr(args, k) != v]
+    if given:
+        raise McalcError(
+            f"{', '.join(given)} set the detection or BI-RADS evaluation, which --no-detection "
+            "skips: leave out --no-detection, or leave out those options"
+        )
 
 
 def _write_report(
