@@ -307,7 +307,7 @@ def hyper_ui(
 def launch_blocker(plan_ok: bool, weights_ok: bool, confirmed: bool) -> str | None:
     """Why *Launch training* is disabled, in words, or ``None`` when it is not."""
     if not plan_ok:
-        return "the freeze strategy cannot be applied to this architecture (see section 1)"
+        return "the freeze plan of section 1 cannot be made (its error says why)"
     if not weights_ok:
         return "the starting weights are not usable yet (see section 2)"
     if not confirmed:

@@ -76,6 +76,10 @@ def test_train_page_shows_strategy_plan_and_warns_about_random_frozen_layers(tra
     assert "partly" not in set(at.dataframe[0].value["status"])
     assert any("Partial boundary: `conv2`." in c.value for c in at.caption)
     assert not any("*partly*" in c.value for c in at.caption)
+    at.text_input(key="train_boundary").input("no_such_layer").run()
+    assert at.error and at.button(key="train_launch").disabled
+    assert any("Launch is off: the freeze plan of section 1" in c.value for c in at.caption)
+    at.text_input(key="train_boundary").input("").run()
 
     # A weights file that is not there: refused in section 2, and the button says why.
     at.radio(key="train_freeze").set_value("full")
