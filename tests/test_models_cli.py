@@ -62,6 +62,16 @@ def test_train_json_then_models_then_evaluate(tiny_data, tmp_path, capsys) -> No
 
     assert main(["models", "--models", str(models)]) == 0
     assert "cli-birads" in capsys.readouterr().out
+    # A 3-class card's AUC is macro one-vs-rest: said wherever it is printed, beside the
+    # suspicious-vs-rest AUC that Evaluate's curves show.
+    auc = f"{card['metrics']['test']['auc']:.3f} (macro one-vs-rest)"
+    assert main(["models", "--models", str(models)]) == 0
+    assert f"test AUC {auc} acc" in capsys.readouterr().out
+    args = ["evaluate", "--model", "cli-birads", "--data", str(tiny_data), "--models",
+            str(models), "--no-detection"]  # fmt: skip
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert f"  AUC {auc}, accuracy" in text and "  suspicious vs rest: AUC" in text
 
 
 @pytest.mark.parametrize(

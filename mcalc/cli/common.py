@@ -94,6 +94,14 @@ def fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def auc_text(metrics: dict[str, Any]) -> str:
+    """A metrics dict's AUC with its kind when it is not a plain binary one ("0.487
+    (macro one-vs-rest)" for a 3-class model): the suspicious-vs-rest AUC printed beside
+    it, and Evaluate's curves, differ from it."""
+    kind = metrics.get("auc_kind")
+    return fmt(metrics.get("auc")) + (f" ({kind})" if kind else "")
+
+
 def guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         try:

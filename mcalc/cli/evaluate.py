@@ -18,6 +18,7 @@ from mcalc.cli.common import (
     ProgressBar,
     add_input_option,
     add_models_option,
+    auc_text,
     fmt,
     guard,
     model_or_default,
@@ -80,7 +81,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         f"{result.model_id} on {result.data} ({result.scope}, {len(result.cases)} cases, {m['n']} patches)"
     )
     print(
-        f"  AUC {fmt(m.get('auc'))}, accuracy {fmt(m.get('accuracy'))}, "
+        f"  AUC {auc_text(m)}, accuracy {fmt(m.get('accuracy'))}, "
         f"sensitivity {fmt(m.get('sensitivity'))}, specificity {fmt(m.get('specificity'))}"
     )
     print(f"  confusion matrix (rows truth, columns predicted): {m['confusion_matrix']}")
