@@ -174,6 +174,13 @@ def test_train_needs_data_or_a_config_file(tmp_path, capsys) -> None:
     bad.write_text(json.dumps({"data": "d", "two_stage": True, "epochs": 2, "head_epochs": 2}))
     assert main(["train", "--config", str(bad)]) == 2
     assert "two-stage schedule" in capsys.readouterr().err
+    # A misspelt key is refused, not ignored (the run took the default 10 epochs).
+    typo = tmp_path / "typo.json"
+    typo.write_text(json.dumps({"data": "d", "epoch": 1, "patches_per_image": 2}))
+    assert main(["train", "--config", str(typo)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key(s) 'epoch' (did you mean 'epochs'?)" in err and str(typo) in err
+    assert "'patches_per_image'" not in err  # older job files' key is still read
 
 
 def test_models_default_sets_shows_and_clears_the_default(tmp_path, capsys) -> None:
