@@ -8,7 +8,7 @@ import argparse
 import shlex
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +94,7 @@ def fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def auc_text(metrics: dict[str, Any]) -> str:
+def auc_text(metrics: Mapping[str, Any]) -> str:
     """A metrics dict's AUC with its kind when it is not a plain binary one ("0.487
     (macro one-vs-rest)" for a 3-class model): the suspicious-vs-rest AUC printed beside
     it, and Evaluate's curves, differ from it."""
