@@ -151,10 +151,11 @@ def results_ui(job: BatchJob) -> None:
                     "Result set",
                     range(len(sets)),
                     key=key,
+                    # No row counts in the label: they grow while a run goes on, and the
+                    # browser kept showing the count of the moment it was chosen ("21 rows"
+                    # above a table of 48); the caption under the filters counts them.
                     format_func=lambda i: (
-                        f"{sets[i].label} · {sets[i].rows} rows"
-                        + (f", {sets[i].failed} failed" if sets[i].failed else "")
-                        + (" · the last launch's" if i == pick else "")
+                        sets[i].label + (" · the last launch's" if i == pick else "")
                     ),
                     help="This run folder keeps the rows of every launch (other explanation "
                     "or maps settings, an earlier version of the model), so that a launch "

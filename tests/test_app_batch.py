@@ -119,6 +119,7 @@ def test_batch_page_shows_one_launchs_rows_of_a_folder_that_keeps_several(
     pick = at.selectbox(key=f"batch_set:{name}")
     label = pick.options[pick.index]  # (both runs may end within one second: any order)
     assert len(pick.options) == 2 and "maps" in label and "the last launch's" in label
+    assert not any(" rows" in o for o in pick.options)  # a count goes stale while it runs
     assert len(_results(at)) == 4  # one row per image, not one per image and launch
     assert any(c.value.startswith("4 of 4 rows") for c in at.caption)
     pick.set_value(1 - pick.value).run()
