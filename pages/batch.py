@@ -151,10 +151,11 @@ def results_ui(job: BatchJob) -> None:
                     "Result set",
                     range(len(sets)),
                     key=key,
+                    # No row counts in the label: they grow while a run goes on, and the
+                    # browser kept showing the count of the moment it was chosen ("21 rows"
+                    # above a table of 48); the caption under the filters counts them.
                     format_func=lambda i: (
-                        f"{sets[i].label} · {sets[i].rows} rows"
-                        + (f", {sets[i].failed} failed" if sets[i].failed else "")
-                        + (" · the last launch's" if i == pick else "")
+                        sets[i].label + (" · the last launch's" if i == pick else "")
                     ),
                     help="This run folder keeps the rows of every launch (other explanation "
                     "or maps settings, an earlier version of the model), so that a launch "
@@ -193,25 +194,31 @@ def results_ui(job: BatchJob) -> None:
         key="batch_table",
         column_config={"score": st.column_config.NumberColumn(format="%.3f")},
     )
+    # The image is chosen by its key, not its place: while a run goes on, rows arrive and
+    # are sorted again, and a place named another image (or the widget's stale label came
+    # back as a string, and comparing it with a number raised a TypeError on the page).
+    keys = list(view["image_key"])
+    place = {k: i for i, k in reversed(list(enumerate(keys)))}
     picked = list(event.selection.rows) if event is not None else []
-    if picked and st.session_state.get("batch_last_pick") != picked:
-        st.session_state["batch_open_row"] = int(picked[0])  # a ticked row is the one opened
+    if picked and st.session_state.get("batch_last_pick") != picked and picked[0] < len(keys):
+        st.session_state["batch_open_row"] = keys[picked[0]]  # a ticked row is the one opened
     st.session_state["batch_last_pick"] = picked
-    if st.session_state.get("batch_open_row", 0) >= len(view):
-        st.session_state["batch_open_row"] = 0
-    if len(view):
+    if keys and st.session_state.get("batch_open_row") not in place:
+        st.session_state["batch_open_row"] = keys[0]
+    if keys:
         c3, c4 = st.columns([3, 1], vertical_alignment="bottom")
-        pos = c3.selectbox(
+        key = c3.selectbox(
             "Image to open in Predict (or tick a row)",
-            list(range(len(view))),
+            keys,
             key="batch_open_row",
-            format_func=lambda i: (
-                f"{view.at[i, 'image_key']} · {view.at[i, 'model_id']} · "
-                f"score {view.at[i, 'score']:.3f}"
+            format_func=lambda k: (
+                f"{k} · {view.at[place[k], 'model_id']} · score {view.at[place[k], 'score']:.3f}"
+                if k in place
+                else str(k)
             ),
         )
         if c4.button("Open in Predict", key="batch_open", icon=":material/open_in_new:"):
-            row = view.iloc[int(pos)]
+            row = view.iloc[place[str(key)]]
             state.open_in_predict(
                 str(row["model_id"]), str(row["case_id"]), str(row["view"]), str(row["timepoint"])
             )

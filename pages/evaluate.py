@@ -59,11 +59,18 @@ def registry_ui(listing: RegistryListing) -> None:
             key="evaluate_registry",
             height=min(38 + 35 * len(rows), 320),
         )
+        macro = [c.id for c in listing.models if c.test_metrics.get("auc_kind")]
         st.caption(
             "AUC, accuracy, sensitivity (sens.) and specificity (spec.) on the held-out test "
             "patients, as "
             "recorded in each model's card (patch level, threshold 0.5). Training times: "
             "the Train page."
+            + (
+                f" The AUC of {', '.join(macro)} (3 classes) is the macro one-vs-rest AUC; "
+                "the curves below are of suspicious vs the rest."
+                if macro
+                else ""
+            )
         )
     for problem in listing.problems:
         st.warning(

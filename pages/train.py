@@ -304,6 +304,20 @@ def hyper_ui(
     )
 
 
+def launch_blocker(plan_ok: bool, weights_ok: bool, confirmed: bool) -> str | None:
+    """Why *Launch training* is disabled, in words, or ``None`` when it is not."""
+    if not plan_ok:
+        return "the freeze plan of section 1 cannot be made (its error says why)"
+    if not weights_ok:
+        return "the starting weights are not usable yet (see section 2)"
+    if not confirmed:
+        return (
+            "tick *Freeze the random layers anyway* in section 2, or choose the **Full** "
+            "strategy or pre-trained weights"
+        )
+    return None
+
+
 def launch(config: TrainConfig, settings: Settings) -> None:
     """Submit the job; the outcome is shown as a notice on the next run."""
     try:
@@ -347,15 +361,18 @@ st.subheader("3 · Hyperparameters")
 config = hyper_ui(
     data_path, task, arch, freeze, boundary, weights, bool(winfo and winfo.pretrained)
 )
-ready = plan_ok and winfo is not None and confirmed
+blocker = launch_blocker(plan_ok, winfo is not None, confirmed)
 if st.button(
     "Launch training",
     key="train_launch",
     type="primary",
     icon=":material/rocket_launch:",
-    disabled=not ready,
+    disabled=blocker is not None,
 ):
     launch(config, settings)
+if blocker:
+    # The reason sits sections above the greyed-out button, often scrolled out of sight.
+    st.caption(f"Launch is off: {blocker}.")
 if train_jobs.NOTICE_KEY in st.session_state:
     kind, text = st.session_state.pop(train_jobs.NOTICE_KEY)
     getattr(st, kind)(text)

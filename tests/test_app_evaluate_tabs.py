@@ -141,3 +141,40 @@ def test_two_models_are_compared_on_the_same_cases(eval_env):
     paired = _table(at, "DeLong p")
     assert list(paired["model B"]) == ["copy"] and paired["n"][0] == 6
     assert paired["A − B"][0] == 0.0 and paired["AUC A"][0] == paired["AUC B"][0]
+
+
+@pytest.mark.slow  # an AppTest run of the page: 3-10 s
+def test_pooling_a_ready_run_shows_it_pooled_in_the_runs_table(eval_env, tmp_path, monkeypatch):
+    import pages.evaluate_tabs.crossval as tab
+    from mcalc.jobs.crossval import RESULT_FILE
+
+    levels = ("patch", "image", "case")
+    summary = {
+        "k": 2, "leave_one_patient_out": False, "seed": 0, "prefix": "cv-ready",
+        "folds": [{"fold": i + 1, "model_id": f"cv-ready-fold{i + 1}of2", "patients": [f"p{i}"],
+                   "auc": {lv: 0.7 for lv in levels}} for i in range(2)],
+        "fold_patients": [["p0"], ["p1"]],
+        "mean_sd": {lv: {"mean": 0.7, "sd": 0.0, "n": 2} for lv in levels},
+        "pooled": {lv: {"auc": 0.7, "auc_ci_text": "0.600–0.800", "n": 2} for lv in levels},
+        "config": TrainConfig(data="x").to_json(),
+    }  # fmt: skip
+    settings = Settings(runs_dir=tmp_path / "runs")
+    monkeypatch.setenv("MCALC_RUNS", str(tmp_path / "runs"))
+    run = record_result(summary, settings)
+    result = run.folder / RESULT_FILE
+    kept = result.read_bytes()
+    result.unlink()  # every fold done, not pooled yet
+
+    def pool(run, *args, **kwargs):  # the folds' scoring is tests/test_crossval_jobs.py's
+        result.write_bytes(kept)
+
+    monkeypatch.setattr(tab, "run_state", lambda r, s=None: "pooled" if r.result else "ready")
+    monkeypatch.setattr(tab, "pool_run", pool)
+    at = _page()
+    at.session_state["evaluate_tab"] = "Cross-validation"
+    at.run()
+    assert list(_table(at, "folds")["state"]) == ["ready"]
+    at.button(key="evaluate_cv_pool").click().run()
+    assert not at.exception and not at.error
+    assert list(_table(at, "folds")["state"]) == ["pooled"]  # not "ready" beside the result
+    assert _table(at, "pooled AUC")["pooled 95% CI"][0] == "0.600–0.800"

@@ -62,14 +62,31 @@ def test_train_page_shows_strategy_plan_and_warns_about_random_frozen_layers(tra
     assert set(blocks["block"]) == {"conv1", "conv2", "head"}
     assert any("stay random" in w.value for w in at.warning)
     assert at.button(key="train_launch").disabled  # until the user confirms
+    # ... and says so beside the button, where the warning above may be out of sight.
+    assert any(
+        c.value.startswith("Launch is off: tick *Freeze the random layers anyway*")
+        for c in at.caption
+    )
     at.checkbox(key="train_confirm_random").check().run()
     assert not at.button(key="train_launch").disabled
+    assert not any(c.value.startswith("Launch is off") for c in at.caption)
 
     # Partial on the custom CNN (no BatchNorm): no legend for a "partly" it does not show.
     at.radio(key="train_freeze").set_value("partial").run()
     assert "partly" not in set(at.dataframe[0].value["status"])
     assert any("Partial boundary: `conv2`." in c.value for c in at.caption)
     assert not any("*partly*" in c.value for c in at.caption)
+    at.text_input(key="train_boundary").input("no_such_layer").run()
+    assert at.error and at.button(key="train_launch").disabled
+    assert any("Launch is off: the freeze plan of section 1" in c.value for c in at.caption)
+    at.text_input(key="train_boundary").input("").run()
+
+    # A weights file that is not there: refused in section 2, and the button says why.
+    at.radio(key="train_freeze").set_value("full")
+    at.radio(key="train_weights_mode").set_value("file").run()
+    at.text_input(key="train_weights_file").input("/nonexistent/w.weights.h5").run()
+    assert at.button(key="train_launch").disabled
+    assert any("Launch is off: the starting weights" in c.value for c in at.caption)
 
 
 def test_architecture_sets_its_default_hyperparameters(train_env):

@@ -62,3 +62,15 @@ def test_demo_refuses_foreign_folder(tmp_path, capsys):
     assert main(["demo", "--out", str(tmp_path)]) == 2
     assert (tmp_path / "mine.txt").read_text() == "precious"
     assert "error" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_detection_options_with_no_detection(tmp_path, capsys):
+    # Refused before the model or the data is looked at: neither exists here.
+    base = ["evaluate", "--model", "none-such", "--data", str(tmp_path / "nope")]
+    assert main([*base, "--no-detection", "--tolerance-mm", "3", "--birads-change"]) == 2
+    err = capsys.readouterr().err
+    assert "--tolerance-mm, --birads-change set the detection or BI-RADS evaluation" in err
+    assert "leave out --no-detection" in err
+    # --no-detection alone goes on to the model, which is not there.
+    assert main([*base, "--no-detection"]) == 2
+    assert "no model 'none-such'" in capsys.readouterr().err

@@ -439,3 +439,19 @@ def test_inbreast_metadata_spreadsheets_read_as_the_csv(tmp_path: Path, suffix: 
         (r.image.name, r.case_id, r.birads, r.density) for r in expected.rows
     ]
     assert len(got.problems) == len(expected.problems)
+
+
+def test_out_never_overwrites_a_file_that_is_not_a_manifest(tmp_path: Path) -> None:
+    src = make_mias(tmp_path / "mias")
+    info = src / "Info.txt"
+    before = info.read_bytes()
+    # --out pointed at the collection's own description: it was overwritten by the manifest.
+    with pytest.raises(DatasetError, match="exists and is not a manifest"):
+        convert_collection("mias", src, info)
+    assert info.read_bytes() == before
+    with pytest.raises(DatasetError, match="is a folder"):
+        convert_collection("mias", src, src)
+    # An earlier manifest at --out is replaced, as before.
+    out = tmp_path / "out" / "manifest.csv"
+    first = convert_collection("mias", src, out)
+    assert convert_collection("mias", src, out).rows == first.rows and out.exists()

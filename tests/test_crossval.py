@@ -31,6 +31,21 @@ def test_too_many_folds_is_an_error() -> None:
         patient_folds(ROWS, 1)
 
 
+def test_a_ray_address_without_the_ray_engine_is_refused_before_any_fold(capsys) -> None:
+    from mcalc.cli import main
+    from mcalc.errors import ModelError
+    from mcalc.models.crossval import crossval
+    from mcalc.models.train_config import TrainConfig
+
+    # Refused before the data is even opened: the folder does not exist.
+    config = TrainConfig(data="/nonexistent/data")
+    with pytest.raises(ModelError, match="add --engine ray"):
+        crossval(config, 2, engine="local", address="head:6379")
+    code = main(["crossval", "--data", "/nonexistent/data", "--folds", "2", "--address", "h:1"])
+    assert code == 2
+    assert "'h:1' is a Ray cluster, but the engine is 'local'" in capsys.readouterr().err
+
+
 # The command on a tiny demo (folds never share a patient, every patient tested once, the
 # --folds check) and two folds on Ray giving its result: tests/test_ray.py, one test (one
 # local run for both checks, one Ray instance for the module).

@@ -72,3 +72,30 @@ def test_evaluate_json_has_detection(registry, tiny_data, tiny_model, tmp_path, 
     assert "detection" not in plain and "birads" not in plain
     assert main([*base, "--tolerance-mm", "0"]) == 2
     assert "--tolerance-mm must be a positive number of mm" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_an_image_left_out_of_detection_is_named(tiny_data, tiny_model, tmp_path):
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.detection_eval import DetectionEvalSettings, evaluate_detection
+    from mcalc.models.inference import load_model
+
+    np = pytest.importorskip("numpy")
+    pydicom = pytest.importorskip("pydicom")
+    data = tmp_path / "demo"
+    shutil.copytree(tiny_data, data)
+    case = open_dataset(data).cases[0]
+    broken = case.images[0]
+    ds = pydicom.dcmread(broken.image_path)  # a readable image with no breast in it
+    ds.PixelData = np.zeros_like(ds.pixel_array).tobytes()
+    ds.save_as(broken.image_path)
+    case = next(c for c in open_dataset(data).cases if c.case_id == case.case_id)
+
+    ev = evaluate_detection(
+        load_model(tiny_model.model_id, tiny_model.path.parent), [case], DetectionEvalSettings()
+    )
+    # "skipped: no 64 px patch holds 25% breast..." (CLI and the Detection tab) did not
+    # say which image.
+    assert "breast" in ev.skipped[0]
+    assert len(ev.skipped) == 1 and ev.skipped[0].startswith(f"{broken.key}: ")
+    assert ev.as_dict()["skipped"] == ev.skipped

@@ -62,6 +62,16 @@ def test_train_json_then_models_then_evaluate(tiny_data, tmp_path, capsys) -> No
 
     assert main(["models", "--models", str(models)]) == 0
     assert "cli-birads" in capsys.readouterr().out
+    # A 3-class card's AUC is macro one-vs-rest: said wherever it is printed, beside the
+    # suspicious-vs-rest AUC that Evaluate's curves show.
+    auc = f"{card['metrics']['test']['auc']:.3f} (macro one-vs-rest)"
+    assert main(["models", "--models", str(models)]) == 0
+    assert f"test AUC {auc} acc" in capsys.readouterr().out
+    args = ["evaluate", "--model", "cli-birads", "--data", str(tiny_data), "--models",
+            str(models), "--no-detection"]  # fmt: skip
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert f"  AUC {auc}, accuracy" in text and "  suspicious vs rest: AUC" in text
 
 
 @pytest.mark.parametrize(
@@ -164,6 +174,13 @@ def test_train_needs_data_or_a_config_file(tmp_path, capsys) -> None:
     bad.write_text(json.dumps({"data": "d", "two_stage": True, "epochs": 2, "head_epochs": 2}))
     assert main(["train", "--config", str(bad)]) == 2
     assert "two-stage schedule" in capsys.readouterr().err
+    # A misspelt key is refused, not ignored (the run took the default 10 epochs).
+    typo = tmp_path / "typo.json"
+    typo.write_text(json.dumps({"data": "d", "epoch": 1, "patches_per_image": 2}))
+    assert main(["train", "--config", str(typo)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown key(s) 'epoch' (did you mean 'epochs'?)" in err and str(typo) in err
+    assert "'patches_per_image'" not in err  # older job files' key is still read
 
 
 def test_models_default_sets_shows_and_clears_the_default(tmp_path, capsys) -> None:

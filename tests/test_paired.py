@@ -71,6 +71,23 @@ def test_paired_comparison_uses_common_cases_only() -> None:
         paired_comparison(a, _scores({"z": 0.6, "w": 0.4}, {"z"}), "case")
 
 
+def test_paired_comparison_of_one_class_says_why_and_what_to_do() -> None:
+    # Two models scored on their own test patients (a cross-validation fold against a model
+    # of another split): they share one case, a negative one.
+    a = _scores({"a": 0.1, "b": 0.9, "c": 0.2}, {"b"})
+    b = _scores({"c": 0.3, "d": 0.8, "e": 0.4, "f": 0.7}, {"d", "f"})
+    with pytest.raises(ValueError) as info:
+        paired_comparison(a, b, "case", n_boot=10)
+    message = str(info.value)
+    assert "1 case(s) both models scored are all negative (yes: 0 of 1)" in message
+    assert "scored on different cases (3 and 4" in message
+    assert "same split" in message
+    # The same items, all positive: not a question of splits.
+    same = _scores({"a": 0.1, "b": 0.9}, {"a", "b"})
+    with pytest.raises(ValueError, match=r"all positive .*compare on more data, or at the image"):
+        paired_comparison(same, same, "case", n_boot=10)
+
+
 @pytest.mark.slow
 def test_cli_compare_a_model_with_its_copy(tiny_model, tiny_data, tmp_path, capsys) -> None:
     from mcalc.cli import main

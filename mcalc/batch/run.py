@@ -173,6 +173,7 @@ def run_batch(
         DatasetError: the dataset cannot be opened. BatchError: bad engine, Ray missing
             or unreachable, a worker lost. WriteError: the run folder refuses the table.
     """
+    from mcalc.cluster import unreachable_ray_address
     from mcalc.config import get_settings
     from mcalc.explain.results import model_key
     from mcalc.models.registry import load_card, resolve_model
@@ -181,6 +182,8 @@ def run_batch(
         raise BatchError(f"unknown engine {engine!r}; expected one of {', '.join(ENGINES)}")
     if workers is not None and workers < 1:
         raise BatchError(f"workers must be >= 1, got {workers}")
+    if engine == "ray" and (problem := unreachable_ray_address(address)):
+        raise BatchError(problem)  # at once: Ray itself waits for minutes
     settings = settings or BatchSettings()
     folder = resolve_model(model, models_dir or get_settings().models_dir).resolve()
     card = load_card(folder)

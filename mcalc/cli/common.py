@@ -8,7 +8,7 @@ import argparse
 import shlex
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -92,6 +92,14 @@ def model_or_default(args: argparse.Namespace) -> str:
 
 def fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}"
+
+
+def auc_text(metrics: Mapping[str, Any]) -> str:
+    """A metrics dict's AUC with its kind when it is not a plain binary one ("0.487
+    (macro one-vs-rest)" for a 3-class model): the suspicious-vs-rest AUC printed beside
+    it, and Evaluate's curves, differ from it."""
+    kind = metrics.get("auc_kind")
+    return fmt(metrics.get("auc")) + (f" ({kind})" if kind else "")
 
 
 def guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:

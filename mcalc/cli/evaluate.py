@@ -18,6 +18,7 @@ from mcalc.cli.common import (
     ProgressBar,
     add_input_option,
     add_models_option,
+    auc_text,
     fmt,
     guard,
     model_or_default,
@@ -41,6 +42,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         raise McalcError(
             f"--bootstrap must be 0 (none) or a number of resamples, got {args.bootstrap}"
         )
+    if args.no_detection:
+        _refuse_detection_options(args)
     args.model = model_or_default(args)  # the report, detection and BI-RADS use it too
     result = evaluate_model(
         args.model,
@@ -78,7 +81,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         f"{result.model_id} on {result.data} ({result.scope}, {len(result.cases)} cases, {m['n']} patches)"
     )
     print(
-        f"  AUC {fmt(m.get('auc'))}, accuracy {fmt(m.get('accuracy'))}, "
+        f"  AUC {auc_text(m)}, accuracy {fmt(m.get('accuracy'))}, "
         f"sensitivity {fmt(m.get('sensitivity'))}, specificity {fmt(m.get('specificity'))}"
     )
     print(f"  confusion matrix (rows truth, columns predicted): {m['confusion_matrix']}")
@@ -108,6 +111,28 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if birads is not None:
         _print_birads(birads)
     return 0
+
+
+def _refuse_detection_options(args: argparse.Namespace) -> None:
+    """``--no-detection`` with a detection or BI-RADS option: refused, not ignored (the
+    option would have no effect while the user expects one)."""
+    from mcalc.models.detection import DEFAULT_MIN_DISTANCE_MM
+    from mcalc.models.froc import DEFAULT_CLUSTER_TOLERANCE_MM, DEFAULT_TOLERANCE_MM
+
+    defaults = {
+        "tolerance_mm": DEFAULT_TOLERANCE_MM,
+        "cluster_tolerance_mm": DEFAULT_CLUSTER_TOLERANCE_MM,
+        "min_distance_mm": DEFAULT_MIN_DISTANCE_MM,
+        "detection_threshold": 0.0,
+        "birads_rule": "max",
+        "birads_change": False,
+    }
+    given = ["--" + k.replace("_", "-") for k, v in defaults.items() if getattr(args, k) != v]
+    if given:
+        raise McalcError(
+            f"{', '.join(given)} set the detection or BI-RADS evaluation, which --no-detection "
+            "skips: leave out --no-detection, or leave out those options"
+        )
 
 
 def _write_report(

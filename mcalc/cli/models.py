@@ -18,6 +18,7 @@ from mcalc.cli.common import (
     ProgressBar,
     add_input_option,
     add_models_option,
+    auc_text,
     fmt,
     guard,
     models_dir,
@@ -121,7 +122,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if card.data.synthetic:
         print("  trained on SYNTHETIC demo data: not a clinical model")
     print(
-        f"  test ({len(card.split.test)} cases, {test.get('n')} patches): AUC {fmt(test.get('auc'))}, "
+        f"  test ({len(card.split.test)} cases, {test.get('n')} patches): AUC {auc_text(test)}, "
         f"accuracy {fmt(test.get('accuracy'))}, sensitivity {fmt(test.get('sensitivity'))}, "
         f"specificity {fmt(test.get('specificity'))}; {card.training_seconds or 0:.0f} s"
     )
@@ -155,7 +156,7 @@ def _cmd_models(args: argparse.Namespace) -> int:
         print(
             f"{card.id}: {card.architecture} {card.task_name} freeze "
             f"{card.freeze.strategy}, patch {card.patch.size} px, "
-            f"test AUC {fmt(test.get('auc'))} acc {fmt(test.get('accuracy'))}"
+            f"test AUC {auc_text(test)} acc {fmt(test.get('accuracy'))}"
             + (f" [{', '.join(flags)}]" if flags else "")
         )
     return 0

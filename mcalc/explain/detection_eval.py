@@ -222,7 +222,8 @@ def evaluate_detection(
         inputs = [ImageInput.from_record(r, case) for r in case.images]
         kinds = {r.key: r.annotation_kind for r in case.images}
         out = analyse_case(loaded, inputs, analysis, results=results)
-        skipped += [s.message for s in out.skipped]
+        # Named: a reason such as "no breast region found in this image" does not say which.
+        skipped += [f"{s.key}: {s.message}" for s in out.skipped]
         for im in out.images:
             dets = im.detections(det)
             truth = ImageTruth.from_mask(im.marks, im.spacing_mm, kinds.get(im.key, "mask"))

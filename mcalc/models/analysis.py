@@ -329,6 +329,7 @@ def paired_comparison(
         )
     # A case's score must come from the same images for both models: a temporal model scores
     # recent images only (they have a prior to subtract), a recent-only model both rounds.
+    scored = (len(a.binary(level).ids), len(b.binary(level).ids))
     images = set(a.image_keys.tolist()) & set(b.image_keys.tolist())
     restricted = images != set(a.image_keys.tolist()) or images != set(b.image_keys.tolist())
     if restricted and images:
@@ -347,6 +348,24 @@ def paired_comparison(
         raise ValueError(
             f"the two models disagree on the truth of the same {level}s (different tasks or "
             f"positive classes: {a.positive_label} vs {b.positive_label}); compare models of one task"
+        )
+    n_pos = int(la.y[xa].sum())
+    if n_pos in (0, len(common)):
+        # Said here, not by the AUC: two models evaluated on their own held-out test
+        # patients may share a single case, and "0 positive(s) of 1" alone said neither
+        # why so few nor what to do.
+        why = (
+            f"the models were scored on different {level}s ({scored[0]} and {scored[1]}: "
+            "each on its own held-out test patients, when this is the data it was trained "
+            "on) and share only these; compare models trained with the same split (same "
+            "data and seed), or on a dataset neither was trained on"
+            if len(common) < max(scored)
+            else f"compare on more data{', or at the image level' if level == 'case' else ''}"
+        )
+        raise ValueError(
+            f"the {len(common)} {level}(s) both models scored are all "
+            f"{'positive' if n_pos else 'negative'} ({a.positive_label}: {n_pos} of "
+            f"{len(common)}), and an AUC needs both classes: {why}"
         )
     r = paired_auc(la.y[xa], la.score[xa], lb.score[xb], la.patients[xa], n_boot=n_boot, seed=seed)
 

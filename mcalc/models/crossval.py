@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from mcalc.cluster import unreachable_ray_address
 from mcalc.errors import ModelError
 from mcalc.models.analysis import analyse, ci_text
 from mcalc.models.scores import LEVELS, EvalScores
@@ -282,6 +283,14 @@ def crossval(
     """
     if engine not in ENGINES:
         raise ModelError(f"unknown engine {engine!r}; expected one of: {', '.join(ENGINES)}")
+    if address and engine != "ray":
+        # Refused, not ignored: the folds would train here while the user meant a cluster.
+        raise ModelError(
+            f"address {address!r} is a Ray cluster, but the engine is {engine!r}: "
+            "add --engine ray (engine='ray'), or leave out the address to train here"
+        )
+    if engine == "ray" and (problem := unreachable_ray_address(address)):
+        raise ModelError(problem)  # at once: Ray itself waits for minutes
     t0 = time.perf_counter()
     plan = plan_folds(config, k)
     calls = [(cfg,) for cfg in plan.configs()]

@@ -18,6 +18,7 @@ Example:
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import math
 from dataclasses import dataclass, fields, replace
@@ -274,16 +275,35 @@ class TrainConfig:
             raise ModelError(f"unreadable training configuration: {exc}") from exc
 
     @classmethod
-    def from_file(cls, path: str | Path) -> TrainConfig:
+    def from_file(cls, path: str | Path, *, strict: bool = False) -> TrainConfig:
         """Read a configuration written by :meth:`to_json`.
 
+        Args:
+            strict: refuse keys that are not settings (what ``train --config`` does: a
+                hand-written ``"epoch": 1`` was ignored and the run took the default 10
+                epochs); otherwise they are ignored, as :meth:`from_json` does.
+
         Raises:
-            ModelError: the file is missing or not such a configuration.
+            ModelError: the file is missing or not such a configuration, or (``strict``)
+                holds an unknown key.
         """
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ModelError(f"cannot read the training configuration {path}: {exc}") from exc
+        if strict and isinstance(data, dict):
+            known = sorted({f.name for f in fields(cls)} | {"patches_per_image"})
+            unknown = [k for k in data if k not in known]
+            if unknown:
+                hints = [
+                    f"{k!r}" + (f" (did you mean {m[0]!r}?)" if m else "")
+                    for k in unknown
+                    for m in [difflib.get_close_matches(str(k), known, n=1)]
+                ]
+                raise ModelError(
+                    f"{path}: unknown key(s) {', '.join(hints)}; a training configuration "
+                    f"takes: {', '.join(known)}"
+                )
         return cls.from_json(data)
 
     @classmethod
@@ -298,7 +318,7 @@ class TrainConfig:
             ModelError: no ``--data`` and no ``--config``, or an unreadable file.
         """
         ns = vars(args)
-        base = cls.from_file(ns["config"]) if ns.get("config") else None
+        base = cls.from_file(ns["config"], strict=True) if ns.get("config") else None
         flags: dict[str, Any] = {
             "data": ns.get("data"),
             "arch": ns.get("arch"),

@@ -154,7 +154,11 @@ def pool_ui(run: CrossvalRun) -> None:
         )  # fmt: skip
     except McalcError as exc:
         st.error(f"The folds cannot be pooled: {exc}", icon=":material/error:")
-    bar.empty()
+        bar.empty()
+        return
+    # Drawn again from the start: the runs table above still said "ready" beside the
+    # pooled result.
+    st.rerun()
 
 
 def result_ui(run: CrossvalRun) -> None:

@@ -16,6 +16,7 @@ Example:
 
 from __future__ import annotations
 
+import csv
 from collections.abc import Callable
 from pathlib import Path
 
@@ -65,6 +66,30 @@ def normalize_format(name: str) -> str:
     return key
 
 
+def _refuse_foreign_target(target: Path) -> None:
+    """``out`` may replace an earlier manifest, never another file: ``--out`` pointed at the
+    collection's own ``Info.txt`` (or ``INbreast.csv``) overwrote it with the manifest.
+
+    Raises:
+        DatasetError: ``target`` is a folder, or a file whose first line is not a manifest's
+            header (``case_id`` and ``image`` among its columns).
+    """
+    if target.is_dir():
+        raise DatasetError(f"--out {target} is a folder; give the manifest CSV's file name")
+    if not target.exists():
+        return
+    try:
+        with target.open(encoding="utf-8", newline="") as f:
+            header = next(csv.reader([f.readline()]), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        header = []
+    if not {"case_id", "image"} <= {c.strip() for c in header}:
+        raise DatasetError(
+            f"--out {target} exists and is not a manifest (its first line has no case_id and "
+            "image columns): it may be one of the collection's own files; choose another path"
+        )
+
+
 def convert_collection(
     fmt: str, src: str | Path, out: str | Path, images: str | Path | None = None
 ) -> Conversion:
@@ -91,6 +116,7 @@ def convert_collection(
     image_dir = Path(images).expanduser() if images is not None else None
     if image_dir is not None and not image_dir.is_dir():
         raise DatasetError(f"{image_dir} is not a folder; --images takes the folder of the images")
+    _refuse_foreign_target(target)
     conversion = FORMATS[key](source, target.parent / "masks" / key, image_dir)
     if conversion.rows:
         write_manifest(conversion, target)
