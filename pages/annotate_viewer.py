@@ -157,6 +157,6 @@ def browser_marking_ui(
         "B / U / X set its label, Ctrl+Z undoes; Save (Ctrl+S) sends the marks to the store. "
         "Outline tool (C, again for cluster ⇄ ROI): drag to draw a cluster outline or region "
         "of interest, click inside one to select it (Delete, B / U / X, Ctrl+Z as for marks). "
-        "Unsaved marks stay in the viewer while you look at another view or exam and come "
-        "back with their image; they are lost when you leave this page."
+        "Unsaved marks stay in this browser tab while you look at another view, exam or "
+        "page and come back with their image; closing or reloading the tab loses them."
     )

@@ -277,9 +277,9 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
 
 
 def test_annotate_keeps_unsaved_marks_while_the_reader_looks_at_the_other_view(demo_app):
-    """Marks placed in the viewer, not saved; the View switched to MLO and back: they
-    were gone without a word ("Save marks (0)"); now they come back, still unsaved, and
-    Save stores them. The other view shows its own marks meanwhile."""
+    """Marks placed in the viewer, not saved; the View switched to MLO and back, then
+    another page and back: they were gone without a word ("Save marks (0)"); now they come
+    back, still unsaved, and Save stores them. The other view shows its own marks meanwhile."""
     from mcalc.store import MarkStore
 
     reader = "Draft Keeper"
@@ -313,6 +313,18 @@ def test_annotate_keeps_unsaved_marks_while_the_reader_looks_at_the_other_view(d
 
         view("MLO", "0")
         view("CC", "2")  # back, unsaved
+        frame = viewer_frame(page)
+        assert frame.locator(".bar button.save").inner_text() == "Save marks (2)"
+        # Another page and back: the page switch unmounts the viewer; the draft outlives it.
+        sidebar = page.locator("[data-testid='stSidebar']")
+        sidebar.get_by_role("link", name="Browse").click()
+        page.get_by_role("button", name="Next ▶").wait_for(timeout=60_000)
+        sidebar.get_by_role("link", name="Annotate").click()
+        wait_for_app_idle(page)
+        deadline = time.monotonic() + 60
+        while (state := _state(viewer_frame(page))).get("marks") != "2" or state["case"] != key:
+            assert time.monotonic() < deadline, state
+            page.wait_for_timeout(200)
         frame = viewer_frame(page)
         assert frame.locator(".bar button.save").inner_text() == "Save marks (2)"
         assert reader not in MarkStore(demo_app.path("MCALC_STORE")).readers(key)  # unsaved

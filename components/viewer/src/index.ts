@@ -102,15 +102,43 @@ let showOverlays = true;
 let marks: Mark[] = [];
 let undo: Mark[][] = [];
 // Annotate: the unsaved marks and outlines of an image the reader left for another one,
-// by image key, with the marks version they were made on. Going back to that image with
-// the same version (nothing stored there meanwhile) brings them back; before, a glance at
-// the other view wiped them without a word.
+// or left with the page (a page switch unmounts this frame), by image key, with the marks
+// version they were made on. Going back to that image with the same version (nothing
+// stored there meanwhile) brings them back; before, a glance at the other view or page
+// wiped them without a word.
 interface Draft {
   version: number;
   marks: Mark[];
   outlines: ol.Outline[];
 }
-const drafts = new Map<string, Draft>();
+const DRAFTS_SLOT = "__mcalcViewerDrafts";
+const frameDrafts = new Map<string, string>();
+/** The drafts (JSON text by image key), kept in the Streamlit page around this frame so
+ * that they outlive it; only text goes there (no object of this frame's realm, which would
+ * keep the unmounted frame alive). This frame's own map where the parent is out of reach. */
+function draftStore(): Map<string, string> {
+  try {
+    const host = window.parent as unknown as typeof globalThis & Record<string, unknown>;
+    if (!(host[DRAFTS_SLOT] instanceof host.Map)) host[DRAFTS_SLOT] = new host.Map();
+    return host[DRAFTS_SLOT] as Map<string, string>;
+  } catch {
+    return frameDrafts;
+  }
+}
+/** Keep the editable image's marks and outlines as a draft when they differ from those loaded. */
+function keepDraft(): void {
+  if (editableKey === null || marksNow() === loadedMarks) return;
+  const draft: Draft = { version: marksVersion, marks, outlines: ol.outlinesToSave().outlines };
+  draftStore().set(editableKey, JSON.stringify(draft));
+}
+/** The draft of image `key`, if any; forgotten either way. */
+function takeDraft(key: string): Draft | undefined {
+  const store = draftStore();
+  const text = store.get(key);
+  store.delete(key);
+  return text ? (JSON.parse(text) as Draft) : undefined;
+}
+window.addEventListener("pagehide", keepDraft); // the frame unmounted: a page switch
 let loadedMarks = ""; // the editable panel's marks and outlines as loaded (JSON)
 let editableKey: string | null = null; // the image whose marks are loaded
 const marksNow = (): string => JSON.stringify([marks, ol.outlinesToSave().outlines]);
@@ -967,17 +995,14 @@ async function onRender(a: Args, early = false): Promise<void> {
   args = a;
   lyr.setOverlays(a.overlays, newCase, layerHost);
   if (a.marks_version !== marksVersion || newCase) {
-    if (newCase && editableKey !== null && marksNow() !== loadedMarks) {
-      drafts.set(editableKey, { version: marksVersion, marks, outlines: ol.outlinesToSave().outlines });
-    }
+    if (newCase) keepDraft();
     marksVersion = a.marks_version;
     const editable = a.panels.find((p) => p.key === a.editable);
     marks = (editable?.marks ?? []).map((m) => ({ ...m }));
     ol.loadOutlines(editable?.reader_outlines);
     loadedMarks = marksNow();
-    const draft = editable && newCase ? drafts.get(editable.key) : undefined;
-    if (editable) drafts.delete(editable.key);
-    if (draft && draft.version === a.marks_version) {
+    const draft = editable ? takeDraft(editable.key) : undefined;
+    if (draft && newCase && draft.version === a.marks_version) {
       marks = draft.marks; // unsaved, as the reader left them: "Save marks" saves them
       ol.loadOutlines(draft.outlines);
     }
