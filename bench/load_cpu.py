@@ -104,10 +104,11 @@ def _close(
         by_name[f"{kind}: {name}"] += max(own, 0.0) / 1e6
 
 
-def trace_split(events: list[dict[str, Any]]) -> dict[str, Any]:
+def trace_split(events: list[dict[str, Any]], top: int = 40) -> dict[str, Any]:
     """CPU seconds of a Chromium trace: per thread kind (the sum of its outermost events'
     thread time) and per ``thread kind: event name`` as self time (an event's thread time
-    less that of the events inside it). Events without a thread time are left out."""
+    less that of the events inside it; the ``top`` largest). Events without a thread time are
+    left out."""
     procs, threads = {}, {}
     for e in events:
         if e.get("ph") == "M" and e.get("name") == "process_name":
@@ -144,7 +145,7 @@ def trace_split(events: list[dict[str, Any]]) -> dict[str, Any]:
         _close(stack, float("inf"), kind, by_name)
     return {
         "threads": {k: round(v, 3) for k, v in by_thread.most_common() if v >= 0.002},
-        "events": {k: round(v, 3) for k, v in by_name.most_common(40) if v >= 0.002},
+        "events": {k: round(v, 3) for k, v in by_name.most_common(top) if v >= 0.002},
     }
 
 
