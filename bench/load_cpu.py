@@ -10,8 +10,12 @@ With ``--profile`` the last round runs under the renderer's sampling profiler (C
 ``Profiler``, every 200 us: it slows the page, its CPU is not comparable) and each
 interaction's main-thread time is summed by script file (Streamlit's chunks, the viewer's
 ``viewer.js``), native work (``(program)``: style, layout, paint) and garbage collection.
+With ``--trace`` the last round runs under a Chromium trace of every process (categories
+``TRACE_CATEGORIES``; it slows the browser too) and each interaction's thread time is summed
+by process kind and thread, and by event name as self time (an event's thread time less its
+children's: ``Paint``, ``UpdateLayoutTree``, ``RasterTask``, ``FunctionCall``...).
 
-    python bench/load_cpu.py [--repo CHECKOUT] [--rounds 4] [--profile] [--json]
+    python bench/load_cpu.py [--repo CHECKOUT] [--rounds 4] [--profile | --trace] [--json]
 
 ``--repo`` runs another checkout's app under this harness: for an A/B, alternate runs of
 the two trees (``git archive COMMIT | tar -x -C DIR``), a few each, and compare medians.
@@ -70,6 +74,81 @@ def profile_split(profile: dict[str, Any]) -> dict[str, float]:
     return dict(spent)
 
 
+TRACE_CATEGORIES = [
+    "toplevel",
+    "devtools.timeline",
+    "disabled-by-default-devtools.timeline",
+    "blink",
+    "cc",
+    "viz",
+    "gpu",
+    "v8",
+    "loading",
+]
+
+
+def _thread_kind(process: str, thread: str) -> str:
+    """``renderer/CrRendererMain``; a thread pool's numbered workers as one."""
+    kind = {"Renderer": "renderer", "GPU Process": "gpu", "Browser": "browser"}.get(
+        process, "other"
+    )
+    return f"{kind}/{thread.rstrip('0123456789').rstrip('/_ ') or '?'}"
+
+
+def _close(
+    stack: list[list[Any]], until: float, kind: str, by_name: collections.Counter[str]
+) -> None:
+    """Pops the events of ``stack`` ended by ``until``, adding their self time."""
+    while stack and stack[-1][0] <= until:
+        _end, own, name = stack.pop()
+        by_name[f"{kind}: {name}"] += max(own, 0.0) / 1e6
+
+
+def trace_split(events: list[dict[str, Any]], top: int = 40) -> dict[str, Any]:
+    """CPU seconds of a Chromium trace: per thread kind (the sum of its outermost events'
+    thread time) and per ``thread kind: event name`` as self time (an event's thread time
+    less that of the events inside it; the ``top`` largest). Events without a thread time are
+    left out."""
+    procs, threads = {}, {}
+    for e in events:
+        if e.get("ph") == "M" and e.get("name") == "process_name":
+            procs[e["pid"]] = e.get("args", {}).get("name", "")
+        elif e.get("ph") == "M" and e.get("name") == "thread_name":
+            threads[(e["pid"], e["tid"])] = e.get("args", {}).get("name", "")
+    spans: dict[tuple[int, int], list[tuple[float, float, float, str]]] = collections.defaultdict(
+        list
+    )
+    open_: dict[tuple[int, int], list[dict[str, Any]]] = collections.defaultdict(list)
+    for e in sorted((e for e in events if e.get("ph") in "XBE"), key=lambda e: e["ts"]):
+        key = (e["pid"], e["tid"])
+        if e["ph"] == "X" and "tdur" in e:
+            spans[key].append((e["ts"], e.get("dur", 0), e["tdur"], e["name"]))
+        elif e["ph"] == "B":
+            open_[key].append(e)
+        elif e["ph"] == "E" and open_[key]:
+            b = open_[key].pop()
+            if "tts" in b and "tts" in e:
+                spans[key].append((b["ts"], e["ts"] - b["ts"], e["tts"] - b["tts"], b["name"]))
+    by_thread: collections.Counter[str] = collections.Counter()
+    by_name: collections.Counter[str] = collections.Counter()
+    for key, ss in spans.items():
+        kind = _thread_kind(procs.get(key[0], ""), threads.get(key, ""))
+        ss.sort(key=lambda x: (x[0], -x[1]))
+        stack: list[list[Any]] = []  # [end, self thread time, name]
+        for ts, dur, tdur, name in ss:
+            _close(stack, ts, kind, by_name)
+            if stack:
+                stack[-1][1] -= tdur
+            else:
+                by_thread[kind] += tdur / 1e6
+            stack.append([ts + dur, tdur, name])
+        _close(stack, float("inf"), kind, by_name)
+    return {
+        "threads": {k: round(v, 3) for k, v in by_thread.most_common() if v >= 0.002},
+        "events": {k: round(v, 3) for k, v in by_name.most_common(top) if v >= 0.002},
+    }
+
+
 async def _reader(browser: Any, url: str, name: str, rounds: int, **kw: Any) -> load.Session:
     from bench.browser import OBSERVER
     from pages.server_tuning import BENCH_COOKIE
@@ -95,9 +174,10 @@ class Watch:
     """Per timed interaction: CPU by Chromium process kind; in the last round (with
     ``profile``), the renderer's profile split by script."""
 
-    def __init__(self, server: int, rounds: int, profile: bool) -> None:
-        self.server, self.rounds, self.profile = server, rounds, profile
+    def __init__(self, server: int, rounds: int, profile: bool, trace: bool = False) -> None:
+        self.server, self.rounds, self.profile, self.trace = server, rounds, profile, trace
         self.round, self.page = 0, None
+        self.trace_out: Path | None = None
         self.rows: list[dict[str, Any]] = []
 
     @contextlib.asynccontextmanager
@@ -108,6 +188,9 @@ class Watch:
             await cdp.send("Profiler.enable")
             await cdp.send("Profiler.setSamplingInterval", {"interval": 200})
             await cdp.send("Profiler.start")
+        tracing = self.trace and self.round == self.rounds - 1 and self.page is not None
+        if tracing:
+            await self.page.context.browser.start_tracing(categories=TRACE_CATEGORIES)
         before, srv = browser_cpu_by_kind(), cpu_seconds(self.server)
         yield
         after = browser_cpu_by_kind()
@@ -118,10 +201,23 @@ class Watch:
             prof = (await cdp.send("Profiler.stop"))["profile"]
             row["profile"] = {k: round(v, 3) for k, v in profile_split(prof).items() if v >= 0.005}
             await cdp.detach()
+        if tracing:
+            raw = await self.page.context.browser.stop_tracing()
+            row["trace"] = trace_split(json.loads(raw)["traceEvents"])
+            if self.trace_out is not None:
+                self.trace_out.mkdir(parents=True, exist_ok=True)
+                (self.trace_out / f"{len(self.rows):02d}-{kind}.json").write_bytes(raw)
         self.rows.append(row)
 
 
-async def _run(repo: Path, rounds: int, profile: bool, nice: int | None) -> dict[str, Any]:
+async def _run(
+    repo: Path,
+    rounds: int,
+    profile: bool,
+    nice: int | None,
+    trace: bool = False,
+    trace_out: Path | None = None,
+) -> dict[str, Any]:
     from playwright.async_api import async_playwright
 
     from tests.browser import CHROMIUM, CHROMIUM_ARGS, running_app
@@ -136,7 +232,8 @@ async def _run(repo: Path, rounds: int, profile: bool, nice: int | None) -> dict
             running_app(env, timeout=240, repo=repo) as url,
             contextlib.closing(BrowserNice(nice)),
         ):
-            watch = Watch(server_pid(url) or 0, rounds, profile)
+            watch = Watch(server_pid(url) or 0, rounds, profile, trace or trace_out is not None)
+            watch.trace_out = trace_out
             async with async_playwright() as p:
                 browser = await p.chromium.launch(
                     executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
@@ -182,6 +279,15 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=4, help="rounds of the reader (default 4)")
     ap.add_argument("--profile", action="store_true", help="profile the last round's page")
     ap.add_argument(
+        "--trace", action="store_true", help="trace the last round's Chromium by category"
+    )
+    ap.add_argument(
+        "--trace-out",
+        type=Path,
+        metavar="DIR",
+        help="with --trace: write each traced interaction's raw trace (JSON) into DIR",
+    )
+    ap.add_argument(
         "--nice",
         type=nice_arg,
         default=load.BROWSER_NICE,
@@ -194,7 +300,11 @@ def main() -> int:
         ap.error(f"--repo must be a checkout with app.py, got {args.repo}")
     if args.rounds < 2:
         ap.error(f"--rounds must be at least 2 (the first is left out), got {args.rounds}")
-    out = asyncio.run(_run(args.repo.resolve(), args.rounds, args.profile, args.nice))
+    if args.profile and args.trace:
+        ap.error("--profile and --trace both slow the last round: give one of them")
+    out = asyncio.run(
+        _run(args.repo.resolve(), args.rounds, args.profile, args.nice, args.trace, args.trace_out)
+    )
     out.update(summary(out["rows"]))
     if args.json:
         print(json.dumps(out))
@@ -208,6 +318,10 @@ def main() -> int:
         if "profile" in r:
             top = sorted(r["profile"].items(), key=lambda kv: -kv[1])[:6]
             print(f"profile {r['kind']:<12} " + ", ".join(f"{k} {v:.2f}" for k, v in top))
+        if "trace" in r:
+            th = ", ".join(f"{k} {v:.2f}" for k, v in list(r["trace"]["threads"].items())[:8])
+            ev = ", ".join(f"{k} {v:.3f}" for k, v in list(r["trace"]["events"].items())[:14])
+            print(f"trace {r['kind']:<12} threads: {th}\n  self: {ev}")
     for e in out["errors"]:
         print(f"error: {e}")
     return 1 if out["errors"] else 0

@@ -380,8 +380,14 @@ def rerun_fragment_next(key: str) -> bool:
 #: fell from 0.83 to 0.56 s (bench/load.py's interactions, 3 December; README, "The app
 #: under load"). The running indicator (top right) still says a run is going on; the
 #: elements stay as they are until the new ones come.
+#: Streamlit's placeholder of an element not ready yet (``stSkeleton``: the viewer's frame
+#: until its page says it is ready, on every page switch; a widget whose code is still
+#: loading) pulses its opacity forever (0.75 s, a compositor animation: a frame drawn at
+#: the display's rate over the whole placeholder, 1040x600 px for the viewer). It stays,
+#: still: the same block of the same size and colour where the element will be.
 STALE_CSS = (
     "<style>[data-stale='true'] { opacity: 1 !important; transition: none !important; }"
+    " [data-testid='stSkeleton'] { animation: none !important; }"
     # An expander's own stale look (its border and heading fading the same way).
     " [data-testid='stExpander'] details, [data-testid='stExpander'] summary,"
     " [data-testid='stExpander'] summary > * { transition: none !important; }"

@@ -245,3 +245,52 @@ def test_browse_and_predict_count_as_shown_once_the_viewer_made_its_images(load)
         ({**result, "mapLayers": "[]", "imagesMade": "2"}, [], text),
     ]
     assert _holds(load.PREDICT_DONE, predict) == [False, False, True, False, False]
+
+
+def test_cpu_probe_splits_a_trace_by_thread_and_by_event_self_time() -> None:
+    """bench/load_cpu.py --trace: a thread's time is the sum of its outermost events' thread
+    time (nested ones not counted twice), an event's self time is its thread time less that
+    of the events inside it, begin/end pairs count like complete events, numbered pool
+    workers count as one thread, and an event without thread time is left out."""
+    sys.path.insert(0, str(BENCH.parent))
+    from bench.load_cpu import trace_split
+
+    def meta(kind, pid, tid, name):
+        return {"ph": "M", "name": kind, "pid": pid, "tid": tid, "args": {"name": name}}
+
+    def x(pid, tid, name, ts, dur, tdur):
+        return {"ph": "X", "pid": pid, "tid": tid, "name": name, "ts": ts, "dur": dur, "tdur": tdur}
+
+    events = [
+        meta("process_name", 1, 0, "Renderer"),
+        meta("process_name", 2, 0, "GPU Process"),
+        meta("thread_name", 1, 10, "CrRendererMain"),
+        meta("thread_name", 1, 11, "ThreadPoolForegroundWorker3"),
+        meta("thread_name", 2, 20, "VizCompositorThread"),
+        # main: a task of 100 us CPU holding a call of 60 that holds a paint of 10
+        x(1, 10, "RunTask", 0, 200, 100),
+        x(1, 10, "FunctionCall", 10, 150, 60),
+        x(1, 10, "Paint", 20, 20, 10),
+        x(1, 10, "RunTask", 300, 50, 30),  # a second task
+        {"ph": "X", "pid": 1, "tid": 10, "name": "NoCpu", "ts": 400, "dur": 10},
+        x(1, 11, "GC", 0, 50, 40),
+        {"ph": "B", "pid": 2, "tid": 20, "name": "Draw", "ts": 0, "tts": 1000},
+        {"ph": "E", "pid": 2, "tid": 20, "name": "Draw", "ts": 30, "tts": 1025},
+    ]
+    # Figures under 2 ms are dropped: in microseconds every one here would be, so scaled.
+    big = [
+        {**e, **{k: e[k] * 1000 for k in ("ts", "dur", "tdur", "tts") if k in e}} for e in events
+    ]
+    got = trace_split(big, top=100)
+    assert got["threads"] == {
+        "renderer/CrRendererMain": 0.13,
+        "renderer/ThreadPoolForegroundWorker": 0.04,
+        "gpu/VizCompositorThread": 0.025,
+    }
+    assert got["events"] == {
+        "renderer/CrRendererMain: RunTask": 0.07,  # 40 + 30
+        "renderer/CrRendererMain: FunctionCall": 0.05,
+        "renderer/CrRendererMain: Paint": 0.01,
+        "renderer/ThreadPoolForegroundWorker: GC": 0.04,
+        "gpu/VizCompositorThread: Draw": 0.025,
+    }
