@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "mcalc.fileio",
             "mcalc.lru",
             "mcalc.progress",
+            "mcalc.cluster",
             "mcalc.__init__",
         ),
     ),
