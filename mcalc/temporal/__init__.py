@@ -1,9 +1,10 @@
 """Time as a dimension: the prior exam registered to the recent one, and what changed.
 
-- :mod:`~mcalc.temporal.register` - :func:`register_images` (SimpleITK: affine from the
-  breast masks' moments, then a coarse B-spline inside the breast), the
-  :class:`Registration` (points both ways, warps, quality, folding check) and
-  :func:`landmark_error` (target registration error on known pairs);
+- :mod:`~mcalc.temporal.stages` - :func:`register_images` (SimpleITK: affine from the
+  breast masks' moments, then a coarse B-spline inside the breast);
+- :mod:`~mcalc.temporal.register` - the :class:`Registration` (points both ways, warps,
+  quality, folding check, none applied when worse than none) and :func:`landmark_error`
+  (target registration error on known pairs);
 - :mod:`~mcalc.temporal.pair` - :func:`register_pair`, one view of a case in both rounds
   through the same pixel pipeline, cached per pair and settings;
 - :mod:`~mcalc.temporal.change` - :func:`subtraction` (and change map), :func:`track`
@@ -34,8 +35,8 @@ from mcalc.temporal.register import (
     jacobian_determinant,
     landmark_error,
     quality_figures,
-    register_images,
 )
+from mcalc.temporal.stages import register_images
 
 __all__ = [
     "NOT_REGISTERED",

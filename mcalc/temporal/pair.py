@@ -24,7 +24,8 @@ from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.errors import McalcError
 from mcalc.imageio import Mammogram
 from mcalc.imaging import file_unit
-from mcalc.temporal.register import Registration, RegistrationSettings, register_images
+from mcalc.temporal.register import Registration, RegistrationSettings
+from mcalc.temporal.stages import register_images
 from mcalc.viewer import annotation_for
 
 __all__ = ["TemporalError", "TemporalPair", "pair_records", "register_pair"]
