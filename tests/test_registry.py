@@ -37,7 +37,7 @@ def _fake_model(folder: Path, card: dict | None = None, created: str = "2025") -
     return folder
 
 
-def test_listing_skips_corrupt_and_incompatible_folders(tmp_path: Path) -> None:
+def test_listing_skips_corrupt_and_incompatible_folders(tmp_path: Path, caplog) -> None:
     _fake_model(tmp_path / "good-old", created="2024")
     _fake_model(tmp_path / "good-new", created="2025")
     bad = tmp_path / "broken"
@@ -51,7 +51,11 @@ def test_listing_skips_corrupt_and_incompatible_folders(tmp_path: Path) -> None:
     _fake_model(tmp_path / ".tmp-half-written")
     (tmp_path / "README.md").write_text("hello")
 
-    listing = list_models(tmp_path)
+    with caplog.at_level("INFO", logger="mcalc.models.registry"):
+        listing = list_models(tmp_path)
+    # Reported once, to the caller (the CLI prints them, pages show them): not also logged
+    # as warnings, which the CLI printed beside its own line and pages on every rerun.
+    assert not [r for r in caplog.records if r.levelname == "WARNING"], caplog.text
     assert [c.id for c in listing.models] == ["good-new", "good-old"]
     assert all(Path(c.path).is_dir() for c in listing.models)
     messages = {Path(p["path"]).name: p["message"] for p in listing.problems}

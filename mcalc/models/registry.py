@@ -137,7 +137,9 @@ def list_models(models_dir: str | Path) -> RegistryListing:
         try:
             listing.models.append(load_card(folder))
         except ModelError as exc:
-            log.warning("skipping model folder %s: %s", folder, exc)
+            # The caller shows ``problems`` (the CLI, the pages): debug only here, not a
+            # second warning per listing (pages list the registry on every rerun).
+            log.debug("skipping model folder %s: %s", folder, exc)
             listing.problems.append({"path": str(folder), "message": str(exc)})
     listing.models.sort(key=lambda c: c.created, reverse=True)
     return listing
