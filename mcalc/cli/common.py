@@ -94,6 +94,21 @@ def fmt(value: Any) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
+def threshold_text(value: float) -> str:
+    """A score threshold to 4 decimals, or to 6 significant digits where 4 decimals would
+    print it as 0 or 1 when it is not (a Youden threshold of 0.999973 read "1.0000": a
+    threshold nothing reaches, beside a sensitivity of 1).
+
+    Example:
+        >>> threshold_text(0.5), threshold_text(0.999973), threshold_text(1.0), threshold_text(3e-5)
+        ('0.5000', '0.999973', '1.0000', '3e-05')
+    """
+    text = f"{value:.4f}"
+    if text in ("0.0000", "1.0000", "-0.0000") and value not in (0.0, 1.0):
+        return f"{value:.6g}"
+    return text
+
+
 def auc_text(metrics: Mapping[str, Any]) -> str:
     """A metrics dict's AUC with its kind when it is not a plain binary one ("0.487
     (macro one-vs-rest)" for a 3-class model): the suspicious-vs-rest AUC printed beside

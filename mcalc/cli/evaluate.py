@@ -23,6 +23,7 @@ from mcalc.cli.common import (
     guard,
     model_or_default,
     models_dir,
+    threshold_text,
 )
 from mcalc.errors import McalcError
 
@@ -102,7 +103,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
             f"  {level} level ({a['n']}, {a['positives']} {a['positive']}, {a['patients']} patients): "
             f"AUC {fmt(a['auc'])}{ci_text}, at {args.threshold:g}: sensitivity "
             f"{fmt(at['sensitivity'])} specificity {fmt(at['specificity'])}"
-            + (f"; Youden threshold {youden['threshold']:.4f}" if youden else "")
+            + (f"; Youden threshold {threshold_text(youden['threshold'])}" if youden else "")
         )
         for note in a["notes"]:
             print(f"    note: {note}")
@@ -201,7 +202,7 @@ def _print_birads(b: dict[str, Any]) -> None:
                 + (f" (95% CI {interval_text(ci[0], ci[1], m['patients'])})" if ci else "")
                 + f"; at {at['threshold']:g}: accuracy {fmt(at['accuracy'])} sensitivity "
                 f"{fmt(at['sensitivity'])} specificity {fmt(at['specificity'])}; Youden "
-                f"{yj['threshold']:.4f}: sensitivity {fmt(yj['sensitivity'])} specificity "
+                f"{threshold_text(yj['threshold'])}: sensitivity {fmt(yj['sensitivity'])} specificity "
                 f"{fmt(yj['specificity'])}"
             )
         if "per_class_auc" in m:
