@@ -17,6 +17,7 @@ from tests.browser import (
     open_app,
     runs,
     shared_app,
+    wait_for_app_idle,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -126,8 +127,15 @@ def test_import_of_another_readers_marks_is_refused_by_the_check(accounts_app, t
         page.locator("input[type=password]").fill(PASSWORD)
         page.get_by_role("button", name="Sign in").click()
         page.get_by_text("Reader: rita").wait_for(timeout=90_000)
+        # The file is given once the page is still (the sign-in's and the viewer's runs
+        # ended): a run going on can redraw the uploader under it (one lost upload seen in
+        # a clean-clone CI run under load).
+        wait_for_app_idle(page)
         page.get_by_text("Export and import").click()
-        page.locator("input[type=file]").set_input_files(str(marks))
+        uploader = page.locator("input[type=file]")
+        uploader.wait_for(state="attached", timeout=30_000)
+        wait_for_app_idle(page)
+        uploader.set_input_files(str(marks))
         page.get_by_text("you can import only your own marks").wait_for(timeout=60_000)
         assert page.get_by_text("no problem found").count() == 0
         assert page.get_by_role("button", name="Import", exact=True).count() == 0
