@@ -4,6 +4,7 @@
 // everything interactive (zoom, pan, window/level, magnifier, ruler, probe, marks) happens
 // here without a rerun. Python hears only small events: next/previous case, save (marks).
 // The component's state is mirrored on the root element's data-* attributes for tests.
+import { tabMap } from "./tab";
 import * as cs from "@cornerstonejs/core";
 import * as tools from "@cornerstonejs/tools";
 import * as fullres from "./fullres";
@@ -113,17 +114,10 @@ interface Draft {
 }
 const DRAFTS_SLOT = "__mcalcViewerDrafts";
 const frameDrafts = new Map<string, string>();
-/** The drafts (JSON text by image key), kept in the Streamlit page around this frame so
- * that they outlive it; only text goes there (no object of this frame's realm, which would
- * keep the unmounted frame alive). This frame's own map where the parent is out of reach. */
+/** The drafts (JSON text by image key), in the tab (`tabMap`) so that they outlive this
+ * frame; only text goes there. This frame's own map where the parent is out of reach. */
 function draftStore(): Map<string, string> {
-  try {
-    const host = window.parent as unknown as typeof globalThis & Record<string, unknown>;
-    if (!(host[DRAFTS_SLOT] instanceof host.Map)) host[DRAFTS_SLOT] = new host.Map();
-    return host[DRAFTS_SLOT] as Map<string, string>;
-  } catch {
-    return frameDrafts;
-  }
+  return tabMap<string, string>(DRAFTS_SLOT)?.map ?? frameDrafts;
 }
 /** Keep the editable image's marks and outlines as a draft when they differ from those loaded. */
 function keepDraft(): void {

@@ -20,6 +20,7 @@
 //
 // The sidebar's display options (window preset, invert) arrive as each panel's `window`
 // and `invert`: applyDisplay() applies a change to the case on screen, in the browser.
+import { tabMap } from "./tab";
 import * as cs from "@cornerstonejs/core";
 import { decode } from "./fullres";
 
@@ -62,18 +63,10 @@ interface Kept {
 const KEEP_MAX = 32; // images (eight cases of four; the demo's previews: about 30 MB)
 const KEEP_SLOT = "__mcalcViewerPixels";
 
-/** The tab's keep of compressed images (pixel id -> Kept, oldest first), made in the
- * window around this frame. Everything put there is made in that window's realm (its Map,
- * objects and typed arrays): a value of this frame's realm kept there would keep the whole
- * unmounted frame alive. `null` where the parent cannot be reached (another origin). */
+/** The tab's keep of compressed images (pixel id -> Kept, oldest first): `tabMap`'s, so
+ * everything put there is made in the parent window's realm (its objects and typed arrays). */
 function keep(): { host: typeof globalThis; map: Map<string, Kept> } | null {
-  try {
-    const host = window.parent as unknown as typeof globalThis & Record<string, unknown>;
-    if (!(host[KEEP_SLOT] instanceof host.Map)) host[KEEP_SLOT] = new host.Map();
-    return { host, map: host[KEEP_SLOT] as Map<string, Kept> };
-  } catch {
-    return null;
-  }
+  return tabMap<string, Kept>(KEEP_SLOT);
 }
 
 /** Keep the compressed bytes of `e` (in `data`) for frames made after a page switch. */
