@@ -3,7 +3,10 @@
 Every module that writes a file another process may read (the store, job folders, the
 registry, caches) writes it here: a temporary file in the same folder, ``fsync``, then
 ``os.replace`` over the target and an ``fsync`` of the folder, so readers see the old or
-the new content and never a mix. :func:`file_lock` serialises writers across processes
+the new content and never a mix. The file gets the mode ``open()`` would give it: an
+existing target keeps its own, a new one gets ``0o666`` less the process's umask (the
+temporary file is made private, ``0o600``, and would otherwise keep that); a caller that
+writes a secret passes ``mode=0o600``. :func:`file_lock` serialises writers across processes
 and threads with an exclusive ``flock`` on a hidden lock file beside the path.
 
 Example:
@@ -20,6 +23,7 @@ import contextlib
 import errno
 import json
 import os
+import stat
 import tempfile
 import threading
 import time
@@ -41,6 +45,7 @@ __all__ = [
     "atomic_write_text",
     "atomic_write_json",
     "atomic_write_with",
+    "current_umask",
     "file_lock",
     "fsync_dir",
     "LockTimeout",
@@ -75,8 +80,46 @@ def fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+_UMASK_LOCK = threading.Lock()
+
+
+def current_umask() -> int:
+    """The process's file-creation mask, read without changing it where the system tells
+    (Linux: ``/proc/self/status``); elsewhere set and put back at once, under a lock.
+
+    Example:
+        >>> 0 <= current_umask() <= 0o777
+        True
+    """
+    with (
+        contextlib.suppress(OSError, ValueError),
+        open("/proc/self/status", encoding="ascii", errors="replace") as fh,
+    ):
+        for line in fh:
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    with _UMASK_LOCK:
+        mask = os.umask(0o022)
+        os.umask(mask)
+    return mask
+
+
+def _target_mode(path: Path, mode: int | None) -> int:
+    """The permission bits ``path`` gets: ``mode`` when given, else those of the file it
+    replaces, else ``0o666`` less the umask (what ``open(path, "w")`` gives)."""
+    if mode is not None:
+        return mode
+    with contextlib.suppress(OSError):
+        return stat.S_IMODE(os.stat(path).st_mode)
+    return 0o666 & ~current_umask()
+
+
 def atomic_write_with(
-    path: str | Path, write: Callable[[IO[bytes]], None], *, error: ErrorFactory = write_error
+    path: str | Path,
+    write: Callable[[IO[bytes]], None],
+    *,
+    error: ErrorFactory = write_error,
+    mode: int | None = None,
 ) -> None:
     """Write ``path`` atomically through ``write(file)`` (e.g. ``np.save``); ``path`` is replaced whole.
 
@@ -84,6 +127,9 @@ def atomic_write_with(
         path: the target; its folder is created.
         write: writes the content to the open binary file it is given.
         error: makes the error raised when the system refuses.
+        mode: permission bits of the file (``0o600`` for a secret: it is never readable by
+            others, not even for a moment); ``None``: as ``open()`` would (the replaced
+            file's, else ``0o666`` less the umask).
 
     Raises:
         McalcError: from ``error``; ``path`` is unchanged and no temporary file is left.
@@ -95,6 +141,9 @@ def atomic_write_with(
     except OSError as exc:
         raise error(path, exc) from exc
     try:
+        # mkstemp makes the file 0o600 whatever the umask; set the target's bits before any
+        # byte is written, so a secret (mode 0o600) is never readable by others.
+        os.fchmod(fd, _target_mode(path, mode))
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -111,26 +160,35 @@ def atomic_write_with(
     fsync_dir(path.parent)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, *, error: ErrorFactory = write_error) -> None:
+def atomic_write_bytes(
+    path: str | Path, data: bytes, *, error: ErrorFactory = write_error, mode: int | None = None
+) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_write_with`)."""
 
     def write(fh: IO[bytes]) -> None:
         fh.write(data)
 
-    atomic_write_with(path, write, error=error)
+    atomic_write_with(path, write, error=error, mode=mode)
 
 
-def atomic_write_text(path: str | Path, text: str, *, error: ErrorFactory = write_error) -> None:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"), error=error)
+def atomic_write_text(
+    path: str | Path, text: str, *, error: ErrorFactory = write_error, mode: int | None = None
+) -> None:
+    """Write UTF-8 ``text`` to ``path`` atomically (see :func:`atomic_write_with`)."""
+    atomic_write_bytes(path, text.encode("utf-8"), error=error, mode=mode)
 
 
 def atomic_write_json(
-    path: str | Path, obj: Any, *, indent: int | None = 1, error: ErrorFactory = write_error
+    path: str | Path,
+    obj: Any,
+    *,
+    indent: int | None = 1,
+    error: ErrorFactory = write_error,
+    mode: int | None = None,
 ) -> None:
     """Write ``obj`` as JSON (UTF-8, no NaN) to ``path`` atomically, with a final newline."""
     text = json.dumps(obj, ensure_ascii=False, indent=indent, allow_nan=False) + "\n"
-    atomic_write_text(path, text, error=error)
+    atomic_write_text(path, text, error=error, mode=mode)
 
 
 _THREAD_LOCKS: dict[str, threading.RLock] = {}
