@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+import shutil
+
 import pytest
 
 from mcalc.models.split import patient_folds
@@ -29,6 +32,47 @@ def test_too_many_folds_is_an_error() -> None:
         patient_folds(ROWS, 11)
     with pytest.raises(ValueError, match="at least 2 folds"):
         patient_folds(ROWS, 1)
+
+
+@pytest.mark.parametrize(
+    ("patients", "k", "says"),
+    [
+        (1, 0, "found 1 patient, but leave-one-patient-out cross-validation needs at least 3"),
+        (1, 5, "found 1 patient, but 5-fold cross-validation needs at least 5"),
+        (2, 2, "found 2 patients, but 2-fold cross-validation needs at least 3"),
+        (3, 5, "found 3 patients, but 5-fold cross-validation needs at least 5"),
+        (3, 2, "2 folds put 2 in the largest fold, which leaves 1 to train and validate on"),
+        (4, 9, "use 2 to 4 folds, or 0 (leave-one-patient-out: 4 folds)"),
+    ],
+)
+def test_too_few_patients_for_the_folds_says_how_many_and_what_to_do(patients, k, says) -> None:
+    from mcalc.errors import DatasetError
+    from mcalc.models.crossval import check_fold_count
+
+    with pytest.raises(DatasetError, match=re.escape(says)) as err:
+        check_fold_count(patients, k, "data/x")
+    assert str(err.value).startswith("data/x: found")
+    todo = "more patients" if patients < 3 else "use "
+    assert todo in str(err.value)
+    for n, folds in ((3, 0), (3, 3), (4, 2), (10, 5)):
+        check_fold_count(n, folds)  # enough: no error
+
+
+def test_crossval_on_one_patient_names_patients_not_folds(tmp_path, capsys) -> None:
+    from mcalc.cli import main
+    from mcalc.synthetic import generate_demo
+
+    data = tmp_path / "demo"
+    generate_demo(data, cases=3, seed=1, shape=(160, 128))
+    for group in ("Normal_cases", "Suspicious_cases"):  # keep one case folder: one patient
+        for folder in sorted((data / "Dataset" / group).iterdir()):
+            if (group, folder.name) != ("Suspicious_cases", "1"):
+                shutil.rmtree(folder)
+    for folds in ("0", "5"):
+        assert main(["crossval", "--data", str(data), "--folds", folds, "--epochs", "1"]) == 2
+        err = capsys.readouterr().err
+        assert "found 1 patient, but" in err and "choose a dataset with more patients" in err
+        assert "at least 2 folds" not in err
 
 
 def test_a_ray_address_without_the_ray_engine_is_refused_before_any_fold(capsys) -> None:

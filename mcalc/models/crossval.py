@@ -33,10 +33,10 @@ from typing import Any
 import numpy as np
 
 from mcalc.cluster import unreachable_ray_address
-from mcalc.errors import ModelError
+from mcalc.errors import DatasetError, ModelError
 from mcalc.models.analysis import analyse, ci_text
 from mcalc.models.scores import LEVELS, EvalScores
-from mcalc.models.split import patient_folds
+from mcalc.models.split import MIN_PATIENTS, patient_folds
 from mcalc.models.train_config import TrainConfig
 from mcalc.progress import ProgressFn
 
@@ -44,6 +44,7 @@ __all__ = [
     "ENGINES",
     "CrossvalPlan",
     "CrossvalResult",
+    "check_fold_count",
     "crossval",
     "plan_folds",
     "pool_scores",
@@ -118,6 +119,49 @@ class CrossvalPlan:
         return f"{self.prefix}-fold{fold + 1}of{self.k}"
 
 
+def _trainable(n_patients: int, k: int) -> bool:
+    """Whether every fold of ``k`` leaves 2 patients or more to train and validate on."""
+    return 2 <= k <= n_patients and n_patients - -(-n_patients // k) >= 2
+
+
+def check_fold_count(n_patients: int, k: int, data: str | Path = "the dataset") -> None:
+    """Refuse ``k`` folds (0: one per patient) of ``n_patients`` patients that cannot all
+    train: each fold tests its own patients and needs at least one other patient to train
+    on and one to validate on, so a run needs at least :data:`MIN_PATIENTS` patients.
+
+    Example:
+        >>> try:
+        ...     check_fold_count(4, 5, "data/few")
+        ... except DatasetError as exc:
+        ...     print(exc)
+        data/few: found 4 patients, but 5-fold cross-validation needs at least 5 (each fold tests its own patients, and trains and validates on the others); use 2 to 4 folds, or 0 (leave-one-patient-out: 4 folds)
+
+    Raises:
+        DatasetError: what was found, what the folds need and what to do.
+    """
+    kk = n_patients if k == 0 else k
+    if _trainable(n_patients, kk):
+        return
+    what = "leave-one-patient-out cross-validation" if k == 0 else f"{k}-fold cross-validation"
+    found = f"{data}: found {n_patients} patient{'' if n_patients == 1 else 's'}"
+    why = "(each fold tests its own patients, and trains and validates on the others)"
+    good = [j for j in range(2, n_patients + 1) if _trainable(n_patients, j)]
+    if not good:
+        raise DatasetError(
+            f"{found}, but {what} needs at least {max(MIN_PATIENTS, k)} {why}; choose a "
+            "dataset with more patients"
+        )
+    use = f"{good[0]} folds" if len(good) == 1 else f"{good[0]} to {good[-1]} folds"
+    todo = f"use {use}, or 0 (leave-one-patient-out: {n_patients} folds)"
+    if k > n_patients:
+        raise DatasetError(f"{found}, but {what} needs at least {k} {why}; {todo}")
+    largest = -(-n_patients // k)
+    raise DatasetError(
+        f"{found}: {k} folds put {largest} in the largest fold, which leaves "
+        f"{n_patients - largest} to train and validate on (2 at least); {todo}"
+    )
+
+
 def plan_folds(config: TrainConfig, k: int) -> CrossvalPlan:
     """Deal the dataset's patients into ``k`` folds (0: one per patient).
 
@@ -130,6 +174,7 @@ def plan_folds(config: TrainConfig, k: int) -> CrossvalPlan:
     index = open_dataset(config.data)
     rows = [(c.patient_id, c.case_id, c.birads_group) for c in index.cases]
     n_patients = len({r[0] for r in rows})
+    check_fold_count(n_patients, k, config.data)
     kk = n_patients if k == 0 else k
     folds = patient_folds(rows, kk, seed=config.seed)
     prefix = config.model_id or f"cv-{config.arch}-{config.task}-{time.strftime('%Y%m%d-%H%M%S')}"
