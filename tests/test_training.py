@@ -189,6 +189,39 @@ def test_disk_full_while_saving_registers_nothing(tiny_data, tmp_path, monkeypat
     assert list_models(tmp_path / "models").models == []
 
 
+@pytest.mark.parametrize("error", [RuntimeError("boom"), DatasetError("no patches")])
+def test_a_failed_command_line_run_leaves_a_failed_record_and_no_model(
+    tiny_data, tmp_path, monkeypatch, error
+) -> None:
+    """Any failure, not only mcalc's own errors, ends the run's progress.jsonl with a
+    ``failed`` event (it never reads as still training) and leaves nothing in the registry,
+    a half-registered folder of a killed earlier run of the id included."""
+    from mcalc.cli import main
+    from mcalc.jobs.progress import read_progress
+    from mcalc.models import training
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(training, "prepare_data", fail)
+    monkeypatch.setenv("MCALC_RUNS", str(tmp_path / "runs"))
+    models = tmp_path / "models"
+    (models / ".tmp-boom-0badc0de").mkdir(parents=True)  # what a killed run left
+    args = ["train", "--data", str(tiny_data), "--models", str(models), "--id", "boom"]
+    if isinstance(error, RuntimeError):
+        with pytest.raises(RuntimeError, match="boom"):
+            main(args)
+    else:
+        assert main(args) == 2
+    log = tmp_path / "runs" / "boom" / "progress.jsonl"
+    events = [json.loads(line) for line in log.read_text().splitlines()]
+    assert events[0]["event"] == "start" and events[-1]["event"] == "failed"
+    assert str(error) in events[-1]["message"]
+    prog = read_progress(log)
+    assert prog.phase == "failed" and str(error) in (prog.message or "")
+    assert list(models.iterdir()) == [] and list_models(models).models == []
+
+
 def test_no_annotations_for_the_task(tiny_data, tmp_path) -> None:
     bare = tmp_path / "bare"
     shutil.copytree(tiny_data.parent, bare)

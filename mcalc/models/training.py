@@ -48,6 +48,7 @@ from mcalc.models.registry import (
     CARD_FILE,
     LOG_FILE,
     MODEL_FILE,
+    discard_partial,
     is_registered,
     load_card,
     new_model_id,
@@ -205,6 +206,9 @@ def _start_run(
         if run_dir.exists():
             shutil.rmtree(run_dir)
         run_dir.mkdir(parents=True)
+        # What a killed earlier run of this id left half-registered (a job's is removed
+        # when the job ends; a command-line run killed outright cannot clean up itself).
+        discard_partial(models_dir, model_id)
     run = _Run(
         config=config,
         spec=spec,
@@ -473,6 +477,9 @@ def train(
         raise ModelError(
             f"out of memory while training {run.spec.name}: lower --batch or the patch size"
         ) from exc
+    except Exception as exc:  # any other failure (a TensorFlow or a library error) too
+        _failed(run, {"event": "failed", "message": f"{type(exc).__name__}: {exc}"}, "FAILED")
+        raise
     finally:
         if run.role is not None and run.is_chief and fitted is not None:
             barrier(strategy, registered)  # the other workers wait for the registration
@@ -487,7 +494,12 @@ def train(
 
 
 def _failed(run: _Run, event: TrainEvent, mlflow_status: str) -> None:
+    """End a run that registers nothing: its ``progress.jsonl`` ends with ``event`` (the
+    record that it failed, as a job's ``status.json`` says; the run never reads as going
+    on), and no half-made model folder of its id is left beside the registry."""
     emit_event(run.log_path, None, event)
+    if run.is_chief:
+        discard_partial(run.models_dir, run.model_id)
     if run.mlflow is not None:
         run.mlflow.end(mlflow_status)
 
