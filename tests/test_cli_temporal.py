@@ -50,8 +50,8 @@ def test_json_has_the_issue_keys_and_maps_points_in_order(tiny_demo, env, capsys
     view = doc["views"]["CC"]
     assert set(view) >= {"registration", "points", "calcifications", "counts"}
     assert {"method", "ncc_before", "ncc_after", "seconds", "folding"} <= set(view["registration"])
-    assert [p["recent"] for p in view["points"]] == [[120.0, 60.0], [30.5, 20.0]]
-    assert all(len(p["prior"]) == 2 for p in view["points"])
+    assert [p["recent_px"] for p in view["points"]] == [[120.0, 60.0], [30.5, 20.0]]
+    assert all(len(p["prior_px"]) == 2 for p in view["points"])
     statuses = {c["status"] for c in view["calcifications"]}
     assert statuses <= {"new", "stable", "grown", "resolved"} and statuses
     assert set(view["counts"]) == {"new", "stable", "grown", "resolved"}
@@ -107,7 +107,7 @@ def test_a_readers_marks_are_tracked_across_rounds(tiny_demo, env, monkeypatch, 
     pts.write_text("row,col\n120,60\n")
     args = ["temporal", str(tiny_demo), "--case", case.case_id, "--view", "CC", "--json"]
     assert main([*args, "--points", str(pts)]) == 0
-    prior_at = json.loads(capsys.readouterr().out)["views"]["CC"]["points"][0]["prior"]
+    prior_at = json.loads(capsys.readouterr().out)["views"]["CC"]["points"][0]["prior_px"]
     store = MarkStore(env / "store")
     for tp, spots in (("recent", [(120, 60), (40, 40)]), ("prior", [tuple(prior_at)])):
         rec = case.image("CC", tp)
@@ -120,3 +120,67 @@ def test_a_readers_marks_are_tracked_across_rounds(tiny_demo, env, monkeypatch, 
     assert main([*args, "--reader", "ann"]) == 0
     view = json.loads(capsys.readouterr().out)["views"]["CC"]
     assert view["reader_marks"]["counts"] == {"new": 1, "stable": 1, "grown": 0, "resolved": 0}
+
+
+#: Keys of a tracked item that carry no quantity; every other one ends with its unit.
+_UNITLESS = {"kind", "status", "recent_id", "prior_id", "recent_members", "prior_members"}
+
+
+def test_changes_are_in_full_resolution_pixels_and_mm_with_units_named(
+    tmp_path, env, monkeypatch, capsys
+):
+    """Positions are the files' full-resolution pixels (not a preview's: the images are
+    larger than the 1024 px previews), sizes and distances in mm from the DICOM's spacing,
+    each key naming its unit; a file without spacing says that the mm are assumed."""
+    from mcalc.cache import ImageCache
+    from mcalc.synthetic import generate_demo
+    from mcalc.viewer import annotation_for
+
+    root = tmp_path / "big"
+    generate_demo(root, cases=3, seed=3, shape=(1400, 1120), difficulty="easy")
+    case = open_dataset(root).case(_suspicious(root))
+    args = ["temporal", str(root), "--case", case.case_id, "--view", "CC", "--json"]
+    assert main(args) == 0
+    view = json.loads(capsys.readouterr().out)["views"]["CC"]
+    assert view["recent_shape_px"] == [1400, 1120]  # a 1024 px preview is 0.73 of it
+    assert view["spacing_known"] and view["spacing_source"] != "default"
+    items = view["calcifications"]
+    assert items and all(k in _UNITLESS or k.endswith(("_px", "_mm", "_mm2")) for k in items[0])
+    rec = case.image("CC", "recent")
+    cache = ImageCache(tmp_path / "own-cache")
+    mammo = cache.load(rec.image_path)
+    assert view["pixel_spacing_mm"] == mammo.pixel_spacing_mm[0]
+    summary = annotation_for(cache, rec, mammo.shape, mammo.pixel_spacing_mm)[1]
+    assert summary is not None
+    truth = sorted(
+        [round(c.centroid[0], 1), round(c.centroid[1], 1)] for c in summary.calcifications
+    )
+    calcs = [t for t in items if t["kind"] == "calcification"]
+    assert sorted(t["recent_px"] for t in calcs if t["recent_px"]) == truth
+    diameters = sorted(round(c.diameter_mm, 3) for c in summary.calcifications)
+    assert sorted(t["recent_diameter_mm"] for t in calcs if t["recent_px"]) == diameters
+    clusters = [t for t in items if t["kind"] == "cluster"]
+    assert all(t["recent_diameter_mm"] is None for t in clusters)
+    assert all(isinstance(t["recent_members"], int) for t in clusters if t["recent_px"])
+    assert not any("no pixel spacing" in n for n in view["notes"])
+
+
+def test_a_file_without_pixel_spacing_says_its_mm_are_assumed(tiny_demo, env, capsys):
+    import pydicom
+
+    root = env / "demo"
+    shutil.copytree(tiny_demo, root)
+    case = open_dataset(root).case(_suspicious(root))
+    rec = case.image("CC", "prior")
+    assert rec is not None
+    ds = pydicom.dcmread(rec.image_path)
+    for tag in ("PixelSpacing", "ImagerPixelSpacing"):
+        if tag in ds:
+            delattr(ds, tag)
+    ds.save_as(rec.image_path)
+    assert main(["temporal", str(root), "--case", case.case_id, "--view", "CC", "--json"]) == 0
+    view = json.loads(capsys.readouterr().out)["views"]["CC"]
+    assert view["spacing_known"] is False and view["spacing_source"] != "default"
+    assert any("no pixel spacing in the prior file" in n for n in view["notes"])
+    assert main(["temporal", str(root), "--case", case.case_id, "--view", "CC"]) == 0
+    assert "note: no pixel spacing in the prior file" in capsys.readouterr().out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -71,7 +73,20 @@ def test_focus_zooms_onto_a_tracked_item():
     assert list(fig.layout.yaxis.range) == [350.0, 250.0]
     rows = tracked_rows(tv)
     assert [r["status"] for r in rows] == ["new", "resolved", "grown"]
-    assert rows[1]["recent (row, col)"] == "" and rows[1]["prior (row, col)"] == "210, 95"
+    # Positions in full-resolution pixels of the file (the pictures are 10x smaller).
+    recent, prior = "recent (row, col) full-res px", "prior (row, col) full-res px"
+    assert rows[1][recent] == "" and rows[1][prior] == "210, 95"
+    assert rows[2][recent] == "300, 120"
     # A cluster's size is a member count, in its own columns (not mixed with mm).
     assert rows[2]["members recent"] == 6 and rows[2]["members prior"] == 3
-    assert rows[2]["diameter mm recent"] is None and rows[0]["members recent"] is None
+    assert rows[2]["diameter recent (mm)"] is None and rows[0]["members recent"] is None
+
+
+def test_every_change_column_with_a_quantity_names_its_unit():
+    stable = Tracked("calcification", "stable", (10.0, 10.0), (11.0, 9.0), 1, 2, 0.14, 0.31, 0.29)
+    tv = replace(_view(), tracked=(*_view().tracked, stable))
+    rows = tracked_rows(tv)
+    unitless = {"kind", "status", "members recent", "members prior"}
+    for column in rows[0]:
+        assert column in unitless or column.endswith(("full-res px", "(mm)", "(mm²)")), column
+    assert rows[3]["moved (mm)"] == 0.14 and rows[3]["diameter prior (mm)"] == 0.29

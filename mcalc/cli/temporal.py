@@ -107,6 +107,12 @@ def _one_view(
     result: dict[str, Any] = {
         "view": view,
         "registration": {**reg.summary(), "total_seconds": round(time.perf_counter() - start, 3)},
+        # Positions (*_px) are full-resolution pixels of each round's file; these say which.
+        "recent_shape_px": list(reg.recent_shape),
+        "prior_shape_px": list(reg.prior_shape),
+        "pixel_spacing_mm": pair.spacing_mm,
+        "spacing_source": pair.spacing_source,
+        "spacing_known": pair.spacing_known,
         "notes": list(pair.notes),
         "points": [],
         "calcifications": [t.as_dict() for t in tracked],
@@ -121,8 +127,8 @@ def _one_view(
         mapped = reg.recent_to_prior(points) if len(points) else np.zeros((0, 2))
         for p, q in zip(points, mapped, strict=True):
             item: dict[str, Any] = {
-                "recent": [float(p[0]), float(p[1])],
-                "prior": [round(float(q[0]), 2), round(float(q[1]), 2)],
+                "recent_px": [float(p[0]), float(p[1])],
+                "prior_px": [round(float(q[0]), 2), round(float(q[1]), 2)],
             }
             if not (0 <= p[0] < rows and 0 <= p[1] < cols):
                 item["warning"] = f"outside the recent image ({rows}x{cols} px)"
@@ -194,6 +200,8 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
             f"max displacement {g['max_mm']:.1f} mm{flag}; "
             + ", ".join(f"{k} {n}" for k, n in r["counts"].items())
         )
+        for note in r["notes"]:
+            print(f"    note: {note}")
         if "reader_marks" in r:
             m = r["reader_marks"]
             print(
@@ -201,7 +209,7 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
                 + ", ".join(f"{k} {n}" for k, n in m["counts"].items())
             )
         for p in r["points"]:
-            print(f"    recent {p['recent']} -> prior {p['prior']}")
+            print(f"    recent {p['recent_px']} -> prior {p['prior_px']} (row, col; full-res px)")
         if r["files"]:
             print(f"    wrote {len(r['files'])} files under {out}")
     return 0

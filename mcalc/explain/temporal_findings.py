@@ -16,6 +16,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from mcalc.temporal.change import MOVED_COLUMN, PRIOR_COLUMN, RECENT_COLUMN, position_text
 from mcalc.temporal.display import TemporalView, temporal_view, with_findings
 
 if TYPE_CHECKING:
@@ -34,8 +35,9 @@ class TemporalFindings:
     Attributes:
         view: the registered view whose tracked items are the findings (positions in both
             rounds: :meth:`TemporalView.points`, :meth:`TemporalView.prior_points`).
-        rows: one row per finding for a table (status, score, recent and prior positions,
-            and for a temporal model the evidence shares).
+        rows: one row per finding for a table (status, score, recent and prior positions in
+            full-resolution pixels of each round's file, the distance moved in mm, and for a
+            temporal model the evidence shares).
         prior_read: the model read the prior image itself (findings matched across rounds).
         summary: one line ("3 findings: 1 new, 2 stable").
         notes: what was noticed (registration fallback, images not analysed).
@@ -46,10 +48,6 @@ class TemporalFindings:
     prior_read: bool
     summary: str
     notes: tuple[str, ...] = field(default_factory=tuple)
-
-
-def _pt(p: tuple[float, float] | None) -> str:
-    return "" if p is None else f"{p[0]:.0f}, {p[1]:.0f}"
 
 
 def temporal_findings(
@@ -92,9 +90,9 @@ def temporal_findings(
             "status": t.status,
             "score recent": None if t.recent_id is None else round(scores_r[t.recent_id], 3),
             "score prior": None if t.prior_id is None else round(scores_p[t.prior_id], 3),
-            "recent (row, col)": _pt(t.recent),
-            "prior (row, col)": _pt(found.prior_position(t)),
-            "moved mm": None if t.distance_mm is None else round(t.distance_mm, 2),
+            RECENT_COLUMN: position_text(t.recent),
+            PRIOR_COLUMN: position_text(found.prior_position(t)),
+            MOVED_COLUMN: None if t.distance_mm is None else round(t.distance_mm, 2),
         }
         if evidence and t.recent_id is not None:
             for name, share in evidence[t.recent_id].items():

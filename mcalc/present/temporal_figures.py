@@ -14,7 +14,13 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mcalc.present.viewer_figures import data_uri, image_panels
-from mcalc.temporal.change import Tracked
+from mcalc.temporal.change import (
+    MOVED_COLUMN,
+    PRIOR_COLUMN,
+    RECENT_COLUMN,
+    Tracked,
+    position_text,
+)
 from mcalc.temporal.display import TemporalView
 
 __all__ = ["MODES", "STATUS_COLORS", "temporal_figure", "tracked_rows"]
@@ -226,8 +232,11 @@ def temporal_figure(
 def tracked_rows(tv: TemporalView | Sequence[Tracked]) -> list[dict[str, object]]:
     """One row per tracked calcification or cluster (of a view, or given), for a table.
 
-    A calcification's size is its diameter in mm, a cluster's its member count: they go in
-    columns of their own (empty for the other kind), never in one column of mixed units."""
+    Every column names its unit: positions in full-resolution pixels of each round's file
+    (the registration's frame, not the preview's), distances and sizes in mm. A
+    calcification's size is its diameter, a cluster's its member count and hull area: they
+    go in columns of their own (empty for the other kind), never in one column of mixed
+    units."""
     items = tv.tracked if isinstance(tv, TemporalView) else tv
 
     def size(t: Tracked, value: float | None, kind: str) -> float | int | None:
@@ -235,20 +244,22 @@ def tracked_rows(tv: TemporalView | Sequence[Tracked]) -> list[dict[str, object]
             return None
         return int(value) if kind == "cluster" else round(value, 2)
 
-    def pt(p: tuple[float, float] | None) -> str:
-        return "" if p is None else f"{p[0]:.0f}, {p[1]:.0f}"
+    def area(value: float | None) -> float | None:
+        return None if value is None else round(value, 1)
 
     return [
         {
             "kind": t.kind,
             "status": t.status,
-            "recent (row, col)": pt(t.recent),
-            "prior (row, col)": pt(t.prior),
-            "moved mm": None if t.distance_mm is None else round(t.distance_mm, 2),
-            "diameter mm recent": size(t, t.recent_size, "calcification"),
-            "diameter mm prior": size(t, t.prior_size, "calcification"),
+            RECENT_COLUMN: position_text(t.recent),
+            PRIOR_COLUMN: position_text(t.prior),
+            MOVED_COLUMN: None if t.distance_mm is None else round(t.distance_mm, 2),
+            "diameter recent (mm)": size(t, t.recent_size, "calcification"),
+            "diameter prior (mm)": size(t, t.prior_size, "calcification"),
             "members recent": size(t, t.recent_size, "cluster"),
             "members prior": size(t, t.prior_size, "cluster"),
+            "hull recent (mm²)": area(t.recent_area_mm2),
+            "hull prior (mm²)": area(t.prior_area_mm2),
         }
         for t in items
     ]

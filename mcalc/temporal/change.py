@@ -29,6 +29,10 @@ from mcalc.temporal.register import Registration
 
 __all__ = [
     "STATUSES",
+    "RECENT_COLUMN",
+    "PRIOR_COLUMN",
+    "MOVED_COLUMN",
+    "position_text",
     "Change",
     "Tracked",
     "subtraction",
@@ -42,6 +46,11 @@ __all__ = [
 ]
 
 STATUSES = ("new", "stable", "grown", "resolved")
+#: Change tables' position and distance columns, each naming its unit: (row, col) in
+#: full-resolution pixels of that round's file (never a preview's), distances in mm.
+RECENT_COLUMN = "recent (row, col) full-res px"
+PRIOR_COLUMN = "prior (row, col) full-res px"
+MOVED_COLUMN = "moved (mm)"
 _EPS = 1e-6
 #: A cluster has grown when its hull's area grew by more than this fraction.
 GROWTH_FRACTION = 0.2
@@ -149,13 +158,58 @@ class Tracked:
     recent_at: tuple[float, float] | None = None
 
     def as_dict(self) -> dict[str, object]:
+        """JSON-ready, each key naming its unit: positions ``*_px`` are ``[row, col]`` in
+        full-resolution pixels of that round's file (``recent_at_px``: of the recent file);
+        ``distance_mm``; a calcification's ``*_diameter_mm``, a cluster's ``*_members`` and
+        hull ``*_area_mm2`` (``None`` for the other kind).
+
+        Example:
+            >>> Tracked("calcification", "new", (12.34, 5.0), None, 3, recent_size=0.42).as_dict()
+            ... # doctest: +NORMALIZE_WHITESPACE
+            {'kind': 'calcification', 'status': 'new', 'recent_id': 3, 'prior_id': None,
+             'recent_px': [12.3, 5.0], 'prior_px': None, 'recent_at_px': None,
+             'distance_mm': None, 'recent_diameter_mm': 0.42, 'prior_diameter_mm': None,
+             'recent_members': None, 'prior_members': None, 'recent_area_mm2': None,
+             'prior_area_mm2': None}
+        """
+
         def pt(p: tuple[float, float] | None) -> list[float] | None:
             return None if p is None else [round(p[0], 1), round(p[1], 1)]
 
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
-        out["recent"], out["prior"] = pt(self.recent), pt(self.prior)
-        out["recent_at"] = pt(self.recent_at)
-        return out
+        def size(value: float | None, cluster: bool) -> float | int | None:
+            if value is None or (self.kind == "cluster") != cluster:
+                return None
+            return int(value) if cluster else round(value, 3)
+
+        def mm(value: float | None) -> float | None:
+            return None if value is None else round(value, 3)
+
+        return {
+            "kind": self.kind,
+            "status": self.status,
+            "recent_id": self.recent_id,
+            "prior_id": self.prior_id,
+            "recent_px": pt(self.recent),
+            "prior_px": pt(self.prior),
+            "recent_at_px": pt(self.recent_at),
+            "distance_mm": mm(self.distance_mm),
+            "recent_diameter_mm": size(self.recent_size, False),
+            "prior_diameter_mm": size(self.prior_size, False),
+            "recent_members": size(self.recent_size, True),
+            "prior_members": size(self.prior_size, True),
+            "recent_area_mm2": mm(self.recent_area_mm2),
+            "prior_area_mm2": mm(self.prior_area_mm2),
+        }
+
+
+def position_text(p: tuple[float, float] | None) -> str:
+    """A table cell for a (row, col) position: whole pixels, ``""`` when absent.
+
+    Example:
+        >>> position_text((2994.29, 3040.0)), position_text(None)
+        ('2994, 3040', '')
+    """
+    return "" if p is None else f"{p[0]:.0f}, {p[1]:.0f}"
 
 
 def _pt(p: np.ndarray) -> tuple[float, float]:

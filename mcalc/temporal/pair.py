@@ -52,7 +52,12 @@ class TemporalPair:
         recent_summary, prior_summary: calcifications and clusters of each annotation.
         registration: the prior -> recent registration.
         spacing_mm: full-resolution pixel spacing of the recent image.
-        notes: what was noticed on the way (mirrored prior, annotation problems).
+        notes: what was noticed on the way (mirrored prior, annotation problems, a pixel
+            spacing assumed).
+        spacing_source: where ``spacing_mm`` came from (the DICOM tag, or ``default`` when
+            the file carries none and the configured default is assumed).
+        spacing_known: both files carry their pixel spacing (else millimetres, distances
+            and sizes, rest on the assumed default).
     """
 
     view: str
@@ -67,6 +72,8 @@ class TemporalPair:
     registration: Registration
     spacing_mm: float
     notes: tuple[str, ...] = ()
+    spacing_source: str = "default"
+    spacing_known: bool = False
 
 
 def pair_records(case: CaseRecord, view: str) -> tuple[ImageRecord, ImageRecord]:
@@ -192,6 +199,12 @@ def register_pair(
     notes += list(notes_r) + list(notes_p)
     if reg.fallback:
         notes.append(f"registration fell back to the global stage: {reg.fallback}")
+    assumed = [tp for tp, m in (("recent", mammo_r), ("prior", mammo_p)) if not _spacing_known(m)]
+    if assumed:
+        notes.append(
+            f"no pixel spacing in the {' and '.join(assumed)} file: distances and sizes in mm "
+            f"assume {spacing:g} mm per pixel (positions in pixels are exact)"
+        )
     return TemporalPair(
         view=view,
         recent=unit_r,
@@ -205,4 +218,11 @@ def register_pair(
         registration=reg,
         spacing_mm=spacing,
         notes=tuple(notes),
+        spacing_source=mammo_r.spacing_source,
+        spacing_known=not assumed,
     )
+
+
+def _spacing_known(mammo: Mammogram) -> bool:
+    """Whether the file gave its pixel spacing (not the configured default assumed)."""
+    return mammo.spacing_source != "default"
