@@ -149,7 +149,8 @@ def temporal_ui(case: CaseRecord, max_side: int) -> None:
         if item is not None:
             st.caption(
                 f"Zoomed on the {item.status} {item.kind}: recent {_at(item.recent)}, "
-                f"prior {_at(item.prior)} (both panels show it at the recent position)."
+                f"prior {_at(item.prior)} (full-resolution pixels of each round's file; both "
+                "panels show it at the recent position)."
             )
         rows = tracked_rows(tv)
         if rows:
