@@ -182,3 +182,22 @@ def test_the_warm_up_loads_the_default_model_not_the_newest(tmp_path, monkeypatc
     set_default_model(root, "chosen", role="admin")
     key = warmup.warm_up_model(root)
     assert loaded == ["chosen"] and key is not None and key[0] == str((root / "chosen").resolve())
+
+
+def test_a_failed_warm_up_logs_where_it_failed(monkeypatch, caplog) -> None:
+    """A warm-up that fails is logged with its traceback (the page loads the model itself
+    and says what is wrong; the log alone tells where the warm-up broke)."""
+    import logging
+
+    def fails(models_dir):
+        raise ValueError("Only input tensors may be passed as positional arguments")
+
+    monkeypatch.setattr(warmup, "warm_up_tensorflow", lambda: 0.0)
+    monkeypatch.setattr(warmup, "warm_up_model", fails)
+    monkeypatch.setattr(warmup, "_WANTED", [])
+    with caplog.at_level(logging.WARNING, logger=warmup.__name__):
+        warmup._run(Path("models"))
+    (record,) = [r for r in caplog.records if "warm-up failed" in r.getMessage()]
+    assert record.getMessage().startswith("model warm-up failed: Only input tensors")
+    assert record.exc_info is not None and record.exc_info[0] is ValueError
+    assert "fails" in caplog.text  # the traceback names the function that raised

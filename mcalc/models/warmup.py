@@ -302,12 +302,12 @@ def _run(
     try:
         warm_up_tensorflow()
     except Exception as exc:  # a broken install shows up where a model is used, not here
-        log.warning("TensorFlow warm-up failed: %s", exc)
+        log.warning("TensorFlow warm-up failed: %s", exc, exc_info=True)
         return
     try:
         key = warm_up_model(models_dir)
     except Exception as exc:  # the page loads the model itself and says what is wrong
-        log.warning("model warm-up failed: %s", exc)
+        log.warning("model warm-up failed: %s", exc, exc_info=True)
         return
     finally:
         _WANTED[:] = [("", "")]  # nothing more is loading: nobody waits any more
