@@ -142,8 +142,10 @@ def atomic_write_with(
         raise error(path, exc) from exc
     try:
         # mkstemp makes the file 0o600 whatever the umask; set the target's bits before any
-        # byte is written, so a secret (mode 0o600) is never readable by others.
-        os.fchmod(fd, _target_mode(path, mode))
+        # byte is written, so a secret (mode 0o600) is never readable by others. A file
+        # system that refuses modes keeps mkstemp's private one (the write goes on).
+        with contextlib.suppress(OSError, AttributeError):  # no fchmod: Windows < 3.13
+            os.fchmod(fd, _target_mode(path, mode))
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
