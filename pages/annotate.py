@@ -140,17 +140,21 @@ save_ui(session, in_viewer=use_viewer)
 unsaved_export_ui(session, reader)
 selected_ui(session, view)
 marks_table_ui(session, in_viewer=use_viewer)
-image_comment = st.text_input(
-    "Comment on the whole image",
-    value=session.marks.comment,
-    key=f"annotate_image_comment_{rec.key}",
-)
+comment_key = f"annotate_image_comment_{rec.key}"
+shown_key = f"annotate_image_comment_shown_{rec.key}"  # the session's comment it was given
+if comment_key not in st.session_state or st.session_state.get(shown_key) != session.marks.comment:
+    # The comment changed under the field (an import, a restored version, a reload): the
+    # field shows it. Its own old text, taken as the reader's edit, cleared an imported
+    # comment and left the image with unsaved edits.
+    st.session_state[comment_key] = st.session_state[shown_key] = session.marks.comment
+image_comment = st.text_input("Comment on the whole image", key=comment_key)
 if image_comment != session.marks.comment:
     try:
         session.set_comment(image_comment)
     except ValueError as exc:  # too long: say so here (a rerun would try again, forever)
         st.warning(f"Comment not kept: {exc}")
     else:
+        st.session_state[shown_key] = session.marks.comment
         st.rerun()
 history_ui(session)
 agreement_ui(session, rec, view, reader)

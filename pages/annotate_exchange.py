@@ -17,7 +17,7 @@ from mcalc.store.exchange import (
     import_refusal,
     marks_seg,
     masks_zip,
-    parse_coco,
+    parse_json,
     parse_mask_png,
     parse_points_csv,
     points_csv,
@@ -145,9 +145,12 @@ def import_ui(index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
     """Upload, check in full, then import into the store (all or nothing)."""
     st.markdown("**Import** (checked in full first: nothing is written unless every line is valid)")
     upload = st.file_uploader(
-        "Points CSV, COCO JSON, or a mask PNG of this image",
+        "Points CSV, COCO JSON, Marks JSON, or a mask PNG of this image",
         type=["csv", "json", "png"],
         key="annotate_import_file",
+        help="Each download above can be imported back, except the DICOM SEG; a Marks JSON "
+        "(or the unsaved edits' JSON) restores the marks exactly: ids, labels, comments and "
+        "the image comment.",
     )
     if upload is None:
         return
@@ -167,7 +170,7 @@ def import_ui(index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
     if name.endswith(".csv"):
         plan = parse_points_csv(data, shapes, default_reader=reader, source=upload.name)
     elif name.endswith(".json"):
-        plan = parse_coco(data, shapes, default_reader=reader, source=upload.name)
+        plan = parse_json(data, shapes, default_reader=reader, source=upload.name)
     else:
         plan = parse_mask_png(data, rec.key, shapes, reader=reader, source=upload.name)
     if not plan.report.ok:
@@ -191,7 +194,12 @@ def import_ui(index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
             other_session = st.session_state.get(WORK, {}).get((key_, reader_))
             if other_session is not None and not other_session.dirty:
                 other_session.reload()
-        flash("success", f"Imported into {len(done)} record(s).")
+        if done:
+            flash("success", f"Imported into {len(done)} record(s).")
+        else:
+            flash(
+                "info", f"Nothing to import: the store already holds every mark of {upload.name}."
+            )
         st.rerun()
 
 

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from mcalc.cache import ImageCache
 from mcalc.dataset import open_dataset
-from mcalc.store import MarkStore
+from mcalc.store import ImageMarks, MarkStore
 from mcalc.store.placement import breast_region
 from mcalc.viewer import DisplayOptions, prepare_view
 from tests.app_pages import choices_after_another_page, record_viewer_pixels
@@ -169,6 +169,85 @@ def test_read_only_store_keeps_the_edit_and_offers_it(app_env, first_image, monk
     assert any("Not saved" in e.value and "read-only" in e.value for e in at.error)
     assert at.session_state["annotate_work"][(key, "Ann")].marks.points  # still there
     assert any(b.proto.label.startswith("Download unsaved") for b in at.get("download_button"))
+
+
+def _downloads(monkeypatch) -> dict[str, bytes]:
+    """Every download button's file from now on, by file name (the bytes the browser gets:
+    Streamlit's media storage is where ``st.download_button`` puts them)."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    got: dict[str, bytes] = {}
+    real = MemoryMediaFileStorage.load_and_get_id
+
+    def spy(self, path_or_data, mimetype, kind, filename=None):
+        if filename and isinstance(path_or_data, bytes):
+            got[filename] = path_or_data
+        return real(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    return got
+
+
+def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.get("file_uploader")[0].set_value((name, data, "application/json"))
+    return at.run()
+
+
+def test_marks_json_download_imports_back_on_another_machine(
+    app_env, first_image, tmp_path, monkeypatch
+):
+    """Annotate's Marks JSON download, given to its import (on a machine with an empty
+    store), restores the same marks; importing it again doubles nothing. It was refused
+    ("this is a marks JSON ..., which import does not read")."""
+    key, (h, w), (r, c), _ = first_image
+    marks = (
+        ImageMarks(key, "Ann", image_shape=(h, w))
+        .add_point(r, c, "suspicious", "linear branching")
+        .add_point(r + 4, c + 4, "benign")
+        .add_region("cluster", [(r - 9, c - 9), (r - 9, c + 9), (r + 9, c + 9)], "suspicious")
+        .with_comment("BI-RADS 4B")
+    )
+    MarkStore(_store_dir()).save(marks, base_version=0)
+    saved = MarkStore(_store_dir()).load(key, "Ann").marks
+    files = _downloads(monkeypatch)
+    at = _page("pages/annotate.py")
+    at.session_state["annotate_exchange_open"] = True
+    at.run()
+    name = f"{key.replace('/', '_')}_Ann_marks.json"
+    assert name in files, sorted(files)
+    download = files[name]
+
+    other = tmp_path / "other-machine"
+    monkeypatch.setenv("MCALC_STORE", str(other))
+    at = _page("pages/annotate.py")
+    at.session_state["annotate_exchange_open"] = True
+    at.run()
+    assert any("0 calcification(s)" in m.value for m in at.markdown)
+    _upload(at, name, download)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert f"{name}: 2 point(s) and 1 region(s) on 1 image(s), no problem found" in _messages(at)
+    at.button(key="annotate_import").click().run()
+    assert "Imported into 1 record(s)." in _messages(at)
+    # The image comment came along and the field shows it: the field's own old (empty)
+    # text, taken as an edit, cleared it and left the image with unsaved edits.
+    assert at.text_input(key=f"annotate_image_comment_{key}").value == "BI-RADS 4B"
+    assert not at.session_state["annotate_work"][(key, "Ann")].dirty
+    assert MarkStore(other).load(key, "Ann").marks == saved
+    assert any("2 calcification(s)" in m.value for m in at.markdown)  # the page shows them
+    at.button(key="annotate_import").click().run()  # the same file again
+    assert "the store already holds every mark of" in _messages(at)
+    assert len(MarkStore(other).history(key, "Ann")) == 1
+
+    # A file of marks made on another image of this key (another size): refused, named,
+    # nothing written.
+    payload = json.loads(download)
+    payload["image_shape"] = [h + 10, w]
+    _upload(at, "other.json", json.dumps(payload).encode())
+    errors = " ".join(e.value for e in at.error)
+    assert f"wrong size for {key}: the file says {h + 10}x{w}, the image is {h}x{w}" in errors
+    assert "nothing was imported" in errors
+    assert "annotate_import" not in [b.key for b in at.button]
+    assert len(MarkStore(other).history(key, "Ann")) == 1
 
 
 def test_audit_verdict_and_table(app_env):
