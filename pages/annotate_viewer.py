@@ -18,7 +18,7 @@ from mcalc.present.reading import (
 )
 from mcalc.store.session import EditSession
 from mcalc.viewer import DisplayOptions, ImageView
-from pages import common, viewer_component
+from pages import common, state, viewer_component
 from pages.annotate_shared import flash, show_flash, tell
 
 VIEWER_KEY = "annotate_viewer"
@@ -71,6 +71,7 @@ def _handle_event(
         pos = ids.index(rec.case_id) + (1 if event["type"] == "next" else -1)
         if 0 <= pos < len(ids):
             st.session_state["annotate_case"] = ids[pos]
+            state.show_case(ids[pos])  # the reader's next case, for every page
             st.rerun()
 
 

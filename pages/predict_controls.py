@@ -139,6 +139,10 @@ def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str]]:
             if what in asked:
                 st.session_state[f"predict_{what}"] = asked[what]
         case_chosen()
+    elif st.session_state.get(CASE_WIDGET) not in ids:
+        # The first visit opens on the reader's current case (pages.state); later visits
+        # keep Predict's own (a case change starts an analysis: "Predict this case" asks).
+        st.session_state[CASE_WIDGET] = state.current_case(ids) or ids[0]
     c1, c2, c3 = st.columns([2, 1, 2])
     # A new choice starts its analysis by itself (pages.predict_run.case_chosen).
     case_id = c1.selectbox(
@@ -161,6 +165,7 @@ def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str]]:
         on_change=case_chosen,
     )
     times = list(TIMEPOINTS) if choice == BOTH else [choice]
+    state.show_case(case_id)  # the case the reader is on, for the other pages
     return index.case(case_id), view, times
 
 

@@ -314,6 +314,43 @@ def test_audit_keeps_the_model_image_and_unsaved_verdict_across_pages(app_env):
     assert kept == {key: value for _, key, value in choices}
 
 
+def test_audit_follows_the_readers_case_and_the_other_pages_follow_it(app_env):
+    """A reader on a case in Browse who goes to Audit finds that case's image there (it
+    kept its own first image: another case); a case picked in Audit is the one Browse and
+    Annotate then show."""
+    at = _page("pages/audit.py")
+    first = at.selectbox(key="audit_image").value
+    assert first.endswith("/CC_recent")
+    ids = [c.case_id for c in open_dataset(app_env).cases]
+    at.switch_page("pages/browse.py").run()
+    assert any(m.value.startswith(f"Case **{ids[0]}**") for m in at.markdown)
+    at.button(key="browse_next").click().run()
+    at.button(key="browse_next").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(m.value.startswith(f"Case **{ids[2]}**") for m in at.markdown)
+    at.switch_page("pages/audit.py").run()
+    assert at.selectbox(key="audit_image").value == f"{ids[2]}/CC_recent"
+    # Another view and exam of the same case is the reader's to pick, and kept.
+    at.selectbox(key="audit_image").set_value(f"{ids[2]}/MLO_prior").run()
+    at.switch_page("pages/browse.py").run()
+    at.switch_page("pages/audit.py").run()
+    assert at.selectbox(key="audit_image").value == f"{ids[2]}/MLO_prior"
+    # Annotate's case becomes Audit's, in the view and exam the reader had there.
+    at.switch_page("pages/annotate.py").run()
+    assert at.selectbox(key="annotate_case").value == ids[2]
+    at.selectbox(key="annotate_case").set_value(ids[4]).run()
+    at.switch_page("pages/audit.py").run()
+    assert at.selectbox(key="audit_image").value == f"{ids[4]}/MLO_prior"
+    # And back: a case picked in Audit is the one Browse and Annotate show.
+    at.selectbox(key="audit_image").set_value(f"{ids[1]}/CC_recent").run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.switch_page("pages/browse.py").run()
+    assert at.session_state["browse_case_id"] == ids[1]
+    assert any(m.value.startswith(f"Case **{ids[1]}**") for m in at.markdown)
+    at.switch_page("pages/annotate.py").run()
+    assert at.selectbox(key="annotate_case").value == ids[1]
+
+
 def test_viewer_marking_says_where_marks_are_added(app_env):
     """With the reading viewer, the empty marks table names the viewer's Mark tool and its
     Save marks, not the classic figure's *Add calcification*, which is not on screen; the
