@@ -70,8 +70,10 @@ def _handle_event(
         ids = [c.case_id for c in index.cases]
         pos = ids.index(rec.case_id) + (1 if event["type"] == "next" else -1)
         if 0 <= pos < len(ids):
-            st.session_state["annotate_case"] = ids[pos]
-            state.show_case(ids[pos])  # the reader's next case, for every page
+            # The reader's case, for every page: the rerun's case picker opens on it. (The
+            # picker's own key cannot be set here, after it was drawn: Streamlit raised
+            # StreamlitWidgetAlreadyInstantiatedError on every Case ▶, ◀ Case, N and P.)
+            state.show_case(ids[pos])
             st.rerun()
 
 

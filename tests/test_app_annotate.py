@@ -351,6 +351,33 @@ def test_audit_follows_the_readers_case_and_the_other_pages_follow_it(app_env):
     assert at.selectbox(key="annotate_case").value == ids[1]
 
 
+@pytest.mark.parametrize("move, step", [("next", 1), ("previous", -1)])
+def test_annotate_viewers_next_and_previous_case_open_it_here_and_on_audit(
+    app_env, monkeypatch, move, step
+):
+    """The viewer's Case ▶ / ◀ Case (N / P) on Annotate: the page opens on that case, and so
+    does Audit. It raised StreamlitWidgetAlreadyInstantiatedError (the case picker's key was
+    set after the picker was drawn)."""
+    from pages import viewer_component
+
+    at = _page("pages/annotate.py")
+    at.session_state["annotate_use_viewer"] = True
+    ids = at.selectbox(key="annotate_case").options
+    at.selectbox(key="annotate_case").set_value(ids[2]).run()
+    events = [{"type": move, "seq": "test-1"}]
+    real = viewer_component.new_event
+
+    def one_event(event, key):
+        return events.pop() if key == "annotate_viewer" and events else real(event, key)
+
+    monkeypatch.setattr(viewer_component, "new_event", one_event)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not events and at.selectbox(key="annotate_case").value == ids[2 + step]
+    at.switch_page("pages/audit.py").run()
+    assert at.selectbox(key="audit_image").value == f"{ids[2 + step]}/CC_recent"
+
+
 def test_viewer_marking_says_where_marks_are_added(app_env):
     """With the reading viewer, the empty marks table names the viewer's Mark tool and its
     Save marks, not the classic figure's *Add calcification*, which is not on screen; the
