@@ -160,7 +160,10 @@ def judged_ui(model: str) -> None:
     if not verdicts:
         return
     st.markdown("**What a verdict was about**")
-    labels = [f"{v.image_key} · {v.reader} · {v.recorded_at} (v{v.version})" for v in verdicts]
+    # One verdict per image and reader: the pick is named by those alone. A label that
+    # changed with each save (its time and version) stayed as it was in the browser (the
+    # selectbox keeps an option's old text), naming v1 beside v2's answers.
+    labels = [f"{v.image_key} · {v.reader}" for v in verdicts]
     pick = st.selectbox(
         "Verdict", range(len(verdicts)), format_func=labels.__getitem__, key="audit_judged"
     )
@@ -176,6 +179,7 @@ def judged_ui(model: str) -> None:
             "Predict keeps the image and map its reader judged."
         )
     ctx = v.context
+    c2.caption(f"Version {v.version}, recorded {v.recorded_at} by {v.reader}")
     c2.markdown(
         f"**{v.score_verdict}** with score {'n/a' if v.score is None else f'{v.score:.3f}'} "
         f"({v.predicted or 'no decision shown'}); explanation "

@@ -267,6 +267,16 @@ def test_audit_verdict_and_table(app_env):
     assert metrics["Plausible explanations"] == "n/a"
     infos = " ".join(i.value for i in at.info)
     assert "recorded without one" in infos and "(recorded before pictures" not in infos
+    # Saved again: the verdict's picker keeps its option's words (the browser kept an
+    # option's old text: it named v1 beside v2's answers); the version is said beside.
+    before = list(at.selectbox(key="audit_judged").options)
+    assert before == [f"{at.selectbox(key='audit_image').value} · Ann"]
+    assert any(c.value.startswith("Version 1, recorded ") for c in at.caption)
+    at.text_area(key="audit_comment").input("misses the cluster at 2 o'clock").run()
+    at.button(key="audit_save").click().run()
+    assert list(at.selectbox(key="audit_judged").options) == before
+    assert any(c.value.startswith("Version 2, recorded ") for c in at.caption)
+    assert any("2 o'clock" in c.value for c in at.caption)
 
 
 def test_annotate_keeps_the_readers_view_and_tools_and_takes_browses_case(app_env):
