@@ -195,7 +195,10 @@ def import_ui(index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
             if other_session is not None and not other_session.dirty:
                 other_session.reload()
         if done:
-            flash("success", f"Imported into {len(done)} record(s).")
+            # Which images: a file may hold marks of other images than the one shown.
+            where = "; ".join(f"{k} ({r}, version {v})" for k, r, v in done[:5])
+            more = f"; and {len(done) - 5} more" if len(done) > 5 else ""
+            flash("success", f"Imported into {len(done)} record(s): {where}{more}.")
         else:
             flash(
                 "info", f"Nothing to import: the store already holds every mark of {upload.name}."
