@@ -15,6 +15,7 @@ from mcalc.store.exchange import (
     apply_import,
     coco_json,
     import_refusal,
+    marks_json_text,
     marks_seg,
     masks_zip,
     parse_json,
@@ -81,7 +82,7 @@ def export_ui(session: EditSession, index: DatasetIndex, rec: ImageRecord, reade
     _download(
         cols[3],
         "Marks JSON",
-        lambda: json.dumps(marks.to_payload(), indent=1),
+        lambda: marks_json_text([marks]),
         f"{stem}_{reader}_marks.json",
         "application/json",
         "annotate_dl_json",
@@ -111,7 +112,7 @@ def export_ui(session: EditSession, index: DatasetIndex, rec: ImageRecord, reade
     def mine() -> list[ImageMarks]:
         return [s.marks for s in store().all_current(reader=reader)]
 
-    c = st.columns(3)
+    c = st.columns(4)
     for col, label, make, name, mime, key in (
         (
             c[0],
@@ -136,6 +137,16 @@ def export_ui(session: EditSession, index: DatasetIndex, rec: ImageRecord, reade
             f"{reader}_masks.zip",
             "application/zip",
             "annotate_dl_all_masks",
+        ),
+        (
+            # Everything, as stored (ids, times, comments): to move or restore all of
+            # one's marks; it imports back unchanged.
+            c[3],
+            "All marks JSON",
+            lambda: marks_json_text(mine()),
+            f"{reader}_marks.json",
+            "application/json",
+            "annotate_dl_all_json",
         ),
     ):
         col.download_button(label, make, file_name=name, mime=mime, key=key, on_click="ignore")

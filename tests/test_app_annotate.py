@@ -215,6 +215,8 @@ def test_marks_json_download_imports_back_on_another_machine(
     at.run()
     name = f"{key.replace('/', '_')}_Ann_marks.json"
     assert name in files, sorted(files)
+    # All of one's marks, as stored, to move them all (made when clicked).
+    assert "All marks JSON" in [b.proto.label for b in at.get("download_button")]
     download = files[name]
 
     other = tmp_path / "other-machine"

@@ -25,6 +25,7 @@ from mcalc.store.exchange import (
     coco_dict,
     coco_json,
     import_refusal,
+    marks_json_text,
     marks_mask,
     mask_png,
     masks_zip,
@@ -269,6 +270,50 @@ def test_marks_json_download_round_trips_through_the_import(tmp_path):
     assert len(joined.points) == 3 and len(joined.regions) == 1
     assert joined.comment == "first\nBI-RADS 4 on my read"
     assert apply_import(here, plan) == []  # again: the comment is not repeated either
+
+
+def test_all_marks_json_round_trips_several_images(tmp_path):
+    """The *All marks JSON* download (a list, one object per image) restores every image's
+    marks; one image alone is written as the object the single-image download is."""
+    a = _marks().with_comment("look again in 6 months")
+    b = ImageMarks(K2, "ann", image_shape=IMAGES[K2]).add_region(
+        "roi", [(2, 2), (2, 9), (9, 9)], "benign"
+    )
+    text = marks_json_text([a, b, ImageMarks(K2, "bob")])  # an empty one is left out
+    assert [d["image_key"] for d in json.loads(text)] == [K1, K2]
+    assert json.loads(marks_json_text([a])) == a.to_payload()
+    plan = parse_json(text.encode(), IMAGES, source="all.json")
+    assert plan.report.ok, plan.report.text()
+    assert plan.marks == (a, b)
+    store = MarkStore(tmp_path)
+    assert apply_import(store, plan) == [(K1, "ann", 1), (K2, "ann", 1)]
+    assert (store.load(K1, "ann").marks, store.load(K2, "ann").marks) == (a, b)
+    assert apply_import(store, plan) == []
+    with pytest.raises(ExportError, match="no marks to export as marks JSON"):
+        marks_json_text([ImageMarks(K1, "ann")])
+
+
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        ([], "the list holds no marks JSON object"),
+        ([1], "[0]: expected a marks JSON (Annotate's Marks JSON download)"),
+        ("twice", "[1]: case-1/CC_recent / ann appears twice (also [0])"),
+        ("bad second", "[1].points[0]: unknown label 'maybe'"),
+    ],
+)
+def test_all_marks_json_validation(doc, message):
+    one = _marks().to_payload()
+    if doc == "twice":
+        other = ImageMarks(K1, "ann", image_shape=IMAGES[K1]).add_point(3, 3).to_payload()
+        doc = [one, other]
+    elif doc == "bad second":
+        other = ImageMarks(K2, "ann", image_shape=IMAGES[K2]).add_point(3, 3).to_payload()
+        other["points"][0]["label"] = "maybe"
+        doc = [one, other]
+    plan = parse_json(json.dumps(doc), IMAGES)
+    assert not plan.report.ok and plan.marks == ()
+    assert message in _problems(plan), _problems(plan)
 
 
 def test_unsaved_edits_download_is_importable_too():

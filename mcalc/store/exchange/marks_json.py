@@ -2,9 +2,11 @@
 
 The file a reader downloads of one image's marks (or of unsaved edits) is the store's own
 layout: ``image_key``, ``reader``, ``image_shape``, ``comment``, ``points`` and
-``regions``. Given back to the import it restores those marks exactly (ids, labels,
-comments, times), so a second import of the same file changes nothing.
-:func:`parse_json` tells it from a COCO JSON by its keys, so one upload field takes both.
+``regions``; the download of all their marks is a list of those
+(:func:`~mcalc.store.exchange.marks_json_text`). Given back to the import it restores
+those marks exactly (ids, labels, comments, times), so a second import of the same file
+changes nothing. :func:`parse_json` tells it from a COCO JSON by its keys, so one upload
+field takes both.
 """
 
 from __future__ import annotations
@@ -48,19 +50,16 @@ def parse_json(
     default_reader: str | None = None,
     source: str = "JSON",
 ) -> ImportPlan:
-    """Check a JSON import: a marks JSON (:func:`parse_marks_json`) or a COCO JSON
-    (:func:`~mcalc.store.exchange.coco.parse_coco`), told apart by its keys."""
+    """Check a JSON import: a marks JSON (:func:`parse_marks_json`: one image's object or a
+    list of them) or a COCO JSON (:func:`~mcalc.store.exchange.coco.parse_coco`), told
+    apart by its keys."""
     col = Collector(source, images)
-    text = col.read_text(data)
-    if text is None:
+    doc = _load(col, data)
+    if doc is None:
         return col.plan()
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        col.problem(source, f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")
-        return col.plan()
-    if is_marks_json(doc):
-        return _marks_plan(col, doc, default_reader)
+    if is_marks_json(doc) or isinstance(doc, list):  # a COCO JSON is an object
+        return _marks_doc(col, doc, default_reader)
+    text = data if isinstance(data, str) else data.decode("utf-8-sig")
     return parse_coco(text, images, default_reader=default_reader, source=source)
 
 
@@ -71,16 +70,19 @@ def parse_marks_json(
     default_reader: str | None = None,
     source: str = "marks JSON",
 ) -> ImportPlan:
-    """Check a marks JSON (Annotate's *Marks JSON* download) against the dataset's images.
+    """Check a marks JSON (Annotate's *Marks JSON* and *All marks JSON* downloads, written
+    by :func:`~mcalc.store.exchange.marks_json_text`) against the dataset's images.
 
-    The image must be one of ``images`` and, when the file gives ``image_shape``, have that
-    size; every mark must lie inside it. Marks keep their ids, labels, comments and times,
-    and the image comment comes along; each mark's ``reader`` must be the file's (or empty).
+    The file is one image's marks (the object of :meth:`ImageMarks.to_payload`) or a list
+    of them. Each image must be one of ``images`` and, when the file gives ``image_shape``,
+    have that size; every mark must lie inside it. Marks keep their ids, labels, comments
+    and times, and the image comment comes along; each mark's ``reader`` must be its
+    entry's (or empty), and an image and reader appear once.
 
     Args:
         data: the file's bytes or text.
         images: ``(rows, cols)`` of every image of the dataset, by key.
-        default_reader: the reader when the file names none.
+        default_reader: the reader of an entry that names none.
         source: name of the file, for the report.
 
     Returns:
@@ -94,63 +96,97 @@ def parse_marks_json(
         (True, True)
     """
     col = Collector(source, images)
+    doc = _load(col, data)
+    if doc is None:
+        return col.plan()
+    return _marks_doc(col, doc, default_reader)
+
+
+def _load(col: Collector, data: bytes | str) -> Any:
+    """The file's JSON; ``None`` after noting why not."""
     text = col.read_text(data)
     if text is None:
-        return col.plan()
+        return None
     try:
-        doc = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as exc:
-        col.problem(source, f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")
-        return col.plan()
-    if not is_marks_json(doc):
-        found = ", ".join(repr(k) for k in list(doc)[:5]) if isinstance(doc, dict) else ""
         col.problem(
-            source,
-            "expected a marks JSON (Annotate's Marks JSON download): an object with "
-            f"'image_key', 'reader', 'points' and 'regions' "
-            f"(found {f'keys {found}' if found else type(doc).__name__})",
+            col.source, f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         )
-        return col.plan()
-    return _marks_plan(col, doc, default_reader)
+        return None
 
 
-def _marks_plan(col: Collector, doc: dict[str, Any], default_reader: str | None) -> ImportPlan:
-    key = col.image("image_key", doc.get("image_key"))
-    reader = col.reader("reader", doc.get("reader"), default_reader)
+def _marks_doc(col: Collector, doc: Any, default_reader: str | None) -> ImportPlan:
+    entries = doc if isinstance(doc, list) else [doc]
+    several = isinstance(doc, list)
+    seen: dict[tuple[str, str], int] = {}
+    for i, entry in enumerate(entries):
+        at = f"[{i}]." if several else ""
+        if not is_marks_json(entry):
+            found = ", ".join(repr(k) for k in list(entry)[:5]) if isinstance(entry, dict) else ""
+            col.problem(
+                f"[{i}]" if several else col.source,
+                "expected a marks JSON (Annotate's Marks JSON download): an object with "
+                "'image_key', 'reader', 'points' and 'regions' "
+                f"(found {f'keys {found}' if found else type(entry).__name__})",
+            )
+            continue
+        parts = _entry(col, at, entry, default_reader)
+        if parts is None:
+            continue
+        if parts in seen:
+            col.problem(
+                f"[{i}]",
+                f"{parts[0]} / {parts[1]} appears twice (also [{seen[parts]}]): keep one entry "
+                "per image and reader",
+            )
+        seen.setdefault(parts, i)
+    if not entries:
+        col.problem(col.source, "the list holds no marks JSON object")
+    return col.plan()
+
+
+def _entry(
+    col: Collector, at: str, doc: dict[str, Any], default_reader: str | None
+) -> tuple[str, str] | None:
+    """Check one image's marks into ``col``; returns its (image, reader) when readable."""
+    before = len(col.problems) + col.truncated
+    key = col.image(f"{at}image_key", doc.get("image_key"))
+    reader = col.reader(f"{at}reader", doc.get("reader"), default_reader)
     for name in ("points", "regions"):
         if not isinstance(doc.get(name, []), list):
-            col.problem(name, f"must be a list, got {type(doc[name]).__name__}")
+            col.problem(f"{at}{name}", f"must be a list, got {type(doc[name]).__name__}")
     comment = doc.get("comment")
     if comment is not None and not isinstance(comment, str):
-        col.problem("comment", f"must be text, got {type(comment).__name__}")
+        col.problem(f"{at}comment", f"must be text, got {type(comment).__name__}")
     elif comment and reader is not None and key is not None:
         try:
             ImageMarks(key, reader).with_comment(comment)
         except ValueError as exc:
-            col.problem("comment", str(exc))
-    if key is not None and not _same_size(col, key, doc.get("image_shape")):
-        return col.plan()
-    if col.problems or key is None or reader is None:
-        return col.plan()
+            col.problem(f"{at}comment", str(exc))
+    if key is not None and not _same_size(col, at, key, doc.get("image_shape")):
+        return None
+    if len(col.problems) + col.truncated > before or key is None or reader is None:
+        return None
     for i, raw in enumerate(doc.get("points", [])):
-        _point(col, f"points[{i}]", key, reader, raw)
+        _point(col, f"{at}points[{i}]", key, reader, raw)
     for i, raw in enumerate(doc.get("regions", [])):
-        _region(col, f"regions[{i}]", key, reader, raw)
+        _region(col, f"{at}regions[{i}]", key, reader, raw)
     if comment:
         col.comments[(key, reader)] = comment
-    return col.plan()
+    return key, reader
 
 
-def _same_size(col: Collector, key: str, shape: Any) -> bool:
+def _same_size(col: Collector, at: str, key: str, shape: Any) -> bool:
     if shape is None:
         return True
     rows, cols = col.shape(key)
     if not (isinstance(shape, list) and len(shape) == 2):
-        col.problem("image_shape", f"must be [rows, cols], got {shape!r}")
+        col.problem(f"{at}image_shape", f"must be [rows, cols], got {shape!r}")
         return False
     if (shape[0], shape[1]) != (rows, cols):
         col.problem(
-            "image_shape",
+            f"{at}image_shape",
             f"wrong size for {key}: the file says {shape[0]}x{shape[1]}, the image is "
             f"{rows}x{cols} (rows x cols); the marks were made on another image: open the "
             "dataset they were made on",
