@@ -32,9 +32,10 @@ READER_KEY = "annotate_reader"
 #: The model a page asked the others to use (Train's "open on Predict").
 SELECTED_MODEL_KEY = "mcalc_selected_model"
 #: The reader's current case (a case id), one for the pages that show a case: each page
-#: writes the case it shows (:func:`show_case`), Browse, Annotate, Audit and Predict's first
-#: visit open on it (:func:`current_case`), so a reader who goes to another page finds the
-#: case they were on. (Browse's own key, hence its name: Browse keeps its case there.)
+#: writes the case it shows (:func:`show_case`; a page's own pick, from its widget's
+#: callback, before its run) and opens on it (:func:`current_case`): Browse, Annotate,
+#: Audit and Predict, so a reader who goes to another page finds the case they were on.
+#: (Browse's own key, hence its name: Browse keeps its case there.)
 CASE_KEY = "browse_case_id"
 #: The pixel ids this session's browser tab holds, for every page's reading viewer
 #: (:func:`pages.viewer_component.sent_pixels`, a :class:`mcalc.present.pixels.SentPixels`).

@@ -317,9 +317,9 @@ def test_browse_predict_this_case_opens_predict_on_it_with_its_own_choices(page_
 
 
 def test_predict_opens_on_the_readers_case_and_audit_follows_predicts_case(page_env) -> None:
-    """Predict's first visit opens on the case the reader was on in Browse (it opened on
-    the first case); a case picked on Predict is the one Audit then opens on (it kept its
-    own image, of another case). pages.state.CASE_KEY."""
+    """Predict opens on the case the reader was on in Browse (it opened on the first case)
+    or Audit (it kept its own); a case picked on Predict is the one Audit then opens on
+    (it kept its own image, of another case). pages.state.CASE_KEY."""
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     at.session_state["predict_model"] = "spot"
@@ -338,6 +338,14 @@ def test_predict_opens_on_the_readers_case_and_audit_follows_predicts_case(page_
     at.switch_page("pages/audit.py").run()
     _ok(at)
     assert at.selectbox(key="audit_image").value == f"{other}/CC_recent"
+    # A case picked on Audit: Predict opens on it (its view and timepoint kept).
+    third = next(o for o in at.selectbox(key="audit_image").options if not o.startswith(other))
+    at.selectbox(key="audit_image").set_value(third).run()
+    at.switch_page(PAGE).run()
+    _ok(at)
+    assert at.selectbox(key="predict_case").value == third.split("/")[0]
+    _settle(at)
+    _ok(at)
 
 
 def test_browse_after_predict_sends_only_the_images_predict_did_not(page_env, monkeypatch) -> None:
