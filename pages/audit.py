@@ -161,8 +161,8 @@ def judged_ui(model: str) -> None:
         return
     st.markdown("**What a verdict was about**")
     # One verdict per image and reader: the pick is named by those alone. A label that
-    # changed with each save (its time and version) stayed as it was in the browser (the
-    # selectbox keeps an option's old text), naming v1 beside v2's answers.
+    # changed with each save (its time and version) stayed as it was in the browser
+    # (headless Chromium, 5 December 2026: v4 named beside v5's answers).
     labels = [f"{v.image_key} · {v.reader}" for v in verdicts]
     pick = st.selectbox(
         "Verdict", range(len(verdicts)), format_func=labels.__getitem__, key="audit_judged"
