@@ -26,6 +26,14 @@ common.frame()
 
 OTHER = "another model (type its id)"
 IMAGE_KEY = "audit_image"
+SAVED_FOR_KEY = "audit_saved_for"  # the image of the verdict the form last saved
+#: The verdict form's inputs and their blank values (verdict_inputs' defaults here).
+FORM_BLANK: dict[str, object] = {
+    "audit_score_input": None,
+    "audit_verdict": "agree",
+    "audit_plausible": "not judged",
+    "audit_comment": "",
+}
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -76,6 +84,18 @@ def image_ui(where: Any, index: DatasetIndex) -> str:
     return image_key
 
 
+def fresh_form(image_key: str) -> None:
+    """After a verdict was saved, another image starts with a blank form (score, answers,
+    comment). The form is kept while the reader looks at the image elsewhere; kept past
+    its save too, the words saved for one image went with the next image's verdict."""
+    saved_for = st.session_state.get(SAVED_FOR_KEY)
+    if saved_for is None or saved_for == image_key:
+        return
+    for key, blank in FORM_BLANK.items():
+        st.session_state[key] = blank
+    del st.session_state[SAVED_FOR_KEY]
+
+
 def verdict_ui(reader: str, index: DatasetIndex) -> None:
     st.subheader("Record a verdict")
     ordered, choice = default_model.ordered(
@@ -96,6 +116,7 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
     if model == OTHER:
         model = c1.text_input("Model id", key="audit_model_typed", persist_state="session").strip()
     image_key = image_ui(c2, index)
+    fresh_form(image_key)
     c3, c4, c5 = st.columns([1, 1, 1])
     score = c3.number_input(
         "Model score shown (optional)",
@@ -130,7 +151,11 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
         except (StoreError, ValueError) as exc:
             st.error(f"Verdict not saved: {exc}")
             return
-        st.success(f"Verdict saved for {v.model_id} on {v.image_key} (version {v.version}).")
+        st.session_state[SAVED_FOR_KEY] = v.image_key
+        st.success(
+            f"Verdict saved for {v.model_id} on {v.image_key} (version {v.version}). The form "
+            "starts blank on another image."
+        )
         common.recorded_card_ui(v.model_card)
 
 

@@ -281,6 +281,32 @@ def test_audit_verdict_and_table(app_env):
     assert any("2 o'clock" in c.value for c in at.caption)
 
 
+def test_audit_form_starts_blank_on_the_next_image_after_a_save(app_env):
+    """A verdict saved, the next image's form is blank: it kept the score, answers and
+    comment saved for the last image, which a reader then saved with the next one's.
+    Unsaved, the form is kept (test_audit_keeps_the_model_image_and_unsaved_verdict...)."""
+    at = _page("pages/audit.py")
+    images = at.selectbox(key="audit_image").options
+    at.number_input(key="audit_score_input").set_value(0.8).run()
+    at.radio(key="audit_verdict").set_value("disagree").run()
+    at.radio(key="audit_plausible").set_value("plausible").run()
+    at.text_area(key="audit_comment").input("benign, round").run()
+    at.button(key="audit_save").click().run()
+    assert any("The form starts blank on another image." in s.value for s in at.success)
+    assert at.text_area(key="audit_comment").value == "benign, round"  # still shown
+    at.selectbox(key="audit_image").set_value(images[5]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.number_input(key="audit_score_input").value is None
+    assert at.radio(key="audit_verdict").value == "agree"
+    assert at.radio(key="audit_plausible").value == "not judged"
+    assert at.text_area(key="audit_comment").value == ""
+    # What the reader writes now is kept, as before.
+    at.text_area(key="audit_comment").input("two foci").run()
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/audit.py").run()
+    assert at.text_area(key="audit_comment").value == "two foci"
+
+
 def test_annotate_keeps_the_readers_view_and_tools_and_takes_browses_case(app_env):
     """Back from another page, Annotate showed the CC view and the default tools again
     (Streamlit forgets a widget's value when a run does not draw it). The case is Browse's
