@@ -20,18 +20,23 @@ from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.viewer import DisplayOptions
-from pages import common, viewer_component
+from pages import common, state, viewer_component
 from pages.annotate_classic import classic_marking_ui
 from pages.annotate_exchange import exchange_ui, unsaved_export_ui
 from pages.annotate_panels import agreement_ui, history_ui, marks_table_ui, save_ui, selected_ui
 from pages.annotate_shared import cached_region, cached_view, get_session
 from pages.annotate_viewer import browser_marking_ui
 from pages.readers import reader_ui
-from pages.state import BROWSE_CASE_KEY
 
 common.frame()
 
 USE_VIEWER_KEY = "annotate_use_viewer"  # marking in the reading viewer (on) or the figure
+CASE_WIDGET = "annotate_case"
+
+
+def case_picked() -> None:
+    """The reader picked another case here: the other pages follow (pages.state)."""
+    state.show_case(st.session_state[CASE_WIDGET])
 
 
 # --------------------------------------------------------------------------- widgets
@@ -40,11 +45,13 @@ USE_VIEWER_KEY = "annotate_use_viewer"  # marking in the reading viewer (on) or 
 def image_ui(index: DatasetIndex) -> ImageRecord:
     """Case, view and timepoint pickers; stops the page if the case lacks that image."""
     ids = [c.case_id for c in index.cases]
-    if st.session_state.get("annotate_case") not in ids:
-        browse = st.session_state.get(BROWSE_CASE_KEY)
-        st.session_state["annotate_case"] = browse if browse in ids else ids[0]
+    # The case the reader was on, here or on another page (pages.state), else the first.
+    shown = state.current_case(ids) or ids[0]
+    if st.session_state.get(CASE_WIDGET) != shown:
+        st.session_state[CASE_WIDGET] = shown
     c1, c2, c3 = st.columns([3, 1, 1])
-    case_id = c1.selectbox("Case", ids, key="annotate_case")
+    case_id = c1.selectbox("Case", ids, key=CASE_WIDGET, on_change=case_picked)
+    state.show_case(case_id)
     view = c2.selectbox("View", VIEWS, key="annotate_view", persist_state="session")
     tp = c3.selectbox(
         "Exam",
@@ -140,17 +147,21 @@ save_ui(session, in_viewer=use_viewer)
 unsaved_export_ui(session, reader)
 selected_ui(session, view)
 marks_table_ui(session, in_viewer=use_viewer)
-image_comment = st.text_input(
-    "Comment on the whole image",
-    value=session.marks.comment,
-    key=f"annotate_image_comment_{rec.key}",
-)
+comment_key = f"annotate_image_comment_{rec.key}"
+shown_key = f"annotate_image_comment_shown_{rec.key}"  # the session's comment it was given
+if comment_key not in st.session_state or st.session_state.get(shown_key) != session.marks.comment:
+    # The comment changed under the field (an import, a restored version, a reload): the
+    # field shows it. Its own old text, taken as the reader's edit, cleared an imported
+    # comment and left the image with unsaved edits.
+    st.session_state[comment_key] = st.session_state[shown_key] = session.marks.comment
+image_comment = st.text_input("Comment on the whole image", key=comment_key)
 if image_comment != session.marks.comment:
     try:
         session.set_comment(image_comment)
     except ValueError as exc:  # too long: say so here (a rerun would try again, forever)
         st.warning(f"Comment not kept: {exc}")
     else:
+        st.session_state[shown_key] = session.marks.comment
         st.rerun()
 history_ui(session)
 agreement_ui(session, rec, view, reader)

@@ -15,9 +15,10 @@ from mcalc.store.exchange import (
     apply_import,
     coco_json,
     import_refusal,
+    marks_json_text,
     marks_seg,
     masks_zip,
-    parse_coco,
+    parse_json,
     parse_mask_png,
     parse_points_csv,
     points_csv,
@@ -81,7 +82,7 @@ def export_ui(session: EditSession, index: DatasetIndex, rec: ImageRecord, reade
     _download(
         cols[3],
         "Marks JSON",
-        lambda: json.dumps(marks.to_payload(), indent=1),
+        lambda: marks_json_text([marks]),
         f"{stem}_{reader}_marks.json",
         "application/json",
         "annotate_dl_json",
@@ -111,7 +112,7 @@ def export_ui(session: EditSession, index: DatasetIndex, rec: ImageRecord, reade
     def mine() -> list[ImageMarks]:
         return [s.marks for s in store().all_current(reader=reader)]
 
-    c = st.columns(3)
+    c = st.columns(4)
     for col, label, make, name, mime, key in (
         (
             c[0],
@@ -137,6 +138,16 @@ def export_ui(session: EditSession, index: DatasetIndex, rec: ImageRecord, reade
             "application/zip",
             "annotate_dl_all_masks",
         ),
+        (
+            # Everything, as stored (ids, times, comments): to move or restore all of
+            # one's marks; it imports back unchanged.
+            c[3],
+            "All marks JSON",
+            lambda: marks_json_text(mine()),
+            f"{reader}_marks.json",
+            "application/json",
+            "annotate_dl_all_json",
+        ),
     ):
         col.download_button(label, make, file_name=name, mime=mime, key=key, on_click="ignore")
 
@@ -145,9 +156,12 @@ def import_ui(index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
     """Upload, check in full, then import into the store (all or nothing)."""
     st.markdown("**Import** (checked in full first: nothing is written unless every line is valid)")
     upload = st.file_uploader(
-        "Points CSV, COCO JSON, or a mask PNG of this image",
+        "Points CSV, COCO JSON, Marks JSON, or a mask PNG of this image",
         type=["csv", "json", "png"],
         key="annotate_import_file",
+        help="Each download above can be imported back, except the DICOM SEG; a Marks JSON "
+        "(or the unsaved edits' JSON) restores the marks exactly: ids, labels, comments and "
+        "the image comment.",
     )
     if upload is None:
         return
@@ -167,7 +181,7 @@ def import_ui(index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
     if name.endswith(".csv"):
         plan = parse_points_csv(data, shapes, default_reader=reader, source=upload.name)
     elif name.endswith(".json"):
-        plan = parse_coco(data, shapes, default_reader=reader, source=upload.name)
+        plan = parse_json(data, shapes, default_reader=reader, source=upload.name)
     else:
         plan = parse_mask_png(data, rec.key, shapes, reader=reader, source=upload.name)
     if not plan.report.ok:
@@ -191,7 +205,15 @@ def import_ui(index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
             other_session = st.session_state.get(WORK, {}).get((key_, reader_))
             if other_session is not None and not other_session.dirty:
                 other_session.reload()
-        flash("success", f"Imported into {len(done)} record(s).")
+        if done:
+            # Which images: a file may hold marks of other images than the one shown.
+            where = "; ".join(f"{k} ({r}, version {v})" for k, r, v in done[:5])
+            more = f"; and {len(done) - 5} more" if len(done) > 5 else ""
+            flash("success", f"Imported into {len(done)} record(s): {where}{more}.")
+        else:
+            flash(
+                "info", f"Nothing to import: the store already holds every mark of {upload.name}."
+            )
         st.rerun()
 
 

@@ -18,7 +18,7 @@ from mcalc.present.reading import (
 )
 from mcalc.store.session import EditSession
 from mcalc.viewer import DisplayOptions, ImageView
-from pages import common, viewer_component
+from pages import common, state, viewer_component
 from pages.annotate_shared import flash, show_flash, tell
 
 VIEWER_KEY = "annotate_viewer"
@@ -70,7 +70,10 @@ def _handle_event(
         ids = [c.case_id for c in index.cases]
         pos = ids.index(rec.case_id) + (1 if event["type"] == "next" else -1)
         if 0 <= pos < len(ids):
-            st.session_state["annotate_case"] = ids[pos]
+            # The reader's case, for every page: the rerun's case picker opens on it. (The
+            # picker's own key cannot be set here, after it was drawn: Streamlit raised
+            # StreamlitWidgetAlreadyInstantiatedError on every Case ▶, ◀ Case, N and P.)
+            state.show_case(ids[pos])
             st.rerun()
 
 

@@ -6,9 +6,12 @@ records a verdict on the result it shows itself (:func:`mcalc.store.audit.record
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
-from mcalc.dataset.records import DatasetIndex
+from mcalc.config import TIMEPOINTS, VIEWS
+from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.errors import ModelError
 from mcalc.models.card import ModelCard
 from mcalc.models.card_text import card_from_summary
@@ -16,12 +19,21 @@ from mcalc.models.registry import list_models
 from mcalc.store import StoreError
 from mcalc.store.audit import AuditStore, audit_table, record_verdict
 from mcalc.store.exchange import ExportError, audit_csv
-from pages import common, default_model
+from pages import common, default_model, state
 from pages.readers import reader_ui
 
 common.frame()
 
 OTHER = "another model (type its id)"
+IMAGE_KEY = "audit_image"
+SAVED_FOR_KEY = "audit_saved_for"  # the image of the verdict the form last saved
+#: The verdict form's inputs and their blank values (verdict_inputs' defaults here).
+FORM_BLANK: dict[str, object] = {
+    "audit_score_input": None,
+    "audit_verdict": "agree",
+    "audit_plausible": "not judged",
+    "audit_comment": "",
+}
 
 
 @st.cache_data(show_spinner=False, ttl=30)
@@ -31,6 +43,57 @@ def model_cards(models_dir: str) -> dict[str, ModelCard]:
         return {c.id: c for c in list_models(models_dir).models}
     except (ModelError, OSError):
         return {}
+
+
+def _in_case(index: DatasetIndex, case_id: str, like: ImageRecord | None) -> ImageRecord:
+    """The image of ``case_id`` to open: the view and exam of ``like`` (the image the
+    reader had picked) when the case has it, else the recent first view, else its first."""
+    case = index.case(case_id)
+    for view, exam in (
+        (like.view, like.timepoint) if like is not None else (VIEWS[0], TIMEPOINTS[-1]),
+        (VIEWS[0], TIMEPOINTS[-1]),
+    ):
+        rec = case.image(view, exam)
+        if rec is not None:
+            return rec
+    return case.images[0]
+
+
+def _image_picked(case_of: dict[str, str]) -> None:
+    """The reader picked an image here: its case becomes theirs on every page."""
+    state.show_case(case_of[st.session_state[IMAGE_KEY]])
+
+
+def image_ui(where: Any, index: DatasetIndex) -> str:
+    """The image picker, on the reader's current case (pages.state): the case they were on
+    in Browse, Predict or Annotate; a pick here is the case those pages open on."""
+    recs = {r.key: r for r in index.images()}
+    picked = recs.get(st.session_state.get(IMAGE_KEY))
+    shown = state.current_case([c.case_id for c in index.cases])
+    if picked is None or (shown is not None and picked.case_id != shown):
+        st.session_state[IMAGE_KEY] = _in_case(index, shown or index.cases[0].case_id, picked).key
+    image_key: str = where.selectbox(
+        "Image",
+        list(recs),
+        key=IMAGE_KEY,
+        persist_state="session",
+        on_change=_image_picked,
+        args=({k: r.case_id for k, r in recs.items()},),
+    )
+    state.show_case(recs[image_key].case_id)
+    return image_key
+
+
+def fresh_form(image_key: str) -> None:
+    """After a verdict was saved, another image starts with a blank form (score, answers,
+    comment). The form is kept while the reader looks at the image elsewhere; kept past
+    its save too, the words saved for one image went with the next image's verdict."""
+    saved_for = st.session_state.get(SAVED_FOR_KEY)
+    if saved_for is None or saved_for == image_key:
+        return
+    for key, blank in FORM_BLANK.items():
+        st.session_state[key] = blank
+    del st.session_state[SAVED_FOR_KEY]
 
 
 def verdict_ui(reader: str, index: DatasetIndex) -> None:
@@ -52,13 +115,8 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
         default_model.default_ui(choice, model, "audit", where=c1, picker="audit_model")
     if model == OTHER:
         model = c1.text_input("Model id", key="audit_model_typed", persist_state="session").strip()
-    keys = [r.key for r in index.images()]
-    image_key = c2.selectbox(
-        "Image",
-        keys,
-        key="audit_image",
-        persist_state="session",
-    )
+    image_key = image_ui(c2, index)
+    fresh_form(image_key)
     c3, c4, c5 = st.columns([1, 1, 1])
     score = c3.number_input(
         "Model score shown (optional)",
@@ -93,7 +151,11 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
         except (StoreError, ValueError) as exc:
             st.error(f"Verdict not saved: {exc}")
             return
-        st.success(f"Verdict saved for {v.model_id} on {v.image_key} (version {v.version}).")
+        st.session_state[SAVED_FOR_KEY] = v.image_key
+        st.success(
+            f"Verdict saved for {v.model_id} on {v.image_key} (version {v.version}). The form "
+            "starts blank on another image."
+        )
         common.recorded_card_ui(v.model_card)
 
 
@@ -123,7 +185,10 @@ def judged_ui(model: str) -> None:
     if not verdicts:
         return
     st.markdown("**What a verdict was about**")
-    labels = [f"{v.image_key} · {v.reader} · {v.recorded_at} (v{v.version})" for v in verdicts]
+    # One verdict per image and reader: the pick is named by those alone. A label that
+    # changed with each save (its time and version) stayed as it was in the browser
+    # (headless Chromium, 5 December 2026: v4 named beside v5's answers).
+    labels = [f"{v.image_key} · {v.reader}" for v in verdicts]
     pick = st.selectbox(
         "Verdict", range(len(verdicts)), format_func=labels.__getitem__, key="audit_judged"
     )
@@ -139,6 +204,7 @@ def judged_ui(model: str) -> None:
             "Predict keeps the image and map its reader judged."
         )
     ctx = v.context
+    c2.caption(f"Version {v.version}, recorded {v.recorded_at} by {v.reader}")
     c2.markdown(
         f"**{v.score_verdict}** with score {'n/a' if v.score is None else f'{v.score:.3f}'} "
         f"({v.predicted or 'no decision shown'}); explanation "

@@ -34,7 +34,7 @@ from pages.views import cached_view
 
 common.frame()
 
-CASE_KEY = state.BROWSE_CASE_KEY
+CASE_KEY = state.CASE_KEY
 TABLE_KEY = "browse_table"
 VIEWER_KEY = "browse_viewer"
 SHOWN_KEY = "browse_table_ids"  # the case ids of the table as last drawn

@@ -139,6 +139,15 @@ def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str]]:
             if what in asked:
                 st.session_state[f"predict_{what}"] = asked[what]
         case_chosen()
+    else:
+        # The reader's current case (pages.state): the case they were on in Browse,
+        # Annotate or Audit; a change starts its analysis, as a pick here does.
+        shown = state.current_case(ids)
+        held = st.session_state.get(CASE_WIDGET)
+        if held not in ids or (shown is not None and shown != held):
+            st.session_state[CASE_WIDGET] = shown or ids[0]
+            if held in ids:
+                case_chosen()
     c1, c2, c3 = st.columns([2, 1, 2])
     # A new choice starts its analysis by itself (pages.predict_run.case_chosen).
     case_id = c1.selectbox(
@@ -161,6 +170,7 @@ def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str]]:
         on_change=case_chosen,
     )
     times = list(TIMEPOINTS) if choice == BOTH else [choice]
+    state.show_case(case_id)  # the case the reader is on, for the other pages
     return index.case(case_id), view, times
 
 

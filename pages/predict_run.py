@@ -56,7 +56,7 @@ from mcalc.models.registry import list_models
 from mcalc.models.warmup import warm_model
 from mcalc.present.reading_overlays import overlay_grids, viewer_maps
 from mcalc.progress import BackgroundWork, ProgressFn
-from pages import common
+from pages import common, state
 from pages.server_tuning import log_work
 
 #: The result on screen (a :class:`Shown`), kept across reruns; not a widget.
@@ -197,6 +197,8 @@ def case_chosen() -> None:
     against 0.03-0.1 s without it (4 December 2026, the 2-core machine)."""
     st.session_state[CHOSEN_KEY] = True
     case_id = st.session_state.get(CASE_WIDGET)
+    if isinstance(case_id, str):
+        state.show_case(case_id)  # the reader's case on every page (before this run)
     stop_ahead(
         lambda request: all(
             i.record is not None and i.record.case_id == case_id for i in request.images

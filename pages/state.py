@@ -13,9 +13,11 @@ __all__ = [
     "DATA_KEY",
     "READER_KEY",
     "SELECTED_MODEL_KEY",
-    "BROWSE_CASE_KEY",
+    "CASE_KEY",
     "PREDICT_CASE_KEY",
     "PIXELS_SENT_KEY",
+    "current_case",
+    "show_case",
     "selected_model",
     "select_model",
     "open_in_predict",
@@ -29,14 +31,29 @@ DATA_KEY = "mcalc_data_path"
 READER_KEY = "annotate_reader"
 #: The model a page asked the others to use (Train's "open on Predict").
 SELECTED_MODEL_KEY = "mcalc_selected_model"
-#: The case Browse shows (a case id); Annotate opens on it.
-BROWSE_CASE_KEY = "browse_case_id"
+#: The reader's current case (a case id), one for the pages that show a case: each page
+#: writes the case it shows (:func:`show_case`; a page's own pick, from its widget's
+#: callback, before its run) and opens on it (:func:`current_case`): Browse, Annotate,
+#: Audit and Predict, so a reader who goes to another page finds the case they were on.
+#: (Browse's own key, hence its name: Browse keeps its case there.)
+CASE_KEY = "browse_case_id"
 #: The pixel ids this session's browser tab holds, for every page's reading viewer
 #: (:func:`pages.viewer_component.sent_pixels`, a :class:`mcalc.present.pixels.SentPixels`).
 PIXELS_SENT_KEY = "viewer_pixels_sent"
 #: The image Predict should open once (Batch's "open in Predict": case, view, timepoint;
 #: Browse's "Predict this case": the case alone).
 PREDICT_CASE_KEY = "mcalc_predict_case"
+
+
+def current_case(case_ids: list[str] | tuple[str, ...]) -> str | None:
+    """The reader's current case when it is among ``case_ids``; else ``None``."""
+    case_id = st.session_state.get(CASE_KEY)
+    return case_id if isinstance(case_id, str) and case_id in case_ids else None
+
+
+def show_case(case_id: str) -> None:
+    """Make ``case_id`` the reader's current case (a page shows it)."""
+    st.session_state[CASE_KEY] = case_id
 
 
 def select_model(model_id: str) -> None:

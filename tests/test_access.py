@@ -221,6 +221,40 @@ def test_reader_annotates_as_themselves_and_cannot_open_train(accounts):
     assert any("cannot open this page" in e.value for e in at.error)
 
 
+def test_signed_in_reader_imports_only_their_own_marks_json(accounts, app_env):
+    """A Marks JSON is imported as the other formats are: signed in as rita, ann's file is
+    refused at the check (no Import button, nothing written); rita's own imports."""
+    import json
+
+    from mcalc.config import get_settings
+    from mcalc.dataset import open_dataset
+    from mcalc.store import ImageMarks, MarkStore
+
+    rec = open_dataset(app_env).cases[0].image("CC", "recent")
+    assert rec is not None
+    store = MarkStore(get_settings().store_dir)
+    at = _sign_in(_run(), "rita")
+    at.switch_page("pages/annotate.py")
+    at.session_state["annotate_use_viewer"] = False
+    at.session_state["annotate_exchange_open"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    shape = at.session_state["annotate_work"][(rec.key, "rita")].marks.image_shape
+    for reader in ("ann", "rita"):
+        marks = ImageMarks(rec.key, reader, image_shape=shape).add_point(20, 20, "benign")
+        data = json.dumps(marks.to_payload(), indent=1).encode()
+        at.get("file_uploader")[0].set_value((f"{reader}.json", data, "application/json"))
+        at.run()
+        if reader == "ann":
+            errors = " ".join(e.value for e in at.error)
+            assert "ann.json: the file holds marks of ann; signed in as rita" in errors
+            assert "annotate_import" not in [b.key for b in at.button]
+            assert store.readers(rec.key) == []
+    at.button(key="annotate_import").click().run()
+    assert store.readers(rec.key) == ["rita"]
+    assert len(store.load(rec.key, "rita").marks.points) == 1
+
+
 @pytest.mark.slow  # the Train page imports TensorFlow
 def test_admin_opens_train(accounts):
     at = _sign_in(_run(), "adam")

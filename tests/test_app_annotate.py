@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from mcalc.cache import ImageCache
 from mcalc.dataset import open_dataset
-from mcalc.store import MarkStore
+from mcalc.store import ImageMarks, MarkStore
 from mcalc.store.placement import breast_region
 from mcalc.viewer import DisplayOptions, prepare_view
 from tests.app_pages import choices_after_another_page, record_viewer_pixels
@@ -171,6 +171,87 @@ def test_read_only_store_keeps_the_edit_and_offers_it(app_env, first_image, monk
     assert any(b.proto.label.startswith("Download unsaved") for b in at.get("download_button"))
 
 
+def _downloads(monkeypatch) -> dict[str, bytes]:
+    """Every download button's file from now on, by file name (the bytes the browser gets:
+    Streamlit's media storage is where ``st.download_button`` puts them)."""
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    got: dict[str, bytes] = {}
+    real = MemoryMediaFileStorage.load_and_get_id
+
+    def spy(self, path_or_data, mimetype, kind, filename=None):
+        if filename and isinstance(path_or_data, bytes):
+            got[filename] = path_or_data
+        return real(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy)
+    return got
+
+
+def _upload(at: AppTest, name: str, data: bytes) -> AppTest:
+    at.get("file_uploader")[0].set_value((name, data, "application/json"))
+    return at.run()
+
+
+def test_marks_json_download_imports_back_on_another_machine(
+    app_env, first_image, tmp_path, monkeypatch
+):
+    """Annotate's Marks JSON download, given to its import (on a machine with an empty
+    store), restores the same marks; importing it again doubles nothing. It was refused
+    ("this is a marks JSON ..., which import does not read")."""
+    key, (h, w), (r, c), _ = first_image
+    marks = (
+        ImageMarks(key, "Ann", image_shape=(h, w))
+        .add_point(r, c, "suspicious", "linear branching")
+        .add_point(r + 4, c + 4, "benign")
+        .add_region("cluster", [(r - 9, c - 9), (r - 9, c + 9), (r + 9, c + 9)], "suspicious")
+        .with_comment("BI-RADS 4B")
+    )
+    MarkStore(_store_dir()).save(marks, base_version=0)
+    saved = MarkStore(_store_dir()).load(key, "Ann").marks
+    files = _downloads(monkeypatch)
+    at = _page("pages/annotate.py")
+    at.session_state["annotate_exchange_open"] = True
+    at.run()
+    name = f"{key.replace('/', '_')}_Ann_marks.json"
+    assert name in files, sorted(files)
+    # All of one's marks, as stored, to move them all (made when clicked).
+    assert "All marks JSON" in [b.proto.label for b in at.get("download_button")]
+    download = files[name]
+
+    other = tmp_path / "other-machine"
+    monkeypatch.setenv("MCALC_STORE", str(other))
+    at = _page("pages/annotate.py")
+    at.session_state["annotate_exchange_open"] = True
+    at.run()
+    assert any("0 calcification(s)" in m.value for m in at.markdown)
+    _upload(at, name, download)
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert f"{name}: 2 point(s) and 1 region(s) on 1 image(s), no problem found" in _messages(at)
+    at.button(key="annotate_import").click().run()
+    assert f"Imported into 1 record(s): {key} (Ann, version 1)." in _messages(at)
+    # The image comment came along and the field shows it: the field's own old (empty)
+    # text, taken as an edit, cleared it and left the image with unsaved edits.
+    assert at.text_input(key=f"annotate_image_comment_{key}").value == "BI-RADS 4B"
+    assert not at.session_state["annotate_work"][(key, "Ann")].dirty
+    assert MarkStore(other).load(key, "Ann").marks == saved
+    assert any("2 calcification(s)" in m.value for m in at.markdown)  # the page shows them
+    at.button(key="annotate_import").click().run()  # the same file again
+    assert "the store already holds every mark of" in _messages(at)
+    assert len(MarkStore(other).history(key, "Ann")) == 1
+
+    # A file of marks made on another image of this key (another size): refused, named,
+    # nothing written.
+    payload = json.loads(download)
+    payload["image_shape"] = [h + 10, w]
+    _upload(at, "other.json", json.dumps(payload).encode())
+    errors = " ".join(e.value for e in at.error)
+    assert f"wrong size for {key}: the file says {h + 10}x{w}, the image is {h}x{w}" in errors
+    assert "nothing was imported" in errors
+    assert "annotate_import" not in [b.key for b in at.button]
+    assert len(MarkStore(other).history(key, "Ann")) == 1
+
+
 def test_audit_verdict_and_table(app_env):
     at = _page("pages/audit.py")
     at.selectbox(key="audit_model").select("another model (type its id)").run()
@@ -188,6 +269,42 @@ def test_audit_verdict_and_table(app_env):
     assert metrics["Plausible explanations"] == "n/a"
     infos = " ".join(i.value for i in at.info)
     assert "recorded without one" in infos and "(recorded before pictures" not in infos
+    # Saved again: the verdict's picker keeps its option's words (the browser kept an
+    # option's old text: it named v1 beside v2's answers); the version is said beside.
+    before = list(at.selectbox(key="audit_judged").options)
+    assert before == [f"{at.selectbox(key='audit_image').value} · Ann"]
+    assert any(c.value.startswith("Version 1, recorded ") for c in at.caption)
+    at.text_area(key="audit_comment").input("misses the cluster at 2 o'clock").run()
+    at.button(key="audit_save").click().run()
+    assert list(at.selectbox(key="audit_judged").options) == before
+    assert any(c.value.startswith("Version 2, recorded ") for c in at.caption)
+    assert any("2 o'clock" in c.value for c in at.caption)
+
+
+def test_audit_form_starts_blank_on_the_next_image_after_a_save(app_env):
+    """A verdict saved, the next image's form is blank: it kept the score, answers and
+    comment saved for the last image, which a reader then saved with the next one's.
+    Unsaved, the form is kept (test_audit_keeps_the_model_image_and_unsaved_verdict...)."""
+    at = _page("pages/audit.py")
+    images = at.selectbox(key="audit_image").options
+    at.number_input(key="audit_score_input").set_value(0.8).run()
+    at.radio(key="audit_verdict").set_value("disagree").run()
+    at.radio(key="audit_plausible").set_value("plausible").run()
+    at.text_area(key="audit_comment").input("benign, round").run()
+    at.button(key="audit_save").click().run()
+    assert any("The form starts blank on another image." in s.value for s in at.success)
+    assert at.text_area(key="audit_comment").value == "benign, round"  # still shown
+    at.selectbox(key="audit_image").set_value(images[5]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.number_input(key="audit_score_input").value is None
+    assert at.radio(key="audit_verdict").value == "agree"
+    assert at.radio(key="audit_plausible").value == "not judged"
+    assert at.text_area(key="audit_comment").value == ""
+    # What the reader writes now is kept, as before.
+    at.text_area(key="audit_comment").input("two foci").run()
+    at.switch_page("pages/home.py").run()
+    at.switch_page("pages/audit.py").run()
+    assert at.text_area(key="audit_comment").value == "two foci"
 
 
 def test_annotate_keeps_the_readers_view_and_tools_and_takes_browses_case(app_env):
@@ -233,6 +350,70 @@ def test_audit_keeps_the_model_image_and_unsaved_verdict_across_pages(app_env):
     ]
     kept = choices_after_another_page(at, "pages/audit.py", choices)
     assert kept == {key: value for _, key, value in choices}
+
+
+def test_audit_follows_the_readers_case_and_the_other_pages_follow_it(app_env):
+    """A reader on a case in Browse who goes to Audit finds that case's image there (it
+    kept its own first image: another case); a case picked in Audit is the one Browse and
+    Annotate then show."""
+    at = _page("pages/audit.py")
+    first = at.selectbox(key="audit_image").value
+    assert first.endswith("/CC_recent")
+    ids = [c.case_id for c in open_dataset(app_env).cases]
+    at.switch_page("pages/browse.py").run()
+    assert any(m.value.startswith(f"Case **{ids[0]}**") for m in at.markdown)
+    at.button(key="browse_next").click().run()
+    at.button(key="browse_next").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(m.value.startswith(f"Case **{ids[2]}**") for m in at.markdown)
+    at.switch_page("pages/audit.py").run()
+    assert at.selectbox(key="audit_image").value == f"{ids[2]}/CC_recent"
+    # Another view and exam of the same case is the reader's to pick, and kept.
+    at.selectbox(key="audit_image").set_value(f"{ids[2]}/MLO_prior").run()
+    at.switch_page("pages/browse.py").run()
+    at.switch_page("pages/audit.py").run()
+    assert at.selectbox(key="audit_image").value == f"{ids[2]}/MLO_prior"
+    # Annotate's case becomes Audit's, in the view and exam the reader had there.
+    at.switch_page("pages/annotate.py").run()
+    assert at.selectbox(key="annotate_case").value == ids[2]
+    at.selectbox(key="annotate_case").set_value(ids[4]).run()
+    at.switch_page("pages/audit.py").run()
+    assert at.selectbox(key="audit_image").value == f"{ids[4]}/MLO_prior"
+    # And back: a case picked in Audit is the one Browse and Annotate show.
+    at.selectbox(key="audit_image").set_value(f"{ids[1]}/CC_recent").run()
+    assert not at.exception, [e.value for e in at.exception]
+    at.switch_page("pages/browse.py").run()
+    assert at.session_state["browse_case_id"] == ids[1]
+    assert any(m.value.startswith(f"Case **{ids[1]}**") for m in at.markdown)
+    at.switch_page("pages/annotate.py").run()
+    assert at.selectbox(key="annotate_case").value == ids[1]
+
+
+@pytest.mark.parametrize("move, step", [("next", 1), ("previous", -1)])
+def test_annotate_viewers_next_and_previous_case_open_it_here_and_on_audit(
+    app_env, monkeypatch, move, step
+):
+    """The viewer's Case ▶ / ◀ Case (N / P) on Annotate: the page opens on that case, and so
+    does Audit. It raised StreamlitWidgetAlreadyInstantiatedError (the case picker's key was
+    set after the picker was drawn)."""
+    from pages import viewer_component
+
+    at = _page("pages/annotate.py")
+    at.session_state["annotate_use_viewer"] = True
+    ids = at.selectbox(key="annotate_case").options
+    at.selectbox(key="annotate_case").set_value(ids[2]).run()
+    events = [{"type": move, "seq": "test-1"}]
+    real = viewer_component.new_event
+
+    def one_event(event, key):
+        return events.pop() if key == "annotate_viewer" and events else real(event, key)
+
+    monkeypatch.setattr(viewer_component, "new_event", one_event)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not events and at.selectbox(key="annotate_case").value == ids[2 + step]
+    at.switch_page("pages/audit.py").run()
+    assert at.selectbox(key="audit_image").value == f"{ids[2 + step]}/CC_recent"
 
 
 def test_viewer_marking_says_where_marks_are_added(app_env):

@@ -316,6 +316,38 @@ def test_browse_predict_this_case_opens_predict_on_it_with_its_own_choices(page_
     _ok(at)
 
 
+def test_predict_opens_on_the_readers_case_and_audit_follows_predicts_case(page_env) -> None:
+    """Predict opens on the case the reader was on in Browse (it opened on the first case)
+    or Audit (it kept its own); a case picked on Predict is the one Audit then opens on
+    (it kept its own image, of another case). pages.state.CASE_KEY."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    at.session_state["predict_model"] = "spot"
+    at.session_state["browse_case_id"] = "suspicious-2"
+    at.switch_page("pages/browse.py").run()
+    _ok(at)
+    at.switch_page(PAGE).run()
+    _ok(at)
+    assert at.selectbox(key="predict_case").value == "suspicious-2"
+    _settle(at)
+    other = next(o for o in at.selectbox(key="predict_case").options if o != "suspicious-2")
+    at.selectbox(key="predict_case").set_value(other).run()
+    _settle(at)
+    _ok(at)
+    at.session_state["annotate_reader"] = "Ann"  # named on another page
+    at.switch_page("pages/audit.py").run()
+    _ok(at)
+    assert at.selectbox(key="audit_image").value == f"{other}/CC_recent"
+    # A case picked on Audit: Predict opens on it (its view and timepoint kept).
+    third = next(o for o in at.selectbox(key="audit_image").options if not o.startswith(other))
+    at.selectbox(key="audit_image").set_value(third).run()
+    at.switch_page(PAGE).run()
+    _ok(at)
+    assert at.selectbox(key="predict_case").value == third.split("/")[0]
+    _settle(at)
+    _ok(at)
+
+
 def test_browse_after_predict_sends_only_the_images_predict_did_not(page_env, monkeypatch) -> None:
     """The other way round: Browse on the case whose CC pair Predict showed sends the MLO
     pair alone."""

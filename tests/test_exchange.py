@@ -25,10 +25,13 @@ from mcalc.store.exchange import (
     coco_dict,
     coco_json,
     import_refusal,
+    marks_json_text,
     marks_mask,
     mask_png,
     masks_zip,
     parse_coco,
+    parse_json,
+    parse_marks_json,
     parse_mask_png,
     parse_points_csv,
     points_csv,
@@ -218,15 +221,229 @@ def test_malformed_coco_files(data, message):
     assert message in _problems(plan)
 
 
-def test_annotates_own_marks_json_is_named_on_import():
-    """Annotate's *Marks JSON* download, given back to its import, read "'images' must be
-    a list (COCO layout), got NoneType" three times; it now says what the file is and
-    which download to import instead."""
+def test_parse_coco_names_a_marks_json_and_where_it_is_read():
+    """Annotate's *Marks JSON* download given to the COCO reader read "'images' must be a
+    list (COCO layout), got NoneType" three times; it says what the file is and which
+    reader takes it (Annotate's import goes through parse_json, which does)."""
     plan = parse_coco(json.dumps(_marks().to_payload(), indent=1), IMAGES, source="m.json")
     assert not plan.report.ok and plan.marks == ()
     (problem,) = plan.report.problems
-    assert "this is a marks JSON" in str(problem) and "Points CSV or COCO JSON" in str(problem)
+    assert "this is a marks JSON" in str(problem) and "parse_json" in str(problem)
     assert "NoneType" not in plan.report.text()
+
+
+# --------------------------------------------------------------------------- marks JSON
+
+
+def _marks_json(m: ImageMarks | None = None, **changes) -> str:
+    payload = (m or _marks().with_comment("BI-RADS 4 on my read")).to_payload()
+    payload.update(changes)
+    return json.dumps(payload, indent=1)
+
+
+def test_marks_json_download_round_trips_through_the_import(tmp_path):
+    """Annotate's Marks JSON download (json.dumps of to_payload, indent 1, as the page
+    writes it) of stored marks, imported into another store, gives the same marks: ids,
+    labels, comments, times and the image comment. Importing it again writes nothing."""
+    here = MarkStore(tmp_path / "here")
+    store_v = here.save(_marks().with_comment("BI-RADS 4 on my read"), base_version=0)
+    stored = here.load(K1, "ann")
+    download = json.dumps(stored.marks.to_payload(), indent=1).encode()
+    plan = parse_json(download, IMAGES, default_reader="someone", source="m.json")
+    assert plan.report.ok, plan.report.text()
+    assert plan.report.text() == (
+        "m.json: 2 point(s) and 1 region(s) on 1 image(s), no problem found"
+    )
+    assert plan.marks == (stored.marks,)  # the file's reader, not the default
+    there = MarkStore(tmp_path / "there")
+    assert apply_import(there, plan) == [(K1, "ann", 1)]
+    back = there.load(K1, "ann").marks
+    assert back == stored.marks and store_v == 1
+    assert apply_import(there, plan) == []  # the same file again: not doubled, no version
+    assert apply_import(there, plan, mode="replace") == []
+    assert [h.action for h in there.history(K1, "ann")] == ["import"]
+    # Into a store holding other marks of the reader: they join, each mark once.
+    other = ImageMarks(K1, "ann", image_shape=IMAGES[K1]).add_point(3, 3).with_comment("first")
+    here.save(other, base_version=stored.version)
+    assert apply_import(here, plan) == [(K1, "ann", 3)]
+    joined = here.load(K1, "ann").marks
+    assert len(joined.points) == 3 and len(joined.regions) == 1
+    assert joined.comment == "first\nBI-RADS 4 on my read"
+    assert apply_import(here, plan) == []  # again: the comment is not repeated either
+
+
+def test_all_marks_json_round_trips_several_images(tmp_path):
+    """The *All marks JSON* download (a list, one object per image) restores every image's
+    marks; one image alone is written as the object the single-image download is."""
+    a = _marks().with_comment("look again in 6 months")
+    b = ImageMarks(K2, "ann", image_shape=IMAGES[K2]).add_region(
+        "roi", [(2, 2), (2, 9), (9, 9)], "benign"
+    )
+    text = marks_json_text([a, b, ImageMarks(K2, "bob")])  # an empty one is left out
+    assert [d["image_key"] for d in json.loads(text)] == [K1, K2]
+    assert json.loads(marks_json_text([a])) == a.to_payload()
+    plan = parse_json(text.encode(), IMAGES, source="all.json")
+    assert plan.report.ok, plan.report.text()
+    assert plan.marks == (a, b)
+    store = MarkStore(tmp_path)
+    assert apply_import(store, plan) == [(K1, "ann", 1), (K2, "ann", 1)]
+    assert (store.load(K1, "ann").marks, store.load(K2, "ann").marks) == (a, b)
+    assert apply_import(store, plan) == []
+    with pytest.raises(ExportError, match="no marks to export as marks JSON"):
+        marks_json_text([ImageMarks(K1, "ann")])
+
+
+@pytest.mark.parametrize(
+    "doc, message",
+    [
+        ([], "the list holds no marks JSON object"),
+        ([1], "[0]: expected a marks JSON (Annotate's Marks JSON download)"),
+        ("twice", "[1]: case-1/CC_recent / ann appears twice (also [0])"),
+        ("bad second", "[1].points[0]: unknown label 'maybe'"),
+    ],
+)
+def test_all_marks_json_validation(doc, message):
+    one = _marks().to_payload()
+    if doc == "twice":
+        other = ImageMarks(K1, "ann", image_shape=IMAGES[K1]).add_point(3, 3).to_payload()
+        doc = [one, other]
+    elif doc == "bad second":
+        other = ImageMarks(K2, "ann", image_shape=IMAGES[K2]).add_point(3, 3).to_payload()
+        other["points"][0]["label"] = "maybe"
+        doc = [one, other]
+    plan = parse_json(json.dumps(doc), IMAGES)
+    assert not plan.report.ok and plan.marks == ()
+    assert message in _problems(plan), _problems(plan)
+
+
+def test_unsaved_edits_download_is_importable_too():
+    """The "Download unsaved edits (JSON)" file (kept when the store cannot be written) has
+    the same layout: it restores the edit."""
+    m = ImageMarks(K2, "bob", image_shape=IMAGES[K2]).add_point(5, 6, "benign")
+    plan = parse_json(json.dumps(m.to_payload(), indent=1), IMAGES, source="u.json")
+    assert plan.report.ok and plan.marks == (m,)
+
+
+def test_parse_json_still_reads_coco():
+    plan = parse_json(coco_json([_marks()]), IMAGES)
+    assert plan.report.ok and len(plan.marks[0].points) == 2
+
+
+def test_a_marks_json_without_reader_takes_the_importing_one():
+    payload = _marks().to_payload()
+    payload["reader"] = ""
+    for p in (*payload["points"], *payload["regions"]):
+        p["reader"] = ""
+    plan = parse_marks_json(json.dumps(payload), IMAGES, default_reader="bob")
+    assert plan.report.ok, plan.report.text()
+    assert {m.reader for m in plan.marks} == {"bob"}
+    assert {p.reader for p in plan.marks[0].all_marks} == {"bob"}
+
+
+def _bad_point(**changes):
+    point = {**_marks().points[0].to_dict(), **changes}
+    return [point]
+
+
+MARKS_JSON_CASES = [
+    ("unknown image", {"image_key": "nope/CC_prior"}, "image_key: unknown image 'nope/CC_prior'"),
+    ("unknown image says what to do", {"image_key": "x"}, "open the dataset the file was made on"),
+    (
+        "another image's size",
+        {"image_shape": [120, 80]},
+        "image_shape: wrong size for case-1/CC_recent: the file says 120x80, the image is 100x80",
+    ),
+    ("bad shape", {"image_shape": "big"}, "image_shape: must be [rows, cols], got 'big'"),
+    ("points not a list", {"points": {"a": 1}}, "points: must be a list, got dict"),
+    ("comment not text", {"comment": 5}, "comment: must be text, got int"),
+    ("comment too long", {"comment": "x" * 2001}, "comment must be at most 2000 characters"),
+    ("no reader", {"reader": None}, "reader: no reader named"),
+    (
+        "outside",
+        {"points": _bad_point(row=100.0)},
+        "points[0]: (100, 20) is outside case-1/CC_recent: expected row 0..99",
+    ),
+    ("label", {"points": _bad_point(label="maybe")}, "points[0]: unknown label 'maybe'"),
+    ("row", {"points": _bad_point(row="ten")}, "points[0]: row must be a number, got 'ten'"),
+    ("point not object", {"points": [[1, 2]]}, "points[0]: must be an object, got list"),
+    (
+        "another reader's mark",
+        {"points": _bad_point(reader="carl")},
+        "points[0]: the mark's reader is 'carl', the file's is 'ann'",
+    ),
+    (
+        "same id twice",
+        {"points": _bad_point() * 2},
+        "points[1]: mark id",
+    ),
+    (
+        "region kind",
+        {"regions": [{"id": "r", "kind": "blob", "polygon": [[1, 1], [1, 5], [5, 5]]}]},
+        "regions[0]: unknown kind 'blob': expected one of cluster, roi",
+    ),
+    (
+        "region of two vertices",
+        {"regions": [{"id": "r", "kind": "roi", "polygon": [[1, 1], [1, 5]]}]},
+        "regions[0]: polygon needs at least 3 [row, col] vertices, got 2 vertice(s)",
+    ),
+    (
+        "region vertex",
+        {"regions": [{"id": "r", "kind": "roi", "polygon": [[1, 1], [1], [5, 5]]}]},
+        "regions[0]: polygon[1] must be [row, col], got [1]",
+    ),
+    (
+        "region outside",
+        {"regions": [{"id": "r", "kind": "roi", "polygon": [[1, 1], [1, 500], [5, 5]]}]},
+        "regions[0]: (1, 500) is outside case-1/CC_recent",
+    ),
+    ("empty", {"points": [], "regions": [], "comment": ""}, "the file holds no marks"),
+]
+
+
+@pytest.mark.parametrize(
+    "name, changes, message", MARKS_JSON_CASES, ids=[c[0] for c in MARKS_JSON_CASES]
+)
+def test_marks_json_validation(name, changes, message):
+    plan = parse_json(_marks_json(**changes), IMAGES, source="m.json")
+    assert not plan.report.ok and plan.marks == ()
+    assert message in _problems(plan), _problems(plan)
+    assert (
+        plan.report.text().startswith("m.json: ") and "nothing was imported" in plan.report.text()
+    )
+
+
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "expected a marks JSON (Annotate's Marks JSON download): an object with"),
+        ('{"images": []}', "(found keys 'images')"),
+    ],
+)
+def test_malformed_marks_json_files(data, message):
+    plan = parse_marks_json(data, IMAGES)
+    assert not plan.report.ok and message in _problems(plan), _problems(plan)
+
+
+def test_a_bad_marks_json_leaves_the_store_as_it_was(tmp_path):
+    store = MarkStore(tmp_path)
+    store.save(_marks(), base_version=0)
+    before = store.records.path_for((K1, "ann")).read_bytes()
+    plan = parse_json(_marks_json(points=_bad_point(row=1e6)), IMAGES)
+    with pytest.raises(ImportValidationError, match="outside"):
+        apply_import(store, plan)
+    assert store.records.path_for((K1, "ann")).read_bytes() == before
+
+
+def test_a_signed_in_reader_cannot_import_another_readers_marks_json(tmp_path):
+    store = MarkStore(tmp_path)
+    plan = parse_json(_marks_json(), IMAGES, default_reader="bob")  # ann's download
+    refusal = import_refusal(plan, "bob")
+    assert refusal is not None and "marks of ann; signed in as bob" in refusal
+    with pytest.raises(StoreError, match="marks of ann; signed in as bob"):
+        apply_import(store, plan, as_reader="bob")
+    assert store.readers(K1) == []
+    assert import_refusal(plan, "ann") is None
 
 
 def test_coco_bbox_only_annotations_are_read():
@@ -280,11 +497,13 @@ def test_apply_adds_to_stored_marks_and_replace_keeps_history(tmp_path):
     plan = parse_points_csv(points_csv([_marks()]), IMAGES)
     assert apply_import(store, plan) == [(K1, "ann", 2)]
     assert len(store.load(K1, "ann").marks.points) == 3
-    apply_import(store, plan)  # same ids again: replaced, not duplicated
+    # Same ids again: replaced, not duplicated; the same plan again is what is stored
+    # already, so no version is written.
+    assert apply_import(store, plan) == []
     assert len(store.load(K1, "ann").marks.points) == 3
     apply_import(store, plan, mode="replace")
     assert len(store.load(K1, "ann").marks.points) == 2
-    assert [h.action for h in store.history(K1, "ann")] == ["save", "import", "import", "import"]
+    assert [h.action for h in store.history(K1, "ann")] == ["save", "import", "import"]
 
 
 def test_apply_refuses_a_plan_with_problems(tmp_path):

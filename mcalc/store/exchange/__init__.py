@@ -1,8 +1,10 @@
-"""Export and import of readers' marks and audits: CSV, COCO JSON, mask PNGs, DICOM SEG.
+"""Export and import of readers' marks and audits: CSV, COCO JSON, marks JSON, mask PNGs,
+DICOM SEG.
 
 Three jobs, one module each: :mod:`~mcalc.store.exchange.export` writes files,
-:mod:`~mcalc.store.exchange.validate` (and :mod:`~mcalc.store.exchange.coco` for COCO JSON)
-checks a whole import file and returns an :class:`ImportPlan` listing every problem, and
+:mod:`~mcalc.store.exchange.validate` (with :mod:`~mcalc.store.exchange.coco` for COCO JSON
+and :mod:`~mcalc.store.exchange.marks_json` for Annotate's own marks JSON) checks a whole
+import file and returns an :class:`ImportPlan` listing every problem, and
 :mod:`~mcalc.store.exchange.apply` writes a clean plan into the store: if a write fails
 midway every record already written is put back as it was, so an import lands completely
 or not at all. :mod:`~mcalc.store.exchange.dicom_seg` writes marks as a DICOM Segmentation
@@ -22,11 +24,13 @@ from mcalc.store.exchange.export import (
     audit_csv,
     coco_dict,
     coco_json,
+    marks_json_text,
     marks_mask,
     mask_png,
     masks_zip,
     points_csv,
 )
+from mcalc.store.exchange.marks_json import is_marks_json, parse_json, parse_marks_json
 from mcalc.store.exchange.validate import (
     ImportPlan,
     ImportProblem,
@@ -49,6 +53,7 @@ __all__ = [
     "points_csv",
     "coco_dict",
     "coco_json",
+    "marks_json_text",
     "marks_mask",
     "mask_png",
     "masks_zip",
@@ -57,6 +62,9 @@ __all__ = [
     "marks_seg",
     "parse_points_csv",
     "parse_coco",
+    "parse_marks_json",
+    "parse_json",
+    "is_marks_json",
     "parse_mask_png",
     "import_refusal",
     "apply_import",

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from mcalc.store.exchange.validate import ImportPlan, ImportValidationError
 from mcalc.store.mark_store import MarkStore
+from mcalc.store.marks import same_marks
 from mcalc.store.record import StoreError
 
 __all__ = ["apply_import", "import_refusal"]
@@ -37,6 +38,14 @@ def import_refusal(plan: ImportPlan, as_reader: str | None) -> str | None:
     )
 
 
+def _joined(stored: str, imported: str) -> str:
+    """The image comment after an import that adds: the stored one, and the imported one
+    when it says something else (a file imported again does not repeat it)."""
+    if not imported or imported in stored.split("\n"):
+        return stored
+    return f"{stored}\n{imported}" if stored else imported
+
+
 def apply_import(
     store: MarkStore, plan: ImportPlan, *, mode: str = "add", as_reader: str | None = None
 ) -> list[tuple[str, str, int]]:
@@ -47,12 +56,15 @@ def apply_import(
         plan: from one of the ``parse_*`` functions.
         mode: ``add`` (imported marks join the stored ones; a mark with the same id is
             replaced) or ``replace`` (the imported marks become the image's marks; the
-            old ones stay in the history).
+            old ones stay in the history). An image comment in the file (a marks JSON)
+            joins the stored one (``add``) or takes its place (``replace``).
         as_reader: the signed-in reader when accounts are on: a plan that carries another
             reader's marks is refused (a reader writes only their own marks).
 
     Returns:
-        ``(image_key, reader, new version)`` per record written.
+        ``(image_key, reader, new version)`` per record written; a record that already
+        holds exactly what the import would write (the same file imported again) is left
+        as it is and not listed.
 
     Raises:
         ImportValidationError: the plan's report has problems (nothing written).
@@ -74,7 +86,7 @@ def apply_import(
             snapshots.append((parts, store.records.snapshot(parts)))
             state = store.load(*parts)
             if mode == "replace":
-                merged = replace(incoming, comment=state.marks.comment)
+                merged = replace(incoming, comment=incoming.comment or state.marks.comment)
             else:
                 new_ids = {m.id for m in incoming.all_marks}
                 merged = replace(
@@ -87,8 +99,11 @@ def apply_import(
                         *(r for r in state.marks.regions if r.id not in new_ids),
                         *incoming.regions,
                     ),
+                    comment=_joined(state.marks.comment, incoming.comment),
                     image_shape=incoming.image_shape,
                 )
+            if state.version and same_marks(merged, state.marks):
+                continue  # already stored as imported (the same file again): no new version
             version = store.save(
                 merged, base_version=state.version, action="import", note=plan.report.source
             )

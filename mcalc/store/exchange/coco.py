@@ -22,12 +22,11 @@ def _coco_lookup(
     layout = ("images", "annotations", "categories")
     if "image_key" in doc and ("points" in doc or "regions" in doc):
         # Annotate's own "Marks JSON" download: it read "'images' must be a list (COCO
-        # layout), got NoneType" three times.
+        # layout), got NoneType" three times. Annotate's import reads it (parse_json).
         col.problem(
             source,
-            "this is a marks JSON (Annotate's Marks JSON download, a copy to read or archive), "
-            "which import does not read: import the Points CSV or COCO JSON download of the "
-            "same marks instead",
+            "this is a marks JSON (Annotate's Marks JSON download), not a COCO JSON: read it "
+            "with parse_marks_json, or parse_json, which takes both",
         )
         return None
     if not any(name in doc for name in layout):

@@ -7,6 +7,9 @@
   ROI a polygon ``segmentation`` with its box (categories ``cluster``/``roi``). COCO
   coordinates count from the pixel's corner, so ``x = col + 0.5`` and ``y = row + 0.5``.
   Labels, comments, readers and ids ride in each annotation's ``attributes``.
+* :func:`marks_json_text` - the marks as stored (:meth:`ImageMarks.to_payload`): one image's
+  object, or a list for several; the one export that keeps everything (ids, times, the
+  image comment) and imports back unchanged.
 * :func:`marks_mask` / :func:`mask_png` / :func:`masks_zip` - masks aligned to the image
   (same rows and columns, file orientation): points drawn as discs, regions filled.
 * :func:`audit_csv` - the audit table of a model.
@@ -42,6 +45,7 @@ __all__ = [
     "points_csv",
     "coco_dict",
     "coco_json",
+    "marks_json_text",
     "marks_mask",
     "mask_png",
     "masks_zip",
@@ -211,6 +215,25 @@ def coco_json(
 ) -> str:
     """:func:`coco_dict` as JSON text."""
     return json.dumps(coco_dict(marks, shapes), indent=1, ensure_ascii=False)
+
+
+def marks_json_text(marks: Iterable[ImageMarks]) -> str:
+    """Marks JSON: one image's marks as the object of :meth:`ImageMarks.to_payload`,
+    several images' as a list of them (read back by
+    :func:`~mcalc.store.exchange.parse_marks_json`).
+
+    Raises:
+        ExportError: there is no mark nor image comment at all.
+
+    Example:
+        >>> from mcalc.store import ImageMarks
+        >>> m = ImageMarks("c-1/CC_recent", "ann").add_point(5, 6, mark_id="p1")
+        >>> json.loads(marks_json_text([m]))["points"][0]["id"]
+        'p1'
+    """
+    items = _nonempty(marks, "marks JSON")
+    doc = items[0].to_payload() if len(items) == 1 else [m.to_payload() for m in items]
+    return json.dumps(doc, indent=1, ensure_ascii=False)
 
 
 def marks_mask(

@@ -108,6 +108,8 @@ class Collector:
         self.truncated = 0
         self.points: dict[tuple[str, str], list[PointMark]] = {}
         self.regions: dict[tuple[str, str], list[RegionMark]] = {}
+        #: The image comment by (image, reader), for the formats that carry one.
+        self.comments: dict[tuple[str, str], str] = {}
         self.ids: set[tuple[str, str, str]] = set()
 
     def shape(self, key: str) -> tuple[int, int]:
@@ -128,7 +130,9 @@ class Collector:
         if key not in self.images:
             known = ", ".join(sorted(self.images)[:3])
             self.problem(
-                where, f"unknown image {key!r}: expected a key of the open dataset (e.g. {known})"
+                where,
+                f"unknown image {key!r}: expected a key of the open dataset (e.g. {known}); "
+                "open the dataset the file was made on, or correct the key",
             )
             return None
         return key
@@ -202,7 +206,7 @@ class Collector:
         return out
 
     def plan(self) -> ImportPlan:
-        keys = sorted(set(self.points) | set(self.regions))
+        keys = sorted(set(self.points) | set(self.regions) | set(self.comments))
         report = ImportReport(
             source=self.source,
             problems=tuple(self.problems),
@@ -224,6 +228,7 @@ class Collector:
                 r,
                 points=tuple(self.points.get((k, r), ())),
                 regions=tuple(self.regions.get((k, r), ())),
+                comment=self.comments.get((k, r), ""),
                 image_shape=self.shape(k),
             )
             for k, r in keys
