@@ -34,6 +34,7 @@ from pages.predict_run import (
     shown_ui,
 )
 from pages.predict_verdict import verdict_ui
+from pages.predict_viewer import case_moved
 
 common.frame()
 
@@ -98,6 +99,8 @@ def result_area(first: Shown | None) -> None:
     nothing is on screen. A fragment: the end of a run reruns it alone
     (:meth:`pages.predict_run.Pending.finish`), its arguments those of the page's run
     that waited (the reader's choices), the result taken from the session."""
+    if case_moved():  # the viewer's next/previous case (first visit's images)
+        st.rerun()
     shown: Shown | None = st.session_state.get(SHOWN_KEY)
     if shown is None:
         if first is not None:  # first visit: the images now, the result later

@@ -35,7 +35,7 @@ from mcalc.models.detection import DEFAULT_MIN_DISTANCE_MM, DetectionSettings
 from mcalc.models.inference import LoadedModel
 from mcalc.models.tasks import positive_class_for
 from pages import default_model, state
-from pages.predict_run import CASE_WIDGET, case_chosen
+from pages.predict_run import CASE_IDS_KEY, CASE_WIDGET, case_chosen
 
 #: The model last preselected from :func:`pages.state.selected_model` (not a widget).
 APPLIED_KEY = "predict_model_applied"
@@ -132,6 +132,7 @@ def model_ui(cards: list[ModelCard]) -> ModelCard:
 def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str]]:
     """Case, view and timepoint(s); a change starts the new choice's analysis."""
     ids = [c.case_id for c in index.cases]
+    st.session_state[CASE_IDS_KEY] = ids  # the viewer's next/previous case (predict_viewer)
     asked = state.take_predict_case(ids)  # Batch's "open in Predict", Browse's case
     if asked is not None:
         st.session_state[CASE_WIDGET] = asked["case"]

@@ -130,6 +130,8 @@ def overlay_ui(
 ) -> None:
     """Figure (or the reading viewer), regions table and zoom: a region click reruns this
     fragment only."""
+    if predict_viewer.case_moved():  # the viewer's next/previous case: the page draws it
+        st.rerun()
     if use_viewer:
         chosen = predict_viewer.viewer_ui(shown, case, panels, dets, display)
         if chosen is False:

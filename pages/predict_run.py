@@ -83,6 +83,8 @@ CHOSEN_KEY = "predict_case_chosen"
 RESULT_FRAGMENT = "predict_result_area"
 #: The case widget (:func:`pages.predict_controls.case_ui`).
 CASE_WIDGET = "predict_case"
+#: The Case box's cases in its order, for the viewer's next/previous case; not a widget.
+CASE_IDS_KEY = "predict_case_ids"
 
 
 # -- cached loaders (no widgets inside) ----------------------------------------------------

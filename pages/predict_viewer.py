@@ -29,7 +29,7 @@ from mcalc.present.reading_overlays import (
 from mcalc.viewer import ImageView
 from pages import common, viewer_component
 from pages.predict_controls import Display
-from pages.predict_run import Shown
+from pages.predict_run import CASE_IDS_KEY, CASE_WIDGET, Shown, case_chosen
 from pages.views import file_now
 
 VIEWER_KEY = "predict_viewer"
@@ -40,6 +40,8 @@ MEMO_KEY = "predict_viewer_panel_memo"
 MEMO_ITEMS = 8
 #: Pixels made ahead (:func:`prefetch`), sent with the viewer's next draw; not a widget.
 AHEAD_KEY = "predict_pixels_ahead"
+#: Set by the viewer's next/previous case (:func:`case_moved`); not a widget.
+MOVED_KEY = "predict_viewer_moved"
 
 
 def _sent() -> SentPixels:
@@ -51,13 +53,31 @@ def _sent() -> SentPixels:
 
 def _on_viewer_event() -> None:
     """Before the run: the viewer lacks some pixels (its frame was rebuilt): send them
-    again. Other events (a region click) are left for the script to read (handed out
-    under the viewer's own key there, so this one is under a key of its own)."""
+    again; its *Case ▶* / *◀ Case* (or N / P) open the next or previous case of the Case
+    box, whose analysis starts as a pick there does (:func:`case_moved`). Other events (a region click) are
+    left for the script to read (handed out under the viewer's own key there, so these
+    are under keys of their own)."""
     event = st.session_state.get(VIEWER_KEY)
-    if not isinstance(event, dict) or event.get("type") != "pixels":
+    if not isinstance(event, dict):
         return
-    if viewer_component.new_event(event, f"{VIEWER_KEY}:pixels") is not None:
+    kind = event.get("type")
+    if kind == "pixels" and viewer_component.new_event(event, f"{VIEWER_KEY}:pixels"):
         _sent().forget(str(k) for k in event.get("keys") or [])
+    elif kind in ("next", "previous") and viewer_component.new_event(event, f"{VIEWER_KEY}:case"):
+        ids = st.session_state.get(CASE_IDS_KEY) or []
+        current = st.session_state.get(CASE_WIDGET)
+        pos = ids.index(current) + (1 if kind == "next" else -1) if current in ids else -1
+        if 0 <= pos < len(ids):
+            st.session_state[CASE_WIDGET] = ids[pos]
+            st.session_state[MOVED_KEY] = True
+            case_chosen()
+
+
+def case_moved() -> bool:
+    """Whether the viewer's *Case ▶* / *◀ Case* just moved the Case box: the viewer sits
+    in the result's fragment, whose rerun alone would not draw the new case, so the
+    fragment then reruns the page (once)."""
+    return bool(st.session_state.pop(MOVED_KEY, False))
 
 
 def _panel(

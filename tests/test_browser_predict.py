@@ -215,3 +215,29 @@ def test_make_default_relabels_the_model_picker_at_once(demo_app) -> None:
             assert box.input_value() == "spot · custom · calcification · default"
     finally:
         clear_default_model(models, role="researcher")
+
+
+def _box_leaves(page, box, value: str, timeout_s: float = 60) -> str:
+    """The Case box's value once it is no longer ``value``."""
+    deadline = time.monotonic() + timeout_s
+    while (now := box.input_value()) == value and time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+    assert now != value, f"the Case box stayed on {value} for {timeout_s} s"
+    return now
+
+
+def test_the_viewers_next_and_previous_case_open_it_in_the_case_box(demo_app) -> None:
+    """Predict's viewer *Case ▶* and *◀ Case* (N / P): the Case box moves to the next or
+    previous case and its result is drawn. They did nothing on Predict (the page's viewer
+    callback handled only pixel requests)."""
+    with browser_page(width=1500, height=1900) as page:
+        open_app(page, f"{demo_app.url}/predict")
+        box = page.get_by_role("combobox", name="Case", exact=True)
+        first = box.input_value()
+        frame = _wait_for_panels(page, f"{first}/CC_recent", 300)
+        frame.get_by_role("button", name="Case ▶").click()
+        second = _box_leaves(page, box, first)
+        frame = _wait_for_panels(page, f"{second}/CC_recent", 300)
+        frame.get_by_role("button", name="◀ Case").click()
+        assert _box_leaves(page, box, second) == first
+        _wait_for_panels(page, f"{first}/CC_recent", 300)
