@@ -149,7 +149,7 @@ def _one_view(
 
 def _cmd_temporal(args: argparse.Namespace) -> int:
     from mcalc.dataset import open_dataset
-    from mcalc.temporal import summary_line
+    from mcalc.temporal import case_summary
 
     index = open_dataset(args.data)
     try:
@@ -164,19 +164,19 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
     cache = ImageCache(settings.cache_dir, default_spacing_mm=settings.default_pixel_spacing_mm)
     views = [args.view] if args.view else list(VIEWS)
     results: dict[str, Any] = {}
-    tracked: list[Tracked] = []
+    tracked: dict[str, list[Tracked]] = {}
     for view in views:
         try:
             results[view], items = _one_view(cache, case, view, points, out, args.reader)
         except McalcError as exc:  # no prior, other view or side, no breast, unreadable file
             results[view] = {"view": view, "error": str(exc)}
             continue
-        tracked += items
+        tracked[view] = items
     done = [v for v in views if "error" not in results[v]]
     if not done:
         errors = "; ".join(f"{v}: {results[v]['error']}" for v in views)
         raise McalcError(f"case {case.case_id}: nothing could be registered ({errors})")
-    summary = summary_line(tracked, case.years_between)
+    summary = case_summary(tracked, case.years_between)
     if args.json:
         print(json.dumps({"case": case.case_id, "summary": summary, "views": results}))
         return 0

@@ -35,7 +35,7 @@ from mcalc.cache import ImageCache
 from mcalc.dataset.records import CaseRecord
 from mcalc.imaging import resample_mask
 from mcalc.present.reading import encode_pixels
-from mcalc.temporal.change import Tracked, subtraction, summary_line, track
+from mcalc.temporal.change import Tracked, case_summary, subtraction, track
 from mcalc.temporal.pair import pair_records, register_pair
 from mcalc.temporal.register import Registration, RegistrationSettings
 from mcalc.temporal.rescale import rescaled
@@ -247,11 +247,10 @@ def temporal_args(
 ) -> dict[str, Any]:
     """The viewer's ``temporal`` argument: every view's payload and the case summary line
     (without any view, the ``problems`` that stopped them, so the viewer says why)."""
-    tracked = [t for p in panels for t in p.tracked]
     if not panels:
         summary = "No temporal view: " + (" ".join(problems) or "this case has no prior exam.")
     else:
-        summary = summary_line(tracked, years_between)
+        summary = case_summary({p.view: p.tracked for p in panels}, years_between)
     return {"views": [p.payload for p in panels], "summary": summary}
 
 
