@@ -4,7 +4,11 @@ Every module that writes a file another process may read (the store, job folders
 registry, caches) writes it here: a temporary file in the same folder, ``fsync``, then
 ``os.replace`` over the target and an ``fsync`` of the folder, so readers see the old or
 the new content and never a mix. :func:`file_lock` serialises writers across processes
-and threads with an exclusive ``flock`` on a hidden lock file beside the path.
+and threads with an exclusive ``flock`` on a hidden lock file beside the path. A file
+written here gets the permissions ``open()`` would give it (``0o666`` less the process'
+umask), not the ``0o600`` of a temporary file: a manifest, a mask, a report or a model
+card is read by other accounts too (the app's service user, colleagues); a file that must
+stay private says so (``mode=0o600``, as the accounts file does).
 
 Example:
     >>> import tempfile, pathlib
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import tempfile
@@ -75,8 +80,25 @@ def fsync_dir(folder: Path) -> None:
             os.close(fd)
 
 
+@functools.cache
+def _umask() -> int:
+    """The process' umask, read without changing it where Linux says it (``os.umask``
+    sets it to read it, and a file another thread makes meanwhile would get that mask)."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_with(
-    path: str | Path, write: Callable[[IO[bytes]], None], *, error: ErrorFactory = write_error
+    path: str | Path,
+    write: Callable[[IO[bytes]], None],
+    *,
+    error: ErrorFactory = write_error,
+    mode: int | None = None,
 ) -> None:
     """Write ``path`` atomically through ``write(file)`` (e.g. ``np.save``); ``path`` is replaced whole.
 
@@ -84,6 +106,8 @@ def atomic_write_with(
         path: the target; its folder is created.
         write: writes the content to the open binary file it is given.
         error: makes the error raised when the system refuses.
+        mode: the file's permissions; default ``0o666`` less the umask, as ``open()``
+            gives (the temporary file's own ``0o600`` is changed before it is filled).
 
     Raises:
         McalcError: from ``error``; ``path`` is unchanged and no temporary file is left.
@@ -95,6 +119,7 @@ def atomic_write_with(
     except OSError as exc:
         raise error(path, exc) from exc
     try:
+        os.fchmod(fd, 0o666 & ~_umask() if mode is None else mode)
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -111,18 +136,22 @@ def atomic_write_with(
     fsync_dir(path.parent)
 
 
-def atomic_write_bytes(path: str | Path, data: bytes, *, error: ErrorFactory = write_error) -> None:
+def atomic_write_bytes(
+    path: str | Path, data: bytes, *, error: ErrorFactory = write_error, mode: int | None = None
+) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_write_with`)."""
 
     def write(fh: IO[bytes]) -> None:
         fh.write(data)
 
-    atomic_write_with(path, write, error=error)
+    atomic_write_with(path, write, error=error, mode=mode)
 
 
-def atomic_write_text(path: str | Path, text: str, *, error: ErrorFactory = write_error) -> None:
+def atomic_write_text(
+    path: str | Path, text: str, *, error: ErrorFactory = write_error, mode: int | None = None
+) -> None:
     """Write UTF-8 ``text`` to ``path`` atomically."""
-    atomic_write_bytes(path, text.encode("utf-8"), error=error)
+    atomic_write_bytes(path, text.encode("utf-8"), error=error, mode=mode)
 
 
 def atomic_write_json(

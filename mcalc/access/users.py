@@ -19,7 +19,6 @@ Example:
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import time
@@ -223,8 +222,8 @@ class UsersFile:
 
     # -- changing ------------------------------------------------------------------------
     def _save(self, data: dict[str, Any]) -> None:
-        atomic_write_text(self.path, yaml.safe_dump(data, sort_keys=True))
-        os.chmod(self.path, 0o600)
+        # Private from its first byte: it holds the password hashes and the cookie key.
+        atomic_write_text(self.path, yaml.safe_dump(data, sort_keys=True), mode=0o600)
 
     def add(
         self,
