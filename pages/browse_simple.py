@@ -11,9 +11,9 @@ from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.errors import ImageReadError, McalcError
 from mcalc.present.reading_temporal import registration_flag
-from mcalc.present.temporal_figures import MODES, temporal_figure, tracked_rows
+from mcalc.present.temporal_figures import MODES, READING, temporal_figure, tracked_rows
 from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
-from mcalc.temporal import summary_line
+from mcalc.temporal import case_summary
 from mcalc.temporal.display import TemporalView, temporal_view
 from mcalc.viewer import DisplayOptions, ImageView, crop_view
 from pages import common
@@ -117,8 +117,8 @@ def temporal_ui(case: CaseRecord, max_side: int) -> None:
             st.warning(f"{view}: no temporal view: {exc}")
     if not views:
         return
-    tracked = [t for tv in views for t in tv.tracked]
-    st.markdown(f"**{summary_line(tracked, case.years_between)}**")
+    st.markdown(f"**{case_summary({tv.view: tv.tracked for tv in views}, case.years_between)}**")
+    st.caption(READING[mode])
     for tv in views:
         reg = tv.registration
         st.subheader(f"{tv.view} · changes")

@@ -83,5 +83,10 @@ def test_the_simple_viewer_draws_each_mode_with_the_summary(app_env, mode):
             assert len(fig["frames"]) >= 2
     text = " ".join(m.value for m in at.markdown)
     assert "stable" in text and "between rounds" in text
+    # View by view: CC and MLO show the same calcifications, never added up.
+    assert "**CC: " in text and "; MLO: " in text
     captions = " ".join(c.value for c in at.caption)
     assert "similarity inside the breast" in captions
+    # How to read the panel, said beside it.
+    reading = {"subtraction": "mid-gray = unchanged", "flicker": "a real change blinks"}
+    assert reading[mode] in captions
