@@ -586,6 +586,11 @@ def test_no_verdict_on_a_result_of_other_settings(page_env) -> None:
     at.slider(key="predict_threshold").set_value(0.3).run()
     _ok(at)
     assert any("Not computed yet" in i.value for i in at.info)
+    # Same model, case and view: the note says which setting the result on screen had
+    # (it read "Not computed yet for X ... The result below is still that of X").
+    assert any("made with region threshold 0.5 (now 0.3)" in i.value for i in at.info), [
+        i.value for i in at.info
+    ]
     assert any("not the one of `spot` with these settings" in i.value for i in at.info)
     assert not [t for t in at.text_input if t.key == "predict_reader_input"]  # no form
     _run(at)
