@@ -190,8 +190,9 @@ def register_pair(
     marks_r, summ_r, notes_r = annotation_for(cache, rec_r, mammo_r.shape, mammo_r.pixel_spacing_mm)
     marks_p, summ_p, notes_p = annotation_for(cache, rec_p, mammo_p.shape, mammo_p.pixel_spacing_mm)
     notes += list(notes_r) + list(notes_p)
-    if reg.fallback:
-        notes.append(f"registration fell back to the global stage: {reg.fallback}")
+    note = reg.fallback_note()
+    if note is not None:
+        notes.append(note)
     return TemporalPair(
         view=view,
         recent=unit_r,
