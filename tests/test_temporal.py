@@ -230,6 +230,23 @@ def test_a_pairs_note_says_whether_it_was_registered(
     assert not any(not_said in n for n in pair.notes)
 
 
+def test_a_pairs_annotation_notes_name_their_round(tiny_demo, monkeypatch):
+    """Browse printed "CC: no red marks found" without saying of which round."""
+    import mcalc.temporal.pair as pair_module
+
+    real = pair_module.annotation_for
+
+    def noted(cache, rec, *args):
+        marks, summary, _ = real(cache, rec, *args)
+        return marks, summary, (f"note of {rec.timepoint}",)
+
+    monkeypatch.setattr(pair_module, "annotation_for", noted)
+    case = open_dataset(tiny_demo).cases[0]
+    pair = register_pair(ImageCache(None), case, "CC", FAST)
+    assert "recent image: note of recent" in pair.notes
+    assert "prior image: note of prior" in pair.notes
+
+
 def test_a_case_without_prior_is_refused(tiny_demo):
     index = open_dataset(tiny_demo)
     case = index.cases[0]
