@@ -136,6 +136,12 @@ class CaseRecord:
     def has_annotations(self) -> bool:
         return any(rec.annotation_path is not None for rec in self.images)
 
+    @property
+    def one_round(self) -> bool:
+        """Whether the case has images of one screening round only (the public
+        collections' manifests: every image ``recent``): a missing prior is then no gap."""
+        return len({rec.timepoint for rec in self.images}) <= 1
+
 
 @dataclass(frozen=True)
 class DatasetIndex:
