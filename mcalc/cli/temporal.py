@@ -19,7 +19,7 @@ from mcalc.dataset.zenodo import VIEWS
 from mcalc.errors import DatasetError, McalcError
 from mcalc.imaging import to_uint8
 from mcalc.temporal.change import Tracked
-from mcalc.temporal.register import Registration
+from mcalc.temporal.register import NOT_REGISTERED, Registration
 
 __all__ = ["register_commands", "read_points"]
 
@@ -187,7 +187,10 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
             print(f"  {view}: not registered: {r['error']}")
             continue
         g = r["registration"]
-        flag = f" FALLBACK: {g['fallback']}" if g["fallback"] else ""
+        flag = ""
+        if g["fallback"]:  # a pair compared as filed was not registered at all
+            flag = " NOT REGISTERED" if g["method"] == NOT_REGISTERED else " FALLBACK"
+            flag += f": {g['fallback']}"
         print(
             f"  {view}: {g['method']} in {g['seconds']:.1f} s, similarity "
             f"{g['ncc_before']:.3f} -> {g['ncc_after']:.3f}, overlap {g['overlap']:.2f}, "
