@@ -22,7 +22,7 @@ from mcalc.explain.ahead import AHEAD
 from mcalc.explain.service import CaseAnalysis
 from mcalc.explain.temporal_findings import TemporalFindings, temporal_findings
 from mcalc.models.inference import LoadedModel
-from mcalc.present.reading_temporal import registration_flag
+from mcalc.present.reading_temporal import notes_beside_flag, registration_flag
 from mcalc.present.temporal_figures import READING, temporal_figure
 from mcalc.progress import BackgroundWork, ProgressFn
 from pages import common
@@ -142,7 +142,7 @@ def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: Case
         "is marked in the recent image and at its place in the prior (through the "
         "registration); yellow: a recent finding, red: new, cyan: stable, gray: resolved."
     )
-    for note in found.notes:
+    for note in notes_beside_flag(found.notes, reg):
         st.caption(f"{view}: {note}")
     if found.rows:
         common.dataframe(pd.DataFrame(found.rows), hide_index=True, key="predict_temporal_table")

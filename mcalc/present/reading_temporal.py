@@ -46,6 +46,8 @@ __all__ = [
     "TemporalPanel",
     "encode_signed",
     "grid_mapping",
+    "notes_beside_flag",
+    "registration_flag",
     "temporal_args",
     "temporal_bytes",
     "temporal_offered",
@@ -265,6 +267,19 @@ def temporal_bytes(args: dict[str, Any] | None) -> int:
     if not args:
         return 0
     return sum(len(v["registered"]) + len(v["subtraction"]) for v in args["views"])
+
+
+def notes_beside_flag(notes: Sequence[str], reg: Mapping[str, Any]) -> list[str]:
+    """The notes of a pair that a caption ending with :func:`registration_flag` does not
+    already say (the stage dropped and why was printed twice, once as a note).
+
+    Example:
+        >>> reg = {"method": "affine", "fallback": "folds"}
+        >>> notes_beside_flag(["registration fell back to the global stage: folds", "x"], reg)
+        ['x']
+    """
+    why = reg.get("fallback")
+    return [n for n in notes if not (why and n.endswith(f": {why}"))]
 
 
 def registration_flag(reg: Mapping[str, Any]) -> str:
