@@ -107,6 +107,9 @@ def test_a_dropped_stage_is_said_once_per_view(app_env, monkeypatch, viewer):
         return replace(real(*args, **kwargs), fallback="non-rigid stage folds (test)")
 
     monkeypatch.setattr(pair_module, "register_images", dropped)
+    import streamlit as st
+
+    st.cache_data.clear()  # the registrations of the module's earlier tests (same images)
     at = _browse()
     if viewer:
         at.toggle(key="browse_temporal_on").set_value(True).run()
