@@ -45,6 +45,9 @@ def write_dicom(
         >>> p.suffix
         '.dcm'
     """
+    from mcalc.imageio import pydicom_module
+
+    pydicom_module()  # pydicom whole first: another thread may be reading a DICOM
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import UID, ExplicitVRLittleEndian, generate_uid
 

@@ -9,6 +9,7 @@ Display conversion lives in :mod:`mcalc.imaging`.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,14 @@ import numpy as np
 
 from mcalc.errors import DecoderMissingError, ImageReadError
 
-__all__ = ["Mammogram", "read_image", "read_dicom", "read_raster", "RASTER_SUFFIXES"]
+__all__ = [
+    "Mammogram",
+    "read_image",
+    "read_dicom",
+    "read_raster",
+    "pydicom_module",
+    "RASTER_SUFFIXES",
+]
 
 log = logging.getLogger(__name__)
 
@@ -148,9 +156,31 @@ def read_dicom(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammogr
     )
 
 
+_PYDICOM_LOCK = threading.Lock()
+
+
+def pydicom_module() -> Any:
+    """pydicom, imported whole (with the submodules mcalc uses) by one thread at a time.
+
+    pydicom's modules import each other: two threads importing two of them at once (a page
+    reading a DICOM while the app's warm-up writes its tiny set) can each be handed the
+    other's module half made ("cannot import name 'Dataset' from partially initialized
+    module 'pydicom.dataset'"), which failed pages of a fresh server. Every lazy import of
+    pydicom in mcalc calls this first; once it has run, the modules are all there.
+    """
+    with _PYDICOM_LOCK:
+        import pydicom
+        import pydicom.dataelem
+        import pydicom.dataset
+        import pydicom.errors
+        import pydicom.pixels
+        import pydicom.uid
+    return pydicom
+
+
 def _dataset(path: Path) -> Any:
     """The file's DICOM dataset, with pixel data."""
-    import pydicom
+    pydicom = pydicom_module()
     from pydicom.errors import InvalidDicomError
 
     try:

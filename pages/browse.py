@@ -19,6 +19,7 @@ from mcalc.present.pixels import SentPixels
 from mcalc.present.reading import without_dataset_marks
 from mcalc.present.reading_temporal import (
     TemporalPanel,
+    notes_beside_flag,
     registration_flag,
     temporal_args,
     temporal_bytes,
@@ -331,7 +332,7 @@ def temporal_tables(case_id: str, tpanels: list[TemporalPanel], summary: str) ->
             f"{reg['ncc_before']:.3f} → {reg['ncc_after']:.3f} · breast overlap "
             f"{reg['overlap']:.0%} · largest displacement {reg['max_mm']:.1f} mm{flag}"
         )
-        for note in tp.notes:
+        for note in notes_beside_flag(tp.notes, reg):
             st.caption(f"{tp.view}: {note}")
         rows = tracked_rows(tp.tracked)
         if rows:

@@ -10,10 +10,10 @@ import streamlit as st
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.errors import ImageReadError, McalcError
-from mcalc.present.reading_temporal import registration_flag
-from mcalc.present.temporal_figures import MODES, temporal_figure, tracked_rows
+from mcalc.present.reading_temporal import notes_beside_flag, registration_flag
+from mcalc.present.temporal_figures import MODES, READING, temporal_figure, tracked_rows
 from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
-from mcalc.temporal import summary_line
+from mcalc.temporal import case_summary
 from mcalc.temporal.display import TemporalView, temporal_view
 from mcalc.viewer import DisplayOptions, ImageView, crop_view
 from pages import common
@@ -117,8 +117,8 @@ def temporal_ui(case: CaseRecord, max_side: int) -> None:
             st.warning(f"{view}: no temporal view: {exc}")
     if not views:
         return
-    tracked = [t for tv in views for t in tv.tracked]
-    st.markdown(f"**{summary_line(tracked, case.years_between)}**")
+    st.markdown(f"**{case_summary({tv.view: tv.tracked for tv in views}, case.years_between)}**")
+    st.caption(READING[mode])
     for tv in views:
         reg = tv.registration
         st.subheader(f"{tv.view} · changes")
@@ -144,7 +144,7 @@ def temporal_ui(case: CaseRecord, max_side: int) -> None:
             f"{reg['ncc_before']:.3f} → {reg['ncc_after']:.3f} · breast overlap "
             f"{reg['overlap']:.0%} · largest displacement {reg['max_mm']:.1f} mm{flag}"
         )
-        for note in tv.notes:
+        for note in notes_beside_flag(tv.notes, reg):
             st.caption(f"{tv.view}: {note}")
         if item is not None:
             st.caption(

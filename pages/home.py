@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 import streamlit as st
 
@@ -18,11 +16,7 @@ def problem_rows(index: DatasetIndex) -> list[dict[str, str]]:
     base = index.root if index.root.is_dir() else index.root.parent
     rows = []
     for p in index.problems:
-        try:
-            file = Path(p.path).relative_to(base).as_posix()
-        except ValueError:
-            file = p.path
-        message = p.message.removeprefix(f"{file}: ").removeprefix(f"{p.path}: ")
+        file, message = p.located(base)
         rows.append({"severity": p.severity, "file": file, "message": message})
     return rows
 

@@ -74,10 +74,12 @@ ctl = controls_ui(loaded, xp)
 records: dict[str, ImageRecord] = {}
 for tp in times:
     rec = case.image(view, tp)
-    if rec is None:
-        st.warning(f"{view} {tp}: this case has no such image.")
-    else:
+    if rec is not None:
         records[rec.key] = rec
+    elif len(times) > 1 and case.one_round:  # a one-round collection: no gap, say it once
+        st.caption(f"{case.case_id} has one screening round: the {view} {tp} exam does not exist.")
+    else:
+        st.warning(f"{view} {tp}: this case has no such image.")
 request = view_request(loaded, case, view, times, ctl.analysis)
 meta = Shown(
     key=request.key,

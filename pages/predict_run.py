@@ -441,7 +441,17 @@ def _status_ui(
             _cancel_button(work)
         return None, Pending(work, meta, box, bar)
     if not wanted and (shown is None or shown.key != request.key):
-        where = f" The result below is still that of **{shown.title}**." if shown else ""
+        where = ""
+        if shown is not None:
+            # The same model, case and view: say which settings it was made with.
+            was = shown.analysis.settings if shown.analysis is not None else None
+            changes = (
+                request.settings.changes_from(was)
+                if was is not None and shown.title == meta.title
+                else []
+            )
+            made = f", made with {'; '.join(changes)}" if changes else ""
+            where = f" The result below is still that of **{shown.title}**{made}."
         if running:
             where += f" Run stops the run of **{entry[1].title}** first."
         c1, c2 = ask_slot.container().columns([4, 1])

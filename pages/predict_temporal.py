@@ -22,8 +22,8 @@ from mcalc.explain.ahead import AHEAD
 from mcalc.explain.service import CaseAnalysis
 from mcalc.explain.temporal_findings import TemporalFindings, temporal_findings
 from mcalc.models.inference import LoadedModel
-from mcalc.present.reading_temporal import registration_flag
-from mcalc.present.temporal_figures import temporal_figure
+from mcalc.present.reading_temporal import notes_beside_flag, registration_flag
+from mcalc.present.temporal_figures import READING, temporal_figure
 from mcalc.progress import BackgroundWork, ProgressFn
 from pages import common
 from pages.predict_run import POLL_S, POLL_WAIT_S
@@ -137,12 +137,12 @@ def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: Case
     reg = found.view.registration
     flag = registration_flag(reg)
     st.caption(
-        f"Registration {reg.get('method')} · similarity inside the breast "
+        f"{READING[panel]}  \nRegistration {reg.get('method')} · similarity inside the breast "
         f"{reg.get('ncc_before', 0):.3f} → {reg.get('ncc_after', 0):.3f}{flag}. Each finding "
         "is marked in the recent image and at its place in the prior (through the "
         "registration); yellow: a recent finding, red: new, cyan: stable, gray: resolved."
     )
-    for note in found.notes:
+    for note in notes_beside_flag(found.notes, reg):
         st.caption(f"{view}: {note}")
     if found.rows:
         common.dataframe(pd.DataFrame(found.rows), hide_index=True, key="predict_temporal_table")

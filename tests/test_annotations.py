@@ -258,7 +258,8 @@ def test_load_same_size_non_ascii_path_and_notes(tmp_path: Path) -> None:
 
     empty = _write(folder / "empty_GT.jpg", _encode(_gray_scene((96, 80), 8), 88))
     mask, notes = load_annotation_mask(empty, "red", (96, 80))
-    assert not mask.any() and notes == ("no red marks found",)
+    assert not mask.any()
+    assert notes == ("no red marks found in the annotation image (no calcification marked)",)
 
 
 def test_load_decodes_into_numpy_memory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

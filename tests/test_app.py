@@ -395,3 +395,19 @@ def test_frame_prepares_tensorflow_before_any_page(app_env, monkeypatch):
     monkeypatch.setattr(pages.common, "prepare_tensorflow", lambda: calls.append(1))
     at = _run()
     assert not at.exception and calls
+
+
+def test_a_one_round_collection_is_not_warned_of_missing_priors(app_env, monkeypatch, tmp_path):
+    """A public collection's manifest has recent images only: Browse warned "CC prior:
+    this case has no such image" on every case; a gap in a collection of two rounds still
+    is one (the MLO view this case lacks)."""
+    from tests.convert_fixtures import make_region_manifest
+
+    monkeypatch.setenv("MCALC_DATA", str(make_region_manifest(tmp_path / "regions")))
+    monkeypatch.setenv("MCALC_AUTH", "off")
+    at = _run("pages/browse.py")
+    assert not at.exception, [e.value for e in at.exception]
+    warned = [w.value for w in at.warning]
+    assert not any("prior" in w for w in warned), warned
+    assert "MLO recent: this case has no such image." in warned
+    assert _viewer_panels(at) == 1

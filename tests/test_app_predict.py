@@ -618,6 +618,11 @@ def test_no_verdict_on_a_result_of_other_settings(page_env) -> None:
     at.slider(key="predict_threshold").set_value(0.3).run()
     _ok(at)
     assert any("Not computed yet" in i.value for i in at.info)
+    # Same model, case and view: the note says which setting the result on screen had
+    # (it read "Not computed yet for X ... The result below is still that of X").
+    assert any("made with region threshold 0.5 (now 0.3)" in i.value for i in at.info), [
+        i.value for i in at.info
+    ]
     assert any("not the one of `spot` with these settings" in i.value for i in at.info)
     assert not [t for t in at.text_input if t.key == "predict_reader_input"]  # no form
     _run(at)
@@ -942,3 +947,24 @@ def test_a_new_cases_viewer_layers_are_made_in_its_runs_thread(page_env, monkeyp
     # One grid per image and map, all made off the page's script thread, none again.
     assert len(made) == len(names), made
     assert not any("ScriptRunner" in name for name in made), made
+
+
+def test_a_one_round_collection_is_read_without_a_missing_prior_warning(
+    page_env, monkeypatch, tmp_path
+) -> None:
+    """A public collection's manifest has recent images only: "prior and recent" (the
+    default) warned "CC prior: this case has no such image" on every case."""
+    from tests.convert_fixtures import make_region_manifest
+
+    monkeypatch.setenv("MCALC_DATA", str(make_region_manifest(tmp_path / "regions")))
+    monkeypatch.setenv("MCALC_AUTH", "off")
+    at = _open(case=False)
+    _ok(at)
+    assert not [w.value for w in at.warning if "no such image" in w.value]
+    assert any("c1 has one screening round" in c.value for c in at.caption)
+    assert [m.label for m in at.metric if "map score" in m.label] == [
+        "CC recent · calcification map score"
+    ]
+    at.radio(key="predict_timepoint").set_value("prior").run()  # asked for: said plainly
+    _ok(at)
+    assert any("CC prior: this case has no such image." in w.value for w in at.warning)

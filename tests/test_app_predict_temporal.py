@@ -46,8 +46,12 @@ def test_temporal_model_predicts_with_the_registered_prior(app_env, temporal_reg
     fig = next(f for k, f in figs.items() if "predict_temporal_CC" in k)
     titles = " ".join(a.get("text", "") for a in fig["layout"]["annotations"])
     assert "subtraction" in titles  # a temporal model opens on its subtraction
+    # How to read it is said beside it (the caption told only how findings were marked).
+    assert any("mid-gray = unchanged" in c.value for c in at.caption)
     at.radio(key="predict_temporal_panel").set_value("prior").run()
     assert not at.exception
+    assert not any("mid-gray = unchanged" in c.value for c in at.caption)
+    assert any("The prior as filed (not warped)" in c.value for c in at.caption)
     figs = {el.proto.id: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
     fig = next(f for k, f in figs.items() if "predict_temporal_CC" in k)
     marks = [t for t in fig["data"] if t["type"] == "scatter"]

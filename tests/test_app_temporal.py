@@ -83,5 +83,40 @@ def test_the_simple_viewer_draws_each_mode_with_the_summary(app_env, mode):
             assert len(fig["frames"]) >= 2
     text = " ".join(m.value for m in at.markdown)
     assert "stable" in text and "between rounds" in text
+    # View by view: CC and MLO show the same calcifications, never added up.
+    assert "**CC: " in text and "; MLO: " in text
     captions = " ".join(c.value for c in at.caption)
     assert "similarity inside the breast" in captions
+    # How to read the panel, said beside it.
+    reading = {"subtraction": "mid-gray = unchanged", "flicker": "a real change blinks"}
+    assert reading[mode] in captions
+
+
+@pytest.mark.slow  # registers both views of a case (about 7 s on 2 busy cores)
+@pytest.mark.parametrize("viewer", [True, False])
+def test_a_dropped_stage_is_said_once_per_view(app_env, monkeypatch, viewer):
+    """The caption ends with why a stage was dropped; the pair's note said it again
+    ("not registered: ..." under "... · not registered: ...")."""
+    from dataclasses import replace
+
+    import mcalc.temporal.pair as pair_module
+
+    real = pair_module.register_images
+
+    def dropped(*args, **kwargs):
+        return replace(real(*args, **kwargs), fallback="non-rigid stage folds (test)")
+
+    monkeypatch.setattr(pair_module, "register_images", dropped)
+    import streamlit as st
+
+    st.cache_data.clear()  # the registrations of the module's earlier tests (same images)
+    at = _browse()
+    if viewer:
+        at.toggle(key="browse_temporal_on").set_value(True).run()
+    else:
+        at.toggle(key="browse_use_viewer").set_value(False).run()
+        at.radio(key="browse_temporal_mode").set_value("subtraction").run()
+    assert not at.exception
+    said = [c.value for c in at.caption if "non-rigid stage folds (test)" in c.value]
+    assert len(said) == 2, said  # one per view, in its registration caption
+    assert all("fell back to the global stage" in c for c in said)

@@ -305,3 +305,13 @@ def test_cli_all_without_model_runs_the_default_or_refuses(
     assert report["model_id"] == "spot" and report["total"] == 4
     assert "using the default model spot (set by ana on " in captured.err
     assert set(read_results(tmp_path / "d")["model_id"]) == {"spot"}
+
+
+def test_a_change_of_the_detection_rule_redoes_finished_rows(monkeypatch) -> None:
+    """A batch's rows hold their detections: rows found by an earlier rule (a plateau as a
+    row of detections) are redone, not kept."""
+    import mcalc.models.detection as detection
+
+    before = BatchSettings().key()
+    monkeypatch.setattr(detection, "RULE_VERSION", detection.RULE_VERSION + 1)
+    assert BatchSettings().key() != before

@@ -23,6 +23,11 @@ def test_scan_text_lists_problems(tiny_demo, capsys):
     assert main(["scan", str(tiny_demo)]) == 0
     out = capsys.readouterr().out
     assert "SYNTHETIC" in out and "CC_recemt.dcm" in out
+    # Each problem names its file once: "…/CC_recemt.dcm: Suspicious_cases/…/CC_recemt.dcm:
+    # 'CC_recemt.dcm' read as…" repeated it.
+    line = next(x for x in out.splitlines() if "CC_recemt.dcm" in x)
+    assert line.count("CC_recemt.dcm") == 2, line  # the path and "'CC_recemt.dcm' read as"
+    assert line.endswith("read as CC_recent.dcm (misspelling 'recemt')"), line
 
 
 def test_scan_of_missing_path_is_one_clear_line(tmp_path, capsys):

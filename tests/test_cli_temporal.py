@@ -63,6 +63,37 @@ def test_json_has_the_issue_keys_and_maps_points_in_order(tiny_demo, env, capsys
         assert arr.shape == (256, 208)
 
 
+def test_the_case_summary_counts_each_view_not_their_sum(tiny_demo, env, capsys):
+    """CC and MLO are two projections of one breast: a cluster of 7 seen in both read "14
+    new calcifications" when the summary added the views up."""
+    case = _suspicious(tiny_demo)
+    assert main(["temporal", str(tiny_demo), "--case", case, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    parts = doc["summary"].split("; ")
+    assert [p.split(": ")[0] for p in parts] == ["CC", "MLO"], doc["summary"]
+    for view, part in zip(("CC", "MLO"), parts, strict=True):
+        new = doc["views"][view]["counts_by_kind"]["calcification"]["new"]
+        assert part.startswith(f"{view}: {new} new calcification"), (part, new)
+
+
+def test_a_pair_compared_as_filed_is_printed_not_registered(tiny_demo, env, monkeypatch, capsys):
+    """It printed "FALLBACK: ..." beside method none, as if a global stage had been kept."""
+    from dataclasses import replace
+
+    import mcalc.temporal.pair as pair_module
+
+    real = pair_module.register_images
+
+    def as_filed(*args, **kwargs):
+        return replace(real(*args, **kwargs), method="none", fallback="lowered the similarity")
+
+    monkeypatch.setattr(pair_module, "register_images", as_filed)
+    case = _suspicious(tiny_demo)
+    assert main(["temporal", str(tiny_demo), "--case", case, "--view", "CC"]) == 0
+    out = capsys.readouterr().out
+    assert "NOT REGISTERED: lowered the similarity" in out and "FALLBACK" not in out
+
+
 def test_a_missing_prior_is_flagged_and_fatal_only_when_nothing_is_left(tiny_demo, env, capsys):
     root = env / "demo"
     shutil.copytree(tiny_demo, root)

@@ -97,7 +97,10 @@ def test_mias_reports_rows_it_cannot_convert(tmp_path: Path) -> None:
     assert any(e.startswith("Info.txt:6:") and "without a centre" in e for e in errors)
     assert any(e.startswith("Info.txt:7:") and "outside" in e for e in errors)
     assert any(e.startswith("Info.txt:8:") and "mdb006.pgm not found" in e for e in errors)
-    assert any(e.startswith("Info.txt:9:") and "'X'" in e for e in errors)
+    # The wrong field named alone: it read "background tissue 'X' or class 'CALC' unknown".
+    line9 = next(e for e in errors if e.startswith("Info.txt:9:"))
+    assert "background tissue 'X' unknown (expected one of ['D', 'F', 'G'])" in line9
+    assert "CALC" not in line9
 
 
 def test_mias_laterality_rule() -> None:

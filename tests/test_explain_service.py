@@ -13,6 +13,7 @@ from mcalc.dataset import open_dataset
 from mcalc.explain.cams import CamSettings
 from mcalc.explain.errors import NoBreastRegionError
 from mcalc.explain.service import AnalysisSettings, ImageInput, analyse_case
+from mcalc.explain.sliding import SlidingSettings
 from mcalc.models.card import ModelCard
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
 
@@ -165,3 +166,29 @@ def test_a_lookup_that_misses_makes_no_model_input_and_a_hit_is_the_same_result(
             assert a.score == b.score and [r.box for r in a.regions] == [r.box for r in b.regions]
             assert b.cam is not None and a.cam is not None
             np.testing.assert_array_equal(a.cam.heat, b.cam.heat)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "said"),
+    [
+        (AnalysisSettings(), AnalysisSettings(), []),
+        (
+            AnalysisSettings(cam=CamSettings()),
+            AnalysisSettings(cam=CamSettings(method="scorecam", scope="regions")),
+            ["explanation gradcam (now scorecam)", "explained auto (now regions)"],
+        ),
+        (
+            AnalysisSettings(),
+            AnalysisSettings(cam=CamSettings()),
+            ["explanation none (now gradcam)"],
+        ),
+        (
+            AnalysisSettings(sliding=SlidingSettings(stride=None), tolerance_mm=0.5),
+            AnalysisSettings(sliding=SlidingSettings(stride=16), tolerance_mm=1.0),
+            ["stride default (now 16)", "agreement tolerance (mm) 0.5 (now 1)"],
+        ),
+    ],
+)
+def test_settings_say_what_changed(old, new, said):
+    """What Predict's "Not computed yet" says the result kept on screen was made with."""
+    assert new.changes_from(old) == said

@@ -233,3 +233,54 @@ def test_raster_decodes_into_numpy_memory(tmp_path, monkeypatch):
     monkeypatch.setattr(cv2, "imread", lambda *args: None)  # a path OpenCV cannot open
     np.testing.assert_array_equal(read_image(path).pixels, img)
     assert decoded == [1]
+
+
+_RACE = """
+import sys, threading
+import numpy as np
+from mcalc.dicomwrite import write_dicom
+from mcalc.imageio import read_image
+
+barrier, errors = threading.Barrier(8), []
+
+def work(i):
+    barrier.wait()
+    try:
+        if i % 2:
+            read_image(sys.argv[1])
+        else:
+            write_dicom(f"{sys.argv[2]}/{i}.dcm", np.zeros((4, 4), np.uint16))
+    except Exception as exc:
+        errors.append(repr(exc))
+
+threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+[t.start() for t in threads]
+[t.join() for t in threads]
+print(errors)
+"""
+
+
+@pytest.mark.slow  # six fresh interpreters: about 3 s
+def test_threads_reading_and_writing_dicom_at_once_in_a_fresh_process(tmp_path):
+    """pydicom's first import by two threads at once (a page reading a DICOM while the
+    warm-up writes its tiny set) failed every thread of half the runs with "cannot import
+    name 'Dataset' from partially initialized module 'pydicom.dataset'" (a fresh test
+    server's Browse and Evaluate pages, 5 December 2026)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    source = write_dicom(tmp_path / "a.dcm", np.full((8, 8), 100, np.uint16))
+    repo = Path(__file__).resolve().parent.parent
+    for run in range(6):
+        out = tmp_path / f"run{run}"
+        out.mkdir()
+        done = subprocess.run(
+            [sys.executable, "-c", _RACE, str(source), str(out)],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert done.stdout.strip() == "[]", (run, done.stdout)

@@ -3,6 +3,7 @@ the case, the model and the reader, says "research use only", and holds no ident
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 
@@ -60,8 +61,14 @@ def test_report_names_case_model_reader_and_verdicts(
     assert "rita on suspicious-1/CC_recent with model spot: score disagree" in text
     assert "comment: map on the cluster" in text
     # The change since the prior round, from the registered pairs (both views).
-    assert "Change since the prior round" in text and "Summary: " in text
-    assert "CC: " in text and "MLO: " in text and "stable" in text
+    # Per view, calcifications and clusters told apart: a view's "8 new" was 7
+    # calcifications and a cluster, under "(annotated calcifications...)", and a summary
+    # added CC and MLO (two projections of the same calcifications) up.
+    assert "Change since the prior round" in text and "Summary: " not in text
+    assert "annotated calcifications and clusters, per view" in text
+    assert re.search(r"CC: \d+ new calcifications?,", text), text
+    assert re.search(r"MLO: \d+ new calcifications?,", text), text
+    assert "annotated calcifications, prior registered" not in text
 
 
 def test_unknown_case_is_a_clear_error(tiny_demo, tmp_path, capsys):

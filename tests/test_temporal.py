@@ -200,6 +200,53 @@ def test_demo_pairs_register_within_the_stated_error(tiny_demo, tmp_path):
     assert max(errors) < 1.0, errors
 
 
+@pytest.mark.parametrize(
+    ("method", "said", "not_said"),
+    [
+        ("none", "not registered: ", "fell back"),
+        ("affine", "registration fell back to the global stage: ", "not registered"),
+    ],
+)
+def test_a_pairs_note_says_whether_it_was_registered(
+    tiny_demo, monkeypatch, method, said, not_said
+):
+    """A pair compared as filed (method none) was noted "registration fell back to the
+    global stage" under Browse's caption saying "not registered"."""
+    from dataclasses import replace
+
+    import mcalc.temporal.pair as pair_module
+
+    real = pair_module.register_images
+
+    def dropped(*args, **kwargs):
+        reg = real(*args, **kwargs)
+        return replace(reg, method=method, fallback="lowered the similarity")
+
+    monkeypatch.setattr(pair_module, "register_images", dropped)
+    case = open_dataset(tiny_demo).cases[0]
+    pair = register_pair(ImageCache(None), case, "CC", FAST)
+    notes = [n for n in pair.notes if "lowered the similarity" in n]
+    assert notes == [f"{said}lowered the similarity"], pair.notes
+    assert not any(not_said in n for n in pair.notes)
+
+
+def test_a_pairs_annotation_notes_name_their_round(tiny_demo, monkeypatch):
+    """Browse printed "CC: no red marks found" without saying of which round."""
+    import mcalc.temporal.pair as pair_module
+
+    real = pair_module.annotation_for
+
+    def noted(cache, rec, *args):
+        marks, summary, _ = real(cache, rec, *args)
+        return marks, summary, (f"note of {rec.timepoint}",)
+
+    monkeypatch.setattr(pair_module, "annotation_for", noted)
+    case = open_dataset(tiny_demo).cases[0]
+    pair = register_pair(ImageCache(None), case, "CC", FAST)
+    assert "recent image: note of recent" in pair.notes
+    assert "prior image: note of prior" in pair.notes
+
+
 def test_a_case_without_prior_is_refused(tiny_demo):
     index = open_dataset(tiny_demo)
     case = index.cases[0]

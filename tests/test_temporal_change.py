@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from mcalc.annotations import summarize
-from mcalc.temporal.change import count_statuses, subtraction, summary_line, track
+from mcalc.temporal.change import (
+    Tracked,
+    case_summary,
+    count_statuses,
+    subtraction,
+    summary_line,
+    track,
+)
 from mcalc.temporal.register import Registration
 
 SPACING = 0.1
@@ -54,6 +61,21 @@ def test_labels_new_stable_resolved_and_grown_from_known_marks():
         "3 new calcifications, 1 calcification resolved, 1 cluster grown, 5 stable "
         "(2 years between rounds)"
     )
+
+
+def test_a_case_summary_is_view_by_view_never_their_sum():
+    """The same 7 calcifications seen in CC and MLO are 7 per view, not "14 new"."""
+    calcs = [Tracked("calcification", "new", (float(i), 1.0), None) for i in range(7)]
+    cluster = [Tracked("cluster", "new", (1.0, 1.0), None)]
+    views = {"CC": calcs + cluster, "MLO": calcs + cluster}
+    line = case_summary(views, 2.0)
+    assert line == (
+        "CC: 7 new calcifications, 1 new cluster, 0 stable; "
+        "MLO: 7 new calcifications, 1 new cluster, 0 stable (2 years between rounds)"
+    )
+    assert "14" not in line
+    assert case_summary({"CC": calcs}) == "CC: 7 new calcifications, 0 stable"
+    assert case_summary({}, 1.0) == "0 new calcifications, 0 stable (1 year between rounds)"
 
 
 def test_without_registration_the_same_marks_would_not_match():

@@ -114,7 +114,8 @@ def load_annotation_mask(
     if kind == "red":
         mask = red_mask(image, params, bgr=True)  # decoded as BGR: no conversion pass
         if not mask.any():
-            notes.append("no red marks found")
+            # Said for what it is: most often no calcification was marked on this image.
+            notes.append("no red marks found in the annotation image (no calcification marked)")
     else:
         mask, note = _mask_from_image(image, is_jpeg, mask_threshold)
         if note:

@@ -100,11 +100,13 @@ class BatchSettings:
         }
 
     def key(self) -> str:
-        """A short hash of :meth:`as_dict` and :data:`~mcalc.explain.results.RESULTS_VERSION`
-        (how results are computed): rows with another key are redone."""
-        text = json.dumps(
-            {**self.as_dict(), "version": explain_results.RESULTS_VERSION}, sort_keys=True
-        )
+        """A short hash of :meth:`as_dict`, :data:`~mcalc.explain.results.RESULTS_VERSION`
+        (how results are computed) and :data:`~mcalc.models.detection.RULE_VERSION` (how
+        their detections are found): rows with another key are redone."""
+        from mcalc.models.detection import RULE_VERSION
+
+        versions = {"version": explain_results.RESULTS_VERSION, "detection_rule": RULE_VERSION}
+        text = json.dumps({**self.as_dict(), **versions}, sort_keys=True)
         return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
 
 

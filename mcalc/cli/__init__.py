@@ -81,8 +81,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
             print(f"  regions {report.regions} (areas holding calcifications, not counted)")
         shown = [p for p in report.problems if p.severity != "info" or args.verbose]
         print(f"  problems: {len(shown)}" + ("" if args.verbose else " (use -v for notes)"))
-        for p in shown:
-            print(f"  [{p.severity}] {p.path}: {p.message}")
+        base = Path(report.root) if Path(report.root).is_dir() else Path(report.root).parent
+        for p in shown:  # the message without its file again in front
+            print(f"  [{p.severity}] {p.path}: {p.located(base)[1]}")
     if not report.usable:
         print(f"error: nothing usable was found in {args.data}", file=sys.stderr)
         return 1

@@ -19,7 +19,7 @@ from mcalc.dataset.zenodo import VIEWS
 from mcalc.errors import DatasetError, McalcError
 from mcalc.imaging import to_uint8
 from mcalc.temporal.change import Tracked
-from mcalc.temporal.register import Registration
+from mcalc.temporal.register import NOT_REGISTERED, Registration
 
 __all__ = ["register_commands", "read_points"]
 
@@ -155,7 +155,7 @@ def _one_view(
 
 def _cmd_temporal(args: argparse.Namespace) -> int:
     from mcalc.dataset import open_dataset
-    from mcalc.temporal import summary_line
+    from mcalc.temporal import case_summary
 
     index = open_dataset(args.data)
     try:
@@ -170,19 +170,19 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
     cache = ImageCache(settings.cache_dir, default_spacing_mm=settings.default_pixel_spacing_mm)
     views = [args.view] if args.view else list(VIEWS)
     results: dict[str, Any] = {}
-    tracked: list[Tracked] = []
+    tracked: dict[str, list[Tracked]] = {}
     for view in views:
         try:
             results[view], items = _one_view(cache, case, view, points, out, args.reader)
         except McalcError as exc:  # no prior, other view or side, no breast, unreadable file
             results[view] = {"view": view, "error": str(exc)}
             continue
-        tracked += items
+        tracked[view] = items
     done = [v for v in views if "error" not in results[v]]
     if not done:
         errors = "; ".join(f"{v}: {results[v]['error']}" for v in views)
         raise McalcError(f"case {case.case_id}: nothing could be registered ({errors})")
-    summary = summary_line(tracked, case.years_between)
+    summary = case_summary(tracked, case.years_between)
     if args.json:
         print(json.dumps({"case": case.case_id, "summary": summary, "views": results}))
         return 0
@@ -193,7 +193,10 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
             print(f"  {view}: not registered: {r['error']}")
             continue
         g = r["registration"]
-        flag = f" FALLBACK: {g['fallback']}" if g["fallback"] else ""
+        flag = ""
+        if g["fallback"]:  # a pair compared as filed was not registered at all
+            flag = " NOT REGISTERED" if g["method"] == NOT_REGISTERED else " FALLBACK"
+            flag += f": {g['fallback']}"
         print(
             f"  {view}: {g['method']} in {g['seconds']:.1f} s, similarity "
             f"{g['ncc_before']:.3f} -> {g['ncc_after']:.3f}, overlap {g['overlap']:.2f}, "

@@ -65,6 +65,22 @@ class Problem:
     def as_dict(self) -> dict[str, str]:
         return {"path": self.path, "message": self.message, "severity": self.severity}
 
+    def located(self, base: Path) -> tuple[str, str]:
+        """``(file relative to base, message without that file again in front)``: a
+        message names its file for a reader of the bare list, a table or a line that
+        names it first repeated it (``scan``: "…/CC_reent_GT.jpg: Normal_cases/1/
+        CC_reent_GT.jpg: 'CC_reent_GT.jpg' read as …").
+
+        Example:
+            >>> Problem("/d/Dataset/a/x.dcm", "Dataset/a/x.dcm: bad").located(Path("/d"))
+            ('Dataset/a/x.dcm', 'bad')
+        """
+        try:
+            file = Path(self.path).relative_to(base).as_posix()
+        except ValueError:
+            file = self.path
+        return file, self.message.removeprefix(f"{file}: ").removeprefix(f"{self.path}: ")
+
 
 @dataclass(frozen=True)
 class ImageRecord:
@@ -135,6 +151,12 @@ class CaseRecord:
     @property
     def has_annotations(self) -> bool:
         return any(rec.annotation_path is not None for rec in self.images)
+
+    @property
+    def one_round(self) -> bool:
+        """Whether the case has images of one screening round only (the public
+        collections' manifests: every image ``recent``): a missing prior is then no gap."""
+        return len({rec.timepoint for rec in self.images}) <= 1
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -82,6 +82,55 @@ class AnalysisSettings:
     sliding: SlidingSettings = field(default_factory=SlidingSettings)
     cam: CamSettings | None = None
     tolerance_mm: float = DEFAULT_TOLERANCE_MM
+
+    def _flat(self) -> dict[str, Any]:
+        out: dict[str, Any] = {f"sliding.{k}": v for k, v in asdict(self.sliding).items()}
+        out["cam.method"] = "none" if self.cam is None else self.cam.method
+        if self.cam is not None:
+            out.update({f"cam.{k}": v for k, v in asdict(self.cam).items() if k != "method"})
+        out["tolerance_mm"] = self.tolerance_mm
+        return out
+
+    def changes_from(self, old: AnalysisSettings) -> list[str]:
+        """What differs from ``old``, in words ("explanation gradcam (now gradcam++)"): what
+        a result of ``old`` kept on screen was made with.
+
+        Example:
+            >>> new = AnalysisSettings(cam=CamSettings(method="gradcam++"))
+            >>> new.changes_from(AnalysisSettings(cam=CamSettings()))
+            ['explanation gradcam (now gradcam++)']
+        """
+        was, now = old._flat(), self._flat()
+        return [
+            f"{_SETTING_WORDS.get(k, k)} {_setting_text(was[k])} (now {_setting_text(v)})"
+            for k, v in now.items()
+            if k in was and was[k] != v
+        ]
+
+
+#: The words for :meth:`AnalysisSettings.changes_from` (the sidebar's names for them).
+_SETTING_WORDS = {
+    "sliding.stride": "stride",
+    "sliding.batch": "batch",
+    "sliding.min_breast": "least breast in a patch",
+    "sliding.top_k": "patches in the map score",
+    "sliding.max_regions": "most regions",
+    "sliding.min_region_score": "region threshold",
+    "sliding.nms_overlap": "region overlap",
+    "sliding.dense": "dense inference",
+    "cam.method": "explanation",
+    "cam.layer": "layer",
+    "cam.target": "target class",
+    "cam.scope": "explained",
+    "cam.batch": "explanation batch",
+    "cam.scorecam_max_n": "Score-CAM channels",
+    "cam.weighting": "map weighting",
+    "tolerance_mm": "agreement tolerance (mm)",
+}
+
+
+def _setting_text(value: Any) -> str:
+    return "default" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
 @dataclass(frozen=True)

@@ -10,9 +10,12 @@ The rule, exactly:
    ``min_distance_mm`` around them (round in mm when the pixels are not square), inside the
    ``valid`` region (the breast, the evaluated patches), with a score at least
    ``threshold`` and above 0.
-2. Non-maximum suppression: candidates by decreasing score (ties: raster order, so a flat
-   plateau gives its first pixel) are kept when at least ``min_distance_mm`` from every
-   kept one, up to ``max_detections``.
+2. A plateau (candidates touching each other, which have the same score) is one candidate:
+   its first pixel in raster order. Then non-maximum suppression: candidates by decreasing
+   score (ties: raster order) are kept when at least ``min_distance_mm`` from every kept
+   one, up to ``max_detections``. (A plateau wider than ``min_distance_mm``, as a map
+   interpolated between patch centres has where it is clamped, gave a row of detections
+   ``min_distance_mm`` apart, each a false positive after the first.)
 3. The size of a detection is the diameter (mm) of the disc of the same area as the
    connected part of the map at or above half its score that holds the peak (full width at
    half maximum, in area), looked for within ``2 * min_distance_mm`` of the peak.
@@ -39,6 +42,7 @@ from mcalc.annotations import Calcification, Cluster, find_clusters
 __all__ = [
     "DEFAULT_MIN_DISTANCE_MM",
     "DEFAULT_MAX_DETECTIONS",
+    "RULE_VERSION",
     "DetectionSettings",
     "Detection",
     "find_detections",
@@ -51,6 +55,9 @@ __all__ = [
 DEFAULT_MIN_DISTANCE_MM = 1.0
 #: Default most detections per image.
 DEFAULT_MAX_DETECTIONS = 100
+#: The rule's version, part of what a batch's finished rows were made with (their
+#: detections): 2, a plateau is one detection (5 December 2026).
+RULE_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -196,10 +203,16 @@ def find_detections(
     footprint = _disc(settings.min_distance_mm, sr, sc)
     # In the map's own precision (float32: exact, and 10x faster than float64); the
     # candidates' scores are compared in float64.
-    rows, cols = np.nonzero(arr == disc_maximum(arr, footprint))  # raster order
+    peaks = arr == disc_maximum(arr, footprint)
+    peaks &= (arr >= settings.threshold) & (arr > 0)
+    rows, cols = np.nonzero(peaks)  # raster order
     scores = arr[rows, cols].astype(np.float64)
-    keep = (scores >= settings.threshold) & (scores > 0)
-    rows, cols, scores = rows[keep], cols[keep], scores[keep]
+    # Candidates touching inside each other's disc have the same score (each is the
+    # other's maximum): one plateau, its first pixel standing for it.
+    plateaus, _ = ndimage.label(peaks, structure=_touching(footprint))
+    _, first = np.unique(plateaus[rows, cols], return_index=True)
+    first.sort()
+    rows, cols, scores = rows[first], cols[first], scores[first]
     order = np.argsort(-scores, kind="stable")
     kept: list[tuple[int, int]] = []
     ry = int(2 * settings.min_distance_mm / sr)
@@ -217,6 +230,18 @@ def find_detections(
         out.append(Detection(r, c, score, round(2.0 * math.sqrt(area / math.pi), 4)))
         if len(out) >= settings.max_detections:
             break
+    return out
+
+
+def _touching(footprint: np.ndarray) -> np.ndarray:
+    """The 3x3 neighbours of a pixel that lie in its disc ``footprint`` (odd sides)."""
+    cy, cx = footprint.shape[0] // 2, footprint.shape[1] // 2
+    out = np.zeros((3, 3), bool)
+    for dy in (-1, 0, 1):
+        for dx in (-1, 0, 1):
+            if abs(dy) <= cy and abs(dx) <= cx:
+                out[dy + 1, dx + 1] = footprint[cy + dy, cx + dx]
+    out[1, 1] = True
     return out
 
 

@@ -211,8 +211,13 @@ def _case_entries(
     cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_side: int
 ) -> tuple[list[_Slot], list[str]]:
     """The cached entries of a case's images in hanging order (built when missing), and
-    the problems of the images that have none."""
-    slots = [(view, tp, case.image(view, tp)) for view in VIEWS for tp in TIMEPOINTS]
+    the problems of the images that have none (a case of one round lacks no other round:
+    a single-round collection was warned "CC prior: this case has no such image" twice a
+    case)."""
+    rounds = {r.timepoint for r in case.images} if case.images and case.one_round else TIMEPOINTS
+    slots = [
+        (view, tp, case.image(view, tp)) for view in VIEWS for tp in TIMEPOINTS if tp in rounds
+    ]
     return _entries(cache, slots, opts, max_side, case.laterality)
 
 

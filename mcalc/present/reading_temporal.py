@@ -35,7 +35,7 @@ from mcalc.cache import ImageCache
 from mcalc.dataset.records import CaseRecord
 from mcalc.imaging import resample_mask
 from mcalc.present.reading import encode_pixels
-from mcalc.temporal.change import Tracked, subtraction, summary_line, track
+from mcalc.temporal.change import Tracked, case_summary, subtraction, track
 from mcalc.temporal.pair import pair_records, register_pair
 from mcalc.temporal.register import Registration, RegistrationSettings
 from mcalc.temporal.rescale import rescaled
@@ -46,6 +46,8 @@ __all__ = [
     "TemporalPanel",
     "encode_signed",
     "grid_mapping",
+    "notes_beside_flag",
+    "registration_flag",
     "temporal_args",
     "temporal_bytes",
     "temporal_offered",
@@ -247,11 +249,10 @@ def temporal_args(
 ) -> dict[str, Any]:
     """The viewer's ``temporal`` argument: every view's payload and the case summary line
     (without any view, the ``problems`` that stopped them, so the viewer says why)."""
-    tracked = [t for p in panels for t in p.tracked]
     if not panels:
         summary = "No temporal view: " + (" ".join(problems) or "this case has no prior exam.")
     else:
-        summary = summary_line(tracked, years_between)
+        summary = case_summary({p.view: p.tracked for p in panels}, years_between)
     return {"views": [p.payload for p in panels], "summary": summary}
 
 
@@ -266,6 +267,19 @@ def temporal_bytes(args: dict[str, Any] | None) -> int:
     if not args:
         return 0
     return sum(len(v["registered"]) + len(v["subtraction"]) for v in args["views"])
+
+
+def notes_beside_flag(notes: Sequence[str], reg: Mapping[str, Any]) -> list[str]:
+    """The notes of a pair that a caption ending with :func:`registration_flag` does not
+    already say (the stage dropped and why was printed twice, once as a note).
+
+    Example:
+        >>> reg = {"method": "affine", "fallback": "folds"}
+        >>> notes_beside_flag(["registration fell back to the global stage: folds", "x"], reg)
+        ['x']
+    """
+    why = reg.get("fallback")
+    return [n for n in notes if not (why and n.endswith(f": {why}"))]
 
 
 def registration_flag(reg: Mapping[str, Any]) -> str:

@@ -23,7 +23,7 @@ from mcalc.temporal.change import (
 )
 from mcalc.temporal.display import TemporalView
 
-__all__ = ["MODES", "STATUS_COLORS", "temporal_figure", "tracked_rows"]
+__all__ = ["MODES", "READING", "STATUS_COLORS", "temporal_figure", "tracked_rows"]
 
 MODES = ("subtraction", "change", "flicker", "swipe", "prior")
 STATUS_COLORS = {
@@ -32,6 +32,21 @@ STATUS_COLORS = {
     "grown": "#ffa500",
     "resolved": "#b0b0b0",
     "finding": "#ffe600",  # a model's finding of the recent image (prior not read alone)
+}
+#: How to read each second panel, for the caption beside it (a clinician shown the
+#: subtraction was told how its findings were marked, not what gray, bright and dark mean).
+READING = {
+    "subtraction": "Subtraction: mid-gray = unchanged; bright = brighter now (a new or grown "
+    "calcification, new density); dark = faded (something in the prior that is gone or "
+    "smaller). A thin bright/dark pair along an edge is residual misregistration, not change.",
+    "change": "Change map: the recent image with, in red, where the subtraction exceeds 4 "
+    "times its usual spread inside the breast.",
+    "flicker": "Flicker: the second panel alternates the registered prior and the recent "
+    "image; a real change blinks, registered tissue stays still.",
+    "swipe": "Swipe: the registered prior left of the curtain, the recent image right of it; "
+    "the slider moves the curtain.",
+    "prior": "The prior as filed (not warped): each mark is at its place in that exam, "
+    "through the registration.",
 }
 #: Curtain positions of the swipe slider (fractions of the width).
 CURTAIN_STEPS = 11

@@ -112,11 +112,12 @@ def _model_section(
 
 def _temporal_lines(cache: ImageCache, case: Any) -> list[str]:
     """The prior-to-recent change of each view (:mod:`mcalc.temporal`), where a case has both
-    rounds; one line per view and a summary line first."""
+    rounds; what was compared first, then one line per view (never summed over views: CC
+    and MLO show the same calcifications)."""
     from mcalc.dataset.zenodo import VIEWS
-    from mcalc.temporal import count_statuses, register_pair, summary_line, track
+    from mcalc.temporal import register_pair, summary_line, track
 
-    lines, tracked = [], []
+    lines, compared = [], False
     for view in VIEWS:
         try:
             pair = register_pair(cache, case, view)
@@ -124,11 +125,20 @@ def _temporal_lines(cache: ImageCache, case: Any) -> list[str]:
             lines.append(f"{view}: not compared ({exc})")
             continue
         items = track(pair.recent_summary, pair.prior_summary, pair.registration)
-        tracked += items
-        counts = ", ".join(f"{n} {status}" for status, n in count_statuses(items).items())
-        lines.append(f"{view}: {counts} (annotated calcifications, prior registered to recent)")
-    if tracked:
-        lines.insert(0, "Summary: " + summary_line(tracked, case.years_between))
+        compared = True
+        lines.append(f"{view}: {summary_line(items)}")
+    if compared:
+        years = case.years_between
+        lines.insert(
+            0,
+            "The radiologists' annotated calcifications and clusters, per view, the prior "
+            "registered to the recent image"
+            + (
+                f" ({years:g} year{'' if years == 1 else 's'} between rounds):"
+                if years is not None
+                else ":"
+            ),
+        )
     return lines
 
 

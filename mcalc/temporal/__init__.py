@@ -8,13 +8,15 @@
 - :mod:`~mcalc.temporal.pair` - :func:`register_pair`, one view of a case in both rounds
   through the same pixel pipeline, cached per pair and settings;
 - :mod:`~mcalc.temporal.change` - :func:`subtraction` (and change map), :func:`track`
-  (calcifications and clusters labelled new, stable, grown, resolved), :func:`summary_line`.
+  (calcifications and clusters labelled new, stable, grown, resolved), :func:`summary_line`
+  (one view) and :func:`case_summary` (a case, view by view).
 """
 
 from mcalc.temporal.change import (
     STATUSES,
     Change,
     Tracked,
+    case_summary,
     change_overlay,
     count_statuses,
     pair_change,
@@ -50,6 +52,7 @@ __all__ = [
     "pair_change",
     "subtraction",
     "summary_line",
+    "case_summary",
     "track",
     "track_points",
     "Registration",

@@ -16,6 +16,7 @@ the reader-agreement statistics use) and labelled ``new`` (recent only), ``stabl
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -39,6 +40,7 @@ __all__ = [
     "track",
     "count_statuses",
     "summary_line",
+    "case_summary",
     "track_points",
     "pair_change",
     "subtraction_unit",
@@ -426,6 +428,24 @@ def summary_line(items: list[Tracked], years_between: float | None = None) -> st
             )
     parts.append(f"{calc['stable']} stable")
     line = ", ".join(parts)
+    if years_between is not None:
+        line += f" ({years_between:g} year{'' if years_between == 1 else 's'} between rounds)"
+    return line
+
+
+def case_summary(views: Mapping[str, Sequence[Tracked]], years_between: float | None = None) -> str:
+    """One line for a case, view by view: CC and MLO are two projections of the same breast,
+    so the same calcifications show in both and a sum over views counts each twice (a
+    cluster of 7 read "14 new calcifications").
+
+    Example:
+        >>> new = [Tracked("calcification", "new", (1.0, 1.0), None)]
+        >>> case_summary({"CC": new, "MLO": new}, 2.0)
+        'CC: 1 new calcification, 0 stable; MLO: 1 new calcification, 0 stable (2 years between rounds)'
+    """
+    line = "; ".join(f"{view}: {summary_line(list(items))}" for view, items in views.items())
+    if not views:
+        line = summary_line([])
     if years_between is not None:
         line += f" ({years_between:g} year{'' if years_between == 1 else 's'} between rounds)"
     return line

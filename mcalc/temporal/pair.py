@@ -196,9 +196,11 @@ def register_pair(
     reg = _cached(cache, rec_r.image_path, name, compute)
     marks_r, summ_r, notes_r = annotation_for(cache, rec_r, mammo_r.shape, mammo_r.pixel_spacing_mm)
     marks_p, summ_p, notes_p = annotation_for(cache, rec_p, mammo_p.shape, mammo_p.pixel_spacing_mm)
-    notes += list(notes_r) + list(notes_p)
-    if reg.fallback:
-        notes.append(f"registration fell back to the global stage: {reg.fallback}")
+    # Which round each note is about: "CC: no red marks found" did not say.
+    notes += [f"recent image: {n}" for n in notes_r] + [f"prior image: {n}" for n in notes_p]
+    note = reg.fallback_note()
+    if note is not None:
+        notes.append(note)
     assumed = [tp for tp, m in (("recent", mammo_r), ("prior", mammo_p)) if not _spacing_known(m)]
     if assumed:
         notes.append(

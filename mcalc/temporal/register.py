@@ -185,6 +185,22 @@ class Registration:
         out = cv2.remap(src, map_x, map_y, interp, borderMode=border, borderValue=0)
         return out.astype(bool) if is_bool else out
 
+    def fallback_note(self) -> str | None:
+        """What was dropped, in words (``None`` when every stage run was kept): a pair
+        compared as filed is "not registered", not fallen back to a global stage.
+
+        Example:
+            >>> f = np.zeros((2, 2, 2), np.float32)
+            >>> reg = Registration((4, 4), (4, 4), 1.0, f, f, "none", "x", False)
+            >>> reg.fallback_note()
+            'not registered: x'
+        """
+        if not self.fallback:
+            return None
+        if self.method == NOT_REGISTERED:
+            return f"not registered: {self.fallback}"
+        return f"registration fell back to the global stage: {self.fallback}"
+
     def summary(self) -> dict[str, object]:
         """JSON-ready description (the ``registration`` object of the CLI)."""
         return {

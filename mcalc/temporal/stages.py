@@ -33,7 +33,6 @@ import cv2
 import numpy as np
 
 from mcalc.temporal.register import (
-    NOT_REGISTERED,
     Registration,
     RegistrationError,
     RegistrationSettings,
@@ -188,10 +187,9 @@ def register_images(
         reg_result = ident
         quality = quality_figures(ident, recent, file_prior, recent_mask, file_prior_mask)
         quality["ncc_global"] = glob_ncc
-    if reg_result.method == NOT_REGISTERED:
-        log.warning("registration not applied: %s", reg_result.fallback)
-    elif reg_result.fallback:
-        log.warning("registration fell back to the global stage: %s", reg_result.fallback)
+    note = reg_result.fallback_note()
+    if note is not None:
+        log.warning("%s", note)
     seconds = time.perf_counter() - start
     return replace(reg_result, quality=quality, seconds=seconds)
 

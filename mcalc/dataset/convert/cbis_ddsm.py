@@ -82,7 +82,9 @@ def is_binary(pixels: np.ndarray) -> bool:
 
 
 def _read_pixels(path: Path) -> np.ndarray:
-    import pydicom
+    from mcalc.imageio import pydicom_module
+
+    pydicom = pydicom_module()
 
     try:
         return np.asarray(pydicom.dcmread(path).pixel_array)

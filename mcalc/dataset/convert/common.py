@@ -263,7 +263,9 @@ def dicom_shape(path: Path) -> tuple[int, int]:
     Raises:
         ImageReadError: not a readable DICOM file, or no Rows/Columns.
     """
-    import pydicom
+    from mcalc.imageio import pydicom_module
+
+    pydicom = pydicom_module()
 
     try:
         ds = pydicom.dcmread(path, stop_before_pixels=True)

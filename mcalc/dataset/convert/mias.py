@@ -102,13 +102,16 @@ def _parse_info(info: Path, conv: Conversion) -> dict[str, _Film]:
             continue
         ref = tokens[0].lower()
         tissue, cls = tokens[1].upper(), tokens[2].upper()
-        if tissue not in TISSUE or cls not in CLASSES:
-            conv.problem(
-                info,
-                number,
-                f"background tissue {tokens[1]!r} or class {tokens[2]!r} unknown "
-                f"(expected one of {sorted(TISSUE)} and {sorted(CLASSES)}); line skipped",
+        wrong = [
+            f"{what} {token!r} unknown (expected one of {sorted(known)})"
+            for what, token, known in (
+                ("background tissue", tokens[1], TISSUE),
+                ("class", tokens[2], CLASSES),
             )
+            if token.upper() not in known
+        ]
+        if wrong:  # name the field that is wrong, not both
+            conv.problem(info, number, f"{'; '.join(wrong)}; line skipped")
             continue
         film = films.setdefault(ref, _Film(ref, int(found.group(1)), number, tissue))
         rest = tokens[3:]

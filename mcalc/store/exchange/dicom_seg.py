@@ -87,8 +87,10 @@ def marks_seg(
         ExportError: no marks, the source is not a readable DICOM image, or its size
             differs from the marks' image.
     """
+    from mcalc.imageio import pydicom_module
+
+    pydicom = pydicom_module()  # whole first: another thread may be reading a DICOM
     import highdicom as hd
-    import pydicom
     from pydicom.errors import InvalidDicomError
     from pydicom.sr.coding import Code
 
