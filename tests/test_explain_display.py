@@ -119,3 +119,38 @@ def test_results_cache_memory_disk_and_broken_entries(tmp_path) -> None:
     memory_only = ResultsCache(None)
     memory_only.get_or_compute(*args)
     assert len(calls) == 4
+
+
+@pytest.mark.parametrize(
+    "shape, out", [((2867, 2330), (256, 208)), ((1024, 832), (256, 208)), ((101, 77), (13, 10))]
+)
+def test_a_shrunk_map_keeps_every_peak(shape, out) -> None:
+    """Shrinking a map for display keeps each block's highest value (a shorter block at most
+    one input pixel of the next): area averaging kept a few-pixel Grad-CAM peak at a
+    hundredth of its height in a full-image view, which then looked empty."""
+    rng = np.random.default_rng(1)
+    heat = (rng.random(shape) ** 8).astype(np.float32)
+    heat[shape[0] // 3, shape[1] // 5] = 1.0  # one pixel: a calcification's peak
+    small = resize_map(heat, out)
+    rows, cols = out
+    r = (np.arange(rows + 1) * shape[0]) // rows
+    c = (np.arange(cols + 1) * shape[1]) // cols
+    low = np.array(
+        [[heat[r[i] : r[i + 1], c[j] : c[j + 1]].max() for j in range(cols)] for i in range(rows)]
+    )
+    high = np.array(
+        [
+            [
+                heat[max(0, r[i] - 1) : r[i + 1] + 1, max(0, c[j] - 1) : c[j + 1] + 1].max()
+                for j in range(cols)
+            ]
+            for i in range(rows)
+        ]
+    )
+    assert small.shape == out and small.dtype == np.float32
+    assert (small >= low).all() and (small <= high).all()
+    assert small.max() == 1.0
+    with_nan = heat.copy()
+    with_nan[: shape[0] // 2] = np.nan  # no value there (outside the breast)
+    halved = resize_map(with_nan, out)
+    assert np.isnan(halved[0]).all() and not np.isnan(halved[-1]).any()
