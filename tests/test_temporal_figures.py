@@ -90,3 +90,13 @@ def test_every_change_column_with_a_quantity_names_its_unit():
     for column in rows[0]:
         assert column in unitless or column.endswith(("full-res px", "(mm)", "(mm²)")), column
     assert rows[3]["moved (mm)"] == 0.14 and rows[3]["diameter prior (mm)"] == 0.29
+
+
+def test_a_pair_compared_as_filed_is_not_titled_registered():
+    """A pair whose registration was worse than none (method ``none``) is compared as filed:
+    the subtraction, flicker and swipe titles say so; they said "registered prior"."""
+    as_filed = replace(_view(), registration={"method": "none", "fallback": "worse than none"})
+    for mode in ("subtraction", "flicker", "swipe"):
+        title = temporal_figure(as_filed, mode).layout.annotations[1].text
+        assert "prior as filed (not registered)" in title and "registered prior" not in title
+        assert "registered prior" in temporal_figure(_view(), mode).layout.annotations[1].text

@@ -22,6 +22,7 @@ from mcalc.temporal.change import (
     position_text,
 )
 from mcalc.temporal.display import TemporalView
+from mcalc.temporal.register import NOT_REGISTERED
 
 __all__ = ["MODES", "READING", "STATUS_COLORS", "temporal_figure", "tracked_rows"]
 
@@ -145,11 +146,14 @@ def temporal_figure(
         raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
     if not 0.2 <= rate_hz <= 20.0:
         raise ValueError(f"rate_hz must be 0.2..20 alternations per second, got {rate_hz}")
+    # A pair compared as filed (registration worse than none) says so in the titles.
+    as_filed = tv.registration.get("method") == NOT_REGISTERED
+    prior = "prior as filed (not registered)" if as_filed else "registered prior"
     titles = {
-        "subtraction": f"{tv.view} subtraction (recent − registered prior)",
+        "subtraction": f"{tv.view} subtraction (recent − {prior})",
         "change": f"{tv.view} change map (red: over 4x the usual difference)",
-        "flicker": f"{tv.view} flicker: registered prior ↔ recent",
-        "swipe": f"{tv.view} swipe: registered prior | recent",
+        "flicker": f"{tv.view} flicker: {prior} ↔ recent",
+        "swipe": f"{tv.view} swipe: {prior} | recent",
         "prior": f"{tv.view} prior as filed (marks at their place in the prior)",
     }
     fig = image_panels([f"{tv.view} recent", titles[mode]], height, bottom=50)
@@ -163,7 +167,7 @@ def temporal_figure(
             raise ValueError("this temporal view has no picture of the prior as filed")
         fig.add_trace(_image(tv, tv.prior_file, "prior", tv.prior_scale), row=1, col=2)
     elif mode == "flicker":
-        fig.add_trace(_image(tv, tv.prior, "registered prior"), row=1, col=2)
+        fig.add_trace(_image(tv, tv.prior, prior), row=1, col=2)
         fig.frames = [
             go.Frame(name=name, data=[_image(tv, img, name)], traces=[1])
             for name, img in (("prior", tv.prior), ("recent", tv.recent))
