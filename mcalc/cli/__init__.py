@@ -149,7 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=getattr(logging, str(args.log_level).upper(), logging.WARNING))
+    logging.basicConfig(
+        level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
+        format="%(levelname)s (%(name)s): %(message)s",
+    )
     try:
         return int(args.func(args))
     except McalcError as exc:

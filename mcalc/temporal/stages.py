@@ -188,8 +188,8 @@ def register_images(
         quality = quality_figures(ident, recent, file_prior, recent_mask, file_prior_mask)
         quality["ncc_global"] = glob_ncc
     note = reg_result.fallback_note()
-    if note is not None:
-        log.warning("%s", note)
+    if note is not None:  # the result carries it, and every caller shows it: not a warning
+        log.info("%s", note)
     seconds = time.perf_counter() - start
     return replace(reg_result, quality=quality, seconds=seconds)
 
