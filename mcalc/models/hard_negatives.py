@@ -97,7 +97,7 @@ def mining_region(
     # Distance (mm) of each pixel to the nearest annotated one; anisotropic pixels are
     # handled by measuring on the finer axis and checking both (a conservative bound).
     dist = cv2.distanceTransform((~calc).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-    far = dist * min(sr, sc) > tolerance_mm
+    far = dist.astype(np.float64) * min(sr, sc) > tolerance_mm
     # A patch centred at (r, c) spans rows r - size // 2 .. r - size // 2 + size - 1 (and the
     # same in columns; past the border it repeats pixels inside it): it holds an annotated
     # pixel when the maximum of the mask over that window is set. OpenCV's dilation takes
@@ -243,17 +243,17 @@ def mine_hard_negatives(
         except (ImageReadError, AnnotationError, NoBreastRegionError) as exc:
             log.warning("%s not mined: %s", rec.key, exc)
             skipped[rec.key] = str(exc)
-            continue
-        spacing = (patch.spacing_mm or _native_spacing(rec),) * 2
-        region = mining_region(calc, breast, patch.size, spacing)
-        found = mine_image(pmap.dense(), region, spacing, n)
-        mined_images += 1
-        for d in found:
-            cut = extract_patch(unit, (d.row, d.col), patch.size)
-            xs.append(cut)
-            cids.append(case_id)
-            keys.append(rec.key)
-            scores.append(d.score)
+            found = []
+        else:
+            spacing = (patch.spacing_mm or _native_spacing(rec),) * 2
+            region = mining_region(calc, breast, patch.size, spacing)
+            found = mine_image(pmap.dense(), region, spacing, n)
+            mined_images += 1
+            for d in found:
+                xs.append(extract_patch(unit, (d.row, d.col), patch.size))
+                cids.append(case_id)
+                keys.append(rec.key)
+                scores.append(d.score)
         if progress is not None:
             progress(
                 {
@@ -261,7 +261,7 @@ def mine_hard_negatives(
                     "done": done,
                     "total": len(records),
                     "found": len(found),
-                    "message": rec.key,
+                    "message": rec.key + (" (unreadable, left out)" if rec.key in skipped else ""),
                 }
             )
     size = patch.size
