@@ -260,7 +260,8 @@ def _build(run: _Run, size: int, gpu: bool, strategy: Any) -> keras.Model:
 
 
 def _fit_stages(run: _Run, data: TrainData, gpu: bool, strategy: Any) -> Fitted:
-    """Build the model, then for each stage: freeze, recompile, fit."""
+    """Build the model, then for each stage: freeze, recompile, fit; the ``hardneg`` stage
+    of hard-negative mining mines first and fits on without either."""
     config, spec = run.config, run.spec
     model = _build(run, data.patch.size, gpu, strategy)
     history: dict[str, dict[str, list[float]]] = {}
@@ -275,7 +276,8 @@ def _fit_stages(run: _Run, data: TrainData, gpu: bool, strategy: Any) -> Fitted:
             # many batches per epoch as the stage before, so mining changes what the
             # batches hold, not how many there are.
             run.check_stop()
-            data, mined = _mine(run, data, model, after_epoch=sum(map(len, _losses(history))))
+            done = sum(len(h.get("loss", [])) for h in history.values())
+            data, mined = _mine(run, data, model, after_epoch=done)
             stages.append({**stages[-1], "stage": stage, "epochs": epochs, "mined": mined["mined"]})
             lr_used.append(lr_used[-1])
             run.emit({"event": "stage", **stages[-1]})
@@ -306,10 +308,6 @@ def _fit_stages(run: _Run, data: TrainData, gpu: bool, strategy: Any) -> Fitted:
     if report is None:  # the plan always has a stage; this guards a future empty one
         raise ModelError("no training stage was planned")
     return Fitted(model, strategy, gpu, history, stages, report, lr_used, mined)
-
-
-def _losses(history: dict[str, dict[str, list[float]]]) -> list[list[float]]:
-    return [h.get("loss", []) for h in history.values()]
 
 
 def _mine(
