@@ -263,6 +263,21 @@ def hyper_ui(
             disabled=not two_stage,
             help="Epochs of the first stage; they count towards Epochs.",
         )
+        hard_negatives = b[3].number_input(
+            "Hard negatives per image (0: off)",
+            0,
+            MAX_PER_IMAGE,
+            value=DEFAULTS.hard_negatives,
+            key="train_hard_negatives",
+            persist_state="session",
+            disabled=task != "calcification" or st.session_state.get("train_input") == "temporal",
+            help="Hard-negative mining, for the calcification task: after the first half of "
+            "the epochs, the model is run over the training patients' images and the highest-"
+            "scoring spots away from every annotated calcification (the pectoral muscle's edge, "
+            "the image border: what a random tissue patch rarely shows) join the negatives; the "
+            "second half trains on them. Fewer false positives on normal images; the split, "
+            "validation and test patients are unchanged.",
+        )
         model_id = st.text_input(
             "Model id (empty: automatic)",
             key="train_model_id",
@@ -301,6 +316,9 @@ def hyper_ui(
         model_id=model_id or None,
         augment=bool(augment),
         input=str(input_mode),
+        hard_negatives=int(hard_negatives)
+        if task == "calcification" and input_mode == "recent"
+        else 0,
     )
 
 

@@ -374,3 +374,20 @@ def test_an_ended_jobs_curves_and_test_figures_stay_in_its_details(train_env, st
     assert [0.69] in [t["y"] for t in figure["data"]]  # the epoch's training loss
     test_line = [m.value for m in at.markdown if m.value.startswith("**Test**")]
     assert test_line == (["**Test** (10 held-out patches): auc 0.812"] if state == "done" else [])
+
+
+def test_hard_negatives_control_goes_into_the_launched_job(train_env):
+    at = _tiny(_page())
+    control = at.number_input(key="train_hard_negatives")
+    assert control.value == 0 and not control.disabled and "pectoral" in control.help
+    at.number_input(key="train_epochs").set_value(2)
+    control.set_value(3)
+    at.button(key="train_launch").click().run()
+    assert not at.exception
+    (job,) = jobs.list_jobs(get_settings())
+    jobs.cancel(job.id, get_settings())  # the config is what this test is about
+    config = TrainConfig.from_file(job.folder / "config.json")
+    assert config.hard_negatives == 3
+    assert [s[0] for s in config.stage_plan()] == ["train", "hardneg"]
+    at.selectbox(key="train_task").set_value("birads").run()
+    assert at.number_input(key="train_hard_negatives").disabled

@@ -93,7 +93,14 @@ def test_typed_fields_of_the_committed_card() -> None:
     assert card.task is TASKS["calcification"] and card.task_name == "calcification"
     assert card.classes == ("no-calcification", "calcification")
     assert card.freeze.strategy == "full" and not card.freeze.two_stage
-    assert card.freeze.stages[0]["epochs"] == 40
+    # 40 epochs with hard-negative mining: 20 on the sampled patches, 20 with the mined ones.
+    assert [(s["stage"], s["epochs"]) for s in card.freeze.stages] == [
+        ("train", 20),
+        ("hardneg", 20),
+    ]
+    assert card.hard_negatives is not None
+    hard = card.hard_negatives
+    assert (hard.per_image, hard.mined, hard.images, hard.after_epoch) == (16, 384, 24, 20)
     assert (card.trainable_params, card.total_params) == (23106, 23106)
     assert card.weights.source == "random" and not card.weights.pretrained
     assert (card.patch.size, card.patch.spacing_mm, card.patch.window) == (64, 0.1, "file")
@@ -101,8 +108,8 @@ def test_typed_fields_of_the_committed_card() -> None:
     assert card.split.test == ("normal-1", "normal-4", "suspicious-6")
     assert card.hyperparameters.batch == 32 and card.seed == 0
     # Retrained on the harder demo (difficulty "real"): a model, not a perfect score.
-    assert card.test_metrics["auc"] == 0.96875 and card.test_metrics["n"] == 234
-    assert card.training_seconds == 84.18 and card.versions["keras"] == "3.15.1"
+    assert card.test_metrics["auc"] == 0.971478 and card.test_metrics["n"] == 234
+    assert card.training_seconds == 67.25 and card.versions["keras"] == "3.15.1"
     assert card.trained_by == "mcalc maintainers"
     assert card.extra == {}  # every top-level key of today's cards is typed
 

@@ -80,11 +80,9 @@ def test_card_keeps_its_format(tiny_model) -> None:
 
 
 def test_stage_plan_takes_the_head_epochs_of_the_config() -> None:
-    from mcalc.models.training import _stage_plan
-
     two = TrainConfig(data="d", freeze="partial", two_stage=True, epochs=5, head_epochs=3)
-    assert _stage_plan(two) == [("head", "head", 3), ("finetune", "partial", 2)]
-    assert _stage_plan(TrainConfig(data="d", epochs=4)) == [("train", "full", 4)]
+    assert two.stage_plan() == [("head", "head", 3), ("finetune", "partial", 2)]
+    assert TrainConfig(data="d", epochs=4).stage_plan() == [("train", "full", 4)]
 
 
 def test_training_events_become_log_lines() -> None:

@@ -33,6 +33,7 @@ __all__ = ["register_commands", "cmd_train", "cmd_models", "ProgressBar", "add_t
 
 def _train_progress(enabled: bool) -> TrainEventFn:
     sampling = ProgressBar("patches", enabled=enabled)
+    mining = ProgressBar("hard negatives", enabled=enabled)
     bars: dict[tuple[str, int], ProgressBar] = {}
 
     def on_event(event: TrainEvent) -> None:
@@ -47,6 +48,12 @@ def _train_progress(enabled: bool) -> TrainEventFn:
             )
             for warning in event.get("warnings", []):
                 sys.stderr.write(f"warning: {warning}\n")
+        elif kind == "mining":
+            mining(event["done"], event["total"], str(event.get("message", "")))
+        elif kind == "hard_negatives" and enabled:
+            sys.stderr.write(
+                f"hard negatives: {event['mined']} from {event['images']} training images\n"
+            )
         elif kind == "batch":
             key = (str(event["stage"]), int(event["epoch"]))
             bar = bars.setdefault(
@@ -271,6 +278,14 @@ def add_train_flags(train: argparse.ArgumentParser) -> None:
         "--no-augment", action="store_true", help="no flips/rotations/intensity augmentation"
     )
     train.add_argument("--max-steps", type=int, help="cap of batches per epoch")
+    train.add_argument(
+        "--hard-negatives",
+        type=int,
+        metavar="N",
+        help="hard-negative mining: after the first half of the (last stage's) epochs, add "
+        "the N highest-scoring detections per training image that lie away from every "
+        "annotated finding as negatives, then train the second half on them (default 0: off)",
+    )
     train.add_argument(
         "--strategy",
         help="distribution: auto (several workers under a TF_CONFIG cluster, else mirrored "

@@ -389,7 +389,7 @@ def delete_job(
 
 def progress(job: Job) -> Progress:
     """The job's training progress, from the trainer's ``progress.jsonl``."""
-    n_stages = 2 if job.config.two_stage else 1
+    n_stages = len(job.config.stage_plan())
     return read_progress(job.progress_path, n_stages=n_stages, total_epochs=job.config.epochs)
 
 

@@ -45,8 +45,9 @@ class Progress:
 
     Attributes:
         phase: ``waiting`` (no log yet: the process is starting), ``preparing`` (sampling patches, building the
-            model), ``training``, ``evaluating`` (test metrics and registration),
-            ``done``, ``failed`` or ``interrupted``.
+            model), ``training``, ``mining`` (hard negatives, between two stages),
+            ``evaluating`` (test metrics and registration), ``done``, ``failed`` or
+            ``interrupted``.
         stage: current stage (``train``, or ``head`` then ``finetune``).
         stage_index, n_stages: 1-based stage number and how many are planned.
         epoch, epochs: epoch within the stage and the stage's epochs.
@@ -61,6 +62,8 @@ class Progress:
         patches: patch counts per set and class, once sampled.
         message: the failure message of a failed run.
         model_id: the registry id, once known.
+        mining: ``(images done, images)`` while hard negatives are mined; mined: hard
+            negatives found, once mining has ended (``None``: none mined yet).
     """
 
     phase: str = "waiting"
@@ -81,6 +84,8 @@ class Progress:
     patches: dict[str, Any] | None = None
     message: str | None = None
     model_id: str | None = None
+    mining: tuple[int, int] | None = None
+    mined: int | None = None
 
     def summary(self) -> str:
         """One line for a progress bar: ``epoch 2/5 · batch 7/20 · about 1 min left``."""
@@ -90,6 +95,8 @@ class Progress:
             return "preparing: sampling patches and building the model"
         if self.phase in {"done", "failed", "interrupted"}:
             return self.phase
+        if self.phase == "mining" and self.mining is not None:
+            return f"mining hard negatives: image {self.mining[0]}/{self.mining[1]}"
         parts = []
         if self.n_stages > 1 and self.stage:
             parts.append(f"stage {self.stage_index}/{self.n_stages} ({self.stage})")
@@ -184,6 +191,11 @@ def _apply(state: _State, event: dict[str, Any], n_stages: int) -> None:
         last_stage = state.n_stages_seen >= n_stages
         if last_stage and p.epoch >= p.epochs:
             p = replace(p, phase="evaluating")
+    elif kind == "mining":
+        done, total = int(event.get("done") or 0), int(event.get("total") or 0)
+        p = replace(p, phase="mining", mining=(done, total))
+    elif kind == "hard_negatives":
+        p = replace(p, mining=None, mined=int(event.get("mined") or 0))
     elif kind == "done":
         p = replace(p, phase="done", model_id=event.get("model_id") or p.model_id)
     elif kind in {"failed", "interrupted"}:

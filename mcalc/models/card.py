@@ -56,6 +56,7 @@ __all__ = [
     "CardSplit",
     "CardHyperparameters",
     "CardTracking",
+    "CardHardNegatives",
 ]
 
 #: Version of the card layout; cards with a higher version are reported, not read.
@@ -192,6 +193,38 @@ class CardHyperparameters(JsonSection):
 
 
 @dataclass(frozen=True)
+class CardHardNegatives(JsonSection):
+    """Hard-negative mining of the run (:mod:`mcalc.models.hard_negatives`): patches asked
+    for per image, patches mined, from how many training images, the stage that trained on
+    them and after how many epochs they were mined. Cards of runs without mining have no
+    such section (:attr:`ModelCard.hard_negatives` ``None``)."""
+
+    per_image: int = 0
+    mined: int = 0
+    images: int = 0
+    stage: str = ""
+    after_epoch: int | None = None
+    tolerance_mm: float | None = None
+    READERS: ClassVar[dict[str, Reader]] = {
+        "per_image": read_int,
+        "mined": read_int,
+        "images": read_int,
+        "stage": read_str,
+        "after_epoch": read_opt_int,
+        "tolerance_mm": read_opt_float,
+    }
+
+    def text(self) -> str:
+        """``312 hard negatives from 24 training images (16 per image), mined after epoch
+        20 for stage hardneg``."""
+        after = f" after epoch {self.after_epoch}" if self.after_epoch is not None else ""
+        return (
+            f"{self.mined} hard negatives from {self.images} training images "
+            f"({self.per_image} per image), mined{after} for stage {self.stage or '?'}"
+        )
+
+
+@dataclass(frozen=True)
 class CardTracking(JsonSection):
     """Where the run's curves are: ``tensorboard`` names the TensorBoard folder inside the
     model's folder; ``mlflow`` holds ``tracking_uri``, ``experiment_id``, ``run_id`` and
@@ -216,6 +249,7 @@ class ModelCard(JsonSection):
     (its file could not be read) to the reason; older cards have none. ``trained_by`` is
     the user who trained it (empty on older cards and when not known). ``tracking`` says
     where its TensorBoard logs and MLflow run are (older cards: empty).
+    ``hard_negatives`` says what hard-negative mining added (``None``: none was asked for).
     """
 
     card_version: int = CARD_VERSION
@@ -244,6 +278,7 @@ class ModelCard(JsonSection):
     skipped_images: Mapping[str, str] = field(default_factory=dict)
     trained_by: str = ""
     tracking: CardTracking = field(default_factory=CardTracking)
+    hard_negatives: CardHardNegatives | None = None
     READERS: ClassVar[dict[str, Reader]] = {
         "card_version": read_int,
         "id": read_str,
@@ -271,6 +306,7 @@ class ModelCard(JsonSection):
         "skipped_images": lambda v: {str(k): str(x) for k, x in read_mapping(v).items()},
         "trained_by": read_str,
         "tracking": section(CardTracking),
+        "hard_negatives": section(CardHardNegatives),
     }
 
     @classmethod
@@ -284,7 +320,10 @@ class ModelCard(JsonSection):
 
     def to_json(self) -> Json:
         """The card as a JSON object (the inverse of :meth:`from_json`)."""
-        return {("task" if k == "task_name" else k): v for k, v in super().to_json().items()}
+        out = {("task" if k == "task_name" else k): v for k, v in super().to_json().items()}
+        if self.hard_negatives is None and "hard_negatives" not in self.extra:
+            out.pop("hard_negatives", None)  # a run without mining has no such section
+        return out
 
     def located(self, model_id: str, folder: Path) -> ModelCard:
         """The card with its registry ``id`` and folder ``path`` set."""

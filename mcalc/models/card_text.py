@@ -137,6 +137,8 @@ def card_facts(card: ModelCard) -> list[tuple[str, str]]:
     add("Input", _input(card))
     add("Training data", _data(card))
     add("Training", _training(card))
+    if card.hard_negatives is not None:
+        add("Hard negatives", card.hard_negatives.text())
     add("Test metrics", _metrics(card.metrics.get("test") or {}))
     add("Validation metrics", _metrics(card.metrics.get("val") or {}))
     add("Created", _created(card))

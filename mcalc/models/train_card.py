@@ -44,7 +44,8 @@ _PUBLIC_NAMES = {"CollectiveAllReduceStrategy": "MultiWorkerMirroredStrategy"}
 
 @dataclass
 class Fitted:
-    """What the fit stages did: the model, its history and each stage's freeze and lr."""
+    """What the fit stages did: the model, its history and each stage's freeze and lr, and
+    the mined hard negatives (the card's ``hard_negatives``; ``None``: not asked for)."""
 
     model: keras.Model
     strategy: Any
@@ -53,6 +54,7 @@ class Fitted:
     stages: list[CardJson]
     report: FreezeReport
     lr_used: list[float]
+    hard_negatives: CardJson | None = None
 
 
 def card_data_path(data: str | Path, clone: Path = REPO_ROOT) -> str:
@@ -204,6 +206,8 @@ def card_json(
             "mlflow": mlflow.as_dict() if mlflow else {},
         },
     }
+    if fitted.hard_negatives is not None:
+        card["hard_negatives"] = fitted.hard_negatives
     if config.trained_by:
         card["trained_by"] = config.trained_by
     if data.skipped:

@@ -36,6 +36,7 @@ __all__ = [
     "TrainConfig",
     "RESERVED_IDS",
     "DISTRIBUTION_STRATEGIES",
+    "HARD_NEGATIVE_STAGE",
     "MAX_BATCH",
     "MAX_EPOCHS",
     "MAX_PATCH_SIZE",
@@ -66,6 +67,9 @@ RESERVED_IDS: frozenset[str] = frozenset({"jobs"})
 #: ``multiworker`` (``MultiWorkerMirroredStrategy`` over the ``TF_CONFIG`` cluster; see
 #: :mod:`mcalc.models.distributed`).
 DISTRIBUTION_STRATEGIES: tuple[str, ...] = ("auto", "default", "mirrored", "multiworker")
+
+#: The stage that trains on the mined hard negatives (:meth:`TrainConfig.stage_plan`).
+HARD_NEGATIVE_STAGE = "hardneg"
 
 #: Fields holding paths: kept as text so the value is JSON-able and hashable.
 _PATH_FIELDS = ("data", "weights", "models_dir", "runs_dir")
@@ -130,6 +134,15 @@ class TrainConfig:
             (the image alone, the default and every older configuration's) or ``temporal``
             (the recent patch and the subtraction of the registered prior, two channels:
             :mod:`mcalc.models.temporal_input`).
+        hard_negatives: hard-negative patches mined per training image (0: off, the
+            default). The last stage's epochs are split: its first ``epochs - epochs // 2``
+            train on the sampled patches, then the model is slid over the training patients'
+            images (never validation or test ones), the ``hard_negatives`` highest-scoring
+            detections of each image that lie farther than the matching tolerance from every
+            annotated finding (and whose patch holds no annotated pixel) join the negatives,
+            and the last ``epochs // 2`` continue on them (stage ``hardneg``, the same
+            optimiser, as many batches per epoch as before). See
+            :mod:`mcalc.models.hard_negatives`.
     """
 
     data: str
@@ -162,6 +175,8 @@ class TrainConfig:
     trained_by: str = ""
     # Temporal models (issue 11): its own lines, so other fields merge beside it.
     input: str = "recent"
+    # Hard-negative mining: its own lines, so other fields merge beside it.
+    hard_negatives: int = 0
 
     def __post_init__(self) -> None:
         # Callers may pass Path objects and lists; the stored value is text and a tuple.
@@ -239,11 +254,70 @@ class TrainConfig:
             raise ModelError(
                 f"unknown input {self.input!r}; expected one of: {', '.join(INPUT_MODES)}"
             )
+        self._validate_hard_negatives()
         if self.folds != 0 and not (2 <= self.folds <= 1000 and 0 <= self.fold < self.folds):
             raise ModelError(
                 f"cross-validation needs folds >= 2 and 0 <= fold < folds, got folds "
                 f"{self.folds} and fold {self.fold}"
             )
+
+    def _validate_hard_negatives(self) -> None:
+        _whole("hard negatives per image", self.hard_negatives, 0, MAX_PER_IMAGE)
+        if not self.hard_negatives:
+            return
+        if self.task != "calcification":
+            raise ModelError(
+                f"hard-negative mining needs the calcification task (its negatives are "
+                f"locations away from annotated calcifications), got task {self.task!r}: set "
+                "hard_negatives to 0"
+            )
+        if self.input != "recent":
+            raise ModelError(
+                f"hard-negative mining slides the model over recent-input images only, got "
+                f"input {self.input!r}: set hard_negatives to 0 or input to 'recent'"
+            )
+        if self.strategy == "multiworker":
+            raise ModelError(
+                "hard-negative mining runs in one process: it cannot be combined with "
+                "multi-worker training; set hard_negatives to 0 or another strategy"
+            )
+        stage, last = (
+            ("finetune", self.epochs - self.head_epochs)
+            if self.two_stage
+            else (
+                "train",
+                self.epochs,
+            )
+        )
+        if last < 2:
+            raise ModelError(
+                f"hard-negative mining splits the last stage's epochs in two (before and after "
+                f"mining): it needs at least 2, the {stage!r} stage has {last}; raise epochs"
+            )
+
+    def stage_plan(self) -> list[tuple[str, str, int]]:
+        """``(stage, freeze strategy, epochs)`` of each fit stage, in order.
+
+        ``train`` (or ``head`` then ``finetune`` with ``two_stage``); with
+        ``hard_negatives`` the last stage keeps its first ``epochs - epochs // 2`` epochs and
+        a ``hardneg`` stage, with the same strategy, takes the rest after mining.
+
+        Example:
+            >>> TrainConfig(data="d", epochs=40, hard_negatives=16).stage_plan()
+            [('train', 'full', 20), ('hardneg', 'full', 20)]
+        """
+        if self.two_stage:
+            plan = [
+                ("head", "head", self.head_epochs),
+                ("finetune", self.freeze, self.epochs - self.head_epochs),
+            ]
+        else:
+            plan = [("train", self.freeze, self.epochs)]
+        if self.hard_negatives and plan[-1][2] >= 2:
+            stage, strategy, epochs = plan[-1]
+            plan[-1] = (stage, strategy, epochs - epochs // 2)
+            plan.append((HARD_NEGATIVE_STAGE, strategy, epochs // 2))
+        return plan
 
     def to_json(self) -> dict[str, Any]:
         """Plain JSON values (paths as text, fractions as a list)."""
@@ -344,6 +418,7 @@ class TrainConfig:
             "augment": False if ns.get("no_augment") else None,
             "trained_by": ns.get("trained_by"),
             "input": ns.get("input"),
+            "hard_negatives": ns.get("hard_negatives"),
         }
         if flags["pos_per_image"] is None:
             flags["pos_per_image"] = ns.get("patches_per_image")

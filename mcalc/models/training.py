@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,7 @@ from mcalc.models.data import eval_dataset, steps_per_epoch, train_dataset
 from mcalc.models.distributed import WorkerRole, barrier, worker_role
 from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.freeze import FreezeReport, apply_freeze, default_lr
+from mcalc.models.hard_negatives import mine_hard_negatives
 from mcalc.models.metrics import classification_metrics
 from mcalc.models.patches import PatchSet, input_channels
 from mcalc.models.registry import (
@@ -64,7 +65,7 @@ from mcalc.models.tracking import (
     tracking_event,
 )
 from mcalc.models.train_card import CardJson, Fitted, card_json, log_config, package_versions
-from mcalc.models.train_config import TrainConfig
+from mcalc.models.train_config import HARD_NEGATIVE_STAGE, TrainConfig
 from mcalc.models.train_data import TrainData, prepare_data
 from mcalc.models.train_events import (
     ProgressLogger,
@@ -262,25 +263,33 @@ def _build(run: _Run, size: int, gpu: bool, strategy: Any) -> keras.Model:
     return model
 
 
-def _stage_plan(config: TrainConfig) -> list[tuple[str, str, int]]:
-    """(stage, freeze strategy, epochs) of each fit stage."""
-    if config.two_stage:
-        return [
-            ("head", "head", config.head_epochs),
-            ("finetune", config.freeze, config.epochs - config.head_epochs),
-        ]
-    return [("train", config.freeze, config.epochs)]
-
-
 def _fit_stages(run: _Run, data: TrainData, gpu: bool, strategy: Any) -> Fitted:
-    """Build the model, then for each stage: freeze, recompile, fit."""
+    """Build the model, then for each stage: freeze, recompile, fit; the ``hardneg`` stage
+    of hard-negative mining mines first and fits on without either."""
     config, spec = run.config, run.spec
     model = _build(run, data.patch.size, gpu, strategy)
     history: dict[str, dict[str, list[float]]] = {}
     stages: list[CardJson] = []
     lr_used: list[float] = []
     report: FreezeReport | None = None
-    for i, (stage, strategy_name, epochs) in enumerate(_stage_plan(config)):
+    mined: CardJson | None = None
+    steps: int | None = None
+    for i, (stage, strategy_name, epochs) in enumerate(config.stage_plan()):
+        if stage == HARD_NEGATIVE_STAGE and report is not None:
+            # Same layers, same optimiser (no recompile: Adam's moments carry on), and as
+            # many batches per epoch as the stage before, so mining changes what the
+            # batches hold, not how many there are.
+            run.check_stop()
+            done = sum(len(h.get("loss", [])) for h in history.values())
+            data, mined = _mine(run, data, model, after_epoch=done)
+            stages.append({**stages[-1], "stage": stage, "epochs": epochs, "mined": mined["mined"]})
+            lr_used.append(lr_used[-1])
+            run.emit({"event": "stage", **stages[-1]})
+            history[stage] = _fit_stage(
+                model, data.sets, run, strategy, epochs=epochs, stage=stage, steps=steps
+            )
+            run.check_stop()
+            continue
         with strategy.scope():
             report = apply_freeze(
                 model,
@@ -298,10 +307,59 @@ def _fit_stages(run: _Run, data: TrainData, gpu: bool, strategy: Any) -> Fitted:
         run.emit({"event": "stage", **stages[-1]})
         run.check_stop()
         history[stage] = _fit_stage(model, data.sets, run, strategy, epochs=epochs, stage=stage)
+        steps = _steps(run, data.sets["train"])
         run.check_stop()  # a stop during the fit ended it early: do not go on as if done
     if report is None:  # the plan always has a stage; this guards a future empty one
         raise ModelError("no training stage was planned")
-    return Fitted(model, strategy, gpu, history, stages, report, lr_used)
+    return Fitted(model, strategy, gpu, history, stages, report, lr_used, mined)
+
+
+def _mine(
+    run: _Run, data: TrainData, model: keras.Model, after_epoch: int
+) -> tuple[TrainData, CardJson]:
+    """Mine hard negatives on the training patients and add them to the training set."""
+    train_set = data.sets["train"]
+    # Mining runs TensorFlow too: a stop (SIGTERM) only flags the request, as during a fit,
+    # and the check before each image raises it outside TensorFlow.
+    was_fitting = run.stop.fitting if run.stop is not None else False
+    if run.stop is not None:
+        run.stop.fitting = True
+    try:
+        found = mine_hard_negatives(
+            model,
+            data.index,
+            data.split.train,
+            data.patch,
+            run.config.hard_negatives,
+            task=run.config.task,
+            classes=run.classes,
+            progress=lambda event: run.emit(event),
+            check_stop=run.check_stop,
+        )
+    finally:
+        if run.stop is not None:
+            run.stop.fitting = was_fitting
+    summary = found.summary(run.config.hard_negatives, HARD_NEGATIVE_STAGE, after_epoch)
+    run.emit({"event": "hard_negatives", **summary})
+    extra = found.patches
+    if not np.isin(extra.case_ids, list(data.split.train)).all():  # the rule, checked
+        raise ModelError("hard negatives were mined outside the training patients")
+    merged = PatchSet(
+        np.concatenate([train_set.x, extra.x.reshape((-1, *train_set.x.shape[1:]))]),
+        np.concatenate([train_set.y, extra.y]),
+        np.concatenate([train_set.case_ids, extra.case_ids]),
+        np.concatenate([train_set.keys, extra.keys]),
+        train_set.classes,
+        list(train_set.notes),
+        dict(train_set.skipped),
+    )
+    return replace(data, sets={**data.sets, "train": merged}), summary
+
+
+def _steps(run: _Run, train: PatchSet) -> int:
+    """Batches per epoch of a stage on ``train``."""
+    steps = steps_per_epoch(train.y, run.config.batch, len(run.classes), run.config.balance)
+    return min(steps, run.config.max_steps) if run.config.max_steps else steps
 
 
 def _fit_stage(
@@ -312,12 +370,13 @@ def _fit_stage(
     *,
     epochs: int,
     stage: str,
+    steps: int | None = None,
 ) -> dict[str, list[float]]:
+    """Fit one stage (``steps`` batches per epoch; ``None``: one pass over the largest
+    class per class when balancing, see :func:`~mcalc.models.data.steps_per_epoch`)."""
     config, n_classes = run.config, len(run.classes)
     train, val = sets["train"], sets["val"]
-    steps = steps_per_epoch(train.y, config.batch, n_classes, config.balance)
-    if config.max_steps:
-        steps = min(steps, config.max_steps)
+    steps = steps or _steps(run, train)
 
     def stream(batch: int, shard: tuple[int, int]) -> Any:
         return train_dataset(
