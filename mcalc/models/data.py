@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 if TYPE_CHECKING:
+    import keras
     import tensorflow as tf
 
-__all__ = ["augment", "eval_dataset", "steps_per_epoch", "train_dataset"]
+__all__ = ["augment", "eval_dataset", "predict_array", "steps_per_epoch", "train_dataset"]
 
 _AUTOTUNE = -1  # tf.data.AUTOTUNE, without importing TensorFlow at module load
 
@@ -292,3 +293,12 @@ def eval_dataset(
         ds = tf.data.Dataset.from_tensor_slices((x4, onehot))
     # Batched before the cache: each epoch reads whole batches back, not patch by patch.
     return ds.batch(batch).cache().prefetch(_AUTOTUNE).with_options(_options())
+
+
+def predict_array(model: keras.Model, x: np.ndarray, batch: int = 64) -> np.ndarray:
+    """Class probabilities ``(N, C)`` of patches ``(N, H, W)`` (or ``(N, H, W, channels)``)
+    in [0, 1]."""
+    if len(x) == 0:
+        return np.zeros((0, int(model.output_shape[-1])), np.float32)
+    out = model.predict(eval_dataset(x, None, 1, batch), verbose=0)
+    return np.asarray(out, dtype=np.float32)

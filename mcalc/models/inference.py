@@ -128,7 +128,7 @@ def predict_patches(
     Raises:
         ModelError: the patches' shape does not match the model's input.
     """
-    from mcalc.models.training import predict_array
+    from mcalc.models.data import predict_array
 
     model = loaded.model if isinstance(loaded, LoadedModel) else loaded
     x = np.asarray(patches, dtype=np.float32)

@@ -38,7 +38,7 @@ from mcalc.config import get_settings
 from mcalc.errors import McalcError, ModelError
 from mcalc.models.architectures import ArchSpec, arch_spec, build_model
 from mcalc.models.card import ModelCard
-from mcalc.models.data import eval_dataset, steps_per_epoch, train_dataset
+from mcalc.models.data import eval_dataset, predict_array, steps_per_epoch, train_dataset
 from mcalc.models.distributed import WorkerRole, barrier, worker_role
 from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.freeze import FreezeReport, apply_freeze, default_lr
@@ -575,15 +575,6 @@ def _follow_chief(run: _Run, strategy: Any) -> TrainResult:
     # The registry is the chief's: on another machine this worker may not see it.
     card = load_card(path) if is_registered(run.models_dir, run.model_id) else ModelCard()
     return TrainResult(run.model_id, path, card, chief=False)
-
-
-def predict_array(model: keras.Model, x: np.ndarray, batch: int = 64) -> np.ndarray:
-    """Class probabilities ``(N, C)`` of patches ``(N, H, W)`` (or ``(N, H, W, channels)``)
-    in [0, 1]."""
-    if len(x) == 0:
-        return np.zeros((0, int(model.output_shape[-1])), np.float32)
-    out = model.predict(eval_dataset(x, None, 1, batch), verbose=0)
-    return np.asarray(out, dtype=np.float32)
 
 
 def _float32_copy(
