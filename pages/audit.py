@@ -30,7 +30,7 @@ SAVED_FOR_KEY = "audit_saved_for"  # the image of the verdict the form last save
 #: The verdict form's inputs and their blank values (verdict_inputs' defaults here).
 FORM_BLANK: dict[str, object] = {
     "audit_score_input": None,
-    "audit_verdict": "agree",
+    "audit_verdict": None,  # no answer chosen beforehand (common.verdict_inputs)
     "audit_plausible": "not judged",
     "audit_comment": "",
 }
@@ -135,6 +135,9 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
     if st.button("Save verdict", key="audit_save", type="primary"):
         if not model:
             st.error("Choose a model, or type its id.")
+            return
+        if verdict is None:
+            st.error(common.NO_VERDICT)
             return
         try:
             v = record_verdict(

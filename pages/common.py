@@ -519,11 +519,14 @@ def verdict_inputs(
     explanation_slot=None,
     explanation_shown: bool = True,
     persist: bool = False,
-) -> tuple[str, bool | None]:
-    """The two audit questions, worded the same on every page.
+) -> tuple[str | None, bool | None]:
+    """The two audit questions, worded the same on every page, with no answer chosen
+    beforehand: a default of "right (agree)" recorded agreement for a reader who never
+    answered, the automation bias an audit is there to measure.
 
-    Returns the score verdict (``agree``/``disagree``, as :data:`mcalc.store.audit.SCORE_VERDICTS`)
-    and whether the explanation is plausible (``None``: not judged). ``*_slot`` are the
+    Returns the score verdict (``agree``/``disagree``, as :data:`mcalc.store.audit.SCORE_VERDICTS`;
+    ``None``: not answered yet, the caller refuses to save) and whether the explanation is
+    plausible (``None``: not judged, also when left unanswered). ``*_slot`` are the
     containers (e.g. columns) to draw in; default: where called. ``explanation_shown``:
     whether the page shows the explanation; if not, the question starts at "not judged".
     ``persist``: the answers are kept while the reader is on another page (a form whose
@@ -535,6 +538,7 @@ def verdict_inputs(
     verdict = (score_slot or st).radio(
         "The score is",
         list(SCORE_VERDICTS),
+        index=None,
         horizontal=True,
         key=f"{prefix}_verdict",
         format_func=lambda v: words.get(v, v),
@@ -543,12 +547,19 @@ def verdict_inputs(
     plausible = (explanation_slot or st).radio(
         "The explanation is",
         ["plausible", "implausible", "not judged"],
-        index=0 if explanation_shown else 2,
+        index=None if explanation_shown else 2,
         horizontal=True,
         key=f"{prefix}_plausible",
         persist_state="session" if persist else None,
     )
-    return verdict, {"plausible": True, "implausible": False}.get(plausible)
+    return verdict, {"plausible": True, "implausible": False}.get(str(plausible))
+
+
+#: What a Save without an answer to "The score is" says (nothing is saved).
+NO_VERDICT = (
+    "Say whether the score is right or wrong before saving (the form has no default "
+    "answer): nothing was saved."
+)
 
 
 def card_markdown(card: ModelCard) -> str:

@@ -84,7 +84,9 @@ def verdict_ui(card: ModelCard, case: CaseAnalysis, *, stale: str | None = None)
             agree, plausible = common.verdict_inputs("predict")
             comment = st.text_area("Comment", key="predict_comment", height=70)
             sent = st.form_submit_button("Save verdict")
-        if sent:
+        if sent and agree is None:
+            st.error(common.NO_VERDICT)
+        elif sent:
             try:
                 result = by_key[key]
                 v = record_verdict(

@@ -281,6 +281,25 @@ def test_audit_verdict_and_table(app_env):
     assert any("2 o'clock" in c.value for c in at.caption)
 
 
+def test_audit_saves_no_verdict_the_reader_did_not_give(app_env):
+    """ "The score is" starts unanswered and Save refuses until it is answered: it started
+    on "right (agree)", so a reader who never clicked recorded agreement."""
+    from mcalc.config import get_settings
+    from mcalc.store.audit import AuditStore
+
+    at = _page("pages/audit.py")
+    at.selectbox(key="audit_model").select("another model (type its id)").run()
+    at.text_input(key="audit_model_typed").input("cnn-1").run()
+    assert at.radio(key="audit_verdict").value is None
+    at.button(key="audit_save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("nothing was saved" in e.value for e in at.error)
+    assert AuditStore(get_settings().store_dir).verdicts("cnn-1") == []
+    at.radio(key="audit_verdict").set_value("agree").run()
+    at.button(key="audit_save").click().run()
+    assert any("Verdict saved for cnn-1" in s.value for s in at.success)
+
+
 def test_audit_form_starts_blank_on_the_next_image_after_a_save(app_env):
     """A verdict saved, the next image's form is blank: it kept the score, answers and
     comment saved for the last image, which a reader then saved with the next one's.
@@ -297,7 +316,7 @@ def test_audit_form_starts_blank_on_the_next_image_after_a_save(app_env):
     at.selectbox(key="audit_image").set_value(images[5]).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.number_input(key="audit_score_input").value is None
-    assert at.radio(key="audit_verdict").value == "agree"
+    assert at.radio(key="audit_verdict").value is None  # no answer chosen beforehand
     assert at.radio(key="audit_plausible").value == "not judged"
     assert at.text_area(key="audit_comment").value == ""
     # What the reader writes now is kept, as before.

@@ -575,6 +575,13 @@ def test_a_verdict_is_recorded(page_env, app_env) -> None:
     _ok(at)
     at.selectbox(key="predict_verdict_image").select("suspicious-1/CC_recent")
     at.radio(key="predict_plausible").set_value("plausible")
+    # No answer to "The score is" (the form has none chosen beforehand): nothing saved.
+    assert at.radio(key="predict_verdict").value is None
+    at.button(key="FormSubmitter:predict_verdict_form-Save verdict").click().run()
+    _ok(at)
+    assert any("nothing was saved" in e.value for e in at.error)
+    assert not AuditStore(get_settings().store_dir).verdicts("spot")
+    at.radio(key="predict_verdict").set_value("agree")
     at.button(key="FormSubmitter:predict_verdict_form-Save verdict").click().run()
     _ok(at)
     assert any("Saved: Dr Test on suspicious-1/CC_recent" in s.value for s in at.success)
