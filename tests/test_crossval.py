@@ -93,3 +93,20 @@ def test_a_ray_address_without_the_ray_engine_is_refused_before_any_fold(capsys)
 # The command on a tiny demo (folds never share a patient, every patient tested once, the
 # --folds check) and two folds on Ray giving its result: tests/test_ray.py, one test (one
 # local run for both checks, one Ray instance for the module).
+
+
+def test_crossval_takes_hard_negatives(monkeypatch) -> None:
+    """``crossval --hard-negatives N`` reaches every fold's TrainConfig (train had the flag,
+    crossval only through a config file)."""
+    import mcalc.models.crossval as cv_module
+    from mcalc.cli import main
+
+    seen = []
+
+    def stop(config, *args, **kwargs):
+        seen.append(config)
+        raise ValueError("stopped by the test")
+
+    monkeypatch.setattr(cv_module, "crossval", stop)
+    assert main(["crossval", "--data", "d", "--folds", "2", "--hard-negatives", "8"]) == 2
+    assert [c.hard_negatives for c in seen] == [8]

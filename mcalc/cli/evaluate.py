@@ -488,6 +488,13 @@ def register_commands(subparsers: Any) -> None:
     cv.add_argument("--spacing", type=float, help="patch pixel spacing in mm")
     cv.add_argument("--patches-per-image", type=int, help="patches of each kind per image")
     cv.add_argument("--max-steps", type=int, help="cap of batches per epoch")
+    cv.add_argument(
+        "--hard-negatives",
+        type=int,
+        metavar="N",
+        help="hard-negative mining in each fold, from that fold's training patients alone "
+        "(as train --hard-negatives; default 0: off)",
+    )
     cv.add_argument("--id", help="prefix of the folds' registry ids")
     cv.add_argument(
         "--bootstrap", type=int, default=1000, metavar="N", help="resamples of the pooled AUC CI"
