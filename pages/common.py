@@ -520,18 +520,14 @@ def verdict_inputs(
     explanation_shown: bool = True,
     persist: bool = False,
 ) -> tuple[str | None, bool | None]:
-    """The two audit questions, worded the same on every page, with no answer chosen
-    beforehand: a default of "right (agree)" recorded agreement for a reader who never
-    answered, the automation bias an audit is there to measure.
+    """The two audit questions, worded the same on every page, none answered beforehand (a
+    default "agree" recorded agreement for a reader who never answered: automation bias).
 
-    Returns the score verdict (``agree``/``disagree``, as :data:`mcalc.store.audit.SCORE_VERDICTS`;
-    ``None``: not answered yet, the caller refuses to save) and whether the explanation is
-    plausible (``None``: not judged, also when left unanswered). ``*_slot`` are the
-    containers (e.g. columns) to draw in; default: where called. ``explanation_shown``:
-    whether the page shows the explanation; if not, the question starts at "not judged".
-    ``persist``: the answers are kept while the reader is on another page (a form whose
-    image and model are kept too, as Audit's).
-    """
+    Returns the score verdict (``agree``/``disagree``; ``None``: not answered, the caller
+    refuses to save) and whether the explanation is plausible (``None``: not judged or left
+    unanswered). ``*_slot``: the containers to draw in (default: here). ``explanation_shown``:
+    if not, the question starts at "not judged". ``persist``: the answers are kept while
+    the reader is on another page (Audit's form)."""
     from mcalc.store.audit import SCORE_VERDICTS
 
     words = {"agree": "right (agree)", "disagree": "wrong (disagree)"}
