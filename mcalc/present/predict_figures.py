@@ -313,6 +313,8 @@ def case_caption(case: CaseAnalysis) -> str:
     rule = first.rule if first is not None else "mean of the top-k patch probabilities"
     t = case.threshold
     return (
-        f"{MAP_SCORE.capitalize()}: {rule} over the whole-image probability map (not "
-        f"Evaluate's image score). Decision threshold {t.value:.2f}: {t.source}."
+        f"{MAP_SCORE.capitalize()}: {rule} over the whole-image probability map, at the "
+        "sliding window's patches (not Evaluate's image score). Detections are the local "
+        "maxima of the dense map (every position, between those patches too), so a detection "
+        f"can score above its image's map score. Decision threshold {t.value:.2f}: {t.source}."
     )
