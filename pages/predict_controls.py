@@ -23,7 +23,6 @@ from mcalc.explain.service import (
     CAM_METHODS,
     COLORMAPS,
     DEFAULT_TOLERANCE_MM,
-    MAP_SCORE,
     SCOPES,
     AnalysisSettings,
     CamSettings,
@@ -227,15 +226,6 @@ def _sliding_ui() -> SlidingSettings:
     stride = st.number_input(
         "Stride (px, 0: half a patch)", 0, 512, 0, 4, key="predict_stride", persist_state="session"
     )
-    top_k = st.number_input(
-        f"{MAP_SCORE.capitalize()}: mean of the top k patch probabilities",
-        1,
-        50,
-        d.top_k,
-        1,
-        key="predict_topk",
-        persist_state="session",
-    )
     threshold = st.slider(
         "Region threshold",
         0.0,
@@ -250,7 +240,6 @@ def _sliding_ui() -> SlidingSettings:
     )
     return SlidingSettings(
         stride=int(stride) or None,
-        top_k=int(top_k),
         min_region_score=float(threshold),
         max_regions=int(max_regions),
     )

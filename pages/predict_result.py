@@ -72,7 +72,8 @@ def scores_ui(case: CaseAnalysis, panels: list[figures.Panel]) -> None:
         col.metric(
             f"{p.label} · {figures.score_label(r)}",
             f"{r.score:.3f}",
-            help=f"{MAP_SCORE.capitalize()}: {r.scores.rule} over {r.scores.patches} patches; "
+            help=f"{MAP_SCORE.capitalize()}: {r.scores.rule}, {r.scores.patches} patches "
+            "classified; "
             f"reads as **{case.predicted(r)}** at the decision threshold "
             f"{case.threshold.value:.2f}.",
         )

@@ -17,6 +17,7 @@ def verdict_context(card: ModelCard, case: CaseAnalysis, result: Any) -> Any:
     """What the reader looked at for ``result``: model, map, explanation and threshold."""
     from dataclasses import asdict
 
+    from mcalc.explain.scoring import MAP_SCORE_VERSION
     from mcalc.store.audit import VerdictContext
 
     cam = result.cam
@@ -30,6 +31,7 @@ def verdict_context(card: ModelCard, case: CaseAnalysis, result: Any) -> Any:
         threshold_source=case.threshold.source,
         map_settings={
             **{k: v for k, v in asdict(case.settings.sliding).items() if _plain(v)},
+            "map_score_rule": MAP_SCORE_VERSION,
             "tolerance_mm": case.settings.tolerance_mm,
             **({"weighting": cam.settings.weighting} if cam is not None else {}),
         },

@@ -12,6 +12,7 @@ import keras  # noqa: F401  (a broken install fails here, not skips)
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from mcalc.explain.scoring import MAP_SCORE_RULE
 from tests.app_pages import record_viewer_pixels
 from tests.explain_fixtures import register, spot_model
 
@@ -131,7 +132,7 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     assert float(metrics["CC recent · calcification map score"]) > 0.9
     assert "Change in map score (recent − prior)" in metrics
     captions = " ".join(c.value for c in at.caption)
-    assert "Map score: mean of the top 3 patch probabilities" in captions
+    assert f"Map score: {MAP_SCORE_RULE}, so an image reads positive exactly when" in captions
     assert "Decision threshold 0.50: default" in captions
     warnings = " ".join(w.value for w in at.warning)
     assert "synthetic" in warnings and "from scratch" in warnings
@@ -388,7 +389,6 @@ CHOICES = [
     ("number_input", "predict_det_distance", 2.5),
     ("slider", "predict_det_threshold", 0.7),
     ("number_input", "predict_stride", 8),
-    ("number_input", "predict_topk", 5),
     ("slider", "predict_threshold", 0.3),
     ("number_input", "predict_max_regions", 4),
     ("number_input", "predict_tolerance", 2.0),

@@ -110,7 +110,19 @@ def test_card_summary_variants():
 @pytest.mark.parametrize(
     ("settings", "words"),
     [
-        ({"stride": 16, "top_k": 1, "batch": 64}, "stride 16 px; score the best patch"),
+        (
+            {"stride": 16, "top_k": 1, "batch": 64},  # saved before 5 December 2026
+            "stride 16 px; score the best grid patch (the rule before 5 December 2026)",
+        ),
+        (
+            {"top_k": 3, "map_score_rule": 3},
+            "score the mean of the top 3 grid patches (the rule before 5 December 2026); "
+            "map-score rule version 3",
+        ),
+        (
+            {"map_score_rule": 2},
+            "score the top detection's (the dense map's maximum in the breast)",
+        ),
         (
             {"max_regions": 0, "nms_overlap": 0.1, "dense": False, "weighting": "none"},
             "up to 0 regions; regions overlapping at most 10%; patch by patch; "

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from mcalc.cli import main
+from mcalc.explain.scoring import MAP_SCORE_RULE
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
 
 
@@ -43,7 +44,7 @@ def test_case_prediction_writes_maps_overlays_and_json(
     assert recent["positive_class"] == "calcification" and recent["score"] > 0.9
     # The score is the map score, said so; the decision uses the model's threshold.
     assert recent["score_name"] == "map score"
-    assert recent["rule"] == "mean of the top 3 patch probabilities"
+    assert recent["rule"] == MAP_SCORE_RULE
     assert report["decision_threshold"]["value"] == 0.5
     assert "default" in report["decision_threshold"]["source"]
     assert recent["predicted"] == "calcification"
@@ -110,6 +111,9 @@ def test_no_explanation_and_scorecam_scope(spot_registry, tiny_demo, env, capsys
         (["--model", "spot", "--case", "nobody"], "no case 'nobody'"),
         (["--model", "spot", "--layer", "head_pool"], "(height, width, channels)"),
         (["--model", "spot", "--target", "benign"], "unknown class 'benign'"),
+        # Gone (the map score is the top detection's): said, for the single image and --all.
+        (["--model", "spot", "--top-k", "3"], "--top-k 3: the option is gone"),
+        (["--model", "spot", "--top-k", "1", "--all"], "leave --top-k out"),
     ],
 )
 def test_bad_input_is_one_clear_line(spot_registry, tiny_demo, env, capsys, args, message) -> None:

@@ -9,6 +9,7 @@ from mcalc.errors import ModelError
 from mcalc.explain.errors import NoBreastRegionError
 from mcalc.explain.grid import PatchGrid, breast_fractions, make_grid
 from mcalc.explain.scoring import (
+    MAP_SCORE_RULE,
     case_score,
     decision_threshold,
     map_score,
@@ -142,26 +143,26 @@ def test_the_positive_class_dense_map_is_made_once_and_read_only(monkeypatch) ->
 
 
 @pytest.mark.parametrize(
-    ("values", "mask", "rule", "k", "expected"),
+    ("values", "mask", "expected"),
     [
-        ([0.1, 0.9, 0.5, 0.7], None, "max", 3, 0.9),
-        ([0.1, 0.9, 0.5, 0.7], None, "topk", 2, 0.8),
-        ([0.1, 0.9, 0.5, 0.7], None, "topk", 10, 0.55),  # fewer values than k: their mean
-        ([0.1, 0.9, 0.5, 0.7], [1, 0, 1, 1], "topk", 2, 0.6),  # masked-out peak ignored
-        ([0.1, 0.9], [0, 0], "topk", 3, 0.0),  # nothing evaluated
-        ([np.nan, 0.4], None, "max", 1, 0.4),
+        ([[0.1, 0.9], [0.5, 0.7]], None, 0.9),
+        ([[0.1, 0.9], [0.5, 0.7]], [[1, 0], [1, 1]], 0.7),  # outside the breast: ignored
+        ([[0.1, 0.9]], [[0, 0]], 0.0),  # no breast
+        ([[0.0, 0.0]], None, 0.0),  # nothing above 0: no detection, score 0
     ],
 )
-def test_map_score_on_hand_made_values(values, mask, rule, k, expected) -> None:
+def test_map_score_on_hand_made_values(values, mask, expected) -> None:
     m = None if mask is None else np.array(mask, bool)
-    assert map_score(np.array(values), m, rule=rule, k=k) == pytest.approx(expected)
+    assert map_score(np.array(values, np.float32), m) == pytest.approx(expected)
 
 
-def test_map_score_rejects_bad_rules_and_case_score_rules() -> None:
-    with pytest.raises(ValueError, match="max, topk"):
-        map_score(np.ones(3), rule="median")
-    with pytest.raises(ValueError, match="k must be"):
-        map_score(np.ones(3), k=0)
+def test_map_score_rejects_bad_maps_and_case_score_rules() -> None:
+    with pytest.raises(ValueError, match="2-D"):
+        map_score(np.ones(3))
+    with pytest.raises(ValueError, match="NaN"):
+        map_score(np.array([[np.nan, 0.4]]))
+    with pytest.raises(ValueError, match=r"breast mask \(1, 1\) and map \(1, 2\)"):
+        map_score(np.ones((1, 2)), np.ones((1, 1), bool))
     assert case_score([0.2, 0.9, 0.4]) == 0.9
     assert case_score([0.2, 0.4], rule="mean") == pytest.approx(0.3)
     with pytest.raises(ValueError, match="at least one"):
@@ -190,17 +191,23 @@ def _hand_map(task: str = "calcification", factor: float = 1.0) -> ProbabilityMa
 
 
 def test_map_scores_use_the_positive_class_and_say_their_rule() -> None:
-    scores = map_scores(_hand_map(), SlidingSettings(top_k=2))
+    pmap = _hand_map()
+    scores = map_scores(pmap)
     assert scores.positive_class == "calcification"
-    assert scores.score == pytest.approx((0.95 + 0.90) / 2)
-    assert scores.rule == "mean of the top 2 patch probabilities"
+    # The dense map's maximum, at the peak patch's centre: its probability.
+    assert scores.score == pytest.approx(float(pmap.dense().max())) and scores.score > 0.9
+    assert scores.rule == MAP_SCORE_RULE
     as_json = scores.as_dict()
-    assert as_json["score"] == scores.score and as_json["score_name"] == "map score"
-    top1 = map_scores(_hand_map(), SlidingSettings(top_k=1))
-    assert top1.score == pytest.approx(0.95) and top1.rule == "maximum patch probability"
-    birads = map_scores(_hand_map("birads"), SlidingSettings(top_k=1))
-    assert birads.positive_class == "suspicious" and birads.score == pytest.approx(0.95)
+    assert as_json["score"] == round(scores.score, 6) and as_json["score_name"] == "map score"
+    # Outside the breast the peak does not count.
+    breast = np.ones(pmap.unit_shape, bool)
+    breast[:80, :80] = False
+    assert map_scores(pmap, breast).score == pytest.approx(float(pmap.dense()[breast].max()))
+    assert map_scores(pmap, breast).score < scores.score
+    birads = map_scores(_hand_map("birads"))
+    assert birads.positive_class == "suspicious" and birads.score == pytest.approx(scores.score)
     assert set(birads.classes) == {"normal", "benign", "suspicious"}
+    assert birads.classes["normal"] == pytest.approx(float(_hand_map("birads").dense(0).max()))
 
 
 @pytest.mark.parametrize(
@@ -282,8 +289,8 @@ def test_blank_image_and_unfitting_models_are_clear_errors(rand_loaded) -> None:
 def test_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="min_breast"):
         SlidingSettings(min_breast=2.0)
-    with pytest.raises(ValueError, match="top_k"):
-        SlidingSettings(top_k=0)
+    with pytest.raises(TypeError, match="top_k"):  # gone: the map score has no k
+        SlidingSettings(top_k=3)  # type: ignore[call-arg]
     assert SlidingSettings().stride_for(64) == 32
 
 

@@ -71,7 +71,7 @@ class BatchSettings:
     """What each image's row holds; the same settings give the same row on any engine.
 
     Attributes:
-        sliding: sliding window and map score (:class:`~mcalc.explain.sliding.SlidingSettings`).
+        sliding: sliding window and top regions (:class:`~mcalc.explain.sliding.SlidingSettings`).
         cam: the explanation computed per image (``None``: none; costly).
         detection: how the detections of the row are found
             (:func:`mcalc.models.detection.find_detections`, inside the breast).
@@ -101,11 +101,17 @@ class BatchSettings:
 
     def key(self) -> str:
         """A short hash of :meth:`as_dict`, :data:`~mcalc.explain.results.RESULTS_VERSION`
-        (how results are computed) and :data:`~mcalc.models.detection.RULE_VERSION` (how
-        their detections are found): rows with another key are redone."""
+        (how results are computed), :data:`~mcalc.models.detection.RULE_VERSION` (how
+        their detections are found) and :data:`~mcalc.explain.scoring.MAP_SCORE_VERSION`
+        (how their map scores are taken): rows with another key are redone."""
+        from mcalc.explain.scoring import MAP_SCORE_VERSION
         from mcalc.models.detection import RULE_VERSION
 
-        versions = {"version": explain_results.RESULTS_VERSION, "detection_rule": RULE_VERSION}
+        versions = {
+            "version": explain_results.RESULTS_VERSION,
+            "detection_rule": RULE_VERSION,
+            "map_score_rule": MAP_SCORE_VERSION,
+        }
         text = json.dumps({**self.as_dict(), **versions}, sort_keys=True)
         return hashlib.sha1(text.encode("utf-8")).hexdigest()[:12]
 

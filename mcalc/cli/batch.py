@@ -55,9 +55,7 @@ def batch_settings(args: argparse.Namespace) -> Any:
     from mcalc.batch import BatchSettings
     from mcalc.explain.service import CamSettings, SlidingSettings
 
-    sliding = SlidingSettings(
-        stride=args.stride, batch=args.batch, top_k=args.top_k, min_region_score=args.threshold
-    )
+    sliding = SlidingSettings(stride=args.stride, batch=args.batch, min_region_score=args.threshold)
     method = args.cam or "none"
     cam = None
     if method != "none":

@@ -11,9 +11,9 @@ Writes, for each image, into ``--out``:
   (``rows x cols x classes`` patch probabilities) and ``<image>_<cam>.npy`` (the raw
   stitched explanation);
 - ``scores.json``: what is printed with ``--json``. Each image's ``score`` is its *map
-  score* (``score_name``; ``rule``: the mean of the top-k patch probabilities of the
-  whole-image map, not evaluation's image score) and ``predicted`` its decision at the
-  model's ``decision_threshold``.
+  score* (``score_name``; ``rule``: the highest value of the dense probability map in the
+  breast, the score of the image's top detection; not evaluation's image score) and
+  ``predicted`` its decision at the model's ``decision_threshold``.
 
 With ``--all``, every image of ``--data`` goes into one results table instead
 (:mod:`mcalc.cli.batch`, :func:`mcalc.batch.run_batch`).
@@ -125,9 +125,7 @@ def _picture(result: ImageAnalysis, heat01: np.ndarray, alpha: float, cmap: str)
 
 
 def _settings(args: argparse.Namespace) -> AnalysisSettings:
-    sliding = SlidingSettings(
-        stride=args.stride, batch=args.batch, top_k=args.top_k, min_region_score=args.threshold
-    )
+    sliding = SlidingSettings(stride=args.stride, batch=args.batch, min_region_score=args.threshold)
     cam = None
     if args.cam != "none":
         cam = CamSettings(method=args.cam, layer=args.layer, target=args.target, scope=args.scope)
@@ -247,6 +245,12 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
 def cmd_predict(args: argparse.Namespace) -> int:
     """The ``predict`` command (errors propagate to :func:`mcalc.cli.main`); ``--all``: a
     whole collection (:mod:`mcalc.cli.batch`). Without ``--model``: the default model."""
+    if args.top_k is not None:
+        raise ValueError(
+            f"--top-k {args.top_k}: the option is gone; an image's map score is now the "
+            "highest value of its dense probability map in the breast (its top detection's "
+            "score), with nothing to set: leave --top-k out"
+        )
     args.model = model_or_default(args)
     if args.all:
         return cmd_batch(args)
@@ -292,12 +296,8 @@ def register_commands(subparsers: Any) -> None:
     )
     p.add_argument("--stride", type=int, default=None, help="patch stride in px (default: half)")
     p.add_argument("--batch", type=int, default=64, help="patches per forward pass (default 64)")
-    p.add_argument(
-        "--top-k",
-        type=int,
-        default=3,
-        help="map score: mean of the top k patch probabilities (default 3)",
-    )
+    # Removed (5 December 2026): kept hidden so that a script passing it is told why.
+    p.add_argument("--top-k", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--threshold", type=float, default=0.5, help="smallest score of a listed region")
     p.add_argument(
         "--tolerance",

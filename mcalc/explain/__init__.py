@@ -9,8 +9,8 @@ Modules:
 - :mod:`~mcalc.explain.grid`: the patch grid, breast fraction per patch, patch gathering.
 - :mod:`~mcalc.explain.sliding`: the model slid over the breast at its patch scale: a
   probability map over the whole image.
-- :mod:`~mcalc.explain.scoring`: the map score (mean of the top-k patch probabilities), the
-  case score, the decision threshold and the top regions.
+- :mod:`~mcalc.explain.scoring`: the map score (the dense map's maximum in the breast: the
+  top detection's score), the case score, the decision threshold and the top regions.
 - :mod:`~mcalc.explain.layers`: layers a map can show, with feature-map sizes; the default.
 - :mod:`~mcalc.explain.explainer`: Grad-CAM, Grad-CAM++ and Score-CAM of patches through
   tf-keras-vis, on clones of the model.

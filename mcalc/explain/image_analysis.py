@@ -50,7 +50,8 @@ class ImageAnalysis:
         unit: the model-input image ([0, 1], model spacing).
         breast: the breast mask of ``unit``.
         spacing_mm: (row, col) spacing of ``unit``'s pixels.
-        scores: the map scores (:func:`mcalc.explain.scoring.map_scores`).
+        scores: the map scores (:func:`mcalc.explain.scoring.map_scores`): the positive
+            class's is the top detection's score, whatever the detection settings.
         regions: the top regions.
         cam: the full-image explanation, if one was asked for.
         marks: the annotated calcifications at ``unit``'s size, if any.
@@ -294,7 +295,7 @@ def analyse_image(
         unit=unit,
         breast=breast,
         spacing_mm=spacing,
-        scores=map_scores(pmap, sliding),
+        scores=map_scores(pmap, breast),  # the breast the detections are looked for in
         regions=top_regions(_centred_in(pmap, breast), settings=sliding),
         marks=marks,
         temporal=temporal if loaded.temporal else None,

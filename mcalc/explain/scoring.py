@@ -1,13 +1,21 @@
 """What a probability map adds up to: the map score, the case score, the top regions.
 
-Documented rules, used by the CLI and the Predict page:
+Documented rules, used by the CLI, the Predict page, batch runs and the evaluations:
 
-- **Map score** (of an image): the mean of the ``top_k`` highest patch probabilities of
-  the *positive class* over the whole-image probability map (``top_k=1``: the maximum).
-  The positive class is the task's (:mod:`mcalc.models.tasks`). A mean of a few peaks is
-  less noisy than the maximum yet, unlike a mean over the breast, is not diluted by the
-  thousands of normal patches around a few-millimetre finding. It is not evaluation's
-  image score (:mod:`mcalc.models.curves`: over sampled patches, not the whole map).
+- **Map score** (of an image): the highest value of the *positive class*'s dense
+  probability map (:meth:`~mcalc.explain.sliding.ProbabilityMap.dense`, at the model-input
+  size) inside the breast, 0 when no value there is above 0: the score of the image's top
+  detection (:func:`mcalc.models.detection.find_detections` on the same map, ``valid`` the
+  same breast mask; the map's maximum is a local maximum, and non-maximum suppression keeps
+  the highest first). So, for any threshold above 0, an image's map score is at or above it
+  exactly when at least one of its detections is: an image read as negative never shows a
+  detection at or above the decision threshold, nor a positive one none. The positive class
+  is the task's (:mod:`mcalc.models.tasks`). Until 5 December 2026
+  (:data:`MAP_SCORE_VERSION` 1) it was the mean of the 3 highest probabilities at the
+  sliding window's grid points (every half patch), while detections were the dense map's
+  peaks between them too, so a negative image could show detections above the threshold
+  (docs/measurements.md has both rules measured on the demo). It is not evaluation's image
+  score (:mod:`mcalc.models.curves`: over sampled patches, not the whole map).
 - **Case score**: the maximum of the map scores of the case's images (one view suffices
   to show a finding).
 - **Decision**: a map score at or above the model's decision threshold
@@ -19,12 +27,14 @@ Documented rules, used by the CLI and the Predict page:
   equal near 1): the region's box is then centred on the plateau (the patches connected to
   the kept one scoring within :data:`PLATEAU_TOLERANCE` of it, where the finding lies in
   all of them), not left on its first patch in raster order, half a patch up and left.
+  Regions are patches of the grid; the map score and the detections are the dense map's.
 
 Example:
     >>> import numpy as np
-    >>> map_score(np.array([0.1, 0.9, 0.5, 0.7]), rule="topk", k=2)
-    0.8
-    >>> decision_threshold({}).value
+    >>> dense = np.array([[0.1, 0.9], [0.5, 0.7]], np.float32)
+    >>> map_score(dense), map_score(dense, np.array([[1, 0], [1, 1]], bool))
+    (0.8999999761581421, 0.699999988079071)
+    >>> decision_threshold(ModelCard.from_json({})).value
     0.5
 """
 
@@ -45,14 +55,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MAP_SCORE",
-    "MAP_SCORE_RULES",
+    "MAP_SCORE_RULE",
+    "MAP_SCORE_VERSION",
     "DEFAULT_THRESHOLD",
     "PLATEAU_TOLERANCE",
     "MapScores",
     "DecisionThreshold",
     "Region",
     "map_score",
-    "map_score_rule",
     "map_scores",
     "case_score",
     "decision_threshold",
@@ -61,8 +71,11 @@ __all__ = [
 
 #: The name of the sliding-window image score, wherever it is shown.
 MAP_SCORE = "map score"
-#: Map-score rules: ``max`` of the patch probabilities, or ``topk`` mean.
-MAP_SCORE_RULES: tuple[str, ...] = ("max", "topk")
+#: The map score's rule in words, shown beside every map score.
+MAP_SCORE_RULE = "highest value of the dense probability map in the breast (the top detection's)"
+#: The map score rule's version, part of what a batch's rows were made with: 2, the dense
+#: map's maximum in the breast (5 December 2026); 1, the mean of the top 3 grid patches.
+MAP_SCORE_VERSION = 2
 #: Decision threshold of a model whose card names none.
 DEFAULT_THRESHOLD = 0.5
 #: Patches scoring within this of a kept region's patch, and connected to it on the grid,
@@ -70,46 +83,40 @@ DEFAULT_THRESHOLD = 0.5
 PLATEAU_TOLERANCE = 1e-3
 
 
-def map_score(
-    values: np.ndarray, evaluated: np.ndarray | None = None, *, rule: str = "topk", k: int = 3
-) -> float:
-    """One score from patch probabilities: ``max``, or the mean of the ``k`` largest.
+def map_score(dense: np.ndarray, breast: np.ndarray | None = None) -> float:
+    """The map score of one class's dense map (the module's rule): its maximum inside
+    ``breast``, 0.0 when no value there is above 0.
+
+    Computed as :func:`mcalc.models.detection.find_detections` scores its candidates (a
+    float32 map compared in float32, values outside ``breast`` read as 0), so that it is
+    exactly the score of the top detection found on the same map and mask.
 
     Args:
-        values: probabilities, any shape.
-        evaluated: which values count (default: all).
-        rule: ``max`` or ``topk``.
-        k: how many of the largest values ``topk`` averages (fewer when fewer count).
-
-    Returns:
-        The score; 0.0 when no value counts.
+        dense: ``(H, W)`` probabilities (:meth:`ProbabilityMap.dense`).
+        breast: ``(H, W)`` booleans, where the score may be taken (default: everywhere).
 
     Raises:
-        ValueError: unknown rule or ``k`` < 1.
+        ValueError: a map that is not 2-D or not finite, or a mask of another shape.
     """
-    if rule not in MAP_SCORE_RULES:
-        raise ValueError(f"unknown rule {rule!r}; expected one of {', '.join(MAP_SCORE_RULES)}")
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    v = np.asarray(values, dtype=np.float64)
-    if evaluated is not None:
-        v = v[np.asarray(evaluated, bool)]
-    v = v[np.isfinite(v)].ravel()
-    if v.size == 0:
+    arr = np.asarray(dense)
+    if arr.dtype != np.float32:
+        arr = np.asarray(arr, dtype=np.float64)
+    if arr.ndim != 2:
+        raise ValueError(f"expected a 2-D dense probability map, got shape {arr.shape}")
+    if not np.isfinite(arr).all():
+        raise ValueError("the probability map holds NaN or infinite values")
+    if breast is not None:
+        mask = np.asarray(breast, bool)
+        if mask.shape != arr.shape:
+            raise ValueError(
+                f"breast mask {mask.shape} and map {arr.shape} differ in shape: pass the mask "
+                "of the model-input image the map was made at"
+            )
+        arr = np.where(mask, arr, arr.dtype.type(0))
+    if arr.size == 0:
         return 0.0
-    if rule == "max":
-        return float(v.max())
-    k = min(k, v.size)
-    return float(np.partition(v, v.size - k)[v.size - k :].mean())
-
-
-def map_score_rule(top_k: int) -> str:
-    """The map score's rule in words (``mean of the top 3 patch probabilities``)."""
-    return (
-        "maximum patch probability"
-        if top_k == 1
-        else f"mean of the top {top_k} patch probabilities"
-    )
+    top = float(arr.max())
+    return top if top > 0 else 0.0
 
 
 @dataclass(frozen=True)
@@ -120,8 +127,8 @@ class MapScores:
         score: the positive class's map score.
         positive_class: the task's positive class.
         classes: every class's map score, each by the same rule over that class's own
-            most probable patches (so they need not sum to 1, as one patch's do).
-        rule: the rule in words (:func:`map_score_rule`).
+            dense map (so they need not sum to 1, as one position's do).
+        rule: the rule in words (:data:`MAP_SCORE_RULE`).
         patches: number of patches classified.
     """
 
@@ -132,30 +139,37 @@ class MapScores:
     patches: int
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready (``score`` is the map score; ``score_name`` says so)."""
+        """JSON-ready (``score`` is the map score; ``score_name`` says so), to 6 decimals
+        (the decisions are taken on the unrounded scores)."""
         return {
-            "score": self.score,
+            "score": round(self.score, 6),
             "score_name": MAP_SCORE,
             "positive_class": self.positive_class,
-            "classes": dict(self.classes),
+            "classes": {k: round(v, 6) for k, v in self.classes.items()},
             "rule": self.rule,
             "patches": self.patches,
         }
 
 
-def map_scores(pmap: ProbabilityMap, settings: SlidingSettings | None = None) -> MapScores:
-    """The map scores of a probability map: the positive class's and every class's."""
-    settings = settings or SlidingSettings()
-    rule = "max" if settings.top_k == 1 else "topk"
-    per_class = {
-        name: round(map_score(pmap.values(name), pmap.evaluated, rule=rule, k=settings.top_k), 6)
-        for name in pmap.classes
-    }
+def map_scores(pmap: ProbabilityMap, breast: np.ndarray | None = None) -> MapScores:
+    """The map scores of a probability map (the module's rule): the positive class's and
+    every class's, each the maximum of that class's dense map inside ``breast``.
+
+    Args:
+        pmap: the probability map.
+        breast: the breast mask of the model-input image (``pmap.unit_shape``), the one its
+            detections are looked for in (default: the whole map).
+    """
+    per_class = {}
+    for name in pmap.classes:
+        # The positive class's dense map is the one the detections use (made once).
+        dense = pmap.dense() if name == pmap.positive else pmap.dense(name)
+        per_class[name] = map_score(dense, breast)
     return MapScores(
         score=per_class[pmap.positive],
         positive_class=pmap.positive,
         classes=per_class,
-        rule=map_score_rule(settings.top_k),
+        rule=MAP_SCORE_RULE,
         patches=pmap.n_patches,
     )
 

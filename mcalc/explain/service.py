@@ -113,7 +113,6 @@ _SETTING_WORDS = {
     "sliding.stride": "stride",
     "sliding.batch": "batch",
     "sliding.min_breast": "least breast in a patch",
-    "sliding.top_k": "patches in the map score",
     "sliding.max_regions": "most regions",
     "sliding.min_region_score": "region threshold",
     "sliding.nms_overlap": "region overlap",

@@ -59,7 +59,6 @@ class SlidingSettings:
         batch: patches per forward pass.
         min_breast: smallest fraction of breast tissue in a patch for it to be classified;
             patches under it score 0 and count as not evaluated.
-        top_k: map score = mean of the ``top_k`` best patch probabilities (1: maximum).
         max_regions: most top regions listed.
         min_region_score: smallest positive-class probability of a listed region.
         nms_overlap: largest intersection over union between two listed regions' patches.
@@ -71,7 +70,6 @@ class SlidingSettings:
     stride: int | None = None
     batch: int = 64
     min_breast: float = 0.25
-    top_k: int = 3
     max_regions: int = 8
     min_region_score: float = 0.5
     nms_overlap: float = 0.1
@@ -84,8 +82,6 @@ class SlidingSettings:
             raise ValueError(f"batch must be >= 1, got {self.batch}")
         if not 0.0 <= self.min_breast <= 1.0:
             raise ValueError(f"min_breast must be in [0, 1], got {self.min_breast}")
-        if self.top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {self.top_k}")
         if self.max_regions < 0:
             raise ValueError(f"max_regions must be >= 0, got {self.max_regions}")
         if not 0.0 <= self.nms_overlap <= 1.0:

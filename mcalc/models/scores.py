@@ -12,8 +12,8 @@ three levels (:data:`LEVELS`):
 A group (image, case) is positive when any of its patches is; its score is the maximum of
 its patches' scores (:func:`mcalc.models.curves.group_scores`): the most suspicious patch
 decides, as a reader reports the worst finding. This is not the map score Predict shows for
-a whole mammogram (a mean of the top patches of a sliding window,
-:mod:`mcalc.explain.sliding`). For the class-wise metrics of the 3-class ``birads`` task
+a whole mammogram (the highest value of the sliding window's dense map in the breast,
+:mod:`mcalc.explain.scoring`). For the class-wise metrics of the 3-class ``birads`` task
 the class probabilities are *averaged* over the group and the argmax is the group's class;
 the true class of a group is the most frequent one of its patches.
 

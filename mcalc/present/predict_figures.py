@@ -3,8 +3,8 @@
 The overlay figure (maps over prior and recent, top regions boxed, detections marked, one
 colour bar), the full-resolution zoom on a region, and the regions, detections and
 agreement tables. Every label says
-"map score": the sliding-window score (mean of the top-k patch probabilities of the
-whole-image map), not evaluation's image score.
+"map score": the image's score (the highest value of its dense probability map in the
+breast, its top detection's score), not evaluation's image score.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mcalc.explain.overlay import blend, plotly_colorscale
-from mcalc.explain.scoring import MAP_SCORE
+from mcalc.explain.scoring import MAP_SCORE, MAP_SCORE_RULE
 from mcalc.explain.stitch import joint_range, normalize_map
 from mcalc.present.map_display import crop_heat, display_box, overlay_view
 from mcalc.present.viewer_figures import (
@@ -310,11 +310,10 @@ def agreement_table(results: Sequence[ImageAnalysis]) -> list[dict[str, Any]]:
 def case_caption(case: CaseAnalysis) -> str:
     """How the map scores and the decision were made."""
     first = case.images[0].scores if case.images else None
-    rule = first.rule if first is not None else "mean of the top-k patch probabilities"
+    rule = first.rule if first is not None else MAP_SCORE_RULE
     t = case.threshold
     return (
-        f"{MAP_SCORE.capitalize()}: {rule} over the whole-image probability map, at the "
-        "sliding window's patches (not Evaluate's image score). Detections are the local "
-        "maxima of the dense map (every position, between those patches too), so a detection "
-        f"can score above its image's map score. Decision threshold {t.value:.2f}: {t.source}."
+        f"{MAP_SCORE.capitalize()}: {rule}, so an image reads positive exactly when its top "
+        "detection scores at or above the threshold (not Evaluate's image score). Decision "
+        f"threshold {t.value:.2f}: {t.source}."
     )

@@ -119,7 +119,9 @@ class VerdictContext:
         target: the class explained.
         scope: which patches were stitched into the map.
         threshold: the decision threshold the prediction used, and its source.
-        map_settings: sliding window and map display settings (stride, batch, ...).
+        map_settings: sliding window and map display settings (stride, batch, ...) and
+            ``map_score_rule`` (:data:`mcalc.explain.scoring.MAP_SCORE_VERSION`; verdicts
+            saved before it have ``top_k``, the rule of then).
     """
 
     model_fingerprint: str = ""
@@ -162,10 +164,14 @@ class VerdictContext:
         are given as ``key value``.
 
         Example:
-            >>> VerdictContext(map_settings={"stride": None, "top_k": 3, "min_breast": 0.25,
-            ...     "max_regions": 8, "min_region_score": 0.5, "dense": True,
+            >>> VerdictContext(map_settings={"stride": None, "map_score_rule": 2,
+            ...     "min_breast": 0.25, "max_regions": 8, "min_region_score": 0.5, "dense": True,
             ...     "tolerance_mm": 0.5, "weighting": "probability"}).settings_text()
-            'stride half a patch; score the mean of the top 3 patches; patches with at least 25% breast; up to 8 regions scoring at least 0.5; fully convolutional where exact; marks dilated by 0.5 mm for agreement; explanation weighted by patch probability'
+            "stride half a patch; score the top detection's (the dense map's maximum in the breast); patches with at least 25% breast; up to 8 regions scoring at least 0.5; fully convolutional where exact; marks dilated by 0.5 mm for agreement; explanation weighted by patch probability"
+
+        Verdicts saved before 5 December 2026 name the map-score rule of then, ``top_k``:
+            >>> VerdictContext(map_settings={"top_k": 3}).settings_text()
+            'score the mean of the top 3 grid patches (the rule before 5 December 2026)'
         """
         s = dict(self.map_settings)
         s.pop("batch", None)  # patches per forward pass: the map does not depend on it
@@ -173,10 +179,19 @@ class VerdictContext:
         if "stride" in s:
             stride = s.pop("stride")
             parts.append("stride half a patch" if stride is None else f"stride {stride} px")
-        if "top_k" in s:
+        if "top_k" in s:  # verdicts saved before 5 December 2026: map-score rule 1
             k = s.pop("top_k")
             parts.append(
-                "score the best patch" if k == 1 else f"score the mean of the top {k} patches"
+                "score the best grid patch (the rule before 5 December 2026)"
+                if k == 1
+                else f"score the mean of the top {k} grid patches (the rule before 5 December 2026)"
+            )
+        if "map_score_rule" in s:
+            v = s.pop("map_score_rule")
+            parts.append(
+                "score the top detection's (the dense map's maximum in the breast)"
+                if v == 2
+                else f"map-score rule version {v}"
             )
         if "min_breast" in s:
             parts.append(f"patches with at least {float(s.pop('min_breast')):.0%} breast")
