@@ -220,10 +220,10 @@ class CaseSummary:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "score": self.score,
+            "score": round(self.score, 6),
             "rule": self.rule,
             "images": self.images,
-            "by_timepoint": dict(self.by_timepoint),
+            "by_timepoint": {k: round(v, 6) for k, v in self.by_timepoint.items()},
         }
 
 
@@ -244,8 +244,9 @@ def case_summary(
     for tp in timepoints:
         scores = [a.score for a in items if a.key.endswith(f"_{tp}")]
         if scores:
-            rounds[tp] = round(case_score(scores), 6)
-    return CaseSummary(round(case_score(a.score for a in items), 6), len(items), rounds)
+            rounds[tp] = case_score(scores)
+    # Unrounded (as_dict rounds): a case decided at a threshold is decided as its images are.
+    return CaseSummary(case_score(a.score for a in items), len(items), rounds)
 
 
 @dataclass(frozen=True)
