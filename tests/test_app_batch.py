@@ -109,7 +109,9 @@ def test_batch_page_shows_one_launchs_rows_of_a_folder_that_keeps_several(
     from mcalc.explain.service import SlidingSettings
 
     monkeypatch.setenv("MCALC_MODELS", str(spot_registry))
-    later = BatchSettings(SlidingSettings(min_region_score=0.3))  # other settings: the same images again
+    later = BatchSettings(
+        SlidingSettings(min_region_score=0.3)
+    )  # other settings: the same images again
     # The last launch asked for maps: its rows are the set shown first, not the newest.
     name = _done_run(
         spot_registry, batch_data, BatchOptions(maps=True), BatchSettings(maps=True), later

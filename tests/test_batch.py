@@ -156,6 +156,18 @@ def test_table_helpers() -> None:
         "m · no explanation · model m@1 · settings t",
         "m · no explanation · model m@1 · settings s",
     ]
+    # Rows made before 5 December 2026 (their sliding settings name top_k): the label says
+    # their map score is the old rule's, beside today's set of the same options.
+    old = to_table([
+        {**r, "settings_key": "o", "finished_at": "2026-12-04",
+         "settings": json.dumps({"cam": None, "maps": False, "sliding": {"top_k": 3}})}
+        for r in rows
+    ])  # fmt: skip
+    labels = {s.label for s in result_sets(pd.concat([table, old], ignore_index=True))}
+    assert labels == {
+        "m · no explanation",
+        "m · no explanation · map score by the top-3 grid rule (before 5 December 2026)",
+    }
     assert result_sets(empty_table()) == []
     redone = merge_rows(table, [{**rows[2], "score": 0.4, "error": ""}])
     assert len(redone) == 3 and redone.set_index("image_key").loc["b/CC_recent", "score"] == 0.4
