@@ -173,8 +173,10 @@ def regions_ui(case: CaseAnalysis) -> None:
     table = pd.DataFrame(figures.regions_table(case.images))
     if table.empty:
         st.info(
-            "No region scores above the threshold: the model sees nothing there. Lower the "
-            "region threshold (sidebar, Sliding window) to list weaker candidates."
+            "No region scores above the region threshold. Regions are patches of the sliding "
+            "window's grid; the map score and the detections come from the dense map, which "
+            "can peak between those patches. Lower the region threshold (sidebar, Sliding "
+            "window) to list weaker patches."
         )
         return
     event = common.dataframe(

@@ -217,7 +217,7 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
     for img in report["images"]:
         print(
             f"{img['image']}: {img['positive_class']} map score {img['score']:.3f} "
-            f"({img['rule']}, {img['patches']} patches, {img['seconds']:.2f} s) -> "
+            f"({img['rule']}; {img['patches']} patches, {img['seconds']:.2f} s) -> "
             f"{img['predicted']}, {len(img['regions'])} region(s)"
         )
         for reg in img["regions"]:

@@ -72,7 +72,9 @@ __all__ = [
 #: The name of the sliding-window image score, wherever it is shown.
 MAP_SCORE = "map score"
 #: The map score's rule in words, shown beside every map score.
-MAP_SCORE_RULE = "highest value of the dense probability map in the breast (the top detection's)"
+MAP_SCORE_RULE = (
+    "highest value of the dense probability map in the breast, the top detection's score"
+)
 #: The map score rule's version, part of what a batch's rows were made with: 2, the dense
 #: map's maximum in the breast (5 December 2026); 1, the mean of the top 3 grid patches.
 MAP_SCORE_VERSION = 2
