@@ -252,6 +252,51 @@ def test_marks_json_download_imports_back_on_another_machine(
     assert len(MarkStore(other).history(key, "Ann")) == 1
 
 
+def test_selected_marks_fields_follow_a_restore_and_a_store_change(app_env, first_image):
+    """The selected mark's label and comment show the mark as it is now after a restore of
+    an older version or a save made elsewhere (an import): they kept the text they were
+    first given (Streamlit keeps a keyed field's value whatever its ``value=``), so the
+    page showed a comment the mark no longer had and offered Apply to write it back."""
+    key, (h, w), (r, c), _ = first_image
+    store = MarkStore(_store_dir())
+    v1 = ImageMarks(key, "Ann", image_shape=(h, w)).add_point(r, c, "suspicious", "first")
+    store.save(v1, base_version=0)
+    mark_id = v1.points[0].id
+    store.save(v1.edit(mark_id, label="benign", comment="second"), base_version=1)
+    at = _page("pages/annotate.py")
+    at.session_state["annotate_work"][(key, "Ann")].select(mark_id)
+    at.session_state["annotate_history_open"] = True
+    at.run()
+    comment, label = f"annotate_sel_comment_{mark_id}", f"annotate_sel_label_{mark_id}"
+    assert (at.text_input(key=comment).value, at.selectbox(key=label).value) == (
+        "second",
+        "benign",
+    )
+    at.selectbox(key="annotate_restore_pick").select(1).run()
+    at.button(key="annotate_restore").click().run()
+    assert "Version 1 restored as version 3." in _messages(at)
+    assert not at.exception
+    assert (at.text_input(key=comment).value, at.selectbox(key=label).value) == (
+        "first",
+        "suspicious",
+    )
+    assert "annotate_sel_apply" not in [b.key for b in at.button]
+    # Saved elsewhere (another tab, an import): the session follows, so do the fields.
+    store.save(v1.edit(mark_id, comment="third"), base_version=3)
+    at.run()
+    assert at.text_input(key=comment).value == "third"
+    # A version without the mark, then one with it again: its fields start from the mark.
+    store.save(v1.remove(mark_id), base_version=4)
+    at.run()
+    assert comment not in [t.key for t in at.text_input]
+    store.save(v1.edit(mark_id, comment="back"), base_version=5)
+    at.run()
+    at.session_state["annotate_work"][(key, "Ann")].select(mark_id)
+    at.run()
+    assert at.text_input(key=comment).value == "back"
+    assert "annotate_sel_apply" not in [b.key for b in at.button]
+
+
 def test_audit_verdict_and_table(app_env):
     at = _page("pages/audit.py")
     at.selectbox(key="audit_model").select("another model (type its id)").run()
