@@ -223,6 +223,35 @@ def test_browse_filter_without_calcifications_shows_birads1_only(app_env):
     assert len(df) > 0 and (df["calcifications"] == 0).all()
 
 
+def test_browse_filter_keeps_the_readers_case_until_they_pick_one(app_env):
+    """A filter that leaves out the current case does not change it: Browse still shows
+    that case, says it is outside the filter, ticks no row, and the other pages stay on it;
+    the reader's pick (a row, *Next*) then moves it. The filter made the first filtered case
+    the current one, on every page."""
+    at = _run("pages/browse.py")
+    frame = at.dataframe[0].value
+    normal = str(frame[frame["calcifications"] == 0]["case_id"].iloc[-1])
+    first_with = str(frame[frame["calcifications"] > 0]["case_id"].iloc[0])
+    at.session_state["browse_case_id"] = normal
+    at.run()
+    at.selectbox(key="browse_filter_calc").select("with").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["browse_case_id"] == normal
+    assert (at.dataframe[0].value["calcifications"] > 0).all()
+    assert any(f"{normal}** is outside these filters" in m.value for m in at.markdown)
+    assert list(at.session_state["browse_table"]["selection"]["rows"]) == []
+    assert _viewer_args(at)[0]["case_key"] == normal  # its images stay on screen
+    assert at.button(key="browse_prev").disabled
+    at.switch_page("pages/annotate.py").run()
+    assert at.selectbox(key="annotate_case").value == normal
+    at.switch_page("pages/browse.py").run()
+    assert at.session_state["browse_case_id"] == normal
+    at.button(key="browse_next").click().run()  # the reader's pick: the first filtered case
+    assert at.session_state["browse_case_id"] == first_with
+    assert not any("outside these filters" in m.value for m in at.markdown)
+    assert list(at.session_state["browse_table"]["selection"]["rows"]) == [0]
+
+
 def test_browse_window_and_overlay_controls_change_the_image(app_env):
     at = _classic_browse()
     before = _figures(at)[0]["data"][0]["source"]
