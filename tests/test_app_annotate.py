@@ -326,6 +326,50 @@ def test_audit_verdict_and_table(app_env):
     assert any("2 o'clock" in c.value for c in at.caption)
 
 
+def test_audit_shows_a_small_cached_thumbnail_of_the_image_judged(app_env, monkeypatch):
+    """Beside the verdict form, the image the verdict is about: downsampled (at most
+    256 px a side, a JPEG of a few kB), made once (a rerun neither decodes nor windows the
+    image again), and another image picked shows that one. Audit showed no image at all."""
+    import io
+
+    from PIL import Image
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    import mcalc.viewer
+
+    images: list[bytes] = []
+    real_store = MemoryMediaFileStorage.load_and_get_id
+
+    def spy_store(self, path_or_data, mimetype, kind, filename=None):
+        if mimetype == "image/jpeg" and isinstance(path_or_data, bytes):
+            images.append(path_or_data)
+        return real_store(self, path_or_data, mimetype, kind, filename)
+
+    calls: list[int] = []
+    real_prepare = mcalc.viewer.prepare_view
+
+    def spy_prepare(*args, **kwargs):
+        calls.append(kwargs.get("max_side", 1024))
+        return real_prepare(*args, **kwargs)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy_store)
+    monkeypatch.setattr(mcalc.viewer, "prepare_view", spy_prepare)
+    at = _page("pages/audit.py")
+    image_key = at.selectbox(key="audit_image").value
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(image_key in c.value and "256 px" in c.value for c in at.caption)
+    assert images, "no thumbnail sent"
+    thumb = Image.open(io.BytesIO(images[-1]))
+    assert max(thumb.size) <= 256 and len(images[-1]) < 40_000, (thumb.size, len(images[-1]))
+    assert all(side <= 256 for side in calls), calls  # never the full preview or image
+    made = len(calls)
+    at.run()
+    assert len(calls) == made  # a rerun: the cached thumbnail
+    other = next(k for k in at.selectbox(key="audit_image").options if k != image_key)
+    at.selectbox(key="audit_image").select(other).run()
+    assert any(other in c.value and "256 px" in c.value for c in at.caption)
+
+
 def test_audit_saves_no_verdict_the_reader_did_not_give(app_env):
     """ "The score is" starts unanswered and Save refuses until it is answered: it started
     on "right (agree)", so a reader who never clicked recorded agreement."""
