@@ -368,6 +368,45 @@ def test_sidebar_open_button_switches_dataset_on_any_page(app_env, tmp_path, mon
     assert _viewer_panels(at) == 4  # the reading viewer with the case's four images
 
 
+def test_the_dataset_opened_is_in_the_address_for_a_reload_or_a_shared_link(
+    app_env, tmp_path, monkeypatch
+):
+    """The sidebar's dataset is named in the address (``?data=``, kept across pages), so a
+    new session on that address (a reload, a shared link) opens it; the default dataset
+    leaves the address bare, and one outside the allowed folders is refused and said. It
+    was the session's alone: a reload opened the default dataset again."""
+    import shutil
+
+    other = tmp_path / "roots" / "other"
+    shutil.copytree(app_env, other)
+    monkeypatch.setenv("MCALC_DATA_ROOTS", str(tmp_path / "roots"))
+    at = _run("pages/browse.py")
+    assert "data" not in at.query_params
+    at.text_input(key="app_data_input").input(str(other))
+    at.button(key="app_open").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.query_params["data"] == str(other)
+    at.switch_page("pages/home.py").run()
+    assert at.query_params["data"] == str(other)
+
+    reloaded = AppTest.from_file(APP, default_timeout=60)
+    reloaded.query_params["data"] = str(other)
+    reloaded.run()
+    assert not reloaded.exception and not reloaded.error
+    assert reloaded.session_state["mcalc_data_path"] == str(other)
+    assert reloaded.text_input(key="app_data_input").value == str(other)
+    reloaded.button(key="app_demo").click().run()
+    assert "data" not in reloaded.query_params  # the default: nothing to name
+
+    outside = AppTest.from_file(APP, default_timeout=60)
+    outside.query_params["data"] = str(tmp_path / "elsewhere")
+    outside.run()
+    assert outside.session_state["mcalc_data_path"] == str(app_env)  # the default instead
+    errors = " ".join(e.value for e in outside.error)
+    assert "Not opened: the address' dataset:" in errors
+    assert "outside the allowed data folders" in errors
+
+
 def test_sidebar_menu_lists_the_pages(app_env):
     at = _run()
     labels = [el.proto.label for el in at.get("page_link")]
