@@ -24,7 +24,7 @@ from pages import common, state, viewer_component
 from pages.annotate_classic import classic_marking_ui
 from pages.annotate_exchange import exchange_ui, unsaved_export_ui
 from pages.annotate_panels import agreement_ui, history_ui, marks_table_ui, save_ui, selected_ui
-from pages.annotate_shared import cached_region, cached_view, get_session
+from pages.annotate_shared import cached_region, cached_view, follow, get_session
 from pages.annotate_viewer import browser_marking_ui
 from pages.readers import reader_ui
 
@@ -148,12 +148,10 @@ unsaved_export_ui(session, reader)
 selected_ui(session, view)
 marks_table_ui(session, in_viewer=use_viewer)
 comment_key = f"annotate_image_comment_{rec.key}"
-shown_key = f"annotate_image_comment_shown_{rec.key}"  # the session's comment it was given
-if comment_key not in st.session_state or st.session_state.get(shown_key) != session.marks.comment:
-    # The comment changed under the field (an import, a restored version, a reload): the
-    # field shows it. Its own old text, taken as the reader's edit, cleared an imported
-    # comment and left the image with unsaved edits.
-    st.session_state[comment_key] = st.session_state[shown_key] = session.marks.comment
+# The comment changed under the field (an import, a restored version, a reload): the field
+# shows it. Its own old text, taken as the reader's edit, cleared an imported comment and
+# left the image with unsaved edits.
+follow(comment_key, session.marks.comment)
 image_comment = st.text_input("Comment on the whole image", key=comment_key)
 if image_comment != session.marks.comment:
     try:
@@ -161,8 +159,7 @@ if image_comment != session.marks.comment:
     except ValueError as exc:  # too long: say so here (a rerun would try again, forever)
         st.warning(f"Comment not kept: {exc}")
     else:
-        st.session_state[shown_key] = session.marks.comment
-        st.rerun()
+        st.rerun()  # the field is given the comment it now has: the same text
 history_ui(session)
 agreement_ui(session, rec, view, reader)
 exchange_ui(session, index, rec, reader)

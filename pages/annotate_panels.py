@@ -22,6 +22,7 @@ from pages.annotate_shared import (
     HIGHLIGHT,
     ZOOM,
     flash,
+    follow,
     store,
     tell,
 )
@@ -100,10 +101,10 @@ def selected_ui(session: EditSession, view: ImageView) -> None:
     with st.container(border=True):
         st.markdown(f"**Selected {kind}** · {mark.label} · by {mark.reader}")
         c1, c2 = st.columns([1, 3])
-        label = c1.selectbox(
-            "Label", LABELS, index=LABELS.index(mark.label), key=f"annotate_sel_label_{sid}"
-        )
-        comment = c2.text_input("Comment", value=mark.comment, key=f"annotate_sel_comment_{sid}")
+        follow(f"annotate_sel_label_{sid}", mark.label)
+        follow(f"annotate_sel_comment_{sid}", mark.comment)
+        label = c1.selectbox("Label", LABELS, key=f"annotate_sel_label_{sid}")
+        comment = c2.text_input("Comment", key=f"annotate_sel_comment_{sid}")
         b1, b2, b3, _ = st.columns([1, 1, 1, 3])
         if (label != mark.label or comment != mark.comment) and b1.button(
             "Apply", key="annotate_sel_apply", type="primary"

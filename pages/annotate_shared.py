@@ -71,6 +71,19 @@ def tell(outcome: Feedback | SaveResult) -> None:
         flash(outcome.kind, outcome.message)
 
 
+def follow(key: str, value: object) -> None:
+    """Give the field ``key`` the stored ``value`` when that value changed since the field
+    was last given it (a restore, an import, a save in another tab), before it is drawn.
+
+    A keyed Streamlit widget keeps its own state whatever its ``value=``, so it went on
+    showing the old text, which Apply would then have written back. A reader's edit not
+    applied yet stays while the stored value stays the same.
+    """
+    shown = f"{key}__stored"
+    if key not in st.session_state or st.session_state.get(shown) != value:
+        st.session_state[key] = st.session_state[shown] = value
+
+
 # --------------------------------------------------------------------------- the session
 
 

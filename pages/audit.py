@@ -12,14 +12,14 @@ import streamlit as st
 
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import DatasetIndex, ImageRecord
-from mcalc.errors import ModelError
+from mcalc.errors import ImageReadError, ModelError
 from mcalc.models.card import ModelCard
 from mcalc.models.card_text import card_from_summary
 from mcalc.models.registry import list_models
 from mcalc.store import StoreError
 from mcalc.store.audit import AuditStore, audit_table, record_verdict
 from mcalc.store.exchange import ExportError, audit_csv
-from pages import common, default_model, state
+from pages import common, default_model, state, views
 from pages.readers import reader_ui
 
 common.frame()
@@ -27,6 +27,7 @@ common.frame()
 OTHER = "another model (type its id)"
 IMAGE_KEY = "audit_image"
 SAVED_FOR_KEY = "audit_saved_for"  # the image of the verdict the form last saved
+THUMB_SIDE = 256  # the form's picture of the image judged, longest side in pixels
 #: The verdict form's inputs and their blank values (verdict_inputs' defaults here).
 FORM_BLANK: dict[str, object] = {
     "audit_score_input": None,
@@ -96,6 +97,24 @@ def fresh_form(image_key: str) -> None:
     del st.session_state[SAVED_FOR_KEY]
 
 
+def thumbnail_ui(where: Any, index: DatasetIndex, image_key: str) -> None:
+    """The image the verdict is about, small (:data:`THUMB_SIDE`, cached once per image).
+
+    The model's map is not drawn: this form records a verdict on a score the reader was
+    shown elsewhere (a verdict saved on Predict keeps the image and map its reader judged).
+    """
+    rec = next((r for r in index.images() if r.key == image_key), None)
+    if rec is None:
+        return
+    try:
+        jpeg = views.cached_thumbnail(rec, THUMB_SIDE)
+    except ImageReadError as exc:
+        where.caption(f"{image_key} cannot be shown: {exc}")
+        return
+    where.image(jpeg, width="stretch")
+    where.caption(f"{image_key}, downsampled to {THUMB_SIDE} px, without the model's map")
+
+
 def verdict_ui(reader: str, index: DatasetIndex) -> None:
     st.subheader("Record a verdict")
     ordered, choice = default_model.ordered(
@@ -103,7 +122,7 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
     )
     cards = {c.id: c for c in ordered}
     options = [*cards, OTHER]
-    c1, c2 = st.columns(2)
+    c1, c2, c_image = st.columns([2, 2, 1])
     model = c1.selectbox(
         "Model",
         options,
@@ -116,6 +135,7 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
     if model == OTHER:
         model = c1.text_input("Model id", key="audit_model_typed", persist_state="session").strip()
     image_key = image_ui(c2, index)
+    thumbnail_ui(c_image, index, image_key)
     fresh_form(image_key)
     c3, c4, c5 = st.columns([1, 1, 1])
     score = c3.number_input(

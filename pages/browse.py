@@ -113,22 +113,35 @@ def _go_to(case_id: str) -> None:
     st.session_state[CASE_KEY] = case_id
 
 
+def step(ids: list[str], current: str | None, delta: int) -> str | None:
+    """The case *Next ▶* (``delta`` 1) or *◀ Previous* (-1) opens from ``current`` in the
+    filtered ``ids``: from a case the filters leave out, *Next* opens the first of them."""
+    if current in ids:
+        pos = ids.index(current) + delta
+        return ids[pos] if 0 <= pos < len(ids) else None
+    return ids[0] if delta > 0 and ids else None
+
+
 def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
     """The case table with previous/next buttons; returns the selected case.
 
     ``CASE_KEY`` is the one source of truth: the table's tick, the buttons and the caption
-    all follow it (the tick is set from it before the table is drawn).
+    all follow it (the tick is set from it before the table is drawn). A filter never
+    changes it: a current case the filters leave out stays shown, with no row ticked,
+    until the reader picks one (a row, *Next*); only a session with no current case opens
+    on the first filtered one.
     """
     ids = list(table["case_id"])
     if not ids:
         st.info("No case matches these filters. Clear a filter to see cases again.")
         return None
-    if st.session_state.get(CASE_KEY) not in ids:
-        st.session_state[CASE_KEY] = ids[0]
-    pos = ids.index(st.session_state[CASE_KEY])
+    case_id = state.current_case([c.case_id for c in index.cases]) or ids[0]
+    st.session_state[CASE_KEY] = case_id
+    inside = case_id in ids
+    pos = ids.index(case_id) if inside else -1
     current = st.session_state.get(TABLE_KEY)
-    if current is None or list(current["selection"]["rows"]) != [pos]:
-        st.session_state[TABLE_KEY] = _ticked([pos])
+    if current is None or list(current["selection"]["rows"]) != ([pos] if inside else []):
+        st.session_state[TABLE_KEY] = _ticked([pos] if inside else [])
     st.session_state[SHOWN_KEY] = ids
 
     common.dataframe(
@@ -137,25 +150,24 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
         width="stretch",
         height=min(35 * (len(table) + 1) + 3, 280),
         on_select=_on_table_pick,
-        selection_mode="single-row-required",
+        # "required" ticks the first row by itself, which would pick it for the reader.
+        selection_mode="single-row-required" if inside else "single-row",
         key=TABLE_KEY,
     )
     c1, c2, c3, c4 = st.columns([1, 1, 4, 2])
-    c1.button(
-        "◀ Previous",
-        key="browse_prev",
-        disabled=pos == 0,
-        on_click=_go_to,
-        args=(ids[max(pos - 1, 0)],),
-    )
-    c2.button(
-        "Next ▶",
-        key="browse_next",
-        disabled=pos >= len(ids) - 1,
-        on_click=_go_to,
-        args=(ids[min(pos + 1, len(ids) - 1)],),
-    )
-    c3.markdown(f"Case **{ids[pos]}** ({pos + 1} of {len(ids)})")
+    for col, label, key, delta in (
+        (c1, "◀ Previous", "browse_prev", -1),
+        (c2, "Next ▶", "browse_next", 1),
+    ):
+        target = step(ids, case_id, delta)
+        col.button(label, key=key, disabled=target is None, on_click=_go_to, args=(target or "",))
+    if inside:
+        c3.markdown(f"Case **{case_id}** ({pos + 1} of {len(ids)})")
+    else:
+        c3.markdown(
+            f"Case **{case_id}** is outside these filters ({len(ids)} case(s) match): pick "
+            "one in the table, or *Next ▶* for the first."
+        )
     if c4.button(
         "Predict this case",
         key="browse_predict",
@@ -163,9 +175,9 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
         help="Open this case on the Predict page (its model, view and explanation choices "
         "kept); the analysis starts there.",
     ):
-        state.open_case_in_predict(ids[pos])
+        state.open_case_in_predict(case_id)
         st.switch_page(PREDICT_PAGE)
-    return index.case(ids[pos])
+    return index.case(case_id)
 
 
 def display_ui(top: int = 4095, reading: bool = True) -> DisplayOptions:
@@ -373,11 +385,9 @@ def _on_viewer_event() -> None:
     kind = event.get("type") if event else None
     if kind in ("next", "previous"):
         ids = st.session_state.get(SHOWN_KEY, [])
-        current = st.session_state.get(CASE_KEY)
-        if current in ids:
-            pos = ids.index(current) + (1 if kind == "next" else -1)
-            if 0 <= pos < len(ids):
-                st.session_state[CASE_KEY] = ids[pos]
+        target = step(ids, st.session_state.get(CASE_KEY), 1 if kind == "next" else -1)
+        if target is not None:
+            st.session_state[CASE_KEY] = target
     elif kind == "temporal":
         st.session_state[TEMPORAL_KEY] = True
     elif kind == "ahead" and event is not None:
@@ -553,7 +563,10 @@ use_viewer = st.toggle(
     help="Off: the simple viewer (images as pictures; every change goes to the server).",
 )
 ids = list(table["case_id"])
-ahead = index.next_cases(ids, case.case_id)
+# From a case the filters leave out, Next opens the first filtered case: made ahead too.
+ahead = (
+    index.next_cases(ids, case.case_id) if case.case_id in ids else [index.case(i) for i in ids[:2]]
+)
 behind = index.previous_case(ids, case.case_id)
 if not (use_viewer and reading_ui(case, opts, ahead, behind)):
     if ahead:  # decode the next case meanwhile: "Next" then finds it ready

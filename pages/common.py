@@ -34,11 +34,11 @@ from mcalc.errors import McalcError
 from mcalc.models.card import ModelCard
 from mcalc.models.card_text import card_facts, card_from_summary
 from mcalc.models.warmup import start_tensorflow_warmup
-from pages import signin
+from pages import signin, state
 from pages.menu import available_pages
 from pages.server_tuning import log_work, tune_server
 
-DATA_KEY = "mcalc_data_path"
+DATA_KEY = state.DATA_KEY
 #: What a table (:func:`dataframe`) shows for a missing value.
 MISSING = "n/a"
 # Per script thread, not in session_state: a page that ends with st.stop() must not leave a
@@ -120,9 +120,7 @@ def skipped_images_ui(index: DatasetIndex, key: str) -> int:
 
 
 def current_data_path() -> str:
-    if DATA_KEY not in st.session_state:
-        st.session_state[DATA_KEY] = default_data_path()
-    return str(st.session_state[DATA_KEY])
+    return state.data_path(default_data_path, lambda path: check_data_path(path, settings()))
 
 
 def current_index() -> DatasetIndex | None:
@@ -272,9 +270,9 @@ def _open_typed() -> None:
     try:
         check_data_path(typed, settings())
     except PathRefused as exc:
-        st.session_state["app_data_refused"] = str(exc)
+        st.session_state[state.REFUSED_KEY] = str(exc)
         return
-    st.session_state.pop("app_data_refused", None)
+    st.session_state.pop(state.REFUSED_KEY, None)
     st.session_state[DATA_KEY] = typed
 
 
@@ -306,7 +304,8 @@ def sidebar() -> None:
         c1, c2 = st.columns(2)
         c1.button("Open", key="app_open", width="stretch", on_click=_open_typed)
         c2.button("Demo data", key="app_demo", width="stretch", on_click=_open_demo)
-        refused = st.session_state.get("app_data_refused")
+        state.keep_data_in_url(current_data_path(), default_data_path())
+        refused = st.session_state.get(state.REFUSED_KEY)
         if refused:
             st.error(f"Not opened: {refused}.")
         index = current_index()

@@ -210,8 +210,8 @@ def _explanation_ui(loaded: LoadedModel, xp: Explainer) -> CamSettings | None:
         key="predict_scope",
         persist_state="session",
         format_func={
-            "auto": "auto (whole breast; top regions for Score-CAM)",
-            "regions": "the top regions",
+            "auto": "auto (whole breast; Score-CAM: the regions listed, none if none)",
+            "regions": "the top regions, whatever their score",
             "breast": "the whole breast (every patch)",
         }.get,
     )

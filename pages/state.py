@@ -7,10 +7,16 @@ disagree about a key. Values are plain (ids, paths), never library objects.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 __all__ = [
     "DATA_KEY",
+    "DATA_PARAM",
+    "REFUSED_KEY",
+    "data_path",
+    "keep_data_in_url",
     "READER_KEY",
     "SELECTED_MODEL_KEY",
     "CASE_KEY",
@@ -25,8 +31,13 @@ __all__ = [
     "take_predict_case",
 ]
 
-#: The dataset the sidebar opened (a path as text; ``None``: the synthetic demo).
+#: The dataset the sidebar opened (a path as text), this session's (:func:`data_path`).
 DATA_KEY = "mcalc_data_path"
+#: The address' query parameter naming that dataset, so that a reload or a shared link
+#: opens it too (:func:`keep_data_in_url`); absent for the server's default dataset.
+DATA_PARAM = "data"
+#: Why the sidebar refused a dataset (typed, or named by the address), for it to say.
+REFUSED_KEY = "app_data_refused"
 #: The signed-in or named reader (Annotate, Audit, Predict's verdict form).
 READER_KEY = "annotate_reader"
 #: The model a page asked the others to use (Train's "open on Predict").
@@ -43,6 +54,34 @@ PIXELS_SENT_KEY = "viewer_pixels_sent"
 #: The image Predict should open once (Batch's "open in Predict": case, view, timepoint;
 #: Browse's "Predict this case": the case alone).
 PREDICT_CASE_KEY = "mcalc_predict_case"
+
+
+def data_path(default: Callable[[], str], check: Callable[[str], object]) -> str:
+    """The dataset this session reads. On its first run: the one the address names
+    (``?data=``) when ``check`` accepts it (it raises to refuse, as
+    :func:`mcalc.config.check_data_path` does; the refusal is kept for the sidebar to
+    say), else ``default()``."""
+    if DATA_KEY not in st.session_state:
+        named = st.query_params.get(DATA_PARAM)
+        if named:
+            try:
+                check(named)
+            except ValueError as exc:
+                st.session_state[REFUSED_KEY] = f"the address' dataset: {exc}"
+                named = None
+        st.session_state[DATA_KEY] = named or default()
+    return str(st.session_state[DATA_KEY])
+
+
+def keep_data_in_url(path: str, default: str) -> None:
+    """Name ``path`` in the address (``?data=``) unless it is the ``default`` dataset, so
+    that a reload or a shared link opens it (on every run: a page switch drops it).
+    Set only when it differs: each change is a message to the browser."""
+    if path == default:
+        if DATA_PARAM in st.query_params:
+            del st.query_params[DATA_PARAM]
+    elif st.query_params.get(DATA_PARAM) != path:
+        st.query_params[DATA_PARAM] = path
 
 
 def current_case(case_ids: list[str] | tuple[str, ...]) -> str | None:

@@ -52,3 +52,17 @@ def _cached_view(
     return viewer.prepare_view(
         common.get_image_cache(), rec, opts, max_side=max_side, laterality=laterality
     )
+
+
+def cached_thumbnail(rec: ImageRecord, max_side: int) -> bytes:
+    """A JPEG of ``rec`` at most ``max_side`` px a side (the file's window, oriented by its
+    own tag, no overlay), made once per image file and size for every page and session:
+    a rerun sends these bytes, never decoding or windowing the image again."""
+    return _cached_thumbnail(rec, max_side, file_now(rec.image_path))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cached_thumbnail(rec: ImageRecord, max_side: int, image_file: str | None) -> bytes:
+    opts = viewer.DisplayOptions(show_annotations=False)
+    view = viewer.prepare_view(common.get_image_cache(), rec, opts, max_side=max_side)
+    return viewer.encode_jpeg(view.preview, quality=85)

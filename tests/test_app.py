@@ -223,6 +223,35 @@ def test_browse_filter_without_calcifications_shows_birads1_only(app_env):
     assert len(df) > 0 and (df["calcifications"] == 0).all()
 
 
+def test_browse_filter_keeps_the_readers_case_until_they_pick_one(app_env):
+    """A filter that leaves out the current case does not change it: Browse still shows
+    that case, says it is outside the filter, ticks no row, and the other pages stay on it;
+    the reader's pick (a row, *Next*) then moves it. The filter made the first filtered case
+    the current one, on every page."""
+    at = _run("pages/browse.py")
+    frame = at.dataframe[0].value
+    normal = str(frame[frame["calcifications"] == 0]["case_id"].iloc[-1])
+    first_with = str(frame[frame["calcifications"] > 0]["case_id"].iloc[0])
+    at.session_state["browse_case_id"] = normal
+    at.run()
+    at.selectbox(key="browse_filter_calc").select("with").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["browse_case_id"] == normal
+    assert (at.dataframe[0].value["calcifications"] > 0).all()
+    assert any(f"{normal}** is outside these filters" in m.value for m in at.markdown)
+    assert list(at.session_state["browse_table"]["selection"]["rows"]) == []
+    assert _viewer_args(at)[0]["case_key"] == normal  # its images stay on screen
+    assert at.button(key="browse_prev").disabled
+    at.switch_page("pages/annotate.py").run()
+    assert at.selectbox(key="annotate_case").value == normal
+    at.switch_page("pages/browse.py").run()
+    assert at.session_state["browse_case_id"] == normal
+    at.button(key="browse_next").click().run()  # the reader's pick: the first filtered case
+    assert at.session_state["browse_case_id"] == first_with
+    assert not any("outside these filters" in m.value for m in at.markdown)
+    assert list(at.session_state["browse_table"]["selection"]["rows"]) == [0]
+
+
 def test_browse_window_and_overlay_controls_change_the_image(app_env):
     at = _classic_browse()
     before = _figures(at)[0]["data"][0]["source"]
@@ -337,6 +366,45 @@ def test_sidebar_open_button_switches_dataset_on_any_page(app_env, tmp_path, mon
     assert not at.exception and not at.error
     assert at.text_input(key="app_data_input").value == str(app_env)
     assert _viewer_panels(at) == 4  # the reading viewer with the case's four images
+
+
+def test_the_dataset_opened_is_in_the_address_for_a_reload_or_a_shared_link(
+    app_env, tmp_path, monkeypatch
+):
+    """The sidebar's dataset is named in the address (``?data=``, kept across pages), so a
+    new session on that address (a reload, a shared link) opens it; the default dataset
+    leaves the address bare, and one outside the allowed folders is refused and said. It
+    was the session's alone: a reload opened the default dataset again."""
+    import shutil
+
+    other = tmp_path / "roots" / "other"
+    shutil.copytree(app_env, other)
+    monkeypatch.setenv("MCALC_DATA_ROOTS", str(tmp_path / "roots"))
+    at = _run("pages/browse.py")
+    assert "data" not in at.query_params
+    at.text_input(key="app_data_input").input(str(other))
+    at.button(key="app_open").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.query_params["data"] == str(other)
+    at.switch_page("pages/home.py").run()
+    assert at.query_params["data"] == str(other)
+
+    reloaded = AppTest.from_file(APP, default_timeout=60)
+    reloaded.query_params["data"] = str(other)
+    reloaded.run()
+    assert not reloaded.exception and not reloaded.error
+    assert reloaded.session_state["mcalc_data_path"] == str(other)
+    assert reloaded.text_input(key="app_data_input").value == str(other)
+    reloaded.button(key="app_demo").click().run()
+    assert "data" not in reloaded.query_params  # the default: nothing to name
+
+    outside = AppTest.from_file(APP, default_timeout=60)
+    outside.query_params["data"] = str(tmp_path / "elsewhere")
+    outside.run()
+    assert outside.session_state["mcalc_data_path"] == str(app_env)  # the default instead
+    errors = " ".join(e.value for e in outside.error)
+    assert "Not opened: the address' dataset:" in errors
+    assert "outside the allowed data folders" in errors
 
 
 def test_sidebar_menu_lists_the_pages(app_env):

@@ -252,6 +252,51 @@ def test_marks_json_download_imports_back_on_another_machine(
     assert len(MarkStore(other).history(key, "Ann")) == 1
 
 
+def test_selected_marks_fields_follow_a_restore_and_a_store_change(app_env, first_image):
+    """The selected mark's label and comment show the mark as it is now after a restore of
+    an older version or a save made elsewhere (an import): they kept the text they were
+    first given (Streamlit keeps a keyed field's value whatever its ``value=``), so the
+    page showed a comment the mark no longer had and offered Apply to write it back."""
+    key, (h, w), (r, c), _ = first_image
+    store = MarkStore(_store_dir())
+    v1 = ImageMarks(key, "Ann", image_shape=(h, w)).add_point(r, c, "suspicious", "first")
+    store.save(v1, base_version=0)
+    mark_id = v1.points[0].id
+    store.save(v1.edit(mark_id, label="benign", comment="second"), base_version=1)
+    at = _page("pages/annotate.py")
+    at.session_state["annotate_work"][(key, "Ann")].select(mark_id)
+    at.session_state["annotate_history_open"] = True
+    at.run()
+    comment, label = f"annotate_sel_comment_{mark_id}", f"annotate_sel_label_{mark_id}"
+    assert (at.text_input(key=comment).value, at.selectbox(key=label).value) == (
+        "second",
+        "benign",
+    )
+    at.selectbox(key="annotate_restore_pick").select(1).run()
+    at.button(key="annotate_restore").click().run()
+    assert "Version 1 restored as version 3." in _messages(at)
+    assert not at.exception
+    assert (at.text_input(key=comment).value, at.selectbox(key=label).value) == (
+        "first",
+        "suspicious",
+    )
+    assert "annotate_sel_apply" not in [b.key for b in at.button]
+    # Saved elsewhere (another tab, an import): the session follows, so do the fields.
+    store.save(v1.edit(mark_id, comment="third"), base_version=3)
+    at.run()
+    assert at.text_input(key=comment).value == "third"
+    # A version without the mark, then one with it again: its fields start from the mark.
+    store.save(v1.remove(mark_id), base_version=4)
+    at.run()
+    assert comment not in [t.key for t in at.text_input]
+    store.save(v1.edit(mark_id, comment="back"), base_version=5)
+    at.run()
+    at.session_state["annotate_work"][(key, "Ann")].select(mark_id)
+    at.run()
+    assert at.text_input(key=comment).value == "back"
+    assert "annotate_sel_apply" not in [b.key for b in at.button]
+
+
 def test_audit_verdict_and_table(app_env):
     at = _page("pages/audit.py")
     at.selectbox(key="audit_model").select("another model (type its id)").run()
@@ -279,6 +324,50 @@ def test_audit_verdict_and_table(app_env):
     assert list(at.selectbox(key="audit_judged").options) == before
     assert any(c.value.startswith("Version 2, recorded ") for c in at.caption)
     assert any("2 o'clock" in c.value for c in at.caption)
+
+
+def test_audit_shows_a_small_cached_thumbnail_of_the_image_judged(app_env, monkeypatch):
+    """Beside the verdict form, the image the verdict is about: downsampled (at most
+    256 px a side, a JPEG of a few kB), made once (a rerun neither decodes nor windows the
+    image again), and another image picked shows that one. Audit showed no image at all."""
+    import io
+
+    from PIL import Image
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    import mcalc.viewer
+
+    images: list[bytes] = []
+    real_store = MemoryMediaFileStorage.load_and_get_id
+
+    def spy_store(self, path_or_data, mimetype, kind, filename=None):
+        if mimetype == "image/jpeg" and isinstance(path_or_data, bytes):
+            images.append(path_or_data)
+        return real_store(self, path_or_data, mimetype, kind, filename)
+
+    calls: list[int] = []
+    real_prepare = mcalc.viewer.prepare_view
+
+    def spy_prepare(*args, **kwargs):
+        calls.append(kwargs.get("max_side", 1024))
+        return real_prepare(*args, **kwargs)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy_store)
+    monkeypatch.setattr(mcalc.viewer, "prepare_view", spy_prepare)
+    at = _page("pages/audit.py")
+    image_key = at.selectbox(key="audit_image").value
+    assert not at.exception, [e.value for e in at.exception]
+    assert any(image_key in c.value and "256 px" in c.value for c in at.caption)
+    assert images, "no thumbnail sent"
+    thumb = Image.open(io.BytesIO(images[-1]))
+    assert max(thumb.size) <= 256 and len(images[-1]) < 40_000, (thumb.size, len(images[-1]))
+    assert all(side <= 256 for side in calls), calls  # never the full preview or image
+    made = len(calls)
+    at.run()
+    assert len(calls) == made  # a rerun: the cached thumbnail
+    other = next(k for k in at.selectbox(key="audit_image").options if k != image_key)
+    at.selectbox(key="audit_image").select(other).run()
+    assert any(other in c.value and "256 px" in c.value for c in at.caption)
 
 
 def test_audit_saves_no_verdict_the_reader_did_not_give(app_env):

@@ -10,7 +10,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.explain_fixtures import register, spot_model
-from tests.test_app_predict import _run, _settle
+from tests.predict_fixtures import press_run, settle
 
 APP = "../app.py"
 
@@ -33,11 +33,11 @@ def test_temporal_model_predicts_with_the_registered_prior(app_env, temporal_reg
     at.run()
     at.switch_page("pages/predict.py")
     at.run()
-    _settle(at)  # the first visit runs by itself
+    settle(at)  # the first visit runs by itself
     at.selectbox(key="predict_case").select("suspicious-1").run()
     if [b for b in at.button if b.key == "predict_run"]:  # the case the page opened with
-        _run(at)
-    _settle(at)  # a new case runs by itself
+        press_run(at)
+    settle(at)  # a new case runs by itself
     assert not at.exception, [e.value for e in at.exception]
     # The prior round cannot be read alone by a temporal model: said, not hidden.
     assert any("no earlier exam to subtract" in e.value for e in at.info)

@@ -3,6 +3,8 @@ normalisation, clear layer errors, and the shared model left untouched."""
 
 from __future__ import annotations
 
+import re
+
 import keras
 import numpy as np
 import pytest
@@ -13,7 +15,7 @@ from mcalc.explain.errors import ExplainError, LayerError
 from mcalc.explain.explainer import CAM_METHODS, COMPILED_BATCH, Explainer
 from mcalc.explain.grid import make_grid
 from mcalc.explain.layers import check_layer, default_layer
-from mcalc.explain.sliding import ProbabilityMap
+from mcalc.explain.sliding import ProbabilityMap, SlidingSettings
 from mcalc.explain.stitch import joint_range, normalize_map, stitch, taper_window
 from mcalc.models.tasks import TASKS
 from tests.explain_fixtures import PATCH, random_model, spot_model
@@ -234,12 +236,77 @@ def test_explain_map_stitches_a_full_image_map_on_the_spots() -> None:
     assert cam.heat.shape == (64, 64) and cam.layer == "conv2" and cam.target == "calcification"
     peak = np.unravel_index(np.argmax(cam.heat), cam.heat.shape)
     assert 38 <= peak[0] <= 43 and 18 <= peak[1] <= 23
-    regions = explain_map(xp, unit, pmap, CamSettings("scorecam"))  # auto scope: regions
-    assert regions.settings.resolved_scope == "regions" and 0 < len(regions.cells) < grid.size
+    regions = explain_map(xp, unit, pmap, CamSettings("scorecam"))  # auto: the listed regions
+    assert regions.settings.resolved_scope == "listed" and 0 < len(regions.cells) < grid.size
+    assert "explained the" in regions.notes[0] and "scoring 0.50 or more" in regions.notes[0]
     again = type(cam).from_arrays(cam.to_arrays())
     np.testing.assert_array_equal(again.heat, cam.heat)
     with pytest.raises(ExplainError, match="not the one of the probability map"):
         explain_map(xp, np.zeros((10, 10), np.float32), pmap)
+
+
+def test_scorecam_auto_explains_no_patch_of_an_image_without_a_region() -> None:
+    """Score-CAM's ``auto`` explains the regions as listed (at or above the region
+    threshold): none on an image where no patch reaches it, and says so; it explained the
+    best 8 patches of any image, a normal one too, without a word. ``regions`` still
+    explains the best ones whatever their score."""
+    grid = make_grid((96, 96), 32, 16)
+    unit = np.full((96, 96), 0.5, np.float32)
+    unit[::16, ::16] = 1.0  # spots in every patch, for the maps to show something
+    proba = np.zeros((grid.rows, grid.cols, 2), np.float32)
+    proba[..., 1] = np.linspace(0.05, 0.45, grid.size).reshape(grid.rows, grid.cols)
+    proba[..., 0] = 1 - proba[..., 1]
+    pmap = ProbabilityMap(
+        proba, np.ones((grid.rows, grid.cols), bool), grid, TASKS["calcification"].classes
+    )
+    xp = Explainer(spot_model())
+    none = explain_map(xp, unit, pmap, CamSettings("scorecam"))
+    assert none.cells.shape == (0, 2) and not none.heat.any()
+    assert none.notes == [
+        "scorecam: no region scores 0.50 or more, so none was explained (Explain: the top "
+        "regions, or the whole breast, explains this image anyway)"
+    ]
+    best = explain_map(xp, unit, pmap, CamSettings("scorecam", scope="regions"))
+    assert len(best.cells) > 0 and best.heat.any()
+    lower = explain_map(
+        xp, unit, pmap, CamSettings("scorecam"), sliding=SlidingSettings(min_region_score=0.4)
+    )
+    assert 0 < len(lower.cells) < len(best.cells) + 1 and "0.40 or more" in lower.notes[0]
+    assert CamSettings("scorecam").key() != CamSettings("scorecam", scope="regions").key()
+
+
+def test_scorecam_reports_between_batches_of_masked_inputs_so_a_cancel_stops_it(
+    model, explainer, patches
+) -> None:
+    """Score-CAM sends its masked inputs (patches x channels) through the model in one
+    call: progress, where a cancelled analysis stops (``mcalc.progress``), came only at
+    that call's end (22-35 s for 8 ResNet-50 patches under load). It comes after every
+    batch of them now, and a cancel raised there ends the call."""
+    from mcalc.progress import Cancelled
+
+    reports: list[str] = []
+
+    def progress(done: int, total: int, message: str) -> None:
+        reports.append(message)
+        if "masked input" in message:
+            raise Cancelled("cancelled")
+
+    x = np.concatenate([patches, patches])[:8]
+    with pytest.raises(Cancelled):
+        explainer.explain_patches(x, "scorecam", 1, "conv2", scorecam_max_n=8, progress=progress)
+    # (8 patches x at least 8 channels: tf-keras-vis takes each patch's 8 best channels)
+    assert len(reports) == 1 and re.fullmatch(
+        r"scorecam: patches 1-8 of 8, masked input 32/(\d+)", reports[0]
+    ), reports
+    assert int(reports[0].rsplit("/", 1)[1]) >= 64
+    # The stepped predict gives the maps of Keras' own predict (another explainer's,
+    # whose clone has its stepped predict taken away).
+    whole = explainer.explain_patches(x, "scorecam", 1, "conv2", scorecam_max_n=8)
+    other = Explainer(model, "custom")
+    other.visualizer("scorecam", "conv2")
+    del other.linear_model("conv2").predict
+    keras_own = other.explain_patches(x, "scorecam", 1, "conv2", scorecam_max_n=8)
+    np.testing.assert_allclose(whole, keras_own, rtol=1e-4, atol=1e-6)
 
 
 def test_compiled_prefix_gives_the_same_maps_and_bypassed_layers_fall_back(patches) -> None:

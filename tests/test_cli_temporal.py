@@ -120,6 +120,29 @@ def test_unknown_case_and_bad_points_are_one_line_errors(tiny_demo, env, capsys)
     assert "expected a CSV with columns row,col" in capsys.readouterr().err
 
 
+def test_data_is_taken_by_flag_as_elsewhere_and_positionally_as_before(tiny_demo, env, capsys):
+    """``--data DATA``, as ``report``, ``evaluate`` and the others take it; the positional
+    ``DATA`` of old scripts still works; both, when they differ, or neither, is a one-line
+    error saying what to pass."""
+    case = _suspicious(tiny_demo)
+    flag = ["temporal", "--data", str(tiny_demo), "--case", case, "--view", "CC", "--json"]
+    assert main(flag) == 0
+    by_flag = json.loads(capsys.readouterr().out)
+    assert main(["temporal", str(tiny_demo), "--case", case, "--view", "CC", "--json"]) == 0
+    positional = json.loads(capsys.readouterr().out)
+    assert by_flag["case"] == positional["case"] == case
+    assert by_flag["views"]["CC"]["counts"] == positional["views"]["CC"]["counts"]
+    assert main(["temporal", str(tiny_demo), "--data", str(tiny_demo), "--case", case,
+                 "--view", "CC", "--json"]) == 0  # fmt: skip
+    capsys.readouterr()
+    assert main(["temporal", str(env), "--data", str(tiny_demo), "--case", case]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and "\n" not in err.strip()
+    assert f"two datasets given: {env} and --data {tiny_demo}" in err
+    assert main(["temporal", "--case", case]) == 2
+    assert "no dataset given: pass --data DATA" in capsys.readouterr().err
+
+
 def test_read_points_checks_numbers(tmp_path):
     f = tmp_path / "p.csv"
     f.write_text("Row,Col\n1,2\n3,x\n")

@@ -218,6 +218,20 @@ def test_a_failed_command_line_run_leaves_a_failed_record_and_no_model(
     prog = read_progress(log)
     assert prog.phase == "failed" and str(error) in (prog.message or "")
     assert list(models.iterdir()) == [] and list_models(models).models == []
+    # The folder says so itself, beside the record: a FAILED file naming the error, and no
+    # card (nothing there reads as a model, whatever lists the folder).
+    failed = (tmp_path / "runs" / "boom" / "FAILED").read_text(encoding="utf-8")
+    first = failed.splitlines()[0]
+    assert first.startswith("training of boom failed: ") and str(error) in first
+    assert "not a model" in failed
+    assert not (tmp_path / "runs" / "boom" / "card.json").exists()
+    runs = list_models(tmp_path / "runs")  # a registry pointed at the runs by mistake
+    assert runs.models == [] and [p["path"] for p in runs.problems] == [
+        str(tmp_path / "runs" / "boom")
+    ]
+    assert "FAILED" in runs.problems[0]["message"]
+    # The models command lists no such model either.
+    assert main(["models", "--models", str(tmp_path / "runs"), "--json"]) == 0
 
 
 def test_no_annotations_for_the_task(tiny_data, tmp_path) -> None:

@@ -286,8 +286,9 @@ def register_commands(subparsers: Any) -> None:
         "--scope",
         choices=SCOPES,
         default="auto",
-        help="patches explained: breast (all), regions (top regions), auto (default: breast, "
-        "regions for scorecam)",
+        help="patches explained: breast (all), regions (the top regions, whatever their "
+        "score), auto (default: breast; for scorecam the regions listed, those at or above "
+        "--threshold, none on an image without one)",
     )
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")

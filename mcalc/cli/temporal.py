@@ -153,11 +153,23 @@ def _one_view(
     return result, tracked
 
 
+def _data_of(args: argparse.Namespace) -> str:
+    """The dataset of ``temporal``: ``--data DATA`` or, from old scripts, ``DATA``."""
+    if args.data and args.data_flag and Path(args.data) != Path(args.data_flag):
+        raise McalcError(
+            f"two datasets given: {args.data} and --data {args.data_flag}; pass one, as --data"
+        )
+    data = args.data_flag or args.data
+    if not data:
+        raise McalcError("no dataset given: pass --data DATA (a dataset folder or manifest)")
+    return str(data)
+
+
 def _cmd_temporal(args: argparse.Namespace) -> int:
     from mcalc.dataset import open_dataset
     from mcalc.temporal import case_summary
 
-    index = open_dataset(args.data)
+    index = open_dataset(_data_of(args))
     try:
         case = index.case(args.case)
     except KeyError as exc:
@@ -224,9 +236,10 @@ def register_commands(sub: Any) -> None:
         "temporal",
         help="register a case's prior exam to the recent one; subtraction and changes",
     )
-    parser.add_argument(
-        "data", help="dataset folder (real layout), manifest CSV, or folder with manifest.csv"
-    )
+    where = "dataset folder (real layout), manifest CSV, or folder with manifest.csv"
+    parser.add_argument("--data", dest="data_flag", metavar="DATA", help=where)
+    # Positional before --data existed (every other command takes --data): old scripts.
+    parser.add_argument("data", nargs="?", help=f"{where} (as --data; kept for old scripts)")
     parser.add_argument("--case", required=True, help="case id (see python -m mcalc scan)")
     parser.add_argument("--view", choices=list(VIEWS), help="one view only (default: both)")
     parser.add_argument(

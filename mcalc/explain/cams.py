@@ -39,7 +39,8 @@ __all__ = [
 ]
 
 #: Which patches a full-image map is stitched from (``auto``: ``breast`` for the gradient
-#: methods, ``regions`` for Score-CAM, which costs one forward pass per channel).
+#: methods; for Score-CAM, which costs one forward pass per channel, ``listed``: the top
+#: regions as listed, at or above the region threshold, none on an image without one).
 SCOPES: tuple[str, ...] = ("auto", "regions", "breast")
 #: How patch maps are weighted when stitched: by the patch's probability of the explained
 #: class (patches the model calls negative stay dark), or not at all.
@@ -89,9 +90,11 @@ class CamSettings:
 
     @property
     def resolved_scope(self) -> str:
+        """The scope explained: ``breast``, ``regions`` or, for Score-CAM's ``auto``,
+        ``listed`` (:func:`cells_for_scope`)."""
         if self.scope != "auto":
             return self.scope
-        return "regions" if self.method == "scorecam" else "breast"
+        return "listed" if self.method == "scorecam" else "breast"
 
     def key(self) -> str:
         """A stable text of the settings, for cache keys."""
@@ -153,14 +156,18 @@ def cells_for_scope(
     target: str | None = None,
     sliding: SlidingSettings | None = None,
 ) -> np.ndarray:
-    """Grid cells ``(N, 2)`` to explain: every evaluated patch (``breast``) or the top
-    regions (``regions``: the best ``max_regions`` non-overlapping patches of the target
-    class, whatever their score, so that a normal image is explained too)."""
+    """Grid cells ``(N, 2)`` to explain: every evaluated patch (``breast``), the top
+    regions whatever their score (``regions``: the best ``max_regions`` non-overlapping
+    patches of the target class, so that a normal image is explained too), or the top
+    regions as listed (``listed``: those at or above ``min_region_score`` only; none on an
+    image without one)."""
     if scope == "breast":
         return np.argwhere(pmap.evaluated)
-    if scope != "regions":
-        raise ValueError(f"scope must be 'regions' or 'breast', got {scope!r}")
-    settings = replace(sliding or SlidingSettings(), min_region_score=0.0)
+    if scope not in ("regions", "listed"):
+        raise ValueError(f"scope must be 'breast', 'regions' or 'listed', got {scope!r}")
+    settings = sliding or SlidingSettings()
+    if scope == "regions":
+        settings = replace(settings, min_region_score=0.0)
     regions = top_regions(pmap, target, settings=settings)
     return np.array([r.cell for r in regions], dtype=np.int64).reshape(-1, 2)
 
@@ -220,8 +227,20 @@ def explain_map(
         weights = pmap.proba[cells[:, 0], cells[:, 1], class_index]
     heat = stitch(cams, cells, pmap.grid, weights)
     notes = []
-    if len(cells) == 0:
+    if len(cells) == 0 and settings.resolved_scope == "listed":
+        least = (sliding or SlidingSettings()).min_region_score
+        notes.append(
+            f"{settings.method}: no region scores {least:.2f} or more, so none was explained "
+            "(Explain: the top regions, or the whole breast, explains this image anyway)"
+        )
+    elif len(cells) == 0:
         notes.append("no patch to explain")
+    elif settings.resolved_scope == "listed":
+        least = (sliding or SlidingSettings()).min_region_score
+        notes.append(
+            f"{settings.method}: explained the {len(cells)} listed region(s), those scoring "
+            f"{least:.2f} or more"
+        )
     return CamMap(
         heat=heat,
         settings=settings,

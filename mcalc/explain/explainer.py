@@ -30,11 +30,13 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 import threading
 import time
 import warnings
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -236,6 +238,11 @@ class Explainer:
                 cls = {"gradcam": Gradcam, "gradcam++": GradcamPlusPlus, "scorecam": Scorecam}
                 # No model_modifier and clone=False: the clone is ours already.
                 self._methods[key] = cls[method](target, model_modifier=None, clone=False)
+                if method == "scorecam":
+                    # Score-CAM's masked inputs (patches x channels) go through the
+                    # clone's predict in one call: batch by batch here, so that a cancel
+                    # is seen between batches (_STEP), not at the call's end.
+                    target.predict = functools.partial(_stepped_predict, target)
             return self._methods[key]
 
     def explain_patches(
@@ -306,7 +313,17 @@ class Explainer:
                 seed = np.asarray(parts[0].predict_on_batch(seed), dtype=np.float32)
             if method == "scorecam":
                 kwargs["batch_size"] = max(32, n)
-            with warnings.catch_warnings():
+            step = None
+            if progress is not None and method == "scorecam":
+
+                def step(done: int, of: int, lo: int = lo, n: int = n) -> None:
+                    progress(
+                        lo,
+                        total,
+                        f"{method}: patches {lo + 1}-{lo + n} of {total}, masked input {done}/{of}",
+                    )
+
+            with warnings.catch_warnings(), _stepping(step):
                 # Score-CAM passes a list where Keras expects one tensor: harmless.
                 warnings.filterwarnings("ignore", message="The structure of `inputs`")
                 cam = np.asarray(vis(score, seed, **kwargs), dtype=np.float32)
@@ -356,6 +373,38 @@ class Explainer:
         if not 0 <= int(class_index) < self.classes:
             raise ValueError(f"class index {class_index} out of range 0..{self.classes - 1}")
         return x
+
+
+#: The current thread's report between two batches of a stepped predict (a thread's own:
+#: two analyses may explain with one explainer at once).
+_STEP = threading.local()
+
+
+@contextlib.contextmanager
+def _stepping(step: Callable[[int, int], None] | None) -> Iterator[None]:
+    """Make ``step(done, total)`` the report of :func:`_stepped_predict` in this thread."""
+    before = getattr(_STEP, "report", None)
+    _STEP.report = step
+    try:
+        yield
+    finally:
+        _STEP.report = before
+
+
+def _stepped_predict(model: Any, x: Any, batch_size: int | None = 32, **_: Any) -> np.ndarray:
+    """``model.predict(x, batch_size)`` batch by batch, calling this thread's
+    :func:`_stepping` report after each (where a cancelled analysis stops), without
+    Keras' ``predict`` set-up of a dataset per call."""
+    inputs = x[0] if isinstance(x, list | tuple) and len(x) == 1 else x
+    size = max(1, int(batch_size or 32))
+    total = len(inputs)
+    report = getattr(_STEP, "report", None)
+    parts = []
+    for lo in range(0, total, size):
+        parts.append(np.asarray(model.predict_on_batch(inputs[lo : lo + size])))
+        if report is not None:
+            report(min(lo + size, total), total)
+    return np.concatenate(parts) if parts else np.zeros((0,), np.float32)
 
 
 def _compiled_in_batches(

@@ -67,7 +67,14 @@ _SUMMARY_KEYS = ("architecture", "task", "classes", "patch", "created", "val_auc
 
 @dataclass(frozen=True)
 class CardFreeze(JsonSection):
-    """Which layers trained: the strategy, whether in two stages, and each stage."""
+    """Which layers trained: the strategy, whether in two stages, and each stage.
+
+    Each of ``stages`` is a freeze record (stage, epochs, lr, strategy, boundary, trainable
+    and total parameters, frozen layers, warnings), the same keys for every stage. The
+    ``hardneg`` stage of cards written before 5 December 2026 also has ``mined``, kept as
+    read: the count is :class:`CardHardNegatives`' (``hard_negatives.mined``), where new
+    cards keep it alone.
+    """
 
     strategy: str = "?"
     two_stage: bool = False

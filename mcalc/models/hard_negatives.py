@@ -219,6 +219,7 @@ def mine_hard_negatives(
     """
     from mcalc.explain.errors import NoBreastRegionError
     from mcalc.explain.sliding import SlidingSettings, predict_map
+    from mcalc.imageio import read_image
 
     if patch.input != "recent":
         raise ValueError(f"hard-negative mining takes recent-input models, got {patch.input!r}")
@@ -238,14 +239,16 @@ def mine_hard_negatives(
         if check_stop is not None:
             check_stop()
         try:
-            unit, calc, breast = load_training_image(rec, patch.spacing_mm)
+            # Decoded once: the native spacing (a run without resampling) is read from it too.
+            mammo = read_image(rec.image_path)
+            unit, calc, breast = load_training_image(rec, patch.spacing_mm, mammogram=mammo)
             pmap = predict_map(loaded, unit, settings=settings, breast=breast)
         except (ImageReadError, AnnotationError, NoBreastRegionError) as exc:
             log.warning("%s not mined: %s", rec.key, exc)
             skipped[rec.key] = str(exc)
             found = []
         else:
-            spacing = (patch.spacing_mm or _native_spacing(rec),) * 2
+            spacing = (patch.spacing_mm or float(np.mean(mammo.pixel_spacing_mm)),) * 2
             region = mining_region(calc, breast, patch.size, spacing)
             found = mine_image(pmap.dense(), region, spacing, n)
             mined_images += 1
@@ -274,11 +277,3 @@ def mine_hard_negatives(
         classes,
     )
     return HardNegatives(patches, mined_images, np.asarray(scores, np.float64), skipped)
-
-
-def _native_spacing(rec: Any) -> float:
-    """The mean native pixel spacing (mm) of a record's image: a run without resampling
-    (``spacing_mm`` ``None``) mines on the native grid."""
-    from mcalc.imageio import read_image
-
-    return float(np.mean(read_image(rec.image_path).pixel_spacing_mm))

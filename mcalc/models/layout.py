@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["CARD_FILE", "MODEL_FILE", "LOG_FILE", "TENSORBOARD_DIR", "model_file"]
+__all__ = ["CARD_FILE", "MODEL_FILE", "LOG_FILE", "TENSORBOARD_DIR", "FAILED_FILE", "model_file"]
 
 CARD_FILE = "card.json"
 MODEL_FILE = "model.keras"
 LOG_FILE = "training_log.jsonl"
 #: The run's TensorBoard logs (one sub-folder per training stage).
 TENSORBOARD_DIR = "tensorboard"
+#: In a training run's folder (``<runs_dir>/<id>``, never a registered model's): the run
+#: failed or was interrupted, and registered nothing (its first line says why).
+FAILED_FILE = "FAILED"
 
 
 def model_file(folder: str | Path) -> Path:

@@ -335,13 +335,17 @@ def image_seed(seed: int, key: str) -> int:
 
 
 def load_training_image(
-    rec: ImageRecord, spacing_mm: float | None
+    rec: ImageRecord, spacing_mm: float | None, *, mammogram: Mammogram | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``(unit, calcification mask, breast mask)`` of one dataset image, at ``spacing_mm``."""
+    """``(unit, calcification mask, breast mask)`` of one dataset image, at ``spacing_mm``.
+
+    ``mammogram``: ``rec``'s image already decoded (:func:`mcalc.imageio.read_image`), for
+    a caller that needs more of it (its native spacing): the file is then not read again.
+    """
     from mcalc.breast import breast_mask
     from mcalc.imageio import read_image
 
-    mammo = read_image(rec.image_path)
+    mammo = mammogram if mammogram is not None else read_image(rec.image_path)
     unit, _ = model_input_image(mammo, spacing_mm)
     calc = training_marks(rec, mammo.shape, unit.shape)
     breast = np.asarray(breast_mask(unit), bool)

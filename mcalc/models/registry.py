@@ -45,7 +45,14 @@ from mcalc.access.admin import check_allowed, record_action
 from mcalc.errors import ModelError
 from mcalc.fileio import atomic_write_json, file_lock
 from mcalc.models.card import CARD_VERSION, ModelCard
-from mcalc.models.layout import CARD_FILE, LOG_FILE, MODEL_FILE, TENSORBOARD_DIR, model_file
+from mcalc.models.layout import (
+    CARD_FILE,
+    FAILED_FILE,
+    LOG_FILE,
+    MODEL_FILE,
+    TENSORBOARD_DIR,
+    model_file,
+)
 
 if TYPE_CHECKING:
     import keras
@@ -103,6 +110,10 @@ def load_card(folder: str | Path) -> ModelCard:
     """
     folder = Path(folder)
     card_path = folder / CARD_FILE
+    failed = folder / FAILED_FILE
+    if failed.is_file():
+        why = failed.read_text(encoding="utf-8", errors="replace").partition("\n")[0]
+        raise ModelError(f"{folder}: a training run that registered nothing ({FAILED_FILE}: {why})")
     if not card_path.is_file():
         raise ModelError(f"{folder}: no {CARD_FILE}; not a model folder")
     try:

@@ -27,6 +27,7 @@ __all__ = [
     "StopRequest",
     "StopOnRequest",
     "emit_event",
+    "mark_failed",
 ]
 
 log = logging.getLogger("mcalc.models.training")
@@ -176,3 +177,22 @@ def emit_event(path: Path, progress: TrainEventFn | None, event: TrainEvent) -> 
         log.info(line)
     if progress is not None:
         progress(event)
+
+
+def mark_failed(run_dir: Path, model_id: str, event: TrainEvent) -> None:
+    """Write the run folder's ``FAILED`` file (:data:`mcalc.models.layout.FAILED_FILE`)
+    for a run that ends with ``event`` (``failed`` or ``interrupted``) and registers
+    nothing: the folder then says so itself, beside its ``progress.jsonl``, and no listing
+    of models reads it as one (:func:`mcalc.models.registry.load_card`)."""
+    from mcalc.fileio import atomic_write_text
+    from mcalc.models.layout import FAILED_FILE
+
+    message = event.get("message")
+    why = f"training of {model_id} {event.get('event', 'failed')}" + (
+        f": {message}" if message else ""
+    )
+    atomic_write_text(
+        Path(run_dir) / FAILED_FILE,
+        f"{why}\nNothing was registered: this folder is not a model. progress.jsonl is the "
+        "run's record; best-*.weights.h5, when present, are its checkpoints.\n",
+    )

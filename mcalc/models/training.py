@@ -74,6 +74,7 @@ from mcalc.models.train_events import (
     TrainEvent,
     TrainEventFn,
     emit_event,
+    mark_failed,
 )
 from mcalc.models.weights import WeightsInfo, apply_weights, resolve_weights
 
@@ -282,7 +283,9 @@ def _fit_stages(run: _Run, data: TrainData, gpu: bool, strategy: Any) -> Fitted:
             run.check_stop()
             done = sum(len(h.get("loss", [])) for h in history.values())
             data, mined = _mine(run, data, model, after_epoch=done)
-            stages.append({**stages[-1], "stage": stage, "epochs": epochs, "mined": mined["mined"]})
+            # The freeze record of the stage (the layers of the one before); what was mined
+            # is the card's hard_negatives' alone.
+            stages.append({**stages[-1], "stage": stage, "epochs": epochs})
             lr_used.append(lr_used[-1])
             run.emit({"event": "stage", **stages[-1]})
             history[stage] = _fit_stage(
@@ -555,9 +558,11 @@ def train(
 def _failed(run: _Run, event: TrainEvent, mlflow_status: str) -> None:
     """End a run that registers nothing: its ``progress.jsonl`` ends with ``event`` (the
     record that it failed, as a job's ``status.json`` says; the run never reads as going
-    on), and no half-made model folder of its id is left beside the registry."""
+    on) and its ``FAILED`` file, and no half-made model folder of its id is left beside the
+    registry."""
     emit_event(run.log_path, None, event)
     if run.is_chief:
+        mark_failed(run.run_dir, run.model_id, event)
         discard_partial(run.models_dir, run.model_id)
     if run.mlflow is not None:
         run.mlflow.end(mlflow_status)
