@@ -215,6 +215,17 @@ def test_browse_table_says_n_a_for_missing_metadata(app_env):
     assert df[["laterality", "density", "birads", "biopsy"]].notna().all().all()
 
 
+def test_browse_table_says_its_counts_add_up_all_four_images(app_env):
+    """A case's counts add the marks of its four images (CC and MLO, prior and recent): one
+    cluster seen in all four read "clusters 4" under a bare "clusters" heading."""
+    at = _run("pages/browse.py")
+    config = json.loads(at.dataframe[0].proto.columns)
+    for column in ("calcifications", "clusters"):
+        label = config[column]["label"]
+        assert "all images" in label, label
+        assert "added" in config[column]["help"], config[column]
+
+
 def test_browse_filter_without_calcifications_shows_birads1_only(app_env):
     at = _run("pages/browse.py")
     at.selectbox(key="browse_filter_calc").select("without").run()
