@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from mcalc.cli import main
 from tests.conftest import REPO
 
@@ -60,6 +62,43 @@ def test_demo_command_writes_real_layout(tmp_path):
     assert summary["cases"] == 3 and summary["synthetic"] is True
     assert (out / "Description.xlsx").is_file()
     assert len(list((out / "Dataset").rglob("*_GT.*"))) == 12
+
+
+@pytest.mark.slow
+def test_an_error_after_tensorflow_loads_is_one_line_on_stderr(tmp_path):
+    """README: "Errors are one line on stderr". A command that loads TensorFlow (predict)
+    printed six lines of its libraries' start-up before the error on a machine without a
+    GPU ("oneDNN custom operations are on", "Could not find cuda drivers", twice each)."""
+    import os
+
+    from mcalc.config import _nvidia_present
+
+    if _nvidia_present():
+        pytest.skip("the start-up lines are filtered on machines without an NVIDIA GPU only")
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL",)}
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    missing = tmp_path / "scan.dcm"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mcalc",
+            "predict",
+            "--model",
+            "demo-custom",
+            "--image",
+            str(missing),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [f"error: {missing}: no such file"], proc.stderr
 
 
 def test_demo_refuses_foreign_folder(tmp_path, capsys):
