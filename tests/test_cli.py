@@ -118,3 +118,17 @@ def test_evaluate_refuses_detection_options_with_no_detection(tmp_path, capsys):
     # --no-detection alone goes on to the model, which is not there.
     assert main([*base, "--no-detection"]) == 2
     assert "no model 'none-such'" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_a_report_that_is_neither_html_nor_pdf(tmp_path, capsys):
+    """`--report FILE.html|FILE.pdf`: `--report r.docx` wrote HTML into r.docx, after the
+    whole evaluation. Refused first, before the model or the data is looked at."""
+    base = ["evaluate", "--model", "none-such", "--data", str(tmp_path / "nope")]
+    out = tmp_path / "r.docx"
+    assert main([*base, "--report", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--report must end in .html or .pdf" in err and "got 'r.docx'" in err, err
+    assert not out.exists()
+    for name in ("r.html", "r.HTM", "r.PDF"):  # accepted: goes on to the missing model
+        assert main([*base, "--report", str(tmp_path / name)]) == 2
+        assert "no model 'none-such'" in capsys.readouterr().err
