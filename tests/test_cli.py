@@ -132,3 +132,15 @@ def test_evaluate_refuses_a_report_that_is_neither_html_nor_pdf(tmp_path, capsys
     for name in ("r.html", "r.HTM", "r.PDF"):  # accepted: goes on to the missing model
         assert main([*base, "--report", str(tmp_path / name)]) == 2
         assert "no model 'none-such'" in capsys.readouterr().err
+
+
+def test_report_refuses_an_out_file_that_is_not_a_pdf(tmp_path, capsys):
+    """`report ... --out FILE.pdf`: `--out r.html` wrote a PDF into r.html. Refused before
+    the data is looked at."""
+    base = ["report", "--data", str(tmp_path / "nope"), "--case", "suspicious-1"]
+    assert main([*base, "--out", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert "--out must end in .pdf (the report is a PDF), got 'r.html'" in err, err
+    assert not (tmp_path / "r.html").exists()
+    assert main([*base, "--out", str(tmp_path / "r.PDF")]) == 2  # accepted: on to the data
+    assert "nope does not exist" in capsys.readouterr().err
