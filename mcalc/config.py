@@ -288,6 +288,20 @@ _TF_STARTUP_NOISE = re.compile(
 )
 
 
+#: Set by :func:`import_tensorflow_quietly` for the processes a command starts (their
+#: environment is inherited): a worker process that sees it imports TensorFlow the same way
+#: (:func:`import_tensorflow_quietly_if_asked`).
+QUIET_TF_ENV = "MCALC_QUIET_TF_STARTUP"
+
+
+def import_tensorflow_quietly_if_asked() -> None:
+    """In a worker process (a batch's process pool): :func:`import_tensorflow_quietly` when
+    the command that started it did so; its own start-up lines otherwise reached the
+    command's stderr, once per worker."""
+    if os.environ.get(QUIET_TF_ENV) == "1":
+        import_tensorflow_quietly()
+
+
 def import_tensorflow_quietly() -> None:
     """Import TensorFlow with the start-up lines :func:`prepare_tensorflow` cannot hide kept
     off the process's stderr (every other line it writes there is passed on), so that a
@@ -297,6 +311,7 @@ def import_tensorflow_quietly() -> None:
     ``TF_CPP_MIN_LOG_LEVEL`` (read before :func:`prepare_tensorflow` sets it)."""
     if "tensorflow" in sys.modules or _nvidia_present():
         return
+    os.environ[QUIET_TF_ENV] = "1"
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as caught:

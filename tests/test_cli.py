@@ -101,6 +101,34 @@ def test_an_error_after_tensorflow_loads_is_one_line_on_stderr(tmp_path):
     assert proc.stderr.splitlines() == [f"error: {missing}: no such file"], proc.stderr
 
 
+@pytest.mark.slow
+def test_predict_all_worker_processes_keep_tensorflows_start_up_off_stderr(tiny_demo, tmp_path):
+    """`predict --all --workers 2`: each worker process printed TensorFlow's six start-up
+    lines on the command's stderr too (its own import, after the command's)."""
+    import os
+
+    from mcalc.config import QUIET_TF_ENV, _nvidia_present
+
+    if _nvidia_present():
+        pytest.skip("the start-up lines are filtered on machines without an NVIDIA GPU only")
+    drop = ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES", QUIET_TF_ENV)
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mcalc", "predict", "--model", "demo-custom", "--data",
+         str(tiny_demo), "--all", "--workers", "2", "--cam", "none", "--out",
+         str(tmp_path / "out")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "24 analysed" in proc.stdout, proc.stdout
+    for noise in ("absl::InitializeLog", "oneDNN custom operations", "cudart_stub"):
+        assert noise not in proc.stderr, proc.stderr
+
+
 def test_demo_refuses_foreign_folder(tmp_path, capsys):
     (tmp_path / "mine.txt").write_text("precious")
     assert main(["demo", "--out", str(tmp_path)]) == 2
