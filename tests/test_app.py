@@ -41,6 +41,10 @@ def test_home_says_synthetic_and_counts(app_env):
     assert metrics["Cases"] == "6"
     assert metrics["Images"] == "24"
     assert metrics["Problems"] == "4"
+    # Every demo image has an annotation file, a normal one marking nothing: the metric
+    # says it counts files, where Batch's "annotated" column means an image with marks.
+    annotated = next(m for m in at.metric if m.label == "Annotated images")
+    assert annotated.value == "24" and "annotation file" in annotated.proto.help
     captions = [c.value for c in at.caption]
     assert any(
         "4 loosely matched names (the demo copies the real archive's quirks on purpose)" in c
