@@ -109,7 +109,8 @@ COMPARABILITY_NOTE = (
     "micro-calcifications classified per case on the real mammograms: accuracy 90.3% and "
     "AUC 0.87 with temporal subtraction of the prior, 82.7% and AUC 0.81 from the recent "
     "image alone. They are a different task on different data, not directly comparable "
-    "with patch-level numbers of mcalc models, least of all on synthetic data. The papers "
+    "with the numbers of mcalc models at the patch, image or case level, least of all on "
+    "synthetic data. The papers "
     "report no sensitivity/specificity: each point is placed where an equal-variance "
     "binormal ROC curve with the published AUC has sensitivity = specificity."
 )
