@@ -13,6 +13,9 @@ import ctypes.util
 import functools
 import glob
 import os
+import re
+import sys
+import tempfile
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -273,3 +276,53 @@ def prepare_tensorflow(environ: MutableMapping[str, str] | None = None) -> None:
         return
     env.setdefault("CUDA_VISIBLE_DEVICES", "-1")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+#: The start-up lines :func:`prepare_tensorflow` cannot hide (written by TensorFlow's C++
+#: libraries before their logging reads ``TF_CPP_MIN_LOG_LEVEL``), and only those: the
+#: notice that precedes them and two info lines (``I`` level) from ``port.cc`` and
+#: ``cudart_stub.cc``.
+_TF_STARTUP_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\) is called are written to "
+    r"STDERR|I\d{4} [\d:.]+ +\d+ (port|cudart_stub)\.cc:\d+\] .*)$"
+)
+
+
+#: Set by :func:`import_tensorflow_quietly` for the processes a command starts (their
+#: environment is inherited): a worker process that sees it imports TensorFlow the same way
+#: (:func:`import_tensorflow_quietly_if_asked`).
+QUIET_TF_ENV = "MCALC_QUIET_TF_STARTUP"
+
+
+def import_tensorflow_quietly_if_asked() -> None:
+    """In a worker process (a batch's process pool): :func:`import_tensorflow_quietly` when
+    the command that started it did so; its own start-up lines otherwise reached the
+    command's stderr, once per worker."""
+    if os.environ.get(QUIET_TF_ENV) == "1":
+        import_tensorflow_quietly()
+
+
+def import_tensorflow_quietly() -> None:
+    """Import TensorFlow with the start-up lines :func:`prepare_tensorflow` cannot hide kept
+    off the process's stderr (every other line it writes there is passed on), so that a
+    command's own error is the one line on stderr. For a single-threaded process only (the
+    command line): stderr's file descriptor is redirected while the import runs. A no-op
+    once TensorFlow is imported, on a machine with an NVIDIA GPU, or where the user set
+    ``TF_CPP_MIN_LOG_LEVEL`` (read before :func:`prepare_tensorflow` sets it)."""
+    if "tensorflow" in sys.modules or _nvidia_present():
+        return
+    os.environ[QUIET_TF_ENV] = "1"
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:  # a failed import's own lines are passed on too, before its exception
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            text = caught.read().decode("utf-8", errors="replace")
+            kept = [line for line in text.splitlines() if not _TF_STARTUP_NOISE.match(line)]
+            if kept:
+                print("\n".join(kept), file=sys.stderr)

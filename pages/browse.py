@@ -96,6 +96,24 @@ def filters_ui(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+#: The case table's count columns say what they count: the marks of the case's four images
+#: added up (CC and MLO are two projections of one breast, prior and recent two rounds), so
+#: one cluster seen in all four is "4", which a bare "clusters" heading read as four clusters.
+_ADDED = (
+    "annotated on each of the case's images, added up over CC and MLO, prior and recent: "
+    "the same {what} seen on a case's four images counts 4 (the temporal views below track "
+    "them across rounds, view by view)"
+)
+COUNT_COLUMNS = {
+    "calcifications": st.column_config.NumberColumn(
+        "calcifications (all images)", help=_ADDED.format(what="calcification")
+    ),
+    "clusters": st.column_config.NumberColumn(
+        "clusters (all images)", help=_ADDED.format(what="cluster")
+    ),
+}
+
+
 def _ticked(rows: list[int]) -> dict[str, dict[str, list[int]]]:
     """The case table's selection state with only ``rows`` ticked."""
     return {"selection": {"rows": rows, "columns": [], "cells": []}}
@@ -149,6 +167,7 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
         hide_index=True,
         width="stretch",
         height=min(35 * (len(table) + 1) + 3, 280),
+        column_config=COUNT_COLUMNS,
         on_select=_on_table_pick,
         # "required" ticks the first row by itself, which would pick it for the reader.
         selection_mode="single-row-required" if inside else "single-row",

@@ -49,7 +49,13 @@ c[1].metric(
     f"{n_images - n_bad} of {n_images}" if n_bad else n_images,
     help=f"{n_bad} unreadable image(s) left out of every count" if n_bad else None,
 )
-c[2].metric("Annotated images", int(frame["annotated_images"].sum()) if len(frame) else 0)
+c[2].metric(
+    "Annotated images",
+    int(frame["annotated_images"].sum()) if len(frame) else 0,
+    help="Images with an annotation file, whether or not it marks a calcification (a normal "
+    "image's file marks none; Browse counts the marks). Batch's and Predict's 'annotated' "
+    "mean an image with marks.",
+)
 c[3].metric("Problems", sum(p.severity != "info" for p in index.problems))
 note = common.problem_note(index)
 if note:

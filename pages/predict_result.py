@@ -169,6 +169,18 @@ def _region_from_click(event: Any) -> None:
             return
 
 
+#: The regions table's centre, in the unit the change tables and the detections' caption
+#: name: full-resolution pixels of the file (``Region.center``).
+REGION_COLUMNS = {
+    "row": st.column_config.NumberColumn(
+        "row (full-res px)", help="the region's centre, full-resolution pixels of the file"
+    ),
+    "col": st.column_config.NumberColumn(
+        "col (full-res px)", help="the region's centre, full-resolution pixels of the file"
+    ),
+}
+
+
 def regions_ui(case: CaseAnalysis) -> None:
     table = pd.DataFrame(figures.regions_table(case.images))
     if table.empty:
@@ -186,6 +198,7 @@ def regions_ui(case: CaseAnalysis) -> None:
         on_select="rerun",
         selection_mode="single-row",
         key="predict_regions_table",
+        column_config=REGION_COLUMNS,
     )
     picked = list(event.selection.rows) if event is not None else []
     if picked and st.session_state.get("predict_last_rows") != picked:

@@ -405,6 +405,23 @@ def test_delete_cli_says_when_it_cleared_the_default_model(tmp_path, monkeypatch
     assert default_model_id(models) is None
 
 
+def test_delete_cli_with_no_account_says_how_to_make_one(tmp_path, monkeypatch, capsys):
+    """A fresh clone has no account: `delete model ID --as ana` answered "wrong user name
+    or password for 'ana'" (after asking for one), as if ana existed."""
+    from mcalc.models.registry import list_models
+
+    models = tmp_path / "models"
+    _fake_model(models, "m1")
+    monkeypatch.setenv("MCALC_USERS", str(tmp_path / "users.yaml"))  # no such file yet
+    monkeypatch.setattr(sys, "stdin", io.StringIO("anything\n"))
+    args = ["delete", "model", "m1", "--models", str(models), "--as", "ana", "--password-stdin"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "no account in" in err and "users add NAME --role admin" in err, err
+    assert "wrong user name or password" not in err
+    assert [c.id for c in list_models(models).models] == ["m1"]
+
+
 def test_openid_connect_claims_map_to_an_account(tmp_path):
     users = UsersFile(tmp_path / "u.yaml", bcrypt_rounds=4)
     users.add("olga", "researcher", email="olga@example.org")

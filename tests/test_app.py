@@ -41,6 +41,10 @@ def test_home_says_synthetic_and_counts(app_env):
     assert metrics["Cases"] == "6"
     assert metrics["Images"] == "24"
     assert metrics["Problems"] == "4"
+    # Every demo image has an annotation file, a normal one marking nothing: the metric
+    # says it counts files, where Batch's "annotated" column means an image with marks.
+    annotated = next(m for m in at.metric if m.label == "Annotated images")
+    assert annotated.value == "24" and "annotation file" in annotated.proto.help
     captions = [c.value for c in at.caption]
     assert any(
         "4 loosely matched names (the demo copies the real archive's quirks on purpose)" in c
@@ -213,6 +217,17 @@ def test_browse_table_says_n_a_for_missing_metadata(app_env):
     normal = df[df["case_id"].str.startswith("normal")]
     assert len(normal) and (normal["biopsy"] == "n/a").all()
     assert df[["laterality", "density", "birads", "biopsy"]].notna().all().all()
+
+
+def test_browse_table_says_its_counts_add_up_all_four_images(app_env):
+    """A case's counts add the marks of its four images (CC and MLO, prior and recent): one
+    cluster seen in all four read "clusters 4" under a bare "clusters" heading."""
+    at = _run("pages/browse.py")
+    config = json.loads(at.dataframe[0].proto.columns)
+    for column in ("calcifications", "clusters"):
+        label = config[column]["label"]
+        assert "all images" in label, label
+        assert "added" in config[column]["help"], config[column]
 
 
 def test_browse_filter_without_calcifications_shows_birads1_only(app_env):

@@ -3,6 +3,7 @@ pages/evaluate_tabs/)."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -62,6 +63,12 @@ def test_crossval_tab_lists_a_command_line_run_and_its_pooled_result(eval_env, t
     pooled = _table(at, "pooled AUC")
     assert list(pooled["level"]) == list(levels) and pooled["pooled 95% CI"][0] == "0.500–0.800"
     assert list(_table(at, "case AUC")["model"]) == ["cv-cli-fold1of2", "cv-cli-fold2of2"]
+    # Every fold's AUC to three decimals, as the summary's: the table showed 0.746 beside
+    # 0.7497 and a fold's case AUC as "0" and "1".
+    folds_table = next(d for d in at.dataframe if "case AUC" in d.value.columns)
+    config = json.loads(folds_table.proto.columns)
+    formats = {k: v.get("type_config", {}).get("format") for k, v in config.items()}
+    assert all(formats[f"{lv} AUC"] == "%.3f" for lv in levels), formats
     published = _table(at, "published AUC")
     assert (
         published["our AUC"][0] == 0.66

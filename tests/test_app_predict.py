@@ -51,6 +51,11 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     assert any(t.get("name") == "colorbar" for t in fig["data"])
     tables = [d.value for d in at.dataframe]
     assert any("region" in t.columns and len(t) > 0 for t in tables)
+    # The regions' centres name their unit, as the detections' caption and the change
+    # tables do (the regions table said "row", "col" alone).
+    shown = next(d for d in at.dataframe if "region" in d.value.columns)
+    labels = {k: v.get("label") for k, v in json.loads(shown.proto.columns).items()}
+    assert labels["row"] == "row (full-res px)" and labels["col"] == "col (full-res px)"
     # The agreement table is drawn when its section is opened (a rerun of the result).
     assert not any("energy inside marks" in t.columns for t in tables)
     at.session_state["predict_agreement_open"] = True

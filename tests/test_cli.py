@@ -6,6 +6,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from mcalc.cli import main
 from tests.conftest import REPO
 
@@ -62,6 +64,71 @@ def test_demo_command_writes_real_layout(tmp_path):
     assert len(list((out / "Dataset").rglob("*_GT.*"))) == 12
 
 
+@pytest.mark.slow
+def test_an_error_after_tensorflow_loads_is_one_line_on_stderr(tmp_path):
+    """README: "Errors are one line on stderr". A command that loads TensorFlow (predict)
+    printed six lines of its libraries' start-up before the error on a machine without a
+    GPU ("oneDNN custom operations are on", "Could not find cuda drivers", twice each)."""
+    import os
+
+    from mcalc.config import _nvidia_present
+
+    if _nvidia_present():
+        pytest.skip("the start-up lines are filtered on machines without an NVIDIA GPU only")
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL",)}
+    env.pop("CUDA_VISIBLE_DEVICES", None)
+    missing = tmp_path / "scan.dcm"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mcalc",
+            "predict",
+            "--model",
+            "demo-custom",
+            "--image",
+            str(missing),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env=env,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.splitlines() == [f"error: {missing}: no such file"], proc.stderr
+
+
+@pytest.mark.slow
+def test_predict_all_worker_processes_keep_tensorflows_start_up_off_stderr(tiny_demo, tmp_path):
+    """`predict --all --workers 2`: each worker process printed TensorFlow's six start-up
+    lines on the command's stderr too (its own import, after the command's)."""
+    import os
+
+    from mcalc.config import QUIET_TF_ENV, _nvidia_present
+
+    if _nvidia_present():
+        pytest.skip("the start-up lines are filtered on machines without an NVIDIA GPU only")
+    drop = ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES", QUIET_TF_ENV)
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    proc = subprocess.run(
+        [sys.executable, "-m", "mcalc", "predict", "--model", "demo-custom", "--data",
+         str(tiny_demo), "--all", "--workers", "2", "--cam", "none", "--out",
+         str(tmp_path / "out")],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "24 analysed" in proc.stdout, proc.stdout
+    for noise in ("absl::InitializeLog", "oneDNN custom operations", "cudart_stub"):
+        assert noise not in proc.stderr, proc.stderr
+
+
 def test_demo_refuses_foreign_folder(tmp_path, capsys):
     (tmp_path / "mine.txt").write_text("precious")
     assert main(["demo", "--out", str(tmp_path)]) == 2
@@ -79,3 +146,29 @@ def test_evaluate_refuses_detection_options_with_no_detection(tmp_path, capsys):
     # --no-detection alone goes on to the model, which is not there.
     assert main([*base, "--no-detection"]) == 2
     assert "no model 'none-such'" in capsys.readouterr().err
+
+
+def test_evaluate_refuses_a_report_that_is_neither_html_nor_pdf(tmp_path, capsys):
+    """`--report FILE.html|FILE.pdf`: `--report r.docx` wrote HTML into r.docx, after the
+    whole evaluation. Refused first, before the model or the data is looked at."""
+    base = ["evaluate", "--model", "none-such", "--data", str(tmp_path / "nope")]
+    out = tmp_path / "r.docx"
+    assert main([*base, "--report", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "--report must end in .html or .pdf" in err and "got 'r.docx'" in err, err
+    assert not out.exists()
+    for name in ("r.html", "r.HTM", "r.PDF"):  # accepted: goes on to the missing model
+        assert main([*base, "--report", str(tmp_path / name)]) == 2
+        assert "no model 'none-such'" in capsys.readouterr().err
+
+
+def test_report_refuses_an_out_file_that_is_not_a_pdf(tmp_path, capsys):
+    """`report ... --out FILE.pdf`: `--out r.html` wrote a PDF into r.html. Refused before
+    the data is looked at."""
+    base = ["report", "--data", str(tmp_path / "nope"), "--case", "suspicious-1"]
+    assert main([*base, "--out", str(tmp_path / "r.html")]) == 2
+    err = capsys.readouterr().err
+    assert "--out must end in .pdf (the report is a PDF), got 'r.html'" in err, err
+    assert not (tmp_path / "r.html").exists()
+    assert main([*base, "--out", str(tmp_path / "r.PDF")]) == 2  # accepted: on to the data
+    assert "nope does not exist" in capsys.readouterr().err

@@ -197,7 +197,8 @@ def test_models_default_sets_shows_and_clears_the_default(tmp_path, capsys) -> N
     assert "no model 'nope'" in capsys.readouterr().err
     assert main(["models", "default", "--models", str(models)]) == 0
     assert capsys.readouterr().out.splitlines() == [
-        "no default model set: the newest, newer, is used",
+        "no default model set: the newest, newer, is used by the app's pages (Predict, Batch, "
+        "Audit, Evaluate)",
         "predict and evaluate without --model stop until a default is set: "
         f"`python -m mcalc models --models {models} default ID`",
     ]

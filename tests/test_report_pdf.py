@@ -16,6 +16,7 @@ import pytest
 from mcalc.models.birads_eval import CaseFeatures, evaluate_birads
 from mcalc.models.card import ModelCard
 from mcalc.models.evaluate import EvaluationResult
+from mcalc.models.published import COMPARABILITY_NOTE, REPRODUCTION_NOTE
 from mcalc.models.scores import EvalScores
 from mcalc.present.report import ReportInput, evaluation_report, report_blocks
 from mcalc.present.report_pdf import _ticks, evaluation_report_pdf, latin1
@@ -109,3 +110,28 @@ def test_pdf_helpers() -> None:
     assert _ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert _ticks(0.0, 8.16) == [0.0, 2.0, 4.0, 6.0, 8.0]
     assert latin1("ROC · case – 1 cm²") == "ROC - case - 1 cm²"
+
+
+def test_the_published_table_is_followed_by_a_note_about_that_table(report) -> None:
+    """The ROC's note (patch-level numbers, "each point is placed where ...") also followed
+    the "Published results beside ours" table, whose numbers are per case and which draws
+    no point; so did the Evaluate page's BI-RADS tab."""
+    blocks = report_blocks(report)
+    at = next(i for i, b in enumerate(blocks) if b.text == "Published results beside ours")
+    assert blocks[at + 1].kind == "table"
+    note = blocks[at + 2]
+    assert note.kind == "note" and note.text == REPRODUCTION_NOTE
+    for wrong in ("patch-level", "each point"):
+        assert wrong not in note.text
+    assert "Loizidou" in note.text and "each row says what differs" in note.text
+
+
+def test_the_roc_note_does_not_call_every_level_patch_level(report) -> None:
+    """The ROC's note follows the patch, image and case levels (and Evaluate's level
+    choice): it said "patch-level numbers of mcalc models" under the case-level curves too."""
+    blocks = report_blocks(report)
+    levels = [b.text for b in blocks if b.kind == "h3" and b.text.endswith(("level", ")"))]
+    assert any(t.startswith("Case level") for t in levels), levels
+    assert COMPARABILITY_NOTE in [b.text for b in blocks if b.kind == "note"]
+    assert "patch-level" not in COMPARABILITY_NOTE
+    assert "patch, image or case level" in COMPARABILITY_NOTE

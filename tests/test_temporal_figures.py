@@ -89,7 +89,11 @@ def test_every_change_column_with_a_quantity_names_its_unit():
     unitless = {"kind", "status", "members recent", "members prior"}
     for column in rows[0]:
         assert column in unitless or column.endswith(("full-res px", "(mm)", "(mm²)")), column
-    assert rows[3]["moved (mm)"] == 0.14 and rows[3]["diameter prior (mm)"] == 0.29
+    # The distance is the one left after registration (the recent centre mapped into the
+    # prior against the prior's centre), not how far the finding moved in the files: a
+    # stable finding at the same pixel of both files read "moved 0.55 mm" on Predict.
+    assert rows[3]["apart after registration (mm)"] == 0.14
+    assert rows[3]["diameter prior (mm)"] == 0.29
 
 
 def test_a_pair_compared_as_filed_is_not_titled_registered():

@@ -35,6 +35,7 @@ from typing import Any
 from mcalc.batch.settings import BatchError, BatchItem, WorkerSpec, default_workers
 from mcalc.batch.table import columns_to_rows
 from mcalc.batch.worker import BatchWorker
+from mcalc.config import import_tensorflow_quietly_if_asked
 from mcalc.errors import McalcError
 
 __all__ = ["RowsFn", "run_local", "run_ray", "ray_available"]
@@ -51,6 +52,7 @@ _worker_error: McalcError | None = None
 def _init_process(spec: WorkerSpec) -> None:
     """Pool initializer: this process's model (an error is kept and raised per task)."""
     global _worker, _worker_error
+    import_tensorflow_quietly_if_asked()  # before the model loads it (one thread still)
     try:
         _worker = BatchWorker(spec)
     except McalcError as exc:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +24,7 @@ from mcalc.cli.report import register_commands as register_report_commands
 from mcalc.cli.temporal import register_commands as register_temporal_commands
 from mcalc.cli.users import register_commands as register_user_commands
 from mcalc.cli.workers import register_commands as register_workers_commands
-from mcalc.config import get_settings, prepare_tensorflow
+from mcalc.config import get_settings, import_tensorflow_quietly, prepare_tensorflow
 from mcalc.errors import McalcError
 from mcalc.progress import TerminalProgress
 
@@ -144,8 +145,21 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: The commands that run a model (and so import TensorFlow), imported up front by
+#: :func:`import_tensorflow_quietly`; ``report`` only with ``--model``.
+TENSORFLOW_COMMANDS = frozenset({"train", "evaluate", "crossval", "compare", "predict"})
+
+
+def _uses_tensorflow(args: argparse.Namespace) -> bool:
+    command = getattr(args, "command", None)
+    if command == "report":
+        return bool(getattr(args, "model", None))
+    return command in TENSORFLOW_COMMANDS
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status."""
+    user_level = "TF_CPP_MIN_LOG_LEVEL" in os.environ
     prepare_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -153,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=getattr(logging, str(args.log_level).upper(), logging.WARNING),
         format="%(levelname)s (%(name)s): %(message)s",
     )
+    if not user_level and _uses_tensorflow(args):
+        import_tensorflow_quietly()
     try:
         return int(args.func(args))
     except McalcError as exc:

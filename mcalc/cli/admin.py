@@ -42,6 +42,11 @@ def _signed_in(args: argparse.Namespace) -> tuple[str, str]:
             f"deleting needs an admin: add --as NAME (an account of {users.path} with the "
             "admin role; create one with `python -m mcalc users add NAME --role admin`)"
         )
+    if not users.exists():  # nothing to guess at: say what to do instead of "wrong name"
+        raise AccessError(
+            f"no account in {users.path}: create an admin with `python -m mcalc users add "
+            "NAME --role admin`, then pass --as NAME; nothing deleted"
+        )
     user = users.get(args.as_user)
     if user is None or not users.verify(args.as_user, _password(args)):
         raise AccessError(f"wrong user name or password for {args.as_user!r}; nothing deleted")

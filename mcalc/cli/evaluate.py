@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 __all__ = ["register_commands", "cmd_evaluate", "cmd_compare", "cmd_crossval"]
 
 
+#: What ``--report`` writes: a PDF (``.pdf``) or one self-contained HTML file.
+REPORT_SUFFIXES = (".html", ".htm", ".pdf")
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from mcalc.models.evaluate import evaluate_model
 
@@ -42,6 +46,11 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.bootstrap < 0:
         raise McalcError(
             f"--bootstrap must be 0 (none) or a number of resamples, got {args.bootstrap}"
+        )
+    if args.report and Path(args.report).suffix.lower() not in REPORT_SUFFIXES:
+        raise McalcError(
+            f"--report must end in .html or .pdf (the report's format), got "
+            f"{Path(args.report).name!r}"
         )
     if args.no_detection:
         _refuse_detection_options(args)
@@ -464,7 +473,7 @@ def register_commands(subparsers: Any) -> None:
         "--report",
         metavar="FILE",
         help="also write a report (card, data, every curve and table, settings): a PDF when "
-        "FILE ends in .pdf, else one self-contained HTML file",
+        "FILE ends in .pdf, one self-contained HTML file when it ends in .html",
     )
     evaluate.add_argument("--json", action="store_true", help="print the result as JSON")
     evaluate.set_defaults(func=cmd_evaluate)

@@ -136,6 +136,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Who opens on the newest model when no default is set (the command line's ``predict``
+#: and ``evaluate`` refuse to: :func:`_cmd_models` says so on the next line).
+APP_PAGES = "by the app's pages (Predict, Batch, Audit, Evaluate)"
+
+
 def _cmd_models(args: argparse.Namespace) -> int:
     from mcalc.models.registry import default_first, list_models
 
@@ -210,7 +215,7 @@ def _cmd_default(args: argparse.Namespace) -> int:
             )
         )
     elif not args.clear:
-        print(choice.note)
+        print(choice.note_for(APP_PAGES))
         if not choice.is_default and choice.card is not None:
             print(
                 "predict and evaluate without --model stop until a default is set: "

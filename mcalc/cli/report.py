@@ -11,6 +11,7 @@ import getpass
 from pathlib import Path
 
 from mcalc.config import get_settings
+from mcalc.errors import McalcError
 
 __all__ = ["register_commands"]
 
@@ -18,6 +19,10 @@ __all__ = ["register_commands"]
 def _cmd_report(args: argparse.Namespace) -> int:
     from mcalc.report import write_case_report
 
+    if Path(args.out).suffix.lower() != ".pdf":
+        raise McalcError(
+            f"--out must end in .pdf (the report is a PDF), got {Path(args.out).name!r}"
+        )
     settings = get_settings()
     if args.models:
         settings = settings.with_overrides(models_dir=Path(args.models))
@@ -41,5 +46,5 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="registry id or model folder: add its maps and scores")
     p.add_argument("--models", help="model registry (default: MCALC_MODELS or models/)")
     p.add_argument("--user", help="who makes the report (default: the login name)")
-    p.add_argument("--out", required=True, help="the PDF to write")
+    p.add_argument("--out", required=True, help="the PDF to write (FILE.pdf)")
     p.set_defaults(func=_cmd_report)

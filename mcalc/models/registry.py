@@ -336,17 +336,24 @@ class DefaultChoice:
 
     @property
     def note(self) -> str:
-        """One sentence for a page or the command line: which model and why."""
+        """One sentence for a page: which model and why."""
+        return self.note_for("")
+
+    def note_for(self, user: str) -> str:
+        """:attr:`note`, with who uses the newest model in the default's place named
+        (``user``, e.g. "by the app's pages"): the command line's ``predict`` and
+        ``evaluate`` use none, so a bare "is used" there read as if they did."""
         if self.card is None:
             return "no model in the registry"
         if self.is_default:
             return f"{self.card.id} is the default model ({self.provenance})"
+        by = f" {user}" if user else ""
         if self.wanted:
             return (
                 f"the default model {self.wanted} is no longer in the registry: the newest, "
-                f"{self.card.id}, is used instead; choose a default again"
+                f"{self.card.id}, is used instead{by}; choose a default again"
             )
-        return f"no default model set: the newest, {self.card.id}, is used"
+        return f"no default model set: the newest, {self.card.id}, is used{by}"
 
 
 def _read_default(models_dir: str | Path) -> dict[str, str]:

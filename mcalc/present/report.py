@@ -35,7 +35,7 @@ from mcalc.models.analysis import (
     threshold_metrics,
 )
 from mcalc.models.curves import OperatingPoint
-from mcalc.models.published import COMPARABILITY_NOTE, reproduction_rows
+from mcalc.models.published import COMPARABILITY_NOTE, REPRODUCTION_NOTE, reproduction_rows
 from mcalc.models.scores import LEVEL_RULES, LEVELS
 from mcalc.present.eval_figures import CurveEntry, pr_figure, roc_figure
 from mcalc.present.froc_figures import froc_figure, summary_rows
@@ -303,7 +303,7 @@ def report_blocks(report: ReportInput) -> list[Block]:
             "table",
             rows=reproduction_rows(ours, synthetic=synthetic, what=what, protocol=protocol),
         ),
-        Block("note", COMPARABILITY_NOTE),
+        Block("note", REPRODUCTION_NOTE),
     ]
     blocks += [Block("h2", "Settings"), _pairs(dict(report.settings))]
     blocks += [

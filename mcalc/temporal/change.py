@@ -52,7 +52,7 @@ STATUSES = ("new", "stable", "grown", "resolved")
 #: full-resolution pixels of that round's file (never a preview's), distances in mm.
 RECENT_COLUMN = "recent (row, col) full-res px"
 PRIOR_COLUMN = "prior (row, col) full-res px"
-MOVED_COLUMN = "moved (mm)"
+MOVED_COLUMN = "apart after registration (mm)"
 _EPS = 1e-6
 #: A cluster has grown when its hull's area grew by more than this fraction.
 GROWTH_FRACTION = 0.2

@@ -13,7 +13,7 @@ from mcalc.explain.birads_run import birads_for_model
 from mcalc.explain.detection_eval import DetectionEvalSettings, detection_for_model
 from mcalc.models.birads_eval import AGGREGATIONS, GROUPS, RULE_TEXT
 from mcalc.models.card import ModelCard
-from mcalc.models.published import COMPARABILITY_NOTE, reproduction_rows
+from mcalc.models.published import REPRODUCTION_NOTE, reproduction_rows
 from mcalc.present.eval_figures import confusion_figure
 from mcalc.present.report import birads_rows, ours_for_reproduction
 from pages import common
@@ -189,4 +189,4 @@ def birads_ui(cards: list[ModelCard], fingerprint: str) -> None:
         for row in reproduction_rows(ours, synthetic=synthetic, what=what):
             rows.append({"model": model_id} | row)
     fitted_table(pd.DataFrame(rows), key="evaluate_birads_published")
-    st.info(COMPARABILITY_NOTE, icon=":material/menu_book:")
+    st.info(REPRODUCTION_NOTE, icon=":material/menu_book:")

@@ -171,7 +171,13 @@ def result_ui(run: CrossvalRun) -> None:
         for f in out["folds"]
     ]
     common.dataframe(
-        pd.DataFrame(rows), hide_index=True, width="stretch", key="evaluate_cv_folds_table"
+        pd.DataFrame(rows),
+        hide_index=True,
+        width="stretch",
+        key="evaluate_cv_folds_table",
+        column_config={  # three decimals, as the summary: not 0.746 beside 0.7497, nor "1"
+            f"{lv} AUC": st.column_config.NumberColumn(format="%.3f") for lv in levels
+        },
     )
     summary = [
         {
