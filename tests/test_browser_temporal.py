@@ -69,6 +69,16 @@ def test_browse_viewer_subtraction_flicker_swipe_and_linked_marker(demo_app):
         open_app(page, f"{demo_app.url}/browse")
         frame = viewer_frame(page)
         assert _state(frame)["temporal"] == "off"  # nothing registered until asked
+        # The reader's zoom and window before asking for the temporal views: kept by the
+        # panels built again with them (they went back to the fit and the file's window).
+        panel = _box(page, frame, ".panel", 1)
+        page.mouse.move(panel["x"] + panel["width"] / 2, panel["y"] + panel["height"] / 2)
+        for _ in range(3):
+            page.mouse.wheel(0, -240)
+            page.wait_for_timeout(150)
+        zoomed = _wait(frame, page, lambda s: max(json.loads(s["zoom"])) > 1.05, "wheel zoom")
+        frame.locator(".bar button", has_text="dense tissue").first.click()
+        left = _wait(frame, page, lambda s: s["window"] != zoomed["window"], "window preset")
         # The viewer's own button asks Python to register (once per case), then the panels
         # are rebuilt with the registered prior, the subtraction and the mapping.
         frame.get_by_role("button", name="Temporal views").click()
@@ -78,6 +88,9 @@ def test_browse_viewer_subtraction_flicker_swipe_and_linked_marker(demo_app):
         assert int(state["tracked"]) > 0
         _drawn(frame, page, ".panel > .vp canvas", 4)
         assert all(None not in p for p in json.loads(_state(frame)["pan"]))  # NaN: null
+        kept = _state(frame)
+        assert json.loads(kept["zoom"]) == pytest.approx(json.loads(left["zoom"]), abs=0.02)
+        assert kept["window"] == left["window"]
 
         frame.locator(".tbar button", has_text="subtraction").first.click()
         state = _wait(frame, page, lambda s: '"CC":"subtraction"' in s["temporalMode"], "mode")

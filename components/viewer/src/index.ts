@@ -974,6 +974,33 @@ function imagesAhead(): void {
   }
 }
 
+type KeptView = { camera: cs.Types.ICamera; voi?: cs.Types.VOIRange; invert?: boolean };
+/** Each shown panel's camera and window, by panel key. */
+function keptViews(): Map<string, KeptView> {
+  const kept = new Map<string, KeptView>();
+  (args?.panels ?? []).forEach((p, i) => {
+    const vp = viewport(i);
+    if (!vp) return;
+    const { voiRange, invert } = vp.getProperties();
+    kept.set(p.key, { camera: vp.getCamera(), voi: voiRange, invert });
+  });
+  return kept;
+}
+/** Give the panels of `a` that were shown before their camera and window back. */
+function restoreViews(a: Args, kept: Map<string, KeptView>): void {
+  synchronizers.forEach((s) => s.setEnabled(false)); // each panel its own, as it was
+  a.panels.forEach((p, i) => {
+    const k = kept.get(p.key);
+    const vp = viewport(i);
+    if (!k || !vp) return;
+    vp.setCamera(k.camera);
+    if (k.voi) vp.setProperties({ voiRange: k.voi, invert: k.invert });
+  });
+  synchronizers.forEach((s) => s.setEnabled(true));
+  drawAll();
+  publish();
+}
+
 let pending: Promise<void> = Promise.resolve(); // renders and answers, one after the other
 async function onRender(a: Args, early = false): Promise<void> {
   const started = performance.now();
@@ -981,6 +1008,9 @@ async function onRender(a: Args, early = false): Promise<void> {
   if (!early) await ahead.arrived(); // pixels fetched ahead, under way (ahead.ts)
   await px.receive(a.pixels, a.pixels_data, a.panels);
   const newCase = a.case_key !== caseKey || temporal.changed(a.temporal);
+  // The same case with its temporal views asked for or put away: the panels are built
+  // again, each keeping the zoom, pan and window the reader left it with.
+  const views = newCase && a.case_key === caseKey ? keptViews() : null;
   const fetchAhead = () =>
     ahead.start(a.pixels_ahead, (i, d) => px.receive(i, d).then(() => (imagesAhead(), publish())));
   if (newCase && px.request(a.panels, emit)) return void (fetchAhead(), await px.receiveRest()); // shown when its pixels are here
@@ -1009,6 +1039,7 @@ async function onRender(a: Args, early = false): Promise<void> {
     // Keep the images of the previous case only (bounded memory: cache size is capped).
     try {
       await showCase(a);
+      if (views) restoreViews(a, views);
     } catch (e) {
       message(`The viewer could not show this case: ${(e as Error).message}`);
       return;
