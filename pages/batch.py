@@ -192,7 +192,10 @@ def results_ui(job: BatchJob) -> None:
         on_select="rerun",
         selection_mode="single-row",
         key="batch_table",
-        column_config={"score": st.column_config.NumberColumn(format="%.3f")},
+        column_config={
+            "score": st.column_config.NumberColumn(format="%.3f"),
+            "seconds": st.column_config.NumberColumn(format="%.2f"),
+        },
     )
     # The image is chosen by its key, not its place: while a run goes on, rows arrive and
     # are sorted again, and a place named another image (or the widget's stale label came

@@ -6,6 +6,7 @@ process from the page is covered by ``test_batch.py``'s job test.
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -64,6 +65,11 @@ def test_batch_page_filters_the_table_and_opens_a_row_in_predict(
     assert len(table) == 4 and scores.iloc[0] == scores.max()  # by score
     assert table["score"].iloc[-1] == "n/a"  # not a grey "None"
     assert table["error"].iloc[-1] != ""  # the corrupt image, last
+    # Seconds to two decimals (they showed four), scores to three.
+    grid = next(d for d in at.dataframe if "image_key" in d.value.columns)
+    cols = json.loads(grid.proto.columns)
+    formats = {k: v.get("type_config", {}).get("format") for k, v in cols.items()}
+    assert formats["seconds"] == "%.2f" and formats["score"] == "%.3f"
     # n_detections is capped: the caption says so (20 everywhere read as a finding).
     assert any("at most 20 an image" in c.value for c in at.caption)
     at.radio(key="batch_errors").set_value("only").run()
