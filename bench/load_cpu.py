@@ -34,6 +34,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -192,9 +193,11 @@ class Watch:
         if tracing:
             await self.page.context.browser.start_tracing(categories=TRACE_CATEGORIES)
         before, srv = browser_cpu_by_kind(), cpu_seconds(self.server)
+        t0 = time.monotonic()
         yield
+        wall = time.monotonic() - t0
         after = browser_cpu_by_kind()
-        row: dict[str, Any] = {"round": self.round, "kind": kind}
+        row: dict[str, Any] = {"round": self.round, "kind": kind, "wall_s": round(wall, 3)}
         row["chromium"] = {k: round(v - before.get(k, 0.0), 3) for k, v in after.items()}
         row["server"] = round(cpu_seconds(self.server) - srv, 3)
         if cdp is not None:
@@ -250,7 +253,8 @@ async def _run(
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians per interaction over the rounds after the first (all Chromium, by process
-    kind, the server) and each round's Chromium total."""
+    kind, the server; ``wall_s``, the interaction's action and wait, where the rows have it)
+    and each round's Chromium total."""
     later = [r for r in rows if r["round"] > 0]
     by: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for r in later:
@@ -264,6 +268,11 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
                 k: round(statistics.median(r["chromium"].get(k, 0.0) for r in rs), 3)
                 for k in sorted({k for r in rs for k in r["chromium"]})
             },
+            **(
+                {"wall_s": round(statistics.median(r["wall_s"] for r in rs), 3)}
+                if all("wall_s" in r for r in rs)
+                else {}
+            ),
         }
         for kind, rs in by.items()
     }
@@ -311,7 +320,11 @@ def main() -> int:
         return 1 if out["errors"] else 0
     print(f"app of {out['repo']}; one reader, rounds 2-{args.rounds}, medians (CPU s)")
     for kind, m in out["per_interaction"].items():
-        parts = ", ".join(f"{k} {v:.2f}" for k, v in m.items() if k not in ("n", "chromium"))
+        parts = ", ".join(
+            f"{k} {v:.2f}" for k, v in m.items() if k not in ("n", "chromium", "wall_s")
+        )
+        if "wall_s" in m:
+            parts += f"; wall {m['wall_s']:.2f} s"
         print(f"{kind:<12} Chromium {m['chromium']:.2f} ({parts}; n {m['n']})")
     print(f"Chromium per round: {out['round_chromium_s']}")
     for r in out["rows"]:
