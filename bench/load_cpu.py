@@ -34,6 +34,7 @@ import shutil
 import statistics
 import sys
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -192,9 +193,11 @@ class Watch:
         if tracing:
             await self.page.context.browser.start_tracing(categories=TRACE_CATEGORIES)
         before, srv = browser_cpu_by_kind(), cpu_seconds(self.server)
+        t0 = time.monotonic()
         yield
+        wall = time.monotonic() - t0
         after = browser_cpu_by_kind()
-        row: dict[str, Any] = {"round": self.round, "kind": kind}
+        row: dict[str, Any] = {"round": self.round, "kind": kind, "wall_s": round(wall, 3)}
         row["chromium"] = {k: round(v - before.get(k, 0.0), 3) for k, v in after.items()}
         row["server"] = round(cpu_seconds(self.server) - srv, 3)
         if cdp is not None:
@@ -245,12 +248,19 @@ async def _run(
                     await browser.close()
     finally:
         shutil.rmtree(root, ignore_errors=True)
+    # Each watched interaction's latency as the bench measures it (the page's clock, from
+    # the action to the page settled: bench/load.py), in the order they ran.
+    if [r["kind"] for r in watch.rows] == [k for k, _ in one.samples]:
+        for r, (_, seconds) in zip(watch.rows, one.samples, strict=True):
+            r["seconds"] = round(seconds, 3)
     return {"repo": str(repo), "rows": watch.rows, "errors": warm.errors + one.errors}
 
 
 def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians per interaction over the rounds after the first (all Chromium, by process
-    kind, the server) and each round's Chromium total."""
+    kind, the server; ``seconds``, the interaction's latency on the page's clock, and
+    ``wall_s``, its action and wait with the bench's quiet check, where the rows have them)
+    and each round's Chromium total."""
     later = [r for r in rows if r["round"] > 0]
     by: dict[str, list[dict[str, Any]]] = collections.defaultdict(list)
     for r in later:
@@ -263,6 +273,11 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
             **{
                 k: round(statistics.median(r["chromium"].get(k, 0.0) for r in rs), 3)
                 for k in sorted({k for r in rs for k in r["chromium"]})
+            },
+            **{
+                t: round(statistics.median(r[t] for r in rs), 3)
+                for t in ("seconds", "wall_s")
+                if all(t in r for r in rs)
             },
         }
         for kind, rs in by.items()
@@ -311,7 +326,11 @@ def main() -> int:
         return 1 if out["errors"] else 0
     print(f"app of {out['repo']}; one reader, rounds 2-{args.rounds}, medians (CPU s)")
     for kind, m in out["per_interaction"].items():
-        parts = ", ".join(f"{k} {v:.2f}" for k, v in m.items() if k not in ("n", "chromium"))
+        parts = ", ".join(
+            f"{k} {v:.2f}" for k, v in m.items() if k not in ("n", "chromium", "seconds", "wall_s")
+        )
+        if "seconds" in m:
+            parts += f"; latency {m['seconds']:.2f} s"
         print(f"{kind:<12} Chromium {m['chromium']:.2f} ({parts}; n {m['n']})")
     print(f"Chromium per round: {out['round_chromium_s']}")
     for r in out["rows"]:

@@ -182,6 +182,15 @@ def test_cpu_probe_splits_a_profile_by_script_and_takes_medians_after_round_one(
         "renderer": 1.5,
     }
     assert s["round_chromium_s"] == [1.5, 2.2]
+    # the interaction's latency and wall time, each a median where every row has it
+    timed = [
+        {**r, "seconds": w, "wall_s": w + 0.6}
+        for r, w in zip(rows, [9.0, 0.4, 0.6, 0.1], strict=True)
+    ]
+    timed[3].pop("wall_s")
+    got = summary(timed)["per_interaction"]
+    assert got["browse"]["seconds"] == 0.5 and got["browse"]["wall_s"] == 1.1
+    assert got["toggle"]["seconds"] == 0.1 and "wall_s" not in got["toggle"]
 
 
 #: A page for the bench's conditions in Node: the viewer frame's ``dataset`` (or no frame),

@@ -86,9 +86,11 @@ def test_deep_link_gets_the_frame_and_a_table_row_opens_its_case(demo_app):
 
 
 def test_a_return_to_browse_takes_the_pixels_the_tab_kept(demo_app):
-    """A page switch unmounts the viewer, but the tab keeps its images' bytes: the return
-    to Browse (and its *Next*) carries no pixels, the new viewer inflates the case's and the
-    next case's from what the tab kept, never asks for any, and the return is one run."""
+    """A page switch unmounts the viewer, but the tab keeps its images' bytes (and the
+    recent ones' values, inflated): the return to Browse (and its *Next*) carries no
+    pixels, the new viewer copies the case's, the next and the previous case's values from
+    what the tab kept instead of inflating them, never asks for any, and the return is one
+    run."""
     with browser_page(1300, 1400) as page:
         carried = pixel_messages(page)  # sizes of the messages that carried pixels
         open_app(page, f"{demo_app.url}/browse")
@@ -118,7 +120,10 @@ def test_a_return_to_browse_takes_the_pixels_the_tab_kept(demo_app):
         page.wait_for_timeout(1500)  # a request for pixels would be a run by now
         got = frame.eval_on_selector(VIEWER, "e => ({...e.dataset})")
         assert carried[sent_before:] == [], f"pixels sent again: {carried[sent_before:]}"
-        assert int(got.get("pixelsKept", 0)) > 0, got  # inflated from what the tab kept
+        assert int(got.get("pixelsKept", 0)) > 0, got  # taken from what the tab kept
+        # ... as values inflated already: the case, the next and the previous one (the
+        # twelve images the keep holds inflated), none inflated again by this frame.
+        assert got["pixelsCopied"] == "12" and got["pixelsInflated"] == "0", got
         assert got["pixelsRequests"] == "0" and runs(page).requests == asked + 1, (
             got,
             runs(page).requests - asked,

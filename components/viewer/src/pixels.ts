@@ -51,17 +51,27 @@ const asked = new Map<string, number>(); // pixel id -> when it was asked for
 const supported = typeof DecompressionStream !== "undefined";
 let bytesIn = 0;
 let bytesKept = 0; // bytes of this frame's images found in the tab's keep (not sent again)
+let inflated = 0; // images this frame inflated
+let copied = 0; // images this frame took inflated from the tab's keep
 let requests = 0;
 
-/** What the tab keeps of one image: its compressed bytes and how to inflate them. */
+/** What the tab keeps of one image: its compressed bytes and how to inflate them, and
+ * for the most recently used ones their values as inflated (`values`). */
 interface Kept {
   rows: number;
   cols: number;
   codec: string;
   data: Uint8Array;
+  values?: Uint16Array;
 }
 const KEEP_MAX = 32; // images (eight cases of four; the demo's previews: about 30 MB)
 const KEEP_SLOT = "__mcalcViewerPixels";
+// Images whose inflated values the tab keeps too (the most recently used: the case shown,
+// the next and the previous one; the demo's previews, 2 bytes a pixel: about 20 MB): a
+// frame made after a page switch copies them instead of inflating them again. Inflating a
+// return to Browse's twelve images cost its renderer 0.09 s of main-thread time
+// (`DecompressionStream`, then the rows' differences undone: docs/measurements.md).
+const VALUES_MAX = 12;
 
 /** The tab's keep of compressed images (pixel id -> Kept, oldest first): `tabMap`'s, so
  * everything put there is made in the parent window's realm (its objects and typed arrays). */
@@ -86,6 +96,17 @@ function keepEntry(e: Entry, data: Uint8Array): void {
   while (map.size > KEEP_MAX) map.delete(map.keys().next().value as string);
 }
 
+/** Keep a copy of an image's inflated values (made in the tab's realm) with its compressed
+ * bytes, for the `VALUES_MAX` most recently used images; older ones keep their bytes only. */
+function keepValues(id: string, values: Uint16Array): void {
+  const k = keep();
+  const got = k?.map.get(id);
+  if (!k || !got || got.values) return;
+  got.values = new k.host.Uint16Array(values);
+  let n = 0;
+  for (const [, v] of [...k.map].reverse()) if (v.values && ++n > VALUES_MAX) delete v.values;
+}
+
 /** The images of `panels` that this frame lacks but the tab keeps, queued to be inflated
  * (by receive() or receiveRest()) as if a render had brought them. `shown`: the panels are
  * a render's, on screen now: the keep counts their images as the most recently used (also
@@ -104,6 +125,12 @@ export function restore(panels: PanelLike[], shown = false): void {
       k.map.set(id, got); // most recent last
     }
     if (p.pixels || held.has(id) || cs.cache.getImage(`mcalc:${id}`) || later.some((x) => x.e.id === id)) continue;
+    if (got.values?.length === got.rows * got.cols) {
+      held.set(id, new Uint16Array(got.values)); // a copy in this frame's realm
+      bytesKept += got.data.length;
+      copied += 1;
+      continue;
+    }
     const data = new Uint8Array(got.data); // a copy in this frame's realm
     later.push({ e: { id, rows: got.rows, cols: got.cols, codec: got.codec, offset: 0, length: data.length }, data });
     bytesKept += data.length;
@@ -152,7 +179,10 @@ async function inflate(index: Entry[], data: Uint8Array): Promise<void> {
     index.map(async (e) => {
       if (e.codec !== CODEC || held.has(e.id) || cs.cache.getImage(`mcalc:${e.id}`)) return;
       try {
-        held.set(e.id, await decode(data.subarray(e.offset, e.offset + e.length), e.rows, e.cols));
+        const values = await decode(data.subarray(e.offset, e.offset + e.length), e.rows, e.cols);
+        held.set(e.id, values);
+        inflated += 1;
+        keepValues(e.id, values);
         asked.delete(e.id);
       } catch (err) {
         failed = `${e.id}: ${(err as Error).message}`;
@@ -232,6 +262,8 @@ export function rendered(startMs: number): void {
 export function publish(d: DOMStringMap): void {
   d.pixelsIn = String(bytesIn);
   d.pixelsKept = String(bytesKept);
+  d.pixelsInflated = String(inflated);
+  d.pixelsCopied = String(copied);
   d.pixelsHeld = String(held.size);
   d.pixelsRequests = String(requests);
   d.renderMs = String(renderMs);
