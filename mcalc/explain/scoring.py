@@ -49,6 +49,7 @@ import numpy as np
 
 from mcalc.explain.sliding import ProbabilityMap, SlidingSettings
 from mcalc.models.card import ModelCard
+from mcalc.models.detection import probability_map
 
 if TYPE_CHECKING:
     from mcalc.explain.grid import PatchGrid
@@ -100,13 +101,7 @@ def map_score(dense: np.ndarray, breast: np.ndarray | None = None) -> float:
     Raises:
         ValueError: a map that is not 2-D or not finite, or a mask of another shape.
     """
-    arr = np.asarray(dense)
-    if arr.dtype != np.float32:
-        arr = np.asarray(arr, dtype=np.float64)
-    if arr.ndim != 2:
-        raise ValueError(f"expected a 2-D dense probability map, got shape {arr.shape}")
-    if not np.isfinite(arr).all():
-        raise ValueError("the probability map holds NaN or infinite values")
+    arr = probability_map(dense)
     if breast is not None:
         mask = np.asarray(breast, bool)
         if mask.shape != arr.shape:

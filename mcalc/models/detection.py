@@ -46,6 +46,7 @@ __all__ = [
     "DetectionSettings",
     "Detection",
     "find_detections",
+    "probability_map",
     "detection_points",
     "detection_clusters",
     "disc_maximum",
@@ -105,8 +106,13 @@ class Detection:
         return asdict(self)
 
 
-def _check(values: np.ndarray, spacing_mm: Sequence[float]) -> tuple[np.ndarray, float, float]:
-    """The map (float32 kept as it is: its comparisons are exact there; else float64)."""
+def probability_map(values: np.ndarray) -> np.ndarray:
+    """A 2-D probability map as detections compare it: float32 kept as it is (its
+    comparisons are exact there), anything else as float64.
+
+    Raises:
+        ValueError: a map that is not 2-D, or holds NaN or infinite values.
+    """
     arr = np.asarray(values)
     if arr.dtype != np.float32:
         arr = np.asarray(arr, dtype=np.float64)
@@ -114,6 +120,12 @@ def _check(values: np.ndarray, spacing_mm: Sequence[float]) -> tuple[np.ndarray,
         raise ValueError(f"expected a 2-D probability map, got shape {arr.shape}")
     if not np.isfinite(arr).all():
         raise ValueError("the probability map holds NaN or infinite values")
+    return arr
+
+
+def _check(values: np.ndarray, spacing_mm: Sequence[float]) -> tuple[np.ndarray, float, float]:
+    """The map (:func:`probability_map`) and the pixel spacing, checked."""
+    arr = probability_map(values)
     sr, sc = (float(s) for s in spacing_mm)
     if not (sr > 0 and sc > 0 and math.isfinite(sr) and math.isfinite(sc)):
         raise ValueError(f"pixel spacing must be positive, got {tuple(spacing_mm)!r}")
