@@ -49,6 +49,17 @@ def test_case_prediction_writes_maps_overlays_and_json(
     assert "default" in report["decision_threshold"]["source"]
     assert recent["predicted"] == "calcification"
     assert recent["regions"] and recent["annotated"] is True
+    # The detections at or above the decision threshold, the top one's score the map score:
+    # an image is positive exactly when it lists one.
+    assert report["detection_settings"]["threshold"] == 0.5
+    for img in images.values():
+        scores = [d["score"] for d in img["detections"]]
+        assert scores == sorted(scores, reverse=True) and all(v >= 0.5 for v in scores)
+        assert (img["predicted"] == "calcification") == bool(scores)
+        assert not scores or scores[0] == pytest.approx(img["score"], abs=1e-6)
+        rows, cols = img["native_shape"]  # full-resolution pixels of the file
+        assert all(0 <= d["row"] < rows and 0 <= d["col"] < cols for d in img["detections"])
+    assert recent["detections"]
     expl = recent["explanation"]
     assert expl["method"] == "gradcam" and expl["layer"] == "conv2" and expl["scope"] == "breast"
     assert expl["agreement"]["pointing_hit"] is True
@@ -78,6 +89,7 @@ def test_single_image_birads_model_and_text_output(spot_registry, tiny_demo, env
     assert code == 0
     assert "suspicious" in stdout and "SYNTHETIC" in stdout and "wrote" in stdout
     assert "suspicious map score" in stdout and "decision threshold 0.500" in stdout
+    assert "detection(s) at or above 0.500" in stdout
     report = json.loads((env / "one" / "scores.json").read_text())
     (img,) = report["images"]
     assert set(img["classes"]) == {"normal", "benign", "suspicious"}

@@ -54,6 +54,7 @@ from mcalc.explain.service import (
 )
 from mcalc.explain.stitch import normalize_map
 from mcalc.models.card import ModelCard
+from mcalc.models.detection import DetectionSettings
 from mcalc.progress import ProgressFn, TerminalProgress
 
 __all__ = ["register_commands", "cmd_predict", "file_stem", "card_summary"]
@@ -184,9 +185,24 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         reasons = "; ".join(f"{s.key}: {s.message}" for s in case.skipped)
         raise ExplainError(f"no image of case {args.case} could be analysed: {reasons}")
     files = _write_maps(case, out_dir, args.opacity, args.cmap)
+    # The detections that make an image positive (the map score is the top one's): those at
+    # or above the decision threshold, in full-resolution pixels of the file.
+    found = DetectionSettings(threshold=case.threshold.value)
+    images = case.image_dicts()
+    for img, result in zip(images, case.images, strict=True):
+        img["detections"] = [
+            {
+                "score": round(d.score, 6),
+                "row": round(d.row / result.pmap.factor, 1),
+                "col": round(d.col / result.pmap.factor, 1),
+                "size_mm": round(d.size_mm, 3),
+            }
+            for d in result.detections(found)
+        ]
     report: dict[str, Any] = {
         "model": card_summary(loaded.card),
-        "images": case.image_dicts(),
+        "images": images,
+        "detection_settings": found.as_dict(),
         "decision_threshold": case.threshold.as_dict(),
         "explanation_scale": {"vmin": 0.0, "vmax": case.cam_scale()},
         "settings": {"sliding": analysis.sliding.as_dict(), "tolerance_mm": args.tolerance},
@@ -218,7 +234,8 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
         print(
             f"{img['image']}: {img['positive_class']} map score {img['score']:.3f} "
             f"({img['rule']}; {img['patches']} patches, {img['seconds']:.2f} s) -> "
-            f"{img['predicted']}, {len(img['regions'])} region(s)"
+            f"{img['predicted']}, {len(img['detections'])} detection(s) at or above "
+            f"{threshold['value']:.3f}, {len(img['regions'])} region(s)"
         )
         for reg in img["regions"]:
             r0, r1, c0, c1 = reg["box"]
