@@ -65,7 +65,7 @@ def _image_picked(case_of: dict[str, str]) -> None:
     state.show_case(case_of[st.session_state[IMAGE_KEY]])
 
 
-def image_ui(where: Any, index: DatasetIndex) -> str:
+def image_ui(where: Any, index: DatasetIndex) -> ImageRecord:
     """The image picker, on the reader's current case (pages.state): the case they were on
     in Browse, Predict or Annotate; a pick here is the case those pages open on."""
     recs = {r.key: r for r in index.images()}
@@ -82,7 +82,7 @@ def image_ui(where: Any, index: DatasetIndex) -> str:
         args=({k: r.case_id for k, r in recs.items()},),
     )
     state.show_case(recs[image_key].case_id)
-    return image_key
+    return recs[image_key]
 
 
 def fresh_form(image_key: str) -> None:
@@ -97,22 +97,19 @@ def fresh_form(image_key: str) -> None:
     del st.session_state[SAVED_FOR_KEY]
 
 
-def thumbnail_ui(where: Any, index: DatasetIndex, image_key: str) -> None:
+def thumbnail_ui(where: Any, rec: ImageRecord) -> None:
     """The image the verdict is about, small (:data:`THUMB_SIDE`, cached once per image).
 
     The model's map is not drawn: this form records a verdict on a score the reader was
     shown elsewhere (a verdict saved on Predict keeps the image and map its reader judged).
     """
-    rec = next((r for r in index.images() if r.key == image_key), None)
-    if rec is None:
-        return
     try:
         jpeg = views.cached_thumbnail(rec, THUMB_SIDE)
     except ImageReadError as exc:
-        where.caption(f"{image_key} cannot be shown: {exc}")
+        where.caption(f"{rec.key} cannot be shown: {exc}")
         return
     where.image(jpeg, width="stretch")
-    where.caption(f"{image_key}, downsampled to {THUMB_SIDE} px, without the model's map")
+    where.caption(f"{rec.key}, downsampled to {THUMB_SIDE} px, without the model's map")
 
 
 def verdict_ui(reader: str, index: DatasetIndex) -> None:
@@ -134,8 +131,9 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
         default_model.default_ui(choice, model, "audit", where=c1, picker="audit_model")
     if model == OTHER:
         model = c1.text_input("Model id", key="audit_model_typed", persist_state="session").strip()
-    image_key = image_ui(c2, index)
-    thumbnail_ui(c_image, index, image_key)
+    rec = image_ui(c2, index)
+    image_key = rec.key
+    thumbnail_ui(c_image, rec)
     fresh_form(image_key)
     c3, c4, c5 = st.columns([1, 1, 1])
     score = c3.number_input(
