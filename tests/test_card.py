@@ -107,9 +107,10 @@ def test_typed_fields_of_the_committed_card() -> None:
     assert card.data.synthetic and len(card.data.fingerprint) == 64 and card.data.cases == 12
     assert card.split.test == ("normal-1", "normal-4", "suspicious-6")
     assert card.hyperparameters.batch == 32 and card.seed == 0
-    # Retrained on the harder demo (difficulty "real"): a model, not a perfect score.
-    assert card.test_metrics["auc"] == 0.971478 and card.test_metrics["n"] == 234
-    assert card.training_seconds == 67.25 and card.versions["keras"] == "3.15.1"
+    # Retrained on the harder demo (difficulty "real"): a model, not a perfect score; by
+    # today's code (5 December 2026, h/repro: mining takes a plateau once since 40bc512).
+    assert card.test_metrics["auc"] == 0.962426 and card.test_metrics["n"] == 234
+    assert card.training_seconds == 78.09 and card.versions["keras"] == "3.15.1"
     assert card.trained_by == "mcalc maintainers"
     assert card.extra == {}  # every top-level key of today's cards is typed
 
