@@ -3,10 +3,13 @@ caption) and its detections table."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import numpy as np
 
 from mcalc.explain.service import OverlayMaps
-from mcalc.present.predict_figures import colorbar_title, overlay_caption
+from mcalc.models.detection import Detection
+from mcalc.present.predict_figures import colorbar_title, detections_table, overlay_caption
 
 
 def _maps(vmax: float, relative: bool) -> OverlayMaps:
@@ -27,3 +30,22 @@ def test_a_probability_caption_and_colour_bar_name_the_map():
     caption = overlay_caption(_maps(1.0, False))
     assert caption.startswith("Overlay: **P(calcification)**; one colour scale")
     assert colorbar_title(_maps(1.0, False)) == "P(calcification)"
+
+
+def test_the_detections_table_puts_the_unit_in_its_headers():
+    """Its headers read "row" and "col", the unit only in a caption under the table: a
+    table copied or exported lost it. Positions are in full-resolution pixels of the file
+    (model-input pixels divided by the analysis' factor)."""
+    result = SimpleNamespace(key="case/CC_recent", pmap=SimpleNamespace(factor=0.25))
+    panel = SimpleNamespace(label="CC recent", view=None, result=result)
+    rows = detections_table([panel], [[Detection(row=10, col=20, score=0.91234, size_mm=0.456)]])
+    assert rows == [
+        {
+            "image": "case/CC_recent",
+            "detection": 1,
+            "score": 0.9123,
+            "size (mm)": 0.46,
+            "row (full-res px)": 40,
+            "col (full-res px)": 80,
+        }
+    ]

@@ -156,7 +156,8 @@ def add_detections(
 def detections_table(
     panels: Sequence[Panel], detections: Sequence[Sequence[Detection]]
 ) -> list[dict[str, Any]]:
-    """One row per detection: image, rank, score, size and position (native pixels)."""
+    """One row per detection: image, rank, score, size and position, each header with its
+    unit (the position in full-resolution pixels of the file, before any mirroring)."""
     rows: list[dict[str, Any]] = []
     for panel, dets in zip(panels, detections, strict=True):
         factor = panel.result.pmap.factor
@@ -167,8 +168,8 @@ def detections_table(
                     "detection": k,
                     "score": round(d.score, 4),
                     "size (mm)": round(d.size_mm, 2),
-                    "row": round(d.row / factor),
-                    "col": round(d.col / factor),
+                    "row (full-res px)": round(d.row / factor),
+                    "col (full-res px)": round(d.col / factor),
                 }
             )
     return rows
