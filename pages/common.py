@@ -278,6 +278,7 @@ def _open_typed() -> None:
 
 def _open_demo() -> None:
     demo = str(settings().demo_dir)
+    st.session_state.pop(state.REFUSED_KEY, None)  # a dataset is open: the refusal is past
     st.session_state[DATA_KEY] = demo
     st.session_state["app_data_text"] = demo
 

@@ -422,6 +422,27 @@ def test_the_dataset_opened_is_in_the_address_for_a_reload_or_a_shared_link(
     assert "outside the allowed data folders" in errors
 
 
+def test_a_refusal_goes_once_the_demo_data_is_opened(app_env, tmp_path, monkeypatch):
+    """The sidebar's "Not opened: ..." (a refused typed path, or the address' dataset)
+    stayed on screen after a click on *Demo data* had opened a valid dataset."""
+    monkeypatch.setenv("MCALC_DATA_ROOTS", str(tmp_path / "roots"))
+    (tmp_path / "roots").mkdir()
+    outside = AppTest.from_file(APP, default_timeout=60)
+    outside.query_params["data"] = str(tmp_path / "elsewhere")
+    outside.run()
+    assert any("Not opened: the address' dataset:" in e.value for e in outside.error)
+    outside.button(key="app_demo").click().run()
+    assert not outside.exception and not outside.error, [e.value for e in outside.error]
+
+    at = _run("pages/browse.py")
+    at.text_input(key="app_data_input").input(str(tmp_path / "elsewhere"))
+    at.button(key="app_open").click().run()
+    assert any("Not opened:" in e.value for e in at.error)
+    at.button(key="app_demo").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert _viewer_panels(at) == 4  # the demo's case shows
+
+
 def test_sidebar_menu_lists_the_pages(app_env):
     at = _run()
     labels = [el.proto.label for el in at.get("page_link")]
