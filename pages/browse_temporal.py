@@ -16,7 +16,7 @@ from mcalc.errors import McalcError
 from mcalc.present.reading_temporal import (
     TemporalPanel,
     notes_beside_flag,
-    registration_flag,
+    registration_caption,
     temporal_panel,
 )
 from mcalc.present.temporal_figures import tracked_rows
@@ -74,12 +74,7 @@ def temporal_tables(case_id: str, tpanels: list[TemporalPanel], summary: str) ->
     st.markdown(f"**Changes between rounds: {summary}**")
     for tp in tpanels:
         reg = tp.registration
-        flag = registration_flag(reg)
-        st.caption(
-            f"{tp.view}: {reg['method']} in {reg['seconds']} s · similarity inside the breast "
-            f"{reg['ncc_before']:.3f} → {reg['ncc_after']:.3f} · breast overlap "
-            f"{reg['overlap']:.0%} · largest displacement {reg['max_mm']:.1f} mm{flag}"
-        )
+        st.caption(f"{tp.view}: {registration_caption(reg)}")
         for note in notes_beside_flag(tp.notes, reg):
             st.caption(f"{tp.view}: {note}")
         rows = tracked_rows(tp.tracked)
