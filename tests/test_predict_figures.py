@@ -44,8 +44,10 @@ def test_the_detections_table_puts_the_unit_in_its_headers():
             "image": "case/CC_recent",
             "detection": 1,
             "score": 0.9123,
-            "size (mm)": 0.46,
             "row (full-res px)": 40,
             "col (full-res px)": 80,
+            "size (mm)": 0.46,
         }
     ]
+    # In the regions table's order: position, then size.
+    assert list(rows[0])[3:] == ["row (full-res px)", "col (full-res px)", "size (mm)"]

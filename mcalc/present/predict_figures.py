@@ -167,9 +167,9 @@ def detections_table(
                     "image": panel.result.key,
                     "detection": k,
                     "score": round(d.score, 4),
-                    "size (mm)": round(d.size_mm, 2),
                     "row (full-res px)": round(d.row / factor),
                     "col (full-res px)": round(d.col / factor),
+                    "size (mm)": round(d.size_mm, 2),
                 }
             )
     return rows
