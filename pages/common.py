@@ -33,7 +33,7 @@ from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.errors import McalcError
 from mcalc.models.warmup import start_tensorflow_warmup
 from pages import signin, state
-from pages.menu import available_pages
+from pages.menu import available_pages, menu_pages
 from pages.server_tuning import log_work, tune_server
 
 DATA_KEY = state.DATA_KEY
@@ -284,7 +284,7 @@ def _open_demo() -> None:
 def sidebar() -> None:
     """The shared sidebar: page menu and dataset choice."""
     with st.sidebar:
-        for script, title, icon in available_pages():
+        for script, title, icon in menu_pages(signin.may):
             st.page_link(script, label=title, icon=icon)
         st.divider()
         st.markdown("### Dataset")
