@@ -243,6 +243,21 @@ def judged_ui(model: str) -> None:
         reader_forms.case_report_ui(v.image_key.split("/")[0], v.model_id, "audit")
 
 
+#: The audit table's columns in words (the data and its CSV keep the record's names).
+AUDIT_LABELS = {
+    "model_id": "model",
+    "image_key": "image",
+    "score_verdict": "the score is",
+    "explanation_plausible": "explanation plausible",
+    "score": "score shown",
+    "predicted": "decision shown",
+    "explanation": "explanation shown",
+    "recorded_at": "recorded (UTC)",
+    "model_card": "model card",
+}
+AUDIT_COLUMNS = {k: st.column_config.Column(v) for k, v in AUDIT_LABELS.items()}
+
+
 def table_ui() -> None:
     st.subheader("Audit table per model")
     try:
@@ -266,9 +281,14 @@ def table_ui() -> None:
         "Plausible explanations", "n/a" if s.plausible_rate is None else f"{s.plausible_rate:.0%}"
     )
     st.markdown(f"**To look at again ({len(s.disagreements)})**")
-    common.dataframe(s.disagreements.drop(columns=["model_card"]), hide_index=True, width="stretch")
+    common.dataframe(
+        s.disagreements.drop(columns=["model_card"]),
+        hide_index=True,
+        width="stretch",
+        column_config=AUDIT_COLUMNS,
+    )
     with st.expander("All verdicts"):
-        common.dataframe(s.table, hide_index=True, width="stretch")
+        common.dataframe(s.table, hide_index=True, width="stretch", column_config=AUDIT_COLUMNS)
     judged_ui(model)
     try:
         st.download_button(
