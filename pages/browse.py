@@ -97,7 +97,14 @@ _ADDED = (
     "the same {what} seen on a case's four images counts 4 (the temporal views below track "
     "them across rounds, view by view)"
 )
-COUNT_COLUMNS = {
+#: The case table's headings in words, as its filters name them (the data keep their keys).
+TABLE_COLUMNS = {
+    "case_id": st.column_config.Column("case"),
+    "laterality": st.column_config.Column("side"),
+    "birads": st.column_config.Column("BI-RADS"),
+    "years_between": st.column_config.NumberColumn(
+        "years between", help="years between the prior and the recent exam"
+    ),
     "calcifications": st.column_config.NumberColumn(
         "calcifications (all images)", help=_ADDED.format(what="calcification")
     ),
@@ -160,7 +167,7 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
         hide_index=True,
         width="stretch",
         height=min(35 * (len(table) + 1) + 3, 280),
-        column_config=COUNT_COLUMNS,
+        column_config=TABLE_COLUMNS,
         on_select=_on_table_pick,
         # "required" ticks the first row by itself, which would pick it for the reader.
         selection_mode="single-row-required" if inside else "single-row",

@@ -228,6 +228,10 @@ def test_browse_table_says_its_counts_add_up_all_four_images(app_env):
         label = config[column]["label"]
         assert "all images" in label, label
         assert "added" in config[column]["help"], config[column]
+    # Headings in words, as the filters above name them (they read case_id, birads...).
+    labels = {k: v.get("label") for k, v in config.items()}
+    assert labels["case_id"] == "case" and labels["birads"] == "BI-RADS", labels
+    assert labels["laterality"] == "side" and labels["years_between"] == "years between"
 
 
 def test_browse_filter_without_calcifications_shows_birads1_only(app_env):
