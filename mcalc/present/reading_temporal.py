@@ -288,12 +288,12 @@ def registration_caption(reg: Mapping[str, Any]) -> str:
     before and after, breast overlap, largest displacement, then :func:`registration_flag`.
 
     Example:
-        >>> registration_caption({"method": "affine", "seconds": 1.2, "ncc_before": 0.81,
+        >>> registration_caption({"method": "affine", "seconds": 1.234, "ncc_before": 0.81,
         ...     "ncc_after": 0.93, "overlap": 0.95, "max_mm": 3.25, "fallback": None})
         'affine in 1.2 s · similarity inside the breast 0.810 → 0.930 · breast overlap 95% · largest displacement 3.2 mm'
     """
     return (
-        f"{reg['method']} in {reg['seconds']} s · similarity inside the breast "
+        f"{reg['method']} in {float(reg['seconds']):.1f} s · similarity inside the breast "
         f"{reg['ncc_before']:.3f} → {reg['ncc_after']:.3f} · breast overlap "
         f"{reg['overlap']:.0%} · largest displacement {reg['max_mm']:.1f} mm"
         f"{registration_flag(reg)}"
