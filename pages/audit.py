@@ -19,7 +19,7 @@ from mcalc.models.registry import list_models
 from mcalc.store import StoreError
 from mcalc.store.audit import AuditStore, audit_table, record_verdict
 from mcalc.store.exchange import ExportError, audit_csv
-from pages import common, default_model, state, views
+from pages import common, default_model, reader_forms, state, views
 from pages.readers import reader_ui
 
 common.frame()
@@ -31,7 +31,7 @@ THUMB_SIDE = 256  # the form's picture of the image judged, longest side in pixe
 #: The verdict form's inputs and their blank values (verdict_inputs' defaults here).
 FORM_BLANK: dict[str, object] = {
     "audit_score_input": None,
-    "audit_verdict": None,  # no answer chosen beforehand (common.verdict_inputs)
+    "audit_verdict": None,  # no answer chosen beforehand (reader_forms.verdict_inputs)
     "audit_plausible": "not judged",
     "audit_comment": "",
 }
@@ -146,7 +146,7 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
     )
     # No explanation is shown here: "plausible" is the reader's to choose, not a default.
     # Kept while the reader looks at the image elsewhere, as the model and image are.
-    verdict, plausible = common.verdict_inputs(
+    verdict, plausible = reader_forms.verdict_inputs(
         "audit", c4, c5, explanation_shown=False, persist=True
     )
     comment = st.text_area("Comment", key="audit_comment", height=80, persist_state="session")
@@ -155,7 +155,7 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
             st.error("Choose a model, or type its id.")
             return
         if verdict is None:
-            st.error(common.NO_VERDICT)
+            st.error(reader_forms.NO_VERDICT)
             return
         try:
             v = record_verdict(
@@ -177,7 +177,7 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
             f"Verdict saved for {v.model_id} on {v.image_key} (version {v.version}). The form "
             "starts blank on another image."
         )
-        common.recorded_card_ui(v.model_card)
+        reader_forms.recorded_card_ui(v.model_card)
 
 
 def card_ui(model_id: str, recorded: str) -> None:
@@ -190,7 +190,7 @@ def card_ui(model_id: str, recorded: str) -> None:
             card_from_summary(recorded),
             "what the verdict recorded (the model is no longer registered)",
         )
-    words = common.card_markdown(card) if card is not None else ""
+    words = reader_forms.card_markdown(card) if card is not None else ""
     with st.expander(f"Model card of {model_id}", expanded=True):
         if not words:
             st.caption("No model card was recorded with this verdict.")
@@ -240,7 +240,22 @@ def judged_ui(model: str) -> None:
         c2.caption(f"Comment: {v.comment}")
     with c2:
         card_ui(v.model_id, v.model_card)
-        common.case_report_ui(v.image_key.split("/")[0], v.model_id, "audit")
+        reader_forms.case_report_ui(v.image_key.split("/")[0], v.model_id, "audit")
+
+
+#: The audit table's columns in words (the data and its CSV keep the record's names).
+AUDIT_LABELS = {
+    "model_id": "model",
+    "image_key": "image",
+    "score_verdict": "the score is",
+    "explanation_plausible": "explanation plausible",
+    "score": "score shown",
+    "predicted": "decision shown",
+    "explanation": "explanation shown",
+    "recorded_at": "recorded (UTC)",
+    "model_card": "model card",
+}
+AUDIT_COLUMNS = {k: st.column_config.Column(v) for k, v in AUDIT_LABELS.items()}
 
 
 def table_ui() -> None:
@@ -266,9 +281,14 @@ def table_ui() -> None:
         "Plausible explanations", "n/a" if s.plausible_rate is None else f"{s.plausible_rate:.0%}"
     )
     st.markdown(f"**To look at again ({len(s.disagreements)})**")
-    common.dataframe(s.disagreements.drop(columns=["model_card"]), hide_index=True, width="stretch")
+    common.dataframe(
+        s.disagreements.drop(columns=["model_card"]),
+        hide_index=True,
+        width="stretch",
+        column_config=AUDIT_COLUMNS,
+    )
     with st.expander("All verdicts"):
-        common.dataframe(s.table, hide_index=True, width="stretch")
+        common.dataframe(s.table, hide_index=True, width="stretch", column_config=AUDIT_COLUMNS)
     judged_ui(model)
     try:
         st.download_button(

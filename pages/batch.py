@@ -27,9 +27,9 @@ from mcalc.errors import McalcError
 from mcalc.explain.service import CAM_METHODS
 from mcalc.jobs.batch import BatchJob, BatchOptions, cancel_batch, list_batch_jobs, submit_batch
 from mcalc.models.registry import list_models
-from pages import common, default_model, signin, state
+from pages import common, default_model, menu, signin, state
 
-common.frame("predict_collection")
+common.frame(menu.page_action(__file__))
 
 REFRESH_S = 2.0
 NOTICE_KEY = "batch_notice"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,25 +12,20 @@ import streamlit as st
 from mcalc import viewer
 from mcalc.config import VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex
-from mcalc.errors import McalcError
 from mcalc.present import panel_cache, panel_prefetch
 from mcalc.present.pixels import SentPixels
 from mcalc.present.reading import without_dataset_marks
 from mcalc.present.reading_temporal import (
     TemporalPanel,
-    notes_beside_flag,
-    registration_flag,
     temporal_args,
     temporal_bytes,
     temporal_offered,
-    temporal_panel,
 )
-from mcalc.present.temporal_figures import tracked_rows
 from mcalc.viewer import DisplayOptions
 from pages import common, state, viewer_component
 from pages.browse_simple import temporal_ui, view_pair
+from pages.browse_temporal import FOCUS_KEY, case_temporal, temporal_tables
 from pages.server_tuning import log_work
-from pages.views import cached_view
 
 common.frame()
 
@@ -49,7 +43,6 @@ PREDICT_PAGE = "pages/predict.py"
 #: reader's click ends that wait (:func:`wait_for_ahead`).
 AHEAD_WAIT_S = 5.0
 AHEAD_STEP_S = 0.1
-FOCUS_KEY = "browse_temporal_focus"  # the change table's row to centre both rounds on
 USE_VIEWER_KEY = "browse_use_viewer"  # the reading viewer (on) or the simple one (off)
 
 
@@ -104,7 +97,14 @@ _ADDED = (
     "the same {what} seen on a case's four images counts 4 (the temporal views below track "
     "them across rounds, view by view)"
 )
-COUNT_COLUMNS = {
+#: The case table's headings in words, as its filters name them (the data keep their keys).
+TABLE_COLUMNS = {
+    "case_id": st.column_config.Column("case"),
+    "laterality": st.column_config.Column("side"),
+    "birads": st.column_config.Column("BI-RADS"),
+    "years_between": st.column_config.NumberColumn(
+        "years between", help="years between the prior and the recent exam"
+    ),
     "calcifications": st.column_config.NumberColumn(
         "calcifications (all images)", help=_ADDED.format(what="calcification")
     ),
@@ -167,7 +167,7 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
         hide_index=True,
         width="stretch",
         height=min(35 * (len(table) + 1) + 3, 280),
-        column_config=COUNT_COLUMNS,
+        column_config=TABLE_COLUMNS,
         on_select=_on_table_pick,
         # "required" ticks the first row by itself, which would pick it for the reader.
         selection_mode="single-row-required" if inside else "single-row",
@@ -309,74 +309,6 @@ reading = viewer_component.available() and bool(st.session_state.get(USE_VIEWER_
 opts = display_ui(viewer.value_top(common.get_image_cache(), case), reading)
 metadata_ui(case)
 max_side = common.settings().preview_max_side
-
-
-@st.cache_data(
-    show_spinner="Registering the prior to the recent exam (a few seconds per view, once per "
-    "case)…",
-    max_entries=8,
-)
-def case_temporal(
-    case: CaseRecord, opts: DisplayOptions, max_side: int
-) -> tuple[list[TemporalPanel], list[str]]:
-    """Per view, the registered rounds for the viewer's temporal modes, and problems found."""
-    out, problems = [], []
-    for view in VIEWS:
-        prior_rec, recent_rec = case.image(view, "prior"), case.image(view, "recent")
-        if prior_rec is None or recent_rec is None:
-            problems.append(f"{view}: no temporal view: this case lacks one of the rounds.")
-            continue
-        try:
-            prior = cached_view(prior_rec, opts, max_side, case.laterality)
-            recent = cached_view(recent_rec, opts, max_side, case.laterality)
-            out.append(
-                temporal_panel(
-                    common.get_image_cache(), case, view, recent, prior, max_side=max_side
-                )
-            )
-        except McalcError as exc:
-            problems.append(f"{view}: no temporal view: {exc}")
-    return out, problems
-
-
-def _on_tracked_pick(case_id: str, view: str, items: list[dict]) -> None:
-    """A ticked row of a change table: both rounds of ``view`` centre on that spot."""
-    rows = st.session_state[f"browse_tracked_{view}"]["selection"]["rows"]
-    if rows and rows[0] < len(items):
-        item = items[rows[0]]
-        st.session_state[FOCUS_KEY] = {
-            "case": case_id,
-            "view": view,
-            "key": f"{view}-{item['id']}-{time.time()}",
-            **item,
-        }
-
-
-def temporal_tables(case_id: str, tpanels: list[TemporalPanel], summary: str) -> None:
-    """Under the viewer: the case summary, each view's registration and its change table."""
-    st.markdown(f"**Changes between rounds: {summary}**")
-    for tp in tpanels:
-        reg = tp.registration
-        flag = registration_flag(reg)
-        st.caption(
-            f"{tp.view}: {reg['method']} in {reg['seconds']} s · similarity inside the breast "
-            f"{reg['ncc_before']:.3f} → {reg['ncc_after']:.3f} · breast overlap "
-            f"{reg['overlap']:.0%} · largest displacement {reg['max_mm']:.1f} mm{flag}"
-        )
-        for note in notes_beside_flag(tp.notes, reg):
-            st.caption(f"{tp.view}: {note}")
-        rows = tracked_rows(tp.tracked)
-        if rows:
-            common.dataframe(
-                pd.DataFrame(rows),
-                hide_index=True,
-                key=f"browse_tracked_{tp.view}",
-                on_select=functools.partial(
-                    _on_tracked_pick, case_id, tp.view, tp.payload["tracked"]
-                ),
-                selection_mode="single-row",
-            )
-    st.caption("Tick a row to centre both rounds of that view on the calcification or cluster.")
 
 
 def _prefetch_logged() -> Callable[[str, float, float], None]:

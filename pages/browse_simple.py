@@ -10,7 +10,7 @@ import streamlit as st
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.errors import ImageReadError, McalcError
-from mcalc.present.reading_temporal import notes_beside_flag, registration_flag
+from mcalc.present.reading_temporal import notes_beside_flag, registration_caption
 from mcalc.present.temporal_figures import MODES, READING, temporal_figure, tracked_rows
 from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
 from mcalc.temporal import case_summary
@@ -138,12 +138,7 @@ def temporal_ui(case: CaseRecord, max_side: int) -> None:
             key=f"browse_temporal_{tv.view}",
             config={"scrollZoom": True, "displaylogo": False},
         )
-        flag = registration_flag(reg)
-        st.caption(
-            f"{reg['method']} in {reg['seconds']} s · similarity inside the breast "
-            f"{reg['ncc_before']:.3f} → {reg['ncc_after']:.3f} · breast overlap "
-            f"{reg['overlap']:.0%} · largest displacement {reg['max_mm']:.1f} mm{flag}"
-        )
+        st.caption(registration_caption(reg))
         for note in notes_beside_flag(tv.notes, reg):
             st.caption(f"{tv.view}: {note}")
         if item is not None:

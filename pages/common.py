@@ -31,11 +31,9 @@ from mcalc.config import PathRefused, Settings, check_data_path, get_settings, p
 from mcalc.dataset import open_dataset
 from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.errors import McalcError
-from mcalc.models.card import ModelCard
-from mcalc.models.card_text import card_facts, card_from_summary
 from mcalc.models.warmup import start_tensorflow_warmup
 from pages import signin, state
-from pages.menu import available_pages
+from pages.menu import available_pages, menu_pages
 from pages.server_tuning import log_work, tune_server
 
 DATA_KEY = state.DATA_KEY
@@ -278,6 +276,7 @@ def _open_typed() -> None:
 
 def _open_demo() -> None:
     demo = str(settings().demo_dir)
+    st.session_state.pop(state.REFUSED_KEY, None)  # a dataset is open: the refusal is past
     st.session_state[DATA_KEY] = demo
     st.session_state["app_data_text"] = demo
 
@@ -285,7 +284,7 @@ def _open_demo() -> None:
 def sidebar() -> None:
     """The shared sidebar: page menu and dataset choice."""
     with st.sidebar:
-        for script, title, icon in available_pages():
+        for script, title, icon in menu_pages(signin.may):
             st.page_link(script, label=title, icon=icon)
         st.divider()
         st.markdown("### Dataset")
@@ -510,90 +509,3 @@ def window_controls(prefix: str, top: int = 4095, clahe: bool = True) -> dict[st
         "clahe": clahe,
         "clahe_clip": clip,
     }
-
-
-def verdict_inputs(
-    prefix: str,
-    score_slot=None,
-    explanation_slot=None,
-    explanation_shown: bool = True,
-    persist: bool = False,
-) -> tuple[str | None, bool | None]:
-    """The two audit questions, worded the same on every page, none answered beforehand (a
-    default "agree" recorded agreement for a reader who never answered: automation bias).
-
-    Returns the score verdict (``agree``/``disagree``; ``None``: not answered, the caller
-    refuses to save) and whether the explanation is plausible (``None``: not judged or left
-    unanswered). ``*_slot``: the containers to draw in (default: here). ``explanation_shown``:
-    if not, the question starts at "not judged". ``persist``: the answers are kept while
-    the reader is on another page (Audit's form)."""
-    from mcalc.store.audit import SCORE_VERDICTS
-
-    words = {"agree": "right (agree)", "disagree": "wrong (disagree)"}
-    verdict = (score_slot or st).radio(
-        "The score is",
-        list(SCORE_VERDICTS),
-        index=None,
-        horizontal=True,
-        key=f"{prefix}_verdict",
-        format_func=lambda v: words.get(v, v),
-        persist_state="session" if persist else None,
-    )
-    plausible = (explanation_slot or st).radio(
-        "The explanation is",
-        ["plausible", "implausible", "not judged"],
-        index=None if explanation_shown else 2,
-        horizontal=True,
-        key=f"{prefix}_plausible",
-        persist_state="session" if persist else None,
-    )
-    return verdict, {"plausible": True, "implausible": False}.get(str(plausible))
-
-
-#: What a Save without an answer to "The score is" says (nothing is saved).
-NO_VERDICT = (
-    "Say whether the score is right or wrong before saving (the form has no default "
-    "answer): nothing was saved."
-)
-
-
-def card_markdown(card: ModelCard) -> str:
-    """A model card in words (:func:`mcalc.models.card_text.card_facts`) as a Markdown
-    list, one fact a line; empty when the card says nothing."""
-    return "\n".join(f"- **{label}:** {value}" for label, value in card_facts(card))
-
-
-def recorded_card_ui(summary: str) -> None:
-    """The model card a saved verdict recorded (its one-line summary) in words, if any."""
-    words = card_markdown(card_from_summary(summary)) if summary else ""
-    if words:
-        st.markdown(f"Model card recorded with it:\n{words}")
-
-
-def case_report_ui(case_id: str, model_id: str | None, prefix: str) -> None:
-    """A button that makes the case's PDF report (:mod:`mcalc.report`), then its download."""
-    from mcalc.report import case_report
-
-    key = f"{prefix}_report_{case_id}_{model_id}"
-    if st.button("Make the case report (PDF)", key=f"{prefix}_report_make"):
-        user = signin.current_user()
-        with st.spinner("Writing the case report…"):
-            try:
-                st.session_state[key] = case_report(
-                    current_data_path(),
-                    case_id,
-                    model=model_id,
-                    user=user["name"] if user else "",
-                    settings=settings(),
-                )
-            except McalcError as exc:
-                st.error(f"No report: {exc}")
-    if st.session_state.get(key):
-        st.download_button(
-            f"Download the report of {case_id} (PDF)",
-            st.session_state[key],
-            file_name=f"{case_id}_report.pdf",
-            mime="application/pdf",
-            key=f"{prefix}_report_download",
-            on_click="ignore",
-        )

@@ -20,14 +20,14 @@ from mcalc.models.compare import comparison_rows
 from mcalc.models.evaluate import evaluation_scope
 from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.registry import RegistryListing, list_models
-from pages import common, default_model
+from pages import common, default_model, menu
 from pages.evaluate_tabs.birads import birads_ui
 from pages.evaluate_tabs.classification import classification_ui
 from pages.evaluate_tabs.crossval import crossval_ui
 from pages.evaluate_tabs.detection import detection_ui
 from pages.evaluate_tabs.shared import fitted_table
 
-common.frame("evaluate")
+common.frame(menu.page_action(__file__))
 
 #: The page's tabs (one drawn per run: the one chosen, kept across page switches).
 TABS = ("Classification", "Detection", "BI-RADS", "Cross-validation")

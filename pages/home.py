@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from mcalc.dataset import DatasetIndex
-from pages import common, menu
+from pages import common, menu, signin
 
 
 def problem_rows(index: DatasetIndex) -> list[dict[str, str]]:
@@ -72,6 +72,6 @@ if index.problems:
         common.dataframe(pd.DataFrame(problem_rows(index)), hide_index=True, width="stretch")
 
 st.subheader("Pages")
-for script, title, icon in menu.available_pages():
+for script, title, icon in menu.menu_pages(signin.may):
     if script != "pages/home.py":
         st.page_link(script, label=f"{title} — {menu.PAGE_BLURBS.get(script, '')}", icon=icon)

@@ -8,9 +8,10 @@ when the server starts, before any script runs.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["PAGES", "PAGE_BLURBS", "available_pages"]
+__all__ = ["PAGES", "PAGE_BLURBS", "PAGE_ACTIONS", "available_pages", "page_action", "menu_pages"]
 
 #: The app's pages: (script, title, icon). Pages whose script does not exist (yet) are left
 #: out by :func:`available_pages`.
@@ -34,9 +35,37 @@ PAGE_BLURBS: dict[str, str] = {
     "pages/batch.py": "run a model over the whole dataset in the background; sortable table",
     "pages/audit.py": "readers' verdicts on model predictions, per-model audit table",
 }
+#: What a page needs beyond a sign-in (a key of :data:`mcalc.access.ACTIONS`); a page not
+#: listed is open to every role. The page asks for it (``common.frame(page_action(__file__))``)
+#: and the menus list it only to the roles that may open it (:func:`menu_pages`).
+PAGE_ACTIONS: dict[str, str] = {
+    "pages/train.py": "train",
+    "pages/evaluate.py": "evaluate",
+    "pages/batch.py": "predict_collection",
+}
 _ROOT = Path(__file__).resolve().parent.parent
 
 
 def available_pages() -> list[tuple[str, str, str]]:
     """The entries of :data:`PAGES` whose script exists, in menu order."""
     return [p for p in PAGES if (_ROOT / p[0]).is_file()]
+
+
+def page_action(script: str) -> str | None:
+    """The action page ``script`` (its path: absolute, or relative to the clone) needs,
+    ``None`` when every role may open it.
+
+    >>> page_action("pages/train.py"), page_action("pages/browse.py")
+    ('train', None)
+    """
+    path = Path(script)
+    if path.is_absolute():
+        path = path.resolve().relative_to(_ROOT)
+    return PAGE_ACTIONS.get(path.as_posix())
+
+
+def menu_pages(may: Callable[[str], bool]) -> list[tuple[str, str, str]]:
+    """The :func:`available_pages` a visitor may open, for the sidebar and the home page:
+    ``may(action)`` says whether their role may do an action. A reader's menu listed
+    Train, Evaluate and Batch, each opening on a refusal."""
+    return [p for p in available_pages() if (a := PAGE_ACTIONS.get(p[0])) is None or may(a)]

@@ -18,7 +18,7 @@ from mcalc.errors import McalcError, ModelError
 from mcalc.explain.opening import next_case, view_request
 from mcalc.explain.runs import case_request
 from mcalc.explain.service import ImageInput, check_model_fits, model_key
-from pages import common, predict_temporal
+from pages import common, predict_temporal, reader_forms
 from pages.predict_controls import case_ui, controls_ui, model_ui
 from pages.predict_result import pending_ui, prefetch_ui, result_ui
 from pages.predict_run import (
@@ -119,7 +119,7 @@ def result_area(first: Shown | None) -> None:
     predict_temporal.temporal_ui(loaded, case, view, drawn)
     # A verdict is about the result on screen: only when it is this model's and settings'.
     verdict_ui(card, drawn, stale=None if shown.key == request.key else shown.title)
-    common.case_report_ui(case.case_id, card.id, "predict")
+    reader_forms.case_report_ui(case.case_id, card.id, "predict")
     after = next_case(index, case.case_id)
     if shown.key == request.key and after is not None:  # none while a run goes on
         nxt = view_request(loaded, after, view, times, ctl.analysis)

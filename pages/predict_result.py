@@ -267,7 +267,10 @@ def detections_ui(
             st.caption("No detection at this threshold: lower it in the sidebar (Detections).")
             return
         common.dataframe(table, hide_index=True, width="stretch", key="predict_detections_table")
-        st.caption("Row and column: full-resolution pixels of the file (before any mirroring).")
+        st.caption(
+            "Row and column: pixels of the file at full resolution, before any mirroring "
+            "(the viewer may show the image mirrored)."
+        )
 
 
 def agreement_ui(case: CaseAnalysis) -> None:

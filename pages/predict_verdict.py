@@ -10,7 +10,7 @@ import streamlit as st
 
 from mcalc.explain.service import CaseAnalysis
 from mcalc.models.card import ModelCard
-from pages import common
+from pages import common, reader_forms
 
 
 def verdict_context(card: ModelCard, case: CaseAnalysis, result: Any) -> Any:
@@ -83,11 +83,11 @@ def verdict_ui(card: ModelCard, case: CaseAnalysis, *, stale: str | None = None)
         with st.form("predict_verdict_form", clear_on_submit=False):
             # The recent exam is what a reader rates first; it is listed last.
             key = st.selectbox("Image", keys, index=len(keys) - 1, key="predict_verdict_image")
-            agree, plausible = common.verdict_inputs("predict")
+            agree, plausible = reader_forms.verdict_inputs("predict")
             comment = st.text_area("Comment", key="predict_comment", height=70)
             sent = st.form_submit_button("Save verdict")
         if sent and agree is None:
-            st.error(common.NO_VERDICT)
+            st.error(reader_forms.NO_VERDICT)
         elif sent:
             try:
                 result = by_key[key]
@@ -120,4 +120,4 @@ def verdict_ui(card: ModelCard, case: CaseAnalysis, *, stale: str | None = None)
                 hide_index=True,
                 width="stretch",
             )
-            common.recorded_card_ui(saved["model_card"])
+            reader_forms.recorded_card_ui(saved["model_card"])

@@ -199,9 +199,14 @@ def user_box() -> None:
         st.button("Sign out", key="app_sign_out", on_click=_sign_out)
 
 
+def may(action: str) -> bool:
+    """Whether the visitor's role may do ``action`` (a key of :data:`mcalc.access.ACTIONS`)."""
+    return allows(current_role(), action)
+
+
 def require(action: str) -> None:
     """Stop the page with a message when the visitor's role may not ``action``."""
-    if not allows(current_role(), action):
+    if not may(action):
         st.error(
             f"Your role ({current_role()}) cannot open this page: it needs "
             f"{required_role(action)} or above. Ask an admin."

@@ -25,9 +25,9 @@ from mcalc.models.train_config import (
     TrainConfig,
 )
 from mcalc.models.weights import WeightsInfo, resolve_weights
-from pages import common, signin, train_jobs
+from pages import common, menu, signin, train_jobs
 
-common.frame("train")
+common.frame(menu.page_action(__file__))
 
 LR_CHOICES = [1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 3e-3, 1e-2]
 #: Defaults of the widgets the architecture does not set: the configuration's own.

@@ -81,6 +81,23 @@ def app_env(tiny_demo, tmp_path, monkeypatch) -> Path:
     return tiny_demo
 
 
+# -- Predict's AppTests (tests/test_app_predict*.py; steps in tests/predict_fixtures.py) --
+@pytest.fixture(scope="module")
+def registry_dir(tmp_path_factory) -> Path:
+    """Tiny models for Predict (:func:`tests.predict_fixtures.make_registry`), made once per
+    test module that asks (TensorFlow is imported then, not by every test session)."""
+    from tests.predict_fixtures import make_registry
+
+    return make_registry(tmp_path_factory.mktemp("predict-page") / "models")
+
+
+@pytest.fixture
+def page_env(app_env, registry_dir, monkeypatch) -> Path:
+    """:func:`app_env` with :func:`registry_dir` as the registry."""
+    monkeypatch.setenv("MCALC_MODELS", str(registry_dir))
+    return registry_dir
+
+
 # -- browser tests: shared app servers and one Chromium (tests/browser.py) ---------------
 @pytest.fixture
 def demo_app(tiny_demo, tmp_path_factory):

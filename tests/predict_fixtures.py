@@ -1,7 +1,7 @@
-"""The Predict page's AppTest fixtures and steps, shared by its test modules
-(``test_app_predict*.py``): a registry of tiny models, the page opened on it, a run waited
-for. Import the fixtures into a test module (``from tests.predict_fixtures import
-page_env_fixture, registry_dir_fixture  # noqa: F401``)."""
+"""The Predict page's AppTest steps, shared by its test modules (``test_app_predict*.py``):
+a registry of tiny models (:func:`make_registry`, behind the ``registry_dir`` and
+``page_env`` fixtures of ``tests/conftest.py``, which every test module gets without
+importing them), the page opened on it, a run waited for."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import json
 from pathlib import Path
 
 import keras  # noqa: F401  (a broken install fails here, not skips)
-import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.explain_fixtures import register, spot_model
@@ -19,13 +18,11 @@ APP = "../app.py"
 PAGE = "pages/predict.py"
 
 
-@pytest.fixture(scope="module", name="registry_dir")
-def registry_dir_fixture(tmp_path_factory) -> Path:
-    """``spot`` (hand-made detector), ``rand-birads``, a folder whose model file is corrupt
-    and one whose model does not match its card's patch size."""
+def make_registry(root: Path) -> Path:
+    """A registry in ``root``: ``spot`` (hand-made detector), ``rand-birads``, a folder
+    whose model file is corrupt and one whose model does not match its card's patch size."""
     from tests.explain_fixtures import random_model
 
-    root = tmp_path_factory.mktemp("predict-page") / "models"
     register(root, "spot", spot_model())
     register(root, "rand-birads", random_model(3), task="birads")
     broken = register(root, "broken", spot_model())
@@ -35,12 +32,6 @@ def registry_dir_fixture(tmp_path_factory) -> Path:
     card["patch"]["size"] = 32
     (mismatch / "card.json").write_text(json.dumps(card))
     return root
-
-
-@pytest.fixture(name="page_env")
-def page_env_fixture(app_env, registry_dir, monkeypatch) -> Path:
-    monkeypatch.setenv("MCALC_MODELS", str(registry_dir))
-    return registry_dir
 
 
 def settle(at: AppTest, timeout: float = 120) -> AppTest:

@@ -221,6 +221,36 @@ def test_reader_annotates_as_themselves_and_cannot_open_train(accounts):
     assert any("cannot open this page" in e.value for e in at.error)
 
 
+def test_the_menus_list_only_the_pages_a_role_may_open(accounts):
+    """A reader's sidebar and home page listed Train, Evaluate and Batch, each opening on
+    "Your role (reader) cannot open this page" (seen walking the app as a reader); an admin
+    gets every page. The address of such a page still answers with the refusal."""
+    reader = _sign_in(_run(), "rita")
+    assert not reader.exception
+    links = [el.proto.label for el in reader.get("page_link")]
+    home = [el.proto.label for el in reader.main.get("page_link")]
+    assert "Browse" in links and any(label.startswith("Predict — ") for label in home)
+    for title in ("Train", "Evaluate", "Batch"):
+        assert title not in links and not any(label.startswith(title) for label in home), title
+    admin = _sign_in(_run(), "adam")
+    links = [el.proto.label for el in admin.get("page_link")]
+    assert {"Train", "Evaluate", "Batch", "Audit"} <= set(links)
+
+
+def test_page_action_names_what_each_page_asks_for():
+    """The pages ask menu.page_action for the action they need, by their own path."""
+    from mcalc.access import ACTIONS
+    from pages.menu import PAGE_ACTIONS, page_action
+
+    root = Path(__file__).resolve().parent.parent
+    assert page_action(str(root / "pages/train.py")) == "train"
+    assert page_action("pages/batch.py") == "predict_collection"
+    assert page_action(str(root / "pages/browse.py")) is None
+    assert set(PAGE_ACTIONS.values()) <= set(ACTIONS)
+    for script in PAGE_ACTIONS:
+        assert "common.frame(menu.page_action(__file__))" in (root / script).read_text()
+
+
 def test_signed_in_reader_imports_only_their_own_marks_json(accounts, app_env):
     """A Marks JSON is imported as the other formats are: signed in as rita, ann's file is
     refused at the check (no Import button, nothing written); rita's own imports."""

@@ -228,6 +228,10 @@ def test_browse_table_says_its_counts_add_up_all_four_images(app_env):
         label = config[column]["label"]
         assert "all images" in label, label
         assert "added" in config[column]["help"], config[column]
+    # Headings in words, as the filters above name them (they read case_id, birads...).
+    labels = {k: v.get("label") for k, v in config.items()}
+    assert labels["case_id"] == "case" and labels["birads"] == "BI-RADS", labels
+    assert labels["laterality"] == "side" and labels["years_between"] == "years between"
 
 
 def test_browse_filter_without_calcifications_shows_birads1_only(app_env):
@@ -420,6 +424,27 @@ def test_the_dataset_opened_is_in_the_address_for_a_reload_or_a_shared_link(
     errors = " ".join(e.value for e in outside.error)
     assert "Not opened: the address' dataset:" in errors
     assert "outside the allowed data folders" in errors
+
+
+def test_a_refusal_goes_once_the_demo_data_is_opened(app_env, tmp_path, monkeypatch):
+    """The sidebar's "Not opened: ..." (a refused typed path, or the address' dataset)
+    stayed on screen after a click on *Demo data* had opened a valid dataset."""
+    monkeypatch.setenv("MCALC_DATA_ROOTS", str(tmp_path / "roots"))
+    (tmp_path / "roots").mkdir()
+    outside = AppTest.from_file(APP, default_timeout=60)
+    outside.query_params["data"] = str(tmp_path / "elsewhere")
+    outside.run()
+    assert any("Not opened: the address' dataset:" in e.value for e in outside.error)
+    outside.button(key="app_demo").click().run()
+    assert not outside.exception and not outside.error, [e.value for e in outside.error]
+
+    at = _run("pages/browse.py")
+    at.text_input(key="app_data_input").input(str(tmp_path / "elsewhere"))
+    at.button(key="app_open").click().run()
+    assert any("Not opened:" in e.value for e in at.error)
+    at.button(key="app_demo").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert _viewer_panels(at) == 4  # the demo's case shows
 
 
 def test_sidebar_menu_lists_the_pages(app_env):

@@ -324,6 +324,12 @@ def test_audit_verdict_and_table(app_env):
     assert list(at.selectbox(key="audit_judged").options) == before
     assert any(c.value.startswith("Version 2, recorded ") for c in at.caption)
     assert any("2 o'clock" in c.value for c in at.caption)
+    # The tables' headers are words, not the record's keys ("image_key", "score_verdict").
+    assert at.dataframe
+    for grid in at.dataframe:
+        labels = {k: v.get("label") for k, v in json.loads(grid.proto.columns).items()}
+        assert labels["image_key"] == "image" and labels["score_verdict"] == "the score is"
+        assert labels["recorded_at"] == "recorded (UTC)", labels
 
 
 def test_audit_shows_a_small_cached_thumbnail_of_the_image_judged(app_env, monkeypatch):

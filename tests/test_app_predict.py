@@ -12,15 +12,13 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from mcalc.explain.scoring import MAP_SCORE_RULE
-from tests.predict_fixtures import (  # noqa: F401
+from tests.predict_fixtures import (
     APP,
     PAGE,
     assert_ok,
     image_figure,
     open_predict,
-    page_env_fixture,
     press_run,
-    registry_dir_fixture,
     settle,
     sidebar_popovers,
 )

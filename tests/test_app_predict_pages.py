@@ -10,17 +10,12 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from tests.app_pages import record_viewer_pixels
-from tests.predict_fixtures import (  # noqa: F401
+from tests.predict_fixtures import (
     APP,
     PAGE,
     assert_ok,
-    image_figure,
     open_predict,
-    page_env_fixture,
-    press_run,
-    registry_dir_fixture,
     settle,
-    sidebar_popovers,
 )
 
 pytestmark = pytest.mark.slow  # AppTest runs that predict and explain: 9-48 s each

@@ -94,6 +94,11 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
         assert shown[0].startswith("map:") and "regions" in shown, shown
         lo, hi = json.loads(state["mapRange"])
         assert lo == 0 and hi > 0, state["mapRange"]
+        # The colour scale says what its ends are in words (it read "0.00 [bar] 1.7e-3 (1.0)").
+        legend = frame.inner_text(".bar .legend")
+        if shown[0] == "map:explanation":
+            assert "relative to its max" in legend and "max (" in legend, legend
+        assert "(1.0)" not in legend and "e-" not in legend, legend
         page.screenshot(path=str(ARTIFACTS / "predict.png"), full_page=False)
 
         # Maps, opacity and regions change in the browser only: no Streamlit run.
@@ -109,6 +114,8 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
             state = _state(frame)
         page.wait_for_timeout(500)
         assert runs(page).requests == before, "a layer toggle ran the script"
+        legend = frame.inner_text(".bar .legend")
+        assert legend.startswith("P(") and legend.endswith("1"), legend
         page.screenshot(path=str(ARTIFACTS / "predict-probability.png"), full_page=False)
 
         # Click the recent image's first region (detections hidden: a click on one selects

@@ -19,6 +19,7 @@ from mcalc.present.reading_overlays import (
     map_layer,
     map_shape,
     overlay_grids,
+    plain_number,
     predict_layers,
     quantise_map,
     region_of_event,
@@ -77,6 +78,42 @@ def test_a_layer_from_grids_made_ahead_is_the_layer_made_at_once(flipped):
             heat, view, max_side=40, **args
         )
     assert overlay == OverlayMaps(maps, 0.5, "gradcam", True)  # what was made: not compared
+
+
+def test_an_explanations_legend_says_it_is_relative_to_its_max_in_words():
+    """The viewer's legend read "0.00 [bar] 1.7e-3 (1.0)" for a Grad-CAM: what 1.7e-3 and
+    1.0 were was left to guess. It now says the colours are relative to the map's maximum
+    over the case and gives that maximum as a plain number."""
+    heat = np.zeros((40, 32), np.float32)
+    heat[:10] = 0.5  # this image reaches half the case's maximum
+    layer = map_layer(
+        heat, tiny_view(False), name="explanation", title="gradcam", vmax=0.0017, relative=True
+    )
+    scale = layer["scale"]
+    assert (scale["low"], scale["high"]) == ("0", "max (0.0017)")
+    assert scale["label"] == "gradcam, relative to its max"
+    assert "largest value over this case's images (0.0017" in scale["note"]
+    assert "reaches 50% of that maximum" in scale["note"]
+    assert not any("e-" in text or "(1.0)" in text for text in scale.values()), scale
+
+
+def test_a_probability_legend_gives_its_range_plainly():
+    heat = np.full((40, 32), 0.25, np.float32)
+    layer = map_layer(
+        heat, tiny_view(False), name="probability", title="P(calc)", vmax=1.0, relative=False
+    )
+    assert layer["scale"] == {
+        "label": "P(calc)",
+        "low": "0",
+        "high": "1",
+        "note": "P(calc): colour scale 0 to 1; this image's map spans 0.25 to 0.25.",
+    }
+
+
+def test_plain_number_keeps_two_digits_without_an_exponent():
+    cases = {0.0017: "0.0017", 0.00171234: "0.0017", 1.0: "1", 12.345: "12", 0.0: "0"}
+    assert {v: plain_number(v) for v in cases} == cases
+    assert plain_number(3.2e-8) == "3.2e-08"  # below a millionth: the exponent is shorter
 
 
 def test_colour_lut_is_the_classic_figures_colours():

@@ -119,3 +119,16 @@ def test_grid_mapping_of_an_identity_registration_is_the_scale_change():
     assert back[0, 0] == pytest.approx([0.0, 29.5])
     with pytest.raises(ValueError, match="at least 2"):
         grid_mapping(reg, recent, prior, ((40, 30), (20, 15)), n=1)
+
+
+def test_registration_caption_is_one_line_with_the_flag():
+    """Browse's reading viewer and its simple viewer wrote this line each (a copy); the
+    time reads to a tenth of a second (CC read "3.65 s", MLO "2.717 s" side by side)."""
+    from mcalc.present.reading_temporal import registration_caption
+
+    reg = {"method": "affine", "seconds": 1.234, "ncc_before": 0.81, "ncc_after": 0.93,
+           "overlap": 0.95, "max_mm": 3.04, "fallback": "non-rigid stage folds"}  # fmt: skip
+    assert registration_caption(reg) == (
+        "affine in 1.2 s · similarity inside the breast 0.810 → 0.930 · breast overlap 95% · "
+        "largest displacement 3.0 mm · **fell back to the global stage**: non-rigid stage folds"
+    )

@@ -12,14 +12,21 @@ from html import escape as html_escape
 
 import numpy as np
 import pytest
+from fpdf import FPDF
 
 from mcalc.models.birads_eval import CaseFeatures, evaluate_birads
 from mcalc.models.card import ModelCard
 from mcalc.models.evaluate import EvaluationResult
 from mcalc.models.published import COMPARABILITY_NOTE, REPRODUCTION_NOTE
 from mcalc.models.scores import EvalScores
-from mcalc.present.report import ReportInput, evaluation_report, report_blocks
-from mcalc.present.report_pdf import _ticks, evaluation_report_pdf, latin1
+from mcalc.present.report import ReportInput, evaluation_report, fmt_cell, report_blocks
+from mcalc.present.report_pdf import (
+    _ticks,
+    column_widths,
+    evaluation_report_pdf,
+    latin1,
+    render_pdf,
+)
 from tests.conftest import REPO
 
 
@@ -92,6 +99,46 @@ def test_pdf_report_holds_every_section_and_figure(report, tmp_path) -> None:
     assert "Loizidou 2020" in text and "80 patients" in text
     assert "SYNTHETIC demo" in text and "not comparable" in text
     assert "mean false positives per image" in text  # the FROC's axis
+
+
+def test_table_cells_break_between_words_never_inside_one(report, tmp_path) -> None:
+    """Every column had an equal share of the page: the published table's protocol column
+    broke "leave-one-patient-o / ut" and its differences column was a narrow tower. Columns
+    are now at least as wide as their longest word; the wrapping column gets the rest."""
+    blocks = report_blocks(report)  # one set (a report's blocks carry the time they were made)
+    path = tmp_path / "r.pdf"
+    path.write_bytes(render_pdf(blocks, "report"))
+    done = subprocess.run(["pdftotext", "-layout", str(path), "-"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    words = set(done.stdout.split())
+    tables = [b.rows for b in blocks if b.kind == "table" and b.rows]
+    published = next(t for t in tables if "differences" in t[0])
+    assert "leave-one-patient-out," in words
+    for rows in tables:
+        cells = [str(c) for c in rows[0]] + [fmt_cell(r.get(c)) for r in rows for c in rows[0]]
+        broken = {w for c in cells for w in latin1(c).split() if w not in words}
+        assert not broken, (list(rows[0]), sorted(broken))
+    # The differences column is the widest of its table, its lines the fewest it can be.
+    pdf_ = FPDF(format="A4")
+    pdf_.add_page()
+    head = [latin1(c) for c in published[0]]
+    cells = [head] + [[latin1(fmt_cell(r.get(c))) for c in published[0]] for r in published]
+    widths = column_widths(pdf_, cells, size=8)
+    assert abs(sum(widths) - pdf_.epw) < 1e-6
+    assert widths[head.index("differences")] == max(widths)
+
+
+def test_column_widths_fit_one_line_texts_and_keep_words_whole() -> None:
+    pdf = FPDF(format="A4")
+    pdf.add_page()
+    pdf.set_font("Helvetica", "", 8)
+    short = [["a", "b"], ["x", "y"]]
+    assert column_widths(pdf, short, size=8) == pytest.approx([pdf.epw / 2] * 2, abs=0.5)
+    long_word = "leave-one-patient-out,"
+    cells = [["protocol", "differences"], [f"{long_word} 80 patients", "word " * 80]]
+    widths = column_widths(pdf, cells, size=8)
+    assert widths[0] >= pdf.get_string_width(long_word) + 2 * pdf.c_margin
+    assert widths[1] > widths[0] and sum(widths) == pytest.approx(pdf.epw)
 
 
 def test_html_and_pdf_are_drawn_from_the_same_blocks(report) -> None:

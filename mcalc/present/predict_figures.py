@@ -22,6 +22,7 @@ from mcalc.explain.overlay import blend, plotly_colorscale
 from mcalc.explain.scoring import MAP_SCORE, MAP_SCORE_RULE
 from mcalc.explain.stitch import joint_range, normalize_map
 from mcalc.present.map_display import crop_heat, display_box, overlay_view
+from mcalc.present.reading_overlays import plain_number
 from mcalc.present.viewer_figures import (
     add_boxes,
     add_colorbar,
@@ -40,6 +41,7 @@ __all__ = [
     "Panel",
     "score_label",
     "overlay_figure",
+    "colorbar_title",
     "overlay_caption",
     "add_detections",
     "detections_table",
@@ -101,7 +103,7 @@ def overlay_figure(
     add_colorbar(
         fig,
         plotly_colorscale(cmap),
-        title="relative" if overlay.relative else overlay.title,
+        title=colorbar_title(overlay),
         vmin=0.0,
         vmax=1.0,
     )
@@ -154,7 +156,8 @@ def add_detections(
 def detections_table(
     panels: Sequence[Panel], detections: Sequence[Sequence[Detection]]
 ) -> list[dict[str, Any]]:
-    """One row per detection: image, rank, score, size and position (native pixels)."""
+    """One row per detection: image, rank, score, size and position, each header with its
+    unit (the position in full-resolution pixels of the file, before any mirroring)."""
     rows: list[dict[str, Any]] = []
     for panel, dets in zip(panels, detections, strict=True):
         factor = panel.result.pmap.factor
@@ -164,19 +167,29 @@ def detections_table(
                     "image": panel.result.key,
                     "detection": k,
                     "score": round(d.score, 4),
+                    "row (full-res px)": round(d.row / factor),
+                    "col (full-res px)": round(d.col / factor),
                     "size (mm)": round(d.size_mm, 2),
-                    "row": round(d.row / factor),
-                    "col": round(d.col / factor),
                 }
             )
     return rows
 
 
+def colorbar_title(overlay: OverlayMaps) -> str:
+    """The colour bar's title: what its 0 to 1 stand for."""
+    return "share of the max" if overlay.relative else overlay.title
+
+
 def overlay_caption(overlay: OverlayMaps) -> str:
     """What the overlay shows and how to use the figure."""
-    scale = f" (1.0 = {overlay.vmax:.3g})" if overlay.relative else ""
+    scale = (
+        f": colours relative to the map's largest value over these images (1 on the colour "
+        f"bar; {plain_number(overlay.vmax)} in the method's own units), 0 is none"
+        if overlay.relative
+        else ""
+    )
     return (
-        f"Overlay: **{overlay.title}**, one colour scale for every panel{scale}. Scroll to "
+        f"Overlay: **{overlay.title}**{scale}; one colour scale for every panel. Scroll to "
         "zoom, drag to pan: the panels move together. Click a region's square (or a row of "
         "the table) to see it at full resolution."
     )

@@ -54,6 +54,8 @@ __all__ = [
     "map_grid",
     "overlay_grids",
     "map_layer",
+    "plain_number",
+    "scale_words",
     "colour_lut",
     "region_boxes",
     "detection_markers",
@@ -133,6 +135,62 @@ def overlay_grids(overlay: OverlayMaps, max_side: int = MAP_MAX_SIDE) -> list[Gr
     return cast(list[Grid], held)
 
 
+def plain_number(value: float) -> str:
+    """``value`` with two significant digits, without an exponent down to 0.000001.
+
+    >>> plain_number(0.0017), plain_number(1.0), plain_number(0.25), plain_number(3.2e-8)
+    ('0.0017', '1', '0.25', '3.2e-08')
+    """
+    v = float(value)
+    if v == 0.0 or not np.isfinite(v) or not 1e-6 <= abs(v) < 1e4:
+        return f"{v:.2g}"
+    decimals = max(0, 1 - int(np.floor(np.log10(abs(v)))))
+    return f"{round(v, decimals):.{decimals}f}".rstrip("0").rstrip(".") or "0"
+
+
+def scale_words(title: str, vmax: float, relative: bool, lo: float, hi: float) -> dict[str, str]:
+    """What a map's colour scale means, in words for the legend beside it.
+
+    Args:
+        title: what the map is.
+        vmax: the raw value the top of the scale stands for.
+        relative: the map is scaled to its maximum over the case's images (an
+            explanation: its raw values are in the method's own units, only their
+            proportions mean something).
+        lo: raw minimum of this image's map.
+        hi: raw maximum of this image's map.
+
+    Returns:
+        ``{"label"`` (what the map is, shown before the bar)``, "low", "high"`` (the ends of
+        the bar)``, "note"`` (a sentence on the scale and this image's range)``}``.
+
+    >>> scale_words("gradcam", 0.0017, True, 0.0, 0.0017)["high"]
+    'max (0.0017)'
+    """
+    if relative:
+        share = hi / vmax if vmax > 0 else 0.0
+        return {
+            "label": f"{title}, relative to its max",
+            "low": "0",
+            "high": f"max ({plain_number(vmax)})",
+            "note": (
+                f"{title}: the colours are relative. The top of the scale is the map's "
+                f"largest value over this case's images ({plain_number(vmax)}, in the "
+                "method's own units, which mean nothing alone), the bottom is 0. This "
+                f"image's map reaches {share:.0%} of that maximum."
+            ),
+        }
+    return {
+        "label": title,
+        "low": plain_number(0.0),
+        "high": plain_number(vmax),
+        "note": (
+            f"{title}: colour scale {plain_number(0.0)} to {plain_number(vmax)}; this "
+            f"image's map spans {plain_number(lo)} to {plain_number(hi)}."
+        ),
+    }
+
+
 def map_layer(
     heat01: np.ndarray,
     view: ImageView,
@@ -161,7 +219,7 @@ def map_layer(
     Returns:
         ``{"name", "title", "rows", "cols", "data"`` (base64 uint8, row-major)``, "range"``
         (raw values of 0 and 255)``, "lo", "hi"`` (raw minimum and maximum of the map)
-        ``, "relative"}``.
+        ``, "relative", "scale"`` (:func:`scale_words`)``}``.
     """
     small, lo, hi = map_grid(heat01, max_side) if grid is None else grid
     q = view.mirror(small)  # a flip: the same values as the map mirrored, then shrunk
@@ -175,6 +233,7 @@ def map_layer(
         "lo": round(lo * vmax, 6),
         "hi": round(hi * vmax, 6),
         "relative": bool(relative),
+        "scale": scale_words(title, vmax, relative, lo * vmax, hi * vmax),
     }
 
 

@@ -47,6 +47,7 @@ __all__ = [
     "encode_signed",
     "grid_mapping",
     "notes_beside_flag",
+    "registration_caption",
     "registration_flag",
     "temporal_args",
     "temporal_bytes",
@@ -280,6 +281,23 @@ def notes_beside_flag(notes: Sequence[str], reg: Mapping[str, Any]) -> list[str]
     """
     why = reg.get("fallback")
     return [n for n in notes if not (why and n.endswith(f": {why}"))]
+
+
+def registration_caption(reg: Mapping[str, Any]) -> str:
+    """A registration in one line (markdown): method, time, similarity inside the breast
+    before and after, breast overlap, largest displacement, then :func:`registration_flag`.
+
+    Example:
+        >>> registration_caption({"method": "affine", "seconds": 1.234, "ncc_before": 0.81,
+        ...     "ncc_after": 0.93, "overlap": 0.95, "max_mm": 3.25, "fallback": None})
+        'affine in 1.2 s · similarity inside the breast 0.810 → 0.930 · breast overlap 95% · largest displacement 3.2 mm'
+    """
+    return (
+        f"{reg['method']} in {float(reg['seconds']):.1f} s · similarity inside the breast "
+        f"{reg['ncc_before']:.3f} → {reg['ncc_after']:.3f} · breast overlap "
+        f"{reg['overlap']:.0%} · largest displacement {reg['max_mm']:.1f} mm"
+        f"{registration_flag(reg)}"
+    )
 
 
 def registration_flag(reg: Mapping[str, Any]) -> str:

@@ -28,7 +28,7 @@ from fpdf.fonts import FontFace
 
 from mcalc.present.report import Block, ReportInput, fmt_cell, report_blocks
 
-__all__ = ["evaluation_report_pdf", "render_pdf", "draw_figure"]
+__all__ = ["evaluation_report_pdf", "render_pdf", "draw_figure", "column_widths"]
 
 _REPLACE = {"·": "-", "–": "-", "—": "-", "−": "-", "≥": ">=", "≤": "<=", "±": "+/-"}
 _RESEARCH = "mcalc evaluation report - research use only, not for clinical decisions."
@@ -207,12 +207,48 @@ def _legend(pdf: FPDF, traces: Sequence[go.Scatter]) -> None:
     pdf.ln(2)
 
 
+def column_widths(pdf: FPDF, cells: Sequence[Sequence[str]], *, size: float) -> list[float]:
+    """Widths (mm, summing to the page's text width) of a table's columns: each at least
+    as wide as its longest word, so that lines break between words, never inside one (an
+    equal share each broke "leave-one-patient-out" in a narrow column); the width left
+    goes to the columns whose text wraps, in proportion to what they lack to fit on one
+    line. Where even the longest words do not fit, in proportion to them.
+
+    Args:
+        pdf: the document (its page width, cell margin and fonts measure the text).
+        cells: the table's rows of text, the first the headings (drawn bold).
+        size: the font size of the table.
+    """
+    pad = 2 * pdf.c_margin + 0.5
+    n = len(cells[0])
+    words, lines = [0.0] * n, [0.0] * n
+    for i, row in enumerate(cells):
+        pdf.set_font("Helvetica", "B" if i == 0 else "", size)
+        for j, text in enumerate(row):
+            lines[j] = max(lines[j], pdf.get_string_width(text) + pad)
+            for word in text.split() or [""]:
+                words[j] = max(words[j], pdf.get_string_width(word) + pad)
+    pdf.set_font("Helvetica", "", size)
+    width = pdf.epw
+    if sum(words) >= width:
+        return [width * w / sum(words) for w in words]
+    lack = [line - word for line, word in zip(lines, words, strict=True)]
+    if sum(lack) <= width - sum(words):  # everything fits on one line: share the rest alike
+        spare = (width - sum(lines)) / n
+        return [line + spare for line in lines]
+    share = (width - sum(words)) / sum(lack)
+    return [word + share * gap for word, gap in zip(words, lack, strict=True)]
+
+
 def _table(pdf: FPDF, rows: Sequence[Mapping[str, Any]]) -> None:
     if not rows:
         pdf.multi_cell(0, 4, "(nothing to show)", new_x="LMARGIN", new_y="NEXT")
         return
     cols = list(rows[0])
     size = 8 if len(cols) <= 6 else 6 if len(cols) <= 12 else 5
+    cells = [[latin1(str(c)) for c in cols]]
+    cells += [[latin1(fmt_cell(r.get(c))) for c in cols] for r in rows]
+    widths = column_widths(pdf, cells, size=size)
     pdf.set_font("Helvetica", "", size)
     head = FontFace(emphasis="BOLD", fill_color=(240, 240, 240))
     pdf.set_fill_color(255, 255, 255)  # a legend's swatch colour must not fill the cells
@@ -222,10 +258,10 @@ def _table(pdf: FPDF, rows: Sequence[Mapping[str, Any]]) -> None:
         headings_style=head,
         first_row_as_headings=True,
         cell_fill_mode="NONE",
+        col_widths=widths,
     ) as table:
-        table.row([latin1(str(c)) for c in cols])
-        for r in rows:
-            table.row([latin1(fmt_cell(r.get(c))) for c in cols])
+        for row in cells:
+            table.row(row)
     pdf.ln(2)
 
 

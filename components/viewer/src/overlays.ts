@@ -16,6 +16,7 @@ export interface MapLayer {
   lo: number;
   hi: number;
   relative: boolean;
+  scale: { label: string; low: string; high: string; note: string }; // the legend's words
 }
 export interface RegionBox {
   image: string;
@@ -263,15 +264,15 @@ function legend(host: Host): HTMLElement | null {
     ctx.fillStyle = `rgb(${lut[3 * v]},${lut[3 * v + 1]},${lut[3 * v + 2]})`;
     ctx.fillRect(x, 0, 1, bar.height);
   }
-  const fmt = (v: number) => (Math.abs(v) >= 0.01 || v === 0 ? v.toFixed(2) : v.toExponential(1));
+  // The words come from Python (mcalc.present.reading_overlays.scale_words).
   const lo = document.createElement("span");
-  lo.textContent = fmt(m.range[0]);
+  lo.textContent = m.scale.low;
   const hi = document.createElement("span");
-  hi.textContent = fmt(m.range[1]) + (m.relative ? " (1.0)" : "");
-  box.title = `${m.title}: colour scale ${fmt(m.range[0])} to ${fmt(m.range[1])}; this image's map spans ${fmt(m.lo)} to ${fmt(m.hi)}`;
+  hi.textContent = m.scale.high;
+  box.title = m.scale.note;
   const t = document.createElement("span");
   t.className = "legend-title";
-  t.textContent = m.title;
+  t.textContent = m.scale.label;
   box.append(t, lo, bar, hi);
   return box;
 }
