@@ -60,7 +60,8 @@ class SlidingSettings:
         min_breast: smallest fraction of breast tissue in a patch for it to be classified;
             patches under it score 0 and count as not evaluated.
         max_regions: most top regions listed.
-        min_region_score: smallest positive-class probability of a listed region.
+        min_region_score: smallest score of a listed region (its detection's: the
+            positive class's dense map at its peak).
         nms_overlap: largest intersection over union between two listed regions' patches.
         dense: run the model fully convolutionally over the image when that gives the same
             probabilities at the grid points (:mod:`~mcalc.explain.dense`), with a denser
