@@ -30,7 +30,8 @@ from mcalc.explain.scoring import (
     MapScores,
     Region,
     map_scores,
-    top_regions,
+    region_detections,
+    regions_from_detections,
 )
 from mcalc.explain.sliding import ProbabilityMap, SlidingSettings, check_model_fits, predict_map
 from mcalc.progress import ProgressFn, phase
@@ -292,10 +293,14 @@ def analyse_image(
         breast=breast,
         spacing_mm=spacing,
         scores=map_scores(pmap, breast),  # the breast the detections are looked for in
-        regions=top_regions(pmap, spacing, breast, settings=sliding),
+        regions=[],
         marks=marks,
         temporal=temporal if loaded.temporal else None,
     )
+    # top_regions' rule, from the detections kept on the result (Predict draws the same).
+    if sliding.max_regions:
+        found = result.detections(region_detections(sliding))
+        result.regions = regions_from_detections(found, pmap, sliding)
     # Which input (recent, subtraction) a temporal model's evidence came from.
     result.evidence = result.channel_evidence(loaded)
     result.map_agreement = map_agreement(

@@ -55,7 +55,7 @@ import numpy as np
 from mcalc.explain.grid import centred_origin
 from mcalc.explain.sliding import ProbabilityMap, SlidingSettings
 from mcalc.models.card import ModelCard
-from mcalc.models.detection import Detection, probability_map
+from mcalc.models.detection import Detection, DetectionSettings, probability_map
 
 __all__ = [
     "MAP_SCORE",
@@ -70,6 +70,7 @@ __all__ = [
     "map_scores",
     "case_score",
     "decision_threshold",
+    "region_detections",
     "regions_from_detections",
     "top_regions",
 ]
@@ -344,9 +345,7 @@ def top_regions(
     name: str | int | None = None,
 ) -> list[Region]:
     """The top regions of an image (the module's rule): :func:`regions_from_detections`
-    of the detections of class ``name``'s dense map inside ``breast`` scoring at least
-    ``min_region_score`` (:func:`mcalc.models.detection.find_detections`, default distance
-    between detections).
+    of the :func:`region_detections` of class ``name``'s dense map inside ``breast``.
 
     Args:
         pmap: the probability map.
@@ -374,12 +373,22 @@ def top_regions(
     settings = settings or SlidingSettings()
     if settings.max_regions == 0:
         return []
-    dense = pmap.dense(name)
+    det = region_detections(settings)
     found = find_detections(
-        dense,
+        pmap.dense(name),
         spacing_mm,
-        threshold=settings.min_region_score,
-        max_detections=dense.size,  # every candidate: non-overlap is decided here
+        min_distance_mm=det.min_distance_mm,
+        threshold=det.threshold,
+        max_detections=det.max_detections,
         valid=breast,
     )
     return regions_from_detections(found, pmap, settings, name)
+
+
+def region_detections(settings: SlidingSettings | None = None) -> DetectionSettings:
+    """The detections the top regions are made from: the default ones (distance between
+    them, at most :data:`~mcalc.models.detection.DEFAULT_MAX_DETECTIONS`) scoring at least
+    ``min_region_score``: with the region threshold at Predict's detection threshold (both
+    0.5 by default) the very detections Predict draws, found once for both
+    (:meth:`mcalc.explain.image_analysis.ImageAnalysis.detections`)."""
+    return DetectionSettings(threshold=(settings or SlidingSettings()).min_region_score)
