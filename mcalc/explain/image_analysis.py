@@ -300,7 +300,7 @@ def analyse_image(
     # top_regions' rule, from the detections kept on the result (Predict draws the same).
     if sliding.max_regions:
         found = result.detections(region_detections(sliding))
-        result.regions = regions_from_detections(found, pmap, sliding)
+        result.regions = regions_from_detections(found, pmap, sliding, breast=breast)
     # Which input (recent, subtraction) a temporal model's evidence came from.
     result.evidence = result.channel_evidence(loaded)
     result.map_agreement = map_agreement(

@@ -21,9 +21,9 @@ Documented rules, used by the CLI, the Predict page, batch runs and the evaluati
 - **Decision**: a map score at or above the model's decision threshold
   (:func:`decision_threshold`) reads as the positive class.
 - **Top regions**: model patches centred on the image's top detections, each scoring its
-  detection's score (:func:`regions_from_detections`): the detections of the same dense map
-  in the same breast (:func:`top_regions`), by decreasing score, down to
-  ``min_region_score``; a detection whose patch overlaps a kept region's by more than
+  detection's score (:func:`regions_from_detections`; a detection standing for a plateau
+  of equal scores, on the plateau's centre): the detections of the same dense map in the
+  same breast (:func:`top_regions`), by decreasing score, down to ``min_region_score``; a detection whose patch overlaps a kept region's by more than
   ``nms_overlap`` (intersection over union) is left to that region; at most
   ``max_regions``. The first region is the top detection, its score the map score: when
   ``min_region_score`` is at most the decision threshold (both 0.5 by default) and
@@ -55,7 +55,12 @@ import numpy as np
 from mcalc.explain.grid import centred_origin
 from mcalc.explain.sliding import ProbabilityMap, SlidingSettings
 from mcalc.models.card import ModelCard
-from mcalc.models.detection import Detection, DetectionSettings, probability_map
+from mcalc.models.detection import (
+    Detection,
+    DetectionSettings,
+    find_detections,
+    probability_map,
+)
 
 __all__ = [
     "MAP_SCORE",
@@ -280,12 +285,16 @@ def regions_from_detections(
     pmap: ProbabilityMap,
     settings: SlidingSettings | None = None,
     name: str | int | None = None,
+    *,
+    breast: np.ndarray | None = None,
 ) -> list[Region]:
     """The top regions of an image from its detections (the module's rule): by decreasing
     score, each detection scoring at least ``min_region_score`` gives a region, a model
     patch centred on it (:func:`~mcalc.explain.grid.centred_origin`), unless that patch
     overlaps a region already kept by more than ``nms_overlap`` (intersection over union),
-    up to ``max_regions``.
+    up to ``max_regions``. A detection standing for a plateau of equal scores (its first
+    pixel in raster order: a finding inside several patches saturates them alike) is
+    centred on the plateau (:func:`_plateau_centre`), not half the plateau up and left.
 
     Args:
         detections: the peaks of class ``name``'s dense map at the model-input size
@@ -293,20 +302,23 @@ def regions_from_detections(
         pmap: the probability map they were found on.
         settings: ``max_regions``, ``min_region_score`` and ``nms_overlap``.
         name: the class the detections are of (default: the positive class).
+        breast: the mask they were found in (``valid``; default: everywhere).
     """
     settings = settings or SlidingSettings()
     patch = pmap.grid.patch
-    kept: list[tuple[Detection, tuple[int, int]]] = []
+    values = probability_map(pmap.dense(name))
+    kept: list[tuple[Detection, tuple[int, int], tuple[int, int]]] = []
     for d in sorted(detections, key=lambda d: -d.score):  # stable: ties keep their order
         if len(kept) >= settings.max_regions or d.score < settings.min_region_score:
             break
-        origin = centred_origin(d.row, d.col, patch, pmap.unit_shape)
-        if all(_iou(origin, o, patch) <= settings.nms_overlap for _, o in kept):
-            kept.append((d, origin))
+        at = _plateau_centre(values, breast, d, patch)
+        origin = centred_origin(at[0], at[1], patch, pmap.unit_shape)
+        if all(_iou(origin, o, patch) <= settings.nms_overlap for _, _, o in kept):
+            kept.append((d, at, origin))
     if not kept:
         return []
-    rows = np.array([d.row for d, _ in kept])
-    cols = np.array([d.col for d, _ in kept])
+    rows = np.array([r for _, (r, _), _ in kept])
+    cols = np.array([c for _, (_, c), _ in kept])
     ranked = pmap.class_index(name)
     at = {
         c: (None if k == ranked else pmap.dense_at(rows, cols, k))
@@ -316,7 +328,7 @@ def regions_from_detections(
     uh, uw = pmap.unit_shape
     f = pmap.factor
     out = []
-    for n, (d, (r0, c0)) in enumerate(kept):
+    for n, (d, (row, col), (r0, c0)) in enumerate(kept):
         box = (
             max(0, math.floor(r0 / f)),
             min(h, math.ceil(min(r0 + patch, uh) / f)),
@@ -327,13 +339,38 @@ def regions_from_detections(
             Region(
                 rank=n + 1,
                 score=float(d.score),
-                center=pmap.to_native(float(d.row), float(d.col)),
+                center=pmap.to_native(float(row), float(col)),
                 box=box,
                 origin=(r0, c0),
                 scores={c: float(d.score) if v is None else float(v[n]) for c, v in at.items()},
             )
         )
     return out
+
+
+def _plateau_centre(
+    values: np.ndarray, breast: np.ndarray | None, d: Detection, reach: int
+) -> tuple[int, int]:
+    """Where a region of detection ``d`` is centred: the pixel nearest the centroid of its
+    plateau (the 8-connected pixels of ``values`` equal to its score, in ``breast``, within
+    ``reach`` pixels of it); its own pixel when it stands alone."""
+    from scipy import ndimage
+
+    h, w = values.shape
+    r0, r1 = max(0, d.row - reach), min(h, d.row + reach + 1)
+    c0, c1 = max(0, d.col - reach), min(w, d.col + reach + 1)
+    same = values[r0:r1, c0:c1] == values.dtype.type(d.score)
+    if breast is not None:
+        same &= np.asarray(breast, bool)[r0:r1, c0:c1]
+    if not same[d.row - r0, d.col - c0]:
+        raise ValueError(
+            f"detection at ({d.row}, {d.col}) scores {d.score}, not the map's value there: "
+            "pass the detections of this map and class"
+        )
+    labels, _ = ndimage.label(same, structure=np.ones((3, 3), bool))
+    ys, xs = np.nonzero(labels == labels[d.row - r0, d.col - c0])
+    k = int(np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2))
+    return r0 + int(ys[k]), c0 + int(xs[k])
 
 
 def top_regions(
@@ -364,12 +401,15 @@ def top_regions(
         >>> pmap = ProbabilityMap(proba, np.ones(proba.shape[:2], bool), grid,
         ...                       ("no-calcification", "calcification"), 1.0, (64, 64))
         >>> [(r.score, r.center, r.origin) for r in top_regions(pmap, (1.0, 1.0))]
-        [(0.75, (23.0, 24.0), (15, 16))]
+        [(0.75, (23.0, 27.0), (15, 19))]
         >>> map_score(pmap.dense())  # between the grid points, the top region's score
         0.75
-    """
-    from mcalc.models.detection import find_detections
+        >>> [(d.row, d.col) for d in find_detections(pmap.dense(), (1.0, 1.0))][:1]
+        [(23, 24)]
 
+    The map peaks on a plateau (rows 23-24, columns 24-31): the detection is its first pixel,
+    the region is centred on it.
+    """
     settings = settings or SlidingSettings()
     if settings.max_regions == 0:
         return []
@@ -382,7 +422,7 @@ def top_regions(
         max_detections=det.max_detections,
         valid=breast,
     )
-    return regions_from_detections(found, pmap, settings, name)
+    return regions_from_detections(found, pmap, settings, name, breast=breast)
 
 
 def region_detections(settings: SlidingSettings | None = None) -> DetectionSettings:
