@@ -202,6 +202,18 @@ def test_a_plateau_of_equal_scores_gives_one_region_centred_on_it() -> None:
     (region,) = top_regions(pmap, (0.1, 0.1))
     assert region.center == (55.0, 55.0) and region.origin == (39, 39)
     assert region.score == dets[0].score == map_scores(pmap).score
+    # A plateau wider than a patch: centred within half a patch of its detection, which
+    # stays inside its region (a click on it selects that region).
+    proba[2:7, 2:7, 1] = 0.9999
+    proba[..., 0] = 1 - proba[..., 1]
+    pmap = ProbabilityMap(
+        proba, np.ones(proba.shape[:2], bool), grid, CLASSES, native_shape=(160, 160)
+    )
+    (det,) = find_detections(pmap.dense(), (0.1, 0.1), threshold=0.5)
+    region = top_regions(pmap, (0.1, 0.1))[0]
+    r0, r1, c0, c1 = region.box
+    assert (det.row, det.col) == (48, 48) and r0 <= det.row < r1 and c0 <= det.col < c1
+    assert region.center == (55.0, 55.0)
 
 
 def test_regions_are_non_overlapping_and_at_most_max_regions() -> None:

@@ -311,7 +311,8 @@ def regions_from_detections(
     for d in sorted(detections, key=lambda d: -d.score):  # stable: ties keep their order
         if len(kept) >= settings.max_regions or d.score < settings.min_region_score:
             break
-        at = _plateau_centre(values, breast, d, patch)
+        # Within less than half a patch: the detection stays inside its region's patch.
+        at = _plateau_centre(values, breast, d, max(0, patch // 2 - 1))
         origin = centred_origin(at[0], at[1], patch, pmap.unit_shape)
         if all(_iou(origin, o, patch) <= settings.nms_overlap for _, _, o in kept):
             kept.append((d, at, origin))
@@ -353,7 +354,8 @@ def _plateau_centre(
 ) -> tuple[int, int]:
     """Where a region of detection ``d`` is centred: the pixel nearest the centroid of its
     plateau (the 8-connected pixels of ``values`` equal to its score, in ``breast``, within
-    ``reach`` pixels of it); its own pixel when it stands alone."""
+    ``reach`` pixels of it: less than half a patch keeps ``d`` inside the region's patch);
+    its own pixel when it stands alone."""
     from scipy import ndimage
 
     h, w = values.shape
