@@ -321,7 +321,7 @@ def regions_from_detections(
     rows = np.array([r for _, (r, _), _ in kept])
     cols = np.array([c for _, (_, c), _ in kept])
     ranked = pmap.class_index(name)
-    at = {
+    by_class = {
         c: (None if k == ranked else pmap.dense_at(rows, cols, k))
         for k, c in enumerate(pmap.classes)
     }
@@ -343,7 +343,9 @@ def regions_from_detections(
                 center=pmap.to_native(float(row), float(col)),
                 box=box,
                 origin=(r0, c0),
-                scores={c: float(d.score) if v is None else float(v[n]) for c, v in at.items()},
+                scores={
+                    c: float(d.score) if v is None else float(v[n]) for c, v in by_class.items()
+                },
             )
         )
     return out
