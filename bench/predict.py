@@ -130,6 +130,7 @@ def alternate3(a, b, c, repeats: int) -> tuple[float, float, float]:
 def prepare(arch: str, mammo, *, batch: int = 64, max_patches: int | None = None) -> dict:
     """The model, its input image and breast mask (cut to ``max_patches`` patches), warm."""
     from mcalc.breast import breast_mask
+    from mcalc.explain.image_analysis import unit_spacing
     from mcalc.explain.sliding import SlidingSettings, predict_map
     from mcalc.models.inference import image_to_unit
 
@@ -151,6 +152,7 @@ def prepare(arch: str, mammo, *, batch: int = 64, max_patches: int | None = None
         "loaded": loaded,
         "unit": unit,
         "factor": factor,
+        "spacing_mm": unit_spacing(mammo, factor),
         "breast": breast,
         "full_breast": full_breast,
         "settings": settings,
@@ -248,14 +250,15 @@ def measure_explanation(prep: dict, pmap, *, regions: int = 8, methods=("gradcam
     pass of the same patches, per patch: the pair of median ratio among pairs alternated for
     at least 0.5 s (three at least)."""
     from mcalc.explain.explainer import Explainer
-    from mcalc.explain.grid import gather_patches, pad_to_grid
+    from mcalc.explain.grid import pad_to_grid, patches_at
     from mcalc.explain.scoring import top_regions
     from mcalc.explain.sliding import SlidingSettings
 
     loaded = prep["loaded"]
     settings = SlidingSettings(min_region_score=0.0, max_regions=regions)
-    cells = np.array([r.cell for r in top_regions(pmap, settings=settings)])
-    patches = gather_patches(pad_to_grid(prep["unit"], pmap.grid), pmap.grid, cells)
+    found = top_regions(pmap, prep["spacing_mm"], settings=settings)
+    origins = np.array([r.origin for r in found], np.int64).reshape(-1, 2)
+    patches = patches_at(pad_to_grid(prep["unit"], pmap.grid), origins, pmap.grid.patch)
     xp = Explainer(loaded.model, prep["arch"])
     t0 = time.perf_counter()
     if xp.compiled_gradcam(xp.default_layer()) is None:

@@ -137,8 +137,9 @@ def overlay_ui(
         chosen = predict_viewer.viewer_ui(shown, case, panels, dets, display)
         if chosen is False:
             st.info(
-                "That detection lies in none of the listed regions: lower the region "
-                "threshold (sidebar, Sliding window) to list weaker regions."
+                "That detection lies in none of the listed regions (under the region "
+                "threshold, beyond the most regions, or beside a stronger one's patch): lower "
+                "the region threshold or raise the most regions (sidebar, Sliding window)."
             )
         elif chosen:
             st.session_state[REGION_KEY] = chosen
@@ -183,14 +184,18 @@ REGION_COLUMNS = {
 
 def regions_ui(case: CaseAnalysis) -> None:
     table = pd.DataFrame(figures.regions_table(case.images))
+    if table.empty and case.settings.sliding.max_regions == 0:
+        st.info("Most regions is 0 (sidebar, Sliding window): no region is listed.")
+        return
     if table.empty:
         st.info(
-            "No region scores above the region threshold. Regions are patches of the sliding "
-            "window's grid; the map score and the detections come from the dense map, which "
-            "can peak between those patches. Lower the region threshold (sidebar, Sliding "
-            "window) to list weaker patches."
+            f"No detection scores {case.settings.sliding.min_region_score:.2f} or more (the "
+            "region threshold), so no region is listed: a region is a patch centred on one of "
+            "the top detections. Lower the region threshold (sidebar, Sliding window) to "
+            "list weaker ones."
         )
         return
+    st.caption(figures.regions_caption(case))
     event = common.dataframe(
         table,
         hide_index=True,

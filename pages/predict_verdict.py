@@ -17,7 +17,7 @@ def verdict_context(card: ModelCard, case: CaseAnalysis, result: Any) -> Any:
     """What the reader looked at for ``result``: model, map, explanation and threshold."""
     from dataclasses import asdict
 
-    from mcalc.explain.scoring import MAP_SCORE_VERSION
+    from mcalc.explain.scoring import MAP_SCORE_VERSION, REGION_RULE_VERSION
     from mcalc.store.audit import VerdictContext
 
     cam = result.cam
@@ -32,6 +32,7 @@ def verdict_context(card: ModelCard, case: CaseAnalysis, result: Any) -> Any:
         map_settings={
             **{k: v for k, v in asdict(case.settings.sliding).items() if _plain(v)},
             "map_score_rule": MAP_SCORE_VERSION,
+            "region_rule": REGION_RULE_VERSION,
             "tolerance_mm": case.settings.tolerance_mm,
             **({"weighting": cam.settings.weighting} if cam is not None else {}),
         },

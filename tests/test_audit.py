@@ -125,9 +125,14 @@ def test_card_summary_variants():
         ),
         (
             {"max_regions": 0, "nms_overlap": 0.1, "dense": False, "weighting": "none"},
-            "up to 0 regions; regions overlapping at most 10%; patch by patch; "
-            "explanation not weighted",
+            "up to 0 regions, the best grid patches (the rule before 5 December 2026); "
+            "regions overlapping at most 10%; patch by patch; explanation not weighted",
         ),
+        (
+            {"max_regions": 4, "min_region_score": 0.4, "region_rule": 2},
+            "up to 4 regions scoring at least 0.4, centred on the top detections",
+        ),
+        ({"region_rule": 3}, "region rule version 3"),
         ({"future_knob": 2}, "future_knob 2"),
         ({}, "none recorded"),
     ],

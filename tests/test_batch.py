@@ -163,10 +163,19 @@ def test_table_helpers() -> None:
          "settings": json.dumps({"cam": None, "maps": False, "sliding": {"top_k": 3}})}
         for r in rows
     ])  # fmt: skip
-    labels = {s.label for s in result_sets(pd.concat([table, old], ignore_index=True))}
+    # Rows of the map score of today made before their regions were centred on the
+    # detections (5 December 2026: no region_rule in their settings) say so too.
+    grid = to_table([
+        {**r, "settings_key": "g", "finished_at": "2026-12-05",
+         "settings": json.dumps({"cam": None, "maps": False, "sliding": {}})}
+        for r in rows
+    ])  # fmt: skip
+    labels = {s.label for s in result_sets(pd.concat([table, old, grid], ignore_index=True))}
     assert labels == {
         "m · no explanation",
-        "m · no explanation · map score by the top-3 grid rule (before 5 December 2026)",
+        "m · no explanation · map score by the top-3 grid rule and regions by the grid rule "
+        "(before 5 December 2026)",
+        "m · no explanation · regions by the grid rule (before 5 December 2026)",
     }
     assert result_sets(empty_table()) == []
     redone = merge_rows(table, [{**rows[2], "score": 0.4, "error": ""}])
@@ -328,4 +337,15 @@ def test_a_change_of_the_detection_rule_redoes_finished_rows(monkeypatch) -> Non
 
     before = BatchSettings().key()
     monkeypatch.setattr(detection, "RULE_VERSION", detection.RULE_VERSION + 1)
+    assert BatchSettings().key() != before
+
+
+def test_a_change_of_the_region_rule_redoes_finished_rows(monkeypatch) -> None:
+    """A batch's rows hold their top regions: rows of grid-patch regions are redone, and
+    their settings name the rule they were made with."""
+    import mcalc.explain.scoring as scoring
+
+    before = BatchSettings().key()
+    assert BatchSettings().as_dict()["region_rule"] == scoring.REGION_RULE_VERSION
+    monkeypatch.setattr(scoring, "REGION_RULE_VERSION", scoring.REGION_RULE_VERSION + 1)
     assert BatchSettings().key() != before

@@ -212,14 +212,16 @@ def test_taper_windows_of_half_overlapping_patches_add_up_to_one() -> None:
 
 def test_stitch_takes_the_weighted_mean_of_overlapping_patch_maps() -> None:
     grid = make_grid((64, 64), 32, 16)
-    cells = np.argwhere(np.ones((grid.rows, grid.cols), bool))
-    ones = np.ones((len(cells), 32, 32), np.float32)
-    np.testing.assert_allclose(stitch(ones, cells, grid), 1.0, rtol=1e-5)
-    np.testing.assert_allclose(stitch(ones, cells, grid, taper=False), 1.0)
-    zero = stitch(ones, cells, grid, np.zeros(len(cells)))
+    origins = np.argwhere(np.ones((grid.rows, grid.cols), bool)) * grid.stride
+    ones = np.ones((len(origins), 32, 32), np.float32)
+    np.testing.assert_allclose(stitch(ones, origins, grid), 1.0, rtol=1e-5)
+    np.testing.assert_allclose(stitch(ones, origins, grid, taper=False), 1.0)
+    zero = stitch(ones, origins, grid, np.zeros(len(origins)))
     assert (zero == 0).all()
-    one_patch = stitch(ones[:1], cells[:1], grid)
+    one_patch = stitch(ones[:1], origins[:1], grid)
     assert one_patch[:32, :32].min() > 0.99 and (one_patch[32:, :] == 0).all()
+    off_grid = stitch(2 * ones[:1], np.array([[5, 27]]), grid)  # anywhere, not on the grid
+    assert (off_grid[5:37, 27:59] > 1.99).all() and off_grid.sum() == pytest.approx(2 * 32 * 32)
 
 
 def test_explain_map_stitches_a_full_image_map_on_the_spots() -> None:
@@ -236,13 +238,16 @@ def test_explain_map_stitches_a_full_image_map_on_the_spots() -> None:
     assert cam.heat.shape == (64, 64) and cam.layer == "conv2" and cam.target == "calcification"
     peak = np.unravel_index(np.argmax(cam.heat), cam.heat.shape)
     assert 38 <= peak[0] <= 43 and 18 <= peak[1] <= 23
-    regions = explain_map(xp, unit, pmap, CamSettings("scorecam"))  # auto: the listed regions
-    assert regions.settings.resolved_scope == "listed" and 0 < len(regions.cells) < grid.size
+    # auto: the listed regions (found at the image's spacing)
+    regions = explain_map(xp, unit, pmap, CamSettings("scorecam"), spacing_mm=(0.1, 0.1))
+    assert regions.settings.resolved_scope == "listed" and 0 < len(regions.origins) < grid.size
     assert "explained the" in regions.notes[0] and "scoring 0.50 or more" in regions.notes[0]
     again = type(cam).from_arrays(cam.to_arrays())
     np.testing.assert_array_equal(again.heat, cam.heat)
     with pytest.raises(ExplainError, match="not the one of the probability map"):
         explain_map(xp, np.zeros((10, 10), np.float32), pmap)
+    with pytest.raises(ValueError, match="pass spacing_mm"):
+        explain_map(xp, unit, pmap, CamSettings("scorecam"))
 
 
 def test_scorecam_auto_explains_no_patch_of_an_image_without_a_region() -> None:
@@ -260,19 +265,79 @@ def test_scorecam_auto_explains_no_patch_of_an_image_without_a_region() -> None:
         proba, np.ones((grid.rows, grid.cols), bool), grid, TASKS["calcification"].classes
     )
     xp = Explainer(spot_model())
-    none = explain_map(xp, unit, pmap, CamSettings("scorecam"))
-    assert none.cells.shape == (0, 2) and not none.heat.any()
+    mm = (0.1, 0.1)
+    none = explain_map(xp, unit, pmap, CamSettings("scorecam"), spacing_mm=mm)
+    assert none.origins.shape == (0, 2) and not none.heat.any()
     assert none.notes == [
         "scorecam: no region scores 0.50 or more, so none was explained (Explain: the top "
         "regions, or the whole breast, explains this image anyway)"
     ]
-    best = explain_map(xp, unit, pmap, CamSettings("scorecam", scope="regions"))
-    assert len(best.cells) > 0 and best.heat.any()
+    best = explain_map(xp, unit, pmap, CamSettings("scorecam", scope="regions"), spacing_mm=mm)
+    assert len(best.origins) > 0 and best.heat.any()
     lower = explain_map(
-        xp, unit, pmap, CamSettings("scorecam"), sliding=SlidingSettings(min_region_score=0.4)
+        xp,
+        unit,
+        pmap,
+        CamSettings("scorecam"),
+        sliding=SlidingSettings(min_region_score=0.4),
+        spacing_mm=mm,
     )
-    assert 0 < len(lower.cells) < len(best.cells) + 1 and "0.40 or more" in lower.notes[0]
+    assert 0 < len(lower.origins) < len(best.origins) + 1 and "0.40 or more" in lower.notes[0]
     assert CamSettings("scorecam").key() != CamSettings("scorecam", scope="regions").key()
+
+
+def _off_grid_map() -> tuple[np.ndarray, ProbabilityMap]:
+    """An image with a spot between grid points, and a dense-inference map peaking there
+    (the grid points all 0.1), as the demo's normal-4 CC prior."""
+    grid = make_grid((96, 96), 32, 16)
+    unit = np.full((96, 96), 0.5, np.float32)
+    unit[50:52, 38:40] = 1.0  # the spot, near pixel (51, 39)
+    fine = np.full(((grid.rows - 1) * 4 + 1, (grid.cols - 1) * 4 + 1), 0.1, np.float32)
+    fine[9, 6] = 0.9  # lattice point (9 * 4 + 15.5, 6 * 4 + 15.5) = (51.5, 39.5)
+    proba = np.stack([1 - fine, fine], axis=-1)
+    pmap = ProbabilityMap(
+        np.ascontiguousarray(proba[::4, ::4]),
+        np.ones((grid.rows, grid.cols), bool),
+        grid,
+        TASKS["calcification"].classes,
+        native_shape=(96, 96),
+        fine=proba,
+        fine_stride=4,
+    )
+    return unit, pmap
+
+
+@pytest.mark.parametrize("method", ["gradcam", "scorecam"])
+def test_explaining_an_off_grid_region_is_explaining_its_patch_directly(method) -> None:
+    """A region's patch is cut at its detection (not a grid cell): the map of the top region
+    is that patch's map, cut here by hand and explained alone, times the region's score."""
+    from mcalc.explain.scoring import top_regions
+
+    unit, pmap = _off_grid_map()
+    (region,) = top_regions(pmap, (0.1, 0.1))
+    r0, c0 = region.origin
+    assert (r0 % 16, c0 % 16) != (0, 0)  # between grid patches
+    xp = Explainer(spot_model())
+    one = SlidingSettings(max_regions=1)
+    cam = explain_map(
+        xp, unit, pmap, CamSettings(method, scope="regions"), sliding=one, spacing_mm=(0.1, 0.1)
+    )
+    np.testing.assert_array_equal(cam.origins, [[r0, c0]])
+    direct = xp.explain_patches(unit[None, r0 : r0 + 32, c0 : c0 + 32].copy(), method, 1)[0]
+    assert direct.max() > 0
+    np.testing.assert_allclose(
+        cam.heat[r0 : r0 + 32, c0 : c0 + 32], region.score * direct, rtol=1e-5, atol=1e-7
+    )
+    cam.heat[r0 : r0 + 32, c0 : c0 + 32] = 0
+    assert not cam.heat.any()  # nothing outside the region's patch
+    # Every scope explains this image; the regions ones (Score-CAM's auto: those listed)
+    # from the same patch first.
+    for scope in ("regions", "breast", "auto"):
+        settings = CamSettings(method, scope=scope)
+        other = explain_map(xp, unit, pmap, settings, spacing_mm=(0.1, 0.1))
+        assert other.heat.any() and np.isfinite(other.heat).all(), scope
+        if settings.resolved_scope != "breast":
+            assert [r0, c0] == other.origins[0].tolist(), scope
 
 
 def test_scorecam_reports_between_batches_of_masked_inputs_so_a_cancel_stops_it(

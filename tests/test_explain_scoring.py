@@ -1,5 +1,7 @@
 """The map score follows the detections' rule: one image is never called negative with a
-detection at or above the threshold drawn, nor positive with none (mcalc/explain/scoring.py)."""
+detection at or above the threshold drawn, nor positive with none; its regions are patches
+centred on its top detections, so it lists one at or above the threshold exactly when it
+reads positive (mcalc/explain/scoring.py)."""
 
 from __future__ import annotations
 
@@ -8,8 +10,14 @@ import pytest
 
 from mcalc.explain.grid import make_grid
 from mcalc.explain.image_analysis import ImageAnalysis
-from mcalc.explain.scoring import DecisionThreshold, map_score, map_scores
-from mcalc.explain.sliding import ProbabilityMap
+from mcalc.explain.scoring import (
+    DecisionThreshold,
+    map_score,
+    map_scores,
+    regions_from_detections,
+    top_regions,
+)
+from mcalc.explain.sliding import ProbabilityMap, SlidingSettings
 from mcalc.models.detection import DetectionSettings, find_detections
 
 CLASSES = ("normal", "calcification")
@@ -129,3 +137,154 @@ def test_the_dense_maps_of_a_probability_map_keep_the_equivalence() -> None:
         assert scores.score == dets[0].score
         assert scores.classes["calcification"] == scores.score
         assert scores.classes["normal"] == map_score(pmap.dense("normal"), breast)
+
+
+def test_a_peak_between_grid_points_gives_a_region_at_its_detection_with_its_score() -> None:
+    """The demo's normal-4 CC prior (demo-custom: map score 0.69, two detections at or above
+    0.5, no region under the grid rule): every grid point scores 0.1, the dense lattice peaks
+    between them. Each region is a patch centred on a detection, scoring the detection's
+    score; the first is the top detection, its score the map score."""
+    fine = np.full((33, 33), 0.1)
+    fine[18, 18] = 0.8  # between four grid points
+    fine[6, 27] = 0.75  # another, far from the first
+    pmap = _fine_map(fine)
+    assert float(pmap.values().max()) == pytest.approx(0.1)  # the grid sees nothing
+    breast = np.ones(pmap.unit_shape, bool)
+    regions = top_regions(pmap, (0.1, 0.1), breast)
+    dets = find_detections(pmap.dense(), (0.1, 0.1), valid=breast, threshold=0.5)
+    assert len(dets) == 2 and [r.rank for r in regions] == [1, 2]
+    assert [r.score for r in regions] == [d.score for d in dets]
+    assert regions[0].score == map_scores(pmap, breast).score >= 0.5
+    assert [r.center for r in regions] == [(float(d.row), float(d.col)) for d in dets]
+    for r, d in zip(regions, dets, strict=True):
+        r0, c0 = r.origin  # the patch's centre (top + patch // 2) on the detection
+        assert (r0 + 16, c0 + 16) == (d.row, d.col)
+        assert r.box == (r0, r0 + 32, c0, c0 + 32)  # native = model-input pixels here
+        assert r.scores["calcification"] == d.score
+        assert r.scores["normal"] == pytest.approx(float(pmap.dense("normal")[d.row, d.col]))
+    assert regions[0].origin[0] % pmap.grid.stride != 0  # not a grid patch
+    as_json = regions[0].as_dict()
+    assert as_json["origin"] == list(regions[0].origin) and "cell" not in as_json
+
+
+def test_a_region_near_the_edge_keeps_its_patch_inside_and_its_centre_on_the_plateau() -> None:
+    """A peak on the lattice's corner: the map is clamped past it, so the image's top-right
+    16 x 16 pixels score alike, one detection at the plateau's first pixel. The region is
+    centred on the plateau, its patch moved inside the image."""
+    fine = np.full((33, 33), 0.1)
+    fine[0, 32] = 0.9  # the lattice's corner: the image's top-right
+    pmap = _fine_map(fine)
+    pmap.factor, pmap.native_shape = 0.5, (320, 320)  # native pixels twice as many
+    (region,) = top_regions(pmap, (0.1, 0.1))
+    (det,) = find_detections(pmap.dense(), (0.1, 0.1), threshold=0.5)
+    assert (det.row, det.col) == (0, 144)
+    assert (pmap.dense()[:16, 144:] == np.float32(det.score)).all()
+    assert region.origin == (0, 160 - 32)
+    assert region.box == (0, 64, 320 - 64, 320)  # the patch in native pixels, in the image
+    assert region.center == (7 / 0.5, 151 / 0.5)  # the plateau's centre pixel, native
+    assert region.score == det.score
+
+
+def test_a_plateau_of_equal_scores_gives_one_region_centred_on_it() -> None:
+    """A finding inside four overlapping patches saturates them alike (a 2 x 2 plateau of
+    the grid; the map between them is flat): one detection, at the plateau's first pixel,
+    and one region, centred on the plateau, not half the plateau up and left."""
+    grid = make_grid((160, 160), 32, 16)
+    proba = np.zeros((grid.rows, grid.cols, 2), np.float32)
+    proba[..., 1] = 0.05
+    proba[2:4, 2:4, 1] = 0.9999
+    proba[..., 0] = 1 - proba[..., 1]
+    pmap = ProbabilityMap(
+        proba, np.ones(proba.shape[:2], bool), grid, CLASSES, native_shape=(160, 160)
+    )
+    dets = find_detections(pmap.dense(), (0.1, 0.1), threshold=0.5)
+    assert [(d.row, d.col) for d in dets] == [(48, 48)]  # centres 47.5 and 63.5: 48..63 flat
+    (region,) = top_regions(pmap, (0.1, 0.1))
+    assert region.center == (55.0, 55.0) and region.origin == (39, 39)
+    assert region.score == dets[0].score == map_scores(pmap).score
+    # A plateau wider than a patch: centred within half a patch of its detection, which
+    # stays inside its region (a click on it selects that region).
+    proba[2:7, 2:7, 1] = 0.9999
+    proba[..., 0] = 1 - proba[..., 1]
+    pmap = ProbabilityMap(
+        proba, np.ones(proba.shape[:2], bool), grid, CLASSES, native_shape=(160, 160)
+    )
+    (det,) = find_detections(pmap.dense(), (0.1, 0.1), threshold=0.5)
+    region = top_regions(pmap, (0.1, 0.1))[0]
+    r0, r1, c0, c1 = region.box
+    assert (det.row, det.col) == (48, 48) and r0 <= det.row < r1 and c0 <= det.col < c1
+    assert region.center == (55.0, 55.0)
+
+
+def test_regions_are_non_overlapping_and_at_most_max_regions() -> None:
+    fine = np.full((33, 33), 0.1)
+    fine[18, 18], fine[18, 21], fine[6, 27] = 0.95, 0.9, 0.85  # the second 12 px from the first
+    pmap = _fine_map(fine)
+    dets = find_detections(pmap.dense(), (0.1, 0.1), threshold=0.5)
+    assert len(dets) == 3
+    assert [r.score for r in top_regions(pmap, (0.1, 0.1))] == [dets[0].score, dets[2].score]
+    loose = SlidingSettings(nms_overlap=0.5)  # 12 px apart: IoU 640 / 1408 = 0.45
+    assert len(top_regions(pmap, (0.1, 0.1), settings=loose)) == 3
+    one = SlidingSettings(max_regions=1)
+    assert [r.score for r in top_regions(pmap, (0.1, 0.1), settings=one)] == [dets[0].score]
+    assert top_regions(pmap, (0.1, 0.1), settings=SlidingSettings(max_regions=0)) == []
+    high = SlidingSettings(min_region_score=dets[0].score)  # the top one only
+    assert [r.score for r in top_regions(pmap, (0.1, 0.1), settings=high)] == [dets[0].score]
+    # The rule is the detections': given in any order, the same regions.
+    again = regions_from_detections(dets[::-1], pmap)
+    assert again == top_regions(pmap, (0.1, 0.1))
+
+
+def _random_fine_map(rng: np.random.Generator) -> ProbabilityMap:
+    """A dense-inference map of random size and texture (blobs, plateaus, zeros)."""
+    image = int(rng.integers(48, 200))
+    grid = make_grid((image, image), 32, 16)
+    shape = ((grid.rows - 1) * 4 + 1, (grid.cols - 1) * 4 + 1)
+    fine = rng.random(shape) ** float(rng.uniform(1.0, 10.0))
+    if rng.random() < 0.3:
+        fine = np.round(fine, 1)  # ties and plateaus
+    if rng.random() < 0.3:
+        fine = np.where(rng.random(shape) < 0.7, 0.0, fine)
+    return _fine_map(fine, image=image)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_positive_iff_a_listed_region_scores_at_or_above_the_threshold(seed: int) -> None:
+    """Over random maps, breasts, spacings, region settings and thresholds at or above the
+    region threshold (among them the regions' and the map's own scores): an image reads
+    positive exactly when it lists a region at or above the threshold; its regions are
+    non-overlapping, at most ``max_regions``, in the breast, each a detection."""
+    rng = np.random.default_rng(seed)
+    for _ in range(12):
+        pmap = _random_fine_map(rng)
+        breast = rng.random(pmap.unit_shape) < rng.choice([0.05, 0.5, 1.0])
+        spacing = (float(rng.uniform(0.05, 0.3)), float(rng.uniform(0.05, 0.3)))
+        settings = SlidingSettings(
+            min_region_score=float(rng.choice([0.0, rng.uniform(0.0, 0.9)])),
+            max_regions=int(rng.integers(1, 9)),
+            nms_overlap=float(rng.choice([0.0, 0.1, 0.5])),
+        )
+        regions = top_regions(pmap, spacing, breast, settings=settings)
+        score = map_scores(pmap, breast).score
+        least = settings.min_region_score
+        for t in [*rng.uniform(least, 1.0, 4), *(r.score for r in regions), score, least, 1.0]:
+            t = float(t)
+            if t < least or t <= 0:
+                continue
+            positive = DecisionThreshold(t, "test").decide(score, "calcification") != "negative"
+            assert positive == any(r.score >= t for r in regions), (t, score, regions[:2])
+        assert len(regions) <= settings.max_regions
+        assert [r.rank for r in regions] == list(range(1, len(regions) + 1))
+        assert [r.score for r in regions] == sorted((r.score for r in regions), reverse=True)
+        if regions:
+            assert regions[0].score == score
+        dets = {d.score for d in find_detections(pmap.dense(), spacing, valid=breast)}
+        for i, a in enumerate(regions):
+            at = (int(a.center[0]), int(a.center[1]))  # model input = native here
+            # a detection's score, at its centre (the detection, or its plateau's centre)
+            assert a.score >= least and a.score in dets and pmap.dense()[at] == a.score
+            assert breast[at]
+            for b in regions[i + 1 :]:
+                dy = max(0, 32 - abs(a.origin[0] - b.origin[0]))
+                dx = max(0, 32 - abs(a.origin[1] - b.origin[1]))
+                assert dy * dx / (2 * 32 * 32 - dy * dx) <= settings.nms_overlap

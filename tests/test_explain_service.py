@@ -60,6 +60,15 @@ def test_a_case_is_analysed_with_scores_regions_and_a_default_decision(spot, cas
     assert not proba.relative and proba.title == "P(calcification)"
     dicts = case.image_dicts()
     assert all(d["score_name"] == "map score" and "predicted" in d for d in dicts)
+    # Each image's regions are top_regions' (the one rule), region 1 the map score, made
+    # from the detections Predict draws by default (found once, kept on the result).
+    from mcalc.explain.opening import default_detections
+    from mcalc.explain.scoring import top_regions
+
+    for r in case.images:
+        assert r.regions == top_regions(r.pmap, r.spacing_mm, r.breast)
+        assert r.regions[0].score == r.score
+        assert list(vars(r)["_found"]) == [default_detections()]
 
 
 def test_cancelled_work_stops_between_the_map_and_the_explanation(

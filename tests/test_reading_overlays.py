@@ -127,7 +127,7 @@ def test_colour_lut_is_the_classic_figures_colours():
 @pytest.mark.parametrize("flipped", [False, True])
 def test_regions_and_detections_land_in_the_panel_grid(flipped):
     view = tiny_view(flipped)  # 100x80 file, panel grid at 0.5
-    region = Region(1, 0.9, (0, 0), (20, 30), (10, 20, 0, 16), {"calcification": 0.9})
+    region = Region(1, 0.9, (20, 30), (10, 20, 0, 16), (20, 0), {"calcification": 0.9})
     dets = [Detection(row=40, col=20, score=0.8, size_mm=0.5)]  # model input = native x 2
     layers = predict_layers(view, "k/CC_recent", [], [region], 2.0, dets)
     box = layers["regions"][0]
@@ -158,8 +158,8 @@ def test_outlines_go_to_the_panel_and_back_to_file_coordinates(flipped):
 
 
 def test_region_of_event_names_the_region_or_the_one_holding_a_detection():
-    small = Region(2, 0.5, (0, 0), (15, 15), (10, 20, 10, 20), {})
-    large = Region(1, 0.9, (0, 0), (15, 15), (0, 40, 0, 40), {})
+    small = Region(2, 0.5, (15, 15), (10, 20, 10, 20), (20, 20), {})
+    large = Region(1, 0.9, (15, 15), (0, 40, 0, 40), (0, 0), {})
     regions = {"k": [large, small]}
     dets = {"k": (2.0, [Detection(30, 30, 0.8, 0.5), Detection(150, 150, 0.7, 0.5)])}
     assert region_of_event({"image": "k", "rank": 2}, regions, dets) == ("k", 2)

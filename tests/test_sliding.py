@@ -1,4 +1,5 @@
-"""Sliding-window inference: maps equal per-patch predictions, aggregation, top regions."""
+"""Sliding-window inference: maps equal per-patch predictions, aggregation, top regions
+(the region rule itself: tests/test_explain_scoring.py)."""
 
 from __future__ import annotations
 
@@ -232,46 +233,6 @@ def test_decision_threshold_comes_from_the_card_else_the_stated_default(
     assert threshold.decide(value - 0.01, "calcification") == "negative"
 
 
-def test_top_regions_suppress_neighbours_and_map_to_native_pixels() -> None:
-    regions = top_regions(_hand_map(factor=0.5), settings=SlidingSettings(min_region_score=0.5))
-    assert [r.cell for r in regions] == [(2, 2), (7, 6)]
-    assert [r.rank for r in regions] == [1, 2]
-    assert regions[0].score == pytest.approx(0.95)
-    # Patch (2, 2) covers model pixels 32..64; native pixels are twice as many.
-    assert regions[0].box == (64, 128, 64, 128)
-    assert regions[0].center == (96.0, 96.0)
-    assert regions[0].scores["calcification"] == pytest.approx(0.95)
-    low = top_regions(_hand_map(), settings=SlidingSettings(min_region_score=0.3))
-    assert (5, 0) in [r.cell for r in low]
-    one = top_regions(_hand_map(), settings=SlidingSettings(max_regions=1))
-    assert len(one) == 1
-    loose = top_regions(_hand_map(), settings=SlidingSettings(nms_overlap=0.5))
-    assert (2, 3) in [r.cell for r in loose]  # IoU 1/3 is allowed at 0.5
-
-
-def test_a_plateau_of_equal_scores_gives_one_region_centred_on_it() -> None:
-    """A finding inside four overlapping patches (a 2 x 2 plateau, saturated alike): one
-    region, its box on the plateau's centre, not on its first patch in raster order."""
-    pmap = _hand_map()
-    pos = pmap.classes.index("calcification")
-    pmap.proba[2, 2:4, pos] = pmap.proba[3, 2:4, pos] = 0.9999  # 2x2 plateau
-    pmap.proba[3, 3, pos] = 0.9995  # within the tolerance: the same plateau
-    pmap.proba[..., 0] = 1.0 - pmap.proba[..., pos]
-    regions = top_regions(pmap, settings=SlidingSettings(min_region_score=0.5))
-    assert [r.cell for r in regions] == [(2, 2), (7, 6)]  # the kept patch: its scores
-    assert regions[0].score == pytest.approx(0.9999)
-    # Patches (2..3, 2..3) cover 32..80 (stride 16, patch 32): centre 56, box 40..72.
-    assert regions[0].center == (56.0, 56.0)
-    assert regions[0].box == (40, 72, 40, 72)
-    assert regions[1].box == (112, 144, 96, 128)  # a lone peak keeps its patch
-    # A plateau on the image's edge: its box stays inside the image.
-    pmap.proba[..., pos] = 0.05
-    pmap.proba[0, 7:9, pos] = 0.97
-    pmap.proba[..., 0] = 1.0 - pmap.proba[..., pos]
-    edge = top_regions(pmap, settings=SlidingSettings(min_region_score=0.5))
-    assert [r.box for r in edge] == [(0, 32, 120, 152)]
-
-
 def test_blank_image_and_unfitting_models_are_clear_errors(rand_loaded) -> None:
     with pytest.raises(NoBreastRegionError, match="no breast region"):
         predict_map(rand_loaded, np.zeros((80, 80), np.float32))
@@ -305,7 +266,7 @@ def test_the_spot_detector_finds_the_annotated_calcifications(tiny_demo) -> None
     mask, _ = load_annotation_mask(rec.annotation_path, rec.annotation_kind, mammo.shape)
     pmap, unit = predict_mammogram(_loaded(spot_model()), mammo)
     assert unit.shape == mammo.shape and pmap.factor == 1.0
-    regions = top_regions(pmap)
+    regions = top_regions(pmap, mammo.pixel_spacing_mm)  # model input = the file here
     assert regions and regions[0].score > 0.9
     for r in regions[:2]:
         r0, r1, c0, c1 = r.box

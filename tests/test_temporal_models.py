@@ -94,6 +94,53 @@ def test_findings_are_placed_in_the_prior_through_the_registration() -> None:
     assert [(list(t.y), t.xaxis) for t in marks] == [([5.0], "x"), ([15.0], "x2")]
 
 
+def test_regions_of_two_rounds_pair_by_their_detections_positions() -> None:
+    """Predict's temporal findings are the regions' centres, the detections' positions: a
+    finding between grid points, a few pixels apart in the two rounds, pairs as stable; one
+    only in the recent round is new, one only in the prior resolved."""
+    from mcalc.explain.grid import make_grid
+    from mcalc.explain.scoring import top_regions
+    from mcalc.explain.sliding import ProbabilityMap
+    from mcalc.models.tasks import TASKS
+    from mcalc.temporal.display import TemporalView, with_findings
+    from mcalc.temporal.register import Registration
+
+    grid = make_grid((160, 160), 32, 16)
+
+    def pmap(peaks: dict[tuple[int, int], float]) -> ProbabilityMap:
+        fine = np.full(((grid.rows - 1) * 4 + 1, (grid.cols - 1) * 4 + 1), 0.1, np.float32)
+        for at, v in peaks.items():
+            fine[at] = v
+        proba = np.stack([1 - fine, fine], axis=-1)
+        return ProbabilityMap(
+            np.ascontiguousarray(proba[::4, ::4]), np.ones((grid.rows, grid.cols), bool), grid,
+            TASKS["calcification"].classes, native_shape=(160, 160), fine=proba, fine_stride=4,
+        )  # fmt: skip
+
+    # Lattice points 4 px apart; grid points every 4th. The shared finding moves one point.
+    recent = top_regions(pmap({(17, 17): 0.9, (6, 26): 0.8}), (0.1, 0.1))
+    prior = top_regions(pmap({(18, 17): 0.85, (29, 5): 0.8}), (0.1, 0.1))
+    assert len(recent) == len(prior) == 2
+    assert all(r.origin[0] % 16 or r.origin[1] % 16 for r in recent + prior)  # off the grid
+    field = np.zeros((4, 4, 2), np.float32)  # the rounds already aligned
+    reg = Registration((160, 160), (160, 160), 0.1, field, field, "affine", None, False)
+    pic = np.zeros((160, 160), np.uint8)
+    tv = TemporalView(
+        "CC", pic, pic, pic, np.zeros((160, 160, 3), np.uint8), (160, 160), 0.1, False, (), {},
+        (), prior_file=pic, prior_shape=(160, 160), reg=reg,
+    )  # fmt: skip
+    found = with_findings(
+        tv, [r.center for r in recent], [r.center for r in prior], tolerance_mm=0.5
+    )
+    by_status = {t.status: t for t in found.tracked}
+    assert sorted(by_status) == ["new", "resolved", "stable"]
+    stable = by_status["stable"]
+    assert (stable.recent_id, stable.prior_id) == (0, 0)
+    assert stable.distance_mm == pytest.approx(0.4, abs=0.11)  # 4 px at 0.1 mm
+    assert by_status["new"].recent == recent[1].center
+    assert by_status["resolved"].prior == prior[1].center
+
+
 def test_paired_comparison_builds_cases_from_the_images_both_models_scored() -> None:
     from mcalc.models.analysis import paired_comparison
     from mcalc.models.scores import EvalScores

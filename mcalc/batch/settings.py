@@ -91,19 +91,26 @@ class BatchSettings:
         return AnalysisSettings(self.sliding, self.cam, self.tolerance_mm)
 
     def as_dict(self) -> dict[str, Any]:
+        """The settings as the rows' ``settings`` column holds them, with ``region_rule``
+        (:data:`~mcalc.explain.scoring.REGION_RULE_VERSION`): rows without it were made
+        before 5 December 2026, their regions the best grid patches."""
+        from mcalc.explain.scoring import REGION_RULE_VERSION
+
         return {
             "sliding": self.sliding.as_dict(),
             "cam": None if self.cam is None else asdict(self.cam),
             "detection": self.detection.as_dict(),
             "tolerance_mm": self.tolerance_mm,
             "maps": self.maps,
+            "region_rule": REGION_RULE_VERSION,
         }
 
     def key(self) -> str:
         """A short hash of :meth:`as_dict`, :data:`~mcalc.explain.results.RESULTS_VERSION`
         (how results are computed), :data:`~mcalc.models.detection.RULE_VERSION` (how
         their detections are found) and :data:`~mcalc.explain.scoring.MAP_SCORE_VERSION`
-        (how their map scores are taken): rows with another key are redone."""
+        (how their map scores are taken); :meth:`as_dict` holds the region rule's
+        version: rows with another key are redone."""
         from mcalc.explain.scoring import MAP_SCORE_VERSION
         from mcalc.models.detection import RULE_VERSION
 

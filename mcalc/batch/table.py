@@ -301,22 +301,28 @@ class ResultSet:
         return (table["model_key"] == self.model_key) & (table["settings_key"] == self.settings_key)
 
 
-def _settings_of(text: str) -> tuple[str, bool, bool]:
-    """``(explanation method or "", maps, old map score)`` of a row's ``settings`` JSON
-    (``("", False, False)`` for text that is not such an object). Old map score: the row was
-    made before 5 December 2026, its map score the mean of the top 3 grid patches (its
-    sliding window settings name ``top_k``), not today's top detection's score."""
+def _settings_of(text: str) -> tuple[str, bool, list[str]]:
+    """``(explanation method or "", maps, old rules)`` of a row's ``settings`` JSON
+    (``("", False, [])`` for text that is not such an object). Old rules, in words, of a
+    row made before 5 December 2026: its map score the mean of the top 3 grid patches (its
+    sliding window settings name ``top_k``), not today's top detection's score; its regions
+    the best grid patches (its settings name no ``region_rule``), not patches centred on
+    its top detections."""
     try:
         data = json.loads(text) if text else {}
     except ValueError:
         data = {}
-    if not isinstance(data, dict):
-        return "", False, False
+    if not isinstance(data, dict) or not data:
+        return "", False, []
     cam = data.get("cam")
     method = str(cam.get("method") or "") if isinstance(cam, dict) else ""
     sliding = data.get("sliding")
-    old_score = isinstance(sliding, dict) and "top_k" in sliding
-    return method, bool(data.get("maps")), old_score
+    old = []
+    if isinstance(sliding, dict) and "top_k" in sliding:
+        old.append("map score by the top-3 grid rule")
+    if "region_rule" not in data:
+        old.append("regions by the grid rule")
+    return method, bool(data.get("maps")), old
 
 
 def result_sets(table: pd.DataFrame) -> list[ResultSet]:
@@ -324,23 +330,27 @@ def result_sets(table: pd.DataFrame) -> list[ResultSet]:
 
     Example:
         >>> t = to_table([{"image_key": "a", "model_id": "m", "model_key": "k",
-        ...     "settings_key": "s1", "settings": '{"cam": null, "maps": false}'},
+        ...     "settings_key": "s1", "settings": '{"cam": null, "maps": false, "region_rule": 2}'},
         ...     {"image_key": "a", "model_id": "m", "model_key": "k", "settings_key": "s2",
-        ...     "settings": '{"cam": {"method": "gradcam"}, "maps": true}'},
+        ...     "settings": '{"cam": {"method": "gradcam"}, "maps": true, "region_rule": 2}'},
+        ...     {"image_key": "a", "model_id": "m", "model_key": "k", "settings_key": "s1b",
+        ...     "settings": '{"cam": null, "maps": false}'},
         ...     {"image_key": "a", "model_id": "m", "model_key": "k", "settings_key": "s0",
         ...     "settings": '{"cam": null, "maps": false, "sliding": {"top_k": 3}}'}])
-        >>> [s.label for s in result_sets(t)]
-        ['m · no explanation', 'm · gradcam · maps', 'm · no explanation · map score by the top-3 grid rule (before 5 December 2026)']
+        >>> [s.label for s in result_sets(t)]  # doctest: +NORMALIZE_WHITESPACE
+        ['m · no explanation', 'm · gradcam · maps',
+         'm · no explanation · regions by the grid rule (before 5 December 2026)',
+         'm · no explanation · map score by the top-3 grid rule and regions by the grid rule (before 5 December 2026)']
     """
     out: list[ResultSet] = []
     if table.empty:
         return out
     for (mkey, skey), rows in table.groupby(["model_key", "settings_key"], sort=False):
-        method, maps, old_score = _settings_of(str(rows["settings"].iloc[0]))
+        method, maps, old = _settings_of(str(rows["settings"].iloc[0]))
         model_id = str(rows["model_id"].iloc[0])
         parts = [model_id, method or "no explanation"] + (["maps"] if maps else [])
-        if old_score:
-            parts.append("map score by the top-3 grid rule (before 5 December 2026)")
+        if old:
+            parts.append(f"{' and '.join(old)} (before 5 December 2026)")
         last = max((str(v) for v in rows["finished_at"]), default="")
         out.append(
             ResultSet(

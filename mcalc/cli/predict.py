@@ -40,6 +40,7 @@ from mcalc.cli.batch import add_batch_arguments, cmd_batch
 from mcalc.cli.common import model_or_default
 from mcalc.config import TIMEPOINTS, VIEWS, get_settings
 from mcalc.explain.errors import ExplainError
+from mcalc.explain.scoring import REGION_RULE_VERSION
 from mcalc.explain.service import (
     CAM_METHODS,
     COLORMAPS,
@@ -205,7 +206,11 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         "detection_settings": found.as_dict(),
         "decision_threshold": case.threshold.as_dict(),
         "explanation_scale": {"vmin": 0.0, "vmax": case.cam_scale()},
-        "settings": {"sliding": analysis.sliding.as_dict(), "tolerance_mm": args.tolerance},
+        "settings": {
+            "sliding": analysis.sliding.as_dict(),
+            "region_rule": REGION_RULE_VERSION,
+            "tolerance_mm": args.tolerance,
+        },
         "out": str(out_dir.resolve()),
         "files": files,
         "skipped_images": {s.key: f"{s.kind}: {s.message}" for s in case.skipped},
@@ -239,7 +244,11 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
         )
         for reg in img["regions"]:
             r0, r1, c0, c1 = reg["box"]
-            print(f"  #{reg['rank']} {reg['score']:.3f} rows {r0}-{r1} cols {c0}-{c1}")
+            row, col = reg["center"]
+            print(
+                f"  #{reg['rank']} {reg['score']:.3f} at row {row:.0f} col {col:.0f} "
+                f"(rows {r0}-{r1} cols {c0}-{c1})"
+            )
         expl = img.get("explanation")
         if expl and expl.get("agreement") and expl["agreement"]["energy_inside"] is not None:
             a = expl["agreement"]

@@ -8,7 +8,8 @@ calls negative stays dark instead of showing what would raise a score it does no
 
 Example:
     >>> explainer = Explainer(loaded.model, "custom")  # doctest: +SKIP
-    >>> cam = explain_map(explainer, unit, pmap, CamSettings("gradcam"))  # doctest: +SKIP
+    >>> cam = explain_map(explainer, unit, pmap, CamSettings("gradcam"),
+    ...                   spacing_mm=(0.1, 0.1), breast=breast)  # doctest: +SKIP
     >>> cam.normalized().max()  # doctest: +SKIP
     1.0
 """
@@ -23,7 +24,7 @@ import numpy as np
 
 from mcalc.explain.errors import ExplainError
 from mcalc.explain.explainer import CAM_METHODS, Explainer
-from mcalc.explain.grid import gather_patches, pad_to_grid
+from mcalc.explain.grid import pad_to_grid, patches_at
 from mcalc.explain.scoring import top_regions
 from mcalc.explain.sliding import ProbabilityMap, SlidingSettings
 from mcalc.explain.stitch import normalize_map, stitch
@@ -34,13 +35,14 @@ __all__ = [
     "WEIGHTINGS",
     "CamSettings",
     "CamMap",
-    "cells_for_scope",
+    "patches_for_scope",
     "explain_map",
 ]
 
 #: Which patches a full-image map is stitched from (``auto``: ``breast`` for the gradient
 #: methods; for Score-CAM, which costs one forward pass per channel, ``listed``: the top
 #: regions as listed, at or above the region threshold, none on an image without one).
+#: A region's patch is the one centred on its detection (:class:`~mcalc.explain.scoring.Region`).
 SCOPES: tuple[str, ...] = ("auto", "regions", "breast")
 #: How patch maps are weighted when stitched: by the patch's probability of the explained
 #: class (patches the model calls negative stay dark), or not at all.
@@ -91,7 +93,7 @@ class CamSettings:
     @property
     def resolved_scope(self) -> str:
         """The scope explained: ``breast``, ``regions`` or, for Score-CAM's ``auto``,
-        ``listed`` (:func:`cells_for_scope`)."""
+        ``listed`` (:func:`patches_for_scope`)."""
         if self.scope != "auto":
             return self.scope
         return "listed" if self.method == "scorecam" else "breast"
@@ -110,7 +112,8 @@ class CamMap:
         settings: what was computed (method, layer, target, scope).
         layer: the layer actually explained.
         target: the class explained.
-        cells: ``(N, 2)`` grid cells whose patch maps were stitched.
+        origins: ``(N, 2)`` top-left corners (row, col, model-input pixels) of the patches
+            whose maps were stitched: grid patches, or the regions' patches.
         seconds: time taken.
     """
 
@@ -118,7 +121,7 @@ class CamMap:
     settings: CamSettings
     layer: str
     target: str
-    cells: np.ndarray
+    origins: np.ndarray
     seconds: float = 0.0
     notes: list[str] = field(default_factory=list)
 
@@ -134,7 +137,7 @@ class CamMap:
             "seconds": self.seconds,
             "notes": self.notes,
         }
-        return {"heat": self.heat, "cells": self.cells, "meta": np.array(json.dumps(meta))}
+        return {"heat": self.heat, "origins": self.origins, "meta": np.array(json.dumps(meta))}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> CamMap:
@@ -144,32 +147,51 @@ class CamMap:
             settings=CamSettings(**meta["settings"]),
             layer=str(meta["layer"]),
             target=str(meta["target"]),
-            cells=np.asarray(arrays["cells"], np.int64).reshape(-1, 2),
+            origins=np.asarray(arrays["origins"], np.int64).reshape(-1, 2),
             seconds=float(meta["seconds"]),
             notes=list(meta.get("notes", [])),
         )
 
 
-def cells_for_scope(
+def patches_for_scope(
     pmap: ProbabilityMap,
     scope: str,
+    *,
+    spacing_mm: tuple[float, float] | None = None,
+    breast: np.ndarray | None = None,
     target: str | None = None,
     sliding: SlidingSettings | None = None,
-) -> np.ndarray:
-    """Grid cells ``(N, 2)`` to explain: every evaluated patch (``breast``), the top
-    regions whatever their score (``regions``: the best ``max_regions`` non-overlapping
-    patches of the target class, so that a normal image is explained too), or the top
-    regions as listed (``listed``: those at or above ``min_region_score`` only; none on an
-    image without one)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The patches to explain: ``(origins (N, 2), probabilities (N,))``, their top-left
+    corners in model-input pixels and their probability of class ``target``.
+
+    ``breast``: every evaluated patch of the grid (its probability: the model's for it).
+    ``regions``: the top regions' patches whatever their score (the best ``max_regions``,
+    so that a normal image is explained too); ``listed``: the top regions as listed (those
+    at or above ``min_region_score`` only; none on an image without one). A region's patch
+    is centred on its detection, its probability the detection's score
+    (:func:`mcalc.explain.scoring.top_regions`, over ``target``'s map inside ``breast``).
+
+    Raises:
+        ValueError: an unknown scope, or a regions scope without ``spacing_mm``.
+    """
+    k = pmap.class_index(target)
     if scope == "breast":
-        return np.argwhere(pmap.evaluated)
+        cells = np.argwhere(pmap.evaluated)
+        return cells * pmap.grid.stride, pmap.proba[cells[:, 0], cells[:, 1], k]
     if scope not in ("regions", "listed"):
         raise ValueError(f"scope must be 'breast', 'regions' or 'listed', got {scope!r}")
+    if spacing_mm is None:
+        raise ValueError(
+            f"the {scope!r} scope explains the top regions, found at the image's pixel "
+            "spacing: pass spacing_mm (the model-input image's, in mm)"
+        )
     settings = sliding or SlidingSettings()
     if scope == "regions":
         settings = replace(settings, min_region_score=0.0)
-    regions = top_regions(pmap, target, settings=settings)
-    return np.array([r.cell for r in regions], dtype=np.int64).reshape(-1, 2)
+    regions = top_regions(pmap, spacing_mm, breast, settings=settings, name=k)
+    origins = np.array([r.origin for r in regions], dtype=np.int64).reshape(-1, 2)
+    return origins, np.array([r.score for r in regions], dtype=np.float32)
 
 
 def explain_map(
@@ -179,7 +201,8 @@ def explain_map(
     settings: CamSettings | None = None,
     *,
     sliding: SlidingSettings | None = None,
-    cells: np.ndarray | None = None,
+    spacing_mm: tuple[float, float] | None = None,
+    breast: np.ndarray | None = None,
     progress: ProgressFn | None = None,
 ) -> CamMap:
     """Explain the patches of an image and stitch their maps into a full-image map.
@@ -189,12 +212,15 @@ def explain_map(
         unit: the model-input image the probability map was computed on.
         pmap: its probability map (grid, evaluated patches, classes).
         settings: method, layer, target class and scope.
-        sliding: the sliding settings (number of regions for the ``regions`` scope).
-        cells: explain exactly these grid cells instead of the scope's.
+        sliding: the sliding settings (the regions' number and threshold).
+        spacing_mm: (row, col) pixel spacing of ``unit`` in mm, where the regions scopes
+            find the top regions.
+        breast: the breast mask of ``unit`` (the regions' detections lie in it).
         progress: called ``(done, total, message)`` after each batch.
 
     Raises:
         LayerError: bad layer. ExplainError: the image is not the map's.
+        ValueError: a regions scope without ``spacing_mm``.
     """
     settings = settings or CamSettings()
     img = np.asarray(unit, dtype=np.float32)
@@ -207,12 +233,16 @@ def explain_map(
     class_index = pmap.class_index(target)
     layer = settings.layer or explainer.default_layer()
     explainer.checked_layer(layer)
-    if cells is None:
-        cells = cells_for_scope(pmap, settings.resolved_scope, target, sliding)
-    cells = np.asarray(cells, dtype=np.int64).reshape(-1, 2)
+    origins, probs = patches_for_scope(
+        pmap,
+        settings.resolved_scope,
+        spacing_mm=spacing_mm,
+        breast=breast,
+        target=target,
+        sliding=sliding,
+    )
     start = time.perf_counter()
-    padded = pad_to_grid(img, pmap.grid)
-    patches = gather_patches(padded, pmap.grid, cells)
+    patches = patches_at(pad_to_grid(img, pmap.grid), origins, pmap.grid.patch)
     cams = explainer.explain_patches(
         patches,
         settings.method,
@@ -222,23 +252,21 @@ def explain_map(
         scorecam_max_n=settings.scorecam_max_n,
         progress=progress,
     )
-    weights = None
-    if settings.weighting == "probability" and len(cells):
-        weights = pmap.proba[cells[:, 0], cells[:, 1], class_index]
-    heat = stitch(cams, cells, pmap.grid, weights)
+    weights = probs if settings.weighting == "probability" else None
+    heat = stitch(cams, origins, pmap.grid, weights)
     notes = []
-    if len(cells) == 0 and settings.resolved_scope == "listed":
+    if len(origins) == 0 and settings.resolved_scope == "listed":
         least = (sliding or SlidingSettings()).min_region_score
         notes.append(
             f"{settings.method}: no region scores {least:.2f} or more, so none was explained "
             "(Explain: the top regions, or the whole breast, explains this image anyway)"
         )
-    elif len(cells) == 0:
+    elif len(origins) == 0:
         notes.append("no patch to explain")
     elif settings.resolved_scope == "listed":
         least = (sliding or SlidingSettings()).min_region_score
         notes.append(
-            f"{settings.method}: explained the {len(cells)} listed region(s), those scoring "
+            f"{settings.method}: explained the {len(origins)} listed region(s), those scoring "
             f"{least:.2f} or more"
         )
     return CamMap(
@@ -246,7 +274,7 @@ def explain_map(
         settings=settings,
         layer=layer,
         target=target,
-        cells=cells,
+        origins=origins,
         seconds=time.perf_counter() - start,
         notes=notes,
     )

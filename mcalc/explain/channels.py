@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from mcalc.explain.grid import PatchGrid, gather_patches, pad_to_grid
+from mcalc.explain.grid import PatchGrid, pad_to_grid, patches_at
 
 if TYPE_CHECKING:
     from mcalc.models.inference import LoadedModel
@@ -68,7 +68,7 @@ def region_evidence(
     loaded: LoadedModel,
     model_input: np.ndarray,
     grid: PatchGrid,
-    cells: np.ndarray,
+    origins: np.ndarray,
     class_index: int,
 ) -> list[dict[str, float]]:
     """Per region of a temporal model's map: each channel's share of the evidence.
@@ -77,13 +77,14 @@ def region_evidence(
         loaded: the temporal model (its card names the channels).
         model_input: what the model was slid over, ``(H, W, C)``.
         grid: the map's patch grid.
-        cells: ``(N, 2)`` grid cells of the regions, in order.
+        origins: ``(N, 2)`` top-left corners of the regions' patches (model-input
+            pixels, :attr:`~mcalc.explain.scoring.Region.origin`), in order.
         class_index: the output explained.
     """
-    if len(cells) == 0:
+    if len(origins) == 0:
         return []
     names = loaded.card.patch.channels
-    patches = gather_patches(pad_to_grid(model_input, grid), grid, np.asarray(cells, np.int64))
+    patches = patches_at(pad_to_grid(model_input, grid), origins, grid.patch)
     baselines = tuple(BASELINES.get(n, 0.0) for n in names)
     shares = channel_shares(loaded.model, patches, class_index, baselines)
     return [{n: round(float(v), 3) for n, v in zip(names, row, strict=True)} for row in shares]

@@ -25,6 +25,8 @@ __all__ = [
     "pad_to_grid",
     "breast_fractions",
     "gather_patches",
+    "patches_at",
+    "centred_origin",
     "interpolation_weights",
 ]
 
@@ -118,20 +120,59 @@ def breast_fractions(breast: np.ndarray, grid: PatchGrid) -> np.ndarray:
 
 
 def gather_patches(padded: np.ndarray, grid: PatchGrid, cells: np.ndarray) -> np.ndarray:
-    """Patches ``(N, patch, patch)`` of the cells ``(N, 2)`` from a padded image
-    (``(N, patch, patch, C)`` from an image with channels).
+    """Patches ``(N, patch, patch)`` of the grid cells ``(N, 2)`` from a padded image
+    (``(N, patch, patch, C)`` from an image with channels): :func:`patches_at` the cells'
+    top-left corners.
 
     ``padded`` is the image padded to at least :attr:`PatchGrid.padded_shape`
     (:func:`pad_to_grid`).
     """
-    p, s = grid.patch, grid.stride
     idx = np.asarray(cells, dtype=np.int64).reshape(-1, 2)
-    # A strided view of every grid patch (no copy), then one fancy-indexing copy.
-    windows = np.lib.stride_tricks.sliding_window_view(padded, (p, p), axis=(0, 1))[::s, ::s]
+    return patches_at(padded, idx * grid.stride, grid.patch)
+
+
+def patches_at(padded: np.ndarray, origins: np.ndarray, patch: int) -> np.ndarray:
+    """Patches ``(N, patch, patch)`` (``(N, patch, patch, C)`` from an image with channels)
+    whose top-left corners are ``origins`` ``(N, 2)`` (row, col), anywhere the patch fits
+    in ``padded``.
+
+    Raises:
+        ValueError: a patch reaching past ``padded``.
+
+    Example:
+        >>> img = np.arange(36, dtype=np.float32).reshape(6, 6)
+        >>> patches_at(img, np.array([[1, 2]]), 2)[0].tolist()
+        [[8.0, 9.0], [14.0, 15.0]]
+    """
+    idx = np.asarray(origins, dtype=np.int64).reshape(-1, 2)
+    h, w = padded.shape[:2]
+    if len(idx) and (idx.min() < 0 or idx[:, 0].max() + patch > h or idx[:, 1].max() + patch > w):
+        raise ValueError(
+            f"patches of {patch} px at {idx.tolist()} reach past the {h} x {w} image: pad it "
+            "(pad_to_grid) or move the patches inside"
+        )
+    # A strided view of every patch (no copy), then one fancy-indexing copy.
+    windows = np.lib.stride_tricks.sliding_window_view(padded, (patch, patch), axis=(0, 1))
     picked = windows[idx[:, 0], idx[:, 1]]
     if padded.ndim == 3:  # (N, C, p, p) -> (N, p, p, C)
         picked = np.moveaxis(picked, 1, -1)
     return np.ascontiguousarray(picked, dtype=np.float32)
+
+
+def centred_origin(row: int, col: int, patch: int, shape: tuple[int, int]) -> tuple[int, int]:
+    """The top-left corner of the ``patch`` px patch centred on pixel ``(row, col)`` (its
+    centre ``top + patch // 2``, as :func:`~mcalc.models.patches.extract_patch` takes it),
+    moved inside an image of ``shape`` where it would reach past an edge (at 0 on an image
+    smaller than the patch).
+
+    Example:
+        >>> centred_origin(50, 5, 32, (100, 90)), centred_origin(99, 89, 32, (100, 90))
+        ((34, 0), (68, 58))
+    """
+    h, w = int(shape[0]), int(shape[1])
+    r0 = min(max(0, int(row) - patch // 2), max(0, h - patch))
+    c0 = min(max(0, int(col) - patch // 2), max(0, w - patch))
+    return r0, c0
 
 
 def interpolation_weights(n_out: int, n_unit: int, n_grid: int, grid: PatchGrid) -> np.ndarray:

@@ -15,7 +15,7 @@ Example:
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
@@ -25,7 +25,14 @@ from mcalc.explain.channels import region_evidence
 from mcalc.explain.explainer import Explainer
 from mcalc.explain.map_agreement import DEFAULT_TOLERANCE_MM, MapAgreement, map_agreement
 from mcalc.explain.results import NotCached, ResultsCache, model_key
-from mcalc.explain.scoring import MapScores, Region, map_scores, top_regions
+from mcalc.explain.scoring import (
+    REGION_RULE_VERSION,
+    MapScores,
+    Region,
+    map_scores,
+    region_detections,
+    regions_from_detections,
+)
 from mcalc.explain.sliding import ProbabilityMap, SlidingSettings, check_model_fits, predict_map
 from mcalc.progress import ProgressFn, phase
 
@@ -52,7 +59,8 @@ class ImageAnalysis:
         spacing_mm: (row, col) spacing of ``unit``'s pixels.
         scores: the map scores (:func:`mcalc.explain.scoring.map_scores`): the positive
             class's is the top detection's score, whatever the detection settings.
-        regions: the top regions.
+        regions: the top regions (:func:`mcalc.explain.scoring.top_regions`): patches
+            centred on the top detections, the first one's score the map score.
         cam: the full-image explanation, if one was asked for.
         marks: the annotated calcifications at ``unit``'s size, if any.
         agreement: the explanation against the marks.
@@ -88,9 +96,9 @@ class ImageAnalysis:
         (:func:`mcalc.explain.channels.region_evidence`); empty for other models."""
         if self.temporal is None or not self.regions:
             return []
-        cells = np.array([r.cell for r in self.regions], dtype=np.int64)
+        origins = np.array([r.origin for r in self.regions], dtype=np.int64)
         return region_evidence(
-            loaded, self.model_input, self.pmap.grid, cells, self.pmap.class_index(None)
+            loaded, self.model_input, self.pmap.grid, origins, self.pmap.class_index(None)
         )
 
     @property
@@ -150,7 +158,7 @@ class ImageAnalysis:
                 "layer": self.cam.layer,
                 "target": self.cam.target,
                 "scope": self.cam.settings.resolved_scope,
-                "patches": len(self.cam.cells),
+                "patches": len(self.cam.origins),
                 "seconds": round(self.cam.seconds, 3),
                 "agreement": None if self.agreement is None else self.agreement.as_dict(),
             }
@@ -177,17 +185,6 @@ def _cached(
     if cache is None or file_id is None:
         return compute()
     return cache.get_or_compute(kind, model, file_id, settings, compute, to_arrays, from_arrays)
-
-
-def _centred_in(pmap: ProbabilityMap, region: np.ndarray) -> ProbabilityMap:
-    """``pmap`` with only the patches whose centre lies in ``region`` (model-input grid) left
-    evaluated: a top region is named by its centre, so it must be in the breast region (a
-    patch on the pectoral muscle's edge may hold enough breast to be scored, but its centre
-    is on the muscle)."""
-    centres = np.rint(pmap.grid.centers()).astype(int)
-    rows = np.clip(centres[..., 0], 0, region.shape[0] - 1)
-    cols = np.clip(centres[..., 1], 0, region.shape[1] - 1)
-    return replace(pmap, evaluated=pmap.evaluated & np.asarray(region, bool)[rows, cols])
 
 
 def analyse_image(
@@ -296,10 +293,14 @@ def analyse_image(
         breast=breast,
         spacing_mm=spacing,
         scores=map_scores(pmap, breast),  # the breast the detections are looked for in
-        regions=top_regions(_centred_in(pmap, breast), settings=sliding),
+        regions=[],
         marks=marks,
         temporal=temporal if loaded.temporal else None,
     )
+    # top_regions' rule, from the detections kept on the result (Predict draws the same).
+    if sliding.max_regions:
+        found = result.detections(region_detections(sliding))
+        result.regions = regions_from_detections(found, pmap, sliding, breast=breast)
     # Which input (recent, subtraction) a temporal model's evidence came from.
     result.evidence = result.channel_evidence(loaded)
     result.map_agreement = map_agreement(
@@ -348,6 +349,8 @@ def _explanation(
             result.pmap,
             cam,
             sliding=sliding,
+            spacing_mm=result.spacing_mm,
+            breast=result.breast,
             progress=phase(progress, cam.method),
         )
 
@@ -356,7 +359,8 @@ def _explanation(
         file_id,
         "cam",
         mkey,
-        f"{cam.key()}|{layer}|{target}|{sliding.as_dict()}|{patch}"
+        # "regions-v2": regions centred on the detections, patches named by their corners.
+        f"{cam.key()}|{layer}|{target}|{sliding.as_dict()}|{patch}|regions-v{REGION_RULE_VERSION}"
         + (f"|prior {result.temporal.prior_key}" if result.temporal is not None else ""),
         compute,
         CamMap.to_arrays,

@@ -20,14 +20,19 @@ Documented rules, used by the CLI, the Predict page, batch runs and the evaluati
   to show a finding).
 - **Decision**: a map score at or above the model's decision threshold
   (:func:`decision_threshold`) reads as the positive class.
-- **Top regions**: greedy non-maximum suppression over the grid: the highest-scoring patch
-  is kept, every patch overlapping it by more than ``nms_overlap`` (intersection over union)
-  is dropped, and so on, down to ``min_region_score`` or ``max_regions`` regions. A finding
-  inside several overlapping patches makes them all score alike (a plateau, often exactly
-  equal near 1): the region's box is then centred on the plateau (the patches connected to
-  the kept one scoring within :data:`PLATEAU_TOLERANCE` of it, where the finding lies in
-  all of them), not left on its first patch in raster order, half a patch up and left.
-  Regions are patches of the grid; the map score and the detections are the dense map's.
+- **Top regions**: model patches centred on the image's top detections, each scoring its
+  detection's score (:func:`regions_from_detections`; a detection standing for a plateau
+  of equal scores, on the plateau's centre): the detections of the same dense map in the
+  same breast (:func:`top_regions`), by decreasing score, down to ``min_region_score``; a detection whose patch overlaps a kept region's by more than
+  ``nms_overlap`` (intersection over union) is left to that region; at most
+  ``max_regions``. The first region is the top detection, its score the map score: when
+  ``min_region_score`` is at most the decision threshold (both 0.5 by default) and
+  ``max_regions`` at least 1, an image reads positive exactly when it lists a region
+  scoring at or above the threshold (for any threshold above 0). Until 5 December 2026
+  (:data:`REGION_RULE_VERSION` 1) regions were the best patches of the sliding window's
+  grid (non-maximum suppression over the grid points), so a positive image could list
+  none (demo normal-4 CC prior: map score 0.69, no region) and a region's score was not a
+  detection's.
 
 Example:
     >>> import numpy as np
@@ -41,25 +46,28 @@ Example:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
+from mcalc.explain.grid import centred_origin
 from mcalc.explain.sliding import ProbabilityMap, SlidingSettings
 from mcalc.models.card import ModelCard
-from mcalc.models.detection import probability_map
-
-if TYPE_CHECKING:
-    from mcalc.explain.grid import PatchGrid
+from mcalc.models.detection import (
+    Detection,
+    DetectionSettings,
+    find_detections,
+    probability_map,
+)
 
 __all__ = [
     "MAP_SCORE",
     "MAP_SCORE_RULE",
     "MAP_SCORE_VERSION",
+    "REGION_RULE_VERSION",
     "DEFAULT_THRESHOLD",
-    "PLATEAU_TOLERANCE",
     "MapScores",
     "DecisionThreshold",
     "Region",
@@ -67,6 +75,8 @@ __all__ = [
     "map_scores",
     "case_score",
     "decision_threshold",
+    "region_detections",
+    "regions_from_detections",
     "top_regions",
 ]
 
@@ -81,9 +91,10 @@ MAP_SCORE_RULE = (
 MAP_SCORE_VERSION = 2
 #: Decision threshold of a model whose card names none.
 DEFAULT_THRESHOLD = 0.5
-#: Patches scoring within this of a kept region's patch, and connected to it on the grid,
-#: form its plateau (one finding): equal at the three decimals the tables show.
-PLATEAU_TOLERANCE = 1e-3
+#: The top regions' rule's version, part of what a batch's rows and a saved verdict were
+#: made with: 2, patches centred on the top detections (5 December 2026); 1, the best
+#: patches of the grid.
+REGION_RULE_VERSION = 2
 
 
 def map_score(dense: np.ndarray, breast: np.ndarray | None = None) -> float:
@@ -229,130 +240,199 @@ def case_score(scores: Iterable[float], rule: str = "max") -> float:
 
 @dataclass(frozen=True)
 class Region:
-    """One of the top regions of a probability map.
+    """One of the top regions of an image: a model patch centred on one of its top
+    detections (the module's rule).
 
     Attributes:
         rank: 1 for the highest score.
-        score: the positive-class (or chosen class) probability of its patch.
-        cell: (i, j) grid cell of the patch kept (the first of a plateau in raster order).
-        center: (row, col) of the box centre in native (full-resolution) pixels.
-        box: (r0, r1, c0, c1) in native pixels, clipped to the image: the patch's, moved
-            to the centre of its plateau of equal scores when it has one.
-        scores: every class's probability at that patch.
+        score: the detection's score (the dense map's value at its peak).
+        center: (row, col) of the detection in native (full-resolution) pixels.
+        box: (r0, r1, c0, c1) of the patch in native pixels, clipped to the image.
+        origin: (row, col) of the patch's top-left corner in model-input pixels: the patch
+            the model and the explanations read, centred on the detection and moved inside
+            the image where the detection is nearer its edge than half a patch.
+        scores: every class's dense-map value at the detection.
     """
 
     rank: int
     score: float
-    cell: tuple[int, int]
     center: tuple[float, float]
     box: tuple[int, int, int, int]
+    origin: tuple[int, int]
     scores: dict[str, float]
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "rank": self.rank,
             "score": round(self.score, 6),
-            "cell": list(self.cell),
             "center": [round(v, 1) for v in self.center],
             "box": list(self.box),
+            "origin": list(self.origin),
             "scores": {k: round(v, 6) for k, v in self.scores.items()},
         }
 
 
-def _iou(grid: PatchGrid, a: np.ndarray, cells: np.ndarray) -> np.ndarray:
-    """IoU of the patch at cell ``a`` with the patches at ``cells`` (same size patches)."""
-    p, s = grid.patch, grid.stride
-    dy = np.maximum(0, p - np.abs(cells[:, 0] - a[0]) * s)
-    dx = np.maximum(0, p - np.abs(cells[:, 1] - a[1]) * s)
-    inter = (dy * dx).astype(np.float64)
-    return inter / (2.0 * p * p - inter)
+def _iou(a: tuple[int, int], b: tuple[int, int], patch: int) -> float:
+    """IoU of two ``patch``-sided squares with top-left corners ``a`` and ``b``."""
+    dy = max(0, patch - abs(a[0] - b[0]))
+    dx = max(0, patch - abs(a[1] - b[1]))
+    inter = float(dy * dx)
+    return inter / (2.0 * patch * patch - inter)
+
+
+def regions_from_detections(
+    detections: Sequence[Detection],
+    pmap: ProbabilityMap,
+    settings: SlidingSettings | None = None,
+    name: str | int | None = None,
+    *,
+    breast: np.ndarray | None = None,
+) -> list[Region]:
+    """The top regions of an image from its detections (the module's rule): by decreasing
+    score, each detection scoring at least ``min_region_score`` gives a region, a model
+    patch centred on it (:func:`~mcalc.explain.grid.centred_origin`), unless that patch
+    overlaps a region already kept by more than ``nms_overlap`` (intersection over union),
+    up to ``max_regions``. A detection standing for a plateau of equal scores (its first
+    pixel in raster order: a finding inside several patches saturates them alike) is
+    centred on the plateau (:func:`_plateau_centre`), not half the plateau up and left.
+
+    Args:
+        detections: the peaks of class ``name``'s dense map at the model-input size
+            (:func:`mcalc.models.detection.find_detections`, model-input pixels).
+        pmap: the probability map they were found on.
+        settings: ``max_regions``, ``min_region_score`` and ``nms_overlap``.
+        name: the class the detections are of (default: the positive class).
+        breast: the mask they were found in (``valid``; default: everywhere).
+    """
+    settings = settings or SlidingSettings()
+    patch = pmap.grid.patch
+    values = probability_map(pmap.dense(name))
+    kept: list[tuple[Detection, tuple[int, int], tuple[int, int]]] = []
+    for d in sorted(detections, key=lambda d: -d.score):  # stable: ties keep their order
+        if len(kept) >= settings.max_regions or d.score < settings.min_region_score:
+            break
+        # Within less than half a patch: the detection stays inside its region's patch.
+        at = _plateau_centre(values, breast, d, max(0, patch // 2 - 1))
+        origin = centred_origin(at[0], at[1], patch, pmap.unit_shape)
+        if all(_iou(origin, o, patch) <= settings.nms_overlap for _, _, o in kept):
+            kept.append((d, at, origin))
+    if not kept:
+        return []
+    rows = np.array([r for _, (r, _), _ in kept])
+    cols = np.array([c for _, (_, c), _ in kept])
+    ranked = pmap.class_index(name)
+    by_class = {
+        c: (None if k == ranked else pmap.dense_at(rows, cols, k))
+        for k, c in enumerate(pmap.classes)
+    }
+    h, w = pmap.native_shape
+    uh, uw = pmap.unit_shape
+    f = pmap.factor
+    out = []
+    for n, (d, (row, col), (r0, c0)) in enumerate(kept):
+        box = (
+            max(0, math.floor(r0 / f)),
+            min(h, math.ceil(min(r0 + patch, uh) / f)),
+            max(0, math.floor(c0 / f)),
+            min(w, math.ceil(min(c0 + patch, uw) / f)),
+        )
+        out.append(
+            Region(
+                rank=n + 1,
+                score=float(d.score),
+                center=pmap.to_native(float(row), float(col)),
+                box=box,
+                origin=(r0, c0),
+                scores={
+                    c: float(d.score) if v is None else float(v[n]) for c, v in by_class.items()
+                },
+            )
+        )
+    return out
+
+
+def _plateau_centre(
+    values: np.ndarray, breast: np.ndarray | None, d: Detection, reach: int
+) -> tuple[int, int]:
+    """Where a region of detection ``d`` is centred: the pixel nearest the centroid of its
+    plateau (the 8-connected pixels of ``values`` equal to its score, in ``breast``, within
+    ``reach`` pixels of it: less than half a patch keeps ``d`` inside the region's patch);
+    its own pixel when it stands alone."""
+    from scipy import ndimage
+
+    h, w = values.shape
+    r0, r1 = max(0, d.row - reach), min(h, d.row + reach + 1)
+    c0, c1 = max(0, d.col - reach), min(w, d.col + reach + 1)
+    same = values[r0:r1, c0:c1] == values.dtype.type(d.score)
+    if breast is not None:
+        same &= np.asarray(breast, bool)[r0:r1, c0:c1]
+    if not same[d.row - r0, d.col - c0]:
+        raise ValueError(
+            f"detection at ({d.row}, {d.col}) scores {d.score}, not the map's value there: "
+            "pass the detections of this map and class"
+        )
+    labels, _ = ndimage.label(same, structure=np.ones((3, 3), bool))
+    ys, xs = np.nonzero(labels == labels[d.row - r0, d.col - c0])
+    k = int(np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2))
+    return r0 + int(ys[k]), c0 + int(xs[k])
 
 
 def top_regions(
     pmap: ProbabilityMap,
-    name: str | int | None = None,
+    spacing_mm: tuple[float, float],
+    breast: np.ndarray | None = None,
     *,
     settings: SlidingSettings | None = None,
+    name: str | int | None = None,
 ) -> list[Region]:
-    """The best-scoring, non-overlapping patches of a map (greedy NMS over the grid), each
-    box centred on its plateau of equal scores (the module's rule).
+    """The top regions of an image (the module's rule): :func:`regions_from_detections`
+    of the :func:`region_detections` of class ``name``'s dense map inside ``breast``.
 
     Args:
         pmap: the probability map.
-        name: the class ranked (default: the positive class).
+        spacing_mm: (row, col) pixel spacing of the model-input image, in mm.
+        breast: the breast mask of the model-input image (default: everywhere), as for
+            :func:`map_scores`.
         settings: ``max_regions``, ``min_region_score`` and ``nms_overlap``.
+        name: the class ranked (default: the positive class).
+
+    Example:
+        >>> import numpy as np
+        >>> from mcalc.explain.grid import make_grid
+        >>> grid = make_grid((64, 64), 16, 8)
+        >>> proba = np.zeros((grid.rows, grid.cols, 2), np.float32)
+        >>> proba[2, 2, 1] = proba[2, 3, 1] = 0.8; proba[..., 0] = 1 - proba[..., 1]
+        >>> pmap = ProbabilityMap(proba, np.ones(proba.shape[:2], bool), grid,
+        ...                       ("no-calcification", "calcification"), 1.0, (64, 64))
+        >>> [(r.score, r.center, r.origin) for r in top_regions(pmap, (1.0, 1.0))]
+        [(0.75, (23.0, 27.0), (15, 19))]
+        >>> map_score(pmap.dense())  # between the grid points, the top region's score
+        0.75
+        >>> [(d.row, d.col) for d in find_detections(pmap.dense(), (1.0, 1.0))][:1]
+        [(23, 24)]
+
+    The map peaks on a plateau (rows 23-24, columns 24-31): the detection is its first pixel,
+    the region is centred on it.
     """
     settings = settings or SlidingSettings()
-    values = pmap.values(name)
-    cells = np.argwhere(pmap.evaluated & (values >= settings.min_region_score))
-    if len(cells) == 0 or settings.max_regions == 0:
+    if settings.max_regions == 0:
         return []
-    order = np.argsort(-values[cells[:, 0], cells[:, 1]], kind="stable")
-    cells = cells[order]
-    keep: list[tuple[np.ndarray, np.ndarray]] = []
-    alive = np.ones(len(cells), bool)
-    for n in range(len(cells)):
-        if not alive[n]:
-            continue
-        plateau = _plateau(pmap.grid, values, cells, alive, n)
-        shift = cells[plateau].mean(axis=0) - cells[n]  # in cells: 0 for a lone peak
-        keep.append((cells[n], shift))
-        if len(keep) >= settings.max_regions:
-            break
-        alive &= _iou(pmap.grid, cells[n] + shift, cells) <= settings.nms_overlap
-        alive[plateau] = False
-    return [
-        _region(pmap, values, rank, int(c[0]), int(c[1]), shift)
-        for rank, (c, shift) in enumerate(keep, start=1)
-    ]
-
-
-def _plateau(
-    grid: PatchGrid, values: np.ndarray, cells: np.ndarray, alive: np.ndarray, n: int
-) -> np.ndarray:
-    """Indices into ``cells`` of ``cells[n]``'s plateau: the live cells scoring within
-    :data:`PLATEAU_TOLERANCE` of it and 8-connected to it on the grid."""
-    from scipy import ndimage
-
-    i, j = cells[n]
-    near = alive & (values[cells[:, 0], cells[:, 1]] >= values[i, j] - PLATEAU_TOLERANCE)
-    grid_mask = np.zeros((grid.rows, grid.cols), bool)
-    grid_mask[cells[near, 0], cells[near, 1]] = True
-    labels, _ = ndimage.label(grid_mask, structure=np.ones((3, 3), bool))
-    return np.flatnonzero(near & (labels[cells[:, 0], cells[:, 1]] == labels[i, j]))
-
-
-def _region(
-    pmap: ProbabilityMap,
-    values: np.ndarray,
-    rank: int,
-    i: int,
-    j: int,
-    shift: np.ndarray | None = None,
-) -> Region:
-    """The :class:`Region` of grid cell ``(i, j)`` (its scores), in native pixels; its box
-    and centre moved by ``shift`` cells (the plateau's centre), inside the image."""
-    h, w = pmap.native_shape
-    b0, b1, b2, b3 = pmap.grid.box(i, j)
-    dr = dc = 0.0
-    if shift is not None:
-        uh, uw = pmap.grid.image_shape
-        dr = float(np.clip(shift[0] * pmap.grid.stride, -b0, uh - b1))
-        dc = float(np.clip(shift[1] * pmap.grid.stride, -b2, uw - b3))
-    r0, r1, c0, c1 = b0 + dr, b1 + dr, b2 + dc, b3 + dc
-    center = pmap.grid.centers()[i, j] + np.array([dr, dc])
-    f = pmap.factor
-    box = (
-        max(0, math.floor(r0 / f)),
-        min(h, math.ceil(r1 / f)),
-        max(0, math.floor(c0 / f)),
-        min(w, math.ceil(c1 / f)),
+    det = region_detections(settings)
+    found = find_detections(
+        pmap.dense(name),
+        spacing_mm,
+        min_distance_mm=det.min_distance_mm,
+        threshold=det.threshold,
+        max_detections=det.max_detections,
+        valid=breast,
     )
-    return Region(
-        rank=rank,
-        score=float(values[i, j]),
-        cell=(i, j),
-        center=pmap.to_native(float(center[0]), float(center[1])),
-        box=box,
-        scores={c: float(pmap.proba[i, j, k]) for k, c in enumerate(pmap.classes)},
-    )
+    return regions_from_detections(found, pmap, settings, name, breast=breast)
+
+
+def region_detections(settings: SlidingSettings | None = None) -> DetectionSettings:
+    """The detections the top regions are made from: the default ones (distance between
+    them, at most :data:`~mcalc.models.detection.DEFAULT_MAX_DETECTIONS`) scoring at least
+    ``min_region_score``: with the region threshold at Predict's detection threshold (both
+    0.5 by default) the very detections Predict draws, found once for both
+    (:meth:`mcalc.explain.image_analysis.ImageAnalysis.detections`)."""
+    return DetectionSettings(threshold=(settings or SlidingSettings()).min_region_score)

@@ -60,7 +60,8 @@ class SlidingSettings:
         min_breast: smallest fraction of breast tissue in a patch for it to be classified;
             patches under it score 0 and count as not evaluated.
         max_regions: most top regions listed.
-        min_region_score: smallest positive-class probability of a listed region.
+        min_region_score: smallest score of a listed region (its detection's: the
+            positive class's dense map at its peak).
         nms_overlap: largest intersection over union between two listed regions' patches.
         dense: run the model fully convolutionally over the image when that gives the same
             probabilities at the grid points (:mod:`~mcalc.explain.dense`), with a denser
@@ -236,6 +237,29 @@ class ProbabilityMap:
             out.setflags(write=False)
             self._dense = out
         return out
+
+    def dense_at(
+        self, rows: np.ndarray, cols: np.ndarray, name: str | int | None = None
+    ) -> np.ndarray:
+        """:meth:`dense` of one class at the model-input size, at the pixels
+        ``(rows[k], cols[k])`` only (the same interpolation, without the whole map).
+
+        Example:
+            >>> from mcalc.explain.grid import make_grid
+            >>> grid = make_grid((40, 40), 16, 8)
+            >>> proba = np.random.default_rng(0).random((grid.rows, grid.cols, 2), np.float32)
+            >>> pmap = ProbabilityMap(proba, np.ones(proba.shape[:2], bool), grid, ("a", "b"))
+            >>> bool(np.allclose(pmap.dense_at(np.array([3, 30]), np.array([17, 2]), "a"),
+            ...                  pmap.dense("a")[[3, 30], [17, 2]]))
+            True
+        """
+        values, grid = self.values(name), self.grid
+        if self.fine is not None and self.fine_stride:
+            values, grid = self.fine[..., self.class_index(name)], self.fine_grid
+        h, w = self.unit_shape
+        wy = interpolation_weights(h, h, grid.rows, grid)[np.asarray(rows, np.int64)]
+        wx = interpolation_weights(w, w, grid.cols, grid)[np.asarray(cols, np.int64)]
+        return np.einsum("ki,ij,kj->k", wy, values.astype(np.float32), wx).astype(np.float32)
 
     @property
     def fine_grid(self) -> PatchGrid:

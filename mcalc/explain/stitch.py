@@ -65,7 +65,7 @@ def taper_window(size: int) -> np.ndarray:
 
 def stitch(
     cams: np.ndarray,
-    cells: np.ndarray,
+    origins: np.ndarray,
     grid: PatchGrid,
     weights: np.ndarray | None = None,
     *,
@@ -75,7 +75,8 @@ def stitch(
 
     Args:
         cams: ``(N, P, P)`` patch maps.
-        cells: ``(N, 2)`` grid cells of the patches.
+        origins: ``(N, 2)`` top-left corners (row, col) of the patches, model-input pixels
+            (a grid cell's is ``cell * grid.stride``), inside :attr:`PatchGrid.padded_shape`.
         grid: the grid (its image shape is the output's).
         weights: a factor per patch (e.g. its probability of the explained class).
         taper: weight pixels by :func:`taper_window` (else a plain mean).
@@ -86,12 +87,13 @@ def stitch(
     ph, pw = grid.padded_shape
     total = np.zeros((ph, pw), np.float32)
     norm = np.zeros((ph, pw), np.float32)
-    p, s = grid.patch, grid.stride
+    p = grid.patch
     window = taper_window(p) if taper else np.ones((p, p), np.float32)
     factors = np.ones(len(cams), np.float32) if weights is None else np.asarray(weights, np.float32)
-    for cam, (i, j), f in zip(cams, np.asarray(cells, dtype=np.int64), factors, strict=True):
-        total[i * s : i * s + p, j * s : j * s + p] += window * (f * cam)
-        norm[i * s : i * s + p, j * s : j * s + p] += window
+    corners = np.asarray(origins, dtype=np.int64).reshape(-1, 2)
+    for cam, (r, c), f in zip(cams, corners, factors, strict=True):
+        total[r : r + p, c : c + p] += window * (f * cam)
+        norm[r : r + p, c : c + p] += window
     h, w = grid.image_shape
     out = np.where(norm > 0, total / np.maximum(norm, EPS), 0.0)
     return out[:h, :w].astype(np.float32)

@@ -53,6 +53,7 @@ __all__ = [
     "regions_table",
     "agreement_table",
     "case_caption",
+    "regions_caption",
 ]
 
 
@@ -329,4 +330,22 @@ def case_caption(case: CaseAnalysis) -> str:
         f"{MAP_SCORE.capitalize()}: {rule}, so an image reads positive exactly when its top "
         "detection scores at or above the threshold (not Evaluate's image score). Decision "
         f"threshold {t.value:.2f}: {t.source}."
+    )
+
+
+def regions_caption(case: CaseAnalysis) -> str:
+    """What the regions are, and when a positive image lists one."""
+    s = case.settings.sliding
+    t = case.threshold.value
+    if s.min_region_score <= t:
+        rule = f"an image reads positive exactly when it lists a region scoring {t:.2f} or more"
+    else:
+        rule = (
+            f"with the region threshold above the decision threshold ({t:.2f}), a positive "
+            "image may list no region"
+        )
+    return (
+        f"Regions: patches centred on the image's top detections (up to {s.max_regions}, not "
+        f"overlapping, scoring {s.min_region_score:.2f} or more), each scoring its "
+        f"detection's score; region 1 is the top detection, its score the map score: {rule}."
     )

@@ -119,9 +119,11 @@ class VerdictContext:
         target: the class explained.
         scope: which patches were stitched into the map.
         threshold: the decision threshold the prediction used, and its source.
-        map_settings: sliding window and map display settings (stride, batch, ...) and
+        map_settings: sliding window and map display settings (stride, batch, ...),
             ``map_score_rule`` (:data:`mcalc.explain.scoring.MAP_SCORE_VERSION`; verdicts
-            saved before it have ``top_k``, the rule of then).
+            saved before it have ``top_k``, the rule of then) and ``region_rule``
+            (:data:`mcalc.explain.scoring.REGION_RULE_VERSION`; verdicts saved before it
+            looked at the best grid patches as regions).
     """
 
     model_fingerprint: str = ""
@@ -165,13 +167,15 @@ class VerdictContext:
 
         Example:
             >>> VerdictContext(map_settings={"stride": None, "map_score_rule": 2,
-            ...     "min_breast": 0.25, "max_regions": 8, "min_region_score": 0.5, "dense": True,
-            ...     "tolerance_mm": 0.5, "weighting": "probability"}).settings_text()
-            "stride half a patch; score the top detection's (the dense map's maximum in the breast); patches with at least 25% breast; up to 8 regions scoring at least 0.5; fully convolutional where exact; marks dilated by 0.5 mm for agreement; explanation weighted by patch probability"
+            ...     "region_rule": 2, "min_breast": 0.25, "max_regions": 8,
+            ...     "min_region_score": 0.5, "dense": True, "tolerance_mm": 0.5,
+            ...     "weighting": "probability"}).settings_text()
+            "stride half a patch; score the top detection's (the dense map's maximum in the breast); patches with at least 25% breast; up to 8 regions scoring at least 0.5, centred on the top detections; fully convolutional where exact; marks dilated by 0.5 mm for agreement; explanation weighted by patch probability"
 
-        Verdicts saved before 5 December 2026 name the map-score rule of then, ``top_k``:
-            >>> VerdictContext(map_settings={"top_k": 3}).settings_text()
-            'score the mean of the top 3 grid patches (the rule before 5 December 2026)'
+        Verdicts saved before 5 December 2026 name the map-score rule of then, ``top_k``, and
+        their regions were grid patches (they name no ``region_rule``):
+            >>> VerdictContext(map_settings={"top_k": 3, "max_regions": 8}).settings_text()
+            'score the mean of the top 3 grid patches (the rule before 5 December 2026); up to 8 regions, the best grid patches (the rule before 5 December 2026)'
         """
         s = dict(self.map_settings)
         s.pop("batch", None)  # patches per forward pass: the map does not depend on it
@@ -195,12 +199,20 @@ class VerdictContext:
             )
         if "min_breast" in s:
             parts.append(f"patches with at least {float(s.pop('min_breast')):.0%} breast")
+        region_rule = s.pop("region_rule", None)
         if "max_regions" in s or "min_region_score" in s:
             n, at_least = s.pop("max_regions", None), s.pop("min_region_score", None)
             region = f"up to {n} regions" if n is not None else "regions"
-            parts.append(
-                region + (f" scoring at least {at_least:g}" if at_least is not None else "")
-            )
+            region += f" scoring at least {at_least:g}" if at_least is not None else ""
+            if region_rule is None:
+                region += ", the best grid patches (the rule before 5 December 2026)"
+            elif region_rule == 2:
+                region += ", centred on the top detections"
+            else:
+                region += f", region rule version {region_rule}"
+            parts.append(region)
+        elif region_rule is not None:
+            parts.append(f"region rule version {region_rule}")
         if "nms_overlap" in s:
             parts.append(f"regions overlapping at most {float(s.pop('nms_overlap')):.0%}")
         if "dense" in s:
