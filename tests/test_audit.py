@@ -139,3 +139,11 @@ def test_card_summary_variants():
 )
 def test_map_settings_in_words(settings, words):
     assert VerdictContext(map_settings=settings).settings_text() == words
+
+
+def test_context_names_the_method_as_readers_know_it():
+    ctx = VerdictContext(method="gradcam++", layer="conv2", target="calcification", threshold=0.5)
+    assert ctx.text() == "Grad-CAM++ · conv2 · calcification · threshold 0.5"
+    # A method this version does not know (a later version's record) reads as stored.
+    assert VerdictContext(method="lime").text() == "lime"
+    assert VerdictContext().text() == "no explanation"

@@ -269,7 +269,7 @@ def test_scorecam_auto_explains_no_patch_of_an_image_without_a_region() -> None:
     none = explain_map(xp, unit, pmap, CamSettings("scorecam"), spacing_mm=mm)
     assert none.origins.shape == (0, 2) and not none.heat.any()
     assert none.notes == [
-        "scorecam: no region scores 0.50 or more, so none was explained (Explain: the top "
+        "Score-CAM: no region scores 0.50 or more, so none was explained (Explain: the top "
         "regions, or the whole breast, explains this image anyway)"
     ]
     best = explain_map(xp, unit, pmap, CamSettings("scorecam", scope="regions"), spacing_mm=mm)

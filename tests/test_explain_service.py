@@ -55,6 +55,7 @@ def test_a_case_is_analysed_with_scores_regions_and_a_default_decision(spot, cas
     # Explanations share one scale whose maximum is the largest explanation.
     overlay = case.overlay_maps("explanation")
     assert overlay.relative and overlay.vmax == pytest.approx(case.cam_scale())
+    assert overlay.title.startswith("Grad-CAM · calcification · ")  # its name, not "gradcam"
     assert max(float(m.max()) for m in overlay.maps) == pytest.approx(1.0, abs=1e-3)
     proba = case.overlay_maps("probability")
     assert not proba.relative and proba.title == "P(calcification)"

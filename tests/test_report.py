@@ -50,7 +50,9 @@ def test_report_names_case_model_reader_and_verdicts(
     text = " ".join(_text(out).split())
     assert "mcalc case report: suspicious-1" in text
     assert "RESEARCH USE ONLY" in text and "SYNTHETIC DEMO DATA" in text
-    assert "Model spot" in text and "map score" in text and "gradcam" in text
+    assert "Model spot" in text and "map score" in text
+    # The method by its published name, as the pages say it, not its CLI id.
+    assert "Grad-CAM" in text and "gradcam" not in text
     # The model card in words, not its stored key=value line.
     assert "architecture=" not in text and "task=" not in text
     assert "Architecture custom" in text and "Freeze strategy full" in text

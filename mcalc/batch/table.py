@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from mcalc.errors import WriteError
+from mcalc.explain.methods import method_name
 from mcalc.fileio import atomic_write_json, atomic_write_with
 
 __all__ = [
@@ -348,7 +349,7 @@ def result_sets(table: pd.DataFrame) -> list[ResultSet]:
     for (mkey, skey), rows in table.groupby(["model_key", "settings_key"], sort=False):
         method, maps, old = _settings_of(str(rows["settings"].iloc[0]))
         model_id = str(rows["model_id"].iloc[0])
-        parts = [model_id, method or "no explanation"] + (["maps"] if maps else [])
+        parts = [model_id, method_name(method) or "no explanation"] + (["maps"] if maps else [])
         if old:
             parts.append(f"{' and '.join(old)} (before 5 December 2026)")
         last = max((str(v) for v in rows["finished_at"]), default="")

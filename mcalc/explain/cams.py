@@ -25,6 +25,7 @@ import numpy as np
 from mcalc.explain.errors import ExplainError
 from mcalc.explain.explainer import CAM_METHODS, Explainer
 from mcalc.explain.grid import pad_to_grid, patches_at
+from mcalc.explain.methods import method_name
 from mcalc.explain.scoring import top_regions
 from mcalc.explain.sliding import ProbabilityMap, SlidingSettings
 from mcalc.explain.stitch import normalize_map, stitch
@@ -258,7 +259,7 @@ def explain_map(
     if len(origins) == 0 and settings.resolved_scope == "listed":
         least = (sliding or SlidingSettings()).min_region_score
         notes.append(
-            f"{settings.method}: no region scores {least:.2f} or more, so none was explained "
+            f"{method_name(settings.method)}: no region scores {least:.2f} or more, so none was explained "
             "(Explain: the top regions, or the whole breast, explains this image anyway)"
         )
     elif len(origins) == 0:
@@ -266,7 +267,7 @@ def explain_map(
     elif settings.resolved_scope == "listed":
         least = (sliding or SlidingSettings()).min_region_score
         notes.append(
-            f"{settings.method}: explained the {len(origins)} listed region(s), those scoring "
+            f"{method_name(settings.method)}: explained the {len(origins)} listed region(s), those scoring "
             f"{least:.2f} or more"
         )
     return CamMap(

@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mcalc.explain.layers import LayerInfo, check_layer, default_layer, layer_infos
+from mcalc.explain.methods import CAM_METHODS
 from mcalc.lru import LRU
 from mcalc.progress import ProgressFn
 
@@ -54,8 +55,6 @@ __all__ = ["CAM_METHODS", "Explainer"]
 
 log = logging.getLogger(__name__)
 
-#: Explanation methods, by their names in the CLI and the page.
-CAM_METHODS: tuple[str, ...] = ("gradcam", "gradcam++", "scorecam")
 
 #: Patches per call of the compiled Grad-CAM (:meth:`Explainer.compiled_gradcam`), at
 #: least: a progress report, where cancelled work stops (an analysis ahead that a reader's

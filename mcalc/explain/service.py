@@ -30,6 +30,7 @@ from mcalc.explain.errors import LayerError, NoBreastRegionError
 from mcalc.explain.explainer import CAM_METHODS, Explainer
 from mcalc.explain.image_analysis import ImageAnalysis, analyse_image, unit_spacing
 from mcalc.explain.map_agreement import DEFAULT_TOLERANCE_MM
+from mcalc.explain.methods import method_name
 from mcalc.explain.overlay import COLORMAPS
 from mcalc.explain.results import ResultsCache, image_key, model_key
 from mcalc.explain.scoring import MAP_SCORE, DecisionThreshold, case_score, decision_threshold
@@ -318,7 +319,7 @@ class CaseAnalysis:
             hi = self.cam_scale()
             first = self.images[0].cam
             assert first is not None
-            title = f"{first.settings.method} · {first.target} · {first.layer}"
+            title = f"{method_name(first.settings.method)} · {first.target} · {first.layer}"
             return OverlayMaps([c.normalized(hi) for c in cams if c is not None], hi, title, True)
         positive = self.images[0].pmap.positive if self.images else "positive"
         return OverlayMaps([r.pmap.dense() for r in self.images], 1.0, f"P({positive})", False)

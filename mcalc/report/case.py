@@ -26,6 +26,7 @@ from mcalc.cache import ImageCache
 from mcalc.config import Settings, get_settings
 from mcalc.dataset import open_dataset
 from mcalc.errors import DatasetError, McalcError
+from mcalc.explain.methods import method_name
 from mcalc.models.card_text import card_facts
 from mcalc.store.audit import AuditStore, AuditVerdict
 from mcalc.store.mark_store import MarkStore
@@ -94,7 +95,11 @@ def _model_section(
         rgb = blend(r.unit, heat, alpha=0.6, cmap="jet")
         if r.marks is not None and r.marks.any():
             rgb = outline(rgb, r.marks, (0, 229, 255))
-        what = f"{r.cam.settings.method} of {r.cam.target} at {r.cam.layer}" if r.cam else "map"
+        what = (
+            f"{method_name(r.cam.settings.method)} of {r.cam.target} at {r.cam.layer}"
+            if r.cam
+            else "map"
+        )
         pictures.append(
             ReportImage(
                 f"{r.key}: {what}",

@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 from mcalc.config import Settings, get_settings
+from mcalc.explain.methods import method_name
 from mcalc.fileio import atomic_write_bytes
 from mcalc.models.card import ModelCard
 from mcalc.store.marks import check_reader
@@ -155,8 +156,8 @@ class VerdictContext:
         return cls(**known)
 
     def text(self) -> str:
-        """One line for tables: ``gradcam · conv2 · calcification · threshold 0.5``."""
-        parts = [p for p in (self.method, self.layer, self.target) if p]
+        """One line for tables: ``Grad-CAM · conv2 · calcification · threshold 0.5``."""
+        parts = [p for p in (method_name(self.method), self.layer, self.target) if p]
         if self.threshold is not None:
             parts.append(f"threshold {self.threshold:g}")
         return " · ".join(parts) or "no explanation"
