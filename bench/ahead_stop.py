@@ -2,8 +2,10 @@
 
 A reader's run (:meth:`mcalc.explain.ahead.AheadSlot.foreground`) stops the analysis ahead
 going on and waits for it: the work stops at its next progress report, so this wait is the
-longest stretch of work between two reports. Here the analysis ahead of a demo case pair
-(Predict's default settings, the model the app opens with, a fresh results cache each
+longest stretch of work between two reports. Here the analysis ahead of a demo case pair,
+started as Predict starts it (:func:`mcalc.explain.runs.start_ahead` with Predict's
+``then``: the detections and the viewer's layer maps, :func:`pages.predict_run.made_ahead`;
+Predict's default settings, the model the app opens with, a fresh results cache each
 time) is stopped at ``--trials`` moments spread over its run, and the waits are printed.
 
     python bench/ahead_stop.py [--trials N] [--repo PATH]
@@ -35,6 +37,7 @@ def main() -> int:
 
     prepare_tensorflow()
     from mcalc.dataset import open_dataset
+    from mcalc.explain import runs
     from mcalc.explain.ahead import AheadSlot
     from mcalc.explain.explainer import Explainer
     from mcalc.explain.results import ResultsCache
@@ -45,7 +48,9 @@ def main() -> int:
         SlidingSettings,
         analyse_case,
     )
+    from mcalc.models.detection import DetectionSettings
     from mcalc.models.inference import load_model
+    from mcalc.present.reading_overlays import overlay_grids, viewer_maps
     from mcalc.synthetic import generate_demo
 
     tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-ahead-"))
@@ -59,28 +64,35 @@ def main() -> int:
     case = index.case("suspicious-3")
     pair = [ImageInput.from_record(case.image("CC", tp)) for tp in ("prior", "recent")]
 
-    def analyse(results: ResultsCache | None):
-        return lambda progress: analyse_case(
-            loaded, pair, settings, progress, explainer=xp, results=results
-        )
+    request = runs.case_request(loaded, pair, settings)
 
-    analyse(None)(lambda d, t, m: None)  # traced once, as the app's warm-up does
+    def then(case) -> None:  # as pages.predict_run.made_ahead, Predict's default display
+        for r in case.images:
+            r.detections(DetectionSettings())
+        for _, maps in viewer_maps(case):
+            overlay_grids(maps)
+
+    def ahead(results: ResultsCache):
+        runs.AHEAD = AheadSlot()  # a fresh slot: each trial's request is new to it
+        work = runs.start_ahead(loaded, request, explainer=xp, results=results, then=then)
+        assert work is not None
+        return work
+
+    analyse_case(loaded, pair, settings, explainer=xp)  # traced once, as the app's warm-up
     t = time.perf_counter()
-    analyse(None)(lambda d, t, m: None)
+    ahead(ResultsCache(tmp / "whole")).wait()
     whole = time.perf_counter() - t
     waits, ended = [], []
     for k in range(args.trials):
-        slot = AheadSlot()
-        work = slot.start(k, analyse(ResultsCache(tmp / f"cache{k}")))
-        assert work is not None
+        work = ahead(ResultsCache(tmp / f"cache{k}"))
         time.sleep(whole * (k + 0.5) / args.trials)  # a moment spread over its run
         t = time.perf_counter()
-        with slot.foreground("the reader's"):
+        with runs.AHEAD.foreground("the reader's"):
             waits.append(time.perf_counter() - t)
         ended.append(work.state)
     ms = sorted(w * 1000 for w in waits)
     print(
-        f"{repo}: analysis {whole * 1000:.0f} ms; wait for it to stop: median "
+        f"{repo}: analysis ahead {whole * 1000:.0f} ms; wait for it to stop: median "
         f"{statistics.median(ms):.0f} ms, max {ms[-1]:.0f} ms ({' '.join(f'{w:.0f}' for w in ms)});"
         f" stopped {ended.count('cancelled')} of {len(ended)} (the others had ended)"
     )

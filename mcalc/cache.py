@@ -159,6 +159,10 @@ class ImageCache:
         self.small_items = 512
         self._images: LRU[str, Mammogram] = LRU(memory_items)
         self._small: LRU[str, object] = LRU(self.small_items)
+        # file key -> [its lock, how many loads hold or wait for it]: one read per file at
+        # a time (:meth:`load`); an entry lives while used.
+        self._reading: dict[str, list[Any]] = {}
+        self._reading_lock = threading.Lock()
         if self.cache_dir is not None:
             try:
                 self.cache_dir.mkdir(parents=True, exist_ok=True)
@@ -194,6 +198,26 @@ class ImageCache:
         hit = self._images.get(key)
         if hit is not None:
             return hit
+        # One read of a file at a time: Predict's analysis (its thread) and the viewer's
+        # images of the same case (the page's script) ask for a new case's files at once;
+        # each decoded a file neither found in memory (a full-size DICOM: tenths of a
+        # second of CPU, twice, beside the analysis).
+        with self._reading_lock:
+            gate = self._reading.setdefault(key, [threading.Lock(), 0])
+            gate[1] += 1
+        try:
+            with gate[0]:
+                hit = self._images.get(key)  # read by the load this one waited for
+                return hit if hit is not None else self._read(path, key)
+        finally:
+            with self._reading_lock:
+                gate[1] -= 1
+                if gate[1] == 0:
+                    del self._reading[key]
+
+    def _read(self, path: str | Path, key: str) -> Mammogram:
+        """:meth:`load` of a file not in memory: the disk cache, else decoded (and the
+        disk cache written behind)."""
         entry = self._entry_dir(key)
         if entry is not None:
             _wait_for(entry / "pixels.npy", entry / "meta.json")

@@ -164,3 +164,43 @@ def test_the_case_widget_stops_an_analysis_ahead_of_another_case(monkeypatch) ->
         assert ahead.wait(0.5) is stopped
         release.set()
         assert ahead.wait(5) and ahead.state == ("cancelled" if stopped else "done")
+
+
+def test_an_analysis_ahead_stopped_as_it_ends_makes_nothing_for_the_page(
+    monkeypatch, tmp_path
+) -> None:
+    """A reader's choice that stops the analysis ahead during its last uninterrupted step
+    (a Grad-CAM, a dense pass: no progress report inside) stops it before ``then`` (the
+    detections and layer maps Predict would draw from it), which the reader's run would
+    otherwise wait for; the run that later asks for that case makes them itself."""
+    inside, release = threading.Event(), threading.Event()
+
+    def analyse(loaded, images, settings, progress=None, **kw):
+        if progress is not None:
+            progress(0, 1, "start")
+        inside.set()
+        release.wait(5)  # one long step, no report: the stop cannot end it sooner
+        return SimpleNamespace(images=[], name=images[0].key, made_overlays=list)
+
+    monkeypatch.setattr(runs, "analyse_case", analyse)
+    monkeypatch.setattr(runs, "AHEAD", AheadSlot())
+    results = ResultsCache(tmp_path / "predict")
+    made: list[str] = []
+    ahead = runs.start_ahead(
+        None,  # type: ignore[arg-type]
+        _request("next"),
+        results=results,
+        then=lambda case: made.append(case.name),
+    )
+    assert ahead is not None and inside.wait(5)
+    assert runs.stop_ahead()
+    release.set()
+    assert ahead.wait(5) and ahead.state == "cancelled"
+    assert made == []  # nothing made for a result nobody asked for
+    case = runs.run_case(
+        None,  # type: ignore[arg-type]
+        _request("next"),
+        results=results,
+        then=lambda c: made.append(c.name),
+    )
+    assert case.name == "next" and made == ["next"]

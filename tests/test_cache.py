@@ -28,6 +28,43 @@ def test_second_load_comes_from_disk_memory_mapped(tmp_path, monkeypatch):
     assert second.pixel_spacing_mm == (0.1, 0.1) and second.laterality == "L"
 
 
+@pytest.mark.parametrize("disk", [False, True])
+def test_a_file_asked_for_by_two_threads_at_once_is_read_once(tmp_path, monkeypatch, disk):
+    """Predict's analysis and the page's viewer images ask for a new case's file at the
+    same moment: the second load waits for the first one's read and takes its image (one
+    decode), while a load of another file does not wait for it."""
+    import threading
+    import time
+
+    a = write_dicom(tmp_path / "a.dcm", _img(1))
+    b = write_dicom(tmp_path / "b.dcm", _img(2))
+    real = cache_mod.read_image
+    reads: list[str] = []
+    inside = threading.Event()
+
+    def slow_read(path, **kwargs):
+        reads.append(os.path.basename(path))
+        if os.path.basename(path) == "a.dcm":
+            inside.set()
+            time.sleep(0.3)  # a full-size decode
+        return real(path, **kwargs)
+
+    monkeypatch.setattr(cache_mod, "read_image", slow_read)
+    c = ImageCache(tmp_path / "cache" if disk else None)
+    got: list[object] = []
+    first = threading.Thread(target=lambda: got.append(c.load(a)))
+    first.start()
+    assert inside.wait(5)
+    t0 = time.perf_counter()
+    other = c.load(b)  # another file: not held up by a's read
+    assert time.perf_counter() - t0 < 0.25
+    second = c.load(a)  # waits for the first read, then takes its image
+    first.join(5)
+    assert reads == ["a.dcm", "b.dcm"]
+    assert got == [second] and second is c.load(a) and other is c.load(b)
+    assert c._reading == {}  # nothing left behind
+
+
 def test_memory_hit_returns_same_object(tmp_path):
     path = write_dicom(tmp_path / "a.dcm", _img())
     c = ImageCache(None)

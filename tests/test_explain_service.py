@@ -98,7 +98,37 @@ def test_cancelled_work_stops_between_the_map_and_the_explanation(
     with pytest.raises(Cancelled):
         analyse_case(spot, case_inputs, AnalysisSettings(cam=CamSettings("gradcam")), progress)
     assert explained == []
-    assert seen[-1].endswith("gradcam: starting")
+    assert seen[-1].endswith("regions: starting")
+
+
+def test_cancelled_work_stops_after_the_map_before_its_regions(
+    spot, case_inputs, monkeypatch
+) -> None:
+    """Work cancelled during an image's probability map (an analysis ahead stopped by a
+    reader's choice) stops once the map is made, before the scores, regions and map
+    agreement, which the reader's run would wait for."""
+    from mcalc.explain import image_analysis
+    from mcalc.progress import Cancelled
+
+    regions: list[int] = []
+    real = image_analysis.top_regions
+
+    def spy(*args, **kwargs):
+        regions.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(image_analysis, "top_regions", spy)
+    seen: list[str] = []
+
+    def progress(done: int, total: int, message: str) -> None:
+        seen.append(message)
+        if any(": probability map: band" in m for m in seen[:-1]):
+            raise Cancelled("cancelled during the map")
+
+    with pytest.raises(Cancelled):
+        analyse_case(spot, case_inputs, AnalysisSettings(cam=CamSettings("gradcam")), progress)
+    assert regions == []
+    assert seen[-1].endswith("regions: starting")
 
 
 def test_the_card_threshold_decides(spot, case_inputs) -> None:

@@ -190,7 +190,18 @@ def start_ahead(
         return None
 
     def work(progress: ProgressFn) -> CaseAnalysis:
-        return _run_once(loaded, request, progress, explainer, results, image_cache, then)
+        def made(case: CaseAnalysis) -> None:
+            # Stopped as its analysis ended (a reader's choice, whose run waits for this
+            # one): stop before ``then`` too. Its maps are in the results cache; what
+            # ``then`` makes is made by the run that asks for the case, if one does
+            # (:func:`run_case` runs ``then`` on a result it finds). Run, it kept the
+            # reader's run waiting 40-100 ms more on the 2-core machine (detections and
+            # layer maps of the case ahead: docs/measurements.md, 5 December 2026).
+            progress(1, 1, "analysed")  # raises Cancelled once stopped
+            if then is not None:
+                then(case)
+
+        return _run_once(loaded, request, progress, explainer, results, image_cache, made)
 
     names = ", ".join(i.key for i in request.images)
     return AHEAD.start(

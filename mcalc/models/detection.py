@@ -175,11 +175,28 @@ def disc_maximum(values: np.ndarray, footprint: np.ndarray) -> np.ndarray:
 
 
 def _half_max_area(arr: np.ndarray, r: int, c: int, score: float, ry: int, rx: int) -> int:
-    """Pixels of the part of ``arr >= score / 2`` connected to (r, c), within a window."""
+    """Pixels of the part of ``arr >= score / 2`` connected to (r, c) (4-connected, as
+    :func:`scipy.ndimage.label` by default), within a window. Through OpenCV's
+    :func:`cv2.connectedComponents`: the same part, without SciPy's per-call overhead
+    (100 calls an image for Predict's default settings)."""
     r0, r1 = max(0, r - ry), min(arr.shape[0], r + ry + 1)
     c0, c1 = max(0, c - rx), min(arr.shape[1], c + rx + 1)
-    labels, _ = ndimage.label(np.asarray(arr[r0:r1, c0:c1], np.float64) >= score / 2.0)
-    return int((labels == labels[r - r0, c - c0]).sum())
+    above = np.asarray(arr[r0:r1, c0:c1], np.float64) >= score / 2.0
+    _, labels = cv2.connectedComponents(above.view(np.uint8), connectivity=4)
+    return int(np.count_nonzero(labels == labels[r - r0, c - c0]))
+
+
+def _near(min_distance_mm: float, sr: float, sc: float) -> np.ndarray:
+    """The offsets (rows, columns; centred) closer than ``min_distance_mm`` to the centre,
+    by the very test of the suppression (``math.hypot(dy * sr, dx * sc) < d``)."""
+    ny, nx = int(min_distance_mm / sr) + 1, int(min_distance_mm / sc) + 1
+    return np.array(
+        [
+            [math.hypot(dy * sr, dx * sc) < min_distance_mm for dx in range(-nx, nx + 1)]
+            for dy in range(-ny, ny + 1)
+        ],
+        dtype=bool,
+    )
 
 
 def find_detections(
@@ -221,22 +238,29 @@ def find_detections(
     scores = arr[rows, cols].astype(np.float64)
     # Candidates touching inside each other's disc have the same score (each is the
     # other's maximum): one plateau, its first pixel standing for it.
-    plateaus, _ = ndimage.label(peaks, structure=_touching(footprint))
+    touching = _touching(footprint)
+    if touching.all():  # 8-connected (any disc of a pixel or more): OpenCV's, faster
+        _, plateaus = cv2.connectedComponents(peaks.view(np.uint8), connectivity=8)
+    else:
+        plateaus, _ = ndimage.label(peaks, structure=touching)
     _, first = np.unique(plateaus[rows, cols], return_index=True)
     first.sort()
     rows, cols, scores = rows[first], cols[first], scores[first]
     order = np.argsort(-scores, kind="stable")
-    kept: list[tuple[int, int]] = []
     ry = int(2 * settings.min_distance_mm / sr)
     rx = int(2 * settings.min_distance_mm / sc)
+    # Every pixel closer than min_distance_mm to a kept detection, marked as each is kept
+    # (the map padded by the disc's reach): a candidate is one lookup, not a distance to
+    # each kept one.
+    near = _near(settings.min_distance_mm, sr, sc)
+    ny, nx = near.shape[0] // 2, near.shape[1] // 2
+    blocked = np.zeros((arr.shape[0] + 2 * ny, arr.shape[1] + 2 * nx), bool)
     out: list[Detection] = []
     for k in order:
         r, c = int(rows[k]), int(cols[k])
-        if any(
-            math.hypot((r - kr) * sr, (c - kc) * sc) < settings.min_distance_mm for kr, kc in kept
-        ):
+        if blocked[r + ny, c + nx]:
             continue
-        kept.append((r, c))
+        blocked[r : r + 2 * ny + 1, c : c + 2 * nx + 1] |= near
         score = float(scores[k])
         area = _half_max_area(arr, r, c, score, ry, rx) * sr * sc
         out.append(Detection(r, c, score, round(2.0 * math.sqrt(area / math.pi), 4)))
