@@ -455,7 +455,14 @@ def measure(
                     ),
                     flush=True,
                 )
-            page.evaluate("() => { window.__mcDone = undefined; }")
+            # "Settled" is drawn and then quiet: when the page had settled already at the
+            # poll that saw it drawn, its done time is that poll's, not the first poll of a
+            # second wait (that read the bench's own round trips: 0.05-0.55 s, h/cold,
+            # docs/measurements.md 5 December 2026); a run after it still moves it later.
+            page.evaluate(
+                "t => { window.__mcDone = t; }",
+                t0_page + 1000.0 * out["first_drawn"][-1] if settled_at_drawn else None,
+            )
             if cold_at is None:  # else the first cold case is chosen before it settles
                 out["first"].append(b._settle(page, t0_page, done, quiet=1000, ran=False))
             else:
@@ -474,13 +481,9 @@ def measure(
                 t0_page + 1000.0 * out["first_drawn"][-1],
             )
             if settled_at_drawn and not after and cold_at is None:
-                # ``settled`` starts its wait anew after ``drawn`` (its condition's time is
-                # that wait's first poll), so it then reads the harness' own round trips.
                 print(
                     "    settled already when drawn (no progress, spinner nor run then, no run "
-                    "since): the "
-                    f"{out['first'][-1] - out['first_drawn'][-1]:.2f} s between them is the "
-                    "bench's second wait starting, not the page",
+                    "since): settled reads as drawn",
                     flush=True,
                 )
             print("    " + _timeline(page, t0_page, t0, inbox, log), flush=True)
