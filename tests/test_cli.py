@@ -172,3 +172,13 @@ def test_report_refuses_an_out_file_that_is_not_a_pdf(tmp_path, capsys):
     assert not (tmp_path / "r.html").exists()
     assert main([*base, "--out", str(tmp_path / "r.PDF")]) == 2  # accepted: on to the data
     assert "nope does not exist" in capsys.readouterr().err
+
+
+def test_demo_text_says_which_clusters_it_counts(tmp_path, capsys):
+    """The demo's line counted 12 clusters where `scan` of the same set counts 18: the demo
+    counts the clusters it planted (5 or more calcifications, one per image at most),
+    `scan` every group of 3 or more within 1 cm² of the marks. The line says which."""
+    assert main(["demo", "--out", str(tmp_path / "d"), "--cases", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "planted clusters of 5 or more" in out
+    assert "scan counts every 3 or more within 1 cm²" in out

@@ -59,7 +59,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(
             f"wrote a SYNTHETIC demo dataset to {summary.out}: {summary.cases} cases, "
             f"{summary.images} images, {summary.calcifications} calcifications, "
-            f"{summary.clusters} clusters ({summary.seconds:.1f} s)"
+            f"{summary.clusters} planted clusters of 5 or more ({summary.seconds:.1f} s; "
+            "scan counts every 3 or more within 1 cm² of the marks)"
         )
     return 0
 
