@@ -136,8 +136,15 @@ def live_ui(name: str, settings: Settings) -> None:
 def results_ui(job: BatchJob) -> None:
     """The run's table: filter by score and errors, sort by clicking a column, open a row."""
     table = job.results()
+    if job.active:  # only the progress line above refreshes while the run goes on
+        st.caption(
+            ("No rows saved yet" if table.empty else f"{len(table)} rows as saved")
+            + " when this page was drawn: the table comes when the run ends (it saves its "
+            "rows every 10 s; reload the page to see them sooner)."
+        )
     if table.empty:
-        st.caption("No result yet.")
+        if not job.active:
+            st.caption("No result yet.")
         return
     sets = result_sets(table)
     if len(sets) > 1:  # every launch's rows are kept (none is redone): show one set

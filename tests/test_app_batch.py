@@ -135,3 +135,28 @@ def test_batch_page_shows_one_launchs_rows_of_a_folder_that_keeps_several(
     pick = at.selectbox(key=f"batch_set:{name}")
     assert "maps" not in pick.options[pick.index]
     assert len(_results(at)) == 4
+
+
+def test_a_running_batch_says_when_its_table_comes(
+    app_env, spot_registry, batch_data, monkeypatch
+) -> None:
+    """While a run goes on, only its progress line refreshes: the table is the one read
+    when the page was drawn. At 11 of 48 images done (rows saved every 10 s) the page said
+    "No result yet." until the run ended, with nothing to say when the rows would show."""
+    import os
+
+    from mcalc.jobs import procs
+
+    monkeypatch.setenv("MCALC_MODELS", str(spot_registry))
+    name = run_name("spot", batch_data)
+    folder = batch_root(get_settings()) / name
+    folder.mkdir(parents=True)
+    job = BatchJob(name, folder, "spot", str(batch_data), BatchOptions(), state="running")
+    job.pid, job.pid_ticks = os.getpid(), procs.start_ticks(os.getpid())  # alive: this test
+    job.created = time.time()
+    atomic_write_json(folder / "job.json", job.to_json())
+    at = _batch_page()
+    assert not at.exception, [e.value for e in at.exception]
+    text = " ".join(c.value for c in at.caption)
+    assert "No result yet." not in text
+    assert "when the run ends" in text and "reload the page" in text

