@@ -170,9 +170,13 @@ def _region_from_click(event: Any) -> None:
             return
 
 
+#: Scores to 3 decimals in both tables (the data frame's own rendering trimmed trailing
+#: zeros: 0.9849 above 0.979).
+SCORE_COLUMN = st.column_config.NumberColumn("score", format="%.3f")
 #: The regions table's centre, in the unit the change tables and the detections' caption
 #: name: full-resolution pixels of the file (``Region.center``).
 REGION_COLUMNS = {
+    "score": SCORE_COLUMN,
     "row": st.column_config.NumberColumn(
         "row (full-res px)", help="the region's centre, full-resolution pixels of the file"
     ),
@@ -271,7 +275,13 @@ def detections_ui(
         if table.empty:
             st.caption("No detection at this threshold: lower it in the sidebar (Detections).")
             return
-        common.dataframe(table, hide_index=True, width="stretch", key="predict_detections_table")
+        common.dataframe(
+            table,
+            hide_index=True,
+            width="stretch",
+            key="predict_detections_table",
+            column_config={"score": SCORE_COLUMN},
+        )
         st.caption(
             "Row and column: pixels of the file at full resolution, before any mirroring "
             "(the viewer may show the image mirrored)."

@@ -54,6 +54,8 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     shown = next(d for d in at.dataframe if "region" in d.value.columns)
     labels = {k: v.get("label") for k, v in json.loads(shown.proto.columns).items()}
     assert labels["row"] == "row (full-res px)" and labels["col"] == "col (full-res px)"
+    # Scores to 3 decimals, not 0.9849 above 0.979 (trailing zeros trimmed).
+    assert json.loads(shown.proto.columns)["score"]["type_config"]["format"] == "%.3f"
     # The agreement table is drawn when its section is opened (a rerun of the result).
     assert not any("energy inside marks" in t.columns for t in tables)
     at.session_state["predict_agreement_open"] = True
@@ -237,7 +239,7 @@ def test_a_verdict_is_recorded(page_env, app_env) -> None:
     at.switch_page("pages/audit.py").run()
     assert_ok(at)
     assert any(type(e).__name__ == "Image" for e in at.main), "the judged picture is shown"
-    assert any("gradcam" in c.value for c in at.caption)
+    assert any("Grad-CAM" in c.value for c in at.caption)  # the method by its name
     # The map's settings in words, not a Python dict.
     captions = " ".join(c.value for c in at.caption)
     assert "{'" not in captions and "stride" in captions and "mm" in captions
@@ -283,7 +285,9 @@ def test_detections_are_marked_and_listed(page_env) -> None:
     at.session_state["predict_detections_open"] = True
     at.run()
     assert_ok(at)
-    table = next(d.value for d in at.dataframe if "detection" in d.value.columns)
+    shown = next(d for d in at.dataframe if "detection" in d.value.columns)
+    table = shown.value
+    assert json.loads(shown.proto.columns)["score"]["type_config"]["format"] == "%.3f"
     assert len(table) == sum(len(t["customdata"]) for t in markers)
     assert (table["score"] >= 0.5).all() and set(table["image"]) <= {
         "suspicious-1/CC_prior",
