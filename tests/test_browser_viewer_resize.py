@@ -22,7 +22,7 @@ def _state(frame) -> dict[str, str]:
     return frame.eval_on_selector(VIEWER, "e => ({...e.dataset})")
 
 
-def test_a_new_frame_draws_its_panels_once_and_a_wider_window_resizes_them(demo_app):
+def test_a_new_frame_draws_its_panels_once_and_a_narrower_window_resizes_them(demo_app):
     with browser_page(1300, 1400) as page:
         open_app(page, f"{demo_app.url}/browse")
         frame = viewer_frame(page)
