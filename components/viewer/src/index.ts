@@ -335,6 +335,7 @@ function publish(): void {
   d.lastMarkMs = String(lastMarkMs);
   d.inputMs = ia.inputMs(); // the last wheel step or drag move to this frame's drawing
   d.draws = JSON.stringify(drawn); // CPU path: exact draws and W/L drafts (visible.ts)
+  d.resizes = String(resizes);
   d.probe = probeText;
   d.measures = JSON.stringify(measures());
   fullres.publish(d);
@@ -611,8 +612,23 @@ function gridColumns(): number {
   return layout === "one" ? 1 : args.panels.length + temporal.extraColumns();
 }
 let shownColumns = 0;
+let resizes = 0; // resize() calls that resized and drew the panels (published for tests)
+let sizedFor = ""; // the panels' CSS sizes and the pixel ratio resize() last sized them for
+/** The panels' CSS sizes and the device pixel ratio: what the canvases are sized from. */
+function panelSizes(): string {
+  const sizes = Array.from(root.querySelectorAll<HTMLElement>(".panel"), (el) => `${el.clientWidth}x${el.clientHeight}`);
+  return `${window.devicePixelRatio}:${sizes.join(",")}`;
+}
+/** The frame's window was resized: resize the panels only when their sizes changed. The
+ * frame's height follows the viewer's content (setFrameHeight), and the panels' height is
+ * the grid's, in CSS pixels: a new frame's first height (every page visit) resized the
+ * window but no panel, and drew every panel a second time for nothing. */
+function onWindowResize(): void {
+  if (panelSizes() !== sizedFor) resize();
+}
 function resize(): void {
   if (!args || !engine) return;
+  resizes += 1;
   const grid = root.querySelector(".grid") as HTMLDivElement;
   const columns = gridColumns();
   // Narrower panels (a subtraction column, four panels again): fit the images anew, else
@@ -626,6 +642,7 @@ function resize(): void {
   });
   temporal.onResize();
   engine.resize(true, !refit);
+  sizedFor = panelSizes();
   drawAll();
 }
 function setLayout(next: Layout): void {
@@ -1109,7 +1126,7 @@ async function main(): Promise<void> {
     cs.eventTarget.addEventListener(name, () => publish());
   }
   root.addEventListener("mouseenter", () => root.focus());
-  window.addEventListener("resize", () => resize());
+  window.addEventListener("resize", onWindowResize);
   nb.watchButtons(showNeighbour);
   window.addEventListener("message", (ev: MessageEvent) => {
     const data = ev.data;
