@@ -13,12 +13,16 @@ __all__ = ["curves_figure", "MAX_POINTS"]
 MAX_POINTS = 1500
 
 
-def curves_figure(progress: Progress, height: int = 320) -> go.Figure:
+def curves_figure(progress: Progress, height: int = 320, *, ended: str | None = None) -> go.Figure:
     """Loss (per batch and per epoch, training and validation) and accuracy per epoch.
+
+    While no epoch has finished, the accuracy panel says so instead of staying empty.
 
     Args:
         progress: a snapshot from :func:`mcalc.jobs.read_progress`.
         height: figure height in pixels.
+        ended: the job's state when it has ended (``done``, ``failed``, ``cancelled``);
+            ``None`` while it runs. Names why an empty accuracy panel is empty.
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"))
     batches = list(progress.batch_loss)
@@ -60,6 +64,16 @@ def curves_figure(progress: Progress, height: int = 320) -> go.Figure:
                 row=1,
                 col=col,
             )
+    if not any(t.xaxis == "x2" for t in fig.data):
+        fig.add_annotation(
+            text=_no_epoch_note(ended),
+            xref="x2 domain",
+            yref="y2 domain",
+            x=0.5,
+            y=0.5,
+            showarrow=False,
+            font={"color": "#888"},
+        )
     fig.update_xaxes(title_text="epoch", rangemode="tozero")
     fig.update_yaxes(rangemode="tozero")
     fig.update_layout(
@@ -69,3 +83,13 @@ def curves_figure(progress: Progress, height: int = 320) -> go.Figure:
         uirevision="train-curves",
     )
     return fig
+
+
+def _no_epoch_note(ended: str | None) -> str:
+    """Why the accuracy panel (drawn once per finished epoch) has no point."""
+    why = {
+        "cancelled": "No epoch finished before it was cancelled",
+        "failed": "No epoch finished before it failed",
+        "interrupted": "No epoch finished before it was interrupted",
+    }.get(ended or "", "No epoch has finished yet")
+    return f"{why}:<br>accuracy is drawn once per epoch."
