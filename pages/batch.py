@@ -26,6 +26,7 @@ from mcalc.config import Settings
 from mcalc.errors import McalcError
 from mcalc.explain.service import CAM_METHODS
 from mcalc.jobs.batch import BatchJob, BatchOptions, cancel_batch, list_batch_jobs, submit_batch
+from mcalc.jobs.batch_estimate import estimate_run
 from mcalc.models.registry import list_models
 from pages import common, default_model, menu, signin, state
 
@@ -37,8 +38,25 @@ PREDICT_PAGE = "pages/predict.py"
 ERRORS = {"all": "all images", "none": "analysed only", "only": "failed only"}
 
 
-def launch_ui(settings: Settings, data_path: str) -> None:
-    """Model, engine, workers, explanation and maps; the launch button."""
+def estimate_ui(
+    settings: Settings, model_id: str, images: int, cam: str | None, archs: dict[str, str]
+) -> None:
+    """How long the launch will take, from the speed an earlier run measured here."""
+    est = estimate_run(model_id, images, list_batch_jobs(settings), cam=cam, architectures=archs)
+    if est is None:
+        st.caption(
+            f"No estimate of the time: no run of this model (or of another "
+            f"{archs.get(model_id, '?')}) has measured its speed here yet. The progress line "
+            "shows it once the first images are done."
+        )
+    elif est.slow:
+        st.warning(est.text(), icon=":material/hourglass_top:")
+    else:
+        st.caption(est.text())
+
+
+def launch_ui(settings: Settings, data_path: str, images: int) -> None:
+    """Model, engine, workers, explanation and maps; the time it will take; launch."""
     listing = list_models(settings.models_dir)
     if not listing.models:
         st.info(
@@ -82,6 +100,8 @@ def launch_ui(settings: Settings, data_path: str) -> None:
         address = c6.text_input(
             "Ray cluster address (empty: local)", key="batch_address", persist_state="session"
         )
+    archs = {c.id: c.architecture for c in cards}
+    estimate_ui(settings, str(model_id), images, None if cam == "none" else str(cam), archs)
     if st.button("Launch", key="batch_launch", type="primary", icon=":material/rocket_launch:"):
         options = BatchOptions(
             engine=str(engine),
@@ -254,7 +274,7 @@ index = common.require_index()
 common.synthetic_banner(index)
 data_path = common.current_data_path()
 st.markdown(f"**Dataset:** `{data_path}` · {len(index.images())} images (change it in the sidebar)")
-launch_ui(settings, data_path)
+launch_ui(settings, data_path, len(index.images()))
 
 runs = list_batch_jobs(settings)
 if not runs:
