@@ -46,3 +46,17 @@ def test_the_likest_newest_run_is_used(tmp_path):
     assert "`vgg-b` (same architecture)" in other.text() and not other.slow
     assert estimate_run("vgg-c", 10, jobs) is None  # no architectures given: same model only
     assert estimate_run("new", 10, jobs, architectures={"new": "custom"}) is None
+
+
+def test_images_done_with_these_settings_are_left_out(tmp_path):
+    jobs = [_job(tmp_path, "r1", "vgg", 0.06)]
+    est = estimate_run("vgg", 48, jobs, done=12)
+    assert est is not None and est.left == 36 and round(est.seconds) == 600
+    assert est.text().startswith(
+        "About 10 min for the 36 images left of 48 (12 done are skipped) at 0.06 images/s"
+    )
+    none_left = estimate_run("vgg", 48, jobs, done=48)
+    assert none_left is not None and none_left.seconds == 0 and not none_left.slow
+    assert none_left.text() == (
+        "All 48 images are done with these settings: a launch resumes and analyses none."
+    )

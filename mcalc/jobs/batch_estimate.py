@@ -53,6 +53,7 @@ class RunEstimate:
             the same architecture).
         engine, workers, cam: that run's engine, workers (``None``: the default) and
             explanation (``None``: none).
+        done: images of the launch already done (a launch resumes: they are skipped).
     """
 
     images: int
@@ -63,10 +64,16 @@ class RunEstimate:
     engine: str
     workers: int | None
     cam: str | None
+    done: int = 0
+
+    @property
+    def left(self) -> int:
+        """The images the launch will analyse."""
+        return max(0, self.images - self.done)
 
     @property
     def seconds(self) -> float:
-        return self.images / self.images_per_s
+        return self.left / self.images_per_s
 
     @property
     def slow(self) -> bool:
@@ -77,8 +84,18 @@ class RunEstimate:
         whose = "this model" if self.same_model else f"`{self.model}` (same architecture)"
         workers = f"{self.workers} workers" if self.workers else "default workers"
         cam = f"{self.cam} explanations" if self.cam else "no explanation"
+        if self.left == 0:
+            return (
+                f"All {self.images} images are done with these settings: a launch resumes "
+                "and analyses none."
+            )
+        count = (
+            f"the {self.left} images left of {self.images} ({self.done} done are skipped)"
+            if self.done
+            else f"{self.images} images"
+        )
         return (
-            f"About {format_duration(self.seconds)} for {self.images} images at "
+            f"About {format_duration(self.seconds)} for {count} at "
             f"{self.images_per_s:.2g} images/s, the speed run `{self.run}` of {whose} measured "
             f"here ({self.engine} engine, {workers}, {cam})."
         )
@@ -91,6 +108,7 @@ def estimate_run(
     *,
     cam: str | None = None,
     architectures: Mapping[str, str] | None = None,
+    done: int = 0,
 ) -> RunEstimate | None:
     """The expected duration of a launch of ``model_id`` over ``images`` images.
 
@@ -102,6 +120,7 @@ def estimate_run(
             preferred.
         architectures: model id -> architecture, to fall back on a run of another model of
             the same architecture; ``None``: the same model only.
+        done: images already done with these settings (skipped by the launch).
 
     Returns:
         ``None`` when no run has measured a speed that applies.
@@ -131,4 +150,5 @@ def estimate_run(
         engine=job.options.engine,
         workers=job.options.workers,
         cam=job.options.cam,
+        done=min(max(0, done), images),
     )
