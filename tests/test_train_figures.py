@@ -9,7 +9,13 @@ from mcalc.present.train_figures import curves_figure
 
 
 def _notes(fig) -> list[str]:
-    return [a.text for a in fig.layout.annotations if a.xref == "x2 domain"]
+    """The notes placed over the accuracy panel (the subplot titles are annotations too)."""
+    (x0, x1) = fig.layout.xaxis2.domain
+    return [
+        a.text
+        for a in fig.layout.annotations
+        if a.xref == "paper" and x0 < a.x < x1 and a.text not in ("Loss", "Accuracy")
+    ]
 
 
 @pytest.mark.parametrize(

@@ -65,12 +65,17 @@ def curves_figure(progress: Progress, height: int = 320, *, ended: str | None = 
                 col=col,
             )
     if not any(t.xaxis == "x2" for t in fig.data):
+        # In paper coordinates over the panel: an axis with no trace is not drawn, and the
+        # browser placed a note on "x2 domain" over the loss panel (Chromium, 5 Dec 2026).
+        (x0, x1), (y0, y1) = fig.layout.xaxis2.domain, fig.layout.yaxis2.domain
         fig.add_annotation(
             text=_no_epoch_note(ended),
-            xref="x2 domain",
-            yref="y2 domain",
-            x=0.5,
-            y=0.5,
+            xref="paper",
+            yref="paper",
+            x=(x0 + x1) / 2,
+            y=(y0 + y1) / 2,
+            xanchor="center",
+            yanchor="middle",
             showarrow=False,
             font={"color": "#888"},
         )
