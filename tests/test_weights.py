@@ -147,6 +147,7 @@ def test_card_records_keras_cache_and_clone_files_relative(
         "clone",
         mine.name,
     )
+    assert rec["detail"] == "user weights file w/mine.weights.h5"  # not the absolute path
     elsewhere = resolve_weights("vgg16", mine).card_json(tmp_path / "other")
     assert elsewhere["path"] == str(mine.resolve()) and "root" not in elsewhere
     assert resolve_weights("custom").card_json(tmp_path)["path"] is None

@@ -105,6 +105,8 @@ class WeightsInfo:
                 out["root"] = "clone"
             except ValueError:
                 out["path"] = str(path.resolve())
+        if self.source == "file":  # the detail named the absolute path too
+            out["detail"] = f"user weights file {out['path']}"
         out["file"] = file_identity(path)
         return out
 
