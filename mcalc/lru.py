@@ -123,6 +123,11 @@ class LRU(Generic[K, V]):
             self._weights.clear()
             self._weight = 0
 
+    def items(self) -> list[tuple[K, V]]:
+        """The items, oldest first (a copy; no item becomes more recent)."""
+        with self._lock:
+            return list(self._items.items())
+
     def keys(self) -> list[K]:
         """Keys from the least to the most recently used."""
         with self._lock:

@@ -6,13 +6,19 @@ records a verdict on the result it shows itself (:func:`mcalc.store.audit.record
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import streamlit as st
 
+from mcalc.batch.table import RESULTS_PARQUET
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError, ModelError
+from mcalc.explain.known_results import KnownResult, batch_scores, predict_score
+from mcalc.explain.results import model_key
+from mcalc.explain.runs import results_cache, shared_analyses
+from mcalc.jobs.batch import model_run_folders
 from mcalc.models.card import ModelCard
 from mcalc.models.card_text import card_from_summary
 from mcalc.models.registry import list_models
@@ -27,10 +33,13 @@ common.frame()
 OTHER = "another model (type its id)"
 IMAGE_KEY = "audit_image"
 SAVED_FOR_KEY = "audit_saved_for"  # the image of the verdict the form last saved
+SCORE_KEY = "audit_score_input"
+#: (model, image, score) the score field was last filled with from a computed result.
+PREFILL_KEY = "audit_score_prefill"
 THUMB_SIDE = 256  # the form's picture of the image judged, longest side in pixels
 #: The verdict form's inputs and their blank values (verdict_inputs' defaults here).
 FORM_BLANK: dict[str, object] = {
-    "audit_score_input": None,
+    SCORE_KEY: None,
     "audit_verdict": None,  # no answer chosen beforehand (reader_forms.verdict_inputs)
     "audit_plausible": "not judged",
     "audit_comment": "",
@@ -112,6 +121,59 @@ def thumbnail_ui(where: Any, rec: ImageRecord) -> None:
     where.caption(f"{rec.key}, downsampled to {THUMB_SIDE} px, without the model's map")
 
 
+@st.cache_data(show_spinner=False, max_entries=16)
+def _batch_index(mkey: str, runs: tuple[tuple[str, float], ...]) -> dict[str, KnownResult]:
+    """Every image's latest batch result of one model version: read again only when a
+    run's table changes (``runs``: each folder and its table's modification time)."""
+    return batch_scores(((Path(f).name, Path(f)) for f, _ in runs), mkey)
+
+
+def _table_stamp(folder: Path) -> float:
+    try:
+        return (folder / RESULTS_PARQUET).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def known_result(card: ModelCard, image_key: str) -> KnownResult | None:
+    """The model's score for the image computed before (Predict's analyses in this server,
+    else the batch runs' tables); nothing is run. A rerun costs a listing and a stat per
+    run folder of the model; the tables are read once per change."""
+    mkey = model_key(card)
+    settings = common.settings()
+    found = predict_score(
+        shared_analyses(results_cache(settings.cache_dir / "predict")), mkey, image_key
+    )
+    if found is not None:
+        return found
+    runs = tuple((str(f), _table_stamp(f)) for f in model_run_folders(str(card.id), settings))
+    return _batch_index(mkey, runs).get(image_key) if runs else None
+
+
+def known_score_ui(where: Any, model: str, card: ModelCard | None, image_key: str) -> None:
+    """What the model scored on the image, if it was computed, with its source and settings;
+    the score field is filled with it unless the reader typed one."""
+    known = known_result(card, image_key) if card is not None else None
+    if card is None:
+        where.caption(f"`{model or '?'}` is not a registered model: no computed score to show.")
+    elif known is None:
+        where.caption(
+            f"No score of `{model}` for {image_key} has been computed yet (no batch run holds "
+            "it, and Predict has not analysed it on this server); this page never runs the "
+            "model. Type the score you were shown, or leave it blank."
+        )
+    else:
+        where.info(f"{model} on {image_key}: {known.text()}.", icon=":material/analytics:")
+    prev = st.session_state.get(PREFILL_KEY)
+    if prev is not None and tuple(prev[:2]) == (model, image_key):
+        return  # filled for this pair already: the reader's changes stay
+    current = st.session_state.get(SCORE_KEY)
+    if current is None or (prev is not None and current == prev[2]):
+        score = None if known is None else known.score
+        st.session_state[SCORE_KEY] = score
+        st.session_state[PREFILL_KEY] = (model, image_key, score)
+
+
 def verdict_ui(reader: str, index: DatasetIndex) -> None:
     st.subheader("Record a verdict")
     ordered, choice = default_model.ordered(
@@ -135,15 +197,21 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
     image_key = rec.key
     thumbnail_ui(c_image, rec)
     fresh_form(image_key)
+    known_score_ui(st, model, cards.get(model), image_key)
     c3, c4, c5 = st.columns([1, 1, 1])
     score = c3.number_input(
         "Model score shown (optional)",
         min_value=0.0,
         max_value=1.0,
         value=None,
-        key="audit_score_input",
+        step=0.001,
+        format="%.3f",
+        key=SCORE_KEY,
         persist_state="session",
     )
+    prefill = st.session_state.get(PREFILL_KEY)
+    if score is not None and prefill is not None and prefill[2] == score:
+        c3.caption("From the computed result above.")
     # No explanation is shown here: "plausible" is the reader's to choose, not a default.
     # Kept while the reader looks at the image elsewhere, as the model and image are.
     verdict, plausible = reader_forms.verdict_inputs(

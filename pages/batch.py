@@ -25,7 +25,15 @@ from mcalc.batch.table import DISPLAY_COLUMNS, RESULTS_CSV
 from mcalc.config import Settings
 from mcalc.errors import McalcError
 from mcalc.explain.service import CAM_METHODS
-from mcalc.jobs.batch import BatchJob, BatchOptions, cancel_batch, list_batch_jobs, submit_batch
+from mcalc.jobs.batch import (
+    BatchJob,
+    BatchOptions,
+    cancel_batch,
+    list_batch_jobs,
+    run_name,
+    submit_batch,
+)
+from mcalc.jobs.batch_estimate import estimate_run
 from mcalc.models.registry import list_models
 from pages import common, default_model, menu, signin, state
 
@@ -37,8 +45,36 @@ PREDICT_PAGE = "pages/predict.py"
 ERRORS = {"all": "all images", "none": "analysed only", "only": "failed only"}
 
 
-def launch_ui(settings: Settings, data_path: str) -> None:
-    """Model, engine, workers, explanation and maps; the launch button."""
+def estimate_ui(
+    settings: Settings,
+    model_id: str,
+    data_path: str,
+    images: int,
+    options: BatchOptions,
+    archs: dict[str, str],
+) -> None:
+    """How long the launch will take, from the speed an earlier run measured here (the
+    images the last launch of this run folder did with the same settings are skipped)."""
+    runs = list_batch_jobs(settings)
+    last = next((j for j in runs if j.name == run_name(model_id, data_path)), None)
+    done = 0
+    if last is not None and (last.options.cam, last.options.maps) == (options.cam, options.maps):
+        done = int(last.progress().get("done", 0))
+    est = estimate_run(model_id, images, runs, cam=options.cam, architectures=archs, done=done)
+    if est is None:
+        st.caption(
+            f"No estimate of the time: no run of this model (or of another "
+            f"{archs.get(model_id, '?')}) has measured its speed here yet. The progress line "
+            "shows it once the first images are done."
+        )
+    elif est.slow:
+        st.warning(est.text(), icon=":material/hourglass_top:")
+    else:
+        st.caption(est.text())
+
+
+def launch_ui(settings: Settings, data_path: str, images: int) -> None:
+    """Model, engine, workers, explanation and maps; the time it will take; launch."""
     listing = list_models(settings.models_dir)
     if not listing.models:
         st.info(
@@ -82,14 +118,16 @@ def launch_ui(settings: Settings, data_path: str) -> None:
         address = c6.text_input(
             "Ray cluster address (empty: local)", key="batch_address", persist_state="session"
         )
+    options = BatchOptions(
+        engine=str(engine),
+        workers=int(workers) or None,
+        address=address.strip() or None,
+        cam=None if cam == "none" else str(cam),
+        maps=bool(maps),
+    )
+    archs = {c.id: c.architecture for c in cards}
+    estimate_ui(settings, str(model_id), data_path, images, options, archs)
     if st.button("Launch", key="batch_launch", type="primary", icon=":material/rocket_launch:"):
-        options = BatchOptions(
-            engine=str(engine),
-            workers=int(workers) or None,
-            address=address.strip() or None,
-            cam=None if cam == "none" else str(cam),
-            maps=bool(maps),
-        )
         user = signin.current_user()
         try:
             job = submit_batch(
@@ -254,7 +292,7 @@ index = common.require_index()
 common.synthetic_banner(index)
 data_path = common.current_data_path()
 st.markdown(f"**Dataset:** `{data_path}` · {len(index.images())} images (change it in the sidebar)")
-launch_ui(settings, data_path)
+launch_ui(settings, data_path, len(index.images()))
 
 runs = list_batch_jobs(settings)
 if not runs:

@@ -230,7 +230,11 @@ def job_state_ui(job: jobs.Job) -> None:
     # The curves watched live stay readable once it ended (where it went, or diverged).
     prog = jobs.progress(job) if job.run_dir else None
     if prog is not None and (prog.batch_loss or prog.history):
-        st.plotly_chart(curves_figure(prog), width="stretch", key=f"train_done_curves_{job.id}")
+        st.plotly_chart(
+            curves_figure(prog, ended=job.state),
+            width="stretch",
+            key=f"train_done_curves_{job.id}",
+        )
     if job.state == "done":
         tracking_ui(job)
         open_model_ui(job.model_id, job.model_path, key="train_open_job")

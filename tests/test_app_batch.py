@@ -12,7 +12,7 @@ import time
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from mcalc.batch import run_batch
+from mcalc.batch import read_progress, run_batch
 from mcalc.config import get_settings
 from mcalc.fileio import atomic_write_json
 from mcalc.jobs.batch import BatchJob, BatchOptions, batch_root, run_name
@@ -57,9 +57,17 @@ def test_batch_page_filters_the_table_and_opens_a_row_in_predict(
     app_env, spot_registry, batch_data, monkeypatch
 ) -> None:
     monkeypatch.setenv("MCALC_MODELS", str(spot_registry))
-    _done_run(spot_registry, batch_data, BatchOptions())
+    name = _done_run(spot_registry, batch_data, BatchOptions())
     at = _batch_page()
     assert not at.exception, [e.value for e in at.exception]
+    # Before launch: the time it will take, at the speed the finished run measured (the
+    # page opens on rand-birads, which has no run: the run of spot, also a custom CNN).
+    rate = read_progress(batch_root(get_settings()) / name)["images_per_s"]
+    (estimate,) = [c for c in [*at.caption, *at.warning] if "images/s, the speed" in c.value]
+    assert estimate.value.endswith(
+        f"images at {rate:.2g} images/s, the speed run `{name}` of `spot` (same architecture) "
+        "measured here (local engine, default workers, no explanation)."
+    )
     table = _results(at)
     scores = table["score"].iloc[:-1].astype(float)  # the unreadable image's, last: "n/a"
     assert len(table) == 4 and scores.iloc[0] == scores.max()  # by score
@@ -93,6 +101,10 @@ def test_batch_page_filters_the_table_and_opens_a_row_in_predict(
     ]
     kept = choices_after_another_page(at, "pages/batch.py", choices)
     assert kept == {key: value for _, key, value in choices}
+    # spot with gradcam: spot's own run is the likest (it explained nothing: said so).
+    (estimate,) = [c for c in [*at.caption, *at.warning] if "images/s, the speed" in c.value]
+    assert f"the speed run `{name}` of this model measured here" in estimate.value
+    assert estimate.value.endswith("(local engine, default workers, no explanation).")
     assert at.radio(key="batch_errors").value == "none"
     assert at.slider(key="batch_score").value == (0.9, 1.0)
     shown = _results(at)

@@ -391,3 +391,20 @@ def test_hard_negatives_control_goes_into_the_launched_job(train_env):
     assert [s[0] for s in config.stage_plan()] == ["train", "hardneg"]
     at.selectbox(key="train_task").set_value("birads").run()
     assert at.number_input(key="train_hard_negatives").disabled
+
+
+def test_a_job_cancelled_in_its_first_epoch_says_why_its_accuracy_chart_is_empty(train_env):
+    runs = get_settings().runs_dir
+    run_dir = runs / "m-c1"
+    run_dir.mkdir(parents=True)
+    batch = {"event": "batch", "stage": "train", "epoch": 1, "epochs": 3, "batch": 1, "steps": 2,
+             "loss": 0.7}  # fmt: skip
+    (run_dir / "progress.jsonl").write_text(json.dumps(batch) + "\n")
+    _fake_job("j1", "cancelled", "m-c1", time.time(), run_dir=str(run_dir))
+    at = _page()
+    assert not at.exception, [e.value for e in at.exception]
+    (chart,) = [c for c in at.get("plotly_chart") if "train_done_curves_j1" in c.proto.id]
+    notes = [a["text"] for a in json.loads(chart.proto.spec)["layout"]["annotations"]]
+    assert (
+        "No epoch finished before it was cancelled:<br>accuracy is drawn once per epoch." in notes
+    )

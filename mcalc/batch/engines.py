@@ -19,6 +19,7 @@ On a cluster, every node must see the model folder and the images at the same pa
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib.util
 import logging
 import multiprocessing
@@ -38,7 +39,7 @@ from mcalc.batch.worker import BatchWorker
 from mcalc.config import import_tensorflow_quietly_if_asked
 from mcalc.errors import McalcError
 
-__all__ = ["RowsFn", "run_local", "run_ray", "ray_available"]
+__all__ = ["RowsFn", "run_local", "run_ray", "ray_available", "ActorPlan", "plan_actors"]
 
 log = logging.getLogger(__name__)
 
@@ -254,6 +255,91 @@ def _connect(address: str | None, workers: int | None) -> bool:
     return True
 
 
+@dataclasses.dataclass(frozen=True)
+class ActorPlan:
+    """How many actors a Ray run starts and what each asks for, against what the cluster has.
+
+    Attributes:
+        size: actors in the pool (all started before the first image).
+        num_cpus, num_gpus: what each actor asks for (``num_gpus`` ``None``: no GPU).
+        cpus, gpus: the cluster's totals.
+    """
+
+    size: int
+    num_cpus: float
+    num_gpus: float | None
+    cpus: float
+    gpus: float
+
+    @property
+    def shortfall(self) -> str | None:
+        """Why the pool cannot start on this cluster as it is (``None``: it fits)."""
+        need_cpu = self.size * self.num_cpus
+        need_gpu = self.size * (self.num_gpus or 0.0)
+        if need_cpu <= self.cpus and need_gpu <= self.gpus + 1e-9:
+            return None
+        gpu = f" and {need_gpu:g} GPU" if need_gpu else ""
+        have_gpu = f" and {self.gpus:g} GPU" if need_gpu else ""
+        return (
+            f"{self.size} Ray actors need {need_cpu:g} CPU{gpu} but the cluster has "
+            f"{self.cpus:g} CPU{have_gpu}: the run waits until the cluster grows (Ray's "
+            f"'may hang forever' below); pass --workers {max(1, int(self.cpus // self.num_cpus))} "
+            "or fewer on a cluster that does not scale up"
+        )
+
+
+def plan_actors(cpus: float, gpus: float, workers: int | None, n_items: int) -> ActorPlan:
+    """The actor pool of ``run_ray``: ``workers`` actors (default: one per GPU, else one per
+    CPU), at most one per image; each a GPU share, else an even share of the CPUs.
+
+    Example:
+        >>> plan_actors(2.0, 0.0, 2, 48)
+        ActorPlan(size=2, num_cpus=1.0, num_gpus=None, cpus=2.0, gpus=0.0)
+    """
+    size = workers or (int(gpus) if gpus >= 1 else int(cpus))
+    size = max(1, min(size, n_items))
+    num_gpus = min(1.0, gpus / size) if gpus > 0 else None
+    num_cpus = 1.0 if num_gpus else max(1.0, float(int(cpus // size)))
+    return ActorPlan(size, num_cpus, num_gpus, cpus, gpus)
+
+
+#: Ray Data's warning when its first operator cannot reserve its minimum resources.
+_RAY_LOW_RESOURCES = "Cluster resources are not enough to run any task from"
+#: The Ray Data logger that gives it.
+_RAY_RESOURCE_LOGGER = "ray.data._internal.execution.resource_manager"
+
+
+class _StartupLimitsFilter(logging.Filter):
+    """Drops Ray Data's low-resource warning, for a pool that fits the cluster.
+
+    Ray Data 2.52's first resource reservation runs before it has read the cluster's size
+    (its limits are still 0 CPU then, `ResourceManager.update_usages` reads the cached
+    ``_global_limits`` before ``get_global_limits`` first fills it), so any actor pool,
+    even one actor on a 2-CPU instance, gets "Cluster resources are not enough ... The job
+    may hang forever" once, then runs. A pool that does not fit is said in our own words
+    (:attr:`ActorPlan.shortfall`) and Ray's line is kept.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith(_RAY_LOW_RESOURCES)
+
+
+@contextlib.contextmanager
+def _quiet_startup_warning(plan: ActorPlan) -> Iterator[None]:
+    """Ray Data's spurious start-up warning dropped while ``plan`` runs, if it fits."""
+    shortfall = plan.shortfall
+    if shortfall is not None:
+        log.warning(shortfall)
+        yield
+        return
+    ray_log, quiet = logging.getLogger(_RAY_RESOURCE_LOGGER), _StartupLimitsFilter()
+    ray_log.addFilter(quiet)
+    try:
+        yield
+    finally:
+        ray_log.removeFilter(quiet)
+
+
 def run_ray(
     items: Sequence[BatchItem],
     spec: WorkerSpec,
@@ -284,11 +370,10 @@ def run_ray(
     started = _connect(address, workers)
     try:
         resources = ray.cluster_resources()
-        cpus, gpus = float(resources.get("CPU", 1.0)), float(resources.get("GPU", 0.0))
-        size = workers or (int(gpus) if gpus >= 1 else int(cpus))
-        size = max(1, min(size, len(items)))
-        num_gpus = min(1.0, gpus / size) if gpus > 0 else None
-        num_cpus = 1.0 if num_gpus else max(1.0, float(int(cpus // size)))
+        plan = plan_actors(
+            float(resources.get("CPU", 1.0)), float(resources.get("GPU", 0.0)), workers, len(items)
+        )
+        size, num_cpus, num_gpus = plan.size, plan.num_cpus, plan.num_gpus
         spec = replace(spec, threads=None if num_gpus else int(num_cpus), engine="ray")
         ray.data.DataContext.get_current().enable_progress_bars = False
         ds = ray.data.from_items(
@@ -305,8 +390,9 @@ def run_ray(
             num_gpus=num_gpus,
         )
         log.info("ray: %d actor(s), %.0f CPU and %.2f GPU each", size, num_cpus, num_gpus or 0)
-        for out in mapped.iter_batches(batch_size=None, batch_format="numpy"):
-            on_rows(columns_to_rows(out))
+        with _quiet_startup_warning(plan):
+            for out in mapped.iter_batches(batch_size=None, batch_format="numpy"):
+                on_rows(columns_to_rows(out))
     except RayError as exc:
         raise BatchError(f"the Ray workers failed: {exc}") from exc
     finally:

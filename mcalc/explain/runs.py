@@ -389,6 +389,10 @@ class SharedAnalyses:
         """Keep a finished analysis (read-only from now on) and return it."""
         return self._lru.put(key, case) if self.max_bytes > 0 else case
 
+    def items(self) -> list[tuple[str, CaseAnalysis]]:
+        """The analyses kept with their keys, oldest first (none becomes more recent)."""
+        return self._lru.items()
+
     @property
     def nbytes(self) -> int:
         """The bytes of the analyses kept."""

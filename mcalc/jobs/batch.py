@@ -50,6 +50,7 @@ __all__ = [
     "BatchJob",
     "batch_root",
     "run_name",
+    "model_run_folders",
     "batch_command",
     "submit_batch",
     "list_batch_jobs",
@@ -177,6 +178,18 @@ def run_name(model_id: str, data: str | Path) -> str:
     path = Path(data).expanduser().resolve()
     digest = hashlib.sha1(str(path).encode("utf-8")).hexdigest()[:8]
     return f"{_SAFE.sub('_', model_id)}--{_SAFE.sub('_', path.stem)}-{digest}"
+
+
+def model_run_folders(model_id: str, settings: Settings | None = None) -> list[Path]:
+    """The batch run folders of ``model_id`` (by their names, :func:`run_name`: one listing,
+    no file read; a model whose id begins like another's may bring that one's too, which
+    the rows' ``model_key`` tells apart)."""
+    root = batch_root(settings)
+    prefix = f"{_SAFE.sub('_', model_id)}--"
+    try:
+        return sorted(p for p in root.iterdir() if p.name.startswith(prefix) and p.is_dir())
+    except OSError:
+        return []
 
 
 def batch_command(job: BatchJob, models_dir: str | Path) -> list[str]:

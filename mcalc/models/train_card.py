@@ -170,7 +170,7 @@ def card_json(
         },
         "trainable_params": report.trainable_params,
         "total_params": report.total_params,
-        "weights": weights.as_dict(),
+        "weights": weights.card_json(REPO_ROOT),
         "pretrained": weights.pretrained,
         "patch": {
             "size": patch_cfg.size,

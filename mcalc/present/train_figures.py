@@ -13,12 +13,16 @@ __all__ = ["curves_figure", "MAX_POINTS"]
 MAX_POINTS = 1500
 
 
-def curves_figure(progress: Progress, height: int = 320) -> go.Figure:
+def curves_figure(progress: Progress, height: int = 320, *, ended: str | None = None) -> go.Figure:
     """Loss (per batch and per epoch, training and validation) and accuracy per epoch.
+
+    While no epoch has finished, the accuracy panel says so instead of staying empty.
 
     Args:
         progress: a snapshot from :func:`mcalc.jobs.read_progress`.
         height: figure height in pixels.
+        ended: the job's state when it has ended (``done``, ``failed``, ``cancelled``);
+            ``None`` while it runs. Names why an empty accuracy panel is empty.
     """
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", "Accuracy"))
     batches = list(progress.batch_loss)
@@ -60,6 +64,21 @@ def curves_figure(progress: Progress, height: int = 320) -> go.Figure:
                 row=1,
                 col=col,
             )
+    if not any(t.xaxis == "x2" for t in fig.data):
+        # In paper coordinates over the panel: an axis with no trace is not drawn, and the
+        # browser placed a note on "x2 domain" over the loss panel (Chromium, 5 Dec 2026).
+        (x0, x1), (y0, y1) = fig.layout.xaxis2.domain, fig.layout.yaxis2.domain
+        fig.add_annotation(
+            text=_no_epoch_note(ended),
+            xref="paper",
+            yref="paper",
+            x=(x0 + x1) / 2,
+            y=(y0 + y1) / 2,
+            xanchor="center",
+            yanchor="middle",
+            showarrow=False,
+            font={"color": "#888"},
+        )
     fig.update_xaxes(title_text="epoch", rangemode="tozero")
     fig.update_yaxes(rangemode="tozero")
     fig.update_layout(
@@ -69,3 +88,13 @@ def curves_figure(progress: Progress, height: int = 320) -> go.Figure:
         uirevision="train-curves",
     )
     return fig
+
+
+def _no_epoch_note(ended: str | None) -> str:
+    """Why the accuracy panel (drawn once per finished epoch) has no point."""
+    why = {
+        "cancelled": "No epoch finished before it was cancelled",
+        "failed": "No epoch finished before it failed",
+        "interrupted": "No epoch finished before it was interrupted",
+    }.get(ended or "", "No epoch has finished yet")
+    return f"{why}:<br>accuracy is drawn once per epoch."

@@ -1,0 +1,142 @@
+"""A model's score for an image that was already computed: nothing is run to find it.
+
+Two places hold finished results:
+
+- Predict's analyses shared by the sessions of this server
+  (:class:`~mcalc.explain.runs.SharedAnalyses`, in memory: what a reader just looked at);
+- the results tables of batch runs (``results.parquet`` of each run folder,
+  :mod:`mcalc.batch.table`), rows of the same model version (its ``model_key``) and without
+  an error.
+
+:func:`batch_scores` reads the tables of one model once and returns every image's latest
+result (the caller caches it by the tables' modification times); :func:`predict_score`
+looks through the shared analyses (at most their item bound, 64). Both say where the score
+comes from and with which settings.
+
+Example:
+    >>> r = KnownResult(0.91, "calcification", "stride half · explanation none", "batch run `b`")
+    >>> r.text()
+    'score 0.910 (calcification), from batch run `b`; settings: stride half · explanation none'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from mcalc.batch.table import read_results
+from mcalc.explain.runs import SharedAnalyses
+
+__all__ = ["KnownResult", "batch_scores", "predict_score", "settings_words"]
+
+
+@dataclass(frozen=True)
+class KnownResult:
+    """A score computed before, and where.
+
+    Attributes:
+        score: the image's map score.
+        predicted: the decision shown with it (``""``: none recorded).
+        settings: the analysis settings, in words (:func:`settings_words`).
+        source: where it was found (``batch run `name```, ``Predict (this server)``).
+        when: when it was computed (ISO time; ``""``: not recorded).
+    """
+
+    score: float
+    predicted: str
+    settings: str
+    source: str
+    when: str = ""
+
+    def text(self) -> str:
+        decided = f" ({self.predicted})" if self.predicted else ""
+        when = f" at {self.when}" if self.when else ""
+        return (
+            f"score {self.score:.3f}{decided}, from {self.source}{when}; settings: {self.settings}"
+        )
+
+
+def settings_words(sliding: dict[str, Any], cam: dict[str, Any] | None) -> str:
+    """The settings that change a score, in the sidebar's words.
+
+    Example:
+        >>> settings_words({"stride": None, "dense": True, "min_region_score": 0.5}, None)
+        'stride half · dense inference · region threshold 0.5 · explanation none'
+    """
+    stride = sliding.get("stride")
+    parts = [f"stride {'half' if stride is None else f'{stride} px'}"]
+    if "dense" in sliding:
+        parts.append("dense inference" if sliding["dense"] else "patch by patch")
+    if sliding.get("min_region_score") is not None:
+        parts.append(f"region threshold {sliding['min_region_score']:g}")
+    parts.append(f"explanation {cam.get('method', '?') if cam else 'none'}")
+    return " · ".join(parts)
+
+
+def _row_settings(text: str) -> str:
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        return "not recorded"
+    if not isinstance(data, dict):
+        return "not recorded"
+    return settings_words(data.get("sliding") or {}, data.get("cam"))
+
+
+def batch_scores(folders: Iterable[tuple[str, Path]], model_key: str) -> dict[str, KnownResult]:
+    """Every image's latest result of the model version ``model_key`` in the results
+    tables of the given batch runs (``(run name, run folder)``).
+
+    Rows of another version of the model, and rows with an error, are left out; of two
+    rows of one image the later (``finished_at``) wins.
+    """
+    found: dict[str, KnownResult] = {}
+    for name, folder in folders:
+        table = read_results(folder)
+        if table.empty:
+            continue
+        rows = table[(table["model_key"] == model_key) & (table["error"].fillna("") == "")]
+        for row in rows.itertuples(index=False):
+            score = float(row.score)
+            if score != score:  # NaN: no score
+                continue
+            when = str(row.finished_at or "")
+            held = found.get(str(row.image_key))
+            if held is not None and held.when >= when:
+                continue
+            found[str(row.image_key)] = KnownResult(
+                score=score,
+                predicted=str(row.predicted or ""),
+                settings=_row_settings(str(row.settings or "")),
+                source=f"batch run `{name}`",
+                when=when,
+            )
+    return found
+
+
+def predict_score(
+    shared: SharedAnalyses | None, model_key: str, image_key: str
+) -> KnownResult | None:
+    """The image's score in an analysis Predict made of it with ``model_key`` in this
+    server (the most recent one when there are several settings), else ``None``."""
+    if shared is None:
+        return None
+    for key, case in reversed(shared.items()):
+        if not key.startswith(f"{model_key}|"):
+            continue
+        for result in case.images:
+            if result.key != image_key:
+                continue
+            cam = case.settings.cam
+            return KnownResult(
+                score=float(result.score),
+                predicted=case.predicted(result),
+                settings=settings_words(
+                    asdict(case.settings.sliding), None if cam is None else asdict(cam)
+                ),
+                source="Predict (an analysis kept by this server)",
+            )
+    return None

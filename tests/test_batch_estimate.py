@@ -1,0 +1,62 @@
+"""A batch launch's duration, estimated before launch from the speed earlier runs measured."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from mcalc.batch.table import PROGRESS_FILE
+from mcalc.jobs.batch import BatchJob, BatchOptions
+from mcalc.jobs.batch_estimate import estimate_run
+
+
+def _job(tmp_path: Path, name: str, model: str, rate: float | None, cam: str | None = None):
+    folder = tmp_path / name
+    folder.mkdir()
+    if rate is not None:
+        progress = {"done": 10, "total": 48, "images_per_s": rate}
+        (folder / PROGRESS_FILE).write_text(json.dumps(progress))
+    return BatchJob(name, folder, model, "data/demo", BatchOptions(workers=2, cam=cam))
+
+
+def test_a_slow_models_measured_speed_gives_a_plain_estimate(tmp_path):
+    jobs = [_job(tmp_path, "r1", "vgg", 0.06)]
+    est = estimate_run("vgg", 48, jobs)
+    assert est is not None and round(est.seconds) == 800 and est.slow
+    assert est.text() == (
+        "About 13 min for 48 images at 0.06 images/s, the speed run `r1` of this model "
+        "measured here (local engine, 2 workers, no explanation)."
+    )
+
+
+def test_the_likest_newest_run_is_used(tmp_path):
+    jobs = [  # newest first, as list_batch_jobs gives them
+        _job(tmp_path, "other-arch", "resnet", 9.0),
+        _job(tmp_path, "same-arch", "vgg-b", 0.5),
+        _job(tmp_path, "not-measured", "vgg", None),
+        _job(tmp_path, "cam", "vgg", 0.02, cam="gradcam"),
+        _job(tmp_path, "plain-new", "vgg", 0.07),
+        _job(tmp_path, "plain-old", "vgg", 0.05),
+    ]
+    archs = {"vgg": "vgg16", "vgg-b": "vgg16", "resnet": "resnet50"}
+    assert estimate_run("vgg", 48, jobs, architectures=archs).run == "plain-new"
+    assert estimate_run("vgg", 48, jobs, cam="gradcam", architectures=archs).run == "cam"
+    other = estimate_run("vgg-c", 10, jobs, architectures={**archs, "vgg-c": "vgg16"})
+    assert other is not None and (other.run, other.same_model) == ("same-arch", False)
+    assert "`vgg-b` (same architecture)" in other.text() and not other.slow
+    assert estimate_run("vgg-c", 10, jobs) is None  # no architectures given: same model only
+    assert estimate_run("new", 10, jobs, architectures={"new": "custom"}) is None
+
+
+def test_images_done_with_these_settings_are_left_out(tmp_path):
+    jobs = [_job(tmp_path, "r1", "vgg", 0.06)]
+    est = estimate_run("vgg", 48, jobs, done=12)
+    assert est is not None and est.left == 36 and round(est.seconds) == 600
+    assert est.text().startswith(
+        "About 10 min for the 36 images left of 48 (12 done are skipped) at 0.06 images/s"
+    )
+    none_left = estimate_run("vgg", 48, jobs, done=48)
+    assert none_left is not None and none_left.seconds == 0 and not none_left.slow
+    assert none_left.text() == (
+        "All 48 images are done with these settings: a launch resumes and analyses none."
+    )

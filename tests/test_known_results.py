@@ -1,0 +1,68 @@
+"""A model's already computed score for an image: batch tables and Predict's kept analyses."""
+
+from __future__ import annotations
+
+import json
+import types
+
+from mcalc.batch.table import to_table, write_results
+from mcalc.explain.known_results import batch_scores, predict_score
+from mcalc.explain.runs import SharedAnalyses
+from mcalc.explain.scoring import DecisionThreshold
+from mcalc.explain.service import AnalysisSettings, CamSettings, CaseAnalysis
+from mcalc.explain.sliding import SlidingSettings
+
+SETTINGS = json.dumps({"sliding": {"stride": 16, "dense": True, "min_region_score": 0.5},
+                       "cam": None})  # fmt: skip
+
+
+def _row(image, score, when, *, key="m@1", error="", predicted="calcification"):
+    return {"image_key": image, "score": score, "finished_at": when, "model_key": key,
+            "error": error, "predicted": predicted, "settings": SETTINGS}  # fmt: skip
+
+
+def test_batch_scores_keep_each_images_latest_row_of_this_model_version(tmp_path):
+    a, b = tmp_path / "run-a", tmp_path / "run-b"
+    write_results(a, to_table([
+        _row("c1/CC_recent", 0.2, "2026-12-05T10:00:00+00:00"),
+        _row("c2/CC_recent", 0.9, "2026-12-05T10:00:00+00:00", key="m@0"),  # older model
+        _row("c3/CC_recent", None, "2026-12-05T10:00:00+00:00", error="unreadable"),
+    ]))  # fmt: skip
+    write_results(b, to_table([_row("c1/CC_recent", 0.7, "2026-12-05T11:00:00+00:00")]))
+    found = batch_scores([("run-a", a), ("run-b", b), ("empty", tmp_path / "none")], "m@1")
+    assert set(found) == {"c1/CC_recent"}
+    r = found["c1/CC_recent"]
+    assert (r.score, r.predicted, r.source) == (0.7, "calcification", "batch run `run-b`")
+    assert r.text() == (
+        "score 0.700 (calcification), from batch run `run-b` at 2026-12-05T11:00:00+00:00; "
+        "settings: stride 16 px · dense inference · region threshold 0.5 · explanation none"
+    )
+
+
+def _case(image_key: str, score: float, cam: CamSettings | None) -> CaseAnalysis:
+    """A kept analysis of one image (its result reduced to what a score needs)."""
+    result = types.SimpleNamespace(
+        key=image_key, score=score, scores=types.SimpleNamespace(positive_class="calcification")
+    )
+    return CaseAnalysis(
+        images=[result],  # type: ignore[list-item]
+        skipped=[],
+        threshold=DecisionThreshold(0.5, "card"),
+        settings=AnalysisSettings(sliding=SlidingSettings(), cam=cam),
+    )
+
+
+def test_predict_score_reads_this_models_newest_kept_analysis_only():
+    shared = SharedAnalyses(max_bytes=1 << 20)
+    assert predict_score(shared, "m@1", "c1/CC_recent") is None
+    shared.put("m@1|c1/CC_recent|old", _case("c1/CC_recent", 0.3, None))
+    shared.put("m@2|c1/CC_recent|other model", _case("c1/CC_recent", 0.99, None))
+    shared.put("m@1|c1/CC_recent|new", _case("c1/CC_recent", 0.8, CamSettings()))
+    found = predict_score(shared, "m@1", "c1/CC_recent")
+    assert found is not None and (found.score, found.predicted) == (0.8, "calcification")
+    assert found.settings.endswith("explanation gradcam")
+    assert found.source.startswith("Predict")
+    assert predict_score(shared, "m@1", "c9/CC_recent") is None
+    assert predict_score(None, "m@1", "c1/CC_recent") is None
+    # Looking does not make an analysis more recent (the LRU's order is the pages').
+    assert next(k for k, _ in shared.items()) == "m@1|c1/CC_recent|old"

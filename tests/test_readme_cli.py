@@ -1,0 +1,98 @@
+"""README's command-line synopsis names every flag that each command's ``--help`` names."""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+
+import pytest
+
+from mcalc.cli import build_parser
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+PREFIX = "python -m mcalc "
+
+
+def _synopsis_lines() -> list[str]:
+    """The lines of README's "Command line" block, continuation lines joined."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("\n## Command line\n", 1)[1]
+    block = section.split("```bash\n", 1)[1].split("```", 1)[0]
+    return [line.strip() for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def _commands() -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:
+    """Every (sub-)command of the CLI with its parser: ``("models", "default")``, ..."""
+    found: list[tuple[tuple[str, ...], argparse.ArgumentParser]] = []
+
+    def walk(path: tuple[str, ...], parser: argparse.ArgumentParser) -> None:
+        found.append((path, parser))
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, child in action.choices.items():
+                    walk((*path, name), child)
+
+    for action in build_parser()._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, child in action.choices.items():
+                walk((name,), child)
+    return found
+
+
+def _lines_for(path: tuple[str, ...], lines: list[str]) -> list[str]:
+    """README's synopsis lines of a command: its name first, then each sub-command's name
+    as a word or one of a word's alternatives (``models [list]``, ``users [--file F] add``,
+    ``users add|list|remove``)."""
+    out = []
+    for line in lines:
+        if not line.startswith(PREFIX):
+            continue
+        words = line[len(PREFIX) :].split()
+        if len(words) < len(path) or words[0] != path[0]:
+            continue
+        names = {alt for word in words[1:] for alt in word.strip("[]()").split("|")}
+        if all(name in names for name in path[1:]):
+            out.append(line)
+    return out
+
+
+def _expanded(line: str, lines: list[str]) -> str:
+    """A line that takes another command's flags (``<train flags>``) with that one's lines."""
+    for other in re.findall(r"<([\w-]+) flags>", line):
+        line += " " + " ".join(_lines_for((other,), lines))
+    return line
+
+
+COMMANDS = _commands()
+
+
+@pytest.mark.parametrize(("path", "parser"), COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_readme_synopsis_names_every_flag_of_the_command(path, parser):
+    lines = _synopsis_lines()
+    mine = _lines_for(path, lines)
+    assert mine, f"README's Command line block has no line for `{PREFIX}{' '.join(path)}`"
+    text = " ".join(_expanded(line, lines) for line in mine)
+    flags = [
+        option
+        for action in parser._actions
+        for option in action.option_strings
+        if option.startswith("--") and option != "--help" and action.help != argparse.SUPPRESS
+    ]
+    missing = [f for f in flags if not re.search(re.escape(f) + r"(?![\w-])", text)]
+    assert not missing, (
+        f"README's synopsis of `{PREFIX}{' '.join(path)}` leaves out {missing}, which its "
+        "--help names: add them to the Command line block"
+    )
+
+
+def test_the_synopsis_reader_finds_nested_commands():
+    lines = [
+        "python -m mcalc models [list] [--json]",
+        "python -m mcalc models default [ID] [--by NAME]",
+        "python -m mcalc users [--file FILE] add|list NAME",
+    ]
+    assert _lines_for(("models", "list"), lines) == lines[:1]
+    assert _lines_for(("models", "default"), lines) == lines[1:2]
+    assert _lines_for(("users", "list"), lines) == lines[2:]
+    assert _lines_for(("models",), lines) == lines[:2]
