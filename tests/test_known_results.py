@@ -39,6 +39,17 @@ def test_batch_scores_keep_each_images_latest_row_of_this_model_version(tmp_path
     )
 
 
+def test_a_score_of_the_old_map_score_rule_says_so(tmp_path):
+    """A batch row made before 5 December 2026 (its sliding settings name ``top_k``) holds
+    the mean of the top 3 grid patches, not today's map score: its words say so."""
+    old = json.dumps({"sliding": {"stride": 16, "dense": True, "top_k": 3}, "cam": None})
+    write_results(
+        tmp_path, to_table([{**_row("c1/CC_recent", 0.4, "2026-12-04"), "settings": old}])
+    )
+    (r,) = batch_scores([("run", tmp_path)], "m@1").values()
+    assert r.settings.endswith("map score by the top-3 grid rule (before 5 December 2026)")
+
+
 def _case(image_key: str, score: float, cam: CamSettings | None) -> CaseAnalysis:
     """A kept analysis of one image (its result reduced to what a score needs)."""
     result = types.SimpleNamespace(

@@ -45,6 +45,7 @@ __all__ = [
     "write_results",
     "merge_rows",
     "done_keys",
+    "old_score_rule",
     "error_row",
     "rows_to_columns",
     "columns_to_rows",
@@ -324,6 +325,13 @@ def _settings_of(text: str) -> tuple[str, bool, list[str]]:
     if "region_rule" not in data:
         old.append("regions by the grid rule")
     return method, bool(data.get("maps")), old
+
+
+def old_score_rule(settings: str) -> bool:
+    """Whether a row's score was made by the map-score rule before 5 December 2026 (the
+    mean of the top 3 grid patches, not the top detection's score), from its ``settings``
+    JSON (:func:`_settings_of`'s reading)."""
+    return "map score by the top-3 grid rule" in _settings_of(settings)[2]
 
 
 def result_sets(table: pd.DataFrame) -> list[ResultSet]:

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mcalc.batch.table import read_results
+from mcalc.batch.table import old_score_rule, read_results
 from mcalc.explain.runs import SharedAnalyses
 
 __all__ = ["KnownResult", "batch_scores", "predict_score", "settings_words"]
@@ -83,7 +83,10 @@ def _row_settings(text: str) -> str:
         return "not recorded"
     if not isinstance(data, dict):
         return "not recorded"
-    return settings_words(data.get("sliding") or {}, data.get("cam"))
+    words = settings_words(data.get("sliding") or {}, data.get("cam"))
+    if old_score_rule(text):  # not the score Predict shows today for the same image
+        words += " · map score by the top-3 grid rule (before 5 December 2026)"
+    return words
 
 
 def batch_scores(folders: Iterable[tuple[str, Path]], model_key: str) -> dict[str, KnownResult]:
