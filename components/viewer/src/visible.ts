@@ -65,7 +65,7 @@ interface Enabled {
 interface Held {
   canvas: HTMLCanvasElement;
   ctx: CanvasRenderingContext2D;
-  data: ImageData | null;
+  data: ImageData | null; // at least the rectangle's size; its rows data.width long
   words: Uint32Array;
   key: string;
   rect: [number, number, number, number]; // x0, y0, x1, y1 (image pixels, end exclusive)
@@ -214,7 +214,7 @@ export function lookup(
 }
 
 /** Window `pixels` (row length `w`) over `rect` through `table` into `out`, the
- * rectangle's own pixels (row length x1 - x0). */
+ * rectangle's own pixels (row length `stride`, by default x1 - x0). */
 export function windowRect(
   pixels: ArrayLike<number>,
   w: number,
@@ -222,13 +222,13 @@ export function windowRect(
   table: Uint32Array,
   offset: number,
   out: Uint32Array,
+  stride = rect[2] - rect[0],
 ): void {
   const [x0, y0, x1, y1] = rect;
-  const rw = x1 - x0;
   for (let y = y0; y < y1; y++) {
     const row = y * w;
     const end = row + x1;
-    let k = (y - y0) * rw - x0 - row; // out index = pixel index + k
+    let k = (y - y0) * stride - x0 - row; // out index = pixel index + k
     if (offset === 0) for (let i = row + x0; i < end; i++) out[i + k] = table[pixels[i]];
     else for (let i = row + x0; i < end; i++) out[i + k] = table[pixels[i] - offset];
   }
@@ -276,14 +276,20 @@ function windowed(e: Enabled, need: [number, number, number, number], invalidate
       held.canvas.width = rw;
       held.canvas.height = rh;
     }
-    if (!held.data || held.data.width !== rw || held.data.height !== rh) {
+    // The ImageData is reused while the rectangle fits in it (the next case's image of
+    // another size, a pan): a new one per case switch was 3-4 MB per panel of garbage
+    // outside V8's heap that counts towards its global allocation limit (major GCs:
+    // docs/measurements.md, "h/gc"). One more than twice as large as needed goes.
+    const d = held.data;
+    if (!d || d.width < rw || d.height < rh || d.width * d.height > 2 * rw * rh) {
       held.data = new ImageData(rw, rh);
       held.words = new Uint32Array(held.data.data.buffer);
     }
+    const data = held.data as ImageData;
     t1 = performance.now();
-    windowRect(pixels as ArrayLike<number>, w, rect, table.words, table.offset, held.words);
+    windowRect(pixels as ArrayLike<number>, w, rect, table.words, table.offset, held.words, data.width);
     t2 = performance.now();
-    held.ctx.putImageData(held.data, 0, 0);
+    held.ctx.putImageData(data, 0, 0, 0, 0, rw, rh); // only the rectangle's part of it
   }
   split = [Math.round(t1 - t0), Math.round(t2 - t1), Math.round(performance.now() - t2)];
   held.key = key;
