@@ -238,6 +238,8 @@ function contains(a: readonly number[], b: readonly number[]): boolean {
   return a[0] <= b[0] && a[1] <= b[1] && a[2] >= b[2] && a[3] >= b[3];
 }
 
+const heldBy = new WeakMap<Enabled, Held>();
+
 /** The panel's canvas holding the windowed image of `e`, windowed at least over `need`.
  *
  * The canvas is only the rectangle windowed (Cornerstone's, and this module's until
@@ -248,12 +250,16 @@ function windowed(e: Enabled, need: [number, number, number, number], invalidate
   const image = e.image;
   const { width: w, height: h } = image;
   const t0 = performance.now();
-  let held = e.renderingTools.mcalcVisible as Held | undefined;
+  // Kept per panel (its enabled element), not in `renderingTools`: Cornerstone empties
+  // those at every setStack, and a new canvas and ImageData per panel per case switch
+  // (3-4 MB each, outside V8's heap, counted towards its global allocation limit) were
+  // garbage (docs/measurements.md, "h/gc"). The key below tells what the canvas holds.
+  let held = heldBy.get(e);
   if (!held) {
     const canvas = document.createElement("canvas");
     const ctx = canvas.getContext("2d") as CanvasRenderingContext2D;
     held = { canvas, ctx, data: null, words: new Uint32Array(0), key: "", rect: [0, 0, 0, 0] };
-    e.renderingTools.mcalcVisible = held;
+    heldBy.set(e, held);
   }
   const voi = e.viewport.voi;
   const table = lookup(image, voi.windowWidth, voi.windowCenter, !!e.viewport.invert);
@@ -277,9 +283,7 @@ function windowed(e: Enabled, need: [number, number, number, number], invalidate
       held.canvas.height = rh;
     }
     // The ImageData is reused while the rectangle fits in it (the next case's image of
-    // another size, a pan): a new one per case switch was 3-4 MB per panel of garbage
-    // outside V8's heap that counts towards its global allocation limit (major GCs:
-    // docs/measurements.md, "h/gc"). One more than twice as large as needed goes.
+    // another size, a pan); one more than twice as large as needed goes.
     const d = held.data;
     if (!d || d.width < rw || d.height < rh || d.width * d.height > 2 * rw * rh) {
       held.data = new ImageData(rw, rh);
