@@ -4,7 +4,7 @@ Opens Browse on an app of its own over the synthetic demo set, switches cases by
 few times to warm up, then switches ``--switches`` more times under a Chromium trace
 (categories ``v8``, ``devtools.timeline`` and V8's GC category) and reports, over the
 traced switches: the major GCs (``MajorGC`` events, with the reasons V8 gave for starting
-incremental marking), the renderer's main-thread CPU (the thread time of its outermost
+incremental marking), the scavenges external memory forced (``ArrayBuffer``s, canvases), the renderer's main-thread CPU (the thread time of its outermost
 events) and that of its workers, and the renderer's process CPU (``/proc``, the whole
 switch loop, tracing included). Each switch waits until the new case is drawn and the
 script run has ended (``bench/browser.py``'s ``_timed``).
@@ -38,7 +38,8 @@ CATEGORIES = ["toplevel", "devtools.timeline", "v8", "disabled-by-default-v8.gc"
 
 
 def gc_split(events: list[dict[str, Any]]) -> dict[str, Any]:
-    """The renderer's major GCs, their marking-start reasons and its threads' CPU seconds
+    """The renderer's major GCs, their incremental marking's start reasons, its scavenges
+    forced by external memory (``ArrayBuffer``s, canvases) and its threads' CPU seconds
     (outermost events' thread time) in a Chromium trace."""
     procs, threads = {}, {}
     for e in events:
@@ -49,6 +50,7 @@ def gc_split(events: list[dict[str, Any]]) -> dict[str, Any]:
     renderers = {pid for pid, n in procs.items() if n == "Renderer"}
     major = 0
     reasons: collections.Counter[str] = collections.Counter()
+    external = 0
     spans: dict[str, list[tuple[float, float, float]]] = collections.defaultdict(list)
     for e in events:
         if e.get("pid") not in renderers:
@@ -57,7 +59,12 @@ def gc_split(events: list[dict[str, Any]]) -> dict[str, Any]:
         if name == "MajorGC" and e.get("ph") in ("X", "B"):
             major += 1
         if name == "V8.GCIncrementalMarkingStart":
-            reasons[str(e.get("args", {}).get("reason", "?"))] += 1
+            value = e.get("args", {}).get("value", {})
+            reasons[str(value.get("gc_reason", "?") if isinstance(value, dict) else "?")] += 1
+        if name == "V8.GCTraceGCNVP":  # one per GC: a scavenge forced by external memory
+            nvp = json.loads(e.get("args", {}).get("value", "{}"))
+            if nvp.get("gc") == "s" and nvp.get("reason") == "external memory pressure":
+                external += 1
         if e.get("ph") == "X" and "tdur" in e:
             thread = threads.get((e["pid"], e["tid"]), "?").rstrip("0123456789").rstrip("/_ ")
             spans[thread].append((e["ts"], e.get("dur", 0), e["tdur"]))
@@ -70,7 +77,12 @@ def gc_split(events: list[dict[str, Any]]) -> dict[str, Any]:
                 total += tdur
                 end = ts + dur
         cpu[thread] = round(total / 1e6, 3)
-    return {"major_gcs": major, "marking_reasons": dict(reasons), "thread_cpu_s": cpu}
+    return {
+        "major_gcs": major,
+        "marking_reasons": dict(reasons),
+        "external_pressure_scavenges": external,
+        "thread_cpu_s": cpu,
+    }
 
 
 def measure(
@@ -140,7 +152,9 @@ def main() -> int:
     n = out["switches"]
     main_s = out["thread_cpu_s"].get("CrRendererMain", 0.0)
     print(
-        f"{n} case switches: {out['major_gcs']} major GCs ({out['marking_reasons']}); renderer "
+        f"{n} case switches: {out['major_gcs']} major GCs (marking started by "
+        f"{out['marking_reasons']}), {out['external_pressure_scavenges']} scavenges for "
+        f"external memory; renderer "
         f"main thread {main_s:.3f} CPU-s ({main_s / n:.3f} per switch), process "
         f"{out['renderer_cpu_s']:.3f} CPU-s; threads {out['thread_cpu_s']}; load {out['load']}"
     )
