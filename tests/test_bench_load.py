@@ -303,3 +303,42 @@ def test_cpu_probe_splits_a_trace_by_thread_and_by_event_self_time() -> None:
         "renderer/ThreadPoolForegroundWorker: GC": 0.04,
         "gpu/VizCompositorThread: Draw": 0.025,
     }
+
+
+def test_gc_probe_counts_the_renderers_major_gcs_and_their_reasons() -> None:
+    """bench/browser_gc.py: the renderer's major GCs (``MajorGC``, another process's left
+    out), the start reasons of its incremental marking, its scavenges forced by external
+    memory (not those for other reasons), and its threads' outermost thread time."""
+    sys.path.insert(0, str(BENCH.parent))
+    from bench.browser_gc import gc_split
+
+    def meta(kind, pid, tid, name):
+        return {"ph": "M", "name": kind, "pid": pid, "tid": tid, "args": {"name": name}}
+
+    def x(pid, tid, name, ts, dur, tdur, **args):
+        e = {"ph": "X", "pid": pid, "tid": tid, "name": name, "ts": ts, "dur": dur, "tdur": tdur}
+        return {**e, "args": args} if args else e
+
+    def nvp(gc, reason):
+        return x(1, 10, "V8.GCTraceGCNVP", 5, 0, 0, value=json.dumps({"gc": gc, "reason": reason}))
+
+    events = [
+        meta("process_name", 1, 0, "Renderer"),
+        meta("process_name", 2, 0, "Browser"),
+        meta("thread_name", 1, 10, "CrRendererMain"),
+        meta("thread_name", 1, 11, "ThreadPoolForegroundWorker2"),
+        x(1, 10, "RunTask", 0, 100_000, 50_000),
+        x(1, 10, "MajorGC", 10, 20_000, 8_000),  # inside the task: not counted twice
+        x(1, 10, "V8.GCIncrementalMarkingStart", 10, 1, 1, value={"gc_reason": "task"}),
+        x(1, 10, "V8.GCIncrementalMarkingStart", 20, 1, 1, value={"gc_reason": "task"}),
+        x(1, 10, "MajorGC", 200_000, 10_000, 6_000),
+        nvp("s", "external memory pressure"),
+        nvp("s", "allocation failure"),
+        nvp("mc", "finalize incremental marking via task"),
+        x(1, 11, "V8.GC_MC_BACKGROUND_MARKING", 0, 30_000, 25_000),
+        x(2, 30, "MajorGC", 0, 10, 10),  # the browser process's
+    ]
+    got = gc_split(events)
+    assert got["major_gcs"] == 2 and got["marking_reasons"] == {"task": 2}, got
+    assert got["external_pressure_scavenges"] == 1, got
+    assert got["thread_cpu_s"] == {"CrRendererMain": 0.056, "ThreadPoolForegroundWorker": 0.025}

@@ -680,3 +680,72 @@ def test_viewer_without_webgl_draws_on_the_cpu_and_loads_full_resolution():
                 _assert_windowed_where_shown(page, box)
                 _assert_wl_drafted(page, box)
                 _assert_asked_ahead(page, box)
+
+
+def test_a_case_of_smaller_images_after_a_larger_one_draws_its_own_pixels():
+    """The CPU path reuses a panel's ImageData while the windowed rectangle fits in it
+    (src/visible.ts): a case of smaller images shown after one of larger images (its
+    rectangle written into the larger ImageData, rows of the larger width) draws exactly
+    what it drew first, in a new ImageData of its own size, and the larger case drew
+    something else; the larger case drawn again draws as in a fresh page."""
+    import numpy as np
+
+    from mcalc.present.reading import encode_pixels
+    from tests.browser import REPO
+
+    def case(key: str, rows: int, cols: int, seed: int) -> dict:
+        rng = np.random.default_rng(seed)
+        panels = [
+            {"key": f"{key}-{k}", "label": f"L CC {t}", "view": "CC", "time": t,
+             "rows": rows, "cols": cols, "scale": 1.0, "spacing": [0.1, 0.1],
+             "window": [2048, 4096], "presets": {}, "invert": False,
+             "pixels": encode_pixels(rng.integers(0, 4096, (rows, cols)).astype(np.float32)),
+             "points": [], "outlines": []}
+            for k, t in enumerate(["prior", "recent"])
+        ]  # fmt: skip
+        return {"case_key": key, "panels": panels, "height": 400, "editable": None,
+                "marks_version": 0, "labels": []}  # fmt: skip
+
+    small, big = case("small", 208, 256, 1), case("big", 240, 300, 2)
+
+    def show(page, args: dict) -> list[np.ndarray]:
+        before = int(
+            page.eval_on_selector(
+                VIEWER, "e => +(e.dataset.draws ? JSON.parse(e.dataset.draws).exact : 0)"
+            )
+        )
+        page.evaluate(RENDER, [args])
+        page.wait_for_function(
+            "([c, n]) => { const d = document.getElementById('root').dataset;"
+            " return d.case === c && d.draws && JSON.parse(d.draws).exact >= n; }",
+            arg=[args["case_key"], before + 2],
+        )
+        page.wait_for_timeout(300)
+        shots = page.evaluate(GRAB, ["exact", 0])[1]
+        return [np.asarray(g, int).reshape(h, w) for h, w, g in shots]
+
+    def fresh(args: dict) -> list[np.ndarray]:
+        with browser_page(900, 600) as page:
+            page.add_init_script(NO_WEBGL)
+            page.goto((REPO / "components/viewer/dist/index.html").as_uri())
+            return show(page, args)
+
+    small0, big0 = fresh(small), fresh(big)
+    with browser_page(900, 600) as page:
+        page.add_init_script(NO_WEBGL)
+        page.goto((REPO / "components/viewer/dist/index.html").as_uri())
+        big1 = show(page, big)
+        small1 = show(page, small)
+        big2 = show(page, big)
+        state = page.eval_on_selector(VIEWER, "e => ({...e.dataset})")
+    assert state["renderer"] == "cpu" and int(state["swaps"]) >= 2 and not state.get("error"), state
+    for k in range(2):
+        assert (small0[k] > 0).sum() > 1000 and not np.array_equal(small0[k], big0[k])
+        for name, a, b in (
+            ("big", big0, big1),
+            ("small", small0, small1),
+            ("big again", big0, big2),
+        ):
+            assert np.array_equal(a[k], b[k]), (
+                f"{name}, panel {k}: {(a[k] != b[k]).sum()} pixels differ"
+            )

@@ -22,7 +22,6 @@
 // and `invert`: applyDisplay() applies a change to the case on screen, in the browser.
 import { tabMap } from "./tab";
 import * as cs from "@cornerstonejs/core";
-import { decode } from "./fullres";
 
 export interface Entry {
   id: string;
@@ -96,13 +95,18 @@ function keepEntry(e: Entry, data: Uint8Array): void {
   while (map.size > KEEP_MAX) map.delete(map.keys().next().value as string);
 }
 
-/** Keep a copy of an image's inflated values (made in the tab's realm) with its compressed
- * bytes, for the `VALUES_MAX` most recently used images; older ones keep their bytes only. */
+/** Keep an image's inflated values with its compressed bytes, for the `VALUES_MAX` most
+ * recently used images; older ones keep their bytes only. Values inflated into the tab's
+ * realm (inflateInto) are kept as they are, the same buffer as the frame's image (nothing
+ * writes into an image's values); others are copied there. */
 function keepValues(id: string, values: Uint16Array): void {
   const k = keep();
   const got = k?.map.get(id);
   if (!k || !got || got.values) return;
-  got.values = new k.host.Uint16Array(values);
+  got.values =
+    values.buffer instanceof k.host.ArrayBuffer
+      ? new k.host.Uint16Array(values.buffer, values.byteOffset, values.length)
+      : new k.host.Uint16Array(values);
   let n = 0;
   for (const [, v] of [...k.map].reverse()) if (v.values && ++n > VALUES_MAX) delete v.values;
 }
@@ -126,12 +130,14 @@ export function restore(panels: PanelLike[], shown = false): void {
     }
     if (p.pixels || held.has(id) || cs.cache.getImage(`mcalc:${id}`) || later.some((x) => x.e.id === id)) continue;
     if (got.values?.length === got.rows * got.cols) {
-      held.set(id, new Uint16Array(got.values)); // a copy in this frame's realm
+      // A view of this frame's realm on the tab's buffer (no copy: the frame may hold the
+      // tab's objects, not the other way round).
+      held.set(id, new Uint16Array(got.values.buffer, got.values.byteOffset, got.values.length));
       bytesKept += got.data.length;
       copied += 1;
       continue;
     }
-    const data = new Uint8Array(got.data); // a copy in this frame's realm
+    const data = new Uint8Array(got.data.buffer, got.data.byteOffset, got.data.length); // a view, as above
     later.push({ e: { id, rows: got.rows, cols: got.cols, codec: got.codec, offset: 0, length: data.length }, data });
     bytesKept += data.length;
   }
@@ -179,7 +185,7 @@ async function inflate(index: Entry[], data: Uint8Array): Promise<void> {
     index.map(async (e) => {
       if (e.codec !== CODEC || held.has(e.id) || cs.cache.getImage(`mcalc:${e.id}`)) return;
       try {
-        const values = await decode(data.subarray(e.offset, e.offset + e.length), e.rows, e.cols);
+        const values = await inflateInto(data.subarray(e.offset, e.offset + e.length), e.rows, e.cols);
         held.set(e.id, values);
         inflated += 1;
         keepValues(e.id, values);
@@ -190,6 +196,41 @@ async function inflate(index: Entry[], data: Uint8Array): Promise<void> {
     }),
   );
   while (held.size > MAX_HELD) held.delete(held.keys().next().value as string);
+}
+
+/** Inflate and undo the row differences (zlib-delta16, as fullres.ts's decode()) straight
+ * into one buffer of the image's size, made in the tab's realm when the tab keeps images
+ * (keepValues() then keeps it without a copy): no chunks gathered and joined (`arrayBuffer()`)
+ * and no second copy for the keep, whose garbage (outside V8's heap, counted towards its
+ * global allocation limit) set off major GCs (docs/measurements.md, "h/gc"). */
+async function inflateInto(data: Uint8Array, rows: number, cols: number): Promise<Uint16Array> {
+  const want = 2 * rows * cols;
+  const host = keep()?.host;
+  const buf = host ? new host.ArrayBuffer(want) : new ArrayBuffer(want);
+  const bytes = new Uint8Array(buf);
+  const reader = new Blob([data as BlobPart]).stream().pipeThrough(new DecompressionStream("deflate")).getReader();
+  let got = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (got + value.byteLength > want) {
+      void reader.cancel();
+      throw new Error(`full image: more than ${want} bytes, expected ${rows}x${cols} uint16`);
+    }
+    bytes.set(value, got);
+    got += value.byteLength;
+  }
+  if (got !== want) throw new Error(`full image: ${got} bytes, expected ${rows}x${cols} uint16`);
+  const out = new Uint16Array(buf); // little-endian, as every browser's platform is
+  for (let r = 0; r < rows; r++) {
+    let acc = 0;
+    const end = (r + 1) * cols;
+    for (let k = r * cols; k < end; k++) {
+      acc = (acc + out[k]) & 0xffff;
+      out[k] = acc;
+    }
+  }
+  return out;
 }
 
 /** The values of a panel for its Cornerstone image (handed over: the image keeps them). */

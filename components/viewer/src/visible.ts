@@ -65,7 +65,7 @@ interface Enabled {
 interface Held {
   canvas: HTMLCanvasElement;
   ctx: CanvasRenderingContext2D;
-  data: ImageData | null;
+  data: ImageData | null; // at least the rectangle's size; its rows data.width long
   words: Uint32Array;
   key: string;
   rect: [number, number, number, number]; // x0, y0, x1, y1 (image pixels, end exclusive)
@@ -214,7 +214,7 @@ export function lookup(
 }
 
 /** Window `pixels` (row length `w`) over `rect` through `table` into `out`, the
- * rectangle's own pixels (row length x1 - x0). */
+ * rectangle's own pixels (row length `stride`, by default x1 - x0). */
 export function windowRect(
   pixels: ArrayLike<number>,
   w: number,
@@ -222,13 +222,13 @@ export function windowRect(
   table: Uint32Array,
   offset: number,
   out: Uint32Array,
+  stride = rect[2] - rect[0],
 ): void {
   const [x0, y0, x1, y1] = rect;
-  const rw = x1 - x0;
   for (let y = y0; y < y1; y++) {
     const row = y * w;
     const end = row + x1;
-    let k = (y - y0) * rw - x0 - row; // out index = pixel index + k
+    let k = (y - y0) * stride - x0 - row; // out index = pixel index + k
     if (offset === 0) for (let i = row + x0; i < end; i++) out[i + k] = table[pixels[i]];
     else for (let i = row + x0; i < end; i++) out[i + k] = table[pixels[i] - offset];
   }
@@ -237,6 +237,8 @@ export function windowRect(
 function contains(a: readonly number[], b: readonly number[]): boolean {
   return a[0] <= b[0] && a[1] <= b[1] && a[2] >= b[2] && a[3] >= b[3];
 }
+
+const heldBy = new WeakMap<Enabled, Held>();
 
 /** The panel's canvas holding the windowed image of `e`, windowed at least over `need`.
  *
@@ -248,12 +250,16 @@ function windowed(e: Enabled, need: [number, number, number, number], invalidate
   const image = e.image;
   const { width: w, height: h } = image;
   const t0 = performance.now();
-  let held = e.renderingTools.mcalcVisible as Held | undefined;
+  // Kept per panel (its enabled element), not in `renderingTools`: Cornerstone empties
+  // those at every setStack, and a new canvas and ImageData per panel per case switch
+  // (3-4 MB each, outside V8's heap, counted towards its global allocation limit) were
+  // garbage (docs/measurements.md, "h/gc"). The key below tells what the canvas holds.
+  let held = heldBy.get(e);
   if (!held) {
     const canvas = document.createElement("canvas");
     const ctx = canvas.getContext("2d") as CanvasRenderingContext2D;
     held = { canvas, ctx, data: null, words: new Uint32Array(0), key: "", rect: [0, 0, 0, 0] };
-    e.renderingTools.mcalcVisible = held;
+    heldBy.set(e, held);
   }
   const voi = e.viewport.voi;
   const table = lookup(image, voi.windowWidth, voi.windowCenter, !!e.viewport.invert);
@@ -276,14 +282,18 @@ function windowed(e: Enabled, need: [number, number, number, number], invalidate
       held.canvas.width = rw;
       held.canvas.height = rh;
     }
-    if (!held.data || held.data.width !== rw || held.data.height !== rh) {
+    // The ImageData is reused while the rectangle fits in it (the next case's image of
+    // another size, a pan); one more than twice as large as needed goes.
+    const d = held.data;
+    if (!d || d.width < rw || d.height < rh || d.width * d.height > 2 * rw * rh) {
       held.data = new ImageData(rw, rh);
       held.words = new Uint32Array(held.data.data.buffer);
     }
+    const data = held.data as ImageData;
     t1 = performance.now();
-    windowRect(pixels as ArrayLike<number>, w, rect, table.words, table.offset, held.words);
+    windowRect(pixels as ArrayLike<number>, w, rect, table.words, table.offset, held.words, data.width);
     t2 = performance.now();
-    held.ctx.putImageData(held.data, 0, 0);
+    held.ctx.putImageData(data, 0, 0, 0, 0, rw, rh); // only the rectangle's part of it
   }
   split = [Math.round(t1 - t0), Math.round(t2 - t1), Math.round(performance.now() - t2)];
   held.key = key;
