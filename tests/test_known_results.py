@@ -71,7 +71,7 @@ def test_predict_score_reads_this_models_newest_kept_analysis_only():
     shared.put("m@1|c1/CC_recent|new", _case("c1/CC_recent", 0.8, CamSettings()))
     found = predict_score(shared, "m@1", "c1/CC_recent")
     assert found is not None and (found.score, found.predicted) == (0.8, "calcification")
-    assert found.settings.endswith("explanation gradcam")
+    assert found.settings.endswith("explanation Grad-CAM")  # its name, as the sidebar says
     assert found.source.startswith("Predict")
     assert predict_score(shared, "m@1", "c9/CC_recent") is None
     assert predict_score(None, "m@1", "c1/CC_recent") is None

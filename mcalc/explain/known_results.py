@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from mcalc.batch.table import old_score_rule, read_results
+from mcalc.explain.methods import method_name
 from mcalc.explain.runs import SharedAnalyses
 
 __all__ = ["KnownResult", "batch_scores", "predict_score", "settings_words"]
@@ -72,7 +73,7 @@ def settings_words(sliding: dict[str, Any], cam: dict[str, Any] | None) -> str:
         parts.append("dense inference" if sliding["dense"] else "patch by patch")
     if sliding.get("min_region_score") is not None:
         parts.append(f"region threshold {sliding['min_region_score']:g}")
-    parts.append(f"explanation {cam.get('method', '?') if cam else 'none'}")
+    parts.append(f"explanation {method_name(cam.get('method')) or '?' if cam else 'none'}")
     return " · ".join(parts)
 
 
