@@ -215,12 +215,12 @@ def test_a_lookup_that_misses_makes_no_model_input_and_a_hit_is_the_same_result(
         (
             AnalysisSettings(cam=CamSettings()),
             AnalysisSettings(cam=CamSettings(method="scorecam", scope="regions")),
-            ["explanation gradcam (now scorecam)", "explained auto (now regions)"],
+            ["explanation Grad-CAM (now Score-CAM)", "explained auto (now regions)"],
         ),
         (
             AnalysisSettings(),
             AnalysisSettings(cam=CamSettings()),
-            ["explanation none (now gradcam)"],
+            ["explanation none (now Grad-CAM)"],
         ),
         (
             AnalysisSettings(sliding=SlidingSettings(stride=None), tolerance_mm=0.5),

@@ -93,17 +93,17 @@ class AnalysisSettings:
         return out
 
     def changes_from(self, old: AnalysisSettings) -> list[str]:
-        """What differs from ``old``, in words ("explanation gradcam (now gradcam++)"): what
+        """What differs from ``old``, in words ("explanation Grad-CAM (now Grad-CAM++)"): what
         a result of ``old`` kept on screen was made with.
 
         Example:
             >>> new = AnalysisSettings(cam=CamSettings(method="gradcam++"))
             >>> new.changes_from(AnalysisSettings(cam=CamSettings()))
-            ['explanation gradcam (now gradcam++)']
+            ['explanation Grad-CAM (now Grad-CAM++)']
         """
         was, now = old._flat(), self._flat()
         return [
-            f"{_SETTING_WORDS.get(k, k)} {_setting_text(was[k])} (now {_setting_text(v)})"
+            f"{_SETTING_WORDS.get(k, k)} {_setting_text(was[k], k)} (now {_setting_text(v, k)})"
             for k, v in now.items()
             if k in was and was[k] != v
         ]
@@ -129,7 +129,9 @@ _SETTING_WORDS = {
 }
 
 
-def _setting_text(value: Any) -> str:
+def _setting_text(value: Any, key: str = "") -> str:
+    if key == "cam.method" and isinstance(value, str):
+        return method_name(value)  # as the sidebar names it
     return "default" if value is None else f"{value:g}" if isinstance(value, float) else str(value)
 
 
