@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench import browser as b  # noqa: E402
+from bench.load_cpu import trace_names  # noqa: E402
 from bench.load_procs import browser_cpu_by_kind  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, running_app  # noqa: E402
 
@@ -41,12 +42,7 @@ def gc_split(events: list[dict[str, Any]]) -> dict[str, Any]:
     """The renderer's major GCs, their incremental marking's start reasons, its scavenges
     forced by external memory (``ArrayBuffer``s, canvases) and its threads' CPU seconds
     (outermost events' thread time) in a Chromium trace."""
-    procs, threads = {}, {}
-    for e in events:
-        if e.get("ph") == "M" and e.get("name") == "process_name":
-            procs[e["pid"]] = e.get("args", {}).get("name", "")
-        elif e.get("ph") == "M" and e.get("name") == "thread_name":
-            threads[(e["pid"], e["tid"])] = e.get("args", {}).get("name", "")
+    procs, threads = trace_names(events)
     renderers = {pid for pid, n in procs.items() if n == "Renderer"}
     major = 0
     reasons: collections.Counter[str] = collections.Counter()

@@ -105,17 +105,27 @@ def _close(
         by_name[f"{kind}: {name}"] += max(own, 0.0) / 1e6
 
 
-def trace_split(events: list[dict[str, Any]], top: int = 40) -> dict[str, Any]:
-    """CPU seconds of a Chromium trace: per thread kind (the sum of its outermost events'
-    thread time) and per ``thread kind: event name`` as self time (an event's thread time
-    less that of the events inside it; the ``top`` largest). Events without a thread time are
-    left out."""
-    procs, threads = {}, {}
+def trace_names(
+    events: list[dict[str, Any]],
+) -> tuple[dict[int, str], dict[tuple[int, int], str]]:
+    """The process names by pid and thread names by ``(pid, tid)`` of a Chromium trace (its
+    metadata events)."""
+    procs: dict[int, str] = {}
+    threads: dict[tuple[int, int], str] = {}
     for e in events:
         if e.get("ph") == "M" and e.get("name") == "process_name":
             procs[e["pid"]] = e.get("args", {}).get("name", "")
         elif e.get("ph") == "M" and e.get("name") == "thread_name":
             threads[(e["pid"], e["tid"])] = e.get("args", {}).get("name", "")
+    return procs, threads
+
+
+def trace_split(events: list[dict[str, Any]], top: int = 40) -> dict[str, Any]:
+    """CPU seconds of a Chromium trace: per thread kind (the sum of its outermost events'
+    thread time) and per ``thread kind: event name`` as self time (an event's thread time
+    less that of the events inside it; the ``top`` largest). Events without a thread time are
+    left out."""
+    procs, threads = trace_names(events)
     spans: dict[tuple[int, int], list[tuple[float, float, float, str]]] = collections.defaultdict(
         list
     )
