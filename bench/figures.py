@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["figure", "best_of", "alternate", "paired", "median_of", "KEYS"]
+__all__ = ["figure", "best_of", "alternate", "paired", "median_index", "median_of", "KEYS"]
 
 KEYS = ("name", "value", "floor", "ratio", "aim", "met")
 _AIM = re.compile(r"^\s*(<=|>=|<)\s*([0-9.]+)\s*(x|s|ms)\s*$")
@@ -88,6 +88,7 @@ def paired(
     *,
     min_seconds: float = 0.0,
     max_repeats: int = 1000,
+    settle: Callable[[], Any] | None = None,
 ) -> tuple[float, float, list[float]]:
     """The pair of times ``(a, b)`` whose ratio ``a / b`` is the median of pairs run back to
     back (``repeats`` at least, more until ``min_seconds`` have passed, at most
@@ -96,6 +97,9 @@ def paired(
     Each pair shares the load of its moment. The best of each side (:func:`alternate`)
     compares two lucky moments, which on a shared machine need not be alike: a lull that
     catches one side's call and not the other's moves the ratio by a third on its own.
+    ``settle``, when given, runs after every call of ``a`` and of ``b``, off both clocks (a
+    cold path's files left to a writer thread, waited for and removed), so that no call
+    pays for the work its predecessor left behind.
     """
     ta: list[float] = []
     tb: list[float] = []
@@ -103,8 +107,18 @@ def paired(
     while len(ta) < max(1, repeats) or (
         len(ta) < max_repeats and time.perf_counter() - start < min_seconds
     ):
-        ta.append(best_of(a, 1))
-        tb.append(best_of(b, 1))
+        for fn, times in ((a, ta), (b, tb)):
+            times.append(best_of(fn, 1))
+            if settle is not None:
+                settle()
     ratios = [x / y for x, y in zip(ta, tb, strict=True)]
-    k = sorted(range(len(ratios)), key=ratios.__getitem__)[(len(ratios) - 1) // 2]
+    k = median_index(ratios)
     return ta[k], tb[k], ratios
+
+
+def median_index(values: list[float]) -> int:
+    """Where the median of ``values`` is (the lower middle one of an even count): the pair
+    :func:`paired` keeps."""
+    if not values:
+        raise ValueError("median_index needs at least one value, got none")
+    return sorted(range(len(values)), key=values.__getitem__)[(len(values) - 1) // 2]

@@ -4,11 +4,18 @@ Prints each time beside the floor (raw decode of the same files: pydicom for the
 images, OpenCV for their annotation JPEGs, one after the other) as a ratio. Two cold paths:
 the classic viewer's pair (:func:`mcalc.viewer.prepare_views`, an RGB preview with the marks
 drawn in) and Browse's reading viewer on a case (:func:`mcalc.present.panel_cache.case_panels`:
-four images to panels, 16-bit values base64-encoded, marks, window presets). Each cold run
-starts from an empty cache; floors and cold runs take turns (medians), and the cache files a
-cold run leaves to its writer thread are waited for after its clock stops (``*_written_s``).
+four images to panels, 16-bit values base64-encoded, marks, window presets).
 
-    python bench/viewer.py [--data DIR] [--repeat N]
+Each cold path is measured as the explanation rows are (:func:`figures.paired`): a cold run
+and a floor back to back, pairs repeated for a few seconds, the pair of median ratio kept;
+the JSON gives the pair count and the ratios' p10-p90. "Cold" is the app's caches empty (a
+new image cache on an empty folder, Browse's panel cache cleared); the files are in the OS
+page cache for both sides (read once before), and the process has run the path once (its
+imports and first calls), as a running server has. The cache files a cold run leaves to its
+writer thread are waited for after its clock stops (``*_written_s``) and removed before the
+next call, so no call pays for the one before it.
+
+    python bench/viewer.py [--data DIR] [--repeat N] [--min-seconds S]
 
 Without ``--data`` the full-size (4096x3328) synthetic set of ``bench/predict.py`` is used
 (generated once under ``bench/out``, not timed).
@@ -18,8 +25,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import shutil
-import statistics
 import sys
 import tempfile
 import time
@@ -31,8 +38,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import cv2
+import numpy as np
 import pydicom
-from figures import figure, median_of
+from figures import figure, median_index, median_of, paired
 
 from mcalc.cache import ImageCache, flush_writes
 from mcalc.dataset import open_dataset
@@ -57,62 +65,118 @@ def _pair(data: Path | None):
 
 
 def _raw_decode(recs: list[ImageRecord]) -> None:
-    """The floor: every DICOM and annotation JPEG of ``recs`` decoded, nothing else."""
+    """The floor: every DICOM and annotation JPEG of ``recs`` decoded, one after the other,
+    nothing else. The JPEG is decoded straight into NumPy's memory (``cv2.imread``'s ``dst``
+    overload, as :func:`mcalc.annotations.align.load_annotation_mask` does): without it
+    OpenCV decodes into its own buffer and copies 40 MB out, faulting every page in, which
+    cost 0.11-0.51 s of CPU for the pair here against 0.08-0.10 s with it (5 December): a
+    floor that swung with the machine's page-fault cost, not with decoding."""
     for rec in recs:
         _ = pydicom.dcmread(rec.image_path).pixel_array
         if rec.annotation_path is not None:
-            cv2.imread(str(rec.annotation_path), cv2.IMREAD_UNCHANGED)
+            cv2.imread(str(rec.annotation_path), None, cv2.IMREAD_UNCHANGED)
 
 
-def _in_turn(runs: dict[str, Callable[[], object]], repeat: int) -> dict[str, float]:
-    """Median seconds of each run, the runs taking turns ``repeat`` times, so that a shared
-    machine's load falls on all of them alike. After each run's clock stops, the cache
-    files it left to the writer thread are waited for: ``<name>_written_s`` adds that wait."""
-    times: dict[str, list[float]] = {}
-    for _ in range(max(1, repeat)):
-        for name, run in runs.items():
-            t0 = time.perf_counter()
-            run()
-            t1 = time.perf_counter()
-            flush_writes()
-            times.setdefault(name, []).append(t1 - t0)
-            times.setdefault(f"{name}_written", []).append(time.perf_counter() - t0)
-    return {f"{k}_s": statistics.median(v) for k, v in times.items()}
+def _cpu_s() -> float:
+    """CPU seconds of this process so far, every thread (the cache writer's too)."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
 
 
-def measure(data: Path | None = None, repeat: int = 3) -> dict:
-    """Seconds of each path (medians of ``repeat``), the pair's shape and the load average."""
+class _Cold:
+    """A cold path against its floor, for :func:`figures.paired`: each call of :meth:`value`
+    gets an empty cache folder; :meth:`settle` (off both clocks) waits for the files the call
+    left to the writer thread, notes that wait and the call's CPU (all threads, its writes
+    included), and removes the folder, so no call pays for its predecessor's writes or
+    finds its page cache full of them."""
+
+    def __init__(self, tmp: Path, run: Callable[[ImageCache], object], floor: Callable[[], object]):
+        self.tmp, self.run, self.floor = tmp, run, floor
+        self.folder: Path | None = None
+        self.cpu0 = 0.0
+        self.written: list[float] = []  # per value call: the writer's wait after its clock
+        self.cpu: list[float] = []  # per call, value and floor in turn
+
+    def value(self) -> None:
+        self.folder = Path(tempfile.mkdtemp(dir=self.tmp))
+        self.cpu0 = _cpu_s()
+        self.run(ImageCache(self.folder))
+
+    def floor_call(self) -> None:
+        self.folder = None
+        self.cpu0 = _cpu_s()
+        self.floor()
+
+    def settle(self) -> None:
+        t0 = time.perf_counter()
+        flush_writes()
+        self.cpu.append(_cpu_s() - self.cpu0)
+        if self.folder is not None:
+            self.written.append(time.perf_counter() - t0)
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    def measure(self, repeat: int, min_seconds: float) -> dict:
+        """The median pair (value, floor), its writer wait and CPU, every pair's ratio."""
+        value, floor, ratios = paired(
+            self.value, self.floor_call, repeat, min_seconds=min_seconds, settle=self.settle
+        )
+        k = median_index(ratios)
+        return {
+            "value_s": value,
+            "floor_s": floor,
+            "written_s": value + self.written[k],
+            "cpu_s": self.cpu[2 * k],
+            "floor_cpu_s": self.cpu[2 * k + 1],
+            "pairs": len(ratios),
+            "ratio_p10_p90": [round(float(q), 2) for q in np.percentile(ratios, [10, 90])],
+            "ratio_min_max": [round(min(ratios), 2), round(max(ratios), 2)],
+        }
+
+
+def measure(data: Path | None = None, repeat: int = 5, min_seconds: float = 3.0) -> dict:
+    """The cold paths against their floors (:class:`_Cold`: value and floor alternated,
+    ``repeat`` pairs at least and ``min_seconds`` of them, the pair of median ratio kept),
+    then the warm paths (medians of ``repeat``), the pair's shape and the load average.
+
+    Cold means: the app's caches are empty (a new :class:`~mcalc.cache.ImageCache` on an
+    empty folder: no decoded image in memory, no disk cache entry; Browse's panel cache
+    cleared); the dataset's files are in the OS page cache for the value and the floor alike
+    (read once before); the process has run the path once before (imports, OpenCV's and
+    NumPy's first calls), as the app's server has.
+    """
     case = _case(data)
     pair = [case.image("CC", "prior"), case.image("CC", "recent")]
     images = [r for r in case.images if r is not None]
     tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-"))
     opts = DisplayOptions()
     max_side = 1024
-    counter = iter(range(10_000))
 
-    def cold() -> None:
-        prepare_views(ImageCache(tmp / f"cache-{next(counter)}"), pair, opts)
+    def cold(cache: ImageCache) -> None:
+        prepare_views(cache, pair, opts)
 
-    def cold_case() -> None:  # Browse: a case never shown, in no cache
+    def cold_case(cache: ImageCache) -> None:  # Browse: a case never shown, in no cache
         panel_cache.clear()
-        panel_cache.case_panels(ImageCache(tmp / f"cache-{next(counter)}"), case, opts, max_side)
+        panel_cache.case_panels(cache, case, opts, max_side)
 
     load_before = os.getloadavg()
     try:
         _raw_decode(images)  # the files in the page cache for every path alike
-        out: dict = {
-            "pair": f"{pair[0].key} + {pair[1].key}",
-            "case_images": len(images),
-            **_in_turn(
-                {
-                    "floor": lambda: _raw_decode(pair),
-                    "cold": cold,
-                    "case_floor": lambda: _raw_decode(images),
-                    "case_cold": cold_case,
-                },
-                repeat,
-            ),
-        }
+        for run in (cold, cold_case):  # the process' first calls, off the clock
+            warm_up = _Cold(tmp, run, lambda: None)
+            warm_up.value()
+            warm_up.settle()
+        out: dict = {"pair": f"{pair[0].key} + {pair[1].key}", "case_images": len(images)}
+        for name, run, recs in (("cold", cold, pair), ("case_cold", cold_case, images)):
+            m = _Cold(tmp, run, lambda recs=recs: _raw_decode(recs)).measure(repeat, min_seconds)
+            floor_name = "floor" if name == "cold" else "case_floor"
+            out[f"{name}_s"] = m["value_s"]
+            out[f"{floor_name}_s"] = m["floor_s"]
+            out[f"{name}_written_s"] = m["written_s"]
+            out[f"{name}_cpu_s"] = m["cpu_s"]
+            out[f"{floor_name}_cpu_s"] = m["floor_cpu_s"]
+            out[f"{name}_pairs"] = m["pairs"]
+            out[f"{name}_ratio_p10_p90"] = m["ratio_p10_p90"]
+            out[f"{name}_ratio_min_max"] = m["ratio_min_max"]
         warm_cache = ImageCache(tmp / "cache-warm")
         views = prepare_views(warm_cache, pair, opts)
         flush_writes()
@@ -144,7 +208,18 @@ def measure(data: Path | None = None, repeat: int = 3) -> dict:
 
 def figures(quick: bool = False) -> list[dict]:
     """``bench/all.py``'s viewer figures."""
-    m = measure(repeat=3 if quick else 5)
+    m = measure(repeat=5 if quick else 7, min_seconds=2.0 if quick else 4.0)
+
+    def cold_details(name: str, floor_name: str) -> dict:
+        return {
+            f"{name}_written_s": round(m[f"{name}_written_s"], 4),
+            f"{name}_cpu_s": round(m[f"{name}_cpu_s"], 4),
+            f"{floor_name}_cpu_s": round(m[f"{floor_name}_cpu_s"], 4),
+            "pairs": m[f"{name}_pairs"],
+            "ratio_p10_p90": m[f"{name}_ratio_p10_p90"],
+            "ratio_min_max": m[f"{name}_ratio_min_max"],
+        }
+
     return [
         figure(
             "viewer: full-size pair from disk to view, cold",
@@ -152,14 +227,14 @@ def figures(quick: bool = False) -> list[dict]:
             m["floor_s"],
             "<= 1.5x",
             shape=m["shape"],
-            cold_written_s=round(m["cold_written_s"], 4),
+            **cold_details("cold", "floor"),
         ),
         figure(
             "viewer: Browse cold case (4 images) from disk to panels",
             m["case_cold_s"],
             m["case_floor_s"],
             "<= 1.5x",
-            case_cold_written_s=round(m["case_cold_written_s"], 4),
+            **cold_details("case_cold", "case_floor"),
         ),
         figure(
             "viewer: Browse display toggle (4 panels), server side",
@@ -181,32 +256,45 @@ def figures(quick: bool = False) -> list[dict]:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", help="dataset with full-size images (default: bench/out's)")
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=5, help="pairs at least, and warm runs")
+    ap.add_argument("--min-seconds", type=float, default=3.0, help="of pairs, each cold path")
     args = ap.parse_args()
-    m = measure(Path(args.data) if args.data else None, args.repeat)
+    m = measure(Path(args.data) if args.data else None, args.repeat, args.min_seconds)
     print(
-        f"pair {m['pair']}, {m['shape'][0]}x{m['shape'][1]}, median of {args.repeat}, "
+        f"pair {m['pair']}, {m['shape'][0]}x{m['shape'][1]}, "
         f"load average {m['load'][0]} {m['load'][1]} {m['load'][2]} (1 min after: {m['load'][3]})"
     )
-    pair_rows = [
-        ("raw decode, DICOM + JPEG (floor)", m["floor_s"]),
-        ("cold: decode+annotations+view", m["cold_s"]),
-        ("  + its cache files written", m["cold_written_s"]),
-        ("warm, disk cache (new process)", m["warm_disk_s"]),
-        ("warm, memory (same process)", m["warm_memory_s"]),
+    for title, name, floor_name, rows in (
+        ("The pair", "cold", "floor", "decode+annotations+view"),
+        (
+            f"Browse, a case of {m['case_images']} images",
+            "case_cold",
+            "case_floor",
+            "decode+annotations+panels",
+        ),
+    ):
+        floor = m[f"{floor_name}_s"]
+        lo, hi = m[f"{name}_ratio_p10_p90"]
+        print(
+            f"{title}: the median of {m[f'{name}_pairs']} pairs (cold, floor) back to back; "
+            f"ratios p10-p90 {lo:.2f}-{hi:.2f}x"
+        )
+        lines = [
+            ("raw decode, DICOM + JPEG (floor)", floor, m[f"{floor_name}_cpu_s"]),
+            (f"cold: {rows}", m[f"{name}_s"], m[f"{name}_cpu_s"]),
+            ("  + its cache files written", m[f"{name}_written_s"], None),
+        ]
+        for label, t, cpu in lines:
+            cpu_text = "" if cpu is None else f"   CPU {cpu * 1000:6.0f} ms (all threads)"
+            print(f"{label:34s} {t * 1000:8.0f} ms   ratio to floor {t / floor:5.2f}x{cpu_text}")
+    print(f"Warm (medians of {args.repeat}):")
+    for label, t in (
+        ("pair, disk cache (new process)", m["warm_disk_s"]),
+        ("pair, memory (same process)", m["warm_memory_s"]),
         ("pair figure to JSON", m["figure_json_s"]),
-    ]
-    for name, t in pair_rows:
-        print(f"{name:34s} {t * 1000:8.0f} ms   ratio to floor {t / m['floor_s']:5.1f}x")
-    print(f"Browse, a case of {m['case_images']} images:")
-    case_rows = [
-        ("raw decode, DICOM + JPEG (floor)", m["case_floor_s"]),
-        ("cold: decode+annotations+panels", m["case_cold_s"]),
-        ("  + its cache files written", m["case_cold_written_s"]),
-        ("toggle, 4 panels (warm)", m["toggle_s"]),
-    ]
-    for name, t in case_rows:
-        print(f"{name:34s} {t * 1000:8.0f} ms   ratio to floor {t / m['case_floor_s']:5.1f}x")
+        ("Browse toggle, 4 panels", m["toggle_s"]),
+    ):
+        print(f"{label:34s} {t * 1000:8.1f} ms")
     return 0
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,6 +54,26 @@ def test_paired_keeps_the_pair_of_median_ratio_and_runs_short_calls_for_its_time
         lambda: calls.append("a"), lambda: calls.append("b"), 2, min_seconds=60, max_repeats=5
     )
     assert len(ratios) == 5 == calls.count("a") == calls.count("b")
+
+
+def test_paired_settles_off_the_clock_after_every_call() -> None:
+    """A cold path's writes left to a thread are waited for after its call, on neither
+    side's clock, so the floor that follows does not pay for them."""
+    figures = _module("figures")
+    calls: list[str] = []
+
+    def slow_settle() -> None:
+        calls.append("settle")
+        time.sleep(0.05)
+
+    a, b, ratios = figures.paired(
+        lambda: calls.append("a"), lambda: calls.append("b"), 2, settle=slow_settle
+    )
+    assert calls == ["a", "settle", "b", "settle"] * 2 and len(ratios) == 2
+    assert a < 0.04 and b < 0.04  # the settle's 50 ms on neither clock
+    assert figures.median_index([3.0, 1.0, 2.0, 4.0]) == 2  # the lower middle: 2.0
+    with pytest.raises(ValueError, match="at least one value"):
+        figures.median_index([])
 
 
 def test_training_figure_is_the_repetition_of_median_paired_ratio() -> None:
