@@ -3,13 +3,17 @@
 A second look at an image must be instant, and the first look must not pay twice:
 
 * the decoded full-resolution pixels are written once as ``.npy`` and re-opened memory
-  mapped, so a zoomed crop reads only the rows it shows;
+  mapped, so a zoomed crop reads only the rows it shows; unless the image file holds them
+  as they are (an uncompressed DICOM without rescale, checked byte for byte on the writer
+  thread: :func:`mcalc.imageio.pixels_in_file`): then they are read from there, as cheap
+  as a copy's first read, and no copy is written;
 * the downsampled preview and the annotation mask (bit-packed) are small and kept for good;
 * a small in-memory LRU holds the most recent entries;
 * files are written by one background thread (:func:`flush_writes` waits for it), so the
   first view does not wait for the disk: a 27 MB pixel file with its ``fsync`` took
-  0.1-0.4 s here. Until its file is written an entry is served from memory, and a lookup
-  on disk in this process waits for a write still under way.
+  0.1-0.4 s here (and 5-110 ms of CPU, on the cores the view works on: the reason an
+  uncompressed DICOM is not copied). Until its file is written an entry is
+  served from memory, and a lookup on disk in this process waits for a write still under way.
 
 Entries are keyed by the file's resolved path, size and modification time, so an edited
 file is decoded again. The full-resolution part of the disk cache is bounded
@@ -34,7 +38,7 @@ import numpy as np
 
 from mcalc.errors import WriteError
 from mcalc.fileio import atomic_write_with
-from mcalc.imageio import Mammogram, read_image
+from mcalc.imageio import Mammogram, pixels_in_file, read_image
 from mcalc.lru import LRU
 
 __all__ = ["ImageCache", "file_key", "flush_writes", "shared_image_cache"]
@@ -53,34 +57,46 @@ _PENDING: dict[Path, Future[None]] = {}
 _PENDING_LOCK = threading.Lock()
 
 
-def _write(target: Path, write: Callable[[IO[bytes]], None], then: Callable[[], None]) -> None:
+def _run(target: Path, job: Callable[[], None]) -> None:
     try:
-        atomic_write_with(target, write)
-        then()
+        job()
     except WriteError as exc:  # a full or read-only disk only costs speed
         log.warning("could not write cache entry %s (%s)", target, exc)
     except Exception:  # a bug must not pass silently in a thread nobody joins
         log.exception("writing cache entry %s failed", target)
 
 
-def _write_later(
-    target: Path, write: Callable[[IO[bytes]], None], then: Callable[[], None] = lambda: None
-) -> None:
-    """Write ``target`` atomically (durably) on the writer thread, then call ``then``."""
+def _run_later(targets: tuple[Path, ...], job: Callable[[], None]) -> None:
+    """Run ``job`` (it writes ``targets``) on the writer thread; a lookup of any of
+    ``targets`` waits for it (:func:`_wait_for`)."""
     try:
         with _PENDING_LOCK:
-            future = _WRITER.submit(_write, target, write, then)
-            _PENDING[target] = future
+            future = _WRITER.submit(_run, targets[0], job)
+            for target in targets:
+                _PENDING[target] = future
     except RuntimeError:  # the interpreter is shutting down: write here and now
-        _write(target, write, then)
+        _run(targets[0], job)
         return
 
     def done(f: Future[None]) -> None:
         with _PENDING_LOCK:
-            if _PENDING.get(target) is f:
-                del _PENDING[target]
+            for target in targets:
+                if _PENDING.get(target) is f:
+                    del _PENDING[target]
 
     future.add_done_callback(done)
+
+
+def _write_later(
+    target: Path, write: Callable[[IO[bytes]], None], then: Callable[[], None] = lambda: None
+) -> None:
+    """Write ``target`` atomically (durably) on the writer thread, then call ``then``."""
+
+    def job() -> None:
+        atomic_write_with(target, write)
+        then()
+
+    _run_later((target,), job)
 
 
 def _bytes(data: bytes) -> Callable[[IO[bytes]], None]:
@@ -116,21 +132,51 @@ def file_key(path: str | Path) -> str:
     return hashlib.sha1(raw.encode("utf-8")).hexdigest()[:20]
 
 
-def _meta_to_json(mammo: Mammogram) -> str:
-    """Everything of a Mammogram but its pixels, as JSON."""
-    meta = {f.name: getattr(mammo, f.name) for f in fields(Mammogram) if f.name != "pixels"}
+def _meta_to_json(mammo: Mammogram, pixels_at: int | None = None) -> str:
+    """Everything of a Mammogram but its pixels, as JSON; with ``pixels_at``, where in the
+    image file its pixels lie (:func:`mcalc.imageio.pixels_in_file`), their dtype and shape."""
+    meta: dict[str, Any] = {
+        f.name: getattr(mammo, f.name) for f in fields(Mammogram) if f.name != "pixels"
+    }
     if mammo.voi_lut is not None:
         meta["voi_lut"] = [mammo.voi_lut[0], mammo.voi_lut[1].tolist()]
+    if pixels_at is not None:
+        meta[_IN_FILE] = {
+            "offset": pixels_at,
+            "dtype": mammo.pixels.dtype.str,
+            "shape": list(mammo.pixels.shape),
+        }
     return json.dumps(meta)
 
 
+#: meta.json's key of an entry whose pixels are read from the image file itself.
+_IN_FILE = "pixels_in_image_file"
+
+
 def _meta_from_json(text: str) -> dict[str, Any]:
+    """The Mammogram's fields but its pixels (and :data:`_IN_FILE`, when there) from JSON."""
     meta = json.loads(text)
     meta["pixel_spacing_mm"] = tuple(meta["pixel_spacing_mm"])
     meta["flags"] = tuple(meta["flags"])
     if meta.get("voi_lut") is not None:
         meta["voi_lut"] = (int(meta["voi_lut"][0]), np.asarray(meta["voi_lut"][1], np.float32))
     return meta
+
+
+def _read_in_file(path: Path, where: dict[str, Any]) -> np.ndarray:
+    """The pixels an entry's meta.json places in the image file itself, read (not mapped: a
+    dataset's file may be overwritten in place, and a mapped page past its new end would
+    kill the process), read-only as a mapped copy is. Raises ``ValueError`` when the file
+    no longer holds them (a miss, decoded again)."""
+    dtype = np.dtype(where["dtype"])
+    shape = tuple(int(n) for n in where["shape"])
+    count = int(np.prod(shape))
+    pixels = np.fromfile(path, dtype=dtype, count=count, offset=int(where["offset"]))
+    if pixels.size != count:
+        raise ValueError(f"{path} holds {pixels.size} of the entry's {count} pixels")
+    pixels = pixels.reshape(shape)
+    pixels.flags.writeable = False
+    return pixels
 
 
 class ImageCache:
@@ -221,26 +267,43 @@ class ImageCache:
         entry = self._entry_dir(key)
         if entry is not None:
             _wait_for(entry / "pixels.npy", entry / "meta.json")
-        if (
-            entry is not None
-            and (entry / "pixels.npy").is_file()
-            and (entry / "meta.json").is_file()
-        ):
+        if entry is not None and (entry / "meta.json").is_file():
             try:
                 meta = _meta_from_json((entry / "meta.json").read_text(encoding="utf-8"))
-                pixels = np.load(entry / "pixels.npy", mmap_mode="r", allow_pickle=False)
-                os.utime(entry / "pixels.npy")  # LRU order for eviction
-                return self._images.put(key, Mammogram(pixels=pixels, **meta))
+                in_file = meta.pop(_IN_FILE, None)
+                pixels: np.ndarray | None = None
+                if in_file is not None:  # the image file holds the pixels as they are
+                    pixels = _read_in_file(Path(path), in_file)
+                elif (entry / "pixels.npy").is_file():  # else evicted: decoded again below
+                    pixels = np.load(entry / "pixels.npy", mmap_mode="r", allow_pickle=False)
+                    os.utime(entry / "pixels.npy")  # LRU order for eviction
+                if pixels is not None:
+                    return self._images.put(key, Mammogram(pixels=pixels, **meta))
             except _BROKEN as exc:
                 log.warning("ignoring broken cache entry %s (%s)", entry, exc)
         mammo = read_image(path, default_spacing_mm=self.default_spacing_mm)
         if entry is not None:
-            pixels = np.ascontiguousarray(mammo.pixels)
-            meta_json = _meta_to_json(mammo).encode("utf-8")
-            # Pixels first: an entry counts once its meta.json is there too.
-            _write_later(entry / "pixels.npy", lambda fh: np.save(fh, pixels, allow_pickle=False))
-            _write_later(entry / "meta.json", _bytes(meta_json), then=self._evict)
+            self._persist_later(entry, Path(path), mammo)
         return self._images.put(key, mammo)
+
+    def _persist_later(self, entry: Path, path: Path, mammo: Mammogram) -> None:
+        """The disk entry of a decoded image, written on the writer thread: ``meta.json``,
+        and the pixels in ``pixels.npy`` unless the image file holds them as they are (an
+        uncompressed DICOM: then they are read from there, and the view's first look does
+        not share the two cores with a 27 MB write and its ``fsync``)."""
+        pixels = np.ascontiguousarray(mammo.pixels)
+
+        def job() -> None:
+            at = pixels_in_file(path, pixels)
+            if at is None:
+                atomic_write_with(
+                    entry / "pixels.npy", lambda fh: np.save(fh, pixels, allow_pickle=False)
+                )
+            # Pixels first: an entry counts once its meta.json is there too.
+            atomic_write_with(entry / "meta.json", _bytes(_meta_to_json(mammo, at).encode()))
+            self._evict()
+
+        _run_later((entry / "pixels.npy", entry / "meta.json"), job)
 
     def memo(self, path: str | Path, name: str, compute: Callable[[], T]) -> T:
         """Memory-memoise ``compute()`` for this file under ``name`` (not persisted)."""

@@ -25,6 +25,7 @@ __all__ = [
     "read_image",
     "read_dicom",
     "read_raster",
+    "pixels_in_file",
     "pydicom_module",
     "RASTER_SUFFIXES",
 ]
@@ -260,6 +261,53 @@ def _native_frame(ds: Any, path: Path) -> np.ndarray | None:
     elif stored < allocated:  # unsigned: the same as those shifts, in one pass
         np.bitwise_and(arr, (1 << stored) - 1, out=arr)
     return arr
+
+
+def pixels_in_file(path: str | Path, pixels: np.ndarray) -> int | None:
+    """Where in ``path`` the bytes of ``pixels`` lie as they are in memory, or ``None``.
+
+    A DICOM file stored uncompressed, little-endian, whose modality values are its stored
+    values (no rescale, no unused high bits set) holds its decoded image as it is: the
+    image cache then reads it from there rather than writing a copy (27 MB for a 4096x3328
+    mammogram). The offset is pydicom's, and the bytes there are compared with
+    ``pixels`` in full, so any file that does not hold them exactly (another syntax, a
+    rescale, masked bits, a file cut short or rewritten) answers ``None``.
+
+    Example:
+        >>> import tempfile, numpy as np
+        >>> from mcalc.dicomwrite import write_dicom
+        >>> img = np.arange(12, dtype=np.uint16).reshape(3, 4)
+        >>> p = write_dicom(tempfile.mkdtemp() + "/x.dcm", img)
+        >>> offset = pixels_in_file(p, img)
+        >>> np.array_equal(np.fromfile(p, np.uint16, 12, offset=offset), img.ravel())
+        True
+        >>> pixels_in_file(p, img + 1) is None
+        True
+    """
+    path = Path(path)
+    arr = np.asarray(pixels)
+    if (
+        path.suffix.lower() in RASTER_SUFFIXES
+        or arr.ndim != 2
+        or not arr.flags.c_contiguous
+        or arr.dtype.kind not in "iu"
+        or arr.dtype != arr.dtype.newbyteorder("<")  # the file's order: little-endian
+    ):
+        return None
+    try:
+        ds = _dataset(path)
+        if str(getattr(ds.file_meta, "TransferSyntaxUID", "")) not in _NATIVE_LITTLE_ENDIAN:
+            return None
+        raw = ds.get_item(0x7FE00010, keep_deferred=True)
+        offset = int(raw.value_tell)
+        if int(raw.length) < arr.nbytes or path.stat().st_size < offset + arr.nbytes:
+            return None
+        on_disk = np.memmap(path, dtype=arr.dtype, mode="r", offset=offset, shape=arr.shape)
+        same = bool(np.array_equal(on_disk, arr))
+        del on_disk
+    except (ImageReadError, AttributeError, KeyError, TypeError, ValueError, OSError):
+        return None
+    return offset if same else None
 
 
 def _stored_values(ds: Any, path: Path) -> np.ndarray:

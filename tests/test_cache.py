@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
+from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
 from mcalc import cache as cache_mod
+from mcalc import imageio
 from mcalc.cache import ImageCache, file_key, flush_writes
 from mcalc.dicomwrite import write_dicom
 
@@ -16,8 +20,16 @@ def _img(seed=0, h=64, w=48):
     return np.random.default_rng(seed).integers(0, 4096, (h, w)).astype(np.uint16)
 
 
+def _png(path: Path, img: np.ndarray) -> Path:
+    assert cv2.imwrite(str(path), img)
+    return path
+
+
 def test_second_load_comes_from_disk_memory_mapped(tmp_path, monkeypatch):
-    path = write_dicom(tmp_path / "a.dcm", _img(), spacing_mm=0.1, laterality="L")
+    # Rescaled: the file does not hold the float values, the cache keeps a copy to map.
+    path = write_dicom(
+        tmp_path / "a.dcm", _img(), spacing_mm=0.1, laterality="L", rescale=(2.0, 1.0)
+    )
     first = ImageCache(tmp_path / "cache").load(path)
     calls = []
     monkeypatch.setattr(cache_mod, "read_image", lambda *a, **k: calls.append(a))
@@ -94,12 +106,87 @@ def test_bool_arrays_are_bit_packed_and_round_trip(tmp_path):
 
 
 def test_eviction_bounds_full_resolution_files(tmp_path):
-    c = ImageCache(tmp_path / "cache", max_bytes=10_000)
-    for i in range(4):
-        c.load(write_dicom(tmp_path / f"{i}.dcm", _img(i)))  # 6 kB of pixels each
+    c = ImageCache(tmp_path / "cache", max_bytes=30_000)
+    for i in range(4):  # rescaled: float32 values the file does not hold, 12 kB copied each
+        c.load(write_dicom(tmp_path / f"{i}.dcm", _img(i), rescale=(2.0, 0.0)))
     flush_writes()
-    total = sum(f.stat().st_size for f in (tmp_path / "cache").rglob("pixels.npy"))
-    assert total <= 10_000
+    sizes = [f.stat().st_size for f in (tmp_path / "cache").rglob("pixels.npy")]
+    assert len(sizes) == 2 and sum(sizes) <= 30_000  # the two newest kept
+
+
+def test_uncompressed_dicom_is_read_from_its_own_file_not_copied(tmp_path, monkeypatch):
+    """A DICOM that holds its values as they are gets no 27 MB copy in the cache (written
+    beside the view's first look, on the same cores): its entry is meta.json, and a new
+    process reads the pixels from the DICOM itself, not decoding it again."""
+    path = write_dicom(tmp_path / "a.dcm", _img(3), spacing_mm=0.1, laterality="R")
+    first = ImageCache(tmp_path / "cache").load(path)
+    flush_writes()
+    assert list((tmp_path / "cache").rglob("pixels.npy")) == []
+    assert len(list((tmp_path / "cache").rglob("meta.json"))) == 1
+    monkeypatch.setattr(cache_mod, "read_image", lambda *a, **k: pytest.fail("decoded again"))
+    again = ImageCache(tmp_path / "cache").load(path)
+    assert not again.pixels.flags.writeable  # cached: nobody changes it
+    assert again.pixels.dtype == first.pixels.dtype == np.uint16
+    np.testing.assert_array_equal(again.pixels, _img(3))
+    assert again.pixel_spacing_mm == (0.1, 0.1) and again.laterality == "R"
+    assert again.window_center == first.window_center and again.flags == first.flags
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        pytest.param(
+            lambda p: write_dicom(p / "a.dcm", _img(), rescale=(2.0, -5.0)), id="rescaled"
+        ),
+        pytest.param(lambda p: _png(p / "a.png", _img()), id="png"),
+    ],
+)
+def test_files_that_do_not_hold_the_values_get_a_copy(tmp_path, make):
+    path = make(tmp_path)
+    first = ImageCache(tmp_path / "cache").load(path)
+    flush_writes()
+    assert imageio.pixels_in_file(path, np.asarray(first.pixels)) is None
+    assert len(list((tmp_path / "cache").rglob("pixels.npy"))) == 1
+    again = ImageCache(tmp_path / "cache").load(path)
+    assert isinstance(again.pixels, np.memmap) and Path(again.pixels.filename).name == "pixels.npy"
+    np.testing.assert_array_equal(again.pixels, first.pixels)
+
+
+def test_pixels_in_file_checks_every_byte(tmp_path):
+    img = _img(4)
+    path = write_dicom(tmp_path / "a.dcm", img)
+    at = imageio.pixels_in_file(path, img)
+    assert at is not None
+    np.testing.assert_array_equal(np.fromfile(path, np.uint16, img.size, offset=at), img.ravel())
+    other = img.copy()
+    other[-1, -1] ^= 1  # one value off, the last one
+    assert imageio.pixels_in_file(path, other) is None
+    assert imageio.pixels_in_file(path, img.astype(np.int32)) is None  # not the file's bytes
+    assert imageio.pixels_in_file(path, img[:, :-1]) is None  # another shape
+    assert imageio.pixels_in_file(path, img.byteswap().view(img.dtype.newbyteorder())) is None
+    path.write_bytes(path.read_bytes()[:-2])  # cut short
+    assert imageio.pixels_in_file(path, img) is None
+    assert imageio.pixels_in_file(tmp_path / "missing.dcm", img) is None
+
+
+@pytest.mark.parametrize("content", ["offset", b"garbage", b""])
+def test_broken_in_file_entry_is_decoded_again(tmp_path, caplog, content):
+    """An entry read from its DICOM whose meta.json is garbled, cut short, or points past
+    the end of the file is a miss: the DICOM is decoded again, with a warning."""
+    path = write_dicom(tmp_path / "a.dcm", _img(5))
+    ImageCache(tmp_path / "cache").load(path)
+    flush_writes()
+    meta = next((tmp_path / "cache").rglob("meta.json"))
+    if content == "offset":
+        data = json.loads(meta.read_text())
+        data[cache_mod._IN_FILE]["offset"] = path.stat().st_size
+        meta.write_text(json.dumps(data))
+    else:
+        meta.write_bytes(content)
+    got = ImageCache(tmp_path / "cache").load(path)
+    assert got.pixels.flags.writeable  # decoded, not from the entry
+    np.testing.assert_array_equal(got.pixels, _img(5))
+    assert "ignoring broken cache entry" in caplog.text
 
 
 def test_unwritable_cache_dir_degrades_to_memory(tmp_path):

@@ -266,3 +266,30 @@ def test_prefetch_decodes_a_case_once_and_skips_unreadable_files(index, tmp_path
     assert thread is not None
     thread.join(30)
     assert prefetch_in_background(cache, recs[1:], 256) is None  # once per process
+
+
+def test_views_read_from_the_dicom_entry_are_the_cold_views(index, tmp_path):
+    """A new process reads a case's pixels from the DICOM files themselves (no copy in the
+    cache, no decode): its views and full-resolution crops are the cold path's, pixel for
+    pixel."""
+    from mcalc.cache import flush_writes
+
+    case, _ = _suspicious_recent(index)
+    recs = [r for r in case.images if r is not None]
+    opts = DisplayOptions()
+    cold = ImageCache(tmp_path / "cache")
+    views = [prepare_view(cold, r, opts) for r in recs]
+    crops = [
+        crop_view(cold, r, v, opts, (10, 70, 20, 80))[0] for r, v in zip(recs, views, strict=True)
+    ]
+    flush_writes()
+    assert list((tmp_path / "cache").rglob("pixels.npy")) == []
+    warm = ImageCache(tmp_path / "cache")  # a new process: the disk cache only
+    for rec, view, crop in zip(recs, views, crops, strict=True):
+        assert not warm.load(rec.image_path).pixels.flags.writeable  # from the entry
+        again = prepare_view(warm, rec, opts)
+        np.testing.assert_array_equal(again.preview, view.preview)
+        np.testing.assert_array_equal(again.calc_points, view.calc_points)
+        assert (again.window, again.flipped, again.notes) == (view.window, view.flipped, view.notes)
+        assert again.calc_diameters_mm == view.calc_diameters_mm
+        np.testing.assert_array_equal(crop_view(warm, rec, again, opts, (10, 70, 20, 80))[0], crop)
