@@ -109,15 +109,24 @@ class ImageAnalysis:
     def detections(self, settings: DetectionSettings | None = None) -> list[Detection]:
         """The peaks of the positive class's map inside the breast
         (:func:`mcalc.models.detection.find_detections`), in model-input pixels, by
-        decreasing score: what Predict marks and the detection evaluation counts. Found
-        once per settings (kept on this result, so that a background run can find them
-        ahead of the page that draws them)."""
-        from mcalc.models.detection import DetectionSettings, find_detections
+        decreasing score: what Predict marks, the detection evaluation counts and a batch
+        row lists. Found once per settings (kept on this result, so that a background run
+        can find them ahead of the page that draws them), and told without a search from
+        those of other settings kept here when they hold them
+        (:func:`mcalc.models.detection.narrow_detections`: the regions' detections give
+        Predict's and a batch row's at the same or a higher threshold)."""
+        from mcalc.models.detection import DetectionSettings, find_detections, narrow_detections
 
         det = settings or DetectionSettings()
         # Not a dataclass field: results pickled before it read as they are.
         found: dict[DetectionSettings, list[Detection]] = vars(self).setdefault("_found", {})
         held = found.get(det)
+        if held is None:
+            for other, dets in list(found.items()):
+                held = narrow_detections(dets, other, det)
+                if held is not None:
+                    found[det] = held
+                    break
         if held is None:
             held = found[det] = find_detections(
                 self.pmap.dense(),
