@@ -30,8 +30,7 @@ from mcalc.explain.scoring import (
     MapScores,
     Region,
     map_scores,
-    region_detections,
-    regions_from_detections,
+    top_regions,
 )
 from mcalc.explain.sliding import ProbabilityMap, SlidingSettings, check_model_fits, predict_map
 from mcalc.progress import ProgressFn, phase
@@ -310,10 +309,8 @@ def analyse_image(
         marks=marks,
         temporal=temporal if loaded.temporal else None,
     )
-    # top_regions' rule, from the detections kept on the result (Predict draws the same).
-    if sliding.max_regions:
-        found = result.detections(region_detections(sliding))
-        result.regions = regions_from_detections(found, pmap, sliding, breast=breast)
+    # From the detections kept on the result (Predict draws the same; a batch row lists them).
+    result.regions = top_regions(pmap, spacing, breast, settings=sliding, find=result.detections)
     # Which input (recent, subtraction) a temporal model's evidence came from.
     result.evidence = result.channel_evidence(loaded)
     result.map_agreement = map_agreement(
