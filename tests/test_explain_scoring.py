@@ -249,16 +249,7 @@ def test_regions_come_from_as_many_detections_as_they_need() -> None:
             for j in range(5):
                 fine_pos[r0 + 3 * i, c0 + 3 * j] = score
                 score -= 0.001
-    fine = np.stack([1.0 - fine_pos, fine_pos], axis=-1).astype(np.float32)
-    pmap = ProbabilityMap(
-        np.ascontiguousarray(fine[::k, ::k]),
-        np.ones((grid.rows, grid.cols), bool),
-        grid,
-        CLASSES,
-        native_shape=(image, image),
-        fine=fine,
-        fine_stride=stride // k,
-    )
+    pmap = _fine_map(fine_pos, image, patch, stride)
     spacing = (1.0, 1.0)
     every = find_detections(pmap.dense(), spacing, threshold=0.5, max_detections=10**6)
     assert len(every) == 150

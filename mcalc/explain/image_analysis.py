@@ -114,7 +114,7 @@ class ImageAnalysis:
         those of other settings kept here when they hold them
         (:func:`mcalc.models.detection.narrow_detections`: the regions' detections give
         Predict's and a batch row's at the same or a higher threshold)."""
-        from mcalc.models.detection import DetectionSettings, find_detections, narrow_detections
+        from mcalc.models.detection import DetectionSettings, detections_for, narrow_detections
 
         det = settings or DetectionSettings()
         # Not a dataclass field: results pickled before it read as they are.
@@ -127,14 +127,7 @@ class ImageAnalysis:
                     found[det] = held
                     break
         if held is None:
-            held = found[det] = find_detections(
-                self.pmap.dense(),
-                self.spacing_mm,
-                min_distance_mm=det.min_distance_mm,
-                threshold=det.threshold,
-                max_detections=det.max_detections,
-                valid=self.breast,
-            )
+            held = found[det] = detections_for(self.pmap.dense(), self.spacing_mm, det, self.breast)
         return list(held)
 
     def as_dict(self) -> dict[str, Any]:

@@ -61,7 +61,7 @@ from mcalc.models.card import ModelCard
 from mcalc.models.detection import (
     Detection,
     DetectionSettings,
-    find_detections,
+    detections_for,
     probability_map,
 )
 
@@ -411,6 +411,7 @@ def top_regions(
     Example:
         >>> import numpy as np
         >>> from mcalc.explain.grid import make_grid
+        >>> from mcalc.models.detection import find_detections
         >>> grid = make_grid((64, 64), 16, 8)
         >>> proba = np.zeros((grid.rows, grid.cols, 2), np.float32)
         >>> proba[2, 2, 1] = proba[2, 3, 1] = 0.8; proba[..., 0] = 1 - proba[..., 1]
@@ -430,7 +431,7 @@ def top_regions(
     if settings.max_regions == 0:
         return []
     if find is None:
-        find = functools.partial(_search, pmap.dense(name), spacing_mm, breast)
+        find = functools.partial(detections_for, pmap.dense(name), spacing_mm, valid=breast)
     det = region_detections(settings)
     while True:
         found = find(det)
@@ -439,21 +440,6 @@ def top_regions(
             return regions
         # Cut at the cap with regions still to list: the next ones may be further down.
         det = replace(det, max_detections=det.max_detections * 4)
-
-
-def _search(
-    dense: np.ndarray, spacing_mm: tuple[float, float], breast: np.ndarray | None,
-    det: DetectionSettings,
-) -> list[Detection]:  # fmt: skip
-    """:func:`~mcalc.models.detection.find_detections` of ``dense`` in ``breast``, ``det``'s."""
-    return find_detections(
-        dense,
-        spacing_mm,
-        min_distance_mm=det.min_distance_mm,
-        threshold=det.threshold,
-        max_detections=det.max_detections,
-        valid=breast,
-    )
 
 
 def region_detections(settings: SlidingSettings | None = None) -> DetectionSettings:

@@ -46,6 +46,7 @@ __all__ = [
     "DetectionSettings",
     "Detection",
     "find_detections",
+    "detections_for",
     "narrow_detections",
     "probability_map",
     "detection_points",
@@ -268,6 +269,23 @@ def find_detections(
         if len(out) >= settings.max_detections:
             break
     return out
+
+
+def detections_for(
+    values: np.ndarray,
+    spacing_mm: Sequence[float],
+    settings: DetectionSettings,
+    valid: np.ndarray | None = None,
+) -> list[Detection]:
+    """:func:`find_detections` with ``settings``' distance, threshold and cap."""
+    return find_detections(
+        values,
+        spacing_mm,
+        min_distance_mm=settings.min_distance_mm,
+        threshold=settings.threshold,
+        max_detections=settings.max_detections,
+        valid=valid,
+    )
 
 
 def narrow_detections(
