@@ -137,8 +137,9 @@ def _table_stamp(folder: Path) -> float:
 
 def known_result(card: ModelCard, image_key: str) -> KnownResult | None:
     """The model's score for the image computed before (Predict's analyses in this server,
-    else the batch runs' tables); nothing is run. A rerun costs a listing and a stat per
-    run folder of the model; the tables are read once per change."""
+    else the batch runs' tables); nothing is run. A rerun costs a stat of the batch root
+    (listed again when a run folder is made or removed: :func:`model_run_folders`) and one
+    per run table of the model; the tables are read once per change."""
     mkey = model_key(card)
     settings = common.settings()
     found = predict_score(

@@ -4,6 +4,8 @@ fills the score field with it; it says so when none was computed (the page runs 
 from __future__ import annotations
 
 import json
+import os
+import time
 
 import pytest
 
@@ -53,3 +55,42 @@ def test_audit_shows_and_prefills_a_batch_runs_score_and_says_when_there_is_none
     at.number_input(key="audit_score_input").set_value(0.3).run()
     at.selectbox(key="audit_image").set_value(image).run()
     assert at.number_input(key="audit_score_input").value == 0.3
+
+
+def test_audit_shows_a_new_or_changed_batch_run_at_once(app_env):
+    """The page keeps the listing of the model's run folders (one stat a rerun): a run
+    made after it was listed, and a run's table replaced, show on the next rerun."""
+    card = next(c for c in list_models(get_settings().models_dir).models if c.id == "demo-custom")
+    image = "suspicious-1/CC_recent"
+
+    def row(score: float, when: str) -> dict:
+        return {"image_key": image, "score": score, "predicted": "calcification",
+                "model_key": model_key(card), "settings": "{}", "finished_at": when}  # fmt: skip
+
+    root = batch_root(get_settings())
+    first = run_name("demo-custom", app_env)
+    write_results(root / first, to_table([row(0.8125, "2026-12-05T10:00:00+00:00")]))
+    then = time.time() - 60
+    os.utime(root, (then, then))  # listed a minute after its last change: kept
+
+    at = open_page(PAGE, 60)
+    at.text_input(key="audit_reader_input").input("Dr. Test").run()
+    at.selectbox(key="audit_model").set_value("demo-custom").run()
+    at.selectbox(key="audit_image").set_value(image).run()
+
+    def said() -> str:
+        (text,) = [i.value for i in at.info if "from batch run" in i.value]
+        return text
+
+    assert f"score 0.812 (calcification), from batch run `{first}`" in said()
+    at.run()  # a rerun from the listing kept
+    assert f"from batch run `{first}`" in said()
+
+    second = run_name("demo-custom", app_env / "other")
+    write_results(root / second, to_table([row(0.5, "2026-12-05T11:00:00+00:00")]))
+    at.run()
+    assert f"score 0.500 (calcification), from batch run `{second}`" in said()
+
+    write_results(root / first, to_table([row(0.25, "2026-12-05T12:00:00+00:00")]))
+    at.run()
+    assert f"score 0.250 (calcification), from batch run `{first}`" in said()

@@ -132,7 +132,11 @@ def test_card_summary_variants():
             {"max_regions": 4, "min_region_score": 0.4, "region_rule": 2},
             "up to 4 regions scoring at least 0.4, centred on the top detections",
         ),
-        ({"region_rule": 3}, "region rule version 3"),
+        (
+            {"max_regions": 8, "region_rule": 3},
+            "up to 8 regions, centred on the top detections",
+        ),
+        ({"region_rule": 4}, "region rule version 4"),
         ({"future_knob": 2}, "future_knob 2"),
         ({}, "none recorded"),
     ],

@@ -43,6 +43,7 @@ def test_rows_match_the_predict_path_and_a_corrupt_image_is_a_row(
 ) -> None:
     from mcalc.dataset import open_dataset
     from mcalc.explain.service import ImageInput, analyse_case
+    from mcalc.models.detection import detection_clusters, find_detections
     from mcalc.models.inference import load_model
 
     summary, out = first_run
@@ -69,6 +70,26 @@ def test_rows_match_the_predict_path_and_a_corrupt_image_is_a_row(
         assert row["predicted"] == ("calcification" if expected.score >= 0.5 else "negative")
         dets = json.loads(row["detections"])
         assert len(dets) == row["n_detections"] and all(d["score"] >= 0.5 for d in dets)
+        # The row's detections, told from the analysis's: those a search of the map with
+        # the batch's settings finds (as rows were made before), to the letter.
+        det = BatchSettings().detection
+        searched = find_detections(
+            expected.pmap.dense(),
+            expected.spacing_mm,
+            min_distance_mm=det.min_distance_mm,
+            threshold=det.threshold,
+            max_detections=det.max_detections,
+            valid=expected.breast,
+        )
+        f = expected.pmap.factor
+        assert row["detections"] == json.dumps(
+            [
+                {"row": round(d.row / f, 1), "col": round(d.col / f, 1),
+                 "score": round(d.score, 6), "size_mm": d.size_mm}
+                for d in searched
+            ]
+        )  # fmt: skip
+        assert row["n_clusters"] == len(detection_clusters(searched, expected.spacing_mm))
         maps = json.loads(row["maps"])
         proba = np.load(out / maps[0])
         assert proba.shape == expected.pmap.unit_shape
@@ -77,6 +98,28 @@ def test_rows_match_the_predict_path_and_a_corrupt_image_is_a_row(
     assert ok.loc["suspicious-1/CC_recent", "score"] > 0.9
     progress = json.loads((out / "progress.json").read_text())
     assert progress["state"] == "done" and progress["done"] == 4 and progress["failed"] == 1
+
+
+def test_a_row_takes_the_analysis_detections_without_a_second_search(
+    spot_registry, tiny_demo, monkeypatch
+) -> None:
+    """The analysis found its regions' detections (threshold 0.5, top 100): the row's
+    (threshold 0.5, top 20) are told from them, with no search of the map."""
+    import mcalc.models.detection as detection
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.service import ImageInput, analyse_case
+    from mcalc.models.inference import load_model
+
+    rec = open_dataset(tiny_demo).case("suspicious-1").image("CC", "recent")
+    im = analyse_case(load_model("spot", spot_registry), [ImageInput.from_record(rec)]).images[0]
+    searches: list[object] = []
+    real = detection.find_detections
+    monkeypatch.setattr(
+        detection, "find_detections", lambda *a, **k: searches.append(k) or real(*a, **k)
+    )
+    det = BatchSettings().detection
+    assert im.detections(det) and searches == []
+    assert im.detections(detection.DetectionSettings(threshold=0.3)) and len(searches) == 1
 
 
 def test_rerun_skips_done_images_and_redoes_other_settings(

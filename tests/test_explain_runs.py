@@ -167,25 +167,29 @@ def test_what_then_makes_is_weighed_with_the_shared_analysis(monkeypatch, tmp_pa
 
 
 def test_detections_are_found_once_per_settings(monkeypatch) -> None:
+    """Found once per settings, and not at all where those kept hold them (a higher
+    threshold): :func:`mcalc.models.detection.narrow_detections`."""
     from mcalc.explain import image_analysis
     from mcalc.models import detection
-    from mcalc.models.detection import DetectionSettings
+    from mcalc.models.detection import Detection, DetectionSettings
 
+    peaks = [Detection(1, 1, 0.9, 0.1), Detection(5, 5, 0.5, 0.1), Detection(9, 9, 0.3, 0.1)]
     calls: list[float] = []
 
-    def find(dense, spacing, *, threshold, **kwargs):
+    def find(dense, spacing, *, threshold, max_detections, **kwargs):
         calls.append(threshold)
-        return [threshold]
+        return [d for d in peaks if d.score >= threshold][:max_detections]
 
     monkeypatch.setattr(detection, "find_detections", find)
     result = image_analysis.ImageAnalysis.__new__(image_analysis.ImageAnalysis)
     result.pmap = type("P", (), {"dense": lambda self: None})()  # type: ignore[assignment]
     result.spacing_mm, result.breast = (0.1, 0.1), np.ones((2, 2), bool)
     low, high = DetectionSettings(threshold=0.2), DetectionSettings(threshold=0.7)
-    assert result.detections(low) == result.detections(low) == [0.2]
-    assert result.detections(high) == [0.7] and calls == [0.2, 0.7]
+    assert result.detections(low) == result.detections(low) == peaks
+    assert result.detections(high) == peaks[:1] and calls == [0.2]  # told from low's
+    assert result.detections(DetectionSettings(threshold=0.1)) == peaks and calls == [0.2, 0.1]
     result.detections(low).clear()  # a copy: what the result keeps stays
-    assert result.detections(low) == [0.2] and calls == [0.2, 0.7]
+    assert result.detections(low) == peaks and calls == [0.2, 0.1]
 
 
 def test_results_of_an_earlier_method_are_computed_again(monkeypatch, tmp_path) -> None:

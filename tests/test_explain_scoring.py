@@ -235,6 +235,44 @@ def test_regions_are_non_overlapping_and_at_most_max_regions() -> None:
     assert again == top_regions(pmap, (0.1, 0.1))
 
 
+def test_regions_come_from_as_many_detections_as_they_need() -> None:
+    """Six clusters of 25 peaks, each cluster inside one patch, the clusters a patch apart
+    (1 mm pixels: the peaks 3 px apart are detections of their own): the top 100
+    detections lie in four clusters and give four regions, all 150 give six, which the
+    rule lists (version 2 stopped at the 100th detection and listed four)."""
+    image, patch, stride, k = 160, 32, 4, 4  # a lattice step of 1 px
+    grid = make_grid((image, image), patch, stride)
+    fine_pos = np.full(((grid.rows - 1) * k + 1, (grid.cols - 1) * k + 1), 0.45)
+    score = 0.95
+    for r0, c0 in [(5, 5), (5, 40), (5, 75), (40, 5), (40, 40), (40, 75)]:
+        for i in range(5):
+            for j in range(5):
+                fine_pos[r0 + 3 * i, c0 + 3 * j] = score
+                score -= 0.001
+    pmap = _fine_map(fine_pos, image, patch, stride)
+    spacing = (1.0, 1.0)
+    every = find_detections(pmap.dense(), spacing, threshold=0.5, max_detections=10**6)
+    assert len(every) == 150
+    want = regions_from_detections(every, pmap)
+    assert len(want) == 6 and len(regions_from_detections(every[:100], pmap)) == 4
+    assert top_regions(pmap, spacing) == want
+    # An analysis's regions (from the detections it keeps) are the same.
+    breast = np.ones(pmap.unit_shape, bool)
+    im = ImageAnalysis("x", pmap, np.zeros(pmap.unit_shape), breast, spacing, map_scores(pmap), [])
+    assert top_regions(pmap, spacing, breast, find=im.detections) == want
+    # Fewer regions asked for: the top 100 detections suffice, no search further.
+    few = SlidingSettings(max_regions=3)
+    assert top_regions(pmap, spacing, settings=few) == want[:3]
+    asked: list[int] = []
+
+    def find(det: DetectionSettings) -> list:
+        asked.append(det.max_detections)
+        return every[: det.max_detections]
+
+    assert top_regions(pmap, spacing, settings=few, find=find) == want[:3] and asked == [100]
+    assert top_regions(pmap, spacing, find=find) == want and asked == [100, 100, 400]
+
+
 def _random_fine_map(rng: np.random.Generator) -> ProbabilityMap:
     """A dense-inference map of random size and texture (blobs, plateaus, zeros)."""
     image = int(rng.integers(48, 200))

@@ -111,13 +111,13 @@ def test_cancelled_work_stops_after_the_map_before_its_regions(
     from mcalc.progress import Cancelled
 
     regions: list[int] = []
-    real = image_analysis.regions_from_detections
+    real = image_analysis.top_regions
 
     def spy(*args, **kwargs):
         regions.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(image_analysis, "regions_from_detections", spy)
+    monkeypatch.setattr(image_analysis, "top_regions", spy)
     seen: list[str] = []
 
     def progress(done: int, total: int, message: str) -> None:

@@ -9,10 +9,12 @@ import pytest
 
 from mcalc.models.detection import (
     Detection,
+    DetectionSettings,
     _disc,
     detection_clusters,
     disc_maximum,
     find_detections,
+    narrow_detections,
 )
 from mcalc.models.froc import (
     ImageCounts,
@@ -73,6 +75,78 @@ def test_anisotropic_spacing_counts_in_mm() -> None:
     m[5, 5], m[5, 8] = 0.9, 0.8  # 3 columns apart
     assert len(find_detections(m, (1.0, 1.0), min_distance_mm=2.5)) == 2
     assert len(find_detections(m, (1.0, 0.5), min_distance_mm=2.5)) == 1  # 1.5 mm apart
+
+
+def _find(m: np.ndarray, det: DetectionSettings, valid: np.ndarray) -> list[Detection]:
+    return find_detections(
+        m,
+        (0.1, 0.1),
+        min_distance_mm=det.min_distance_mm,
+        threshold=det.threshold,
+        max_detections=det.max_detections,
+        valid=valid,
+    )
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_detections_told_from_others_equal_a_search(dtype) -> None:
+    """narrow_detections against find_detections (the oracle) over random maps with
+    plateaus and ties, caps that cut and caps that do not, thresholds at, above and under
+    the held one (among them the held detections' own scores), another distance."""
+    rng = np.random.default_rng(5)
+    told = 0
+    for _ in range(40):
+        m = rng.random((int(rng.integers(20, 90)), int(rng.integers(20, 90))))
+        if rng.random() < 0.5:
+            m = np.round(m, 1)  # plateaus and ties
+        m = m.astype(dtype)
+        valid = rng.random(m.shape) < rng.choice([0.5, 1.0])
+        held = DetectionSettings(
+            threshold=float(rng.choice([0.0, 0.3, 0.5])),
+            max_detections=int(rng.integers(1, 40)),
+        )
+        found = _find(m, held, valid)
+        scores = [d.score for d in found]
+        for threshold in [held.threshold, 0.2, 0.5, 0.7, *scores[::7]]:
+            for cap in (1, 3, 20, 100):
+                for distance in (1.0, 1.5):
+                    want = DetectionSettings(distance, threshold, cap)
+                    got = narrow_detections(found, held, want)
+                    if got is not None:
+                        told += 1
+                        assert got == _find(m, want, valid), (held, want)
+        # The batch's case (the regions' threshold, a cap at most theirs): always told.
+        want = DetectionSettings(threshold=held.threshold, max_detections=held.max_detections)
+        assert narrow_detections(found, held, want) == found
+        want = DetectionSettings(
+            threshold=held.threshold, max_detections=max(1, held.max_detections // 2)
+        )
+        assert narrow_detections(found, held, want) == _find(m, want, valid)
+    assert told > 500  # most cases are told, not searched
+
+
+def test_detections_not_held_are_not_told() -> None:
+    m = np.zeros((40, 40))
+    m[5, 5], m[20, 20], m[30, 8] = 0.9, 0.6, 0.55
+    held = DetectionSettings(threshold=0.5, max_detections=2)
+    found = find_detections(m, ONE, threshold=0.5, max_detections=2)
+    assert [d.score for d in found] == [0.9, 0.6]
+    # Cut at 2: a third at or above 0.5 may lie further down.
+    assert narrow_detections(found, held, DetectionSettings(threshold=0.5)) is None
+    assert narrow_detections(found, held, DetectionSettings(threshold=0.3)) is None
+    assert narrow_detections(found, held, DetectionSettings(2.0, 0.5, 2)) is None
+    # Those at or above 0.7 all come before the cut.
+    assert narrow_detections(found, held, DetectionSettings(threshold=0.7)) == found[:1]
+    # A float32 map compares in float32: its 0.7 (0.69999999) is at or above a threshold
+    # of 0.7 there, under it in float64: left to a search.
+    m32 = m.astype(np.float32)
+    m32[20, 20] = 0.7
+    found = find_detections(m32, ONE, threshold=0.5)
+    want = DetectionSettings(threshold=0.7)
+    assert [d.score for d in find_detections(m32, ONE, threshold=0.7)] == [
+        d.score for d in found[:2]
+    ]
+    assert narrow_detections(found, DetectionSettings(threshold=0.5), want) is None
 
 
 @pytest.mark.parametrize(

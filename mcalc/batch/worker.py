@@ -2,10 +2,10 @@
 
 A :class:`BatchWorker` loads the model once (and its explainer when an explanation is
 asked), then analyses images one by one through the one analysis call of the app and the
-CLI, :func:`mcalc.explain.service.analyse_case`, and finds each map's detections with
-:func:`mcalc.models.detection.find_detections`. An image that fails (unreadable, no
-breast, a bad explanation layer) gives a row with its error, never an exception: the run
-goes on. The same class is the local pool's per-process worker and Ray Data's actor
+CLI, :func:`mcalc.explain.service.analyse_case`, and takes each map's detections from
+:meth:`mcalc.explain.image_analysis.ImageAnalysis.detections` (those the analysis found
+for its regions, when they hold them). An image that fails (unreadable, no breast, a bad
+explanation layer) gives a row with its error, never an exception: the run goes on. The same class is the local pool's per-process worker and Ray Data's actor
 (:meth:`BatchWorker.__call__` takes and returns a batch of columns).
 
 Example:
@@ -147,18 +147,11 @@ class BatchWorker:
         return row
 
     def _row(self, item: BatchItem, im: ImageAnalysis) -> dict[str, Any]:
-        from mcalc.models.detection import detection_clusters, find_detections
+        from mcalc.models.detection import detection_clusters
 
-        det = self.settings.detection
+        # Those of the analysis's regions when they hold them (no second search).
+        found = im.detections(self.settings.detection)
         dense = im.pmap.dense()
-        found = find_detections(
-            dense,
-            im.spacing_mm,
-            min_distance_mm=det.min_distance_mm,
-            threshold=det.threshold,
-            max_detections=det.max_detections,
-            valid=im.breast,
-        )
         f = im.pmap.factor
         detections = [
             {

@@ -30,8 +30,7 @@ from mcalc.explain.scoring import (
     MapScores,
     Region,
     map_scores,
-    region_detections,
-    regions_from_detections,
+    top_regions,
 )
 from mcalc.explain.sliding import ProbabilityMap, SlidingSettings, check_model_fits, predict_map
 from mcalc.progress import ProgressFn, phase
@@ -109,24 +108,26 @@ class ImageAnalysis:
     def detections(self, settings: DetectionSettings | None = None) -> list[Detection]:
         """The peaks of the positive class's map inside the breast
         (:func:`mcalc.models.detection.find_detections`), in model-input pixels, by
-        decreasing score: what Predict marks and the detection evaluation counts. Found
-        once per settings (kept on this result, so that a background run can find them
-        ahead of the page that draws them)."""
-        from mcalc.models.detection import DetectionSettings, find_detections
+        decreasing score: what Predict marks, the detection evaluation counts and a batch
+        row lists. Found once per settings (kept on this result, so that a background run
+        can find them ahead of the page that draws them), and told without a search from
+        those of other settings kept here when they hold them
+        (:func:`mcalc.models.detection.narrow_detections`: the regions' detections give
+        Predict's and a batch row's at the same or a higher threshold)."""
+        from mcalc.models.detection import DetectionSettings, detections_for, narrow_detections
 
         det = settings or DetectionSettings()
         # Not a dataclass field: results pickled before it read as they are.
         found: dict[DetectionSettings, list[Detection]] = vars(self).setdefault("_found", {})
         held = found.get(det)
         if held is None:
-            held = found[det] = find_detections(
-                self.pmap.dense(),
-                self.spacing_mm,
-                min_distance_mm=det.min_distance_mm,
-                threshold=det.threshold,
-                max_detections=det.max_detections,
-                valid=self.breast,
-            )
+            for other, dets in list(found.items()):
+                held = narrow_detections(dets, other, det)
+                if held is not None:
+                    found[det] = held
+                    break
+        if held is None:
+            held = found[det] = detections_for(self.pmap.dense(), self.spacing_mm, det, self.breast)
         return list(held)
 
     def as_dict(self) -> dict[str, Any]:
@@ -301,10 +302,8 @@ def analyse_image(
         marks=marks,
         temporal=temporal if loaded.temporal else None,
     )
-    # top_regions' rule, from the detections kept on the result (Predict draws the same).
-    if sliding.max_regions:
-        found = result.detections(region_detections(sliding))
-        result.regions = regions_from_detections(found, pmap, sliding, breast=breast)
+    # From the detections kept on the result (Predict draws the same; a batch row lists them).
+    result.regions = top_regions(pmap, spacing, breast, settings=sliding, find=result.detections)
     # Which input (recent, subtraction) a temporal model's evidence came from.
     result.evidence = result.channel_evidence(loaded)
     result.map_agreement = map_agreement(

@@ -23,16 +23,18 @@ Documented rules, used by the CLI, the Predict page, batch runs and the evaluati
 - **Top regions**: model patches centred on the image's top detections, each scoring its
   detection's score (:func:`regions_from_detections`; a detection standing for a plateau
   of equal scores, on the plateau's centre): the detections of the same dense map in the
-  same breast (:func:`top_regions`), by decreasing score, down to ``min_region_score``; a detection whose patch overlaps a kept region's by more than
-  ``nms_overlap`` (intersection over union) is left to that region; at most
-  ``max_regions``. The first region is the top detection, its score the map score: when
-  ``min_region_score`` is at most the decision threshold (both 0.5 by default) and
-  ``max_regions`` at least 1, an image reads positive exactly when it lists a region
-  scoring at or above the threshold (for any threshold above 0). Until 5 December 2026
+  same breast (:func:`top_regions`), by decreasing score, down to ``min_region_score``,
+  as many as the regions need (no cap of detections); a detection whose patch overlaps a
+  kept region's by more than ``nms_overlap`` (intersection over union) is left to that
+  region; at most ``max_regions``. The first region is the top detection, its score the
+  map score: when ``min_region_score`` is at most the decision threshold (both 0.5 by
+  default) and ``max_regions`` at least 1, an image reads positive exactly when it lists a
+  region scoring at or above the threshold (for any threshold above 0). Until 5 December 2026
   (:data:`REGION_RULE_VERSION` 1) regions were the best patches of the sliding window's
   grid (non-maximum suppression over the grid points), so a positive image could list
   none (demo normal-4 CC prior: map score 0.69, no region) and a region's score was not a
-  detection's.
+  detection's; until version 3 they came from the top 100 detections only, so a map whose
+  first 100 fell in fewer than ``max_regions`` regions listed too few.
 
 Example:
     >>> import numpy as np
@@ -45,9 +47,10 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -58,7 +61,7 @@ from mcalc.models.card import ModelCard
 from mcalc.models.detection import (
     Detection,
     DetectionSettings,
-    find_detections,
+    detections_for,
     probability_map,
 )
 
@@ -92,9 +95,9 @@ MAP_SCORE_VERSION = 2
 #: Decision threshold of a model whose card names none.
 DEFAULT_THRESHOLD = 0.5
 #: The top regions' rule's version, part of what a batch's rows and a saved verdict were
-#: made with: 2, patches centred on the top detections (5 December 2026); 1, the best
-#: patches of the grid.
-REGION_RULE_VERSION = 2
+#: made with: 3, from as many detections as the regions need; 2, patches centred on the
+#: top detections, the top 100 only (5 December 2026); 1, the best patches of the grid.
+REGION_RULE_VERSION = 3
 
 
 def map_score(dense: np.ndarray, breast: np.ndarray | None = None) -> float:
@@ -384,9 +387,14 @@ def top_regions(
     *,
     settings: SlidingSettings | None = None,
     name: str | int | None = None,
+    find: Callable[[DetectionSettings], Sequence[Detection]] | None = None,
 ) -> list[Region]:
     """The top regions of an image (the module's rule): :func:`regions_from_detections`
-    of the :func:`region_detections` of class ``name``'s dense map inside ``breast``.
+    of the detections of class ``name``'s dense map inside ``breast``, as many as the
+    regions need: the :func:`region_detections` (the top
+    :data:`~mcalc.models.detection.DEFAULT_MAX_DETECTIONS`), then, while those were cut
+    at their cap and gave fewer than ``max_regions`` regions, four times as many (a
+    detection further down, outside every kept region's patch, is a region too).
 
     Args:
         pmap: the probability map.
@@ -395,10 +403,15 @@ def top_regions(
             :func:`map_scores`.
         settings: ``max_regions``, ``min_region_score`` and ``nms_overlap``.
         name: the class ranked (default: the positive class).
+        find: the detections of that map in ``breast`` for some settings (default:
+            :func:`~mcalc.models.detection.find_detections`; an analysis passes its
+            :meth:`~mcalc.explain.image_analysis.ImageAnalysis.detections`, kept for
+            Predict's drawing and a batch's row).
 
     Example:
         >>> import numpy as np
         >>> from mcalc.explain.grid import make_grid
+        >>> from mcalc.models.detection import find_detections
         >>> grid = make_grid((64, 64), 16, 8)
         >>> proba = np.zeros((grid.rows, grid.cols, 2), np.float32)
         >>> proba[2, 2, 1] = proba[2, 3, 1] = 0.8; proba[..., 0] = 1 - proba[..., 1]
@@ -417,22 +430,24 @@ def top_regions(
     settings = settings or SlidingSettings()
     if settings.max_regions == 0:
         return []
+    if find is None:
+        find = functools.partial(detections_for, pmap.dense(name), spacing_mm, valid=breast)
     det = region_detections(settings)
-    found = find_detections(
-        pmap.dense(name),
-        spacing_mm,
-        min_distance_mm=det.min_distance_mm,
-        threshold=det.threshold,
-        max_detections=det.max_detections,
-        valid=breast,
-    )
-    return regions_from_detections(found, pmap, settings, name, breast=breast)
+    while True:
+        found = find(det)
+        regions = regions_from_detections(found, pmap, settings, name, breast=breast)
+        if len(regions) >= settings.max_regions or len(found) < det.max_detections:
+            return regions
+        # Cut at the cap with regions still to list: the next ones may be further down.
+        det = replace(det, max_detections=det.max_detections * 4)
 
 
 def region_detections(settings: SlidingSettings | None = None) -> DetectionSettings:
-    """The detections the top regions are made from: the default ones (distance between
-    them, at most :data:`~mcalc.models.detection.DEFAULT_MAX_DETECTIONS`) scoring at least
-    ``min_region_score``: with the region threshold at Predict's detection threshold (both
-    0.5 by default) the very detections Predict draws, found once for both
-    (:meth:`mcalc.explain.image_analysis.ImageAnalysis.detections`)."""
+    """The detections the top regions are made from first: the default ones (distance
+    between them, at most :data:`~mcalc.models.detection.DEFAULT_MAX_DETECTIONS`) scoring
+    at least ``min_region_score``: with the region threshold at Predict's detection
+    threshold (both 0.5 by default) the very detections Predict draws, found once for both
+    (:meth:`mcalc.explain.image_analysis.ImageAnalysis.detections`). :func:`top_regions`
+    looks further only when these are cut at the cap and give fewer than ``max_regions``
+    regions."""
     return DetectionSettings(threshold=(settings or SlidingSettings()).min_region_score)

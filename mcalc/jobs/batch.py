@@ -44,6 +44,7 @@ from mcalc.errors import JobError
 from mcalc.fileio import LockTimeout, atomic_write_json, file_lock
 from mcalc.jobs import procs
 from mcalc.jobs.progress import quiet_tail, tail_text
+from mcalc.lru import LRU
 
 __all__ = [
     "BatchOptions",
@@ -180,16 +181,41 @@ def run_name(model_id: str, data: str | Path) -> str:
     return f"{_SAFE.sub('_', model_id)}--{_SAFE.sub('_', path.stem)}-{digest}"
 
 
+#: A listing of the batch root is trusted only once the root's modification time is older
+#: than this: a folder added within the same tick of a coarse file-system clock (2 s on
+#: FAT, a few ms on ext4) leaves the time as it was, so a root changed this recently is
+#: listed again (as git treats a racily clean index).
+_RACY_NS = 2_000_000_000
+#: ``(root, model prefix)`` -> ``(the root's st_mtime_ns, its run folders of the model)``.
+_listings: LRU[tuple[str, str], tuple[int, tuple[Path, ...]]] = LRU(64)
+
+
 def model_run_folders(model_id: str, settings: Settings | None = None) -> list[Path]:
-    """The batch run folders of ``model_id`` (by their names, :func:`run_name`: one listing,
-    no file read; a model whose id begins like another's may bring that one's too, which
-    the rows' ``model_key`` tells apart)."""
+    """The batch run folders of ``model_id`` (by their names, :func:`run_name`: no file
+    read; a model whose id begins like another's may bring that one's too, which the rows'
+    ``model_key`` tells apart).
+
+    The batch root is listed again only when its modification time changed (a run folder
+    made or removed; Audit asks at every rerun): one ``stat`` otherwise. A change inside a
+    run folder (its tables replaced) does not change the root: callers that read the
+    tables stat them (``pages/audit.py``).
+    """
     root = batch_root(settings)
     prefix = f"{_SAFE.sub('_', model_id)}--"
+    key = (str(root), prefix)
     try:
-        return sorted(p for p in root.iterdir() if p.name.startswith(prefix) and p.is_dir())
+        stamp = root.stat().st_mtime_ns
+        held = _listings.get(key)
+        if held is not None and held[0] == stamp:
+            return list(held[1])
+        folders = tuple(
+            sorted(p for p in root.iterdir() if p.name.startswith(prefix) and p.is_dir())
+        )
     except OSError:
         return []
+    if time.time_ns() - stamp > _RACY_NS:
+        _listings.put(key, (stamp, folders))
+    return list(folders)
 
 
 def batch_command(job: BatchJob, models_dir: str | Path) -> list[str]:

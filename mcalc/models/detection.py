@@ -46,6 +46,8 @@ __all__ = [
     "DetectionSettings",
     "Detection",
     "find_detections",
+    "detections_for",
+    "narrow_detections",
     "probability_map",
     "detection_points",
     "detection_clusters",
@@ -267,6 +269,60 @@ def find_detections(
         if len(out) >= settings.max_detections:
             break
     return out
+
+
+def detections_for(
+    values: np.ndarray,
+    spacing_mm: Sequence[float],
+    settings: DetectionSettings,
+    valid: np.ndarray | None = None,
+) -> list[Detection]:
+    """:func:`find_detections` with ``settings``' distance, threshold and cap."""
+    return find_detections(
+        values,
+        spacing_mm,
+        min_distance_mm=settings.min_distance_mm,
+        threshold=settings.threshold,
+        max_detections=settings.max_detections,
+        valid=valid,
+    )
+
+
+def narrow_detections(
+    found: Sequence[Detection], held: DetectionSettings, want: DetectionSettings
+) -> list[Detection] | None:
+    """The detections ``want`` finds on a map, told from those ``held`` found on it
+    (``found``, :func:`find_detections` of the same map and mask), or ``None`` where they
+    cannot be told from them (search again).
+
+    The rule keeps candidates by decreasing score, each unless a kept one lies nearer than
+    ``min_distance_mm``; a threshold only drops whole plateaus scoring under it, which
+    come after every other candidate. So with the same distance and a threshold at or
+    above ``held``'s, ``want`` finds the first ``want.max_detections`` of ``found`` scoring
+    at least its threshold, provided ``found`` holds them: it was not cut at
+    ``held.max_detections``, or it holds that many of them, or it ends under the
+    threshold. A score the map's precision would compare otherwise (float32 rounds the
+    threshold down onto it) is left to a search.
+
+    Example:
+        >>> m = np.zeros((20, 20)); m[5, 5], m[15, 12], m[10, 2] = 0.9, 0.6, 0.3
+        >>> held = DetectionSettings(threshold=0.2, max_detections=3)
+        >>> found = find_detections(m, (1.0, 1.0), threshold=0.2, max_detections=3)
+        >>> [d.score for d in narrow_detections(found, held, DetectionSettings(threshold=0.5))]
+        [0.9, 0.6]
+        >>> narrow_detections(found, held, DetectionSettings(threshold=0.1)) is None
+        True
+    """
+    if want.min_distance_mm != held.min_distance_mm or want.threshold < held.threshold:
+        return None
+    t = want.threshold
+    if any(float(np.float32(t)) <= d.score < t for d in found):
+        return None
+    kept = [d for d in found if d.score >= t]
+    complete = len(found) < held.max_detections or (found and found[-1].score < t)
+    if complete or len(kept) >= want.max_detections:
+        return kept[: want.max_detections]
+    return None
 
 
 def _touching(footprint: np.ndarray) -> np.ndarray:

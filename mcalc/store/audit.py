@@ -207,7 +207,7 @@ class VerdictContext:
             region += f" scoring at least {at_least:g}" if at_least is not None else ""
             if region_rule is None:
                 region += ", the best grid patches (the rule before 5 December 2026)"
-            elif region_rule == 2:
+            elif region_rule in (2, 3):  # 3: from as many detections as they need
                 region += ", centred on the top detections"
             else:
                 region += f", region rule version {region_rule}"

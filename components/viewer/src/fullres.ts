@@ -28,6 +28,7 @@
 // index.ts how many pixels of the shown image one panel pixel spans.
 import * as cs from "@cornerstonejs/core";
 import { cacheLocalImage, range } from "./localimage";
+import { undoRowDiff } from "./rowdiff";
 import { renders } from "./visible";
 import { giveWindow } from "./window";
 
@@ -288,8 +289,8 @@ export function checkAll(force = false): void {
   ctx?.panels().forEach((_, i) => check(i, force));
 }
 
-/** Inflate and undo the row differences (zlib-delta16) -> the image's uint16 values. Self-
- * contained: it also runs as the inflating worker's body (its source text is the worker). */
+/** Inflate and undo the row differences (zlib-delta16) -> the image's uint16 values. It also
+ * runs in the inflating worker (its source text goes there, undoRowDiff's beside it). */
 export async function decode(data: Uint8Array, rows: number, cols: number): Promise<Uint16Array> {
   const stream = new Blob([data as BlobPart]).stream().pipeThrough(new DecompressionStream("deflate"));
   const buf = await new Response(stream).arrayBuffer();
@@ -297,15 +298,7 @@ export async function decode(data: Uint8Array, rows: number, cols: number): Prom
     throw new Error(`full image: ${buf.byteLength} bytes, expected ${rows}x${cols} uint16`);
   }
   const out = new Uint16Array(buf); // little-endian, as every browser's platform is
-  for (let r = 0; r < rows; r++) {
-    let acc = 0;
-    const end = (r + 1) * cols;
-    for (let k = r * cols; k < end; k++) {
-      acc = (acc + out[k]) & 0xffff;
-      out[k] = acc;
-    }
-  }
-  return out;
+  return undoRowDiff(out, rows, cols);
 }
 
 /** A raw16 answer's values read as they arrive into one buffer of the image's size (no
@@ -409,7 +402,10 @@ function makeWorker(url: string): Worker {
 function getWorker(): Worker | null {
   if (pool === undefined) {
     try {
-      const body = `const decode = ${decode.toString()};
+      // The worker's source: these functions' text, which names nothing of the bundle but
+      // undoRowDiff (a declaration under the bundle's name for it, the name decode calls).
+      const body = `${undoRowDiff.toString()}
+const decode = ${decode.toString()};
 const range = ${range.toString()};
 const readRaw16 = ${readRaw16.toString()};
 self.onmessage = async (ev) => {

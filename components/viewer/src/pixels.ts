@@ -20,6 +20,7 @@
 //
 // The sidebar's display options (window preset, invert) arrive as each panel's `window`
 // and `invert`: applyDisplay() applies a change to the case on screen, in the browser.
+import { undoRowDiff } from "./rowdiff";
 import { tabMap } from "./tab";
 import * as cs from "@cornerstonejs/core";
 
@@ -222,15 +223,7 @@ async function inflateInto(data: Uint8Array, rows: number, cols: number): Promis
   }
   if (got !== want) throw new Error(`full image: ${got} bytes, expected ${rows}x${cols} uint16`);
   const out = new Uint16Array(buf); // little-endian, as every browser's platform is
-  for (let r = 0; r < rows; r++) {
-    let acc = 0;
-    const end = (r + 1) * cols;
-    for (let k = r * cols; k < end; k++) {
-      acc = (acc + out[k]) & 0xffff;
-      out[k] = acc;
-    }
-  }
-  return out;
+  return undoRowDiff(out, rows, cols);
 }
 
 /** The values of a panel for its Cornerstone image (handed over: the image keeps them). */
