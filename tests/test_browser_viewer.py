@@ -72,6 +72,17 @@ def test_browse_viewer_panels_sync_window_and_next_case(demo_app):
         assert zoom1[0] > zoom0[0] * 1.05, (zoom0, zoom1)
         for i in range(1, 4):
             assert zoom1[i] > zoom0[i] * 1.05, f"panel {i} did not follow: {zoom0} -> {zoom1}"
+        # After the zoom's renders each overlay (this case's marks) is shown with its drawing;
+        # with the overlays off (O) each is blank and hidden, no canvas to copy and blend per
+        # frame (src/interact.ts); on again, drawn and shown.
+        inks = _overlay_inks(frame)
+        assert all(shown == "visible" and ink > 0 for shown, ink in inks), inks
+        frame.press(VIEWER, "o")
+        inks = _overlay_inks(frame)
+        assert _state(frame)["overlays"] == "false" and inks == [("hidden", 0)] * 4, inks
+        frame.press(VIEWER, "o")
+        inks = _overlay_inks(frame)
+        assert all(shown == "visible" and ink > 0 for shown, ink in inks), inks
 
         # Right-button drag sets window/level in the browser: no Streamlit rerun happens.
         drag_from = page.evaluate("() => performance.now()")
