@@ -65,6 +65,9 @@ class Xvfb:
                         f"Xvfb exited with {self.proc.wait()} before giving a display number"
                     )
                 got += chunk
+        except BaseException:
+            self.__exit__(None, None, None)  # no server left behind
+            raise
         finally:
             os.close(read)
             if write >= 0:
