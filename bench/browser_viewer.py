@@ -608,9 +608,12 @@ def main() -> int:
             finally:
                 browser.close()
         if not args.protocol_only:
-            why = real_input_times(
-                url, repeat, b._timed, b._settle, b._step, b.VIEWER_STATE, b.OBSERVER, m
-            )
+            try:  # a failure here loses the real-input rows, not the others
+                why = real_input_times(
+                    url, repeat, b._timed, b._settle, b._step, b.VIEWER_STATE, b.OBSERVER, m
+                )
+            except Exception as exc:
+                why = f"viewer real input FAILED ({str(exc).splitlines()[0]})"
             if why:
                 b._log(why)
     shutil.rmtree(tmp, ignore_errors=True)  # the demo set and the app's caches
