@@ -9,7 +9,9 @@ Benches (each a module of ``bench/`` exposing ``figures(quick) -> list[dict]``):
   architecture against a forward pass of the same patches;
 - ``train``: the training input pipeline against the same train step on in-memory tensors,
   every architecture;
-- ``browser``: the page interactions in Chromium (``bench/browser.py``, when present).
+- ``browser``: the page interactions in Chromium (``bench/browser.py``, when present); the
+  viewer's wheel and W/L also from a real mouse (XTest, headed Chromium on an Xvfb of its
+  own) where Xvfb and libXtst exist (``bench/xinput.py``).
 
 A figure is ``{"name", "value", "floor", "ratio", "aim", "met"}`` (seconds; see
 ``bench/figures.py`` for how ratios follow the aims). A bench that is absent or fails is

@@ -25,7 +25,9 @@ times, from the user's action to the page settled (Streamlit's script state back
   explanation for the cold and next cases, the model being loaded), before and after the
   browser session (mean of both: the machine may be shared);
 - the reading viewer's wheel zoom, W/L drag, keyboard next case and full-resolution
-  arrival (``bench/browser_viewer.py``).
+  arrival (``bench/browser_viewer.py``); the wheel and W/L twice more where Xvfb and libXtst
+  exist: from a real mouse (XTest) in a headed Chromium on an X server of its own, and
+  through the DevTools protocol in that browser (``real_input_times``).
 
     python bench/browser.py [--quick] [--json]
 
@@ -54,7 +56,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench.browser_viewer import fullres_times, viewer_rows, viewer_times  # noqa: E402
+from bench.browser_viewer import (  # noqa: E402
+    fullres_times,
+    real_input_times,
+    viewer_rows,
+    viewer_times,
+)
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, VIEWER, running_app, viewer_frame  # noqa: E402
 
 MODEL = "demo-custom"
@@ -669,6 +676,12 @@ def figures(quick: bool) -> list[dict[str, Any]]:
     os.environ.pop("MCALC_DATA", None)
     with running_app(env, timeout=180) as url:
         m = _measure(url, repeat, cold_cases, nxt, log)
+        try:  # the wheel and W/L from a real mouse (XTest, headed on Xvfb), where possible
+            why = real_input_times(url, repeat, _timed, _settle, _step, VIEWER_STATE, OBSERVER, m)
+            if why:
+                _log(why)
+        except Exception as exc:
+            _log(f"viewer real input FAILED ({str(exc).splitlines()[0]})")
     reached = [w for w in ahead_works(log) if any(f"of {c}/" in w["work"] for c in cold_cases)]
     if reached:  # never expected: the cold row would not be cold
         _log(f"WARNING: cold cases analysed ahead: {reached}")

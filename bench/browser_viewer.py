@@ -84,6 +84,149 @@ def _input_ms(page: Any, out: dict[str, list[float]], name: str) -> None:
         out.setdefault(name, []).append(float(ms) / 1000.0)
 
 
+class ProtocolInput:
+    """The harness's way in: Playwright's mouse, which sends each wheel step and move as a
+    DevTools-protocol command (``Input.dispatchMouseEvent``). Chromium holds a protocol wheel
+    until the renderer's next frame before the page gets it, which a real wheel does not
+    have (docs/measurements.md, "where the wheel's page clock goes")."""
+
+    def __init__(self, page: Any) -> None:
+        self.page = page
+
+    def point(self, x: float, y: float) -> None:
+        self.page.mouse.move(x, y)
+
+    def wheel_in(self) -> None:
+        self.page.mouse.wheel(0, -120)
+
+    def right(self, down: bool) -> None:
+        if down:
+            self.page.mouse.down(button="right")
+        else:
+            self.page.mouse.up(button="right")
+
+
+class RealInput:
+    """A reader's mouse: the X server's XTest extension (``bench/xinput.py``) on the headed
+    browser's display; page coordinates become the screen's through ``offset`` (the
+    window's content origin on the screen)."""
+
+    def __init__(self, xtest: Any, offset: tuple[float, float]) -> None:
+        self.xtest = xtest
+        self.offset = offset
+
+    def point(self, x: float, y: float) -> None:
+        self.xtest.move(x + self.offset[0], y + self.offset[1])
+
+    def wheel_in(self) -> None:
+        from bench.xinput import WHEEL_UP
+
+        self.xtest.click(WHEEL_UP)  # one wheel click away from the reader: zoom in
+
+    def right(self, down: bool) -> None:
+        from bench.xinput import RIGHT
+
+        self.xtest.button(RIGHT, down)
+
+
+#: In every frame: the last pointer position seen (client and screen coordinates).
+POINTER = """
+addEventListener('mousemove', e => { window.__mcPointer = [e.clientX, e.clientY, e.screenX,
+  e.screenY]; }, {capture: true, passive: true});
+"""
+
+#: The real-input session's screen, and its window's content size (the headless benches'
+#: viewport, so the panels have the same size).
+REAL_SCREEN = (1700, 2300)
+REAL_VIEWPORT = (1500, 1900)
+
+
+def real_input_times(
+    url: str,
+    repeat: int,
+    timed: Callable[..., float],
+    settle: Callable[..., float],
+    step: Callable[[dict[str, list[float]], str, Any, Callable[[], list[float]]], None],
+    state: str,
+    observer: str,
+    out: dict[str, list[float]],
+) -> str | None:
+    """The wheel and W/L steps of :func:`viewer_times` from a real input device, on the app
+    at ``url``: headed Chromium on an X server of its own (Xvfb) at the headless benches'
+    viewport, Browse's page, the same steps and the same poll, each wheel click and move sent
+    through XTest (``out["viewer_wheel_xtest"]``, ``viewer_wl_xtest`` and their page-clock
+    ``viewer_wheel_input_xtest``, ``viewer_wl_input_xtest``); then the same steps through
+    the DevTools protocol in that browser (``*_headed``: how much of the difference is the
+    way in, how much headed against headless). Returns why it was not measured (Xvfb or
+    libXtst absent), else None."""
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    from bench import xinput
+    from tests.browser import CHROMIUM, CHROMIUM_ARGS
+
+    lacking = xinput.missing()
+    if lacking:
+        return (
+            f"real input not measured: {', '.join(lacking)} absent (apt-get install xvfb xdotool)"
+        )
+    args = [a for a in CHROMIUM_ARGS if a != "--headless"] + [
+        "--window-position=0,0",
+        f"--window-size={REAL_VIEWPORT[0]},{REAL_VIEWPORT[1]}",
+    ]
+    with xinput.Xvfb(*REAL_SCREEN) as display, sync_playwright() as p:
+        env = {**os.environ, "DISPLAY": display}
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=args, headless=False, env=env)
+        xtest = xinput.XTest(display)
+        try:
+            context = browser.new_context(no_viewport=True)
+            for script in (observer, renderer_script(), POINTER):
+                context.add_init_script(script)
+            context.set_default_timeout(180_000)
+            page = context.new_page()
+            # The window's content to the headless viewport's size: the same panels.
+            cdp = context.new_cdp_session(page)
+            win = cdp.send("Browser.getWindowForTarget")["windowId"]
+            dx, dy = page.evaluate("() => [outerWidth - innerWidth, outerHeight - innerHeight]")
+            bounds = {"left": 0, "top": 0, "width": REAL_VIEWPORT[0] + dx}
+            bounds["height"] = REAL_VIEWPORT[1] + dy
+            cdp.send("Browser.setWindowBounds", {"windowId": win, "bounds": bounds})
+            page.goto(f"{url}/browse", wait_until="networkidle")
+            settle(page, 0.0, f"!!{state}.case", ran=False)
+            size = page.evaluate("() => [innerWidth, innerHeight]")
+            if tuple(size) != REAL_VIEWPORT:
+                raise RuntimeError(
+                    f"the headed window's content is {size[0]}x{size[1]}, expected"
+                    f" {REAL_VIEWPORT[0]}x{REAL_VIEWPORT[1]} (the headless viewport):"
+                    f" is the Xvfb screen ({REAL_SCREEN[0]}x{REAL_SCREEN[1]}) large enough?"
+                )
+            # Where the page's (0, 0) is on the screen: a pointer move over the page's own
+            # document (its top-left corner, not the viewer's frame), read back.
+            xtest.move(dx + 5, dy + 5)
+            got = page.wait_for_function("() => window.__mcPointer").json_value()
+            offset = (got[2] - got[0], got[3] - got[1])
+            real = RealInput(xtest, offset)
+            x, y = _panel_centre(page)
+            real.point(x, y)
+            frame = next(f for f in page.frames if "viewer" in f.url)
+            seen = frame.wait_for_function("() => window.__mcPointer").json_value()
+            box = page.locator("iframe[title*='mcalc_viewer']").first.bounding_box()
+            at = (seen[0] + box["x"], seen[1] + box["y"])
+            if abs(at[0] - x) > 2 or abs(at[1] - y) > 2:
+                raise RuntimeError(
+                    f"an XTest move to the panel's centre ({x:.0f}, {y:.0f}) reached the page"
+                    f" at ({at[0]:.0f}, {at[1]:.0f}): the window is not where the bench"
+                    " placed it (a window manager on this display?)"
+                )
+            viewer_times(page, repeat, timed, state, out, step, "_xtest", real, next_case=False)
+            viewer_times(page, repeat, timed, state, out, step, "_headed", next_case=False)
+        finally:
+            xtest.close()
+            browser.close()
+    return None
+
+
 def viewer_times(
     page: Any,
     repeat: int,
@@ -92,25 +235,29 @@ def viewer_times(
     out: dict[str, list[float]],
     step: Callable[[dict[str, list[float]], str, Any, Callable[[], list[float]]], None],
     suffix: str = "",
+    way: Any = None,
+    next_case: bool = True,
 ) -> None:
     """Wheel zoom, W/L drag and keyboard next case on the Browse page already open.
 
     ``timed(page, action, cond, ran=...)`` and ``step`` are ``bench/browser.py``'s; ``state``
     its JavaScript expression of the viewer's ``dataset``; the steps' input-to-drawn times
-    on the page's clock go to ``out["viewer_wheel_input" + suffix]`` (and ``_wl_``)."""
+    on the page's clock go to ``out["viewer_wheel_input" + suffix]`` (and ``_wl_``). ``way``
+    sends the wheel and the drag: :class:`ProtocolInput` (the default: the DevTools
+    protocol, the harness's way in) or :class:`RealInput` (XTest); the same steps, the same
+    poll either way. ``next_case=False`` leaves out the keyboard's next case."""
+    way = way or ProtocolInput(page)
 
     def wheel() -> list[float]:
         x, y = _panel_centre(page)
-        page.mouse.move(x, y)
+        way.point(x, y)
         times = []
         for _ in range(repeat):
             before = _state(page, f"{state}.zoom")
             zooms = f"JSON.parse({state}.zoom || '[]')"
             was = f"JSON.parse({json.dumps(before)})"
             cond = f"{zooms}.length > 1 && {zooms}.every((z, i) => z !== {was}[i])"
-            times.append(
-                timed(page, lambda: page.mouse.wheel(0, -120), _noting(cond, state), ran=False)
-            )
+            times.append(timed(page, way.wheel_in, _noting(cond, state), ran=False))
             _input_ms(page, out, f"viewer_wheel_input{suffix}")
         return times
 
@@ -119,8 +266,8 @@ def viewer_times(
         # press and release are not timed. (Until 2 December 2026 the press, three moves and
         # the release were timed as one action: three frames and five input round trips.)
         x, y = _panel_centre(page)
-        page.mouse.move(x, y)
-        page.mouse.down(button="right")
+        way.point(x, y)
+        way.right(True)
         times = []
         try:
             for k in range(repeat):
@@ -133,14 +280,14 @@ def viewer_times(
                 )
                 to = (x + 8 * (k + 1), y + 6 * (k + 1))
                 times.append(
-                    timed(page, lambda to=to: page.mouse.move(*to), _noting(cond, state), ran=False)
+                    timed(page, lambda to=to: way.point(*to), _noting(cond, state), ran=False)
                 )
                 _input_ms(page, out, f"viewer_wl_input{suffix}")
         finally:
-            page.mouse.up(button="right")
+            way.right(False)
         return times
 
-    def next_case() -> list[float]:
+    def next_keyboard() -> list[float]:
         # P then N, in turn. Where the viewer starts is not known: after bench/browser.py's
         # Browse steps it shows the last case (no next), alone (this file's main) the first
         # (no previous: P changed nothing, the wait for a new case waited 300 s). One N,
@@ -159,9 +306,10 @@ def viewer_times(
             times.append(timed(page, lambda f=frame, key=key: f.press(VIEWER, key), cond))
         return times
 
-    step(out, "viewer_wheel", page, wheel)
-    step(out, "viewer_wl", page, window_level)
-    step(out, "viewer_next", page, next_case)
+    step(out, f"viewer_wheel{suffix}", page, wheel)
+    step(out, f"viewer_wl{suffix}", page, window_level)
+    if next_case:
+        step(out, "viewer_next", page, next_keyboard)
 
 
 def _loopback(nbytes: int) -> float:
@@ -267,10 +415,11 @@ def fullres_times(
                 if at_full is not None and k == 0:
 
                     def local_only(out: dict[str, list[float]], name: str, *rest: Any) -> None:
-                        if name != "viewer_next":
-                            out[f"{name}_full"] = rest[1]()
+                        out[name] = rest[1]()  # name: viewer_wheel_full, viewer_wl_full
 
-                    viewer_times(page, repeat, timed, state, at_full, local_only, "_full")
+                    viewer_times(
+                        page, repeat, timed, state, at_full, local_only, "_full", next_case=False
+                    )
                 _log_breakdown(timing)
                 shown_cases.append(
                     (
@@ -347,6 +496,14 @@ def _log_breakdown(t: dict[str, Any]) -> None:
     )
 
 
+#: The ways a wheel step or drag move is sent, as the rows name them: (key suffix, label).
+WAYS = [
+    ("", "[protocol: the harness's way in]"),
+    ("_xtest", "[XTest: a real mouse, headed]"),
+    ("_headed", "[protocol, headed]"),
+]
+
+
 def viewer_rows(
     med: Callable[[str], float], idle: float, row: Callable[..., dict[str, Any]]
 ) -> list[dict[str, Any]]:
@@ -370,23 +527,29 @@ def viewer_rows(
         arrives.append(
             row("viewer: full resolution arrives (4096x3328)", fullres, fallback, AIM_FULLRES)
         )
+    # The wheel and W/L steps by each way in: the DevTools protocol in the headless session
+    # (the harness's way in, as every other row), then, where Xvfb and libXtst exist
+    # (:func:`real_input_times`), a real mouse through XTest in a headed browser and the
+    # protocol again in that browser. The aim is the reader's: the XTest rows carry it where
+    # they are measured (README, "Benchmarks").
+    local = []
+    for suffix, label in WAYS:
+        if suffix and med(f"viewer_wheel{suffix}") != med(f"viewer_wheel{suffix}"):
+            continue  # not measured (no X server here): no row rather than a row "not met"
+        local += [
+            row(f"viewer: wheel zoom, partners follow {label}", med(f"viewer_wheel{suffix}"),
+                idle, AIM_LOCAL),
+            row(f"viewer: W/L drag, one move (right button held) {label}",
+                med(f"viewer_wl{suffix}"), idle, AIM_LOCAL),
+            # The same steps on the page's clock: the input's own time stamp to the frame
+            # that drew it, without the bench's command to the browser and its polling.
+            row(f"viewer: wheel zoom, input to drawn (page clock) {label}",
+                med(f"viewer_wheel_input{suffix}"), idle, AIM_LOCAL),
+            row(f"viewer: W/L one move, input to drawn (page clock) {label}",
+                med(f"viewer_wl_input{suffix}"), idle, AIM_LOCAL),
+        ]  # fmt: skip
     return [
-        row("viewer: wheel zoom, partners follow", med("viewer_wheel"), idle, AIM_LOCAL),
-        row("viewer: W/L drag, one move (right button held)", med("viewer_wl"), idle, AIM_LOCAL),
-        # The same steps on the page's clock: the input's own time stamp to the frame that
-        # drew it, without the bench's command to the browser and its polling.
-        row(
-            "viewer: wheel zoom, input to drawn (page clock)",
-            med("viewer_wheel_input"),
-            idle,
-            AIM_LOCAL,
-        ),
-        row(
-            "viewer: W/L one move, input to drawn (page clock)",
-            med("viewer_wl_input"),
-            idle,
-            AIM_LOCAL,
-        ),
+        *local,
         row("viewer: keyboard next case (N)", med("viewer_next"), idle, AIM_NEXT),
         *arrives,
         *full,
@@ -394,8 +557,10 @@ def viewer_rows(
 
 
 def main() -> int:
-    """``python bench/browser_viewer.py [--quick] [--json]``: the viewer's figures alone
-    (idle round trip, wheel, W/L, next case; full resolution unless ``--quick``)."""
+    """``python bench/browser_viewer.py [--quick] [--json] [--protocol-only]``: the viewer's
+    figures alone (idle round trip, wheel, W/L, next case; the wheel and W/L again from a real
+    mouse where Xvfb and libXtst exist, unless ``--protocol-only``; full resolution unless
+    ``--quick``)."""
     import argparse
     import os
 
@@ -407,6 +572,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=main.__doc__)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument(
+        "--protocol-only",
+        action="store_true",
+        help="no real-input (XTest, headed on Xvfb) session after the headless one",
+    )
     args = ap.parse_args()
     repeat = 3 if args.quick else 5
     tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-viewer-"))
@@ -416,21 +586,36 @@ def main() -> int:
     m: dict[str, list[float]] = {}
     from playwright.sync_api import sync_playwright
 
-    with running_app(b.app_env(tmp), timeout=180) as url, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=b.CHROMIUM, args=b.CHROMIUM_ARGS, headless=True)
-        try:
-            context = b.new_context(browser, renderer_script())
-            page = context.new_page()
-            page.goto(url, wait_until="networkidle")
-            b._settle(page, 0.0, "!!document.querySelector('[data-testid=stSidebar]')", ran=False)
-            demo = page.get_by_role("button", name="Demo data")
-            b._timed(page, demo.click)
-            b._step(m, "idle", page, lambda: [b._timed(page, demo.click) for _ in range(repeat)])
-            page.goto(f"{url}/browse", wait_until="networkidle")
-            b._settle(page, 0.0, f"!!{b.VIEWER_STATE}.case", ran=False)
-            viewer_times(page, repeat, b._timed, b.VIEWER_STATE, m, b._step)
-        finally:
-            browser.close()
+    with running_app(b.app_env(tmp), timeout=180) as url:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(
+                executable_path=b.CHROMIUM, args=b.CHROMIUM_ARGS, headless=True
+            )
+            try:
+                context = b.new_context(browser, renderer_script())
+                page = context.new_page()
+                page.goto(url, wait_until="networkidle")
+                sidebar = "!!document.querySelector('[data-testid=stSidebar]')"
+                b._settle(page, 0.0, sidebar, ran=False)
+                demo = page.get_by_role("button", name="Demo data")
+                b._timed(page, demo.click)
+                b._step(
+                    m, "idle", page, lambda: [b._timed(page, demo.click) for _ in range(repeat)]
+                )
+                page.goto(f"{url}/browse", wait_until="networkidle")
+                b._settle(page, 0.0, f"!!{b.VIEWER_STATE}.case", ran=False)
+                viewer_times(page, repeat, b._timed, b.VIEWER_STATE, m, b._step)
+            finally:
+                browser.close()
+        if not args.protocol_only:
+            try:  # a failure here loses the real-input rows, not the others
+                why = real_input_times(
+                    url, repeat, b._timed, b._settle, b._step, b.VIEWER_STATE, b.OBSERVER, m
+                )
+            except Exception as exc:
+                why = f"viewer real input FAILED ({str(exc).splitlines()[0]})"
+            if why:
+                b._log(why)
     shutil.rmtree(tmp, ignore_errors=True)  # the demo set and the app's caches
     if not args.quick:
         m["viewer_fullres"] = fullres_times(

@@ -72,6 +72,17 @@ def test_browse_viewer_panels_sync_window_and_next_case(demo_app):
         assert zoom1[0] > zoom0[0] * 1.05, (zoom0, zoom1)
         for i in range(1, 4):
             assert zoom1[i] > zoom0[i] * 1.05, f"panel {i} did not follow: {zoom0} -> {zoom1}"
+        # After the zoom's renders each overlay (this case's marks) is shown with its drawing;
+        # with the overlays off (O) each is blank and hidden, no canvas to copy and blend per
+        # frame (src/interact.ts); on again, drawn and shown.
+        inks = _overlay_inks(frame)
+        assert all(shown == "visible" and ink > 0 for shown, ink in inks), inks
+        frame.press(VIEWER, "o")
+        inks = _overlay_inks(frame)
+        assert _state(frame)["overlays"] == "false" and inks == [("hidden", 0)] * 4, inks
+        frame.press(VIEWER, "o")
+        inks = _overlay_inks(frame)
+        assert all(shown == "visible" and ink > 0 for shown, ink in inks), inks
 
         # Right-button drag sets window/level in the browser: no Streamlit rerun happens.
         drag_from = page.evaluate("() => performance.now()")
@@ -189,6 +200,22 @@ def test_browse_viewer_panels_sync_window_and_next_case(demo_app):
         assert all(k.startswith(f"{state['case']}/") for k in keys), (state["case"], keys)
 
 
+def _overlay_inks(frame) -> list[tuple[str, int]]:
+    """Per panel, its overlay canvas' visibility and how many of its pixels hold ink."""
+    return [
+        (str(v), int(n))
+        for v, n in frame.eval_on_selector_all(
+            ".panel canvas.ov",
+            """els => els.map(c => {
+              const d = c.getContext('2d').getImageData(0, 0, c.width || 1, c.height || 1).data;
+              let n = 0;
+              for (let i = 3; i < d.length; i += 4) if (d[i]) n++;
+              return [getComputedStyle(c).visibility, n];
+            })""",
+        )
+    ]
+
+
 def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
     from mcalc.store import MarkStore
 
@@ -217,6 +244,10 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
             " - e.querySelector('.label').getBoundingClientRect().bottom)",
         )
         assert min(gaps) >= 0, gaps
+        # Each panel's overlay is shown exactly when it holds a drawing: one left blank is
+        # hidden and untouched (no canvas to copy and blend each frame, src/interact.ts).
+        inks = _overlay_inks(frame)
+        assert all((shown == "visible") == (ink > 0) for shown, ink in inks), inks
 
         frame.focus(VIEWER)  # may scroll the page: aim after it
         frame.press(VIEWER, "a")  # the mark tool
@@ -236,6 +267,9 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
             assert save_button.inner_text() == f"Save marks ({k})"  # not the count at the start
             latencies.append(float(state["lastMarkMs"]))
         assert max(latencies) < 100, f"click-to-mark took {latencies} ms"
+        inks = _overlay_inks(frame)
+        assert inks[index][0] == "visible" and inks[index][1] > 0, inks  # the marks drawn
+        assert all((shown == "visible") == (ink > 0) for shown, ink in inks), inks
         fetched = page.evaluate(_FETCHED_SINCE, marking_from)
         assert fetched == [], f"marking fetched something from the server: {fetched}"
         # Undo (Ctrl+Z) removes the last mark, in the browser.

@@ -232,12 +232,7 @@ function drawOverlay(i: number): void {
   if (!panelEl || !p) return;
   const canvas = panelEl.querySelector("canvas.ov") as HTMLCanvasElement;
   const [w, h] = ia.sizeOf(panelEl); // no forced layout per panel (interact.ts)
-  if (canvas.width !== w || canvas.height !== h) {
-    canvas.width = w;
-    canvas.height = h;
-  }
-  const ctx = canvas.getContext("2d") as CanvasRenderingContext2D;
-  ctx.clearRect(0, 0, w, h);
+  const ctx = ia.beginOverlay(canvas, w, h); // a blank overlay stays untouched (interact.ts)
   lyr.drawUnder(i, ctx, layerHost);
   if (showOverlays) {
     ctx.strokeStyle = "#00e5ff";
@@ -281,12 +276,14 @@ function drawOverlay(i: number): void {
   temporal.drawOn(i, ctx);
   ol.drawOutlines(i, ctx, outlineHost, LABEL_COLOURS);
   lyr.drawOver(i, ctx, layerHost);
+  ia.endOverlay(canvas);
   const vp = viewport(i);
   const wl = panelEl.querySelector(".wl") as HTMLDivElement;
   const voi = vp?.getProperties().voiRange;
   if (voi && vp) {
     const width = voi.upper - voi.lower;
-    wl.textContent = `W ${width.toFixed(0)} L ${(voi.lower + width / 2).toFixed(0)}  zoom ${rd.zoom(vp).toFixed(2)}`;
+    const text = `W ${width.toFixed(0)} L ${(voi.lower + width / 2).toFixed(0)}  zoom ${rd.zoom(vp).toFixed(2)}`;
+    if (wl.textContent !== text) wl.textContent = text; // the same text: no layout
   }
 }
 function drawAll(): void {

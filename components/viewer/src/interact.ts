@@ -15,6 +15,11 @@
 //   ResizeObserver instead.
 // - On the CPU path a W/L move is drawn as a draft at each panel's own resolution while the
 //   drag lasts, and exactly once it ends (visible.ts, "the draft of a W/L drag").
+// - Each panel's overlay canvas (marks, outlines, maps, labels) was cleared and redrawn after
+//   every render, blank or not: a canvas touched in a frame is copied into a new compositor
+//   resource at the commit and blended over its panel by the (software) display compositor,
+//   four times a frame for nothing on a case without marks. A blank overlay is now left
+//   untouched and hidden (`beginOverlay`/`endOverlay`).
 import * as cs from "@cornerstonejs/core";
 import * as tools from "@cornerstonejs/tools";
 import * as vis from "./visible";
@@ -125,4 +130,66 @@ export function watchInput(el: HTMLElement): void {
 /** Milliseconds since the last noted input ("" before any). */
 export function inputMs(): string {
   return inputStamp < 0 ? "" : (performance.now() - inputStamp).toFixed(1);
+}
+
+// ---- overlay canvases touched only when they carry something ---------------------------------
+// The 2D context's calls that put ink on a canvas (a path's fill or stroke, a rectangle, text,
+// an image): wrapped on each overlay's own context to note that a drawing drew something.
+const INKING = [
+  "fill",
+  "stroke",
+  "fillRect",
+  "strokeRect",
+  "fillText",
+  "strokeText",
+  "drawImage",
+  "putImageData",
+] as const;
+interface Ink {
+  ctx: CanvasRenderingContext2D;
+  drew: boolean; // something drawn since beginOverlay
+  blank: boolean; // the canvas holds nothing (cleared, resized, or nothing drawn)
+}
+const inks = new WeakMap<HTMLCanvasElement, Ink>();
+
+function inkOf(canvas: HTMLCanvasElement): Ink {
+  let ink = inks.get(canvas);
+  if (ink) return ink;
+  const ctx = canvas.getContext("2d") as CanvasRenderingContext2D;
+  const made: Ink = { ctx, drew: false, blank: false }; // a new canvas: cleared once anyway
+  const own = ctx as unknown as Record<string, unknown>;
+  for (const name of INKING) {
+    const plain = ctx[name] as (...a: unknown[]) => unknown;
+    own[name] = function (this: CanvasRenderingContext2D, ...a: unknown[]) {
+      made.drew = true;
+      return plain.apply(this, a);
+    };
+  }
+  inks.set(canvas, made);
+  return made;
+}
+
+/** The overlay `canvas`' context for a new drawing at `w` x `h`: cleared if it holds one (a
+ * blank canvas is not touched, so the compositor keeps its resource). Call `endOverlay`
+ * after drawing. */
+export function beginOverlay(canvas: HTMLCanvasElement, w: number, h: number): CanvasRenderingContext2D {
+  const ink = inkOf(canvas);
+  if (canvas.width !== w || canvas.height !== h) {
+    canvas.width = w; // resizing clears it
+    canvas.height = h;
+    ink.blank = true;
+  }
+  if (!ink.blank) ink.ctx.clearRect(0, 0, w, h);
+  ink.drew = false;
+  return ink.ctx;
+}
+
+/** After a drawing begun by `beginOverlay`: a canvas left blank is hidden (the compositor has
+ * no layer to blend over the panel), one with a drawing shown. */
+export function endOverlay(canvas: HTMLCanvasElement): void {
+  const ink = inks.get(canvas);
+  if (!ink) return;
+  ink.blank = !ink.drew;
+  const visibility = ink.blank ? "hidden" : "";
+  if (canvas.style.visibility !== visibility) canvas.style.visibility = visibility;
 }
