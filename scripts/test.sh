@@ -23,6 +23,16 @@ if ! command -v pdftotext >/dev/null 2>&1; then
   fi
 fi
 
+# Xvfb and xdotool: the bench's real-input (XTest) helper is tested on an X server of its
+# own (tests/test_bench_xinput.py); xdotool reads the pointer back.
+if ! command -v Xvfb >/dev/null 2>&1 || ! command -v xdotool >/dev/null 2>&1; then
+  if [ "$(id -u)" = "0" ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb xdotool >/dev/null
+  else
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq xvfb xdotool >/dev/null
+  fi
+fi
+
 python -m pip install -q --disable-pip-version-check -r requirements-dev.txt
 
 ruff check .
