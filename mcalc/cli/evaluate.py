@@ -369,14 +369,14 @@ def _cmd_crossval(args: argparse.Namespace) -> int:
         p = out["pooled"][level]
         ci = f" (95% CI {p['auc_ci_text']})" if p["auc_ci_text"] else ""
         print(
-            f"  {level}: AUC mean {fmt(ms['mean'])} ± {fmt(ms['sd'])} over {ms['n']} folds; "
+            f"  {level}: AUC mean {fmt(ms['mean'])} (sd {fmt(ms['sd'])}) over {ms['n']} folds; "
             f"pooled out-of-fold {fmt(p['auc'])}{ci}"
         )
     if "detection_mean_sd" in out:
         d = out["detection_mean_sd"]
         print(
-            f"  detection: mean sensitivity at 0.5-4 FP/image {fmt(d['cpm']['mean'])} ± "
-            f"{fmt(d['cpm']['sd'])}; clusters {fmt(d['cluster_cpm']['mean'])}"
+            f"  detection: mean sensitivity at 0.5-4 FP/image {fmt(d['cpm']['mean'])} (sd "
+            f"{fmt(d['cpm']['sd'])}); clusters {fmt(d['cluster_cpm']['mean'])}"
         )
         pooled = out["detection_pooled"]["summary"]
         print(
