@@ -72,6 +72,10 @@ def test_train_json_then_models_then_evaluate(tiny_data, tmp_path, capsys) -> No
     assert main(args) == 0
     text = capsys.readouterr().out
     assert f"  AUC {auc}, accuracy" in text and "  suspicious vs rest: AUC" in text
+    # Which class each row and column is (a bare 3x3 list of lists named none).
+    assert (
+        "confusion matrix (rows truth, columns predicted: normal, benign, suspicious): [[" in text
+    )
 
 
 @pytest.mark.slow

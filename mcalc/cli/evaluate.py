@@ -94,7 +94,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         f"  AUC {auc_text(m)}, accuracy {fmt(m.get('accuracy'))}, "
         f"sensitivity {fmt(m.get('sensitivity'))}, specificity {fmt(m.get('specificity'))}"
     )
-    print(f"  confusion matrix (rows truth, columns predicted): {m['confusion_matrix']}")
+    # The classes' order, in which the matrix's rows and columns run (the model's outputs).
+    classes = ", ".join(result.scores.classes) if result.scores is not None else ""
+    print(
+        f"  confusion matrix (rows truth, columns predicted{': ' + classes if classes else ''}): "
+        f"{m['confusion_matrix']}"
+    )
     for key, reason in result.skipped_images.items():
         print(f"  LEFT OUT {key}: {reason}")
     for name, pc in (m.get("per_class") or {}).items():
