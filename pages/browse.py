@@ -256,16 +256,7 @@ def display_ui(top: int = 4095, reading: bool = True) -> DisplayOptions:
 
 
 def metadata_ui(case: CaseRecord) -> None:
-    fields = {
-        "Side": {"L": "Left", "R": "Right"}.get(case.laterality or "", "unknown"),
-        "Age": f"{case.age:.0f}" if case.age is not None else "n/a",
-        "Density": case.density or "n/a",
-        "BI-RADS": case.birads or "n/a",
-        "Biopsy": case.biopsy or "n/a",
-        "Years between": f"{case.years_between:g}" if case.years_between is not None else "n/a",
-        "Exams": case.available or "n/a",
-    }
-    st.markdown("  ·  ".join(f"{k} **{v}**" for k, v in fields.items()))
+    st.markdown("  ·  ".join(f"{k} **{v}**" for k, v in case.facts()))
 
 
 index = common.require_index()

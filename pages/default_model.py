@@ -75,7 +75,8 @@ def default_ui(
     if notice is not None:
         getattr(box, notice[0])(notice[1])
     if note and not choice.is_default:
-        box.caption(choice.note[0].upper() + choice.note[1:] + ".")
+        line = choice.note_chosen(chosen)
+        box.caption(line[0].upper() + line[1:] + ".")
     if chosen != choice.wanted and allows(signin.current_role(), "set_default_model"):
         box.button(
             f"Make {chosen} the default model",

@@ -78,8 +78,8 @@ def scores_ui(case: CaseAnalysis, panels: list[figures.Panel]) -> None:
             f"{case.threshold.value:.2f}.",
         )
     if len(panels) > 1:
-        change = panels[-1].result.score - panels[0].result.score
-        cols[-1].metric(f"Change in {MAP_SCORE} (recent − prior)", f"{change:+.3f}")
+        change = figures.score_change(panels[0].result.score, panels[-1].result.score)
+        cols[-1].metric(f"Change in {MAP_SCORE} (recent − prior)", change)
     st.caption(figures.case_caption(case))
 
 

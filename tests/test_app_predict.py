@@ -35,6 +35,12 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     assert "sensitivity" in summary and "specificity" in summary
     assert float(metrics["CC recent · calcification map score"]) > 0.9
     assert "Change in map score (recent − prior)" in metrics
+    # The difference of the two scores as shown (it read "-0.000" under 0.489 and 0.489).
+    prior, recent = (
+        float(metrics[f"CC {t} · calcification map score"]) for t in ("prior", "recent")
+    )
+    change = metrics["Change in map score (recent − prior)"]
+    assert change == ("0.000" if prior == recent else f"{recent - prior:+.3f}"), change
     captions = " ".join(c.value for c in at.caption)
     assert f"Map score: {MAP_SCORE_RULE}, so an image reads positive exactly when" in captions
     assert "Decision threshold 0.50: default" in captions

@@ -76,6 +76,19 @@ def test_the_case_summary_counts_each_view_not_their_sum(tiny_demo, env, capsys)
         assert part.startswith(f"{view}: {new} new calcification"), (part, new)
 
 
+def test_the_text_counts_calcifications_and_clusters_apart(tiny_demo, env, capsys):
+    """A view's line read "new 8" under "7 new calcifications, 1 new cluster": both kinds
+    counted together, with no word saying so."""
+    case = _suspicious(tiny_demo)
+    assert main(["temporal", str(tiny_demo), "--case", case, "--view", "CC", "--json"]) == 0
+    by_kind = json.loads(capsys.readouterr().out)["views"]["CC"]["counts_by_kind"]
+    assert main(["temporal", str(tiny_demo), "--case", case, "--view", "CC"]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("  CC: "))
+    calc, clus = by_kind["calcification"], by_kind["cluster"]
+    assert f"; calcifications new {calc['new']}, stable {calc['stable']}, " in line, line
+    assert f"; clusters new {clus['new']}, stable {clus['stable']}, " in line, line
+
+
 def test_a_pair_compared_as_filed_is_printed_not_registered(tiny_demo, env, monkeypatch, capsys):
     """It printed "FALLBACK: ..." beside method none, as if a global stage had been kept."""
     from dataclasses import replace

@@ -110,3 +110,27 @@ def test_crossval_takes_hard_negatives(monkeypatch) -> None:
     monkeypatch.setattr(cv_module, "crossval", stop)
     assert main(["crossval", "--data", "d", "--folds", "2", "--hard-negatives", "8"]) == 2
     assert [c.hard_negatives for c in seen] == [8]
+
+
+def test_the_text_names_the_spread_over_folds_a_standard_deviation(monkeypatch, capsys) -> None:
+    """ "AUC mean 0.326 ± 0.041 over 2 folds": a standard deviation, a standard error or an
+    interval? The JSON says sd; the text now does too."""
+    import mcalc.jobs.crossval as jobs_module
+    import mcalc.models.crossval as cv_module
+    from mcalc.cli import main
+
+    out = {
+        "leave_one_patient_out": False, "k": 2, "seed": 0,
+        "folds": [{"fold": 1, "model_id": "m-fold1of2", "patients": ["p1"], "auc": {"patch": 0.3}}],
+        "mean_sd": {"patch": {"mean": 0.326, "sd": 0.041, "n": 2}},
+        "pooled": {"patch": {"auc": 0.33, "auc_ci_text": "0.261–0.404"}},
+        "detection_mean_sd": {"cpm": {"mean": 0.2, "sd": 0.05}, "cluster_cpm": {"mean": 0.5}},
+        "detection_pooled": {"summary": {"n_images": 12, "cpm": 0.21, "cluster_cpm": 0.5}},
+    }  # fmt: skip
+    monkeypatch.setattr(cv_module, "crossval", lambda *args, **kwargs: out)
+    monkeypatch.setattr(jobs_module, "record_result", lambda result: None)
+    assert main(["crossval", "--data", "d", "--folds", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "patch: AUC mean 0.326 (sd 0.041) over 2 folds; pooled out-of-fold 0.330" in text
+    assert "mean sensitivity at 0.5-4 FP/image 0.200 (sd 0.050); clusters" in text
+    assert "±" not in text

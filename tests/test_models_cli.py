@@ -72,6 +72,27 @@ def test_train_json_then_models_then_evaluate(tiny_data, tmp_path, capsys) -> No
     assert main(args) == 0
     text = capsys.readouterr().out
     assert f"  AUC {auc}, accuracy" in text and "  suspicious vs rest: AUC" in text
+    # Which class each row and column is (a bare 3x3 list of lists named none).
+    assert (
+        "confusion matrix (rows truth, columns predicted: normal, benign, suspicious): [[" in text
+    )
+
+
+@pytest.mark.slow
+def test_a_freeze_warning_is_printed_once(tiny_data, tmp_path) -> None:
+    """'head' on a random base: the warning came three times in ten lines (the library's log
+    line, the stage's "warning:" line, the summary's), twice on stderr."""
+    # A process of its own: the logging set-up of the command line, as a researcher sees it.
+    done = subprocess.run(
+        [sys.executable, "-m", "mcalc", "train", "--data", str(tiny_data), "--arch", "custom",
+         "--freeze", "head", "--epochs", "1", "--models", str(tmp_path / "models"),
+         "--id", "cli-head", *_tiny_flags()],
+        cwd=REPO, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.count("they stay random") == 1, done.stderr
+    assert "WARNING (mcalc.models.freeze): 'head' freezes 2 layers" in done.stderr
+    assert "WARNING: 'head' freezes 2 layers" in done.stdout  # the summary keeps it
 
 
 @pytest.mark.parametrize(

@@ -98,6 +98,29 @@ def test_single_image_birads_model_and_text_output(spot_registry, tiny_demo, env
     assert (env / "one" / f"{image.stem}_gradcampp.png").is_file()
 
 
+def test_a_file_without_pixel_spacing_says_what_was_assumed(spot_registry, tiny_demo, env, capsys):
+    """A PGM or PNG (mini-MIAS's images: 0.2 mm a pixel) was read at the default 0.07 mm
+    without a word, while the model resamples it to its own spacing from that."""
+    from mcalc.imageio import read_image
+
+    dicom = next((tiny_demo / "Dataset").rglob("*.dcm"))
+    png = env / "scan.png"
+    cv2.imwrite(str(png), read_image(dicom).pixels.astype(np.uint16))
+    notes = {}
+    for name, image in (("dicom", dicom), ("png", png)):
+        code, stdout, _ = _run(
+            capsys, "--model", "spot", "--models", str(spot_registry), "--image", str(image),
+            "--cam", "none", "--out", str(env / name), "--no-cache",
+        )  # fmt: skip
+        assert code == 0
+        (img,) = json.loads((env / name / "scores.json").read_text())["images"]
+        notes[name] = img["notes"]
+        if name == "png":
+            assert "note: the file carries no pixel spacing: 0.07 mm assumed" in stdout
+    assert not any("pixel spacing" in n for n in notes["dicom"]), notes  # the file's own
+    assert any(n.startswith("the file carries no pixel spacing: 0.07 mm") for n in notes["png"])
+
+
 def test_no_explanation_and_scorecam_scope(spot_registry, tiny_demo, env, capsys) -> None:
     common = ["--model", "spot", "--models", str(spot_registry), "--data", str(tiny_demo)]
     code, stdout, _ = _run(

@@ -9,7 +9,12 @@ import numpy as np
 
 from mcalc.explain.service import OverlayMaps
 from mcalc.models.detection import Detection
-from mcalc.present.predict_figures import colorbar_title, detections_table, overlay_caption
+from mcalc.present.predict_figures import (
+    colorbar_title,
+    detections_table,
+    overlay_caption,
+    score_change,
+)
 
 
 def _maps(vmax: float, relative: bool) -> OverlayMaps:
@@ -51,3 +56,14 @@ def test_the_detections_table_puts_the_unit_in_its_headers():
     ]
     # In the regions table's order: position, then size.
     assert list(rows[0])[3:] == ["row (full-res px)", "col (full-res px)", "size (mm)"]
+
+
+def test_the_change_of_two_scores_is_the_difference_of_the_scores_shown() -> None:
+    """Predict showed 0.489 beside 0.489 and a change of "-0.000" (demo suspicious-2 CC,
+    a cross-validation fold's model)."""
+    assert score_change(0.48912, 0.48907) == "0.000"
+    assert score_change(0.48907, 0.48912) == "0.000"
+    assert score_change(0.985, 0.992) == "+0.007"
+    # 0.4894 and 0.4886 are shown 0.489 both: no change of 0.001 under equal numbers.
+    assert score_change(0.4886, 0.4894) == "0.000"
+    assert score_change(0.99, 0.1) == "-0.890"

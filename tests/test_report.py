@@ -10,6 +10,7 @@ import subprocess
 import pytest
 
 from mcalc.cli import main
+from mcalc.dataset import open_dataset
 from mcalc.store import ImageMarks, MarkStore
 from mcalc.store.audit import VerdictContext, record_verdict
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
@@ -59,6 +60,12 @@ def test_report_names_case_model_reader_and_verdicts(
     assert "Starting weights handmade (not pre-trained): set by hand for tests" in text
     assert "Test metrics AUC 0.900 - accuracy 0.800 (10 patches)" in text
     assert "by ana" in text  # who made it
+    # The case as Browse describes it (the header said only its group and image count).
+    case = open_dataset(tiny_demo).case("suspicious-1")
+    assert case.birads and case.laterality and case.age is not None
+    side = {"L": "Left", "R": "Right"}[case.laterality]
+    assert f"Side {side}; Age {case.age:.0f}; " in text
+    assert f"; BI-RADS {case.birads}; " in text
     assert "rita: 1 mark(s)" in text  # the reader's marks
     assert "rita on suspicious-1/CC_recent with model spot: score disagree" in text
     assert "comment: map on the cluster" in text

@@ -94,7 +94,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         f"  AUC {auc_text(m)}, accuracy {fmt(m.get('accuracy'))}, "
         f"sensitivity {fmt(m.get('sensitivity'))}, specificity {fmt(m.get('specificity'))}"
     )
-    print(f"  confusion matrix (rows truth, columns predicted): {m['confusion_matrix']}")
+    # The classes' order, in which the matrix's rows and columns run (the model's outputs).
+    classes = ", ".join(result.scores.classes) if result.scores is not None else ""
+    print(
+        f"  confusion matrix (rows truth, columns predicted{': ' + classes if classes else ''}): "
+        f"{m['confusion_matrix']}"
+    )
     for key, reason in result.skipped_images.items():
         print(f"  LEFT OUT {key}: {reason}")
     for name, pc in (m.get("per_class") or {}).items():
@@ -369,14 +374,14 @@ def _cmd_crossval(args: argparse.Namespace) -> int:
         p = out["pooled"][level]
         ci = f" (95% CI {p['auc_ci_text']})" if p["auc_ci_text"] else ""
         print(
-            f"  {level}: AUC mean {fmt(ms['mean'])} ± {fmt(ms['sd'])} over {ms['n']} folds; "
+            f"  {level}: AUC mean {fmt(ms['mean'])} (sd {fmt(ms['sd'])}) over {ms['n']} folds; "
             f"pooled out-of-fold {fmt(p['auc'])}{ci}"
         )
     if "detection_mean_sd" in out:
         d = out["detection_mean_sd"]
         print(
-            f"  detection: mean sensitivity at 0.5-4 FP/image {fmt(d['cpm']['mean'])} ± "
-            f"{fmt(d['cpm']['sd'])}; clusters {fmt(d['cluster_cpm']['mean'])}"
+            f"  detection: mean sensitivity at 0.5-4 FP/image {fmt(d['cpm']['mean'])} (sd "
+            f"{fmt(d['cpm']['sd'])}); clusters {fmt(d['cluster_cpm']['mean'])}"
         )
         pooled = out["detection_pooled"]["summary"]
         print(

@@ -46,8 +46,8 @@ def _train_progress(enabled: bool) -> TrainEventFn:
                 f"{event['trainable_params']:,}/{event['total_params']:,} parameters trainable, "
                 f"lr {event['lr']:g}\n"
             )
-            for warning in event.get("warnings", []):
-                sys.stderr.write(f"warning: {warning}\n")
+            # The stage's warnings are on stderr already: the library logs them as it
+            # freezes (mcalc.models.freeze), for crossval's folds and the app's jobs too.
         elif kind == "mining":
             mining(event["done"], event["total"], str(event.get("message", "")))
         elif kind == "hard_negatives" and enabled:

@@ -213,7 +213,12 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
             f"  {view}: {g['method']} in {g['seconds']:.1f} s, similarity "
             f"{g['ncc_before']:.3f} -> {g['ncc_after']:.3f}, overlap {g['overlap']:.2f}, "
             f"max displacement {g['max_mm']:.1f} mm{flag}; "
-            + ", ".join(f"{k} {n}" for k, n in r["counts"].items())
+            # Per kind, as the summary above: the counts of both kinds together read "new
+            # 8" under "7 new calcifications, 1 new cluster".
+            + "; ".join(
+                f"{kind}s " + ", ".join(f"{k} {n}" for k, n in counts.items())
+                for kind, counts in r["counts_by_kind"].items()
+            )
         )
         for note in r["notes"]:
             print(f"    note: {note}")

@@ -148,6 +148,26 @@ class CaseRecord:
     def birads_group(self) -> str | None:
         return birads_group(self.birads)
 
+    def facts(self) -> list[tuple[str, str]]:
+        """The case's clinical description as (label, value) pairs, in the order a reader
+        reads them: Browse's line under the case and the case report's header.
+
+        >>> CaseRecord("c", "p", (), laterality="L", birads="4a", age=83.0).facts()[:4]
+        [('Side', 'Left'), ('Age', '83'), ('Density', 'n/a'), ('BI-RADS', '4a')]
+        """
+        return [
+            ("Side", {"L": "Left", "R": "Right"}.get(self.laterality or "", "unknown")),
+            ("Age", f"{self.age:.0f}" if self.age is not None else "n/a"),
+            ("Density", self.density or "n/a"),
+            ("BI-RADS", self.birads or "n/a"),
+            ("Biopsy", self.biopsy or "n/a"),
+            (
+                "Years between",
+                f"{self.years_between:g}" if self.years_between is not None else "n/a",
+            ),
+            ("Exams", self.available or "n/a"),
+        ]
+
     @property
     def has_annotations(self) -> bool:
         return any(rec.annotation_path is not None for rec in self.images)

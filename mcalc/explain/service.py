@@ -178,19 +178,29 @@ def read_input(
     else:
         spacing = get_settings().default_pixel_spacing_mm
         mammo = read_image(item.path, default_spacing_mm=spacing)
+    # The model reads patches at its own spacing, resampled from the file's: a PNG or PGM
+    # (mini-MIAS: 0.2 mm) read at an assumed 0.07 mm is shown to it at the wrong scale.
+    said = (
+        [
+            f"the file carries no pixel spacing: {mammo.pixel_spacing_mm[0]:g} mm assumed (the "
+            "configured default); the model sees the image at the wrong scale if it differs"
+        ]
+        if mammo.spacing_source == "default"
+        else []
+    )
     rec = item.record
     if rec is None or rec.annotation_path is None or rec.annotation_kind == "none":
-        return mammo, None, []
+        return mammo, None, said
     if image_cache is not None:
         mask, _, notes = annotation_for(image_cache, rec, mammo.shape, mammo.pixel_spacing_mm)
         if mask is None:
-            return mammo, None, [f"annotation not used: {n}" for n in notes]
-        return mammo, mask, list(notes)
+            return mammo, None, said + [f"annotation not used: {n}" for n in notes]
+        return mammo, mask, said + list(notes)
     try:
         mask, found = load_annotation_mask(rec.annotation_path, rec.annotation_kind, mammo.shape)
     except AnnotationError as exc:
-        return mammo, None, [f"annotation not used: {exc}"]
-    return mammo, mask, list(found)
+        return mammo, None, [*said, f"annotation not used: {exc}"]
+    return mammo, mask, said + list(found)
 
 
 @dataclass(frozen=True)

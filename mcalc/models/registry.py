@@ -355,6 +355,26 @@ class DefaultChoice:
             )
         return f"no default model set: the newest, {self.card.id}, is used{by}"
 
+    def note_chosen(self, chosen: str) -> str:
+        """:attr:`note` under a picker where ``chosen`` is chosen: when it is not the model
+        the pages opened on, the note says so ("the newest, X, is used" under a picker
+        showing Y read as if Y's results were X's).
+
+        Example:
+            >>> from mcalc.models.card import ModelCard
+            >>> DefaultChoice(ModelCard(id="try-2")).note_chosen("demo")
+            'no default model set: the pages open on the newest, try-2; demo is chosen here'
+        """
+        if self.card is None or self.is_default or chosen == self.card.id:
+            return self.note
+        here = f"the pages open on the newest, {self.card.id}; {chosen} is chosen here"
+        if self.wanted:
+            return (
+                f"the default model {self.wanted} is no longer in the registry: {here}; "
+                "choose a default again"
+            )
+        return f"no default model set: {here}"
+
 
 def _read_default(models_dir: str | Path) -> dict[str, str]:
     path = Path(models_dir) / DEFAULT_FILE

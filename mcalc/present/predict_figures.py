@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Panel",
     "score_label",
+    "score_change",
     "overlay_figure",
     "colorbar_title",
     "overlay_caption",
@@ -69,6 +70,18 @@ class Panel:
 def score_label(result: ImageAnalysis) -> str:
     """``calcification map score``: what an image's number is."""
     return f"{result.scores.positive_class} {MAP_SCORE}"
+
+
+def score_change(prior: float, recent: float) -> str:
+    """The change between two map scores as the page shows it: the difference of the two
+    scores as shown (3 decimals), signed, and ``0.000`` when they read the same (the bare
+    difference read "-0.000" between two scores both shown 0.489).
+
+    >>> score_change(0.48912, 0.48907), score_change(0.985, 0.992), score_change(0.9, 0.4)
+    ('0.000', '+0.007', '-0.500')
+    """
+    change = round(recent, 3) - round(prior, 3)
+    return "0.000" if abs(change) < 5e-4 else f"{change:+.3f}"
 
 
 def overlay_figure(

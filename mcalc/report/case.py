@@ -225,6 +225,8 @@ def case_report(
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     text(f"Made {now}" + (f" by {user}" if user else "") + f"; dataset {index.source}.")
     text(f"Group: {case.group or 'n/a'}; images: {len(records)}.")
+    # What Browse shows under the case: the reader of the report sees the same case.
+    text("; ".join(f"{label} {value}" for label, value in case.facts()) + ".")
 
     def pictures(items: list[ReportImage], heading: str) -> None:
         pdf.ln(3)
