@@ -4,9 +4,11 @@ is the one Predict's loaders hand out."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -201,3 +203,80 @@ def test_a_failed_warm_up_logs_where_it_failed(monkeypatch, caplog) -> None:
     assert record.getMessage().startswith("model warm-up failed: Only input tensors")
     assert record.exc_info is not None and record.exc_info[0] is ValueError
     assert "fails" in caplog.text  # the traceback names the function that raised
+
+
+def test_an_exit_waits_for_the_stage_going_on_and_starts_no_other(tmp_path) -> None:
+    """A process that exits while the warm-up imports TensorFlow (here a stage that takes
+    1 s) lets that stage end, then starts no other, and says so; before, the interpreter
+    shut down under the daemon thread (a real one then failed inside Keras, "Only input
+    tensors may be passed as positional arguments", or crashed the process at exit)."""
+    code = f"""
+import logging, threading, time
+logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+import mcalc.models.warmup as warmup
+started = threading.Event()
+def tensorflow():
+    started.set()
+    time.sleep(1.0)
+    open({str(tmp_path / "tensorflow")!r}, "w").close()
+def model(models_dir):
+    open({str(tmp_path / "model")!r}, "w").close()
+warmup.warm_up_tensorflow = tensorflow
+warmup.warm_up_model = model
+assert warmup.start_tensorflow_warmup() is not None
+assert started.wait(30)
+"""  # the main thread ends here, with the warm-up in its first stage
+    env = {**os.environ, "MCALC_WARM_TF": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert out.returncode == 0, out.stderr
+    assert (tmp_path / "tensorflow").exists(), f"the stage going on did not end: {out.stderr}"
+    assert not (tmp_path / "model").exists(), "a stage started while the process exited"
+    said = "INFO warm-up stopped before the model's warm-up: the process is exiting"
+    assert said in out.stderr, out.stderr
+    assert "failed" not in out.stderr, out.stderr
+
+
+def test_a_stage_broken_by_the_exit_is_logged_as_stopped_not_failed(monkeypatch, caplog) -> None:
+    """Once the process exits, a stage that raises (an import that registers an exit
+    hook: "can't register atexit after shutdown") is no warm-up failure; the same error
+    before the exit is a warning (Predict's first visit will be slow)."""
+    import logging
+
+    def fails():
+        if exiting:
+            warmup._STOP.set()  # the process begins to exit while the stage runs
+        raise RuntimeError("can't register atexit after shutdown")
+
+    exiting = False
+    monkeypatch.setattr(warmup, "warm_up_tensorflow", fails)
+    monkeypatch.setattr(warmup, "_WANTED", [])
+    monkeypatch.setattr(warmup, "_STOP", threading.Event())
+    with caplog.at_level(logging.INFO, logger=warmup.__name__):
+        warmup._run(Path("models"))
+        exiting = True
+        warmup._run(Path("models"))
+    said = [(r.levelname, r.getMessage()) for r in caplog.records]
+    assert said == [
+        ("WARNING", "TensorFlow warm-up failed: can't register atexit after shutdown"),
+        ("INFO", "TensorFlow warm-up stopped: the process is exiting "
+                 "(can't register atexit after shutdown)"),
+    ]  # fmt: skip
+
+
+def test_stop_at_exit_waits_a_bounded_time_for_a_thread_that_does_not_end(monkeypatch) -> None:
+    """A stage that never ends does not hold the exit longer than the bound."""
+    release = threading.Event()
+    stuck = threading.Thread(target=release.wait, daemon=True)
+    stuck.start()
+    monkeypatch.setattr(warmup, "_THREAD", stuck)
+    monkeypatch.setattr(warmup, "_STOP", threading.Event())
+    try:
+        t0 = time.perf_counter()
+        assert warmup.stop_at_exit(0.2) is False
+        assert 0.2 <= time.perf_counter() - t0 < 5 and warmup._STOP.is_set()
+        release.set()
+        assert warmup.stop_at_exit(5) is True
+    finally:
+        release.set()

@@ -25,6 +25,15 @@ draws a cached result, its viewer's pixels encoded too when the caller says how
 (``pixels_ahead``: the app passes :func:`mcalc.present.reading_overlays.warm_pixels`, a
 layer above this one). ``MCALC_ANALYSE_AHEAD=0`` turns that off.
 
+A process that exits with the warm-up in flight waits for the stage going on (at most
+:data:`EXIT_WAIT_S`) and runs no further one (:func:`stop_at_exit`, registered with
+:mod:`atexit`): a daemon thread left inside TensorFlow while the interpreter shuts down
+failed ("Only input tensors may be passed as positional arguments": Keras's ``tree``
+no longer took a tuple apart, 1 pytest run in 8 of two Audit AppTests) or crashed the
+process. A stage that fails then, because of the exit, is logged as stopped, not as a
+failure; any other failure is a warning with its traceback (Predict's first visit will
+load and trace the model itself).
+
 Once TensorFlow is in, :func:`freeze_heap` moves every object then alive out of the garbage
 collector's reach: TensorFlow and Keras leave about 400 000 tracked objects, and every full
 collection walked them all (about 1 s on the 2-core machine, holding the GIL, so a model
@@ -39,6 +48,7 @@ Example:
 
 from __future__ import annotations
 
+import atexit
 import gc
 import logging
 import shutil
@@ -75,6 +85,8 @@ __all__ = [
     "start_tensorflow_warmup",
     "warmup_seconds",
     "freeze_heap",
+    "stop_at_exit",
+    "EXIT_WAIT_S",
 ]
 
 log = logging.getLogger(__name__)
@@ -89,6 +101,22 @@ _WANTED: list[tuple[str, str]] = []
 #: Set when a page asked for a model while the warm-up ran: a trace going on stops, and a
 #: model not yet loaded is not loaded (the page did).
 _ASKED = threading.Event()
+#: Set when the process exits: the warm-up ends its stage going on and starts no other.
+_STOP = threading.Event()
+#: The longest an exiting process waits for the warm-up's stage going on (importing
+#: TensorFlow took about 6 s on the quiet 2-core machine, more under load).
+EXIT_WAIT_S = 30.0
+
+
+class _Stopped(Exception):
+    """The process is exiting: the warm-up does not start the stage named."""
+
+
+def _check_stop(then: str) -> None:
+    """Raise :class:`_Stopped` (naming the stage ``then``, which would come next) once the
+    process exits."""
+    if _STOP.is_set():
+        raise _Stopped(then)
 
 
 def warm_up_tensorflow() -> float:
@@ -143,6 +171,7 @@ def warm_up_model(models_dir: str | Path) -> tuple[str, str] | None:
         if _ASKED.is_set():  # a page needed a model before: it loaded its own
             return None
         _WANTED[:] = [key]
+    _check_stop("the model's load")
     t0 = time.perf_counter()
     from mcalc.explain.explainer import Explainer
     from mcalc.models.inference import load_model
@@ -178,6 +207,8 @@ def _trace(loaded: LoadedModel, xp: Explainer) -> None:
     def report(done: int, total: int, message: str = "") -> None:
         if _ASKED.is_set():
             raise Cancelled("a page asked for the model")
+        if _STOP.is_set():
+            raise Cancelled("the process is exiting")
 
     data = _tiny_set(get_settings().cache_dir / TINY_SET, generate_demo)
     record = open_dataset(data).cases[0].images[0]
@@ -300,14 +331,17 @@ def _run(
     if after is not None:  # the page that started it draws first (the import holds the GIL)
         after.join(AFTER_MAX_S)
     try:
+        _check_stop("TensorFlow's import")
         warm_up_tensorflow()
+        _check_stop("the model's warm-up")
     except Exception as exc:  # a broken install shows up where a model is used, not here
-        log.warning("TensorFlow warm-up failed: %s", exc, exc_info=True)
+        _failed("TensorFlow warm-up", exc)
         return
     try:
         key = warm_up_model(models_dir)
+        _check_stop("the analysis of Predict's first case")
     except Exception as exc:  # the page loads the model itself and says what is wrong
-        log.warning("model warm-up failed: %s", exc, exc_info=True)
+        _failed("model warm-up", exc)
         return
     finally:
         _WANTED[:] = [("", "")]  # nothing more is loading: nobody waits any more
@@ -315,6 +349,37 @@ def _run(
         analyse_opening(key, data, done, pixels_ahead)
     except Exception as exc:  # the page runs the analysis itself and says what is wrong
         log.warning("the analysis ahead of Predict's first case failed to start: %s", exc)
+
+
+def _failed(stage: str, exc: Exception) -> None:
+    """Log a stage that raised: a warning with its traceback (Predict's first visit will be
+    slow), unless the process is exiting, which stops (or breaks) a stage on purpose."""
+    if isinstance(exc, _Stopped):
+        log.info("warm-up stopped before %s: the process is exiting", exc)
+    elif _STOP.is_set():
+        log.info("%s stopped: the process is exiting (%s)", stage, exc)
+    else:
+        log.warning("%s failed: %s", stage, exc, exc_info=True)
+
+
+def stop_at_exit(wait_s: float | None = None) -> bool:
+    """Stop the warm-up: the stage going on ends (a model's trace at its next step) and no
+    other starts; wait for its thread at most ``wait_s`` (default :data:`EXIT_WAIT_S`).
+    Registered with :mod:`atexit` when the thread starts, so that the interpreter never
+    shuts down under it. Whether no warm-up thread is left running."""
+    _STOP.set()
+    thread = _THREAD
+    if thread is None or thread is threading.current_thread():
+        return True
+    thread.join(EXIT_WAIT_S if wait_s is None else wait_s)
+    if thread.is_alive():
+        log.warning(
+            "the TensorFlow warm-up was still running %.0f s after the process began to "
+            "exit; it is left to the interpreter's shutdown",
+            EXIT_WAIT_S if wait_s is None else wait_s,
+        )
+        return False
+    return True
 
 
 #: The longest the warm-up waits for the thread given as ``after`` (a page's script run).
@@ -336,7 +401,7 @@ def start_tensorflow_warmup(
     pixels_ahead: PixelsAhead | None = None,
 ) -> threading.Thread | None:
     """Start :func:`warm_up_tensorflow` (then :func:`warm_up_model`) in a daemon thread,
-    once per process; with ``after`` (the script run of the page that starts it), once that
+    once per process, stopped and waited for at the process's exit (:func:`stop_at_exit`); with ``after`` (the script run of the page that starts it), once that
     thread has ended or :data:`AFTER_MAX_S` passed: importing TensorFlow holds the GIL for
     seconds, and the first page a fresh server drew beside it took about twice as long
     (5.2 -> 9.4-12.7 s for /browse in a browser, 3 December 2026). With ``data`` (the
@@ -357,6 +422,7 @@ def start_tensorflow_warmup(
             name="mcalc-tensorflow-warmup",
             daemon=True,
         )
+        atexit.register(stop_at_exit)
         _THREAD.start()
         return _THREAD
 
