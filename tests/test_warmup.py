@@ -207,23 +207,29 @@ def test_a_failed_warm_up_logs_where_it_failed(monkeypatch, caplog) -> None:
 
 def test_an_exit_waits_for_the_stage_going_on_and_starts_no_other(tmp_path) -> None:
     """A process that exits while the warm-up imports TensorFlow (here a stage that takes
-    1 s) lets that stage end, then starts no other, and says so; before, the interpreter
-    shut down under the daemon thread (a real one then failed inside Keras, "Only input
-    tensors may be passed as positional arguments", or crashed the process at exit)."""
+    1 s, then imports what TensorFlow's import does) lets that stage end before any atexit
+    callback runs, then starts no other stage, and says so. Before, the interpreter shut
+    down under the daemon thread; a real one then failed inside Keras, "Only input tensors
+    may be passed as positional arguments" (optree's atexit callbacks, registered while
+    Keras imports, had emptied its registry), or crashed the process at exit."""
     code = f"""
-import logging, threading, time
+import atexit, logging, sys, threading, time
 logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
 import mcalc.models.warmup as warmup
-started = threading.Event()
+assert "concurrent.futures.process" not in sys.modules
+started, exited = threading.Event(), threading.Event()
 def tensorflow():
     started.set()
     time.sleep(1.0)
-    open({str(tmp_path / "tensorflow")!r}, "w").close()
+    import concurrent.futures.process  # as importing TensorFlow does
+    with open({str(tmp_path / "tensorflow")!r}, "w") as f:
+        f.write("atexit ran" if exited.is_set() else "ended first")
 def model(models_dir):
     open({str(tmp_path / "model")!r}, "w").close()
 warmup.warm_up_tensorflow = tensorflow
 warmup.warm_up_model = model
 assert warmup.start_tensorflow_warmup() is not None
+atexit.register(exited.set)  # as optree's, registered while Keras imports
 assert started.wait(30)
 """  # the main thread ends here, with the warm-up in its first stage
     env = {**os.environ, "MCALC_WARM_TF": "1"}
@@ -232,6 +238,7 @@ assert started.wait(30)
     )
     assert out.returncode == 0, out.stderr
     assert (tmp_path / "tensorflow").exists(), f"the stage going on did not end: {out.stderr}"
+    assert (tmp_path / "tensorflow").read_text() == "ended first"
     assert not (tmp_path / "model").exists(), "a stage started while the process exited"
     said = "INFO warm-up stopped before the model's warm-up: the process is exiting"
     assert said in out.stderr, out.stderr

@@ -26,13 +26,14 @@ draws a cached result, its viewer's pixels encoded too when the caller says how
 layer above this one). ``MCALC_ANALYSE_AHEAD=0`` turns that off.
 
 A process that exits with the warm-up in flight waits for the stage going on (at most
-:data:`EXIT_WAIT_S`) and runs no further one (:func:`stop_at_exit`, registered with
-:mod:`atexit`): a daemon thread left inside TensorFlow while the interpreter shuts down
-failed ("Only input tensors may be passed as positional arguments": Keras's ``tree``
-no longer took a tuple apart, 1 pytest run in 8 of two Audit AppTests) or crashed the
-process. A stage that fails then, because of the exit, is logged as stopped, not as a
-failure; any other failure is a warning with its traceback (Predict's first visit will
-load and trace the model itself).
+:data:`EXIT_WAIT_S`) and runs no further one (:func:`stop_at_exit`), as soon as its main
+thread ends, before any :mod:`atexit` callback: those of optree, registered while Keras
+imports, empty its registry, after which Keras's ``tree`` no longer takes a tuple apart and
+a layer called then failed ("Only input tensors may be passed as positional arguments",
+1 pytest run in 8 of two Audit AppTests), and a daemon thread left inside TensorFlow while
+the interpreter shuts down can crash it. A stage that fails then, because of the exit, is
+logged as stopped, not as a failure; any other failure is a warning with its traceback
+(Predict's first visit will load and trace the model itself).
 
 Once TensorFlow is in, :func:`freeze_heap` moves every object then alive out of the garbage
 collector's reach: TensorFlow and Keras leave about 400 000 tracked objects, and every full
@@ -365,8 +366,9 @@ def _failed(stage: str, exc: Exception) -> None:
 def stop_at_exit(wait_s: float | None = None) -> bool:
     """Stop the warm-up: the stage going on ends (a model's trace at its next step) and no
     other starts; wait for its thread at most ``wait_s`` (default :data:`EXIT_WAIT_S`).
-    Registered with :mod:`atexit` when the thread starts, so that the interpreter never
-    shuts down under it. Whether no warm-up thread is left running."""
+    Registered when the thread starts, to run when the main thread ends (before the
+    :mod:`atexit` callbacks: :func:`_at_exit`), so that neither they nor the interpreter's
+    shutdown run under it. Whether no warm-up thread is left running."""
     _STOP.set()
     thread = _THREAD
     if thread is None or thread is threading.current_thread():
@@ -380,6 +382,25 @@ def stop_at_exit(wait_s: float | None = None) -> bool:
         )
         return False
     return True
+
+
+def _at_exit(func: Callable[[], object]) -> None:
+    """Run ``func`` when the main thread ends, before non-daemon threads are joined and
+    before any :mod:`atexit` callback (CPython's ``threading._register_atexit``, the hook
+    :mod:`concurrent.futures` uses; plain :func:`atexit.register` where there is none).
+
+    While it runs, an import that registers such a hook raises "can't register atexit
+    after shutdown": :mod:`concurrent.futures`'s two, imported by TensorFlow, are imported
+    here first, so that a TensorFlow import the exit waits for completes (one broken
+    by that error left the process to crash at its end)."""
+    import concurrent.futures.process
+    import concurrent.futures.thread  # noqa: F401
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:
+        atexit.register(func)
+    else:
+        register(func)
 
 
 #: The longest the warm-up waits for the thread given as ``after`` (a page's script run).
@@ -422,7 +443,11 @@ def start_tensorflow_warmup(
             name="mcalc-tensorflow-warmup",
             daemon=True,
         )
-        atexit.register(stop_at_exit)
+        try:
+            _at_exit(stop_at_exit)
+        except RuntimeError:  # the process is exiting already: nothing to warm up
+            _THREAD = None
+            return None
         _THREAD.start()
         return _THREAD
 
