@@ -1,14 +1,14 @@
 """A page's modules imported ahead, so that its first visit in a process does not import them.
 
 Streamlit runs a page's script on each visit; the modules the script imports at its top are
-imported by the first visit of the process, in that visit's script run. For Predict that is
-16 modules of this app (its controls, result, run, viewer and verdict helpers, what they
-import of :mod:`mcalc`): about 60-90 ms of CPU, and where Python writes no ``.pyc`` files
-(``PYTHONDONTWRITEBYTECODE``, a read-only install) their compilation too, 0.38 s of the
-0.65 s of the first Predict run profiled on the 2-core machine at load 12
-(``docs/measurements.md``, 5 December 2026, h/first). The app's warm-up imports them in its
-own thread once its work for Predict is done (:func:`pages.common.frame`), the way it loads
-Predict's model there.
+imported by the first visit of the process, in that visit's script run. For Predict, after
+Browse and the warm-up's analysis ahead have imported what they share with it, that is its
+controls, result, run, viewer, temporal and verdict helpers and what they import: 25-30 ms
+of the first run's CPU on the 2-core machine, and where Python writes no ``.pyc`` files
+(``PYTHONDONTWRITEBYTECODE``, a read-only install) their compilation too, which the first
+run's wall showed as 0.19-0.38 s at load 10-12 (``docs/measurements.md``, 5 December 2026,
+h/first). The app's warm-up imports them in its own thread once its work for Predict is
+done (:func:`pages.common.frame`), the way it loads Predict's model there.
 
 The modules are read from the script itself (its top-level ``import`` and ``from ... import``
 statements), not from a list kept beside it.
