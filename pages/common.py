@@ -34,6 +34,7 @@ from mcalc.errors import McalcError
 from mcalc.models.warmup import start_tensorflow_warmup
 from pages import signin, state
 from pages.menu import available_pages, menu_pages
+from pages.preload import import_page_modules
 from pages.server_tuning import log_work, tune_server
 
 DATA_KEY = state.DATA_KEY
@@ -43,6 +44,9 @@ MISSING = "n/a"
 # stale "frame already drawn" behind for the next run (session_state writes made while a
 # stop unwinds are not reliable; a plain attribute is).
 _RUN = threading.local()
+#: Predict's page script, whose modules the warm-up imports once its model is ready
+#: (:mod:`pages.preload`): the first visit in a process then imports none of them.
+PREDICT_SCRIPT = Path(__file__).resolve().parent / "predict.py"
 
 
 def settings() -> Settings:
@@ -424,12 +428,14 @@ def frame(action: str | None = None) -> None:
     # folder mode), and a server whose readers open /browse directly must be tuned too.
     tune_server(settings().run_log)
     # Once per process, after this page's run (a deep link to any page starts it too);
-    # then Predict's first case is analysed ahead, for the dataset this session opens.
+    # then Predict's first case is analysed ahead, for the dataset this session opens, and
+    # Predict's page modules are imported (its first visit then imports none).
     start_tensorflow_warmup(
         after=threading.current_thread(),
         data=current_data_path(),
         done=partial(log_work, settings().run_log),
         pixels_ahead=viewer_pixels_ahead,
+        then=partial(import_page_modules, PREDICT_SCRIPT),
     )
     if not getattr(_RUN, "frame_done", False):
         st.set_page_config(page_title="mcalc", page_icon=":material/biotech:", layout="wide")

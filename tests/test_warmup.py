@@ -201,3 +201,80 @@ def test_a_failed_warm_up_logs_where_it_failed(monkeypatch, caplog) -> None:
     assert record.getMessage().startswith("model warm-up failed: Only input tensors")
     assert record.exc_info is not None and record.exc_info[0] is ValueError
     assert "fails" in caplog.text  # the traceback names the function that raised
+
+
+def test_then_runs_last_once_the_opening_analysis_ended(monkeypatch) -> None:
+    """``then`` (the app's own start-up work: Predict's page modules) is called in the
+    warm-up's thread after the model and after the analysis ahead of the opening case has
+    ended, not beside it; not at all when the model's warm-up failed."""
+    from mcalc.progress import BackgroundWork
+
+    order: list[str] = []
+    release = threading.Event()
+
+    def opening(progress):
+        release.wait(10)
+        order.append("opening analysed")
+
+    work = BackgroundWork(opening, key="opening")
+    monkeypatch.setattr(warmup, "warm_up_tensorflow", lambda: order.append("tensorflow"))
+    monkeypatch.setattr(warmup, "warm_up_model", lambda models_dir: order.append("model") or "k")
+    monkeypatch.setattr(warmup, "analyse_opening", lambda *a: work.start())
+    monkeypatch.setattr(warmup, "_WANTED", [])
+    runner = threading.Thread(
+        target=warmup._run, args=(Path("models"),), kwargs={"then": lambda: order.append("then")}
+    )
+    runner.start()
+    runner.join(0.3)
+    assert order == ["tensorflow", "model"] and runner.is_alive()  # waits for the analysis
+    release.set()
+    runner.join(10)
+    assert order == ["tensorflow", "model", "opening analysed", "then"]
+
+    order.clear()  # no analysis ahead started (none asked for, or it failed): at once
+    monkeypatch.setattr(warmup, "analyse_opening", lambda *a: None)
+    warmup._run(Path("models"), then=lambda: order.append("then"))
+    assert order == ["tensorflow", "model", "then"]
+
+    def fails(models_dir):
+        raise OSError("no model folder")
+
+    order.clear()
+    monkeypatch.setattr(warmup, "warm_up_model", fails)
+    warmup._run(Path("models"), then=lambda: order.append("then"))
+    assert order == ["tensorflow"]
+
+
+def test_a_failing_then_is_logged(monkeypatch, caplog) -> None:
+    import logging
+
+    def broken() -> None:
+        raise ImportError("No module named 'pages.nosuch'")
+
+    monkeypatch.setattr(warmup, "warm_up_tensorflow", lambda: 0.0)
+    monkeypatch.setattr(warmup, "warm_up_model", lambda models_dir: "k")
+    monkeypatch.setattr(warmup, "analyse_opening", lambda *a: None)
+    monkeypatch.setattr(warmup, "_WANTED", [])
+    with caplog.at_level(logging.WARNING, logger=warmup.__name__):
+        warmup._run(Path("models"), then=broken)
+    (record,) = [r for r in caplog.records if "last step" in r.getMessage()]
+    assert "pages.nosuch" in record.getMessage() and record.exc_info is not None
+
+
+def test_the_app_warm_up_imports_predicts_page_last(monkeypatch) -> None:
+    """The app's frame starts the warm-up with Predict's page modules as its last step."""
+    from functools import partial
+
+    import pages.common as common
+    from pages.preload import import_page_modules
+
+    seen: list[dict] = []
+    monkeypatch.setattr(common, "start_tensorflow_warmup", lambda **kw: seen.append(kw))
+    monkeypatch.setattr(common.st, "set_page_config", lambda **kw: None)
+    monkeypatch.setattr(common, "_RUN", type("Run", (), {"frame_done": True})())
+    common.frame()
+    (kw,) = seen
+    then = kw["then"]
+    assert isinstance(then, partial) and then.func is import_page_modules
+    assert then.args == (common.PREDICT_SCRIPT,) and common.PREDICT_SCRIPT.name == "predict.py"
+    assert common.PREDICT_SCRIPT.is_file()

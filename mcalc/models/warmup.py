@@ -296,6 +296,7 @@ def _run(
     data: str | Path | None = None,
     done: DoneFn | None = None,
     pixels_ahead: PixelsAhead | None = None,
+    then: Callable[[], object] | None = None,
 ) -> None:
     if after is not None:  # the page that started it draws first (the import holds the GIL)
         after.join(AFTER_MAX_S)
@@ -311,14 +312,25 @@ def _run(
         return
     finally:
         _WANTED[:] = [("", "")]  # nothing more is loading: nobody waits any more
+    work = None
     try:
-        analyse_opening(key, data, done, pixels_ahead)
+        work = analyse_opening(key, data, done, pixels_ahead)
     except Exception as exc:  # the page runs the analysis itself and says what is wrong
         log.warning("the analysis ahead of Predict's first case failed to start: %s", exc)
+    if then is None:
+        return
+    if work is not None:  # not beside it: the opening case is what a first visit waits for
+        work.wait(THEN_AFTER_MAX_S)
+    try:
+        then()
+    except Exception as exc:  # the page does the same work itself and says what is wrong
+        log.warning("the warm-up's last step failed: %s", exc, exc_info=True)
 
 
 #: The longest the warm-up waits for the thread given as ``after`` (a page's script run).
 AFTER_MAX_S = 10.0
+#: The longest ``then`` waits for the analysis ahead of the opening case.
+THEN_AFTER_MAX_S = 60.0
 #: No wait for a quiet moment after that (the page drawn, the machine idle): tried on 3
 #: December 2026 and measured quiet (10:07-10:12, `bench/browser_predict.py --warm 30 --cold
 #: 3`, two pairs): a wait of up to 3 s drew Predict's first visit 4.35/4.19 s after the
@@ -334,6 +346,7 @@ def start_tensorflow_warmup(
     data: str | Path | None = None,
     done: DoneFn | None = None,
     pixels_ahead: PixelsAhead | None = None,
+    then: Callable[[], object] | None = None,
 ) -> threading.Thread | None:
     """Start :func:`warm_up_tensorflow` (then :func:`warm_up_model`) in a daemon thread,
     once per process; with ``after`` (the script run of the page that starts it), once that
@@ -341,7 +354,12 @@ def start_tensorflow_warmup(
     seconds, and the first page a fresh server drew beside it took about twice as long
     (5.2 -> 9.4-12.7 s for /browse in a browser, 3 December 2026). With ``data`` (the
     dataset the app opens), the case Predict opens with is then analysed ahead
-    (:func:`analyse_opening`, told ``done`` and ``pixels_ahead``).
+    (:func:`analyse_opening`, told ``done`` and ``pixels_ahead``). ``then``: the caller's
+    own start-up work, called in the same thread last, once the model is warm and the
+    analysis ahead of the opening case (if one started) ended or :data:`THEN_AFTER_MAX_S`
+    passed; not called when TensorFlow or the model failed to warm up; an exception it
+    raises is logged (the app imports Predict's page modules there,
+    :mod:`pages.preload`).
 
     Returns the thread, or ``None`` when it was started before, is turned off, or Keras
     is imported already.
@@ -353,7 +371,7 @@ def start_tensorflow_warmup(
             return None
         _THREAD = threading.Thread(
             target=_run,
-            args=(settings.models_dir, after, data, done, pixels_ahead),
+            args=(settings.models_dir, after, data, done, pixels_ahead, then),
             name="mcalc-tensorflow-warmup",
             daemon=True,
         )
