@@ -104,7 +104,7 @@ def _check_same(recent: Mammogram, prior: Mammogram, view: str, laterality: str 
 
 
 def _unit_and_mask(cache: ImageCache, rec: ImageRecord) -> tuple[Mammogram, np.ndarray, np.ndarray]:
-    mammo = cache.load(rec.image_path)
+    mammo = cache.load_record(rec)
     unit = cache.memo(rec.image_path, "file-unit", lambda: file_unit(mammo))
     mask = cache.array(rec.image_path, "breast-mask", lambda: breast_mask(unit))
     return mammo, unit, mask
