@@ -108,7 +108,9 @@ def test_mias_images_are_read_at_200_microns(tmp_path: Path) -> None:
     the 0.07 mm default and resampled to the model's spacing from that (3x too small)."""
     from mcalc.cache import ImageCache
     from mcalc.explain.service import ImageInput, read_input
-    from mcalc.models.patches import model_input_image
+    from mcalc.models.patches import load_training_image, model_input_image
+    from mcalc.scan import scan_dataset
+    from mcalc.viewer import DisplayOptions, prepare_view
 
     out = tmp_path / "out" / "manifest.csv"
     assert main(["manifest", "mias", str(make_mias(tmp_path / "mias")), "--out", str(out)]) == 0
@@ -134,6 +136,14 @@ def test_mias_images_are_read_at_200_microns(tmp_path: Path) -> None:
     assert cache.load(rec.image_path).pixel_spacing_mm == (0.07, 0.07)  # the file alone: as before
     _, _, notes = read_input(ImageInput.from_record(rec))
     assert not any("pixel spacing" in n for n in notes), notes  # predict's note is gone
+    unit, _, _ = load_training_image(rec, 0.4)  # training's and evaluate's patches
+    assert unit.shape == (MIAS_SHAPE[0] // 2, MIAS_SHAPE[1] // 2)
+    # Browse's view (its ruler, the calcification sizes) and scan read it so too
+    view = prepare_view(cache, rec, DisplayOptions())
+    assert view.spacing_mm == (0.2, 0.2)
+    assert "pixel spacing 0.2 mm from the manifest (the file has none)" in view.notes
+    scans = scan_dataset(out).per_image
+    assert len(scans) == 3 and {s.spacing_mm for s in scans} == {(0.2, 0.2)}
 
 
 def test_mias_laterality_rule() -> None:

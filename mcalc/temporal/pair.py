@@ -54,8 +54,9 @@ class TemporalPair:
         spacing_mm: full-resolution pixel spacing of the recent image.
         notes: what was noticed on the way (mirrored prior, annotation problems, a pixel
             spacing assumed).
-        spacing_source: where ``spacing_mm`` came from (the DICOM tag, or ``default`` when
-            the file carries none and the configured default is assumed).
+        spacing_source: where ``spacing_mm`` came from (the DICOM tag, ``manifest`` when
+            the collection's manifest gave it, or ``default`` when neither gives one and
+            the configured default is assumed).
         spacing_known: both files carry their pixel spacing (else millimetres, distances
             and sizes, rest on the assumed default).
     """
@@ -226,5 +227,6 @@ def register_pair(
 
 
 def _spacing_known(mammo: Mammogram) -> bool:
-    """Whether the file gave its pixel spacing (not the configured default assumed)."""
+    """Whether the file (or its manifest's ``spacing_mm``) gave its pixel spacing, not the
+    configured default assumed."""
     return mammo.spacing_source != "default"
