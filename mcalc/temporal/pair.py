@@ -182,6 +182,8 @@ def register_pair(
         notes.append("the prior's chest wall is on the other side: mirrored before registering")
     spacing = float(mammo_r.pixel_spacing_mm[0])
     name = f"temporal-v{_CACHE_VERSION}-{file_key(rec_p.image_path)[:16]}-{settings.key()}"
+    if mammo_r.spacing_source == "manifest":  # registered in mm: another spacing, another entry
+        name += f"-{spacing:g}mm"
 
     def compute() -> Registration:
         return register_images(
