@@ -443,7 +443,8 @@ def frame(action: str | None = None) -> None:
 
 
 def run_app() -> None:
-    """What ``app.py`` does: register the pages, draw the frame, run the selected page.
+    """What ``app.py`` does: register the pages, draw the frame, run the selected page
+    and draw the reading viewer it handed (:func:`pages.viewer_component.viewer_slot`).
 
     ``st.navigation`` comes first: the sidebar's page links need the pages registered.
     """
@@ -454,8 +455,13 @@ def run_app() -> None:
     selected = st.navigation(pages, position="hidden")
     frame()
     _RUN.frame_done = True
+    from pages.viewer_component import viewer_slot
+
     try:
-        selected.run()
+        # Browse's and Annotate's viewer is drawn here, after the page: one frame across
+        # their switches (pages.viewer_component.viewer_slot).
+        with viewer_slot():
+            selected.run()
     finally:
         _RUN.frame_done = False
 
