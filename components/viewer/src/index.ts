@@ -1031,6 +1031,7 @@ let hidden = false;
  * the same one (no `finishCase`); Streamlit sometimes dropped the height sent then (a
  * kept frame 72 px taller than its content: docs/measurements.md, 5 December). */
 function fitFrame(): void {
+  root.dataset.hidden = hidden ? "1" : ""; // a page without a viewer shows this frame (tests)
   send("streamlit:setFrameHeight", { height: hidden ? 0 : root.scrollHeight + 4 });
 }
 async function onRenderOrHide(a: Args | Hidden): Promise<void> {
