@@ -420,8 +420,8 @@ def frame(action: str | None = None) -> None:
     not do it gets a message and the page stops (checked on every call).
     """
     prepare_tensorflow()  # before any page imports TensorFlow
-    # Here, not only in app.py: Streamlit runs app.py for the Home page only (its "pages/"
-    # folder mode), and a server whose readers open /browse directly must be tuned too.
+    # Here, not only in app.py: where Streamlit runs a page without app.py (its "pages/"
+    # folder mode: AppTest, a server not started by `streamlit run app.py`), it is tuned too.
     tune_server(settings().run_log)
     # Once per process, after this page's run (a deep link to any page starts it too);
     # then Predict's first case is analysed ahead, for the dataset this session opens.
