@@ -295,7 +295,8 @@ def sent_pixels() -> SentPixels:
     Browse, Annotate and Predict, kept in the session under
     :data:`pages.state.PIXELS_SENT_KEY`). The ids name the values alone
     (:func:`mcalc.present.pixels.pixel_id`), so an image one page sent is the image
-    another shows. A page switch unmounts the viewer, but the browser tab keeps what it
+    another shows. A page switch to or from Predict unmounts a viewer (Browse's and
+    Annotate's is one frame, kept: :func:`viewer_slot`), but the browser tab keeps what it
     was sent (the viewer's ``pixels.ts`` keeps every image's compressed bytes in the
     Streamlit page around its frame, which lives as long as the session): the record
     holds across the switch, and a return, or another page on the same images, sends ids
