@@ -65,7 +65,9 @@ _channel: Any = None
 SLOT_KEY = "reading_viewer"
 #: Pages without a viewer draw the slot's hidden (the frame, its canvases and images kept
 #: for the next page with one) once a page showed it in the session; ``False``: they draw
-#: none and the next one is a new frame (docs/measurements.md, 5 December 13:00).
+#: none and the next one is a new frame, which cost a return to Browse from Predict 0.81
+#: CPU-s of Chromium against 0.44 (docs/measurements.md, "one viewer frame for Browse and
+#: Annotate").
 HIDDEN_ON_OTHER_PAGES = True
 _SHOWN = "reading_viewer_shown"  # a page showed the slot's viewer in this session
 _SLOT = threading.local()  # the slot of this script thread's run (pages.common._RUN's reason)
