@@ -424,8 +424,8 @@ def frame(action: str | None = None) -> None:
     not do it gets a message and the page stops (checked on every call).
     """
     prepare_tensorflow()  # before any page imports TensorFlow
-    # Here, not only in app.py: Streamlit runs app.py for the Home page only (its "pages/"
-    # folder mode), and a server whose readers open /browse directly must be tuned too.
+    # Here, not only in app.py: where Streamlit runs a page without app.py (its "pages/"
+    # folder mode: AppTest, a server not started by `streamlit run app.py`), it is tuned too.
     tune_server(settings().run_log)
     # Once per process, after this page's run (a deep link to any page starts it too);
     # then Predict's first case is analysed ahead, for the dataset this session opens, and
@@ -449,7 +449,8 @@ def frame(action: str | None = None) -> None:
 
 
 def run_app() -> None:
-    """What ``app.py`` does: register the pages, draw the frame, run the selected page.
+    """What ``app.py`` does: register the pages, draw the frame, run the selected page
+    and draw the reading viewer it handed (:func:`pages.viewer_component.viewer_slot`).
 
     ``st.navigation`` comes first: the sidebar's page links need the pages registered.
     """
@@ -460,8 +461,13 @@ def run_app() -> None:
     selected = st.navigation(pages, position="hidden")
     frame()
     _RUN.frame_done = True
+    from pages.viewer_component import viewer_slot
+
     try:
-        selected.run()
+        # Browse's and Annotate's viewer is drawn here, after the page: one frame across
+        # their switches (pages.viewer_component.viewer_slot).
+        with viewer_slot():
+            selected.run()
     finally:
         _RUN.frame_done = False
 
