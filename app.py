@@ -12,7 +12,11 @@ This file is read twice. ``streamlit run app.py`` finds ``app = st.App(...)`` be
 reading the file), imports it as the module ``app`` and serves that: Streamlit's own server
 with the page addresses answered by :mod:`pages.deep_links` (a page opened by its address
 connects without first guessing the server's root wrong). Streamlit then runs this file as
-the app's script (``__main__``, as ``AppTest.from_file`` does), which draws the pages.
+the app's script (``__main__``, as ``AppTest.from_file`` does), which draws the pages: for
+every page, the ``pages/`` folder beside it notwithstanding
+(:func:`pages.server_tuning.run_app_for_every_page`), so that the reading viewer that
+Browse and Annotate hand it keeps its frame across their switches
+(:func:`pages.viewer_component.viewer_slot`).
 """
 
 if __name__ == "__main__":
@@ -25,5 +29,7 @@ else:
     import streamlit as st
 
     from pages.deep_links import page_routes
+    from pages.server_tuning import run_app_for_every_page
 
+    run_app_for_every_page()  # before the first session: every page runs inside this file
     app = st.App(__file__, routes=page_routes())

@@ -32,14 +32,17 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import fields
 from pathlib import Path
-from typing import IO, Any, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 import numpy as np
 
 from mcalc.errors import WriteError
 from mcalc.fileio import atomic_write_with
-from mcalc.imageio import Mammogram, pixels_in_file, read_image
+from mcalc.imageio import Mammogram, pixels_in_file, read_image, with_collection_spacing
 from mcalc.lru import LRU
+
+if TYPE_CHECKING:
+    from mcalc.dataset.records import ImageRecord
 
 __all__ = ["ImageCache", "file_key", "flush_writes", "shared_image_cache"]
 
@@ -235,11 +238,23 @@ class ImageCache:
         return d
 
     # -- full images ------------------------------------------------------------------
-    def load(self, path: str | Path) -> Mammogram:
+    def load(self, path: str | Path, *, spacing_mm: float | None = None) -> Mammogram:
         """The decoded mammogram; from memory, else the disk cache (memory-mapped), else decoded.
+
+        ``spacing_mm``: the pixel spacing the collection's manifest gives for this image
+        (:attr:`~mcalc.dataset.records.ImageRecord.pixel_spacing_mm`), applied on each load
+        by :func:`~mcalc.imageio.with_collection_spacing` (the cache holds the file's own
+        reading, so one file is stored once whatever a manifest says of it).
 
         Raises whatever :func:`mcalc.imageio.read_image` raises for a bad file.
         """
+        return with_collection_spacing(self._load(path), spacing_mm)
+
+    def load_record(self, rec: ImageRecord) -> Mammogram:
+        """:meth:`load` of a collection's image, at the pixel spacing its manifest gives."""
+        return self.load(rec.image_path, spacing_mm=rec.pixel_spacing_mm)
+
+    def _load(self, path: str | Path) -> Mammogram:
         key = file_key(path)
         hit = self._images.get(key)
         if hit is not None:

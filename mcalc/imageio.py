@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, SupportsFloat
 
@@ -25,6 +25,7 @@ __all__ = [
     "read_image",
     "read_dicom",
     "read_raster",
+    "with_collection_spacing",
     "pixels_in_file",
     "pydicom_module",
     "RASTER_SUFFIXES",
@@ -60,7 +61,8 @@ class Mammogram:
         monochrome1: ``True`` when low values are bright (display must invert).
         bits_stored: significant bits of the stored values.
         pixel_spacing_mm: (row, column) spacing in millimetres.
-        spacing_source: the tag it came from, or ``default`` when assumed.
+        spacing_source: the tag it came from, ``manifest`` when the collection's manifest
+            gave it for a file that carries none, or ``default`` when assumed.
         laterality: ``L``, ``R`` or ``None``.
         view: ``CC``, ``MLO`` or ``None`` (from ViewPosition).
         flags: human-readable notes raised while reading (defaults used, tags missing).
@@ -94,8 +96,16 @@ class Mammogram:
         return float(np.min(self.pixels)), float(np.max(self.pixels))
 
 
-def read_image(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammogram:
+def read_image(
+    path: str | Path, *, default_spacing_mm: float = 0.07, spacing_mm: float | None = None
+) -> Mammogram:
     """Read a mammogram from a DICOM or raster file, chosen by content and suffix.
+
+    Args:
+        path: the file.
+        default_spacing_mm: spacing assumed when neither the file nor ``spacing_mm`` gives one.
+        spacing_mm: the spacing the collection's manifest gives for this image (its
+            ``spacing_mm`` column), or ``None``; see :func:`with_collection_spacing`.
 
     Raises:
         ImageReadError: the file is missing, truncated, corrupt or of an unknown format.
@@ -105,8 +115,53 @@ def read_image(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammogr
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file")
     if path.suffix.lower() in RASTER_SUFFIXES:
-        return read_raster(path, default_spacing_mm=default_spacing_mm)
-    return read_dicom(path, default_spacing_mm=default_spacing_mm)
+        mammo = read_raster(path, default_spacing_mm=default_spacing_mm)
+    else:
+        mammo = read_dicom(path, default_spacing_mm=default_spacing_mm)
+    return with_collection_spacing(mammo, spacing_mm)
+
+
+#: Relative difference between a manifest's spacing and a file's own that is noted.
+_SPACING_TOLERANCE = 0.01
+
+
+def with_collection_spacing(mammo: Mammogram, spacing_mm: float | None) -> Mammogram:
+    """``mammo`` with the pixel spacing its collection's manifest gives, where the file has none.
+
+    The file's own spacing (DICOM ``PixelSpacing`` / ``ImagerPixelSpacing``) wins: the file
+    describes its own pixels, and the two DICOM tags legitimately differ by the geometric
+    magnification (about 1.1 in mammography), so a manifest value that differs is a note in
+    ``flags`` (and the log), not an error. A file without one (PNG, PGM: mini-MIAS) takes
+    the manifest's value (``spacing_source`` ``manifest``) instead of the assumed default.
+    ``mammo`` itself is not changed; the pixels are shared.
+
+    Example:
+        >>> m = Mammogram(np.zeros((2, 2), np.uint8), 127.5, 256.0, flags=("x",))
+        >>> got = with_collection_spacing(m, 0.2)
+        >>> got.pixel_spacing_mm, got.spacing_source
+        ((0.2, 0.2), 'manifest')
+    """
+    if spacing_mm is None:
+        return mammo
+    if not spacing_mm > 0:
+        raise ValueError(f"spacing_mm must be a positive number of millimetres, got {spacing_mm}")
+    if mammo.spacing_source != "default":
+        own = float(np.mean(mammo.pixel_spacing_mm))
+        if abs(own - spacing_mm) <= _SPACING_TOLERANCE * own:
+            return mammo
+        note = (
+            f"the manifest's pixel spacing {spacing_mm:g} mm differs from the file's "
+            f"{mammo.spacing_source} {own:g} mm; the file's is used"
+        )
+        log.info("%s", note)
+        return replace(mammo, flags=(*mammo.flags, note))
+    flags = tuple(f for f in mammo.flags if "no pixel spacing" not in f)
+    return replace(
+        mammo,
+        pixel_spacing_mm=(float(spacing_mm), float(spacing_mm)),
+        spacing_source="manifest",
+        flags=(*flags, f"pixel spacing {spacing_mm:g} mm from the manifest (the file has none)"),
+    )
 
 
 def _first(value: object) -> float | None:

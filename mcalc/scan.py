@@ -104,7 +104,7 @@ class ScanReport:
 def _scan_image(rec: ImageRecord, laterality_expected: str | None) -> ImageScan:
     problems: list[Problem] = []
     try:
-        mammo = read_image(rec.image_path)
+        mammo = read_image(rec.image_path, spacing_mm=rec.pixel_spacing_mm)
     except ImageReadError as exc:
         return ImageScan(
             rec.key,

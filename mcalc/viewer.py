@@ -172,13 +172,13 @@ def _preview_values(cache: ImageCache, rec: ImageRecord, mammo: Mammogram, max_s
 def preview_values(cache: ImageCache, rec: ImageRecord, max_side: int) -> np.ndarray:
     """The image's modality values downsampled to ``max_side`` (file orientation, cached;
     the same array :func:`prepare_view` windows)."""
-    return _preview_values(cache, rec, cache.load(rec.image_path), max_side)
+    return _preview_values(cache, rec, cache.load_record(rec), max_side)
 
 
 def preview_breast(cache: ImageCache, rec: ImageRecord, max_side: int) -> np.ndarray:
     """The breast region of the image's preview (:func:`mcalc.breast.breast_mask` of
     :func:`preview_values` as the file presents it), segmented once per image and size."""
-    mammo = cache.load(rec.image_path)
+    mammo = cache.load_record(rec)
     values = _preview_values(cache, rec, mammo, max_side)
     return cache.memo(
         rec.image_path,
@@ -328,7 +328,7 @@ def prepare_view(
     Raises:
         ImageReadError: the image file cannot be read.
     """
-    mammo = cache.load(rec.image_path)
+    mammo = cache.load_record(rec)
     values = _preview_values(cache, rec, mammo, max_side)
     # Segmented on the preview, once per image (a warm case switch only windows and blends).
     region = preview_breast(cache, rec, max_side)
@@ -434,7 +434,7 @@ def crop_view(
     shrunk (the box is then wider than the screen anyway). Returns the crop and the box
     actually used (clipped to the image).
     """
-    mammo = cache.load(rec.image_path)
+    mammo = cache.load_record(rec)
     h, w = mammo.shape
     r0, r1, c0, c1 = box
     r0, r1 = max(0, min(r0, h - 1)), max(1, min(r1, h))
@@ -480,7 +480,7 @@ def image_counts(cache: ImageCache, rec: ImageRecord) -> tuple[int, int, int]:
     """
     if rec.annotation_path is None:
         return 0, 0, 0
-    mammo = cache.load(rec.image_path)
+    mammo = cache.load_record(rec)
     _, summary, _ = annotation_for(cache, rec, mammo.shape, mammo.pixel_spacing_mm)
     if summary is None:
         return 0, 0, 0
@@ -511,7 +511,7 @@ def unreadable_images(cache: ImageCache, index: DatasetIndex) -> list[tuple[str,
     out: list[tuple[str, str, str]] = []
     for rec in index.images():
         try:
-            cache.load(rec.image_path)
+            cache.load_record(rec)
         except ImageReadError as exc:
             out.append((rec.key, str(rec.image_path), str(exc)))
     return out
@@ -521,7 +521,7 @@ def value_top(cache: ImageCache, case: CaseRecord) -> int:
     """Largest representable value of a case's first readable image (4095 if none is)."""
     for rec in case.images:
         try:
-            return int(cache.load(rec.image_path).value_range[1])
+            return int(cache.load_record(rec).value_range[1])
         except ImageReadError:
             continue
     return 4095
@@ -534,7 +534,7 @@ def prefetch(cache: ImageCache, records: Sequence[ImageRecord], max_side: int) -
     done = 0
     for rec in records:
         try:
-            mammo = cache.load(rec.image_path)
+            mammo = cache.load_record(rec)
             _preview_values(cache, rec, mammo, max_side)
             preview_breast(cache, rec, max_side)
             annotation_for(cache, rec, mammo.shape, mammo.pixel_spacing_mm)

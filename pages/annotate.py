@@ -19,7 +19,7 @@ import streamlit as st
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError
-from mcalc.viewer import DisplayOptions
+from mcalc.viewer import DisplayOptions, ImageView
 from pages import common, state, viewer_component
 from pages.annotate_classic import classic_marking_ui
 from pages.annotate_exchange import exchange_ui, unsaved_export_ui
@@ -102,6 +102,61 @@ def display_ui(reading: bool) -> tuple[DisplayOptions, bool]:
     return opts, show
 
 
+def marking_ui(
+    index: DatasetIndex,
+    rec: ImageRecord,
+    view: ImageView,
+    reader: str,
+    opts: DisplayOptions,
+    max_side: int,
+    show_dataset: bool,
+) -> None:
+    """The reader's marks on ``rec``: the viewer or the classic figure, then under it the
+    save, the marks, the comment, the history, agreement and exchange."""
+    session = get_session(rec.key, reader, view.full_shape)
+    if session is None:
+        st.stop()
+    use_viewer = viewer_component.available() and st.toggle(
+        "Mark in the reading viewer (instant, saved on Save)",
+        value=True,
+        key=USE_VIEWER_KEY,
+        persist_state="session",
+        help="Off: the classic marking figure (each click is sent to the server).",
+    )
+    if use_viewer:
+        browser_marking_ui(index, rec, view, session, opts, max_side, show_dataset)
+    else:
+        # The breast region (where a click may place a mark) only for the classic figure.
+        region = cached_region(rec, opts, max_side)
+        classic_marking_ui(rec, view, region, session, opts, show_dataset)
+    # Under the viewer, which app.py draws after this page (pages.viewer_component): no
+    # st.stop() from here on, it would take the viewer with it.
+    with viewer_component.below():
+        save_ui(session, in_viewer=use_viewer)
+        unsaved_export_ui(session, reader)
+        selected_ui(session, view)
+        marks_table_ui(session, in_viewer=use_viewer)
+        comment_key = f"annotate_image_comment_{rec.key}"
+        # The comment changed under the field (an import, a restored version, a reload):
+        # the field shows it. Its own old text, taken as the reader's edit, cleared an
+        # imported comment and left the image with unsaved edits.
+        follow(comment_key, session.marks.comment)
+        image_comment = st.text_input("Comment on the whole image", key=comment_key)
+        if image_comment != session.marks.comment:
+            try:
+                session.set_comment(image_comment)
+            except ValueError as exc:  # too long: say so here (a rerun would try again)
+                st.warning(f"Comment not kept: {exc}")
+            else:
+                st.rerun()  # the field is given the comment it now has: the same text
+        history_ui(session)
+        agreement_ui(session, rec, view, reader)
+        exchange_ui(session, index, rec, reader)
+        st.page_link(
+            "pages/audit.py", label="Audit model predictions →", icon=":material/fact_check:"
+        )
+
+
 # --------------------------------------------------------------------------- page
 
 index = common.require_index()
@@ -119,48 +174,12 @@ try:
 except ImageReadError as exc:
     st.error(f"{rec.key}: {exc}")
     st.stop()
+
 if reader is None:
     # The images are shown while the name is asked, in the same viewer: entering the name
-    # then turns marking on without loading the case again.
+    # then turns marking on without loading the case again. (No st.stop() after it: that
+    # would take the viewer app.py draws after this page with it.)
     if reading:
         browser_marking_ui(index, rec, view, None, opts, max_side, show_dataset)
-    st.stop()
-session = get_session(rec.key, reader, view.full_shape)
-if session is None:
-    st.stop()
-
-use_viewer = viewer_component.available() and st.toggle(
-    "Mark in the reading viewer (instant, saved on Save)",
-    value=True,
-    key=USE_VIEWER_KEY,
-    persist_state="session",
-    help="Off: the classic marking figure (each click is sent to the server).",
-)
-if use_viewer:
-    browser_marking_ui(index, rec, view, session, opts, max_side, show_dataset)
 else:
-    # The breast region (where a click may place a mark) only for the classic figure.
-    region = cached_region(rec, opts, max_side)
-    classic_marking_ui(rec, view, region, session, opts, show_dataset)
-
-save_ui(session, in_viewer=use_viewer)
-unsaved_export_ui(session, reader)
-selected_ui(session, view)
-marks_table_ui(session, in_viewer=use_viewer)
-comment_key = f"annotate_image_comment_{rec.key}"
-# The comment changed under the field (an import, a restored version, a reload): the field
-# shows it. Its own old text, taken as the reader's edit, cleared an imported comment and
-# left the image with unsaved edits.
-follow(comment_key, session.marks.comment)
-image_comment = st.text_input("Comment on the whole image", key=comment_key)
-if image_comment != session.marks.comment:
-    try:
-        session.set_comment(image_comment)
-    except ValueError as exc:  # too long: say so here (a rerun would try again, forever)
-        st.warning(f"Comment not kept: {exc}")
-    else:
-        st.rerun()  # the field is given the comment it now has: the same text
-history_ui(session)
-agreement_ui(session, rec, view, reader)
-exchange_ui(session, index, rec, reader)
-st.page_link("pages/audit.py", label="Audit model predictions →", icon=":material/fact_check:")
+    marking_ui(index, rec, view, reader, opts, max_side, show_dataset)

@@ -140,7 +140,7 @@ def classic_marking_ui(
     )
 
     def snapper(row: float, col: float) -> tuple[float, float]:
-        mammo = common.get_image_cache().load(rec.image_path)
+        mammo = common.get_image_cache().load_record(rec)
         radius = grid_step(shown) / 2
         return snap_to_peak(mammo.pixels, row, col, radius, bright=not mammo.monochrome1)
 

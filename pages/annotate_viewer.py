@@ -154,12 +154,13 @@ def browser_marking_ui(
         fullres=fullres,
         pixels=(payload.index, payload.data),
     )
-    show_flash()
-    st.caption(
-        "Mark tool (A): click to add, drag a mark to move it, Delete removes the selected one, "
-        "B / U / X set its label, Ctrl+Z undoes; Save (Ctrl+S) sends the marks to the store. "
-        "Outline tool (C, again for cluster ⇄ ROI): drag to draw a cluster outline or region "
-        "of interest, click inside one to select it (Delete, B / U / X, Ctrl+Z as for marks). "
-        "Unsaved marks stay in this browser tab while you look at another view, exam or "
-        "page and come back with their image; closing or reloading the tab loses them."
-    )
+    with viewer_component.below():  # under the viewer, which app.py draws after the page
+        show_flash()
+        st.caption(
+            "Mark tool (A): click to add, drag a mark to move it, Delete removes the selected one, "
+            "B / U / X set its label, Ctrl+Z undoes; Save (Ctrl+S) sends the marks to the store. "
+            "Outline tool (C, again for cluster ⇄ ROI): drag to draw a cluster outline or region "
+            "of interest, click inside one to select it (Delete, B / U / X, Ctrl+Z as for marks). "
+            "Unsaved marks stay in this browser tab while you look at another view, exam or "
+            "page and come back with their image; closing or reloading the tab loses them."
+        )

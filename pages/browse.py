@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pandas as pd
@@ -471,29 +472,33 @@ def reading_ui(
         # The browser lacked this case (a page load, a jump): the viewer asks for the next one.
         ask_ahead=bool(payload.data) and ask_ahead(case, next(iter(ahead), None), opts, sent),
         on_change=_on_viewer_event,
+        # The next two cases' panels meanwhile (started once the viewer's message is out:
+        # the thread then does not compete with it): the next one's pixels go (by URL) with
+        # the next run that finds them ready, so "Next" finds them in the browser already
+        # (and the viewer shows that case at the click). Started only after this run's end
+        # instead, the prefetch more often still ran when the next click came
+        # (docs/measurements.md).
+        drawn=partial(
+            panel_prefetch.prefetch_cases, cache, ahead, opts, max_side, done=_prefetch_logged()
+        ),
     )
-    # The next two cases' panels meanwhile (started once the viewer's message is out: the
-    # thread then does not compete with it): the next one's pixels go (by URL) with the
-    # next run that finds them ready, so "Next" finds them in the browser already (and the
-    # viewer shows that case at the click). Started only after this run's end instead, the
-    # prefetch more often still ran when the next click came (docs/measurements.md).
-    panel_prefetch.prefetch_cases(cache, ahead, opts, max_side, done=_prefetch_logged())
-    extra = temporal_bytes(temporal)
-    # A page's first view reads "none": its last run (the viewer's ask for the next case)
-    # sent no pixel of this case, the run before had ("0.0 MB" read as "nothing loaded").
-    sent = (
-        f"{len(payload.data) / 1e6:.1f} MB this time, compressed"
-        if payload.data
-        else "none this time: this browser holds them"
-    )
-    st.caption(
-        f"{len(panels)} images; 16-bit pixels sent once per image and browser ({sent})"
-        + (f" (+ {extra / 1e6:.1f} MB for the temporal views)" if extra else "")
-        + ". Wheel zooms, left drag pans, right drag sets window/level; press ? on the "
-        "images for all keys."
-    )
-    if tpanels:
-        temporal_tables(case.case_id, tpanels, str(temporal["summary"]))
+    with viewer_component.below():  # under the viewer app.py draws after this page
+        extra = temporal_bytes(temporal)
+        # A page's first view reads "none": its last run (the viewer's ask for the next case)
+        # sent no pixel of this case, the run before had ("0.0 MB" read as "nothing loaded").
+        sent = (
+            f"{len(payload.data) / 1e6:.1f} MB this time, compressed"
+            if payload.data
+            else "none this time: this browser holds them"
+        )
+        st.caption(
+            f"{len(panels)} images; 16-bit pixels sent once per image and browser ({sent})"
+            + (f" (+ {extra / 1e6:.1f} MB for the temporal views)" if extra else "")
+            + ". Wheel zooms, left drag pans, right drag sets window/level; press ? on the "
+            "images for all keys."
+        )
+        if tpanels:
+            temporal_tables(case.case_id, tpanels, str(temporal["summary"]))
     return True
 
 

@@ -34,6 +34,7 @@ from mcalc.errors import McalcError
 from mcalc.models.warmup import start_tensorflow_warmup
 from pages import signin, state
 from pages.menu import available_pages, menu_pages
+from pages.preload import import_page_modules
 from pages.server_tuning import log_work, tune_server
 
 DATA_KEY = state.DATA_KEY
@@ -43,6 +44,9 @@ MISSING = "n/a"
 # stale "frame already drawn" behind for the next run (session_state writes made while a
 # stop unwinds are not reliable; a plain attribute is).
 _RUN = threading.local()
+#: Predict's page script, whose modules the warm-up imports once its model is ready
+#: (:mod:`pages.preload`): the first visit in a process then imports none of them.
+PREDICT_SCRIPT = Path(__file__).resolve().parent / "predict.py"
 
 
 def settings() -> Settings:
@@ -420,16 +424,18 @@ def frame(action: str | None = None) -> None:
     not do it gets a message and the page stops (checked on every call).
     """
     prepare_tensorflow()  # before any page imports TensorFlow
-    # Here, not only in app.py: Streamlit runs app.py for the Home page only (its "pages/"
-    # folder mode), and a server whose readers open /browse directly must be tuned too.
+    # Here, not only in app.py: where Streamlit runs a page without app.py (its "pages/"
+    # folder mode: AppTest, a server not started by `streamlit run app.py`), it is tuned too.
     tune_server(settings().run_log)
     # Once per process, after this page's run (a deep link to any page starts it too);
-    # then Predict's first case is analysed ahead, for the dataset this session opens.
+    # then Predict's first case is analysed ahead, for the dataset this session opens, and
+    # Predict's page modules are imported (its first visit then imports none).
     start_tensorflow_warmup(
         after=threading.current_thread(),
         data=current_data_path(),
         done=partial(log_work, settings().run_log),
         pixels_ahead=viewer_pixels_ahead,
+        then=partial(import_page_modules, PREDICT_SCRIPT),
     )
     if not getattr(_RUN, "frame_done", False):
         st.set_page_config(page_title="mcalc", page_icon=":material/biotech:", layout="wide")
@@ -443,7 +449,8 @@ def frame(action: str | None = None) -> None:
 
 
 def run_app() -> None:
-    """What ``app.py`` does: register the pages, draw the frame, run the selected page.
+    """What ``app.py`` does: register the pages, draw the frame, run the selected page
+    and draw the reading viewer it handed (:func:`pages.viewer_component.viewer_slot`).
 
     ``st.navigation`` comes first: the sidebar's page links need the pages registered.
     """
@@ -454,8 +461,13 @@ def run_app() -> None:
     selected = st.navigation(pages, position="hidden")
     frame()
     _RUN.frame_done = True
+    from pages.viewer_component import viewer_slot
+
     try:
-        selected.run()
+        # Browse's and Annotate's viewer is drawn here, after the page: one frame across
+        # their switches (pages.viewer_component.viewer_slot).
+        with viewer_slot():
+            selected.run()
     finally:
         _RUN.frame_done = False
 

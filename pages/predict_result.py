@@ -32,6 +32,7 @@ FIGURE_KEY = "predict_figure"
 DETECTIONS_KEY = "predict_detections_found"
 #: Expanders whose tables are drawn only while open (:func:`pages.common.opened_section`).
 DETECTIONS_OPEN, AGREEMENT_OPEN = "predict_detections_open", "predict_agreement_open"
+REGIONS_OPEN = "predict_regions_open"
 
 
 def panels_ui(shown: Shown, opts: DisplayOptions) -> tuple[CaseAnalysis, list[figures.Panel]]:
@@ -199,16 +200,25 @@ def regions_ui(case: CaseAnalysis) -> None:
             "list weaker ones."
         )
         return
-    st.caption(figures.regions_caption(case))
-    event = common.dataframe(
-        table,
-        hide_index=True,
-        width="stretch",
-        on_select="rerun",
-        selection_mode="single-row",
-        key="predict_regions_table",
-        column_config=REGION_COLUMNS,
-    )
+    # Drawn only while its section is open, as the detections and agreement tables: in a
+    # fresh tab the first data grid loads and runs Streamlit's DataFrame code (1.2 MB) and
+    # renders the grid, 0.12-0.16 s of the page's main thread on a first visit by address
+    # (docs/measurements.md, 5 December 2026, h/first). The regions are in the viewer too
+    # (boxes to click).
+    box = common.opened_section("Regions table", REGIONS_OPEN)
+    if box is None:
+        return
+    with box:
+        st.caption(figures.regions_caption(case))
+        event = common.dataframe(
+            table,
+            hide_index=True,
+            width="stretch",
+            on_select="rerun",
+            selection_mode="single-row",
+            key="predict_regions_table",
+            column_config=REGION_COLUMNS,
+        )
     picked = list(event.selection.rows) if event is not None else []
     if picked and st.session_state.get("predict_last_rows") != picked:
         row = table.iloc[picked[0]]

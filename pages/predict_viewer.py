@@ -208,6 +208,9 @@ def _draw(
         },
         pixels=pixel_payload(list(todo.values())),
         on_change=_on_viewer_event,
+        # Its own frame, in the overlay fragment: a region click reruns that fragment only
+        # (an entrypoint's viewer, kept across page switches, would rerun the whole page).
+        in_slot=False,
     )
     return event, list(todo)
 

@@ -24,6 +24,13 @@ wait from the browser's.
 Streamlit runs ``app.py`` only for the Home page (its multipage v1 mode), so a server whose
 readers all opened a page by its address (``/browse``) never ran it and cleared the Keras
 session after every run.
+
+:func:`run_app_for_every_page` ends that v1 mode for the process, as ``st.navigation`` in
+``app.py`` does once it runs: Streamlit then runs ``app.py`` for every page, the page inside
+it (:func:`pages.common.run_app`), which is what lets the reading viewer's frame outlive a
+page switch (:func:`pages.viewer_component.viewer_slot`). ``app.py`` calls it when the
+server imports it, before any session; :func:`tune_server` again (a server started
+otherwise).
 """
 
 from __future__ import annotations
@@ -36,7 +43,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["BENCH_COOKIE", "keep_keras_session", "log_script_runs", "log_work", "tune_server"]
+__all__ = [
+    "BENCH_COOKIE",
+    "keep_keras_session",
+    "log_script_runs",
+    "log_work",
+    "run_app_for_every_page",
+    "tune_server",
+]
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +160,25 @@ def log_work(path: Path | None, label: str, state: str, end: float, wall: float)
         f.write(json.dumps(line) + "\n")
 
 
+def run_app_for_every_page() -> None:
+    """Have Streamlit run ``app.py`` for every page of this process, not the page's script
+    alone: the flag ``st.navigation`` sets (``PagesManager.uses_pages_directory``, Streamlit
+    1.67), set before the first run instead of by it. Until then a server whose readers
+    opened pages only by their addresses ran each page without ``app.py``, and without
+    the viewer's slot. (Streamlit's ``AppTest`` resets the flag before every run: its runs
+    of a page run the page alone, and the page draws its viewer itself.)"""
+    try:
+        from streamlit.runtime.pages_manager import PagesManager
+    except ImportError:  # moved in another Streamlit: app.py's st.navigation still sets it
+        log.warning("Streamlit's PagesManager not found: pages run app.py once Home ran")
+        return
+    PagesManager.uses_pages_directory = False
+
+
 def tune_server(run_log: Path | None) -> None:
-    """:func:`keep_keras_session` and :func:`log_script_runs` (idempotent and cheap: every
-    page's frame calls it, see the module's docstring)."""
+    """:func:`keep_keras_session`, :func:`log_script_runs` and
+    :func:`run_app_for_every_page` (idempotent and cheap: every page's frame calls it, see
+    the module's docstring)."""
     keep_keras_session()
     log_script_runs(run_log)
+    run_app_for_every_page()

@@ -17,13 +17,28 @@ channel's value change reruns only that fragment, which answers with every image
 fetched by the viewer in parallel; inline bytes where that cannot be); the channel hands
 the answer to the viewer and asks for the rest, if any, at once; the page itself never
 reruns for them. The codec is chosen per browser (:func:`_codec`).
+
+One frame for Browse and Annotate: Streamlit keeps a component's frame across a page
+switch only when the entrypoint (``app.py``, not the page) draws it, in a container the
+entrypoint made, under the same key (docs/measurements.md, "can the viewer's frame survive
+a page switch?"). :func:`viewer_slot` is that place, around the page's run
+(:func:`pages.common.run_app`): a page's :func:`reading_viewer` hands its arguments to
+the slot, which draws them after the page, under the one key :data:`SLOT_KEY`; the
+viewer's events are copied to the page's own key and its ``on_change`` called, so a page
+reads them as before. What a page draws under its viewer goes in :func:`below`. A page
+without a viewer draws it hidden (height 0: :data:`HIDDEN_ON_OTHER_PAGES`), its case and
+images kept for the next page with one. Predict draws its own (its region clicks rerun a
+fragment of its own, which an entrypoint's element cannot be in: ``in_slot=False``).
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +59,81 @@ _FULLRES_SEEN = "viewer_fullres_answered"
 
 _component: Any = None
 _channel: Any = None
+
+#: The widget key of the viewer :func:`viewer_slot` draws (Browse's and Annotate's, one
+#: frame); each page's events are handed on under the page's own key.
+SLOT_KEY = "reading_viewer"
+#: Pages without a viewer draw the slot's hidden (the frame, its canvases and images kept
+#: for the next page with one) once a page showed it in the session; ``False``: they draw
+#: none and the next one is a new frame, which cost a return to Browse from Predict 0.81
+#: CPU-s of Chromium against 0.44 (docs/measurements.md, "one viewer frame for Browse and
+#: Annotate").
+HIDDEN_ON_OTHER_PAGES = True
+_SHOWN = "reading_viewer_shown"  # a page showed the slot's viewer in this session
+_SLOT = threading.local()  # the slot of this script thread's run (pages.common._RUN's reason)
+
+
+@dataclass
+class _Slot:
+    """Where the entrypoint draws the viewer, and what the page handed it."""
+
+    place: Any  # DeltaGenerator: a container the entrypoint made before the page's run
+    below: Any  # DeltaGenerator: what the page draws under the viewer
+    args: dict[str, Any] | None = None
+    page_key: str = ""
+    on_change: Callable[[], None] | None = None
+    drawn: Callable[[], object] | None = None
+
+
+@contextmanager
+def viewer_slot() -> Iterator[None]:
+    """Run the selected page inside this (``app.py``'s :func:`pages.common.run_app`): three
+    containers, the page's run drawn in the first, the viewer it handed
+    (:func:`reading_viewer`) in the second once the page ran to its end, what it drew
+    under the viewer (:func:`below`) in the third. A page that ends with ``st.stop()``,
+    ``st.rerun()`` or an error draws no viewer (Streamlit draws nothing after those): a
+    page stops before handing it, not after."""
+    above, place, below_ = st.container(), st.container(), st.container()
+    slot = _Slot(place, below_)
+    _SLOT.current = slot
+    try:
+        with above:
+            yield
+    finally:
+        _SLOT.current = None
+    _draw(slot)
+
+
+def below() -> Any:
+    """The container under the slot's viewer (a context manager): what a page draws under
+    its viewer goes here. Outside ``app.py``'s run (a page run alone), where it is."""
+    slot: _Slot | None = getattr(_SLOT, "current", None)
+    return slot.below if slot is not None else nullcontext()
+
+
+def _route(page_key: str, on_change: Callable[[], None] | None) -> None:
+    """The slot's viewer sent an event: the page that drew it reads it under its own key."""
+    st.session_state[page_key] = st.session_state.get(SLOT_KEY)
+    if on_change is not None:
+        on_change()
+
+
+def _draw(slot: _Slot) -> None:
+    if slot.args is None:
+        if HIDDEN_ON_OTHER_PAGES and st.session_state.get(_SHOWN):
+            with slot.place:
+                _get()(hidden=True, key=SLOT_KEY, default=None)
+        return
+    st.session_state[_SHOWN] = True
+    with slot.place:
+        _get()(
+            **slot.args,
+            key=SLOT_KEY,
+            default=None,
+            on_change=partial(_route, slot.page_key, slot.on_change),
+        )
+    if slot.drawn is not None:
+        slot.drawn()
 
 
 def available() -> bool:
@@ -92,8 +182,15 @@ def reading_viewer(
     neighbours: dict[str, Any] | None = None,
     ask_ahead: bool = False,
     on_change: Callable[[], None] | None = None,
+    in_slot: bool = True,
+    drawn: Callable[[], object] | None = None,
 ) -> dict[str, Any] | None:
     """Draw the viewer; returns the newest event (or ``None``).
+
+    In ``app.py``'s run (:func:`viewer_slot`) and with ``in_slot``, the viewer is drawn
+    after the page, in the slot (one frame kept across page switches); its events reach
+    ``st.session_state[key]`` and ``on_change`` as a viewer of the page's own would. What
+    the page draws under it goes in :func:`below`. One viewer per run in the slot.
 
     Args:
         panels: from :func:`mcalc.present.reading.reading_panel`, in hanging order.
@@ -131,6 +228,10 @@ def reading_viewer(
         on_change: called before the next run when the viewer sends an event (read it
             with :func:`new_event` from ``st.session_state[key]``): the run that follows
             already shows its effect (a case switch in one run, not two).
+        in_slot: ``False``: drawn here, a frame of this page's (Predict's, in its
+            fragment).
+        drawn: called once the viewer's message is out (in the slot: after the page),
+            for work that should not compete with it (Browse's prefetch).
 
     Raises:
         FileNotFoundError: the component is not built (see ``components/viewer``).
@@ -140,25 +241,35 @@ def reading_viewer(
             f"the viewer component is not built: {DIST} has no index.html/viewer.js; "
             "run `npm ci && npm run build` in components/viewer"
         )
-    value = _get()(
-        case_key=case_key,
-        panels=panels,
-        height=height,
-        editable=editable,
-        marks_version=marks_version,
-        labels=list(LABELS),
-        temporal=temporal,
-        focus=focus,
-        overlays=overlays,
-        pixels=pixels[0] if pixels else [],
-        pixels_data=pixels[1] if pixels else b"",
-        pixels_ahead=pixels_ahead,
-        neighbours=neighbours,
-        ask_ahead=ask_ahead,
-        key=key,
-        default=None,
-        on_change=on_change,
-    )
+    args: dict[str, Any] = {
+        "case_key": case_key,
+        "panels": panels,
+        "height": height,
+        "editable": editable,
+        "marks_version": marks_version,
+        "labels": list(LABELS),
+        "temporal": temporal,
+        "focus": focus,
+        "overlays": overlays,
+        "pixels": pixels[0] if pixels else [],
+        "pixels_data": pixels[1] if pixels else b"",
+        "pixels_ahead": pixels_ahead,
+        "neighbours": neighbours,
+        "ask_ahead": ask_ahead,
+    }
+    slot: _Slot | None = getattr(_SLOT, "current", None) if in_slot else None
+    if slot is not None:
+        if slot.args is not None:
+            raise RuntimeError(
+                f"a second viewer in the slot in one run ({key!r} after {slot.page_key!r}): "
+                "the slot draws one; pass in_slot=False to draw another on the page"
+            )
+        slot.args, slot.page_key, slot.on_change, slot.drawn = args, key, on_change, drawn
+        value = st.session_state.get(key)
+    else:
+        value = _get()(**args, key=key, default=None, on_change=on_change)
+        if drawn is not None:
+            drawn()
     if fullres is not None and fullres.items:  # else nothing to ask for: no channel
         _fullres_channel(fullres)
     return value if isinstance(value, dict) else None
@@ -186,7 +297,8 @@ def sent_pixels() -> SentPixels:
     Browse, Annotate and Predict, kept in the session under
     :data:`pages.state.PIXELS_SENT_KEY`). The ids name the values alone
     (:func:`mcalc.present.pixels.pixel_id`), so an image one page sent is the image
-    another shows. A page switch unmounts the viewer, but the browser tab keeps what it
+    another shows. A page switch to or from Predict unmounts a viewer (Browse's and
+    Annotate's is one frame, kept: :func:`viewer_slot`), but the browser tab keeps what it
     was sent (the viewer's ``pixels.ts`` keeps every image's compressed bytes in the
     Streamlit page around its frame, which lives as long as the session): the record
     holds across the switch, and a return, or another page on the same images, sends ids

@@ -402,13 +402,16 @@ VIEWER = "[data-testid='mcalc-viewer']"
 
 
 def viewer_frame(page, timeout_s: float = 60.0):
-    """The component's frame, once its panels have rendered."""
+    """The component's frame, once its panels have rendered; not one a page without a
+    viewer keeps hidden (Browse's and Annotate's on Predict: pages.viewer_component)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         for frame in page.frames:
             if "mcalc_viewer" in frame.url or "components/viewer" in frame.url:
                 try:
-                    if frame.eval_on_selector(VIEWER, "e => e.dataset.zoom || ''"):
+                    if frame.eval_on_selector(
+                        VIEWER, "e => e.dataset.hidden === '1' ? '' : e.dataset.zoom || ''"
+                    ):
                         return frame
                 except Exception:  # the frame is still loading
                     pass

@@ -306,6 +306,46 @@ def test_browse_keeps_the_readers_filters_and_display_across_pages(app_env):
     assert (at.dataframe[0].value["calcifications"] > 0).all()  # the filter is in force
 
 
+def test_browse_and_annotate_share_one_viewer_frame_kept_hidden_on_home(app_env, monkeypatch):
+    """As the server runs pages (inside app.py: pages.server_tuning.run_app_for_every_page;
+    AppTest alone runs a page without it), Browse's and Annotate's viewer is one element
+    of app.py's, the same id on both pages (Streamlit keeps its frame across the switch: a
+    page's own viewer has an id per page); Home, which shows none, draws it hidden with no
+    panels. (Its events reaching the page's key: tests/test_browser_viewer.py, a save and
+    the next case from the viewer.)"""
+    from streamlit.runtime.pages_manager import PagesManager
+
+    from pages import viewer_component
+
+    real_init = PagesManager.__init__
+
+    def as_the_server(self, *args, **kwargs):  # AppTest resets the flag before each run
+        real_init(self, *args, **kwargs)
+        PagesManager.uses_pages_directory = False
+
+    monkeypatch.setattr(PagesManager, "__init__", as_the_server)
+
+    def viewers() -> list[tuple[str, dict]]:
+        assert not at.exception, [e.value for e in at.exception]
+        return [
+            (c.proto.id, json.loads(c.proto.json_args))
+            for c in at.get("component_instance")
+            if c.proto.component_name.endswith("mcalc_viewer")
+        ]
+
+    at = _run("pages/browse.py")
+    ((browse_id, args),) = viewers()
+    assert browse_id.endswith(f"-{viewer_component.SLOT_KEY}") and args["panels"]
+    at.switch_page("pages/home.py").run()
+    ((home_id, args),) = viewers()
+    assert home_id == browse_id and args["hidden"] is True and "panels" not in args
+    at.switch_page("pages/annotate.py").run()
+    ((annotate_id, args),) = viewers()
+    assert annotate_id == browse_id and args["case_key"].endswith("/CC_recent")
+    # What the page draws under the viewer comes after it (pages.viewer_component.below).
+    assert "Mark tool (A)" in " ".join(c.value for c in at.caption)
+
+
 def test_browse_sends_ids_alone_after_another_page(app_env):
     """A page switch unmounts the viewer, but the browser tab keeps the images' bytes
     (the viewer's pixels.ts): the first run back on Browse names the case's pixels without

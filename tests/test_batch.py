@@ -408,3 +408,25 @@ def test_ray_actor_plan_fits_a_local_instance_and_names_a_shortfall():
     assert "pass --workers 2 or fewer" in short
     shared = plan_actors(16.0, 1.0, 4, 48)  # four actors share one GPU
     assert (shared.num_gpus, shared.num_cpus, shared.shortfall) == (0.25, 1.0, None)
+
+
+def test_items_carry_the_manifest_spacing_and_old_rows_still_read(batch_data, tmp_path) -> None:
+    """A manifest's ``spacing_mm`` (mini-MIAS: 0.2) reaches the worker's record, and rows
+    done at another spacing are not taken as done."""
+    from mcalc.batch.run import _file_key, collection_items
+    from mcalc.batch.settings import BatchItem
+
+    text = batch_data.read_text(encoding="utf-8").splitlines()
+    given = tmp_path / "manifest.csv"
+    given.write_text(
+        "\n".join([text[0] + ",spacing_mm", *(line + ",0.2" for line in text[1:])]) + "\n",
+        encoding="utf-8",
+    )
+    old, new = collection_items(batch_data)[0], collection_items(given)[0]
+    assert (old.spacing_mm, new.spacing_mm) == ("", "0.2")
+    back = BatchItem.from_row(new.as_row())
+    assert back == new and back.image_input().record.pixel_spacing_mm == 0.2  # type: ignore[union-attr]
+    row = old.as_row()
+    del row["spacing_mm"]  # a row written before the column
+    assert BatchItem.from_row(row).image_input().record.pixel_spacing_mm is None  # type: ignore[union-attr]
+    assert _file_key(old) != _file_key(new) and _file_key(new).endswith("-0.2mm")  # type: ignore[union-attr]

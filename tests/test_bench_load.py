@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import itertools
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -342,3 +343,40 @@ def test_gc_probe_counts_the_renderers_major_gcs_and_their_reasons() -> None:
     assert got["major_gcs"] == 2 and got["marking_reasons"] == {"task": 2}, got
     assert got["external_pressure_scavenges"] == 1, got
     assert got["thread_cpu_s"] == {"CrRendererMain": 0.056, "ThreadPoolForegroundWorker": 0.025}
+
+
+def _group(pid: int) -> tuple[str, int]:
+    name, _, nice = Path(f"/proc/{pid}/autogroup").read_text().split()
+    return name, int(nice)
+
+
+def test_browsers_behind_means_their_session_group_behind_too(tmp_path) -> None:
+    """Where the kernel shares the processors between sessions' autogroups, a thread's
+    niceness orders only its own group: ``--nice`` must set the Chromium session's group
+    (Playwright starts Chromium in a session of its own), never the bench's own."""
+    import shutil
+    import subprocess
+
+    from bench.load_procs import renice_browsers
+
+    if not Path("/proc/self/autogroup").exists():
+        pytest.skip("the kernel has no scheduler autogroups (CONFIG_SCHED_AUTOGROUP)")
+    fake = tmp_path / "chromium-fake"  # the bench knows Chromium by its executable's name
+    shutil.copy(shutil.which("sleep") or "/bin/sleep", fake)
+    apart = subprocess.Popen([str(fake), "30"], start_new_session=True)
+    beside = subprocess.Popen([str(fake), "30"])  # in this process's session
+    try:
+        own = _group(os.getpid())
+        assert _group(apart.pid)[0] != own[0] and _group(apart.pid)[1] == 0
+        changed = renice_browsers(10)
+        assert _group(apart.pid)[1] == 10, (
+            f"expected the Chromium session's group at nice 10, got {_group(apart.pid)}"
+        )
+        assert changed >= 3  # two processes' threads and one group
+        assert os.getpriority(os.PRIO_PROCESS, beside.pid) == 10
+        assert _group(os.getpid()) == own, "the bench's own group must keep its niceness"
+        assert renice_browsers(10) == 0  # kept, nothing to do again
+    finally:
+        for proc in (apart, beside):
+            proc.kill()
+            proc.wait()

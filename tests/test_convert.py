@@ -103,6 +103,49 @@ def test_mias_reports_rows_it_cannot_convert(tmp_path: Path) -> None:
     assert "CALC" not in line9
 
 
+def test_mias_images_are_read_at_200_microns(tmp_path: Path) -> None:
+    """mini-MIAS is 0.2 mm a pixel; its manifest had no spacing, so every image was read at
+    the 0.07 mm default and resampled to the model's spacing from that (3x too small)."""
+    from mcalc.cache import ImageCache
+    from mcalc.explain.service import ImageInput, read_input
+    from mcalc.models.patches import load_training_image, model_input_image
+    from mcalc.scan import scan_dataset
+    from mcalc.viewer import DisplayOptions, prepare_view
+
+    out = tmp_path / "out" / "manifest.csv"
+    assert main(["manifest", "mias", str(make_mias(tmp_path / "mias")), "--out", str(out)]) == 0
+    header, rows = read_table(out)
+    assert "spacing mm" in header and {r["spacing mm"] for _, r in rows} == {"0.2"}
+    records = [rec for case in index_manifest(out).cases for rec in case.images]
+    assert len(records) == 3 and {r.pixel_spacing_mm for r in records} == {0.2}
+    rec = records[0]
+    cache = ImageCache(tmp_path / "cache")
+    for mammo in (
+        cache.load_record(rec),
+        cache.load_record(rec),
+        read_input(ImageInput.from_record(rec))[0],
+    ):
+        assert mammo.pixel_spacing_mm == (0.2, 0.2) and mammo.spacing_source == "manifest"
+        assert not any("no pixel spacing" in f for f in mammo.flags), mammo.flags
+        # the model's 0.4 mm: half the file's 0.2 mm pixels a side (0.07 mm gave 0.175)
+        unit, factor = model_input_image(mammo, 0.4)
+        assert factor == pytest.approx(0.5) and unit.shape == (
+            MIAS_SHAPE[0] // 2,
+            MIAS_SHAPE[1] // 2,
+        )
+    assert cache.load(rec.image_path).pixel_spacing_mm == (0.07, 0.07)  # the file alone: as before
+    _, _, notes = read_input(ImageInput.from_record(rec))
+    assert not any("pixel spacing" in n for n in notes), notes  # predict's note is gone
+    unit, _, _ = load_training_image(rec, 0.4)  # training's and evaluate's patches
+    assert unit.shape == (MIAS_SHAPE[0] // 2, MIAS_SHAPE[1] // 2)
+    # Browse's view (its ruler, the calcification sizes) and scan read it so too
+    view = prepare_view(cache, rec, DisplayOptions())
+    assert view.spacing_mm == (0.2, 0.2)
+    assert "pixel spacing 0.2 mm from the manifest (the file has none)" in view.notes
+    scans = scan_dataset(out).per_image
+    assert len(scans) == 3 and {s.spacing_mm for s in scans} == {(0.2, 0.2)}
+
+
 def test_mias_laterality_rule() -> None:
     assert [mias_laterality(n) for n in (1, 2, 321, 322)] == ["R", "L", "R", "L"]
 

@@ -26,6 +26,27 @@ def test_dicom_tags_and_full_bit_depth(tmp_path):
     assert m.flags == ()
 
 
+@pytest.mark.parametrize(
+    ("file_mm", "manifest_mm", "got_mm", "source", "note"),
+    [
+        (0.1, None, 0.1, "PixelSpacing", None),  # no manifest value: the file's, as before
+        (0.1, 0.1004, 0.1, "PixelSpacing", None),  # within 1 %: no note
+        (0.1, 0.2, 0.1, "PixelSpacing", "the manifest's pixel spacing 0.2 mm differs from "
+         "the file's PixelSpacing 0.1 mm; the file's is used"),  # the DICOM's wins
+        (None, 0.2, 0.2, "manifest", "pixel spacing 0.2 mm from the manifest (the file has none)"),
+        (None, None, 0.07, "default", "no pixel spacing in the file: assuming 0.07 mm"),
+    ],
+)  # fmt: skip
+def test_manifest_spacing_against_the_files_own(
+    tmp_path, file_mm, manifest_mm, got_mm, source, note
+):
+    path = write_dicom(tmp_path / "s.dcm", _ramp(), spacing_mm=file_mm)
+    m = read_image(path, spacing_mm=manifest_mm)
+    assert (m.pixel_spacing_mm, m.spacing_source) == ((got_mm, got_mm), source)
+    spacing_flags = [f for f in m.flags if "spacing" in f]
+    assert spacing_flags == ([] if note is None else [note])
+
+
 def test_upper_case_suffix_is_read(tmp_path):
     path = write_dicom(tmp_path / "MLO_prior.DCM", _ramp())
     assert read_image(path).shape == (64, 48)

@@ -251,3 +251,53 @@ def test_missing_manifest(tmp_path: Path) -> None:
         index_manifest(tmp_path)
     with pytest.raises(DatasetError, match="or at a manifest CSV"):
         open_dataset(tmp_path / "absent.csv")
+
+
+def _png(path: Path) -> Path:
+    import cv2
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cv2.imwrite(str(path), np.arange(48 * 40, dtype=np.uint16).reshape(48, 40))
+    return path
+
+
+def test_spacing_mm_column(tmp_path: Path) -> None:
+    """A manifest gives each image its pixel spacing (mini-MIAS: 0.2 mm); a value that is not
+    millimetres (200 microns typed as 200) is reported and left empty."""
+    from mcalc.cache import ImageCache
+
+    base = tmp_path.resolve()
+    for name in ("a", "b", "c", "d"):
+        _png(base / f"{name}.png")
+    write_manifest(
+        base,
+        ["a,CC,a.png,0.2", "b,CC,b.png,", "c,CC,c.png,200", "d,CC,d.png,wide"],
+        header="case_id,view,image,spacing_mm",
+    )
+    index = index_manifest(base)
+    spacing = {c.case_id: c.images[0].pixel_spacing_mm for c in index.cases}
+    assert spacing == {"a": 0.2, "b": None, "c": None, "d": None}
+    problems = messages(index, "warning")
+    assert "row 3 (line 4): spacing_mm '200' is not a pixel spacing in millimetres" in problems
+    assert "row 4 (line 5): spacing_mm 'wide'" in problems
+    cache = ImageCache(None)
+    a, b = (cache.load_record(index.case(k).images[0]) for k in ("a", "b"))
+    assert (a.pixel_spacing_mm, a.spacing_source) == ((0.2, 0.2), "manifest")
+    assert (b.pixel_spacing_mm, b.spacing_source) == ((0.07, 0.07), "default")
+
+
+def test_manifest_without_spacing_column_reads_as_before(tmp_path: Path) -> None:
+    """Manifests written before the column: no spacing given, the file's or the default."""
+    from mcalc.imageio import read_image
+
+    base = tmp_path.resolve()
+    _png(base / "p1" / "cc.png")
+    write_manifest(base, ["p1-L,p1,L,CC,recent,p1/cc.png,,2,b,,54"])
+    index = index_manifest(base)
+    assert index.problems == ()
+    (rec,) = index.case("p1-L").images
+    assert rec.pixel_spacing_mm is None
+    mammo = read_image(rec.image_path, spacing_mm=rec.pixel_spacing_mm)
+    assert (mammo.pixel_spacing_mm, mammo.spacing_source) == ((0.07, 0.07), "default")
+    assert "raster file: no pixel spacing, assuming 0.07 mm" in mammo.flags

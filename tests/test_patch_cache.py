@@ -55,3 +55,25 @@ def test_patches_are_sampled_once_per_fingerprint(tiny_demo, tmp_path, monkeypat
         path.write_bytes(b"not an npz")
     patch_cache.cached_patches(open_dataset(data), "calcification", CFG, 0, folder=folder)
     assert len(calls) == 5
+
+
+def test_a_manifest_spacing_changes_the_stamps_and_an_empty_one_does_not(tmp_path) -> None:
+    """Patches and evaluations of mini-MIAS read at the assumed 0.07 mm are not reused once
+    its manifest says 0.2 mm; a manifest without the column keeps its old keys."""
+    import cv2
+
+    from mcalc.models.fingerprint import dataset_fingerprint
+
+    cv2.imwrite(str(tmp_path / "a.png"), np.zeros((8, 8), np.uint8))
+    keys = []
+    for name, text in (
+        ("old", "case_id,view,image\na,CC,a.png\n"),
+        ("empty", "case_id,view,image,spacing_mm\na,CC,a.png,\n"),
+        ("given", "case_id,view,image,spacing_mm\na,CC,a.png,0.2\n"),
+    ):
+        (tmp_path / f"{name}.csv").write_text(text, encoding="utf-8")
+        index = open_dataset(tmp_path / f"{name}.csv")
+        keys.append((patch_cache.files_stamp(index), dataset_fingerprint(index)))
+    old, empty, given = keys
+    assert old == empty
+    assert given[0] != old[0] and given[1] != old[1]

@@ -218,3 +218,33 @@ def test_without_model_the_default_model_runs_and_is_named(
     code, stdout, stderr = _run(capsys, *common, "--model", "rand-birads", "--out", str(env / "m"))
     assert code == 0 and json.loads(stdout)["model"]["id"] == "rand-birads"
     assert "default model" not in stderr  # --model given: no note
+
+
+def test_a_mini_mias_image_is_read_at_its_manifests_spacing(env, capsys) -> None:
+    """mini-MIAS (0.2 mm a pixel, PGM files without spacing) was read at the assumed 0.07 mm:
+    a model at 0.4 mm saw each image at 0.175 of its size, not half. Its manifest now gives 0.2."""
+    from mcalc.models.registry import register_model
+    from tests.convert_fixtures import MIAS_SHAPE, make_mias
+    from tests.explain_fixtures import card_for, spot_model
+
+    model = spot_model()
+    card = card_for(model)
+    card["patch"]["spacing_mm"] = 0.4
+
+    def write(folder):
+        model.save(folder / "model.keras")
+        (folder / "card.json").write_text(json.dumps(card), encoding="utf-8")
+
+    register_model(env / "models", "spot-04", write)
+    manifest = env / "mias" / "manifest.csv"
+    assert main(["manifest", "mias", str(make_mias(env / "mias")), "--out", str(manifest)]) == 0
+    capsys.readouterr()
+    code, stdout, _ = _run(
+        capsys, "--model", "spot-04", "--models", str(env / "models"), "--data", str(manifest),
+        "--case", "mias-001-R", "--cam", "none", "--out", str(env / "out"), "--json",
+    )  # fmt: skip
+    assert code == 0
+    (img,) = json.loads(stdout)["images"]
+    assert not any("pixel spacing" in n for n in img["notes"]), img["notes"]
+    assert img["native_shape"] == list(MIAS_SHAPE)
+    assert img["model_input_shape"] == [MIAS_SHAPE[0] // 2, MIAS_SHAPE[1] // 2]  # was 18 x 14

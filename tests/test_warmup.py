@@ -287,3 +287,118 @@ def test_stop_at_exit_waits_a_bounded_time_for_a_thread_that_does_not_end(monkey
         assert warmup.stop_at_exit(5) is True
     finally:
         release.set()
+
+
+def test_then_runs_last_once_the_opening_analysis_ended(monkeypatch) -> None:
+    """``then`` (the app's own start-up work: Predict's page modules) is called in the
+    warm-up's thread after the model and after the analysis ahead of the opening case has
+    ended, not beside it; not at all when the model's warm-up failed."""
+    from mcalc.progress import BackgroundWork
+
+    order: list[str] = []
+    release = threading.Event()
+
+    def opening(progress):
+        release.wait(10)
+        order.append("opening analysed")
+
+    work = BackgroundWork(opening, key="opening")
+    monkeypatch.setattr(warmup, "warm_up_tensorflow", lambda: order.append("tensorflow"))
+    monkeypatch.setattr(warmup, "warm_up_model", lambda models_dir: order.append("model") or "k")
+    monkeypatch.setattr(warmup, "analyse_opening", lambda *a: work.start())
+    monkeypatch.setattr(warmup, "_WANTED", [])
+    runner = threading.Thread(
+        target=warmup._run, args=(Path("models"),), kwargs={"then": lambda: order.append("then")}
+    )
+    runner.start()
+    runner.join(0.3)
+    assert order == ["tensorflow", "model"] and runner.is_alive()  # waits for the analysis
+    release.set()
+    runner.join(10)
+    assert order == ["tensorflow", "model", "opening analysed", "then"]
+
+    order.clear()  # no analysis ahead started (none asked for, or it failed): at once
+    monkeypatch.setattr(warmup, "analyse_opening", lambda *a: None)
+    warmup._run(Path("models"), then=lambda: order.append("then"))
+    assert order == ["tensorflow", "model", "then"]
+
+    def fails(models_dir):
+        raise OSError("no model folder")
+
+    order.clear()
+    monkeypatch.setattr(warmup, "warm_up_model", fails)
+    warmup._run(Path("models"), then=lambda: order.append("then"))
+    assert order == ["tensorflow"]
+
+
+def test_a_failing_then_is_logged(monkeypatch, caplog) -> None:
+    import logging
+
+    def broken() -> None:
+        raise ImportError("No module named 'pages.nosuch'")
+
+    monkeypatch.setattr(warmup, "warm_up_tensorflow", lambda: 0.0)
+    monkeypatch.setattr(warmup, "warm_up_model", lambda models_dir: "k")
+    monkeypatch.setattr(warmup, "analyse_opening", lambda *a: None)
+    monkeypatch.setattr(warmup, "_WANTED", [])
+    with caplog.at_level(logging.WARNING, logger=warmup.__name__):
+        warmup._run(Path("models"), then=broken)
+    (record,) = [r for r in caplog.records if "last step" in r.getMessage()]
+    assert "pages.nosuch" in record.getMessage() and record.exc_info is not None
+
+
+def test_the_app_warm_up_imports_predicts_page_last(monkeypatch) -> None:
+    """The app's frame starts the warm-up with Predict's page modules as its last step."""
+    from functools import partial
+
+    import pages.common as common
+    from pages.preload import import_page_modules
+
+    seen: list[dict] = []
+    monkeypatch.setattr(common, "start_tensorflow_warmup", lambda **kw: seen.append(kw))
+    monkeypatch.setattr(common.st, "set_page_config", lambda **kw: None)
+    monkeypatch.setattr(common, "_RUN", type("Run", (), {"frame_done": True})())
+    common.frame()
+    (kw,) = seen
+    then = kw["then"]
+    assert isinstance(then, partial) and then.func is import_page_modules
+    assert then.args == (common.PREDICT_SCRIPT,) and common.PREDICT_SCRIPT.name == "predict.py"
+    assert common.PREDICT_SCRIPT.is_file()
+
+
+def test_an_exit_cancels_the_opening_analysis_and_skips_then(monkeypatch, caplog) -> None:
+    """An exit while the warm-up waits for its analysis ahead of the opening case cancels
+    that analysis (a model running in a daemon thread too), does not call ``then``, and
+    waits for both, far less than the 60 s ``then`` may wait for the analysis."""
+    import logging
+
+    from mcalc.progress import BackgroundWork
+
+    order: list[str] = []
+
+    def opening(progress):
+        for _ in range(1000):  # a model's analysis: reports its progress now and then
+            time.sleep(0.01)
+            progress(0, 1)
+        order.append("opening analysed")
+
+    work = BackgroundWork(opening, key="opening")
+    monkeypatch.setattr(warmup, "warm_up_tensorflow", lambda: order.append("tensorflow"))
+    monkeypatch.setattr(warmup, "warm_up_model", lambda models_dir: order.append("model") or "k")
+    monkeypatch.setattr(warmup, "analyse_opening", lambda *a: work.start())
+    monkeypatch.setattr(warmup, "_WANTED", [])
+    monkeypatch.setattr(warmup, "_OPENING", [])
+    monkeypatch.setattr(warmup, "_STOP", threading.Event())
+    runner = threading.Thread(
+        target=warmup._run, args=(Path("models"),), kwargs={"then": lambda: order.append("then")}
+    )
+    monkeypatch.setattr(warmup, "_THREAD", runner)
+    with caplog.at_level(logging.INFO, logger=warmup.__name__):
+        runner.start()
+        runner.join(0.3)
+        assert runner.is_alive() and work.running  # waiting for the opening analysis
+        t0 = time.perf_counter()
+        assert warmup.stop_at_exit(10) is True
+    assert time.perf_counter() - t0 < 5
+    assert order == ["tensorflow", "model"] and work.state == "cancelled"
+    assert "warm-up stopped before its last step: the process is exiting" in caplog.text

@@ -38,7 +38,7 @@ from mcalc.batch.table import (
     write_progress,
     write_results,
 )
-from mcalc.cache import file_key
+from mcalc.explain.results import image_key
 from mcalc.progress import ProgressFn
 
 __all__ = ["CHECKPOINT_S", "BatchSummary", "collection_items", "run_batch"]
@@ -207,7 +207,7 @@ def run_batch(
     }
     saver = _Saver(out_dir, state, progress)
     done = done_keys(saver.table, mkey, skey)
-    todo = [i for i in items if done.get(i.image_key) != _file_key(i.image_path)]
+    todo = [i for i in items if done.get(i.image_key) != _file_key(i)]
     state["resumed"] = len(items) - len(todo)
     log.info(
         "%d of %d image(s) already done; %d to analyse", state["resumed"], len(items), len(todo)
@@ -241,8 +241,9 @@ def run_batch(
     )
 
 
-def _file_key(path: str) -> str | None:
+def _file_key(item: BatchItem) -> str | None:
+    """The ``file_key`` a done row of ``item`` holds (:func:`~mcalc.explain.results.image_key`)."""
     try:
-        return file_key(path)
+        return image_key(item.image_path, item.pixel_spacing_mm)
     except OSError:
         return None

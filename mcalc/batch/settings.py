@@ -129,6 +129,8 @@ class BatchItem:
 
     Attributes:
         order: its position in the collection (the table is sorted by it).
+        spacing_mm: the pixel spacing its manifest gives (``""``: none; see
+            :attr:`~mcalc.dataset.records.ImageRecord.pixel_spacing_mm`).
     """
 
     order: int
@@ -141,6 +143,7 @@ class BatchItem:
     image_path: str
     annotation_path: str
     annotation_kind: str
+    spacing_mm: str = ""
 
     @classmethod
     def from_record(cls, order: int, case: CaseRecord, rec: ImageRecord) -> BatchItem:
@@ -155,7 +158,13 @@ class BatchItem:
             image_path=str(rec.image_path),
             annotation_path="" if rec.annotation_path is None else str(rec.annotation_path),
             annotation_kind=rec.annotation_kind,
+            spacing_mm="" if rec.pixel_spacing_mm is None else repr(rec.pixel_spacing_mm),
         )
+
+    @property
+    def pixel_spacing_mm(self) -> float | None:
+        """:attr:`spacing_mm` as a number (``None``: the manifest gives none)."""
+        return float(self.spacing_mm) if self.spacing_mm else None
 
     def as_row(self) -> dict[str, Any]:
         return asdict(self)
@@ -164,7 +173,7 @@ class BatchItem:
     def from_row(cls, row: dict[str, Any]) -> BatchItem:
         """From :meth:`as_row` (values may come back as numpy scalars)."""
         names = cls.__dataclass_fields__
-        values = {k: row[k] for k in names}
+        values = {k: row[k] for k in names if k in row}  # rows written before spacing_mm
         values = {k: int(v) if k == "order" else str(v) for k, v in values.items()}
         return cls(**values)
 
@@ -179,6 +188,7 @@ class BatchItem:
             image_path=Path(self.image_path),
             annotation_path=Path(self.annotation_path) if self.annotation_path else None,
             annotation_kind=self.annotation_kind,
+            pixel_spacing_mm=self.pixel_spacing_mm,
         )
         return ImageInput(self.image_key, Path(self.image_path), rec)
 

@@ -101,10 +101,10 @@ class BatchWorker:
         self.where = f"{socket.gethostname()}:{os.getpid()}"
 
     def _common(self, item: BatchItem, seconds: float) -> dict[str, Any]:
-        from mcalc.cache import file_key
+        from mcalc.explain.results import image_key
 
         try:
-            fkey = file_key(item.image_path)
+            fkey = image_key(item.image_path, item.pixel_spacing_mm)
         except OSError:
             fkey = ""
         return {

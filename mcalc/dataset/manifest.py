@@ -12,7 +12,17 @@ Columns (header names compared case-insensitively, surrounding spaces ignored):
 * ``timepoint`` (``prior``/``recent``, any case): when the column is absent every image is
   ``recent`` (single-round collections such as INbreast or CBIS-DDSM);
 * optional: ``patient_id`` (defaults to ``case_id``), ``laterality``, ``annotation``,
-  ``annotation_kind``, ``birads``, ``density``, ``biopsy``, ``age``, ``group``.
+  ``annotation_kind``, ``birads``, ``density``, ``biopsy``, ``age``, ``group``,
+  ``spacing_mm``.
+
+``spacing_mm`` is the image's pixel spacing in millimetres (``0.2`` for mini-MIAS's
+200 micron pixels), for files that carry none (PNG, PGM, TIFF). A DICOM's own
+``PixelSpacing`` / ``ImagerPixelSpacing`` wins; a manifest value that differs from it is
+noted in the image's flags, never an error (:func:`mcalc.imageio.with_collection_spacing`).
+Empty or absent (manifests written before the column): the file's own spacing, else the
+configured default, as before. A value that is not a number between
+:data:`SPACING_RANGE_MM` (a micron figure such as ``200`` typed for ``0.2``) is reported
+and left empty.
 
 Paths are relative to the CSV's folder (absolute paths are kept; ``\\`` reads as ``/``).
 Case-level values: ``patient_id`` and ``laterality`` come from a case's first row (later
@@ -67,6 +77,7 @@ __all__ = [
     "COLUMNS",
     "REQUIRED_COLUMNS",
     "OPTIONAL_COLUMNS",
+    "SPACING_RANGE_MM",
 ]
 
 log = logging.getLogger(__name__)
@@ -88,6 +99,7 @@ COLUMNS: tuple[str, ...] = (
     "biopsy",
     "age",
     "group",
+    "spacing_mm",
 )
 #: Columns a manifest must have.
 REQUIRED_COLUMNS: tuple[str, ...] = ("case_id", "view", "image")
@@ -97,6 +109,9 @@ OPTIONAL_COLUMNS: tuple[str, ...] = tuple(c for c in COLUMNS if c not in REQUIRE
 _IDENTITY_FIELDS: tuple[str, ...] = ("patient_id", "laterality")
 #: Values of an examination: a ``recent`` row's value wins, as in the real spreadsheet.
 _EXAM_FIELDS: tuple[str, ...] = ("birads", "density", "biopsy", "age")
+#: Pixel spacings a ``spacing_mm`` cell may give, in mm (mammography: 0.05-0.2 mm a pixel;
+#: a value outside is a mistake, such as microns typed for millimetres).
+SPACING_RANGE_MM: tuple[float, float] = (0.01, 1.0)
 _JPEG_SUFFIXES = frozenset({".jpg", ".jpeg"})
 
 
@@ -277,7 +292,27 @@ class _RowReader:
             image_path=image_path,
             annotation_path=annotation_path,
             annotation_kind=kind,
+            pixel_spacing_mm=self._spacing(where, row),
         )
+
+    def _spacing(self, where: str, row: dict[str, str]) -> float | None:
+        """The row's ``spacing_mm`` (``None``: empty, absent or unusable, reported)."""
+        text = row.get("spacing_mm", "").strip()
+        if not text:
+            return None
+        value = parse_number(text)
+        low, high = SPACING_RANGE_MM
+        if value is None or not low <= value <= high:
+            self.problems.append(
+                Problem(
+                    str(self.csv_path),
+                    f"{where}: spacing_mm {text!r} is not a pixel spacing in millimetres "
+                    f"between {low:g} and {high:g} (mini-MIAS: 0.2); left empty, so the "
+                    "file's own spacing or the configured default is used",
+                )
+            )
+            return None
+        return value
 
     def _annotation(self, where: str, row: dict[str, str]) -> tuple[Path | None, str]:
         """The row's annotation file and kind (``None``, ``none`` without a usable one)."""

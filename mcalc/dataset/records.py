@@ -90,6 +90,11 @@ class ImageRecord:
     in the real dataset), ``mask`` (non-zero pixels are calcifications), ``region``
     (non-zero pixels outline an area that holds calcifications: a cluster outline, an ROI
     mask, a circle) or ``none``.
+
+    ``pixel_spacing_mm`` is the spacing the collection's manifest gives for the image (its
+    ``spacing_mm`` column: mini-MIAS's 0.2 mm), ``None`` when it gives none. It is used
+    for a file that carries no spacing of its own; a DICOM's own wins
+    (:func:`mcalc.imageio.with_collection_spacing`).
     """
 
     case_id: str
@@ -99,6 +104,7 @@ class ImageRecord:
     annotation_path: Path | None = None
     annotation_kind: str = "none"
     loose_names: tuple[str, ...] = ()
+    pixel_spacing_mm: float | None = None
 
     def __post_init__(self) -> None:
         if self.view not in VIEWS:
@@ -110,6 +116,8 @@ class ImageRecord:
                 f"annotation_kind must be one of {ANNOTATION_KIND_NAMES}, "
                 f"got {self.annotation_kind!r}"
             )
+        if self.pixel_spacing_mm is not None and not self.pixel_spacing_mm > 0:
+            raise ValueError(f"pixel_spacing_mm must be positive, got {self.pixel_spacing_mm}")
 
     @property
     def key(self) -> str:

@@ -76,9 +76,12 @@ def model_key(card: ModelCard) -> str:
     return f"{card.id or 'model'}@{card.fingerprint()}"
 
 
-def image_key(path: str | Path) -> str:
-    """The cache key of an image file (changes when the file does)."""
-    return file_key(path)
+def image_key(path: str | Path, spacing_mm: float | None = None) -> str:
+    """The cache key of an image file (changes when the file does), and of the pixel
+    spacing its manifest gives when it gives one (a mini-MIAS image read at the assumed
+    0.07 mm before its manifest said 0.2 mm is analysed again)."""
+    key = file_key(path)
+    return key if spacing_mm is None else f"{key}-{spacing_mm:g}mm"
 
 
 def _digest(text: str) -> str:

@@ -90,7 +90,7 @@ def case_request(
     files = []
     for item in images:
         try:
-            stamp = image_key(item.path)
+            stamp = image_key(item.path, item.spacing_mm)
         except OSError:
             stamp = str(item.path)
         rec = item.record

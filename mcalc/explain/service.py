@@ -148,6 +148,11 @@ class ImageInput:
     record: ImageRecord | None = None
     case: CaseRecord | None = None
 
+    @property
+    def spacing_mm(self) -> float | None:
+        """The pixel spacing the record's manifest gives, or ``None``."""
+        return self.record.pixel_spacing_mm if self.record is not None else None
+
     @classmethod
     def from_record(cls, record: ImageRecord, case: CaseRecord | None = None) -> ImageInput:
         return cls(record.key, Path(record.image_path), record, case)
@@ -173,11 +178,12 @@ def read_input(
     from mcalc.imageio import read_image
     from mcalc.viewer import annotation_for
 
+    given = item.spacing_mm
     if image_cache is not None:
-        mammo = image_cache.load(item.path)
+        mammo = image_cache.load(item.path, spacing_mm=given)
     else:
         spacing = get_settings().default_pixel_spacing_mm
-        mammo = read_image(item.path, default_spacing_mm=spacing)
+        mammo = read_image(item.path, default_spacing_mm=spacing, spacing_mm=given)
     # The model reads patches at its own spacing, resampled from the file's: a PNG or PGM
     # (mini-MIAS: 0.2 mm) read at an assumed 0.07 mm is shown to it at the wrong scale.
     said = (
@@ -186,8 +192,8 @@ def read_input(
             "configured default); the model sees the image at the wrong scale if it differs"
         ]
         if mammo.spacing_source == "default"
-        else []
-    )
+        else [f for f in mammo.flags if f.startswith("the manifest's pixel spacing")]
+    )  # a manifest's spacing that the file's own overrides is said too
     rec = item.record
     if rec is None or rec.annotation_path is None or rec.annotation_kind == "none":
         return mammo, None, said
@@ -390,7 +396,7 @@ def analyse_case(
                 loaded,
                 mammo,
                 key=item.key,
-                file_id=image_key(item.path) if results is not None else None,
+                file_id=image_key(item.path, item.spacing_mm) if results is not None else None,
                 explainer=explainer,
                 sliding=settings.sliding,
                 cam=settings.cam,

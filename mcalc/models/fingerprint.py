@@ -23,7 +23,8 @@ __all__ = ["dataset_fingerprint"]
 
 
 def dataset_fingerprint(index: DatasetIndex) -> str:
-    """SHA-256 of the dataset's cases, labels and file names and sizes.
+    """SHA-256 of the dataset's cases, labels, file names and sizes, and the pixel spacings
+    its manifest gives.
 
     Identical for a copy of the same dataset elsewhere; changes when a case, label or file
     changes. Used to decide whether ``evaluate`` can reuse a card's test split.
@@ -42,5 +43,10 @@ def dataset_fingerprint(index: DatasetIndex) -> str:
                 except ValueError:
                     rel = p.name
                 size = p.stat().st_size if p.exists() else -1
-                lines.append(f"{case.case_id}|{case.patient_id}|{case.birads}|{rel}|{size}")
+                line = f"{case.case_id}|{case.patient_id}|{case.birads}|{rel}|{size}"
+                if path == rec.image_path and rec.pixel_spacing_mm is not None:
+                    # the manifest's spacing changes what a model sees (mini-MIAS: 0.2 mm,
+                    # read at the assumed 0.07 mm before); without one, as before
+                    line += f"|{rec.pixel_spacing_mm!r}mm"
+                lines.append(line)
     return hashlib.sha256("\n".join(sorted(lines)).encode()).hexdigest()

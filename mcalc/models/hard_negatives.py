@@ -240,7 +240,7 @@ def mine_hard_negatives(
             check_stop()
         try:
             # Decoded once: the native spacing (a run without resampling) is read from it too.
-            mammo = read_image(rec.image_path)
+            mammo = read_image(rec.image_path, spacing_mm=rec.pixel_spacing_mm)
             unit, calc, breast = load_training_image(rec, patch.spacing_mm, mammogram=mammo)
             pmap = predict_map(loaded, unit, settings=settings, breast=breast)
         except (ImageReadError, AnnotationError, NoBreastRegionError) as exc:

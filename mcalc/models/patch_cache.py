@@ -55,6 +55,8 @@ def files_stamp(index: DatasetIndex) -> str:
                     digest.update(file_key(path).encode())
                 except OSError:
                     digest.update(f"missing:{path}".encode())
+            if rec.pixel_spacing_mm is not None:  # a manifest's spacing: other patches
+                digest.update(f"spacing:{rec.pixel_spacing_mm!r}".encode())
     return digest.hexdigest()[:32]
 
 

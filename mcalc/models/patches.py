@@ -345,7 +345,11 @@ def load_training_image(
     from mcalc.breast import breast_mask
     from mcalc.imageio import read_image
 
-    mammo = mammogram if mammogram is not None else read_image(rec.image_path)
+    mammo = (
+        mammogram
+        if mammogram is not None
+        else read_image(rec.image_path, spacing_mm=rec.pixel_spacing_mm)
+    )
     unit, _ = model_input_image(mammo, spacing_mm)
     calc = training_marks(rec, mammo.shape, unit.shape)
     breast = np.asarray(breast_mask(unit), bool)

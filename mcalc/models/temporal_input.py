@@ -116,7 +116,7 @@ def temporal_input_image(
     from mcalc.cache import file_key
 
     rec, prior = pair_records(case, view)
-    unit, factor = model_input_image(cache.load(rec.image_path), spacing_mm)
+    unit, factor = model_input_image(cache.load_record(rec), spacing_mm)
     stack = np.stack([unit, subtraction_channel(change.subtraction, unit.shape)], axis=-1)
     return TemporalInput(stack, factor, pair, change, file_key(prior.image_path))
 
@@ -129,7 +129,7 @@ def load_temporal_training_image(
     from mcalc.breast import breast_mask
 
     got = temporal_input_image(cache, case, rec.view, spacing_mm)
-    calc = training_marks(rec, cache.load(rec.image_path).shape, got.stack.shape[:2])
+    calc = training_marks(rec, cache.load_record(rec).shape, got.stack.shape[:2])
     return got.stack, calc, np.asarray(breast_mask(got.recent), bool)
 
 

@@ -104,6 +104,8 @@ _WANTED: list[tuple[str, str]] = []
 _ASKED = threading.Event()
 #: Set when the process exits: the warm-up ends its stage going on and starts no other.
 _STOP = threading.Event()
+#: The analysis ahead of Predict's first case the warm-up started (cancelled at the exit).
+_OPENING: list[BackgroundWork[CaseAnalysis]] = []
 #: The longest an exiting process waits for the warm-up's stage going on (importing
 #: TensorFlow took about 6 s on the quiet 2-core machine, more under load).
 EXIT_WAIT_S = 30.0
@@ -328,6 +330,7 @@ def _run(
     data: str | Path | None = None,
     done: DoneFn | None = None,
     pixels_ahead: PixelsAhead | None = None,
+    then: Callable[[], object] | None = None,
 ) -> None:
     if after is not None:  # the page that started it draws first (the import holds the GIL)
         after.join(AFTER_MAX_S)
@@ -346,10 +349,24 @@ def _run(
         return
     finally:
         _WANTED[:] = [("", "")]  # nothing more is loading: nobody waits any more
+    work = None
     try:
-        analyse_opening(key, data, done, pixels_ahead)
+        work = analyse_opening(key, data, done, pixels_ahead)
     except Exception as exc:  # the page runs the analysis itself and says what is wrong
         log.warning("the analysis ahead of Predict's first case failed to start: %s", exc)
+    if work is not None:
+        _OPENING[:] = [work]  # an exit cancels it and waits for it (stop_at_exit)
+    if then is None:
+        return
+    if work is not None:  # not beside it: the opening case is what a first visit waits for
+        deadline = time.monotonic() + THEN_AFTER_MAX_S
+        while not work.wait(0.1) and not _STOP.is_set() and time.monotonic() < deadline:
+            pass
+    try:
+        _check_stop("its last step")
+        then()
+    except Exception as exc:  # the page does the same work itself and says what is wrong
+        _failed("the warm-up's last step", exc)
 
 
 def _failed(stage: str, exc: Exception) -> None:
@@ -365,7 +382,7 @@ def _failed(stage: str, exc: Exception) -> None:
 
 def stop_at_exit(wait_s: float | None = None) -> bool:
     """Stop the warm-up: the stage going on ends (a model's trace at its next step) and no
-    other starts; wait for its thread at most ``wait_s`` (default :data:`EXIT_WAIT_S`).
+    other starts, the analysis ahead it started is cancelled; wait for both at most ``wait_s`` (default :data:`EXIT_WAIT_S`).
     Registered when the thread starts, to run when the main thread ends (before the
     :mod:`atexit` callbacks: :func:`_at_exit`), so that neither they nor the interpreter's
     shutdown run under it. Whether no warm-up thread is left running."""
@@ -373,12 +390,17 @@ def stop_at_exit(wait_s: float | None = None) -> bool:
     thread = _THREAD
     if thread is None or thread is threading.current_thread():
         return True
-    thread.join(EXIT_WAIT_S if wait_s is None else wait_s)
-    if thread.is_alive():
+    wait_s = EXIT_WAIT_S if wait_s is None else wait_s
+    deadline = time.monotonic() + wait_s
+    thread.join(wait_s)
+    for work in _OPENING:  # the analysis ahead it started: a model running too
+        work.cancel()
+        work.wait(max(0.0, deadline - time.monotonic()))
+    if thread.is_alive() or any(w.running for w in _OPENING):
         log.warning(
-            "the TensorFlow warm-up was still running %.0f s after the process began to "
-            "exit; it is left to the interpreter's shutdown",
-            EXIT_WAIT_S if wait_s is None else wait_s,
+            "the TensorFlow warm-up (or its analysis ahead) was still running %.0f s after "
+            "the process began to exit; it is left to the interpreter's shutdown",
+            wait_s,
         )
         return False
     return True
@@ -405,6 +427,8 @@ def _at_exit(func: Callable[[], object]) -> None:
 
 #: The longest the warm-up waits for the thread given as ``after`` (a page's script run).
 AFTER_MAX_S = 10.0
+#: The longest ``then`` waits for the analysis ahead of the opening case.
+THEN_AFTER_MAX_S = 60.0
 #: No wait for a quiet moment after that (the page drawn, the machine idle): tried on 3
 #: December 2026 and measured quiet (10:07-10:12, `bench/browser_predict.py --warm 30 --cold
 #: 3`, two pairs): a wait of up to 3 s drew Predict's first visit 4.35/4.19 s after the
@@ -420,6 +444,7 @@ def start_tensorflow_warmup(
     data: str | Path | None = None,
     done: DoneFn | None = None,
     pixels_ahead: PixelsAhead | None = None,
+    then: Callable[[], object] | None = None,
 ) -> threading.Thread | None:
     """Start :func:`warm_up_tensorflow` (then :func:`warm_up_model`) in a daemon thread,
     once per process, stopped and waited for at the process's exit (:func:`stop_at_exit`); with ``after`` (the script run of the page that starts it), once that
@@ -427,7 +452,12 @@ def start_tensorflow_warmup(
     seconds, and the first page a fresh server drew beside it took about twice as long
     (5.2 -> 9.4-12.7 s for /browse in a browser, 3 December 2026). With ``data`` (the
     dataset the app opens), the case Predict opens with is then analysed ahead
-    (:func:`analyse_opening`, told ``done`` and ``pixels_ahead``).
+    (:func:`analyse_opening`, told ``done`` and ``pixels_ahead``). ``then``: the caller's
+    own start-up work, called in the same thread last, once the model is warm and the
+    analysis ahead of the opening case (if one started) ended or :data:`THEN_AFTER_MAX_S`
+    passed; not called when TensorFlow or the model failed to warm up; an exception it
+    raises is logged (the app imports Predict's page modules there,
+    :mod:`pages.preload`).
 
     Returns the thread, or ``None`` when it was started before, is turned off, or Keras
     is imported already.
@@ -439,7 +469,7 @@ def start_tensorflow_warmup(
             return None
         _THREAD = threading.Thread(
             target=_run,
-            args=(settings.models_dir, after, data, done, pixels_ahead),
+            args=(settings.models_dir, after, data, done, pixels_ahead, then),
             name="mcalc-tensorflow-warmup",
             daemon=True,
         )

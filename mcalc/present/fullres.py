@@ -175,7 +175,7 @@ def codec_for(setting: str, client: str | None, forwarded: bool) -> str:
 def fullres_values(cache: ImageCache, rec: ImageRecord, view: ImageView) -> np.ndarray:
     """The image's modality values at full resolution, oriented as the view hangs (the
     preview's orientation, so panel coordinates divided by ``view.scale`` land here)."""
-    return view.mirror(np.asarray(cache.load(rec.image_path).pixels))
+    return view.mirror(np.asarray(cache.load_record(rec).pixels))
 
 
 @dataclass(frozen=True)

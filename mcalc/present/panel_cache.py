@@ -150,7 +150,7 @@ def _build(
         rows=int(shown.shape[0]),
         cols=int(shown.shape[1]),
     )
-    mammo = cache.load(rec.image_path)
+    mammo = cache.load_record(rec)
     # prepare_view ran with the file's own window: remember it under that preset.
     return _Entry(
         base=base,
@@ -166,12 +166,12 @@ def _window(
 ) -> tuple[float, float]:
     if opts.preset == "manual":  # nothing to compute; resolve_window checks the values
         return resolve_window(
-            cache.load(rec.image_path), preview_values(cache, rec, max_side), None, opts
+            cache.load_record(rec), preview_values(cache, rec, max_side), None, opts
         )
     hit = entry.windows.get(opts.preset)
     if hit is None:
         hit = resolve_window(
-            cache.load(rec.image_path),
+            cache.load_record(rec),
             preview_values(cache, rec, max_side),
             preview_breast(cache, rec, max_side),
             opts,

@@ -100,7 +100,7 @@ def reading_panel(
         with_pixels: ``False`` leaves ``pixels`` out (a caller that sends them as binary,
             :mod:`mcalc.present.panel_cache`).
     """
-    mammo = cache.load(rec.image_path)
+    mammo = cache.load_record(rec)
     values = preview_values(cache, rec, max_side)
     shown = view.mirror(values)
     rows, cols = shown.shape[:2]

@@ -54,8 +54,9 @@ class TemporalPair:
         spacing_mm: full-resolution pixel spacing of the recent image.
         notes: what was noticed on the way (mirrored prior, annotation problems, a pixel
             spacing assumed).
-        spacing_source: where ``spacing_mm`` came from (the DICOM tag, or ``default`` when
-            the file carries none and the configured default is assumed).
+        spacing_source: where ``spacing_mm`` came from (the DICOM tag, ``manifest`` when
+            the collection's manifest gave it, or ``default`` when neither gives one and
+            the configured default is assumed).
         spacing_known: both files carry their pixel spacing (else millimetres, distances
             and sizes, rest on the assumed default).
     """
@@ -104,7 +105,7 @@ def _check_same(recent: Mammogram, prior: Mammogram, view: str, laterality: str 
 
 
 def _unit_and_mask(cache: ImageCache, rec: ImageRecord) -> tuple[Mammogram, np.ndarray, np.ndarray]:
-    mammo = cache.load(rec.image_path)
+    mammo = cache.load_record(rec)
     unit = cache.memo(rec.image_path, "file-unit", lambda: file_unit(mammo))
     mask = cache.array(rec.image_path, "breast-mask", lambda: breast_mask(unit))
     return mammo, unit, mask
@@ -181,6 +182,8 @@ def register_pair(
         notes.append("the prior's chest wall is on the other side: mirrored before registering")
     spacing = float(mammo_r.pixel_spacing_mm[0])
     name = f"temporal-v{_CACHE_VERSION}-{file_key(rec_p.image_path)[:16]}-{settings.key()}"
+    if mammo_r.spacing_source == "manifest":  # registered in mm: another spacing, another entry
+        name += f"-{spacing:g}mm"
 
     def compute() -> Registration:
         return register_images(
@@ -226,5 +229,6 @@ def register_pair(
 
 
 def _spacing_known(mammo: Mammogram) -> bool:
-    """Whether the file gave its pixel spacing (not the configured default assumed)."""
+    """Whether the file (or its manifest's ``spacing_mm``) gave its pixel spacing, not the
+    configured default assumed."""
     return mammo.spacing_source != "default"

@@ -63,6 +63,12 @@ interface Args {
   neighbours?: nb.Neighbours | null; // cases shown at the N/P key or click (neighbour.ts)
   ask_ahead?: boolean; // once drawn, ask for the next case's pixels (ahead.ts)
 }
+/** A page without a viewer, where app.py keeps this frame (pages/viewer_component.py
+ * `viewer_slot`): the frame goes to height 0 and keeps its case, canvases and images for
+ * the next page that shows one. */
+interface Hidden {
+  hidden: true;
+}
 
 const root = document.getElementById("root") as HTMLDivElement;
 ia.watchInput(root); // data-input-ms (interact.ts)
@@ -1016,6 +1022,32 @@ function restoreViews(a: Args, kept: Map<string, KeptView>): void {
 }
 
 let pending: Promise<void> = Promise.resolve(); // renders and answers, one after the other
+let hidden = false;
+/** The frame's height, after every render: a frame kept across a page switch (app.py's
+ * slot) may show another page's height, or 0 from a page that hid it, while its case is
+ * the same one (no `finishCase`); Streamlit sometimes dropped the height sent then (a
+ * kept frame 72 px taller than its content: docs/measurements.md, 5 December). */
+function fitFrame(): void {
+  root.dataset.hidden = hidden ? "1" : ""; // a page without a viewer shows this frame (tests)
+  send("streamlit:setFrameHeight", { height: hidden ? 0 : root.scrollHeight + 4 });
+}
+async function onRenderOrHide(a: Args | Hidden): Promise<void> {
+  if ("hidden" in a) {
+    hidden = true;
+    fitFrame();
+    return;
+  }
+  hidden = false;
+  if (args && a.height !== args.height) {
+    const grid = root.querySelector(".grid") as HTMLDivElement | null;
+    if (grid) grid.style.height = `${a.height}px`;
+  }
+  await onRender(a);
+  fitFrame();
+  // Once more after the frame took its height (the retained frame of a page switch is
+  // shown only when the run draws it again): the height then lands on a mounted frame.
+  requestAnimationFrame(fitFrame);
+}
 async function onRender(a: Args, early = false): Promise<void> {
   const started = performance.now();
   if (!early) nb.set(a.neighbours);
@@ -1129,7 +1161,7 @@ async function main(): Promise<void> {
     const data = ev.data;
     if (data?.type === "mcalc:fullres-answer") pending = pending.then(fullres.answer(data));
     if (data?.type !== "streamlit:render") return;
-    pending = pending.then(() => onRender(data.args as Args));
+    pending = pending.then(() => onRenderOrHide(data.args as Args | Hidden));
   });
   send("streamlit:componentReady", { apiVersion: 1 });
 }

@@ -71,6 +71,9 @@ class ManifestRow:
     biopsy: str | None = None
     age: float | None = None
     timepoint: str = "recent"
+    #: Pixel spacing in mm, for a format whose files carry none (mini-MIAS's PGM files);
+    #: ``None`` where the image file gives its own (DICOM).
+    spacing_mm: float | None = None
 
     def __post_init__(self) -> None:
         if self.annotation_kind not in ROW_KINDS:
@@ -191,6 +194,7 @@ def write_manifest(conversion: Conversion, out: str | Path) -> Path:
                 _cell(row.density),
                 _cell(row.biopsy),
                 _cell(row.age),
+                _cell(row.spacing_mm),
             ]
         )
     atomic_write_text(target, buffer.getvalue())

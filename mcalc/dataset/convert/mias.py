@@ -18,6 +18,13 @@ easymed "MIAS Mammography" pages and in A. Oliver's thesis, appendix B "MIAS"):
   distributed") cannot be drawn: their image is reported and left out rather than kept as
   an image without calcifications.
 
+The PGM files carry no pixel spacing. The database's documentation gives it: "The database
+has been reduced to a 200 micron pixel edge and padded/clipped so that all the images are
+1024x1024" (PEIPA's mini-MIAS page, http://peipa.essex.ac.uk/info/mias.html; Suckling et
+al., "The Mammographic Image Analysis Society digital mammogram database", Excerpta Medica
+ICS 1069, 1994). Every row's ``spacing_mm`` is therefore :data:`MIAS_SPACING_MM` (0.2), so
+the images are read at 0.2 mm a pixel rather than at the configured default.
+
 Other classes give images without annotation (``annotation_kind`` ``none``). Background
 tissue goes to ``density`` as words (it is not the ACR density scale); severity goes to
 ``biopsy`` (``malignant`` if any line of the image says ``M``).
@@ -43,7 +50,15 @@ from mcalc.dataset.convert.common import (
 from mcalc.errors import DatasetError, ImageReadError
 from mcalc.imageio import RASTER_SUFFIXES
 
-__all__ = ["convert_mias", "region_mask", "INFO_NAME", "TISSUE", "CLASSES", "mias_laterality"]
+__all__ = [
+    "convert_mias",
+    "region_mask",
+    "INFO_NAME",
+    "TISSUE",
+    "CLASSES",
+    "MIAS_SPACING_MM",
+    "mias_laterality",
+]
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +67,8 @@ INFO_NAME = "Info.txt"
 TISSUE: dict[str, str] = {"F": "fatty", "G": "fatty-glandular", "D": "dense-glandular"}
 #: Abnormality classes of ``Info.txt``.
 CLASSES = frozenset({"CALC", "CIRC", "SPIC", "MISC", "ARCH", "ASYM", "NORM"})
+#: mini-MIAS pixel spacing in mm: "reduced to a 200 micron pixel edge" (PEIPA's page).
+MIAS_SPACING_MM = 0.2
 _REF = re.compile(r"^mdb(\d{3})$", re.IGNORECASE)
 
 
@@ -218,6 +235,7 @@ def convert_mias(src: Path, mask_dir: Path, images: Path | None = None) -> Conve
                 annotation_kind="region" if region is not None else "none",
                 density=TISSUE[film.tissue],
                 biopsy=biopsy,
+                spacing_mm=MIAS_SPACING_MM,
             ),
             info,
             film.line,
