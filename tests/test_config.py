@@ -154,7 +154,9 @@ def test_pages_need_no_magic_and_streamlit_parses_none():
             body = getattr(node, "body", None)
             for i, stmt in enumerate(body if isinstance(body, list) else []):
                 value = getattr(stmt, "value", None)
-                if not isinstance(stmt, ast.Expr) or isinstance(value, ast.Call | ast.Await | ast.Yield | ast.YieldFrom):
+                if not isinstance(stmt, ast.Expr) or isinstance(
+                    value, ast.Call | ast.Await | ast.Yield | ast.YieldFrom
+                ):
                     continue
                 if i == 0 and isinstance(value, ast.Constant) and isinstance(value.value, str):
                     continue  # a docstring
