@@ -81,7 +81,15 @@ def marks_table_ui(session: EditSession, in_viewer: bool = False) -> None:
         on_select="rerun",
         selection_mode="single-row",
         key=f"annotate_marks_table_{st.session_state.get(FIG_N, 0)}",
-        column_config={"id": None},
+        column_config={
+            "id": None,
+            "row": st.column_config.NumberColumn(
+                "row (full-res px)", help="the mark's centre, full-resolution pixels of the file"
+            ),
+            "col": st.column_config.NumberColumn(
+                "col (full-res px)", help="the mark's centre, full-resolution pixels of the file"
+            ),
+        },
     )
     picked = list(event.selection.rows) if event is not None else []
     if picked:
@@ -320,6 +328,11 @@ def unmatched_ui(rows: list[dict[str, Any]], view: ImageView) -> None:
     event = common.dataframe(
         frame[["side", "row", "col", "nearest_other_mm"]],
         hide_index=True,
+        column_config={
+            "row": st.column_config.NumberColumn("row (full-res px)"),
+            "col": st.column_config.NumberColumn("col (full-res px)"),
+            "nearest_other_mm": st.column_config.NumberColumn("nearest other mark (mm)"),
+        },
         width="stretch",
         on_select="rerun",
         selection_mode="single-row",

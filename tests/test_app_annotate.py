@@ -81,6 +81,10 @@ def test_click_adds_mark_then_save_undo_and_history(app_env, first_image):
     assert not at.exception
     assert "Added a suspicious calcification" in _messages(at)
     assert any("1 calcification(s)" in m.value for m in at.markdown)
+    # The marks table heads its coordinates with their unit (it read "row", "col").
+    marks_table = next(d for d in at.dataframe if "annotate_marks_table" in (d.proto.id or ""))
+    labels = {k: v.get("label") for k, v in json.loads(marks_table.proto.columns).items()}
+    assert labels["row"] == "row (full-res px)" and labels["col"] == "col (full-res px)", labels
     at.button(key="annotate_save").click().run()
     assert "Saved as version 1" in _messages(at)
     store = MarkStore(_store_dir())
