@@ -81,15 +81,7 @@ def marks_table_ui(session: EditSession, in_viewer: bool = False) -> None:
         on_select="rerun",
         selection_mode="single-row",
         key=f"annotate_marks_table_{st.session_state.get(FIG_N, 0)}",
-        column_config={
-            "id": None,
-            "row": st.column_config.NumberColumn(
-                "row (full-res px)", help="the mark's centre, full-resolution pixels of the file"
-            ),
-            "col": st.column_config.NumberColumn(
-                "col (full-res px)", help="the mark's centre, full-resolution pixels of the file"
-            ),
-        },
+        column_config={"id": None, **common.full_res_columns("the mark's")},
     )
     picked = list(event.selection.rows) if event is not None else []
     if picked:
@@ -329,8 +321,7 @@ def unmatched_ui(rows: list[dict[str, Any]], view: ImageView) -> None:
         frame[["side", "row", "col", "nearest_other_mm"]],
         hide_index=True,
         column_config={
-            "row": st.column_config.NumberColumn("row (full-res px)"),
-            "col": st.column_config.NumberColumn("col (full-res px)"),
+            **common.full_res_columns("the mark's"),
             "nearest_other_mm": st.column_config.NumberColumn("nearest other mark (mm)"),
         },
         width="stretch",

@@ -398,6 +398,16 @@ STALE_CSS = (
 )
 
 
+def full_res_columns(what: str) -> dict[str, Any]:
+    """``column_config`` of a table's ``row`` and ``col``: a centre in full-resolution pixels
+    of the file, headed with that unit (``what``: whose centre, for the hover text)."""
+    help_text = f"{what} centre, full-resolution pixels of the file"
+    return {
+        "row": st.column_config.NumberColumn("row (full-res px)", help=help_text),
+        "col": st.column_config.NumberColumn("col (full-res px)", help=help_text),
+    }
+
+
 def dataframe(frame: pd.DataFrame | Styler, **kwargs: Any) -> Any:
     """``st.dataframe`` of ``frame`` with each missing value shown as :data:`MISSING`
     ("n/a"; Streamlit's ``placeholder``): the grid's default, a grey "None", was read as a

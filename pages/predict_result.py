@@ -176,15 +176,7 @@ def _region_from_click(event: Any) -> None:
 SCORE_COLUMN = st.column_config.NumberColumn("score", format="%.3f")
 #: The regions table's centre, in the unit the change tables and the detections' caption
 #: name: full-resolution pixels of the file (``Region.center``).
-REGION_COLUMNS = {
-    "score": SCORE_COLUMN,
-    "row": st.column_config.NumberColumn(
-        "row (full-res px)", help="the region's centre, full-resolution pixels of the file"
-    ),
-    "col": st.column_config.NumberColumn(
-        "col (full-res px)", help="the region's centre, full-resolution pixels of the file"
-    ),
-}
+REGION_COLUMNS = {"score": SCORE_COLUMN, **common.full_res_columns("the region's")}
 
 
 def regions_ui(case: CaseAnalysis) -> None:

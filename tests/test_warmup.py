@@ -289,6 +289,15 @@ def test_stop_at_exit_waits_a_bounded_time_for_a_thread_that_does_not_end(monkey
         release.set()
 
 
+def _stages_in_order(monkeypatch, order: list[str], work) -> None:
+    """The warm-up's stages as stand-ins that note their order; the opening case's analysis
+    ahead is ``work`` (a BackgroundWork), started where the warm-up starts it."""
+    monkeypatch.setattr(warmup, "warm_up_tensorflow", lambda: order.append("tensorflow"))
+    monkeypatch.setattr(warmup, "warm_up_model", lambda models_dir: order.append("model") or "k")
+    monkeypatch.setattr(warmup, "analyse_opening", lambda *a: work.start())
+    monkeypatch.setattr(warmup, "_WANTED", [])
+
+
 def test_then_runs_last_once_the_opening_analysis_ended(monkeypatch) -> None:
     """``then`` (the app's own start-up work: Predict's page modules) is called in the
     warm-up's thread after the model and after the analysis ahead of the opening case has
@@ -303,10 +312,7 @@ def test_then_runs_last_once_the_opening_analysis_ended(monkeypatch) -> None:
         order.append("opening analysed")
 
     work = BackgroundWork(opening, key="opening")
-    monkeypatch.setattr(warmup, "warm_up_tensorflow", lambda: order.append("tensorflow"))
-    monkeypatch.setattr(warmup, "warm_up_model", lambda models_dir: order.append("model") or "k")
-    monkeypatch.setattr(warmup, "analyse_opening", lambda *a: work.start())
-    monkeypatch.setattr(warmup, "_WANTED", [])
+    _stages_in_order(monkeypatch, order, work)
     runner = threading.Thread(
         target=warmup._run, args=(Path("models"),), kwargs={"then": lambda: order.append("then")}
     )
@@ -383,10 +389,7 @@ def test_an_exit_cancels_the_opening_analysis_and_skips_then(monkeypatch, caplog
         order.append("opening analysed")
 
     work = BackgroundWork(opening, key="opening")
-    monkeypatch.setattr(warmup, "warm_up_tensorflow", lambda: order.append("tensorflow"))
-    monkeypatch.setattr(warmup, "warm_up_model", lambda models_dir: order.append("model") or "k")
-    monkeypatch.setattr(warmup, "analyse_opening", lambda *a: work.start())
-    monkeypatch.setattr(warmup, "_WANTED", [])
+    _stages_in_order(monkeypatch, order, work)
     monkeypatch.setattr(warmup, "_OPENING", [])
     monkeypatch.setattr(warmup, "_STOP", threading.Event())
     runner = threading.Thread(
