@@ -124,6 +124,25 @@ def read_image(
 #: Relative difference between a manifest's spacing and a file's own that is noted.
 _SPACING_TOLERANCE = 0.01
 
+# The spacing disagreements already logged at INFO (manifest value, the file's tag, its
+# value): a collection's images share them, and a batch over thousands of images would
+# repeat one line per image. Later ones go to DEBUG; each image's ``flags`` keep the note.
+_SPACING_NOTED: set[tuple[float, str, float]] = set()
+_SPACING_NOTED_LOCK = threading.Lock()
+
+
+def _log_spacing_note(key: tuple[float, str, float], note: str) -> None:
+    """Log ``note`` at INFO the first time this process sees ``key``, at DEBUG after."""
+    with _SPACING_NOTED_LOCK:
+        first = key not in _SPACING_NOTED
+        _SPACING_NOTED.add(key)
+    log.log(
+        logging.INFO if first else logging.DEBUG,
+        "%s%s",
+        note,
+        " (said once per spacing pair; later images at DEBUG)" if first else "",
+    )
+
 
 def with_collection_spacing(mammo: Mammogram, spacing_mm: float | None) -> Mammogram:
     """``mammo`` with the pixel spacing its collection's manifest gives, where the file has none.
@@ -131,8 +150,9 @@ def with_collection_spacing(mammo: Mammogram, spacing_mm: float | None) -> Mammo
     The file's own spacing (DICOM ``PixelSpacing`` / ``ImagerPixelSpacing``) wins: the file
     describes its own pixels, and the two DICOM tags legitimately differ by the geometric
     magnification (about 1.1 in mammography), so a manifest value that differs is a note in
-    ``flags`` (and the log), not an error. A file without one (PNG, PGM: mini-MIAS) takes
-    the manifest's value (``spacing_source`` ``manifest``) instead of the assumed default.
+    ``flags`` (and the log: at INFO once per pair of values, which a collection's images
+    share, then at DEBUG), not an error. A file without one (PNG, PGM: mini-MIAS) takes the
+    manifest's value (``spacing_source`` ``manifest``) instead of the assumed default.
     ``mammo`` itself is not changed; the pixels are shared.
 
     Example:
@@ -153,7 +173,7 @@ def with_collection_spacing(mammo: Mammogram, spacing_mm: float | None) -> Mammo
             f"the manifest's pixel spacing {spacing_mm:g} mm differs from the file's "
             f"{mammo.spacing_source} {own:g} mm; the file's is used"
         )
-        log.info("%s", note)
+        _log_spacing_note((float(spacing_mm), mammo.spacing_source, round(own, 6)), note)
         return replace(mammo, flags=(*mammo.flags, note))
     flags = tuple(f for f in mammo.flags if "no pixel spacing" not in f)
     return replace(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import cv2
 import numpy as np
 import pytest
@@ -305,3 +307,14 @@ def test_threads_reading_and_writing_dicom_at_once_in_a_fresh_process(tmp_path):
         )
         assert done.returncode == 0, done.stderr[-2000:]
         assert done.stdout.strip() == "[]", (run, done.stdout)
+
+
+def test_a_spacing_disagreement_is_logged_at_info_once(tmp_path, caplog):
+    """A collection whose manifest disagrees with its DICOMs' own spacing: one INFO line,
+    not one per image load (a batch over thousands of images); every image keeps its note."""
+    paths = [write_dicom(tmp_path / f"{i}.dcm", _ramp(), spacing_mm=0.1) for i in range(3)]
+    caplog.set_level(logging.DEBUG, logger="mcalc.imageio")
+    got = [read_image(p, spacing_mm=0.25) for p in paths]
+    assert all(any("differs from the file's" in f for f in m.flags) for m in got)
+    said = [r for r in caplog.records if "differs from the file's" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.INFO, logging.DEBUG, logging.DEBUG]
