@@ -28,7 +28,14 @@ import time
 from collections.abc import Callable
 from typing import Any, Generic, TextIO, TypeVar
 
-__all__ = ["ProgressFn", "phase", "TerminalProgress", "Cancelled", "BackgroundWork"]
+__all__ = [
+    "ProgressFn",
+    "phase",
+    "TerminalProgress",
+    "Cancelled",
+    "BackgroundWork",
+    "at_main_thread_exit",
+]
 
 T = TypeVar("T")
 
@@ -202,3 +209,28 @@ class BackgroundWork(Generic[T]):
         if self._finished.is_set():
             return self.seconds
         return time.perf_counter() - self.started if self.started else 0.0
+
+
+def at_main_thread_exit(func: Callable[[], object]) -> None:
+    """Run ``func`` when the main thread ends, before non-daemon threads are joined and
+    before any :mod:`atexit` callback (CPython's ``threading._register_atexit``, the hook
+    :mod:`concurrent.futures` uses; plain :func:`atexit.register` where there is none): for
+    work in a daemon thread (:class:`BackgroundWork`) that must stop while the interpreter
+    still runs (a daemon thread left inside TensorFlow at shutdown can crash it).
+
+    While these hooks run, an import that registers such a hook raises "can't register
+    atexit after shutdown": :mod:`concurrent.futures`'s two, imported by TensorFlow, are
+    imported here first, so that a TensorFlow import an exit hook waits for completes.
+
+    Raises:
+        RuntimeError: the process is exiting already (the hooks have run).
+    """
+    import atexit
+    import concurrent.futures.process
+    import concurrent.futures.thread  # noqa: F401
+
+    register = getattr(threading, "_register_atexit", None)
+    if register is None:
+        atexit.register(func)
+    else:
+        register(func)

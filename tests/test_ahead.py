@@ -3,6 +3,8 @@ asked for (which stops it first, or takes its result when it is the same request
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -204,3 +206,56 @@ def test_an_analysis_ahead_stopped_as_it_ends_makes_nothing_for_the_page(
         then=lambda c: made.append(c.name),
     )
     assert case.name == "next" and made == ["next"]
+
+
+def test_an_exit_cancels_the_analysis_ahead_going_on_before_the_atexit_callbacks(
+    tmp_path,
+) -> None:
+    """A process whose main thread ends while Predict's next case is analysed ahead (here
+    work reporting progress every 10 ms for up to 30 s) cancels it and waits for it before
+    any atexit callback runs (optree's empty Keras's registry), and starts none after.
+    Before, only the warm-up's own analysis was stopped: this one ran on in its daemon
+    thread while the interpreter shut down and never ended."""
+    code = f"""
+import atexit, threading, time
+from mcalc.explain.ahead import AHEAD
+started, exited = threading.Event(), threading.Event()
+def analysis(progress):
+    started.set()
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < 30:
+        progress(0, 1, "patches")
+        time.sleep(0.01)
+def done(label, state, end, wall):
+    with open({str(tmp_path / "ended")!r}, "w") as f:
+        f.write(state + (" after atexit" if exited.is_set() else ""))
+assert AHEAD.start("next", analysis, done=done) is not None
+atexit.register(exited.set)  # as optree's, registered while Keras imports
+atexit.register(lambda: open({str(tmp_path / "again")!r}, "w").write(
+    str(AHEAD.start("other", analysis) is not None)))
+assert started.wait(30)
+"""  # the main thread ends here, with the analysis ahead going on
+    t0 = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert time.perf_counter() - t0 < 20, "the exit waited for the whole analysis"
+    assert (tmp_path / "ended").exists(), f"the analysis ahead never ended: {out.stderr}"
+    assert (tmp_path / "ended").read_text() == "cancelled"
+    assert (tmp_path / "again").read_text() == "False", "an analysis started during the exit"
+
+
+def test_close_waits_a_bounded_time_for_work_that_does_not_stop(caplog) -> None:
+    """Work that never reports progress cannot be cancelled: the slot's close gives up after
+    ``wait_s`` and says so; work that does stops, and nothing starts on a closed slot."""
+    slot = AheadSlot()
+    release = threading.Event()
+    stuck = slot.start("stuck", lambda progress: release.wait(30))
+    assert stuck is not None
+    t0 = time.perf_counter()
+    assert slot.close(0.2) is False
+    assert 0.2 <= time.perf_counter() - t0 < 5
+    assert "still running" in caplog.text
+    release.set()
+    assert stuck.wait(5)
+    assert slot.start("later", lambda progress: 1) is None
+    assert slot.close(0.2) is True  # nothing running: at once

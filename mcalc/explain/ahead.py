@@ -13,6 +13,12 @@ very request being analysed ahead does not stop it: it waits for that work's res
 instead of computing it a second time (:func:`mcalc.explain.runs.run_case`'s one run per
 request). ``MCALC_ANALYSE_AHEAD=0`` turns it off (:attr:`mcalc.config.Settings.analyse_ahead`).
 
+When the process exits, the slot closes (:meth:`AheadSlot.close`, registered when its first
+work starts, to run as the main thread ends, before the :mod:`atexit` callbacks): the
+work going on is cancelled and waited for at most :data:`EXIT_WAIT_S`, and none starts
+after, so that no analysis runs a model in a daemon thread while the interpreter shuts
+down (the warm-up's own stages stop the same way: :func:`mcalc.models.warmup.stop_at_exit`).
+
 Example:
     >>> slot = AheadSlot()
     >>> work = slot.start("b", lambda progress: (progress(1, 1, "done"), "B")[1])
@@ -25,15 +31,22 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
-from mcalc.progress import BackgroundWork, Cancelled, ProgressFn
+from mcalc.progress import BackgroundWork, Cancelled, ProgressFn, at_main_thread_exit
 
-__all__ = ["AheadSlot", "AHEAD", "DoneFn"]
+__all__ = ["AheadSlot", "AHEAD", "DoneFn", "EXIT_WAIT_S"]
+
+log = logging.getLogger(__name__)
+
+#: The longest the process's exit waits for the work ahead going on to stop (it stops at
+#: its next progress report, tens of milliseconds apart).
+EXIT_WAIT_S = 10.0
 
 T = TypeVar("T")
 
@@ -57,6 +70,8 @@ class AheadSlot:
         self._busy = 0
         self._tried: deque[object] = deque(maxlen=max(1, remember))
         self._about: object = None
+        self._closed = False
+        self._exit_hook = False
 
     def start(
         self,
@@ -71,8 +86,9 @@ class AheadSlot:
         """Start ``work`` in the background for ``key``, ``delay_s`` seconds from now (the
         slot held meanwhile; a foreground run stops it at once); ``None`` (nothing
         started) while a foreground run or another piece of work ahead goes on, or when
-        ``key`` was started before. ``done`` is told how it ended; ``about`` (what the
-        work computes, for :meth:`stop`) is kept with it."""
+        ``key`` was started before, or once the slot is closed (:meth:`close`: the process
+        exits). ``done`` is told how it ended; ``about`` (what the work computes, for
+        :meth:`stop`) is kept with it."""
 
         def run(progress: ProgressFn) -> T:
             t0, state = time.perf_counter(), "failed"
@@ -95,8 +111,14 @@ class AheadSlot:
 
         with self._lock:
             busy = self._work is not None and self._work.running
-            if self._busy or busy or key in self._tried:
+            if self._closed or self._busy or busy or key in self._tried:
                 return None
+            if not self._exit_hook:
+                try:
+                    at_main_thread_exit(self.close)
+                except RuntimeError:  # the process is exiting already: nothing starts
+                    return None
+                self._exit_hook = True
             self._tried.append(key)
             self._about = about
             self._work = BackgroundWork(run, key=key, label=label).start()
@@ -114,6 +136,28 @@ class AheadSlot:
             return False
         work.cancel()
         return True
+
+    def close(self, wait_s: float | None = None) -> bool:
+        """Close the slot for good: no work starts after, the work going on is cancelled
+        and waited for at most ``wait_s`` seconds (default :data:`EXIT_WAIT_S`). Run when
+        the process's main thread ends (registered by the first :meth:`start`). Returns
+        whether no work is left running."""
+        with self._lock:
+            self._closed = True
+            work = self._work
+        if work is None or not work.running:
+            return True
+        work.cancel()
+        wait_s = EXIT_WAIT_S if wait_s is None else wait_s
+        if work.wait(wait_s):
+            return True
+        log.warning(
+            "the %s was still running %.0f s after it was cancelled for the process's exit; "
+            "it is left to the interpreter's shutdown",
+            work.label,
+            wait_s,
+        )
+        return False
 
     def _forget(self, key: object) -> None:
         with self._lock, contextlib.suppress(ValueError):

@@ -49,7 +49,6 @@ Example:
 
 from __future__ import annotations
 
-import atexit
 import gc
 import logging
 import shutil
@@ -62,7 +61,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcalc.config import TIMEPOINTS, VIEWS, Settings, get_settings, prepare_tensorflow
-from mcalc.progress import Cancelled
+from mcalc.progress import Cancelled, at_main_thread_exit
 
 if TYPE_CHECKING:
     from mcalc.cache import ImageCache
@@ -407,22 +406,9 @@ def stop_at_exit(wait_s: float | None = None) -> bool:
 
 
 def _at_exit(func: Callable[[], object]) -> None:
-    """Run ``func`` when the main thread ends, before non-daemon threads are joined and
-    before any :mod:`atexit` callback (CPython's ``threading._register_atexit``, the hook
-    :mod:`concurrent.futures` uses; plain :func:`atexit.register` where there is none).
-
-    While it runs, an import that registers such a hook raises "can't register atexit
-    after shutdown": :mod:`concurrent.futures`'s two, imported by TensorFlow, are imported
-    here first, so that a TensorFlow import the exit waits for completes (one broken
-    by that error left the process to crash at its end)."""
-    import concurrent.futures.process
-    import concurrent.futures.thread  # noqa: F401
-
-    register = getattr(threading, "_register_atexit", None)
-    if register is None:
-        atexit.register(func)
-    else:
-        register(func)
+    """:func:`mcalc.progress.at_main_thread_exit`: ``func`` runs when the main thread ends,
+    before any :mod:`atexit` callback (optree's, registered while Keras imports)."""
+    at_main_thread_exit(func)
 
 
 #: The longest the warm-up waits for the thread given as ``after`` (a page's script run).
