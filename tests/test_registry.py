@@ -14,12 +14,19 @@ import pytest
 from mcalc.errors import ModelError
 from mcalc.models.registry import (
     DEFAULT_FILE,
+    SHIPPED_DEFAULT_FILE,
+    clear_default_model,
+    default_first,
+    default_model_id,
+    delete_model,
     discard_partial,
     is_registered,
     list_models,
     load_card,
     register_model,
+    require_default_model,
     resolve_model,
+    set_default_model,
 )
 
 CARD = {
@@ -229,3 +236,38 @@ def test_require_default_model_never_guesses(tmp_path: Path) -> None:
     shutil.rmtree(tmp_path / "older")  # removed by hand: the default names a missing model
     with pytest.raises(ModelError, match=r"the default model older is no longer in .*newest"):
         require_default_model(tmp_path)
+
+
+def test_a_fresh_clone_keeps_its_demo_model_as_the_default_after_a_training(
+    tmp_path: Path,
+) -> None:
+    """A fresh clone's registry (``models/`` as committed): its shipped default names
+    ``demo-custom``, so a model trained then (a 1-epoch try, newest) is listed but neither
+    the model the pages open on nor the one ``predict`` runs without ``--model``. Before,
+    nothing named a default on a fresh clone: the pages opened on the try (test AUC 0.536
+    against demo-custom's 0.962) and ``predict`` refused. A default set or cleared on
+    purpose wins over the shipped one, which does not come back after a clear."""
+    repo_models = Path(__file__).resolve().parents[1] / "models"
+    shutil.copy(repo_models / SHIPPED_DEFAULT_FILE, tmp_path / SHIPPED_DEFAULT_FILE)
+    shutil.copytree(repo_models / "demo-custom", tmp_path / "demo-custom")
+    _fake_model(tmp_path / "custom-calcification-try", created="2099")  # trained afterwards
+
+    cards = list_models(tmp_path).models
+    assert [c.id for c in cards] == ["custom-calcification-try", "demo-custom"]  # selectable
+    ordered, choice = default_first(cards, tmp_path)
+    assert ordered[0].id == "demo-custom" and choice.is_default
+    assert choice.note == "demo-custom is the default model (set by the repository)"
+    assert require_default_model(tmp_path).card.id == "demo-custom"  # type: ignore[union-attr]
+
+    set_default_model(tmp_path, "custom-calcification-try", role="researcher", user="rob")
+    assert default_model_id(tmp_path) == "custom-calcification-try"
+    assert clear_default_model(tmp_path, role="researcher")
+    assert default_model_id(tmp_path) is None  # cleared: not the shipped one again
+    assert not clear_default_model(tmp_path, role="researcher")
+    ordered, choice = default_first(list_models(tmp_path).models, tmp_path)
+    assert ordered[0].id == "custom-calcification-try" and not choice.is_default
+
+    (tmp_path / DEFAULT_FILE).unlink()  # as on the fresh clone: the shipped default
+    assert delete_model(tmp_path, "demo-custom", role="admin") is True  # it was the default
+    assert default_model_id(tmp_path) is None
+    assert (tmp_path / SHIPPED_DEFAULT_FILE).is_file()  # the tracked file is left as it is

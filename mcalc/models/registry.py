@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mcalc.access.admin import check_allowed, record_action
-from mcalc.errors import ModelError
+from mcalc.errors import ModelError, WriteError
 from mcalc.fileio import atomic_write_json, file_lock
 from mcalc.models.card import CARD_VERSION, ModelCard
 from mcalc.models.layout import (
@@ -76,6 +76,7 @@ __all__ = [
     "discard_partial",
     "delete_model",
     "DEFAULT_FILE",
+    "SHIPPED_DEFAULT_FILE",
     "DefaultChoice",
     "default_model_id",
     "set_default_model",
@@ -89,6 +90,11 @@ log = logging.getLogger(__name__)
 REQUIRED_CARD_KEYS = ("architecture", "task", "classes", "patch")
 #: The registry's default model (``{"id", "by", "at"}``), a hidden file listings skip.
 DEFAULT_FILE = ".default-model.json"
+#: The default a registry comes with (``{"id", "by"}``; the clone's ``models/`` ships one
+#: naming ``demo-custom``, tracked by git while :data:`DEFAULT_FILE` is local): in effect
+#: until a default is set or cleared (then :data:`DEFAULT_FILE` says so), so that a model
+#: trained on a fresh clone (a 2-epoch try) does not become the model the pages open on.
+SHIPPED_DEFAULT_FILE = ".shipped-default-model.json"
 
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
@@ -377,18 +383,26 @@ class DefaultChoice:
 
 
 def _read_default(models_dir: str | Path) -> dict[str, str]:
-    path = Path(models_dir) / DEFAULT_FILE
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        log.warning("ignoring unreadable %s: %s", path, exc)
-        return {}
-    if not isinstance(data, dict) or not isinstance(data.get("id"), str):
-        log.warning("ignoring %s: expected an object with an id", path)
-        return {}
-    return {k: str(v) for k, v in data.items() if isinstance(v, str)}
+    """The registry's default entry: :data:`DEFAULT_FILE`'s, else (no such file: never set
+    nor cleared here) :data:`SHIPPED_DEFAULT_FILE`'s; ``{}`` for none (an entry whose id is
+    ``null`` is a default cleared on purpose)."""
+    root = Path(models_dir)
+    for name in (DEFAULT_FILE, SHIPPED_DEFAULT_FILE):
+        path = root / name
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            continue
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            log.warning("ignoring unreadable %s: %s", path, exc)
+            return {}
+        if isinstance(data, dict) and data.get("id", "") is None:
+            return {}  # cleared: the shipped default is not in effect either
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            log.warning("ignoring %s: expected an object with an id", path)
+            return {}
+        return {k: str(v) for k, v in data.items() if isinstance(v, str)}
+    return {}
 
 
 def default_model_id(models_dir: str | Path) -> str | None:
@@ -442,18 +456,25 @@ def _clear_default_if(root: Path, model_id: str, *, role: str | None, user: str)
 
 
 def _unlink_default(root: Path, only: str | None = None) -> tuple[bool, str | None]:
-    """Remove the registry's default-model file under its lock (only when it names ``only``,
-    if given): ``(removed, the id it named)``."""
+    """Clear the registry's default under its lock (only when it names ``only``, if given):
+    ``(cleared, the id it named)``. :data:`DEFAULT_FILE` is removed, or, where the registry
+    ships a default (:data:`SHIPPED_DEFAULT_FILE`), written with ``"id": null`` so that the
+    shipped one does not come back."""
     path = root / DEFAULT_FILE
     with file_lock(path):
         was = default_model_id(root)
-        if only is not None and was != only:
+        if was is None or (only is not None and was != only):
             return False, was
         try:
-            path.unlink()
+            if (root / SHIPPED_DEFAULT_FILE).is_file():
+                atomic_write_json(
+                    path, {"id": None, "at": datetime.now(UTC).isoformat(timespec="seconds")}
+                )
+            else:
+                path.unlink()
         except FileNotFoundError:
             return False, was
-        except OSError as exc:
+        except (OSError, WriteError) as exc:
             raise ModelError(
                 f"the default model of {root} cannot be cleared ({exc}): remove {path}"
             ) from exc
