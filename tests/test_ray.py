@@ -71,7 +71,7 @@ def test_ray_and_local_pool_give_the_same_table(
     assert not ran.exists(), "a pool process ran the caller's __main__ script"
     # Two actors of one CPU fit the 2-CPU instance: Ray Data's "Cluster resources are not
     # enough ... may hang forever", which its first reservation gives before it has read
-    # the cluster's size, is not shown.
+    # the cluster's size, is not shown; nor (below) its object-store advice.
     ray_log, seen = logging.getLogger("ray.data._internal.execution.resource_manager"), []
     handler = logging.Handler(logging.WARNING)
     handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
@@ -89,6 +89,8 @@ def test_ray_and_local_pool_give_the_same_table(
     finally:
         ray_log.removeHandler(handler)
     assert not [m for m in seen if "resources are not enough" in m], seen
+    # Nor its advice to give the object store half the memory (a run's blocks are rows).
+    assert not [m for m in seen if "object store is configured" in m], seen
     assert ray.is_initialized()  # the caller's session is used and left running
     assert (local.analysed, local.failed) == (on_ray.analysed, on_ray.failed) == (4, 1)
     a, b = read_results(tmp_path / "local"), read_results(tmp_path / "ray")
