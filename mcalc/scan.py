@@ -17,7 +17,7 @@ from mcalc.breast import breast_mask, mask_quality, pectoral_mask
 from mcalc.dataset import open_dataset
 from mcalc.dataset.records import DatasetIndex, ImageRecord, Problem
 from mcalc.errors import AnnotationError, ImageReadError
-from mcalc.imageio import read_image
+from mcalc.imageio import read_record
 from mcalc.imaging import file_unit
 from mcalc.progress import ProgressFn
 
@@ -104,7 +104,7 @@ class ScanReport:
 def _scan_image(rec: ImageRecord, laterality_expected: str | None) -> ImageScan:
     problems: list[Problem] = []
     try:
-        mammo = read_image(rec.image_path, spacing_mm=rec.pixel_spacing_mm)
+        mammo = read_record(rec)
     except ImageReadError as exc:
         return ImageScan(
             rec.key,

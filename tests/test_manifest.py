@@ -301,3 +301,47 @@ def test_manifest_without_spacing_column_reads_as_before(tmp_path: Path) -> None
     mammo = read_image(rec.image_path, spacing_mm=rec.pixel_spacing_mm)
     assert (mammo.pixel_spacing_mm, mammo.spacing_source) == ((0.07, 0.07), "default")
     assert "raster file: no pixel spacing, assuming 0.07 mm" in mammo.flags
+
+
+def test_every_reader_of_a_mias_like_collection_measures_at_its_spacing(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A collection of PGM files (no spacing of their own) whose manifest says 0.2 mm, as
+    ``manifest mias`` writes: the viewer's and Predict's cache, training's patches (and
+    hard-negative mining, which decodes through the same reader) and ``scan`` read it at
+    0.2 mm, so a 0.1 mm model grid is twice the file's size everywhere (at the assumed
+    0.07 mm it would be 0.7 times). The reader outside the cache takes the configured
+    default for a file nothing gives a spacing for, as the cache does."""
+    import cv2
+    import numpy as np
+
+    import mcalc.config
+    from mcalc.cache import ImageCache
+    from mcalc.imageio import read_record
+    from mcalc.models.patches import load_training_image
+    from mcalc.scan import scan_index
+
+    base = tmp_path.resolve()
+    img = np.full((96, 80), 30, np.uint8)
+    img[20:80, 10:70] = 180  # a bright breast on a dark background
+    for name in ("mdb001", "mdb002"):
+        cv2.imwrite(str(base / f"{name}.pgm"), img)
+    write_manifest(
+        base, ["m1,CC,mdb001.pgm,0.2", "m2,CC,mdb002.pgm,"], header="case_id,view,image,spacing_mm"
+    )
+    index = index_manifest(base)
+    mias, plain = (index.case(k).images[0] for k in ("m1", "m2"))
+
+    assert ImageCache(None).load_record(mias).pixel_spacing_mm == (0.2, 0.2)
+    assert read_record(mias).pixel_spacing_mm == (0.2, 0.2)
+    unit, _calc, _breast = load_training_image(mias, 0.1)
+    assert unit.shape == (192, 160)
+    per_image = {s.key: s.spacing_mm for s in scan_index(index).per_image}
+    assert per_image[mias.key] == (0.2, 0.2)
+
+    settings = mcalc.config.Settings(default_pixel_spacing_mm=0.05)
+    monkeypatch.setattr(mcalc.config, "get_settings", lambda: settings)
+    assert read_record(plain).pixel_spacing_mm == (0.05, 0.05)
+    cache = ImageCache(None, default_spacing_mm=settings.default_pixel_spacing_mm)
+    assert cache.load_record(plain).pixel_spacing_mm == (0.05, 0.05)
+    assert load_training_image(plain, 0.1)[0].shape == (48, 40)

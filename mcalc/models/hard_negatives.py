@@ -219,7 +219,7 @@ def mine_hard_negatives(
     """
     from mcalc.explain.errors import NoBreastRegionError
     from mcalc.explain.sliding import SlidingSettings, predict_map
-    from mcalc.imageio import read_image
+    from mcalc.imageio import read_record
 
     if patch.input != "recent":
         raise ValueError(f"hard-negative mining takes recent-input models, got {patch.input!r}")
@@ -240,7 +240,7 @@ def mine_hard_negatives(
             check_stop()
         try:
             # Decoded once: the native spacing (a run without resampling) is read from it too.
-            mammo = read_image(rec.image_path, spacing_mm=rec.pixel_spacing_mm)
+            mammo = read_record(rec)
             unit, calc, breast = load_training_image(rec, patch.spacing_mm, mammogram=mammo)
             pmap = predict_map(loaded, unit, settings=settings, breast=breast)
         except (ImageReadError, AnnotationError, NoBreastRegionError) as exc:

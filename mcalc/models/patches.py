@@ -339,17 +339,13 @@ def load_training_image(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(unit, calcification mask, breast mask)`` of one dataset image, at ``spacing_mm``.
 
-    ``mammogram``: ``rec``'s image already decoded (:func:`mcalc.imageio.read_image`), for
+    ``mammogram``: ``rec``'s image already decoded (:func:`mcalc.imageio.read_record`), for
     a caller that needs more of it (its native spacing): the file is then not read again.
     """
     from mcalc.breast import breast_mask
-    from mcalc.imageio import read_image
+    from mcalc.imageio import read_record
 
-    mammo = (
-        mammogram
-        if mammogram is not None
-        else read_image(rec.image_path, spacing_mm=rec.pixel_spacing_mm)
-    )
+    mammo = mammogram if mammogram is not None else read_record(rec)
     unit, _ = model_input_image(mammo, spacing_mm)
     calc = training_marks(rec, mammo.shape, unit.shape)
     breast = np.asarray(breast_mask(unit), bool)
