@@ -6,11 +6,14 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from mcalc.cli import main
 from mcalc.dataset import open_dataset
+from mcalc.dataset.records import CaseRecord, ImageRecord
+from mcalc.report.case import annotation_line, image_title
 from mcalc.store import ImageMarks, MarkStore
 from mcalc.store.audit import VerdictContext, record_verdict
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
@@ -110,3 +113,34 @@ def test_unknown_case_is_a_clear_error(tiny_demo, tmp_path, capsys):
                  str(tmp_path / "r.pdf")])  # fmt: skip
     assert code == 2 and "no case 'nope-9'" in capsys.readouterr().err
     assert not (tmp_path / "r.pdf").exists()
+
+
+@pytest.mark.parametrize(
+    "calcs, clusters, words",
+    [
+        (0, 0, "radiologists' annotation: no calcification marked"),
+        (1, 1, "radiologists' annotation (red): 1 calcification, 1 cluster"),
+        (9, 2, "radiologists' annotation (red): 9 calcifications, 2 clusters"),
+        (None, 0, "no radiologists' annotation file for this image"),
+    ],
+)
+def test_an_images_annotation_in_words(calcs, clusters, words):
+    """An annotated prior with nothing on it said so (it read "0 calcification(s), 0
+    cluster(s)"), told apart from an image without an annotation file."""
+    assert annotation_line(calcs, clusters) == words
+
+
+@pytest.mark.parametrize(
+    "laterality, available, years, tp, title",
+    [
+        ("L", "2013-2015", 2.0, "prior", "Left MLO, prior exam (2013)"),
+        ("L", "2013-2015", 2.0, "recent", "Left MLO, recent exam (2015)"),
+        (None, None, 3.0, "prior", "MLO, prior exam (3 years before the recent)"),
+        (None, None, 1.0, "prior", "MLO, prior exam (1 year before the recent)"),
+        ("R", None, None, "recent", "Right MLO, recent exam"),
+    ],
+)
+def test_image_titles_say_side_view_round_and_year(laterality, available, years, tp, title):
+    case = CaseRecord("c-7", "p-7", (), laterality=laterality, available=available,
+                      years_between=years)  # fmt: skip
+    assert image_title(case, ImageRecord("c-7", "MLO", tp, Path("x.png"))) == title

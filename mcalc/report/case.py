@@ -33,7 +33,7 @@ from mcalc.store.audit import AuditStore, AuditVerdict
 from mcalc.store.mark_store import MarkStore
 from mcalc.viewer import DisplayOptions, prepare_view
 
-__all__ = ["ReportImage", "image_title", "case_report", "write_case_report"]
+__all__ = ["ReportImage", "image_title", "annotation_line", "case_report", "write_case_report"]
 
 RESEARCH_ONLY = "RESEARCH USE ONLY - not for clinical use or diagnosis."
 #: Each reader's marks: a colour by name (said in the text) and its RGB.
@@ -96,6 +96,25 @@ def image_title(case: CaseRecord, rec: ImageRecord) -> str:
         y = case.years_between
         when = f" ({y:g} year{'' if y == 1 else 's'} before the recent)"
     return f"{side}{rec.view}, {rec.timepoint} exam{when}"
+
+
+def annotation_line(calcifications: int | None, clusters: int) -> str:
+    """What the radiologists annotated on an image, in words (``None``: no annotation file:
+    the image was not annotated, which is not the same as nothing found).
+
+    >>> annotation_line(0, 0)
+    "radiologists' annotation: no calcification marked"
+    >>> annotation_line(4, 1)
+    "radiologists' annotation (red): 4 calcifications, 1 cluster"
+    """
+    if calcifications is None:
+        return "no radiologists' annotation file for this image"
+    if calcifications == 0:
+        return "radiologists' annotation: no calcification marked"
+    calcs = f"{calcifications} calcification{'' if calcifications == 1 else 's'}"
+    return (
+        f"radiologists' annotation (red): {calcs}, {clusters} cluster{'' if clusters == 1 else 's'}"
+    )
 
 
 def _reader_marks(view: Any, rgb: np.ndarray, marks: MarkStore, key: str) -> list[str]:
@@ -244,10 +263,9 @@ def case_report(
         lines = [
             f"image {rec.key}; window centre {view.window[0]:g}, width {view.window[1]:g} "
             "(pixel values)" + (" (file's VOI LUT)" if view.use_lut else ""),
-            f"radiologists' annotation (red): {view.n_calcifications} calcification(s), "
-            f"{len(view.cluster_sizes)} cluster(s)"
-            if view.has_annotation
-            else "no radiologists' annotation",
+            annotation_line(
+                view.n_calcifications if view.has_annotation else None, len(view.cluster_sizes)
+            ),
         ]
         lines += _reader_marks(view, rgb, marks, rec.key) or ["no reader's marks"]
         shown.append(ReportImage(image_title(case, rec), rgb, lines))
