@@ -75,8 +75,7 @@ def scores_ui(case: CaseAnalysis, panels: list[figures.Panel]) -> None:
             f"{r.score:.3f}",
             help=f"{MAP_SCORE.capitalize()}: {r.scores.rule}, {r.scores.patches} patches "
             "classified; "
-            f"reads as **{case.predicted(r)}** at the decision threshold "
-            f"{case.threshold.value:.2f}.",
+            f"{case.threshold.reading(r.score, r.scores.positive_class)}.",
         )
     if len(panels) > 1:
         change = figures.score_change(panels[0].result.score, panels[-1].result.score)

@@ -35,6 +35,13 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     assert "sensitivity" in summary and "specificity" in summary
     assert float(metrics["CC recent · calcification map score"]) > 0.9
     assert "Change in map score (recent − prior)" in metrics
+    # The decision in a reader's words, with its threshold (it read "reads as **negative**").
+    helps = {m.label: m.proto.help for m in at.metric}
+    assert (
+        "at or above the model's operating threshold (0.50): read as calcification"
+        in helps["CC recent · calcification map score"]
+    )
+    assert "negative" not in " ".join(helps.values())
     # The difference of the two scores as shown (it read "-0.000" under 0.489 and 0.489).
     prior, recent = (
         float(metrics[f"CC {t} · calcification map score"]) for t in ("prior", "recent")

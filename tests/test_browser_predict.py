@@ -104,6 +104,18 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
         # Maps, opacity and regions change in the browser only: no Streamlit run.
         before = runs(page).requests
         frame.focus(VIEWER)
+        # The explanation's hot spots are marked at the full-image zoom (a few-pixel
+        # Grad-CAM was invisible there): a ring of 12 px at least, or an outline (0).
+        for _ in range(3):
+            if json.loads(_state(frame)["overlayLayers"])[0] == "map:explanation":
+                break
+            frame.press(VIEWER, "m")
+        spots = json.loads(_state(frame)["hotSpots"])  # [panel, peak, x, y, ring radius]
+        assert spots, _state(frame)
+        assert all(0 < s[1] <= 255 and s[4] in (0, 12) for s in spots), spots
+        assert "of own peak" in frame.inner_text(".bar .legend")
+        page.screenshot(path=str(ARTIFACTS / "predict-explanation-spots.png"), full_page=False)
+        state = _state(frame)
         first = state["overlayLayers"]
         for key in ("m", "[", "e", "e"):
             frame.press(VIEWER, key)

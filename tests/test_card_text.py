@@ -68,3 +68,15 @@ def test_the_summary_line_reads_back_into_the_same_rows() -> None:
     short = dict(card_facts(card_from_summary(card.summary_line(120))))  # an older record
     assert short["Architecture"] == "resnet50" and "Test metrics" not in short
     assert card_facts(card_from_summary("free text")) == []
+
+
+def test_metrics_at_a_threshold_say_which() -> None:
+    """Accuracy, sensitivity and specificity hold at one threshold: the card's metrics
+    name it where the card has it (the case report printed them without it)."""
+    raw = {**CARD, "metrics": {"test": {**CARD["metrics"]["test"], "threshold": 0.5}}}
+    facts = dict(card_facts(ModelCard.from_json(raw)))
+    assert facts["Test metrics"].endswith("specificity 0.900 (60 patches, at threshold 0.5)")
+    auc_only = {**CARD, "metrics": {"test": {"n": 9, "auc": 0.8, "threshold": 0.5}}}
+    assert (
+        dict(card_facts(ModelCard.from_json(auc_only)))["Test metrics"] == "AUC 0.800 (9 patches)"
+    )

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
+from scipy import ndimage
 
 from mcalc.explain.overlay import (
     COLORMAPS,
     blend,
     colorize,
     draw_boxes,
+    draw_hot_spots,
+    hot_spots,
     outline,
     plotly_colorscale,
     resize_map,
@@ -154,3 +158,77 @@ def test_a_shrunk_map_keeps_every_peak(shape, out) -> None:
     with_nan[: shape[0] // 2] = np.nan  # no value there (outside the breast)
     halved = resize_map(with_nan, out)
     assert np.isnan(halved[0]).all() and not np.isnan(halved[-1]).any()
+
+
+def _inside(spot, row: float, col: float) -> bool:
+    contour = spot.outline[:, ::-1].astype(np.float32).reshape(-1, 1, 2)  # (x, y) for OpenCV
+    return cv2.pointPolygonTest(contour, (float(col), float(row)), False) > 0
+
+
+def test_hot_spots_are_the_areas_over_half_the_maps_own_peak_highest_first() -> None:
+    """Each area at or above half the map's peak (8-neighbours, as scipy labels them), by
+    decreasing peak, outlined around its pixels; the map is left as it was."""
+    heat = np.zeros((40, 30), np.float32)
+    heat[5, 7] = 0.8  # one pixel: a calcification's explanation
+    heat[20:23, 10:12] = 0.6
+    heat[23, 12] = 1.0  # touches the block diagonally: the same area
+    heat[30, 25] = 0.45  # under half the peak: not a spot
+    heat[35, 2] = np.nan
+    before = heat.copy()
+    spots = hot_spots(heat)
+    np.testing.assert_array_equal(heat, before)
+    labels, n = ndimage.label(np.nan_to_num(heat) >= 0.5, structure=np.ones((3, 3)))
+    assert n == len(spots) == 2
+    assert [s.peak for s in spots] == pytest.approx([1.0, 0.8])
+    assert [s.box for s in spots] == [(20, 24, 10, 13), (5, 6, 7, 8)]
+    assert spots[1].centre == (5.0, 7.0)
+    for s in spots:
+        r0, r1, c0, c1 = s.box
+        pixels = np.argwhere(labels == labels[r0, c0] if labels[r0, c0] else labels == 0)
+        assert all(_inside(s, r, c) for r, c in pixels)  # around every pixel of the area
+        assert not _inside(s, r0 - 1, c0) and not _inside(s, r1, c1)  # and no further
+        assert s.outline[:, 0].min() > r0 - 0.5 and s.outline[:, 0].max() < r1 - 0.5
+    assert len(hot_spots(heat, most=1)) == 1
+    assert len(hot_spots(heat, share=0.4)) == 3
+
+
+def test_hot_spots_of_a_cold_map_and_bad_arguments() -> None:
+    assert hot_spots(np.zeros((5, 5), np.float32)) == []
+    assert hot_spots(np.full((5, 5), np.nan, np.float32)) == []
+    with pytest.raises(ValueError, match="2-D"):
+        hot_spots(np.ones((2, 2, 2)))
+    with pytest.raises(ValueError, match="share must be in"):
+        hot_spots(np.ones((2, 2)), share=0.0)
+    with pytest.raises(ValueError, match="most must be at least 1"):
+        hot_spots(np.ones((2, 2)), most=0)
+
+
+def test_a_few_pixel_explanation_keeps_its_spot_on_the_overview_grid() -> None:
+    """The demo model's Grad-CAM: a few pixels on a calcification (0.6% of the breast or
+    less) in a 1024x832 map, shrunk to the viewer's 256x208 grid: one spot, where it is."""
+    heat = np.zeros((1024, 832), np.float32)
+    heat[600:603, 401:403] = 1.0
+    heat[100, 700] = 0.3  # a weak one elsewhere
+    grid = resize_map(heat, (256, 208))
+    (spot,) = hot_spots(grid)
+    r, c = spot.centre
+    assert abs((r + 0.5) * 4 - 601.5) <= 4 and abs((c + 0.5) * 4 - 402) <= 4
+
+
+def test_draw_hot_spots_rings_a_small_spot_and_outlines_a_large_one() -> None:
+    """A spot smaller than the ring gets the ring, in its peak's colour on the scale, over
+    a black edge; a large one its outline; the picture given is left as it was."""
+    rgb = np.full((100, 100, 3), 128, np.uint8)
+    heat = np.zeros((100, 100), np.float32)
+    heat[20, 20] = 1.0
+    heat[60:90, 50:90] = 0.6
+    spots = hot_spots(heat, share=0.5, most=5)
+    out = draw_hot_spots(rgb, spots, "jet", min_radius=10)
+    assert (rgb == 128).all()
+    top = tuple(colorize(np.array([[1.0]], np.float32), "jet")[0, 0])
+    mid = tuple(colorize(np.array([[0.6]], np.float32), "jet")[0, 0])
+    assert tuple(out[20, 30]) == top and tuple(out[20, 10]) == top  # ring of radius 10
+    assert tuple(out[20, 20]) == (128, 128, 128)  # the spot itself not covered
+    assert tuple(out[75, 50]) == mid and tuple(out[60, 70]) == mid  # the large one's outline
+    assert tuple(out[75, 70]) == (128, 128, 128)
+    assert (draw_hot_spots(rgb, [], "jet") == rgb).all()

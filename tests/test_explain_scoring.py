@@ -326,3 +326,19 @@ def test_positive_iff_a_listed_region_scores_at_or_above_the_threshold(seed: int
                 dy = max(0, 32 - abs(a.origin[0] - b.origin[0]))
                 dx = max(0, 32 - abs(a.origin[1] - b.origin[1]))
                 assert dy * dx / (2 * 32 * 32 - dy * dx) <= settings.nms_overlap
+
+
+@pytest.mark.parametrize(
+    "score, words",
+    [
+        (0.26, "below the model's operating threshold (0.42): not read as calcification"),
+        (0.42, "at or above the model's operating threshold (0.42): read as calcification"),
+        (0.97, "at or above the model's operating threshold (0.42): read as calcification"),
+    ],
+)
+def test_a_decision_in_a_readers_words_names_its_threshold(score, words) -> None:
+    """What the case report and Predict say of an image's decision: which side of the
+    threshold, the threshold itself, and the class; never a bare "negative"."""
+    threshold = DecisionThreshold(0.42, "the model card")
+    assert threshold.reading(score, "calcification") == words
+    assert "negative" not in threshold.reading(score, "calcification")

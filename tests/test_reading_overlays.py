@@ -18,6 +18,7 @@ from mcalc.present.reading_overlays import (
     decode_map,
     map_layer,
     map_shape,
+    map_spots,
     overlay_grids,
     plain_number,
     predict_layers,
@@ -56,6 +57,28 @@ def test_map_layer_is_small_mirrored_like_the_panel_with_its_raw_range(flipped):
     assert hot_left != flipped  # mirrored with the image
     assert layer["range"] == [0.0, 0.25] and (layer["lo"], layer["hi"]) == (0.0, 0.25)
     assert len(base64.b64decode(layer["data"])) == 40 * 32  # one byte a cell
+
+
+@pytest.mark.parametrize("flipped", [False, True])
+def test_an_explanation_layer_names_its_hot_spots_where_the_panel_shows_them(flipped):
+    """An explanation a few pixels across, invisible at the full-image zoom, comes with
+    its hot spot (peak and outline in the mirrored grid's cells) and words for it in the
+    legend; a probability map with none."""
+    view = tiny_view(flipped)
+    heat = np.zeros((400, 320), np.float32)
+    heat[100:102, 40:42] = 0.5  # the file's left: one explanation a few pixels across
+    kw = {"title": "gradcam", "vmax": 0.25, "max_side": 40}
+    layer = map_layer(heat, view, name="explanation", relative=True, **kw)
+    (spot,) = layer["spots"]
+    assert spot["peak"] == 128
+    rows, cols = np.array(spot["outline"]).T
+    assert 9.5 < rows.min() < rows.max() < 10.5  # cell 10 of 40: 100/400 of the rows
+    cell = 27 if flipped else 4  # 40-41 of 320 columns: cell 4 of 32, mirrored 27
+    assert cell - 0.5 < cols.min() < cols.max() < cell + 0.5
+    assert layer["spots"] == map_spots(decode_map(layer))
+    assert "50% of own peak" in layer["scale"]["spots"] and "ring" in layer["scale"]["note"]
+    prob = map_layer(heat, view, name="probability", relative=False, **kw)
+    assert prob["spots"] == [] and prob["scale"]["spots"] == ""
 
 
 @pytest.mark.parametrize("flipped", [False, True])
@@ -107,6 +130,7 @@ def test_a_probability_legend_gives_its_range_plainly():
         "low": "0",
         "high": "1",
         "note": "P(calc): colour scale 0 to 1; this image's map spans 0.25 to 0.25.",
+        "spots": "",
     }
 
 

@@ -44,3 +44,17 @@ def test_next_cases_and_previous_case_follow_the_listed_order(
 def test_an_id_not_in_the_index_is_a_key_error(index: DatasetIndex) -> None:
     with pytest.raises(KeyError, match="no case 'zz'"):
         index.next_cases(["a", "zz"], "a")
+
+
+@pytest.mark.parametrize(
+    "available, prior, recent",
+    [("2015-2018", "2015", "2018"), ("2015 and 2018", "2015", "2018"), ("2018", None, None),
+     (None, None, None)],
+)  # fmt: skip
+def test_exam_year_of_each_round_from_the_exam_years(available, prior, recent) -> None:
+    """The year of each round where the exam years give one per round (the case report's
+    and the viewer's titles); none where they do not, never a guess."""
+    case = CaseRecord("c", "p", (), available=available)
+    assert (case.exam_year("prior"), case.exam_year("recent")) == (prior, recent)
+    with pytest.raises(ValueError, match="timepoint must be one of"):
+        case.exam_year("later")

@@ -6,11 +6,14 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
 from mcalc.cli import main
 from mcalc.dataset import open_dataset
+from mcalc.dataset.records import CaseRecord, ImageRecord
+from mcalc.report.case import annotation_line, image_title
 from mcalc.store import ImageMarks, MarkStore
 from mcalc.store.audit import VerdictContext, record_verdict
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
@@ -52,6 +55,30 @@ def test_report_names_case_model_reader_and_verdicts(
     assert "mcalc case report: suspicious-1" in text
     assert "RESEARCH USE ONLY" in text and "SYNTHETIC DEMO DATA" in text
     assert "Model spot" in text and "map score" in text
+    # Each image by side, view, round and exam year: prior and recent cannot be mixed up
+    # (titles read "suspicious-1/CC_prior").
+    case = open_dataset(tiny_demo).case("suspicious-1")
+    side = {"L": "Left", "R": "Right"}[case.laterality]
+    prior, recent = case.exam_year("prior"), case.exam_year("recent")
+    assert prior and recent and prior != recent
+    for view in ("CC", "MLO"):
+        assert f"{side} {view}, prior exam ({prior})" in text
+        assert f"{side} {view}, recent exam ({recent})" in text
+    assert "image suspicious-1/CC_prior; window centre" in text  # the key still there
+    # The decision in a reader's words, with its threshold: no bare "decision negative".
+    assert re.search(
+        r"map score \d\.\d{3}, (at or above|below) the model's operating threshold "
+        r"\(0\.50\): (not )?read as calcification",
+        text,
+    ), text
+    assert "decision" not in text.lower() and "negative" not in text
+    # What the pictures' colours, rings and outlines are, and the abbreviations.
+    assert "coloured blue (0) to dark red" in text and "Rings (outlines where large)" in text
+    assert "Cyan outline: the radiologists' annotated calcifications" in text
+    assert re.search(r"Grad-CAM here reaches \d+% of its largest value", text)
+    assert "CC: craniocaudal view; MLO: mediolateral oblique view" in text
+    assert "Density: ACR breast density category" in text
+    assert "window centre" in text and "(pixel values)" in text
     # The method by its published name, as the pages say it, not its CLI id.
     assert "Grad-CAM" in text and "gradcam" not in text
     # The model card in words, not its stored key=value line.
@@ -61,13 +88,14 @@ def test_report_names_case_model_reader_and_verdicts(
     assert "Test metrics AUC 0.900 - accuracy 0.800 (10 patches)" in text
     assert "by ana" in text  # who made it
     # The case as Browse describes it (the header said only its group and image count).
-    case = open_dataset(tiny_demo).case("suspicious-1")
     assert case.birads and case.laterality and case.age is not None
-    side = {"L": "Left", "R": "Right"}[case.laterality]
     assert f"Side {side}; Age {case.age:.0f}; " in text
     assert f"; BI-RADS {case.birads}; " in text
-    assert "rita: 1 mark(s)" in text  # the reader's marks
-    assert "rita on suspicious-1/CC_recent with model spot: score disagree" in text
+    assert "reader rita: 1 mark(s), green crosses" in text  # the reader's marks, by colour
+    assert (
+        f"rita on {side} CC, recent exam ({recent}) (suspicious-1/CC_recent) with model spot: "
+        "disagreed with the model's score (0.970), explanation judged plausible"
+    ) in text
     assert "comment: map on the cluster" in text
     # The change since the prior round, from the registered pairs (both views).
     # Per view, calcifications and clusters told apart: a view's "8 new" was 7
@@ -85,3 +113,34 @@ def test_unknown_case_is_a_clear_error(tiny_demo, tmp_path, capsys):
                  str(tmp_path / "r.pdf")])  # fmt: skip
     assert code == 2 and "no case 'nope-9'" in capsys.readouterr().err
     assert not (tmp_path / "r.pdf").exists()
+
+
+@pytest.mark.parametrize(
+    "calcs, clusters, words",
+    [
+        (0, 0, "radiologists' annotation: no calcification marked"),
+        (1, 1, "radiologists' annotation (red): 1 calcification, 1 cluster"),
+        (9, 2, "radiologists' annotation (red): 9 calcifications, 2 clusters"),
+        (None, 0, "no radiologists' annotation file for this image"),
+    ],
+)
+def test_an_images_annotation_in_words(calcs, clusters, words):
+    """An annotated prior with nothing on it said so (it read "0 calcification(s), 0
+    cluster(s)"), told apart from an image without an annotation file."""
+    assert annotation_line(calcs, clusters) == words
+
+
+@pytest.mark.parametrize(
+    "laterality, available, years, tp, title",
+    [
+        ("L", "2013-2015", 2.0, "prior", "Left MLO, prior exam (2013)"),
+        ("L", "2013-2015", 2.0, "recent", "Left MLO, recent exam (2015)"),
+        (None, None, 3.0, "prior", "MLO, prior exam (3 years before the recent)"),
+        (None, None, 1.0, "prior", "MLO, prior exam (1 year before the recent)"),
+        ("R", None, None, "recent", "Right MLO, recent exam"),
+    ],
+)
+def test_image_titles_say_side_view_round_and_year(laterality, available, years, tp, title):
+    case = CaseRecord("c-7", "p-7", (), laterality=laterality, available=available,
+                      years_between=years)  # fmt: skip
+    assert image_title(case, ImageRecord("c-7", "MLO", tp, Path("x.png"))) == title

@@ -6,6 +6,7 @@ The real dataset's folder layout and a generic manifest CSV are both turned into
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +152,20 @@ class CaseRecord:
             if rec.view == view and rec.timepoint == timepoint:
                 return rec
         return None
+
+    def exam_year(self, timepoint: str) -> str | None:
+        """The year of the round ``timepoint`` from the case's exam years (``available``,
+        e.g. ``2015-2018``: one year per round, prior first), ``None`` where they do not
+        give one year per round.
+
+        >>> c = CaseRecord("c", "p", (), available="2015-2018")
+        >>> c.exam_year("prior"), c.exam_year("recent"), CaseRecord("c", "p", ()).exam_year("prior")
+        ('2015', '2018', None)
+        """
+        if timepoint not in TIMEPOINTS:
+            raise ValueError(f"timepoint must be one of {TIMEPOINTS}, got {timepoint!r}")
+        years = re.findall(r"(?:19|20)\d\d", self.available or "")
+        return years[TIMEPOINTS.index(timepoint)] if len(years) == len(TIMEPOINTS) else None
 
     @property
     def birads_group(self) -> str | None:

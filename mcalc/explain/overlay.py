@@ -17,6 +17,8 @@ Example:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import cv2
 import numpy as np
 
@@ -30,6 +32,9 @@ __all__ = [
     "outline",
     "plotly_colorscale",
     "draw_boxes",
+    "HotSpot",
+    "hot_spots",
+    "draw_hot_spots",
 ]
 
 #: Colour maps offered (names as in matplotlib), each an OpenCV colour map.
@@ -188,4 +193,126 @@ def draw_boxes(
             cv2.putText(
                 out, labels[k], (int(c0), y), cv2.FONT_HERSHEY_SIMPLEX, 0.4, col, 1, cv2.LINE_AA
             )
+    return out
+
+
+@dataclass(frozen=True)
+class HotSpot:
+    """A connected area where a map reaches at least a share of its own peak.
+
+    Attributes:
+        peak: the map's highest value in the area (in the map's own units).
+        outline: ``(n, 2)`` float ``(row, col)`` polygon around the area's pixels (a
+            pixel's centre is at its integer index, its edges at +/- 0.5; the polygon runs
+            an eighth of a pixel inside them).
+        box: ``(r0, r1, c0, c1)`` of the area's pixels (ends excluded).
+    """
+
+    peak: float
+    outline: np.ndarray
+    box: tuple[int, int, int, int]
+
+    @property
+    def centre(self) -> tuple[float, float]:
+        """The centre of :attr:`box`, ``(row, col)`` in pixel-centre coordinates."""
+        r0, r1, c0, c1 = self.box
+        return (r0 + r1 - 1) / 2, (c0 + c1 - 1) / 2
+
+
+def _outline(mask: np.ndarray, k: int = 4) -> np.ndarray:
+    """The outer polygon of a mask's pixels (one connected area), ``(row, col)``: traced on
+    the mask enlarged ``k`` times, so that it runs around the pixels, not through their
+    centres (a single pixel's outline is a square, not a point)."""
+    big = cv2.resize(mask.astype(np.uint8), None, fx=k, fy=k, interpolation=cv2.INTER_NEAREST)
+    contours, _ = cv2.findContours(big, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    pts = max(contours, key=len)[:, 0, :].astype(np.float32)  # (x, y) of the enlarged mask
+    return np.stack([(pts[:, 1] + 0.5) / k - 0.5, (pts[:, 0] + 0.5) / k - 0.5], axis=1)
+
+
+def hot_spots(heat: np.ndarray, share: float = 0.5, most: int = 5) -> list[HotSpot]:
+    """Where a map is hot: its connected areas (8-neighbours) at or above ``share`` of the
+    map's own peak, the highest first, for a display to point at them at any zoom.
+
+    A display aid, not a change of the map: an explanation whose energy sits on a few
+    calcifications covers a fraction of a percent of the breast and shows as a few
+    coloured pixels at a full-image zoom; an outline (or a ring around a small one) says
+    where it is, and its peak says how strong.
+
+    Args:
+        heat: a 2-D map (any non-negative scale: [0, 1] floats or a uint8 grid); NaN reads 0.
+        share: of the map's own peak, in (0, 1].
+        most: the largest number of areas returned.
+
+    Returns:
+        Up to ``most`` :class:`HotSpot`, by decreasing peak; none for a map that is
+        nowhere above 0.
+
+    Raises:
+        ValueError: ``heat`` is not 2-D, or ``share`` or ``most`` is out of range.
+
+    Example:
+        >>> m = np.zeros((8, 8), np.float32); m[2, 3] = 1.0; m[6, 6] = 0.4
+        >>> [(s.peak, s.box) for s in hot_spots(m)]
+        [(1.0, (2, 3, 3, 4))]
+    """
+    if not 0.0 < share <= 1.0:
+        raise ValueError(f"share must be in (0, 1], got {share}")
+    if most < 1:
+        raise ValueError(f"most must be at least 1, got {most}")
+    h = np.nan_to_num(np.asarray(heat, dtype=np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    if h.ndim != 2:
+        raise ValueError(f"expected a 2-D map, got shape {h.shape}")
+    peak = float(h.max()) if h.size else 0.0
+    if peak <= 0.0:
+        return []
+    mask = (h >= share * peak).astype(np.uint8)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    peaks = np.zeros(n, np.float32)
+    np.maximum.at(peaks, np.asarray(labels, np.intp).ravel(), h.ravel())
+    order = np.argsort(-peaks[1:], kind="stable")[:most] + 1
+    spots = []
+    for k in order:
+        c0, r0, w, hh = (int(v) for v in stats[k, :4])
+        box = (r0, r0 + hh, c0, c0 + w)
+        outline = _outline(labels[r0 : r0 + hh, c0 : c0 + w] == k) + np.array([r0, c0])
+        spots.append(HotSpot(float(peaks[k]), outline.astype(np.float32), box))
+    return spots
+
+
+def draw_hot_spots(
+    rgb: np.ndarray,
+    spots: list[HotSpot],
+    cmap: str = "jet",
+    *,
+    scale: float = 1.0,
+    min_radius: int = 12,
+) -> np.ndarray:
+    """A copy of ``rgb`` with each hot spot outlined in the colour its peak has on the
+    map's colour scale (peaks on [0, 1]), over a black edge that keeps it visible on any
+    tissue; a spot smaller than a ring of ``min_radius`` pixels gets that ring instead.
+
+    Args:
+        rgb: the picture (RGB uint8).
+        spots: from :func:`hot_spots` of a [0, 1] map.
+        cmap: the map's colour scale (a key of :data:`COLORMAPS`).
+        scale: ``rgb``'s pixels per pixel of the map the spots were found on.
+        min_radius: the smallest ring, in ``rgb``'s pixels.
+    """
+    out = np.ascontiguousarray(np.asarray(rgb)).copy()
+    if not spots:
+        return out
+    colours = colorize(np.array([[s.peak for s in spots]], np.float32), cmap)[0]
+    for spot, colour in zip(spots, colours, strict=True):
+        col = tuple(int(v) for v in colour)
+        pts = (spot.outline + 0.5) * scale - 0.5
+        r0, c0 = pts.min(axis=0)
+        r1, c1 = pts.max(axis=0)
+        if max(r1 - r0, c1 - c0) < 2 * min_radius:
+            centre = (round(float(c0 + c1) / 2), round(float(r0 + r1) / 2))
+            cv2.circle(out, centre, min_radius, (0, 0, 0), 4, cv2.LINE_AA)
+            cv2.circle(out, centre, min_radius, col, 2, cv2.LINE_AA)
+        else:
+            poly = [np.round(pts[:, ::-1]).astype(np.int32).reshape(-1, 1, 2)]
+            cv2.polylines(out, poly, True, (0, 0, 0), 4, cv2.LINE_AA)
+            cv2.polylines(out, poly, True, col, 2, cv2.LINE_AA)
     return out

@@ -205,6 +205,20 @@ class DecisionThreshold:
         """``positive_class`` when ``score >= value``, else ``negative``."""
         return positive_class if score >= self.value else "negative"
 
+    def reading(self, score: float, positive_class: str) -> str:
+        """The decision on ``score`` in a reader's words, with the threshold it was made at
+        (a bare "negative" said nothing of what was below what).
+
+        >>> t = DecisionThreshold(0.5, "default, as the model card names none")
+        >>> t.reading(0.26, "calcification")
+        "below the model's operating threshold (0.50): not read as calcification"
+        >>> t.reading(0.5, "calcification")
+        "at or above the model's operating threshold (0.50): read as calcification"
+        """
+        where = "at or above" if score >= self.value else "below"
+        what = "read as" if score >= self.value else "not read as"
+        return f"{where} the model's operating threshold ({self.value:.2f}): {what} {positive_class}"
+
     def as_dict(self) -> dict[str, Any]:
         return {"value": self.value, "source": self.source}
 

@@ -51,7 +51,12 @@ def _metrics(metrics: Mapping[str, Any]) -> str:
     if not parts:
         return ""
     n = metrics.get("n")
-    return " · ".join(parts) + (f" ({n} patches)" if n not in (None, "") else "")
+    about = [f"{n} patches"] if n not in (None, "") else []
+    # Accuracy, sensitivity and specificity hold at one threshold: say which (AUC at none).
+    t = _num(metrics.get("threshold"))
+    if t is not None and len(parts) > 1:
+        about.append(f"at threshold {float(t):g}")
+    return " · ".join(parts) + (f" ({', '.join(about)})" if about else "")
 
 
 def _created(card: ModelCard) -> str:

@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -66,9 +65,9 @@ def panel_label(case: CaseRecord, view: str, tp: str) -> str:
     years before the recent exam: no patient identifier."""
     side = {"L": "L", "R": "R"}.get(case.laterality or "", "?")
     label = f"{side} {view} {tp}"
-    years = re.findall(r"(?:19|20)\d\d", case.available or "")
-    if len(years) == len(TIMEPOINTS):
-        label += f" {years[TIMEPOINTS.index(tp)]}"
+    year = case.exam_year(tp)
+    if year is not None:
+        label += f" {year}"
     elif tp == TIMEPOINTS[0] and case.years_between is not None:
         label += f" (−{case.years_between:g} y)"
     return label

@@ -36,7 +36,7 @@ import numpy as np
 
 from mcalc.cache import ImageCache, file_key
 from mcalc.errors import ImageReadError
-from mcalc.explain.overlay import colorize, resize_map
+from mcalc.explain.overlay import colorize, hot_spots, resize_map
 from mcalc.present.pixels import encoded, pixel_id, pixel_payload
 from mcalc.viewer import DisplayOptions, ImageView, prepare_view, preview_values
 
@@ -54,6 +54,8 @@ __all__ = [
     "map_grid",
     "overlay_grids",
     "map_layer",
+    "SPOT_SHARE",
+    "map_spots",
     "plain_number",
     "scale_words",
     "colour_lut",
@@ -96,6 +98,11 @@ def map_shape(shape: tuple[int, int], max_side: int = MAP_MAX_SIDE) -> tuple[int
         raise ValueError(f"expected a non-empty shape and max_side >= 1, got {shape}, {max_side}")
     s = min(1.0, max_side / max(rows, cols))
     return max(1, round(rows * s)), max(1, round(cols * s))
+
+
+#: The hot spots of an explanation (:func:`map_spots`): its areas at or above this share
+#: of the image's own peak.
+SPOT_SHARE = 0.5
 
 
 #: A map as the browser gets it, before mirroring: its uint8 grid (:func:`quantise_map` of
@@ -162,7 +169,9 @@ def scale_words(title: str, vmax: float, relative: bool, lo: float, hi: float) -
 
     Returns:
         ``{"label"`` (what the map is, shown before the bar)``, "low", "high"`` (the ends of
-        the bar)``, "note"`` (a sentence on the scale and this image's range)``}``.
+        the bar)``, "note"`` (a sentence on the scale and this image's range)``, "spots"``
+        (what the rings around an explanation's hot spots are, after the bar; empty for a
+        probability map)``}``.
 
     >>> scale_words("gradcam", 0.0017, True, 0.0, 0.0017)["high"]
     'max (0.0017)'
@@ -177,8 +186,13 @@ def scale_words(title: str, vmax: float, relative: bool, lo: float, hi: float) -
                 f"{title}: the colours are relative. The top of the scale is the map's "
                 f"largest value over this case's images ({plain_number(vmax)}, in the "
                 "method's own units, which mean nothing alone), the bottom is 0. This "
-                f"image's map reaches {share:.0%} of that maximum."
+                f"image's map reaches {share:.0%} of that maximum. Each ring (an outline once "
+                f"zoomed in) marks where this image's map reaches at least {SPOT_SHARE:.0%} "
+                "of its own peak, so that an explanation a few pixels across shows at any "
+                "zoom; it takes the colour of that peak, and its label gives the peak as a "
+                "share of the scale's top."
             ),
+            "spots": f"◎ ≥ {SPOT_SHARE:.0%} of own peak",
         }
     return {
         "label": title,
@@ -188,7 +202,27 @@ def scale_words(title: str, vmax: float, relative: bool, lo: float, hi: float) -
             f"{title}: colour scale {plain_number(0.0)} to {plain_number(vmax)}; this "
             f"image's map spans {plain_number(lo)} to {plain_number(hi)}."
         ),
+        "spots": "",
     }
+
+
+def map_spots(grid: np.ndarray, share: float = SPOT_SHARE) -> list[dict[str, Any]]:
+    """The hot spots of a map's uint8 grid (:func:`mcalc.explain.overlay.hot_spots`, the
+    highest first): each its ``peak`` (0..255, the grid's value: the colour of its peak
+    on the scale) and ``outline`` (``(row, col)`` points in the grid's own cells, a cell's
+    centre at its integer index), for the browser to outline at any zoom.
+
+    >>> g = np.zeros((4, 4), np.uint8); g[1, 2] = 200
+    >>> map_spots(g)[0]["peak"], map_spots(g)[0]["outline"][0]
+    (200, [0.62, 1.62])
+    """
+    return [
+        {
+            "peak": round(s.peak),
+            "outline": [[round(float(r), 2), round(float(c), 2)] for r, c in s.outline],
+        }
+        for s in hot_spots(grid, share)
+    ]
 
 
 def map_layer(
@@ -219,7 +253,8 @@ def map_layer(
     Returns:
         ``{"name", "title", "rows", "cols", "data"`` (base64 uint8, row-major)``, "range"``
         (raw values of 0 and 255)``, "lo", "hi"`` (raw minimum and maximum of the map)
-        ``, "relative", "scale"`` (:func:`scale_words`)``}``.
+        ``, "relative", "scale"`` (:func:`scale_words`)``, "spots"`` (an explanation's
+        :func:`map_spots` on the mirrored grid; none for a probability map)``}``.
     """
     small, lo, hi = map_grid(heat01, max_side) if grid is None else grid
     q = view.mirror(small)  # a flip: the same values as the map mirrored, then shrunk
@@ -234,6 +269,7 @@ def map_layer(
         "hi": round(hi * vmax, 6),
         "relative": bool(relative),
         "scale": scale_words(title, vmax, relative, lo * vmax, hi * vmax),
+        "spots": map_spots(q) if relative else [],
     }
 
 

@@ -25,6 +25,7 @@ import numpy as np
 from mcalc.cache import ImageCache
 from mcalc.config import Settings, get_settings
 from mcalc.dataset import open_dataset
+from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.errors import DatasetError, McalcError
 from mcalc.explain.methods import method_name
 from mcalc.models.card_text import card_facts
@@ -32,10 +33,29 @@ from mcalc.store.audit import AuditStore, AuditVerdict
 from mcalc.store.mark_store import MarkStore
 from mcalc.viewer import DisplayOptions, prepare_view
 
-__all__ = ["ReportImage", "case_report", "write_case_report"]
+__all__ = ["ReportImage", "image_title", "annotation_line", "case_report", "write_case_report"]
 
 RESEARCH_ONLY = "RESEARCH USE ONLY - not for clinical use or diagnosis."
-_READER_COLOURS = [(0, 200, 0), (255, 0, 255), (255, 170, 0), (0, 160, 255), (255, 255, 0)]
+#: Each reader's marks: a colour by name (said in the text) and its RGB.
+_READER_COLOURS: list[tuple[str, tuple[int, int, int]]] = [
+    ("green", (0, 200, 0)),
+    ("magenta", (255, 0, 255)),
+    ("orange", (255, 170, 0)),
+    ("blue", (0, 160, 255)),
+    ("yellow", (255, 255, 0)),
+]
+#: What the report's abbreviations and scales mean, for a reader who has not used mcalc.
+GLOSSARY = (
+    "CC: craniocaudal view; MLO: mediolateral oblique view. Prior and recent: the earlier "
+    "and the later screening exam of the same breast. Density: ACR breast density category "
+    "(a: almost entirely fatty to d: extremely dense). BI-RADS: the radiologists' assessment "
+    "category. Window centre and width: the display's grey-level window, in the image's "
+    "stored pixel values. Map score: the model's probability (0 to 1) of its positive class "
+    "(e.g. calcification), its highest value over the breast. AUC: area under the ROC "
+    "curve; the card's metrics are per image patch, at the threshold they name. Grad-CAM: "
+    "gradient-weighted class activation map, where the model's evidence lies; its values "
+    "are relative (in its own units), only their proportions mean something."
+)
 
 
 @dataclass
@@ -59,59 +79,113 @@ def _latin1(text: str) -> str:
     return text.replace("—", "-").replace("·", "-").encode("latin-1", "replace").decode("latin-1")
 
 
+def image_title(case: CaseRecord, rec: ImageRecord) -> str:
+    """An image's title in the report: side, view, round and the exam's year where the data
+    gives it, so that prior and recent cannot be mixed up (``Right CC, prior exam (2009)``).
+
+    >>> c = CaseRecord("c", "p", (), laterality="R", available="2009-2012")
+    >>> image_title(c, ImageRecord("c", "CC", "prior", Path("x.png")))
+    'Right CC, prior exam (2009)'
+    >>> image_title(CaseRecord("c", "p", (), years_between=3), ImageRecord("c", "MLO", "prior", Path("x")))
+    'MLO, prior exam (3 years before the recent)'
+    """
+    side = {"L": "Left ", "R": "Right "}.get(case.laterality or "", "")
+    year = case.exam_year(rec.timepoint)
+    when = f" ({year})" if year else ""
+    if not year and rec.timepoint == "prior" and case.years_between is not None:
+        y = case.years_between
+        when = f" ({y:g} year{'' if y == 1 else 's'} before the recent)"
+    return f"{side}{rec.view}, {rec.timepoint} exam{when}"
+
+
+def annotation_line(calcifications: int | None, clusters: int) -> str:
+    """What the radiologists annotated on an image, in words (``None``: no annotation file:
+    the image was not annotated, which is not the same as nothing found).
+
+    >>> annotation_line(0, 0)
+    "radiologists' annotation: no calcification marked"
+    >>> annotation_line(4, 1)
+    "radiologists' annotation (red): 4 calcifications, 1 cluster"
+    """
+    if calcifications is None:
+        return "no radiologists' annotation file for this image"
+    if calcifications == 0:
+        return "radiologists' annotation: no calcification marked"
+    calcs = f"{calcifications} calcification{'' if calcifications == 1 else 's'}"
+    return (
+        f"radiologists' annotation (red): {calcs}, {clusters} cluster{'' if clusters == 1 else 's'}"
+    )
+
+
 def _reader_marks(view: Any, rgb: np.ndarray, marks: MarkStore, key: str) -> list[str]:
     lines = []
     for i, reader in enumerate(marks.readers(key)):
-        colour = _READER_COLOURS[i % len(_READER_COLOURS)]
+        name, colour = _READER_COLOURS[i % len(_READER_COLOURS)]
         points = marks.load(key, reader).marks.points
         if points:
             pts = view.points_to_display(np.array([[p.row, p.col] for p in points], float))
             for r, c in pts * view.scale:
                 cv2.drawMarker(rgb, (int(c), int(r)), colour, cv2.MARKER_TILTED_CROSS, 9, 1)
-        lines.append(f"{reader}: {len(points)} mark(s) (colour RGB{colour})")
+        lines.append(f"reader {reader}: {len(points)} mark(s), {name} crosses")
     return lines
 
 
 def _model_section(
-    model: str, models_dir: Path, records: list[Any], cache: ImageCache
+    model: str, models_dir: Path, case_rec: CaseRecord, cache: ImageCache
 ) -> tuple[list[ReportImage], list[str], Any]:
+    """The model's pictures (map over each image, its hot spots marked), the lines that
+    say what they show, and the card."""
     from mcalc.explain.cams import CamSettings
-    from mcalc.explain.overlay import blend, outline
+    from mcalc.explain.overlay import blend, draw_hot_spots, hot_spots, outline
     from mcalc.explain.service import AnalysisSettings, ImageInput, analyse_case
     from mcalc.explain.stitch import normalize_map
     from mcalc.models.inference import load_model
 
     loaded = load_model(model, models_dir)
+    records = {r.key: r for r in case_rec.images}
     case = analyse_case(
         loaded,
-        [ImageInput.from_record(r) for r in records],
+        [ImageInput.from_record(r) for r in case_rec.images],
         AnalysisSettings(cam=CamSettings()),
         image_cache=cache,
     )
     pictures = []
-    vmax = case.cam_scale() if case.images and case.images[0].cam is not None else None
+    explained = bool(case.images) and all(r.cam is not None for r in case.images)
+    vmax = case.cam_scale() if explained else 1.0
+    t = case.threshold
     for r in case.images:
         heat = normalize_map(r.cam.heat, 0.0, vmax) if r.cam is not None else r.pmap.dense()
         rgb = blend(r.unit, heat, alpha=0.6, cmap="jet")
         if r.marks is not None and r.marks.any():
             rgb = outline(rgb, r.marks, (0, 229, 255))
-        what = (
-            f"{method_name(r.cam.settings.method)} of {r.cam.target} at {r.cam.layer}"
-            if r.cam
-            else "map"
-        )
-        pictures.append(
-            ReportImage(
-                f"{r.key}: {what}",
-                rgb,
-                [
-                    f"map score {r.score:.3f} ({r.scores.rule}); decision "
-                    f"{case.predicted(r)} at threshold {case.threshold.value:g} "
-                    f"({case.threshold.source})"
-                ],
+        spots = hot_spots(heat)
+        rgb = draw_hot_spots(rgb, spots, "jet", min_radius=max(8, rgb.shape[1] // 40))
+        lines = [f"map score {r.score:.3f}, {t.reading(r.score, r.scores.positive_class)}"]
+        if r.cam is not None:
+            peak = spots[0].peak if spots else 0.0
+            lines.append(
+                f"{method_name(r.cam.settings.method)} here reaches {peak:.0%} of its largest "
+                f"value over this case's images"
+                + (f"; {len(spots)} area(s) ringed" if spots else "")
             )
-        )
+        pictures.append(ReportImage(image_title(case_rec, records[r.key]), rgb, lines))
     notes = [f"{s.key}: not analysed ({s.message})" for s in case.skipped]
+    first = case.images[0].cam if case.images else None
+    rule = case.images[0].scores.rule if case.images else ""
+    notes.append(
+        (
+            f"Each picture: {method_name(first.settings.method)} of the class "
+            f"'{first.target}' at layer {first.layer}, coloured blue (0) to dark red (its "
+            "largest value over this case's images; relative, in the method's own units)"
+            if explained and first is not None
+            else "Each picture: the model's probability map, coloured blue (0) to dark red (1)"
+        )
+        + ", opaque where it is high. Rings (outlines where large): where each image's map "
+        "reaches at least half of its own peak, in the colour of that peak. Cyan outline: "
+        "the radiologists' annotated calcifications. Map score: "
+        + (f"{rule}; " if rule else "")
+        + f"the model's operating threshold is {t.value:.2f} ({t.source})."
+    )
     return pictures, notes, loaded.card
 
 
@@ -187,22 +261,19 @@ def case_report(
         view = prepare_view(cache, rec, DisplayOptions(), max_side=700)
         rgb = view.preview.copy()
         lines = [
-            f"window centre {view.window[0]:g}, width {view.window[1]:g}"
-            + (" (file's VOI LUT)" if view.use_lut else ""),
-            f"radiologists' annotation (red): {view.n_calcifications} calcification(s), "
-            f"{len(view.cluster_sizes)} cluster(s)"
-            if view.has_annotation
-            else "no radiologists' annotation",
+            f"image {rec.key}; window centre {view.window[0]:g}, width {view.window[1]:g} "
+            "(pixel values)" + (" (file's VOI LUT)" if view.use_lut else ""),
+            annotation_line(
+                view.n_calcifications if view.has_annotation else None, len(view.cluster_sizes)
+            ),
         ]
         lines += _reader_marks(view, rgb, marks, rec.key) or ["no reader's marks"]
-        shown.append(ReportImage(rec.key, rgb, lines))
+        shown.append(ReportImage(image_title(case, rec), rgb, lines))
     model_pictures: list[ReportImage] = []
     model_notes: list[str] = []
     card = None
     if model:
-        model_pictures, model_notes, card = _model_section(
-            model, Path(s.models_dir), records, cache
-        )
+        model_pictures, model_notes, card = _model_section(model, Path(s.models_dir), case, cache)
     changes = _temporal_lines(cache, case) if temporal else []
     keys = {r.key for r in records}
     verdicts: list[AuditVerdict] = [
@@ -224,13 +295,18 @@ def case_report(
         text("SYNTHETIC DEMO DATA generated by mcalc: not patient images.", 10, "B")
     now = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     text(f"Made {now}" + (f" by {user}" if user else "") + f"; dataset {index.source}.")
-    text(f"Group: {case.group or 'n/a'}; images: {len(records)}.")
+    text(
+        f"Dataset group: {case.group or 'n/a'} (the dataset's own grouping, not a reading); "
+        f"images: {len(records)}."
+    )
     # What Browse shows under the case: the reader of the report sees the same case.
     text("; ".join(f"{label} {value}" for label, value in case.facts()) + ".")
 
-    def pictures(items: list[ReportImage], heading: str) -> None:
+    def pictures(items: list[ReportImage], heading: str, intro: list[str] | None = None) -> None:
         pdf.ln(3)
         text(heading, 13, "B")
+        for line in intro or []:
+            text(line, 9)
         width = (pdf.w - pdf.l_margin - pdf.r_margin - 6) / 2
         for i in range(0, len(items), 2):
             pair = items[i : i + 2]
@@ -267,9 +343,7 @@ def case_report(
         text(f"Model {card.id if card else model}", 13, "B")
         if card is not None:
             card_table(card_facts(card))
-        for n in model_notes:
-            text(n, 9)
-        pictures(model_pictures, "The model's maps and scores")
+        pictures(model_pictures, "The model's maps and scores", model_notes)
     if changes:
         pdf.ln(3)
         text("Change since the prior round", 13, "B")
@@ -279,16 +353,23 @@ def case_report(
     text("Readers' verdicts", 13, "B")
     if not verdicts:
         text("No verdict recorded on this case.", 9)
+    titles = {r.key: image_title(case, r) for r in records}
+    agreed = {"agree": "agreed with", "disagree": "disagreed with"}
     for v in sorted(verdicts, key=lambda v: (v.image_key, v.recorded_at)):
         plaus = {True: "plausible", False: "implausible", None: "not judged"}
         ctx = f"; map {v.context.text()}" if v.context else ""
+        score = f" ({v.score:.3f})" if v.score is not None else ""
         text(
-            f"{v.recorded_at} - {v.reader} on {v.image_key} with model {v.model_id}: score "
-            f"{v.score_verdict}, explanation {plaus[v.explanation_plausible]}{ctx}"
+            f"{v.recorded_at} - {v.reader} on {titles.get(v.image_key, v.image_key)} "
+            f"({v.image_key}) with model {v.model_id}: {agreed.get(v.score_verdict, v.score_verdict)} "
+            f"the model's score{score}, explanation judged {plaus[v.explanation_plausible]}{ctx}"
             + (f"; comment: {v.comment}" if v.comment else ""),
             8,
         )
     pdf.ln(3)
+    text("Abbreviations and scales", 11, "B")
+    text(GLOSSARY, 8)
+    pdf.ln(2)
     text(RESEARCH_ONLY, 9, "B")
     return bytes(pdf.output())
 

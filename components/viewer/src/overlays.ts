@@ -4,8 +4,16 @@
 // Toggling, blending and colouring never reach Python; a click on a region or a detection
 // sends ONE small "region" event. Maps arrive as uint8 grids (base64) with the raw values
 // that 0 and 255 stand for, and are stretched over the whole image like the server does.
+// An explanation's hot spots (mcalc.present.reading_overlays.map_spots) are outlined over
+// it in the colour of their peak, as a ring of at least SPOT_RING px where the outline is
+// smaller on screen: the demo model's Grad-CAM sits on a few calcifications and showed as
+// a few coloured pixels at the full-image zoom.
 
 export type Point = [number, number]; // (row, col) in the panel's pixel grid
+export interface Spot {
+  peak: number; // 0..255: its colour on the scale
+  outline: Point[]; // (row, col) in the map's own cells (a cell's centre at its index)
+}
 export interface MapLayer {
   name: string; // probability / explanation
   title: string;
@@ -16,7 +24,8 @@ export interface MapLayer {
   lo: number;
   hi: number;
   relative: boolean;
-  scale: { label: string; low: string; high: string; note: string }; // the legend's words
+  scale: { label: string; low: string; high: string; note: string; spots?: string }; // the legend's words
+  spots?: Spot[];
 }
 export interface RegionBox {
   image: string;
@@ -60,6 +69,7 @@ export interface Host {
 }
 
 const REGION_COLOUR = "#ffffff";
+const SPOT_RING = 12; // css px: the smallest ring around a hot spot, at any zoom
 const DETECTION_COLOUR = "#ff4fd8"; // as the classic figure's diamonds
 let opts: OverlayArgs | null = null;
 let lut: Uint8Array = new Uint8Array(768);
@@ -150,6 +160,88 @@ export function drawUnder(i: number, ctx: CanvasRenderingContext2D, host: Host):
   ctx.globalAlpha = opacity;
   ctx.imageSmoothingEnabled = true;
   ctx.drawImage(bitmap(p, m), a[0], a[1], b[0] - a[0], b[1] - a[1]);
+  ctx.restore();
+  drawSpots(i, p, m, ctx, host);
+}
+
+interface SpotShape {
+  pts: [number, number][]; // the outline in canvas px
+  x: number; // the ring's centre and radius (0: the outline is large enough)
+  y: number;
+  r: number;
+}
+
+/** Where spot ``s`` of map ``m`` falls on panel ``i``'s canvas (the map's cells stretched
+ * over the panel as drawUnder draws them). */
+function spotShape(i: number, p: LayerPanel, m: MapLayer, s: Spot, host: Host): SpotShape | null {
+  const pts: [number, number][] = [];
+  for (const [r, c] of s.outline) {
+    const q = host.toCanvas(i, ((r + 0.5) * p.rows) / m.rows - 0.5, ((c + 0.5) * p.cols) / m.cols - 0.5);
+    if (!q) return null;
+    pts.push(q);
+  }
+  if (!pts.length) return null;
+  const xs = pts.map((q) => q[0]);
+  const ys = pts.map((q) => q[1]);
+  const [x0, x1, y0, y1] = [Math.min(...xs), Math.max(...xs), Math.min(...ys), Math.max(...ys)];
+  const small = Math.max(x1 - x0, y1 - y0) < 2 * SPOT_RING;
+  return { pts, x: (x0 + x1) / 2, y: (y0 + y1) / 2, r: small ? SPOT_RING : 0 };
+}
+
+/** The spots of map ``m`` as drawn on panel ``i``: the highest first; a small spot whose
+ * centre falls inside the ring of a higher one already drawn is left to that ring (two
+ * spots on one cluster gave two overlapping rings at the full-image zoom). */
+function spotShapes(i: number, p: LayerPanel, m: MapLayer, host: Host): [Spot, SpotShape][] {
+  const out: [Spot, SpotShape][] = [];
+  for (const s of m.spots ?? []) {
+    const g = spotShape(i, p, m, s, host);
+    if (!g) continue;
+    const taken = g.r && out.some(([, h]) => h.r && Math.hypot(h.x - g.x, h.y - g.y) < h.r);
+    if (!taken) out.push([s, g]);
+  }
+  return out;
+}
+
+/** The hot spots of the map shown: a ring with four ticks (a sight, unlike the dataset's
+ * circles and the detections' diamonds), or the outline once larger than the ring, in
+ * the colour of the spot's peak over a dark edge, labelled with that peak as a share of
+ * the scale's top. */
+function drawSpots(i: number, p: LayerPanel, m: MapLayer, ctx: CanvasRenderingContext2D, host: Host): void {
+  if (!m.spots?.length) return;
+  ctx.save();
+  ctx.lineJoin = "round";
+  ctx.font = "bold 11px sans-serif";
+  for (const [s, g] of spotShapes(i, p, m, host)) {
+    ctx.beginPath();
+    if (g.r) {
+      ctx.arc(g.x, g.y, g.r, 0, 2 * Math.PI);
+      for (const [dx, dy] of [[1, 0], [-1, 0], [0, 1], [0, -1]]) {
+        ctx.moveTo(g.x + dx * g.r, g.y + dy * g.r);
+        ctx.lineTo(g.x + dx * (g.r + 6), g.y + dy * (g.r + 6));
+      }
+    } else {
+      g.pts.forEach((q, k) => (k ? ctx.lineTo(q[0], q[1]) : ctx.moveTo(q[0], q[1])));
+      ctx.closePath();
+    }
+    ctx.strokeStyle = "rgba(0,0,0,0.85)";
+    ctx.lineWidth = 4;
+    ctx.stroke();
+    const v = Math.max(0, Math.min(255, s.peak));
+    const colour = `rgb(${lut[3 * v]},${lut[3 * v + 1]},${lut[3 * v + 2]})`;
+    ctx.strokeStyle = colour;
+    ctx.lineWidth = 2;
+    ctx.stroke();
+    const top = g.r ? g.y - g.r : Math.min(...g.pts.map((q) => q[1]));
+    const text = `${Math.round((100 * v) / 255)}%`;
+    const w = ctx.measureText(text).width;
+    const right = g.x + (g.r || 4) + 2;
+    const x = right + w > (ctx.canvas.clientWidth || ctx.canvas.width) ? g.x - (g.r || 4) - 2 - w : right;
+    ctx.lineWidth = 3;
+    ctx.strokeStyle = "#000";
+    ctx.strokeText(text, x, top - 1);
+    ctx.fillStyle = "#fff";
+    ctx.fillText(text, x, top - 1);
+  }
   ctx.restore();
 }
 
@@ -274,6 +366,12 @@ function legend(host: Host): HTMLElement | null {
   t.className = "legend-title";
   t.textContent = m.scale.label;
   box.append(t, lo, bar, hi);
+  if (m.scale.spots && m.spots) {
+    const s = document.createElement("span");
+    s.className = "legend-spots";
+    s.textContent = m.scale.spots;
+    box.append(s);
+  }
   return box;
 }
 
@@ -299,6 +397,7 @@ export function overlayBar(bar: HTMLDivElement, host: Host, rerender: () => void
     style.textContent =
       ".bar .legend{display:inline-flex;align-items:center;gap:4px;font-size:11px;color:#ddd}" +
       ".bar .legend canvas{border:1px solid #555}.bar .legend-title{color:#aaa}" +
+      ".bar .legend-spots{color:#ccc;margin-left:4px}" +
       ".bar input.opacity{width:80px;vertical-align:middle}";
     document.head.appendChild(style);
   }
@@ -406,6 +505,17 @@ export function publishOverlays(d: DOMStringMap, host: Host): void {
     }
   });
   d.regionPoints = JSON.stringify(points);
+  // The hot spots drawn: [panel, peak, centre x, centre y, ring radius (0: outline)].
+  const spots: [number, number, number, number, number][] = [];
+  const drawn = shownMap && opacity > 0 ? shownMap : "";
+  host.panels().forEach((p, i) => {
+    const layer = p.layers?.maps.find((x) => x.name === drawn);
+    if (!layer) return;
+    for (const [s, g] of spotShapes(i, p, layer, host)) {
+      spots.push([i, s.peak, Math.round(g.x), Math.round(g.y), g.r]);
+    }
+  });
+  d.hotSpots = JSON.stringify(spots);
   d.selectedRegion = selectedRegion;
   d.lastClick = lastClick;
   d.cmap = opts?.cmap ?? "";
