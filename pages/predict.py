@@ -18,6 +18,7 @@ from mcalc.errors import McalcError, ModelError
 from mcalc.explain.opening import next_case, view_request
 from mcalc.explain.runs import case_request
 from mcalc.explain.service import ImageInput, check_model_fits, model_key
+from mcalc.present.reading import panel_label
 from pages import common, predict_temporal, reader_forms
 from pages.predict_controls import case_ui, controls_ui, model_ui
 from pages.predict_result import pending_ui, prefetch_ui, result_ui
@@ -85,7 +86,8 @@ meta = Shown(
     key=request.key,
     title=f"{card.id} · {case.case_id} · {view} {' and '.join(times)}",
     records=records,
-    labels={key: f"{rec.view} {rec.timepoint}" for key, rec in records.items()},
+    # Side, view, round and exam year, as Browse and Annotate title their panels.
+    labels={key: panel_label(case, rec.view, rec.timepoint) for key, rec in records.items()},
     laterality=case.laterality,
     view=view,
 )

@@ -71,7 +71,7 @@ def scores_ui(case: CaseAnalysis, panels: list[figures.Panel]) -> None:
     for col, p in zip(cols[: len(panels)], panels, strict=True):
         r = p.result
         col.metric(
-            f"{p.label} · {figures.score_label(r)}",
+            figures.panel_score_label(p),
             f"{r.score:.3f}",
             help=f"{MAP_SCORE.capitalize()}: {r.scores.rule}, {r.scores.patches} patches "
             "classified; "
@@ -154,7 +154,7 @@ def overlay_ui(
             config={"scrollZoom": True, "displaylogo": False},
         )
         _region_from_click(event)
-    regions_ui(case)
+    regions_ui(case, panels)
     zoom_ui(case, panels, shown.records, display, opts)
 
 
@@ -175,11 +175,16 @@ def _region_from_click(event: Any) -> None:
 SCORE_COLUMN = st.column_config.NumberColumn("score", format="%.3f")
 #: The regions table's centre, in the unit the change tables and the detections' caption
 #: name: full-resolution pixels of the file (``Region.center``).
-REGION_COLUMNS = {"score": SCORE_COLUMN, **common.full_res_columns("the region's")}
+#: The image's key names a picked row's region; the image's label is what the reader reads.
+REGION_COLUMNS = {
+    "score": SCORE_COLUMN,
+    **common.full_res_columns("the region's"),
+    "key": None,
+}
 
 
-def regions_ui(case: CaseAnalysis) -> None:
-    table = pd.DataFrame(figures.regions_table(case.images))
+def regions_ui(case: CaseAnalysis, panels: list[figures.Panel]) -> None:
+    table = pd.DataFrame(figures.regions_table(panels))
     if table.empty and case.settings.sliding.max_regions == 0:
         st.info("Most regions is 0 (sidebar, Sliding window): no region is listed.")
         return
@@ -213,7 +218,7 @@ def regions_ui(case: CaseAnalysis) -> None:
     picked = list(event.selection.rows) if event is not None else []
     if picked and st.session_state.get("predict_last_rows") != picked:
         row = table.iloc[picked[0]]
-        st.session_state[REGION_KEY] = (str(row["image"]), int(row["region"]))
+        st.session_state[REGION_KEY] = (str(row["key"]), int(row["region"]))
     st.session_state["predict_last_rows"] = picked
 
 
@@ -235,19 +240,16 @@ def zoom_ui(
     cache = common.get_image_cache()
     crops = []
     for p, heat in zip(panels, overlay.maps, strict=True):
-        rec = p.result.key
         try:
-            crop, used = crop_view(cache, records[rec], p.view, opts, box)
+            crop, used = crop_view(cache, records[p.result.key], p.view, opts, box)
         except (ValueError, ImageReadError) as exc:
-            st.caption(f"{rec}: no crop ({exc})")
+            st.caption(f"{p.label}: no crop ({exc})")
             continue
         crops.append((crop, used, p, heat))
     if not crops:
         return
     scores = " · ".join(f"{name} {v:.3f}" for name, v in region.scores.items())
-    st.markdown(
-        f"**Region {region.rank} of {panel.result.key}** · {scores} · overlay: {overlay.title}"
-    )
+    st.markdown(f"**Region {region.rank} of {panel.label}** · {scores} · overlay: {overlay.title}")
     st.plotly_chart(
         figures.zoom_panels(crops, opacity=display.opacity, cmap=display.cmap),
         width="stretch",
@@ -289,7 +291,7 @@ def detections_ui(
         )
 
 
-def agreement_ui(case: CaseAnalysis) -> None:
+def agreement_ui(case: CaseAnalysis, panels: list[figures.Panel]) -> None:
     """The agreement with the annotations, in a section drawn only while it is open
     (:func:`pages.common.opened_section`; opening it reruns the result's fragment alone).
 
@@ -300,7 +302,7 @@ def agreement_ui(case: CaseAnalysis) -> None:
     box = common.opened_section("Agreement with the annotations", AGREEMENT_OPEN)
     if box is None:
         return
-    table = pd.DataFrame(figures.agreement_table(case.images))
+    table = pd.DataFrame(figures.agreement_table(panels))
     tolerance = case.settings.tolerance_mm
     with box:
         st.markdown(f"**Agreement with the annotations** (marks dilated by {tolerance:g} mm)")
@@ -385,11 +387,13 @@ def result_ui(shown: Shown, display: Display) -> CaseAnalysis | None:
     with head:  # above the viewer, sent after it: the browser draws the layers sooner
         scores_ui(case, panels)
     detections_ui(panels, dets, display)
-    agreement_ui(case)
+    agreement_ui(case, panels)
     notes = [
-        f"{r.key}: {note}"
-        for r in case.images
-        for note in r.notes + r.pmap.notes + ([] if r.cam is None else r.cam.notes)
+        f"{p.label}: {note}"
+        for p in panels
+        for note in p.result.notes
+        + p.result.pmap.notes
+        + ([] if p.result.cam is None else p.result.cam.notes)
     ]
     if notes:  # one element: each costs the browser a render of the page
         st.caption("  \n".join(notes))

@@ -33,18 +33,20 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     summary = " ".join(m.value for m in at.markdown)
     assert "**custom**" in summary and "weights **handmade**" in summary
     assert "sensitivity" in summary and "specificity" in summary
-    assert float(metrics["CC recent · calcification map score"]) > 0.9
+    # Each score names its image by side, view, round and exam year, as the panels do
+    # (Browse's and Annotate's panel_label; it read "CC recent": no side, no year).
+    assert float(metrics["L CC recent 2018 · calcification map score"]) > 0.9
     assert "Change in map score (recent − prior)" in metrics
     # The decision in a reader's words, with its threshold (it read "reads as **negative**").
     helps = {m.label: m.proto.help for m in at.metric}
     assert (
         "at or above the model's operating threshold (0.50): read as calcification"
-        in helps["CC recent · calcification map score"]
+        in helps["L CC recent 2018 · calcification map score"]
     )
     assert "negative" not in " ".join(helps.values())
     # The difference of the two scores as shown (it read "-0.000" under 0.489 and 0.489).
     prior, recent = (
-        float(metrics[f"CC {t} · calcification map score"]) for t in ("prior", "recent")
+        float(metrics[f"L CC {t} · calcification map score"]) for t in ("prior 2016", "recent 2018")
     )
     change = metrics["Change in map score (recent − prior)"]
     assert change == ("0.000" if prior == recent else f"{recent - prior:+.3f}"), change
@@ -76,6 +78,10 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     shown = next(d for d in at.dataframe if "region" in d.value.columns)
     labels = {k: v.get("label") for k, v in json.loads(shown.proto.columns).items()}
     assert labels["row"] == "row (full-res px)" and labels["col"] == "col (full-res px)"
+    # Its image named as the panels name it (it read "suspicious-1/CC_recent"); the key that
+    # names a picked row's region is kept out of sight.
+    assert set(shown.value["image"]) <= {"L CC prior 2016", "L CC recent 2018"}
+    assert json.loads(shown.proto.columns)["key"]["hidden"] is True
     # Scores to 3 decimals, not 0.9849 above 0.979 (trailing zeros trimmed).
     assert json.loads(shown.proto.columns)["score"]["type_config"]["format"] == "%.3f"
     # The agreement table is drawn when its section is opened (a rerun of the result).
@@ -83,7 +89,8 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     at.session_state["predict_agreement_open"] = True
     at.run()
     assert_ok(at)
-    assert any("energy inside marks" in d.value.columns for d in at.dataframe)
+    agreement = next(d.value for d in at.dataframe if "energy inside marks" in d.value.columns)
+    assert set(agreement["image"]) == {"L CC prior 2016", "L CC recent 2018"}
     layer = at.selectbox(key="predict_layer")
     assert layer.value == "conv2" and "conv1" in layer.options[0]
     # The reading viewer instead of the figure: both images with their layers (the browser
@@ -96,6 +103,8 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     assert not [el for el in at.get("plotly_chart") if "predict_fig" in el.proto.id]
     panels = at.session_state[PANELS_KEY][1]
     assert [p["key"] for p in panels] == ["suspicious-1/CC_prior", "suspicious-1/CC_recent"]
+    # Titled by side, view, round and exam year, as Browse's panels (it read "CC prior").
+    assert [p["label"] for p in panels] == ["L CC prior 2016", "L CC recent 2018"]
     # Pixels travel apart as binary, once per browser (a rerun sends none again).
     assert all("pixels" not in p and p["pixel_id"].startswith(p["key"]) for p in panels)
     assert [p[0] for p in at.session_state[PANELS_KEY][2]] == [p["pixel_id"] for p in panels]
@@ -169,7 +178,10 @@ def test_selected_region_is_shown_at_full_resolution(page_env) -> None:
     assert crops
     spec = json.loads(crops[0].proto.spec)
     assert len([t for t in spec["data"] if t["type"] == "image"]) == 2
-    assert any("Region 1 of suspicious-1/CC_recent" in m.value for m in at.markdown)
+    # The region and the crops name their image as the panels do (it read the image's key).
+    assert any("Region 1 of L CC recent 2018" in m.value for m in at.markdown)
+    titles = [a["text"] for a in spec["layout"]["annotations"]]
+    assert titles == ["L CC prior 2016 · full resolution", "L CC recent 2018 · full resolution"]
 
 
 def test_birads_model_scores_the_suspicious_class(page_env) -> None:
@@ -312,8 +324,8 @@ def test_detections_are_marked_and_listed(page_env) -> None:
     assert json.loads(shown.proto.columns)["score"]["type_config"]["format"] == "%.3f"
     assert len(table) == sum(len(t["customdata"]) for t in markers)
     assert (table["score"] >= 0.5).all() and set(table["image"]) <= {
-        "suspicious-1/CC_prior",
-        "suspicious-1/CC_recent",
+        "L CC prior 2016",
+        "L CC recent 2018",
     }
     # Settings of the detections change the drawing only: no run.
     at.slider(key="predict_det_threshold").set_value(1.0).run()
@@ -338,7 +350,7 @@ def test_a_one_round_collection_is_read_without_a_missing_prior_warning(
     assert not [w.value for w in at.warning if "no such image" in w.value]
     assert any("c1 has one screening round" in c.value for c in at.caption)
     assert [m.label for m in at.metric if "map score" in m.label] == [
-        "CC recent · calcification map score"
+        "L CC recent · calcification map score"  # the side; no exam year in the manifest
     ]
     at.radio(key="predict_timepoint").set_value("prior").run()  # asked for: said plainly
     assert_ok(at)

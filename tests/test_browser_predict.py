@@ -89,7 +89,11 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
         assert frame.evaluate("() => window.__mcSameFrame === true"), "a new viewer frame"
         assert state["pixelsRequests"] in ("0", "1"), state
         labels = json.loads(state["labels"])
-        assert state["panels"] == "2" and "CC prior" in labels[0] and "CC recent" in labels[1]
+        # Titled by side, view, round and exam year, as Browse's panels (they read "CC prior").
+        assert state["panels"] == "2" and labels == ["L CC prior 2016", "L CC recent 2018"]
+        # So are the score metrics above the viewer.
+        for label in labels:
+            page.get_by_text(f"{label} · calcification map score", exact=True).wait_for()
         shown = json.loads(state["overlayLayers"])
         assert shown[0].startswith("map:") and "regions" in shown, shown
         lo, hi = json.loads(state["mapRange"])
@@ -144,7 +148,8 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
         )[panel]
         assert iframe is not None
         page.mouse.click(iframe["x"] + box[0] + x, iframe["y"] + box[1] + y)
-        page.get_by_text(f"Region {rank} of {image}").first.wait_for(timeout=60_000)
+        # Named as its panel is (it read the image's key).
+        page.get_by_text(f"Region {rank} of {labels[panel]}").first.wait_for(timeout=60_000)
         assert json.loads(_state(frame)["lastClick"]) == {
             "type": "region",
             "image": image,
@@ -179,7 +184,7 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
         assert iframe is not None
         page.mouse.click(iframe["x"] + box[0] + other[3], iframe["y"] + box[1] + other[4])
         page.wait_for_function(
-            f"() => document.body.innerText.includes('Region {other[2]} of {other[1]}')"
+            f"() => document.body.innerText.includes('Region {other[2]} of {labels[other[0]]}')"
             f" && ({computing})()",
             timeout=30_000,
         )

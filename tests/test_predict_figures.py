@@ -1,5 +1,5 @@
 """mcalc.present.predict_figures: the words of Predict's classic figure (colour bar,
-caption) and its detections table."""
+caption), its scores' labels and its tables."""
 
 from __future__ import annotations
 
@@ -7,14 +7,19 @@ from types import SimpleNamespace
 
 import numpy as np
 
+from mcalc.dataset.records import CaseRecord
 from mcalc.explain.service import OverlayMaps
 from mcalc.models.detection import Detection
 from mcalc.present.predict_figures import (
+    agreement_table,
     colorbar_title,
     detections_table,
     overlay_caption,
+    panel_score_label,
+    regions_table,
     score_change,
 )
+from mcalc.present.reading import panel_label
 
 
 def _maps(vmax: float, relative: bool) -> OverlayMaps:
@@ -42,11 +47,11 @@ def test_the_detections_table_puts_the_unit_in_its_headers():
     table copied or exported lost it. Positions are in full-resolution pixels of the file
     (model-input pixels divided by the analysis' factor)."""
     result = SimpleNamespace(key="case/CC_recent", pmap=SimpleNamespace(factor=0.25))
-    panel = SimpleNamespace(label="CC recent", view=None, result=result)
+    panel = SimpleNamespace(label="L CC recent 2018", view=None, result=result)
     rows = detections_table([panel], [[Detection(row=10, col=20, score=0.91234, size_mm=0.456)]])
     assert rows == [
         {
-            "image": "case/CC_recent",
+            "image": "L CC recent 2018",  # the panel's label (was the key, no side or year)
             "detection": 1,
             "score": 0.9123,
             "row (full-res px)": 40,
@@ -67,3 +72,45 @@ def test_the_change_of_two_scores_is_the_difference_of_the_scores_shown() -> Non
     # 0.4894 and 0.4886 are shown 0.489 both: no change of 0.001 under equal numbers.
     assert score_change(0.4886, 0.4894) == "0.000"
     assert score_change(0.99, 0.1) == "-0.890"
+
+
+def _shown(label: str, key: str) -> SimpleNamespace:
+    """A panel of ``label`` whose analysis has one region and an agreement."""
+    region = SimpleNamespace(rank=1, score=0.91234, center=(12.4, 20.6), box=(0, 8, 0, 8))
+    agreement = SimpleNamespace(
+        energy_inside=0.5, area_fraction=0.1, pointing_hit=True, hit_rule="peak", marks=9
+    )
+    result = SimpleNamespace(
+        key=key,
+        regions=[region],
+        spacing_mm=(0.1, 0.1),
+        pmap=SimpleNamespace(factor=0.5),
+        agreement=agreement,
+        map_agreement=None,
+        scores=SimpleNamespace(positive_class="calcification"),
+    )
+    return SimpleNamespace(label=label, view=None, result=result)
+
+
+def test_predict_names_each_image_by_side_view_round_and_year():
+    """A score, a region and an agreement name their image as Browse's panels do
+    (:func:`panel_label`: side, view, round, exam year). They read "CC prior · calcification
+    map score" and "suspicious-1/CC_prior": a left breast's prior of 2016 could be read as
+    the recent one, of either side."""
+    case = CaseRecord("suspicious-1", "p", (), laterality="L", available="2016-2018")
+    prior = _shown(panel_label(case, "CC", "prior"), "suspicious-1/CC_prior")
+    recent = _shown(panel_label(case, "CC", "recent"), "suspicious-1/CC_recent")
+    assert panel_score_label(prior) == "L CC prior 2016 · calcification map score"
+    assert panel_score_label(recent) == "L CC recent 2018 · calcification map score"
+    regions = regions_table([prior, recent])
+    assert [(r["image"], r["key"]) for r in regions] == [
+        ("L CC prior 2016", "suspicious-1/CC_prior"),
+        ("L CC recent 2018", "suspicious-1/CC_recent"),
+    ]
+    # The key last: the page hides it, a picked row names its region by it.
+    assert list(regions[0]) == ["image", "region", "score", "row", "col", "size (mm)", "key"]
+    assert regions[0]["size (mm)"] == 0.4  # 8 model-input px at 0.5 of 0.1 mm
+    assert [r["image"] for r in agreement_table([prior, recent])] == [
+        "L CC prior 2016",
+        "L CC recent 2018",
+    ]

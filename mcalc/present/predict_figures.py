@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Panel",
     "score_label",
+    "panel_score_label",
     "score_change",
     "overlay_figure",
     "colorbar_title",
@@ -60,7 +61,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Panel:
-    """One image shown: its label (``CC recent``), its view and its analysis."""
+    """One image shown: its label (side, view, round and exam year, ``L CC recent 2018``:
+    :func:`mcalc.present.reading.panel_label`), its view and its analysis."""
 
     label: str
     view: ImageView
@@ -70,6 +72,12 @@ class Panel:
 def score_label(result: ImageAnalysis) -> str:
     """``calcification map score``: what an image's number is."""
     return f"{result.scores.positive_class} {MAP_SCORE}"
+
+
+def panel_score_label(panel: Panel) -> str:
+    """The score of a shown image as the page labels it: its image, then what the number is
+    (``L CC recent 2018 · calcification map score``)."""
+    return f"{panel.label} · {score_label(panel.result)}"
 
 
 def score_change(prior: float, recent: float) -> str:
@@ -100,7 +108,7 @@ def overlay_figure(
     views = [
         overlay_view(p.view, m, opacity, cmap) for p, m in zip(panels, overlay.maps, strict=True)
     ]
-    titles = [f"{p.label} · {score_label(p.result)} {p.result.score:.3f}" for p in panels]
+    titles = [f"{panel_score_label(p)} {p.result.score:.3f}" for p in panels]
     fig = pair_figure(views, titles, show_marks=show_marks, height=height)
     for col, p in enumerate(panels, start=1):
         regions = p.result.regions
@@ -178,7 +186,7 @@ def detections_table(
         for k, d in enumerate(dets, start=1):
             rows.append(
                 {
-                    "image": panel.result.key,
+                    "image": panel.label,
                     "detection": k,
                     "score": round(d.score, 4),
                     "row (full-res px)": round(d.row / factor),
@@ -294,35 +302,40 @@ def crop_figure_fast(
     return go.Figure({"data": data, "layout": layout}, _validate=False)
 
 
-def regions_table(results: Sequence[ImageAnalysis]) -> list[dict[str, Any]]:
-    """One row per top region: image, rank, score, centre and size (for a data frame)."""
+def regions_table(panels: Sequence[Panel]) -> list[dict[str, Any]]:
+    """One row per top region: image (its label), rank, score, centre and size (for a data
+    frame), and ``key``, the image's key, which the page keeps out of sight (a row picked
+    names its region by key and rank)."""
     rows: list[dict[str, Any]] = []
-    for r in results:
+    for p in panels:
+        r = p.result
         sr = r.spacing_mm[0]
         for reg in r.regions:
             rows.append(
                 {
-                    "image": r.key,
+                    "image": p.label,
                     "region": reg.rank,
                     "score": round(reg.score, 4),
                     "row": round(reg.center[0]),
                     "col": round(reg.center[1]),
                     "size (mm)": round((reg.box[1] - reg.box[0]) * sr * r.pmap.factor, 1),
+                    "key": r.key,
                 }
             )
     return rows
 
 
-def agreement_table(results: Sequence[ImageAnalysis]) -> list[dict[str, Any]]:
+def agreement_table(panels: Sequence[Panel]) -> list[dict[str, Any]]:
     """One row per (image, map) with an agreement: energy inside marks, pointing game."""
     rows: list[dict[str, Any]] = []
-    for r in results:
+    for p in panels:
+        r = p.result
         for what, a in (("explanation", r.agreement), ("probability map", r.map_agreement)):
             if a is None:
                 continue
             rows.append(
                 {
-                    "image": r.key,
+                    "image": p.label,
                     "map": what,
                     "energy inside marks": a.energy_inside,
                     "marks' share of the breast": a.area_fraction,
