@@ -120,7 +120,7 @@ def result_area(first: Shown | None) -> None:
     )
     predict_temporal.temporal_ui(loaded, case, view, drawn)
     # A verdict is about the result on screen: only when it is this model's and settings'.
-    verdict_ui(card, drawn, stale=None if shown.key == request.key else shown.title)
+    verdict_ui(card, drawn, shown.labels, stale=None if shown.key == request.key else shown.title)
     reader_forms.case_report_ui(case.case_id, card.id, "predict")
     after = next_case(index, case.case_id)
     if shown.key == request.key and after is not None:  # none while a run goes on

@@ -58,11 +58,13 @@ def _plain(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
-def verdict_ui(card: ModelCard, case: CaseAnalysis, *, stale: str | None = None) -> None:
-    """The verdict form for ``case``, the result on screen; ``stale``: the title of that
-    result when it is not the one of the chosen model and settings (kept on screen until
-    Run): a verdict then would pair one model's card with another's score, so none is
-    taken."""
+def verdict_ui(
+    card: ModelCard, case: CaseAnalysis, labels: dict[str, str], *, stale: str | None = None
+) -> None:
+    """The verdict form for ``case``, the result on screen, its images named by ``labels``
+    (image key -> the panels' titles); ``stale``: the title of that result when it is not
+    the one of the chosen model and settings (kept on screen until Run): a verdict then
+    would pair one model's card with another's score, so none is taken."""
     from mcalc.store import StoreError
     from mcalc.store.audit import record_verdict
     from pages.readers import reader_ui
@@ -83,7 +85,13 @@ def verdict_ui(card: ModelCard, case: CaseAnalysis, *, stale: str | None = None)
         # The form keeps its values after saving: the reader sees what was recorded.
         with st.form("predict_verdict_form", clear_on_submit=False):
             # The recent exam is what a reader rates first; it is listed last.
-            key = st.selectbox("Image", keys, index=len(keys) - 1, key="predict_verdict_image")
+            key = st.selectbox(
+                "Image",
+                keys,
+                index=len(keys) - 1,
+                format_func=lambda k: labels.get(k, k),
+                key="predict_verdict_image",
+            )
             agree, plausible = reader_forms.verdict_inputs("predict")
             comment = st.text_area("Comment", key="predict_comment", height=70)
             sent = st.form_submit_button("Save verdict")
@@ -113,7 +121,8 @@ def verdict_ui(card: ModelCard, case: CaseAnalysis, *, stale: str | None = None)
         saved = st.session_state.get("predict_saved_verdict")
         if saved:
             st.success(
-                f"Saved: {saved['reader']} on {saved['image_key']} with {saved['model_id']} "
+                f"Saved: {saved['reader']} on "
+                f"{labels.get(saved['image_key'], saved['image_key'])} with {saved['model_id']} "
                 f"(version {saved['version']}, {saved['recorded_at']})."
             )
             common.dataframe(

@@ -241,7 +241,9 @@ def test_a_verdict_is_recorded(page_env, app_env) -> None:
     at = open_predict()
     at.text_input(key="predict_reader_input").input("Dr Test").run()
     assert_ok(at)
-    at.selectbox(key="predict_verdict_image").select("suspicious-1/CC_recent")
+    image = at.selectbox(key="predict_verdict_image")
+    assert image.options == ["L CC prior 2016", "L CC recent 2018"]  # as the panels' titles
+    image.select("suspicious-1/CC_recent")
     at.radio(key="predict_plausible").set_value("plausible")
     # No answer to "The score is" (the form has none chosen beforehand): nothing saved.
     assert at.radio(key="predict_verdict").value is None
@@ -252,7 +254,7 @@ def test_a_verdict_is_recorded(page_env, app_env) -> None:
     at.radio(key="predict_verdict").set_value("agree")
     at.button(key="FormSubmitter:predict_verdict_form-Save verdict").click().run()
     assert_ok(at)
-    assert any("Saved: Dr Test on suspicious-1/CC_recent" in s.value for s in at.success)
+    assert any("Saved: Dr Test on L CC recent 2018 with spot" in s.value for s in at.success)
     # The card recorded, in words (not its key=value line).
     words = " ".join(m.value for m in at.markdown) + " ".join(c.value for c in at.caption)
     assert "**Architecture:** custom" in words and "**Input:** patches of" in words
