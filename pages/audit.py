@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import streamlit as st
 
 from mcalc.batch.table import RESULTS_PARQUET
@@ -22,6 +23,7 @@ from mcalc.jobs.batch import model_run_folders
 from mcalc.models.card import ModelCard
 from mcalc.models.card_text import card_from_summary
 from mcalc.models.registry import list_models
+from mcalc.present.reading import image_names
 from mcalc.store import StoreError
 from mcalc.store.audit import AuditStore, audit_table, record_verdict
 from mcalc.store.exchange import ExportError, audit_csv
@@ -74,9 +76,10 @@ def _image_picked(case_of: dict[str, str]) -> None:
     state.show_case(case_of[st.session_state[IMAGE_KEY]])
 
 
-def image_ui(where: Any, index: DatasetIndex) -> ImageRecord:
+def image_ui(where: Any, index: DatasetIndex, names: dict[str, str]) -> ImageRecord:
     """The image picker, on the reader's current case (pages.state): the case they were on
-    in Browse, Predict or Annotate; a pick here is the case those pages open on."""
+    in Browse, Predict or Annotate; a pick here is the case those pages open on. Images
+    are named by case, side, view, round and exam year (``names``)."""
     recs = {r.key: r for r in index.images()}
     picked = recs.get(st.session_state.get(IMAGE_KEY))
     shown = state.current_case([c.case_id for c in index.cases])
@@ -85,6 +88,7 @@ def image_ui(where: Any, index: DatasetIndex) -> ImageRecord:
     image_key: str = where.selectbox(
         "Image",
         list(recs),
+        format_func=lambda k: names.get(k, k),
         key=IMAGE_KEY,
         persist_state="session",
         on_change=_image_picked,
@@ -106,7 +110,7 @@ def fresh_form(image_key: str) -> None:
     del st.session_state[SAVED_FOR_KEY]
 
 
-def thumbnail_ui(where: Any, rec: ImageRecord) -> None:
+def thumbnail_ui(where: Any, rec: ImageRecord, name: str) -> None:
     """The image the verdict is about, small (:data:`THUMB_SIDE`, cached once per image).
 
     The model's map is not drawn: this form records a verdict on a score the reader was
@@ -115,10 +119,10 @@ def thumbnail_ui(where: Any, rec: ImageRecord) -> None:
     try:
         jpeg = views.cached_thumbnail(rec, THUMB_SIDE)
     except ImageReadError as exc:
-        where.caption(f"{rec.key} cannot be shown: {exc}")
+        where.caption(f"{name} cannot be shown: {exc}")
         return
     where.image(jpeg, width="stretch")
-    where.caption(f"{rec.key}, downsampled to {THUMB_SIDE} px, without the model's map")
+    where.caption(f"{name}, downsampled to {THUMB_SIDE} px, without the model's map")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -151,20 +155,22 @@ def known_result(card: ModelCard, image_key: str) -> KnownResult | None:
     return _batch_index(mkey, runs).get(image_key) if runs else None
 
 
-def known_score_ui(where: Any, model: str, card: ModelCard | None, image_key: str) -> None:
-    """What the model scored on the image, if it was computed, with its source and settings;
-    the score field is filled with it unless the reader typed one."""
+def known_score_ui(
+    where: Any, model: str, card: ModelCard | None, image_key: str, name: str
+) -> None:
+    """What the model scored on the image (``name``: its words), if it was computed, with
+    its source and settings; the score field is filled with it unless the reader typed one."""
     known = known_result(card, image_key) if card is not None else None
     if card is None:
         where.caption(f"`{model or '?'}` is not a registered model: no computed score to show.")
     elif known is None:
         where.caption(
-            f"No score of `{model}` for {image_key} has been computed yet (no batch run holds "
+            f"No score of `{model}` for {name} has been computed yet (no batch run holds "
             "it, and Predict has not analysed it on this server); this page never runs the "
             "model. Type the score you were shown, or leave it blank."
         )
     else:
-        where.info(f"{model} on {image_key}: {known.text()}.", icon=":material/analytics:")
+        where.info(f"{model} on {name}: {known.text()}.", icon=":material/analytics:")
     prev = st.session_state.get(PREFILL_KEY)
     if prev is not None and tuple(prev[:2]) == (model, image_key):
         return  # filled for this pair already: the reader's changes stay
@@ -175,7 +181,7 @@ def known_score_ui(where: Any, model: str, card: ModelCard | None, image_key: st
         st.session_state[PREFILL_KEY] = (model, image_key, score)
 
 
-def verdict_ui(reader: str, index: DatasetIndex) -> None:
+def verdict_ui(reader: str, index: DatasetIndex, names: dict[str, str]) -> None:
     st.subheader("Record a verdict")
     ordered, choice = default_model.ordered(
         list(model_cards(str(common.settings().models_dir)).values())
@@ -194,11 +200,12 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
         default_model.default_ui(choice, model, "audit", where=c1, picker="audit_model")
     if model == OTHER:
         model = c1.text_input("Model id", key="audit_model_typed", persist_state="session").strip()
-    rec = image_ui(c2, index)
+    rec = image_ui(c2, index, names)
     image_key = rec.key
-    thumbnail_ui(c_image, rec)
+    name = names.get(image_key, image_key)
+    thumbnail_ui(c_image, rec, name)
     fresh_form(image_key)
-    known_score_ui(st, model, cards.get(model), image_key)
+    known_score_ui(st, model, cards.get(model), image_key, name)
     c3, c4, c5 = st.columns([1, 1, 1])
     score = c3.number_input(
         "Model score shown (optional)",
@@ -243,7 +250,7 @@ def verdict_ui(reader: str, index: DatasetIndex) -> None:
             return
         st.session_state[SAVED_FOR_KEY] = v.image_key
         st.success(
-            f"Verdict saved for {v.model_id} on {v.image_key} (version {v.version}). The form "
+            f"Verdict saved for {v.model_id} on {name} (version {v.version}). The form "
             "starts blank on another image."
         )
         reader_forms.recorded_card_ui(v.model_card)
@@ -268,8 +275,9 @@ def card_ui(model_id: str, recorded: str) -> None:
         st.caption(f"From {source}.")
 
 
-def judged_ui(model: str) -> None:
-    """One verdict with the picture its reader judged (image and map as shown)."""
+def judged_ui(model: str, names: dict[str, str]) -> None:
+    """One verdict with the picture its reader judged (image and map as shown); images
+    named by ``names`` (their key where the dataset in use has no such image)."""
     store = AuditStore(common.settings().store_dir)
     verdicts = store.verdicts(model)
     if not verdicts:
@@ -278,15 +286,16 @@ def judged_ui(model: str) -> None:
     # One verdict per image and reader: the pick is named by those alone. A label that
     # changed with each save (its time and version) stayed as it was in the browser
     # (headless Chromium, 5 December 2026: v4 named beside v5's answers).
-    labels = [f"{v.image_key} · {v.reader}" for v in verdicts]
+    labels = [f"{names.get(v.image_key, v.image_key)} · {v.reader}" for v in verdicts]
     pick = st.selectbox(
         "Verdict", range(len(verdicts)), format_func=labels.__getitem__, key="audit_judged"
     )
     v = verdicts[pick]
+    name = names.get(v.image_key, v.image_key)
     c1, c2 = st.columns([2, 1])
     picture = store.snapshot_path(v)
     if picture.is_file():
-        c1.image(str(picture), caption=f"{v.image_key} as {v.reader} saw it", width="stretch")
+        c1.image(str(picture), caption=f"{name} as {v.reader} saw it", width="stretch")
     else:
         c1.info(
             "No picture was kept with this verdict: it was recorded without one (on this "
@@ -327,7 +336,15 @@ AUDIT_LABELS = {
 AUDIT_COLUMNS = {k: st.column_config.Column(v) for k, v in AUDIT_LABELS.items()}
 
 
-def table_ui() -> None:
+def _named(table: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+    """``table`` as shown: its ``image`` (the record's key) in words (:func:`image_names`);
+    the data and the CSV keep the key."""
+    if "image_key" not in table.columns:
+        return table
+    return table.assign(image_key=[names.get(k, k) for k in table["image_key"]])
+
+
+def table_ui(names: dict[str, str]) -> None:
     st.subheader("Audit table per model")
     try:
         models = AuditStore(common.settings().store_dir).models()
@@ -351,14 +368,16 @@ def table_ui() -> None:
     )
     st.markdown(f"**To look at again ({len(s.disagreements)})**")
     common.dataframe(
-        s.disagreements.drop(columns=["model_card"]),
+        _named(s.disagreements.drop(columns=["model_card"]), names),
         hide_index=True,
         width="stretch",
         column_config=AUDIT_COLUMNS,
     )
     with st.expander("All verdicts"):
-        common.dataframe(s.table, hide_index=True, width="stretch", column_config=AUDIT_COLUMNS)
-    judged_ui(model)
+        common.dataframe(
+            _named(s.table, names), hide_index=True, width="stretch", column_config=AUDIT_COLUMNS
+        )
+    judged_ui(model, names)
     try:
         st.download_button(
             "Download the audit table (CSV)",
@@ -374,7 +393,8 @@ def table_ui() -> None:
 index = common.require_index()
 st.title("Audit")
 common.synthetic_banner(index)
+names = image_names(index)  # case, side, view, round and exam year of each image
 reader = reader_ui("audit")
 if reader is not None:
-    verdict_ui(reader, index)
-table_ui()
+    verdict_ui(reader, index, names)
+table_ui(names)

@@ -9,6 +9,8 @@ through :func:`pages.state.open_in_predict`.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pandas as pd
 import streamlit as st
 
@@ -35,6 +37,7 @@ from mcalc.jobs.batch import (
 )
 from mcalc.jobs.batch_estimate import estimate_run
 from mcalc.models.registry import list_models
+from mcalc.present.reading import image_names, row_names
 from pages import common, default_model, menu, signin, state
 
 common.frame(menu.page_action(__file__))
@@ -171,8 +174,10 @@ def live_ui(name: str, settings: Settings) -> None:
         st.rerun(scope="app")  # the run ended: redraw the table
 
 
-def results_ui(job: BatchJob) -> None:
-    """The run's table: filter by score and errors, sort by clicking a column, open a row."""
+def results_ui(job: BatchJob, names: dict[str, str]) -> None:
+    """The run's table: filter by score and errors, sort by clicking a column, open a row;
+    each image in words (:func:`~mcalc.present.reading.row_names`; ``names``: those of the
+    dataset in use when the run is over it, for their exam years)."""
     table = job.results()
     if job.active:  # only the progress line above refreshes while the run goes on
         st.caption(
@@ -224,6 +229,9 @@ def results_ui(job: BatchJob) -> None:
     shown = filter_results(table, min_score=low, max_score=high, errors=str(errors))
     shown = shown.sort_values("score", ascending=False, na_position="last")
     view = shown[list(DISPLAY_COLUMNS)].reset_index(drop=True)
+    # Side, view, round and exam year, as Predict's panels title the image (the key,
+    # suspicious-1/CC_prior, has neither side nor year).
+    view.insert(1, "image", row_names(shown, names))
     det = DEFAULT_DETECTION  # a batch run's detections (mcalc.batch.settings)
     st.caption(
         f"{len(view)} of {len(table)} rows · click a column header to sort · n_detections: "
@@ -260,7 +268,8 @@ def results_ui(job: BatchJob) -> None:
             keys,
             key="batch_open_row",
             format_func=lambda k: (
-                f"{k} · {view.at[place[k], 'model_id']} · score {view.at[place[k], 'score']:.3f}"
+                f"{view.at[place[k], 'image']} · {view.at[place[k], 'model_id']} · "
+                f"score {view.at[place[k], 'score']:.3f}"
                 if k in place
                 else str(k)
             ),
@@ -312,4 +321,5 @@ name = st.selectbox("Run", names, key="batch_run", persist_state="session")
 chosen = next(j for j in runs if j.name == name)
 st.fragment(live_ui, run_every=REFRESH_S if chosen.active else None)(name, settings)
 st.subheader("Results")
-results_ui(chosen)
+same_data = Path(chosen.data) == Path(data_path).expanduser().resolve()
+results_ui(chosen, image_names(index) if same_data else {})

@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from mcalc.cache import ImageCache
 from mcalc.dataset import open_dataset
+from mcalc.present.reading import image_names
 from mcalc.store import ImageMarks, MarkStore
 from mcalc.store.placement import breast_region
 from mcalc.viewer import DisplayOptions, prepare_view
@@ -302,6 +303,7 @@ def test_selected_marks_fields_follow_a_restore_and_a_store_change(app_env, firs
 
 
 def test_audit_verdict_and_table(app_env):
+    names = image_names(open_dataset(app_env))
     at = _page("pages/audit.py")
     at.selectbox(key="audit_model").select("another model (type its id)").run()
     at.text_input(key="audit_model_typed").input("cnn-1").run()
@@ -309,7 +311,9 @@ def test_audit_verdict_and_table(app_env):
     at.text_area(key="audit_comment").input("misses the cluster").run()
     at.button(key="audit_save").click().run()
     assert not at.exception
-    assert any("Verdict saved for cnn-1" in s.value for s in at.success)
+    image = at.selectbox(key="audit_image").value
+    # The image in words (case, side, view, round, exam year), not its key.
+    assert any(f"Verdict saved for cnn-1 on {names[image]} " in s.value for s in at.success)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Images reviewed"] == "1" and metrics["Agree with score"] == "0%"
     # The page shows no explanation: unless the reader says otherwise it is not judged
@@ -321,7 +325,7 @@ def test_audit_verdict_and_table(app_env):
     # Saved again: the verdict's picker keeps its option's words (the browser kept an
     # option's old text: it named v1 beside v2's answers); the version is said beside.
     before = list(at.selectbox(key="audit_judged").options)
-    assert before == [f"{at.selectbox(key='audit_image').value} · Ann"]
+    assert before == [f"{names[image]} · Ann"]
     assert any(c.value.startswith("Version 1, recorded ") for c in at.caption)
     at.text_area(key="audit_comment").input("misses the cluster at 2 o'clock").run()
     at.button(key="audit_save").click().run()
@@ -334,6 +338,7 @@ def test_audit_verdict_and_table(app_env):
         labels = {k: v.get("label") for k, v in json.loads(grid.proto.columns).items()}
         assert labels["image_key"] == "image" and labels["score_verdict"] == "the score is"
         assert labels["recorded_at"] == "recorded (UTC)", labels
+        assert set(grid.value["image_key"]) == {names[image]}  # the key in words
 
 
 def test_audit_shows_a_small_cached_thumbnail_of_the_image_judged(app_env, monkeypatch):
@@ -364,10 +369,11 @@ def test_audit_shows_a_small_cached_thumbnail_of_the_image_judged(app_env, monke
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy_store)
     monkeypatch.setattr(mcalc.viewer, "prepare_view", spy_prepare)
+    names = image_names(open_dataset(app_env))
     at = _page("pages/audit.py")
     image_key = at.selectbox(key="audit_image").value
     assert not at.exception, [e.value for e in at.exception]
-    assert any(image_key in c.value and "256 px" in c.value for c in at.caption)
+    assert any(c.value.startswith(f"{names[image_key]}, downsampled to 256 px") for c in at.caption)
     assert images, "no thumbnail sent"
     thumb = Image.open(io.BytesIO(images[-1]))
     assert max(thumb.size) <= 256 and len(images[-1]) < 40_000, (thumb.size, len(images[-1]))
@@ -375,9 +381,9 @@ def test_audit_shows_a_small_cached_thumbnail_of_the_image_judged(app_env, monke
     made = len(calls)
     at.run()
     assert len(calls) == made  # a rerun: the cached thumbnail
-    other = next(k for k in at.selectbox(key="audit_image").options if k != image_key)
+    other = next(k for k in names if k != image_key)
     at.selectbox(key="audit_image").select(other).run()
-    assert any(other in c.value and "256 px" in c.value for c in at.caption)
+    assert any(c.value.startswith(f"{names[other]}, downsampled") for c in at.caption)
 
 
 def test_audit_saves_no_verdict_the_reader_did_not_give(app_env):
@@ -455,7 +461,7 @@ def test_annotate_keeps_the_readers_view_and_tools_and_takes_browses_case(app_en
 
 def test_audit_keeps_the_model_image_and_unsaved_verdict_across_pages(app_env):
     at = _page("pages/audit.py")
-    image = at.selectbox(key="audit_image").options[3]
+    image = [r.key for r in open_dataset(app_env).images()][3]  # the options are in words
     choices = [
         ("selectbox", "audit_model", "another model (type its id)"),
         ("text_input", "audit_model_typed", "cnn-1"),

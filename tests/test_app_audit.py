@@ -36,20 +36,27 @@ def test_audit_shows_and_prefills_a_batch_runs_score_and_says_when_there_is_none
     at.selectbox(key="audit_model").set_value("demo-custom").run()
     at.selectbox(key="audit_image").set_value(image).run()
     assert not at.exception, [e.value for e in at.exception]
+    # The image in words, as Browse's and Predict's panels name it (it read the key,
+    # "suspicious-1/CC_recent": no side, no exam year), in the picker too.
+    name = "suspicious-1 · L CC recent 2018"
+    assert name in at.selectbox(key="audit_image").options
+    assert any(c.value.startswith(f"{name}, downsampled") for c in at.caption)
     (said,) = [i.value for i in at.info if "from batch run" in i.value]
     assert said == (
-        f"demo-custom on {image}: score 0.812 (calcification), from batch run `{run}` at "
+        f"demo-custom on {name}: score 0.812 (calcification), from batch run `{run}` at "
         "2026-12-05T10:00:00+00:00; settings: stride 16 px · dense inference · explanation none."
     )
     assert at.number_input(key="audit_score_input").value == 0.8125
     assert "From the computed result above." in [c.value for c in at.caption]
 
     # The reader's own score stays; another image with no result clears a prefilled one.
-    other = next(o for o in at.selectbox(key="audit_image").options if o != image)
+    other = "suspicious-1/CC_prior"
     at.selectbox(key="audit_image").set_value(other).run()
     assert at.number_input(key="audit_score_input").value is None
     assert any(
-        c.value.startswith(f"No score of `demo-custom` for {other} has been computed yet")
+        c.value.startswith(
+            "No score of `demo-custom` for suspicious-1 · L CC prior 2016 has been computed yet"
+        )
         for c in at.caption
     )
     at.number_input(key="audit_score_input").set_value(0.3).run()

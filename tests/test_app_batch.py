@@ -82,6 +82,10 @@ def test_batch_page_filters_the_table_and_opens_a_row_in_predict(
     assert any("at most 20 an image" in c.value for c in at.caption)
     at.radio(key="batch_errors").set_value("only").run()
     assert list(_results(at)["image_key"]) == ["broken/CC_recent"]
+    # Each image in words beside its key: case, side, view, round (the run is over a
+    # manifest without sides: "?"; nor years, and the dataset in use is another).
+    assert list(_results(at)["image"]) == ["broken · ? CC recent"]
+    assert at.selectbox(key="batch_open_row").options[0].startswith("broken · ? CC recent · spot")
     at.radio(key="batch_errors").set_value("none").run()
     # The image chosen to open, then filtered out of the table (as when a running batch's
     # rows arrive and are sorted again): the widget's label of a row no longer there came

@@ -180,11 +180,14 @@ def test_predict_opens_on_the_readers_case_and_audit_follows_predicts_case(page_
     assert_ok(at)
     assert at.selectbox(key="audit_image").value == f"{other}/CC_recent"
     # A case picked on Audit: Predict opens on it (its view and timepoint kept).
+    # The options read as words ("normal-2 · L CC prior 2011"), the value is the key.
     third = next(o for o in at.selectbox(key="audit_image").options if not o.startswith(other))
     at.selectbox(key="audit_image").set_value(third).run()
+    case = at.selectbox(key="audit_image").value.split("/")[0]
+    assert third.startswith(f"{case} · ")
     at.switch_page(PAGE).run()
     assert_ok(at)
-    assert at.selectbox(key="predict_case").value == third.split("/")[0]
+    assert at.selectbox(key="predict_case").value == case
     settle(at)
     assert_ok(at)
 

@@ -5,10 +5,17 @@ from __future__ import annotations
 import base64
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from mcalc.dataset.records import CaseRecord
-from mcalc.present.reading import encode_pixels, marks_from_panel, panel_label
+from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
+from mcalc.present.reading import (
+    encode_pixels,
+    image_names,
+    marks_from_panel,
+    panel_label,
+    row_names,
+)
 from tests.viewer_fixtures import tiny_view
 
 
@@ -47,6 +54,37 @@ def test_panel_label_has_side_view_round_year_and_no_identifier(
     label = panel_label(case, "CC", tp)
     assert label == expected
     assert "0042" not in label
+
+
+def test_images_across_cases_are_named_by_case_and_panel_label(tmp_path):
+    """Audit and Batch named an image by its key (``suspicious-1/CC_prior``): no side, no
+    exam year. Now by its case and :func:`panel_label`; a batch row of another dataset by
+    its own side, view and round (no year: the run's rows hold none)."""
+    recs = tuple(ImageRecord("s-1", "CC", tp, tmp_path / f"{tp}.png") for tp in ("prior", "recent"))
+    case = CaseRecord("s-1", "p", recs, laterality="L", available="2016-2018")
+    index = DatasetIndex(tmp_path, "manifest", False, (case,))
+    names = image_names(index)
+    assert names == {
+        "s-1/CC_prior": "s-1 · L CC prior 2016",
+        "s-1/CC_recent": "s-1 · L CC recent 2018",
+    }
+    rows = pd.DataFrame(
+        {
+            "image_key": ["s-1/CC_recent", "other/MLO_prior", "bad/CC_recent"],
+            "case_id": ["s-1", "other", "bad"],
+            "laterality": ["L", "R", ""],
+            "view": ["CC", "MLO", "CC"],
+            "timepoint": ["recent", "prior", "recent"],
+        }
+    )
+    assert row_names(rows, names) == [
+        "s-1 · L CC recent 2018",
+        "other · R MLO prior",
+        "bad · ? CC recent",
+    ]
+    assert row_names(rows, {})[0] == "s-1 · L CC recent"  # another dataset's run: no year
+    with pytest.raises(KeyError, match="laterality"):
+        row_names(rows.drop(columns=["laterality"]), names)
 
 
 @pytest.mark.parametrize("flipped", [False, True])

@@ -17,20 +17,24 @@ Example:
 from __future__ import annotations
 
 import base64
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from mcalc import imaging
 from mcalc.cache import ImageCache
 from mcalc.config import TIMEPOINTS
-from mcalc.dataset.records import CaseRecord, ImageRecord
+from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.store.marks import ImageMarks
 from mcalc.viewer import ImageView, preview_breast, preview_values
 
 __all__ = [
     "panel_label",
+    "image_name",
+    "image_names",
+    "row_names",
     "encode_pixels",
     "reading_panel",
     "without_dataset_marks",
@@ -71,6 +75,49 @@ def panel_label(case: CaseRecord, view: str, tp: str) -> str:
     elif tp == TIMEPOINTS[0] and case.years_between is not None:
         label += f" (−{case.years_between:g} y)"
     return label
+
+
+def image_name(case: CaseRecord, view: str, tp: str) -> str:
+    """An image named in a list across cases (Audit, Batch): its case, then its
+    :func:`panel_label`.
+
+    >>> c = CaseRecord("suspicious-1", "p", (), laterality="L", available="2016-2018")
+    >>> image_name(c, "CC", "recent")
+    'suspicious-1 · L CC recent 2018'
+    """
+    return f"{case.case_id} · {panel_label(case, view, tp)}"
+
+
+def image_names(index: DatasetIndex) -> dict[str, str]:
+    """Every image of ``index``: its key (``suspicious-1/CC_recent``) -> :func:`image_name`."""
+    return {
+        rec.key: image_name(case, rec.view, rec.timepoint)
+        for case in index.cases
+        for rec in case.images
+    }
+
+
+def row_names(rows: pd.DataFrame, names: Mapping[str, str]) -> list[str]:
+    """The images of a batch run's rows (``image_key``, ``case_id``, ``laterality``,
+    ``view``, ``timepoint``) in words: ``names[image_key]`` where the dataset in use holds
+    the image (:func:`image_names`: with its exam year), else from the row's own case,
+    side, view and round (:func:`image_name`; a run over another dataset: no year).
+
+    Raises:
+        KeyError: ``rows`` lacks one of those columns.
+    """
+    columns = ("image_key", "case_id", "laterality", "view", "timepoint")
+    missing = [c for c in columns if c not in rows.columns]
+    if missing:
+        raise KeyError(f"rows need the columns {columns}, these are missing: {missing}")
+    out = []
+    for key, case_id, side, view, tp in rows[list(columns)].itertuples(index=False):
+        known = names.get(str(key))
+        if known is None:
+            case = CaseRecord(str(case_id), "", (), laterality=str(side or "") or None)
+            known = image_name(case, str(view), str(tp))
+        out.append(known)
+    return out
 
 
 def reading_panel(
