@@ -130,6 +130,7 @@ def temporal_ui(case: CaseRecord, max_side: int) -> None:
             temporal_figure(
                 tv,
                 mode,
+                case=case,
                 rate_hz=rate,
                 show_marks=st.session_state.get("browse_marks", True),
                 focus=focus,

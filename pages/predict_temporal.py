@@ -129,7 +129,7 @@ def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: Case
     )
     st.markdown(f"**{found.summary}**")
     st.plotly_chart(
-        temporal_figure(found.view, panel),
+        temporal_figure(found.view, panel, case=case),
         width="stretch",
         key=f"predict_temporal_{view}",
         config={"scrollZoom": True, "displaylogo": False},

@@ -7,9 +7,13 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from mcalc.dataset.records import CaseRecord
 from mcalc.present.temporal_figures import STATUS_COLORS, temporal_figure, tracked_rows
 from mcalc.temporal.change import Tracked
 from mcalc.temporal.display import TemporalView
+
+#: The case the pictures are of: a left breast, exams of 2016 and 2018.
+CASE = CaseRecord("suspicious-1", "p", (), laterality="L", available="2016-2018")
 
 
 def _view(mirrored: bool = False) -> TemporalView:
@@ -37,7 +41,7 @@ def _view(mirrored: bool = False) -> TemporalView:
 
 
 def test_markers_by_status_on_both_panels_and_mirroring():
-    fig = temporal_figure(_view(), "subtraction")
+    fig = temporal_figure(_view(), "subtraction", case=CASE)
     marks = [t for t in fig.data if t.type == "scatter"]
     assert {t.name for t in marks} == {"new", "resolved", "grown"}
     assert len(marks) == 6  # each status on both panels
@@ -45,30 +49,30 @@ def test_markers_by_status_on_both_panels_and_mirroring():
     assert new.marker.color == STATUS_COLORS["new"] and list(new.x) == [50.0]
     resolved = next(t for t in marks if t.name == "resolved")
     assert list(resolved.y) == [200.0]  # the prior spot mapped onto the recent grid
-    mirrored = next(t for t in temporal_figure(_view(True)).data if t.name == "new")
+    mirrored = next(t for t in temporal_figure(_view(True), case=CASE).data if t.name == "new")
     assert list(mirrored.x) == [300 - 1 - 50.0]
 
 
 def test_flicker_and_swipe_carry_their_frames_and_controls():
-    flicker = temporal_figure(_view(), "flicker", rate_hz=4.0)
+    flicker = temporal_figure(_view(), "flicker", case=CASE, rate_hz=4.0)
     assert [f.name for f in flicker.frames] == ["prior", "recent"]
     play = flicker.layout.updatemenus[0].buttons[0]
     assert play.args[1]["frame"]["duration"] == 250.0
-    swipe = temporal_figure(_view(), "swipe")
+    swipe = temporal_figure(_view(), "swipe", case=CASE)
     assert len(swipe.frames) == len(swipe.layout.sliders[0].steps) == 11
-    change = temporal_figure(_view(), "change")
+    change = temporal_figure(_view(), "change", case=CASE)
     assert "change map" in change.layout.annotations[1].text
     with pytest.raises(ValueError, match="mode must be"):
-        temporal_figure(_view(), "blink")
+        temporal_figure(_view(), "blink", case=CASE)
     with pytest.raises(ValueError, match="rate_hz"):
-        temporal_figure(_view(), "flicker", rate_hz=100)
+        temporal_figure(_view(), "flicker", case=CASE, rate_hz=100)
 
 
 def test_focus_zooms_onto_a_tracked_item():
     tv = _view()
     at = tv.shown_at(tv.tracked[2])
     assert at == (300.0, 120.0)
-    fig = temporal_figure(tv, focus=at, focus_mm=5.0)
+    fig = temporal_figure(tv, case=CASE, focus=at, focus_mm=5.0)
     assert list(fig.layout.xaxis.range) == [70.0, 170.0]
     assert list(fig.layout.yaxis.range) == [350.0, 250.0]
     rows = tracked_rows(tv)
@@ -101,6 +105,22 @@ def test_a_pair_compared_as_filed_is_not_titled_registered():
     the subtraction, flicker and swipe titles say so; they said "registered prior"."""
     as_filed = replace(_view(), registration={"method": "none", "fallback": "worse than none"})
     for mode in ("subtraction", "flicker", "swipe"):
-        title = temporal_figure(as_filed, mode).layout.annotations[1].text
-        assert "prior as filed (not registered)" in title and "registered prior" not in title
-        assert "registered prior" in temporal_figure(_view(), mode).layout.annotations[1].text
+        title = temporal_figure(as_filed, mode, case=CASE).layout.annotations[1].text
+        assert "L CC prior 2016 as filed (not registered)" in title
+        assert "registered L CC" not in title
+        registered = temporal_figure(_view(), mode, case=CASE).layout.annotations[1].text
+        assert "registered L CC prior 2016" in registered and "as filed" not in registered
+
+
+def test_titles_name_each_exam_by_side_view_round_and_year():
+    """As Browse's and Predict's panels (panel_label): they read "CC recent" and "CC
+    subtraction (recent − registered prior)", no side, no exam year."""
+    titles = {
+        mode: [a.text for a in temporal_figure(_view(), mode, case=CASE).layout.annotations[:2]]
+        for mode in ("subtraction", "change", "flicker", "swipe")
+    }
+    assert {t[0] for t in titles.values()} == {"L CC recent 2018"}
+    assert titles["subtraction"][1] == "subtraction: L CC recent 2018 − registered L CC prior 2016"
+    assert titles["change"][1].startswith("change map of L CC recent 2018 (red:")
+    assert titles["flicker"][1] == "flicker: registered L CC prior 2016 ↔ L CC recent 2018"
+    assert titles["swipe"][1] == "swipe: registered L CC prior 2016 | L CC recent 2018"

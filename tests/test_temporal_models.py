@@ -87,9 +87,11 @@ def test_findings_are_placed_in_the_prior_through_the_registration() -> None:
     assert alone.prior_points()[0][:2] == pytest.approx((15.0, 5.0))
     both = with_findings(tv, [(5.0, 5.0), (30.0, 30.0)], [(15.0, 5.0)], tolerance_mm=0.5)
     assert sorted(t.status for t in both.tracked) == ["new", "stable"]
+    from mcalc.dataset.records import CaseRecord
     from mcalc.present.temporal_figures import temporal_figure
 
-    fig = temporal_figure(alone, "prior")
+    case = CaseRecord("c", "p", (), laterality="R", available="2015-2018")
+    fig = temporal_figure(alone, "prior", case=case)
     marks = [t for t in fig.data if t.type == "scatter"]
     assert [(list(t.y), t.xaxis) for t in marks] == [([5.0], "x"), ([15.0], "x2")]
 

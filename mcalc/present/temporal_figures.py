@@ -13,6 +13,8 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
+from mcalc.dataset.records import CaseRecord
+from mcalc.present.reading import panel_label
 from mcalc.present.viewer_figures import data_uri, image_panels
 from mcalc.temporal.change import (
     MOVED_COLUMN,
@@ -120,6 +122,7 @@ def temporal_figure(
     tv: TemporalView,
     mode: str = "subtraction",
     *,
+    case: CaseRecord,
     rate_hz: float = 2.0,
     show_marks: bool = True,
     focus: tuple[float, float] | None = None,
@@ -136,6 +139,9 @@ def temporal_figure(
             (a curtain: registered prior left of it, recent right; a slider moves it) or
             ``prior`` (the prior as filed: each mark at its place in the prior, a recent
             one mapped there through the registration).
+        case: the case of ``tv``: the titles name each exam as the panels of Browse and
+            Predict do (:func:`~mcalc.present.reading.panel_label`: side, view, round and
+            exam year).
         rate_hz: flicker alternations per second.
         show_marks: tracked calcifications (circles) and clusters (squares), by status.
         focus: (row, col) as displayed (:meth:`TemporalView.points`) to zoom onto, ``focus_mm``
@@ -148,15 +154,16 @@ def temporal_figure(
         raise ValueError(f"rate_hz must be 0.2..20 alternations per second, got {rate_hz}")
     # A pair compared as filed (registration worse than none) says so in the titles.
     as_filed = tv.registration.get("method") == NOT_REGISTERED
-    prior = "prior as filed (not registered)" if as_filed else "registered prior"
+    recent, filed = panel_label(case, tv.view, "recent"), panel_label(case, tv.view, "prior")
+    prior = f"{filed} as filed (not registered)" if as_filed else f"registered {filed}"
     titles = {
-        "subtraction": f"{tv.view} subtraction (recent − {prior})",
-        "change": f"{tv.view} change map (red: over 4x the usual difference)",
-        "flicker": f"{tv.view} flicker: {prior} ↔ recent",
-        "swipe": f"{tv.view} swipe: {prior} | recent",
-        "prior": f"{tv.view} prior as filed (marks at their place in the prior)",
+        "subtraction": f"subtraction: {recent} − {prior}",
+        "change": f"change map of {recent} (red: over 4x the usual difference)",
+        "flicker": f"flicker: {prior} ↔ {recent}",
+        "swipe": f"swipe: {prior} | {recent}",
+        "prior": f"{filed} as filed (marks at their place in the prior)",
     }
-    fig = image_panels([f"{tv.view} recent", titles[mode]], height, bottom=50)
+    fig = image_panels([recent, titles[mode]], height, bottom=50)
     fig.add_trace(_image(tv, tv.recent, "recent"), row=1, col=1)
     if mode == "subtraction":
         fig.add_trace(_image(tv, tv.subtraction, "subtraction"), row=1, col=2)
