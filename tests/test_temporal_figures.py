@@ -119,6 +119,11 @@ def test_titles_name_each_exam_by_side_view_round_and_year():
         mode: [a.text for a in temporal_figure(_view(), mode, case=CASE).layout.annotations[:2]]
         for mode in ("subtraction", "change", "flicker", "swipe")
     }
+    prior = temporal_figure(replace(_view(), prior_file=_view().prior), "prior", case=CASE)
+    assert [a.text for a in prior.layout.annotations[:2]] == [
+        "L CC recent 2018",
+        "L CC prior 2016 as filed (not warped)",
+    ]
     assert {t[0] for t in titles.values()} == {"L CC recent 2018"}
     assert titles["subtraction"][1] == "subtraction: L CC recent 2018 − registered L CC prior 2016"
     assert titles["change"][1].startswith("change map of L CC recent 2018 (red:")

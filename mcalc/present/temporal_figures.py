@@ -161,7 +161,8 @@ def temporal_figure(
         "change": f"change map of {recent} (red: over 4x the usual difference)",
         "flicker": f"flicker: {prior} ↔ {recent}",
         "swipe": f"swipe: {prior} | {recent}",
-        "prior": f"{filed} as filed (marks at their place in the prior)",
+        # Short: the mode bar (top right, on hover) covered the end of a longer title.
+        "prior": f"{filed} as filed (not warped)",
     }
     fig = image_panels([recent, titles[mode]], height, bottom=50)
     fig.add_trace(_image(tv, tv.recent, "recent"), row=1, col=1)
