@@ -23,7 +23,7 @@ def _browse() -> AppTest:
 def _temporal_figures(at: AppTest) -> list[dict]:
     """The figures whose second panel is a temporal one (by its title)."""
     figs = [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
-    marks = ("subtraction: ", "change map of ", "flicker: registered", "swipe: registered")
+    marks = ("subtraction: ", "change map (", "flicker: registered", "swipe: registered")
     return [
         f
         for f in figs

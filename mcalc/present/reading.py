@@ -32,6 +32,7 @@ from mcalc.viewer import ImageView, preview_breast, preview_values
 
 __all__ = [
     "panel_label",
+    "round_label",
     "image_name",
     "image_names",
     "row_names",
@@ -64,17 +65,27 @@ def _round_pts(points: np.ndarray, scale: float) -> list[list[float]]:
     return [[round(float(r) * scale, 2), round(float(c) * scale, 2)] for r, c in points]
 
 
+def round_label(case: CaseRecord, tp: str) -> str:
+    """The round and its exam year (``prior 2015``, from the case's exam years, e.g.
+    ``2015-2018``), or the years before the recent exam (``prior (−3 y)``), or the round
+    alone: the part of :func:`panel_label` after the side and view.
+
+    >>> round_label(CaseRecord("c", "p", (), available="2015-2018"), "prior")
+    'prior 2015'
+    """
+    year = case.exam_year(tp)
+    if year is not None:
+        return f"{tp} {year}"
+    if tp == TIMEPOINTS[0] and case.years_between is not None:
+        return f"{tp} (−{case.years_between:g} y)"
+    return tp
+
+
 def panel_label(case: CaseRecord, view: str, tp: str) -> str:
     """Side, view, round and year (from the case's exam years, e.g. ``2015-2018``), or the
     years before the recent exam: no patient identifier."""
     side = {"L": "L", "R": "R"}.get(case.laterality or "", "?")
-    label = f"{side} {view} {tp}"
-    year = case.exam_year(tp)
-    if year is not None:
-        label += f" {year}"
-    elif tp == TIMEPOINTS[0] and case.years_between is not None:
-        label += f" (−{case.years_between:g} y)"
-    return label
+    return f"{side} {view} {round_label(case, tp)}"
 
 
 def image_name(case: CaseRecord, view: str, tp: str) -> str:

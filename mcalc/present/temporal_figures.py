@@ -14,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mcalc.dataset.records import CaseRecord
-from mcalc.present.reading import panel_label
+from mcalc.present.reading import panel_label, round_label
 from mcalc.present.viewer_figures import data_uri, image_panels
 from mcalc.temporal.change import (
     MOVED_COLUMN,
@@ -154,13 +154,17 @@ def temporal_figure(
         raise ValueError(f"rate_hz must be 0.2..20 alternations per second, got {rate_hz}")
     # A pair compared as filed (registration worse than none) says so in the titles.
     as_filed = tv.registration.get("method") == NOT_REGISTERED
+    # The left panel and the prior as filed are images of one exam (panel_label); the
+    # others are made of both, on the recent grid: their titles name the rounds only, short
+    # enough for a half-width panel (the side and view are the left panel's).
     recent, filed = panel_label(case, tv.view, "recent"), panel_label(case, tv.view, "prior")
-    prior = f"{filed} as filed (not registered)" if as_filed else f"registered {filed}"
+    rec, pri = round_label(case, "recent"), round_label(case, "prior")
+    prior = f"{pri} as filed (not registered)" if as_filed else f"registered {pri}"
     titles = {
-        "subtraction": f"subtraction: {recent} − {prior}",
-        "change": f"change map of {recent} (red: over 4x the usual difference)",
-        "flicker": f"flicker: {prior} ↔ {recent}",
-        "swipe": f"swipe: {prior} | {recent}",
+        "subtraction": f"subtraction: {rec} − {prior}",
+        "change": "change map (red: over 4x the usual difference)",
+        "flicker": f"flicker: {prior} ↔ {rec}",
+        "swipe": f"swipe: {prior} | {rec}",
         # Short: the mode bar (top right, on hover) covered the end of a longer title.
         "prior": f"{filed} as filed (not warped)",
     }
