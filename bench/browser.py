@@ -90,8 +90,16 @@ new MutationObserver(ms => {
 // messages handled before the page's next render, the main thread busy) changed no
 // attribute at all, and a wait for a run then waited forever (the bench's stalls).
 window.__mcFinished = [];
+// When the page sent the server a message (a widget's value, a rerun): bench/load.py splits
+// an interaction's wait at its first one (the action reaching the page and the page's own
+// handling, before it; the server and the drawing of its answer, after).
+window.__mcSent = [];
 const McSocket = window.WebSocket;
 window.WebSocket = class extends McSocket {
+  send(data) {
+    window.__mcSent.push(performance.now());
+    return super.send(data);
+  }
   constructor(...args) {
     super(...args);
     this.addEventListener('message', ev => {

@@ -86,6 +86,7 @@ from bench.load_stats import (  # noqa: E402
     server_times,
     summarize,
     think_times,
+    wait_parts,
 )
 
 __all__ = [
@@ -105,6 +106,7 @@ __all__ = [
     "summarize",
     "table",
     "think_times",
+    "wait_parts",
 ]
 
 
@@ -150,6 +152,9 @@ class Session:
     think: Iterator[float] = field(default_factory=lambda: iter(()))
     #: ``(kind, start in Unix seconds, seconds)`` of every timed interaction
     windows: list[tuple[str, float, float]] = field(default_factory=list)
+    #: per window, seconds from the action to the page's first message to the server
+    #: (``None``: it sent none, as a mark placed in the viewer)
+    sends: list[float | None] = field(default_factory=list)
     #: the server's run log (``MCALC_RUN_LOG``): a run of this session seen there counts
     #: as the interaction's run (see :func:`_settle_run`)
     run_log: Path | None = None
@@ -246,6 +251,8 @@ async def _timed(s: Session, kind: str, page: Any, action: Any, cond: str, ran: 
             why = await _why(page, t0, cond)
             raise RuntimeError(f"{kind}: {str(exc).splitlines()[0][:80]}; {why}") from None
     s.windows.append((kind, w0, seconds))
+    sent = await page.evaluate(f"() => window.__mcSent.find(t => t >= {t0}) ?? null")
+    s.sends.append(None if sent is None else (float(sent) - t0) / 1000.0)
     if cpu0 is not None:
         cpu1 = s.cpu()
         s.cpu_spent.append((kind, round(cpu1[0] - cpu0[0], 3), round(cpu1[1] - cpu0[1], 3)))
@@ -572,6 +579,14 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
     server_cpu = {
         size: summarize((k, cpu) for k, _, cpu in xs if k in busy) for size, xs in on_server.items()
     }
+    # Where the wait went: before the page's message, on the server, after (wait_parts).
+    parts: dict[int, dict[str, list[tuple[str, float]]]] = {}
+    for size, ss in phases.items():
+        for s in ss:
+            tag = cookie_tag(s.reader)
+            split = wait_parts(s.windows, s.sends, server_times(runs, tag, s.windows))
+            for part, xs in split.items():
+                parts.setdefault(size, {}).setdefault(part, []).extend(xs)
     n = max(sizes)
     ratios = {size: compare(summary[1], summary[size]) for size in summary if size > 1}
     server_ratios = {size: compare(server[1], server[size]) for size in server if size > 1}
@@ -597,6 +612,9 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
         "server_ratio": server_ratios,
         "server_ratio_ci90": server_ci,
         "server_runs_logged": len(runs),
+        "wait_parts": {
+            size: {part: summarize(xs) for part, xs in by.items()} for size, by in parts.items()
+        },
         # CPU seconds per phase (Chromium, the server) and, for the single session, per
         # interaction: where the two cores went
         "cpu_s": phase_cpu,

@@ -8,6 +8,8 @@ from typing import Any
 from bench.load_stats import AIM_RATIO
 
 KINDS = ("browse", "case_switch", "toggle", "annotate", "mark", "save", "predict")
+#: The parts of a wait (bench.load_stats.wait_parts), in order.
+_PARTS = ("to_send", "server", "rest")
 
 
 def holds(ratios: dict[int, dict[str, dict[str, Any]]]) -> int:
@@ -70,13 +72,14 @@ def table(report: dict[str, Any]) -> str:
         f"server RSS MiB: {report['server_rss_mb']}; load average: {report['load_average']}"
     )
     lines.append(f"CPU s per phase (wall, Chromium, server): {report['cpu_s']}")
-    lines.append(
-        "one session's CPU s per interaction, median (Chromium / server): "
-        + ", ".join(
-            f"{k} {v['browser']:.2f}/{v['server']:.2f}"
-            for k, v in report["cpu_per_interaction_1"].items()
+    for size, by in sorted(report.get("wait_parts", {}).items(), key=lambda x: int(x[0])):
+        lines.append(
+            f"where the wait went, {size} session(s), p50/p95 s (to the page's message to the "
+            "server; the server's runs; the rest: the answer drawn, the page settled):"
         )
-    )
+        for kind in (k for k in (*KINDS, "all") if k in by.get("to_send", {})):
+            cells = [f"{by[p][kind]['p50']:.2f}/{by[p][kind]['p95']:.2f}" for p in _PARTS]
+            lines.append(f"  {kind:<12} " + "  ".join(cells))
     holds = report["holds"]
     lines.append(
         f"sessions within {AIM_RATIO}x: {holds['browser']} in the browser, "

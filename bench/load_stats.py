@@ -244,6 +244,37 @@ def server_times(
     return out
 
 
+def wait_parts(
+    windows: Sequence[tuple[str, float, float]],
+    sends: Sequence[float | None],
+    server: Sequence[tuple[str, float, float]],
+) -> dict[str, list[tuple[str, float]]]:
+    """Where each interaction's wait went, as ``(kind, seconds)`` samples per part:
+    ``to_send``, from the action to the page's first message to the server (the input
+    reaching the page, the page's own handling); ``server``, the wall time of the
+    session's script runs inside it (:func:`server_times`); ``rest``, what is left (the
+    message's way, the answer drawn, the page settling). ``windows``, ``sends`` (seconds
+    from the action, ``None``: nothing sent, as a mark) and ``server`` are aligned, one
+    entry per interaction; interactions that sent nothing are left out.
+
+    >>> wait_parts([("save", 10.0, 1.0)], [0.25], [("save", 0.125, 0.1)])["rest"]
+    [('save', 0.625)]
+    """
+    if not len(windows) == len(sends) == len(server):
+        raise ValueError(
+            f"one send time and one server time per interaction: {len(windows)} "
+            f"interactions, {len(sends)} send times, {len(server)} server times"
+        )
+    parts: dict[str, list[tuple[str, float]]] = {"to_send": [], "server": [], "rest": []}
+    for (kind, _, seconds), sent, (_, wall, _) in zip(windows, sends, server, strict=True):
+        if sent is None:
+            continue
+        parts["to_send"].append((kind, round(sent, 4)))
+        parts["server"].append((kind, wall))
+        parts["rest"].append((kind, round(max(0.0, seconds - sent - wall), 4)))
+    return parts
+
+
 def cookie_tag(reader: str) -> str:
     """The reader's name as a cookie value (letters, digits, ``-`` and ``_``)."""
     return re.sub(r"[^A-Za-z0-9_-]", "_", reader)

@@ -382,3 +382,25 @@ def test_browsers_behind_means_their_session_group_behind_too(tmp_path) -> None:
         for proc in (apart, beside):
             proc.kill()
             proc.wait()
+
+
+def test_wait_parts_split_each_interaction_at_the_pages_message(load) -> None:
+    windows = [("save", 100.0, 2.0), ("mark", 103.0, 0.1), ("case_switch", 104.0, 3.0)]
+    server = load.server_times(
+        [load.ServerRun("Ann", 101.5, 0.25, 0.2), load.ServerRun("Ann", 105.0, 0.5, 0.4)],
+        "Ann",
+        windows,
+    )
+    parts = load.wait_parts(windows, [1.5, None, 1.0], server)
+    # The mark sent nothing: left out; the rest is what the send and the runs leave.
+    assert parts == {
+        "to_send": [("save", 1.5), ("case_switch", 1.0)],
+        "server": [("save", 0.25), ("case_switch", 0.5)],
+        "rest": [("save", 0.25), ("case_switch", 1.5)],
+    }
+    # A run longer than the window left (clocks a little apart): no negative rest.
+    assert load.wait_parts([("save", 0.0, 1.0)], [0.9], [("save", 0.2, 0.1)])["rest"] == [
+        ("save", 0.0)
+    ]
+    with pytest.raises(ValueError, match="3 interactions, 2 send times, 3 server times"):
+        load.wait_parts(windows, [1.5, None], server)
