@@ -217,7 +217,9 @@ class DecisionThreshold:
         """
         where = "at or above" if score >= self.value else "below"
         what = "read as" if score >= self.value else "not read as"
-        return f"{where} the model's operating threshold ({self.value:.2f}): {what} {positive_class}"
+        return (
+            f"{where} the model's operating threshold ({self.value:.2f}): {what} {positive_class}"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {"value": self.value, "source": self.source}
