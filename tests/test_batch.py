@@ -450,14 +450,23 @@ def test_ray_data_warnings_that_do_not_apply_are_dropped_and_nothing_else(fits, 
     )
     low = "Cluster resources are not enough to run any task from ActorPoolMapOperator"
     plan = engines.plan_actors(2.0, 0.0, 2 if fits else 3, 48)
+    # A handler on the logger itself: once Ray is imported (another test in this worker),
+    # Ray's loggers stop propagating to the root, where caplog listens.
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = seen.append  # type: ignore[method-assign]
+    ray_log.addHandler(handler)
     caplog.set_level(logging.WARNING)
-    with engines._quiet_ray_data_warnings(plan):
-        ray_log.warning(store)
-        ray_log.warning(low)
-        ray_log.warning("Some other warning")
-        ray_log.error("Ray's object store is configured to use only ... and then it failed")
-    ray_log.warning(store)  # the filter is gone after the run
-    said = [(r.levelname, r.getMessage()[:40]) for r in caplog.records if r.name == ray_log.name]
+    try:
+        with engines._quiet_ray_data_warnings(plan):
+            ray_log.warning(store)
+            ray_log.warning(low)
+            ray_log.warning("Some other warning")
+            ray_log.error("Ray's object store is configured to use only ... and then it failed")
+        ray_log.warning(store)  # the filter is gone after the run
+    finally:
+        ray_log.removeHandler(handler)
+    said = [(r.levelname, r.getMessage()[:40]) for r in seen]
     assert said == [
         *([] if fits else [("WARNING", low[:40])]),
         ("WARNING", "Some other warning"),
