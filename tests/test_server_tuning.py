@@ -82,3 +82,49 @@ def test_a_background_work_is_logged_beside_the_runs_and_skipped_as_a_run(tmp_pa
     assert before - 0.01 <= line["start"] <= line["start"] + line["wall"] <= time.time()
     assert line["wall"] >= 0.05
     assert read_run_log(log) == []  # not a script run
+
+
+_BLAS_PROBE = """
+import json, os, sys
+import numpy  # loaded before the server is tuned, as in the app
+from pages.server_tuning import tune_server
+tune_server(None)
+tune_server(None)  # idempotent
+import scipy.linalg  # a BLAS loaded after: the environment variable
+from threadpoolctl import threadpool_info
+print(json.dumps([[i["filepath"], i["num_threads"]] for i in threadpool_info()
+                  if i["user_api"] == "blas"] + [os.environ.get("OPENBLAS_NUM_THREADS")]))
+"""
+
+
+def _blas_in_a_server(**env: str) -> tuple[list[tuple[str, int]], str | None]:
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    clean = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run(
+        [sys.executable, "-c", _BLAS_PROBE],
+        cwd=root,
+        env={**clean, "PYTHONPATH": str(root), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    *libs, var = json.loads(out.strip().splitlines()[-1])
+    return [(str(a), int(b)) for a, b in libs], var
+
+
+def test_the_server_runs_blas_on_one_thread() -> None:
+    """OpenBLAS' second thread spun after each product, beside Predict's analysis (a
+    process of its own: the limit is for the whole process)."""
+    libs, var = _blas_in_a_server()
+    assert libs, "expected numpy's BLAS among the loaded libraries, found none"
+    assert all(n == 1 for _, n in libs), f"expected every BLAS on 1 thread, got {libs}"
+    assert var == "1"
+    # A value the user set is theirs: left as it is.
+    libs, var = _blas_in_a_server(OPENBLAS_NUM_THREADS="2")
+    assert var == "2"
