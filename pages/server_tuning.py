@@ -20,8 +20,8 @@ of every script run, so that ``bench/load.py`` can tell the server's share of a 
 wait from the browser's.
 
 :func:`one_blas_thread` keeps numpy's BLAS (OpenBLAS) on one thread in the server: its
-second thread, after each matrix product (Predict's maps are resampled by two, in
-:mod:`mcalc.explain.sliding`), spun waiting for more work, 15-16 % of the server's CPU
+second thread, after each matrix product (Predict's maps are resampled by two products,
+in :mod:`mcalc.explain.sliding`), spun waiting for more work, 15-16 % of the server's CPU
 samples during a cold case's analysis (``perf``, 5 December 2026), taking a core from
 TensorFlow's two threads and the browser beside them on the 2-core machine.
 
@@ -182,7 +182,7 @@ def run_app_for_every_page() -> None:
     PagesManager.uses_pages_directory = False
 
 
-#: The variable OpenBLAS reads its thread count from when it loads.
+#: The variable OpenBLAS reads its thread count from: a value the user set is left alone.
 BLAS_THREADS_ENV = "OPENBLAS_NUM_THREADS"
 _blas_limited = False
 
@@ -190,12 +190,13 @@ _blas_limited = False
 def one_blas_thread() -> None:
     """BLAS on one thread in this process, once (idempotent; cheap after the first call).
 
-    OpenBLAS' worker threads spin after each call waiting for the next one (tenths of a
-    second of CPU per Predict analysis, see the module's docstring): the libraries loaded
-    already get one thread (``threadpoolctl``), and :data:`BLAS_THREADS_ENV` is set (unless
-    the user set it) for those loaded later. The server is the only process this tunes:
-    the library and its CLI keep BLAS' default, so a bench's floor (the same analysis in
-    its own process) is unchanged.
+    OpenBLAS' worker threads spin after each call waiting for the next one (about a tenth
+    of a second of CPU per Predict analysis, see the module's docstring): the BLAS
+    libraries loaded (numpy's, by the time a page's frame runs) get one thread
+    (``threadpoolctl``), unless the user set :data:`BLAS_THREADS_ENV`. The environment is
+    not changed, so that the processes the server starts (training jobs, Ray's batch
+    workers, which set their own thread counts) are not tuned by it; nor are the library
+    and its CLI, so a bench's floor (the same analysis in its own process) is unchanged.
     """
     global _blas_limited
     if _blas_limited:
@@ -204,7 +205,7 @@ def one_blas_thread() -> None:
 
     from threadpoolctl import threadpool_limits
 
-    if os.environ.setdefault(BLAS_THREADS_ENV, "1") == "1":
+    if BLAS_THREADS_ENV not in os.environ:
         threadpool_limits(limits=1, user_api="blas")
     _blas_limited = True
 
