@@ -34,7 +34,7 @@ from mcalc.errors import McalcError
 from mcalc.models.warmup import start_tensorflow_warmup
 from pages import signin, state
 from pages.menu import available_pages, menu_pages
-from pages.preload import import_page_modules
+from pages.preload import STREAMLIT_ON_FIRST_USE, import_page_modules
 from pages.server_tuning import log_work, tune_server
 
 DATA_KEY = state.DATA_KEY
@@ -439,13 +439,14 @@ def frame(action: str | None = None) -> None:
     tune_server(settings().run_log)
     # Once per process, after this page's run (a deep link to any page starts it too);
     # then Predict's first case is analysed ahead, for the dataset this session opens, and
-    # Predict's page modules are imported (its first visit then imports none).
+    # Predict's page modules are imported (its first visit then imports none), and those
+    # Streamlit imports on first use (its first cold case then imports none).
     start_tensorflow_warmup(
         after=threading.current_thread(),
         data=current_data_path(),
         done=partial(log_work, settings().run_log),
         pixels_ahead=viewer_pixels_ahead,
-        then=partial(import_page_modules, PREDICT_SCRIPT),
+        then=partial(import_page_modules, PREDICT_SCRIPT, STREAMLIT_ON_FIRST_USE),
     )
     if not getattr(_RUN, "frame_done", False):
         st.set_page_config(page_title="mcalc", page_icon=":material/biotech:", layout="wide")

@@ -11,7 +11,8 @@ h/first). The app's warm-up imports them in its own thread once its work for Pre
 done (:func:`pages.common.frame`), the way it loads Predict's model there.
 
 The modules are read from the script itself (its top-level ``import`` and ``from ... import``
-statements), not from a list kept beside it.
+statements), not from a list kept beside it; those Streamlit imports only on first use inside a
+run are named in :data:`STREAMLIT_ON_FIRST_USE`.
 """
 
 from __future__ import annotations
@@ -21,16 +22,27 @@ import importlib
 import importlib.util
 import logging
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["import_page_modules"]
+__all__ = ["STREAMLIT_ON_FIRST_USE", "import_page_modules"]
 
 log = logging.getLogger(__name__)
 
 
-def import_page_modules(script: Path) -> list[str]:
-    """Import what ``script`` imports at its top level, in order; returns those of them
-    that were not imported before this call (each once, in the script's order).
+#: Modules Streamlit imports on their first use in a script run, not with itself:
+#: ``streamlit.emojis``, by the first alert (``st.info``, ``st.warning``...) looking for a
+#: leading emoji in its body; its import compiles one large regular expression (33 ms of CPU
+#: on the 2-core machine, holding the GIL). Predict's first cold case drew its first alert
+#: (the verdict's note on the last result) during its analysis, and paid it there (0.2-0.3 s
+#: of the script run's wall at load 7-9, docs/measurements.md, 5 December 2026, h/pcold).
+STREAMLIT_ON_FIRST_USE = ("streamlit.emojis",)
+
+
+def import_page_modules(script: Path, also: Sequence[str] = ()) -> list[str]:
+    """Import what ``script`` imports at its top level, in order, then the modules ``also``
+    names (:data:`STREAMLIT_ON_FIRST_USE`); returns those of them that were not imported
+    before this call (each once, in that order).
 
     ``import a.b`` imports ``a.b``; ``from a import b, c`` imports ``a`` and, where ``a`` is
     a package, each of ``b``, ``c`` that is a module of it (``from pages import common``);
@@ -66,6 +78,8 @@ def import_page_modules(script: Path) -> list[str]:
                     hasattr(package, "__path__") and importlib.util.find_spec(name) is not None
                 ):
                     need(name)
+    for name in also:
+        need(name)
     new = [name for name in dict.fromkeys(named) if name not in before]
     log.debug("%s: %d modules imported ahead", script.name, len(new))
     return new

@@ -19,7 +19,13 @@ turned off in ``.streamlit/config.toml`` (``runner.postScriptGC``) and made chea
 of every script run, so that ``bench/load.py`` can tell the server's share of a reader's
 wait from the browser's.
 
-:func:`tune_server` applies both, and is called by every page's frame
+:func:`one_blas_thread` keeps numpy's BLAS (OpenBLAS) on one thread in the server: its
+second thread, after each matrix product (Predict's maps are resampled by two products,
+in :mod:`mcalc.explain.sliding`), spun waiting for more work, 15-16 % of the server's CPU
+samples during a cold case's analysis (``perf``, 5 December 2026), taking a core from
+TensorFlow's two threads and the browser beside them on the 2-core machine.
+
+:func:`tune_server` applies them all, and is called by every page's frame
 (:func:`pages.common.frame`), not only by ``app.py``: with a ``pages/`` folder beside it,
 Streamlit runs ``app.py`` only for the Home page (its multipage v1 mode), so a server whose
 readers all opened a page by its address (``/browse``) never ran it and cleared the Keras
@@ -48,6 +54,7 @@ __all__ = [
     "keep_keras_session",
     "log_script_runs",
     "log_work",
+    "one_blas_thread",
     "run_app_for_every_page",
     "tune_server",
 ]
@@ -175,10 +182,39 @@ def run_app_for_every_page() -> None:
     PagesManager.uses_pages_directory = False
 
 
+#: The variable OpenBLAS reads its thread count from: a value the user set is left alone.
+BLAS_THREADS_ENV = "OPENBLAS_NUM_THREADS"
+_blas_limited = False
+
+
+def one_blas_thread() -> None:
+    """BLAS on one thread in this process, once (idempotent; cheap after the first call).
+
+    OpenBLAS' worker threads spin after each call waiting for the next one (about a tenth
+    of a second of CPU per Predict analysis, see the module's docstring): the BLAS
+    libraries loaded (numpy's, by the time a page's frame runs) get one thread
+    (``threadpoolctl``), unless the user set :data:`BLAS_THREADS_ENV`. The environment is
+    not changed, so that the processes the server starts (training jobs, Ray's batch
+    workers, which set their own thread counts) are not tuned by it; nor are the library
+    and its CLI, so a bench's floor (the same analysis in its own process) is unchanged.
+    """
+    global _blas_limited
+    if _blas_limited:
+        return
+    import os
+
+    from threadpoolctl import threadpool_limits
+
+    if BLAS_THREADS_ENV not in os.environ:
+        threadpool_limits(limits=1, user_api="blas")
+    _blas_limited = True
+
+
 def tune_server(run_log: Path | None) -> None:
-    """:func:`keep_keras_session`, :func:`log_script_runs` and
-    :func:`run_app_for_every_page` (idempotent and cheap: every page's frame calls it, see
-    the module's docstring)."""
+    """:func:`keep_keras_session`, :func:`log_script_runs`, :func:`run_app_for_every_page`
+    and :func:`one_blas_thread` (idempotent and cheap: every page's frame calls it, see the
+    module's docstring)."""
     keep_keras_session()
     log_script_runs(run_log)
     run_app_for_every_page()
+    one_blas_thread()

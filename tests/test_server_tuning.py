@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import types
 
@@ -82,3 +83,48 @@ def test_a_background_work_is_logged_beside_the_runs_and_skipped_as_a_run(tmp_pa
     assert before - 0.01 <= line["start"] <= line["start"] + line["wall"] <= time.time()
     assert line["wall"] >= 0.05
     assert read_run_log(log) == []  # not a script run
+
+
+_BLAS_PROBE = """
+import json, os, sys
+import numpy, scipy.linalg  # loaded before the server is tuned, as in the app
+from pages.server_tuning import tune_server
+tune_server(None)
+tune_server(None)  # idempotent
+from threadpoolctl import threadpool_info
+print(json.dumps([[i["filepath"], i["num_threads"]] for i in threadpool_info()
+                  if i["user_api"] == "blas"] + [os.environ.get("OPENBLAS_NUM_THREADS")]))
+"""
+
+
+def _blas_in_a_server(**env: str) -> tuple[list[tuple[str, int]], str | None]:
+    import json
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    clean = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    out = subprocess.run(
+        [sys.executable, "-c", _BLAS_PROBE],
+        cwd=root,
+        env={**clean, "PYTHONPATH": str(root), **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+    *libs, var = json.loads(out.strip().splitlines()[-1])
+    return [(str(a), int(b)) for a, b in libs], var
+
+
+def test_the_server_runs_blas_on_one_thread() -> None:
+    """OpenBLAS' second thread spun after each product, beside Predict's analysis (a
+    process of its own: the limit is for the whole process)."""
+    libs, var = _blas_in_a_server()
+    assert libs, "expected numpy's BLAS among the loaded libraries, found none"
+    assert all(n == 1 for _, n in libs), f"expected every BLAS on 1 thread, got {libs}"
+    assert var is None  # the environment, which the server's subprocesses inherit, untouched
+    # A value the user set is theirs: nothing limited.
+    libs, var = _blas_in_a_server(OPENBLAS_NUM_THREADS="2")
+    assert var == "2" and all(n == min(2, os.cpu_count() or 1) for _, n in libs), libs

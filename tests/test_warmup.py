@@ -354,11 +354,12 @@ def test_a_failing_then_is_logged(monkeypatch, caplog) -> None:
 
 
 def test_the_app_warm_up_imports_predicts_page_last(monkeypatch) -> None:
-    """The app's frame starts the warm-up with Predict's page modules as its last step."""
+    """The app's frame starts the warm-up with Predict's page modules as its last step,
+    with the modules Streamlit imports on first use (its first cold case's alert)."""
     from functools import partial
 
     import pages.common as common
-    from pages.preload import import_page_modules
+    from pages.preload import STREAMLIT_ON_FIRST_USE, import_page_modules
 
     seen: list[dict] = []
     monkeypatch.setattr(common, "start_tensorflow_warmup", lambda **kw: seen.append(kw))
@@ -368,7 +369,8 @@ def test_the_app_warm_up_imports_predicts_page_last(monkeypatch) -> None:
     (kw,) = seen
     then = kw["then"]
     assert isinstance(then, partial) and then.func is import_page_modules
-    assert then.args == (common.PREDICT_SCRIPT,) and common.PREDICT_SCRIPT.name == "predict.py"
+    assert then.args == (common.PREDICT_SCRIPT, STREAMLIT_ON_FIRST_USE)
+    assert common.PREDICT_SCRIPT.name == "predict.py"
     assert common.PREDICT_SCRIPT.is_file()
 
 
