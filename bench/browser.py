@@ -281,13 +281,19 @@ def _floors(data: Path, first_case: str, cold_case: str) -> dict[str, float]:
         case = index.case(case_id)
         return [ImageInput.from_record(case.image("CC", tp)) for tp in ("prior", "recent")]
 
-    t = time.perf_counter()
-    loaded = load_model(MODEL, REPO / "models")
-    analyse_case(loaded, pair(first_case), settings)
-    first = time.perf_counter() - t
-    t = time.perf_counter()
-    analyse_case(loaded, pair(cold_case), settings)
-    cold = time.perf_counter() - t
+    # numpy's BLAS on one thread, as the app's server runs it (pages.server_tuning
+    # .one_blas_thread: OpenBLAS' second thread spins after each product, ~0.1 CPU-s an
+    # analysis): the floor does the same work the best way this machine knows, like for like.
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        t = time.perf_counter()
+        loaded = load_model(MODEL, REPO / "models")
+        analyse_case(loaded, pair(first_case), settings)
+        first = time.perf_counter() - t
+        t = time.perf_counter()
+        analyse_case(loaded, pair(cold_case), settings)
+        cold = time.perf_counter() - t
     return {"first": first, "cold": cold}
 
 

@@ -196,7 +196,8 @@ def one_blas_thread() -> None:
     (``threadpoolctl``), unless the user set :data:`BLAS_THREADS_ENV`. The environment is
     not changed, so that the processes the server starts (training jobs, Ray's batch
     workers, which set their own thread counts) are not tuned by it; nor are the library
-    and its CLI, so a bench's floor (the same analysis in its own process) is unchanged.
+    and its CLI. The browser bench's floor (the same analysis in its own process,
+    ``bench/browser.py`` ``_floors``) runs with the same one-thread limit, like for like.
     """
     global _blas_limited
     if _blas_limited:
