@@ -548,10 +548,12 @@ def _predict(
             )[panel]
             assert iframe is not None
             cx, cy = iframe["x"] + box[0] + x, iframe["y"] + box[1] + y
-            # The region the click selected (the smallest box under it) is described below.
+            # The region the click selected (the smallest box under it) is described below,
+            # named as its panel is ("Region 2 of R CC recent 2012").
             cond = (
-                f"(() => {{ const [img, r] = ({VIEWER_STATE}.selectedRegion || '').split('#');"
-                " return !!r && document.body.innerText.includes(`Region ${r} of ${img}`); })()"
+                f"(() => {{ const s = {VIEWER_STATE}; const r = (s.selectedRegion || '')"
+                f".split('#')[1]; const label = JSON.parse(s.labels || '[]')[{panel}];"
+                " return !!r && document.body.innerText.includes(`Region ${r} of ${label}`); })()"
             )
             if k >= len(points):  # the same region again: no change to wait for
                 cond = "true"
