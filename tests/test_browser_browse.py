@@ -197,6 +197,10 @@ SKELETONS = """
   const seen = (el) => window.__mcSkeletons.push({
     animation: getComputedStyle(el).animationName, running: el.getAnimations().length,
     size: `${el.offsetWidth}x${el.offsetHeight}`,
+    // pages.common.STALE_CSS in the page as the placeholder is added (the lead below)
+    styled: Array.from(document.querySelectorAll("style")).some(
+      (s) => s.textContent.includes("[data-testid='stSkeleton'] { animation: none")),
+    styles: document.querySelectorAll("style").length,
   });
   new MutationObserver((changes) => {
     for (const c of changes) for (const n of c.addedNodes) {
@@ -233,6 +237,11 @@ def test_the_viewers_placeholder_on_a_page_switch_stays_still(demo_app):
         assert viewer, f"no placeholder was drawn for the viewer's new frame: saw {seen}"
         moving = [s for s in viewer if s["animation"] != "none" or s["running"]]
         assert not moving, f"the viewer's placeholder animated (expected not): {moving}"
+        small = [s for s in seen if s not in viewer and (s["animation"] != "none" or s["running"])]
+        if small:  # the lead's evidence, in the run's warnings summary (not a failure)
+            import warnings
+
+            warnings.warn(f"small placeholders pulsed on the switch: {small}", stacklevel=1)
 
 
 def test_sidebar_survives_a_page_that_stopped(demo_app):
