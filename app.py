@@ -27,9 +27,22 @@ if __name__ == "__main__":
     common.run_app()
 else:
     import streamlit as st
+    from starlette.middleware import Middleware
+    from streamlit import config
 
+    from pages.component_gzip import PrecompressedFiles, viewer_files
     from pages.deep_links import page_routes
     from pages.server_tuning import run_app_for_every_page
 
     run_app_for_every_page()  # before the first session: every page runs inside this file
-    app = st.App(__file__, routes=page_routes())
+    app = st.App(
+        __file__,
+        routes=page_routes(),
+        # the viewer's bundle gzipped once per process, not by Streamlit on every fetch
+        middleware=[
+            Middleware(
+                PrecompressedFiles,
+                files=lambda: viewer_files(config.get_option("server.baseUrlPath") or ""),
+            )
+        ],
+    )
