@@ -6,6 +6,7 @@ records a verdict on the result it shows itself (:func:`mcalc.store.audit.record
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,7 @@ def _image_picked(case_of: dict[str, str]) -> None:
     state.show_case(case_of[st.session_state[IMAGE_KEY]])
 
 
-def image_ui(where: Any, index: DatasetIndex, names: dict[str, str]) -> ImageRecord:
+def image_ui(where: Any, index: DatasetIndex, names: Mapping[str, str]) -> ImageRecord:
     """The image picker, on the reader's current case (pages.state): the case they were on
     in Browse, Predict or Annotate; a pick here is the case those pages open on. Images
     are named by case, side, view, round and exam year (``names``)."""
@@ -181,7 +182,7 @@ def known_score_ui(
         st.session_state[PREFILL_KEY] = (model, image_key, score)
 
 
-def verdict_ui(reader: str, index: DatasetIndex, names: dict[str, str]) -> None:
+def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> None:
     st.subheader("Record a verdict")
     ordered, choice = default_model.ordered(
         list(model_cards(str(common.settings().models_dir)).values())
@@ -275,7 +276,7 @@ def card_ui(model_id: str, recorded: str) -> None:
         st.caption(f"From {source}.")
 
 
-def judged_ui(model: str, names: dict[str, str]) -> None:
+def judged_ui(model: str, names: Mapping[str, str]) -> None:
     """One verdict with the picture its reader judged (image and map as shown); images
     named by ``names`` (their key where the dataset in use has no such image)."""
     store = AuditStore(common.settings().store_dir)
@@ -336,7 +337,7 @@ AUDIT_LABELS = {
 AUDIT_COLUMNS = {k: st.column_config.Column(v) for k, v in AUDIT_LABELS.items()}
 
 
-def _named(table: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
+def _named(table: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
     """``table`` as shown: its ``image`` (the record's key) in words (:func:`image_names`);
     the data and the CSV keep the key."""
     if "image_key" not in table.columns:
@@ -344,7 +345,7 @@ def _named(table: pd.DataFrame, names: dict[str, str]) -> pd.DataFrame:
     return table.assign(image_key=[names.get(k, k) for k in table["image_key"]])
 
 
-def table_ui(names: dict[str, str]) -> None:
+def table_ui(names: Mapping[str, str]) -> None:
     st.subheader("Audit table per model")
     try:
         models = AuditStore(common.settings().store_dir).models()

@@ -9,6 +9,7 @@ through :func:`pages.state.open_in_predict`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -174,7 +175,7 @@ def live_ui(name: str, settings: Settings) -> None:
         st.rerun(scope="app")  # the run ended: redraw the table
 
 
-def results_ui(job: BatchJob, names: dict[str, str]) -> None:
+def results_ui(job: BatchJob, names: Mapping[str, str]) -> None:
     """The run's table: filter by score and errors, sort by clicking a column, open a row;
     each image in words (:func:`~mcalc.present.reading.row_names`; ``names``: those of the
     dataset in use when the run is over it, for their exam years)."""

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import base64
+import gc
+import weakref
 
 import numpy as np
 import pandas as pd
@@ -85,6 +87,26 @@ def test_images_across_cases_are_named_by_case_and_panel_label(tmp_path):
     assert row_names(rows, {})[0] == "s-1 · L CC recent"  # another dataset's run: no year
     with pytest.raises(KeyError, match="laterality"):
         row_names(rows.drop(columns=["laterality"]), names)
+
+
+def test_image_names_are_built_once_per_index_and_read_only(tmp_path):
+    """Audit (every rerun) and Batch built the names of the whole index again each time
+    (~37 ms for 20,000 images): now once per index object (the pages' cached index), read
+    only since every caller shares them; another index, even an equal one, its own."""
+    recs = (ImageRecord("s-1", "CC", "recent", tmp_path / "r.png"),)
+    index = DatasetIndex(tmp_path, "manifest", False, (CaseRecord("s-1", "p", recs),))
+    names = image_names(index)
+    assert image_names(index) is names
+    with pytest.raises(TypeError):
+        names["s-1/CC_recent"] = "changed"  # type: ignore[index]
+    relabelled = CaseRecord("s-1", "p", recs, laterality="R")
+    other = DatasetIndex(tmp_path, "manifest", False, (relabelled,))
+    assert image_names(other) == {"s-1/CC_recent": "s-1 · R CC recent"}
+    assert image_names(DatasetIndex(tmp_path, "manifest", False, index.cases)) is not names
+    gone = weakref.ref(index)
+    del index
+    gc.collect()
+    assert gone() is None  # the names do not keep an index alive
 
 
 @pytest.mark.parametrize("flipped", [False, True])
