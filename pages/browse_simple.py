@@ -10,6 +10,7 @@ import streamlit as st
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.errors import ImageReadError, McalcError
+from mcalc.present.reading import missing_image
 from mcalc.present.reading_temporal import notes_beside_flag, registration_caption
 from mcalc.present.temporal_figures import MODES, READING, temporal_figure, tracked_rows
 from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
@@ -26,7 +27,7 @@ def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) 
     shown: list[tuple[str, ImageRecord, ImageView]] = []
     for tp, rec in zip(TIMEPOINTS, records, strict=True):
         if rec is None:
-            st.warning(f"{view} {tp}: this case has no such image.")
+            st.warning(missing_image(case, view, tp))
             continue
         try:
             shown.append((tp, rec, cached_view(rec, opts, max_side, case.laterality)))

@@ -18,7 +18,7 @@ from mcalc.errors import McalcError, ModelError
 from mcalc.explain.opening import next_case, view_request
 from mcalc.explain.runs import case_request
 from mcalc.explain.service import ImageInput, check_model_fits, model_key
-from mcalc.present.reading import panel_label
+from mcalc.present.reading import missing_image, panel_label
 from pages import common, predict_temporal, reader_forms
 from pages.predict_controls import case_ui, controls_ui, model_ui
 from pages.predict_result import pending_ui, prefetch_ui, result_ui
@@ -80,7 +80,7 @@ for tp in times:
     elif len(times) > 1 and case.one_round:  # a one-round collection: no gap, say it once
         st.caption(f"{case.case_id} has one screening round: the {view} {tp} exam does not exist.")
     else:
-        st.warning(f"{view} {tp}: this case has no such image.")
+        st.warning(missing_image(case, view, tp))
 request = view_request(loaded, case, view, times, ctl.analysis)
 meta = Shown(
     key=request.key,

@@ -557,5 +557,5 @@ def test_a_one_round_collection_is_not_warned_of_missing_priors(app_env, monkeyp
     assert not at.exception, [e.value for e in at.exception]
     warned = [w.value for w in at.warning]
     assert not any("prior" in w for w in warned), warned
-    assert "MLO recent: this case has no such image." in warned
+    assert "L MLO recent: this case has no such image." in warned  # the side, as its panel
     assert _viewer_panels(at) == 1

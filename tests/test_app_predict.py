@@ -356,4 +356,4 @@ def test_a_one_round_collection_is_read_without_a_missing_prior_warning(
     ]
     at.radio(key="predict_timepoint").set_value("prior").run()  # asked for: said plainly
     assert_ok(at)
-    assert any("CC prior: this case has no such image." in w.value for w in at.warning)
+    assert any("L CC prior: this case has no such image." in w.value for w in at.warning)

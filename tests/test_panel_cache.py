@@ -91,10 +91,10 @@ def test_missing_and_unreadable_images_are_problems_not_errors(tiny_demo, tmp_pa
     odd = replace(case, images=images)
     panels, problems = panel_cache.case_panels(ImageCache(None), odd, DisplayOptions(), 96)
     assert len(panels) == 2
-    assert (
-        problems[0].startswith("CC prior: ")
-        and "MLO recent: this case has no such image." in problems
-    )
+    # The missing image named as its panel would be: side, view, round (and exam year).
+    missing = f"{panel_label(odd, 'MLO', 'recent')}: this case has no such image."
+    assert missing.startswith(f"{odd.laterality} MLO recent")
+    assert problems[0].startswith("CC prior: ") and missing in problems
 
 
 def test_payload_sends_each_image_once_and_the_next_case_when_ready(tiny_demo, tmp_path):

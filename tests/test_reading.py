@@ -15,6 +15,7 @@ from mcalc.present.reading import (
     encode_pixels,
     image_names,
     marks_from_panel,
+    missing_image,
     panel_label,
     row_names,
 )
@@ -56,6 +57,21 @@ def test_panel_label_has_side_view_round_year_and_no_identifier(
     label = panel_label(case, "CC", tp)
     assert label == expected
     assert "0042" not in label
+
+
+@pytest.mark.parametrize(
+    ("laterality", "available", "expected"),
+    [
+        ("R", None, "R CC prior: this case has no such image."),
+        ("L", "2015-2018", "L CC prior 2015: this case has no such image."),
+        (None, None, "CC prior: this case has no such image."),  # no "?" in a sentence
+    ],
+)
+def test_a_missing_image_is_named_with_the_side_like_its_panel(laterality, available, expected):
+    """Browse, Predict and the viewer warned "CC prior: this case has no such image": no
+    breast side, though the case gives it and every panel label shows it."""
+    case = CaseRecord("c", "p", (), laterality=laterality, available=available)
+    assert missing_image(case, "CC", "prior") == expected
 
 
 def test_images_across_cases_are_named_by_case_and_panel_label(tmp_path):

@@ -43,7 +43,7 @@ from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.lru import LRU
 from mcalc.present.pixels import SentPixels, encoded, is_encoded, pixel_id, pixel_payload
-from mcalc.present.reading import encode_pixels, panel_label, reading_panel
+from mcalc.present.reading import encode_pixels, missing_image, panel_label, reading_panel
 from mcalc.viewer import (
     DisplayOptions,
     ImageView,
@@ -218,7 +218,7 @@ def _case_entries(
     slots = [
         (view, tp, case.image(view, tp)) for view in VIEWS for tp in TIMEPOINTS if tp in rounds
     ]
-    return _entries(cache, slots, opts, max_side, case.laterality)
+    return _entries(cache, slots, opts, max_side, case.laterality, case=case)
 
 
 def _entries(
@@ -227,9 +227,12 @@ def _entries(
     opts: DisplayOptions,
     max_side: int,
     laterality: str | None,
+    *,
+    case: CaseRecord | None = None,
 ) -> tuple[list[_Slot], list[str]]:
     """The cached entries of ``slots``' images (built when missing, in threads), and the
-    problems of the images that have none."""
+    problems of the images that have none (a slot without an image named with ``case``'s
+    side and exam years, :func:`~mcalc.present.reading.missing_image`)."""
     # prepare_view's own work only needs the orientation: the file window, no overlay.
     plain = DisplayOptions(orient=opts.orient, show_annotations=False)
     keys: dict[str, tuple[object, ...]] = {}
@@ -259,7 +262,7 @@ def _entries(
     problems: list[str] = []
     for view_name, tp, rec in slots:
         if rec is None:
-            problems.append(f"{view_name} {tp}: this case has no such image.")
+            problems.append(missing_image(case or CaseRecord("", "", ()), view_name, tp))
             continue
         if rec.key in errors:
             problems.append(f"{view_name} {tp}: {errors[rec.key]}")
@@ -516,7 +519,7 @@ def image_payload(
         ValueError: ``opts`` names an unknown preset or a manual window without a width.
     """
     slots, problems = _entries(
-        cache, [(r.view, r.timepoint, r) for r in recs], opts, max_side, laterality
+        cache, [(r.view, r.timepoint, r) for r in recs], opts, max_side, laterality, case=case
     )
     panels = [_compose(cache, case, slot, opts, max_side) for slot in slots]
     index, data = _packed([s[3] for s in slots if s[3].base["pixel_id"] not in sent])

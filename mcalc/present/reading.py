@@ -35,6 +35,7 @@ from mcalc.viewer import ImageView, preview_breast, preview_values
 __all__ = [
     "panel_label",
     "round_label",
+    "missing_image",
     "image_name",
     "image_names",
     "row_names",
@@ -88,6 +89,20 @@ def panel_label(case: CaseRecord, view: str, tp: str) -> str:
     years before the recent exam: no patient identifier."""
     side = {"L": "L", "R": "R"}.get(case.laterality or "", "?")
     return f"{side} {view} {round_label(case, tp)}"
+
+
+def missing_image(case: CaseRecord, view: str, tp: str) -> str:
+    """What a page says where ``case`` has no image of ``view`` and round ``tp``: named as
+    its panel would be (:func:`panel_label`), without the ``?`` of an unknown side.
+
+    >>> missing_image(CaseRecord("c", "p", (), laterality="R"), "CC", "prior")
+    'R CC prior: this case has no such image.'
+    >>> missing_image(CaseRecord("c", "p", ()), "MLO", "recent")
+    'MLO recent: this case has no such image.'
+    """
+    sided = case.laterality in ("L", "R")
+    label = panel_label(case, view, tp) if sided else f"{view} {round_label(case, tp)}"
+    return f"{label}: this case has no such image."
 
 
 def image_name(case: CaseRecord, view: str, tp: str) -> str:
