@@ -408,6 +408,14 @@ def test_ray_actor_plan_fits_a_local_instance_and_names_a_shortfall():
     assert "pass --workers 2 or fewer" in short
     shared = plan_actors(16.0, 1.0, 4, 48)  # four actors share one GPU
     assert (shared.num_gpus, shared.num_cpus, shared.shortfall) == (0.25, 1.0, None)
+    # What each actor asks Ray for: a GPU share (Ray names the device), or no GPU and no
+    # CUDA device (what Ray's override on zero GPUs gave; tests/test_ray.py checks it).
+    assert shared.remote_args == {"num_cpus": 1.0, "num_gpus": 0.25}
+    assert fits.remote_args == {
+        "num_cpus": 1.0,
+        "num_gpus": None,
+        "runtime_env": {"env_vars": {"CUDA_VISIBLE_DEVICES": ""}},
+    }
 
 
 def test_items_carry_the_manifest_spacing_and_old_rows_still_read(batch_data, tmp_path) -> None:

@@ -13,13 +13,16 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 import types
+import warnings
 
 import numpy as np
 import pytest
 
 from mcalc.batch import BatchSettings, read_results, run_batch
+from mcalc.cluster import init_ray
 from mcalc.config import REPO_ROOT
 from tests.batch_fixtures import batch_data_fixture  # noqa: F401
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
@@ -37,18 +40,48 @@ SAME = ["image_key", "case_id", "view", "timepoint", "predicted", "class_scores"
 
 @pytest.fixture(scope="module")
 def ray_session():
-    # Workers import mcalc from this checkout (what crossval's own local start does).
-    ray.init(
-        num_cpus=2,
-        include_dashboard=False,
-        log_to_driver=False,
-        runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}},
-        # No idle workers started ahead: none was ever used here (the actors and the
-        # crossval tasks each got new processes), two processes importing Ray for nothing.
-        _system_config={"prestart_worker_first_driver": False},
-    )
-    yield
+    """A local instance started as mcalc's engines start one (:func:`mcalc.cluster.init_ray`);
+    yields the warnings its start gave."""
+    with warnings.catch_warnings(record=True) as started:
+        warnings.simplefilter("always")
+        # Workers import mcalc from this checkout (what crossval's own local start does).
+        init_ray(
+            num_cpus=2,
+            include_dashboard=False,
+            log_to_driver=False,
+            runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT)}},
+            # No idle workers started ahead: none was ever used here (the actors and the
+            # crossval tasks each got new processes), two processes importing Ray for nothing.
+            _system_config={"prestart_worker_first_driver": False},
+        )
+    yield [str(w.message) for w in started]
     ray.shutdown()
+
+
+def test_ray_starts_without_the_accelerator_warning_and_no_gpu_workers_see_none(
+    ray_session,
+) -> None:
+    """Every start warned "FutureWarning: Tip: In future versions of Ray, Ray will no longer
+    override accelerator visible devices env var if num_gpus=0 ... set
+    RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO=0". Set so; the workers that ask for no GPU (a
+    crossval fold, a batch actor on a cluster without GPUs) still see no CUDA device, as
+    Ray's override gave them, and keep the job's own variables."""
+    from mcalc.batch.engines import plan_actors
+    from mcalc.cluster import ACCEL_OVERRIDE_ENV
+    from mcalc.models.crossval_ray import run_on_ray
+
+    assert not [w for w in ray_session if ACCEL_OVERRIDE_ENV in w], ray_session
+    fold_env = run_on_ray(os.getenv, [("CUDA_VISIBLE_DEVICES",), ("PYTHONPATH",)])
+    assert fold_env == ["", str(REPO_ROOT)]
+
+    class Env:
+        def get(self, name: str) -> str | None:
+            return os.getenv(name)
+
+    args = plan_actors(2.0, 0.0, 1, 4).remote_args
+    actor = ray.remote(Env).options(**args).remote()
+    assert ray.get(actor.get.remote("CUDA_VISIBLE_DEVICES")) == ""
+    ray.kill(actor)
 
 
 def test_ray_and_local_pool_give_the_same_table(

@@ -36,6 +36,7 @@ from typing import Any
 from mcalc.batch.settings import BatchError, BatchItem, WorkerSpec, default_workers
 from mcalc.batch.table import columns_to_rows
 from mcalc.batch.worker import BatchWorker
+from mcalc.cluster import NO_GPU_ENV, init_ray
 from mcalc.config import import_tensorflow_quietly_if_asked
 from mcalc.errors import McalcError
 
@@ -241,9 +242,9 @@ def _connect(address: str | None, workers: int | None) -> bool:
         return False
     try:
         if address:
-            ray.init(address=address, log_to_driver=False)
+            init_ray(address=address, log_to_driver=False)
             return False
-        ray.init(
+        init_ray(
             num_cpus=workers or default_workers(), include_dashboard=False, log_to_driver=False
         )
     except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -270,6 +271,21 @@ class ActorPlan:
     num_gpus: float | None
     cpus: float
     gpus: float
+
+    @property
+    def remote_args(self) -> dict[str, Any]:
+        """What each actor asks Ray for: its CPUs, its GPU share, and with no GPU, no CUDA
+        device in its environment (:data:`mcalc.cluster.NO_GPU_ENV`, whatever the cluster's
+        ``RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO``).
+
+        Example:
+            >>> ActorPlan(2, 1.0, None, 2.0, 0.0).remote_args["runtime_env"]
+            {'env_vars': {'CUDA_VISIBLE_DEVICES': ''}}
+        """
+        if self.num_gpus:
+            return {"num_cpus": self.num_cpus, "num_gpus": self.num_gpus}
+        env = {"env_vars": dict(NO_GPU_ENV)}
+        return {"num_cpus": self.num_cpus, "num_gpus": None, "runtime_env": env}
 
     @property
     def shortfall(self) -> str | None:
@@ -408,8 +424,7 @@ def run_ray(
             batch_size=batch,
             compute=ray.data.ActorPoolStrategy(size=size),
             batch_format="numpy",
-            num_cpus=num_cpus,
-            num_gpus=num_gpus,
+            **plan.remote_args,
         )
         log.info("ray: %d actor(s), %.0f CPU and %.2f GPU each", size, num_cpus, num_gpus or 0)
         with _quiet_ray_data_warnings(plan):

@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from mcalc.cluster import NO_GPU_ENV, init_ray
 from mcalc.config import REPO_ROOT, prepare_tensorflow
 from mcalc.errors import McalcError, ModelError
 from mcalc.progress import ProgressFn
@@ -72,9 +73,11 @@ def run_on_ray(
     if started:
         # A local instance's workers import mcalc from this checkout.
         env = {"env_vars": {"PYTHONPATH": str(REPO_ROOT)}} if address is None else None
-        ray.init(address=address, runtime_env=env, log_to_driver=False)
+        init_ray(address=address, runtime_env=env, log_to_driver=False)
     try:
-        remote = ray.remote(num_cpus=cpus_per_call, max_retries=0)(_task)
+        # No GPU asked for: none seen (NO_GPU_ENV), as Ray's override on zero GPUs gave.
+        no_gpu = {"env_vars": dict(NO_GPU_ENV)}
+        remote = ray.remote(num_cpus=cpus_per_call, max_retries=0, runtime_env=no_gpu)(_task)
         refs = [remote.remote(fn, *call) for call in calls]
         pending = list(refs)
         while pending:
