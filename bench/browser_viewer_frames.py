@@ -27,13 +27,14 @@ it waits: so each step waits for the page's frame cadence, as in ``bench/browser
 and as during a drag, whose moves keep the frames coming. ``--idle`` leaves the loop out:
 on a page otherwise idle, headless Chromium starts a frame as soon as an input comes.
 
-``python bench/browser_viewer_frames.py [--steps N] [--json] [--repo TREE] [--idle]``.
+``python bench/browser_viewer_frames.py [--steps N] [--json] [--repo TREE] [--idle] [--keep]``.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -255,10 +256,11 @@ def _steps(
     return splits
 
 
-def measure(steps: int, repo: Path, loop: bool = True) -> dict[str, Any]:
+def measure(steps: int, repo: Path, loop: bool = True, keep: bool = False) -> dict[str, Any]:
     """The viewer on Browse (the app of ``repo`` on a 6-case demo of its own) and the floor's
     page, each in a headless Chromium of its own under a trace, with (``loop``) or without
-    an animation-frame loop in the top document; see the module's doc."""
+    an animation-frame loop in the top document; see the module's doc. The traces and the
+    demo set are removed afterwards unless ``keep`` (their folder: ``result["kept"]``)."""
     from playwright.sync_api import sync_playwright
 
     sys.path.insert(0, str(repo))
@@ -310,11 +312,15 @@ def measure(steps: int, repo: Path, loop: bool = True) -> dict[str, Any]:
                     result[name][step].update(
                         {k: statistics.median(s[k] for s in mine) for k in keys}
                     )
+    if keep:
+        result["kept"] = str(tmp)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     return result
 
 
 def main() -> int:
-    """``python bench/browser_viewer_frames.py [--steps N] [--json] [--repo TREE] [--idle]``."""
+    """``python bench/browser_viewer_frames.py [--steps N] [--json] [--repo TREE] [--idle] [--keep]``."""
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -326,11 +332,14 @@ def main() -> int:
         action="store_true",
         help="no animation-frame loop in the top documents (the harness's poll has one)",
     )
+    ap.add_argument("--keep", action="store_true", help="keep the traces (their folder printed)")
     args = ap.parse_args()
-    result = measure(args.steps, args.repo.resolve(), loop=not args.idle)
+    result = measure(args.steps, args.repo.resolve(), loop=not args.idle, keep=args.keep)
     if args.json:
         print(json.dumps(result))
         return 0
+    if args.keep:
+        print(f"traces: {result['kept']}")
     names = list(PAGES)
     print(f"medians, ms; columns: {' | '.join(names)}")
     for step, label in (("wheel", "wheel step (protocol)"), ("wl", "W/L move, right button held")):
