@@ -783,3 +783,84 @@ def test_a_case_of_smaller_images_after_a_larger_one_draws_its_own_pixels():
             assert np.array_equal(a[k], b[k]), (
                 f"{name}, panel {k}: {(a[k] != b[k]).sum()} pixels differ"
             )
+
+
+def test_cpu_panels_are_opaque_canvases_showing_their_own_pixels():
+    """On the CPU path each panel's canvas is opaque (src/renderer.ts ``opaqueCanvas``: the
+    compositor copies it instead of blending it over the panel, the largest part of each
+    frame's compositing without a GPU), and what a panel shows is its canvas' own pixels,
+    every one opaque: drawn exactly and after a wheel step; a W/L drag's draft opaque too.
+    Fails before (a canvas with alpha, blended). (Screenshots of the viewer in these states
+    and zoomed in were the same on main, 0 pixels differing: docs/measurements.md.)"""
+    import numpy as np
+
+    from mcalc.present.reading import encode_pixels
+    from tests.browser import REPO
+
+    rows, cols = 1024, 832
+    ramp = np.tile(np.linspace(100, 4000, cols), (rows, 1)).astype(np.float32)
+    ramp[400:464, 300:364] = 4000
+    panels = [
+        {"key": f"img{k}", "label": f"L CC {t}", "view": "CC", "time": t,
+         "rows": rows, "cols": cols, "scale": 1.0, "spacing": [0.07, 0.07],
+         "window": [2048, 4096], "presets": {}, "invert": False,
+         "pixels": encode_pixels(ramp), "points": [], "outlines": []}
+        for k, t in enumerate(["prior", "recent"])
+    ]  # fmt: skip
+    args = {"case_key": "c1", "panels": panels, "height": 400, "editable": None,
+            "marks_version": 0, "labels": []}  # fmt: skip
+    canvases = "[...document.querySelectorAll('.panel .vp canvas')]"
+    with browser_page(900, 600) as page:
+        page.add_init_script(NO_WEBGL)
+        page.goto((REPO / "components/viewer/dist/index.html").as_uri())
+        page.evaluate(RENDER, [args])
+        page.wait_for_function(
+            "() => { const d = document.getElementById('root').dataset;"
+            " return d.draws && JSON.parse(d.draws).exact >= 2; }"
+        )
+        page.wait_for_timeout(300)
+        assert page.eval_on_selector(VIEWER, "e => e.dataset.renderer") == "cpu"
+        alpha = page.evaluate(
+            f"() => {canvases}.map(c => c.getContext('2d').getContextAttributes().alpha)"
+        )
+        assert alpha == [False, False], alpha
+
+        def shown_is_drawn(kind: str, count: int, shown: bool = True) -> None:
+            _, shots = page.evaluate(GRAB, [kind, count])
+            opaque = page.evaluate(
+                f"""() => {canvases}.map(c => {{
+                  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+                  for (let i = 3; i < d.length; i += 4) if (d[i] !== 255) return false;
+                  return true; }})"""
+            )
+            assert opaque == [True, True], (kind, opaque)
+            if not shown:  # a draft is drawn exactly again after a rest: gone by a screenshot
+                return
+            for (h, w, grey), vp in zip(shots, page.locator(".panel .vp").all(), strict=True):
+                canvas = np.asarray(grey, float).reshape(h, w)
+                screen = _gray(vp)
+                assert screen.shape == canvas.shape, (screen.shape, canvas.shape)
+                # The centre (the panel's corner labels lie over its edges), the screenshot's
+                # clip rounded to whole pixels: at one shift of at most a pixel, within a grey
+                # level (as on main, whose canvases were blended: the same screenshots).
+                cy, cx = h // 4, w // 4
+                inner = canvas[cy : h - cy, cx : w - cx]
+                assert inner.std() > 20  # an image, not a blank panel
+                off = [
+                    np.abs(screen[cy + dy : h - cy + dy, cx + dx : w - cx + dx] - inner).max()
+                    for dy in (-1, 0, 1)
+                    for dx in (-1, 0, 1)
+                ]
+                assert min(off) <= 1, (kind, off)
+
+        shown_is_drawn("exact", 0)
+        box = page.locator(".panel").first.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+        page.mouse.move(x, y)
+        was = json.loads(page.eval_on_selector(VIEWER, "e => e.dataset.draws"))
+        page.mouse.wheel(0, 120)  # out: the whole image and black around it
+        shown_is_drawn("exact", was["exact"] + 2)
+        page.mouse.down(button="right")
+        page.mouse.move(x + 30, y - 20)  # a draft of both panels
+        shown_is_drawn("draft", was["draft"] + 2, shown=False)
+        page.mouse.up(button="right")

@@ -911,6 +911,7 @@ async function showCase(a: Args): Promise<void> {
   grid.style.gridTemplateColumns = `repeat(${layout === "one" ? 1 : a.panels.length}, 1fr)`;
   shownColumns = layout === "one" ? 1 : a.panels.length; // the cameras below fit these
   const panels = root.querySelectorAll<HTMLDivElement>(".panel .vp");
+  panels.forEach((el) => rd.opaqueCanvas(el)); // CPU path: opaque canvases (renderer.ts)
   engine.setViewports(
     a.panels.map((_, i) => ({
       viewportId: vpId(i),

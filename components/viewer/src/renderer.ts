@@ -118,3 +118,20 @@ export function createZoomPanSynchronizer(id: string): tools.Synchronizer {
     t.render();
   });
 }
+
+/** On the CPU path, the panel `el`'s canvas made as Cornerstone makes it (its
+ * getOrCreateCanvas, which finds and keeps it at setViewports) but with an opaque 2-D
+ * context (`alpha: false`), before anything else asks for one: the first call fixes it.
+ *
+ * Every CPU draw of a panel covers its whole canvas with opaque pixels (visible.ts: black,
+ * then the windowed image's white at the grey level's alpha over it; a W/L draft's opaque
+ * greys), over the panel's black. A canvas not declared opaque is blended over whatever lies
+ * beneath it by the compositor, and with a software compositor (Chromium without a GPU)
+ * that is each frame's largest draw: the damaged rectangle of the four panels redrawn layer
+ * by layer. Declared opaque, it is copied and what it covers is skipped, for the same pixels
+ * on screen (docs/measurements.md, "the panels' canvases opaque"). Off the CPU path (WebGL)
+ * Cornerstone's own canvas as before. */
+export function opaqueCanvas(el: HTMLDivElement): void {
+  if (!cs.getShouldUseCPURendering() || el.querySelector("canvas.cornerstone-canvas")) return;
+  cs.getOrCreateCanvas(el).getContext("2d", { alpha: false });
+}
