@@ -69,6 +69,7 @@ import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -403,6 +404,9 @@ def _profile_summary(profile: dict[str, Any], step_s: float = 0.1) -> str:
     return "\n    ".join(lines)
 
 
+#: The Chromium trace of ``--cpu`` (CDP ``Tracing.start``'s parameters).
+TRACE = {"categories": "devtools.timeline,v8.execute,toplevel", "transferMode": "ReportEvents"}
+
 #: Trace events that are tasks of a thread's run loop (their ``tdur``: thread CPU time).
 TASKS = ("RunTask", "ThreadControllerImpl::RunTask")
 
@@ -447,13 +451,16 @@ def main_thread_cpu(events: list[dict[str, Any]]) -> tuple[float, dict[str, floa
     return total / 1e6, split
 
 
-def _pick_at(page: Any, case_id: str, when: float) -> float:
+def _pick_at(page: Any, case_id: str, when: float, before_enter: Any | None = None) -> float:
     """:func:`bench.browser._pick_case`, with Enter pressed at ``when`` (Unix seconds) or at
-    once when that is past; returns the page's clock just before Enter (ms)."""
+    once when that is past; returns the page's clock just before Enter (ms).
+    ``before_enter``: called once the name is typed, before Enter (a trace's start)."""
     box = page.locator("[data-testid='stSelectbox']").filter(has_text="Case").first
     box.click()
     page.keyboard.type(case_id)
     time.sleep(max(0.0, when - time.time()))
+    if before_enter is not None:
+        before_enter()
     t0 = float(page.evaluate("performance.now()"))
     page.keyboard.press("Enter")
     return t0
@@ -551,13 +558,7 @@ def measure(
                 traced: list[bool] = []
                 tracer.on("Tracing.dataCollected", lambda e: trace.extend(e["value"]))
                 tracer.on("Tracing.tracingComplete", lambda e: traced.append(True))
-                tracer.send(
-                    "Tracing.start",
-                    {
-                        "categories": "devtools.timeline,v8.execute,toplevel",
-                        "transferMode": "ReportEvents",
-                    },
-                )
+                tracer.send("Tracing.start", TRACE)
             t0 = time.time()
             t0_page = 0.0
             if via in ("sidebar", "browse"):
@@ -642,6 +643,12 @@ def measure(
                 # From the reader's choice (Enter), not from the typing before it.
                 if cold_at is not None and kind == "cold" and case_id == cold_cases[0]:
                     t0_page = _pick_at(page, case_id, drawn_at + cold_at)
+                elif cpu:  # the main thread's CPU from the Enter (a trace)
+                    trace.clear()
+                    traced.clear()
+                    t0_page = _pick_at(
+                        page, case_id, 0.0, partial(tracer.send, "Tracing.start", TRACE)
+                    )
                 else:
                     t0_page = b._pick_case(page, case_id)
                 t0 = float(page.evaluate("performance.timeOrigin")) / 1000.0 + t0_page / 1000.0
@@ -667,6 +674,24 @@ def measure(
                 print("    " + _timeline(page, t0_page, t0, inbox, log), flush=True)
                 if sampler is not None:
                     print("    " + _cpu_line(page, sampler, log, t0, out[kind][-1], kind, out))
+                if cpu and not (
+                    cold_at is not None and kind == "cold" and case_id == cold_cases[0]
+                ):
+                    tracer.send("Tracing.end")
+                    while not traced:
+                        page.wait_for_timeout(100)
+                    busy, split = main_thread_cpu(trace)
+                    out.setdefault(f"{kind}_main_cpu", []).append(busy)
+                    out.setdefault(f"{kind}_react_cpu", []).append(split.get("react", 0.0))
+                    print(
+                        f"    page's main thread CPU {busy:.3f} s from the Enter until settled "
+                        "and quiet 1 s (trace): "
+                        + ", ".join(
+                            f"{k} {v * 1000:.0f} ms"
+                            for k, v in sorted(split.items(), key=lambda kv: -kv[1])[:6]
+                        ),
+                        flush=True,
+                    )
                 if cdp is not None:
                     prof = cdp.send("Profiler.stop")["profile"]
                     print(
@@ -744,6 +769,12 @@ def main() -> int:
                 f"{statistics.median(m[f'{kind}_server_cpu']):.2f} s, Chromium CPU "
                 f"{statistics.median(m[f'{kind}_chromium_cpu']):.2f} s, React commits "
                 f"{statistics.median(m[f'{kind}_commits']):.0f}"
+                + (
+                    f", the page's main thread {statistics.median(m[f'{kind}_main_cpu']):.3f} s"
+                    f" (React {statistics.median(m[f'{kind}_react_cpu']):.3f} s)"
+                    if m.get(f"{kind}_main_cpu")
+                    else ""
+                )
             )
     print("load average", " ".join(f"{x:.1f}" for x in os.getloadavg()))
     return 0
