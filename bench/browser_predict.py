@@ -48,8 +48,10 @@ sensitive to the machine's load than their wall time), split by what each task r
 React commits until then (:data:`COMMITS`); and for each later step (cold cases, the next
 case) the CPU seconds of the app's server and of Chromium's processes (by type) from the
 choice until settled, split before, during and after the analysis the page ran, with
-React's commits in the same windows (:class:`CpuSampler`): on a shared machine, what an A/B
-compares where the wall clock swings with the others' load.
+React's commits in the same windows (:class:`CpuSampler`), and the page's main-thread CPU
+from the Enter (a trace started after the typing, split as the first visit's): on a shared
+machine, what an A/B compares where the wall clock swings with the others' load (Chromium's
+CPU grows with a step's wall too: it draws while a run goes on).
 
 For before/after comparisons run it on two checkouts in turn (A, B, A, B) and compare the
 ratios of the same run; the machine's load average is printed at the end.
