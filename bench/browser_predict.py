@@ -45,7 +45,13 @@ the reader's own machine. Without it (or ``off``), Chromium's own priorities (as
 the result is drawn: the CPU time of the page's main thread (its tasks' thread time, less
 sensitive to the machine's load than their wall time), split by what each task ran first
 (React, the viewer's bundle, Streamlit's modules, message handling...), and the number of
-React commits until then (:data:`COMMITS`).
+React commits until then (:data:`COMMITS`); and for each later step (cold cases, the next
+case) the CPU seconds of the app's server and of Chromium's processes (by type) from the
+choice until settled, split before, during and after the analysis the page ran, with
+React's commits in the same windows (:class:`CpuSampler`), and the page's main-thread CPU
+from the Enter (a trace started after the typing, split as the first visit's): on a shared
+machine, what an A/B compares where the wall clock swings with the others' load (Chromium's
+CPU grows with a step's wall too: it draws while a run goes on).
 
 For before/after comparisons run it on two checkouts in turn (A, B, A, B) and compare the
 ratios of the same run; the machine's load average is printed at the end.
@@ -56,13 +62,16 @@ from __future__ import annotations
 import argparse
 import atexit
 import contextlib
+import itertools
 import json
 import os
+import re
 import shutil
 import statistics
 import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -103,12 +112,103 @@ new MutationObserver(ms => ms.forEach(m => m.addedNodes.forEach(n => {
 #: (docs/measurements.md, 4 December, h/pfirst2), so the messages are not the renders.
 COMMITS = """
 window.__mcCommits = 0;
+window.__mcCommitT = [];
 window.__REACT_DEVTOOLS_GLOBAL_HOOK__ = {
   isDisabled: false, supportsFiber: true, renderers: new Map(), inject() { return 1; },
-  onCommitFiberRoot() { window.__mcCommits++; }, onCommitFiberUnmount() {},
+  onCommitFiberRoot() { window.__mcCommits++; window.__mcCommitT.push(performance.now()); },
+  onCommitFiberUnmount() {},
   onPostCommitFiberRoot() {}, onScheduleFiberRoot() {}, checkDCE() {},
 };
 """
+
+
+def _proc_kind(pid: int) -> str | None:
+    """``server`` (the app's ``streamlit run``), a Chromium process' type (``renderer``,
+    ``gpu``, ``utility``, ``zygote``, ``browser`` for the one without a type), or ``None``."""
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        exe = Path(os.readlink(f"/proc/{pid}/exe")).name
+    except OSError:
+        return None
+    if b"streamlit" in cmd and b"run" in cmd:
+        return "server"
+    if "chrom" not in exe and "headless_shell" not in exe:
+        return None
+    # Chromium's children rewrite their command line as one string: the type is in it.
+    found = re.search(rb"--type=([\w-]+)", b" ".join(cmd))
+    kind = found.group(1).decode() if found else "browser"
+    return {"gpu-process": "gpu"}.get(kind, kind)
+
+
+class CpuSampler:
+    """The CPU seconds of the app's server and of Chromium's processes by type, read from
+    ``/proc/PID/stat`` every ``step_s`` in a thread (the processes below this one, listed
+    again at each :meth:`refresh`), so that a step's CPU can be read between any two
+    instants (:meth:`between`): the server's and the browser's share of a cold case.
+    A sample of 15 processes took 0.3 ms of CPU here (6 December 2026): about 1 % of a core."""
+
+    def __init__(self, step_s: float = 0.025) -> None:
+        import threading
+
+        self.step_s, self.samples = step_s, []  # (Unix s, {kind: CPU s})
+        self._pids: dict[int, str] = {}
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.refresh()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def refresh(self) -> None:
+        from bench.load_procs import _descendants
+
+        pids = {pid: k for pid in _descendants(os.getpid()) if (k := _proc_kind(pid))}
+        with self._lock:
+            self._pids = pids
+
+    def _sample(self) -> tuple[float, dict[str, float]]:
+        from bench.load_procs import cpu_seconds
+
+        with self._lock:
+            pids = dict(self._pids)
+        out: dict[str, float] = {}
+        for pid, kind in pids.items():
+            out[kind] = out.get(kind, 0.0) + cpu_seconds(pid)
+        return time.time(), out
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.step_s):
+            self.samples.append(self._sample())
+
+    def at(self, t: float) -> dict[str, float]:
+        """Each kind's CPU seconds at Unix time ``t`` (linear between the samples around it)."""
+        s = self.samples
+        if not s:
+            return {}
+        if t <= s[0][0]:
+            return dict(s[0][1])
+        for (ta, va), (tb, vb) in itertools.pairwise(s):
+            if ta <= t <= tb:
+                w = 0.0 if tb == ta else (t - ta) / (tb - ta)
+                return {k: va.get(k, 0.0) + w * (vb.get(k, 0.0) - va.get(k, 0.0)) for k in vb}
+        return dict(s[-1][1])
+
+    def between(self, t0: float, t1: float) -> dict[str, float]:
+        """Each kind's CPU seconds from ``t0`` to ``t1`` (Unix), with ``chromium`` their sum
+        over Chromium's kinds. A process that starts or ends in between counts from or until
+        then only."""
+        a, b = self.at(t0), self.at(t1)
+        out = {k: max(0.0, b.get(k, 0.0) - a.get(k, 0.0)) for k in b}
+        out["chromium"] = sum(v for k, v in out.items() if k != "server")
+        return out
+
+    def close(self) -> None:
+        self._stop.set()
+
+
+def commits_split(times: list[float], cuts: list[float]) -> list[int]:
+    """How many of ``times`` fall in each window between consecutive ``cuts`` (the first
+    from ``cuts[0]``, the last until ``cuts[-1]``, each window's start included)."""
+    return [sum(a <= t < b for t in times) for a, b in itertools.pairwise(cuts)]
 
 
 def _works(log: Path, since: float) -> list[dict[str, Any]]:
@@ -191,6 +291,47 @@ def _timeline(page: Any, t0_page: float, t0_unix: float, inbox: list[Message], l
     return "\n    ".join(parts)
 
 
+def _cpu_line(
+    page: Any,
+    sampler: CpuSampler,
+    log: Path,
+    t0: float,
+    value: float,
+    kind: str,
+    out: dict[str, list[float]],
+) -> str:
+    """A step's CPU (``--cpu``): the server's and Chromium's (by process type) from the
+    choice (``t0``, Unix s) until settled (``t0 + value``), split at the analysis the page
+    ran (its start and end in the run log: before it, during it, after it), and React's
+    commits in the same windows; the step's figures are added to ``out``
+    (``KIND_server_cpu``, ``KIND_chromium_cpu``, ``KIND_commits``)."""
+    end = t0 + value
+    runs = [w for w in _works(log, t0) if not w["ahead"] and w["start"] < end]
+    a0, a1 = (runs[-1]["start"], runs[-1]["start"] + runs[-1]["wall"]) if runs else (t0, t0)
+    a0, a1 = min(max(a0, t0), end), min(max(a1, t0), end)
+    origin = float(page.evaluate("performance.timeOrigin")) / 1000.0
+    times = [origin + t / 1000.0 for t in page.evaluate("() => window.__mcCommitT || []")]
+    split = commits_split(times, [t0, a0, a1, end, float("inf")])
+    whole = sampler.between(t0, end)
+    parts = [sampler.between(x, y) for x, y in ((t0, a0), (a0, a1), (a1, end))]
+    out.setdefault(f"{kind}_server_cpu", []).append(whole.get("server", 0.0))
+    out.setdefault(f"{kind}_chromium_cpu", []).append(whole["chromium"])
+    out.setdefault(f"{kind}_commits", []).append(float(sum(split[:3])))
+    by_type = ", ".join(
+        f"{k} {v:.2f}" for k, v in sorted(whole.items()) if k not in ("server", "chromium")
+    )
+    return (
+        f"CPU s, choice to settled: server {whole.get('server', 0.0):.2f}, Chromium "
+        f"{whole['chromium']:.2f} ({by_type}); before / during / after the analysis "
+        f"({a0 - t0:.2f}..{a1 - t0:.2f} s): server "
+        + " / ".join(f"{d.get('server', 0.0):.2f}" for d in parts)
+        + ", Chromium "
+        + " / ".join(f"{d['chromium']:.2f}" for d in parts)
+        + f"; React commits {sum(split[:3])} ({' / '.join(map(str, split[:3]))}), "
+        f"{split[3]} after settled"
+    )
+
+
 def _script(url: str) -> str:
     """A short name for a profile node's script (its file name, or the V8 pseudo-node)."""
     if not url:
@@ -265,6 +406,9 @@ def _profile_summary(profile: dict[str, Any], step_s: float = 0.1) -> str:
     return "\n    ".join(lines)
 
 
+#: The Chromium trace of ``--cpu`` (CDP ``Tracing.start``'s parameters).
+TRACE = {"categories": "devtools.timeline,v8.execute,toplevel", "transferMode": "ReportEvents"}
+
 #: Trace events that are tasks of a thread's run loop (their ``tdur``: thread CPU time).
 TASKS = ("RunTask", "ThreadControllerImpl::RunTask")
 
@@ -309,13 +453,16 @@ def main_thread_cpu(events: list[dict[str, Any]]) -> tuple[float, dict[str, floa
     return total / 1e6, split
 
 
-def _pick_at(page: Any, case_id: str, when: float) -> float:
+def _pick_at(page: Any, case_id: str, when: float, before_enter: Any | None = None) -> float:
     """:func:`bench.browser._pick_case`, with Enter pressed at ``when`` (Unix seconds) or at
-    once when that is past; returns the page's clock just before Enter (ms)."""
+    once when that is past; returns the page's clock just before Enter (ms).
+    ``before_enter``: called once the name is typed, before Enter (a trace's start)."""
     box = page.locator("[data-testid='stSelectbox']").filter(has_text="Case").first
     box.click()
     page.keyboard.type(case_id)
     time.sleep(max(0.0, when - time.time()))
+    if before_enter is not None:
+        before_enter()
     t0 = float(page.evaluate("performance.now()"))
     page.keyboard.press("Enter")
     return t0
@@ -368,6 +515,7 @@ def measure(
         contextlib.closing(BrowserNice(nice)),
     ):
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        sampler = CpuSampler() if cpu else None
         try:
             context = b.new_context(browser, FRAMES, *([COMMITS] if cpu else []))
             page = context.new_page()
@@ -412,13 +560,7 @@ def measure(
                 traced: list[bool] = []
                 tracer.on("Tracing.dataCollected", lambda e: trace.extend(e["value"]))
                 tracer.on("Tracing.tracingComplete", lambda e: traced.append(True))
-                tracer.send(
-                    "Tracing.start",
-                    {
-                        "categories": "devtools.timeline,v8.execute,toplevel",
-                        "transferMode": "ReportEvents",
-                    },
-                )
+                tracer.send("Tracing.start", TRACE)
             t0 = time.time()
             t0_page = 0.0
             if via in ("sidebar", "browse"):
@@ -497,10 +639,18 @@ def measure(
                     print(f"next case {case_id}: its analysis ahead {ahead}", flush=True)
                 if cdp is not None:
                     cdp.send("Profiler.start")
+                if sampler is not None:
+                    sampler.refresh()  # the processes now (a renderer may have come or gone)
                 before = page.evaluate(f"() => {b.VIEWER_STATE}.case || ''")
                 # From the reader's choice (Enter), not from the typing before it.
                 if cold_at is not None and kind == "cold" and case_id == cold_cases[0]:
                     t0_page = _pick_at(page, case_id, drawn_at + cold_at)
+                elif cpu:  # the main thread's CPU from the Enter (a trace)
+                    trace.clear()
+                    traced.clear()
+                    t0_page = _pick_at(
+                        page, case_id, 0.0, partial(tracer.send, "Tracing.start", TRACE)
+                    )
                 else:
                     t0_page = b._pick_case(page, case_id)
                 t0 = float(page.evaluate("performance.timeOrigin")) / 1000.0 + t0_page / 1000.0
@@ -524,6 +674,26 @@ def measure(
                     flush=True,
                 )
                 print("    " + _timeline(page, t0_page, t0, inbox, log), flush=True)
+                if sampler is not None:
+                    print("    " + _cpu_line(page, sampler, log, t0, out[kind][-1], kind, out))
+                if cpu and not (
+                    cold_at is not None and kind == "cold" and case_id == cold_cases[0]
+                ):
+                    tracer.send("Tracing.end")
+                    while not traced:
+                        page.wait_for_timeout(100)
+                    busy, split = main_thread_cpu(trace)
+                    out.setdefault(f"{kind}_main_cpu", []).append(busy)
+                    out.setdefault(f"{kind}_react_cpu", []).append(split.get("react", 0.0))
+                    print(
+                        f"    page's main thread CPU {busy:.3f} s from the Enter until settled "
+                        "and quiet 1 s (trace): "
+                        + ", ".join(
+                            f"{k} {v * 1000:.0f} ms"
+                            for k, v in sorted(split.items(), key=lambda kv: -kv[1])[:6]
+                        ),
+                        flush=True,
+                    )
                 if cdp is not None:
                     prof = cdp.send("Profiler.stop")["profile"]
                     print(
@@ -531,6 +701,8 @@ def measure(
                         flush=True,
                     )
         finally:
+            if sampler is not None:
+                sampler.close()
             browser.close()
     reached = [w for w in b.ahead_works(log) if any(f"of {c}/" in w["work"] for c in cold_cases)]
     print(f"cold cases analysed ahead: {reached or 'none'}", flush=True)
@@ -592,6 +764,20 @@ def main() -> int:
             med = statistics.median(m[name])
             shown = " ".join(f"{v:.2f}" for v in m[name])
             print(f"{name:<12} median {med:5.2f} s  {med / floor:5.2f}x floor   ({shown})")
+    for kind in ("cold", "next"):
+        if m.get(f"{kind}_server_cpu"):
+            print(
+                f"{kind:<12} per case, medians: server CPU "
+                f"{statistics.median(m[f'{kind}_server_cpu']):.2f} s, Chromium CPU "
+                f"{statistics.median(m[f'{kind}_chromium_cpu']):.2f} s, React commits "
+                f"{statistics.median(m[f'{kind}_commits']):.0f}"
+                + (
+                    f", the page's main thread {statistics.median(m[f'{kind}_main_cpu']):.3f} s"
+                    f" (React {statistics.median(m[f'{kind}_react_cpu']):.3f} s)"
+                    if m.get(f"{kind}_main_cpu")
+                    else ""
+                )
+            )
     print("load average", " ".join(f"{x:.1f}" for x in os.getloadavg()))
     return 0
 

@@ -52,3 +52,32 @@ def test_main_thread_cpu_counts_outer_tasks_and_splits_by_their_first_event(bp) 
     )
     with pytest.raises(ValueError, match="no task events"):
         bp.main_thread_cpu([_x("Layout", 0, 1, 1)])
+
+
+def test_commits_are_split_at_the_cuts(bp) -> None:
+    times = [0.5, 1.0, 1.2, 2.9, 3.0, 7.0]
+    assert bp.commits_split(times, [1.0, 2.0, 3.0, float("inf")]) == [2, 1, 2]
+    assert bp.commits_split([], [0.0, 1.0]) == [0]
+
+
+def test_cpu_between_two_instants_is_interpolated_and_summed_over_chromium(bp) -> None:
+    sampler = bp.CpuSampler(step_s=60.0)  # no sample of its own within the test
+    sampler.close()
+    sampler.samples[:] = [
+        (10.0, {"server": 1.0, "renderer": 2.0, "gpu": 0.5}),
+        (11.0, {"server": 1.5, "renderer": 2.2, "gpu": 0.5}),
+        (12.0, {"server": 1.5, "renderer": 3.2, "gpu": 0.7}),
+    ]
+    got = sampler.between(10.5, 12.0)
+    assert got["server"] == pytest.approx(0.25)
+    assert got["renderer"] == pytest.approx(1.1)
+    assert got["gpu"] == pytest.approx(0.2)
+    assert got["chromium"] == pytest.approx(1.3)  # every kind but the server
+    # Before the first sample or after the last: the nearest sample.
+    assert sampler.between(0.0, 99.0)["server"] == pytest.approx(0.5)
+
+
+def test_a_process_kind_is_none_for_a_process_that_is_neither(bp) -> None:
+    import os
+
+    assert bp._proc_kind(os.getpid()) is None  # pytest: neither the app nor Chromium
