@@ -47,8 +47,10 @@ def image_ui(index: DatasetIndex) -> ImageRecord:
     ids = [c.case_id for c in index.cases]
     # The case the reader was on, here or on another page (pages.state), else the first.
     shown = state.current_case(ids) or ids[0]
-    if st.session_state.get(CASE_WIDGET) != shown:
-        st.session_state[CASE_WIDGET] = shown
+    # On every run (as Browse's case table): a value set through the session goes into the
+    # picker's element, so setting it only when it differed sent a new element on the run
+    # after (the first save after a page switch), which the browser drew again.
+    st.session_state[CASE_WIDGET] = shown
     c1, c2, c3 = st.columns([3, 1, 1])
     case_id = c1.selectbox("Case", ids, key=CASE_WIDGET, on_change=case_picked)
     state.show_case(case_id)

@@ -58,9 +58,14 @@ def flash(kind: str, text: str) -> None:
 
 
 def show_flash() -> None:
+    """The flashed message, in a place of its own drawn on every run (empty without one):
+    a message that came and went moved every element under it one place down and back,
+    and the browser drew each of them again (a save's run: the caption, the save buttons,
+    the marks, the comment, the expanders, besides what the save changed)."""
     kind, text = st.session_state.pop(FLASH, (None, None))
+    place = st.empty()
     if kind:
-        getattr(st, kind)(text)
+        getattr(place, kind)(text)
 
 
 def tell(outcome: Feedback | SaveResult) -> None:

@@ -158,9 +158,12 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
     st.session_state[CASE_KEY] = case_id
     inside = case_id in ids
     pos = ids.index(case_id) if inside else -1
-    current = st.session_state.get(TABLE_KEY)
-    if current is None or list(current["selection"]["rows"]) != ([pos] if inside else []):
-        st.session_state[TABLE_KEY] = _ticked([pos] if inside else [])
+    # Set on every run, not only when it differs: a widget state set through the session
+    # goes into the table's element, so a run that set it and the next that did not sent
+    # two different elements for one table, and the browser drew the grid again on the run
+    # after every case switch (the display toggle's). The same state each run: the same
+    # element, which the browser keeps as it is.
+    st.session_state[TABLE_KEY] = _ticked([pos] if inside else [])
     st.session_state[SHOWN_KEY] = ids
 
     common.dataframe(

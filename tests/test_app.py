@@ -559,3 +559,19 @@ def test_a_one_round_collection_is_not_warned_of_missing_priors(app_env, monkeyp
     assert not any("prior" in w for w in warned), warned
     assert "L MLO recent: this case has no such image." in warned  # the side, as its panel
     assert _viewer_panels(at) == 1
+
+
+def test_browses_case_table_is_the_same_element_on_the_run_after_a_case_switch(app_env):
+    """The browser keeps an element whose message is the one it had (Streamlit compares
+    their hashes) and draws one that differs again: the case table (a data grid) must not
+    differ on a run that changes nothing of it. Its selection, set through the session on
+    the run of a case switch only, went into that run's table and not the next one's, so
+    the grid was drawn again on the run after every switch (the display toggle's: issue
+    15)."""
+    at = _run("pages/browse.py")
+    at.button(key="browse_next").click().run()
+    switched = at.dataframe[0].proto
+    at.toggle(key="browse_invert").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert json.loads(at.dataframe[0].proto.selection_state)["selection"]["rows"] == [1]
+    assert at.dataframe[0].proto == switched

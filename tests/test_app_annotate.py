@@ -637,3 +637,64 @@ def test_annotate_after_browse_sends_no_pixels_of_its_case(app_env, monkeypatch)
     assert len(ids) == 2 and set(ids) <= browse, (ids, sorted(browse))
     mine = [ids for key, ids in drawn[before:] if key == "annotate_viewer"]
     assert mine and not any(mine), f"Annotate sent pixels again: {mine}"
+
+
+def _path(at: AppTest, key: str) -> tuple[int, ...]:
+    """Where the widget ``key`` is in the page (its block indices from the root): the
+    place its element is sent to, and the place the browser compares it at."""
+
+    def walk(node: object, path: tuple[int, ...]) -> tuple[int, ...] | None:
+        if getattr(getattr(node, "proto", None), "id", "").endswith(f"-{key}") or (
+            getattr(node, "key", None) == key
+        ):
+            return path
+        for i, child in getattr(node, "children", {}).items():
+            found = walk(child, (*path, i))
+            if found is not None:
+                return found
+        return None
+
+    found = walk(at._tree, ())
+    assert found is not None, f"no widget {key!r} on the page"
+    return found
+
+
+def _flashing_page() -> None:
+    import streamlit as st
+
+    from pages.annotate_shared import flash, show_flash
+
+    if st.button("Save", key="save"):
+        flash("success", "Saved as version 1.")
+    show_flash()
+    st.caption("Under the message")
+    st.button("Undo", key="undo")
+
+
+def test_a_saves_message_moves_nothing_under_it(app_env):
+    """The browser compares each element a run sends with the one at the same place and
+    draws again those that differ: a save's message ("Saved as version 1.") put in the
+    page above Annotate's save buttons, marks and expanders moved each of them one place
+    down (and back on the next run), so a save's run drew them all again (issue 15). The
+    message has a place of its own on every run."""
+    at = AppTest.from_function(_flashing_page, default_timeout=30).run()
+    before = _path(at, "undo")
+    at.button(key="save").click().run()
+    assert [s.value for s in at.success] == ["Saved as version 1."]
+    assert _path(at, "undo") == before
+    at.run()  # the message gone
+    assert not at.success and _path(at, "undo") == before
+
+
+def test_annotates_case_picker_is_the_same_element_on_the_run_after_a_page_switch(app_env):
+    """The case picker's value, set through the session only when it differed from the
+    reader's case (the first run after a page switch), went into that run's element and
+    not the next one's: the run after a return to Annotate (the first save) sent the picker
+    again, and the browser drew it again (issue 15). Set on every run: one element."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/annotate.py").run()
+    first = at.selectbox(key="annotate_case").proto
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="annotate_case").proto == first
