@@ -35,7 +35,9 @@ from mcalc.viewer import ImageView, preview_breast, preview_values
 __all__ = [
     "panel_label",
     "round_label",
+    "slot_name",
     "missing_image",
+    "unreadable_image",
     "image_name",
     "image_names",
     "row_names",
@@ -91,18 +93,39 @@ def panel_label(case: CaseRecord, view: str, tp: str) -> str:
     return f"{side} {view} {round_label(case, tp)}"
 
 
+def slot_name(case: CaseRecord, view: str, tp: str) -> str:
+    """An image of ``case`` named in a sentence as its panel is (:func:`panel_label`),
+    without the ``?`` of an unknown side.
+
+    >>> slot_name(CaseRecord("c", "p", (), laterality="R"), "CC", "prior")
+    'R CC prior'
+    >>> slot_name(CaseRecord("c", "p", ()), "MLO", "recent")
+    'MLO recent'
+    """
+    sided = case.laterality in ("L", "R")
+    return panel_label(case, view, tp) if sided else f"{view} {round_label(case, tp)}"
+
+
 def missing_image(case: CaseRecord, view: str, tp: str) -> str:
     """What a page says where ``case`` has no image of ``view`` and round ``tp``: named as
-    its panel would be (:func:`panel_label`), without the ``?`` of an unknown side.
+    its panel would be (:func:`slot_name`).
 
     >>> missing_image(CaseRecord("c", "p", (), laterality="R"), "CC", "prior")
     'R CC prior: this case has no such image.'
     >>> missing_image(CaseRecord("c", "p", ()), "MLO", "recent")
     'MLO recent: this case has no such image.'
     """
-    sided = case.laterality in ("L", "R")
-    label = panel_label(case, view, tp) if sided else f"{view} {round_label(case, tp)}"
-    return f"{label}: this case has no such image."
+    return f"{slot_name(case, view, tp)}: this case has no such image."
+
+
+def unreadable_image(case: CaseRecord, view: str, tp: str, reason: object) -> str:
+    """What a page says where ``case``'s image of ``view`` and round ``tp`` cannot be read
+    (``reason``: the error, which names the file): named as its panel would be.
+
+    >>> unreadable_image(CaseRecord("c", "p", (), laterality="L"), "CC", "prior", "x.dcm: bad")
+    'L CC prior: x.dcm: bad'
+    """
+    return f"{slot_name(case, view, tp)}: {reason}"
 
 
 def image_name(case: CaseRecord, view: str, tp: str) -> str:
