@@ -11,7 +11,7 @@ import pytest
 
 from mcalc.dataset.memo import per_index
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
-from mcalc.present.image_pick import Narrowed, image_choices, narrow
+from mcalc.present.image_pick import SEARCHES_KEPT, Narrowed, image_choices, narrow
 
 
 def big_index(n_cases: int, root: Path = Path(".")) -> DatasetIndex:
@@ -132,3 +132,15 @@ def test_narrow_refuses_a_limit_below_one():
 
 def test_note_of_one_image():
     assert Narrowed(("a",), 1, 9).note() == "Showing the 1 image of 9 matching the filter."
+
+
+def test_a_search_is_read_once_and_few_are_kept():
+    """A search read every name again on each rerun (~10 ms for 20,000 images)."""
+    choices = image_choices(big_index(100))
+    first = narrow(choices, "case-0001 cc", without={"case-00012/CC_prior"})
+    assert first.matched == 19 and "case-00012/CC_prior" not in first.options
+    hits = choices.matching((" case", " 0001", " cc"))
+    assert choices.matching((" case", " 0001", " cc")) is hits and len(hits) == 20
+    for i in range(SEARCHES_KEPT + 5):
+        narrow(choices, f"case-{i:05d}")
+    assert len(choices._searches) == SEARCHES_KEPT
