@@ -124,7 +124,7 @@ def image_ui(
     text = f1.text_input(
         "Find an image",
         key=FIND_KEY,
-        placeholder="case, side, view, round, year",
+        placeholder="case, side, view, round",
         persist_state="session",
     )
     show = f2.selectbox(
