@@ -17,11 +17,12 @@ from mcalc.explain.results import model_key
 from mcalc.jobs.batch import batch_root, run_name
 from mcalc.models.registry import list_models
 from mcalc.store.audit import AuditStore
-from tests.app_pages import open_page
+from tests.app_pages import choices_after_another_page, open_page
 
 pytestmark = pytest.mark.slow  # AppTest runs of the app's frame
 
 PAGE = "pages/audit.py"
+FIND = "audit_image_find"
 
 
 def test_audit_shows_and_prefills_a_batch_runs_score_and_says_when_there_is_none(app_env):
@@ -165,3 +166,8 @@ def test_audit_narrows_a_large_collection_before_the_pick(app_env, monkeypatch):
     at.selectbox(key="audit_image").set_value("case-00250/CC_prior").run()
     at.selectbox(key="audit_image_show").set_value("audited").run()
     assert at.selectbox(key="audit_image").options[1:] == [o for o in left if "MLO recent" in o]
+    # The words and the filter stay while the reader looks at another page.
+    kept = choices_after_another_page(
+        at, PAGE, [("text_input", FIND, "case-00251"), ("selectbox", "audit_image_show", "all")]
+    )
+    assert kept == {FIND: "case-00251", "audit_image_show": "all"}
