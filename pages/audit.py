@@ -17,7 +17,7 @@ from mcalc.batch.table import RESULTS_PARQUET
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError, ModelError
-from mcalc.explain.known_results import KnownResult, batch_scores, predict_score
+from mcalc.explain.known_results import KnownResult, batch_scores, predict_score, predict_scored
 from mcalc.explain.results import model_key
 from mcalc.explain.runs import results_cache, shared_analyses
 from mcalc.jobs.batch import model_run_folders
@@ -84,7 +84,7 @@ SHOW = {
     "all": "All images",
     "unaudited": "Not yet audited by me",
     "audited": "Audited by me",
-    "scored": "Scored in a batch run",
+    "scored": "Scored by the model",
 }
 
 
@@ -92,10 +92,13 @@ def status_sets(
     show: str, reader: str, model: str, card: ModelCard | None
 ) -> tuple[set[str] | None, set[str]]:
     """The images ``show`` keeps (``None``: all) and those it leaves out: the reader's
-    verdicts on ``model`` (read only for the filters that need them), or the images a
-    batch run of the model scored."""
+    verdicts on ``model`` (read only for the filters that need them), or the images the
+    model scored (a batch run, or Predict on this server: :func:`known_result`'s sources)."""
     if show == "scored":
-        return (set(_batch_results(card)) if card is not None else set()), set()
+        if card is None:
+            return set(), set()
+        shared = shared_analyses(results_cache(common.settings().cache_dir / "predict"))
+        return set(_batch_results(card)) | predict_scored(shared, model_key(card)), set()
     if show not in ("audited", "unaudited"):
         return None, set()
     try:

@@ -16,6 +16,7 @@ from mcalc.dataset import open_dataset
 from mcalc.explain.results import model_key
 from mcalc.jobs.batch import batch_root, run_name
 from mcalc.models.registry import list_models
+from mcalc.present.reading import image_names
 from mcalc.store.audit import AuditStore
 from tests.app_pages import choices_after_another_page, open_page
 
@@ -171,3 +172,24 @@ def test_audit_narrows_a_large_collection_before_the_pick(app_env, monkeypatch):
         at, PAGE, [("text_input", FIND, "case-00251"), ("selectbox", "audit_image_show", "all")]
     )
     assert kept == {FIND: "case-00251", "audit_image_show": "all"}
+
+
+def test_audit_shows_only_the_images_the_model_scored(app_env):
+    """*Show: Scored by the model*: the images a batch run of the model scored (the
+    image open on top when it is not one of them)."""
+    card = next(c for c in list_models(get_settings().models_dir).models if c.id == "demo-custom")
+    scored = ["suspicious-1/CC_prior", "suspicious-1/MLO_recent"]
+    rows = [{"image_key": k, "score": 0.5, "predicted": "calcification",
+             "model_key": model_key(card), "settings": "{}",
+             "finished_at": "2026-12-05T10:00:00+00:00"} for k in scored]  # fmt: skip
+    write_results(batch_root(get_settings()) / run_name("demo-custom", app_env), to_table(rows))
+    at = open_page(PAGE, 60)
+    at.text_input(key="audit_reader_input").input("Dr. Test").run()
+    at.selectbox(key="audit_model").set_value("demo-custom").run()
+    at.selectbox(key="audit_image").set_value(scored[1]).run()
+    at.selectbox(key="audit_image_show").set_value("scored").run()
+    assert not at.exception, [e.value for e in at.exception]
+    picker = at.selectbox(key="audit_image")
+    names = image_names(open_dataset(app_env))
+    assert picker.options == [names[k] for k in scored] and picker.value == scored[1]
+    assert "Showing all 2 images of " in " ".join(c.value for c in at.caption)
