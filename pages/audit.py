@@ -15,15 +15,16 @@ import streamlit as st
 
 from mcalc.batch.table import RESULTS_PARQUET
 from mcalc.config import TIMEPOINTS, VIEWS
-from mcalc.dataset.records import DatasetIndex, ImageRecord
+from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError, ModelError
-from mcalc.explain.known_results import KnownResult, batch_scores, predict_score
+from mcalc.explain.known_results import KnownResult, batch_scores, predict_score, predict_scored
 from mcalc.explain.results import model_key
 from mcalc.explain.runs import results_cache, shared_analyses
 from mcalc.jobs.batch import model_run_folders
 from mcalc.models.card import ModelCard
 from mcalc.models.card_text import card_from_summary
 from mcalc.models.registry import list_models
+from mcalc.present.image_pick import ImageChoices, image_choices, narrow
 from mcalc.present.reading import image_names
 from mcalc.store import StoreError
 from mcalc.store.audit import AuditStore, audit_table, record_verdict
@@ -35,6 +36,8 @@ common.frame()
 
 OTHER = "another model (type its id)"
 IMAGE_KEY = "audit_image"
+FIND_KEY = "audit_image_find"  # words narrowing the image picker
+SHOW_KEY = "audit_image_show"  # the picker's filter by the reader's audit (SHOW)
 SAVED_FOR_KEY = "audit_saved_for"  # the image of the verdict the form last saved
 SCORE_KEY = "audit_score_input"
 #: (model, image, score) the score field was last filled with from a computed result.
@@ -58,10 +61,9 @@ def model_cards(models_dir: str) -> dict[str, ModelCard]:
         return {}
 
 
-def _in_case(index: DatasetIndex, case_id: str, like: ImageRecord | None) -> ImageRecord:
-    """The image of ``case_id`` to open: the view and exam of ``like`` (the image the
-    reader had picked) when the case has it, else the recent first view, else its first."""
-    case = index.case(case_id)
+def _in_case(case: CaseRecord, like: ImageRecord | None) -> ImageRecord:
+    """The image of ``case`` to open: the view and exam of ``like`` (the image the reader
+    had picked) when the case has it, else the recent first view, else its first."""
     for view, exam in (
         (like.view, like.timepoint) if like is not None else (VIEWS[0], TIMEPOINTS[-1]),
         (VIEWS[0], TIMEPOINTS[-1]),
@@ -72,31 +74,81 @@ def _in_case(index: DatasetIndex, case_id: str, like: ImageRecord | None) -> Ima
     return case.images[0]
 
 
-def _image_picked(case_of: dict[str, str]) -> None:
+def _image_picked(choices: ImageChoices) -> None:
     """The reader picked an image here: its case becomes theirs on every page."""
-    state.show_case(case_of[st.session_state[IMAGE_KEY]])
+    state.show_case(choices.case_of(st.session_state[IMAGE_KEY]))
 
 
-def image_ui(where: Any, index: DatasetIndex, names: Mapping[str, str]) -> ImageRecord:
+#: The picker's filter by the reader's audit of the model (:func:`status_sets`).
+SHOW = {
+    "all": "All images",
+    "unaudited": "Not yet audited by me",
+    "audited": "Audited by me",
+    "scored": "Scored by the model",
+}
+
+
+def status_sets(
+    show: str, reader: str, model: str, card: ModelCard | None
+) -> tuple[set[str] | None, set[str]]:
+    """The images ``show`` keeps (``None``: all) and those it leaves out: the reader's
+    verdicts on ``model`` (read only for the filters that need them), or the images the
+    model scored (a batch run, or Predict on this server: :func:`known_result`'s sources)."""
+    if show == "scored":
+        if card is None:
+            return set(), set()
+        shared = shared_analyses(results_cache(common.settings().cache_dir / "predict"))
+        return set(_batch_results(card)) | predict_scored(shared, model_key(card)), set()
+    if show not in ("audited", "unaudited"):
+        return None, set()
+    try:
+        verdicts = AuditStore(common.settings().store_dir).verdicts(model)
+    except StoreError:
+        verdicts = []
+    mine = {v.image_key for v in verdicts if v.reader == reader}
+    return (mine, set()) if show == "audited" else (None, mine)
+
+
+def image_ui(
+    where: Any, index: DatasetIndex, reader: str, model: str, card: ModelCard | None
+) -> ImageRecord:
     """The image picker, on the reader's current case (pages.state): the case they were on
     in Browse, Predict or Annotate; a pick here is the case those pages open on. Images
-    are named by case, side, view, round and exam year (``names``)."""
-    recs = {r.key: r for r in index.images()}
-    picked = recs.get(st.session_state.get(IMAGE_KEY))
-    shown = state.current_case([c.case_id for c in index.cases])
+    are named by case, side, view, round and exam year; the reader narrows them by words
+    and by their audit of the model, and picks among at most
+    :data:`~mcalc.present.image_pick.PICK_LIMIT` (a collection holds ~20,000)."""
+    choices = image_choices(index)  # made once per index
+    picked = choices.records.get(st.session_state.get(IMAGE_KEY))
+    shown = state.current_case(choices.cases)
     if picked is None or (shown is not None and picked.case_id != shown):
-        st.session_state[IMAGE_KEY] = _in_case(index, shown or index.cases[0].case_id, picked).key
+        case = choices.cases[shown or index.cases[0].case_id]
+        st.session_state[IMAGE_KEY] = _in_case(case, picked).key
+    f1, f2 = where.columns(2)
+    text = f1.text_input(
+        "Find an image",
+        key=FIND_KEY,
+        placeholder="case, side, view, round",
+        persist_state="session",
+    )
+    show = f2.selectbox(
+        "Show", list(SHOW), format_func=SHOW.__getitem__, key=SHOW_KEY, persist_state="session"
+    )
+    within, without = status_sets(show, reader, model, card)
+    offer = narrow(choices, text, within=within, without=without, keep=st.session_state[IMAGE_KEY])
     image_key: str = where.selectbox(
         "Image",
-        list(recs),
-        format_func=lambda k: names.get(k, k),
+        offer.options,
+        format_func=lambda k: choices.names.get(k, k),
         key=IMAGE_KEY,
         persist_state="session",
         on_change=_image_picked,
-        args=({k: r.case_id for k, r in recs.items()},),
+        args=(choices,),
     )
-    state.show_case(recs[image_key].case_id)
-    return recs[image_key]
+    note = offer.note()
+    if note:
+        where.caption(note)
+    state.show_case(choices.case_of(image_key))
+    return choices.records[image_key]
 
 
 def fresh_form(image_key: str) -> None:
@@ -140,6 +192,14 @@ def _table_stamp(folder: Path) -> float:
         return 0.0
 
 
+def _batch_results(card: ModelCard) -> dict[str, KnownResult]:
+    """Every image's latest batch result of ``card``'s model (read once per table change)."""
+    runs = tuple(
+        (str(f), _table_stamp(f)) for f in model_run_folders(str(card.id), common.settings())
+    )
+    return _batch_index(model_key(card), runs) if runs else {}
+
+
 def known_result(card: ModelCard, image_key: str) -> KnownResult | None:
     """The model's score for the image computed before (Predict's analyses in this server,
     else the batch runs' tables); nothing is run. A rerun costs a stat of the batch root
@@ -152,8 +212,7 @@ def known_result(card: ModelCard, image_key: str) -> KnownResult | None:
     )
     if found is not None:
         return found
-    runs = tuple((str(f), _table_stamp(f)) for f in model_run_folders(str(card.id), settings))
-    return _batch_index(mkey, runs).get(image_key) if runs else None
+    return _batch_results(card).get(image_key)
 
 
 def known_score_ui(
@@ -201,7 +260,7 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
         default_model.default_ui(choice, model, "audit", where=c1, picker="audit_model")
     if model == OTHER:
         model = c1.text_input("Model id", key="audit_model_typed", persist_state="session").strip()
-    rec = image_ui(c2, index, names)
+    rec = image_ui(c2, index, reader, model, cards.get(model))
     image_key = rec.key
     name = names.get(image_key, image_key)
     thumbnail_ui(c_image, rec, name)

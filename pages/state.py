@@ -7,7 +7,7 @@ disagree about a key. Values are plain (ids, paths), never library objects.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import streamlit as st
 
@@ -84,8 +84,9 @@ def keep_data_in_url(path: str, default: str) -> None:
         st.query_params[DATA_PARAM] = path
 
 
-def current_case(case_ids: list[str] | tuple[str, ...]) -> str | None:
-    """The reader's current case when it is among ``case_ids``; else ``None``."""
+def current_case(case_ids: Collection[str]) -> str | None:
+    """The reader's current case when it is among ``case_ids`` (a set or mapping of a
+    large index's ids answers at once); else ``None``."""
     case_id = st.session_state.get(CASE_KEY)
     return case_id if isinstance(case_id, str) and case_id in case_ids else None
 

@@ -6,19 +6,24 @@ from __future__ import annotations
 import json
 import os
 import time
+from dataclasses import replace
 
 import pytest
 
 from mcalc.batch.table import to_table, write_results
 from mcalc.config import get_settings
+from mcalc.dataset import open_dataset
 from mcalc.explain.results import model_key
 from mcalc.jobs.batch import batch_root, run_name
 from mcalc.models.registry import list_models
-from tests.app_pages import open_page
+from mcalc.present.reading import image_names
+from mcalc.store.audit import AuditStore
+from tests.app_pages import choices_after_another_page, open_page
 
 pytestmark = pytest.mark.slow  # AppTest runs of the app's frame
 
 PAGE = "pages/audit.py"
+FIND = "audit_image_find"
 
 
 def test_audit_shows_and_prefills_a_batch_runs_score_and_says_when_there_is_none(app_env):
@@ -101,3 +106,90 @@ def test_audit_shows_a_new_or_changed_batch_run_at_once(app_env):
     write_results(root / first, to_table([row(0.25, "2026-12-05T12:00:00+00:00")]))
     at.run()
     assert f"score 0.250 (calcification), from batch run `{first}`" in said()
+
+
+def _large_index(root, n_cases: int):  # type: ignore[no-untyped-def]
+    """``root``'s dataset with one of its 4-image cases repeated ``n_cases`` times (real
+    files, so the thumbnail reads one)."""
+    small = open_dataset(root)
+    model = next(c for c in small.cases if len(c.images) == 4)
+    cases = tuple(
+        replace(
+            model,
+            case_id=f"case-{i:05d}",
+            images=tuple(replace(r, case_id=f"case-{i:05d}") for r in model.images),
+        )
+        for i in range(n_cases)
+    )
+    return replace(small, cases=cases)
+
+
+def test_audit_narrows_a_large_collection_before_the_pick(app_env, monkeypatch):
+    """Audit offered every image of the collection in one picker (20,000 options, 640 kB a
+    rerun to the browser): now at most 200, narrowed by words and by the reader's audit of
+    the model, with a note saying so; the picked image's key is what is kept and saved."""
+    from pages import common
+
+    index = _large_index(app_env, 300)  # 1,200 images
+    monkeypatch.setattr(common, "current_index", lambda: index)
+    at = open_page(PAGE, 60)
+    at.text_input(key="audit_reader_input").input("Dr. Test").run()
+    picker = at.selectbox(key="audit_image")
+    assert len(picker.options) == 200 and picker.value == "case-00000/CC_recent"
+    captions = [c.value for c in at.caption]
+    assert "Showing 200 of 1,200 matching images: type to narrow." in captions
+
+    at.text_input(key="audit_image_find").input("case-00250 mlo").run()
+    side = index.cases[0].laterality
+    names = [f"case-00250 · {side} MLO {tp}" for tp in ("prior", "recent")]
+    opened = at.selectbox(key="audit_image")
+    assert opened.value == "case-00000/CC_recent"  # the image open stays, on top
+    assert [o.split(" 20")[0] for o in opened.options[1:]] == names  # less the year
+    opened.set_value("case-00250/MLO_recent").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["browse_case_id"] == "case-00250"  # the case, for every page
+    assert len(at.selectbox(key="audit_image").options) == 2  # all it matches, no other
+
+    at.selectbox(key="audit_model").select("another model (type its id)").run()
+    at.text_input(key="audit_model_typed").input("cnn-1").run()
+    at.radio(key="audit_verdict").set_value("agree").run()
+    at.button(key="audit_save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (saved,) = AuditStore(get_settings().store_dir).verdicts("cnn-1")
+    assert saved.image_key == "case-00250/MLO_recent"  # the key, not the words
+
+    at.text_input(key="audit_image_find").input("case-00250").run()
+    at.selectbox(key="audit_image_show").set_value("unaudited").run()
+    left = at.selectbox(key="audit_image").options
+    assert len(left) == 4 and left[0].startswith("case-00250 · ") and "MLO recent" in left[0]
+    # The open image (audited) on top, then the case's three others.
+    assert sum("MLO recent" in o for o in left) == 1
+    at.selectbox(key="audit_image").set_value("case-00250/CC_prior").run()
+    at.selectbox(key="audit_image_show").set_value("audited").run()
+    assert at.selectbox(key="audit_image").options[1:] == [o for o in left if "MLO recent" in o]
+    # The words and the filter stay while the reader looks at another page.
+    kept = choices_after_another_page(
+        at, PAGE, [("text_input", FIND, "case-00251"), ("selectbox", "audit_image_show", "all")]
+    )
+    assert kept == {FIND: "case-00251", "audit_image_show": "all"}
+
+
+def test_audit_shows_only_the_images_the_model_scored(app_env):
+    """*Show: Scored by the model*: the images a batch run of the model scored (the
+    image open on top when it is not one of them)."""
+    card = next(c for c in list_models(get_settings().models_dir).models if c.id == "demo-custom")
+    scored = ["suspicious-1/CC_prior", "suspicious-1/MLO_recent"]
+    rows = [{"image_key": k, "score": 0.5, "predicted": "calcification",
+             "model_key": model_key(card), "settings": "{}",
+             "finished_at": "2026-12-05T10:00:00+00:00"} for k in scored]  # fmt: skip
+    write_results(batch_root(get_settings()) / run_name("demo-custom", app_env), to_table(rows))
+    at = open_page(PAGE, 60)
+    at.text_input(key="audit_reader_input").input("Dr. Test").run()
+    at.selectbox(key="audit_model").set_value("demo-custom").run()
+    at.selectbox(key="audit_image").set_value(scored[1]).run()
+    at.selectbox(key="audit_image_show").set_value("scored").run()
+    assert not at.exception, [e.value for e in at.exception]
+    picker = at.selectbox(key="audit_image")
+    names = image_names(open_dataset(app_env))
+    assert picker.options == [names[k] for k in scored] and picker.value == scored[1]
+    assert "Showing all 2 images of " in " ".join(c.value for c in at.caption)

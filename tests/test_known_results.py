@@ -6,7 +6,7 @@ import json
 import types
 
 from mcalc.batch.table import to_table, write_results
-from mcalc.explain.known_results import batch_scores, predict_score
+from mcalc.explain.known_results import batch_scores, predict_score, predict_scored
 from mcalc.explain.runs import SharedAnalyses
 from mcalc.explain.scoring import DecisionThreshold
 from mcalc.explain.service import AnalysisSettings, CamSettings, CaseAnalysis
@@ -77,3 +77,14 @@ def test_predict_score_reads_this_models_newest_kept_analysis_only():
     assert predict_score(None, "m@1", "c1/CC_recent") is None
     # Looking does not make an analysis more recent (the LRU's order is the pages').
     assert next(k for k, _ in shared.items()) == "m@1|c1/CC_recent|old"
+
+
+def test_predict_scored_lists_the_images_this_model_scored():
+    """Audit's "Scored by the model" filter: the images of Predict's kept analyses too."""
+    shared = SharedAnalyses(max_bytes=1 << 20)
+    assert predict_scored(shared, "m@1") == set() == predict_scored(None, "m@1")
+    shared.put("m@1|c1/CC_recent|a", _case("c1/CC_recent", 0.3, None))
+    shared.put("m@2|c2/CC_recent|b", _case("c2/CC_recent", 0.9, None))
+    shared.put("m@10|c3/CC_recent|c", _case("c3/CC_recent", 0.9, None))
+    assert predict_scored(shared, "m@1") == {"c1/CC_recent"}
+    assert all(predict_score(shared, "m@1", k) for k in predict_scored(shared, "m@1"))

@@ -94,7 +94,11 @@ def test_missing_and_unreadable_images_are_problems_not_errors(tiny_demo, tmp_pa
     # The missing image named as its panel would be: side, view, round (and exam year).
     missing = f"{panel_label(odd, 'MLO', 'recent')}: this case has no such image."
     assert missing.startswith(f"{odd.laterality} MLO recent")
-    assert problems[0].startswith("CC prior: ") and missing in problems
+    assert missing in problems
+    # The unreadable image too (it read "CC prior: <file>: <reason>": no side).
+    unreadable = f"{panel_label(odd, 'CC', 'prior')}: {broken}"
+    assert unreadable.startswith(f"{odd.laterality} CC prior")
+    assert problems[0].startswith(unreadable), problems[0]
 
 
 def test_payload_sends_each_image_once_and_the_next_case_when_ready(tiny_demo, tmp_path):

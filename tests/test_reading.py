@@ -18,6 +18,7 @@ from mcalc.present.reading import (
     missing_image,
     panel_label,
     row_names,
+    unreadable_image,
 )
 from tests.viewer_fixtures import tiny_view
 
@@ -72,6 +73,17 @@ def test_a_missing_image_is_named_with_the_side_like_its_panel(laterality, avail
     breast side, though the case gives it and every panel label shows it."""
     case = CaseRecord("c", "p", (), laterality=laterality, available=available)
     assert missing_image(case, "CC", "prior") == expected
+
+
+@pytest.mark.parametrize(
+    ("laterality", "expected"),
+    [("L", "L CC prior 2015: a.dcm: not a DICOM"), (None, "CC prior 2015: a.dcm: not a DICOM")],
+)
+def test_an_unreadable_image_is_named_with_the_side_like_its_panel(laterality, expected):
+    """The viewer's problems said "CC prior: <file>: <reason>" for an image it could not
+    read: no breast side, unlike a missing image's and every panel's label."""
+    case = CaseRecord("c", "p", (), laterality=laterality, available="2015-2018")
+    assert unreadable_image(case, "CC", "prior", "a.dcm: not a DICOM") == expected
 
 
 def test_images_across_cases_are_named_by_case_and_panel_label(tmp_path):

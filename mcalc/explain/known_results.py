@@ -31,7 +31,7 @@ from mcalc.batch.table import old_score_rule, read_results
 from mcalc.explain.methods import method_name
 from mcalc.explain.runs import SharedAnalyses
 
-__all__ = ["KnownResult", "batch_scores", "predict_score", "settings_words"]
+__all__ = ["KnownResult", "batch_scores", "predict_score", "predict_scored", "settings_words"]
 
 
 @dataclass(frozen=True)
@@ -144,3 +144,16 @@ def predict_score(
                 source="Predict (an analysis kept by this server)",
             )
     return None
+
+
+def predict_scored(shared: SharedAnalyses | None, model_key: str) -> set[str]:
+    """The images Predict analysed with ``model_key`` in this server (those
+    :func:`predict_score` finds a score of); empty when ``shared`` is ``None``."""
+    if shared is None:
+        return set()
+    return {
+        result.key
+        for key, case in shared.items()
+        if key.startswith(f"{model_key}|")
+        for result in case.images
+    }

@@ -43,7 +43,13 @@ from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.lru import LRU
 from mcalc.present.pixels import SentPixels, encoded, is_encoded, pixel_id, pixel_payload
-from mcalc.present.reading import encode_pixels, missing_image, panel_label, reading_panel
+from mcalc.present.reading import (
+    encode_pixels,
+    missing_image,
+    panel_label,
+    reading_panel,
+    unreadable_image,
+)
 from mcalc.viewer import (
     DisplayOptions,
     ImageView,
@@ -260,12 +266,13 @@ def _entries(
 
     out: list[_Slot] = []
     problems: list[str] = []
+    named = case or CaseRecord("", "", (), laterality=laterality)  # side and exam years
     for view_name, tp, rec in slots:
         if rec is None:
-            problems.append(missing_image(case or CaseRecord("", "", ()), view_name, tp))
+            problems.append(missing_image(named, view_name, tp))
             continue
         if rec.key in errors:
-            problems.append(f"{view_name} {tp}: {errors[rec.key]}")
+            problems.append(unreadable_image(named, view_name, tp, errors[rec.key]))
             continue
         entry = _ENTRIES.get(keys[rec.key]) if rec.key in keys else None
         if entry is None:  # evicted by another session meanwhile: build it again

@@ -17,7 +17,6 @@ Example:
 from __future__ import annotations
 
 import base64
-import weakref
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -28,6 +27,7 @@ import pandas as pd
 from mcalc import imaging
 from mcalc.cache import ImageCache
 from mcalc.config import TIMEPOINTS
+from mcalc.dataset.memo import per_index
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.store.marks import ImageMarks
 from mcalc.viewer import ImageView, preview_breast, preview_values
@@ -35,7 +35,9 @@ from mcalc.viewer import ImageView, preview_breast, preview_values
 __all__ = [
     "panel_label",
     "round_label",
+    "slot_name",
     "missing_image",
+    "unreadable_image",
     "image_name",
     "image_names",
     "row_names",
@@ -91,18 +93,39 @@ def panel_label(case: CaseRecord, view: str, tp: str) -> str:
     return f"{side} {view} {round_label(case, tp)}"
 
 
+def slot_name(case: CaseRecord, view: str, tp: str) -> str:
+    """An image of ``case`` named in a sentence as its panel is (:func:`panel_label`),
+    without the ``?`` of an unknown side.
+
+    >>> slot_name(CaseRecord("c", "p", (), laterality="R"), "CC", "prior")
+    'R CC prior'
+    >>> slot_name(CaseRecord("c", "p", ()), "MLO", "recent")
+    'MLO recent'
+    """
+    sided = case.laterality in ("L", "R")
+    return panel_label(case, view, tp) if sided else f"{view} {round_label(case, tp)}"
+
+
 def missing_image(case: CaseRecord, view: str, tp: str) -> str:
     """What a page says where ``case`` has no image of ``view`` and round ``tp``: named as
-    its panel would be (:func:`panel_label`), without the ``?`` of an unknown side.
+    its panel would be (:func:`slot_name`).
 
     >>> missing_image(CaseRecord("c", "p", (), laterality="R"), "CC", "prior")
     'R CC prior: this case has no such image.'
     >>> missing_image(CaseRecord("c", "p", ()), "MLO", "recent")
     'MLO recent: this case has no such image.'
     """
-    sided = case.laterality in ("L", "R")
-    label = panel_label(case, view, tp) if sided else f"{view} {round_label(case, tp)}"
-    return f"{label}: this case has no such image."
+    return f"{slot_name(case, view, tp)}: this case has no such image."
+
+
+def unreadable_image(case: CaseRecord, view: str, tp: str, reason: object) -> str:
+    """What a page says where ``case``'s image of ``view`` and round ``tp`` cannot be read
+    (``reason``: the error, which names the file): named as its panel would be.
+
+    >>> unreadable_image(CaseRecord("c", "p", (), laterality="L"), "CC", "prior", "x.dcm: bad")
+    'L CC prior: x.dcm: bad'
+    """
+    return f"{slot_name(case, view, tp)}: {reason}"
 
 
 def image_name(case: CaseRecord, view: str, tp: str) -> str:
@@ -116,31 +139,21 @@ def image_name(case: CaseRecord, view: str, tp: str) -> str:
     return f"{case.case_id} · {panel_label(case, view, tp)}"
 
 
-#: :func:`image_names` per index object (``id`` -> a weak reference to it and its names):
-#: the pages' index is one cached object, so a rerun finds its names here instead of naming
-#: every image again; an entry goes with its index.
-_NAMES: dict[int, tuple[weakref.ref[DatasetIndex], Mapping[str, str]]] = {}
-
-
+@per_index
 def image_names(index: DatasetIndex) -> Mapping[str, str]:
     """Every image of ``index``: its key (``suspicious-1/CC_recent``) -> :func:`image_name`.
 
-    Built once per index object (by identity: a frozen index never changes; an equal one
-    built anew is named anew) and shared, hence read only.
+    Built once per index object (:func:`mcalc.dataset.memo.per_index`: the pages' index is
+    one cached object, so a rerun finds its names instead of naming every image again)
+    and shared, hence read only.
     """
-    key = id(index)
-    hit = _NAMES.get(key)
-    if hit is not None and hit[0]() is index:
-        return hit[1]
-    names = MappingProxyType(
+    return MappingProxyType(
         {
             rec.key: image_name(case, rec.view, rec.timepoint)
             for case in index.cases
             for rec in case.images
         }
     )
-    _NAMES[key] = (weakref.ref(index, lambda _ref: _NAMES.pop(key, None)), names)
-    return names
 
 
 def row_names(rows: pd.DataFrame, names: Mapping[str, str]) -> list[str]:
