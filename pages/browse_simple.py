@@ -10,7 +10,7 @@ import streamlit as st
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.errors import ImageReadError, McalcError
-from mcalc.present.reading import missing_image
+from mcalc.present.reading import missing_image, slot_name, unreadable_image
 from mcalc.present.reading_temporal import notes_beside_flag, registration_caption
 from mcalc.present.temporal_figures import MODES, READING, temporal_figure, tracked_rows
 from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
@@ -32,10 +32,10 @@ def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) 
         try:
             shown.append((tp, rec, cached_view(rec, opts, max_side, case.laterality)))
         except ImageReadError as exc:
-            st.error(f"{view} {tp}: {exc}")
+            st.error(unreadable_image(case, view, tp, exc))
     if not shown:
         return
-    titles = [f"{view} {tp} · {v.annotation_caption()}" for tp, _, v in shown]
+    titles = [f"{slot_name(case, view, tp)} · {v.annotation_caption()}" for tp, _, v in shown]
     fig = pair_figure(
         [v for _, _, v in shown], titles, show_marks=st.session_state.get("browse_marks", True)
     )
@@ -49,7 +49,7 @@ def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) 
     )
     for tp, _, v in shown:
         for note in v.notes:
-            st.caption(f"{view} {tp}: {note}")
+            st.caption(f"{slot_name(case, view, tp)}: {note}")
     box = selected_box(event)
     if box is None:
         st.caption(

@@ -200,6 +200,10 @@ def test_browse_draws_prior_and_recent_for_both_views(app_env):
         assert all(t["source"].startswith("data:image/jpeg;base64,") for t in images)
         titles = [a["text"] for a in fig["layout"]["annotations"]]
         assert any("prior" in t for t in titles) and any("recent" in t for t in titles)
+        # Named as the reading viewer's panels are (slot_name: side, view, round, year);
+        # they read "CC prior · ..." without the side.
+        named = [t for t in titles if " prior" in t or " recent" in t]
+        assert len(named) == 2 and all(t.split(" ")[0] in ("L", "R") for t in named), named
 
 
 def test_browse_next_button_changes_case(app_env):
