@@ -400,11 +400,13 @@ class AuditStore:
         return history[-1] if history else None
 
     def verdicts(self, model_id: str | None = None) -> list[AuditVerdict]:
-        """The current verdict of every (model, image, reader), optionally for one model."""
+        """The current verdict of every (model, image, reader), optionally for one model
+        (then only that model's folder is read: the store holds every model's verdicts)."""
         out = []
-        for record in self.records.records():
+        prefix = () if model_id is None else (model_id,)
+        for record in self.records.records(prefix=prefix):
             cur = record.current
-            if cur is None or (model_id is not None and record.parts[0] != model_id):
+            if cur is None:
                 continue
             try:
                 out.append(
