@@ -6,7 +6,7 @@ records a verdict on the result it shows itself (:func:`mcalc.store.audit.record
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -17,17 +17,17 @@ from mcalc.batch.table import RESULTS_PARQUET
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError, ModelError
-from mcalc.explain.known_results import KnownResult, batch_scores, predict_score, predict_scored
+from mcalc.explain.known_results import KnownResult, batch_scores, known_scores, predict_score
 from mcalc.explain.results import model_key
 from mcalc.explain.runs import results_cache, shared_analyses
 from mcalc.jobs.batch import model_run_folders
 from mcalc.models.card import ModelCard
 from mcalc.models.card_text import card_from_summary
 from mcalc.models.registry import list_models
-from mcalc.present.image_pick import ImageChoices, image_choices, narrow
+from mcalc.present.image_pick import ImageChoices, choices_of, image_choices, narrow
 from mcalc.present.reading import image_names
 from mcalc.store import StoreError
-from mcalc.store.audit import AuditStore, audit_table, record_verdict
+from mcalc.store.audit import AuditStore, AuditVerdict, audit_table, record_verdict
 from mcalc.store.exchange import ExportError, audit_csv
 from pages import common, default_model, reader_forms, state, views
 from pages.readers import reader_ui
@@ -90,23 +90,25 @@ SHOW = {
 
 def status_sets(
     show: str, reader: str, model: str, card: ModelCard | None
-) -> tuple[set[str] | None, set[str]]:
-    """The images ``show`` keeps (``None``: all) and those it leaves out: the reader's
-    verdicts on ``model`` (read only for the filters that need them), or the images the
-    model scored (a batch run, or Predict on this server: :func:`known_result`'s sources)."""
+) -> tuple[Collection[str] | None, set[str], Mapping[str, float] | None]:
+    """The images ``show`` keeps (``None``: all), those it leaves out, and the scores that
+    order them (``None``: the index's order): the reader's verdicts on ``model`` (read only
+    for the filters that need them), or the images the model scored, by score (a batch run,
+    or Predict on this server: :func:`known_result`'s sources)."""
     if show == "scored":
         if card is None:
-            return set(), set()
+            return set(), set(), None
         shared = shared_analyses(results_cache(common.settings().cache_dir / "predict"))
-        return set(_batch_results(card)) | predict_scored(shared, model_key(card)), set()
+        scores = known_scores(_batch_results(card), shared, model_key(card))
+        return scores, set(), scores
     if show not in ("audited", "unaudited"):
-        return None, set()
+        return None, set(), None
     try:
         verdicts = AuditStore(common.settings().store_dir).verdicts(model)
     except StoreError:
         verdicts = []
     mine = {v.image_key for v in verdicts if v.reader == reader}
-    return (mine, set()) if show == "audited" else (None, mine)
+    return (mine, set(), None) if show == "audited" else (None, mine, None)
 
 
 def image_ui(
@@ -133,8 +135,9 @@ def image_ui(
     show = f2.selectbox(
         "Show", list(SHOW), format_func=SHOW.__getitem__, key=SHOW_KEY, persist_state="session"
     )
-    within, without = status_sets(show, reader, model, card)
-    offer = narrow(choices, text, within=within, without=without, keep=st.session_state[IMAGE_KEY])
+    within, without, scores = status_sets(show, reader, model, card)
+    keep = st.session_state[IMAGE_KEY]
+    offer = narrow(choices, text, within=within, without=without, keep=keep, scores=scores)
     image_key: str = where.selectbox(
         "Image",
         offer.options,
@@ -335,6 +338,36 @@ def card_ui(model_id: str, recorded: str) -> None:
         st.caption(f"From {source}.")
 
 
+JUDGED_KEY = "audit_judged"  # the verdict shown (its image key and reader)
+JUDGED_FIND_KEY = "audit_judged_find"  # words narrowing the verdict picker
+
+
+def verdict_pick_ui(verdicts: list[AuditVerdict], names: Mapping[str, str]) -> AuditVerdict | None:
+    """The verdict picker: narrowed by words of the image's name and the reader's, at most
+    :data:`~mcalc.present.image_pick.PICK_LIMIT` of the model's verdicts offered (a store
+    may hold one per image and reader of a 20,000-image collection)."""
+    # One verdict per image and reader: the pick is named by those alone. A label that
+    # changed with each save (its time and version) stayed as it was in the browser
+    # (headless Chromium, 5 December 2026: v4 named beside v5's answers).
+    by_key = {f"{v.image_key}|{v.reader}": v for v in verdicts}
+    choices = choices_of(
+        {k: f"{names.get(v.image_key, v.image_key)} · {v.reader}" for k, v in by_key.items()}
+    )
+    if st.session_state.get(JUDGED_KEY) not in by_key:
+        st.session_state.pop(JUDGED_KEY, None)  # a verdict no longer in the store
+    text = st.text_input(
+        "Find a verdict", key=JUDGED_FIND_KEY, placeholder="case, side, view, reader"
+    )
+    offer = narrow(choices, text, keep=st.session_state.get(JUDGED_KEY), noun="verdict")
+    pick = st.selectbox(
+        "Verdict", offer.options, format_func=choices.names.__getitem__, key=JUDGED_KEY
+    )
+    note = offer.note()
+    if note:
+        st.caption(note)
+    return None if pick is None else by_key[pick]
+
+
 def judged_ui(model: str, names: Mapping[str, str]) -> None:
     """One verdict with the picture its reader judged (image and map as shown); images
     named by ``names`` (their key where the dataset in use has no such image)."""
@@ -343,14 +376,9 @@ def judged_ui(model: str, names: Mapping[str, str]) -> None:
     if not verdicts:
         return
     st.markdown("**What a verdict was about**")
-    # One verdict per image and reader: the pick is named by those alone. A label that
-    # changed with each save (its time and version) stayed as it was in the browser
-    # (headless Chromium, 5 December 2026: v4 named beside v5's answers).
-    labels = [f"{names.get(v.image_key, v.image_key)} · {v.reader}" for v in verdicts]
-    pick = st.selectbox(
-        "Verdict", range(len(verdicts)), format_func=labels.__getitem__, key="audit_judged"
-    )
-    v = verdicts[pick]
+    v = verdict_pick_ui(verdicts, names)
+    if v is None:
+        return
     name = names.get(v.image_key, v.image_key)
     c1, c2 = st.columns([2, 1])
     picture = store.snapshot_path(v)

@@ -193,3 +193,64 @@ def test_audit_shows_only_the_images_the_model_scored(app_env):
     names = image_names(open_dataset(app_env))
     assert picker.options == [names[k] for k in scored] and picker.value == scored[1]
     assert "Showing all 2 images of " in " ".join(c.value for c in at.caption)
+
+
+def test_audit_offers_the_models_scored_images_highest_score_first(app_env):
+    """*Show: Scored by the model* listed the images in the index's order: an auditor
+    checks the highest scores first. The note says the order."""
+    card = next(c for c in list_models(get_settings().models_dir).models if c.id == "demo-custom")
+    names = image_names(open_dataset(app_env))
+    scored = {"normal-1/CC_prior": 0.2, "suspicious-1/CC_prior": 0.9,
+              "suspicious-1/MLO_recent": 0.5}  # fmt: skip
+    rows = [{"image_key": k, "score": s, "predicted": "calcification",
+             "model_key": model_key(card), "settings": "{}",
+             "finished_at": "2026-12-05T10:00:00+00:00"} for k, s in scored.items()]  # fmt: skip
+    write_results(batch_root(get_settings()) / run_name("demo-custom", app_env), to_table(rows))
+    at = open_page(PAGE, 60)
+    at.text_input(key="audit_reader_input").input("Dr. Test").run()
+    at.selectbox(key="audit_model").set_value("demo-custom").run()
+    at.selectbox(key="audit_image").set_value("suspicious-1/MLO_recent").run()
+    at.selectbox(key="audit_image_show").set_value("scored").run()
+    assert not at.exception, [e.value for e in at.exception]
+    picker = at.selectbox(key="audit_image")
+    best_first = ["suspicious-1/CC_prior", "suspicious-1/MLO_recent", "normal-1/CC_prior"]
+    assert picker.options == [names[k] for k in best_first]
+    assert picker.value == "suspicious-1/MLO_recent"  # the image open stays picked
+    total = len(names)
+    assert f"Showing all 3 images of {total} matching the filter, highest score first." in [
+        c.value for c in at.caption
+    ]
+    # The image open, not scored, stays on top; the scored follow, best first.
+    at.selectbox(key="audit_image_show").set_value("all").run()
+    at.selectbox(key="audit_image").set_value("normal-1/MLO_recent").run()
+    at.selectbox(key="audit_image_show").set_value("scored").run()
+    assert at.selectbox(key="audit_image").options == [
+        names[k] for k in ["normal-1/MLO_recent", *best_first]
+    ]
+
+
+def test_audit_narrows_the_verdicts_of_a_model_before_the_pick(app_env):
+    """*What a verdict was about* offered every verdict of the model in one picker: now at
+    most 200, narrowed by words of the image's name and the reader's, with a note."""
+    from mcalc.store.audit import record_verdict
+
+    for i in range(110):
+        for reader in ("Ann", "Bob"):
+            record_verdict(get_settings(), model_id="cnn-1", image_key=f"case-{i:05d}/CC_recent",
+                           reader=reader, agree=bool(i % 2))  # fmt: skip
+    at = open_page(PAGE, 60)
+    at.selectbox(key="audit_table_model").set_value("cnn-1").run()
+    picker = at.selectbox(key="audit_judged")
+    assert len(picker.options) == 200 and picker.options[0] == "case-00000/CC_recent · Ann"
+    captions = [c.value for c in at.caption]
+    assert "Showing 200 of 220 matching verdicts: type to narrow." in captions
+    at.text_input(key="audit_judged_find").input("case-00105 bob").run()
+    assert not at.exception, [e.value for e in at.exception]
+    picker = at.selectbox(key="audit_judged")
+    # The verdict open stays on top (its words beside it), then the one matching.
+    assert picker.options == ["case-00000/CC_recent · Ann", "case-00105/CC_recent · Bob"]
+    picker.set_value("case-00105/CC_recent|Bob").run()
+    assert any(c.value.endswith("by Bob") for c in at.caption)
+    assert "**agree** with score n/a" in " ".join(m.value for m in at.markdown)
+    assert at.selectbox(key="audit_judged").options == ["case-00105/CC_recent · Bob"]
+    assert "Showing the 1 verdict of 220 matching the filter." in [c.value for c in at.caption]

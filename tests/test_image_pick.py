@@ -11,7 +11,13 @@ import pytest
 
 from mcalc.dataset.memo import per_index
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
-from mcalc.present.image_pick import SEARCHES_KEPT, Narrowed, image_choices, narrow
+from mcalc.present.image_pick import (
+    SEARCHES_KEPT,
+    Narrowed,
+    choices_of,
+    image_choices,
+    narrow,
+)
 
 
 def big_index(n_cases: int, root: Path = Path(".")) -> DatasetIndex:
@@ -144,3 +150,75 @@ def test_a_search_is_read_once_and_few_are_kept():
     for i in range(SEARCHES_KEPT + 5):
         narrow(choices, f"case-{i:05d}")
     assert len(choices._searches) == SEARCHES_KEPT
+
+
+def test_scores_order_the_offer_highest_first_with_the_unscored_after():
+    """Audit's *Scored by the model* listed the images in the index's order: an auditor
+    checks the highest scores first. Equal scores keep the index's order; NaN is none."""
+    choices = image_choices(big_index(3))  # 12 images
+    scores = {
+        "case-00000/CC_prior": 0.2,
+        "case-00001/MLO_recent": 0.9,
+        "case-00002/CC_recent": 0.5,
+        "case-00000/MLO_prior": 0.5,
+        "case-00002/MLO_prior": float("nan"),
+    }
+    offer = narrow(choices, within=scores, scores=scores)
+    assert offer.options == (
+        "case-00001/MLO_recent",
+        "case-00000/MLO_prior",
+        "case-00002/CC_recent",
+        "case-00000/CC_prior",
+        "case-00002/MLO_prior",
+    )
+    assert offer.note() == "Showing all 5 images of 12 matching the filter, highest score first."
+    # Words and the left out narrow first; the image open outside stays on top.
+    offer = narrow(
+        choices, "cc", within=scores, without={"case-00002/CC_recent"},
+        keep="case-00001/CC_prior", scores=scores,
+    )  # fmt: skip
+    assert offer.options == ("case-00001/CC_prior", "case-00000/CC_prior")
+    assert offer.note() == (
+        "Showing the 1 image of 12 matching the filter, highest score first. "
+        "The image open stays on top, though it does not match."
+    )
+    everything = narrow(choices, scores=scores)  # every image: the unscored after
+    assert everything.options[:2] == ("case-00001/MLO_recent", "case-00000/MLO_prior")
+    assert everything.options[4:6] == ("case-00000/CC_recent", "case-00000/MLO_recent")
+    assert everything.note() == "All 12 images, highest score first."
+
+
+def test_a_large_scored_collection_offers_its_highest_scores():
+    """20,000 scored images: the 200 best, not the index's first 200."""
+    choices = image_choices(big_index(5000))
+    scores = {k: (i * 7919 % 20000) / 20000 for i, k in enumerate(choices.keys)}
+    offer = narrow(choices, within=scores, scores=scores, keep=choices.keys[0])
+    best = sorted(scores, key=lambda k: -scores[k])[:200]
+    assert offer.options == (choices.keys[0], *best) and offer.kept_outside
+    assert [scores[k] for k in offer.options[1:]] == sorted(
+        (scores[k] for k in offer.options[1:]), reverse=True
+    )
+    assert offer.note() == (
+        "Showing 200 of 20,000 matching images, highest score first: type to narrow. "
+        "The image open stays on top, though it does not match."
+    )
+
+
+def test_other_choices_narrow_the_same_way_and_are_named_in_the_note():
+    """Audit's verdict picker listed every verdict of a model: now narrowed as images are."""
+    names = {f"v{i}": f"case-{i:05d} · L CC recent 2018 · {'Ann' if i % 2 else 'Bob'}"
+             for i in range(500)}  # fmt: skip
+    choices = choices_of(names)
+    offer = narrow(choices, noun="verdict")
+    assert len(offer.options) == 200 and offer.options[0] == "v0"
+    assert offer.note() == "Showing 200 of 500 matching verdicts: type to narrow."
+    offer = narrow(choices, "ann 0001", keep="v2", noun="verdict")  # cases 10-19, Ann's
+    assert offer.options == ("v2", "v11", "v13", "v15", "v17", "v19")
+    assert offer.note() == (
+        "Showing all 5 verdicts of 500 matching the filter. "
+        "The verdict open stays on top, though it does not match."
+    )
+    assert narrow(choices_of({"a": "x"}), noun="verdict").note() is None
+    assert narrow(choices, "nobody", noun="verdict").note() == (
+        "No verdict of 500 matches the filter."
+    )

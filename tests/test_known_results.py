@@ -6,7 +6,13 @@ import json
 import types
 
 from mcalc.batch.table import to_table, write_results
-from mcalc.explain.known_results import batch_scores, predict_score, predict_scored
+from mcalc.explain.known_results import (
+    KnownResult,
+    batch_scores,
+    known_scores,
+    predict_score,
+    predict_scores,
+)
 from mcalc.explain.runs import SharedAnalyses
 from mcalc.explain.scoring import DecisionThreshold
 from mcalc.explain.service import AnalysisSettings, CamSettings, CaseAnalysis
@@ -79,12 +85,32 @@ def test_predict_score_reads_this_models_newest_kept_analysis_only():
     assert next(k for k, _ in shared.items()) == "m@1|c1/CC_recent|old"
 
 
-def test_predict_scored_lists_the_images_this_model_scored():
-    """Audit's "Scored by the model" filter: the images of Predict's kept analyses too."""
+def test_predict_scores_give_this_models_newest_score_of_each_image():
+    """Audit's "Scored by the model" filter and its order: the images of Predict's kept
+    analyses too, each with the score :func:`predict_score` finds."""
     shared = SharedAnalyses(max_bytes=1 << 20)
-    assert predict_scored(shared, "m@1") == set() == predict_scored(None, "m@1")
+    assert predict_scores(shared, "m@1") == {} == predict_scores(None, "m@1")
     shared.put("m@1|c1/CC_recent|a", _case("c1/CC_recent", 0.3, None))
     shared.put("m@2|c2/CC_recent|b", _case("c2/CC_recent", 0.9, None))
     shared.put("m@10|c3/CC_recent|c", _case("c3/CC_recent", 0.9, None))
-    assert predict_scored(shared, "m@1") == {"c1/CC_recent"}
-    assert all(predict_score(shared, "m@1", k) for k in predict_scored(shared, "m@1"))
+    shared.put("m@1|c1/CC_recent|newer", _case("c1/CC_recent", 0.7, None))
+    assert predict_scores(shared, "m@1") == {"c1/CC_recent": 0.7}
+    found = predict_score(shared, "m@1", "c1/CC_recent")
+    assert found is not None and found.score == 0.7
+
+
+def test_known_scores_prefer_predicts_score_to_a_batch_runs():
+    """As a single image's known result: Predict's analysis on this server, else the batch."""
+    batch = {
+        "c1/CC_recent": KnownResult(0.2, "", "", "batch run `b`"),
+        "c2/CC_recent": KnownResult(0.6, "", "", "batch run `b`"),
+    }
+    shared = SharedAnalyses(max_bytes=1 << 20)
+    shared.put("m@1|c1/CC_recent|a", _case("c1/CC_recent", 0.9, None))
+    shared.put("m@1|c3/CC_recent|a", _case("c3/CC_recent", 0.1, None))
+    assert known_scores(batch, shared, "m@1") == {
+        "c1/CC_recent": 0.9,
+        "c2/CC_recent": 0.6,
+        "c3/CC_recent": 0.1,
+    }
+    assert known_scores(batch, None, "m@1") == {"c1/CC_recent": 0.2, "c2/CC_recent": 0.6}

@@ -22,7 +22,7 @@ Example:
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,14 @@ from mcalc.batch.table import old_score_rule, read_results
 from mcalc.explain.methods import method_name
 from mcalc.explain.runs import SharedAnalyses
 
-__all__ = ["KnownResult", "batch_scores", "predict_score", "predict_scored", "settings_words"]
+__all__ = [
+    "KnownResult",
+    "batch_scores",
+    "known_scores",
+    "predict_score",
+    "predict_scores",
+    "settings_words",
+]
 
 
 @dataclass(frozen=True)
@@ -146,14 +153,29 @@ def predict_score(
     return None
 
 
-def predict_scored(shared: SharedAnalyses | None, model_key: str) -> set[str]:
-    """The images Predict analysed with ``model_key`` in this server (those
-    :func:`predict_score` finds a score of); empty when ``shared`` is ``None``."""
+def predict_scores(shared: SharedAnalyses | None, model_key: str) -> dict[str, float]:
+    """Each image's score in Predict's newest analysis of it with ``model_key`` in this
+    server (the score :func:`predict_score` finds); empty when ``shared`` is ``None``."""
     if shared is None:
-        return set()
-    return {
-        result.key
-        for key, case in shared.items()
-        if key.startswith(f"{model_key}|")
-        for result in case.images
-    }
+        return {}
+    found: dict[str, float] = {}
+    for key, case in shared.items():  # oldest first: a newer analysis overwrites
+        if key.startswith(f"{model_key}|"):
+            found.update((result.key, float(result.score)) for result in case.images)
+    return found
+
+
+def known_scores(
+    batch: Mapping[str, KnownResult], shared: SharedAnalyses | None, model_key: str
+) -> dict[str, float]:
+    """Every image's score that is known without running the model, from the same sources
+    and with the same precedence as a single image's (Predict's analyses in this server,
+    else ``batch``: :func:`batch_scores`' results of the model version ``model_key``).
+
+    Example:
+        >>> known_scores({"c1/CC_recent": KnownResult(0.4, "", "", "b")}, None, "m@1")
+        {'c1/CC_recent': 0.4}
+    """
+    found = {key: result.score for key, result in batch.items()}
+    found.update(predict_scores(shared, model_key))
+    return found
