@@ -356,7 +356,10 @@ def verdict_pick_ui(verdicts: list[AuditVerdict], names: Mapping[str, str]) -> A
     if st.session_state.get(JUDGED_KEY) not in by_key:
         st.session_state.pop(JUDGED_KEY, None)  # a verdict no longer in the store
     text = st.text_input(
-        "Find a verdict", key=JUDGED_FIND_KEY, placeholder="case, side, view, reader"
+        "Find a verdict",
+        key=JUDGED_FIND_KEY,
+        placeholder="case, side, view, reader",
+        persist_state="session",
     )
     offer = narrow(choices, text, keep=st.session_state.get(JUDGED_KEY), noun="verdict")
     pick = st.selectbox(

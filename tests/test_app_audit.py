@@ -254,3 +254,6 @@ def test_audit_narrows_the_verdicts_of_a_model_before_the_pick(app_env):
     assert "**agree** with score n/a" in " ".join(m.value for m in at.markdown)
     assert at.selectbox(key="audit_judged").options == ["case-00105/CC_recent · Bob"]
     assert "Showing the 1 verdict of 220 matching the filter." in [c.value for c in at.caption]
+    # The words stay while the reader looks at another page, as the image picker's do.
+    kept = choices_after_another_page(at, PAGE, [("text_input", "audit_judged_find", "bob")])
+    assert kept == {"audit_judged_find": "bob"}
