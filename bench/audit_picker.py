@@ -21,7 +21,6 @@ import statistics
 import sys
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 
 ROOT = Path.cwd()
@@ -32,20 +31,10 @@ def synthetic_index(base: Path, n_images: int):  # type: ignore[no-untyped-def]
     """A :class:`DatasetIndex` of ``n_images`` images over cases of four images each."""
     from mcalc.dataset import open_dataset
     from mcalc.synthetic import generate_demo
+    from mcalc.synthetic.scale import repeated_index
 
     generate_demo(base, cases=3, seed=7, shape=(256, 208), difficulty="easy")
-    small = open_dataset(base)
-    model = next(c for c in small.cases if len(c.images) == 4)
-    cases = tuple(
-        replace(
-            model,
-            case_id=f"case-{i:05d}",
-            laterality="LR"[i % 2],
-            images=tuple(replace(r, case_id=f"case-{i:05d}") for r in model.images),
-        )
-        for i in range(n_images // 4)
-    )
-    return replace(small, cases=cases)
+    return repeated_index(open_dataset(base), n_images // 4, alternate_sides=True)
 
 
 def _proto_bytes(node) -> int:  # type: ignore[no-untyped-def]

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import replace
 
 import pytest
 
@@ -18,6 +17,7 @@ from mcalc.jobs.batch import batch_root, run_name
 from mcalc.models.registry import list_models
 from mcalc.present.reading import image_names
 from mcalc.store.audit import AuditStore
+from mcalc.synthetic.scale import repeated_index
 from tests.app_pages import choices_after_another_page, open_page
 
 pytestmark = pytest.mark.slow  # AppTest runs of the app's frame
@@ -111,17 +111,7 @@ def test_audit_shows_a_new_or_changed_batch_run_at_once(app_env):
 def _large_index(root, n_cases: int):  # type: ignore[no-untyped-def]
     """``root``'s dataset with one of its 4-image cases repeated ``n_cases`` times (real
     files, so the thumbnail reads one)."""
-    small = open_dataset(root)
-    model = next(c for c in small.cases if len(c.images) == 4)
-    cases = tuple(
-        replace(
-            model,
-            case_id=f"case-{i:05d}",
-            images=tuple(replace(r, case_id=f"case-{i:05d}") for r in model.images),
-        )
-        for i in range(n_cases)
-    )
-    return replace(small, cases=cases)
+    return repeated_index(open_dataset(root), n_cases)
 
 
 def test_audit_narrows_a_large_collection_before_the_pick(app_env, monkeypatch):

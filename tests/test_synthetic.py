@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -435,3 +436,22 @@ def test_film_style_is_seeded_and_keeps_the_digital_images_truth(tmp_path: Path)
         assert (a[0] >= 3700).mean() > 0.5 and (d[0] >= 3700).mean() < 0.5  # a border band
     with pytest.raises(ValueError, match="unknown style 'polaroid'"):
         generate_demo(tmp_path / "x", cases=3, shape=(160, 128), style="polaroid")
+
+
+def test_a_repeated_index_has_a_collections_size_on_the_same_files(demo: DemoSummary) -> None:
+    """Pickers and lookups are timed and tested at a real collection's size on the demo's
+    files (h/audit20k had a copy of this in its bench and its test)."""
+    from mcalc.dataset import open_dataset
+    from mcalc.errors import DatasetError
+    from mcalc.synthetic.scale import repeated_index
+
+    small = open_dataset(demo.out)
+    big = repeated_index(small, 250, alternate_sides=True)
+    assert len(big.cases) == 250 and len(big.images()) == 1000
+    assert [c.case_id for c in big.cases[:2]] == ["case-00000", "case-00001"]
+    assert [c.laterality for c in big.cases[:3]] == ["L", "R", "L"]
+    assert all(r.case_id == c.case_id for c in big.cases for r in c.images)
+    files = {r.image_path for r in big.images()}
+    assert len(files) == 4 and files <= {r.image_path for r in small.images()}
+    with pytest.raises(DatasetError, match="expected a case of four images"):
+        repeated_index(replace(small, cases=()), 3)
