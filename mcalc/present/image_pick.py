@@ -23,6 +23,7 @@ from __future__ import annotations
 import heapq
 import math
 import re
+import threading
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
@@ -67,6 +68,9 @@ class Choices:
     _searches: dict[tuple[str, ...], tuple[int, ...]] = field(
         default_factory=dict, init=False, repr=False
     )
+    #: Held while :attr:`_searches` changes: the choices are shared by every session's
+    #: script thread, and dropping the oldest search iterates the dict.
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def matching(self, terms: tuple[str, ...]) -> tuple[int, ...]:
         """The places in :attr:`keys` of the names whose :attr:`words` hold every term
@@ -75,9 +79,10 @@ class Choices:
         hit = self._searches.get(terms)
         if hit is None:
             hit = tuple(i for i, w in enumerate(self.words) if all(t in w for t in terms))
-            if len(self._searches) >= SEARCHES_KEPT:
-                self._searches.pop(next(iter(self._searches)), None)
-            self._searches[terms] = hit
+            with self._lock:
+                if len(self._searches) >= SEARCHES_KEPT:
+                    self._searches.pop(next(iter(self._searches)), None)
+                self._searches[terms] = hit
         return hit
 
 
