@@ -371,11 +371,10 @@ def verdict_pick_ui(verdicts: list[AuditVerdict], names: Mapping[str, str]) -> A
     return None if pick is None else by_key[pick]
 
 
-def judged_ui(model: str, names: Mapping[str, str]) -> None:
-    """One verdict with the picture its reader judged (image and map as shown); images
-    named by ``names`` (their key where the dataset in use has no such image)."""
-    store = AuditStore(common.settings().store_dir)
-    verdicts = store.verdicts(model)
+def judged_ui(store: AuditStore, verdicts: list[AuditVerdict], names: Mapping[str, str]) -> None:
+    """One of ``verdicts`` (one model's) with the picture its reader judged (image and map
+    as shown); images named by ``names`` (their key where the dataset in use has no such
+    image)."""
     if not verdicts:
         return
     st.markdown("**What a verdict was about**")
@@ -437,16 +436,19 @@ def _named(table: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
 
 def table_ui(names: Mapping[str, str]) -> None:
     st.subheader("Audit table per model")
-    try:
-        models = AuditStore(common.settings().store_dir).models()
+    store = AuditStore(common.settings().store_dir)
+    try:  # read once a rerun: the models, the table and the verdict shown all come from it
+        every = store.verdicts()
     except StoreError as exc:
         st.error(str(exc))
         return
+    models = sorted({v.model_id for v in every})
     if not models:
         st.info("No verdicts recorded yet.")
         return
     model = st.selectbox("Model", models, key="audit_table_model", persist_state="session")
-    s = audit_table(common.settings(), model)
+    verdicts = [v for v in every if v.model_id == model]
+    s = audit_table(common.settings(), model, verdicts=verdicts)
     m = st.columns(5)
     m[0].metric("Images reviewed", s.n_images)
     m[1].metric("Verdicts", s.n_verdicts)
@@ -468,7 +470,7 @@ def table_ui(names: Mapping[str, str]) -> None:
         common.dataframe(
             _named(s.table, names), hide_index=True, width="stretch", column_config=AUDIT_COLUMNS
         )
-    judged_ui(model, names)
+    judged_ui(store, verdicts, names)
     try:
         st.download_button(
             "Download the audit table (CSV)",
