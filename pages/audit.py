@@ -84,7 +84,7 @@ SHOW = {
     "all": "All images",
     "unaudited": "Not yet audited by me",
     "audited": "Audited by me",
-    "scored": "Scored by the model",
+    "scored": "Scored by the model, highest first",
 }
 
 

@@ -206,6 +206,9 @@ def test_audit_offers_the_models_scored_images_highest_score_first(app_env):
     best_first = ["suspicious-1/CC_prior", "suspicious-1/MLO_recent", "normal-1/CC_prior"]
     assert picker.options == [names[k] for k in best_first]
     assert picker.value == "suspicious-1/MLO_recent"  # the image open stays picked
+    # The filter's own label says the order, before the reader picks it.
+    show = at.selectbox(key="audit_image_show")
+    assert show.format_func("scored") == "Scored by the model, highest first"
     total = len(names)
     assert f"Showing all 3 images of {total} matching the filter, highest score first." in [
         c.value for c in at.caption
