@@ -146,7 +146,7 @@ def prepare(arch: str, mammo, *, batch: int = 64, max_patches: int | None = None
     }
 
 
-def measure_map(prep: dict, *, repeats: int = 5, min_seconds: float = 0.0) -> dict:
+def measure_map(prep: dict, *, repeats: int = 9, min_seconds: float = 0.0) -> dict:
     """The whole probability map against the model's raw throughput on the same pixels.
 
     Dense models: the floor is the model's own forward pass over the very bands the map runs
@@ -321,7 +321,7 @@ def figures(quick: bool = False, archs: tuple[str, ...] = ARCHS) -> list[dict]:
             e = measure_explanation(prep, prep["warm_map"])
             out.append(_explanation_figure(arch, e))
             continue
-        m = measure_map(prep, repeats=5, min_seconds=6.0 if quick else 12.0)
+        m = measure_map(prep, repeats=9, min_seconds=6.0 if quick else 12.0)
         if arch == "custom":
             keys = (
                 "mode",
@@ -371,7 +371,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--regions", type=int, default=8, help="regions explained per call")
     parser.add_argument(
-        "--repeats", type=int, default=5, help="map/floor rounds at least (median kept)"
+        "--repeats", type=int, default=9, help="map/floor rounds at least (median kept)"
     )
     parser.add_argument(
         "--min-seconds", type=float, default=6.0, help="map/floor rounds for at least this long"
