@@ -19,7 +19,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["figure", "best_of", "alternate", "paired", "median_index", "median_of", "KEYS"]
+__all__ = [
+    "figure",
+    "best_of",
+    "alternate",
+    "paired",
+    "rounds",
+    "median_index",
+    "median_of",
+    "KEYS",
+]
 
 KEYS = ("name", "value", "floor", "ratio", "aim", "met")
 _AIM = re.compile(r"^\s*(<=|>=|<)\s*([0-9.]+)\s*(x|s|ms)\s*$")
@@ -81,6 +90,29 @@ def alternate(a: Callable[[], Any], b: Callable[[], Any], repeats: int) -> tuple
     return ta, tb
 
 
+def rounds(
+    fns: tuple[Callable[[], Any], ...],
+    repeats: int,
+    *,
+    min_seconds: float = 0.0,
+    max_repeats: int = 1000,
+    settle: Callable[[], Any] | None = None,
+) -> list[list[float]]:
+    """Rounds of ``fns`` called back to back, in order (``repeats`` rounds at least, more
+    until ``min_seconds`` have passed, at most ``max_repeats``): one list of times (seconds)
+    per function, its k-th time from round k. ``settle`` as in :func:`paired`."""
+    times: list[list[float]] = [[] for _ in fns]
+    start = time.perf_counter()
+    while len(times[0]) < max(1, repeats) or (
+        len(times[0]) < max_repeats and time.perf_counter() - start < min_seconds
+    ):
+        for fn, got in zip(fns, times, strict=True):
+            got.append(best_of(fn, 1))
+            if settle is not None:
+                settle()
+    return times
+
+
 def paired(
     a: Callable[[], Any],
     b: Callable[[], Any],
@@ -101,16 +133,9 @@ def paired(
     cold path's files left to a writer thread, waited for and removed), so that no call
     pays for the work its predecessor left behind.
     """
-    ta: list[float] = []
-    tb: list[float] = []
-    start = time.perf_counter()
-    while len(ta) < max(1, repeats) or (
-        len(ta) < max_repeats and time.perf_counter() - start < min_seconds
-    ):
-        for fn, times in ((a, ta), (b, tb)):
-            times.append(best_of(fn, 1))
-            if settle is not None:
-                settle()
+    ta, tb = rounds(
+        (a, b), repeats, min_seconds=min_seconds, max_repeats=max_repeats, settle=settle
+    )
     ratios = [x / y for x, y in zip(ta, tb, strict=True)]
     k = median_index(ratios)
     return ta[k], tb[k], ratios

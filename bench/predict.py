@@ -7,7 +7,9 @@ Two ratios per architecture (random weights: speed does not depend on them):
   bands, the forward passes, progress) against the model's raw forward pass over the same
   pixels already in memory: for a dense model (the 2-conv CNN) the whole model run over the
   same bands (base, global pooling, head), for the others batches of patches of the same
-  size. Near 1.0 means the map adds nothing; the aim is >= 0.9.
+  size. Near 1.0 means the map adds nothing; the aim is >= 0.9. The map and its floor run
+  back to back in rounds for at least ``--min-seconds`` and the round of median ratio is
+  kept (the JSON gives the round count and the ratios' p10-p90).
 - **explanation / forward**: Grad-CAM time per region (``--regions`` top regions explained in
   one call, warm) against one forward pass of the same patches, per patch, both warm; calls
   alternated for at least half a second and the pair of median ratio kept
@@ -38,7 +40,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from figures import alternate, best_of, figure, paired
+from figures import best_of, figure, median_index, paired, rounds
 
 ARCHS = ("custom", "resnet50", "vgg16", "efficientnetb0")
 OUT = Path(__file__).resolve().parent / "out"
@@ -94,15 +96,6 @@ def _limit(breast: np.ndarray, patch: int, stride: int, max_patches: int | None)
     return cut
 
 
-def _best(fn, repeats: int) -> float:
-    best = float("inf")
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best
-
-
 def _any_size_forward(model):
     """The model itself (same layers and weights) on a gray image of any size, compiled:
     its base over the pixels, its global pooling over the whole feature map, its head."""
@@ -116,15 +109,6 @@ def _any_size_forward(model):
         lambda x: anysize(x, training=False),
         input_signature=[tf.TensorSpec((1, None, None, 1), tf.float32)],
     )
-
-
-def alternate3(a, b, c, repeats: int) -> tuple[float, float, float]:
-    """Best of each of three measurements taken in turn (see :func:`figures.alternate`)."""
-    best = [float("inf")] * 3
-    for _ in range(max(1, repeats)):
-        for i, fn in enumerate((a, b, c)):
-            best[i] = min(best[i], best_of(fn, 1))
-    return best[0], best[1], best[2]
 
 
 def prepare(arch: str, mammo, *, batch: int = 64, max_patches: int | None = None) -> dict:
@@ -162,7 +146,7 @@ def prepare(arch: str, mammo, *, batch: int = 64, max_patches: int | None = None
     }
 
 
-def measure_map(prep: dict, *, repeats: int = 2) -> dict:
+def measure_map(prep: dict, *, repeats: int = 9, min_seconds: float = 0.0) -> dict:
     """The whole probability map against the model's raw throughput on the same pixels.
 
     Dense models: the floor is the model's own forward pass over the very bands the map runs
@@ -170,6 +154,14 @@ def measure_map(prep: dict, *, repeats: int = 2) -> dict:
     band's whole feature map, its head); ``base_only_s`` is the base alone (the floor before
     2026-12-02, without the pooling every forward pass of the model reads its feature map
     with). Sliding models: batches of the same size already in memory.
+
+    The map, the floor (and the base alone) run back to back in rounds (``repeats`` at
+    least, more until ``min_seconds`` have passed) and the round of median throughput ratio
+    is kept (:func:`figures.rounds`, as :func:`figures.paired`): each round shares the load
+    of its moment (the best of two calls a side, taken at different moments, swung between
+    runs of the same code: docs/measurements.md, 6 December 2026). ``cpu_ratio`` is the
+    median over rounds of the same ratio in process CPU time (every thread), which the
+    machine's load moves less.
     """
     from mcalc.explain.dense import dense_runner
     from mcalc.explain.grid import PatchGrid, breast_fractions, pad_to_grid
@@ -191,7 +183,7 @@ def measure_map(prep: dict, *, repeats: int = 2) -> dict:
         )
 
     runner = dense_runner(loaded.model) if pmap.fine is not None else None
-    base_s = None
+    scale = 1.0  # floor seconds per measured second (sliding: whole batches -> the patches)
     if runner is not None:
         grid, step = pmap.grid, pmap.fine_stride
         k = grid.stride // step
@@ -211,6 +203,7 @@ def measure_map(prep: dict, *, repeats: int = 2) -> dict:
                 runner.features(tile)
 
         pixels = int(sum(t.size for t in tiles))
+        fns = (whole, raw, base_only)
     else:
         n_batches = -(-pmap.n_patches // batch)
 
@@ -219,12 +212,35 @@ def measure_map(prep: dict, *, repeats: int = 2) -> dict:
                 loaded.model.predict_on_batch(prep["x"])
 
         pixels = 0
+        scale = pmap.n_patches / (n_batches * batch)
+        fns = (whole, raw)
+    for fn in fns[1:]:  # warm: the floor's functions trace on their first call
+        fn()
+    cpu: list[list[float]] = [[] for _ in fns]
+
+    def on_cpu_clock(fn, into: list[float]):
+        def call() -> None:
+            c0 = time.process_time()
+            fn()
+            into.append(time.process_time() - c0)
+
+        return call
+
+    times = rounds(
+        tuple(on_cpu_clock(fn, c) for fn, c in zip(fns, cpu, strict=True)),
+        repeats,
+        min_seconds=min_seconds,
+    )
+    times[1] = [t * scale for t in times[1]]
+    cpu[1] = [t * scale for t in cpu[1]]
+    ratios = [r / m for m, r in zip(times[0], times[1], strict=True)]  # floor / map
+    i = median_index(ratios)
+    map_s, raw_s = times[0][i], times[1][i]
+    cpu_ratios = [r / m for m, r in zip(cpu[0], cpu[1], strict=True)]
+    base = None
     if runner is not None:
-        map_s, raw_s, base_s = alternate3(whole, raw, base_only, repeats)
-    else:
-        map_s, raw_s = alternate(whole, raw, repeats)
-    if runner is None:  # the floor ran whole batches: scale it to the patches of the map
-        raw_s *= pmap.n_patches / (n_batches * batch)
+        to_map = [b / m for m, b in zip(times[0], times[2], strict=True)]
+        base = (times[2][i], float(np.median(to_map)))
     return {
         "arch": prep["arch"],
         "patch": loaded.patch_size,
@@ -235,8 +251,11 @@ def measure_map(prep: dict, *, repeats: int = 2) -> dict:
         "map_s": round(map_s, 3),
         "raw_s": round(raw_s, 3),
         "throughput_ratio": round(raw_s / map_s, 3),
-        "base_only_s": None if base_s is None else round(base_s, 3),
-        "base_only_ratio": None if base_s is None else round(base_s / map_s, 3),
+        "pairs": len(ratios),
+        "ratio_p10_p90": [round(float(q), 2) for q in np.percentile(ratios, [10, 90])],
+        "cpu_ratio": round(float(np.median(cpu_ratios)), 3),
+        "base_only_s": None if base is None else round(base[0], 3),
+        "base_only_ratio": None if base is None else round(base[1], 3),
         "preprocess_s": round(prep["preprocess_s"], 3),
         "whole_breast_patches": int(
             (breast_fractions(prep["full_breast"], pmap.grid) >= settings.min_breast).sum()
@@ -302,9 +321,18 @@ def figures(quick: bool = False, archs: tuple[str, ...] = ARCHS) -> list[dict]:
             e = measure_explanation(prep, prep["warm_map"])
             out.append(_explanation_figure(arch, e))
             continue
-        m = measure_map(prep, repeats=2 if quick else 3)
+        m = measure_map(prep, repeats=9, min_seconds=6.0 if quick else 12.0)
         if arch == "custom":
-            keys = ("mode", "model_input", "patches", "pixels_forwarded", "base_only_ratio")
+            keys = (
+                "mode",
+                "model_input",
+                "patches",
+                "pixels_forwarded",
+                "pairs",
+                "ratio_p10_p90",
+                "cpu_ratio",
+                "base_only_ratio",
+            )
             detail = {k: m[k] for k in keys}
             out.append(
                 figure(
@@ -342,7 +370,12 @@ def main(argv: list[str] | None = None) -> int:
         help="patches slid over by the large backbones (0: the whole breast; custom always whole)",
     )
     parser.add_argument("--regions", type=int, default=8, help="regions explained per call")
-    parser.add_argument("--repeats", type=int, default=2, help="timings per path (best kept)")
+    parser.add_argument(
+        "--repeats", type=int, default=9, help="map/floor rounds at least (median kept)"
+    )
+    parser.add_argument(
+        "--min-seconds", type=float, default=6.0, help="map/floor rounds for at least this long"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON list")
     args = parser.parse_args(argv)
     mammo, key = full_size_image()
@@ -350,7 +383,7 @@ def main(argv: list[str] | None = None) -> int:
     for arch in args.arch:
         limit = None if arch == "custom" or args.max_patches <= 0 else args.max_patches
         prep = prepare(arch, mammo, batch=args.batch, max_patches=limit)
-        m = measure_map(prep, repeats=args.repeats)
+        m = measure_map(prep, repeats=args.repeats, min_seconds=args.min_seconds)
         e = measure_explanation(
             prep, m.pop("pmap"), regions=args.regions, methods=("gradcam", "gradcam++", "scorecam")
         )
@@ -360,6 +393,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{arch:15s} {row['mode']}, {row['patches']} patches of {row['patch']} px: map "
                 f"{row['map_s']:.2f} s vs raw {row['raw_s']:.2f} s = {row['throughput_ratio']:.2f} "
+                f"(median of {row['pairs']} rounds, p10-p90 {row['ratio_p10_p90']}, CPU "
+                f"{row['cpu_ratio']:.2f}) "
                 f"(+{row['preprocess_s']:.2f} s to prepare the image) | per region vs forward: "
                 f"Grad-CAM {row['gradcam_over_forward']:.1f}x, Grad-CAM++ "
                 f"{row['gradcam++_over_forward']:.1f}x, Score-CAM {row['scorecam_over_forward']:.0f}x;"

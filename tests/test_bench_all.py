@@ -56,6 +56,20 @@ def test_paired_keeps_the_pair_of_median_ratio_and_runs_short_calls_for_its_time
     assert len(ratios) == 5 == calls.count("a") == calls.count("b")
 
 
+def test_rounds_call_every_function_in_turn_and_keep_round_k_at_index_k(monkeypatch) -> None:
+    """The map row's rounds (map, floor, base alone): each round's times line up."""
+    figures = _module("figures")
+    script = iter([3.0, 2.0, 1.0, 6.0, 5.0, 4.0])
+    monkeypatch.setattr(figures, "best_of", lambda fn, repeats: (fn(), next(script))[1])
+    calls: list[str] = []
+    fns = tuple((lambda n=n: calls.append(n)) for n in "xyz")
+    assert figures.rounds(fns, 2) == [[3.0, 6.0], [2.0, 5.0], [1.0, 4.0]]
+    assert calls == list("xyzxyz")
+    monkeypatch.undo()
+    got = figures.rounds(fns, 1, min_seconds=60, max_repeats=4)
+    assert [len(t) for t in got] == [4, 4, 4]
+
+
 def test_paired_settles_off_the_clock_after_every_call() -> None:
     """A cold path's writes left to a thread are waited for after its call, on neither
     side's clock, so the floor that follows does not pay for them."""

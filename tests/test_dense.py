@@ -120,3 +120,29 @@ def test_past_the_edge_both_passes_read_the_edge_repeated_not_zeros() -> None:
     zero[unit.shape[0] - r0 :, :] = 0.0
     zero[:, unit.shape[1] - c0 :] = 0.0
     assert np.abs(predict_patches(loaded, zero[None])[0] - expected).max() > 1e-4
+
+
+def test_bands_inside_the_image_are_views_and_past_its_edge_copies_of_the_edge() -> None:
+    """TensorFlow copies each band into a tensor of its own: a band inside the image is
+    handed over as a view (one copy, not two), one past its edge as a copy with the edge
+    repeated; the lattice reads the same either way."""
+    runner = dense_runner(random_model(2, PATCH, seed=5))
+    image = np.random.default_rng(3).random((150, 118), np.float32)
+    step = runner.plan.stride * 2
+    rows, cols = (150 - PATCH) // step + 2, (118 - PATCH) // step + 2  # one past the edge
+    wanted = np.ones((rows, cols), bool)
+    wanted[:, :2] = False
+    wanted[: rows // 2, -1] = False  # the upper bands end inside the image
+    budget = 40 * 118  # several bands
+    padded = np.pad(image, ((0, 2 * PATCH), (0, 2 * PATCH)), mode="edge")
+    kinds = set()
+    for (t0, t1, u0, u1), pixels in runner.tiles(image, step, wanted, budget):
+        r0, r1, c0, c1 = t0 * step, (t1 - 1) * step + PATCH, u0 * step, (u1 - 1) * step + PATCH
+        np.testing.assert_array_equal(pixels, padded[r0:r1, c0:c1])
+        inside = r1 <= image.shape[0] and c1 <= image.shape[1]
+        assert np.shares_memory(pixels, image) == inside
+        kinds.add(inside)
+    assert kinds == {True, False}
+    as_views = runner.lattice(image, step, wanted, budget_px=budget)
+    as_copies = runner.lattice(image.astype(np.float64), step, wanted, budget_px=budget)
+    np.testing.assert_array_equal(as_views, as_copies)

@@ -309,30 +309,35 @@ class DenseRunner:
                 lambda x: base(x, training=False),
                 input_signature=[tf.TensorSpec((1, None, None, 1), tf.float32)],
             )
-        x = np.ascontiguousarray(image, np.float32)[None, ..., None]
+        x = np.asarray(image, np.float32)[None, ..., None]  # TensorFlow makes it contiguous
         return np.asarray(self._features(x))
 
     def tiles(
         self, image: np.ndarray, step: int, wanted: np.ndarray, budget_px: int = 1 << 21
     ) -> list[tuple[tuple[int, int, int, int], np.ndarray]]:
-        """The bands :meth:`lattice` runs: ``((t0, t1, u0, u1), pixels)`` each, as
-        contiguous float32 arrays, the image's edge pixels repeated past its edge (as
+        """The bands :meth:`lattice` runs: ``((t0, t1, u0, u1), pixels)`` each, float32:
+        a view of a float32 image where the band lies inside it, otherwise a copy with the
+        image's edge pixels repeated past its edge (as
         :func:`mcalc.explain.grid.pad_to_grid`)."""
         p = self.plan.patch
         live = np.flatnonzero(wanted.any(axis=1))
         out = []
         for t0, t1, u0, u1 in _bands(wanted, live, step, p, budget_px):
             r0, r1, c0, c1 = t0 * step, (t1 - 1) * step + p, u0 * step, (u1 - 1) * step + p
-            # One copy of the band (the compiled pass wants it contiguous), the edge
-            # repeated past the image, instead of a padded copy of the whole image and then
-            # of each band.
-            pixels = np.empty((r1 - r0, c1 - c0), np.float32)
             inside = image[r0:r1, c0:c1]
             ih, iw = inside.shape[:2]
             if ih < 1 or iw < 1:
                 raise ValueError(
                     f"band rows {r0}:{r1}, cols {c0}:{c1} lies outside the {image.shape} image"
                 )
+            if (ih, iw) == (r1 - r0, c1 - c0) and inside.dtype == np.float32:
+                # TensorFlow copies a NumPy input into a tensor of its own on every call
+                # (contiguous, whatever the strides): a copy here would be a second one.
+                out.append(((t0, t1, u0, u1), inside))
+                continue
+            # Past the image's edge: one copy of the band, the edge repeated, instead of a
+            # padded copy of the whole image and then of each band.
+            pixels = np.empty((r1 - r0, c1 - c0), np.float32)
             pixels[:ih, :iw] = inside
             pixels[:ih, iw:] = inside[:, iw - 1 : iw]
             pixels[ih:] = pixels[ih - 1 : ih]
