@@ -88,6 +88,9 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
         # page asked on every case, with a new frame each time.
         assert frame.evaluate("() => window.__mcSameFrame === true"), "a new viewer frame"
         assert state["pixelsRequests"] in ("0", "1"), state
+        # Its images swapped into the viewports on screen (caseswap.ts), layers and all, as
+        # Browse's case switch: not a rendering engine built anew after the analysis.
+        assert state["swaps"] == "1", state
         labels = json.loads(state["labels"])
         # Titled by side, view, round and exam year, as Browse's panels (they read "CC prior").
         assert state["panels"] == "2" and labels == ["L CC prior 2016", "L CC recent 2018"]

@@ -5,10 +5,10 @@
 // makes a new one: new WebGL contexts, viewports, actors and textures, a new tool group
 // binding and new synchronisers; with software WebGL that was most of a case switch's
 // draw once the pixels were here. When the new case has the same shape as the one on
-// screen (as many panels, no temporal panels, no marking, no Predict layers: Browse's
-// case switch), the engine, viewports, DOM and synchronisers stay and each viewport only
-// gets its new image (Cornerstone updates the image data in place when the size matches),
-// window, invert and a fitted camera. Any other change rebuilds as before.
+// screen (as many panels, no temporal panels, no marking: Browse's case switch, Predict's
+// next result with its layers), the engine, viewports, DOM and synchronisers stay and each
+// viewport only gets its new image (Cornerstone updates the image data in place when the
+// size matches), window, invert and a fitted camera. Any other change rebuilds as before.
 import * as cs from "@cornerstonejs/core";
 import * as tools from "@cornerstonejs/tools";
 
@@ -39,11 +39,13 @@ let built = ""; // the shape of the case on screen ("" : nothing reusable)
 let swaps = 0;
 let lastMs = -1;
 
-/** What must match for a swap: panel count, and no temporal panels, marks or layers. */
+/** What must match for a swap: panel count, height, and whether the panels carry layers
+ * (Predict's: each panel's layers are read from the render's panels at every draw and
+ * click, so a new case's come with its images); no temporal panels or marks. */
 function shape(a: ArgsLike): string {
   const temporalViews = a.temporal && !a.temporal.off ? a.temporal.views.length : 0;
-  if (a.editable || a.overlays || temporalViews) return "";
-  return `panels:${a.panels.length}:h${a.height}`;
+  if (a.editable || temporalViews) return "";
+  return `panels:${a.panels.length}:h${a.height}${a.overlays ? ":layers" : ""}`;
 }
 
 /** Remember what showCase built (called once it is built). */
