@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from functools import partial
@@ -418,7 +419,10 @@ def reading_ui(
     if ahead and st.session_state.pop(ASKED_KEY, None) == case.case_id:
         wait_for_ahead(case, ahead[0], opts)  # the viewer has the case: its next one now
     sent = _sent()
-    with st.spinner("Loading the images…"):  # pixels cached per image (not per toggle)
+    # The spinner only where images are still to be made: a spinner is a thread and a message
+    # to the browser on every run, though a toggle or a prefetched case shows in milliseconds.
+    ready = panel_cache.case_ready(cache, case, opts, max_side)
+    with contextlib.nullcontext() if ready else st.spinner("Loading the images…"):
         payload = panel_cache.case_payload(
             cache, case, opts, max_side, sent, ahead=ahead[:1], ahead_apart=True
         )

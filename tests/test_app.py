@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from pages.menu import available_pages
@@ -579,3 +581,24 @@ def test_browses_case_table_is_the_same_element_on_the_run_after_a_case_switch(a
     assert not at.exception, [e.value for e in at.exception]
     assert json.loads(at.dataframe[0].proto.selection_state)["selection"]["rows"] == [1]
     assert at.dataframe[0].proto == switched
+
+
+def test_browse_shows_no_spinner_for_a_case_whose_images_are_made(app_env, monkeypatch):
+    """A spinner is a thread and a message to the browser on every run it is entered: Browse
+    enters it only while the case's images are still to be made, not for a display toggle
+    or a return to a case already shown (issues 14 and 15: elements sent for nothing)."""
+    texts: list[str] = []
+    spinner = st.spinner
+
+    def counted(text: str = "", **kw: Any) -> Any:
+        texts.append(text)
+        return spinner(text, **kw)
+
+    monkeypatch.setattr(st, "spinner", counted)
+    at = _run("pages/browse.py")
+    assert not at.exception, [e.value for e in at.exception]
+    texts.clear()
+    at.toggle(key="browse_invert").set_value(True).run()
+    at.toggle(key="browse_invert").set_value(False).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Loading the images…" not in texts, texts
