@@ -81,8 +81,11 @@ def _heat(heat: np.ndarray) -> np.ndarray:
 
 def energy_inside(heat: np.ndarray, mask: np.ndarray) -> float:
     """Fraction of the (non-negative) energy of ``heat`` inside ``mask``; 0 for a zero map."""
-    h = _heat(heat)
-    m = np.asarray(mask, dtype=bool)
+    return _energy_inside(_heat(heat), np.asarray(mask, dtype=bool))
+
+
+def _energy_inside(h: np.ndarray, m: np.ndarray) -> float:
+    """:func:`energy_inside` of a map already made non-negative (:func:`_heat`)."""
     if h.shape != m.shape:
         raise ValueError(f"map {h.shape} and mask {m.shape} differ in shape")
     total = float(h.sum())
@@ -95,15 +98,25 @@ def pointing_game(heat: np.ndarray, mask: np.ndarray) -> tuple[bool | None, tupl
     A flat map has no peak: ``(None, None)``. When several pixels share the maximum, the
     hit counts if any of them is on the mask.
     """
-    h = _heat(heat)
-    m = np.asarray(mask, dtype=bool)
-    if h.shape != m.shape:
+    return _pointing_game(_heat(heat), np.asarray(mask, dtype=bool))
+
+
+def _pointing_game(
+    h: np.ndarray, m: np.ndarray | None
+) -> tuple[bool | None, tuple[int, int] | None]:
+    """:func:`pointing_game` of a map already made non-negative (:func:`_heat`); ``m``
+    ``None``: the peak alone (the hit ``None``)."""
+    if m is not None and h.shape != m.shape:
         raise ValueError(f"map {h.shape} and mask {m.shape} differ in shape")
-    if h.size == 0 or float(h.max()) <= float(h.min()):
+    if h.size == 0:
         return None, None
-    top = h >= h.max()
+    top_value = h.max()
+    if float(top_value) <= float(h.min()):
+        return None, None
     peak = np.unravel_index(int(np.argmax(h)), h.shape)
-    return bool((top & m).any()), (int(peak[0]), int(peak[1]))
+    if m is None:
+        return None, (int(peak[0]), int(peak[1]))
+    return bool(m[h >= top_value].any()), (int(peak[0]), int(peak[1]))
 
 
 @dataclass(frozen=True)
@@ -162,8 +175,8 @@ def map_agreement(
     Raises:
         ValueError: shapes differ, bad tolerance or spacing.
     """
-    h = _heat(heat)
-    hit_peak = pointing_game(h, np.zeros(h.shape, bool))[1]
+    h = _heat(heat)  # once: a full-size map's float64 copies cost ~25 ms each
+    hit_peak = _pointing_game(h, None)[1]
     rule = "inside the region" if annotation_kind == "region" else "on a mark"
     if annotation_kind == "region":
         tolerance_mm = 0.0
@@ -177,9 +190,9 @@ def map_agreement(
     if area.shape != h.shape:
         raise ValueError(f"map {h.shape} and region {area.shape} differ in shape")
     area_fraction = float((grown & area).sum() / max(int(area.sum()), 1))
-    hit, peak = pointing_game(h, grown)
+    hit, peak = _pointing_game(h, grown)
     return MapAgreement(
-        energy_inside=energy_inside(h, grown),
+        energy_inside=_energy_inside(h, grown),
         area_fraction=area_fraction,
         pointing_hit=hit,
         peak=peak,
