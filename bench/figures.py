@@ -22,7 +22,6 @@ from typing import Any
 __all__ = [
     "figure",
     "best_of",
-    "alternate",
     "paired",
     "rounds",
     "median_index",
@@ -80,16 +79,6 @@ def median_of(fn: Callable[[], Any], repeats: int) -> float:
     return statistics.median(times)
 
 
-def alternate(a: Callable[[], Any], b: Callable[[], Any], repeats: int) -> tuple[float, float]:
-    """Best of each of two measurements taken alternately, so that neither pays the other's
-    share of a shared machine's noise."""
-    ta = tb = float("inf")
-    for _ in range(max(1, repeats)):
-        ta = min(ta, best_of(a, 1))
-        tb = min(tb, best_of(b, 1))
-    return ta, tb
-
-
 def rounds(
     fns: tuple[Callable[[], Any], ...],
     repeats: int,
@@ -126,8 +115,8 @@ def paired(
     back (``repeats`` at least, more until ``min_seconds`` have passed, at most
     ``max_repeats``), and every pair's ratio. With an even count, the lower middle pair.
 
-    Each pair shares the load of its moment. The best of each side (:func:`alternate`)
-    compares two lucky moments, which on a shared machine need not be alike: a lull that
+    Each pair shares the load of its moment. The best of each side, taken
+    alternately, compares two lucky moments, which on a shared machine need not be alike: a lull that
     catches one side's call and not the other's moves the ratio by a third on its own.
     ``settle``, when given, runs after every call of ``a`` and of ``b``, off both clocks (a
     cold path's files left to a writer thread, waited for and removed), so that no call
