@@ -6,11 +6,15 @@ times, from the user's action to the page settled (Streamlit's script state back
 ``notRunning`` with nothing running for a moment, and the expected change drawn):
 
 - the idle round trip: a rerun of the Home page that changes nothing (sidebar *Demo
-  data*), at the start and at the end of the session (median of both); the floor of every
-  interaction below;
+  data*), in a window of its own (:class:`IdleTab`), at the start and at the end of the
+  session (median of both: its own row and the viewer rows' floor);
 - add a mark on Annotate (the reading viewer's mark tool), a case switch on Browse
   (*Next*), a display toggle (Browse's *Invert*), a region click on Predict with the
-  result cached: aim at most 1.3x the idle round trip each;
+  result cached, the reader's name on Annotate: aim at most 1.3x the idle round trip each,
+  paired: in rounds, each round :data:`IDLE_PER_ROUND` idle round trips then the page's
+  interactions once, the ratio per round (the interaction against its round's median idle
+  round trip), the round of median ratio kept (:func:`paired_rounds`, :func:`paired_row`;
+  the JSON gives every round, the ratios' p10-p90 and the unpaired ratio beside);
 - the first Predict visit by its address in a fresh tab (until the first result is
   drawn, and until the page has settled: the section across rounds registers in the
   background after the result is shown), a cold case on Predict (choose a suspicious case
@@ -53,6 +57,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
@@ -62,6 +68,7 @@ from bench.browser_viewer import (  # noqa: E402
     viewer_rows,
     viewer_times,
 )
+from bench.figures import median_index  # noqa: E402
 from tests.browser import CHROMIUM, CHROMIUM_ARGS, VIEWER, running_app, viewer_frame  # noqa: E402
 
 MODEL = "demo-custom"
@@ -411,49 +418,128 @@ def _step(out: dict[str, list[float]], name: str, page: Any, fn: Callable[[], li
         out[name] = fn()
         _log(name, out[name])
     except Exception as exc:
-        shot = Path(tempfile.gettempdir()) / f"bench-browser-{name}.png"
-        try:
-            page.screenshot(path=str(shot))
-            runs = page.evaluate("() => window.__mcRuns.slice(-6)")
-        except Exception:
-            runs = "?"
-        _log(f"{name} FAILED ({str(exc).splitlines()[0]}); last states {runs}; see {shot}")
+        _failed(name, exc, page)
 
 
-def _browse(page: Any, url: str, repeat: int, out: dict[str, list[float]]) -> None:
+def _failed(name: str, exc: Exception, page: Any) -> None:
+    """Log a failed measurement with the page's last script states and a screenshot."""
+    shot = Path(tempfile.gettempdir()) / f"bench-browser-{name}.png"
+    try:
+        page.screenshot(path=str(shot))
+        runs = page.evaluate("() => window.__mcRuns.slice(-6)")
+    except Exception:
+        runs = "?"
+    _log(f"{name} FAILED ({str(exc).splitlines()[0]}); last states {runs}; see {shot}")
+
+
+#: Home idle round trips timed before each round of a page's interactions: their median is
+#: the floor of the interactions of that round (:func:`paired_rounds`).
+IDLE_PER_ROUND = 3
+
+
+def paired_rounds(
+    out: dict[str, list[float]],
+    rounds: int,
+    idle: Callable[[], list[float]],
+    steps: list[tuple[str, Callable[[int], float | None]]],
+    page: Any = None,
+) -> None:
+    """``rounds`` rounds of: a block of idle round trips (``idle()``), then each step once
+    (``fn(k)`` in round ``k``; ``None``: left out). Each step's time goes to ``out[name]``
+    and its round's floor, the median of the block just before it, to
+    ``out[name + "_floor"]`` at the same index; every idle time to ``out["idle_rounds"]``.
+
+    The floor and the interaction share the load of their moment: measured minutes apart
+    (the session's idle round trips at its start and end), a 2-core machine whose load
+    changes moved Browse's case switch between 0.88x and 1.50x on the same code. A step
+    that fails is logged (:func:`_failed`, ``page`` for its screenshot) and left out of the
+    later rounds, the others go on; its earlier rounds are kept.
+    """
+    failed: set[str] = set()
+    for k in range(rounds):
+        block = idle()
+        out.setdefault("idle_rounds", []).extend(block)
+        floor = _median(block)
+        for name, fn in steps:
+            if name in failed:
+                continue
+            try:
+                got = fn(k)
+            except Exception as exc:
+                failed.add(name)
+                _failed(name, exc, page)
+                continue
+            if got is None:
+                continue
+            out.setdefault(name, []).append(got)
+            out.setdefault(f"{name}_floor", []).append(floor)
+            _log(f"{name} round {k + 1}: {got:.3f} s against idle {floor:.3f} s")
+
+
+class IdleTab:
+    """Home in a window of its own (a browser context of its own: its own session on the
+    same server, in the same browser): the idle round trip, a rerun of Home that changes
+    nothing (sidebar *Demo data*), timed on demand between the interactions of the pages
+    in the other window, with no page change there.
+
+    A context of its own, not a second tab beside the measured page: a tab behind another
+    in its window had its round trips throttled to 2.1-2.2 s a few seconds after the other
+    tab opened (0.1-0.3 s in front, 6 December 2026, docs/measurements.md); in a window of
+    its own 0.1-0.5 s at load 6-8, minutes after.
+    """
+
+    def __init__(self, browser: Any, url: str) -> None:
+        self.page = new_context(browser).new_page()
+        self.page.goto(url, wait_until="networkidle")
+        _settle(self.page, 0.0, "!!document.querySelector('[data-testid=stSidebar]')", ran=False)
+        self.demo = self.page.get_by_role("button", name="Demo data")
+        _timed(self.page, self.demo.click)  # the first click warms the path
+
+    def block(self, n: int = IDLE_PER_ROUND) -> list[float]:
+        """``n`` idle round trips (seconds)."""
+        return [_timed(self.page, self.demo.click) for _ in range(n)]
+
+
+def _browse(page: Any, url: str, repeat: int, out: dict[str, list[float]], idle: IdleTab) -> None:
+    """Case switches (*Next*) and display toggles (*Invert*), one of each per round after
+    the round's idle round trips in ``idle``'s tab (:func:`paired_rounds`)."""
     page.goto(f"{url}/browse", wait_until="networkidle")
     _settle(page, 0.0, f"!!{VIEWER_STATE}.case", ran=False)
-
-    point_at(page, page.get_by_role("button", name="Next ▶"))
-
-    def switches() -> list[float]:
-        times = []
-        for _ in range(repeat):
-            before = page.evaluate(f"() => {VIEWER_STATE}.case")
-            cond = f"{VIEWER_STATE}.case && {VIEWER_STATE}.case !== {json.dumps(before)}"
-            times.append(_timed(page, page.get_by_role("button", name="Next ▶").click, cond))
-        return times
-
-    _step(out, "case_switch", page, switches)
+    nxt = page.get_by_role("button", name="Next ▶")
     invert = page.locator("[data-testid='stSidebar'] label").filter(has_text="Invert").first
-    _step(out, "toggle", page, lambda: [_timed(page, invert.click) for _ in range(repeat)])
+
+    def switch(_k: int) -> float:
+        # The pointer on the button first, untimed (:func:`point_at`): the round's toggle
+        # left it on *Invert*.
+        point_at(page, nxt)
+        before = page.evaluate(f"() => {VIEWER_STATE}.case")
+        cond = f"{VIEWER_STATE}.case && {VIEWER_STATE}.case !== {json.dumps(before)}"
+        return _timed(page, nxt.click, cond)
+
+    def toggle(_k: int) -> float:
+        point_at(page, invert)
+        return _timed(page, invert.click)
+
+    paired_rounds(out, repeat, idle.block, [("case_switch", switch), ("toggle", toggle)], page)
 
 
-def _annotate(page: Any, url: str, repeat: int, out: dict[str, list[float]]) -> None:
+def _annotate(page: Any, url: str, repeat: int, out: dict[str, list[float]], idle: IdleTab) -> None:
+    """The reader's name (once: one round) and marks (one per round), each after its
+    round's idle round trips in ``idle``'s tab (:func:`paired_rounds`)."""
     page.goto(f"{url}/annotate", wait_until="networkidle")
     field = page.get_by_label("Your name", exact=False)
     field.wait_for()
     _settle(page, 0.0, "true", ran=False)
     field.fill("Bench Reader")
 
-    def name() -> list[float]:
+    def name(_k: int) -> float:
         t0 = float(page.evaluate("performance.now()"))
         field.press("Enter")
-        return [_settle(page, t0, f"!!{VIEWER_STATE}.case", ran=False)]
+        return _settle(page, t0, f"!!{VIEWER_STATE}.case", ran=False)
 
-    _step(out, "name", page, name)
+    paired_rounds(out, 1, idle.block, [("name", name)], page)
 
-    def marks() -> list[float]:
+    def place() -> tuple[float, float]:
         frame = next(f for f in page.frames if "viewer" in f.url)
         frame.focus("[data-testid='mcalc-viewer']")
         frame.press("[data-testid='mcalc-viewer']", "a")  # the mark tool
@@ -465,17 +551,21 @@ def _annotate(page: Any, url: str, repeat: int, out: dict[str, list[float]]) -> 
             key,
         )
         iframe = page.locator("iframe[title*='mcalc_viewer']").first.bounding_box()
-        cx = iframe["x"] + panel[0] + panel[2] / 2
-        cy = iframe["y"] + panel[1] + panel[3] / 2
-        times = []
-        for k in range(repeat):
-            n = int(page.evaluate(f"() => {VIEWER_STATE}.marks || 0"))
-            cond = f"+({VIEWER_STATE}.marks || 0) === {n + 1}"
-            x, y = cx - 30 + 15 * k, cy - 20 + 12 * k
-            times.append(_timed(page, lambda x=x, y=y: page.mouse.click(x, y), cond, ran=False))
-        return times
+        return iframe["x"] + panel[0] + panel[2] / 2, iframe["y"] + panel[1] + panel[3] / 2
 
-    _step(out, "mark", page, marks)
+    try:
+        cx, cy = place()
+    except Exception as exc:
+        _failed("mark", exc, page)
+        return
+
+    def mark(k: int) -> float:
+        n = int(page.evaluate(f"() => {VIEWER_STATE}.marks || 0"))
+        cond = f"+({VIEWER_STATE}.marks || 0) === {n + 1}"
+        x, y = cx - 30 + 15 * k, cy - 20 + 12 * k
+        return _timed(page, lambda: page.mouse.click(x, y), cond, ran=False)
+
+    paired_rounds(out, repeat, idle.block, [("mark", mark)], page)
 
 
 def _predict(
@@ -484,6 +574,7 @@ def _predict(
     repeat: int,
     cases: list[str],
     out: dict[str, list[float]],
+    idle: IdleTab,
     nxt: str | None = None,
     log: Path | None = None,
 ) -> None:
@@ -534,45 +625,50 @@ def _predict(
 
     _step(out, "cold_case", page, cold)
 
-    def clicks() -> list[float]:
-        # The viewer's region boxes (detections hidden first, in the browser only: a click
-        # on a detection would select it, not its region); each click sends one event and
-        # the page shows "Region N of <image>" below. Click the recent panel's boxes in turn.
+    # The viewer's region boxes (detections hidden first, in the browser only: a click on a
+    # detection would select it, not its region); each click sends one event and the page
+    # shows "Region N of <image>" below. Click the recent panel's boxes in turn, one per
+    # round after the round's idle round trips in ``idle``'s tab (:func:`paired_rounds`).
+    try:
         frame = viewer_frame(page, 60)
         if "detections" in json.loads(
             frame.eval_on_selector(VIEWER, "e => e.dataset.overlayLayers || '[]'")
         ):
             frame.press(VIEWER, "d")
-        times = []
-        for k in range(repeat):
-            state = frame.eval_on_selector(VIEWER, "e => ({...e.dataset})")
-            points = [p for p in json.loads(state.get("regionPoints") or "[]") if p[0] == 1]
-            if not points:
-                raise RuntimeError("the viewer shows no region box on the recent panel")
-            panel, _image, _rank, x, y = points[k % len(points)]
-            iframe = page.locator("iframe[title*='mcalc_viewer']").first.bounding_box()
-            box = frame.eval_on_selector_all(
-                ".panel",
-                "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.x, r.y]; })",
-            )[panel]
-            assert iframe is not None
-            cx, cy = iframe["x"] + box[0] + x, iframe["y"] + box[1] + y
-            # The region the click selected (the smallest box under it) is described below,
-            # named as its panel is ("Region 2 of R CC recent 2012").
-            cond = (
-                f"(() => {{ const s = {VIEWER_STATE}; const r = (s.selectedRegion || '')"
-                f".split('#')[1]; const label = JSON.parse(s.labels || '[]')[{panel}];"
-                " return !!r && document.body.innerText.includes(`Region ${r} of ${label}`); })()"
-            )
-            if k >= len(points):  # the same region again: no change to wait for
-                cond = "true"
-            try:
-                times.append(_timed(page, partial(page.mouse.click, cx, cy), cond, timeout_s=60))
-            except Exception as exc:  # a click that missed its box: left out
-                _log(f"region click {k + 1} left out ({str(exc).splitlines()[0]})")
-        return times
+    except Exception as exc:
+        _failed("region_click", exc, page)
+        frame = None
 
-    _step(out, "region_click", page, clicks)
+    def click(k: int) -> float | None:
+        state = frame.eval_on_selector(VIEWER, "e => ({...e.dataset})")
+        points = [p for p in json.loads(state.get("regionPoints") or "[]") if p[0] == 1]
+        if not points:
+            raise RuntimeError("the viewer shows no region box on the recent panel")
+        panel, _image, _rank, x, y = points[k % len(points)]
+        iframe = page.locator("iframe[title*='mcalc_viewer']").first.bounding_box()
+        box = frame.eval_on_selector_all(
+            ".panel",
+            "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.x, r.y]; })",
+        )[panel]
+        assert iframe is not None
+        cx, cy = iframe["x"] + box[0] + x, iframe["y"] + box[1] + y
+        # The region the click selected (the smallest box under it) is described below,
+        # named as its panel is ("Region 2 of R CC recent 2012").
+        cond = (
+            f"(() => {{ const s = {VIEWER_STATE}; const r = (s.selectedRegion || '')"
+            f".split('#')[1]; const label = JSON.parse(s.labels || '[]')[{panel}];"
+            " return !!r && document.body.innerText.includes(`Region ${r} of ${label}`); })()"
+        )
+        if k >= len(points):  # the same region again: no change to wait for
+            cond = "true"
+        try:
+            return _timed(page, partial(page.mouse.click, cx, cy), cond, timeout_s=60)
+        except Exception as exc:  # a click that missed its box: left out
+            _log(f"region click {k + 1} left out ({str(exc).splitlines()[0]})")
+            return None
+
+    if frame is not None:
+        paired_rounds(out, repeat, idle.block, [("region_click", click)], page)
 
     if nxt is not None:
 
@@ -627,28 +723,24 @@ def _measure(
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
+            # Idle round trip: Home, a rerun that changes nothing, in a window of its own
+            # kept open for the whole session: timed here, before each round of a page's
+            # interactions (the floor of that round) and at the end.
+            idle = IdleTab(browser, url)
             context = new_context(browser)
+            _step(out, "idle", idle.page, lambda: idle.block(repeat))
             page = context.new_page()
-            # Idle round trip: Home, a rerun that changes nothing.
-            page.goto(url, wait_until="networkidle")
-            _settle(page, 0.0, "!!document.querySelector('[data-testid=stSidebar]')", ran=False)
-            demo = page.get_by_role("button", name="Demo data")
-            _timed(page, demo.click)  # the first click warms the path
-            _step(out, "idle", page, lambda: [_timed(page, demo.click) for _ in range(repeat)])
-            _browse(page, url, repeat, out)
+            _browse(page, url, repeat, out, idle)
             viewer_times(page, repeat, _timed, VIEWER_STATE, out, _step)
-            _annotate(page, url, repeat, out)
+            _annotate(page, url, repeat, out, idle)
             page.close()  # Predict in a fresh tab, as a reader opens it
             page = context.new_page()
             # ... and then types its address: the tab's own start-up work in Chromium (its
             # renderer, the browser's new-tab work) is done before the visit, not timed in it.
             time.sleep(TAB_REST_S)
-            _predict(page, url, repeat, cases, out, nxt, log)
-            # The idle round trip again, TensorFlow loaded and nothing running: the floor.
-            page.goto(url, wait_until="networkidle")
-            _settle(page, 0.0, "!!document.querySelector('[data-testid=stSidebar]')", ran=False)
-            demo = page.get_by_role("button", name="Demo data")
-            _step(out, "idle_end", page, lambda: [_timed(page, demo.click) for _ in range(repeat)])
+            _predict(page, url, repeat, cases, out, idle, nxt, log)
+            # The idle round trip again, TensorFlow loaded and nothing running.
+            _step(out, "idle_end", idle.page, lambda: idle.block(repeat))
         finally:
             browser.close()
     return out
@@ -674,6 +766,60 @@ def _row(name: str, value: float, floor: float, aim: float) -> dict[str, Any]:
         "aim": f"<= {aim}",
         "met": bool(ratio <= aim),
     }
+
+
+def paired_row(
+    name: str, values: list[float], floors: list[float], aim: float, idle: float
+) -> dict[str, Any]:
+    """A click figure from its rounds (:func:`paired_rounds`): ``values[i]`` with its
+    round's floor ``floors[i]``; the round of median ratio kept, value and floor both from
+    it (the lower middle of an even count), as ``bench/figures.py``'s ``paired``. Adds
+    ``pairs``, every round's ``[value, floor]`` (``rounds``), the ratios' p10-p90, and the
+    figure the unpaired method gave (``ratio_unpaired``: the values' median against
+    ``idle``, the session's idle round trip at its start and end).
+
+    >>> r = paired_row("x", [0.2, 0.3, 0.12], [0.2, 0.1, 0.1], 1.3, 0.15)
+    >>> r["value"], r["floor"], r["ratio"], r["pairs"], r["ratio_p10_p90"]
+    (0.12, 0.1, 1.2, 3, [1.04, 2.64])
+    """
+    if len(values) != len(floors):
+        raise ValueError(
+            f"{name}: one floor per value expected, got {len(values)} values"
+            f" and {len(floors)} floors"
+        )
+    if not values:
+        return {**_row(name, float("nan"), idle, aim), "pairs": 0, "rounds": []}
+    ratios = [v / f if f > 0 else float("inf") for v, f in zip(values, floors, strict=True)]
+    k = median_index(ratios)
+    lo, hi = np.percentile(ratios, [10, 90])
+    return {
+        **_row(name, values[k], floors[k], aim),
+        "pairs": len(values),
+        "rounds": [[round(v, 3), round(f, 3)] for v, f in zip(values, floors, strict=True)],
+        "ratio_p10_p90": [round(float(lo), 2), round(float(hi), 2)],
+        "ratio_unpaired": round(_median(values) / idle, 2) if idle > 0 else None,
+    }
+
+
+#: The click figures (aim :data:`AIM_CLICK`), by the name of their times in ``_measure``'s
+#: dict, in the table's order.
+CLICKS = {
+    "mark": "browser: add a mark on Annotate",
+    "case_switch": "browser: case switch on Browse",
+    "toggle": "browser: display toggle (Browse, invert)",
+    "region_click": "browser: region click on Predict (cached)",
+    "name": "browser: reader name on Annotate",
+}
+
+
+def click_rows(m: dict[str, list[float]], idle: float) -> list[dict[str, Any]]:
+    """The click figures from ``_measure``'s times, each against the idle round trips timed
+    just before it, round by round (:func:`paired_rounds`, :func:`paired_row`); ``idle``,
+    the session's idle round trip, gives their unpaired ratios beside."""
+    return [
+        paired_row(title, m.get(name, []), m.get(f"{name}_floor", []), AIM_CLICK, idle)
+        for name, title in CLICKS.items()
+    ]
 
 
 def figures(quick: bool) -> list[dict[str, Any]]:
@@ -737,11 +883,7 @@ def figures(quick: bool) -> list[dict[str, Any]]:
 
     return [
         _row("browser: idle round trip (Home rerun)", idle, idle, 1.0),
-        _row("browser: add a mark on Annotate", med("mark"), idle, AIM_CLICK),
-        _row("browser: case switch on Browse", med("case_switch"), idle, AIM_CLICK),
-        _row("browser: display toggle (Browse, invert)", med("toggle"), idle, AIM_CLICK),
-        _row("browser: region click on Predict (cached)", med("region_click"), idle, AIM_CLICK),
-        _row("browser: reader name on Annotate", med("name"), idle, AIM_CLICK),
+        *click_rows(m, idle),
         _row(
             "browser: first Predict visit, result drawn",
             med("first_predict_drawn"),
