@@ -12,7 +12,8 @@ times, from the user's action to the page settled (Streamlit's script state back
 - add a mark on Annotate (the reading viewer's mark tool), a case switch on Browse
   (*Next*), a display toggle (Browse's *Invert*), a region click on Predict with the
   result cached, the reader's name on Annotate: aim at most 1.3x the idle round trip each,
-  paired: in rounds, each round :data:`IDLE_PER_ROUND` idle round trips then the page's
+  paired: in rounds (:data:`CLICK_ROUNDS`; the reader's name in one), each round
+  :data:`IDLE_PER_ROUND` idle round trips then the page's
   interactions once, the ratio per round (the interaction against its round's median idle
   round trip), the round of median ratio kept (:func:`paired_rounds`, :func:`paired_row`;
   the JSON gives every round, the ratios' p10-p90 and the unpaired ratio beside);
@@ -435,7 +436,11 @@ def _failed(name: str, exc: Exception, page: Any) -> None:
 
 #: Home idle round trips timed before each round of a page's interactions: their median is
 #: the floor of the interactions of that round (:func:`paired_rounds`).
-IDLE_PER_ROUND = 3
+IDLE_PER_ROUND = 2
+#: Rounds of each page's click interactions (``--quick``, full): more rounds with fewer idle
+#: round trips each, for the same time, as a round's floor and value share its moment and the
+#: median round leaves out the rounds a burst of load caught on one side only.
+CLICK_ROUNDS = (5, 8)
 
 
 def paired_rounds(
@@ -501,7 +506,7 @@ class IdleTab:
         return [_timed(self.page, self.demo.click) for _ in range(n)]
 
 
-def _browse(page: Any, url: str, repeat: int, out: dict[str, list[float]], idle: IdleTab) -> None:
+def _browse(page: Any, url: str, rounds: int, out: dict[str, list[float]], idle: IdleTab) -> None:
     """Case switches (*Next*) and display toggles (*Invert*), one of each per round after
     the round's idle round trips in ``idle``'s tab (:func:`paired_rounds`)."""
     page.goto(f"{url}/browse", wait_until="networkidle")
@@ -521,10 +526,10 @@ def _browse(page: Any, url: str, repeat: int, out: dict[str, list[float]], idle:
         point_at(page, invert)
         return _timed(page, invert.click)
 
-    paired_rounds(out, repeat, idle.block, [("case_switch", switch), ("toggle", toggle)], page)
+    paired_rounds(out, rounds, idle.block, [("case_switch", switch), ("toggle", toggle)], page)
 
 
-def _annotate(page: Any, url: str, repeat: int, out: dict[str, list[float]], idle: IdleTab) -> None:
+def _annotate(page: Any, url: str, rounds: int, out: dict[str, list[float]], idle: IdleTab) -> None:
     """The reader's name (once: one round) and marks (one per round), each after its
     round's idle round trips in ``idle``'s tab (:func:`paired_rounds`)."""
     page.goto(f"{url}/annotate", wait_until="networkidle")
@@ -566,7 +571,7 @@ def _annotate(page: Any, url: str, repeat: int, out: dict[str, list[float]], idl
         x, y = cx - 30 + 15 * k, cy - 20 + 12 * k
         return _timed(page, lambda: page.mouse.click(x, y), cond, ran=False)
 
-    paired_rounds(out, repeat, idle.block, [("mark", mark)], page)
+    paired_rounds(out, rounds, idle.block, [("mark", mark)], page)
 
 
 def _predict(
@@ -716,8 +721,16 @@ def sidebar_visit(root: Path, data: Path, warm_s: float = SIDEBAR_WARM_S) -> flo
 
 
 def _measure(
-    url: str, repeat: int, cases: list[str], nxt: str | None = None, log: Path | None = None
+    url: str,
+    repeat: int,
+    cases: list[str],
+    nxt: str | None = None,
+    log: Path | None = None,
+    rounds: int | None = None,
 ) -> dict[str, list[float]]:
+    """Every browser figure's times; the click interactions in ``rounds`` rounds (``repeat``
+    unless given), the others ``repeat`` times."""
+    rounds = rounds or repeat
     from playwright.sync_api import sync_playwright
 
     out: dict[str, list[float]] = {}
@@ -731,15 +744,15 @@ def _measure(
             context = new_context(browser)
             _step(out, "idle", idle.page, lambda: idle.block(repeat))
             page = context.new_page()
-            _browse(page, url, repeat, out, idle)
+            _browse(page, url, rounds, out, idle)
             viewer_times(page, repeat, _timed, VIEWER_STATE, out, _step)
-            _annotate(page, url, repeat, out, idle)
+            _annotate(page, url, rounds, out, idle)
             page.close()  # Predict in a fresh tab, as a reader opens it
             page = context.new_page()
             # ... and then types its address: the tab's own start-up work in Chromium (its
             # renderer, the browser's new-tab work) is done before the visit, not timed in it.
             time.sleep(TAB_REST_S)
-            _predict(page, url, repeat, cases, out, idle, nxt, log)
+            _predict(page, url, rounds, cases, out, idle, nxt, log)
             # The idle round trip again, TensorFlow loaded and nothing running: Predict's
             # tab back on Home, as before the rounds (timed in the idle window with Predict
             # still open, one run read 0.13-0.36 s where this read 0.10-0.15 s).
@@ -834,10 +847,11 @@ def figures(quick: bool) -> list[dict[str, Any]]:
     from mcalc.synthetic import generate_demo
 
     repeat = 3 if quick else 6
+    rounds = CLICK_ROUNDS[0] if quick else CLICK_ROUNDS[1]
     tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-browser-"))
     atexit.register(shutil.rmtree, tmp, True)  # its demo set, caches, app files
     data = tmp / "demo"
-    generate_demo(data, cases=demo_cases(repeat, 6 if quick else 12), seed=0)
+    generate_demo(data, cases=demo_cases(max(repeat, rounds), 6 if quick else 12), seed=0)
     ids = [c.case_id for c in open_dataset(data).cases]
     # The first visit opens the first case; cold cases are suspicious ones (they have
     # regions to click on once shown) that no analysis ahead reached; the next case is the
@@ -852,7 +866,7 @@ def figures(quick: bool) -> list[dict[str, Any]]:
     env = app_env(tmp, demo=data, MCALC_RUN_LOG=str(log))
     os.environ.pop("MCALC_DATA", None)
     with running_app(env, timeout=180) as url:
-        m = _measure(url, repeat, cold_cases, nxt, log)
+        m = _measure(url, repeat, cold_cases, nxt, log, rounds)
         try:  # the wheel and W/L from a real mouse (XTest, headed on Xvfb), where possible
             why = real_input_times(url, repeat, _timed, _settle, _step, VIEWER_STATE, OBSERVER, m)
             if why:
