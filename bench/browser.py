@@ -491,7 +491,7 @@ class IdleTab:
     A context of its own, not a second tab beside the measured page: a tab behind another
     in its window had its round trips throttled to 2.1-2.2 s a few seconds after the other
     tab opened (0.1-0.3 s in front, 6 December 2026, docs/measurements.md); in a window of
-    its own 0.1-0.5 s at load 6-8, minutes after.
+    its own 0.1-0.5 s at load 6-8, and rounds' floors of 0.10-0.59 s through whole sessions.
     """
 
     def __init__(self, browser: Any, url: str) -> None:
