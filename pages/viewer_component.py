@@ -282,9 +282,8 @@ def pixels_apart(
     :func:`mcalc.present.panel_cache.case_payload`'s ``ahead_apart``) as a file of this
     session's that the viewer fetches by URL after drawing its case (Streamlit's media
     files, the store of ``st.image``): the run and its websocket message carry only
-    ``{"url", "index"}``. The file is this session's under ``coordinates`` until the next
-    one there (a later case's) or a run of the whole app that offers none: one per
-    viewer, fragment runs or not. ``None`` when there is nothing, or no
+    ``{"url", "index"}``. The file is this session's under ``coordinates`` until a later
+    run (not a fragment's) no longer offers it. ``None`` when there is nothing, or no
     media store to put it in (no Streamlit server: the caller sends them in the render).
     """
     if not index or not data:
@@ -395,28 +394,17 @@ def _media_url(data: bytes, coordinates: str) -> str | None:
 
 
 def fullres_payload(
-    key: str,
-    answers: list[tuple[dict[str, Any], bytes]],
-    *,
-    inline: bool = False,
-    slots: dict[str, int] | None = None,
+    key: str, answers: list[tuple[dict[str, Any], bytes]], *, inline: bool = False
 ) -> tuple[list[dict[str, Any]], bytes]:
     """The channel's answer for ``answers`` (:meth:`FullresStore.ready_answers`): each
     image as one of the session's media files that the viewer fetches (its entry's
     ``url``; every image at once, in parallel, off the websocket and the page's main
     thread), or, with ``inline`` or without a media store, their bytes one after the other
-    in the binary argument (entries' ``offset``).
-
-    ``slots``: each image key's place in its case. A media file is the session's until a
-    later file takes its place (its coordinates) or a run of the whole app: one place per
-    image of the case shown, so a case switch replaces the last case's files instead of
-    adding to them (Browse and Annotate rerun in a fragment, :func:`pages.common.
-    page_fragment`: no full run between their case switches). Without it, one per image."""
+    in the binary argument (entries' ``offset``)."""
     index: list[dict[str, Any]] = []
     if not inline:
         for entry, data in answers:
-            place = (slots or {}).get(entry["key"], entry["key"])
-            url = _media_url(data, f"mcalc-fullres:{key}:{place}")
+            url = _media_url(data, f"mcalc-fullres:{key}:{entry['key']}")
             if url is None:
                 break
             index.append({**entry, "url": url})
@@ -433,10 +421,9 @@ def fullres_payload(
 @st.fragment
 def _fullres_channel(source: FullresSource) -> None:
     """The channel under the viewer: answers a pending request with every image ready (a
-    rerun of this fragment only). The media files it adds live until the next answer for
-    the same image's place in a case (:func:`fullres_payload`'s ``slots``) or the
-    session's next run of the whole app: the viewer fetches them at once, and asks again
-    ``inline`` if one is gone."""
+    rerun of this fragment only). The media files it adds live until the session's next
+    run of the whole page (Streamlit clears a session's media on full runs only): the
+    viewer fetches them at once, and asks again ``inline`` if one is gone."""
     index: list[dict[str, Any]] = []
     data = b""
     wanted, inline = fullres_request(source.key, source.case_key)
@@ -446,8 +433,7 @@ def _fullres_channel(source: FullresSource) -> None:
             settings = common.settings()
             store = _store(settings.fullres_cache_mb)
             answers = store.ready_answers(common.get_image_cache(), items, _codec())
-            slots = {rec.key: i for i, (rec, _) in enumerate(source.items)}
-            index, data = fullres_payload(source.key, answers, inline=inline, slots=slots)
+            index, data = fullres_payload(source.key, answers, inline=inline)
         except ImageReadError as exc:
             st.warning(f"Full resolution not available: {exc}")
     _get_channel()(
