@@ -472,58 +472,15 @@ def run_app() -> None:
     selected = st.navigation(pages, position="hidden")
     frame()
     _RUN.frame_done = True
-    try:
-        if selected.url_path in PAGE_FRAGMENT_PAGES:
-            page_fragment(selected)
-        else:
-            # In a container as the fragment's run is (Streamlit draws a fragment in one):
-            # the slot's viewer is at the same place on every page, its frame kept.
-            with st.container():
-                run_page(selected)
-    finally:
-        _RUN.frame_done = False
-
-
-#: The pages run in :func:`page_fragment` (their ``url_path``): the reading pages, whose
-#: interactions (a case switch, a display toggle, a save) change nothing of the frame.
-PAGE_FRAGMENT_PAGES = ("browse", "annotate")
-#: The key of :func:`page_fragment` (``st.rerun(PAGE_FRAGMENT)`` from a callback).
-PAGE_FRAGMENT = "app_page"
-
-
-def run_page(page: Any) -> None:
-    """Run ``page`` (an ``st.Page``) with the reading viewer it hands drawn after it:
-    Browse's and Annotate's viewer is drawn here, one frame across their switches
-    (:func:`pages.viewer_component.viewer_slot`)."""
     from pages.viewer_component import viewer_slot
 
-    with viewer_slot():
-        page.run()
-
-
-@st.fragment(key=PAGE_FRAGMENT)
-def page_fragment(page: Any) -> None:
-    """:func:`run_page` as a fragment (Browse and Annotate: :data:`PAGE_FRAGMENT_PAGES`):
-    a widget of the page, its viewer's events and its sidebar controls rerun the page and
-    its viewer only, not the frame (page config, the shared sidebar, the user box), which
-    a full run sent again every time for the reader's browser to receive and walk (19 of
-    the 62 messages of a Browse toggle or case switch; docs/measurements.md, "Browse and
-    Annotate rerun in a fragment"). The frame's own widgets (page links, the dataset) still
-    rerun everything. On such a rerun :func:`frame`, called by the page, draws nothing."""
-    before = getattr(_RUN, "frame_done", False)
-    _RUN.frame_done = True
-    # A page runs once per run of the entrypoint (Streamlit's flag, set by st.navigation);
-    # a rerun of this fragment alone runs the page st.navigation returned in the full run.
-    page._can_be_called = True
-    # Streamlit lets a fragment's rerun write to the sidebar (Browse's display controls)
-    # only where its last full run wrote: a Browse run that stopped before them (no case
-    # matches the filters) left none, and the rerun that found a case again failed. An
-    # empty element keeps that place on every run.
-    st.sidebar.empty()
     try:
-        run_page(page)
+        # Browse's and Annotate's viewer is drawn here, after the page: one frame across
+        # their switches (pages.viewer_component.viewer_slot).
+        with viewer_slot():
+            selected.run()
     finally:
-        _RUN.frame_done = before
+        _RUN.frame_done = False
 
 
 def window_controls(prefix: str, top: int = 4095, clahe: bool = True) -> dict[str, object]:

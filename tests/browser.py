@@ -201,8 +201,8 @@ def require_chromium() -> None:
 
 class Runs:
     """The script runs of one page, read from its websocket: what a test waits on instead of
-    a sleep. Counts the runs the page asked for (``BackMsg.rerun_script``: the first load, a
-    widget, a component's value; a fragment's too, not a ``run_every`` poll) and knows whether the run started after the last
+    a sleep. Counts the full runs the page asked for (``BackMsg.rerun_script``: the first
+    load, a widget, a component's value) and knows whether the run started after the last
     request has finished (``ForwardMsg.new_session`` then ``script_finished``)."""
 
     def __init__(self, page) -> None:
@@ -218,7 +218,7 @@ class Runs:
             ws.on("framereceived", lambda p: self._frames.append((False, p)))
 
     def _state(self) -> tuple[int, bool]:
-        """(runs requested, whether the run after the last request has finished)."""
+        """(full runs requested, whether the run after the last request has finished)."""
         from streamlit.proto.BackMsg_pb2 import BackMsg
         from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
@@ -229,11 +229,7 @@ class Runs:
             if sent:
                 back = BackMsg()
                 back.ParseFromString(payload)
-                # A fragment's run asked by the reader counts (Browse and Annotate run in
-                # app.py's fragment: pages.common.page_fragment); a run_every poll does not.
-                if back.WhichOneof("type") == "rerun_script" and not (
-                    back.rerun_script.fragment_id and back.rerun_script.is_auto_rerun
-                ):
+                if back.WhichOneof("type") == "rerun_script" and not back.rerun_script.fragment_id:
                     self._requests, self._started, self._done = self._requests + 1, False, False
                 continue
             msg = ForwardMsg()
@@ -255,7 +251,7 @@ class Runs:
         return self._state()[0]
 
     def wait_settled(self, requests: int, timeout_ms: int = 60_000) -> None:
-        """Wait until the page has asked for ``requests`` runs (or more) and the run
+        """Wait until the page has asked for ``requests`` full runs (or more) and the run
         that started after the last one has finished."""
         deadline = time.monotonic() + timeout_ms / 1000
         while True:

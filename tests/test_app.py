@@ -352,69 +352,6 @@ def test_browse_and_annotate_share_one_viewer_frame_kept_hidden_on_home(app_env,
     assert "Mark tool (A)" in " ".join(c.value for c in at.caption)
 
 
-def _as_the_server(monkeypatch) -> None:
-    """Pages run inside app.py, as on the server (AppTest resets the flag before each run:
-    pages.server_tuning.run_app_for_every_page)."""
-    from streamlit.runtime.pages_manager import PagesManager
-
-    real_init = PagesManager.__init__
-
-    def as_the_server(self, *args, **kwargs):
-        real_init(self, *args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-    monkeypatch.setattr(PagesManager, "__init__", as_the_server)
-
-
-def _sent_fragments(monkeypatch) -> dict[str, str]:
-    """Every widget sent from now on: its key (the end of its id) -> the id of the fragment
-    whose rerun the browser asks for when it changes (``""``: the whole page reruns)."""
-    from streamlit.runtime.forward_msg_queue import ForwardMsgQueue
-
-    sent: dict[str, str] = {}
-    real = ForwardMsgQueue.enqueue
-
-    def enqueue(self, msg):
-        if msg.HasField("delta") and msg.delta.HasField("new_element"):
-            element = msg.delta.new_element
-            kind = element.WhichOneof("type")
-            widget_id = getattr(getattr(element, kind), "id", "") if kind else ""
-            if isinstance(widget_id, str) and widget_id:
-                sent[widget_id.rsplit("-", 1)[-1]] = msg.delta.fragment_id
-        return real(self, msg)
-
-    monkeypatch.setattr(ForwardMsgQueue, "enqueue", enqueue)
-    return sent
-
-
-@pytest.mark.parametrize(
-    ("page", "keys"),
-    [
-        ("pages/browse.py", ["browse_next", "browse_invert", "browse_table", "reading_viewer"]),
-        ("pages/annotate.py", ["annotate_view", "annotate_show_dataset", "reading_viewer"]),
-    ],
-)
-def test_reading_pages_widgets_rerun_the_page_not_the_frame(app_env, monkeypatch, page, keys):
-    """On the server, Browse and Annotate run in app.py's fragment (pages.common.
-    page_fragment): their widgets, the sidebar's display controls and the slot's viewer
-    rerun the page alone, so the frame (the shared sidebar: page links, the dataset, the
-    user box) is not sent again on a case switch, a toggle or a save; the frame's own
-    widgets rerun everything. Home is no fragment."""
-    _as_the_server(monkeypatch)
-    sent = _sent_fragments(monkeypatch)
-    at = _run(page)
-    assert not at.exception, [e.value for e in at.exception]
-    page_id = sent[keys[0]]
-    assert page_id, f"{keys[0]} reruns the whole app"
-    assert {key: sent[key] for key in keys} == dict.fromkeys(keys, page_id)
-    assert sent["app_data_input"] == "" and sent["app_demo"] == ""
-    assert at.session_state["app_data_input"]  # the frame drawn in the same run
-    sent.clear()
-    at.switch_page("pages/home.py").run()
-    assert not at.exception and set(sent.values()) == {""}
-    assert sent["app_demo"] == "" and sent["reading_viewer"] == ""  # the viewer, hidden
-
-
 def test_browse_sends_ids_alone_after_another_page(app_env):
     """A page switch unmounts the viewer, but the browser tab keeps the images' bytes
     (the viewer's pixels.ts): the first run back on Browse names the case's pixels without

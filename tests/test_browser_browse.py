@@ -280,33 +280,3 @@ def test_a_deep_link_and_its_reload_ask_only_the_servers_root(demo_app):
         assert core.count("/_stcore/health") == 2, core  # once per load
         root = page.evaluate("() => window.__streamlit?.BACKEND_BASE_URL")
         assert root == f"{demo_app.url}/"
-
-
-def test_display_controls_come_back_after_a_return_where_no_case_matched(demo_app):
-    """Browse runs in app.py's fragment (pages.common.page_fragment), whose reruns may write
-    to the sidebar only where its last full run did: a return to Browse with filters that
-    match no case stops before the display controls, and the filter change that finds a
-    case again (a rerun of the fragment alone) draws them and the case, with no error."""
-    with browser_page(1300, 1400) as page:
-        open_app(page, f"{demo_app.url}/browse")
-        viewer_frame(page)
-        sidebar = page.locator("[data-testid='stSidebar']")
-
-        def pick(key: str, option: str) -> None:
-            page.locator(f".st-key-{key} input").first.click()
-            page.get_by_role("option", name=option, exact=True).first.click()
-            page.keyboard.press("Escape")
-
-        for key, option in (("browse_filter_birads", "1"), ("browse_filter_laterality", "L")):
-            runs(page).after(lambda k=key, o=option: pick(k, o))
-        page.get_by_text("No case matches these filters").wait_for(timeout=30_000)
-        runs(page).after(sidebar.get_by_role("link", name="Home").click)
-        runs(page).after(sidebar.get_by_role("link", name="Browse").click)
-        page.get_by_text("No case matches these filters").wait_for(timeout=30_000)
-        assert sidebar.get_by_text("Invert").count() == 0
-        runs(page).after(lambda: pick("browse_filter_laterality", "R"))
-        wait_for_app_idle(page)
-        assert page.get_by_test_id("stException").count() == 0
-        sidebar.get_by_text("Invert").first.wait_for(timeout=30_000)
-        # The case shown before the filters (a filter never changes it: browse.case_picker).
-        assert viewer_frame(page).eval_on_selector(VIEWER, "e => e.dataset.case") == "normal-1"
