@@ -234,6 +234,7 @@ async def _run(
         "repo": str(repo),
         "think_s": think_s,
         "rows": ledger.segments(),
+        "samples": one.samples,  # (interaction, latency s on the page's clock)
         "errors": warm.errors + one.errors,
     }
 
