@@ -59,13 +59,6 @@ THINK_S = 3.0
 #: Niceness of the Chromium processes: the server first, as if the browsers were elsewhere.
 BROWSER_NICE = 10
 VERBOSE = bool(os.environ.get("MCALC_BENCH_VERBOSE"))
-#: How often a wait checks its page (ms): a timer, as often as a frame, not Playwright's
-#: default of every animation frame (``"raf"``): asking for a frame keeps the renderer and
-#: the display compositor making frames for the whole wait, the settled page's quiet
-#: included, the bench's own work (0.06 CPU-s a second of waiting against 0.01-0.03 with a
-#: timer, an idle page's 0-0.02: docs/measurements.md, 6 December 2026, h/idlecpu), and
-#: with eight readers it competed with the pages it timed.
-POLL_MS = 16
 
 from bench.browser import PREDICT_SHOWN, VIEWER_STATE  # noqa: E402
 from bench.load_procs import (  # noqa: E402
@@ -212,10 +205,7 @@ async def _settle(
     from bench.browser import SETTLED
 
     handle = await page.wait_for_function(
-        SETTLED.replace("COND", cond),
-        arg=[t0, quiet, ran],
-        polling=POLL_MS,
-        timeout=wait_s * 1000,
+        SETTLED.replace("COND", cond), arg=[t0, quiet, ran], timeout=wait_s * 1000
     )
     return (float(await handle.json_value()) - t0) / 1000.0
 

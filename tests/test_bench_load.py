@@ -404,24 +404,3 @@ def test_wait_parts_split_each_interaction_at_the_pages_message(load) -> None:
     ]
     with pytest.raises(ValueError, match="3 interactions, 2 send times, 3 server times"):
         load.wait_parts(windows, [1.5, None], server)
-
-
-def test_a_wait_polls_its_page_on_a_timer_not_every_animation_frame(load) -> None:
-    """Playwright's default polling (``"raf"``) asks the page for a frame 60 times a second
-    for the whole wait: the bench's own CPU in every page it times."""
-    import asyncio
-
-    seen: dict[str, object] = {}
-
-    class Handle:
-        async def json_value(self) -> float:
-            return 1500.0
-
-    class Page:
-        async def wait_for_function(self, expression: str, **kw: object) -> Handle:
-            seen.update(kw)
-            return Handle()
-
-    assert asyncio.run(load._settle(Page(), 1000.0, "true", ran=False)) == 0.5
-    assert isinstance(seen.get("polling"), int), seen
-    assert 0 < seen["polling"] <= 20  # as fine as a frame: the latency's resolution kept
