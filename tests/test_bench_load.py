@@ -404,3 +404,30 @@ def test_wait_parts_split_each_interaction_at_the_pages_message(load) -> None:
     ]
     with pytest.raises(ValueError, match="3 interactions, 2 send times, 3 server times"):
         load.wait_parts(windows, [1.5, None], server)
+
+
+def test_load_account_splits_a_readers_cpu_by_step_and_process_kind() -> None:
+    """bench/load_account.py: a closed process counts with its last reading; a step's CPU
+    goes to the part named by the mark that opened it; later rounds are per round."""
+    from bench.load_account import account, spent
+
+    before = {1: ("renderer", 1.0), 2: ("browser", 2.0)}
+    after = {1: ("renderer", 1.5), 2: ("browser", 2.25), 3: ("gpu-process", 0.125)}
+    assert spent(before, after) == {"renderer": 0.5, "browser": 0.25, "gpu-process": 0.125}
+    rows = [
+        {"part": "first_load", "round": 0, "wall_s": 4.0, "cpu": {"renderer": 3.0}},
+        {"part": "think", "round": 0, "wall_s": 3.0, "cpu": {"renderer": 0.4}},
+        {"part": "case_switch", "round": 0, "wall_s": 1.0, "cpu": {"renderer": 0.5}},
+        *(
+            {"part": part, "round": r, "wall_s": 1.0, "cpu": {"renderer": 0.2, "browser": 0.1}}
+            for r in (1, 2)
+            for part in ("think", "browse", "rest")
+        ),
+        {"part": "close", "round": 2, "wall_s": 0.5, "cpu": {"browser": 0.06}},
+    ]
+    out = account(rows, rounds=3)
+    assert out["round1"]["first_load"] == {"wall_s": 4.0, "renderer": 3.0, "all": 3.0}
+    assert out["round1"]["total"]["all"] == 3.9
+    assert out["later"]["browse"] == {"wall_s": 1.0, "renderer": 0.2, "browser": 0.1, "all": 0.3}
+    assert out["later"]["total"]["all"] == pytest.approx(0.9)
+    assert out["close"]["all"] == 0.06
