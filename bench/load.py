@@ -80,6 +80,7 @@ from bench.load_stats import (  # noqa: E402
     cookie_tag,
     cpu_medians,
     intervals,
+    later_rounds,
     percentile,
     ratio_interval,
     read_run_log,
@@ -143,6 +144,8 @@ class Session:
 
     reader: str
     samples: list[tuple[str, float]] = field(default_factory=list)
+    #: the 0-based round of each of ``samples``
+    sample_rounds: list[int] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     saves: list[Save] = field(default_factory=list)
     rounds: int = 0
@@ -260,6 +263,7 @@ async def _timed(s: Session, kind: str, page: Any, action: Any, cond: str, ran: 
         text = await page.locator("[data-testid='stException']").first.inner_text()
         raise RuntimeError(f"exception on the page: {text.splitlines()[0] if text else '?'}")
     s.samples.append((kind, seconds))
+    s.sample_rounds.append(s.rounds)
     if VERBOSE:
         _log(f"{s.reader} {kind} {seconds:.2f} s")
     return seconds
@@ -589,6 +593,13 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
                 parts.setdefault(size, {}).setdefault(part, []).extend(xs)
     n = max(sizes)
     ratios = {size: compare(summary[1], summary[size]) for size in summary if size > 1}
+    # The same from round 2 on (information; the goal is judged on every round): a loaded
+    # phase's sessions all open their first page at once, ~4 CPU-s of Chromium each.
+    steady = {
+        size: summarize(x for s in ss for x in later_rounds(s.samples, s.sample_rounds))
+        for size, ss in phases.items()
+    }
+    steady_ratios = {size: compare(steady[1], steady[size]) for size in steady if size > 1}
     server_ratios = {size: compare(server[1], server[size]) for size in server if size > 1}
     samples = {size: [x for s in ss for x in s.samples] for size, ss in phases.items()}
     ratio_ci = {size: intervals(samples[1], samples[size]) for size in samples if size > 1}
@@ -607,6 +618,7 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
         "latency": summary,
         "ratio": ratios,
         "ratio_ci90": ratio_ci,
+        "later_rounds": {"latency": steady, "ratio": steady_ratios},
         "server_wall": server,
         "server_cpu": server_cpu,
         "server_ratio": server_ratios,

@@ -61,6 +61,13 @@ def table(report: dict[str, Any]) -> str:
         head,
         *_rows(report, "server_wall", "server_ratio"),
     ]
+    later = report.get("later_rounds")
+    if later and later.get("latency"):  # information: the goal is judged on every round
+        lines += [
+            "in the browser from each session's round 2 on (information; no first page load):",
+            head,
+            *_rows({"latency": later["latency"], "ratio": later["ratio"]}, "latency", "ratio"),
+        ]
     errors = [e for es in report["errors"].values() for e in es]
     lines.append(
         f"N = {n} sessions; errors: {len(errors)}; saves {report['saves']}, "

@@ -46,6 +46,22 @@ def summarize(samples: Iterable[tuple[str, float]]) -> dict[str, dict[str, float
     }
 
 
+def later_rounds(
+    samples: Sequence[tuple[str, float]], rounds: Sequence[int], first: int = 1
+) -> list[tuple[str, float]]:
+    """The ``(kind, seconds)`` samples taken in a session's round ``first`` or later
+    (``rounds[i]``: the 0-based round of ``samples[i]``): the steady state, without round
+    0, where every loaded session's first page load (~4 CPU-s of Chromium each, h/idlecpu)
+    and first visits fall at once.
+
+    >>> later_rounds([("toggle", 1.0), ("toggle", 2.0), ("save", 3.0)], [0, 1, 2])
+    [('toggle', 2.0), ('save', 3.0)]
+    """
+    if len(samples) != len(rounds):
+        raise ValueError(f"one round per sample: {len(samples)} samples, {len(rounds)} rounds")
+    return [x for x, r in zip(samples, rounds, strict=True) if r >= first]
+
+
 def compare(
     base: dict[str, dict[str, float]], loaded: dict[str, dict[str, float]], aim: float = AIM_RATIO
 ) -> dict[str, dict[str, Any]]:

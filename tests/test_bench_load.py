@@ -431,3 +431,24 @@ def test_load_account_splits_a_readers_cpu_by_step_and_process_kind() -> None:
     assert out["later"]["browse"] == {"wall_s": 1.0, "renderer": 0.2, "browser": 0.1, "all": 0.3}
     assert out["later"]["total"]["all"] == pytest.approx(0.9)
     assert out["close"]["all"] == 0.06
+
+
+def test_later_rounds_leave_round_one_out_and_the_table_shows_them_apart(load) -> None:
+    samples = [("save", 9.0), ("save", 1.0), ("toggle", 0.2), ("save", 2.0)]
+    assert load.later_rounds(samples, [0, 1, 1, 3]) == samples[1:]
+    assert load.later_rounds(samples, [0, 1, 1, 3], first=2) == [("save", 2.0)]
+    with pytest.raises(ValueError, match="4 samples, 3 rounds"):
+        load.later_rounds(samples, [0, 1, 1])
+    one = load.summarize([("save", 1.0), ("save", 1.0)])
+    steady = load.summarize([("save", 2.0), ("save", 2.0)])
+    report = {
+        "sessions": 8, "think_s": 3.0, "seed": 0, "browser_nice": 10, "baseline_sessions": 8,
+        "latency": {1: one, 8: one}, "ratio": {8: load.compare(one, one)},
+        "server_wall": {}, "server_ratio": {}, "server_runs_logged": 0,
+        "later_rounds": {"latency": {1: one, 8: steady}, "ratio": {8: load.compare(one, steady)}},
+        "errors": {}, "saves": 0, "lost_writes": [], "server_rss_mb": {}, "load_average": {},
+        "cpu_s": {}, "holds": {"browser": 8, "server": 8}, "met": True,
+    }  # fmt: skip
+    text = load.table(report)
+    later = text.split("from each session's round 2 on")[1].splitlines()
+    assert any("save" in line and "2.00" in line for line in later)  # the steady p95 ratio
