@@ -45,6 +45,12 @@ PREDICT_PAGE = "pages/predict.py"
 #: reader's click ends that wait (:func:`wait_for_ahead`).
 AHEAD_WAIT_S = 5.0
 AHEAD_STEP_S = 0.1
+#: The cases after the current one made ahead (prefetched): each *Next* then builds the one
+#: three ahead, with two clicks' time for it. With two, a build slower than a click (0.6-2 s
+#: at load 8-10) still ran when its case was the next one: its pixels were not all sent
+#: ahead, the case was not shown at the click and the click's run sent them (0.3-2.8 s;
+#: docs/measurements.md, h/bswitch).
+AHEAD_CASES = 3
 USE_VIEWER_KEY = "browse_use_viewer"  # the reading viewer (on) or the simple one (off)
 
 
@@ -479,8 +485,8 @@ def reading_ui(
         # The browser lacked this case (a page load, a jump): the viewer asks for the next one.
         ask_ahead=bool(payload.data) and ask_ahead(case, next(iter(ahead), None), opts, sent),
         on_change=_on_viewer_event,
-        # The next two cases' panels meanwhile (started once the viewer's message is out:
-        # the thread then does not compete with it): the next one's pixels go (by URL) with
+        # The next AHEAD_CASES cases' panels meanwhile (started once the viewer's message is
+        # out: the thread then does not compete with it): the next one's pixels go (by URL) with
         # the next run that finds them ready, so "Next" finds them in the browser already
         # (and the viewer shows that case at the click). Started only after this run's end
         # instead, the prefetch more often still ran when the next click came
@@ -519,7 +525,9 @@ use_viewer = st.toggle(
 ids = list(table["case_id"])
 # From a case the filters leave out, Next opens the first filtered case: made ahead too.
 ahead = (
-    index.next_cases(ids, case.case_id) if case.case_id in ids else [index.case(i) for i in ids[:2]]
+    index.next_cases(ids, case.case_id, AHEAD_CASES)
+    if case.case_id in ids
+    else [index.case(i) for i in ids[:AHEAD_CASES]]
 )
 behind = index.previous_case(ids, case.case_id)
 if not (use_viewer and reading_ui(case, opts, ahead, behind)):

@@ -208,6 +208,28 @@ def test_browse_draws_prior_and_recent_for_both_views(app_env):
         assert len(named) == 2 and all(t.split(" ")[0] in ("L", "R") for t in named), named
 
 
+def test_browse_prefetches_three_cases_ahead(app_env, monkeypatch):
+    """Browse makes the three cases after the current one ahead: each *Next* builds the
+    one three ahead, two clicks before it is the next case (with two, a build slower than
+    a click under load still ran then: that case was not shown at the click)."""
+    from mcalc.present import panel_prefetch
+
+    cases: list[list[str]] = []
+    real = panel_prefetch.prefetch_cases
+
+    def recorded(*args: Any, **kw: Any) -> Any:
+        cases.append([c.case_id for c in args[1]])
+        return real(*args, **kw)
+
+    monkeypatch.setattr(panel_prefetch, "prefetch_cases", recorded)
+    at = _run("pages/browse.py")
+    at.button(key="browse_next").click().run()
+    assert not at.exception
+    ids = at.session_state["browse_table_ids"]
+    pos = ids.index(at.session_state["browse_case_id"])
+    assert cases[-1] == ids[pos + 1 : pos + 4] and len(cases[-1]) == 3, cases
+
+
 def test_browse_next_button_changes_case(app_env):
     at = _run("pages/browse.py")
     first = at.session_state["browse_case_id"]
