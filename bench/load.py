@@ -600,6 +600,13 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
         for size, ss in phases.items()
     }
     steady_ratios = {size: compare(steady[1], steady[size]) for size in steady if size > 1}
+    steady_samples = {
+        size: [x for s in ss for x in later_rounds(s.samples, s.sample_rounds)]
+        for size, ss in phases.items()
+    }
+    steady_ci = {
+        size: intervals(steady_samples[1], steady_samples[size]) for size in steady if size > 1
+    }
     server_ratios = {size: compare(server[1], server[size]) for size in server if size > 1}
     samples = {size: [x for s in ss for x in s.samples] for size, ss in phases.items()}
     ratio_ci = {size: intervals(samples[1], samples[size]) for size in samples if size > 1}
@@ -618,7 +625,7 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
         "latency": summary,
         "ratio": ratios,
         "ratio_ci90": ratio_ci,
-        "later_rounds": {"latency": steady, "ratio": steady_ratios},
+        "later_rounds": {"latency": steady, "ratio": steady_ratios, "ratio_ci90": steady_ci},
         "server_wall": server,
         "server_cpu": server_cpu,
         "server_ratio": server_ratios,

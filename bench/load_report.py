@@ -66,7 +66,15 @@ def table(report: dict[str, Any]) -> str:
         lines += [
             "in the browser from each session's round 2 on (information; no first page load):",
             head,
-            *_rows({"latency": later["latency"], "ratio": later["ratio"]}, "latency", "ratio"),
+            *_rows(
+                {
+                    "latency": later["latency"],
+                    "ratio": later["ratio"],
+                    "ratio_ci90": later.get("ratio_ci90", {}),
+                },
+                "latency",
+                "ratio",
+            ),
         ]
     errors = [e for es in report["errors"].values() for e in es]
     lines.append(

@@ -445,10 +445,14 @@ def test_later_rounds_leave_round_one_out_and_the_table_shows_them_apart(load) -
         "sessions": 8, "think_s": 3.0, "seed": 0, "browser_nice": 10, "baseline_sessions": 8,
         "latency": {1: one, 8: one}, "ratio": {8: load.compare(one, one)},
         "server_wall": {}, "server_ratio": {}, "server_runs_logged": 0,
-        "later_rounds": {"latency": {1: one, 8: steady}, "ratio": {8: load.compare(one, steady)}},
+        "later_rounds": {
+            "latency": {1: one, 8: steady}, "ratio": {8: load.compare(one, steady)},
+            "ratio_ci90": {8: {"save": (1.5, 2.5)}},
+        },
         "errors": {}, "saves": 0, "lost_writes": [], "server_rss_mb": {}, "load_average": {},
         "cpu_s": {}, "holds": {"browser": 8, "server": 8}, "met": True,
     }  # fmt: skip
     text = load.table(report)
     later = text.split("from each session's round 2 on")[1].splitlines()
-    assert any("save" in line and "2.00" in line for line in later)  # the steady p95 ratio
+    save = next(line for line in later if "save" in line)
+    assert "2.00" in save and "1.50-2.50" in save  # the steady p95 ratio, its interval
