@@ -378,15 +378,22 @@ async def _round(s: Session, page: Any, url: str) -> None:
     await _timed(s, "predict", page, lambda: _nav(page, "Predict"), PREDICT_DONE, True)
 
 
-async def _session(browser: Any, url: str, s: Session, until: float, rounds: int) -> None:
+async def reader_page(browser: Any, url: str, reader: str) -> tuple[Any, Any]:
+    """A browser context of its own for ``reader`` (the bench's cookie naming them, the
+    page observer of :mod:`bench.browser`, a 240 s default timeout) and its page:
+    ``(context, page)``; the caller closes the context."""
     from bench.browser import OBSERVER
     from pages.server_tuning import BENCH_COOKIE
 
     context = await browser.new_context(viewport={"width": 1500, "height": 1900})
-    await context.add_cookies([{"name": BENCH_COOKIE, "value": cookie_tag(s.reader), "url": url}])
+    await context.add_cookies([{"name": BENCH_COOKIE, "value": cookie_tag(reader), "url": url}])
     await context.add_init_script(OBSERVER)
     context.set_default_timeout(240_000)
-    page = await context.new_page()
+    return context, await context.new_page()
+
+
+async def _session(browser: Any, url: str, s: Session, until: float, rounds: int) -> None:
+    context, page = await reader_page(browser, url, s.reader)
     try:
         while s.rounds < rounds or time.monotonic() < until:
             try:

@@ -160,19 +160,12 @@ async def _reader(
     idle_s: float = 0.0,
     **kw: Any,
 ) -> load.Session:
-    from bench.browser import OBSERVER
-    from pages.server_tuning import BENCH_COOKIE
-
     times = load.think_times(name, think_s)
     s = load.Session(name, wait_s=1200, **kw)
     if ledger is not None:
         s.think, s.watch = Think(ledger, times), ledger
         ledger.mark("first_load")
-    context = await browser.new_context(viewport={"width": 1500, "height": 1900})
-    await context.add_cookies([{"name": BENCH_COOKIE, "value": load.cookie_tag(name), "url": url}])
-    await context.add_init_script(OBSERVER)
-    context.set_default_timeout(240_000)
-    page = await context.new_page()
+    context, page = await load.reader_page(browser, url, name)
     try:
         for r in range(rounds):
             if ledger is not None:

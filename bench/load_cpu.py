@@ -161,16 +161,9 @@ def trace_split(events: list[dict[str, Any]], top: int = 40) -> dict[str, Any]:
 
 
 async def _reader(browser: Any, url: str, name: str, rounds: int, **kw: Any) -> load.Session:
-    from bench.browser import OBSERVER
-    from pages.server_tuning import BENCH_COOKIE
-
     # A second's pause before each interaction: the last one's trailing work is not the next's.
     s = load.Session(name, wait_s=1200, think=itertools.repeat(1.0), **kw)
-    context = await browser.new_context(viewport={"width": 1500, "height": 1900})
-    await context.add_cookies([{"name": BENCH_COOKIE, "value": load.cookie_tag(name), "url": url}])
-    await context.add_init_script(OBSERVER)
-    context.set_default_timeout(240_000)
-    page = await context.new_page()
+    context, page = await load.reader_page(browser, url, name)
     try:
         for r in range(rounds):
             if s.watch is not None:
