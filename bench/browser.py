@@ -71,7 +71,14 @@ from bench.browser_viewer import (  # noqa: E402
     viewer_times,
 )
 from bench.figures import median_index  # noqa: E402
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, VIEWER, running_app, viewer_frame  # noqa: E402
+from tests.browser import (  # noqa: E402
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    VIEWER,
+    page_point,
+    running_app,
+    viewer_frame,
+)
 
 MODEL = "demo-custom"
 AIM_CLICK = 1.3
@@ -651,13 +658,7 @@ def _predict(
         if not points:
             raise RuntimeError("the viewer shows no region box on the recent panel")
         panel, _image, _rank, x, y = points[k % len(points)]
-        iframe = page.locator("iframe[title*='mcalc_viewer']").first.bounding_box()
-        box = frame.eval_on_selector_all(
-            ".panel",
-            "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.x, r.y]; })",
-        )[panel]
-        assert iframe is not None
-        cx, cy = iframe["x"] + box[0] + x, iframe["y"] + box[1] + y
+        cx, cy = page_point(page, frame, panel, x, y)
         # The region the click selected (the smallest box under it) is described below,
         # named as its panel is ("Region 2 of R CC recent 2012").
         cond = (

@@ -419,6 +419,19 @@ def viewer_frame(page, timeout_s: float = 60.0):
     raise AssertionError(f"no rendered viewer frame among {[f.url for f in page.frames]}")
 
 
+def page_point(page, frame, panel: int, x: float, y: float) -> tuple[float, float]:
+    """The page's coordinates of the point ``(x, y)`` of the viewer's panel ``panel`` (CSS
+    pixels from the panel's top left, as the viewer's ``regionPoints`` give them), for
+    ``page.mouse``: the viewer's frame's place on the page plus the panel's in the frame."""
+    iframe = page.locator("iframe[title*='mcalc_viewer']").first.bounding_box()
+    box = frame.eval_on_selector_all(
+        ".panel",
+        "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.x, r.y]; })",
+    )[panel]
+    assert iframe is not None, "the viewer's frame is not on the page"
+    return iframe["x"] + box[0] + x, iframe["y"] + box[1] + y
+
+
 #: What a websocket message of the app carries when it brings a viewer pixels (the index
 #: of its binary argument, ``pixels``, not empty).
 PIXELS = b'"pixels": [{'

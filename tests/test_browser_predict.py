@@ -15,6 +15,7 @@ from tests.browser import (
     VIEWER,
     browser_page,
     open_app,
+    page_point,
     pixel_messages,
     runs,
     viewer_frame,
@@ -144,13 +145,7 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
         assert "detections" not in json.loads(state["overlayLayers"])
         points = json.loads(state["regionPoints"])
         panel, image, rank, x, y = next(p for p in points if p[0] == 1)
-        iframe = page.locator("iframe[title*='mcalc_viewer']").first.bounding_box()
-        box = frame.eval_on_selector_all(
-            ".panel",
-            "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.x, r.y]; })",
-        )[panel]
-        assert iframe is not None
-        page.mouse.click(iframe["x"] + box[0] + x, iframe["y"] + box[1] + y)
+        page.mouse.click(*page_point(page, frame, panel, x, y))
         # Named as its panel is (it read the image's key).
         page.get_by_text(f"Region {rank} of {labels[panel]}").first.wait_for(timeout=60_000)
         assert json.loads(_state(frame)["lastClick"]) == {
