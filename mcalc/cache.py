@@ -127,11 +127,39 @@ def flush_writes() -> None:
         f.result()
 
 
+#: ``file_key``'s resolved paths, by the path as given: resolving walks every folder of
+#: the path (an ``lstat`` each), 65 keys a Browse rerun made 520 of them (10 ms of its 88 ms
+#: under a profiler, 6 December 2026). Bounded: cleared when full.
+_RESOLVED: dict[str, str] = {}
+_RESOLVED_MAX = 65536
+
+
+def _resolved(path: str | Path) -> str:
+    text = os.fspath(path)
+    if not os.path.isabs(text):  # depends on the working folder: resolved every time
+        return str(Path(text).resolve())
+    hit = _RESOLVED.get(text)
+    if hit is None:
+        hit = str(Path(text).resolve())
+        if len(_RESOLVED) >= _RESOLVED_MAX:
+            _RESOLVED.clear()
+        _RESOLVED[text] = hit
+    return hit
+
+
 def file_key(path: str | Path) -> str:
-    """A key that changes when the file at ``path`` changes (path, size, mtime)."""
-    p = Path(path).resolve()
-    st = p.stat()
-    raw = f"{p}|{st.st_size}|{st.st_mtime_ns}"
+    """A key that changes when the file at ``path`` changes (path, size, mtime).
+
+    The path in the key is the resolved one (the same file under two names, one key),
+    resolved once per path given (:func:`_resolved`); size and mtime are read on every call,
+    through the path as given, so a file replaced, or a link pointed at another file, gives
+    a new key.
+
+    Raises:
+        OSError: no file at ``path`` (``FileNotFoundError``), or it cannot be read.
+    """
+    st = os.stat(path)
+    raw = f"{_resolved(path)}|{st.st_size}|{st.st_mtime_ns}"
     return hashlib.sha1(raw.encode("utf-8")).hexdigest()[:20]
 
 

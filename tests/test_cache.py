@@ -94,6 +94,25 @@ def test_changed_file_is_decoded_again(tmp_path):
     np.testing.assert_array_equal(ImageCache(tmp_path / "cache").load(path).pixels, _img(1))
 
 
+def test_file_key_resolves_a_path_once_and_follows_a_repointed_link(tmp_path, monkeypatch):
+    a = write_dicom(tmp_path / "a.dcm", _img(0))
+    b = write_dicom(tmp_path / "b.dcm", _img(1))
+    os.utime(b, ns=(1, 10**18))
+    link = tmp_path / "link.dcm"
+    link.symlink_to(a)
+    assert file_key(link) == file_key(a)  # one file, one key, under either name
+    resolved = []
+    real_resolve = Path.resolve
+    monkeypatch.setattr(
+        Path, "resolve", lambda p, *a, **k: resolved.append(p) or real_resolve(p, *a, **k)
+    )
+    keys = {file_key(link) for _ in range(5)}
+    assert len(keys) == 1 and resolved == []  # a Browse rerun asks for 65 keys
+    link.unlink()
+    link.symlink_to(b)  # the same name now shows another file
+    assert file_key(link) != keys.pop()
+
+
 def test_bool_arrays_are_bit_packed_and_round_trip(tmp_path):
     path = write_dicom(tmp_path / "a.dcm", _img())
     mask = np.random.default_rng(0).random((333, 257)) > 0.9

@@ -41,6 +41,20 @@ def test_xdg_cache_home_and_mcalc_cache(no_cache_env, tmp_path, monkeypatch):
     assert get_settings().cache_dir == tmp_path / "mine"
 
 
+def test_settings_are_made_once_per_state_of_the_environment(tmp_path, monkeypatch):
+    monkeypatch.setenv("MCALC_CACHE", str(tmp_path / "a"))
+    first = get_settings()
+    assert get_settings() is first  # asked 20 times a script run: made once
+    monkeypatch.setenv("MCALC_CACHE", str(tmp_path / "b"))
+    assert get_settings().cache_dir == tmp_path / "b"
+    monkeypatch.setenv("MCALC_NEW_SETTING_NOBODY_READS", "1")  # any MCALC_ variable: new one
+    assert get_settings() is not first
+    monkeypatch.setenv("MCALC_PREVIEW_MAX_SIDE", "many")  # still refused on every call
+    for _ in range(2):
+        with pytest.raises(ValueError, match="MCALC_PREVIEW_MAX_SIDE must be an integer"):
+            get_settings()
+
+
 def test_user_data_stays_in_the_clone(monkeypatch):
     for name in ("MCALC_DEMO_DIR", "MCALC_MODELS", "MCALC_RUNS", "MCALC_STORE"):
         monkeypatch.delenv(name, raising=False)
