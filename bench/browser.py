@@ -325,6 +325,15 @@ def _floors(data: Path, first_case: str, cold_case: str) -> dict[str, float]:
 # -- the browser session ------------------------------------------------------------------
 
 
+#: Cold cases chosen on Predict (``--quick``, full): the row is their median. One in a quick
+#: run read 2.06x-2.79x of its floor in the same week's tables.
+COLD_CASES = (3, 3)
+#: The bench's demo set (``--quick``, full): at least as many cases as the clicks on *Next*
+#: need (:func:`demo_cases`), and enough for :data:`COLD_CASES` and a next case after them
+#: (:func:`next_choice`).
+DEMO_CASES = (7, 12)
+
+
 def cold_choices(ids: list[str], n: int) -> list[str]:
     """Up to ``n`` cases that no analysis ahead reaches before they are chosen, suspicious
     ones first (they have regions to click on): never the first case (Predict opens with
@@ -581,6 +590,64 @@ def _annotate(page: Any, url: str, rounds: int, out: dict[str, list[float]], idl
     paired_rounds(out, rounds, idle.block, [("mark", mark)], page)
 
 
+#: Predict's result drawn, the analysis' progress gone (the section across rounds may still
+#: be registering in the background, its own progress bar showing).
+PREDICT_DRAWN = (
+    f"{PREDICT_SHOWN} && ![...document.querySelectorAll('[data-testid=stProgress]')]"
+    ".some(e => e.innerText.includes('Computing'))"
+)
+#: ... and settled: no progress bar nor spinner left.
+PREDICT_DONE = (
+    f"{PREDICT_SHOWN} && !document.querySelector('[data-testid=stProgress]')"
+    " && !document.querySelector('[data-testid=stSpinner]')"
+)
+#: First Predict visits by address timed per run, each in a fresh tab of the session's
+#: browser context (the last one goes on to the cold cases): the median is the row. One
+#: visit a run read 1.29x-1.89x of its floor in the same week's tables, astride the aim.
+FIRST_VISITS = 3
+
+
+def first_visit(page: Any, url: str) -> tuple[float, float]:
+    """Predict's address typed into ``page`` (a fresh tab): seconds until the result is
+    drawn, and until the page settled (drawn, then quiet for a second)."""
+    page.goto(f"{url}/predict", wait_until="commit")
+    # Drawn, noting whether the page had settled too (``done``) at that poll.
+    probe = f"({PREDICT_DRAWN}) && ((window.__mcDoneAtDrawn = ({PREDICT_DONE})), true)"
+    shown = _settle(page, 0.0, probe, quiet=0, ran=False)
+    # Settled: drawn and then quiet. When the page had settled already at the poll that
+    # saw it drawn, its done time stays that poll's; a fresh wait's first poll read the
+    # bench's own round trips (0.05-0.55 s with no page activity: h/cold, 5 December
+    # 2026, docs/measurements.md). A script run after it still moves it later.
+    page.evaluate(
+        "t => { window.__mcDone = window.__mcDoneAtDrawn ? t : undefined; }", 1000.0 * shown
+    )
+    return shown, _settle(page, 0.0, PREDICT_DONE, quiet=1000, ran=False)
+
+
+def _first_visits(context: Any, url: str, out: dict[str, list[float]], n: int) -> Any:
+    """``n`` first Predict visits by address (:func:`first_visit`), each in a fresh tab of
+    ``context`` that rested :data:`TAB_REST_S` first; their times go to
+    ``out["first_predict_drawn"]`` and ``out["first_predict"]``. Returns the last tab,
+    left open on Predict (``None`` when a visit failed: logged, and no later one made)."""
+    page = None
+    for k in range(n):
+        if page is not None:
+            page.close()
+        page = context.new_page()
+        # ... and then types its address: the tab's own start-up work in Chromium (its
+        # renderer, the browser's new-tab work) is done before the visit, not timed in it.
+        time.sleep(TAB_REST_S)
+        try:
+            drawn, settled = first_visit(page, url)
+        except Exception as exc:
+            _failed("first_predict", exc, page)
+            return None
+        out.setdefault("first_predict_drawn", []).append(drawn)
+        out.setdefault("first_predict", []).append(settled)
+        _log(f"first_predict {k + 1} of {n}: drawn {drawn:.2f} s, settled {settled:.2f} s")
+    return page
+
+
 def _predict(
     page: Any,
     url: str,
@@ -591,33 +658,9 @@ def _predict(
     nxt: str | None = None,
     log: Path | None = None,
 ) -> None:
-    done = (
-        f"{PREDICT_SHOWN} && !document.querySelector('[data-testid=stProgress]')"
-        " && !document.querySelector('[data-testid=stSpinner]')"
-    )
-    # The result drawn, the analysis' progress gone (the section across rounds may still
-    # be registering in the background, its own progress bar showing).
-    drawn_only = (
-        f"{PREDICT_SHOWN} && ![...document.querySelectorAll('[data-testid=stProgress]')]"
-        ".some(e => e.innerText.includes('Computing'))"
-    )
-
-    def first() -> list[float]:
-        page.goto(f"{url}/predict", wait_until="commit")
-        # Drawn, noting whether the page had settled too (``done``) at that poll.
-        probe = f"({drawn_only}) && ((window.__mcDoneAtDrawn = ({done})), true)"
-        shown = _settle(page, 0.0, probe, quiet=0, ran=False)
-        out["first_predict_drawn"] = [shown]
-        # Settled: drawn and then quiet. When the page had settled already at the poll that
-        # saw it drawn, its done time stays that poll's; a fresh wait's first poll read the
-        # bench's own round trips (0.05-0.55 s with no page activity: h/cold, 5 December
-        # 2026, docs/measurements.md). A script run after it still moves it later.
-        page.evaluate(
-            "t => { window.__mcDone = window.__mcDoneAtDrawn ? t : undefined; }", 1000.0 * shown
-        )
-        return [_settle(page, 0.0, done, quiet=1000, ran=False)]
-
-    _step(out, "first_predict", page, first)
+    """Predict's cold cases, region clicks and next case in ``page`` (a tab left on Predict
+    by :func:`_first_visits`)."""
+    done = PREDICT_DONE
 
     def choose(case_id: str) -> float:
         before = page.evaluate(f"() => {VIEWER_STATE}.case || ''")
@@ -712,11 +755,7 @@ def sidebar_visit(root: Path, data: Path, warm_s: float = SIDEBAR_WARM_S) -> flo
                 .filter(has_text="Predict")
                 .first
             )
-            drawn_only = (
-                f"{PREDICT_SHOWN} && ![...document.querySelectorAll('[data-testid=stProgress]')]"
-                ".some(e => e.innerText.includes('Computing'))"
-            )
-            return _timed(page, link.click, drawn_only, quiet=0, ran=False)
+            return _timed(page, link.click, PREDICT_DRAWN, quiet=0, ran=False)
         finally:
             browser.close()
 
@@ -748,11 +787,12 @@ def _measure(
             _browse(page, url, rounds, out, idle)
             viewer_times(page, repeat, _timed, VIEWER_STATE, out, _step)
             _annotate(page, url, rounds, out, idle)
-            page.close()  # Predict in a fresh tab, as a reader opens it
-            page = context.new_page()
-            # ... and then types its address: the tab's own start-up work in Chromium (its
-            # renderer, the browser's new-tab work) is done before the visit, not timed in it.
-            time.sleep(TAB_REST_S)
+            page.close()  # Predict in fresh tabs, as a reader opens it
+            page = _first_visits(context, url, out, FIRST_VISITS)
+            if page is None:  # logged; the cold cases need Predict open
+                page = context.new_page()
+                page.goto(f"{url}/predict", wait_until="commit")
+                _settle(page, 0.0, PREDICT_DONE, quiet=1000, ran=False, timeout_s=600)
             _predict(page, url, rounds, cases, out, idle, nxt, log)
             # The idle round trip again, TensorFlow loaded and nothing running: Predict's
             # tab back on Home, as before the rounds (timed in the idle window with Predict
@@ -852,13 +892,15 @@ def figures(quick: bool) -> list[dict[str, Any]]:
     tmp = Path(tempfile.mkdtemp(prefix="mcalc-bench-browser-"))
     atexit.register(shutil.rmtree, tmp, True)  # its demo set, caches, app files
     data = tmp / "demo"
-    generate_demo(data, cases=demo_cases(max(repeat, rounds), 6 if quick else 12), seed=0)
+    generate_demo(
+        data, cases=demo_cases(max(repeat, rounds), DEMO_CASES[0 if quick else 1]), seed=0
+    )
     ids = [c.case_id for c in open_dataset(data).cases]
     # The first visit opens the first case; cold cases are suspicious ones (they have
     # regions to click on once shown) that no analysis ahead reached; the next case is the
     # one after the last cold case (analysed ahead once that one is drawn).
     first = ids[0]
-    cold_cases, nxt = next_choice(ids, cold_choices(ids, 1 if quick else 2))
+    cold_cases, nxt = next_choice(ids, cold_choices(ids, COLD_CASES[0] if quick else COLD_CASES[1]))
     _log(f"cold cases {cold_cases}, next case {nxt}")
     _log("in-process floors")
     floors = _floors(data, first, cold_cases[0])

@@ -87,3 +87,16 @@ def test_click_rows_are_paired_with_their_rounds_not_with_the_sessions_idle() ->
     toggle = rows["browser: display toggle (Browse, invert)"]
     assert (toggle["ratio"], toggle["pairs"]) == (0.8, 1)
     assert rows["browser: add a mark on Annotate"]["value"] is None  # not measured
+
+
+@pytest.mark.parametrize("run", [0, 1], ids=["quick", "full"])
+def test_the_bench_demo_set_has_its_cold_cases_and_a_next_case(tmp_path, run) -> None:
+    from mcalc.dataset import open_dataset
+    from mcalc.synthetic import generate_demo
+
+    generate_demo(tmp_path / "demo", cases=b.DEMO_CASES[run], seed=0, shape=(160, 128))
+    ids = [c.case_id for c in open_dataset(tmp_path / "demo").cases]
+    cold, nxt = b.next_choice(ids, b.cold_choices(ids, b.COLD_CASES[run]))
+    assert len(cold) == b.COLD_CASES[run]  # the row's median is of this many
+    assert nxt is not None and nxt not in cold  # the next-case row is measured too
+    assert ids[0] not in cold and ids[1] not in cold  # analysed ahead from the start
