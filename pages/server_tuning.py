@@ -25,6 +25,11 @@ in :mod:`mcalc.explain.sliding`), spun waiting for more work, 15-16 % of the ser
 samples during a cold case's analysis (``perf``, 5 December 2026), taking a core from
 TensorFlow's two threads and the browser beside them on the 2-core machine.
 
+:func:`share_watched_module_paths` has Streamlit's file watcher make each imported module's
+paths once per process rather than once per browser session: with TensorFlow loaded, each
+new session's look at 5,100 modules held the event loop for 0.6-0.7 s at the end of its
+first run, and nothing reached any browser meanwhile.
+
 :func:`tune_server` applies them all, and is called by every page's frame
 (:func:`pages.common.frame`), not only by ``app.py``: with a ``pages/`` folder beside it,
 Streamlit runs ``app.py`` only for the Home page (its multipage v1 mode), so a server whose
@@ -46,6 +51,7 @@ import logging
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -56,6 +62,7 @@ __all__ = [
     "log_work",
     "one_blas_thread",
     "run_app_for_every_page",
+    "share_watched_module_paths",
     "tune_server",
 ]
 
@@ -211,11 +218,104 @@ def one_blas_thread() -> None:
     _blas_limited = True
 
 
+#: Each module's paths as Streamlit's file watcher keeps them (:func:`share_watched_module_paths`),
+#: by module name: a weak reference to the module, the watch blacklist they were filtered
+#: by, and the paths.
+_MODULE_PATHS: dict[str, tuple[Any, tuple[str, ...], frozenset[str]]] = {}
+#: Streamlit's own ``update_watched_modules``, as found before
+#: :func:`share_watched_module_paths` replaced it.
+streamlit_update_watched_modules: Any = None
+
+
+def _known_paths(name: str, module: Any, blacklist: tuple[str, ...], make: Any) -> set[str]:
+    """``make(module)`` (a module's paths, filtered by the watch blacklist) made once per
+    module object and blacklist in this process, then given again."""
+    hit = _MODULE_PATHS.get(name)
+    if hit is not None and hit[0]() is module and hit[1] == blacklist:
+        return set(hit[2])
+    paths: set[str] = make(module)
+    try:
+        ref = weakref.ref(module)
+    except TypeError:  # sys.modules may hold an object that is not a module: asked each time
+        return paths
+    _MODULE_PATHS[name] = (ref, blacklist, frozenset(paths))
+    return paths
+
+
+def _update_watched_modules(self: Any) -> None:
+    """Streamlit 1.67's ``LocalSourcesWatcher.update_watched_modules`` with each module's
+    paths made once per process instead of once per session (:func:`_known_paths`): the
+    same modules and paths go to the session's watchers."""
+    from streamlit import config
+    from streamlit.watcher import local_sources_watcher as lsw
+
+    if self._is_closed:
+        return
+    if set(sys.modules) != self._cached_sys_modules:
+        blacklist = tuple(config.get_option("server.folderWatchBlacklist") or ())
+
+        def make(module: Any) -> set[str]:
+            return set(self._exclude_blacklisted_paths(lsw.get_module_paths(module)))
+
+        modules_paths = {
+            name: _known_paths(name, module, blacklist, make)
+            for name, module in dict(sys.modules).items()
+        }
+        self._cached_sys_modules = set(sys.modules)
+        self._register_necessary_watchers(modules_paths)
+
+
+_update_watched_modules.mcalc_shared = True  # type: ignore[attr-defined]
+#: The attributes of Streamlit's watcher that :func:`_update_watched_modules` uses.
+_WATCHER_NEEDS = ("_exclude_blacklisted_paths", "_register_necessary_watchers")
+
+
+def share_watched_module_paths() -> bool:
+    """Make each imported module's paths once per process for Streamlit's file watcher,
+    not once per browser session (idempotent). Returns whether it is in force.
+
+    At the end of each successful script run Streamlit 1.67 brings a session's file
+    watcher up to date with ``sys.modules``, and whenever a module was imported since that
+    session's last look it looks at all of them again: every path of every module resolved
+    (``os.path.realpath``, an ``lstat`` per folder) and matched against the blacklist, on
+    the server's event loop. With TensorFlow loaded that is 5,100 modules, 0.6-0.7 s of
+    CPU holding the event loop and the GIL, once per new session (a page opened by its
+    address, a new tab, each reader of ``bench/load.py``) and again in every session after
+    a lazy import. Meanwhile nothing else reached the browser: a first Predict visit by
+    address saw its script run (62 ms) end a second after it began, and the viewer frame's
+    ``index.html`` wait 0.2-0.35 s (py-spy and the page's timings, 6 December 2026,
+    docs/measurements.md). The modules and their paths are the process's, the same for
+    every session; which of them a session watches stays the session's own.
+
+    A Streamlit without this method or these attributes keeps its own (logged).
+    """
+    try:
+        from streamlit.watcher.local_sources_watcher import LocalSourcesWatcher, get_module_paths
+    except ImportError:
+        log.info("streamlit's file watcher moved: each session looks at every module itself")
+        return False
+    current = getattr(LocalSourcesWatcher, "update_watched_modules", None)
+    if getattr(current, "mcalc_shared", False):
+        return True
+    if (
+        current is None
+        or get_module_paths is None
+        or not all(hasattr(LocalSourcesWatcher, name) for name in _WATCHER_NEEDS)
+    ):
+        log.info("streamlit's file watcher changed: each session looks at every module itself")
+        return False
+    global streamlit_update_watched_modules
+    streamlit_update_watched_modules = current
+    LocalSourcesWatcher.update_watched_modules = _update_watched_modules  # type: ignore[method-assign]
+    return True
+
+
 def tune_server(run_log: Path | None) -> None:
-    """:func:`keep_keras_session`, :func:`log_script_runs`, :func:`run_app_for_every_page`
-    and :func:`one_blas_thread` (idempotent and cheap: every page's frame calls it, see the
-    module's docstring)."""
+    """:func:`keep_keras_session`, :func:`log_script_runs`, :func:`run_app_for_every_page`,
+    :func:`one_blas_thread` and :func:`share_watched_module_paths` (idempotent and cheap:
+    every page's frame calls it, see the module's docstring)."""
     keep_keras_session()
+    share_watched_module_paths()
     log_script_runs(run_log)
     run_app_for_every_page()
     one_blas_thread()

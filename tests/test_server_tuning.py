@@ -128,3 +128,48 @@ def test_the_server_runs_blas_on_one_thread() -> None:
     # A value the user set is theirs: nothing limited.
     libs, var = _blas_in_a_server(OPENBLAS_NUM_THREADS="2")
     assert var == "2" and all(n == min(2, os.cpu_count() or 1) for _, n in libs), libs
+
+
+def test_modules_paths_are_made_once_per_process_for_every_session_watcher(monkeypatch) -> None:
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.watcher import local_sources_watcher as lsw
+
+    from mcalc.config import REPO_ROOT
+
+    watcher_class = lsw.LocalSourcesWatcher
+    # Streamlit's own, also when an earlier test's app run has shared the paths already.
+    theirs_update = (
+        server_tuning.streamlit_update_watched_modules or watcher_class.update_watched_modules
+    )
+    assert not getattr(theirs_update, "mcalc_shared", False)
+    monkeypatch.setattr(watcher_class, "update_watched_modules", theirs_update)
+    monkeypatch.setattr(server_tuning, "_MODULE_PATHS", {})
+    looked: list[str] = []
+    real = lsw.get_module_paths
+    monkeypatch.setattr(lsw, "get_module_paths", lambda m: looked.append(m.__name__) or real(m))
+
+    def session() -> list[tuple[str, str | None]]:
+        """The files a new session's watcher registers after a run (no watcher started)."""
+        watcher = watcher_class(PagesManager(str(REPO_ROOT / "app.py")))
+        got: list[tuple[str, str | None]] = []
+
+        def register(path: str, name: str | None, is_directory: bool = False) -> None:
+            got.append((path, name))
+            watcher._watched_modules[path] = None
+
+        watcher._register_watcher = register
+        watcher.update_watched_modules()
+        return sorted(got)
+
+    theirs = session()
+    assert len(looked) >= 0.9 * len(sys.modules)  # Streamlit: every module, every session
+    assert server_tuning.share_watched_module_paths()
+    assert server_tuning.share_watched_module_paths()  # idempotent
+    looked.clear()
+    first = session()
+    assert len(looked) >= 0.9 * len(sys.modules)  # the process' first session: every module
+    looked.clear()
+    second = session()
+    assert looked == []  # a later session looks at none again
+    assert first == second == theirs  # the same files watched, by the same modules
+    assert any(path.endswith(os.path.join("pages", "server_tuning.py")) for path, _ in first)
