@@ -743,7 +743,7 @@ def sidebar_visit(root: Path, data: Path, warm_s: float = SIDEBAR_WARM_S) -> flo
     from playwright.sync_api import sync_playwright
 
     env = app_env(root, demo=data)
-    with running_app(env, timeout=180) as url, sync_playwright() as p:
+    with running_app(env, timeout=180, as_installed=True) as url, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         try:
             page = new_context(browser).new_page()
@@ -908,7 +908,7 @@ def figures(quick: bool) -> list[dict[str, Any]]:
     log = tmp / "runs.jsonl"
     env = app_env(tmp, demo=data, MCALC_RUN_LOG=str(log))
     os.environ.pop("MCALC_DATA", None)
-    with running_app(env, timeout=180) as url:
+    with running_app(env, timeout=180, as_installed=True) as url:
         m = _measure(url, repeat, cold_cases, nxt, log, rounds)
         try:  # the wheel and W/L from a real mouse (XTest, headed on Xvfb), where possible
             why = real_input_times(url, repeat, _timed, _settle, _step, VIEWER_STATE, OBSERVER, m)

@@ -510,7 +510,7 @@ def measure(
     out: dict[str, list[float]] = {"first_drawn": [], "first": [], "cold": [], "next": []}
     out["floor_first"], out["floor_cold"] = [floors["first"]], [floors["cold"]]
     with (
-        running_app(env, timeout=180, repo=repo) as url,
+        running_app(env, timeout=180, repo=repo, as_installed=True) as url,
         sync_playwright() as p,
         contextlib.closing(BrowserNice(nice)),
     ):

@@ -44,7 +44,7 @@ DRAWN = f"!!{b.VIEWER_STATE}.case"
 
 def _sample(browser: Any, repo: Path, env: dict[str, str], page_path: str, cond: str) -> dict:
     """One fresh server of ``repo`` and one first page: seconds to drawn and settled."""
-    with running_app(env, timeout=240, repo=repo) as url:
+    with running_app(env, timeout=240, repo=repo, as_installed=True) as url:
         context = b.new_context(browser, timeout_ms=240_000)
         try:
             page = context.new_page()

@@ -509,7 +509,7 @@ def run(sizes: Sequence[int], plan: Plan) -> dict[str, Any]:
         env["MCALC_RUN_LOG"] = str(log)
         os.environ.pop("MCALC_DATA", None)
         nice = BrowserNice(plan.nice)
-        app = running_app(env, timeout=240, repo=plan.repo or REPO)
+        app = running_app(env, timeout=240, repo=plan.repo or REPO, as_installed=True)
         with app as url, contextlib.closing(nice):
             watch = RssWatch(server_pid(url))
             chromium = CpuWatch()  # every Chromium process's CPU, closed ones included

@@ -207,7 +207,10 @@ async def _run(
         log = root / "runs.jsonl"
         env["MCALC_RUN_LOG"] = str(log)
         os.environ.pop("MCALC_DATA", None)
-        with running_app(env, timeout=240, repo=repo) as url, contextlib.closing(BrowserNice(nice)):
+        with (
+            running_app(env, timeout=240, repo=repo, as_installed=True) as url,
+            contextlib.closing(BrowserNice(nice)),
+        ):
             async with async_playwright() as p:
                 browser = await p.chromium.launch(
                     executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True

@@ -235,7 +235,7 @@ async def _run(
         env["MCALC_RUN_LOG"] = str(log)
         os.environ.pop("MCALC_DATA", None)
         with (
-            running_app(env, timeout=240, repo=repo) as url,
+            running_app(env, timeout=240, repo=repo, as_installed=True) as url,
             contextlib.closing(BrowserNice(nice)),
         ):
             watch = Watch(server_pid(url) or 0, rounds, profile, trace or trace_out is not None)

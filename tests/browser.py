@@ -49,9 +49,18 @@ def _free_port() -> int:
 
 
 @contextlib.contextmanager
-def running_app(env: dict[str, str], timeout: float = 90.0, repo: Path = REPO) -> Iterator[str]:
+def running_app(
+    env: dict[str, str], timeout: float = 90.0, repo: Path = REPO, *, as_installed: bool = False
+) -> Iterator[str]:
     """Run ``streamlit run app.py`` on localhost; yields its base URL; stops it afterwards.
     ``repo``: the checkout whose app runs (a bench's A/B against another tree).
+
+    Tests run it without Streamlit's file watcher (nothing edits the scripts meanwhile);
+    ``as_installed`` keeps the app's own settings (``.streamlit/config.toml``: the polling
+    watcher), as ``streamlit run app.py`` runs it for a user: the benches. Without a watcher
+    the server also skips its look at every imported module after each new session's
+    first run, which cost 0.6-0.7 s of the event loop per session until 6 December 2026
+    (:func:`pages.server_tuning.share_watched_module_paths`), and no bench saw it.
 
     Prefer :func:`shared_app`: a server of its own costs a test 10-30 s on this machine.
     """
@@ -66,9 +75,9 @@ def running_app(env: dict[str, str], timeout: float = 90.0, repo: Path = REPO) -
         f"--server.port={port}",
         "--server.address=127.0.0.1",
         "--browser.gatherUsageStats=false",
-        # Nothing edits the scripts during a test: no watcher polling the clone.
-        "--server.fileWatcherType=none",
     ]
+    if not as_installed:  # nothing edits the scripts during a test: no watcher polling them
+        cmd.append("--server.fileWatcherType=none")
     log = ARTIFACTS / f"streamlit-{port}.log"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     COUNTS["servers"] += 1
