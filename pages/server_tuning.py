@@ -249,6 +249,9 @@ def _update_watched_modules(self: Any) -> None:
     from streamlit import config
     from streamlit.watcher import local_sources_watcher as lsw
 
+    if not all(hasattr(self, name) for name in ("_is_closed", "_cached_sys_modules")):
+        streamlit_update_watched_modules(self)  # another Streamlit's watcher: its own way
+        return
     if self._is_closed:
         return
     if set(sys.modules) != self._cached_sys_modules:
