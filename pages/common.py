@@ -35,7 +35,7 @@ from mcalc.models.warmup import start_tensorflow_warmup
 from pages import signin, state
 from pages.menu import available_pages, menu_pages
 from pages.preload import STREAMLIT_ON_FIRST_USE, import_page_modules
-from pages.server_tuning import log_work, tune_server
+from pages.server_tuning import log_work, prime_watched_module_paths, tune_server
 
 DATA_KEY = state.DATA_KEY
 #: What a table (:func:`dataframe`) shows for a missing value.
@@ -427,6 +427,14 @@ def viewer_pixels_ahead(
     return warm_pixels(cache, records, settings().preview_max_side, laterality)
 
 
+def after_warmup() -> None:
+    """The app's own start-up work, last in the warm-up's thread: Predict's page modules
+    imported (:mod:`pages.preload`), then every module's paths made for the sessions' file
+    watchers (:func:`pages.server_tuning.prime_watched_module_paths`), off the event loop."""
+    import_page_modules(PREDICT_SCRIPT, STREAMLIT_ON_FIRST_USE)
+    prime_watched_module_paths()
+
+
 def frame(action: str | None = None) -> None:
     """Page config, sign-in, first-start demo data and the shared sidebar; once per script run.
 
@@ -440,13 +448,14 @@ def frame(action: str | None = None) -> None:
     # Once per process, after this page's run (a deep link to any page starts it too);
     # then Predict's first case is analysed ahead, for the dataset this session opens, and
     # Predict's page modules are imported (its first visit then imports none), and those
-    # Streamlit imports on first use (its first cold case then imports none).
+    # Streamlit imports on first use (its first cold case then imports none), then the
+    # file watchers' paths of all these modules made (after_warmup).
     start_tensorflow_warmup(
         after=threading.current_thread(),
         data=current_data_path(),
         done=partial(log_work, settings().run_log),
         pixels_ahead=viewer_pixels_ahead,
-        then=partial(import_page_modules, PREDICT_SCRIPT, STREAMLIT_ON_FIRST_USE),
+        then=after_warmup,
     )
     if not getattr(_RUN, "frame_done", False):
         st.set_page_config(page_title="mcalc", page_icon=":material/biotech:", layout="wide")

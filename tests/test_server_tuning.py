@@ -173,3 +173,33 @@ def test_modules_paths_are_made_once_per_process_for_every_session_watcher(monke
     assert looked == []  # a later session looks at none again
     assert first == second == theirs  # the same files watched, by the same modules
     assert any(path.endswith(os.path.join("pages", "server_tuning.py")) for path, _ in first)
+
+
+def test_module_paths_made_ahead_leave_a_new_session_nothing_to_look_at(monkeypatch) -> None:
+    from streamlit import config
+    from streamlit.runtime.pages_manager import PagesManager
+    from streamlit.watcher import local_sources_watcher as lsw
+
+    from mcalc.config import REPO_ROOT
+
+    assert server_tuning.share_watched_module_paths()
+    monkeypatch.setattr(server_tuning, "_MODULE_PATHS", {})
+    looked: list[str] = []
+    real = lsw.get_module_paths
+    monkeypatch.setattr(lsw, "get_module_paths", lambda m: looked.append(m.__name__) or real(m))
+    monkeypatch.setattr(config, "get_option", _option(config.get_option, "none"))
+    assert server_tuning.prime_watched_module_paths() == 0 and looked == []  # nothing watched
+    monkeypatch.setattr(config, "get_option", _option(config.get_option, "poll"))
+    made = server_tuning.prime_watched_module_paths()
+    assert made >= 0.9 * len(sys.modules) and len(looked) == made
+    looked.clear()
+    watcher = lsw.LocalSourcesWatcher(PagesManager(str(REPO_ROOT / "app.py")))
+    got: list[str] = []
+    watcher._register_watcher = lambda path, name, is_directory=False: got.append(path)
+    watcher.update_watched_modules()
+    assert looked == []  # the warm-up made them all
+    assert any(path.endswith(os.path.join("pages", "server_tuning.py")) for path in got)
+
+
+def _option(real, watcher_type: str):
+    return lambda key: watcher_type if key == "server.fileWatcherType" else real(key)
