@@ -52,6 +52,7 @@ import sys
 import threading
 import time
 import weakref
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -236,11 +237,15 @@ def _known_paths(name: str, module: Any, blacklist: tuple[str, ...], make: Any) 
         return set(hit[2])
     paths: set[str] = make(module)
     try:
-        ref = weakref.ref(module)
-    except TypeError:  # sys.modules may hold an object that is not a module: asked each time
-        return paths
+        ref: Any = weakref.ref(module)
+    except TypeError:  # sys.modules may hold another object (cffi's ``_openssl.lib``): kept
+        ref = partial(_same, module)
     _MODULE_PATHS[name] = (ref, blacklist, frozenset(paths))
     return paths
+
+
+def _same(obj: object) -> object:
+    return obj
 
 
 def _update_watched_modules(self: Any) -> None:

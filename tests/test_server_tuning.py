@@ -144,6 +144,8 @@ def test_modules_paths_are_made_once_per_process_for_every_session_watcher(monke
     assert not getattr(theirs_update, "mcalc_shared", False)
     monkeypatch.setattr(watcher_class, "update_watched_modules", theirs_update)
     monkeypatch.setattr(server_tuning, "_MODULE_PATHS", {})
+    # Not every entry of sys.modules can be weakly referenced (cffi's _openssl.lib).
+    monkeypatch.setitem(sys.modules, "mcalc_not_a_module", _Slotted("mcalc_not_a_module"))
     looked: list[str] = []
     real = lsw.get_module_paths
     monkeypatch.setattr(lsw, "get_module_paths", lambda m: looked.append(m.__name__) or real(m))
@@ -203,3 +205,12 @@ def test_module_paths_made_ahead_leave_a_new_session_nothing_to_look_at(monkeypa
 
 def _option(real, watcher_type: str):
     return lambda key: watcher_type if key == "server.fileWatcherType" else real(key)
+
+
+class _Slotted:
+    """An entry of ``sys.modules`` that no weak reference can point to."""
+
+    __slots__ = ("__name__",)
+
+    def __init__(self, name: str) -> None:
+        self.__name__ = name

@@ -355,11 +355,10 @@ def test_a_failing_then_is_logged(monkeypatch, caplog) -> None:
 
 def test_the_app_warm_up_imports_predicts_page_last(monkeypatch) -> None:
     """The app's frame starts the warm-up with Predict's page modules as its last step,
-    with the modules Streamlit imports on first use (its first cold case's alert)."""
-    from functools import partial
-
+    with the modules Streamlit imports on first use (its first cold case's alert), and
+    then the file watchers' paths of every module imported by then."""
     import pages.common as common
-    from pages.preload import STREAMLIT_ON_FIRST_USE, import_page_modules
+    from pages.preload import STREAMLIT_ON_FIRST_USE
 
     seen: list[dict] = []
     monkeypatch.setattr(common, "start_tensorflow_warmup", lambda **kw: seen.append(kw))
@@ -367,9 +366,12 @@ def test_the_app_warm_up_imports_predicts_page_last(monkeypatch) -> None:
     monkeypatch.setattr(common, "_RUN", type("Run", (), {"frame_done": True})())
     common.frame()
     (kw,) = seen
-    then = kw["then"]
-    assert isinstance(then, partial) and then.func is import_page_modules
-    assert then.args == (common.PREDICT_SCRIPT, STREAMLIT_ON_FIRST_USE)
+    assert kw["then"] is common.after_warmup
+    steps: list[object] = []
+    monkeypatch.setattr(common, "import_page_modules", lambda *a: steps.append(("import", a)))
+    monkeypatch.setattr(common, "prime_watched_module_paths", lambda: steps.append("paths"))
+    kw["then"]()
+    assert steps == [("import", (common.PREDICT_SCRIPT, STREAMLIT_ON_FIRST_USE)), "paths"]
     assert common.PREDICT_SCRIPT.name == "predict.py"
     assert common.PREDICT_SCRIPT.is_file()
 
