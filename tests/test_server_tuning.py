@@ -179,6 +179,7 @@ def test_modules_paths_are_made_once_per_process_for_every_session_watcher(monke
 
 def test_module_paths_made_ahead_leave_a_new_session_nothing_to_look_at(monkeypatch) -> None:
     from streamlit import config
+    from streamlit.runtime import Runtime
     from streamlit.runtime.pages_manager import PagesManager
     from streamlit.watcher import local_sources_watcher as lsw
 
@@ -190,8 +191,13 @@ def test_module_paths_made_ahead_leave_a_new_session_nothing_to_look_at(monkeypa
     real = lsw.get_module_paths
     monkeypatch.setattr(lsw, "get_module_paths", lambda m: looked.append(m.__name__) or real(m))
     monkeypatch.setattr(config, "get_option", _option(config.get_option, "none"))
+    monkeypatch.setattr(Runtime, "exists", staticmethod(lambda: True))
     assert server_tuning.prime_watched_module_paths() == 0 and looked == []  # nothing watched
     monkeypatch.setattr(config, "get_option", _option(config.get_option, "poll"))
+    monkeypatch.setattr(Runtime, "exists", staticmethod(lambda: False))
+    # No app server in the process (AppTest, a bare script): no session has a watcher.
+    assert server_tuning.prime_watched_module_paths() == 0 and looked == []
+    monkeypatch.setattr(Runtime, "exists", staticmethod(lambda: True))
     made = server_tuning.prime_watched_module_paths()
     assert made >= 0.9 * len(sys.modules) and len(looked) == made
     looked.clear()
