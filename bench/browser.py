@@ -12,7 +12,8 @@ times, from the user's action to the page settled (Streamlit's script state back
 - add a mark on Annotate (the reading viewer's mark tool), a case switch on Browse
   (*Next*), a display toggle (Browse's *Invert*), a region click on Predict with the
   result cached, the reader's name on Annotate: aim at most 1.3x the idle round trip each,
-  paired: in rounds (:data:`CLICK_ROUNDS`; the reader's name in one), each round
+  paired: in rounds (:data:`CLICK_ROUNDS`; the reader's name in :data:`NAME_ROUNDS`, a
+  new session each), each round
   :data:`IDLE_PER_ROUND` idle round trips then the page's
   interactions once, the ratio per round (the interaction against its round's median idle
   round trip), the round of median ratio kept (:func:`paired_rounds`, :func:`paired_row`;
@@ -465,11 +466,13 @@ def paired_rounds(
     idle: Callable[[], list[float]],
     steps: list[tuple[str, Callable[[int], float | None]]],
     page: Any = None,
+    first: int = 0,
 ) -> None:
     """``rounds`` rounds of: a block of idle round trips (``idle()``), then each step once
     (``fn(k)`` in round ``k``; ``None``: left out). Each step's time goes to ``out[name]``
     and its round's floor, the median of the block just before it, to
     ``out[name + "_floor"]`` at the same index; every idle time to ``out["idle_rounds"]``.
+    Rounds are numbered from ``first`` (the steps' ``k`` and the log).
 
     The floor and the interaction share the load of their moment: measured minutes apart
     (the session's idle round trips at its start and end), a 2-core machine whose load
@@ -478,7 +481,7 @@ def paired_rounds(
     later rounds, the others go on; its earlier rounds are kept.
     """
     failed: set[str] = set()
-    for k in range(rounds):
+    for k in range(first, first + rounds):
         block = idle()
         out.setdefault("idle_rounds", []).extend(block)
         floor = _median(block)
@@ -545,21 +548,40 @@ def _browse(page: Any, url: str, rounds: int, out: dict[str, list[float]], idle:
     paired_rounds(out, rounds, idle.block, [("case_switch", switch), ("toggle", toggle)], page)
 
 
-def _annotate(page: Any, url: str, rounds: int, out: dict[str, list[float]], idle: IdleTab) -> None:
-    """The reader's name (once: one round) and marks (one per round), each after its
-    round's idle round trips in ``idle``'s tab (:func:`paired_rounds`)."""
+#: Rounds of the reader's name, each in a new session of the same tab (Annotate opened
+#: again by its address: the name asked afresh, the viewer not drawn yet): a reader names
+#: themselves once per session, so one session gave one sample, and that row read
+#: 1.27x-1.51x of its idle round trip in the same day's runs (6 December 2026).
+NAME_ROUNDS = 3
+
+
+def _open_annotate(page: Any, url: str) -> Any:
+    """Annotate opened by its address in ``page`` (a new session: its name field empty),
+    settled, the name typed (not entered); returns the field."""
     page.goto(f"{url}/annotate", wait_until="networkidle")
     field = page.get_by_label("Your name", exact=False)
     field.wait_for()
     _settle(page, 0.0, "true", ran=False)
     field.fill("Bench Reader")
+    return field
 
-    def name(_k: int) -> float:
-        t0 = float(page.evaluate("performance.now()"))
-        field.press("Enter")
-        return _settle(page, t0, f"!!{VIEWER_STATE}.case", ran=False)
 
-    paired_rounds(out, 1, idle.block, [("name", name)], page)
+def _annotate(page: Any, url: str, rounds: int, out: dict[str, list[float]], idle: IdleTab) -> None:
+    """The reader's name (:data:`NAME_ROUNDS` rounds, a new session each) and marks (one
+    per round), each after its round's idle round trips in ``idle``'s tab
+    (:func:`paired_rounds`)."""
+    for k in range(NAME_ROUNDS):
+        # The session opened before the round's idle round trips, so that they are timed
+        # beside a settled page, as in every other round.
+        field = _open_annotate(page, url)
+        time.sleep(TAB_REST_S)
+
+        def name(_k: int, field: Any = field) -> float:
+            t0 = float(page.evaluate("performance.now()"))
+            field.press("Enter")
+            return _settle(page, t0, f"!!{VIEWER_STATE}.case", ran=False)
+
+        paired_rounds(out, 1, idle.block, [("name", name)], page, first=k)
 
     def place() -> tuple[float, float]:
         frame = next(f for f in page.frames if "viewer" in f.url)

@@ -70,6 +70,22 @@ def test_paired_rounds_time_each_step_after_its_rounds_idle_block(monkeypatch) -
     assert out["idle_rounds"] == [0.3, 0.1, 0.2, 0.5, 0.4, 0.6, 0.9, 0.7, 0.8]
 
 
+def test_paired_rounds_one_at_a_time_add_up_and_count_on() -> None:
+    """The reader's name: a new session before each round, so one round per call."""
+    out: dict[str, list[float]] = {}
+    seen: list[int] = []
+    blocks = iter([[0.1, 0.3], [0.2, 0.2], [0.4, 0.6]])
+    for k in range(3):
+        b.paired_rounds(
+            out, 1, lambda: next(blocks), [("name", lambda j: seen.append(j) or 0.1 * (j + 1))],
+            first=k,
+        )  # fmt: skip
+    assert seen == [0, 1, 2]
+    assert out["name"] == pytest.approx([0.1, 0.2, 0.3])
+    assert out["name_floor"] == pytest.approx([0.2, 0.2, 0.5])
+    assert b.NAME_ROUNDS >= 3
+
+
 def test_click_rows_are_paired_with_their_rounds_not_with_the_sessions_idle() -> None:
     """Browse's case switch, 1.50x, 0.88x and 1.32x in three runs of the same code, had its
     floor from the session's start and end, minutes away; now its own rounds'."""
