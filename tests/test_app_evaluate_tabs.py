@@ -225,3 +225,81 @@ def test_a_run_started_in_the_tab_is_the_run_shown(eval_env, tmp_path, monkeypat
     assert not at.exception, [e.value for e in at.exception]
     assert any("Started" in s.value for s in at.success)
     assert at.selectbox(key="evaluate_cv_run").value == "cv-new"
+
+
+def _recorded_run(prefix: str, settings: Settings) -> None:
+    levels = ("patch", "image", "case")
+    record_result(
+        {
+            "k": 2, "leave_one_patient_out": False, "seed": 0, "prefix": prefix,
+            "folds": [{"fold": i + 1, "model_id": f"{prefix}-fold{i + 1}of2",
+                       "patients": [f"p{i}"], "auc": {lv: 0.7 for lv in levels}}
+                      for i in range(2)],
+            "fold_patients": [["p0"], ["p1"]],
+            "mean_sd": {lv: {"mean": 0.7, "sd": 0.0, "n": 2} for lv in levels},
+            "pooled": {lv: {"auc": 0.7, "auc_ci_text": "0.600–0.800", "n": 2} for lv in levels},
+            "config": TrainConfig(data="x").to_json(),
+        },
+        settings,
+    )  # fmt: skip
+
+
+def _forms(node) -> list:
+    """Every form block under ``node`` of an AppTest tree."""
+    found = []
+    from streamlit.proto.Block_pb2 import Block
+
+    proto = getattr(node, "proto", None)
+    if isinstance(proto, Block) and proto.WhichOneof("type") == "form":
+        found.append(proto.form)
+    for child in getattr(node, "children", {}).values():
+        found.extend(_forms(child))
+    return found
+
+
+@pytest.mark.slow  # an AppTest run of the page: 3-10 s
+def test_the_cross_validation_form_starts_only_on_its_button(eval_env, tmp_path, monkeypatch):
+    """Enter in a field submitted the form: filling in folds, epochs, batches and a run id
+    with Enter after each started four cross-validations (twelve training jobs)."""
+    monkeypatch.setenv("MCALC_RUNS", str(tmp_path / "runs"))
+    at = _page()
+    at.session_state["evaluate_tab"] = "Cross-validation"
+    at.run()
+    forms = [f for f in _forms(at.main) if f.form_id == "evaluate_cv_form"]
+    assert len(forms) == 1 and forms[0].enter_to_submit is False
+
+
+@pytest.mark.slow  # an AppTest run of the page: 3-10 s
+def test_a_run_whose_folds_train_is_followed_without_a_reload(eval_env, tmp_path, monkeypatch):
+    """The tab said "press R to refresh" and showed every fold queued long after they had
+    finished: the run's part now reruns by itself while its folds train (as Train's live
+    section), and is drawn once, with the pooling, when they are done."""
+    import streamlit as st
+
+    import pages.evaluate_tabs.crossval as tab
+
+    settings = Settings(runs_dir=tmp_path / "runs")
+    monkeypatch.setenv("MCALC_RUNS", str(tmp_path / "runs"))
+    _recorded_run("cv-live", settings)
+    states = {"cv-live": "running"}
+    monkeypatch.setattr(tab, "run_state", lambda r, s=None: states[r.id])
+    every: list[float | None] = []
+    real = st.fragment
+
+    def fragment(fn=None, *, run_every=None, **kw):
+        if getattr(fn, "__name__", "") == "run_ui":
+            every.append(run_every)
+        return real(fn, run_every=run_every, **kw)
+
+    monkeypatch.setattr(st, "fragment", fragment)
+    at = _page()
+    at.session_state["evaluate_tab"] = "Cross-validation"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert every == [tab.REFRESH_S]
+    assert any("follows them as they finish" in i.value for i in at.info)
+    assert not any(b.key == "evaluate_cv_pool" for b in at.button)
+    states["cv-live"] = "ready"
+    at.run()
+    assert every[-1] is None  # nothing left to follow
+    assert at.button(key="evaluate_cv_pool")

@@ -36,7 +36,9 @@ from pages.evaluate_tabs.shared import BOOTSTRAP_CHOICES, fitted_table
 
 def start_ui() -> None:
     """The form that starts a cross-validation of the current dataset."""
-    with st.form("evaluate_cv_form", border=True):
+    # Enter in a field does not start anything (Streamlit submits a form on Enter by
+    # default: each Enter while filling it in started a whole cross-validation).
+    with st.form("evaluate_cv_form", border=True, enter_to_submit=False):
         c = st.columns(4)
         arch = c[0].selectbox(
             "Architecture", list(ARCHITECTURES), key="evaluate_cv_arch", persist_state="session"
@@ -256,16 +258,38 @@ def crossval_ui() -> None:
     run = runs_ui(runs)
     if run is None:
         return
-    state = run_state(run, common.settings())
+    running = run_state(run, common.settings()) == "running"
+    # While its folds train, the run's part of the tab follows them by itself (as the Train
+    # page's live section does): it said "press R to refresh" and stayed "queued" meanwhile.
+    st.fragment(run_ui, run_every=REFRESH_S if running else None)(run.id, running)
+
+
+#: Seconds between two looks at a run's folds while they train (the Train page's live
+#: section's cadence, ``pages.train_jobs.REFRESH_S``).
+REFRESH_S = 1.5
+
+
+def run_ui(run_id: str, following: bool) -> None:
+    """The run ``run_id``'s folds, its state, pooling and results, read afresh at each
+    (fragment) run; ``following``: drawn every :data:`REFRESH_S` while its folds train,
+    the whole page drawn again once they no longer do (the runs table, pooling)."""
+    settings = common.settings()
+    run = next((r for r in list_runs(settings) if r.id == run_id), None)
+    if run is None:
+        st.warning(f"The run {run_id} is gone from {settings.runs_dir}.")
+        return
+    state = run_state(run, settings)
+    if following and state != "running":
+        st.rerun(scope="app")
     if run.source == "app":
         folds_ui(run)
     if state == "running":
-        st.info("Folds are training; this tab shows them as they finish (press R to refresh).")
+        st.info("Folds are training; this tab follows them as they finish.")
     elif state == "failed":
         st.warning("A fold failed or was cancelled: this run cannot be pooled.")
     else:  # ready, or pooled (again, e.g. with detection)
         pool_ui(run)
     if run.result is not None or state == "pooled":
-        run = next((r for r in list_runs(common.settings()) if r.id == run.id), run)
+        run = next((r for r in list_runs(settings) if r.id == run.id), run)
         if run.result is not None:
             result_ui(run)
