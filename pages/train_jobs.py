@@ -77,9 +77,22 @@ def _delete(what: str, item_id: str, settings: Settings) -> None:
 
 def delete_ui(what: str, item_id: str, settings: Settings, *, is_default: bool = False) -> None:
     """Admins only: a delete button behind a confirmation (the library refuses other roles
-    as well; this only spares them a button they cannot use). ``is_default``: the model is
+    as well; this only spares them a button they cannot use), for a signed-in admin or with
+    accounts off (``MCALC_AUTH=off``); in demo mode a note says how to delete instead. ``is_default``: the model is
     the registry's default, which deleting it clears; the popover says so."""
     if not allows(signin.current_role(), f"delete_{what}"):
+        return
+    if signin.current_user() is None and settings.auth != "off":
+        # The demo mode (no account yet): every visitor has every role, so anyone could
+        # delete the shipped model for good, recorded as by nobody (a user check did, in
+        # two clicks); the command line asks for an admin account here too. With
+        # MCALC_AUTH=off the operator chose no accounts: the button stays.
+        st.caption(
+            f"Deleting a {what} needs a signed-in admin (the admin log records who deleted "
+            "what), and nobody signs in in demo mode: create one with `python -m mcalc users "
+            f"add NAME --role admin` and sign in, or run `python -m mcalc delete {what} "
+            f"{item_id} --as NAME`."
+        )
         return
     with st.popover(f"Delete this {what}", icon=":material/delete:"):
         st.caption(

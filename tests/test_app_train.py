@@ -293,15 +293,46 @@ def test_only_an_admin_gets_delete_buttons_and_they_delete(train_env, monkeypatc
     _fake_model(models, "m-old", auc=0.7)
     _fake_job("j1", "done", "m-old", time.time())
     monkeypatch.setattr(signin, "current_role", lambda: "researcher")
+    monkeypatch.setattr(signin, "current_user", lambda: {"name": "rex", "role": "researcher"})
     at = _page()
     assert not [b for b in at.button if b.key in ("train_delete_job", "train_delete_model")]
-    monkeypatch.setattr(signin, "current_role", lambda: "admin")  # as without accounts
+    _admin(monkeypatch)
     at.run()
     at.button(key="train_delete_model").click().run()
     assert any("Deleted model `m-old`" in s.value for s in at.success)
     at.button(key="train_delete_job").click().run()
     assert not (models / "m-old").exists() and jobs.list_jobs(get_settings()) == []
-    assert [a["action"] for a in read_actions(models)] == ["delete_model"]
+    assert [(a["action"], a["by"]) for a in read_actions(models)] == [("delete_model", "adam")]
+
+
+def _admin(monkeypatch) -> None:
+    """Adam, signed in as an admin."""
+    from pages import signin
+
+    monkeypatch.setattr(signin, "current_role", lambda: "admin")
+    monkeypatch.setattr(signin, "current_user", lambda: {"name": "adam", "role": "admin"})
+
+
+@pytest.mark.parametrize("auth", ["auto", "off"])
+def test_deleting_needs_a_signed_in_admin_unless_accounts_are_off(train_env, monkeypatch, auth):
+    """In demo mode every visitor has every role: a user check deleted the shipped model
+    from here in two clicks (recorded as by nobody, nothing to restore it), where the
+    command line asks for an admin account. With MCALC_AUTH=off the operator chose no
+    accounts, and the buttons stay."""
+    models = get_settings().models_dir
+    _fake_model(models, "m-old", auc=0.7)
+    _fake_job("j1", "done", "m-old", time.time())
+    monkeypatch.setenv("MCALC_AUTH", auth)
+    at = _page()
+    deletes = [b.key for b in at.button if b.key in ("train_delete_job", "train_delete_model")]
+    notes = [c.value for c in at.caption if "needs a signed-in admin" in c.value]
+    if auth == "off":
+        assert sorted(deletes) == ["train_delete_job", "train_delete_model"] and not notes
+        return
+    assert deletes == [] and len(notes) == 2
+    assert any("`python -m mcalc delete model m-old --as NAME`" in n for n in notes)
+    assert any("users add NAME --role admin" in n for n in notes)
+    assert (models / "m-old").is_dir()
 
 
 def test_make_default_on_train_is_where_batch_opens_then(train_env):
@@ -324,12 +355,11 @@ def test_make_default_on_train_is_where_batch_opens_then(train_env):
 def test_deleting_the_default_model_is_warned_and_clears_the_default(train_env, monkeypatch):
     from mcalc.access import read_actions
     from mcalc.models.registry import default_model_id, set_default_model
-    from pages import signin
 
     models = get_settings().models_dir
     _fake_model(models, "m-best", auc=0.9)
     _fake_model(models, "m-other", auc=0.6)
-    monkeypatch.setattr(signin, "current_role", lambda: "admin")
+    _admin(monkeypatch)
     at = _page()
     assert at.selectbox(key="train_pick_model").value == "m-best"
     assert not any("is the default model" in w.value for w in at.warning)  # none set yet
