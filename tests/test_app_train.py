@@ -438,3 +438,20 @@ def test_a_job_cancelled_in_its_first_epoch_says_why_its_accuracy_chart_is_empty
     assert (
         "No epoch finished before it was cancelled:<br>accuracy is drawn once per epoch." in notes
     )
+
+
+@pytest.mark.parametrize(("state", "words"), [("cancelled", "was cancelled"), ("failed", "failed")])
+def test_a_job_ended_before_its_first_batch_says_it_has_no_curves(train_env, state, words):
+    """A job cancelled while it still loaded its data showed no curves panel and no word
+    of it (the README said its panel reads "No epoch finished ...")."""
+    runs = get_settings().runs_dir
+    run_dir = runs / "m-c0"
+    run_dir.mkdir(parents=True)
+    (run_dir / "progress.jsonl").write_text("")
+    _fake_job("j1", state, "m-c0", time.time(), run_dir=str(run_dir), error="stopped")
+    at = _page()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [c for c in at.get("plotly_chart") if "train_done_curves_j1" in c.proto.id]
+    assert f"No training batch finished before it {words}: no curves." in [
+        c.value for c in at.caption
+    ]
