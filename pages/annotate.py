@@ -152,8 +152,8 @@ def marking_ui(
             else:
                 st.rerun()  # the field is given the comment it now has: the same text
         history_ui(session)
-        agreement_ui(session, rec, view, reader)
-        exchange_ui(session, index, rec, reader)
+        agreement_ui(session, rec, view, reader, in_viewer=use_viewer)
+        exchange_ui(session, index, rec, reader, in_viewer=use_viewer)
         st.page_link(
             "pages/audit.py", label="Audit model predictions →", icon=":material/fact_check:"
         )

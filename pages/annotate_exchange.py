@@ -27,6 +27,7 @@ from mcalc.store.marks import ImageMarks
 from mcalc.store.session import EditSession
 from pages import common, signin
 from pages.annotate_shared import (
+    VIEWER_MARKS_NOTE,
     WORK,
     flash,
     store,
@@ -39,19 +40,28 @@ def _shapes(index: DatasetIndex) -> LazyShapes:
     return LazyShapes(list(by_key), lambda k: cache.load(by_key[k].image_path).shape)
 
 
-def exchange_ui(session: EditSession, index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
-    """Export and import, drawn (and the downloads' data made) only while opened."""
+def exchange_ui(
+    session: EditSession,
+    index: DatasetIndex,
+    rec: ImageRecord,
+    reader: str,
+    in_viewer: bool = False,
+) -> None:
+    """Export and import, drawn (and the downloads' data made) only while opened;
+    ``in_viewer``: the reading viewer holds its unsaved marks, which the export leaves out."""
     box = common.opened_section("Export and import", "annotate_exchange_open")
     if box is None:
         return
     with box:
         export_ui(session, index, rec, reader)
+        if in_viewer:
+            st.caption(VIEWER_MARKS_NOTE)
         import_ui(index, rec, reader)
 
 
 def export_ui(session: EditSession, index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
     """Downloads of this image's marks (unsaved edits included) and of all the reader's."""
-    st.markdown("**Export this image's marks** (yours, including unsaved edits)")
+    st.markdown("**Export this image's marks** (yours, saved and unsaved on this page)")
     marks = session.marks
     stem = rec.key.replace("/", "_")
     cols = st.columns(4)

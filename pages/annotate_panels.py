@@ -20,6 +20,7 @@ from pages import common
 from pages.annotate_shared import (
     FIG_N,
     HIGHLIGHT,
+    VIEWER_MARKS_NOTE,
     ZOOM,
     flash,
     follow,
@@ -233,13 +234,17 @@ def history_ui(session: EditSession) -> None:
                 )
 
 
-def agreement_ui(session: EditSession, rec: ImageRecord, view: ImageView, reader: str) -> None:
+def agreement_ui(
+    session: EditSession, rec: ImageRecord, view: ImageView, reader: str, in_viewer: bool = False
+) -> None:
     box = common.opened_section(
         "Agreement with the dataset or another reader", "annotate_agreement_open"
     )
     if box is None:
         return
     with box:
+        if in_viewer:
+            st.caption(VIEWER_MARKS_NOTE)
         others = [r for r in store().readers(rec.key) if r != reader]
         c1, c2, c3 = st.columns([2, 1, 2])
         against = c1.selectbox(

@@ -106,3 +106,11 @@ def get_session(key: str, reader: str, shape: tuple[int, int]) -> EditSession | 
         st.error(f"Your stored marks for this image cannot be read: {exc}")
         return None
     return session
+
+
+#: Said where the page counts the reader's marks while they mark in the reading viewer,
+#: which keeps its marks in the browser until its *Save marks*: a user check placed two,
+#: then found export, status and agreement counting none, with no word why.
+VIEWER_MARKS_NOTE = (
+    "Marks placed in the reading viewer count here once saved (its *Save marks*, Ctrl+S)."
+)

@@ -554,6 +554,17 @@ def test_viewer_marking_says_where_marks_are_added(app_env):
     assert "Add calcification" not in captions
     # The page cannot see the viewer's unsaved marks: it does not claim "all saved".
     assert "Version 0 · nothing unsaved here" in captions and "all saved" not in captions
+    # Nor does its export or agreement count them without a word: a user check placed two
+    # marks and found "no calcification points to export" under "including unsaved edits".
+    at.session_state["annotate_exchange_open"] = True
+    at.session_state["annotate_agreement_open"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    notes = [c.value for c in at.caption if "count here once saved" in c.value]
+    assert len(notes) == 2 and "*Save marks*" in notes[0]
+    heads = " ".join(m.value for m in at.markdown)
+    assert "(yours, saved and unsaved on this page)" in heads
+    assert "including unsaved edits" not in heads
 
 
 def test_viewer_hides_the_datasets_marks_and_draws_only_its_own_controls(app_env):
