@@ -220,9 +220,10 @@ def known_result(card: ModelCard, image_key: str) -> KnownResult | None:
 
 def known_score_ui(
     where: Any, model: str, card: ModelCard | None, image_key: str, name: str
-) -> None:
+) -> KnownResult | None:
     """What the model scored on the image (``name``: its words), if it was computed, with
-    its source and settings; the score field is filled with it unless the reader typed one."""
+    its source and settings; the score field is filled with it unless the reader typed one.
+    Returns it (``None``: none computed)."""
     known = known_result(card, image_key) if card is not None else None
     if card is None:
         where.caption(f"`{model or '?'}` is not a registered model: no computed score to show.")
@@ -236,12 +237,13 @@ def known_score_ui(
         where.info(f"{model} on {name}: {known.text()}.", icon=":material/analytics:")
     prev = st.session_state.get(PREFILL_KEY)
     if prev is not None and tuple(prev[:2]) == (model, image_key):
-        return  # filled for this pair already: the reader's changes stay
+        return known  # filled for this pair already: the reader's changes stay
     current = st.session_state.get(SCORE_KEY)
     if current is None or (prev is not None and current == prev[2]):
         score = None if known is None else known.score
         st.session_state[SCORE_KEY] = score
         st.session_state[PREFILL_KEY] = (model, image_key, score)
+    return known
 
 
 def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> None:
@@ -268,7 +270,7 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
     name = names.get(image_key, image_key)
     thumbnail_ui(c_image, rec, name)
     fresh_form(image_key)
-    known_score_ui(st, model, cards.get(model), image_key, name)
+    known = known_score_ui(st, model, cards.get(model), image_key, name)
     c3, c4, c5 = st.columns([1, 1, 1])
     score = c3.number_input(
         "Model score shown (optional)",
@@ -281,7 +283,10 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
         persist_state="session",
     )
     prefill = st.session_state.get(PREFILL_KEY)
-    if score is not None and prefill is not None and prefill[2] == score:
+    from_known = (
+        score is not None and prefill is not None and tuple(prefill) == (model, image_key, score)
+    )
+    if from_known:
         c3.caption("From the computed result above.")
     # No explanation is shown here: "plausible" is the reader's to choose, not a default.
     # Kept while the reader looks at the image elsewhere, as the model and image are.
@@ -307,6 +312,10 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
                 plausible=plausible,
                 comment=comment,
                 score=score,
+                # The decision shown above with the computed score (the record said "decision
+                # shown n/a" beside "score 0.992 (calcification)" on the form); none with a
+                # score the reader typed.
+                predicted=(known.predicted or None) if from_known and known else None,
             )
         except (StoreError, ValueError) as exc:
             st.error(f"Verdict not saved: {exc}")

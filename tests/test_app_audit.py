@@ -53,6 +53,13 @@ def test_audit_shows_and_prefills_a_batch_runs_score_and_says_when_there_is_none
     )
     assert at.number_input(key="audit_score_input").value == 0.8125
     assert "From the computed result above." in [c.value for c in at.caption]
+    # Saved, the verdict records the decision shown with that score (it said "decision
+    # shown n/a" beside "score 0.812 (calcification)" on the form).
+    at.radio(key="audit_verdict").set_value("agree").run()
+    at.button(key="audit_save").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    (saved,) = AuditStore(get_settings().store_dir).verdicts("demo-custom")
+    assert (saved.score, saved.predicted) == (0.8125, "calcification")
 
     # The reader's own score stays; another image with no result clears a prefilled one.
     other = "suspicious-1/CC_prior"
