@@ -33,6 +33,28 @@ def test_custom_and_missing_weights_are_random_and_say_so() -> None:
     assert resolve_weights("vgg16", "none").pretrained is False
 
 
+def test_a_random_start_is_logged_once_per_architecture_and_always_returned(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The Train page resolves the weights on every rerun: the same warning reached the
+    server's console nine times while a reader set up one resnet50 job."""
+    import logging
+
+    from mcalc.models import weights
+
+    monkeypatch.setattr(weights, "_WARNED", set())
+    with caplog.at_level(logging.WARNING, logger="mcalc.models.weights"):
+        infos = [resolve_weights("resnet50") for _ in range(3)] + [
+            resolve_weights("efficientnetb0")
+        ]
+    said = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert [m.split(":")[0] for m in said] == [
+        "no pre-trained weights available for resnet50",
+        "no pre-trained weights available for efficientnetb0",
+    ]
+    assert all(i.warning and "random initialisation" in i.warning for i in infos)
+
+
 def test_user_file_comes_first_and_must_exist(tmp_path: Path) -> None:
     f = tmp_path / "w.weights.h5"
     f.write_bytes(b"")

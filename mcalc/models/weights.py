@@ -208,8 +208,19 @@ def resolve_weights(arch: str, user_file: str | Path | None = None) -> WeightsIn
                 root_name="site-packages",
             )
     message = RANDOM_WARNING.format(arch=spec.name, file=spec.imagenet_file)
-    log.warning(message)
+    # Once per architecture and process: the info carries the warning to whoever shows it,
+    # and the Train page resolves the weights on every rerun (nine times the same line on
+    # the server's console while a reader set up one resnet50 job).
+    if spec.name not in _WARNED:
+        _WARNED.add(spec.name)
+        log.warning(message)
+    else:
+        log.debug(message)
     return WeightsInfo("random", False, "random initialisation", warning=message)
+
+
+#: Architectures whose random start this process has logged as a warning.
+_WARNED: set[str] = set()
 
 
 def _assign(layer: Any, arrays: list[Any], origin: str) -> None:
