@@ -129,6 +129,14 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
     # Suspicious cases score highest; the biopsy-confirmed subset of the tiny demo has one
     # class only: no AUC, which the table says ("n/a", not a grey "None").
     assert table["AUC"][0] == pytest.approx(1.0) and table["AUC"][1] == "n/a"
+    # The metrics at a threshold to three decimals, as the AUC (they read 0.3333, 1, 0).
+    birads = next(d for d in at.dataframe if "subset" in d.value.columns)
+    formats = {
+        k: v.get("type_config", {}).get("format")
+        for k, v in json.loads(birads.proto.columns).items()
+    }
+    at_t = [c for c in birads.value.columns if c.endswith((": t", ": sens", ": spec", ": acc"))]
+    assert at_t and all(formats.get(c) == "%.3f" for c in at_t), formats
     assert any("mean map score of its images" in c.value for c in at.caption)
     published = _table(at, "published AUC")
     assert "Loizidou 2021, temporal subtraction" in list(published["published"])

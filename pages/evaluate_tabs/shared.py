@@ -47,6 +47,11 @@ _DECIMAL_COLUMNS = {
 }
 
 
+#: ... and the BI-RADS table's metrics at a threshold (``at Youden: sens``...): they read
+#: ``0.3333``, ``1`` and ``0`` beside three-decimal AUCs.
+_DECIMAL_SUFFIXES = (": t", ": sens", ": spec", ": acc")
+
+
 def result_key(model_id: str, fingerprint: str) -> str:
     return f"{model_id}@{fingerprint}"
 
@@ -60,7 +65,7 @@ def fitted_table(table: pd.DataFrame, *, key: str, height: int | None = None) ->
     config = {
         column: st.column_config.NumberColumn(format="%.3f")
         for column in table.columns
-        if column in _DECIMAL_COLUMNS
+        if column in _DECIMAL_COLUMNS or str(column).endswith(_DECIMAL_SUFFIXES)
     }
     if "model" in table.columns:
         config["model"] = st.column_config.TextColumn(pinned=True)
