@@ -102,3 +102,8 @@ def test_cli_compare_a_model_with_its_copy(tiny_model, tiny_data, tmp_path, caps
     assert out["difference"] == 0.0 and out["auc_a"] == out["auc_b"] and out["level"] == "image"
     assert main(args[:3] + args[5:]) == 2
     assert "exactly two --model" in capsys.readouterr().err
+    # One model twice, by id or by id and path: refused (it printed AUC 1.000 vs 1.000, p 1).
+    for other in ("a", str(reg / "a")):
+        assert main([*args[:4], other, *args[5:]]) == 2
+        err = capsys.readouterr().err
+        assert "two different models, got a twice" in err, err

@@ -290,6 +290,12 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         raise McalcError(f"compare takes exactly two --model options, got {len(args.model)}")
     if args.bootstrap < 1:
         raise McalcError(f"--bootstrap must be a number of resamples >= 1, got {args.bootstrap}")
+    same = (
+        "compare takes two different models, got {} twice: a model against itself has no "
+        "difference to test (`python -m mcalc models` lists the ids)"
+    )
+    if args.model[0] == args.model[1]:
+        raise McalcError(same.format(args.model[0]))
     results = [
         evaluate_model(
             m,
@@ -300,6 +306,8 @@ def _cmd_compare(args: argparse.Namespace) -> int:
         )
         for m in args.model
     ]
+    if results[0].model_id == results[1].model_id:  # one model, named two ways (id, path)
+        raise McalcError(same.format(results[0].model_id))
     if any(r.scores is None for r in results):
         raise McalcError("an evaluation without patch scores; evaluate the models again")
     try:
