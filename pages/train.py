@@ -249,9 +249,11 @@ def hyper_ui(
             persist_state="session",
         )
         two_stage = b[1].checkbox(
-            "Two stages: train the head first, then fine-tune with this strategy",
+            "Two stages: head first",  # the whole sentence was cut in a quarter-width column
             key="train_two_stage",
             persist_state="session",
+            help="Train the head alone first (Head epochs), then fine-tune with the freeze "
+            "strategy chosen above.",
         )
         head_epochs = b[2].number_input(
             "Head epochs (two stages)",
