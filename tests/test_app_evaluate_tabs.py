@@ -202,21 +202,7 @@ def test_a_run_started_in_the_tab_is_the_run_shown(eval_env, tmp_path, monkeypat
     the reader had to find the new run in the list to follow its folds."""
     import pages.evaluate_tabs.crossval as tab
 
-    levels = ("patch", "image", "case")
-
-    def summary(prefix: str) -> dict:
-        return {
-            "k": 2, "leave_one_patient_out": False, "seed": 0, "prefix": prefix,
-            "folds": [{"fold": i + 1, "model_id": f"{prefix}-fold{i + 1}of2",
-                       "patients": [f"p{i}"], "auc": {lv: 0.7 for lv in levels}}
-                      for i in range(2)],
-            "fold_patients": [["p0"], ["p1"]],
-            "mean_sd": {lv: {"mean": 0.7, "sd": 0.0, "n": 2} for lv in levels},
-            "pooled": {lv: {"auc": 0.7, "auc_ci_text": "0.600–0.800", "n": 2}
-                       for lv in levels},
-            "config": TrainConfig(data="x").to_json(),
-        }  # fmt: skip
-
+    summary = _summary
     settings = Settings(runs_dir=tmp_path / "runs")
     monkeypatch.setenv("MCALC_RUNS", str(tmp_path / "runs"))
     record_result(summary("cv-before"), settings)
@@ -235,21 +221,19 @@ def test_a_run_started_in_the_tab_is_the_run_shown(eval_env, tmp_path, monkeypat
     assert at.selectbox(key="evaluate_cv_run").value == "cv-new"
 
 
-def _recorded_run(prefix: str, settings: Settings) -> None:
+def _summary(prefix: str) -> dict:
+    """A two-fold run's recorded result (its folds' jobs are tests/test_crossval_jobs.py's)."""
     levels = ("patch", "image", "case")
-    record_result(
-        {
-            "k": 2, "leave_one_patient_out": False, "seed": 0, "prefix": prefix,
-            "folds": [{"fold": i + 1, "model_id": f"{prefix}-fold{i + 1}of2",
-                       "patients": [f"p{i}"], "auc": {lv: 0.7 for lv in levels}}
-                      for i in range(2)],
-            "fold_patients": [["p0"], ["p1"]],
-            "mean_sd": {lv: {"mean": 0.7, "sd": 0.0, "n": 2} for lv in levels},
-            "pooled": {lv: {"auc": 0.7, "auc_ci_text": "0.600–0.800", "n": 2} for lv in levels},
-            "config": TrainConfig(data="x").to_json(),
-        },
-        settings,
-    )  # fmt: skip
+    return {
+        "k": 2, "leave_one_patient_out": False, "seed": 0, "prefix": prefix,
+        "folds": [{"fold": i + 1, "model_id": f"{prefix}-fold{i + 1}of2",
+                   "patients": [f"p{i}"], "auc": {lv: 0.7 for lv in levels}}
+                  for i in range(2)],
+        "fold_patients": [["p0"], ["p1"]],
+        "mean_sd": {lv: {"mean": 0.7, "sd": 0.0, "n": 2} for lv in levels},
+        "pooled": {lv: {"auc": 0.7, "auc_ci_text": "0.600–0.800", "n": 2} for lv in levels},
+        "config": TrainConfig(data="x").to_json(),
+    }  # fmt: skip
 
 
 def _forms(node) -> list:
@@ -288,7 +272,7 @@ def test_a_run_whose_folds_train_is_followed_without_a_reload(eval_env, tmp_path
 
     settings = Settings(runs_dir=tmp_path / "runs")
     monkeypatch.setenv("MCALC_RUNS", str(tmp_path / "runs"))
-    _recorded_run("cv-live", settings)
+    record_result(_summary("cv-live"), settings)
     states = {"cv-live": "running"}
     monkeypatch.setattr(tab, "run_state", lambda r, s=None: states[r.id])
     every: list[float | None] = []
