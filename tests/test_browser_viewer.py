@@ -236,6 +236,7 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
         # The layout button names what is shown: two panels here (it read "Four").
         assert len(editable) == 2 and frame.locator(".bar button").first.inner_text() == "Two"
         save_button = frame.locator(".bar button.save")
+        assert "unsaved" not in (save_button.get_attribute("class") or "")  # nothing to save
         # Each title sits above its image, not over it: a film's burned-in label is in the
         # image's top corner away from the breast, the top left on a right breast's image.
         gaps = frame.eval_on_selector_all(
@@ -265,6 +266,8 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
             state = _state(frame)
             assert state["marks"] == str(k), state
             assert save_button.inner_text() == f"Save marks ({k})"  # not the count at the start
+            # Something to save: the button says so (green), as it did not before a save.
+            assert "unsaved" in (save_button.get_attribute("class") or "")
             latencies.append(float(state["lastMarkMs"]))
         assert max(latencies) < 100, f"click-to-mark took {latencies} ms"
         inks = _overlay_inks(frame)
@@ -306,7 +309,12 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
         assert all(0 <= r < rows and 0 <= c < cols for r, c in outline.polygon)
         frame = viewer_frame(page)
         assert _state(frame)["marks"] == "2" and _state(frame)["outlines"] == "1"
-        assert frame.locator(".bar button.save").inner_text() == "Save marks (2)"
+        saved = frame.locator(".bar button.save")
+        assert saved.inner_text() == "Save marks (2)"
+        # Saved: nothing left to save, and the button no longer looks as it did before
+        # (it stayed green with the same count after the save: a user check, 6 December).
+        assert "unsaved" not in (saved.get_attribute("class") or "")
+        assert saved.get_attribute("title").startswith("every mark is saved")
         page.screenshot(path=str(ARTIFACTS / "viewer-annotate-saved.png"))
 
 

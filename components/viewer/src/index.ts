@@ -295,8 +295,8 @@ function drawOverlay(i: number): void {
 function drawAll(): void {
   args?.panels.forEach((_, i) => drawOverlay(i));
   // Every mark edit ends here: the save button's count follows (the bar is not redrawn).
-  const saveButton = root.querySelector(".bar button.save");
-  if (saveButton) saveButton.textContent = saveLabel();
+  const saveButton = root.querySelector<HTMLButtonElement>(".bar button.save");
+  if (saveButton) showSaveState(saveButton);
   temporal.drawAll();
   publish();
 }
@@ -706,6 +706,16 @@ function button(label: string, on: boolean, title: string, action: () => void): 
   return b;
 }
 const saveLabel = () => `Save marks (${marks.length})`;
+/** The save button's count, and whether anything is left to save: green while the marks or
+ * outlines differ from those loaded (the last save's), muted once they are saved. It looked
+ * the same before and after a save, so a reader could not tell (a user check, 6 December). */
+function showSaveState(b: HTMLButtonElement): void {
+  const label = saveLabel();
+  if (b.textContent !== label) b.textContent = label;
+  const unsaved = marksNow() !== loadedMarks;
+  b.classList.toggle("unsaved", unsaved);
+  b.title = unsaved ? "save marks (Ctrl+S): not saved yet" : "every mark is saved (Ctrl+S saves again)";
+}
 /** The "all panels" layout by what it shows: Annotate and Predict show two. */
 const allLabel = (n: number) => ({ 2: "Two", 3: "Three", 4: "Four" })[n] ?? `All ${n}`;
 function renderBar(): void {
@@ -760,6 +770,7 @@ function renderBar(): void {
     bar.appendChild(button("Undo", false, "undo the last mark edit (Ctrl+Z)", undoMark));
     const s = button(saveLabel(), false, "save marks (Ctrl+S)", save);
     s.classList.add("save");
+    showSaveState(s);
     bar.appendChild(s);
   }
   sep();
