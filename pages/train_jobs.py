@@ -78,8 +78,9 @@ def _delete(what: str, item_id: str, settings: Settings) -> None:
 def delete_ui(what: str, item_id: str, settings: Settings, *, is_default: bool = False) -> None:
     """Admins only: a delete button behind a confirmation (the library refuses other roles
     as well; this only spares them a button they cannot use), for a signed-in admin or with
-    accounts off (``MCALC_AUTH=off``); in demo mode a note says how to delete instead. ``is_default``: the model is
-    the registry's default, which deleting it clears; the popover says so."""
+    accounts off (``MCALC_AUTH=off``); in demo mode a note says how to delete instead.
+    ``is_default``: the model is the registry's default, which deleting it clears; the
+    popover says so."""
     if not allows(signin.current_role(), f"delete_{what}"):
         return
     if signin.current_user() is None and settings.auth != "off":
