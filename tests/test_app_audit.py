@@ -189,7 +189,7 @@ def test_audit_shows_only_the_images_the_model_scored(app_env):
     picker = at.selectbox(key="audit_image")
     names = image_names(open_dataset(app_env))
     assert picker.options == [names[k] for k in scored] and picker.value == scored[1]
-    assert "Showing all 2 images of " in " ".join(c.value for c in at.caption)
+    assert "2 of 24 images match the filter, all shown" in " ".join(c.value for c in at.caption)
 
 
 def test_audit_offers_the_models_scored_images_highest_score_first(app_env):
@@ -217,7 +217,7 @@ def test_audit_offers_the_models_scored_images_highest_score_first(app_env):
     show = at.selectbox(key="audit_image_show")
     assert show.format_func("scored") == "Scored by the model, highest first"
     total = len(names)
-    assert f"Showing all 3 images of {total} matching the filter, highest score first." in [
+    assert f"3 of {total} images match the filter, all shown, highest score first." in [
         c.value for c in at.caption
     ]
     # The image open, not scored, stays on top; the scored follow, best first.
@@ -253,7 +253,7 @@ def test_audit_narrows_the_verdicts_of_a_model_before_the_pick(app_env):
     assert any(c.value.endswith("by Bob") for c in at.caption)
     assert "**agree** with score n/a" in " ".join(m.value for m in at.markdown)
     assert at.selectbox(key="audit_judged").options == ["case-00105/CC_recent · Bob"]
-    assert "Showing the 1 verdict of 220 matching the filter." in [c.value for c in at.caption]
+    assert "1 of 220 verdicts matches the filter, all shown." in [c.value for c in at.caption]
     # The words stay while the reader looks at another page, as the image picker's do.
     kept = choices_after_another_page(at, PAGE, [("text_input", "audit_judged_find", "bob")])
     assert kept == {"audit_judged_find": "bob"}

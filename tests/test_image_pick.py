@@ -104,7 +104,7 @@ def test_within_and_without_narrow_to_a_set_in_index_order():
     audited = {"case-00099/CC_recent", "case-00003/MLO_prior", "elsewhere/CC_recent"}
     offer = narrow(choices, within=audited)
     assert offer.options == ("case-00003/MLO_prior", "case-00099/CC_recent")
-    assert offer.note() == "Showing all 2 images of 400 matching the filter."
+    assert offer.note() == "2 of 400 images match the filter, all shown."
     rest = narrow(choices, without=audited, limit=1000)
     assert rest.matched == 398 and not set(rest.options) & audited
     assert narrow(choices, "case-00003", within=audited).options == ("case-00003/MLO_prior",)
@@ -121,7 +121,7 @@ def test_the_image_open_is_kept_on_top_when_the_filter_leaves_it_out():
     )
     assert offer.kept_outside and offer.shown == 2
     assert offer.note() == (
-        "Showing all 2 images of 400 matching the filter. The image open stays on top, "
+        "2 of 400 images match the filter, all shown. The image open stays on top, "
         "though it does not match."
     )
     assert narrow(choices, "case-00007", keep="case-00007/CC_prior").options[0] == (
@@ -137,7 +137,7 @@ def test_narrow_refuses_a_limit_below_one():
 
 
 def test_note_of_one_image():
-    assert Narrowed(("a",), 1, 9).note() == "Showing the 1 image of 9 matching the filter."
+    assert Narrowed(("a",), 1, 9).note() == "1 of 9 images matches the filter, all shown."
 
 
 def test_a_search_is_read_once_and_few_are_kept():
@@ -171,7 +171,7 @@ def test_scores_order_the_offer_highest_first_with_the_unscored_after():
         "case-00000/CC_prior",
         "case-00002/MLO_prior",
     )
-    assert offer.note() == "Showing all 5 images of 12 matching the filter, highest score first."
+    assert offer.note() == "5 of 12 images match the filter, all shown, highest score first."
     # Words and the left out narrow first; the image open outside stays on top.
     offer = narrow(
         choices, "cc", within=scores, without={"case-00002/CC_recent"},
@@ -179,7 +179,7 @@ def test_scores_order_the_offer_highest_first_with_the_unscored_after():
     )  # fmt: skip
     assert offer.options == ("case-00001/CC_prior", "case-00000/CC_prior")
     assert offer.note() == (
-        "Showing the 1 image of 12 matching the filter, highest score first. "
+        "1 of 12 images matches the filter, all shown, highest score first. "
         "The image open stays on top, though it does not match."
     )
     everything = narrow(choices, scores=scores)  # every image: the unscored after
@@ -215,7 +215,7 @@ def test_other_choices_narrow_the_same_way_and_are_named_in_the_note():
     offer = narrow(choices, "ann 0001", keep="v2", noun="verdict")  # cases 10-19, Ann's
     assert offer.options == ("v2", "v11", "v13", "v15", "v17", "v19")
     assert offer.note() == (
-        "Showing all 5 verdicts of 500 matching the filter. "
+        "5 of 500 verdicts match the filter, all shown. "
         "The verdict open stays on top, though it does not match."
     )
     assert narrow(choices_of({"a": "x"}), noun="verdict").note() is None

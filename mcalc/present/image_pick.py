@@ -15,7 +15,7 @@ Example:
     ...     CaseRecord(r.case_id, "p", (r,), laterality="L") for r in recs))
     >>> shown = narrow(image_choices(index), "c2", limit=5)
     >>> shown.options, shown.note()
-    (('c2/CC_recent',), 'Showing the 1 image of 3 matching the filter.')
+    (('c2/CC_recent',), '1 of 3 images matches the filter, all shown.')
 """
 
 from __future__ import annotations
@@ -179,7 +179,7 @@ class Narrowed:
         >>> Narrowed(("a",) * 200, 19834, 20000).note()
         'Showing 200 of 19,834 matching images: type to narrow.'
         >>> Narrowed(("a", "b"), 2, 9, by_score=True, noun="verdict").note()
-        'Showing all 2 verdicts of 9 matching the filter, highest score first.'
+        '2 of 9 verdicts match the filter, all shown, highest score first.'
         """
         one, many = self.noun, f"{self.noun}s"
         order = ", highest score first" if self.by_score else ""
@@ -191,12 +191,9 @@ class Narrowed:
             text = f"Showing {self.shown:,} of {self.matched:,} matching {many}{order}: type to narrow."
         elif self.matched == 0:
             text = f"No {one} of {self.total:,} matches the filter."
-        else:
-            single = self.matched == 1
-            text = (
-                f"Showing {'the' if single else 'all'} {self.matched:,} {one if single else many} "
-                f"of {self.total:,} matching the filter{order}."
-            )
+        else:  # "Showing all 4 images of 48 matching the filter" read as 4 of 48 matching
+            verb = "matches" if self.matched == 1 else "match"
+            text = f"{self.matched:,} of {self.total:,} {many} {verb} the filter, all shown{order}."
         if self.kept_outside:
             text += f" The {one} open stays on top, though it does not match."
         return text
