@@ -258,10 +258,11 @@ def crossval_ui() -> None:
     run = runs_ui(runs)
     if run is None:
         return
-    running = run_state(run, common.settings()) == "running"
+    state = run_state(run, common.settings())
+    running = state == "running"
     # While its folds train, the run's part of the tab follows them by itself (as the Train
     # page's live section does): it said "press R to refresh" and stayed "queued" meanwhile.
-    st.fragment(run_ui, run_every=REFRESH_S if running else None)(run.id, running)
+    st.fragment(run_ui, run_every=REFRESH_S if running else None)(run, state, running)
 
 
 #: Seconds between two looks at a run's folds while they train (the Train page's live
@@ -269,16 +270,18 @@ def crossval_ui() -> None:
 REFRESH_S = 1.5
 
 
-def run_ui(run_id: str, following: bool) -> None:
-    """The run ``run_id``'s folds, its state, pooling and results, read afresh at each
-    (fragment) run; ``following``: drawn every :data:`REFRESH_S` while its folds train,
-    the whole page drawn again once they no longer do (the runs table, pooling)."""
+def run_ui(run: CrossvalRun, state: str, following: bool) -> None:
+    """The run's folds, its state (``state``), pooling and results; ``following``: drawn
+    every :data:`REFRESH_S` while its folds train (each such rerun of this part alone reads
+    the run and its state afresh), the whole page drawn again once they no longer train
+    (the runs table, pooling)."""
     settings = common.settings()
-    run = next((r for r in list_runs(settings) if r.id == run_id), None)
-    if run is None:
-        st.warning(f"The run {run_id} is gone from {settings.runs_dir}.")
-        return
-    state = run_state(run, settings)
+    if following:  # its folds training: the run as it is now (this part reruns alone)
+        fresh = next((r for r in list_runs(settings) if r.id == run.id), None)
+        if fresh is None:
+            st.warning(f"The run {run.id} is gone from {settings.runs_dir}.")
+            return
+        run, state = fresh, run_state(fresh, settings)
     if following and state != "running":
         st.rerun(scope="app")
     if run.source == "app":
