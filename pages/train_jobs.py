@@ -20,7 +20,7 @@ from mcalc.errors import McalcError
 from mcalc.models.compare import comparison_rows
 from mcalc.models.registry import delete_model, list_models, load_card
 from mcalc.models.tracking import run_links
-from mcalc.present.train_figures import curves_figure
+from mcalc.present.train_figures import ENDED_HOW, curves_figure
 from pages import common, default_model, signin, state
 
 #: Seconds between refreshes of the live section while a job is queued or running.
@@ -227,10 +227,6 @@ def history_ui(settings: Settings) -> None:
         log_ui(job, lines=40, key="train_raw_log_detail")
 
 
-#: How a job that ended without finishing one batch is said to have ended.
-ENDED_WORDS = {"cancelled": "was cancelled", "failed": "failed"}
-
-
 def job_state_ui(job: jobs.Job) -> None:
     """One job's outcome, as it stands now."""
     if job.state == "failed":
@@ -253,8 +249,8 @@ def job_state_ui(job: jobs.Job) -> None:
             width="stretch",
             key=f"train_done_curves_{job.id}",
         )
-    elif job.state in ENDED_WORDS:  # else the details said nothing of the curves at all
-        st.caption(f"No training batch finished before it {ENDED_WORDS[job.state]}: no curves.")
+    elif job.state in ENDED_HOW:  # else the details said nothing of the curves at all
+        st.caption(f"No training batch finished before it {ENDED_HOW[job.state]}: no curves.")
     if job.state == "done":
         tracking_ui(job)
         open_model_ui(job.model_id, job.model_path, key="train_open_job")

@@ -7,7 +7,7 @@ from plotly.subplots import make_subplots
 
 from mcalc.jobs.progress import Progress
 
-__all__ = ["curves_figure", "MAX_POINTS"]
+__all__ = ["curves_figure", "ENDED_HOW", "MAX_POINTS"]
 
 #: Most batch-loss points drawn (longer runs are thinned evenly).
 MAX_POINTS = 1500
@@ -90,11 +90,12 @@ def curves_figure(progress: Progress, height: int = 320, *, ended: str | None = 
     return fig
 
 
+#: How a job that ended early is said to have ended ("... before it was cancelled").
+ENDED_HOW = {"cancelled": "was cancelled", "failed": "failed", "interrupted": "was interrupted"}
+
+
 def _no_epoch_note(ended: str | None) -> str:
     """Why the accuracy panel (drawn once per finished epoch) has no point."""
-    why = {
-        "cancelled": "No epoch finished before it was cancelled",
-        "failed": "No epoch finished before it failed",
-        "interrupted": "No epoch finished before it was interrupted",
-    }.get(ended or "", "No epoch has finished yet")
+    how = ENDED_HOW.get(ended or "")
+    why = f"No epoch finished before it {how}" if how else "No epoch has finished yet"
     return f"{why}:<br>accuracy is drawn once per epoch."
