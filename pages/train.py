@@ -16,7 +16,7 @@ from mcalc.errors import McalcError
 from mcalc.models import ARCHITECTURES, STRATEGIES, TASKS
 from mcalc.models.architectures import MIN_PATCH_SIZE
 from mcalc.models.patches import INPUT_MODES
-from mcalc.models.plan import STRATEGY_TEXT, FreezePlan, freeze_plan
+from mcalc.models.plan import STRATEGY_LABEL, STRATEGY_TEXT, FreezePlan, freeze_plan
 from mcalc.models.train_config import (
     MAX_BATCH,
     MAX_EPOCHS,
@@ -69,7 +69,7 @@ def what_ui() -> tuple[str, str, str, str | None]:
         key="train_freeze",
         persist_state="session",
         horizontal=True,
-        format_func=lambda s: {"full": "Full", "partial": "Partial", "head": "Head only"}[s],
+        format_func=STRATEGY_LABEL.__getitem__,
     )
     boundary = None
     if freeze == "partial":
@@ -147,8 +147,8 @@ def weights_ui(arch: str, freeze: str) -> tuple[str | None, WeightsInfo | None, 
         st.caption(info.warning)
     if freeze != "full" and not info.pretrained:
         st.warning(
-            f"**{freeze}** freezes layers of a {arch} base that has no pre-trained weights: "
-            "those layers stay random and the model can only learn in what still trains. "
+            f"The freeze strategy **{STRATEGY_LABEL[freeze]}** freezes layers of a {arch} base "
+            "that has no pre-trained weights: those layers stay random and the model can only learn in what still trains. "
             "Choose **Full**, or give pre-trained weights."
         )
         confirmed = st.checkbox(

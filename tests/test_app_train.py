@@ -60,7 +60,8 @@ def test_train_page_shows_strategy_plan_and_warns_about_random_frozen_layers(tra
     )
     blocks = at.dataframe[0].value
     assert set(blocks["block"]) == {"conv1", "conv2", "head"}
-    assert any("stay random" in w.value for w in at.warning)
+    [random] = [w.value for w in at.warning if "stay random" in w.value]
+    assert random.startswith("The freeze strategy **Head only** freezes layers")  # as labelled
     assert at.button(key="train_launch").disabled  # until the user confirms
     # ... and says so beside the button, where the warning above may be out of sight.
     assert any(

@@ -19,9 +19,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["STRATEGY_TEXT", "BlockRow", "FreezePlan", "freeze_plan", "block_name"]
+__all__ = ["STRATEGY_LABEL", "STRATEGY_TEXT", "BlockRow", "FreezePlan", "freeze_plan", "block_name"]
 
 log = logging.getLogger(__name__)
+
+#: Each freeze strategy's name as people read it (the app's choice and its warnings).
+STRATEGY_LABEL: dict[str, str] = {"full": "Full", "partial": "Partial", "head": "Head only"}
 
 #: Each freeze strategy in plain words.
 STRATEGY_TEXT: dict[str, str] = {
