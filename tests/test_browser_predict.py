@@ -108,6 +108,26 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
             assert "relative to its max" in legend and "max (" in legend, legend
         assert "(1.0)" not in legend and "e-" not in legend, legend
         page.screenshot(path=str(ARTIFACTS / "predict.png"), full_page=False)
+        # Region numbers sit clear of the other numbers and boxes: on this image two regions
+        # overlap, and region 3's number (above its box's top-left corner) sat inside region
+        # 4's box among the detections' diamonds.
+        tabs = json.loads(state["regionLabels"])  # [panel, rank, tab, box] in canvas px
+
+        def cross(a: list[int], b: list[int]) -> bool:
+            return (
+                a[0] < b[0] + b[2]
+                and b[0] < a[0] + a[2]
+                and a[1] < b[1] + b[3]
+                and b[1] < a[1] + a[3]
+            )
+
+        assert any(cross(a[3], b[3]) for a in tabs for b in tabs if a[0] == b[0] and a[1] < b[1]), (
+            tabs
+        )  # the case this checks
+        for a in tabs:
+            for b in tabs:
+                if a[0] == b[0] and a[1] != b[1]:
+                    assert not cross(a[2], b[2]) and not cross(a[2], b[3]), (a, b)
 
         # Maps, opacity and regions change in the browser only: no Streamlit run.
         before = runs(page).requests

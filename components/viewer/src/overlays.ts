@@ -68,6 +68,8 @@ export interface Host {
   focus(): void;
 }
 
+import { type Rect, placeLabels } from "./labels";
+
 const REGION_COLOUR = "#ffffff";
 const SPOT_RING = 12; // css px: the smallest ring around a hot spot, at any zoom
 const DETECTION_COLOUR = "#ff4fd8"; // as the classic figure's diamonds
@@ -81,6 +83,7 @@ let selectedRegion = "";
 let lastClick = ""; // what the last click sent (for tests)
 let hadLayers = false; // the last render's panels carried layers
 const bitmaps = new Map<string, HTMLCanvasElement>(); // panel key + layer -> coloured grid
+const regionLabels = new Map<number, [number, Rect, Rect][]>(); // panel -> [rank, label, box] as drawn
 
 function b64bytes(b64: string): Uint8Array {
   const bin = atob(b64);
@@ -260,17 +263,41 @@ export function drawOver(i: number, ctx: CanvasRenderingContext2D, host: Host): 
   ctx.font = "bold 11px sans-serif";
   ctx.shadowColor = "#000"; // labels stay legible on bright tissue
   ctx.shadowBlur = 2;
+  regionLabels.delete(i);
   if (showRegions) {
+    const shown: [RegionBox, Rect][] = [];
     for (const r of layers.regions) {
       const q = boxCanvas(i, r, host);
-      if (!q) continue;
+      if (q) shown.push([r, [q[0], q[1], Math.max(q[2], 4), Math.max(q[3], 4)]]);
+    }
+    // Numbers clear of the other boxes and labels (labels.ts), on a dark tab.
+    const sizes = shown.map(([r]): [number, number] => [ctx.measureText(String(r.rank)).width + 4, 13]);
+    const width = ctx.canvas.clientWidth || ctx.canvas.width;
+    const height = ctx.canvas.clientHeight || ctx.canvas.height;
+    const spots = placeLabels(
+      shown.map(([, q]) => q),
+      sizes,
+      width,
+      height,
+    );
+    shown.forEach(([r, q], k) => {
       const on = selectedRegion === `${r.image}#${r.rank}`;
       ctx.strokeStyle = on ? "#ffeb3b" : REGION_COLOUR;
       ctx.lineWidth = on ? 2.5 : 1.2;
-      ctx.strokeRect(q[0], q[1], Math.max(q[2], 4), Math.max(q[3], 4));
+      ctx.strokeRect(q[0], q[1], q[2], q[3]);
+      const [x, y, w, h] = spots[k];
+      ctx.save();
+      ctx.shadowBlur = 0;
+      ctx.fillStyle = "rgba(0,0,0,0.6)";
+      ctx.fillRect(x, y, w, h);
+      ctx.restore();
       ctx.fillStyle = ctx.strokeStyle;
-      ctx.fillText(String(r.rank), q[0] + 2, q[1] - 3);
-    }
+      ctx.fillText(String(r.rank), x + 2, y + h - 2);
+    });
+    regionLabels.set(
+      i,
+      shown.map(([r, q], k) => [r.rank, spots[k].map(Math.round) as Rect, q.map(Math.round) as Rect]),
+    );
   }
   if (showDetections && layers.detections) {
     ctx.strokeStyle = DETECTION_COLOUR;
@@ -505,6 +532,11 @@ export function publishOverlays(d: DOMStringMap, host: Host): void {
     }
   });
   d.regionPoints = JSON.stringify(points);
+  // Each region's number and box as last drawn: [panel, rank, [x, y, w, h] of the number's
+  // tab, [x, y, w, h] of the box], canvas px.
+  const tabs: [number, number, Rect, Rect][] = [];
+  for (const [i, rows] of regionLabels) for (const [rank, tab, box] of rows) tabs.push([i, rank, tab, box]);
+  d.regionLabels = JSON.stringify(tabs);
   // The hot spots drawn: [panel, peak, centre x, centre y, ring radius (0: outline)].
   const spots: [number, number, number, number, number][] = [];
   const drawn = shownMap && opacity > 0 ? shownMap : "";
