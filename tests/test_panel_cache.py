@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from dataclasses import replace
 
@@ -15,6 +16,16 @@ from mcalc.present import panel_cache, panel_prefetch
 from mcalc.present.pixels import SentPixels
 from mcalc.present.reading import panel_label, reading_panel
 from mcalc.viewer import DisplayOptions, prepare_view
+
+
+@pytest.fixture(autouse=True)
+def _no_prefetch_running():
+    """Let a prefetch thread left by an earlier test of this process (a Browse run in
+    AppTest starts one for the next cases) end first: it builds through the same module,
+    and a test here counted its builds as its own (seen under ``-n 2``)."""
+    for thread in threading.enumerate():
+        if thread.name == "mcalc-panel-prefetch":
+            thread.join(timeout=60)
 
 
 def _uncached(cache, case, opts, max_side):
