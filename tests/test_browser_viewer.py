@@ -56,6 +56,13 @@ def test_browse_viewer_panels_sync_window_and_next_case(demo_app):
         assert any("prior" in lab for lab in labels) and any("recent" in lab for lab in labels)
         page.screenshot(path=str(ARTIFACTS / "viewer-browse.png"))
         first_case = state["case"]
+        # The toolbar lights the window the images show: the page's own at first.
+        windows = frame.eval_on_selector_all(
+            ".bar button[data-window]", "els => els.map(e => e.textContent)"
+        )
+        assert windows[0] == "File W/L" and len(windows) > 1, windows
+        lit = json.loads(state["lit"])
+        assert "File W/L" in lit and "Invert" not in lit, lit
         # Software WebGL (SwiftShader here): the viewer draws on the CPU path, faster here
         # (components/viewer/src/renderer.ts); zoom and pan still follow (below).
         assert (state["renderer"], state["rendererWhy"]) == ("cpu", "software-webgl"), state
@@ -101,6 +108,25 @@ def test_browse_viewer_panels_sync_window_and_next_case(demo_app):
         fetched = page.evaluate(_FETCHED_SINCE, drag_from)
         assert fetched == [], f"the W/L drag fetched something from the server: {fetched}"
         page.screenshot(path=str(ARTIFACTS / "viewer-browse-zoom-wl.png"))
+        # A dragged window is none of the toolbar's; its first preset (key 1) lights it alone,
+        # and Invert is lit when the sidebar's toggle inverts the images (both were actions
+        # only, never lit: a reader could not tell the sidebar had set them).
+        assert not set(windows) & set(json.loads(_state(frame)["lit"]))
+        frame.press(VIEWER, "1")
+        assert set(windows) & set(json.loads(_state(frame)["lit"])) == {windows[1]}
+        invert = page.locator("[data-testid='stSidebar'] label").filter(has_text="Invert").first
+        invert.click()
+        frame.wait_for_function(
+            "v => JSON.parse(document.querySelector(v).dataset.lit).includes('Invert')",
+            arg=VIEWER,
+            timeout=30_000,
+        )
+        invert.click()
+        frame.wait_for_function(
+            "v => !JSON.parse(document.querySelector(v).dataset.lit).includes('Invert')",
+            arg=VIEWER,
+            timeout=30_000,
+        )
 
         # Ruler (R): a drag measures in mm, from the pixel spacing sent with the panel.
         frame.focus(VIEWER)  # may scroll the page: aim again

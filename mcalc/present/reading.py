@@ -228,6 +228,9 @@ def reading_panel(
         "window": [float(view.window[0]), float(view.window[1])],
         "presets": windows,
         "invert": bool(mammo.monochrome1 != view.invert),
+        # The viewer's invert flips the pixels as stored: a MONOCHROME1 file shows as usual
+        # (calcifications bright) inverted; its toolbar's Invert is lit when flipped from that.
+        "monochrome1": bool(mammo.monochrome1),
         "points": _round_pts(view.calc_points, scale),
         "outlines": [_round_pts(h, scale) for h in view.cluster_hulls],
     }

@@ -39,6 +39,7 @@ interface Panel {
   window: [number, number]; // centre, width
   presets: Record<string, [number, number]>; // name -> centre, width (this image's)
   invert: boolean;
+  monochrome1?: boolean; // stored with 0 as white: shown as usual with invert on
   pixels?: string; // base64 of little-endian uint16, row-major (or binary: pixel_id)
   pixel_id?: string; // pixels sent apart, once per browser (pixels.ts)
   points: Point[]; // radiologists' calcifications
@@ -332,6 +333,8 @@ function publish(): void {
   d.pan = JSON.stringify(pans);
   d.window = JSON.stringify(windows);
   d.invert = JSON.stringify(inverts);
+  showDisplayState();
+  d.lit = JSON.stringify(Array.from(root.querySelectorAll(".bar button.on"), (b) => b.textContent));
   d.overlays = String(showOverlays);
   d.marks = String(marks.length);
   d.selected = selected ?? "";
@@ -478,8 +481,36 @@ function toggleInvert(): void {
     const vp = viewport(i);
     if (!vp) return;
     vp.setProperties({ invert: !vp.getProperties().invert });
-    vp.render();
+    vp.render(); // its IMAGE_RENDERED publishes, which lights the button
   });
+}
+/** The toolbar's window and Invert buttons lit when the images show that: a window
+ * preset when every panel has its own window of that name (set from the toolbar, a key
+ * or the page's sidebar), Invert when a panel shows inverted from the usual (they were
+ * actions only, never lit, so a reader could not tell the sidebar had set them). */
+function showDisplayState(): void {
+  if (!args) return;
+  const a = args;
+  const windows = a.panels.map((_, i) => viewport(i)?.getProperties().voiRange);
+  const shows = (k: number): boolean => {
+    const name = presetNames()[k - 1];
+    return a.panels.every((p, i) => {
+      const voi = windows[i];
+      const [c, w] = k === 0 ? p.window : p.presets[name] ?? [NaN, NaN];
+      return !!voi && Math.abs(voi.lower - (c - w / 2)) < 0.5 && Math.abs(voi.upper - (c + w / 2)) < 0.5;
+    });
+  };
+  const named = presetNames().findIndex((_, k) => shows(k + 1)) + 1; // 0: none
+  root.querySelectorAll<HTMLButtonElement>(".bar button[data-window]").forEach((b) => {
+    const k = Number(b.dataset.window);
+    // The page's own window (k = 0) is lit unless a named one matches it too.
+    b.classList.toggle("on", k === 0 ? !named && shows(0) : k === named);
+  });
+  const inverted = a.panels.some((p, i) => {
+    const vp = viewport(i);
+    return !!vp && Boolean(vp.getProperties().invert) !== Boolean(p.monochrome1);
+  });
+  root.querySelector<HTMLButtonElement>(".bar button.invert")?.classList.toggle("on", inverted);
 }
 
 // ---- marking -----------------------------------------------------------------------------
@@ -774,11 +805,17 @@ function renderBar(): void {
     bar.appendChild(s);
   }
   sep();
-  bar.appendChild(button("File W/L", false, "the file's window (0)", () => preset(0)));
+  const fileWindow = button("File W/L", false, "the file's window (0)", () => preset(0));
+  fileWindow.dataset.window = "0";
+  bar.appendChild(fileWindow);
   presetNames().forEach((name, k) => {
-    bar.appendChild(button(name, false, `${name} window (${k + 1})`, () => preset(k + 1)));
+    const b = button(name, false, `${name} window (${k + 1})`, () => preset(k + 1));
+    b.dataset.window = String(k + 1);
+    bar.appendChild(b);
   });
-  bar.appendChild(button("Invert", false, "invert (I)", toggleInvert));
+  const invert = button("Invert", false, "invert (I)", toggleInvert);
+  invert.classList.add("invert");
+  bar.appendChild(invert);
   bar.appendChild(button("Overlays", showOverlays, "overlays (O)", () => {
     showOverlays = !showOverlays;
     renderBar();
