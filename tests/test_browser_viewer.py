@@ -225,6 +225,21 @@ def test_browse_viewer_panels_sync_window_and_next_case(demo_app):
         keys = frame.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.key)")
         assert all(k.startswith(f"{state['case']}/") for k in keys), (state["case"], keys)
 
+        # The sidebar's window preset lights its button; File W/L (key 0) is still the
+        # file's own window, not the sidebar's (it gave the page's window back).
+        preset = page.get_by_role("combobox", name="Window preset")
+        preset.click()
+        page.get_by_role("option", name="dense tissue", exact=True).click()
+        lit = "v => JSON.parse(document.querySelector(v).dataset.lit)"
+        frame.wait_for_function(
+            f"v => ({lit})(v).includes('dense tissue') && !({lit})(v).includes('File W/L')",
+            arg=VIEWER,
+            timeout=30_000,
+        )
+        frame.focus(VIEWER)
+        frame.press(VIEWER, "0")
+        assert set(windows) & set(json.loads(_state(frame)["lit"])) == {"File W/L"}
+
 
 def _overlay_inks(frame) -> list[tuple[str, int]]:
     """Per panel, its overlay canvas' visibility and how many of its pixels hold ink."""

@@ -226,6 +226,8 @@ def reading_panel(
         "scale": scale,
         "spacing": [view.spacing_mm[0] / scale, view.spacing_mm[1] / scale],
         "window": [float(view.window[0]), float(view.window[1])],
+        # The toolbar's File W/L (key 0): the DICOM's own window, whatever the page chose.
+        "file_window": [float(mammo.window_center), float(mammo.window_width)],
         "presets": windows,
         "invert": bool(mammo.monochrome1 != view.invert),
         # The viewer's invert flips the pixels as stored: a MONOCHROME1 file shows as usual

@@ -36,7 +36,8 @@ interface Panel {
   cols: number;
   scale?: number; // preview pixels per full-resolution pixel (< 1: full image on request)
   spacing: [number, number]; // mm per pixel (row, col) of this grid
-  window: [number, number]; // centre, width
+  window: [number, number]; // centre, width (the page's: its sidebar's preset)
+  file_window?: [number, number]; // the file's own (File W/L, key 0)
   presets: Record<string, [number, number]>; // name -> centre, width (this image's)
   invert: boolean;
   monochrome1?: boolean; // stored with 0 as white: shown as usual with invert on
@@ -469,7 +470,7 @@ function preset(k: number): void {
   synchronizers.forEach((s) => s.setEnabled(false));
   args.panels.forEach((p, i) => {
     const vp = viewport(i);
-    const [c, w] = k === 0 ? p.window : p.presets[name] ?? p.window;
+    const [c, w] = k === 0 ? p.file_window ?? p.window : p.presets[name] ?? p.window;
     vp?.setProperties({ voiRange: { lower: c - w / 2, upper: c + w / 2 } });
     vp?.render();
   });
@@ -496,15 +497,12 @@ function showDisplayState(): void {
     const name = presetNames()[k - 1];
     return a.panels.every((p, i) => {
       const voi = windows[i];
-      const [c, w] = k === 0 ? p.window : p.presets[name] ?? [NaN, NaN];
+      const [c, w] = k === 0 ? p.file_window ?? p.window : p.presets[name] ?? [NaN, NaN];
       return !!voi && Math.abs(voi.lower - (c - w / 2)) < 0.5 && Math.abs(voi.upper - (c + w / 2)) < 0.5;
     });
   };
-  const named = presetNames().findIndex((_, k) => shows(k + 1)) + 1; // 0: none
   root.querySelectorAll<HTMLButtonElement>(".bar button[data-window]").forEach((b) => {
-    const k = Number(b.dataset.window);
-    // The page's own window (k = 0) is lit unless a named one matches it too.
-    b.classList.toggle("on", k === 0 ? !named && shows(0) : k === named);
+    b.classList.toggle("on", shows(Number(b.dataset.window)));
   });
   const inverted = a.panels.some((p, i) => {
     const vp = viewport(i);
