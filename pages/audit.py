@@ -26,7 +26,7 @@ from mcalc.models.card_text import card_from_summary
 from mcalc.models.registry import list_models
 from mcalc.present.image_pick import ImageChoices, choices_of, image_choices, narrow
 from mcalc.present.reading import image_names
-from mcalc.store import StoreError
+from mcalc.store import StoreConflictError, StoreError
 from mcalc.store.audit import AuditStore, AuditVerdict, audit_table, record_verdict
 from mcalc.store.exchange import ExportError, audit_csv
 from pages import common, default_model, reader_forms, state, views
@@ -294,7 +294,12 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
         "audit", c4, c5, explanation_shown=False, persist=True
     )
     comment = st.text_area("Comment", key="audit_comment", height=80, persist_state="session")
-    if st.button("Save verdict", key="audit_save", type="primary"):
+    # The version of this reader's verdict the form started from: a save on top of another
+    # is refused (saved meanwhile in another tab), and the conflict shown under the button.
+    base = reader_forms.verdict_base("audit", model, image_key, reader) if model else 0
+    save = st.button("Save verdict", key="audit_save", type="primary")
+    on_top = reader_forms.verdict_conflict_ui("audit", model, image_key, reader, name)
+    if save or on_top is not None:
         if not model:
             st.error("Choose a model, or type its id.")
             return
@@ -316,10 +321,15 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
                 # shown n/a" beside "score 0.992 (calcification)" on the form); none with a
                 # score the reader typed.
                 predicted=(known.predicted or None) if from_known and known else None,
+                base_version=base if on_top is None else on_top,
             )
+        except StoreConflictError as exc:
+            reader_forms.verdict_refused("audit", model, image_key, reader, exc.stored_version)
+            st.rerun()  # the conflict and its choices, under the button
         except (StoreError, ValueError) as exc:
             st.error(f"Verdict not saved: {exc}")
             return
+        reader_forms.verdict_saved("audit", model, image_key, reader, v.version or 0)
         st.session_state[SAVED_FOR_KEY] = v.image_key
         st.success(
             f"Verdict saved for {v.model_id} on {name} (version {v.version}). The form "

@@ -65,7 +65,7 @@ def verdict_ui(
     (image key -> the panels' titles); ``stale``: the title of that result when it is not
     the one of the chosen model and settings (kept on screen until Run): a verdict then
     would pair one model's card with another's score, so none is taken."""
-    from mcalc.store import StoreError
+    from mcalc.store import StoreConflictError, StoreError
     from mcalc.store.audit import record_verdict
     from pages.readers import reader_ui
 
@@ -95,9 +95,14 @@ def verdict_ui(
             agree, plausible = reader_forms.verdict_inputs("predict")
             comment = st.text_area("Comment", key="predict_comment", height=70)
             sent = st.form_submit_button("Save verdict")
+        # Saved on top of the version this reader's verdict had when the form showed the
+        # image: one saved meanwhile in another tab is not replaced without a word.
+        name = labels.get(key, key)
+        base = reader_forms.verdict_base("predict", card.id, key, reader)
+        on_top = reader_forms.verdict_conflict_ui("predict", card.id, key, reader, name)
         if sent and agree is None:
             st.error(reader_forms.NO_VERDICT)
-        elif sent:
+        elif sent or on_top is not None:
             try:
                 result = by_key[key]
                 v = record_verdict(
@@ -113,10 +118,15 @@ def verdict_ui(
                     predicted=case.predicted(result),
                     context=verdict_context(card, case, result),
                     snapshot=verdict_picture(case, result),
+                    base_version=base if on_top is None else on_top,
                 )
+            except StoreConflictError as exc:
+                reader_forms.verdict_refused("predict", card.id, key, reader, exc.stored_version)
+                st.rerun()  # the conflict and its choices, under the form
             except (StoreError, ValueError) as exc:
                 st.error(f"Verdict not saved: {exc}")
             else:
+                reader_forms.verdict_saved("predict", card.id, key, reader, v.version or 0)
                 st.session_state["predict_saved_verdict"] = v.row()
         saved = st.session_state.get("predict_saved_verdict")
         if saved:

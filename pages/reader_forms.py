@@ -97,3 +97,95 @@ def case_report_ui(case_id: str, model_id: str | None, prefix: str) -> None:
             key=f"{prefix}_report_download",
             on_click="ignore",
         )
+
+
+# -- a verdict saved meanwhile --------------------------------------------------------------
+# A reader's verdicts on an image are one versioned record: a form saves on top of the
+# version it started from (read when the reader came to the image), so that a verdict the
+# same reader saved meanwhile in another tab or session is not replaced without a word (a
+# user check, 6 December: the later save became the newest version, the other one buried
+# in the history). A refused save is kept as a conflict copy; the form then shows the
+# stored verdict and lets the reader keep it or save theirs on top.
+
+
+def _base_key(prefix: str) -> str:
+    return f"{prefix}_verdict_base"
+
+
+def _conflict_key(prefix: str) -> str:
+    return f"{prefix}_verdict_conflict"
+
+
+def verdict_base(prefix: str, model_id: str, image_key: str, reader: str) -> int:
+    """The version of ``reader``'s verdict on the image the form started from (0: none):
+    read from the store when the reader comes to this model, image and name, then kept
+    (one read per image, not per rerun) until a save moves it on."""
+    from mcalc.store.audit import AuditStore
+
+    ident = [model_id, image_key, reader]
+    held = st.session_state.get(_base_key(prefix))
+    if held is not None and list(held[:3]) == ident:
+        return int(held[3])
+    try:
+        latest = AuditStore(common.settings().store_dir).latest(model_id, image_key, reader)
+    except (McalcError, ValueError, OSError):
+        latest = None  # the save says what is wrong with the store or the name
+    version = latest.version if latest is not None and latest.version else 0
+    st.session_state[_base_key(prefix)] = [*ident, version]
+    return version
+
+
+def verdict_saved(prefix: str, model_id: str, image_key: str, reader: str, version: int) -> None:
+    """After a save: the form now stands on that version; no conflict left."""
+    st.session_state[_base_key(prefix)] = [model_id, image_key, reader, version]
+    st.session_state.pop(_conflict_key(prefix), None)
+
+
+def verdict_refused(prefix: str, model_id: str, image_key: str, reader: str, stored: int) -> None:
+    """A save refused because version ``stored`` was saved meanwhile: shown by
+    :func:`verdict_conflict_ui` while the form is on that image."""
+    st.session_state[_conflict_key(prefix)] = [model_id, image_key, reader, stored]
+
+
+def verdict_conflict_ui(
+    prefix: str, model_id: str, image_key: str, reader: str, name: str
+) -> int | None:
+    """The stored verdict beside a refused save, and the reader's two ways on: keep it (the
+    form then stands on it) or save theirs on top. Returns the version to save on top of
+    when the reader chose theirs in this run, else ``None``."""
+    from mcalc.store.audit import AuditStore
+
+    held = st.session_state.get(_conflict_key(prefix))
+    if held is None or list(held[:3]) != [model_id, image_key, reader]:
+        return None
+    stored = int(held[3])
+    latest = AuditStore(common.settings().store_dir).latest(model_id, image_key, reader)
+    words = {"agree": "right (agree)", "disagree": "wrong (disagree)"}
+    said = ""
+    if latest is not None:
+        plausible = {True: "plausible", False: "implausible", None: "not judged"}
+        said = (
+            f" It says: the score is **{words.get(latest.score_verdict, latest.score_verdict)}**"
+            f", the explanation **{plausible[latest.explanation_plausible]}**"
+            + (f', comment "{latest.comment}"' if latest.comment else ", no comment")
+            + f" (saved {latest.recorded_at})."
+        )
+    slot = st.empty()  # cleared at once when the reader saves theirs
+    with slot.container():
+        st.error(
+            f"Your verdict on {name} was **not saved**: {reader} saved version {stored} of "
+            f"it meanwhile (another tab or session).{said} Yours is kept aside as a conflict "
+            "copy: keep the saved one, or save yours as the newest version."
+        )
+        c1, c2 = st.columns(2)
+        keep = c1.button("Keep the saved verdict", key=f"{prefix}_conflict_keep")
+        mine = c2.button(
+            "Save mine as the newest version", key=f"{prefix}_conflict_mine", type="primary"
+        )
+    if keep:
+        verdict_saved(prefix, model_id, image_key, reader, stored)
+        st.rerun()
+    if mine:
+        slot.empty()
+        return stored
+    return None

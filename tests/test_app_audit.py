@@ -257,3 +257,43 @@ def test_audit_narrows_the_verdicts_of_a_model_before_the_pick(app_env):
     # The words stay while the reader looks at another page, as the image picker's do.
     kept = choices_after_another_page(at, PAGE, [("text_input", "audit_judged_find", "bob")])
     assert kept == {"audit_judged_find": "bob"}
+
+
+def test_a_verdict_saved_meanwhile_in_another_tab_is_not_replaced_silently(app_env):
+    """The same reader's second tab saved a verdict on the image after this form opened:
+    this save is refused with the stored verdict shown, then saved on top when the reader
+    chooses theirs (the later save replaced the other one without a word)."""
+    card = next(c for c in list_models(get_settings().models_dir).models if c.id == "demo-custom")
+    image = "suspicious-1/CC_recent"
+    row = {"image_key": image, "score": 0.8125, "predicted": "calcification",
+           "model_key": model_key(card), "settings": "{}",
+           "finished_at": "2026-12-05T10:00:00+00:00"}  # fmt: skip
+    write_results(batch_root(get_settings()) / run_name("demo-custom", app_env), to_table([row]))
+    at = open_page(PAGE, 60)
+    at.text_input(key="audit_reader_input").input("Dr. Test").run()
+    at.selectbox(key="audit_model").set_value("demo-custom").run()
+    at.selectbox(key="audit_image").set_value(image).run()
+    at.radio(key="audit_verdict").set_value("agree").run()
+    at.text_area(key="audit_comment").input("tab A").run()
+
+    from mcalc.store.audit import record_verdict
+
+    store = AuditStore(get_settings().store_dir)
+    who = {"model_id": "demo-custom", "image_key": image, "reader": "Dr. Test"}
+    record_verdict(get_settings(), **who, agree=False, comment="tab B", base_version=0)
+    at.button(key="audit_save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (refused,) = [e.value for e in at.error]
+    assert "was **not saved**: Dr. Test saved version 1" in refused and '"tab B"' in refused
+    assert store.latest(*who.values()).comment == "tab B"  # kept
+    assert not at.success
+
+    at.button(key="audit_conflict_mine").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    latest = store.latest(*who.values())
+    assert (latest.version, latest.comment, latest.score_verdict) == (2, "tab A", "agree")
+    assert any("(version 2)" in s.value for s in at.success)
+    # On top of its own save, the next save goes through without a word.
+    at.text_area(key="audit_comment").input("tab A, again").run()
+    at.button(key="audit_save").click().run()
+    assert not at.error and store.latest(*who.values()).version == 3

@@ -271,6 +271,21 @@ def test_a_verdict_is_recorded(page_env, app_env) -> None:
     assert not v.model_card.endswith("…") and "architecture=" in v.model_card
     picture = AuditStore(get_settings().store_dir).snapshot_path(v)
     assert picture.is_file() and picture.read_bytes()[:4] == b"\x89PNG"
+    # The same reader's other tab saves on this image meanwhile: the next save here is
+    # refused with that verdict shown (it replaced it without a word), then saved on top
+    # when the reader chooses theirs.
+    from mcalc.store.audit import record_verdict
+
+    who = {"model_id": "spot", "image_key": "suspicious-1/CC_recent", "reader": "Dr Test"}
+    record_verdict(get_settings(), **who, agree=False, comment="tab B", base_version=1)
+    at.button(key="FormSubmitter:predict_verdict_form-Save verdict").click().run()
+    assert_ok(at)
+    assert any("was **not saved**" in e.value and '"tab B"' in e.value for e in at.error)
+    at.button(key="predict_conflict_mine").click().run()
+    assert_ok(at)
+    assert not at.error, [e.value for e in at.error]
+    latest = AuditStore(get_settings().store_dir).latest(*who.values())
+    assert (latest.version, latest.score_verdict, latest.comment) == (3, "agree", "")
     # The Audit page shows the picture that verdict was about, with its context.
     at.switch_page("pages/audit.py").run()
     assert_ok(at)

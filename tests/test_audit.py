@@ -7,7 +7,7 @@ import errno
 import pytest
 
 from mcalc.config import Settings
-from mcalc.store import StoreWriteError
+from mcalc.store import StoreConflictError, StoreWriteError
 from mcalc.store.audit import (
     AUDIT_COLUMNS,
     AuditStore,
@@ -49,6 +49,22 @@ def test_changed_verdict_keeps_history(tmp_path):
     hist = AuditStore(tmp_path).history("m1", "c-1/CC_recent", "ann")
     assert [h.score_verdict for h in hist] == ["agree", "disagree"]
     assert len(AuditStore(tmp_path).verdicts("m1")) == 1  # only the current one counts
+
+
+def test_a_verdict_saved_meanwhile_is_not_replaced_silently(tmp_path):
+    """Two tabs of one reader on one image: the form that started from no verdict (0) is
+    refused once the other tab saved, its verdict kept as a conflict copy; on top of the
+    version it was shown, it saves (a user check: the later save silently replaced it)."""
+    kw = {"model_id": "m1", "image_key": "c-1/CC_recent", "reader": "ann"}
+    record_verdict(tmp_path, **kw, agree=False, comment="tab B", base_version=0)
+    with pytest.raises(StoreConflictError) as caught:
+        record_verdict(tmp_path, **kw, agree=True, comment="tab A", base_version=0)
+    assert (caught.value.base_version, caught.value.stored_version) == (0, 1)
+    assert caught.value.conflict_path.exists()
+    store = AuditStore(tmp_path)
+    assert store.latest(*kw.values()).comment == "tab B"
+    v = record_verdict(tmp_path, **kw, agree=True, comment="tab A", base_version=1)
+    assert (v.version, store.latest(*kw.values()).comment) == (2, "tab A")
 
 
 def test_one_models_verdicts_read_only_that_models_records(tmp_path, monkeypatch):

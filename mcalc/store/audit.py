@@ -445,6 +445,7 @@ def record_verdict(
     predicted: str | None = None,
     context: VerdictContext | None = None,
     snapshot: np.ndarray | None = None,
+    base_version: int | None = None,
 ) -> AuditVerdict:
     """Record a reader's verdict on a model's prediction (the Predict page's one call).
 
@@ -460,6 +461,9 @@ def record_verdict(
         score, predicted: what the model said, as shown to the reader.
         context: what the reader looked at (:class:`VerdictContext`).
         snapshot: the picture judged (image with its map, RGB uint8), kept beside it.
+        base_version: the version of this reader's verdict the form started from (0: none
+            yet): a verdict saved meanwhile (another tab or session of the same reader) is
+            not silently replaced. ``None``: saved on top of whatever is stored.
 
     Returns:
         The stored verdict, with ``recorded_at`` and ``version``.
@@ -467,6 +471,8 @@ def record_verdict(
     Raises:
         ValueError: empty reader/model/image, unknown verdict.
         StoreWriteError: the store folder cannot be written (nothing was changed).
+        StoreConflictError: ``base_version`` is outdated; this verdict is kept as a
+            conflict copy, the stored one unchanged.
     """
     verdict = AuditVerdict(
         model_id=model_id,
@@ -481,7 +487,7 @@ def record_verdict(
         context=context,
     )
     store = AuditStore(_root(store_dir))
-    saved = store.record(verdict)
+    saved = store.record(verdict, base_version=base_version)
     if snapshot is not None:
         store.save_snapshot(saved, snapshot)
     return saved
