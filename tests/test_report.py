@@ -144,3 +144,19 @@ def test_image_titles_say_side_view_round_and_year(laterality, available, years,
     case = CaseRecord("c-7", "p-7", (), laterality=laterality, available=available,
                       years_between=years)  # fmt: skip
     assert image_title(case, ImageRecord("c-7", "MLO", tp, Path("x.png"))) == title
+
+
+def test_an_unreadable_image_is_left_out_of_the_report_not_the_report(tiny_demo, tmp_path, capsys):
+    """One truncated DICOM of the case: the report is made, says which image is left out
+    and why (the whole report failed: a user check)."""
+    data = tmp_path / "data"
+    shutil.copytree(tiny_demo, data)
+    rec = open_dataset(data).case("suspicious-1").image("MLO", "prior")
+    rec.image_path.write_bytes(rec.image_path.read_bytes()[:4000])
+    out = tmp_path / "r.pdf"
+    code = main(["report", "--data", str(data), "--case", "suspicious-1", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    text = " ".join(_text(out).split())
+    assert "images: 4, 1 of them unreadable (below)." in text, text
+    assert "(suspicious-1/MLO_prior) is left out:" in text
+    assert "image suspicious-1/MLO_recent; window centre" in text  # the others are there

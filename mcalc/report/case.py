@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import io
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,8 @@ from mcalc.store.mark_store import MarkStore
 from mcalc.viewer import DisplayOptions, prepare_view
 
 __all__ = ["ReportImage", "image_title", "annotation_line", "case_report", "write_case_report"]
+
+log = logging.getLogger(__name__)
 
 RESEARCH_ONLY = "RESEARCH USE ONLY - not for clinical use or diagnosis."
 #: Each reader's marks: a colour by name (said in the text) and its RGB.
@@ -257,8 +260,16 @@ def case_report(
     marks = MarkStore(s.store_dir)
     records = list(case.images)
     shown: list[ReportImage] = []
+    # One unreadable file leaves its image out, said on the report, as Predict and the
+    # batch run do (it stopped the whole report: a user check, 6 December).
+    left_out: list[str] = []
     for rec in records:
-        view = prepare_view(cache, rec, DisplayOptions(), max_side=700)
+        try:
+            view = prepare_view(cache, rec, DisplayOptions(), max_side=700)
+        except McalcError as exc:
+            left_out.append(f"{image_title(case, rec)} ({rec.key}) is left out: {exc}")
+            log.warning("report of %s: %s left out: %s", case_id, rec.key, exc)
+            continue
         rgb = view.preview.copy()
         lines = [
             f"image {rec.key}; window centre {view.window[0]:g}, width {view.window[1]:g} "
@@ -297,8 +308,11 @@ def case_report(
     text(f"Made {now}" + (f" by {user}" if user else "") + f"; dataset {index.source}.")
     text(
         f"Dataset group: {case.group or 'n/a'} (the dataset's own grouping, not a reading); "
-        f"images: {len(records)}."
+        f"images: {len(records)}"
+        + (f", {len(left_out)} of them unreadable (below)." if left_out else ".")
     )
+    for line in left_out:
+        text(line, 10, "B")
     # What Browse shows under the case: the reader of the report sees the same case.
     text("; ".join(f"{label} {value}" for label, value in case.facts()) + ".")
 
