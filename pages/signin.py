@@ -8,13 +8,20 @@ Streamlit side of it: who is signed in (in ``st.session_state``), the password f
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
-from mcalc.access import AccessError, AuthMode, UsersFile, allows, required_role
+from mcalc.access import SIGN_OUTS, AccessError, AuthMode, UsersFile, allows, required_role
 from mcalc.errors import McalcError
 
 #: The signed-in account of this browser session: {"name": ..., "role": ...}.
 USER_KEY = "mcalc_user"
+#: When this session's sign-in happened (Unix seconds; a cookie's: when it was issued): a
+#: sign-out of the account since, in another tab or window, ends it (mcalc.access.signouts).
+SINCE_KEY = "mcalc_signed_in_at"
+#: Set when this session was signed out by a sign-out elsewhere: the form says so once.
+_ENDED_KEY = "mcalc_signed_out_elsewhere"
 
 
 def current_user() -> dict[str, str] | None:
@@ -91,8 +98,15 @@ def _sign_in_with_password(accounts: UsersFile) -> dict[str, str] | None:
     return {"name": user.name, "role": user.role, "via": "password"}
 
 
-def _sign_out() -> None:
+def _sign_out(record: bool = True) -> None:
+    """Sign this session out; ``record``: the reader's own *Sign out*, which ends every
+    session of the account on this server at its next run (other tabs and windows), not a
+    sign-out this one is made to do (its account removed, or signed out elsewhere)."""
+    user = current_user()
+    if record and user is not None:
+        SIGN_OUTS.record(user["name"])
     st.session_state.pop(USER_KEY, None)
+    st.session_state.pop(SINCE_KEY, None)
     for key in ("authentication_status", "username", "name", "roles"):
         st.session_state[key] = None
     st.session_state["logout"] = True  # streamlit-authenticator then ignores its cookie
@@ -128,10 +142,14 @@ def _user_from_cookie(accounts: UsersFile) -> dict[str, str] | None:
     if st.session_state.get("logout") or not accounts.exists():
         return None
     try:
-        user = accounts.user_from_cookies(st.context.cookies)
+        found = accounts.cookie_sign_in(st.context.cookies)
     except McalcError:
         return None
-    return None if user is None else {"name": user.name, "role": user.role, "via": "password"}
+    if found is None or SIGN_OUTS.ended(found[0].name, found[1]):
+        return None  # a cookie from before a sign-out (the page load's, still sent)
+    user, issued = found
+    st.session_state[SINCE_KEY] = issued
+    return {"name": user.name, "role": user.role, "via": "password"}
 
 
 def access_gate(mode: AuthMode, accounts: UsersFile) -> None:
@@ -152,11 +170,14 @@ def access_gate(mode: AuthMode, accounts: UsersFile) -> None:
         )
         return
     if current_user() is not None:
-        known = accounts.get(current_user()["name"])  # type: ignore[index]
-        if known is not None:  # role changes take effect at once; removal signs out
+        name = current_user()["name"]  # type: ignore[index]
+        known = accounts.get(name)
+        ended = SIGN_OUTS.ended(name, float(st.session_state.get(SINCE_KEY, 0.0)))
+        if known is not None and not ended:  # role changes take effect at once
             st.session_state[USER_KEY] = {**current_user(), "role": known.role}  # type: ignore[dict-item]
             return
-        _sign_out()
+        st.session_state[_ENDED_KEY] = ended
+        _sign_out(record=False)  # removed, or signed out in another tab or window
     user = _user_from_cookie(accounts)
     if user is not None:
         st.session_state[USER_KEY] = user
@@ -169,6 +190,12 @@ def access_gate(mode: AuthMode, accounts: UsersFile) -> None:
     with slot.container():
         st.title("mcalc")
         st.caption(f"{mode.reason}.")
+        if st.session_state.pop(_ENDED_KEY, False):
+            st.info(
+                "You were signed out: this account signed out in another tab or window, "
+                "which ends its sessions on this server. Sign in again to go on.",
+                icon=":material/logout:",
+            )
         if not accounts.exists() and not _oidc_configured():
             st.error(
                 f"No accounts exist yet ({accounts.path}). Create the first one on the server: "
@@ -183,6 +210,7 @@ def access_gate(mode: AuthMode, accounts: UsersFile) -> None:
         st.stop()
     slot.empty()
     st.session_state[USER_KEY] = user
+    st.session_state[SINCE_KEY] = time.time()
     if user.get("via") == "password":
         cookie = accounts.sign_in_cookie(user["name"])
         if cookie is not None:

@@ -221,6 +221,41 @@ def test_reader_annotates_as_themselves_and_cannot_open_train(accounts):
     assert any("cannot open this page" in e.value for e in at.error)
 
 
+def test_a_sign_out_in_one_tab_signs_the_accounts_other_tabs_out(accounts):
+    """Two tabs of rita (two sessions) and one of adam: rita's *Sign out* in one tab ends
+    her other tab at its next run, with a word on why (it stayed signed in and could
+    record verdicts under her name: a user check); adam's stays; rita signs in again."""
+    tab_a, tab_b = _sign_in(_run(), "rita"), _sign_in(_run(), "rita")
+    other = _sign_in(_run(), "adam")
+    assert tab_a.session_state["mcalc_user"]["name"] == "rita"
+    tab_b.button(key="app_sign_out").click().run()
+    assert "mcalc_user" not in tab_b.session_state
+    tab_a.run()
+    assert not tab_a.exception
+    assert "mcalc_user" not in tab_a.session_state
+    assert [t.label for t in tab_a.text_input] == ["Username", "Password"]
+    assert any("signed out in another tab or window" in i.value for i in tab_a.info)
+    other.run()
+    assert other.session_state["mcalc_user"]["name"] == "adam"  # another account: stays
+    again = _sign_in(tab_a, "rita")
+    assert again.session_state["mcalc_user"]["name"] == "rita" and not again.info
+
+
+def test_a_cookie_issued_before_a_sign_out_no_longer_signs_in(tmp_path):
+    from mcalc.access import SignOuts
+
+    users = UsersFile(tmp_path / "users.yaml", bcrypt_rounds=4)
+    users.add("rita", "reader", password=PASSWORD)
+    old = users.sign_in_cookie("rita", now=1000.0)
+    new = users.sign_in_cookie("rita", now=1200.0)
+    outs = SignOuts()
+    outs.record("rita", at=1100.0)
+    user, issued = users.cookie_sign_in({old.name: old.value}, now=1300.0)
+    assert (user.name, issued) == ("rita", 1000.0) and outs.ended("rita", issued)
+    _, issued = users.cookie_sign_in({new.name: new.value}, now=1300.0)
+    assert not outs.ended("rita", issued)
+
+
 def test_the_menus_list_only_the_pages_a_role_may_open(accounts):
     """A reader's sidebar and home page listed Train, Evaluate and Batch, each opening on
     "Your role (reader) cannot open this page" (seen walking the app as a reader); an admin

@@ -196,8 +196,11 @@ class UsersFile:
         cookie = self.authenticator_config()["cookie"]
         if not cookie["expiry_days"]:
             return None
-        expires = (time.time() if now is None else now) + cookie["expiry_days"] * 86400
-        token = jwt.encode({"username": name, "exp_date": expires}, cookie["key"], "HS256")
+        issued = time.time() if now is None else now
+        expires = issued + cookie["expiry_days"] * 86400
+        # ``signed_in_at``: when (a sign-out since ends the sessions it opens, SignOuts).
+        claims = {"username": name, "exp_date": expires, "signed_in_at": issued}
+        token = jwt.encode(claims, cookie["key"], "HS256")
         return SignInCookie(cookie["name"], token, expires)
 
     def user_from_cookies(
@@ -205,6 +208,15 @@ class UsersFile:
     ) -> User | None:
         """The account a browser's sign-in cookie names, if the cookie is signed with this
         file's key, has not expired and the account still exists; else ``None``."""
+        found = self.cookie_sign_in(cookies, now=now)
+        return None if found is None else found[0]
+
+    def cookie_sign_in(
+        self, cookies: Mapping[str, str], *, now: float | None = None
+    ) -> tuple[User, float] | None:
+        """:meth:`user_from_cookies` and when the cookie was issued (Unix seconds: its
+        ``signed_in_at``, else its expiry less the file's ``expiry_days``, as the
+        library's own cookies carry no time of issue)."""
         if not self.path.exists():
             return None
         cookie = self._load()["cookie"]
@@ -218,7 +230,13 @@ class UsersFile:
         expires = claims.get("exp_date")
         if not isinstance(expires, int | float) or expires <= (time.time() if now is None else now):
             return None
-        return self.get(str(claims.get("username")))
+        user = self.get(str(claims.get("username")))
+        if user is None:
+            return None
+        issued = claims.get("signed_in_at")
+        if not isinstance(issued, int | float):
+            issued = expires - float(cookie.get("expiry_days", 1)) * 86400
+        return user, float(issued)
 
     # -- changing ------------------------------------------------------------------------
     def _save(self, data: dict[str, Any]) -> None:
