@@ -37,6 +37,11 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+# A file OpenCV cannot decode is reported by mcalc as an ImageReadError (which file, what
+# to do); OpenCV's own "[ERROR:0@1.4] global loadsave.cpp ... imread_" line on stderr
+# came first, beside it, in the CLI's output. Its fatal errors still show.
+cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_FATAL)
+
 RASTER_SUFFIXES = frozenset({".png", ".tif", ".tiff", ".jpg", ".jpeg", ".pgm", ".pnm"})
 
 #: Transfer syntaxes and the packages that decode them, for messages that say what to install.

@@ -75,6 +75,10 @@ def test_users_cli_add_list_remove(tmp_path, monkeypatch, capsys):
     assert code == 0, err
     assert PASSWORD not in (tmp_path / "u.yaml").read_text()
     assert "ana\tresearcher" in cli("list")[1]
+    # A name that exists is refused before a password is asked (an empty stdin was
+    # answered "password must be at least 8 characters, got 0").
+    code, _, err = cli("add", "ana", "--role", "reader", "--password-stdin")
+    assert code == 2 and "user 'ana' exists; use `users add ana --replace`" in err, err
     code, _, err = cli("add", "bob", "--role", "reader")  # no terminal to prompt on
     assert code == 2 and "--password-stdin" in err
     assert cli("remove", "ana")[0] == 0
@@ -423,6 +427,11 @@ def test_only_an_admin_deletes_a_finished_job(tiny_demo, tmp_path):
     jobs.delete_job(job.id, settings, role="admin", user="adam")
     assert jobs.list_jobs(settings) == []
     assert read_actions(jobs.jobs_root(settings))[0]["by"] == "adam"
+    # Where no job was ever made: an error, and no jobs folder (or lock) made for it.
+    empty = Settings(runs_dir=tmp_path / "none")
+    with pytest.raises(JobError, match="no job 'nosuch'"):
+        jobs.delete_job("nosuch", empty, role="admin", user="adam")
+    assert not (tmp_path / "none").exists()
 
 
 def test_delete_cli_needs_a_signed_in_admin(tmp_path, monkeypatch, capsys):

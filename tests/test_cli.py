@@ -32,6 +32,32 @@ def test_scan_text_lists_problems(tiny_demo, capsys):
     assert line.endswith("read as CC_recent.dcm (misspelling 'recemt')"), line
 
 
+def test_scan_counts_problems_and_notes_apart(tiny_demo, capsys):
+    """The text said "problems: 0" where --json listed 2 (its informational notes)."""
+    assert main(["scan", str(tiny_demo), "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)["problems"]
+    notes = sum(p["severity"] == "info" for p in listed)
+    assert main(["scan", str(tiny_demo)]) == 0
+    assert f"problems: {len(listed) - notes}, notes: {notes}" in capsys.readouterr().out
+
+
+def test_a_wrong_argument_is_one_line_and_views_take_any_case(capsys):
+    """A wrong choice printed the whole usage (a dozen lines) before the error; `--view
+    mlo` was refused."""
+    from mcalc.cli import build_parser
+
+    with pytest.raises(SystemExit) as done:
+        main(["predict", "--view", "XX", "--data", "d"])
+    assert done.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        "error: argument --view: invalid choice: 'XX' (choose from 'CC', 'MLO') "
+        "(see `python -m mcalc predict --help`)"
+    ]
+    parsed = build_parser().parse_args(["temporal", "d", "--case", "c", "--view", "mlo"])
+    assert parsed.view == "MLO"
+
+
 def test_scan_of_missing_path_is_one_clear_line(tmp_path, capsys):
     assert main(["scan", str(tmp_path / "nope")]) != 0
     err = capsys.readouterr().err
@@ -212,3 +238,20 @@ def test_tensorflow_retracing_warnings_stay_off_stderr_below_debug(capsys):
     err = capsys.readouterr().err
     assert err.count("triggered tf.function retracing") == 2
     assert "another warning" in err
+
+
+def test_an_interrupted_collection_run_says_how_to_go_on(monkeypatch, capsys, tmp_path):
+    """Ctrl-C on `predict --all` said only "interrupted" (its rows are kept and a rerun
+    resumes); another command's stays as it was."""
+    import mcalc.cli.predict as predict_cli
+
+    def interrupted(_args):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(predict_cli, "cmd_predict", interrupted)
+    args = ["predict", "--data", str(tmp_path), "--out", str(tmp_path / "o")]
+    assert main([*args, "--all"]) == 130
+    err = capsys.readouterr().err
+    assert "run the same command again (same --out) to go on" in err, err
+    assert main([*args, "--case", "c"]) == 130
+    assert capsys.readouterr().err.strip() == "interrupted"

@@ -187,6 +187,15 @@ def test_a_readers_marks_are_tracked_across_rounds(tiny_demo, env, monkeypatch, 
     assert main([*args, "--reader", "ann"]) == 0
     view = json.loads(capsys.readouterr().out)["views"]["CC"]
     assert view["reader_marks"]["counts"] == {"new": 1, "stable": 1, "grown": 0, "resolved": 0}
+    assert "note" not in view["reader_marks"]
+    # A name with no marks (misspelt) says so; a point off the image is flagged in the text
+    # too (both read as valid results: "nobody's marks: new 0, stable 0 ...").
+    pts.write_text("row,col\n99999,5\n")
+    text = [*args[:-1], "--reader", "nobody", "--points", str(pts)]
+    assert main(text) == 0
+    out = capsys.readouterr().out
+    assert "nobody's marks: nobody has no saved point marks on this view's images" in out, out
+    assert ": WARNING outside the recent image (256x208 px)" in out, out
 
 
 #: Keys of a tracked item that carry no quantity; every other one ends with its unit.

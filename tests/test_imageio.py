@@ -318,3 +318,15 @@ def test_a_spacing_disagreement_is_logged_at_info_once(tmp_path, caplog):
     assert all(any("differs from the file's" in f for f in m.flags) for m in got)
     said = [r for r in caplog.records if "differs from the file's" in r.getMessage()]
     assert [r.levelno for r in said] == [logging.INFO, logging.DEBUG, logging.DEBUG]
+
+
+def test_a_truncated_raster_is_our_error_alone_on_stderr(tmp_path, capfd):
+    """OpenCV printed its own "[ERROR:0@1.4] global loadsave.cpp ... imread_" line on the
+    process' stderr beside mcalc's error (seen with `predict --image` on a cut PGM)."""
+    ok, png = cv2.imencode(".pgm", np.full((64, 48), 200, np.uint8))
+    assert ok
+    path = tmp_path / "cut.pgm"
+    path.write_bytes(png.tobytes()[:200])
+    with pytest.raises(ImageReadError, match="truncated"):
+        read_image(path)
+    assert "[ERROR" not in capfd.readouterr().err

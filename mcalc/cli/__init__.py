@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import NoReturn
 
 from mcalc.cli.admin import register_commands as register_admin_commands
 from mcalc.cli.evaluate import register_commands as register_evaluate_commands
@@ -83,7 +84,14 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         if report.regions:
             print(f"  regions {report.regions} (areas holding calcifications, not counted)")
         shown = [p for p in report.problems if p.severity != "info" or args.verbose]
-        print(f"  problems: {len(shown)}" + ("" if args.verbose else " (use -v for notes)"))
+        # The notes counted apart: --json lists them among "problems" with severity info,
+        # and "problems: 0" here beside its 2 read as two counts of one thing.
+        notes = sum(p.severity == "info" for p in report.problems)
+        problems = len(report.problems) - notes
+        print(
+            f"  problems: {problems}, notes: {notes}"
+            + ("" if args.verbose or not notes else " (-v lists the notes)")
+        )
         base = Path(report.root) if Path(report.root).is_dir() else Path(report.root).parent
         for p in shown:  # the message without its file again in front
             print(f"  [{p.severity}] {p.path}: {p.located(base)[1]}")
@@ -93,9 +101,18 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse's parser whose errors are one line and where to read more, as the
+    commands' own errors are (a wrong ``--view`` printed the whole usage, a dozen lines,
+    before the error). Sub-command parsers are of this class too."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="python -m mcalc",
         description="mcalc: breast micro-calcification workbench (headless commands).",
     )
@@ -206,5 +223,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
+        resumable = getattr(args, "command", None) == "predict" and getattr(args, "all", False)
+        print(
+            "interrupted"
+            + (
+                ": the images finished so far are saved; run the same command again (same "
+                "--out) to go on from there"
+                if resumable
+                else ""
+            ),
+            file=sys.stderr,
+        )
         return 130

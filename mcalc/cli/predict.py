@@ -298,7 +298,7 @@ def register_commands(subparsers: Any) -> None:
     p.add_argument("--image", help="one image file (DICOM or raster)")
     p.add_argument("--data", help="dataset folder (real layout) or manifest; with --case")
     p.add_argument("--case", help="case id (e.g. suspicious-3)")
-    p.add_argument("--view", choices=VIEWS, help="only this view (default: both)")
+    p.add_argument("--view", choices=VIEWS, type=str.upper, help="only this view (default: both)")
     p.add_argument("--timepoint", choices=TIMEPOINTS, help="only this round (default: both)")
     p.add_argument(
         "--cam",

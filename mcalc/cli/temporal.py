@@ -76,11 +76,17 @@ def _reader_marks(case: CaseRecord, view: str, reader: str, reg: Registration) -
         rec = case.image(view, tp)
         pts[tp] = reader_points(store.load(rec.key, reader).marks) if rec else np.zeros((0, 2))
     items = track_points(pts["recent"], pts["prior"], reg, tolerance_mm=1.5, kind="reader mark")
-    return {
+    out: dict[str, Any] = {
         "reader": reader,
         "marks": [t.as_dict() for t in items],
         "counts": count_statuses(items),
     }
+    if not any(len(p) for p in pts.values()):  # a misspelt name read as "new 0, stable 0"
+        out["note"] = (
+            f"{reader} has no saved point marks on this view's images in {store.root} "
+            "(check the name as saved on Annotate, and MCALC_STORE)"
+        )
+    return out
 
 
 def _one_view(
@@ -226,10 +232,17 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
             m = r["reader_marks"]
             print(
                 f"    {m['reader']}'s marks: "
-                + ", ".join(f"{k} {n}" for k, n in m["counts"].items())
+                + (
+                    m["note"]
+                    if "note" in m
+                    else ", ".join(f"{k} {n}" for k, n in m["counts"].items())
+                )
             )
         for p in r["points"]:
-            print(f"    recent {p['recent_px']} -> prior {p['prior_px']} (row, col; full-res px)")
+            print(
+                f"    recent {p['recent_px']} -> prior {p['prior_px']} (row, col; full-res px)"
+                + (f": WARNING {p['warning']}" if p.get("warning") else "")
+            )
         if r["files"]:
             print(f"    wrote {len(r['files'])} files under {out}")
     return 0
@@ -246,7 +259,9 @@ def register_commands(sub: Any) -> None:
     # Positional before --data existed (every other command takes --data): old scripts.
     parser.add_argument("data", nargs="?", help=f"{where} (as --data; kept for old scripts)")
     parser.add_argument("--case", required=True, help="case id (see python -m mcalc scan)")
-    parser.add_argument("--view", choices=list(VIEWS), help="one view only (default: both)")
+    parser.add_argument(
+        "--view", choices=list(VIEWS), type=str.upper, help="one view only (default: both)"
+    )
     parser.add_argument(
         "--points",
         help="CSV with columns row,col: full-resolution points of the recent image to map "

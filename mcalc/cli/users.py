@@ -41,6 +41,12 @@ def _read_password(args: argparse.Namespace) -> str | None:
 
 
 def _cmd_add(args: argparse.Namespace) -> int:
+    if not args.replace and _file(args).get(args.name) is not None:
+        # Before asking for a password (an empty stdin was answered "password must be at
+        # least 8 characters, got 0" for a name that exists).
+        raise AccessError(
+            f"user {args.name!r} exists; use `users add {args.name} --replace` to change it"
+        )
     password = _read_password(args)
     user = _file(args).add(
         args.name, args.role, password=password, email=args.email, replace=args.replace

@@ -370,6 +370,8 @@ def delete_job(
     check_allowed(role, "delete_job", user)
     settings = settings or get_settings()
     root = jobs_root(settings)
+    if not root.is_dir():  # nothing to delete: no jobs folder (or its lock) made for it
+        raise JobError(f"no job {job_id!r}: {root} holds no jobs (check MCALC_RUNS)")
     with locked(root):
         job = get_job(job_id, settings)
         if job.active:
