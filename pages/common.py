@@ -267,15 +267,31 @@ def _keep_typed() -> None:
 
 
 def _open_typed() -> None:
+    """Open the typed dataset once it opens: a typo (or a collection's own description
+    file instead of its manifest) is said in the sidebar, the dataset open before stays
+    open (it gave way to a page of errors, said twice and left on screen)."""
     _keep_typed()
     typed = str(st.session_state["app_data_input"]).strip()
     try:
         check_data_path(typed, settings())
+        load_index(typed, _tree_token(Path(typed)))
     except PathRefused as exc:
         st.session_state[state.REFUSED_KEY] = str(exc)
         return
+    except McalcError as exc:
+        st.session_state[state.REFUSED_KEY] = f"{exc}. The dataset open before stays open"
+        return
     st.session_state.pop(state.REFUSED_KEY, None)
     st.session_state[DATA_KEY] = typed
+
+
+def _index_quietly() -> DatasetIndex | None:
+    """The dataset in use, or ``None`` with nothing drawn (the page says why)."""
+    path = current_data_path()
+    try:
+        return load_index(path, _tree_token(Path(path)))
+    except McalcError:
+        return None
 
 
 def _open_demo() -> None:
@@ -311,7 +327,7 @@ def sidebar() -> None:
         refused = st.session_state.get(state.REFUSED_KEY)
         if refused:
             st.error(f"Not opened: {refused}.")
-        index = current_index()
+        index = _index_quietly()
         if index is not None:
             label = "SYNTHETIC demo" if index.synthetic else index.source
             st.caption(f"{len(index.cases)} cases · {len(index.images())} images · {label}")

@@ -448,7 +448,21 @@ def test_sidebar_open_button_switches_dataset_on_any_page(app_env, tmp_path, mon
     at.text_input(key="app_data_input").input(str(tmp_path / "nope"))
     at.button(key="app_open").click().run()
     assert not at.exception
-    assert any("cannot be opened" in e.value for e in at.error)
+    # Said once, in the sidebar; the dataset open before stays open (a typo gave way to a
+    # page of errors, each said in the sidebar and again on the page).
+    errors = [e.value for e in at.error]
+    assert len(errors) == 1 and errors[0].startswith("Not opened: "), errors
+    assert "does not exist" in errors[0] and "The dataset open before stays open" in errors[0]
+    assert at.session_state["mcalc_data_path"] == str(app_env)
+    assert _viewer_panels(at) == 4
+    # A collection's own description file: what to do instead.
+    cbis = tmp_path / "calc_case_description_train_set.csv"
+    cbis.write_text("patient_id,image view,image file path,ROI mask file path\nP_1,CC,a,b\n")
+    at.text_input(key="app_data_input").input(str(cbis))
+    at.button(key="app_open").click().run()
+    (error,) = [e.value for e in at.error]
+    assert "This is CBIS-DDSM's own description file" in error, error
+    assert "python -m mcalc manifest cbis-ddsm" in error
     at.button(key="app_demo").click().run()
     assert not at.exception and not at.error
     assert at.text_input(key="app_data_input").value == str(app_env)
