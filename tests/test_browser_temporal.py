@@ -119,6 +119,27 @@ def test_browse_viewer_subtraction_flicker_swipe_and_linked_marker(demo_app):
         frame.locator(VIEWER).press("k")
         assert _wait(frame, page, lambda s: s["flicker"] == "off", "flicker stops")
 
+        # MLO in swipe beside CC's subtraction: five narrow panels. The layout button counts
+        # them (it said "Four"), and the swipe's tag sits beside the recent panel's title in
+        # its strip, the title giving way (the tag was drawn over it).
+        frame.locator(".tbar button", has_text="subtraction").first.click()
+        frame.locator(".tbar button", has_text="swipe").nth(1).click()
+        _wait(
+            frame,
+            page,
+            lambda s: (
+                '"MLO":"swipe"' in s["temporalMode"] and '"CC":"subtraction"' in s["temporalMode"]
+            ),
+            "CC subtraction, MLO swipe",
+        )
+        assert frame.locator(".bar button.all").inner_text() == "Five"
+        tagged = frame.locator(".panel:has(.ttag:not(:empty))").first
+        label = tagged.locator(".label").bounding_box()
+        tag = tagged.locator(".ttag").bounding_box()
+        assert label and tag and label["x"] + label["width"] <= tag["x"], (label, tag)
+        page.screenshot(path=str(ARTIFACTS / "browse-temporal-five.png"))
+        frame.locator(".tbar button", has_text="off").nth(1).click()
+
         # Swipe: dragging the divider moves the curtain.
         frame.locator(".tbar button", has_text="swipe").first.click()
         divider = _box(page, frame, ".panel .divider", 0)

@@ -335,6 +335,10 @@ function publish(): void {
   d.window = JSON.stringify(windows);
   d.invert = JSON.stringify(inverts);
   showDisplayState();
+  // The layout button counts the panels shown: a subtraction panel makes five ("Four" said).
+  const all = root.querySelector<HTMLButtonElement>(".bar button.all");
+  const named = allLabel(n + temporal.subtractionPanels());
+  if (all && all.textContent !== named) all.textContent = named;
   d.lit = JSON.stringify(Array.from(root.querySelectorAll(".bar button.on"), (b) => b.textContent));
   d.overlays = String(showOverlays);
   d.marks = String(marks.length);
@@ -746,7 +750,7 @@ function showSaveState(b: HTMLButtonElement): void {
   b.title = unsaved ? "save marks (Ctrl+S): not saved yet" : "every mark is saved (Ctrl+S saves again)";
 }
 /** The "all panels" layout by what it shows: Annotate and Predict show two. */
-const allLabel = (n: number) => ({ 2: "Two", 3: "Three", 4: "Four" })[n] ?? `All ${n}`;
+const allLabel = (n: number) => ({ 2: "Two", 3: "Three", 4: "Four", 5: "Five", 6: "Six" })[n] ?? `All ${n}`;
 function renderBar(): void {
   const bar = root.querySelector(".bar") as HTMLDivElement | null;
   if (!bar || !args) return;
@@ -758,7 +762,9 @@ function renderBar(): void {
   };
   const n = args.panels.length;
   if (n > 1) {
-    bar.appendChild(button(allLabel(n), layout === "four", "all panels (F)", () => setLayout("four")));
+    const all = button(allLabel(n + temporal.subtractionPanels()), layout === "four", "all panels (F)", () => setLayout("four"));
+    all.classList.add("all");
+    bar.appendChild(all);
     bar.appendChild(button("One", layout === "one", "the active panel only (F)", () => setLayout("one")));
     sep();
   }

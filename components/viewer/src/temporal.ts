@@ -273,12 +273,20 @@ function applyModes(resize = false): void {
     s.layer.style.clipPath = m === "swipe" ? `inset(0 ${((1 - swipe) * 100).toFixed(2)}% 0 0)` : "none";
     s.divider.style.display = m === "swipe" ? "block" : "none";
     s.divider.style.left = `${(swipe * 100).toFixed(2)}%`;
-    s.tag.textContent =
+    // Short, beside the panel's title in its strip (it was drawn over the title of a
+    // narrow panel: five columns with a subtraction); the title gives way (ellipsis).
+    const tag =
       m === "flicker"
-        ? `${phase === "prior" ? "registered prior" : "recent"}${flickerOn ? ` · ${rateHz} Hz` : " · paused"}`
+        ? `${phase === "prior" ? "reg. prior" : "recent"}${flickerOn ? ` · ${rateHz} Hz` : " · paused"}`
         : m === "swipe"
-          ? "registered prior | recent"
+          ? "reg. prior | recent"
           : "";
+    if (s.tag.textContent !== tag) {
+      s.tag.textContent = tag;
+      s.tag.title = m === "swipe" ? "left: the registered prior; right: the recent exam" : "";
+      const label = s.tag.parentElement?.querySelector<HTMLDivElement>(".label");
+      if (label) label.style.maxWidth = tag ? `calc(100% - ${s.tag.offsetWidth + 14}px)` : "";
+    }
     const show = subShown(s);
     if ((s.sub.style.display !== "none") !== show) resize = true;
     s.sub.style.display = show ? "block" : "none";
@@ -588,6 +596,10 @@ export function onResize(): void {
 /** Extra grid columns the shown subtraction panels take. */
 export function extraColumns(): number {
   return slots.filter(subShown).length;
+}
+/** Subtraction panels of the "all panels" layout (the layout button counts them). */
+export function subtractionPanels(): number {
+  return slots.filter((s) => modeOf(s.v.view) === "subtraction").length;
 }
 /** Whether panel ``i`` (a prior as filed) follows the recent grid through the registration
  * rather than the host's zoom/pan synchroniser. */
