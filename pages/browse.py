@@ -26,7 +26,7 @@ from mcalc.present.reading_temporal import (
 from mcalc.viewer import DisplayOptions
 from pages import common, state, viewer_component
 from pages.browse_simple import temporal_ui, view_pair
-from pages.browse_temporal import FOCUS_KEY, case_temporal, temporal_tables
+from pages.browse_temporal import FOCUS_KEY, REGISTERING, case_temporal, temporal_tables
 from pages.server_tuning import log_work
 
 common.frame()
@@ -464,7 +464,8 @@ def reading_ui(
     tpanels: list[TemporalPanel] = []
     temporal = temporal_offered()
     if on:
-        tpanels, tproblems = case_temporal(case, opts, max_side)
+        with st.spinner(REGISTERING, show_time=True):  # in the page's flow, above the viewer
+            tpanels, tproblems = case_temporal(case, opts, max_side)
         for text in tproblems:
             st.warning(text)
         temporal = temporal_args(tpanels, case.years_between, tproblems)

@@ -28,11 +28,12 @@ from pages.views import cached_view
 FOCUS_KEY = "browse_temporal_focus"
 
 
-@st.cache_data(
-    show_spinner="Registering the prior to the recent exam (a few seconds per view, once per "
-    "case)…",
-    max_entries=8,
-)
+#: Said while a case registers (the caller's spinner: a cached function's own spinner is
+#: drawn over the page, here over the viewer's toolbar).
+REGISTERING = "Registering the prior to the recent exam (a few seconds per view, once per case)…"
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
 def case_temporal(
     case: CaseRecord, opts: DisplayOptions, max_side: int
 ) -> tuple[list[TemporalPanel], list[str]]:
