@@ -22,12 +22,37 @@ import plotly.graph_objects as go
 
 from mcalc.present.eval_figures import COLORS, curve_trace
 
-__all__ = ["froc_figure", "summary_rows"]
+__all__ = ["band_outline", "froc_figure", "summary_rows"]
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
     r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{alpha})"
+
+
+def band_outline(band: Mapping[str, Any]) -> tuple[list[float], list[float]]:
+    """The outline of a FROC band drawn as steps like its curve (``hv``: each value holds
+    until the next FP value): along the high edge forward, back along the low edge.
+
+    A plotly ``fill="toself"`` joins its points by straight lines (and a reversed ``hv``
+    line steps at the wrong ends), so the corners are given as points.
+
+    Example:
+        >>> band_outline({"fp_per_image": [0, 1, 2], "low": [0.0, .1, .2], "high": [.3, .4, .5]})
+        ([0, 1, 1, 2, 2, 2, 2, 1, 1, 0], [0.3, 0.3, 0.4, 0.4, 0.5, 0.2, 0.1, 0.1, 0.0, 0.0])
+    """
+
+    def steps(xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
+        px, py = xs[:1], ys[:1]
+        for x, y in zip(xs[1:], ys[1:], strict=True):
+            px += [x, x]
+            py += [py[-1], y]
+        return px, py
+
+    xs = list(band["fp_per_image"])
+    hx, hy = steps(xs, list(band["high"]))
+    lx, ly = steps(xs, list(band["low"]))
+    return hx + lx[::-1], hy + ly[::-1]
 
 
 def froc_figure(
@@ -59,10 +84,11 @@ def froc_figure(
         points = ev.get(kind) or []
         band = ev.get(band_key)
         if band:
+            bx, by = band_outline(band)
             fig.add_trace(
                 go.Scatter(
-                    x=list(band["fp_per_image"]) + list(band["fp_per_image"])[::-1],
-                    y=list(band["high"]) + list(band["low"])[::-1],
+                    x=bx,
+                    y=by,
                     fill="toself",
                     fillcolor=_rgba(color, 0.15),
                     line={"width": 0},

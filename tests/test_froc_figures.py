@@ -1,0 +1,61 @@
+"""FROC figures and summary rows (mcalc/present/froc_figures.py) from hand-made detection
+dicts, as ``DetectionEvaluation.as_dict()`` gives them."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mcalc.models.froc import froc
+from mcalc.present.froc_figures import band_outline, froc_figure
+from tests.test_froc import _patients
+
+
+def _step(xs: list[float], ys: list[float], at: float) -> float:
+    """The value of an ``hv`` step line at ``at``: that of the last point at or before it."""
+    return ys[int(np.searchsorted(xs, at, side="right")) - 1]
+
+
+def _edges(xs: list[float], ys: list[float], at: float) -> tuple[float, float]:
+    """Lowest and highest y of a closed outline on the vertical line ``x = at`` (``at`` not
+    one of its x values)."""
+    found = []
+    ends = list(zip(xs, ys, strict=True))
+    for (x0, y0), (x1, y1) in zip(ends, ends[1:] + ends[:1], strict=True):
+        if min(x0, x1) < at < max(x0, x1):
+            found.append(y0 + (y1 - y0) * (at - x0) / (x1 - x0))
+    return min(found), max(found)
+
+
+def test_band_is_drawn_as_steps_about_the_step_curve() -> None:
+    """The band's outline joined its values by straight lines: between two FP values its
+    low edge rose above the curve's step (here 0.25 against 0.2 at 0.5 FP/image)."""
+    ev = {
+        "froc": [{"fp_per_image": 0.0, "sensitivity": 0.2},
+                 {"fp_per_image": 1.0, "sensitivity": 0.6},
+                 {"fp_per_image": 2.5, "sensitivity": 0.7}],
+        "band": {"fp_per_image": [0.0, 1.0, 2.5], "low": [0.0, 0.5, 0.6],
+                 "high": [0.3, 0.8, 0.9]},
+    }  # fmt: skip
+    band, curve = froc_figure({"m": ev}).data
+    assert band.fill == "toself" and curve.line.shape == "hv"
+    xs, ys = list(band.x), list(band.y)
+    assert (xs, ys) == band_outline(ev["band"])
+    assert max(xs) == curve.x[-1]  # it ends where the curve ends
+    for at in (0.5, 0.99, 1.7):
+        low, high = _edges(xs, ys, at)
+        assert low <= _step(list(curve.x), list(curve.y), at) <= high
+        assert (low, high) == pytest.approx(
+            (_step([0, 1, 2.5], [0.0, 0.5, 0.6], at), _step([0, 1, 2.5], [0.3, 0.8, 0.9], at))
+        )
+
+
+def test_a_bootstrapped_froc_lies_inside_its_band_everywhere() -> None:
+    """From :func:`froc` itself (4 patients): at every midpoint between the curve's FP
+    values the drawn band holds the drawn curve."""
+    ev = froc(_patients(4, seed=2), n_boot=200, seed=0).as_dict()
+    band, curve = froc_figure({"m": ev}).data
+    cx, cy = list(curve.x), list(curve.y)
+    for at in (np.asarray(cx[:-1]) + np.diff(cx) / 2).tolist():
+        low, high = _edges(list(band.x), list(band.y), at)
+        assert low - 1e-9 <= _step(cx, cy, at) <= high + 1e-9, at
