@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from mcalc.models.analysis import analyse, few_patients_note
 from mcalc.models.froc import froc
-from mcalc.present.froc_figures import band_outline, froc_figure
+from mcalc.models.scores import EvalScores
+from mcalc.present.froc_figures import band_outline, froc_figure, summary_notes, summary_rows
 from tests.test_froc import _patients
 
 
@@ -59,3 +61,38 @@ def test_a_bootstrapped_froc_lies_inside_its_band_everywhere() -> None:
     for at in (np.asarray(cx[:-1]) + np.diff(cx) / 2).tolist():
         low, high = _edges(list(band.x), list(band.y), at)
         assert low - 1e-9 <= _step(cx, cy, at) <= high + 1e-9, at
+
+
+def _summary(n_patients: int, ci: list[float] | None) -> dict:
+    at = {"0.5": 1.0, "1": 1.0, "2": 1.0, "4": 1.0}
+    return {
+        "n_images": 12, "n_patients": n_patients, "n_findings": 42, "n_clusters": 2,
+        "sensitivity_at": at, "cpm": 0.083, "ci": {"cpm": [0.056, 0.125]},
+        "cluster_sensitivity_at": at, "cluster_cpm": 1.0,
+        "cluster_ci": {} if ci is None else {"cpm": ci},
+    }  # fmt: skip
+
+
+def test_a_handful_of_patients_gets_the_classification_tables_warning() -> None:
+    """The cluster table read "mean 95% CI 1.000–1.000" from 2 clusters of 3 patients with
+    no word of warning, while the classification tab warned of so few patients."""
+    few = {"m": {"summary": _summary(3, [1.0, 1.0])}}
+    assert summary_rows(few, "cluster_froc")[0]["mean 95% CI"] == "n/a (3 patients)"
+    assert summary_rows(few)[0]["mean 95% CI"] == "0.056–0.125"  # a real interval, shown
+    warning = few_patients_note(3)
+    assert warning is not None and "understates the uncertainty" in warning
+    assert summary_notes(few, "cluster_froc") == [f"m (clusters): {warning}"]
+    assert summary_notes(few) == [f"m (findings): {warning}"]
+    # The classification tab's note is the same sentence, from the same function.
+    scores = EvalScores(("no", "yes"), ("yes",), np.array([0, 1, 0, 1, 0, 1]),
+                        np.array([[.9, .1], [.3, .7], [.8, .2], [.6, .4], [.4, .6], [.5, .5]]),
+                        np.array(list("aabbcc")), np.array(list("aabbcc")),
+                        np.array([f"{p}/CC" for p in "abcdef"]))  # fmt: skip
+    assert warning in analyse(scores, "patch", n_boot=200).notes
+    # Enough patients, or no interval: nothing to say.
+    assert summary_notes({"m": {"summary": _summary(12, [0.5, 0.9])}}, "cluster_froc") == []
+    assert summary_notes({"m": {"summary": _summary(3, None)}}, "cluster_froc") == []
+    assert (
+        summary_rows({"m": {"summary": _summary(3, None)}}, "cluster_froc")[0]["mean 95% CI"]
+        == "n/a"
+    )

@@ -20,9 +20,10 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from mcalc.models.analysis import FEW_PATIENTS, few_patients_note, interval_text
 from mcalc.present.eval_figures import COLORS, curve_trace
 
-__all__ = ["band_outline", "froc_figure", "summary_rows"]
+__all__ = ["band_outline", "froc_figure", "summary_rows", "summary_notes"]
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
@@ -131,7 +132,9 @@ def summary_rows(
     evaluations: Mapping[str, Mapping[str, Any]], kind: str = "froc"
 ) -> list[dict[str, Any]]:
     """One row per model: findings, sensitivity at each rate and their mean, with the
-    mean's bootstrap interval when there is one (``kind``: ``froc`` or ``cluster_froc``)."""
+    mean's bootstrap interval when there is one (``kind``: ``froc`` or ``cluster_froc``),
+    shown as the classification tables show theirs (:func:`~mcalc.models.analysis.
+    interval_text`: a zero-width interval from a handful of patients is ``n/a``)."""
     prefix = "" if kind == "froc" else "cluster_"
     rows = []
     for name, ev in evaluations.items():
@@ -144,6 +147,24 @@ def summary_rows(
         row |= {f"@{k} FP": v for k, v in s[f"{prefix}sensitivity_at"].items()}
         row["mean"] = s[f"{prefix}cpm"]
         ci = s[f"{prefix}ci"].get("cpm")
-        row["mean 95% CI"] = f"{ci[0]:.3f}–{ci[1]:.3f}" if ci else "n/a"
+        patients = int(s.get("n_patients", FEW_PATIENTS))  # (not given: shown as it is)
+        row["mean 95% CI"] = interval_text(ci[0], ci[1], patients) if ci else "n/a"
         rows.append(row)
     return rows
+
+
+def summary_notes(evaluations: Mapping[str, Mapping[str, Any]], kind: str = "froc") -> list[str]:
+    """What to say under :func:`summary_rows`' table: the small-sample warning of the
+    classification tables (:func:`~mcalc.models.analysis.few_patients_note`), for each
+    model whose intervals come from a bootstrap over a handful of patients."""
+    prefix = "" if kind == "froc" else "cluster_"
+    what = "findings" if kind == "froc" else "clusters"
+    notes = []
+    for name, ev in evaluations.items():
+        s = ev["summary"]
+        if not s[f"{prefix}ci"] or "n_patients" not in s:
+            continue
+        note = few_patients_note(int(s["n_patients"]))
+        if note is not None:
+            notes.append(f"{name} ({what}): {note}")
+    return notes

@@ -38,7 +38,7 @@ from mcalc.models.curves import OperatingPoint
 from mcalc.models.published import COMPARABILITY_NOTE, REPRODUCTION_NOTE, reproduction_rows
 from mcalc.models.scores import LEVEL_RULES, LEVELS
 from mcalc.present.eval_figures import CurveEntry, pr_figure, roc_figure
-from mcalc.present.froc_figures import froc_figure, summary_rows
+from mcalc.present.froc_figures import froc_figure, summary_notes, summary_rows
 
 if TYPE_CHECKING:
     from mcalc.models.card import ModelCard
@@ -175,8 +175,10 @@ def _detection(detection: Mapping[str, Any], model_id: str) -> list[Block]:
     return [
         Block("figure", figure=froc_figure(evs)),
         Block("table", rows=summary_rows(evs)),
+        *[Block("note", n) for n in summary_notes(evs)],
         Block("figure", figure=cluster),
         Block("table", rows=summary_rows(evs, "cluster_froc")),
+        *[Block("note", n) for n in summary_notes(evs, "cluster_froc")],
         Block(
             "note",
             f"Mean = {s['cpm_convention']}. Settings: {json.dumps(detection['settings'])}",
