@@ -4,6 +4,7 @@ pages/evaluate_tabs/)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -75,6 +76,7 @@ def test_crossval_tab_lists_a_command_line_run_and_its_pooled_result(eval_env, t
         and published["our protocol"][0] == "2-fold cross-validation"
     )
     assert "SYNTHETIC" in published["our data"][0]
+    assert published["our cases"][0] == "4 cases"  # the pooled case level's n
     assert at.button(key="evaluate_cv_pool")  # the folds can be pooled again
 
 
@@ -200,6 +202,7 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
     published = _table(at, "published AUC")
     assert "Loizidou 2021, temporal subtraction" in list(published["published"])
     assert published["our AUC"][0] == 1.0 and "SYNTHETIC" in published["our data"][0]
+    assert re.fullmatch(r"6 cases \(\d+ patients?\)", published["our cases"][0])
     assert at.button(key="evaluate_birads_run").disabled  # classified for these settings
 
 

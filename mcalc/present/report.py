@@ -243,18 +243,24 @@ def _birads(birads: Mapping[str, Any]) -> list[Block]:
 def ours_for_reproduction(
     birads: Mapping[str, Any] | None, result: EvaluationResult | None
 ) -> tuple[dict[str, float | None], str]:
-    """Our case-level numbers to set beside the published ones, and what they are: the
-    BI-RADS suspicious-vs-not result when there is one, else the case-level AUC of the
-    evaluation's binary view."""
+    """Our case-level numbers to set beside the published ones (with the ``n`` cases and
+    ``patients`` they come from), and what they are: the BI-RADS suspicious-vs-not result
+    when there is one, else the case-level AUC of the evaluation's binary view."""
     if birads is not None and "auc" in birads["all"]:
         m = birads["all"]
         return (
-            {"auc": m["auc"], "accuracy": m["at_threshold"]["accuracy"]},
+            {
+                "auc": m["auc"],
+                "accuracy": m["at_threshold"]["accuracy"],
+                "n": m.get("n"),
+                "patients": m.get("patients"),
+            },
             f"suspicious vs not, per case ({birads['rule']} rule)",
         )
     if result is not None and result.scores is not None:
         a = analyse(result.scores, "case", n_boot=0)
-        return {"auc": a.auc, "accuracy": None}, f"{a.positive} vs not, per case"
+        ours = {"auc": a.auc, "accuracy": None, "n": a.n, "patients": a.n_patients}
+        return ours, f"{a.positive} vs not, per case"
     return {"auc": None, "accuracy": None}, "nothing at the case level"
 
 

@@ -230,7 +230,12 @@ def result_ui(run: CrossvalRun) -> None:
     fitted_table(
         pd.DataFrame(
             reproduction_rows(
-                {"auc": case.get("auc"), "accuracy": None},
+                {
+                    "auc": case.get("auc"),
+                    "accuracy": None,
+                    "n": case.get("n"),
+                    "patients": case.get("patients"),
+                },
                 synthetic=synthetic,
                 what="the model's positive class vs not, per case (max over images)",
                 protocol=protocol,
