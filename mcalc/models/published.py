@@ -166,14 +166,14 @@ def reproduction_rows(
             caveats.append("they " + ("used" if r.uses_prior else "did not use") + " the prior")
         caveats.append("they classify benign vs suspicious, ours " + what)
         rows.append(
-            {
+            {  # the numbers first, ours with their count: a page shows them unscrolled
                 "published": r.label,
-                "published protocol": r.protocol,
                 "published accuracy": r.accuracy,
                 "published AUC": r.auc,
                 "our accuracy": ours.get("accuracy"),
                 "our AUC": ours.get("auc"),
                 "our cases": our_cases,
+                "published protocol": r.protocol,
                 "our data": "SYNTHETIC demo data" if synthetic else "real data",
                 "our protocol": protocol,
                 "differences": "; ".join(caveats),
