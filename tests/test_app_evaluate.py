@@ -100,7 +100,7 @@ def test_page_lists_models_skips_the_corrupt_folder_evaluates_and_a_new_session_
     table = _table(at, "Youden threshold")
     assert table["level"][0] == "case" and _table(at, "PPV")["threshold"][0] == 0.9
     assert table["n"][0] == 6
-    assert any("max over images" in c.value for c in at.caption)
+    assert any("max over images (a case is positive" in c.value for c in at.caption)
     assert "ROC · Case level" in {f["layout"]["title"]["text"] for f in _figures(at)}
 
     # A new session reads the cached evaluation (one evaluation for both checks: each

@@ -4,6 +4,7 @@ pages/evaluate_tabs/)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -75,6 +76,7 @@ def test_crossval_tab_lists_a_command_line_run_and_its_pooled_result(eval_env, t
         and published["our protocol"][0] == "2-fold cross-validation"
     )
     assert "SYNTHETIC" in published["our data"][0]
+    assert published["our cases"][0] == "4 cases"  # the pooled case level's n
     assert at.button(key="evaluate_cv_pool")  # the folds can be pooled again
 
 
@@ -110,6 +112,65 @@ def _detections(data: Path) -> tuple[str, object]:
     return key, DetectionEvaluation(None, None, images, DetectionEvalSettings())  # type: ignore[arg-type]
 
 
+def _froc_evaluation(data: Path) -> tuple[str, object]:
+    """A detection evaluation of 3 patients keyed as the Detection tab keys its defaults:
+    a FROC from random detections, and a cluster FROC whose every cluster is found first
+    (sensitivity 1 in every resample: a zero-width interval)."""
+    import numpy as np
+
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.detection_eval import DetectionEvalSettings, DetectionEvaluation
+    from mcalc.models.detection import DEFAULT_MIN_DISTANCE_MM, DetectionSettings
+    from mcalc.models.fingerprint import dataset_fingerprint
+    from mcalc.models.froc import (
+        DEFAULT_TOLERANCE_MM,
+        ImageTruth,
+        calcification_counts,
+        froc,
+    )
+    from tests.test_froc import _patients
+
+    found = [
+        calcification_counts(
+            np.array([[5.0, 5.0]]), np.array([0.9]), ImageTruth.from_points([(5, 5)], (1, 1)),
+            patient=f"p{p}",
+        )
+        for p in range(3)
+    ]  # fmt: skip
+    settings = DetectionEvalSettings(
+        detection=DetectionSettings(min_distance_mm=float(DEFAULT_MIN_DISTANCE_MM)),
+        tolerance_mm=float(DEFAULT_TOLERANCE_MM),
+        n_boot=200,
+    )
+    ev = DetectionEvaluation(froc(_patients(3), n_boot=200), froc(found, n_boot=200), [], settings)
+    fingerprint = dataset_fingerprint(open_dataset(data))
+    return f"demo-custom@{fingerprint}|{json.dumps(settings.as_dict(), sort_keys=True)}", ev
+
+
+@pytest.mark.slow  # an AppTest run of the page: 3-10 s (no model: detections given)
+def test_detection_tab_warns_of_a_handful_of_patients(app_env, eval_env):
+    """The cluster table read "1.000–1.000" from 3 patients without a word; the
+    classification tab's warning (the same function's words) now follows both tables,
+    and the zero-width interval reads as the classification tables show one."""
+    from mcalc.models.analysis import few_patients_note
+
+    key, ev = _froc_evaluation(app_env)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["evaluate_detection"] = {key: ev}
+    at.session_state["evaluate_tab"] = "Detection"
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    tables = [shown(d) for d in at.dataframe if "mean 95% CI" in d.value.columns]
+    assert len(tables) == 2
+    assert tables[1]["mean 95% CI"][0] == "n/a (3 patients)"
+    captions = [c.value for c in at.caption]
+    warning = few_patients_note(3)
+    assert f"demo-custom (clusters): {warning}" in captions
+    assert f"demo-custom (findings): {warning}" in captions
+
+
 @pytest.mark.slow  # an AppTest run of the page: 4-9 s (no model: detections given)
 def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
     at = AppTest.from_file(APP, default_timeout=60)
@@ -141,6 +202,7 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
     published = _table(at, "published AUC")
     assert "Loizidou 2021, temporal subtraction" in list(published["published"])
     assert published["our AUC"][0] == 1.0 and "SYNTHETIC" in published["our data"][0]
+    assert re.fullmatch(r"6 cases \(\d+ patients?\)", published["our cases"][0])
     assert at.button(key="evaluate_birads_run").disabled  # classified for these settings
 
 

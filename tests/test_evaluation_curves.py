@@ -29,7 +29,7 @@ from mcalc.models.curves import (
     youden,
 )
 from mcalc.models.registry import load_card
-from mcalc.models.scores import EvalScores
+from mcalc.models.scores import EvalScores, positive_rule
 from mcalc.models.tasks import positives_for
 from tests.models_fixtures import tiny_data_fixture, tiny_model_fixture  # noqa: F401
 
@@ -73,6 +73,14 @@ def test_roc_and_pr_on_hand_made_scores():
 def test_bad_curve_input_is_a_clear_error(y, s, message):
     with pytest.raises(ValueError, match=message):
         roc(np.array(y), np.array(s))
+
+
+def test_the_positive_rule_takes_the_article_of_its_word():
+    """The classification tab's caption read "an case is positive when ..."."""
+    assert positive_rule("case") == "a case is positive when any of its patches is"
+    assert positive_rule("image") == "an image is positive when any of its patches is"
+    with pytest.raises(ValueError, match="image or case level, got 'patch'"):
+        positive_rule("patch")
 
 
 def test_youden_threshold_on_hand_made_example():

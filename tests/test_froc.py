@@ -19,9 +19,11 @@ from mcalc.models.detection import (
 from mcalc.models.froc import (
     ImageCounts,
     ImageTruth,
+    _at_rates,
     calcification_counts,
     cluster_counts,
     froc,
+    froc_band,
 )
 
 ONE = (1.0, 1.0)
@@ -331,6 +333,59 @@ def test_bootstrap_band_over_patients() -> None:
     one = froc([imgs[0]], n_boot=50)
     assert one.band is not None and one.band["low"] == one.band["high"]
     assert one.summary_ci["cpm"][0] == pytest.approx(one.cpm)
+
+
+def _patients(n: int, seed: int = 0) -> list[ImageCounts]:
+    """Two images of each of ``n`` patients, random detections around random marks."""
+    rng = np.random.default_rng(seed)
+    images = []
+    for p in range(n):
+        for _ in range(2):
+            marks = rng.uniform(0, 100, (rng.integers(0, 6), 2))
+            near = marks[rng.random(len(marks)) < 0.6]
+            near = near + rng.normal(0, 0.5, near.shape)
+            points = np.vstack([near, rng.uniform(0, 100, (rng.integers(0, 8), 2))])
+            images.append(
+                calcification_counts(
+                    points, rng.random(len(points)), ImageTruth.from_points(marks, ONE),
+                    tolerance_mm=2.0, patient=f"p{p}",
+                )
+            )  # fmt: skip
+    return images
+
+
+@pytest.mark.parametrize("n_patients", [3, 12])
+def test_band_is_on_the_curves_grid_and_holds_the_curve(n_patients: int) -> None:
+    """The band was evaluated at 41 even FP values from 0 and drawn by straight lines: on
+    the demo's FROC (3 patients) a wedge from (0, 0.08) to (5, 0.12) beside a step curve
+    it missed. Now: the curve's own FP values, and low <= curve <= high at each."""
+    r = froc(_patients(n_patients), n_boot=200, seed=1)
+    d = r.as_dict()
+    assert d["band"] is not None
+    assert d["band"]["fp_per_image"] == [p["fp_per_image"] for p in d["froc"]]
+    curve = np.asarray([p["sensitivity"] for p in d["froc"]])
+    lo, hi = np.asarray(d["band"]["low"]), np.asarray(d["band"]["high"])
+    assert (lo <= curve).all() and (curve <= hi).all()
+    assert (hi - lo).max() > 0  # a band, not the curve twice
+
+
+def test_band_widens_percentiles_that_miss_the_curve() -> None:
+    resampled = np.array([[0.1, 0.4], [0.3, 0.4], [0.3, 0.45]])
+    b = froc_band(np.array([0.0, 1.0]), np.array([0.2, 0.5]), resampled, level=0.95)
+    assert b["fp_per_image"] == [0.0, 1.0]
+    assert b["low"] == pytest.approx([0.11, 0.4]) and b["high"] == pytest.approx([0.3, 0.5])
+    with pytest.raises(ValueError, match="grid of 2 values"):
+        froc_band(np.array([0.0, 1.0]), np.array([0.2, 0.5]), resampled[:, :1])
+
+
+def test_sensitivity_at_rates_equals_a_loop() -> None:
+    """The one-sort step rule against the rule as written: best y at x <= rate, else 0."""
+    rng = np.random.default_rng(4)
+    for n in (0, 1, 7, 300):
+        x, y = rng.integers(0, 20, n) / 4.0, rng.random(n)
+        rates = np.r_[-1.0, rng.uniform(-0.5, 6, 50), x[:5]]
+        loop = [float(y[x <= r + 1e-12].max(initial=0.0)) for r in rates]
+        assert _at_rates(x, y, rates).tolist() == loop
 
 
 def test_froc_refuses_bad_input() -> None:

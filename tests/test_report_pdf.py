@@ -97,6 +97,10 @@ def test_pdf_report_holds_every_section_and_figure(report, tmp_path) -> None:
         assert title in text, title
     assert "Loizidou 2021, temporal subtraction" in text and "demo-custom - AUC" in text
     assert "Loizidou 2020" in text and "80 patients" in text
+    # How many cases ours are, on every row of ours (the cell wraps in the PDF).
+    published = next(b.rows for b in report_blocks(report) if b.rows and "our cases" in b.rows[0])
+    assert {r["our cases"] for r in published} == {"12 cases (12 patients)"}
+    assert "12 cases (12" in text
     assert "SYNTHETIC demo" in text and "not comparable" in text
     assert "mean false positives per image" in text  # the FROC's axis
 

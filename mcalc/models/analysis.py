@@ -42,6 +42,7 @@ from mcalc.models.scores import GROUP_RULE, LEVEL_RULES, EvalScores
 
 __all__ = [
     "FEW_PATIENTS",
+    "few_patients_note",
     "LevelAnalysis",
     "analyse",
     "ci_text",
@@ -58,6 +59,25 @@ log = logging.getLogger(__name__)
 
 #: Fewer patients than this make a bootstrap interval unreliable (a note says so).
 FEW_PATIENTS = 10
+
+
+def few_patients_note(n_patients: int) -> str | None:
+    """The warning beside a bootstrap interval over fewer than :data:`FEW_PATIENTS`
+    patients (``None`` from more): one rule and one wording for every interval the app
+    shows (classification, BI-RADS, detection).
+
+    Example:
+        >>> few_patients_note(3)
+        'only 3 patients: a bootstrap over so few patients understates the uncertainty; read the interval as a lower bound on it'
+        >>> few_patients_note(10) is None
+        True
+    """
+    if n_patients >= FEW_PATIENTS:
+        return None
+    return (
+        f"only {n_patients} patient{'' if n_patients == 1 else 's'}: a bootstrap over so few "
+        "patients understates the uncertainty; read the interval as a lower bound on it"
+    )
 
 
 def ci_text(ci: ConfidenceInterval | None, n_patients: int) -> str | None:
@@ -140,11 +160,8 @@ def analyse(
                 f"no confidence interval: {n_patients} patient(s) are too few for both classes "
                 "to appear in resamples"
             )
-        elif n_patients < FEW_PATIENTS:
-            out.notes.append(
-                f"only {n_patients} patients: a bootstrap over so few patients understates "
-                "the uncertainty; read the interval as a lower bound on it"
-            )
+        elif (note := few_patients_note(n_patients)) is not None:
+            out.notes.append(note)
     return out
 
 

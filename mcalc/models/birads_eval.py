@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from mcalc.models.analysis import FEW_PATIENTS
+from mcalc.models.analysis import few_patients_note
 from mcalc.models.curves import bootstrap_auc, operating_point, roc, youden
 
 __all__ = [
@@ -205,11 +205,8 @@ def birads_metrics(
         out["auc"] = round(roc(y, s).auc, 6)
         ci = bootstrap_auc(y, s, patients, n_boot=n_boot, seed=seed) if n_boot else None
         out["auc_ci"] = None if ci is None else [round(ci.low, 6), round(ci.high, 6)]
-        if ci is not None and out["patients"] < FEW_PATIENTS:
-            out["notes"].append(
-                f"only {out['patients']} patients: a bootstrap over so few patients "
-                "understates the uncertainty; read the interval as a lower bound on it"
-            )
+        if ci is not None and (note := few_patients_note(out["patients"])) is not None:
+            out["notes"].append(note)
         out["at_threshold"] = _at(y, s, threshold)
         out["youden"] = _at(y, s, youden(y, s).threshold)
     else:

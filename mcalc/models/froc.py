@@ -76,6 +76,7 @@ __all__ = [
     "calcification_counts",
     "cluster_counts",
     "froc",
+    "froc_band",
 ]
 
 log = logging.getLogger(__name__)
@@ -364,8 +365,14 @@ def _envelope(x: np.ndarray, y: np.ndarray) -> list[tuple[float, float]]:
 
 
 def _at_rates(x: np.ndarray, y: np.ndarray, rates: Sequence[float] | np.ndarray) -> np.ndarray:
-    """Best sensitivity with at most ``rate`` FP per image (0 when none)."""
-    return np.asarray([float(y[x <= r + 1e-12].max(initial=0.0)) for r in rates])
+    """Best sensitivity with at most ``rate`` FP per image (0 when none), for each rate.
+
+    One sort and a running maximum, so that a band on a curve's every FP value (thousands)
+    costs a bootstrap resample no more than the four summary rates."""
+    order = np.argsort(x, kind="stable")
+    best = np.maximum.accumulate(y[order]) if len(y) else y
+    idx = np.searchsorted(x[order], np.asarray(rates, float) + 1e-12, side="right") - 1
+    return np.where(idx >= 0, best[np.maximum(idx, 0)] if len(y) else 0.0, 0.0).astype(float)
 
 
 def froc(
@@ -375,7 +382,6 @@ def froc(
     seed: int = 0,
     level: float = CI_LEVEL,
     rates: Sequence[float] = FP_RATES,
-    band_points: int = 41,
 ) -> FrocResult:
     """The FROC curve over images, its summary and, with ``n_boot``, bootstrap bands.
 
@@ -385,7 +391,6 @@ def froc(
         seed: the generator's seed.
         level: coverage of the band and intervals.
         rates: FP per image of the summary.
-        band_points: FP-per-image values of the band, evenly from 0 to the curve's largest.
 
     Raises:
         ValueError: no image, or a bad ``n_boot``/``level``.
@@ -417,7 +422,7 @@ def froc(
         seed=seed,
     )
     if n_boot:
-        _bootstrap(result, (tp, fp, n_truth, inverse), rates, n_boot, seed, level, band_points)
+        _bootstrap(result, (tp, fp, n_truth, inverse), rates, n_boot, seed, level)
     return result
 
 
@@ -428,13 +433,18 @@ def _bootstrap(
     n_boot: int,
     seed: int,
     level: float,
-    band_points: int,
 ) -> None:
-    """Percentile band and summary intervals by resampling patients with replacement."""
+    """Percentile band and summary intervals by resampling patients with replacement.
+
+    The band is evaluated at the curve's own FP-per-image values (each resampled curve's
+    step value there) and widened to hold the curve where the percentiles miss it (a
+    handful of patients give few distinct resamples): drawn as steps, it lies about the
+    curve. It used 41 even values from 0, joined by straight lines: a wedge beside a curve
+    of few steps."""
     tp, fp, n_truth, inverse = data
     n_pat = int(inverse.max()) + 1
-    top = max(result.points[-1][0], max(rates))
-    grid = np.linspace(0.0, top, band_points)
+    grid = np.asarray([p[0] for p in result.points], float)
+    curve = np.asarray([p[1] for p in result.points], float)
     rng = np.random.default_rng(seed)
     curves, summaries = [], []
     for _ in range(n_boot):
@@ -448,9 +458,44 @@ def _bootstrap(
     if len(curves) < 10:
         log.info("FROC bootstrap: %d usable resamples; no band", len(curves))
         return
+    result.band = froc_band(grid, curve, np.asarray(curves), level)
     tail = (1.0 - level) / 2.0 * 100.0
-    lo, hi = np.percentile(np.asarray(curves), [tail, 100.0 - tail], axis=0)
-    result.band = {"fp_per_image": grid.round(6).tolist(), "low": lo.tolist(), "high": hi.tolist()}
     slo, shi = np.percentile(np.asarray(summaries), [tail, 100.0 - tail], axis=0)
     names = [f"{r:g}" for r in rates] + ["cpm"]
     result.summary_ci = {n: (float(a), float(b)) for n, a, b in zip(names, slo, shi, strict=True)}
+
+
+def froc_band(
+    grid: np.ndarray, curve: np.ndarray, resampled: np.ndarray, level: float = CI_LEVEL
+) -> dict[str, list[float]]:
+    """The percentile band of resampled FROC curves about the curve, on the curve's grid.
+
+    Args:
+        grid: the curve's FP-per-image values, increasing.
+        curve: its sensitivity at each (the step envelope).
+        resampled: ``(n_resamples, len(grid))``, each resampled curve's step value there.
+        level: coverage.
+
+    Returns:
+        ``{"fp_per_image", "low", "high"}``, lists as long as ``grid``, with
+        ``low <= curve <= high`` at every value (the percentiles, widened to the curve
+        where they miss it).
+
+    Example:
+        >>> b = froc_band(np.array([0.0, 1.0]), np.array([0.2, 0.5]),
+        ...               np.array([[0.1, 0.4], [0.3, 0.4], [0.3, 0.45]]))
+        >>> b["low"], b["high"]
+        ([0.11, 0.4], [0.3, 0.5])
+    """
+    if resampled.ndim != 2 or resampled.shape[1] != len(grid) or len(curve) != len(grid):
+        raise ValueError(
+            f"expected a curve and resamples on a grid of {len(grid)} values, got a curve of "
+            f"{len(curve)} and resamples of shape {resampled.shape}"
+        )
+    tail = (1.0 - level) / 2.0 * 100.0
+    lo, hi = np.percentile(resampled, [tail, 100.0 - tail], axis=0)
+    return {
+        "fp_per_image": grid.round(6).tolist(),
+        "low": np.minimum(lo, curve).round(6).tolist(),
+        "high": np.maximum(hi, curve).round(6).tolist(),
+    }

@@ -139,7 +139,9 @@ def reproduction_rows(
     differs (the "reproduce published comparisons" table).
 
     Args:
-        ours: our ``auc`` and ``accuracy`` (``None`` where not measured).
+        ours: our ``auc`` and ``accuracy`` (``None`` where not measured), and the ``n``
+            cases and ``patients`` they come from (shown as ``our cases``: 0.500 on 3 cases
+            beside 0.87 on the dataset's reads as what it is).
         synthetic: our numbers come from mcalc's synthetic demo data.
         uses_prior: our model used the prior mammogram (temporal input).
         what: what our numbers classify, at which level.
@@ -149,7 +151,12 @@ def reproduction_rows(
         >>> rows = reproduction_rows({"auc": 0.7, "accuracy": None}, synthetic=True)
         >>> rows[0]["published AUC"], rows[0]["our AUC"], rows[0]["our data"]
         (0.87, 0.7, 'SYNTHETIC demo data')
+        >>> reproduction_rows({"auc": 0.5, "n": 3, "patients": 3}, synthetic=True)[0]["our cases"]
+        '3 cases (3 patients)'
     """
+    cases = _count(ours.get("n"), "case")
+    patients = _count(ours.get("patients"), "patient")
+    our_cases = f"{cases} ({patients})" if cases and patients else cases or patients or "n/a"
     rows: list[dict[str, object]] = []
     for r in REFERENCE_RESULTS:
         caveats = []
@@ -159,19 +166,25 @@ def reproduction_rows(
             caveats.append("they " + ("used" if r.uses_prior else "did not use") + " the prior")
         caveats.append("they classify benign vs suspicious, ours " + what)
         rows.append(
-            {
+            {  # the numbers first, ours with their count: a page shows them unscrolled
                 "published": r.label,
-                "published protocol": r.protocol,
                 "published accuracy": r.accuracy,
                 "published AUC": r.auc,
                 "our accuracy": ours.get("accuracy"),
                 "our AUC": ours.get("auc"),
+                "our cases": our_cases,
+                "published protocol": r.protocol,
                 "our data": "SYNTHETIC demo data" if synthetic else "real data",
                 "our protocol": protocol,
                 "differences": "; ".join(caveats),
             }
         )
     return rows
+
+
+def _count(n: float | None, noun: str) -> str:
+    """``3 cases``, ``1 patient``; empty when not known."""
+    return "" if n is None else f"{int(n)} {noun}{'' if int(n) == 1 else 's'}"
 
 
 def binormal_point(auc: float) -> tuple[float, float]:

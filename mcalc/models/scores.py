@@ -41,7 +41,7 @@ import numpy as np
 
 from mcalc.models.curves import group_scores
 
-__all__ = ["LEVELS", "GROUP_RULE", "LEVEL_RULES", "EvalScores", "LevelScores"]
+__all__ = ["LEVELS", "GROUP_RULE", "LEVEL_RULES", "positive_rule", "EvalScores", "LevelScores"]
 
 #: Levels at which an evaluation can be analysed.
 LEVELS: tuple[str, ...] = ("patch", "image", "case")
@@ -53,6 +53,23 @@ LEVEL_RULES: dict[str, str] = {
     "image": "max over sampled patches",
     "case": "max over images",
 }
+
+
+def positive_rule(level: str) -> str:
+    """When an image or a case is positive, in words, its article chosen by the word
+    (the classification tab read "an case").
+
+    Example:
+        >>> positive_rule("image"), positive_rule("case")
+        ('an image is positive when any of its patches is', 'a case is positive when any of its patches is')
+
+    Raises:
+        ValueError: not ``image`` or ``case`` (a patch is positive by its own label).
+    """
+    if level not in ("image", "case"):
+        raise ValueError(f"expected the image or case level, got {level!r}")
+    article = "an" if level[0] in "aeiou" else "a"
+    return f"{article} {level} is positive when any of its patches is"
 
 
 @dataclass(frozen=True)

@@ -20,14 +20,40 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from mcalc.models.analysis import FEW_PATIENTS, few_patients_note, interval_text
 from mcalc.present.eval_figures import COLORS, curve_trace
 
-__all__ = ["froc_figure", "summary_rows"]
+__all__ = ["band_outline", "froc_figure", "summary_rows", "summary_notes"]
 
 
 def _rgba(hex_color: str, alpha: float) -> str:
     r, g, b = (int(hex_color[i : i + 2], 16) for i in (1, 3, 5))
     return f"rgba({r},{g},{b},{alpha})"
+
+
+def band_outline(band: Mapping[str, Any]) -> tuple[list[float], list[float]]:
+    """The outline of a FROC band drawn as steps like its curve (``hv``: each value holds
+    until the next FP value): along the high edge forward, back along the low edge.
+
+    A plotly ``fill="toself"`` joins its points by straight lines (and a reversed ``hv``
+    line steps at the wrong ends), so the corners are given as points.
+
+    Example:
+        >>> band_outline({"fp_per_image": [0, 1, 2], "low": [0.0, .1, .2], "high": [.3, .4, .5]})
+        ([0, 1, 1, 2, 2, 2, 2, 1, 1, 0], [0.3, 0.3, 0.4, 0.4, 0.5, 0.2, 0.1, 0.1, 0.0, 0.0])
+    """
+
+    def steps(xs: list[float], ys: list[float]) -> tuple[list[float], list[float]]:
+        px, py = xs[:1], ys[:1]
+        for x, y in zip(xs[1:], ys[1:], strict=True):
+            px += [x, x]
+            py += [py[-1], y]
+        return px, py
+
+    xs = list(band["fp_per_image"])
+    hx, hy = steps(xs, list(band["high"]))
+    lx, ly = steps(xs, list(band["low"]))
+    return hx + lx[::-1], hy + ly[::-1]
 
 
 def froc_figure(
@@ -59,10 +85,11 @@ def froc_figure(
         points = ev.get(kind) or []
         band = ev.get(band_key)
         if band:
+            bx, by = band_outline(band)
             fig.add_trace(
                 go.Scatter(
-                    x=list(band["fp_per_image"]) + list(band["fp_per_image"])[::-1],
-                    y=list(band["high"]) + list(band["low"])[::-1],
+                    x=bx,
+                    y=by,
                     fill="toself",
                     fillcolor=_rgba(color, 0.15),
                     line={"width": 0},
@@ -105,7 +132,9 @@ def summary_rows(
     evaluations: Mapping[str, Mapping[str, Any]], kind: str = "froc"
 ) -> list[dict[str, Any]]:
     """One row per model: findings, sensitivity at each rate and their mean, with the
-    mean's bootstrap interval when there is one (``kind``: ``froc`` or ``cluster_froc``)."""
+    mean's bootstrap interval when there is one (``kind``: ``froc`` or ``cluster_froc``),
+    shown as the classification tables show theirs (:func:`~mcalc.models.analysis.
+    interval_text`: a zero-width interval from a handful of patients is ``n/a``)."""
     prefix = "" if kind == "froc" else "cluster_"
     rows = []
     for name, ev in evaluations.items():
@@ -118,6 +147,24 @@ def summary_rows(
         row |= {f"@{k} FP": v for k, v in s[f"{prefix}sensitivity_at"].items()}
         row["mean"] = s[f"{prefix}cpm"]
         ci = s[f"{prefix}ci"].get("cpm")
-        row["mean 95% CI"] = f"{ci[0]:.3f}–{ci[1]:.3f}" if ci else "n/a"
+        patients = int(s.get("n_patients", FEW_PATIENTS))  # (not given: shown as it is)
+        row["mean 95% CI"] = interval_text(ci[0], ci[1], patients) if ci else "n/a"
         rows.append(row)
     return rows
+
+
+def summary_notes(evaluations: Mapping[str, Mapping[str, Any]], kind: str = "froc") -> list[str]:
+    """What to say under :func:`summary_rows`' table: the small-sample warning of the
+    classification tables (:func:`~mcalc.models.analysis.few_patients_note`), for each
+    model whose intervals come from a bootstrap over a handful of patients."""
+    prefix = "" if kind == "froc" else "cluster_"
+    what = "findings" if kind == "froc" else "clusters"
+    notes = []
+    for name, ev in evaluations.items():
+        s = ev["summary"]
+        if not s[f"{prefix}ci"] or "n_patients" not in s:
+            continue
+        note = few_patients_note(int(s["n_patients"]))
+        if note is not None:
+            notes.append(f"{name} ({what}): {note}")
+    return notes

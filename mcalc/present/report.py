@@ -38,7 +38,7 @@ from mcalc.models.curves import OperatingPoint
 from mcalc.models.published import COMPARABILITY_NOTE, REPRODUCTION_NOTE, reproduction_rows
 from mcalc.models.scores import LEVEL_RULES, LEVELS
 from mcalc.present.eval_figures import CurveEntry, pr_figure, roc_figure
-from mcalc.present.froc_figures import froc_figure, summary_rows
+from mcalc.present.froc_figures import froc_figure, summary_notes, summary_rows
 
 if TYPE_CHECKING:
     from mcalc.models.card import ModelCard
@@ -175,8 +175,10 @@ def _detection(detection: Mapping[str, Any], model_id: str) -> list[Block]:
     return [
         Block("figure", figure=froc_figure(evs)),
         Block("table", rows=summary_rows(evs)),
+        *[Block("note", n) for n in summary_notes(evs)],
         Block("figure", figure=cluster),
         Block("table", rows=summary_rows(evs, "cluster_froc")),
+        *[Block("note", n) for n in summary_notes(evs, "cluster_froc")],
         Block(
             "note",
             f"Mean = {s['cpm_convention']}. Settings: {json.dumps(detection['settings'])}",
@@ -241,18 +243,24 @@ def _birads(birads: Mapping[str, Any]) -> list[Block]:
 def ours_for_reproduction(
     birads: Mapping[str, Any] | None, result: EvaluationResult | None
 ) -> tuple[dict[str, float | None], str]:
-    """Our case-level numbers to set beside the published ones, and what they are: the
-    BI-RADS suspicious-vs-not result when there is one, else the case-level AUC of the
-    evaluation's binary view."""
+    """Our case-level numbers to set beside the published ones (with the ``n`` cases and
+    ``patients`` they come from), and what they are: the BI-RADS suspicious-vs-not result
+    when there is one, else the case-level AUC of the evaluation's binary view."""
     if birads is not None and "auc" in birads["all"]:
         m = birads["all"]
         return (
-            {"auc": m["auc"], "accuracy": m["at_threshold"]["accuracy"]},
+            {
+                "auc": m["auc"],
+                "accuracy": m["at_threshold"]["accuracy"],
+                "n": m.get("n"),
+                "patients": m.get("patients"),
+            },
             f"suspicious vs not, per case ({birads['rule']} rule)",
         )
     if result is not None and result.scores is not None:
         a = analyse(result.scores, "case", n_boot=0)
-        return {"auc": a.auc, "accuracy": None}, f"{a.positive} vs not, per case"
+        ours = {"auc": a.auc, "accuracy": None, "n": a.n, "patients": a.n_patients}
+        return ours, f"{a.positive} vs not, per case"
     return {"auc": None, "accuracy": None}, "nothing at the case level"
 
 

@@ -20,7 +20,7 @@ from mcalc.models.card import ModelCard
 from mcalc.models.curves import DEFAULT_BOOTSTRAP, OperatingPoint
 from mcalc.models.evaluate import EvaluationResult, evaluate_model, load_evaluation
 from mcalc.models.published import COMPARABILITY_NOTE
-from mcalc.models.scores import LEVEL_RULES, LEVELS, EvalScores
+from mcalc.models.scores import LEVEL_RULES, LEVELS, EvalScores, positive_rule
 from mcalc.present.eval_figures import CurveEntry, confusion_figure, pr_figure, roc_figure
 from mcalc.present.report import ReportInput, evaluation_report
 from mcalc.present.report_pdf import evaluation_report_pdf
@@ -214,8 +214,8 @@ def results_ui(
     )
     if level != "patch":
         st.caption(
-            f"{title} score: the {LEVEL_RULES[level]} (an {level} is positive when any of its "
-            "patches is). Not Predict's map score of a whole mammogram."
+            f"{title} score: the {LEVEL_RULES[level]} ({positive_rule(level)}). Not "
+            "Predict's map score of a whole mammogram."
         )
     st.info(COMPARABILITY_NOTE, icon=":material/menu_book:")
 

@@ -29,7 +29,7 @@ from mcalc.models.published import reproduction_rows
 from mcalc.models.tasks import TASKS
 from mcalc.models.train_config import TrainConfig
 from mcalc.present.eval_figures import CurveEntry, roc_figure
-from mcalc.present.froc_figures import froc_figure, summary_rows
+from mcalc.present.froc_figures import froc_figure, summary_notes, summary_rows
 from pages import common, signin
 from pages.evaluate_tabs.shared import BOOTSTRAP_CHOICES, fitted_table
 
@@ -218,6 +218,8 @@ def result_ui(run: CrossvalRun) -> None:
             key="evaluate_cv_froc",
         )
         fitted_table(pd.DataFrame(summary_rows(det)), key="evaluate_cv_froc_table")
+        for note in summary_notes(det):
+            st.caption(note)
     protocol = (
         "leave-one-patient-out" if run.leave_one_patient_out else f"{run.k}-fold cross-validation"
     )
@@ -228,7 +230,12 @@ def result_ui(run: CrossvalRun) -> None:
     fitted_table(
         pd.DataFrame(
             reproduction_rows(
-                {"auc": case.get("auc"), "accuracy": None},
+                {
+                    "auc": case.get("auc"),
+                    "accuracy": None,
+                    "n": case.get("n"),
+                    "patients": case.get("patients"),
+                },
                 synthetic=synthetic,
                 what="the model's positive class vs not, per case (max over images)",
                 protocol=protocol,

@@ -13,7 +13,7 @@ from mcalc.explain.detection_eval import DetectionEvalSettings, detection_for_mo
 from mcalc.models.card import ModelCard
 from mcalc.models.detection import DEFAULT_MIN_DISTANCE_MM, DetectionSettings
 from mcalc.models.froc import CPM_CONVENTION, DEFAULT_TOLERANCE_MM
-from mcalc.present.froc_figures import froc_figure, summary_rows
+from mcalc.present.froc_figures import froc_figure, summary_notes, summary_rows
 from pages import common
 from pages.evaluate_tabs.shared import (
     BOOTSTRAP_CHOICES,
@@ -114,8 +114,12 @@ def detection_ui(cards: list[ModelCard], fingerprint: str) -> None:
     st.subheader("Detection summary")
     st.caption("Sensitivity at 0.5, 1, 2 and 4 false positives per image; individual findings.")
     fitted_table(pd.DataFrame(summary_rows(done)), key="evaluate_det_summary")
+    for note in summary_notes(done):
+        st.caption(note)
     st.caption("The same for clusters (false-positive clusters per image).")
     fitted_table(pd.DataFrame(summary_rows(done, "cluster_froc")), key="evaluate_det_clusters")
+    for note in summary_notes(done, "cluster_froc"):
+        st.caption(note)
     for name, ev in done.items():
         for message in ev["skipped"]:
             st.caption(f"{name}: skipped {message}")

@@ -1,0 +1,38 @@
+"""The published results and the table that sets ours beside them (mcalc/models/published.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from mcalc.models.published import REFERENCE_RESULTS, binormal_point, reproduction_rows
+
+
+@pytest.mark.parametrize(
+    ("ours", "shown"),
+    [
+        ({"auc": 0.5, "accuracy": 0.333, "n": 3, "patients": 3}, "3 cases (3 patients)"),
+        ({"auc": 0.9, "n": 80, "patients": 1}, "80 cases (1 patient)"),
+        ({"auc": 0.66, "n": 4}, "4 cases"),
+        ({"auc": None, "accuracy": None}, "n/a"),
+    ],
+)
+def test_our_rows_say_how_many_cases_ours_used(ours: dict, shown: str) -> None:
+    """Ours read "accuracy 0.333 / AUC 0.500" beside "0.903 ... 80 patients" with the
+    number of our cases only in a caption; every row now says it."""
+    rows = reproduction_rows(ours, synthetic=True)
+    assert len(rows) == len(REFERENCE_RESULTS)
+    assert {r["our cases"] for r in rows} == {shown}
+    # Beside our numbers, before the long protocol and caveat texts (a page shows the first
+    # columns without scrolling: at 1400 px the count was scrolled out of sight).
+    columns = list(rows[0])
+    assert columns[: columns.index("our cases") + 1] == [
+        "published", "published accuracy", "published AUC", "our accuracy", "our AUC",
+        "our cases",
+    ]  # fmt: skip
+
+
+def test_binormal_point_is_on_the_descending_diagonal() -> None:
+    fpr, tpr = binormal_point(0.87)
+    assert fpr + tpr == pytest.approx(1.0) and tpr > 0.5
+    with pytest.raises(ValueError, match=r"AUC in \(0, 1\), got 1.0"):
+        binormal_point(1.0)
