@@ -10,13 +10,13 @@ through :func:`pages.state.open_in_predict`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from pathlib import Path
 
 import pandas as pd
 import streamlit as st
 
 from mcalc.batch import (
     ENGINES,
+    ResultSet,
     case_scores,
     filter_results,
     launched_set,
@@ -24,19 +24,23 @@ from mcalc.batch import (
     result_sets,
 )
 from mcalc.batch.settings import DEFAULT_DETECTION
-from mcalc.batch.table import DISPLAY_COLUMNS, RESULTS_CSV
+from mcalc.batch.table import DISPLAY_COLUMNS, RESULTS_CSV, outcome_text
 from mcalc.config import Settings
 from mcalc.errors import McalcError
+from mcalc.explain.results import model_key
 from mcalc.explain.service import CAM_METHODS
 from mcalc.jobs.batch import (
     BatchJob,
     BatchOptions,
+    batch_root,
     cancel_batch,
     list_batch_jobs,
     run_name,
+    runs_of_dataset,
     submit_batch,
 )
-from mcalc.jobs.batch_estimate import estimate_run
+from mcalc.jobs.batch_estimate import estimate_run, resume_counts
+from mcalc.models.card import ModelCard
 from mcalc.models.registry import list_models
 from mcalc.present.reading import image_names, row_names
 from pages import common, default_model, menu, signin, state
@@ -47,31 +51,38 @@ REFRESH_S = 2.0
 NOTICE_KEY = "batch_notice"
 PREDICT_PAGE = "pages/predict.py"
 ERRORS = {"all": "all images", "none": "analysed only", "only": "failed only"}
+SET_KEY = "batch_set"
 
 
 def estimate_ui(
     settings: Settings,
-    model_id: str,
+    model: ModelCard,
     data_path: str,
     images: int,
     options: BatchOptions,
     archs: dict[str, str],
 ) -> None:
-    """How long the launch will take, from the speed an earlier run measured here (the
-    images the last launch of this run folder did with the same settings are skipped)."""
-    runs = list_batch_jobs(settings)
-    last = next((j for j in runs if j.name == run_name(model_id, data_path)), None)
-    done = 0
-    if last is not None and (last.options.cam, last.options.maps) == (options.cam, options.maps):
-        done = int(last.progress().get("done", 0))
-    est = estimate_run(model_id, images, runs, cam=options.cam, architectures=archs, done=done)
+    """How long the launch will take, from the speed an earlier run measured here with the
+    same explanation when there is one (images done with these settings are skipped, failed
+    ones tried again: counted from the run's table)."""
+    folder = batch_root(settings) / run_name(str(model.id), data_path)
+    done, failed = resume_counts(folder, model_key(model), options)
+    est = estimate_run(
+        str(model.id),
+        images,
+        list_batch_jobs(settings),
+        cam=options.cam,
+        architectures=archs,
+        done=done,
+        failed=failed,
+    )
     if est is None:
         st.caption(
             f"No estimate of the time: no run of this model (or of another "
-            f"{archs.get(model_id, '?')}) has measured its speed here yet. The progress line "
-            "shows it once the first images are done."
+            f"{archs.get(str(model.id), '?')}) has measured its speed here yet. The progress "
+            "line shows it once the first images are done."
         )
-    elif est.slow:
+    elif est.slow or (est.other_method and est.left):
         st.warning(est.text(), icon=":material/hourglass_top:")
     else:
         st.caption(est.text())
@@ -130,7 +141,7 @@ def launch_ui(settings: Settings, data_path: str, images: int) -> None:
         maps=bool(maps),
     )
     archs = {c.id: c.architecture for c in cards}
-    estimate_ui(settings, str(model_id), data_path, images, options, archs)
+    estimate_ui(settings, by_id[str(model_id)], data_path, images, options, archs)
     if st.button("Launch", key="batch_launch", type="primary", icon=":material/rocket_launch:"):
         user = signin.current_user()
         try:
@@ -141,6 +152,8 @@ def launch_ui(settings: Settings, data_path: str, images: int) -> None:
             st.session_state[NOTICE_KEY] = ("error", f"Not launched: {exc}")
         else:
             st.session_state["batch_run"] = job.name
+            # The new launch's rows are shown when they come, whatever set was chosen.
+            st.session_state.pop(f"{SET_KEY}_picked:{job.name}", None)
             st.session_state[NOTICE_KEY] = ("success", f"Launched `{job.name}`.")
     if NOTICE_KEY in st.session_state:
         kind, text = st.session_state.pop(NOTICE_KEY)
@@ -175,6 +188,37 @@ def live_ui(name: str, settings: Settings) -> None:
         st.rerun(scope="app")  # the run ended: redraw the table
 
 
+def set_ui(job: BatchJob, sets: list[ResultSet]) -> ResultSet:
+    """The result set to show, kept by its key (a launch adding a set moves the others in
+    the list: a place kept named another set, under the label of the one first chosen);
+    the launch's own set until one is chosen."""
+    by_key = {rs.key: rs for rs in sets}
+    launched = launched_set(sets, job.options.cam, job.options.maps)
+    key, picked = f"{SET_KEY}:{job.name}", f"{SET_KEY}_picked:{job.name}"
+    if not st.session_state.get(picked) or st.session_state.get(key) not in by_key:
+        # Not chosen by the reader: follow the launch (its rows may come after this draw).
+        st.session_state[key] = (launched or sets[0]).key
+    chosen = st.selectbox(
+        "Result set",
+        list(by_key),
+        key=key,
+        # No row counts in the label: they grow while a run goes on, and the browser kept
+        # showing the count of the moment it was chosen ("21 rows" above a table of 48);
+        # the caption under the filters counts them.
+        format_func=lambda k: (
+            by_key[k].label
+            + (" · the last launch's" if launched is not None and k == launched.key else "")
+            if k in by_key
+            else str(k)
+        ),
+        on_change=lambda: st.session_state.__setitem__(picked, True),
+        help="This run folder keeps the rows of every launch (other explanation or maps "
+        "settings, an earlier version of the model), so that a launch never redoes them; "
+        "results.csv holds them all, with their settings.",
+    )
+    return by_key.get(str(chosen), launched or sets[0])
+
+
 def results_ui(job: BatchJob, names: Mapping[str, str]) -> None:
     """The run's table: filter by score and errors, sort by clicking a column, open a row;
     each image in words (:func:`~mcalc.present.reading.row_names`; ``names``: those of the
@@ -192,29 +236,7 @@ def results_ui(job: BatchJob, names: Mapping[str, str]) -> None:
         return
     sets = result_sets(table)
     if len(sets) > 1:  # every launch's rows are kept (none is redone): show one set
-        pick = launched_set(sets, job.options.cam, job.options.maps)
-        key = f"batch_set:{job.name}"
-        if st.session_state.get(key) not in range(len(sets)):
-            st.session_state[key] = pick
-        chosen = sets[
-            int(
-                st.selectbox(
-                    "Result set",
-                    range(len(sets)),
-                    key=key,
-                    # No row counts in the label: they grow while a run goes on, and the
-                    # browser kept showing the count of the moment it was chosen ("21 rows"
-                    # above a table of 48); the caption under the filters counts them.
-                    format_func=lambda i: (
-                        sets[i].label + (" · the last launch's" if i == pick else "")
-                    ),
-                    help="This run folder keeps the rows of every launch (other explanation "
-                    "or maps settings, an earlier version of the model), so that a launch "
-                    "never redoes them; results.csv holds them all, with their settings.",
-                )
-            )
-        ]
-        table = table[chosen.holds(table)]
+        table = table[set_ui(job, sets).holds(table)]
     c1, c2 = st.columns([3, 2])
     low, high = c1.slider(
         "Score", 0.0, 1.0, (0.0, 1.0), 0.01, key="batch_score", persist_state="session"
@@ -233,6 +255,12 @@ def results_ui(job: BatchJob, names: Mapping[str, str]) -> None:
     # Side, view, round and exam year, as Predict's panels title the image (the key,
     # suspicious-1/CC_prior, has neither side nor year).
     view.insert(1, "image", row_names(shown, names))
+    outcome = [  # "failed: unreadable" for a failed row, not "score nan"
+        outcome_text(score, kind, error)
+        for score, kind, error in zip(
+            shown["score"], shown["error_kind"], shown["error"], strict=True
+        )
+    ]
     det = DEFAULT_DETECTION  # a batch run's detections (mcalc.batch.settings)
     st.caption(
         f"{len(view)} of {len(table)} rows · click a column header to sort · n_detections: "
@@ -270,7 +298,7 @@ def results_ui(job: BatchJob, names: Mapping[str, str]) -> None:
             key="batch_open_row",
             format_func=lambda k: (
                 f"{view.at[place[k], 'image']} · {view.at[place[k], 'model_id']} · "
-                f"score {view.at[place[k], 'score']:.3f}"
+                f"{outcome[place[k]]}"
                 if k in place
                 else str(k)
             ),
@@ -315,12 +343,16 @@ common.dataframe(
     width="stretch",
     column_config={"images/s": st.column_config.NumberColumn(format="%.2f")},
 )
-names = [j.name for j in runs]
+# Only the runs over the dataset open: the picker, kept for the session, went on showing
+# the demo dataset's run while another was open.
+names = [j.name for j in runs_of_dataset(runs, data_path)]
+if not names:
+    st.caption("No batch run over this dataset yet: launch one above.")
+    st.stop()
 if st.session_state.get("batch_run") not in names:
     st.session_state["batch_run"] = names[0]
 name = st.selectbox("Run", names, key="batch_run", persist_state="session")
 chosen = next(j for j in runs if j.name == name)
 st.fragment(live_ui, run_every=REFRESH_S if chosen.active else None)(name, settings)
 st.subheader("Results")
-same_data = Path(chosen.data) == Path(data_path).expanduser().resolve()
-results_ui(chosen, image_names(index) if same_data else {})
+results_ui(chosen, image_names(index))

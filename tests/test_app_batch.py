@@ -45,7 +45,11 @@ def _done_run(registry, data, options: BatchOptions, *launches) -> str:
     return name
 
 
-def _batch_page() -> AppTest:
+def _batch_page(monkeypatch, data) -> AppTest:
+    """The Batch page, with ``data`` as the dataset in use (its picker offers the runs of
+    that dataset only)."""
+    monkeypatch.setenv("MCALC_DATA", str(data))
+    monkeypatch.setenv("MCALC_AUTH", "off")  # a real dataset asks for a sign-in
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
     at.switch_page("pages/batch.py")
@@ -58,7 +62,7 @@ def test_batch_page_filters_the_table_and_opens_a_row_in_predict(
 ) -> None:
     monkeypatch.setenv("MCALC_MODELS", str(spot_registry))
     name = _done_run(spot_registry, batch_data, BatchOptions())
-    at = _batch_page()
+    at = _batch_page(monkeypatch, batch_data)
     assert not at.exception, [e.value for e in at.exception]
     # Before launch: the time it will take, at the speed the finished run measured (the
     # page opens on rand-birads, which has no run: the run of spot, also a custom CNN).
@@ -66,7 +70,7 @@ def test_batch_page_filters_the_table_and_opens_a_row_in_predict(
     (estimate,) = [c for c in [*at.caption, *at.warning] if "images/s, the speed" in c.value]
     assert estimate.value.endswith(
         f"images at {rate:.2g} images/s, the speed run `{name}` of `spot` (same architecture) "
-        "measured here (local engine, default workers, no explanation)."
+        "measured here (local engine, 1 worker, no explanation)."
     )
     table = _results(at)
     scores = table["score"].iloc[:-1].astype(float)  # the unreadable image's, last: "n/a"
@@ -85,7 +89,10 @@ def test_batch_page_filters_the_table_and_opens_a_row_in_predict(
     # Each image in words beside its key: case, side, view, round (the run is over a
     # manifest without sides: "?"; nor years, and the dataset in use is another).
     assert list(_results(at)["image"]) == ["broken · ? CC recent"]
-    assert at.selectbox(key="batch_open_row").options[0].startswith("broken · ? CC recent · spot")
+    # The failed image reads its error kind, not "score nan".
+    assert at.selectbox(key="batch_open_row").options[0] == (
+        "broken · ? CC recent · spot · failed: unreadable"
+    )
     at.radio(key="batch_errors").set_value("none").run()
     # The image chosen to open, then filtered out of the table (as when a running batch's
     # rows arrive and are sorted again): the widget's label of a row no longer there came
@@ -105,10 +112,15 @@ def test_batch_page_filters_the_table_and_opens_a_row_in_predict(
     ]
     kept = choices_after_another_page(at, "pages/batch.py", choices)
     assert kept == {key: value for _, key, value in choices}
-    # spot with gradcam: spot's own run is the likest (it explained nothing: said so).
-    (estimate,) = [c for c in [*at.caption, *at.warning] if "images/s, the speed" in c.value]
+    # spot with gradcam: spot's own run is the likest; it explained nothing: a warning says
+    # so (Score-CAM was estimated at a plain run's speed, without a word).
+    (estimate,) = [w for w in at.warning if "images/s, the speed" in w.value]
     assert f"the speed run `{name}` of this model measured here" in estimate.value
-    assert estimate.value.endswith("(local engine, default workers, no explanation).")
+    assert estimate.value.endswith(
+        "(local engine, 1 worker, no explanation): no run with Grad-CAM explanations "
+        "has measured its speed here yet, and an explanation can make a run several times "
+        "slower."
+    )
     assert at.radio(key="batch_errors").value == "none"
     assert at.slider(key="batch_score").value == (0.9, 1.0)
     shown = _results(at)
@@ -138,7 +150,7 @@ def test_batch_page_shows_one_launchs_rows_of_a_folder_that_keeps_several(
     name = _done_run(
         spot_registry, batch_data, BatchOptions(maps=True), BatchSettings(maps=True), later
     )
-    at = _batch_page()
+    at = _batch_page(monkeypatch, batch_data)
     assert not at.exception, [e.value for e in at.exception]
     pick = at.selectbox(key=f"batch_set:{name}")
     label = pick.options[pick.index]  # (both runs may end within one second: any order)
@@ -146,7 +158,7 @@ def test_batch_page_shows_one_launchs_rows_of_a_folder_that_keeps_several(
     assert not any(" rows" in o for o in pick.options)  # a count goes stale while it runs
     assert len(_results(at)) == 4  # one row per image, not one per image and launch
     assert any(c.value.startswith("4 of 4 rows") for c in at.caption)
-    pick.set_value(1 - pick.value).run()
+    pick.select_index(1 - pick.index).run()
     assert not at.exception, [e.value for e in at.exception]
     pick = at.selectbox(key=f"batch_set:{name}")
     assert "maps" not in pick.options[pick.index]
@@ -171,8 +183,92 @@ def test_a_running_batch_says_when_its_table_comes(
     job.pid, job.pid_ticks = os.getpid(), procs.start_ticks(os.getpid())  # alive: this test
     job.created = time.time()
     atomic_write_json(folder / "job.json", job.to_json())
-    at = _batch_page()
+    at = _batch_page(monkeypatch, batch_data)
     assert not at.exception, [e.value for e in at.exception]
     text = " ".join(c.value for c in at.caption)
     assert "No result yet." not in text
     assert "when the run ends" in text and "reload the page" in text
+
+
+def _chosen_set(at: AppTest, name: str) -> str:
+    pick = at.selectbox(key=f"batch_set:{name}")
+    return pick.options[pick.index]
+
+
+def test_a_launch_shows_its_own_set_and_a_chosen_set_is_kept_by_identity(
+    app_env, spot_registry, batch_data, monkeypatch
+) -> None:
+    """The choice of result set was kept as a place in the list: a launch that added a set
+    moved the others, and the label of one set stood over the rows of another."""
+    from mcalc.batch import BatchSettings
+    from mcalc.explain.service import CamSettings
+    from mcalc.jobs import batch as jobs_batch
+
+    monkeypatch.setenv("MCALC_MODELS", str(spot_registry))
+    name = _done_run(spot_registry, batch_data, BatchOptions(), BatchSettings(maps=True))
+    time.sleep(1.1)  # rows are stamped to the second: the sets' order is by their newest
+    _done_run(spot_registry, batch_data, BatchOptions(), BatchSettings())
+
+    def launch(model_id, data, options, settings=None, *, user=""):  # in this process
+        cam = CamSettings(options.cam) if options.cam else None
+        time.sleep(1.1)
+        _done_run(spot_registry, data, options, BatchSettings(cam=cam, maps=options.maps))
+        return BatchJob.from_folder(batch_root(get_settings()) / run_name(model_id, data))
+
+    monkeypatch.setattr(jobs_batch, "submit_batch", launch)
+    at = _batch_page(monkeypatch, batch_data)
+    at.selectbox(key="batch_model").set_value("spot").run()
+    assert _chosen_set(at, name) == "spot · no explanation · the last launch's"
+    pick = at.selectbox(key=f"batch_set:{name}")
+    pick.select_index(pick.options.index("spot · no explanation · maps")).run()
+    assert _chosen_set(at, name) == "spot · no explanation · maps"
+    # A launch with Grad-CAM: its own set is shown, named as the last launch's.
+    at.selectbox(key="batch_cam").set_value("gradcam").run()
+    at.button(key="batch_launch").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _chosen_set(at, name) == "spot · Grad-CAM · the last launch's"
+    # The reader picks the plain set; rows of another set then come (a launch elsewhere):
+    # the plain set stays chosen (the place it had now holds another set).
+    pick = at.selectbox(key=f"batch_set:{name}")
+    pick.select_index(pick.options.index("spot · no explanation")).run()
+    time.sleep(1.1)
+    cam = BatchSettings(cam=CamSettings("gradcam"), maps=True)
+    run_batch(
+        "spot",
+        batch_data,
+        batch_root(get_settings()) / name,
+        cam,
+        models_dir=spot_registry,
+        workers=1,
+    )
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _chosen_set(at, name) == "spot · no explanation"
+    assert len(at.selectbox(key=f"batch_set:{name}").options) == 4
+
+
+def test_the_estimate_counts_a_failed_image_as_left_and_the_runs_are_this_datasets(
+    app_env, spot_registry, batch_data, monkeypatch
+) -> None:
+    """After a run of 4 images with 1 unreadable, the estimate said "All 4 images are done
+    with these settings: a launch resumes and analyses none" (a launch retries the failed
+    one); and the Run picker offered another dataset's run."""
+    monkeypatch.setenv("MCALC_MODELS", str(spot_registry))
+    name = _done_run(spot_registry, batch_data, BatchOptions())
+    other = batch_root(get_settings()) / run_name("spot", app_env)  # the demo's run
+    other.mkdir()
+    job = BatchJob(other.name, other, "spot", str(app_env), BatchOptions(), state="done")
+    job.created = time.time()
+    atomic_write_json(other / "job.json", job.to_json())
+    at = _batch_page(monkeypatch, batch_data)
+    at.selectbox(key="batch_model").set_value("spot").run()
+    assert not at.exception, [e.value for e in at.exception]
+    (estimate,) = [c for c in [*at.caption, *at.warning] if "images/s, the speed" in c.value]
+    assert "for the 1 image left of 4 (3 done are skipped; 1 failed and will be tried again)" in (
+        estimate.value
+    )
+    assert at.selectbox(key="batch_run").options == [name]
+    # Another explanation has done nothing yet (it read the last launch's 4 done).
+    at.selectbox(key="batch_cam").set_value("scorecam").run()
+    (estimate,) = [w for w in at.warning if "images/s, the speed" in w.value]
+    assert estimate.value.startswith("About") and " for 4 images at " in estimate.value

@@ -18,11 +18,20 @@ from mcalc.batch import (
     BatchSettings,
     filter_results,
     launched_set,
+    read_progress,
     read_results,
     result_sets,
     run_batch,
 )
-from mcalc.batch.table import case_scores, done_keys, empty_table, merge_rows, to_table
+from mcalc.batch.table import (
+    case_scores,
+    done_keys,
+    empty_table,
+    launch_counts,
+    merge_rows,
+    outcome_text,
+    to_table,
+)
 from mcalc.cli import main
 from mcalc.explain.service import SlidingSettings
 from tests.batch_fixtures import batch_data_fixture  # noqa: F401
@@ -159,12 +168,22 @@ def test_rerun_skips_done_images_and_redoes_other_settings(
         (BatchSettings(maps=True).key(), "spot · no explanation · maps", 4, 1),
     ])  # fmt: skip
     maps = launched_set(sets, None, True)
-    assert sets[maps].settings_key == BatchSettings(maps=True).key()
-    assert sets[1 - maps].settings_key == other.key()
-    assert launched_set(sets, "gradcam", False) == 0  # none made so: the newest
-    one = filter_results(table, result_set=sets[maps])
+    assert maps is not None and maps.settings_key == BatchSettings(maps=True).key()
+    (plain,) = [s for s in sets if s.key != maps.key]
+    assert plain.key == f"{plain.model_key}|{other.key()}"
+    # None made so: none (the label "the last launch's" went to the newest set).
+    assert launched_set(sets, "gradcam", False) is None
+    one = filter_results(table, result_set=maps)
     assert len(one) == 4 and set(one["settings_key"]) == {BatchSettings(maps=True).key()}
-    assert len(filter_results(table, errors="only", result_set=sets[1 - maps])) == 1
+    assert len(filter_results(table, errors="only", result_set=plain)) == 1
+    # What a launch does next: 3 skipped, the corrupt one tried again (the progress said 4
+    # done, and the page "All 4 images are done"); nothing of another explanation.
+    assert launch_counts(table, maps.model_key, None, True) == (3, 1)
+    assert launch_counts(table, maps.model_key, "scorecam", True) == (0, 0)
+    assert launch_counts(table, "spot@another-file", None, True) == (0, 0)
+    # Speeds by explanation: the relaunch that retried one image kept the speed of four.
+    speeds = read_progress(out)["speeds"]
+    assert list(speeds) == [""] and speeds[""]["analysed"] == 4
 
 
 def test_table_helpers() -> None:
@@ -221,6 +240,10 @@ def test_table_helpers() -> None:
         "m · no explanation · regions by the grid rule (before 5 December 2026)",
     }
     assert result_sets(empty_table()) == []
+    # The failed row in words: its error kind, not "score nan".
+    outcomes = [outcome_text(r.score, r.error_kind, r.error) for r in table.itertuples()]
+    assert outcomes == ["score 0.200", "score 0.900", "failed: unreadable"]
+    assert outcome_text(math.nan, "no-breast", "no breast tissue") == "failed: no-breast"
     redone = merge_rows(table, [{**rows[2], "score": 0.4, "error": ""}])
     assert len(redone) == 3 and redone.set_index("image_key").loc["b/CC_recent", "score"] == 0.4
     assert len(merge_rows(empty_table(), rows)) == 3
@@ -270,6 +293,47 @@ def test_app_job_runs_in_a_child_process_cancels_and_refuses_a_second_launch(
     assert job.progress()["done"] == 4 and len(job.results()) == 4
     with pytest.raises(JobError, match="not running"):
         cancel_batch(job.name, settings)
+
+
+def test_a_launch_starts_at_zero_and_keeps_the_speeds_measured(
+    spot_registry, batch_data, tmp_path, monkeypatch
+) -> None:
+    """Right after a launch the Runs table showed the previous launch's progress ("running
+    | 8/8 | 1 failed | 0.51 images/s") until the child's first save."""
+    import os
+    import time
+
+    from mcalc.batch.table import write_progress
+    from mcalc.config import Settings
+    from mcalc.fileio import atomic_write_json
+    from mcalc.jobs import procs
+    from mcalc.jobs.batch import (
+        BatchJob,
+        BatchOptions,
+        batch_root,
+        list_batch_jobs,
+        run_name,
+        submit_batch,
+    )
+
+    settings = Settings(runs_dir=tmp_path / "runs", models_dir=spot_registry)
+    folder = batch_root(settings) / run_name("spot", batch_data)
+    folder.mkdir(parents=True)
+    old = BatchJob(folder.name, folder, "spot", str(batch_data), BatchOptions(), state="done")
+    old.created = time.time() - 60
+    atomic_write_json(folder / "job.json", old.to_json())
+    # A progress.json of before speeds were kept by explanation: its speed is its launch's.
+    write_progress(folder, {"done": 4, "total": 4, "failed": 1, "images_per_s": 0.51})
+    me = os.getpid(), procs.start_ticks(os.getpid())  # alive: this test
+    monkeypatch.setattr(procs, "launch", lambda *a, **k: me)
+    submit_batch("spot", batch_data, BatchOptions(cam="scorecam"), settings)
+    (job,) = list_batch_jobs(settings)
+    assert job.active and job.options.cam == "scorecam"
+    row = job.summary_row()
+    assert (row["done"], row["failed"], row["images/s"]) == ("0/?", 0, None)
+    assert job.speeds() == {
+        "": {"images_per_s": 0.51, "engine": "local", "workers": None, "analysed": 0}
+    }
 
 
 def _hang() -> None:

@@ -33,7 +33,9 @@ from mcalc.batch.table import (
     RESULTS_CSV,
     RESULTS_PARQUET,
     done_keys,
+    measured_speeds,
     merge_rows,
+    read_progress,
     read_results,
     write_progress,
     write_results,
@@ -135,6 +137,16 @@ class _Saver:
             updated=time.time(),
             message=message,
         )
+        # Kept per explanation, the measure over the most images: a relaunch that retries
+        # one failed image measures mostly the model's loading.
+        held = self.state["speeds"].get(self.state["explanation"], {})
+        if self.analysed >= max(1, int(held.get("analysed", 0) or 0)) and seconds > 0:
+            self.state["speeds"][self.state["explanation"]] = {
+                "images_per_s": self.state["images_per_s"],
+                "engine": self.state["engine"],
+                "workers": self.state["workers_asked"],
+                "analysed": self.analysed,
+            }
         write_progress(self.out, self.state)
         self.last = time.perf_counter()
 
@@ -202,8 +214,13 @@ def run_batch(
         "data": str(data),
         "engine": engine,
         "workers": n_workers,
+        "workers_asked": workers,
+        "explanation": settings.cam.method if settings.cam is not None else "",
         "total": len(items),
         "started": time.time(),
+        # The speeds earlier launches into this folder measured, by explanation: an
+        # estimate of a launch with another explanation is not this launch's speed.
+        "speeds": measured_speeds(read_progress(out_dir)),
     }
     saver = _Saver(out_dir, state, progress)
     done = done_keys(saver.table, mkey, skey)

@@ -56,6 +56,9 @@ __all__ = [
     "ResultSet",
     "result_sets",
     "launched_set",
+    "launch_counts",
+    "measured_speeds",
+    "outcome_text",
 ]
 
 log = logging.getLogger(__name__)
@@ -286,6 +289,7 @@ class ResultSet:
         explanation: the explanation method (``""``: none); maps: maps were written.
         rows, failed: its rows, and those with an error.
         last: the newest ``finished_at`` of its rows (ISO text; ``""``: none).
+        old_rules: made by a rule of before 5 December 2026 (a launch today redoes them).
     """
 
     model_key: str
@@ -297,6 +301,13 @@ class ResultSet:
     rows: int
     failed: int
     last: str
+    old_rules: bool = False
+
+    @property
+    def key(self) -> str:
+        """The set's identity, ``<model_key>|<settings_key>`` (a choice of set is kept by it:
+        a launch that adds a set moves the others in the list)."""
+        return f"{self.model_key}|{self.settings_key}"
 
     def holds(self, table: pd.DataFrame) -> pd.Series:
         """Which rows of ``table`` are this set's."""
@@ -347,7 +358,7 @@ def result_sets(table: pd.DataFrame) -> list[ResultSet]:
         ...     {"image_key": "a", "model_id": "m", "model_key": "k", "settings_key": "s0",
         ...     "settings": '{"cam": null, "maps": false, "sliding": {"top_k": 3}}'}])
         >>> [s.label for s in result_sets(t)]  # doctest: +NORMALIZE_WHITESPACE
-        ['m · no explanation', 'm · gradcam · maps',
+        ['m · no explanation', 'm · Grad-CAM · maps',
          'm · no explanation · regions by the grid rule (before 5 December 2026)',
          'm · no explanation · map score by the top-3 grid rule and regions by the grid rule (before 5 December 2026)']
     """
@@ -372,6 +383,7 @@ def result_sets(table: pd.DataFrame) -> list[ResultSet]:
                 len(rows),
                 int((rows["error"] != "").sum()),
                 last,
+                bool(old),
             )
         )
     out.sort(key=lambda r: r.last, reverse=True)  # stable: table order among equals
@@ -386,14 +398,95 @@ def result_sets(table: pd.DataFrame) -> list[ResultSet]:
     ]
 
 
-def launched_set(sets: Sequence[ResultSet], explanation: str | None, maps: bool) -> int:
-    """The index in ``sets`` of the newest set made with ``explanation`` (``None``: none)
-    and ``maps``, as a launch with those options makes them; 0 (the newest) when none was.
+def launched_set(
+    sets: Sequence[ResultSet], explanation: str | None, maps: bool
+) -> ResultSet | None:
+    """The newest set of ``sets`` made with ``explanation`` (``None``: none) and ``maps`` by
+    today's rules, as a launch with those options makes them; ``None`` when there is none
+    (a launch whose rows have not come yet).
     """
-    for i, rs in enumerate(sets):
-        if rs.explanation == (explanation or "") and rs.maps == maps:
-            return i
-    return 0
+    for rs in sets:
+        if rs.explanation == (explanation or "") and rs.maps == maps and not rs.old_rules:
+            return rs
+    return None
+
+
+def launch_counts(
+    table: pd.DataFrame, model_key: str, explanation: str | None, maps: bool
+) -> tuple[int, int]:
+    """``(done, failed)``: the images a launch of the model file ``model_key`` with
+    ``explanation`` and ``maps`` skips (rows without error) and tries again (rows with an
+    error), from the run's table. A launch from the app uses the default sliding settings,
+    so its rows are the newest set of today's rules made with those options.
+
+    Example:
+        >>> t = to_table([{"image_key": k, "model_id": "m", "model_key": "m@1",
+        ...     "settings_key": "s", "settings": '{"cam": null, "maps": false, "region_rule": 2}',
+        ...     "error": e} for k, e in [("a", ""), ("b", ""), ("c", "unreadable")]])
+        >>> launch_counts(t, "m@1", None, False), launch_counts(t, "m@1", "scorecam", False)
+        ((2, 1), (0, 0))
+    """
+    if table.empty:
+        return 0, 0
+    mine = table[table["model_key"] == model_key]
+    rs = launched_set(result_sets(mine), explanation, maps)
+    if rs is None:
+        return 0, 0
+    return rs.rows - rs.failed, rs.failed
+
+
+def measured_speeds(
+    progress: dict[str, Any], legacy: tuple[str | None, str, int | None] | None = None
+) -> dict[str, dict[str, Any]]:
+    """The speeds a run folder's launches measured, by explanation method (``""``: none):
+    ``{method: {"images_per_s", "engine", "workers", "analysed"}}``, from its
+    ``progress.json`` (each launch keeps the others' in ``speeds``).
+
+    ``legacy``: ``(explanation, engine, workers)`` of the launch that wrote a
+    ``progress.json`` made before ``speeds`` was recorded (its top-level speed is then that
+    launch's); ``None``: such a file gives no speed.
+
+    Example:
+        >>> measured_speeds({"speeds": {"gradcam": {"images_per_s": 0.1, "engine": "local",
+        ...     "workers": None, "analysed": 8}}})["gradcam"]["images_per_s"]
+        0.1
+        >>> measured_speeds({"images_per_s": 0.5}, legacy=(None, "local", 2))
+        {'': {'images_per_s': 0.5, 'engine': 'local', 'workers': 2, 'analysed': 0}}
+    """
+    held = progress.get("speeds")
+    if isinstance(held, dict):
+        return {
+            str(k): dict(v)
+            for k, v in held.items()
+            if isinstance(v, dict)
+            and isinstance(v.get("images_per_s"), int | float)
+            and v["images_per_s"] > 0
+        }
+    rate = progress.get("images_per_s")
+    if legacy is None or not isinstance(rate, int | float) or rate <= 0:
+        return {}
+    method, engine, workers = legacy
+    return {
+        method or "": {
+            "images_per_s": float(rate),
+            "engine": engine,
+            "workers": workers,
+            "analysed": int(progress.get("analysed", 0) or 0),
+        }
+    }
+
+
+def outcome_text(score: float, error_kind: str, error: str) -> str:
+    """A row's outcome in a few words: ``score 0.734``, or ``failed: unreadable`` (its
+    error kind; its error's text when it has no kind) for a row with an error.
+
+    Example:
+        >>> outcome_text(0.7342, "", ""), outcome_text(float("nan"), "unreadable", "cut short")
+        ('score 0.734', 'failed: unreadable')
+    """
+    if error or error_kind:
+        return f"failed: {error_kind or error}"
+    return "no score" if pd.isna(score) else f"score {score:.3f}"
 
 
 def case_scores(table: pd.DataFrame) -> pd.DataFrame:

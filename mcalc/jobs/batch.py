@@ -31,7 +31,7 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -39,6 +39,7 @@ from typing import Any
 import pandas as pd
 
 from mcalc.batch import ENGINES, BatchError, ray_available, read_progress, read_results
+from mcalc.batch.table import measured_speeds, write_progress
 from mcalc.config import REPO_ROOT, Settings, get_settings
 from mcalc.errors import JobError
 from mcalc.fileio import LockTimeout, atomic_write_json, file_lock
@@ -55,6 +56,7 @@ __all__ = [
     "batch_command",
     "submit_batch",
     "list_batch_jobs",
+    "runs_of_dataset",
     "refresh_batch",
     "cancel_batch",
 ]
@@ -126,6 +128,12 @@ class BatchJob:
     def progress(self) -> dict[str, Any]:
         """The run's ``progress.json`` (``{}`` before its first save)."""
         return read_progress(self.folder)
+
+    def speeds(self) -> dict[str, dict[str, Any]]:
+        """The speeds this folder's launches measured, by explanation method (``""``: none;
+        :func:`mcalc.batch.table.measured_speeds`)."""
+        legacy = (self.options.cam, self.options.engine, self.options.workers)
+        return measured_speeds(self.progress(), legacy)
 
     def results(self) -> pd.DataFrame:
         """The run's results table (empty before its first save)."""
@@ -318,6 +326,13 @@ def submit_batch(
         job.command = batch_command(job, models_dir)
         try:
             job.folder.mkdir(parents=True, exist_ok=True)
+            # The new launch starts at zero: the previous launch's progress showed (its
+            # 8/8 done, its speed) until the child's first save. Its speeds are kept.
+            speeds = jobs[name].speeds() if name in jobs else {}
+            write_progress(
+                job.folder,
+                {"state": "starting", "done": 0, "failed": 0, "analysed": 0, "speeds": speeds},
+            )
             job.pid, job.pid_ticks = procs.launch(
                 job.command,
                 cwd=REPO_ROOT,
@@ -379,6 +394,13 @@ def list_batch_jobs(settings: Settings | None = None) -> list[BatchJob]:
     with _locked(root):
         jobs = _refresh_all(root)
     return sorted(jobs, key=lambda j: j.created, reverse=True)
+
+
+def runs_of_dataset(jobs: Iterable[BatchJob], data: str | Path) -> list[BatchJob]:
+    """The runs of ``jobs`` over the dataset or manifest ``data`` (paths compared resolved),
+    in their order."""
+    path = Path(data).expanduser().resolve()
+    return [j for j in jobs if Path(j.data).expanduser().resolve() == path]
 
 
 def refresh_batch(name: str, settings: Settings | None = None) -> BatchJob:
