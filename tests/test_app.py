@@ -70,7 +70,10 @@ def test_home_and_browse_list_an_unreadable_image(app_env, tmp_path, monkeypatch
     monkeypatch.setenv("MCALC_DEMO_DIR", str(copy))
     at = _run()
     assert not at.exception, [e.value for e in at.exception]
-    assert {m.label: m.value for m in at.metric}["Images"] == "23 of 24"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Images"] == "23 of 24"
+    # Annotated among the readable images (it read 24 beside "23 of 24").
+    assert metrics["Annotated images"] == "23", metrics
     warned = " ".join(w.value for w in at.warning)
     assert "1 of 24 image(s) cannot be read" in warned and "MLO_prior" in warned
     at.switch_page("pages/browse.py")

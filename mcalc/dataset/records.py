@@ -7,7 +7,7 @@ The real dataset's folder layout and a generic manifest CSV are both turned into
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -248,6 +248,21 @@ class DatasetIndex:
 
     def images(self) -> list[ImageRecord]:
         return [rec for case in self.cases for rec in case.images]
+
+    def annotated_images(self, leaving_out: Collection[str] = ()) -> int:
+        """How many images have an annotation file (whether or not it marks anything),
+        those whose key is in ``leaving_out`` (the unreadable ones) not counted, as every
+        other count leaves them out.
+
+        >>> rec = ImageRecord("c", "CC", "recent", Path("c.png"), Path("c_roi.png"))
+        >>> index = DatasetIndex(Path("."), "manifest", False, (CaseRecord("c", "p", (rec,)),))
+        >>> index.annotated_images(), index.annotated_images({"c/CC_recent"})
+        (1, 0)
+        """
+        left_out = set(leaving_out)
+        return sum(
+            1 for r in self.images() if r.annotation_path is not None and r.key not in left_out
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """One row per case with its metadata, for tables and filters."""
