@@ -12,11 +12,10 @@ import pandas as pd
 import streamlit as st
 
 from mcalc import viewer
-from mcalc.config import VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex
 from mcalc.present import panel_cache, panel_prefetch
 from mcalc.present.pixels import SentPixels
-from mcalc.present.reading import without_dataset_marks
+from mcalc.present.reading import hanging_note, without_dataset_marks
 from mcalc.present.reading_temporal import (
     TemporalPanel,
     temporal_args,
@@ -266,8 +265,13 @@ def display_ui(top: int = 4095, reading: bool = True) -> DisplayOptions:
     return opts
 
 
-def metadata_ui(case: CaseRecord) -> None:
+def metadata_ui(index: DatasetIndex, case: CaseRecord) -> None:
+    """The case's facts, and once what its hanging lacks (mini-MIAS: MLO images only, of one
+    round; a CBIS-DDSM case without its MLO image), where a warning per empty panel was."""
     st.markdown("  ·  ".join(f"{k} **{v}**" for k, v in case.facts()))
+    note = hanging_note(case, index.views(), index.rounds())
+    if note:
+        st.caption(note)
 
 
 index = common.require_index()
@@ -309,7 +313,7 @@ if case is None:
 # below, with the viewer) or it is not built.
 reading = viewer_component.available() and bool(st.session_state.get(USE_VIEWER_KEY, True))
 opts = display_ui(viewer.value_top(common.get_image_cache(), case), reading)
-metadata_ui(case)
+metadata_ui(index, case)
 max_side = common.settings().preview_max_side
 
 
@@ -534,7 +538,7 @@ if not (use_viewer and reading_ui(case, opts, ahead, behind)):
     if ahead:  # decode the next case meanwhile: "Next" then finds it ready
         viewer.prefetch_in_background(common.get_image_cache(), ahead[0].images, max_side)
     st.caption("Simple viewer (fallback): images are 8-bit pictures windowed on the server.")
-    for view in VIEWS:
+    for view in case.views:  # what the case lacks: said once under its facts
         st.subheader(view)
         view_pair(case, view, opts, max_side)
     temporal_ui(case, max_side)

@@ -578,8 +578,10 @@ def test_frame_prepares_tensorflow_before_any_page(app_env, monkeypatch):
 
 def test_a_one_round_collection_is_not_warned_of_missing_priors(app_env, monkeypatch, tmp_path):
     """A public collection's manifest has recent images only: Browse warned "CC prior:
-    this case has no such image" on every case; a gap in a collection of two rounds still
-    is one (the MLO view this case lacks)."""
+    this case has no such image" on every case, and "L MLO recent: this case has no such
+    image" on every case of a collection that has CC images only (a CBIS-DDSM case of CC
+    alone; mini-MIAS's MLO films the other way round). What the case lacks is said once,
+    in a caption, not as a warning per empty panel."""
     from tests.convert_fixtures import make_region_manifest
 
     monkeypatch.setenv("MCALC_DATA", str(make_region_manifest(tmp_path / "regions")))
@@ -587,8 +589,33 @@ def test_a_one_round_collection_is_not_warned_of_missing_priors(app_env, monkeyp
     at = _run("pages/browse.py")
     assert not at.exception, [e.value for e in at.exception]
     warned = [w.value for w in at.warning]
-    assert not any("prior" in w for w in warned), warned
-    assert "L MLO recent: this case has no such image." in warned  # the side, as its panel
+    assert not any("no such image" in w for w in warned), warned
+    captions = [c.value for c in at.caption]
+    assert "This collection has CC images only, of one round." in captions, captions
+    assert _viewer_panels(at) == 1
+    at.toggle(key="browse_use_viewer").set_value(False).run()  # the simple viewer: the same
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any("no such image" in w.value for w in at.warning)
+    assert [s.value for s in at.subheader] == ["CC"]  # no empty MLO section
+
+
+def test_a_case_that_lacks_a_view_of_its_collection_says_so_once(app_env, monkeypatch, tmp_path):
+    """A CBIS-DDSM case may have a CC image and no MLO one while the collection has both:
+    one caption says so (it was a warning "L MLO recent: this case has no such image")."""
+    from tests.convert_fixtures import make_region_manifest
+
+    data = make_region_manifest(tmp_path / "regions", (("CC", "MLO"), ("CC",)))
+    monkeypatch.setenv("MCALC_DATA", str(data))
+    monkeypatch.setenv("MCALC_AUTH", "off")
+    at = _run("pages/browse.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert _viewer_panels(at) == 2
+    assert "This collection has one round." in [c.value for c in at.caption]
+    at.button(key="browse_next").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any("no such image" in w.value for w in at.warning)
+    captions = [c.value for c in at.caption]
+    assert "This collection has one round; this case has no MLO image." in captions, captions
     assert _viewer_panels(at) == 1
 
 

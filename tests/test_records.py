@@ -66,6 +66,21 @@ def _image(case: str, view: str, tp: str, annotated: bool = True) -> ImageRecord
     )
 
 
+def test_views_rounds_and_the_view_a_case_shows() -> None:
+    """mini-MIAS has MLO films only, one round; a CBIS-DDSM case may have CC alone: Predict
+    opened every such case on CC, which none of them has."""
+    mlo = CaseRecord("m", "p", (_image("m", "MLO", "recent"),))
+    cc = CaseRecord("c", "p", (_image("c", "CC", "recent"),))
+    mias = DatasetIndex(Path("."), "manifest", False, (mlo,))
+    assert (mias.views(), mias.rounds()) == (("MLO",), ("recent",))
+    assert DatasetIndex(Path("."), "manifest", False, (cc, mlo)).views() == ("CC", "MLO")
+    assert DatasetIndex(Path("."), "manifest", False, ()).views() == ("CC", "MLO")
+    assert (mlo.views, mlo.view_shown("CC"), mlo.view_shown("MLO")) == (("MLO",), "MLO", "MLO")
+    assert CaseRecord("e", "p", ()).view_shown("CC") == "CC"
+    with pytest.raises(ValueError, match="view must be one of"):
+        mlo.view_shown("LM")
+
+
 def test_annotated_images_leave_out_the_unreadable() -> None:
     """Home showed "Images 7 of 8" beside "Annotated images 8": the unreadable image counted."""
     case = CaseRecord(

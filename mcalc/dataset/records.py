@@ -153,6 +153,26 @@ class CaseRecord:
                 return rec
         return None
 
+    @property
+    def views(self) -> tuple[str, ...]:
+        """The views this case has an image of, in :data:`~mcalc.config.VIEWS` order
+        (mini-MIAS: ``("MLO",)``; a CBIS-DDSM case may have ``("CC",)``)."""
+        return tuple(v for v in VIEWS if any(rec.view == v for rec in self.images))
+
+    def view_shown(self, wanted: str) -> str:
+        """``wanted`` when this case has an image of that view, else the first view it has
+        (``wanted`` for a case without images): the view a page shows for a reader who
+        asked for ``wanted``.
+
+        >>> mlo = ImageRecord("c", "MLO", "recent", Path("c.pgm"))
+        >>> CaseRecord("c", "p", (mlo,)).view_shown("CC")
+        'MLO'
+        """
+        if wanted not in VIEWS:
+            raise ValueError(f"view must be one of {VIEWS}, got {wanted!r}")
+        views = self.views
+        return wanted if wanted in views or not views else views[0]
+
     def exam_year(self, timepoint: str) -> str | None:
         """The year of the round ``timepoint`` from the case's exam years (``available``,
         e.g. ``2015-2018``: one year per round, prior first), ``None`` where they do not
@@ -248,6 +268,18 @@ class DatasetIndex:
 
     def images(self) -> list[ImageRecord]:
         return [rec for case in self.cases for rec in case.images]
+
+    def views(self) -> tuple[str, ...]:
+        """The views the collection has images of, in :data:`~mcalc.config.VIEWS` order
+        (all of them for an empty index): mini-MIAS has ``("MLO",)``."""
+        have = {rec.view for rec in self.images()}
+        return tuple(v for v in VIEWS if v in have) or VIEWS
+
+    def rounds(self) -> tuple[str, ...]:
+        """The rounds the collection has images of, in :data:`~mcalc.config.TIMEPOINTS`
+        order (all of them for an empty index): the public collections have ``("recent",)``."""
+        have = {rec.timepoint for rec in self.images()}
+        return tuple(t for t in TIMEPOINTS if t in have) or TIMEPOINTS
 
     def annotated_images(self, leaving_out: Collection[str] = ()) -> int:
         """How many images have an annotation file (whether or not it marks anything),
