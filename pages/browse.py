@@ -51,6 +51,7 @@ AHEAD_STEP_S = 0.1
 #: docs/measurements.md, h/bswitch).
 AHEAD_CASES = 3
 USE_VIEWER_KEY = "browse_use_viewer"  # the reading viewer (on) or the simple one (off)
+SENT_BYTES_KEY = "browse_sent_bytes"  # case id -> pixel bytes this session sent for it
 
 
 @st.cache_data(show_spinner="Counting annotated calcifications…", max_entries=4)
@@ -415,6 +416,24 @@ def wait_for_ahead(case: CaseRecord, nxt: CaseRecord, opts: DisplayOptions) -> N
             return
 
 
+def _count_sent(case: CaseRecord, ahead: list[CaseRecord], now: int, now_ahead: int) -> None:
+    """Add a run's pixel bytes to what this session sent for each case (``ahead``: the one
+    case whose pixels went ahead), for the caption under the viewer."""
+    given: dict[str, int] = st.session_state.setdefault(SENT_BYTES_KEY, {})
+    for other, size in ((case, now), *((c, now_ahead) for c in ahead)):
+        if size:
+            given[other.case_id] = given.get(other.case_id, 0) + size
+
+
+def _size(n: int) -> str:
+    """Bytes in words: MB from 0.1 MB, kB below ("0.0 MB" read as nothing sent).
+
+    >>> _size(3_800_000), _size(42_000)
+    ('3.8 MB', '42 kB')
+    """
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.0f} kB"
+
+
 def reading_ui(
     case: CaseRecord, opts: DisplayOptions, ahead: list[CaseRecord], behind: CaseRecord | None
 ) -> bool:
@@ -441,6 +460,7 @@ def reading_ui(
     apart = viewer_component.pixels_apart(payload.ahead_index, payload.ahead_data, VIEWER_KEY)
     index, data = (payload.index, payload.data) if apart else payload.with_ahead()
     panels, problems = payload.panels, payload.problems
+    _count_sent(case, ahead[:1], len(payload.data), len(payload.ahead_data))
     if not st.session_state.get("browse_marks", True):  # the sidebar's "Markers and outlines"
         panels = without_dataset_marks(panels)
     for text in problems:
@@ -501,15 +521,17 @@ def reading_ui(
     )
     with viewer_component.below():  # under the viewer app.py draws after this page
         extra = temporal_bytes(temporal)
-        # A page's first view reads "none": its last run (the viewer's ask for the next case)
-        # sent no pixel of this case, the run before had ("0.0 MB" read as "nothing loaded").
+        # What this page sent for the case, over its runs: a first open's last run (the
+        # viewer's ask for the next case) sends none of it, and the caption said "none this
+        # time: this browser holds them" in a browser that had just been sent them.
+        given = st.session_state.get(SENT_BYTES_KEY, {}).get(case.case_id, 0)
         sent = (
-            f"{len(payload.data) / 1e6:.1f} MB this time, compressed"
-            if payload.data
-            else "none this time: this browser holds them"
+            f"{_size(given)} for this case, compressed"
+            if given
+            else "none from this page: this browser held them already"
         )
         st.caption(
-            f"{len(panels)} images; 16-bit pixels sent once per image and browser ({sent})"
+            f"{len(panels)} image{'' if len(panels) == 1 else 's'}; 16-bit pixels sent once per image and browser ({sent})"
             + (f" (+ {extra / 1e6:.1f} MB for the temporal views)" if extra else "")
             + ". Wheel zooms, left drag pans, right drag sets window/level; press ? on the "
             "images for all keys."

@@ -130,6 +130,7 @@ def test_browse_sends_the_reading_viewer_four_16_bit_panels(app_env):
     sent = at.session_state[PIXELS_SENT_KEY]
     assert all(p["pixel_id"] in sent for p in panels)  # in the first run's render
     assert [e["id"] for e in args["pixels"]] == [p["pixel_id"] for p in panels] and data
+    first_sent = len(data)
     assert args["ask_ahead"] and "next" not in (args["neighbours"] or {})
     # The viewer's {"type": "ahead"} once drawn, as the page's callback records it.
     at.session_state["browse_ahead_asked"] = args["case_key"]
@@ -141,8 +142,12 @@ def test_browse_sends_the_reading_viewer_four_16_bit_panels(app_env):
     assert nxt["button"] == "browse_next" and len(nxt["panels"]) == 4
     assert {p["pixel_id"] for p in nxt["panels"]} == set(ahead)
     assert args["pixels"] == [] and data == b"" and not args["ask_ahead"]  # sent once
+    # What this browser was sent for the case, from its first run: the run of the ask
+    # sent none of it, and the caption said "none this time: this browser holds them" on
+    # the first open of a fresh browser.
     captions = " ".join(c.value for c in at.caption)
-    assert "(none this time: this browser holds them)" in captions, captions  # not "0.0 MB"
+    assert f"({first_sent / 1e6:.1f} MB for this case, compressed)" in captions, captions
+    assert "none" not in captions
     for p in [*panels, *nxt["panels"]]:
         assert p["spacing"][0] > 0 and p["window"][1] > 0
         assert args["case_key"] not in p["label"]  # no identifier on the panel
