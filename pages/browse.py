@@ -12,11 +12,10 @@ import pandas as pd
 import streamlit as st
 
 from mcalc import viewer
-from mcalc.config import VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex
 from mcalc.present import panel_cache, panel_prefetch
 from mcalc.present.pixels import SentPixels
-from mcalc.present.reading import without_dataset_marks
+from mcalc.present.reading import hanging_note, without_dataset_marks
 from mcalc.present.reading_temporal import (
     TemporalPanel,
     temporal_args,
@@ -52,6 +51,7 @@ AHEAD_STEP_S = 0.1
 #: docs/measurements.md, h/bswitch).
 AHEAD_CASES = 3
 USE_VIEWER_KEY = "browse_use_viewer"  # the reading viewer (on) or the simple one (off)
+SENT_BYTES_KEY = "browse_sent_bytes"  # case id -> pixel bytes this session sent for it
 
 
 @st.cache_data(show_spinner="Counting annotated calcifications…", max_entries=4)
@@ -266,8 +266,13 @@ def display_ui(top: int = 4095, reading: bool = True) -> DisplayOptions:
     return opts
 
 
-def metadata_ui(case: CaseRecord) -> None:
+def metadata_ui(index: DatasetIndex, case: CaseRecord) -> None:
+    """The case's facts, and once what its hanging lacks (mini-MIAS: MLO images only, of one
+    round; a CBIS-DDSM case without its MLO image), where a warning per empty panel was."""
     st.markdown("  ·  ".join(f"{k} **{v}**" for k, v in case.facts()))
+    note = hanging_note(case, index.views(), index.rounds())
+    if note:
+        st.caption(note)
 
 
 index = common.require_index()
@@ -309,7 +314,7 @@ if case is None:
 # below, with the viewer) or it is not built.
 reading = viewer_component.available() and bool(st.session_state.get(USE_VIEWER_KEY, True))
 opts = display_ui(viewer.value_top(common.get_image_cache(), case), reading)
-metadata_ui(case)
+metadata_ui(index, case)
 max_side = common.settings().preview_max_side
 
 
@@ -411,6 +416,24 @@ def wait_for_ahead(case: CaseRecord, nxt: CaseRecord, opts: DisplayOptions) -> N
             return
 
 
+def _count_sent(case: CaseRecord, ahead: list[CaseRecord], now: int, now_ahead: int) -> None:
+    """Add a run's pixel bytes to what this session sent for each case (``ahead``: the one
+    case whose pixels went ahead), for the caption under the viewer."""
+    given: dict[str, int] = st.session_state.setdefault(SENT_BYTES_KEY, {})
+    for other, size in ((case, now), *((c, now_ahead) for c in ahead)):
+        if size:
+            given[other.case_id] = given.get(other.case_id, 0) + size
+
+
+def _size(n: int) -> str:
+    """Bytes in words: MB from 0.1 MB, kB below ("0.0 MB" read as nothing sent).
+
+    >>> _size(3_800_000), _size(42_000)
+    ('3.8 MB', '42 kB')
+    """
+    return f"{n / 1e6:.1f} MB" if n >= 100_000 else f"{n / 1e3:.0f} kB"
+
+
 def reading_ui(
     case: CaseRecord, opts: DisplayOptions, ahead: list[CaseRecord], behind: CaseRecord | None
 ) -> bool:
@@ -437,6 +460,7 @@ def reading_ui(
     apart = viewer_component.pixels_apart(payload.ahead_index, payload.ahead_data, VIEWER_KEY)
     index, data = (payload.index, payload.data) if apart else payload.with_ahead()
     panels, problems = payload.panels, payload.problems
+    _count_sent(case, ahead[:1], len(payload.data), len(payload.ahead_data))
     if not st.session_state.get("browse_marks", True):  # the sidebar's "Markers and outlines"
         panels = without_dataset_marks(panels)
     for text in problems:
@@ -498,15 +522,17 @@ def reading_ui(
     )
     with viewer_component.below():  # under the viewer app.py draws after this page
         extra = temporal_bytes(temporal)
-        # A page's first view reads "none": its last run (the viewer's ask for the next case)
-        # sent no pixel of this case, the run before had ("0.0 MB" read as "nothing loaded").
+        # What this page sent for the case, over its runs: a first open's last run (the
+        # viewer's ask for the next case) sends none of it, and the caption said "none this
+        # time: this browser holds them" in a browser that had just been sent them.
+        given = st.session_state.get(SENT_BYTES_KEY, {}).get(case.case_id, 0)
         sent = (
-            f"{len(payload.data) / 1e6:.1f} MB this time, compressed"
-            if payload.data
-            else "none this time: this browser holds them"
+            f"{_size(given)} for this case, compressed"
+            if given
+            else "none from this page: this browser held them already"
         )
         st.caption(
-            f"{len(panels)} images; 16-bit pixels sent once per image and browser ({sent})"
+            f"{len(panels)} image{'' if len(panels) == 1 else 's'}; 16-bit pixels sent once per image and browser ({sent})"
             + (f" (+ {extra / 1e6:.1f} MB for the temporal views)" if extra else "")
             + ". Wheel zooms, left drag pans, right drag sets window/level; press ? on the "
             "images for all keys."
@@ -535,7 +561,7 @@ if not (use_viewer and reading_ui(case, opts, ahead, behind)):
     if ahead:  # decode the next case meanwhile: "Next" then finds it ready
         viewer.prefetch_in_background(common.get_image_cache(), ahead[0].images, max_side)
     st.caption("Simple viewer (fallback): images are 8-bit pictures windowed on the server.")
-    for view in VIEWS:
+    for view in case.views:  # what the case lacks: said once under its facts
         st.subheader(view)
         view_pair(case, view, opts, max_side)
     temporal_ui(case, max_side)

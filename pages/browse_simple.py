@@ -10,7 +10,7 @@ import streamlit as st
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.errors import ImageReadError, McalcError
-from mcalc.present.reading import missing_image, slot_name, unreadable_image
+from mcalc.present.reading import slot_name, unreadable_image
 from mcalc.present.reading_temporal import notes_beside_flag, registration_caption
 from mcalc.present.temporal_figures import MODES, READING, temporal_figure, tracked_rows
 from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
@@ -26,8 +26,7 @@ def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) 
     records = [case.image(view, tp) for tp in TIMEPOINTS]
     shown: list[tuple[str, ImageRecord, ImageView]] = []
     for tp, rec in zip(TIMEPOINTS, records, strict=True):
-        if rec is None:
-            st.warning(missing_image(case, view, tp))
+        if rec is None:  # said once under the case's facts (Browse's hanging_note)
             continue
         try:
             shown.append((tp, rec, cached_view(rec, opts, max_side, case.laterality)))

@@ -104,12 +104,12 @@ def unreadable_images(_index: DatasetIndex, root: str, n_images: int) -> pd.Data
     return pd.DataFrame(rows, columns=["image", "file", "reason"])
 
 
-def skipped_images_ui(index: DatasetIndex, key: str) -> int:
+def skipped_images_ui(index: DatasetIndex, key: str) -> list[str]:
     """Say which images cannot be read and are left out (nothing drawn when all can be);
-    returns how many. Large collections are checked on request only."""
+    returns their keys. Large collections are checked on request only."""
     n = len(index.images())
     if n > 120 and not st.toggle("Check that every image can be read", key=key):
-        return 0
+        return []
     frame = unreadable_images(index, str(index.root), n)
     if len(frame):
         st.warning(
@@ -118,7 +118,7 @@ def skipped_images_ui(index: DatasetIndex, key: str) -> int:
         )
         with st.expander("Images left out and why"):
             st.dataframe(frame, hide_index=True, width="stretch")
-    return len(frame)
+    return [str(k) for k in frame["image"]]
 
 
 def current_data_path() -> str:

@@ -42,7 +42,8 @@ st.subheader("Dataset")
 st.markdown(f"**{kind}** · `{index.root}` · read as *{index.source}*")
 c = st.columns(4)
 c[0].metric("Cases", len(index.cases))
-n_bad = common.skipped_images_ui(index, "home_check_images")
+bad = common.skipped_images_ui(index, "home_check_images")
+n_bad = len(bad)
 n_images = len(index.images())
 c[1].metric(
     "Images",
@@ -51,10 +52,11 @@ c[1].metric(
 )
 c[2].metric(
     "Annotated images",
-    int(frame["annotated_images"].sum()) if len(frame) else 0,
-    help="Images with an annotation file, whether or not it marks a calcification (a normal "
-    "image's file marks none; Browse counts the marks). Batch's and Predict's 'annotated' "
-    "mean an image with marks.",
+    index.annotated_images(leaving_out=bad),
+    help="Readable images with an annotation file, whether or not it marks a calcification "
+    "(a normal image's file marks none; Browse counts the marks). Batch's and Predict's "
+    "'annotated' mean an image with marks."
+    + (f" {n_bad} unreadable image(s) left out, as from the image count." if n_bad else ""),
 )
 c[3].metric("Problems", sum(p.severity != "info" for p in index.problems))
 note = common.problem_note(index)

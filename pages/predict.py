@@ -18,7 +18,7 @@ from mcalc.errors import McalcError, ModelError
 from mcalc.explain.opening import next_case, view_request
 from mcalc.explain.runs import case_request
 from mcalc.explain.service import ImageInput, check_model_fits, model_key
-from mcalc.present.reading import missing_image, panel_label
+from mcalc.present.reading import missing_image, panel_label, shown_note
 from pages import common, predict_temporal, reader_forms
 from pages.predict_controls import case_ui, controls_ui, model_ui
 from pages.predict_result import pending_ui, prefetch_ui, result_ui
@@ -70,17 +70,18 @@ except McalcError as exc:
     st.info("Choose another model above; the rest of the app keeps working.")
     st.stop()
 
-case, view, times = case_ui(index)
+case, view, times, asked_view = case_ui(index)
 ctl = controls_ui(loaded, xp)
 records: dict[str, ImageRecord] = {}
 for tp in times:
     rec = case.image(view, tp)
     if rec is not None:
         records[rec.key] = rec
-    elif len(times) > 1 and case.one_round:  # a one-round collection: no gap, say it once
-        st.caption(f"{case.case_id} has one screening round: the {view} {tp} exam does not exist.")
-    else:
+    elif not (len(times) > 1 and case.one_round):  # a one-round case: no gap (the note)
         st.warning(missing_image(case, view, tp))
+note = shown_note(case, asked_view, view, times)  # another view, one round: said once
+if note:
+    st.caption(note)
 request = view_request(loaded, case, view, times, ctl.analysis)
 meta = Shown(
     key=request.key,
@@ -124,7 +125,7 @@ def result_area(first: Shown | None) -> None:
     reader_forms.case_report_ui(case.case_id, card.id, "predict")
     after = next_case(index, case.case_id)
     if shown.key == request.key and after is not None:  # none while a run goes on
-        nxt = view_request(loaded, after, view, times, ctl.analysis)
+        nxt = view_request(loaded, after, after.view_shown(asked_view), times, ctl.analysis)
         analyse_next(loaded, xp, nxt, ctl.display.detections)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import streamlit as st
 
-from mcalc.config import TIMEPOINTS, VIEWS
+from mcalc.config import TIMEPOINTS
 from mcalc.dataset.records import CaseRecord, DatasetIndex
 from mcalc.explain.opening import DEFAULT_DETECTION_THRESHOLD, default_layer
 from mcalc.explain.service import (
@@ -39,6 +39,10 @@ from pages.predict_run import CASE_IDS_KEY, CASE_WIDGET, case_chosen
 #: The model last preselected from :func:`pages.state.selected_model` (not a widget).
 APPLIED_KEY = "predict_model_applied"
 BOTH = "prior and recent"
+VIEW_KEY = "predict_view"
+#: The view the reader last chose (not a widget): the View widget shows another one while
+#: a case lacks it, and this one again with the next case that has it.
+WANTED_VIEW_KEY = "predict_view_wanted"
 METHOD_LABELS = {
     "gradcam": "Grad-CAM (Selvaraju 2017)",
     "gradcam++": "Grad-CAM++ (Chattopadhay 2018)",
@@ -128,8 +132,40 @@ def model_ui(cards: list[ModelCard]) -> ModelCard:
     return card
 
 
-def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str]]:
-    """Case, view and timepoint(s); a change starts the new choice's analysis."""
+def _view_chosen() -> None:
+    """The reader's own view: the one shown wherever the case has it."""
+    st.session_state[WANTED_VIEW_KEY] = st.session_state.get(VIEW_KEY)
+    case_chosen()
+
+
+def _view_ui(col: Any, index: DatasetIndex, case: CaseRecord) -> tuple[str, str]:
+    """The View choice, among the views the collection has (mini-MIAS: MLO alone); set to
+    the one ``case`` has where it lacks the reader's (a CBIS-DDSM case of CC alone), the
+    reader's coming back with the next case that has it. Returns ``(asked, shown)``."""
+    views = index.views()
+    wanted = st.session_state.get(WANTED_VIEW_KEY)
+    held = st.session_state.get(VIEW_KEY)
+    asked = wanted if wanted in views else held if held in views else views[0]
+    shown = case.view_shown(asked)
+    if shown != asked:  # kept for the next case that has it
+        st.session_state[WANTED_VIEW_KEY] = asked
+    if held != shown:  # set before the widget is drawn: it shows what the page shows
+        st.session_state[VIEW_KEY] = shown
+    col.radio(
+        "View",
+        list(views),
+        horizontal=True,
+        key=VIEW_KEY,
+        persist_state="session",
+        on_change=_view_chosen,
+        help="The views this collection has; a case without the one chosen shows the one it has.",
+    )
+    return asked, shown
+
+
+def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str], str]:
+    """Case, view and timepoint(s); a change starts the new choice's analysis. Returns the
+    case, the view shown (one it has), the timepoints and the view the reader asked for."""
     ids = [c.case_id for c in index.cases]
     st.session_state[CASE_IDS_KEY] = ids  # the viewer's next/previous case (predict_viewer)
     asked = state.take_predict_case(ids)  # Batch's "open in Predict", Browse's case
@@ -138,6 +174,8 @@ def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str]]:
         for what in ("view", "timepoint"):  # Browse asks for the case alone
             if what in asked:
                 st.session_state[f"predict_{what}"] = asked[what]
+        if "view" in asked:
+            st.session_state[WANTED_VIEW_KEY] = asked["view"]
         case_chosen()
     else:
         # The reader's current case (pages.state): the case they were on in Browse,
@@ -153,14 +191,8 @@ def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str]]:
     case_id = c1.selectbox(
         "Case", ids, key=CASE_WIDGET, persist_state="session", on_change=case_chosen
     )
-    view = c2.radio(
-        "View",
-        list(VIEWS),
-        horizontal=True,
-        key="predict_view",
-        persist_state="session",
-        on_change=case_chosen,
-    )
+    case = index.case(case_id)
+    wanted, view = _view_ui(c2, index, case)
     choice = c3.radio(
         "Timepoint",
         [BOTH, *TIMEPOINTS],
@@ -171,7 +203,7 @@ def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str]]:
     )
     times = list(TIMEPOINTS) if choice == BOTH else [choice]
     state.show_case(case_id)  # the case the reader is on, for the other pages
-    return index.case(case_id), view, times
+    return case, view, times, wanted
 
 
 def _explanation_ui(loaded: LoadedModel, xp: Explainer) -> CamSettings | None:

@@ -249,20 +249,28 @@ def make_cbis(root: Path) -> Path:
     return root
 
 
-def make_region_manifest(root: Path) -> Path:
-    """Two cases, one CC image each: a bright breast with a disk-shaped ``region``
-    annotation (an ROI as CBIS-DDSM or MIAS give), written as PNG files + a manifest."""
+def make_region_manifest(
+    root: Path, views: tuple[tuple[str, ...], ...] = (("CC",), ("CC",))
+) -> Path:
+    """One case per item of ``views`` (``c1``, ``c2``, ...), one recent image of each view
+    named (the default: two cases of one CC image each, as CBIS-DDSM may give; ``("MLO",)``
+    each: mini-MIAS): a bright breast with a disk-shaped ``region`` annotation (an ROI as
+    CBIS-DDSM or MIAS give), written as PNG files + a manifest."""
     root.mkdir(parents=True, exist_ok=True)
     rows = ["case_id,laterality,view,timepoint,image,annotation,annotation_kind,birads"]
-    for n, centre in enumerate([(120, 90), (140, 110)], start=1):
+    centres = [(120, 90), (140, 110)]
+    for n, case_views in enumerate(views, start=1):
         rng = np.random.default_rng(n)
         image = np.zeros((256, 200), np.uint16)
         cv2.ellipse(image, (0, 128), (170, 120), 0, -90, 90, 2400, -1)
         image = (image + rng.integers(0, 300, image.shape)).astype(np.uint16)
         region = np.zeros(image.shape, np.uint8)
+        centre = centres[(n - 1) % len(centres)]
         cv2.circle(region, (centre[1], centre[0]), 30, 255, -1)
-        cv2.imwrite(str(root / f"c{n}.png"), image)
-        cv2.imwrite(str(root / f"c{n}_roi.png"), region)
-        rows.append(f"c{n},L,CC,recent,c{n}.png,c{n}_roi.png,region,4")
+        for view in case_views:
+            name = f"c{n}" if view == "CC" else f"c{n}_{view}"
+            cv2.imwrite(str(root / f"{name}.png"), image)
+            cv2.imwrite(str(root / f"{name}_roi.png"), region)
+            rows.append(f"c{n},L,{view},recent,{name}.png,{name}_roi.png,region,4")
     (root / "manifest.csv").write_text("\n".join(rows) + "\n")
     return root / "manifest.csv"

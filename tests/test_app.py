@@ -70,7 +70,10 @@ def test_home_and_browse_list_an_unreadable_image(app_env, tmp_path, monkeypatch
     monkeypatch.setenv("MCALC_DEMO_DIR", str(copy))
     at = _run()
     assert not at.exception, [e.value for e in at.exception]
-    assert {m.label: m.value for m in at.metric}["Images"] == "23 of 24"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Images"] == "23 of 24"
+    # Annotated among the readable images (it read 24 beside "23 of 24").
+    assert metrics["Annotated images"] == "23", metrics
     warned = " ".join(w.value for w in at.warning)
     assert "1 of 24 image(s) cannot be read" in warned and "MLO_prior" in warned
     at.switch_page("pages/browse.py")
@@ -127,6 +130,7 @@ def test_browse_sends_the_reading_viewer_four_16_bit_panels(app_env):
     sent = at.session_state[PIXELS_SENT_KEY]
     assert all(p["pixel_id"] in sent for p in panels)  # in the first run's render
     assert [e["id"] for e in args["pixels"]] == [p["pixel_id"] for p in panels] and data
+    first_sent = len(data)
     assert args["ask_ahead"] and "next" not in (args["neighbours"] or {})
     # The viewer's {"type": "ahead"} once drawn, as the page's callback records it.
     at.session_state["browse_ahead_asked"] = args["case_key"]
@@ -138,8 +142,12 @@ def test_browse_sends_the_reading_viewer_four_16_bit_panels(app_env):
     assert nxt["button"] == "browse_next" and len(nxt["panels"]) == 4
     assert {p["pixel_id"] for p in nxt["panels"]} == set(ahead)
     assert args["pixels"] == [] and data == b"" and not args["ask_ahead"]  # sent once
+    # What this browser was sent for the case, from its first run: the run of the ask
+    # sent none of it, and the caption said "none this time: this browser holds them" on
+    # the first open of a fresh browser.
     captions = " ".join(c.value for c in at.caption)
-    assert "(none this time: this browser holds them)" in captions, captions  # not "0.0 MB"
+    assert f"({first_sent / 1e6:.1f} MB for this case, compressed)" in captions, captions
+    assert "none" not in captions
     for p in [*panels, *nxt["panels"]]:
         assert p["spacing"][0] > 0 and p["window"][1] > 0
         assert args["case_key"] not in p["label"]  # no identifier on the panel
@@ -589,8 +597,10 @@ def test_frame_prepares_tensorflow_before_any_page(app_env, monkeypatch):
 
 def test_a_one_round_collection_is_not_warned_of_missing_priors(app_env, monkeypatch, tmp_path):
     """A public collection's manifest has recent images only: Browse warned "CC prior:
-    this case has no such image" on every case; a gap in a collection of two rounds still
-    is one (the MLO view this case lacks)."""
+    this case has no such image" on every case, and "L MLO recent: this case has no such
+    image" on every case of a collection that has CC images only (a CBIS-DDSM case of CC
+    alone; mini-MIAS's MLO films the other way round). What the case lacks is said once,
+    in a caption, not as a warning per empty panel."""
     from tests.convert_fixtures import make_region_manifest
 
     monkeypatch.setenv("MCALC_DATA", str(make_region_manifest(tmp_path / "regions")))
@@ -598,8 +608,33 @@ def test_a_one_round_collection_is_not_warned_of_missing_priors(app_env, monkeyp
     at = _run("pages/browse.py")
     assert not at.exception, [e.value for e in at.exception]
     warned = [w.value for w in at.warning]
-    assert not any("prior" in w for w in warned), warned
-    assert "L MLO recent: this case has no such image." in warned  # the side, as its panel
+    assert not any("no such image" in w for w in warned), warned
+    captions = [c.value for c in at.caption]
+    assert "This collection has CC images only, of one round." in captions, captions
+    assert _viewer_panels(at) == 1
+    at.toggle(key="browse_use_viewer").set_value(False).run()  # the simple viewer: the same
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any("no such image" in w.value for w in at.warning)
+    assert [s.value for s in at.subheader] == ["CC"]  # no empty MLO section
+
+
+def test_a_case_that_lacks_a_view_of_its_collection_says_so_once(app_env, monkeypatch, tmp_path):
+    """A CBIS-DDSM case may have a CC image and no MLO one while the collection has both:
+    one caption says so (it was a warning "L MLO recent: this case has no such image")."""
+    from tests.convert_fixtures import make_region_manifest
+
+    data = make_region_manifest(tmp_path / "regions", (("CC", "MLO"), ("CC",)))
+    monkeypatch.setenv("MCALC_DATA", str(data))
+    monkeypatch.setenv("MCALC_AUTH", "off")
+    at = _run("pages/browse.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert _viewer_panels(at) == 2
+    assert "This collection has one round." in [c.value for c in at.caption]
+    at.button(key="browse_next").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any("no such image" in w.value for w in at.warning)
+    captions = [c.value for c in at.caption]
+    assert "This collection has one round; this case has no MLO image." in captions, captions
     assert _viewer_panels(at) == 1
 
 

@@ -372,3 +372,51 @@ def test_a_one_round_collection_is_read_without_a_missing_prior_warning(
     at.radio(key="predict_timepoint").set_value("prior").run()  # asked for: said plainly
     assert_ok(at)
     assert any("L CC prior: this case has no such image." in w.value for w in at.warning)
+
+
+def test_a_collection_of_mlo_images_only_opens_on_mlo(page_env, monkeypatch, tmp_path) -> None:
+    """mini-MIAS has MLO films only, of one round: the View choice stood on CC and the page
+    said "c1 has one screening round: the CC prior exam does not exist" and the same of the
+    CC recent exam (a view missing, not a round), with nothing to analyse."""
+    from tests.convert_fixtures import make_region_manifest
+
+    data = make_region_manifest(tmp_path / "mias", (("MLO",), ("MLO",)))
+    monkeypatch.setenv("MCALC_DATA", str(data))
+    monkeypatch.setenv("MCALC_AUTH", "off")
+    at = open_predict(case=False)
+    assert_ok(at)
+    view = at.radio(key="predict_view")
+    assert view.options == ["MLO"] and view.value == "MLO"  # the views the collection has
+    said = [c.value for c in at.caption if "c1 " in c.value]
+    assert said == ["c1 has one screening round: its MLO recent image is shown."], said
+    assert not [w.value for w in at.warning if "no such image" in w.value]
+    assert [m.label for m in at.metric if "map score" in m.label] == [
+        "L MLO recent · calcification map score"
+    ]
+
+
+def test_a_case_without_the_chosen_view_shows_the_one_it_has(page_env, monkeypatch, tmp_path):
+    """A case of one view (a CBIS-DDSM case of CC alone, here MLO alone) in a collection
+    of both: Predict shows the view it has and says so once; the next case of both views
+    opens on the reader's view again."""
+    from tests.convert_fixtures import make_region_manifest
+
+    data = make_region_manifest(tmp_path / "mixed", (("MLO",), ("CC", "MLO")))
+    monkeypatch.setenv("MCALC_DATA", str(data))
+    monkeypatch.setenv("MCALC_AUTH", "off")
+    at = open_predict(case=False)
+    assert_ok(at)
+    view = at.radio(key="predict_view")
+    assert view.options == ["CC", "MLO"] and view.value == "MLO"
+    said = [c.value for c in at.caption if "c1 " in c.value]
+    assert said == ["c1 has no CC image: its MLO is shown (one screening round)."], said
+    assert [m.label for m in at.metric if "map score" in m.label] == [
+        "L MLO recent · calcification map score"
+    ]
+    at.selectbox(key="predict_case").set_value("c2").run()
+    settle(at)
+    assert_ok(at)
+    assert at.radio(key="predict_view").value == "CC"  # the reader's view, kept
+    assert [m.label for m in at.metric if "map score" in m.label] == [
+        "L CC recent · calcification map score"
+    ]

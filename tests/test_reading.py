@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import gc
 import weakref
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,11 +14,13 @@ import pytest
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.present.reading import (
     encode_pixels,
+    hanging_note,
     image_names,
     marks_from_panel,
     missing_image,
     panel_label,
     row_names,
+    shown_note,
     unreadable_image,
 )
 from tests.viewer_fixtures import tiny_view
@@ -73,6 +76,82 @@ def test_a_missing_image_is_named_with_the_side_like_its_panel(laterality, avail
     breast side, though the case gives it and every panel label shows it."""
     case = CaseRecord("c", "p", (), laterality=laterality, available=available)
     assert missing_image(case, "CC", "prior") == expected
+
+
+def _case(*slots: str) -> CaseRecord:
+    """A case with an image at each ``"VIEW round"`` slot."""
+    images = tuple(
+        ImageRecord("c", v, t, Path(f"{v}_{t}.png")) for v, t in (x.split() for x in slots)
+    )
+    return CaseRecord("c", "p", images, laterality="L")
+
+
+BOTH_VIEWS, BOTH_ROUNDS = ("CC", "MLO"), ("prior", "recent")
+
+
+@pytest.mark.parametrize(
+    ("slots", "views", "rounds", "expected"),
+    [
+        # mini-MIAS: every case one MLO film
+        (
+            ["MLO recent"],
+            ("MLO",),
+            ("recent",),
+            "This collection has MLO images only, of one round.",
+        ),
+        # CBIS-DDSM: the collection has both views, this case its CC alone
+        (
+            ["CC recent"],
+            BOTH_VIEWS,
+            ("recent",),
+            "This collection has one round; this case has no MLO image.",
+        ),
+        (["CC recent", "MLO recent"], BOTH_VIEWS, ("recent",), "This collection has one round."),
+        # two rounds: a case without one image, without a round
+        (
+            ["CC prior", "CC recent", "MLO prior"],
+            BOTH_VIEWS,
+            BOTH_ROUNDS,
+            "This case has no MLO recent image.",
+        ),
+        (["CC recent", "MLO recent"], BOTH_VIEWS, BOTH_ROUNDS, "This case has no prior image."),
+        (["CC prior", "CC recent", "MLO prior", "MLO recent"], BOTH_VIEWS, BOTH_ROUNDS, None),
+    ],
+)
+def test_what_a_case_lacks_is_said_once(slots, views, rounds, expected):
+    """Browse warned once per empty panel ("L CC recent: this case has no such image." on
+    every mini-MIAS case): one sentence says what the collection never has, then what the
+    case lacks of the rest."""
+    assert hanging_note(_case(*slots), views, rounds) == expected
+
+
+@pytest.mark.parametrize(
+    ("slots", "asked", "shown", "times", "expected"),
+    [
+        (
+            ["MLO recent"],
+            "CC",
+            "MLO",
+            BOTH_ROUNDS,
+            "c has no CC image: its MLO is shown (one screening round).",
+        ),
+        (
+            ["MLO recent"],
+            "MLO",
+            "MLO",
+            BOTH_ROUNDS,
+            "c has one screening round: its MLO recent image is shown.",
+        ),
+        (["CC recent"], "MLO", "CC", ["recent"], "c has no MLO image: its CC is shown."),
+        (["CC prior", "CC recent"], "CC", "CC", BOTH_ROUNDS, None),
+    ],
+)
+def test_predict_says_once_what_it_shows_in_place_of_what_was_asked(
+    slots, asked, shown, times, expected
+):
+    """Predict said "has one screening round: the CC prior exam does not exist" and the
+    same of the recent exam on mini-MIAS (a view missing, not a round)."""
+    assert shown_note(_case(*slots), asked, shown, times) == expected
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from mcalc.dataset.records import CaseRecord, DatasetIndex
+from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 
 
 @pytest.fixture()
@@ -58,3 +58,35 @@ def test_exam_year_of_each_round_from_the_exam_years(available, prior, recent) -
     assert (case.exam_year("prior"), case.exam_year("recent")) == (prior, recent)
     with pytest.raises(ValueError, match="timepoint must be one of"):
         case.exam_year("later")
+
+
+def _image(case: str, view: str, tp: str, annotated: bool = True) -> ImageRecord:
+    return ImageRecord(
+        case, view, tp, Path(f"{case}_{view}.png"), Path("a.png") if annotated else None
+    )
+
+
+def test_views_rounds_and_the_view_a_case_shows() -> None:
+    """mini-MIAS has MLO films only, one round; a CBIS-DDSM case may have CC alone: Predict
+    opened every such case on CC, which none of them has."""
+    mlo = CaseRecord("m", "p", (_image("m", "MLO", "recent"),))
+    cc = CaseRecord("c", "p", (_image("c", "CC", "recent"),))
+    mias = DatasetIndex(Path("."), "manifest", False, (mlo,))
+    assert (mias.views(), mias.rounds()) == (("MLO",), ("recent",))
+    assert DatasetIndex(Path("."), "manifest", False, (cc, mlo)).views() == ("CC", "MLO")
+    assert DatasetIndex(Path("."), "manifest", False, ()).views() == ("CC", "MLO")
+    assert (mlo.views, mlo.view_shown("CC"), mlo.view_shown("MLO")) == (("MLO",), "MLO", "MLO")
+    assert CaseRecord("e", "p", ()).view_shown("CC") == "CC"
+    with pytest.raises(ValueError, match="view must be one of"):
+        mlo.view_shown("LM")
+
+
+def test_annotated_images_leave_out_the_unreadable() -> None:
+    """Home showed "Images 7 of 8" beside "Annotated images 8": the unreadable image counted."""
+    case = CaseRecord(
+        "c", "p", (_image("c", "CC", "recent"), _image("c", "MLO", "recent", annotated=False))
+    )
+    index = DatasetIndex(Path("."), "manifest", False, (case,))
+    assert index.annotated_images() == 1
+    assert index.annotated_images(leaving_out=["c/CC_recent"]) == 0
+    assert index.annotated_images(leaving_out=["c/MLO_recent"]) == 1

@@ -7,7 +7,7 @@ The real dataset's folder layout and a generic manifest CSV are both turned into
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -153,6 +153,26 @@ class CaseRecord:
                 return rec
         return None
 
+    @property
+    def views(self) -> tuple[str, ...]:
+        """The views this case has an image of, in :data:`~mcalc.config.VIEWS` order
+        (mini-MIAS: ``("MLO",)``; a CBIS-DDSM case may have ``("CC",)``)."""
+        return tuple(v for v in VIEWS if any(rec.view == v for rec in self.images))
+
+    def view_shown(self, wanted: str) -> str:
+        """``wanted`` when this case has an image of that view, else the first view it has
+        (``wanted`` for a case without images): the view a page shows for a reader who
+        asked for ``wanted``.
+
+        >>> mlo = ImageRecord("c", "MLO", "recent", Path("c.pgm"))
+        >>> CaseRecord("c", "p", (mlo,)).view_shown("CC")
+        'MLO'
+        """
+        if wanted not in VIEWS:
+            raise ValueError(f"view must be one of {VIEWS}, got {wanted!r}")
+        views = self.views
+        return wanted if wanted in views or not views else views[0]
+
     def exam_year(self, timepoint: str) -> str | None:
         """The year of the round ``timepoint`` from the case's exam years (``available``,
         e.g. ``2015-2018``: one year per round, prior first), ``None`` where they do not
@@ -248,6 +268,33 @@ class DatasetIndex:
 
     def images(self) -> list[ImageRecord]:
         return [rec for case in self.cases for rec in case.images]
+
+    def views(self) -> tuple[str, ...]:
+        """The views the collection has images of, in :data:`~mcalc.config.VIEWS` order
+        (all of them for an empty index): mini-MIAS has ``("MLO",)``."""
+        have = {rec.view for rec in self.images()}
+        return tuple(v for v in VIEWS if v in have) or VIEWS
+
+    def rounds(self) -> tuple[str, ...]:
+        """The rounds the collection has images of, in :data:`~mcalc.config.TIMEPOINTS`
+        order (all of them for an empty index): the public collections have ``("recent",)``."""
+        have = {rec.timepoint for rec in self.images()}
+        return tuple(t for t in TIMEPOINTS if t in have) or TIMEPOINTS
+
+    def annotated_images(self, leaving_out: Collection[str] = ()) -> int:
+        """How many images have an annotation file (whether or not it marks anything),
+        those whose key is in ``leaving_out`` (the unreadable ones) not counted, as every
+        other count leaves them out.
+
+        >>> rec = ImageRecord("c", "CC", "recent", Path("c.png"), Path("c_roi.png"))
+        >>> index = DatasetIndex(Path("."), "manifest", False, (CaseRecord("c", "p", (rec,)),))
+        >>> index.annotated_images(), index.annotated_images({"c/CC_recent"})
+        (1, 0)
+        """
+        left_out = set(leaving_out)
+        return sum(
+            1 for r in self.images() if r.annotation_path is not None and r.key not in left_out
+        )
 
     def to_frame(self) -> pd.DataFrame:
         """One row per case with its metadata, for tables and filters."""

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from mcalc.config import TIMEPOINTS, VIEWS
+from mcalc.config import TIMEPOINTS
 from mcalc.explain.cams import SCOPES, CamSettings
 from mcalc.explain.explainer import CAM_METHODS, Explainer
 from mcalc.explain.map_agreement import DEFAULT_TOLERANCE_MM
@@ -88,11 +88,14 @@ def view_request(
 
 
 def opening_request(loaded: LoadedModel, xp: Explainer, index: DatasetIndex) -> CaseRequest | None:
-    """What Predict shows on a first visit: the first case's first view, both
-    timepoints, the default settings (``None``: no case)."""
+    """What Predict shows on a first visit: the first case's first view of those the
+    collection has (the one the case has, when it lacks that one), both timepoints, the
+    default settings (``None``: no case)."""
     if not index.cases:
         return None
-    return view_request(loaded, index.cases[0], VIEWS[0], TIMEPOINTS, default_settings(loaded, xp))
+    first = index.cases[0]
+    view = first.view_shown(index.views()[0])  # mini-MIAS: MLO, as the page opens on
+    return view_request(loaded, first, view, TIMEPOINTS, default_settings(loaded, xp))
 
 
 def next_case(index: DatasetIndex, case_id: str) -> CaseRecord | None:

@@ -217,12 +217,15 @@ def _case_entries(
     cache: ImageCache, case: CaseRecord, opts: DisplayOptions, max_side: int
 ) -> tuple[list[_Slot], list[str]]:
     """The cached entries of a case's images in hanging order (built when missing), and
-    the problems of the images that have none (a case of one round lacks no other round:
-    a single-round collection was warned "CC prior: this case has no such image" twice a
-    case)."""
-    rounds = {r.timepoint for r in case.images} if case.images and case.one_round else TIMEPOINTS
+    the problems of those that cannot be read. A place of the hanging the case has no
+    image for is no problem of its images: the page says once what the case lacks
+    (:func:`~mcalc.present.reading.hanging_note`; a warning per empty panel was drawn for
+    every prior of a one-round collection and every CC of mini-MIAS's MLO films)."""
     slots = [
-        (view, tp, case.image(view, tp)) for view in VIEWS for tp in TIMEPOINTS if tp in rounds
+        (view, tp, rec)
+        for view in VIEWS
+        for tp in TIMEPOINTS
+        if (rec := case.image(view, tp)) is not None
     ]
     return _entries(cache, slots, opts, max_side, case.laterality, case=case)
 
@@ -494,8 +497,8 @@ def held_panels(
     slots = [(view, tp, case.image(view, tp)) for view in VIEWS for tp in TIMEPOINTS]
     panels = []
     for view, tp, rec in slots:
-        if rec is None:
-            return None
+        if rec is None:  # no image there: case_payload has no panel for it either
+            continue
         try:
             entry = _ENTRIES.get(_entry_key(cache, rec, max_side, case.laterality, opts))
         except OSError:
@@ -503,7 +506,7 @@ def held_panels(
         if entry is None or entry.base["pixel_id"] not in sent:
             return None
         panels.append(_compose(cache, case, (view, tp, rec, entry), opts, max_side))
-    return panels
+    return panels or None
 
 
 def image_payload(

@@ -26,7 +26,7 @@ import pandas as pd
 
 from mcalc import imaging
 from mcalc.cache import ImageCache
-from mcalc.config import TIMEPOINTS
+from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.memo import per_index
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.store.marks import ImageMarks
@@ -37,6 +37,8 @@ __all__ = [
     "round_label",
     "slot_name",
     "missing_image",
+    "hanging_note",
+    "shown_note",
     "unreadable_image",
     "image_name",
     "image_names",
@@ -116,6 +118,73 @@ def missing_image(case: CaseRecord, view: str, tp: str) -> str:
     'MLO recent: this case has no such image.'
     """
     return f"{slot_name(case, view, tp)}: this case has no such image."
+
+
+def hanging_note(case: CaseRecord, views: Sequence[str], rounds: Sequence[str]) -> str | None:
+    """What a page says once where ``case``'s hanging (each view beside each round) has
+    empty places, ``None`` where it has none: what the collection never has (``views``,
+    ``rounds``: those its images have, :meth:`DatasetIndex.views`), then what this case
+    lacks of the rest. Not a warning per empty panel: mini-MIAS (MLO only) and a CBIS-DDSM
+    case of CC alone lack no image the collection could give them.
+
+    >>> from pathlib import Path
+    >>> mlo = ImageRecord("c", "MLO", "recent", Path("c.pgm"))
+    >>> hanging_note(CaseRecord("c", "p", (mlo,)), ("MLO",), ("recent",))
+    'This collection has MLO images only, of one round.'
+    >>> hanging_note(CaseRecord("c", "p", (mlo,)), VIEWS, ("recent",))
+    'This collection has one round; this case has no CC image.'
+    >>> hanging_note(CaseRecord("c", "p", (mlo,)), VIEWS, TIMEPOINTS)
+    'This case has no CC image and no prior image.'
+    """
+    only = [f"{' and '.join(views)} images only"] if tuple(views) != VIEWS else []
+    if len(rounds) == 1:
+        only.append("of one round" if only else "one round")
+    lacks = [(v, t) for v in views for t in rounds if case.image(v, t) is None]
+    gone_views = [v for v in views if all((v, t) in lacks for t in rounds)]
+    gone_rounds = [t for t in rounds if all((v, t) in lacks for v in views)]
+    parts = [f"no {v} image" for v in gone_views]
+    if len(rounds) > 1:
+        parts += [f"no {t} image" for t in gone_rounds]
+    rest = [(v, t) for v, t in lacks if v not in gone_views and t not in gone_rounds]
+    parts += [f"no {v} {t} image" for v, t in rest]
+    said = []
+    if only:
+        said.append(f"this collection has {', '.join(only)}")
+    if parts:
+        said.append(f"this case has {' and '.join(parts)}")
+    if not said:
+        return None
+    text = "; ".join(said)
+    return text[0].upper() + text[1:] + "."
+
+
+def shown_note(case: CaseRecord, asked: str, view: str, times: Sequence[str]) -> str | None:
+    """What Predict says once where it shows other than the reader asked: ``view`` (the
+    one ``case`` has, :meth:`CaseRecord.view_shown`) for the ``asked`` one, the one round
+    of a one-round case asked at both ``times``; ``None`` where it shows what was asked.
+    (A missing view read "has one screening round: the CC prior exam does not exist",
+    twice: once per round.)
+
+    >>> from pathlib import Path
+    >>> case = CaseRecord("c", "p", (ImageRecord("c", "MLO", "recent", Path("c.pgm")),))
+    >>> shown_note(case, "CC", "MLO", TIMEPOINTS)
+    'c has no CC image: its MLO is shown (one screening round).'
+    >>> shown_note(case, "MLO", "MLO", TIMEPOINTS)
+    'c has one screening round: its MLO recent image is shown.'
+    >>> shown_note(case, "MLO", "MLO", ["recent"]) is None
+    True
+    """
+    one = len(times) > 1 and case.one_round and bool(case.images)
+    if view != asked:
+        return f"{case.case_id} has no {asked} image: its {view} is shown" + (
+            " (one screening round)." if one else "."
+        )
+    if one:
+        return (
+            f"{case.case_id} has one screening round: its {view} "
+            f"{case.images[0].timepoint} image is shown."
+        )
+    return None
 
 
 def unreadable_image(case: CaseRecord, view: str, tp: str, reason: object) -> str:
