@@ -283,6 +283,35 @@ def test_a_run_started_in_the_tab_is_the_run_shown(eval_env, tmp_path, monkeypat
     assert at.selectbox(key="evaluate_cv_run").value == "cv-new"
 
 
+@pytest.mark.slow  # an AppTest run of the page: 3-10 s
+def test_freezing_random_layers_in_a_cross_validation_asks_first(eval_env, tmp_path, monkeypatch):
+    """Head-only on the custom network (no pre-trained weights) started three folds at once,
+    where Train asks the reader to confirm that the frozen layers stay random."""
+    import pages.evaluate_tabs.crossval as tab
+
+    monkeypatch.setenv("MCALC_RUNS", str(tmp_path / "runs"))
+    started = []
+    monkeypatch.setattr(
+        tab, "submit_crossval", lambda *a, **k: started.append(a) or record_result(
+            _summary("cv-head"), Settings(runs_dir=tmp_path / "runs"))
+    )  # fmt: skip
+    monkeypatch.setattr(tab.jobs, "ensure_scheduler", lambda *a, **k: None)
+    at = _page()
+    at.session_state["evaluate_tab"] = "Cross-validation"
+    at.run()
+    at.selectbox(key="evaluate_cv_arch").set_value("custom")
+    at.selectbox(key="evaluate_cv_freeze").set_value("head")
+    start = next(b for b in at.button if b.label == "Start cross-validation")
+    start.click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not started
+    (said,) = [w.value for w in at.warning if "stay random" in w.value]
+    assert said.startswith("The freeze strategy **Head only** freezes layers of a custom base")
+    at.checkbox(key="evaluate_cv_random_ok").check()
+    next(b for b in at.button if b.label == "Start cross-validation").click().run()
+    assert len(started) == 1 and started[0][0].freeze == "head"
+
+
 def _summary(prefix: str) -> dict:
     """A two-fold run's recorded result (its folds' jobs are tests/test_crossval_jobs.py's)."""
     levels = ("patch", "image", "case")

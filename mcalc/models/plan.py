@@ -19,12 +19,36 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["STRATEGY_LABEL", "STRATEGY_TEXT", "BlockRow", "FreezePlan", "freeze_plan", "block_name"]
+__all__ = [
+    "STRATEGY_LABEL",
+    "STRATEGY_TEXT",
+    "random_freeze_text",
+    "BlockRow",
+    "FreezePlan",
+    "freeze_plan",
+    "block_name",
+]
 
 log = logging.getLogger(__name__)
 
 #: Each freeze strategy's name as people read it (the app's choice and its warnings).
 STRATEGY_LABEL: dict[str, str] = {"full": "Full", "partial": "Partial", "head": "Head only"}
+
+
+def random_freeze_text(strategy: str, arch: str) -> str:
+    """What freezing layers without pre-trained weights means, as the app says it (Train,
+    Evaluate's cross-validation): those layers stay random.
+
+    Example:
+        >>> random_freeze_text("head", "vgg16")[:46]
+        'The freeze strategy **Head only** freezes laye'
+    """
+    return (
+        f"The freeze strategy **{STRATEGY_LABEL[strategy]}** freezes layers of a {arch} base "
+        "that has no pre-trained weights: those layers stay random and the model can only "
+        "learn in what still trains."
+    )
+
 
 #: Each freeze strategy in plain words.
 STRATEGY_TEXT: dict[str, str] = {

@@ -25,9 +25,11 @@ from mcalc.jobs.crossval import (
 from mcalc.models.analysis import analyse
 from mcalc.models.architectures import ARCHITECTURES
 from mcalc.models.freeze import STRATEGIES
+from mcalc.models.plan import STRATEGY_LABEL, random_freeze_text
 from mcalc.models.published import reproduction_rows
 from mcalc.models.tasks import TASKS
 from mcalc.models.train_config import TrainConfig
+from mcalc.models.weights import resolve_weights
 from mcalc.present.eval_figures import CurveEntry, roc_figure
 from mcalc.present.froc_figures import froc_figure, summary_notes, summary_rows
 from pages import common, signin
@@ -45,7 +47,11 @@ def start_ui() -> None:
         )
         task = c[1].selectbox("Task", list(TASKS), key="evaluate_cv_task", persist_state="session")
         freeze = c[2].selectbox(
-            "Freeze", list(STRATEGIES), key="evaluate_cv_freeze", persist_state="session"
+            "Freeze",
+            list(STRATEGIES),
+            key="evaluate_cv_freeze",
+            persist_state="session",
+            format_func=STRATEGY_LABEL.__getitem__,  # as Train names them
         )
         folds = c[3].number_input(
             "Folds", 0, 50, 5, 1, key="evaluate_cv_folds", persist_state="session",
@@ -69,9 +75,28 @@ def start_ui() -> None:
             "Seed", 0, 2**31 - 1, 0, 1, key="evaluate_cv_seed", persist_state="session"
         )
         prefix = c[3].text_input("Run id (optional)", key="evaluate_cv_id", persist_state="session")
+        # As on Train: freezing layers that have no pre-trained weights keeps them random;
+        # the folds started at once without a word (a user check, 6 December).
+        random_ok = st.checkbox(
+            "Freeze random layers anyway (when the architecture has no pre-trained weights "
+            "here and the strategy is not Full)",
+            key="evaluate_cv_random_ok",
+        )
         submitted = st.form_submit_button("Start cross-validation", type="primary")
     if not submitted:
         return
+    if freeze != "full" and not random_ok:
+        try:
+            pretrained = resolve_weights(str(arch)).pretrained
+        except McalcError:
+            pretrained = False
+        if not pretrained:
+            st.warning(
+                f"{random_freeze_text(str(freeze), str(arch))} Nothing was started: choose "
+                "**Full**, or tick *Freeze random layers anyway*.",
+                icon=":material/warning:",
+            )
+            return
     config = TrainConfig(
         data=common.current_data_path(),
         arch=str(arch),
