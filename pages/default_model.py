@@ -34,13 +34,12 @@ def label(choice: DefaultChoice, model_id: str) -> str:
 
 
 def _make_default(model_id: str, picker: str | None = None) -> None:
-    user = signin.current_user()
     try:
         set_default_model(
             common.settings().models_dir,
             model_id,
             role=signin.current_role(),
-            user=user["name"] if user else "",
+            user=signin.acting_name(),
         )
     except McalcError as exc:
         st.session_state[NOTICE_KEY] = ("error", f"Not made the default: {exc}")

@@ -36,6 +36,17 @@ def current_role() -> str:
     return user["role"] if user else "admin"
 
 
+#: Who a record names when no one signed in (demo mode, or accounts off): a record that
+#: named nobody read "(set on 2026-12-06)" in `models default`, as if the name were lost.
+NO_ACCOUNT = "a visitor of the app (no account)"
+
+
+def acting_name() -> str:
+    """The name an action is recorded under: the signed-in account's, else :data:`NO_ACCOUNT`."""
+    user = current_user()
+    return user["name"] if user else NO_ACCOUNT
+
+
 def _oidc_configured() -> bool:
     """Whether ``.streamlit/secrets.toml`` has an ``[auth]`` section for ``st.login``."""
     try:

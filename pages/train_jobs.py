@@ -317,16 +317,27 @@ def compare_ui(settings: Settings) -> None:
         | {"training s": st.column_config.NumberColumn(format="%.0f")},
     )
     best = table.dropna(subset=["test AUC"]).sort_values("test AUC", ascending=False)
+    choice = default_model.ordered(listing.models)[1]
+    ids = list(table["model"])
+    # The default model first (the one every page opens on): it opened on the best test
+    # AUC even with a default set, and those AUCs come from each model's own test patients.
+    first = (
+        ids.index(choice.wanted)
+        if choice.is_default and choice.wanted in ids
+        else int(table.index.get_loc(best.index[0]))
+        if len(best)
+        else 0
+    )
     pick = st.selectbox(
         "Model to use",
-        list(table["model"]),
-        index=int(table.index.get_loc(best.index[0])) if len(best) else 0,
+        ids,
+        index=first,
         key="train_pick_model",
-        help="Defaults to the best test AUC.",
+        help="Opens on the default model; without one, on the best test AUC (each model's "
+        "AUC is on its own test patients: compare models on the same cases on Evaluate).",
     )
     card = next(c for c in listing.models if c.id == pick)
     open_model_ui(pick, card.path, key="train_open_pick")
-    choice = default_model.ordered(listing.models)[1]
     st.caption(
         "Default model (Predict, Batch, Audit and Evaluate open on it): "
         + (f"`{choice.wanted}`" if choice.is_default else choice.note)

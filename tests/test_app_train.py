@@ -351,6 +351,16 @@ def test_make_default_on_train_is_where_batch_opens_then(train_env):
     batch = open_page("pages/batch.py")
     assert batch.selectbox(key="batch_model").value == "m-best"
     assert batch.selectbox(key="batch_model").options[0].endswith("· default")
+    # Recorded under a name even without accounts (it named nobody: "(set on ...)").
+    from mcalc.models.registry import default_first, list_models
+    from pages.signin import NO_ACCOUNT
+
+    assert default_first(list_models(models).models, models)[1].by == NO_ACCOUNT
+    # With a default set, a new session's picker opens on it, not on the best test AUC.
+    from mcalc.models.registry import set_default_model
+
+    set_default_model(models, "m-new", role="admin", user="ana")
+    assert _page().selectbox(key="train_pick_model").value == "m-new"
 
 
 def test_deleting_the_default_model_is_warned_and_clears_the_default(train_env, monkeypatch):

@@ -236,6 +236,8 @@ def test_models_default_sets_shows_and_clears_the_default(tmp_path, capsys) -> N
     assert capsys.readouterr().out.splitlines() == lines  # `models list` is `models`
     assert main(["models", "default", "--clear", "--models", str(models)]) == 0
     assert default_model_id(models) is None
+    # Which one was cleared, and what the pages do now (it said "default model cleared").
+    assert capsys.readouterr().out.startswith("default model chosen cleared (the pages now")
 
 
 @pytest.mark.slow

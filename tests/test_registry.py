@@ -93,6 +93,11 @@ def test_resolve_by_id_or_path(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="known ids: m1"):
         resolve_model("m2", tmp_path / "reg")
     assert load_card(folder).id == "m1"
+    # More than eight: how many were left out, and where to see them (it listed eight).
+    for i in range(2, 11):
+        _fake_model(tmp_path / "reg" / f"m{i}")
+    with pytest.raises(ModelError, match=r"and 2 more \(`python -m mcalc models`\)$"):
+        resolve_model("nope", tmp_path / "reg")
 
 
 def _write_ok(folder: Path) -> None:

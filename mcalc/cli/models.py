@@ -194,8 +194,14 @@ def _cmd_default(args: argparse.Namespace) -> int:
     root = models_dir(args)
     user = args.by or getpass.getuser()
     if args.clear:
+        named = default_first(list_models(root).models, root)[1].wanted
         was = clear_default_model(root, role="admin", user=user)
-        print("default model cleared" if was else "no default model was set")
+        print(
+            (f"default model {named} cleared" if named else "default model cleared")
+            + " (the pages now open on the newest model; set one with `models default ID`)"
+            if was
+            else "no default model was set"
+        )
     elif args.id:
         set_default_model(root, args.id, role="admin", user=user)
         print(

@@ -178,7 +178,12 @@ def resolve_model(id_or_path: str | Path, models_dir: str | Path) -> Path:
     if _ID_RE.match(text) and in_registry.is_dir():
         return in_registry
     known = [c.id for c in list_models(models_dir).models]
-    hint = ", ".join(known[:8]) if known else "none: train one with `python -m mcalc train`"
+    hint = (
+        ", ".join(known[:8])
+        + (f" and {len(known) - 8} more (`python -m mcalc models`)" if len(known) > 8 else "")
+        if known
+        else "none: train one with `python -m mcalc train`"
+    )
     raise ModelError(f"no model {text!r} in {models_dir} or as a folder; known ids: {hint}")
 
 
