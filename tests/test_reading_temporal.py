@@ -132,3 +132,18 @@ def test_registration_caption_is_one_line_with_the_flag():
         "affine in 1.2 s · similarity inside the breast 0.810 → 0.930 · breast overlap 95% · "
         "largest displacement 3.0 mm · **fell back to the global stage**: non-rigid stage folds"
     )
+
+
+def test_a_kept_registration_a_little_below_as_filed_says_why():
+    """"similarity 0.990 → 0.989" on an applied registration read as a failure (a user
+    check): within the margin it is kept, and the caption says so; a pair left as filed
+    says its own reason instead."""
+    from mcalc.present.reading_temporal import registration_caption
+
+    reg = {"method": "affine+bspline", "seconds": 0.6, "ncc_before": 0.991,
+           "ncc_after": 0.989, "overlap": 0.98, "max_mm": 1.5, "fallback": None}  # fmt: skip
+    assert "0.991 → 0.989 (a little lower: within 0.005 of the images as filed, kept" in (
+        registration_caption(reg)
+    )
+    filed = {**reg, "method": "none", "ncc_after": 0.95, "fallback": "lowered the similarity"}
+    assert "a little lower" not in registration_caption(filed)

@@ -291,12 +291,27 @@ def registration_caption(reg: Mapping[str, Any]) -> str:
         >>> registration_caption({"method": "affine", "seconds": 1.234, "ncc_before": 0.81,
         ...     "ncc_after": 0.93, "overlap": 0.95, "max_mm": 3.25, "fallback": None})
         'affine in 1.2 s · similarity inside the breast 0.810 → 0.930 · breast overlap 95% · largest displacement 3.2 mm'
+        >>> "a little lower" in registration_caption({"method": "affine", "seconds": 1,
+        ...     "ncc_before": 0.990, "ncc_after": 0.989, "overlap": 1, "max_mm": 1})
+        True
     """
+    from mcalc.temporal.register import NOT_REGISTERED, WORSE_MARGIN
+
+    lower = (
+        float(reg["ncc_after"]) < float(reg["ncc_before"]) and reg.get("method") != NOT_REGISTERED
+    )
     return (
         f"{reg['method']} in {float(reg['seconds']):.1f} s · similarity inside the breast "
-        f"{reg['ncc_before']:.3f} → {reg['ncc_after']:.3f} · breast overlap "
-        f"{reg['overlap']:.0%} · largest displacement {reg['max_mm']:.1f} mm"
-        f"{registration_flag(reg)}"
+        f"{reg['ncc_before']:.3f} → {reg['ncc_after']:.3f}"
+        # A kept registration a little below the images as filed read as a failure.
+        + (
+            f" (a little lower: within {WORSE_MARGIN:g} of the images as filed, kept: the "
+            "rounds were already close)"
+            if lower
+            else ""
+        )
+        + f" · breast overlap {reg['overlap']:.0%} · largest displacement "
+        f"{reg['max_mm']:.1f} mm{registration_flag(reg)}"
     )
 
 
