@@ -132,3 +132,19 @@ def test_titles_name_each_exam_by_side_view_round_and_year():
     ]
     # No longer than the longest title before (the change map's, 49 characters).
     assert max(len(t[1]) for t in titles.values()) <= 49
+
+
+def test_status_colours_are_not_the_datasets_marks_and_match_the_viewers():
+    """Stable was the dataset's cyan: a view without temporal data draws the radiologists'
+    marks in cyan, read as "stable" beside the legend. The viewer's map is the same."""
+    import re
+    from pathlib import Path
+
+    from mcalc.present.marking import DATASET_COLOR
+    from mcalc.present.temporal_figures import STATUS_COLORS
+
+    assert DATASET_COLOR.lower() not in {c.lower() for c in STATUS_COLORS.values()}
+    ts = (Path(__file__).parent.parent / "components/viewer/src/temporal_geometry.ts").read_text()
+    block = ts[ts.index("export const STATUS_COLOURS") :].split("};")[0]
+    viewer = dict(re.findall(r'(\w+): "(#[0-9a-fA-F]{6})"', block))
+    assert viewer == {k: v for k, v in STATUS_COLORS.items() if k in viewer} and len(viewer) == 4

@@ -31,7 +31,9 @@ __all__ = ["MODES", "READING", "STATUS_COLORS", "temporal_figure", "tracked_rows
 MODES = ("subtraction", "change", "flicker", "swipe", "prior")
 STATUS_COLORS = {
     "new": "#ff3b3b",
-    "stable": "#00e5ff",
+    # Not the dataset's cyan (DATASET_COLOR): a view without temporal data draws the
+    # radiologists' marks in cyan, read as "stable" beside the legend.
+    "stable": "#8c9eff",
     "grown": "#ffa500",
     "resolved": "#b0b0b0",
     "finding": "#ffe600",  # a model's finding of the recent image (prior not read alone)

@@ -104,9 +104,11 @@ export function decode(b64: string): Uint8Array {
 }
 
 // ---- drawing -------------------------------------------------------------------------------
+// Stable is not the dataset's cyan: a view without temporal data draws the radiologists'
+// marks in cyan, and read as "stable" beside the legend (a user check, 6 December).
 export const STATUS_COLOURS: Record<string, string> = {
   new: "#ff3b3b",
-  stable: "#00e5ff",
+  stable: "#8c9eff",
   grown: "#ffa500",
   resolved: "#b0b0b0",
 };
