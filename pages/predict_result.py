@@ -388,13 +388,7 @@ def result_ui(shown: Shown, display: Display) -> CaseAnalysis | None:
         scores_ui(case, panels)
     detections_ui(panels, dets, display)
     agreement_ui(case, panels)
-    notes = [
-        f"{p.label}: {note}"
-        for p in panels
-        for note in p.result.notes
-        + p.result.pmap.notes
-        + ([] if p.result.cam is None else p.result.cam.notes)
-    ]
+    notes = [f"{p.label}: {note}" for p in panels for note in p.result.all_notes]
     if notes:  # one element: each costs the browser a render of the page
         st.caption("  \n".join(notes))
     return case
