@@ -179,6 +179,11 @@ SCORE_COLUMN = st.column_config.NumberColumn("score", format="%.3f")
 REGION_COLUMNS = {
     "score": SCORE_COLUMN,
     **common.full_res_columns("the region's"),
+    "patch side (mm)": st.column_config.NumberColumn(
+        "patch side (mm)",
+        help="the side of the model patch the region is, the same for every region: not the "
+        "finding's size (the Detections table gives a detection's)",
+    ),
     "key": None,
 }
 
