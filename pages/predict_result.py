@@ -179,6 +179,11 @@ SCORE_COLUMN = st.column_config.NumberColumn("score", format="%.3f")
 REGION_COLUMNS = {
     "score": SCORE_COLUMN,
     **common.full_res_columns("the region's"),
+    "patch side (mm)": st.column_config.NumberColumn(
+        "patch side (mm)",
+        help="the side of the model patch the region is, the same for every region: not the "
+        "finding's size (the Detections table gives a detection's)",
+    ),
     "key": None,
 }
 
@@ -388,13 +393,7 @@ def result_ui(shown: Shown, display: Display) -> CaseAnalysis | None:
         scores_ui(case, panels)
     detections_ui(panels, dets, display)
     agreement_ui(case, panels)
-    notes = [
-        f"{p.label}: {note}"
-        for p in panels
-        for note in p.result.notes
-        + p.result.pmap.notes
-        + ([] if p.result.cam is None else p.result.cam.notes)
-    ]
+    notes = [f"{p.label}: {note}" for p in panels for note in p.result.all_notes]
     if notes:  # one element: each costs the browser a render of the page
         st.caption("  \n".join(notes))
     return case

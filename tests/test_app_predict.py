@@ -78,6 +78,8 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     shown = next(d for d in at.dataframe if "region" in d.value.columns)
     labels = {k: v.get("label") for k, v in json.loads(shown.proto.columns).items()}
     assert labels["row"] == "row (full-res px)" and labels["col"] == "col (full-res px)"
+    side = json.loads(shown.proto.columns)["patch side (mm)"]  # not the finding's size
+    assert "not the finding's size" in side["help"]
     # Its image named as the panels name it (it read "suspicious-1/CC_recent"); the key that
     # names a picked row's region is kept out of sight.
     assert set(shown.value["image"]) <= {"L CC prior 2016", "L CC recent 2018"}

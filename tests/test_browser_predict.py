@@ -141,7 +141,8 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
         spots = json.loads(_state(frame)["hotSpots"])  # [panel, peak, x, y, ring radius]
         assert spots, _state(frame)
         assert all(0 < s[1] <= 255 and s[4] in (0, 12) for s in spots), spots
-        assert "of own peak" in frame.inner_text(".bar .legend")
+        legend = frame.inner_text(".bar .legend")
+        assert "ring: ≥ 50% of its own peak" in legend and "label: its peak" in legend, legend
         page.screenshot(path=str(ARTIFACTS / "predict-explanation-spots.png"), full_page=False)
         state = _state(frame)
         first = state["overlayLayers"]

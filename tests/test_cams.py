@@ -286,6 +286,42 @@ def test_scorecam_auto_explains_no_patch_of_an_image_without_a_region() -> None:
     assert CamSettings("scorecam").key() != CamSettings("scorecam", scope="regions").key()
 
 
+def test_a_map_that_is_zero_everywhere_says_why_and_what_to_try() -> None:
+    """A class whose evidence at the layer is negative everywhere (weakly trained VGG-16
+    models, a user check): Grad-CAM's ReLU leaves a map of 0.0 that was shown and scored
+    without a word. The note names the class and layer and suggests Grad-CAM++ or another
+    layer; a map with something in it has no such note."""
+    grid = make_grid((64, 64), 32, 16)
+    unit = np.full((64, 64), 0.5, np.float32)
+    unit[40:42, 20:22] = 1.0
+    proba = np.zeros((grid.rows, grid.cols, 2), np.float32)
+    proba[..., 1] = 0.9
+    pmap = ProbabilityMap(
+        proba, np.ones((grid.rows, grid.cols), bool), grid, TASKS["calcification"].classes
+    )
+    negative = spot_model()
+    dense, bias = negative.get_layer("head_output").get_weights()
+    negative.get_layer("head_output").set_weights([-dense, bias])  # a spot lowers the class
+    settings = CamSettings("gradcam", scope="breast")
+    cam = explain_map(Explainer(negative), unit, pmap, settings)
+    assert len(cam.origins) > 0 and not cam.heat.any()
+    assert cam.notes == [
+        "Grad-CAM: the map is zero everywhere for class calcification at layer conv2: the ReLU "
+        "of the channels' gradient-weighted sum removes every contribution (at this layer the "
+        "class's evidence is negative throughout); it says nothing about where the model "
+        "looks: try Grad-CAM++, Score-CAM or another layer"
+    ]
+    assert type(cam).from_arrays(cam.to_arrays()).notes == cam.notes  # cached with it
+    plain = explain_map(Explainer(spot_model()), unit, pmap, settings)
+    assert plain.heat.any() and plain.notes == []
+    # Maps zeroed by their patches' probability of the class, not by the method.
+    pmap.proba[..., 1] = 0.0
+    weighed = explain_map(Explainer(spot_model()), unit, pmap, settings)
+    assert (
+        not weighed.heat.any() and "every patch explained has probability 0" in (weighed.notes[0])
+    )
+
+
 def _off_grid_map() -> tuple[np.ndarray, ProbabilityMap]:
     """An image with a spot between grid points, and a dense-inference map peaking there
     (the grid points all 0.1), as the demo's normal-4 CC prior."""

@@ -88,6 +88,27 @@ def test_paired_comparison_of_one_class_says_why_and_what_to_do() -> None:
         paired_comparison(same, same, "case", n_boot=10)
 
 
+def test_cli_compare_prints_delongs_caveat_beside_its_p_value(capsys) -> None:
+    """A user check: ``compare`` printed "DeLong: 95% CI ..., p 0.028" without its caveat
+    (items of few patients taken as independent), which the JSON carried as delong.note:
+    the note was printed only when there was no test."""
+    from mcalc.cli.evaluate import _print_comparison
+
+    many = {f"c{i}": i / 20 for i in range(12)}
+    other = {c: 1 - v if c in ("c1", "c10") else v for c, v in many.items()}
+    out = paired_comparison(
+        _scores(many, {"c9", "c10", "c11"}), _scores(other, {"c9", "c10", "c11"}), "case", n_boot=20
+    )
+    out = {"model_a": "A", "model_b": "B", **out}
+    out["delong"]["note"] = "12 items from 3 patients: DeLong treats items as independent"
+    _print_comparison(out, "image")
+    lines = capsys.readouterr().out.splitlines()
+    (at,) = [i for i, line in enumerate(lines) if line.startswith("  DeLong: 95% CI")]
+    assert lines[at + 1] == (
+        "    note: 12 items from 3 patients: DeLong treats items as independent"
+    )
+
+
 @pytest.mark.slow
 def test_cli_compare_a_model_with_its_copy(tiny_model, tiny_data, tmp_path, capsys) -> None:
     from mcalc.cli import main

@@ -139,6 +139,37 @@ def test_no_explanation_and_scorecam_scope(spot_registry, tiny_demo, env, capsys
     assert expl["scope"] == "listed" and 0 < expl["patches"] <= 8  # suspicious: regions listed
 
 
+def test_a_map_zero_everywhere_is_said_not_scored(tiny_demo, env, capsys) -> None:
+    """A user check: a Grad-CAM of 0.0 everywhere (a class whose evidence at the layer is
+    negative) and a Score-CAM that explained no region printed "energy inside marks 0.000
+    ... peak on a mark: None" as figures, and scores.json's notes were empty (the page
+    alone said why, for Score-CAM only). Now the library's note is printed and saved, and
+    the agreement line says there is none."""
+    from tests.explain_fixtures import register, spot_model
+
+    negative = spot_model()
+    dense, bias = negative.get_layer("head_output").get_weights()
+    negative.get_layer("head_output").set_weights([-dense, bias])
+    models = env / "models"
+    register(models, "spot-neg", negative)
+    common = ["--models", str(models), "--data", str(tiny_demo), "--case", "suspicious-1"]
+    common += ["--view", "CC", "--timepoint", "recent", "--no-cache"]
+    for model, args, note in (
+        ("spot-neg", ["--cam", "gradcam"], "Grad-CAM: the map is zero everywhere for class "),
+        ("spot-neg", ["--cam", "scorecam"], "Score-CAM: no region scores 0.50 or more"),
+    ):
+        out = env / args[1]
+        code, stdout, stderr = _run(capsys, "--model", model, *common, *args, "--out", str(out))
+        assert code == 0, stderr
+        assert "energy inside marks" not in stdout and "peak on a mark" not in stdout
+        assert "no agreement with the marks: the map is zero (note below)" in stdout
+        assert f"note: {note}" in stdout
+        (img,) = json.loads((out / "scores.json").read_text())["images"]
+        assert [n for n in img["notes"] if n.startswith(note)], img["notes"]
+        assert img["annotated"] is True and img["explanation"]["zero_map"] is True
+        assert img["explanation"]["agreement"] is None
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -108,8 +108,12 @@ def test_predict_names_each_image_by_side_view_round_and_year():
         ("L CC recent 2018", "suspicious-1/CC_recent"),
     ]
     # The key last: the page hides it, a picked row names its region by it.
-    assert list(regions[0]) == ["image", "region", "score", "row", "col", "size (mm)", "key"]
-    assert regions[0]["size (mm)"] == 0.4  # 8 model-input px at 0.5 of 0.1 mm
+    # A region's size is its patch's side, the same for every region, headed so (it read
+    # "size (mm)", as the detections table's finding size: 6.4 for every region, a user check).
+    assert list(regions[0]) == [
+        "image", "region", "score", "row", "col", "patch side (mm)", "key"
+    ]  # fmt: skip
+    assert regions[0]["patch side (mm)"] == 0.4  # 8 model-input px at 0.5 of 0.1 mm
     assert [r["image"] for r in agreement_table([prior, recent])] == [
         "L CC prior 2016",
         "L CC recent 2018",

@@ -76,7 +76,12 @@ def test_an_explanation_layer_names_its_hot_spots_where_the_panel_shows_them(fli
     cell = 27 if flipped else 4  # 40-41 of 320 columns: cell 4 of 32, mirrored 27
     assert cell - 0.5 < cols.min() < cols.max() < cell + 0.5
     assert layer["spots"] == map_spots(decode_map(layer))
-    assert "50% of own peak" in layer["scale"]["spots"] and "ring" in layer["scale"]["note"]
+    assert "ring" in layer["scale"]["note"]
+    # The legend says what the ring and what its label are: a spot labelled 44% read as
+    # contradicting "≥ 50% of own peak", and as a region's score.
+    assert layer["scale"]["spots"] == (
+        "◎ ring: ≥ 50% of its own peak; label: its peak, % of scale top"
+    )
     prob = map_layer(heat, view, name="probability", relative=False, **kw)
     assert prob["spots"] == [] and prob["scale"]["spots"] == ""
 

@@ -323,9 +323,15 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(out))
         return 0
+    _print_comparison(out, args.level)
+    return 0
+
+
+def _print_comparison(out: dict[str, Any], level: str) -> None:
+    """The terminal form of :func:`mcalc.models.analysis.paired_comparison`'s result."""
     ci = out["ci"]
     print(
-        f"{out['model_a']} - {out['model_b']} on {out['n']} {args.level}s "
+        f"{out['model_a']} - {out['model_b']} on {out['n']} {level}s "
         f"({out['positives']} positive, {out['patients']} patients): AUC {fmt(out['auc_a'])} vs "
         f"{fmt(out['auc_b'])}, difference {fmt(out['difference'])}"
     )
@@ -340,9 +346,10 @@ def _cmd_compare(args: argparse.Namespace) -> int:
     if "se" in d:
         p = "n/a (identical rankings)" if d["p_value"] is None else f"{d['p_value']:.3f}"
         print(f"  DeLong: 95% CI {d['low']:.3f} to {d['high']:.3f}, z {fmt(d['z'])}, p {p}")
+        if d.get("note"):  # its caveat (items of few patients), as the JSON carries it
+            print(f"    note: {d['note']}")
     else:
         print(f"  DeLong: {d['note']}")
-    return 0
 
 
 def _cmd_crossval(args: argparse.Namespace) -> int:

@@ -250,7 +250,10 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
                 f"(rows {r0}-{r1} cols {c0}-{c1})"
             )
         expl = img.get("explanation")
-        if expl and expl.get("agreement") and expl["agreement"]["energy_inside"] is not None:
+        if expl and expl.get("zero_map") and img["annotated"]:
+            # No energy and no peak: figures of 0.000 and None would read as a finding.
+            print(f"  {expl['method']}: no agreement with the marks: the map is zero (note below)")
+        elif expl and expl.get("agreement") and expl["agreement"]["energy_inside"] is not None:
             a = expl["agreement"]
             print(
                 f"  {expl['method']} energy inside marks (±{a['tolerance_mm']} mm) "

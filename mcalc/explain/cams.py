@@ -38,6 +38,7 @@ __all__ = [
     "CamMap",
     "patches_for_scope",
     "explain_map",
+    "zero_map_note",
 ]
 
 #: Which patches a full-image map is stitched from (``auto``: ``breast`` for the gradient
@@ -152,6 +153,33 @@ class CamMap:
             seconds=float(meta["seconds"]),
             notes=list(meta.get("notes", [])),
         )
+
+
+def zero_map_note(method: str, target: str, layer: str, *, patch_maps_zero: bool) -> str:
+    """What a full-image map that is zero everywhere means (its patches were explained).
+
+    ``patch_maps_zero``: every patch map is zero (the method's own last ReLU removed every
+    location); else the maps were zeroed by their patches' probability of ``target``.
+    """
+    name = method_name(method)
+    if not patch_maps_zero:
+        return (
+            f"{name}: the map is zero everywhere: every patch explained has probability 0 of "
+            f"{target}, which weighs its map"
+        )
+    if method == "gradcam":
+        why = (
+            "the ReLU of the channels' gradient-weighted sum removes every contribution (at "
+            "this layer the class's evidence is negative throughout)"
+        )
+        instead = "Grad-CAM++, Score-CAM or another layer"
+    else:
+        why = "its last ReLU removes every contribution"
+        instead = "another method or layer"
+    return (
+        f"{name}: the map is zero everywhere for class {target} at layer {layer}: {why}; it "
+        f"says nothing about where the model looks: try {instead}"
+    )
 
 
 def patches_for_scope(
@@ -270,6 +298,8 @@ def explain_map(
             f"{method_name(settings.method)}: explained the {len(origins)} listed region(s), those scoring "
             f"{least:.2f} or more"
         )
+    if len(origins) and not heat.any():
+        notes.append(zero_map_note(settings.method, target, layer, patch_maps_zero=not cams.any()))
     return CamMap(
         heat=heat,
         settings=settings,

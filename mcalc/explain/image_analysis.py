@@ -101,6 +101,12 @@ class ImageAnalysis:
         )
 
     @property
+    def all_notes(self) -> list[str]:
+        """Every note on this image: its reading's, its map's and its explanation's (what
+        the page, the CLI and ``scores.json`` show, one wording for all)."""
+        return [*self.notes, *self.pmap.notes, *([] if self.cam is None else self.cam.notes)]
+
+    @property
     def score(self) -> float:
         """The positive class's map score."""
         return float(self.scores.score)
@@ -151,7 +157,7 @@ class ImageAnalysis:
             "seconds": round(self.pmap.seconds, 3),
             "annotated": self.marks is not None and bool(self.marks.any()),
             "map_agreement": None if self.map_agreement is None else self.map_agreement.as_dict(),
-            "notes": self.notes,
+            "notes": self.all_notes,
         }
         if self.cam is not None:
             out["explanation"] = {
@@ -160,6 +166,7 @@ class ImageAnalysis:
                 "target": self.cam.target,
                 "scope": self.cam.settings.resolved_scope,
                 "patches": len(self.cam.origins),
+                "zero_map": not self.cam.heat.any(),
                 "seconds": round(self.cam.seconds, 3),
                 "agreement": None if self.agreement is None else self.agreement.as_dict(),
             }
@@ -312,14 +319,17 @@ def analyse_image(
     if cam is not None:
         xp = explainer or Explainer.for_model(loaded)
         result.cam = _explanation(xp, result, cam, sliding, (cache, file_id, mkey), progress)
-        result.agreement = map_agreement(
-            result.cam.heat,
-            marks,
-            spacing,
-            tolerance_mm,
-            region=breast,
-            annotation_kind=annotation_kind,
-        )
+        # A map of 0.0 everywhere (nothing explained, or a ReLU that removed everything:
+        # its note says which) has no energy to share and no peak: no agreement figures.
+        if result.cam.heat.any():
+            result.agreement = map_agreement(
+                result.cam.heat,
+                marks,
+                spacing,
+                tolerance_mm,
+                region=breast,
+                annotation_kind=annotation_kind,
+            )
     return result
 
 
@@ -362,8 +372,10 @@ def _explanation(
         file_id,
         "cam",
         mkey,
-        # "regions-v2": regions centred on the detections, patches named by their corners.
+        # "regions-v2": regions centred on the detections, patches named by their corners;
+        # "notes-v2": a map zero everywhere carries a note saying why.
         f"{cam.key()}|{layer}|{target}|{sliding.as_dict()}|{patch}|regions-v{REGION_RULE_VERSION}"
+        + "|notes-v2"
         + (f"|prior {result.temporal.prior_key}" if result.temporal is not None else ""),
         compute,
         CamMap.to_arrays,

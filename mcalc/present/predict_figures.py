@@ -303,9 +303,11 @@ def crop_figure_fast(
 
 
 def regions_table(panels: Sequence[Panel]) -> list[dict[str, Any]]:
-    """One row per top region: image (its label), rank, score, centre and size (for a data
-    frame), and ``key``, the image's key, which the page keeps out of sight (a row picked
-    names its region by key and rank)."""
+    """One row per top region: image (its label), rank, score, centre and its patch's side
+    (for a data frame), and ``key``, the image's key, which the page keeps out of sight (a
+    row picked names its region by key and rank). A region is a model patch: its side is the
+    patch's, the same for every region of an image, not the finding's size (the detections
+    table's "size (mm)"), so it is headed as what it is."""
     rows: list[dict[str, Any]] = []
     for p in panels:
         r = p.result
@@ -318,7 +320,7 @@ def regions_table(panels: Sequence[Panel]) -> list[dict[str, Any]]:
                     "score": round(reg.score, 4),
                     "row": round(reg.center[0]),
                     "col": round(reg.center[1]),
-                    "size (mm)": round((reg.box[1] - reg.box[0]) * sr * r.pmap.factor, 1),
+                    "patch side (mm)": round((reg.box[1] - reg.box[0]) * sr * r.pmap.factor, 1),
                     "key": r.key,
                 }
             )

@@ -192,7 +192,9 @@ def scale_words(title: str, vmax: float, relative: bool, lo: float, hi: float) -
                 "zoom; it takes the colour of that peak, and its label gives the peak as a "
                 "share of the scale's top."
             ),
-            "spots": f"◎ ≥ {SPOT_SHARE:.0%} of own peak",
+            # The label's meaning said beside the ring's: a spot labelled 44% read as
+            # contradicting "≥ 50% of own peak", and as a region's score (a user check).
+            "spots": f"◎ ring: ≥ {SPOT_SHARE:.0%} of its own peak; label: its peak, % of scale top",
         }
     return {
         "label": title,
