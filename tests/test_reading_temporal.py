@@ -135,7 +135,7 @@ def test_registration_caption_is_one_line_with_the_flag():
 
 
 def test_a_kept_registration_a_little_below_as_filed_says_why():
-    """"similarity 0.990 → 0.989" on an applied registration read as a failure (a user
+    """A caption reading "similarity 0.990 → 0.989" on an applied registration read as a failure (a user
     check): within the margin it is kept, and the caption says so; a pair left as filed
     says its own reason instead."""
     from mcalc.present.reading_temporal import registration_caption
