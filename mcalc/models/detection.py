@@ -1,7 +1,7 @@
 """Detections: the local maxima of a probability map, after non-maximum suppression.
 
 A patch model slid over a mammogram (:mod:`mcalc.explain.sliding`) gives a probability map;
-a *detection* is a peak of that map: a position, a score (the map's value there) and a size.
+a *detection* is a peak of that map: a position, a score (the map's maximum there) and a size.
 Pure numpy/scipy over a 2-D map, so any model's map (or a hand-made one in a test) works.
 
 The rule, exactly:
@@ -16,7 +16,7 @@ The rule, exactly:
    :data:`PLATEAU_TOLERANCE` of the map's score range under it, and none above it. A
    candidate on a higher plateau is part of it, not a detection. A plateau's detection
    stands at its centre (the plateau pixel nearest its centroid) with its maximum score.
-   The map of a patch model slid over an image is flat, to a few 1e-4, where a finding
+   The map of a patch model slid over an image is flat, to 1e-4, where a finding
    saturates several overlapping patches (and where it is clamped between patch centres):
    such a plateau is one finding. Then non-maximum suppression: plateaus by decreasing
    score are kept when their centre is at least ``min_distance_mm`` from every kept one,
@@ -68,10 +68,11 @@ DEFAULT_MIN_DISTANCE_MM = 1.0
 #: Default most detections per image.
 DEFAULT_MAX_DETECTIONS = 100
 #: How far under its maximum a plateau reaches, as a fraction of the map's score range
-#: (from 0 to its maximum, in ``valid``; about 1.0 for a probability map):
-#: 0.1%. The demo model's saturated plateaus vary by up to 9e-5 (suspicious-3 CC recent:
-#: 0.98950-0.98954 over 5 x 5 mm), ten times under it; separate peaks of a map dip by
-#: 1e-3 to 0.3 between them (docs/measurements.md, Issue "plateau tolerance").
+#: (from 0 to its maximum, in ``valid``; about 1.0 for a probability map): 0.1%. Ten times
+#: the variation of the demo model's saturated plateaus: the map dipped by at most 9e-5
+#: between the rule-2 detections that split one (suspicious-3: 0.98950-0.98954 over
+#: 5 x 5 mm), yet a score step that small is no finding of its own for a model's output
+#: (docs/measurements.md, Issue "near-flat plateaus", 6 December 2026).
 PLATEAU_TOLERANCE = 1e-3
 #: The rule's version, part of what a batch's finished rows were made with (their
 #: detections): 3, a plateau is the pixels within :data:`PLATEAU_TOLERANCE` of its
@@ -112,7 +113,8 @@ class Detection:
 
     Attributes:
         row, col: position in the map's pixels.
-        score: the map's value at the peak.
+        score: the map's value at the peak: its plateau's maximum (within the plateau
+            tolerance of the value at ``row, col``, the plateau's centre).
         size_mm: diameter of the disc of the area at or above half the score (mm).
     """
 
