@@ -152,3 +152,26 @@ def test_map_agreement_cleans_the_map_once_and_agrees_with_its_parts(monkeypatch
     assert map_agreement(heat, None, (0.1, 0.1)).peak == (40, 30)
     flat = np.zeros((8, 8), np.float32)
     assert map_agreement(flat, mask[:8, :8] | True, (0.1, 0.1)).peak is None
+
+
+def test_a_probability_maps_peak_is_its_top_detection_on_a_near_flat_plateau() -> None:
+    """A finding saturating overlapping patches: the map is flat to 1e-4 over 5 x 5 mm,
+    its maximum pixel at the plateau's corner by 4e-5 (demo suspicious-3 CC recent), the
+    calcification at its centre. By the maximum pixel the pointing game misses; by the
+    map's own peak (its top detection, at the plateau's centre) it hits."""
+    from mcalc.models.detection import find_detections
+
+    rng = np.random.default_rng(3)
+    heat = np.full((100, 100), 0.05, np.float32)
+    heat[20:70, 25:75] = 0.9895 + 1e-4 * rng.random((50, 50))
+    heat[69, 25] = 0.98962
+    marks = np.zeros((100, 100), bool)
+    marks[43:47, 48:52] = True  # the calcification, at the plateau's centre
+    by_pixel = map_agreement(heat, marks, (0.1, 0.1))
+    assert by_pixel.pointing_hit is False and by_pixel.peak == (69, 25)
+    top = find_detections(heat, (0.1, 0.1), max_detections=1)[0]
+    by_peak = map_agreement(heat, marks, (0.1, 0.1), peak=(top.row, top.col))
+    assert by_peak.pointing_hit is True and by_peak.peak == (44, 49)
+    assert by_peak.energy_inside == by_pixel.energy_inside
+    # Without marks the peak is still reported, the hit None.
+    assert map_agreement(heat, None, (0.1, 0.1), peak=(44, 49)).peak == (44, 49)

@@ -52,11 +52,12 @@ def test_threshold_max_and_valid_region() -> None:
     assert [d.score for d in find_detections(m, ONE, valid=valid)] == [0.6, 0.2]
 
 
-def test_plateau_gives_one_detection_at_its_first_pixel_and_size() -> None:
+def test_plateau_gives_one_detection_at_its_centre_and_size() -> None:
     m = np.zeros((20, 20))
     m[4:8, 6:10] = 0.7  # a 4x4 plateau: every pixel a maximum (a tie)
     dets = find_detections(m, (0.5, 0.5), min_distance_mm=5.0)
-    assert [(d.row, d.col) for d in dets] == [(4, 6)]
+    # Its centroid (5.5, 7.5); of the four pixels nearest it, the first in raster order.
+    assert [(d.row, d.col) for d in dets] == [(5, 7)]
     # 16 px of 0.25 mm^2 at or above half the score: diameter of a 4 mm^2 disc.
     assert dets[0].size_mm == pytest.approx(2 * math.sqrt(4.0 / math.pi), abs=1e-4)
 
@@ -64,12 +65,12 @@ def test_plateau_gives_one_detection_at_its_first_pixel_and_size() -> None:
 def test_a_plateau_wider_than_the_distance_is_one_detection() -> None:
     """A probability map interpolated between patch centres is flat where it is clamped:
     a 3 mm wide plateau gave 4 detections 1 mm apart (suspicious-1 CC recent of the
-    demo), 3 of them false positives for FROC."""
+    demo), 3 of them false positives for FROC. One detection, at the plateau's centre."""
     m = np.zeros((40, 60))
     m[10:14, 20:52] = 0.63  # 0.4 x 3.2 mm at 0.1 mm
     m[30, 5] = 0.9  # a peak elsewhere still counts
     dets = find_detections(m, (0.1, 0.1), min_distance_mm=1.0)
-    assert [(d.row, d.col, d.score) for d in dets] == [(30, 5, 0.9), (10, 20, 0.63)]
+    assert [(d.row, d.col, d.score) for d in dets] == [(30, 5, 0.9), (11, 35, 0.63)]
 
 
 def test_anisotropic_spacing_counts_in_mm() -> None:
@@ -400,11 +401,13 @@ def test_froc_refuses_bad_input() -> None:
 
 
 def _detections_oracle(values, spacing, min_distance_mm, threshold, max_detections, valid):
-    """The rule as first written (SciPy's labels, the distance to each kept detection in
-    turn, SciPy's label per half-maximum area): the oracle of the faster implementation."""
+    """The rule written plainly (SciPy's maximum filter and labels, each plateau a label of
+    the whole map, the distance to each kept detection in turn, SciPy's label per
+    half-maximum area): the oracle of the faster implementation (OpenCV's dilation, flood
+    fills and labels, a mask of blocked pixels)."""
     from scipy import ndimage
 
-    from mcalc.models.detection import _disc, _touching
+    from mcalc.models.detection import PLATEAU_TOLERANCE, _disc
 
     arr = np.asarray(values)
     arr = arr if arr.dtype == np.float32 else arr.astype(np.float64)
@@ -416,15 +419,25 @@ def _detections_oracle(values, spacing, min_distance_mm, threshold, max_detectio
     peaks &= (arr >= threshold) & (arr > 0)
     rows, cols = np.nonzero(peaks)
     scores = arr[rows, cols].astype(np.float64)
-    plateaus, _ = ndimage.label(peaks, structure=_touching(fp))
-    _, first = np.unique(plateaus[rows, cols], return_index=True)
-    first.sort()
-    rows, cols, scores = rows[first], cols[first], scores[first]
+    # Plateaus compared in float32, as OpenCV's fill does (value - seed + tolerance >= 0).
+    a32 = arr.astype(np.float32)
+    tol = np.float32(PLATEAU_TOLERANCE * max(float(arr.max()), 0.0))
+    claimed = arr <= 0
     ry, rx = int(2 * min_distance_mm / sr), int(2 * min_distance_mm / sc)
     kept: list[tuple[int, int]] = []
     out = []
     for k in np.argsort(-scores, kind="stable"):
         r, c = int(rows[k]), int(cols[k])
+        if claimed[r, c]:
+            continue
+        seed = a32[r, c]
+        on = ((a32 - seed + tol) >= 0) & (a32 <= seed) & ~claimed
+        labels, _ = ndimage.label(on, structure=np.ones((3, 3), bool))
+        mine = labels == labels[r, c]
+        claimed |= mine
+        ys, xs = np.nonzero(mine)
+        j = int(np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2))
+        r, c = int(ys[j]), int(xs[j])
         if any(math.hypot((r - a) * sr, (c - b) * sc) < min_distance_mm for a, b in kept):
             continue
         kept.append((r, c))
@@ -449,14 +462,17 @@ def _detections_oracle(values, spacing, min_distance_mm, threshold, max_detectio
         (np.float32, (1.0, 1.0), 3.0, 5),
     ],
 )
-def test_detections_equal_the_rule_as_first_written(dtype, spacing, radius, maximum) -> None:
-    """The suppression by a mask of blocked pixels, OpenCV's labels and areas: the same
-    detections (positions, scores, sizes, order) as the first implementation, on smooth
-    random maps with clamped plateaus and ties, inside and without a valid region."""
+def test_detections_equal_the_rule_written_plainly(dtype, spacing, radius, maximum) -> None:
+    """The suppression by a mask of blocked pixels, OpenCV's flood fills, labels and
+    areas: the same detections (positions, scores, sizes, order) as the rule written
+    plainly, on smooth random maps with clamped plateaus, near-flat ones (1e-4 of noise)
+    and ties, inside and without a valid region."""
     rng = np.random.default_rng(7)
     for trial in range(6):
         m = ndimage_smooth(rng.random((120, 90)), 2.0 + trial % 3)
         m = np.minimum(m, np.quantile(m, 0.97))  # flat tops: plateaus
+        if trial % 2:
+            m = m + 1e-4 * rng.random(m.shape) * (m == m.max())  # near-flat ones
         m[rng.integers(0, 120, 8), rng.integers(0, 90, 8)] = 0.9  # ties
         m = m.astype(dtype)
         valid = None if trial % 2 else rng.random((120, 90)) > 0.1

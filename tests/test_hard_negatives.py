@@ -68,7 +68,8 @@ def test_a_flat_plateau_is_mined_once_and_the_next_spot_takes_its_place() -> Non
     # 1 mm (10 px here). Before 40bc512 such a plateau gave a row of detections 1 mm apart
     # at one score, and mining cut them all: 98 of demo-custom's 384 mined patches were such
     # repeats (docs/measurements.md, 5 December 2026, h/repro). Mining takes Predict's rule,
-    # so a plateau is one hard negative and the next-highest spot is mined instead.
+    # so a plateau is one hard negative (at its centre, rule 3) and the next-highest spot
+    # is mined instead.
     values = np.zeros((60, 80), np.float32)
     values[20, 10:41] = 0.9  # a plateau 3 mm long: 4 detections 1 mm apart by the old rule
     values[45, 60] = 0.6
@@ -76,7 +77,7 @@ def test_a_flat_plateau_is_mined_once_and_the_next_spot_takes_its_place() -> Non
     region = mining_region(np.zeros((60, 80), bool), np.ones((60, 80), bool), 8, (0.1, 0.1))
     found = mine_image(values, region, (0.1, 0.1), 3)
     assert [(d.row, d.col, round(d.score, 6)) for d in found] == [
-        (20, 10, 0.9),
+        (20, 25, 0.9),
         (45, 60, 0.6),
         (10, 70, 0.5),
     ]

@@ -30,6 +30,7 @@ from mcalc.explain.scoring import (
     MapScores,
     Region,
     map_scores,
+    region_detections,
     top_regions,
 )
 from mcalc.explain.sliding import ProbabilityMap, SlidingSettings, check_model_fits, predict_map
@@ -195,6 +196,17 @@ def _cached(
     return cache.get_or_compute(kind, model, file_id, settings, compute, to_arrays, from_arrays)
 
 
+def _top_detection(result: ImageAnalysis, sliding: SlidingSettings) -> tuple[int, int] | None:
+    """Where the map peaks by the detections' rule (its top detection, at the centre of the
+    plateau holding its maximum; ``None``: nothing above 0): the regions' detections' first
+    (already found), or a search for it alone where they hold none."""
+    from mcalc.models.detection import DetectionSettings
+
+    top = result.detections(region_detections(sliding))[:1]
+    top = top or result.detections(DetectionSettings(max_detections=1))
+    return (top[0].row, top[0].col) if top else None
+
+
 def analyse_image(
     loaded: LoadedModel,
     mammogram: Mammogram,
@@ -314,7 +326,13 @@ def analyse_image(
     # Which input (recent, subtraction) a temporal model's evidence came from.
     result.evidence = result.channel_evidence(loaded)
     result.map_agreement = map_agreement(
-        pmap.dense(), marks, spacing, tolerance_mm, region=breast, annotation_kind=annotation_kind
+        pmap.dense(),
+        marks,
+        spacing,
+        tolerance_mm,
+        region=breast,
+        annotation_kind=annotation_kind,
+        peak=_top_detection(result, sliding),
     )
     if cam is not None:
         xp = explainer or Explainer.for_model(loaded)

@@ -160,6 +160,7 @@ def map_agreement(
     tolerance_mm: float = DEFAULT_TOLERANCE_MM,
     region: np.ndarray | None = None,
     annotation_kind: str = "mask",
+    peak: tuple[int, int] | None = None,
 ) -> MapAgreement:
     """Energy inside and pointing game of ``heat`` against annotation ``mask``.
 
@@ -171,12 +172,15 @@ def map_agreement(
         region: the breast mask, for the area fraction (default: the whole image).
         annotation_kind: ``region`` when ``mask`` outlines areas holding calcifications:
             then hits are "inside the region" and no tolerance is added.
+        peak: the map's peak where a rule of its own places it (a probability map: its
+            top detection, at the centre of the plateau holding its maximum,
+            :func:`mcalc.models.detection.find_detections`); default: its maximum pixel.
 
     Raises:
         ValueError: shapes differ, bad tolerance or spacing.
     """
     h = _heat(heat)  # once: a full-size map's float64 copies cost ~25 ms each
-    hit_peak = _pointing_game(h, None)[1]
+    hit_peak = _pointing_game(h, None)[1] if peak is None else (int(peak[0]), int(peak[1]))
     rule = "inside the region" if annotation_kind == "region" else "on a mark"
     if annotation_kind == "region":
         tolerance_mm = 0.0
@@ -190,7 +194,10 @@ def map_agreement(
     if area.shape != h.shape:
         raise ValueError(f"map {h.shape} and region {area.shape} differ in shape")
     area_fraction = float((grown & area).sum() / max(int(area.sum()), 1))
-    hit, peak = _pointing_game(h, grown)
+    if peak is None:
+        hit, peak = _pointing_game(h, grown)
+    else:
+        hit, peak = bool(grown[hit_peak]), hit_peak
     return MapAgreement(
         energy_inside=_energy_inside(h, grown),
         area_fraction=area_fraction,

@@ -22,7 +22,7 @@ Documented rules, used by the CLI, the Predict page, batch runs and the evaluati
   (:func:`decision_threshold`) reads as the positive class.
 - **Top regions**: model patches centred on the image's top detections, each scoring its
   detection's score (:func:`regions_from_detections`; a detection standing for a plateau
-  of equal scores, on the plateau's centre): the detections of the same dense map in the
+  of the map stands at its centre): the detections of the same dense map in the
   same breast (:func:`top_regions`), by decreasing score, down to ``min_region_score``,
   as many as the regions need (no cap of detections); a detection whose patch overlaps a
   kept region's by more than ``nms_overlap`` (intersection over union) is left to that
@@ -311,9 +311,8 @@ def regions_from_detections(
     score, each detection scoring at least ``min_region_score`` gives a region, a model
     patch centred on it (:func:`~mcalc.explain.grid.centred_origin`), unless that patch
     overlaps a region already kept by more than ``nms_overlap`` (intersection over union),
-    up to ``max_regions``. A detection standing for a plateau of equal scores (its first
-    pixel in raster order: a finding inside several patches saturates them alike) is
-    centred on the plateau (:func:`_plateau_centre`), not half the plateau up and left.
+    up to ``max_regions``. A detection standing for a plateau (a finding inside several
+    patches saturates them alike) stands at the plateau's centre already.
 
     Args:
         detections: the peaks of class ``name``'s dense map at the model-input size
@@ -325,13 +324,11 @@ def regions_from_detections(
     """
     settings = settings or SlidingSettings()
     patch = pmap.grid.patch
-    values = probability_map(pmap.dense(name))
     kept: list[tuple[Detection, tuple[int, int], tuple[int, int]]] = []
     for d in sorted(detections, key=lambda d: -d.score):  # stable: ties keep their order
         if len(kept) >= settings.max_regions or d.score < settings.min_region_score:
             break
-        # Within less than half a patch: the detection stays inside its region's patch.
-        at = _plateau_centre(values, breast, d, max(0, patch // 2 - 1))
+        at = (d.row, d.col)
         origin = centred_origin(at[0], at[1], patch, pmap.unit_shape)
         if all(_iou(origin, o, patch) <= settings.nms_overlap for _, _, o in kept):
             kept.append((d, at, origin))
@@ -368,32 +365,6 @@ def regions_from_detections(
             )
         )
     return out
-
-
-def _plateau_centre(
-    values: np.ndarray, breast: np.ndarray | None, d: Detection, reach: int
-) -> tuple[int, int]:
-    """Where a region of detection ``d`` is centred: the pixel nearest the centroid of its
-    plateau (the 8-connected pixels of ``values`` equal to its score, in ``breast``, within
-    ``reach`` pixels of it: less than half a patch keeps ``d`` inside the region's patch);
-    its own pixel when it stands alone."""
-    from scipy import ndimage
-
-    h, w = values.shape
-    r0, r1 = max(0, d.row - reach), min(h, d.row + reach + 1)
-    c0, c1 = max(0, d.col - reach), min(w, d.col + reach + 1)
-    same = values[r0:r1, c0:c1] == values.dtype.type(d.score)
-    if breast is not None:
-        same &= np.asarray(breast, bool)[r0:r1, c0:c1]
-    if not same[d.row - r0, d.col - c0]:
-        raise ValueError(
-            f"detection at ({d.row}, {d.col}) scores {d.score}, not the map's value there: "
-            "pass the detections of this map and class"
-        )
-    labels, _ = ndimage.label(same, structure=np.ones((3, 3), bool))
-    ys, xs = np.nonzero(labels == labels[d.row - r0, d.col - c0])
-    k = int(np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2))
-    return r0 + int(ys[k]), c0 + int(xs[k])
 
 
 def top_regions(
@@ -438,10 +409,10 @@ def top_regions(
         >>> map_score(pmap.dense())  # between the grid points, the top region's score
         0.75
         >>> [(d.row, d.col) for d in find_detections(pmap.dense(), (1.0, 1.0))][:1]
-        [(23, 24)]
+        [(23, 27)]
 
-    The map peaks on a plateau (rows 23-24, columns 24-31): the detection is its first pixel,
-    the region is centred on it.
+    The map peaks on a plateau (rows 23-24, columns 24-31): the detection stands at its
+    centre, the region is centred on it.
     """
     settings = settings or SlidingSettings()
     if settings.max_regions == 0:

@@ -1,7 +1,7 @@
 """Detections: the local maxima of a probability map, after non-maximum suppression.
 
 A patch model slid over a mammogram (:mod:`mcalc.explain.sliding`) gives a probability map;
-a *detection* is a peak of that map: a position, a score (the map's value there) and a size.
+a *detection* is a peak of that map: a position, a score (the map's maximum there) and a size.
 Pure numpy/scipy over a 2-D map, so any model's map (or a hand-made one in a test) works.
 
 The rule, exactly:
@@ -10,12 +10,20 @@ The rule, exactly:
    ``min_distance_mm`` around them (round in mm when the pixels are not square), inside the
    ``valid`` region (the breast, the evaluated patches), with a score at least
    ``threshold`` and above 0.
-2. A plateau (candidates touching each other, which have the same score) is one candidate:
-   its first pixel in raster order. Then non-maximum suppression: candidates by decreasing
-   score (ties: raster order) are kept when at least ``min_distance_mm`` from every kept
-   one, up to ``max_detections``. (A plateau wider than ``min_distance_mm``, as a map
-   interpolated between patch centres has where it is clamped, gave a row of detections
-   ``min_distance_mm`` apart, each a false positive after the first.)
+2. Plateaus: candidates by decreasing score (ties: raster order), each one not already
+   on a higher candidate's plateau claims its own, the 8-connected pixels of the map (in
+   ``valid``, above 0, not claimed by a higher plateau) scoring within
+   :data:`PLATEAU_TOLERANCE` of the map's score range under it, and none above it. A
+   candidate on a higher plateau is part of it, not a detection. A plateau's detection
+   stands at its centre (the plateau pixel nearest its centroid) with its maximum score.
+   The map of a patch model slid over an image is flat, to 1e-4, where a finding
+   saturates several overlapping patches (and where it is clamped between patch centres):
+   such a plateau is one finding. Then non-maximum suppression: plateaus by decreasing
+   score are kept when their centre is at least ``min_distance_mm`` from every kept one,
+   up to ``max_detections``. (Until rule 3, 6 December 2026, a plateau was only the
+   touching candidates of exactly equal scores, standing at its first pixel in raster
+   order: a plateau whose values differ by 1e-4 gave two or three detections 1.6-6 mm
+   apart, each a false positive after the first, the first at the plateau's corner.)
 3. The size of a detection is the diameter (mm) of the disc of the same area as the
    connected part of the map at or above half its score that holds the peak (full width at
    half maximum, in area), looked for within ``2 * min_distance_mm`` of the peak.
@@ -35,13 +43,13 @@ from typing import Any
 
 import cv2
 import numpy as np
-from scipy import ndimage
 
 from mcalc.annotations import Calcification, Cluster, find_clusters
 
 __all__ = [
     "DEFAULT_MIN_DISTANCE_MM",
     "DEFAULT_MAX_DETECTIONS",
+    "PLATEAU_TOLERANCE",
     "RULE_VERSION",
     "DetectionSettings",
     "Detection",
@@ -52,15 +60,25 @@ __all__ = [
     "detection_points",
     "detection_clusters",
     "disc_maximum",
+    "plateau_tolerance",
 ]
 
 #: Default smallest distance between two detections, in mm.
 DEFAULT_MIN_DISTANCE_MM = 1.0
 #: Default most detections per image.
 DEFAULT_MAX_DETECTIONS = 100
+#: How far under its maximum a plateau reaches, as a fraction of the map's score range
+#: (from 0 to its maximum, in ``valid``; about 1.0 for a probability map): 0.1%. Ten times
+#: the variation of the demo model's saturated plateaus: the map dipped by at most 9e-5
+#: between the rule-2 detections that split one (suspicious-3: 0.98950-0.98954 over
+#: 5 x 5 mm), yet a score step that small is no finding of its own for a model's output
+#: (docs/measurements.md, Issue "near-flat plateaus", 6 December 2026).
+PLATEAU_TOLERANCE = 1e-3
 #: The rule's version, part of what a batch's finished rows were made with (their
-#: detections): 2, a plateau is one detection (5 December 2026).
-RULE_VERSION = 2
+#: detections): 3, a plateau is the pixels within :data:`PLATEAU_TOLERANCE` of its
+#: maximum, its detection at its centre (6 December 2026); 2, a plateau of equal scores
+#: is one detection, at its first pixel (5 December 2026).
+RULE_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -95,7 +113,8 @@ class Detection:
 
     Attributes:
         row, col: position in the map's pixels.
-        score: the map's value at the peak.
+        score: the map's value at the peak: its plateau's maximum (within the plateau
+            tolerance of the value at ``row, col``, the plateau's centre).
         size_mm: diameter of the disc of the area at or above half the score (mm).
     """
 
@@ -201,6 +220,52 @@ def _near(min_distance_mm: float, sr: float, sc: float) -> np.ndarray:
     )
 
 
+def plateau_tolerance(values: np.ndarray) -> float:
+    """How far under its maximum a plateau of ``values`` reaches (the module's rule, step
+    2): :data:`PLATEAU_TOLERANCE` of the map's range above 0 (its maximum; 0 when none is
+    above 0). Pass the map as detections see it (0 outside ``valid``).
+
+    Example:
+        >>> plateau_tolerance(np.array([[0.2, 0.5]]))
+        0.0005
+    """
+    top = float(np.max(values)) if np.size(values) else 0.0
+    return PLATEAU_TOLERANCE * top if top > 0 else 0.0
+
+
+class _Plateaus:
+    """The plateaus of a map (the module's rule, step 2), claimed one by one from the
+    highest candidate down: each a flood fill (OpenCV's, in float32) of the pixels within
+    the tolerance under its candidate's value and none above, 8-connected, that no higher
+    plateau holds."""
+
+    def __init__(self, arr: np.ndarray) -> None:
+        self.tolerance = plateau_tolerance(arr)
+        # A copy: OpenCV takes the image as writable (a mask-only fill never writes it),
+        # and a map may be the caller's, or read-only (a cached one).
+        self.image = np.array(arr, dtype=np.float32, order="C", copy=True)
+        # 1: on no plateau (0 or under, outside ``valid``: read as 0; or claimed); the
+        # fill marks its own pixels 2.
+        self.mask = np.ones((arr.shape[0] + 2, arr.shape[1] + 2), np.uint8)
+        self.mask[1:-1, 1:-1] = arr <= 0
+
+    def claim(self, r: int, c: int) -> tuple[int, int] | None:
+        """The centre of the plateau of candidate (r, c) (the pixel nearest its
+        centroid), its pixels claimed; ``None`` when a higher plateau holds it."""
+        if self.mask[r + 1, c + 1]:
+            return None
+        flags = 8 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (2 << 8)
+        _, _, _, (x, y, w, h) = cv2.floodFill(
+            self.image, self.mask, (c, r), 0.0, self.tolerance, 0.0, flags
+        )
+        window = self.mask[y + 1 : y + h + 1, x + 1 : x + w + 1]
+        mine = window == 2
+        window[mine] = 1
+        ys, xs = np.nonzero(mine)
+        k = int(np.argmin((ys - ys.mean()) ** 2 + (xs - xs.mean()) ** 2))
+        return y + int(ys[k]), x + int(xs[k])
+
+
 def find_detections(
     values: np.ndarray,
     spacing_mm: Sequence[float],
@@ -238,16 +303,6 @@ def find_detections(
     peaks &= (arr >= settings.threshold) & (arr > 0)
     rows, cols = np.nonzero(peaks)  # raster order
     scores = arr[rows, cols].astype(np.float64)
-    # Candidates touching inside each other's disc have the same score (each is the
-    # other's maximum): one plateau, its first pixel standing for it.
-    touching = _touching(footprint)
-    if touching.all():  # 8-connected (any disc of a pixel or more): OpenCV's, faster
-        _, plateaus = cv2.connectedComponents(peaks.view(np.uint8), connectivity=8)
-    else:
-        plateaus, _ = ndimage.label(peaks, structure=touching)
-    _, first = np.unique(plateaus[rows, cols], return_index=True)
-    first.sort()
-    rows, cols, scores = rows[first], cols[first], scores[first]
     order = np.argsort(-scores, kind="stable")
     ry = int(2 * settings.min_distance_mm / sr)
     rx = int(2 * settings.min_distance_mm / sc)
@@ -258,8 +313,12 @@ def find_detections(
     ny, nx = near.shape[0] // 2, near.shape[1] // 2
     blocked = np.zeros((arr.shape[0] + 2 * ny, arr.shape[1] + 2 * nx), bool)
     out: list[Detection] = []
+    plateaus = _Plateaus(arr)
     for k in order:
-        r, c = int(rows[k]), int(cols[k])
+        at = plateaus.claim(int(rows[k]), int(cols[k]))
+        if at is None:  # on a higher candidate's plateau: part of it
+            continue
+        r, c = at
         if blocked[r + ny, c + nx]:
             continue
         blocked[r : r + 2 * ny + 1, c : c + 2 * nx + 1] |= near
@@ -323,18 +382,6 @@ def narrow_detections(
     if complete or len(kept) >= want.max_detections:
         return kept[: want.max_detections]
     return None
-
-
-def _touching(footprint: np.ndarray) -> np.ndarray:
-    """The 3x3 neighbours of a pixel that lie in its disc ``footprint`` (odd sides)."""
-    cy, cx = footprint.shape[0] // 2, footprint.shape[1] // 2
-    out = np.zeros((3, 3), bool)
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            if abs(dy) <= cy and abs(dx) <= cx:
-                out[dy + 1, dx + 1] = footprint[cy + dy, cx + dx]
-    out[1, 1] = True
-    return out
 
 
 def detection_points(detections: Sequence[Detection]) -> tuple[np.ndarray, np.ndarray]:
