@@ -441,7 +441,7 @@ def test_an_ended_jobs_curves_and_test_figures_stay_in_its_details(train_env, st
     figure = json.loads(chart.proto.spec)
     assert [0.69] in [t["y"] for t in figure["data"]]  # the epoch's training loss
     test_line = [m.value for m in at.markdown if m.value.startswith("**Test**")]
-    assert test_line == (["**Test** (10 held-out patches): auc 0.812"] if state == "done" else [])
+    assert test_line == (["**Test** (10 held-out patches): AUC 0.812"] if state == "done" else [])
 
 
 def test_hard_negatives_control_goes_into_the_launched_job(train_env):
