@@ -24,7 +24,7 @@ from mcalc.models.train_config import (
     MAX_PER_IMAGE,
     TrainConfig,
 )
-from mcalc.models.weights import WeightsInfo, resolve_weights
+from mcalc.models.weights import WeightsInfo, random_warning, resolve_weights
 from pages import common, menu, signin, train_jobs
 
 common.frame(menu.page_action(__file__))
@@ -138,13 +138,15 @@ def weights_ui(arch: str, freeze: str) -> tuple[str | None, WeightsInfo | None, 
         value = "none"
     try:
         info = resolve_weights(arch, value)
-    except McalcError as exc:
-        st.error(f"{exc}. Check the path, or choose automatic weights.")
+    except McalcError as exc:  # it says what was expected and what to do
+        st.error(f"{exc}.", icon=":material/block:")
         return value, None, False
     badge = "pre-trained" if info.pretrained else "not pre-trained"
     st.markdown(f"**Weights:** {info.detail} · *{badge}*")
     if info.warning and mode != "none":
-        st.caption(info.warning)
+        # The page's words for giving a file, not the command line's flag.
+        words = "choose *A weights file*"
+        st.caption(random_warning(arch, words) if info.source == "random" else info.warning)
     if freeze != "full" and not info.pretrained:
         st.warning(
             f"The freeze strategy **{STRATEGY_LABEL[freeze]}** freezes layers of a {arch} base "

@@ -256,6 +256,15 @@ def job_state_ui(job: jobs.Job) -> None:
         open_model_ui(job.model_id, job.model_path, key="train_open_job")
 
 
+#: The card's test metrics as the rest of the app names them.
+TEST_METRICS = {
+    "auc": "AUC",
+    "accuracy": "accuracy",
+    "sensitivity": "sensitivity",
+    "specificity": "specificity",
+}
+
+
 def test_metrics_ui(model_path: str | None) -> None:
     """The finished model's figures on its held-out test patches, from its card."""
     if not model_path:
@@ -264,8 +273,8 @@ def test_metrics_ui(model_path: str | None) -> None:
         test = load_card(model_path).test_metrics
     except McalcError:
         return
-    shown = [(k, test.get(k)) for k in ("auc", "accuracy", "sensitivity", "specificity")]
-    parts = [f"{k} {float(v):.3f}" for k, v in shown if isinstance(v, int | float)]
+    shown = [(name, test.get(k)) for k, name in TEST_METRICS.items()]
+    parts = [f"{name} {float(v):.3f}" for name, v in shown if isinstance(v, int | float)]
     if parts:
         st.markdown(f"**Test** ({test.get('n', '?')} held-out patches): " + " · ".join(parts))
 

