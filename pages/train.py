@@ -16,7 +16,13 @@ from mcalc.errors import McalcError
 from mcalc.models import ARCHITECTURES, STRATEGIES, TASKS
 from mcalc.models.architectures import MIN_PATCH_SIZE
 from mcalc.models.patches import INPUT_MODES
-from mcalc.models.plan import STRATEGY_LABEL, STRATEGY_TEXT, FreezePlan, freeze_plan
+from mcalc.models.plan import (
+    STRATEGY_LABEL,
+    STRATEGY_TEXT,
+    FreezePlan,
+    freeze_plan,
+    random_freeze_text,
+)
 from mcalc.models.train_config import (
     MAX_BATCH,
     MAX_EPOCHS,
@@ -149,9 +155,7 @@ def weights_ui(arch: str, freeze: str) -> tuple[str | None, WeightsInfo | None, 
         st.caption(random_warning(arch, words) if info.source == "random" else info.warning)
     if freeze != "full" and not info.pretrained:
         st.warning(
-            f"The freeze strategy **{STRATEGY_LABEL[freeze]}** freezes layers of a {arch} base "
-            "that has no pre-trained weights: those layers stay random and the model can only learn in what still trains. "
-            "Choose **Full**, or give pre-trained weights."
+            f"{random_freeze_text(freeze, arch)} Choose **Full**, or give pre-trained weights."
         )
         confirmed = st.checkbox(
             "Freeze the random layers anyway", key="train_confirm_random", persist_state="session"
