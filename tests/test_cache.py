@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 
 import cv2
@@ -103,8 +104,14 @@ def test_file_key_resolves_a_path_once_and_follows_a_repointed_link(tmp_path, mo
     assert file_key(link) == file_key(a)  # one file, one key, under either name
     resolved = []
     real_resolve = Path.resolve
+    me = threading.get_ident()  # this test's calls: a writer thread an earlier test left
+    # behind resolved its own file meanwhile (a clean-clone CI run, 6 December)
     monkeypatch.setattr(
-        Path, "resolve", lambda p, *a, **k: resolved.append(p) or real_resolve(p, *a, **k)
+        Path,
+        "resolve",
+        lambda p, *a, **k: (
+            (threading.get_ident() == me and resolved.append(p)) or real_resolve(p, *a, **k)
+        ),
     )
     keys = {file_key(link) for _ in range(5)}
     assert len(keys) == 1 and resolved == []  # a Browse rerun asks for 65 keys

@@ -33,6 +33,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import uuid
 from collections.abc import Callable
@@ -262,6 +263,24 @@ def is_registered(models_dir: str | Path, model_id: str) -> bool:
     a folder with both its model and its card is complete)."""
     folder = Path(models_dir) / model_id
     return (folder / CARD_FILE).is_file() and model_file(folder).is_file()
+
+
+def check_new_id(models_dir: str | Path, model_id: str, *, named_dir: bool = False) -> None:
+    """Refuse ``model_id`` when the registry holds it, saying what to do (another id, or
+    the admin's delete; ``named_dir``: the command named the registry, which the delete
+    must name too).
+
+    Raises:
+        ModelError: the id is taken.
+    """
+    if not is_registered(models_dir, model_id):
+        return
+    flag = f" --models {shlex.quote(str(models_dir))}" if named_dir else ""
+    raise ModelError(
+        f"model {model_id!r} already exists in {models_dir}: choose another --id, or "
+        f"delete it with `python -m mcalc delete model {model_id}{flag} --as NAME` "
+        "(an admin account)"
+    )
 
 
 def discard_partial(models_dir: str | Path, model_id: str) -> list[Path]:

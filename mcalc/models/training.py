@@ -23,7 +23,6 @@ import contextlib
 import json
 import logging
 import os
-import shlex
 import shutil
 import tempfile
 import time
@@ -50,6 +49,7 @@ from mcalc.models.registry import (
     CARD_FILE,
     LOG_FILE,
     MODEL_FILE,
+    check_new_id,
     discard_partial,
     is_registered,
     load_card,
@@ -199,13 +199,7 @@ def _start_run(
     runs_dir = Path(config.runs_dir or settings.runs_dir)
     spec = arch_spec(config.arch)
     model_id = config.model_id or new_model_id(spec.name, config.task, models_dir)
-    if is_registered(models_dir, model_id):
-        models_flag = f" --models {shlex.quote(str(models_dir))}" if config.models_dir else ""
-        raise ModelError(
-            f"model {model_id!r} already exists in {models_dir}: choose another --id, or "
-            f"delete it with `python -m mcalc delete model {model_id}{models_flag} --as NAME` "
-            "(an admin account)"
-        )
+    check_new_id(models_dir, model_id, named_dir=bool(config.models_dir))
     winfo = resolve_weights(spec.name, config.weights)
     if role is not None and not role.is_chief:
         run_dir = Path(tempfile.mkdtemp(prefix=f"mcalc-{model_id}-worker{role.index}-"))
