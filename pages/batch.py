@@ -10,6 +10,7 @@ through :func:`pages.state.open_in_predict`.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from pathlib import Path
 
 import pandas as pd
 import streamlit as st
@@ -24,7 +25,14 @@ from mcalc.batch import (
     result_sets,
 )
 from mcalc.batch.settings import DEFAULT_DETECTION
-from mcalc.batch.table import DISPLAY_COLUMNS, RESULTS_CSV, outcome_text
+from mcalc.batch.table import (
+    DISPLAY_COLUMNS,
+    RESULTS_CSV,
+    RESULTS_PARQUET,
+    launch_counts,
+    outcome_text,
+    read_results,
+)
 from mcalc.config import Settings
 from mcalc.errors import McalcError
 from mcalc.explain.results import model_key
@@ -39,7 +47,7 @@ from mcalc.jobs.batch import (
     runs_of_dataset,
     submit_batch,
 )
-from mcalc.jobs.batch_estimate import estimate_run, resume_counts
+from mcalc.jobs.batch_estimate import estimate_run
 from mcalc.models.card import ModelCard
 from mcalc.models.registry import list_models
 from mcalc.present.reading import image_names, row_names
@@ -54,6 +62,25 @@ ERRORS = {"all": "all images", "none": "analysed only", "only": "failed only"}
 SET_KEY = "batch_set"
 
 
+@st.cache_data(show_spinner=False, max_entries=4)
+def _run_table(folder: str, stamp: tuple[int, int]) -> pd.DataFrame:
+    """A run folder's results table, read again only when its files change (``stamp``)."""
+    return read_results(folder)
+
+
+def run_table(folder: Path) -> pd.DataFrame:
+    """The results table of a run folder: the launch's estimate and the results below read
+    the same run's table on each page run (twice, once each); now once per change."""
+
+    def mtime(name: str) -> int:
+        try:
+            return (folder / name).stat().st_mtime_ns
+        except OSError:
+            return 0
+
+    return _run_table(str(folder), (mtime(RESULTS_PARQUET), mtime(RESULTS_CSV)))
+
+
 def estimate_ui(
     settings: Settings,
     model: ModelCard,
@@ -66,7 +93,7 @@ def estimate_ui(
     same explanation when there is one (images done with these settings are skipped, failed
     ones tried again: counted from the run's table)."""
     folder = batch_root(settings) / run_name(str(model.id), data_path)
-    done, failed = resume_counts(folder, model_key(model), options)
+    done, failed = launch_counts(run_table(folder), model_key(model), options.cam, options.maps)
     est = estimate_run(
         str(model.id),
         images,
@@ -223,7 +250,7 @@ def results_ui(job: BatchJob, names: Mapping[str, str]) -> None:
     """The run's table: filter by score and errors, sort by clicking a column, open a row;
     each image in words (:func:`~mcalc.present.reading.row_names`; ``names``: those of the
     dataset in use when the run is over it, for their exam years)."""
-    table = job.results()
+    table = run_table(Path(job.folder))
     if job.active:  # only the progress line above refreshes while the run goes on
         st.caption(
             ("No rows saved yet" if table.empty else f"{len(table)} rows as saved")
