@@ -269,16 +269,26 @@ class DatasetIndex:
     def images(self) -> list[ImageRecord]:
         return [rec for case in self.cases for rec in case.images]
 
+    def _kinds(self) -> tuple[frozenset[str], frozenset[str]]:
+        """The views and rounds of the images, found once per index (Browse and Predict ask
+        on every page run; a 20,000-image collection was walked twice each time)."""
+        found = vars(self).get("_view_round_kinds")
+        if found is None:
+            images = self.images()
+            found = (frozenset(r.view for r in images), frozenset(r.timepoint for r in images))
+            vars(self)["_view_round_kinds"] = found  # not a field: equality is the fields'
+        return found
+
     def views(self) -> tuple[str, ...]:
         """The views the collection has images of, in :data:`~mcalc.config.VIEWS` order
         (all of them for an empty index): mini-MIAS has ``("MLO",)``."""
-        have = {rec.view for rec in self.images()}
+        have = self._kinds()[0]
         return tuple(v for v in VIEWS if v in have) or VIEWS
 
     def rounds(self) -> tuple[str, ...]:
         """The rounds the collection has images of, in :data:`~mcalc.config.TIMEPOINTS`
         order (all of them for an empty index): the public collections have ``("recent",)``."""
-        have = {rec.timepoint for rec in self.images()}
+        have = self._kinds()[1]
         return tuple(t for t in TIMEPOINTS if t in have) or TIMEPOINTS
 
     def annotated_images(self, leaving_out: Collection[str] = ()) -> int:
