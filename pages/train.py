@@ -143,7 +143,10 @@ def weights_ui(arch: str, freeze: str) -> tuple[str | None, WeightsInfo | None, 
     elif mode == "none":
         value = "none"
     try:
-        info = resolve_weights(arch, value)
+        # The input is chosen below; its last value (a temporal model's weights fit only a
+        # temporal model) comes from the session, and a change reruns the page.
+        temporal = st.session_state.get("train_input") == "temporal"
+        info = resolve_weights(arch, value, 2 if temporal else 1)
     except McalcError as exc:  # it says what was expected and what to do
         st.error(f"{exc}.", icon=":material/block:")
         return value, None, False

@@ -127,6 +127,27 @@ def test_a_file_that_is_not_weights_of_the_architecture_is_refused_before_launch
     assert "--weights" not in said
 
 
+def test_a_temporal_models_weights_are_refused_for_a_gray_input_on_the_page(train_env, tmp_path):
+    """A temporal custom model's weights for a gray (recent) job were shown as pre-trained
+    with Launch on; the job failed when loading them. The input chosen below the weights
+    decides, and choosing it makes the same file fit."""
+    from mcalc.models.architectures import build_model
+
+    path = tmp_path / "temporal.weights.h5"
+    build_model("custom", 32, 2, channels=2).save_weights(path)
+    at = _page()
+    at.radio(key="train_weights_mode").set_value("file").run()
+    at.text_input(key="train_weights_file").input(str(path)).run()
+    assert not at.exception
+    [error] = [e.value for e in at.error]
+    assert "saved from a custom with temporal (recent + subtraction) input" in error
+    assert "set the input to 'temporal'" in error
+    assert at.button(key="train_launch").disabled
+    at.radio(key="train_input").set_value("temporal").run()
+    assert not at.error
+    assert not at.button(key="train_launch").disabled
+
+
 def test_architecture_sets_its_default_hyperparameters(train_env):
     at = _page()
     assert at.number_input(key="train_batch").value == 32

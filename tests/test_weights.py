@@ -159,7 +159,7 @@ def test_a_keras_error_on_loading_is_one_line_without_warnings(tmp_path: Path) -
 @pytest.mark.parametrize("arch", list(_KERNELS))
 def test_kernel_counts_are_those_of_the_built_models(arch: str, tmp_path: Path) -> None:
     """The table check_weights_file compares with, against the models themselves; a
-    temporal model's (two channels) file fits its architecture too."""
+    temporal model's (two channels) file fits its architecture with that input too."""
     from mcalc.models.architectures import ARCHITECTURES
 
     assert set(_KERNELS) == set(ARCHITECTURES)
@@ -167,7 +167,7 @@ def test_kernel_counts_are_those_of_the_built_models(arch: str, tmp_path: Path) 
         model = build_model(arch, 32, 2, channels=channels)
         path = tmp_path / f"{arch}-{channels}.weights.h5"
         model.save_weights(path)
-        assert check_weights_file(arch, path) == "keras"
+        assert check_weights_file(arch, path, channels) == "keras"
 
 
 def test_keras_cache_before_hed(empty_keras_cache: Path) -> None:
@@ -217,6 +217,35 @@ def test_legacy_file_loads_by_layer_name(tmp_path: Path) -> None:
     np.testing.assert_array_equal(
         target.get_layer("conv2").get_weights()[0], source.get_layer("conv2").get_weights()[0]
     )
+
+
+@pytest.mark.parametrize("arch", ["custom", "vgg16"])
+def test_weights_of_a_model_with_another_input_are_refused_before_loading(
+    arch: str, tmp_path: Path
+) -> None:
+    """A temporal model's weights passed the header check for a gray model of the same
+    architecture (the fixed mixing kernel is not counted) and failed only when loaded: for
+    a vgg16 with "8 layers could not be loaded, the first 'block1_conv1': expected 2 arrays,
+    got 1", which names neither input. Both directions are refused when resolved, saying
+    which input the file has and how to use it."""
+    files = {}
+    for channels in (1, 2):
+        files[channels] = tmp_path / f"{arch}-{channels}.weights.h5"
+        build_model(arch, 32, 2, channels=channels).save_weights(files[channels])
+    with pytest.raises(ModelError) as refused:
+        resolve_weights(arch, files[2], channels=1)
+    assert str(refused.value) == (
+        f"weights file {files[2]} was saved from a {arch} with temporal (recent + "
+        f"subtraction) input; this model's input is gray (recent): give the weights of a "
+        f"{arch} with that input, or set the input to 'temporal' to start from this file"
+    )
+    with pytest.raises(ModelError, match=r"saved from a .* with gray \(recent\) input"):
+        resolve_weights(arch, files[1], channels=2)
+    with pytest.raises(ModelError, match="with temporal"):  # and when loaded directly
+        apply_weights(build_model(arch, 32, 2), arch, WeightsInfo("file", True, "", str(files[2])))
+    for channels, path in files.items():  # a file fits the model with its own input
+        info = resolve_weights(arch, path, channels=channels)
+        apply_weights(build_model(arch, 32, 2, channels=channels), arch, info)
 
 
 def test_files_that_do_not_fit_are_refused(tmp_path: Path) -> None:

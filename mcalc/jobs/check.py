@@ -123,10 +123,11 @@ def check_job(config: TrainConfig, settings: Settings | None = None) -> CheckedJ
             the task needs.
         JobError: the registry's disk is full.
     """
+    from mcalc.models.patches import input_channels
     from mcalc.models.weights import resolve_weights
 
     config.validate()
-    winfo = resolve_weights(config.arch, config.weights)
+    winfo = resolve_weights(config.arch, config.weights, len(input_channels(config.input)))
     cases, patients, annotated = _check_dataset(config)
     models = Path(config.models_dir or (settings or get_settings()).models_dir)
     if config.model_id is not None and is_registered(models, config.model_id):

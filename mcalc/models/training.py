@@ -200,7 +200,7 @@ def _start_run(
     spec = arch_spec(config.arch)
     model_id = config.model_id or new_model_id(spec.name, config.task, models_dir)
     check_new_id(models_dir, model_id, named_dir=bool(config.models_dir))
-    winfo = resolve_weights(spec.name, config.weights)
+    winfo = resolve_weights(spec.name, config.weights, len(input_channels(config.input)))
     if role is not None and not role.is_chief:
         run_dir = Path(tempfile.mkdtemp(prefix=f"mcalc-{model_id}-worker{role.index}-"))
     else:

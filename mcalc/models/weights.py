@@ -212,19 +212,23 @@ def _kernel_shapes(root: Any) -> list[tuple[int, ...]]:
     return shapes
 
 
-def check_weights_file(arch: str, path: Path) -> str:
+def check_weights_file(arch: str, path: Path, channels: int = 1) -> str:
     """Check that ``path`` is a Keras weights file that fits ``arch``, from its HDF5 header
     and dataset shapes alone (no TensorFlow; 70-100 ms for a ResNet-50's 90 MB, 10-15 ms for
     a VGG-16's; remembered per file, size and modification time, as the Train page asks on
     every rerun).
 
     The fit is judged by the number of convolution kernels and the widest one's output
-    channels, which tell every architecture apart; what they cannot see (another number of
-    classes, a head layer's size) is refused when the weights are loaded.
+    channels, which tell every architecture apart, and by the input the file was saved with
+    (a temporal model's fixed mixing kernel, the custom model's first kernel's input
+    channels); what they cannot see (another number of classes, a head layer's size) is
+    refused when the weights are loaded.
 
     Args:
         arch: architecture name.
         path: an existing file.
+        channels: the input channels of the model the weights are for: 1 (gray, ``recent``
+            input) or 2 (``temporal``). A Keras-applications file fits either.
 
     Returns:
         ``keras`` for a Keras 3 ``.weights.h5`` (loaded by Keras), ``legacy`` for a Keras 2
@@ -232,15 +236,34 @@ def check_weights_file(arch: str, path: Path) -> str:
 
     Raises:
         ModelError: not HDF5 (a whole ``.keras`` model, a text file), not Keras weights, a
-            Keras 3 file not named ``.weights.h5``, or weights of another architecture.
+            Keras 3 file not named ``.weights.h5``, weights of another architecture, or of
+            a model with another input (a temporal model's for a gray one, or the reverse).
     """
     stat = path.stat()
-    return _check_weights_file(arch_spec(arch).name, str(path), stat.st_size, stat.st_mtime_ns)
+    kind, saved = _check_weights_file(
+        arch_spec(arch).name, str(path), stat.st_size, stat.st_mtime_ns
+    )
+    if kind == "keras" and saved is not None and saved != channels:
+        name = arch_spec(arch).name
+        raise ModelError(
+            f"weights file {path} was saved from a {name} with {_INPUT_WORDS[saved]} input; "
+            f"this model's input is {_INPUT_WORDS.get(channels, f'{channels}-channel')}: "
+            f"give the weights of a {name} with that input, or set the input to "
+            f"{_INPUT_NAME[saved]!r} to start from this file"
+        )
+    return kind
+
+
+#: How an input's channel count is told to the user, and the input mode that has it.
+_INPUT_WORDS = {1: "gray (recent)", 2: "temporal (recent + subtraction)"}
+_INPUT_NAME = {1: "recent", 2: "temporal"}
 
 
 @functools.lru_cache(maxsize=32)
-def _check_weights_file(arch: str, name: str, _size: int, _mtime_ns: int) -> str:
-    """:func:`check_weights_file`, cached by the file's size and time (a refusal is not)."""
+def _check_weights_file(arch: str, name: str, _size: int, _mtime_ns: int) -> tuple[str, int | None]:
+    """:func:`check_weights_file`, cached by the file's size and time (a refusal is not);
+    with the kind, the input channels the file was saved with (``None`` where it cannot
+    tell)."""
     import zipfile
 
     import h5py
@@ -273,6 +296,7 @@ def _check_weights_file(arch: str, name: str, _size: int, _mtime_ns: int) -> str
                 f"'layer_names' attribute); {expected}"
             )
         kernels = _kernel_shapes(root)
+        mixing = _has_mixing_kernel(root)
     count, widest = len(kernels), max((k[-1] for k in kernels), default=0)
     want = _KERNELS.get(spec.name)
     if want is not None and (count, widest) != want:
@@ -286,15 +310,38 @@ def _check_weights_file(arch: str, name: str, _size: int, _mtime_ns: int) -> str
             f"weights file {path} holds Keras 3 weights, which Keras loads only from a name "
             f"ending in .weights.h5: rename it to {path.name.removesuffix('.h5')}.weights.h5"
         )
-    return kind
+    if spec.keras_app is None:
+        # No backbone: the model's first kernel reads the input's channels directly.
+        saved = min((k[2] for k in kernels), default=None)
+    else:
+        saved = 2 if mixing else 1
+    return kind, saved
 
 
-def resolve_weights(arch: str, user_file: str | Path | None = None) -> WeightsInfo:
+def _has_mixing_kernel(root: Any) -> bool:
+    """Whether an HDF5 group holds a temporal model's (recent, subtraction) -> RGB kernel."""
+    import h5py
+
+    found: list[bool] = []
+
+    def visit(_name: str, obj: Any) -> None:
+        if isinstance(obj, h5py.Dataset) and obj.shape == _MIXING_KERNEL:
+            found.append(True)
+
+    root.visititems(visit)
+    return bool(found)
+
+
+def resolve_weights(
+    arch: str, user_file: str | Path | None = None, channels: int = 1
+) -> WeightsInfo:
     """Decide where ``arch``'s starting weights come from (see the module docstring).
 
     Args:
         arch: architecture name.
         user_file: a weights file named by the user; ``"none"`` forces random weights.
+        channels: the model's input channels (1 gray, 2 temporal): a user file saved from
+            a model with another input is refused (:func:`check_weights_file`).
 
     Raises:
         ModelError: the named file does not exist, or is not a weights file of ``arch``
@@ -319,7 +366,7 @@ def resolve_weights(arch: str, user_file: str | Path | None = None) -> WeightsIn
         hed = hed_weights_file() if spec.name == "vgg16" else None
         if hed is not None and path.resolve() == hed[0].resolve():
             return _hed_info(*hed)  # what automatic weights use: loaded, and named, as such
-        check_weights_file(spec.name, path)
+        check_weights_file(spec.name, path, channels)
         return WeightsInfo("file", True, f"user weights file {path}", path=str(path))
     if spec.keras_app is None:
         return WeightsInfo("random", False, "random initialisation (custom model: no backbone)")
@@ -437,7 +484,7 @@ def apply_weights(model: keras.Model, arch: str, info: WeightsInfo) -> None:
         n = _load_hed(model, path)
         log.info("loaded %d VGG-16 convolutions from %s", n, path)
         return
-    kind = check_weights_file(arch, path)
+    kind = check_weights_file(arch, path, int(model.input_shape[-1]))
     if kind == "keras":
         import warnings
 
