@@ -207,7 +207,7 @@ def import_ui(index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
     st.success(plan.report.text())
     if st.button("Import", key="annotate_import", type="primary"):
         try:
-            done = apply_import(store(), plan, mode=mode, as_reader=as_reader)
+            done = apply_import(store(), plan, mode=mode, as_reader=as_reader, by=reader)
         except StoreError as exc:
             st.error(str(exc))
             return

@@ -7,6 +7,7 @@ import io
 import json
 import os
 import zipfile
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -155,6 +156,19 @@ def test_csv_validation(name, data, message):
     plan = parse_points_csv(data, IMAGES)
     assert not plan.report.ok and plan.marks == ()
     assert message in _problems(plan)
+
+
+def test_a_semicolon_csv_with_decimal_commas_is_read():
+    """A points CSV opened and saved by a spreadsheet in a European locale was refused with
+    "missing column(s) image_key, row, col (found image_key;row;col)"."""
+    text = points_csv([_marks()]).replace(",", ";").replace("50.5", "50,5")
+    text = text.replace("30.25", "30,25")
+    plan = parse_points_csv(text, IMAGES)
+    assert plan.report.ok, _problems(plan)
+    [m] = plan.marks
+    assert [(p.row, p.col, p.label) for p in m.points] == [
+        (p.row, p.col, p.label) for p in _marks().points
+    ]
 
 
 def test_csv_report_lists_every_problem_with_its_line():
@@ -504,6 +518,38 @@ def test_apply_adds_to_stored_marks_and_replace_keeps_history(tmp_path):
     apply_import(store, plan, mode="replace")
     assert len(store.load(K1, "ann").marks.points) == 2
     assert [h.action for h in store.history(K1, "ann")] == ["save", "import", "import"]
+
+
+def test_an_export_imported_again_writes_nothing_and_an_import_names_who_imported(
+    tmp_path, monkeypatch
+):
+    """Importing a reader's unchanged points CSV wrote a new version each time (the import
+    stamped every mark with its own time, and the CSV rounds places to 0.01 px), then the
+    marks JSON of the same marks another; each version said saved by the marks' reader, not
+    by the reader who imported."""
+    import mcalc.store.exchange.validate as validate
+
+    store = MarkStore(tmp_path)
+    saved = ImageMarks(K1, "reader_a", image_shape=IMAGES[K1]).add_point(10.1234, 20.5678)
+    saved = saved.add_point(50.5, 30.25, "benign")
+    store.save(saved, base_version=0)
+    stored = store.load(K1, "reader_a").marks
+    times = (f"2030-01-01T00:00:{n:02d}Z" for n in range(60))  # each call a later time
+    monkeypatch.setattr(validate, "utc_now", lambda: next(times))
+    for _ in range(2):
+        plan = parse_points_csv(points_csv([saved]), IMAGES, default_reader="importer")
+        assert apply_import(store, plan, by="importer") == []
+    plan = parse_json(marks_json_text([saved]), IMAGES, default_reader="importer")
+    assert apply_import(store, plan, by="importer") == []
+    assert store.load(K1, "reader_a").version == 1
+    assert store.load(K1, "reader_a").marks == stored
+
+    # A changed mark is imported, recorded as by the importing reader.
+    moved = replace(saved, points=(replace(saved.points[0], row=12.0), saved.points[1]))
+    plan = parse_points_csv(points_csv([moved]), IMAGES, default_reader="importer")
+    assert apply_import(store, plan, by="importer") == [(K1, "reader_a", 2)]
+    assert [h.saved_by for h in store.history(K1, "reader_a")] == ["reader_a", "importer"]
+    assert store.load(K1, "reader_a").marks.points[1] == stored.points[1]  # kept as stored
 
 
 def test_apply_refuses_a_plan_with_problems(tmp_path):

@@ -89,13 +89,20 @@ class MarkStore:
         return MarksState(marks, record.version, record.current.saved_at)
 
     def save(
-        self, marks: ImageMarks, *, base_version: int, note: str = "", action: str = "save"
+        self,
+        marks: ImageMarks,
+        *,
+        base_version: int,
+        note: str = "",
+        action: str = "save",
+        saved_by: str | None = None,
     ) -> int:
         """Save ``marks`` as a new version; returns its number.
 
         Args:
             marks: the edited marks.
             base_version: the version the editor loaded (``MarksState.version``).
+            saved_by: who saves, when not the marks' reader (an import by another reader).
 
         Raises:
             StoreConflictError: someone saved meanwhile; ``marks`` kept as a conflict copy.
@@ -105,7 +112,7 @@ class MarkStore:
             self._parts(marks.image_key, marks.reader),
             marks.to_payload(),
             base_version=base_version,
-            saved_by=marks.reader,
+            saved_by=saved_by or marks.reader,
             action=action,
             note=note,
         )

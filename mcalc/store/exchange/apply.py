@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from mcalc.store.exchange.validate import ImportPlan, ImportValidationError
 from mcalc.store.mark_store import MarkStore
-from mcalc.store.marks import same_marks
+from mcalc.store.marks import ImageMarks, PointMark, RegionMark, same_marks
 from mcalc.store.record import StoreError
 
 __all__ = ["apply_import", "import_refusal"]
@@ -46,8 +46,53 @@ def _joined(stored: str, imported: str) -> str:
     return f"{stored}\n{imported}" if stored else imported
 
 
+#: How far an imported point may lie from the stored point of the same id and still be that
+#: point unchanged: the points CSV writes coordinates to two decimals.
+_SAME_PLACE = 0.006
+
+
+def _as_stored(stored: PointMark | RegionMark, incoming: PointMark | RegionMark) -> bool:
+    """Whether ``incoming`` is the stored mark of its id as a file gives it back: the same
+    mark, label, comment, reader and creation time, a point's place within the CSV's
+    rounding; its ``updated_at`` aside (a CSV does not carry it: the import stamps it)."""
+    if isinstance(stored, PointMark) and isinstance(incoming, PointMark):
+        return (
+            abs(stored.row - incoming.row) <= _SAME_PLACE
+            and abs(stored.col - incoming.col) <= _SAME_PLACE
+            and replace(incoming, row=stored.row, col=stored.col, updated_at="")
+            == replace(stored, updated_at="")
+        )
+    if isinstance(stored, RegionMark) and isinstance(incoming, RegionMark):
+        return replace(incoming, updated_at="") == replace(stored, updated_at="")
+    return False
+
+
+def _stored_where_unchanged(incoming: ImageMarks, stored: ImageMarks) -> ImageMarks:
+    """``incoming`` with every mark that is a stored one given back unchanged
+    (:func:`_as_stored`) replaced by the stored mark, so that importing an export again
+    changes nothing (a CSV stamped every mark with the import's time, and rounded it)."""
+    points = {p.id: p for p in stored.points}
+    regions = {r.id: r for r in stored.regions}
+    return replace(
+        incoming,
+        points=tuple(
+            points[p.id] if p.id in points and _as_stored(points[p.id], p) else p
+            for p in incoming.points
+        ),
+        regions=tuple(
+            regions[r.id] if r.id in regions and _as_stored(regions[r.id], r) else r
+            for r in incoming.regions
+        ),
+    )
+
+
 def apply_import(
-    store: MarkStore, plan: ImportPlan, *, mode: str = "add", as_reader: str | None = None
+    store: MarkStore,
+    plan: ImportPlan,
+    *,
+    mode: str = "add",
+    as_reader: str | None = None,
+    by: str | None = None,
 ) -> list[tuple[str, str, int]]:
     """Write a validated import into the store, completely or not at all.
 
@@ -60,6 +105,12 @@ def apply_import(
             joins the stored one (``add``) or takes its place (``replace``).
         as_reader: the signed-in reader when accounts are on: a plan that carries another
             reader's marks is refused (a reader writes only their own marks).
+        by: who imports, recorded as the versions' author (default: each record's reader;
+            without accounts, a reader may import another reader's exported marks).
+
+    A mark the store holds, given back unchanged by the file (the same id, place, label,
+    comment and creation time; a CSV rounds places to 0.01 px and has no edit time), is
+    kept as stored: importing an export again writes nothing.
 
     Returns:
         ``(image_key, reader, new version)`` per record written; a record that already
@@ -85,6 +136,7 @@ def apply_import(
             parts = (incoming.image_key, incoming.reader)
             snapshots.append((parts, store.records.snapshot(parts)))
             state = store.load(*parts)
+            incoming = _stored_where_unchanged(incoming, state.marks)
             if mode == "replace":
                 merged = replace(incoming, comment=incoming.comment or state.marks.comment)
             else:
@@ -105,7 +157,11 @@ def apply_import(
             if state.version and same_marks(merged, state.marks):
                 continue  # already stored as imported (the same file again): no new version
             version = store.save(
-                merged, base_version=state.version, action="import", note=plan.report.source
+                merged,
+                base_version=state.version,
+                action="import",
+                note=plan.report.source,
+                saved_by=by,
             )
             done.append((*parts, version))
     except (StoreError, OSError) as exc:

@@ -245,6 +245,9 @@ def parse_points_csv(
 ) -> ImportPlan:
     """Check a points CSV (as written by :func:`points_csv`) against the dataset's images.
 
+    The separator is the header line's (``,``, ``;`` or tab): a spreadsheet saved in a
+    European locale writes ``;`` and decimal commas, which are read as such.
+
     Args:
         data: the file's bytes or text.
         images: ``(rows, cols)`` of every image of the dataset, by key.
@@ -258,8 +261,11 @@ def parse_points_csv(
     text = col.read_text(data)
     if text is None:
         return col.plan()
+    # A spreadsheet in a European locale saves ';'-separated CSV with decimal commas.
+    first = text.lstrip("\ufeff").split("\n", 1)[0]
+    delimiter = max((",", ";", "\t"), key=first.count)
     try:
-        reader = csv.DictReader(io.StringIO(text))
+        reader = csv.DictReader(io.StringIO(text), delimiter=delimiter)
         header = [h.strip() for h in (reader.fieldnames or [])]
         rows = list(reader)
     except csv.Error as exc:
@@ -282,6 +288,10 @@ def parse_points_csv(
         key = col.image(where, row.get("image_key"))
         name = col.reader(where, row.get("reader"), default_reader)
         label = col.label(where, row.get("label"))
+        if delimiter != ",":  # decimal commas: "12,5" is 12.5 there
+            row = {
+                k: v.replace(",", ".") if k in ("row", "col") and v else v for k, v in row.items()
+            }
         r = col.number(where, "row", row.get("row"))
         c = col.number(where, "col", row.get("col"))
         if key is None or name is None or label is None or r is None or c is None:
