@@ -292,8 +292,10 @@ def test_a_prior_of_another_view_or_breast_is_refused(tiny_demo, tmp_path, tag, 
     if tag == "ImageLaterality" and "Laterality" in ds:
         ds.Laterality = value
     ds.save_as(rec.image_path)
-    with pytest.raises(TemporalError, match=message):
+    with pytest.raises(TemporalError, match=message) as refused:
         register_pair(ImageCache(None), case, "CC", FAST)
+    # Every caller names the view first ("MLO: no temporal view: MLO: the recent image...").
+    assert str(refused.value).startswith("the recent image")
 
 
 @pytest.mark.parametrize("mirrored", [False, True])

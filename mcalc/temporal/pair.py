@@ -90,16 +90,17 @@ def pair_records(case: CaseRecord, view: str) -> tuple[ImageRecord, ImageRecord]
     return recent, prior
 
 
-def _check_same(recent: Mammogram, prior: Mammogram, view: str, laterality: str | None) -> None:
-    """Refuse a pair whose DICOM tags name different views or breasts."""
+def _check_same(recent: Mammogram, prior: Mammogram, laterality: str | None) -> None:
+    """Refuse a pair whose DICOM tags name different views or breasts (the message does not
+    name the view asked for: every caller says it, before the message)."""
     if recent.view and prior.view and recent.view != prior.view:
         raise TemporalError(
-            f"{view}: the recent image is a {recent.view} view but the prior is {prior.view}; "
+            f"the recent image is a {recent.view} view but the prior is {prior.view}; "
             "register images of the same view"
         )
     if recent.laterality and prior.laterality and recent.laterality != prior.laterality:
         raise TemporalError(
-            f"{view}: the recent image is of the {recent.laterality} breast but the prior of "
+            f"the recent image is of the {recent.laterality} breast but the prior of "
             f"the {prior.laterality} breast (case laterality {laterality or 'unknown'})"
         )
 
@@ -175,7 +176,7 @@ def register_pair(
     rec_r, rec_p = pair_records(case, view)
     mammo_r, unit_r, mask_r = _unit_and_mask(cache, rec_r)
     mammo_p, unit_p, mask_p = _unit_and_mask(cache, rec_p)
-    _check_same(mammo_r, mammo_p, view, case.laterality)
+    _check_same(mammo_r, mammo_p, case.laterality)
     notes: list[str] = []
     mirrored = chest_wall_side(mask_r) != chest_wall_side(mask_p)
     if mirrored:
