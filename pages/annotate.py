@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import streamlit as st
 
-from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.viewer import DisplayOptions, ImageView
@@ -54,14 +53,23 @@ def image_ui(index: DatasetIndex) -> ImageRecord:
     c1, c2, c3 = st.columns([3, 1, 1])
     case_id = c1.selectbox("Case", ids, key=CASE_WIDGET, on_change=case_picked)
     state.show_case(case_id)
-    view = c2.selectbox("View", VIEWS, key="annotate_view", persist_state="session")
+    # Only what the collection has (mini-MIAS: MLO; a public collection: one round): a
+    # view or an exam it never has only led to "Case c1 has no CC prior image".
+    views, rounds = index.views(), index.rounds()
+    for key, have in (("annotate_view", views), ("annotate_timepoint", rounds)):
+        if key in st.session_state and st.session_state[key] not in have:
+            st.session_state[key] = have[-1] if key == "annotate_timepoint" else have[0]
+    view = c2.selectbox("View", views, key="annotate_view", persist_state="session")
     tp = c3.selectbox(
         "Exam",
-        TIMEPOINTS,
-        index=len(TIMEPOINTS) - 1,
+        rounds,
+        index=len(rounds) - 1,
         key="annotate_timepoint",
         persist_state="session",
+        disabled=len(rounds) == 1,
     )
+    if len(rounds) == 1:
+        c3.caption("This collection has one round.")
     rec = index.case(case_id).image(view, tp)
     if rec is None:
         st.warning(f"Case {case_id} has no {view} {tp} image. Pick another view or exam.")

@@ -21,6 +21,7 @@ from mcalc.present.reading_temporal import (
     temporal_args,
     temporal_bytes,
     temporal_offered,
+    temporal_unavailable,
 )
 from mcalc.viewer import DisplayOptions
 from pages import common, state, viewer_component
@@ -435,9 +436,14 @@ def _size(n: int) -> str:
 
 
 def reading_ui(
-    case: CaseRecord, opts: DisplayOptions, ahead: list[CaseRecord], behind: CaseRecord | None
+    rounds: tuple[str, ...],
+    case: CaseRecord,
+    opts: DisplayOptions,
+    ahead: list[CaseRecord],
+    behind: CaseRecord | None,
 ) -> bool:
-    """The reading workstation for the case; False when it cannot be shown."""
+    """The reading workstation for the case (``rounds``: the collection's,
+    :meth:`DatasetIndex.rounds`); False when it cannot be shown."""
     if not viewer_component.available():
         st.warning(
             "The reading viewer is not built (components/viewer/dist is missing): "
@@ -477,7 +483,12 @@ def reading_ui(
         [r for r in case.images if r.key in views],
         lambda rec: views[rec.key],
     )
-    on = st.toggle(
+    # What the data cannot show is not offered (a one-round collection: its manifest has
+    # recent images only): no toggle, no Temporal button or T key in the viewer, one caption.
+    why_not = temporal_unavailable(case, rounds)
+    if why_not:
+        st.caption(why_not)
+    on = not why_not and st.toggle(
         "Temporal views: register the prior to the recent exam (subtraction, flicker and "
         "swipe in the viewer's toolbar; T and K keys)",
         key=TEMPORAL_KEY,
@@ -486,7 +497,7 @@ def reading_ui(
         "and is cached; switching between the modes then happens in the browser.",
     )
     tpanels: list[TemporalPanel] = []
-    temporal = temporal_offered()
+    temporal = None if why_not else temporal_offered()
     if on:
         with st.spinner(REGISTERING, show_time=True):  # in the page's flow, above the viewer
             tpanels, tproblems = case_temporal(case, opts, max_side)
@@ -557,11 +568,11 @@ ahead = (
     else [index.case(i) for i in ids[:AHEAD_CASES]]
 )
 behind = index.previous_case(ids, case.case_id)
-if not (use_viewer and reading_ui(case, opts, ahead, behind)):
+if not (use_viewer and reading_ui(index.rounds(), case, opts, ahead, behind)):
     if ahead:  # decode the next case meanwhile: "Next" then finds it ready
         viewer.prefetch_in_background(common.get_image_cache(), ahead[0].images, max_side)
     st.caption("Simple viewer (fallback): images are 8-bit pictures windowed on the server.")
     for view in case.views:  # what the case lacks: said once under its facts
         st.subheader(view)
         view_pair(case, view, opts, max_side)
-    temporal_ui(case, max_side)
+    temporal_ui(case, max_side, temporal_unavailable(case, index.rounds()))

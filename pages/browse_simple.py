@@ -83,8 +83,13 @@ def _at(p: tuple[float, float] | None) -> str:
     return "absent" if p is None else f"row {p[0]:.0f}, col {p[1]:.0f}"
 
 
-def temporal_ui(case: CaseRecord, max_side: int) -> None:
-    """Changes between rounds: per view, recent beside subtraction, flicker or swipe."""
+def temporal_ui(case: CaseRecord, max_side: int, why_not: str | None = None) -> None:
+    """Changes between rounds: per view, recent beside subtraction, flicker or swipe;
+    ``why_not`` (:func:`~mcalc.present.reading_temporal.temporal_unavailable`): why they
+    are not offered, said instead."""
+    if why_not:
+        st.caption(why_not)
+        return
     st.header("Changes between rounds")
     left, right = st.columns([2, 1])
     mode = left.radio(

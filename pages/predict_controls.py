@@ -193,7 +193,28 @@ def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str], str]:
     )
     case = index.case(case_id)
     wanted, view = _view_ui(c2, index, case)
-    choice = c3.radio(
+    times = _timepoint_ui(c3, index)
+    state.show_case(case_id)  # the case the reader is on, for the other pages
+    return case, view, times, wanted
+
+
+def _timepoint_ui(col: Any, index: DatasetIndex) -> list[str]:
+    """The Timepoint choice (both rounds, prior or recent); returns the timepoints. A
+    collection of one round (the public collections' manifests: recent images only) offers
+    no other: its round is shown, greyed, with why (the reader's choice for a collection
+    of two rounds is kept meanwhile, under its own key)."""
+    rounds = index.rounds()
+    if len(rounds) == 1:
+        col.radio(
+            "Timepoint",
+            list(rounds),
+            horizontal=True,
+            disabled=True,
+            key="predict_timepoint_only",
+        )
+        col.caption(f"This collection has one round: {rounds[0]} images only.")
+        return list(rounds)
+    choice = col.radio(
         "Timepoint",
         [BOTH, *TIMEPOINTS],
         horizontal=True,
@@ -201,9 +222,7 @@ def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str], str]:
         persist_state="session",
         on_change=case_chosen,
     )
-    times = list(TIMEPOINTS) if choice == BOTH else [choice]
-    state.show_case(case_id)  # the case the reader is on, for the other pages
-    return case, view, times, wanted
+    return list(TIMEPOINTS) if choice == BOTH else [choice]
 
 
 def _explanation_ui(loaded: LoadedModel, xp: Explainer) -> CamSettings | None:

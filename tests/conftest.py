@@ -24,6 +24,9 @@ _TEST_ROOT = tempfile.mkdtemp(prefix="mcalc-tests-")
 os.environ["MCALC_CACHE"] = os.path.join(_TEST_ROOT, "cache")
 os.environ["MCALC_RUNS"] = os.path.join(_TEST_ROOT, "runs")
 os.environ["MCALC_STORE"] = os.path.join(_TEST_ROOT, "store")
+# No accounts unless a test makes them (a clone's data/users.yaml would turn the commands'
+# names into account checks: mcalc.cli.common.recorded_user).
+os.environ["MCALC_USERS"] = os.path.join(_TEST_ROOT, "users.yaml")
 # No analysis ahead in the tests' own process (Predict's AppTests would analyse the next
 # case beside the test, and a case chosen next would be cached): tests of it turn it on.
 os.environ["MCALC_ANALYSE_AHEAD"] = "0"

@@ -517,3 +517,137 @@ def test_openid_connect_sign_in_gives_the_account_role_or_nothing(accounts):
     at = _oidc_app({"is_logged_in": True, "email": "eve@example.org"})
     assert any("eve@example.org has no mcalc role" in e.value for e in at.error)
     assert "mcalc_user" not in at.session_state and not at.get("page_link")
+
+
+# -- names the command line records --------------------------------------------------------
+@pytest.fixture
+def cli_accounts(tmp_path, monkeypatch, capsys):
+    """An admin ``ana``, a reader ``rita`` and a researcher ``olga`` in MCALC_USERS, and a
+    ``cli(*args)`` that runs ``python -m mcalc`` in-process: ``(status, stdout, stderr)``."""
+    users = UsersFile(tmp_path / "users.yaml", bcrypt_rounds=4)
+    for name, role in (("ana", "admin"), ("rita", "reader"), ("olga", "researcher")):
+        users.add(name, role, password=PASSWORD)
+    monkeypatch.setenv("MCALC_USERS", str(users.path))
+    monkeypatch.delenv("MCALC_AUTH", raising=False)
+    monkeypatch.setattr("getpass.getuser", lambda: "root")  # a login name that is no account
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        code = main(list(args))
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return cli
+
+
+def _models(root: Path) -> Path:
+    """A registry of one model ``m1`` (its card only: nothing is loaded)."""
+    import json
+
+    (root / "m1").mkdir(parents=True)
+    (root / "m1" / "model.keras").write_bytes(b"not read")
+    card = {"architecture": "custom", "task": "calcification", "classes": ["a", "b"],
+            "patch": {"size": 32}, "created": "2026"}  # fmt: skip
+    (root / "m1" / "card.json").write_text(json.dumps(card))
+    return root
+
+
+def test_report_refuses_a_user_who_is_no_account(cli_accounts, tiny_demo, tmp_path):
+    """`report --user NAME` wrote any name into the PDF, accounts or not (a user check,
+    6 December): where accounts exist an unknown name, or the login name when --user is
+    left out, is refused in one line that names the accounts, and nothing is written."""
+    out = tmp_path / "r.pdf"
+    base = ["report", "--data", str(tiny_demo), "--case", "suspicious-1", "--out", str(out)]
+    code, _, err = cli_accounts(*base, "--user", "nobody")
+    assert code == 2 and not out.exists()
+    assert err.splitlines() == [
+        f"error: --user 'nobody' is not an account of {tmp_path / 'users.yaml'} "
+        "(accounts: ana, olga, rita); nothing written"
+    ]
+    code, _, err = cli_accounts(*base)
+    assert code == 2 and not out.exists()
+    assert "your login name 'root' is not an account" in err and "pass --user NAME" in err
+
+
+def test_report_in_demo_mode_says_the_name_is_not_checked(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("MCALC_USERS", str(tmp_path / "none.yaml"))
+    monkeypatch.delenv("MCALC_AUTH", raising=False)
+    code = main(["report", "--data", str(tmp_path / "nope"), "--case", "c", "--user", "nobody",
+                 "--out", str(tmp_path / "r.pdf")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2  # the missing dataset, after the note
+    assert "note: --user 'nobody' is not checked: there are no accounts in" in err, err
+
+
+def test_models_default_by_names_an_account_that_may_set_it(cli_accounts, tmp_path):
+    """`models default ID --by NAME` recorded any name, as an admin. Where accounts exist
+    the name must be one, with a role that may choose the default model (as in the app),
+    and the record carries that role."""
+    from mcalc.access import read_actions
+    from mcalc.models.registry import default_model_id
+
+    models = _models(tmp_path / "models")
+    code, _, err = cli_accounts(
+        "models", "default", "m1", "--by", "nobody", "--models", str(models)
+    )
+    assert code == 2 and default_model_id(models) is None and read_actions(models) == []
+    assert err.splitlines() == [
+        f"error: --by 'nobody' is not an account of {tmp_path / 'users.yaml'} "
+        "(accounts: ana, olga, rita); the default model is unchanged"
+    ]
+    code, _, err = cli_accounts("models", "default", "m1", "--by", "rita", "--models", str(models))
+    assert code == 2 and default_model_id(models) is None
+    assert "rita (reader) may not choose the default model" in err, err
+    code, _, err = cli_accounts("models", "default", "m1", "--models", str(models))  # login
+    assert code == 2 and "your login name 'root' is not an account" in err and "--by NAME" in err
+    assert cli_accounts("models", "default", "m1", "--by", "olga", "--models", str(models))[0] == 0
+    assert default_model_id(models) == "m1"
+    assert [(a["by"], a["role"]) for a in read_actions(models)] == [("olga", "researcher")]
+    code, _, err = cli_accounts(
+        "models", "default", "--clear", "--by", "x", "--models", str(models)
+    )
+    assert code == 2 and default_model_id(models) == "m1" and "--by 'x'" in err
+    assert cli_accounts("models", "default", "--models", str(models))[0] == 0  # showing: no name
+
+
+def test_models_default_in_demo_mode_says_the_name_is_not_checked(tmp_path, monkeypatch, capsys):
+    from mcalc.access import read_actions
+
+    monkeypatch.setenv("MCALC_USERS", str(tmp_path / "none.yaml"))
+    monkeypatch.delenv("MCALC_AUTH", raising=False)
+    models = _models(tmp_path / "models")
+    assert main(["models", "default", "m1", "--by", "lead", "--models", str(models)]) == 0
+    assert "note: --by 'lead' is not checked: there are no accounts" in capsys.readouterr().err
+    assert [(a["by"], a["role"]) for a in read_actions(models)] == [("lead", "admin")]
+
+
+def test_train_trained_by_and_temporal_reader_name_accounts(
+    cli_accounts, tiny_demo, tmp_path, monkeypatch
+):
+    """The other commands that take a person's name: `train --trained-by` (written to the
+    card) is refused before any work; `temporal --reader` (whose marks to track) takes an
+    account or a reader with saved marks on the case (marks saved before the accounts)."""
+    from mcalc.cli.temporal import _check_reader
+    from mcalc.dataset import open_dataset
+    from mcalc.store.mark_store import MarkStore
+    from mcalc.store.marks import ImageMarks
+
+    code, _, err = cli_accounts("train", "--data", str(tiny_demo), "--trained-by", "nobody",
+                                "--models", str(tmp_path / "m"))  # fmt: skip
+    assert code == 2 and "--trained-by 'nobody' is not an account" in err
+    assert err.rstrip().endswith("nothing trained") and not (tmp_path / "m").exists()
+    code, _, err = cli_accounts("train", "--data", str(tiny_demo), "--trained-by", "rita")
+    assert code == 2 and "rita (reader) may not train" in err, err
+
+    code, _, err = cli_accounts("temporal", "--data", str(tiny_demo), "--case", "suspicious-1",
+                                "--reader", "nobody")  # fmt: skip
+    assert code == 2 and "--reader 'nobody' is not an account" in err, err
+    assert err.rstrip().endswith("nothing done")
+    case = open_dataset(tiny_demo).case("suspicious-1")
+    store = tmp_path / "store"
+    monkeypatch.setenv("MCALC_STORE", str(store))
+    key = case.images[0].key
+    MarkStore(store).save(ImageMarks(key, "old-name").add_point(5, 5, "benign"), base_version=0)
+    _check_reader(case, "old-name")  # marks saved under a name that is no account
+    _check_reader(case, "rita")  # an account without marks
+    with pytest.raises(AccessError, match="marks on suspicious-1 by old-name"):
+        _check_reader(case, "nobody")

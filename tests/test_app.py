@@ -618,6 +618,38 @@ def test_a_one_round_collection_is_not_warned_of_missing_priors(app_env, monkeyp
     assert [s.value for s in at.subheader] == ["CC"]  # no empty MLO section
 
 
+def test_a_one_round_collection_offers_no_temporal_views(app_env, monkeypatch, tmp_path):
+    """A collection of one round (a manifest of recent images only) has no prior to
+    register: Browse still offered the Temporal views toggle (on, it warned "CC: no
+    temporal view: this case lacks one of the rounds" per view), the viewer's Temporal
+    button and T key, and the simple viewer's "Changes between rounds" (a user check, 6
+    December). None of them now, one caption saying why; nothing breaks where a reader
+    turned them on with a collection of two rounds."""
+    from tests.convert_fixtures import make_region_manifest
+
+    monkeypatch.setenv("MCALC_DATA", str(make_region_manifest(tmp_path / "regions")))
+    monkeypatch.setenv("MCALC_AUTH", "off")
+    why = (
+        "No temporal views (prior beside recent, registration, subtraction): this "
+        "collection has one round."
+    )
+    at = _run("pages/browse.py")
+    assert not at.exception, [e.value for e in at.exception]
+    assert "browse_temporal_on" not in [t.key for t in at.toggle]
+    assert [c.value for c in at.caption].count(why) == 1
+    viewer = json.loads(at.get("component_instance")[0].proto.json_args)
+    assert viewer["temporal"] is None  # no Temporal button, no T key
+    at.session_state["browse_temporal_on"] = True  # turned on with another collection
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [w.value for w in at.warning if "temporal" in w.value], at.warning
+    at.toggle(key="browse_use_viewer").set_value(False).run()  # the simple viewer
+    assert not at.exception, [e.value for e in at.exception]
+    assert "Changes between rounds" not in [h.value for h in at.header]
+    assert "browse_temporal_mode" not in [r.key for r in at.radio]
+    assert [c.value for c in at.caption].count(why) == 1
+
+
 def test_a_case_that_lacks_a_view_of_its_collection_says_so_once(app_env, monkeypatch, tmp_path):
     """A CBIS-DDSM case may have a CC image and no MLO one while the collection has both:
     one caption says so (it was a warning "L MLO recent: this case has no such image")."""

@@ -709,3 +709,26 @@ def test_annotates_case_picker_is_the_same_element_on_the_run_after_a_page_switc
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.selectbox(key="annotate_case").proto == first
+
+
+def test_a_one_round_collection_offers_only_its_views_and_round(app_env, monkeypatch, tmp_path):
+    """Annotate offered CC and MLO, prior and recent, on a collection of CC images of one
+    round: "prior" (or "MLO") only said "Case c1 has no CC prior image" and stopped the
+    page (a user check, 6 December). Only what the collection has is offered now, the
+    round greyed with why; a view or exam chosen with another collection gives way."""
+    from tests.convert_fixtures import make_region_manifest
+
+    monkeypatch.setenv("MCALC_DATA", str(make_region_manifest(tmp_path / "regions")))
+    monkeypatch.setenv("MCALC_AUTH", "off")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.session_state["annotate_view"] = "MLO"  # chosen with a two-round collection
+    at.session_state["annotate_timepoint"] = "prior"
+    at.switch_page("pages/annotate.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [w.value for w in at.warning if "has no" in w.value]
+    assert at.selectbox(key="annotate_view").options == ["CC"]
+    exam = at.selectbox(key="annotate_timepoint")
+    assert exam.options == ["recent"] and exam.value == "recent" and exam.proto.disabled
+    assert "This collection has one round." in [c.value for c in at.caption]

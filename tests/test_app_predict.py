@@ -359,7 +359,9 @@ def test_a_one_round_collection_is_read_without_a_missing_prior_warning(
     page_env, monkeypatch, tmp_path
 ) -> None:
     """A public collection's manifest has recent images only: "prior and recent" (the
-    default) warned "CC prior: this case has no such image" on every case."""
+    default) warned "CC prior: this case has no such image" on every case; then the
+    Timepoint choice still offered "prior", which shows nothing (a user check, 6
+    December): its one round is shown, greyed, and one caption says why."""
     from tests.convert_fixtures import make_region_manifest
 
     monkeypatch.setenv("MCALC_DATA", str(make_region_manifest(tmp_path / "regions")))
@@ -367,13 +369,24 @@ def test_a_one_round_collection_is_read_without_a_missing_prior_warning(
     at = open_predict(case=False)
     assert_ok(at)
     assert not [w.value for w in at.warning if "no such image" in w.value]
-    assert any("c1 has one screening round" in c.value for c in at.caption)
+    assert [r.key for r in at.radio if r.label == "Timepoint"] == ["predict_timepoint_only"]
+    only = at.radio(key="predict_timepoint_only")
+    assert only.options == ["recent"] and only.value == "recent" and only.disabled
+    assert "This collection has one round: recent images only." in [c.value for c in at.caption]
+    assert not any("one screening round" in c.value for c in at.caption)  # said once
     assert [m.label for m in at.metric if "map score" in m.label] == [
         "L CC recent · calcification map score"  # the side; no exam year in the manifest
     ]
-    at.radio(key="predict_timepoint").set_value("prior").run()  # asked for: said plainly
+    # "prior" asked for anyway (kept from a two-round collection, or by Batch's "open in
+    # Predict"): the recent image, no warning, no exception.
+    at.session_state["predict_timepoint"] = "prior"
+    at.run()
+    settle(at)
     assert_ok(at)
-    assert any("L CC prior: this case has no such image." in w.value for w in at.warning)
+    assert not [w.value for w in at.warning if "no such image" in w.value]
+    assert [m.label for m in at.metric if "map score" in m.label] == [
+        "L CC recent · calcification map score"
+    ]
 
 
 def test_a_collection_of_mlo_images_only_opens_on_mlo(page_env, monkeypatch, tmp_path) -> None:
@@ -389,8 +402,8 @@ def test_a_collection_of_mlo_images_only_opens_on_mlo(page_env, monkeypatch, tmp
     assert_ok(at)
     view = at.radio(key="predict_view")
     assert view.options == ["MLO"] and view.value == "MLO"  # the views the collection has
-    said = [c.value for c in at.caption if "c1 " in c.value]
-    assert said == ["c1 has one screening round: its MLO recent image is shown."], said
+    said = [c.value for c in at.caption if "c1 " in c.value or "one round" in c.value]
+    assert said == ["This collection has one round: recent images only."], said
     assert not [w.value for w in at.warning if "no such image" in w.value]
     assert [m.label for m in at.metric if "map score" in m.label] == [
         "L MLO recent · calcification map score"
@@ -411,7 +424,8 @@ def test_a_case_without_the_chosen_view_shows_the_one_it_has(page_env, monkeypat
     view = at.radio(key="predict_view")
     assert view.options == ["CC", "MLO"] and view.value == "MLO"
     said = [c.value for c in at.caption if "c1 " in c.value]
-    assert said == ["c1 has no CC image: its MLO is shown (one screening round)."], said
+    # The round is said once, by the Timepoint choice (the collection has one).
+    assert said == ["c1 has no CC image: its MLO is shown."], said
     assert [m.label for m in at.metric if "map score" in m.label] == [
         "L MLO recent · calcification map score"
     ]

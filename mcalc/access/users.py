@@ -35,7 +35,15 @@ from mcalc.access.roles import ROLES
 from mcalc.errors import McalcError
 from mcalc.fileio import atomic_write_text, file_lock
 
-__all__ = ["AccessError", "SignInCookie", "User", "UsersFile", "check_username", "MIN_PASSWORD"]
+__all__ = [
+    "AccessError",
+    "SignInCookie",
+    "User",
+    "UsersFile",
+    "check_username",
+    "known_names",
+    "MIN_PASSWORD",
+]
 
 #: Shortest password accepted.
 MIN_PASSWORD = 8
@@ -122,6 +130,34 @@ class UsersFile:
     def get(self, name: str) -> User | None:
         entry = self._load()["credentials"]["usernames"].get(name)
         return None if entry is None else self._user(name, entry)
+
+    def account(self, name: str, *, given_as: str, outcome: str) -> User:
+        """The account ``name``, which a command was given as ``given_as`` (``--user``) to
+        record who did something.
+
+        Raises:
+            AccessError: no account of that name; one line that names the accounts (or,
+                past a handful, the command that lists them) and ends with ``outcome``
+                (``nothing written``).
+
+        Example:
+            >>> import tempfile, pathlib
+            >>> f = UsersFile(pathlib.Path(tempfile.mkdtemp()) / "u.yaml", bcrypt_rounds=4)
+            >>> _ = f.add("ana", "admin", password="s3cret-pass")
+            >>> f.account("ana", given_as="--user", outcome="nothing written").role
+            'admin'
+            >>> f.account("bob", given_as="--user", outcome="nothing written")
+            Traceback (most recent call last):
+            ...
+            mcalc.access.users.AccessError: --user 'bob' is not an account of ... (accounts: ana); nothing written
+        """
+        user = self.get(name)
+        if user is None:
+            raise AccessError(
+                f"{given_as} {name!r} is not an account of {self.path} "
+                f"({known_names(self.users())}); {outcome}"
+            )
+        return user
 
     def by_email(self, email: str) -> User | None:
         """The account whose e-mail (or name) is ``email`` (OpenID Connect sign-in)."""
@@ -296,3 +332,27 @@ class UsersFile:
                 raise AccessError(f"no user {name!r} (users: {known})")
             del data["credentials"]["usernames"][name]
             self._save(data)
+
+
+#: How many account names an error lists before it gives the command that lists them all.
+NAMES_LISTED = 8
+
+
+def known_names(users: list[User]) -> str:
+    """The accounts in a few words, for a message: ``accounts: ana, rita``, or past
+    :data:`NAMES_LISTED` the first ones and the command that lists them all.
+
+    >>> known_names([User("ana", "admin"), User("rita", "reader")])
+    'accounts: ana, rita'
+    >>> known_names([User(f"u{n}", "reader") for n in range(10)])
+    'accounts: u0, u1, u2, u3, u4, u5, u6, u7 and 2 more: `python -m mcalc users list`'
+    """
+    names = [u.name for u in users]
+    if not names:
+        return "no accounts"
+    if len(names) <= NAMES_LISTED:
+        return "accounts: " + ", ".join(names)
+    more = len(names) - NAMES_LISTED
+    return (
+        f"accounts: {', '.join(names[:NAMES_LISTED])} and {more} more: `python -m mcalc users list`"
+    )

@@ -24,6 +24,7 @@ __all__ = [
     "guard",
     "add_models_option",
     "add_input_option",
+    "recorded_user",
 ]
 
 
@@ -88,6 +89,60 @@ def model_or_default(args: argparse.Namespace) -> str:
         file=sys.stderr,
     )
     return choice.card.id
+
+
+def recorded_user(
+    name: str | None, given_as: str, *, outcome: str, action: str | None = None
+) -> tuple[str, str | None]:
+    """Who a command records as having done something (a report's author, who set the
+    default model, who trained a model): ``(name, role)``.
+
+    ``name`` is the flag's value (``given_as``, e.g. ``--user``), else the login name.
+    Where accounts exist (the users file, ``MCALC_USERS``, holds one) it must be one of
+    them, and its role must allow ``action`` (:data:`mcalc.access.ACTIONS`), as in the app;
+    the role is returned. Where none exist (demo mode) or ``MCALC_AUTH=off``, the name is
+    not checked, a note on stderr says so when one was given, and the role is ``None``.
+
+    Raises:
+        AccessError: an account of that name does not exist (the message names the
+            accounts and ends with ``outcome``, e.g. ``nothing written``).
+        NotAllowed: the account's role may not do ``action``.
+    """
+    import getpass
+
+    from mcalc.access import UsersFile, check_allowed
+    from mcalc.access.users import AccessError, known_names
+
+    settings = get_settings()
+    users = UsersFile(settings.users_file)
+    why = (
+        "accounts are off (MCALC_AUTH=off)"
+        if settings.auth == "off"
+        else None
+        if users.exists()
+        else f"there are no accounts in {users.path} (demo mode)"
+    )
+    if why is not None:
+        if name:
+            print(f"note: {given_as} {name!r} is not checked: {why}", file=sys.stderr)
+        return name or getpass.getuser(), None
+    if name:
+        user = users.account(name, given_as=given_as, outcome=outcome)
+    else:
+        login = getpass.getuser()
+        found = users.get(login)
+        if found is None:
+            raise AccessError(
+                f"your login name {login!r} is not an account of {users.path}: pass "
+                f"{given_as} NAME ({known_names(users.users())}); {outcome}"
+            )
+        user = found
+    if action is not None:
+        try:
+            check_allowed(user.role, action, user.name)
+        except McalcError as exc:
+            raise type(exc)(f"{exc}; {outcome}") from None
+    return user.name, user.role
 
 
 def fmt(value: Any) -> str:

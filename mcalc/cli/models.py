@@ -23,6 +23,7 @@ from mcalc.cli.common import (
     guard,
     models_dir,
     models_flag,
+    recorded_user,
 )
 
 if TYPE_CHECKING:
@@ -97,6 +98,8 @@ def _sigterm_as_interrupt() -> StopRequest:
 def _cmd_train(args: argparse.Namespace) -> int:
     from mcalc.models.train_config import TrainConfig
 
+    if args.trained_by:  # an account where accounts exist (a job's config: the signed-in user)
+        recorded_user(args.trained_by, "--trained-by", outcome="nothing trained", action="train")
     stop = _sigterm_as_interrupt()
     config = TrainConfig.from_args(args)
     config.validate()  # fail on bad names before TensorFlow starts
@@ -180,10 +183,10 @@ def _cmd_default(args: argparse.Namespace) -> int:
     """``models default [ID | --clear]``: show, set or clear the registry's default model.
 
     The command line runs as the operator (like ``train``): the record names ``--by``, else
-    the system user.
+    the system user. Where accounts exist that must be an account whose role may choose the
+    default model, as in the app (:func:`~mcalc.cli.common.recorded_user`); the record then
+    carries its role.
     """
-    import getpass
-
     from mcalc.models.registry import (
         clear_default_model,
         default_first,
@@ -192,10 +195,15 @@ def _cmd_default(args: argparse.Namespace) -> int:
     )
 
     root = models_dir(args)
-    user = args.by or getpass.getuser()
+    user, role = "", "admin"
+    if args.clear or args.id:
+        user, account_role = recorded_user(
+            args.by, "--by", outcome="the default model is unchanged", action="set_default_model"
+        )
+        role = account_role or role
     if args.clear:
         named = default_first(list_models(root).models, root)[1].wanted
-        was = clear_default_model(root, role="admin", user=user)
+        was = clear_default_model(root, role=role, user=user)
         print(
             (f"default model {named} cleared" if named else "default model cleared")
             + " (the pages now open on the newest model; set one with `models default ID`)"
@@ -203,7 +211,7 @@ def _cmd_default(args: argparse.Namespace) -> int:
             else "no default model was set"
         )
     elif args.id:
-        set_default_model(root, args.id, role="admin", user=user)
+        set_default_model(root, args.id, role=role, user=user)
         print(
             f"default model: {args.id} (Predict, Batch, Audit and Evaluate open on it; "
             "predict and evaluate run it without --model)"
@@ -306,7 +314,10 @@ def add_train_flags(train: argparse.ArgumentParser) -> None:
     )
     train.add_argument("--id", help="registry id (default: arch-task-time)")
     train.add_argument(
-        "--trained-by", metavar="NAME", help="who trains it, written to the model card"
+        "--trained-by",
+        metavar="NAME",
+        help="who trains it, written to the model card; where accounts exist, one of them "
+        "with the researcher or admin role",
     )
     add_input_option(train)
 
@@ -335,7 +346,12 @@ def register_commands(subparsers: Any) -> None:
     )
     default.add_argument("id", nargs="?", help="registry id of the model to make the default")
     default.add_argument("--clear", action="store_true", help="set no default model")
-    default.add_argument("--by", metavar="NAME", help="who sets it, for the record")
+    default.add_argument(
+        "--by",
+        metavar="NAME",
+        help="who sets it, for the record (default: the login name); where accounts exist, "
+        "one of them with the researcher or admin role",
+    )
     # SUPPRESS: given before the sub-command (`models --models DIR default`), they stay.
     for parser in (listed, default):
         parser.add_argument(

@@ -1,15 +1,16 @@
 """``python -m mcalc report --data DATA --case CASE [--model ID] --out report.pdf``.
 
 One PDF per case for the audit (see :mod:`mcalc.report`); ``--user`` names who made it
-(default: the login name of the shell).
+(default: the login name of the shell). Where accounts exist it must be one of them
+(:func:`mcalc.cli.common.recorded_user`): an unknown name is refused and nothing written.
 """
 
 from __future__ import annotations
 
 import argparse
-import getpass
 from pathlib import Path
 
+from mcalc.cli.common import recorded_user
 from mcalc.config import get_settings
 from mcalc.errors import McalcError
 
@@ -23,6 +24,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         raise McalcError(
             f"--out must end in .pdf (the report is a PDF), got {Path(args.out).name!r}"
         )
+    user, _ = recorded_user(args.user, "--user", outcome="nothing written", action="report")
     settings = get_settings()
     if args.models:
         settings = settings.with_overrides(models_dir=Path(args.models))
@@ -31,7 +33,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         args.data,
         args.case,
         model=args.model,
-        user=args.user or getpass.getuser(),
+        user=user,
         settings=settings,
     )
     print(f"wrote {path}")
@@ -45,6 +47,10 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--case", required=True, help="case id (e.g. suspicious-1)")
     p.add_argument("--model", help="registry id or model folder: add its maps and scores")
     p.add_argument("--models", help="model registry (default: MCALC_MODELS or models/)")
-    p.add_argument("--user", help="who makes the report (default: the login name)")
+    p.add_argument(
+        "--user",
+        help="who makes the report (default: the login name); where accounts exist, one of "
+        "them (`python -m mcalc users list`)",
+    )
     p.add_argument("--out", required=True, help="the PDF to write (FILE.pdf)")
     p.set_defaults(func=_cmd_report)

@@ -89,6 +89,39 @@ def _reader_marks(case: CaseRecord, view: str, reader: str, reg: Registration) -
     return out
 
 
+def _check_reader(case: CaseRecord, reader: str) -> None:
+    """Before any work: where accounts exist, ``--reader`` must name an account or a reader
+    with saved marks on the case (marks saved before the accounts, or under
+    ``MCALC_AUTH=off``, name readers that are not accounts). In demo mode (no accounts) or
+    with ``MCALC_AUTH=off`` the name is looked up in the store only, after the
+    registration (a note then says when it has no marks there).
+
+    Raises:
+        AccessError: the name is neither; the message names both.
+    """
+    from mcalc.access import UsersFile
+    from mcalc.access.users import AccessError, known_names
+    from mcalc.store.mark_store import MarkStore
+
+    settings = get_settings()
+    users = UsersFile(settings.users_file)
+    if settings.auth == "off" or not users.exists() or users.get(reader) is not None:
+        return
+    store = MarkStore(settings.store_dir)
+    marked = sorted({name for rec in case.images for name in store.readers(rec.key)})
+    if reader in marked:
+        return
+    by = (
+        f"marks on {case.case_id} by {', '.join(marked)}"
+        if marked
+        else f"no marks on {case.case_id}"
+    )
+    raise AccessError(
+        f"--reader {reader!r} is not an account of {users.path} and has no saved marks on "
+        f"{case.case_id} ({known_names(users.users())}; {by}); nothing done"
+    )
+
+
 def _one_view(
     cache: ImageCache,
     case: CaseRecord,
@@ -180,6 +213,8 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
         case = index.case(args.case)
     except KeyError as exc:
         raise DatasetError(str(exc).strip("'\"")) from exc
+    if args.reader:
+        _check_reader(case, args.reader)
     points = read_points(args.points) if args.points else None
     out = Path(args.out) if args.out else None
     if out is not None:
@@ -274,7 +309,8 @@ def register_commands(sub: Any) -> None:
     )
     parser.add_argument(
         "--reader",
-        help="also track this reader's point marks (from the store) across the rounds",
+        help="also track this reader's point marks (from the store) across the rounds; where "
+        "accounts exist, an account or a reader with saved marks on the case",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=_cmd_temporal)

@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from mcalc.cache import ImageCache
+from mcalc.config import VIEWS
 from mcalc.dataset.records import CaseRecord
 from mcalc.imaging import resample_mask
 from mcalc.present.reading import encode_pixels
@@ -53,6 +54,7 @@ __all__ = [
     "temporal_bytes",
     "temporal_offered",
     "temporal_panel",
+    "temporal_unavailable",
 ]
 
 #: Lattice nodes per side of the recent <-> prior mapping sent to the browser (the
@@ -261,6 +263,49 @@ def temporal_offered() -> dict[str, Any]:
     """The viewer's ``temporal`` argument before registering: its toolbar offers a
     *Temporal views* button (and the T key) that asks the page to register."""
     return {"views": [], "summary": "", "off": True}
+
+
+def temporal_unavailable(case: CaseRecord, rounds: Sequence[str]) -> str | None:
+    """Why the temporal views (a view's prior registered to its recent image: subtraction,
+    flicker, swipe, the change table) cannot be offered for ``case``, in one sentence;
+    ``None`` where they can. ``rounds``: those the collection has
+    (:meth:`~mcalc.dataset.records.DatasetIndex.rounds`; the public collections' manifests:
+    ``("recent",)``).
+
+    >>> from pathlib import Path
+    >>> from mcalc.dataset.records import ImageRecord
+    >>> cc = [ImageRecord("c", "CC", tp, Path(f"{tp}.dcm")) for tp in ("prior", "recent")]
+    >>> temporal_unavailable(CaseRecord("c", "p", tuple(cc)), ("prior", "recent")) is None
+    True
+    >>> temporal_unavailable(CaseRecord("c", "p", tuple(cc[1:])), ("recent",))
+    'No temporal views (prior beside recent, registration, subtraction): this collection has one round.'
+    >>> temporal_unavailable(CaseRecord("c", "p", tuple(cc[1:])), ("prior", "recent"))
+    'No temporal views for this case: none of its views has both a prior and a recent image.'
+    """
+    if len(rounds) < 2:
+        return (
+            "No temporal views (prior beside recent, registration, subtraction): this "
+            "collection has one round."
+        )
+    if not _pair_views(case):
+        return (
+            "No temporal views for this case: none of its views has both a prior and a "
+            "recent image."
+        )
+    return None
+
+
+def _pair_views(case: CaseRecord) -> list[str]:
+    """The views of ``case`` with both a prior and a recent image (those that register).
+
+    >>> _pair_views(CaseRecord("c", "p", ()))
+    []
+    """
+    return [
+        view
+        for view in VIEWS
+        if case.image(view, "prior") is not None and case.image(view, "recent") is not None
+    ]
 
 
 def temporal_bytes(args: dict[str, Any] | None) -> int:
