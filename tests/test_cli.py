@@ -127,6 +127,22 @@ def test_an_error_after_tensorflow_loads_is_one_line_on_stderr(tmp_path):
     assert proc.stderr.splitlines() == [f"error: {missing}: no such file"], proc.stderr
 
 
+def test_output_into_a_closed_pipe_stops_without_a_traceback(tiny_demo):
+    """`python -m mcalc models --json | head -c 10` ended in a BrokenPipeError traceback
+    (README: errors are one line on stderr); a reader gone is no error to report."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mcalc", "scan", str(tiny_demo), "--json"],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    proc.stdout.close()  # before the command writes (its imports take a second or more)
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141
+    assert err == ""
+
+
 @pytest.mark.slow
 def test_predict_all_worker_processes_keep_tensorflows_start_up_off_stderr(tiny_demo, tmp_path):
     """`predict --all --workers 2`: each worker process printed TensorFlow's six start-up

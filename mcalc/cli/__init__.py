@@ -211,9 +211,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = getattr(logging, str(args.log_level).upper(), logging.WARNING)
     logging.basicConfig(level=level, format="%(levelname)s (%(name)s): %(message)s")
-    if not user_level and _uses_tensorflow(args):
-        import_tensorflow_quietly()
     try:
+        precheck = getattr(args, "precheck", None)
+        if precheck is not None:  # what a command refuses without TensorFlow: before its start
+            precheck(args)
+        if not user_level and _uses_tensorflow(args):
+            import_tensorflow_quietly()
         with quiet_retracing_warnings(level):
             return int(args.func(args))
     except McalcError as exc:
@@ -222,6 +225,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (FileExistsError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # What reads the output went away (`python -m mcalc models --json | head`): as other
+        # tools, stop without a word (a traceback here said nothing of use). Python would
+        # fail again flushing stdout at exit: point it at /dev/null first.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool stopped this way
     except KeyboardInterrupt:
         resumable = getattr(args, "command", None) == "predict" and getattr(args, "all", False)
         print(

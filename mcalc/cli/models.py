@@ -95,14 +95,26 @@ def _sigterm_as_interrupt() -> StopRequest:
     return stop
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
+def _precheck_train(args: argparse.Namespace) -> None:
+    """What ``train`` refuses before TensorFlow starts (its import takes 6-12 s here): the
+    recorded name, the configuration's names and numbers, and a weights file (its HDF5
+    header: :func:`mcalc.models.weights.check_weights_file`)."""
+    from mcalc.models.patches import input_channels
     from mcalc.models.train_config import TrainConfig
+    from mcalc.models.weights import resolve_weights
 
     if args.trained_by:  # an account where accounts exist (a job's config: the signed-in user)
         recorded_user(args.trained_by, "--trained-by", outcome="nothing trained", action="train")
-    stop = _sigterm_as_interrupt()
     config = TrainConfig.from_args(args)
-    config.validate()  # fail on bad names before TensorFlow starts
+    config.validate()
+    resolve_weights(config.arch, config.weights, len(input_channels(config.input)))
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from mcalc.models.train_config import TrainConfig
+
+    stop = _sigterm_as_interrupt()
+    config = TrainConfig.from_args(args)  # checked by _precheck_train
 
     from mcalc.models.training import train
 
@@ -328,7 +340,7 @@ def register_commands(subparsers: Any) -> None:
         "train", help="train a model on patches, evaluate on held-out patients, register it"
     )
     add_train_flags(train)
-    train.set_defaults(func=cmd_train)
+    train.set_defaults(func=cmd_train, precheck=_precheck_train)
 
     models = subparsers.add_parser(
         "models", help="list the registered models; `models default` shows or sets the default"
