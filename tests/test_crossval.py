@@ -134,3 +134,57 @@ def test_the_text_names_the_spread_over_folds_a_standard_deviation(monkeypatch, 
     assert "patch: AUC mean 0.326 (sd 0.041) over 2 folds; pooled out-of-fold 0.330" in text
     assert "mean sensitivity at 0.5-4 FP/image 0.200 (sd 0.050); clusters" in text
     assert "±" not in text
+
+
+def _fold_result(model_id: str, patients: list[str], scope: str):  # type: ignore[no-untyped-def]
+    """An evaluation of ``model_id`` that scored one positive and one negative patch of
+    each of ``patients`` (case id = patient id)."""
+    import numpy as np
+
+    from mcalc.models.evaluate import EvaluationResult
+    from mcalc.models.scores import EvalScores
+
+    pats = np.repeat(patients, 2)
+    scores = EvalScores(
+        ("no-calcification", "calcification"),
+        ("calcification",),
+        np.tile([0, 1], len(patients)),
+        np.tile([[0.8, 0.2], [0.3, 0.7]], (len(patients), 1)),
+        pats,
+        pats,
+        np.char.add(pats, "/CC_recent"),
+    )
+    return EvaluationResult(model_id, "d", scope, list(patients), {}, None, scores=scores)
+
+
+def test_pooling_refuses_a_fold_scored_beyond_its_test_patients(monkeypatch) -> None:
+    """A fold's model scored on every patient (its evaluation's scope is ``all-patients``
+    when the dataset's fingerprint no longer matches the one it was trained on) holds its
+    own training patients: pooled, they leaked into the out-of-fold AUC and every patient
+    counted k times. Before the fix the folds were pooled silently (8 items of 4
+    patients for 2 folds)."""
+    import mcalc.models.evaluate as evaluate_module
+    from mcalc.errors import DatasetError
+    from mcalc.models.crossval import CrossvalPlan, summarise_folds
+    from mcalc.models.train_config import TrainConfig
+
+    everyone = ["p0", "p1", "p2", "p3"]
+    plan = CrossvalPlan(TrainConfig(data="d"), 2, [("p0", "p1"), ("p2", "p3")], "m", False)
+    monkeypatch.setattr(
+        evaluate_module,
+        "evaluate_model",
+        lambda model, *a, **k: _fold_result(str(model), everyone, "all-patients"),
+    )
+    said = r"fold 1: m-fold1of2 was scored on 2 patient\(s\) outside its test fold \(p2, p3; scope all-patients\)"
+    with pytest.raises(DatasetError, match=said):
+        summarise_folds(plan, ["m-fold1of2", "m-fold2of2"], n_boot=0)
+    # Each fold scored on its own test patients only: pooled once each.
+    monkeypatch.setattr(
+        evaluate_module,
+        "evaluate_model",
+        lambda model, *a, **k: _fold_result(
+            str(model), list(plan.folds[int(str(model)[6]) - 1]), "test-split"
+        ),
+    )
+    pooled = summarise_folds(plan, ["m-fold1of2", "m-fold2of2"], n_boot=0).pooled
+    assert sorted(pooled.patient_ids.tolist()) == sorted(everyone * 2)  # 2 patches each

@@ -50,3 +50,21 @@ def test_too_few_patients() -> None:
 def test_round_trip_through_dict() -> None:
     split = split_by_patient(_rows(9), seed=0)
     assert Split.from_dict(split.as_dict()) == split
+
+
+def test_a_fold_split_records_the_shares_of_all_patients() -> None:
+    """``val_fraction`` is a share of the patients left after the test fold; the split's
+    ``fractions`` (kept on the card) are shares of all patients, and with 20 patients in 5
+    folds and a quarter of the rest validating, the sets hold 12, 4 and 4: (0.6, 0.2, 0.2).
+    Before the fix the card read (0.55, 0.25, 0.2): the rest's share as all patients'."""
+    from types import SimpleNamespace
+
+    from mcalc.models.split import fold_split
+
+    cases = [
+        SimpleNamespace(patient_id=f"p{i}", case_id=f"c{i}", birads_group="normal")
+        for i in range(20)
+    ]
+    s = fold_split(cases, 5, 0, val_fraction=0.25)  # type: ignore[arg-type]
+    assert (len(s.train), len(s.val), len(s.test)) == (12, 4, 4)
+    assert s.fractions == pytest.approx((0.6, 0.2, 0.2))

@@ -392,7 +392,7 @@ def paired_comparison(
     notes = []
     if r.n_groups < FEW_PATIENTS:
         # A bootstrap over a handful of patients has few distinct resamples: its interval
-        # is too narrow and its p-value only as small as 1 / (usable resamples + 1).
+        # is too narrow and its p-value no smaller than 1 / usable resamples.
         notes.append(
             f"only {r.n_groups} patients: a bootstrap over so few patients understates the "
             "uncertainty; read its interval as a lower bound on it and its p-value as no "

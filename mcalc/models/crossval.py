@@ -218,6 +218,8 @@ def summarise_folds(
 
     Raises:
         ValueError: a model per fold was not given, or an evaluation kept no scores.
+        DatasetError: a fold's model was scored on patients outside its fold (the dataset
+            is no longer the one the folds were trained on).
         ModelError, DatasetError: from the evaluation.
     """
     from mcalc.models.evaluate import evaluate_model
@@ -233,6 +235,18 @@ def summarise_folds(
         ev = evaluate_model(model, config.data, models_dir, cache=cache)
         if ev.scores is None:
             raise ValueError(f"fold {i + 1}: the evaluation kept no scores")
+        # Out-of-fold means the fold's own patients only: an evaluation on every patient
+        # (the dataset's fingerprint no longer that of the fold's training) holds the
+        # model's training patients, and pooled it counts every patient once per fold.
+        outside = sorted(set(ev.scores.patient_ids.tolist()) - set(plan.folds[i]))
+        if outside:
+            raise DatasetError(
+                f"fold {i + 1}: {ev.model_id} was scored on {len(outside)} patient(s) "
+                f"outside its test fold ({', '.join(outside[:5])}"
+                f"{', ...' if len(outside) > 5 else ''}; scope {ev.scope}): the dataset "
+                "differs from the one the folds were trained on, so the folds cannot be "
+                "pooled out of fold; pool them on that data, or run the cross-validation again"
+            )
         parts.append(ev.scores)
         entry: dict[str, Any] = {
             "fold": i + 1,

@@ -243,5 +243,6 @@ def fold_split(
         cases_of["test"],
         {n: tuple(m) for n, m in members.items()},
         seed,
-        (1.0 - val_fraction - 1.0 / k, val_fraction, 1.0 / k),
+        # Shares of all patients: ``val_fraction`` is a share of those left after the test fold.
+        ((1.0 - 1.0 / k) * (1.0 - val_fraction), (1.0 - 1.0 / k) * val_fraction, 1.0 / k),
     )

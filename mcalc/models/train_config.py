@@ -127,7 +127,8 @@ class TrainConfig:
         folds, fold: cross-validation (``python -m mcalc crossval``): with ``folds >= 2`` the
             test set is fold ``fold`` (0-based) of a patient-level k-fold split stratified by
             BI-RADS group and seeded by ``seed`` (:func:`mcalc.models.split.fold_split`);
-            validation takes ``fractions[1]`` of the other patients. 0: the usual split.
+            validation takes ``fractions[1] / (fractions[0] + fractions[1])`` of the other
+            patients (a quarter by default). 0: the usual split.
         trained_by: who trained it (the signed-in user a job was submitted by, or
             ``--trained-by``); written to the card. Empty: not known.
         input: what the model sees (:data:`mcalc.models.patches.INPUT_MODES`): ``recent``
