@@ -307,3 +307,32 @@ def test_draw_hot_spots_width() -> None:
     thin = (draw_hot_spots(rgb, hot_spots(heat), min_radius=20) == top).all(axis=2).sum()
     thick = (draw_hot_spots(rgb, hot_spots(heat), min_radius=20, width=5) == top).all(axis=2)
     assert thick.sum() > 2 * thin and thick[40, 60] and thick[40, 20]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_hot_spots_match_an_independent_labelling(seed) -> None:
+    """:func:`hot_spots` (labelled within the hot pixels' bounding box, peaks over those
+    pixels alone) against scipy's labelling of the whole map: same areas, peaks, boxes and
+    outlines, on maps whose spots touch the edges too."""
+    rng = np.random.default_rng(seed)
+    heat = np.where(rng.random((40, 30)) > 0.97, rng.random((40, 30)), 0.0).astype(np.float32)
+    heat[0, rng.integers(30)] = 0.8  # on the top edge
+    heat[rng.integers(40), -1] = 0.9  # on the right edge
+    heat[5, 5] = np.nan
+    h = np.nan_to_num(heat)
+    labels, n = ndimage.label(h >= 0.5 * h.max(), structure=np.ones((3, 3)))
+    peaks = ndimage.maximum(h, labels, np.arange(1, n + 1))
+    order = np.argsort(-np.asarray(peaks), kind="stable")[:4]
+    expected = []
+    for k in order:
+        rows, cols = np.nonzero(labels == k + 1)
+        box = (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1)
+        expected.append((float(peaks[k]), tuple(int(v) for v in box)))
+    spots = hot_spots(heat, share=0.5, most=4)
+    assert [s.box for s in spots] == [box for _, box in expected]
+    assert [s.peak for s in spots] == pytest.approx([peak for peak, _ in expected])
+    for s in spots:  # each outline runs around its own area's pixels, 1/8 px inside
+        r0, r1, c0, c1 = s.box
+        ends = [s.outline[:, 0].min(), s.outline[:, 0].max()]
+        ends += [s.outline[:, 1].min(), s.outline[:, 1].max()]
+        assert ends == pytest.approx([r0 - 0.375, r1 - 0.625, c0 - 0.375, c1 - 0.625])

@@ -394,16 +394,24 @@ def hot_spots(heat: np.ndarray, share: float = 0.5, most: int = 5) -> list[HotSp
     peak = float(h.max()) if h.size else 0.0
     if peak <= 0.0:
         return []
-    mask = (h >= share * peak).astype(np.uint8)
+    hot = h >= share * peak
+    # Labelled within the hot pixels' bounding box only, and the peaks taken over the hot
+    # pixels only: on a whole mammogram (6.7 Mpx) an explanation's spots are a few
+    # hundred pixels, and labelling and a maximum over every pixel cost ~130 ms a map.
+    rows, cols = np.flatnonzero(hot.any(axis=1)), np.flatnonzero(hot.any(axis=0))
+    top, left = int(rows[0]), int(cols[0])
+    mask = hot[top : int(rows[-1]) + 1, left : int(cols[-1]) + 1].view(np.uint8)
     n, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    inside = mask.view(bool)
     peaks = np.zeros(n, np.float32)
-    np.maximum.at(peaks, np.asarray(labels, np.intp).ravel(), h.ravel())
+    area = h[top : top + mask.shape[0], left : left + mask.shape[1]]
+    np.maximum.at(peaks, labels[inside], area[inside])
     order = np.argsort(-peaks[1:], kind="stable")[:most] + 1
     spots = []
     for k in order:
         c0, r0, w, hh = (int(v) for v in stats[k, :4])
-        box = (r0, r0 + hh, c0, c0 + w)
-        outline = _outline(labels[r0 : r0 + hh, c0 : c0 + w] == k) + np.array([r0, c0])
+        box = (top + r0, top + r0 + hh, left + c0, left + c0 + w)
+        outline = _outline(labels[r0 : r0 + hh, c0 : c0 + w] == k) + np.array([box[0], box[2]])
         spots.append(HotSpot(float(peaks[k]), outline.astype(np.float32), box))
     return spots
 
