@@ -11,12 +11,14 @@ from mcalc.explain.overlay import (
     COLORMAPS,
     blend,
     colorize,
+    colour_bar,
     draw_boxes,
     draw_hot_spots,
     hot_spots,
     outline,
     plotly_colorscale,
     resize_map,
+    text_scale,
 )
 from mcalc.explain.results import ResultsCache
 from mcalc.present.map_display import crop_heat, display_box, overlay_view
@@ -232,3 +234,105 @@ def test_draw_hot_spots_rings_a_small_spot_and_outlines_a_large_one() -> None:
     assert tuple(out[75, 50]) == mid and tuple(out[60, 70]) == mid  # the large one's outline
     assert tuple(out[75, 70]) == (128, 128, 128)
     assert (draw_hot_spots(rgb, [], "jet") == rgb).all()
+
+
+def _ends(cmap: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    ramp = colorize(np.array([[0.0, 1.0]], np.float32), cmap)[0]
+    return tuple(int(v) for v in ramp[0]), tuple(int(v) for v in ramp[1])
+
+
+def bar_rows(strip: np.ndarray, cmap: str) -> list[int]:
+    """The rows of ``strip`` where the colour map runs from its 0 colour (left) to its 1
+    colour (right), each end seen exactly, and the colours in between in the map's order."""
+    low, high = _ends(cmap)
+    rows = []
+    for y, row in enumerate(strip):
+        at_low = np.flatnonzero((row == low).all(axis=1))
+        at_high = np.flatnonzero((row == high).all(axis=1))
+        if at_low.size and at_high.size and at_low.max() < at_high.min():
+            rows.append(y)
+    return rows
+
+
+@pytest.mark.parametrize("cmap", ["jet", "viridis"])
+def test_colour_bar_runs_the_colour_map_from_0_at_left_to_1_at_right(cmap) -> None:
+    """The strip under a CLI picture: the map's colours unblended, 0 at the left end and 1
+    at the right, ticks under the bar and the text in white, one width with the picture."""
+    strip = colour_bar(120, cmap, [(0.0, "0"), (0.5, "0.5"), (1.0, "1")], "P(calc)", ["a note"])
+    assert strip.shape[1] == 120 and strip.dtype == np.uint8
+    rows = bar_rows(strip, cmap)
+    assert len(rows) >= 4  # the bar is a band, not a line
+    y = rows[len(rows) // 2]
+    band = strip[y]
+    inside = np.flatnonzero((band != 32).any(axis=1))
+    ramp = colorize(np.linspace(0, 1, inside.size, dtype=np.float32)[None, :], cmap)[0]
+    np.testing.assert_array_equal(band[inside], ramp)  # every colour, in order
+    above, below = strip[: rows[0]], strip[rows[-1] + 1 :]
+    assert (above > 180).all(axis=2).any() and (below > 180).all(axis=2).any()  # title, ticks
+    assert (
+        colour_bar(120, cmap, [], "t", ["x " * 60]).shape[0]
+        > colour_bar(120, cmap, [], "t").shape[0]
+    )
+    with pytest.raises(ValueError, match=r"\[0, 1\], got \[1.5\]"):
+        colour_bar(120, cmap, [(1.5, "x")], "t")
+    assert text_scale(832) > text_scale(208) == 0.4  # text grows with the picture
+
+
+def test_box_labels_are_drawn_over_every_box_on_a_black_edge() -> None:
+    """Region numbers on a CLI picture: each label above its box's corner, on a black edge
+    that reads on bright tissue, never crossed by a later box (each box's label was drawn
+    with it, so the next box's edge ran over it)."""
+    gray = np.full((70, 70, 3), 200, np.uint8)
+    first = (50, 65, 5, 30)  # label "1" above it, rows ~38-47 from col 5
+    crossing = (2, 44, 10, 60)  # its left edge (col 10) runs down through that label
+    kw = {"font_scale": 0.8, "edge": True}
+    alone = draw_boxes(gray, [first], (255, 255, 255), ["1"], **kw)
+    both = draw_boxes(gray, [first, crossing], (255, 255, 255), ["1", "2"], **kw)
+    glyph = (alone == 255).all(axis=2)
+    glyph[first[0] - 1 :] = False  # the label, not the box
+    assert glyph[:, 8:13].any()  # the label meets the crossing edge
+    assert (both[glyph] == 255).all()  # every pixel of "1" still there
+    label = both[30 : first[0], 3:25]
+    assert (label == 0).all(axis=2).any()  # its black edge
+    assert (gray == 200).all()
+    plain = draw_boxes(gray, [first], labels=["1"])
+    assert not (plain == 0).all(axis=2).any()  # no edge unless asked
+
+
+def test_draw_hot_spots_width() -> None:
+    rgb = np.full((80, 80, 3), 128, np.uint8)
+    heat = np.zeros((80, 80), np.float32)
+    heat[40, 40] = 1.0
+    top = np.array(_ends("jet")[1])
+    thin = (draw_hot_spots(rgb, hot_spots(heat), min_radius=20) == top).all(axis=2).sum()
+    thick = (draw_hot_spots(rgb, hot_spots(heat), min_radius=20, width=5) == top).all(axis=2)
+    assert thick.sum() > 2 * thin and thick[40, 60] and thick[40, 20]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_hot_spots_match_an_independent_labelling(seed) -> None:
+    """:func:`hot_spots` (labelled within the hot pixels' bounding box, peaks over those
+    pixels alone) against scipy's labelling of the whole map: same areas, peaks, boxes and
+    outlines, on maps whose spots touch the edges too."""
+    rng = np.random.default_rng(seed)
+    heat = np.where(rng.random((40, 30)) > 0.97, rng.random((40, 30)), 0.0).astype(np.float32)
+    heat[0, rng.integers(30)] = 0.8  # on the top edge
+    heat[rng.integers(40), -1] = 0.9  # on the right edge
+    heat[5, 5] = np.nan
+    h = np.nan_to_num(heat)
+    labels, n = ndimage.label(h >= 0.5 * h.max(), structure=np.ones((3, 3)))
+    peaks = ndimage.maximum(h, labels, np.arange(1, n + 1))
+    order = np.argsort(-np.asarray(peaks), kind="stable")[:4]
+    expected = []
+    for k in order:
+        rows, cols = np.nonzero(labels == k + 1)
+        box = (rows.min(), rows.max() + 1, cols.min(), cols.max() + 1)
+        expected.append((float(peaks[k]), tuple(int(v) for v in box)))
+    spots = hot_spots(heat, share=0.5, most=4)
+    assert [s.box for s in spots] == [box for _, box in expected]
+    assert [s.peak for s in spots] == pytest.approx([peak for peak, _ in expected])
+    for s in spots:  # each outline runs around its own area's pixels, 1/8 px inside
+        r0, r1, c0, c1 = s.box
+        ends = [s.outline[:, 0].min(), s.outline[:, 0].max()]
+        ends += [s.outline[:, 1].min(), s.outline[:, 1].max()]
+        assert ends == pytest.approx([r0 - 0.375, r1 - 0.625, c0 - 0.375, c1 - 0.625])
