@@ -145,6 +145,28 @@ def test_a_pictures_key_says_what_its_scale_boxes_and_rings_are() -> None:
     )
     assert _key_lines(cam, [], [], 0.5, marked=False)[-1] == "No ring: this map is 0 everywhere."
     assert all(line.isascii() for line in lines)
+    gated = _Legend("P", [], [], relative=False, ring_from=0.42)
+    assert _key_lines(gated, [], [], 0.5, marked=False)[-1] == (
+        "No ring: no spot reaches the decision threshold (0.42)."
+    )
+    assert (
+        "and at least the decision threshold (0.42)"
+        in _key_lines(gated, [], spots, 0.5, marked=False)[-1]
+    )
+
+
+def test_a_probability_pictures_rings_are_spots_at_the_decision_threshold() -> None:
+    """A negative image's probability PNG ringed its faint spots (peak 0.38 under a 0.5
+    threshold) as the explanation's are: a reader could take them for findings. Spots of a
+    probability map are ringed from the decision threshold on; an explanation's all."""
+    heat = np.zeros((90, 70), np.float32)
+    heat[20, 55] = 0.38
+    heat[60, 15] = 0.3
+    for ring_from, ringed in ((0.5, [False, False]), (0.35, [True, False]), (0.0, [True, True])):
+        legend = _Legend("P", [(0.0, "0"), (1.0, "1")], [], False, ring_from=ring_from)
+        pic = _picture(_result(regions=()), heat, 0.6, "jet", legend=legend, min_region_score=0.5)
+        near = [pic[20, 55 + 8], pic[60, 15 + 8]]  # 8 px right of each spot: the ring
+        assert [not np.array_equal(p, pic[5, 5]) for p in near] == ringed
 
 
 def test_single_image_birads_model_and_text_output(spot_registry, tiny_demo, env, capsys) -> None:

@@ -121,12 +121,15 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
 class _Legend:
     """What a picture's colours show: ``title`` above the colour bar, ``ticks`` (position on
     [0, 1], label) under it, ``notes`` below; ``relative``: an explanation's scale (a peak
-    is said as a share of the scale's top), else probabilities."""
+    is said as a share of the scale's top), else probabilities; ``ring_from``: the smallest
+    peak a ringed spot has (a probability map: the decision threshold, so that a negative
+    image's faint spots are not ringed as if they were findings)."""
 
     title: str
     ticks: list[tuple[float, str]]
     notes: list[str]
     relative: bool
+    ring_from: float = 0.0
 
 
 def _picture(
@@ -168,7 +171,7 @@ def _picture(
     marked = marks is not None and bool(marks.any())
     if marks is not None and marked:
         rgb = outline(rgb, marks, (0, 229, 255))
-    spots = hot_spots(heat01)
+    spots = [s for s in hot_spots(heat01) if s.peak >= legend.ring_from]
     rgb = draw_hot_spots(
         rgb, spots, cmap, min_radius=max(8, width // 40), width=max(2, width // 400)
     )
@@ -210,12 +213,17 @@ def _key_lines(
         boxes = f"No top region: none scores {min_region_score:.2f} or more."
     if ranks:
         boxes += ", numbered as in scores.json and the printed table."
-    rings = (
-        f"Rings (outlines where large): where this map reaches at least 50% of its own "
-        f"peak ({peak_words}), in the colour of that peak; {len(spots)} here."
-        if spots
-        else "No ring: this map is 0 everywhere."
-    )
+    least = f" and at least the decision threshold ({legend.ring_from:.2f})"
+    least = least if legend.ring_from > 0 else ""
+    if spots:
+        rings = (
+            f"Rings (outlines where large): where this map reaches at least 50% of its own "
+            f"peak ({peak_words}){least}, in the colour of that peak; {len(spots)} here."
+        )
+    elif legend.ring_from > 0:
+        rings = f"No ring: no spot reaches the decision threshold ({legend.ring_from:.2f})."
+    else:
+        rings = "No ring: this map is 0 everywhere."
     lines = [*legend.notes, boxes, rings]
     if marked:
         lines.append("Cyan outlines: the radiologists' annotated calcifications.")
@@ -228,7 +236,13 @@ def _proba_legend(result: ImageAnalysis, case: CaseAnalysis) -> _Legend:
     ticks = [(v, f"{v:g}") for v in (0.0, 0.25, 0.5, 0.75, 1.0)]
     title = f"P({positive}): the model's probability of {positive}, fixed scale 0 to 1"
     reading = case.threshold.reading(result.score, positive)
-    return _Legend(title, ticks, [f"Map score {result.score:.3f}: {reading}."], relative=False)
+    return _Legend(
+        title,
+        ticks,
+        [f"Map score {result.score:.3f}: {reading}."],
+        relative=False,
+        ring_from=case.threshold.value,
+    )
 
 
 def _cam_legend(result: ImageAnalysis, heat01: np.ndarray, vmax: float, explained: int) -> _Legend:

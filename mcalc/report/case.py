@@ -162,6 +162,8 @@ def _model_section(
         if r.marks is not None and r.marks.any():
             rgb = outline(rgb, r.marks, (0, 229, 255))
         spots = hot_spots(heat)
+        if r.cam is None:  # a probability map: ring what reaches the decision threshold only
+            spots = [s for s in spots if s.peak >= t.value]
         rgb = draw_hot_spots(rgb, spots, "jet", min_radius=max(8, rgb.shape[1] // 40))
         lines = [f"map score {r.score:.3f}, {t.reading(r.score, r.scores.positive_class)}"]
         if r.cam is not None:
@@ -184,7 +186,9 @@ def _model_section(
             else "Each picture: the model's probability map, coloured blue (0) to dark red (1)"
         )
         + ", opaque where it is high. Rings (outlines where large): where each image's map "
-        "reaches at least half of its own peak, in the colour of that peak. Cyan outline: "
+        "reaches at least half of its own peak"
+        + ("" if explained else ", and the operating threshold")
+        + ", in the colour of that peak. Cyan outline: "
         "the radiologists' annotated calcifications. Map score: "
         + (f"{rule}; " if rule else "")
         + f"the model's operating threshold is {t.value:.2f} ({t.source})."
