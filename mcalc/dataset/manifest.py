@@ -59,6 +59,7 @@ from pathlib import Path
 from typing import Any
 
 from mcalc.config import TIMEPOINTS, VIEWS
+from mcalc.dataset.collections import recognise_header
 from mcalc.dataset.metadata import normalize_birads, normalize_laterality, parse_number
 from mcalc.dataset.records import (
     ANNOTATION_KIND_NAMES,
@@ -384,15 +385,6 @@ def _manifest_file(opened: Path) -> Path:
     raise ManifestError(f"{opened} does not exist; point at a manifest CSV")
 
 
-#: A public collection's own description file, by the columns it has (names lower-cased,
-#: ``_`` read as a space), and the ``manifest`` format that converts it.
-_COLLECTION_FILES: tuple[tuple[str, str, frozenset[str]], ...] = (
-    ("CBIS-DDSM", "cbis-ddsm", frozenset({"image file path", "roi mask file path"})),
-    ("VinDr-Mammo", "vindr", frozenset({"study id", "image id", "view position"})),
-    ("INbreast", "inbreast", frozenset({"file name", "bi-rads"})),
-)
-
-
 def _collection_hint(header: Sequence[str], csv_path: Path) -> str:
     """What to do with a collection's own description file opened as a manifest (its
     columns were listed with no word on the converter); "" for any other file.
@@ -401,16 +393,8 @@ def _collection_hint(header: Sequence[str], csv_path: Path) -> str:
         >>> _collection_hint(["image_file_path", "ROI mask file path"], Path("c.csv"))[:25]
         ". This is CBIS-DDSM's own"
     """
-    # INbreast's file is separated by semicolons: its header reads as one column here.
-    names = {n.strip().lower().replace("_", " ") for c in header for n in str(c).split(";")}
-    for title, fmt, columns in _COLLECTION_FILES:
-        if columns <= names:
-            return (
-                f". This is {title}'s own description file, not a manifest: write one from it "
-                f"with `python -m mcalc manifest {fmt} {csv_path} --out FOLDER/manifest.csv` "
-                "(README, Real collections), then open that manifest"
-            )
-    return ""
+    found = recognise_header(header, csv_path)
+    return f". {found.hint()}" if found is not None else ""
 
 
 def index_manifest(path: str | Path) -> DatasetIndex:
