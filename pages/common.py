@@ -29,6 +29,7 @@ from mcalc.access import AuthMode, UsersFile, auth_mode
 from mcalc.cache import ImageCache, shared_image_cache
 from mcalc.config import PathRefused, Settings, check_data_path, get_settings, prepare_tensorflow
 from mcalc.dataset import open_dataset
+from mcalc.dataset.collections import suggested_command
 from mcalc.dataset.memo import per_index
 from mcalc.dataset.records import DatasetIndex, ImageRecord, Problem
 from mcalc.errors import McalcError
@@ -319,8 +320,32 @@ def _open_typed() -> None:
     except McalcError as exc:
         st.session_state[state.REFUSED_KEY] = f"{exc}. The dataset open before stays open"
         return
+    needs = accounts_needed(typed)
+    if needs is not None:
+        st.session_state[state.REFUSED_KEY] = needs
+        return
     st.session_state.pop(state.REFUSED_KEY, None)
     st.session_state[DATA_KEY] = typed
+
+
+def accounts_needed(path: str) -> str | None:
+    """Why the sidebar does not open ``path`` in demo mode: a real dataset asks for a
+    sign-in (``MCALC_AUTH=auto``) and no account exists to sign in with; opened, the app
+    became a sign-in form with no sidebar and no way back but a reload. ``None`` where
+    it may open (accounts exist, or are off, or ``path`` is synthetic)."""
+    if current_mode().kind != "demo":
+        return None
+    accounts = users_file()
+    if not auth_mode(settings(), path, has_users=accounts.exists()).signin_required:
+        return None
+    add = suggested_command("users", "--file", accounts.path, "add", "NAME", "--role", "admin")
+    return (
+        f"{path} is real data (not the synthetic demo), which only a signed-in account may "
+        f"see (`MCALC_AUTH=auto`), and this server has no account yet. Create one on the "
+        f"server with `{add}` (it asks for a password), reload this page, sign in, then "
+        "open it again (`MCALC_AUTH=off` runs without accounts, showing every image to "
+        "anyone who reaches the server). The demo data stays open"
+    )
 
 
 def _index_quietly() -> DatasetIndex | None:
@@ -514,7 +539,10 @@ def frame(action: str | None = None) -> None:
     if not getattr(_RUN, "frame_done", False):
         st.set_page_config(page_title="mcalc", page_icon=":material/biotech:", layout="wide")
         st.html(STALE_CSS)
-        signin.access_gate(current_mode(), users_file())
+        # In auto mode without accounts, the demo needs none: the sign-in a real dataset
+        # (named by the address, MCALC_DATA) asks for offers the way back to it.
+        back = _open_demo if settings().auth == "auto" else None
+        signin.access_gate(current_mode(), users_file(), back=back)
         ensure_demo()
         sidebar()
         signin.user_box()
