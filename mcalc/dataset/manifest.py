@@ -53,7 +53,6 @@ import csv
 import io
 import logging
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -385,18 +384,6 @@ def _manifest_file(opened: Path) -> Path:
     raise ManifestError(f"{opened} does not exist; point at a manifest CSV")
 
 
-def _collection_hint(header: Sequence[str], csv_path: Path) -> str:
-    """What to do with a collection's own description file opened as a manifest (its
-    columns were listed with no word on the converter); "" for any other file.
-
-    Example:
-        >>> _collection_hint(["image_file_path", "ROI mask file path"], Path("c.csv"))[:25]
-        ". This is CBIS-DDSM's own"
-    """
-    found = recognise_header(header, csv_path)
-    return f". {found.hint()}" if found is not None else ""
-
-
 def index_manifest(path: str | Path) -> DatasetIndex:
     """Index a collection described by a manifest CSV, without decoding any image.
 
@@ -420,11 +407,13 @@ def index_manifest(path: str | Path) -> DatasetIndex:
     name = csv_path.name
     header, rows = _read_rows(csv_path)
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    collection = recognise_header(header, csv_path) if missing else None
+    if collection is not None:  # what to do first, not the columns a manifest lacks
+        raise ManifestError(f"{csv_path} has no {missing} column(s). {collection.hint()}")
     if missing:
         raise ManifestError(
             f"{csv_path}: missing column(s) {missing}; expected {list(REQUIRED_COLUMNS)} "
             f"(optional {list(OPTIONAL_COLUMNS)}), found {header}"
-            + _collection_hint(header, csv_path)
         )
     if not rows:
         raise ManifestError(f"{csv_path} has a header but no rows; add one row per image")
