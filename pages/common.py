@@ -29,10 +29,9 @@ from mcalc.access import AuthMode, UsersFile, auth_mode
 from mcalc.cache import ImageCache, shared_image_cache
 from mcalc.config import PathRefused, Settings, check_data_path, get_settings, prepare_tensorflow
 from mcalc.dataset import open_dataset
-from mcalc.dataset.collections import suggested_command
 from mcalc.dataset.memo import per_index
 from mcalc.dataset.records import DatasetIndex, ImageRecord, Problem
-from mcalc.errors import McalcError
+from mcalc.errors import McalcError, suggested_command
 from mcalc.models.warmup import start_tensorflow_warmup
 from mcalc.scan import laterality_disagreements
 from pages import signin, state

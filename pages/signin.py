@@ -14,7 +14,7 @@ from collections.abc import Callable
 import streamlit as st
 
 from mcalc.access import SIGN_OUTS, AccessError, AuthMode, UsersFile, allows, required_role
-from mcalc.errors import McalcError
+from mcalc.errors import McalcError, suggested_command
 
 #: The signed-in account of this browser session: {"name": ..., "role": ...}.
 USER_KEY = "mcalc_user"
@@ -214,10 +214,13 @@ def access_gate(
                 icon=":material/logout:",
             )
         if not accounts.exists() and not _oidc_configured():
+            add = suggested_command(
+                "users", "--file", accounts.path, "add", "NAME", "--role", "admin"
+            )
             st.error(
                 f"No accounts exist yet ({accounts.path}). Create the first one on the server: "
-                "`python -m mcalc users add NAME --role admin`. (To run without accounts, which "
-                "shows every image to anyone who reaches this server, set `MCALC_AUTH=off`.)"
+                f"`{add}`. (To run without accounts, which shows every image to anyone who "
+                "reaches this server, set `MCALC_AUTH=off`.)"
             )
             if back is not None:
                 st.button(

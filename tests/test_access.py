@@ -237,7 +237,9 @@ def test_a_sign_in_no_one_can_pass_offers_the_way_back_to_the_demo(app_env, tmp_
     at.query_params["data"] = str(real)
     at.switch_page("pages/browse.py")
     at.run()
-    assert any("No accounts exist yet" in e.value for e in at.error)
+    (error,) = [e.value for e in at.error]
+    assert "No accounts exist yet" in error
+    assert f"`python -m mcalc users --file {tmp_path / 'none.yaml'} add NAME" in error, error
     assert not at.get("page_link") and not at.get("component_instance")  # still no image
     at.button(key="app_signin_demo").click().run()
     assert not at.exception and not at.error, [e.value for e in at.error]

@@ -15,12 +15,13 @@ Example:
 from __future__ import annotations
 
 import re
-import shlex
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Collection", "recognise", "recognise_header", "suggested_command"]
+from mcalc.errors import suggested_command
+
+__all__ = ["Collection", "recognise", "recognise_header"]
 
 #: A collection's description CSV, by the columns it has (names lower-cased, ``_`` read as
 #: a space), and the ``manifest`` format that converts it.
@@ -31,17 +32,6 @@ _HEADERS: tuple[tuple[str, str, frozenset[str]], ...] = (
 )
 _MIAS_LINE = re.compile(r"^\s*mdb\d{3}\s", re.IGNORECASE)
 _MIAS_IMAGE = re.compile(r"^mdb\d{3}\.pgm$", re.IGNORECASE)
-
-
-def suggested_command(*words: str | Path) -> str:
-    """``python -m mcalc`` and ``words``, each quoted for a POSIX shell where it needs it
-    (a path with a space, as in "INbreast Release 1.0", split into two arguments).
-
-    Example:
-        >>> suggested_command("manifest", "inbreast", Path("/d/INbreast Release 1.0"))
-        "python -m mcalc manifest inbreast '/d/INbreast Release 1.0'"
-    """
-    return " ".join(["python -m mcalc", *(shlex.quote(str(w)) for w in words)])
 
 
 @dataclass(frozen=True)
