@@ -564,6 +564,12 @@ def test_delete_cli_with_no_account_says_how_to_make_one(tmp_path, monkeypatch, 
     err = capsys.readouterr().err
     assert "no account in" in err and "users add NAME --role admin" in err, err
     assert "wrong user name or password" not in err
+    # Given --file, the account must go to that file: the command names it, quoted.
+    users = tmp_path / "my users.yaml"
+    monkeypatch.setattr(sys, "stdin", io.StringIO("anything\n"))
+    assert main([*args[:2], "--file", str(users), *args[2:]]) == 2
+    err = capsys.readouterr().err
+    assert f"`python -m mcalc users --file '{users}' add NAME --role admin`" in err, err
     assert [c.id for c in list_models(models).models] == ["m1"]
 
 
