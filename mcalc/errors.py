@@ -7,7 +7,11 @@ else is a bug.
 
 from __future__ import annotations
 
+import shlex
+from pathlib import Path
+
 __all__ = [
+    "suggested_command",
     "McalcError",
     "DatasetError",
     "ManifestError",
@@ -54,3 +58,14 @@ class JobError(McalcError):
 
 class WriteError(McalcError):
     """A file cannot be written (read-only folder, full disk, no permission); nothing changed."""
+
+
+def suggested_command(*words: str | Path) -> str:
+    """``python -m mcalc`` and ``words``, each quoted for a POSIX shell where it needs it
+    (a path with a space, as in "INbreast Release 1.0", split into two arguments).
+
+    Example:
+        >>> suggested_command("manifest", "inbreast", Path("/d/INbreast Release 1.0"))
+        "python -m mcalc manifest inbreast '/d/INbreast Release 1.0'"
+    """
+    return " ".join(["python -m mcalc", *(shlex.quote(str(w)) for w in words)])

@@ -24,6 +24,8 @@ if TYPE_CHECKING:
     from mcalc.dataset.records import ImageRecord
 
 __all__ = [
+    "read_laterality",
+    "decoder_available",
     "Mammogram",
     "read_image",
     "read_record",
@@ -424,12 +426,21 @@ def _stored_values(ds: Any, path: Path) -> np.ndarray:
     try:
         stored = ds.pixel_array
     except (RuntimeError, NotImplementedError) as exc:
-        hint = _DECODER_HINTS.get(tsuid)
-        if hint and any(word in str(exc).lower() for word in ("decod", "plugin", "handler")):
+        reason = " ".join(str(exc).split())  # pydicom's lists one plug-in a line
+        if not decoder_available(tsuid):
+            hint = _DECODER_HINTS.get(tsuid)
             raise DecoderMissingError(
-                f"{path}: compressed with transfer syntax {tsuid}; install a decoder: pip install {hint}"
+                f"{path}: compressed with transfer syntax {tsuid}, which no installed decoder "
+                + (f"reads; install one: pip install {hint}" if hint else "reads")
+                + f" ({reason})"
             ) from exc
-        raise ImageReadError(f"{path}: cannot decode pixel data ({exc})") from exc
+        # A decoder is there and failed: the data, not the installation (pydicom's "Unable
+        # to decode ..." was read as a missing decoder, for a truncated JPEG 2000 stream).
+        raise ImageReadError(
+            f"{path}: the compressed pixel data (transfer syntax {tsuid}) cannot be decoded, "
+            f"although a decoder is installed: the file may be corrupt or truncated; re-copy "
+            f"it from the source ({reason})"
+        ) from exc
     except (ValueError, EOFError, OSError, AttributeError, KeyError, TypeError) as exc:
         raise ImageReadError(
             f"{path}: pixel data is corrupt or truncated ({exc}); re-copy the file from the source"
@@ -439,6 +450,43 @@ def _stored_values(ds: Any, path: Path) -> np.ndarray:
             f"{path}: expected one 2-D grayscale frame, got an array of shape {stored.shape}"
         )
     return np.asarray(stored)
+
+
+def read_laterality(path: str | Path) -> str | None:
+    """The laterality a DICOM file's header gives (``L``/``R``, from ``ImageLaterality``,
+    else ``Laterality``, as :func:`read_dicom` reads it), or ``None``: no such tag, not a
+    DICOM, unreadable. Reads the header alone (no pixel data): about a millisecond a file.
+
+    Example:
+        >>> read_laterality("/nonexistent.dcm") is None
+        True
+    """
+    pydicom = pydicom_module()
+    try:
+        ds = pydicom.dcmread(
+            path, stop_before_pixels=True, specific_tags=["ImageLaterality", "Laterality"]
+        )
+    except (pydicom.errors.InvalidDicomError, OSError, EOFError, ValueError, AttributeError):
+        return None
+    value = str(ds.get("ImageLaterality", "") or ds.get("Laterality", "") or "").upper()
+    return value if value in {"L", "R"} else None
+
+
+def decoder_available(tsuid: str) -> bool:
+    """Whether pydicom has a usable decoder for the transfer syntax ``tsuid`` (a plug-in
+    whose packages are installed); ``False`` for one it knows no decoder of.
+
+    Example:
+        >>> decoder_available("1.2.840.10008.1.2.1")  # explicit VR little endian
+        True
+    """
+    from pydicom.pixels import get_decoder
+
+    pydicom_module()
+    try:
+        return bool(get_decoder(tsuid).is_available)
+    except (NotImplementedError, ValueError):
+        return False
 
 
 def _modality_values(ds: Any, stored: np.ndarray) -> np.ndarray:

@@ -17,11 +17,18 @@ from mcalc.breast import breast_mask, mask_quality, pectoral_mask
 from mcalc.dataset import open_dataset
 from mcalc.dataset.records import DatasetIndex, ImageRecord, Problem
 from mcalc.errors import AnnotationError, ImageReadError
-from mcalc.imageio import read_record
+from mcalc.imageio import RASTER_SUFFIXES, read_laterality, read_record
 from mcalc.imaging import file_unit
 from mcalc.progress import ProgressFn
 
-__all__ = ["ImageScan", "ScanReport", "scan_dataset", "scan_index"]
+__all__ = [
+    "ImageScan",
+    "ScanReport",
+    "scan_dataset",
+    "scan_index",
+    "laterality_problem",
+    "laterality_disagreements",
+]
 
 log = logging.getLogger(__name__)
 
@@ -101,6 +108,45 @@ class ScanReport:
         }
 
 
+def laterality_problem(path: str | Path, tag: str | None, expected: str | None) -> Problem | None:
+    """A warning when a file's laterality tag (``tag``) contradicts its case's (``expected``,
+    from the spreadsheet or the manifest); ``None`` when they agree or one is unknown.
+
+    Example:
+        >>> laterality_problem("a.dcm", "L", "R").message
+        'laterality tag says L, the spreadsheet says R'
+    """
+    if not tag or not expected or tag == expected:
+        return None
+    return Problem(
+        str(path), f"laterality tag says {tag}, the spreadsheet says {expected}", "warning"
+    )
+
+
+def laterality_disagreements(index: DatasetIndex) -> tuple[Problem, ...]:
+    """:func:`laterality_problem` of every DICOM image of ``index`` whose case has a
+    laterality, from the files' headers alone (no pixel data decoded): what ``scan`` warns
+    of, for the pages (which cache it per dataset). Unreadable files say nothing here.
+
+    Example:
+        >>> laterality_disagreements(open_dataset("data/demo"))  # doctest: +SKIP
+        ()
+    """
+    found: list[Problem] = []
+    for case in index.cases:
+        if case.laterality is None:
+            continue
+        for rec in case.images:
+            if rec.image_path.suffix.lower() in RASTER_SUFFIXES:
+                continue  # no tags
+            problem = laterality_problem(
+                rec.image_path, read_laterality(rec.image_path), case.laterality
+            )
+            if problem is not None:
+                found.append(problem)
+    return tuple(found)
+
+
 def _scan_image(rec: ImageRecord, laterality_expected: str | None) -> ImageScan:
     problems: list[Problem] = []
     try:
@@ -116,14 +162,9 @@ def _scan_image(rec: ImageRecord, laterality_expected: str | None) -> ImageScan:
         if "laterality" in flag and laterality_expected:
             continue  # the spreadsheet supplies it
         problems.append(Problem(str(rec.image_path), flag, "info"))
-    if laterality_expected and mammo.laterality and mammo.laterality != laterality_expected:
-        problems.append(
-            Problem(
-                str(rec.image_path),
-                f"laterality tag says {mammo.laterality}, the spreadsheet says {laterality_expected}",
-                "warning",
-            )
-        )
+    disagreement = laterality_problem(rec.image_path, mammo.laterality, laterality_expected)
+    if disagreement is not None:
+        problems.append(disagreement)
     unit = file_unit(mammo)
     region = breast_mask(unit)
     # MLO: the pectoral muscle is part of the mask but not of the region models look at.

@@ -15,7 +15,7 @@ from mcalc import viewer
 from mcalc.dataset.records import CaseRecord, DatasetIndex
 from mcalc.present import panel_cache, panel_prefetch
 from mcalc.present.pixels import SentPixels
-from mcalc.present.reading import hanging_note, without_dataset_marks
+from mcalc.present.reading import hanging_note, laterality_note, without_dataset_marks
 from mcalc.present.reading_temporal import (
     TemporalPanel,
     temporal_args,
@@ -274,6 +274,9 @@ def metadata_ui(index: DatasetIndex, case: CaseRecord) -> None:
     note = hanging_note(case, index.views(), index.rounds())
     if note:
         st.caption(note)
+    sides = laterality_note(case, common.laterality_problems(index))
+    if sides:
+        st.caption(f":orange[:material/warning: {sides}]")
 
 
 index = common.require_index()

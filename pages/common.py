@@ -29,9 +29,11 @@ from mcalc.access import AuthMode, UsersFile, auth_mode
 from mcalc.cache import ImageCache, shared_image_cache
 from mcalc.config import PathRefused, Settings, check_data_path, get_settings, prepare_tensorflow
 from mcalc.dataset import open_dataset
-from mcalc.dataset.records import DatasetIndex, ImageRecord
-from mcalc.errors import McalcError
+from mcalc.dataset.memo import per_index
+from mcalc.dataset.records import DatasetIndex, ImageRecord, Problem
+from mcalc.errors import McalcError, suggested_command
 from mcalc.models.warmup import start_tensorflow_warmup
+from mcalc.scan import laterality_disagreements
 from pages import signin, state
 from pages.menu import available_pages, menu_pages
 from pages.preload import STREAMLIT_ON_FIRST_USE, import_page_modules
@@ -104,12 +106,13 @@ def unreadable_images(_index: DatasetIndex, root: str, n_images: int) -> pd.Data
     return pd.DataFrame(rows, columns=["image", "file", "reason"])
 
 
-def skipped_images_ui(index: DatasetIndex, key: str) -> list[str]:
+def skipped_images_ui(index: DatasetIndex, key: str) -> pd.DataFrame | None:
     """Say which images cannot be read and are left out (nothing drawn when all can be);
-    returns their keys. Large collections are checked on request only."""
+    returns them (``image``, ``file``, ``reason``), ``None`` when not checked: large
+    collections are checked on request only."""
     n = len(index.images())
     if n > 120 and not st.toggle("Check that every image can be read", key=key):
-        return []
+        return None
     frame = unreadable_images(index, str(index.root), n)
     if len(frame):
         st.warning(
@@ -118,7 +121,26 @@ def skipped_images_ui(index: DatasetIndex, key: str) -> list[str]:
         )
         with st.expander("Images left out and why"):
             st.dataframe(frame, hide_index=True, width="stretch")
-    return [str(k) for k in frame["image"]]
+    return frame
+
+
+#: The DICOM laterality tags that contradict their case's laterality (what ``scan`` warns
+#: of), read from the headers (about 1 ms a file) once per dataset index: the index is
+#: cached per path and files (:func:`load_index`), so not on every page run.
+laterality_problems = per_index(laterality_disagreements)
+
+
+def dataset_problems(index: DatasetIndex, unreadable: pd.DataFrame | None) -> list[Problem]:
+    """Every problem the pages know of, as ``scan`` words them: the index's, each unreadable
+    image (``unreadable``: :func:`skipped_images_ui`'s; ``None``: not checked) and each
+    laterality tag that contradicts its case's."""
+    problems = list(index.problems)
+    if unreadable is not None:
+        problems += [
+            Problem(str(file), str(reason), "error")
+            for file, reason in zip(unreadable["file"], unreadable["reason"], strict=True)
+        ]
+    return problems + list(laterality_problems(index))
 
 
 def current_data_path() -> str:
@@ -198,19 +220,29 @@ def synthetic_banner(index: DatasetIndex) -> None:
         )
 
 
-def problem_note(index: DatasetIndex) -> str | None:
-    """What the home page's problem count is made of, in words (``None``: no problem).
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n} {one if n == 1 else many}"
+
+
+def problem_note(index: DatasetIndex, read: Sequence[Problem] = ()) -> str | None:
+    """What the home page's problem count is made of, in words (``None``: no problem):
+    every kind counted, adding up to the count. ``read``: the problems found by reading
+    the images (:func:`dataset_problems` beyond the index's own).
 
     The real archive misspells some file names and mcalc reads them loosely; the synthetic
     demo copies those quirks on purpose, so its warnings are expected, not a fault.
     """
     shown = [p for p in index.problems if p.severity != "info"]
-    if not shown:
+    read = [p for p in read if p.severity != "info"]
+    if not shown and not read:
         return None
     loose_paths = {
         str(rec.image_path.parent / name) for rec in index.images() for name in rec.loose_names
     }
     loose = sum(p.severity == "warning" and p.path in loose_paths for p in shown)
+    unreadable = sum(p.severity == "error" for p in read)
+    sides = sum(p.message.startswith("laterality tag says") for p in read)
+    other = len(shown) - loose + len(read) - unreadable - sides
     parts = []
     if loose:
         why = (
@@ -218,9 +250,15 @@ def problem_note(index: DatasetIndex) -> str | None:
             if index.synthetic
             else "read as the names the layout expects"
         )
-        parts.append(f"{loose} loosely matched name{'s' if loose != 1 else ''} ({why})")
-    if len(shown) > loose:
-        parts.append(f"{len(shown) - loose} other problem{'s' if len(shown) - loose != 1 else ''}")
+        parts.append(_count(loose, "loosely matched name", "loosely matched names") + f" ({why})")
+    if unreadable:
+        parts.append(_count(unreadable, "unreadable image", "unreadable images"))
+    if sides:
+        parts.append(
+            _count(sides, "laterality tag", "laterality tags") + " contradicting the spreadsheet"
+        )
+    if other:
+        parts.append(_count(other, "other problem", "other problems"))
     return "Problems: " + ", ".join(parts) + "; the list is below."
 
 
@@ -281,8 +319,32 @@ def _open_typed() -> None:
     except McalcError as exc:
         st.session_state[state.REFUSED_KEY] = f"{exc}. The dataset open before stays open"
         return
+    needs = accounts_needed(typed)
+    if needs is not None:
+        st.session_state[state.REFUSED_KEY] = needs
+        return
     st.session_state.pop(state.REFUSED_KEY, None)
     st.session_state[DATA_KEY] = typed
+
+
+def accounts_needed(path: str) -> str | None:
+    """Why the sidebar does not open ``path`` in demo mode: a real dataset asks for a
+    sign-in (``MCALC_AUTH=auto``) and no account exists to sign in with; opened, the app
+    became a sign-in form with no sidebar and no way back but a reload. ``None`` where
+    it may open (accounts exist, or are off, or ``path`` is synthetic)."""
+    if current_mode().kind != "demo":
+        return None
+    accounts = users_file()
+    if not auth_mode(settings(), path, has_users=accounts.exists()).signin_required:
+        return None
+    add = suggested_command("users", "--file", accounts.path, "add", "NAME", "--role", "admin")
+    return (
+        f"{path} is real data (not the synthetic demo), which only a signed-in account may "
+        f"see (`MCALC_AUTH=auto`), and this server has no account yet. Create one on the "
+        f"server with `{add}` (it asks for a password), reload this page, sign in, then "
+        "open it again (`MCALC_AUTH=off` runs without accounts, showing every image to "
+        "anyone who reaches the server). The demo data stays open"
+    )
 
 
 def _index_quietly() -> DatasetIndex | None:
@@ -476,7 +538,10 @@ def frame(action: str | None = None) -> None:
     if not getattr(_RUN, "frame_done", False):
         st.set_page_config(page_title="mcalc", page_icon=":material/biotech:", layout="wide")
         st.html(STALE_CSS)
-        signin.access_gate(current_mode(), users_file())
+        # In auto mode without accounts, the demo needs none: the sign-in a real dataset
+        # (named by the address, MCALC_DATA) asks for offers the way back to it.
+        back = _open_demo if settings().auth == "auto" else None
+        signin.access_gate(current_mode(), users_file(), back=back)
         ensure_demo()
         sidebar()
         signin.user_box()

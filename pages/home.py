@@ -5,17 +5,20 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from mcalc.dataset import DatasetIndex
+from mcalc.dataset import DatasetIndex, Problem
 from pages import common, menu, signin
 
+#: The order of the problems table: errors first, then warnings, notes last.
+_SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
 
-def problem_rows(index: DatasetIndex) -> list[dict[str, str]]:
+
+def problem_rows(index: DatasetIndex, problems: list[Problem]) -> list[dict[str, str]]:
     """The problems as table rows: severity, the file relative to the dataset and the
     message without that file again in front (where the whole path and a message that
     repeated it left what was wrong cut off at the table's edge)."""
     base = index.root if index.root.is_dir() else index.root.parent
     rows = []
-    for p in index.problems:
+    for p in sorted(problems, key=lambda p: _SEVERITY_ORDER.get(p.severity, 3)):
         file, message = p.located(base)
         rows.append({"severity": p.severity, "file": file, "message": message})
     return rows
@@ -42,8 +45,11 @@ st.subheader("Dataset")
 st.markdown(f"**{kind}** · `{index.root}` · read as *{index.source}*")
 c = st.columns(4)
 c[0].metric("Cases", len(index.cases))
-bad = common.skipped_images_ui(index, "home_check_images")
+unreadable = common.skipped_images_ui(index, "home_check_images")
+bad = [] if unreadable is None else [str(k) for k in unreadable["image"]]
 n_bad = len(bad)
+problems = common.dataset_problems(index, unreadable)
+n_problems = sum(p.severity != "info" for p in problems)
 n_images = len(index.images())
 c[1].metric(
     "Images",
@@ -58,8 +64,17 @@ c[2].metric(
     "'annotated' mean an image with marks."
     + (f" {n_bad} unreadable image(s) left out, as from the image count." if n_bad else ""),
 )
-c[3].metric("Problems", sum(p.severity != "info" for p in index.problems))
-note = common.problem_note(index)
+c[3].metric(
+    "Problems",
+    n_problems,
+    help="Found while indexing the dataset and reading its images' headers: names matched "
+    "loosely, files missing or left over, unreadable images"
+    + (" (not checked: turn on the check above)" if unreadable is None else "")
+    + ", laterality tags that contradict the spreadsheet. Notes are listed, not counted. "
+    "`python -m mcalc scan` counts these too, and may find more: it also reads every "
+    "annotation and checks each breast region.",
+)
+note = common.problem_note(index, problems[len(index.problems) :])
 if note:
     st.caption(note)
 
@@ -69,9 +84,12 @@ if len(frame):
         "BI-RADS groups: " + ", ".join(f"{name} {count}" for name, count in by_group.items())
     )
 
-if index.problems:
-    with st.expander(f"Problems found while indexing ({len(index.problems)})"):
-        common.dataframe(pd.DataFrame(problem_rows(index)), hide_index=True, width="stretch")
+if problems:
+    n_notes = len(problems) - n_problems
+    with st.expander(f"Problems ({n_problems})" + (f" and notes ({n_notes})" if n_notes else "")):
+        common.dataframe(
+            pd.DataFrame(problem_rows(index, problems)), hide_index=True, width="stretch"
+        )
 
 st.subheader("Pages")
 for script, title, icon in menu.menu_pages(signin.may):

@@ -9,11 +9,12 @@ Streamlit side of it: who is signed in (in ``st.session_state``), the password f
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import streamlit as st
 
 from mcalc.access import SIGN_OUTS, AccessError, AuthMode, UsersFile, allows, required_role
-from mcalc.errors import McalcError
+from mcalc.errors import McalcError, suggested_command
 
 #: The signed-in account of this browser session: {"name": ..., "role": ...}.
 USER_KEY = "mcalc_user"
@@ -163,10 +164,15 @@ def _user_from_cookie(accounts: UsersFile) -> dict[str, str] | None:
     return {"name": user.name, "role": user.role, "via": "password"}
 
 
-def access_gate(mode: AuthMode, accounts: UsersFile) -> None:
+def access_gate(
+    mode: AuthMode, accounts: UsersFile, back: Callable[[], None] | None = None
+) -> None:
     """Sign-in when ``mode`` asks for it: nothing else (no image) is drawn until then.
 
     ``accounts``: the users file of this server (:func:`pages.common.users_file`).
+    ``back``: opens the synthetic demo, offered where no account exists yet (the demo
+    needs none in ``MCALC_AUTH=auto``): a real dataset named by the address left the
+    visitor on a form nobody could sign in with, with no sidebar, a reload the only way out.
     """
     if mode.kind == "demo":
         st.session_state.pop(USER_KEY, None)
@@ -208,11 +214,22 @@ def access_gate(mode: AuthMode, accounts: UsersFile) -> None:
                 icon=":material/logout:",
             )
         if not accounts.exists() and not _oidc_configured():
+            add = suggested_command(
+                "users", "--file", accounts.path, "add", "NAME", "--role", "admin"
+            )
             st.error(
                 f"No accounts exist yet ({accounts.path}). Create the first one on the server: "
-                "`python -m mcalc users add NAME --role admin`. (To run without accounts, which "
-                "shows every image to anyone who reaches this server, set `MCALC_AUTH=off`.)"
+                f"`{add}`. (To run without accounts, which shows every image to anyone who "
+                "reaches this server, set `MCALC_AUTH=off`.)"
             )
+            if back is not None:
+                st.button(
+                    "Open the demo data instead",
+                    key="app_signin_demo",
+                    icon=":material/arrow_back:",
+                    on_click=back,
+                    help="The synthetic demo needs no account.",
+                )
             st.stop()
         user = _sign_in_with_provider(accounts) if _oidc_configured() else None
         if user is None and accounts.exists():

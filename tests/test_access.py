@@ -191,6 +191,77 @@ def test_demo_mode_needs_no_sign_in_and_says_so(app_env, tmp_path, monkeypatch):
     assert any("demo mode, no accounts" in c.value for c in at.sidebar.caption)
 
 
+def _real_copy(tiny_demo: Path, target: Path) -> Path:
+    """The tiny demo without its marker: real data to the access rules."""
+    import shutil
+
+    shutil.copytree(tiny_demo, target)
+    (target / "mcalc_demo.json").unlink()
+    return target
+
+
+def test_demo_mode_says_a_real_dataset_needs_an_account_and_keeps_the_demo_open(
+    app_env, tmp_path, monkeypatch
+):
+    """Without accounts, opening a real collection in the sidebar turned every page into a
+    sign-in form nobody could use, with no sidebar: only a reload got back. Now the
+    sidebar says why it does not open it and how to create an account; the demo stays."""
+    users = tmp_path / "no users.yaml"
+    monkeypatch.setenv("MCALC_USERS", str(users))
+    monkeypatch.setenv("MCALC_DATA_ROOTS", str(tmp_path / "roots"))
+    real = _real_copy(app_env, tmp_path / "roots" / "real")
+    at = _run("pages/browse.py")
+    at.text_input(key="app_data_input").input(str(real))
+    at.button(key="app_open").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (error,) = [e.value for e in at.error]
+    assert error.startswith(f"Not opened: {real} is real data") and "no account yet" in error
+    assert f"python -m mcalc users --file '{users}' add NAME --role admin" in error, error
+    assert at.session_state["mcalc_data_path"] == str(app_env)  # the demo stays open
+    assert at.get("page_link") and "Username" not in [t.label for t in at.text_input]
+    # With an account, the same folder opens (behind the sign-in, as before).
+    UsersFile(users, bcrypt_rounds=4).add("adam", "admin", password=PASSWORD)
+    signed = _sign_in(_run("pages/home.py"), "adam")
+    signed.text_input(key="app_data_input").input(str(real))
+    signed.button(key="app_open").click().run()
+    assert not signed.error and signed.session_state["mcalc_data_path"] == str(real)
+
+
+def test_a_sign_in_no_one_can_pass_offers_the_way_back_to_the_demo(app_env, tmp_path, monkeypatch):
+    """A link naming a real dataset (``?data=``) on a server without accounts gave a sign-in
+    form with no account to sign in with, no sidebar, no way back but a reload."""
+    monkeypatch.setenv("MCALC_USERS", str(tmp_path / "none.yaml"))
+    monkeypatch.setenv("MCALC_DATA_ROOTS", str(tmp_path / "roots"))
+    real = _real_copy(app_env, tmp_path / "roots" / "real")
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["data"] = str(real)
+    at.switch_page("pages/browse.py")
+    at.run()
+    (error,) = [e.value for e in at.error]
+    assert "No accounts exist yet" in error
+    assert f"`python -m mcalc users --file {tmp_path / 'none.yaml'} add NAME" in error, error
+    assert not at.get("page_link") and not at.get("component_instance")  # still no image
+    at.button(key="app_signin_demo").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.session_state["mcalc_data_path"] == str(app_env)
+    assert at.get("page_link") and at.get("component_instance")  # the demo's Browse
+    assert "data" not in at.query_params
+
+
+def test_no_way_round_the_sign_in_where_accounts_exist_or_are_required(
+    accounts, tmp_path, monkeypatch
+):
+    """The way back to the demo is offered only where the demo needs no account."""
+    at = _run("pages/browse.py")
+    assert [t.label for t in at.text_input] == ["Username", "Password"]
+    assert not [b for b in at.button if b.key == "app_signin_demo"]
+    monkeypatch.setenv("MCALC_AUTH", "on")
+    monkeypatch.setenv("MCALC_USERS", str(tmp_path / "none.yaml"))
+    at = _run("pages/browse.py")
+    assert any("No accounts exist yet" in e.value for e in at.error)
+    assert not [b for b in at.button if b.key == "app_signin_demo"]
+
+
 def test_anonymous_visitor_sees_the_sign_in_form_and_no_image(accounts):
     at = _run("pages/browse.py")
     assert not at.exception
@@ -493,6 +564,12 @@ def test_delete_cli_with_no_account_says_how_to_make_one(tmp_path, monkeypatch, 
     err = capsys.readouterr().err
     assert "no account in" in err and "users add NAME --role admin" in err, err
     assert "wrong user name or password" not in err
+    # Given --file, the account must go to that file: the command names it, quoted.
+    users = tmp_path / "my users.yaml"
+    monkeypatch.setattr(sys, "stdin", io.StringIO("anything\n"))
+    assert main([*args[:2], "--file", str(users), *args[2:]]) == 2
+    err = capsys.readouterr().err
+    assert f"`python -m mcalc users --file '{users}' add NAME --role admin`" in err, err
     assert [c.id for c in list_models(models).models] == ["m1"]
 
 

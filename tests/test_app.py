@@ -82,6 +82,57 @@ def test_home_and_browse_list_an_unreadable_image(app_env, tmp_path, monkeypatch
     assert any("cannot be read" in w.value for w in at.warning)
 
 
+def test_home_counts_what_scan_counts_and_browse_says_a_contradicting_laterality_tag(
+    app_env, tmp_path, monkeypatch
+):
+    """A DICOM whose ImageLaterality contradicts the spreadsheet was warned of by `scan`
+    alone: Home and Browse said nothing (Browse titled the panel by the spreadsheet's
+    side). Home's count said 4, its list 5 (notes among them) and `scan` 7 (an unreadable
+    image and the laterality beside them); its line named the loose names only."""
+    import shutil
+
+    import pydicom
+
+    from mcalc.dataset import open_dataset
+    from mcalc.scan import scan_dataset
+
+    copy = tmp_path / "sides"
+    shutil.copytree(app_env, copy)
+    index = open_dataset(copy)
+    case = next(c for c in index.cases if c.laterality == "R")
+    flipped = case.image("MLO", "recent")
+    ds = pydicom.dcmread(flipped.image_path)
+    ds.ImageLaterality = "L"
+    ds.save_as(flipped.image_path)
+    broken = next(c for c in index.cases if c is not case)
+    victim = broken.images[0]
+    victim.image_path.write_bytes(victim.image_path.read_bytes()[:2000])
+    scanned = sum(p.severity != "info" for p in scan_dataset(copy).problems)
+
+    monkeypatch.setenv("MCALC_DEMO_DIR", str(copy))
+    at = _run()
+    assert not at.exception, [e.value for e in at.exception]
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Problems"] == str(scanned) == "6", (metrics, scanned)
+    note = next(c.value for c in at.caption if c.value.startswith("Problems:"))
+    assert "4 loosely matched names" in note and "1 unreadable image" in note, note
+    assert "1 laterality tag contradicting the spreadsheet" in note, note
+    table = at.dataframe[-1].value
+    assert (table["severity"] != "info").sum() == 6, table
+    row = table[table["message"].str.startswith("laterality tag says L")].iloc[0]
+    assert row["file"].endswith("MLO_recent.dcm") and row["severity"] == "warning"
+
+    at.session_state["browse_case_id"] = case.case_id
+    at.switch_page("pages/browse.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = " ".join(c.value for c in at.caption)
+    assert "MLO recent: the laterality tag says L, the spreadsheet says R" in captions, captions
+    other = next(c for c in index.cases if c is not case and c is not broken)
+    at.session_state["browse_case_id"] = other.case_id
+    at.run()
+    assert "laterality tag says" not in " ".join(c.value for c in at.caption)
+
+
 def _figures(at: AppTest) -> list[dict]:
     figs = []
     for el in at.get("plotly_chart"):

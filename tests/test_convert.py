@@ -187,6 +187,29 @@ def test_vindr_reports_bad_boxes_and_missing_images(tmp_path: Path) -> None:
     )
 
 
+def test_vindr_converts_from_either_csv_or_the_folder_alike(tmp_path: Path) -> None:
+    """The sidebar suggested `manifest vindr .../breast-level_annotations.csv`, which read
+    that file as the findings file and again as itself: every image "is not in
+    breast-level_annotations.csv; row skipped", twice, and nothing converted."""
+    root = make_vindr(tmp_path / "vindr")
+    results = {}
+    for name, src in (
+        ("folder", root),
+        ("breast", root / "breast-level_annotations.csv"),
+        ("findings", root / "finding_annotations.csv"),
+    ):
+        conv = convert_collection("vindr", src, tmp_path / name / "manifest.csv")
+        results[name] = (sorted(_by_image(conv)), sorted(_reasons(conv)))
+    assert results["breast"] == results["findings"] == results["folder"], results
+    assert results["folder"][0] == ["a.dicom", "b.dicom", "c.dicom", "f.dicom"]
+    # The breast-level file alone: every image, none annotated, and said so.
+    (root / "finding_annotations.csv").unlink()
+    conv = convert_collection("vindr", root / "breast-level_annotations.csv", tmp_path / "m.csv")
+    assert sorted(_by_image(conv)) == ["a.dicom", "b.dicom", "c.dicom", "d.dicom", "f.dicom"]
+    assert {r.annotation_kind for r in conv.rows} == {"none"}
+    assert any("no finding_annotations.csv" in r for r in _reasons(conv, "warning"))
+
+
 def test_vindr_categories() -> None:
     assert parse_categories("['Mass', 'Suspicious Calcification']") == [
         "Mass",
@@ -444,6 +467,47 @@ def test_cli_manifest_fails_only_when_nothing_converts(
     assert not out.exists()
     assert main(["manifest", "ddsm", str(src), "--out", str(out)]) == 2
     assert "unknown collection format 'ddsm'" in capsys.readouterr().err
+
+
+def _suggested(message: str) -> list[str]:
+    """The ``python -m mcalc ...`` command a message suggests, as a shell would split it."""
+    import shlex
+
+    (command,) = [part for part in message.split("`") if part.startswith("python -m mcalc")]
+    return shlex.split(command)
+
+
+@pytest.mark.parametrize(
+    ("make", "given"),
+    [
+        (make_vindr, ""),
+        (make_vindr, "breast-level_annotations.csv"),
+        (make_vindr, "finding_annotations.csv"),
+        (make_cbis, ""),
+        (make_cbis, "calc_case_description_train_set.csv"),
+        (make_inbreast, ""),
+        (make_inbreast, "INbreast.csv"),
+        (make_mias, ""),
+        (make_mias, "Info.txt"),
+    ],
+)
+def test_a_collections_own_files_get_a_manifest_command_that_works(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], make, given: str
+) -> None:
+    """Opened as a dataset (the sidebar, `scan`), a collection's folder or description file
+    is refused with the `manifest` command that converts it; pasted into a shell (a path
+    with a space: "INbreast Release 1.0"), the command works and the folder then opens.
+    An INbreast or MIAS folder and MIAS's Info.txt got no command; the CSVs' commands split
+    a path with a space in two, and VinDr's breast-level file's failed."""
+    root = make(tmp_path / "Release 1.0")
+    with pytest.raises(DatasetError) as refused:
+        open_dataset(root / given)
+    argv = _suggested(str(refused.value))
+    assert argv[:3] == ["python", "-m", "mcalc"] and argv[3] == "manifest", argv
+    assert argv[5] == str(root / given).rstrip("/")
+    assert main(argv[3:]) == 0, capsys.readouterr()
+    index = open_dataset(root)
+    assert index.source == "manifest" and index.cases
 
 
 def test_format_names() -> None:

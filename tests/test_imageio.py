@@ -119,9 +119,36 @@ def test_missing_decoder_names_the_package(tmp_path, monkeypatch):
     def no_decoder(self):
         raise RuntimeError("Unable to decode the pixel data as no plugins are available")
 
+    from pydicom.pixels.decoders.base import Decoder
+
     monkeypatch.setattr(pydicom.dataset.Dataset, "pixel_array", property(no_decoder))
+    monkeypatch.setattr(Decoder, "is_available", property(lambda self: False))
     with pytest.raises(DecoderMissingError, match="pylibjpeg-rle"):
         read_image(tmp_path / "rle.dcm")
+
+
+def test_corrupt_jpeg2000_is_not_a_missing_decoder(tmp_path):
+    """A JPEG 2000 DICOM whose stream is damaged was reported as a missing decoder ("install
+    a decoder: pip install pylibjpeg pylibjpeg-openjpeg"), the decoder being installed and
+    reading the intact file: pydicom's "Unable to decode ..." matched the word "decod"."""
+    import pydicom
+    from pydicom.encaps import encapsulate, generate_frames
+    from pydicom.uid import JPEG2000Lossless
+
+    ds = pydicom.dcmread(write_dicom(tmp_path / "g.dcm", _ramp()))
+    ds.compress(JPEG2000Lossless)
+    ds.save_as(tmp_path / "j2k.dcm")
+    np.testing.assert_array_equal(read_image(tmp_path / "j2k.dcm").pixels, _ramp())
+    (frame,) = generate_frames(ds.PixelData, number_of_frames=1)
+    ds.PixelData = encapsulate([frame[: len(frame) // 2] + bytes(len(frame) - len(frame) // 2)])
+    ds.save_as(tmp_path / "bad.dcm")
+    with pytest.raises(ImageReadError) as caught:
+        read_image(tmp_path / "bad.dcm")
+    message = str(caught.value)
+    assert not isinstance(caught.value, DecoderMissingError), message
+    assert "corrupt or truncated" in message and "pip install" not in message, message
+    assert "J2K" in message, message  # pydicom's own reason is kept
+    assert "\n" not in message
 
 
 @pytest.mark.parametrize(

@@ -18,6 +18,7 @@ from mcalc.access import UsersFile
 from mcalc.access.users import AccessError
 from mcalc.cli.common import models_flag
 from mcalc.config import get_settings
+from mcalc.errors import suggested_command
 
 __all__ = ["register_commands"]
 
@@ -37,15 +38,19 @@ def _signed_in(args: argparse.Namespace) -> tuple[str, str]:
         print("accounts are off (MCALC_AUTH=off): no sign-in asked", file=sys.stderr)
         return "", "admin"
     users = UsersFile(args.file or settings.users_file)
+    # The file the command was given is the one the account must go to.
+    add = suggested_command(
+        "users", *(("--file", args.file) if args.file else ()), "add", "NAME", "--role", "admin"
+    )
     if not args.as_user:
         raise AccessError(
             f"deleting needs an admin: add --as NAME (an account of {users.path} with the "
-            "admin role; create one with `python -m mcalc users add NAME --role admin`)"
+            f"admin role; create one with `{add}`)"
         )
     if not users.exists():  # nothing to guess at: say what to do instead of "wrong name"
         raise AccessError(
-            f"no account in {users.path}: create an admin with `python -m mcalc users add "
-            "NAME --role admin`, then pass --as NAME; nothing deleted"
+            f"no account in {users.path}: create an admin with `{add}`, then pass --as NAME; "
+            "nothing deleted"
         )
     user = users.get(args.as_user)
     if user is None or not users.verify(args.as_user, _password(args)):

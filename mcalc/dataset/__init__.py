@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from mcalc.dataset.collections import recognise
 from mcalc.dataset.layout import index_real_layout
 from mcalc.dataset.manifest import find_manifest, index_manifest
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord, Problem
@@ -60,6 +61,9 @@ def open_dataset(path: str | Path) -> DatasetIndex:
     if target.is_file():
         if target.suffix.lower() == ".csv":
             return index_manifest(target)
+        collection = recognise(target)
+        if collection is not None:
+            raise DatasetError(f"{target} is not a dataset. {collection.hint()}")
         hint = (
             " (the spreadsheet's folder, not the spreadsheet)"
             if target.suffix.lower()
@@ -76,4 +80,13 @@ def open_dataset(path: str | Path) -> DatasetIndex:
     if find_manifest(target) is not None:
         log.debug("%s holds a manifest; reading it", target)
         return index_manifest(target)
-    return index_real_layout(target)
+    try:
+        return index_real_layout(target)
+    except DatasetError as exc:
+        collection = recognise(target)
+        if collection is None:
+            raise
+        raise DatasetError(
+            f"{target} holds neither the micro-calcification dataset's layout nor a "
+            f"manifest. {collection.hint()}"
+        ) from exc

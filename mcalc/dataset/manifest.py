@@ -53,12 +53,12 @@ import csv
 import io
 import logging
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from mcalc.config import TIMEPOINTS, VIEWS
+from mcalc.dataset.collections import recognise_header
 from mcalc.dataset.metadata import normalize_birads, normalize_laterality, parse_number
 from mcalc.dataset.records import (
     ANNOTATION_KIND_NAMES,
@@ -384,35 +384,6 @@ def _manifest_file(opened: Path) -> Path:
     raise ManifestError(f"{opened} does not exist; point at a manifest CSV")
 
 
-#: A public collection's own description file, by the columns it has (names lower-cased,
-#: ``_`` read as a space), and the ``manifest`` format that converts it.
-_COLLECTION_FILES: tuple[tuple[str, str, frozenset[str]], ...] = (
-    ("CBIS-DDSM", "cbis-ddsm", frozenset({"image file path", "roi mask file path"})),
-    ("VinDr-Mammo", "vindr", frozenset({"study id", "image id", "view position"})),
-    ("INbreast", "inbreast", frozenset({"file name", "bi-rads"})),
-)
-
-
-def _collection_hint(header: Sequence[str], csv_path: Path) -> str:
-    """What to do with a collection's own description file opened as a manifest (its
-    columns were listed with no word on the converter); "" for any other file.
-
-    Example:
-        >>> _collection_hint(["image_file_path", "ROI mask file path"], Path("c.csv"))[:25]
-        ". This is CBIS-DDSM's own"
-    """
-    # INbreast's file is separated by semicolons: its header reads as one column here.
-    names = {n.strip().lower().replace("_", " ") for c in header for n in str(c).split(";")}
-    for title, fmt, columns in _COLLECTION_FILES:
-        if columns <= names:
-            return (
-                f". This is {title}'s own description file, not a manifest: write one from it "
-                f"with `python -m mcalc manifest {fmt} {csv_path} --out FOLDER/manifest.csv` "
-                "(README, Real collections), then open that manifest"
-            )
-    return ""
-
-
 def index_manifest(path: str | Path) -> DatasetIndex:
     """Index a collection described by a manifest CSV, without decoding any image.
 
@@ -436,11 +407,13 @@ def index_manifest(path: str | Path) -> DatasetIndex:
     name = csv_path.name
     header, rows = _read_rows(csv_path)
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
+    collection = recognise_header(header, csv_path) if missing else None
+    if collection is not None:  # what to do first, not the columns a manifest lacks
+        raise ManifestError(f"{csv_path} has no {missing} column(s). {collection.hint()}")
     if missing:
         raise ManifestError(
             f"{csv_path}: missing column(s) {missing}; expected {list(REQUIRED_COLUMNS)} "
             f"(optional {list(OPTIONAL_COLUMNS)}), found {header}"
-            + _collection_hint(header, csv_path)
         )
     if not rows:
         raise ManifestError(f"{csv_path} has a header but no rows; add one row per image")

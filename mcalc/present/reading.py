@@ -28,7 +28,7 @@ from mcalc import imaging
 from mcalc.cache import ImageCache
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.memo import per_index
-from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
+from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord, Problem
 from mcalc.store.marks import ImageMarks
 from mcalc.viewer import ImageView, preview_breast, preview_values
 
@@ -38,6 +38,7 @@ __all__ = [
     "slot_name",
     "missing_image",
     "hanging_note",
+    "laterality_note",
     "shown_note",
     "unreadable_image",
     "image_name",
@@ -156,6 +157,33 @@ def hanging_note(case: CaseRecord, views: Sequence[str], rounds: Sequence[str]) 
         return None
     text = "; ".join(said)
     return text[0].upper() + text[1:] + "."
+
+
+def laterality_note(case: CaseRecord, problems: Sequence[Problem]) -> str | None:
+    """What Browse says under ``case``'s facts when a file's laterality tag contradicts the
+    case's (``problems``: :func:`mcalc.scan.laterality_disagreements`, of any case), where
+    the panel is titled and hung by the case's side alone; ``None`` where none does.
+
+    >>> from pathlib import Path
+    >>> rec = ImageRecord("c", "MLO", "recent", Path("c/MLO_recent.dcm"))
+    >>> case = CaseRecord("c", "p", (rec,), laterality="R")
+    >>> laterality_note(case, [Problem("c/MLO_recent.dcm", "laterality tag says L, the spreadsheet says R")])
+    'MLO recent: the laterality tag says L, the spreadsheet says R; the panel is titled and hung as R: check which breast the file shows.'
+    """
+    slots = {str(rec.image_path): rec for rec in case.images}
+    said = [
+        f"{slots[p.path].view} {slots[p.path].timepoint}: the {p.message}"
+        for p in problems
+        if p.path in slots
+    ]
+    if not said:
+        return None
+    side = case.laterality or "?"
+    return (
+        "; ".join(said)
+        + f"; the panel{'s are' if len(said) > 1 else ' is'} titled and hung as {side}: check "
+        + f"which breast the file{'s show' if len(said) > 1 else ' shows'}."
+    )
 
 
 def shown_note(case: CaseRecord, asked: str, view: str, times: Sequence[str]) -> str | None:

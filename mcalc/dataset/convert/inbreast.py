@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 
 #: Radius of the disk drawn for a one-point calcification (INbreast pixels are 70 µm).
 POINT_RADIUS_PX = 1
-_METADATA_NAMES = ("inbreast.csv", "inbreast.xlsx", "inbreast.xls")
+METADATA_NAMES = ("inbreast.csv", "inbreast.xlsx", "inbreast.xls")
 _POINT = re.compile(r"^\(\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*\)$")
 _ACR = {"1": "a", "2": "b", "3": "c", "4": "d"}
 
@@ -161,7 +161,7 @@ def _find_metadata(src: Path) -> Path:
     if src.is_dir():
         for folder in (src, *sorted(p for p in src.iterdir() if p.is_dir())):
             for entry in sorted(folder.iterdir()):
-                if entry.name.lower() in _METADATA_NAMES and entry.is_file():
+                if entry.name.lower() in METADATA_NAMES and entry.is_file():
                     return entry
     raise DatasetError(
         f"{src}: no INbreast.csv / INbreast.xls; point at the INbreast release folder or the table"

@@ -106,24 +106,43 @@ def _image_from(row: dict[str, str], file: Path, line: int) -> _Image:
     )
 
 
-def _locate(src: Path) -> tuple[Path, Path | None]:
+def _is_findings(table: Path) -> bool:
+    """Whether a VinDr-Mammo CSV is the findings file (it has ``finding_categories``)."""
+    header, _ = read_table(table)
+    return "finding categories" in header
+
+
+def _locate(src: Path) -> tuple[Path | None, Path | None]:
+    """The findings and breast-level CSVs of ``src``: the release folder, or either of its
+    two CSVs (the other one is looked for beside it). Each is ``None`` when absent; one at
+    least is there.
+
+    A file is told by its columns, not its name: given the breast-level file, it was read
+    as the findings file and again as itself, and every image was "not in
+    breast-level_annotations.csv".
+    """
     if src.is_file():
         folder = src.parent
-        findings = src
+        given_findings = _is_findings(src)
+        findings = src if given_findings else folder / FINDINGS_NAME
+        breast = folder / BREAST_NAME if given_findings else src
     elif src.is_dir():
         folder = src
-        findings = src / FINDINGS_NAME
+        findings, breast = src / FINDINGS_NAME, src / BREAST_NAME
     else:
         raise DatasetError(f"{src} does not exist; point at the VinDr-Mammo folder")
-    if not findings.is_file():
-        raise DatasetError(f"{folder}: no {FINDINGS_NAME}; point at the VinDr-Mammo release folder")
-    breast = folder / BREAST_NAME
-    return findings, breast if breast.is_file() else None
+    found = (findings if findings.is_file() else None, breast if breast.is_file() else None)
+    if found == (None, None):
+        raise DatasetError(
+            f"{folder}: neither {FINDINGS_NAME} nor {BREAST_NAME}; point at the VinDr-Mammo "
+            "release folder or one of the two"
+        )
+    return found
 
 
-def _read_images(findings: Path, breast: Path | None, conv: Conversion) -> dict[str, _Image]:
+def _read_images(findings: Path | None, breast: Path | None, conv: Conversion) -> dict[str, _Image]:
     images: dict[str, _Image] = {}
-    for table in (breast, findings):
+    for table, is_findings in ((breast, False), (findings, True)):
         if table is None:
             continue
         header, rows = read_table(table)
@@ -139,13 +158,13 @@ def _read_images(findings: Path, breast: Path | None, conv: Conversion) -> dict[
                 continue
             image = images.get(image_id)
             if image is None:
-                if table == findings and breast is not None:
+                if is_findings and breast is not None:
                     conv.problem(
                         table, line, f"image {image_id} is not in {BREAST_NAME}; row skipped"
                     )
                     continue
                 image = images[image_id] = _image_from(row, table, line)
-            if table != findings:
+            if not is_findings:
                 continue
             categories = parse_categories(row.get("finding categories", ""))
             if categories is None:
@@ -213,7 +232,7 @@ def _usable(
 
 
 def convert_vindr(src: Path, mask_dir: Path, images: Path | None = None) -> Conversion:
-    """Convert VinDr-Mammo: ``src`` is the release folder (or its finding CSV).
+    """Convert VinDr-Mammo: ``src`` is the release folder, or either of its two CSVs.
 
     Images default to ``<folder>/images``.
 
@@ -221,11 +240,20 @@ def convert_vindr(src: Path, mask_dir: Path, images: Path | None = None) -> Conv
         >>> conv = convert_vindr(Path("/data/vindr"), Path("/out/masks/vindr"))  # doctest: +SKIP
     """
     findings, breast = _locate(Path(src).expanduser())
-    image_root = Path(images).expanduser() if images is not None else findings.parent / "images"
+    either = findings or breast
+    assert either is not None  # _locate found one at least
+    folder = either.parent
+    image_root = Path(images).expanduser() if images is not None else folder / "images"
     conv = Conversion("vindr")
     if breast is None:
+        conv.problem(folder, None, f"no {BREAST_NAME}: metadata read from {FINDINGS_NAME}", "info")
+    if findings is None:
         conv.problem(
-            findings.parent, None, f"no {BREAST_NAME}: metadata read from {FINDINGS_NAME}", "info"
+            folder,
+            None,
+            f"no {FINDINGS_NAME} beside {BREAST_NAME}: no calcification boxes, every image "
+            "converted without an annotation",
+            "warning",
         )
     table = _read_images(findings, breast, conv)
     files: dict[str, Path] = {}
@@ -233,13 +261,13 @@ def convert_vindr(src: Path, mask_dir: Path, images: Path | None = None) -> Conv
         files.setdefault(found.stem, found)
 
     for image in table.values():
-        usable = _usable(image, files, findings, image_root, conv)
+        usable = _usable(image, files, findings or either, image_root, conv)
         if usable is None:
             continue
         path, side = usable
         annotation: Path | None = None
         if image.boxes:
-            mask = _region(image, findings, conv)
+            mask = _region(image, findings or either, conv)
             if mask is None:
                 continue
             annotation = write_mask(
