@@ -618,6 +618,25 @@ def test_a_one_round_collection_is_not_warned_of_missing_priors(app_env, monkeyp
     assert [s.value for s in at.subheader] == ["CC"]  # no empty MLO section
 
 
+def test_browse_sends_a_region_annotation_to_the_reading_viewer(app_env, monkeypatch, tmp_path):
+    """A region annotation (a CBIS-DDSM ROI, a VinDr box, a MIAS circle) never reached the
+    reading viewer: its panels carried points and cluster outlines only, and the simple
+    viewer alone outlined the region (a user check, 6 December). Now each panel carries its
+    regions' outlines, which the sidebar's dataset-marks toggle hides with the markers."""
+    from tests.convert_fixtures import make_region_manifest
+
+    data = make_region_manifest(tmp_path / "regions", (("CC", "MLO"),))
+    monkeypatch.setenv("MCALC_DATA", str(data))
+    monkeypatch.setenv("MCALC_AUTH", "off")
+    at = _run("pages/browse.py")
+    assert not at.exception, [e.value for e in at.exception]
+    panels = _viewer_args(at)[0]["panels"]
+    assert [len(p["region_outlines"]) for p in panels] == [1, 1]
+    at.toggle(key="browse_show_marks").set_value(False).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [p["region_outlines"] for p in _viewer_args(at)[0]["panels"]] == [[], []]
+
+
 def test_a_case_that_lacks_a_view_of_its_collection_says_so_once(app_env, monkeypatch, tmp_path):
     """A CBIS-DDSM case may have a CC image and no MLO one while the collection has both:
     one caption says so (it was a warning "L MLO recent: this case has no such image")."""
