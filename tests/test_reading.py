@@ -259,7 +259,7 @@ def test_a_region_annotation_goes_to_the_viewer_as_its_outline_in_the_panel_grid
     assert panel["points"] == [] and panel["outlines"] == []
     (outline,) = panel["region_outlines"]
     pts = np.asarray(outline)
-    assert 8 <= len(pts) <= 64
+    assert 8 <= len(pts) <= 64  # a 15-px circle: a few dozen vertices
     # the disk of radius 30 around (120, 90) in the file, at the panel's scale and hanging
     centre = np.asarray(view.to_display(120, 90)) * view.scale
     radii = np.hypot(*(pts - centre).T)
@@ -288,6 +288,14 @@ def test_a_large_region_is_sent_as_a_few_dozen_vertices():
     assert len(sent) == 2
     circle, box = sorted(sent, key=len, reverse=True)
     assert len(circle) <= REGION_POINTS and len(box) == 4
+    assert len(circle) <= 128  # a smooth border: within half a pixel well below the cap
     radii = np.hypot(*(np.asarray(circle) - np.array([2000, 1500]) * view.scale).T)
     assert np.all(np.abs(radii - 900 * view.scale) < 1.5), radii
+    # A border too jagged for the cap at half a pixel: the tolerance grows until it fits.
+    turn = np.linspace(0, 2 * np.pi, 4000, endpoint=False)
+    radius = 600 + 12 * (np.arange(4000) % 2)  # a saw-tooth border, 6 panel px deep
+    ragged = np.column_stack([2000 + radius * np.sin(turn), 1500 + radius * np.cos(turn)])
+    view = view.__class__(**{**view.__dict__, "region_outlines": (ragged,)})
+    (few,) = panel_regions(view, most=50)
+    assert 8 <= len(few) <= 50
     assert sorted(map(tuple, box)) == [(50.0, 100.0), (50.0, 129.5), (69.5, 100.0), (69.5, 129.5)]

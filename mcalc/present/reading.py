@@ -59,7 +59,8 @@ __all__ = [
 #: Most vertices of one annotated region's outline sent to the viewer: a CBIS-DDSM ROI mask
 #: or a MIAS circle traced at full resolution has hundreds to thousands of border pixels,
 #: which the viewer would only draw as the same dashed line (and every render would carry).
-REGION_POINTS = 64
+#: 64 left a jagged 4096x3328 ROI 4 preview pixels (1.1 mm) off: docs/measurements.md.
+REGION_POINTS = 256
 
 
 def encode_pixels(values: np.ndarray) -> str:
@@ -337,7 +338,7 @@ def without_dataset_marks(panels: Sequence[dict[str, Any]]) -> list[dict[str, An
 def _simplified(outline: np.ndarray, most: int) -> np.ndarray:
     """A closed polygon (K, 2) with at most ``most`` vertices, within half a pixel of
     ``outline`` where that many suffice (Douglas-Peucker, :func:`cv2.approxPolyDP`; the
-    tolerance doubles until it fits)."""
+    tolerance grows by half until it fits)."""
     if len(outline) <= 3:
         return outline
     curve = np.ascontiguousarray(outline[:, ::-1], dtype=np.float32).reshape(-1, 1, 2)
@@ -346,7 +347,7 @@ def _simplified(outline: np.ndarray, most: int) -> np.ndarray:
         poly = cv2.approxPolyDP(curve, eps, True).reshape(-1, 2)[:, ::-1]
         if len(poly) <= most:
             return poly.astype(float)
-        eps *= 2.0
+        eps *= 1.5
 
 
 def panel_regions(view: ImageView, most: int = REGION_POINTS) -> list[list[list[float]]]:
