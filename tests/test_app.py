@@ -167,7 +167,7 @@ def test_browse_sends_the_reading_viewer_four_16_bit_panels(app_env):
 
 
 def test_browse_sidebar_controls_do_what_they_say_in_the_reading_viewer(app_env):
-    """With the reading viewer (the default), the sidebar's *Markers and cluster outlines*
+    """With the reading viewer (the default), the sidebar's *Markers, cluster and region outlines*
     hid nothing, and *Radiologists' marks*, *Overlay colour*, *Overlay opacity* and CLAHE,
     which only the simple viewer draws, were there and changed nothing. The toggle now
     takes the dataset's markers and outlines off the panels (the case's and the next
