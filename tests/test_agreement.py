@@ -157,6 +157,9 @@ def test_region_agreement_counts_in_mm_and_filters_labels():
     result = compare_with_regions(marks, summary, tolerance_mm=0.5, spacing_mm=(0.1, 0.3))
     assert result.region_of == (None, 0)
     assert result.distance_mm[0] == pytest.approx(0.9, abs=1e-3)
+    from mcalc.store.reader_agreement import region_table
+
+    assert region_table(result)[0]["nearest_other_mm"] == 0.9  # to the 1/100 mm, as for points
     only = compare_with_regions(
         marks, summary, tolerance_mm=0.5, spacing_mm=(0.1, 0.3), labels=["benign"]
     )

@@ -411,6 +411,10 @@ def compare_with_regions(
     )
 
 
+def _round2(x: float | None) -> float | None:
+    return None if x is None else round(x, 2)
+
+
 def region_table(result: RegionAgreement) -> list[dict[str, Any]]:
     """The rows :func:`unmatched_table` gives for points, for regions: each mark outside
     every region (its distance to the nearest region's border) and each region holding no
@@ -426,7 +430,7 @@ def region_table(result: RegionAgreement) -> list[dict[str, Any]]:
                     "index": j,
                     "row": round(float(r), 1),
                     "col": round(float(c), 1),
-                    "nearest_other_mm": result.distance_mm[j],
+                    "nearest_other_mm": _round2(result.distance_mm[j]),
                 }
             )
     found = set(result.found)
