@@ -90,7 +90,7 @@ def display_ui(reading: bool) -> tuple[DisplayOptions, bool]:
         window = common.window_controls("annotate", clahe=not reading)
         st.markdown("### Dataset's marks")
         show = st.toggle(
-            "Show the dataset's own marks (cyan)",
+            "Show the dataset's own marks (cyan; regions orange)",
             value=True,
             key="annotate_show_dataset",
             persist_state="session",

@@ -216,7 +216,11 @@ def classic_marking_ui(
 
     legend = (
         "Yours: ✕ green benign, magenta suspicious, amber uncertain (dashed outline = ROI). "
-        + ("Dataset: cyan circles and dotted cluster outlines. " if show_dataset else "")
+        + (
+            "Dataset: cyan circles, dotted cluster outlines and dashed orange regions. "
+            if show_dataset
+            else ""
+        )
         + ("Zoomed at full resolution." if zoom else "Scroll to zoom, drag to pan.")
     )
     st.caption(legend)

@@ -13,7 +13,14 @@ from mcalc.dataset.records import ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.present.marking import zoom_box
 from mcalc.store import LABELS, PointMark, StoreError
-from mcalc.store.reader_agreement import compare_readers, compare_with_dataset, unmatched_table
+from mcalc.store.reader_agreement import (
+    RegionAgreement,
+    compare_readers,
+    compare_with_dataset,
+    compare_with_regions,
+    region_table,
+    unmatched_table,
+)
 from mcalc.store.session import EditSession
 from mcalc.viewer import ImageView, annotation_for
 from pages import common
@@ -269,6 +276,7 @@ def agreement_ui(
             key="annotate_agree_labels",
             persist_state="session",
         )
+        regions: RegionAgreement | None = None
         try:
             if against == "dataset annotation":
                 if not rec.annotation_path:
@@ -278,13 +286,22 @@ def agreement_ui(
                 _, summary, notes = annotation_for(cache, rec, view.full_shape, view.spacing_mm)
                 for note in notes:
                     st.caption(note)
-                result = compare_with_dataset(
-                    session.marks,
-                    summary,
-                    tolerance_mm=tol,
-                    spacing_mm=view.spacing_mm,
-                    labels=labels,
-                )
+                if summary is not None and summary.n_regions:
+                    regions = compare_with_regions(
+                        session.marks,
+                        summary,
+                        tolerance_mm=tol,
+                        spacing_mm=view.spacing_mm,
+                        labels=labels,
+                    )
+                else:
+                    result = compare_with_dataset(
+                        session.marks,
+                        summary,
+                        tolerance_mm=tol,
+                        spacing_mm=view.spacing_mm,
+                        labels=labels,
+                    )
             else:
                 other = store().load(rec.key, against).marks
                 result = compare_readers(
@@ -296,6 +313,9 @@ def agreement_ui(
                 )
         except (StoreError, ImageReadError, ValueError) as exc:
             st.error(f"Cannot compare: {exc}")
+            return
+        if regions is not None:
+            region_agreement_ui(regions, view)
             return
         s = result.summary()
         m = st.columns(6)
@@ -315,19 +335,63 @@ def agreement_ui(
         unmatched_ui(unmatched_table(result), view)
 
 
-def unmatched_ui(rows: list[dict[str, Any]], view: ImageView) -> None:
-    """The marks without a match; picking one zooms there and rings it."""
+def region_agreement_ui(result: RegionAgreement, view: ImageView) -> None:
+    """A reader's marks against a region annotation: counted inside its regions, not
+    matched one-to-one (there is no calcification of the dataset's to match)."""
+    s = result.summary()
+    n, who = s["n_regions"], result.test_name
+    st.markdown(
+        f"**The dataset's annotation of this image is {n} region{'' if n == 1 else 's'}** "
+        "(an area that holds calcifications, not each calcification): your marks are "
+        "counted inside the regions, not matched one by one."
+    )
+    m = st.columns(5)
+    m[0].metric("dataset regions", n)
+    m[1].metric(f"{who}", s["n_test"])
+    m[2].metric("Inside a region", s["inside"])
+    for col, name, title in (
+        (m[3], "share_inside", "Share inside"),
+        (m[4], "share_found", "Regions found"),
+    ):
+        value = s[name]
+        col.metric(title, "n/a" if value is None else f"{value:.2f}")
+    st.caption(
+        f"A mark counts as inside a region when it lies in it or within {result.tolerance_mm:g} "
+        f"mm of its border (the match distance); share inside: share of {who}'s marks inside a "
+        "region (a region-level precision); regions found: share of the regions holding at "
+        f"least one of {who}'s marks (a region-level recall). Point precision, recall and F1 "
+        "do not apply."
+    )
+    unmatched_ui(
+        region_table(result),
+        view,
+        title="Marks outside the regions and regions without a mark",
+        distance="distance (mm): mark to region border, region to nearest mark",
+        empty="Every mark is inside a region and every region holds a mark.",
+    )
+
+
+def unmatched_ui(
+    rows: list[dict[str, Any]],
+    view: ImageView,
+    *,
+    title: str = "Unmatched marks",
+    distance: str = "nearest other mark (mm)",
+    empty: str = "No unmatched marks.",
+) -> None:
+    """The marks without a match (``title``; ``distance``: the heading of their distance
+    column); picking one zooms there and rings it."""
     if not rows:
-        st.caption("No unmatched marks.")
+        st.caption(empty)
         return
     frame = pd.DataFrame(rows)
-    st.markdown("**Unmatched marks** (click a row to zoom there)")
+    st.markdown(f"**{title}** (click a row to zoom there)")
     event = common.dataframe(
         frame[["side", "row", "col", "nearest_other_mm"]],
         hide_index=True,
         column_config={
             **common.full_res_columns("the mark's"),
-            "nearest_other_mm": st.column_config.NumberColumn("nearest other mark (mm)"),
+            "nearest_other_mm": st.column_config.NumberColumn(distance),
         },
         width="stretch",
         on_select="rerun",

@@ -229,7 +229,7 @@ def display_ui(top: int = 4095, reading: bool = True) -> DisplayOptions:
                 "Radiologists' marks", value=True, key="browse_show_ann", persist_state="session"
             )
         marks = st.toggle(
-            "Markers and cluster outlines",
+            "Markers, cluster and region outlines",
             value=True,
             key="browse_show_marks",
             persist_state="session",
@@ -239,10 +239,11 @@ def display_ui(top: int = 4095, reading: bool = True) -> DisplayOptions:
             color = str(st.session_state.get("browse_color", "#ff3030"))
             alpha = float(st.session_state.get("browse_alpha", 0.8))
             st.caption(
-                "The reading viewer draws the radiologists' calcifications as cyan markers "
-                "and their clusters as dotted outlines (its Overlays button, or O, hides them "
-                "too). The red overlay of the annotation and CLAHE are the simple viewer's: "
-                "turn the reading viewer off to use them."
+                "The reading viewer draws the radiologists' calcifications as cyan markers, "
+                "their clusters as dotted outlines and an annotated region (a CBIS-DDSM ROI, "
+                "a VinDr box, a MIAS circle) as a dashed orange outline (its Overlays "
+                "button, or O, hides them too). The red overlay of the annotation and CLAHE "
+                "are the simple viewer's: turn the reading viewer off to use them."
             )
         else:
             color = st.color_picker(

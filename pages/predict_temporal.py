@@ -23,7 +23,7 @@ from mcalc.explain.service import CaseAnalysis
 from mcalc.explain.temporal_findings import TemporalFindings, temporal_findings
 from mcalc.models.inference import LoadedModel
 from mcalc.present.reading_temporal import notes_beside_flag, registration_flag
-from mcalc.present.temporal_figures import READING, temporal_figure
+from mcalc.present.temporal_figures import READING, status_legend, temporal_figure
 from mcalc.progress import BackgroundWork, ProgressFn
 from pages import common
 from pages.predict_run import POLL_S, POLL_WAIT_S
@@ -140,7 +140,7 @@ def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: Case
         f"{READING[panel]}  \nRegistration {reg.get('method')} · similarity inside the breast "
         f"{reg.get('ncc_before', 0):.3f} → {reg.get('ncc_after', 0):.3f}{flag}. Each finding "
         "is marked in the recent image and at its place in the prior (through the "
-        "registration); yellow: a recent finding, red: new, cyan: stable, gray: resolved."
+        f"registration); {status_legend()}."
     )
     for note in notes_beside_flag(found.notes, reg):
         st.caption(f"{view}: {note}")

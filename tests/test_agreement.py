@@ -105,3 +105,62 @@ def test_two_readers_and_label_filter():
     assert only.recall == 1.0 and only.precision == 1.0
     with pytest.raises(ValueError, match="same image"):
         compare_readers(a, ImageMarks("other/CC_prior", "bob"), tolerance_mm=1, spacing_mm=SP)
+
+
+# A 10x20 px box (1x2 mm) and a disk of radius 10 px (1 mm) around (60, 60).
+REGION_MASK = np.zeros((100, 100), np.uint8)
+REGION_MASK[10:20, 10:30] = 1
+REGION_MASK[np.hypot(*np.mgrid[:100, :100] - 60) <= 10] = 1
+
+REGION_CASES = [
+    # name, points, tolerance mm, region of each mark, regions found, share inside, share found
+    ("one in each", [(15, 20), (60, 60)], 0.5, (0, 1), 2, 1.0, 1.0),
+    ("two in one, none in the other", [(12, 12), (18, 28)], 0.5, (0, 0), 1, 1.0, 0.5),
+    ("outside every region", [(45, 10)], 0.5, (None,), 0, 0.0, 0.0),
+    ("just outside the box, within the allowance", [(23, 20)], 0.5, (0,), 1, 1.0, 0.5),
+    ("just outside the box, no allowance", [(23, 20)], 0.1, (None,), 0, 0.0, 0.0),
+    ("no marks", [], 0.5, (), 0, None, 0.0),
+]
+
+
+@pytest.mark.parametrize("name, points, tol, region_of, found, inside, share_found", REGION_CASES)
+def test_marks_against_region_annotation(name, points, tol, region_of, found, inside, share_found):
+    """A region annotation (CBIS-DDSM ROI, VinDr box, MIAS circle) compared as points read
+    "dataset 0" with precision 0 and recall n/a, whatever the reader marked (a user check,
+    6 December): the reader's marks are counted inside each region instead."""
+    from mcalc.store.reader_agreement import compare_with_regions, region_table
+
+    summary = summarize(REGION_MASK, SP, kind="region")
+    assert summary.n_regions == 2 and summary.n_calcifications == 0
+    marks = ImageMarks("k", "ann")
+    for r, c in points:
+        marks = marks.add_point(r, c, "suspicious")
+    result = compare_with_regions(marks, summary, tolerance_mm=tol, spacing_mm=SP)
+    assert result.region_of == region_of, name
+    s = result.summary()
+    assert (s["n_regions"], s["n_test"], s["regions_found"]) == (2, len(points), found)
+    assert (s["share_inside"], s["share_found"]) == (inside, share_found)
+    rows = region_table(result)
+    outside = [r for r in rows if "outside every region" in r["side"]]
+    missed = [r for r in rows if "without a mark" in r["side"]]
+    assert len(outside) == region_of.count(None) and len(missed) == 2 - found
+
+
+def test_region_agreement_counts_in_mm_and_filters_labels():
+    """The allowance is in mm along each axis (rows at 0.1 mm, columns at 0.3 mm here) and
+    the label filter applies as for points."""
+    from mcalc.store.reader_agreement import compare_with_regions
+
+    summary = summarize(REGION_MASK, (0.1, 0.3), kind="region")
+    marks = ImageMarks("k", "ann").add_point(15, 32, "benign").add_point(23, 20, "suspicious")
+    # (15, 32): 3 columns right of the box's last one (0.9 mm); (23, 20): 4 rows below (0.4 mm)
+    result = compare_with_regions(marks, summary, tolerance_mm=0.5, spacing_mm=(0.1, 0.3))
+    assert result.region_of == (None, 0)
+    assert result.distance_mm[0] == pytest.approx(0.9, abs=1e-3)
+    from mcalc.store.reader_agreement import region_table
+
+    assert region_table(result)[0]["nearest_other_mm"] == 0.9  # to the 1/100 mm, as for points
+    only = compare_with_regions(
+        marks, summary, tolerance_mm=0.5, spacing_mm=(0.1, 0.3), labels=["benign"]
+    )
+    assert len(only.test) == 1 and only.n_inside == 0

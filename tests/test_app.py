@@ -218,7 +218,7 @@ def test_browse_sends_the_reading_viewer_four_16_bit_panels(app_env):
 
 
 def test_browse_sidebar_controls_do_what_they_say_in_the_reading_viewer(app_env):
-    """With the reading viewer (the default), the sidebar's *Markers and cluster outlines*
+    """With the reading viewer (the default), the sidebar's *Markers, cluster and region outlines*
     hid nothing, and *Radiologists' marks*, *Overlay colour*, *Overlay opacity* and CLAHE,
     which only the simple viewer draws, were there and changed nothing. The toggle now
     takes the dataset's markers and outlines off the panels (the case's and the next
@@ -699,6 +699,25 @@ def test_a_one_round_collection_offers_no_temporal_views(app_env, monkeypatch, t
     assert "Changes between rounds" not in [h.value for h in at.header]
     assert "browse_temporal_mode" not in [r.key for r in at.radio]
     assert [c.value for c in at.caption].count(why) == 1
+
+
+def test_browse_sends_a_region_annotation_to_the_reading_viewer(app_env, monkeypatch, tmp_path):
+    """A region annotation (a CBIS-DDSM ROI, a VinDr box, a MIAS circle) never reached the
+    reading viewer: its panels carried points and cluster outlines only, and the simple
+    viewer alone outlined the region (a user check, 6 December). Now each panel carries its
+    regions' outlines, which the sidebar's dataset-marks toggle hides with the markers."""
+    from tests.convert_fixtures import make_region_manifest
+
+    data = make_region_manifest(tmp_path / "regions", (("CC", "MLO"),))
+    monkeypatch.setenv("MCALC_DATA", str(data))
+    monkeypatch.setenv("MCALC_AUTH", "off")
+    at = _run("pages/browse.py")
+    assert not at.exception, [e.value for e in at.exception]
+    panels = _viewer_args(at)[0]["panels"]
+    assert [len(p["region_outlines"]) for p in panels] == [1, 1]
+    at.toggle(key="browse_show_marks").set_value(False).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [p["region_outlines"] for p in _viewer_args(at)[0]["panels"]] == [[], []]
 
 
 def test_a_case_that_lacks_a_view_of_its_collection_says_so_once(app_env, monkeypatch, tmp_path):

@@ -594,6 +594,53 @@ def test_viewer_hides_the_datasets_marks_and_draws_only_its_own_controls(app_env
     assert {"annotate_overlay", "annotate_clahe"} <= toggles()
 
 
+def test_a_region_annotation_is_outlined_in_the_viewer_and_counted_by_region(
+    app_env, monkeypatch, tmp_path
+):
+    """An image annotated with a region (a CBIS-DDSM ROI, a VinDr box, a MIAS circle): the
+    viewer's panel carried no trace of it (the reading viewer drew nothing), and agreement
+    with the dataset read "dataset 0", precision 0.00, recall n/a whatever the reader
+    marked (a user check, 6 December). The panel now carries the region's outline, hidden
+    with the dataset's marks, and agreement counts the reader's marks inside the region."""
+    from tests.convert_fixtures import make_region_manifest
+
+    data = make_region_manifest(tmp_path / "regions")
+    monkeypatch.setenv("MCALC_DATA", str(data))
+    monkeypatch.setenv("MCALC_AUTH", "off")
+    rec = open_dataset(data).cases[0].images[0]
+    # One mark inside the disk (radius 30 around (120, 90)), one far outside it.
+    marks = ImageMarks(rec.key, "Rho", image_shape=(256, 200))
+    marks = marks.add_point(120, 95, "suspicious").add_point(40, 30, "benign")
+    MarkStore(_store_dir()).save(marks, base_version=0)
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.run()
+    at.switch_page("pages/annotate.py").run()
+    at.text_input(key="annotate_reader_input").input("Rho").run()
+    assert not at.exception, [e.value for e in at.exception]
+
+    def panels() -> list[dict]:
+        (viewer,) = at.get("component_instance")
+        return json.loads(viewer.proto.json_args)["panels"]
+
+    (panel,) = panels()
+    assert panel["points"] == [] and len(panel["region_outlines"]) == 1
+    assert len(panel["region_outlines"][0]) >= 8
+    at.session_state["annotate_agreement_open"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = " ".join(m.value for m in at.markdown)
+    assert "The dataset's annotation of this image is 1 region" in said, said
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["dataset regions"] == "1" and metrics["Inside a region"] == "1", metrics
+    assert metrics["Share inside"] == "0.50" and metrics["Regions found"] == "1.00", metrics
+    assert "Precision" not in metrics
+    (table,) = [d.value for d in at.dataframe if "nearest_other_mm" in d.value.columns]
+    assert list(table["side"]) == ["Rho: outside every region"]
+    at.toggle(key="annotate_show_dataset").set_value(False).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert panels()[0]["region_outlines"] == []
+
+
 def test_viewer_keeps_unsaved_marks_when_the_name_is_cleared_or_corrected(app_env, first_image):
     """The viewer reloads its marks from the page (dropping the unsaved ones) whenever
     ``marks_version`` changes. It changed with the reader's name: a name cleared and typed

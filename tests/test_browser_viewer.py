@@ -913,3 +913,94 @@ def test_cpu_panels_are_opaque_canvases_showing_their_own_pixels():
         page.mouse.move(x + 30, y - 20)  # a draft of both panels
         shown_is_drawn("draft", was["draft"] + 2, shown=False)
         page.mouse.up(button="right")
+
+
+#: Per overlay canvas (the panels', then the subtraction panels'), how many of its pixels
+#: are the regions' orange (#ff8c00, antialiased: red high, green mid, blue low).
+_ORANGE = """sel => [...document.querySelectorAll(sel)].map(c => {
+  if (!c.width || !c.height) return 0;
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  let n = 0;
+  for (let i = 0; i < d.length; i += 4)
+    if (d[i + 3] > 128 && d[i] > 200 && d[i + 1] > 100 && d[i + 1] < 180 && d[i + 2] < 60) n++;
+  return n;
+})"""
+
+
+def test_the_viewer_outlines_annotated_regions_in_dashed_orange():
+    """The built component alone (no app server). A region annotation (a CBIS-DDSM ROI, a
+    VinDr box, a MIAS circle) was drawn by the simple viewer only: the reading viewer, the
+    default of Browse and Annotate, drew nothing of it (a user check, 6 December). Each
+    panel's ``region_outlines`` are now outlined in orange (not filled), hidden with the
+    other overlays (O), and the temporal subtraction panel, on the recent panel's grid,
+    outlines the recent image's regions too."""
+    import numpy as np
+
+    from mcalc.present.reading import encode_pixels
+    from mcalc.present.reading_temporal import encode_signed
+    from tests.browser import REPO
+
+    rows, cols = 256, 208
+    image = np.full((rows, cols), 1500.0, np.float32)
+    boxes = {"prior": [[60, 40], [60, 100], [120, 100], [120, 40]],
+             "recent": [[140, 90], [140, 170], [200, 170], [200, 90]]}  # fmt: skip
+    panels = [
+        {"key": f"img-{t}", "label": f"R CC {t}", "view": "CC", "time": t,
+         "rows": rows, "cols": cols, "scale": 1.0, "spacing": [0.1, 0.1],
+         "window": [2048, 4096], "presets": {}, "invert": False,
+         "pixels": encode_pixels(image), "points": [], "outlines": [],
+         "region_outlines": [boxes[t]]}
+        for t in ("prior", "recent")
+    ]  # fmt: skip
+    args = {"case_key": "r1", "panels": panels, "height": 400, "editable": None,
+            "marks_version": 0, "labels": []}  # fmt: skip
+
+    def drawn(page, count: int) -> None:
+        page.wait_for_function(
+            "n => { const d = document.getElementById('root').dataset;"
+            " return d.draws && JSON.parse(d.draws).exact >= n; }",
+            arg=count,
+        )
+        page.wait_for_timeout(300)
+
+    with browser_page(900, 600) as page:
+        page.add_init_script(NO_WEBGL)
+        page.goto((REPO / "components/viewer/dist/index.html").as_uri())
+        page.evaluate(RENDER, [args])
+        drawn(page, 2)
+        prior, recent = page.evaluate(_ORANGE, ".panel canvas.ov")
+        assert prior > 100 and recent > 100, (prior, recent)  # a 60-80 px box's border
+        # An outline, not a fill: the inside of the recent box holds no orange.
+        inside = page.evaluate(
+            """() => { const c = document.querySelectorAll('.panel canvas.ov')[1];
+              const q = c.getContext('2d');
+              const d = q.getImageData(0, 0, c.width, c.height).data;
+              let n = 0;
+              for (let i = 0; i < d.length; i += 4) if (d[i + 3] > 0) n++;
+              return n / (c.width * c.height); }"""
+        )
+        assert inside < 0.05, inside
+        page.screenshot(path=str(ARTIFACTS / "viewer-regions.png"))
+        page.locator("#root").press("o")  # Overlays off: the regions go with the markers
+        page.wait_for_timeout(300)
+        assert page.evaluate(_ORANGE, ".panel canvas.ov") == [0, 0]
+        page.locator("#root").press("o")
+        page.wait_for_timeout(300)
+        assert min(page.evaluate(_ORANGE, ".panel canvas.ov")) > 100
+
+        # The temporal views (registered as the identity): the subtraction panel lies on
+        # the recent panel's grid and outlines its regions.
+        identity = [float(v) for r in (0, rows - 1) for c in (0, cols - 1) for v in (r, c)]
+        view = {"view": "CC", "recent_key": "img-recent", "prior_key": "img-prior",
+                "rows": rows, "cols": cols, "spacing": [0.1, 0.1],
+                "registered": encode_pixels(image), "sub_window": [0, 400],
+                "subtraction": encode_signed(np.zeros((rows, cols))), "grid": 2,
+                "prior_rows": rows, "prior_cols": cols, "to_prior": identity,
+                "to_recent": identity, "tracked": [], "method": "identity", "fallback": None}  # fmt: skip
+        page.evaluate(RENDER, [{**args, "temporal": {"views": [view], "summary": "CC: none"}}])
+        page.locator(".tbar button", has_text="subtraction").first.click()
+        page.wait_for_function("() => document.querySelector('.tpanel canvas.ov')?.width > 0")
+        page.wait_for_timeout(500)
+        (sub,) = page.evaluate(_ORANGE, ".tpanel canvas.ov")
+        assert sub > 100, sub
+        page.screenshot(path=str(ARTIFACTS / "viewer-regions-subtraction.png"))

@@ -37,6 +37,30 @@ def test_figure_traces_and_click_grid():
     assert "dataset" not in [t.name for t in annotate_figure(v, m, show_dataset=False).data]
 
 
+def test_the_classic_figure_outlines_the_datasets_regions():
+    """Annotate's classic figure drew a region annotation's dataset marks as nothing (its
+    red overlay, off by default, was all): its regions are dashed orange outlines, as the
+    simple and the reading viewers draw them, hidden with the dataset's marks."""
+    import numpy as np
+
+    from mcalc.present.marking import REGION_COLOR
+
+    v = tiny_view(False, with_calcification=False)
+    box = np.array([[10.0, 10.0], [10.0, 30.0], [30.0, 30.0], [30.0, 10.0]])
+    v = ImageView(**{**v.__dict__, "region_outlines": (box,), "has_annotation": True})
+    fig = annotate_figure(v, ImageMarks("k/CC_recent", "ann"))
+    (region,) = [t for t in fig.data if t.name == "dataset region 1"]
+    assert region.line.color == REGION_COLOR and region.line.dash == "dash"
+    assert list(region.x) == [10, 30, 30, 10, 10] and list(region.y) == [10, 10, 30, 30, 10]
+    hidden = annotate_figure(v, ImageMarks("k/CC_recent", "ann"), show_dataset=False)
+    assert "dataset region 1" not in [t.name for t in hidden.data]
+    # The reading viewer draws them in the same colour.
+    from pathlib import Path
+
+    ts = (Path(__file__).parent.parent / "components/viewer/src/regions.ts").read_text()
+    assert f'REGION_COLOUR = "{REGION_COLOR}"' in ts
+
+
 NAMES = ["image", CLICK_TRACE, READER_TRACE]
 POINTS = [
     ("grid click", {"points": [{"curve_number": 1, "x": 5, "y": 7}]}, ChartPoint(7.0, 5.0)),

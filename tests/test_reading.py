@@ -231,3 +231,71 @@ def test_marks_from_panel_map_back_to_file_coordinates(flipped):
     assert new_id is None
     with pytest.raises(ValueError, match="row"):
         marks_from_panel(view, [{"id": "x", "label": "benign"}])
+
+
+@pytest.mark.parametrize("laterality", ["L", "R"])
+def test_a_region_annotation_goes_to_the_viewer_as_its_outline_in_the_panel_grid(
+    tmp_path, laterality
+):
+    """A region annotation (a CBIS-DDSM ROI, a VinDr box, a MIAS circle) reached the reading
+    viewer as nothing: its panel carried ``points`` and ``outlines`` (none for a region) and
+    the viewer drew no region, while the simple viewer outlined it (a user check, 6
+    December). The panel now carries each region's outline in its own pixel grid, mirrored
+    as the image hangs, and the dataset-marks toggle hides it with the markers."""
+    from mcalc.cache import ImageCache
+    from mcalc.dataset import open_dataset
+    from mcalc.present.reading import reading_panel, without_dataset_marks
+    from mcalc.viewer import DisplayOptions, prepare_view
+    from tests.convert_fixtures import make_region_manifest
+
+    index = open_dataset(make_region_manifest(tmp_path / "regions"))
+    rec = index.cases[0].images[0]
+    cache = ImageCache(tmp_path / "cache")
+    view = prepare_view(cache, rec, DisplayOptions(), max_side=128, laterality=laterality)
+    panel = reading_panel(
+        cache, rec, view, label="", view_name="CC", time="recent", max_side=128,
+        with_pixels=False,
+    )  # fmt: skip
+    assert panel["points"] == [] and panel["outlines"] == []
+    (outline,) = panel["region_outlines"]
+    pts = np.asarray(outline)
+    assert 8 <= len(pts) <= 64  # a 15-px circle: a few dozen vertices
+    # the disk of radius 30 around (120, 90) in the file, at the panel's scale and hanging
+    centre = np.asarray(view.to_display(120, 90)) * view.scale
+    radii = np.hypot(*(pts - centre).T)
+    assert np.all(np.abs(radii - 30 * view.scale) < 1.5), radii
+    assert without_dataset_marks([panel])[0]["region_outlines"] == []
+    assert panel["region_outlines"] == [outline]  # the cached panel is left as it was
+
+
+def test_a_large_region_is_sent_as_a_few_dozen_vertices():
+    """A region traced at full resolution (a 4000-pixel ROI's border: thousands of border
+    pixels) is simplified to at most ``REGION_POINTS`` vertices, within about a panel pixel
+    of its border; a box stays its four corners."""
+    import cv2
+
+    from mcalc.annotations import find_regions
+    from mcalc.present.reading import REGION_POINTS, panel_regions
+
+    mask = np.zeros((4000, 3000), np.uint8)
+    cv2.circle(mask, (1500, 2000), 900, 1, -1)
+    mask[100:140, 200:260] = 1
+    regions = find_regions(mask, (0.07, 0.07))
+    assert max(len(r.outline) for r in regions) > 1000
+    view = tiny_view(False, full_shape=(4000, 3000), with_calcification=False)
+    view = view.__class__(**{**view.__dict__, "region_outlines": tuple(r.outline for r in regions)})
+    sent = panel_regions(view)
+    assert len(sent) == 2
+    circle, box = sorted(sent, key=len, reverse=True)
+    assert len(circle) <= REGION_POINTS and len(box) == 4
+    assert len(circle) <= 128  # a smooth border: within half a pixel well below the cap
+    radii = np.hypot(*(np.asarray(circle) - np.array([2000, 1500]) * view.scale).T)
+    assert np.all(np.abs(radii - 900 * view.scale) < 1.5), radii
+    # A border too jagged for the cap at half a pixel: the tolerance grows until it fits.
+    turn = np.linspace(0, 2 * np.pi, 4000, endpoint=False)
+    radius = 600 + 12 * (np.arange(4000) % 2)  # a saw-tooth border, 6 panel px deep
+    ragged = np.column_stack([2000 + radius * np.sin(turn), 1500 + radius * np.cos(turn)])
+    view = view.__class__(**{**view.__dict__, "region_outlines": (ragged,)})
+    (few,) = panel_regions(view, most=50)
+    assert 8 <= len(few) <= 50
+    assert sorted(map(tuple, box)) == [(50.0, 100.0), (50.0, 129.5), (69.5, 100.0), (69.5, 129.5)]

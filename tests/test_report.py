@@ -130,6 +130,27 @@ def test_an_images_annotation_in_words(calcs, clusters, words):
     assert annotation_line(calcs, clusters) == words
 
 
+def test_a_region_annotation_is_said_as_its_regions_on_the_report(tmp_path, monkeypatch, capsys):
+    """An image annotated with a region (a CBIS-DDSM ROI, a VinDr box, a MIAS circle: an
+    area holding calcifications) read "radiologists' annotation: no calcification marked"
+    under a picture with the region's red outline (a user check, 6 December)."""
+    from tests.convert_fixtures import make_region_manifest
+
+    assert annotation_line(0, 0, 1) == (
+        "radiologists' annotation (red outline): 1 region holding calcifications"
+    )
+    assert annotation_line(0, 0, 2).endswith(": 2 regions holding calcifications")
+    data = make_region_manifest(tmp_path / "regions")
+    monkeypatch.setenv("MCALC_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("MCALC_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "report.pdf"
+    code = main(["report", "--data", str(data), "--case", "c1", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    text = " ".join(_text(out).split())
+    assert "1 region holding calcifications" in text, text
+    assert "no calcification marked" not in text
+
+
 @pytest.mark.parametrize(
     "laterality, available, years, tp, title",
     [

@@ -148,3 +148,15 @@ def test_status_colours_are_not_the_datasets_marks_and_match_the_viewers():
     block = ts[ts.index("export const STATUS_COLOURS") :].split("};")[0]
     viewer = dict(re.findall(r'(\w+): "(#[0-9a-fA-F]{6})"', block))
     assert viewer == {k: v for k, v in STATUS_COLORS.items() if k in viewer} and len(viewer) == 4
+
+
+def test_the_legend_in_words_names_the_colours_drawn():
+    """Predict's caption under its across-rounds figure said "cyan: stable" beside
+    periwinkle marks (#8c9eff, the colour Browse's viewer draws stable in, chosen not to be
+    the dataset's cyan): a user check, 6 December. The words come with the colours now."""
+    from mcalc.present.temporal_figures import STATUS_NAMES, status_legend
+
+    assert set(STATUS_NAMES) == set(STATUS_COLORS)
+    legend = status_legend()
+    assert "periwinkle: stable" in legend and "cyan" not in legend
+    assert legend == "yellow: a recent finding, red: new, periwinkle: stable, grey: resolved"

@@ -27,13 +27,14 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from mcalc.present.viewer_figures import data_uri
+from mcalc.present.viewer_figures import REGION_COLOR, data_uri
 from mcalc.store.marks import ImageMarks
 from mcalc.viewer import ImageView
 
 __all__ = [
     "LABEL_COLORS",
     "DATASET_COLOR",
+    "REGION_COLOR",
     "CLICK_TRACE",
     "READER_TRACE",
     "zoom_box",
@@ -195,8 +196,22 @@ def _image_trace(
 
 
 def _dataset_traces(view: ImageView) -> list[go.Scatter]:
-    """The dataset's own cluster outlines and calcifications (already display orientation)."""
+    """The dataset's own region outlines (dashed orange, as every viewer draws them),
+    cluster outlines and calcifications (already display orientation)."""
     traces = []
+    for k, outline in enumerate(view.region_outlines):
+        if len(outline):
+            closed = np.vstack([outline, outline[:1]])
+            traces.append(
+                go.Scatter(
+                    x=closed[:, 1],
+                    y=closed[:, 0],
+                    mode="lines",
+                    line={"color": REGION_COLOR, "width": 2, "dash": "dash"},
+                    hoverinfo="skip",
+                    name=f"dataset region {k + 1}",
+                )
+            )
     for k, hull in enumerate(view.cluster_hulls):
         if len(hull):
             closed = np.vstack([hull, hull[:1]])

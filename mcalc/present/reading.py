@@ -21,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
+import cv2
 import numpy as np
 import pandas as pd
 
@@ -52,7 +53,15 @@ __all__ = [
     "payload_bytes",
     "panel_outlines",
     "outlines_from_panel",
+    "REGION_POINTS",
+    "panel_regions",
 ]
+
+#: Most vertices of one annotated region's outline sent to the viewer: a CBIS-DDSM ROI mask
+#: or a MIAS circle traced at full resolution has hundreds to thousands of border pixels,
+#: which the viewer would only draw as the same dashed line (and every render would carry).
+#: 64 left a jagged 4096x3328 ROI 4 preview pixels (1.1 mm) off: docs/measurements.md.
+REGION_POINTS = 256
 
 
 def encode_pixels(values: np.ndarray) -> str:
@@ -332,6 +341,7 @@ def reading_panel(
         "monochrome1": bool(mammo.monochrome1),
         "points": _round_pts(view.calc_points, scale),
         "outlines": [_round_pts(h, scale) for h in view.cluster_hulls],
+        "region_outlines": panel_regions(view),
     }
     if with_pixels:
         panel["pixels"] = encode_pixels(shown)
@@ -341,15 +351,48 @@ def reading_panel(
 
 
 def without_dataset_marks(panels: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The panels without the dataset's calcification markers and cluster outlines
-    (``points``, ``outlines``): what the viewer draws when the reader hides them. New
-    dicts; the panels given (and the cache's lists they hold) are left as they are.
+    """The panels without the dataset's calcification markers, cluster outlines and region
+    outlines (``points``, ``outlines``, ``region_outlines``): what the viewer draws when the
+    reader hides them. New dicts; the panels given (and the cache's lists they hold) are
+    left as they are.
 
     Example:
         >>> without_dataset_marks([{"key": "a", "points": [[1.0, 2.0]], "outlines": []}])
-        [{'key': 'a', 'points': [], 'outlines': []}]
+        [{'key': 'a', 'points': [], 'outlines': [], 'region_outlines': []}]
     """
-    return [{**p, "points": [], "outlines": []} for p in panels]
+    return [{**p, "points": [], "outlines": [], "region_outlines": []} for p in panels]
+
+
+def _simplified(outline: np.ndarray, most: int) -> np.ndarray:
+    """A closed polygon (K, 2) with at most ``most`` vertices, within half a pixel of
+    ``outline`` where that many suffice (Douglas-Peucker, :func:`cv2.approxPolyDP`; the
+    tolerance grows by half until it fits)."""
+    if len(outline) <= 3:
+        return outline
+    curve = np.ascontiguousarray(outline[:, ::-1], dtype=np.float32).reshape(-1, 1, 2)
+    eps = 0.5
+    while True:
+        poly = cv2.approxPolyDP(curve, eps, True).reshape(-1, 2)[:, ::-1]
+        if len(poly) <= most:
+            return poly.astype(float)
+        eps *= 1.5
+
+
+def panel_regions(view: ImageView, most: int = REGION_POINTS) -> list[list[list[float]]]:
+    """The annotation's regions (``annotation_kind`` ``region``: a CBIS-DDSM ROI, a VinDr
+    box, a MIAS circle; :attr:`ImageView.region_outlines`) as closed polygons in a panel's
+    pixel grid, each simplified to at most ``most`` vertices within half a panel pixel
+    where that suffices: the ``region_outlines`` of :func:`reading_panel`, which the viewer
+    outlines in dashed orange. Empty for an annotation of calcifications.
+    """
+    scale = view.scale
+    out = []
+    for outline in view.region_outlines:
+        if len(outline) == 0:
+            continue
+        shown = np.asarray(outline, dtype=float).reshape(-1, 2) * scale
+        out.append(_round_pts(_simplified(shown, most), 1.0))
+    return out
 
 
 def panel_marks(view: ImageView, marks: ImageMarks) -> list[dict[str, Any]]:

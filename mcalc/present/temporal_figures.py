@@ -26,7 +26,15 @@ from mcalc.temporal.change import (
 from mcalc.temporal.display import TemporalView
 from mcalc.temporal.register import NOT_REGISTERED
 
-__all__ = ["MODES", "READING", "STATUS_COLORS", "temporal_figure", "tracked_rows"]
+__all__ = [
+    "MODES",
+    "READING",
+    "STATUS_COLORS",
+    "STATUS_NAMES",
+    "status_legend",
+    "temporal_figure",
+    "tracked_rows",
+]
 
 MODES = ("subtraction", "change", "flicker", "swipe", "prior")
 STATUS_COLORS = {
@@ -38,6 +46,28 @@ STATUS_COLORS = {
     "resolved": "#b0b0b0",
     "finding": "#ffe600",  # a model's finding of the recent image (prior not read alone)
 }
+#: Each status colour in a word, for the legends in text (Predict's said "cyan: stable"
+#: beside periwinkle marks, the colour the dataset's own marks are not: a user check).
+STATUS_NAMES = {
+    "new": "red",
+    "stable": "periwinkle",
+    "grown": "orange",
+    "resolved": "grey",
+    "finding": "yellow",
+}
+#: What each status means in a legend.
+_STATUS_WORDS = {"finding": "a recent finding"}
+
+
+def status_legend(statuses: tuple[str, ...] = ("finding", "new", "stable", "resolved")) -> str:
+    """The colours of ``statuses`` in words, as :data:`STATUS_COLORS` draws them.
+
+    >>> status_legend()
+    'yellow: a recent finding, red: new, periwinkle: stable, grey: resolved'
+    """
+    return ", ".join(f"{STATUS_NAMES[s]}: {_STATUS_WORDS.get(s, s)}" for s in statuses)
+
+
 #: How to read each second panel, for the caption beside it (a clinician shown the
 #: subtraction was told how its findings were marked, not what gray, bright and dark mean).
 READING = {

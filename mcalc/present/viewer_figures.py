@@ -16,7 +16,13 @@ from plotly.subplots import make_subplots
 
 from mcalc.viewer import ImageView, encode_jpeg
 
+#: A region annotation's outline (a CBIS-DDSM ROI, a VinDr box, a MIAS circle: an area that
+#: holds calcifications), dashed: every viewer draws it in this colour (the reading viewer's
+#: ``components/viewer/src/regions.ts`` ``REGION_COLOUR`` too).
+REGION_COLOR = "#ff8c00"
+
 __all__ = [
+    "REGION_COLOR",
     "pair_figure",
     "crop_figure",
     "data_uri",
@@ -77,7 +83,7 @@ def _marks(fig: go.Figure, view: ImageView, col: int, color: str, offset=(0.0, 0
                 x=closed[:, 1] - offset[1],
                 y=closed[:, 0] - offset[0],
                 mode="lines",
-                line={"color": "#ff8c00", "width": 2, "dash": "dash"},
+                line={"color": REGION_COLOR, "width": 2, "dash": "dash"},
                 hoverinfo="text",
                 text=f"region {k + 1}: an annotated area holding calcifications",
                 name=f"region {k + 1}",

@@ -101,17 +101,26 @@ def image_title(case: CaseRecord, rec: ImageRecord) -> str:
     return f"{side}{rec.view}, {rec.timepoint} exam{when}"
 
 
-def annotation_line(calcifications: int | None, clusters: int) -> str:
+def annotation_line(calcifications: int | None, clusters: int, regions: int = 0) -> str:
     """What the radiologists annotated on an image, in words (``None``: no annotation file:
-    the image was not annotated, which is not the same as nothing found).
+    the image was not annotated, which is not the same as nothing found). ``regions``: the
+    areas of a ``region`` annotation (a CBIS-DDSM ROI, a VinDr box, a MIAS circle), which
+    hold calcifications without marking each one (drawn as a red outline).
 
     >>> annotation_line(0, 0)
     "radiologists' annotation: no calcification marked"
     >>> annotation_line(4, 1)
     "radiologists' annotation (red): 4 calcifications, 1 cluster"
+    >>> annotation_line(0, 0, regions=1)
+    "radiologists' annotation (red outline): 1 region holding calcifications"
     """
     if calcifications is None:
         return "no radiologists' annotation file for this image"
+    if regions:
+        return (
+            f"radiologists' annotation (red outline): {regions} "
+            f"region{'' if regions == 1 else 's'} holding calcifications"
+        )
     if calcifications == 0:
         return "radiologists' annotation: no calcification marked"
     calcs = f"{calcifications} calcification{'' if calcifications == 1 else 's'}"
@@ -279,7 +288,9 @@ def case_report(
             f"image {rec.key}; window centre {view.window[0]:g}, width {view.window[1]:g} "
             "(pixel values)" + (" (file's VOI LUT)" if view.use_lut else ""),
             annotation_line(
-                view.n_calcifications if view.has_annotation else None, len(view.cluster_sizes)
+                view.n_calcifications if view.has_annotation else None,
+                len(view.cluster_sizes),
+                view.n_regions,
             ),
         ]
         lines += _reader_marks(view, rgb, marks, rec.key) or ["no reader's marks"]

@@ -14,6 +14,7 @@ import * as temporal from "./temporal";
 import { giveWindow } from "./window";
 import { drawn } from "./visible";
 import * as ol from "./outlines";
+import { drawRegions } from "./regions";
 import * as lyr from "./overlays";
 import * as px from "./pixels";
 import * as swap from "./caseswap";
@@ -45,6 +46,7 @@ interface Panel {
   pixel_id?: string; // pixels sent apart, once per browser (pixels.ts)
   points: Point[]; // radiologists' calcifications
   outlines: Point[][]; // cluster outlines
+  region_outlines?: Point[][]; // regions of a region annotation (ROI, box, circle): regions.ts
   marks?: Mark[]; // reader marks (editable panel only)
   reader_outlines?: ol.Outline[]; // reader outlines (editable panel only)
   layers?: lyr.Layers; // Predict: maps, regions, detections
@@ -265,6 +267,7 @@ function drawOverlay(i: number): void {
       ctx.stroke();
     }
     ctx.setLineDash([]);
+    drawRegions(ctx, p.region_outlines, (r, c) => toCanvas(i, r, c));
   }
   if (args?.editable === p.key) {
     for (const m of marks) {
@@ -1193,6 +1196,7 @@ async function main(): Promise<void> {
     active: () => active,
     tool: () => tool,
     overlays: () => showOverlays,
+    regions: (i: number) => args?.panels[i]?.region_outlines,
     linkedPairs: () => sync === "all" || sync === "pairs",
     layoutOne: () => layout === "one",
     redraw: drawAll,

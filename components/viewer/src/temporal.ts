@@ -12,6 +12,7 @@ import * as cs from "@cornerstonejs/core";
 import * as tools from "@cornerstonejs/tools";
 import { giveWindow } from "./window";
 import { destroySynchronizer } from "./caseswap";
+import { drawRegions } from "./regions";
 import {
   type Focus,
   type Point,
@@ -41,6 +42,7 @@ export interface Host {
   active(): number;
   tool(): string;
   overlays(): boolean;
+  regions(i: number): [number, number][][] | undefined; // a panel's annotated regions
   linkedPairs(): boolean; // the synchronisation chosen includes prior with recent
   layoutOne(): boolean;
   redraw(): void;
@@ -570,6 +572,8 @@ function drawSub(s: Slot): void {
   const ctx = c.getContext("2d") as CanvasRenderingContext2D;
   ctx.clearRect(0, 0, w, h);
   const vp = vpById(subId(s.v.view));
+  // The subtraction lies on the recent panel's grid: its annotated regions, as there.
+  if (host?.overlays()) drawRegions(ctx, host.regions(s.recent), (r, c) => canvasPoint(vp, [r, c]));
   drawItems(ctx, s, vp, "recent");
   const voi = vp?.getProperties().voiRange;
   const wl = s.sub.querySelector(".wl") as HTMLDivElement;
