@@ -19,7 +19,7 @@ from mcalc.present.reading import (
 from mcalc.store.session import EditSession
 from mcalc.viewer import DisplayOptions, ImageView
 from pages import common, state, viewer_component
-from pages.annotate_shared import flash, show_flash, tell
+from pages.annotate_shared import FOLLOWED, flash, show_flash, tell
 
 VIEWER_KEY = "annotate_viewer"
 SHOWN_VERSIONS = "annotate_viewer_marks_version"  # per image: the marks version it last had
@@ -39,16 +39,16 @@ def _handle_event(
     session: EditSession | None,
     versions: dict[str, int],
     sent: SentPixels,
-) -> None:
+) -> bool:
     """The viewer's event since the last run: its request for pixels it lacks, and with a
-    reader, a save (to the store, drawn in this same run: no second run) or a next/previous
-    case."""
+    reader, a save or undo (to the store, drawn in this same run: no second run) or a
+    next/previous case. Returns whether it was a save or an undo."""
     event = viewer_component.new_event(st.session_state.get(VIEWER_KEY), VIEWER_KEY)
     if event and event.get("type") == "pixels":
         sent.forget(str(k) for k in event.get("keys") or [])
-        return
+        return False
     if session is None:
-        return
+        return False
     if event and event.get("type") == "save" and event.get("panel", rec.key) == rec.key:
         # The version the browser's marks were loaded from (the session may have followed a
         # save made in another tab since): a copy of an older one is a conflict, kept aside.
@@ -84,6 +84,7 @@ def _handle_event(
             # StreamlitWidgetAlreadyInstantiatedError on every Case ▶, ◀ Case, N and P.)
             state.show_case(ids[pos])
             st.rerun()
+    return bool(event) and event.get("type") in ("save", "undo")
 
 
 def _undo_saved(session: EditSession, base: object) -> None:
@@ -144,7 +145,7 @@ def browser_marking_ui(
     versions = st.session_state.setdefault("annotate_viewer_versions", {})
     sent = _sent()
     # The viewer's event, read before drawing it: a save is then drawn in this run.
-    _handle_event(index, rec, view, session, versions, sent)
+    saved_here = _handle_event(index, rec, view, session, versions, sent)
     case = index.case(rec.case_id)
     recs = [r for tp in TIMEPOINTS if (r := case.image(rec.view, tp)) is not None]
     # Pixels from the shared panel cache, sent as binary only when this viewer lacks them:
@@ -153,6 +154,17 @@ def browser_marking_ui(
     for text in payload.problems:
         st.warning(text)
     panels = []
+    followed = session is not None and st.session_state.pop(FOLLOWED, None) == (
+        rec.key,
+        session.reader,
+    )
+    if followed and session is not None and not saved_here:
+        flash(
+            "info",
+            f"Version {session.base} of your marks on this image was saved in another tab or "
+            "session and is loaded here. Marks you placed in the viewer and did not save stay "
+            "(Save marks keeps them as a conflict copy and offers to merge both).",
+        )
     shown = payload.panels if show_dataset else without_dataset_marks(payload.panels)
     for panel in shown:
         if panel["key"] != rec.key:
@@ -167,6 +179,10 @@ def browser_marking_ui(
             # server holds marks not stored (a save refused as a conflict).
             panel["marks_base"] = session.base
             panel["marks_unsaved"] = session.dirty
+            # A newer version saved elsewhere was loaded in this run: the browser keeps
+            # marks of its own not saved yet (they were dropped unseen) for Save to keep
+            # as a conflict copy.
+            panel["marks_followed"] = followed
         panels.append(panel)
     version = versions.get(rec.key, 0)
     # The image only: a reader's marks come with marks_version (a new name, a save), so

@@ -181,7 +181,8 @@ def test_two_tabs_saving_marks_of_one_image_conflict_and_merge(demo_app):
     "Saved as version 2." and version 2 held B's mark alone: A's was gone from the current
     marks, with no conflict copy and no choice (a user check, 6 December). B's save is now
     kept as a conflict copy, B's viewer keeps its mark as unsaved, and *Merge both and
-    save* stores both."""
+    save* stores both. A mark left unsaved in A's viewer when A's page loads B's version
+    stays (it was dropped unseen), and its save is a conflict too."""
     from mcalc.store import MarkStore
 
     reader = "Two Tabs"
@@ -221,5 +222,25 @@ def test_two_tabs_saving_marks_of_one_image_conflict_and_merge(demo_app):
             b.wait_for_timeout(200)
         assert state["marksBase"] == "2"
         b.screenshot(path=str(ARTIFACTS / "annotate_two_tabs_merged.png"), full_page=True)
-    final = store.load(key, reader)
-    assert final.version == 2 and len(final.marks.points) == 2
+        final = store.load(key, reader)
+        assert final.version == 2 and len(final.marks.points) == 2
+
+        # A, still on version 1, places a mark and does not save; its page runs again (a
+        # section opened) and loads version 2: the unsaved mark was dropped unseen. It
+        # stays, on version 1, and its save is kept as a conflict copy.
+        w, h = frame_a.eval_on_selector_all(
+            ".panel", "els => els.map(e => [e.clientWidth, e.clientHeight])"
+        )[tabs[0][2]]
+        a.mouse.click(*page_point(a, frame_a, tabs[0][2], w / 2 - 30, h / 2 + 30))
+        assert _viewer_state(frame_a)["marks"] == "2"
+        a.get_by_text("Version history and restore", exact=True).click()
+        a.get_by_text("Conflict copies kept", exact=False).wait_for(timeout=60_000)
+        wait_for_app_idle(a)
+        a.wait_for_timeout(1000)  # the render reaches the viewer
+        state = _viewer_state(viewer_frame(a))
+        assert state["marks"] == "2" and state["marksBase"] == "1", state  # it loaded "2"
+        assert a.get_by_text("saved in another tab or session", exact=False).is_visible()
+        viewer_frame(a).press(VIEWER, "Control+s")
+        a.get_by_text("NOT lost", exact=False).wait_for(timeout=60_000)
+        a.screenshot(path=str(ARTIFACTS / "annotate_two_tabs_kept.png"), full_page=True)
+    assert store.load(key, reader).version == 2 and len(store.conflicts(key, reader)) == 2

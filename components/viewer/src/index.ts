@@ -49,6 +49,7 @@ interface Panel {
   reader_outlines?: ol.Outline[]; // reader outlines (editable panel only)
   marks_base?: number; // the stored version these marks are (editable panel only)
   marks_unsaved?: boolean; // they differ from that version (a save refused as a conflict)
+  marks_followed?: boolean; // a newer version saved elsewhere, loaded by the server this run
   layers?: lyr.Layers; // Predict: maps, regions, detections
 }
 interface Args {
@@ -148,6 +149,7 @@ let loadedMarks = ""; // the editable panel's marks and outlines as loaded (JSON
 // version than the one stored (another tab saved meanwhile) gets a conflict, not a save over
 // the other tab's marks (the server's session follows the store; this tab's marks do not).
 let loadedBase: number | null = null;
+let sentSave = false; // a save or undo sent since the marks were loaded: the answer is loaded
 let editableKey: string | null = null; // the image whose marks are loaded
 const marksNow = (): string => JSON.stringify([marks, ol.outlinesToSave().outlines]);
 let selected: string | null = null;
@@ -612,7 +614,10 @@ function undoMark(): void {
   if (tool === "outline" && ol.undoOutline()) return void drawAll();
   const prev = tool === "outline" ? undefined : undo.pop();
   if (!prev) {
-    if (args?.editable && marksNow() === loadedMarks) emit({ type: "undo", panel: args.editable, base: loadedBase });
+    if (args?.editable && marksNow() === loadedMarks) {
+      sentSave = true;
+      emit({ type: "undo", panel: args.editable, base: loadedBase });
+    }
     return;
   }
   marks = prev;
@@ -620,6 +625,7 @@ function undoMark(): void {
   drawAll();
 }
 function save(): void {
+  sentSave = true;
   emit({ type: "save", panel: args?.editable, base: loadedBase, marks, ...ol.outlinesToSave() });
 }
 function outlineTool(): void {
@@ -1130,10 +1136,19 @@ async function onRender(a: Args, early = false): Promise<void> {
   const before = args?.panels;
   args = a;
   lyr.setOverlays(a.overlays, newCase, layerHost);
-  if (a.marks_version !== marksVersion || newCase) {
+  const editable = a.panels.find((p) => p.key === a.editable);
+  // Another tab or session saved this image's marks and the server loaded them while the
+  // reader has unsaved marks here: keep them, on the version they were made on, so that
+  // Save keeps them as a conflict copy with the choice (they were dropped unseen).
+  const keepUnsaved =
+    !newCase && !sentSave && a.marks_version !== marksVersion && editable?.marks_followed && a.editable === editableKey && marksNow() !== loadedMarks;
+  if (keepUnsaved) {
+    marksVersion = a.marks_version;
+    loadedMarks = ""; // still unsaved
+  } else if (a.marks_version !== marksVersion || newCase) {
     if (newCase) keepDraft();
     marksVersion = a.marks_version;
-    const editable = a.panels.find((p) => p.key === a.editable);
+    sentSave = false;
     marks = (editable?.marks ?? []).map((m) => ({ ...m }));
     ol.loadOutlines(editable?.reader_outlines);
     // Marks the server holds unsaved (its save was refused as a conflict) show as unsaved.
