@@ -20,6 +20,7 @@ FIG_N = "annotate_fig_n"
 ZOOM = "annotate_zoom"
 FLASH = "annotate_flash"
 HIGHLIGHT = "annotate_highlight"
+FOLLOWED = "annotate_followed"  # (image, reader) whose session followed the store this run
 TOOLS = {
     "add": "Add calcification (click)",
     "edit": "Select / move (click)",
@@ -95,13 +96,17 @@ def follow(key: str, value: object) -> None:
 def get_session(key: str, reader: str, shape: tuple[int, int]) -> EditSession | None:
     """This image's editing session (opened from the store once, then following it)."""
     sessions: dict[tuple[str, str], EditSession] = st.session_state.setdefault(WORK, {})
+    st.session_state.pop(FOLLOWED, None)  # this run's only
     session = sessions.get((key, reader))
     marks = store()
     try:
         if session is None or session.store.root != marks.root:
             session = sessions[(key, reader)] = EditSession.open(marks, key, reader, shape)
         else:
-            session.follow_store()  # saved elsewhere meanwhile: follow it
+            # Saved elsewhere meanwhile: follow it (the reading viewer keeps marks of its
+            # own not saved yet, to save as a conflict copy: pages.annotate_viewer).
+            if session.follow_store():
+                st.session_state[FOLLOWED] = (key, reader)
     except StoreReadError as exc:
         st.error(f"Your stored marks for this image cannot be read: {exc}")
         return None

@@ -19,7 +19,7 @@ from mcalc.present.reading import (
 from mcalc.store.session import EditSession
 from mcalc.viewer import DisplayOptions, ImageView
 from pages import common, state, viewer_component
-from pages.annotate_shared import flash, show_flash, tell
+from pages.annotate_shared import FOLLOWED, flash, show_flash, tell
 
 VIEWER_KEY = "annotate_viewer"
 SHOWN_VERSIONS = "annotate_viewer_marks_version"  # per image: the marks version it last had
@@ -39,33 +39,42 @@ def _handle_event(
     session: EditSession | None,
     versions: dict[str, int],
     sent: SentPixels,
-) -> None:
+) -> bool:
     """The viewer's event since the last run: its request for pixels it lacks, and with a
-    reader, a save (to the store, drawn in this same run: no second run) or a next/previous
-    case."""
+    reader, a save or undo (to the store, drawn in this same run: no second run) or a
+    next/previous case. Returns whether it was a save or an undo."""
     event = viewer_component.new_event(st.session_state.get(VIEWER_KEY), VIEWER_KEY)
     if event and event.get("type") == "pixels":
         sent.forget(str(k) for k in event.get("keys") or [])
-        return
+        return False
     if session is None:
-        return
+        return False
     if event and event.get("type") == "save" and event.get("panel", rec.key) == rec.key:
+        # The version the browser's marks were loaded from (the session may have followed a
+        # save made in another tab since): a copy of an older one is a conflict, kept aside.
+        base = event.get("base")
         try:
-            changed = session.set_points(
-                marks_from_panel(view, event.get("marks") or []),
-                outlines=None
+            points = marks_from_panel(view, event.get("marks") or [])
+            outlines = (
+                None
                 if event.get("outlines") is None
-                else outlines_from_panel(view, event["outlines"]),
+                else outlines_from_panel(view, event["outlines"])
             )
         except (KeyError, ValueError) as exc:
             flash("error", f"Marks not saved: {exc}")
         else:
-            if changed or session.dirty:
-                tell(session.save())
-            else:
-                flash("info", "Nothing to save: the marks are as stored.")
+            tell(
+                session.save_copy(
+                    points, outlines=outlines, base=None if base is None else int(base)
+                )
+            )
         # The marks version changes in this run: the browser reloads the saved marks.
         versions[rec.key] = versions.get(rec.key, 0) + 1
+    if event and event.get("type") == "undo" and event.get("panel", rec.key) == rec.key:
+        # Ctrl+Z (or the viewer's Undo) with nothing unsaved in the browser: the last saved
+        # edit, undone as a new version, as the page's Undo does.
+        _undo_saved(session, event.get("base"))
+        versions[rec.key] = versions.get(rec.key, 0) + 1  # the browser loads the result
     if event and event.get("type") in ("next", "previous"):
         ids = [c.case_id for c in index.cases]
         pos = ids.index(rec.case_id) + (1 if event["type"] == "next" else -1)
@@ -75,6 +84,27 @@ def _handle_event(
             # StreamlitWidgetAlreadyInstantiatedError on every Case ▶, ◀ Case, N and P.)
             state.show_case(ids[pos])
             st.rerun()
+    return bool(event) and event.get("type") in ("save", "undo")
+
+
+def _undo_saved(session: EditSession, base: object) -> None:
+    """Undo the last saved edit for the viewer, which loaded version ``base``: not when a
+    newer one was saved since (another tab's edit, shown now, would be the one undone), nor
+    over this page's own unsaved edits (the comment: the page's Undo takes those back)."""
+    if base is not None and int(str(base)) != session.base:
+        flash(
+            "warning",
+            f"Nothing undone: version {session.base} was saved since the viewer loaded "
+            f"version {base} (another tab or session); it is shown now.",
+        )
+    elif session.dirty or session.can_undo_locally:
+        flash(
+            "info",
+            "Nothing undone in the store: this page holds unsaved edits (Undo below the "
+            "viewer takes them back first).",
+        )
+    else:
+        tell(session.undo())
 
 
 def marks_version(key: str, session: EditSession | None, saves: int) -> int:
@@ -115,7 +145,7 @@ def browser_marking_ui(
     versions = st.session_state.setdefault("annotate_viewer_versions", {})
     sent = _sent()
     # The viewer's event, read before drawing it: a save is then drawn in this run.
-    _handle_event(index, rec, view, session, versions, sent)
+    saved_here = _handle_event(index, rec, view, session, versions, sent)
     case = index.case(rec.case_id)
     recs = [r for tp in TIMEPOINTS if (r := case.image(rec.view, tp)) is not None]
     # Pixels from the shared panel cache, sent as binary only when this viewer lacks them:
@@ -124,6 +154,17 @@ def browser_marking_ui(
     for text in payload.problems:
         st.warning(text)
     panels = []
+    followed = session is not None and st.session_state.pop(FOLLOWED, None) == (
+        rec.key,
+        session.reader,
+    )
+    if followed and session is not None and not saved_here:
+        flash(
+            "info",
+            f"Version {session.base} of your marks on this image was saved in another tab or "
+            "session and is loaded here. Marks you placed in the viewer and did not save stay "
+            "(Save marks keeps them as a conflict copy and offers to merge both).",
+        )
     shown = payload.panels if show_dataset else without_dataset_marks(payload.panels)
     for panel in shown:
         if panel["key"] != rec.key:
@@ -133,6 +174,15 @@ def browser_marking_ui(
         if session is not None:
             panel["marks"] = panel_marks(view, session.marks)
             panel["reader_outlines"] = panel_outlines(view, session.marks)
+            # The version the browser's marks are, which its save names (a tab that loaded
+            # an older one than is stored meanwhile saves as a conflict); unsaved: the
+            # server holds marks not stored (a save refused as a conflict).
+            panel["marks_base"] = session.base
+            panel["marks_unsaved"] = session.dirty
+            # A newer version saved elsewhere was loaded in this run: the browser keeps
+            # marks of its own not saved yet (they were dropped unseen) for Save to keep
+            # as a conflict copy.
+            panel["marks_followed"] = followed
         panels.append(panel)
     version = versions.get(rec.key, 0)
     # The image only: a reader's marks come with marks_version (a new name, a save), so
@@ -158,7 +208,8 @@ def browser_marking_ui(
         show_flash()
         st.caption(
             "Mark tool (A): click to add, drag a mark to move it, Delete removes the selected one, "
-            "B / U / X set its label, Ctrl+Z undoes; Save (Ctrl+S) sends the marks to the store. "
+            "B / U / X set its label, Ctrl+Z undoes (with nothing unsaved, the last saved edit, "
+            "saved as a new version); Save (Ctrl+S) sends the marks to the store. "
             "Outline tool (C, again for cluster ⇄ ROI): drag to draw a cluster outline or region "
             "of interest, click inside one to select it (Delete, B / U / X, Ctrl+Z as for marks). "
             "Unsaved marks stay in this browser tab while you look at another view, exam or "

@@ -160,6 +160,94 @@ def test_two_sessions_conflict_is_shown_and_merged(app_env, first_image):
     assert final.version == 2 and len(final.marks.points) == 2
 
 
+def test_viewer_saves_from_two_tabs_conflict_instead_of_dropping_the_first(
+    app_env, first_image, monkeypatch
+):
+    """Two tabs of one reader on the reading viewer, both opened on version 0. A saves a
+    mark (version 1); B, whose browser still holds version 0, saves another. B's page had
+    followed the store to version 1 and took the browser's marks as an edit of it: "Saved
+    as version 2." with B's mark alone, A's gone, no conflict copy (a user check in
+    Chromium). B's save names the version its browser loaded: kept as a conflict copy,
+    with the choice; merged, both marks are stored."""
+    from pages import viewer_component
+
+    key, _, (r, c), view = first_image
+    events: list[dict] = []
+    real = viewer_component.new_event
+
+    def one_event(event, widget):
+        return events.pop() if widget == "annotate_viewer" and events else real(event, widget)
+
+    monkeypatch.setattr(viewer_component, "new_event", one_event)
+
+    def viewer_tab() -> AppTest:
+        at = _page("pages/annotate.py")
+        at.session_state["annotate_use_viewer"] = True
+        return at.run()
+
+    def panel(at: AppTest) -> dict:
+        (viewer,) = at.get("component_instance")
+        return next(p for p in json.loads(viewer.proto.json_args)["panels"] if p["key"] == key)
+
+    def save(at: AppTest, base: int, dr: float, seq: str) -> AppTest:
+        row, col = (v * view.scale for v in (r + dr, c + dr))
+        mark = {"id": f"new-{seq}", "row": row, "col": col, "label": "benign"}
+        events.append({"type": "save", "panel": key, "base": base, "marks": [mark], "seq": seq})
+        return at.run()
+
+    a, b = viewer_tab(), viewer_tab()
+    save(a, 0, 0, "a-1")
+    assert MarkStore(_store_dir()).load(key, "Ann").version == 1
+    save(b, 0, 5, "b-1")  # B's browser loaded version 0
+    assert not b.exception, [e.value for e in b.exception]
+    stored = MarkStore(_store_dir()).load(key, "Ann")
+    assert stored.version == 1 and len(stored.marks.points) == 1  # A's mark still there
+    assert any("NOT lost" in e.value for e in b.error)
+    assert MarkStore(_store_dir()).conflicts(key, "Ann")
+    assert panel(a)["marks_base"] == 1  # what each browser's save names
+    # B's browser shows its own mark, as not saved yet, until the reader chooses.
+    assert len(panel(b)["marks"]) == 1 and panel(b)["marks_unsaved"]
+    b.button(key="annotate_conflict_merge").click().run()
+    final = MarkStore(_store_dir()).load(key, "Ann")
+    assert final.version == 2 and len(final.marks.points) == 2
+    assert panel(b)["marks_base"] == 2 and len(panel(b)["marks"]) == 2
+    assert not panel(b)["marks_unsaved"]
+
+
+def test_viewer_undo_with_nothing_unsaved_undoes_the_last_saved_edit(
+    app_env, first_image, monkeypatch
+):
+    """Ctrl+Z in the viewer after a save did nothing, while the page's Undo undid the saved
+    edit: the viewer's Undo with nothing unsaved now asks the page for the same (a new
+    version), unless a newer version was saved since the viewer loaded its own."""
+    from pages import viewer_component
+
+    key, _, (r, c), view = first_image
+    events: list[dict] = []
+    real = viewer_component.new_event
+
+    def one_event(event, widget):
+        return events.pop() if widget == "annotate_viewer" and events else real(event, widget)
+
+    monkeypatch.setattr(viewer_component, "new_event", one_event)
+    at = _page("pages/annotate.py")
+    at.session_state["annotate_use_viewer"] = True
+    mark = {"id": "new-1", "row": r * view.scale, "col": c * view.scale, "label": "benign"}
+    events.append({"type": "save", "panel": key, "base": 0, "marks": [mark], "seq": "s"})
+    at.run()
+    assert MarkStore(_store_dir()).load(key, "Ann").version == 1
+    events.append({"type": "undo", "panel": key, "base": 0, "seq": "u-stale"})
+    at.run()  # the viewer's copy is older than version 1: nothing undone
+    assert MarkStore(_store_dir()).load(key, "Ann").version == 1
+    assert any("Nothing undone" in w.value for w in at.warning)
+    events.append({"type": "undo", "panel": key, "base": 1, "seq": "u"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    state = MarkStore(_store_dir()).load(key, "Ann")
+    assert state.version == 2 and not state.marks.points
+    assert any("Last saved edit undone" in m.value for m in at.success)
+
+
 def test_read_only_store_keeps_the_edit_and_offers_it(app_env, first_image, monkeypatch):
     key, _, (r, c), _ = first_image
     at = _page("pages/annotate.py")

@@ -1,8 +1,12 @@
 """In a real browser, on the classic marking figure: clicks land where aimed, saved marks
-come back after a reload, a download keeps the page (the reading viewer's marking:
+come back after a reload, a download keeps the page; in the reading viewer, two tabs of
+one reader saving marks of one image (the reading viewer's marking otherwise:
 tests/test_browser_viewer.py)."""
 
 from __future__ import annotations
+
+import re
+import time
 
 import numpy as np
 import pytest
@@ -14,7 +18,15 @@ from mcalc.dataset import open_dataset
 from mcalc.store import MarkStore
 from mcalc.store.placement import breast_region
 from mcalc.viewer import DisplayOptions, annotation_for, prepare_view
-from tests.browser import ARTIFACTS, browser_page, open_app, wait_for_app_idle
+from tests.browser import (
+    ARTIFACTS,
+    VIEWER,
+    browser_page,
+    open_app,
+    page_point,
+    viewer_frame,
+    wait_for_app_idle,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -140,3 +152,95 @@ def test_clicks_land_on_the_calcifications_save_reload_and_downloads_keep_the_pa
     for mark, (row, col) in zip(marks, targets, strict=True):
         off_mm = float(np.hypot((mark.row - row) * sr, (mark.col - col) * sc))
         assert off_mm < 1.5, f"mark at ({mark.row:.1f}, {mark.col:.1f}) is {off_mm:.2f} mm off"
+
+
+def _viewer_tab(page, url: str, reader: str):
+    """Annotate in the reading viewer under ``reader``'s name, with the Mark tool chosen;
+    returns the viewer's frame and the index of the panel whose marks are edited."""
+    open_app(page, f"{url}/annotate")
+    field = page.get_by_label("Your name", exact=False)
+    field.wait_for(timeout=90_000)
+    field.fill(reader)
+    field.press("Enter")
+    wait_for_app_idle(page)
+    frame = viewer_frame(page)
+    key = frame.eval_on_selector(VIEWER, "e => e.dataset.case")
+    panels = frame.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.key)")
+    frame.focus(VIEWER)
+    frame.press(VIEWER, "a")
+    return frame, panels.index(key)
+
+
+def _viewer_state(frame) -> dict[str, str]:
+    return frame.eval_on_selector(VIEWER, "e => ({...e.dataset})")
+
+
+def test_two_tabs_saving_marks_of_one_image_conflict_and_merge(demo_app):
+    """One reader, one image, two tabs (browser contexts) on the reading viewer, both opened
+    before either saved. A marks and saves (version 1); B marks elsewhere and saves. B said
+    "Saved as version 2." and version 2 held B's mark alone: A's was gone from the current
+    marks, with no conflict copy and no choice (a user check, 6 December). B's save is now
+    kept as a conflict copy, B's viewer keeps its mark as unsaved, and *Merge both and
+    save* stores both. A mark left unsaved in A's viewer when A's page loads B's version
+    stays (it was dropped unseen), and its save is a conflict too."""
+    from mcalc.store import MarkStore
+
+    reader = "Two Tabs"
+    store = MarkStore(demo_app.path("MCALC_STORE"))
+    with browser_page(1400, 1300) as a, browser_page(1400, 1300) as b:
+        tabs = [
+            (a, *_viewer_tab(a, demo_app.url, reader)),
+            (b, *_viewer_tab(b, demo_app.url, reader)),
+        ]
+        key = _viewer_state(tabs[0][1])["case"]
+        for (page, frame, panel), dx in zip(tabs, (-20, 25), strict=True):
+            w, h = frame.eval_on_selector_all(
+                ".panel", "els => els.map(e => [e.clientWidth, e.clientHeight])"
+            )[panel]
+            page.mouse.click(*page_point(page, frame, panel, w / 2 + dx, h / 2 + dx))
+            assert _viewer_state(frame)["marks"] == "1"
+        frame_a, frame_b = tabs[0][1], tabs[1][1]
+        frame_a.press(VIEWER, "Control+s")
+        a.get_by_text("Saved as version 1").wait_for(timeout=60_000)
+        frame_b.press(VIEWER, "Control+s")
+        said = b.get_by_text(re.compile("NOT lost|Saved as version 2")).first
+        said.wait_for(timeout=60_000)
+        b.screenshot(path=str(ARTIFACTS / "annotate_two_tabs_conflict.png"), full_page=True)
+        assert "NOT lost" in said.inner_text(), said.inner_text()  # it said "Saved as version 2."
+        stored = store.load(key, reader)
+        assert stored.version == 1 and len(stored.marks.points) == 1  # A's mark, kept
+        assert len(store.conflicts(key, reader)) == 1  # B's, kept aside
+        frame_b = viewer_frame(b)
+        state = _viewer_state(frame_b)
+        assert state["marks"] == "1" and state["marksBase"] == "0", state
+        assert "unsaved" in (frame_b.locator(".bar button.save").get_attribute("class") or "")
+        b.get_by_role("button", name="Merge both and save").click()
+        b.get_by_text("Saved as version 2").wait_for(timeout=60_000)
+        deadline = time.monotonic() + 30
+        while (state := _viewer_state(viewer_frame(b)))["marks"] != "2":
+            assert time.monotonic() < deadline, state
+            b.wait_for_timeout(200)
+        assert state["marksBase"] == "2"
+        b.screenshot(path=str(ARTIFACTS / "annotate_two_tabs_merged.png"), full_page=True)
+        final = store.load(key, reader)
+        assert final.version == 2 and len(final.marks.points) == 2
+
+        # A, still on version 1, places a mark and does not save; its page runs again (a
+        # section opened) and loads version 2: the unsaved mark was dropped unseen. It
+        # stays, on version 1, and its save is kept as a conflict copy.
+        w, h = frame_a.eval_on_selector_all(
+            ".panel", "els => els.map(e => [e.clientWidth, e.clientHeight])"
+        )[tabs[0][2]]
+        a.mouse.click(*page_point(a, frame_a, tabs[0][2], w / 2 - 30, h / 2 + 30))
+        assert _viewer_state(frame_a)["marks"] == "2"
+        a.get_by_text("Version history and restore", exact=True).click()
+        a.get_by_text("Conflict copies kept", exact=False).wait_for(timeout=60_000)
+        wait_for_app_idle(a)
+        a.wait_for_timeout(1000)  # the render reaches the viewer
+        state = _viewer_state(viewer_frame(a))
+        assert state["marks"] == "2" and state["marksBase"] == "1", state  # it loaded "2"
+        assert a.get_by_text("saved in another tab or session", exact=False).is_visible()
+        viewer_frame(a).press(VIEWER, "Control+s")
+        a.get_by_text("NOT lost", exact=False).wait_for(timeout=60_000)
+        a.screenshot(path=str(ARTIFACTS / "annotate_two_tabs_kept.png"), full_page=True)
+    assert store.load(key, reader).version == 2 and len(store.conflicts(key, reader)) == 2

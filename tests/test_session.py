@@ -313,6 +313,36 @@ def test_set_points_applies_a_browser_save_as_one_edit(store):
     assert len(store.load(KEY, "ann").marks.points) == 3
 
 
+def test_a_copy_edited_from_an_older_version_is_a_conflict_not_a_save_over_the_newer(store):
+    """Two browser tabs of one reader: A saves version 1; B's session follows it (Annotate's
+    page does on every run) while B's browser still holds version 0 and a new mark. Saved as
+    an edit of version 1, B's copy deleted A's mark (version 2 held B's alone). Read against
+    version 0, the copy is a conflict: kept aside, both marks once merged."""
+    a, b = _open(store), _open(store)
+    a.add_point(10, 10, "benign")
+    assert a.save().version == 1
+    assert b.follow_store() and b.base == 1  # B's page ran again
+    result = b.save_copy([(None, 50, 50, "suspicious")], base=0)
+    assert result.status == "conflict" and "NOT lost" in (b.conflict or "")
+    assert store.load(KEY, "ann").version == 1 and len(store.conflicts(KEY, "ann")) == 1
+    assert b.dirty and b.base == 0 and [p.row for p in b.marks.points] == [50]
+    assert b.resolve("merge").version == 2
+    assert sorted(p.row for p in store.load(KEY, "ann").marks.points) == [10, 50]
+
+
+def test_save_copy_of_the_sessions_version_saves_and_an_unchanged_copy_writes_nothing(store):
+    s = _open(store)
+    p = s.add_point(10, 10, "benign")
+    s.save()
+    assert s.save_copy([(p, 10, 10, "benign")], base=1).status == "local"
+    assert s.save_copy([(p, 10, 10, "benign"), (None, 20, 20, "uncertain")], base=1).version == 2
+    # A copy of version 1 as it was, after version 2: nothing to keep, the session stays.
+    result = s.save_copy([(p, 10, 10, "benign")], base=1)
+    assert result.status == "local" and "version 2" in result.message and s.base == 2
+    assert s.save_copy([(p, 10, 10, "benign")], base=7).status == "error"  # no version 7
+    assert store.load(KEY, "ann").version == 2 and s.base == 2 and not s.conflict
+
+
 @pytest.mark.parametrize(
     "points, error",
     [([("nope", 1, 1, "benign")], KeyError), ([(None, 500, 1, "benign")], ValueError)],

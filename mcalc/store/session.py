@@ -272,6 +272,69 @@ class EditSession:
             self.select(self.selected)
         return changed
 
+    def save_copy(
+        self,
+        points: Sequence[tuple[str | None, float, float, str]],
+        *,
+        outlines: Sequence[tuple[str | None, str, Sequence[tuple[float, float]], str]]
+        | None = None,
+        base: int | None = None,
+    ) -> SaveResult:
+        """Save a copy of the marks edited elsewhere (the reading viewer's, in the browser):
+        ``points`` and ``outlines`` as :meth:`set_points` takes them, edited from stored
+        version ``base`` (``None``: this session's :attr:`base`).
+
+        The session follows saves made elsewhere (:meth:`follow_store`) while the copy stays
+        as it was loaded: a copy of an older version is read against that version's marks
+        and saved on it, so the store keeps it as a conflict copy and :attr:`conflict` offers
+        the choice. Read against the newer version and saved on top, it deleted every mark
+        that version added (a second tab's save took the first tab's marks away unseen).
+
+        Returns:
+            ``saved``; ``local`` when the copy changes nothing (nothing written);
+            ``conflict``; or ``error`` (a bad mark or an unknown version: nothing changes).
+
+        Example:
+            >>> import tempfile
+            >>> store = MarkStore(tempfile.mkdtemp())
+            >>> a = EditSession.open(store, "case-1/CC_recent", "ann", (50, 50))
+            >>> b = EditSession.open(store, "case-1/CC_recent", "ann", (50, 50))
+            >>> _ = a.add_point(10, 12, "benign"); a.save().version
+            1
+            >>> b.follow_store(), b.save_copy([(None, 30, 30, "benign")], base=0).status
+            (True, 'conflict')
+            >>> b.resolve("merge").message, len(b.marks.points)
+            ('Saved as version 2.', 2)
+        """
+        if base is None or base == self.base:
+            try:
+                changed = self.set_points(points, outlines=outlines)
+            except (KeyError, ValueError) as exc:
+                return SaveResult("error", f"Not saved: {exc}")
+            if not changed and not self.dirty:
+                return SaveResult("local", "Nothing to save: the marks are as stored.")
+            return self.save()
+        try:
+            start = self.store.version(self.image_key, self.reader, int(base))
+            copy = EditSession(
+                self.store,
+                replace(start, image_shape=start.image_shape or self.marks.image_shape),
+                int(base),
+            )
+            if self.marks.comment != self.saved.comment:  # an unsaved comment of this page
+                copy.set_comment(self.marks.comment)
+            copy.set_points(points, outlines=outlines)
+        except (StoreError, KeyError, ValueError) as exc:
+            return SaveResult("error", f"Not saved: {exc}")
+        if not copy.dirty:  # the viewer's copy is the old version as it was: nothing to keep
+            return SaveResult(
+                "local",
+                f"Nothing to save: the marks are as version {base}, which the viewer had "
+                f"loaded; version {self.base} was saved since and is shown now.",
+            )
+        self.marks, self.saved, self.base, self._undo = copy.marks, copy.saved, copy.base, []
+        return self.save()
+
     def add_region(self, kind: str, polygon: Sequence[tuple[float, float]], label: str) -> str:
         """Add a cluster outline or region of interest (file coordinates); returns its id."""
         new = self.marks.add_region(kind, polygon, label)

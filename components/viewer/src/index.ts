@@ -49,6 +49,9 @@ interface Panel {
   region_outlines?: Point[][]; // regions of a region annotation (ROI, box, circle): regions.ts
   marks?: Mark[]; // reader marks (editable panel only)
   reader_outlines?: ol.Outline[]; // reader outlines (editable panel only)
+  marks_base?: number; // the stored version these marks are (editable panel only)
+  marks_unsaved?: boolean; // they differ from that version (a save refused as a conflict)
+  marks_followed?: boolean; // a newer version saved elsewhere, loaded by the server this run
   layers?: lyr.Layers; // Predict: maps, regions, detections
 }
 interface Args {
@@ -144,6 +147,11 @@ function takeDraft(key: string): Draft | undefined {
 }
 window.addEventListener("pagehide", keepDraft); // the frame unmounted: a page switch
 let loadedMarks = ""; // the editable panel's marks and outlines as loaded (JSON)
+// The stored version the loaded marks are, sent back with a save: a tab that loaded an older
+// version than the one stored (another tab saved meanwhile) gets a conflict, not a save over
+// the other tab's marks (the server's session follows the store; this tab's marks do not).
+let loadedBase: number | null = null;
+let sentSave = false; // a save or undo sent since the marks were loaded: the answer is loaded
 let editableKey: string | null = null; // the image whose marks are loaded
 const marksNow = (): string => JSON.stringify([marks, ol.outlinesToSave().outlines]);
 let selected: string | null = null;
@@ -345,6 +353,7 @@ function publish(): void {
   d.lit = JSON.stringify(Array.from(root.querySelectorAll(".bar button.on"), (b) => b.textContent));
   d.overlays = String(showOverlays);
   d.marks = String(marks.length);
+  d.marksBase = loadedBase === null ? "" : String(loadedBase);
   d.selected = selected ?? "";
   d.lastMarkMs = String(lastMarkMs);
   d.inputMs = ia.inputMs(); // the last wheel step or drag move to this frame's drawing
@@ -601,16 +610,26 @@ function labelSelected(label: string): void {
   renderBar();
   drawAll();
 }
+/** Undo the last edit: the newest unsaved one here; with nothing unsaved, the last saved
+ * edit, which the server undoes as a new version (as the page's Undo does; Ctrl+Z after a
+ * save did nothing, a user check, 6 December). */
 function undoMark(): void {
-  if (tool === "outline") return void (ol.undoOutline() && drawAll());
-  const prev = undo.pop();
-  if (!prev) return;
+  if (tool === "outline" && ol.undoOutline()) return void drawAll();
+  const prev = tool === "outline" ? undefined : undo.pop();
+  if (!prev) {
+    if (args?.editable && marksNow() === loadedMarks) {
+      sentSave = true;
+      emit({ type: "undo", panel: args.editable, base: loadedBase });
+    }
+    return;
+  }
   marks = prev;
   if (!marks.some((m) => m.id === selected)) selected = null;
   drawAll();
 }
 function save(): void {
-  emit({ type: "save", panel: args?.editable, marks, ...ol.outlinesToSave() });
+  sentSave = true;
+  emit({ type: "save", panel: args?.editable, base: loadedBase, marks, ...ol.outlinesToSave() });
 }
 function outlineTool(): void {
   if (tool === "outline") ol.setOutlineKind(ol.outlineKind() === "cluster" ? "roi" : "cluster");
@@ -712,7 +731,7 @@ function baseHelp(marking: boolean): [string, string][] {
 const MARK_HELP: [string, string][] = [
   ["B / U / X", "label of the selected or next mark: benign · uncertain · suspicious"],
   ["Delete", "delete the selected mark"],
-  ["Ctrl+Z", "undo the last mark edit"],
+  ["Ctrl+Z", "undo the last mark edit (nothing unsaved: the last saved one, saved as a new version)"],
   ["Ctrl+S", "save marks"],
 ];
 /** The keys of this page: the marking, temporal, layer and outline keys only where they act. */
@@ -805,7 +824,7 @@ function renderBar(): void {
     for (const l of args.labels) {
       bar.appendChild(button(l, newLabel === l, "label of the selected or next mark", () => labelSelected(l)));
     }
-    bar.appendChild(button("Undo", false, "undo the last mark edit (Ctrl+Z)", undoMark));
+    bar.appendChild(button("Undo", false, "undo the last mark edit; with nothing unsaved, the last saved one (Ctrl+Z)", undoMark));
     const s = button(saveLabel(), false, "save marks (Ctrl+S)", save);
     s.classList.add("save");
     showSaveState(s);
@@ -1120,13 +1139,24 @@ async function onRender(a: Args, early = false): Promise<void> {
   const before = args?.panels;
   args = a;
   lyr.setOverlays(a.overlays, newCase, layerHost);
-  if (a.marks_version !== marksVersion || newCase) {
+  const editable = a.panels.find((p) => p.key === a.editable);
+  // Another tab or session saved this image's marks and the server loaded them while the
+  // reader has unsaved marks here: keep them, on the version they were made on, so that
+  // Save keeps them as a conflict copy with the choice (they were dropped unseen).
+  const keepUnsaved =
+    !newCase && !sentSave && a.marks_version !== marksVersion && editable?.marks_followed && a.editable === editableKey && marksNow() !== loadedMarks;
+  if (keepUnsaved) {
+    marksVersion = a.marks_version;
+    loadedMarks = ""; // still unsaved
+  } else if (a.marks_version !== marksVersion || newCase) {
     if (newCase) keepDraft();
     marksVersion = a.marks_version;
-    const editable = a.panels.find((p) => p.key === a.editable);
+    sentSave = false;
     marks = (editable?.marks ?? []).map((m) => ({ ...m }));
     ol.loadOutlines(editable?.reader_outlines);
-    loadedMarks = marksNow();
+    // Marks the server holds unsaved (its save was refused as a conflict) show as unsaved.
+    loadedMarks = editable?.marks_unsaved ? "" : marksNow();
+    loadedBase = editable?.marks_base ?? null;
     const draft = editable ? takeDraft(editable.key) : undefined;
     if (draft && newCase && draft.version === a.marks_version) {
       marks = draft.marks; // unsaved, as the reader left them: "Save marks" saves them
