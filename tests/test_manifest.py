@@ -180,7 +180,10 @@ def test_bad_rows_are_skipped_and_reported(folder: Path) -> None:
     assert (
         "row 7 (line 8): annotation file" in warning and "image kept without annotation" in warning
     )
-    assert index.case("p2-L").image("MLO", "recent").annotation_path is None  # type: ignore[union-attr]
+    mlo = index.case("p2-L").image("MLO", "recent")
+    assert mlo is not None and mlo.annotation_path is None
+    # Named but not found: unknown, not an image without calcifications (6 December 2026).
+    assert mlo.annotation_missing == "p2/nope.png" and "its calcifications unknown" in warning
 
 
 def test_conflicting_case_values_reported(folder: Path) -> None:

@@ -343,7 +343,7 @@ class _RowReader:
             )
             return None
         self.seen[key] = number
-        annotation_path, kind = self._annotation(where, row)
+        annotation_path, kind, missing = self._annotation(where, row)
         return ImageRecord(
             case_id=case_id,
             view=view,
@@ -352,6 +352,7 @@ class _RowReader:
             annotation_path=annotation_path,
             annotation_kind=kind,
             pixel_spacing_mm=self._spacing(where, row),
+            annotation_missing=missing,
         )
 
     def _spacing(self, where: str, row: dict[str, str]) -> float | None:
@@ -373,8 +374,9 @@ class _RowReader:
             return None
         return value
 
-    def _annotation(self, where: str, row: dict[str, str]) -> tuple[Path | None, str]:
-        """The row's annotation file and kind (``None``, ``none`` without a usable one)."""
+    def _annotation(self, where: str, row: dict[str, str]) -> tuple[Path | None, str, str | None]:
+        """The row's annotation file and kind (``None``, ``none`` without a usable one),
+        and the file named but not found (its calcifications are then unknown)."""
         annotation_text = row.get("annotation", "").strip()
         declared = row.get("annotation_kind", "").strip().lower() or None
         if declared is not None and declared not in ANNOTATION_KIND_NAMES:
@@ -387,17 +389,19 @@ class _RowReader:
             )
             declared = None
         if not annotation_text or declared == "none":
-            return None, "none"
+            return None, "none", None
         candidate = _resolve(self.csv_path.parent, annotation_text)
         if candidate.is_file():
-            return candidate, annotation_kind_for(candidate, declared)
+            return candidate, annotation_kind_for(candidate, declared), None
         self.problems.append(
             Problem(
                 str(candidate),
-                f"{where}: annotation file {candidate} not found; image kept without annotation",
+                f"{where}: annotation file {candidate} not found; image kept without "
+                "annotation, its calcifications unknown (training, evaluation and changes "
+                "between rounds leave it out)",
             )
         )
-        return None, "none"
+        return None, "none", annotation_text
 
 
 def _case_values(row: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
