@@ -261,9 +261,9 @@ def _columns(
         problems.append(
             Problem(
                 str(path),
-                f"sheet {sheet!r} has no {col.header!r} column (found {found}); every "
-                f"case's {col.field.replace('_', ' ')} is left empty, the other columns "
-                "are read",
+                f"sheet {sheet!r} has no {col.header!r} column: every case's "
+                f"{col.field.replace('_', ' ')} is left empty, the other columns are read "
+                f"(found {found})",
                 "warning",
             )
         )
