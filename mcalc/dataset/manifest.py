@@ -260,10 +260,11 @@ class _CaseBuilder:
             elif same_round and new != old:
                 kept = _breast_level(key_name, old, new) if key_name in _BREAST_LEVEL else old
                 how = _BREAST_LEVEL[key_name][1] if key_name in _BREAST_LEVEL else "the first"
+                # The outcome before the case id: a table cuts a long line (INbreast ids).
                 conflicts.append(
                     f"{key_name} {new!r} differs from {old!r} on row "
-                    f"{self.rows_of.get(key_name, self.first_row)} for case "
-                    f"{self.case_id!r} (the same {timepoint} round); {how}, {kept!r}, is kept"
+                    f"{self.rows_of.get(key_name, self.first_row)} (the same {timepoint} "
+                    f"round): {how}, {kept!r}, is kept for case {self.case_id!r}"
                 )
                 if kept != old:
                     self.values[key_name] = kept
