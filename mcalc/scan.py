@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mcalc.annotations import load_annotation_mask, summarize
+from mcalc.annotations.align import RESIZED_NOTE
 from mcalc.breast import breast_mask, mask_quality, pectoral_mask
 from mcalc.dataset import open_dataset
 from mcalc.dataset.records import DatasetIndex, ImageRecord, Problem
@@ -147,6 +148,11 @@ def laterality_disagreements(index: DatasetIndex) -> tuple[Problem, ...]:
     return tuple(found)
 
 
+def _note_severity(note: str) -> str:
+    """``warning`` for an annotation of another size than its image, else ``info``."""
+    return "warning" if note.startswith(RESIZED_NOTE) else "info"
+
+
 def _scan_image(rec: ImageRecord, laterality_expected: str | None) -> ImageScan:
     problems: list[Problem] = []
     try:
@@ -189,7 +195,12 @@ def _scan_image(rec: ImageRecord, laterality_expected: str | None) -> ImageScan:
             summary = summarize(mask, mammo.pixel_spacing_mm, kind=rec.annotation_kind)
             n_calc, n_clu = len(summary.calcifications), len(summary.clusters)
             n_reg = summary.n_regions
-            problems.extend(Problem(str(rec.annotation_path), n, "info") for n in notes)
+            problems.extend(
+                # Another size than the image's: marks may be lost or moved, the user should
+                # know (an info note hid it under -v).
+                Problem(str(rec.annotation_path), n, _note_severity(n))
+                for n in notes
+            )
         except AnnotationError as exc:
             problems.append(Problem(str(rec.annotation_path), str(exc), "error"))
     return ImageScan(

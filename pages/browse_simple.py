@@ -122,7 +122,9 @@ def temporal_ui(case: CaseRecord, max_side: int, why_not: str | None = None) -> 
             st.warning(f"{view}: no temporal view: {exc}")
     if not views:
         return
-    st.markdown(f"**{case_summary({tv.view: tv.tracked for tv in views}, case.years_between)}**")
+    uncounted = {tv.view: tv.uncounted for tv in views}
+    by_view = {tv.view: tv.tracked for tv in views}
+    st.markdown(f"**{case_summary(by_view, case.years_between, uncounted)}**")
     st.caption(READING[mode])
     for tv in views:
         reg = tv.registration

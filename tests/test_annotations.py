@@ -246,6 +246,27 @@ def test_load_half_size_jpeg_rescaled_onto_image(tmp_path: Path) -> None:
         assert abs(calc.centroid[1] - truth[1]) <= 1.5
 
 
+@pytest.mark.parametrize("seed", range(6))
+def test_a_half_size_rendering_is_enlarged_before_its_red_marks_are_read(
+    tmp_path: Path, seed: int
+) -> None:
+    # Read at half size and the mask enlarged (until 6 December 2026), 7 of these 12 blobs
+    # (2-40 px across at full size) were found: small ones vanished or merged. Enlarged
+    # first, 9-10 are, each on a painted blob; the note says the size and both counts.
+    rgb, truth = _painted(seed, (480, 512))
+    small = cv2.resize(rgb, (256, 240), interpolation=cv2.INTER_AREA)
+    path = _write(tmp_path / "CC_prior_GT.jpg", _encode(small, 90))
+    mask, notes = load_annotation_mask(path, "red", (480, 512))
+    assert _n_components(mask) >= 9
+    n, labels = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    assert all((truth[labels == k] > 0).any() for k in range(1, n))  # each on a painted blob
+    assert notes[0].startswith(
+        "annotation is 240x256, image is 480x512 (rows x columns): rescaled to the image's "
+        f"size before its red marks were read ({_n_components(mask)} marks; 7 at the file's "
+        "own size)"
+    ), notes
+
+
 def test_load_same_size_non_ascii_path_and_notes(tmp_path: Path) -> None:
     rgb = _gray_scene((96, 80), seed=7)
     rgb[40:46, 30:36] = RED

@@ -260,3 +260,47 @@ def test_a_file_without_pixel_spacing_says_its_mm_are_assumed(tiny_demo, env, ca
     assert any("no pixel spacing in the prior file" in n for n in view["notes"])
     assert main(["temporal", str(root), "--case", case.case_id, "--view", "CC"]) == 0
     assert "note: no pixel spacing in the prior file" in capsys.readouterr().out
+
+
+def test_a_round_without_its_annotation_file_is_not_counted_as_no_calcification(
+    tiny_demo, env, tmp_path, capsys
+):
+    """A case folder without MLO_prior_GT.jpg read as a prior with nothing marked: every
+    calcification of the recent MLO came out "new", 0 stable (6 December 2026)."""
+    root = tmp_path / "demo"
+    shutil.copytree(tiny_demo, root)
+    case = _suspicious(root)
+    assert main(["temporal", str(root), "--case", case, "--view", "MLO", "--json"]) == 0
+    before = json.loads(capsys.readouterr().out)["views"]["MLO"]
+    assert before["counts"]["stable"] > 0 and before["uncounted"] is None
+    (root / "Dataset" / "Suspicious_cases" / case.split("-")[1] / "MLO_prior_GT.jpg").unlink()
+
+    assert main(["temporal", str(root), "--case", case, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    mlo, cc = doc["views"]["MLO"], doc["views"]["CC"]
+    assert mlo["counts"] is None and mlo["counts_by_kind"] is None and mlo["calcifications"] == []
+    assert mlo["uncounted"] == (
+        "the prior image has no annotation (MLO_prior_GT.jpg is missing): its "
+        "calcifications are unknown, not none"
+    )
+    assert any(n.startswith("changes between rounds not counted: the prior") for n in mlo["notes"])
+    assert cc["counts"] is not None  # the other view is counted as before
+    assert "; MLO: changes not counted: the prior image has no annotation" in doc["summary"]
+    assert main(["temporal", str(root), "--case", case, "--view", "MLO"]) == 0
+    assert "changes not counted" in capsys.readouterr().out
+
+
+def test_the_case_report_does_not_count_a_round_without_its_annotation(tiny_demo, env, tmp_path):
+    from mcalc.cache import ImageCache
+    from mcalc.config import get_settings
+    from mcalc.report.case import _temporal_lines
+
+    root = tmp_path / "demo"
+    shutil.copytree(tiny_demo, root)
+    case_id = _suspicious(root)
+    (root / "Dataset" / "Suspicious_cases" / case_id.split("-")[1] / "MLO_prior_GT.jpg").unlink()
+    s = get_settings()
+    lines = _temporal_lines(ImageCache(s.cache_dir), open_dataset(root).case(case_id))
+    mlo = next(x for x in lines if x.startswith("MLO: "))
+    assert mlo.startswith("MLO: changes not counted: the prior image has no annotation"), mlo
+    assert next(x for x in lines if x.startswith("CC: ")).startswith("CC: ")

@@ -268,6 +268,20 @@ def test_inbreast_reports_bad_rows(tmp_path: Path) -> None:
     assert any(e.startswith("INbreast.csv:7:") and "'XX'" in e for e in errors)
 
 
+def test_a_birads_that_is_not_a_category_is_reported_by_the_converter(tmp_path: Path) -> None:
+    # normalize_birads leaves '7' empty since 6 December 2026 (it passed it on): a converter
+    # writing the empty value must say so, or the manifest's reader never sees it.
+    root = make_inbreast(tmp_path / "inb")
+    csv = root / "INbreast.csv"
+    csv.write_text(csv.read_text().replace(";1003;3;2", ";1003;3;7"))
+    conv = convert_collection("inbreast", root, tmp_path / "manifest.csv")
+    assert "INbreast.csv:4: 1003: BI-RADS '7' is not a category (0-6, 4a/4b/4c); left empty" in (
+        _reasons(conv, "warning")
+    )
+    row = next(r for r in conv.rows if r.image.name.startswith("1003_"))
+    assert row.birads is None
+
+
 def test_inbreast_point_parsing(tmp_path: Path) -> None:
     assert parse_point("(1049.820068, 2207.099854)") == (1049.820068, 2207.099854)
     assert parse_point("(3,4)") == (3.0, 4.0)

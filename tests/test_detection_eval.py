@@ -99,3 +99,31 @@ def test_an_image_left_out_of_detection_is_named(tiny_data, tiny_model, tmp_path
     assert "breast" in ev.skipped[0]
     assert len(ev.skipped) == 1 and ev.skipped[0].startswith(f"{broken.key}: ")
     assert ev.as_dict()["skipped"] == ev.skipped
+
+
+@pytest.mark.slow
+def test_an_image_without_its_annotation_file_is_left_out_not_counted_clean(
+    tiny_data, tiny_model, tmp_path
+):
+    """Until 6 December 2026 an image whose GT file was missing counted as an image
+    without findings: every detection on its calcifications a false positive."""
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.detection_eval import DetectionEvalSettings, evaluate_detection
+    from mcalc.models.inference import load_model
+
+    data = tmp_path / "demo"
+    shutil.copytree(tiny_data, data)
+    case = next(c for c in open_dataset(data).cases if c.group == "suspicious")
+    gone = next(r for r in case.images if r.annotation_path is not None)
+    assert gone.annotation_path is not None
+    gone.annotation_path.unlink()
+    case = open_dataset(data).case(case.case_id)
+
+    ev = evaluate_detection(
+        load_model(tiny_model.model_id, tiny_model.path.parent), [case], DetectionEvalSettings()
+    )
+    assert gone.key not in {im.key for im in ev.images}
+    assert any(
+        s.startswith(f"{gone.key}: no annotation") and "unknown, not none" in s for s in ev.skipped
+    ), ev.skipped
+    assert len(ev.images) == len(case.images) - 1

@@ -220,7 +220,17 @@ def test_missing_images_and_orphan_annotations(root: Path) -> None:
     for slot in ("CC_recent", "MLO_prior", "MLO_recent"):
         assert f"missing {slot} image" in warnings
     assert "MLO_recent_GT.jpg: annotation without its MLO_recent image; left out" in warnings
-    assert "no CC_prior_GT.jpg annotation" in messages(index, "info")
+    # A warning since 6 December 2026 (an info note before): every case folder holds its
+    # eight files, so a missing GT leaves the image's calcifications unknown, not none.
+    assert (
+        "Dataset/Normal_cases/1: no CC_prior_GT.jpg annotation (every case folder holds one): "
+        "the image's calcifications are unknown" in warnings
+    )
+    assert case.images[0].annotation_missing == "CC_prior_GT.jpg"
+    assert case.images[0].unknown_annotation() == (
+        "normal-1/CC_prior: no annotation (CC_prior_GT.jpg is missing): its calcifications "
+        "are unknown, not none"
+    )
 
 
 def test_case_without_usable_image_is_left_out(root: Path) -> None:

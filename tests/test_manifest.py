@@ -180,7 +180,10 @@ def test_bad_rows_are_skipped_and_reported(folder: Path) -> None:
     assert (
         "row 7 (line 8): annotation file" in warning and "image kept without annotation" in warning
     )
-    assert index.case("p2-L").image("MLO", "recent").annotation_path is None  # type: ignore[union-attr]
+    mlo = index.case("p2-L").image("MLO", "recent")
+    assert mlo is not None and mlo.annotation_path is None
+    # Named but not found: unknown, not an image without calcifications (6 December 2026).
+    assert mlo.annotation_missing == "p2/nope.png" and "its calcifications unknown" in warning
 
 
 def test_conflicting_case_values_reported(folder: Path) -> None:
@@ -210,6 +213,42 @@ def test_examination_values_from_the_recent_row(folder: Path) -> None:
     case = index_manifest(folder).case("p2-L")
     assert (case.birads, case.density, case.biopsy, case.age) == ("4b", "b", "Benign", 52.0)
     assert case.group == "suspicious"
+
+
+def test_views_that_disagree_give_the_breast_the_most_severe_and_say_so(folder: Path) -> None:
+    # Until 6 December 2026 the first row's value was kept silently: an INbreast breast
+    # with CC BI-RADS 2 and MLO 4a read as BI-RADS 2, group normal; density a/b as a.
+    write_manifest(
+        folder,
+        [
+            "p2-L,p2,L,CC,recent,p2/cc_recent.dcm,,2,a,,56",
+            "p2-L,p2,L,MLO,recent,p2/mlo_recent.dcm,,4a,b,,56",
+            "p2-L,p2,L,CC,prior,p2/cc_prior.dcm,,1,a,,54",  # another round: the recent wins
+            "p10-R,,R,CC,recent,p10/cc.dcm,,5,c,,61",
+            "p10-R,,R,MLO,recent,p10/mlo.dcm,,0,c,,61",  # 0 (incomplete) is below 5
+        ],
+    )
+    index = index_manifest(folder)
+    case = index.case("p2-L")
+    assert (case.birads, case.density, case.group) == ("4a", "b", "suspicious")
+    assert index.case("p10-R").birads == "5"
+    text = messages(index, "warning")
+    assert (
+        "row 2 (line 3): birads '4a' differs from '2' on row 1 (the same recent round): "
+        "the most severe, '4a', is kept for case 'p2-L'" in text
+    )
+    assert "density 'b' differs from 'a' on row 1" in text and "the denser, 'b', is kept" in text
+    assert "the most severe, '5', is kept" in text
+    assert "'1' differs" not in text  # the prior round's value is no disagreement
+
+
+def test_a_birads_that_is_not_a_category_is_reported_and_left_empty(folder: Path) -> None:
+    write_manifest(folder, ["p2-L,p2,L,CC,recent,p2/cc_recent.dcm,,7,b,,56"])
+    index = index_manifest(folder)
+    assert index.case("p2-L").birads is None and index.case("p2-L").group is None
+    assert "row 1 (line 2): BI-RADS '7' is not a category (0-6, 4a/4b/4c); left empty" in messages(
+        index, "warning"
+    )
 
 
 def test_no_timepoint_column_reads_recent(folder: Path) -> None:

@@ -136,19 +136,46 @@ def test_unreadable_cell_is_reported(tmp_path: Path) -> None:
     assert "laterality" in messages and "'Both'" in messages and "'old'" in messages
 
 
-def test_missing_required_column_names_file_sheet_and_columns(tmp_path: Path) -> None:
-    header = [h for h in HEADER if not h.startswith("BI-RADS categories for class")]
+@pytest.mark.parametrize("dropped", ["Breast (Right/Left)", "BI-RADS categories for class"])
+def test_a_missing_column_leaves_that_value_empty_and_reads_the_others(
+    tmp_path: Path, dropped: str
+) -> None:
+    # Until 6 December 2026 a sheet without its laterality or BI-RADS column raised, and
+    # every case lost its age, density, BI-RADS and biopsy too.
+    keep = [i for i, h in enumerate(HEADER) if not h.startswith(dropped)]
     path = write_description(
         tmp_path / "d.xlsx",
-        {"Normal_cases": [], "Suspicious_cases": []},
-        header=header,
+        {"Normal_cases": [[r[i] for i in keep] for r in NORMAL_ROWS], "Suspicious_cases": []},
+        header=[HEADER[i] for i in keep],
     )
-    with pytest.raises(DatasetError) as err:
-        read_description(path)
-    message = str(err.value)
-    assert "d.xlsx" in message and "Normal_cases" in message
-    assert "missing column(s) ['BI-RADS categories for classification']" in message
-    assert "found ['Folder #'" in message
+    table = parse_description(path)
+    row = table.rows[("normal", 1)]
+    assert (row["age"], row["density"], row["available"]) == (54.0, "b", "2014-2017")
+    field = "laterality" if dropped.startswith("Breast") else "birads"
+    assert row[field] is None  # type: ignore[literal-required]
+    assert row["birads" if field == "laterality" else "laterality"] in {"1", "R"}  # type: ignore[literal-required]
+    text = " | ".join(p.message for p in table.problems)
+    assert f"sheet 'Normal_cases' has no '{dropped}" in text
+    assert f"every case's {field} is left empty, the other columns are read" in text
+    assert "found ['Folder #'" in text
+
+
+@pytest.mark.parametrize("value", ["7", "12", "4d", "abc", 9])
+def test_a_value_that_is_not_a_birads_category_is_unknown_and_reported(
+    tmp_path: Path, value: object
+) -> None:
+    path = write_description(
+        tmp_path / "d.xlsx",
+        {"Normal_cases": [[1, "Right", 54, "b", value, "2014-2017", 3, "NOT AVAILABLE"]]},
+    )
+    table = parse_description(path)
+    assert table.rows[("normal", 1)]["birads"] is None
+    assert any(
+        f"row 4 (Folder # 1): BI-RADS '{value}' is not a category (0-6, 4a/4b/4c); read as unknown"
+        in p.message
+        and p.severity == "warning"
+        for p in table.problems
+    )
 
 
 def test_missing_optional_column_is_a_problem(tmp_path: Path) -> None:
@@ -200,6 +227,12 @@ def test_unreadable_or_missing_file(tmp_path: Path) -> None:
         ("5", "5"),
         ("BI-RADS 4c", "4c"),
         ("3.0", "3"),
+        ("0", "0"),
+        ("6", "6"),
+        ("7", None),  # not a category: unknown (the reader reports it), not passed on
+        ("12", None),
+        ("4d", None),
+        ("abc", None),
         ("NOT AVAILABLE", None),
         ("Not Available ", None),
         (None, None),

@@ -214,3 +214,36 @@ def test_region_manifest_samples_as_many_positives_as_asked(tmp_path) -> None:
         mine = patches.y[patches.keys == key]
         assert int((mine == 1).sum()) >= cfg.pos_per_image, key
         assert int((mine == 0).sum()) > 0, key
+
+
+def test_an_image_whose_annotation_file_is_missing_is_left_out_not_sampled_as_clean(
+    tiny_demo, tmp_path
+) -> None:
+    # Until 6 December 2026 a case folder without its *_GT.jpg gave an all-False mask: the
+    # image's calcifications were sampled as negatives (tissue).
+    import shutil
+
+    from mcalc.dataset import open_dataset
+    from mcalc.errors import AnnotationError
+    from mcalc.imageio import read_record
+    from mcalc.models.patches import PatchConfig, training_marks
+    from mcalc.models.sampling import sample_dataset
+
+    root = tmp_path / "demo"
+    shutil.copytree(tiny_demo, root)
+    rec = open_dataset(root).case("suspicious-1").image("CC", "recent")
+    assert rec is not None and rec.annotation_path is not None
+    shape = read_record(rec).shape
+    assert training_marks(rec, shape, shape).any()  # it has calcifications
+    rec.annotation_path.unlink()
+
+    index = open_dataset(root)
+    gone = index.case("suspicious-1").image("CC", "recent")
+    assert gone is not None and gone.annotation_missing == "CC_recent_GT.jpg"
+    with pytest.raises(AnnotationError, match="its calcifications are unknown, not none"):
+        training_marks(gone, shape, shape)
+    cfg = PatchConfig(size=SIZE, spacing_mm=None, pos_per_image=4, neg_per_image=4)
+    patches = sample_dataset(index, "calcification", cfg, seed=3, case_ids=["suspicious-1"])
+    assert gone.key not in set(patches.keys)  # neither positives nor negatives
+    assert "calcifications are unknown" in patches.skipped[gone.key]
+    assert len(patches) > 0  # the case's other images are sampled

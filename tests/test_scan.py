@@ -71,9 +71,43 @@ def test_annotation_of_another_size_is_mapped(tiny_demo, tmp_path):
         s for s in report.per_image if s.path.endswith("CC_prior.dcm") and "Suspicious" in s.path
     )
     assert key.readable
+    # A warning, naming both sizes (an info note before 6 December 2026, listed under -v).
     assert any(
-        "rescaled" in p.message or "size" in p.message for p in report.problems if p.path == str(gt)
+        p.message.startswith("annotation is 512x416, image is 256x208") and "rescaled" in p.message
+        for p in report.problems
+        if p.path == str(gt) and p.severity == "warning"
+    ), [p.as_dict() for p in report.problems if p.path == str(gt)]
+
+
+def test_a_half_size_annotation_is_a_warning_and_keeps_its_calcifications(tiny_demo, tmp_path):
+    import cv2
+
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_demo, copy)
+    before = scan_dataset(copy)
+    gt = next(p for p in copy.rglob("CC_prior_GT.jpg") if "Suspicious" in str(p))
+    img = cv2.imread(str(gt))
+    cv2.imwrite(str(gt), cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), cv2.INTER_AREA))
+    report = scan_dataset(copy)
+    [warning] = [p for p in report.problems if p.path == str(gt)]
+    assert warning.severity == "warning"
+    assert warning.message.startswith(
+        "annotation is 128x104, image is 256x208 (rows x columns): rescaled to the image's size"
     )
+    image = next(s for s in report.per_image if s.path == str(gt.parent / "CC_prior.dcm"))
+    was = next(s for s in before.per_image if s.path == image.path)
+    assert was.calcifications > 0 and image.calcifications >= was.calcifications - 1
+
+
+def test_a_missing_annotation_is_a_warning_not_a_note(tiny_demo, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_demo, copy)
+    gt = next(p for p in copy.rglob("MLO_prior_GT.jpg") if "Suspicious" in str(p))
+    gt.unlink()
+    report = scan_dataset(copy)
+    [missing] = [p for p in report.problems if "no MLO_prior_GT.jpg annotation" in p.message]
+    assert missing.severity == "warning" and "calcifications are unknown" in missing.message
+    assert report.annotated_images == report.images - 1
 
 
 def test_nonexistent_and_empty(tmp_path):

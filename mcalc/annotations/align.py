@@ -18,12 +18,16 @@ from mcalc.annotations.red import RedMaskParams, red_mask
 from mcalc.errors import AnnotationError
 from mcalc.imaging import resample_mask
 
-__all__ = ["ANNOTATION_KINDS", "ASPECT_TOLERANCE", "load_annotation_mask"]
+__all__ = ["ANNOTATION_KINDS", "ASPECT_TOLERANCE", "RESIZED_NOTE", "load_annotation_mask"]
 
 log = logging.getLogger(__name__)
 
 #: Accepted values of ``kind`` in :func:`load_annotation_mask`.
 ANNOTATION_KINDS: tuple[str, ...] = ("red", "mask", "region")
+
+#: How a note of :func:`load_annotation_mask` about an annotation of another size than its
+#: image starts (``scan`` reports it as a warning: marks may have been lost or moved).
+RESIZED_NOTE = "annotation is"
 
 #: Largest relative difference of aspect ratio (columns/rows) between an annotation and its
 #: image that is still taken for a rescaled copy of the same picture.
@@ -41,6 +45,11 @@ def _jpeg_complete(data: np.ndarray) -> bool:
     raw = data.tobytes()
     sos = raw.rfind(b"\xff\xda")
     return sos >= 0 and raw.rfind(b"\xff\xd9") > sos
+
+
+def _count_marks(mask: np.ndarray) -> int:
+    """Connected marks (8-connected) of a mask."""
+    return int(cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)[0]) - 1
 
 
 def _size(shape: tuple[int, int]) -> str:
@@ -112,7 +121,24 @@ def load_annotation_mask(
 
     notes: list[str] = []
     if kind == "red":
+        enlarged = found != target and found[0] <= target[0] and found[1] <= target[1]
+        if enlarged:
+            # A GT smaller than its image: the red marks are read on the rendering enlarged
+            # to the image's size, where red_mask's thresholds and areas were made for;
+            # read at the file's size and the mask enlarged, small marks vanished or merged
+            # (a half-size copy of the synthetic set: 68 -> 49 calcifications, 65 this way).
+            small = image
+            image = cv2.resize(image, (target[1], target[0]), interpolation=cv2.INTER_LINEAR)
         mask = red_mask(image, params, bgr=True)  # decoded as BGR: no conversion pass
+        if enlarged:
+            own = _count_marks(red_mask(small, params, bgr=True))
+            notes.append(
+                f"{RESIZED_NOTE} {_size(found)}, image is {_size(target)} (rows x columns): "
+                f"rescaled to the image's size before its red marks were read "
+                f"({_count_marks(mask)} marks; {own} at the file's own size); a GT should "
+                "have its image's size, small marks may be lost: check the file"
+            )
+            found = target
         if not mask.any():
             # Said for what it is: most often no calcification was marked on this image.
             notes.append("no red marks found in the annotation image (no calcification marked)")
@@ -124,8 +150,9 @@ def load_annotation_mask(
             notes.append("mask image has no marked pixels")
     if found != target:
         notes.append(
-            f"annotation is {_size(found)}, image is {_size(target)} (rows x columns): "
-            "mask rescaled"
+            f"{RESIZED_NOTE} {_size(found)}, image is {_size(target)} (rows x columns): "
+            "mask rescaled (every marked pixel kept); an annotation should have its "
+            "image's size: check the file"
         )
         mask = resample_mask(mask, target, "any")
     log.debug("%s: %s", path, "; ".join(notes) or "annotation read")

@@ -155,8 +155,12 @@ def _one_view(
         "notes": list(pair.notes),
         "points": [],
         "calcifications": [t.as_dict() for t in tracked],
-        "counts": count_statuses(tracked),
-        "counts_by_kind": {k: count_statuses(tracked, k) for k in ("calcification", "cluster")},
+        # None, not zeros, where a round's annotation is unknown (``uncounted`` says why)
+        "counts": None if pair.uncounted else count_statuses(tracked),
+        "counts_by_kind": None
+        if pair.uncounted
+        else {k: count_statuses(tracked, k) for k in ("calcification", "cluster")},
+        "uncounted": pair.uncounted,
         "files": [],
     }
     if reader:
@@ -224,6 +228,7 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
     views = [args.view] if args.view else list(VIEWS)
     results: dict[str, Any] = {}
     tracked: dict[str, list[Tracked]] = {}
+    uncounted: dict[str, str | None] = {}
     for view in views:
         try:
             results[view], items = _one_view(cache, case, view, points, out, args.reader)
@@ -231,11 +236,12 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
             results[view] = {"view": view, "error": str(exc)}
             continue
         tracked[view] = items
+        uncounted[view] = results[view]["uncounted"]
     done = [v for v in views if "error" not in results[v]]
     if not done:
         errors = "; ".join(f"{v}: {results[v]['error']}" for v in views)
         raise McalcError(f"case {case.case_id}: nothing could be registered ({errors})")
-    summary = case_summary(tracked, case.years_between)
+    summary = case_summary(tracked, case.years_between, uncounted)
     if args.json:
         print(json.dumps({"case": case.case_id, "summary": summary, "views": results}))
         return 0
@@ -256,9 +262,13 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
             f"max displacement {g['max_mm']:.1f} mm{flag}; "
             # Per kind, as the summary above: the counts of both kinds together read "new
             # 8" under "7 new calcifications, 1 new cluster".
-            + "; ".join(
-                f"{kind}s " + ", ".join(f"{k} {n}" for k, n in counts.items())
-                for kind, counts in r["counts_by_kind"].items()
+            + (
+                "changes not counted"
+                if r["counts_by_kind"] is None
+                else "; ".join(
+                    f"{kind}s " + ", ".join(f"{k} {n}" for k, n in counts.items())
+                    for kind, counts in r["counts_by_kind"].items()
+                )
             )
         )
         for note in r["notes"]:

@@ -5,7 +5,8 @@ annotations (:func:`mcalc.dataset.zenodo.canonical_name`). Every file ends up ei
 :class:`~mcalc.dataset.records.ImageRecord` or in a
 :class:`~mcalc.dataset.records.Problem`: loosely matched names (warning), duplicates for one
 slot (warning, the exact name is kept), unrecognised files and sub-folders (warning),
-missing images (warning) and annotations (info). Images are never opened.
+missing images and annotations (warning: a missing annotation makes the image's
+calcifications unknown). Images are never opened.
 """
 
 from __future__ import annotations
@@ -135,13 +136,16 @@ def _records(
                         )
                     )
                 continue
+            expected = canonical_name(view, timepoint, annotation=True)
             if annotation is None:
+                # Every case folder holds the eight files: a missing GT is no clean image.
                 problems.append(
                     Problem(
                         str(folder),
-                        f"{rel_path(folder, base)}: no "
-                        f"{canonical_name(view, timepoint, annotation=True)} annotation",
-                        "info",
+                        f"{rel_path(folder, base)}: no {expected} annotation (every case "
+                        "folder holds one): the image's calcifications are unknown; "
+                        "training, evaluation and changes between rounds leave it out",
+                        "warning",
                     )
                 )
             loose = tuple(
@@ -156,6 +160,7 @@ def _records(
                     annotation_path=annotation[0] if annotation else None,
                     annotation_kind="red" if annotation else "none",
                     loose_names=loose,
+                    annotation_missing=None if annotation else expected,
                 )
             )
     return tuple(images)

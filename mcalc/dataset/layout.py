@@ -9,7 +9,7 @@ The folder holding ``Normal_cases/`` and ``Suspicious_cases/`` is looked for in 
 folder and up to two levels below it. Every file of a case folder ends up either in the
 index or in a :class:`~mcalc.dataset.records.Problem`: loosely matched names (warning),
 duplicates for one slot (warning, the exact name is kept), unrecognised files (warning),
-missing images (warning) and annotations (info). Images are never opened: indexing the
+missing images and annotations (warning). Images are never opened: indexing the
 full set (800 files) takes milliseconds.
 
 Example:

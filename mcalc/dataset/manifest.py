@@ -28,7 +28,11 @@ Paths are relative to the CSV's folder (absolute paths are kept; ``\\`` reads as
 Case-level values: ``patient_id`` and ``laterality`` come from a case's first row (later
 rows that disagree are reported); ``birads``, ``density``, ``biopsy`` and ``age`` describe
 an examination, so a ``recent`` row's value wins (as in the real spreadsheet, where age is
-at the recent mammogram), else the first row that gives one.
+at the recent mammogram), else the first row that gives one. Rows of the same round that
+disagree (a breast's CC says BI-RADS 2, its MLO 4a) are reported, and the breast takes the
+most severe BI-RADS (0 above 1-3) and the denser density, the breast-level convention;
+another biopsy or age keeps the first. A ``birads`` that is not a category (0-6, 4a/4b/4c)
+is reported and left empty.
 
 ``annotation_kind`` rule: the ``annotation_kind`` column when present and filled (``red``,
 ``mask``, ``region`` or ``none``); otherwise ``red`` when the file name contains ``_GT``
@@ -59,7 +63,12 @@ from typing import Any
 
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.collections import recognise_header
-from mcalc.dataset.metadata import normalize_birads, normalize_laterality, parse_number
+from mcalc.dataset.metadata import (
+    birads_refused,
+    normalize_birads,
+    normalize_laterality,
+    parse_number,
+)
 from mcalc.dataset.records import (
     ANNOTATION_KIND_NAMES,
     SUSPICIOUS_BIRADS,
@@ -187,6 +196,36 @@ def _read_rows(csv_path: Path) -> tuple[list[str], list[tuple[int, dict[str, str
     return header, rows
 
 
+#: BI-RADS categories from the least to the most severe: a breast's category is its most
+#: severe view's (0, "needs more imaging", ranks above the benign 1-3).
+_BIRADS_RANK: dict[str, int] = {
+    b: i for i, b in enumerate(("1", "2", "3", "0", "4", "4a", "4b", "4c", "5", "6"))
+}
+#: Breast density from the least to the most dense (letters a-d, or 1-4 as CBIS-DDSM).
+_DENSITY_RANK: dict[str, int] = {d: i for i, d in enumerate("abcd")} | {
+    d: i for i, d in enumerate("1234")
+}
+#: Exam values whose views can disagree, and how the breast's value is chosen.
+_BREAST_LEVEL: dict[str, tuple[dict[str, int], str]] = {
+    "birads": (_BIRADS_RANK, "the most severe"),
+    "density": (_DENSITY_RANK, "the denser"),
+}
+
+
+def _breast_level(key_name: str, old: Any, new: Any) -> Any:
+    """The breast's value of two views' ``old`` and ``new`` (``old`` where they cannot be
+    ranked).
+
+    Example:
+        >>> _breast_level("birads", "2", "4a"), _breast_level("density", "b", "a")
+        ('4a', 'b')
+    """
+    rank = _BREAST_LEVEL[key_name][0]
+    if old in rank and new in rank and rank[new] > rank[old]:
+        return new
+    return old
+
+
 @dataclass
 class _CaseBuilder:
     """One case as its rows come: values merged, images collected."""
@@ -197,19 +236,39 @@ class _CaseBuilder:
     group: str | None
     from_recent: set[str] = field(default_factory=set)
     images: list[ImageRecord] = field(default_factory=list)
+    rows_of: dict[str, int] = field(default_factory=dict)
 
-    def merge(self, values: dict[str, Any], timepoint: str) -> list[str]:
-        """Take a later row's values: a ``recent`` row's exam values win, identity values
-        are kept from the first row. Returns the identity values that disagree."""
+    def merge(self, values: dict[str, Any], timepoint: str, row: int) -> list[str]:
+        """Take a later row's values and return what disagrees, to be reported.
+
+        A ``recent`` row's exam values win over a ``prior`` row's; identity values are kept
+        from the first row. Two rows of the same round (a breast's CC and MLO) that give
+        another BI-RADS or density: the breast's is the most severe BI-RADS and the denser
+        density (the breast-level convention); another biopsy or age: the first is kept.
+        """
+        conflicts: list[str] = []
         for key_name in _EXAM_FIELDS:
-            new = values[key_name]
-            if new is None or key_name in self.from_recent:
+            new, old = values[key_name], self.values[key_name]
+            if new is None:
                 continue
-            if timepoint == "recent" or self.values[key_name] is None:
+            same_round = (key_name in self.from_recent) == (timepoint == "recent")
+            if old is None or (timepoint == "recent" and key_name not in self.from_recent):
                 self.values[key_name] = new
+                self.rows_of[key_name] = row
                 if timepoint == "recent":
                     self.from_recent.add(key_name)
-        conflicts: list[str] = []
+            elif same_round and new != old:
+                kept = _breast_level(key_name, old, new) if key_name in _BREAST_LEVEL else old
+                how = _BREAST_LEVEL[key_name][1] if key_name in _BREAST_LEVEL else "the first"
+                # The outcome before the case id: a table cuts a long line (INbreast ids).
+                conflicts.append(
+                    f"{key_name} {new!r} differs from {old!r} on row "
+                    f"{self.rows_of.get(key_name, self.first_row)} (the same {timepoint} "
+                    f"round): {how}, {kept!r}, is kept for case {self.case_id!r}"
+                )
+                if kept != old:
+                    self.values[key_name] = kept
+                    self.rows_of[key_name] = row
         for key_name in _IDENTITY_FIELDS:
             new, old = values[key_name], self.values[key_name]
             if new is not None and old is not None and new != old:
@@ -285,7 +344,7 @@ class _RowReader:
             )
             return None
         self.seen[key] = number
-        annotation_path, kind = self._annotation(where, row)
+        annotation_path, kind, missing = self._annotation(where, row)
         return ImageRecord(
             case_id=case_id,
             view=view,
@@ -294,6 +353,7 @@ class _RowReader:
             annotation_path=annotation_path,
             annotation_kind=kind,
             pixel_spacing_mm=self._spacing(where, row),
+            annotation_missing=missing,
         )
 
     def _spacing(self, where: str, row: dict[str, str]) -> float | None:
@@ -315,8 +375,9 @@ class _RowReader:
             return None
         return value
 
-    def _annotation(self, where: str, row: dict[str, str]) -> tuple[Path | None, str]:
-        """The row's annotation file and kind (``None``, ``none`` without a usable one)."""
+    def _annotation(self, where: str, row: dict[str, str]) -> tuple[Path | None, str, str | None]:
+        """The row's annotation file and kind (``None``, ``none`` without a usable one),
+        and the file named but not found (its calcifications are then unknown)."""
         annotation_text = row.get("annotation", "").strip()
         declared = row.get("annotation_kind", "").strip().lower() or None
         if declared is not None and declared not in ANNOTATION_KIND_NAMES:
@@ -329,17 +390,19 @@ class _RowReader:
             )
             declared = None
         if not annotation_text or declared == "none":
-            return None, "none"
+            return None, "none", None
         candidate = _resolve(self.csv_path.parent, annotation_text)
         if candidate.is_file():
-            return candidate, annotation_kind_for(candidate, declared)
+            return candidate, annotation_kind_for(candidate, declared), None
         self.problems.append(
             Problem(
                 str(candidate),
-                f"{where}: annotation file {candidate} not found; image kept without annotation",
+                f"{where}: annotation file {candidate} not found; image kept without "
+                "annotation, its calcifications unknown (training, evaluation and changes "
+                "between rounds leave it out)",
             )
         )
-        return None, "none"
+        return None, "none", annotation_text
 
 
 def _case_values(row: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
@@ -353,6 +416,9 @@ def _case_values(row: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
     age = parse_number(age_raw)
     if age_raw and age is None:
         odd.append(f"age {age_raw!r} is not a number")
+    refused = birads_refused(row.get("birads", ""))
+    if refused is not None:
+        odd.append(refused)
     density = row.get("density", "").strip() or None
     if density is not None and len(density) == 1:
         density = density.lower()
@@ -445,7 +511,7 @@ def index_manifest(path: str | Path) -> DatasetIndex:
             if image.timepoint == "recent":
                 builder.from_recent.update(k for k in _EXAM_FIELDS if values[k] is not None)
         else:
-            for conflict in builder.merge(values, image.timepoint):
+            for conflict in builder.merge(values, image.timepoint, number):
                 problems.append(Problem(str(csv_path), f"{where}: {conflict}"))
         builder.images.append(image)
 

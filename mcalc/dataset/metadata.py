@@ -35,6 +35,8 @@ __all__ = [
     "parse_description",
     "read_description",
     "normalize_birads",
+    "birads_refused",
+    "BIRADS_CATEGORIES",
     "normalize_laterality",
     "parse_number",
     "is_not_available",
@@ -78,8 +80,10 @@ def _column(field: str, required: bool, matches: Callable[[str], bool]) -> _Colu
 
 _COLUMNS: tuple[_Column, ...] = (
     _column("folder", True, lambda h: h.startswith("folder")),
-    _column("laterality", True, lambda h: h.startswith("breast") or "laterality" in h),
-    _column("birads", True, lambda h: "classification" in h or h in {"bi-rads", "birads"}),
+    # Only the folder number is required: a sheet without one column (laterality, BI-RADS)
+    # still gives every case its age, density, biopsy and exam years.
+    _column("laterality", False, lambda h: h.startswith("breast") or "laterality" in h),
+    _column("birads", False, lambda h: "classification" in h or h in {"bi-rads", "birads"}),
     _column("age", False, lambda h: h.startswith("age")),
     _column("density", False, lambda h: "density" in h),
     _column("available", False, lambda h: h.startswith("available")),
@@ -113,14 +117,13 @@ def parse_number(value: object) -> float | None:
     return float(found.group(1).replace(",", ".")) if found else None
 
 
-def normalize_birads(value: object) -> str | None:
-    """Normalise a BI-RADS classification: ``1.0`` -> ``"1"``, ``"4A"`` -> ``"4a"``,
-    ``"BI-RADS 5"`` -> ``"5"``. ``None`` for missing values.
+#: The BI-RADS assessment categories (ACR BI-RADS Atlas, 5th edition): 0 (incomplete),
+#: 1-6, and the subdivisions 4a/4b/4c of 4.
+BIRADS_CATEGORIES: tuple[str, ...] = ("0", "1", "2", "3", "4", "4a", "4b", "4c", "5", "6")
 
-    Example:
-        >>> normalize_birads(" BI-RADS 4 B ")
-        '4b'
-    """
+
+def _birads_text(value: object) -> str | None:
+    """The value as a BI-RADS-like string, before checking it is a category."""
     if is_not_available(value) or isinstance(value, bool):
         return None
     if isinstance(value, float) and value.is_integer():
@@ -132,6 +135,34 @@ def normalize_birads(value: object) -> str | None:
     if re.fullmatch(r"\d+\.0+", text):
         text = text.split(".")[0]
     return text or None
+
+
+def normalize_birads(value: object) -> str | None:
+    """Normalise a BI-RADS classification: ``1.0`` -> ``"1"``, ``"4A"`` -> ``"4a"``,
+    ``"BI-RADS 5"`` -> ``"5"``. ``None`` for missing values and for anything that is not
+    one of :data:`BIRADS_CATEGORIES` (``"7"``, ``"4d"``: :func:`birads_refused` says so).
+
+    Example:
+        >>> normalize_birads(" BI-RADS 4 B "), normalize_birads("7")
+        ('4b', None)
+    """
+    text = _birads_text(value)
+    return text if text in BIRADS_CATEGORIES else None
+
+
+def birads_refused(value: object) -> str | None:
+    """Why a given BI-RADS value was read as unknown (``None`` when it is missing or a
+    category): for the problem a reader reports.
+
+    Example:
+        >>> birads_refused("12")
+        "BI-RADS '12' is not a category (0-6, 4a/4b/4c)"
+    """
+    text = _birads_text(value)
+    if text is None or text in BIRADS_CATEGORIES:
+        return None
+    shown = str(value).strip() if isinstance(value, str) else text
+    return f"BI-RADS {shown!r} is not a category (0-6, 4a/4b/4c)"
 
 
 def normalize_laterality(value: object) -> str | None:
@@ -219,8 +250,8 @@ def _columns(
                 break
     missing = [c for c in _COLUMNS if c.field not in where]
     missing_required = [c.header for c in missing if c.required]
+    found = [str(v).strip() for v in top[-1] if v is not None]
     if missing_required:
-        found = [str(v).strip() for v in top[-1] if v is not None]
         expected = [c.header for c in _COLUMNS]
         raise DatasetError(
             f"{path}, sheet {sheet!r}: missing column(s) {missing_required}; expected "
@@ -230,7 +261,9 @@ def _columns(
         problems.append(
             Problem(
                 str(path),
-                f"sheet {sheet!r} has no {col.header!r} column; that value is left empty",
+                f"sheet {sheet!r} has no {col.header!r} column: every case's "
+                f"{col.field.replace('_', ' ')} is left empty, the other columns are read "
+                f"(found {found})",
                 "warning",
             )
         )
@@ -275,6 +308,14 @@ def _parse_sheet(
             )
             continue
         record = _row_values(cell)
+        refused = birads_refused(cell("birads"))
+        if refused is not None:
+            problems.append(
+                Problem(
+                    str(path),
+                    f"sheet {sheet!r} row {line} (Folder # {folder}): {refused}; read as unknown",
+                )
+            )
         for name, value, raw in (
             ("laterality", record["laterality"], cell("laterality")),
             ("age", record["age"], cell("age")),
@@ -320,8 +361,8 @@ def parse_description(path: str | Path) -> DescriptionTable:
 
     Raises:
         DatasetError: the file is missing or not a readable workbook, has neither group
-            sheet, or a sheet lacks its header row or a required column (``Folder #``,
-            ``Breast (Right/Left)``, the BI-RADS classification).
+            sheet, or a sheet lacks its header row (the one with ``Folder #``). A
+            missing other column is a problem; the columns there are read.
     """
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException

@@ -92,6 +92,13 @@ class ImageRecord:
     (non-zero pixels outline an area that holds calcifications: a cluster outline, an ROI
     mask, a circle) or ``none``.
 
+    ``annotation_missing`` names the annotation file the collection should have for this
+    image and does not (a case folder without its ``CC_prior_GT.jpg``; a manifest row whose
+    annotation file is not found), ``None`` otherwise: the image's calcifications are then
+    *unknown*, not none, and training, evaluation and changes between rounds leave its
+    annotation out rather than read it as free of calcifications
+    (:meth:`unknown_annotation`).
+
     ``pixel_spacing_mm`` is the spacing the collection's manifest gives for the image (its
     ``spacing_mm`` column: mini-MIAS's 0.2 mm), ``None`` when it gives none. It is used
     for a file that carries no spacing of its own; a DICOM's own wins
@@ -106,6 +113,7 @@ class ImageRecord:
     annotation_kind: str = "none"
     loose_names: tuple[str, ...] = ()
     pixel_spacing_mm: float | None = None
+    annotation_missing: str | None = None
 
     def __post_init__(self) -> None:
         if self.view not in VIEWS:
@@ -124,6 +132,21 @@ class ImageRecord:
     def key(self) -> str:
         """Stable identifier, e.g. ``suspicious-3/CC_recent``."""
         return f"{self.case_id}/{self.view}_{self.timepoint}"
+
+    def unknown_annotation(self) -> str | None:
+        """Why this image's calcifications are unknown (its annotation file is missing),
+        ``None`` when its annotation, or its having none, is known.
+
+        >>> ImageRecord("c", "CC", "prior", Path("c.dcm"),
+        ...             annotation_missing="CC_prior_GT.jpg").unknown_annotation()
+        'c/CC_prior: no annotation (CC_prior_GT.jpg is missing): its calcifications are unknown, not none'
+        """
+        if self.annotation_missing is None:
+            return None
+        return (
+            f"{self.key}: no annotation ({self.annotation_missing} is missing): its "
+            "calcifications are unknown, not none"
+        )
 
 
 @dataclass(frozen=True)

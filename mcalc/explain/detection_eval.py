@@ -50,7 +50,9 @@ from mcalc.models.froc import (
 from mcalc.progress import ProgressFn
 
 if TYPE_CHECKING:
-    from mcalc.dataset.records import CaseRecord
+    import numpy as np
+
+    from mcalc.dataset.records import CaseRecord, ImageRecord
     from mcalc.models.inference import LoadedModel
 
 __all__ = [
@@ -190,6 +192,17 @@ class DetectionEvaluation:
         }
 
 
+def _unknown_truth(rec: ImageRecord | None, marks: np.ndarray | None) -> str | None:
+    """Why an image's findings are unknown (no annotation file where the collection has
+    one, or one that cannot be read); ``None`` when known (none marked included)."""
+    if rec is None:
+        return None
+    unknown = rec.unknown_annotation()
+    if unknown is None and rec.annotation_path is not None and marks is None:
+        unknown = f"{rec.key}: its annotation {rec.annotation_path.name} cannot be read"
+    return unknown
+
+
 def evaluate_detection(
     loaded: LoadedModel,
     cases: Sequence[CaseRecord],
@@ -201,8 +214,10 @@ def evaluate_detection(
     """Detections of ``loaded`` on every image of ``cases`` and their FROC curves.
 
     Images without an annotation count as images without findings (their detections are
-    false positives). Images the model cannot analyse (unreadable, no breast) are skipped
-    and listed.
+    false positives). Images the model cannot analyse (unreadable, no breast) and images
+    whose annotation is unknown (a missing GT file, :meth:`ImageRecord.unknown_annotation`,
+    or one that cannot be read: counting them as clean made every detection on their
+    calcifications a false positive) are skipped and listed.
 
     Raises:
         ModelError: the model cannot be slid over images.
@@ -224,7 +239,12 @@ def evaluate_detection(
         out = analyse_case(loaded, inputs, analysis, results=results)
         # Named: a reason such as "no breast region found in this image" does not say which.
         skipped += [f"{s.key}: {s.message}" for s in out.skipped]
+        records = {r.key: r for r in case.images}
         for im in out.images:
+            unknown = _unknown_truth(records.get(im.key), im.marks)
+            if unknown is not None:
+                skipped.append(f"{unknown}; left out of detection")
+                continue
             dets = im.detections(det)
             truth = ImageTruth.from_mask(im.marks, im.spacing_mm, kinds.get(im.key, "mask"))
             pts, scores = detection_points(dets)

@@ -42,6 +42,7 @@ import cv2
 import numpy as np
 
 from mcalc.breast import without_film_border
+from mcalc.errors import AnnotationError
 from mcalc.imaging import file_unit, resample_mask
 
 if TYPE_CHECKING:
@@ -355,9 +356,19 @@ def load_training_image(
 def training_marks(
     rec: ImageRecord, native_shape: tuple[int, int], shape: tuple[int, int]
 ) -> np.ndarray:
-    """The image's annotated calcifications resampled to ``shape`` (none: all False)."""
+    """The image's annotated calcifications resampled to ``shape`` (none: all False).
+
+    Raises:
+        AnnotationError: the annotation file cannot be read, or the collection should have
+            one for this image and does not (:meth:`ImageRecord.unknown_annotation`): its
+            calcifications are unknown, and sampling them as negatives would teach a
+            model that they are tissue.
+    """
     from mcalc.annotations import load_annotation_mask
 
+    unknown = rec.unknown_annotation()
+    if unknown is not None:
+        raise AnnotationError(f"{unknown}; left out rather than read as free of them")
     if rec.annotation_path is None or rec.annotation_kind == "none":
         return np.zeros(shape, bool)
     mask, _notes = load_annotation_mask(rec.annotation_path, rec.annotation_kind, native_shape)

@@ -48,6 +48,7 @@ from mcalc.present.reading import (
     missing_image,
     panel_label,
     reading_panel,
+    unknown_annotation,
     unreadable_image,
 )
 from mcalc.viewer import (
@@ -284,6 +285,8 @@ def _entries(
             entry = _build(cache, rec, v, max_side, key)
             _ENTRIES.put(key, entry)
         out.append((view_name, tp, rec, entry))
+        if rec.annotation_missing is not None:
+            problems.append(unknown_annotation(named, view_name, tp, rec.annotation_missing))
     return out, problems
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "laterality_note",
     "shown_note",
     "unreadable_image",
+    "unknown_annotation",
     "image_name",
     "image_names",
     "row_names",
@@ -232,6 +233,23 @@ def unreadable_image(case: CaseRecord, view: str, tp: str, reason: object) -> st
     'L CC prior: x.dcm: bad'
     """
     return f"{slot_name(case, view, tp)}: {reason}"
+
+
+def unknown_annotation(case: CaseRecord, view: str, tp: str, missing: str) -> str:
+    """What a page says where ``case``'s image of ``view`` and round ``tp`` lacks the
+    annotation file ``missing`` that the collection should have: named as its panel would
+    be.
+
+    >>> unknown_annotation(CaseRecord("c", "p", (), laterality="L"), "MLO", "prior",
+    ...                    "MLO_prior_GT.jpg")  # doctest: +NORMALIZE_WHITESPACE
+    'L MLO prior: no annotation (MLO_prior_GT.jpg is missing): its calcifications are
+    unknown, not none; training, evaluation and changes between rounds leave it out.'
+    """
+    return (
+        f"{slot_name(case, view, tp)}: no annotation ({missing} is missing): its "
+        "calcifications are unknown, not none; training, evaluation and changes between "
+        "rounds leave it out."
+    )
 
 
 def image_name(case: CaseRecord, view: str, tp: str) -> str:

@@ -36,7 +36,7 @@ from mcalc.config import VIEWS
 from mcalc.dataset.records import CaseRecord
 from mcalc.imaging import resample_mask
 from mcalc.present.reading import encode_pixels
-from mcalc.temporal.change import Tracked, case_summary, subtraction, track
+from mcalc.temporal.change import Tracked, case_summary, pair_tracked, subtraction
 from mcalc.temporal.pair import pair_records, register_pair
 from mcalc.temporal.register import Registration, RegistrationSettings
 from mcalc.temporal.rescale import rescaled
@@ -87,6 +87,8 @@ class TemporalPanel:
         tracked: calcifications and clusters with their status (file coordinates).
         registration: the registration's summary (method, similarity, time, fallback).
         notes: what was noticed (mirrored prior, fallback, annotation problems).
+        uncounted: why changes are not counted (a round's annotation is unknown), ``None``
+            when they are (:attr:`mcalc.temporal.TemporalPair.uncounted`).
     """
 
     view: str
@@ -94,6 +96,7 @@ class TemporalPanel:
     tracked: tuple[Tracked, ...]
     registration: dict[str, object]
     notes: tuple[str, ...]
+    uncounted: str | None = None
 
 
 def _file_to_panel(view: ImageView, points: np.ndarray) -> np.ndarray:
@@ -223,7 +226,7 @@ def temporal_panel(
     inside = recent.mirror(change.overlap)
     spread = np.abs(sub[inside])
     half = float(np.percentile(spread, SUB_PERCENTILE)) if spread.size else 1.0
-    tracked = track(pair.recent_summary, pair.prior_summary, reg)
+    tracked = pair_tracked(pair)
     to_prior, to_recent = grid_mapping(reg, recent, prior, (shape_r, shape_p))
     payload: dict[str, Any] = {
         "view": view,
@@ -244,7 +247,7 @@ def temporal_panel(
         "method": reg.method,
         "fallback": reg.fallback,
     }
-    return TemporalPanel(view, payload, tuple(tracked), reg.summary(), pair.notes)
+    return TemporalPanel(view, payload, tuple(tracked), reg.summary(), pair.notes, pair.uncounted)
 
 
 def temporal_args(
@@ -255,7 +258,11 @@ def temporal_args(
     if not panels:
         summary = "No temporal view: " + (" ".join(problems) or "this case has no prior exam.")
     else:
-        summary = case_summary({p.view: p.tracked for p in panels}, years_between)
+        summary = case_summary(
+            {p.view: p.tracked for p in panels},
+            years_between,
+            {p.view: p.uncounted for p in panels},
+        )
     return {"views": [p.payload for p in panels], "summary": summary}
 
 

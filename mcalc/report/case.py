@@ -210,7 +210,7 @@ def _temporal_lines(cache: ImageCache, case: Any) -> list[str]:
     rounds; what was compared first, then one line per view (never summed over views: CC
     and MLO show the same calcifications)."""
     from mcalc.dataset.zenodo import VIEWS
-    from mcalc.temporal import register_pair, summary_line, track
+    from mcalc.temporal import pair_tracked, register_pair, summary_line
 
     lines, compared = [], False
     for view in VIEWS:
@@ -219,9 +219,9 @@ def _temporal_lines(cache: ImageCache, case: Any) -> list[str]:
         except McalcError as exc:  # no prior, no breast, an unreadable file
             lines.append(f"{view}: not compared ({exc})")
             continue
-        items = track(pair.recent_summary, pair.prior_summary, pair.registration)
+        items = pair_tracked(pair)
         compared = True
-        lines.append(f"{view}: {summary_line(items)}")
+        lines.append(f"{view}: {summary_line(items, uncounted=pair.uncounted)}")
     if compared:
         years = case.years_between
         lines.insert(

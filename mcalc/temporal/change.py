@@ -43,6 +43,7 @@ __all__ = [
     "case_summary",
     "track_points",
     "pair_change",
+    "pair_tracked",
     "subtraction_unit",
     "change_overlay",
 ]
@@ -406,13 +407,23 @@ def _plural(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def summary_line(items: list[Tracked], years_between: float | None = None) -> str:
-    """One line for a case: "2 new calcifications, 1 cluster grown, 5 stable (3 years)".
+def summary_line(
+    items: list[Tracked], years_between: float | None = None, *, uncounted: str | None = None
+) -> str:
+    """One line for a case: "2 new calcifications, 1 cluster grown, 5 stable (3 years)";
+    "changes not counted: …" where ``uncounted`` says why (:attr:`TemporalPair.uncounted`).
 
     Example:
         >>> summary_line([Tracked("calcification", "new", (1.0, 1.0), None)], 2.0)
         '1 new calcification, 0 stable (2 years between rounds)'
+        >>> summary_line([], uncounted="the prior image has no annotation")
+        'changes not counted: the prior image has no annotation'
     """
+    if uncounted is not None:
+        line = f"changes not counted: {uncounted}"
+        if years_between is not None:
+            line += f" ({years_between:g} year{'' if years_between == 1 else 's'} between rounds)"
+        return line
     calc = count_statuses(items, "calcification")
     clus = count_statuses(items, "cluster")
     parts = [_plural(calc["new"], "new calcification")]
@@ -433,7 +444,11 @@ def summary_line(items: list[Tracked], years_between: float | None = None) -> st
     return line
 
 
-def case_summary(views: Mapping[str, Sequence[Tracked]], years_between: float | None = None) -> str:
+def case_summary(
+    views: Mapping[str, Sequence[Tracked]],
+    years_between: float | None = None,
+    uncounted: Mapping[str, str | None] | None = None,
+) -> str:
     """One line for a case, view by view: CC and MLO are two projections of the same breast,
     so the same calcifications show in both and a sum over views counts each twice (a
     cluster of 7 read "14 new calcifications").
@@ -443,7 +458,11 @@ def case_summary(views: Mapping[str, Sequence[Tracked]], years_between: float | 
         >>> case_summary({"CC": new, "MLO": new}, 2.0)
         'CC: 1 new calcification, 0 stable; MLO: 1 new calcification, 0 stable (2 years between rounds)'
     """
-    line = "; ".join(f"{view}: {summary_line(list(items))}" for view, items in views.items())
+    why = uncounted or {}
+    line = "; ".join(
+        f"{view}: {summary_line(list(items), uncounted=why.get(view))}"
+        for view, items in views.items()
+    )
     if not views:
         line = summary_line([])
     if years_between is not None:
@@ -451,12 +470,21 @@ def case_summary(views: Mapping[str, Sequence[Tracked]], years_between: float | 
     return line
 
 
+def pair_tracked(pair: TemporalPair) -> list[Tracked]:
+    """:func:`track` of a registered pair; none where a round's annotation is unknown
+    (:attr:`TemporalPair.uncounted` says why: a missing GT read as "nothing marked" made
+    every calcification of the other round new or resolved)."""
+    if pair.uncounted is not None:
+        return []
+    return track(pair.recent_summary, pair.prior_summary, pair.registration)
+
+
 def pair_change(pair: TemporalPair) -> tuple[Change, list[Tracked]]:
-    """:func:`subtraction` and :func:`track` of a registered pair."""
+    """:func:`subtraction` and :func:`pair_tracked` of a registered pair."""
     change = subtraction(
         pair.recent, pair.prior, pair.recent_mask, pair.prior_mask, pair.registration
     )
-    return change, track(pair.recent_summary, pair.prior_summary, pair.registration)
+    return change, pair_tracked(pair)
 
 
 def subtraction_unit(change: Change, *, percentile: float = 99.5) -> np.ndarray:

@@ -48,6 +48,8 @@ class TemporalView:
             recent one; prior_shape: its full-resolution (rows, cols); prior_hung_mirrored:
             it is mirrored left-right for hanging.
         reg: the registration itself (maps any point between the rounds).
+        uncounted: why ``tracked`` is empty though marks may differ (a round's annotation
+            is unknown: :attr:`TemporalPair.uncounted`); ``None`` when counted.
     """
 
     view: str
@@ -65,6 +67,7 @@ class TemporalView:
     prior_shape: tuple[int, int] = (0, 0)
     prior_hung_mirrored: bool = False
     reg: Registration | None = None
+    uncounted: str | None = None
 
     @property
     def prior_scale(self) -> float:
@@ -149,6 +152,7 @@ def temporal_view(
         prior_shape=pair.registration.prior_shape,
         prior_hung_mirrored=prior_mirrored,
         reg=pair.registration,
+        uncounted=pair.uncounted,
     )
 
 

@@ -59,6 +59,9 @@ class TemporalPair:
             the configured default is assumed).
         spacing_known: both files carry their pixel spacing (else millimetres, distances
             and sizes, rest on the assumed default).
+        uncounted: why the calcifications of the two rounds are not matched and counted
+            (a round's annotation file is missing or cannot be read: its calcifications
+            are unknown, not none); ``None`` when they are.
     """
 
     view: str
@@ -75,6 +78,7 @@ class TemporalPair:
     notes: tuple[str, ...] = ()
     spacing_source: str = "default"
     spacing_known: bool = False
+    uncounted: str | None = None
 
 
 def pair_records(case: CaseRecord, view: str) -> tuple[ImageRecord, ImageRecord]:
@@ -202,6 +206,9 @@ def register_pair(
     marks_p, summ_p, notes_p = annotation_for(cache, rec_p, mammo_p.shape, mammo_p.pixel_spacing_mm)
     # Which round each note is about: "CC: no red marks found" did not say.
     notes += [f"recent image: {n}" for n in notes_r] + [f"prior image: {n}" for n in notes_p]
+    uncounted = _uncounted((("recent", rec_r, marks_r), ("prior", rec_p, marks_p)))
+    if uncounted is not None:
+        notes.append(f"changes between rounds not counted: {uncounted}")
     note = reg.fallback_note()
     if note is not None:
         notes.append(note)
@@ -226,7 +233,25 @@ def register_pair(
         notes=tuple(notes),
         spacing_source=mammo_r.spacing_source,
         spacing_known=not assumed,
+        uncounted=uncounted,
     )
+
+
+def _uncounted(rounds: tuple[tuple[str, ImageRecord, np.ndarray | None], ...]) -> str | None:
+    """Why the rounds' calcifications cannot be matched: a round whose annotation is
+    missing (:meth:`ImageRecord.unknown_annotation`) or unreadable has unknown marks, and
+    counting them as none made its calcifications "new" or "resolved"."""
+    reasons = []
+    for tp, rec, marks in rounds:
+        if rec.annotation_missing is not None:
+            reasons.append(
+                f"the {tp} image has no annotation ({rec.annotation_missing} is missing)"
+            )
+        elif rec.annotation_path is not None and marks is None:
+            reasons.append(f"the {tp} image's annotation cannot be read")
+    if not reasons:
+        return None
+    return " and ".join(reasons) + ": its calcifications are unknown, not none"
 
 
 def _spacing_known(mammo: Mammogram) -> bool:

@@ -42,7 +42,7 @@ from mcalc.dataset.convert.common import (
     safe_name,
     write_mask,
 )
-from mcalc.dataset.metadata import normalize_birads, normalize_laterality
+from mcalc.dataset.metadata import birads_refused, normalize_birads, normalize_laterality
 from mcalc.errors import DatasetError, ImageReadError
 
 __all__ = ["convert_cbis_ddsm", "CSV_PATTERN", "series_folder", "is_binary"]
@@ -242,6 +242,9 @@ def _read_rows(csv_path: Path, tree: _Tree, images: dict[str, _Image], conv: Con
         else:
             image.masks.append(masks)
         birads = normalize_birads(row.get("assessment"))
+        refused = birads_refused(row.get("assessment"))
+        if refused is not None:  # written empty: the manifest would not see the value
+            conv.problem(csv_path, line, f"assessment: {refused}; left empty", "warning")
         if birads_rank(birads) > birads_rank(image.birads):
             image.birads = birads
         density = row.get("breast density", "").strip().split(".")[0]

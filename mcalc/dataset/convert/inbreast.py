@@ -45,7 +45,7 @@ from mcalc.dataset.convert.common import (
     safe_name,
     write_mask,
 )
-from mcalc.dataset.metadata import normalize_birads, normalize_laterality
+from mcalc.dataset.metadata import birads_refused, normalize_birads, normalize_laterality
 from mcalc.errors import DatasetError, ImageReadError
 
 __all__ = ["convert_inbreast", "read_rois", "parse_point", "draw_marks", "POINT_RADIUS_PX"]
@@ -262,6 +262,9 @@ def _entries(meta: Path, image_root: Path, conv: Conversion) -> list[_Entry]:
         if image is None:
             conv.problem(meta, line, f"{file_name}: no {file_name}_*.dcm under {image_root}")
             continue
+        refused = birads_refused(row.get("bi-rads"))
+        if refused is not None:  # written empty: the manifest would not see the value
+            conv.problem(meta, line, f"{file_name}: {refused}; left empty", "warning")
         parts = image.stem.split("_")
         patient = parts[1] if len(parts) > 2 and parts[1] else file_name
         entries.append(

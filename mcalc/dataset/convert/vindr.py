@@ -37,7 +37,12 @@ from mcalc.dataset.convert.common import (
     safe_name,
     write_mask,
 )
-from mcalc.dataset.metadata import normalize_birads, normalize_laterality, parse_number
+from mcalc.dataset.metadata import (
+    birads_refused,
+    normalize_birads,
+    normalize_laterality,
+    parse_number,
+)
 from mcalc.errors import DatasetError
 
 __all__ = ["convert_vindr", "FINDINGS_NAME", "BREAST_NAME", "CALC_CATEGORY", "parse_categories"]
@@ -164,6 +169,9 @@ def _read_images(findings: Path | None, breast: Path | None, conv: Conversion) -
                     )
                     continue
                 image = images[image_id] = _image_from(row, table, line)
+                refused = birads_refused(row.get("breast birads"))
+                if refused is not None:  # written empty: the manifest would not see it
+                    conv.problem(table, line, f"breast_birads: {refused}; left empty", "warning")
             if not is_findings:
                 continue
             categories = parse_categories(row.get("finding categories", ""))
