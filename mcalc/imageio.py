@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, SupportsFloat
 import cv2
 import numpy as np
 
+from mcalc.dicom_decode import DECODER_HINTS, decoder_available, pydicom_module, read_laterality
 from mcalc.errors import DecoderMissingError, ImageReadError
 
 if TYPE_CHECKING:
@@ -45,19 +46,6 @@ log = logging.getLogger(__name__)
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_FATAL)
 
 RASTER_SUFFIXES = frozenset({".png", ".tif", ".tiff", ".jpg", ".jpeg", ".pgm", ".pnm"})
-
-#: Transfer syntaxes and the packages that decode them, for messages that say what to install.
-_DECODER_HINTS = {
-    "1.2.840.10008.1.2.4.50": "pylibjpeg pylibjpeg-libjpeg (JPEG baseline)",
-    "1.2.840.10008.1.2.4.51": "pylibjpeg pylibjpeg-libjpeg (JPEG extended)",
-    "1.2.840.10008.1.2.4.57": "pylibjpeg pylibjpeg-libjpeg (JPEG lossless)",
-    "1.2.840.10008.1.2.4.70": "pylibjpeg pylibjpeg-libjpeg (JPEG lossless SV1)",
-    "1.2.840.10008.1.2.4.80": "pylibjpeg pylibjpeg-libjpeg (JPEG-LS lossless)",
-    "1.2.840.10008.1.2.4.81": "pylibjpeg pylibjpeg-libjpeg (JPEG-LS near-lossless)",
-    "1.2.840.10008.1.2.4.90": "pylibjpeg pylibjpeg-openjpeg (JPEG 2000 lossless)",
-    "1.2.840.10008.1.2.4.91": "pylibjpeg pylibjpeg-openjpeg (JPEG 2000)",
-    "1.2.840.10008.1.2.5": "pylibjpeg pylibjpeg-rle (RLE lossless)",
-}
 
 
 @dataclass(frozen=True)
@@ -264,28 +252,6 @@ def read_dicom(path: str | Path, *, default_spacing_mm: float = 0.07) -> Mammogr
     )
 
 
-_PYDICOM_LOCK = threading.Lock()
-
-
-def pydicom_module() -> Any:
-    """pydicom, imported whole (with the submodules mcalc uses) by one thread at a time.
-
-    pydicom's modules import each other: two threads importing two of them at once (a page
-    reading a DICOM while the app's warm-up writes its tiny set) can each be handed the
-    other's module half made ("cannot import name 'Dataset' from partially initialized
-    module 'pydicom.dataset'"), which failed pages of a fresh server. Every lazy import of
-    pydicom in mcalc calls this first; once it has run, the modules are all there.
-    """
-    with _PYDICOM_LOCK:
-        import pydicom
-        import pydicom.dataelem
-        import pydicom.dataset
-        import pydicom.errors
-        import pydicom.pixels
-        import pydicom.uid
-    return pydicom
-
-
 def _dataset(path: Path) -> Any:
     """The file's DICOM dataset, with pixel data."""
     pydicom = pydicom_module()
@@ -428,7 +394,7 @@ def _stored_values(ds: Any, path: Path) -> np.ndarray:
     except (RuntimeError, NotImplementedError) as exc:
         reason = " ".join(str(exc).split())  # pydicom's lists one plug-in a line
         if not decoder_available(tsuid):
-            hint = _DECODER_HINTS.get(tsuid)
+            hint = DECODER_HINTS.get(tsuid)
             raise DecoderMissingError(
                 f"{path}: compressed with transfer syntax {tsuid}, which no installed decoder "
                 + (f"reads; install one: pip install {hint}" if hint else "reads")
@@ -450,43 +416,6 @@ def _stored_values(ds: Any, path: Path) -> np.ndarray:
             f"{path}: expected one 2-D grayscale frame, got an array of shape {stored.shape}"
         )
     return np.asarray(stored)
-
-
-def read_laterality(path: str | Path) -> str | None:
-    """The laterality a DICOM file's header gives (``L``/``R``, from ``ImageLaterality``,
-    else ``Laterality``, as :func:`read_dicom` reads it), or ``None``: no such tag, not a
-    DICOM, unreadable. Reads the header alone (no pixel data): about a millisecond a file.
-
-    Example:
-        >>> read_laterality("/nonexistent.dcm") is None
-        True
-    """
-    pydicom = pydicom_module()
-    try:
-        ds = pydicom.dcmread(
-            path, stop_before_pixels=True, specific_tags=["ImageLaterality", "Laterality"]
-        )
-    except (pydicom.errors.InvalidDicomError, OSError, EOFError, ValueError, AttributeError):
-        return None
-    value = str(ds.get("ImageLaterality", "") or ds.get("Laterality", "") or "").upper()
-    return value if value in {"L", "R"} else None
-
-
-def decoder_available(tsuid: str) -> bool:
-    """Whether pydicom has a usable decoder for the transfer syntax ``tsuid`` (a plug-in
-    whose packages are installed); ``False`` for one it knows no decoder of.
-
-    Example:
-        >>> decoder_available("1.2.840.10008.1.2.1")  # explicit VR little endian
-        True
-    """
-    from pydicom.pixels import get_decoder
-
-    pydicom_module()
-    try:
-        return bool(get_decoder(tsuid).is_available)
-    except (NotImplementedError, ValueError):
-        return False
 
 
 def _modality_values(ds: Any, stored: np.ndarray) -> np.ndarray:

@@ -27,6 +27,7 @@ from mcalc.viewer import DisplayOptions
 from pages import common, state, viewer_component
 from pages.browse_simple import temporal_ui, view_pair
 from pages.browse_temporal import FOCUS_KEY, REGISTERING, case_temporal, temporal_tables
+from pages.problems import laterality_problems, skipped_images_ui
 from pages.server_tuning import log_work
 
 common.frame()
@@ -275,7 +276,7 @@ def metadata_ui(index: DatasetIndex, case: CaseRecord) -> None:
     note = hanging_note(case, index.views(), index.rounds())
     if note:
         st.caption(note)
-    sides = laterality_note(case, common.laterality_problems(index))
+    sides = laterality_note(case, laterality_problems(index))
     if sides:
         st.caption(f":orange[:material/warning: {sides}]")
 
@@ -290,7 +291,7 @@ if len(index.images()) <= 120 or st.toggle(
     persist_state="session",
 ):
     frame = counted_table(index, str(index.root), len(index.images()))
-    common.skipped_images_ui(index, "browse_check_images")
+    skipped_images_ui(index, "browse_check_images")
 else:
     frame = index.to_frame()
 columns = [

@@ -7,6 +7,7 @@ import streamlit as st
 
 from mcalc.dataset import DatasetIndex, Problem
 from pages import common, menu, signin
+from pages.problems import dataset_problems, problem_note, skipped_images_ui
 
 #: The order of the problems table: errors first, then warnings, notes last.
 _SEVERITY_ORDER = {"error": 0, "warning": 1, "info": 2}
@@ -45,10 +46,10 @@ st.subheader("Dataset")
 st.markdown(f"**{kind}** · `{index.root}` · read as *{index.source}*")
 c = st.columns(4)
 c[0].metric("Cases", len(index.cases))
-unreadable = common.skipped_images_ui(index, "home_check_images")
+unreadable = skipped_images_ui(index, "home_check_images")
 bad = [] if unreadable is None else [str(k) for k in unreadable["image"]]
 n_bad = len(bad)
-problems = common.dataset_problems(index, unreadable)
+problems = dataset_problems(index, unreadable)
 n_problems = sum(p.severity != "info" for p in problems)
 n_images = len(index.images())
 c[1].metric(
@@ -74,7 +75,7 @@ c[3].metric(
     "`python -m mcalc scan` counts these too, and may find more: it also reads every "
     "annotation and checks each breast region.",
 )
-note = common.problem_note(index, problems[len(index.problems) :])
+note = problem_note(index, problems[len(index.problems) :])
 if note:
     st.caption(note)
 

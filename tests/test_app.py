@@ -626,7 +626,7 @@ def test_problem_note_tells_quirks_from_other_problems(tiny_demo):
 
     from mcalc.dataset import open_dataset
     from mcalc.dataset.records import Problem
-    from pages.common import problem_note
+    from pages.problems import problem_note
 
     index = open_dataset(tiny_demo)
     assert "4 loosely matched names (the demo copies" in problem_note(index)

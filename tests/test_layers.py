@@ -33,6 +33,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
         "pixels and data",
         (
             "mcalc.imaging",
+            "mcalc.dicom_decode",
             "mcalc.imageio",
             "mcalc.cache",
             "mcalc.breast",

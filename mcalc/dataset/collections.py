@@ -21,6 +21,13 @@ from pathlib import Path
 
 from mcalc.errors import suggested_command
 
+#: The collections' own file names (here, not in their converters, which import this module
+#: through the manifest's reader: :mod:`mcalc.dataset.convert.inbreast` and ``.vindr`` use
+#: them from here).
+METADATA_NAMES = ("inbreast.csv", "inbreast.xlsx", "inbreast.xls")
+FINDINGS_NAME = "finding_annotations.csv"
+BREAST_NAME = "breast-level_annotations.csv"
+
 __all__ = ["Collection", "recognise", "recognise_header"]
 
 #: A collection's description CSV, by the columns it has (names lower-cased, ``_`` read as
@@ -111,9 +118,6 @@ def _entries(folder: Path) -> list[Path]:
 
 
 def _recognise_folder(folder: Path) -> Collection | None:
-    from mcalc.dataset.convert.inbreast import METADATA_NAMES
-    from mcalc.dataset.convert.vindr import BREAST_NAME, FINDINGS_NAME
-
     entries = _entries(folder)
     names = {e.name.lower(): e for e in entries}
     if FINDINGS_NAME in names or BREAST_NAME in names:
@@ -138,8 +142,6 @@ def recognise(path: str | Path) -> Collection | None:
         >>> recognise("/nonexistent") is None
         True
     """
-    from mcalc.dataset.convert.inbreast import METADATA_NAMES
-
     target = Path(path).expanduser()
     if target.is_dir():
         return _recognise_folder(target)

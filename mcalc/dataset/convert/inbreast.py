@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from mcalc.config import VIEWS
+from mcalc.dataset.collections import METADATA_NAMES
 from mcalc.dataset.convert.common import (
     Conversion,
     ManifestRow,
@@ -54,7 +55,6 @@ log = logging.getLogger(__name__)
 
 #: Radius of the disk drawn for a one-point calcification (INbreast pixels are 70 µm).
 POINT_RADIUS_PX = 1
-METADATA_NAMES = ("inbreast.csv", "inbreast.xlsx", "inbreast.xls")
 _POINT = re.compile(r"^\(\s*([-+0-9.eE]+)\s*,\s*([-+0-9.eE]+)\s*\)$")
 _ACR = {"1": "a", "2": "b", "3": "c", "4": "d"}
 

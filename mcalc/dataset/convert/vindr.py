@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from mcalc.config import VIEWS
+from mcalc.dataset.collections import BREAST_NAME, FINDINGS_NAME
 from mcalc.dataset.convert.common import (
     Conversion,
     ManifestRow,
@@ -49,8 +50,6 @@ __all__ = ["convert_vindr", "FINDINGS_NAME", "BREAST_NAME", "CALC_CATEGORY", "pa
 
 log = logging.getLogger(__name__)
 
-FINDINGS_NAME = "finding_annotations.csv"
-BREAST_NAME = "breast-level_annotations.csv"
 #: The finding category turned into a region.
 CALC_CATEGORY = "suspicious calcification"
 _IMAGE_SUFFIXES = (".dicom", ".dcm")
