@@ -65,6 +65,11 @@ def _points(points: Sequence[Sequence[float]] | np.ndarray, what: str) -> np.nda
     return arr
 
 
+def _round4(x: float | None) -> float | None:
+    """``x`` to four decimals for a JSON summary; ``None`` stays ``None``."""
+    return None if x is None else round(x, 4)
+
+
 def _ratio(num: int, den: int) -> float | None:
     return num / den if den else None
 
@@ -117,9 +122,7 @@ class Agreement:
 
     def summary(self) -> dict[str, Any]:
         """Counts and ratios, JSON-ready (``None`` for undefined ratios)."""
-
-        def r(x: float | None) -> float | None:
-            return None if x is None else round(x, 4)
+        r = _round4
 
         return {
             "reference": self.reference_name,
@@ -321,9 +324,7 @@ class RegionAgreement:
 
     def summary(self) -> dict[str, Any]:
         """Counts and shares, JSON-ready (``None`` for undefined shares)."""
-
-        def r(x: float | None) -> float | None:
-            return None if x is None else round(x, 4)
+        r = _round4
 
         return {
             "reference": self.reference_name,
