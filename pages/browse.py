@@ -60,8 +60,15 @@ SENT_BYTES_KEY = "browse_sent_bytes"  # case id -> pixel bytes this session sent
 def counted_table(_index: DatasetIndex, root: str, n_images: int) -> pd.DataFrame:
     """The case table with each case's annotated counts (merged once, not on every run)."""
     counts = viewer.case_counts(common.get_image_cache(), _index)
-    rows = [(case_id, *numbers) for case_id, numbers in counts.items()]
-    frame = pd.DataFrame(rows, columns=["case_id", "calcifications", "clusters", "regions"])
+    # Images whose annotation file is missing: unknown, not "no calcification", so the
+    # counts beside them are of the other images only (the column shows where there are).
+    missing = {
+        c.case_id: sum(r.annotation_missing is not None for r in c.images) for c in _index.cases
+    }
+    rows = [(case_id, *numbers, missing.get(case_id, 0)) for case_id, numbers in counts.items()]
+    frame = pd.DataFrame(
+        rows, columns=["case_id", "calcifications", "clusters", "regions", "unannotated"]
+    )
     return _index.to_frame().merge(frame, on="case_id", how="left")
 
 
@@ -120,6 +127,11 @@ TABLE_COLUMNS = {
     ),
     "clusters": st.column_config.NumberColumn(
         "clusters (all images)", help=_ADDED.format(what="cluster")
+    ),
+    "unannotated": st.column_config.NumberColumn(
+        "images without annotation",
+        help="images of the case whose annotation file is missing: their calcifications are "
+        "unknown and not in the counts beside (the case's warning names them)",
     ),
 }
 
@@ -307,8 +319,9 @@ columns = [
         "calcifications",
         "clusters",
         "regions",
+        "unannotated",
     ]
-    if c in frame and (c != "regions" or frame[c].fillna(0).any())
+    if c in frame and (c not in ("regions", "unannotated") or frame[c].fillna(0).any())
 ]
 # A missing value is "not available", which the table says (common.dataframe: a blank
 # "None" read as "no biopsy"); the case's line below says "n/a" too.

@@ -82,6 +82,36 @@ def test_home_and_browse_list_an_unreadable_image(app_env, tmp_path, monkeypatch
     assert any("cannot be read" in w.value for w in at.warning)
 
 
+def test_browses_case_table_says_which_cases_have_images_without_annotation(
+    app_env, tmp_path, monkeypatch
+):
+    """A case with a missing `*_GT.jpg` showed its calcifications counted over the other
+    images only, nothing in the table saying so (a user check, 6 December): its images
+    without annotation are a column, shown where a case has any."""
+    import shutil
+
+    from mcalc.dataset import open_dataset
+
+    copy = tmp_path / "nogt"
+    shutil.copytree(app_env, copy)
+    case = open_dataset(copy).cases[0]
+    rec = case.image("MLO", "prior")
+    assert rec is not None and rec.annotation_path is not None
+    rec.annotation_path.unlink()
+    monkeypatch.setenv("MCALC_DEMO_DIR", str(copy))
+    at = _run("pages/browse.py")
+    assert not at.exception, [e.value for e in at.exception]
+    table = at.dataframe[0].value.set_index("case_id")
+    assert table.loc[case.case_id, "unannotated"] == 1
+    assert (table.drop(case.case_id)["unannotated"] == 0).all()
+    label = json.loads(at.dataframe[0].proto.columns)["unannotated"]["label"]
+    assert label == "images without annotation"
+
+    monkeypatch.setenv("MCALC_DEMO_DIR", str(app_env))  # complete: no such column
+    at = _run("pages/browse.py")
+    assert "unannotated" not in at.dataframe[0].value.columns
+
+
 def test_home_counts_what_scan_counts_and_browse_says_a_contradicting_laterality_tag(
     app_env, tmp_path, monkeypatch
 ):
