@@ -17,7 +17,7 @@ import streamlit as st
 from mcalc.dataset.records import DatasetIndex
 from mcalc.models.card import ModelCard
 from mcalc.models.compare import comparison_rows
-from mcalc.models.evaluate import evaluation_scope
+from mcalc.models.evaluate import evaluation_scope, in_sample_cases
 from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.registry import RegistryListing, list_models
 from pages import common, default_model, menu
@@ -119,8 +119,7 @@ def scope_ui(cards: list[ModelCard], index: DatasetIndex, fingerprint: str) -> N
                 f"**{card.id}**: on **all {n} patients** of this dataset (not the data it "
                 "was trained on, so no held-out split applies)."
             )
-            seen = set(card.split.train) | set(card.split.val)
-            overlap = sorted(seen & {c.case_id for c in index.cases})
+            overlap = in_sample_cases(card, [c.case_id for c in index.cases])
             if overlap:
                 st.caption(
                     f":orange[{len(overlap)} of these case ids are among its training/validation "

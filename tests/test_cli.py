@@ -127,6 +127,36 @@ def test_an_error_after_tensorflow_loads_is_one_line_on_stderr(tmp_path):
     assert proc.stderr.splitlines() == [f"error: {missing}: no such file"], proc.stderr
 
 
+def test_evaluate_warns_of_cases_that_name_the_models_training_cases(monkeypatch, capsys):
+    """`evaluate` on a changed copy of the training data (another fingerprint) scored the
+    training patients as unseen without a word (the Evaluate page said so, the command line
+    not): the metrics were optimistic. The cases whose ids are the model's training or
+    validation cases are named."""
+    import mcalc.models.evaluate as evaluate
+    from mcalc.models.evaluate import EvaluationResult
+
+    seen = [f"case-{n}" for n in range(7)]
+    result = EvaluationResult(
+        "m",
+        "d",
+        "all-patients",
+        [*seen, "other"],
+        {"n": 10, "confusion_matrix": [[5, 0], [0, 5]]},
+        None,
+        in_sample=seen,
+    )
+    monkeypatch.setattr(evaluate, "evaluate_model", lambda *a, **k: result)
+    assert main(["evaluate", "--model", "m", "--data", "d", "--no-detection"]) == 0
+    out = capsys.readouterr().out
+    [line] = [x for x in out.splitlines() if "WARNING" in x]
+    assert line.startswith("  WARNING: 7 of these 8 cases carry the ids of its training/")
+    assert "(case-0, case-1, case-2, case-3, case-4 and 2 more)" in line
+    assert "optimistic" in line
+    result.in_sample = []
+    main(["evaluate", "--model", "m", "--data", "d", "--no-detection"])
+    assert "WARNING" not in capsys.readouterr().out
+
+
 def test_output_into_a_closed_pipe_stops_without_a_traceback(tiny_demo):
     """`python -m mcalc models --json | head -c 10` ended in a BrokenPipeError traceback
     (README: errors are one line on stderr); a reader gone is no error to report."""

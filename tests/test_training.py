@@ -322,6 +322,11 @@ def test_a_truncated_dicom_is_left_out_and_reported(tiny_model, tiny_data, tmp_p
 
     evaluation = evaluate_model("tiny-custom", copy, tiny_model.path.parent, cache=False)
     assert evaluation.scope == "all-patients"
+    # The same data with one file changed: its training patients are scored again, as if
+    # unseen, and the result says which (the CLI and the page warn of them).
+    card = tiny_model.card
+    assert evaluation.in_sample == sorted(set(card.split.train) | set(card.split.val))
+    assert evaluation.as_dict()["in_sample"] == evaluation.in_sample
     assert list(evaluation.skipped_images) == [key]
     assert evaluation.as_dict()["skipped_images"] == evaluation.skipped_images
     assert evaluation.metrics["n"] > 0

@@ -38,6 +38,29 @@ __all__ = ["register_commands", "cmd_evaluate", "cmd_compare", "cmd_crossval"]
 REPORT_SUFFIXES = (".html", ".htm", ".pdf")
 
 
+def in_sample_warning(result: EvaluationResult) -> str | None:
+    """What to say when the cases scored on another dataset carry the ids of the model's
+    training or validation cases (``result.in_sample``); ``None`` when none does.
+
+    Example:
+        >>> from mcalc.models.evaluate import EvaluationResult
+        >>> r = EvaluationResult("m", "d", "all-patients", ["a", "b"], {}, None, in_sample=["a"])
+        >>> in_sample_warning(r)[:59]
+        '1 of these 2 cases carry the ids of its training/validation'
+    """
+    seen = result.in_sample
+    if not seen:
+        return None
+    listed = ", ".join(seen[:5]) + (f" and {len(seen) - 5} more" if len(seen) > 5 else "")
+    return (
+        f"{len(seen)} of these {len(result.cases)} cases carry the ids of its training/"
+        f"validation cases ({listed}): if this is the same data changed (a file fixed, a "
+        "case added: another fingerprint), those patients were seen in training and the "
+        "numbers are optimistic; evaluate on the unchanged training data for its held-out "
+        "test patients"
+    )
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from mcalc.models.evaluate import evaluate_model
 
@@ -90,6 +113,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     print(
         f"{result.model_id} on {result.data} ({result.scope}, {len(result.cases)} cases, {m['n']} patches)"
     )
+    warning = in_sample_warning(result)
+    if warning:
+        print(f"  WARNING: {warning}")
     print(
         f"  AUC {auc_text(m)}, accuracy {fmt(m.get('accuracy'))}, "
         f"sensitivity {fmt(m.get('sensitivity'))}, specificity {fmt(m.get('specificity'))}"

@@ -23,7 +23,7 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -86,6 +86,10 @@ class EvaluationResult:
         from_cache: read from the evaluation cache (:func:`evaluation_path`).
         created: when the result was computed (ISO 8601, UTC).
         skipped_images: ``image key -> reason`` of the images left out (unreadable files).
+        in_sample: on another dataset (``all-patients``), the case ids scored that name the
+            model's training or validation cases (:func:`in_sample_cases`): the same patients
+            if this is the same data changed (a file fixed, a case added), whose scores are
+            then in-sample; ids that merely coincide across collections mean nothing.
     """
 
     model_id: str
@@ -101,6 +105,7 @@ class EvaluationResult:
     from_cache: bool = False
     created: str = ""
     skipped_images: dict[str, str] = field(default_factory=dict)
+    in_sample: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """The summary printed by ``python -m mcalc evaluate --json`` (no patch scores)."""
@@ -115,6 +120,7 @@ class EvaluationResult:
             "fingerprint": self.fingerprint,
             "seconds": self.seconds,
             "skipped_images": self.skipped_images,
+            "in_sample": self.in_sample,
         }
 
 
@@ -126,6 +132,22 @@ def evaluation_scope(
     if fingerprint == card.data.fingerprint and card.split.test:
         return "test-split", list(card.split.test)
     return "all-patients", [c.case_id for c in index.cases]
+
+
+def in_sample_cases(card: ModelCard, case_ids: Iterable[str]) -> list[str]:
+    """The ids among ``case_ids`` that name the model's training or validation cases (its
+    card's split), sorted. On a dataset with another fingerprint the scope is every patient,
+    and a copy of the training data changed in one file is such a dataset: its training
+    patients are scored as if unseen (the metrics optimistic) unless someone says so.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> card = SimpleNamespace(split=SimpleNamespace(train=("a", "b"), val=("c",)))
+        >>> in_sample_cases(card, ["c", "d", "a"])
+        ['a', 'c']
+    """
+    seen = set(card.split.train) | set(card.split.val)
+    return sorted(seen & set(case_ids))
 
 
 def _check_labels(index: DatasetIndex, task: str, cases: list[str]) -> None:
@@ -274,6 +296,7 @@ def evaluate_model(
             log.info("evaluation of %s on %s read from the cache", card.id, data)
             if threshold != cached.metrics.get("threshold", 0.5) and cached.scores is not None:
                 cached.metrics = _patch_metrics(cached.scores, card, threshold)
+            cached.in_sample = in_sample_cases(card, cases) if scope == "all-patients" else []
             return cached
     if scope == "all-patients":
         log.info("dataset differs from the training data: evaluating on all %d cases", len(cases))
@@ -330,6 +353,7 @@ def evaluate_model(
         seconds=round(time.perf_counter() - t0, 3),
         created=datetime.now(UTC).isoformat(timespec="seconds"),
         skipped_images=dict(patches.skipped),
+        in_sample=in_sample_cases(card, cases) if scope == "all-patients" else [],
     )
     if cache:
         # Cached at the default threshold, so that every reader gets the same metrics.
