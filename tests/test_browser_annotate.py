@@ -24,6 +24,7 @@ from tests.browser import (
     browser_page,
     open_app,
     page_point,
+    select,
     viewer_frame,
     wait_for_app_idle,
 )
@@ -244,3 +245,53 @@ def test_two_tabs_saving_marks_of_one_image_conflict_and_merge(demo_app):
         a.get_by_text("NOT lost", exact=False).wait_for(timeout=60_000)
         a.screenshot(path=str(ARTIFACTS / "annotate_two_tabs_kept.png"), full_page=True)
     assert store.load(key, reader).version == 2 and len(store.conflicts(key, reader)) == 2
+
+
+def test_unsaved_marks_left_for_the_other_view_survive_a_save_elsewhere(demo_app):
+    """Tab A marks image X and, without saving, looks at the other view; another tab or
+    session saves X meanwhile; A comes back to X. A's unsaved marks were gone without a
+    word (the viewer kept a draft only for the version it left: marks "1", the other
+    save's, base 1). They come back, unsaved, on the version they were made on, and their
+    save is kept as a conflict copy with the choice, not written over the other save."""
+    from mcalc.store import ImageMarks, MarkStore
+
+    reader = "Left Draft"
+    store = MarkStore(demo_app.path("MCALC_STORE"))
+    with browser_page(1400, 1300) as a:
+        frame, panel = _viewer_tab(a, demo_app.url, reader)
+        key = _viewer_state(frame)["case"]
+        w, h = frame.eval_on_selector_all(
+            ".panel", "els => els.map(e => [e.clientWidth, e.clientHeight])"
+        )[panel]
+        for dx in (-20, 25):
+            a.mouse.click(*page_point(a, frame, panel, w / 2 + dx, h / 2 + dx))
+        assert _viewer_state(frame)["marks"] == "2"
+
+        def view(name: str, marks: str) -> dict[str, str]:
+            select(a, "View", name)
+            deadline = time.monotonic() + 60
+            while True:
+                state = _viewer_state(viewer_frame(a))
+                if (state["case"] == key) == (name == "CC") and state["marks"] == marks:
+                    return state
+                assert time.monotonic() < deadline, state
+                a.wait_for_timeout(200)
+
+        view("MLO", "0")
+        # Another tab of the same reader saves X (version 1, one mark of its own).
+        store.save(ImageMarks(key, reader).add_point(40.0, 40.0), base_version=0)
+        select(a, "View", "CC")
+        wait_for_app_idle(a)
+        a.wait_for_timeout(1000)  # the render reaches the viewer
+        state = _viewer_state(viewer_frame(a))
+        a.screenshot(path=str(ARTIFACTS / "annotate_left_draft_back.png"), full_page=True)
+        assert state["case"] == key
+        assert state["marks"] == "2" and state["marksBase"] == "0", state  # was "1", base 1
+        save = viewer_frame(a).locator(".bar button.save")
+        assert "unsaved" in (save.get_attribute("class") or "")
+        viewer_frame(a).press(VIEWER, "Control+s")
+        a.get_by_text("NOT lost", exact=False).wait_for(timeout=60_000)
+        a.screenshot(path=str(ARTIFACTS / "annotate_left_draft_conflict.png"), full_page=True)
+    stored = store.load(key, reader)
+    assert stored.version == 1 and len(stored.marks.points) == 1  # the other save, kept
+    assert len(store.conflicts(key, reader)) == 1  # A's two marks, kept aside

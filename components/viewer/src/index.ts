@@ -117,11 +117,14 @@ let marks: Mark[] = [];
 let undo: Mark[][] = [];
 // Annotate: the unsaved marks and outlines of an image the reader left for another one,
 // or left with the page (a page switch unmounts this frame), by image key, with the marks
-// version they were made on. Going back to that image with the same version (nothing
-// stored there meanwhile) brings them back; before, a glance at the other view or page
-// wiped them without a word.
+// version they were made on. Going back to that image brings them back; before, a glance
+// at the other view or page wiped them without a word. With a newer version stored there
+// meanwhile (another tab or session saved it) they come back unsaved on the stored version
+// they were made on (`base`), so Save keeps them as a conflict copy with the choice; they
+// were dropped for the newer version.
 interface Draft {
   version: number;
+  base: number | null;
   marks: Mark[];
   outlines: ol.Outline[];
 }
@@ -135,7 +138,7 @@ function draftStore(): Map<string, string> {
 /** Keep the editable image's marks and outlines as a draft when they differ from those loaded. */
 function keepDraft(): void {
   if (editableKey === null || marksNow() === loadedMarks) return;
-  const draft: Draft = { version: marksVersion, marks, outlines: ol.outlinesToSave().outlines };
+  const draft: Draft = { version: marksVersion, base: loadedBase, marks, outlines: ol.outlinesToSave().outlines };
   draftStore().set(editableKey, JSON.stringify(draft));
 }
 /** The draft of image `key`, if any; forgotten either way. */
@@ -1158,9 +1161,15 @@ async function onRender(a: Args, early = false): Promise<void> {
     loadedMarks = editable?.marks_unsaved ? "" : marksNow();
     loadedBase = editable?.marks_base ?? null;
     const draft = editable ? takeDraft(editable.key) : undefined;
-    if (draft && newCase && draft.version === a.marks_version) {
+    // Saved elsewhere since the draft was left: the stored version moved past its base.
+    const movedOn = draft?.base != null && (editable?.marks_base ?? -1) > draft.base;
+    if (draft && newCase && (draft.version === a.marks_version || movedOn)) {
       marks = draft.marks; // unsaved, as the reader left them: "Save marks" saves them
       ol.loadOutlines(draft.outlines);
+      if (movedOn) {
+        loadedBase = draft.base; // a save names it: a conflict copy, not a save on top
+        loadedMarks = ""; // still unsaved
+      }
     }
     editableKey = a.editable ?? null;
     undo = [];
