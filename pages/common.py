@@ -345,7 +345,14 @@ def rerun_fragment_next(key: str) -> bool:
     if ctx is None or requests is None or storage is None:
         return False
     try:
-        ids = storage.resolve_target(key)
+        # The key names every place the fragment was drawn since the last run that ended
+        # normally: one drawn elsewhere before (a case with one element more above it) would
+        # run too, its widgets made twice (StreamlitDuplicateElementKey), where this run
+        # ends before Streamlit drops it (a session read after this call ends it).
+        drawn = ctx.shared.new_fragment_ids.snapshot()
+        ids = [i for i in storage.resolve_target(key) if i in drawn]
+        if not ids:
+            return False
         return bool(
             requests.request_rerun(
                 RerunData(
