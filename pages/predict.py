@@ -18,7 +18,7 @@ from mcalc.errors import McalcError, ModelError
 from mcalc.explain.opening import next_case, view_request
 from mcalc.explain.runs import case_request
 from mcalc.explain.service import ImageInput, check_model_fits, model_key
-from mcalc.present.reading import missing_image, panel_label, shown_note
+from mcalc.present.reading import laterality_note, missing_image, panel_label, shown_note
 from pages import common, predict_temporal, reader_forms
 from pages.predict_controls import case_ui, controls_ui, model_ui
 from pages.predict_result import pending_ui, prefetch_ui, result_ui
@@ -36,6 +36,7 @@ from pages.predict_run import (
 )
 from pages.predict_verdict import verdict_ui
 from pages.predict_viewer import case_moved
+from pages.problems import laterality_problems
 
 common.frame()
 
@@ -82,6 +83,10 @@ for tp in times:
 note = shown_note(case, asked_view, view, times)  # another view, one round: said once
 if note:
     st.caption(note)
+shown_paths = {str(rec.image_path) for rec in records.values()}
+sides = laterality_note(case, [p for p in laterality_problems(index) if p.path in shown_paths])
+if sides:  # a file's tag contradicts the spreadsheet: the panels are titled by the latter
+    st.caption(f":orange[:material/warning: {sides}]")
 request = view_request(loaded, case, view, times, ctl.analysis)
 meta = Shown(
     key=request.key,

@@ -226,6 +226,34 @@ def test_an_image_without_breast_is_a_warning_and_the_other_is_shown(page_env, m
     assert len([t for t in image_figure(at)["data"] if t["type"] == "image"]) == 1
 
 
+def test_a_laterality_tag_that_contradicts_the_spreadsheet_is_said(
+    page_env, app_env, monkeypatch
+) -> None:
+    """Browse said when a file's laterality tag contradicts the spreadsheet; Predict titled
+    and hung the panel by the spreadsheet's side without a word (h/fixd2's open point).
+    It says so for the images it shows, not for the case's others."""
+    import pages.problems as problems
+    from mcalc.dataset import open_dataset
+    from mcalc.dataset.records import Problem
+
+    case = next(c for c in open_dataset(app_env).cases if c.case_id == "suspicious-1")
+    cc, mlo = case.image("CC", "recent"), case.image("MLO", "recent")
+    assert cc is not None and mlo is not None
+    other = "L" if case.laterality == "R" else "R"
+    said = f"laterality tag says {other}, the spreadsheet says {case.laterality}"
+    monkeypatch.setattr(
+        problems,
+        "laterality_problems",
+        lambda index: (Problem(str(cc.image_path), said, "warning"),),
+    )
+    at = open_predict()
+    assert_ok(at)
+    [caption] = [c.value for c in at.caption if "laterality tag" in c.value]
+    assert f"CC recent: the {said}" in caption and "titled and hung as" in caption
+    at.radio(key="predict_view").set_value("MLO").run()
+    assert not [c.value for c in at.caption if "laterality tag" in c.value]
+
+
 def test_no_model_is_an_invitation_to_train(app_env, tmp_path, monkeypatch) -> None:
     monkeypatch.setenv("MCALC_MODELS", str(tmp_path / "empty"))
     at = AppTest.from_file(APP, default_timeout=60)
