@@ -199,13 +199,14 @@ def _expected(arch: str) -> str:
 
 
 def _kernel_shapes(root: Any) -> list[tuple[int, ...]]:
-    """Shapes of the 4-D datasets (convolution kernels) under an HDF5 group, metadata only."""
+    """Shapes of the 4-D datasets (convolution kernels, a temporal model's mixing kernel
+    among them) under an HDF5 group, metadata only."""
     import h5py
 
     shapes: list[tuple[int, ...]] = []
 
     def visit(_name: str, obj: Any) -> None:
-        if isinstance(obj, h5py.Dataset) and obj.ndim == 4 and obj.shape != _MIXING_KERNEL:
+        if isinstance(obj, h5py.Dataset) and obj.ndim == 4:
             shapes.append(tuple(int(n) for n in obj.shape))
 
     root.visititems(visit)
@@ -295,8 +296,9 @@ def _check_weights_file(arch: str, name: str, _size: int, _mtime_ns: int) -> tup
                 f"weights file {path} is HDF5 but not Keras weights (no 'layers' group, no "
                 f"'layer_names' attribute); {expected}"
             )
-        kernels = _kernel_shapes(root)
-        mixing = _has_mixing_kernel(root)
+        shapes = _kernel_shapes(root)
+    mixing = _MIXING_KERNEL in shapes
+    kernels = [k for k in shapes if k != _MIXING_KERNEL]
     count, widest = len(kernels), max((k[-1] for k in kernels), default=0)
     want = _KERNELS.get(spec.name)
     if want is not None and (count, widest) != want:
@@ -316,20 +318,6 @@ def _check_weights_file(arch: str, name: str, _size: int, _mtime_ns: int) -> tup
     else:
         saved = 2 if mixing else 1
     return kind, saved
-
-
-def _has_mixing_kernel(root: Any) -> bool:
-    """Whether an HDF5 group holds a temporal model's (recent, subtraction) -> RGB kernel."""
-    import h5py
-
-    found: list[bool] = []
-
-    def visit(_name: str, obj: Any) -> None:
-        if isinstance(obj, h5py.Dataset) and obj.shape == _MIXING_KERNEL:
-            found.append(True)
-
-    root.visititems(visit)
-    return bool(found)
 
 
 def resolve_weights(
