@@ -46,6 +46,10 @@ _RUN = threading.local()
 #: Predict's page script, whose modules the warm-up imports once its model is ready
 #: (:mod:`pages.preload`): the first visit in a process then imports none of them.
 PREDICT_SCRIPT = Path(__file__).resolve().parent / "predict.py"
+#: The tab's icon, a file of the app's own: a Material icon as ``page_icon`` (or a page's
+#: icon without one) is fetched by the browser from fonts.gstatic.com, a request to Google
+#: from every reading room's browser, which fails offline.
+FAVICON = Path(__file__).resolve().parent / "favicon.png"
 
 
 def settings() -> Settings:
@@ -453,7 +457,7 @@ def frame(action: str | None = None) -> None:
         then=after_warmup,
     )
     if not getattr(_RUN, "frame_done", False):
-        st.set_page_config(page_title="mcalc", page_icon=":material/biotech:", layout="wide")
+        st.set_page_config(page_title="mcalc", page_icon=str(FAVICON), layout="wide")
         st.html(STALE_CSS)
         # In auto mode without accounts, the demo needs none: the sign-in a real dataset
         # (named by the address, MCALC_DATA) asks for offers the way back to it.
@@ -472,9 +476,12 @@ def run_app() -> None:
 
     ``st.navigation`` comes first: the sidebar's page links need the pages registered.
     """
+    # No icon on the pages themselves: a page's Material icon becomes the tab's icon, which
+    # the browser fetches from fonts.gstatic.com (:data:`FAVICON`); the menus' links draw
+    # theirs from the font Streamlit serves.
     pages = [
-        st.Page(script, title=title, icon=icon, default=script == "pages/home.py")
-        for script, title, icon in available_pages()
+        st.Page(script, title=title, default=script == "pages/home.py")
+        for script, title, _icon in available_pages()
     ]
     selected = st.navigation(pages, position="hidden")
     frame()

@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -304,7 +304,15 @@ def browser_page(width: int = 1500, height: int = 2400):
         page.set_default_navigation_timeout(90_000)
         _RUNS[id(page)] = Runs(page)
         _REQUESTS[id(page)] = _request_log(page)
-        yield page
+        console = _console_log(page)
+        try:
+            yield page
+        except BaseException as error:
+            # A browser test that failed (often only under load, in CI) says what the page
+            # showed: its screenshot and text under tests/artifacts, and in the failure's
+            # message the page's last lines, console messages, requests and script runs.
+            error.add_note(failure_report(page, console))
+            raise
     finally:
         _RUNS.clear()
         _REQUESTS.clear()
@@ -312,6 +320,54 @@ def browser_page(width: int = 1500, height: int = 2400):
 
 
 _REQUESTS: dict[int, collections.deque[str]] = {}
+
+
+def _console_log(page, keep: int = 30) -> collections.deque[str]:
+    """The page's last ``keep`` console messages and page errors, for a failure's report."""
+    log: collections.deque[str] = collections.deque(maxlen=keep)
+    start = time.monotonic()
+    page.on(
+        "console", lambda m: log.append(f"{time.monotonic() - start:7.2f} s {m.type}: {m.text}")
+    )
+    page.on("pageerror", lambda e: log.append(f"{time.monotonic() - start:7.2f} s pageerror: {e}"))
+    return log
+
+
+def failure_report(page, console: Iterable[str], lines: int = 25) -> str:
+    """What the page showed when a test failed: a screenshot and the page's text saved under
+    :data:`ARTIFACTS` (named after the test), and a text naming them with the page's address,
+    its last ``lines`` lines of text, console messages, last requests and script runs. Never
+    raises: a page already closed or crashed is said so."""
+    test = os.environ.get("PYTEST_CURRENT_TEST", "browser-test").split(" ")[0]
+    stem = ARTIFACTS / ("failed-" + "".join(c if c.isalnum() else "_" for c in test)[-120:])
+    out = [f"--- the page when the test failed ({time.strftime('%H:%M:%S')}) ---"]
+    try:
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        out.append(f"address: {page.url}")
+        page.screenshot(path=f"{stem}.png", full_page=True, timeout=10_000)
+        out.append(f"screenshot: {stem}.png")
+        text = page.locator("body").inner_text(timeout=10_000)
+        Path(f"{stem}.txt").write_text(text)
+        shown = [line for line in text.splitlines() if line.strip()]
+        out.append(f"page text ({len(shown)} lines, all in {stem}.txt), the last {lines}:")
+        out.extend("  " + line[:200] for line in shown[-lines:])
+    except Exception as error:  # the report must not hide the test's own failure
+        out.append(f"(the page could not be read: {type(error).__name__}: {error})")
+    out.append("console:")
+    out.extend("  " + line[:300] for line in console)
+    out.append("last requests:")
+    out.extend("  " + line for line in list(_REQUESTS.get(id(page), []))[-15:])
+    runs_of = _RUNS.get(id(page))
+    if runs_of is not None:
+        asked, done = runs_of._state()
+        out.append(f"script runs: {asked} asked for, the last one finished: {done}")
+    port = page.url.split("://", 1)[-1].split("/", 1)[0].rpartition(":")[2]
+    log = ARTIFACTS / f"streamlit-{port}.log"
+    if port.isdigit() and log.exists():
+        tail = log.read_text(errors="replace").splitlines()[-15:]
+        out.append(f"the app server's log ({log}), the last {len(tail)} lines:")
+        out.extend("  " + line[:300] for line in tail)
+    return "\n".join(out)
 
 
 def _request_log(page, keep: int = 40) -> collections.deque[str]:
