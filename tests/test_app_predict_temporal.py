@@ -54,7 +54,7 @@ def test_temporal_model_predicts_with_the_registered_prior(app_env, temporal_reg
     assert any("The prior as filed (not warped)" in c.value for c in at.caption)
     # Its legend names the colours drawn: stable is periwinkle, not the dataset's cyan.
     legend = next(c.value for c in at.caption if "Each finding is marked" in c.value)
-    assert "periwinkle: stable" in legend and "cyan" not in legend, legend
+    assert "periwinkle (=): stable" in legend and "cyan" not in legend, legend
     figs = {el.proto.id: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
     fig = next(f for k, f in figs.items() if "predict_temporal_CC" in k)
     marks = [t for t in fig["data"] if t["type"] == "scatter"]

@@ -97,3 +97,22 @@ POLYGONS = [
 @pytest.mark.parametrize("name, selection, expected", POLYGONS, ids=[p[0] for p in POLYGONS])
 def test_chart_polygon(name, selection, expected):
     assert chart_polygon(selection, (100, 80)) == expected
+
+
+def test_a_marks_label_does_not_rest_on_colour_alone():
+    """Benign's green beside uncertain's amber is one colour to a protanope or deuteranope:
+    each of the reader's marks carries its label's letter, in the figure and in the reading
+    viewer (the same letters)."""
+    import re
+    from pathlib import Path
+
+    from mcalc.present.marking import LABEL_COLORS, LABEL_LETTERS
+
+    m = ImageMarks("k/CC_recent", "ann").add_point(5, 5, label="benign")
+    m = m.add_point(20, 20, label="suspicious").add_point(30, 30, label="uncertain")
+    (reader,) = [t for t in annotate_figure(_view(False), m).data if t.name == READER_TRACE]
+    assert "text" in reader.mode and list(reader.text) == ["B", "S", "U"]
+    assert set(LABEL_LETTERS) == set(LABEL_COLORS) and len(set(LABEL_LETTERS.values())) == 3
+    ts = (Path(__file__).parent.parent / "components/viewer/src/index.ts").read_text()
+    block = ts[ts.index("const LABEL_LETTERS") :].split("};")[0]
+    assert dict(re.findall(r'(\w+): "(\w)"', block)) == LABEL_LETTERS

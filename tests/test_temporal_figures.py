@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ from mcalc.present.temporal_figures import STATUS_COLORS, temporal_figure, track
 from mcalc.temporal.change import Tracked
 from mcalc.temporal.display import TemporalView
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 #: The case the pictures are of: a left breast, exams of 2016 and 2018.
 CASE = CaseRecord("suspicious-1", "p", (), laterality="L", available="2016-2018")
 
@@ -158,5 +160,26 @@ def test_the_legend_in_words_names_the_colours_drawn():
 
     assert set(STATUS_NAMES) == set(STATUS_COLORS)
     legend = status_legend()
-    assert "periwinkle: stable" in legend and "cyan" not in legend
-    assert legend == "yellow: a recent finding, red: new, periwinkle: stable, grey: resolved"
+    assert "periwinkle (=): stable" in legend and "cyan" not in legend
+    assert legend == (
+        "yellow: a recent finding, red (+): new, periwinkle (=): stable, grey (−): resolved"
+    )
+
+
+def test_a_tracked_items_status_does_not_rest_on_colour_alone():
+    """New (red) beside grown (orange) is one colour to a protanope or deuteranope: each
+    status is drawn with its sign beside the marker (+ new, ↑ grown, = stable, − resolved),
+    the same signs as the reading viewer's."""
+    from mcalc.present.temporal_figures import STATUS_GLYPHS
+
+    viewer = (REPO_ROOT / "components/viewer/src/temporal_geometry.ts").read_text()
+    fig = temporal_figure(_view(), "subtraction", case=CASE)
+    drawn = {t.name: t for t in fig.data if t.name in STATUS_GLYPHS and t.x is not None}
+    assert drawn, "the test view tracks no item"
+    for status, trace in drawn.items():
+        assert "text" in trace.mode and set(trace.text) == {STATUS_GLYPHS[status]}, status
+        assert all(c.endswith(status) for c in trace.customdata)  # the hover keeps the word
+    signs = {s: g for s, g in STATUS_GLYPHS.items() if g}
+    assert len(set(signs.values())) == len(signs) == 4
+    for status, glyph in signs.items():
+        assert f'{status}: "{glyph}"' in viewer, status

@@ -33,6 +33,7 @@ from mcalc.viewer import ImageView
 
 __all__ = [
     "LABEL_COLORS",
+    "LABEL_LETTERS",
     "DATASET_COLOR",
     "REGION_COLOR",
     "CLICK_TRACE",
@@ -51,6 +52,9 @@ LABEL_COLORS: dict[str, str] = {
     "suspicious": "#ff2bd6",
     "uncertain": "#ffb000",
 }
+#: Each label as a letter beside the mark (benign's green beside uncertain's amber is one
+#: colour to a protanope or deuteranope); the reading viewer draws the same.
+LABEL_LETTERS: dict[str, str] = {"benign": "B", "suspicious": "S", "uncertain": "U"}
 #: Colour of the dataset's own marks.
 DATASET_COLOR = "#00e5ff"
 #: Names of the figure's traces that the page reads back from click events.
@@ -266,7 +270,10 @@ def _reader_traces(view: ImageView, marks: ImageMarks, selected: str | None) -> 
             go.Scatter(
                 x=pts[:, 1],
                 y=pts[:, 0],
-                mode="markers",
+                mode="markers+text",
+                text=[LABEL_LETTERS[p.label] for p in marks.points],
+                textposition="top right",
+                textfont={"color": colors, "size": 13},
                 marker={
                     "symbol": "x-thin-open",
                     "size": [16 if p.id == selected else 11 for p in marks.points],

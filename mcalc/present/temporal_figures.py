@@ -30,6 +30,7 @@ __all__ = [
     "MODES",
     "READING",
     "STATUS_COLORS",
+    "STATUS_GLYPHS",
     "STATUS_NAMES",
     "status_legend",
     "temporal_figure",
@@ -55,6 +56,10 @@ STATUS_NAMES = {
     "resolved": "grey",
     "finding": "yellow",
 }
+#: A sign beside each tracked item, so that its status does not rest on colour alone (red
+#: new beside orange grown is one colour to a protanope or deuteranope, about one man in
+#: twelve): the reading viewer draws the same (components/viewer/src/temporal_geometry.ts).
+STATUS_GLYPHS = {"new": "+", "grown": "↑", "stable": "=", "resolved": "−", "finding": ""}
 #: What each status means in a legend.
 _STATUS_WORDS = {"finding": "a recent finding"}
 
@@ -63,9 +68,13 @@ def status_legend(statuses: tuple[str, ...] = ("finding", "new", "stable", "reso
     """The colours of ``statuses`` in words, as :data:`STATUS_COLORS` draws them.
 
     >>> status_legend()
-    'yellow: a recent finding, red: new, periwinkle: stable, grey: resolved'
+    'yellow: a recent finding, red (+): new, periwinkle (=): stable, grey (−): resolved'
     """
-    return ", ".join(f"{STATUS_NAMES[s]}: {_STATUS_WORDS.get(s, s)}" for s in statuses)
+
+    def drawn(s: str) -> str:
+        return f"{STATUS_NAMES[s]} ({STATUS_GLYPHS[s]})" if STATUS_GLYPHS[s] else STATUS_NAMES[s]
+
+    return ", ".join(f"{drawn(s)}: {_STATUS_WORDS.get(s, s)}" for s in statuses)
 
 
 #: How to read each second panel, for the caption beside it (a clinician shown the
@@ -128,11 +137,15 @@ def _marks(
             pts = [(r, c, t) for r, c, t in points if t.status == status]
             if not pts:
                 continue
+            glyph = STATUS_GLYPHS[status]
             fig.add_trace(
                 go.Scatter(
                     x=[c for _, c, _ in pts],
                     y=[r for r, _, _ in pts],
-                    mode="markers",
+                    mode="markers+text" if glyph else "markers",
+                    text=[glyph] * len(pts) if glyph else None,
+                    textposition="top right",
+                    textfont={"color": STATUS_COLORS[status], "size": 14},
                     marker={
                         "symbol": [
                             "square-open" if t.kind == "cluster" else "circle-open" for *_, t in pts
@@ -141,8 +154,8 @@ def _marks(
                         "color": STATUS_COLORS[status],
                         "line": {"width": 1.8},
                     },
-                    text=[f"{t.kind} {status}" for *_, t in pts],
-                    hovertemplate="%{text}<br>row %{y:.0f}, col %{x:.0f}<extra></extra>",
+                    customdata=[f"{t.kind} {status}" for *_, t in pts],
+                    hovertemplate="%{customdata}<br>row %{y:.0f}, col %{x:.0f}<extra></extra>",
                     name=status,
                 ),
                 row=1,

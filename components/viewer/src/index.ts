@@ -14,6 +14,7 @@ import * as temporal from "./temporal";
 import { giveWindow } from "./window";
 import { drawn } from "./visible";
 import * as ol from "./outlines";
+import { tag } from "./labels";
 import { drawRegions } from "./regions";
 import * as lyr from "./overlays";
 import * as px from "./pixels";
@@ -86,6 +87,7 @@ const LABEL_COLOURS: Record<string, string> = {
   suspicious: "#ec407a",
   uncertain: "#ffb300",
 };
+const LABEL_LETTERS: Record<string, string> = { benign: "B", suspicious: "S", uncertain: "U" };
 
 // ---- Streamlit's component protocol (postMessage), without React -------------------------
 function send(type: string, data: Record<string, unknown>): void {
@@ -281,6 +283,7 @@ function drawOverlay(i: number): void {
     drawRegions(ctx, p.region_outlines, (r, c) => toCanvas(i, r, c));
   }
   if (args?.editable === p.key) {
+    const lettered: [number, number, string][] = []; // one letter per clump and label
     for (const m of marks) {
       const q = toCanvas(i, m.row, m.col);
       if (!q) continue;
@@ -293,10 +296,20 @@ function drawOverlay(i: number): void {
       ctx.moveTo(q[0] + s, q[1] - s);
       ctx.lineTo(q[0] - s, q[1] + s);
       ctx.stroke();
+      // Its label as a letter too: benign's green beside uncertain's amber is one colour to
+      // a protanope or deuteranope. Close marks of one label share a letter (a zoomed-out
+      // clump); the selected mark always has its own.
+      const letter = LABEL_LETTERS[m.label] ?? "";
+      const x = q[0] + s + 2;
+      const y = q[1] - s + 3;
+      if (m.id === selected || !lettered.some(([lx, ly, l]) => l === letter && Math.hypot(lx - x, ly - y) < 16)) {
+        lettered.push([x, y, letter]);
+        tag(ctx, x, y, letter, LABEL_COLOURS[m.label] ?? "#fff");
+      }
     }
   }
   temporal.drawOn(i, ctx);
-  ol.drawOutlines(i, ctx, outlineHost, LABEL_COLOURS);
+  ol.drawOutlines(i, ctx, outlineHost, LABEL_COLOURS, LABEL_LETTERS);
   lyr.drawOver(i, ctx, layerHost);
   ia.endOverlay(canvas);
   const vp = viewport(i);

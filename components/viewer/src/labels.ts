@@ -63,3 +63,16 @@ export function placeLabels(boxes: Rect[], sizes: [number, number][], width: num
   });
   return placed;
 }
+
+// A sign or letter beside a mark (a status, a label), so that it does not rest on colour alone.
+/** ``text`` at (x, y) (its left baseline) in ``colour``, outlined dark to read on any pixel. */
+export function tag(ctx: CanvasRenderingContext2D, x: number, y: number, text: string, colour: string): void {
+  ctx.save();
+  ctx.font = "bold 13px sans-serif";
+  ctx.lineWidth = 3;
+  ctx.strokeStyle = "rgba(0,0,0,0.85)";
+  ctx.strokeText(text, x, y);
+  ctx.fillStyle = colour;
+  ctx.fillText(text, x, y);
+  ctx.restore();
+}

@@ -4,6 +4,8 @@
 // reach Python only with Save, beside the marks (``outlines`` of the save event), and
 // the store (EditSession) stays their single source of truth.
 
+import { tag } from "./labels";
+
 export type Point = [number, number]; // (row, col) in the panel's pixel grid
 export interface Outline {
   id: string;
@@ -136,7 +138,13 @@ export function onOutlineDown(i: number, ev: MouseEvent, host: OutlineHost): boo
 }
 
 /** The reader's outlines (and the one being drawn) on the editable panel ``i``. */
-export function drawOutlines(i: number, ctx: CanvasRenderingContext2D, host: OutlineHost, colours: Record<string, string>): void {
+export function drawOutlines(
+  i: number,
+  ctx: CanvasRenderingContext2D,
+  host: OutlineHost,
+  colours: Record<string, string>,
+  letters: Record<string, string> = {},
+): void {
   if (!host.editable(i)) return;
   ctx.save();
   for (const o of outlines) {
@@ -149,6 +157,9 @@ export function drawOutlines(i: number, ctx: CanvasRenderingContext2D, host: Out
     poly.forEach(([x, y], k) => (k === 0 ? ctx.moveTo(x, y) : ctx.lineTo(x, y)));
     ctx.closePath();
     ctx.stroke();
+    // The label as a letter too, at the outline's top (not by colour alone).
+    const top = poly.reduce((a, b) => (b[1] < a[1] ? b : a));
+    if (letters[o.label]) tag(ctx, top[0] + 4, top[1] - 4, letters[o.label], colours[o.label] ?? "#fff");
   }
   if (drawing && drawingPanel === i) {
     const poly = canvasPoly(i, { points: drawing }, host);

@@ -20,6 +20,7 @@ import {
   type TemporalView,
   type Tracked,
   STATUS_COLOURS,
+  STATUS_GLYPHS,
   canvasPoint,
   centre,
   cross,
@@ -479,7 +480,7 @@ export function renderBar(): void {
   for (const [status, colour] of Object.entries(STATUS_COLOURS)) {
     const item = document.createElement("span");
     item.style.color = colour;
-    item.textContent = `● ${status}`;
+    item.textContent = `● ${STATUS_GLYPHS[status] ?? ""} ${status}`;
     legend.appendChild(item);
   }
   bar.appendChild(legend);
@@ -542,10 +543,12 @@ export function applyFocus(f: Focus | null | undefined): void {
 // ---- drawing -------------------------------------------------------------------------------
 function drawItems(ctx: CanvasRenderingContext2D, s: Slot, vp: cs.Types.IStackViewport | null, round: "recent" | "prior"): void {
   if (host?.overlays()) {
+    const signed: [number, number, string][] = []; // items signed: one sign per clump and status
+    const drawnAt: [number, number][] = [];
     for (const t of s.v.tracked) {
       const p = t[round];
       const q = p && canvasPoint(vp, p);
-      if (q) mark(ctx, q, t);
+      if (q) mark(ctx, q, t, signed, drawnAt);
     }
   }
   if (linked && linked.view === s.v.view) {

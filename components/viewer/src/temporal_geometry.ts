@@ -2,6 +2,7 @@
 // recent <-> prior lattice (bilinear, as mcalc.present.reading_temporal.grid_mapping builds
 // it), viewport coordinates and the drawing of tracked items and markers.
 import * as cs from "@cornerstonejs/core";
+import { tag } from "./labels";
 
 export type Point = [number, number]; // (row, col) in a panel's pixel grid
 export interface Tracked {
@@ -112,15 +113,49 @@ export const STATUS_COLOURS: Record<string, string> = {
   grown: "#ffa500",
   resolved: "#b0b0b0",
 };
+// A sign beside each item, so that its status does not rest on colour alone (red new beside
+// orange grown is one colour to a protanope or deuteranope); mcalc/present/temporal_figures.py
+// STATUS_GLYPHS draws the same.
+export const STATUS_GLYPHS: Record<string, string> = {
+  new: "+",
+  grown: "↑",
+  stable: "=",
+  resolved: "−",
+};
 export const MARKER = "#ffeb3b";
 
-export function mark(ctx: CanvasRenderingContext2D, q: [number, number], t: Tracked): void {
-  ctx.strokeStyle = STATUS_COLOURS[t.status] ?? "#fff";
+/** Item ``t`` at canvas point ``q``: its shape in its status colour and its sign beside it,
+ * unless ``signed`` (the items signed so far on this canvas, by anchor) holds one of the same
+ * sign within 16 px: at a low zoom a clump of new calcifications has one "+", not a pile of
+ * them; ``drawnAt`` (where signs were drawn) keeps signs of other statuses apart. */
+export function mark(
+  ctx: CanvasRenderingContext2D,
+  q: [number, number],
+  t: Tracked,
+  signed: [number, number, string][] = [],
+  drawnAt: [number, number][] = [],
+): void {
+  const colour = STATUS_COLOURS[t.status] ?? "#fff";
+  const r = t.kind === "cluster" ? 14 : 10;
+  ctx.strokeStyle = colour;
   ctx.lineWidth = 2;
   ctx.beginPath();
-  if (t.kind === "cluster") ctx.rect(q[0] - 14, q[1] - 14, 28, 28);
-  else ctx.arc(q[0], q[1], 10, 0, 2 * Math.PI);
+  if (t.kind === "cluster") ctx.rect(q[0] - r, q[1] - r, 2 * r, 2 * r);
+  else ctx.arc(q[0], q[1], r, 0, 2 * Math.PI);
   ctx.stroke();
+  const glyph = STATUS_GLYPHS[t.status];
+  // Right of the item; left of it near the canvas's right edge (an item at the skin line).
+  const width = ctx.canvas.clientWidth || ctx.canvas.width;
+  const step = q[0] + r + 40 > width ? -10 : 10;
+  let x = step > 0 ? q[0] + r + 2 : q[0] - r - 12;
+  const y = q[1] - r + 4;
+  // One sign per clump of one status: an item close to one already signed (its anchor) has none.
+  if (!glyph || signed.some(([ax, ay, g]) => g === glyph && Math.hypot(ax - q[0], ay - q[1]) < 16)) return;
+  // Another status's sign on the spot: this one goes beside it, not over it.
+  while (drawnAt.some(([sx, sy]) => Math.abs(sx - x) < 10 && Math.abs(sy - y) < 12)) x += step;
+  signed.push([q[0], q[1], glyph]);
+  drawnAt.push([x, y]);
+  tag(ctx, x, y, glyph, colour);
 }
 export function cross(ctx: CanvasRenderingContext2D, q: [number, number]): void {
   ctx.strokeStyle = MARKER;
