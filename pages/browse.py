@@ -191,7 +191,8 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
         table,
         hide_index=True,
         width="stretch",
-        height=min(35 * (len(table) + 1) + 3, 280),
+        # Five rows (scrolls for more): the images come higher on a 1080-line screen.
+        height=min(35 * (len(table) + 1) + 3, 35 * 6 + 3),
         column_config=TABLE_COLUMNS,
         on_select=_on_table_pick,
         # "required" ticks the first row by itself, which would pick it for the reader.

@@ -393,7 +393,10 @@ STALE_CSS = (
     " [data-testid='stExpander'] details, [data-testid='stExpander'] summary,"
     " [data-testid='stExpander'] summary > * { transition: none !important; }"
     " [data-testid='stExpander'] summary, [data-testid='stExpander'] summary > *"
-    " { opacity: 1 !important; }</style>"
+    " { opacity: 1 !important; }"
+    # Streamlit's 6rem above every page: on a 1080-line screen (a projector, a laptop) the
+    # images started two thirds of the way down Browse.
+    " [data-testid='stMainBlockContainer'] { padding-top: 2.5rem !important; }</style>"
 )
 
 
