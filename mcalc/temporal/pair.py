@@ -33,7 +33,7 @@ __all__ = ["TemporalError", "TemporalPair", "pair_records", "register_pair"]
 log = logging.getLogger(__name__)
 
 #: Bumped when a change to the registration makes cached results stale.
-_CACHE_VERSION = 5  # 5: a registration worse than none is not applied
+_CACHE_VERSION = 6  # 6: one SimpleITK thread (the same pair registered differently run to run)
 
 
 class TemporalError(McalcError):
