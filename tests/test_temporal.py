@@ -326,14 +326,18 @@ def test_a_registration_does_not_depend_on_simpleitks_thread_count():
     them from one run to the next: the metric's per-thread sums are added in the order the
     threads finish (the audit of 6 December 2026). ``RegistrationSettings.seed`` promises
     reproducible results."""
+    from pathlib import Path
+
     import SimpleITK as sitk
 
     from mcalc.breast import breast_mask
     from mcalc.imageio import read_image
     from mcalc.imaging import file_unit
 
-    folder = "data/demo/Dataset/Normal_cases/1"
-    units = [file_unit(read_image(f"{folder}/MLO_{tp}.dcm")) for tp in ("recent", "prior")]
+    folder = (
+        Path(__file__).resolve().parents[1] / "data" / "demo" / "Dataset" / "Normal_cases" / "1"
+    )
+    units = [file_unit(read_image(folder / f"MLO_{tp}.dcm")) for tp in ("recent", "prior")]
     masks = [breast_mask(u) for u in units]
     saved = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
     got = []
