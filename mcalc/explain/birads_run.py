@@ -121,9 +121,10 @@ def check_change_count(model: str | Path, models_dir: str | Path) -> None:
         raise ModelError(
             f"model {card.id!r} is a temporal model, and a temporal model reads no prior "
             "image: there are no detections on the prior to match, so the count of new "
-            "findings since the prior (--birads-change) cannot be made; its input already "
-            "holds the subtraction of the registered prior. Leave out --birads-change, or "
-            "use it with a recent-only model"
+            "findings since the prior (--birads-change, the BI-RADS tab's \"Count new "
+            'findings since the prior") cannot be made; its input already holds the '
+            "subtraction of the registered prior. Leave the count out, or use it with a "
+            "recent-only model"
         )
 
 
