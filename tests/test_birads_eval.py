@@ -135,3 +135,32 @@ def test_new_findings_since_the_prior_are_counted_through_the_registration(
     assert case_features(feats).shape == (2, 4)
     with_change = [replace(f, new_findings=n) for f, n in zip(feats, (0, 3), strict=True)]
     assert case_features(with_change, with_change=True)[:, -1].tolist() == [0.0, 3.0]
+
+
+def _fake_model(folder, input_mode: str):
+    """A registry folder whose card is all ``birads_for_model`` reads before it counts."""
+    import json
+
+    folder.mkdir(parents=True)
+    patch = {"size": 32, "input_mode": input_mode}
+    card = {"architecture": "custom", "task": "calcification", "classes": ["a", "b"]}
+    (folder / "card.json").write_text(json.dumps({**card, "patch": patch}))
+    (folder / "model.keras").write_bytes(b"")
+    return folder
+
+
+def test_change_count_is_refused_for_a_temporal_model_not_left_empty(tmp_path, capsys) -> None:
+    """A temporal model reads no prior image, so no detection of the prior can be matched:
+    --birads-change gave every case ``new_findings: null`` and the logistic rule silently
+    dropped the feature (the audit of 6 December 2026). It is refused, and says why."""
+    from mcalc.cli import main
+    from mcalc.errors import ModelError
+    from mcalc.explain.birads_run import birads_for_model
+
+    model = _fake_model(tmp_path / "models" / "tiny-t", "temporal")
+    with pytest.raises(ModelError, match="temporal model reads no prior image"):
+        birads_for_model(model, tmp_path / "nodata", tmp_path / "models", None, temporal=True)  # type: ignore[arg-type]
+    # The CLI says so before any image is read (here no data exists at all).
+    args = ["evaluate", "--model", str(model), "--data", str(tmp_path / "nodata")]
+    assert main([*args, "--birads-change"]) == 2
+    assert "temporal model reads no prior image" in capsys.readouterr().err

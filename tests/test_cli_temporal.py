@@ -304,3 +304,26 @@ def test_the_case_report_does_not_count_a_round_without_its_annotation(tiny_demo
     mlo = next(x for x in lines if x.startswith("MLO: "))
     assert mlo.startswith("MLO: changes not counted: the prior image has no annotation"), mlo
     assert next(x for x in lines if x.startswith("CC: ")).startswith("CC: ")
+
+
+def test_region_annotations_are_not_counted_as_no_calcification(tiny_demo, env, tmp_path):
+    """Annotations that outline regions (``annotation_kind`` ``region``, a manifest's) mark no
+    single calcification: tracking them gave "CC: 0 new calcifications, 0 stable" for every
+    view of a case whatever its regions (the audit of 6 December 2026)."""
+    from dataclasses import replace
+
+    from mcalc.cache import ImageCache
+    from mcalc.temporal import case_summary, pair_tracked, register_pair
+
+    case = next(c for c in open_dataset(tiny_demo).cases if c.case_id == _suspicious(tiny_demo))
+    regions = replace(case, images=tuple(replace(r, annotation_kind="region") for r in case.images))
+    pair = register_pair(ImageCache(tmp_path / "cache"), regions, "CC")
+    assert pair.recent_summary is not None and pair.recent_summary.n_regions > 0
+    assert pair.uncounted == (
+        "the recent and the prior image's annotations outline regions, not single "
+        "calcifications: changes between rounds are counted between calcification marks"
+    )
+    assert pair_tracked(pair) == []
+    assert case_summary({"CC": pair_tracked(pair)}, uncounted={"CC": pair.uncounted}).startswith(
+        "CC: changes not counted: the recent and the prior image's annotations outline regions"
+    )

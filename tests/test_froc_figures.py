@@ -96,3 +96,26 @@ def test_a_handful_of_patients_gets_the_classification_tables_warning() -> None:
         summary_rows({"m": {"summary": _summary(3, None)}}, "cluster_froc")[0]["mean 95% CI"]
         == "n/a"
     )
+
+
+def test_models_scored_on_different_images_are_said_not_comparable() -> None:
+    """A temporal model reads recent images only: beside a recent-only model (prior and
+    recent images) its FROC is over other images and findings (6 images, 29 findings
+    against 12 and 42 on the demo's test cases), and the table put the two side by side
+    with nothing said (the audit of 6 December 2026)."""
+    same = {"a": {"summary": _summary(12, None)}, "b": {"summary": _summary(12, None)}}
+    assert summary_notes(same) == []
+    temporal = {**_summary(12, None), "n_images": 6, "n_findings": 29, "n_clusters": 2}
+    mixed = {"recent-only": same["a"], "temporal": {"summary": temporal}}
+    assert summary_notes(mixed) == [
+        "The models were scored on different images (recent-only: 12 images, 42 findings; "
+        "temporal: 6 images, 29 findings: other test patients, or a temporal model, which "
+        "reads recent images only), so their sensitivities and false positives per image are "
+        "not over the same findings: not a like-for-like comparison."
+    ]
+    assert summary_notes(mixed, "cluster_froc") == [
+        "The models were scored on different images (recent-only: 12 images, 2 clusters; "
+        "temporal: 6 images, 2 clusters: other test patients, or a temporal model, which "
+        "reads recent images only), so their sensitivities and false positives per image are "
+        "not over the same clusters: not a like-for-like comparison."
+    ]

@@ -130,3 +130,38 @@ def test_findings_of_a_model_are_matched_through_the_registration():
     ]
     assert items[2].recent_at == pytest.approx((180.0, 200.0))
     assert items[0].kind == "finding"
+
+
+def test_a_cluster_is_grown_only_when_larger_in_the_registered_frame():
+    """Cluster hulls were compared in each round's own file: a prior that shows the breast
+    15% smaller (compression, positioning; recovered by the registration) made an unchanged
+    cluster "grown", and one 15% larger would hide a real growth of 30% (the audit of
+    6 December 2026). The prior's hull is carried into the recent image first."""
+    from mcalc.temporal.register import field_from_affine
+
+    shape, k = (600, 600), 0.85  # prior = 0.85 * recent: the prior shows everything smaller
+    grid = (150, 150)
+    small = field_from_affine(np.array([[k, 0, 0], [0, k, 0]]), grid, (4.0, 4.0))
+    reg = Registration(shape, shape, SPACING, small, small.copy(), "affine", None, False)
+    spots = [(200, 200), (200, 280), (280, 200), (280, 280)]  # 8 x 8 mm, 4 members
+
+    def summary(points):
+        return summarize(_mask(shape, [(round(r), round(c)) for r, c in points], size=6),
+                         (SPACING, SPACING))  # fmt: skip
+
+    same = track(summary(spots), summary([(k * r, k * c) for r, c in spots]), reg)
+    cluster = next(t for t in same if t.kind == "cluster")
+    assert cluster.recent_area_mm2 > 1.2 * cluster.prior_area_mm2  # in the files: +38%
+    assert cluster.status == "stable"
+    assert cluster.prior_area_at_recent_mm2 == pytest.approx(cluster.recent_area_mm2, rel=0.05)
+    assert cluster.as_dict()["prior_area_at_recent_mm2"] == pytest.approx(
+        cluster.recent_area_mm2, rel=0.05
+    )
+    # A prior shown 15% larger, and a cluster grown by a third: grown, though its hull
+    # measures the same in both files.
+    big = field_from_affine(np.array([[1 / k, 0, 0], [0, 1 / k, 0]]), grid, (4.0, 4.0))
+    reg_big = Registration(shape, shape, SPACING, big, big.copy(), "affine", None, False)
+    wider = [(200, 200), (200, 292), (292, 200), (292, 292)]
+    grown = track(summary(wider), summary([(r / k, c / k) for r, c in spots]), reg_big)
+    cluster = next(t for t in grown if t.kind == "cluster")
+    assert cluster.status == "grown"

@@ -78,6 +78,10 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if args.no_detection:
         _refuse_detection_options(args)
     args.model = model_or_default(args)  # the report, detection and BI-RADS use it too
+    if args.birads_change:  # before any image is read: a temporal model cannot give it
+        from mcalc.explain.birads_run import check_change_count
+
+        check_change_count(args.model, models_dir(args))
     result = evaluate_model(
         args.model,
         args.data,

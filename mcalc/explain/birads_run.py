@@ -98,11 +98,34 @@ def change_counts(
     return out
 
 
-__all__ = ["birads_for_model", "change_counts"]
+__all__ = ["birads_for_model", "change_counts", "check_change_count"]
 
 #: Largest distance (mm, after registration) between a recent and a prior detection of the
 #: same finding (as the temporal section's tracking of marks).
 CHANGE_TOLERANCE_MM = 5.0
+
+
+def check_change_count(model: str | Path, models_dir: str | Path) -> None:
+    """Refuse the temporal change count (``--birads-change``) for a model that cannot give
+    it: :func:`change_counts` matches the model's detections on the recent image with its
+    detections on the prior, and a temporal model reads no prior image (every case's
+    ``new_findings`` was ``None`` and the logistic rule dropped the feature, silently).
+
+    Raises:
+        ModelError: ``model`` is a temporal model (or cannot be found).
+    """
+    from mcalc.models.registry import load_card, resolve_model
+
+    card = load_card(resolve_model(model, models_dir))
+    if card.patch.temporal:
+        raise ModelError(
+            f"model {card.id!r} is a temporal model, and a temporal model reads no prior "
+            "image: there are no detections on the prior to match, so the count of new "
+            "findings since the prior (--birads-change, the BI-RADS tab's \"Count new "
+            'findings since the prior") cannot be made; its input already holds the '
+            "subtraction of the registered prior. Leave the count out, or use it with a "
+            "recent-only model"
+        )
 
 
 def birads_for_model(
@@ -143,6 +166,8 @@ def birads_for_model(
     from mcalc.models.fingerprint import dataset_fingerprint
     from mcalc.models.registry import load_card, resolve_model
 
+    if temporal:
+        check_change_count(model, models_dir)
     index = open_dataset(data)
     evaluated = {im.case_id for im in detection.images}
     cases = case_features(detection, [c for c in index.cases if c.case_id in evaluated])

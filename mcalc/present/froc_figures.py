@@ -154,12 +154,26 @@ def summary_rows(
 
 
 def summary_notes(evaluations: Mapping[str, Mapping[str, Any]], kind: str = "froc") -> list[str]:
-    """What to say under :func:`summary_rows`' table: the small-sample warning of the
-    classification tables (:func:`~mcalc.models.analysis.few_patients_note`), for each
-    model whose intervals come from a bootstrap over a handful of patients."""
+    """What to say under :func:`summary_rows`' table: that the models were scored on
+    different images (a temporal model reads recent images only), and the small-sample
+    warning of the classification tables (:func:`~mcalc.models.analysis.few_patients_note`),
+    for each model whose intervals come from a bootstrap over a handful of patients."""
     prefix = "" if kind == "froc" else "cluster_"
     what = "findings" if kind == "froc" else "clusters"
     notes = []
+    counted = {
+        name: (ev["summary"].get("n_images"), ev["summary"].get("n_findings" if not prefix
+               else "n_clusters"))
+        for name, ev in evaluations.items()
+    }  # fmt: skip
+    if len(set(counted.values())) > 1:  # e.g. a temporal model beside a recent-only one
+        each = "; ".join(f"{name}: {n} images, {k} {what}" for name, (n, k) in counted.items())
+        notes.append(
+            f"The models were scored on different images ({each}: other test patients, or "
+            "a temporal model, which reads recent images only), so their sensitivities and "
+            f"false positives per image are not over the same {what}: not a like-for-like "
+            "comparison."
+        )
     for name, ev in evaluations.items():
         s = ev["summary"]
         if not s[f"{prefix}ci"] or "n_patients" not in s:

@@ -145,6 +145,10 @@ class Tracked:
         recent_area_mm2, prior_area_mm2: the cluster hull's area (``None`` for calcifications).
         recent_at: the prior position mapped onto the recent image through the registration
             (``None`` without a prior position): where a resolved one would be now.
+        prior_area_at_recent_mm2: a matched cluster's prior hull carried onto the recent
+            image through the registration, its area in the recent image's mm² (what
+            ``grown`` compares the recent hull with: the rounds' own areas differ with the
+            compression and positioning the registration undoes).
     """
 
     kind: str
@@ -159,12 +163,13 @@ class Tracked:
     recent_area_mm2: float | None = None
     prior_area_mm2: float | None = None
     recent_at: tuple[float, float] | None = None
+    prior_area_at_recent_mm2: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready, each key naming its unit: positions ``*_px`` are ``[row, col]`` in
         full-resolution pixels of that round's file (``recent_at_px``: of the recent file);
         ``distance_mm``; a calcification's ``*_diameter_mm``, a cluster's ``*_members`` and
-        hull ``*_area_mm2`` (``None`` for the other kind).
+        hull ``*_area_mm2`` and ``prior_area_at_recent_mm2`` (``None`` for the other kind).
 
         Example:
             >>> Tracked("calcification", "new", (12.34, 5.0), None, 3, recent_size=0.42).as_dict()
@@ -173,7 +178,7 @@ class Tracked:
              'recent_px': [12.3, 5.0], 'prior_px': None, 'recent_at_px': None,
              'distance_mm': None, 'recent_diameter_mm': 0.42, 'prior_diameter_mm': None,
              'recent_members': None, 'prior_members': None, 'recent_area_mm2': None,
-             'prior_area_mm2': None}
+             'prior_area_mm2': None, 'prior_area_at_recent_mm2': None}
         """
 
         def pt(p: tuple[float, float] | None) -> list[float] | None:
@@ -202,6 +207,7 @@ class Tracked:
             "prior_members": size(self.prior_size, True),
             "recent_area_mm2": mm(self.recent_area_mm2),
             "prior_area_mm2": mm(self.prior_area_mm2),
+            "prior_area_at_recent_mm2": mm(self.prior_area_at_recent_mm2),
         }
 
 
@@ -222,6 +228,15 @@ def _pt(p: np.ndarray) -> tuple[float, float]:
 def _grown(recent: tuple[int, float], prior: tuple[int, float]) -> bool:
     (n_r, a_r), (n_p, a_p) = recent, prior
     return n_r > n_p or a_r > a_p * (1.0 + GROWTH_FRACTION)
+
+
+def _area_at_recent(hull: Sequence[tuple[float, float]], reg: Registration) -> float:
+    """Area (recent mm²) of a prior hull, ``((row, col), ...)`` in prior pixels, carried
+    onto the recent image through the registration (shoelace formula)."""
+    pts = reg.prior_to_recent(np.asarray(hull, dtype=float).reshape(-1, 2))
+    r, c = pts[:, 0], pts[:, 1]
+    area_px = 0.5 * abs(float(np.dot(r, np.roll(c, -1)) - np.dot(c, np.roll(r, -1))))
+    return area_px * reg.spacing_mm * reg.spacing_mm
 
 
 def _pairs(
@@ -316,7 +331,10 @@ def track(
     pairs, only_r, only_p, at = _pairs(qr, qp, reg, cluster_tolerance_mm)
     for i, j, d in pairs:
         x, y = cl_r[i], cl_p[j]
-        status = "grown" if _grown((x.count, x.area_mm2), (y.count, y.area_mm2)) else "stable"
+        # Areas compared on the recent grid: a prior imaged smaller or larger (compression,
+        # positioning) made an unchanged cluster "grown", or hid a real growth.
+        at_recent = _area_at_recent(y.hull, reg)
+        status = "grown" if _grown((x.count, x.area_mm2), (y.count, at_recent)) else "stable"
         out.append(
             Tracked(
                 "cluster",
@@ -331,6 +349,7 @@ def track(
                 x.area_mm2,
                 y.area_mm2,
                 recent_at=_pt(at[j]),
+                prior_area_at_recent_mm2=at_recent,
             )
         )
     for i in only_r:

@@ -33,7 +33,7 @@ __all__ = ["TemporalError", "TemporalPair", "pair_records", "register_pair"]
 log = logging.getLogger(__name__)
 
 #: Bumped when a change to the registration makes cached results stale.
-_CACHE_VERSION = 5  # 5: a registration worse than none is not applied
+_CACHE_VERSION = 6  # 6: one SimpleITK thread (the same pair registered differently run to run)
 
 
 class TemporalError(McalcError):
@@ -240,7 +240,8 @@ def register_pair(
 def _uncounted(rounds: tuple[tuple[str, ImageRecord, np.ndarray | None], ...]) -> str | None:
     """Why the rounds' calcifications cannot be matched: a round whose annotation is
     missing (:meth:`ImageRecord.unknown_annotation`) or unreadable has unknown marks, and
-    counting them as none made its calcifications "new" or "resolved"."""
+    counting them as none made its calcifications "new" or "resolved"; a round annotated
+    with regions (``annotation_kind`` ``region``) marks no single calcification."""
     reasons = []
     for tp, rec, marks in rounds:
         if rec.annotation_missing is not None:
@@ -249,9 +250,21 @@ def _uncounted(rounds: tuple[tuple[str, ImageRecord, np.ndarray | None], ...]) -
             )
         elif rec.annotation_path is not None and marks is None:
             reasons.append(f"the {tp} image's annotation cannot be read")
-    if not reasons:
+    if reasons:
+        return " and ".join(reasons) + ": its calcifications are unknown, not none"
+    # An outlined region marks no single calcification: "0 new, 0 stable" would be wrong.
+    regions = [tp for tp, rec, _ in rounds if rec.annotation_kind == "region"]
+    if not regions:
         return None
-    return " and ".join(reasons) + ": its calcifications are unknown, not none"
+    whose = (
+        f"the {' and the '.join(regions)} image's annotations outline"
+        if len(regions) > 1
+        else f"the {regions[0]} image's annotation outlines"
+    )
+    return (
+        f"{whose} regions, not single calcifications: changes between rounds are counted "
+        "between calcification marks"
+    )
 
 
 def _spacing_known(mammo: Mammogram) -> bool:

@@ -72,7 +72,30 @@ def register_images(
     """
     import SimpleITK as sitk
 
-    settings = settings or RegistrationSettings()
+    # One thread: the metric's sums, split over threads, are added in whatever order the
+    # threads finish, and the optimisers carry those last-digit differences into another
+    # transform (the same pair came out "affine" or "not registered", fields 1.3 mm apart, on
+    # a 2-core machine; the registration method's own thread setting does not reach them).
+    # It runs on copies of at most work_side px: one thread costs little. Set for the
+    # process and left so (mcalc uses SimpleITK nowhere else): restoring it after each call
+    # would let a registration running in another thread (another app session) pick up the
+    # restored count half-way.
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(1)
+    return _register(sitk, recent, prior, recent_mask, prior_mask, spacing_mm,
+                     prior_mirrored, settings or RegistrationSettings())  # fmt: skip
+
+
+def _register(
+    sitk,
+    recent: np.ndarray,
+    prior: np.ndarray,
+    recent_mask: np.ndarray,
+    prior_mask: np.ndarray,
+    spacing_mm: float,
+    prior_mirrored: bool,
+    settings: RegistrationSettings,
+) -> Registration:
+    """:func:`register_images` (SimpleITK imported and its threads set by the caller)."""
     for name, img, mask in (("recent", recent, recent_mask), ("prior", prior, prior_mask)):
         if img.ndim != 2 or mask.shape != img.shape:
             raise RegistrationError(
