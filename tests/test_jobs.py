@@ -336,6 +336,40 @@ def test_unknown_job_and_broken_folders(settings):
     assert jobs.reconcile(settings) == []
 
 
+def test_a_damaged_job_folder_is_named_with_its_reason_and_can_be_deleted(settings):
+    """A job folder whose files were damaged, or half made by a process killed between
+    them, was skipped in silence (gone from the Train page's history) and ``delete job``
+    refused it ("unreadable job folder"): nothing could clean it."""
+    root = jobs.jobs_root(settings)
+    for name, files in {
+        "bad-status": {"status.json": "{not json", "config.json": "{}"},
+        "half-made": {"config.json": "{}"},  # killed before its status.json
+        "bad-config": {"status.json": json.dumps({"state": "failed"}), "config.json": "{"},
+    }.items():
+        (root / name).mkdir(parents=True)
+        for file, text in files.items():
+            (root / name / file).write_text(text)
+    broken = {b.id: b.reason for b in jobs.broken_jobs(settings)}
+    assert set(broken) == {"bad-status", "half-made", "bad-config"}
+    assert "status.json" in broken["half-made"] and "config.json" in broken["bad-config"]
+    assert jobs.list_jobs(settings) == []
+    for name in broken:
+        jobs.delete_job(name, settings, role="admin", user="boss")
+    assert jobs.broken_jobs(settings) == []
+    assert not [p for p in root.iterdir() if not p.name.startswith(".")]
+
+
+def test_a_damaged_job_folder_whose_process_still_runs_is_not_deleted(settings):
+    folder = jobs.jobs_root(settings) / "still-running"
+    folder.mkdir(parents=True)
+    status = {"state": "running", "pid": os.getpid(), "pid_ticks": procs.start_ticks(os.getpid())}
+    (folder / "status.json").write_text(json.dumps(status))
+    (folder / "config.json").write_text("{")
+    with pytest.raises(JobError, match="still running"):
+        jobs.delete_job("still-running", settings, role="admin", user="boss")
+    assert (folder / "status.json").is_file()
+
+
 # --- progress, logs, command line ----------------------------------------------------------
 
 
