@@ -36,6 +36,7 @@ import re
 import shlex
 import shutil
 import uuid
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -138,8 +139,14 @@ def load_card(folder: str | Path) -> ModelCard:
     missing = [k for k in REQUIRED_CARD_KEYS if k not in card]
     if missing:
         raise ModelError(f"{card_path}: card lacks {', '.join(missing)}")
-    if not model_file(folder).is_file():
+    path = model_file(folder)
+    if not path.is_file():
         raise ModelError(f"{folder}: no {MODEL_FILE} beside the card")
+    if path.stat().st_size == 0:
+        raise ModelError(
+            f"{path}: the model file is empty (0 bytes: a copy or save cut short); restore it "
+            f"from a backup, or {_delete_hint(folder)}"
+        )
     return ModelCard.from_json(card).located(folder.name, folder.resolve())
 
 
@@ -202,7 +209,20 @@ def load_keras_model(folder: str | Path) -> keras.Model:
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for corrupt archives
+        if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+            # Keras says "File not found ... ensure the file is an accessible .keras zip
+            # file" of a file that is there but cut short: say what it is, and what to do.
+            raise ModelError(
+                f"{path}: cannot load model: not a complete Keras archive "
+                f"({path.stat().st_size:,} bytes: cut short or damaged); restore it from a "
+                f"backup, or {_delete_hint(Path(folder))}"
+            ) from exc
         raise ModelError(f"{path}: cannot load model ({type(exc).__name__}: {exc})") from exc
+
+
+def _delete_hint(folder: Path) -> str:
+    """How to remove a damaged model from the registry."""
+    return f"delete the model: `python -m mcalc delete model {folder.name} --as NAME` (an admin)"
 
 
 def new_model_id(arch: str, task: str, models_dir: str | Path) -> str:
