@@ -168,7 +168,7 @@ def live_section(settings: Settings) -> None:
     try:
         all_jobs = jobs.reconcile(settings)
     except McalcError as exc:
-        st.error(f"The job folder cannot be read: {exc}")
+        st.error(f"The job folder cannot be used: {exc}")
         return
     active = [j for j in all_jobs if j.active]
     seen = set(st.session_state.get(SEEN_ACTIVE_KEY, ()))

@@ -6,6 +6,7 @@ the 6-case tiny demo set (about 10 s, mostly TensorFlow's start-up): those tests
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -368,6 +369,20 @@ def test_a_damaged_job_folder_whose_process_still_runs_is_not_deleted(settings):
     with pytest.raises(JobError, match="still running"):
         jobs.delete_job("still-running", settings, role="admin", user="boss")
     assert (folder / "status.json").is_file()
+
+
+def test_a_read_only_runs_folder_says_so_and_what_to_do(settings, monkeypatch):
+    """The Train page said "The job folder cannot be read: cannot use the job folder ...:
+    [Errno 30] Read-only file system" (seen with MCALC_RUNS on a read-only mount): not
+    what was wrong with it, nor what to do."""
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(JobError) as err:
+        jobs.reconcile(settings)
+    assert "read-only" in str(err.value) and "MCALC_RUNS" in str(err.value), err.value
 
 
 # --- progress, logs, command line ----------------------------------------------------------

@@ -125,13 +125,26 @@ def jobs_root(settings: Settings | None = None) -> Path:
     return Path((settings or get_settings()).runs_dir) / "jobs"
 
 
+#: What to do when the runs folder cannot be written.
+_RUNS_TODO = "make it writable, or point MCALC_RUNS at a writable folder"
+
+
 def _write_error(path: Path, exc: OSError) -> JobError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return JobError(f"disk full while writing {path}: free space and retry")
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return JobError(f"cannot write {path}: the folder is read-only; {_RUNS_TODO}")
     return JobError(f"cannot write {path}: {exc}")
 
 
 def _folder_error(root: Path, exc: OSError) -> JobError:
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return JobError(
+            f"cannot use the job folder {root}: it is read-only or not writable by this user "
+            f"(jobs keep their state there); {_RUNS_TODO}"
+        )
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return JobError(f"cannot use the job folder {root}: the disk is full; free some space")
     return JobError(f"cannot use the job folder {root}: {exc}")
 
 
