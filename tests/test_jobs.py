@@ -385,6 +385,35 @@ def test_a_read_only_runs_folder_says_so_and_what_to_do(settings, monkeypatch):
     assert "read-only" in str(err.value) and "MCALC_RUNS" in str(err.value), err.value
 
 
+def test_a_start_whose_status_cannot_be_written_leaves_no_process_behind(
+    tiny_demo, settings, monkeypatch
+):
+    """A trainer started while its running status could not be written (the disk filled)
+    ran on with its job still "queued": the next scheduler step started a second one."""
+    from mcalc.jobs import manager
+
+    job = jobs.submit(tiny(tiny_demo), settings, start=False)
+    started: list[int] = []
+    launch = procs.launch
+
+    def sleeper(cmd, **kwargs):
+        pid, ticks = launch([sys.executable, "-c", "import time; time.sleep(120)"], **kwargs)
+        started.append(pid)
+        return pid, ticks
+
+    def full(job) -> None:
+        raise JobError(f"disk full while writing {job.folder}/status.json: free space and retry")
+
+    monkeypatch.setattr(procs, "launch", sleeper)
+    monkeypatch.setattr(manager, "save_job", full)
+    with pytest.raises(JobError, match="disk full") as err:
+        jobs.reconcile(settings)
+    assert "stopped" in str(err.value), err.value
+    (pid,) = started
+    assert pid_gone(pid)
+    assert jobs.get_job(job.id, settings).state == "queued"  # starts again once writable
+
+
 # --- progress, logs, command line ----------------------------------------------------------
 
 

@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -238,7 +239,15 @@ def _start(job: Job, settings: Settings) -> None:
         return
     job.state, job.started = "running", time.time()
     job.extra = {**job.extra, "command": cmd}
-    save_job(job)
+    try:
+        save_job(job)
+    except JobError as exc:
+        # Still "queued" on disk, the trainer would run unseen and be started again by
+        # the next step: stop it; the job starts once its folder can be written.
+        with contextlib.suppress(RuntimeError):
+            procs.stop_group(job.pid, job.pid_ticks, grace=2.0)
+        procs.forget_owned(job.pid)
+        raise JobError(f"{exc} (the training process it had started was stopped)") from exc
     log.info("started job %s as pid %d", job.id, job.pid)
 
 
