@@ -304,3 +304,17 @@ def test_a_cut_short_model_file_says_so_and_what_to_do(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="cannot load model") as err:
         load_keras_model(folder)
     assert "cut short" in str(err.value) and "delete model cut" in str(err.value)
+
+
+def test_a_damaged_default_model_record_is_said_not_taken_for_none_set(tmp_path: Path) -> None:
+    """A cut-short .default-model.json made the pages say "no default model set" (the
+    reason only in the log), though a default had been set."""
+    _fake_model(tmp_path / "chosen", created="2024")
+    _fake_model(tmp_path / "newer", created="2025")
+    set_default_model(tmp_path, "chosen", role="admin", user="ana")
+    (tmp_path / DEFAULT_FILE).write_text('{"id": "cho')
+    _, choice = default_first(list_models(tmp_path).models, tmp_path)
+    assert choice.card is not None and choice.card.id == "newer" and not choice.is_default
+    for note in (choice.note, choice.note_chosen("chosen")):
+        assert "cannot be read" in note and DEFAULT_FILE in note, note
+        assert "choose a default again" in note and "no default model set" not in note

@@ -371,6 +371,7 @@ class DefaultChoice:
     wanted: str | None = None
     by: str = ""
     at: str = ""
+    unreadable: str = ""  # why the default's record cannot be read ("": it can)
 
     @property
     def is_default(self) -> bool:
@@ -403,6 +404,8 @@ class DefaultChoice:
                 f"the default model {self.wanted} is no longer in the registry: the newest, "
                 f"{self.card.id}, is used instead{by}; choose a default again"
             )
+        if self.unreadable:
+            return f"{self.unreadable}: the newest, {self.card.id}, is used{by}; choose a default again"
         return f"no default model set: the newest, {self.card.id}, is used{by}"
 
     def note_chosen(self, chosen: str) -> str:
@@ -423,6 +426,8 @@ class DefaultChoice:
                 f"the default model {self.wanted} is no longer in the registry: {here}; "
                 "choose a default again"
             )
+        if self.unreadable:
+            return f"{self.unreadable}: {here}; choose a default again"
         return f"no default model set: {here}"
 
 
@@ -439,7 +444,7 @@ def _read_default(models_dir: str | Path) -> dict[str, str]:
             continue
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             log.warning("ignoring unreadable %s: %s", path, exc)
-            return {}
+            return {"unreadable": f"the default model's record {name} cannot be read ({exc})"}
         if isinstance(data, dict) and data.get("id", "") is None:
             return {}  # cleared: the shipped default is not in effect either
         if not isinstance(data, dict) or not isinstance(data.get("id"), str):
@@ -536,7 +541,9 @@ def default_first(
     chosen = next((c for c in cards if c.id == wanted), None)
     ordered = [chosen, *(c for c in cards if c is not chosen)] if chosen else list(cards)
     first = ordered[0] if ordered else None
-    return ordered, DefaultChoice(first, wanted, entry.get("by", ""), entry.get("at", ""))
+    return ordered, DefaultChoice(
+        first, wanted, entry.get("by", ""), entry.get("at", ""), entry.get("unreadable", "")
+    )
 
 
 def require_default_model(
