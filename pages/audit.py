@@ -456,11 +456,21 @@ def _named(table: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
 def table_ui(names: Mapping[str, str]) -> None:
     st.subheader("Audit table per model")
     store = AuditStore(common.settings().store_dir)
+    skipped: list[str] = []
     try:  # read once a rerun: the models, the table and the verdict shown all come from it
-        every = store.verdicts()
+        every = store.verdicts(skipped=skipped)
     except StoreError as exc:
         st.error(str(exc))
         return
+    if skipped:  # left out of every count below: said, not only logged
+        st.warning(
+            f"{len(skipped)} verdict file(s) cannot be read and are left out of the tables "
+            "below (each left as it is): "
+            + "; ".join(skipped)
+            + ". Restore each from a backup, or move it out of the store to record that "
+            "verdict again.",
+            icon=":material/broken_image:",
+        )
     models = sorted({v.model_id for v in every})
     if not models:
         st.info("No verdicts recorded yet.")

@@ -18,7 +18,7 @@ from mcalc.temporal import case_summary
 from mcalc.temporal.display import TemporalView, temporal_view
 from mcalc.viewer import DisplayOptions, ImageView, crop_view
 from pages import common
-from pages.views import cached_view
+from pages.views import cached_view, case_files_now
 
 
 def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) -> None:
@@ -74,8 +74,20 @@ def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) 
     )
 
 
+def cached_temporal(case: CaseRecord, case_key: str, view: str, max_side: int) -> TemporalView:
+    """The registered ``view`` of ``case``, cached for every session, keyed by the case's
+    files as they are now (a file replaced under the same name is registered again)."""
+    return _cached_temporal(case, case_key, view, max_side, case_files_now(case))
+
+
 @st.cache_data(show_spinner="Registering the prior to the recent exam…", max_entries=16)
-def cached_temporal(_case: CaseRecord, case_key: str, view: str, max_side: int) -> TemporalView:
+def _cached_temporal(
+    _case: CaseRecord,
+    case_key: str,
+    view: str,
+    max_side: int,
+    files: tuple[tuple[str | None, str | None], ...],
+) -> TemporalView:
     return temporal_view(common.get_image_cache(), _case, view, max_side=max_side)
 
 

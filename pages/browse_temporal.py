@@ -22,7 +22,7 @@ from mcalc.present.reading_temporal import (
 from mcalc.present.temporal_figures import tracked_rows
 from mcalc.viewer import DisplayOptions
 from pages import common
-from pages.views import cached_view
+from pages.views import cached_view, case_files_now
 
 #: The change table's row to centre both rounds on (the viewer's ``focus``).
 FOCUS_KEY = "browse_temporal_focus"
@@ -33,11 +33,22 @@ FOCUS_KEY = "browse_temporal_focus"
 REGISTERING = "Registering the prior to the recent exam (a few seconds per view, once per case)…"
 
 
-@st.cache_data(show_spinner=False, max_entries=8)
 def case_temporal(
     case: CaseRecord, opts: DisplayOptions, max_side: int
 ) -> tuple[list[TemporalPanel], list[str]]:
-    """Per view, the registered rounds for the viewer's temporal modes, and problems found."""
+    """Per view, the registered rounds for the viewer's temporal modes, and problems found;
+    cached for every session, keyed by the case's files as they are now (a prior replaced
+    under the same name kept its old registration, subtraction and changes)."""
+    return _case_temporal(case, opts, max_side, case_files_now(case))
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def _case_temporal(
+    case: CaseRecord,
+    opts: DisplayOptions,
+    max_side: int,
+    files: tuple[tuple[str | None, str | None], ...],
+) -> tuple[list[TemporalPanel], list[str]]:
     out, problems = [], []
     for view in VIEWS:
         prior_rec, recent_rec = case.image(view, "prior"), case.image(view, "recent")

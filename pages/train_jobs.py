@@ -75,7 +75,9 @@ def _delete(what: str, item_id: str, settings: Settings) -> None:
     )
 
 
-def delete_ui(what: str, item_id: str, settings: Settings, *, is_default: bool = False) -> None:
+def delete_ui(
+    what: str, item_id: str, settings: Settings, *, is_default: bool = False, key: str = ""
+) -> None:
     """Admins only: a delete button behind a confirmation (the library refuses other roles
     as well; this only spares them a button they cannot use), for a signed-in admin or with
     accounts off (``MCALC_AUTH=off``); in demo mode a note says how to delete instead.
@@ -110,7 +112,7 @@ def delete_ui(what: str, item_id: str, settings: Settings, *, is_default: bool =
             )
         st.button(
             f"Delete {item_id}",
-            key=f"train_delete_{what}",
+            key=key or f"train_delete_{what}",
             type="primary",
             on_click=_delete,
             args=(what, item_id, settings),
@@ -166,7 +168,7 @@ def live_section(settings: Settings) -> None:
     try:
         all_jobs = jobs.reconcile(settings)
     except McalcError as exc:
-        st.error(f"The job folder cannot be read: {exc}")
+        st.error(f"The job folder cannot be used: {exc}")
         return
     active = [j for j in all_jobs if j.active]
     seen = set(st.session_state.get(SEEN_ACTIVE_KEY, ()))
@@ -181,8 +183,27 @@ def live_section(settings: Settings) -> None:
             running_job_ui(job, settings)
 
 
+def broken_jobs_ui(settings: Settings) -> None:
+    """The job folders that cannot be read, named with why, each with its delete: they
+    were left out of the history without a word, and nothing could delete them."""
+    broken = jobs.broken_jobs(settings)
+    if not broken:
+        return
+    st.warning(
+        f"{len(broken)} job folder(s) in `{jobs.jobs_root(settings)}` cannot be read and are "
+        "left out of the history (damaged, or half made by a process that was killed): "
+        + "; ".join(f"`{b.id}`: {b.reason}" for b in broken)
+        + ". Delete each (an admin: below, or `python -m mcalc delete job ID --as NAME`); "
+        "a model it registered stays in the registry.",
+        icon=":material/broken_image:",
+    )
+    for i, b in enumerate(broken):
+        delete_ui("job", b.id, settings, key=f"train_delete_broken_job_{i}")
+
+
 def history_ui(settings: Settings) -> None:
     """Every job (rebuilt from the folders), and the details of one."""
+    broken_jobs_ui(settings)
     history = jobs.list_jobs(settings)
     if not history:
         st.caption("No job yet.")

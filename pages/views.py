@@ -10,7 +10,7 @@ import streamlit as st
 
 from mcalc import viewer
 from mcalc.cache import file_key
-from mcalc.dataset.records import ImageRecord
+from mcalc.dataset.records import CaseRecord, ImageRecord
 from pages import common
 
 
@@ -28,6 +28,12 @@ def files_now(rec: ImageRecord) -> tuple[str | None, str | None]:
     """The cache keys of ``rec``'s image and annotation files as they are now
     (:func:`file_now`)."""
     return file_now(rec.image_path), file_now(rec.annotation_path)
+
+
+def case_files_now(case: CaseRecord) -> tuple[tuple[str | None, str | None], ...]:
+    """:func:`files_now` of each of ``case``'s images: a cache keyed by these computes
+    again when a file is replaced under the same name (new pixels or annotation)."""
+    return tuple(files_now(rec) for rec in case.images)
 
 
 def file_now(path: Path | None) -> str | None:

@@ -297,3 +297,16 @@ def test_a_verdict_saved_meanwhile_in_another_tab_is_not_replaced_silently(app_e
     at.text_area(key="audit_comment").input("tab A, again").run()
     at.button(key="audit_save").click().run()
     assert not at.error and store.latest(*who.values()).version == 3
+
+
+def test_a_damaged_verdict_file_is_said_above_the_audit_table(app_env):
+    from mcalc.store.audit import record_verdict
+
+    store = get_settings().store_dir
+    for image in ("suspicious-1/CC_recent", "suspicious-1/MLO_recent"):
+        record_verdict(store, model_id="demo-custom", image_key=image, reader="ann", agree=True)
+    damaged = AuditStore(store).records.path_for(("demo-custom", "suspicious-1/CC_recent", "ann"))
+    damaged.write_text('{"format": ')
+    at = open_page(PAGE, 60)
+    said = [w.value for w in at.warning if "cannot be read" in w.value]
+    assert len(said) == 1 and damaged.name in said[0] and "move it aside" in said[0], said

@@ -120,3 +120,41 @@ def test_a_dropped_stage_is_said_once_per_view(app_env, monkeypatch, viewer):
     said = [c.value for c in at.caption if "non-rigid stage folds (test)" in c.value]
     assert len(said) == 2, said  # one per view, in its registration caption
     assert all("fell back to the global stage" in c for c in said)
+
+
+@pytest.mark.slow  # registers a case's views three times (about 6 s on 2 busy cores)
+@pytest.mark.parametrize("which", ["browse_temporal", "browse_simple"])
+def test_a_prior_rewritten_in_place_is_registered_again(app_env, tmp_path, monkeypatch, which):
+    """A DICOM replaced under the same name (new pixels) after Browse registered its case:
+    the registered prior, subtraction and change table stayed those of the old pixels
+    until the server restarted (the cache was keyed by the case, not its files)."""
+    import shutil
+
+    import pydicom
+    import streamlit as st
+
+    from mcalc.dataset import open_dataset
+    from mcalc.viewer import DisplayOptions
+    from pages import browse_simple, browse_temporal
+
+    data = tmp_path / "data"
+    shutil.copytree(app_env, data)
+    monkeypatch.setenv("MCALC_CACHE", str(tmp_path / "cache-stale"))
+    case = next(c for c in open_dataset(data).cases if c.image("CC", "prior") is not None)
+
+    def registered() -> str:
+        if which == "browse_temporal":
+            panels, _ = browse_temporal.case_temporal(case, DisplayOptions(), 256)
+            return json.dumps(panels[0].payload["registered"], sort_keys=True, default=str)
+        tv = browse_simple.cached_temporal(case, f"{case.case_id}|{case.folder}", "CC", 256)
+        return tv.prior.tobytes().hex()
+
+    before = registered()
+    path = case.image("CC", "prior").image_path
+    ds = pydicom.dcmread(path)
+    ds.PixelData = ds.pixel_array[::-1].copy().tobytes()  # same size, other pixels
+    ds.save_as(path)
+    after = registered()
+    st.cache_data.clear()
+    assert after != before
+    assert after == registered()  # what a fresh server shows

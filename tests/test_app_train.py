@@ -364,6 +364,23 @@ def test_only_an_admin_gets_delete_buttons_and_they_delete(train_env, monkeypatc
     assert [(a["action"], a["by"]) for a in read_actions(models)] == [("delete_model", "adam")]
 
 
+def test_a_damaged_job_folder_is_named_on_the_page_and_an_admin_deletes_it(train_env, monkeypatch):
+    """A job whose config.json was cut short vanished from the history without a word,
+    and no button or command could delete it."""
+    _fake_job("j-ok", "done", "m-ok", time.time())
+    _fake_job("j-bad", "failed", "m-bad", time.time())
+    (jobs.jobs_root(get_settings()) / "j-bad" / "config.json").write_text('{"data": "d", ')
+    _admin(monkeypatch)
+    at = _page()
+    said = [w.value for w in at.warning if "cannot be read" in w.value]
+    assert len(said) == 1 and "`j-bad`" in said[0] and "config.json" in said[0], said
+    at.button(key="train_delete_broken_job_0").click().run()
+    assert not at.exception
+    assert any("Deleted job `j-bad`" in s.value for s in at.success)
+    assert not (jobs.jobs_root(get_settings()) / "j-bad").exists()
+    assert [j.id for j in jobs.list_jobs(get_settings())] == ["j-ok"]
+
+
 def _admin(monkeypatch) -> None:
     """Adam, signed in as an admin."""
     from pages import signin

@@ -189,3 +189,21 @@ def test_context_names_the_method_as_readers_know_it():
     # A method this version does not know (a later version's record) reads as stored.
     assert VerdictContext(method="lime").text() == "lime"
     assert VerdictContext().text() == "no explanation"
+
+
+def test_a_damaged_verdict_file_is_named_not_counted_in_silence(tmp_path):
+    """A verdict file cut to zero bytes was left out of every audit table with only a log
+    line: the table counted 3 verdicts of 4 and nothing on the page said why."""
+    from mcalc.store.audit import AuditStore, audit_table, record_verdict
+
+    for reader in ("ann", "bob"):
+        for image in ("case-1/CC_recent", "case-2/CC_recent"):
+            record_verdict(tmp_path, model_id="m", image_key=image, reader=reader, agree=True)
+    damaged = AuditStore(tmp_path).records.path_for(("m", "case-1/CC_recent", "ann"))
+    damaged.write_bytes(b"")
+    skipped: list[str] = []
+    verdicts = AuditStore(tmp_path).verdicts(skipped=skipped)
+    assert len(verdicts) == 3
+    assert len(skipped) == 1 and str(damaged) in skipped[0], skipped
+    assert audit_table(tmp_path, "m", verdicts=verdicts).n_verdicts == 3
+    assert damaged.read_bytes() == b""  # left as it was

@@ -546,3 +546,45 @@ def test_ray_data_warnings_that_do_not_apply_are_dropped_and_nothing_else(fits, 
         ("WARNING", store[:40]),
     ]
     assert any("cluster has 2 CPU" in r.getMessage() for r in caplog.records) is not fits
+
+
+def test_a_launch_whose_record_cannot_be_written_leaves_no_process_behind(
+    spot_registry, batch_data, tmp_path, monkeypatch
+) -> None:
+    """On a full disk the launch was refused ("cannot write .../job.json: the disk is full;
+    nothing was changed there") while the child it had already started ran on, a
+    ``predict --all`` no page knew of (seen with MCALC_RUNS on a full 2 MB tmpfs)."""
+    import errno
+    import subprocess
+    import sys
+
+    from mcalc.config import Settings
+    from mcalc.errors import McalcError
+    from mcalc.fileio import write_error
+    from mcalc.jobs import batch as jobs_batch
+    from mcalc.jobs import procs
+    from mcalc.jobs.batch import BatchOptions, list_batch_jobs, submit_batch
+
+    settings = Settings(runs_dir=tmp_path / "runs", models_dir=spot_registry)
+    started: list[int] = []
+    launch = procs.launch
+
+    def sleeper(cmd, **kwargs):
+        pid, ticks = launch([sys.executable, "-c", "import time; time.sleep(120)"], **kwargs)
+        started.append(pid)
+        return pid, ticks
+
+    def full(job) -> None:
+        path = job.folder / "job.json"
+        raise write_error(path, OSError(errno.ENOSPC, "No space left on device"))
+
+    monkeypatch.setattr(procs, "launch", sleeper)
+    monkeypatch.setattr(jobs_batch, "_save", full)
+    with pytest.raises(McalcError, match="disk is full") as err:
+        submit_batch("spot", batch_data, BatchOptions(workers=1), settings)
+    assert "stopped" in str(err.value), err.value
+    (pid,) = started
+    assert not procs.is_alive(pid, None) or subprocess.run(
+        ["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True
+    ).stdout.strip().startswith("Z")
+    assert list_batch_jobs(settings) == []

@@ -6,6 +6,7 @@ the 6-case tiny demo set (about 10 s, mostly TensorFlow's start-up): those tests
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -334,6 +335,83 @@ def test_unknown_job_and_broken_folders(settings):
     (broken / "status.json").write_text("{not json")
     assert jobs.list_jobs(settings) == []  # skipped, never fatal
     assert jobs.reconcile(settings) == []
+
+
+def test_a_damaged_job_folder_is_named_with_its_reason_and_can_be_deleted(settings):
+    """A job folder whose files were damaged, or half made by a process killed between
+    them, was skipped in silence (gone from the Train page's history) and ``delete job``
+    refused it ("unreadable job folder"): nothing could clean it."""
+    root = jobs.jobs_root(settings)
+    for name, files in {
+        "bad-status": {"status.json": "{not json", "config.json": "{}"},
+        "half-made": {"config.json": "{}"},  # killed before its status.json
+        "bad-config": {"status.json": json.dumps({"state": "failed"}), "config.json": "{"},
+    }.items():
+        (root / name).mkdir(parents=True)
+        for file, text in files.items():
+            (root / name / file).write_text(text)
+    broken = {b.id: b.reason for b in jobs.broken_jobs(settings)}
+    assert set(broken) == {"bad-status", "half-made", "bad-config"}
+    assert "status.json" in broken["half-made"] and "config.json" in broken["bad-config"]
+    assert jobs.list_jobs(settings) == []
+    for name in broken:
+        jobs.delete_job(name, settings, role="admin", user="boss")
+    assert jobs.broken_jobs(settings) == []
+    assert not [p for p in root.iterdir() if not p.name.startswith(".")]
+
+
+def test_a_damaged_job_folder_whose_process_still_runs_is_not_deleted(settings):
+    folder = jobs.jobs_root(settings) / "still-running"
+    folder.mkdir(parents=True)
+    status = {"state": "running", "pid": os.getpid(), "pid_ticks": procs.start_ticks(os.getpid())}
+    (folder / "status.json").write_text(json.dumps(status))
+    (folder / "config.json").write_text("{")
+    with pytest.raises(JobError, match="still running"):
+        jobs.delete_job("still-running", settings, role="admin", user="boss")
+    assert (folder / "status.json").is_file()
+
+
+def test_a_read_only_runs_folder_says_so_and_what_to_do(settings, monkeypatch):
+    """The Train page said "The job folder cannot be read: cannot use the job folder ...:
+    [Errno 30] Read-only file system" (seen with MCALC_RUNS on a read-only mount): not
+    what was wrong with it, nor what to do."""
+
+    def read_only(self, *args, **kwargs):
+        raise OSError(errno.EROFS, "Read-only file system", str(self))
+
+    monkeypatch.setattr(Path, "mkdir", read_only)
+    with pytest.raises(JobError) as err:
+        jobs.reconcile(settings)
+    assert "read-only" in str(err.value) and "MCALC_RUNS" in str(err.value), err.value
+
+
+def test_a_start_whose_status_cannot_be_written_leaves_no_process_behind(
+    tiny_demo, settings, monkeypatch
+):
+    """A trainer started while its running status could not be written (the disk filled)
+    ran on with its job still "queued": the next scheduler step started a second one."""
+    from mcalc.jobs import manager
+
+    job = jobs.submit(tiny(tiny_demo), settings, start=False)
+    started: list[int] = []
+    launch = procs.launch
+
+    def sleeper(cmd, **kwargs):
+        pid, ticks = launch([sys.executable, "-c", "import time; time.sleep(120)"], **kwargs)
+        started.append(pid)
+        return pid, ticks
+
+    def full(job) -> None:
+        raise JobError(f"disk full while writing {job.folder}/status.json: free space and retry")
+
+    monkeypatch.setattr(procs, "launch", sleeper)
+    monkeypatch.setattr(manager, "save_job", full)
+    with pytest.raises(JobError, match="disk full") as err:
+        jobs.reconcile(settings)
+    assert "stopped" in str(err.value), err.value
+    (pid,) = started
+    assert pid_gone(pid)
+    assert jobs.get_job(job.id, settings).state == "queued"  # starts again once writable
 
 
 # --- progress, logs, command line ----------------------------------------------------------

@@ -276,3 +276,45 @@ def test_a_fresh_clone_keeps_its_demo_model_as_the_default_after_a_training(
     assert delete_model(tmp_path, "demo-custom", role="admin") is True  # it was the default
     assert default_model_id(tmp_path) is None
     assert (tmp_path / SHIPPED_DEFAULT_FILE).is_file()  # the tracked file is left as it is
+
+
+def test_an_empty_model_file_is_not_listed_and_says_what_to_do(tmp_path: Path) -> None:
+    """A model.keras cut to zero bytes (a copy or disk that filled) was listed as a model;
+    running it said Keras's "File not found ... Please ensure the file is an accessible
+    `.keras` zip file" of a file that is there."""
+    folder = _fake_model(tmp_path / "emptied")
+    (folder / "model.keras").write_bytes(b"")
+    listing = list_models(tmp_path)
+    assert listing.models == []
+    (problem,) = listing.problems
+    assert "empty" in problem["message"] and "delete model emptied" in problem["message"]
+    with pytest.raises(ModelError, match="empty"):
+        load_card(folder)
+
+
+@pytest.mark.slow  # imports TensorFlow to load the archive (about 10 s)
+def test_a_cut_short_model_file_says_so_and_what_to_do(tmp_path: Path) -> None:
+    from mcalc.models.registry import load_keras_model
+
+    repo_models = Path(__file__).resolve().parent.parent / "models"
+    folder = tmp_path / "cut"
+    shutil.copytree(repo_models / "demo-custom", folder)
+    data = (folder / "model.keras").read_bytes()
+    (folder / "model.keras").write_bytes(data[: len(data) // 2])
+    with pytest.raises(ModelError, match="cannot load model") as err:
+        load_keras_model(folder)
+    assert "cut short" in str(err.value) and "delete model cut" in str(err.value)
+
+
+def test_a_damaged_default_model_record_is_said_not_taken_for_none_set(tmp_path: Path) -> None:
+    """A cut-short .default-model.json made the pages say "no default model set" (the
+    reason only in the log), though a default had been set."""
+    _fake_model(tmp_path / "chosen", created="2024")
+    _fake_model(tmp_path / "newer", created="2025")
+    set_default_model(tmp_path, "chosen", role="admin", user="ana")
+    (tmp_path / DEFAULT_FILE).write_text('{"id": "cho')
+    _, choice = default_first(list_models(tmp_path).models, tmp_path)
+    assert choice.card is not None and choice.card.id == "newer" and not choice.is_default
+    for note in (choice.note, choice.note_chosen("chosen")):
+        assert "cannot be read" in note and DEFAULT_FILE in note, note
+        assert "choose a default again" in note and "no default model set" not in note

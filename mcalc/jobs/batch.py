@@ -41,7 +41,7 @@ import pandas as pd
 from mcalc.batch import ENGINES, BatchError, ray_available, read_progress, read_results
 from mcalc.batch.table import measured_speeds, write_progress
 from mcalc.config import REPO_ROOT, Settings, get_settings
-from mcalc.errors import JobError
+from mcalc.errors import JobError, McalcError
 from mcalc.fileio import LockTimeout, atomic_write_json, file_lock
 from mcalc.jobs import procs
 from mcalc.jobs.progress import quiet_tail, tail_text
@@ -342,9 +342,25 @@ def submit_batch(
             )
         except OSError as exc:
             raise JobError(f"could not start the batch run: {exc}") from exc
-        _save(job)
+        try:
+            _save(job)
+        except McalcError as exc:
+            # Unrecorded, the child would run on where no page or cancel can reach it.
+            _stop_unrecorded(job)
+            raise JobError(f"{exc} The batch process it had started was stopped.") from exc
     log.info("batch run %s started as pid %s", job.name, job.pid)
     return job
+
+
+def _stop_unrecorded(job: BatchJob) -> None:
+    """Stop a child whose launch could not be recorded (its ``job.json`` not written)."""
+    if not job.pid:
+        return
+    try:
+        procs.stop_group(job.pid, job.pid_ticks, grace=2.0)
+    except RuntimeError as exc:  # pragma: no cover - survived SIGKILL
+        log.error("batch run %s: %s", job.name, exc)
+    procs.forget_owned(job.pid)
 
 
 def _error_line(stderr: str) -> str | None:

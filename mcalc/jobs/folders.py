@@ -33,8 +33,10 @@ __all__ = [
     "STDOUT_FILE",
     "STDERR_FILE",
     "Job",
+    "BrokenJob",
     "jobs_root",
     "list_jobs",
+    "broken_jobs",
     "get_job",
 ]
 
@@ -123,13 +125,26 @@ def jobs_root(settings: Settings | None = None) -> Path:
     return Path((settings or get_settings()).runs_dir) / "jobs"
 
 
+#: What to do when the runs folder cannot be written.
+_RUNS_TODO = "make it writable, or point MCALC_RUNS at a writable folder"
+
+
 def _write_error(path: Path, exc: OSError) -> JobError:
     if exc.errno in (errno.ENOSPC, errno.EDQUOT):
         return JobError(f"disk full while writing {path}: free space and retry")
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return JobError(f"cannot write {path}: the folder is read-only; {_RUNS_TODO}")
     return JobError(f"cannot write {path}: {exc}")
 
 
 def _folder_error(root: Path, exc: OSError) -> JobError:
+    if exc.errno in (errno.EROFS, errno.EACCES, errno.EPERM):
+        return JobError(
+            f"cannot use the job folder {root}: it is read-only or not writable by this user "
+            f"(jobs keep their state there); {_RUNS_TODO}"
+        )
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return JobError(f"cannot use the job folder {root}: the disk is full; free some space")
     return JobError(f"cannot use the job folder {root}: {exc}")
 
 
@@ -176,19 +191,52 @@ def locked(root: Path) -> Iterator[None]:
         yield
 
 
-def all_jobs(root: Path) -> list[Job]:
-    """Every readable job folder under ``root``, by folder name (unreadable ones skipped)."""
-    jobs: list[Job] = []
+@dataclass(frozen=True)
+class BrokenJob:
+    """A job folder that cannot be read: its files damaged, or half made by a process
+    killed between them. :func:`list_jobs` leaves it out; ``delete job`` removes it."""
+
+    id: str
+    folder: Path
+    reason: str
+
+
+def _job_folders(root: Path) -> list[Path]:
     if not root.is_dir():
-        return jobs
-    for folder in sorted(root.iterdir()):
-        if not folder.is_dir() or folder.name.startswith("."):
-            continue
+        return []
+    return [f for f in sorted(root.iterdir()) if f.is_dir() and not f.name.startswith(".")]
+
+
+def all_jobs(root: Path) -> list[Job]:
+    """Every readable job folder under ``root``, by folder name (unreadable ones skipped:
+    :func:`broken_jobs` names them)."""
+    jobs: list[Job] = []
+    for folder in _job_folders(root):
         try:
             jobs.append(load_job(folder))
         except JobError as exc:
             log.warning("skipping job folder: %s", exc)
     return jobs
+
+
+def broken_jobs(settings: Settings | None = None) -> list[BrokenJob]:
+    """The job folders :func:`list_jobs` leaves out because they cannot be read, with why."""
+    out = []
+    for folder in _job_folders(jobs_root(settings)):
+        try:
+            load_job(folder)
+        except JobError as exc:
+            out.append(BrokenJob(folder.name, folder, str(exc)))
+    return out
+
+
+def raw_status(folder: Path) -> dict[str, Any]:
+    """What a job folder's ``status.json`` holds, as far as it can be read (``{}`` if not)."""
+    try:
+        status = json.loads((folder / STATUS_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return status if isinstance(status, dict) else {}
 
 
 def list_jobs(settings: Settings | None = None) -> list[Job]:

@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -56,12 +57,15 @@ from mcalc.jobs.folders import (
     STATES,
     STDERR_FILE,
     STDOUT_FILE,
+    BrokenJob,
     Job,
     all_jobs,
+    broken_jobs,
     get_job,
     jobs_root,
     list_jobs,
     locked,
+    raw_status,
     save_job,
     write_json,
 )
@@ -80,6 +84,8 @@ __all__ = [
     "reconcile",
     "cancel",
     "list_jobs",
+    "BrokenJob",
+    "broken_jobs",
     "get_job",
     "progress",
     "log_tail",
@@ -233,7 +239,15 @@ def _start(job: Job, settings: Settings) -> None:
         return
     job.state, job.started = "running", time.time()
     job.extra = {**job.extra, "command": cmd}
-    save_job(job)
+    try:
+        save_job(job)
+    except JobError as exc:
+        # Still "queued" on disk, the trainer would run unseen and be started again by
+        # the next step: stop it; the job starts once its folder can be written.
+        with contextlib.suppress(RuntimeError):
+            procs.stop_group(job.pid, job.pid_ticks, grace=2.0)
+        procs.forget_owned(job.pid)
+        raise JobError(f"{exc} (the training process it had started was stopped)") from exc
     log.info("started job %s as pid %d", job.id, job.pid)
 
 
@@ -355,10 +369,44 @@ def cancel(job_id: str, settings: Settings | None = None, grace: float = 5.0) ->
     return get_job(job_id, settings)
 
 
+def _deletable(job_id: str, settings: Settings) -> tuple[Path, str]:
+    """The folder of job ``job_id`` and its run folder, when the job may be deleted: it has
+    ended, or its folder cannot be read (damaged, or half made by a killed process) and no
+    process it names still runs. Hold :func:`locked`.
+
+    Raises:
+        JobError: no such job, or it is queued or running.
+    """
+    try:
+        job = get_job(job_id, settings)
+    except JobError:
+        broken = next((b for b in broken_jobs(settings) if b.id == str(job_id)), None)
+        if broken is None:
+            raise
+        status = raw_status(broken.folder)
+        pid, ticks = status.get("pid"), status.get("pid_ticks")
+        if (
+            status.get("state") in ACTIVE_STATES
+            and isinstance(pid, int)
+            and procs.is_alive(pid, ticks if isinstance(ticks, int) else None)
+        ):
+            raise JobError(
+                f"job {job_id}'s folder cannot be read but its process {pid} is still running: "
+                "stop it first, then delete the job"
+            ) from None
+        return broken.folder, str(status.get("run_dir") or "")
+    if job.active:
+        raise JobError(f"job {job_id} is {job.state}: cancel it first, then delete it")
+    return job.folder, job.run_dir
+
+
 def delete_job(
     job_id: str, settings: Settings | None = None, *, role: str | None, user: str = ""
 ) -> None:
     """Delete a finished job's folder and its run folder (admins only); record who did it.
+
+    A folder that cannot be read (:func:`broken_jobs`: damaged, or half made by a killed
+    process) is deleted too, unless the process its status names still runs.
 
     The model a job registered stays in the registry (delete it with
     :func:`mcalc.models.registry.delete_model`).
@@ -373,19 +421,16 @@ def delete_job(
     if not root.is_dir():  # nothing to delete: no jobs folder (or its lock) made for it
         raise JobError(f"no job {job_id!r}: {root} holds no jobs (check MCALC_RUNS)")
     with locked(root):
-        job = get_job(job_id, settings)
-        if job.active:
-            raise JobError(f"job {job_id} is {job.state}: cancel it first, then delete it")
-        trash = root / f".deleted-{job.id}-{uuid.uuid4().hex[:8]}"
+        folder, run_dir = _deletable(job_id, settings)
+        trash = root / f".deleted-{folder.name}-{uuid.uuid4().hex[:8]}"
         try:
-            os.rename(job.folder, trash)
+            os.rename(folder, trash)
         except OSError as exc:
             raise JobError(f"cannot delete job {job_id}: {exc}") from exc
         shutil.rmtree(trash, ignore_errors=True)
-        run_dir = Path(job.run_dir)
-        if job.run_dir and run_dir.parent == Path(settings.runs_dir).resolve():
+        if run_dir and Path(run_dir).parent == Path(settings.runs_dir).resolve():
             shutil.rmtree(run_dir, ignore_errors=True)  # the trainer's logs of this job
-        record_action(root, "delete_job", job.id, user, str(role))
+        record_action(root, "delete_job", folder.name, user, str(role))
     log.info("job %s deleted by %s (%s)", job_id, user or "-", role)
 
 

@@ -36,6 +36,7 @@ import re
 import shlex
 import shutil
 import uuid
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -138,8 +139,14 @@ def load_card(folder: str | Path) -> ModelCard:
     missing = [k for k in REQUIRED_CARD_KEYS if k not in card]
     if missing:
         raise ModelError(f"{card_path}: card lacks {', '.join(missing)}")
-    if not model_file(folder).is_file():
+    path = model_file(folder)
+    if not path.is_file():
         raise ModelError(f"{folder}: no {MODEL_FILE} beside the card")
+    if path.stat().st_size == 0:
+        raise ModelError(
+            f"{path}: the model file is empty (0 bytes: a copy or save cut short); restore it "
+            f"from a backup, or {_delete_hint(folder)}"
+        )
     return ModelCard.from_json(card).located(folder.name, folder.resolve())
 
 
@@ -202,7 +209,20 @@ def load_keras_model(folder: str | Path) -> keras.Model:
     try:
         return keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # Keras raises many types for corrupt archives
+        if path.suffix == ".keras" and not zipfile.is_zipfile(path):
+            # Keras says "File not found ... ensure the file is an accessible .keras zip
+            # file" of a file that is there but cut short: say what it is, and what to do.
+            raise ModelError(
+                f"{path}: cannot load model: not a complete Keras archive "
+                f"({path.stat().st_size:,} bytes: cut short or damaged); restore it from a "
+                f"backup, or {_delete_hint(Path(folder))}"
+            ) from exc
         raise ModelError(f"{path}: cannot load model ({type(exc).__name__}: {exc})") from exc
+
+
+def _delete_hint(folder: Path) -> str:
+    """How to remove a damaged model from the registry."""
+    return f"delete the model: `python -m mcalc delete model {folder.name} --as NAME` (an admin)"
 
 
 def new_model_id(arch: str, task: str, models_dir: str | Path) -> str:
@@ -351,6 +371,7 @@ class DefaultChoice:
     wanted: str | None = None
     by: str = ""
     at: str = ""
+    unreadable: str = ""  # why the default's record cannot be read ("": it can)
 
     @property
     def is_default(self) -> bool:
@@ -383,6 +404,8 @@ class DefaultChoice:
                 f"the default model {self.wanted} is no longer in the registry: the newest, "
                 f"{self.card.id}, is used instead{by}; choose a default again"
             )
+        if self.unreadable:
+            return f"{self.unreadable}: the newest, {self.card.id}, is used{by}; choose a default again"
         return f"no default model set: the newest, {self.card.id}, is used{by}"
 
     def note_chosen(self, chosen: str) -> str:
@@ -403,6 +426,8 @@ class DefaultChoice:
                 f"the default model {self.wanted} is no longer in the registry: {here}; "
                 "choose a default again"
             )
+        if self.unreadable:
+            return f"{self.unreadable}: {here}; choose a default again"
         return f"no default model set: {here}"
 
 
@@ -419,7 +444,7 @@ def _read_default(models_dir: str | Path) -> dict[str, str]:
             continue
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             log.warning("ignoring unreadable %s: %s", path, exc)
-            return {}
+            return {"unreadable": f"the default model's record {name} cannot be read ({exc})"}
         if isinstance(data, dict) and data.get("id", "") is None:
             return {}  # cleared: the shipped default is not in effect either
         if not isinstance(data, dict) or not isinstance(data.get("id"), str):
@@ -516,7 +541,9 @@ def default_first(
     chosen = next((c for c in cards if c.id == wanted), None)
     ordered = [chosen, *(c for c in cards if c is not chosen)] if chosen else list(cards)
     first = ordered[0] if ordered else None
-    return ordered, DefaultChoice(first, wanted, entry.get("by", ""), entry.get("at", ""))
+    return ordered, DefaultChoice(
+        first, wanted, entry.get("by", ""), entry.get("at", ""), entry.get("unreadable", "")
+    )
 
 
 def require_default_model(

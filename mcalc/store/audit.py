@@ -399,12 +399,16 @@ class AuditStore:
         history = self.history(model_id, image_key, reader)
         return history[-1] if history else None
 
-    def verdicts(self, model_id: str | None = None) -> list[AuditVerdict]:
+    def verdicts(
+        self, model_id: str | None = None, *, skipped: list[str] | None = None
+    ) -> list[AuditVerdict]:
         """The current verdict of every (model, image, reader), optionally for one model
-        (then only that model's folder is read: the store holds every model's verdicts)."""
+        (then only that model's folder is read: the store holds every model's verdicts).
+        ``skipped``: where given, why each verdict file that cannot be read was left out is
+        appended (the file itself is left as it is)."""
         out = []
         prefix = () if model_id is None else (model_id,)
-        for record in self.records.records(prefix=prefix):
+        for record in self.records.records(prefix=prefix, skipped=skipped):
             cur = record.current
             if cur is None:
                 continue
@@ -416,6 +420,8 @@ class AuditStore:
                 )
             except ValueError as exc:
                 log.warning("skipping %s: %s", record.path, exc)
+                if skipped is not None:
+                    skipped.append(f"{record.path}: {exc}")
         return sorted(out, key=lambda v: (v.model_id, v.image_key, v.reader))
 
     def models(self) -> list[str]:

@@ -183,12 +183,20 @@ class VersionedStore:
         parts = self._check_parts(parts)
         return self._read(self.path_for(parts), parts)
 
-    def records(self, *, prefix: Sequence[str] = (), last: str | None = None) -> Iterator[Record]:
+    def records(
+        self,
+        *,
+        prefix: Sequence[str] = (),
+        last: str | None = None,
+        skipped: list[str] | None = None,
+    ) -> Iterator[Record]:
         """Every record of this kind (unreadable ones are logged and skipped).
 
         Args:
             prefix: only records whose identity starts with these names (one folder is read).
             last: only records whose last name is this (one file name is matched).
+            skipped: where given, why each unreadable record was skipped is appended (for
+                a page to say what its table leaves out).
         """
         folder = self.folder.joinpath(*(safe_name(p) for p in prefix))
         if not folder.is_dir():
@@ -201,6 +209,8 @@ class VersionedStore:
                 record = self._read(path, None)
             except StoreReadError as exc:
                 log.warning("skipping unreadable record: %s", exc)
+                if skipped is not None:
+                    skipped.append(str(exc))
                 continue
             if record.parts[: len(prefix)] == tuple(prefix) and last in (None, record.parts[-1]):
                 yield record
