@@ -180,19 +180,10 @@ def test_the_float32_twin_of_a_gpu_run_is_the_model_that_was_trained(tmp_path, m
     # built with ImageNet weights holds one more layer than one built without (a rescaling
     # by 1/sqrt(ImageNet std) after its normalisation): a twin rebuilt without ImageNet
     # weights took the weights but fed the stem another input scale.
-    import keras.src.applications.efficientnet as efficientnet
-
     from mcalc.models.training import _float32_copy
+    from tests.models_fixtures import keras_efficientnet_file
 
-    cached = tmp_path / "efficientnetb0_notop.h5"  # stands in for Keras' cached file
-    keras.applications.EfficientNetB0(
-        include_top=False, weights=None, input_shape=(32, 32, 3)
-    ).save_weights(str(cached).replace(".h5", ".weights.h5"))
-    monkeypatch.setattr(
-        efficientnet.file_utils,
-        "get_file",
-        lambda *a, **k: str(cached).replace(".h5", ".weights.h5"),
-    )
+    keras_efficientnet_file(tmp_path, monkeypatch)
     previous = keras.config.dtype_policy().name
     keras.config.set_dtype_policy("mixed_float16")
     try:

@@ -36,7 +36,7 @@ import numpy as np
 
 from mcalc.config import get_settings
 from mcalc.errors import McalcError, ModelError
-from mcalc.models.architectures import ArchSpec, arch_spec, build_model
+from mcalc.models.architectures import ArchSpec, arch_spec, build_model, copy_weights
 from mcalc.models.card import ModelCard
 from mcalc.models.data import eval_dataset, predict_array, steps_per_epoch, train_dataset
 from mcalc.models.distributed import WorkerRole, barrier, worker_role
@@ -593,5 +593,5 @@ def _float32_copy(model: keras.Model) -> keras.Model:
         return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
 
     twin = keras.models.clone_model(model, clone_function=float32)
-    twin.set_weights(model.get_weights())
+    copy_weights(model, twin)
     return twin
