@@ -173,3 +173,28 @@ def test_custom_head_keeps_glorot_initialisation() -> None:
     keras.utils.set_random_seed(0)
     kernel = build_model("custom", SIZE, 2).get_layer("head_output").get_weights()[0]
     assert np.abs(kernel).min() > 0 and np.abs(kernel).max() <= np.sqrt(6 / (64 + 2))
+
+
+def test_the_float32_twin_of_a_gpu_run_is_the_model_that_was_trained(tmp_path, monkeypatch) -> None:
+    # A GPU run trains in mixed precision and saves a float32 twin. Keras' EfficientNet
+    # built with ImageNet weights holds one more layer than one built without (a rescaling
+    # by 1/sqrt(ImageNet std) after its normalisation): a twin rebuilt without ImageNet
+    # weights took the weights but fed the stem another input scale.
+    from mcalc.models.training import _float32_copy
+    from tests.models_fixtures import keras_efficientnet_file
+
+    keras_efficientnet_file(tmp_path, monkeypatch)
+    previous = keras.config.dtype_policy().name
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        model = build_model("efficientnetb0", 32, 2, imagenet=True)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    twin = _float32_copy(model)
+    kinds = [layer.__class__.__name__ for layer in model.layers]
+    assert [layer.__class__.__name__ for layer in twin.layers] == kinds
+    assert {layer.compute_dtype for layer in twin.layers} == {"float32"}
+    x = np.random.default_rng(0).random((2, 32, 32, 1)).astype("float32")
+    stem = [keras.Model(m.inputs, m.get_layer("stem_conv").output) for m in (model, twin)]
+    got, want = (np.asarray(s(x), np.float32) for s in stem[::-1])
+    assert np.allclose(got, want, rtol=0.02, atol=0.02 * float(np.abs(want).max()))

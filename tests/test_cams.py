@@ -451,3 +451,26 @@ def test_compiled_gradcam_gives_tf_keras_vis_maps(model, explainer, patches, lay
         ref = oracle.explain_patches(patches, "gradcam", class_index, layer)
         assert ours.shape == ref.shape == patches.shape
         np.testing.assert_allclose(ours, ref, rtol=1e-4, atol=1e-6 * max(float(ref.max()), 1.0))
+
+
+def test_the_explained_clone_computes_what_the_model_computes(tmp_path, monkeypatch) -> None:
+    # Keras' Normalization (EfficientNet's stem, holding ImageNet's mean and variance when
+    # the weights came from Keras) normalises with copies made from its weights when they
+    # are loaded: set_weights() on a clone left it at mean 0, variance 1, so Grad-CAM
+    # explained another function than the model's (the probabilities differed, the maps
+    # correlated 0.66 and -0.18 with a tape Grad-CAM of the model itself).
+    from mcalc.models.architectures import build_model
+    from tests.models_fixtures import keras_efficientnet_file
+
+    keras_efficientnet_file(tmp_path, monkeypatch)
+    model = build_model("efficientnetb0", 32, 2, imagenet=True)
+    head = model.get_layer("head_output")
+    kernel, bias = head.get_weights()
+    rng = np.random.default_rng(0)
+    head.set_weights([rng.normal(size=kernel.shape).astype("float32"), bias])
+    x = rng.random((3, 32, 32, 1)).astype("float32")
+    explainer = Explainer(model, "efficientnetb0")
+    clone = explainer.linear_model(explainer.default_layer())
+    want = np.asarray(model(x, training=False))
+    got = np.asarray(keras.activations.softmax(clone(x, training=False)))
+    assert np.allclose(got, want, atol=1e-5)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import keras  # noqa: F401  (a broken install fails here, not skips)
+import keras  # a broken install fails here, not skips
 import numpy as np
 import pytest
 
@@ -18,6 +18,7 @@ from mcalc.models.weights import (
     hed_weights_file,
     resolve_weights,
 )
+from tests.models_fixtures import keras_efficientnet_file
 
 
 @pytest.fixture(autouse=True)
@@ -309,3 +310,21 @@ def test_card_records_keras_cache_and_clone_files_relative(
     elsewhere = resolve_weights("vgg16", mine).card_json(tmp_path / "other")
     assert elsewhere["path"] == str(mine.resolve()) and "root" not in elsewhere
     assert resolve_weights("custom").card_json(tmp_path)["path"] is None
+
+
+def test_a_keras_efficientnet_file_named_feeds_the_stem_as_kerass_imagenet_path(
+    tmp_path, monkeypatch
+) -> None:
+    # Keras-applications EfficientNet weights expect, after their Normalization (ImageNet
+    # mean, variance std^2), a rescaling by 1/sqrt(std) that Keras adds only when it loads
+    # them itself (weights="imagenet"). Named with --weights the same file was loaded by
+    # layer name into a model built without that rescaling, and the Normalization (auto-named
+    # normalization_<n> after the first model of a process) kept mean 0 and variance 1.
+    path = keras_efficientnet_file(tmp_path, monkeypatch)
+    keras_path = build_model("efficientnetb0", 32, 2, imagenet=True)  # what the cache gives
+    named = build_model("efficientnetb0", 32, 2)
+    apply_weights(named, "efficientnetb0", resolve_weights("efficientnetb0", path))
+    x = np.random.default_rng(0).random((2, 32, 32, 1)).astype("float32")
+    stem = [keras.Model(m.inputs, m.get_layer("stem_conv").output) for m in (keras_path, named)]
+    want, got = (np.asarray(s(x)) for s in stem)
+    assert np.allclose(got, want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()))

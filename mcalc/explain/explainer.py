@@ -44,6 +44,7 @@ import numpy as np
 from mcalc.explain.layers import LayerInfo, check_layer, default_layer, layer_infos
 from mcalc.explain.methods import CAM_METHODS
 from mcalc.lru import LRU
+from mcalc.models.architectures import copy_weights
 from mcalc.progress import ProgressFn
 
 if TYPE_CHECKING:
@@ -168,7 +169,7 @@ class Explainer:
             return target(*args, **kwargs)
 
         clone = keras.models.clone_model(self.model, call_function=call)
-        clone.set_weights(self.model.get_weights())
+        copy_weights(self.model, clone)
         for name in clone.output_names:
             out = clone.get_layer(name)
             if hasattr(out, "activation"):
@@ -209,7 +210,7 @@ class Explainer:
                     # Its own graph (new input, cloned layers), where layer.output is
                     # connected to its input, as tf-keras-vis needs.
                     suffix = keras.models.clone_model(part)
-                    suffix.set_weights(part.get_weights())
+                    copy_weights(part, suffix)
                     if any(lay.name == layer for lay in suffix.layers):
                         split = (prefix, suffix)
                 except (ValueError, TypeError) as exc:  # another path bypasses the layer

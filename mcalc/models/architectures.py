@@ -35,6 +35,7 @@ __all__ = [
     "build_model",
     "head_layers",
     "base_layers",
+    "copy_weights",
     "MIN_PATCH_SIZE",
 ]
 
@@ -263,3 +264,15 @@ def base_layers(model: keras.Model) -> list[Any]:
         for layer in model.layers
         if not layer.name.startswith(("head_", "pre_")) and layer.__class__.__name__ != "InputLayer"
     ]
+
+
+def copy_weights(source: keras.Model, target: keras.Model) -> None:
+    """``source``'s weights into ``target`` (a clone of it), layers that compute with copies
+    of their weights included: Keras' ``Normalization`` (EfficientNet's stem, ImageNet's mean
+    and variance after Keras' ImageNet weights) normalises with tensors made from its
+    weights when they are loaded, and ``set_weights`` alone left a clone's at 0 and 1."""
+    target.set_weights(source.get_weights())
+    for layer in target.layers:
+        finalize = getattr(layer, "finalize_state", None)
+        if callable(finalize):
+            finalize()

@@ -36,7 +36,7 @@ import numpy as np
 
 from mcalc.config import get_settings
 from mcalc.errors import McalcError, ModelError
-from mcalc.models.architectures import ArchSpec, arch_spec, build_model
+from mcalc.models.architectures import ArchSpec, arch_spec, build_model, copy_weights
 from mcalc.models.card import ModelCard
 from mcalc.models.data import eval_dataset, predict_array, steps_per_epoch, train_dataset
 from mcalc.models.distributed import WorkerRole, barrier, worker_role
@@ -447,9 +447,7 @@ def _evaluate(run: _Run, data: TrainData, fitted: Fitted) -> tuple[keras.Model, 
     if fitted.gpu or run.role is not None:
         # A plain float32 twin: CPUs load it at full speed, and a multi-worker model's
         # predict would be spread over (and wait for) the other workers.
-        model = _float32_copy(
-            model, run.spec.name, data.patch.size, len(run.classes), len(data.patch_channels)
-        )
+        model = _float32_copy(model)
     views: dict[str, Sequence[str]] = dict(get_task(run.config.task).binary_views_dict())
     metrics = {}
     for name in ("val", "test"):
@@ -587,10 +585,13 @@ def _follow_chief(run: _Run, strategy: Any) -> TrainResult:
     return TrainResult(run.model_id, path, card, chief=False)
 
 
-def _float32_copy(
-    model: keras.Model, arch: str, size: int, n_classes: int, channels: int = 1
-) -> keras.Model:
-    """A float32 twin of a mixed-precision model, so CPUs load it at full speed."""
-    twin = build_model(arch, size, n_classes, channels=channels)
-    twin.set_weights(model.get_weights())
+def _float32_copy(model: keras.Model) -> keras.Model:
+    """A float32 twin of a mixed-precision model, so CPUs load it at full speed: the same
+    graph cloned (a rebuild without ImageNet weights lacked EfficientNet's ImageNet rescaling)."""
+
+    def float32(layer: Any) -> Any:
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    twin = keras.models.clone_model(model, clone_function=float32)
+    copy_weights(model, twin)
     return twin

@@ -426,6 +426,23 @@ def _load_hed(model: keras.Model, path: Path) -> int:
     return count
 
 
+def _imagenet_normalization(names: list[str], arrays: list[Any]) -> list[Any]:
+    """A Keras-applications EfficientNet's Normalization (ImageNet mean, variance std^2)
+    for a model built without ImageNet weights.
+
+    Keras follows that layer with a rescaling by 1/sqrt(std) only when it loads the weights
+    itself (``weights="imagenet"``: the original EfficientNet divided by the variance, Keras
+    issue tensorflow/tensorflow#49930); built without, the model lacks it. Both are
+    per-channel affine maps, so a variance of std^3 gives the same (x - mean) / std^1.5.
+    """
+    import numpy as np
+
+    return [
+        a * np.sqrt(a) if "variance" in n.rsplit("/", 1)[-1] else a
+        for n, a in zip(names, arrays, strict=True)
+    ]
+
+
 def _load_legacy_by_name(model: keras.Model, path: Path) -> int:
     """Load a Keras 2 style ``.h5`` (``layer_names`` / ``weight_names`` attributes) by name."""
     import h5py
@@ -438,15 +455,25 @@ def _load_legacy_by_name(model: keras.Model, path: Path) -> int:
                 "expected a .weights.h5 saved from an mcalc model or a Keras-applications .h5"
             )
         names = {n.decode() if isinstance(n, bytes) else n for n in root.attrs["layer_names"]}
+        stems = [n for n in names if re.fullmatch(r"normalization(_\d+)?", n)]
         count = 0
         for layer in model.layers:
-            if layer.name not in names or not layer.weights:
+            name = layer.name
+            normalization = type(layer).__name__ == "Normalization"
+            if normalization and name not in names and len(stems) == 1:
+                name = stems[0]  # Keras numbers auto-named layers per process
+            if name not in names or not layer.weights:
                 continue
-            group = root[layer.name]
+            group = root[name]
             weight_names = [
                 n.decode() if isinstance(n, bytes) else n for n in group.attrs["weight_names"]
             ]
-            _assign(layer, [group[n][()] for n in weight_names], str(path))
+            arrays = [group[n][()] for n in weight_names]
+            if normalization:
+                arrays = _imagenet_normalization(weight_names, arrays)
+            _assign(layer, arrays, str(path))
+            if normalization:
+                layer.finalize_state()  # it normalises with copies made from its weights
             count += 1
     if count == 0:
         raise ModelError(
