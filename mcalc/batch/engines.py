@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
+from multiprocessing.connection import wait as wait_for_exit
 from typing import Any
 
 from mcalc.batch.settings import BatchError, BatchItem, WorkerSpec, default_workers
@@ -166,8 +167,10 @@ def _stop_workers(others: set[int | None], grace_s: float) -> None:
     for child in multiprocessing.active_children():
         if child.pid in others:
             continue
-        child.join(max(0.0, deadline - time.monotonic()))
-        if child.is_alive():
+        # Its sentinel, not ``join``/``is_alive``: the pool's own thread joins its processes
+        # too, and when it reaps one first, ``waitpid`` here finds no status (ECHILD) and
+        # ``is_alive`` said True for a process that had exited.
+        if not wait_for_exit([child.sentinel], max(0.0, deadline - time.monotonic())):
             if grace_s > 0:
                 log.warning(
                     "batch worker process %s did not exit %.0f s after its work: stopped",
