@@ -38,3 +38,28 @@ def test_a_worker_killed_while_the_chief_waits_is_named_at_once(tmp_path: Path) 
     assert "worker 1" in str(err.value) and "SIGKILL" in str(err.value)
     assert str(logs[1]) in str(err.value)
     assert chief.returncode is not None
+
+
+def test_a_worker_that_fails_says_why_in_the_launchers_error(tmp_path: Path) -> None:
+    """A worker's own error line ("error: ...", what ``python -m mcalc train`` prints) is in
+    the launcher's message: with ``MLFLOW_TRACKING_URI`` set and no mlflow installed,
+    ``train-workers`` said only "worker 0 failed (exit 2)" and the reason was in the log."""
+    logs = [tmp_path / "worker0.log", tmp_path / "worker1.log"]
+    procs = []
+    for log in logs:
+        with log.open("w", encoding="utf-8") as err:
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-c",
+                        "import sys; print('INFO x\\nerror: no mlflow', "
+                        "file=sys.stderr); sys.exit(2)",
+                    ],
+                    stderr=err,
+                )
+            )
+    with pytest.raises(JobError) as err:
+        _wait(procs, logs, timeout=None, progress=None)
+    assert "worker 0 failed (exit 2)" in str(err.value)
+    assert "(exit 2): no mlflow; see" in str(err.value) and str(logs[0]) in str(err.value)

@@ -167,7 +167,21 @@ def _failure(index: int, code: int, log: Path, stopped: bool = False) -> str:
             how = f"was killed by signal {-code}"
     else:
         how = f"failed (exit {code})"
-    return f"worker {index} {how}{' (the others stopped)' if stopped else ''}; see {log}"
+    said = _last_error(log)
+    return (
+        f"worker {index} {how}{' (the others stopped)' if stopped else ''}"
+        f"{f': {said}' if said else ''}; see {log}"
+    )
+
+
+def _last_error(log: Path) -> str:
+    """The worker's last ``error: ...`` line (what the CLI prints when it stops), or ``""``."""
+    try:
+        tail = log.read_text(encoding="utf-8", errors="replace")[-20_000:]
+    except OSError:
+        return ""
+    lines = [line.strip() for line in tail.splitlines() if line.startswith("error: ")]
+    return lines[-1].removeprefix("error: ") if lines else ""
 
 
 def _stop(procs: list[subprocess.Popen[Any]], grace: float = 10.0) -> None:
