@@ -576,3 +576,17 @@ def test_ray_data_warnings_that_do_not_apply_are_dropped_and_nothing_else(fits, 
         ("WARNING", store[:40]),
     ]
     assert any("cluster has 2 CPU" in r.getMessage() for r in caplog.records) is not fits
+
+
+def test_a_ray_run_with_default_workers_reports_its_actors(
+    spot_registry, batch_data, tmp_path, monkeypatch
+) -> None:
+    """``--engine ray`` without ``--workers``: the summary (``--json``) and progress.json
+    said ``"workers": 0``; they name the actor pool Ray's engine made (here a stand-in
+    engine that analyses nothing and reports 3 actors; tests/test_ray.py runs the real one)."""
+    from mcalc.batch import run as batch_run
+
+    monkeypatch.setattr(batch_run, "run_ray", lambda todo, spec, workers, saver, address: 3)
+    out = run_batch("spot", batch_data, tmp_path / "r", models_dir=spot_registry, engine="ray")
+    assert out.workers == 3
+    assert read_progress(tmp_path / "r")["workers"] == 3

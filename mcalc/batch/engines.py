@@ -388,8 +388,9 @@ def run_ray(
     on_rows: RowsFn,
     *,
     address: str | None = None,
-) -> None:
-    """Analyse ``items`` with Ray Data on an actor pool of ``workers`` actors.
+) -> int:
+    """Analyse ``items`` with Ray Data on an actor pool of ``workers`` actors; returns the
+    pool's size (``0`` when there was nothing to do).
 
     ``workers`` ``None``: one actor per GPU of the cluster, else one per CPU. With GPUs,
     each actor asks for its share of one (a whole GPU when there are enough).
@@ -398,7 +399,7 @@ def run_ray(
         BatchError: Ray is missing, the cluster cannot be reached, or the workers failed.
     """
     if not items:
-        return
+        return 0
     if not ray_available():
         raise BatchError(
             "--engine ray needs Ray Data: pip install the `ray[data]` version pinned in "
@@ -438,3 +439,4 @@ def run_ray(
     finally:
         if started:
             ray.shutdown()
+    return size
