@@ -435,8 +435,15 @@ def run_ray(
             for out in mapped.iter_batches(batch_size=None, batch_format="numpy"):
                 on_rows(columns_to_rows(out))
     except RayError as exc:
-        raise BatchError(f"the Ray workers failed: {exc}") from exc
-    finally:
         if started:
             ray.shutdown()
+        raise BatchError(f"the Ray workers failed: {exc}") from exc
+    except BaseException:
+        # Interrupted (Ctrl-C, a cancelled job): Ray is left to its exit hook. Shut down
+        # here, Ray Data's threads still running called into the shut-down worker and Ray
+        # ended the process at once (exit 1, "The core worker has already been shutdown"),
+        # before the caller saved the rows done since the last save.
+        raise
+    if started:
+        ray.shutdown()
     return size
