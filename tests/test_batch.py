@@ -590,3 +590,42 @@ def test_a_ray_run_with_default_workers_reports_its_actors(
     out = run_batch("spot", batch_data, tmp_path / "r", models_dir=spot_registry, engine="ray")
     assert out.workers == 3
     assert read_progress(tmp_path / "r")["workers"] == 3
+
+
+def test_cancel_signals_the_run_before_its_group(tmp_path) -> None:
+    """A batch run's cancel signals the run's process first and its group only after the
+    grace: on ``--engine ray`` the group holds the local Ray instance (raylet, GCS, actors),
+    and a SIGTERM to all of them at once killed Ray under the run, which could not save
+    (6 December: progress.json left "running", Ray's "SIGTERM received" trace). Here a leader
+    whose child, in its group, writes a file if it is signalled; the leader stops it itself."""
+    import subprocess
+    import sys
+    import time
+
+    from mcalc.jobs import procs
+
+    hit = tmp_path / "child-signalled"
+    child = (
+        "import signal, sys, time\n"
+        f"signal.signal(signal.SIGTERM, lambda *a: (open({str(hit)!r}, 'w').close(), "
+        "sys.exit(0)))\n"
+        "time.sleep(60)\n"
+    )
+    leader = (
+        "import signal, subprocess, sys, time\n"
+        f"c = subprocess.Popen([sys.executable, '-c', {child!r}])\n"
+        "def stop(*a):\n"
+        "    c.kill(); c.wait(); sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-c", leader], start_new_session=True, stdout=subprocess.PIPE
+    )
+    assert p.stdout is not None and p.stdout.readline().strip() == b"ready"
+    time.sleep(0.5)  # the child's handler installed
+    outcome = procs.stop_group(p.pid, procs.start_ticks(p.pid), grace=10.0, leader_first=True)
+    p.wait(5)
+    assert outcome == "terminated"
+    assert not hit.exists()
