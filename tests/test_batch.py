@@ -372,6 +372,36 @@ def test_a_worker_that_does_not_exit_is_stopped_after_the_grace(caplog, monkeypa
     before.join(5)
 
 
+def _quick() -> None:
+    pass
+
+
+def test_a_worker_reaped_by_the_pool_is_not_called_stuck(caplog, monkeypatch) -> None:
+    """The pool's own thread joins its processes too (``ProcessPoolExecutor`` shutdown):
+    when it reaps one first, ``Process.join`` and ``is_alive`` in ``_stop_workers`` see no
+    exit status (``waitpid`` fails with ECHILD) and took the process for stuck: the warning
+    "did not exit 30 s after its work" came at once, in 3 of 7 CLI runs on 6 December, and
+    a signal went to a pid already reaped. Here the test reaps it, as that thread does."""
+    import multiprocessing
+    import os
+    import sys
+    import time
+    import types
+
+    from mcalc.batch.engines import _stop_workers
+
+    monkeypatch.setitem(sys.modules, "__main__", types.ModuleType("__main__"))
+    others = {p.pid for p in multiprocessing.active_children()}
+    done = multiprocessing.get_context("spawn").Process(target=_quick, daemon=True)
+    done.start()
+    os.waitpid(done.pid, 0)  # what the pool's thread does first
+    t0 = time.monotonic()
+    with caplog.at_level("WARNING", logger="mcalc.batch.engines"):
+        _stop_workers(others, grace_s=30.0)
+    assert time.monotonic() - t0 < 5
+    assert "did not exit" not in caplog.text
+
+
 def test_a_dead_worker_gives_the_images_left_to_new_processes_once(monkeypatch, caplog) -> None:
     """When a worker process dies (a pool broken), the images not finished go to a new pool
     once; a second death is the run's error, the finished rows kept."""
@@ -588,3 +618,56 @@ def test_a_launch_whose_record_cannot_be_written_leaves_no_process_behind(
         ["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True
     ).stdout.strip().startswith("Z")
     assert list_batch_jobs(settings) == []
+
+
+def test_a_ray_run_with_default_workers_reports_its_actors(
+    spot_registry, batch_data, tmp_path, monkeypatch
+) -> None:
+    """``--engine ray`` without ``--workers``: the summary (``--json``) and progress.json
+    said ``"workers": 0``; they name the actor pool Ray's engine made (here a stand-in
+    engine that analyses nothing and reports 3 actors; tests/test_ray.py runs the real one)."""
+    from mcalc.batch import run as batch_run
+
+    monkeypatch.setattr(batch_run, "run_ray", lambda todo, spec, workers, saver, address: 3)
+    out = run_batch("spot", batch_data, tmp_path / "r", models_dir=spot_registry, engine="ray")
+    assert out.workers == 3
+    assert read_progress(tmp_path / "r")["workers"] == 3
+
+
+def test_cancel_signals_the_run_before_its_group(tmp_path) -> None:
+    """A batch run's cancel signals the run's process first and its group only after the
+    grace: on ``--engine ray`` the group holds the local Ray instance (raylet, GCS, actors),
+    and a SIGTERM to all of them at once killed Ray under the run, which could not save
+    (6 December: progress.json left "running", Ray's "SIGTERM received" trace). Here a leader
+    whose child, in its group, writes a file if it is signalled; the leader stops it itself."""
+    import subprocess
+    import sys
+    import time
+
+    from mcalc.jobs import procs
+
+    hit = tmp_path / "child-signalled"
+    child = (
+        "import signal, sys, time\n"
+        f"signal.signal(signal.SIGTERM, lambda *a: (open({str(hit)!r}, 'w').close(), "
+        "sys.exit(0)))\n"
+        "time.sleep(60)\n"
+    )
+    leader = (
+        "import signal, subprocess, sys, time\n"
+        f"c = subprocess.Popen([sys.executable, '-c', {child!r}])\n"
+        "def stop(*a):\n"
+        "    c.kill(); c.wait(); sys.exit(0)\n"
+        "signal.signal(signal.SIGTERM, stop)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    p = subprocess.Popen(
+        [sys.executable, "-c", leader], start_new_session=True, stdout=subprocess.PIPE
+    )
+    assert p.stdout is not None and p.stdout.readline().strip() == b"ready"
+    time.sleep(0.5)  # the child's handler installed
+    outcome = procs.stop_group(p.pid, procs.start_ticks(p.pid), grace=10.0, leader_first=True)
+    p.wait(5)
+    assert outcome == "terminated"
+    assert not hit.exists()

@@ -84,6 +84,40 @@ def test_ray_starts_without_the_accelerator_warning_and_no_gpu_workers_see_none(
     ray.kill(actor)
 
 
+def test_a_ray_run_interrupted_saves_its_rows_and_says_stopped(
+    spot_registry, tiny_demo, tmp_path
+) -> None:
+    """Ctrl-C (here a KeyboardInterrupt from the progress callback, after the first rows)
+    in a run on a local Ray instance: Ray was shut down while Ray Data's threads still ran,
+    one called into the shut-down worker and Ray ended the process at once (exit 1, "The
+    core worker has already been shutdown"): no "interrupted" line, the rows since the last
+    save lost, progress.json left "running", Ray's agents left behind. In a child process
+    (that exit would end pytest), before this module's Ray instance starts."""
+    import subprocess
+
+    out = tmp_path / "out"
+    script = f"""
+import json, sys
+from mcalc.batch import BatchSettings, run_batch
+def progress(done, total, text=""):
+    if done >= 1:
+        raise KeyboardInterrupt("interrupted")
+try:
+    run_batch("spot", {str(tiny_demo)!r}, {str(out)!r}, BatchSettings(), engine="ray",
+              workers=2, models_dir={str(spot_registry)!r}, progress=progress)
+except KeyboardInterrupt:
+    sys.exit(130)
+"""
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, cwd=REPO_ROOT, capture_output=True, timeout=240
+    )
+    assert done.returncode == 130, done.stderr.decode(errors="replace")[-2000:]
+    progress = json.loads((out / "progress.json").read_text(encoding="utf-8"))
+    assert progress["state"] == "stopped" and progress["done"] >= 1
+    assert len(read_results(out)) == progress["done"]
+
+
 def test_ray_and_local_pool_give_the_same_table(
     ray_session, spot_registry, batch_data, tmp_path
 ) -> None:

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
+from multiprocessing.connection import wait as wait_for_exit
 from typing import Any
 
 from mcalc.batch.settings import BatchError, BatchItem, WorkerSpec, default_workers
@@ -166,8 +167,10 @@ def _stop_workers(others: set[int | None], grace_s: float) -> None:
     for child in multiprocessing.active_children():
         if child.pid in others:
             continue
-        child.join(max(0.0, deadline - time.monotonic()))
-        if child.is_alive():
+        # Its sentinel, not ``join``/``is_alive``: the pool's own thread joins its processes
+        # too, and when it reaps one first, ``waitpid`` here finds no status (ECHILD) and
+        # ``is_alive`` said True for a process that had exited.
+        if not wait_for_exit([child.sentinel], max(0.0, deadline - time.monotonic())):
             if grace_s > 0:
                 log.warning(
                     "batch worker process %s did not exit %.0f s after its work: stopped",
@@ -385,8 +388,9 @@ def run_ray(
     on_rows: RowsFn,
     *,
     address: str | None = None,
-) -> None:
-    """Analyse ``items`` with Ray Data on an actor pool of ``workers`` actors.
+) -> int:
+    """Analyse ``items`` with Ray Data on an actor pool of ``workers`` actors; returns the
+    pool's size (``0`` when there was nothing to do).
 
     ``workers`` ``None``: one actor per GPU of the cluster, else one per CPU. With GPUs,
     each actor asks for its share of one (a whole GPU when there are enough).
@@ -395,7 +399,7 @@ def run_ray(
         BatchError: Ray is missing, the cluster cannot be reached, or the workers failed.
     """
     if not items:
-        return
+        return 0
     if not ray_available():
         raise BatchError(
             "--engine ray needs Ray Data: pip install the `ray[data]` version pinned in "
@@ -431,7 +435,15 @@ def run_ray(
             for out in mapped.iter_batches(batch_size=None, batch_format="numpy"):
                 on_rows(columns_to_rows(out))
     except RayError as exc:
-        raise BatchError(f"the Ray workers failed: {exc}") from exc
-    finally:
         if started:
             ray.shutdown()
+        raise BatchError(f"the Ray workers failed: {exc}") from exc
+    except BaseException:
+        # Interrupted (Ctrl-C, a cancelled job): Ray is left to its exit hook. Shut down
+        # here, Ray Data's threads still running called into the shut-down worker and Ray
+        # ended the process at once (exit 1, "The core worker has already been shutdown"),
+        # before the caller saved the rows done since the last save.
+        raise
+    if started:
+        ray.shutdown()
+    return size

@@ -233,7 +233,8 @@ def run_batch(
     saver.save("running")
     try:
         if engine == "ray":
-            run_ray(todo, spec, workers, saver, address=address)
+            if actors := run_ray(todo, spec, workers, saver, address=address):
+                n_workers = state["workers"] = actors  # the pool Ray made (default: 0)
         else:
             run_local(todo, spec, n_workers, saver)
     except BaseException as exc:  # save what is done, whatever stopped the run

@@ -448,7 +448,8 @@ def cancel_batch(name: str, settings: Settings | None = None, grace: float = 15.
         _save(job)
     if job.pid:
         try:
-            procs.stop_group(job.pid, job.pid_ticks, grace=grace)
+            # The run first: its group may hold a local Ray instance, needed while it saves.
+            procs.stop_group(job.pid, job.pid_ticks, grace=grace, leader_first=True)
         except RuntimeError as exc:
             raise JobError(f"could not stop batch run {name}: {exc}") from exc
     return refresh_batch(name, settings)

@@ -180,8 +180,14 @@ def _wait_group(pgid: int, pid: int, ticks: int | None, seconds: float) -> bool:
         time.sleep(0.05)
 
 
-def stop_group(pid: int, ticks: int | None, grace: float = 5.0) -> str:
+def stop_group(
+    pid: int, ticks: int | None, grace: float = 5.0, *, leader_first: bool = False
+) -> str:
     """Stop a job's process group: SIGTERM, then SIGKILL after ``grace`` seconds.
+
+    ``leader_first``: SIGTERM to the leader alone first, and to the group only if it has
+    not ended ``grace`` seconds later (a batch run on a local Ray instance: the group holds
+    Ray's own processes, which must outlive the run while it saves and shuts Ray down).
 
     The group is signalled only while it is provably the job's: its leader matches PID
     and start time, or members of the group (which keeps its id while it has members)
@@ -197,6 +203,12 @@ def stop_group(pid: int, ticks: int | None, grace: float = 5.0) -> str:
     pgid = pid  # start_new_session: the child leads its own group
     if not is_alive(pid, ticks) and not group_members(pgid):
         return "gone"
+    if leader_first and is_alive(pid, ticks):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
+        if _wait_group(pgid, pid, ticks, grace):
+            log.info("process group %d terminated (its leader first)", pgid)
+            return "terminated"
     for sig, wait, outcome in (
         (signal.SIGTERM, grace, "terminated"),
         (signal.SIGKILL, 10.0, "killed"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import time
@@ -133,13 +134,15 @@ def _wait(
     """Wait for every worker; stop the rest when one fails or time runs out."""
     t0 = time.monotonic()
     failed: str | None = None
-    while any(p.poll() is None for p in procs):
+    # Every worker polled each time (not ``any``, which stopped at the first one running):
+    # a worker that dies while the chief runs is seen at once, and named.
+    while None in [p.poll() for p in procs]:
         done = [p.returncode for p in procs if p.returncode is not None]
         if progress is not None:
             progress(len(done), len(procs), "workers finished")
         bad = next((i for i, p in enumerate(procs) if p.returncode not in (None, 0)), None)
         if bad is not None:
-            failed = f"worker {bad} failed (exit {procs[bad].returncode}); see {logs[bad]}"
+            failed = _failure(bad, procs[bad].returncode, logs[bad], stopped=True)
         elif timeout is not None and time.monotonic() - t0 > timeout:
             failed = f"the workers ran past {timeout:g} s; see {logs[0]}"
         if failed:
@@ -149,10 +152,36 @@ def _wait(
     codes = [int(p.returncode) for p in procs]
     bad = next((i for i, c in enumerate(codes) if c != 0), None)
     if bad is not None:
-        raise JobError(f"worker {bad} failed (exit {codes[bad]}); see {logs[bad]}")
+        raise JobError(_failure(bad, codes[bad], logs[bad]))
     if progress is not None:
         progress(len(procs), len(procs), "workers finished")
     return codes
+
+
+def _failure(index: int, code: int, log: Path, stopped: bool = False) -> str:
+    """What a failed worker did: its exit status, or the signal that ended it."""
+    if code < 0:
+        try:
+            how = f"was killed by {signal.Signals(-code).name}"
+        except ValueError:
+            how = f"was killed by signal {-code}"
+    else:
+        how = f"failed (exit {code})"
+    said = _last_error(log)
+    return (
+        f"worker {index} {how}{' (the others stopped)' if stopped else ''}"
+        f"{f': {said}' if said else ''}; see {log}"
+    )
+
+
+def _last_error(log: Path) -> str:
+    """The worker's last ``error: ...`` line (what the CLI prints when it stops), or ``""``."""
+    try:
+        tail = log.read_text(encoding="utf-8", errors="replace")[-20_000:]
+    except OSError:
+        return ""
+    lines = [line.strip() for line in tail.splitlines() if line.startswith("error: ")]
+    return lines[-1].removeprefix("error: ") if lines else ""
 
 
 def _stop(procs: list[subprocess.Popen[Any]], grace: float = 10.0) -> None:
