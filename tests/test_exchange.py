@@ -501,6 +501,32 @@ def test_mask_validation(name, data, key, message):
     assert not plan.report.ok and message in _problems(plan)
 
 
+def test_a_mask_whose_header_declares_another_size_is_refused_undecoded(monkeypatch):
+    """A PNG of zeros compresses about 1000:1: a few MB uploaded by any reader can declare
+    32000x32000 16-bit RGBA (8 GB decoded); its size is read from the header first."""
+    import struct
+    import zlib
+
+    from mcalc.store.exchange import validate
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    ihdr = struct.pack(">IIBBBBB", 32000, 32000, 16, 6, 0, 0, 0)
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 99))
+
+    def no_decode(*args, **kwargs):
+        raise AssertionError("decoded before its size was checked")
+
+    monkeypatch.setattr(validate.cv2, "imdecode", no_decode)
+    plan = parse_mask_png(bomb, K1, IMAGES, reader="ann")
+    assert not plan.report.ok
+    assert "wrong size: the mask is 32000x32000, the image case-1/CC_recent is 100x80" in _problems(
+        plan
+    )
+
+
 # --------------------------------------------------------------------------- applying
 
 
