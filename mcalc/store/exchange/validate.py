@@ -21,6 +21,7 @@ import numpy as np
 
 from mcalc.annotations import find_calcifications
 from mcalc.errors import McalcError
+from mcalc.spreadsheet import unescape_cell
 from mcalc.store.marks import LABELS, ImageMarks, PointMark, RegionMark, check_reader, new_mark_id
 from mcalc.store.record import utc_now
 
@@ -281,7 +282,10 @@ def parse_points_csv(
         )
         return col.plan()
     for n, raw in enumerate(rows, start=2):
-        row = {(k or "").strip(): v for k, v in raw.items()}
+        # Cells points_csv escaped for spreadsheets ('=...') read as they were typed.
+        row = {
+            (k or "").strip(): unescape_cell(v) if isinstance(v, str) else v for k, v in raw.items()
+        }
         where = f"line {n}"
         if None in raw:
             col.problem(where, f"{len(raw[None])} value(s) more than the header has columns")
