@@ -310,3 +310,19 @@ def test_a_damaged_verdict_file_is_said_above_the_audit_table(app_env):
     at = open_page(PAGE, 60)
     said = [w.value for w in at.warning if "cannot be read" in w.value]
     assert len(said) == 1 and damaged.name in said[0] and "move it aside" in said[0], said
+
+
+def test_a_verdicts_comment_is_shown_as_typed_not_as_markdown(app_env):
+    """A reader's comment '![x](http://host/t.png)' was drawn as Markdown: the browser of
+    whoever opened the verdict fetched that address (seen with Streamlit's own caption)."""
+    from mcalc.store.audit import record_verdict
+
+    beacon = "![x](http://attacker.example/t.png) see [here](http://attacker.example)"
+    record_verdict(get_settings(), model_id="cnn-1", image_key="case-00001/CC_recent",
+                   reader="Ann", agree=True, comment=beacon)  # fmt: skip
+    at = open_page(PAGE, 60)
+    at.selectbox(key="audit_table_model").set_value("cnn-1").run()
+    assert not at.exception, [e.value for e in at.exception]
+    (said,) = [c.value for c in at.caption if c.value.startswith("Comment:")]
+    assert "](" not in said and "![" not in said
+    assert said.replace("\\", "") == f"Comment: {beacon}"
