@@ -278,6 +278,8 @@ def check_data_path(path: str | Path, settings: Settings) -> Path:
     text = str(path).strip()
     if not text:
         raise PathRefused("no path given: type a dataset folder or manifest CSV")
+    if "\x00" in text:  # os.path.realpath raises a bare ValueError for it
+        raise PathRefused("the path holds a NUL character: type a dataset folder or manifest CSV")
     real = Path(os.path.realpath(Path(text).expanduser()))
     roots = allowed_roots(settings)
     if any(real == r or r in real.parents for r in roots):

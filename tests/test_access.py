@@ -419,6 +419,18 @@ def test_sidebar_refuses_a_path_outside_the_roots(app_env, tmp_path, monkeypatch
     assert at.session_state["mcalc_data_path"] == str(app_env)
 
 
+def test_sidebar_refuses_a_path_with_a_nul_byte(app_env, tmp_path, monkeypatch):
+    """A NUL in the typed path (a crafted message: the field cannot type one) raised
+    'embedded null byte' out of the Open button's callback, a traceback on the page."""
+    monkeypatch.setenv("MCALC_USERS", str(tmp_path / "none.yaml"))
+    at = _run()
+    at.text_input(key="app_data_input").input(f"{app_env}\x00/x")
+    at.button(key="app_open").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("NUL" in e.value for e in at.error)
+    assert at.session_state["mcalc_data_path"] == str(app_env)
+
+
 OIDC_SECRETS = {
     "redirect_uri": "http://localhost:8501/oauth2callback",
     "cookie_secret": "test-only-secret",
