@@ -189,8 +189,11 @@ def access_gate(
     if current_user() is not None:
         name = current_user()["name"]  # type: ignore[index]
         known = accounts.get(name)
-        ended = SIGN_OUTS.ended(name, float(st.session_state.get(SINCE_KEY, 0.0)))
-        if known is not None and not ended:  # role changes take effect at once
+        since = float(st.session_state.get(SINCE_KEY, 0.0))
+        ended = SIGN_OUTS.ended(name, since)
+        # A new password (or the name removed and given again) since the sign-in ends it.
+        if known is not None and not ended and since >= known.sessions_from:
+            # role changes take effect at once
             st.session_state[USER_KEY] = {**current_user(), "role": known.role}  # type: ignore[dict-item]
             return
         st.session_state[_ENDED_KEY] = ended

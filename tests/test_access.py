@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -101,23 +102,40 @@ def test_modes(tiny_demo, tmp_path):
 def test_sign_in_cookie_names_its_user_until_it_expires(tmp_path):
     users = UsersFile(tmp_path / "users.yaml", bcrypt_rounds=4)
     users.add("rita", "reader", password=PASSWORD)
-    cookie = users.sign_in_cookie("rita", now=1000.0)
+    t = time.time()  # after the account was made: a cookie from before it signs no one in
+    cookie = users.sign_in_cookie("rita", now=t)
     assert cookie is not None and cookie.name == "mcalc_auth"
-    assert cookie.expires == 1000.0 + 86400
+    assert cookie.expires == t + 86400
     jar = {cookie.name: cookie.value, "other": "x"}
-    assert users.user_from_cookies(jar, now=1000.0).name == "rita"
+    assert users.user_from_cookies(jar, now=t).name == "rita"
     assert users.user_from_cookies(jar, now=cookie.expires) is None  # expired
-    assert users.user_from_cookies({}, now=1000.0) is None
+    assert users.user_from_cookies({}, now=t) is None
     forged = cookie.value[:-4] + ("AAAA" if not cookie.value.endswith("AAAA") else "BBBB")
-    assert users.user_from_cookies({cookie.name: forged}, now=1000.0) is None
-    assert users.user_from_cookies({cookie.name: "not-a-token"}, now=1000.0) is None
+    assert users.user_from_cookies({cookie.name: forged}, now=t) is None
+    assert users.user_from_cookies({cookie.name: "not-a-token"}, now=t) is None
     # Signed with another file's key: refused.
     other = UsersFile(tmp_path / "other.yaml", bcrypt_rounds=4)
     other.add("rita", "reader", password=PASSWORD)
     assert users.user_from_cookies({cookie.name: other.sign_in_cookie("rita").value}) is None
     # A removed account is signed out even with a valid cookie.
     users.remove("rita")
-    assert users.user_from_cookies(jar, now=1000.0) is None
+    assert users.user_from_cookies(jar, now=t) is None
+
+
+def test_a_new_password_or_a_new_account_of_the_name_ends_the_cookies_issued_before(tmp_path):
+    """A cookie (a day long) stayed good after `users add NAME --replace` gave a new password
+    (a password reset after a leak let the old cookie in), and after the name was removed
+    and given to someone else."""
+    users = UsersFile(tmp_path / "users.yaml", bcrypt_rounds=4)
+    users.add("rita", "reader", password=PASSWORD)
+    before = users.sign_in_cookie("rita")
+    users.add("rita", "reader", password=PASSWORD + "-new", replace=True)
+    after = users.sign_in_cookie("rita")
+    assert users.user_from_cookies({before.name: before.value}) is None
+    assert users.user_from_cookies({after.name: after.value}).name == "rita"
+    users.remove("rita")
+    users.add("rita", "admin", password=PASSWORD)  # the name given to another person
+    assert users.user_from_cookies({after.name: after.value}) is None
 
 
 def test_sign_in_cookie_is_streamlit_authenticators_own(tmp_path, monkeypatch):
@@ -316,18 +334,31 @@ def test_a_sign_out_in_one_tab_signs_the_accounts_other_tabs_out(accounts):
     assert again.session_state["mcalc_user"]["name"] == "rita" and not again.info
 
 
+def test_a_new_password_signs_the_accounts_open_tabs_out(accounts):
+    """An admin resetting a password (`users add rita --replace`) left a tab signed in
+    before it signed in as rita, recording verdicts under her name."""
+    tab = _sign_in(_run(), "rita")
+    assert tab.session_state["mcalc_user"]["name"] == "rita"
+    accounts.add("rita", "reader", password=PASSWORD, replace=True)
+    tab.run()
+    assert not tab.exception
+    assert "mcalc_user" not in tab.session_state
+    assert [t.label for t in tab.text_input] == ["Username", "Password"]
+
+
 def test_a_cookie_issued_before_a_sign_out_no_longer_signs_in(tmp_path):
     from mcalc.access import SignOuts
 
     users = UsersFile(tmp_path / "users.yaml", bcrypt_rounds=4)
     users.add("rita", "reader", password=PASSWORD)
-    old = users.sign_in_cookie("rita", now=1000.0)
-    new = users.sign_in_cookie("rita", now=1200.0)
+    t = time.time()  # after the account was made
+    old = users.sign_in_cookie("rita", now=t + 1000.0)
+    new = users.sign_in_cookie("rita", now=t + 1200.0)
     outs = SignOuts()
-    outs.record("rita", at=1100.0)
-    user, issued = users.cookie_sign_in({old.name: old.value}, now=1300.0)
-    assert (user.name, issued) == ("rita", 1000.0) and outs.ended("rita", issued)
-    _, issued = users.cookie_sign_in({new.name: new.value}, now=1300.0)
+    outs.record("rita", at=t + 1100.0)
+    user, issued = users.cookie_sign_in({old.name: old.value}, now=t + 1300.0)
+    assert (user.name, issued) == ("rita", t + 1000.0) and outs.ended("rita", issued)
+    _, issued = users.cookie_sign_in({new.name: new.value}, now=t + 1300.0)
     assert not outs.ended("rita", issued)
 
 
