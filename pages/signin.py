@@ -143,8 +143,12 @@ def _write_cookie(name: str, value: str, expires: float) -> None:
     from email.utils import formatdate
 
     cookie = f"{name}={value}; path=/; expires={formatdate(expires, usegmt=True)}; SameSite=Strict"
+    # Secure over https (behind the README's TLS proxy: this server sees plain http), so
+    # that the browser never sends it in clear to an http:// address of the same host.
+    secure = 'location.protocol === "https:" ? "; Secure" : ""'
     st.sidebar.html(
-        f"<script>document.cookie = {json.dumps(cookie)};</script>", unsafe_allow_javascript=True
+        f"<script>document.cookie = {json.dumps(cookie)} + ({secure});</script>",
+        unsafe_allow_javascript=True,
     )
 
 

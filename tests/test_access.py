@@ -346,6 +346,16 @@ def test_a_new_password_signs_the_accounts_open_tabs_out(accounts):
     assert [t.label for t in tab.text_input] == ["Username", "Password"]
 
 
+def test_the_sign_in_cookie_is_secure_over_https(accounts):
+    """The cookie was set without ``Secure``: behind the README's TLS proxy a browser sent
+    it in clear to any http:// address of the same host. The page's script adds it when
+    the page came over https (the server behind the proxy cannot tell)."""
+    at = _sign_in(_run(), "rita")
+    (script,) = [h.proto.body for h in at.sidebar.get("html") if "document.cookie" in h.proto.body]
+    assert "mcalc_auth=" in script and "SameSite=Strict" in script
+    assert 'location.protocol === "https:" ? "; Secure" : ""' in script
+
+
 def test_a_cookie_issued_before_a_sign_out_no_longer_signs_in(tmp_path):
     from mcalc.access import SignOuts
 
