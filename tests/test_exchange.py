@@ -558,6 +558,14 @@ def test_a_mask_whose_header_declares_another_size_is_refused_undecoded(monkeypa
     )
 
 
+@pytest.mark.parametrize("parse", [parse_json, parse_coco, parse_marks_json])
+@pytest.mark.parametrize("data", [b"[" * 200_000, b'{"a":' * 200_000])
+def test_json_nested_too_deeply_is_a_problem_not_a_crash(parse, data):
+    """Any reader's upload of '[[[[...' raised RecursionError out of the Annotate page."""
+    plan = parse(data, IMAGES, default_reader="ann")
+    assert not plan.report.ok and "nested too deeply" in _problems(plan)
+
+
 # --------------------------------------------------------------------------- applying
 
 
