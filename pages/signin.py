@@ -13,7 +13,15 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from mcalc.access import SIGN_OUTS, AccessError, AuthMode, UsersFile, allows, required_role
+from mcalc.access import (
+    SIGN_IN_THROTTLE,
+    SIGN_OUTS,
+    AccessError,
+    AuthMode,
+    UsersFile,
+    allows,
+    required_role,
+)
 from mcalc.errors import McalcError, suggested_command
 
 #: The signed-in account of this browser session: {"name": ..., "role": ...}.
@@ -95,14 +103,25 @@ def _sign_in_with_password(accounts: UsersFile) -> dict[str, str] | None:
             password = st.text_input("Password", type="password", autocomplete="current-password")
             if not st.form_submit_button("Sign in"):
                 return None
+        # Server-wide, per name: the library counts attempts per browser session only.
+        wait = SIGN_IN_THROTTLE.wait(name)
+        if wait > 0:
+            st.error(
+                "Too many wrong passwords for this user name on this server: try again in "
+                f"{wait:.0f} s (or ask an admin)."
+            )
+            return None
         try:
             check.login(name, password)
         except Exception as exc:  # the library raises its own error types (LoginError...)
+            SIGN_IN_THROTTLE.failed(name)
             st.error(f"Sign-in failed: {exc}")
             return None
         if not st.session_state.get("authentication_status"):
+            SIGN_IN_THROTTLE.failed(name)
             st.error("Wrong user name or password.")
             return None
+        SIGN_IN_THROTTLE.succeeded(name)
     user = accounts.get(str(st.session_state.get("username")))
     if user is None:  # removed since: the form again on the next run
         st.session_state["authentication_status"] = None

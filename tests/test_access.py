@@ -302,6 +302,34 @@ def test_wrong_password_is_refused(accounts):
     assert "mcalc_user" not in at.session_state
 
 
+def test_wrong_passwords_make_the_names_next_tries_wait_across_sessions(accounts):
+    """Each new session (a reload, a script's new connection) could guess again at once,
+    limited only by bcrypt's cost; now a name's wrong passwords slow its next tries on
+    the whole server, the right one included, while other names sign in."""
+    from mcalc.access import SIGN_IN_THROTTLE
+    from mcalc.access.throttle import FREE_TRIES
+
+    def attempt(name: str, password: str) -> AppTest:
+        at = _run()
+        at.text_input[0].input(name)
+        at.text_input[1].input(password)
+        at.button[0].click()
+        return at.run()
+
+    SIGN_IN_THROTTLE.succeeded("rita")  # another test's wrong password counts otherwise
+    try:
+        for _ in range(FREE_TRIES + 1):  # each in a new session
+            at = attempt("rita", "wrong-password")
+            assert any("Wrong user name or password" in e.value for e in at.error)
+        at = attempt("rita", PASSWORD)
+        assert "mcalc_user" not in at.session_state
+        assert any("Too many wrong passwords" in e.value for e in at.error)
+        assert attempt("adam", PASSWORD).session_state["mcalc_user"]["name"] == "adam"
+    finally:
+        SIGN_IN_THROTTLE.succeeded("rita")
+    assert attempt("rita", PASSWORD).session_state["mcalc_user"]["name"] == "rita"
+
+
 def test_reader_annotates_as_themselves_and_cannot_open_train(accounts):
     at = _sign_in(_run(), "rita")
     assert not at.exception
