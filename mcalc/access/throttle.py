@@ -2,7 +2,8 @@
 
 The sign-in form asked for nothing but bcrypt's cost between guesses: a script opening
 session after session (streamlit-authenticator counts its attempts per browser session)
-tried about four passwords a second per core, for as long as it liked. After
+tried about two passwords a second per core (bcrypt cost 12, measured), for as long as it
+liked. After
 :data:`FREE_TRIES` wrong passwords in a row for one name, each further try waits
 :data:`FIRST_WAIT_S` seconds, doubled at each failure up to :data:`MAX_WAIT_S`; a
 right password clears the count. Kept in the server's memory, like
