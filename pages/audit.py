@@ -473,6 +473,17 @@ def table_ui(names: Mapping[str, str]) -> None:
             "verdict again.",
             icon=":material/broken_image:",
         )
+    if common.current_mode().kind == "demo":
+        # Demo mode asks for no account and shows synthetic images only: verdicts on other
+        # datasets (recorded with accounts off, or from Python) carry their reader, comment
+        # and a picture of the real image, all drawn here to any visitor.
+        others = sum(v.image_key not in names for v in every)
+        every = [v for v in every if v.image_key in names]
+        if others:
+            st.caption(
+                f"{others} verdict(s) on other datasets are not shown in demo mode (they "
+                "need an account: create one with `python -m mcalc users add`)."
+            )
     models = sorted({v.model_id for v in every})
     if not models:
         st.info("No verdicts recorded yet.")
