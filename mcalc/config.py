@@ -111,6 +111,10 @@ class Settings:
         fullres_prefetch: encode a shown case's images for full resolution in the
             background, before the reader zooms. Env ``MCALC_FULLRES_PREFETCH`` (``0``
             turns it off).
+        ray_address: the Ray cluster the Batch page's ``ray`` engine joins (``None``: a
+            local instance). Env ``MCALC_RAY_ADDRESS``. The operator's choice, not a page's
+            field: Ray trades pickles with its cluster, so joining one someone named could
+            run their code in this server's process (Ray's security notes).
         run_log: when set, the app server appends one JSON line per script run (its
             session, start, wall and CPU seconds) to this file, for ``bench/load.py``
             (:func:`pages.server_tuning.log_script_runs`). Env ``MCALC_RUN_LOG``.
@@ -143,6 +147,7 @@ class Settings:
     fullres_prefetch: bool = True
     fullres_codec: str = "auto"
     run_log: Path | None = None
+    ray_address: str | None = None
     analyses_cache_mb: int = 256
     analyse_ahead: bool = True
 
@@ -222,6 +227,7 @@ def _settings_from_env() -> Settings:
         not in ("0", "false", "no", "off"),
         fullres_codec=_env_choice("MCALC_FULLRES_CODEC", base.fullres_codec, FULLRES_CODECS),
         run_log=Path(run_log).expanduser() if run_log else None,
+        ray_address=os.environ.get("MCALC_RAY_ADDRESS", "").strip() or None,
         analyses_cache_mb=max(0, _env_int("MCALC_ANALYSES_CACHE_MB", base.analyses_cache_mb)),
         analyse_ahead=os.environ.get("MCALC_ANALYSE_AHEAD", "1").strip().lower()
         not in ("0", "false", "no", "off"),
@@ -278,6 +284,8 @@ def check_data_path(path: str | Path, settings: Settings) -> Path:
     text = str(path).strip()
     if not text:
         raise PathRefused("no path given: type a dataset folder or manifest CSV")
+    if "\x00" in text:  # os.path.realpath raises a bare ValueError for it
+        raise PathRefused("the path holds a NUL character: type a dataset folder or manifest CSV")
     real = Path(os.path.realpath(Path(text).expanduser()))
     roots = allowed_roots(settings)
     if any(real == r or r in real.parents for r in roots):

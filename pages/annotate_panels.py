@@ -12,6 +12,7 @@ import streamlit as st
 from mcalc.dataset.records import ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.present.marking import zoom_box
+from mcalc.present.words import plain
 from mcalc.store import LABELS, PointMark, StoreError
 from mcalc.store.reader_agreement import (
     RegionAgreement,
@@ -107,7 +108,7 @@ def selected_ui(session: EditSession, view: ImageView) -> None:
         return
     kind = getattr(mark, "kind", "calcification")
     with st.container(border=True):
-        st.markdown(f"**Selected {kind}** · {mark.label} · by {mark.reader}")
+        st.markdown(f"**Selected {kind}** · {mark.label} · by {plain(mark.reader)}")
         c1, c2 = st.columns([1, 3])
         follow(f"annotate_sel_label_{sid}", mark.label)
         follow(f"annotate_sel_comment_{sid}", mark.comment)
@@ -236,7 +237,7 @@ def history_ui(session: EditSession) -> None:
             st.markdown(f"**Conflict copies kept: {len(conflicts)}**")
             for copy in conflicts:
                 st.caption(
-                    f"{copy.path.name}: saved {copy.saved_at} by {copy.saved_by} on version "
+                    f"{copy.path.name}: saved {copy.saved_at} by {plain(copy.saved_by)} on version "
                     f"{copy.base_version} while version {copy.stored_version} was stored"
                 )
 

@@ -26,6 +26,7 @@ from mcalc.models.card_text import card_from_summary
 from mcalc.models.registry import list_models
 from mcalc.present.image_pick import ImageChoices, choices_of, image_choices, narrow
 from mcalc.present.reading import image_names
+from mcalc.present.words import plain
 from mcalc.store import StoreConflictError, StoreError
 from mcalc.store.audit import AuditStore, AuditVerdict, audit_table, record_verdict
 from mcalc.store.exchange import ExportError, audit_csv
@@ -412,7 +413,7 @@ def judged_ui(store: AuditStore, verdicts: list[AuditVerdict], names: Mapping[st
             "Predict keeps the image and map its reader judged."
         )
     ctx = v.context
-    c2.caption(f"Version {v.version}, recorded {v.recorded_at} by {v.reader}")
+    c2.caption(f"Version {v.version}, recorded {v.recorded_at} by {plain(v.reader)}")
     c2.markdown(
         f"**{v.score_verdict}** with score {'n/a' if v.score is None else f'{v.score:.3f}'} "
         f"({v.predicted or 'no decision shown'}); explanation "
@@ -424,7 +425,8 @@ def judged_ui(store: AuditStore, verdicts: list[AuditVerdict], names: Mapping[st
             f"fingerprint `{ctx.model_fingerprint}`; map settings: {ctx.settings_text()}"
         )
     if v.comment:
-        c2.caption(f"Comment: {v.comment}")
+        # Typed by a reader: shown as typed (an image in it was fetched by the browser).
+        c2.caption(f"Comment: {plain(v.comment)}")
     with c2:
         card_ui(v.model_id, v.model_card)
         reader_forms.case_report_ui(v.image_key.split("/")[0], v.model_id, "audit")
@@ -471,6 +473,17 @@ def table_ui(names: Mapping[str, str]) -> None:
             "verdict again.",
             icon=":material/broken_image:",
         )
+    if common.current_mode().kind == "demo":
+        # Demo mode asks for no account and shows synthetic images only: verdicts on other
+        # datasets (recorded with accounts off, or from Python) carry their reader, comment
+        # and a picture of the real image, all drawn here to any visitor.
+        others = sum(v.image_key not in names for v in every)
+        every = [v for v in every if v.image_key in names]
+        if others:
+            st.caption(
+                f"{others} verdict(s) on other datasets are not shown in demo mode (they "
+                "need an account: create one with `python -m mcalc users add`)."
+            )
     models = sorted({v.model_id for v in every})
     if not models:
         st.info("No verdicts recorded yet.")

@@ -145,7 +145,7 @@ def launch_ui(settings: Settings, data_path: str, images: int) -> None:
         key="batch_engine",
         persist_state="session",
         help="local: a process pool on this machine; ray: Ray Data (a local Ray instance, or "
-        "the cluster address below)",
+        "the cluster the server names in MCALC_RAY_ADDRESS)",
     )
     workers = c3.number_input(
         "Workers (0: auto)", 0, 256, 0, key="batch_workers", persist_state="session"
@@ -155,10 +155,13 @@ def launch_ui(settings: Settings, data_path: str, images: int) -> None:
         "Explanation per image", ["none", *CAM_METHODS], key="batch_cam", persist_state="session"
     )
     maps = c5.toggle("Save each image's maps", key="batch_maps", persist_state="session")
-    address = ""
+    # The server's operator names the cluster (MCALC_RAY_ADDRESS), not the page: Ray trades
+    # pickles with the cluster it joins, so one named here could run code in this server.
+    address = settings.ray_address or ""
     if engine == "ray":
-        address = c6.text_input(
-            "Ray cluster address (empty: local)", key="batch_address", persist_state="session"
+        c6.caption(
+            f"Ray: {'the cluster at `' + address + '`' if address else 'a local instance'} "
+            "(the server's `MCALC_RAY_ADDRESS`)"
         )
     options = BatchOptions(
         engine=str(engine),

@@ -9,6 +9,7 @@ import streamlit as st
 from mcalc.errors import McalcError
 from mcalc.models.card import ModelCard
 from mcalc.models.card_text import card_facts, card_from_summary
+from mcalc.present.words import plain
 from pages import common, signin
 
 
@@ -167,7 +168,7 @@ def verdict_conflict_ui(
         said = (
             f" It says: the score is **{words.get(latest.score_verdict, latest.score_verdict)}**"
             f", the explanation **{plausible[latest.explanation_plausible]}**"
-            + (f', comment "{latest.comment}"' if latest.comment else ", no comment")
+            + (f', comment "{plain(latest.comment)}"' if latest.comment else ", no comment")
             + f" (saved {latest.recorded_at})."
         )
     slot = st.empty()  # cleared at once when the reader saves theirs

@@ -13,7 +13,15 @@ from collections.abc import Callable
 
 import streamlit as st
 
-from mcalc.access import SIGN_OUTS, AccessError, AuthMode, UsersFile, allows, required_role
+from mcalc.access import (
+    SIGN_IN_THROTTLE,
+    SIGN_OUTS,
+    AccessError,
+    AuthMode,
+    UsersFile,
+    allows,
+    required_role,
+)
 from mcalc.errors import McalcError, suggested_command
 
 #: The signed-in account of this browser session: {"name": ..., "role": ...}.
@@ -95,14 +103,25 @@ def _sign_in_with_password(accounts: UsersFile) -> dict[str, str] | None:
             password = st.text_input("Password", type="password", autocomplete="current-password")
             if not st.form_submit_button("Sign in"):
                 return None
+        # Server-wide, per name: the library counts attempts per browser session only.
+        wait = SIGN_IN_THROTTLE.wait(name)
+        if wait > 0:
+            st.error(
+                "Too many wrong passwords for this user name on this server: try again in "
+                f"{wait:.0f} s (or ask an admin)."
+            )
+            return None
         try:
             check.login(name, password)
         except Exception as exc:  # the library raises its own error types (LoginError...)
+            SIGN_IN_THROTTLE.failed(name)
             st.error(f"Sign-in failed: {exc}")
             return None
         if not st.session_state.get("authentication_status"):
+            SIGN_IN_THROTTLE.failed(name)
             st.error("Wrong user name or password.")
             return None
+        SIGN_IN_THROTTLE.succeeded(name)
     user = accounts.get(str(st.session_state.get("username")))
     if user is None:  # removed since: the form again on the next run
         st.session_state["authentication_status"] = None
@@ -143,8 +162,12 @@ def _write_cookie(name: str, value: str, expires: float) -> None:
     from email.utils import formatdate
 
     cookie = f"{name}={value}; path=/; expires={formatdate(expires, usegmt=True)}; SameSite=Strict"
+    # Secure over https (behind the README's TLS proxy: this server sees plain http), so
+    # that the browser never sends it in clear to an http:// address of the same host.
+    secure = 'location.protocol === "https:" ? "; Secure" : ""'
     st.sidebar.html(
-        f"<script>document.cookie = {json.dumps(cookie)};</script>", unsafe_allow_javascript=True
+        f"<script>document.cookie = {json.dumps(cookie)} + ({secure});</script>",
+        unsafe_allow_javascript=True,
     )
 
 
@@ -189,8 +212,11 @@ def access_gate(
     if current_user() is not None:
         name = current_user()["name"]  # type: ignore[index]
         known = accounts.get(name)
-        ended = SIGN_OUTS.ended(name, float(st.session_state.get(SINCE_KEY, 0.0)))
-        if known is not None and not ended:  # role changes take effect at once
+        since = float(st.session_state.get(SINCE_KEY, 0.0))
+        ended = SIGN_OUTS.ended(name, since)
+        # A new password (or the name removed and given again) since the sign-in ends it.
+        if known is not None and not ended and since >= known.sessions_from:
+            # role changes take effect at once
             st.session_state[USER_KEY] = {**current_user(), "role": known.role}  # type: ignore[dict-item]
             return
         st.session_state[_ENDED_KEY] = ended

@@ -11,6 +11,8 @@ from collections.abc import Callable, Collection
 
 import streamlit as st
 
+from mcalc.present.words import plain
+
 __all__ = [
     "DATA_KEY",
     "DATA_PARAM",
@@ -67,7 +69,9 @@ def data_path(default: Callable[[], str], check: Callable[[str], object]) -> str
             try:
                 check(named)
             except ValueError as exc:
-                st.session_state[REFUSED_KEY] = f"the address' dataset: {exc}"
+                # The address is anyone's link: its text is shown as typed, never as
+                # Markdown (a link drew its own "Sign in again" link and image in here).
+                st.session_state[REFUSED_KEY] = f"the address' dataset: {plain(str(exc))}"
                 named = None
         st.session_state[DATA_KEY] = named or default()
     return str(st.session_state[DATA_KEY])

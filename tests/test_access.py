@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -101,23 +102,40 @@ def test_modes(tiny_demo, tmp_path):
 def test_sign_in_cookie_names_its_user_until_it_expires(tmp_path):
     users = UsersFile(tmp_path / "users.yaml", bcrypt_rounds=4)
     users.add("rita", "reader", password=PASSWORD)
-    cookie = users.sign_in_cookie("rita", now=1000.0)
+    t = time.time()  # after the account was made: a cookie from before it signs no one in
+    cookie = users.sign_in_cookie("rita", now=t)
     assert cookie is not None and cookie.name == "mcalc_auth"
-    assert cookie.expires == 1000.0 + 86400
+    assert cookie.expires == t + 86400
     jar = {cookie.name: cookie.value, "other": "x"}
-    assert users.user_from_cookies(jar, now=1000.0).name == "rita"
+    assert users.user_from_cookies(jar, now=t).name == "rita"
     assert users.user_from_cookies(jar, now=cookie.expires) is None  # expired
-    assert users.user_from_cookies({}, now=1000.0) is None
+    assert users.user_from_cookies({}, now=t) is None
     forged = cookie.value[:-4] + ("AAAA" if not cookie.value.endswith("AAAA") else "BBBB")
-    assert users.user_from_cookies({cookie.name: forged}, now=1000.0) is None
-    assert users.user_from_cookies({cookie.name: "not-a-token"}, now=1000.0) is None
+    assert users.user_from_cookies({cookie.name: forged}, now=t) is None
+    assert users.user_from_cookies({cookie.name: "not-a-token"}, now=t) is None
     # Signed with another file's key: refused.
     other = UsersFile(tmp_path / "other.yaml", bcrypt_rounds=4)
     other.add("rita", "reader", password=PASSWORD)
     assert users.user_from_cookies({cookie.name: other.sign_in_cookie("rita").value}) is None
     # A removed account is signed out even with a valid cookie.
     users.remove("rita")
-    assert users.user_from_cookies(jar, now=1000.0) is None
+    assert users.user_from_cookies(jar, now=t) is None
+
+
+def test_a_new_password_or_a_new_account_of_the_name_ends_the_cookies_issued_before(tmp_path):
+    """A cookie (a day long) stayed good after `users add NAME --replace` gave a new password
+    (a password reset after a leak let the old cookie in), and after the name was removed
+    and given to someone else."""
+    users = UsersFile(tmp_path / "users.yaml", bcrypt_rounds=4)
+    users.add("rita", "reader", password=PASSWORD)
+    before = users.sign_in_cookie("rita")
+    users.add("rita", "reader", password=PASSWORD + "-new", replace=True)
+    after = users.sign_in_cookie("rita")
+    assert users.user_from_cookies({before.name: before.value}) is None
+    assert users.user_from_cookies({after.name: after.value}).name == "rita"
+    users.remove("rita")
+    users.add("rita", "admin", password=PASSWORD)  # the name given to another person
+    assert users.user_from_cookies({after.name: after.value}) is None
 
 
 def test_sign_in_cookie_is_streamlit_authenticators_own(tmp_path, monkeypatch):
@@ -284,6 +302,34 @@ def test_wrong_password_is_refused(accounts):
     assert "mcalc_user" not in at.session_state
 
 
+def test_wrong_passwords_make_the_names_next_tries_wait_across_sessions(accounts):
+    """Each new session (a reload, a script's new connection) could guess again at once,
+    limited only by bcrypt's cost; now a name's wrong passwords slow its next tries on
+    the whole server, the right one included, while other names sign in."""
+    from mcalc.access import SIGN_IN_THROTTLE
+    from mcalc.access.throttle import FREE_TRIES
+
+    def attempt(name: str, password: str) -> AppTest:
+        at = _run()
+        at.text_input[0].input(name)
+        at.text_input[1].input(password)
+        at.button[0].click()
+        return at.run()
+
+    SIGN_IN_THROTTLE.succeeded("rita")  # another test's wrong password counts otherwise
+    try:
+        for _ in range(FREE_TRIES + 1):  # each in a new session
+            at = attempt("rita", "wrong-password")
+            assert any("Wrong user name or password" in e.value for e in at.error)
+        at = attempt("rita", PASSWORD)
+        assert "mcalc_user" not in at.session_state
+        assert any("Too many wrong passwords" in e.value for e in at.error)
+        assert attempt("adam", PASSWORD).session_state["mcalc_user"]["name"] == "adam"
+    finally:
+        SIGN_IN_THROTTLE.succeeded("rita")
+    assert attempt("rita", PASSWORD).session_state["mcalc_user"]["name"] == "rita"
+
+
 def test_reader_annotates_as_themselves_and_cannot_open_train(accounts):
     at = _sign_in(_run(), "rita")
     assert not at.exception
@@ -316,18 +362,41 @@ def test_a_sign_out_in_one_tab_signs_the_accounts_other_tabs_out(accounts):
     assert again.session_state["mcalc_user"]["name"] == "rita" and not again.info
 
 
+def test_a_new_password_signs_the_accounts_open_tabs_out(accounts):
+    """An admin resetting a password (`users add rita --replace`) left a tab signed in
+    before it signed in as rita, recording verdicts under her name."""
+    tab = _sign_in(_run(), "rita")
+    assert tab.session_state["mcalc_user"]["name"] == "rita"
+    accounts.add("rita", "reader", password=PASSWORD, replace=True)
+    tab.run()
+    assert not tab.exception
+    assert "mcalc_user" not in tab.session_state
+    assert [t.label for t in tab.text_input] == ["Username", "Password"]
+
+
+def test_the_sign_in_cookie_is_secure_over_https(accounts):
+    """The cookie was set without ``Secure``: behind the README's TLS proxy a browser sent
+    it in clear to any http:// address of the same host. The page's script adds it when
+    the page came over https (the server behind the proxy cannot tell)."""
+    at = _sign_in(_run(), "rita")
+    (script,) = [h.proto.body for h in at.sidebar.get("html") if "document.cookie" in h.proto.body]
+    assert "mcalc_auth=" in script and "SameSite=Strict" in script
+    assert 'location.protocol === "https:" ? "; Secure" : ""' in script
+
+
 def test_a_cookie_issued_before_a_sign_out_no_longer_signs_in(tmp_path):
     from mcalc.access import SignOuts
 
     users = UsersFile(tmp_path / "users.yaml", bcrypt_rounds=4)
     users.add("rita", "reader", password=PASSWORD)
-    old = users.sign_in_cookie("rita", now=1000.0)
-    new = users.sign_in_cookie("rita", now=1200.0)
+    t = time.time()  # after the account was made
+    old = users.sign_in_cookie("rita", now=t + 1000.0)
+    new = users.sign_in_cookie("rita", now=t + 1200.0)
     outs = SignOuts()
-    outs.record("rita", at=1100.0)
-    user, issued = users.cookie_sign_in({old.name: old.value}, now=1300.0)
-    assert (user.name, issued) == ("rita", 1000.0) and outs.ended("rita", issued)
-    _, issued = users.cookie_sign_in({new.name: new.value}, now=1300.0)
+    outs.record("rita", at=t + 1100.0)
+    user, issued = users.cookie_sign_in({old.name: old.value}, now=t + 1300.0)
+    assert (user.name, issued) == ("rita", t + 1000.0) and outs.ended("rita", issued)
+    _, issued = users.cookie_sign_in({new.name: new.value}, now=t + 1300.0)
     assert not outs.ended("rita", issued)
 
 
@@ -416,6 +485,18 @@ def test_sidebar_refuses_a_path_outside_the_roots(app_env, tmp_path, monkeypatch
     at.text_input(key="app_data_input").input("/etc")
     at.button(key="app_open").click().run()
     assert any("outside the allowed data folders" in e.value for e in at.error)
+    assert at.session_state["mcalc_data_path"] == str(app_env)
+
+
+def test_sidebar_refuses_a_path_with_a_nul_byte(app_env, tmp_path, monkeypatch):
+    """A NUL in the typed path (a crafted message: the field cannot type one) raised
+    'embedded null byte' out of the Open button's callback, a traceback on the page."""
+    monkeypatch.setenv("MCALC_USERS", str(tmp_path / "none.yaml"))
+    at = _run()
+    at.text_input(key="app_data_input").input(f"{app_env}\x00/x")
+    at.button(key="app_open").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("NUL" in e.value for e in at.error)
     assert at.session_state["mcalc_data_path"] == str(app_env)
 
 

@@ -597,6 +597,21 @@ def test_the_dataset_opened_is_in_the_address_for_a_reload_or_a_shared_link(
     assert "outside the allowed data folders" in errors
 
 
+def test_a_link_s_dataset_is_said_as_typed_not_drawn_as_markdown(app_env):
+    """A shared link `?data=[Sign in again](https:host/phish) ![x](https:host/b.png)` drew
+    its own link and image (fetched from that host: seen in a browser) in the app's
+    refusal; the path is now shown as typed."""
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.query_params["data"] = (
+        "[Sign in again](https:evil.example/phish) ![x](https:evil.example/b.png)"
+    )
+    at.run()
+    assert not at.exception
+    (said,) = [e.value for e in at.error if "the address' dataset" in e.value]
+    assert "](" not in said and "![" not in said
+    assert "[Sign in again](https:evil.example/phish)" in said.replace("\\", "")
+
+
 def test_a_refusal_goes_once_the_demo_data_is_opened(app_env, tmp_path, monkeypatch):
     """The sidebar's "Not opened: ..." (a refused typed path, or the address' dataset)
     stayed on screen after a click on *Demo data* had opened a valid dataset."""

@@ -229,10 +229,14 @@ def test_audit_offers_the_models_scored_images_highest_score_first(app_env):
     ]
 
 
-def test_audit_narrows_the_verdicts_of_a_model_before_the_pick(app_env):
+def test_audit_narrows_the_verdicts_of_a_model_before_the_pick(app_env, monkeypatch):
     """*What a verdict was about* offered every verdict of the model in one picker: now at
     most 200, narrowed by words of the image's name and the reader's, with a note."""
     from mcalc.store.audit import record_verdict
+
+    # Images of another dataset than the demo's: shown with accounts off (demo mode hides
+    # them, test_demo_mode_shows_no_verdict_of_another_dataset).
+    monkeypatch.setenv("MCALC_AUTH", "off")
 
     for i in range(110):
         for reader in ("Ann", "Bob"):
@@ -310,3 +314,43 @@ def test_a_damaged_verdict_file_is_said_above_the_audit_table(app_env):
     at = open_page(PAGE, 60)
     said = [w.value for w in at.warning if "cannot be read" in w.value]
     assert len(said) == 1 and damaged.name in said[0] and "move it aside" in said[0], said
+
+
+def test_a_verdicts_comment_is_shown_as_typed_not_as_markdown(app_env, monkeypatch):
+    """A reader's comment '![x](http://host/t.png)' was drawn as Markdown: the browser of
+    whoever opened the verdict fetched that address (seen with Streamlit's own caption)."""
+    from mcalc.store.audit import record_verdict
+
+    monkeypatch.setenv("MCALC_AUTH", "off")  # an image of another dataset than the demo's
+
+    beacon = "![x](http://attacker.example/t.png) see [here](http://attacker.example)"
+    record_verdict(get_settings(), model_id="cnn-1", image_key="case-00001/CC_recent",
+                   reader="Ann", agree=True, comment=beacon)  # fmt: skip
+    at = open_page(PAGE, 60)
+    at.selectbox(key="audit_table_model").set_value("cnn-1").run()
+    assert not at.exception, [e.value for e in at.exception]
+    (said,) = [c.value for c in at.caption if c.value.startswith("Comment:")]
+    assert "](" not in said and "![" not in said
+    assert said.replace("\\", "") == f"Comment: {beacon}"
+
+
+def test_demo_mode_shows_no_verdict_of_another_dataset(app_env, tmp_path, monkeypatch):
+    """Demo mode (no account) showed every verdict of the store, with its reader, comment
+    and the picture of the image judged: those of a real dataset (recorded with
+    MCALC_AUTH=off, or from Python) to any visitor."""
+    import numpy as np
+
+    from mcalc.store.audit import record_verdict
+
+    monkeypatch.setenv("MCALC_USERS", str(tmp_path / "none.yaml"))
+    record_verdict(get_settings(), model_id="cnn-1", image_key="REAL-0042/CC_recent",
+                   reader="Dr Real", agree=True, comment="real case",
+                   snapshot=np.full((8, 8, 3), 200, np.uint8))  # fmt: skip
+    at = open_page(PAGE, 60)
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("demo mode, no accounts" in c.value for c in at.sidebar.caption)
+    assert not [k for k in ("audit_table_model", "audit_judged") if k in at.session_state]
+    assert "1 verdict(s) on other datasets are not shown in demo mode" in " ".join(
+        c.value for c in at.caption
+    )
+    assert not at.get("image") and "Dr Real" not in str(at.main)

@@ -272,3 +272,24 @@ def test_the_estimate_counts_a_failed_image_as_left_and_the_runs_are_this_datase
     at.selectbox(key="batch_cam").set_value("scorecam").run()
     (estimate,) = [w for w in at.warning if "images/s, the speed" in w.value]
     assert estimate.value.startswith("About") and " for 4 images at " in estimate.value
+
+
+def test_the_ray_cluster_is_the_servers_choice_not_a_field_of_the_page(
+    app_env, spot_registry, batch_data, monkeypatch
+) -> None:
+    """The page had a free "Ray cluster address" field: a researcher could make the server
+    join any host's Ray cluster, which trades pickles with it (code run in the server's
+    process, by Ray's own security notes). The operator names it (MCALC_RAY_ADDRESS)."""
+    from mcalc.batch.engines import ray_available
+
+    if not ray_available():
+        pytest.skip("Ray is not installed")
+    monkeypatch.setenv("MCALC_MODELS", str(spot_registry))
+    monkeypatch.setenv("MCALC_RAY_ADDRESS", "ray://10.0.0.7:10001")
+    at = _batch_page(monkeypatch, batch_data)
+    at.radio(key="batch_engine").set_value("ray").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not [t for t in at.text_input if t.key == "batch_address"]
+    assert "Ray: the cluster at `ray://10.0.0.7:10001` (the server's `MCALC_RAY_ADDRESS`)" in [
+        c.value for c in at.caption
+    ]

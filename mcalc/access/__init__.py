@@ -8,12 +8,15 @@ rules the app's frame and the CLI apply. See :mod:`mcalc.access.users` and
 from mcalc.access.admin import NotAllowed, check_allowed, read_actions, record_action
 from mcalc.access.roles import ACTIONS, ROLES, AuthMode, allows, auth_mode, required_role
 from mcalc.access.signouts import SIGN_OUTS, SignOuts
+from mcalc.access.throttle import SIGN_IN_THROTTLE, SignInThrottle
 from mcalc.access.users import AccessError, SignInCookie, User, UsersFile, check_username
 
 __all__ = [
     "ACTIONS",
     "ROLES",
     "SIGN_OUTS",
+    "SIGN_IN_THROTTLE",
+    "SignInThrottle",
     "SignOuts",
     "AuthMode",
     "SignInCookie",

@@ -72,6 +72,9 @@ class User:
     role: str
     email: str | None = None
     has_password: bool = True
+    #: Sessions and cookies from before this time (Unix seconds) no longer sign in: the
+    #: account was made, or given a new password, then (0: recorded before this existed).
+    sessions_from: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -125,7 +128,14 @@ class UsersFile:
     def _user(name: str, entry: dict[str, Any]) -> User:
         roles = entry.get("roles") or ["reader"]
         role = roles[0] if roles[0] in ROLES else "reader"
-        return User(name, role, entry.get("email"), bool(entry.get("password")))
+        since = entry.get("sessions_from")
+        return User(
+            name,
+            role,
+            entry.get("email"),
+            bool(entry.get("password")),
+            float(since) if isinstance(since, int | float) else 0.0,
+        )
 
     def get(self, name: str) -> User | None:
         entry = self._load()["credentials"]["usernames"].get(name)
@@ -272,6 +282,8 @@ class UsersFile:
         issued = claims.get("signed_in_at")
         if not isinstance(issued, int | float):
             issued = expires - float(cookie.get("expiry_days", 1)) * 86400
+        if issued < user.sessions_from:  # before a new password, or another's account
+            return None
         return user, float(issued)
 
     # -- changing ------------------------------------------------------------------------
@@ -310,10 +322,18 @@ class UsersFile:
                     f"user {name!r} exists; use `users add {name} --replace` to change it"
                 )
             entry: dict[str, Any] = {"name": name, "roles": [role]}
+            old = entries.get(name, {})
             if password is not None:
                 entry["password"] = bcrypt.hashpw(
                     password.encode("utf-8"), bcrypt.gensalt(self.bcrypt_rounds)
                 ).decode("ascii")
+            # A new account or password ends the sign-ins before it (cookies last a day:
+            # a reset after a leak let the old cookie in, and a name removed then given to
+            # someone else signed them in with the cookie of the one before).
+            if password is not None or "sessions_from" not in old:
+                entry["sessions_from"] = time.time()
+            else:
+                entry["sessions_from"] = old["sessions_from"]
             if email:
                 entry["email"] = email
             entries[name] = entry

@@ -31,6 +31,7 @@ import pandas as pd
 from mcalc.errors import WriteError
 from mcalc.explain.methods import method_name
 from mcalc.fileio import atomic_write_json, atomic_write_with
+from mcalc.spreadsheet import escape_frame
 
 __all__ = [
     "COLUMNS",
@@ -199,7 +200,8 @@ def write_results(out_dir: str | Path, table: pd.DataFrame) -> None:
         table.to_parquet(fh, index=False)
 
     def csv(fh: IO[bytes]) -> None:
-        fh.write(table.to_csv(index=False).encode("utf-8"))
+        # Case ids come from a collection's spreadsheet: '=...' must not run when opened.
+        fh.write(escape_frame(table).to_csv(index=False).encode("utf-8"))
 
     atomic_write_with(folder / RESULTS_PARQUET, parquet)
     atomic_write_with(folder / RESULTS_CSV, csv)

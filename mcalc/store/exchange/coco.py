@@ -100,6 +100,9 @@ def parse_coco(
     except json.JSONDecodeError as exc:
         col.problem(source, f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}")
         return col.plan()
+    except RecursionError:  # '[[[[...': Python's parser gives up, the page must not
+        col.problem(source, "not valid JSON: nested too deeply (not an export of mcalc)")
+        return col.plan()
     lookup = _coco_lookup(col, doc, source)
     if lookup is None:
         return col.plan()

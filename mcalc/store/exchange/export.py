@@ -35,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from mcalc.errors import McalcError
+from mcalc.spreadsheet import escape_cell, escape_frame
 from mcalc.store.marks import ImageMarks, PointMark, RegionMark
 from mcalc.store.record import safe_name, utc_now
 
@@ -104,14 +105,14 @@ def points_csv(marks: Iterable[ImageMarks]) -> str:
         for p in m.points:
             writer.writerow(
                 [
-                    m.image_key,
-                    m.reader,
-                    p.id,
+                    escape_cell(m.image_key),
+                    escape_cell(m.reader),
+                    escape_cell(p.id),
                     round(p.row, 2),
                     round(p.col, 2),
                     p.label,
-                    p.comment,
-                    p.created_at,
+                    escape_cell(p.comment),  # free text: '=...' must not run in Excel
+                    escape_cell(p.created_at),
                 ]
             )
     return buf.getvalue()
@@ -299,7 +300,15 @@ def masks_zip(
             for kind, kw in (("points", {"regions": False}), ("regions", {"points": False})):
                 mask = marks_mask(m, shape, point_radius_px=point_radius_px, **kw)
                 zf.writestr(f"{stem}_{kind}.png", mask_png(mask))
-                w.writerow([f"{stem}_{kind}.png", m.image_key, m.reader, kind, *shape])
+                w.writerow(
+                    [
+                        f"{stem}_{kind}.png",
+                        escape_cell(m.image_key),
+                        escape_cell(m.reader),
+                        kind,
+                        *shape,
+                    ]
+                )
         zf.writestr("index.csv", index.getvalue())
     return buf.getvalue()
 
@@ -312,4 +321,5 @@ def audit_csv(table: pd.DataFrame) -> str:
     """
     if table is None or table.empty:
         raise ExportError("no audit verdicts to export for this model yet")
-    return table.to_csv(index=False, lineterminator="\n")
+    # Readers' comments and names: '=...' must not run in the spreadsheet that opens it.
+    return escape_frame(table).to_csv(index=False, lineterminator="\n")

@@ -114,6 +114,9 @@ def _load(col: Collector, data: bytes | str) -> Any:
             col.source, f"not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         )
         return None
+    except RecursionError:  # '[[[[...': Python's parser gives up, the page must not
+        col.problem(col.source, "not valid JSON: nested too deeply (not an export of mcalc)")
+        return None
 
 
 def _marks_doc(col: Collector, doc: Any, default_reader: str | None) -> ImportPlan:

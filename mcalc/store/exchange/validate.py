@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import io
+import struct
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -20,6 +21,7 @@ import numpy as np
 
 from mcalc.annotations import find_calcifications
 from mcalc.errors import McalcError
+from mcalc.spreadsheet import unescape_cell
 from mcalc.store.marks import LABELS, ImageMarks, PointMark, RegionMark, check_reader, new_mark_id
 from mcalc.store.record import utc_now
 
@@ -280,7 +282,10 @@ def parse_points_csv(
         )
         return col.plan()
     for n, raw in enumerate(rows, start=2):
-        row = {(k or "").strip(): v for k, v in raw.items()}
+        # Cells points_csv escaped for spreadsheets ('=...') read as they were typed.
+        row = {
+            (k or "").strip(): unescape_cell(v) if isinstance(v, str) else v for k, v in raw.items()
+        }
         where = f"line {n}"
         if None in raw:
             col.problem(where, f"{len(raw[None])} value(s) more than the header has columns")
@@ -310,6 +315,17 @@ def parse_points_csv(
     return col.plan()
 
 
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_size(data: bytes) -> tuple[int, int] | None:
+    """``(rows, cols)`` from a PNG's header, its pixels not decoded; ``None``: not a PNG."""
+    if len(data) < 24 or data[:8] != _PNG_SIGNATURE or data[12:16] != b"IHDR":
+        return None
+    cols, rows = struct.unpack(">II", data[16:24])
+    return int(rows), int(cols)
+
+
 def parse_mask_png(
     data: bytes,
     image_key: str,
@@ -328,21 +344,29 @@ def parse_mask_png(
     key = col.image(source, image_key)
     name = col.reader(source, reader, None)
     lab = col.label(source, label)
-    arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED) if data else None
-    if arr is None:
+    size = _png_size(data)
+    arr = None
+    if size is None:
         col.problem(source, "cannot decode the file as an image (expected a PNG mask)")
     elif key is not None:
-        if arr.ndim == 3:
-            arr = arr[..., :3].max(axis=2)
-        if arr.shape[:2] != col.shape(key):
+        if size != col.shape(key):
             rows, cols = col.shape(key)
             col.problem(
                 source,
-                f"wrong size: the mask is {arr.shape[0]}x{arr.shape[1]}, the image {key} is "
+                f"wrong size: the mask is {size[0]}x{size[1]}, the image {key} is "
                 f"{rows}x{cols} (rows x cols); export the mask at the image's full resolution",
             )
-        elif not (arr != 0).any():
-            col.problem(source, "the mask has no marked (non-zero) pixel")
+        else:
+            # Decoded only once its header gave the image's size: a few MB of zeros can
+            # declare 32000x32000 16-bit RGBA pixels (8 GB decoded; docs/measurements.md).
+            arr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+            if arr is None:
+                col.problem(source, "cannot decode the file as an image (expected a PNG mask)")
+            else:
+                if arr.ndim == 3:
+                    arr = arr[..., :3].max(axis=2)
+                if not (arr != 0).any():
+                    col.problem(source, "the mask has no marked (non-zero) pixel")
     if col.problems or key is None or name is None or lab is None or arr is None:
         return col.plan()
     now = utc_now()

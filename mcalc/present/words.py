@@ -1,0 +1,28 @@
+r"""Text someone typed, shown as it was typed in Streamlit's Markdown.
+
+``st.markdown``, ``st.caption``, ``st.error`` and widget labels render Markdown: a verdict's
+comment ``![x](http://host/t.png)`` made the browser of every reader who opened it on the
+Audit page fetch that address (telling that host who read when, on a network meant to ask
+no host but the app's server), and ``[text](address)`` drew a link the reader had not
+written. :func:`plain` escapes every Markdown character (CommonMark's backslash escapes)
+and Streamlit's own ``:color[...]``/``:material/...:`` directives and ``$`` maths, so the
+text shows literally.
+
+Example:
+    >>> print(plain("![x](http://h/t.png) *a* :red[b]"))
+    \!\[x\]\(http\://h/t\.png\) \*a\* \:red\[b\]
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = ["plain"]
+
+_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
+
+
+def plain(text: str) -> str:
+    """``text`` with every character Markdown (or Streamlit) would interpret escaped; line
+    breaks become spaces (a line starting with ``>`` or ``-`` is a quote or a list)."""
+    return _SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
