@@ -363,6 +363,44 @@ def _hang() -> None:
     time.sleep(120)
 
 
+def test_more_workers_than_cores_is_said_on_both_engines(caplog, monkeypatch) -> None:
+    """``--workers 4`` on a 2-core machine: the local pool and a local Ray instance (started
+    with a CPU per actor, so its pool fits and Ray's own shortfall warning never came) both
+    say that the workers share the cores, naming both counts. Until 6 December 2026 neither
+    said a word. No process, no Ray instance is started here."""
+    import logging
+
+    ray = pytest.importorskip("ray")
+    from mcalc.batch import engines
+    from mcalc.batch.settings import WorkerSpec
+
+    monkeypatch.setattr(engines, "default_workers", lambda: 2)
+    pools: list[int] = []
+    monkeypatch.setattr(
+        engines, "_run_pool", lambda items, spec, n, threads, on_rows: pools.append(n) or ([], None)
+    )
+    spec = WorkerSpec("model", BatchSettings(), "out")
+    caplog.set_level(logging.WARNING, logger="mcalc.batch.engines")
+    engines.run_local([object()] * 3, spec, 4, lambda rows: None)  # type: ignore[list-item]
+    assert pools == [3]
+    assert "3 worker processes on the 2 cores of this machine" in caplog.text
+    assert "pass --workers 2 or fewer" in caplog.text
+    caplog.clear()
+    engines.run_local([object()] * 3, spec, 2, lambda rows: None)  # type: ignore[list-item]
+    assert caplog.text == ""
+
+    started: list[dict] = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(engines, "init_ray", lambda **kw: started.append(kw))
+    assert engines._connect(None, 4) is True
+    assert started[-1]["num_cpus"] == 4  # the pool fits: it runs, sharing the cores
+    assert "4 Ray actors on the 2 cores of this machine" in caplog.text
+    caplog.clear()
+    assert engines._connect(None, None) is True and started[-1]["num_cpus"] == 2
+    assert engines._connect("head:6379", 4) is False  # a cluster's cores are not ours
+    assert caplog.text == ""
+
+
 def test_a_worker_that_does_not_exit_is_stopped_after_the_grace(caplog, monkeypatch) -> None:
     """A pool process that hangs on its way out (seen once in the suite on a loaded
     machine: the pool's own shutdown waited on it for ever) is terminated after the grace;
