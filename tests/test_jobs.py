@@ -595,6 +595,9 @@ def test_train_config_round_trips_and_validates_once():
     for changes, match in [
         ({"two_stage": True, "epochs": 3, "head_epochs": 3}, "head for 3 epoch"),
         ({"model_id": "jobs"}, "reserved"),
+        # <runs>/batch holds the batch runs, and a trainer empties its run folder at start:
+        # `train --id batch` would have deleted them all (until 6 December 2026).
+        ({"model_id": "batch"}, "reserved"),
         ({"model_id": "-x"}, "bad model id"),
         ({"strategy": "tpu"}, "distribution strategy"),
         ({"pos_per_image": 0}, "patches per image at findings"),
