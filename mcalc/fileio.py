@@ -9,6 +9,11 @@ temporary file is made private, ``0o600``, and would otherwise keep that); a cal
 writes a secret passes ``mode=0o600``. :func:`file_lock` serialises writers across processes
 and threads with an exclusive ``flock`` on a hidden lock file beside the path.
 
+A process killed between the temporary file and the rename leaves the hidden temporary file
+(``.NAME.XXXXXXXX.tmp``) behind; a write removes those of its folder that are older than
+:data:`STALE_TEMP_S` (:func:`remove_stale_temps`, at most once per folder every
+:data:`SWEEP_EVERY_S` in a process), never a younger one: a concurrent writer's own.
+
 Example:
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "a" / "x.json"
@@ -22,7 +27,9 @@ from __future__ import annotations
 import contextlib
 import errno
 import json
+import logging
 import os
+import re
 import stat
 import tempfile
 import threading
@@ -49,7 +56,12 @@ __all__ = [
     "file_lock",
     "fsync_dir",
     "LockTimeout",
+    "remove_stale_temps",
+    "STALE_TEMP_S",
+    "SWEEP_EVERY_S",
 ]
+
+log = logging.getLogger(__name__)
 
 #: Turns the ``OSError`` of a failed write of ``path`` into the error the caller raises.
 ErrorFactory = Callable[[Path, OSError], McalcError]
@@ -114,6 +126,64 @@ def _target_mode(path: Path, mode: int | None) -> int:
     return 0o666 & ~current_umask()
 
 
+#: Age past which an atomic write's temporary file is a leftover of a killed process: a write
+#: takes seconds at most (a results table of thousands of rows), so an hour-old one has no
+#: writer left.
+STALE_TEMP_S = 3600.0
+#: How often one process looks for leftovers in a folder it writes (a listing of the folder:
+#: not on every write of a folder of thousands of maps).
+SWEEP_EVERY_S = 600.0
+#: The name :func:`atomic_write_with` gives its temporary file: ``mkstemp``'s eight random
+#: characters between ``.NAME.`` and ``.tmp``.
+_TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+#: Folder -> when this process last looked for leftovers there (bounded: oldest dropped).
+_SWEPT: dict[str, float] = {}
+_SWEPT_MAX = 4096
+_SWEPT_LOCK = threading.Lock()
+
+
+def remove_stale_temps(folder: str | Path, *, older_than_s: float = STALE_TEMP_S) -> list[Path]:
+    """Remove the temporary files of atomic writes that a killed process left in ``folder``
+    (hidden ``.NAME.XXXXXXXX.tmp`` files last modified more than ``older_than_s`` ago);
+    returns those removed. Never fails: a file that cannot be removed stays.
+
+    Example:
+        >>> import tempfile, pathlib
+        >>> remove_stale_temps(pathlib.Path(tempfile.mkdtemp()))
+        []
+    """
+    cutoff = time.time() - older_than_s
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not _TEMP_NAME.match(entry.name):
+            continue
+        with contextlib.suppress(OSError):
+            if entry.is_file(follow_symlinks=False) and entry.stat().st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+                log.info("removed %s, left by a write that was killed", entry.path)
+    return removed
+
+
+def _sweep(folder: Path) -> None:
+    """:func:`remove_stale_temps` of ``folder`` unless this process did it in the last
+    :data:`SWEEP_EVERY_S`."""
+    key, now = str(folder), time.monotonic()
+    with _SWEPT_LOCK:
+        last = _SWEPT.get(key)
+        if last is not None and now - last < SWEEP_EVERY_S:
+            return
+        _SWEPT.pop(key, None)
+        _SWEPT[key] = now
+        while len(_SWEPT) > _SWEPT_MAX:
+            del _SWEPT[next(iter(_SWEPT))]
+    remove_stale_temps(folder)
+
+
 def atomic_write_with(
     path: str | Path,
     write: Callable[[IO[bytes]], None],
@@ -160,6 +230,7 @@ def atomic_write_with(
             os.unlink(tmp)
         raise
     fsync_dir(path.parent)
+    _sweep(path.parent)
 
 
 def atomic_write_bytes(

@@ -107,17 +107,29 @@ def read_image(
             ``spacing_mm`` column), or ``None``; see :func:`with_collection_spacing`.
 
     Raises:
-        ImageReadError: the file is missing, truncated, corrupt or of an unknown format.
+        ImageReadError: the file is missing, empty, truncated, corrupt or of an unknown
+            format.
         DecoderMissingError: a compressed DICOM needs a decoder that is not installed.
     """
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file")
+    if _empty(path):  # a failed copy: not "not a DICOM file" nor "cannot decode"
+        raise ImageReadError(f"{path}: empty file (0 bytes); copy or export the image again")
     if path.suffix.lower() in RASTER_SUFFIXES:
         mammo = read_raster(path, default_spacing_mm=default_spacing_mm)
     else:
         mammo = read_dicom(path, default_spacing_mm=default_spacing_mm)
     return with_collection_spacing(mammo, spacing_mm)
+
+
+def _empty(path: Path) -> bool:
+    """Whether ``path`` holds no byte (``False`` when its size cannot be read: the reader
+    then says why)."""
+    try:
+        return path.stat().st_size == 0
+    except OSError:
+        return False
 
 
 def read_record(rec: ImageRecord) -> Mammogram:

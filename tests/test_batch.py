@@ -261,9 +261,13 @@ def test_cli_all_prints_json_and_refuses_a_case(
     assert "leave out --image, --case" in capsys.readouterr().err
     assert main([*args, "--all", "--address", "127.0.0.1:1"]) == 2
     assert "add --engine ray" in capsys.readouterr().err
-    assert main([*args, "--all", "--workers", "1", "--json", "--stride", "32"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    # The run completed but one image failed: exit status 3 (0 until 6 December 2026, so a
+    # script could not tell), the table written, --json unchanged, one line on stderr.
+    assert main([*args, "--all", "--workers", "1", "--json", "--stride", "32"]) == 3
+    printed = capsys.readouterr()
+    report = json.loads(printed.out)
     assert report["total"] == 4 and report["failed"] == 1 and report["engine"] == "local"
+    assert "1 of 4 image(s) failed" in printed.err and "exit status 3" in printed.err
     assert Path(report["results"][0]).is_file() and (out / "results.csv").is_file()
     settings = json.loads(read_results(out).loc[0, "settings"])
     assert settings["sliding"]["stride"] == 32 and settings["cam"] is None
@@ -291,7 +295,7 @@ def test_app_job_runs_in_a_child_process_cancels_and_refuses_a_second_launch(
     while (job := list_batch_jobs(settings)[0]).active and time.monotonic() < deadline:
         time.sleep(0.5)
     assert job.state == "done", job.log_tail()
-    assert job.user == "ana" and job.exit_code == 0
+    assert job.user == "ana" and job.exit_code == 3  # done, the corrupt image failed
     assert job.progress()["done"] == 4 and len(job.results()) == 4
     with pytest.raises(JobError, match="not running"):
         cancel_batch(job.name, settings)
@@ -338,10 +342,65 @@ def test_a_launch_starts_at_zero_and_keeps_the_speeds_measured(
     }
 
 
+def test_a_run_that_ended_with_failed_images_is_done(spot_registry, batch_data, tmp_path) -> None:
+    """Exit status 3 (the run completed, some images failed) is a finished run, not a failed
+    launch: its rows say which images failed."""
+    from mcalc.batch import EXIT_SOME_FAILED
+    from mcalc.config import Settings
+    from mcalc.jobs.batch import BatchJob, BatchOptions, _finish, batch_root, list_batch_jobs
+
+    settings = Settings(runs_dir=tmp_path / "runs", models_dir=spot_registry)
+    for name, code, state in [("a", EXIT_SOME_FAILED, "done"), ("b", 2, "failed")]:
+        folder = batch_root(settings) / name
+        folder.mkdir(parents=True)
+        _finish(BatchJob(name, folder, "spot", str(batch_data), BatchOptions()), code)
+        (job,) = [j for j in list_batch_jobs(settings) if j.name == name]
+        assert (job.state, job.exit_code) == (state, code)
+    assert job.error == "the batch process exited with status 2"
+
+
 def _hang() -> None:
     import time
 
     time.sleep(120)
+
+
+def test_more_workers_than_cores_is_said_on_both_engines(caplog, monkeypatch) -> None:
+    """``--workers 4`` on a 2-core machine: the local pool and a local Ray instance (started
+    with a CPU per actor, so its pool fits and Ray's own shortfall warning never came) both
+    say that the workers share the cores, naming both counts. Until 6 December 2026 neither
+    said a word. No process, no Ray instance is started here."""
+    import logging
+
+    ray = pytest.importorskip("ray")
+    from mcalc.batch import engines
+    from mcalc.batch.settings import WorkerSpec
+
+    monkeypatch.setattr(engines, "default_workers", lambda: 2)
+    pools: list[int] = []
+    monkeypatch.setattr(
+        engines, "_run_pool", lambda items, spec, n, threads, on_rows: pools.append(n) or ([], None)
+    )
+    spec = WorkerSpec("model", BatchSettings(), "out")
+    caplog.set_level(logging.WARNING, logger="mcalc.batch.engines")
+    engines.run_local([object()] * 3, spec, 4, lambda rows: None)  # type: ignore[list-item]
+    assert pools == [3]
+    assert "3 worker processes on the 2 cores of this machine" in caplog.text
+    assert "pass --workers 2 or fewer" in caplog.text
+    caplog.clear()
+    engines.run_local([object()] * 3, spec, 2, lambda rows: None)  # type: ignore[list-item]
+    assert caplog.text == ""
+
+    started: list[dict] = []
+    monkeypatch.setattr(ray, "is_initialized", lambda: False)
+    monkeypatch.setattr(engines, "init_ray", lambda **kw: started.append(kw))
+    assert engines._connect(None, 4) is True
+    assert started[-1]["num_cpus"] == 4  # the pool fits: it runs, sharing the cores
+    assert "4 Ray actors on the 2 cores of this machine" in caplog.text
+    caplog.clear()
+    assert engines._connect(None, None) is True and started[-1]["num_cpus"] == 2
+    assert engines._connect("head:6379", 4) is False  # a cluster's cores are not ours
+    assert caplog.text == ""
 
 
 def test_a_worker_that_does_not_exit_is_stopped_after_the_grace(caplog, monkeypatch) -> None:
@@ -461,7 +520,7 @@ def test_cli_all_without_model_runs_the_default_or_refuses(
     assert captured.out == "" and not (tmp_path / "none").exists()
     assert "no default model is set" in captured.err and "models default ID" in captured.err
     set_default_model(models, "spot", role="admin", user="ana")
-    assert main([*args, "--out", str(tmp_path / "d")]) == 0
+    assert main([*args, "--out", str(tmp_path / "d")]) == 3  # the corrupt image failed
     captured = capsys.readouterr()
     report = json.loads(captured.out)
     assert report["model_id"] == "spot" and report["total"] == 4

@@ -89,6 +89,17 @@ def test_not_a_dicom(tmp_path):
         read_image(path)
 
 
+@pytest.mark.parametrize("name", ["z.dcm", "z.png", "z"])
+def test_an_empty_file_is_said_to_be_empty(tmp_path, name):
+    """A zero-byte file (a failed copy) read as "not a DICOM file" (a .dcm, or a name
+    without suffix) or "cannot decode image" (a PNG) until 6 December 2026."""
+    path = tmp_path / name
+    path.write_bytes(b"")
+    with pytest.raises(ImageReadError, match=r"empty file \(0 bytes\)") as err:
+        read_image(path)
+    assert str(path) in str(err.value) and "not a DICOM" not in str(err.value)
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(ImageReadError, match="no such file"):
         read_image(tmp_path / "nope.dcm")

@@ -371,6 +371,54 @@ def test_a_damaged_job_folder_whose_process_still_runs_is_not_deleted(settings):
     assert (folder / "status.json").is_file()
 
 
+def _run_folder(settings: Settings, model_id: str, *events: dict) -> Path:
+    """``<runs_dir>/<model_id>/progress.jsonl`` holding ``events``: what `mcalc train` writes."""
+    folder = Path(settings.runs_dir) / model_id
+    folder.mkdir(parents=True)
+    lines = [json.dumps({"time": 1.0, **e}) for e in events]
+    (folder / "progress.jsonl").write_text("\n".join(lines) + "\n")
+    return folder
+
+
+def test_a_killed_command_line_training_run_folder_is_deleted_as_a_job(settings):
+    """A `python -m mcalc train` killed outside the job queue left ``<runs>/<id>/``, which
+    `delete job <id>` did not know ("no job ...": it had to be removed by hand)."""
+    me = {"pid": os.getpid(), "pid_ticks": procs.start_ticks(os.getpid())}
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    dead = {"pid": ended.pid, "pid_ticks": 1}
+    killed = _run_folder(settings, "killed", {"event": "start", **dead}, {"event": "batch"})
+    half = Path(settings.models_dir) / ".tmp-killed-0badc0de"  # its half registration
+    half.mkdir(parents=True)
+    assert not jobs.jobs_root(settings).exists()
+    jobs.delete_job("killed", settings, role="admin", user="boss")
+    assert not killed.exists() and not half.exists()
+    log = (jobs.jobs_root(settings) / ".admin-log.jsonl").read_text()
+    assert '"id": "killed"' in log and '"by": "boss"' in log
+
+    running = _run_folder(settings, "running", {"event": "start", **me}, {"event": "batch"})
+    with pytest.raises(JobError, match=rf"still running \(process {os.getpid()}\)"):
+        jobs.delete_job("running", settings, role="admin", user="boss")
+    # A run of before 6 December 2026 names no process: deleted when its log says it ended,
+    # else the refusal says how to remove it.
+    old_failed = _run_folder(settings, "old-failed", {"event": "start"}, {"event": "failed"})
+    jobs.delete_job("old-failed", settings, role="admin", user="boss")
+    old = _run_folder(settings, "old", {"event": "start"}, {"event": "batch"})
+    with pytest.raises(JobError, match=rf"remove it with `rm -r {old}`"):
+        jobs.delete_job("old", settings, role="admin", user="boss")
+    # A registered model's run folder is its training record, not a job's.
+    model = Path(settings.models_dir) / "kept"
+    model.mkdir(parents=True)
+    (model / "card.json").write_text("{}")
+    (model / "model.keras").write_bytes(b"")
+    record = _run_folder(settings, "kept", {"event": "start", **dead}, {"event": "done"})
+    with pytest.raises(JobError, match="training record of the registered model kept"):
+        jobs.delete_job("kept", settings, role="admin", user="boss")
+    with pytest.raises(JobError, match="no job 'nothing'"):
+        jobs.delete_job("nothing", settings, role="admin", user="boss")
+    assert running.is_dir() and old.is_dir() and record.is_dir() and not old_failed.exists()
+
+
 def test_a_read_only_runs_folder_says_so_and_what_to_do(settings, monkeypatch):
     """The Train page said "The job folder cannot be read: cannot use the job folder ...:
     [Errno 30] Read-only file system" (seen with MCALC_RUNS on a read-only mount): not
@@ -547,6 +595,9 @@ def test_train_config_round_trips_and_validates_once():
     for changes, match in [
         ({"two_stage": True, "epochs": 3, "head_epochs": 3}, "head for 3 epoch"),
         ({"model_id": "jobs"}, "reserved"),
+        # <runs>/batch holds the batch runs, and a trainer empties its run folder at start:
+        # `train --id batch` would have deleted them all (until 6 December 2026).
+        ({"model_id": "batch"}, "reserved"),
         ({"model_id": "-x"}, "bad model id"),
         ({"strategy": "tpu"}, "distribution strategy"),
         ({"pos_per_image": 0}, "patches per image at findings"),

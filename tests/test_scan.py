@@ -58,6 +58,16 @@ def test_corrupt_dicom_is_reported_and_the_rest_counted(tiny_demo, tmp_path):
     assert report.usable
 
 
+def test_an_empty_dicom_is_reported_as_empty(tiny_demo, tmp_path):
+    copy = tmp_path / "copy"
+    shutil.copytree(tiny_demo, copy)
+    victim = next(copy.rglob("CC_prior.dcm"))
+    victim.write_bytes(b"")
+    report = scan_dataset(copy)
+    (problem,) = [p for p in report.problems if p.path == str(victim)]
+    assert problem.severity == "error" and "empty file (0 bytes)" in problem.message
+
+
 def test_annotation_of_another_size_is_mapped(tiny_demo, tmp_path):
     import cv2
 

@@ -8,6 +8,7 @@ import multiprocessing
 import os
 import sys
 import threading
+import time
 import types
 from pathlib import Path
 
@@ -187,6 +188,26 @@ def test_crash_in_os_replace_leaves_previous_version(store, monkeypatch):
     assert path.read_bytes() == before
     assert store.load(KEY, "ann").version == 1
     assert not [p for p in path.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_a_save_removes_what_a_killed_write_left_in_its_folder(store):
+    """A process killed between an atomic write's temporary file and its rename leaves a
+    hidden ``.NAME.XXXXXXXX.tmp``; until 6 December 2026 nothing removed them. The next save
+    in that folder removes those older than an hour, never a younger one (a concurrent
+    writer's own), nor any other hidden file."""
+    folder = store.records.path_for((KEY, "ann")).parent
+    folder.mkdir(parents=True)
+    old = [folder / ".ann.json.k3_9zq0a.tmp", folder / ".bob.json.abcdefgh.tmp"]
+    young, other = folder / ".ann.json.live0001.tmp", folder / ".notes.tmp"
+    for path in [*old, young, other]:
+        path.write_bytes(b"half a record")
+    two_hours_ago = time.time() - 7200
+    for path in [*old, other]:
+        os.utime(path, (two_hours_ago, two_hours_ago))
+    store.save(_marks(2, reader="cid"), base_version=0)  # another reader, the same folder
+    assert not any(p.exists() for p in old)
+    assert young.exists() and other.exists()
+    assert store.load(KEY, "cid").version == 1
 
 
 def test_crash_mid_write_leaves_previous_version(store, monkeypatch):

@@ -238,6 +238,7 @@ def test_a_failed_command_line_run_leaves_a_failed_record_and_no_model(
     log = tmp_path / "runs" / "boom" / "progress.jsonl"
     events = [json.loads(line) for line in log.read_text().splitlines()]
     assert events[0]["event"] == "start" and events[-1]["event"] == "failed"
+    assert events[0]["pid"] == os.getpid()  # for `delete job` (none before 6 December 2026)
     assert str(error) in events[-1]["message"]
     prog = read_progress(log)
     assert prog.phase == "failed" and str(error) in (prog.message or "")

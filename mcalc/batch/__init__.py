@@ -15,7 +15,7 @@ Example:
 """
 
 from mcalc.batch.engines import ray_available
-from mcalc.batch.run import BatchSummary, collection_items, run_batch
+from mcalc.batch.run import EXIT_SOME_FAILED, BatchSummary, collection_items, run_batch
 from mcalc.batch.settings import ENGINES, BatchError, BatchItem, BatchSettings, default_workers
 from mcalc.batch.table import (
     COLUMNS,
@@ -35,6 +35,7 @@ __all__ = [
     "BatchItem",
     "BatchSettings",
     "BatchSummary",
+    "EXIT_SOME_FAILED",
     "run_batch",
     "collection_items",
     "read_results",

@@ -41,7 +41,15 @@ from mcalc.cluster import NO_GPU_ENV, init_ray
 from mcalc.config import import_tensorflow_quietly_if_asked
 from mcalc.errors import McalcError
 
-__all__ = ["RowsFn", "run_local", "run_ray", "ray_available", "ActorPlan", "plan_actors"]
+__all__ = [
+    "RowsFn",
+    "run_local",
+    "run_ray",
+    "ray_available",
+    "ActorPlan",
+    "plan_actors",
+    "oversubscribed",
+]
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +90,8 @@ def run_local(items: Sequence[BatchItem], spec: WorkerSpec, workers: int, on_row
         for item in items:
             on_rows([worker.analyse(item)])
         return
+    if warning := oversubscribed(workers, default_workers(), "worker processes"):
+        log.warning(warning)
     threads = max(1, default_workers() // workers)
     spec = replace(spec, threads=threads, engine="local")
     todo = list(items)
@@ -232,6 +242,24 @@ def _thread_env(threads: int) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def oversubscribed(workers: int, cores: int, what: str) -> str | None:
+    """Why ``workers`` workers (processes, or actors of a local Ray instance) on this
+    machine's ``cores`` cores is more than it can run at once; ``None`` when they fit.
+
+    Example:
+        >>> oversubscribed(4, 2, "worker processes")[:52]
+        '4 worker processes on the 2 cores of this machine: t'
+        >>> oversubscribed(2, 2, "worker processes") is None
+        True
+    """
+    if workers <= cores:
+        return None
+    return (
+        f"{workers} {what} on the {cores} cores of this machine: they share the cores (each "
+        f"slower, each with its own model in memory); pass --workers {cores} or fewer"
+    )
+
+
 def ray_available() -> bool:
     """Whether Ray is installed here (looked up, not imported: importing it takes seconds)."""
     return importlib.util.find_spec("ray") is not None
@@ -247,9 +275,13 @@ def _connect(address: str | None, workers: int | None) -> bool:
         if address:
             init_ray(address=address, log_to_driver=False)
             return False
-        init_ray(
-            num_cpus=workers or default_workers(), include_dashboard=False, log_to_driver=False
-        )
+        # A local instance is given a CPU per actor asked for, so that the pool fits and
+        # runs (with fewer CPUs it would wait for ever); more actors than this machine has
+        # cores then share them, and that is said here, as the local pool says it.
+        cores = default_workers()
+        if workers and (warning := oversubscribed(workers, cores, "Ray actors")):
+            log.warning(warning)
+        init_ray(num_cpus=workers or cores, include_dashboard=False, log_to_driver=False)
     except (ConnectionError, RuntimeError, ValueError) as exc:
         where = f"the Ray cluster at {address}" if address else "a local Ray instance"
         raise BatchError(
@@ -409,7 +441,7 @@ def run_ray(
     import ray.data
     from ray.exceptions import RayError
 
-    started = _connect(address, workers)
+    started = _connect(address, workers and min(workers, len(items)))
     try:
         resources = ray.cluster_resources()
         plan = plan_actors(

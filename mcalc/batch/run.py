@@ -43,12 +43,18 @@ from mcalc.batch.table import (
 from mcalc.explain.results import image_key
 from mcalc.progress import ProgressFn
 
-__all__ = ["CHECKPOINT_S", "BatchSummary", "collection_items", "run_batch"]
+__all__ = ["CHECKPOINT_S", "EXIT_SOME_FAILED", "BatchSummary", "collection_items", "run_batch"]
 
 log = logging.getLogger(__name__)
 
 #: Most seconds between two saves of the table during a run.
 CHECKPOINT_S = 10.0
+
+#: Exit status of ``predict --all`` when the run completed (the table written) but some
+#: images failed (their rows hold ``error_kind`` and ``error``): distinct from 0 (every
+#: image analysed), 2 (an error stopped the run or kept it from starting) and 130
+#: (interrupted), so that a script can tell.
+EXIT_SOME_FAILED = 3
 
 
 @dataclass(frozen=True)
@@ -77,6 +83,13 @@ class BatchSummary:
     seconds: float
     images_per_s: float
     results: tuple[str, str]
+
+    @property
+    def exit_status(self) -> int:
+        """``0`` when no image of this run failed, else :data:`EXIT_SOME_FAILED`. The images
+        skipped as done had no error, so ``failed`` counts every failed image of the
+        collection for this model and these settings."""
+        return EXIT_SOME_FAILED if self.failed else 0
 
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)

@@ -84,7 +84,11 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``delete`` (admins only) to the main parser."""
     p = sub.add_parser("delete", help="delete a registered model or a finished job (admins only)")
     p.add_argument("what", choices=["model", "job"], help="what to delete")
-    p.add_argument("id", help="the model's registry id, or the job's id")
+    p.add_argument(
+        "id",
+        help="the model's registry id, or the job's id (or the model id of a `train` run "
+        "killed outside the job queue: its run folder)",
+    )
     p.add_argument("--as", dest="as_user", metavar="NAME", help="your admin account")
     p.add_argument(
         "--password-stdin", action="store_true", help="read the password from stdin (scripts)"

@@ -6,7 +6,9 @@ regions, detections, model and settings, time, error), ``progress.json`` and, wi
 into the same folder skips the images done with the same model and settings; an image that
 fails is a row with its error and the run goes on. ``--json`` prints one JSON summary on
 stdout; the progress bar goes to stderr. A SIGTERM (a cancelled app job) saves the rows
-done so far before the command exits.
+done so far before the command exits. Exit status: 0 when every image was analysed,
+:data:`~mcalc.batch.run.EXIT_SOME_FAILED` (3) when the run completed but some images failed
+(the table written), 2 on an error, 130 when interrupted.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import signal
+import sys
 import threading
 from pathlib import Path
 from types import FrameType
@@ -29,7 +32,12 @@ def add_batch_arguments(p: argparse.ArgumentParser) -> None:
     """The flags of ``predict --all`` (the others are shared with one-case prediction)."""
     from mcalc.batch import ENGINES
 
-    g = p.add_argument_group("a whole collection (--all)")
+    g = p.add_argument_group(
+        "a whole collection (--all)",
+        "exit status: 0 when every image was analysed; 3 when the run completed but some "
+        "images failed (the table is written, their rows say why); 2 on an error; 130 when "
+        "interrupted",
+    )
     g.add_argument(
         "--all", action="store_true", help="every image of --data: one results table in --out"
     )
@@ -101,11 +109,18 @@ def cmd_batch(args: argparse.Namespace) -> int:
     report = summary.as_dict()
     if args.json:
         print(json.dumps(report))
-        return 0
-    print(
-        f"model {summary.model_id} over {summary.total} image(s) with --engine {summary.engine}: "
-        f"{summary.analysed} analysed ({summary.failed} with an error), {summary.resumed} "
-        f"already done; {summary.images_per_s:.2f} images/s"
-    )
-    print(f"results: {summary.results[0]} and {summary.results[1]}")
-    return 0
+    else:
+        print(
+            f"model {summary.model_id} over {summary.total} image(s) with --engine "
+            f"{summary.engine}: {summary.analysed} analysed ({summary.failed} with an error), "
+            f"{summary.resumed} already done; {summary.images_per_s:.2f} images/s"
+        )
+        print(f"results: {summary.results[0]} and {summary.results[1]}")
+    if summary.exit_status:
+        print(
+            f"{summary.failed} of {summary.total} image(s) failed (their rows' error_kind and "
+            "error say why; a rerun into the same --out tries them again): exit status "
+            f"{summary.exit_status}",
+            file=sys.stderr,
+        )
+    return summary.exit_status

@@ -38,7 +38,14 @@ from typing import Any
 
 import pandas as pd
 
-from mcalc.batch import ENGINES, BatchError, ray_available, read_progress, read_results
+from mcalc.batch import (
+    ENGINES,
+    EXIT_SOME_FAILED,
+    BatchError,
+    ray_available,
+    read_progress,
+    read_results,
+)
 from mcalc.batch.table import measured_speeds, write_progress
 from mcalc.config import REPO_ROOT, Settings, get_settings
 from mcalc.errors import JobError, McalcError
@@ -375,8 +382,11 @@ def _finish(job: BatchJob, code: int | None) -> None:
     job.exit_code = code
     if job.cancel_requested:
         job.state, job.error = "cancelled", "cancelled by the user; launch again to resume"
-    elif code == 0 or (code is None and read_progress(job.folder).get("state") == "done"):
+    elif code in (0, EXIT_SOME_FAILED) or (
+        code is None and read_progress(job.folder).get("state") == "done"
+    ):
         # Another app process launched it: its exit status is unknown here, its files tell.
+        # EXIT_SOME_FAILED: the run completed; its rows say which images failed.
         job.state, job.error = "done", None
     else:
         job.state = "failed"

@@ -70,6 +70,7 @@ from mcalc.jobs.folders import (
     write_json,
 )
 from mcalc.jobs.progress import Progress, quiet_tail, read_progress, tail_text
+from mcalc.jobs.run_folders import orphan_run
 from mcalc.models.registry import discard_partial, is_registered, new_model_id, resolve_model
 from mcalc.models.train_config import TrainConfig
 
@@ -372,7 +373,9 @@ def cancel(job_id: str, settings: Settings | None = None, grace: float = 5.0) ->
 def _deletable(job_id: str, settings: Settings) -> tuple[Path, str]:
     """The folder of job ``job_id`` and its run folder, when the job may be deleted: it has
     ended, or its folder cannot be read (damaged, or half made by a killed process) and no
-    process it names still runs. Hold :func:`locked`.
+    process it names still runs; else a training run folder ``<runs_dir>/<job_id>`` that no
+    job nor registered model owns, whose process has ended (:func:`orphan_run`; its run
+    folder ``""``). Hold :func:`locked`.
 
     Raises:
         JobError: no such job, or it is queued or running.
@@ -382,7 +385,11 @@ def _deletable(job_id: str, settings: Settings) -> tuple[Path, str]:
     except JobError:
         broken = next((b for b in broken_jobs(settings) if b.id == str(job_id)), None)
         if broken is None:
-            raise
+            dirs = [j.run_dir for j in list_jobs(settings)]
+            run = orphan_run(job_id, settings.runs_dir, settings.models_dir, dirs)
+            if run is None:
+                raise
+            return run, ""
         status = raw_status(broken.folder)
         pid, ticks = status.get("pid"), status.get("pid_ticks")
         if (
@@ -406,7 +413,10 @@ def delete_job(
     """Delete a finished job's folder and its run folder (admins only); record who did it.
 
     A folder that cannot be read (:func:`broken_jobs`: damaged, or half made by a killed
-    process) is deleted too, unless the process its status names still runs.
+    process) is deleted too, unless the process its status names still runs, and so is the
+    run folder ``<runs_dir>/<job_id>`` of a ``python -m mcalc train`` killed outside the job
+    queue (:func:`~mcalc.jobs.run_folders.orphan_run`: no job, no registered model of that
+    id, its process ended), with what it left half-registered.
 
     The model a job registered stays in the registry (delete it with
     :func:`mcalc.models.registry.delete_model`).
@@ -418,10 +428,14 @@ def delete_job(
     check_allowed(role, "delete_job", user)
     settings = settings or get_settings()
     root = jobs_root(settings)
-    if not root.is_dir():  # nothing to delete: no jobs folder (or its lock) made for it
-        raise JobError(f"no job {job_id!r}: {root} holds no jobs (check MCALC_RUNS)")
+    if not root.is_dir():  # no jobs folder (or its lock) made for nothing
+        if orphan_run(job_id, settings.runs_dir, settings.models_dir, ()) is None:
+            raise JobError(f"no job {job_id!r}: {root} holds no jobs (check MCALC_RUNS)")
+        root.mkdir(parents=True, exist_ok=True)  # its lock and admin log
     with locked(root):
         folder, run_dir = _deletable(job_id, settings)
+        if folder.parent != root:  # a run folder no job owns (a killed `mcalc train`)
+            discard_partial(settings.models_dir, str(job_id))
         trash = root / f".deleted-{folder.name}-{uuid.uuid4().hex[:8]}"
         try:
             os.rename(folder, trash)

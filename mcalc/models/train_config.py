@@ -60,8 +60,9 @@ MAX_STEPS = 10_000_000
 #: Largest seed (numpy seeds are 32-bit).
 MAX_SEED = 2**32 - 1
 #: Ids a model cannot take: ``<runs_dir>/<id>`` is the trainer's run folder, emptied at
-#: start, and ``<runs_dir>/jobs`` holds the app's job folders.
-RESERVED_IDS: frozenset[str] = frozenset({"jobs"})
+#: start, and ``<runs_dir>/jobs`` holds the app's job folders, ``<runs_dir>/batch`` its
+#: batch runs.
+RESERVED_IDS: frozenset[str] = frozenset({"jobs", "batch"})
 #: ``tf.distribute`` choices: ``auto`` (several workers when ``TF_CONFIG`` names a cluster,
 #: else mirrored on several GPUs), ``default`` (never), ``mirrored`` (always, one machine),
 #: ``multiworker`` (``MultiWorkerMirroredStrategy`` over the ``TF_CONFIG`` cluster; see

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -28,6 +29,7 @@ __all__ = [
     "StopOnRequest",
     "emit_event",
     "mark_failed",
+    "this_process",
 ]
 
 log = logging.getLogger("mcalc.models.training")
@@ -196,3 +198,12 @@ def mark_failed(run_dir: Path, model_id: str, event: TrainEvent) -> None:
         f"{why}\nNothing was registered: this folder is not a model. progress.jsonl is the "
         "run's record; best-*.weights.h5, when present, are its checkpoints.\n",
     )
+
+
+def this_process() -> dict[str, int | None]:
+    """This process as a run's ``start`` event records it (``pid``, and ``pid_ticks``: its
+    start time, as job folders keep it), so that ``delete job`` never removes the folder of
+    a run that still runs (:func:`mcalc.jobs.run_folders.orphan_run`)."""
+    from mcalc.jobs.procs import start_ticks
+
+    return {"pid": os.getpid(), "pid_ticks": start_ticks(os.getpid())}

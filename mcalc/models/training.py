@@ -76,6 +76,7 @@ from mcalc.models.train_events import (
     TrainEventFn,
     emit_event,
     mark_failed,
+    this_process,
 )
 from mcalc.models.weights import WeightsInfo, apply_weights, resolve_weights
 
@@ -224,7 +225,8 @@ def _start_run(
         stop=stop,
         role=role,
     )
-    run.emit({"event": "start", "model_id": model_id, "config": log_config(config)})
+    start = {"event": "start", "model_id": model_id, **this_process()}  # who: see delete job
+    run.emit({**start, "config": log_config(config)})
     return run
 
 
