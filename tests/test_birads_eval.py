@@ -145,7 +145,7 @@ def _fake_model(folder, input_mode: str):
     patch = {"size": 32, "input_mode": input_mode}
     card = {"architecture": "custom", "task": "calcification", "classes": ["a", "b"]}
     (folder / "card.json").write_text(json.dumps({**card, "patch": patch}))
-    (folder / "model.keras").write_bytes(b"")
+    (folder / "model.keras").write_bytes(b"never loaded: the card is all the refusal reads")
     return folder
 
 
