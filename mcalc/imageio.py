@@ -288,6 +288,30 @@ def _dataset(path: Path) -> Any:
 
 #: Elements larger than this are read from the file only when used (see :func:`_dataset`).
 _DEFER_BYTES = 1 << 20
+#: The most memory a file's declared pixels may take decoded (a 4096x5120 mammogram: 40 MB; a
+#: compressed file of a few kB declaring 60000x60000 took 7 GB before its decoder read data).
+MAX_DECODED_BYTES = 1 << 30
+
+
+def _check_declared_size(ds: Any, path: Path) -> None:
+    """Refuse a file whose header declares more pixels than :data:`MAX_DECODED_BYTES` hold
+    decoded, before a decoder allocates them (an uncompressed file's size is its data's)."""
+    try:
+        rows, cols = int(ds.Rows), int(ds.Columns)
+        samples = int(ds.get("SamplesPerPixel", 1) or 1)
+        frames = int(ds.get("NumberOfFrames", 1) or 1)
+        allocated = int(ds.get("BitsAllocated", 16) or 16)
+    except (AttributeError, KeyError, TypeError, ValueError):
+        return  # pydicom's decode says what is missing
+    size = rows * cols * samples * frames * max(1, -(-allocated // 8))
+    if size > MAX_DECODED_BYTES:
+        raise ImageReadError(
+            f"{path}: the header declares {frames} frame(s) of {rows}x{cols} pixels "
+            f"({samples} sample(s), {allocated} bits), {size / 2**30:.1f} GiB decoded; "
+            f"expected one mammogram, at most {MAX_DECODED_BYTES / 2**30:.0f} GiB: not "
+            "decoded. Check the file (a damaged or hostile header) or export the image again"
+        )
+
 
 #: Transfer syntaxes whose pixel data is the values themselves, little-endian.
 _NATIVE_LITTLE_ENDIAN = frozenset({"1.2.840.10008.1.2", "1.2.840.10008.1.2.1"})
@@ -401,6 +425,7 @@ def _stored_values(ds: Any, path: Path) -> np.ndarray:
     if native is not None:
         return native
     tsuid = str(getattr(ds.file_meta, "TransferSyntaxUID", "")) if hasattr(ds, "file_meta") else ""
+    _check_declared_size(ds, path)
     try:
         stored = ds.pixel_array
     except (RuntimeError, NotImplementedError) as exc:

@@ -100,6 +100,31 @@ def test_an_empty_file_is_said_to_be_empty(tmp_path, name):
     assert str(path) in str(err.value) and "not a DICOM" not in str(err.value)
 
 
+def test_a_compressed_file_declaring_huge_dimensions_is_refused_undecoded(tmp_path, monkeypatch):
+    """A compressed DICOM of a few kB may declare 60000x60000 pixels: its decoder allocated
+    them (7 GB of the server's memory) before reading any data (the security review of
+    6 December 2026). The header's size is checked first; the decoder is never asked."""
+    import pydicom
+    from pydicom.uid import RLELossless
+
+    path = write_dicom(tmp_path / "f.dcm", _ramp())
+    ds = pydicom.dcmread(path)
+    ds.compress(RLELossless)
+    ds.Rows, ds.Columns = 60000, 60000
+    ds.save_as(tmp_path / "huge.dcm")
+    asked: list[str] = []
+    real = pydicom.dataset.Dataset.pixel_array
+    monkeypatch.setattr(
+        pydicom.dataset.Dataset,
+        "pixel_array",
+        property(lambda self: asked.append("decode") or real.fget(self)),
+    )
+    with pytest.raises(ImageReadError, match=r"60000x60000 pixels .* 6\.7 GiB decoded") as err:
+        read_image(tmp_path / "huge.dcm")
+    assert asked == [] and "not decoded" in str(err.value)
+    np.testing.assert_array_equal(read_image(tmp_path / "f.dcm").pixels, _ramp())
+
+
 def test_missing_file(tmp_path):
     with pytest.raises(ImageReadError, match="no such file"):
         read_image(tmp_path / "nope.dcm")
