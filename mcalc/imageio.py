@@ -294,8 +294,7 @@ MAX_DECODED_BYTES = 1 << 30
 
 
 def _check_declared_size(ds: Any, path: Path) -> None:
-    """Refuse a file whose header declares more pixels than :data:`MAX_DECODED_BYTES` hold
-    decoded, before a decoder allocates them (an uncompressed file's size is its data's)."""
+    """Refuse a header declaring over :data:`MAX_DECODED_BYTES` of pixels, before decoding."""
     try:
         rows, cols = int(ds.Rows), int(ds.Columns)
         samples = int(ds.get("SamplesPerPixel", 1) or 1)
