@@ -320,23 +320,23 @@ def test_a_registration_carried_onto_previews_maps_like_the_full_one(mirrored):
 
 
 @pytest.mark.slow  # registers one 1024x832 demo pair twice: ~5 s
-def test_a_registration_does_not_depend_on_simpleitks_thread_count():
+def test_a_registration_does_not_depend_on_simpleitks_thread_count(tmp_path):
     """The same pair registered with 1 and with 8 SimpleITK threads came out "affine" and
     "none" (not registered), fields 1.3 mm apart, and with the default 2 threads either of
     them from one run to the next: the metric's per-thread sums are added in the order the
     threads finish (the audit of 6 December 2026). ``RegistrationSettings.seed`` promises
     reproducible results."""
-    from pathlib import Path
-
     import SimpleITK as sitk
 
     from mcalc.breast import breast_mask
     from mcalc.imageio import read_image
     from mcalc.imaging import file_unit
+    from mcalc.synthetic import generate_demo
 
-    folder = (
-        Path(__file__).resolve().parents[1] / "data" / "demo" / "Dataset" / "Normal_cases" / "1"
-    )
+    # The app's demo set as `python -m mcalc demo` writes it (1.5 s): a clean clone has no
+    # data/demo until the app or a command makes one.
+    generate_demo(tmp_path / "demo")
+    folder = tmp_path / "demo" / "Dataset" / "Normal_cases" / "1"
     units = [file_unit(read_image(folder / f"MLO_{tp}.dcm")) for tp in ("recent", "prior")]
     masks = [breast_mask(u) for u in units]
     saved = sitk.ProcessObject.GetGlobalDefaultNumberOfThreads()
