@@ -124,8 +124,12 @@ def marking_ui(
     """The reader's marks on ``rec``: the viewer or the classic figure, then under it the
     save, the marks, the comment, the history, agreement and exchange."""
     session = get_session(rec.key, reader, view.full_shape)
-    if session is None:
-        st.stop()
+    if session is None:  # the reader's stored marks cannot be read (said above)
+        # The image and the dataset's marks still shown, not editable: one reader's damaged
+        # record hid the image altogether (the crash check of 6 December 2026).
+        if viewer_component.available():
+            browser_marking_ui(index, rec, view, None, opts, max_side, show_dataset)
+        return
     use_viewer = viewer_component.available() and st.toggle(
         "Mark in the reading viewer (instant, saved on Save)",
         value=True,

@@ -867,3 +867,22 @@ def test_a_one_round_collection_offers_only_its_views_and_round(app_env, monkeyp
     exam = at.selectbox(key="annotate_timepoint")
     assert exam.options == ["recent"] and exam.value == "recent" and exam.proto.disabled
     assert "This collection has one round." in [c.value for c in at.caption]
+
+
+def test_a_damaged_record_leaves_the_image_shown_not_editable(app_env, first_image):
+    """A reader's marks file damaged from outside stopped the page under its error: the
+    image and the dataset's marks were not drawn either (the crash check of 6 December).
+    The error stays; the viewer shows the image, with nothing editable."""
+    key, *_ = first_image
+    MarkStore(_store_dir()).save(ImageMarks(key, "Ann").add_point(10, 10), base_version=0)
+    (record,) = [p for p in _store_dir().rglob("*.json") if "Ann" in p.name or "ann" in p.name]
+    record.write_text(record.read_text()[:40])
+    at = _page("pages/annotate.py")
+    at.session_state["annotate_use_viewer"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("cannot be read" in e.value and str(record) in e.value for e in at.error)
+    (viewer,) = at.get("component_instance")
+    args = json.loads(viewer.proto.json_args)
+    assert any(p["key"] == key for p in args["panels"])
+    assert args["editable"] is None
