@@ -38,6 +38,7 @@ from mcalc.cli import main
 from mcalc.explain.service import SlidingSettings
 from tests.batch_fixtures import batch_data_fixture  # noqa: F401
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
+from tests.procs_fixtures import launch_sleepers
 
 
 @pytest.fixture(scope="module")
@@ -647,7 +648,6 @@ def test_a_launch_whose_record_cannot_be_written_leaves_no_process_behind(
     ``predict --all`` no page knew of (seen with MCALC_RUNS on a full 2 MB tmpfs)."""
     import errno
     import subprocess
-    import sys
 
     from mcalc.config import Settings
     from mcalc.errors import McalcError
@@ -657,19 +657,12 @@ def test_a_launch_whose_record_cannot_be_written_leaves_no_process_behind(
     from mcalc.jobs.batch import BatchOptions, list_batch_jobs, submit_batch
 
     settings = Settings(runs_dir=tmp_path / "runs", models_dir=spot_registry)
-    started: list[int] = []
-    launch = procs.launch
-
-    def sleeper(cmd, **kwargs):
-        pid, ticks = launch([sys.executable, "-c", "import time; time.sleep(120)"], **kwargs)
-        started.append(pid)
-        return pid, ticks
+    started = launch_sleepers(monkeypatch)
 
     def full(job) -> None:
         path = job.folder / "job.json"
         raise write_error(path, OSError(errno.ENOSPC, "No space left on device"))
 
-    monkeypatch.setattr(procs, "launch", sleeper)
     monkeypatch.setattr(jobs_batch, "_save", full)
     with pytest.raises(McalcError, match="disk is full") as err:
         submit_batch("spot", batch_data, BatchOptions(workers=1), settings)

@@ -27,6 +27,7 @@ from mcalc.models.compare import comparison_rows
 from mcalc.models.registry import list_models
 from mcalc.models.train_config import TrainConfig
 from tests.conftest import REPO, TINY_SHAPE
+from tests.procs_fixtures import launch_sleepers
 
 #: A safety net only: the tests wait on states the child writes, never on a duration.
 JOB_TIMEOUT_S = 300
@@ -441,18 +442,11 @@ def test_a_start_whose_status_cannot_be_written_leaves_no_process_behind(
     from mcalc.jobs import manager
 
     job = jobs.submit(tiny(tiny_demo), settings, start=False)
-    started: list[int] = []
-    launch = procs.launch
-
-    def sleeper(cmd, **kwargs):
-        pid, ticks = launch([sys.executable, "-c", "import time; time.sleep(120)"], **kwargs)
-        started.append(pid)
-        return pid, ticks
+    started = launch_sleepers(monkeypatch)
 
     def full(job) -> None:
         raise JobError(f"disk full while writing {job.folder}/status.json: free space and retry")
 
-    monkeypatch.setattr(procs, "launch", sleeper)
     monkeypatch.setattr(manager, "save_job", full)
     with pytest.raises(JobError, match="disk full") as err:
         jobs.reconcile(settings)
