@@ -385,6 +385,16 @@ def _request_log(page, keep: int = 40) -> collections.deque[str]:
     return log
 
 
+def give_reader_name(page, reader: str) -> None:
+    """Type ``reader`` into Annotate's name field (waiting for the page's first run on a busy
+    machine), press Enter and wait until the app is idle again."""
+    field = page.get_by_label("Your name", exact=False)
+    field.wait_for(timeout=90_000)
+    field.fill(reader)
+    field.press("Enter")
+    wait_for_app_idle(page)
+
+
 def open_app(page, url: str, reload: bool = False, timeout_ms: int = 90_000) -> None:
     """Load ``url`` (or reload the page) and wait until the app's first run has finished.
 

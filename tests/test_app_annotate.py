@@ -128,6 +128,21 @@ def test_undo_after_save_undoes_one_edit_at_a_time(app_env, first_image):
     assert [h.n_points for h in store.history(key, "Ann")] == [3, 2, 1]
 
 
+def _queued_viewer_events(monkeypatch) -> list[dict]:
+    """The reading viewer's events as the test gives them: each run takes the last one
+    appended to the returned list (if any) as the viewer's new event."""
+    from pages import viewer_component
+
+    events: list[dict] = []
+    real = viewer_component.new_event
+
+    def one_event(event, widget):
+        return events.pop() if widget == "annotate_viewer" and events else real(event, widget)
+
+    monkeypatch.setattr(viewer_component, "new_event", one_event)
+    return events
+
+
 def _store_dir() -> Path:
     return Path(os.environ["MCALC_STORE"])  # set by the app_env fixture
 
@@ -169,16 +184,9 @@ def test_viewer_saves_from_two_tabs_conflict_instead_of_dropping_the_first(
     as version 2." with B's mark alone, A's gone, no conflict copy (a user check in
     Chromium). B's save names the version its browser loaded: kept as a conflict copy,
     with the choice; merged, both marks are stored."""
-    from pages import viewer_component
 
     key, _, (r, c), view = first_image
-    events: list[dict] = []
-    real = viewer_component.new_event
-
-    def one_event(event, widget):
-        return events.pop() if widget == "annotate_viewer" and events else real(event, widget)
-
-    monkeypatch.setattr(viewer_component, "new_event", one_event)
+    events = _queued_viewer_events(monkeypatch)
 
     def viewer_tab() -> AppTest:
         at = _page("pages/annotate.py")
@@ -220,16 +228,9 @@ def test_viewer_undo_with_nothing_unsaved_undoes_the_last_saved_edit(
     """Ctrl+Z in the viewer after a save did nothing, while the page's Undo undid the saved
     edit: the viewer's Undo with nothing unsaved now asks the page for the same (a new
     version), unless a newer version was saved since the viewer loaded its own."""
-    from pages import viewer_component
 
     key, _, (r, c), view = first_image
-    events: list[dict] = []
-    real = viewer_component.new_event
-
-    def one_event(event, widget):
-        return events.pop() if widget == "annotate_viewer" and events else real(event, widget)
-
-    monkeypatch.setattr(viewer_component, "new_event", one_event)
+    events = _queued_viewer_events(monkeypatch)
     at = _page("pages/annotate.py")
     at.session_state["annotate_use_viewer"] = True
     mark = {"id": "new-1", "row": r * view.scale, "col": c * view.scale, "label": "benign"}
@@ -608,19 +609,13 @@ def test_annotate_viewers_next_and_previous_case_open_it_here_and_on_audit(
     """The viewer's Case ▶ / ◀ Case (N / P) on Annotate: the page opens on that case, and so
     does Audit. It raised StreamlitWidgetAlreadyInstantiatedError (the case picker's key was
     set after the picker was drawn)."""
-    from pages import viewer_component
 
     at = _page("pages/annotate.py")
     at.session_state["annotate_use_viewer"] = True
     ids = at.selectbox(key="annotate_case").options
     at.selectbox(key="annotate_case").set_value(ids[2]).run()
-    events = [{"type": move, "seq": "test-1"}]
-    real = viewer_component.new_event
-
-    def one_event(event, key):
-        return events.pop() if key == "annotate_viewer" and events else real(event, key)
-
-    monkeypatch.setattr(viewer_component, "new_event", one_event)
+    events = _queued_viewer_events(monkeypatch)
+    events.append({"type": move, "seq": "test-1"})
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert not events and at.selectbox(key="annotate_case").value == ids[2 + step]

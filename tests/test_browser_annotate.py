@@ -22,6 +22,7 @@ from tests.browser import (
     ARTIFACTS,
     VIEWER,
     browser_page,
+    give_reader_name,
     open_app,
     page_point,
     select,
@@ -159,11 +160,7 @@ def _viewer_tab(page, url: str, reader: str):
     """Annotate in the reading viewer under ``reader``'s name, with the Mark tool chosen;
     returns the viewer's frame and the index of the panel whose marks are edited."""
     open_app(page, f"{url}/annotate")
-    field = page.get_by_label("Your name", exact=False)
-    field.wait_for(timeout=90_000)
-    field.fill(reader)
-    field.press("Enter")
-    wait_for_app_idle(page)
+    give_reader_name(page, reader)
     frame = viewer_frame(page)
     key = frame.eval_on_selector(VIEWER, "e => e.dataset.case")
     panels = frame.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.key)")

@@ -15,6 +15,7 @@ from tests.browser import (
     ARTIFACTS,
     VIEWER,
     browser_page,
+    give_reader_name,
     open_app,
     select,
     viewer_frame,
@@ -263,11 +264,7 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
     store_dir = demo_app.path("MCALC_STORE")
     with browser_page(1500, 1300) as page:
         open_app(page, f"{demo_app.url}/annotate")
-        field = page.get_by_label("Your name", exact=False)
-        field.wait_for(timeout=90_000)
-        field.fill("Viewer Tester")
-        field.press("Enter")
-        wait_for_app_idle(page)
+        give_reader_name(page, "Viewer Tester")
         frame = viewer_frame(page)
         state = _state(frame)
         assert state["marks"] == "0"
@@ -368,11 +365,7 @@ def test_annotate_keeps_unsaved_marks_while_the_reader_looks_at_the_other_view(d
     reader = "Draft Keeper"
     with browser_page(1500, 1300) as page:
         open_app(page, f"{demo_app.url}/annotate")
-        field = page.get_by_label("Your name", exact=False)
-        field.wait_for(timeout=90_000)
-        field.fill(reader)
-        field.press("Enter")
-        wait_for_app_idle(page)
+        give_reader_name(page, reader)
         frame = viewer_frame(page)
         key = _state(frame)["case"]
         keys = frame.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.key)")
