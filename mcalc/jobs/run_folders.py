@@ -21,6 +21,7 @@ from mcalc.errors import JobError
 from mcalc.jobs import procs
 from mcalc.models.layout import FAILED_FILE
 from mcalc.models.registry import _ID_RE, is_registered
+from mcalc.models.train_config import RESERVED_IDS
 
 __all__ = ["PROGRESS_FILE", "END_EVENTS", "orphan_run"]
 
@@ -28,8 +29,6 @@ __all__ = ["PROGRESS_FILE", "END_EVENTS", "orphan_run"]
 PROGRESS_FILE = "progress.jsonl"
 #: The events that end a run's log: nothing writes to it afterwards.
 END_EVENTS = frozenset({"done", "failed", "interrupted"})
-#: Names under ``<runs_dir>`` that are not run folders.
-_NOT_RUNS = frozenset({"jobs", "batch"})
 
 
 def _events(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -67,7 +66,8 @@ def orphan_run(
     """
     name = str(run_id)
     folder = Path(runs_dir) / name
-    if name in _NOT_RUNS or not _ID_RE.match(name) or not (folder / PROGRESS_FILE).is_file():
+    # The reserved ids are the runs folder's own (jobs, batch runs): never a run folder.
+    if name in RESERVED_IDS or not _ID_RE.match(name) or not (folder / PROGRESS_FILE).is_file():
         return None
     for run_dir in job_run_dirs:
         if run_dir and Path(run_dir).resolve() == folder.resolve():
