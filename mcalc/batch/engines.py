@@ -470,12 +470,10 @@ def run_ray(
         if started:
             ray.shutdown()
         raise BatchError(f"the Ray workers failed: {exc}") from exc
-    except BaseException:
-        # Interrupted (Ctrl-C, a cancelled job): Ray is left to its exit hook. Shut down
-        # here, Ray Data's threads still running called into the shut-down worker and Ray
-        # ended the process at once (exit 1, "The core worker has already been shutdown"),
-        # before the caller saved the rows done since the last save.
-        raise
+    # Not in a ``finally``: interrupted (Ctrl-C, a cancelled job), Ray is left to its exit
+    # hook. Shut down then, Ray Data's threads still running called into the shut-down
+    # worker and Ray ended the process at once (exit 1, "The core worker has already been
+    # shutdown"), before the caller saved the rows done since the last save.
     if started:
         ray.shutdown()
     return size
