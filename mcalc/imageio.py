@@ -9,6 +9,7 @@ Display conversion lives in :mod:`mcalc.imaging`.
 from __future__ import annotations
 
 import logging
+import stat
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -112,24 +113,19 @@ def read_image(
         DecoderMissingError: a compressed DICOM needs a decoder that is not installed.
     """
     path = Path(path)
-    if not path.is_file():
+    try:  # one stat for both questions
+        info = path.stat()
+    except OSError:
+        info = None
+    if info is None or not stat.S_ISREG(info.st_mode):
         raise ImageReadError(f"{path}: no such file")
-    if _empty(path):  # a failed copy: not "not a DICOM file" nor "cannot decode"
+    if info.st_size == 0:  # a failed copy: not "not a DICOM file" nor "cannot decode"
         raise ImageReadError(f"{path}: empty file (0 bytes); copy or export the image again")
     if path.suffix.lower() in RASTER_SUFFIXES:
         mammo = read_raster(path, default_spacing_mm=default_spacing_mm)
     else:
         mammo = read_dicom(path, default_spacing_mm=default_spacing_mm)
     return with_collection_spacing(mammo, spacing_mm)
-
-
-def _empty(path: Path) -> bool:
-    """Whether ``path`` holds no byte (``False`` when its size cannot be read: the reader
-    then says why)."""
-    try:
-        return path.stat().st_size == 0
-    except OSError:
-        return False
 
 
 def read_record(rec: ImageRecord) -> Mammogram:
