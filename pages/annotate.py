@@ -128,7 +128,16 @@ def marking_ui(
         # The image and the dataset's marks still shown, not editable: one reader's damaged
         # record hid the image altogether (the crash check of 6 December 2026).
         if viewer_component.available():
-            browser_marking_ui(index, rec, view, None, opts, max_side, show_dataset)
+            browser_marking_ui(
+                index,
+                rec,
+                view,
+                None,
+                opts,
+                max_side,
+                show_dataset,
+                why_not_editable="your marks cannot be read",
+            )
         return
     use_viewer = viewer_component.available() and st.toggle(
         "Mark in the reading viewer (instant, saved on Save)",

@@ -134,12 +134,14 @@ def browser_marking_ui(
     opts: DisplayOptions,
     max_side: int,
     show_dataset: bool = True,
+    why_not_editable: str = "give your name to mark",
 ) -> None:
     """The reading viewer: the image (editable) beside its other exam; marks are placed,
     moved, relabelled and deleted in the browser and reach the store on Save only.
     ``show_dataset`` ``False``: the dataset's own markers and cluster outlines are not drawn.
 
-    ``session`` ``None``: the reader has not given a name yet; the same viewer shows the
+    ``session`` ``None``: the reader has not given a name yet (or their marks cannot be
+    read: ``why_not_editable`` says which on the image's panel); the same viewer shows the
     images without marks, so that the name only turns marking on (the browser keeps the
     images: same case key) instead of loading the case then."""
     versions = st.session_state.setdefault("annotate_viewer_versions", {})
@@ -170,7 +172,11 @@ def browser_marking_ui(
         if panel["key"] != rec.key:
             panels.append(panel)
             continue
-        panel["label"] += " · marking"
+        # What is true of this panel: "marking" over an image nothing could be placed on
+        # (no name yet, a damaged record) sent the reader looking for why clicks did nothing.
+        panel["label"] += (
+            " · marking" if session is not None else f" · not editable: {why_not_editable}"
+        )
         if session is not None:
             panel["marks"] = panel_marks(view, session.marks)
             panel["reader_outlines"] = panel_outlines(view, session.marks)

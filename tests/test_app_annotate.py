@@ -746,6 +746,10 @@ def test_viewer_keeps_unsaved_marks_when_the_name_is_cleared_or_corrected(app_en
         (viewer,) = at.get("component_instance")
         args = json.loads(viewer.proto.json_args)
         assert args["case_key"] == key
+        # The panel says marking only where marks can be placed (no name: it said so too).
+        (label,) = [p["label"] for p in args["panels"] if p["key"] == key]
+        assert ("· marking" in label) == (args["editable"] is not None), label
+        assert args["editable"] is not None or "give your name" in label, label
         return args["marks_version"], args["editable"]
 
     first, editable = name("Dr Tpyo")
@@ -879,5 +883,7 @@ def test_a_damaged_record_leaves_the_image_shown_not_editable(app_env, first_ima
     assert any("cannot be read" in e.value and str(record) in e.value for e in at.error)
     (viewer,) = at.get("component_instance")
     args = json.loads(viewer.proto.json_args)
-    assert any(p["key"] == key for p in args["panels"])
+    (panel,) = [p for p in args["panels"] if p["key"] == key]
     assert args["editable"] is None
+    # Its label said "· marking" over an image nothing could be placed on.
+    assert "marking" not in panel["label"] and "cannot be read" in panel["label"], panel["label"]

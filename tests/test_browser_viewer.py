@@ -264,6 +264,12 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
     store_dir = demo_app.path("MCALC_STORE")
     with browser_page(1500, 1300) as page:
         open_app(page, f"{demo_app.url}/annotate")
+        # The images come before the name, the image's panel saying it cannot be marked yet.
+        viewer_frame(page).wait_for_function(
+            "() => [...document.querySelectorAll('.panel .label')].some("
+            "l => l.textContent.endsWith('not editable: give your name to mark'))",
+            timeout=60_000,
+        )
         give_reader_name(page, "Viewer Tester")
         frame = viewer_frame(page)
         state = _state(frame)
@@ -271,6 +277,13 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
         editable = frame.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.key)")
         key = state["case"].split("|")[0]
         index = editable.index(key)
+        # The name turned marking on in the same viewer: the image's label says so (it kept
+        # "not editable: give your name to mark", the panels not being built again).
+        label = f'.panel[data-key="{key}"] .label'
+        frame.wait_for_function(
+            f"() => document.querySelector({label!r})?.textContent.endsWith('· marking')",
+            timeout=10_000,
+        )
         # The layout button names what is shown: two panels here (it read "Four").
         assert len(editable) == 2 and frame.locator(".bar button").first.inner_text() == "Two"
         save_button = frame.locator(".bar button.save")

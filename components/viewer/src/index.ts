@@ -1203,6 +1203,13 @@ async function onRender(a: Args, early = false): Promise<void> {
     synchronizers.forEach((s) => s.setEnabled(false)); // each panel its own window
     px.applyDisplay(before, a.panels, viewport);
     synchronizers.forEach((s) => s.setEnabled(true));
+    // A label may change on the same case: "not editable: give your name" became
+    // "marking" when the name was given (the panels are not built again for it).
+    root.querySelectorAll<HTMLDivElement>(".grid > .panel").forEach((el, i) => {
+      const label = el.querySelector(".label");
+      const text = a.panels[i]?.label;
+      if (label && text !== undefined && label.textContent !== text) label.textContent = text;
+    });
     renderBar();
     temporal.renderBar();
     drawAll();
