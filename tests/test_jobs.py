@@ -592,6 +592,9 @@ def test_train_config_round_trips_and_validates_once():
         # <runs>/batch holds the batch runs, and a trainer empties its run folder at start:
         # `train --id batch` would have deleted them all (until 6 December 2026).
         ({"model_id": "batch"}, "reserved"),
+        # <runs>/A.workers holds model A's multi-worker config and worker logs: `train --id
+        # A.workers` emptied it as its own run folder (until 6 December 2026).
+        ({"model_id": "A.workers"}, "multi-worker"),
         ({"model_id": "-x"}, "bad model id"),
         ({"strategy": "tpu"}, "distribution strategy"),
         ({"pos_per_image": 0}, "patches per image at findings"),

@@ -32,7 +32,7 @@ from mcalc.fileio import atomic_write_json
 from mcalc.jobs.manager import train_command
 from mcalc.models.distributed import local_tf_configs
 from mcalc.models.registry import new_model_id
-from mcalc.models.train_config import TrainConfig
+from mcalc.models.train_config import WORKERS_SUFFIX, TrainConfig
 from mcalc.progress import ProgressFn
 
 __all__ = ["MAX_LOCAL_WORKERS", "WorkersResult", "free_ports", "run_local_workers"]
@@ -100,7 +100,8 @@ def run_local_workers(
     model_id = config.model_id or new_model_id(config.arch, config.task, models_dir)
     config = replace(config, strategy="multiworker", model_id=model_id)
     config.validate()
-    folder = Path(log_dir or Path(config.runs_dir or settings.runs_dir) / f"{model_id}.workers")
+    runs_dir = Path(config.runs_dir or settings.runs_dir)
+    folder = Path(log_dir or runs_dir / f"{model_id}{WORKERS_SUFFIX}")
     folder.mkdir(parents=True, exist_ok=True)
     config_file = folder / "config.json"
     atomic_write_json(config_file, config.to_json())

@@ -35,6 +35,7 @@ from mcalc.models.tasks import task_classes
 __all__ = [
     "TrainConfig",
     "RESERVED_IDS",
+    "WORKERS_SUFFIX",
     "DISTRIBUTION_STRATEGIES",
     "HARD_NEGATIVE_STAGE",
     "MAX_BATCH",
@@ -63,6 +64,9 @@ MAX_SEED = 2**32 - 1
 #: start, and ``<runs_dir>/jobs`` holds the app's job folders, ``<runs_dir>/batch`` its
 #: batch runs.
 RESERVED_IDS: frozenset[str] = frozenset({"jobs", "batch"})
+#: ``<runs_dir>/<id>.workers`` holds a multi-worker run's config and worker logs
+#: (:func:`mcalc.jobs.workers.run_local_workers`): no model id ends with it.
+WORKERS_SUFFIX = ".workers"
 #: ``tf.distribute`` choices: ``auto`` (several workers when ``TF_CONFIG`` names a cluster,
 #: else mirrored on several GPUs), ``default`` (never), ``mirrored`` (always, one machine),
 #: ``multiworker`` (``MultiWorkerMirroredStrategy`` over the ``TF_CONFIG`` cluster; see
@@ -80,7 +84,7 @@ def check_model_id(model_id: str) -> None:
     """Refuse an id the registry cannot hold or the runs area reserves.
 
     Raises:
-        ModelError: bad characters, or a reserved id.
+        ModelError: bad characters, a reserved id, or one ending in :data:`WORKERS_SUFFIX`.
     """
     if not MODEL_ID_RE.match(model_id):
         raise ModelError(
@@ -91,6 +95,13 @@ def check_model_id(model_id: str) -> None:
         raise ModelError(
             f"bad model id {model_id!r}: it is reserved ({', '.join(sorted(RESERVED_IDS))} "
             "name folders of the runs area); choose another id"
+        )
+    if model_id.endswith(WORKERS_SUFFIX):
+        # A trainer empties <runs_dir>/<id> at start: it would delete that model's logs.
+        raise ModelError(
+            f"bad model id {model_id!r}: <runs>/{model_id} is the multi-worker training "
+            f"folder of model {model_id.removesuffix(WORKERS_SUFFIX)!r} (its config and "
+            f"worker logs); choose an id not ending in {WORKERS_SUFFIX!r}"
         )
 
 
