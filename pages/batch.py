@@ -42,6 +42,7 @@ from mcalc.jobs.batch import (
     BatchOptions,
     batch_root,
     cancel_batch,
+    last_launch,
     list_batch_jobs,
     run_name,
     runs_of_dataset,
@@ -60,6 +61,9 @@ NOTICE_KEY = "batch_notice"
 PREDICT_PAGE = "pages/predict.py"
 ERRORS = {"all": "all images", "none": "analysed only", "only": "failed only"}
 SET_KEY = "batch_set"
+#: Set once the user changes a launch choice in this session (they then stay theirs).
+PICKED_KEY = "batch_options_picked"
+MAX_WORKERS = 256
 
 
 @st.cache_data(show_spinner=False, max_entries=4)
@@ -88,16 +92,17 @@ def estimate_ui(
     images: int,
     options: BatchOptions,
     archs: dict[str, str],
+    runs: list[BatchJob],
 ) -> None:
     """How long the launch will take, from the speed an earlier run measured here with the
     same explanation when there is one (images done with these settings are skipped, failed
-    ones tried again: counted from the run's table)."""
+    ones tried again: counted from the run's table; ``runs``: every batch run)."""
     folder = batch_root(settings) / run_name(str(model.id), data_path)
     done, failed = launch_counts(run_table(folder), model_key(model), options.cam, options.maps)
     est = estimate_run(
         str(model.id),
         images,
-        list_batch_jobs(settings),
+        runs,
         cam=options.cam,
         architectures=archs,
         done=done,
@@ -113,6 +118,24 @@ def estimate_ui(
         st.warning(est.text(), icon=":material/hourglass_top:")
     else:
         st.caption(est.text())
+
+
+def _picked() -> None:
+    st.session_state[PICKED_KEY] = True
+
+
+def follow_last_launch(last: BatchOptions | None, engines: list[str]) -> None:
+    """The launch choices, until the user changes one in this session: those of the model's
+    last launch on this dataset (a launch with them resumes its run), else the defaults. A
+    new session showed the defaults, and Launch then began another set of rows over every
+    image of a run launched with an explanation or maps, instead of resuming it."""
+    if st.session_state.get(PICKED_KEY):
+        return
+    o = last or BatchOptions()
+    st.session_state["batch_engine"] = o.engine if o.engine in engines else engines[0]
+    st.session_state["batch_workers"] = min(o.workers or 0, MAX_WORKERS)
+    st.session_state["batch_cam"] = o.cam if o.cam in CAM_METHODS else "none"
+    st.session_state["batch_maps"] = o.maps
 
 
 def launch_ui(settings: Settings, data_path: str, images: int) -> None:
@@ -138,23 +161,38 @@ def launch_ui(settings: Settings, data_path: str, images: int) -> None:
     )
     default_model.default_ui(choice, str(model_id), "batch", where=c1, picker="batch_model")
     has_ray = ray_available()
+    engines = list(ENGINES) if has_ray else ["local"]
+    runs = list_batch_jobs(settings)
+    follow_last_launch(last_launch(runs, str(model_id), data_path), engines)
     engine = c2.radio(
         "Engine",
-        list(ENGINES) if has_ray else ["local"],
+        engines,
         horizontal=True,
         key="batch_engine",
         persist_state="session",
+        on_change=_picked,
         help="local: a process pool on this machine; ray: Ray Data (a local Ray instance, or "
         "the cluster the server names in MCALC_RAY_ADDRESS)",
     )
     workers = c3.number_input(
-        "Workers (0: auto)", 0, 256, 0, key="batch_workers", persist_state="session"
+        "Workers (0: auto)",
+        0,
+        MAX_WORKERS,
+        key="batch_workers",
+        persist_state="session",
+        on_change=_picked,
     )
     c4, c5, c6 = st.columns([2, 2, 3])
     cam = c4.selectbox(
-        "Explanation per image", ["none", *CAM_METHODS], key="batch_cam", persist_state="session"
+        "Explanation per image",
+        ["none", *CAM_METHODS],
+        key="batch_cam",
+        persist_state="session",
+        on_change=_picked,
     )
-    maps = c5.toggle("Save each image's maps", key="batch_maps", persist_state="session")
+    maps = c5.toggle(
+        "Save each image's maps", key="batch_maps", persist_state="session", on_change=_picked
+    )
     # The server's operator names the cluster (MCALC_RAY_ADDRESS), not the page: Ray trades
     # pickles with the cluster it joins, so one named here could run code in this server.
     address = settings.ray_address or ""
@@ -171,7 +209,7 @@ def launch_ui(settings: Settings, data_path: str, images: int) -> None:
         maps=bool(maps),
     )
     archs = {c.id: c.architecture for c in cards}
-    estimate_ui(settings, by_id[str(model_id)], data_path, images, options, archs)
+    estimate_ui(settings, by_id[str(model_id)], data_path, images, options, archs, runs)
     if st.button("Launch", key="batch_launch", type="primary", icon=":material/rocket_launch:"):
         user = signin.current_user()
         try:

@@ -151,7 +151,12 @@ def test_batch_page_shows_one_launchs_rows_of_a_folder_that_keeps_several(
         spot_registry, batch_data, BatchOptions(maps=True), BatchSettings(maps=True), later
     )
     at = _batch_page(monkeypatch, batch_data)
+    at.selectbox(key="batch_model").set_value("spot").run()
     assert not at.exception, [e.value for e in at.exception]
+    # A new session's launch choices are this run folder's last launch's (maps): they were
+    # the defaults, and Launch then began another set over every image instead of resuming.
+    assert at.toggle(key="batch_maps").value is True
+    assert at.selectbox(key="batch_cam").value == "none"
     pick = at.selectbox(key=f"batch_set:{name}")
     label = pick.options[pick.index]  # (both runs may end within one second: any order)
     assert len(pick.options) == 2 and "maps" in label and "the last launch's" in label
@@ -245,6 +250,9 @@ def test_a_launch_shows_its_own_set_and_a_chosen_set_is_kept_by_identity(
     assert not at.exception, [e.value for e in at.exception]
     assert _chosen_set(at, name) == "spot · no explanation"
     assert len(at.selectbox(key=f"batch_set:{name}").options) == 4
+    # Another model's folder has no launch: the choice made here stays (it is the user's).
+    at.selectbox(key="batch_model").set_value("rand-birads").run()
+    assert at.selectbox(key="batch_cam").value == "gradcam"
 
 
 def test_the_estimate_counts_a_failed_image_as_left_and_the_runs_are_this_datasets(

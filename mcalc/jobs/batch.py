@@ -63,6 +63,7 @@ __all__ = [
     "batch_command",
     "submit_batch",
     "list_batch_jobs",
+    "last_launch",
     "runs_of_dataset",
     "refresh_batch",
     "cancel_batch",
@@ -427,6 +428,14 @@ def runs_of_dataset(jobs: Iterable[BatchJob], data: str | Path) -> list[BatchJob
     in their order."""
     path = Path(data).expanduser().resolve()
     return [j for j in jobs if Path(j.data).expanduser().resolve() == path]
+
+
+def last_launch(jobs: Iterable[BatchJob], model_id: str, data: str | Path) -> BatchOptions | None:
+    """The options of the last launch of ``model_id`` on ``data`` (its run folder's
+    ``job.json``; ``None``: it never ran there): a launch with the same explanation and
+    maps resumes that run, one with others begins another set of rows over every image."""
+    name = run_name(model_id, data)
+    return next((j.options for j in jobs if j.name == name), None)
 
 
 def refresh_batch(name: str, settings: Settings | None = None) -> BatchJob:
