@@ -8,7 +8,7 @@ import numpy as np
 import streamlit as st
 
 from mcalc.dataset.records import ImageRecord
-from mcalc.store import MarkStore, StoreReadError
+from mcalc.store import MarkStore, StoreError, StoreReadError
 from mcalc.store.placement import breast_region
 from mcalc.store.session import EditSession, Feedback, SaveResult
 from mcalc.viewer import DisplayOptions, ImageView
@@ -109,8 +109,34 @@ def get_session(key: str, reader: str, shape: tuple[int, int]) -> EditSession | 
                 st.session_state[FOLLOWED] = (key, reader)
     except StoreReadError as exc:
         st.error(f"Your stored marks for this image cannot be read: {exc}")
+        recover_ui(marks, key, reader)
         return None
     return session
+
+
+def recover_ui(marks: MarkStore, key: str, reader: str) -> None:
+    """A button that gives the reader back what their damaged record still holds, the
+    damaged file kept beside it (:meth:`MarkStore.recover`): "move it aside" was all the
+    error said, which a reader cannot do, and the image stayed read-only."""
+    if not st.button(
+        "Recover the versions it still holds",
+        key=f"annotate_recover_{key}",
+        icon=":material/healing:",
+        help="The whole versions before the damage become your marks again (none: you start "
+        "afresh); the damaged file is kept beside it, untouched, for an admin to look at.",
+    ):
+        return
+    try:
+        kept, aside = marks.recover(key, reader)
+    except StoreError as exc:
+        st.error(f"Nothing recovered: {exc}")
+        return
+    flash(
+        "success",
+        f"{kept} version(s) of your marks recovered from the damaged file, which is kept "
+        f"as `{aside}`.",
+    )
+    st.rerun()
 
 
 #: Said where the page counts the reader's marks while they mark in the reading viewer,

@@ -887,3 +887,15 @@ def test_a_damaged_record_leaves_the_image_shown_not_editable(app_env, first_ima
     assert args["editable"] is None
     # Its label said "· marking" over an image nothing could be placed on.
     assert "marking" not in panel["label"] and "cannot be read" in panel["label"], panel["label"]
+    # The reader takes back what the file still holds (here nothing whole: an empty record)
+    # and marks again; the damaged file stays beside it, byte for byte (it was theirs to
+    # lose: only "move it aside" was said, which a reader cannot do).
+    damaged = record.read_bytes()
+    at.button(key=f"annotate_recover_{key}").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    (aside,) = record.parent.glob(record.name + ".damaged-*")
+    assert aside.read_bytes() == damaged
+    assert not at.error, [e.value for e in at.error]
+    (viewer,) = at.get("component_instance")
+    assert json.loads(viewer.proto.json_args)["editable"] == key
+    assert any(str(aside) in s.value and "0 version" in s.value for s in at.success)

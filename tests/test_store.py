@@ -18,6 +18,7 @@ from mcalc.store import (
     ImageMarks,
     MarkStore,
     StoreConflictError,
+    StoreError,
     StoreReadError,
     StoreWriteError,
     VersionedStore,
@@ -359,6 +360,38 @@ def test_corrupt_record_is_reported_and_never_overwritten(store):
     with pytest.raises(StoreReadError):
         store.save(_marks(2), base_version=1)
     assert path.read_text() == "{not json"
+
+
+def test_a_cut_short_record_gives_back_its_whole_versions_and_is_kept_aside(store):
+    """A reader's record cut short (a full disk, a copy stopped) left the image read-only
+    for good, its history out of reach: the whole versions before the cut are taken back
+    into a new record and the damaged file is kept aside, byte for byte."""
+    for n in (1, 2, 3):
+        store.save(_marks(n), base_version=n - 1)
+    path = store.records.path_for((KEY, "ann"))
+    text = path.read_text(encoding="utf-8")
+    cut = text[: text.index('"number": 3') + 20]
+    path.write_text(cut, encoding="utf-8")
+    with pytest.raises(StoreReadError):
+        store.load(KEY, "ann")
+    kept, aside = store.recover(KEY, "ann")
+    assert kept == 2 and aside.read_text(encoding="utf-8") == cut
+    assert aside.parent == path.parent and aside.name.startswith(path.name + ".damaged-")
+    state = store.load(KEY, "ann")
+    assert state.version == 2 and [(p.row, p.col) for p in state.marks.points] == [
+        (10, 20),
+        (11, 21),
+    ]
+    assert [h.action for h in store.history(KEY, "ann")] == ["save", "save"]
+    assert store.save(_marks(4), base_version=2) == 3
+    assert [r.marks.reader for r in store.all_current()] == ["ann"]  # the copy is not a record
+    # A readable record is not "recovered"; nor one of a newer schema (an older mcalc).
+    with pytest.raises(StoreError, match="can be read"):
+        store.recover(KEY, "ann")
+    path.write_text(json.dumps({"format": "x", "schema": 99}), encoding="utf-8")
+    with pytest.raises(StoreError, match="not cut short"):
+        store.recover(KEY, "ann")
+    assert json.loads(path.read_text(encoding="utf-8"))["schema"] == 99
 
 
 def test_readers_and_all_current(store):

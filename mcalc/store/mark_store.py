@@ -118,6 +118,23 @@ class MarkStore:
         )
         return v.number
 
+    def recover(self, image_key: str, reader: str) -> tuple[int, Path]:
+        """The reader's record on the image that cannot be read as JSON (cut short,
+        damaged): its whole versions (up to the first one whose marks cannot be read)
+        become the record again and the damaged file is kept aside
+        (:meth:`VersionedStore.recover`); returns how many versions were kept and where
+        the damaged file now is.
+
+        Raises:
+            StoreError: the record can be read, or is not a damaged file; nothing changed.
+            StoreWriteError: the store cannot be written; the record is as it was.
+        """
+        parts = self._parts(image_key, reader)
+        versions, aside = self.records.recover(
+            parts, lambda payload: self._marks(payload, *parts, "recovered")
+        )
+        return len(versions), aside
+
     def history(self, image_key: str, reader: str) -> list[VersionInfo]:
         """Every version, oldest first."""
         record = self.records.load(self._parts(image_key, reader))

@@ -40,7 +40,7 @@ import logging
 import os
 import re
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +51,7 @@ from mcalc.store.record import (
     ConflictCopy,
     Record,
     StoreConflictError,
+    StoreError,
     StoreReadError,
     StoreWriteError,
     Version,
@@ -64,6 +65,8 @@ log = logging.getLogger(__name__)
 
 _SUFFIX = ".json"
 _CONFLICT_TAG = ".conflict-"
+#: A damaged record file kept aside by :meth:`VersionedStore.recover` (never read again).
+_DAMAGED_TAG = ".damaged-"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -102,6 +105,32 @@ def _exclusive(path: Path) -> contextlib.AbstractContextManager[None]:
 
 def _dumps(obj: Any) -> bytes:
     return (json.dumps(obj, ensure_ascii=False, indent=1, allow_nan=False) + "\n").encode("utf-8")
+
+
+def _whole_versions(
+    text: str, where: str, check: Callable[[dict[str, Any]], object] | None
+) -> tuple[Version, ...]:
+    """The whole versions at the start of a damaged record's ``versions`` list, numbered
+    1, 2, ... up to the first one cut short or damaged."""
+    start = text.find('"versions"')
+    i = text.find("[", start) + 1 if start >= 0 else 0
+    if not i:
+        return ()
+    decoder = json.JSONDecoder()
+    out: list[Version] = []
+    while True:
+        while i < len(text) and text[i] in " \t\r\n,":
+            i += 1
+        try:
+            raw, i = decoder.raw_decode(text, i)
+            version = Version.from_dict(raw, f"{where} version {len(out) + 1}")
+            if check is not None:
+                check(version.payload)
+        except (ValueError, StoreReadError):  # JSONDecodeError is a ValueError
+            return tuple(out)
+        if version.number != len(out) + 1:
+            return tuple(out)
+        out.append(version)
 
 
 class VersionedStore:
@@ -410,6 +439,58 @@ class VersionedStore:
         except OSError as exc:
             raise _write_error(copy.path, exc) from exc
         return target
+
+    # -- a damaged record -------------------------------------------------------------
+    def recover(
+        self, parts: Sequence[str], check: Callable[[dict[str, Any]], object] | None = None
+    ) -> tuple[tuple[Version, ...], Path]:
+        """Take back what a record file that is not readable JSON (cut short, bytes
+        damaged) still holds: its whole versions before the damage, in order, become the
+        record, and the damaged file is kept beside it, byte for byte, as
+        ``<name>.damaged-<UTC time>-<id>`` (no listing reads it). ``check`` raises
+        :class:`StoreReadError` for a payload that cannot be read: the versions end there.
+
+        Returns:
+            The versions kept (none: the record starts empty) and the damaged file's place.
+
+        Raises:
+            StoreError: the record can be read, or it is JSON but not a record this mcalc
+                reads (a newer schema, another kind): not a damaged file; nothing changed.
+            StoreWriteError: the folder cannot be written; the record is as it was.
+        """
+        parts = self._check_parts(parts)
+        path = self.path_for(parts)
+        with _exclusive(path):
+            try:
+                self._read(path, parts)
+            except StoreReadError:
+                pass
+            else:
+                raise StoreError(f"{path} can be read: nothing to recover")
+            try:
+                raw = path.read_bytes()
+            except OSError as exc:
+                raise StoreReadError(f"{path}: cannot read ({exc})") from exc
+            text = raw.decode("utf-8", errors="replace")
+            try:
+                json.loads(text)
+            except json.JSONDecodeError:
+                pass
+            else:
+                raise StoreError(
+                    f"{path} is JSON but not a record this mcalc reads, not cut short or "
+                    "damaged: left untouched (a newer mcalc may read it; else an admin moves "
+                    "it aside)"
+                )
+            versions = _whole_versions(text, str(path), check)
+            stamp = utc_now().replace(":", "").replace("-", "")
+            aside = path.with_name(f"{path.name}{_DAMAGED_TAG}{stamp}-{uuid.uuid4().hex[:6]}")
+            _atomic_write(aside, raw)  # kept first: a failure below leaves the record as it was
+            _atomic_write(path, _dumps(self._document(parts, versions)))
+        log.warning(
+            "%s was damaged: %d version(s) recovered, kept aside as %s", path, len(versions), aside
+        )
+        return versions, aside
 
     # -- transactions (import) --------------------------------------------------------
     def snapshot(self, parts: Sequence[str]) -> bytes | None:
