@@ -201,9 +201,29 @@ def broken_jobs_ui(settings: Settings) -> None:
         delete_ui("job", b.id, settings, key=f"train_delete_broken_job_{i}")
 
 
+def orphan_runs_ui(settings: Settings) -> None:
+    """The training run folders no job and no registered model owns (a `python -m mcalc
+    train` killed or failed, or its model deleted), each deletable one with its delete:
+    `delete job ID` removed them, but nothing named them."""
+    runs = jobs.orphan_run_folders(settings)
+    if not runs:
+        return
+    st.warning(
+        f"{len(runs)} training run folder(s) in `{settings.runs_dir}` belong to no job and no "
+        "registered model (a `python -m mcalc train` killed or failed, or its model deleted): "
+        + "; ".join(f"`{r.id}`" + (f" (not yet: {r.refusal})" if r.refusal else "") for r in runs)
+        + ". Delete each (an admin: below, or `python -m mcalc delete job ID --as NAME`).",
+        icon=":material/folder_off:",
+    )
+    for i, r in enumerate(runs):
+        if not r.refusal:
+            delete_ui("job", r.id, settings, key=f"train_delete_run_{i}")
+
+
 def history_ui(settings: Settings) -> None:
     """Every job (rebuilt from the folders), and the details of one."""
     broken_jobs_ui(settings)
+    orphan_runs_ui(settings)
     history = jobs.list_jobs(settings)
     if not history:
         st.caption("No job yet.")

@@ -381,6 +381,30 @@ def test_a_damaged_job_folder_is_named_on_the_page_and_an_admin_deletes_it(train
     assert [j.id for j in jobs.list_jobs(get_settings())] == ["j-ok"]
 
 
+def test_a_killed_command_line_runs_folder_is_named_on_the_page_and_an_admin_deletes_it(
+    train_env, monkeypatch
+):
+    """`python -m mcalc train` killed (no job, no model) left ``<runs>/<id>/``: `delete job
+    <id>` removed it, but no page named it, so an admin had to know it was there."""
+    import subprocess
+    import sys
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    folder = Path(get_settings().runs_dir) / "killed-run"
+    folder.mkdir(parents=True)
+    start = {"event": "start", "pid": ended.pid, "pid_ticks": 1}
+    (folder / "progress.jsonl").write_text(json.dumps(start) + '\n{"event": "batch"}\n')
+    _admin(monkeypatch)
+    at = _page()
+    said = [w.value for w in at.warning if "killed-run" in w.value]
+    assert len(said) == 1 and "no job and no registered model" in said[0], said
+    at.button(key="train_delete_run_0").click().run()
+    assert not at.exception
+    assert any("Deleted job `killed-run`" in s.value for s in at.success)
+    assert not folder.exists() and not [w for w in at.warning if "killed-run" in w.value]
+
+
 def _admin(monkeypatch) -> None:
     """Adam, signed in as an admin."""
     from pages import signin

@@ -415,6 +415,10 @@ def test_a_killed_command_line_training_run_folder_is_deleted_as_a_job(settings)
     record = _run_folder(settings, "kept", {"event": "start", **dead}, {"event": "done"})
     with pytest.raises(JobError, match="training record of the registered model kept"):
         jobs.delete_job("kept", settings, role="admin", user="boss")
+    # The Train page names the folders no job and no model owns; a run still running is
+    # not one (a `train` under way), nor is a registered model's record.
+    (found,) = jobs.orphan_run_folders(settings)
+    assert found.id == "old" and found.refusal.startswith(f"{old} is the folder of a training")
     with pytest.raises(JobError, match="no job 'nothing'"):
         jobs.delete_job("nothing", settings, role="admin", user="boss")
     assert running.is_dir() and old.is_dir() and record.is_dir() and not old_failed.exists()

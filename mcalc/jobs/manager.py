@@ -70,7 +70,7 @@ from mcalc.jobs.folders import (
     write_json,
 )
 from mcalc.jobs.progress import Progress, quiet_tail, read_progress, tail_text
-from mcalc.jobs.run_folders import orphan_run
+from mcalc.jobs.run_folders import OrphanRun, orphan_run, orphan_runs
 from mcalc.models.registry import discard_partial, is_registered, new_model_id, resolve_model
 from mcalc.models.train_config import TrainConfig
 
@@ -87,6 +87,7 @@ __all__ = [
     "list_jobs",
     "BrokenJob",
     "broken_jobs",
+    "orphan_run_folders",
     "get_job",
     "progress",
     "log_tail",
@@ -368,6 +369,16 @@ def cancel(job_id: str, settings: Settings | None = None, grace: float = 5.0) ->
             _finish(job, code)
     reconcile(settings)  # the next queued job may start
     return get_job(job_id, settings)
+
+
+def orphan_run_folders(settings: Settings | None = None) -> list[OrphanRun]:
+    """The training run folders of ``<runs_dir>`` that no job (readable or not) and no
+    registered model owns, each with why it cannot be deleted yet
+    (:func:`~mcalc.jobs.run_folders.orphan_runs`): :func:`delete_job` deletes the others."""
+    settings = settings or get_settings()
+    dirs = [j.run_dir for j in list_jobs(settings)]
+    dirs += [str(raw_status(b.folder).get("run_dir") or "") for b in broken_jobs(settings)]
+    return orphan_runs(settings.runs_dir, settings.models_dir, dirs)
 
 
 def _deletable(job_id: str, settings: Settings) -> tuple[Path, str]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from mcalc.models.layout import FAILED_FILE
 from mcalc.models.registry import _ID_RE, is_registered
 from mcalc.models.train_config import RESERVED_IDS
 
-__all__ = ["PROGRESS_FILE", "END_EVENTS", "orphan_run"]
+__all__ = ["PROGRESS_FILE", "END_EVENTS", "OrphanRun", "orphan_run", "orphan_runs"]
 
 #: The trainer's event log in its run folder.
 PROGRESS_FILE = "progress.jsonl"
@@ -46,6 +47,12 @@ def _events(path: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         return value if isinstance(value, dict) else {}
 
     return (event(lines[0]), event(lines[-1])) if lines else ({}, {})
+
+
+def _writer_runs(start: dict[str, Any]) -> bool:
+    """Whether the process a run's ``start`` event names still runs."""
+    pid, ticks = start.get("pid"), start.get("pid_ticks")
+    return isinstance(pid, int) and procs.is_alive(pid, ticks if isinstance(ticks, int) else None)
 
 
 def orphan_run(
@@ -82,9 +89,9 @@ def orphan_run(
             "run folder can then be deleted as a job)"
         )
     start, last = _events(folder / PROGRESS_FILE)
-    pid, ticks = start.get("pid"), start.get("pid_ticks")
+    pid = start.get("pid")
     if isinstance(pid, int):
-        if procs.is_alive(pid, ticks if isinstance(ticks, int) else None):
+        if _writer_runs(start):
             raise JobError(
                 f"the training run {name} is still running (process {pid}): stop it first "
                 f"(`kill {pid}`), then delete it; nothing deleted"
@@ -98,3 +105,52 @@ def orphan_run(
         f"runs any more (`pgrep -af 'mcalc train'`), remove it with `rm -r {folder}`; "
         "nothing deleted"
     )
+
+
+@dataclass(frozen=True)
+class OrphanRun:
+    """A training run folder that no job and no registered model owns.
+
+    Attributes:
+        id: its name, the model id the run trained (``delete job <id>`` deletes it).
+        folder: ``<runs_dir>/<id>``.
+        refusal: why it cannot be deleted yet (:func:`orphan_run`'s refusal); ``""``: it can.
+    """
+
+    id: str
+    folder: Path
+    refusal: str = ""
+
+
+def orphan_runs(
+    runs_dir: str | Path, models_dir: str | Path, job_run_dirs: Iterable[str]
+) -> list[OrphanRun]:
+    """Every training run folder under ``runs_dir`` that no job and no registered model
+    owns (a ``python -m mcalc train`` killed or failed, or its model deleted), by name: what
+    an admin may delete (:func:`orphan_run` answers for each). A run whose process still
+    runs is not one: a ``train`` under way from the command line."""
+    root = Path(runs_dir)
+    owned = {Path(d).resolve() for d in job_run_dirs if d}
+    try:
+        folders = sorted(p for p in root.iterdir() if p.is_dir())
+    except OSError:
+        return []
+    out = []
+    for folder in folders:
+        name = folder.name
+        if (
+            name in RESERVED_IDS
+            or not _ID_RE.match(name)
+            or not (folder / PROGRESS_FILE).is_file()
+            or folder.resolve() in owned
+            or is_registered(models_dir, name)
+            or _writer_runs(_events(folder / PROGRESS_FILE)[0])
+        ):
+            continue
+        try:
+            orphan_run(name, root, models_dir, ())
+        except JobError as exc:
+            out.append(OrphanRun(name, folder, str(exc)))
+        else:
+            out.append(OrphanRun(name, folder))
+    return out
