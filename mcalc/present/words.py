@@ -24,5 +24,10 @@ _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
 
 def plain(text: str) -> str:
     """``text`` with every character Markdown (or Streamlit) would interpret escaped; line
-    breaks become spaces (a line starting with ``>`` or ``-`` is a quote or a list)."""
+    breaks become spaces (a line starting with ``>`` or ``-`` is a quote or a list).
+
+    A bare address (``https://...``, ``www....``, ``name@host.org``) stays a link: Streamlit
+    links such text after parsing, escaped or not. It shows the address itself and opens it
+    only on a click, in a new tab with ``rel="noopener noreferrer"`` (README, *Readers'
+    text*)."""
     return _SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
