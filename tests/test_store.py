@@ -392,6 +392,12 @@ def test_a_cut_short_record_gives_back_its_whole_versions_and_is_kept_aside(stor
     with pytest.raises(StoreError, match="not cut short"):
         store.recover(KEY, "ann")
     assert json.loads(path.read_text(encoding="utf-8"))["schema"] == 99
+    # A byte damaged in a comment of version 2 (not UTF-8 there; the JSON still whole):
+    # version 1, the one before it, back, not version 2 with the comment changed.
+    raw = text.encode("utf-8")
+    at = raw.index(b'"p1"') + 1
+    path.write_bytes(raw[:at] + b"\xff" + raw[at + 1 :])
+    assert store.recover(KEY, "ann")[0] == 1 and store.load(KEY, "ann").version == 1
 
 
 def test_readers_and_all_current(store):

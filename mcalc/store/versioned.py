@@ -471,7 +471,10 @@ class VersionedStore:
                 raw = path.read_bytes()
             except OSError as exc:
                 raise StoreReadError(f"{path}: cannot read ({exc})") from exc
-            text = raw.decode("utf-8", errors="replace")
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:  # a damaged byte: what comes before it
+                text = raw[: exc.start].decode("utf-8")
             try:
                 json.loads(text)
             except json.JSONDecodeError:
