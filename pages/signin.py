@@ -29,8 +29,15 @@ USER_KEY = "mcalc_user"
 #: When this session's sign-in happened (Unix seconds; a cookie's: when it was issued): a
 #: sign-out of the account since, in another tab or window, ends it (mcalc.access.signouts).
 SINCE_KEY = "mcalc_signed_in_at"
-#: Set when this session was signed out by a sign-out elsewhere: the form says so once.
+#: Why this session was signed out (a sign-out elsewhere, its sign-in expired): the form
+#: says so once.
 _ENDED_KEY = "mcalc_signed_out_elsewhere"
+_WHY_ENDED = {
+    "elsewhere": "You were signed out: this account signed out in another tab or window, "
+    "which ends its sessions on this server. Sign in again to go on.",
+    "expired": "Your sign-in expired (a sign-in lasts as long as its cookie: `expiry_days` "
+    "of the users file). Sign in again to go on.",
+}
 
 
 def current_user() -> dict[str, str] | None:
@@ -214,12 +221,14 @@ def access_gate(
         known = accounts.get(name)
         since = float(st.session_state.get(SINCE_KEY, 0.0))
         ended = SIGN_OUTS.ended(name, since)
+        # As old as a cookie lives: a tab left open stayed signed in for ever.
+        expired = accounts.sign_in_expired(since)
         # A new password (or the name removed and given again) since the sign-in ends it.
-        if known is not None and not ended and since >= known.sessions_from:
+        if known is not None and not ended and not expired and since >= known.sessions_from:
             # role changes take effect at once
             st.session_state[USER_KEY] = {**current_user(), "role": known.role}  # type: ignore[dict-item]
             return
-        st.session_state[_ENDED_KEY] = ended
+        st.session_state[_ENDED_KEY] = "elsewhere" if ended else "expired" if expired else ""
         _sign_out(record=False)  # removed, or signed out in another tab or window
     user = _user_from_cookie(accounts)
     if user is not None:
@@ -233,12 +242,9 @@ def access_gate(
     with slot.container():
         st.title("mcalc")
         st.caption(f"{mode.reason}.")
-        if st.session_state.pop(_ENDED_KEY, False):
-            st.info(
-                "You were signed out: this account signed out in another tab or window, "
-                "which ends its sessions on this server. Sign in again to go on.",
-                icon=":material/logout:",
-            )
+        why = _WHY_ENDED.get(st.session_state.pop(_ENDED_KEY, ""))
+        if why:
+            st.info(why, icon=":material/logout:")
         if not accounts.exists() and not _oidc_configured():
             add = suggested_command(
                 "users", "--file", accounts.path, "add", "NAME", "--role", "admin"

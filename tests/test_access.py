@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 from streamlit.testing.v1 import AppTest
 
 from mcalc.access import AccessError, UsersFile, allows, auth_mode
@@ -372,6 +373,29 @@ def test_a_new_password_signs_the_accounts_open_tabs_out(accounts):
     assert not tab.exception
     assert "mcalc_user" not in tab.session_state
     assert [t.label for t in tab.text_input] == ["Username", "Password"]
+
+
+def test_a_sign_in_older_than_the_cookies_expiry_ends_in_an_open_tab(accounts):
+    """A tab left open stayed signed in for ever: the sign-in's age was never checked, only
+    the cookie's when a page loads (a user check, 6 December 2026). A session whose sign-in
+    is older than the users file's ``expiry_days`` (1) now asks for the password again,
+    saying why; a younger one stays."""
+    # An account of its own: sign-outs are recorded per server process, by name.
+    accounts.add("vera", "reader", password=PASSWORD)
+    data = yaml.safe_load(accounts.path.read_text())
+    data["credentials"]["usernames"]["vera"]["sessions_from"] = time.time() - 2 * 86400
+    accounts.path.write_text(yaml.safe_dump(data))  # an account made two days ago
+    tab = _sign_in(_run(), "vera")
+    tab.session_state["mcalc_signed_in_at"] = time.time() - 0.9 * 86400
+    tab.run()
+    assert tab.session_state["mcalc_user"]["name"] == "vera"
+    tab.session_state["mcalc_signed_in_at"] = time.time() - 1.1 * 86400
+    tab.run()
+    assert not tab.exception
+    assert "mcalc_user" not in tab.session_state
+    assert [t.label for t in tab.text_input] == ["Username", "Password"]
+    assert any("expired" in i.value for i in tab.info), [i.value for i in tab.info]
+    assert _sign_in(tab, "vera").session_state["mcalc_user"]["name"] == "vera"
 
 
 def test_the_sign_in_cookie_is_secure_over_https(accounts):

@@ -100,6 +100,32 @@ def test_mask_png_round_trip_is_aligned_to_the_image():
     ]
 
 
+def test_a_mask_of_stored_marks_imported_again_doubles_nothing(tmp_path):
+    """A reader's exported point mask imported back added every mark a second time, half a
+    pixel from the first (the disc is centred on the rounded pixel) and labelled "uncertain":
+    a mask carries no ids (a user check, 6 December 2026). A mask point at a stored point's
+    place, saying nothing more, is that point; a point elsewhere is still added."""
+    store = MarkStore(tmp_path)
+    m = ImageMarks(K1, "ann", image_shape=IMAGES[K1]).add_point(10.3, 20.6, "suspicious", "x")
+    store.save(m.add_point(70.5, 60.2, "benign"), base_version=0)
+    z = zipfile.ZipFile(io.BytesIO(masks_zip([store.load(K1, "ann").marks])))
+    points = z.read(next(n for n in z.namelist() if n.endswith("_points.png")))
+    plan = parse_mask_png(points, K1, IMAGES, reader="ann")
+    assert plan.report.ok and len(plan.marks[0].points) == 2
+    assert apply_import(store, plan) == []  # the same marks: no new version
+    assert apply_import(store, plan, mode="replace") == []
+    more = ImageMarks(K1, "ann", image_shape=IMAGES[K1]).add_point(10, 21).add_point(40, 40)
+    more = marks_mask(more, regions=False)
+    plan = parse_mask_png(mask_png(more), K1, IMAGES, reader="ann")
+    assert apply_import(store, plan) == [(K1, "ann", 2)]
+    got = store.load(K1, "ann").marks.points
+    assert sorted((p.row, p.col, p.label) for p in got) == [
+        (10.3, 20.6, "suspicious"),
+        (40.0, 40.0, "uncertain"),
+        (70.5, 60.2, "benign"),
+    ]
+
+
 def test_masks_zip_has_two_masks_per_image_and_an_index():
     z = zipfile.ZipFile(io.BytesIO(masks_zip([_marks()])))
     names = z.namelist()

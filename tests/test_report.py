@@ -40,7 +40,7 @@ def test_report_names_case_model_reader_and_verdicts(
     MarkStore(store).save(marks, base_version=0)
     record_verdict(
         store, model_id="spot", image_key=key, reader="rita", agree=False, plausible=True,
-        comment="map on the cluster", score=0.97,
+        comment="map on the cluster “left” of the nipple – Łódź’s protocol…", score=0.97,
         context=VerdictContext(method="gradcam", layer="conv2", target="calcification",
                                threshold=0.5),
     )  # fmt: skip
@@ -96,7 +96,9 @@ def test_report_names_case_model_reader_and_verdicts(
         f"rita on {side} CC, recent exam ({recent}) (suspicious-1/CC_recent) with model spot: "
         "disagreed with the model's score (0.970), explanation judged plausible"
     ) in text
-    assert "comment: map on the cluster" in text
+    # Typed text the core fonts cannot draw: curly quotes and dashes (as a Mac or Word
+    # types them) were "?" on the report, letters outside Latin-1 too.
+    assert 'comment: map on the cluster "left" of the nipple - Lódz\'s protocol...' in text
     # The change since the prior round, from the registered pairs (both views).
     # Per view, calcifications and clusters told apart: a view's "8 new" was 7
     # calcifications and a cluster, under "(annotated calcifications...)", and a summary

@@ -19,12 +19,12 @@ from mcalc.models.card import ModelCard
 from mcalc.models.evaluate import EvaluationResult
 from mcalc.models.published import COMPARABILITY_NOTE, REPRODUCTION_NOTE
 from mcalc.models.scores import EvalScores
+from mcalc.pdftext import latin1
 from mcalc.present.report import ReportInput, evaluation_report, fmt_cell, report_blocks
 from mcalc.present.report_pdf import (
     _ticks,
     column_widths,
     evaluation_report_pdf,
-    latin1,
     render_pdf,
 )
 from tests.conftest import REPO
@@ -161,6 +161,8 @@ def test_pdf_helpers() -> None:
     assert _ticks(0.0, 1.0) == [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]
     assert _ticks(0.0, 8.16) == [0.0, 2.0, 4.0, 6.0, 8.0]
     assert latin1("ROC · case – 1 cm²") == "ROC - case - 1 cm²"
+    # Typed quotes and letters of other Latin alphabets were "?" (mcalc.pdftext).
+    assert latin1("“left” ‘a’ Łódź… Nguyễn 王") == "\"left\" 'a' Lódz... Nguyen ?"
 
 
 def test_the_published_table_is_followed_by_a_note_about_that_table(report) -> None:

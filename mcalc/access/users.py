@@ -286,6 +286,14 @@ class UsersFile:
             return None
         return user, float(issued)
 
+    def sign_in_expired(self, issued: float, *, now: float | None = None) -> bool:
+        """Whether a sign-in made at ``issued`` (Unix seconds) is older than the file's
+        ``expiry_days``, the cookie's lifetime: an open session then signs in again, as a
+        fresh page load does (``expiry_days`` 0: no cookie is kept and a session never
+        expires)."""
+        days = float(self._load()["cookie"].get("expiry_days", 1))
+        return days > 0 and issued + days * 86400 <= (time.time() if now is None else now)
+
     # -- changing ------------------------------------------------------------------------
     def _save(self, data: dict[str, Any]) -> None:
         # Password hashes and the cookie key: private from the first byte written.

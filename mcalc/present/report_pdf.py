@@ -26,19 +26,12 @@ import plotly.graph_objects as go
 from fpdf import FPDF
 from fpdf.fonts import FontFace
 
+from mcalc.pdftext import latin1
 from mcalc.present.report import Block, ReportInput, fmt_cell, report_blocks
 
 __all__ = ["evaluation_report_pdf", "render_pdf", "draw_figure", "column_widths"]
 
-_REPLACE = {"·": "-", "–": "-", "—": "-", "−": "-", "≥": ">=", "≤": "<=", "±": "+/-"}
 _RESEARCH = "mcalc evaluation report - research use only, not for clinical decisions."
-
-
-def latin1(text: str) -> str:
-    """``text`` drawable by the PDF core fonts (Latin-1)."""
-    for a, b in _REPLACE.items():
-        text = text.replace(a, b)
-    return text.encode("latin-1", "replace").decode("latin-1")
 
 
 def _rgb(color: str | None, alpha: float = 1.0) -> tuple[int, int, int]:

@@ -30,6 +30,7 @@ from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.errors import DatasetError, McalcError
 from mcalc.explain.methods import method_name
 from mcalc.models.card_text import card_facts
+from mcalc.pdftext import latin1
 from mcalc.store.audit import AuditStore, AuditVerdict
 from mcalc.store.mark_store import MarkStore
 from mcalc.viewer import DisplayOptions, prepare_view
@@ -75,11 +76,6 @@ def _png(rgb: np.ndarray) -> io.BytesIO:
     if not ok:
         raise McalcError("a report picture could not be encoded")
     return io.BytesIO(data.tobytes())
-
-
-def _latin1(text: str) -> str:
-    """fpdf2's core fonts are Latin-1: replace what they cannot draw."""
-    return text.replace("—", "-").replace("·", "-").encode("latin-1", "replace").decode("latin-1")
 
 
 def image_title(case: CaseRecord, rec: ImageRecord) -> str:
@@ -313,7 +309,7 @@ def case_report(
 
     def text(line: str, size: int = 10, style: str = "") -> None:
         pdf.set_font("Helvetica", style, size)
-        pdf.multi_cell(0, size * 0.5, _latin1(line), new_x="LMARGIN", new_y="NEXT")
+        pdf.multi_cell(0, size * 0.5, latin1(line), new_x="LMARGIN", new_y="NEXT")
 
     text(f"mcalc case report: {case_id}", 16, "B")
     text(RESEARCH_ONLY, 11, "B")
@@ -347,7 +343,7 @@ def case_report(
                 x = pdf.l_margin + j * (width + 6)
                 pdf.set_xy(x, top)
                 pdf.set_font("Helvetica", "B", 9)
-                pdf.cell(width, 5, _latin1(item.title))
+                pdf.cell(width, 5, latin1(item.title))
                 pdf.image(_png(item.rgb), x=x, y=top + 5, w=width)
             pdf.set_y(top + 6 + height)
             for item in pair:
@@ -361,9 +357,9 @@ def case_report(
         for label, value in rows:
             style = "B" if label == "Warning" else ""
             pdf.set_font("Helvetica", "B", 9)
-            pdf.cell(label_w, 4.5, _latin1(label))
+            pdf.cell(label_w, 4.5, latin1(label))
             pdf.set_font("Helvetica", style, 9)
-            pdf.multi_cell(0, 4.5, _latin1(value), new_x="LMARGIN", new_y="NEXT")
+            pdf.multi_cell(0, 4.5, latin1(value), new_x="LMARGIN", new_y="NEXT")
         pdf.ln(1)
 
     pictures(shown, "Images as shown (windowed), with the marks")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 
 from mcalc.store.exchange.validate import ImportPlan, ImportValidationError
@@ -67,18 +68,50 @@ def _as_stored(stored: PointMark | RegionMark, incoming: PointMark | RegionMark)
     return False
 
 
+#: How far a point the file gives without a stored id may lie from a stored point and be
+#: that point: a mask's disc is centred on the mark's rounded pixel.
+_MASK_PLACE = 0.5
+
+
+def _stored_at_place(stored: Sequence[PointMark], incoming: PointMark) -> PointMark | None:
+    """The stored point that ``incoming``, a point of a file that carries no ids (a mask:
+    each mark a new id, label "uncertain", no comment), gives back: one within half a pixel
+    of it. ``None`` when ``incoming`` says more (a label, a comment) or lies elsewhere."""
+    if incoming.label != "uncertain" or incoming.comment:
+        return None
+    return next(
+        (
+            p
+            for p in stored
+            if abs(p.row - incoming.row) <= _MASK_PLACE and abs(p.col - incoming.col) <= _MASK_PLACE
+        ),
+        None,
+    )
+
+
 def _stored_where_unchanged(incoming: ImageMarks, stored: ImageMarks) -> ImageMarks:
     """``incoming`` with every mark that is a stored one given back unchanged
     (:func:`_as_stored`) replaced by the stored mark, so that importing an export again
-    changes nothing (a CSV stamped every mark with the import's time, and rounded it)."""
+    changes nothing (a CSV stamped every mark with the import's time, and rounded it); a
+    point without a stored id at a stored point's place (:func:`_stored_at_place`) too (a
+    mask imported back added every mark a second time)."""
     points = {p.id: p for p in stored.points}
     regions = {r.id: r for r in stored.regions}
+
+    free = [p for p in stored.points if p.id not in {q.id for q in incoming.points}]
+
+    def kept(p: PointMark) -> PointMark:
+        if p.id in points:
+            return points[p.id] if _as_stored(points[p.id], p) else p
+        same = _stored_at_place(free, p)
+        if same is None:
+            return p
+        free.remove(same)  # each stored point given back once
+        return same
+
     return replace(
         incoming,
-        points=tuple(
-            points[p.id] if p.id in points and _as_stored(points[p.id], p) else p
-            for p in incoming.points
-        ),
+        points=tuple(kept(p) for p in incoming.points),
         regions=tuple(
             regions[r.id] if r.id in regions and _as_stored(regions[r.id], r) else r
             for r in incoming.regions
