@@ -407,6 +407,7 @@ function toggle(label: string, on: boolean, title: string, action: () => void): 
   b.textContent = label;
   b.title = title;
   if (on) b.className = "on";
+  b.setAttribute("aria-pressed", String(on)); // a toggle: its state for a screen reader
   b.addEventListener("click", (e) => {
     e.preventDefault();
     action();
@@ -433,6 +434,7 @@ export function overlayBar(bar: HTMLDivElement, host: Host, rerender: () => void
   bar.appendChild(sep);
   const sel = document.createElement("select");
   sel.title = "map shown (M)";
+  sel.setAttribute("aria-label", sel.title);
   sel.className = "map-layer";
   for (const name of [...layerNames(host), ""]) {
     const o = document.createElement("option");
@@ -454,6 +456,7 @@ export function overlayBar(bar: HTMLDivElement, host: Host, rerender: () => void
   range.step = "0.05";
   range.value = String(opacity);
   range.title = "opacity of the map ([ and ])";
+  range.setAttribute("aria-label", range.title);
   range.className = "opacity";
   range.addEventListener("input", () => {
     opacity = Number(range.value);
