@@ -1,5 +1,5 @@
 """In a real browser, the reading viewer with the keyboard alone (an accessibility audit,
-docs/measurements.md, h/a11y): Tab reaches each panel, named for a screen reader, with a
+docs/measurements.md, h/a11y), at a browser zoom of 150 %: Tab reaches each panel, named for a screen reader, with a
 visible focus; keys zoom, pan, set the window and place and delete a mark; a toolbar
 button pressed from the keyboard keeps it; a list's arrows stay the list's; the pointer
 passing over the images leaves a page field being typed in alone; lit buttons say so to a
@@ -51,7 +51,9 @@ def _until(page, frame, key: str, changed: str) -> dict[str, str]:
 
 
 def test_the_viewer_is_read_and_marked_with_the_keyboard_alone(demo_app):
-    with browser_page(1366, 1000) as page:
+    # At a browser zoom of 150 % (a presenter's, a HiDPI laptop's): the CPU path placed
+    # every point at 1/1.5 of its place, so a pan moved the image 1.5 times the drag.
+    with browser_page(1366, 1000, scale=1.5) as page:
         open_app(page, f"{demo_app.url}/annotate")
         give_reader_name(page, "Keyboard Reader")
         frame = viewer_frame(page)
@@ -80,7 +82,7 @@ def test_the_viewer_is_read_and_marked_with_the_keyboard_alone(demo_app):
         zoom1 = json.loads(_until(page, frame, "+", "zoom")["zoom"])
         assert zoom1[1] > zoom0[1] * 1.05 and zoom1[0] == zoom1[1], (zoom0, zoom1)
         pan = json.loads(_until(page, frame, "Shift+ArrowDown", "pan")["pan"])
-        assert pan[1][1] >= 30 and pan[1] == pan[0], pan  # 40 px down
+        assert 34 <= pan[1][1] <= 46 and pan[1] == pan[0], pan  # the drag's 40 px down
         win0 = json.loads(state["window"])[1]
         win1 = json.loads(_until(page, frame, "Alt+ArrowRight", "window")["window"])[1]
         assert win1[1] - win1[0] > win0[1] - win0[0], (win0, win1)  # wider
