@@ -172,6 +172,7 @@ const layerHost: lyr.Host = {
   emit: (e) => emit(e),
   redraw: () => drawAll(),
   focus: () => root.focus(),
+  active: () => active,
 };
 const outlineHost: ol.OutlineHost = {
   root,
