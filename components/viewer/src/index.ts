@@ -704,14 +704,34 @@ function panelSizes(): string {
 function onWindowResize(): void {
   if (panelSizes() !== sizedFor) resize();
 }
+/** The panels' height: the page's, or less where the browser's window is shorter, so that
+ * the toolbar and whole panels fit in it. A projector's 1280x720, or a browser zoom of
+ * 150-200 % (a window 384-512 CSS pixels tall), showed 560-600 px panels of which no image
+ * could be seen whole (h/a11y). Whether the height changed. */
+const MIN_PANEL_HEIGHT = 240;
+function fitHeight(grid: HTMLDivElement): boolean {
+  if (!args) return false;
+  let room = Infinity;
+  try {
+    const above = grid.getBoundingClientRect().top - root.getBoundingClientRect().top;
+    room = window.parent.innerHeight - above - 40; // the status line and the page's margin
+  } catch {
+    /* another origin: the page's height */
+  }
+  const h = `${Math.round(Math.max(MIN_PANEL_HEIGHT, Math.min(args.height, room)))}px`;
+  if (grid.style.height === h) return false;
+  grid.style.height = h;
+  return true;
+}
 function resize(): void {
   if (!args || !engine) return;
   resizes += 1;
   const grid = root.querySelector(".grid") as HTMLDivElement;
   const columns = gridColumns();
-  // Narrower panels (a subtraction column, four panels again): fit the images anew, else
-  // the kept camera crops them at the sides.
-  const refit = columns > shownColumns;
+  // Narrower panels (a subtraction column, four panels again) or shorter ones (the window's
+  // height): fit the images anew, else the kept camera crops them.
+  const shorter = fitHeight(grid);
+  const refit = columns > shownColumns || shorter;
   shownColumns = columns;
   grid.style.gridTemplateColumns = `repeat(${columns}, 1fr)`;
   root.querySelectorAll<HTMLDivElement>(".panel").forEach((el, i) => {
