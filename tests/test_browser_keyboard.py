@@ -4,7 +4,7 @@ and whole panels fit in the window; Tab reaches each panel, named for a screen r
 visible focus; keys zoom, pan, set the window and place and delete a mark; a toolbar
 button pressed from the keyboard keeps it; a list's arrows stay the list's; the pointer
 passing over the images leaves a page field being typed in alone; lit buttons say so to a
-screen reader and are legible (WCAG AA contrast)."""
+screen reader and are legible (WCAG AA contrast); the sidebar's links show the focus."""
 
 from __future__ import annotations
 
@@ -58,6 +58,15 @@ def test_the_viewer_is_read_and_marked_with_the_keyboard_alone(demo_app):
     with browser_page(911, 512, scale=1.5) as page:
         open_app(page, f"{demo_app.url}/annotate")
         give_reader_name(page, "Keyboard Reader")
+        # The sidebar's page links show where the keyboard is (only a faint background, as
+        # the current page's, before).
+        page.get_by_role("link", name="Home").first.focus()
+        page.keyboard.press("Tab")
+        focused = page.evaluate(
+            "() => [document.activeElement.innerText, getComputedStyle(document.activeElement)"
+            ".outlineStyle]"
+        )
+        assert focused[0].endswith("Browse") and focused[1] != "none", focused
         frame = viewer_frame(page)
         fits = frame.evaluate(
             "() => { const g = document.querySelector('.grid').getBoundingClientRect();"
