@@ -396,7 +396,11 @@ STALE_CSS = (
     " { opacity: 1 !important; }"
     # Streamlit's 6rem above every page: on a 1080-line screen (a projector, a laptop) the
     # images started two thirds of the way down Browse.
-    " [data-testid='stMainBlockContainer'] { padding-top: 2.5rem !important; }</style>"
+    " [data-testid='stMainBlockContainer'] { padding-top: 2.5rem !important; }"
+    # Where the keyboard is, on the sidebar's page links and the page's links: Streamlit
+    # gives a focused page link only the faint background the current page has (h/a11y).
+    " [data-testid='stSidebar'] a:focus-visible, [data-testid='stMain'] a:focus-visible"
+    " { outline: 2px solid #4fc3f7 !important; outline-offset: 1px; }</style>"
 )
 
 

@@ -291,11 +291,14 @@ def runs(page) -> Runs:
 
 
 @contextlib.contextmanager
-def browser_page(width: int = 1500, height: int = 2400):
+def browser_page(width: int = 1500, height: int = 2400, scale: float = 1.0):
     """A page of its own browser context (cookies, storage, viewport) in the session's
-    headless Debian Chromium (never a downloaded browser), its runs counted (:func:`runs`)."""
+    headless Debian Chromium (never a downloaded browser), its runs counted (:func:`runs`).
+    ``scale``: device pixels per CSS pixel (what a browser zoom of 150 % makes: 1.5)."""
     require_chromium()
-    context = _SHARED.chromium().new_context(viewport={"width": width, "height": height})
+    context = _SHARED.chromium().new_context(
+        viewport={"width": width, "height": height}, device_scale_factor=scale
+    )
     try:
         page = context.new_page()
         # The first page a fresh app server serves competes with the app's TensorFlow

@@ -72,6 +72,7 @@ export async function swap(a: ArgsLike, h: Host): Promise<boolean> {
         el.dataset.key = p.key;
         const label = el.querySelector(".label");
         if (label) label.textContent = p.label;
+        el.setAttribute("aria-label", p.label);
         const vp = h.viewport(i);
         if (!vp) throw new Error(`no viewport for panel ${i}`);
         await vp.setStack([h.ensureImage(p)]);

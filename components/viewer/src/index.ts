@@ -21,6 +21,7 @@ import * as px from "./pixels";
 import * as swap from "./caseswap";
 import * as nb from "./neighbour";
 import * as ahead from "./ahead";
+import * as keys from "./keys";
 
 type Point = [number, number]; // (row, col) in the panel's pixel grid
 interface Mark {
@@ -171,6 +172,7 @@ const layerHost: lyr.Host = {
   emit: (e) => emit(e),
   redraw: () => drawAll(),
   focus: () => root.focus(),
+  active: () => active,
 };
 const outlineHost: ol.OutlineHost = {
   root,
@@ -367,6 +369,7 @@ function publish(): void {
   const named = allLabel(n + temporal.subtractionPanels());
   if (all && all.textContent !== named) all.textContent = named;
   d.lit = JSON.stringify(Array.from(root.querySelectorAll(".bar button.on"), (b) => b.textContent));
+  root.querySelectorAll(".bar button[aria-pressed]").forEach((b) => b.setAttribute("aria-pressed", String(b.classList.contains("on"))));
   d.overlays = String(showOverlays);
   d.marks = String(marks.length);
   d.marksBase = loadedBase === null ? "" : String(loadedBase);
@@ -455,6 +458,7 @@ function setTool(next: Tool): void {
   });
   if (next !== "mark" && next !== "outline") group.setToolActive(TOOL_NAMES[next], { bindings: PRIMARY });
   tool = next;
+  root.classList.toggle("marking", next === "mark");
   if (next === "magnify") fullres.checkAll(true);
   renderBar();
   publish();
@@ -700,14 +704,34 @@ function panelSizes(): string {
 function onWindowResize(): void {
   if (panelSizes() !== sizedFor) resize();
 }
+/** The panels' height: the page's, or less where the browser's window is shorter, so that
+ * the toolbar and whole panels fit in it. A projector's 1280x720, or a browser zoom of
+ * 150-200 % (a window 384-512 CSS pixels tall), showed 560-600 px panels of which no image
+ * could be seen whole (h/a11y). Whether the height changed. */
+const MIN_PANEL_HEIGHT = 240;
+function fitHeight(grid: HTMLDivElement): boolean {
+  if (!args) return false;
+  let room = Infinity;
+  try {
+    const above = grid.getBoundingClientRect().top - root.getBoundingClientRect().top;
+    room = window.parent.innerHeight - above - 40; // the status line and the page's margin
+  } catch {
+    /* another origin: the page's height */
+  }
+  const h = `${Math.round(Math.max(MIN_PANEL_HEIGHT, Math.min(args.height, room)))}px`;
+  if (grid.style.height === h) return false;
+  grid.style.height = h;
+  return true;
+}
 function resize(): void {
   if (!args || !engine) return;
   resizes += 1;
   const grid = root.querySelector(".grid") as HTMLDivElement;
   const columns = gridColumns();
-  // Narrower panels (a subtraction column, four panels again): fit the images anew, else
-  // the kept camera crops them at the sides.
-  const refit = columns > shownColumns;
+  // Narrower panels (a subtraction column, four panels again) or shorter ones (the window's
+  // height): fit the images anew, else the kept camera crops them.
+  const shorter = fitHeight(grid);
+  const refit = columns > shownColumns || shorter;
   shownColumns = columns;
   grid.style.gridTemplateColumns = `repeat(${columns}, 1fr)`;
   root.querySelectorAll<HTMLDivElement>(".panel").forEach((el, i) => {
@@ -734,6 +758,10 @@ function baseHelp(marking: boolean): [string, string][] {
     ["Left drag", `pan (or the tool chosen: magnifier, ruler, probe${marking ? ", mark" : ""})`],
     ["Middle drag", "pan"],
     ["Right drag", "window / level"],
+    ["Tab · Shift+Tab", "the toolbar, then each panel (the panel with the keyboard is the active one)"],
+    ["+ · −", "zoom the active panel in · out"],
+    ["Shift+arrows", "pan the active panel"],
+    ["Alt+arrows", "window (← →: narrower, wider) / level (↑ ↓) of the active panel"],
     ["0 · 1 · 2 · 3", "window of the file · presets"],
     ["I", "invert"],
     ["O", "overlays on / off"],
@@ -745,6 +773,7 @@ function baseHelp(marking: boolean): [string, string][] {
   ];
 }
 const MARK_HELP: [string, string][] = [
+  ["Enter", "with the mark tool: a mark at the active panel's centre (the circle), or select the mark there"],
   ["B / U / X", "label of the selected or next mark: benign · uncertain · suspicious"],
   ["Delete", "delete the selected mark"],
   ["Ctrl+Z", "undo the last mark edit (nothing unsaved: the last saved one, saved as a new version)"],
@@ -764,15 +793,20 @@ function helpRows(a: Args): [string, string][] {
   ];
 }
 
-function button(label: string, on: boolean, title: string, action: () => void): HTMLButtonElement {
+/** A toolbar button. `on`: a toggle, lit (and `aria-pressed`, for a screen reader) while
+ * on; `null`: an action. Pressed from the keyboard (Enter, Space) the keyboard stays on it
+ * (it went to the panels, so a reader tabbing along the toolbar started over each time). */
+function button(label: string, on: boolean | null, title: string, action: () => void): HTMLButtonElement {
   const b = document.createElement("button");
   b.textContent = label;
   b.title = title;
   if (on) b.className = "on";
+  if (on !== null) b.setAttribute("aria-pressed", String(on));
   b.addEventListener("click", (e) => {
     e.preventDefault();
     action();
-    root.focus();
+    const again = e.detail === 0 ? root.querySelector<HTMLButtonElement>(`.bar button[title="${CSS.escape(b.title)}"]`) : null;
+    (again ?? root).focus();
   });
   return b;
 }
@@ -808,6 +842,7 @@ function renderBar(): void {
   }
   const sel = document.createElement("select");
   sel.title = "synchronise zoom, pan and window across (S)";
+  sel.setAttribute("aria-label", sel.title);
   for (const [v, t] of [
     ["all", n === 2 ? "sync both" : n === 4 ? "sync all four" : "sync all"],
     ["pairs", "sync prior–recent"],
@@ -840,8 +875,8 @@ function renderBar(): void {
     for (const l of args.labels) {
       bar.appendChild(button(l, newLabel === l, "label of the selected or next mark", () => labelSelected(l)));
     }
-    bar.appendChild(button("Undo", false, "undo the last mark edit; with nothing unsaved, the last saved one (Ctrl+Z)", undoMark));
-    const s = button(saveLabel(), false, "save marks (Ctrl+S)", save);
+    bar.appendChild(button("Undo", null, "undo the last mark edit; with nothing unsaved, the last saved one (Ctrl+Z)", undoMark));
+    const s = button(saveLabel(), null, "save marks (Ctrl+S)", save);
     s.classList.add("save");
     showSaveState(s);
     bar.appendChild(s);
@@ -865,9 +900,11 @@ function renderBar(): void {
   }));
   lyr.overlayBar(bar, layerHost, () => (renderBar(), drawAll()));
   sep();
-  bar.appendChild(button("◀ Case", false, "previous case (P)", () => emit({ type: "previous" })));
-  bar.appendChild(button("Case ▶", false, "next case (N)", () => emit({ type: "next" })));
-  bar.appendChild(button("?", false, "keyboard shortcuts", toggleHelp));
+  bar.appendChild(button("◀ Case", null, "previous case (P)", () => emit({ type: "previous" })));
+  bar.appendChild(button("Case ▶", null, "next case (N)", () => emit({ type: "next" })));
+  const keysButton = button("?", null, "keyboard shortcuts (?)", toggleHelp);
+  keysButton.setAttribute("aria-label", "keyboard shortcuts");
+  bar.appendChild(keysButton);
 }
 function fillHelp(help: HTMLDivElement, a: Args): void {
   help.innerHTML = "<b>Reading controls</b><table></table>";
@@ -887,8 +924,22 @@ function toggleHelp(show?: boolean): void {
 }
 
 const SYNC_ORDER: (Sync)[] = ["all", "pairs", "views", "none"];
+/** The active panel made `i`, lit (a click or the keyboard's focus on it). */
+function activate(i: number): void {
+  active = i;
+  root.querySelectorAll(".panel").forEach((q, k) => q.classList.toggle("active", k === active));
+  publish();
+}
 function onKey(ev: KeyboardEvent): void {
   const k = ev.key;
+  if (keys.ownedByControl(ev.target, ev)) return;
+  const g = keys.gesture(ev);
+  const el = root.querySelectorAll<HTMLElement>(".panel .vp")[active];
+  if (g && el && (g.kind !== "click" || tool === "mark")) {
+    ev.preventDefault();
+    void keys.play(el, g);
+    return;
+  }
   // Ctrl+Z and Ctrl+S act where marks are edited; elsewhere they are the browser's.
   if (args?.editable && (ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "z") return void (ev.preventDefault(), undoMark());
   if (args?.editable && (ev.ctrlKey || ev.metaKey) && k.toLowerCase() === "s") return void (ev.preventDefault(), save());
@@ -984,9 +1035,14 @@ async function showCase(a: Args): Promise<void> {
     panel.append(el, ov, label, wl);
     grid.appendChild(panel);
     ia.watchSize(panel, () => drawOverlay(i));
+    // Each panel takes the keyboard (Tab), named by its label for a screen reader; the
+    // panel with the keyboard is the active one, which the keys act on.
+    panel.tabIndex = 0;
+    panel.setAttribute("role", "img");
+    panel.setAttribute("aria-label", p.label);
+    panel.addEventListener("focus", () => activate(i));
     el.addEventListener("mousedown", (e) => {
-      active = i;
-      root.querySelectorAll(".panel").forEach((q, k) => q.classList.toggle("active", k === active));
+      activate(i);
       if (!ol.onOutlineDown(i, e, outlineHost)) onMarkDown(i, e);
     }, true);
     lyr.watchClicks(i, el, layerHost);
@@ -1270,7 +1326,12 @@ async function main(): Promise<void> {
   ]) {
     cs.eventTarget.addEventListener(name, () => publish());
   }
-  root.addEventListener("mouseenter", () => root.focus());
+  // The pointer over the images gives them the keyboard, unless the page's text field or
+  // list has it (a name being typed went to the viewer's shortcuts).
+  root.addEventListener("mouseenter", () => {
+    const inside = document.hasFocus() && document.activeElement !== root && root.contains(document.activeElement);
+    if (!inside && !keys.pageIsTyping()) root.focus();
+  });
   window.addEventListener("resize", onWindowResize);
   nb.watchButtons(showNeighbour);
   window.addEventListener("message", (ev: MessageEvent) => {

@@ -66,6 +66,8 @@ export interface Host {
   emit(event: Record<string, unknown>): void;
   redraw(): void;
   focus(): void;
+  /** The active panel: the keyboard's region key (J) opens its regions. */
+  active(): number;
 }
 
 import { type Rect, placeLabels } from "./labels";
@@ -347,6 +349,23 @@ function hit(i: number, x: number, y: number, host: Host): Record<string, unknow
   return best ? { type: "region", image: best.image, rank: best.rank } : null;
 }
 
+/** The keyboard's click on a region (J): the active panel's next region by rank, after
+ * the one open (or its first), opened as a click opens it. A region's detail needed a
+ * click on its box, or a row picked in the regions table, which Streamlit's data grid
+ * does not take from the keyboard (h/a11y). */
+function nextRegion(host: Host): void {
+  const regions = [...(host.panels()[host.active()]?.layers?.regions ?? [])].sort((a, b) => a.rank - b.rank);
+  if (!regions.length) return;
+  showRegions = true;
+  const at = regions.findIndex((r) => selectedRegion === `${r.image}#${r.rank}`);
+  const r = regions[(at + 1) % regions.length];
+  const event = { type: "region", image: r.image, rank: r.rank };
+  selectedRegion = `${r.image}#${r.rank}`;
+  lastClick = JSON.stringify(event);
+  host.emit(event);
+  host.redraw();
+}
+
 /** A click (press and release without dragging) on a region or detection of panel ``i``
  * sends one "region" event; a drag stays the pan/zoom tools'. */
 export function watchClicks(i: number, el: HTMLElement, host: Host): void {
@@ -407,6 +426,7 @@ function toggle(label: string, on: boolean, title: string, action: () => void): 
   b.textContent = label;
   b.title = title;
   if (on) b.className = "on";
+  b.setAttribute("aria-pressed", String(on)); // a toggle: its state for a screen reader
   b.addEventListener("click", (e) => {
     e.preventDefault();
     action();
@@ -433,6 +453,7 @@ export function overlayBar(bar: HTMLDivElement, host: Host, rerender: () => void
   bar.appendChild(sep);
   const sel = document.createElement("select");
   sel.title = "map shown (M)";
+  sel.setAttribute("aria-label", sel.title);
   sel.className = "map-layer";
   for (const name of [...layerNames(host), ""]) {
     const o = document.createElement("option");
@@ -454,6 +475,7 @@ export function overlayBar(bar: HTMLDivElement, host: Host, rerender: () => void
   range.step = "0.05";
   range.value = String(opacity);
   range.title = "opacity of the map ([ and ])";
+  range.setAttribute("aria-label", range.title);
   range.className = "opacity";
   range.addEventListener("input", () => {
     opacity = Number(range.value);
@@ -495,6 +517,7 @@ export function overlayKeys(host: Host, rerender: () => void): Record<string, ()
       showRegions = !showRegions;
       rerender();
     },
+    j: () => nextRegion(host),
     d: () => {
       showDetections = !showDetections;
       rerender();
@@ -506,6 +529,7 @@ export const OVERLAY_HELP: [string, string][] = [
   ["M", "Predict: map shown (probability · explanation · none)"],
   ["[ / ]", "Predict: map opacity down / up"],
   ["E / D", "Predict: regions · detections on / off; click one for its detail"],
+  ["J", "Predict: the active panel's next region, its detail opened (as a click on it)"],
 ];
 
 /** The layers' state for tests: what is drawn, the shown map's range and opacity. */

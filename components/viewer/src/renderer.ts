@@ -37,6 +37,17 @@ function override(): Path | null {
   }
 }
 
+/** The CPU path's canvases have one pixel per CSS pixel, but Cornerstone (5.14) converts
+ * points between them and the image through `devicePixelRatio`: at a browser zoom of 150 %
+ * (or on a HiDPI screen) every mark, outline and region was drawn at 1/1.5 of its place
+ * from the panel's top left (the calcifications' circles beside the breast; a click marked
+ * elsewhere) and a key's or wheel's zoom went the wrong way (h/a11y, 6 December 2026). This
+ * frame tells Cornerstone the ratio its canvases really have: 1. The WebGL path sizes its
+ * canvases in device pixels and keeps the true ratio. */
+function oneDevicePixel(): void {
+  Object.defineProperty(window, "devicePixelRatio", { configurable: true, get: () => 1 });
+}
+
 /** Decide the path and tell Cornerstone (after cs.init, before any viewport); the choice
  * goes on `d` (data-renderer, data-renderer-gl, data-renderer-why) for tests and benches. */
 export function choose(d?: DOMStringMap): Choice {
@@ -50,6 +61,7 @@ export function choose(d?: DOMStringMap): Choice {
   else choice = { path: "webgl", renderer, why: "gpu" };
   if (choice.path === "webgl" && !caps.webgl) choice = { path: "cpu", renderer, why: "no-webgl" };
   cs.setUseCPURendering(choice.path === "cpu", false);
+  if (choice.path === "cpu") oneDevicePixel();
   if (d) {
     d.renderer = choice.path;
     d.rendererGl = renderer;
@@ -135,3 +147,4 @@ export function opaqueCanvas(el: HTMLDivElement): void {
   if (!cs.getShouldUseCPURendering() || el.querySelector("canvas.cornerstone-canvas")) return;
   cs.getOrCreateCanvas(el).getContext("2d", { alpha: false });
 }
+

@@ -413,6 +413,7 @@ function tbutton(label: string, on: boolean, title: string, action: () => void):
   b.textContent = label;
   b.title = title;
   if (on) b.className = "on";
+  b.setAttribute("aria-pressed", String(on)); // a toggle: its state for a screen reader
   b.addEventListener("click", (e) => {
     e.preventDefault();
     action();
@@ -461,6 +462,7 @@ export function renderBar(): void {
   }
   const rate = document.createElement("select");
   rate.title = "flicker rate, alternations per second ([ and ])";
+  rate.setAttribute("aria-label", rate.title);
   for (const r of RATES) {
     const o = document.createElement("option");
     o.value = String(r);
