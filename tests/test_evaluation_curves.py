@@ -387,6 +387,7 @@ def test_legend_and_table_show_the_interval_alike():
     assert not any("1.000–1.000" in name for name in legend)
 
 
+@pytest.mark.slow  # three evaluations of the tiny model: about 2 s
 def test_a_data_file_rewritten_at_the_same_size_is_scored_again(
     registry, tiny_data, tiny_model, tmp_path
 ):
