@@ -81,7 +81,7 @@ def test_evaluations_are_cached_under_the_cache_dir(tmp_path, monkeypatch):
         fingerprint="f" * 16,
     )
     card = ModelCard(id="m1").located("m1", folder)
-    path = ev.save_evaluation(card, result)
+    path = ev.save_evaluation(card, result, {})
     assert path is not None and path.is_relative_to(tmp_path / "cache" / "evaluations")
     assert json.loads(path.read_text())["model_id"] == "m1"
     assert sorted(p.name for p in folder.iterdir()) == ["model.keras"]  # model folder untouched

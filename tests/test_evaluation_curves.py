@@ -290,13 +290,17 @@ def test_cache_file_written_then_reused(registry, tiny_data, tiny_model, monkeyp
     monkeypatch.undo()
 
     # A changed model file makes the cache stale; a corrupt cache is computed again.
+    from mcalc.dataset import open_dataset
+
+    files = ev.data_files(open_dataset(tiny_data), first.cases)
+    assert ev.load_evaluation(card, first.fingerprint, files) is not None
     stat = (folder / "model.keras").stat()
     os.utime(folder / "model.keras", ns=(stat.st_atime_ns, stat.st_mtime_ns + 10**9))
-    assert ev.load_evaluation(card, first.fingerprint) is None
+    assert ev.load_evaluation(card, first.fingerprint, files) is None
     path.write_text("{")
-    assert ev.load_evaluation(card, first.fingerprint) is None
+    assert ev.load_evaluation(card, first.fingerprint, files) is None
     fresh = ev.evaluate_model(tiny_model.model_id, tiny_data, registry, cache=True)
-    assert not fresh.from_cache and ev.load_evaluation(card, first.fingerprint) is not None
+    assert not fresh.from_cache and ev.load_evaluation(card, first.fingerprint, files) is not None
 
 
 def test_corrupt_model_is_a_model_error(registry, tiny_data, tiny_model):
@@ -381,3 +385,34 @@ def test_legend_and_table_show_the_interval_alike():
     legend = [t.name for t in roc_figure([CurveEntry("m", analysis, 0.5, None)], anchors=()).data]
     assert "m · AUC 1.000, 95% CI n/a (3 patients)" in legend
     assert not any("1.000–1.000" in name for name in legend)
+
+
+@pytest.mark.slow  # three evaluations of the tiny model: about 2 s
+def test_a_data_file_rewritten_at_the_same_size_is_scored_again(
+    registry, tiny_data, tiny_model, tmp_path
+):
+    """The data fingerprint reads names and sizes: a test image rewritten at the same size
+    (here: its last pixels reversed) kept it, and the cached evaluation of the data before
+    the change was served as this data's ("scored from the cache"). So was a copy's."""
+    from mcalc.dataset import open_dataset
+    from mcalc.models import evaluate as ev
+    from mcalc.models.fingerprint import dataset_fingerprint
+
+    data = tmp_path / "data"
+    shutil.copytree(tiny_data, data)
+    first = ev.evaluate_model(tiny_model.model_id, data, registry, cache=True)
+    assert first.scope == "test-split" and not first.from_cache
+    assert ev.evaluate_model(tiny_model.model_id, data, registry, cache=True).from_cache
+    index = open_dataset(data)
+    case = next(c for c in index.cases if c.case_id == first.cases[0])
+    image = next(Path(r.image_path) for r in case.images if r.image_path is not None)
+    raw = image.read_bytes()
+    image.write_bytes(raw[:-4096] + raw[-4096:][::-1])  # the header kept, pixels changed
+    assert dataset_fingerprint(open_dataset(data)) == first.fingerprint
+    again = ev.evaluate_model(tiny_model.model_id, data, registry, cache=True)
+    assert not again.from_cache
+    # Another copy of the same data (same fingerprint) is scored, not served this one's.
+    other = tmp_path / "other"
+    shutil.copytree(tiny_data, other)
+    assert dataset_fingerprint(open_dataset(other)) == first.fingerprint
+    assert not ev.evaluate_model(tiny_model.model_id, other, registry, cache=True).from_cache

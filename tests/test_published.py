@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from mcalc.models.published import REFERENCE_RESULTS, binormal_point, reproduction_rows
+from mcalc.models.published import (
+    PRIOR_IMAGES,
+    PRIOR_SUBTRACTION,
+    REFERENCE_RESULTS,
+    binormal_point,
+    prior_use,
+    reproduction_rows,
+)
 
 
 @pytest.mark.parametrize(
@@ -36,3 +43,34 @@ def test_binormal_point_is_on_the_descending_diagonal() -> None:
     assert fpr + tpr == pytest.approx(1.0) and tpr > 0.5
     with pytest.raises(ValueError, match=r"AUC in \(0, 1\), got 1.0"):
         binormal_point(1.0)
+
+
+@pytest.mark.parametrize(
+    ("prior", "temporal_row", "recent_row"),
+    [
+        ("", "they used the prior, ours did not", None),
+        ("images", "ours took the prior images only as more images", "ours took the prior images"),
+        ("subtraction", None, "ours subtracted the registered prior"),
+    ],
+)
+def test_each_row_says_how_ours_and_theirs_used_the_prior(prior, temporal_row, recent_row) -> None:
+    """A temporal model's rows said "they used the prior" beside the subtraction paper and
+    nothing beside "recent image alone", as if ours had not used it; and a recent-only
+    model's case score, the highest over the case's images, prior ones included, read as
+    the recent image alone."""
+    rows = {
+        r["published"]: r["differences"]
+        for r in reproduction_rows({}, synthetic=False, prior=prior)
+    }
+    for label, expected in (("Loizidou 2021, temporal subtraction", temporal_row),
+                            ("Loizidou 2021, recent image alone", recent_row)):  # fmt: skip
+        if expected is None:
+            assert "prior" not in rows[label], rows[label]
+        else:
+            assert expected in rows[label], rows[label]
+
+
+def test_prior_use_reads_the_scored_images() -> None:
+    assert prior_use(False, ["c/CC_recent", "c/MLO_recent"]) == ""
+    assert prior_use(False, ["c/CC_recent", "c/CC_prior"]) == PRIOR_IMAGES
+    assert prior_use(True, ["c/CC_recent"]) == PRIOR_SUBTRACTION

@@ -5,6 +5,7 @@ synthetic. Built from seeded synthetic scores: no model, no TensorFlow."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -100,7 +101,7 @@ def test_pdf_report_holds_every_section_and_figure(report, tmp_path) -> None:
     # How many cases ours are, on every row of ours (the cell wraps in the PDF).
     published = next(b.rows for b in report_blocks(report) if b.rows and "our cases" in b.rows[0])
     assert {r["our cases"] for r in published} == {"12 cases (12 patients)"}
-    assert "12 cases (12" in text
+    assert "12 cases" in text  # its "(12 patients)" wraps as the columns fall
     assert "SYNTHETIC demo" in text and "not comparable" in text
     assert "mean false positives per image" in text  # the FROC's axis
 
@@ -188,3 +189,27 @@ def test_the_roc_note_does_not_call_every_level_patch_level(report) -> None:
     assert COMPARABILITY_NOTE in [b.text for b in blocks if b.kind == "note"]
     assert "patch-level" not in COMPARABILITY_NOTE
     assert "patch, image or case level" in COMPARABILITY_NOTE
+
+
+def test_the_published_rows_say_how_a_temporal_model_used_the_prior(report) -> None:
+    """A temporal model (recent image and the subtraction of its registered prior) was
+    written as not using the prior: "they used the prior" beside Loizidou's subtraction,
+    nothing beside their recent image alone."""
+    patch = dataclasses.replace(report.card.patch, input_mode="temporal")
+    temporal = dataclasses.replace(report, card=dataclasses.replace(report.card, patch=patch))
+    for r, expected in (
+        (report, {"temporal subtraction": None, "recent image alone": None}),
+        (temporal, {"temporal subtraction": None,
+                    "recent image alone": "ours subtracted the registered prior"}),
+    ):  # fmt: skip
+        blocks = report_blocks(r)
+        rows = next(b.rows for b in blocks if b.rows and "differences" in b.rows[0])
+        said = {str(row["published"]).split(", ")[-1]: str(row["differences"]) for row in rows}
+        for name, words in expected.items():
+            if words is None and r is temporal:
+                assert "prior" not in said[name], said[name]
+            elif words is not None:
+                assert words in said[name], said[name]
+    # The fixture's images are all recent ones: its rows keep saying theirs used the prior.
+    rows = next(b.rows for b in report_blocks(report) if b.rows and "differences" in b.rows[0])
+    assert "they used the prior, ours did not" in str(rows[0]["differences"])

@@ -36,6 +36,7 @@ from mcalc.explain.detection_eval import (
 )
 from mcalc.explain.results import ResultsCache
 from mcalc.models.birads_eval import CaseFeatures
+from mcalc.models.published import prior_use
 from mcalc.progress import ProgressFn
 
 log = logging.getLogger(__name__)
@@ -212,6 +213,10 @@ def birads_for_model(
             counts = change_counts(ev, [records[f.case_id] for f in feats], cache)
             feats[:] = [replace(f, new_findings=counts.get(f.case_id)) for f in feats]
     try:
-        return evaluate_birads(cases, rule=rule, train=train, threshold=threshold, n_boot=n_boot)
+        out = evaluate_birads(cases, rule=rule, train=train, threshold=threshold, n_boot=n_boot)
     except ValueError as exc:
         raise ModelError(f"BI-RADS classification: {exc}") from exc
+    # How the case scores used the prior mammograms, for the published results beside them.
+    card = load_card(resolve_model(model, models_dir))
+    out["prior"] = prior_use(card.patch.temporal, (im.key for im in detection.images))
+    return out

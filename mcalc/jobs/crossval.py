@@ -304,12 +304,13 @@ def pooled_scores(run: CrossvalRun) -> EvalScores | None:
     run's dataset cannot be opened)."""
     from mcalc.dataset import open_dataset
     from mcalc.models.crossval import pool_scores
-    from mcalc.models.evaluate import load_evaluation
+    from mcalc.models.evaluate import data_files, evaluation_scope, load_evaluation
     from mcalc.models.fingerprint import dataset_fingerprint
     from mcalc.models.registry import load_card, resolve_model
 
     try:
-        fingerprint = dataset_fingerprint(open_dataset(run.config.data))
+        index = open_dataset(run.config.data)
+        fingerprint = dataset_fingerprint(index)
     except McalcError as exc:  # the run's dataset moved or is gone: no curves, the rest stays
         log.info("cross-validation %s: %s", run.id, exc)
         return None
@@ -320,7 +321,8 @@ def pooled_scores(run: CrossvalRun) -> EvalScores | None:
             card = load_card(resolve_model(model_id, models_dir))
         except McalcError:
             return None
-        ev = load_evaluation(card, fingerprint)
+        cases = evaluation_scope(card, index, fingerprint)[1]
+        ev = load_evaluation(card, fingerprint, data_files(index, cases))
         if ev is None or ev.scores is None:
             return None
         parts.append(ev.scores)

@@ -54,6 +54,7 @@ __all__ = [
     "evaluate_model",
     "evaluation_scope",
     "evaluation_path",
+    "data_files",
     "load_evaluation",
     "save_evaluation",
 ]
@@ -63,8 +64,9 @@ log = logging.getLogger(__name__)
 #: Folder of a model's cached evaluations.
 EVALUATIONS_DIR = "evaluations"
 #: Layout version of a cached evaluation; bump it when sampling or scoring changes.
-#: (2: the model file is identified by :meth:`ModelCard.fingerprint`.)
-CACHE_FORMAT = 2
+#: (2: the model file is identified by :meth:`ModelCard.fingerprint`; 3: the data files'
+#: sizes and modification times are recorded and checked, :func:`data_files`.)
+CACHE_FORMAT = 3
 
 
 @dataclass
@@ -185,10 +187,40 @@ def evaluation_path(model_folder: str | Path, fingerprint: str) -> Path:
     )
 
 
-def load_evaluation(card: ModelCard, fingerprint: str) -> EvaluationResult | None:
+def data_files(index: DatasetIndex, cases: Iterable[str]) -> dict[str, list[int]]:
+    """``path -> [size, mtime_ns]`` of the image and annotation files of ``cases``.
+
+    The dataset's fingerprint reads names and sizes only (a copy elsewhere keeps it), so a
+    file rewritten at the same size (a DICOM's pixels replaced) kept it, and the cache
+    served the scores of the data before the change as this data's; a cached evaluation
+    is now read only while these files are as they were."""
+    wanted = set(cases)
+    out: dict[str, list[int]] = {}
+    for case in index.cases:
+        if case.case_id not in wanted:
+            continue
+        for rec in case.images:
+            for path in (rec.image_path, rec.annotation_path):
+                if path is not None:
+                    out[str(Path(path).resolve())] = _stat(Path(path))
+    return out
+
+
+def _stat(path: Path) -> list[int]:
+    try:
+        st = path.stat()
+    except OSError:
+        return [-1, -1]
+    return [st.st_size, st.st_mtime_ns]
+
+
+def load_evaluation(
+    card: ModelCard, fingerprint: str, files: Mapping[str, list[int]]
+) -> EvaluationResult | None:
     """The cached evaluation of a registered model on a dataset, or ``None`` when there is
-    none, it is unreadable, of another format, or older than the model file (logged, not
-    raised)."""
+    none, it is unreadable, of another format, older than the model file, or made from
+    other data files than ``files``, the ones about to be scored (:func:`data_files`:
+    a file changed since, or another copy of the dataset; logged, not raised)."""
     path = evaluation_path(card.path, fingerprint)
     if not path.is_file():
         return None
@@ -202,6 +234,9 @@ def load_evaluation(card: ModelCard, fingerprint: str) -> EvaluationResult | Non
         stamp = card.fingerprint()
         if stamp == "unknown" or data.get("model_file") != stamp:
             log.info("%s: the model file changed since this evaluation; ignored", path)
+            return None
+        if data["files"] != {k: list(v) for k, v in files.items()}:
+            log.info("%s: made from other data files, or they changed since; ignored", path)
             return None
         return EvaluationResult(
             model_id=str(data["model_id"]),
@@ -230,8 +265,11 @@ def load_evaluation(card: ModelCard, fingerprint: str) -> EvaluationResult | Non
         return None
 
 
-def save_evaluation(card: ModelCard, result: EvaluationResult) -> Path | None:
-    """Write ``result`` to the evaluation cache (:func:`evaluation_path`) atomically.
+def save_evaluation(
+    card: ModelCard, result: EvaluationResult, files: Mapping[str, list[int]]
+) -> Path | None:
+    """Write ``result`` to the evaluation cache (:func:`evaluation_path`) atomically, with
+    the ``files`` it scored as they were before it (:func:`data_files`).
 
     Returns:
         The file written, or ``None`` when the registry cannot be written (read-only,
@@ -241,6 +279,7 @@ def save_evaluation(card: ModelCard, result: EvaluationResult) -> Path | None:
     payload = {
         "format": CACHE_FORMAT,
         "model_file": card.fingerprint(),
+        "files": dict(files),
         **result.as_dict(),
         "created": result.created,
         "scores": result.scores.as_json() if result.scores is not None else None,
@@ -290,8 +329,9 @@ def evaluate_model(
     scope, cases = evaluation_scope(card, index, fingerprint)
     task = card.task_name
     _check_labels(index, task, cases)
+    files = data_files(index, cases)  # before scoring: a change meanwhile makes it stale
     if cache:
-        cached = load_evaluation(card, fingerprint)
+        cached = load_evaluation(card, fingerprint, files)
         if cached is not None:
             log.info("evaluation of %s on %s read from the cache", card.id, data)
             if threshold != cached.metrics.get("threshold", 0.5) and cached.scores is not None:
@@ -360,7 +400,7 @@ def evaluate_model(
         stored = result
         if threshold != 0.5:
             stored = replace(result, metrics=_patch_metrics(scores, card, 0.5))
-        save_evaluation(card, stored)
+        save_evaluation(card, stored, files)
     return result
 
 

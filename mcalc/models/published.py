@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -28,7 +29,10 @@ __all__ = [
     "REFERENCE_RESULTS",
     "COMPARABILITY_NOTE",
     "REPRODUCTION_NOTE",
+    "PRIOR_IMAGES",
+    "PRIOR_SUBTRACTION",
     "binormal_point",
+    "prior_use",
     "reproduction_rows",
 ]
 
@@ -127,11 +131,53 @@ REPRODUCTION_NOTE = (
 )
 
 
+#: How our case-level numbers used the prior mammograms (:func:`prior_use`): as more images
+#: of the case (a recent-only model's case score is the highest of all its images, prior
+#: and recent), or through the subtraction of the registered prior (a temporal model).
+PRIOR_IMAGES = "images"
+PRIOR_SUBTRACTION = "subtraction"
+
+
+def prior_use(temporal: bool, image_keys: Iterable[str]) -> str:
+    """How a case-level result used the prior: :data:`PRIOR_SUBTRACTION` for a temporal
+    model, :data:`PRIOR_IMAGES` when the images scored include a prior one (image keys
+    ``case/VIEW_prior``), else ``""`` (not at all).
+
+    Example:
+        >>> prior_use(False, ["c1/CC_recent", "c1/CC_prior"]), prior_use(True, [])
+        ('images', 'subtraction')
+    """
+    if temporal:
+        return PRIOR_SUBTRACTION
+    return PRIOR_IMAGES if any(str(k).endswith("_prior") for k in image_keys) else ""
+
+
+def _prior_caveat(theirs: bool, ours: str) -> str | None:
+    """What differs in the use of the prior between a published result and ours."""
+    if theirs:
+        if ours == PRIOR_SUBTRACTION:
+            return None
+        if ours == PRIOR_IMAGES:
+            return (
+                "they subtracted the registered prior; ours took the prior images only as "
+                "more images of the case"
+            )
+        return "they used the prior, ours did not"
+    if ours == PRIOR_SUBTRACTION:
+        return "they did not use the prior; ours subtracted the registered prior"
+    if ours == PRIOR_IMAGES:
+        return (
+            "they read the recent image alone; ours took the prior images too (the case "
+            "score is over all its images)"
+        )
+    return None
+
+
 def reproduction_rows(
     ours: dict[str, float | None],
     *,
     synthetic: bool,
-    uses_prior: bool = False,
+    prior: str = "",
     what: str = "suspicious vs not, per case",
     protocol: str = "held-out test patients",
 ) -> list[dict[str, object]]:
@@ -143,7 +189,7 @@ def reproduction_rows(
             cases and ``patients`` they come from (shown as ``our cases``: 0.500 on 3 cases
             beside 0.87 on the dataset's reads as what it is).
         synthetic: our numbers come from mcalc's synthetic demo data.
-        uses_prior: our model used the prior mammogram (temporal input).
+        prior: how ours used the prior mammograms (:func:`prior_use`; ``""``: not at all).
         what: what our numbers classify, at which level.
         protocol: how ours were validated (held-out split, k-fold, leave-one-patient-out).
 
@@ -162,8 +208,9 @@ def reproduction_rows(
         caveats = []
         if synthetic:
             caveats.append("ours are on synthetic data: not comparable")
-        if r.uses_prior != uses_prior:
-            caveats.append("they " + ("used" if r.uses_prior else "did not use") + " the prior")
+        prior_caveat = _prior_caveat(r.uses_prior, prior)
+        if prior_caveat:
+            caveats.append(prior_caveat)
         caveats.append("they classify benign vs suspicious, ours " + what)
         rows.append(
             {  # the numbers first, ours with their count: a page shows them unscrolled

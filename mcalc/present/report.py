@@ -35,7 +35,12 @@ from mcalc.models.analysis import (
     threshold_metrics,
 )
 from mcalc.models.curves import OperatingPoint
-from mcalc.models.published import COMPARABILITY_NOTE, REPRODUCTION_NOTE, reproduction_rows
+from mcalc.models.published import (
+    COMPARABILITY_NOTE,
+    REPRODUCTION_NOTE,
+    prior_use,
+    reproduction_rows,
+)
 from mcalc.models.scores import LEVEL_RULES, LEVELS
 from mcalc.present.eval_figures import CurveEntry, pr_figure, roc_figure
 from mcalc.present.froc_figures import froc_figure, summary_notes, summary_rows
@@ -241,11 +246,17 @@ def _birads(birads: Mapping[str, Any]) -> list[Block]:
 
 
 def ours_for_reproduction(
-    birads: Mapping[str, Any] | None, result: EvaluationResult | None
-) -> tuple[dict[str, float | None], str]:
+    birads: Mapping[str, Any] | None,
+    result: EvaluationResult | None,
+    *,
+    temporal: bool = False,
+) -> tuple[dict[str, float | None], str, str]:
     """Our case-level numbers to set beside the published ones (with the ``n`` cases and
-    ``patients`` they come from), and what they are: the BI-RADS suspicious-vs-not result
-    when there is one, else the case-level AUC of the evaluation's binary view."""
+    ``patients`` they come from), what they are (the BI-RADS suspicious-vs-not result
+    when there is one, else the case-level AUC of the evaluation's binary view), and how
+    they used the prior mammograms (:func:`mcalc.models.published.prior_use`; ``temporal``:
+    the model's input is temporal)."""
+    keys = () if result is None or result.scores is None else result.scores.image_keys.tolist()
     if birads is not None and "auc" in birads["all"]:
         m = birads["all"]
         return (
@@ -256,12 +267,13 @@ def ours_for_reproduction(
                 "patients": m.get("patients"),
             },
             f"suspicious vs not, per case ({birads['rule']} rule)",
+            str(birads["prior"]) if "prior" in birads else prior_use(temporal, keys),
         )
     if result is not None and result.scores is not None:
         a = analyse(result.scores, "case", n_boot=0)
         ours = {"auc": a.auc, "accuracy": None, "n": a.n, "patients": a.n_patients}
-        return ours, f"{a.positive} vs not, per case"
-    return {"auc": None, "accuracy": None}, "nothing at the case level"
+        return ours, f"{a.positive} vs not, per case", prior_use(temporal, keys)
+    return {"auc": None, "accuracy": None}, "nothing at the case level", ""
 
 
 def report_blocks(report: ReportInput) -> list[Block]:
@@ -302,14 +314,16 @@ def report_blocks(report: ReportInput) -> list[Block]:
         ]
     if report.birads is not None:
         blocks += [Block("h2", "Case-level BI-RADS"), *_birads(report.birads)]
-    ours, what = ours_for_reproduction(report.birads, result)
+    ours, what, prior = ours_for_reproduction(report.birads, result, temporal=card.patch.temporal)
     synthetic = card.data.synthetic if report.synthetic_data is None else report.synthetic_data
     protocol = "held-out test patients" if result.scope == "test-split" else "all patients"
     blocks += [
         Block("h2", "Published results beside ours"),
         Block(
             "table",
-            rows=reproduction_rows(ours, synthetic=synthetic, what=what, protocol=protocol),
+            rows=reproduction_rows(
+                ours, synthetic=synthetic, what=what, protocol=protocol, prior=prior
+            ),
         ),
         Block("note", REPRODUCTION_NOTE),
     ]

@@ -184,9 +184,10 @@ def birads_ui(cards: list[ModelCard], fingerprint: str) -> None:
         result_ui(model_id, b, i)
     st.subheader("Published results beside ours")
     rows = []
+    temporal = {c.id: c.patch.temporal for c in cards}
     for model_id, b in done.items():
-        ours, what = ours_for_reproduction(b, None)
-        for row in reproduction_rows(ours, synthetic=synthetic, what=what):
+        ours, what, prior = ours_for_reproduction(b, None, temporal=temporal[model_id])
+        for row in reproduction_rows(ours, synthetic=synthetic, what=what, prior=prior):
             rows.append({"model": model_id} | row)
     fitted_table(pd.DataFrame(rows), key="evaluate_birads_published")
     st.info(REPRODUCTION_NOTE, icon=":material/menu_book:")

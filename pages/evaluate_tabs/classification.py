@@ -18,7 +18,13 @@ from mcalc.models.analysis import (
 )
 from mcalc.models.card import ModelCard
 from mcalc.models.curves import DEFAULT_BOOTSTRAP, OperatingPoint
-from mcalc.models.evaluate import EvaluationResult, evaluate_model, load_evaluation
+from mcalc.models.evaluate import (
+    EvaluationResult,
+    data_files,
+    evaluate_model,
+    evaluation_scope,
+    load_evaluation,
+)
 from mcalc.models.published import COMPARABILITY_NOTE
 from mcalc.models.scores import LEVEL_RULES, LEVELS, EvalScores, positive_rule
 from mcalc.present.eval_figures import CurveEntry, confusion_figure, pr_figure, roc_figure
@@ -75,11 +81,13 @@ def level_analysis(_scores: EvalScores, key: str, level: str, n_boot: int) -> Le
 def stored_results(cards: list[ModelCard], fingerprint: str) -> dict[str, EvaluationResult]:
     """Results of this session, else cached on disk, of the chosen models on this dataset."""
     results: dict[str, EvaluationResult] = st.session_state.setdefault(RESULTS_KEY, {})
+    index = common.current_index()
     out = {}
     for card in cards:
         key = result_key(card.id, fingerprint)
-        if key not in results:
-            cached = load_evaluation(card, fingerprint)
+        if key not in results and index is not None:
+            cases = evaluation_scope(card, index, fingerprint)[1]
+            cached = load_evaluation(card, fingerprint, data_files(index, cases))
             if cached is not None:
                 results[key] = cached
         if key in results:

@@ -26,7 +26,7 @@ from mcalc.models.analysis import analyse
 from mcalc.models.architectures import ARCHITECTURES
 from mcalc.models.freeze import STRATEGIES
 from mcalc.models.plan import STRATEGY_LABEL, random_freeze_text
-from mcalc.models.published import reproduction_rows
+from mcalc.models.published import prior_use, reproduction_rows
 from mcalc.models.tasks import TASKS
 from mcalc.models.train_config import TrainConfig
 from mcalc.models.weights import resolve_weights
@@ -264,6 +264,10 @@ def result_ui(run: CrossvalRun) -> None:
                 synthetic=synthetic,
                 what="the model's positive class vs not, per case (max over images)",
                 protocol=protocol,
+                prior=prior_use(
+                    run.config.input == "temporal",
+                    () if scores is None else scores.image_keys.tolist(),
+                ),
             )
         ),
         key="evaluate_cv_published",
