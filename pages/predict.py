@@ -60,7 +60,7 @@ if not cards:
     )
     st.stop()
 
-card = model_ui(cards)
+card = model_ui(cards, index)
 try:
     fingerprint = model_key(card)
     loaded = loaded_model(card.path, fingerprint)

@@ -31,6 +31,7 @@ from mcalc.explain.service import (
 )
 from mcalc.models.card import ModelCard
 from mcalc.models.detection import DEFAULT_MIN_DISTANCE_MM, DetectionSettings
+from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.inference import LoadedModel
 from mcalc.models.tasks import positive_class_for
 from pages import default_model, state
@@ -82,9 +83,19 @@ def _num(value: Any) -> str:
     return "n/a" if value is None else f"{float(value):.3f}"
 
 
-def model_ui(cards: list[ModelCard]) -> ModelCard:
+@st.cache_resource(max_entries=4)
+def _open_fingerprint(root: str, cases: int, ident: int, _index: DatasetIndex) -> str:
+    """The open dataset's fingerprint, once per index (``root``, ``cases`` and ``ident``,
+    the cached index object's id, key it; the index itself is not hashed): 7 ms for the
+    demo's 96 files, more for a large collection."""
+    return dataset_fingerprint(_index)
+
+
+def model_ui(cards: list[ModelCard], index: DatasetIndex) -> ModelCard:
     """Model picker (opening on the registry's default model, else the newest, as the
-    warm-up's analysis ahead does) and its card summary; returns the chosen card."""
+    warm-up's analysis ahead does) and its card summary; returns the chosen card. Its test
+    figures are said to come from other data when ``index`` is not the data it was
+    trained on."""
     cards, choice = default_model.ordered(cards)
     by_id = {c.id: c for c in cards}
     _preselect(list(by_id))
@@ -119,6 +130,10 @@ def model_ui(cards: list[ModelCard]) -> ModelCard:
         cautions.append(
             "Trained on **synthetic** demo data: its scores say nothing about real mammograms."
         )
+    open_fp = _open_fingerprint(str(index.root), len(index.cases), id(index), index)
+    scope = card.test_scope_note(open_fp)
+    if scope is not None:
+        cautions.append(scope)
     if not card.pretrained:
         cautions.append(
             f"Trained **from scratch** (no pre-trained weights): "

@@ -55,6 +55,8 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     assert "Decision threshold 0.50: default" in captions
     warnings = " ".join(w.value for w in at.warning)
     assert "synthetic" in warnings and "from scratch" in warnings
+    # spot's card does not say where its test figures come from: not taken for this data's.
+    assert "does not record the data its test figures were measured on" in warnings
     fig = image_figure(at)
     images = [t for t in fig["data"] if t["type"] == "image"]
     assert len(images) == 2 and all(t["source"].startswith("data:image/jpeg") for t in images)

@@ -242,3 +242,18 @@ def test_the_committed_demo_models_log_names_no_absolute_folder_of_the_clone() -
     assert tracking["tensorboard"] == "tensorboard"
     assert (log.parent / tracking["tensorboard"]).is_dir()
     assert "/work/main" not in log.read_text(encoding="utf-8")
+
+
+def test_test_scope_note_says_when_the_test_figures_are_of_other_data() -> None:
+    """Predict shows a card's test AUC beside the open dataset's images: it said nothing
+    when that dataset was not the one the figures were measured on (a user check)."""
+    card = ModelCard.from_json(json.loads(Path("models/demo-custom/card.json").read_text()))
+    assert card.data.fingerprint
+    # The card's own data gives no note; another dataset one that names the card's data.
+    same = card.data.fingerprint
+    assert card.test_scope_note(same) is None
+    note = card.test_scope_note("0" * 64)
+    assert note is not None and "`data/demo`, 12 cases" in note and "not on the dataset" in note
+    # A card that does not say where its figures come from is never taken for "this data".
+    bare = ModelCard.from_json({"architecture": "custom"})
+    assert "does not record" in (bare.test_scope_note(same) or "")

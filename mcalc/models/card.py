@@ -359,6 +359,32 @@ class ModelCard(JsonSection):
         """Metrics on the held-out test patients (empty when the card has none)."""
         return self.metrics.get("test") or {}
 
+    def test_scope_note(self, open_fingerprint: str) -> str | None:
+        """``None`` when the card's test metrics were measured on the dataset whose
+        :func:`~mcalc.models.fingerprint.dataset_fingerprint` is ``open_fingerprint``;
+        else a sentence saying where they come from (they say nothing of the open data).
+
+        >>> card = ModelCard(data=CardData(path="data/demo", fingerprint="ab", cases=12))
+        >>> card.test_scope_note("ab") is None
+        True
+        >>> card.test_scope_note("cd")[:60]
+        'Its test figures were measured on the test patients of the d'
+        """
+        if not self.data.fingerprint:
+            return (
+                "Its card does not record the data its test figures were measured on: they "
+                "may not be of the dataset open here (Evaluate measures it on this one)."
+            )
+        if self.data.fingerprint == open_fingerprint:
+            return None
+        where = f"`{self.data.path}`" if self.data.path else "not recorded on its card"
+        if self.data.cases is not None:
+            where += f", {self.data.cases} cases"
+        return (
+            "Its test figures were measured on the test patients of the data it was trained "
+            f"on ({where}), not on the dataset open here: Evaluate measures it on this one."
+        )
+
     @property
     def model_file(self) -> Path:
         """The Keras file of the model (the registry knows the folder's layout)."""
