@@ -137,7 +137,7 @@ def read_note(policy: ReadPolicy, what: str) -> str | None:
     (``what``: ``"verdicts"`` or ``"marks"``); ``None`` when nothing is hidden.
 
     >>> read_note(ReadPolicy("on", "rita", "reader"), "marks")
-    "Independent reads: other readers' marks on an image are hidden until you have saved your own marks on it; what you see here counts nothing hidden."
+    "Independent reads: other readers' marks on an image are hidden until you have saved your own marks on it; the figures here count only what you may see."
     """
     if what not in _UNLOCKED_BY:
         raise ValueError(f"what must be one of {', '.join(_UNLOCKED_BY)}, got {what!r}")
@@ -146,9 +146,9 @@ def read_note(policy: ReadPolicy, what: str) -> str | None:
     if policy.mode == "strict":
         return (
             f"Independent reads: other readers' {what} are hidden from you (only an admin "
-            "sees them); what you see here counts yours alone."
+            "sees them); the figures here count yours alone."
         )
     return (
         f"Independent reads: other readers' {what} on an image are hidden until you have "
-        f"{_UNLOCKED_BY[what]}; what you see here counts nothing hidden."
+        f"{_UNLOCKED_BY[what]}; the figures here count only what you may see."
     )
