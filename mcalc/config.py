@@ -31,6 +31,7 @@ __all__ = [
     "VIEWS",
     "TIMEPOINTS",
     "AUTH_CHOICES",
+    "READS_CHOICES",
     "PathRefused",
     "check_data_path",
 ]
@@ -91,6 +92,10 @@ class Settings:
         auth: ``auto`` (sign-in required as soon as a real dataset is in use or accounts
             exist; the synthetic demo alone runs without), ``on`` or ``off`` (the operator
             turns accounts off explicitly; every page says so). Env ``MCALC_AUTH``.
+        independent_reads: ``off``, ``on`` (another reader's verdicts and marks on an
+            image are hidden from a signed-in reader until they have recorded their own)
+            or ``strict`` (hidden from readers throughout); admins see all
+            (:mod:`mcalc.access.reads`). Env ``MCALC_INDEPENDENT_READS``.
         data_roots: folders that datasets may be opened from (besides the demo folder and
             ``data_dir``); empty: only those two. Env ``MCALC_DATA_ROOTS``, separated by
             ``os.pathsep`` (``:``).
@@ -140,6 +145,7 @@ class Settings:
     max_jobs: int = 1
     users_file: Path = REPO_ROOT / "data" / "users.yaml"
     auth: str = "auto"
+    independent_reads: str = "off"
     data_roots: tuple[Path, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)
     warm_tensorflow: bool = True
@@ -215,6 +221,9 @@ def _settings_from_env() -> Settings:
         max_jobs=_env_int("MCALC_MAX_JOBS", base.max_jobs),
         users_file=_env_path("MCALC_USERS", base.users_file),
         auth=_env_auth(),
+        independent_reads=_env_choice(
+            "MCALC_INDEPENDENT_READS", base.independent_reads, READS_CHOICES
+        ),
         data_roots=tuple(
             Path(p).expanduser()
             for p in os.environ.get("MCALC_DATA_ROOTS", "").split(os.pathsep)
@@ -244,6 +253,9 @@ def _env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
         raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
     return value
 
+
+#: Values of ``MCALC_INDEPENDENT_READS`` (:mod:`mcalc.access.reads`).
+READS_CHOICES: tuple[str, ...] = ("off", "on", "strict")
 
 #: Values of ``MCALC_AUTH``.
 AUTH_CHOICES: tuple[str, ...] = ("auto", "on", "off")

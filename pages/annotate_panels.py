@@ -9,6 +9,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from mcalc.access.reads import visible_readers
 from mcalc.dataset.records import ImageRecord
 from mcalc.errors import ImageReadError
 from mcalc.present.marking import zoom_box
@@ -35,6 +36,7 @@ from pages.annotate_shared import (
     store,
     tell,
 )
+from pages.readers import read_note_ui, read_policy
 
 
 def marks_table_ui(session: EditSession, in_viewer: bool = False) -> None:
@@ -253,7 +255,11 @@ def agreement_ui(
     with box:
         if in_viewer:
             st.caption(VIEWER_MARKS_NOTE)
-        others = [r for r in store().readers(rec.key) if r != reader]
+        # Independent reads: another reader's marks only once this reader's are saved
+        # (or never, strict); mcalc.access.reads decides, an admin sees all.
+        policy = read_policy()
+        read_note_ui(policy, "marks")
+        others = [r for r in visible_readers(store().readers(rec.key), policy) if r != reader]
         c1, c2, c3 = st.columns([2, 1, 2])
         against = c1.selectbox(
             "Compare with",

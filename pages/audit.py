@@ -13,6 +13,7 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from mcalc.access.reads import ReadPolicy, visible_verdicts
 from mcalc.batch.table import RESULTS_PARQUET
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
@@ -31,7 +32,7 @@ from mcalc.store import StoreConflictError, StoreError
 from mcalc.store.audit import AuditStore, AuditVerdict, audit_table, record_verdict
 from mcalc.store.exchange import ExportError, audit_csv
 from pages import common, default_model, reader_forms, state, views
-from pages.readers import reader_ui
+from pages.readers import read_note_ui, read_policy, reader_ui
 
 common.frame()
 
@@ -455,8 +456,9 @@ def _named(table: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
     return table.assign(image_key=[names.get(k, k) for k in table["image_key"]])
 
 
-def table_ui(names: Mapping[str, str]) -> None:
+def table_ui(names: Mapping[str, str], policy: ReadPolicy) -> None:
     st.subheader("Audit table per model")
+    read_note_ui(policy, "verdicts")
     store = AuditStore(common.settings().store_dir)
     skipped: list[str] = []
     try:  # read once a rerun: the models, the table and the verdict shown all come from it
@@ -484,9 +486,16 @@ def table_ui(names: Mapping[str, str]) -> None:
                 f"{others} verdict(s) on other datasets are not shown in demo mode (they "
                 "need an account: create one with `python -m mcalc users add`)."
             )
+    # Independent reads: the table, its figures, the pictures and the CSV hold only what
+    # this reader may see (mcalc.access.reads decides).
+    every = visible_verdicts(every, policy)
     models = sorted({v.model_id for v in every})
     if not models:
-        st.info("No verdicts recorded yet.")
+        st.info(
+            "No verdict of yours recorded yet (the others' are hidden: independent reads)."
+            if policy.blinded
+            else "No verdicts recorded yet."
+        )
         return
     model = st.selectbox("Model", models, key="audit_table_model", persist_state="session")
     verdicts = [v for v in every if v.model_id == model]
@@ -530,6 +539,7 @@ st.title("Audit")
 common.synthetic_banner(index)
 names = image_names(index)  # case, side, view, round and exam year of each image
 reader = reader_ui("audit")
+policy = read_policy()
 if reader is not None:
     verdict_ui(reader, index, names)
-table_ui(names)
+table_ui(names, policy)

@@ -67,7 +67,7 @@ def verdict_ui(
     would pair one model's card with another's score, so none is taken."""
     from mcalc.store import StoreConflictError, StoreError
     from mcalc.store.audit import record_verdict
-    from pages.readers import reader_ui
+    from pages.readers import read_note_ui, read_policy, reader_ui
 
     with st.expander("Record a verdict (audit)"):
         if stale is not None:
@@ -80,6 +80,9 @@ def verdict_ui(
         reader = reader_ui("predict")
         if reader is None:
             return
+        # Only this reader's own verdict is shown here; the note says that the others'
+        # are hidden elsewhere too (Audit, the case report) while reads are independent.
+        read_note_ui(read_policy(), "verdicts")
         by_key = {r.key: r for r in case.images}
         keys = list(by_key)
         # The form keeps its values after saving: the reader sees what was recorded.

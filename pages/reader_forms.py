@@ -11,6 +11,7 @@ from mcalc.models.card import ModelCard
 from mcalc.models.card_text import card_facts, card_from_summary
 from mcalc.present.words import plain
 from pages import common, signin
+from pages.readers import read_policy
 
 
 def verdict_inputs(
@@ -86,6 +87,8 @@ def case_report_ui(case_id: str, model_id: str | None, prefix: str) -> None:
                     model=model_id,
                     user=user["name"] if user else "",
                     settings=common.settings(),
+                    # Independent reads: only what this reader may see of the others'.
+                    reads=read_policy(),
                 )
             except McalcError as exc:
                 st.error(f"No report: {exc}")

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import streamlit as st
 
+from mcalc.access.reads import ReadPolicy, read_note
 from mcalc.store import check_reader
+from pages import common
 from pages.state import READER_KEY
 
 
@@ -39,3 +43,28 @@ def reader_ui(prefix: str) -> str | None:
         return None
     st.session_state[READER_KEY] = name
     return name
+
+
+def read_policy() -> ReadPolicy:
+    """The installation's independent-reads setting and who looks (the signed-in account;
+    nobody without accounts): what :mod:`mcalc.access.reads` hides from this visitor."""
+    from pages.signin import current_user
+
+    user = current_user()
+    mode = common.settings().independent_reads
+    if user is None:
+        return ReadPolicy(mode)
+    return ReadPolicy(mode, viewer=user["name"], role=user["role"])
+
+
+def read_note_ui(policy: ReadPolicy, what: str, where: Any = st) -> None:
+    """The page's one line saying reads are independent and what is hidden, if anything
+    is; with the setting on but nobody signed in, that it needs accounts."""
+    note = read_note(policy, what)
+    if note is not None:
+        where.caption(note)
+    elif policy.mode != "off" and policy.viewer is None:
+        where.caption(
+            "Independent reads are set, but nobody is signed in here: typed names prove "
+            "nothing, so nothing is hidden (they need accounts)."
+        )

@@ -899,3 +899,42 @@ def test_a_damaged_record_leaves_the_image_shown_not_editable(app_env, first_ima
     (viewer,) = at.get("component_instance")
     assert json.loads(viewer.proto.json_args)["editable"] == key
     assert any(str(aside) in s.value and "0 version" in s.value for s in at.success)
+
+
+def test_independent_reads_offer_another_readers_marks_once_ones_own_are_saved(
+    app_env, tmp_path, monkeypatch
+):
+    """With MCALC_INDEPENDENT_READS=on, signed-in rita could compare with bob's marks on an
+    image before marking it herself (a user check as two readers, 6 December 2026)."""
+    from mcalc.access import UsersFile
+    from mcalc.config import get_settings
+    from tests.app_pages import APP
+
+    users = UsersFile(tmp_path / "users.yaml", bcrypt_rounds=4)
+    users.add("rita", "reader", password="correct-horse-9")
+    monkeypatch.setenv("MCALC_USERS", str(users.path))
+    monkeypatch.setenv("MCALC_INDEPENDENT_READS", "on")
+    rec = open_dataset(app_env).cases[0].image("CC", "recent")
+    assert rec is not None
+    store = MarkStore(get_settings().store_dir)
+    shape = prepare_view(ImageCache(tmp_path / "c"), rec, DisplayOptions()).full_shape
+    store.save(
+        ImageMarks(rec.key, "bob", image_shape=shape).add_point(40, 40, "benign"), base_version=0
+    )
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page("pages/annotate.py")
+    at.run()
+    at.text_input[0].input("rita")
+    at.text_input[1].input("correct-horse-9")
+    at.button[0].click()
+    at.session_state["annotate_use_viewer"] = False
+    at.session_state["annotate_agreement_open"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="annotate_against").options == ["dataset annotation"]
+    assert any("other readers' marks on an image are hidden" in c.value for c in at.caption)
+    store.save(
+        ImageMarks(rec.key, "rita", image_shape=shape).add_point(50, 50, "benign"), base_version=0
+    )
+    at.run()
+    assert at.selectbox(key="annotate_against").options == ["dataset annotation", "bob"]

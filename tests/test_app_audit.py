@@ -8,6 +8,7 @@ import os
 import time
 
 import pytest
+from streamlit.testing.v1 import AppTest
 
 from mcalc.batch.table import to_table, write_results
 from mcalc.config import get_settings
@@ -18,7 +19,7 @@ from mcalc.models.registry import list_models
 from mcalc.present.reading import image_names
 from mcalc.store.audit import AuditStore
 from mcalc.synthetic.scale import repeated_index
-from tests.app_pages import choices_after_another_page, open_page
+from tests.app_pages import APP, choices_after_another_page, open_page
 
 pytestmark = pytest.mark.slow  # AppTest runs of the app's frame
 
@@ -354,3 +355,46 @@ def test_demo_mode_shows_no_verdict_of_another_dataset(app_env, tmp_path, monkey
         c.value for c in at.caption
     )
     assert not at.get("image") and "Dr Real" not in str(at.main)
+
+
+def test_independent_reads_hide_other_readers_verdicts_until_ones_own(
+    app_env, tmp_path, monkeypatch
+):
+    """With MCALC_INDEPENDENT_READS=on, signed-in rita saw bob's verdicts (answers, comment,
+    picture) under the audit table before recording her own (a user check as two readers,
+    6 December 2026); after hers on an image, bob's on that image only."""
+    import numpy as np
+
+    from mcalc.access import UsersFile
+    from mcalc.store.audit import record_verdict
+    from tests.app_pages import shown
+
+    users = UsersFile(tmp_path / "users.yaml", bcrypt_rounds=4)
+    users.add("rita", "reader", password="correct-horse-9")
+    monkeypatch.setenv("MCALC_USERS", str(users.path))
+    monkeypatch.setenv("MCALC_INDEPENDENT_READS", "on")
+    store = get_settings().store_dir
+    cc, mlo = "suspicious-1/CC_recent", "suspicious-1/MLO_recent"
+    for key in (cc, mlo):
+        record_verdict(store, model_id="demo-custom", image_key=key, reader="bob", agree=False,
+                       comment=f"bob-secret {key}", snapshot=np.zeros((8, 8, 3), np.uint8))  # fmt: skip
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page(PAGE)
+    at.run()
+    at.text_input[0].input("rita")
+    at.text_input[1].input("correct-horse-9")
+    at.button[0].click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    notes = " ".join(c.value for c in at.caption)
+    assert "Independent reads: other readers' verdicts on an image are hidden" in notes
+    assert "bob" not in str(at.main) and "audit_table_model" not in at.session_state
+    assert not at.get("image") or all("bob" not in str(i) for i in at.get("image"))
+    record_verdict(store, model_id="demo-custom", image_key=cc, reader="rita", agree=True)
+    at.run()
+    (every,) = [d for d in at.dataframe if "reader" in d.value.columns and len(d.value) == 2]
+    assert sorted(zip(shown(every)["reader"], every.value["comment"], strict=True)) == [
+        ("bob", f"bob-secret {cc}"),
+        ("rita", ""),
+    ]
+    assert f"bob-secret {mlo}" not in str(at.main)
+    assert [m.value for m in at.metric][:3] == ["1", "2", "2"]  # images, verdicts, readers

@@ -266,13 +266,16 @@ def test_no_model_is_an_invitation_to_train(app_env, tmp_path, monkeypatch) -> N
     assert any("Train page" in i.value for i in at.info)
 
 
-def test_a_verdict_is_recorded(page_env, app_env) -> None:
+def test_a_verdict_is_recorded(page_env, app_env, monkeypatch) -> None:
     from mcalc.config import get_settings
     from mcalc.store.audit import AuditStore, audit_table
 
+    # Independent reads need accounts: without them (demo mode) the form says nothing is hidden.
+    monkeypatch.setenv("MCALC_INDEPENDENT_READS", "on")
     at = open_predict()
     at.text_input(key="predict_reader_input").input("Dr Test").run()
     assert_ok(at)
+    assert any("Independent reads are set, but nobody is signed in" in c.value for c in at.caption)
     image = at.selectbox(key="predict_verdict_image")
     assert image.options == ["L CC prior 2016", "L CC recent 2018"]  # as the panels' titles
     image.select("suspicious-1/CC_recent")

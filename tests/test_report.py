@@ -183,3 +183,30 @@ def test_an_unreadable_image_is_left_out_of_the_report_not_the_report(tiny_demo,
     assert "images: 4, 1 of them unreadable (below)." in text, text
     assert "(suspicious-1/MLO_prior) is left out:" in text
     assert "image suspicious-1/MLO_recent; window centre" in text  # the others are there
+
+
+def test_a_report_made_for_a_blinded_reader_leaves_out_what_they_may_not_see(tiny_demo, tmp_path):
+    """Independent reads on: made for rita, the report held bob's marks and verdicts on
+    images she had not read yet (a user check as two readers, 6 December 2026)."""
+    from mcalc.access.reads import ReadPolicy
+    from mcalc.config import Settings
+    from mcalc.report import case_report
+
+    settings = Settings(store_dir=tmp_path / "store", cache_dir=tmp_path / "cache")
+    store = MarkStore(settings.store_dir)
+    cc, mlo = "suspicious-1/CC_recent", "suspicious-1/MLO_recent"
+    for reader, key in (("bob", cc), ("bob", mlo), ("rita", mlo)):
+        marks = ImageMarks(key, reader, image_shape=(256, 208)).add_point(100, 80, "benign")
+        store.save(marks, base_version=0)
+        record_verdict(settings.store_dir, model_id="spot", image_key=key, reader=reader,
+                       agree=True, comment=f"{reader} on {key}")  # fmt: skip
+    out = tmp_path / "r.pdf"
+    rita = ReadPolicy("on", "rita", "reader")
+    out.write_bytes(case_report(tiny_demo, "suspicious-1", settings=settings, temporal=False,
+                                reads=rita))  # fmt: skip
+    text = " ".join(_text(out).split())
+    assert "comment: bob on suspicious-1/MLO_recent" in text  # rita read MLO: shown after
+    assert "comment: rita on suspicious-1/MLO_recent" in text
+    assert "bob on suspicious-1/CC_recent" not in text  # she has not read CC
+    assert text.count("reader bob: 1 mark(s)") == 1  # on MLO only
+    assert "Made for rita. Independent reads: other readers' verdicts on an image" in text

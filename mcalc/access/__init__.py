@@ -1,11 +1,12 @@
 """Who may see and change what: accounts, roles and the sign-in mode.
 
 A domain package without streamlit: the users file (names, roles, bcrypt hashes) and the
-rules the app's frame and the CLI apply. See :mod:`mcalc.access.users` and
-:mod:`mcalc.access.roles`.
+rules the app's frame and the CLI apply. See :mod:`mcalc.access.users`,
+:mod:`mcalc.access.roles` and :mod:`mcalc.access.reads` (independent reads).
 """
 
 from mcalc.access.admin import NotAllowed, check_allowed, read_actions, record_action
+from mcalc.access.reads import ReadPolicy, visible_readers, visible_verdicts
 from mcalc.access.roles import ACTIONS, ROLES, AuthMode, allows, auth_mode, required_role
 from mcalc.access.signouts import SIGN_OUTS, SignOuts
 from mcalc.access.throttle import SIGN_IN_THROTTLE, SignInThrottle
@@ -22,6 +23,7 @@ __all__ = [
     "SignInCookie",
     "AccessError",
     "NotAllowed",
+    "ReadPolicy",
     "User",
     "UsersFile",
     "allows",
@@ -31,4 +33,6 @@ __all__ = [
     "read_actions",
     "record_action",
     "required_role",
+    "visible_readers",
+    "visible_verdicts",
 ]

@@ -4,7 +4,8 @@ It holds the prior and recent images windowed as the viewer shows them, with the
 radiologists' annotation (red) and every reader's own marks (one colour per reader), the
 model's maps and scores with its card summary and warnings when a model is given, the
 change since the prior round (registered, :mod:`mcalc.temporal`) where there is one, every
-reader's verdict on the case's images with who and when, and "research use only". No
+reader's verdict on the case's images with who and when (those the reader it is made for may
+see, under independent reads: :mod:`mcalc.access.reads`), and "research use only". No
 patient identifier is read or written: images are named by their dataset key.
 
 Example:
@@ -23,6 +24,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from mcalc.access.reads import ReadPolicy, read_note, visible_readers, visible_verdicts
 from mcalc.cache import ImageCache
 from mcalc.config import Settings, get_settings
 from mcalc.dataset import open_dataset
@@ -125,9 +127,11 @@ def annotation_line(calcifications: int | None, clusters: int, regions: int = 0)
     )
 
 
-def _reader_marks(view: Any, rgb: np.ndarray, marks: MarkStore, key: str) -> list[str]:
+def _reader_marks(
+    view: Any, rgb: np.ndarray, marks: MarkStore, key: str, reads: ReadPolicy
+) -> list[str]:
     lines = []
-    for i, reader in enumerate(marks.readers(key)):
+    for i, reader in enumerate(visible_readers(marks.readers(key), reads)):
         name, colour = _READER_COLOURS[i % len(_READER_COLOURS)]
         points = marks.load(key, reader).marks.points
         if points:
@@ -241,6 +245,7 @@ def case_report(
     user: str = "",
     settings: Settings | None = None,
     temporal: bool = True,
+    reads: ReadPolicy | None = None,
 ) -> bytes:
     """The PDF of one case, as bytes.
 
@@ -252,6 +257,10 @@ def case_report(
         settings: store, registry and cache folders (default: the environment's).
         temporal: add the change between the prior and the recent round of each view
             (registers each pair: a few seconds; cached).
+        reads: who the report is for, under the independent-reads setting
+            (:mod:`mcalc.access.reads`): other readers' marks and verdicts it may not see
+            are left out, and the report says so. ``None``: everything (the command line,
+            whose user reads the store's files anyway).
 
     Raises:
         DatasetError: no such case.
@@ -267,6 +276,7 @@ def case_report(
         raise DatasetError(f"no case {case_id!r} in {data} (cases: {known}, ...)")
     cache = ImageCache(s.cache_dir, default_spacing_mm=s.default_pixel_spacing_mm)
     marks = MarkStore(s.store_dir)
+    policy = reads or ReadPolicy()
     records = list(case.images)
     shown: list[ReportImage] = []
     # One unreadable file leaves its image out, said on the report, as Predict and the
@@ -289,7 +299,7 @@ def case_report(
                 view.n_regions,
             ),
         ]
-        lines += _reader_marks(view, rgb, marks, rec.key) or ["no reader's marks"]
+        lines += _reader_marks(view, rgb, marks, rec.key, policy) or ["no reader's marks"]
         shown.append(ReportImage(image_title(case, rec), rgb, lines))
     model_pictures: list[ReportImage] = []
     model_notes: list[str] = []
@@ -298,9 +308,9 @@ def case_report(
         model_pictures, model_notes, card = _model_section(model, Path(s.models_dir), case, cache)
     changes = _temporal_lines(cache, case) if temporal else []
     keys = {r.key for r in records}
-    verdicts: list[AuditVerdict] = [
-        v for v in AuditStore(s.store_dir).verdicts() if v.image_key in keys
-    ]
+    verdicts: list[AuditVerdict] = visible_verdicts(
+        (v for v in AuditStore(s.store_dir).verdicts() if v.image_key in keys), policy
+    )
 
     pdf = FPDF(format="A4")
     pdf.set_auto_page_break(True, margin=15)
@@ -324,6 +334,9 @@ def case_report(
     )
     for line in left_out:
         text(line, 10, "B")
+    hidden = read_note(policy, "verdicts")
+    if hidden is not None:  # made for a blinded reader: say what it leaves out
+        text(f"Made for {policy.viewer}. {hidden} {read_note(policy, 'marks')}", 9, "B")
     # What Browse shows under the case: the reader of the report sees the same case.
     text("; ".join(f"{label} {value}" for label, value in case.facts()) + ".")
 
