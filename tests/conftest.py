@@ -46,7 +46,11 @@ def _scan_installed_components_once() -> None:
     from streamlit.components.v2 import manifest_scanner
 
     scan = functools.cache(manifest_scanner.scan_component_manifests)
-    manifest_scanner.scan_component_manifests = lambda: list(scan())
+
+    def scan_once(max_workers: int | None = None) -> list:
+        return list(scan())  # a new list each call, as the scan gives
+
+    manifest_scanner.scan_component_manifests = scan_once
 
 
 _scan_installed_components_once()
