@@ -35,6 +35,27 @@ TINY_SHAPE = (256, 208)
 REPO = Path(__file__).resolve().parent.parent
 
 
+def _scan_installed_components_once() -> None:
+    """Every new ``AppTest`` looked through all installed packages' metadata for Streamlit's
+    v2 component manifests (``BidiComponentManager.discover_and_register_components``, on
+    its first run): 0.17 CPU-s each, 215 times in the suite's AppTest modules, for the same
+    answer (the packages do not change during the tests; none here has one). The scan's
+    answer is kept for the process; a server (browser tests) scans as shipped."""
+    import functools
+
+    from streamlit.components.v2 import manifest_scanner
+
+    scan = functools.cache(manifest_scanner.scan_component_manifests)
+
+    def scan_once(max_workers: int | None = None) -> list:
+        return list(scan())  # a new list each call, as the scan gives
+
+    manifest_scanner.scan_component_manifests = scan_once
+
+
+_scan_installed_components_once()
+
+
 def pytest_sessionfinish(session, exitstatus) -> None:
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:  # a pytest-xdist worker: report what it started
