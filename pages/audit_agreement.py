@@ -21,10 +21,27 @@ from mcalc.store.verdict_agreement import (
 )
 from pages import common
 
+OPEN_KEY = "audit_agreement_open"
+
+
+Answers = tuple[tuple[str, str, str, bool | None], ...]
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _cached(answers: Answers, question: str) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The agreement of these answers (each an image, reader, score verdict and
+    explanation), made once: the bootstrap over 2,000 images and 8 readers took ~2 s."""
+    ag = verdict_agreement(
+        [AuditVerdict("m", i, r, s, explanation_plausible=e) for i, r, s, e in answers], question
+    )
+    return agreement_rows(ag), ag.caveats
+
 
 def _table(verdicts: list[AuditVerdict], question: str) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    ag = verdict_agreement(verdicts, question)
-    return agreement_rows(ag), ag.caveats
+    answers = tuple(
+        sorted((v.image_key, v.reader, v.score_verdict, v.explanation_plausible) for v in verdicts)
+    )
+    return _cached(answers, question)
 
 
 def agreement_ui(
@@ -39,7 +56,10 @@ def agreement_ui(
     and which verdicts were revised after the others' were recorded."""
     if len({v.reader for v in verdicts}) < 2:
         return
-    with st.expander("Agreement between readers"):
+    box = common.opened_section("Agreement between readers", OPEN_KEY)
+    if box is None:  # closed: no bootstrap, no second read of the histories
+        return
+    with box:
         question = st.radio(
             "On",
             list(QUESTIONS),
@@ -76,7 +96,9 @@ def agreement_ui(
                 "both had judged it, each saw the other's)."
             )
             common.dataframe(
-                revised.assign(image_key=[names.get(k, k) for k in revised["image_key"]]),
+                revised.assign(image_key=[names.get(k, k) for k in revised["image_key"]]).rename(
+                    columns={"image_key": "image"}
+                ),
                 hide_index=True,
                 width="stretch",
             )

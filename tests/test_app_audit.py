@@ -390,6 +390,7 @@ def test_independent_reads_hide_other_readers_verdicts_until_ones_own(
     assert "bob" not in str(at.main) and "audit_table_model" not in at.session_state
     assert not at.get("image") or all("bob" not in str(i) for i in at.get("image"))
     record_verdict(store, model_id="demo-custom", image_key=cc, reader="rita", agree=True)
+    at.session_state["audit_agreement_open"] = True
     at.run()
     (every,) = [d for d in at.dataframe if "reader" in d.value.columns and len(d.value) == 2]
     assert sorted(zip(shown(every)["reader"], every.value["comment"], strict=True)) == [
@@ -419,6 +420,9 @@ def test_an_admin_sees_agreement_on_first_reads_and_the_revisions(app_env, tmp_p
     record_verdict(store, **kw, reader="bob", agree=True)
     record_verdict(store, **kw, reader="ann", agree=True)  # revised, after bob's
     at = open_page(PAGE, 60)
+    assert not [d for d in at.dataframe if "statistic" in d.value.columns]  # closed: not made
+    at.session_state["audit_agreement_open"] = True
+    at.run()
     assert not at.exception, [e.value for e in at.exception]
     tables = [d.value for d in at.dataframe if "statistic" in d.value.columns]
     assert [t.iloc[0]["raw agreement"] for t in tables] == ["100%", "0%"]  # current, first

@@ -151,7 +151,7 @@ def _kappas(a: np.ndarray, b: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Cohen's kappa of two readers' binary answers (0/1) for each row of ``weights``;
     the bootstrap's vectorised form of :func:`sklearn.metrics.cohen_kappa_score`."""
     n = weights.sum(axis=1)
-    p_o = (weights @ (a == b)) / n
+    p_o = (weights @ (a == b).astype(float)) / n
     pa, pb = (weights @ a) / n, (weights @ b) / n
     p_e = pa * pb + (1 - pa) * (1 - pb)
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -168,7 +168,8 @@ def _interval(draws: np.ndarray) -> tuple[float | None, float | None]:
 
 def _weights(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray:
     """How often each of ``n`` images is drawn in each of ``n_boot`` resamples."""
-    return np.stack([np.bincount(rng.integers(0, n, n), minlength=n) for _ in range(n_boot)])
+    drawn = rng.integers(0, n, (n_boot, n)) + np.arange(n_boot)[:, None] * n
+    return np.bincount(drawn.ravel(), minlength=n_boot * n).reshape(n_boot, n).astype(float)
 
 
 def _pair(x: list[Hashable], y: list[Hashable], n_boot: int, rng: np.random.Generator) -> Estimate:
