@@ -230,7 +230,8 @@ def history_ui(session: EditSession) -> None:
             f"Restore version {pick}",
             key="annotate_restore",
             disabled=session.dirty or pick == session.base,
-            help="Saves a new version equal to the chosen one. Save or discard your edits first.",
+            help="Saves a new version equal to the chosen one (none when the current one is "
+            "already equal). Save or discard your edits first.",
         ):
             tell(session.restore(int(pick)))
             st.rerun()

@@ -32,6 +32,7 @@ from mcalc.store import StoreConflictError, StoreError
 from mcalc.store.audit import AuditStore, AuditVerdict, audit_table, record_verdict
 from mcalc.store.exchange import ExportError, audit_csv
 from pages import common, default_model, reader_forms, state, views
+from pages.audit_agreement import agreement_ui
 from pages.readers import read_note_ui, read_policy, reader_ui
 
 common.frame()
@@ -521,6 +522,7 @@ def table_ui(names: Mapping[str, str], policy: ReadPolicy) -> None:
         common.dataframe(
             _named(s.table, names), hide_index=True, width="stretch", column_config=AUDIT_COLUMNS
         )
+    agreement_ui(store, model, verdicts, names, policy)
     judged_ui(store, verdicts, names)
     try:
         st.download_button(

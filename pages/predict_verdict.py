@@ -117,7 +117,7 @@ def verdict_ui(
                     agree=agree,
                     plausible=plausible,
                     comment=comment,
-                    score=round(result.score, 6),
+                    score=result.score,  # rounded as every verdict's (SCORE_DECIMALS)
                     predicted=case.predicted(result),
                     context=verdict_context(card, case, result),
                     snapshot=verdict_picture(case, result),

@@ -390,6 +390,7 @@ def test_independent_reads_hide_other_readers_verdicts_until_ones_own(
     assert "bob" not in str(at.main) and "audit_table_model" not in at.session_state
     assert not at.get("image") or all("bob" not in str(i) for i in at.get("image"))
     record_verdict(store, model_id="demo-custom", image_key=cc, reader="rita", agree=True)
+    at.session_state["audit_agreement_open"] = True
     at.run()
     (every,) = [d for d in at.dataframe if "reader" in d.value.columns and len(d.value) == 2]
     assert sorted(zip(shown(every)["reader"], every.value["comment"], strict=True)) == [
@@ -398,3 +399,33 @@ def test_independent_reads_hide_other_readers_verdicts_until_ones_own(
     ]
     assert f"bob-secret {mlo}" not in str(at.main)
     assert [m.value for m in at.metric][:3] == ["1", "2", "2"]  # images, verdicts, readers
+    # Agreement over what rita may see: bob & rita on the one image both judged, said to
+    # rest on too few; bob's first reads and revisions are an admin's, not hers.
+    (pair,) = [d.value for d in at.dataframe if "statistic" in d.value.columns]
+    assert pair.iloc[0][["readers", "statistic", "images"]].tolist() == [
+        "bob & rita", "Cohen's kappa", 1]  # fmt: skip
+    assert any("Few images in common (as few as 1" in c.value for c in at.caption)
+    assert "First reads" not in str(at.main) and "Revised verdicts" not in str(at.main)
+
+
+def test_an_admin_sees_agreement_on_first_reads_and_the_revisions(app_env, tmp_path, monkeypatch):
+    """Nobody blinded (no accounts: demo mode): kappa on the current verdicts and on the
+    first reads, and the verdict revised after another reader's was recorded."""
+    from mcalc.store.audit import record_verdict
+
+    monkeypatch.setenv("MCALC_USERS", str(tmp_path / "none.yaml"))
+    store = get_settings().store_dir
+    kw = {"model_id": "demo-custom", "image_key": "suspicious-1/CC_recent"}
+    record_verdict(store, **kw, reader="ann", agree=False)
+    record_verdict(store, **kw, reader="bob", agree=True)
+    record_verdict(store, **kw, reader="ann", agree=True)  # revised, after bob's
+    at = open_page(PAGE, 60)
+    assert not [d for d in at.dataframe if "statistic" in d.value.columns]  # closed: not made
+    at.session_state["audit_agreement_open"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    tables = [d.value for d in at.dataframe if "statistic" in d.value.columns]
+    assert [t.iloc[0]["raw agreement"] for t in tables] == ["100%", "0%"]  # current, first
+    (revised,) = [d.value for d in at.dataframe if "versions" in d.value.columns]
+    assert revised[["reader", "revised after others were shown"]].values.tolist() == [
+        ["ann", True]]  # fmt: skip

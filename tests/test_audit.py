@@ -207,3 +207,19 @@ def test_a_damaged_verdict_file_is_named_not_counted_in_silence(tmp_path):
     assert len(skipped) == 1 and str(damaged) in skipped[0], skipped
     assert audit_table(tmp_path, "m", verdicts=verdicts).n_verdicts == 3
     assert damaged.read_bytes() == b""  # left as it was
+
+
+def test_the_score_is_kept_to_the_same_decimals_whichever_page_saved_it(tmp_path):
+    """Predict rounded the score to 6 decimals and Audit kept what it was given (the computed
+    score at full precision): one rule, in the verdict itself."""
+    v = record_verdict(
+        tmp_path,
+        model_id="m1",
+        image_key="c-1/CC_recent",
+        reader="ann",
+        agree=True,
+        score=0.12345678912345,
+    )
+    assert v.score == 0.123457
+    assert AuditStore(tmp_path).latest("m1", "c-1/CC_recent", "ann").score == 0.123457
+    assert audit_table(tmp_path, "m1").table["score"].tolist() == [0.123457]

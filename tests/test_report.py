@@ -91,7 +91,7 @@ def test_report_names_case_model_reader_and_verdicts(
     assert case.birads and case.laterality and case.age is not None
     assert f"Side {side}; Age {case.age:.0f}; " in text
     assert f"; BI-RADS {case.birads}; " in text
-    assert "reader rita: 1 mark(s), green crosses" in text  # the reader's marks, by colour
+    assert "reader rita: 1 mark(s), green squares outlined black" in text  # colour and shape
     assert (
         f"rita on {side} CC, recent exam ({recent}) (suspicious-1/CC_recent) with model spot: "
         "disagreed with the model's score (0.970), explanation judged plausible"
@@ -210,3 +210,26 @@ def test_a_report_made_for_a_blinded_reader_leaves_out_what_they_may_not_see(tin
     assert "bob on suspicious-1/CC_recent" not in text  # she has not read CC
     assert text.count("reader bob: 1 mark(s)") == 1  # on MLO only
     assert "Made for rita. Independent reads: other readers' verdicts on an image" in text
+
+
+def test_readers_marks_differ_by_shape_and_outline_on_the_red_annotation():
+    """Readers' thin crosses, told apart by colour alone, were lost on the red annotation
+    dots they sat on (an orange or magenta cross on red): each reader has a shape of their
+    own, drawn open over a black outline."""
+    import numpy as np
+
+    from mcalc.report.case import READER_SHAPES, draw_reader_marks
+
+    red = np.zeros((40, 40, 3), np.uint8)
+    red[:] = (255, 48, 48)  # the annotation's red, as blended under a mark
+    drawn = []
+    for i in range(len(READER_SHAPES)):
+        rgb = red.copy()
+        _, shape = draw_reader_marks(rgb, np.array([[20.0, 20.0]]), i)
+        assert shape == READER_SHAPES[i][0]
+        assert (rgb.max(axis=2) < 60).sum() >= 20  # a black outline around it
+        dot = rgb[19:22, 19:22] == red[19:22, 19:22]  # the red dot under it still shows
+        assert dot.all() or shape == "crosses"
+        drawn.append((rgb != red).any(axis=2))
+    # no two readers' marks cover the same pixels, whatever their colours
+    assert len({m.tobytes() for m in drawn}) == len(drawn)

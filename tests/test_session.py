@@ -208,6 +208,9 @@ def test_restore_an_old_version(store):
     result = s.restore(1)
     assert result.version == 3 and "Version 1 restored as version 3" in result.message
     assert len(s.marks.points) == 1 and s.base == 3
+    again = s.restore(1)  # version 1 is what version 3 holds: nothing to write
+    assert again.status == "local" and again.version is None and s.base == 3
+    assert "Version 1 is the same as the current version 3" in again.message
     s.add_point(30, 30, "benign")
     assert s.restore(1).status == "error"  # unsaved edits first
 

@@ -73,6 +73,9 @@ def test_history_restore_and_undo(store):
     v4 = store.restore(KEY, "ann", 1, base_version=v3)
     assert v4 == 4 and store.load(KEY, "ann").marks == store.version(KEY, "ann", 1)
     assert store.history(KEY, "ann")[-1].action == "restore"
+    # Restoring a version equal to the current one (1, as 4 is) writes nothing.
+    assert store.restore(KEY, "ann", 1, base_version=v4) == v4
+    assert len(store.history(KEY, "ann")) == 4
     # Undo undoes the last saved edit; a save of two edits is undone one edit at a time,
     # then the state it was saved on (version 4, a copy of 1) comes back, then empty.
     v5 = store.save(

@@ -1,7 +1,7 @@
 """The case report: a PDF (fpdf2) of one case for the audit trail.
 
 It holds the prior and recent images windowed as the viewer shows them, with the
-radiologists' annotation (red) and every reader's own marks (one colour per reader), the
+radiologists' annotation (red) and every reader's own marks (one colour and shape per reader), the
 model's maps and scores with its card summary and warnings when a model is given, the
 change since the prior round (registered, :mod:`mcalc.temporal`) where there is one, every
 reader's verdict on the case's images with who and when (those the reader it is made for may
@@ -37,7 +37,14 @@ from mcalc.store.audit import AuditStore, AuditVerdict
 from mcalc.store.mark_store import MarkStore
 from mcalc.viewer import DisplayOptions, prepare_view
 
-__all__ = ["ReportImage", "image_title", "annotation_line", "case_report", "write_case_report"]
+__all__ = [
+    "ReportImage",
+    "image_title",
+    "annotation_line",
+    "draw_reader_marks",
+    "case_report",
+    "write_case_report",
+]
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +57,44 @@ _READER_COLOURS: list[tuple[str, tuple[int, int, int]]] = [
     ("blue", (0, 160, 255)),
     ("yellow", (255, 255, 0)),
 ]
+#: Each reader's marks also by shape (named in the text), open so that the radiologists'
+#: red dot under a mark stays visible: colour alone did not tell a reader's orange or
+#: magenta crosses from the red dots they sat on (nor, for some, from each other).
+#: Name, outline (corners on a unit circle around the point, or ``None``: a circle) and
+#: size across in preview pixels (a 700 px preview: about 2% of its side).
+_S = 0.7071  # a square's corners on the unit circle
+READER_SHAPES: tuple[tuple[str, tuple[tuple[float, float], ...] | None, int], ...] = (
+    ("squares", ((-_S, -_S), (_S, -_S), (_S, _S), (-_S, _S)), 15),
+    ("diamonds", ((0, -1), (1, 0), (0, 1), (-1, 0)), 15),
+    ("triangles", ((0, -1), (0.866, 0.5), (-0.866, 0.5)), 19),  # its sides nearer the point
+    ("circles", None, 13),
+    ("crosses", ((-_S, -_S), (_S, _S), (0, 0), (_S, -_S), (-_S, _S)), 13),
+)
+
+
+def draw_reader_marks(rgb: np.ndarray, points: np.ndarray, index: int) -> tuple[str, str]:
+    """Draw the marks of the ``index``-th reader on ``rgb`` (in place) at ``points``
+    ((N, 2) row, col in its pixels): that reader's shape in that reader's colour over a
+    black outline, so they stand out on the red annotation and on bright tissue alike.
+
+    Returns:
+        The colour's and the shape's names, for the text under the picture.
+    """
+    colour_name, colour = _READER_COLOURS[index % len(_READER_COLOURS)]
+    shape_name, corners, size = READER_SHAPES[index % len(READER_SHAPES)]
+    for r, c in np.asarray(points, float).reshape(-1, 2):
+        centre = np.array([float(c), float(r)])
+        for col, thick in (((0, 0, 0), 3), (colour, 1)):  # the outline, then the colour
+            if corners is None:
+                at = (round(centre[0]), round(centre[1]))
+                cv2.circle(rgb, at, size // 2, col, thick, cv2.LINE_AA)
+            else:
+                pts = np.round(np.array(corners) * size / 2 + centre).astype(np.int32)
+                closed = shape_name != "crosses"
+                cv2.polylines(rgb, [pts], closed, col, thick, cv2.LINE_AA)
+    return colour_name, shape_name
+
+
 #: What the report's abbreviations and scales mean, for a reader who has not used mcalc.
 GLOSSARY = (
     "CC: craniocaudal view; MLO: mediolateral oblique view. Prior and recent: the earlier "
@@ -132,13 +177,10 @@ def _reader_marks(
 ) -> list[str]:
     lines = []
     for i, reader in enumerate(visible_readers(marks.readers(key), reads)):
-        name, colour = _READER_COLOURS[i % len(_READER_COLOURS)]
         points = marks.load(key, reader).marks.points
-        if points:
-            pts = view.points_to_display(np.array([[p.row, p.col] for p in points], float))
-            for r, c in pts * view.scale:
-                cv2.drawMarker(rgb, (int(c), int(r)), colour, cv2.MARKER_TILTED_CROSS, 9, 1)
-        lines.append(f"reader {reader}: {len(points)} mark(s), {name} crosses")
+        pts = view.points_to_display(np.array([[p.row, p.col] for p in points], float))
+        colour, shape = draw_reader_marks(rgb, pts * view.scale, i)
+        lines.append(f"reader {reader}: {len(points)} mark(s), {colour} {shape} outlined black")
     return lines
 
 

@@ -47,6 +47,7 @@ from mcalc.store.versioned import VersionedStore
 
 __all__ = [
     "SCORE_VERDICTS",
+    "SCORE_DECIMALS",
     "AuditVerdict",
     "VerdictContext",
     "AuditStore",
@@ -59,6 +60,9 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+#: Decimals a verdict keeps of the model's score (Audit's typed or computed score and
+#: Predict's alike; until 6 December 2026 Predict rounded and Audit did not).
+SCORE_DECIMALS = 6
 #: What a reader can say about a model's score.
 SCORE_VERDICTS: tuple[str, ...] = ("agree", "disagree")
 #: Columns of :attr:`AuditSummary.table` (and of the exported CSV), in order.
@@ -246,7 +250,7 @@ class AuditVerdict:
         explanation_plausible: the explanation points at the right place (``None``: not
             judged, e.g. no explanation shown).
         comment: free text.
-        score: the model's score the reader saw, if any.
+        score: the model's score the reader saw, if any, rounded to :data:`SCORE_DECIMALS`.
         predicted: the model's predicted class the reader saw, if any.
         context: what the reader looked at (method, layer, class, map settings,
             threshold, model fingerprint); ``None`` in records made before it was kept.
@@ -283,7 +287,7 @@ class AuditVerdict:
             score = float(self.score)
             if not math.isfinite(score):
                 raise ValueError(f"score must be finite, got {self.score!r}")
-            object.__setattr__(self, "score", score)
+            object.__setattr__(self, "score", round(score, SCORE_DECIMALS))
 
     @property
     def disagrees(self) -> bool:

@@ -149,7 +149,8 @@ class MarkStore:
         return self._marks(record.get(number).payload, *parts, f"{record.path} v{number}")
 
     def restore(self, image_key: str, reader: str, number: int, *, base_version: int) -> int:
-        """Make version ``number`` current again (as a new version); returns its number."""
+        """Make version ``number`` current again (as a new version); returns its number,
+        the current one's when it already equals version ``number`` (nothing written)."""
         parts = self._parts(image_key, reader)
         return self.records.restore(
             parts, number, saved_by=parts[1], base_version=base_version

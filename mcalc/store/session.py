@@ -459,9 +459,11 @@ class EditSession:
         return result
 
     def restore(self, number: int) -> SaveResult:
-        """Make version ``number`` current again, as a new version (no unsaved edits)."""
+        """Make version ``number`` current again, as a new version (no unsaved edits); one
+        equal to the current version is not written again (``local``, said)."""
         if self.dirty:
             return SaveResult("error", "Cannot restore: save or discard your edits first.")
+        base = self.base
         result = self._written(
             lambda: self.store.restore(
                 self.image_key, self.reader, int(number), base_version=self.base
@@ -469,6 +471,11 @@ class EditSession:
             lambda v: f"Version {number} restored as version {v}.",
             "Cannot restore",
         )
+        if result.version == base:  # the store wrote nothing: no version to tell of
+            return SaveResult(
+                "local",
+                f"Version {number} is the same as the current version {base}: nothing to restore.",
+            )
         if result.version is not None:
             self._load()
         return result

@@ -324,11 +324,22 @@ class VersionedStore:
     ) -> Version:
         """Append a new version equal to version ``number`` (0: the empty record).
 
+        When the current version already holds what version ``number`` does (and is the
+        ``base_version`` given), nothing is written and the current version is returned:
+        the caller tells a no-op by the number it gets back.
+
         Raises:
             KeyError: no such version.
             StoreConflictError, StoreWriteError: as :meth:`save`.
         """
         record = self.load(parts)
+        cur = record.current
+        if (
+            cur is not None
+            and base_version in (None, cur.number)
+            and cur.payload == (record.get(number).payload if number else {})
+        ):
+            return cur
         return self._restore(record, number, saved_by, base_version, "restore")
 
     def _restore(

@@ -1,0 +1,127 @@
+"""Agreement between readers on audit verdicts: kappa per pair, alpha over all, first reads."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from sklearn.metrics import cohen_kappa_score
+
+from mcalc.store.audit import AuditStore, AuditVerdict, record_verdict
+from mcalc.store.verdict_agreement import (
+    SMALL_SAMPLE,
+    _kappas,
+    agreement_rows,
+    first_reads,
+    krippendorff_alpha,
+    revisions,
+    verdict_agreement,
+    verdict_histories,
+)
+
+# Krippendorff (2011), "Computing Krippendorff's Alpha-Reliability", the reliability data
+# matrix of four observers and twelve units with missing values (C1-C4 of its section D);
+# nominal alpha 0.743.
+KRIPPENDORFF_2011 = [
+    [1, 1, 1],
+    [2, 2, 3, 2],
+    [3, 3, 3, 3],
+    [3, 3, 3, 3],
+    [2, 2, 2, 2],
+    [1, 2, 3, 4],
+    [4, 4, 4, 4],
+    [1, 1, 2, 1],
+    [2, 2, 2, 2],
+    [5, 5, 5],
+    [1, 1],
+    [3],
+]
+
+
+def test_alpha_matches_krippendorffs_worked_example():
+    assert krippendorff_alpha(KRIPPENDORFF_2011) == pytest.approx(0.743, abs=5e-4)
+
+
+def test_alpha_is_undefined_without_pairable_answers_or_with_one_answer_only():
+    assert krippendorff_alpha([["a"], ["b"]]) is None
+    assert krippendorff_alpha([["a", "a"], ["a", "a"]]) is None
+
+
+def test_bootstrap_kappa_is_sklearns_on_each_resample():
+    rng = np.random.default_rng(3)
+    a, b = rng.integers(0, 2, 25).astype(float), rng.integers(0, 2, 25).astype(float)
+    weights = np.stack([np.bincount(rng.integers(0, 25, 25), minlength=25) for _ in range(5)])
+    for w, k in zip(weights, _kappas(a, b, weights), strict=True):
+        idx = np.repeat(np.arange(25), w)
+        assert k == pytest.approx(cohen_kappa_score(a[idx], b[idx]))
+
+
+def _v(image, reader, verdict, plausible=None):
+    return AuditVerdict("m1", image, reader, verdict, explanation_plausible=plausible)
+
+
+def _study(n, flip_every=4):
+    """Two readers on ``n`` images (bob differs from ann on every ``flip_every``-th), a
+    third on the first half."""
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        ann = "agree" if rng.random() < 0.6 else "disagree"
+        bob = ann if i % flip_every else ("disagree" if ann == "agree" else "agree")
+        out += [_v(f"i{i}", "ann", ann), _v(f"i{i}", "bob", bob)]
+        if i < n // 2:
+            out.append(_v(f"i{i}", "cy", ann))
+    return out
+
+
+def test_kappa_per_pair_alpha_over_all_with_intervals_and_images_in_common():
+    vs = _study(30)
+    ag = verdict_agreement(vs, n_boot=200)
+    assert ag.readers == ("ann", "bob", "cy")
+    ab = ag.pairs["ann", "bob"]
+    x = [v.score_verdict for v in vs if v.reader == "ann"]
+    y = [v.score_verdict for v in vs if v.reader == "bob"]
+    assert ab.value == pytest.approx(cohen_kappa_score(x, y))
+    assert ab.n_images == 30 and ag.pairs["ann", "cy"].n_images == 15
+    assert ag.pairs["ann", "cy"].value == 1.0 and ab.observed == pytest.approx(22 / 30)
+    assert ab.low < ab.value < ab.high
+    assert ag.overall.n_images == 30 and ag.overall.low <= ag.overall.value <= ag.overall.high
+    # 15 images in common for two pairs: said
+    assert any("as few as 15" in c and str(SMALL_SAMPLE) in c for c in ag.caveats)
+    rows = agreement_rows(ag)
+    assert list(rows["readers"]) == ["ann & bob", "ann & cy", "bob & cy", "all readers"]
+    assert verdict_agreement(vs, n_boot=200) == ag  # seeded
+
+
+def test_one_answer_only_is_undefined_and_said():
+    ag = verdict_agreement([_v(f"i{i}", r, "agree") for i in range(3) for r in ("a", "b")])
+    e = ag.pairs["a", "b"]
+    assert e.value is None and e.observed == 1.0 and e.n_images == 3
+    assert any("undefined" in c for c in ag.caveats)
+
+
+def test_explanation_unjudged_is_missing_not_an_answer():
+    vs = [_v("i1", "a", "agree", True), _v("i1", "b", "agree", None)]
+    vs += [_v("i2", "a", "agree", False), _v("i2", "b", "agree", False)]
+    ag = verdict_agreement(vs, "explanation", n_boot=0)
+    assert ag.pairs["a", "b"].n_images == 1
+
+
+def test_first_reads_apart_from_revisions_after_others_were_shown(tmp_path):
+    kw = {"model_id": "m1", "image_key": "c-1/CC_recent"}
+    record_verdict(tmp_path, **kw, reader="ann", agree=False)
+    record_verdict(tmp_path, **kw, reader="bob", agree=True)
+    record_verdict(tmp_path, **kw, reader="ann", agree=True, comment="after seeing bob's")
+    record_verdict(tmp_path, **{**kw, "image_key": "c-2/CC_recent"}, reader="bob", agree=True)
+    record_verdict(tmp_path, **{**kw, "image_key": "c-2/CC_recent"}, reader="bob", agree=False)
+    hist = verdict_histories(AuditStore(tmp_path), "m1")
+    assert {(v.reader, v.score_verdict) for v in first_reads(hist)} == {
+        ("ann", "disagree"),
+        ("bob", "agree"),
+    }
+    table = revisions(hist).set_index(["image_key", "reader"])
+    assert table.loc[("c-1/CC_recent", "ann"), "revised after others were shown"]
+    assert table.loc[("c-1/CC_recent", "ann"), "answer changed"]
+    assert not table.loc[("c-1/CC_recent", "bob"), "revised after others were shown"]
+    # revised, but nobody else judged that image
+    assert not table.loc[("c-2/CC_recent", "bob"), "revised after others were shown"]
+    assert table.loc[("c-2/CC_recent", "bob"), "versions"] == 2
