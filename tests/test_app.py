@@ -377,6 +377,7 @@ def test_browse_filter_keeps_the_readers_case_until_they_pick_one(app_env):
     assert any(f"{normal}** is outside these filters" in m.value for m in at.markdown)
     assert list(at.session_state["browse_table"]["selection"]["rows"]) == []
     assert _viewer_args(at)[0]["case_key"] == normal  # its images stay on screen
+    assert at.selectbox(key="browse_goto").value is None  # no filtered case is it
     assert at.button(key="browse_prev").disabled
     at.switch_page("pages/annotate.py").run()
     assert at.selectbox(key="annotate_case").value == normal
@@ -651,8 +652,10 @@ def _ticked_rows(at: AppTest) -> list[int]:
     return list(at.session_state["browse_table"]["selection"]["rows"])
 
 
-def test_browse_table_ticks_the_case_previous_and_next_show(app_env):
-    """One "current case": the table's ticked row follows Previous/Next (it used to stay)."""
+def test_browse_table_ticks_the_case_previous_next_and_go_to_case_show(app_env):
+    """One "current case": the table's ticked row follows Previous/Next (it used to stay),
+    and the *Go to case* list (the table's rows take no keys: the list is the keyboard's way
+    to any case, docs/measurements.md, h/a11y2) opens a case and follows the others."""
     at = _run("pages/browse.py")
     ids = list(at.dataframe[0].value["case_id"])
     assert _ticked_rows(at) == [0] and at.session_state["browse_case_id"] == ids[0]
@@ -664,6 +667,14 @@ def test_browse_table_ticks_the_case_previous_and_next_show(app_env):
     assert any(m.value.startswith(f"Case **{ids[2]}** (3 of") for m in at.markdown)
     at.button(key="browse_prev").click().run()
     assert at.session_state["browse_case_id"] == ids[1] and _ticked_rows(at) == [1]
+    goto = at.selectbox(key="browse_goto")
+    assert goto.options == ids and goto.value == ids[1], (goto.options, goto.value)
+    goto.select(ids[4]).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["browse_case_id"] == ids[4] and _ticked_rows(at) == [4]
+    assert _viewer_args(at)[0]["case_key"] == ids[4]
+    at.button(key="browse_next").click().run()
+    assert at.selectbox(key="browse_goto").value == ids[5]
 
 
 def test_problem_note_tells_quirks_from_other_problems(tiny_demo):
