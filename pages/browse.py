@@ -470,6 +470,6 @@ if not (use_viewer and reading_ui(index.rounds(), case, opts, ahead, behind)):
         viewer.prefetch_in_background(common.get_image_cache(), ahead[0].images, max_side)
     st.caption("Simple viewer (fallback): images are 8-bit pictures windowed on the server.")
     for view in case.views:  # what the case lacks: said once under its facts
-        st.subheader(view)
+        st.header(view)
         view_pair(case, view, opts, max_side)
     temporal_ui(case, max_side, temporal_unavailable(case, index.rounds()))

@@ -400,7 +400,12 @@ STALE_CSS = (
     # Where the keyboard is, on the sidebar's page links and the page's links: Streamlit
     # gives a focused page link only the faint background the current page has (h/a11y).
     " [data-testid='stSidebar'] a:focus-visible, [data-testid='stMain'] a:focus-visible"
-    " { outline: 2px solid #4fc3f7 !important; outline-offset: 1px; }</style>"
+    " { outline: 2px solid #4fc3f7 !important; outline-offset: 1px; }"
+    # A page's sections are h2 (st.header) under its h1, as a screen reader's list of
+    # headings expects (they were h3, st.subheader: axe-core's heading-order, h/a11y2),
+    # drawn at the size the h3 had.
+    " [data-testid='stMain'] h2 { font-size: 1.75rem !important;"
+    " padding: 0.75rem 0 1rem !important; }</style>"
 )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 from typing import Any
@@ -29,10 +30,33 @@ def _run(page: str | None = None, timeout: float = 60) -> AppTest:
     return at
 
 
+def _headings(node: Any, out: list[tuple[int, str]]) -> list[tuple[int, str]]:
+    """The levels and texts of the headings under ``node``, in the page's order: titles,
+    headers, subheaders and markdown headings (``### ...``)."""
+    kind = getattr(node, "type", None)
+    if kind in ("title", "header", "subheader"):
+        out.append((int(node.proto.tag[1]), node.value))
+    elif kind == "markdown" and re.match(r"#{1,6} ", node.value):
+        out.append((len(node.value.split(" ")[0]), node.value))
+    for child in getattr(node, "children", {}).values():
+        _headings(child, out)
+    return out
+
+
 @pytest.mark.parametrize("page", PAGES)
 def test_every_page_runs_without_exception(app_env, page):
+    """Each page runs, and its headings nest: one h1, then no level deeper than one below
+    the heading before it (st.subheader, h3, right under st.title, h1, was axe-core's
+    "heading-order" on Train, Evaluate, Audit; a screen reader's list of headings read as
+    missing a level; docs/measurements.md, h/a11y2)."""
     at = _run(page)
     assert not at.exception, [e.value for e in at.exception]
+    if page == "pages/audit.py":
+        return  # h/blind changes Audit meanwhile: its two subheaders are the lead's to make h2
+    levels = _headings(at.main, [])
+    assert [lvl for lvl, _ in levels].count(1) == 1 and levels[0][0] == 1, levels
+    jumps = [(a, b) for a, b in itertools.pairwise(levels) if b[0] > a[0] + 1]
+    assert not jumps, jumps
 
 
 def test_home_says_synthetic_and_counts(app_env):
@@ -722,7 +746,7 @@ def test_a_one_round_collection_is_not_warned_of_missing_priors(app_env, monkeyp
     at.toggle(key="browse_use_viewer").set_value(False).run()  # the simple viewer: the same
     assert not at.exception, [e.value for e in at.exception]
     assert not any("no such image" in w.value for w in at.warning)
-    assert [s.value for s in at.subheader] == ["CC"]  # no empty MLO section
+    assert [s.value for s in at.header] == ["CC"]  # no empty MLO section
 
 
 def test_a_one_round_collection_offers_no_temporal_views(app_env, monkeypatch, tmp_path):
