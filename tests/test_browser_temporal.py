@@ -117,7 +117,13 @@ def test_browse_viewer_subtraction_flicker_swipe_and_linked_marker(demo_app):
         assert seen == {"prior", "recent"}, seen
         page.screenshot(path=str(ARTIFACTS / "browse-temporal-flicker.png"))
         frame.locator(VIEWER).press("k")
-        assert _wait(frame, page, lambda s: s["flicker"] == "off", "flicker stops")
+        state = _wait(frame, page, lambda s: s["flicker"] == "off", "flicker stops")
+        # Leaving subtraction (its panel hidden, four wider panels) keeps the fitted images
+        # where they were: the resize's cameras, copied between panels, zoomed the recent
+        # ones 1.26x and pushed all four 118 px aside (h/a11y2).
+        zoom, pan = json.loads(state["zoom"]), json.loads(state["pan"])
+        assert all(abs(z - 1) < 0.01 for z in zoom), zoom
+        assert all(abs(x) < 5 and abs(y) < 5 for x, y in pan), pan
 
         # MLO in swipe beside CC's subtraction: five narrow panels. The layout button counts
         # them (it said "Four"), and the swipe's tag sits beside the recent panel's title in
