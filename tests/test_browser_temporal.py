@@ -99,6 +99,17 @@ def test_browse_viewer_subtraction_flicker_swipe_and_linked_marker(demo_app):
         assert lower < 0 < upper and lower == -upper  # its own window, centred on no change
         _drawn(frame, page, ".panel > .vp canvas, .tpanel .tvp canvas", 5)
         page.screenshot(path=str(ARTIFACTS / "browse-temporal-subtraction.png"))
+        # One panel (F) beside its subtraction, and back: the images stay fitted and drawn
+        # (the layout's resize copied the cameras between panels: zoom 2.48, both black).
+        frame.eval_on_selector_all(".panel", "els => els[1].focus()")  # the recent CC
+        page.keyboard.press("f")
+        state = _wait(frame, page, lambda s: s["layout"] == "one", "one panel")
+        page.wait_for_timeout(500)
+        state = _state(frame)
+        assert state["active"] == "1", state
+        assert abs(json.loads(state["zoom"])[1] - 1) < 0.01, state["zoom"]
+        page.keyboard.press("f")
+        _wait(frame, page, lambda s: s["layout"] != "one", "all panels")
 
         # The probe tool: a click on the recent panel marks that place on the prior as well.
         frame.locator(".bar button", has_text="Probe").first.click()

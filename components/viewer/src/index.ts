@@ -767,7 +767,8 @@ function resize(): void {
     el.classList.toggle("active", i === active);
   });
   temporal.onResize();
-  engine.resize(true, !refit);
+  const grown = engine;
+  temporal.whileResizing(() => grown.resize(true, !refit));
   sizedFor = panelSizes();
   drawAll();
 }

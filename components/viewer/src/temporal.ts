@@ -106,7 +106,7 @@ function follow(s: Slot, from: "recent" | "prior"): void {
   if ((drivenUntil[String(src)] ?? 0) > now) return; // this change came from us
   const vp = host.viewport(src);
   const el = host.root.querySelectorAll<HTMLDivElement>(".panel .vp")[src];
-  if (!vp || !el) return;
+  if (!vp || !el || !el.clientWidth) return; // a hidden panel's camera is of no size
   const c = imagePoint(vp, el.clientWidth / 2, el.clientHeight / 2);
   if (!c) return;
   const target = from === "recent" ? toPrior(s.v, c) : toRecent(s.v, c);
@@ -297,16 +297,7 @@ function applyModes(resize = false): void {
     s.sub.style.display = show ? "block" : "none";
   }
   if (!resize) return host.redraw();
-  resizing = true;
-  try {
-    host.resize();
-  } finally {
-    resizing = false;
-  }
-  for (const s of slots) {
-    alignSub(s);
-    follow(s, "recent"); // the prior as filed, through the registration, once resized
-  }
+  host.resize(); // through whileResizing
 }
 /** A resize of the grid (a subtraction panel shown or hidden) is under way: the cameras it
  * changes one panel at a time are not the reader's, and were copied between panels (the
@@ -314,6 +305,21 @@ function applyModes(resize = false): void {
  * registration): leaving subtraction zoomed the recent panels 1.26x and pushed them 118 px
  * aside, with no key or mouse touched (h/a11y2). */
 let resizing = false;
+/** The host's resize of its grid (a layout, a subtraction panel shown or hidden), run
+ * without those copies; then the layer, the subtraction and the prior follow the recent
+ * panel once. */
+export function whileResizing(resizeGrid: () => void): void {
+  resizing = true;
+  try {
+    resizeGrid();
+  } finally {
+    resizing = false;
+  }
+  for (const s of slots) {
+    alignSub(s);
+    follow(s, "recent"); // the prior as filed, through the registration
+  }
+}
 /** The layer and a shown subtraction panel take the recent panel's camera. */
 function alignSub(s: Slot): void {
   copyCamera(host?.viewport(s.recent) ?? null, vpById(layerId(s.v.view)));
