@@ -404,7 +404,7 @@ runs = list_batch_jobs(settings)
 if not runs:
     st.caption("No batch run yet.")
     st.stop()
-st.subheader("Runs")
+st.header("Runs")
 common.dataframe(
     pd.DataFrame([j.summary_row() for j in runs]),
     hide_index=True,
@@ -422,5 +422,5 @@ if st.session_state.get("batch_run") not in names:
 name = st.selectbox("Run", names, key="batch_run", persist_state="session")
 chosen = next(j for j in runs if j.name == name)
 st.fragment(live_ui, run_every=REFRESH_S if chosen.active else None)(name, settings)
-st.subheader("Results")
+st.header("Results")
 results_ui(chosen, image_names(index))

@@ -386,6 +386,8 @@ def rerun_fragment_next(key: str) -> bool:
 #: loading) pulses its opacity forever (0.75 s, a compositor animation: a frame drawn at
 #: the display's rate over the whole placeholder, 1040x600 px for the viewer). It stays,
 #: still: the same block of the same size and colour where the element will be.
+#: The colour of a slider's value (:data:`STALE_CSS`).
+SLIDER_VALUE_COLOUR = "#f0607f"
 STALE_CSS = (
     "<style>[data-stale='true'] { opacity: 1 !important; transition: none !important; }"
     " [data-testid='stSkeleton'] { animation: none !important; }"
@@ -400,7 +402,16 @@ STALE_CSS = (
     # Where the keyboard is, on the sidebar's page links and the page's links: Streamlit
     # gives a focused page link only the faint background the current page has (h/a11y).
     " [data-testid='stSidebar'] a:focus-visible, [data-testid='stMain'] a:focus-visible"
-    " { outline: 2px solid #4fc3f7 !important; outline-offset: 1px; }</style>"
+    " { outline: 2px solid #4fc3f7 !important; outline-offset: 1px; }"
+    # A page's sections are h2 (st.header) under its h1, as a screen reader's list of
+    # headings expects (they were h3, st.subheader: axe-core's heading-order, h/a11y2),
+    # drawn at the size the h3 had.
+    " [data-testid='stMain'] h2 { font-size: 1.75rem !important;"
+    " padding: 0.75rem 0 1rem !important; }"
+    # A slider's value is written in the primary colour: 14 px text at 4.0:1 on the dark
+    # background (axe-core's color-contrast, Evaluate's threshold; h/a11y2). A lighter tint
+    # of it reads at 5.8:1 (the primary itself must stay dark under white text).
+    f" [data-testid='stSliderThumbValue'] {{ color: {SLIDER_VALUE_COLOUR} !important; }}</style>"
 )
 
 

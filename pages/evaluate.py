@@ -51,7 +51,7 @@ REGISTRY_COLUMNS = {
 
 def registry_ui(listing: RegistryListing) -> None:
     """The registry as a table, and the folders that were skipped with their reason."""
-    st.subheader("Registered models")
+    st.header("Registered models")
     if listing.models:
         rows = pd.DataFrame(comparison_rows(listing.models))[list(REGISTRY_COLUMNS)]
         fitted_table(
@@ -163,7 +163,7 @@ if not listing.models:
     )
     st.stop()
 
-st.subheader("Compare on this dataset")
+st.header("Compare on this dataset")
 cards = choose_ui(listing.models)
 if not cards:
     st.info("Pick one or more models to compare.")

@@ -81,7 +81,7 @@ def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: Case
     """The findings of ``view`` in both rounds, when the case has both."""
     if case.image(view, "prior") is None or case.image(view, "recent") is None:
         return
-    st.subheader("Across rounds")
+    st.header("Across rounds")
     if loaded.temporal:
         st.caption(
             "A temporal model: it read each recent patch with the subtraction of the prior "

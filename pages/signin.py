@@ -105,7 +105,7 @@ def _sign_in_with_password(accounts: UsersFile) -> dict[str, str] | None:
     check = AuthenticationController(config["credentials"], auto_hash=False)
     if not st.session_state.get("authentication_status"):
         with st.form("app_login"):
-            st.subheader("Sign in to mcalc")
+            st.header("Sign in to mcalc")
             name = st.text_input("Username", autocomplete="username")
             password = st.text_input("Password", type="password", autocomplete="current-password")
             if not st.form_submit_button("Sign in"):

@@ -381,12 +381,12 @@ st.markdown(
     "(change it in the sidebar)"
 )
 
-st.subheader("1 · What to train")
+st.header("1 · What to train")
 task, arch, freeze, boundary = what_ui()
 plan_ok = plan_ui(arch, task, freeze, boundary)
-st.subheader("2 · Starting weights")
+st.header("2 · Starting weights")
 weights, winfo, confirmed = weights_ui(arch, freeze)
-st.subheader("3 · Hyperparameters")
+st.header("3 · Hyperparameters")
 config = hyper_ui(
     data_path, task, arch, freeze, boundary, weights, bool(winfo and winfo.pretrained)
 )
@@ -406,14 +406,14 @@ if train_jobs.NOTICE_KEY in st.session_state:
     kind, text = st.session_state.pop(train_jobs.NOTICE_KEY)
     getattr(st, kind)(text)
 
-st.subheader("Live progress")
+st.header("Live progress")
 jobs.ensure_scheduler(settings)
 has_active = any(j.active for j in jobs.list_jobs(settings))
 st.fragment(train_jobs.live_section, run_every=train_jobs.REFRESH_S if has_active else None)(
     settings
 )
 
-st.subheader("Job history")
+st.header("Job history")
 train_jobs.history_ui(settings)
-st.subheader("Compare registered models")
+st.header("Compare registered models")
 train_jobs.compare_ui(settings)

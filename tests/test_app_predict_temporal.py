@@ -41,7 +41,7 @@ def test_temporal_model_predicts_with_the_registered_prior(app_env, temporal_reg
     assert not at.exception, [e.value for e in at.exception]
     # The prior round cannot be read alone by a temporal model: said, not hidden.
     assert any("no earlier exam to subtract" in e.value for e in at.info)
-    assert any(h.value == "Across rounds" for h in at.subheader)
+    assert any(h.value == "Across rounds" for h in at.header)
     figs = {el.proto.id: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
     fig = next(f for k, f in figs.items() if "predict_temporal_CC" in k)
     titles = " ".join(a.get("text", "") for a in fig["layout"]["annotations"])

@@ -3,7 +3,8 @@ docs/measurements.md, h/a11y), on a 1366x768 laptop at a browser zoom of 150 %: 
 and whole panels fit in the window; Tab reaches each panel, named for a screen reader, with a
 visible focus; keys zoom, pan, set the window and place and delete a mark; a toolbar
 button pressed from the keyboard keeps it; a list's arrows stay the list's; the pointer
-passing over the images leaves a page field being typed in alone; lit buttons say so to a
+passing over the images leaves a page field being typed in alone; the panels follow the
+window's height; lit buttons say so to a
 screen reader and are legible (WCAG AA contrast); the sidebar's links show the focus."""
 
 from __future__ import annotations
@@ -25,6 +26,14 @@ LIT_CONTRAST = """() => {
     const s = getComputedStyle(b); const [a, c] = [lum(s.color), lum(s.backgroundColor)];
     return [b.textContent, (Math.max(a, c) + 0.05) / (Math.min(a, c) + 0.05)]; });
 }"""
+
+
+#: The height of the viewer's toolbar and panels together, and the panels'.
+FITS = (
+    "() => { const g = document.querySelector('.grid').getBoundingClientRect();"
+    " return [g.bottom - document.querySelector('.bar').getBoundingClientRect().top,"
+    " g.height]; }"
+)
 
 
 def _state(frame) -> dict[str, str]:
@@ -68,11 +77,7 @@ def test_the_viewer_is_read_and_marked_with_the_keyboard_alone(demo_app):
         )
         assert focused[0].endswith("Browse") and focused[1] != "none", focused
         frame = viewer_frame(page)
-        fits = frame.evaluate(
-            "() => { const g = document.querySelector('.grid').getBoundingClientRect();"
-            " return [g.bottom - document.querySelector('.bar').getBoundingClientRect().top,"
-            " g.height]; }"
-        )
+        fits = frame.evaluate(FITS)
         assert fits[0] <= 512 and fits[1] >= 240, fits  # toolbar and whole panels
         lit = frame.evaluate(LIT_CONTRAST)
         assert lit and all(ratio >= 4.5 for _, ratio in lit), lit  # white on #ff4b4b: 3.3
@@ -137,3 +142,8 @@ def test_the_viewer_is_read_and_marked_with_the_keyboard_alone(demo_app):
         page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         page.keyboard.type("Ina")
         assert field.input_value() == "Ina"
+
+        # The window made shorter, its width the same (the frame's own window keeps its
+        # size): the panels fit it again (they kept their height until the next case).
+        page.set_viewport_size({"width": 911, "height": 420})
+        frame.wait_for_function(f"() => ({FITS})()[0] <= 420", timeout=5_000)

@@ -99,6 +99,17 @@ def test_browse_viewer_subtraction_flicker_swipe_and_linked_marker(demo_app):
         assert lower < 0 < upper and lower == -upper  # its own window, centred on no change
         _drawn(frame, page, ".panel > .vp canvas, .tpanel .tvp canvas", 5)
         page.screenshot(path=str(ARTIFACTS / "browse-temporal-subtraction.png"))
+        # One panel (F) beside its subtraction, and back: the images stay fitted and drawn
+        # (the layout's resize copied the cameras between panels: zoom 2.48, both black).
+        frame.eval_on_selector_all(".panel", "els => els[1].focus()")  # the recent CC
+        page.keyboard.press("f")
+        state = _wait(frame, page, lambda s: s["layout"] == "one", "one panel")
+        page.wait_for_timeout(500)
+        state = _state(frame)
+        assert state["active"] == "1", state
+        assert abs(json.loads(state["zoom"])[1] - 1) < 0.01, state["zoom"]
+        page.keyboard.press("f")
+        _wait(frame, page, lambda s: s["layout"] != "one", "all panels")
 
         # The probe tool: a click on the recent panel marks that place on the prior as well.
         frame.locator(".bar button", has_text="Probe").first.click()
@@ -117,7 +128,13 @@ def test_browse_viewer_subtraction_flicker_swipe_and_linked_marker(demo_app):
         assert seen == {"prior", "recent"}, seen
         page.screenshot(path=str(ARTIFACTS / "browse-temporal-flicker.png"))
         frame.locator(VIEWER).press("k")
-        assert _wait(frame, page, lambda s: s["flicker"] == "off", "flicker stops")
+        state = _wait(frame, page, lambda s: s["flicker"] == "off", "flicker stops")
+        # Leaving subtraction (its panel hidden, four wider panels) keeps the fitted images
+        # where they were: the resize's cameras, copied between panels, zoomed the recent
+        # ones 1.26x and pushed all four 118 px aside (h/a11y2).
+        zoom, pan = json.loads(state["zoom"]), json.loads(state["pan"])
+        assert all(abs(z - 1) < 0.01 for z in zoom), zoom
+        assert all(abs(x) < 5 and abs(y) < 5 for x, y in pan), pan
 
         # MLO in swipe beside CC's subtraction: five narrow panels. The layout button counts
         # them (it said "Four"), and the swipe's tag sits beside the recent panel's title in

@@ -709,8 +709,7 @@ function onWindowResize(): void {
  * 150-200 % (a window 384-512 CSS pixels tall), showed 560-600 px panels of which no image
  * could be seen whole (h/a11y). Whether the height changed. */
 const MIN_PANEL_HEIGHT = 240;
-function fitHeight(grid: HTMLDivElement): boolean {
-  if (!args) return false;
+function fittedHeight(grid: HTMLDivElement, height: number): string {
   let room = Infinity;
   try {
     const above = grid.getBoundingClientRect().top - root.getBoundingClientRect().top;
@@ -718,10 +717,39 @@ function fitHeight(grid: HTMLDivElement): boolean {
   } catch {
     /* another origin: the page's height */
   }
-  const h = `${Math.round(Math.max(MIN_PANEL_HEIGHT, Math.min(args.height, room)))}px`;
+  return `${Math.round(Math.max(MIN_PANEL_HEIGHT, Math.min(height, room)))}px`;
+}
+function fitHeight(grid: HTMLDivElement): boolean {
+  if (!args) return false;
+  const h = fittedHeight(grid, args.height);
   if (grid.style.height === h) return false;
   grid.style.height = h;
   return true;
+}
+/** The browser's window changed height alone: this frame's window keeps its size (the
+ * frame's height is the viewer's content), so only the page's window says so; the panels
+ * kept the old height until the next case or a change of width (h/a11y2). Once the
+ * resizing pauses, and only when the fitted height differs. */
+let parentResizeTimer = 0;
+function onParentResize(): void {
+  window.clearTimeout(parentResizeTimer);
+  parentResizeTimer = window.setTimeout(() => {
+    const grid = root.querySelector<HTMLDivElement>(".grid");
+    if (!args || !grid || hidden || fittedHeight(grid, args.height) === grid.style.height) return;
+    resize();
+    fitFrame();
+  }, 150);
+}
+function watchParentHeight(): void {
+  try {
+    const page = window.parent;
+    if (page === window) return;
+    page.addEventListener("resize", onParentResize);
+    // A frame Streamlit removes leaves no handler on the page behind it.
+    window.addEventListener("pagehide", () => page.removeEventListener("resize", onParentResize));
+  } catch {
+    /* another origin: the frame's own resize only */
+  }
 }
 function resize(): void {
   if (!args || !engine) return;
@@ -739,7 +767,8 @@ function resize(): void {
     el.classList.toggle("active", i === active);
   });
   temporal.onResize();
-  engine.resize(true, !refit);
+  const grown = engine;
+  temporal.whileResizing(() => grown.resize(true, !refit));
   sizedFor = panelSizes();
   drawAll();
 }
@@ -1333,6 +1362,7 @@ async function main(): Promise<void> {
     if (!inside && !keys.pageIsTyping()) root.focus();
   });
   window.addEventListener("resize", onWindowResize);
+  watchParentHeight();
   nb.watchButtons(showNeighbour);
   window.addEventListener("message", (ev: MessageEvent) => {
     const data = ev.data;

@@ -99,14 +99,14 @@ function vpById(id: string): cs.Types.IStackViewport | null {
 }
 // ---- the prior as filed follows the recent grid through the registration (and back) ------
 function follow(s: Slot, from: "recent" | "prior"): void {
-  if (!host || !host.linkedPairs()) return;
+  if (!host || !host.linkedPairs() || resizing) return;
   const src = from === "recent" ? s.recent : s.prior;
   const dst = from === "recent" ? s.prior : s.recent;
   const now = performance.now();
   if ((drivenUntil[String(src)] ?? 0) > now) return; // this change came from us
   const vp = host.viewport(src);
   const el = host.root.querySelectorAll<HTMLDivElement>(".panel .vp")[src];
-  if (!vp || !el) return;
+  if (!vp || !el || !el.clientWidth) return; // a hidden panel's camera is of no size
   const c = imagePoint(vp, el.clientWidth / 2, el.clientHeight / 2);
   if (!c) return;
   const target = from === "recent" ? toPrior(s.v, c) : toRecent(s.v, c);
@@ -242,7 +242,9 @@ export async function build(t: TemporalArgs | null | undefined): Promise<void> {
       [layerId(v.view), layer],
       [subId(v.view), subVp],
     ] as const) {
-      el.addEventListener(cs.Enums.Events.CAMERA_MODIFIED, () => copyCamera(vpById(id), h.viewport(recent)));
+      el.addEventListener(cs.Enums.Events.CAMERA_MODIFIED, () => {
+        if (!resizing) copyCamera(vpById(id), h.viewport(recent));
+      });
     }
     vpEls[prior].addEventListener(cs.Enums.Events.CAMERA_MODIFIED, () => follow(s, "prior"));
     subVp.addEventListener(cs.Enums.Events.IMAGE_RENDERED, () => drawSub(s));
@@ -295,8 +297,28 @@ function applyModes(resize = false): void {
     s.sub.style.display = show ? "block" : "none";
   }
   if (!resize) return host.redraw();
-  host.resize();
-  for (const s of slots) alignSub(s);
+  host.resize(); // through whileResizing
+}
+/** A resize of the grid (a subtraction panel shown or hidden) is under way: the cameras it
+ * changes one panel at a time are not the reader's, and were copied between panels (the
+ * hidden subtraction's and the layer's to the recent panel, a prior's through the
+ * registration): leaving subtraction zoomed the recent panels 1.26x and pushed them 118 px
+ * aside, with no key or mouse touched (h/a11y2). */
+let resizing = false;
+/** The host's resize of its grid (a layout, a subtraction panel shown or hidden), run
+ * without those copies; then the layer, the subtraction and the prior follow the recent
+ * panel once. */
+export function whileResizing(resizeGrid: () => void): void {
+  resizing = true;
+  try {
+    resizeGrid();
+  } finally {
+    resizing = false;
+  }
+  for (const s of slots) {
+    alignSub(s);
+    follow(s, "recent"); // the prior as filed, through the registration
+  }
 }
 /** The layer and a shown subtraction panel take the recent panel's camera. */
 function alignSub(s: Slot): void {
