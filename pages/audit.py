@@ -250,7 +250,7 @@ def known_score_ui(
 
 
 def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> None:
-    st.subheader("Record a verdict")
+    st.header("Record a verdict")
     ordered, choice = default_model.ordered(
         list(model_cards(str(common.settings().models_dir)).values())
     )
@@ -458,7 +458,7 @@ def _named(table: pd.DataFrame, names: Mapping[str, str]) -> pd.DataFrame:
 
 
 def table_ui(names: Mapping[str, str], policy: ReadPolicy) -> None:
-    st.subheader("Audit table per model")
+    st.header("Audit table per model")
     read_note_ui(policy, "verdicts")
     store = AuditStore(common.settings().store_dir)
     skipped: list[str] = []
