@@ -25,6 +25,7 @@ __all__ = [
     "add_models_option",
     "add_input_option",
     "recorded_user",
+    "positive_int",
 ]
 
 
@@ -52,6 +53,23 @@ class ProgressBar:
 
     def __call__(self, done: int, total: int, message: str = "") -> None:
         self.update(done, total, message)
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type``: a whole number of at least 1 (``--batch 0`` was taken as "the
+    default" by ``evaluate`` without a word).
+
+    Example:
+        >>> positive_int("8")
+        8
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
 
 
 def models_dir(args: argparse.Namespace) -> Path:

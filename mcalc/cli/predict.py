@@ -43,6 +43,7 @@ import numpy as np
 from mcalc.cli.batch import add_batch_arguments, cmd_batch
 from mcalc.cli.common import model_or_default
 from mcalc.config import TIMEPOINTS, VIEWS, get_settings
+from mcalc.errors import os_error_text
 from mcalc.explain.errors import ExplainError
 from mcalc.explain.overlay import HotSpot
 from mcalc.explain.scoring import REGION_RULE_VERSION, Region
@@ -320,7 +321,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ExplainError(f"cannot create the output folder {out_dir}: {exc}") from exc
+        raise ExplainError(f"cannot create the output folder: {os_error_text(exc)}") from exc
     case = analyse_case(
         loaded,
         inputs,
