@@ -163,7 +163,48 @@ def build_parser() -> argparse.ArgumentParser:
     register_report_commands(sub)
     register_admin_commands(sub)
     register_workers_commands(sub)
+    _add_examples(sub)
     return parser
+
+
+#: One example per command, shown at the end of its ``--help`` (with where the exit
+#: statuses are listed); a test checks that every command has one.
+EXAMPLES = {
+    "demo": "python -m mcalc demo --out /tmp/demo --cases 6 --json",
+    "scan": "python -m mcalc scan data/demo --json > scan.json",
+    "manifest": "python -m mcalc manifest mias /data/all-mias --out /data/mias.csv",
+    "train": "python -m mcalc train --data data/demo --arch custom --epochs 2 --id try-1",
+    "models": "python -m mcalc models --json",
+    "models list": "python -m mcalc models list --models /srv/models",
+    "models default": "python -m mcalc models default demo-custom --by ana",
+    "evaluate": "python -m mcalc evaluate --model demo-custom --data data/demo --json",
+    "crossval": "python -m mcalc crossval --data data/demo --folds 3 --epochs 2 --json",
+    "compare": "python -m mcalc compare --model A --model B --data data/demo --bootstrap 500",
+    "predict": "python -m mcalc predict --data data/demo --case suspicious-1 --out /tmp/pred",
+    "temporal": "python -m mcalc temporal --data data/demo --case suspicious-1 --out /tmp/tmp",
+    "users": "python -m mcalc users --file data/users.yaml list",
+    "users add": "python -m mcalc users add ana --role researcher --password-stdin < pw.txt",
+    "users list": "python -m mcalc users list --json",
+    "users remove": "python -m mcalc users remove ana",
+    "report": "python -m mcalc report --data data/demo --case suspicious-1 --out case.pdf",
+    "delete": "python -m mcalc delete model try-1 --as admin --password-stdin < pw.txt",
+    "train-workers": "python -m mcalc train-workers --workers 2 --data data/demo --epochs 1",
+}
+
+
+def _add_examples(sub: argparse._SubParsersAction, prefix: str = "") -> None:
+    for name, parser in sub.choices.items():
+        path = f"{prefix}{name}"
+        example = EXAMPLES.get(path)
+        if example:
+            parser.epilog = (
+                f"example:\n  {example}\n\nexit status: 0 done, 2 refused (bad input), 130 "
+                'interrupted; README\'s "Exit status" lists every one'
+            )
+            parser.formatter_class = argparse.RawDescriptionHelpFormatter
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_examples(action, f"{path} ")
 
 
 #: The commands that run a model (and so import TensorFlow), imported up front by
