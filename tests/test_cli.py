@@ -374,3 +374,15 @@ def test_evaluate_refuses_a_batch_below_one(capsys):
         main(["evaluate", "--data", "d", "--batch", "0"])
     assert done.value.code == 2
     assert "argument --batch: expected a whole number >= 1, got 0" in capsys.readouterr().err
+
+
+def test_an_unknown_log_level_is_refused(capsys):
+    """`--log-level verbose` ran at WARNING without a word; any case of a known one works."""
+    from mcalc.cli import build_parser
+
+    with pytest.raises(SystemExit) as done:
+        main(["--log-level", "verbose", "models"])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --log-level: invalid choice: 'VERBOSE'" in err
+    assert build_parser().parse_args(["--log-level", "debug", "models"]).log_level == "DEBUG"

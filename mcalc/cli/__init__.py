@@ -118,7 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m mcalc",
         description="mcalc: breast micro-calcification workbench (headless commands).",
     )
-    parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        type=str.upper,  # `--log-level verbose` was taken as WARNING without a word
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        metavar="LEVEL",
+        help="debug, info, warning (default), error or critical; debug also prints the "
+        "traceback of an error",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="write the synthetic demo dataset (real layout)")
@@ -279,7 +287,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     prepare_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = getattr(logging, str(args.log_level).upper(), logging.WARNING)
+    level = getattr(logging, args.log_level)
     logging.basicConfig(level=level, format="%(levelname)s (%(name)s): %(message)s")
     terminated = [False]
     try:
