@@ -112,3 +112,15 @@ def test_every_command_help_ends_with_an_example_of_itself(path, parser):
     }
     assert all(w in flags for w in words if w.startswith("--")), example
     assert 'README\'s "Exit status"' in text
+
+
+def test_every_models_flag_reads_the_same():
+    """`report --models MODELS` said "model registry (default: MCALC_MODELS or models/)"
+    where every other command says `--models DIR` "model registry folder (...)"."""
+    seen = {
+        (a.metavar, a.help)
+        for _, parser in COMMANDS
+        for a in parser._actions
+        if "--models" in a.option_strings and a.help != argparse.SUPPRESS
+    }
+    assert seen == {("DIR", "model registry folder (default: models/, or MCALC_MODELS)")}, seen

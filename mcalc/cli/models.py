@@ -375,7 +375,10 @@ def register_commands(subparsers: Any) -> None:
     # SUPPRESS: given before the sub-command (`models --models DIR default`), they stay.
     for parser in (listed, default):
         parser.add_argument(
-            "--models", metavar="DIR", default=argparse.SUPPRESS, help="model registry folder"
+            "--models",
+            metavar="DIR",
+            default=argparse.SUPPRESS,
+            help="model registry folder (default: models/, or MCALC_MODELS)",
         )
         parser.add_argument(
             "--json", action="store_true", default=argparse.SUPPRESS, help="print it as JSON"
