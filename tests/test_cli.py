@@ -386,3 +386,25 @@ def test_an_unknown_log_level_is_refused(capsys):
     err = capsys.readouterr().err
     assert "argument --log-level: invalid choice: 'VERBOSE'" in err
     assert build_parser().parse_args(["--log-level", "debug", "models"]).log_level == "DEBUG"
+
+
+def test_sigterm_on_a_collection_run_says_terminated_and_how_to_go_on(
+    monkeypatch, capsys, tmp_path
+):
+    """`predict --all` set its own SIGTERM handler (raising a plain KeyboardInterrupt): a
+    `kill` read "interrupted", status 130, and the handler stayed after the command."""
+    import os
+    import signal
+
+    import mcalc.batch
+
+    def killed(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")  # no TensorFlow import up front
+    monkeypatch.setattr(mcalc.batch, "run_batch", killed)
+    before = signal.getsignal(signal.SIGTERM)
+    args = ["predict", "--model", "m", "--data", str(tmp_path), "--all", "--out", str(tmp_path)]
+    assert main(args) == 143
+    assert capsys.readouterr().err.startswith("terminated: the images finished so far are saved")
+    assert signal.getsignal(signal.SIGTERM) is before
