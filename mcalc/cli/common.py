@@ -26,6 +26,7 @@ __all__ = [
     "add_input_option",
     "recorded_user",
     "positive_int",
+    "fraction",
 ]
 
 
@@ -69,6 +70,23 @@ def positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """An argparse ``type``: a number from 0 to 1 (`predict --opacity 2` was refused by the
+    library as "alpha must be in [0, 1]", a name the command line does not have).
+
+    Example:
+        >>> fraction("0.25")
+        0.25
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text}")
     return value
 
 
