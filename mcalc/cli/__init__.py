@@ -12,7 +12,9 @@ import contextlib
 import json
 import logging
 import os
+import signal
 import sys
+import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import NoReturn
@@ -27,7 +29,7 @@ from mcalc.cli.temporal import register_commands as register_temporal_commands
 from mcalc.cli.users import register_commands as register_user_commands
 from mcalc.cli.workers import register_commands as register_workers_commands
 from mcalc.config import get_settings, import_tensorflow_quietly, prepare_tensorflow
-from mcalc.errors import McalcError
+from mcalc.errors import McalcError, os_error_text
 from mcalc.progress import TerminalProgress
 
 __all__ = ["main", "build_parser", "quiet_retracing_warnings"]
@@ -116,7 +118,15 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m mcalc",
         description="mcalc: breast micro-calcification workbench (headless commands).",
     )
-    parser.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    parser.add_argument(
+        "--log-level",
+        default="WARNING",
+        type=str.upper,  # `--log-level verbose` was taken as WARNING without a word
+        choices=["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+        metavar="LEVEL",
+        help="debug, info, warning (default), error or critical; debug also prints the "
+        "traceback of an error",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="write the synthetic demo dataset (real layout)")
@@ -161,7 +171,48 @@ def build_parser() -> argparse.ArgumentParser:
     register_report_commands(sub)
     register_admin_commands(sub)
     register_workers_commands(sub)
+    _add_examples(sub)
     return parser
+
+
+#: One example per command, shown at the end of its ``--help`` (with where the exit
+#: statuses are listed); a test checks that every command has one.
+EXAMPLES = {
+    "demo": "python -m mcalc demo --out /tmp/demo --cases 6 --json",
+    "scan": "python -m mcalc scan data/demo --json > scan.json",
+    "manifest": "python -m mcalc manifest mias /data/all-mias --out /data/mias.csv",
+    "train": "python -m mcalc train --data data/demo --arch custom --epochs 2 --id try-1",
+    "models": "python -m mcalc models --json",
+    "models list": "python -m mcalc models list --models /srv/models",
+    "models default": "python -m mcalc models default demo-custom --by ana",
+    "evaluate": "python -m mcalc evaluate --model demo-custom --data data/demo --json",
+    "crossval": "python -m mcalc crossval --data data/demo --folds 3 --epochs 2 --json",
+    "compare": "python -m mcalc compare --model A --model B --data data/demo --bootstrap 500",
+    "predict": "python -m mcalc predict --data data/demo --case suspicious-1 --out /tmp/pred",
+    "temporal": "python -m mcalc temporal --data data/demo --case suspicious-1 --out /tmp/tmp",
+    "users": "python -m mcalc users --file data/users.yaml list",
+    "users add": "python -m mcalc users add ana --role researcher --password-stdin < pw.txt",
+    "users list": "python -m mcalc users list --json",
+    "users remove": "python -m mcalc users remove ana",
+    "report": "python -m mcalc report --data data/demo --case suspicious-1 --out case.pdf",
+    "delete": "python -m mcalc delete model try-1 --as admin --password-stdin < pw.txt",
+    "train-workers": "python -m mcalc train-workers --workers 2 --data data/demo --epochs 1",
+}
+
+
+def _add_examples(sub: argparse._SubParsersAction, prefix: str = "") -> None:
+    for name, parser in sub.choices.items():
+        path = f"{prefix}{name}"
+        example = EXAMPLES.get(path)
+        if example:
+            parser.epilog = (
+                f"example:\n  {example}\n\nexit status: 0 done, 2 refused (bad input), 130 "
+                'interrupted; README\'s "Exit status" lists every one'
+            )
+            parser.formatter_class = argparse.RawDescriptionHelpFormatter
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_examples(action, f"{path} ")
 
 
 #: The commands that run a model (and so import TensorFlow), imported up front by
@@ -203,14 +254,53 @@ def quiet_retracing_warnings(level: int) -> Iterator[None]:
         tf_log.removeFilter(quiet)
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``timeout``, ``kill``, a scheduler ending a job) raised as an interrupt, so
+    that the clean-up a Ctrl+C runs (temporary folders removed, nothing half-written) runs
+    too; the exit status is then 143 (128 + SIGTERM) rather than 130."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[list[bool]]:
+    """While inside, SIGTERM raises :class:`_Terminated`; yields a flag set when it did.
+    Outside the main thread (a test calling :func:`main` from a worker) nothing changes."""
+    seen = [False]
+
+    def terminate(signum: int, frame: object) -> None:
+        seen[0] = True
+        raise _Terminated()
+
+    try:
+        previous = signal.signal(signal.SIGTERM, terminate)
+    except ValueError:  # not the main thread
+        yield seen
+        return
+    try:
+        yield seen
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the command line; returns the exit status."""
+    """Run the command line; returns the exit status (README's "Exit status" lists them)."""
     user_level = "TF_CPP_MIN_LOG_LEVEL" in os.environ
     prepare_tensorflow()
     parser = build_parser()
     args = parser.parse_args(argv)
-    level = getattr(logging, str(args.log_level).upper(), logging.WARNING)
+    level = getattr(logging, args.log_level)
     logging.basicConfig(level=level, format="%(levelname)s (%(name)s): %(message)s")
+    terminated = [False]
+    try:
+        with _sigterm_as_interrupt() as terminated:
+            code = _run(args, level, user_level)
+    except KeyboardInterrupt:
+        code = _interrupted(args, "terminated" if terminated[0] else "interrupted")
+    # A command that catches the interrupt itself (train: "nothing was registered") says
+    # 130; SIGTERM's is 143.
+    return 143 if terminated[0] and code == 130 else code
+
+
+def _run(args: argparse.Namespace, level: int, user_level: bool) -> int:
     try:
         precheck = getattr(args, "precheck", None)
         if precheck is not None:  # what a command refuses without TensorFlow: before its start
@@ -222,9 +312,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except McalcError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except (FileExistsError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
     except BrokenPipeError:
         # What reads the output went away (`python -m mcalc models --json | head`): as other
         # tools, stop without a word (a traceback here said nothing of use). Python would
@@ -232,16 +319,35 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 141  # 128 + SIGPIPE, what a shell reports for a tool stopped this way
-    except KeyboardInterrupt:
-        resumable = getattr(args, "command", None) == "predict" and getattr(args, "all", False)
+    except OSError as exc:  # a file where a folder should be, no permission, a full disk
+        if level <= logging.DEBUG:
+            traceback.print_exc()
+        print(f"error: {os_error_text(exc)}", file=sys.stderr)
+        return 2
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug: one line for a pipeline's log, the traceback on demand
+        if level <= logging.DEBUG:
+            raise
         print(
-            "interrupted"
-            + (
-                ": the images finished so far are saved; run the same command again (same "
-                "--out) to go on from there"
-                if resumable
-                else ""
-            ),
+            f"error: unexpected {type(exc).__name__}: {exc} (a bug in mcalc; run again with "
+            "--log-level debug for the traceback, and report it)",
             file=sys.stderr,
         )
-        return 130
+        return 1
+
+
+def _interrupted(args: argparse.Namespace, how: str) -> int:
+    resumable = getattr(args, "command", None) == "predict" and getattr(args, "all", False)
+    print(
+        how
+        + (
+            ": the images finished so far are saved; run the same command again (same "
+            "--out) to go on from there"
+            if resumable
+            else ""
+        ),
+        file=sys.stderr,
+    )
+    return 130

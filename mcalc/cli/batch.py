@@ -6,20 +6,18 @@ regions, detections, model and settings, time, error), ``progress.json`` and, wi
 into the same folder skips the images done with the same model and settings; an image that
 fails is a row with its error and the run goes on. ``--json`` prints one JSON summary on
 stdout; the progress bar goes to stderr. A SIGTERM (a cancelled app job) saves the rows
-done so far before the command exits. Exit status: 0 when every image was analysed,
-:data:`~mcalc.batch.run.EXIT_SOME_FAILED` (3) when the run completed but some images failed
-(the table written), 2 on an error, 130 when interrupted.
+done so far before the command exits (:func:`mcalc.cli.main` raises it as an interrupt).
+Exit status: 0 when every image was analysed, :data:`~mcalc.batch.run.EXIT_SOME_FAILED` (3)
+when the run completed but some images failed (the table written), 2 on an error, 130 when
+interrupted, 143 when terminated.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
-import threading
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from mcalc.explain.errors import ExplainError
@@ -71,17 +69,6 @@ def batch_settings(args: argparse.Namespace) -> Any:
     return BatchSettings(sliding, cam, tolerance_mm=args.tolerance, maps=bool(args.maps))
 
 
-def _stop_on_sigterm() -> None:
-    """A SIGTERM (job cancelled) unwinds like Ctrl-C, so the rows done are saved."""
-    if threading.current_thread() is not threading.main_thread():
-        return
-
-    def stop(signum: int, frame: FrameType | None) -> None:
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    signal.signal(signal.SIGTERM, stop)
-
-
 def cmd_batch(args: argparse.Namespace) -> int:
     """``predict --all`` (errors propagate to :func:`mcalc.cli.main`)."""
     from mcalc.batch import run_batch
@@ -94,7 +81,6 @@ def cmd_batch(args: argparse.Namespace) -> int:
         )
     if args.address and args.engine != "ray":
         raise ExplainError("--address is a Ray cluster: add --engine ray")
-    _stop_on_sigterm()
     summary = run_batch(
         args.model,
         args.data,

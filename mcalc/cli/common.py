@@ -25,6 +25,8 @@ __all__ = [
     "add_models_option",
     "add_input_option",
     "recorded_user",
+    "positive_int",
+    "fraction",
 ]
 
 
@@ -52,6 +54,40 @@ class ProgressBar:
 
     def __call__(self, done: int, total: int, message: str = "") -> None:
         self.update(done, total, message)
+
+
+def positive_int(text: str) -> int:
+    """An argparse ``type``: a whole number of at least 1 (``--batch 0`` was taken as "the
+    default" by ``evaluate`` without a word).
+
+    Example:
+        >>> positive_int("8")
+        8
+    """
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {value}")
+    return value
+
+
+def fraction(text: str) -> float:
+    """An argparse ``type``: a number from 0 to 1 (`predict --opacity 2` was refused by the
+    library as "alpha must be in [0, 1]", a name the command line does not have).
+
+    Example:
+        >>> fraction("0.25")
+        0.25
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"expected a number from 0 to 1, got {text}")
+    return value
 
 
 def models_dir(args: argparse.Namespace) -> Path:

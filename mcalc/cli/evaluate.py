@@ -23,6 +23,7 @@ from mcalc.cli.common import (
     guard,
     model_or_default,
     models_dir,
+    positive_int,
     threshold_text,
 )
 from mcalc.errors import McalcError
@@ -460,7 +461,7 @@ def register_commands(subparsers: Any) -> None:
     )
     evaluate.add_argument("--data", required=True, help="dataset folder or manifest")
     add_models_option(evaluate)
-    evaluate.add_argument("--batch", type=int, default=None, help="batch size of prediction")
+    evaluate.add_argument("--batch", type=positive_int, help="batch size of prediction")
     evaluate.add_argument(
         "--threshold",
         type=float,

@@ -12,6 +12,7 @@ import argparse
 import contextlib
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcalc.cli.common import (
@@ -25,6 +26,7 @@ from mcalc.cli.common import (
     models_flag,
     recorded_user,
 )
+from mcalc.errors import McalcError
 
 if TYPE_CHECKING:
     from mcalc.models.train_events import StopRequest, TrainEvent, TrainEventFn
@@ -159,6 +161,12 @@ APP_PAGES = "by the app's pages (Predict, Batch, Audit, Evaluate)"
 def _cmd_models(args: argparse.Namespace) -> int:
     from mcalc.models.registry import default_first, list_models
 
+    given = getattr(args, "models", None)
+    if given and not Path(given).is_dir():  # a typo listed no models, status 0 ("[]")
+        what = "is not a folder" if Path(given).exists() else "does not exist"
+        raise McalcError(
+            f"--models {given} {what}; give the registry folder (default: models/, or MCALC_MODELS)"
+        )
     if getattr(args, "models_command", None) == "default":
         return _cmd_default(args)
     listing = list_models(models_dir(args))
@@ -367,7 +375,10 @@ def register_commands(subparsers: Any) -> None:
     # SUPPRESS: given before the sub-command (`models --models DIR default`), they stay.
     for parser in (listed, default):
         parser.add_argument(
-            "--models", metavar="DIR", default=argparse.SUPPRESS, help="model registry folder"
+            "--models",
+            metavar="DIR",
+            default=argparse.SUPPRESS,
+            help="model registry folder (default: models/, or MCALC_MODELS)",
         )
         parser.add_argument(
             "--json", action="store_true", default=argparse.SUPPRESS, help="print it as JSON"

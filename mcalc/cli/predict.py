@@ -41,8 +41,9 @@ import cv2
 import numpy as np
 
 from mcalc.cli.batch import add_batch_arguments, cmd_batch
-from mcalc.cli.common import model_or_default
+from mcalc.cli.common import fraction, model_or_default, positive_int
 from mcalc.config import TIMEPOINTS, VIEWS, get_settings
+from mcalc.errors import os_error_text
 from mcalc.explain.errors import ExplainError
 from mcalc.explain.overlay import HotSpot
 from mcalc.explain.scoring import REGION_RULE_VERSION, Region
@@ -320,7 +321,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ExplainError(f"cannot create the output folder {out_dir}: {exc}") from exc
+        raise ExplainError(f"cannot create the output folder: {os_error_text(exc)}") from exc
     case = analyse_case(
         loaded,
         inputs,
@@ -471,18 +472,22 @@ def register_commands(subparsers: Any) -> None:
     p.add_argument(
         "--models", metavar="DIR", help="model registry folder (default: models/, or MCALC_MODELS)"
     )
-    p.add_argument("--stride", type=int, default=None, help="patch stride in px (default: half)")
-    p.add_argument("--batch", type=int, default=64, help="patches per forward pass (default 64)")
+    p.add_argument("--stride", type=positive_int, help="patch stride in px (default: half)")
+    p.add_argument(
+        "--batch", type=positive_int, default=64, help="patches per forward pass (default 64)"
+    )
     # Removed (5 December 2026): kept hidden so that a script passing it is told why.
     p.add_argument("--top-k", type=int, default=None, help=argparse.SUPPRESS)
-    p.add_argument("--threshold", type=float, default=0.5, help="smallest score of a listed region")
+    p.add_argument(
+        "--threshold", type=fraction, default=0.5, help="smallest score of a listed region"
+    )
     p.add_argument(
         "--tolerance",
         type=float,
         default=DEFAULT_TOLERANCE_MM,
         help=f"mm around the marks for agreement (default {DEFAULT_TOLERANCE_MM})",
     )
-    p.add_argument("--opacity", type=float, default=0.6, help="overlay opacity (default 0.6)")
+    p.add_argument("--opacity", type=fraction, default=0.6, help="overlay opacity (default 0.6)")
     p.add_argument("--cmap", choices=list(COLORMAPS), default="jet", help="colour map")
     p.add_argument("--no-cache", action="store_true", help="do not use the results cache")
     add_batch_arguments(p)

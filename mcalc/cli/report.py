@@ -46,7 +46,9 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="dataset folder or manifest")
     p.add_argument("--case", required=True, help="case id (e.g. suspicious-1)")
     p.add_argument("--model", help="registry id or model folder: add its maps and scores")
-    p.add_argument("--models", help="model registry (default: MCALC_MODELS or models/)")
+    p.add_argument(
+        "--models", metavar="DIR", help="model registry folder (default: models/, or MCALC_MODELS)"
+    )
     p.add_argument(
         "--user",
         help="who makes the report (default: the login name); where accounts exist, one of "
