@@ -88,6 +88,13 @@ def test_the_viewer_is_read_and_marked_with_the_keyboard_alone(demo_app):
 
         # From the page's name field, Tab alone reaches the image being marked, which
         # says what it is and shows where the keyboard is.
+        # The panel is named "marking" once the viewer has the name's run (a busy machine:
+        # later than the page's idle; Tab then went past a panel still "not editable").
+        frame.wait_for_function(
+            "() => [...document.querySelectorAll('[role=img][aria-label]')]"
+            ".some(e => e.getAttribute('aria-label').includes('marking'))",
+            timeout=60_000,
+        )
         field = page.get_by_label("Your name", exact=False)
         field.focus()
         for _ in range(60):
