@@ -1293,7 +1293,10 @@ async function onRender(a: Args, early = false): Promise<void> {
     root.querySelectorAll<HTMLDivElement>(".grid > .panel").forEach((el, i) => {
       const label = el.querySelector(".label");
       const text = a.panels[i]?.label;
-      if (label && text !== undefined && label.textContent !== text) label.textContent = text;
+      if (text === undefined) return;
+      if (label && label.textContent !== text) label.textContent = text;
+      // the panel's name for the keyboard and a screen reader says the same
+      if (el.getAttribute("aria-label") !== text) el.setAttribute("aria-label", text);
     });
     renderBar();
     temporal.renderBar();
