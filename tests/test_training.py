@@ -213,7 +213,7 @@ def test_disk_full_while_saving_registers_nothing(tiny_data, tmp_path, monkeypat
 
 @pytest.mark.parametrize("error", [RuntimeError("boom"), DatasetError("no patches")])
 def test_a_failed_command_line_run_leaves_a_failed_record_and_no_model(
-    tiny_data, tmp_path, monkeypatch, error
+    tiny_data, tmp_path, monkeypatch, capsys, error
 ) -> None:
     """Any failure, not only mcalc's own errors, ends the run's progress.jsonl with a
     ``failed`` event (it never reads as still training) and leaves nothing in the registry,
@@ -230,9 +230,9 @@ def test_a_failed_command_line_run_leaves_a_failed_record_and_no_model(
     models = tmp_path / "models"
     (models / ".tmp-boom-0badc0de").mkdir(parents=True)  # what a killed run left
     args = ["train", "--data", str(tiny_data), "--models", str(models), "--id", "boom"]
-    if isinstance(error, RuntimeError):
-        with pytest.raises(RuntimeError, match="boom"):
-            main(args)
+    if isinstance(error, RuntimeError):  # a bug: one line naming it, exit 1 (h/cli)
+        assert main(args) == 1
+        assert "error: unexpected RuntimeError: boom" in capsys.readouterr().err
     else:
         assert main(args) == 2
     log = tmp_path / "runs" / "boom" / "progress.jsonl"
