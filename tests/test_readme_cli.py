@@ -124,3 +124,16 @@ def test_every_models_flag_reads_the_same():
         if "--models" in a.option_strings and a.help != argparse.SUPPRESS
     }
     assert seen == {("DIR", "model registry folder (default: models/, or MCALC_MODELS)")}, seen
+
+
+def test_every_output_folder_reads_dir():
+    """`demo`, `predict` and `temporal` showed `--out OUT` where README's synopses say
+    `--out DIR` (h/cli); an `--out` that names a file keeps its own word."""
+    folders = {
+        " ".join(path): a.metavar
+        for path, parser in COMMANDS
+        for a in parser._actions
+        if "--out" in a.option_strings and "folder" in (a.help or "")
+    }
+    assert set(folders) >= {"demo", "predict", "temporal"}, folders
+    assert set(folders.values()) == {"DIR"}, folders

@@ -130,7 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     demo = sub.add_parser("demo", help="write the synthetic demo dataset (real layout)")
-    demo.add_argument("--out", help="output folder (default: data/demo, or MCALC_DEMO_DIR)")
+    demo.add_argument(
+        "--out", metavar="DIR", help="output folder (default: data/demo, or MCALC_DEMO_DIR)"
+    )
     demo.add_argument("--cases", type=int, default=12, help="number of cases (default 12)")
     demo.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     demo.add_argument(

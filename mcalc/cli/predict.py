@@ -467,7 +467,7 @@ def register_commands(subparsers: Any) -> None:
         "score), auto (default: breast; for scorecam the regions listed, those at or above "
         "--threshold, none on an image without one)",
     )
-    p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder")
     p.add_argument("--json", action="store_true", help="print the scores as one JSON object")
     p.add_argument(
         "--models", metavar="DIR", help="model registry folder (default: models/, or MCALC_MODELS)"

@@ -314,6 +314,7 @@ def register_commands(sub: Any) -> None:
     )
     parser.add_argument(
         "--out",
+        metavar="DIR",
         help="folder for the subtraction, registered prior and change overlay (PNG + .npy); "
         "nothing is written without it",
     )
