@@ -183,10 +183,10 @@ def live_section(settings: Settings) -> None:
             running_job_ui(job, settings)
 
 
-def broken_jobs_ui(settings: Settings) -> None:
-    """The job folders that cannot be read, named with why, each with its delete: they
-    were left out of the history without a word, and nothing could delete them."""
-    broken = jobs.broken_jobs(settings)
+def broken_jobs_ui(settings: Settings, broken: list[jobs.BrokenJob]) -> None:
+    """The job folders that cannot be read (``broken``), named with why, each with its
+    delete: they were left out of the history without a word, and nothing could delete
+    them."""
     if not broken:
         return
     st.warning(
@@ -201,11 +201,14 @@ def broken_jobs_ui(settings: Settings) -> None:
         delete_ui("job", b.id, settings, key=f"train_delete_broken_job_{i}")
 
 
-def orphan_runs_ui(settings: Settings) -> None:
+def orphan_runs_ui(
+    settings: Settings, history: list[jobs.Job], broken: list[jobs.BrokenJob]
+) -> None:
     """The training run folders no job and no registered model owns (a `python -m mcalc
     train` killed or failed, or its model deleted), each deletable one with its delete:
-    `delete job ID` removed them, but nothing named them."""
-    runs = jobs.orphan_run_folders(settings)
+    `delete job ID` removed them, but nothing named them. ``history`` and ``broken``: the
+    jobs, read once for the section."""
+    runs = jobs.orphan_run_folders(settings, history, broken)
     if not runs:
         return
     st.warning(
@@ -222,9 +225,9 @@ def orphan_runs_ui(settings: Settings) -> None:
 
 def history_ui(settings: Settings) -> None:
     """Every job (rebuilt from the folders), and the details of one."""
-    broken_jobs_ui(settings)
-    orphan_runs_ui(settings)
-    history = jobs.list_jobs(settings)
+    history, broken = jobs.list_jobs(settings), jobs.broken_jobs(settings)
+    broken_jobs_ui(settings, broken)
+    orphan_runs_ui(settings, history, broken)
     if not history:
         st.caption("No job yet.")
         return

@@ -41,6 +41,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -371,13 +372,21 @@ def cancel(job_id: str, settings: Settings | None = None, grace: float = 5.0) ->
     return get_job(job_id, settings)
 
 
-def orphan_run_folders(settings: Settings | None = None) -> list[OrphanRun]:
+def orphan_run_folders(
+    settings: Settings | None = None,
+    jobs: Sequence[Job] | None = None,
+    broken: Sequence[BrokenJob] | None = None,
+) -> list[OrphanRun]:
     """The training run folders of ``<runs_dir>`` that no job (readable or not) and no
     registered model owns, each with why it cannot be deleted yet
-    (:func:`~mcalc.jobs.run_folders.orphan_runs`): :func:`delete_job` deletes the others."""
+    (:func:`~mcalc.jobs.run_folders.orphan_runs`): :func:`delete_job` deletes the others.
+    ``jobs`` and ``broken``: :func:`list_jobs` and :func:`broken_jobs` when the caller has
+    read them already (else read here)."""
     settings = settings or get_settings()
-    dirs = [j.run_dir for j in list_jobs(settings)]
-    dirs += [str(raw_status(b.folder).get("run_dir") or "") for b in broken_jobs(settings)]
+    jobs = list_jobs(settings) if jobs is None else jobs
+    broken = broken_jobs(settings) if broken is None else broken
+    dirs = [j.run_dir for j in jobs]
+    dirs += [str(raw_status(b.folder).get("run_dir") or "") for b in broken]
     return orphan_runs(settings.runs_dir, settings.models_dir, dirs)
 
 
