@@ -117,7 +117,9 @@ def test_freeze_heap_moves_what_is_alive_out_of_the_collectors_reach() -> None:
 
     try:
         frozen = warmup.freeze_heap()
-        assert frozen == gc.get_freeze_count() > 1000
+        # Frozen objects can still die (their count drops when another thread, such as
+        # pytest-xdist's, drops the last reference to one), never be added to by others.
+        assert frozen >= gc.get_freeze_count() > 0.99 * frozen > 1000
         assert len(gc.get_objects()) < frozen  # a full collection walks only the rest
     finally:
         gc.unfreeze()
