@@ -130,6 +130,10 @@ class Settings:
             (:mod:`mcalc.explain.ahead`): the case Predict opens with, after the warm-up
             (which must be on), and the case after the one on screen; never beside a run
             the reader asked for. Env ``MCALC_ANALYSE_AHEAD`` (``0`` turns it off).
+        progress_every: seconds between two progress lines of a command whose standard
+            error is not a terminal (a log file, ``nohup``, a batch system, an app job's
+            log; on a terminal the bar is redrawn in place); 0 writes none.
+            Env ``MCALC_PROGRESS_EVERY``.
     """
 
     data_dir: Path | None = None
@@ -156,6 +160,7 @@ class Settings:
     ray_address: str | None = None
     analyses_cache_mb: int = 256
     analyse_ahead: bool = True
+    progress_every: int = 30
 
     def with_overrides(self, **changes: Any) -> Settings:
         """Return a copy with some fields changed (for tests and CLI flags)."""
@@ -240,6 +245,7 @@ def _settings_from_env() -> Settings:
         analyses_cache_mb=max(0, _env_int("MCALC_ANALYSES_CACHE_MB", base.analyses_cache_mb)),
         analyse_ahead=os.environ.get("MCALC_ANALYSE_AHEAD", "1").strip().lower()
         not in ("0", "false", "no", "off"),
+        progress_every=max(0, _env_int("MCALC_PROGRESS_EVERY", base.progress_every)),
     )
 
 

@@ -21,9 +21,18 @@ def test_scan_json(tiny_demo, capsys):
     assert all({"path", "message"} <= set(p) for p in out["problems"])
 
 
-def test_scan_text_lists_problems(tiny_demo, capsys):
+def test_scan_text_lists_problems(tiny_demo, capsys, monkeypatch):
+    # Its progress too, on a stderr that is not a terminal (a log file), with a clock 31 s
+    # further at every look: a plain line per look (mcalc/progress.py), nothing before
+    # 7 December 2026.
+    from mcalc import progress
+
+    clock = [0.0]
+    monkeypatch.setattr(progress, "_now", lambda: clock.__setitem__(0, clock[0] + 31) or clock[0])
     assert main(["scan", str(tiny_demo)]) == 0
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
+    lines = [ln for ln in err.splitlines() if ln.startswith("scan: ")]
+    assert len(lines) >= 2 and lines[-1].endswith(", done") and "left" in lines[0], err
     assert "SYNTHETIC" in out and "CC_recemt.dcm" in out
     # Each problem names its file once: "…/CC_recemt.dcm: Suspicious_cases/…/CC_recemt.dcm:
     # 'CC_recemt.dcm' read as…" repeated it.

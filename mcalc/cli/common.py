@@ -7,7 +7,6 @@ from __future__ import annotations
 import argparse
 import shlex
 import sys
-import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,6 @@ from mcalc.config import get_settings
 from mcalc.errors import McalcError
 
 __all__ = [
-    "ProgressBar",
     "models_dir",
     "models_flag",
     "model_or_default",
@@ -28,32 +26,6 @@ __all__ = [
     "positive_int",
     "fraction",
 ]
-
-
-class ProgressBar:
-    """A one-line progress bar on stderr (only when stderr is a terminal, or forced)."""
-
-    def __init__(self, label: str, *, enabled: bool = True, force: bool = False, width: int = 28):
-        self.label = label
-        self.enabled = enabled and (force or sys.stderr.isatty())
-        self.width = width
-        self.t0 = time.perf_counter()
-
-    def update(self, done: int, total: int, message: str = "") -> None:
-        if not self.enabled or total <= 0:
-            return
-        frac = min(max(done / total, 0.0), 1.0)
-        bar = "#" * int(frac * self.width) + "-" * (self.width - int(frac * self.width))
-        elapsed = time.perf_counter() - self.t0
-        sys.stderr.write(
-            f"\r{self.label} [{bar}] {done}/{total} {elapsed:6.1f}s {message[:48]:<48}"
-        )
-        if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
-
-    def __call__(self, done: int, total: int, message: str = "") -> None:
-        self.update(done, total, message)
 
 
 def positive_int(text: str) -> int:

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcalc.cli.common import (
-    ProgressBar,
     add_input_option,
     add_models_option,
     auc_text,
@@ -27,6 +26,7 @@ from mcalc.cli.common import (
     threshold_text,
 )
 from mcalc.errors import McalcError
+from mcalc.progress import TerminalProgress
 
 if TYPE_CHECKING:
     from mcalc.explain.detection_eval import DetectionEvaluation
@@ -88,7 +88,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         args.data,
         models_dir(args),
         batch=args.batch,
-        progress=ProgressBar("patches", enabled=not args.json),
+        progress=TerminalProgress("patches", enabled=not args.json),
         threshold=args.threshold,
     )
     analysis = None
@@ -229,7 +229,7 @@ def _birads(args: argparse.Namespace, detection: DetectionEvaluation) -> dict[st
         threshold=args.threshold,
         n_boot=args.bootstrap or 1000,
         temporal=args.birads_change,
-        progress=ProgressBar("training images", enabled=not args.json),
+        progress=TerminalProgress("training images", enabled=not args.json),
     )
 
 
@@ -287,7 +287,7 @@ def _detection(
             models_dir(args),
             settings,
             case_ids=case_ids,
-            progress=ProgressBar("whole images", enabled=not args.json),
+            progress=TerminalProgress("whole images", enabled=not args.json),
         )
     except ValueError as exc:
         raise McalcError(f"detection evaluation: {exc}") from exc
@@ -332,7 +332,7 @@ def _cmd_compare(args: argparse.Namespace) -> int:
             m,
             args.data,
             models_dir(args),
-            progress=ProgressBar(f"{m}", enabled=not args.json),
+            progress=TerminalProgress(f"{m}", enabled=not args.json),
             cache=True,
         )
         for m in args.model
@@ -396,7 +396,7 @@ def _cmd_crossval(args: argparse.Namespace) -> int:
             args.folds,
             n_boot=args.bootstrap,
             detection=args.detection,
-            progress=ProgressBar("folds", enabled=not args.json),
+            progress=TerminalProgress("folds", enabled=not args.json),
             engine=args.engine,
             address=args.address,
         )

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mcalc.cli.common import (
-    ProgressBar,
     add_input_option,
     add_models_option,
     auc_text,
@@ -27,17 +26,18 @@ from mcalc.cli.common import (
     recorded_user,
 )
 from mcalc.errors import McalcError
+from mcalc.progress import TerminalProgress
 
 if TYPE_CHECKING:
     from mcalc.models.train_events import StopRequest, TrainEvent, TrainEventFn
 
-__all__ = ["register_commands", "cmd_train", "cmd_models", "ProgressBar", "add_train_flags"]
+__all__ = ["register_commands", "cmd_train", "cmd_models", "add_train_flags"]
 
 
 def _train_progress(enabled: bool) -> TrainEventFn:
-    sampling = ProgressBar("patches", enabled=enabled)
-    mining = ProgressBar("hard negatives", enabled=enabled)
-    bars: dict[tuple[str, int], ProgressBar] = {}
+    sampling = TerminalProgress("patches", enabled=enabled)
+    mining = TerminalProgress("hard negatives", enabled=enabled)
+    bars: dict[tuple[str, int], TerminalProgress] = {}
 
     def on_event(event: TrainEvent) -> None:
         kind = event.get("event")
@@ -60,7 +60,7 @@ def _train_progress(enabled: bool) -> TrainEventFn:
         elif kind == "batch":
             key = (str(event["stage"]), int(event["epoch"]))
             bar = bars.setdefault(
-                key, ProgressBar(f"{key[0]} epoch {key[1]}/{event['epochs']}", enabled=enabled)
+                key, TerminalProgress(f"{key[0]} epoch {key[1]}/{event['epochs']}", enabled=enabled)
             )
             loss = event.get("loss")
             bar(int(event["batch"]), int(event["steps"]), f"loss {loss:.4f}" if loss else "")

@@ -13,8 +13,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mcalc.cli.common import ProgressBar, guard
+from mcalc.cli.common import guard
 from mcalc.cli.models import add_train_flags
+from mcalc.progress import TerminalProgress
 
 __all__ = ["register_commands", "cmd_train_workers"]
 
@@ -29,7 +30,7 @@ def _cmd_train_workers(args: argparse.Namespace) -> int:
         args.workers,
         log_dir=Path(args.log_dir) if args.log_dir else None,
         timeout=args.timeout,
-        progress=ProgressBar("workers", enabled=not args.json),
+        progress=TerminalProgress("workers", enabled=not args.json),
     )
     if args.json:
         print(json.dumps({"model_id": out.model_id, "exit_codes": out.exit_codes,

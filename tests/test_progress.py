@@ -1,0 +1,77 @@
+"""Progress on stderr (mcalc/progress.py :class:`TerminalProgress`): a bar on a terminal,
+plain lines at an interval elsewhere, silence for short work."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from mcalc.progress import TerminalProgress
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class _Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_outside_a_terminal_a_line_per_interval_and_one_when_done() -> None:
+    clock, out = _Clock(), io.StringIO()
+    bar = TerminalProgress("batch", stream=out, interval=30, clock=clock)
+    for done, at in ((1, 10.0), (2, 29.9), (3, 130.0), (4, 150.0), (5, 161.0), (10, 200.0)):
+        clock.now = 100.0 + at
+        bar(done, 10, f"case {done:04d}")
+    assert out.getvalue().splitlines() == [
+        # The pace since the first report (1 done at 10 s; the start-up before it is not
+        # work): 120 s for 2 -> 7 left take 7 min; 151 s for 4 -> 5 left take 3 min 9s.
+        "batch: 3/10 (30%) 2 min 10s, about 7 min 0s left · case 0003",
+        "batch: 5/10 (50%) 2 min 41s, about 3 min 9s left · case 0005",
+        "batch: 10/10 (100%) 3 min 20s, done",
+    ]
+    # A first report after the interval: no pace yet (the start-up is not work).
+    out = io.StringIO()
+    bar = TerminalProgress("batch", stream=out, interval=30, clock=clock)
+    clock.now += 40
+    bar(1, 10, "case 0001")
+    assert out.getvalue() == "batch: 1/10 (10%) 40s, time left unknown yet · case 0001\n"
+
+
+def test_short_work_interval_zero_and_disabled_write_nothing() -> None:
+    clock = _Clock()
+    for kwargs in ({"interval": 30}, {"interval": 0}, {"interval": 30, "enabled": False}):
+        out = io.StringIO()
+        bar = TerminalProgress("scan", stream=out, clock=clock, **kwargs)
+        clock.now += 5 if kwargs == {"interval": 30} else 500
+        bar(1, 2)
+        bar(2, 2)
+        assert out.getvalue() == "", kwargs
+
+
+def test_on_a_terminal_the_bar_is_redrawn_in_place() -> None:
+    clock, out = _Clock(), _Terminal()
+    bar = TerminalProgress("scan", stream=out, width=4, interval=30, clock=clock)
+    bar(1, 2, "a")
+    clock.now += 2
+    bar(2, 2, "b")
+    drawn = out.getvalue()
+    assert drawn.startswith("\rscan [##--] 1/2   0.0s eta     ?") and "\rscan [####] 2/2" in drawn
+    assert drawn.endswith("\n") and drawn.count("\n") == 1
+
+
+def test_the_interval_is_the_settings(monkeypatch) -> None:
+    monkeypatch.setenv("MCALC_PROGRESS_EVERY", "300")
+    assert TerminalProgress("x", stream=io.StringIO()).interval == 300
+    monkeypatch.setenv("MCALC_PROGRESS_EVERY", "soon")
+    with pytest.raises(ValueError, match="MCALC_PROGRESS_EVERY must be an integer, got 'soon'"):
+        TerminalProgress("x", stream=io.StringIO())
+
+
+# A command's lines on a captured stderr: tests/test_cli.py test_scan_text_lists_problems.
