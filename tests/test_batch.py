@@ -253,9 +253,10 @@ def test_table_helpers() -> None:
 
 
 def test_cli_all_prints_json_and_refuses_a_case(
-    spot_registry, batch_data, tmp_path, capsys
+    spot_registry, batch_data, tmp_path, capsys, monkeypatch
 ) -> None:
-    out = tmp_path / "cli"
+    monkeypatch.chdir(tmp_path)
+    out = Path("cli")  # relative, as typed: the summary's paths are absolute all the same
     args = ["predict", "--model", "spot", "--models", str(spot_registry), "--data",
             str(batch_data), "--out", str(out)]  # fmt: skip
     assert main([*args, "--all", "--case", "broken"]) == 2
@@ -270,6 +271,10 @@ def test_cli_all_prints_json_and_refuses_a_case(
     assert report["total"] == 4 and report["failed"] == 1 and report["engine"] == "local"
     assert "1 of 4 image(s) failed" in printed.err and "exit status 3" in printed.err
     assert Path(report["results"][0]).is_file() and (out / "results.csv").is_file()
+    # `out` was absolute, `results` relative to the command's folder (until 7 December 2026).
+    paths = [report["out"], *report["results"]]
+    assert all(Path(p).is_absolute() for p in paths), paths
+    assert report["out"] == str((tmp_path / "cli").resolve())
     settings = json.loads(read_results(out).loc[0, "settings"])
     assert settings["sliding"]["stride"] == 32 and settings["cam"] is None
 

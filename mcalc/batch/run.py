@@ -255,8 +255,9 @@ def run_batch(
         raise
     saver.save("done")
     seconds = float(state["seconds"])
+    where = out_dir.resolve()  # every path of the summary absolute, as `out` always was
     return BatchSummary(
-        out=str(out_dir.resolve()),
+        out=str(where),
         model_id=str(card.id),
         model_key=mkey,
         settings_key=skey,
@@ -268,7 +269,7 @@ def run_batch(
         failed=saver.failed,
         seconds=seconds,
         images_per_s=float(state["images_per_s"]),
-        results=(str(out_dir / RESULTS_PARQUET), str(out_dir / RESULTS_CSV)),
+        results=(str(where / RESULTS_PARQUET), str(where / RESULTS_CSV)),
     )
 
 
