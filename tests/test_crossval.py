@@ -188,3 +188,31 @@ def test_pooling_refuses_a_fold_scored_beyond_its_test_patients(monkeypatch) -> 
     )
     pooled = summarise_folds(plan, ["m-fold1of2", "m-fold2of2"], n_boot=0).pooled
     assert sorted(pooled.patient_ids.tolist()) == sorted(everyone * 2)  # 2 patches each
+
+
+def test_a_stopped_run_names_the_folds_it_registered(tiny_demo, tmp_path, monkeypatch, caplog):
+    """Ctrl-C during fold 2 of 3: fold 1 stayed registered without a word, and a rerun with
+    the same --id stopped at it ("model 'cv-fold1of3' already exists")."""
+    import mcalc.models.crossval as cv_module
+    from mcalc.cli import main
+    from mcalc.config import REPO_ROOT
+
+    models = tmp_path / "models"
+
+    from mcalc.errors import ModelError
+
+    def train_fold(config):  # fold 1 registers (a copy of the shipped model), fold 2 stops
+        if config.fold == 0:
+            return shutil.copytree(REPO_ROOT / "models" / "demo-custom", models / config.model_id)
+        try:  # as training.train says an interrupt
+            raise KeyboardInterrupt
+        except KeyboardInterrupt as exc:
+            raise ModelError(f"training of {config.model_id} was interrupted") from exc
+
+    monkeypatch.setattr(cv_module, "train_fold", train_fold)
+    args = ["crossval", "--data", str(tiny_demo), "--folds", "3", "--id", "cv", "--models",
+            str(models)]  # fmt: skip
+    assert main(args) != 0
+    said = caplog.text  # a warning on stderr from the command (its logging's handler)
+    assert "cross-validation stopped with 1 of 3 folds registered: cv-fold1of3" in said, said
+    assert "choose another --id, or delete them" in said, said

@@ -353,21 +353,46 @@ def crossval(
     t0 = time.perf_counter()
     plan = plan_folds(config, k)
     calls = [(cfg,) for cfg in plan.configs()]
-    paths: list[str | Path]
-    if engine == "ray":
-        from mcalc.models.crossval_ray import run_on_ray
+    paths: list[str | Path] = []
+    try:
+        if engine == "ray":
+            from mcalc.models.crossval_ray import run_on_ray
 
-        paths = list(run_on_ray(train_fold, calls, address=address, progress=progress))
-    else:
-        paths = []
-        for i, (cfg,) in enumerate(calls):
-            paths.append(train_fold(cfg))
-            if progress is not None:
-                progress(i + 1, plan.k, f"fold {i + 1} of {plan.k} trained: {cfg.model_id}")
+            paths = list(run_on_ray(train_fold, calls, address=address, progress=progress))
+        else:
+            for i, (cfg,) in enumerate(calls):
+                paths.append(train_fold(cfg))
+                if progress is not None:
+                    progress(i + 1, plan.k, f"fold {i + 1} of {plan.k} trained: {cfg.model_id}")
+    except (KeyboardInterrupt, ModelError) as exc:
+        # A fold's training turns the interrupt into "training of <fold> was interrupted:
+        # nothing was registered" (true of that fold only).
+        stopped = isinstance(exc, KeyboardInterrupt) or isinstance(exc.__cause__, KeyboardInterrupt)
+        if stopped and (note := stopped_folds_note(plan)):
+            log.warning(note)
+        raise
     out = summarise_folds(plan, paths, n_boot=n_boot, detection=detection).summary
     out["engine"] = engine
     out["seconds"] = round(time.perf_counter() - t0, 3)
     return out
+
+
+def stopped_folds_note(plan: CrossvalPlan) -> str:
+    """What a run stopped before its last fold leaves: the folds it registered (each a
+    whole model) and what to do about them (a rerun with the same id stops at the first);
+    ``""`` when it registered none."""
+    from mcalc.models.registry import is_registered
+
+    models_dir = plan.config.models_dir or _models_dir()
+    kept = [plan.model_id(i) for i in range(plan.k) if is_registered(models_dir, plan.model_id(i))]
+    if not kept:
+        return ""
+    return (
+        f"cross-validation stopped with {len(kept)} of {plan.k} folds registered: "
+        f"{', '.join(kept)} (each a whole model of its fold; no pooled result). A rerun "
+        f"with the same --id stops at {kept[0]}: choose another --id, or delete them "
+        f"(`python -m mcalc delete model ID --as NAME`, an admin)"
+    )
 
 
 def train_fold(config: TrainConfig) -> str:
