@@ -300,6 +300,8 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
     # The version of this reader's verdict the form started from: a save on top of another
     # is refused (saved meanwhile in another tab), and the conflict shown under the button.
     base = reader_forms.verdict_base("audit", model, image_key, reader) if model else 0
+    if model:
+        reader_forms.verdict_damaged_ui("audit", model, image_key, reader)
     save = st.button("Save verdict", key="audit_save", type="primary")
     on_top = reader_forms.verdict_conflict_ui("audit", model, image_key, reader, name)
     if save or on_top is not None:
@@ -472,8 +474,8 @@ def table_ui(names: Mapping[str, str], policy: ReadPolicy) -> None:
             f"{len(skipped)} verdict file(s) cannot be read and are left out of the tables "
             "below (each left as it is): "
             + "; ".join(skipped)
-            + ". Restore each from a backup, or move it out of the store to record that "
-            "verdict again.",
+            + ". Its reader recovers the versions it still holds under *Record a verdict* "
+            "(on its model and image); else restore it from a backup, or move it aside.",
             icon=":material/broken_image:",
         )
     if common.current_mode().kind == "demo":

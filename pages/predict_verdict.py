@@ -102,6 +102,7 @@ def verdict_ui(
         # image: one saved meanwhile in another tab is not replaced without a word.
         name = labels.get(key, key)
         base = reader_forms.verdict_base("predict", card.id, key, reader)
+        reader_forms.verdict_damaged_ui("predict", card.id, key, reader)
         on_top = reader_forms.verdict_conflict_ui("predict", card.id, key, reader, name)
         if sent and agree is None:
             st.error(reader_forms.NO_VERDICT)

@@ -130,13 +130,62 @@ def verdict_base(prefix: str, model_id: str, image_key: str, reader: str) -> int
     held = st.session_state.get(_base_key(prefix))
     if held is not None and list(held[:3]) == ident:
         return int(held[3])
+    from mcalc.store.record import StoreReadError
+
+    st.session_state.pop(_damaged_key(prefix), None)
     try:
         latest = AuditStore(common.settings().store_dir).latest(model_id, image_key, reader)
+    except StoreReadError as exc:  # their own record, damaged: verdict_damaged_ui offers it
+        st.session_state[_damaged_key(prefix)] = [*ident, str(exc)]
+        latest = None
     except (McalcError, ValueError, OSError):
         latest = None  # the save says what is wrong with the store or the name
     version = latest.version if latest is not None and latest.version else 0
     st.session_state[_base_key(prefix)] = [*ident, version]
     return version
+
+
+def _damaged_key(prefix: str) -> str:
+    return f"{prefix}_verdict_damaged"
+
+
+def verdict_damaged_ui(prefix: str, model_id: str, image_key: str, reader: str) -> None:
+    """The reader's verdict record on this image cannot be read (cut short, damaged; found
+    by :func:`verdict_base`): said, with a button that gives back the whole versions it
+    still holds, the damaged file kept beside it (:meth:`AuditStore.recover`). Only "move
+    it out of the store" was said (above Audit's table), which a reader cannot do, and
+    every save on the image failed."""
+    from mcalc.store import StoreError
+    from mcalc.store.audit import AuditStore
+
+    held = st.session_state.get(_damaged_key(prefix))
+    if held is None or list(held[:3]) != [model_id, image_key, reader]:
+        return
+    slot = st.empty()
+    with slot.container():
+        st.error(f"Your verdict record on this image cannot be read: {held[3]}")
+        recover = st.button(
+            "Recover the versions it still holds",
+            key=f"{prefix}_verdict_recover",
+            icon=":material/healing:",
+            help="The whole versions before the damage become your verdicts again (none: "
+            "you start afresh); the damaged file is kept beside it, untouched, for an "
+            "admin to look at.",
+        )
+    if not recover:
+        return
+    try:
+        kept, aside = AuditStore(common.settings().store_dir).recover(model_id, image_key, reader)
+    except StoreError as exc:
+        st.error(f"Nothing recovered: {exc}")
+        return
+    slot.empty()
+    st.session_state.pop(_damaged_key(prefix), None)
+    st.session_state.pop(_base_key(prefix), None)  # read again on the next run
+    st.success(
+        f"{kept} version(s) of your verdict recovered from the damaged file, which is kept "
+        f"as `{aside}`."
+    )
 
 
 def verdict_saved(prefix: str, model_id: str, image_key: str, reader: str, version: int) -> None:

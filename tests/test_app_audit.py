@@ -315,6 +315,24 @@ def test_a_damaged_verdict_file_is_said_above_the_audit_table(app_env):
     at = open_page(PAGE, 60)
     said = [w.value for w in at.warning if "cannot be read" in w.value]
     assert len(said) == 1 and damaged.name in said[0] and "move it aside" in said[0], said
+    assert "Its reader recovers the versions it still holds" in said[0], said
+    # Its reader, on that image: said, and recovered with a button (every save failed and
+    # "move it out of the store" was all a reader was told).
+    at.text_input(key="audit_reader_input").input("ann").run()
+    at.selectbox(key="audit_model").set_value("demo-custom").run()
+    at.selectbox(key="audit_image").set_value("suspicious-1/CC_recent").run()
+    assert any("Your verdict record on this image cannot be read" in e.value for e in at.error)
+    at.button(key="audit_verdict_recover").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    (aside,) = damaged.parent.glob(damaged.name + ".damaged-*")
+    assert aside.read_text() == '{"format": '
+    assert any("0 version(s)" in s.value and str(aside) in s.value for s in at.success)
+    at.radio(key="audit_verdict").set_value("agree").run()
+    at.button(key="audit_save").click().run()
+    assert (
+        not at.error
+        and AuditStore(store).latest("demo-custom", "suspicious-1/CC_recent", "ann").version == 1
+    )
 
 
 def test_a_verdicts_comment_is_shown_as_typed_not_as_markdown(app_env, monkeypatch):

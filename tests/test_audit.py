@@ -209,6 +209,28 @@ def test_a_damaged_verdict_file_is_named_not_counted_in_silence(tmp_path):
     assert damaged.read_bytes() == b""  # left as it was
 
 
+def test_a_cut_short_verdict_record_gives_back_its_whole_versions(tmp_path):
+    """As a reader's marks record does (MarkStore.recover): every save on the image failed
+    and only "move it out of the store" was said."""
+    from mcalc.store import StoreError
+    from mcalc.store.audit import AuditStore, record_verdict
+
+    who = {"model_id": "m", "image_key": "case-1/CC_recent", "reader": "ann"}
+    for n, agree in enumerate((True, False, True)):
+        record_verdict(tmp_path, **who, agree=agree, comment=f"v{n + 1}", base_version=n)
+    store = AuditStore(tmp_path)
+    path = store.records.path_for(tuple(who.values()))
+    text = path.read_text(encoding="utf-8")
+    cut = text[: text.index('"number": 3') + 20]
+    path.write_text(cut, encoding="utf-8")
+    kept, aside = store.recover(*who.values())
+    assert kept == 2 and aside.read_text(encoding="utf-8") == cut
+    assert [v.comment for v in store.history(*who.values())] == ["v1", "v2"]
+    assert record_verdict(tmp_path, **who, agree=True, base_version=2).version == 3
+    with pytest.raises(StoreError, match="can be read"):
+        store.recover(*who.values())
+
+
 def test_the_score_is_kept_to_the_same_decimals_whichever_page_saved_it(tmp_path):
     """Predict rounded the score to 6 decimals and Audit kept what it was given (the computed
     score at full precision): one rule, in the verdict itself."""

@@ -370,6 +370,27 @@ class AuditStore:
         )
         return replace(verdict, recorded_at=v.saved_at, version=v.number)
 
+    def recover(self, model_id: str, image_key: str, reader: str) -> tuple[int, Path]:
+        """The reader's verdict record on the image that cannot be read as JSON (cut
+        short, damaged): its whole versions (up to the first one that is not a verdict)
+        become the record again and the damaged file is kept aside
+        (:meth:`VersionedStore.recover`); returns how many versions were kept and where the
+        damaged file now is. As :meth:`mcalc.store.MarkStore.recover` does for marks.
+
+        Raises:
+            StoreError: the record can be read, or is not a damaged file; nothing changed.
+            StoreWriteError: the store cannot be written; the record is as it was.
+        """
+
+        def check(payload: dict[str, Any]) -> None:
+            try:
+                AuditVerdict.from_payload(payload)
+            except ValueError as exc:
+                raise StoreReadError(str(exc)) from exc
+
+        versions, aside = self.records.recover(self._parts(model_id, image_key, reader), check)
+        return len(versions), aside
+
     def snapshot_path(self, verdict: AuditVerdict) -> Path:
         """Where the picture the reader judged (image with its map) is kept for a verdict."""
         name = "\x00".join(
