@@ -705,6 +705,44 @@ def test_time_left_leaves_out_the_first_batch_that_builds_the_graph(tmp_path):
     assert p.eta_s is not None and p.eta_s < 60, p.summary()
 
 
+def test_time_left_does_not_take_the_first_validation_for_batch_time(tmp_path):
+    """The first epoch's validation builds its graph (~10 s here for batches of 0.2 s):
+    taken for batch time, the time left went from about 25 s at the epoch's last batch to
+    about 5 min at its end, for an epoch; validations are now timed apart, from the
+    stage's second epoch on (0.3 s each here)."""
+    path = tmp_path / "progress.jsonl"
+    t0 = time.time()
+    clock = 0.0
+    events: list[dict] = [{"event": "start", "time": 0.0, "model_id": "m"},
+                          {"event": "stage", "time": 1.0, "stage": "train", "epochs": 30}]  # fmt: skip
+    seen = []
+    for epoch in (1, 2):
+        clock += 5.0 if epoch == 1 else 0.2  # the first batch builds the training graph
+        for b in range(1, 6):
+            events.append({"event": "batch", "time": clock, "epoch": epoch, "epochs": 30,
+                           "batch": b, "steps": 5})  # fmt: skip
+            clock += 0.2
+        seen.append(_eta_at(path, events, t0, clock - 0.2))
+        clock += 10.0 if epoch == 1 else 0.3  # validation (the first builds its graph)
+        events.append({"event": "epoch", "time": clock, "epoch": epoch, "val_loss": 0.7})
+        seen.append(_eta_at(path, events, t0, clock))
+    # At epoch 1's last batch, its end, epoch 2's last batch, its end: 145, 145, 140 and
+    # 140 batches of 0.2 s left, and after epoch 2 the 0.5 s from an epoch's last batch to
+    # its end (0.2 + its validation of 0.3) per epoch left.
+    assert seen == pytest.approx([29.0, 29.0, 28.0, 28.0 + 28 * 0.5], abs=0.05)
+
+
+def _eta_at(path: Path, events: list[dict], t0: float, at: float) -> float:
+    """The time left read at the moment of the last event (``at`` s into the run)."""
+    now = time.time()
+    shifted = [{**e, "time": now - at + e["time"]} for e in events]
+    path = path.with_name(f"progress-{len(events)}.jsonl")  # a file of its own each time
+    _write_events(path, shifted)
+    p = read_progress(path, total_epochs=30)
+    assert p.eta_s is not None, p.summary()
+    return p.eta_s + (time.time() - now)  # what the snapshot's own clock took off
+
+
 def _first_batch_only(events: list[dict], tmp_path: Path) -> Path:
     path = tmp_path / "first.jsonl"
     _write_events(path, events[:3])

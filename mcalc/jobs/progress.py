@@ -134,10 +134,21 @@ class _State:
     n_stages_seen: int = 0
     # The time left is measured from the stage's first batch on: that batch holds the
     # graph's build (77 s of an EfficientNet-B0 stage whose batches then took 0.2 s, so
-    # at epoch 4 of 30 the page said "about 10 min left" for less than a minute).
-    t_rate: float | None = None
+    # at epoch 4 of 30 the page said "about 10 min left" for less than a minute). Batches
+    # are timed between batch events of one epoch; the gap from an epoch's last batch to
+    # its end is its validation, counted per epoch from the stage's second epoch on (the
+    # first builds the validation graph: ~10 s, which made the time left jump tenfold
+    # after the first epoch when it was taken for batch time).
+    t_rate: float | None = None  # the stage's first batch: time, steps done
     done_at_rate: int = 0
+    t_prev_batch: float | None = None
+    done_prev_batch: int = 0
+    batch_s: float = 0.0
+    batch_n: int = 0
     last_rate: float | None = None
+    t_last_batch: float | None = None
+    stage_epochs_ended: int = 0
+    val_s: float | None = None
     progress: Progress = field(default_factory=Progress)
     batch_loss: list[tuple[int, float]] = field(default_factory=list)
     history: list[dict[str, Any]] = field(default_factory=list)
@@ -161,7 +172,9 @@ def _apply(state: _State, event: dict[str, Any], n_stages: int) -> None:
         p = replace(p, patches={k: v for k, v in event.items() if k not in {"event", "time"}})
     elif kind == "stage":
         state.last_rate = _rate(state) or state.last_rate
+        state.t_prev_batch, state.batch_s, state.batch_n = None, 0.0, 0
         state.t_rate = None
+        state.stage_epochs_ended = 0
         state.n_stages_seen += 1
         if state.t_train is None:
             state.t_train = state.t_last
@@ -186,14 +199,25 @@ def _apply(state: _State, event: dict[str, Any], n_stages: int) -> None:
             steps=steps,
         )
         state.epoch_open = True
+        done = state.finished_steps + batch
+        prev, t = state.t_prev_batch, state.t_last
+        if prev is not None and t is not None and done > state.done_prev_batch:
+            state.batch_s += t - prev
+            state.batch_n += done - state.done_prev_batch
+        state.t_prev_batch, state.done_prev_batch = state.t_last, done
         if state.t_rate is None:
-            state.t_rate, state.done_at_rate = state.t_last, state.finished_steps + batch
+            state.t_rate, state.done_at_rate = state.t_last, done
+        state.t_last_batch = state.t_last
         loss = event.get("loss")
         if isinstance(loss, int | float):
             state.batch_loss.append((state.finished_steps + batch, float(loss)))
     elif kind == "epoch":
         state.finished_steps += p.steps
         state.epoch_open = False
+        state.stage_epochs_ended += 1
+        if state.stage_epochs_ended >= 2 and state.t_last_batch and state.t_last:
+            state.val_s = max(state.t_last - state.t_last_batch, 0.0)
+        state.t_prev_batch = None  # the next epoch's first batch follows a validation
         values = {k: v for k, v in event.items() if k not in {"event", "time", "epochs"}}
         values["global_epoch"] = len(state.history) + 1
         state.history.append(values)
@@ -214,11 +238,21 @@ def _apply(state: _State, event: dict[str, Any], n_stages: int) -> None:
 
 
 def _rate(state: _State) -> float | None:
-    """Seconds per batch since the stage's first batch, or ``None`` before a second one."""
+    """Seconds per batch of this stage, timed between batch events of one epoch (never
+    the stage's first batch, which builds the graph, nor a validation); with epochs of one
+    batch, over the whole stage since its first batch (validations included: see
+    :func:`_batch_rate_only`); ``None`` before a second batch."""
+    if state.batch_n:
+        return state.batch_s / state.batch_n
     done = state.finished_steps + (state.progress.batch if state.epoch_open else 0)
     if state.t_rate is None or state.t_last is None or done <= state.done_at_rate:
         return None
     return (state.t_last - state.t_rate) / (done - state.done_at_rate)
+
+
+def _batch_rate_only(state: _State) -> bool:
+    """Whether :func:`_rate` leaves the validations out (then they are added apart)."""
+    return state.batch_n > 0
 
 
 def _snapshot(state: _State, n_stages: int, total_epochs: int, now: float) -> Progress:
@@ -234,7 +268,13 @@ def _snapshot(state: _State, n_stages: int, total_epochs: int, now: float) -> Pr
     eta = None
     rate = _rate(state) or state.last_rate
     if p.phase == "training" and rate is not None and state.t_last:
-        eta = max(rate * (total - done) - (now - state.t_last), 0.0)
+        left = total - done
+        eta = rate * left
+        if state.val_s is not None and steps and _batch_rate_only(state):
+            # A validation per epoch left: the current one too when its batches are done.
+            ended = state.epoch_open and p.batch >= steps
+            eta += state.val_s * (-(-left // steps) + (1 if ended else 0))
+        eta = max(eta - (now - state.t_last), 0.0)
     end = state.t_last if p.phase in {"done", "failed", "interrupted"} else now
     elapsed = (end or now) - state.t_start if state.t_start else 0.0
     return replace(
