@@ -285,7 +285,8 @@ def test_bad_names_fail_before_any_work(tiny_data, tmp_path) -> None:
 def test_mirrored_strategy_on_two_logical_cpus(tiny_data, tmp_path) -> None:
     """Two logical CPUs (a process of its own: they are set before TensorFlow starts) train
     with MirroredStrategy. The same fresh TensorFlow process checks what
-    tests/test_config.py checked in a process of its own (7 CPU-s for one import and one op):
+    tests/test_config.py checked in a process of its own (4.5 CPU-s in the suite's profile of
+    00:00 UTC, one import and one op):
     :func:`mcalc.config.prepare_tensorflow`, called before the import with neither
     ``CUDA_VISIBLE_DEVICES`` nor ``TF_CPP_MIN_LOG_LEVEL`` set, leaves no CUDA error and no
     CPU-feature notice on stderr of a CPU-only machine."""
