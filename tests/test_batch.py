@@ -701,7 +701,6 @@ def test_cancel_signals_the_run_before_its_group(tmp_path) -> None:
     whose child, in its group, writes a file if it is signalled; the leader stops it itself."""
     import subprocess
     import sys
-    import time
 
     from mcalc.jobs import procs
 
@@ -710,6 +709,7 @@ def test_cancel_signals_the_run_before_its_group(tmp_path) -> None:
         "import signal, sys, time\n"
         f"signal.signal(signal.SIGTERM, lambda *a: (open({str(hit)!r}, 'w').close(), "
         "sys.exit(0)))\n"
+        "print('child ready', flush=True)\n"
         "time.sleep(60)\n"
     )
     leader = (
@@ -724,8 +724,12 @@ def test_cancel_signals_the_run_before_its_group(tmp_path) -> None:
     p = subprocess.Popen(
         [sys.executable, "-c", leader], start_new_session=True, stdout=subprocess.PIPE
     )
-    assert p.stdout is not None and p.stdout.readline().strip() == b"ready"
-    time.sleep(0.5)  # the child's handler installed
+    # Both say so (the child on the leader's stdout, which it inherits): the leader's handler
+    # and the child's are in place. A half-second sleep stood for the child's before: on a
+    # loaded machine its Python may not have started by then, and a SIGTERM that killed it
+    # without its handler left no file, a pass that checked nothing.
+    assert p.stdout is not None
+    assert {p.stdout.readline().strip() for _ in range(2)} == {b"ready", b"child ready"}
     outcome = procs.stop_group(p.pid, procs.start_ticks(p.pid), grace=10.0, leader_first=True)
     p.wait(5)
     assert outcome == "terminated"

@@ -14,6 +14,7 @@ from pathlib import Path
 import keras
 import pytest
 
+from mcalc.config import _nvidia_present
 from mcalc.errors import DatasetError, ModelError
 from mcalc.models.evaluate import evaluate_model
 from mcalc.models.inference import load_model, predict_patches
@@ -282,8 +283,16 @@ def test_bad_names_fail_before_any_work(tiny_data, tmp_path) -> None:
 
 @pytest.mark.slow
 def test_mirrored_strategy_on_two_logical_cpus(tiny_data, tmp_path) -> None:
+    """Two logical CPUs (a process of its own: they are set before TensorFlow starts) train
+    with MirroredStrategy. The same fresh TensorFlow process checks what
+    tests/test_config.py checked in a process of its own (4.5 CPU-s in the suite's profile of
+    00:00 UTC, one import and one op):
+    :func:`mcalc.config.prepare_tensorflow`, called before the import with neither
+    ``CUDA_VISIBLE_DEVICES`` nor ``TF_CPP_MIN_LOG_LEVEL`` set, leaves no CUDA error and no
+    CPU-feature notice on stderr of a CPU-only machine."""
     code = textwrap.dedent(
         f"""
+        from mcalc.config import prepare_tensorflow; prepare_tensorflow()
         import json, tensorflow as tf
         cpu = tf.config.list_physical_devices("CPU")[0]
         tf.config.set_logical_device_configuration(
@@ -294,7 +303,9 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_data, tmp_path) -> None:
         print("RESULT", json.dumps(r.card.to_json()["hyperparameters"]))
         """
     )
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    drop = ("CUDA_VISIBLE_DEVICES", "TF_CPP_MIN_LOG_LEVEL")
+    env = {k: v for k, v in os.environ.items() if k not in drop}
+    env["PYTHONPATH"] = str(REPO)
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=240
     )
@@ -302,6 +313,11 @@ def test_mirrored_strategy_on_two_logical_cpus(tiny_data, tmp_path) -> None:
     line = next(x for x in out.stdout.splitlines() if x.startswith("RESULT"))
     hyper = json.loads(line.split(" ", 1)[1])
     assert hyper["distribution"] == "MirroredStrategy" and hyper["replicas"] == 2
+    # prepare_tensorflow's check (tests/test_config.py's test_no_cuda_errors_on_a_cpu_only_machine
+    # before), on a machine without an NVIDIA GPU as there.
+    if not _nvidia_present():
+        noise = [x for x in ("cuInit", "cpu_feature_guard") if x in out.stderr]
+        assert not noise, f"prepare_tensorflow left {noise} on stderr:\n{out.stderr}"
 
 
 @pytest.mark.slow
