@@ -673,9 +673,22 @@ def test_freeze_plan_counts_and_blocks():
     assert sum(b.trainable for b in head.blocks) == head.trainable_params
 
 
-def test_a_job_keeps_who_submitted_it(tiny_demo, settings):
+def test_a_job_keeps_who_submitted_it(tiny_demo, settings, monkeypatch):
     job = jobs.submit(tiny(tiny_demo), settings, start=False, user="ana")
     assert jobs.get_job(job.id, settings).user == "ana"  # read back from status.json
+    # Its process starts TensorFlow as the command line does, from a script that did not
+    # (TF_CPP_MIN_LOG_LEVEL=2 was set for it, which the child read as the user's choice:
+    # the cuInit error of a machine without a GPU in its log); the user's values are kept.
+    from mcalc.config import _nvidia_present
+    from mcalc.jobs.manager import _child_env
+
+    monkeypatch.delenv("TF_CPP_MIN_LOG_LEVEL", raising=False)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    env = _child_env(settings, job)
+    if not _nvidia_present():
+        assert (env["CUDA_VISIBLE_DEVICES"], env["TF_CPP_MIN_LOG_LEVEL"]) == ("-1", "3")
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "0")
+    assert _child_env(settings, job)["TF_CPP_MIN_LOG_LEVEL"] == "0"
     jobs.cancel(job.id, settings)
 
 

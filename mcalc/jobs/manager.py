@@ -47,7 +47,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from mcalc.access.admin import check_allowed, record_action
-from mcalc.config import REPO_ROOT, Settings, get_settings
+from mcalc.config import REPO_ROOT, Settings, get_settings, prepare_tensorflow
 from mcalc.errors import JobError
 from mcalc.jobs import procs
 from mcalc.jobs.check import check_job
@@ -204,7 +204,10 @@ def _child_env(settings: Settings, job: Job) -> dict[str, str]:
     env["MCALC_RUNS"] = str(Path(settings.runs_dir).resolve())
     env["MCALC_MODELS"] = job.models_dir
     env["PYTHONUNBUFFERED"] = "1"
-    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # As the command line's own start does (a level set here before it runs reads as the
+    # user's: a job submitted from a script that had not prepared TensorFlow logged the
+    # cuInit error of a machine without a GPU). The user's own values are kept.
+    prepare_tensorflow(env)
     path = env.get("PYTHONPATH", "")
     env["PYTHONPATH"] = str(REPO_ROOT) + (os.pathsep + path if path else "")
     return env
