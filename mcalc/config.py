@@ -362,6 +362,15 @@ _TF_STARTUP_NOISE = re.compile(
 QUIET_TF_ENV = "MCALC_QUIET_TF_STARTUP"
 
 
+def ask_for_quiet_tensorflow_imports() -> None:
+    """Have this process's later :func:`import_tensorflow_quietly_if_asked` and those of
+    the processes it starts import TensorFlow quietly (a command whose work runs in worker
+    processes: ``predict --all``), as :func:`import_tensorflow_quietly` does when it imports
+    up front. Nothing on a machine with an NVIDIA GPU (nothing to hide there)."""
+    if not _nvidia_present():
+        os.environ[QUIET_TF_ENV] = "1"
+
+
 def import_tensorflow_quietly_if_asked() -> None:
     """In a worker process (a batch's process pool): :func:`import_tensorflow_quietly` when
     the command that started it did so; its own start-up lines otherwise reached the

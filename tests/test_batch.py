@@ -265,7 +265,14 @@ def test_cli_all_prints_json_and_refuses_a_case(
     assert "add --engine ray" in capsys.readouterr().err
     # The run completed but one image failed: exit status 3 (0 until 6 December 2026, so a
     # script could not tell), the table written, --json unchanged, one line on stderr.
+    # One worker: this process runs the model, importing TensorFlow quietly as the command
+    # line asks (the command no longer imports it up front for --all).
+    from mcalc.batch import engines
+
+    asked: list[bool] = []
+    monkeypatch.setattr(engines, "import_tensorflow_quietly_if_asked", lambda: asked.append(True))
     assert main([*args, "--all", "--workers", "1", "--json", "--stride", "32"]) == 3
+    assert asked == [True]
     printed = capsys.readouterr()
     report = json.loads(printed.out)
     assert report["total"] == 4 and report["failed"] == 1 and report["engine"] == "local"

@@ -202,8 +202,16 @@ def test_predict_all_worker_processes_keep_tensorflows_start_up_off_stderr(tiny_
     manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
     drop = ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES", QUIET_TF_ENV)
     env = {k: v for k, v in os.environ.items() if k not in drop}
+    # As `python -m mcalc` (mcalc/__main__.py), saying at the end whether the command's
+    # own process imported TensorFlow: its workers run the model (the import up front cost
+    # every run ~6 s); with one worker it imports it itself, quietly (test_batch's
+    # test_cli_all_prints_json_and_refuses_a_case).
+    script = (
+        "import sys\nfrom mcalc.cli import main\nrc = main(sys.argv[1:])\n"
+        "print('tensorflow imported:', 'tensorflow' in sys.modules)\nsys.exit(rc)"
+    )
     proc = subprocess.run(
-        [sys.executable, "-m", "mcalc", "predict", "--model", "demo-custom", "--data",
+        [sys.executable, "-c", script, "predict", "--model", "demo-custom", "--data",
          str(manifest), "--all", "--workers", "2", "--cam", "none", "--out",
          str(tmp_path / "out")],
         cwd=REPO,
@@ -214,6 +222,7 @@ def test_predict_all_worker_processes_keep_tensorflows_start_up_off_stderr(tiny_
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "local: 2 analysed (0 with an error)" in proc.stdout, proc.stdout
+    assert proc.stdout.rstrip().endswith("tensorflow imported: False"), proc.stdout
     for noise in ("absl::InitializeLog", "oneDNN custom operations", "cudart_stub"):
         assert noise not in proc.stderr, proc.stderr
 

@@ -86,6 +86,8 @@ def run_local(items: Sequence[BatchItem], spec: WorkerSpec, workers: int, on_row
         return
     workers = max(1, min(int(workers), len(items)))
     if workers == 1:
+        # The command line imports TensorFlow only here then (quietly, as it asked).
+        import_tensorflow_quietly_if_asked()
         worker = BatchWorker(replace(spec, engine="local"))
         for item in items:
             on_rows([worker.analyse(item)])

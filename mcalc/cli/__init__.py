@@ -28,7 +28,12 @@ from mcalc.cli.report import register_commands as register_report_commands
 from mcalc.cli.temporal import register_commands as register_temporal_commands
 from mcalc.cli.users import register_commands as register_user_commands
 from mcalc.cli.workers import register_commands as register_workers_commands
-from mcalc.config import get_settings, import_tensorflow_quietly, prepare_tensorflow
+from mcalc.config import (
+    ask_for_quiet_tensorflow_imports,
+    get_settings,
+    import_tensorflow_quietly,
+    prepare_tensorflow,
+)
 from mcalc.errors import McalcError, os_error_text
 from mcalc.progress import TerminalProgress
 
@@ -226,6 +231,11 @@ def _uses_tensorflow(args: argparse.Namespace) -> bool:
     command = getattr(args, "command", None)
     if command == "report":
         return bool(getattr(args, "model", None))
+    if command == "predict" and getattr(args, "all", False):
+        # Its worker processes (or Ray actors) run the model; this process imports
+        # TensorFlow only if it analyses images itself (one worker, or one image left:
+        # mcalc.batch.engines.run_local), quietly then too. Up front it cost every run ~6 s.
+        return False
     return command in TENSORFLOW_COMMANDS
 
 
@@ -309,6 +319,8 @@ def _run(args: argparse.Namespace, level: int, user_level: bool) -> int:
             precheck(args)
         if not user_level and _uses_tensorflow(args):
             import_tensorflow_quietly()
+        elif not user_level and getattr(args, "command", None) in TENSORFLOW_COMMANDS:
+            ask_for_quiet_tensorflow_imports()  # predict --all: its workers' and its own
         with quiet_retracing_warnings(level):
             return int(args.func(args))
     except McalcError as exc:
