@@ -186,6 +186,24 @@ def test_pretrained_vgg16_starts_at_chance() -> None:
     assert np.abs(model.get_layer("head_output").get_weights()[0]).max() > 0
 
 
+@pytest.mark.parametrize("arch", [a for a in ARCHITECTURES if a not in ("custom", "vgg16")])
+def test_kernel_counts_of_the_backbones_are_those_of_the_built_models(
+    arch: str, untouched, tmp_path
+) -> None:
+    """tests/test_weights.py's table check for the heavy backbones (custom and vgg16 there):
+    check_weights_file's kernel counts against the models themselves (the gray model this
+    module builds anyway, and a temporal one), a temporal model's file fitting its
+    architecture with that input too."""
+    from mcalc.models.weights import _KERNELS, check_weights_file
+
+    assert arch in _KERNELS
+    for channels in (1, 2):
+        model = untouched(arch) if channels == 1 else build_model(arch, SIZE, 2, channels=2)
+        path = tmp_path / f"{arch}-{channels}.weights.h5"
+        model.save_weights(path)
+        assert check_weights_file(arch, path, channels) == "keras"
+
+
 def test_custom_head_keeps_glorot_initialisation() -> None:
     """The custom CNN's head is unchanged (its demo model is reproduced bit for bit)."""
     keras.utils.set_random_seed(0)
