@@ -6,6 +6,7 @@ so that pytest sees them under their names (``tiny_data``, ``tiny_model``). Ever
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -53,10 +54,24 @@ def tiny_model_fixture(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory
 def keras_efficientnet_file(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A stand-in for Keras' cached ``efficientnetb0_notop.h5`` (legacy HDF5, random
     convolutions, the Normalization of the real file: ImageNet mean, variance std^2), which
-    ``EfficientNetB0(weights="imagenet")`` then loads without downloading anything."""
+    ``EfficientNetB0(weights="imagenet")`` then loads without downloading anything.
+
+    The file is written to ``folder``; its contents are made once per test process (an
+    EfficientNet-B0 build, ~1 CPU-s), the same bytes for every test that asks."""
+    import keras.src.applications.efficientnet as efficientnet
+
+    path = folder / "efficientnetb0_notop.h5"
+    path.write_bytes(_keras_efficientnet_bytes())
+    monkeypatch.setattr(efficientnet.file_utils, "get_file", lambda *a, **k: str(path))
+    return path
+
+
+@functools.cache
+def _keras_efficientnet_bytes() -> bytes:
+    import tempfile
+
     import h5py
     import keras
-    import keras.src.applications.efficientnet as efficientnet
     import numpy as np
     from keras.src.legacy.saving import legacy_h5_format
 
@@ -66,18 +81,18 @@ def keras_efficientnet_file(folder: Path, monkeypatch: pytest.MonkeyPatch) -> Pa
     norm = next(layer for layer in ref.layers if type(layer).__name__ == "Normalization")
     std = np.array([0.229, 0.224, 0.225], np.float32)
     norm.set_weights([np.array([0.485, 0.456, 0.406], np.float32), std**2, np.array(1)])
-    path = folder / "efficientnetb0_notop.h5"
-    with h5py.File(path, "w") as f:
-        legacy_h5_format.save_weights_to_hdf5_group(f, ref)
-        # Keras numbers auto-named layers per process: name it as Keras' file does.
-        f.move(norm.name, "normalization")
-        group = f["normalization"]
-        group.move(norm.name, "normalization")  # its weights: <name>/mean, ...
-        group.attrs["weight_names"] = [
-            str(n).replace(norm.name, "normalization") for n in group.attrs["weight_names"]
-        ]
-        f.attrs["layer_names"] = [
-            "normalization" if str(n) == norm.name else str(n) for n in f.attrs["layer_names"]
-        ]
-    monkeypatch.setattr(efficientnet.file_utils, "get_file", lambda *a, **k: str(path))
-    return path
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "efficientnetb0_notop.h5"
+        with h5py.File(path, "w") as f:
+            legacy_h5_format.save_weights_to_hdf5_group(f, ref)
+            # Keras numbers auto-named layers per process: name it as Keras' file does.
+            f.move(norm.name, "normalization")
+            group = f["normalization"]
+            group.move(norm.name, "normalization")  # its weights: <name>/mean, ...
+            group.attrs["weight_names"] = [
+                str(n).replace(norm.name, "normalization") for n in group.attrs["weight_names"]
+            ]
+            f.attrs["layer_names"] = [
+                "normalization" if str(n) == norm.name else str(n) for n in f.attrs["layer_names"]
+            ]
+        return path.read_bytes()

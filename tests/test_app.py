@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +20,23 @@ PAGES = [  # every page of the sidebar menu; Predict loads TensorFlow (15 s)
     pytest.param(s, marks=pytest.mark.slow) if s == "pages/predict.py" else s
     for s, _, _ in available_pages()
 ]
+
+
+@pytest.fixture(scope="module")
+def images_cache(tmp_path_factory) -> Path:
+    """One image cache for the module's tests on the tiny demo set, as a server's sessions
+    share one: each test decoded and prepared the same 24 images again (~5 CPU-s over the
+    module). Its entries are keyed by the files as they are (a test's own copy of the
+    data has entries of its own); a test that checks what a cold cache does sets
+    ``MCALC_CACHE`` again."""
+    return tmp_path_factory.mktemp("app-images-cache")
+
+
+@pytest.fixture
+def app_env(app_env: Path, images_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """:func:`tests.conftest.app_env`, with the module's shared :func:`images_cache`."""
+    monkeypatch.setenv("MCALC_CACHE", str(images_cache))
+    return app_env
 
 
 def _run(page: str | None = None, timeout: float = 60) -> AppTest:
@@ -834,7 +852,7 @@ def test_browses_case_table_is_the_same_element_on_the_run_after_a_case_switch(a
     assert at.dataframe[0].proto == switched
 
 
-def test_browse_shows_no_spinner_for_a_case_whose_images_are_made(app_env, monkeypatch):
+def test_browse_shows_no_spinner_for_a_case_whose_images_are_made(app_env, monkeypatch, tmp_path):
     """A spinner is a thread and a message to the browser on every run it is entered: Browse
     enters it only while the case's images are still to be made, not for a display toggle
     or a return to a case already shown (issues 14 and 15: elements sent for nothing)."""
@@ -846,6 +864,8 @@ def test_browse_shows_no_spinner_for_a_case_whose_images_are_made(app_env, monke
         return spinner(text, **kw)
 
     monkeypatch.setattr(st, "spinner", counted)
+    # A cold cache: the case's images are made by this test's first run.
+    monkeypatch.setenv("MCALC_CACHE", str(tmp_path / "cache"))
     at = _run("pages/browse.py")
     assert not at.exception, [e.value for e in at.exception]
     texts.clear()

@@ -24,6 +24,22 @@ pytestmark = pytest.mark.slow  # AppTest edit sessions: 9-24 s each
 APP = "../app.py"
 
 
+@pytest.fixture(scope="module")
+def images_cache(tmp_path_factory) -> Path:
+    """One image cache for the module's tests on the tiny demo set, as a server's sessions
+    share one: each test decoded and prepared the same demo images again. Entries are keyed
+    by the files as they are (mcalc.cache.file_key); a test that checks what a cold cache
+    does sets ``MCALC_CACHE`` again."""
+    return tmp_path_factory.mktemp("app-images-cache")
+
+
+@pytest.fixture
+def app_env(app_env: Path, images_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """:func:`tests.conftest.app_env`, with the module's shared :func:`images_cache`."""
+    monkeypatch.setenv("MCALC_CACHE", str(images_cache))
+    return app_env
+
+
 def _page(page: str, reader: str | None = "Ann") -> AppTest:
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()
@@ -430,7 +446,7 @@ def test_audit_verdict_and_table(app_env):
         assert set(grid.value["image_key"]) == {names[image]}  # the key in words
 
 
-def test_audit_shows_a_small_cached_thumbnail_of_the_image_judged(app_env, monkeypatch):
+def test_audit_shows_a_small_cached_thumbnail_of_the_image_judged(app_env, monkeypatch, tmp_path):
     """Beside the verdict form, the image the verdict is about: downsampled (at most
     256 px a side, a JPEG of a few kB), made once (a rerun neither decodes nor windows the
     image again), and another image picked shows that one. Audit showed no image at all."""
@@ -458,6 +474,8 @@ def test_audit_shows_a_small_cached_thumbnail_of_the_image_judged(app_env, monke
 
     monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", spy_store)
     monkeypatch.setattr(mcalc.viewer, "prepare_view", spy_prepare)
+    # A cold cache: the thumbnail is made by this test's first run.
+    monkeypatch.setenv("MCALC_CACHE", str(tmp_path / "cache"))
     names = image_names(open_dataset(app_env))
     at = _page("pages/audit.py")
     image_key = at.selectbox(key="audit_image").value

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -31,6 +32,15 @@ def _temporal_figures(at: AppTest) -> list[dict]:
     ]
 
 
+@pytest.fixture(scope="module")
+def registrations(tmp_path_factory) -> Path:
+    """An image cache the module's tests that register the same case share (as every session
+    of a server does): a case's two views register once (~2.5 CPU-s), not once per test.
+    Point ``MCALC_CACHE`` at a sub-folder; tests whose registrations differ (a stage made to
+    drop) use a sub-folder of their own."""
+    return tmp_path_factory.mktemp("temporal-registrations")
+
+
 def _viewer_args(at: AppTest) -> dict:
     (viewer,) = at.get("component_instance")
     return json.loads(viewer.proto.json_args)
@@ -45,7 +55,10 @@ def test_temporal_section_is_off_until_asked(app_env):
 
 
 @pytest.mark.slow  # registers both views of a case (about 7 s on 2 busy cores)
-def test_the_viewer_gets_both_views_registered_with_the_summary(app_env):
+def test_the_viewer_gets_both_views_registered_with_the_summary(
+    app_env, registrations, monkeypatch
+):
+    monkeypatch.setenv("MCALC_CACHE", str(registrations / "as-registered"))
     at = _browse()
     at.toggle(key="browse_temporal_on").set_value(True).run()
     assert not at.exception
@@ -70,7 +83,10 @@ def test_the_viewer_gets_both_views_registered_with_the_summary(app_env):
 
 @pytest.mark.slow  # registers both views of a case (about 7 s on 2 busy cores)
 @pytest.mark.parametrize("mode", ["subtraction", "flicker"])
-def test_the_simple_viewer_draws_each_mode_with_the_summary(app_env, mode):
+def test_the_simple_viewer_draws_each_mode_with_the_summary(
+    app_env, registrations, monkeypatch, mode
+):
+    monkeypatch.setenv("MCALC_CACHE", str(registrations / "as-registered"))
     at = _browse()
     at.toggle(key="browse_use_viewer").set_value(False).run()
     at.radio(key="browse_temporal_mode").set_value(mode).run()
@@ -94,7 +110,7 @@ def test_the_simple_viewer_draws_each_mode_with_the_summary(app_env, mode):
 
 @pytest.mark.slow  # registers both views of a case (about 7 s on 2 busy cores)
 @pytest.mark.parametrize("viewer", [True, False])
-def test_a_dropped_stage_is_said_once_per_view(app_env, monkeypatch, viewer):
+def test_a_dropped_stage_is_said_once_per_view(app_env, registrations, monkeypatch, viewer):
     """The caption ends with why a stage was dropped; the pair's note said it again
     ("not registered: ..." under "... · not registered: ...")."""
     from dataclasses import replace
@@ -107,6 +123,9 @@ def test_a_dropped_stage_is_said_once_per_view(app_env, monkeypatch, viewer):
         return replace(real(*args, **kwargs), fallback="non-rigid stage folds (test)")
 
     monkeypatch.setattr(pair_module, "register_images", dropped)
+    # Both cases read the same registrations, each with its stage dropped (not the other
+    # tests' ones): the first case registers, the second reads them from the image cache.
+    monkeypatch.setenv("MCALC_CACHE", str(registrations / "stage-dropped"))
     import streamlit as st
 
     st.cache_data.clear()  # the registrations of the module's earlier tests (same images)

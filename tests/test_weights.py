@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 
 import keras  # a broken install fails here, not skips
@@ -157,18 +159,34 @@ def test_a_keras_error_on_loading_is_one_line_without_warnings(tmp_path: Path) -
     assert not [w for w in caught if issubclass(w.category, UserWarning)]
 
 
-@pytest.mark.parametrize("arch", list(_KERNELS))
-def test_kernel_counts_are_those_of_the_built_models(arch: str, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def saved_weights(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, int], Path]:
+    """The weights file of ``build_model(arch, 32, 2, channels=channels)``, saved once per
+    architecture and input for the module (an EfficientNet build costs 1-2 CPU-s). Read
+    them; copy one before changing it."""
+    folder = tmp_path_factory.mktemp("saved-weights")
+
+    @functools.cache
+    def save(arch: str, channels: int) -> Path:
+        path = folder / f"{arch}-{channels}.weights.h5"
+        build_model(arch, 32, 2, channels=channels).save_weights(path)
+        return path
+
+    return save
+
+
+#: The ResNet-50 and EfficientNet rows of the table are checked in tests/test_architectures.py
+#: (test_kernel_counts_of_the_backbones_are_those_of_the_built_models), on the models that
+#: module builds anyway (an EfficientNet build costs 1-2 CPU-s).
+@pytest.mark.parametrize("arch", ["custom", "vgg16"])
+def test_kernel_counts_are_those_of_the_built_models(arch: str, saved_weights) -> None:
     """The table check_weights_file compares with, against the models themselves; a
     temporal model's (two channels) file fits its architecture with that input too."""
     from mcalc.models.architectures import ARCHITECTURES
 
     assert set(_KERNELS) == set(ARCHITECTURES)
     for channels in (1, 2):
-        model = build_model(arch, 32, 2, channels=channels)
-        path = tmp_path / f"{arch}-{channels}.weights.h5"
-        model.save_weights(path)
-        assert check_weights_file(arch, path, channels) == "keras"
+        assert check_weights_file(arch, saved_weights(arch, channels), channels) == "keras"
 
 
 def test_keras_cache_before_hed(empty_keras_cache: Path) -> None:
@@ -222,17 +240,14 @@ def test_legacy_file_loads_by_layer_name(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("arch", ["custom", "vgg16"])
 def test_weights_of_a_model_with_another_input_are_refused_before_loading(
-    arch: str, tmp_path: Path
+    arch: str, saved_weights
 ) -> None:
     """A temporal model's weights passed the header check for a gray model of the same
     architecture (the fixed mixing kernel is not counted) and failed only when loaded: for
     a vgg16 with "8 layers could not be loaded, the first 'block1_conv1': expected 2 arrays,
     got 1", which names neither input. Both directions are refused when resolved, saying
     which input the file has and how to use it."""
-    files = {}
-    for channels in (1, 2):
-        files[channels] = tmp_path / f"{arch}-{channels}.weights.h5"
-        build_model(arch, 32, 2, channels=channels).save_weights(files[channels])
+    files = {channels: saved_weights(arch, channels) for channels in (1, 2)}
     with pytest.raises(ModelError) as refused:
         resolve_weights(arch, files[2], channels=1)
     assert str(refused.value) == (
