@@ -106,7 +106,13 @@ def test_explanation_unjudged_is_missing_not_an_answer():
     assert ag.pairs["a", "b"].n_images == 1
 
 
-def test_first_reads_apart_from_revisions_after_others_were_shown(tmp_path):
+def test_first_reads_apart_from_revisions_after_others_were_shown(tmp_path, monkeypatch):
+    # Every save in the same millisecond (the store's precision), as a script saving them
+    # at once may: the revision still counts as after bob's (it was not, at random, in the
+    # suite: test_app_audit's agreement test failed once so).
+    import mcalc.store.versioned
+
+    monkeypatch.setattr(mcalc.store.versioned, "utc_now", lambda: "2026-12-07T01:00:00.000Z")
     kw = {"model_id": "m1", "image_key": "c-1/CC_recent"}
     record_verdict(tmp_path, **kw, reader="ann", agree=False)
     record_verdict(tmp_path, **kw, reader="bob", agree=True)

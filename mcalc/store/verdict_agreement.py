@@ -312,7 +312,11 @@ def first_reads(histories: Mapping[tuple[str, str], list[AuditVerdict]]) -> list
 def revisions(histories: Mapping[tuple[str, str], list[AuditVerdict]]) -> pd.DataFrame:
     """One row per image and reader: the first read beside the current one, whether the
     answers changed, and whether a later version was saved after another reader's first
-    verdict on that image (under independent reads ``on``, once the others were shown)."""
+    verdict on that image (under independent reads ``on``, once the others were shown).
+
+    Saves are timed to the millisecond: a revision saved in the same millisecond as another
+    reader's first verdict counts as after it (flagged for a look rather than missed; a
+    script saving both at once made the flag depend on the clock's tick)."""
     first_seen: dict[str, list[tuple[str, str]]] = {}
     for (image, reader), h in histories.items():
         first_seen.setdefault(image, []).append((h[0].recorded_at, reader))
@@ -332,7 +336,7 @@ def revisions(histories: Mapping[tuple[str, str], list[AuditVerdict]]) -> pd.Dat
                 "answer changed": (first.score_verdict, first.explanation_plausible)
                 != (cur.score_verdict, cur.explanation_plausible),
                 "revised after others were shown": any(
-                    v.recorded_at > t for v in h[1:] for t in others
+                    v.recorded_at >= t for v in h[1:] for t in others
                 ),
                 "first read at": first.recorded_at,
             }
