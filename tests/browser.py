@@ -529,3 +529,30 @@ def pixel_messages(page) -> list[int]:
 
     page.on("websocket", socket)
     return carried
+
+
+#: A function of a canvas: its red channel (the grey level of a viewer panel's canvas) as
+#: ``[height, width, base64 of one byte a pixel]``, for :func:`greys`. Bytes, not a JS
+#: array of numbers: Playwright serialises an array element by element, each as an object
+#: of its own (4.6 s of two 380x445 panels on the 2-core machine; 0.06 s as bytes).
+CANVAS_GREYS = """c => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const g = new Uint8Array(c.width * c.height);
+  for (let i = 0; i < g.length; i++) g[i] = d[4 * i];
+  let s = '';
+  for (let i = 0; i < g.length; i += 0x8000)
+    s += String.fromCharCode.apply(null, g.subarray(i, i + 0x8000));
+  return [c.height, c.width, btoa(s)];
+}"""
+
+
+def greys(shots: Iterable[tuple[int, int, str]]):
+    """The canvases of :data:`CANVAS_GREYS` as arrays of int grey levels (rows, cols)."""
+    import base64
+
+    import numpy as np
+
+    return [
+        np.frombuffer(base64.b64decode(data), np.uint8).astype(int).reshape(h, w)
+        for h, w, data in shots
+    ]
