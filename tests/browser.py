@@ -171,9 +171,9 @@ def stop_shared() -> None:
 
 def prepare_demo_app(demo: Path, root: Path) -> tuple[Path, dict[str, str]]:
     """Folders and settings of the shared demo server: the tiny demo set, its own cache,
-    store and runs, and a registry of three models, newest first: ``spot`` (the hand-made
-    detector, Predict's default), ``demo-custom`` (the committed demo model, evaluated on
-    Evaluate) and ``demo-copy`` (the same under another id, for two-model comparisons).
+    store and runs, and a registry of two models, newest first: ``spot`` (the hand-made
+    detector, Predict's default) and ``demo-custom`` (the committed demo model, evaluated on
+    Evaluate; with ``spot``, the two models Evaluate's detection tab compares).
     ``data/`` is the one allowed data root besides the demo (a path under it that does not
     exist is a dataset that cannot be opened)."""
     import json
@@ -181,12 +181,11 @@ def prepare_demo_app(demo: Path, root: Path) -> tuple[Path, dict[str, str]]:
     from tests.explain_fixtures import register, spot_model
 
     models = root / "models"
-    for model_id, created in (("demo-custom", "2024-06-02"), ("demo-copy", "2024-06-01")):
-        shutil.copytree(REPO / "models" / "demo-custom", models / model_id)
-        card_file = models / model_id / "card.json"
-        card = json.loads(card_file.read_text())
-        card.update(id=model_id, created=f"{created}T00:00:00+00:00")
-        card_file.write_text(json.dumps(card))
+    shutil.copytree(REPO / "models" / "demo-custom", models / "demo-custom")
+    card_file = models / "demo-custom" / "card.json"
+    card = json.loads(card_file.read_text())
+    card.update(created="2024-06-02T00:00:00+00:00")
+    card_file.write_text(json.dumps(card))
     register(models, "spot", spot_model())
     (root / "data").mkdir()
     env = {
