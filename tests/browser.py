@@ -171,9 +171,9 @@ def stop_shared() -> None:
 
 def prepare_demo_app(demo: Path, root: Path) -> tuple[Path, dict[str, str]]:
     """Folders and settings of the shared demo server: the tiny demo set, its own cache,
-    store and runs, and a registry of three models, newest first: ``spot`` (the hand-made
-    detector, Predict's default), ``demo-custom`` (the committed demo model, evaluated on
-    Evaluate) and ``demo-copy`` (the same under another id, for two-model comparisons).
+    store and runs, and a registry of two models, newest first: ``spot`` (the hand-made
+    detector, Predict's default) and ``demo-custom`` (the committed demo model, evaluated on
+    Evaluate; with ``spot``, the two models Evaluate's detection tab compares).
     ``data/`` is the one allowed data root besides the demo (a path under it that does not
     exist is a dataset that cannot be opened)."""
     import json
@@ -181,12 +181,11 @@ def prepare_demo_app(demo: Path, root: Path) -> tuple[Path, dict[str, str]]:
     from tests.explain_fixtures import register, spot_model
 
     models = root / "models"
-    for model_id, created in (("demo-custom", "2024-06-02"), ("demo-copy", "2024-06-01")):
-        shutil.copytree(REPO / "models" / "demo-custom", models / model_id)
-        card_file = models / model_id / "card.json"
-        card = json.loads(card_file.read_text())
-        card.update(id=model_id, created=f"{created}T00:00:00+00:00")
-        card_file.write_text(json.dumps(card))
+    shutil.copytree(REPO / "models" / "demo-custom", models / "demo-custom")
+    card_file = models / "demo-custom" / "card.json"
+    card = json.loads(card_file.read_text())
+    card.update(created="2024-06-02T00:00:00+00:00")
+    card_file.write_text(json.dumps(card))
     register(models, "spot", spot_model())
     (root / "data").mkdir()
     env = {
@@ -529,3 +528,30 @@ def pixel_messages(page) -> list[int]:
 
     page.on("websocket", socket)
     return carried
+
+
+#: A function of a canvas: its red channel (the grey level of a viewer panel's canvas) as
+#: ``[height, width, base64 of one byte a pixel]``, for :func:`greys`. Bytes, not a JS
+#: array of numbers: Playwright serialises an array element by element, each as an object
+#: of its own (4.6 s of two 380x445 panels on the 2-core machine; 0.06 s as bytes).
+CANVAS_GREYS = """c => {
+  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+  const g = new Uint8Array(c.width * c.height);
+  for (let i = 0; i < g.length; i++) g[i] = d[4 * i];
+  let s = '';
+  for (let i = 0; i < g.length; i += 0x8000)
+    s += String.fromCharCode.apply(null, g.subarray(i, i + 0x8000));
+  return [c.height, c.width, btoa(s)];
+}"""
+
+
+def greys(shots: Iterable[tuple[int, int, str]]):
+    """The canvases of :data:`CANVAS_GREYS` as arrays of int grey levels (rows, cols)."""
+    import base64
+
+    import numpy as np
+
+    return [
+        np.frombuffer(base64.b64decode(data), np.uint8).astype(int).reshape(h, w)
+        for h, w, data in shots
+    ]

@@ -48,6 +48,9 @@ def accounts_app(tiny_demo, tmp_path_factory):
         env = {
             "MCALC_DEMO_DIR": str(tiny_demo),
             "MCALC_USERS": str(users.path),
+            # No page here runs a model (a reader cannot open Train): no TensorFlow warm-up
+            # (6-7 CPU-s beside these tests' pages, for nothing they use).
+            "MCALC_WARM_TF": "0",
             **{f"MCALC_{n.upper()}": str(root / n) for n in ("cache", "store", "runs", "models")},
         }
         return root, env

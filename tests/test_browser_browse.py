@@ -16,8 +16,10 @@ import pytest
 
 from tests.browser import (
     ARTIFACTS,
+    CANVAS_GREYS,
     VIEWER,
     browser_page,
+    greys,
     open_app,
     pixel_messages,
     runs,
@@ -136,13 +138,9 @@ def test_a_return_to_browse_keeps_its_viewer_frame(demo_app):
         assert carried[sent_before:] == [] and got["pixelsRequests"] == "0", got
 
 
-#: Each panel's canvas (Cornerstone's, on the CPU path) as [height, width, grey levels].
-PANELS = """() => [...document.querySelectorAll('.panel .vp canvas')].map(c => {
-  const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-  const g = new Array(c.width * c.height);
-  for (let i = 0; i < g.length; i++) g[i] = d[4 * i];
-  return [c.height, c.width, g];
-})"""
+#: Each panel's canvas (Cornerstone's, on the CPU path) as [height, width, grey levels]
+#: (:func:`tests.browser.greys` reads them).
+PANELS = f"() => [...document.querySelectorAll('.panel .vp canvas')].map({CANVAS_GREYS})"
 
 
 def test_a_case_shown_again_and_after_a_return_draws_its_own_pixels(demo_app):
@@ -164,7 +162,7 @@ def test_a_case_shown_again_and_after_a_return_draws_its_own_pixels(demo_app):
                 f.wait_for_function(f"() => {state}.case === {json.dumps(case)}")
             wait_for_app_idle(page)
             page.wait_for_timeout(500)
-            return [np.asarray(g, int).reshape(h, w) for h, w, g in f.evaluate(PANELS)]
+            return greys(f.evaluate(PANELS))
 
         first_case = frame.eval_on_selector(VIEWER, "e => e.dataset.case")
         first = shown()

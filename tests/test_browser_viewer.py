@@ -13,9 +13,11 @@ import pytest
 
 from tests.browser import (
     ARTIFACTS,
+    CANVAS_GREYS,
     VIEWER,
     browser_page,
     give_reader_name,
+    greys,
     open_app,
     select,
     viewer_frame,
@@ -554,13 +556,9 @@ GRAB = """async ([kind, count]) => {
   const root = document.getElementById('root');
   while (JSON.parse(root.dataset.draws || '{}')[kind] < count)
     await new Promise(r => requestAnimationFrame(r));
-  return [JSON.parse(root.dataset.draws), [...document.querySelectorAll('.panel .vp canvas')].map(c => {
-    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
-    const g = new Array(c.width * c.height);
-    for (let i = 0; i < g.length; i++) g[i] = d[4 * i];
-    return [c.height, c.width, g];
-  })];
-}"""
+  return [JSON.parse(root.dataset.draws),
+          [...document.querySelectorAll('.panel .vp canvas')].map(CANVAS_GREYS)];
+}""".replace("CANVAS_GREYS", CANVAS_GREYS)
 
 
 def _assert_wl_drafted(page, box) -> None:
@@ -575,7 +573,7 @@ def _assert_wl_drafted(page, box) -> None:
 
     def grab(kind: str, count: int) -> tuple[dict[str, int], list[np.ndarray]]:
         drawn, shots = page.evaluate(GRAB, [kind, count])
-        return drawn, [np.asarray(g, int).reshape(h, w) for h, w, g in shots]
+        return drawn, greys(shots)
 
     n = len(page.locator(".panel").all())
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
@@ -810,8 +808,7 @@ def test_a_case_of_smaller_images_after_a_larger_one_draws_its_own_pixels():
             arg=[args["case_key"], before + 2],
         )
         page.wait_for_timeout(300)
-        shots = page.evaluate(GRAB, ["exact", 0])[1]
-        return [np.asarray(g, int).reshape(h, w) for h, w, g in shots]
+        return greys(page.evaluate(GRAB, ["exact", 0])[1])
 
     def fresh(args: dict) -> list[np.ndarray]:
         with browser_page(900, 600) as page:
@@ -882,6 +879,7 @@ def test_cpu_panels_are_opaque_canvases_showing_their_own_pixels():
 
         def shown_is_drawn(kind: str, count: int, shown: bool = True) -> None:
             _, shots = page.evaluate(GRAB, [kind, count])
+            shots = greys(shots)
             opaque = page.evaluate(
                 f"""() => {canvases}.map(c => {{
                   const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
@@ -891,8 +889,8 @@ def test_cpu_panels_are_opaque_canvases_showing_their_own_pixels():
             assert opaque == [True, True], (kind, opaque)
             if not shown:  # a draft is drawn exactly again after a rest: gone by a screenshot
                 return
-            for (h, w, grey), vp in zip(shots, page.locator(".panel .vp").all(), strict=True):
-                canvas = np.asarray(grey, float).reshape(h, w)
+            for canvas, vp in zip(shots, page.locator(".panel .vp").all(), strict=True):
+                h, w = canvas.shape
                 screen = _gray(vp)
                 assert screen.shape == canvas.shape, (screen.shape, canvas.shape)
                 # The centre (the panel's corner labels lie over its edges), the screenshot's
