@@ -470,12 +470,11 @@ def table_ui(names: Mapping[str, str], policy: ReadPolicy) -> None:
         st.error(str(exc))
         return
     if skipped:  # left out of every count below: said, not only logged
+        said = "; ".join(skipped).rstrip(".")  # each says what to do with its file
         st.warning(
             f"{len(skipped)} verdict file(s) cannot be read and are left out of the tables "
-            "below (each left as it is): "
-            + "; ".join(skipped)
-            + ". Its reader recovers the versions it still holds under *Record a verdict* "
-            "(on its model and image); else restore it from a backup, or move it aside.",
+            f"below (each left as it is): {said}. Its reader can also recover the versions "
+            "it still holds under *Record a verdict*, on its model and image.",
             icon=":material/broken_image:",
         )
     if common.current_mode().kind == "demo":

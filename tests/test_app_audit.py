@@ -332,7 +332,8 @@ def test_a_damaged_verdict_file_is_said_above_the_audit_table(app_env):
     at = open_page(PAGE, 60)
     said = [w.value for w in at.warning if "cannot be read" in w.value]
     assert len(said) == 1 and damaged.name in said[0] and "move it aside" in said[0], said
-    assert "Its reader recovers the versions it still holds" in said[0], said
+    assert "Its reader can also recover the versions it still holds" in said[0], said
+    assert ".." not in said[0], said
     # Its reader, on that image: said, and recovered with a button (every save failed and
     # "move it out of the store" was all a reader was told).
     at.text_input(key="audit_reader_input").input("ann").run()
