@@ -397,6 +397,18 @@ def give_reader_name(page, reader: str) -> None:
     wait_for_app_idle(page)
 
 
+def wait_for_marking(frame, key: str, timeout_ms: int = 60_000) -> None:
+    """Wait until the viewer's panel of image ``key`` says it is marked in ("· marking"):
+    the reader's name reaches a viewer drawn before it a moment after the page is idle, and
+    a tool chosen before then (A) stays Pan, so clicks place nothing (a clean-clone CI
+    failure, 7 December 2026)."""
+    label = f'.panel[data-key="{key}"] .label'
+    frame.wait_for_function(
+        f"() => document.querySelector({label!r})?.textContent.endsWith('· marking')",
+        timeout=timeout_ms,
+    )
+
+
 def open_app(page, url: str, reload: bool = False, timeout_ms: int = 90_000) -> None:
     """Load ``url`` (or reload the page) and wait until the app's first run has finished.
 

@@ -28,6 +28,7 @@ from tests.browser import (
     select,
     viewer_frame,
     wait_for_app_idle,
+    wait_for_marking,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -164,6 +165,7 @@ def _viewer_tab(page, url: str, reader: str):
     frame = viewer_frame(page)
     key = frame.eval_on_selector(VIEWER, "e => e.dataset.case")
     panels = frame.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.key)")
+    wait_for_marking(frame, key)  # else A may come before the name: the tool stays Pan
     frame.focus(VIEWER)
     frame.press(VIEWER, "a")
     return frame, panels.index(key)

@@ -22,6 +22,7 @@ from tests.browser import (
     select,
     viewer_frame,
     wait_for_app_idle,
+    wait_for_marking,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -281,11 +282,7 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
         index = editable.index(key)
         # The name turned marking on in the same viewer: the image's label says so (it kept
         # "not editable: give your name to mark", the panels not being built again).
-        label = f'.panel[data-key="{key}"] .label'
-        frame.wait_for_function(
-            f"() => document.querySelector({label!r})?.textContent.endsWith('· marking')",
-            timeout=10_000,
-        )
+        wait_for_marking(frame, key, 10_000)
         # The layout button names what is shown: two panels here (it read "Four").
         assert len(editable) == 2 and frame.locator(".bar button").first.inner_text() == "Two"
         save_button = frame.locator(".bar button.save")
@@ -384,6 +381,7 @@ def test_annotate_keeps_unsaved_marks_while_the_reader_looks_at_the_other_view(d
         frame = viewer_frame(page)
         key = _state(frame)["case"]
         keys = frame.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.key)")
+        wait_for_marking(frame, key)  # else A may come before the name: the tool stays Pan
         frame.focus(VIEWER)
         frame.press(VIEWER, "a")  # the mark tool
         box = _panel_box(page, frame, keys.index(key))
