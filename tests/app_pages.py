@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
@@ -71,3 +72,26 @@ def record_viewer_pixels(monkeypatch: Any) -> list[tuple[str, list[str]]]:
 
     monkeypatch.setattr(viewer_component, "reading_viewer", spy)
     return drawn
+
+
+# -- one image cache per test module (tests/test_app.py, test_app_annotate.py, test_app_audit.py)
+@pytest.fixture(scope="module")
+def images_cache(tmp_path_factory) -> Path:
+    """One image cache for a module's tests on the tiny demo set, as a server's sessions
+    share one: each test decoded and prepared the same 24 images again (~5 CPU-s over
+    tests/test_app.py). Its entries are keyed by the files as they are
+    (:func:`mcalc.cache.file_key`: a test's own copy of the data has entries of its own); a
+    test that checks what a cold cache does sets ``MCALC_CACHE`` again. A module takes it
+    with :func:`app_env_sharing_images`, imported."""
+    return tmp_path_factory.mktemp("app-images-cache")
+
+
+@pytest.fixture(name="app_env")
+def app_env_sharing_images(
+    app_env: Path, images_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """:func:`tests.conftest.app_env`, with the module's shared :func:`images_cache` (a
+    module imports both: ``from tests.app_pages import app_env_sharing_images,
+    images_cache``)."""
+    monkeypatch.setenv("MCALC_CACHE", str(images_cache))
+    return app_env

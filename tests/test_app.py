@@ -5,7 +5,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,30 +12,13 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from pages.menu import available_pages
-from tests.app_pages import choices_after_another_page, shown
+from tests.app_pages import app_env_sharing_images, choices_after_another_page, images_cache, shown  # noqa: F401  (fixtures)
 
 APP = "../app.py"  # AppTest resolves relative paths against this file
 PAGES = [  # every page of the sidebar menu; Predict loads TensorFlow (15 s)
     pytest.param(s, marks=pytest.mark.slow) if s == "pages/predict.py" else s
     for s, _, _ in available_pages()
 ]
-
-
-@pytest.fixture(scope="module")
-def images_cache(tmp_path_factory) -> Path:
-    """One image cache for the module's tests on the tiny demo set, as a server's sessions
-    share one: each test decoded and prepared the same 24 images again (~5 CPU-s over the
-    module). Its entries are keyed by the files as they are (a test's own copy of the
-    data has entries of its own); a test that checks what a cold cache does sets
-    ``MCALC_CACHE`` again."""
-    return tmp_path_factory.mktemp("app-images-cache")
-
-
-@pytest.fixture
-def app_env(app_env: Path, images_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """:func:`tests.conftest.app_env`, with the module's shared :func:`images_cache`."""
-    monkeypatch.setenv("MCALC_CACHE", str(images_cache))
-    return app_env
 
 
 def _run(page: str | None = None, timeout: float = 60) -> AppTest:

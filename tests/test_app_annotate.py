@@ -17,27 +17,16 @@ from mcalc.present.reading import image_names
 from mcalc.store import ImageMarks, MarkStore
 from mcalc.store.placement import breast_region
 from mcalc.viewer import DisplayOptions, prepare_view
-from tests.app_pages import choices_after_another_page, record_viewer_pixels
+from tests.app_pages import (  # noqa: F401  (fixtures)
+    app_env_sharing_images,
+    choices_after_another_page,
+    images_cache,
+    record_viewer_pixels,
+)
 
 pytestmark = pytest.mark.slow  # AppTest edit sessions: 9-24 s each
 
 APP = "../app.py"
-
-
-@pytest.fixture(scope="module")
-def images_cache(tmp_path_factory) -> Path:
-    """One image cache for the module's tests on the tiny demo set, as a server's sessions
-    share one: each test decoded and prepared the same demo images again. Entries are keyed
-    by the files as they are (mcalc.cache.file_key); a test that checks what a cold cache
-    does sets ``MCALC_CACHE`` again."""
-    return tmp_path_factory.mktemp("app-images-cache")
-
-
-@pytest.fixture
-def app_env(app_env: Path, images_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """:func:`tests.conftest.app_env`, with the module's shared :func:`images_cache`."""
-    monkeypatch.setenv("MCALC_CACHE", str(images_cache))
-    return app_env
 
 
 def _page(page: str, reader: str | None = "Ann") -> AppTest:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import time
-from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -20,28 +19,18 @@ from mcalc.models.registry import list_models
 from mcalc.present.reading import image_names
 from mcalc.store.audit import AuditStore
 from mcalc.synthetic.scale import repeated_index
-from tests.app_pages import APP, choices_after_another_page, open_page
+from tests.app_pages import (  # noqa: F401  (fixtures)
+    APP,
+    app_env_sharing_images,
+    choices_after_another_page,
+    images_cache,
+    open_page,
+)
 
 pytestmark = pytest.mark.slow  # AppTest runs of the app's frame
 
 PAGE = "pages/audit.py"
 FIND = "audit_image_find"
-
-
-@pytest.fixture(scope="module")
-def images_cache(tmp_path_factory) -> Path:
-    """One image cache for the module's tests on the tiny demo set, as a server's sessions
-    share one: each test decoded and prepared the same demo images again. Entries are keyed
-    by the files as they are (mcalc.cache.file_key); a test that checks what a cold cache
-    does sets ``MCALC_CACHE`` again."""
-    return tmp_path_factory.mktemp("app-images-cache")
-
-
-@pytest.fixture
-def app_env(app_env: Path, images_cache: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """:func:`tests.conftest.app_env`, with the module's shared :func:`images_cache`."""
-    monkeypatch.setenv("MCALC_CACHE", str(images_cache))
-    return app_env
 
 
 def test_audit_shows_and_prefills_a_batch_runs_score_and_says_when_there_is_none(app_env):
