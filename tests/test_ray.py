@@ -92,7 +92,7 @@ def test_a_ray_run_interrupted_saves_its_rows_and_says_stopped(
     one called into the shut-down worker and Ray ended the process at once (exit 1, "The
     core worker has already been shutdown"): no "interrupted" line, the rows since the last
     save lost, progress.json left "running", Ray's agents left behind. In a child process
-    (that exit would end pytest), before this module's Ray instance starts. One actor (a
+    (that exit would end pytest), with a Ray instance of its own. One actor (a
     TensorFlow process) is enough: Ray Data's threads run with one as with two, and that
     exit came back with one when the shutdown was put back where it was."""
     import subprocess
