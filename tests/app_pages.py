@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,16 @@ def shown(table: Any) -> pd.DataFrame:
     frame = table.value
     text = table.proto.placeholder if table.proto.HasField("placeholder") else "None"
     return frame.astype(object).where(frame.notna(), text)
+
+
+def prefetch_ended(timeout: float = 60) -> None:
+    """Let Browse's prefetch threads (``mcalc-panel-prefetch``: a run starts one for the next
+    cases once its viewer is out) end. A test that then runs the viewer's ask for the next
+    case finds its pixels made: the page waits for them at most ``AHEAD_WAIT_S`` (5 s),
+    which a loaded CI machine once exceeded (3 of the 4 were ready)."""
+    for thread in threading.enumerate():
+        if thread.name == "mcalc-panel-prefetch":
+            thread.join(timeout=timeout)
 
 
 def open_page(page: str, timeout: float = 90) -> AppTest:

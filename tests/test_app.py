@@ -12,7 +12,13 @@ import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from pages.menu import available_pages
-from tests.app_pages import app_env_sharing_images, choices_after_another_page, images_cache, shown  # noqa: F401  (fixtures)
+from tests.app_pages import (  # noqa: F401  (fixtures)
+    app_env_sharing_images,
+    choices_after_another_page,
+    images_cache,
+    prefetch_ended,
+    shown,
+)
 
 APP = "../app.py"  # AppTest resolves relative paths against this file
 PAGES = [  # every page of the sidebar menu; Predict loads TensorFlow (15 s)
@@ -237,6 +243,7 @@ def test_browse_sends_the_reading_viewer_four_16_bit_panels(app_env):
     assert args["ask_ahead"] and "next" not in (args["neighbours"] or {})
     # The viewer's {"type": "ahead"} once drawn, as the page's callback records it.
     at.session_state["browse_ahead_asked"] = args["case_key"]
+    prefetch_ended()  # the page waits 5 s at most (the CI machine once needed more)
     at.run()
     assert not at.exception
     args, data = _viewer_args(at)
@@ -287,6 +294,7 @@ def test_browse_sidebar_controls_do_what_they_say_in_the_reading_viewer(app_env)
     assert "browse_show_marks" in keys(at) and not simple_only & keys(at)
     at.toggle(key="browse_show_marks").set_value(False).run()
     at.session_state["browse_ahead_asked"] = args["case_key"]  # the viewer's ask, drawn
+    prefetch_ended()
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     args, _ = _viewer_args(at)

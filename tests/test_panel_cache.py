@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import threading
 import time
 from dataclasses import replace
 
@@ -16,6 +15,7 @@ from mcalc.present import panel_cache, panel_prefetch
 from mcalc.present.pixels import SentPixels
 from mcalc.present.reading import panel_label, reading_panel
 from mcalc.viewer import DisplayOptions, prepare_view
+from tests.app_pages import prefetch_ended
 
 
 @pytest.fixture(autouse=True)
@@ -23,9 +23,7 @@ def _no_prefetch_running():
     """Let a prefetch thread left by an earlier test of this process (a Browse run in
     AppTest starts one for the next cases) end first: it builds through the same module,
     and a test here counted its builds as its own (seen under ``-n 2``)."""
-    for thread in threading.enumerate():
-        if thread.name == "mcalc-panel-prefetch":
-            thread.join(timeout=60)
+    prefetch_ended()
 
 
 def _uncached(cache, case, opts, max_side):
