@@ -31,6 +31,7 @@ from mcalc.present.words import plain
 from mcalc.store import StoreConflictError, StoreError
 from mcalc.store.audit import AuditStore, AuditVerdict, audit_table, record_verdict
 from mcalc.store.exchange import ExportError, audit_csv
+from mcalc.store.region_calls import call_words
 from pages import common, default_model, reader_forms, state, views
 from pages.audit_agreement import agreement_ui
 from pages.readers import read_note_ui, read_policy, reader_ui
@@ -428,6 +429,8 @@ def judged_ui(store: AuditStore, verdicts: list[AuditVerdict], names: Mapping[st
             f"Map: {ctx.text()}; threshold source: {ctx.threshold_source or 'n/a'}; model "
             f"fingerprint `{ctx.model_fingerprint}`; map settings: {ctx.settings_text()}"
         )
+    if v.regions:
+        c2.markdown("Regions called:\n" + "\n".join(f"- {call_words(c)}" for c in v.regions))
     if v.comment:
         # Typed by a reader: shown as typed (an image in it was fetched by the browser).
         c2.caption(f"Comment: {plain(v.comment)}")
@@ -445,6 +448,7 @@ AUDIT_LABELS = {
     "score": "score shown",
     "predicted": "decision shown",
     "explanation": "explanation shown",
+    "regions": "regions called",
     "recorded_at": "recorded (UTC)",
     "model_card": "model card",
 }
@@ -502,7 +506,7 @@ def table_ui(names: Mapping[str, str], policy: ReadPolicy) -> None:
     model = st.selectbox("Model", models, key="audit_table_model", persist_state="session")
     verdicts = [v for v in every if v.model_id == model]
     s = audit_table(common.settings(), model, verdicts=verdicts)
-    m = st.columns(5)
+    m = st.columns(6 if s.regions_judged else 5)
     m[0].metric("Images reviewed", s.n_images)
     m[1].metric("Verdicts", s.n_verdicts)
     m[2].metric("Readers", s.n_readers)
@@ -512,6 +516,15 @@ def table_ui(names: Mapping[str, str], policy: ReadPolicy) -> None:
     m[4].metric(
         "Plausible explanations", "n/a" if s.plausible_rate is None else f"{s.plausible_rate:.0%}"
     )
+    if s.regions_judged:
+        rate = s.regions_confirmed_rate
+        m[5].metric(
+            "Regions confirmed",
+            "n/a" if rate is None else f"{rate:.0%}",
+            help=f"Of the {s.regions_judged} regions readers called (on Predict's verdict "
+            "form), the share called calcification among those called either way (unsure "
+            "left out)",
+        )
     st.markdown(f"**To look at again ({len(s.disagreements)})**")
     common.dataframe(
         _named(s.disagreements.drop(columns=["model_card"]), names),

@@ -10,6 +10,7 @@ import streamlit as st
 
 from mcalc.explain.service import CaseAnalysis
 from mcalc.models.card import ModelCard
+from mcalc.store.region_calls import REGION_CALLS
 from pages import common, reader_forms
 
 
@@ -58,6 +59,63 @@ def _plain(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
+#: The region-call editor's columns (the call a select box, empty: not judged).
+CALL_COLUMNS = {
+    "region": st.column_config.NumberColumn("region", help="As numbered in the viewer"),
+    "score": st.column_config.NumberColumn("score", format="%.3f"),
+    "row": st.column_config.NumberColumn("row", help="Centre, full-resolution pixels"),
+    "col": st.column_config.NumberColumn("col", help="Centre, full-resolution pixels"),
+    "call": st.column_config.SelectboxColumn(
+        "your call", options=list(REGION_CALLS), help="Empty: this region not judged"
+    ),
+}
+
+
+def region_calls_ui(result: Any) -> list[Any]:
+    """The reader's call on each top region of ``result`` (in the verdict form): a table
+    with a select box per region; the regions left empty are not judged."""
+    from mcalc.store.region_calls import RegionCall
+
+    regions = list(result.regions)
+    if not regions:
+        st.caption("No region is listed for this image: no region to call.")
+        return []
+    st.caption(
+        "Each region the model listed for this image (numbered as in the viewer and the "
+        "regions table): is there a calcification? Leave a region empty to not judge it."
+    )
+    table = pd.DataFrame(
+        [
+            {
+                "region": r.rank,
+                "score": round(r.score, 4),
+                "row": round(r.center[0], 1),
+                "col": round(r.center[1], 1),
+                "call": None,
+            }
+            for r in regions
+        ]
+    ).astype({"call": "object"})
+    # Keyed by the image and its regions: another image's or another analysis' regions
+    # start blank (an editor keeps its edits by row).
+    digest = ",".join(f"{r.rank}:{r.center[0]:.0f}:{r.center[1]:.0f}" for r in regions)
+    edited = st.data_editor(
+        table,
+        key=f"predict_region_calls_{result.key}_{digest}",
+        hide_index=True,
+        width="stretch",
+        disabled=["region", "score", "row", "col"],
+        column_config=CALL_COLUMNS,
+        num_rows="fixed",
+    )
+    by_rank = {r.rank: r for r in regions}
+    return [
+        RegionCall(int(rank), by_rank[int(rank)].center, by_rank[int(rank)].score, str(call))
+        for rank, call in zip(edited["region"], edited["call"], strict=True)
+        if isinstance(call, str) and call
+    ]
+
+
 def verdict_ui(
     card: ModelCard, case: CaseAnalysis, labels: dict[str, str], *, stale: str | None = None
 ) -> None:
@@ -85,17 +143,19 @@ def verdict_ui(
         read_note_ui(read_policy(), "verdicts")
         by_key = {r.key: r for r in case.images}
         keys = list(by_key)
+        # Outside the form: the regions to call are the picked image's (a pick reruns this
+        # fragment only). The recent exam is what a reader rates first; it is listed last.
+        key = st.selectbox(
+            "Image",
+            keys,
+            index=len(keys) - 1,
+            format_func=lambda k: labels.get(k, k),
+            key="predict_verdict_image",
+        )
         # The form keeps its values after saving: the reader sees what was recorded.
         with st.form("predict_verdict_form", clear_on_submit=False):
-            # The recent exam is what a reader rates first; it is listed last.
-            key = st.selectbox(
-                "Image",
-                keys,
-                index=len(keys) - 1,
-                format_func=lambda k: labels.get(k, k),
-                key="predict_verdict_image",
-            )
             agree, plausible = reader_forms.verdict_inputs("predict")
+            calls = region_calls_ui(by_key[key])
             comment = st.text_area("Comment", key="predict_comment", height=70)
             sent = st.form_submit_button("Save verdict")
         # Saved on top of the version this reader's verdict had when the form showed the
@@ -121,6 +181,7 @@ def verdict_ui(
                     score=result.score,  # rounded as every verdict's (SCORE_DECIMALS)
                     predicted=case.predicted(result),
                     context=verdict_context(card, case, result),
+                    regions=calls,
                     snapshot=verdict_picture(case, result),
                     base_version=base if on_top is None else on_top,
                 )

@@ -350,14 +350,25 @@ def test_a_verdicts_comment_is_shown_as_typed_not_as_markdown(app_env, monkeypat
     monkeypatch.setenv("MCALC_AUTH", "off")  # an image of another dataset than the demo's
 
     beacon = "![x](http://attacker.example/t.png) see [here](http://attacker.example)"
+    calls = [
+        {"rank": 1, "center": [40, 60], "score": 0.9, "call": "calcification"},
+        {"rank": 2, "center": [10, 20], "score": 0.7, "call": "unsure"},
+    ]
     record_verdict(get_settings(), model_id="cnn-1", image_key="case-00001/CC_recent",
-                   reader="Ann", agree=True, comment=beacon)  # fmt: skip
+                   reader="Ann", agree=True, comment=beacon, regions=calls)  # fmt: skip
     at = open_page(PAGE, 60)
     at.selectbox(key="audit_table_model").set_value("cnn-1").run()
     assert not at.exception, [e.value for e in at.exception]
     (said,) = [c.value for c in at.caption if c.value.startswith("Comment:")]
     assert "](" not in said and "![" not in said
     assert said.replace("\\", "") == f"Comment: {beacon}"
+    # The reader's region calls (Predict's form): with the verdict, and the model's rate
+    # of confirmed regions ("unsure" left out of it).
+    words = " ".join(m.value for m in at.markdown)
+    assert "- region 1 (score 0.900, at row 40, col 60): calcification" in words, words
+    assert "- region 2 (score 0.700, at row 10, col 20): unsure" in words
+    confirmed = [m for m in at.metric if m.label == "Regions confirmed"]
+    assert [m.value for m in confirmed] == ["100%"]
 
 
 def test_demo_mode_shows_no_verdict_of_another_dataset(app_env, tmp_path, monkeypatch):

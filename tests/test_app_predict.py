@@ -287,6 +287,11 @@ def test_a_verdict_is_recorded(page_env, app_env, monkeypatch) -> None:
     assert any("nothing was saved" in e.value for e in at.error)
     assert not AuditStore(get_settings().store_dir).verdicts("spot")
     at.radio(key="predict_verdict").set_value("agree")
+    # The reader calls two of the image's regions (numbered as in the viewer), one a miss;
+    # the others left empty are not judged.
+    (editor,) = [k for k in at.session_state if str(k).startswith("predict_region_calls_")]
+    calls = {0: {"call": "calcification"}, 1: {"call": "not calcification"}}
+    at.session_state[editor] = {"edited_rows": calls, "added_rows": [], "deleted_rows": []}
     at.button(key="FormSubmitter:predict_verdict_form-Save verdict").click().run()
     assert_ok(at)
     assert any("Saved: Dr Test on L CC recent 2018 with spot" in s.value for s in at.success)
@@ -299,6 +304,11 @@ def test_a_verdict_is_recorded(page_env, app_env, monkeypatch) -> None:
     summary = audit_table(get_settings(), "spot")
     assert summary.n_verdicts == 1 and summary.plausible_rate == 1.0
     (v,) = AuditStore(get_settings().store_dir).verdicts("spot")
+    shown = at.session_state["predict_saved_verdict"]
+    assert shown["regions"] == "2 judged: 1 calcification, 1 not"
+    assert [(c.rank, c.call) for c in v.regions] == [(1, "calcification"), (2, "not calcification")]
+    assert v.regions[0].score >= v.regions[1].score and v.disagrees  # a region called a miss
+    assert (summary.regions_judged, summary.regions_confirmed_rate) == (2, 0.5)
     ctx = v.context
     assert ctx is not None and ctx.method == "gradcam" and ctx.layer and ctx.target
     assert ctx.threshold == 0.5 and ctx.model_fingerprint not in ("", "unknown")

@@ -16,6 +16,7 @@ from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.report.case import annotation_line, image_title
 from mcalc.store import ImageMarks, MarkStore
 from mcalc.store.audit import VerdictContext, record_verdict
+from mcalc.store.region_calls import RegionCall
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
 
 pytestmark = pytest.mark.slow
@@ -43,6 +44,7 @@ def test_report_names_case_model_reader_and_verdicts(
         comment="map on the cluster “left” of the nipple – Łódź’s protocol…", score=0.97,
         context=VerdictContext(method="gradcam", layer="conv2", target="calcification",
                                threshold=0.5),
+        regions=[RegionCall(1, (120.0, 80.4), 0.97, "not calcification")],
     )  # fmt: skip
     out = tmp_path / "report.pdf"
     code = main(
@@ -96,6 +98,8 @@ def test_report_names_case_model_reader_and_verdicts(
         f"rita on {side} CC, recent exam ({recent}) (suspicious-1/CC_recent) with model spot: "
         "disagreed with the model's score (0.970), explanation judged plausible"
     ) in text
+    # The reader's call on the region (Predict's verdict form), named as on screen.
+    assert "region 1 (score 0.970, at row 120, col 80): not calcification; comment:" in text
     # Typed text the core fonts cannot draw: curly quotes and dashes (as a Mac or Word
     # types them) were "?" on the report, letters outside Latin-1 too.
     assert 'comment: map on the cluster "left" of the nipple - Lódz\'s protocol...' in text

@@ -35,6 +35,7 @@ from mcalc.models.card_text import card_facts
 from mcalc.pdftext import latin1
 from mcalc.store.audit import AuditStore, AuditVerdict
 from mcalc.store.mark_store import MarkStore
+from mcalc.store.region_calls import call_words
 from mcalc.viewer import DisplayOptions, prepare_view
 
 __all__ = [
@@ -443,6 +444,7 @@ def case_report(
             f"{v.recorded_at} - {v.reader} on {titles.get(v.image_key, v.image_key)} "
             f"({v.image_key}) with model {v.model_id}: {agreed.get(v.score_verdict, v.score_verdict)} "
             f"the model's score{score}, explanation judged {plaus[v.explanation_plausible]}{ctx}"
+            + "".join(f"; {call_words(c)}" for c in v.regions)
             + (f"; comment: {v.comment}" if v.comment else ""),
             8,
         )

@@ -38,11 +38,12 @@ import numpy as np
 import pandas as pd
 
 from mcalc.config import Settings, get_settings
-from mcalc.explain.methods import method_name
 from mcalc.fileio import atomic_write_bytes
 from mcalc.models.card import ModelCard
 from mcalc.store.marks import check_reader
 from mcalc.store.record import StoreReadError
+from mcalc.store.region_calls import RegionCall, calls_text, region_calls, tally
+from mcalc.store.verdict_context import VerdictContext
 from mcalc.store.versioned import VersionedStore
 
 __all__ = [
@@ -75,6 +76,7 @@ AUDIT_COLUMNS: tuple[str, ...] = (
     "score",
     "predicted",
     "explanation",
+    "regions",
     "comment",
     "recorded_at",
     "version",
@@ -114,130 +116,6 @@ def _verdict(value: str | bool) -> str:
 
 
 @dataclass(frozen=True)
-class VerdictContext:
-    """What the reader looked at when judging: enough to show the same map again.
-
-    Attributes:
-        model_fingerprint: the model file's key (:meth:`ModelCard.fingerprint`).
-        method: explanation method (``gradcam`` ...); ``None``: no explanation shown.
-        layer: the layer explained.
-        target: the class explained.
-        scope: which patches were stitched into the map.
-        threshold: the decision threshold the prediction used, and its source.
-        map_settings: sliding window and map display settings (stride, batch, ...),
-            ``map_score_rule`` (:data:`mcalc.explain.scoring.MAP_SCORE_VERSION`; verdicts
-            saved before it have ``top_k``, the rule of then) and ``region_rule``
-            (:data:`mcalc.explain.scoring.REGION_RULE_VERSION`; verdicts saved before it
-            looked at the best grid patches as regions).
-    """
-
-    model_fingerprint: str = ""
-    method: str | None = None
-    layer: str | None = None
-    target: str | None = None
-    scope: str | None = None
-    threshold: float | None = None
-    threshold_source: str = ""
-    map_settings: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "model_fingerprint": self.model_fingerprint,
-            "method": self.method,
-            "layer": self.layer,
-            "target": self.target,
-            "scope": self.scope,
-            "threshold": self.threshold,
-            "threshold_source": self.threshold_source,
-            "map_settings": dict(self.map_settings),
-        }
-
-    @classmethod
-    def from_dict(cls, raw: Mapping[str, Any] | None) -> VerdictContext | None:
-        if not raw:
-            return None
-        known = {k: raw[k] for k in cls.__dataclass_fields__ if k in raw}
-        return cls(**known)
-
-    def text(self) -> str:
-        """One line for tables: ``Grad-CAM · conv2 · calcification · threshold 0.5``."""
-        parts = [p for p in (method_name(self.method), self.layer, self.target) if p]
-        if self.threshold is not None:
-            parts.append(f"threshold {self.threshold:g}")
-        return " · ".join(parts) or "no explanation"
-
-    def settings_text(self) -> str:
-        """:attr:`map_settings` in words, for people (the Audit page); keys it does not know
-        are given as ``key value``.
-
-        Example:
-            >>> VerdictContext(map_settings={"stride": None, "map_score_rule": 2,
-            ...     "region_rule": 2, "min_breast": 0.25, "max_regions": 8,
-            ...     "min_region_score": 0.5, "dense": True, "tolerance_mm": 0.5,
-            ...     "weighting": "probability"}).settings_text()
-            "stride half a patch; score the top detection's (the dense map's maximum in the breast); patches with at least 25% breast; up to 8 regions scoring at least 0.5, centred on the top detections; fully convolutional where exact; marks dilated by 0.5 mm for agreement; explanation weighted by patch probability"
-
-        Verdicts saved before 5 December 2026 name the map-score rule of then, ``top_k``, and
-        their regions were grid patches (they name no ``region_rule``):
-            >>> VerdictContext(map_settings={"top_k": 3, "max_regions": 8}).settings_text()
-            'score the mean of the top 3 grid patches (the rule before 5 December 2026); up to 8 regions, the best grid patches (the rule before 5 December 2026)'
-        """
-        s = dict(self.map_settings)
-        s.pop("batch", None)  # patches per forward pass: the map does not depend on it
-        parts: list[str] = []
-        if "stride" in s:
-            stride = s.pop("stride")
-            parts.append("stride half a patch" if stride is None else f"stride {stride} px")
-        if "top_k" in s:  # verdicts saved before 5 December 2026: map-score rule 1
-            k = s.pop("top_k")
-            parts.append(
-                "score the best grid patch (the rule before 5 December 2026)"
-                if k == 1
-                else f"score the mean of the top {k} grid patches (the rule before 5 December 2026)"
-            )
-        if "map_score_rule" in s:
-            v = s.pop("map_score_rule")
-            parts.append(
-                "score the top detection's (the dense map's maximum in the breast)"
-                if v == 2
-                else f"map-score rule version {v}"
-            )
-        if "min_breast" in s:
-            parts.append(f"patches with at least {float(s.pop('min_breast')):.0%} breast")
-        region_rule = s.pop("region_rule", None)
-        if "max_regions" in s or "min_region_score" in s:
-            n, at_least = s.pop("max_regions", None), s.pop("min_region_score", None)
-            region = f"up to {n} regions" if n is not None else "regions"
-            region += f" scoring at least {at_least:g}" if at_least is not None else ""
-            if region_rule is None:
-                region += ", the best grid patches (the rule before 5 December 2026)"
-            elif region_rule in (2, 3):  # 3: from as many detections as they need
-                region += ", centred on the top detections"
-            else:
-                region += f", region rule version {region_rule}"
-            parts.append(region)
-        elif region_rule is not None:
-            parts.append(f"region rule version {region_rule}")
-        if "nms_overlap" in s:
-            parts.append(f"regions overlapping at most {float(s.pop('nms_overlap')):.0%}")
-        if "dense" in s:
-            parts.append("fully convolutional where exact" if s.pop("dense") else "patch by patch")
-        if "tolerance_mm" in s:
-            parts.append(f"marks dilated by {s.pop('tolerance_mm'):g} mm for agreement")
-        if "weighting" in s:
-            w = s.pop("weighting")
-            parts.append(
-                "explanation weighted by patch probability"
-                if w == "probability"
-                else "explanation not weighted"
-                if w == "none"
-                else f"explanation weighting {w}"
-            )
-        parts += [f"{k} {v}" for k, v in s.items()]
-        return "; ".join(parts) or "none recorded"
-
-
-@dataclass(frozen=True)
 class AuditVerdict:
     """One reader's verdict on one model's prediction for one image.
 
@@ -254,6 +132,9 @@ class AuditVerdict:
         predicted: the model's predicted class the reader saw, if any.
         context: what the reader looked at (method, layer, class, map settings,
             threshold, model fingerprint); ``None`` in records made before it was kept.
+        regions: the reader's call on each top region they judged
+            (:class:`~mcalc.store.region_calls.RegionCall`; empty: none judged, and in
+            records made before 7 December 2026).
         recorded_at: UTC time of the save (set by the store).
         version: version number in the record's history (set by the store).
     """
@@ -268,6 +149,7 @@ class AuditVerdict:
     score: float | None = None
     predicted: str | None = None
     context: VerdictContext | None = None
+    regions: tuple[RegionCall, ...] = ()
     recorded_at: str = ""
     version: int = 0
 
@@ -288,11 +170,17 @@ class AuditVerdict:
             if not math.isfinite(score):
                 raise ValueError(f"score must be finite, got {self.score!r}")
             object.__setattr__(self, "score", round(score, SCORE_DECIMALS))
+        object.__setattr__(self, "regions", region_calls(self.regions))
 
     @property
     def disagrees(self) -> bool:
-        """The reader disagrees with the score or finds the explanation implausible."""
-        return self.score_verdict == "disagree" or self.explanation_plausible is False
+        """The reader disagrees with the score, finds the explanation implausible or
+        called one of the model's regions no calcification."""
+        return (
+            self.score_verdict == "disagree"
+            or self.explanation_plausible is False
+            or any(c.call == "not calcification" for c in self.regions)
+        )
 
     def to_payload(self) -> dict[str, Any]:
         return {
@@ -306,6 +194,7 @@ class AuditVerdict:
             "score": self.score,
             "predicted": self.predicted,
             "context": None if self.context is None else self.context.to_dict(),
+            "regions": [c.to_dict() for c in self.regions],
         }
 
     @classmethod
@@ -324,6 +213,7 @@ class AuditVerdict:
                 score=raw.get("score"),
                 predicted=raw.get("predicted"),
                 context=VerdictContext.from_dict(raw.get("context")),
+                regions=region_calls(raw.get("regions")),
                 recorded_at=recorded_at,
                 version=version,
             )
@@ -336,6 +226,7 @@ class AuditVerdict:
             recorded_at=self.recorded_at,
             version=self.version,
             explanation="" if self.context is None else self.context.text(),
+            regions=calls_text(self.regions),
         )
         return {k: d[k] for k in AUDIT_COLUMNS}
 
@@ -475,6 +366,7 @@ def record_verdict(
     score: float | None = None,
     predicted: str | None = None,
     context: VerdictContext | None = None,
+    regions: Iterable[RegionCall | Mapping[str, Any]] = (),
     snapshot: np.ndarray | None = None,
     base_version: int | None = None,
 ) -> AuditVerdict:
@@ -491,6 +383,8 @@ def record_verdict(
         model_card: the model's card (summarised) or a summary string.
         score, predicted: what the model said, as shown to the reader.
         context: what the reader looked at (:class:`VerdictContext`).
+        regions: the reader's call on each region judged
+            (:class:`~mcalc.store.region_calls.RegionCall`, or its stored form).
         snapshot: the picture judged (image with its map, RGB uint8), kept beside it.
         base_version: the version of this reader's verdict the form started from (0: none
             yet): a verdict saved meanwhile (another tab or session of the same reader) is
@@ -500,7 +394,8 @@ def record_verdict(
         The stored verdict, with ``recorded_at`` and ``version``.
 
     Raises:
-        ValueError: empty reader/model/image, unknown verdict.
+        ValueError: empty reader/model/image, unknown verdict, a malformed region call or
+            two calls on one region.
         StoreWriteError: the store folder cannot be written (nothing was changed).
         StoreConflictError: ``base_version`` is outdated; this verdict is kept as a
             conflict copy, the stored one unchanged.
@@ -516,6 +411,7 @@ def record_verdict(
         score=score,
         predicted=predicted,
         context=context,
+        regions=region_calls(regions),
     )
     store = AuditStore(_root(store_dir))
     saved = store.record(verdict, base_version=base_version)
@@ -535,8 +431,12 @@ class AuditSummary:
         n_readers: distinct readers.
         agreement_rate: share of verdicts that agree with the score (``None``: no verdict).
         plausible_rate: share of judged explanations found plausible (``None``: none judged).
+        regions_judged: region calls in these verdicts (``unsure`` included).
+        regions_confirmed_rate: share of the regions called either way that readers called
+            calcification (``None``: none was).
         table: one row per verdict (columns :data:`AUDIT_COLUMNS`).
-        disagreements: the rows to look at again (score disagreed or explanation implausible).
+        disagreements: the rows to look at again (score disagreed, explanation implausible
+            or a region called no calcification).
     """
 
     model_id: str
@@ -545,6 +445,8 @@ class AuditSummary:
     n_readers: int
     agreement_rate: float | None
     plausible_rate: float | None
+    regions_judged: int
+    regions_confirmed_rate: float | None
     table: pd.DataFrame = field(repr=False)
     disagreements: pd.DataFrame = field(repr=False)
 
@@ -572,6 +474,7 @@ def audit_table(
     judged = [v.explanation_plausible for v in items if v.explanation_plausible is not None]
     agree = sum(v.score_verdict == "agree" for v in items)
     dis = table[[v.disagrees for v in items]] if items else table
+    regions = tally(v.regions for v in items)
     return AuditSummary(
         model_id=model_id,
         n_images=len({v.image_key for v in items}),
@@ -579,6 +482,8 @@ def audit_table(
         n_readers=len({v.reader for v in items}),
         agreement_rate=agree / len(items) if items else None,
         plausible_rate=sum(judged) / len(judged) if judged else None,
+        regions_judged=regions.judged,
+        regions_confirmed_rate=regions.confirmed_rate,
         table=table,
         disagreements=dis.reset_index(drop=True),
     )

@@ -1,0 +1,106 @@
+"""mcalc.store.region_calls: a reader's call on each region, and with the image's verdict."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from mcalc.store.audit import SCORE_DECIMALS, AuditStore, audit_table, record_verdict
+from mcalc.store.exchange.export import audit_csv
+from mcalc.store.region_calls import (
+    SCORE_DECIMALS as REGION_DECIMALS,
+)
+from mcalc.store.region_calls import (
+    RegionCall,
+    calls_text,
+    region_calls,
+    tally,
+)
+
+KW = {"model_id": "m1", "image_key": "c-1/CC_recent", "reader": "ann"}
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"rank": 0, "center": [1, 2], "score": 0.5, "call": "unsure"}, "rank"),
+        ({"rank": True, "center": [1, 2], "score": 0.5, "call": "unsure"}, "rank"),
+        ({"rank": 1, "center": [1, 2], "score": 0.5, "call": "maybe"}, "one of"),
+        ({"rank": 1, "center": [1, float("nan")], "score": 0.5, "call": "unsure"}, "finite"),
+        ({"rank": 1, "center": [1, "a"], "score": 0.5, "call": "unsure"}, "centre"),
+        ({"rank": 1, "score": 0.5, "call": "unsure"}, "malformed"),
+    ],
+)
+def test_a_bad_call_is_refused_saying_what_was_expected(raw, message):
+    with pytest.raises(ValueError, match=message):
+        region_calls([raw])
+
+
+def test_two_calls_on_one_region_are_refused():
+    one = {"rank": 2, "center": [1, 2], "score": 0.5, "call": "unsure"}
+    with pytest.raises(ValueError, match=r"region\(s\) \[2\]"):
+        region_calls([one, {**one, "call": "calcification"}])
+
+
+def test_calls_round_trip_in_rank_order_with_the_verdicts_decimals():
+    raw = [
+        {"rank": 3, "center": [10, 20.25], "score": 0.123456789, "call": "unsure"},
+        {"rank": 1, "center": [5, 6], "score": 0.9, "call": "calcification"},
+    ]
+    calls = region_calls(raw)
+    assert [c.rank for c in calls] == [1, 3]
+    assert calls[1].score == 0.123457 and REGION_DECIMALS == SCORE_DECIMALS
+    assert region_calls(json.loads(json.dumps([c.to_dict() for c in calls]))) == calls
+
+
+def test_text_and_tally_count_each_kind():
+    calls = region_calls(
+        [
+            {"rank": 1, "center": [1, 1], "score": 0.9, "call": "calcification"},
+            {"rank": 2, "center": [2, 2], "score": 0.8, "call": "calcification"},
+            {"rank": 3, "center": [3, 3], "score": 0.7, "call": "not calcification"},
+            {"rank": 4, "center": [4, 4], "score": 0.6, "call": "unsure"},
+        ]
+    )
+    assert calls_text(calls) == "4 judged: 2 calcification, 1 not, 1 unsure"
+    assert calls_text(()) == ""
+    t = tally([calls, calls[:1]])
+    assert (t.judged, t.calcification, t.not_calcification, t.unsure) == (5, 3, 1, 1)
+    assert t.confirmed_rate == 0.75
+    assert tally([calls[3:]]).confirmed_rate is None  # only "unsure": no rate
+
+
+def test_a_verdict_keeps_its_region_calls_in_the_store_table_and_csv(tmp_path):
+    """Saved with the verdict, read back as saved, counted in the model's audit (a region
+    called no calcification puts the verdict among those to look at again, though the
+    reader agreed with the score) and written in the CSV."""
+    calls = [
+        RegionCall(1, (120.0, 80.5), 0.91, "calcification"),
+        RegionCall(2, (40.0, 300.0), 0.62, "not calcification"),
+    ]
+    v = record_verdict(tmp_path, **KW, agree=True, regions=calls)
+    assert AuditStore(tmp_path).latest("m1", "c-1/CC_recent", "ann") == v
+    assert v.regions == tuple(calls) and v.disagrees
+    record_verdict(tmp_path, **{**KW, "reader": "bob"}, agree=True)  # no region judged
+    s = audit_table(tmp_path, "m1")
+    assert (s.regions_judged, s.regions_confirmed_rate) == (2, 0.5)
+    assert list(s.disagreements["reader"]) == ["ann"]
+    assert list(s.table["regions"]) == ["2 judged: 1 calcification, 1 not", ""]
+    assert "2 judged: 1 calcification, 1 not" in audit_csv(s.table)
+
+
+def test_a_verdict_saved_before_region_calls_reads_as_none_judged(tmp_path):
+    """Records written before 7 December 2026 have no ``regions``: none judged, the same
+    rates as before."""
+    v = record_verdict(tmp_path, **KW, agree=False)
+    (path,) = (tmp_path / "audits").rglob("*.json")
+    doc = json.loads(path.read_text())
+    text = json.dumps(doc)
+    assert '"regions": []' in text
+    path.write_text(text.replace(', "regions": []', ""))
+    assert '"regions"' not in path.read_text()
+    old = AuditStore(tmp_path).latest("m1", "c-1/CC_recent", "ann")
+    assert old is not None and old.regions == () and old.score_verdict == v.score_verdict
+    s = audit_table(tmp_path, "m1")
+    assert (s.regions_judged, s.regions_confirmed_rate) == (0, None)
