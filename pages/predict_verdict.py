@@ -41,18 +41,14 @@ def verdict_context(card: ModelCard, case: CaseAnalysis, result: Any) -> Any:
 
 
 def verdict_picture(case: CaseAnalysis, result: Any) -> Any:
-    """The image with the map the reader looked at (explanation, else probability map)."""
-    from mcalc.explain.overlay import blend, outline
-    from mcalc.explain.stitch import normalize_map
+    """What the reader judged, as one picture: the map shown (explanation, else probability
+    map) over the image, its hot spots ringed and the top regions boxed and numbered as the
+    regions the reader called, with its colour bar and key
+    (:func:`mcalc.present.result_picture.shown_picture`). The map alone, blended by its
+    heat, left a sharp explanation all but invisible (a few pixels at its peaks)."""
+    from mcalc.present.result_picture import shown_picture
 
-    if result.cam is not None:
-        heat = normalize_map(result.cam.heat, 0.0, case.cam_scale())
-    else:
-        heat = result.pmap.dense()
-    rgb = blend(result.unit, heat, alpha=0.6, cmap="jet")
-    if result.marks is not None and result.marks.any():
-        rgb = outline(rgb, result.marks, (0, 229, 255))
-    return rgb
+    return shown_picture(case, result)
 
 
 def _plain(value: Any) -> bool:
@@ -107,6 +103,7 @@ def region_calls_ui(result: Any) -> list[Any]:
         disabled=["region", "score", "row", "col"],
         column_config=CALL_COLUMNS,
         num_rows="fixed",
+        placeholder="not judged",  # the grid's default, a grey "None", read as a call
     )
     by_rank = {r.rank: r for r in regions}
     return [

@@ -316,6 +316,15 @@ def test_a_verdict_is_recorded(page_env, app_env, monkeypatch) -> None:
     assert not v.model_card.endswith("…") and "architecture=" in v.model_card
     picture = AuditStore(get_settings().store_dir).snapshot_path(v)
     assert picture.is_file() and picture.read_bytes()[:4] == b"\x89PNG"
+    # The picture judged has the map's colour bar and key under the image (the map alone,
+    # blended by its heat, left a sharp Grad-CAM a few coloured pixels), and the regions
+    # boxed and numbered as the reader called them.
+    import cv2
+
+    from tests.test_explain_display import bar_rows
+
+    rgb = cv2.cvtColor(cv2.imread(str(picture)), cv2.COLOR_BGR2RGB)
+    assert bar_rows(rgb, "jet"), "no colour bar under the judged picture"
     # The same reader's other tab saves on this image meanwhile: the next save here is
     # refused with that verdict shown (it replaced it without a word), then saved on top
     # when the reader chooses theirs.

@@ -10,8 +10,6 @@ import numpy as np
 import pytest
 
 from mcalc.cli import main
-from mcalc.cli.predict import _Legend, _picture
-from mcalc.explain.overlay import colorize
 from mcalc.explain.scoring import MAP_SCORE_RULE
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
 from tests.test_explain_display import bar_rows
@@ -82,91 +80,6 @@ def test_case_prediction_writes_maps_overlays_and_json(
             assert bar_rows(cv2.cvtColor(png[256:], cv2.COLOR_BGR2RGB), "jet")
     assert json.loads((out / "scores.json").read_text())["images"] == report["images"]
     assert list((env / "cache" / "predict").rglob("*.npz"))  # results cached
-
-
-def _result(heat_shape=(90, 70), regions=((30, 60, 10, 40, 1),), marks=None):
-    """The parts of an ImageAnalysis a picture reads: a gray image, its regions (at the
-    model-input size: factor 1) and marks."""
-    from types import SimpleNamespace
-
-    return SimpleNamespace(
-        unit=np.full(heat_shape, 0.5, np.float32),
-        marks=marks,
-        pmap=SimpleNamespace(factor=1.0),
-        regions=[SimpleNamespace(box=b[:4], rank=b[4]) for b in regions],
-    )
-
-
-def test_a_picture_rings_its_hot_spots_numbers_its_regions_and_has_a_colour_bar() -> None:
-    """A user check: on a full mammogram the CLI's Grad-CAM was a few coloured pixels with no
-    scale. Now its hot spots are ringed in their peak's colour, each top region boxed and
-    numbered (its rank, as in scores.json), and a colour bar (0 left, 1 right) is under
-    the image, whose pixels stay the picture's first rows."""
-    heat = np.zeros((90, 70), np.float32)
-    heat[20, 55] = 1.0  # a one-pixel explanation, outside the region
-    legend = _Legend("P(calcification)", [(0.0, "0"), (1.0, "1")], ["Map score 1.000."], False)
-    pic = _picture(_result(), heat, 0.6, "jet", legend=legend, min_region_score=0.5)
-    assert pic.shape[1:] == (70, 3) and pic.shape[0] > 90
-    top = tuple(int(v) for v in colorize(np.array([[1.0]], np.float32), "jet")[0, 0])
-    ring = [tuple(pic[20, 55 + 8]), tuple(pic[20, 55 - 8]), tuple(pic[20 + 8, 55])]
-    assert ring == [top] * 3  # the smallest ring (8 px) in the peak's colour
-    label = pic[18:30, 10:20]  # "1" above the region's top-left corner, on a black edge
-    assert (label > 240).all(axis=2).any() and (label == 0).all(axis=2).any()
-    assert tuple(pic[45, 10]) == (255, 255, 255)  # the box's left side
-    np.testing.assert_array_equal(pic[38:52, 18:32], 128)  # inside: the image, untouched
-    assert bar_rows(pic[90:], "jet")
-    assert not bar_rows(pic[:90], "jet")
-
-
-def test_a_pictures_key_says_what_its_scale_boxes_and_rings_are() -> None:
-    """The lines under the colour bar (ASCII: OpenCV's font has no other glyph)."""
-    from mcalc.cli.predict import _key_lines
-    from mcalc.explain.overlay import hot_spots
-
-    heat = np.zeros((20, 20), np.float32)
-    heat[5, 5] = 0.4
-    spots = hot_spots(heat)
-    regions = _result(regions=((0, 4, 0, 4, 1), (6, 10, 0, 4, 2))).regions
-    proba = _Legend("P", [], ["Map score 0.400."], relative=False)
-    lines = _key_lines(proba, regions, spots, 0.5, marked=True)
-    assert lines[0] == "Map score 0.400."
-    assert lines[1].startswith("White boxes 1-2: the top regions") and "scores.json" in lines[1]
-    assert "(0.40)" in lines[2] and lines[2].endswith("1 here.")
-    assert lines[3].startswith("Cyan outlines")
-    cam = _Legend("Grad-CAM", [], [], relative=True)
-    lines = _key_lines(cam, [], spots, 0.5, marked=False)
-    assert (
-        lines
-        == [
-            "No top region: none scores 0.50 or more.",
-            lines[1],
-        ]
-        and "(40% of the scale's top)" in lines[1]
-    )
-    assert _key_lines(cam, [], [], 0.5, marked=False)[-1] == "No ring: this map is 0 everywhere."
-    assert all(line.isascii() for line in lines)
-    gated = _Legend("P", [], [], relative=False, ring_from=0.42)
-    assert _key_lines(gated, [], [], 0.5, marked=False)[-1] == (
-        "No ring: no spot reaches the decision threshold (0.42)."
-    )
-    assert (
-        "and at least the decision threshold (0.42)"
-        in _key_lines(gated, [], spots, 0.5, marked=False)[-1]
-    )
-
-
-def test_a_probability_pictures_rings_are_spots_at_the_decision_threshold() -> None:
-    """A negative image's probability PNG ringed its faint spots (peak 0.38 under a 0.5
-    threshold) as the explanation's are: a reader could take them for findings. Spots of a
-    probability map are ringed from the decision threshold on; an explanation's all."""
-    heat = np.zeros((90, 70), np.float32)
-    heat[20, 55] = 0.38
-    heat[60, 15] = 0.3
-    for ring_from, ringed in ((0.5, [False, False]), (0.35, [True, False]), (0.0, [True, True])):
-        legend = _Legend("P", [(0.0, "0"), (1.0, "1")], [], False, ring_from=ring_from)
-        pic = _picture(_result(regions=()), heat, 0.6, "jet", legend=legend, min_region_score=0.5)
-        near = [pic[20, 55 + 8], pic[60, 15 + 8]]  # 8 px right of each spot: the ring
-        assert [not np.array_equal(p, pic[5, 5]) for p in near] == ringed
 
 
 def test_single_image_birads_model_and_text_output(spot_registry, tiny_demo, env, capsys) -> None:

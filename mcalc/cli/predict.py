@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -45,8 +44,7 @@ from mcalc.cli.common import fraction, model_or_default, positive_int
 from mcalc.config import TIMEPOINTS, VIEWS, get_settings
 from mcalc.errors import os_error_text
 from mcalc.explain.errors import ExplainError
-from mcalc.explain.overlay import HotSpot
-from mcalc.explain.scoring import REGION_RULE_VERSION, Region
+from mcalc.explain.scoring import REGION_RULE_VERSION
 from mcalc.explain.service import (
     CAM_METHODS,
     COLORMAPS,
@@ -55,13 +53,17 @@ from mcalc.explain.service import (
     AnalysisSettings,
     CamSettings,
     CaseAnalysis,
-    ImageAnalysis,
     ImageInput,
     SlidingSettings,
 )
 from mcalc.explain.stitch import normalize_map
 from mcalc.models.card import ModelCard
 from mcalc.models.detection import DetectionSettings
+from mcalc.present.result_picture import (
+    explanation_legend,
+    probability_legend,
+    result_picture,
+)
 from mcalc.progress import ProgressFn, TerminalProgress
 
 __all__ = ["register_commands", "cmd_predict", "file_stem", "card_summary"]
@@ -118,154 +120,6 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
         raise OSError(f"cannot write {path}")
 
 
-@dataclass(frozen=True)
-class _Legend:
-    """What a picture's colours show: ``title`` above the colour bar, ``ticks`` (position on
-    [0, 1], label) under it, ``notes`` below; ``relative``: an explanation's scale (a peak
-    is said as a share of the scale's top), else probabilities; ``ring_from``: the smallest
-    peak a ringed spot has (a probability map: the decision threshold, so that a negative
-    image's faint spots are not ringed as if they were findings)."""
-
-    title: str
-    ticks: list[tuple[float, str]]
-    notes: list[str]
-    relative: bool
-    ring_from: float = 0.0
-
-
-def _picture(
-    result: ImageAnalysis,
-    heat01: np.ndarray,
-    alpha: float,
-    cmap: str,
-    *,
-    legend: _Legend,
-    min_region_score: float,
-) -> np.ndarray:
-    """The map over the image, its hot spots ringed (outlined where large), the marks in
-    cyan and the top regions boxed and numbered by rank (as in ``scores.json``), above a
-    strip with the colour bar and what it all shows: the picture's first rows are the
-    model-input image, pixel for pixel.
-
-    Args:
-        result: the image's analysis.
-        heat01: the map shown, on [0, 1] of its colour scale, at the model-input size.
-        alpha: the map's largest opacity.
-        cmap: the colour map.
-        legend: the map's scale (:func:`_proba_legend`, :func:`_cam_legend`); the
-            regions', rings' and marks' lines are added to its notes here.
-        min_region_score: the smallest score of a listed region (said when none is).
-    """
-    from mcalc.explain.overlay import (
-        blend,
-        colour_bar,
-        draw_boxes,
-        draw_hot_spots,
-        hot_spots,
-        outline,
-        text_scale,
-    )
-
-    rgb = blend(result.unit, heat01, alpha=alpha, cmap=cmap)
-    width = rgb.shape[1]
-    marks = result.marks
-    marked = marks is not None and bool(marks.any())
-    if marks is not None and marked:
-        rgb = outline(rgb, marks, (0, 229, 255))
-    spots = [s for s in hot_spots(heat01) if s.peak >= legend.ring_from]
-    rgb = draw_hot_spots(
-        rgb, spots, cmap, min_radius=max(8, width // 40), width=max(2, width // 400)
-    )
-    f = result.pmap.factor
-    boxes = [
-        (round(r.box[0] * f), round(r.box[1] * f), round(r.box[2] * f), round(r.box[3] * f))
-        for r in result.regions
-    ]
-    rgb = draw_boxes(
-        rgb,
-        boxes,
-        (255, 255, 255),
-        [str(r.rank) for r in result.regions],
-        max(1, width // 400),
-        font_scale=text_scale(width),
-        edge=True,
-    )
-    lines = _key_lines(legend, result.regions, spots, min_region_score, marked=marked)
-    return np.vstack([rgb, colour_bar(width, cmap, legend.ticks, legend.title, lines)])
-
-
-def _key_lines(
-    legend: _Legend,
-    regions: list[Region],
-    spots: list[HotSpot],
-    min_region_score: float,
-    *,
-    marked: bool,
-) -> list[str]:
-    """The legend's notes, then what the boxes, rings and cyan outlines of a picture are."""
-    peak = spots[0].peak if spots else 0.0
-    peak_words = f"{peak:.0%} of the scale's top" if legend.relative else f"{peak:.2f}"
-    ranks = [r.rank for r in regions]
-    if len(ranks) > 1:
-        boxes = f"White boxes {ranks[0]}-{ranks[-1]}: the top regions by score"
-    elif ranks:
-        boxes = f"White box {ranks[0]}: the top region"
-    else:
-        boxes = f"No top region: none scores {min_region_score:.2f} or more."
-    if ranks:
-        boxes += ", numbered as in scores.json and the printed table."
-    least = f" and at least the decision threshold ({legend.ring_from:.2f})"
-    least = least if legend.ring_from > 0 else ""
-    if spots:
-        rings = (
-            f"Rings (outlines where large): where this map reaches at least 50% of its own "
-            f"peak ({peak_words}){least}, in the colour of that peak; {len(spots)} here."
-        )
-    elif legend.ring_from > 0:
-        rings = f"No ring: no spot reaches the decision threshold ({legend.ring_from:.2f})."
-    else:
-        rings = "No ring: this map is 0 everywhere."
-    lines = [*legend.notes, boxes, rings]
-    if marked:
-        lines.append("Cyan outlines: the radiologists' annotated calcifications.")
-    return lines
-
-
-def _proba_legend(result: ImageAnalysis, case: CaseAnalysis) -> _Legend:
-    """The probability map's scale: fixed, 0 to 1, and the image's reading."""
-    positive = result.scores.positive_class
-    ticks = [(v, f"{v:g}") for v in (0.0, 0.25, 0.5, 0.75, 1.0)]
-    title = f"P({positive}): the model's probability of {positive}, fixed scale 0 to 1"
-    reading = case.threshold.reading(result.score, positive)
-    return _Legend(
-        title,
-        ticks,
-        [f"Map score {result.score:.3f}: {reading}."],
-        relative=False,
-        ring_from=case.threshold.value,
-    )
-
-
-def _cam_legend(result: ImageAnalysis, heat01: np.ndarray, vmax: float, explained: int) -> _Legend:
-    """An explanation's scale: relative, 0 to the largest value over the run's images."""
-    from mcalc.explain.methods import method_name
-    from mcalc.present.reading_overlays import plain_number
-
-    cam = result.cam
-    assert cam is not None
-    top = f"max ({plain_number(vmax)})"
-    title = (
-        f"{method_name(cam.settings.method)} of {cam.target} at layer {cam.layer}, relative: "
-        f"0 to its largest value over this run's {explained} image(s)"
-    )
-    share = float(np.nanmax(heat01)) if heat01.size else 0.0
-    note = (
-        f"This image reaches {share:.0%} of that max ({plain_number(vmax)}, in the method's "
-        "own units, which mean nothing alone)."
-    )
-    return _Legend(title, [(0.0, "0"), (0.5, "50%"), (1.0, top)], [note], relative=True)
-
-
 def _settings(args: argparse.Namespace) -> AnalysisSettings:
     sliding = SlidingSettings(stride=args.stride, batch=args.batch, min_region_score=args.threshold)
     cam = None
@@ -275,8 +129,8 @@ def _settings(args: argparse.Namespace) -> AnalysisSettings:
 
 
 def _write_maps(case: CaseAnalysis, out_dir: Path, opacity: float, cmap: str) -> list[str]:
-    """The maps (``.npy``) and pictures (``.png``, :func:`_picture`) of every image; their
-    file names."""
+    """The maps (``.npy``) and pictures (``.png``,
+    :func:`~mcalc.present.result_picture.result_picture`) of every image; their file names."""
     vmax = case.cam_scale()
     explained = sum(r.cam is not None for r in case.images)
     least = case.settings.sliding.min_region_score
@@ -286,8 +140,8 @@ def _write_maps(case: CaseAnalysis, out_dir: Path, opacity: float, cmap: str) ->
         dense = r.pmap.dense()
         np.save(out_dir / f"{stem}_proba.npy", dense)
         np.save(out_dir / f"{stem}_proba_grid.npy", r.pmap.proba)
-        picture = _picture(
-            r, dense, opacity, cmap, legend=_proba_legend(r, case), min_region_score=least
+        picture = result_picture(
+            r, dense, opacity, cmap, legend=probability_legend(r, case), min_region_score=least
         )
         _write_png(out_dir / f"{stem}_proba.png", picture)
         files += [f"{stem}_proba.npy", f"{stem}_proba_grid.npy", f"{stem}_proba.png"]
@@ -295,8 +149,10 @@ def _write_maps(case: CaseAnalysis, out_dir: Path, opacity: float, cmap: str) ->
             name = _CAM_FILE[r.cam.settings.method]
             np.save(out_dir / f"{stem}_{name}.npy", r.cam.heat)
             heat01 = normalize_map(r.cam.heat, 0.0, vmax)
-            legend = _cam_legend(r, heat01, vmax, explained)
-            picture = _picture(r, heat01, opacity, cmap, legend=legend, min_region_score=least)
+            legend = explanation_legend(r, heat01, vmax, explained)
+            picture = result_picture(
+                r, heat01, opacity, cmap, legend=legend, min_region_score=least
+            )
             _write_png(out_dir / f"{stem}_{name}.png", picture)
             files += [f"{stem}_{name}.npy", f"{stem}_{name}.png"]
     return files

@@ -1,0 +1,218 @@
+"""A model's result for one image as one picture: the map over the image, its hot spots
+ringed, the annotated calcifications outlined in cyan, the top regions boxed and numbered by
+rank, and under it a strip with the colour bar and what the colours, boxes and rings show.
+
+The command line writes it for every image (``python -m mcalc predict``); Predict keeps it
+with a reader's verdict (what the reader judged, numbered as the regions they called), and
+Audit shows it again.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from mcalc.explain.methods import method_name
+from mcalc.explain.overlay import (
+    HotSpot,
+    blend,
+    colour_bar,
+    draw_boxes,
+    draw_hot_spots,
+    hot_spots,
+    outline,
+    text_scale,
+)
+from mcalc.explain.scoring import Region
+from mcalc.explain.service import CaseAnalysis, ImageAnalysis
+from mcalc.explain.stitch import normalize_map
+from mcalc.present.reading_overlays import plain_number
+
+__all__ = [
+    "APP_NUMBERING",
+    "CLI_NUMBERING",
+    "Legend",
+    "explanation_legend",
+    "key_lines",
+    "probability_legend",
+    "result_picture",
+    "shown_picture",
+]
+
+#: Where the command line's pictures' region numbers appear too.
+CLI_NUMBERING = "scores.json and the printed table"
+#: ... and the app's (Predict).
+APP_NUMBERING = "the viewer and the regions table"
+
+
+@dataclass(frozen=True)
+class Legend:
+    """What a picture's colours show: ``title`` above the colour bar, ``ticks`` (position on
+    [0, 1], label) under it, ``notes`` below; ``relative``: an explanation's scale (a peak
+    is said as a share of the scale's top), else probabilities; ``ring_from``: the smallest
+    peak a ringed spot has (a probability map: the decision threshold, so that a negative
+    image's faint spots are not ringed as if they were findings)."""
+
+    title: str
+    ticks: list[tuple[float, str]]
+    notes: list[str]
+    relative: bool
+    ring_from: float = 0.0
+
+
+def result_picture(
+    result: ImageAnalysis,
+    heat01: np.ndarray,
+    alpha: float,
+    cmap: str,
+    *,
+    legend: Legend,
+    min_region_score: float,
+    numbered_as: str = CLI_NUMBERING,
+) -> np.ndarray:
+    """The map over the image, its hot spots ringed (outlined where large), the marks in
+    cyan and the top regions boxed and numbered by rank (as in ``scores.json``), above a
+    strip with the colour bar and what it all shows: the picture's first rows are the
+    model-input image, pixel for pixel.
+
+    Args:
+        result: the image's analysis.
+        heat01: the map shown, on [0, 1] of its colour scale, at the model-input size.
+        alpha: the map's largest opacity.
+        cmap: the colour map.
+        legend: the map's scale (:func:`probability_legend`, :func:`explanation_legend`); the
+            regions', rings' and marks' lines are added to its notes here.
+        min_region_score: the smallest score of a listed region (said when none is).
+        numbered_as: where else the regions carry these numbers (said in the key).
+    """
+    rgb = blend(result.unit, heat01, alpha=alpha, cmap=cmap)
+    width = rgb.shape[1]
+    marks = result.marks
+    marked = marks is not None and bool(marks.any())
+    if marks is not None and marked:
+        rgb = outline(rgb, marks, (0, 229, 255))
+    spots = [s for s in hot_spots(heat01) if s.peak >= legend.ring_from]
+    rgb = draw_hot_spots(
+        rgb, spots, cmap, min_radius=max(8, width // 40), width=max(2, width // 400)
+    )
+    f = result.pmap.factor
+    boxes = [
+        (round(r.box[0] * f), round(r.box[1] * f), round(r.box[2] * f), round(r.box[3] * f))
+        for r in result.regions
+    ]
+    rgb = draw_boxes(
+        rgb,
+        boxes,
+        (255, 255, 255),
+        [str(r.rank) for r in result.regions],
+        max(1, width // 400),
+        font_scale=text_scale(width),
+        edge=True,
+    )
+    lines = key_lines(
+        legend, result.regions, spots, min_region_score, marked=marked, numbered_as=numbered_as
+    )
+    return np.vstack([rgb, colour_bar(width, cmap, legend.ticks, legend.title, lines)])
+
+
+def key_lines(
+    legend: Legend,
+    regions: list[Region],
+    spots: list[HotSpot],
+    min_region_score: float,
+    *,
+    marked: bool,
+    numbered_as: str = CLI_NUMBERING,
+) -> list[str]:
+    """The legend's notes, then what the boxes, rings and cyan outlines of a picture are."""
+    peak = spots[0].peak if spots else 0.0
+    peak_words = f"{peak:.0%} of the scale's top" if legend.relative else f"{peak:.2f}"
+    ranks = [r.rank for r in regions]
+    if len(ranks) > 1:
+        boxes = f"White boxes {ranks[0]}-{ranks[-1]}: the top regions by score"
+    elif ranks:
+        boxes = f"White box {ranks[0]}: the top region"
+    else:
+        boxes = f"No top region: none scores {min_region_score:.2f} or more."
+    if ranks:
+        boxes += f", numbered as in {numbered_as}."
+    least = f" and at least the decision threshold ({legend.ring_from:.2f})"
+    least = least if legend.ring_from > 0 else ""
+    if spots:
+        rings = (
+            f"Rings (outlines where large): where this map reaches at least 50% of its own "
+            f"peak ({peak_words}){least}, in the colour of that peak; {len(spots)} here."
+        )
+    elif legend.ring_from > 0:
+        rings = f"No ring: no spot reaches the decision threshold ({legend.ring_from:.2f})."
+    else:
+        rings = "No ring: this map is 0 everywhere."
+    lines = [*legend.notes, boxes, rings]
+    if marked:
+        lines.append("Cyan outlines: the radiologists' annotated calcifications.")
+    return lines
+
+
+def probability_legend(result: ImageAnalysis, case: CaseAnalysis) -> Legend:
+    """The probability map's scale: fixed, 0 to 1, and the image's reading."""
+    positive = result.scores.positive_class
+    ticks = [(v, f"{v:g}") for v in (0.0, 0.25, 0.5, 0.75, 1.0)]
+    title = f"P({positive}): the model's probability of {positive}, fixed scale 0 to 1"
+    reading = case.threshold.reading(result.score, positive)
+    return Legend(
+        title,
+        ticks,
+        [f"Map score {result.score:.3f}: {reading}."],
+        relative=False,
+        ring_from=case.threshold.value,
+    )
+
+
+def explanation_legend(
+    result: ImageAnalysis, heat01: np.ndarray, vmax: float, explained: int
+) -> Legend:
+    """An explanation's scale: relative, 0 to the largest value over the run's images."""
+    cam = result.cam
+    assert cam is not None
+    top = f"max ({plain_number(vmax)})"
+    title = (
+        f"{method_name(cam.settings.method)} of {cam.target} at layer {cam.layer}, relative: "
+        f"0 to its largest value over this run's {explained} image(s)"
+    )
+    share = float(np.nanmax(heat01)) if heat01.size else 0.0
+    note = (
+        f"This image reaches {share:.0%} of that max ({plain_number(vmax)}, in the method's "
+        "own units, which mean nothing alone)."
+    )
+    return Legend(title, [(0.0, "0"), (0.5, "50%"), (1.0, top)], [note], relative=True)
+
+
+def shown_picture(
+    case: CaseAnalysis,
+    result: ImageAnalysis,
+    *,
+    alpha: float = 0.6,
+    cmap: str = "jet",
+    numbered_as: str = APP_NUMBERING,
+) -> np.ndarray:
+    """:func:`result_picture` of what Predict shows of ``result``: its explanation on the
+    case's one colour scale, else its probability map."""
+    least = case.settings.sliding.min_region_score
+    if result.cam is None:
+        heat01 = result.pmap.dense()
+        legend = probability_legend(result, case)
+    else:
+        vmax = case.cam_scale()
+        heat01 = normalize_map(result.cam.heat, 0.0, vmax)
+        explained = sum(r.cam is not None for r in case.images)
+        legend = explanation_legend(result, heat01, vmax, explained)
+    return result_picture(
+        result,
+        heat01,
+        alpha,
+        cmap,
+        legend=legend,
+        min_region_score=least,
+        numbered_as=numbered_as,
+    )
