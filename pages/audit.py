@@ -30,8 +30,8 @@ from mcalc.present.reading import image_names
 from mcalc.present.words import plain
 from mcalc.store import StoreConflictError, StoreError
 from mcalc.store.audit import AuditStore, AuditVerdict, audit_table, record_verdict
-from mcalc.store.exchange import ExportError, audit_csv
-from mcalc.store.region_calls import call_words
+from mcalc.store.exchange import ExportError, audit_csv, region_calls_csv
+from mcalc.store.region_calls import call_words, calls_table
 from pages import common, default_model, reader_forms, state, views
 from pages.audit_agreement import agreement_ui
 from pages.readers import read_note_ui, read_policy, reader_ui
@@ -548,6 +548,14 @@ def table_ui(names: Mapping[str, str], policy: ReadPolicy) -> None:
         )
     except ExportError as exc:
         st.caption(str(exc))
+    if s.regions_judged:  # one row per region call: what the table's counts come from
+        st.download_button(
+            "Download the region calls (CSV)",
+            region_calls_csv(calls_table(verdicts)),
+            file_name=f"region_calls_{model}.csv",
+            mime="text/csv",
+            key="audit_calls_download",
+        )
 
 
 index = common.require_index()

@@ -369,6 +369,8 @@ def test_a_verdicts_comment_is_shown_as_typed_not_as_markdown(app_env, monkeypat
     assert "- region 2 (score 0.700, at row 10, col 20): unsure" in words
     confirmed = [m for m in at.metric if m.label == "Regions confirmed"]
     assert [m.value for m in confirmed] == ["100%"]
+    labels = [b.proto.label for b in at.get("download_button")]
+    assert "Download the region calls (CSV)" in labels, labels
 
 
 def test_demo_mode_shows_no_verdict_of_another_dataset(app_env, tmp_path, monkeypatch):

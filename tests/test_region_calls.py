@@ -7,15 +7,18 @@ import json
 import pytest
 
 from mcalc.store.audit import SCORE_DECIMALS, AuditStore, audit_table, record_verdict
+from mcalc.store.exchange import ExportError, region_calls_csv
 from mcalc.store.exchange.export import audit_csv
 from mcalc.store.region_calls import (
-    SCORE_DECIMALS as REGION_DECIMALS,
-)
-from mcalc.store.region_calls import (
+    CALL_COLUMNS,
     RegionCall,
+    calls_table,
     calls_text,
     region_calls,
     tally,
+)
+from mcalc.store.region_calls import (
+    SCORE_DECIMALS as REGION_DECIMALS,
 )
 
 KW = {"model_id": "m1", "image_key": "c-1/CC_recent", "reader": "ann"}
@@ -104,3 +107,22 @@ def test_a_verdict_saved_before_region_calls_reads_as_none_judged(tmp_path):
     assert old is not None and old.regions == () and old.score_verdict == v.score_verdict
     s = audit_table(tmp_path, "m1")
     assert (s.regions_judged, s.regions_confirmed_rate) == (0, None)
+
+
+def test_the_calls_table_has_a_row_per_call_and_its_csv_escapes_typed_names(tmp_path):
+    calls = [
+        RegionCall(2, (40.0, 300.0), 0.62, "not calcification"),
+        RegionCall(1, (120.0, 80.5), 0.91, "calcification"),
+    ]
+    record_verdict(tmp_path, **{**KW, "reader": "=HYPERLINK(1)"}, agree=True, regions=calls)
+    record_verdict(tmp_path, **{**KW, "reader": "bob"}, agree=False)  # none called
+    table = calls_table(AuditStore(tmp_path).verdicts("m1"))
+    assert list(table.columns) == list(CALL_COLUMNS)
+    assert table[["region", "row", "col", "call"]].values.tolist() == [
+        [1, 120.0, 80.5, "calcification"],
+        [2, 40.0, 300.0, "not calcification"],
+    ]
+    text = region_calls_csv(table)
+    assert "'=HYPERLINK(1)" in text and ",=HYPERLINK" not in text  # not run by a spreadsheet
+    with pytest.raises(ExportError, match="no region calls"):
+        region_calls_csv(calls_table([]))

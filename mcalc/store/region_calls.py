@@ -23,12 +23,16 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+import pandas as pd
 
 __all__ = [
     "REGION_CALLS",
     "RegionCall",
     "RegionTally",
+    "CALL_COLUMNS",
+    "calls_table",
     "call_words",
     "calls_text",
     "region_calls",
@@ -169,3 +173,58 @@ def tally(per_verdict: Iterable[Sequence[RegionCall]]) -> RegionTally:
         not_calcification=sum(c.call == "not calcification" for c in calls),
         unsure=sum(c.call == "unsure" for c in calls),
     )
+
+
+class _Judged(Protocol):
+    """What :func:`calls_table` reads of a verdict (:class:`mcalc.store.audit.AuditVerdict`)."""
+
+    model_id: str
+    image_key: str
+    reader: str
+    recorded_at: str
+    version: int
+    regions: tuple[RegionCall, ...]
+
+
+#: Columns of :func:`calls_table` (and of Audit's region-call CSV), in order.
+CALL_COLUMNS: tuple[str, ...] = (
+    "model_id",
+    "image_key",
+    "reader",
+    "region",
+    "row",
+    "col",
+    "score",
+    "call",
+    "recorded_at",
+    "version",
+)
+
+
+def calls_table(verdicts: Iterable[_Judged]) -> pd.DataFrame:
+    """One row per region call of ``verdicts`` (columns :data:`CALL_COLUMNS`): what a
+    researcher computes a reader-confirmed precision from, per region or per reader.
+
+    >>> from types import SimpleNamespace as V
+    >>> v = V(model_id="m", image_key="c/CC_recent", reader="ann", recorded_at="t",
+    ...       version=2, regions=(RegionCall(1, (5.0, 6.0), 0.9, "unsure"),))
+    >>> calls_table([v]).iloc[0].to_dict()["call"], len(calls_table([]).columns)
+    ('unsure', 10)
+    """
+    rows = [
+        {
+            "model_id": v.model_id,
+            "image_key": v.image_key,
+            "reader": v.reader,
+            "region": c.rank,
+            "row": c.center[0],
+            "col": c.center[1],
+            "score": c.score,
+            "call": c.call,
+            "recorded_at": v.recorded_at,
+            "version": v.version,
+        }
+        for v in verdicts
+        for c in v.regions
+    ]
+    return pd.DataFrame(rows, columns=list(CALL_COLUMNS))

@@ -29,6 +29,7 @@ from mcalc.store.exchange.export import (
     mask_png,
     masks_zip,
     points_csv,
+    region_calls_csv,
 )
 from mcalc.store.exchange.marks_json import is_marks_json, parse_json, parse_marks_json
 from mcalc.store.exchange.validate import (
@@ -58,6 +59,7 @@ __all__ = [
     "mask_png",
     "masks_zip",
     "audit_csv",
+    "region_calls_csv",
     "deidentify",
     "marks_seg",
     "parse_points_csv",

@@ -51,6 +51,7 @@ __all__ = [
     "mask_png",
     "masks_zip",
     "audit_csv",
+    "region_calls_csv",
 ]
 
 CSV_COLUMNS: tuple[str, ...] = (
@@ -311,6 +312,17 @@ def masks_zip(
                 )
         zf.writestr("index.csv", index.getvalue())
     return buf.getvalue()
+
+
+def region_calls_csv(table: pd.DataFrame) -> str:
+    """The readers' region calls (:func:`mcalc.store.region_calls.calls_table`) as CSV text.
+
+    Raises:
+        ExportError: no region was called.
+    """
+    if table is None or table.empty:
+        raise ExportError("no region calls to export for this model yet")
+    return escape_frame(table).to_csv(index=False, lineterminator="\n")
 
 
 def audit_csv(table: pd.DataFrame) -> str:
