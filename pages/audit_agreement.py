@@ -11,6 +11,7 @@ import streamlit as st
 from mcalc.access.reads import ReadPolicy
 from mcalc.store import StoreError
 from mcalc.store.audit import AuditStore, AuditVerdict
+from mcalc.store.region_calls import RegionCall
 from mcalc.store.verdict_agreement import (
     QUESTIONS,
     agreement_rows,
@@ -24,22 +25,29 @@ from pages import common
 OPEN_KEY = "audit_agreement_open"
 
 
-Answers = tuple[tuple[str, str, str, bool | None], ...]
+Answers = tuple[tuple[str, str, str, bool | None, tuple[RegionCall, ...]], ...]
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
 def _cached(answers: Answers, question: str) -> tuple[pd.DataFrame, tuple[str, ...]]:
-    """The agreement of these answers (each an image, reader, score verdict and
-    explanation), made once: the bootstrap over 2,000 images and 8 readers took ~2 s."""
+    """The agreement of these answers (each an image, reader, score verdict, explanation
+    and region calls), made once: the bootstrap over 2,000 images and 8 readers took ~2 s."""
     ag = verdict_agreement(
-        [AuditVerdict("m", i, r, s, explanation_plausible=e) for i, r, s, e in answers], question
+        [
+            AuditVerdict("m", i, r, s, explanation_plausible=e, regions=c)
+            for i, r, s, e, c in answers
+        ],
+        question,
     )
     return agreement_rows(ag), ag.caveats
 
 
 def _table(verdicts: list[AuditVerdict], question: str) -> tuple[pd.DataFrame, tuple[str, ...]]:
     answers = tuple(
-        sorted((v.image_key, v.reader, v.score_verdict, v.explanation_plausible) for v in verdicts)
+        sorted(
+            (v.image_key, v.reader, v.score_verdict, v.explanation_plausible, v.regions)
+            for v in verdicts
+        )
     )
     return _cached(answers, question)
 

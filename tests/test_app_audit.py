@@ -454,9 +454,13 @@ def test_an_admin_sees_agreement_on_first_reads_and_the_revisions(app_env, tmp_p
     monkeypatch.setenv("MCALC_USERS", str(tmp_path / "none.yaml"))
     store = get_settings().store_dir
     kw = {"model_id": "demo-custom", "image_key": "suspicious-1/CC_recent"}
+    call = {"rank": 1, "center": [40, 60], "score": 0.9}
     record_verdict(store, **kw, reader="ann", agree=False)
-    record_verdict(store, **kw, reader="bob", agree=True)
-    record_verdict(store, **kw, reader="ann", agree=True)  # revised, after bob's
+    record_verdict(store, **kw, reader="bob", agree=True,
+                   regions=[{**call, "call": "calcification"}])  # fmt: skip
+    record_verdict(
+        store, **kw, reader="ann", agree=True, regions=[{**call, "call": "calcification"}]
+    )  # revised, after bob's; fmt: skip
     at = open_page(PAGE, 60)
     assert not [d for d in at.dataframe if "statistic" in d.value.columns]  # closed: not made
     at.session_state["audit_agreement_open"] = True
@@ -467,3 +471,9 @@ def test_an_admin_sees_agreement_on_first_reads_and_the_revisions(app_env, tmp_p
     (revised,) = [d.value for d in at.dataframe if "versions" in d.value.columns]
     assert revised[["reader", "revised after others were shown"]].values.tolist() == [
         ["ann", True]]  # fmt: skip
+    # On the regions: the one region both called, alike now; ann's first read called none.
+    at.radio(key="audit_agreement_question").set_value("regions").run()
+    assert not at.exception, [e.value for e in at.exception]
+    tables = [d.value for d in at.dataframe if "statistic" in d.value.columns]
+    assert [t.iloc[0][["regions", "raw agreement"]].tolist() for t in tables] == [
+        [1, "100%"], [0, "n/a"]]  # fmt: skip

@@ -106,6 +106,40 @@ def test_explanation_unjudged_is_missing_not_an_answer():
     assert ag.pairs["a", "b"].n_images == 1
 
 
+def test_region_calls_pair_where_two_readers_called_the_same_region():
+    """Per region, not per image: a region pairs with the other reader's call on the same
+    image at the same centre (another analysis' region does not), "unsure" is missing."""
+    from mcalc.store.region_calls import RegionCall
+
+    def calls(*spec):
+        return tuple(RegionCall(k + 1, c, 0.9 - k / 10, call) for k, (c, call) in enumerate(spec))
+
+    yes, no, unsure = "calcification", "not calcification", "unsure"
+    a, b = (10.0, 20.0), (50.0, 60.0)
+    vs = [
+        AuditVerdict("m", "i1", "ann", "agree", regions=calls((a, yes), (b, no))),
+        AuditVerdict("m", "i1", "bob", "agree", regions=calls((a, yes), (b, yes))),
+        AuditVerdict("m", "i2", "ann", "agree", regions=calls((a, no), (b, unsure))),
+        AuditVerdict("m", "i2", "bob", "agree", regions=calls((a, no), (b, no))),
+        # another analysis' region (its centre elsewhere): nobody else called it
+        AuditVerdict("m", "i3", "ann", "agree", regions=calls(((30.0, 30.0), yes))),
+        AuditVerdict("m", "i3", "bob", "agree", regions=calls(((31.0, 30.0), yes))),
+    ]
+    ag = verdict_agreement(vs, "regions", n_boot=0)
+    pair = ag.pairs["ann", "bob"]
+    assert pair.n_images == 3  # i1's two regions and i2's first: i2's second is unsure
+    x, y = [yes, no, no], [yes, yes, no]
+    assert pair.value == pytest.approx(cohen_kappa_score(x, y)) and pair.observed == 2 / 3
+    assert ag.overall.n_images == 3 and ag.units == "regions"
+    rows = agreement_rows(ag)
+    assert list(rows.columns) == [
+        "readers", "statistic", "value", "95% interval", "regions", "raw agreement"
+    ]  # fmt: skip
+    assert any(c.startswith("Few regions in common (as few as 3") for c in ag.caveats)
+    # The image questions count images, as before.
+    assert "images" in agreement_rows(verdict_agreement(vs, n_boot=0)).columns
+
+
 def test_first_reads_apart_from_revisions_after_others_were_shown(tmp_path, monkeypatch):
     # Every save in the same millisecond (the store's precision), as a script saving them
     # at once may: the revision still counts as after bob's (it was not, at random, in the
@@ -119,10 +153,16 @@ def test_first_reads_apart_from_revisions_after_others_were_shown(tmp_path, monk
     record_verdict(tmp_path, **kw, reader="ann", agree=True, comment="after seeing bob's")
     record_verdict(tmp_path, **{**kw, "image_key": "c-2/CC_recent"}, reader="bob", agree=True)
     record_verdict(tmp_path, **{**kw, "image_key": "c-2/CC_recent"}, reader="bob", agree=False)
+    # cy revises only a region's call: an answer changed too
+    call = {"rank": 1, "center": [4, 5], "score": 0.8}
+    for said in ("calcification", "not calcification"):
+        record_verdict(tmp_path, **{**kw, "image_key": "c-3/CC_recent"}, reader="cy",
+                       agree=True, regions=[{**call, "call": said}])  # fmt: skip
     hist = verdict_histories(AuditStore(tmp_path), "m1")
     assert {(v.reader, v.score_verdict) for v in first_reads(hist)} == {
         ("ann", "disagree"),
         ("bob", "agree"),
+        ("cy", "agree"),
     }
     table = revisions(hist).set_index(["image_key", "reader"])
     assert table.loc[("c-1/CC_recent", "ann"), "revised after others were shown"]
@@ -131,3 +171,4 @@ def test_first_reads_apart_from_revisions_after_others_were_shown(tmp_path, monk
     # revised, but nobody else judged that image
     assert not table.loc[("c-2/CC_recent", "bob"), "revised after others were shown"]
     assert table.loc[("c-2/CC_recent", "bob"), "versions"] == 2
+    assert table.loc[("c-3/CC_recent", "cy"), "answer changed"]

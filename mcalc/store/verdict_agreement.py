@@ -36,6 +36,7 @@ from mcalc.store.audit import AuditStore, AuditVerdict
 
 __all__ = [
     "QUESTIONS",
+    "UNITS",
     "SMALL_SAMPLE",
     "Estimate",
     "VerdictAgreement",
@@ -50,21 +51,35 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 #: What can be agreed on: the score verdict, and the explanation's plausibility (an
-#: explanation left unjudged is missing, not a third answer).
+#: explanation left unjudged is missing, not a third answer), per image; and each top
+#: region's call (calcification / not), per region: two readers' calls pair where they
+#: called the same region of the same image (its centre, to the pixel: the same analysis
+#: shows the same regions), "unsure" is missing like an unjudged explanation.
 QUESTIONS: dict[str, str] = {
     "score": "the model's score (agree / disagree)",
     "explanation": "the explanation (plausible / not)",
+    "regions": "each region (calcification / not)",
 }
+#: What each question's figures are computed over (the tables' column and the caveats).
+UNITS: dict[str, str] = {"score": "images", "explanation": "images", "regions": "regions"}
 #: Fewer images in common than this and a kappa is read as indicative only (reader studies
 #: plan for more; the interval says how wide).
 SMALL_SAMPLE = 20
 
 
-def _answer(v: AuditVerdict, question: str) -> Hashable | None:
+def _answers(v: AuditVerdict, question: str) -> list[tuple[Hashable, Hashable]]:
+    """``v``'s answers to ``question``, each with what it is about (its unit)."""
     if question == "score":
-        return v.score_verdict
+        return [(v.image_key, v.score_verdict)]
     if question == "explanation":
-        return v.explanation_plausible
+        judged = v.explanation_plausible is not None
+        return [(v.image_key, v.explanation_plausible)] if judged else []
+    if question == "regions":
+        return [
+            ((v.image_key, round(c.center[0]), round(c.center[1])), c.call)
+            for c in v.regions
+            if c.call != "unsure"
+        ]
     raise ValueError(f"question must be one of {', '.join(QUESTIONS)}, got {question!r}")
 
 
@@ -76,7 +91,8 @@ class Estimate:
         value: the statistic (``None``: undefined, e.g. every reader gave one answer only).
         low, high: the interval's ends (``None``: too few images, or too many resamples
             where the statistic is undefined).
-        n_images: images it is computed over (for a pair: both judged them).
+        n_images: images (regions, for the region calls) it is computed over (for a pair:
+            both judged them).
         observed: share of agreeing pairs of answers (raw agreement), ``None`` with none.
     """
 
@@ -97,6 +113,7 @@ class VerdictAgreement:
         pairs: Cohen's kappa per pair of readers, keyed ``(reader_a, reader_b)``.
         overall: Krippendorff's alpha over every reader (images with at least two answers).
         caveats: sentences to show beside the figures.
+        units: what the figures count (:data:`UNITS`).
     """
 
     question: str
@@ -104,6 +121,7 @@ class VerdictAgreement:
     pairs: dict[tuple[str, str], Estimate]
     overall: Estimate
     caveats: tuple[str, ...]
+    units: str = "images"
 
 
 def _counts(units: Sequence[Sequence[Hashable]]) -> np.ndarray:
@@ -207,11 +225,10 @@ def verdict_agreement(
         n_boot: bootstrap resamples of the images (0: no intervals).
         seed: the resampling's seed (the same verdicts give the same intervals).
     """
-    by_image: dict[str, dict[str, Hashable]] = {}
+    by_image: dict[Hashable, dict[str, Hashable]] = {}  # by unit: image, or region
     for v in verdicts:
-        answer = _answer(v, question)
-        if answer is not None:
-            by_image.setdefault(v.image_key, {})[v.reader] = answer
+        for unit, answer in _answers(v, question):
+            by_image.setdefault(unit, {})[v.reader] = answer
     readers = tuple(sorted({r for answers in by_image.values() for r in answers}))
     rng = np.random.default_rng(seed)
     pairs: dict[tuple[str, str], Estimate] = {}
@@ -227,15 +244,19 @@ def verdict_agreement(
     if alpha is not None and n_boot and n_units >= 2:
         low, high = _interval(_alpha_from(counts, _weights(n_units, n_boot, rng)))
     overall = Estimate(alpha, low, high, n_units, agreeing / pairable if pairable else None)
-    return VerdictAgreement(question, readers, pairs, overall, _caveats(pairs, overall))
+    units = UNITS[question]
+    caveats = _caveats(pairs, overall, units)
+    return VerdictAgreement(question, readers, pairs, overall, caveats, units)
 
 
-def _caveats(pairs: Mapping[tuple[str, str], Estimate], overall: Estimate) -> tuple[str, ...]:
+def _caveats(
+    pairs: Mapping[tuple[str, str], Estimate], overall: Estimate, units: str = "images"
+) -> tuple[str, ...]:
     out = []
     small = [e.n_images for e in [*pairs.values(), overall] if 0 < e.n_images < SMALL_SAMPLE]
     if small:
         out.append(
-            f"Few images in common (as few as {min(small)}; reader studies plan for at least "
+            f"Few {units} in common (as few as {min(small)}; reader studies plan for at least "
             f"~{SMALL_SAMPLE}): the figures are indicative and their intervals wide."
         )
     if any(e.value is None and e.n_images for e in [*pairs.values(), overall]):
@@ -273,13 +294,12 @@ def agreement_rows(agreement: VerdictAgreement) -> pd.DataFrame:
                 "95% interval": "n/a"
                 if e.low is None or e.high is None
                 else f"{e.low:.2f} to {e.high:.2f}",
-                "images": e.n_images,
+                agreement.units: e.n_images,
                 "raw agreement": "n/a" if e.observed is None else f"{e.observed:.0%}",
             }
         )
-    return pd.DataFrame(
-        rows, columns=["readers", "statistic", "value", "95% interval", "images", "raw agreement"]
-    )
+    columns = ["readers", "statistic", "value", "95% interval", agreement.units, "raw agreement"]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def verdict_histories(
@@ -311,7 +331,7 @@ def first_reads(histories: Mapping[tuple[str, str], list[AuditVerdict]]) -> list
 
 def revisions(histories: Mapping[tuple[str, str], list[AuditVerdict]]) -> pd.DataFrame:
     """One row per image and reader: the first read beside the current one, whether the
-    answers changed, and whether a later version was saved after another reader's first
+    answers changed (the region calls included), and whether a later version was saved after another reader's first
     verdict on that image (under independent reads ``on``, once the others were shown).
 
     Saves are timed to the millisecond: a revision saved in the same millisecond as another
@@ -333,8 +353,8 @@ def revisions(histories: Mapping[tuple[str, str], list[AuditVerdict]]) -> pd.Dat
                 "current": cur.score_verdict,
                 "current explanation": cur.explanation_plausible,
                 "versions": len(h),
-                "answer changed": (first.score_verdict, first.explanation_plausible)
-                != (cur.score_verdict, cur.explanation_plausible),
+                "answer changed": (first.score_verdict, first.explanation_plausible, first.regions)
+                != (cur.score_verdict, cur.explanation_plausible, cur.regions),
                 "revised after others were shown": any(
                     v.recorded_at >= t for v in h[1:] for t in others
                 ),
