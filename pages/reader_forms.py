@@ -207,6 +207,7 @@ def verdict_conflict_ui(
     form then stands on it) or save theirs on top. Returns the version to save on top of
     when the reader chose theirs in this run, else ``None``."""
     from mcalc.store.audit import AuditStore
+    from mcalc.store.region_calls import calls_text
 
     held = st.session_state.get(_conflict_key(prefix))
     if held is None or list(held[:3]) != [model_id, image_key, reader]:
@@ -220,6 +221,7 @@ def verdict_conflict_ui(
         said = (
             f" It says: the score is **{words.get(latest.score_verdict, latest.score_verdict)}**"
             f", the explanation **{plausible[latest.explanation_plausible]}**"
+            + (f", regions: {calls_text(latest.regions)}" if latest.regions else "")
             + (f', comment "{plain(latest.comment)}"' if latest.comment else ", no comment")
             + f" (saved {latest.recorded_at})."
         )

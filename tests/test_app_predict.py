@@ -331,10 +331,13 @@ def test_a_verdict_is_recorded(page_env, app_env, monkeypatch) -> None:
     from mcalc.store.audit import record_verdict
 
     who = {"model_id": "spot", "image_key": "suspicious-1/CC_recent", "reader": "Dr Test"}
-    record_verdict(get_settings(), **who, agree=False, comment="tab B", base_version=1)
+    tab_b = [{"rank": 1, "center": [9, 9], "score": 0.5, "call": "unsure"}]
+    record_verdict(get_settings(), **who, agree=False, comment="tab B", base_version=1,
+                   regions=tab_b)  # fmt: skip
     at.button(key="FormSubmitter:predict_verdict_form-Save verdict").click().run()
     assert_ok(at)
     assert any("was **not saved**" in e.value and '"tab B"' in e.value for e in at.error)
+    assert any("regions: 1 judged: 1 unsure, comment" in e.value for e in at.error)
     at.button(key="predict_conflict_mine").click().run()
     assert_ok(at)
     assert not at.error, [e.value for e in at.error]
