@@ -55,6 +55,9 @@ def _plain(value: Any) -> bool:
     return value is None or isinstance(value, str | int | float | bool)
 
 
+#: Session key of the verdict section's open state (:func:`pages.common.opened_section`).
+VERDICT_OPEN = "predict_verdict_open"
+
 #: The region-call editor's columns (the call a select box, empty: not judged).
 CALL_COLUMNS = {
     "region": st.column_config.NumberColumn("region", help="As numbered in the viewer"),
@@ -124,7 +127,13 @@ def verdict_ui(
     from mcalc.store.audit import record_verdict
     from pages.readers import read_note_ui, read_policy, reader_ui
 
-    with st.expander("Record a verdict (audit)"):
+    # Drawn only while open: with a reader known (signed in, or a name given), the form
+    # and its region grid cost every run of the result a render, and the first grid of a
+    # fresh tab loads Streamlit's DataFrame code (issue 14: a first visit's main thread).
+    box = common.opened_section("Record a verdict (audit)", VERDICT_OPEN)
+    if box is None:
+        return
+    with box:
         if stale is not None:
             st.info(
                 f"The result on screen is **{stale}**, not the one of `{card.id}` with these "

@@ -273,6 +273,10 @@ def test_a_verdict_is_recorded(page_env, app_env, monkeypatch) -> None:
     # Independent reads need accounts: without them (demo mode) the form says nothing is hidden.
     monkeypatch.setenv("MCALC_INDEPENDENT_READS", "on")
     at = open_predict()
+    # The section is drawn only while open: closed, no form at all.
+    assert not [t for t in at.text_input if t.key == "predict_reader_input"]
+    at.session_state["predict_verdict_open"] = True  # the reader opens it
+    at.run()
     at.text_input(key="predict_reader_input").input("Dr Test").run()
     assert_ok(at)
     assert any("Independent reads are set, but nobody is signed in" in c.value for c in at.caption)
@@ -364,6 +368,7 @@ def test_no_verdict_on_a_result_of_other_settings(page_env) -> None:
     """The last result stays on screen after the model or a setting changes (until Run): a
     verdict then would record one model's card with the other result's score."""
     at = open_predict()
+    at.session_state["predict_verdict_open"] = True  # the verdict section opened
     at.slider(key="predict_threshold").set_value(0.3).run()
     assert_ok(at)
     assert any("Not computed yet" in i.value for i in at.info)
