@@ -126,9 +126,11 @@ def test_cancel_mid_run_ends_the_process_group_with_no_orphans(tiny_demo, settin
     # The grace is a safety net: an orderly stop ends long before it on any machine.
     out = jobs.cancel(job.id, settings, grace=JOB_TIMEOUT_S)
     assert out.state == "cancelled" and out.error == "cancelled by the user"
-    # The trainer turns SIGTERM into an orderly interruption (exit 2, nothing registered);
+    # The command line's SIGTERM handler stops the fit after its batch and the run ends in
+    # order (exit 143 as any terminated command; 2 until 7 December 2026, "error: ...");
     # it was never killed (-SIGKILL) after the grace period.
-    assert out.exit_code in (2, -signal.SIGTERM)
+    assert out.exit_code in (143, -signal.SIGTERM)
+    assert "terminated: nothing was registered" in (out.folder / "stderr.log").read_text()
     prog = jobs.progress(out)
     assert prog.phase == "interrupted", prog
     assert pid_gone(job.pid)
@@ -760,3 +762,25 @@ def _first_batch_only(events: list[dict], tmp_path: Path) -> Path:
     path = tmp_path / "first.jsonl"
     _write_events(path, events[:3])
     return path
+
+
+def test_a_job_terminated_from_outside_says_so(settings):
+    """A job's trainer stopped by a SIGTERM that Cancel did not send (`kill`, a shutdown)
+    ends with the command line's "terminated: nothing was registered": the job's error says
+    that, not the run's bare last event ("interrupted")."""
+    from mcalc.jobs.folders import Job, save_job
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    folder = jobs.jobs_root(settings) / "cut"
+    folder.mkdir(parents=True)
+    run_dir = _run_folder(settings, "cut", {"event": "start"}, {"event": "interrupted"})
+    (folder / "stderr.log").write_text("stage train: ...\nterminated: nothing was registered\n")
+    job = Job(id="cut", folder=folder, config=tiny(Path("d")), state="running", model_id="cut",
+              models_dir=str(settings.models_dir), run_dir=str(run_dir), pid=ended.pid,
+              pid_ticks=1)  # fmt: skip
+    (folder / "config.json").write_text(json.dumps(job.config.to_json()))
+    save_job(job)
+    (out,) = jobs.reconcile(settings)
+    assert out.state == "failed"
+    assert out.error == "the training process was terminated: nothing was registered"

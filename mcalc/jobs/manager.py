@@ -258,9 +258,13 @@ def _start(job: Job, settings: Settings) -> None:
 
 
 def _error_line(stderr: str) -> str | None:
+    """The command's last word: its error, or how a signal not sent by :func:`cancel` ended
+    it (``python -m mcalc``'s "terminated: nothing was registered")."""
     for line in reversed(stderr.splitlines()):
         if line.startswith("error: "):
             return line[len("error: ") :].strip()
+        if line.startswith(("terminated", "interrupted")):
+            return f"the training process was {line.strip()}"
     return None
 
 
