@@ -35,6 +35,9 @@ __all__ = [
     "Cancelled",
     "BackgroundWork",
     "at_main_thread_exit",
+    "push_stop_hook",
+    "pop_stop_hook",
+    "stop_hook",
 ]
 
 T = TypeVar("T")
@@ -194,6 +197,35 @@ def _duration(seconds: float) -> str:
     if s < 3600:
         return f"{s // 60} min {s % 60}s"
     return f"{s // 3600} h {s % 3600 // 60} min"
+
+
+#: What :func:`stop_hook` gives, innermost last (:func:`push_stop_hook`).
+_STOP_HOOKS: list[Callable[[], None]] = []
+
+
+def push_stop_hook(stop: Callable[[], None]) -> None:
+    """Ask the process's termination handler to call ``stop`` instead of raising, until
+    :func:`pop_stop_hook`.
+
+    ``python -m mcalc`` turns SIGTERM into an interruption raised where the main thread is
+    (:func:`mcalc.cli.main`); work that must not be interrupted there registers a hook
+    meanwhile and stops itself at its next safe point: a Keras fit, where an exception
+    raised inside TensorFlow's step function surfaces as a ``SystemError``
+    (:class:`mcalc.models.train_events.StopRequest`). Elsewhere nothing calls the hook.
+    """
+    _STOP_HOOKS.append(stop)
+
+
+def pop_stop_hook(stop: Callable[[], None]) -> None:
+    """Withdraw a hook of :func:`push_stop_hook` (nothing when it is not registered)."""
+    if stop in _STOP_HOOKS:
+        _STOP_HOOKS.remove(stop)
+
+
+def stop_hook() -> Callable[[], None] | None:
+    """The hook a termination handler calls instead of raising: the innermost registered,
+    or ``None`` (raise)."""
+    return _STOP_HOOKS[-1] if _STOP_HOOKS else None
 
 
 class Cancelled(Exception):

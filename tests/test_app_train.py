@@ -385,7 +385,8 @@ def test_a_killed_command_line_runs_folder_is_named_on_the_page_and_an_admin_del
     train_env, monkeypatch
 ):
     """`python -m mcalc train` killed (no job, no model) left ``<runs>/<id>/``: `delete job
-    <id>` removed it, but no page named it, so an admin had to know it was there."""
+    <id>` removed it, but no page named it, so an admin had to know it was there. A
+    multi-worker run's ``<id>.workers/`` goes with it (it stayed until 7 December 2026)."""
     import subprocess
     import sys
 
@@ -395,6 +396,10 @@ def test_a_killed_command_line_runs_folder_is_named_on_the_page_and_an_admin_del
     folder.mkdir(parents=True)
     start = {"event": "start", "pid": ended.pid, "pid_ticks": 1}
     (folder / "progress.jsonl").write_text(json.dumps(start) + '\n{"event": "batch"}\n')
+    workers = folder.with_name("killed-run.workers")
+    workers.mkdir()
+    named = {"processes": [{"pid": ended.pid, "pid_ticks": 1}]}
+    (workers / "processes.json").write_text(json.dumps(named))
     _admin(monkeypatch)
     at = _page()
     said = [w.value for w in at.warning if "killed-run" in w.value]
@@ -403,6 +408,7 @@ def test_a_killed_command_line_runs_folder_is_named_on_the_page_and_an_admin_del
     assert not at.exception
     assert any("Deleted job `killed-run`" in s.value for s in at.success)
     assert not folder.exists() and not [w for w in at.warning if "killed-run" in w.value]
+    assert not workers.exists()
 
 
 def _admin(monkeypatch) -> None:

@@ -190,9 +190,13 @@ def test_pooling_refuses_a_fold_scored_beyond_its_test_patients(monkeypatch) -> 
     assert sorted(pooled.patient_ids.tolist()) == sorted(everyone * 2)  # 2 patches each
 
 
-def test_a_stopped_run_names_the_folds_it_registered(tiny_demo, tmp_path, monkeypatch, caplog):
+def test_a_stopped_run_names_the_folds_it_registered(
+    tiny_demo, tmp_path, monkeypatch, caplog, capsys
+):
     """Ctrl-C during fold 2 of 3: fold 1 stayed registered without a word, and a rerun with
-    the same --id stopped at it ("model 'cv-fold1of3' already exists")."""
+    the same --id stopped at it ("model 'cv-fold1of3' already exists"). The command ends as
+    an interrupted one (130; it said "error: training of cv-fold2of3 was interrupted",
+    status 2, until 7 December 2026)."""
     import mcalc.models.crossval as cv_module
     from mcalc.cli import main
     from mcalc.config import REPO_ROOT
@@ -212,7 +216,8 @@ def test_a_stopped_run_names_the_folds_it_registered(tiny_demo, tmp_path, monkey
     monkeypatch.setattr(cv_module, "train_fold", train_fold)
     args = ["crossval", "--data", str(tiny_demo), "--folds", "3", "--id", "cv", "--models",
             str(models)]  # fmt: skip
-    assert main(args) != 0
+    assert main(args) == 130
+    assert capsys.readouterr().err.endswith("interrupted\n")
     said = caplog.text  # a warning on stderr from the command (its logging's handler)
     assert "cross-validation stopped with 1 of 3 folds registered: cv-fold1of3" in said, said
     assert "choose another --id, or delete them" in said, said

@@ -126,9 +126,11 @@ def test_cancel_mid_run_ends_the_process_group_with_no_orphans(tiny_demo, settin
     # The grace is a safety net: an orderly stop ends long before it on any machine.
     out = jobs.cancel(job.id, settings, grace=JOB_TIMEOUT_S)
     assert out.state == "cancelled" and out.error == "cancelled by the user"
-    # The trainer turns SIGTERM into an orderly interruption (exit 2, nothing registered);
+    # The command line's SIGTERM handler stops the fit after its batch and the run ends in
+    # order (exit 143 as any terminated command; 2 until 7 December 2026, "error: ...");
     # it was never killed (-SIGKILL) after the grace period.
-    assert out.exit_code in (2, -signal.SIGTERM)
+    assert out.exit_code in (143, -signal.SIGTERM)
+    assert "terminated: nothing was registered" in (out.folder / "stderr.log").read_text()
     prog = jobs.progress(out)
     assert prog.phase == "interrupted", prog
     assert pid_gone(job.pid)
@@ -760,3 +762,94 @@ def _first_batch_only(events: list[dict], tmp_path: Path) -> Path:
     path = tmp_path / "first.jsonl"
     _write_events(path, events[:3])
     return path
+
+
+def test_a_job_terminated_from_outside_says_so(settings):
+    """A job's trainer stopped by a SIGTERM that Cancel did not send (`kill`, a shutdown)
+    ends with the command line's "terminated: nothing was registered": the job's error says
+    that, not the run's bare last event ("interrupted")."""
+    from mcalc.jobs.folders import Job, save_job
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    folder = jobs.jobs_root(settings) / "cut"
+    folder.mkdir(parents=True)
+    run_dir = _run_folder(settings, "cut", {"event": "start"}, {"event": "interrupted"})
+    (folder / "stderr.log").write_text("stage train: ...\nterminated: nothing was registered\n")
+    job = Job(id="cut", folder=folder, config=tiny(Path("d")), state="running", model_id="cut",
+              models_dir=str(settings.models_dir), run_dir=str(run_dir), pid=ended.pid,
+              pid_ticks=1)  # fmt: skip
+    (folder / "config.json").write_text(json.dumps(job.config.to_json()))
+    save_job(job)
+    (out,) = jobs.reconcile(settings)
+    assert out.state == "failed"
+    assert out.error == "the training process was terminated: nothing was registered"
+
+
+def _workers_folder(settings: Settings, run_id: str, *pids: int) -> Path:
+    """``<runs_dir>/<run_id>.workers`` as `train-workers` leaves it; ``pids``: the processes
+    its ``processes.json`` names (none: no such file, as before 7 December 2026)."""
+    folder = Path(settings.runs_dir) / f"{run_id}.workers"
+    folder.mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "worker0.log").write_text("error: something\n")
+    if pids:
+        named = [{"pid": pid, "pid_ticks": procs.start_ticks(pid) or 1} for pid in pids]
+        (folder / "processes.json").write_text(json.dumps({"processes": named}))
+    return folder
+
+
+def test_a_multi_worker_runs_workers_folder_is_deleted_with_the_run(settings):
+    """A `train-workers` run's ``<runs>/<id>.workers/`` (its config and worker logs) was
+    neither listed nor deleted when its run was (README: "remove it by hand")."""
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    dead = {"pid": ended.pid, "pid_ticks": 1}
+    run = _run_folder(settings, "mw", {"event": "start", **dead}, {"event": "failed"})
+    workers = _workers_folder(settings, "mw", ended.pid)
+    (found,) = jobs.orphan_run_folders(settings)
+    assert (found.id, found.refusal) == ("mw", "")
+    jobs.delete_job("mw", settings, role="admin", user="boss")
+    assert not run.exists() and not workers.exists()
+
+    # Alone (the chief never wrote its run folder): listed and deleted as a run.
+    lone = _workers_folder(settings, "lone", ended.pid)
+    (found,) = jobs.orphan_run_folders(settings)
+    assert (found.id, found.folder, found.refusal) == ("lone", lone, "")
+    jobs.delete_job("lone", settings, role="admin", user="boss")
+    assert not lone.exists()
+
+    # Never while a process it names runs (its launcher, this process here): not listed,
+    # and refused as a running job is.
+    busy_run = _run_folder(settings, "busy", {"event": "start", **dead}, {"event": "failed"})
+    busy = _workers_folder(settings, "busy", ended.pid, os.getpid())
+    assert jobs.orphan_run_folders(settings) == []
+    with pytest.raises(JobError, match=rf"still running \(process {os.getpid()}, of its workers"):
+        jobs.delete_job("busy", settings, role="admin", user="boss")
+    assert busy_run.is_dir() and busy.is_dir()
+
+    # One written before 7 December 2026 names no process: it goes with its ended run;
+    # alone, the refusal says how to remove it.
+    old_run = _run_folder(settings, "old", {"event": "start", **dead}, {"event": "failed"})
+    old = _workers_folder(settings, "old")
+    jobs.delete_job("old", settings, role="admin", user="boss")
+    assert not old_run.exists() and not old.exists()
+    old_lone = _workers_folder(settings, "old-lone")
+    (found,) = jobs.orphan_run_folders(settings)
+    assert found.id == "old-lone" and f"remove it with `rm -r {old_lone}`" in found.refusal
+    with pytest.raises(JobError, match="does not say which processes write it"):
+        jobs.delete_job("old-lone", settings, role="admin", user="boss")
+    assert old_lone.is_dir()
+
+
+def test_train_workers_names_its_processes_in_its_folder(monkeypatch, tmp_path):
+    """What `delete job` reads to leave a running multi-worker run's folder alone: the
+    launcher and every worker (here two processes that end at once, not trainers)."""
+    import mcalc.jobs.workers as workers_module
+
+    monkeypatch.setattr(workers_module, "train_command", lambda config: [sys.executable, "-c", ""])
+    out = workers_module.run_local_workers(tiny(Path("d"), model_id="mw"), 2, log_dir=tmp_path)
+    assert out.exit_codes == [0, 0]
+    named = json.loads((tmp_path / "processes.json").read_text())["processes"]
+    assert len(named) == 3 and named[0]["pid"] == os.getpid()
+    assert all(p["pid_ticks"] for p in named)

@@ -340,3 +340,69 @@ def test_models_refuses_a_registry_that_is_not_a_folder(tmp_path, capsys):
         assert "registry folder" in captured.err
     assert main(["models", "--models", str(tmp_path), "--json"]) == 0  # an empty one is fine
     assert capsys.readouterr().out.strip() == "[]"
+
+
+def _killed_train(tmp_path: Path, tiny_data: Path, monkeypatch) -> tuple[list[str], Path]:
+    """``train`` arguments (run id ``cut``) whose runs folder is under ``tmp_path``."""
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", "2")  # no quiet TensorFlow import up front
+    monkeypatch.setenv("MCALC_RUNS", str(tmp_path / "runs"))
+    args = ["train", "--data", str(tiny_data), "--arch", "custom", "--epochs", "2", "--id", "cut",
+            "--models", str(tmp_path / "m"), *_tiny_flags()]  # fmt: skip
+    return args, tmp_path / "runs" / "cut" / "progress.jsonl"
+
+
+def _events(log: Path) -> list[str]:
+    return [json.loads(line)["event"] for line in log.read_text().splitlines()]
+
+
+def test_sigterm_before_the_fit_exits_143_as_every_command(
+    tiny_data, tmp_path, capsys, monkeypatch
+) -> None:
+    """`train` set a SIGTERM handler of its own over the command line's: killed before its
+    fit (reading the data) it said "error: training of cut was interrupted: nothing was
+    registered", status 2 (130 a moment earlier), where every command says "terminated",
+    status 143."""
+    import os
+    import signal
+
+    import mcalc.models.training
+
+    def killed(*args, **kwargs):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(mcalc.models.training, "prepare_data", killed)
+    args, log = _killed_train(tmp_path, tiny_data, monkeypatch)
+    before = signal.getsignal(signal.SIGTERM)
+    assert main(args) == 143
+    assert capsys.readouterr().err == "terminated: nothing was registered\n"
+    assert signal.getsignal(signal.SIGTERM) is before
+    assert _events(log)[-1] == "interrupted"  # unwound in order: the run says how it ended
+    assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
+
+
+@pytest.mark.slow
+def test_sigterm_during_the_fit_stops_after_the_batch_and_exits_143(
+    tiny_data, tmp_path, capsys, monkeypatch
+) -> None:
+    """A cancelled job's SIGTERM during a fit ends it after the current batch (raised inside
+    TensorFlow's step it surfaced as a SystemError), then the command ends as every
+    terminated one does: status 143, "terminated" (it was status 2, "error: ...")."""
+    import os
+    import signal
+
+    import mcalc.cli.models
+
+    def progress(enabled: bool):
+        def on_event(event):
+            if event["event"] == "batch":
+                os.kill(os.getpid(), signal.SIGTERM)
+
+        return on_event
+
+    monkeypatch.setattr(mcalc.cli.models, "_train_progress", progress)
+    args, log = _killed_train(tmp_path, tiny_data, monkeypatch)
+    assert main(args) == 143
+    assert capsys.readouterr().err == "terminated: nothing was registered\n"
+    events = _events(log)
+    assert events.count("batch") == 1 and events[-1] == "interrupted"
+    assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())

@@ -35,7 +35,7 @@ from mcalc.config import (
     prepare_tensorflow,
 )
 from mcalc.errors import McalcError, os_error_text
-from mcalc.progress import TerminalProgress
+from mcalc.progress import TerminalProgress, stop_hook
 
 __all__ = ["main", "build_parser", "quiet_retracing_warnings"]
 
@@ -274,12 +274,20 @@ class _Terminated(KeyboardInterrupt):
 
 @contextlib.contextmanager
 def _sigterm_as_interrupt() -> Iterator[list[bool]]:
-    """While inside, SIGTERM raises :class:`_Terminated`; yields a flag set when it did.
-    Outside the main thread (a test calling :func:`main` from a worker) nothing changes."""
+    """While inside, SIGTERM raises :class:`_Terminated`; yields a flag set when it came.
+    Outside the main thread (a test calling :func:`main` from a worker) nothing changes.
+
+    The process's one SIGTERM handler: work that must not be interrupted where it is (a
+    fit: ``train``, ``crossval``) registers a hook meanwhile (:func:`mcalc.progress.push_stop_hook`),
+    called instead; it stops itself soon after and raises the interrupt then."""
     seen = [False]
 
     def terminate(signum: int, frame: object) -> None:
         seen[0] = True
+        hook = stop_hook()
+        if hook is not None:
+            hook()
+            return
         raise _Terminated()
 
     try:
@@ -305,11 +313,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with _sigterm_as_interrupt() as terminated:
             code = _run(args, level, user_level)
-    except KeyboardInterrupt:
-        code = _interrupted(args, "terminated" if terminated[0] else "interrupted")
-    # A command that catches the interrupt itself (train: "nothing was registered") says
-    # 130; SIGTERM's is 143.
-    return 143 if terminated[0] and code == 130 else code
+    except KeyboardInterrupt:  # 128 + the signal, as a shell reports it
+        _interrupted(args, "terminated" if terminated[0] else "interrupted")
+        code = 143 if terminated[0] else 130
+    return code
 
 
 def _run(args: argparse.Namespace, level: int, user_level: bool) -> int:
@@ -352,16 +359,18 @@ def _run(args: argparse.Namespace, level: int, user_level: bool) -> int:
         return 1
 
 
-def _interrupted(args: argparse.Namespace, how: str) -> int:
-    resumable = getattr(args, "command", None) == "predict" and getattr(args, "all", False)
-    print(
-        how
-        + (
-            ": the images finished so far are saved; run the same command again (same "
-            "--out) to go on from there"
-            if resumable
-            else ""
-        ),
-        file=sys.stderr,
-    )
-    return 130
+#: What an interrupted command leaves, said after "interrupted" or "terminated".
+_LEFT_WHEN_INTERRUPTED = {
+    "train": "nothing was registered",
+    "train-workers": "nothing was registered",
+    "predict --all": "the images finished so far are saved; run the same command again "
+    "(same --out) to go on from there",
+}
+
+
+def _interrupted(args: argparse.Namespace, how: str) -> None:
+    command = getattr(args, "command", None)
+    if command == "predict" and getattr(args, "all", False):
+        command = "predict --all"
+    left = _LEFT_WHEN_INTERRUPTED.get(str(command))
+    print(f"{how}: {left}" if left else how, file=sys.stderr)

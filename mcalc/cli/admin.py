@@ -87,7 +87,7 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "id",
         help="the model's registry id, or the job's id (or the model id of a `train` run "
-        "killed outside the job queue: its run folder)",
+        "killed outside the job queue: its run folder, with a multi-worker run's ID.workers)",
     )
     p.add_argument("--as", dest="as_user", metavar="NAME", help="your admin account")
     p.add_argument(

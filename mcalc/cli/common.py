@@ -5,14 +5,15 @@ formatting."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import shlex
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from mcalc.config import get_settings
-from mcalc.errors import McalcError
+from mcalc.errors import McalcError, ModelError
 
 __all__ = [
     "models_dir",
@@ -20,6 +21,7 @@ __all__ = [
     "model_or_default",
     "fmt",
     "guard",
+    "interrupted_training",
     "add_models_option",
     "add_input_option",
     "recorded_user",
@@ -187,13 +189,24 @@ def guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
         except McalcError as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
-        except KeyboardInterrupt:
-            print("interrupted: nothing was registered", file=sys.stderr)
-            return 130
 
     run.__name__ = func.__name__
     run.__doc__ = func.__doc__
     return run
+
+
+@contextlib.contextmanager
+def interrupted_training() -> Iterator[None]:
+    """Raise a training's "training of X was interrupted: nothing was registered" (the
+    :class:`~mcalc.errors.ModelError` that :func:`mcalc.models.training.train` makes of a
+    Ctrl+C or of a SIGTERM's stop) as the interrupt it was: :func:`mcalc.cli.main` then
+    says it as for every command ("interrupted", 130; "terminated", 143)."""
+    try:
+        yield
+    except ModelError as exc:
+        if isinstance(exc.__cause__, KeyboardInterrupt):
+            raise exc.__cause__ from None
+        raise
 
 
 def add_models_option(parser: argparse.ArgumentParser) -> None:

@@ -20,6 +20,7 @@ from mcalc.cli.common import (
     auc_text,
     fmt,
     guard,
+    interrupted_training,
     model_or_default,
     models_dir,
     positive_int,
@@ -391,15 +392,16 @@ def _cmd_crossval(args: argparse.Namespace) -> int:
         raise McalcError(f"--folds must be >= 2, or 0 for leave-one-patient-out; got {args.folds}")
     config = TrainConfig.from_args(args)
     try:
-        out = crossval(
-            config,
-            args.folds,
-            n_boot=args.bootstrap,
-            detection=args.detection,
-            progress=TerminalProgress("folds", enabled=not args.json),
-            engine=args.engine,
-            address=args.address,
-        )
+        with interrupted_training():  # a fold's, with the folds kept said before (a warning)
+            out = crossval(
+                config,
+                args.folds,
+                n_boot=args.bootstrap,
+                detection=args.detection,
+                progress=TerminalProgress("folds", enabled=not args.json),
+                engine=args.engine,
+                address=args.address,
+            )
     except ValueError as exc:
         raise McalcError(f"crossval: {exc}") from exc
     from mcalc.jobs.crossval import record_result

@@ -9,7 +9,6 @@ interrupted).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from pathlib import Path
@@ -21,6 +20,7 @@ from mcalc.cli.common import (
     auc_text,
     fmt,
     guard,
+    interrupted_training,
     models_dir,
     models_flag,
     recorded_user,
@@ -29,7 +29,7 @@ from mcalc.errors import McalcError
 from mcalc.progress import TerminalProgress
 
 if TYPE_CHECKING:
-    from mcalc.models.train_events import StopRequest, TrainEvent, TrainEventFn
+    from mcalc.models.train_events import TrainEvent, TrainEventFn
 
 __all__ = ["register_commands", "cmd_train", "cmd_models", "add_train_flags"]
 
@@ -72,31 +72,6 @@ def _train_progress(enabled: bool) -> TrainEventFn:
     return on_event
 
 
-def _sigterm_as_interrupt() -> StopRequest:
-    """Let SIGTERM (a cancelled job) unwind like Ctrl-C, so no half-registered folder stays.
-
-    During a fit the handler only sets the returned request (the trainer stops after the
-    batch and unwinds itself): an exception raised inside TensorFlow's step function
-    surfaces as a ``SystemError``, not as the interruption.
-    """
-    import signal
-
-    from mcalc.models.train_events import StopRequest
-
-    stop = StopRequest()
-
-    def handler(signum: int, frame: object) -> None:
-        if stop.fitting:
-            stop.set()
-            return
-        raise KeyboardInterrupt(f"signal {signum}")
-
-    # ValueError: not the main thread (tests calling main() from a thread)
-    with contextlib.suppress(ValueError):
-        signal.signal(signal.SIGTERM, handler)
-    return stop
-
-
 def _precheck_train(args: argparse.Namespace) -> None:
     """What ``train`` refuses before TensorFlow starts (its import takes 6-12 s here): the
     recorded name, the configuration's names and numbers, and a weights file (its HDF5
@@ -115,12 +90,12 @@ def _precheck_train(args: argparse.Namespace) -> None:
 def _cmd_train(args: argparse.Namespace) -> int:
     from mcalc.models.train_config import TrainConfig
 
-    stop = _sigterm_as_interrupt()
     config = TrainConfig.from_args(args)  # checked by _precheck_train
 
     from mcalc.models.training import train
 
-    result = train(config, progress=_train_progress(not args.json), stop=stop)
+    with interrupted_training():  # a SIGTERM in a fit stops it after its batch (cli.main)
+        result = train(config, progress=_train_progress(not args.json))
     card = result.card
     if not result.chief:
         print(

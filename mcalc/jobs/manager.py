@@ -71,7 +71,13 @@ from mcalc.jobs.folders import (
     write_json,
 )
 from mcalc.jobs.progress import Progress, quiet_tail, read_progress, tail_text
-from mcalc.jobs.run_folders import OrphanRun, orphan_run, orphan_runs
+from mcalc.jobs.run_folders import (
+    OrphanRun,
+    check_workers_ended,
+    orphan_run,
+    orphan_runs,
+    workers_folder,
+)
 from mcalc.models.registry import discard_partial, is_registered, new_model_id, resolve_model
 from mcalc.models.train_config import TrainConfig
 
@@ -258,9 +264,13 @@ def _start(job: Job, settings: Settings) -> None:
 
 
 def _error_line(stderr: str) -> str | None:
+    """The command's last word: its error, or how a signal not sent by :func:`cancel` ended
+    it (``python -m mcalc``'s "terminated: nothing was registered")."""
     for line in reversed(stderr.splitlines()):
         if line.startswith("error: "):
             return line[len("error: ") :].strip()
+        if line.startswith(("terminated", "interrupted")):
+            return f"the training process was {line.strip()}"
     return None
 
 
@@ -439,7 +449,9 @@ def delete_job(
     process) is deleted too, unless the process its status names still runs, and so is the
     run folder ``<runs_dir>/<job_id>`` of a ``python -m mcalc train`` killed outside the job
     queue (:func:`~mcalc.jobs.run_folders.orphan_run`: no job, no registered model of that
-    id, its process ended), with what it left half-registered.
+    id, its process ended), with what it left half-registered. A multi-worker run's
+    ``<runs_dir>/<id>.workers`` (config and worker logs) goes with its run folder, or alone,
+    unless a process it names still runs (:func:`~mcalc.jobs.run_folders.check_workers_ended`).
 
     The model a job registered stays in the registry (delete it with
     :func:`mcalc.models.registry.delete_model`).
@@ -457,6 +469,12 @@ def delete_job(
         root.mkdir(parents=True, exist_ok=True)  # its lock and admin log
     with locked(root):
         folder, run_dir = _deletable(job_id, settings)
+        runs = Path(settings.runs_dir).resolve()
+        ours = not run_dir or Path(run_dir).parent == runs  # a run folder of this runs folder
+        run_id = Path(run_dir).name if run_dir else str(job_id)
+        workers = workers_folder(runs, run_id)  # a multi-worker run's config and worker logs
+        if ours:
+            check_workers_ended(workers, run_id, run_ended=True)
         if folder.parent != root:  # a run folder no job owns (a killed `mcalc train`)
             discard_partial(settings.models_dir, str(job_id))
         trash = root / f".deleted-{folder.name}-{uuid.uuid4().hex[:8]}"
@@ -465,8 +483,10 @@ def delete_job(
         except OSError as exc:
             raise JobError(f"cannot delete job {job_id}: {exc}") from exc
         shutil.rmtree(trash, ignore_errors=True)
-        if run_dir and Path(run_dir).parent == Path(settings.runs_dir).resolve():
+        if run_dir and ours:
             shutil.rmtree(run_dir, ignore_errors=True)  # the trainer's logs of this job
+        if ours and workers.is_dir():
+            shutil.rmtree(workers, ignore_errors=True)
         record_action(root, "delete_job", folder.name, user, str(role))
     log.info("job %s deleted by %s (%s)", job_id, user or "-", role)
 

@@ -30,6 +30,8 @@ from mcalc.config import REPO_ROOT, get_settings
 from mcalc.errors import JobError
 from mcalc.fileio import atomic_write_json
 from mcalc.jobs.manager import train_command
+from mcalc.jobs.procs import start_ticks
+from mcalc.jobs.run_folders import WORKERS_PROCESSES
 from mcalc.models.distributed import local_tf_configs
 from mcalc.models.registry import new_model_id
 from mcalc.models.train_config import WORKERS_SUFFIX, TrainConfig
@@ -84,7 +86,8 @@ def run_local_workers(
     Args:
         config: the run (its strategy becomes ``multiworker``; an id is chosen if it has none).
         workers: number of processes (2 to :data:`MAX_LOCAL_WORKERS`).
-        log_dir: where ``config.json`` and ``worker<i>.log`` / ``.out`` go (default
+        log_dir: where ``config.json``, ``worker<i>.log`` / ``.out`` and ``processes.json``
+            (this process and the workers', for ``delete job``) go (default
             ``<runs_dir>/<id>.workers``).
         timeout: seconds before every worker is stopped (``None``: no limit).
         progress: called ``(workers finished, workers, message)``.
@@ -103,6 +106,7 @@ def run_local_workers(
     runs_dir = Path(config.runs_dir or settings.runs_dir)
     folder = Path(log_dir or runs_dir / f"{model_id}{WORKERS_SUFFIX}")
     folder.mkdir(parents=True, exist_ok=True)
+    _name_processes(folder, [os.getpid()])  # first: never deleted while this runs
     config_file = folder / "config.json"
     atomic_write_json(config_file, config.to_json())
     logs = [folder / f"worker{i}.log" for i in range(workers)]
@@ -121,9 +125,18 @@ def run_local_workers(
                 local_tf_configs(free_ports(workers)), logs, outs, strict=True
             )
         ]
+        # The workers too: killed with this launcher (kill -9), they would run on alone.
+        _name_processes(folder, [os.getpid(), *(p.pid for p in procs)])
         codes = _wait(procs, logs, timeout, progress)
     card = json.loads(outs[0].read_text(encoding="utf-8") or "{}")
     return WorkersResult(model_id, codes, logs, card, round(time.perf_counter() - t0, 2))
+
+
+def _name_processes(folder: Path, pids: list[int]) -> None:
+    """Write ``folder``'s :data:`~mcalc.jobs.run_folders.WORKERS_PROCESSES`: deleting the run
+    (``delete job``) leaves the folder alone while one of them runs."""
+    named = [{"pid": pid, "pid_ticks": start_ticks(pid)} for pid in pids]
+    atomic_write_json(folder / WORKERS_PROCESSES, {"processes": named})
 
 
 def _wait(

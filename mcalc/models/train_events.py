@@ -21,6 +21,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from mcalc.progress import pop_stop_hook, push_stop_hook
+
 __all__ = [
     "TrainEvent",
     "TrainEventFn",
@@ -45,14 +47,29 @@ TrainEventFn = Callable[[TrainEvent], None]
 class StopRequest:
     """A request to stop training, safe to set from a signal handler.
 
-    While a fit runs (:attr:`fitting`), :meth:`set` only flags the request and
-    :class:`StopOnRequest` ends the fit after the current batch; the trainer then raises
-    ``KeyboardInterrupt`` itself, outside TensorFlow.
+    While a fit runs (:attr:`fitting`), a SIGTERM of ``python -m mcalc`` only sets the
+    request (:func:`mcalc.progress.push_stop_hook`) and :class:`StopOnRequest` ends the fit
+    after the current batch; the trainer then raises ``KeyboardInterrupt`` itself, outside
+    TensorFlow. Outside a fit the SIGTERM interrupts at once, as in every command.
     """
 
     def __init__(self) -> None:
         self._event = threading.Event()
-        self.fitting = False
+        self._fitting = False
+
+    @property
+    def fitting(self) -> bool:
+        """Whether TensorFlow runs the training now (a fit, hard-negative mining): while
+        it does, :meth:`set` is the process's stop hook."""
+        return self._fitting
+
+    @fitting.setter
+    def fitting(self, value: bool) -> None:
+        if value and not self._fitting:
+            push_stop_hook(self.set)
+        elif not value and self._fitting:
+            pop_stop_hook(self.set)
+        self._fitting = value
 
     def set(self) -> None:
         self._event.set()

@@ -159,13 +159,13 @@ class _Run:
     winfo: WeightsInfo
     progress: TrainEventFn | None
     callbacks: Sequence[keras.callbacks.Callback]
-    stop: StopRequest | None = None
+    stop: StopRequest
     role: WorkerRole | None = None
     mlflow: MlflowRun | None = None
 
     def check_stop(self) -> None:
         """Raise ``KeyboardInterrupt`` (outside TensorFlow) when a stop was requested."""
-        if self.stop is not None and self.stop.is_set():
+        if self.stop.is_set():
             raise KeyboardInterrupt("stop requested")
 
     @property
@@ -185,7 +185,7 @@ def _start_run(
     config: TrainConfig,
     progress: TrainEventFn | None,
     callbacks: Sequence[keras.callbacks.Callback],
-    stop: StopRequest | None,
+    stop: StopRequest,
     role: WorkerRole | None = None,
 ) -> _Run:
     """Check the configuration, choose the id and weights, and start a clean run folder
@@ -221,7 +221,7 @@ def _start_run(
         run_dir=run_dir,
         winfo=winfo,
         progress=progress,
-        callbacks=(*callbacks, StopOnRequest(stop)) if stop is not None else callbacks,
+        callbacks=(*callbacks, StopOnRequest(stop)),
         stop=stop,
         role=role,
     )
@@ -331,9 +331,7 @@ def _mine(
     train_set = data.sets["train"]
     # Mining runs TensorFlow too: a stop (SIGTERM) only flags the request, as during a fit,
     # and the check before each image raises it outside TensorFlow.
-    was_fitting = run.stop.fitting if run.stop is not None else False
-    if run.stop is not None:
-        run.stop.fitting = True
+    was_fitting, run.stop.fitting = run.stop.fitting, True
     try:
         found = mine_hard_negatives(
             model,
@@ -347,8 +345,7 @@ def _mine(
             check_stop=run.check_stop,
         )
     finally:
-        if run.stop is not None:
-            run.stop.fitting = was_fitting
+        run.stop.fitting = was_fitting
     summary = found.summary(run.config.hard_negatives, HARD_NEGATIVE_STAGE, after_epoch)
     run.emit({"event": "hard_negatives", **summary})
     extra = found.patches
@@ -487,7 +484,8 @@ def train(
         progress: receives every event (sampling, batches, epochs, stages) as a dict.
         callbacks: extra Keras callbacks.
         stop: set it (from a signal handler, another thread) to stop at the end of the
-            current batch; the run then ends as interrupted.
+            current batch; the run then ends as interrupted. Without one, the run's own:
+            ``python -m mcalc``'s SIGTERM sets it during a fit (``StopRequest.fitting``).
 
     Returns:
         The registered model's id, folder and card.
@@ -501,7 +499,7 @@ def train(
     import tensorflow as tf
 
     role = worker_role(config.strategy, os.environ)
-    run = _start_run(config, progress, callbacks, stop, role)
+    run = _start_run(config, progress, callbacks, stop or StopRequest(), role)
     t_start = time.perf_counter()
     strategy: Any = None
     fitted: Fitted | None = None
@@ -548,6 +546,7 @@ def train(
         _failed(run, {"event": "failed", "message": f"{type(exc).__name__}: {exc}"}, "FAILED")
         raise
     finally:
+        run.stop.fitting = False  # a fit that raised never called on_train_end
         if run.role is not None and run.is_chief and fitted is not None:
             barrier(strategy, registered)  # the other workers wait for the registration
         if not run.is_chief:
