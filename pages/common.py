@@ -32,7 +32,7 @@ from mcalc.dataset import open_dataset
 from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.errors import McalcError, suggested_command
 from mcalc.models.warmup import start_tensorflow_warmup
-from pages import signin, state
+from pages import signin, state, theme
 from pages.menu import available_pages, menu_pages
 from pages.preload import STREAMLIT_ON_FIRST_USE, import_page_modules
 from pages.server_tuning import log_work, prime_watched_module_paths, tune_server
@@ -395,8 +395,8 @@ def rerun_fragment_next(key: str) -> bool:
 #: loading) pulses its opacity forever (0.75 s, a compositor animation: a frame drawn at
 #: the display's rate over the whole placeholder, 1040x600 px for the viewer). It stays,
 #: still: the same block of the same size and colour where the element will be.
-#: The colour of a slider's value (:data:`STALE_CSS`).
-SLIDER_VALUE_COLOUR = "#f0607f"
+#: The rules whose colours depend on the theme (focus rings, a slider's value, captions)
+#: are :func:`pages.theme.theme_css`'s.
 STALE_CSS = (
     "<style>[data-stale='true'] { opacity: 1 !important; transition: none !important; }"
     " [data-testid='stSkeleton'] { animation: none !important; }"
@@ -408,10 +408,6 @@ STALE_CSS = (
     # Streamlit's 6rem above every page: on a 1080-line screen (a projector, a laptop) the
     # images started two thirds of the way down Browse.
     " [data-testid='stMainBlockContainer'] { padding-top: 2.5rem !important; }"
-    # Where the keyboard is, on the sidebar's page links and the page's links: Streamlit
-    # gives a focused page link only the faint background the current page has (h/a11y).
-    " [data-testid='stSidebar'] a:focus-visible, [data-testid='stMain'] a:focus-visible"
-    " { outline: 2px solid #4fc3f7 !important; outline-offset: 1px; }"
     # A page's sections are h2 (st.header) under its h1, as a screen reader's list of
     # headings expects (they were h3, st.subheader: axe-core's heading-order, h/a11y2),
     # drawn at the size the h3 had.
@@ -419,11 +415,7 @@ STALE_CSS = (
     " padding: 0.75rem 0 1rem !important; }"
     # The sidebar's section titles (sidebar_heading) as its h3s were drawn.
     " p.mcalc-side-heading { font-size: 1.125rem; font-weight: 600; line-height: 1.2;"
-    " padding: 0.75rem 0 1rem; margin: 0 !important; }"
-    # A slider's value is written in the primary colour: 14 px text at 4.0:1 on the dark
-    # background (axe-core's color-contrast, Evaluate's threshold; h/a11y2). A lighter tint
-    # of it reads at 5.8:1 (the primary itself must stay dark under white text).
-    f" [data-testid='stSliderThumbValue'] {{ color: {SLIDER_VALUE_COLOUR} !important; }}</style>"
+    " padding: 0.75rem 0 1rem; margin: 0 !important; }</style>"
 )
 
 
@@ -488,7 +480,7 @@ def frame(action: str | None = None) -> None:
     )
     if not getattr(_RUN, "frame_done", False):
         st.set_page_config(page_title="mcalc", page_icon=str(FAVICON), layout="wide")
-        st.html(STALE_CSS)
+        st.html(STALE_CSS + theme.theme_css(theme.theme_type()))
         # In auto mode without accounts, the demo needs none: the sign-in a real dataset
         # (named by the address, MCALC_DATA) asks for offers the way back to it.
         back = _open_demo if settings().auth == "auto" else None
