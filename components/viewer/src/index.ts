@@ -963,8 +963,9 @@ function onKey(ev: KeyboardEvent): void {
   const k = ev.key;
   if (keys.ownedByControl(ev.target, ev)) return;
   const g = keys.gesture(ev);
-  const el = root.querySelectorAll<HTMLElement>(".panel .vp")[active];
-  if (g && el && (g.kind !== "click" || tool === "mark")) {
+  const sub = temporal.keyTarget(); // the subtraction panel has the keyboard: no marks there
+  const el = sub ?? root.querySelectorAll<HTMLElement>(".panel .vp")[active];
+  if (g && el && (g.kind !== "click" || (tool === "mark" && !sub))) {
     ev.preventDefault();
     void keys.play(el, g);
     return;
