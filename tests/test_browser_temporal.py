@@ -120,6 +120,12 @@ def test_browse_viewer_subtraction_flicker_swipe_and_linked_marker(demo_app):
             "() => [document.activeElement.className, document.activeElement.ariaLabel]"
         )
         assert focused == ["tpanel", "CC recent − registered prior"], focused
+        # Back to it from the next panel (Shift+Tab): its recent panel is the active one
+        # again (T and F act on the active panel's view).
+        page.keyboard.press("Tab")
+        _wait(frame, page, lambda s: s["active"] == "2", "the next panel active")
+        page.keyboard.press("Shift+Tab")
+        _wait(frame, page, lambda s: s["active"] == "1", "its recent panel active")
         before = _state(frame)
         sub_wl = frame.locator(".tpanel .wl").first  # "W 288 L 0 (0 = no change)"
         width = int(sub_wl.inner_text().split()[1])

@@ -1342,6 +1342,7 @@ async function main(): Promise<void> {
     viewport,
     panelKeys: () => args?.panels.map((p) => p.key) ?? [],
     active: () => active,
+    activate,
     tool: () => tool,
     overlays: () => showOverlays,
     regions: (i: number) => args?.panels[i]?.region_outlines,

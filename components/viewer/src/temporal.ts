@@ -41,6 +41,7 @@ export interface Host {
   viewport(i: number): cs.Types.IStackViewport | null;
   panelKeys(): string[];
   active(): number;
+  activate(i: number): void; // make panel i the active one (lit; its view's keys)
   tool(): string;
   overlays(): boolean;
   regions(i: number): [number, number][][] | undefined; // a panel's annotated regions
@@ -198,6 +199,7 @@ export async function build(t: TemporalArgs | null | undefined): Promise<void> {
     sub.tabIndex = 0;
     sub.setAttribute("role", "img");
     sub.setAttribute("aria-label", label.textContent);
+    sub.addEventListener("focus", () => host?.activate(recent)); // T, F: its view's
     panel.after(sub);
     const s: Slot = { v, prior, recent, layer, sub, subCanvas, divider, tag };
     slots.push(s);
