@@ -78,3 +78,13 @@ def test_the_frame_draws_the_configured_themes_colours(app_env, kind):
     assert theme.SLIDER_VALUE[kind] in style and theme.FOCUS_RING[kind] in style, style
     other = "dark" if kind == "light" else "light"
     assert theme.SLIDER_VALUE[other] not in style, style
+
+
+def test_the_roc_charts_chance_line_shows_on_both_themes_and_in_the_report():
+    """The dashed chance diagonal is drawn on the theme's background (the HTML report's is
+    white): #bbbbbb read 1.9:1 on white (a graphic needs 3:1)."""
+    from mcalc.present.eval_figures import roc_figure
+
+    [chance] = [t for t in roc_figure([]).data if t.name == "chance"]
+    for back in (*theme.BACKGROUNDS["light"][:2], *theme.BACKGROUNDS["dark"][:2]):
+        assert theme.contrast(chance.line.color, back) >= 3.0, (chance.line.color, back)
