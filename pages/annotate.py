@@ -86,9 +86,9 @@ def display_ui(reading: bool) -> tuple[DisplayOptions, bool]:
     classic figure only (in the viewer they changed nothing). Their values are kept.
     """
     with st.sidebar:
-        st.markdown("### Display")
+        common.sidebar_heading("Display")
         window = common.window_controls("annotate", clahe=not reading)
-        st.markdown("### Dataset's marks")
+        common.sidebar_heading("Dataset's marks")
         show = st.toggle(
             "Show the dataset's own marks (cyan; regions orange)",
             value=True,

@@ -113,9 +113,9 @@ def display_ui(top: int = 4095, reading: bool = True) -> DisplayOptions:
     viewer they changed nothing). Their values are kept meanwhile.
     """
     with st.sidebar:
-        st.markdown("### Display")
+        common.sidebar_heading("Display")
         window = common.window_controls("browse", top, clahe=not reading)
-        st.markdown("### Annotations")
+        common.sidebar_heading("Annotations")
         if not reading:
             show = st.toggle(
                 "Radiologists' marks", value=True, key="browse_show_ann", persist_state="session"

@@ -12,6 +12,7 @@ within one script run, so the page gets the same frame either way.
 from __future__ import annotations
 
 import argparse
+import html
 import sys
 import threading
 from collections.abc import Sequence
@@ -31,7 +32,7 @@ from mcalc.dataset import open_dataset
 from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.errors import McalcError, suggested_command
 from mcalc.models.warmup import start_tensorflow_warmup
-from pages import signin, state
+from pages import signin, state, theme
 from pages.menu import available_pages, menu_pages
 from pages.preload import STREAMLIT_ON_FIRST_USE, import_page_modules
 from pages.server_tuning import log_work, prime_watched_module_paths, tune_server
@@ -277,13 +278,21 @@ def _open_demo() -> None:
     st.session_state["app_data_text"] = demo
 
 
+def sidebar_heading(title: str) -> None:
+    """A section's title in the sidebar, drawn as a markdown h3 there looks but not a
+    heading: the sidebar comes before the page in the document, so its "### Dataset"
+    was the first heading of every page, an h3 above the page's h1, in a screen reader's
+    list of headings (:data:`STALE_CSS` gives it the h3's size)."""
+    st.markdown(f'<p class="mcalc-side-heading">{html.escape(title)}</p>', unsafe_allow_html=True)
+
+
 def sidebar() -> None:
     """The shared sidebar: page menu and dataset choice."""
     with st.sidebar:
         for script, title, icon in menu_pages(signin.may):
             st.page_link(script, label=title, icon=icon)
         st.divider()
-        st.markdown("### Dataset")
+        sidebar_heading("Dataset")
         # Streamlit forgets a widget's state when the page changes: keep the text in a
         # plain key and hand it back to the widget on every run.
         st.session_state["app_data_input"] = st.session_state.get(
@@ -386,8 +395,8 @@ def rerun_fragment_next(key: str) -> bool:
 #: loading) pulses its opacity forever (0.75 s, a compositor animation: a frame drawn at
 #: the display's rate over the whole placeholder, 1040x600 px for the viewer). It stays,
 #: still: the same block of the same size and colour where the element will be.
-#: The colour of a slider's value (:data:`STALE_CSS`).
-SLIDER_VALUE_COLOUR = "#f0607f"
+#: The rules whose colours depend on the theme (focus rings, a slider's value, captions)
+#: are :func:`pages.theme.theme_css`'s.
 STALE_CSS = (
     "<style>[data-stale='true'] { opacity: 1 !important; transition: none !important; }"
     " [data-testid='stSkeleton'] { animation: none !important; }"
@@ -399,19 +408,14 @@ STALE_CSS = (
     # Streamlit's 6rem above every page: on a 1080-line screen (a projector, a laptop) the
     # images started two thirds of the way down Browse.
     " [data-testid='stMainBlockContainer'] { padding-top: 2.5rem !important; }"
-    # Where the keyboard is, on the sidebar's page links and the page's links: Streamlit
-    # gives a focused page link only the faint background the current page has (h/a11y).
-    " [data-testid='stSidebar'] a:focus-visible, [data-testid='stMain'] a:focus-visible"
-    " { outline: 2px solid #4fc3f7 !important; outline-offset: 1px; }"
     # A page's sections are h2 (st.header) under its h1, as a screen reader's list of
     # headings expects (they were h3, st.subheader: axe-core's heading-order, h/a11y2),
     # drawn at the size the h3 had.
     " [data-testid='stMain'] h2 { font-size: 1.75rem !important;"
     " padding: 0.75rem 0 1rem !important; }"
-    # A slider's value is written in the primary colour: 14 px text at 4.0:1 on the dark
-    # background (axe-core's color-contrast, Evaluate's threshold; h/a11y2). A lighter tint
-    # of it reads at 5.8:1 (the primary itself must stay dark under white text).
-    f" [data-testid='stSliderThumbValue'] {{ color: {SLIDER_VALUE_COLOUR} !important; }}</style>"
+    # The sidebar's section titles (sidebar_heading) as its h3s were drawn.
+    " p.mcalc-side-heading { font-size: 1.125rem; font-weight: 600; line-height: 1.2;"
+    " padding: 0.75rem 0 1rem; margin: 0 !important; }</style>"
 )
 
 
@@ -476,7 +480,7 @@ def frame(action: str | None = None) -> None:
     )
     if not getattr(_RUN, "frame_done", False):
         st.set_page_config(page_title="mcalc", page_icon=str(FAVICON), layout="wide")
-        st.html(STALE_CSS)
+        st.html(STALE_CSS + theme.theme_css(theme.theme_type()))
         # In auto mode without accounts, the demo needs none: the sign-in a real dataset
         # (named by the address, MCALC_DATA) asks for offers the way back to it.
         back = _open_demo if settings().auth == "auto" else None

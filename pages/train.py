@@ -31,7 +31,7 @@ from mcalc.models.train_config import (
     TrainConfig,
 )
 from mcalc.models.weights import WeightsInfo, random_warning, resolve_weights
-from pages import common, menu, signin, train_jobs
+from pages import common, menu, signin, theme, train_jobs
 
 common.frame(menu.page_action(__file__))
 
@@ -104,7 +104,7 @@ def plan_ui(arch: str, task: str, freeze: str, boundary: str | None) -> bool:
     c2.metric("Total parameters", f"{plan.total_params:,}")
     c3.metric("Share that trains", plan.trainable_share)
     table = pd.DataFrame([b.as_dict() for b in plan.blocks])
-    colors = {"trains": "#2e9d57", "frozen": "#4a78c2", "partly": "#c9962a", "fixed": "#777777"}
+    colors = theme.status_colours(theme.theme_type())
     styled = table.style.map(
         lambda v: f"color: {colors.get(v, 'inherit')}; font-weight: 600", subset=["status"]
     )

@@ -109,7 +109,32 @@ def test_browse_viewer_subtraction_flicker_swipe_and_linked_marker(demo_app):
         assert state["active"] == "1", state
         assert abs(json.loads(state["zoom"])[1] - 1) < 0.01, state["zoom"]
         page.keyboard.press("f")
-        _wait(frame, page, lambda s: s["layout"] != "one", "all panels")
+        state = _wait(frame, page, lambda s: s["layout"] != "one", "all panels")
+        # The subtraction panel by keyboard, as the others: Tab from the recent panel reaches
+        # it (named for a screen reader); Alt+arrows set its own window (it took no Tab and no
+        # key: its window needed a right drag); `+` zooms it (at the end: a zoom here would
+        # leave the panels unfitted for the checks below).
+        frame.eval_on_selector_all(".panel", "els => els[1].focus()")
+        page.keyboard.press("Tab")
+        focused = frame.evaluate(
+            "() => [document.activeElement.className, document.activeElement.ariaLabel]"
+        )
+        assert focused == ["tpanel", "CC recent − registered prior"], focused
+        # Back to it from the next panel (Shift+Tab): its recent panel is the active one
+        # again (T and F act on the active panel's view).
+        page.keyboard.press("Tab")
+        _wait(frame, page, lambda s: s["active"] == "2", "the next panel active")
+        page.keyboard.press("Shift+Tab")
+        _wait(frame, page, lambda s: s["active"] == "1", "its recent panel active")
+        before = _state(frame)
+        sub_wl = frame.locator(".tpanel .wl").first  # "W 288 L 0 (0 = no change)"
+        width = int(sub_wl.inner_text().split()[1])
+        page.keyboard.press("Alt+ArrowRight")
+        deadline = time.monotonic() + 30
+        while int(sub_wl.inner_text().split()[1]) <= width:
+            assert time.monotonic() < deadline, (width, sub_wl.inner_text())
+            page.wait_for_timeout(100)
+        assert _state(frame)["window"] == before["window"]  # the other panels keep theirs
 
         # The probe tool: a click on the recent panel marks that place on the prior as well.
         frame.locator(".bar button", has_text="Probe").first.click()
@@ -180,3 +205,17 @@ def test_browse_viewer_subtraction_flicker_swipe_and_linked_marker(demo_app):
         state = _wait(frame, page, lambda s: s["focus"] != "", "focus")
         assert json.loads(state["zoom"])[1] > zoom[1]
         page.screenshot(path=str(ARTIFACTS / "browse-temporal-row.png"), full_page=True)
+
+        # `+` on the subtraction panel zooms it, its recent panel and (synchronised) the rest.
+        frame.locator(".tbar button", has_text="subtraction").first.click()
+        before = _wait(frame, page, lambda s: '"CC":"subtraction"' in s["temporalMode"], "mode")
+        frame.locator(".tpanel").first.focus()
+        page.keyboard.press("+")
+        zoom = json.loads(before["zoom"])
+        state = _wait(
+            frame,
+            page,
+            lambda s: json.loads(s["zoom"])[1] > zoom[1] * 1.05,
+            "zoom by key on the subtraction",
+        )
+        assert json.loads(state["zoom"])[3] > zoom[3] * 1.05, (zoom, state["zoom"])

@@ -153,18 +153,7 @@ def test_theme_primary_colour_is_legible_under_white_text_and_on_the_background(
     assert abs(_contrast("#767676", "#ffffff") - 4.54) < 0.01  # WCAG's own example
 
 
-def test_a_sliders_value_is_legible_on_the_background():
-    """A slider's value is text in the primary colour, which is dark enough for white text
-    on it and so 4:1 on the background (axe-core's color-contrast, 14 px text, on
-    Evaluate's threshold): the app's style writes it in a lighter tint."""
-    import re
-
-    from pages.common import STALE_CSS
-
-    rule = re.search(r"\[data-testid='stSliderThumbValue'\] \{ color: (#[0-9a-f]{6})", STALE_CSS)
-    assert rule, STALE_CSS
-    for background in ("#0e1117", "#171614"):  # Streamlit's dark background, as axe saw it
-        assert _contrast(rule.group(1), background) >= 4.5, (rule.group(1), background)
+# A slider's value, captions and focus rings in both themes: tests/test_theme.py.
 
 
 def test_pages_need_no_magic_and_streamlit_parses_none():

@@ -963,8 +963,9 @@ function onKey(ev: KeyboardEvent): void {
   const k = ev.key;
   if (keys.ownedByControl(ev.target, ev)) return;
   const g = keys.gesture(ev);
-  const el = root.querySelectorAll<HTMLElement>(".panel .vp")[active];
-  if (g && el && (g.kind !== "click" || tool === "mark")) {
+  const sub = temporal.keyTarget(); // the subtraction panel has the keyboard: no marks there
+  const el = sub ?? root.querySelectorAll<HTMLElement>(".panel .vp")[active];
+  if (g && el && (g.kind !== "click" || (tool === "mark" && !sub))) {
     ev.preventDefault();
     void keys.play(el, g);
     return;
@@ -1341,6 +1342,7 @@ async function main(): Promise<void> {
     viewport,
     panelKeys: () => args?.panels.map((p) => p.key) ?? [],
     active: () => active,
+    activate,
     tool: () => tool,
     overlays: () => showOverlays,
     regions: (i: number) => args?.panels[i]?.region_outlines,

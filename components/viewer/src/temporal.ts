@@ -41,6 +41,7 @@ export interface Host {
   viewport(i: number): cs.Types.IStackViewport | null;
   panelKeys(): string[];
   active(): number;
+  activate(i: number): void; // make panel i the active one (lit; its view's keys)
   tool(): string;
   overlays(): boolean;
   regions(i: number): [number, number][][] | undefined; // a panel's annotated regions
@@ -193,6 +194,12 @@ export async function build(t: TemporalArgs | null | undefined): Promise<void> {
     const wl = document.createElement("div");
     wl.className = "wl";
     sub.append(subVp, subCanvas, label, wl);
+    // It takes the keyboard as the other panels do (Tab, after its recent panel), named by
+    // its label; the keys act on it (keyTarget). It took none until 7 December 2026.
+    sub.tabIndex = 0;
+    sub.setAttribute("role", "img");
+    sub.setAttribute("aria-label", label.textContent);
+    sub.addEventListener("focus", () => host?.activate(recent)); // T, F: its view's
     panel.after(sub);
     const s: Slot = { v, prior, recent, layer, sub, subCanvas, divider, tag };
     slots.push(s);
@@ -263,6 +270,14 @@ export async function build(t: TemporalArgs | null | undefined): Promise<void> {
     alignSub(s);
     follow(s, "recent");
   }
+}
+
+/** The subtraction's viewport element when its panel has the keyboard, else `null`: the
+ * keys' zoom, pan and window then act on it as the mouse's wheel and drags do there (its
+ * own window; its zoom and pan are the recent panel's, which follows). */
+export function keyTarget(): HTMLElement | null {
+  const s = slots.find((x) => x.sub === document.activeElement);
+  return s ? s.sub.querySelector<HTMLElement>(".tvp") : null;
 }
 
 // ---- modes ---------------------------------------------------------------------------------
