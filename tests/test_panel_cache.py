@@ -16,15 +16,6 @@ from mcalc.present import panel_cache, panel_prefetch
 from mcalc.present.pixels import SentPixels
 from mcalc.present.reading import panel_label, reading_panel
 from mcalc.viewer import DisplayOptions, prepare_view
-from tests.app_pages import prefetch_ended
-
-
-@pytest.fixture(autouse=True)
-def _no_prefetch_running():
-    """Let a prefetch thread left by an earlier test of this process (a Browse run in
-    AppTest starts one for the next cases) end first: it builds through the same module,
-    and a test here counted its builds as its own (seen under ``-n 2``)."""
-    prefetch_ended()
 
 
 def _uncached(cache, case, opts, max_side):
