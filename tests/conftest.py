@@ -134,8 +134,15 @@ def registry_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def page_env(app_env, registry_dir, monkeypatch) -> Path:
-    """:func:`app_env` with :func:`registry_dir` as the registry."""
+    """:func:`app_env` with :func:`registry_dir` as the registry; a reader's choice waits
+    for its analysis in its own run (``WAIT_MAX_S``) up to 100 s, not 15 s: past it the
+    progress poll, a fragment AppTest never runs, would draw the result, and the tests
+    that check the result drawn by the choice's run would depend on a loaded machine's
+    speed (about 1 s here under load; tests of the hand-over set a short limit)."""
+    import pages.predict_run
+
     monkeypatch.setenv("MCALC_MODELS", str(registry_dir))
+    monkeypatch.setattr(pages.predict_run, "WAIT_MAX_S", 100.0)
     return registry_dir
 
 
