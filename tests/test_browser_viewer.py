@@ -282,7 +282,7 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
         index = editable.index(key)
         # The name turned marking on in the same viewer: the image's label says so (it kept
         # "not editable: give your name to mark", the panels not being built again).
-        wait_for_marking(frame, key, 10_000)
+        wait_for_marking(frame, key)
         # The layout button names what is shown: two panels here (it read "Four").
         assert len(editable) == 2 and frame.locator(".bar button").first.inner_text() == "Two"
         save_button = frame.locator(".bar button.save")
