@@ -454,7 +454,11 @@ def test_help_lists_the_marking_keys_only_where_marks_are_edited(demo_app):
         field.fill("Help Reader")
         field.press("Enter")
         wait_for_app_idle(page)
-        text = help_text(viewer_frame(page))
+        # The name reaches the viewer a moment after the page is idle (a busy machine:
+        # later); its key list follows then.
+        frame = viewer_frame(page)
+        wait_for_marking(frame, frame.eval_on_selector(VIEWER, "e => e.dataset.case"))
+        text = help_text(frame)
         for word in ("G / Z / R / V / A", "B / U / X", "Ctrl+S", "outline tool"):
             assert word in text, (word, text)
 
