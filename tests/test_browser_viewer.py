@@ -37,6 +37,17 @@ def _state(frame) -> dict[str, str]:
     return frame.eval_on_selector(VIEWER, "e => ({...e.dataset})")
 
 
+def _until(frame, page, test, what: str, timeout_s: float = 30.0) -> dict[str, str]:
+    """The viewer's state once ``test(state)`` holds: what a zoom or a W/L drag changes is
+    published after the frame's next render (Cornerstone's IMAGE_RENDERED, on an animation
+    frame), which a busy machine may hold past a fixed wait."""
+    deadline = time.monotonic() + timeout_s
+    while not test(state := _state(frame)):
+        assert time.monotonic() < deadline, f"{what}: {state}"
+        page.wait_for_timeout(100)
+    return state
+
+
 def _panel_box(page, frame, index: int) -> dict[str, float]:
     """The page-coordinates box of panel ``index`` of the viewer."""
     iframe = page.locator("iframe[title*='mcalc_viewer']").first.bounding_box()
@@ -79,7 +90,16 @@ def test_browse_viewer_panels_sync_window_and_next_case(demo_app):
             page.mouse.wheel(0, -120)
             page.wait_for_timeout(100)
         page.wait_for_timeout(300)
-        zoom1 = json.loads(_state(frame)["zoom"])
+        zoom1 = json.loads(
+            _until(
+                frame,
+                page,
+                lambda s: all(
+                    z > z0 * 1.05 for z, z0 in zip(json.loads(s["zoom"]), zoom0, strict=True)
+                ),
+                f"a panel did not follow the wheel's zoom from {zoom0}",
+            )["zoom"]
+        )
         assert zoom1[0] > zoom0[0] * 1.05, (zoom0, zoom1)
         for i in range(1, 4):
             assert zoom1[i] > zoom0[i] * 1.05, f"panel {i} did not follow: {zoom0} -> {zoom1}"
@@ -105,7 +125,14 @@ def test_browse_viewer_panels_sync_window_and_next_case(demo_app):
             page.mouse.move(cx + 10 * k, cy + 8 * k)
         page.mouse.up(button="right")
         page.wait_for_timeout(300)
-        win1 = json.loads(_state(frame)["window"])
+        win1 = json.loads(
+            _until(
+                frame,
+                page,
+                lambda s: (w := json.loads(s["window"]))[0] != win0[0] and w[1] == w[0],
+                f"the drag's W/L (from {win0}), its partner following",
+            )["window"]
+        )
         assert win1[0] != win0[0], (win0, win1)
         assert win1[1] == win1[0], "the window of the synchronised partner did not follow"
         assert page.locator("[data-testid='stStatusWidget']").count() == 0
