@@ -22,13 +22,21 @@ def shown(table: Any) -> pd.DataFrame:
     return frame.astype(object).where(frame.notna(), text)
 
 
+#: The names of the threads Browse starts to make the next cases ahead: the reading
+#: viewer's (:mod:`mcalc.present.panel_prefetch`) and the simple viewer's
+#: (:func:`mcalc.viewer.prefetch_in_background`).
+PREFETCH_THREADS = ("mcalc-panel-prefetch", "mcalc-prefetch")
+
+
 def prefetch_ended(timeout: float = 60) -> None:
-    """Let Browse's prefetch threads (``mcalc-panel-prefetch``: a run starts one for the next
-    cases once its viewer is out) end. A test that then runs the viewer's ask for the next
-    case finds its pixels made: the page waits for them at most ``AHEAD_WAIT_S`` (5 s),
-    which a loaded CI machine once exceeded (3 of the 4 were ready)."""
+    """Let Browse's prefetch threads (a run starts one for the next cases once its viewer
+    is out) end. A test that then runs the viewer's ask for the next case finds its pixels
+    made: the page waits for them at most ``AHEAD_WAIT_S`` (5 s), which a loaded CI
+    machine once exceeded (3 of the 4 were ready). ``tests/conftest.py`` calls it before
+    every test, so that none finds one left by another test still reading, building and
+    encoding images through the functions it replaces or counts."""
     for thread in threading.enumerate():
-        if thread.name == "mcalc-panel-prefetch":
+        if thread.name in PREFETCH_THREADS:
             thread.join(timeout=timeout)
 
 

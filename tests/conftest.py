@@ -74,6 +74,23 @@ def pytest_testnodedown(node, error) -> None:
         COUNTS[key] += n
 
 
+@pytest.fixture(autouse=True)
+def _no_prefetch_left_running() -> None:
+    """No test starts beside a Browse prefetch thread another test of this process left
+    running (a Browse run starts one for the next cases; measured still running at the
+    next test's start, 7 December 2026): it reads, builds and encodes images through
+    module functions a test may replace or count (``cache.read_image``,
+    ``viewer.prepare_view``, ``pixels.encode_fullres``), and fills the process's panel and
+    pixel caches a test may have just cleared. Seen under ``-n 2`` in
+    tests/test_panel_cache.py, whose builds counted its."""
+    import threading
+
+    if any(t.name.startswith("mcalc-") for t in threading.enumerate()):
+        from tests.app_pages import prefetch_ended
+
+        prefetch_ended()
+
+
 @pytest.fixture(scope="session")
 def tiny_demo(tmp_path_factory) -> Path:
     """A 6-case synthetic dataset in the real layout (256x208 images), shared read-only.
@@ -117,8 +134,15 @@ def registry_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def page_env(app_env, registry_dir, monkeypatch) -> Path:
-    """:func:`app_env` with :func:`registry_dir` as the registry."""
+    """:func:`app_env` with :func:`registry_dir` as the registry; a reader's choice waits
+    for its analysis in its own run (``WAIT_MAX_S``) up to 100 s, not 15 s: past it the
+    progress poll, a fragment AppTest never runs, would draw the result, and the tests
+    that check the result drawn by the choice's run would depend on a loaded machine's
+    speed (about 1 s here under load; tests of the hand-over set a short limit)."""
+    import pages.predict_run
+
     monkeypatch.setenv("MCALC_MODELS", str(registry_dir))
+    monkeypatch.setattr(pages.predict_run, "WAIT_MAX_S", 100.0)
     return registry_dir
 
 

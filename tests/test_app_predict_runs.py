@@ -117,25 +117,41 @@ def test_a_waiting_run_redraws_its_progress_only_when_it_changes(monkeypatch) ->
     import pages.predict_run as predict_run
     from mcalc.progress import BackgroundWork
 
+    gate, step = threading.Event(), threading.Event()
+
     class Bar:
         def __init__(self) -> None:
             self.sent: list[tuple[float, str]] = []
 
         def progress(self, frac: float, text: str) -> None:
             self.sent.append((frac, text))
+            gate.set()  # the change sent: the run may end
 
         def empty(self) -> None:
             pass
 
-    gate, step = threading.Event(), threading.Event()
-
     def work(report) -> int:
         report(1, 4, "image 1")
-        step.wait(5)
+        step.wait(60)
         report(2, 4, "image 2")  # one change halfway
-        gate.wait(5)
+        gate.wait(60)
         return 1
 
+    # The run moves on from the wait's look at its progress, not from timers (0.8 s and
+    # 1.6 s, which a busy machine could pass both between two of the wait's looks): the
+    # first look after the bar as drawn finds it unchanged, then the run reports its one
+    # change, and it ends once that change is sent.
+    looks = [0]
+    real = predict_run._progress_value
+
+    def look(work, meta):
+        value = real(work, meta)
+        looks[0] += 1
+        if looks[0] == 2:  # the first look in the wait (the first: the bar as drawn)
+            step.set()
+        return value
+
+    monkeypatch.setattr(predict_run, "_progress_value", look)
     job = BackgroundWork(work).start()
     monkeypatch.setattr(job, "elapsed", lambda: 0.0)  # the text's seconds stay the same
     monkeypatch.setattr(predict_run.st, "rerun", lambda: None)
@@ -144,10 +160,10 @@ def test_a_waiting_run_redraws_its_progress_only_when_it_changes(monkeypatch) ->
     bar = Bar()
     while job.snapshot() != (1, 4, "image 1"):  # the bar as drawn before the wait
         job.wait(0.01)
-    threading.Timer(0.8, step.set).start()
-    threading.Timer(1.6, gate.set).start()
     predict_run.Pending(job, meta, bar, bar).finish()
-    # 1.6 s of waiting in 0.15 s steps: 10 redraws before; now the one change only.
+    # At least 0.5 s of waiting in 0.15 s steps, an unchanged look among them: a redraw at
+    # each step before; now the one change only.
+    assert looks[0] >= 3
     assert [frac for frac, _ in bar.sent] == [0.5]
     assert bar.sent[0][1] == "Computing m · c · CC: image 2 · 0 s"
 

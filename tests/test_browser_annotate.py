@@ -281,10 +281,14 @@ def test_unsaved_marks_left_for_the_other_view_survive_a_save_elsewhere(demo_app
         store.save(ImageMarks(key, reader).add_point(40.0, 40.0), base_version=0)
         select(a, "View", "CC")
         wait_for_app_idle(a)
-        a.wait_for_timeout(1000)  # the render reaches the viewer
-        state = _viewer_state(viewer_frame(a))
+        # Until the render reaches the viewer (it shows X again), not a fixed 1 s: the
+        # frame handles it after the page's run, on its own time. It sets the marks and
+        # their base before it names the case, so they are X's once it does.
+        deadline = time.monotonic() + 60
+        while (state := _viewer_state(viewer_frame(a)))["case"] != key:
+            assert time.monotonic() < deadline, state
+            a.wait_for_timeout(100)
         a.screenshot(path=str(ARTIFACTS / "annotate_left_draft_back.png"), full_page=True)
-        assert state["case"] == key
         assert state["marks"] == "2" and state["marksBase"] == "0", state  # was "1", base 1
         save = viewer_frame(a).locator(".bar button.save")
         assert "unsaved" in (save.get_attribute("class") or "")

@@ -162,7 +162,17 @@ def test_a_case_shown_again_and_after_a_return_draws_its_own_pixels(demo_app):
                 f.wait_for_function(f"() => {state}.case === {json.dumps(case)}")
             wait_for_app_idle(page)
             page.wait_for_timeout(500)
-            return greys(f.evaluate(PANELS))
+            # Drawn: the same twice, 300 ms apart. The viewer names the case once it has set
+            # the images; Cornerstone paints them at its next animation frames, which a busy
+            # machine may hold past the 500 ms (a read would then take a half-drawn panel).
+            deadline = time.monotonic() + 30
+            now = greys(f.evaluate(PANELS))
+            while True:
+                page.wait_for_timeout(300)
+                before, now = now, greys(f.evaluate(PANELS))
+                if len(now) == len(before) and all(map(np.array_equal, now, before)):
+                    return now
+                assert time.monotonic() < deadline, "the panels kept changing for 30 s"
 
         first_case = frame.eval_on_selector(VIEWER, "e => e.dataset.case")
         first = shown()

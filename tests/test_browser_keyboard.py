@@ -159,4 +159,4 @@ def test_the_viewer_is_read_and_marked_with_the_keyboard_alone(demo_app):
         # The window made shorter, its width the same (the frame's own window keeps its
         # size): the panels fit it again (they kept their height until the next case).
         page.set_viewport_size({"width": 911, "height": 420})
-        frame.wait_for_function(f"() => ({FITS})()[0] <= 420", timeout=5_000)
+        frame.wait_for_function(f"() => ({FITS})()[0] <= 420", timeout=60_000)

@@ -42,8 +42,8 @@ _LIT = """els => els.filter(c => c.getClientRects().length).map(c => {
 def _drawn(frame, page, selector: str, count: int) -> list[float]:
     """Waits until ``count`` canvases of ``selector`` show an image (not black): the
     walkthrough found the recent panels black once registered (a hidden subtraction panel's
-    NaN camera copied onto them)."""
-    deadline = time.monotonic() + 10
+    NaN camera copied onto them; that stays black, so a long wait checks the same)."""
+    deadline = time.monotonic() + 60
     while True:
         lit = frame.eval_on_selector_all(selector, _LIT)
         if len(lit) == count and min(lit) > 5:
@@ -146,7 +146,7 @@ def test_browse_viewer_subtraction_flicker_swipe_and_linked_marker(demo_app):
         # Flicker: the K key alternates registered prior and recent on the recent panel.
         frame.locator(VIEWER).press("k")
         seen = set()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while len(seen) < 2 and time.monotonic() < deadline:
             seen.add(_state(frame)["flicker"])
             page.wait_for_timeout(120)

@@ -28,8 +28,13 @@ def test_a_new_frame_draws_its_panels_once_and_a_narrower_window_resizes_them(de
         frame = viewer_frame(page)
         state = f"document.querySelector({json.dumps(VIEWER)}).dataset"
         frame.wait_for_function(f"() => +{state}.imagesMade >= 4")
+        # Every panel drawn (a busy machine draws them later than their images are made),
+        # then the frame's height set and any resize it brings.
+        frame.wait_for_function(
+            f"() => JSON.parse({state}.draws || '{{}}').exact >= +{state}.panels", timeout=60_000
+        )
         wait_for_app_idle(page)
-        page.wait_for_timeout(1000)  # the frame's height set, and any resize it brings
+        page.wait_for_timeout(1000)
         got = _state(frame)
         height = page.locator("iframe[title*='mcalc_viewer']").first.bounding_box()["height"]
         assert height > 500, f"the viewer's frame is {height} px high: its height was never set"
@@ -40,7 +45,9 @@ def test_a_new_frame_draws_its_panels_once_and_a_narrower_window_resizes_them(de
         width = json.loads(got["zoom"])
         page.set_viewport_size({"width": 1000, "height": 1400})
         frame.wait_for_function(f"() => +{state}.resizes > {resizes}")
-        page.wait_for_timeout(500)
+        # Drawn again, on the frame's own time (a fixed 500 ms before).
+        frame.wait_for_function(
+            f"() => JSON.parse({state}.draws).exact > {draws['exact']}", timeout=60_000
+        )
         after = _state(frame)
-        assert json.loads(after["draws"])["exact"] > draws["exact"], after  # drawn again
         assert len(json.loads(after["zoom"])) == len(width)  # every panel still shown

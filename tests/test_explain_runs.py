@@ -81,16 +81,27 @@ def test_the_same_request_runs_once_its_result_is_shared_and_a_waiter_can_be_can
     # Another results folder shares nothing with this one.
     assert runs.cached_case(None, same, results=ResultsCache(tmp_path / "b")) is None
 
-    seen.update(runs=0)
+    # The holder computes until released, the waiter is cancelled once it says it waits
+    # for it: a fixed 0.1 s before the cancel left a busy machine's holder its 0.4 s to
+    # end first, and the waiter then took its result ("done", not "cancelled").
+    release = threading.Event()
+    seen = _fake(monkeypatch, make=lambda: (release.wait(30), _case())[1])
     fresh = CaseRequest("m2", (), (), AnalysisSettings())
     holder = work(fresh)
-    while not seen["now"]:  # the holder is computing
-        time.sleep(0.01)
+    _wait_until(lambda: seen["runs"] == 1)  # the holder is computing
     waiter = work(fresh)
-    time.sleep(0.1)
+    _wait_until(lambda: "already under way" in waiter.snapshot()[2])
     waiter.cancel()  # cancelled while waiting for the holder: never runs
-    assert holder.wait(10) and waiter.wait(10)
-    assert waiter.state == "cancelled" and seen["runs"] == 1
+    release.set()
+    assert holder.wait(30) and waiter.wait(30)
+    assert holder.state == "done" and waiter.state == "cancelled" and seen["runs"] == 1
+
+
+def _wait_until(condition, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not reached in 60 s"
+        time.sleep(0.01)
 
 
 def test_shared_analyses_are_bounded_by_bytes_and_keyed_by_the_files_read(tmp_path) -> None:

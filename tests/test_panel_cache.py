@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import threading
 import time
 from dataclasses import replace
 
@@ -15,15 +16,6 @@ from mcalc.present import panel_cache, panel_prefetch
 from mcalc.present.pixels import SentPixels
 from mcalc.present.reading import panel_label, reading_panel
 from mcalc.viewer import DisplayOptions, prepare_view
-from tests.app_pages import prefetch_ended
-
-
-@pytest.fixture(autouse=True)
-def _no_prefetch_running():
-    """Let a prefetch thread left by an earlier test of this process (a Browse run in
-    AppTest starts one for the next cases) end first: it builds through the same module,
-    and a test here counted its builds as its own (seen under ``-n 2``)."""
-    prefetch_ended()
 
 
 def _uncached(cache, case, opts, max_side):
@@ -252,10 +244,12 @@ def test_prefetches_build_one_at_a_time_and_never_an_image_twice(tiny_demo, tmp_
     built: list[str] = []
     now, most = [0], [0]
     real = panel_cache._views
+    building = threading.Event()
 
     def slow_views(cache, recs, *args, **kw):
         now[0] += 1
         most[0] = max(most[0], now[0])
+        building.set()
         time.sleep(0.3)  # a build long enough for the next call to come meanwhile
         try:
             built.extend(r.key for r in recs)
@@ -268,7 +262,10 @@ def test_prefetches_build_one_at_a_time_and_never_an_image_twice(tiny_demo, tmp_
     first_thread = panel_prefetch.prefetch_cases(
         cache, [second], opts, 128, done=lambda cases, end, wall: ended.append(cases)
     )
-    time.sleep(0.05)
+    # The first thread builds (it holds the build lock) before the second is asked for: a
+    # fixed 0.05 s let a first thread that had not reached the lock yet (a busy machine)
+    # come second, and the order asserted below was reversed.
+    assert building.wait(60)
     later_thread = panel_prefetch.prefetch_cases(
         cache, [second, third], opts, 128, done=lambda cases, end, wall: ended.append(cases)
     )

@@ -52,7 +52,7 @@ def test_script_runs_are_logged_with_their_time_when_asked(monkeypatch, tmp_path
     log = tmp_path / "runs.jsonl"
     assert not log_script_runs(None)  # not asked: nothing patched
     assert log_script_runs(log) and log_script_runs(log)  # idempotent: one line per run
-    at = AppTest.from_function(_a_script)
+    at = AppTest.from_function(_a_script, default_timeout=60)  # not 3 s: a busy machine
     before = time.time()
     at.run()
     at.run()

@@ -291,6 +291,14 @@ def test_stop_at_exit_waits_a_bounded_time_for_a_thread_that_does_not_end(monkey
         release.set()
 
 
+def _until_started(work, timeout: float = 60) -> None:
+    """Wait until the warm-up's thread has started ``work`` (its stages before it done)."""
+    deadline = time.monotonic() + timeout
+    while not work.running:
+        assert time.monotonic() < deadline, f"the opening analysis did not start in {timeout} s"
+        time.sleep(0.01)
+
+
 def _stages_in_order(monkeypatch, order: list[str], work) -> None:
     """The warm-up's stages as stand-ins that note their order; the opening case's analysis
     ahead is ``work`` (a BackgroundWork), started where the warm-up starts it."""
@@ -319,7 +327,8 @@ def test_then_runs_last_once_the_opening_analysis_ended(monkeypatch) -> None:
         target=warmup._run, args=(Path("models"),), kwargs={"then": lambda: order.append("then")}
     )
     runner.start()
-    runner.join(0.3)
+    _until_started(work)  # not a fixed 0.3 s: a busy machine's runner can take longer
+    runner.join(0.3)  # time for a ``then`` that did not wait to come
     assert order == ["tensorflow", "model"] and runner.is_alive()  # waits for the analysis
     release.set()
     runner.join(10)
@@ -404,6 +413,7 @@ def test_an_exit_cancels_the_opening_analysis_and_skips_then(monkeypatch, caplog
     monkeypatch.setattr(warmup, "_THREAD", runner)
     with caplog.at_level(logging.INFO, logger=warmup.__name__):
         runner.start()
+        _until_started(work)  # not a fixed 0.3 s: a busy machine's runner can take longer
         runner.join(0.3)
         assert runner.is_alive() and work.running  # waiting for the opening analysis
         t0 = time.perf_counter()
