@@ -314,15 +314,25 @@ def masks_zip(
     return buf.getvalue()
 
 
+def _readers_csv(table: pd.DataFrame | None, what: str) -> str:
+    """``table`` as CSV text, its cells escaped: readers' comments and names starting '='
+    must not run in the spreadsheet that opens it.
+
+    Raises:
+        ExportError: the table is empty (``what``: what it would have held).
+    """
+    if table is None or table.empty:
+        raise ExportError(f"no {what} to export for this model yet")
+    return escape_frame(table).to_csv(index=False, lineterminator="\n")
+
+
 def region_calls_csv(table: pd.DataFrame) -> str:
     """The readers' region calls (:func:`mcalc.store.region_calls.calls_table`) as CSV text.
 
     Raises:
         ExportError: no region was called.
     """
-    if table is None or table.empty:
-        raise ExportError("no region calls to export for this model yet")
-    return escape_frame(table).to_csv(index=False, lineterminator="\n")
+    return _readers_csv(table, "region calls")
 
 
 def audit_csv(table: pd.DataFrame) -> str:
@@ -331,7 +341,4 @@ def audit_csv(table: pd.DataFrame) -> str:
     Raises:
         ExportError: the table is empty.
     """
-    if table is None or table.empty:
-        raise ExportError("no audit verdicts to export for this model yet")
-    # Readers' comments and names: '=...' must not run in the spreadsheet that opens it.
-    return escape_frame(table).to_csv(index=False, lineterminator="\n")
+    return _readers_csv(table, "audit verdicts")
