@@ -58,21 +58,15 @@ def _plain(value: Any) -> bool:
 #: Session key of the verdict section's open state (:func:`pages.common.opened_section`).
 VERDICT_OPEN = "predict_verdict_open"
 
-#: The region-call editor's columns (the call a select box, empty: not judged).
-CALL_COLUMNS = {
-    "region": st.column_config.NumberColumn("region", help="As numbered in the viewer"),
-    "score": st.column_config.NumberColumn("score", format="%.3f"),
-    "row": st.column_config.NumberColumn("row", help="Centre, full-resolution pixels"),
-    "col": st.column_config.NumberColumn("col", help="Centre, full-resolution pixels"),
-    "call": st.column_config.SelectboxColumn(
-        "your call", options=list(REGION_CALLS), help="Empty: this region not judged"
-    ),
-}
+#: A region's answer when the reader leaves it (not kept with the verdict).
+NOT_JUDGED = "not judged"
 
 
 def region_calls_ui(result: Any) -> list[Any]:
-    """The reader's call on each top region of ``result`` (in the verdict form): a table
-    with a select box per region; the regions left empty are not judged."""
+    """The reader's call on each top region of ``result`` (in the verdict form): one row
+    of choices per region, numbered as in the viewer, "not judged" until the reader picks
+    (a grid cell's select box, tried first, took a double click and then a click to open,
+    and a canvas grid is a poor read for a screen reader)."""
     from mcalc.store.region_calls import RegionCall
 
     regions = list(result.regions)
@@ -80,40 +74,23 @@ def region_calls_ui(result: Any) -> list[Any]:
         st.caption("No region is listed for this image: no region to call.")
         return []
     st.caption(
-        "Each region the model listed for this image (numbered as in the viewer and the "
-        "regions table): is there a calcification? Leave a region empty to not judge it."
+        "Each region the model listed for this image, numbered as in the viewer and the "
+        "regions table: is there a calcification? A region left *not judged* is not kept."
     )
-    table = pd.DataFrame(
-        [
-            {
-                "region": r.rank,
-                "score": round(r.score, 4),
-                "row": round(r.center[0], 1),
-                "col": round(r.center[1], 1),
-                "call": None,
-            }
-            for r in regions
-        ]
-    ).astype({"call": "object"})
     # Keyed by the image and its regions: another image's or another analysis' regions
-    # start blank (an editor keeps its edits by row).
+    # start at "not judged".
     digest = ",".join(f"{r.rank}:{r.center[0]:.0f}:{r.center[1]:.0f}" for r in regions)
-    edited = st.data_editor(
-        table,
-        key=f"predict_region_calls_{result.key}_{digest}",
-        hide_index=True,
-        width="stretch",
-        disabled=["region", "score", "row", "col"],
-        column_config=CALL_COLUMNS,
-        num_rows="fixed",
-        placeholder="not judged",  # the grid's default, a grey "None", read as a call
-    )
-    by_rank = {r.rank: r for r in regions}
-    return [
-        RegionCall(int(rank), by_rank[int(rank)].center, by_rank[int(rank)].score, str(call))
-        for rank, call in zip(edited["region"], edited["call"], strict=True)
-        if isinstance(call, str) and call
-    ]
+    calls = []
+    for r in regions:
+        said = st.radio(
+            f"Region {r.rank} · score {r.score:.3f} · row {r.center[0]:.0f}, col {r.center[1]:.0f}",
+            [NOT_JUDGED, *REGION_CALLS],
+            horizontal=True,
+            key=f"predict_region_call_{result.key}_{digest}_{r.rank}",
+        )
+        if said != NOT_JUDGED:
+            calls.append(RegionCall(r.rank, r.center, r.score, str(said)))
+    return calls
 
 
 def verdict_ui(
@@ -128,8 +105,8 @@ def verdict_ui(
     from pages.readers import read_note_ui, read_policy, reader_ui
 
     # Drawn only while open: with a reader known (signed in, or a name given), the form
-    # and its region grid cost every run of the result a render, and the first grid of a
-    # fresh tab loads Streamlit's DataFrame code (issue 14: a first visit's main thread).
+    # (two questions, a row of choices per region, the saved record's table) cost every
+    # run of the result a render (issue 14: the browser renders each element a run sends).
     box = common.opened_section("Record a verdict (audit)", VERDICT_OPEN)
     if box is None:
         return

@@ -293,9 +293,11 @@ def test_a_verdict_is_recorded(page_env, app_env, monkeypatch) -> None:
     at.radio(key="predict_verdict").set_value("agree")
     # The reader calls two of the image's regions (numbered as in the viewer), one a miss;
     # the others left empty are not judged.
-    (editor,) = [k for k in at.session_state if str(k).startswith("predict_region_calls_")]
-    calls = {0: {"call": "calcification"}, 1: {"call": "not calcification"}}
-    at.session_state[editor] = {"edited_rows": calls, "added_rows": [], "deleted_rows": []}
+    asked = [r for r in at.radio if r.key.startswith("predict_region_call_")]
+    assert len(asked) >= 3 and all(r.value == "not judged" for r in asked)
+    assert asked[0].label.startswith("Region 1 · score 0.")
+    asked[0].set_value("calcification")
+    asked[1].set_value("not calcification")
     at.button(key="FormSubmitter:predict_verdict_form-Save verdict").click().run()
     assert_ok(at)
     assert any("Saved: Dr Test on L CC recent 2018 with spot" in s.value for s in at.success)
