@@ -176,14 +176,21 @@ def tally(per_verdict: Iterable[Sequence[RegionCall]]) -> RegionTally:
 
 
 class _Judged(Protocol):
-    """What :func:`calls_table` reads of a verdict (:class:`mcalc.store.audit.AuditVerdict`)."""
+    """What :func:`calls_table` reads of a verdict (:class:`mcalc.store.audit.AuditVerdict`,
+    frozen: read-only properties, which plain attributes of a protocol are not)."""
 
-    model_id: str
-    image_key: str
-    reader: str
-    recorded_at: str
-    version: int
-    regions: tuple[RegionCall, ...]
+    @property
+    def model_id(self) -> str: ...
+    @property
+    def image_key(self) -> str: ...
+    @property
+    def reader(self) -> str: ...
+    @property
+    def recorded_at(self) -> str: ...
+    @property
+    def version(self) -> int: ...
+    @property
+    def regions(self) -> tuple[RegionCall, ...]: ...
 
 
 #: Columns of :func:`calls_table` (and of Audit's region-call CSV), in order.
