@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from mcalc.cli.admin import register_commands as register_admin_commands
+from mcalc.cli.audit import register_commands as register_audit_commands
 from mcalc.cli.evaluate import register_commands as register_evaluate_commands
 from mcalc.cli.manifest import register_commands as register_manifest_commands
 from mcalc.cli.models import register_commands as register_model_commands
@@ -176,6 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_temporal_commands(sub)
     register_user_commands(sub)
     register_report_commands(sub)
+    register_audit_commands(sub)
     register_admin_commands(sub)
     register_workers_commands(sub)
     _add_examples(sub)
@@ -202,6 +204,10 @@ EXAMPLES = {
     "users list": "python -m mcalc users list --json",
     "users remove": "python -m mcalc users remove ana",
     "report": "python -m mcalc report --data data/demo --case suspicious-1 --out case.pdf",
+    "audit": "python -m mcalc audit table --store data/annotations",
+    "audit table": "python -m mcalc audit table --model demo-custom --out audit.csv",
+    "audit calls": "python -m mcalc audit calls --model demo-custom --out calls.csv --json",
+    "audit agreement": "python -m mcalc audit agreement --model demo-custom --question regions",
     "delete": "python -m mcalc delete model try-1 --as admin --password-stdin < pw.txt",
     "train-workers": "python -m mcalc train-workers --workers 2 --data data/demo --epochs 1",
 }
