@@ -26,9 +26,9 @@ from pathlib import Path
 from mcalc.config import get_settings
 from mcalc.errors import McalcError
 from mcalc.fileio import atomic_write_bytes
-from mcalc.store.audit import AuditStore, AuditVerdict, audit_table
+from mcalc.store.audit import AuditStore, AuditSummary, AuditVerdict, audit_table
 from mcalc.store.exchange import ExportError, audit_csv, region_calls_csv
-from mcalc.store.region_calls import calls_table, tally
+from mcalc.store.region_calls import calls_table, calls_text, tally
 from mcalc.store.verdict_agreement import (
     QUESTIONS,
     agreement_rows,
@@ -55,10 +55,6 @@ MODELS_LISTED = 8
 
 def _root(args: argparse.Namespace) -> Path:
     return Path(args.store) if args.store else get_settings().store_dir
-
-
-def _store_flag(args: argparse.Namespace) -> str:
-    return f" --store {args.store}" if args.store else ""
 
 
 def _line(text: object) -> str:
@@ -132,11 +128,11 @@ def _read(args: argparse.Namespace) -> tuple[AuditStore, list[AuditVerdict], lis
     store = AuditStore(root)
     skipped: list[str] = []
     with _skipped_said_here():
-        verdicts = store.verdicts(args.model, skipped=skipped)
+        verdicts = store.verdicts(args.model or None, skipped=skipped)
         _say_skipped(skipped)
         if verdicts:
             return store, verdicts, skipped
-        every = verdicts if args.model is None else store.verdicts()
+        every = verdicts if not args.model else store.verdicts()
     if not every:
         damaged = f" ({len(skipped)} damaged, named above)" if skipped else ""
         raise McalcError(
@@ -196,9 +192,42 @@ def _rate(value: float | None, part: int, whole: int, of: str) -> str:
     return "n/a" if value is None else f"{value:.0%} ({part} of {whole} {of})"
 
 
+def _print_table(s: AuditSummary, verdicts: Sequence[AuditVerdict]) -> None:
+    """The figures of :func:`audit_table`, each rate with what it counts, then the
+    verdicts to look at again (as the page's table of them), one line each."""
+    agree = sum(v.score_verdict == "agree" for v in verdicts)
+    judged = [v.explanation_plausible for v in verdicts if v.explanation_plausible is not None]
+    regions = tally(v.regions for v in verdicts)
+    decided = regions.calcification + regions.not_calcification
+    figures = {
+        "images reviewed": s.n_images,
+        "verdicts": s.n_verdicts,
+        "readers": s.n_readers,
+        "agree with score": _rate(s.agreement_rate, agree, s.n_verdicts, "verdicts"),
+        "plausible explanations": _rate(s.plausible_rate, sum(judged), len(judged), "judged"),
+        "regions judged": s.regions_judged,
+        "regions confirmed": _rate(
+            s.regions_confirmed_rate, regions.calcification, decided, "called either way"
+        ),
+    }
+    print(f"audit of {s.model_id} ({EVERY_READER})")
+    for label, value in figures.items():
+        print(f"  {label:<24}{value}")
+    looks = [v for v in verdicts if v.disagrees]
+    print(f"to look at again ({len(looks)}):")
+    plausible = {True: "plausible", False: "implausible", None: "not judged"}
+    for v in looks:
+        comment = f"; comment: {_line(v.comment)}" if v.comment else ""
+        print(
+            f"  {v.image_key}  {v.reader}: score {v.score_verdict}, explanation "
+            f"{plausible[v.explanation_plausible]}, "
+            f"{calls_text(v.regions) or 'no region called'}{comment}"
+        )
+
+
 def _cmd_table(args: argparse.Namespace) -> int:
     store, verdicts, skipped = _read(args)
-    if args.model is None:
+    if not args.model:
         return _list_models(args, verdicts)
     s = audit_table(store.root, args.model, verdicts=verdicts)
     if args.out:
@@ -224,48 +253,7 @@ def _cmd_table(args: argparse.Namespace) -> int:
             )
         )
         return 0
-    judged = [v.explanation_plausible for v in verdicts if v.explanation_plausible is not None]
-    regions = tally(v.regions for v in verdicts)
-    print(f"audit of {s.model_id} in {store.root} ({EVERY_READER})")
-    for label, value in (
-        ("images reviewed", s.n_images),
-        ("verdicts", s.n_verdicts),
-        ("readers", s.n_readers),
-        (
-            "agree with score",
-            _rate(
-                s.agreement_rate,
-                sum(v.score_verdict == "agree" for v in verdicts),
-                s.n_verdicts,
-                "verdicts",
-            ),
-        ),
-        (
-            "plausible explanations",
-            _rate(s.plausible_rate, sum(judged), len(judged), "judged"),
-        ),
-        ("regions judged", s.regions_judged),
-        (
-            "regions confirmed",
-            _rate(
-                s.regions_confirmed_rate,
-                regions.calcification,
-                regions.calcification + regions.not_calcification,
-                "called either way",
-            ),
-        ),
-    ):
-        print(f"  {label:<24}{value}")
-    looks = [v for v in verdicts if v.disagrees]
-    print(f"to look at again ({len(looks)}):")
-    plausible = {True: "plausible", False: "implausible", None: "not judged"}
-    for v in looks:
-        regions_text = v.row()["regions"] or "no region called"
-        comment = f"; comment: {_line(v.comment)}" if v.comment else ""
-        print(
-            f"  {v.image_key}  {v.reader}: score {v.score_verdict}, explanation "
-            f"{plausible[v.explanation_plausible]}, {regions_text}{comment}"
-        )
+    _print_table(s, verdicts)
     if args.out:
         print(f"wrote {s.n_verdicts} verdict(s) to {args.out}")
     return 0
@@ -273,7 +261,7 @@ def _cmd_table(args: argparse.Namespace) -> int:
 
 def _cmd_calls(args: argparse.Namespace) -> int:
     store, verdicts, skipped = _read(args)
-    if args.model is None:
+    if not args.model:
         return _list_models(args, verdicts)
     table = calls_table(verdicts)
     try:
@@ -325,7 +313,7 @@ def _revised(histories: dict[tuple[str, str], list[AuditVerdict]]) -> dict[str, 
 
 def _cmd_agreement(args: argparse.Namespace) -> int:
     store, verdicts, skipped = _read(args)
-    if args.model is None:
+    if not args.model:
         return _list_models(args, verdicts)
     readers = sorted({v.reader for v in verdicts})
     if len(readers) < 2:
