@@ -99,6 +99,21 @@ def test_one_answer_only_is_undefined_and_said():
     assert any("undefined" in c for c in ag.caveats)
 
 
+def test_a_pair_with_one_image_in_common_is_not_said_to_give_one_answer():
+    """ann found the explanation plausible, bob not, on their one image in common: kappa
+    n/a (one image) was explained as "every answer was the same" beside 0% raw agreement."""
+    ag = verdict_agreement([_v("i1", "a", "agree", True), _v("i1", "b", "agree", False)],
+                           "explanation", n_boot=0)  # fmt: skip
+    e = ag.pairs["a", "b"]
+    assert (e.value, e.observed, e.n_images) == (None, 0.0, 1)
+    assert any("only one of the images in common" in c for c in ag.caveats), ag.caveats
+    assert not any("every answer was the same" in c for c in ag.caveats), ag.caveats
+    # One answer throughout on two images is still said so.
+    same = verdict_agreement([_v(f"i{i}", r, "agree") for i in (1, 2) for r in "ab"], n_boot=0)
+    assert any("every answer was the same" in c for c in same.caveats)
+    assert not any("only one of" in c for c in same.caveats)
+
+
 def test_explanation_unjudged_is_missing_not_an_answer():
     vs = [_v("i1", "a", "agree", True), _v("i1", "b", "agree", None)]
     vs += [_v("i2", "a", "agree", False), _v("i2", "b", "agree", False)]

@@ -259,7 +259,18 @@ def _caveats(
             f"Few {units} in common (as few as {min(small)}; reader studies plan for at least "
             f"~{SMALL_SAMPLE}): the figures are indicative and their intervals wide."
         )
-    if any(e.value is None and e.n_images for e in [*pairs.values(), overall]):
+    # A pair's kappa is undefined on one unit in common whatever the answers (a pair that
+    # disagreed on its one image read "every answer was the same" beside a raw agreement
+    # of 0%); otherwise, and for alpha, only where one answer was given throughout.
+    if any(e.value is None and e.n_images == 1 for e in pairs.values()):
+        out.append(
+            f"n/a where two readers have only one of the {units} in common: Cohen's kappa "
+            "needs two or more."
+        )
+    if any(
+        e.value is None and e.n_images > (1 if paired else 0)
+        for e, paired in [*((e, True) for e in pairs.values()), (overall, False)]
+    ):
         out.append(
             "n/a: every answer was the same, so chance agreement is total and kappa or alpha "
             "is undefined; the raw agreement still says how often the answers matched."
