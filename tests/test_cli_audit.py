@@ -272,7 +272,7 @@ def test_agreement_needs_two_readers(tmp_path, capsys):
 
 
 def test_help_says_it_is_an_administrators_view():
-    audit = build_parser()._subparsers._group_actions[0].choices["audit"]  # type: ignore[union-attr]
+    audit = build_parser()._subparsers._group_actions[0].choices["audit"]
     verbs = audit._subparsers._group_actions[0].choices
     for parser in (audit, *verbs.values()):
         assert "administrator's view" in " ".join(parser.format_help().split())

@@ -20,6 +20,7 @@ import contextlib
 import json
 import logging
 import sys
+import textwrap
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -371,7 +372,9 @@ def _common_options(
     p: argparse.ArgumentParser, *, out: str | None, out_required: bool = False
 ) -> None:
     p.add_argument(
-        "--model", help="the model's registry id (left out: list the models that have verdicts)"
+        "--model",
+        metavar="ID",
+        help="the model's registry id (left out: list the models that have verdicts)",
     )
     p.add_argument(
         "--store",
@@ -384,19 +387,25 @@ def _common_options(
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
 
+def _about(what: str) -> str:
+    """A sub-command's description, wrapped (its help keeps the description's lines as
+    given: the example under it needs them kept)."""
+    return textwrap.fill(f"{what}; {ADMIN_VIEW}.", width=80)
+
+
 def register_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``audit`` with its sub-commands to the main parser."""
     audit = sub.add_parser(
         "audit",
         help="readers' audit verdicts: a model's table, region calls, agreement",
-        description=f"Readers' audit verdicts of a model, as on the Audit page; {ADMIN_VIEW}.",
+        description=_about("Readers' audit verdicts of a model, as on the Audit page"),
     )
     verbs = audit.add_subparsers(dest="audit_command", required=True, metavar="ACTION")
 
     table = verbs.add_parser(
         "table",
         help="a model's figures and verdicts (--out: the audit table's CSV)",
-        description=f"A model's audit figures and the verdicts to look at again; {ADMIN_VIEW}.",
+        description=_about("A model's audit figures and the verdicts to look at again"),
     )
     _common_options(table, out="also write the audit table as CSV (as the page downloads it)")
     table.set_defaults(func=_cmd_table, precheck=_check_out)
@@ -404,7 +413,7 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
     calls = verbs.add_parser(
         "calls",
         help="one CSV row per region call of a model's verdicts",
-        description=f"The readers' region calls of a model, one CSV row each; {ADMIN_VIEW}.",
+        description=_about("The readers' region calls of a model, one CSV row each"),
     )
     _common_options(calls, out="the CSV to write (FILE.csv)", out_required=True)
     calls.set_defaults(func=_cmd_calls, precheck=_check_out)
@@ -412,8 +421,10 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
     agreement = verbs.add_parser(
         "agreement",
         help="Cohen's kappa per reader pair and Krippendorff's alpha",
-        description="Agreement between a model's readers: Cohen's kappa per pair, "
-        f"Krippendorff's alpha over all, 95%% bootstrap intervals; {ADMIN_VIEW}.",
+        description=_about(
+            "Agreement between a model's readers: Cohen's kappa per pair, Krippendorff's "
+            "alpha over all, 95% bootstrap intervals"
+        ),
     )
     agreement.add_argument(
         "--question",
