@@ -327,6 +327,10 @@ def test_browse_draws_prior_and_recent_for_both_views(app_env):
         # they read "CC prior · ..." without the side.
         named = [t for t in titles if " prior" in t or " recent" in t]
         assert len(named) == 2 and all(t.split(" ")[0] in ("L", "R") for t in named), named
+        # Each panel's title stands clear of its image's top edge (it sat on it, its
+        # descenders on the black image, in both themes: Chromium, h/a11y, 7 December).
+        gaps = [a.get("yshift", 0) for a in fig["layout"]["annotations"] if a["text"] in named]
+        assert len(gaps) == 2 and all(g >= 4 for g in gaps), gaps  # px
 
 
 def test_browse_prefetches_three_cases_ahead(app_env, monkeypatch):

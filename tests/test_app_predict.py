@@ -61,6 +61,9 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     images = [t for t in fig["data"] if t["type"] == "image"]
     assert len(images) == 2 and all(t["source"].startswith("data:image/jpeg") for t in images)
     assert fig["layout"]["xaxis2"]["matches"] == "x"  # synchronised zoom
+    # The panels' titles stand clear of the images' top edge (they sat on it).
+    titles = [a for a in fig["layout"]["annotations"] if "map score" in a["text"]]
+    assert len(titles) == 2 and all(a.get("yshift", 0) >= 4 for a in titles), titles  # px
     regions = [t for t in fig["data"] if t.get("name") in ("regions-1", "regions-2")]
     assert regions and regions[0]["customdata"][0][0].startswith("suspicious-1/CC_")
     assert any(t.get("name") == "colorbar" for t in fig["data"])

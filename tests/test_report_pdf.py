@@ -213,3 +213,28 @@ def test_the_published_rows_say_how_a_temporal_model_used_the_prior(report) -> N
     # The fixture's images are all recent ones: its rows keep saying theirs used the prior.
     rows = next(b.rows for b in report_blocks(report) if b.rows and "differences" in b.rows[0])
     assert "they used the prior, ours did not" in str(rows[0]["differences"])
+
+
+def test_each_line_dash_is_drawn_as_its_own_pattern_and_solid_as_solid() -> None:
+    """A model's curve keeps its dash in the PDF (:mod:`mcalc.present.palette`): the first
+    model's solid line is not dashed (every named dash, "solid" too, was drawn 1 mm on,
+    1 mm off), and the others' dashes differ."""
+    import re
+
+    import plotly.graph_objects as go
+
+    from mcalc.present.palette import MODEL_DASHES
+    from mcalc.present.report_pdf import draw_figure
+
+    drawn = {}
+    for dash in MODEL_DASHES:
+        pdf = FPDF()
+        pdf.set_compression(False)
+        pdf.add_page()
+        line = {"color": "#4172a4", "dash": dash}
+        draw_figure(pdf, go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", line=line)))
+        patterns = re.findall(rb"\[([0-9. ]+)\] [0-9.]+ d", bytes(pdf.output()))
+        drawn[dash] = set(patterns)
+    assert drawn["solid"] == set(), drawn
+    others = [drawn[d] for d in MODEL_DASHES if d != "solid"]
+    assert all(len(p) == 1 for p in others) and len(set.union(*others)) == len(others), drawn

@@ -29,9 +29,9 @@ import plotly.graph_objects as go
 from mcalc.models.analysis import LevelAnalysis
 from mcalc.models.curves import OperatingPoint
 from mcalc.models.published import PUBLISHED, PublishedResult, binormal_point
+from mcalc.present.palette import ModelStyle, model_style
 
 __all__ = [
-    "COLORS",
     "CurveEntry",
     "auc_text",
     "curve_trace",
@@ -40,17 +40,6 @@ __all__ = [
     "confusion_figure",
 ]
 
-#: One colour per model, in order (Plotly's default palette).
-COLORS: tuple[str, ...] = (
-    "#636efa",
-    "#ef553b",
-    "#00cc96",
-    "#ab63fa",
-    "#ffa15a",
-    "#19d3f3",
-    "#ff6692",
-    "#b6e880",
-)
 _ANCHOR_COLOR = "#8c8c8c"  # readable on light and dark themes
 
 
@@ -90,6 +79,7 @@ def curve_trace(
     color: str,
     *,
     hover: str,
+    dash: str = "solid",
     customdata: Sequence[str] | None = None,
     group: str | None = None,
     shape: str = "hv",
@@ -99,7 +89,8 @@ def curve_trace(
 
     Args:
         x, y: the curve's points (plain lists, so a figure's JSON holds numbers).
-        name: the legend's text; color: the model's colour (:data:`COLORS`).
+        name: the legend's text; color, dash: the model's colour and line dash
+            (:func:`mcalc.present.palette.model_style`).
         hover: the hover text (plotly template; ``<extra></extra>`` is added).
         customdata: per-point text the hover may show (``%{customdata}``: thresholds).
         group: legend group, so a model's curve and marks toggle together.
@@ -110,20 +101,22 @@ def curve_trace(
         y=list(y),
         mode="lines",
         name=name,
-        line={"color": color, "width": width, "shape": shape},
+        line={"color": color, "dash": dash, "width": width, "shape": shape},
         customdata=None if customdata is None else list(customdata),
         hovertemplate=hover + "<extra></extra>",
         legendgroup=group,
     )
 
 
-def _drawn(entries: Sequence[CurveEntry], curve: str) -> Iterator[tuple[CurveEntry, Any, str]]:
-    """``(entry, its roc or pr curve, its colour)`` of the entries that have that curve; a
-    model keeps its colour (its place in ``entries``) whichever others are left out."""
+def _drawn(
+    entries: Sequence[CurveEntry], curve: str
+) -> Iterator[tuple[CurveEntry, Any, ModelStyle]]:
+    """``(entry, its roc or pr curve, its style)`` of the entries that have that curve; a
+    model keeps its style (its place in ``entries``) whichever others are left out."""
     for i, entry in enumerate(entries):
         found = getattr(entry.analysis, curve)
         if found is not None:
-            yield entry, found, COLORS[i % len(COLORS)]
+            yield entry, found, model_style(i)
 
 
 def _thresholds(values: Sequence[float]) -> list[str]:
@@ -168,13 +161,14 @@ def roc_figure(
             hoverinfo="skip",
         )
     )
-    for entry, curve, color in _drawn(entries, "roc"):
+    for entry, curve, style in _drawn(entries, "roc"):
         fig.add_trace(
             curve_trace(
                 curve.fpr,
                 curve.tpr,
                 f"{entry.name} · {auc_text(entry.analysis)}",
-                color,
+                style.color,
+                dash=style.dash,
                 hover=f"<b>{entry.name}</b><br>threshold %{{customdata}}<br>"
                 "sensitivity %{y:.3f}<br>1 − specificity %{x:.3f}",
                 customdata=_thresholds(curve.thresholds),
@@ -189,7 +183,12 @@ def roc_figure(
                     y=[p.sensitivity],
                     mode="markers",
                     name=f"{entry.name} at threshold {entry.threshold:.2f}",
-                    marker={"color": color, "size": 12, "line": {"color": "white", "width": 2}},
+                    marker={
+                        "color": style.color,
+                        "symbol": style.symbol,
+                        "size": 12,
+                        "line": {"color": "white", "width": 2},
+                    },
                     hovertemplate=(
                         f"<b>{entry.name}</b> at threshold {entry.threshold:.2f}<br>"
                         f"sensitivity {p.sensitivity:.3f}<br>specificity {p.specificity:.3f}"
@@ -236,13 +235,14 @@ def pr_figure(
     """Precision-recall curves with each model's average precision; a dotted line at the
     prevalence shows what guessing achieves."""
     fig = go.Figure()
-    for entry, pr, color in _drawn(entries, "pr"):
+    for entry, pr, style in _drawn(entries, "pr"):
         fig.add_trace(
             curve_trace(
                 pr.recall,
                 pr.precision,
                 f"{entry.name} · AP {pr.average_precision:.3f}",
-                color,
+                style.color,
+                dash=style.dash,
                 hover=f"<b>{entry.name}</b><br>threshold %{{customdata}}<br>"
                 "precision %{y:.3f}<br>recall %{x:.3f}",
                 customdata=[*_thresholds(pr.thresholds), "none positive"],
@@ -256,7 +256,7 @@ def pr_figure(
                 y=[pr.prevalence, pr.prevalence],
                 mode="lines",
                 name=f"{entry.name} · prevalence {pr.prevalence:.2f}",
-                line={"color": color, "dash": "dot", "width": 1},
+                line={"color": style.color, "dash": "dot", "width": 1},
                 hoverinfo="skip",
                 legendgroup=entry.name,
                 showlegend=False,

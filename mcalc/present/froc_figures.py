@@ -21,7 +21,8 @@ from typing import Any
 import plotly.graph_objects as go
 
 from mcalc.models.analysis import FEW_PATIENTS, few_patients_note, interval_text
-from mcalc.present.eval_figures import COLORS, curve_trace
+from mcalc.present.eval_figures import curve_trace
+from mcalc.present.palette import model_style
 
 __all__ = ["band_outline", "froc_figure", "summary_rows", "summary_notes"]
 
@@ -81,7 +82,7 @@ def froc_figure(
     fig = go.Figure()
     top = 0.0
     for i, (name, ev) in enumerate(evaluations.items()):
-        color = COLORS[i % len(COLORS)]
+        style = model_style(i)
         points = ev.get(kind) or []
         band = ev.get(band_key)
         if band:
@@ -91,7 +92,7 @@ def froc_figure(
                     x=bx,
                     y=by,
                     fill="toself",
-                    fillcolor=_rgba(color, 0.15),
+                    fillcolor=_rgba(style.color, 0.15),
                     line={"width": 0},
                     hoverinfo="skip",
                     showlegend=False,
@@ -107,7 +108,8 @@ def froc_figure(
                 xs,
                 ys,
                 name,
-                color,
+                style.color,
+                dash=style.dash,
                 hover=f"<b>{name}</b><br>%{{x:.2f}} FP/image: sensitivity %{{y:.3f}}",
                 width=2,
             )

@@ -157,6 +157,18 @@ def draw_figure(pdf: FPDF, fig: go.Figure, *, width: float = 120.0, height: floa
     _legend(pdf, traces)
 
 
+#: A plotly line dash as fpdf2's (dash, gap) in mm; "solid" none (a model's first curve,
+#: :func:`mcalc.present.palette.model_style`). fpdf2 draws one dash length, so a dash-dot
+#: is drawn as a dash of its own length; any other named dash as 1 mm on, 1 mm off.
+_DASHES: dict[str, tuple[float, float]] = {
+    "solid": (0.0, 0.0),
+    "dash": (1.5, 1.0),
+    "dot": (0.3, 0.8),
+    "dashdot": (2.2, 0.7),
+    "longdash": (3.0, 1.0),
+}
+
+
 def _draw_trace(pdf: FPDF, t: go.Scatter, px: Any, py: Any) -> None:
     x, y = list(t.x or ()), list(t.y or ())
     pts = [
@@ -175,8 +187,9 @@ def _draw_trace(pdf: FPDF, t: go.Scatter, px: Any, py: Any) -> None:
     if "lines" in mode:
         pdf.set_draw_color(*color)
         pdf.set_line_width(0.25 * float(t.line.width or 2) / 2)
-        if t.line.dash:
-            pdf.set_dash_pattern(dash=1.0, gap=1.0)
+        dash, gap = _DASHES.get(t.line.dash or "solid", (1.0, 1.0))
+        if dash:
+            pdf.set_dash_pattern(dash=dash, gap=gap)
         steps = _steps([p[0] for p in pts], [p[1] for p in pts], t.line.shape)
         pdf.polyline(steps)
         pdf.set_dash_pattern()

@@ -23,6 +23,7 @@ REGION_COLOR = "#ff8c00"
 
 __all__ = [
     "REGION_COLOR",
+    "TITLE_GAP_PX",
     "pair_figure",
     "crop_figure",
     "data_uri",
@@ -31,6 +32,10 @@ __all__ = [
     "selected_box",
     "image_panels",
 ]
+
+
+#: Pixels between an image panel's title and the top of its image.
+TITLE_GAP_PX = 6
 
 
 def data_uri(rgb: np.ndarray, quality: int = 88) -> str:
@@ -43,6 +48,9 @@ def image_panels(titles: Sequence[str], height: int, *, bottom: int = 10) -> go.
     fig = make_subplots(
         rows=1, cols=len(titles), subplot_titles=list(titles), horizontal_spacing=0.02
     )
+    # make_subplots puts each title's baseline on its panel's top edge, where the image
+    # begins (top-aligned below): lifted by a few pixels, its descenders clear the image.
+    fig.update_annotations(yshift=TITLE_GAP_PX)
     fig.update_layout(
         height=height,
         margin={"l": 10, "r": 10, "t": 40, "b": bottom},
