@@ -607,7 +607,12 @@ def _annotate(page: Any, url: str, rounds: int, out: dict[str, list[float]], idl
         n = int(page.evaluate(f"() => {VIEWER_STATE}.marks || 0"))
         cond = f"+({VIEWER_STATE}.marks || 0) === {n + 1}"
         x, y = cx - 30 + 15 * k, cy - 20 + 12 * k
-        return _timed(page, lambda: page.mouse.click(x, y), cond, ran=False)
+        took = _timed(page, lambda: page.mouse.click(x, y), cond, ran=False)
+        # The viewer's own figure: the click's event time stamp to the mark drawn, on the
+        # page's clock (without the harness's command to the browser and its polling).
+        page_ms = page.evaluate(f"() => Number({VIEWER_STATE}.lastMarkMs)")
+        out.setdefault("mark_page_ms", []).append(float(page_ms))
+        return took
 
     paired_rounds(out, rounds, idle.block, [("mark", mark)], page)
 
@@ -898,10 +903,13 @@ def click_rows(m: dict[str, list[float]], idle: float) -> list[dict[str, Any]]:
     """The click figures from ``_measure``'s times, each against the idle round trips timed
     just before it, round by round (:func:`paired_rounds`, :func:`paired_row`); ``idle``,
     the session's idle round trip, gives their unpaired ratios beside."""
-    return [
+    rows = [
         paired_row(title, m.get(name, []), m.get(f"{name}_floor", []), AIM_CLICK, idle)
         for name, title in CLICKS.items()
     ]
+    if m.get("mark_page_ms"):  # the viewer's own click-to-drawn times, beside the mark row
+        rows[0]["click_to_drawn_ms_page_clock"] = [round(v, 1) for v in m["mark_page_ms"]]
+    return rows
 
 
 def figures(quick: bool) -> list[dict[str, Any]]:

@@ -337,16 +337,17 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
         marking_from = page.evaluate("() => performance.now()")
         latencies = []
         for k, (dx, dy) in enumerate([(-20, -30), (15, 10), (-5, 40)], start=1):
-            # The viewer measures in the page: the click's event timestamp to the mark drawn.
             page.mouse.click(cx + dx, cy + dy)
-            page.wait_for_timeout(50)
-            state = _state(frame)
-            assert state["marks"] == str(k), state
+            # Read once the viewer has the mark (a fixed 50 ms wait raced a busy machine).
+            state = _until(frame, page, lambda s, k=k: s["marks"] == str(k), f"mark {k}")
             assert save_button.inner_text() == f"Save marks ({k})"  # not the count at the start
             # Something to save: the button says so (green), as it did not before a save.
             assert "unsaved" in (save_button.get_attribute("class") or "")
+            # The viewer measured the click's event time stamp to the mark drawn (on the
+            # page's clock): bench/browser.py reports it beside its mark row. No bound here:
+            # timings go in the benches (it asserted under 100 ms: 4-48 ms with three hogs).
             latencies.append(float(state["lastMarkMs"]))
-        assert max(latencies) < 100, f"click-to-mark took {latencies} ms"
+        assert min(latencies) >= 0, latencies
         inks = _overlay_inks(frame)
         assert inks[index][0] == "visible" and inks[index][1] > 0, inks  # the marks drawn
         assert all((shown == "visible") == (ink > 0) for shown, ink in inks), inks
