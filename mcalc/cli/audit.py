@@ -16,12 +16,10 @@ are left out and named on stderr, as the page names them.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-import logging
 import sys
 import textwrap
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from mcalc.config import get_settings
@@ -48,8 +46,6 @@ ADMIN_VIEW = (
 )
 #: Said beside the figures printed.
 EVERY_READER = "every reader's verdicts: an administrator's view"
-#: The loggers that warn of each verdict file skipped (said by the command instead).
-SKIP_LOGGERS = ("mcalc.store.versioned", "mcalc.store.audit", "mcalc.store.verdict_agreement")
 #: Models named in a message before "and N more".
 MODELS_LISTED = 8
 
@@ -81,32 +77,6 @@ def _say_skipped(skipped: Sequence[str]) -> None:
             print(f"  skipped {why}", file=sys.stderr)
 
 
-class _SkippedSaidHere(logging.Filter):
-    """Drops the store's log line for each verdict file it skips: the command names them
-    itself (:func:`_say_skipped`), once, with what to do."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        return not record.getMessage().startswith("skipping")
-
-
-@contextlib.contextmanager
-def _skipped_said_here() -> Iterator[None]:
-    """While inside, the store's "skipping" warnings stay off stderr (unless
-    ``--log-level DEBUG``): each skipped file was named twice, by the log and the command."""
-    loggers = [logging.getLogger(n) for n in SKIP_LOGGERS]
-    if logging.getLogger().isEnabledFor(logging.DEBUG):
-        yield
-        return
-    quiet = _SkippedSaidHere()
-    for lg in loggers:
-        lg.addFilter(quiet)
-    try:
-        yield
-    finally:
-        for lg in loggers:
-            lg.removeFilter(quiet)
-
-
 def _named_models(models: Sequence[str]) -> str:
     shown = ", ".join(models[:MODELS_LISTED])
     more = len(models) - MODELS_LISTED
@@ -128,12 +98,12 @@ def _read(args: argparse.Namespace) -> tuple[AuditStore, list[AuditVerdict], lis
         )
     store = AuditStore(root)
     skipped: list[str] = []
-    with _skipped_said_here():
-        verdicts = store.verdicts(args.model or None, skipped=skipped)
-        _say_skipped(skipped)
-        if verdicts:
-            return store, verdicts, skipped
-        every = verdicts if not args.model else store.verdicts()
+    verdicts = store.verdicts(args.model or None, skipped=skipped)
+    _say_skipped(skipped)
+    if verdicts:
+        return store, verdicts, skipped
+    # (a second read's damaged files: said above, so collected and dropped)
+    every = verdicts if not args.model else store.verdicts(skipped=[])
     if not every:
         damaged = f" ({len(skipped)} damaged, named above)" if skipped else ""
         raise McalcError(
@@ -325,8 +295,7 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
     which = "current verdicts"
     revised: dict[str, int] | None = None
     if args.first_reads:
-        with _skipped_said_here():  # its damaged files: said above
-            histories = verdict_histories(store, args.model)
+        histories = verdict_histories(store, args.model, skipped=[])  # said above
         verdicts = first_reads(histories)
         which = "first reads"
         revised = _revised(histories)

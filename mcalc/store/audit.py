@@ -26,7 +26,6 @@ Example:
 from __future__ import annotations
 
 import hashlib
-import logging
 import math
 import sys
 from collections.abc import Iterable, Mapping
@@ -44,7 +43,7 @@ from mcalc.store.marks import check_reader
 from mcalc.store.record import StoreReadError
 from mcalc.store.region_calls import RegionCall, calls_text, region_calls, tally
 from mcalc.store.verdict_context import VerdictContext
-from mcalc.store.versioned import VersionedStore
+from mcalc.store.versioned import VersionedStore, note_skipped
 
 __all__ = [
     "SCORE_VERDICTS",
@@ -58,8 +57,6 @@ __all__ = [
     "audit_table",
     "AUDIT_COLUMNS",
 ]
-
-log = logging.getLogger(__name__)
 
 #: Decimals a verdict keeps of the model's score (Audit's typed or computed score and
 #: Predict's alike; until 6 December 2026 Predict rounded and Audit did not).
@@ -335,9 +332,7 @@ class AuditStore:
                     )
                 )
             except ValueError as exc:
-                log.warning("skipping %s: %s", record.path, exc)
-                if skipped is not None:
-                    skipped.append(f"{record.path}: {exc}")
+                note_skipped(skipped, f"{record.path}: {exc}")
         return sorted(out, key=lambda v: (v.model_id, v.image_key, v.reader))
 
     def models(self) -> list[str]:

@@ -23,7 +23,6 @@ Example:
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import combinations
@@ -33,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from mcalc.store.audit import AuditStore, AuditVerdict
+from mcalc.store.versioned import note_skipped
 
 __all__ = [
     "QUESTIONS",
@@ -47,8 +47,6 @@ __all__ = [
     "first_reads",
     "revisions",
 ]
-
-log = logging.getLogger(__name__)
 
 #: What can be agreed on: the score verdict, and the explanation's plausibility (an
 #: explanation left unjudged is missing, not a third answer), per image; and each top
@@ -326,9 +324,7 @@ def verdict_histories(
                 for v in record.versions
             ]
         except ValueError as exc:
-            log.warning("skipping %s: %s", record.path, exc)
-            if skipped is not None:
-                skipped.append(f"{record.path}: {exc}")
+            note_skipped(skipped, f"{record.path}: {exc}")
             continue
         if history:
             out[history[0].image_key, history[0].reader] = history

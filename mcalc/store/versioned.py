@@ -59,7 +59,7 @@ from mcalc.store.record import (
     utc_now,
 )
 
-__all__ = ["VersionedStore"]
+__all__ = ["VersionedStore", "note_skipped"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,17 @@ _DAMAGED_TAG = ".damaged-"
 
 
 # --------------------------------------------------------------------------- helpers
+
+
+def note_skipped(skipped: list[str] | None, why: str) -> None:
+    """A record left out because it cannot be read: appended to ``skipped`` where the
+    caller collects them (it says them itself, as Audit's warning and ``mcalc audit`` do,
+    so the log has it at DEBUG only), else logged as a warning (nobody else would say it)."""
+    if skipped is None:
+        log.warning("skipping %s", why)
+    else:
+        log.debug("skipping %s", why)
+        skipped.append(why)
 
 
 def _write_error(path: Path, exc: OSError) -> StoreWriteError:
@@ -237,9 +248,7 @@ class VersionedStore:
             try:
                 record = self._read(path, None)
             except StoreReadError as exc:
-                log.warning("skipping unreadable record: %s", exc)
-                if skipped is not None:
-                    skipped.append(str(exc))
+                note_skipped(skipped, str(exc))
                 continue
             if record.parts[: len(prefix)] == tuple(prefix) and last in (None, record.parts[-1]):
                 yield record
