@@ -128,23 +128,13 @@ def test_streamlit_watches_sources_only():
     assert {"data", "models"} <= set(server["folderWatchBlacklist"])
 
 
-def _contrast(a: str, b: str) -> float:
-    """The WCAG 2 contrast ratio of two ``#rrggbb`` colours."""
-
-    def luminance(c: str) -> float:
-        v = [int(c[i : i + 2], 16) / 255 for i in (1, 3, 5)]
-        v = [x / 12.92 if x <= 0.03928 else ((x + 0.055) / 1.055) ** 2.4 for x in v]
-        return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]
-
-    hi, lo = sorted((luminance(a), luminance(b)), reverse=True)
-    return (hi + 0.05) / (lo + 0.05)
-
-
 def test_theme_primary_colour_is_legible_under_white_text_and_on_the_background():
     """Primary buttons and chosen tags draw white text on the primary colour (axe-core's
     color-contrast on Evaluate and Batch: 3.2:1 with #ff4b6e); the colour is also the
     toggles' and focus rings', against Streamlit's dark background (#0e1117)."""
     import tomllib
+
+    from pages.theme import contrast as _contrast
 
     theme = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())["theme"]
     assert theme["base"] == "dark"
