@@ -1,6 +1,7 @@
-"""Helpers shared by the sub-commands: a progress bar on stderr, the registry flag, the
-model a command runs (``--model`` or the default model), the error guard and number
-formatting."""
+"""Helpers shared by the sub-commands: the registry flag, the model a command runs
+(``--model`` or the default model), a training's interrupt said as every command's, and
+number formatting. (Errors mcalc raises on purpose are said by :func:`mcalc.cli.main`:
+one line, exit status 2; progress is :class:`mcalc.progress.TerminalProgress`.)"""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import argparse
 import contextlib
 import shlex
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,6 @@ __all__ = [
     "models_flag",
     "model_or_default",
     "fmt",
-    "guard",
     "interrupted_training",
     "add_models_option",
     "add_input_option",
@@ -180,19 +180,6 @@ def auc_text(metrics: Mapping[str, Any]) -> str:
     it, and Evaluate's curves, differ from it."""
     kind = metrics.get("auc_kind")
     return fmt(metrics.get("auc")) + (f" ({kind})" if kind else "")
-
-
-def guard(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    def run(args: argparse.Namespace) -> int:
-        try:
-            return func(args)
-        except McalcError as exc:
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-
-    run.__name__ = func.__name__
-    run.__doc__ = func.__doc__
-    return run
 
 
 @contextlib.contextmanager

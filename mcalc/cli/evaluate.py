@@ -19,7 +19,6 @@ from mcalc.cli.common import (
     add_models_option,
     auc_text,
     fmt,
-    guard,
     interrupted_training,
     model_or_default,
     models_dir,
@@ -63,7 +62,7 @@ def in_sample_warning(result: EvaluationResult) -> str | None:
     )
 
 
-def _cmd_evaluate(args: argparse.Namespace) -> int:
+def cmd_evaluate(args: argparse.Namespace) -> int:
     from mcalc.models.evaluate import evaluate_model
 
     if not 0.0 <= args.threshold <= 1.0:
@@ -314,7 +313,7 @@ def _print_detection(ev: DetectionEvaluation) -> None:
         print(f"    skipped: {message}")
 
 
-def _cmd_compare(args: argparse.Namespace) -> int:
+def cmd_compare(args: argparse.Namespace) -> int:
     from mcalc.models.analysis import paired_comparison
     from mcalc.models.evaluate import evaluate_model
 
@@ -384,7 +383,7 @@ def _print_comparison(out: dict[str, Any], level: str) -> None:
         print(f"  DeLong: {d['note']}")
 
 
-def _cmd_crossval(args: argparse.Namespace) -> int:
+def cmd_crossval(args: argparse.Namespace) -> int:
     from mcalc.models.crossval import crossval
     from mcalc.models.train_config import TrainConfig
 
@@ -437,11 +436,6 @@ def _cmd_crossval(args: argparse.Namespace) -> int:
             f"sensitivity {fmt(pooled['cpm'])}, clusters {fmt(pooled['cluster_cpm'])}"
         )
     return 0
-
-
-cmd_evaluate = guard(_cmd_evaluate)
-cmd_compare = guard(_cmd_compare)
-cmd_crossval = guard(_cmd_crossval)
 
 
 def register_commands(subparsers: Any) -> None:

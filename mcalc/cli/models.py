@@ -19,7 +19,6 @@ from mcalc.cli.common import (
     add_models_option,
     auc_text,
     fmt,
-    guard,
     interrupted_training,
     models_dir,
     models_flag,
@@ -87,7 +86,7 @@ def _precheck_train(args: argparse.Namespace) -> None:
     resolve_weights(config.arch, config.weights, len(input_channels(config.input)))
 
 
-def _cmd_train(args: argparse.Namespace) -> int:
+def cmd_train(args: argparse.Namespace) -> int:
     from mcalc.models.train_config import TrainConfig
 
     config = TrainConfig.from_args(args)  # checked by _precheck_train
@@ -129,11 +128,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 #: Who opens on the newest model when no default is set (the command line's ``predict``
-#: and ``evaluate`` refuse to: :func:`_cmd_models` says so on the next line).
+#: and ``evaluate`` refuse to: :func:`cmd_models` says so on the next line).
 APP_PAGES = "by the app's pages (Predict, Batch, Audit, Evaluate)"
 
 
-def _cmd_models(args: argparse.Namespace) -> int:
+def cmd_models(args: argparse.Namespace) -> int:
     from mcalc.models.registry import default_first, list_models
 
     given = getattr(args, "models", None)
@@ -233,10 +232,6 @@ def _cmd_default(args: argparse.Namespace) -> int:
                 f"`python -m mcalc models{models_flag(args)} default ID`"
             )
     return 0
-
-
-cmd_train = guard(_cmd_train)
-cmd_models = guard(_cmd_models)
 
 
 def add_train_flags(train: argparse.ArgumentParser) -> None:

@@ -13,14 +13,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mcalc.cli.common import guard
 from mcalc.cli.models import add_train_flags
 from mcalc.progress import TerminalProgress
 
 __all__ = ["register_commands", "cmd_train_workers"]
 
 
-def _cmd_train_workers(args: argparse.Namespace) -> int:
+def cmd_train_workers(args: argparse.Namespace) -> int:
     from mcalc.jobs.workers import run_local_workers
     from mcalc.models.train_config import TrainConfig
 
@@ -46,9 +45,6 @@ def _cmd_train_workers(args: argparse.Namespace) -> int:
     )
     print(f"  logs: {out.logs[0].parent}", file=sys.stderr)
     return 0
-
-
-cmd_train_workers = guard(_cmd_train_workers)
 
 
 def register_commands(subparsers: Any) -> None:
