@@ -30,6 +30,7 @@ from typing import Any, Generic, TextIO, TypeVar
 
 __all__ = [
     "ProgressFn",
+    "format_duration",
     "phase",
     "TerminalProgress",
     "Cancelled",
@@ -85,8 +86,8 @@ class TerminalProgress:
         >>> now[0] = 40.0
         >>> bar(4, 4, "")
         >>> print(out.getvalue(), end="")
-        scan: 2/4 (50%) 31s, about 1 min 2s left · case 2
-        scan: 4/4 (100%) 40s, done
+        scan: 2/4 (50%) 31 s, about 1 min left · case 2
+        scan: 4/4 (100%) 40 s, done
     """
 
     def __init__(
@@ -167,10 +168,12 @@ class TerminalProgress:
         if finished:
             tail = "done"
         else:
-            tail = f"about {_duration(eta)} left" if eta is not None else "time left unknown yet"
+            tail = (
+                f"about {format_duration(eta)} left" if eta is not None else "time left unknown yet"
+            )
         text = f" · {message[:60]}" if message and not finished else ""
         self.stream.write(
-            f"{self.label}: {done}/{total} ({frac:.0%}) {_duration(elapsed)}, {tail}{text}\n"
+            f"{self.label}: {done}/{total} ({frac:.0%}) {format_duration(elapsed, precise=True)}, {tail}{text}\n"
         )
         self.stream.flush()
         self._last_line = now
@@ -189,14 +192,28 @@ def _is_terminal(stream: TextIO) -> bool:
         return False
 
 
-def _duration(seconds: float) -> str:
-    """``42s``, ``3 min 5s``, ``2 h 7 min``."""
+def format_duration(seconds: float, *, precise: bool = False) -> str:
+    """A duration as people read it: ``42 s``, ``3 min``, ``1 h 05 min``; ``precise`` keeps
+    the seconds under an hour (``3 min 05 s``), for a clock that ticks (elapsed time in a
+    progress line). The one formatter of durations: rounded once to whole seconds (or
+    minutes), so ``59.6`` reads ``1 min``, never ``60 s``, and ``3570`` ``1 h 00 min``,
+    never ``60 min``.
+
+    Example:
+        >>> format_duration(12), format_duration(800), format_duration(7500)
+        ('12 s', '13 min', '2 h 05 min')
+        >>> format_duration(59.6), format_duration(3570), format_duration(185, precise=True)
+        ('1 min', '1 h 00 min', '3 min 05 s')
+    """
     s = max(round(seconds), 0)
     if s < 60:
-        return f"{s}s"
-    if s < 3600:
-        return f"{s // 60} min {s % 60}s"
-    return f"{s // 3600} h {s % 3600 // 60} min"
+        return f"{s} s"
+    if precise and s < 3600:
+        return f"{s // 60} min {s % 60:02d} s"
+    minutes = round(s / 60) if not precise else s // 60
+    if minutes < 60:
+        return f"{minutes} min"
+    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 #: What :func:`stop_hook` gives, innermost last (:func:`push_stop_hook`).

@@ -21,6 +21,7 @@ from mcalc.models.compare import comparison_rows
 from mcalc.models.registry import delete_model, list_models, load_card
 from mcalc.models.tracking import run_links
 from mcalc.present.train_figures import ENDED_HOW, curves_figure
+from mcalc.progress import format_duration
 from pages import common, default_model, signin, state
 
 #: Seconds between refreshes of the live section while a job is queued or running.
@@ -136,7 +137,7 @@ def running_job_ui(job: jobs.Job, settings: Settings) -> None:
         return
     prog = jobs.progress(job)
     st.progress(
-        prog.fraction, text=f"{prog.summary()} · {jobs.format_seconds(job.seconds or 0)} elapsed"
+        prog.fraction, text=f"{prog.summary()} · {format_duration(job.seconds or 0)} elapsed"
     )
     if prog.batch_loss or prog.history:
         st.plotly_chart(curves_figure(prog), width="stretch", key=f"train_curves_{job.id}")
@@ -245,7 +246,7 @@ def history_ui(settings: Settings) -> None:
             # A running job's time is in the live section (this table is not redrawn live).
             "run time": "see above"
             if j.active
-            else (jobs.format_seconds(j.seconds) if j.seconds is not None else ""),
+            else (format_duration(j.seconds) if j.seconds is not None else ""),
             "error": j.error or "",
             "by": j.user,
         }
@@ -278,7 +279,7 @@ def job_state_ui(job: jobs.Job) -> None:
         st.error(f"Failed: {job.error}")
         st.code(job.error_tail or jobs.log_tail(job, lines=25) or "(empty log)", language=None)
     elif job.state == "done":
-        st.success(f"Done in {jobs.format_seconds(job.seconds or 0)}: model `{job.model_id}`.")
+        st.success(f"Done in {format_duration(job.seconds or 0)}: model `{job.model_id}`.")
         skipped_ui(job.model_path)
         test_metrics_ui(job.model_path)
     elif job.state == "cancelled":

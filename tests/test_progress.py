@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-from mcalc.progress import TerminalProgress
+from mcalc.progress import TerminalProgress, format_duration
 
 
 class _Clock:
@@ -31,17 +31,41 @@ def test_outside_a_terminal_a_line_per_interval_and_one_when_done() -> None:
         bar(done, 10, f"case {done:04d}")
     assert out.getvalue().splitlines() == [
         # The pace since the first report (1 done at 10 s; the start-up before it is not
-        # work): 120 s for 2 -> 7 left take 7 min; 151 s for 4 -> 5 left take 3 min 9s.
-        "batch: 3/10 (30%) 2 min 10s, about 7 min 0s left · case 0003",
-        "batch: 5/10 (50%) 2 min 41s, about 3 min 9s left · case 0005",
-        "batch: 10/10 (100%) 3 min 20s, done",
+        # work): 120 s for 2 -> 7 left take 7 min; 151 s for 4 -> 5 left take 3 min 9 s.
+        "batch: 3/10 (30%) 2 min 10 s, about 7 min left · case 0003",
+        "batch: 5/10 (50%) 2 min 41 s, about 3 min left · case 0005",
+        "batch: 10/10 (100%) 3 min 20 s, done",
     ]
     # A first report after the interval: no pace yet (the start-up is not work).
     out = io.StringIO()
     bar = TerminalProgress("batch", stream=out, interval=30, clock=clock)
     clock.now += 40
     bar(1, 10, "case 0001")
-    assert out.getvalue() == "batch: 1/10 (10%) 40s, time left unknown yet · case 0001\n"
+    assert out.getvalue() == "batch: 1/10 (10%) 40 s, time left unknown yet · case 0001\n"
+
+
+@pytest.mark.parametrize(
+    ("seconds", "precise", "shown"),
+    [
+        (0.4, False, "0 s"),
+        (-3, False, "0 s"),
+        (59.4, False, "59 s"),
+        # Rounded once: never "60 s" or "60 min" (two formatters did, before one).
+        (59.6, False, "1 min"),
+        (89, False, "1 min"),
+        (91, False, "2 min"),
+        (3569, False, "59 min"),
+        (3570, False, "1 h 00 min"),
+        (7500, False, "2 h 05 min"),
+        (59.6, True, "1 min 00 s"),
+        (185, True, "3 min 05 s"),
+        (3599.4, True, "59 min 59 s"),
+        (3599.6, True, "1 h 00 min"),
+        (3659, True, "1 h 00 min"),
+    ],
+)
+def test_one_duration_format(seconds: float, precise: bool, shown: str) -> None:
+    assert format_duration(seconds, precise=precise) == shown
 
 
 def test_short_work_interval_zero_and_disabled_write_nothing() -> None:

@@ -41,7 +41,7 @@ from mcalc.jobs.manager import (
     reconcile,
     submit,
 )
-from mcalc.jobs.progress import Progress, format_seconds, read_progress
+from mcalc.jobs.progress import Progress, read_progress
 from mcalc.models.train_config import TrainConfig, arch_defaults
 
 __all__ = [
@@ -68,5 +68,4 @@ __all__ = [
     "ensure_scheduler",
     "check_job",
     "arch_defaults",
-    "format_seconds",
 ]

@@ -25,26 +25,12 @@ from mcalc.batch import read_results
 from mcalc.batch.table import launch_counts
 from mcalc.explain.methods import method_name
 from mcalc.jobs.batch import BatchJob, BatchOptions
+from mcalc.progress import format_duration
 
-__all__ = ["RunEstimate", "estimate_run", "format_duration", "resume_counts", "SLOW_S"]
+__all__ = ["RunEstimate", "estimate_run", "resume_counts", "SLOW_S"]
 
 #: A run estimated to take longer than this is worth a warning before launch.
 SLOW_S = 300.0
-
-
-def format_duration(seconds: float) -> str:
-    """``45 s``, ``13 min``, ``2 h 05 min``.
-
-    Example:
-        >>> format_duration(800), format_duration(7500), format_duration(12)
-        ('13 min', '2 h 05 min', '12 s')
-    """
-    if seconds < 60:
-        return f"{seconds:.0f} s"
-    minutes = round(seconds / 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    return f"{minutes // 60} h {minutes % 60:02d} min"
 
 
 @dataclass(frozen=True)

@@ -27,13 +27,14 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from mcalc.progress import format_duration
+
 __all__ = [
     "Progress",
     "read_progress",
     "tail_text",
     "quiet_tail",
     "is_runtime_noise",
-    "format_seconds",
 ]
 
 log = logging.getLogger(__name__)
@@ -106,18 +107,8 @@ class Progress:
         if self.phase == "evaluating":
             parts = ["evaluating on the test patients and saving the model"]
         elif self.eta_s is not None:
-            parts.append(f"about {format_seconds(self.eta_s)} left")
+            parts.append(f"about {format_duration(self.eta_s)} left")
         return " · ".join(parts)
-
-
-def format_seconds(seconds: float) -> str:
-    """``42 s``, ``3 min``, ``1 h 05 min``."""
-    s = max(0, round(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{round(s / 60)} min"
-    return f"{s // 3600} h {(s % 3600) // 60:02d} min"
 
 
 @dataclass
