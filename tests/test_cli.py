@@ -21,6 +21,17 @@ def test_scan_json(tiny_demo, capsys):
     assert all({"path", "message"} <= set(p) for p in out["problems"])
 
 
+def test_scan_takes_data_as_every_command_does(tiny_demo, tmp_path, capsys):
+    """`scan --data DATA` was refused ("unrecognized arguments: --data") where every other
+    command takes --data; `scan DATA` stays."""
+    assert main(["scan", "--data", str(tiny_demo), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["images"] == 24
+    assert main(["scan", str(tmp_path), "--data", str(tiny_demo)]) == 2
+    assert f"two datasets given: {tmp_path} and --data {tiny_demo}" in capsys.readouterr().err
+    assert main(["scan"]) == 2
+    assert "no dataset given: pass --data DATA" in capsys.readouterr().err
+
+
 def test_scan_text_lists_problems(tiny_demo, capsys, monkeypatch):
     # Its progress too, on a stderr that is not a terminal (a log file), with a clock 31 s
     # further at every look: a plain line per look (mcalc/progress.py), nothing before

@@ -21,6 +21,7 @@ from typing import NoReturn
 
 from mcalc.cli.admin import register_commands as register_admin_commands
 from mcalc.cli.audit import register_commands as register_audit_commands
+from mcalc.cli.common import add_data_arguments, data_of
 from mcalc.cli.evaluate import register_commands as register_evaluate_commands
 from mcalc.cli.manifest import register_commands as register_manifest_commands
 from mcalc.cli.models import register_commands as register_model_commands
@@ -78,7 +79,8 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 def _cmd_scan(args: argparse.Namespace) -> int:
     from mcalc.scan import scan_dataset
 
-    report = scan_dataset(args.data, progress=TerminalProgress("scan", enabled=not args.json))
+    data = data_of(args)
+    report = scan_dataset(data, progress=TerminalProgress("scan", enabled=not args.json))
     if args.json:
         print(json.dumps(report.to_dict()))
     else:
@@ -104,7 +106,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         for p in shown:  # the message without its file again in front
             print(f"  [{p.severity}] {p.path}: {p.located(base)[1]}")
     if not report.usable:
-        print(f"error: nothing usable was found in {args.data}", file=sys.stderr)
+        print(f"error: nothing usable was found in {data}", file=sys.stderr)
         return 1
     return 0
 
@@ -163,9 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_cmd_demo)
 
     scan = sub.add_parser("scan", help="index a dataset and report counts and problems")
-    scan.add_argument(
-        "data", help="dataset folder (real layout), manifest CSV, or folder with manifest.csv"
-    )
+    add_data_arguments(scan, "as --data")
     scan.add_argument("--json", action="store_true", help="print one JSON object")
     scan.add_argument("-v", "--verbose", action="store_true", help="also list informational notes")
     scan.set_defaults(func=_cmd_scan)

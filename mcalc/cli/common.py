@@ -208,3 +208,26 @@ def add_input_option(parser: argparse.ArgumentParser) -> None:
         help="what the model sees: recent (the image alone, default) or temporal (the recent "
         "patch and the subtraction of the registered prior; recent images with a prior only)",
     )
+
+
+#: What a command's dataset may be.
+DATA_HELP = "dataset folder (real layout), manifest CSV, or folder with manifest.csv"
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, positional_help: str) -> None:
+    """A dataset as ``--data DATA`` (as every command takes it) or as a positional ``DATA``
+    (``scan DATA``, ``temporal DATA``: their first form); :func:`data_of` reads either."""
+    parser.add_argument("--data", dest="data_flag", metavar="DATA", help=DATA_HELP)
+    parser.add_argument("data", nargs="?", help=f"{DATA_HELP} ({positional_help})")
+
+
+def data_of(args: argparse.Namespace) -> str:
+    """The dataset given by :func:`add_data_arguments`: ``--data DATA`` or ``DATA``."""
+    if args.data and args.data_flag and Path(args.data) != Path(args.data_flag):
+        raise McalcError(
+            f"two datasets given: {args.data} and --data {args.data_flag}; pass one, as --data"
+        )
+    data = args.data_flag or args.data
+    if not data:
+        raise McalcError("no dataset given: pass --data DATA (a dataset folder or manifest)")
+    return str(data)

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from mcalc.cache import ImageCache
+from mcalc.cli.common import add_data_arguments, data_of
 from mcalc.config import get_settings
 from mcalc.dataset.records import CaseRecord
 from mcalc.dataset.zenodo import VIEWS
@@ -196,23 +197,11 @@ def _one_view(
     return result, tracked
 
 
-def _data_of(args: argparse.Namespace) -> str:
-    """The dataset of ``temporal``: ``--data DATA`` or, from old scripts, ``DATA``."""
-    if args.data and args.data_flag and Path(args.data) != Path(args.data_flag):
-        raise McalcError(
-            f"two datasets given: {args.data} and --data {args.data_flag}; pass one, as --data"
-        )
-    data = args.data_flag or args.data
-    if not data:
-        raise McalcError("no dataset given: pass --data DATA (a dataset folder or manifest)")
-    return str(data)
-
-
 def _cmd_temporal(args: argparse.Namespace) -> int:
     from mcalc.dataset import open_dataset
     from mcalc.temporal import case_summary
 
-    index = open_dataset(_data_of(args))
+    index = open_dataset(data_of(args))
     try:
         case = index.case(args.case)
     except KeyError as exc:
@@ -299,10 +288,8 @@ def register_commands(sub: Any) -> None:
         "temporal",
         help="register a case's prior exam to the recent one; subtraction and changes",
     )
-    where = "dataset folder (real layout), manifest CSV, or folder with manifest.csv"
-    parser.add_argument("--data", dest="data_flag", metavar="DATA", help=where)
     # Positional before --data existed (every other command takes --data): old scripts.
-    parser.add_argument("data", nargs="?", help=f"{where} (as --data; kept for old scripts)")
+    add_data_arguments(parser, "as --data; kept for old scripts")
     parser.add_argument("--case", required=True, help="case id (see python -m mcalc scan)")
     parser.add_argument(
         "--view", choices=list(VIEWS), type=str.upper, help="one view only (default: both)"
