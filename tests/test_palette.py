@@ -113,3 +113,14 @@ def test_each_models_colour_reads_on_both_themes_and_in_the_report(color):
 def test_a_models_place_is_not_negative():
     with pytest.raises(ValueError, match="0 or more, got -1"):
         palette.model_style(-1)
+
+
+def test_every_dash_and_symbol_of_the_palette_has_its_printed_form() -> None:
+    """The PDF report draws a dash or a marker from these tables (a name missing from them
+    would print as a plain dash or a circle, not as the screen draws it)."""
+    assert set(palette.MODEL_DASHES) <= set(palette.DASH_PATTERNS)
+    assert set(palette.MODEL_SYMBOLS) - {"circle"} <= set(palette.MARKER_OUTLINES)
+    assert "star" in palette.MARKER_OUTLINES  # the published points (eval_figures)
+    for symbol, outline in palette.MARKER_OUTLINES.items():
+        xs = [x for x, _ in outline]
+        assert min(xs) == -max(xs) and 1 <= max(xs) <= 1.4, symbol  # centred, plotly's size

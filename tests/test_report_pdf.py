@@ -5,6 +5,7 @@ synthetic. Built from seeded synthetic scores: no model, no TensorFlow."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import shutil
@@ -236,5 +237,108 @@ def test_each_line_dash_is_drawn_as_its_own_pattern_and_solid_as_solid() -> None
         patterns = re.findall(rb"\[([0-9. ]+)\] [0-9.]+ d", bytes(pdf.output()))
         drawn[dash] = set(patterns)
     assert drawn["solid"] == set(), drawn
+    # plotly's dash-dot is a dash and a dot (fpdf2's own pattern holds one dash length: it
+    # was drawn as a dash 2.2 mm long, like "dash" and "longdash" but for its length)
+    assert [len(p.split()) for p in drawn["dashdot"]] == [4], drawn
     others = [drawn[d] for d in MODEL_DASHES if d != "solid"]
     assert all(len(p) == 1 for p in others) and len(set.union(*others)) == len(others), drawn
+
+
+class _Spy(FPDF):
+    """An FPDF that records the markers (polygons, circles), the dash of every line drawn
+    as a path (curves, legend samples) and the texts it draws, in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marks: list[tuple[str, list[tuple[float, float]]]] = []
+        self.dashes: list[tuple[float, ...]] = []
+        self.texts: list[str] = []
+
+    def polygon(self, point_list, fill=False, style=None) -> None:  # type: ignore[no-untyped-def]
+        self.marks.append(("polygon", [(float(x), float(y)) for x, y in point_list]))
+        super().polygon(point_list, fill=fill, style=style)
+
+    def circle(self, x, y, radius, style=None) -> None:  # type: ignore[no-untyped-def]
+        self.marks.append(("circle", [(float(x), float(y))]))
+        super().circle(x, y, radius, style=style)
+
+    def text(self, x, y, text="") -> None:  # type: ignore[no-untyped-def]
+        self.texts.append(text)
+        super().text(x, y, text)
+
+    @contextlib.contextmanager
+    def new_path(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        with super().new_path(*args, **kwargs) as path:
+            yield path
+            pattern = path.style.stroke_dash_pattern
+            self.dashes.append(tuple(pattern) if isinstance(pattern, (tuple, list)) else ())
+
+
+def _shape(kind: str, pts: list[tuple[float, float]]) -> str:
+    """The plotly symbol a drawn marker is, told from its outline alone (plotly.js's
+    symbol_defs: a square's corners lie on the diagonals, a diamond's on the axes, a
+    triangle-up's apex above its flat base, a cross has 12 corners and a star 10)."""
+    if kind == "circle":
+        return "circle"
+    xs, ys = [p[0] for p in pts], [p[1] for p in pts]
+    cx, cy = (min(xs) + max(xs)) / 2, (min(ys) + max(ys)) / 2
+    d = [(x - cx, y - cy) for x, y in pts]
+    if len(pts) == 4 and all(abs(abs(dx) - abs(dy)) < 1e-6 for dx, dy in d):
+        return "square"
+    if len(pts) == 4 and all(min(abs(dx), abs(dy)) < 1e-6 for dx, dy in d):
+        return "diamond"
+    if len(pts) == 3 and sorted(ys)[0] < sorted(ys)[1] - 1e-6 and abs(ys[0] - ys[1]) < 1e-6:
+        return "triangle-up"
+    return {12: "cross", 10: "star"}.get(len(pts), f"{len(pts)} corners")
+
+
+def _three_models() -> list:
+    from mcalc.models.analysis import analyse
+    from mcalc.models.curves import OperatingPoint
+    from mcalc.present.eval_figures import CurveEntry
+
+    y = np.array([0, 1, 0, 1, 0, 1, 0, 0])
+    entries = []
+    for k in range(3):
+        p = np.clip(0.3 + 0.4 * y + 0.1 * np.sin(np.arange(8) * (k + 1)), 0, 1)
+        ids = [f"c{i}" for i in range(8)]
+        s = EvalScores(("no", "yes"), ("yes",), y, np.stack([1 - p, p], 1), ids, ids, ids)
+        point = OperatingPoint(0.5, 0.5 + 0.1 * k, 0.9 - 0.2 * k, 0.0)
+        entries.append(CurveEntry(f"m{k}", analyse(s, "patch", n_boot=0), 0.5, point))
+    return entries
+
+
+def test_each_model_keeps_its_marker_and_dash_in_the_chart_and_the_legend() -> None:
+    """Every operating point was drawn as a circle and the legend showed a colour swatch
+    only, so in a grey-scale print models told apart on screen by dash and marker
+    (mcalc.present.palette) were told apart by nothing. Now the PDF draws each model's
+    marker as plotly does, and its legend shows each model's dash with its marker."""
+    from mcalc.present.eval_figures import roc_figure
+    from mcalc.present.palette import MODEL_DASHES, MODEL_SYMBOLS
+    from mcalc.present.report_pdf import draw_figure
+
+    pdf = _Spy()
+    pdf.add_page()
+    draw_figure(pdf, roc_figure(_three_models(), anchors=()))
+    shapes = [_shape(kind, pts) for kind, pts in pdf.marks]
+    assert shapes == [*MODEL_SYMBOLS[:3], *MODEL_SYMBOLS[:3]]  # the chart's, the legend's
+    # chance (dashed), then the three models' curves; the legend's samples the same again
+    assert len(pdf.dashes) == 8 and pdf.dashes[:4] == pdf.dashes[4:], pdf.dashes
+    chance, *models = pdf.dashes[:4]
+    assert chance and models[0] == () and MODEL_DASHES[0] == "solid"
+    assert len({*models}) == 3 and all(models[1:]), models  # each its own pattern
+
+
+def test_the_published_points_are_stars_with_their_labels() -> None:
+    """The published points (grey stars labelled with their AUC on screen) were grey
+    circles without their labels, alike and like the first model's (circle) operating
+    point in grey scale."""
+    from mcalc.present.eval_figures import roc_figure
+    from mcalc.present.report_pdf import draw_figure
+
+    pdf = _Spy()
+    pdf.add_page()
+    draw_figure(pdf, roc_figure(_three_models()[:1]))
+    shapes = [_shape(kind, pts) for kind, pts in pdf.marks]
+    assert shapes == ["circle", "star", "star", "circle", "star", "star"], shapes
+    assert {"AUC 0.87", "AUC 0.81"} <= set(pdf.texts), pdf.texts

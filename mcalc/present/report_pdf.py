@@ -2,8 +2,12 @@
 (:func:`mcalc.present.report.report_blocks`).
 
 Figures are drawn by fpdf2 itself, as vector lines, from the plotly figures' own traces
-(:func:`draw_figure`): step curves (``hv``/``vh``), filled bootstrap bands, markers, dotted
-guides, axes with ticks, a title and a legend. Why not a PNG of the plotly figure: plotly's
+(:func:`draw_figure`): step curves (``hv``/``vh``), filled bootstrap bands, markers and their
+labels, dotted guides, axes with ticks, a title and a legend. Each line keeps its plotly dash
+and each marker its symbol, drawn as plotly.js draws them (:mod:`mcalc.present.palette`'s
+``DASH_PATTERNS`` and ``MARKER_OUTLINES``; a symbol it has no outline for is drawn as a
+circle), and the legend shows each entry's line and marker, so that models stay apart in a
+grey-scale print as on screen. Why not a PNG of the plotly figure: plotly's
 image export (kaleido) drives a headless Chrome, a second browser process to install, pin and
 keep working on every server and in CI, for pictures that fpdf2 draws sharper in a few dozen
 lines; matplotlib is not a dependency of mcalc. Only line charts are drawn (every figure of
@@ -24,9 +28,11 @@ from typing import Any
 
 import plotly.graph_objects as go
 from fpdf import FPDF
+from fpdf.enums import StrokeCapStyle
 from fpdf.fonts import FontFace
 
 from mcalc.pdftext import latin1
+from mcalc.present.palette import DASH_PATTERNS, MARKER_OUTLINES
 from mcalc.present.report import Block, ReportInput, fmt_cell, report_blocks
 
 __all__ = ["evaluation_report_pdf", "render_pdf", "draw_figure", "column_widths"]
@@ -34,10 +40,16 @@ __all__ = ["evaluation_report_pdf", "render_pdf", "draw_figure", "column_widths"
 _RESEARCH = "mcalc evaluation report - research use only, not for clinical decisions."
 
 
+#: The colour names mcalc's figures use (a marker's white ring); any other name is grey.
+_NAMED = {"white": "#ffffff", "black": "#000000"}
+
+
 def _rgb(color: str | None, alpha: float = 1.0) -> tuple[int, int, int]:
-    """A plotly colour (``#rrggbb`` or ``rgba(r,g,b,a)``) blended onto white by its alpha."""
+    """A plotly colour (``#rrggbb``, ``rgba(r,g,b,a)``, white or black) blended onto white
+    by its alpha."""
     if not color:
         return (120, 120, 120)
+    color = _NAMED.get(color.lower(), color)
     if color.startswith("#") and len(color) == 7:
         r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
     elif color.startswith("rgb"):
@@ -144,10 +156,8 @@ def draw_figure(pdf: FPDF, fig: go.Figure, *, width: float = 120.0, height: floa
     with pdf.rect_clip(left, top, width, height):
         for shape in fig.layout.shapes or ():
             if shape.type == "line" and shape.xref == "x" and shape.x0 is not None:
-                pdf.set_draw_color(*_rgb(shape.line.color))
-                pdf.set_dash_pattern(dash=0.6, gap=0.8)
-                pdf.line(px(shape.x0), top, px(shape.x0), top + height)
-                pdf.set_dash_pattern()
+                guide = [(px(shape.x0), top), (px(shape.x0), top + height)]
+                _stroke(pdf, guide, _rgb(shape.line.color), shape.line.width or 1, shape.line.dash)
         for t in traces:
             _draw_trace(pdf, t, px, py)
     pdf.set_draw_color(80, 80, 80)
@@ -157,16 +167,86 @@ def draw_figure(pdf: FPDF, fig: go.Figure, *, width: float = 120.0, height: floa
     _legend(pdf, traces)
 
 
-#: A plotly line dash as fpdf2's (dash, gap) in mm; "solid" none (a model's first curve,
-#: :func:`mcalc.present.palette.model_style`). fpdf2 draws one dash length, so a dash-dot
-#: is drawn as a dash of its own length; any other named dash as 1 mm on, 1 mm off.
-_DASHES: dict[str, tuple[float, float]] = {
-    "solid": (0.0, 0.0),
-    "dash": (1.5, 1.0),
-    "dot": (0.3, 0.8),
-    "dashdot": (2.2, 0.7),
-    "longdash": (3.0, 1.0),
-}
+#: Millimetres of a PDF figure per pixel of the plotly figure it draws (a chart 420 px high
+#: is drawn 85 mm high, its plotting area about 0.25 mm a pixel): the scale of markers and
+#: dash patterns, so that they keep their proportions to each other as on screen.
+_MM_PER_PX = 0.2
+
+
+def _pattern(dash: str | None, width: float) -> tuple[float, ...]:
+    """A plotly line dash as on/off lengths in mm for a line ``width`` px wide; a custom
+    dash (``"5px,10px"``) is drawn as "dash"."""
+    unit = max(float(width), 3.0) * _MM_PER_PX
+    return tuple(unit * v for v in DASH_PATTERNS.get(dash or "solid", DASH_PATTERNS["dash"]))
+
+
+def _stroke(
+    pdf: FPDF,
+    pts: Sequence[tuple[float, float]],
+    color: tuple[int, int, int],
+    width: float,
+    dash: str | None,
+) -> None:
+    """A polyline in a plotly line's colour, width (px) and dash, with butt ends so that a
+    dot stays as long as its pattern says (fpdf2's own dash holds one dash length only)."""
+    with pdf.new_path() as path:
+        path.style.stroke_color = "#{:02x}{:02x}{:02x}".format(*color)
+        path.style.fill_color = None
+        path.style.stroke_width = 0.125 * float(width)
+        path.style.stroke_cap_style = StrokeCapStyle.BUTT
+        path.style.auto_close = False
+        pattern = _pattern(dash, width)
+        if pattern:
+            path.style.stroke_dash_pattern = pattern
+        path.move_to(*pts[0])
+        for x, y in pts[1:]:
+            path.line_to(x, y)
+
+
+def _marker(pdf: FPDF, t: go.Scatter, cx: float, cy: float, size: float | None = None) -> None:
+    """Trace ``t``'s marker centred at ``(cx, cy)``: its symbol's outline filled with its
+    colour and edged with its line (plotly's white ring parts it from the curve under it);
+    a ``-open`` symbol is the outline alone. ``size``: px, instead of the marker's own."""
+    m = t.marker
+    color = _rgb(m.color if isinstance(m.color, str) else None)
+    symbol = m.symbol if isinstance(m.symbol, str) else "circle"
+    hollow = symbol.endswith("-open")
+    r = float(size or m.size or 6) / 2 * _MM_PER_PX
+    style = "D" if hollow else "F"
+    if hollow:
+        pdf.set_draw_color(*color)
+        pdf.set_line_width(0.3)
+    elif m.line.color and isinstance(m.line.color, str) and m.line.width:
+        pdf.set_draw_color(*_rgb(m.line.color))
+        pdf.set_line_width(float(m.line.width) * _MM_PER_PX)
+        style = "DF"
+    pdf.set_fill_color(*color)
+    outline = MARKER_OUTLINES.get(symbol.removesuffix("-open"))
+    if outline:
+        pdf.polygon([(cx + r * x, cy + r * y) for x, y in outline], style=style)
+    else:
+        pdf.circle(cx, cy, r, style=style)
+
+
+def _label(pdf: FPDF, t: go.Scatter, i: int, cx: float, cy: float) -> None:
+    """Point ``i``'s text beside its marker, where plotly puts it (left, right or centred)."""
+    text = t.text[i] if isinstance(t.text, (list, tuple)) and i < len(t.text) else t.text
+    if not isinstance(text, str) or not text:
+        return
+    where = t.textposition if isinstance(t.textposition, str) else "middle center"
+    pdf.set_font("Helvetica", "", 7)
+    color = t.textfont.color if isinstance(t.textfont.color, str) else None
+    pdf.set_text_color(*(_rgb(color) if color else (0, 0, 0)))
+    w = pdf.get_string_width(latin1(text))
+    gap = float(t.marker.size or 6) / 2 * _MM_PER_PX + 0.8
+    x = cx + gap if "right" in where else cx - gap - w if "left" in where else cx - w / 2
+    pdf.text(x, cy + 1.0, latin1(text))
+    pdf.set_text_color(0, 0, 0)
+
+
+def _line_rgb(t: go.Scatter) -> tuple[int, int, int]:
+    """A trace's line colour (its marker's where the line has none)."""
+    return _rgb(t.line.color or (t.marker.color if isinstance(t.marker.color, str) else None))
 
 
 def _draw_trace(pdf: FPDF, t: go.Scatter, px: Any, py: Any) -> None:
@@ -183,32 +263,40 @@ def _draw_trace(pdf: FPDF, t: go.Scatter, px: Any, py: Any) -> None:
         pdf.polygon(pts, style="F")
         return
     mode = t.mode or "lines"
-    color = _rgb(t.line.color if t.line.color else (t.marker.color if t.marker else None))
     if "lines" in mode:
-        pdf.set_draw_color(*color)
-        pdf.set_line_width(0.25 * float(t.line.width or 2) / 2)
-        dash, gap = _DASHES.get(t.line.dash or "solid", (1.0, 1.0))
-        if dash:
-            pdf.set_dash_pattern(dash=dash, gap=gap)
         steps = _steps([p[0] for p in pts], [p[1] for p in pts], t.line.shape)
-        pdf.polyline(steps)
-        pdf.set_dash_pattern()
+        _stroke(pdf, steps, _line_rgb(t), t.line.width or 2, t.line.dash)
     if "markers" in mode:
-        mc = _rgb(t.marker.color if isinstance(t.marker.color, str) else None)
-        pdf.set_fill_color(*mc)
         for cx, cy in pts:
-            pdf.circle(cx, cy, 1.1, style="F")
+            _marker(pdf, t, cx, cy)
+    if "text" in mode:
+        for i, (cx, cy) in enumerate(pts):
+            _label(pdf, t, i, cx, cy)
 
 
 def _legend(pdf: FPDF, traces: Sequence[go.Scatter]) -> None:
+    """Each named trace's line (colour, width, dash) with its marker on it: its own, or that
+    of the trace of its legend group that has one (a model's operating point, not in the
+    legend of its own), so that the legend tells the models apart as the chart does."""
     pdf.set_font("Helvetica", "", 7)
+    left = pdf.l_margin + 14
     for t in traces:
         if t.showlegend is False or not t.name or t.fill == "toself":
             continue
-        color = _rgb(t.line.color or (t.marker.color if isinstance(t.marker.color, str) else None))
-        pdf.set_fill_color(*color)
-        pdf.rect(pdf.l_margin + 14, pdf.get_y() + 1, 4, 1.5, style="F")
-        pdf.set_x(pdf.l_margin + 20)
+        y = pdf.get_y() + 1.75
+        mode = t.mode or "lines"
+        if "lines" in mode:
+            sample = [(left, y), (left + 8, y)]
+            _stroke(pdf, sample, _line_rgb(t), t.line.width or 2, t.line.dash)
+        marked = [t] if "markers" in mode else []
+        marked += [
+            u
+            for u in traces
+            if t.legendgroup and u.legendgroup == t.legendgroup and "markers" in (u.mode or "")
+        ]
+        if marked:
+            _marker(pdf, marked[0], left + 4, y, size=min(float(marked[0].marker.size or 6), 10))
+        pdf.set_x(left + 10)
         pdf.multi_cell(0, 3.5, latin1(t.name), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
 
