@@ -124,3 +124,31 @@ def test_every_dash_and_symbol_of_the_palette_has_its_printed_form() -> None:
     for symbol, outline in palette.MARKER_OUTLINES.items():
         xs = [x for x, _ in outline]
         assert min(xs) == -max(xs) and 1 <= max(xs) <= 1.4, symbol  # centred, plotly's size
+
+
+def test_the_pr_chance_line_is_one_named_line_when_shared_else_one_per_model():
+    """Each model's prevalence was a dotted 1 px line in its colour, none in the legend:
+    with several models on the same cases they lay on one another, and in print they read
+    as the third model's dotted curve. Shared: one grey line, named with its value; apart
+    (models on their own test patients): one per model, each named."""
+    fig = pr_figure(_entries())
+    chance = [t for t in fig.data if "prevalence" in (t.name or "")]
+    assert [(t.name, t.line.color, t.showlegend) for t in chance] == [
+        ("chance: prevalence 0.50", "#808080", None)
+    ]
+    s = EvalScores(
+        ("no", "yes"),
+        ("yes",),
+        np.array([0, 1, 0, 0]),
+        np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]]),
+        list("abcd"),
+        list("abcd"),
+        list("abcd"),
+    )
+    other = CurveEntry("rare", analyse(s, "patch", n_boot=0), 0.5, None)
+    fig = pr_figure([_entries()[0], other])
+    chance = [t for t in fig.data if "prevalence" in (t.name or "")]
+    assert [(t.name, t.line.color, t.showlegend) for t in chance] == [
+        ("m0 · chance: prevalence 0.50", palette.model_style(0).color, None),
+        ("rare · chance: prevalence 0.25", palette.model_style(1).color, None),
+    ]

@@ -233,9 +233,25 @@ def pr_figure(
     entries: Sequence[CurveEntry], *, title: str = "Precision-recall", height: int = 500
 ) -> go.Figure:
     """Precision-recall curves with each model's average precision; a dotted line at the
-    prevalence shows what guessing achieves."""
+    prevalence shows what guessing achieves: one grey line, named in the legend, where the
+    models share it (the same cases), else one per model in its colour, each named."""
     fig = go.Figure()
-    for entry, pr, style in _drawn(entries, "pr"):
+    drawn = list(_drawn(entries, "pr"))
+    shared = len({round(pr.prevalence, 9) for _, pr, _ in drawn}) == 1
+    if shared:
+        prevalence = drawn[0][1].prevalence
+        fig.add_trace(
+            go.Scatter(
+                x=[0, 1],
+                y=[prevalence, prevalence],
+                mode="lines",
+                name=f"chance: prevalence {prevalence:.2f}",
+                # as the ROC's chance line: 3.7-4:1 on the light theme, 4.1-4.6:1 dark
+                line={"color": "#808080", "dash": "dot", "width": 1},
+                hoverinfo="skip",
+            )
+        )
+    for entry, pr, style in drawn:
         fig.add_trace(
             curve_trace(
                 pr.recall,
@@ -250,18 +266,18 @@ def pr_figure(
                 shape="vh",
             )
         )
-        fig.add_trace(
-            go.Scatter(
-                x=[0, 1],
-                y=[pr.prevalence, pr.prevalence],
-                mode="lines",
-                name=f"{entry.name} · prevalence {pr.prevalence:.2f}",
-                line={"color": style.color, "dash": "dot", "width": 1},
-                hoverinfo="skip",
-                legendgroup=entry.name,
-                showlegend=False,
+        if not shared:
+            fig.add_trace(
+                go.Scatter(
+                    x=[0, 1],
+                    y=[pr.prevalence, pr.prevalence],
+                    mode="lines",
+                    name=f"{entry.name} · chance: prevalence {pr.prevalence:.2f}",
+                    line={"color": style.color, "dash": "dot", "width": 1},
+                    hoverinfo="skip",
+                    legendgroup=entry.name,
+                )
             )
-        )
     return _layout(fig, title, "recall (sensitivity)", "precision (PPV)", height)
 
 
