@@ -16,7 +16,7 @@ from mcalc.store import LABELS, StoreError
 from mcalc.store.placement import snap_to_peak
 from mcalc.store.session import EditSession, Snap
 from mcalc.viewer import DisplayOptions, ImageView, crop_view
-from pages import common
+from pages import common, theme
 from pages.annotate_shared import (
     FIG_N,
     HIGHLIGHT,
@@ -190,7 +190,7 @@ def classic_marking_ui(
     modes = {"add": ("points",), "edit": ("points",), "region": ("box", "lasso"), "zoom": ("box",)}
     n = st.session_state.setdefault(FIG_N, 0)
     event = st.plotly_chart(
-        fig,
+        theme.styled(fig),
         width="stretch",
         on_select="rerun",
         selection_mode=modes[tool],

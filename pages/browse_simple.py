@@ -17,7 +17,7 @@ from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
 from mcalc.temporal import case_summary
 from mcalc.temporal.display import TemporalView, temporal_view
 from mcalc.viewer import DisplayOptions, ImageView, crop_view
-from pages import common
+from pages import common, theme
 from pages.views import cached_view, case_files_now
 
 
@@ -39,7 +39,7 @@ def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) 
         [v for _, _, v in shown], titles, show_marks=st.session_state.get("browse_marks", True)
     )
     event = st.plotly_chart(
-        fig,
+        theme.styled(fig),
         width="stretch",
         on_select="rerun",
         selection_mode=("box",),
@@ -63,11 +63,15 @@ def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) 
         crops.append(crop)
         boxes.append(used)
     st.plotly_chart(
-        crop_figure(
-            crops,
-            boxes,
-            [f"{view} {tp} · full resolution" for tp, _, _ in shown],
-            views=[v for _, _, v in shown] if st.session_state.get("browse_marks", True) else None,
+        theme.styled(
+            crop_figure(
+                crops,
+                boxes,
+                [f"{view} {tp} · full resolution" for tp, _, _ in shown],
+                views=[v for _, _, v in shown]
+                if st.session_state.get("browse_marks", True)
+                else None,
+            )
         ),
         width="stretch",
         key=f"browse_crop_{view}",
@@ -146,13 +150,15 @@ def temporal_ui(case: CaseRecord, max_side: int, why_not: str | None = None) -> 
         item = tv.tracked[picked[0]] if picked and picked[0] < len(tv.tracked) else None
         focus = tv.shown_at(item) if item is not None else None
         st.plotly_chart(
-            temporal_figure(
-                tv,
-                mode,
-                case=case,
-                rate_hz=rate,
-                show_marks=st.session_state.get("browse_marks", True),
-                focus=focus,
+            theme.styled(
+                temporal_figure(
+                    tv,
+                    mode,
+                    case=case,
+                    rate_hz=rate,
+                    show_marks=st.session_state.get("browse_marks", True),
+                    focus=focus,
+                )
             ),
             width="stretch",
             key=f"browse_temporal_{tv.view}",

@@ -20,7 +20,7 @@ from mcalc.explain.service import MAP_SCORE, CaseAnalysis
 from mcalc.models.detection import Detection
 from mcalc.present import predict_figures as figures
 from mcalc.viewer import DisplayOptions, ImageView, crop_view
-from pages import common, predict_viewer, viewer_component
+from pages import common, predict_viewer, theme, viewer_component
 from pages.predict_controls import Display
 from pages.predict_run import Shown, pop_prefetch
 from pages.views import cached_view
@@ -146,7 +146,7 @@ def overlay_ui(
     else:
         st.caption(figures.overlay_caption(case.overlay_maps(display.show)))
         event = st.plotly_chart(
-            _figure(shown, case, panels, display, dets),
+            theme.styled(_figure(shown, case, panels, display, dets)),
             width="stretch",
             on_select="rerun",
             selection_mode=("points",),
@@ -256,7 +256,7 @@ def zoom_ui(
     scores = " · ".join(f"{name} {v:.3f}" for name, v in region.scores.items())
     st.markdown(f"**Region {region.rank} of {panel.label}** · {scores} · overlay: {overlay.title}")
     st.plotly_chart(
-        figures.zoom_panels(crops, opacity=display.opacity, cmap=display.cmap),
+        theme.styled(figures.zoom_panels(crops, opacity=display.opacity, cmap=display.cmap)),
         width="stretch",
         key="predict_crop_fig",
     )

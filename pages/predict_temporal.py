@@ -25,7 +25,7 @@ from mcalc.models.inference import LoadedModel
 from mcalc.present.reading_temporal import notes_beside_flag, registration_flag
 from mcalc.present.temporal_figures import READING, status_legend, temporal_figure
 from mcalc.progress import BackgroundWork, ProgressFn
-from pages import common
+from pages import common, theme
 from pages.predict_run import POLL_S, POLL_WAIT_S
 
 #: Second panel choices: the prior as filed (findings at their mapped place), the
@@ -129,7 +129,7 @@ def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: Case
     )
     st.markdown(f"**{found.summary}**")
     st.plotly_chart(
-        temporal_figure(found.view, panel, case=case),
+        theme.styled(temporal_figure(found.view, panel, case=case)),
         width="stretch",
         key=f"predict_temporal_{view}",
         config={"scrollZoom": True, "displaylogo": False},

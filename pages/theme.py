@@ -6,21 +6,27 @@ for the dark theme (``base = "dark"`` in ``.streamlit/config.toml``) read at 2-3
 the light theme's white (a server run with ``--theme.base light``; docs/measurements.md,
 h/a11y, 7 December), so each is picked here per theme, at least 4.5:1 on that theme's
 backgrounds for text and 3:1 for a focus ring (``tests/test_theme.py`` measures them).
+Charts take their text colours from here too (:func:`styled`).
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
+import plotly.graph_objects as go
 import streamlit as st
+
+from mcalc.present.chart_style import ChartColours, style_figure
 
 __all__ = [
     "BACKGROUNDS",
     "STATUS_COLOURS",
     "TEXT",
     "Theme",
+    "chart_colours",
     "contrast",
     "status_colours",
+    "styled",
     "theme_css",
     "theme_type",
 ]
@@ -65,6 +71,19 @@ def theme_type() -> Theme:
 def status_colours(theme: Theme) -> dict[str, str]:
     """Train's block status -> its text colour in ``theme``."""
     return STATUS_COLOURS[theme]
+
+
+def chart_colours(theme: Theme) -> ChartColours:
+    """A chart's text colours in ``theme``: the page's text on the page's background."""
+    page, _, widget = BACKGROUNDS[theme]
+    return ChartColours(text=TEXT[theme], background=page, surface=widget)
+
+
+def styled(fig: go.Figure) -> go.Figure:
+    """``fig`` (a figure builder's, changed in place) with its text in the shown theme's
+    colours, for ``st.plotly_chart`` (Streamlit's plotly theme left axis titles, tick labels
+    and panel titles at 3.7:1 on the light theme's white)."""
+    return style_figure(fig, chart_colours(theme_type()))
 
 
 def theme_css(theme: Theme) -> str:

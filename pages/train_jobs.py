@@ -22,7 +22,7 @@ from mcalc.models.registry import delete_model, list_models, load_card
 from mcalc.models.tracking import run_links
 from mcalc.present.train_figures import ENDED_HOW, curves_figure
 from mcalc.progress import format_duration
-from pages import common, default_model, signin, state
+from pages import common, default_model, signin, state, theme
 
 #: Seconds between refreshes of the live section while a job is queued or running.
 REFRESH_S = 1.5
@@ -140,7 +140,9 @@ def running_job_ui(job: jobs.Job, settings: Settings) -> None:
         prog.fraction, text=f"{prog.summary()} · {format_duration(job.seconds or 0)} elapsed"
     )
     if prog.batch_loss or prog.history:
-        st.plotly_chart(curves_figure(prog), width="stretch", key=f"train_curves_{job.id}")
+        st.plotly_chart(
+            theme.styled(curves_figure(prog)), width="stretch", key=f"train_curves_{job.id}"
+        )
     tracking_ui(job)
     with st.expander("Log (last lines)"):
         log_ui(job, lines=25, key=f"train_raw_log_{job.id}")
@@ -291,7 +293,7 @@ def job_state_ui(job: jobs.Job) -> None:
     prog = jobs.progress(job) if job.run_dir else None
     if prog is not None and (prog.batch_loss or prog.history):
         st.plotly_chart(
-            curves_figure(prog, ended=job.state),
+            theme.styled(curves_figure(prog, ended=job.state)),
             width="stretch",
             key=f"train_done_curves_{job.id}",
         )

@@ -235,6 +235,10 @@ def temporal_figure(
                 {
                     "type": "buttons",
                     "direction": "left",
+                    # No button marked as pressed (plotly marks the first, Flicker, while
+                    # nothing runs), so each is drawn on the theme's own button colour
+                    # (chart_style): the mark's pale blue held the dark theme's text at 1.1:1.
+                    "showactive": False,
                     # Under the panels: the mode bar owns the top-right corner.
                     "x": 0.51,
                     "xanchor": "left",

@@ -11,6 +11,8 @@ __all__ = ["curves_figure", "ENDED_HOW", "MAX_POINTS"]
 
 #: Most batch-loss points drawn (longer runs are thinned evenly).
 MAX_POINTS = 1500
+#: The loss of each batch, behind the epochs' curves.
+BATCH_LOSS_COLOR = "#808080"
 
 
 def curves_figure(progress: Progress, height: int = 320, *, ended: str | None = None) -> go.Figure:
@@ -37,7 +39,9 @@ def curves_figure(progress: Progress, height: int = 320, *, ended: str | None = 
                 y=[loss for _, loss in batches],
                 mode="lines",
                 name="batch loss",
-                line={"width": 1, "color": "rgba(99,110,250,0.45)"},
+                # Grey, so the epochs' blue train loss stands out; at full opacity, 4:1 on
+                # white and 4.6:1 on the dark theme (the faded blue read 1.8:1 on both).
+                line={"width": 1, "color": BATCH_LOSS_COLOR},
             ),
             row=1,
             col=1,
@@ -77,7 +81,6 @@ def curves_figure(progress: Progress, height: int = 320, *, ended: str | None = 
             xanchor="center",
             yanchor="middle",
             showarrow=False,
-            font={"color": "#888"},
         )
     fig.update_xaxes(title_text="epoch", rangemode="tozero")
     fig.update_yaxes(rangemode="tozero")

@@ -16,7 +16,7 @@ from mcalc.models.card import ModelCard
 from mcalc.models.published import REPRODUCTION_NOTE, reproduction_rows
 from mcalc.present.eval_figures import confusion_figure
 from mcalc.present.report import birads_rows, ours_for_reproduction
-from pages import common
+from pages import common, theme
 from pages.evaluate_tabs.shared import (
     BOOTSTRAP_CHOICES,
     birads_store,
@@ -135,7 +135,11 @@ def result_ui(model_id: str, b: dict, i: int) -> None:
                 f"Three groups, decided by the largest score: accuracy {m['accuracy_3class']:.3f}."
             )
         c2.plotly_chart(
-            confusion_figure(m["confusion_matrix_3class"], list(GROUPS), f"{model_id} · 3 groups"),
+            theme.styled(
+                confusion_figure(
+                    m["confusion_matrix_3class"], list(GROUPS), f"{model_id} · 3 groups"
+                )
+            ),
             width="stretch",
             key=f"evaluate_birads_confusion_{i}",
         )

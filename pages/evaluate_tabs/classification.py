@@ -30,7 +30,7 @@ from mcalc.models.scores import LEVEL_RULES, LEVELS, EvalScores, positive_rule
 from mcalc.present.eval_figures import CurveEntry, confusion_figure, pr_figure, roc_figure
 from mcalc.present.report import ReportInput, evaluation_report
 from mcalc.present.report_pdf import evaluation_report_pdf
-from pages import common
+from pages import common, theme
 from pages.evaluate_tabs.shared import (
     BOOTSTRAP_CHOICES,
     ERRORS_KEY,
@@ -213,10 +213,12 @@ def results_ui(
     c1, c2 = st.columns(2)
     title = LEVEL_LABELS[level].split(" (")[0]
     c1.plotly_chart(
-        roc_figure(entries, title=f"ROC · {title} level"), width="stretch", key="evaluate_roc"
+        theme.styled(roc_figure(entries, title=f"ROC · {title} level")),
+        width="stretch",
+        key="evaluate_roc",
     )
     c2.plotly_chart(
-        pr_figure(entries, title=f"Precision-recall · {title} level"),
+        theme.styled(pr_figure(entries, title=f"Precision-recall · {title} level")),
         width="stretch",
         key="evaluate_pr",
     )
@@ -240,7 +242,7 @@ def results_ui(
     cols = st.columns(2)  # compact matrices, two to a row
     for i, (model_id, matrix, labels, t) in enumerate(confusions):
         cols[i % len(cols)].plotly_chart(
-            confusion_figure(matrix, labels, f"{model_id} · threshold {t:.2f}"),
+            theme.styled(confusion_figure(matrix, labels, f"{model_id} · threshold {t:.2f}")),
             width="stretch",
             key=f"evaluate_confusion_{i}",
         )
@@ -332,7 +334,9 @@ def per_class_ui(results: dict[str, EvaluationResult], level: str) -> None:
             + ". Image and case probabilities are the mean over their patches."
         )
         c2.plotly_chart(
-            confusion_figure(m["confusion_matrix"], m["classes"], f"{model_id} · argmax"),
+            theme.styled(
+                confusion_figure(m["confusion_matrix"], m["classes"], f"{model_id} · argmax")
+            ),
             width="stretch",
             key=f"evaluate_class_confusion_{i}",
         )

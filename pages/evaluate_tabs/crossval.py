@@ -32,7 +32,7 @@ from mcalc.models.train_config import TrainConfig
 from mcalc.models.weights import resolve_weights
 from mcalc.present.eval_figures import CurveEntry, roc_figure
 from mcalc.present.froc_figures import froc_figure, summary_notes, summary_rows
-from pages import common, signin
+from pages import common, signin, theme
 from pages.evaluate_tabs.shared import BOOTSTRAP_CHOICES, fitted_table
 
 
@@ -231,14 +231,14 @@ def result_ui(run: CrossvalRun) -> None:
             for lv in ("case",)
         ]
         st.plotly_chart(
-            roc_figure(entries, title="ROC · pooled out-of-fold, case level"),
+            theme.styled(roc_figure(entries, title="ROC · pooled out-of-fold, case level")),
             width="stretch",
             key="evaluate_cv_roc",
         )
     if "detection_pooled" in out:
         det = {f"{run.id} pooled": out["detection_pooled"]}
         st.plotly_chart(
-            froc_figure(det, title="FROC · pooled over the folds"),
+            theme.styled(froc_figure(det, title="FROC · pooled over the folds")),
             width="stretch",
             key="evaluate_cv_froc",
         )

@@ -14,7 +14,7 @@ from mcalc.models.card import ModelCard
 from mcalc.models.detection import DEFAULT_MIN_DISTANCE_MM, DetectionSettings
 from mcalc.models.froc import CPM_CONVENTION, DEFAULT_TOLERANCE_MM
 from mcalc.present.froc_figures import froc_figure, summary_notes, summary_rows
-from pages import common
+from pages import common, theme
 from pages.evaluate_tabs.shared import (
     BOOTSTRAP_CHOICES,
     detection_store,
@@ -100,13 +100,15 @@ def detection_ui(cards: list[ModelCard], fingerprint: str) -> None:
         st.info(f"Press **{label}** to run the chosen models over the whole images.")
         return
     c1, c2 = st.columns(2)
-    c1.plotly_chart(froc_figure(done), width="stretch", key="evaluate_froc")
+    c1.plotly_chart(theme.styled(froc_figure(done)), width="stretch", key="evaluate_froc")
     c2.plotly_chart(
-        froc_figure(
-            done,
-            kind="cluster_froc",
-            title="FROC · clusters (3+ within 1 cm²)",
-            x_title="mean false-positive clusters per image",
+        theme.styled(
+            froc_figure(
+                done,
+                kind="cluster_froc",
+                title="FROC · clusters (3+ within 1 cm²)",
+                x_title="mean false-positive clusters per image",
+            )
         ),
         width="stretch",
         key="evaluate_cluster_froc",

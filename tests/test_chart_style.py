@@ -1,0 +1,206 @@
+"""Every chart's text reads on the shown theme's background (mcalc/present/chart_style.py).
+
+Streamlit's plotly theme fills in what a figure leaves unset, from a template: in the light
+theme axis titles, tick labels, panel titles, colour bars and hover text came out in its
+#808495, 3.7:1 on white (Chromium, docs/measurements.md, h/lighttheme). So a text colour
+left unset counts as failing here; one a plotly text inherits from the layout's font
+(annotations, a trace's text, colour bars: Streamlit's template sets none of their own) is
+taken from there.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from mcalc.explain.service import OverlayMaps
+from mcalc.jobs.progress import Progress
+from mcalc.models.analysis import analyse
+from mcalc.models.curves import OperatingPoint
+from mcalc.models.scores import EvalScores
+from mcalc.present.eval_figures import CurveEntry, confusion_figure, pr_figure, roc_figure
+from mcalc.present.froc_figures import froc_figure
+from mcalc.present.marking import annotate_figure
+from mcalc.present.predict_figures import Panel, crop_figure_fast, overlay_figure
+from mcalc.present.temporal_figures import temporal_figure
+from mcalc.present.train_figures import curves_figure
+from mcalc.present.viewer_figures import crop_figure, pair_figure
+from mcalc.store import ImageMarks
+from pages import theme
+from tests.test_temporal_figures import CASE, _view
+from tests.viewer_fixtures import tiny_view
+
+PAGES = Path(__file__).resolve().parent.parent / "pages"
+
+
+def _entries() -> list[CurveEntry]:
+    s = EvalScores(
+        ("no", "yes"),
+        ("yes",),
+        np.array([0, 1, 0, 1]),
+        np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]]),
+        list("abcd"),
+        list("abcd"),
+        list("abcd"),
+    )
+    return [CurveEntry("m", analyse(s, "patch", n_boot=0), 0.5, OperatingPoint(0.5, 1, 1, 0))]
+
+
+def _froc() -> go.Figure:
+    points = [{"fp_per_image": 0.0, "sensitivity": 0.5}, {"fp_per_image": 1.0, "sensitivity": 0.8}]
+    band = {"fp_per_image": [0.0, 1.0], "low": [0.4, 0.7], "high": [0.6, 0.9]}
+    return froc_figure({"m": {"froc": points, "band": band}})
+
+
+def _overlay() -> go.Figure:
+    result = SimpleNamespace(
+        key="k/CC_recent",
+        score=0.5,
+        regions=(SimpleNamespace(rank=1, box=(4, 8, 4, 8)),),
+        scores=SimpleNamespace(positive_class="calcification"),
+    )
+    view = tiny_view(False)
+    panels = [Panel("R CC recent 2018", view, result)]  # type: ignore[arg-type]
+    maps = OverlayMaps([np.zeros((4, 4), np.float32)], 1.0, "P(calcification)", False)
+    return overlay_figure(panels, maps, opacity=0.5, cmap="jet", show_marks=True)
+
+
+def _crops() -> tuple[list[np.ndarray], list[tuple[int, int, int, int]], list[str]]:
+    return [np.zeros((8, 8, 3), np.uint8)] * 2, [(0, 8, 0, 8)] * 2, ["prior", "recent"]
+
+
+ONE_EPOCH = ({"stage": "train", "global_epoch": 1, "loss": 0.6, "accuracy": 0.7},)
+
+#: One figure of each builder a page draws (a case of each that adds text of its own).
+FIGURES: dict[str, Callable[[], go.Figure]] = {
+    "roc": lambda: roc_figure(_entries()),
+    "pr": lambda: pr_figure(_entries()),
+    "confusion": lambda: confusion_figure([[3, 1], [0, 4]], ["no", "yes"], "m · 0.50"),
+    "froc": _froc,
+    "train, no epoch yet": lambda: curves_figure(Progress(steps=2, batch_loss=((1, 0.7),))),
+    "train": lambda: curves_figure(
+        Progress(steps=2, batch_loss=((1, 0.7),), history=ONE_EPOCH), ended="done"
+    ),
+    "pair": lambda: pair_figure([tiny_view(False)] * 2, ["prior", "recent"]),
+    "crop": lambda: crop_figure(*_crops(), views=[tiny_view(False)] * 2),
+    "crop, fast": lambda: crop_figure_fast(*_crops()),
+    "overlay": _overlay,
+    "temporal, flicker": lambda: temporal_figure(_view(), "flicker", case=CASE),
+    "temporal, subtraction": lambda: temporal_figure(_view(), "subtraction", case=CASE),
+    "annotate": lambda: annotate_figure(tiny_view(False), ImageMarks("k/CC_recent", "ann")),
+}
+
+
+def _texts(fig: go.Figure) -> Iterator[tuple[str, str | None, str]]:
+    """``(where, colour, drawn on)`` of every text of ``fig`` that lies on the page (not on an
+    image or a heatmap's cell); colour ``None`` where Streamlit's template would choose it."""
+    layout = fig.to_plotly_json()["layout"]
+    page = "page"
+
+    def colour(part: dict, *keys: str) -> str | None:
+        for k in keys:
+            part = part.get(k) or {}
+        return part if isinstance(part, str) else None
+
+    base = colour(layout, "font", "color")
+    yield "layout font", base, page
+    if colour(layout, "title", "text"):
+        yield "title", colour(layout, "title", "font", "color"), page
+    if layout.get("showlegend", True):
+        yield "legend", colour(layout, "legend", "font", "color"), page
+        yield "legend title", colour(layout, "legend", "title", "font", "color"), page
+    yield "hover label", colour(layout, "hoverlabel", "font", "color"), "hover"
+    for name, axis in layout.items():
+        if name.startswith(("xaxis", "yaxis")):
+            yield f"{name} title", colour(axis, "title", "font", "color"), page
+            yield f"{name} ticks", colour(axis, "tickfont", "color"), page
+    for i, note in enumerate(layout.get("annotations", ())):
+        yield f"annotation {i} {note.get('text')!r}", colour(note, "font", "color") or base, page
+    for i, menu in enumerate(layout.get("updatemenus", ())):
+        yield f"buttons {i}", colour(menu, "font", "color"), colour(menu, "bgcolor") or "?"
+    on_image = any(t.type in ("image", "heatmap") for t in fig.data)
+    for trace in fig.data:
+        bar = trace.marker.colorbar if trace.type == "scatter" else None
+        if bar is not None and trace.marker.showscale:
+            yield "colour bar title", bar.title.font.color or base, page
+            yield "colour bar ticks", bar.tickfont.color or base, page
+        if trace.type == "scatter" and "text" in (trace.mode or "") and not on_image:
+            yield f"text of {trace.name!r}", trace.textfont.color or base, page
+
+
+def _too_faint(fig: go.Figure, kind: theme.Theme) -> list[str]:
+    """What of ``fig``'s text reads under 4.5:1 (WCAG 2 AA) on the ``kind`` theme."""
+    colours = theme.chart_colours(kind)
+    backs = {"page": colours.background, "hover": fig.layout.hoverlabel.bgcolor}
+    faint = []
+    for where, text, on in _texts(fig):
+        back = backs.get(on, on)
+        if text is None or back is None or back == "?":
+            faint.append(f"{where}: left to Streamlit's template")
+        elif theme.contrast(text, back) < 4.5:
+            faint.append(f"{where}: {text} on {back} {theme.contrast(text, back):.2f}:1")
+    return faint
+
+
+def _styled(fig: go.Figure, kind: theme.Theme) -> go.Figure:
+    """``fig`` as a page draws it when the browser shows theme ``kind`` (``theme.styled``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(theme, "theme_type", lambda: kind)
+        return theme.styled(fig)
+
+
+@pytest.mark.parametrize("kind", ["light", "dark"])
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_every_charts_text_reads_on_the_themes_background(name, kind):
+    """Each builder's figure as a page draws it: every text at 4.5:1 or more on the theme's
+    page (or the hover label's) background; none left for Streamlit's template to colour."""
+    fig = _styled(FIGURES[name](), kind)
+    assert not _too_faint(fig, kind)
+    assert fig.layout.font.color == theme.TEXT[kind]
+
+
+def test_an_unstyled_chart_is_found_too_faint():
+    """The measure above finds what Streamlit drew: a figure as its builder makes it leaves
+    its axis titles, ticks and panel titles to the template."""
+    faint = _too_faint(FIGURES["roc"](), "light")
+    assert "xaxis title: left to Streamlit's template" in faint, faint
+    assert "xaxis ticks: left to Streamlit's template" in faint, faint
+
+
+def test_every_chart_a_page_draws_is_styled_for_the_theme():
+    """Each ``plotly_chart`` call of a page draws ``theme.styled(...)`` of its figure."""
+    calls = []
+    for path in sorted(PAGES.rglob("*.py")):
+        source = path.read_text()
+        if "plotly_chart" not in source:
+            continue
+        for node in ast.walk(ast.parse(source, str(path))):
+            if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "plotly_chart":
+                first = node.args[0] if node.args else None
+                styled = (
+                    isinstance(first, ast.Call)
+                    and isinstance(first.func, ast.Attribute)
+                    and first.func.attr == "styled"
+                    and getattr(first.func.value, "id", "") == "theme"
+                )
+                calls.append((f"{path.relative_to(PAGES)}:{node.lineno}", styled))
+    assert len(calls) >= 15, calls  # the pages draw charts in about 17 places
+    assert [where for where, styled in calls if not styled] == []
+
+
+def test_the_flicker_buttons_read_on_both_themes():
+    """An animation's buttons: the theme's text on the theme's widget background, none
+    marked as pressed (plotly draws a marked one pale blue, #f4faff: the dark theme's text
+    read 1.13:1 on Flicker in Chromium)."""
+    for kind in ("light", "dark"):
+        fig = _styled(FIGURES["temporal, flicker"](), kind)
+        [menu] = fig.layout.updatemenus
+        assert menu.showactive is False
+        assert menu.bgcolor == theme.BACKGROUNDS[kind][2]
+        assert theme.contrast(menu.font.color, menu.bgcolor) >= 4.5
