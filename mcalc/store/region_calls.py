@@ -207,6 +207,21 @@ def box_iou(a: RegionCall, b: RegionCall) -> float:
     return inter / union
 
 
+def _ious(a: Sequence[RegionCall], b: Sequence[RegionCall]) -> np.ndarray:
+    """``(len(a), len(b))`` :func:`box_iou` of every two calls, at once where all have boxes."""
+    if any(c.box is None for c in (*a, *b)):
+        return np.array([[box_iou(x, y) for y in b] for x in a], dtype=float).reshape(
+            len(a), len(b)
+        )
+    p = np.array([c.box for c in a], dtype=float)[:, None, :]
+    q = np.array([c.box for c in b], dtype=float)[None, :, :]
+    rows = np.clip(np.minimum(p[..., 1], q[..., 1]) - np.maximum(p[..., 0], q[..., 0]), 0, None)
+    cols = np.clip(np.minimum(p[..., 3], q[..., 3]) - np.maximum(p[..., 2], q[..., 2]), 0, None)
+    inter = rows * cols
+    areas = [(z[..., 1] - z[..., 0]) * (z[..., 3] - z[..., 2]) for z in (p, q)]
+    return inter / (areas[0] + areas[1] - inter)
+
+
 def pair_calls(
     per_reader: Mapping[str, Sequence[RegionCall]], min_iou: float = PAIR_IOU
 ) -> list[dict[str, RegionCall]]:
@@ -234,9 +249,10 @@ def pair_calls(
         if not groups or not calls:
             groups.extend({reader: c} for c in calls)
             continue
-        iou = np.array(
-            [[min(box_iou(c, g) for g in group.values()) for group in groups] for c in calls]
-        )
+        members = [c for group in groups for c in group.values()]
+        starts = np.cumsum([0, *(len(group) for group in groups[:-1])])
+        # Each call against each group: its least overlap with the group's calls.
+        iou = np.minimum.reduceat(_ious(calls, members), starts, axis=1)
         matched = assign(1.0 - iou, iou >= min_iou)
         for i, j in matched:
             groups[j][reader] = calls[i]
