@@ -174,3 +174,32 @@ def test_the_calls_table_gives_each_calls_box_and_leaves_an_unknown_one_empty(tm
     lines = region_calls_csv(table).splitlines()
     assert lines[0].startswith("model_id,image_key,reader,region,row,col,box_r0,box_r1,box_c0,")
     assert ",0,60,10,70," in lines[1] and ",,,,," in lines[2]
+
+
+def test_pairing_overlaps_match_box_iou_one_by_one_and_a_boxless_call_needs_its_centre():
+    """The matrix of overlaps pair_calls reads at once is box_iou of each two calls (the
+    oracle, a few lines); a call saved without a box pairs only at the same centre."""
+    import numpy as np
+
+    from mcalc.store.region_calls import _ious, box_iou, pair_calls
+
+    rng = np.random.default_rng(0)
+
+    def call(rank):  # type: ignore[no-untyped-def]
+        r0, c0 = (int(v) for v in rng.integers(0, 100, 2))
+        h, w = (int(v) for v in rng.integers(1, 80, 2))
+        return RegionCall(rank, (r0 + h / 2, c0 + w / 2), 0.5, "unsure", (r0, r0 + h, c0, c0 + w))
+
+    a, b = [call(k + 1) for k in range(7)], [call(k + 1) for k in range(5)]
+    want = [[box_iou(x, y) for y in b] for x in a]
+    partial = ((np.array(want) > 0) & (np.array(want) < 1)).sum()
+    assert np.allclose(_ious(a, b), want) and partial >= 3  # overlaps to check, not zeros
+    boxed = RegionCall(1, (30, 30), 0.9, "calcification", (0, 60, 0, 60))
+    old = [
+        RegionCall(1, (30.4, 29.6), 0.9, "calcification"),
+        RegionCall(2, (31, 30), 0.8, "unsure"),
+    ]
+    assert [sorted(g) for g in pair_calls({"ann": [boxed], "bob": old})] == [
+        ["ann", "bob"], ["bob"]
+    ]  # fmt: skip
+    assert pair_calls({"ann": [boxed], "bob": old})[0]["bob"].rank == 1
