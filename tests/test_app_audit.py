@@ -124,9 +124,12 @@ def test_a_reader_calls_the_regions_of_the_computed_result_on_audit(app_env):
          "box": [58, 122, 8, 72]}
     ]  # fmt: skip
     assert saved.disagrees  # a region called a miss: to look at again
-    # Another image, no computed result: no region to call.
+    # Another image, no computed result: no region to call; back on the image after the
+    # save, its regions start "not judged" again, as the rest of the form starts blank.
     at.selectbox(key="audit_image").set_value("suspicious-1/CC_prior").run()
     assert not asked() and not at.exception
+    at.selectbox(key="audit_image").set_value(image).run()
+    assert [r.value for r in asked()] == ["not judged", "not judged"]
 
 
 def test_audit_shows_a_new_or_changed_batch_run_at_once(app_env):
