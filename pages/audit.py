@@ -7,7 +7,7 @@ a verdict on the result it shows itself (:func:`mcalc.store.audit.record_verdict
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -173,19 +173,22 @@ def fresh_form(image_key: str) -> None:
     del st.session_state[SAVED_FOR_KEY]
 
 
-def thumbnail_ui(where: Any, rec: ImageRecord, name: str) -> None:
-    """The image the verdict is about, small (:data:`THUMB_SIDE`, cached once per image).
+def thumbnail_ui(where: Any, rec: ImageRecord, name: str, regions: Sequence[Any] = ()) -> None:
+    """The image the verdict is about, small (:data:`THUMB_SIDE`, cached once per image),
+    the ``regions`` offered to call boxed and numbered.
 
     The model's map is not drawn: this form records a verdict on a score the reader was
     shown elsewhere (a verdict saved on Predict keeps the image and map its reader judged).
     """
+    boxes = tuple((str(r.rank), tuple(r.box)) for r in regions)
     try:
-        jpeg = views.cached_thumbnail(rec, THUMB_SIDE)
+        jpeg = views.cached_thumbnail(rec, THUMB_SIDE, boxes)
     except ImageReadError as exc:
         where.caption(f"{name} cannot be shown: {exc}")
         return
     where.image(jpeg, width="stretch")
-    where.caption(f"{name}, downsampled to {THUMB_SIDE} px, without the model's map")
+    boxed = ", the regions to call boxed and numbered" if boxes else ""
+    where.caption(f"{name}, downsampled to {THUMB_SIDE} px{boxed}, without the model's map")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -275,7 +278,6 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
     rec = image_ui(c2, index, reader, model, cards.get(model))
     image_key = rec.key
     name = names.get(image_key, image_key)
-    thumbnail_ui(c_image, rec, name)
     fresh_form(image_key)
     known = known_score_ui(st, model, cards.get(model), image_key, name)
     c3, c4, c5 = st.columns([1, 1, 1])
@@ -301,12 +303,12 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
         "audit", c4, c5, explanation_shown=False, persist=True
     )
     # The regions of the computed result, when the verdict is on it (its score above).
+    offered = known.regions if from_known and known is not None else ()
+    thumbnail_ui(c_image, rec, name, offered)  # drawn in its column, above
     calls = ()
-    if from_known and known is not None and known.regions:
+    if offered:
         st.markdown("**Regions** of the computed result above")
-        calls = reader_forms.region_calls_ui(
-            "audit", f"{model}_{image_key}", known.regions, persist=True
-        )
+        calls = reader_forms.region_calls_ui("audit", f"{model}_{image_key}", offered, persist=True)
     comment = st.text_area("Comment", key="audit_comment", height=80, persist_state="session")
     # The version of this reader's verdict the form started from: a save on top of another
     # is refused (saved meanwhile in another tab), and the conflict shown under the button.

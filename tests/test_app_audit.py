@@ -111,8 +111,11 @@ def test_a_reader_calls_the_regions_of_the_computed_result_on_audit(app_env):
         ("Region 1 · score 0.812 · row 300, col 200", "not judged"),
         ("Region 2 · score 0.610 · row 90, col 40", "not judged"),
     ]
+    # The thumbnail boxes and numbers them (only then).
+    boxed = "suspicious-1 · L CC recent 2018, downsampled to 256 px, the regions to call boxed"
+    assert any(c.value.startswith(boxed) for c in at.caption)
     at.number_input(key="audit_score_input").set_value(0.5).run()  # another result's score
-    assert not asked()
+    assert not asked() and not any(c.value.startswith(boxed) for c in at.caption)
     at.number_input(key="audit_score_input").set_value(0.8125).run()
     asked()[1].set_value("not calcification").run()
     at.radio(key="audit_verdict").set_value("agree").run()
