@@ -1,12 +1,13 @@
 """Audit: readers' verdicts on model predictions, and the audit table of each model.
 
-A reader picks the model and the image and enters the score they were shown; Predict
-records a verdict on the result it shows itself (:func:`mcalc.store.audit.record_verdict`).
+A reader picks the model and the image and enters the score they were shown (filled in,
+with the regions to call, where the model's result was computed before); Predict records
+a verdict on the result it shows itself (:func:`mcalc.store.audit.record_verdict`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -160,29 +161,34 @@ def image_ui(
 
 def fresh_form(image_key: str) -> None:
     """After a verdict was saved, another image starts with a blank form (score, answers,
-    comment). The form is kept while the reader looks at the image elsewhere; kept past
+    region calls, comment). The form is kept while the reader looks at the image elsewhere; kept past
     its save too, the words saved for one image went with the next image's verdict."""
     saved_for = st.session_state.get(SAVED_FOR_KEY)
     if saved_for is None or saved_for == image_key:
         return
     for key, blank in FORM_BLANK.items():
         st.session_state[key] = blank
+    for key in [k for k in st.session_state if str(k).startswith("audit_region_call_")]:
+        del st.session_state[key]
     del st.session_state[SAVED_FOR_KEY]
 
 
-def thumbnail_ui(where: Any, rec: ImageRecord, name: str) -> None:
-    """The image the verdict is about, small (:data:`THUMB_SIDE`, cached once per image).
+def thumbnail_ui(where: Any, rec: ImageRecord, name: str, regions: Sequence[Any] = ()) -> None:
+    """The image the verdict is about, small (:data:`THUMB_SIDE`, cached once per image),
+    the ``regions`` offered to call boxed and numbered.
 
     The model's map is not drawn: this form records a verdict on a score the reader was
     shown elsewhere (a verdict saved on Predict keeps the image and map its reader judged).
     """
+    boxes = tuple((str(r.rank), tuple(r.box)) for r in regions)
     try:
-        jpeg = views.cached_thumbnail(rec, THUMB_SIDE)
+        jpeg = views.cached_thumbnail(rec, THUMB_SIDE, boxes)
     except ImageReadError as exc:
         where.caption(f"{name} cannot be shown: {exc}")
         return
     where.image(jpeg, width="stretch")
-    where.caption(f"{name}, downsampled to {THUMB_SIDE} px, without the model's map")
+    boxed = ", the regions to call boxed and numbered" if boxes else ""
+    where.caption(f"{name}, downsampled to {THUMB_SIDE} px{boxed}, without the model's map")
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -272,7 +278,6 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
     rec = image_ui(c2, index, reader, model, cards.get(model))
     image_key = rec.key
     name = names.get(image_key, image_key)
-    thumbnail_ui(c_image, rec, name)
     fresh_form(image_key)
     known = known_score_ui(st, model, cards.get(model), image_key, name)
     c3, c4, c5 = st.columns([1, 1, 1])
@@ -297,6 +302,13 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
     verdict, plausible = reader_forms.verdict_inputs(
         "audit", c4, c5, explanation_shown=False, persist=True
     )
+    # The regions of the computed result, when the verdict is on it (its score above).
+    offered = known.regions if from_known and known is not None else ()
+    thumbnail_ui(c_image, rec, name, offered)  # drawn in its column, above
+    calls = ()
+    if offered:
+        st.markdown("**Regions** of the computed result above")
+        calls = reader_forms.region_calls_ui("audit", f"{model}_{image_key}", offered, persist=True)
     comment = st.text_area("Comment", key="audit_comment", height=80, persist_state="session")
     # The version of this reader's verdict the form started from: a save on top of another
     # is refused (saved meanwhile in another tab), and the conflict shown under the button.
@@ -327,6 +339,7 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
                 # shown n/a" beside "score 0.992 (calcification)" on the form); none with a
                 # score the reader typed.
                 predicted=(known.predicted or None) if from_known and known else None,
+                regions=calls,
                 base_version=base if on_top is None else on_top,
             )
         except StoreConflictError as exc:
@@ -521,9 +534,9 @@ def table_ui(names: Mapping[str, str], policy: ReadPolicy) -> None:
         m[5].metric(
             "Regions confirmed",
             "n/a" if rate is None else f"{rate:.0%}",
-            help=f"Of the {s.regions_judged} regions readers called (on Predict's verdict "
-            "form), the share called calcification among those called either way (unsure "
-            "left out)",
+            help=f"Of the {s.regions_judged} regions readers called (on Predict's or this "
+            "page's verdict form), the share called calcification among those called either "
+            "way (unsure left out)",
         )
     st.markdown(f"**To look at again ({len(s.disagreements)})**")
     common.dataframe(

@@ -10,7 +10,6 @@ import streamlit as st
 
 from mcalc.explain.service import CaseAnalysis
 from mcalc.models.card import ModelCard
-from mcalc.store.region_calls import REGION_CALLS
 from pages import common, reader_forms
 
 
@@ -58,40 +57,6 @@ def _plain(value: Any) -> bool:
 #: Session key of the verdict section's open state (:func:`pages.common.opened_section`).
 VERDICT_OPEN = "predict_verdict_open"
 
-#: A region's answer when the reader leaves it (not kept with the verdict).
-NOT_JUDGED = "not judged"
-
-
-def region_calls_ui(result: Any) -> list[Any]:
-    """The reader's call on each top region of ``result`` (in the verdict form): one row
-    of choices per region, numbered as in the viewer, "not judged" until the reader picks
-    (a grid cell's select box, tried first, took a double click and then a click to open,
-    and a canvas grid is a poor read for a screen reader)."""
-    from mcalc.store.region_calls import RegionCall
-
-    regions = list(result.regions)
-    if not regions:
-        st.caption("No region is listed for this image: no region to call.")
-        return []
-    st.caption(
-        "Each region the model listed for this image, numbered as in the viewer and the "
-        "regions table: is there a calcification? A region left *not judged* is not kept."
-    )
-    # Keyed by the image and its regions: another image's or another analysis' regions
-    # start at "not judged".
-    digest = ",".join(f"{r.rank}:{r.center[0]:.0f}:{r.center[1]:.0f}" for r in regions)
-    calls = []
-    for r in regions:
-        said = st.radio(
-            f"Region {r.rank} · score {r.score:.3f} · row {r.center[0]:.0f}, col {r.center[1]:.0f}",
-            [NOT_JUDGED, *REGION_CALLS],
-            horizontal=True,
-            key=f"predict_region_call_{result.key}_{digest}_{r.rank}",
-        )
-        if said != NOT_JUDGED:
-            calls.append(RegionCall(r.rank, r.center, r.score, str(said)))
-    return calls
-
 
 def verdict_ui(
     card: ModelCard, case: CaseAnalysis, labels: dict[str, str], *, stale: str | None = None
@@ -138,7 +103,7 @@ def verdict_ui(
         # The form keeps its values after saving: the reader sees what was recorded.
         with st.form("predict_verdict_form", clear_on_submit=False):
             agree, plausible = reader_forms.verdict_inputs("predict")
-            calls = region_calls_ui(by_key[key])
+            calls = reader_forms.region_calls_ui("predict", key, by_key[key].regions)
             comment = st.text_area("Comment", key="predict_comment", height=70)
             sent = st.form_submit_button("Save verdict")
         # Saved on top of the version this reader's verdict had when the form showed the

@@ -1,8 +1,11 @@
 """What a reader answers and takes away on the pages that show a model's result (Audit,
-Predict): the two audit questions, worded alike on both, the model card a verdict
-recorded, and the case's PDF report."""
+Predict): the two audit questions and the call on each region, worded alike on both, the
+model card a verdict recorded, and the case's PDF report."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 import streamlit as st
 
@@ -50,6 +53,43 @@ def verdict_inputs(
         persist_state="session" if persist else None,
     )
     return verdict, {"plausible": True, "implausible": False}.get(str(plausible))
+
+
+def region_calls_ui(
+    prefix: str, scope: str, regions: Sequence[Any], *, persist: bool = False
+) -> tuple[Any, ...]:
+    """The reader's call on each of ``regions`` (the top regions of the result judged):
+    one row of choices per region, numbered as in the viewer, "not judged" until the reader
+    picks (a grid cell's select box, tried first, took a double click and then a click to
+    open, and a canvas grid is a poor read for a screen reader). ``scope``: what the
+    regions are of (the image; on Audit the model and image). Returns the calls
+    (:func:`mcalc.store.region_calls.calls_from_answers`)."""
+    from mcalc.store.region_calls import NOT_JUDGED, REGION_CALLS, calls_from_answers
+
+    if not regions:
+        st.caption("No region is listed for this image: no region to call.")
+        return ()
+    st.caption(
+        "Each region the model listed for this image, numbered as in Predict's viewer and "
+        "regions table: is there a calcification? A region left *not judged* is not kept."
+    )
+    # Keyed by the image and its regions: another image's or another analysis' regions
+    # start at "not judged".
+    digest = ",".join(f"{r.rank}:{r.center[0]:.0f}:{r.center[1]:.0f}" for r in regions)
+    answers = {
+        r.rank: str(
+            st.radio(
+                f"Region {r.rank} · score {r.score:.3f} · row {r.center[0]:.0f}, "
+                f"col {r.center[1]:.0f}",
+                [NOT_JUDGED, *REGION_CALLS],
+                horizontal=True,
+                key=f"{prefix}_region_call_{scope}_{digest}_{r.rank}",
+                persist_state="session" if persist else None,
+            )
+        )
+        for r in regions
+    }
+    return calls_from_answers(regions, answers)
 
 
 #: What a Save without an answer to "The score is" says (nothing is saved).

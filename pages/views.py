@@ -60,15 +60,24 @@ def _cached_view(
     )
 
 
-def cached_thumbnail(rec: ImageRecord, max_side: int) -> bytes:
+Boxes = tuple[tuple[str, tuple[int, int, int, int]], ...]
+
+
+def cached_thumbnail(rec: ImageRecord, max_side: int, boxes: Boxes = ()) -> bytes:
     """A JPEG of ``rec`` at most ``max_side`` px a side (the file's window, oriented by its
-    own tag, no overlay), made once per image file and size for every page and session:
-    a rerun sends these bytes, never decoding or windowing the image again."""
-    return _cached_thumbnail(rec, max_side, file_now(rec.image_path))
+    own tag, no overlay but ``boxes``: ``(label, box)``, a box in the file's full-resolution
+    pixels, :func:`mcalc.present.map_display.boxed_preview`), made once per image file,
+    size and boxes for every page and session: a rerun sends these bytes, never decoding or
+    windowing the image again."""
+    return _cached_thumbnail(rec, max_side, file_now(rec.image_path), boxes)
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def _cached_thumbnail(rec: ImageRecord, max_side: int, image_file: str | None) -> bytes:
+def _cached_thumbnail(
+    rec: ImageRecord, max_side: int, image_file: str | None, boxes: Boxes
+) -> bytes:
+    from mcalc.present.map_display import boxed_preview
+
     opts = viewer.DisplayOptions(show_annotations=False)
     view = viewer.prepare_view(common.get_image_cache(), rec, opts, max_side=max_side)
-    return viewer.encode_jpeg(view.preview, quality=85)
+    return viewer.encode_jpeg(boxed_preview(view, boxes) if boxes else view.preview, quality=85)

@@ -83,6 +83,58 @@ def test_audit_shows_and_prefills_a_batch_runs_score_and_says_when_there_is_none
     assert at.number_input(key="audit_score_input").value == 0.3
 
 
+def test_a_reader_calls_the_regions_of_the_computed_result_on_audit(app_env):
+    """Audit's form offers the regions of the result whose score it shows (a batch row's
+    top regions), "not judged" until called, and saves the calls with the verdict (rank,
+    centre, score and box as shown); a score the reader typed, or an image without a
+    computed result, has no regions to call."""
+    card = next(c for c in list_models(get_settings().models_dir).models if c.id == "demo-custom")
+    image = "suspicious-1/CC_recent"
+    regions = [
+        {"rank": 1, "score": 0.8125, "center": [300.0, 200.5], "box": [268, 332, 168, 232]},
+        {"rank": 2, "score": 0.61, "center": [90.0, 40.0], "box": [58, 122, 8, 72]},
+    ]
+    row = {"image_key": image, "score": 0.8125, "predicted": "calcification",
+           "model_key": model_key(card), "settings": "{}", "top_regions": json.dumps(regions),
+           "finished_at": "2026-12-05T10:00:00+00:00"}  # fmt: skip
+    write_results(batch_root(get_settings()) / run_name("demo-custom", app_env), to_table([row]))
+
+    at = open_page(PAGE, 60)
+    at.text_input(key="audit_reader_input").input("Dr. Test").run()
+    at.selectbox(key="audit_model").set_value("demo-custom").run()
+    at.selectbox(key="audit_image").set_value(image).run()
+
+    def asked():  # type: ignore[no-untyped-def]
+        return [r for r in at.radio if r.key.startswith("audit_region_call_")]
+
+    assert [(r.label, r.value) for r in asked()] == [
+        ("Region 1 · score 0.812 · row 300, col 200", "not judged"),
+        ("Region 2 · score 0.610 · row 90, col 40", "not judged"),
+    ]
+    # The thumbnail boxes and numbers them (only then).
+    boxed = "suspicious-1 · L CC recent 2018, downsampled to 256 px, the regions to call boxed"
+    assert any(c.value.startswith(boxed) for c in at.caption)
+    at.number_input(key="audit_score_input").set_value(0.5).run()  # another result's score
+    assert not asked() and not any(c.value.startswith(boxed) for c in at.caption)
+    at.number_input(key="audit_score_input").set_value(0.8125).run()
+    asked()[1].set_value("not calcification").run()
+    at.radio(key="audit_verdict").set_value("agree").run()
+    at.button(key="audit_save").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    (saved,) = AuditStore(get_settings().store_dir).verdicts("demo-custom")
+    assert [c.to_dict() for c in saved.regions] == [
+        {"rank": 2, "center": [90.0, 40.0], "score": 0.61, "call": "not calcification",
+         "box": [58, 122, 8, 72]}
+    ]  # fmt: skip
+    assert saved.disagrees  # a region called a miss: to look at again
+    # Another image, no computed result: no region to call; back on the image after the
+    # save, its regions start "not judged" again, as the rest of the form starts blank.
+    at.selectbox(key="audit_image").set_value("suspicious-1/CC_prior").run()
+    assert not asked() and not at.exception
+    at.selectbox(key="audit_image").set_value(image).run()
+    assert [r.value for r in asked()] == ["not judged", "not judged"]
+
+
 def test_audit_shows_a_new_or_changed_batch_run_at_once(app_env):
     """The page keeps the listing of the model's run folders (one stat a rerun): a run
     made after it was listed, and a run's table replaced, show on the next rerun."""

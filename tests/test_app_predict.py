@@ -317,6 +317,10 @@ def test_a_verdict_is_recorded(page_env, app_env, monkeypatch) -> None:
     assert shown["regions"] == "2 judged: 1 calcification, 1 not"
     assert [(c.rank, c.call) for c in v.regions] == [(1, "calcification"), (2, "not calcification")]
     assert v.regions[0].score >= v.regions[1].score and v.disagrees  # a region called a miss
+    # Each call keeps the box shown (what pairs two readers' calls on one region).
+    for c in v.regions:
+        assert c.box is not None and c.box[0] <= c.center[0] <= c.box[1], c
+        assert c.box[2] <= c.center[1] <= c.box[3], c
     assert (summary.regions_judged, summary.regions_confirmed_rate) == (2, 0.5)
     ctx = v.context
     assert ctx is not None and ctx.method == "gradcam" and ctx.layer and ctx.target

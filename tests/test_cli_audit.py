@@ -236,7 +236,10 @@ def test_agreement_on_the_regions_pairs_the_calls_of_one_region(tmp_path, capsys
         ("ann & bob", "0.50", 4, "75%")
     ]
     assert got["caveats"][0].startswith("Few regions in common (as few as 4")
+    # bob's call on the region ann was unsure of pairs with no answer: counted, not dropped.
+    assert got["unpaired"] == 1 and got["caveats"][-1].startswith("1 region call(s) are in no")
     rc, out, _ = _run(capsys, *argv)
+    assert "note: 1 region call(s) are in no figure: no other reader called" in out
     assert rc == 0 and out.startswith("agreement on each region (calcification / not) of m1")
     assert "ann & bob Cohen's kappa 0.50" in " ".join(out.split())
 

@@ -336,3 +336,21 @@ def test_hot_spots_match_an_independent_labelling(seed) -> None:
         ends = [s.outline[:, 0].min(), s.outline[:, 0].max()]
         ends += [s.outline[:, 1].min(), s.outline[:, 1].max()]
         assert ends == pytest.approx([r0 - 0.375, r1 - 0.625, c0 - 0.375, c1 - 0.625])
+
+
+@pytest.mark.parametrize(("flipped", "cols"), [(False, (0, 10)), (True, (30, 40))])
+def test_boxed_preview_draws_a_file_box_where_the_preview_shows_it(flipped, cols) -> None:
+    """Audit's thumbnail: a region's box (file orientation, full resolution) scaled to the
+    preview, mirrored with it when the view is flipped; the view's preview left as it is."""
+    from mcalc.present.map_display import boxed_preview
+
+    view = ImageView(
+        "k", np.zeros((50, 40, 3), np.uint8), (500, 400), 0.1, flipped, (0, 1), False,
+        (0.1, 0.1), "R", False,
+    )  # fmt: skip
+    out = boxed_preview(view, [("1", (100, 200, 0, 100))])
+    white = out.min(axis=2) == 255
+    c0, c1 = cols
+    assert white[10, c0 + 8] and white[19, c0 + 5] and white[15, c0] and white[15, c1 - 1]
+    assert not white[:, 40 - c1 : 40 - c0].any()  # nothing where the other orientation puts it
+    assert not view.preview.any()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import types
+from dataclasses import replace
 
 from mcalc.batch.table import to_table, write_results
 from mcalc.explain.known_results import (
@@ -14,7 +15,7 @@ from mcalc.explain.known_results import (
     predict_scores,
 )
 from mcalc.explain.runs import SharedAnalyses
-from mcalc.explain.scoring import DecisionThreshold
+from mcalc.explain.scoring import DecisionThreshold, Region
 from mcalc.explain.service import AnalysisSettings, CamSettings, CaseAnalysis
 from mcalc.explain.sliding import SlidingSettings
 
@@ -56,10 +57,15 @@ def test_a_score_of_the_old_map_score_rule_says_so(tmp_path):
     assert r.settings.endswith("map score by the top-3 grid rule (before 5 December 2026)")
 
 
-def _case(image_key: str, score: float, cam: CamSettings | None) -> CaseAnalysis:
+def _case(
+    image_key: str, score: float, cam: CamSettings | None, regions: tuple = ()
+) -> CaseAnalysis:
     """A kept analysis of one image (its result reduced to what a score needs)."""
     result = types.SimpleNamespace(
-        key=image_key, score=score, scores=types.SimpleNamespace(positive_class="calcification")
+        key=image_key,
+        score=score,
+        scores=types.SimpleNamespace(positive_class="calcification"),
+        regions=list(regions),
     )
     return CaseAnalysis(
         images=[result],  # type: ignore[list-item]
@@ -114,3 +120,25 @@ def test_known_scores_prefer_predicts_score_to_a_batch_runs():
         "c3/CC_recent": 0.1,
     }
     assert known_scores(batch, None, "m@1") == {"c1/CC_recent": 0.2, "c2/CC_recent": 0.6}
+
+
+REGION = Region(1, 0.9, (30.0, 40.0), (0, 60, 10, 70), (0, 10), {"calcification": 0.9})
+
+
+def test_a_known_result_lists_the_regions_its_analysis_or_batch_row_listed(tmp_path):
+    """What Audit's form lets a reader call: the regions of Predict's kept analysis, or a
+    batch row's ``top_regions`` (none where the row's cannot be read)."""
+    shared = SharedAnalyses(max_bytes=1 << 20)
+    shared.put("m@1|c1/CC_recent|a", _case("c1/CC_recent", 0.9, None, (REGION,)))
+    found = predict_score(shared, "m@1", "c1/CC_recent")
+    assert found is not None and found.regions == (REGION,)
+    two = replace(REGION, rank=2, score=0.7, center=(90.0, 40.0), box=(60, 120, 10, 70))
+    rows = [
+        {**_row("c1/CC_recent", 0.9, "t"), "top_regions": json.dumps([two.as_dict(), REGION.as_dict()])},
+        {**_row("c2/CC_recent", 0.9, "t"), "top_regions": '[{"rank": 1}]'},
+        _row("c3/CC_recent", 0.2, "t"),
+    ]  # fmt: skip
+    write_results(tmp_path, to_table(rows))
+    found_b = batch_scores([("run", tmp_path)], "m@1")
+    assert found_b["c1/CC_recent"].regions == (REGION, two)
+    assert found_b["c2/CC_recent"].regions == () == found_b["c3/CC_recent"].regions

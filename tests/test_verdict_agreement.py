@@ -187,3 +187,76 @@ def test_first_reads_apart_from_revisions_after_others_were_shown(tmp_path, monk
     assert not table.loc[("c-2/CC_recent", "bob"), "revised after others were shown"]
     assert table.loc[("c-2/CC_recent", "bob"), "versions"] == 2
     assert table.loc[("c-3/CC_recent", "cy"), "answer changed"]
+
+
+def _boxed(rank, col, call, side=60):
+    """A call on the ``side``-pixel square region whose left edge is at ``col``."""
+    from mcalc.store.region_calls import RegionCall
+
+    box = (0, side, col, col + side)
+    return RegionCall(rank, (side / 2, col + side / 2), 0.9, call, box)
+
+
+@pytest.mark.parametrize(("shift", "pairs"), [(0, True), (20, True), (21, False)])
+def test_two_readers_regions_pair_while_their_boxes_overlap_by_half(shift, pairs):
+    """Another analysis (model version, settings) puts the same region's box a few pixels
+    off: two 60-pixel boxes overlap by IoU (60 - d) / (60 + d), 0.5 at d = 20 (paired),
+    0.49 at d = 21 (not). Before boxes were kept, only the same centre paired."""
+    yes, no = "calcification", "not calcification"
+    vs = [
+        AuditVerdict("m", "i1", "ann", "agree", regions=(_boxed(1, 100, yes), _boxed(2, 300, no))),
+        AuditVerdict("m", "i1", "bob", "agree",
+                     regions=(_boxed(1, 100 + shift, yes), _boxed(2, 300 - shift, no))),
+    ]  # fmt: skip
+    ag = verdict_agreement(vs, "regions", n_boot=0)
+    assert ag.pairs["ann", "bob"].n_images == (2 if pairs else 0)
+    assert ag.unpaired == (0 if pairs else 4)
+    said = [c for c in ag.caveats if "in no figure" in c]
+    assert said == ([] if pairs else [
+        "4 region call(s) are in no figure: no other reader called their region calcification "
+        "or not (on that image, no call of theirs overlapping it by IoU >= 0.5, or an unsure one)."
+    ])  # fmt: skip
+
+
+def test_region_calls_pair_one_to_one_the_most_pairs_first():
+    """ann's region 1 overlaps both of bob's (IoU 1 and 0.6), her region 2 only bob's
+    region 1 (0.6; so close to her region 1 for the matching's sake only): nearest first
+    would pair ann 1 with bob 1 and leave two calls out; the assignment pairs ann 1 with
+    bob 2 and ann 2 with bob 1. A third call overlapping a paired one is left alone, and
+    counted as unpaired, as is cy's call on an image nobody else called."""
+    yes, no = "calcification", "not calcification"
+    vs = [
+        AuditVerdict("m", "i1", "ann", "agree", regions=(_boxed(1, 100, yes), _boxed(2, 85, no))),
+        AuditVerdict("m", "i1", "bob", "agree", regions=(_boxed(1, 100, no), _boxed(2, 115, yes))),
+        AuditVerdict("m", "i2", "ann", "agree", regions=(_boxed(1, 0, yes),)),
+        AuditVerdict("m", "i2", "bob", "agree", regions=(_boxed(1, 0, yes), _boxed(2, 5, no))),
+        AuditVerdict("m", "i3", "cy", "agree", regions=(_boxed(1, 0, yes),)),
+    ]  # fmt: skip
+    ag = verdict_agreement(vs, "regions", n_boot=0)
+    pair = ag.pairs["ann", "bob"]
+    assert (pair.n_images, pair.observed) == (3, 1.0)  # ann 1-bob 2, ann 2-bob 1, i2's first
+    assert ag.unpaired == 2  # bob's second call on i2, cy's on i3
+    assert ag.pairs["ann", "cy"].n_images == 0
+
+
+def test_three_readers_regions_group_only_where_each_two_overlap():
+    """A region group holds calls that overlap each other by half: cy's box (shift 40)
+    overlaps bob's (shift 20) by 0.5 but ann's (0) by 0.2, so it joins no group."""
+    from mcalc.store.region_calls import pair_calls
+
+    yes = "calcification"
+    ann, bob, cy = _boxed(1, 100, yes), _boxed(1, 120, yes), _boxed(1, 140, yes)
+    groups = pair_calls({"cy": [cy], "bob": [bob], "ann": [ann]})
+    assert [sorted(g) for g in groups] == [["ann", "bob"], ["cy"]]
+    vs = [
+        AuditVerdict("m", "i1", r, "agree", regions=(c,))
+        for r, c in (("ann", ann), ("bob", bob), ("cy", cy))
+    ]
+    assert verdict_agreement(vs, "regions", n_boot=0).unpaired == 1
+
+
+def test_an_image_only_one_reader_judged_is_counted_as_unpaired():
+    vs = [_v("i1", "a", "agree"), _v("i1", "b", "agree"), _v("i2", "a", "disagree")]
+    ag = verdict_agreement(vs, n_boot=0)
+    assert ag.unpaired == 1
+    assert "1 answer(s) are in no figure: no other reader answered on the same image." in ag.caveats

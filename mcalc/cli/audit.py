@@ -27,7 +27,7 @@ from mcalc.errors import McalcError
 from mcalc.fileio import atomic_write_bytes
 from mcalc.store.audit import AuditStore, AuditSummary, AuditVerdict, audit_table
 from mcalc.store.exchange import ExportError, audit_csv, region_calls_csv
-from mcalc.store.region_calls import calls_table, calls_text, tally
+from mcalc.store.region_calls import PAIR_IOU, calls_table, calls_text, tally
 from mcalc.store.verdict_agreement import (
     QUESTIONS,
     agreement_rows,
@@ -240,7 +240,7 @@ def _cmd_calls(args: argparse.Namespace) -> int:
     except ExportError:
         raise McalcError(
             f"no region calls in the {len(verdicts)} verdict(s) of {args.model}: readers call "
-            "regions on Predict's verdict form; nothing written"
+            "regions on Predict's or Audit's verdict form; nothing written"
         ) from None
     _write(args.out, text)
     t = tally(v.regions for v in verdicts)
@@ -312,6 +312,7 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
                     "readers": list(ag.readers),
                     "units": ag.units,
                     "rows": rows.to_dict(orient="records"),
+                    "unpaired": ag.unpaired,
                     "caveats": list(ag.caveats),
                     "revisions": revised,
                     "skipped": list(skipped),
@@ -400,7 +401,8 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
         choices=list(QUESTIONS),
         default="score",
         help="what is agreed on: score (agree / disagree, default), explanation (plausible "
-        "/ not) or regions (each region called calcification / not)",
+        "/ not) or regions (each region called calcification / not; two readers' calls "
+        f"pair where their regions' boxes overlap by IoU >= {PAIR_IOU:g}, one-to-one)",
     )
     agreement.add_argument(
         "--first-reads",

@@ -11,7 +11,8 @@ Two places hold finished results:
 :func:`batch_scores` reads the tables of one model once and returns every image's latest
 result (the caller caches it by the tables' modification times); :func:`predict_score`
 looks through the shared analyses (at most their item bound, 64). Both say where the score
-comes from and with which settings.
+comes from and with which settings, and the image's top regions as that result listed them
+(what Audit's verdict form lets a reader call).
 
 Example:
     >>> r = KnownResult(0.91, "calcification", "stride half · explanation none", "batch run `b`")
@@ -30,6 +31,7 @@ from typing import Any
 from mcalc.batch.table import old_score_rule, read_results
 from mcalc.explain.methods import method_name
 from mcalc.explain.runs import SharedAnalyses
+from mcalc.explain.scoring import Region
 
 __all__ = [
     "KnownResult",
@@ -51,6 +53,8 @@ class KnownResult:
         settings: the analysis settings, in words (:func:`settings_words`).
         source: where it was found (``batch run `name```, ``Predict (this server)``).
         when: when it was computed (ISO time; ``""``: not recorded).
+        regions: the image's top regions in that result, by rank (empty: none listed, or
+            not recorded).
     """
 
     score: float
@@ -58,6 +62,7 @@ class KnownResult:
     settings: str
     source: str
     when: str = ""
+    regions: tuple[Region, ...] = ()
 
     def text(self) -> str:
         decided = f" ({self.predicted})" if self.predicted else ""
@@ -97,6 +102,15 @@ def _row_settings(text: str) -> str:
     return words
 
 
+def _row_regions(text: str) -> tuple[Region, ...]:
+    """A batch row's ``top_regions`` (JSON); none where it cannot be read."""
+    try:
+        raw = json.loads(text) if text else []
+        return tuple(sorted((Region.from_dict(r) for r in raw), key=lambda r: r.rank))
+    except (ValueError, TypeError):
+        return ()
+
+
 def batch_scores(folders: Iterable[tuple[str, Path]], model_key: str) -> dict[str, KnownResult]:
     """Every image's latest result of the model version ``model_key`` in the results
     tables of the given batch runs (``(run name, run folder)``).
@@ -124,6 +138,7 @@ def batch_scores(folders: Iterable[tuple[str, Path]], model_key: str) -> dict[st
                 settings=_row_settings(str(row.settings or "")),
                 source=f"batch run `{name}`",
                 when=when,
+                regions=_row_regions(str(getattr(row, "top_regions", "") or "")),
             )
     return found
 
@@ -149,6 +164,7 @@ def predict_score(
                     asdict(case.settings.sliding), None if cam is None else asdict(cam)
                 ),
                 source="Predict (an analysis kept by this server)",
+                regions=tuple(result.regions),
             )
     return None
 

@@ -290,6 +290,28 @@ class Region:
             "scores": {k: round(v, 6) for k, v in self.scores.items()},
         }
 
+    @classmethod
+    def from_dict(cls, raw: Mapping[str, Any]) -> Region:
+        """A region from :meth:`as_dict` (a batch row's ``top_regions``).
+
+        Raises:
+            ValueError: a field missing or of the wrong form.
+        """
+        try:
+            r0, r1, c0, c1 = (int(v) for v in raw["box"])
+            row, col = (float(v) for v in raw["center"])
+            oy, ox = (int(v) for v in raw.get("origin") or (0, 0))
+            return cls(
+                rank=int(raw["rank"]),
+                score=float(raw["score"]),
+                center=(row, col),
+                box=(r0, r1, c0, c1),
+                origin=(oy, ox),
+                scores={str(k): float(v) for k, v in (raw.get("scores") or {}).items()},
+            )
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise ValueError(f"malformed region {raw!r}: {exc!r}") from exc
+
 
 def _iou(a: tuple[int, int], b: tuple[int, int], patch: int) -> float:
     """IoU of two ``patch``-sided squares with top-left corners ``a`` and ``b``."""

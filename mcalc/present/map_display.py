@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
-from mcalc.explain.overlay import blend, resize_map
+from mcalc.explain.overlay import blend, draw_boxes, resize_map
 from mcalc.viewer import ImageView
 
-__all__ = ["display_box", "overlay_view", "crop_heat", "overlay_crop"]
+__all__ = ["display_box", "boxed_preview", "overlay_view", "crop_heat", "overlay_crop"]
 
 
 def display_box(box: tuple[int, int, int, int], view: ImageView) -> tuple[int, int, int, int]:
@@ -33,6 +34,22 @@ def display_box(box: tuple[int, int, int, int], view: ImageView) -> tuple[int, i
     The same formula converts back: mirroring twice is the identity.
     """
     return view.display_box(box)
+
+
+def boxed_preview(
+    view: ImageView, boxes: Sequence[tuple[str, tuple[int, int, int, int]]]
+) -> np.ndarray:
+    """The view's preview with each ``(label, box)`` drawn on it: a file-orientation box of
+    full-resolution pixels (a top region's), mirrored and scaled as the preview is, white
+    over a black edge, its label above it (a copy; the view is left as it is)."""
+    s = view.scale
+    shown = []
+    for _, box in boxes:
+        r0, r1, c0, c1 = view.display_box(box)
+        shown.append((math.floor(r0 * s), math.ceil(r1 * s), math.floor(c0 * s), math.ceil(c1 * s)))
+    return draw_boxes(
+        view.preview, shown, (255, 255, 255), [label for label, _ in boxes], edge=True
+    )
 
 
 def overlay_view(

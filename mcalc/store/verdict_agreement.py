@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 
 from mcalc.store.audit import AuditStore, AuditVerdict
+from mcalc.store.region_calls import PAIR_IOU, RegionCall, pair_calls
 from mcalc.store.versioned import note_skipped
 
 __all__ = [
@@ -50,9 +51,11 @@ __all__ = [
 
 #: What can be agreed on: the score verdict, and the explanation's plausibility (an
 #: explanation left unjudged is missing, not a third answer), per image; and each top
-#: region's call (calcification / not), per region: two readers' calls pair where they
-#: called the same region of the same image (its centre, to the pixel: the same analysis
-#: shows the same regions), "unsure" is missing like an unjudged explanation.
+#: region's call (calcification / not), per region: two readers' calls pair where their
+#: regions of the same image overlap by at least
+#: :data:`~mcalc.store.region_calls.PAIR_IOU`, one-to-one
+#: (:func:`~mcalc.store.region_calls.pair_calls`; a call saved without its box pairs at
+#: the same centre only), "unsure" is missing like an unjudged explanation.
 QUESTIONS: dict[str, str] = {
     "score": "the model's score (agree / disagree)",
     "explanation": "the explanation (plausible / not)",
@@ -65,20 +68,26 @@ UNITS: dict[str, str] = {"score": "images", "explanation": "images", "regions": 
 SMALL_SAMPLE = 20
 
 
-def _answers(v: AuditVerdict, question: str) -> list[tuple[Hashable, Hashable]]:
-    """``v``'s answers to ``question``, each with what it is about (its unit)."""
-    if question == "score":
-        return [(v.image_key, v.score_verdict)]
-    if question == "explanation":
-        judged = v.explanation_plausible is not None
-        return [(v.image_key, v.explanation_plausible)] if judged else []
-    if question == "regions":
-        return [
-            ((v.image_key, round(c.center[0]), round(c.center[1])), c.call)
-            for c in v.regions
-            if c.call != "unsure"
-        ]
-    raise ValueError(f"question must be one of {', '.join(QUESTIONS)}, got {question!r}")
+def _units(verdicts: Iterable[AuditVerdict], question: str) -> dict[Hashable, dict[str, Hashable]]:
+    """The readers' answers to ``question`` by what they are about (an image, or a region
+    of one), each keyed by reader."""
+    if question not in QUESTIONS:
+        raise ValueError(f"question must be one of {', '.join(QUESTIONS)}, got {question!r}")
+    units: dict[Hashable, dict[str, Hashable]] = {}
+    calls: dict[str, dict[str, list[RegionCall]]] = {}  # image -> reader -> decided calls
+    for v in verdicts:
+        if question == "score":
+            units.setdefault(v.image_key, {})[v.reader] = v.score_verdict
+        elif question == "explanation" and v.explanation_plausible is not None:
+            units.setdefault(v.image_key, {})[v.reader] = v.explanation_plausible
+        elif question == "regions":
+            decided = [c for c in v.regions if c.call != "unsure"]
+            if decided:
+                calls.setdefault(v.image_key, {})[v.reader] = decided
+    for image, per_reader in calls.items():
+        for i, group in enumerate(pair_calls(per_reader)):
+            units[image, i] = {r: c.call for r, c in group.items()}
+    return units
 
 
 @dataclass(frozen=True)
@@ -112,6 +121,9 @@ class VerdictAgreement:
         overall: Krippendorff's alpha over every reader (images with at least two answers).
         caveats: sentences to show beside the figures.
         units: what the figures count (:data:`UNITS`).
+        unpaired: answers in no figure, no other reader having answered on the same unit
+            (an image only one reader answered; a region call whose region no other
+            reader called either way): said in :attr:`caveats`, never dropped silently.
     """
 
     question: str
@@ -120,6 +132,7 @@ class VerdictAgreement:
     overall: Estimate
     caveats: tuple[str, ...]
     units: str = "images"
+    unpaired: int = 0
 
 
 def _counts(units: Sequence[Sequence[Hashable]]) -> np.ndarray:
@@ -223,10 +236,7 @@ def verdict_agreement(
         n_boot: bootstrap resamples of the images (0: no intervals).
         seed: the resampling's seed (the same verdicts give the same intervals).
     """
-    by_image: dict[Hashable, dict[str, Hashable]] = {}  # by unit: image, or region
-    for v in verdicts:
-        for unit, answer in _answers(v, question):
-            by_image.setdefault(unit, {})[v.reader] = answer
+    by_image = _units(verdicts, question)  # by unit: image, or region
     readers = tuple(sorted({r for answers in by_image.values() for r in answers}))
     rng = np.random.default_rng(seed)
     pairs: dict[tuple[str, str], Estimate] = {}
@@ -243,12 +253,26 @@ def verdict_agreement(
         low, high = _interval(_alpha_from(counts, _weights(n_units, n_boot, rng)))
     overall = Estimate(alpha, low, high, n_units, agreeing / pairable if pairable else None)
     units = UNITS[question]
-    caveats = _caveats(pairs, overall, units)
-    return VerdictAgreement(question, readers, pairs, overall, caveats, units)
+    unpaired = sum(len(a) == 1 for a in by_image.values())
+    caveats = _caveats(pairs, overall, units, unpaired)
+    return VerdictAgreement(question, readers, pairs, overall, caveats, units, unpaired)
+
+
+def _unpaired_words(units: str, unpaired: int) -> str:
+    if units == "regions":
+        return (
+            f"{unpaired} region call(s) are in no figure: no other reader called their region "
+            f"calcification or not (on that image, no call of theirs overlapping it by "
+            f"IoU >= {PAIR_IOU:g}, or an unsure one)."
+        )
+    return f"{unpaired} answer(s) are in no figure: no other reader answered on the same image."
 
 
 def _caveats(
-    pairs: Mapping[tuple[str, str], Estimate], overall: Estimate, units: str = "images"
+    pairs: Mapping[tuple[str, str], Estimate],
+    overall: Estimate,
+    units: str = "images",
+    unpaired: int = 0,
 ) -> tuple[str, ...]:
     out = []
     small = [e.n_images for e in [*pairs.values(), overall] if 0 < e.n_images < SMALL_SAMPLE]
@@ -281,6 +305,8 @@ def _caveats(
             "Where one answer is much the commonest, kappa and alpha are low even with high raw "
             "agreement (the kappa paradox): read them with the raw agreement."
         )
+    if unpaired:
+        out.append(_unpaired_words(units, unpaired))
     return tuple(out)
 
 
