@@ -80,7 +80,7 @@ def chart_colours(theme: Theme) -> ChartColours:
 
 
 def styled(fig: go.Figure) -> go.Figure:
-    """``fig`` (a figure builder's, changed in place) with its text in the shown theme's
+    """``fig`` (a figure builder's; a styled copy is returned) with its text in the shown theme's
     colours, for ``st.plotly_chart`` (Streamlit's plotly theme left axis titles, tick labels
     and panel titles at 3.7:1 on the light theme's white)."""
     return style_figure(fig, chart_colours(theme_type()))

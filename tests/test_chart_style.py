@@ -11,6 +11,7 @@ taken from there.
 from __future__ import annotations
 
 import ast
+import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -18,12 +19,14 @@ from types import SimpleNamespace
 import numpy as np
 import plotly.graph_objects as go
 import pytest
+from plotly.utils import PlotlyJSONEncoder
 
 from mcalc.explain.service import OverlayMaps
 from mcalc.jobs.progress import Progress
 from mcalc.models.analysis import analyse
 from mcalc.models.curves import OperatingPoint
 from mcalc.models.scores import EvalScores
+from mcalc.present.chart_style import ChartColours, style_figure
 from mcalc.present.eval_figures import CurveEntry, confusion_figure, pr_figure, roc_figure
 from mcalc.present.froc_figures import froc_figure
 from mcalc.present.marking import annotate_figure
@@ -204,3 +207,37 @@ def test_the_flicker_buttons_read_on_both_themes():
         assert menu.showactive is False
         assert menu.bgcolor == theme.BACKGROUNDS[kind][2]
         assert theme.contrast(menu.font.color, menu.bgcolor) >= 4.5
+
+
+def _styled_by_plotlys_api(fig: go.Figure, colours: ChartColours) -> go.Figure:
+    """The oracle: the same styling through plotly's validating update methods."""
+    text = colours.text
+    fig.update_layout(
+        font_color=text,
+        title_font_color=text,
+        legend_font_color=text,
+        legend_title_font_color=text,
+        hoverlabel={"bgcolor": colours.background, "font": {"color": text}},
+    )
+    fig.update_xaxes(title_font_color=text, tickfont_color=text)
+    fig.update_yaxes(title_font_color=text, tickfont_color=text)
+    fig.update_annotations(font_color=text)
+    for menu in fig.layout.updatemenus:
+        menu.update(font_color=text, bgcolor=colours.surface, bordercolor=text)
+    return fig
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_styling_on_the_plain_dict_is_what_plotlys_api_makes(name):
+    """``style_figure`` edits the figure's dictionary and skips plotly's validation (7-25 ms
+    a figure, 17x Predict's region crop itself): the same figure as plotly's own update
+    methods make, and the figure it was given is left as it was."""
+    colours = theme.chart_colours("light")
+    fig = FIGURES[name]()
+    before = fig.to_plotly_json()
+    ours = style_figure(fig, colours).to_plotly_json()
+    assert fig.to_plotly_json() == before
+    theirs = _styled_by_plotlys_api(FIGURES[name](), colours).to_plotly_json()
+    assert json.dumps(ours, sort_keys=True, cls=PlotlyJSONEncoder) == json.dumps(
+        theirs, sort_keys=True, cls=PlotlyJSONEncoder
+    )

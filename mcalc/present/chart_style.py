@@ -17,7 +17,9 @@ Example:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from typing import Any
 
 import plotly.graph_objects as go
 
@@ -41,32 +43,56 @@ class ChartColours:
 
 
 def style_figure(fig: go.Figure, colours: ChartColours) -> go.Figure:
-    """Draw every text of ``fig`` that lies on its background in ``colours.text``.
+    """``fig`` with every text that lies on its background in ``colours.text``.
 
-    Sets the layout's font (which annotations, colour bars and a trace's text inherit), the
-    title, legend, every axis's title and tick labels, every annotation (each is taken to be
-    on the background: the panel titles of :func:`~mcalc.present.viewer_figures.image_panels`,
-    notes), hover labels and an animation's buttons. A trace's own text colour (labels drawn
-    on an image) and the data's colours are left as they are.
+    Sets the layout's font (which colour bars and a trace's text inherit), the title,
+    legend, every axis's title and tick labels (``xaxis`` and ``yaxis`` at least), every
+    annotation (each is taken to be on the background: the panel titles of
+    :func:`~mcalc.present.viewer_figures.image_panels`, notes), hover labels and an
+    animation's buttons. A trace's own text colour (labels drawn on an image) and the data's
+    colours are left as they are.
+
+    Works on the figure's plain dictionary and builds the result without validating it again
+    (the input was valid, and colours are valid by construction): plotly validates each
+    property set through ``update_layout``/``update_xaxes``, 7-25 ms a figure on the 2-core
+    machine, 17x the 1.4 ms of Predict's region crop itself (a region click's figure).
 
     Args:
-        fig: the figure, changed in place (a figure builder's fresh one).
+        fig: the figure (left unchanged).
         colours: the shown theme's colours.
 
     Returns:
-        ``fig``, for ``st.plotly_chart(style_figure(build(...), colours))``.
+        A new figure, for ``st.plotly_chart(style_figure(build(...), colours))``.
     """
     text = colours.text
-    fig.update_layout(
-        font_color=text,
-        title_font_color=text,
-        legend_font_color=text,
-        legend_title_font_color=text,
-        hoverlabel={"bgcolor": colours.background, "font": {"color": text}},
-    )
-    fig.update_xaxes(title_font_color=text, tickfont_color=text)
-    fig.update_yaxes(title_font_color=text, tickfont_color=text)
-    fig.update_annotations(font_color=text)
-    for menu in fig.layout.updatemenus:
-        menu.update(font_color=text, bgcolor=colours.surface, bordercolor=text)
-    return fig
+    spec = fig.to_dict()
+    layout: dict[str, Any] = spec.setdefault("layout", {})
+    _colour(layout, "font", text)
+    _colour(layout.setdefault("title", {}), "font", text)
+    legend = layout.setdefault("legend", {})
+    _colour(legend, "font", text)
+    _colour(legend.setdefault("title", {}), "font", text)
+    hover = layout.setdefault("hoverlabel", {})
+    hover["bgcolor"] = colours.background
+    _colour(hover, "font", text)
+    layout.setdefault("xaxis", {})
+    layout.setdefault("yaxis", {})
+    for name, axis in layout.items():
+        if _AXIS.fullmatch(name):
+            _colour(axis.setdefault("title", {}), "font", text)
+            _colour(axis, "tickfont", text)
+    for note in layout.get("annotations", ()):
+        _colour(note, "font", text)
+    for menu in layout.get("updatemenus", ()):
+        _colour(menu, "font", text)
+        menu["bgcolor"] = colours.surface
+        menu["bordercolor"] = text
+    return go.Figure(spec, _validate=False)
+
+
+#: A cartesian axis of a figure's layout: ``xaxis``, ``yaxis2``...
+_AXIS = re.compile(r"[xy]axis\d*")
+
+
+def _colour(owner: dict[str, Any], font: str, colour: str) -> None:
+    owner.setdefault(font, {})["color"] = colour
