@@ -44,6 +44,7 @@ __all__ = [
     "ENGINES",
     "CrossvalPlan",
     "CrossvalResult",
+    "CrossvalStopped",
     "check_fold_count",
     "crossval",
     "plan_folds",
@@ -117,6 +118,17 @@ class CrossvalPlan:
     def model_id(self, fold: int) -> str:
         """The registry id of fold ``fold`` (0-based)."""
         return f"{self.prefix}-fold{fold + 1}of{self.k}"
+
+
+class CrossvalStopped(KeyboardInterrupt):
+    """A run stopped before its last fold (Ctrl+C, SIGTERM): an interrupt still, with its
+    ``plan`` and the folds it had ``finished`` (registered, each a whole model of its fold),
+    so that the caller can record it."""
+
+    def __init__(self, plan: CrossvalPlan, finished: list[str]) -> None:
+        super().__init__(f"cross-validation {plan.prefix} stopped")
+        self.plan = plan
+        self.finished = finished
 
 
 def _trainable(n_patients: int, k: int) -> bool:
@@ -367,10 +379,11 @@ def crossval(
     except (KeyboardInterrupt, ModelError) as exc:
         # A fold's training turns the interrupt into "training of <fold> was interrupted:
         # nothing was registered" (true of that fold only).
-        stopped = isinstance(exc, KeyboardInterrupt) or isinstance(exc.__cause__, KeyboardInterrupt)
-        if stopped and (note := stopped_folds_note(plan)):
+        if not (isinstance(exc, KeyboardInterrupt) or isinstance(exc.__cause__, KeyboardInterrupt)):
+            raise
+        if note := stopped_folds_note(plan):
             log.warning(note)
-        raise
+        raise CrossvalStopped(plan, _registered(plan)) from exc
     out = summarise_folds(plan, paths, n_boot=n_boot, detection=detection).summary
     out["engine"] = engine
     out["seconds"] = round(time.perf_counter() - t0, 3)
@@ -381,10 +394,7 @@ def stopped_folds_note(plan: CrossvalPlan) -> str:
     """What a run stopped before its last fold leaves: the folds it registered (each a
     whole model) and what to do about them (a rerun with the same id stops at the first);
     ``""`` when it registered none."""
-    from mcalc.models.registry import is_registered
-
-    models_dir = plan.config.models_dir or _models_dir()
-    kept = [plan.model_id(i) for i in range(plan.k) if is_registered(models_dir, plan.model_id(i))]
+    kept = _registered(plan)
     if not kept:
         return ""
     return (
@@ -393,6 +403,14 @@ def stopped_folds_note(plan: CrossvalPlan) -> str:
         f"with the same --id stops at {kept[0]}: choose another --id, or delete them "
         f"(`python -m mcalc delete model ID --as NAME`, an admin)"
     )
+
+
+def _registered(plan: CrossvalPlan) -> list[str]:
+    """The folds of ``plan`` registered now (each a whole model of its fold)."""
+    from mcalc.models.registry import is_registered
+
+    models_dir = plan.config.models_dir or _models_dir()
+    return [plan.model_id(i) for i in range(plan.k) if is_registered(models_dir, plan.model_id(i))]
 
 
 def train_fold(config: TrainConfig) -> str:

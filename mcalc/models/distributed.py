@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mcalc.errors import ModelError
+from mcalc.progress import reclaim_sigterm
 
 if TYPE_CHECKING:
     import keras
@@ -158,8 +159,6 @@ def multiworker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
         ModelError: no cluster in ``TF_CONFIG``, or TensorFlow had already started.
     """
     import os
-    import signal
-    import threading
 
     import tensorflow as tf
 
@@ -170,14 +169,11 @@ def multiworker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
             "(or run `python -m mcalc train-workers --workers N` to try it on one machine)"
         )
     try:
-        handler = signal.getsignal(signal.SIGTERM)
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         # Its coordination service puts a native SIGTERM handler of its own (preemption
         # notices) in place of Python's: a worker sent SIGTERM trained on to the end, and
-        # registered the model while its launcher said "terminated". Python's again (the
-        # command line's stop, :func:`mcalc.progress.push_stop_hook`).
-        if callable(handler) and threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, handler)
+        # registered the model while its launcher said "terminated".
+        reclaim_sigterm()
         return strategy
     except RuntimeError as exc:
         raise ModelError(
