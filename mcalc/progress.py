@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import signal
 import sys
 import threading
 import time
@@ -39,6 +40,7 @@ __all__ = [
     "push_stop_hook",
     "pop_stop_hook",
     "stop_hook",
+    "reclaim_sigterm",
 ]
 
 T = TypeVar("T")
@@ -243,6 +245,20 @@ def stop_hook() -> Callable[[], None] | None:
     """The hook a termination handler calls instead of raising: the innermost registered,
     or ``None`` (raise)."""
     return _STOP_HOOKS[-1] if _STOP_HOOKS else None
+
+
+def reclaim_sigterm(handler: Any = None) -> None:
+    """Put a Python SIGTERM handler back in place after a library replaced it: ``handler``
+    (what :func:`signal.getsignal` gave before), else the one Python reports now.
+
+    TensorFlow's coordination service (``MultiWorkerMirroredStrategy``) puts a native handler
+    in place of Python's while Python still reports its own: a worker sent SIGTERM trained on
+    to the end. ``ray.init`` puts its own in Python and a native one that prints a stack
+    trace and aborts: a crossval's driver ended with status 134, its folds' runs unfinished.
+    Nothing when the handler is not a Python function, or off the main thread."""
+    handler = handler if handler is not None else signal.getsignal(signal.SIGTERM)
+    if callable(handler) and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, handler)
 
 
 class Cancelled(Exception):

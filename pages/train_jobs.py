@@ -217,7 +217,12 @@ def orphan_runs_ui(
     st.warning(
         f"{len(runs)} training run folder(s) in `{settings.runs_dir}` belong to no job and no "
         "registered model (a `python -m mcalc train` killed or failed, or its model deleted): "
-        + "; ".join(f"`{r.id}`" + (f" (not yet: {r.refusal})" if r.refusal else "") for r in runs)
+        + "; ".join(
+            f"`{r.id}`"
+            + (f" (failed: {r.error})" if r.error else "")
+            + (f" (not yet: {r.refusal})" if r.refusal else "")
+            for r in runs
+        )
         + ". Delete each (an admin: below, or `python -m mcalc delete job ID --as NAME`); a "
         "multi-worker run's `ID.workers` folder (its config and worker logs) goes with it.",
         icon=":material/folder_off:",

@@ -386,3 +386,25 @@ def test_a_run_whose_folds_train_is_followed_without_a_reload(eval_env, tmp_path
     at.run()
     assert every[-1] is None  # nothing left to follow
     assert at.button(key="evaluate_cv_pool")
+
+
+@pytest.mark.slow  # an AppTest run of the page: 3-10 s
+def test_a_stopped_command_line_run_shows_cancelled_with_its_finished_folds(
+    eval_env, tmp_path, monkeypatch
+):
+    """A ``crossval`` stopped before its last fold (SIGTERM, Ctrl+C) was not listed at all;
+    it is now, as cancelled, with the folds it finished (each a whole model)."""
+    from mcalc.jobs.crossval import record_stopped
+    from mcalc.models.crossval import CrossvalPlan, CrossvalStopped
+
+    settings = Settings(runs_dir=tmp_path / "runs")
+    monkeypatch.setenv("MCALC_RUNS", str(tmp_path / "runs"))
+    plan = CrossvalPlan(TrainConfig(data="d"), 2, [("p1",), ("p2",)], "cv-stop", False)
+    record_stopped(CrossvalStopped(plan, ["cv-stop-fold1of2"]), settings)
+    at = _page()
+    at.session_state["evaluate_tab"] = "Cross-validation"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = [w.value for w in at.warning if "Cancelled" in w.value]
+    assert said and "1 of 2 folds finished (`cv-stop-fold1of2`)" in said[0], said
+    assert not any(b.key == "evaluate_cv_pool" for b in at.button)

@@ -400,10 +400,14 @@ def test_a_killed_command_line_runs_folder_is_named_on_the_page_and_an_admin_del
     workers.mkdir()
     named = {"processes": [{"pid": ended.pid, "pid_ticks": 1}]}
     (workers / "processes.json").write_text(json.dumps(named))
+    # Why it failed, as train-workers' launcher keeps it (the page did not say).
+    why = "worker 1 was killed by SIGKILL: likely out of memory; see worker1.log"
+    (workers / "outcome.json").write_text(json.dumps({"state": "failed", "error": why}))
     _admin(monkeypatch)
     at = _page()
     said = [w.value for w in at.warning if "killed-run" in w.value]
     assert len(said) == 1 and "no job and no registered model" in said[0], said
+    assert f"`killed-run` (failed: {why})" in said[0]
     at.button(key="train_delete_run_0").click().run()
     assert not at.exception
     assert any("Deleted job `killed-run`" in s.value for s in at.success)

@@ -221,3 +221,30 @@ def test_a_stopped_run_names_the_folds_it_registered(
     said = caplog.text  # a warning on stderr from the command (its logging's handler)
     assert "cross-validation stopped with 1 of 3 folds registered: cv-fold1of3" in said, said
     assert "choose another --id, or delete them" in said, said
+
+
+def test_folds_killed_on_ray_end_their_run_folders_as_interrupted(tmp_path) -> None:
+    """A fold's Ray task killed by the stop (``ray.cancel(force=True)``) left its run folder
+    ending on a batch, read as a run still going; a fold finished, or that said its own last
+    word, is left as it is."""
+    import json
+
+    from mcalc.models.crossval import CrossvalPlan, close_killed_folds
+    from mcalc.models.train_config import TrainConfig
+
+    config = TrainConfig(data="d", runs_dir=str(tmp_path / "runs"),
+                         models_dir=str(tmp_path / "models"))  # fmt: skip
+    plan = CrossvalPlan(config, 3, [("p1",), ("p2",), ("p3",)], "cv", False)
+    last = {"cv-fold1of3": "done", "cv-fold2of3": "batch", "cv-fold3of3": "interrupted"}
+    for model_id, event in last.items():
+        (tmp_path / "runs" / model_id).mkdir(parents=True)
+        lines = [{"event": "start"}, {"event": event}]
+        (tmp_path / "runs" / model_id / "progress.jsonl").write_text(
+            "".join(json.dumps(e) + "\n" for e in lines)
+        )
+    assert close_killed_folds(plan, ["cv-fold1of3"]) == ["cv-fold2of3"]
+    killed = tmp_path / "runs" / "cv-fold2of3"
+    events = [json.loads(x) for x in (killed / "progress.jsonl").read_text().splitlines()]
+    assert events[-1]["event"] == "interrupted" and (killed / "FAILED").is_file()
+    assert not (tmp_path / "runs" / "cv-fold3of3" / "FAILED").exists()
+    assert close_killed_folds(plan, ["cv-fold1of3"]) == []  # once

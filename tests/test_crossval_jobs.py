@@ -106,3 +106,22 @@ def test_tiny_crossval_runs_as_jobs_and_pools(tiny_demo, settings, monkeypatch, 
     assert cvjobs.run_state(cvjobs.list_runs(settings)[0], settings) == "pooled"
     scores = cvjobs.pooled_scores(pooled)  # from the evaluation cache
     assert scores is not None and len(set(scores.case_ids)) == 6
+
+
+def test_a_command_line_run_stopped_is_recorded_cancelled_with_its_finished_folds(
+    settings,
+) -> None:
+    """``crossval`` stopped before its last fold (Ctrl+C, SIGTERM) said which folds it kept,
+    as a warning, and left no record: the Evaluate page did not list it."""
+    from mcalc.models.crossval import CrossvalPlan, CrossvalStopped
+
+    config = TrainConfig(data="d", models_dir=str(settings.models_dir))
+    plan = CrossvalPlan(config, 2, [("p1",), ("p2",)], "cv-stop", False)
+    cvjobs.record_stopped(CrossvalStopped(plan, ["cv-stop-fold1of2"]), settings)
+    (run,) = cvjobs.list_runs(settings)
+    assert (run.id, run.source, run.k, run.folds) == ("cv-stop", "cli", 2, [["p1"], ["p2"]])
+    assert run.finished == ["cv-stop-fold1of2"]
+    assert run.model_ids == ["cv-stop-fold1of2", "cv-stop-fold2of2"]
+    assert cvjobs.run_state(run, settings) == "cancelled"
+    with pytest.raises(JobError, match="is cancelled"):
+        cvjobs.pool_run(run, settings)

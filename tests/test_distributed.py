@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 import numpy as np
 import pytest
@@ -124,3 +125,48 @@ def test_two_local_workers_train_and_register_one_model(tiny_data, tmp_path, cap
     assert card.hyperparameters.replicas == 2
     worker1 = (tmp_path / "logs" / "worker1.out").read_text()
     assert json.loads(worker1) == {"model_id": "two", "chief": False}
+
+
+@pytest.mark.slow
+def test_a_worker_sent_sigterm_runs_pythons_handler_after_the_strategy_starts() -> None:
+    """TensorFlow's coordination service, started with the strategy, put its own native
+    SIGTERM handler in place of Python's: a worker sent SIGTERM trained on to the end and
+    registered the model (7 December 2026). The command line's handler must run."""
+    import subprocess
+    import sys
+
+    from mcalc.jobs.workers import free_ports
+
+    script = (
+        "import os, signal, time\n"
+        "seen = []\n"
+        "signal.signal(signal.SIGTERM, lambda *a: seen.append(1))\n"
+        "from mcalc.models.distributed import multiworker_strategy\n"
+        "multiworker_strategy()\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "time.sleep(0.2)\n"
+        "print('handled' if seen else 'swallowed')\n"
+    )
+    env = {**os.environ, "TF_CONFIG": local_tf_configs(free_ports(1))[0]}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True,
+                         text=True, timeout=120, check=False)  # fmt: skip
+    assert out.stdout.strip().splitlines()[-1:] == ["handled"], out.stderr[-2000:]
+
+
+def test_a_lost_worker_is_said_as_such_not_as_a_bug() -> None:
+    """The survivor of a killed worker ended with "unexpected UnavailableError: ... (a bug in
+    mcalc ...)": its collective failed because the other worker was gone."""
+    import tensorflow as tf
+
+    from mcalc.models.distributed import WorkerRole, lost_workers
+
+    role = WorkerRole(workers=2, index=0, task_type="worker", task_index=0, is_chief=True)
+    # TensorFlow's text when worker 1 was killed with SIGKILL (train-workers, 7 December).
+    text = ("{{function_node __wrapped__CollectiveReduceV2_device_/job:worker/replica:0/task:0"
+            "/device:CPU:0}} Collective ops is aborted by: failed to connect to all addresses\n"
+            "Additional GRPC error information from remote target /job:worker/replica:0/task:1")  # fmt: skip
+    said = lost_workers(role, tf.errors.UnavailableError(None, None, text))
+    assert isinstance(said, ModelError)
+    assert str(said).startswith("worker 0 lost worker 1 during training")
+    assert lost_workers(None, tf.errors.UnavailableError(None, None, text)) is None
+    assert lost_workers(role, tf.errors.InvalidArgumentError(None, None, "bad shape")) is None

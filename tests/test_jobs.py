@@ -805,6 +805,32 @@ def test_a_job_terminated_from_outside_says_so(settings):
     assert out.error == "the training process was terminated: nothing was registered"
 
 
+def test_a_job_killed_by_sigkill_names_the_likely_cause(settings, tmp_path):
+    """A job's trainer killed by SIGKILL (the kernel's out-of-memory killer, a ``kill -9``)
+    said "killed by signal 9 SIGKILL": now what that usually means, as a likely cause."""
+    from mcalc.jobs.folders import Job, save_job
+
+    folder = jobs.jobs_root(settings) / "oom"
+    folder.mkdir(parents=True)
+    pid, ticks = procs.launch(
+        [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"],
+        cwd=tmp_path, env=dict(os.environ), stdout=folder / "stdout.log",
+        stderr=folder / "stderr.log",
+    )  # fmt: skip
+    run_dir = _run_folder(settings, "oom", {"event": "start"}, {"event": "batch"})
+    job = Job(id="oom", folder=folder, config=tiny(Path("d")), state="running", model_id="oom",
+              models_dir=str(settings.models_dir), run_dir=str(run_dir), pid=pid,
+              pid_ticks=ticks)  # fmt: skip
+    (folder / "config.json").write_text(json.dumps(job.config.to_json()))
+    save_job(job)
+    deadline = time.monotonic() + 60
+    while procs.owned_exit_code(pid) is None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    (out,) = jobs.reconcile(settings)
+    assert (out.state, out.exit_code) == ("failed", -9)
+    assert out.error.startswith("the training process was killed by SIGKILL: likely out of memory")
+
+
 def _workers_folder(settings: Settings, run_id: str, *pids: int) -> Path:
     """``<runs_dir>/<run_id>.workers`` as `train-workers` leaves it; ``pids``: the processes
     its ``processes.json`` names (none: no such file, as before 7 December 2026)."""

@@ -223,3 +223,38 @@ def test_crossval_command_and_folds_on_ray_give_the_local_result(
     assert on_ray == local
     assert [f["model_id"] for f in on_ray["folds"]] == ["cv-fold1of2", "cv-fold2of2"]
     assert sorted(p.name for p in (tmp_path / "ray").iterdir()) == ["cv-fold1of2", "cv-fold2of2"]
+
+
+def test_a_sigterm_of_the_driver_cancels_the_folds_ray_tasks(ray_session) -> None:
+    """A SIGTERM of ``crossval --engine ray`` (the command line's handler in place) raised
+    in the driver and left the folds' tasks running on a Ray instance that outlived it (on
+    a local one, Ray's own handler aborted the driver: exit 134, no word). Now the stop
+    (:func:`mcalc.progress.push_stop_hook`) cancels them before the interrupt goes on."""
+    import signal
+    import threading
+    import time
+
+    from mcalc.cli import _sigterm_as_interrupt
+    from mcalc.models.crossval_ray import run_on_ray
+
+    def cpus_free() -> float:
+        return float(ray.available_resources().get("CPU", 0.0))
+
+    assert cpus_free() == 2.0
+    started = threading.Event()
+
+    def sigterm_once_running() -> None:
+        deadline = time.monotonic() + 60
+        while cpus_free() > 0.0 and time.monotonic() < deadline:  # both tasks running
+            time.sleep(0.05)
+        started.set()
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=sigterm_once_running, daemon=True).start()
+    with pytest.raises(KeyboardInterrupt), _sigterm_as_interrupt() as terminated:
+        run_on_ray(time.sleep, [(120,), (120,)])
+    assert started.is_set() and terminated[0]
+    deadline = time.monotonic() + 30  # the tasks gone: their CPUs free again
+    while cpus_free() < 2.0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert cpus_free() == 2.0, "the folds' Ray tasks still run after the SIGTERM"

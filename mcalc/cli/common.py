@@ -17,6 +17,7 @@ from mcalc.config import get_settings
 from mcalc.errors import McalcError, ModelError
 
 __all__ = [
+    "recorded_if_stopped",
     "models_dir",
     "models_flag",
     "model_or_default",
@@ -193,6 +194,25 @@ def interrupted_training() -> Iterator[None]:
     except ModelError as exc:
         if isinstance(exc.__cause__, KeyboardInterrupt):
             raise exc.__cause__ from None
+        raise
+
+
+@contextlib.contextmanager
+def recorded_if_stopped() -> Iterator[None]:
+    """A run stopped before its last fold (the folds kept are said before, as a warning) is
+    recorded as cancelled, with its finished folds, for the Evaluate page; then it goes on
+    as the interrupt it was."""
+    from mcalc.models.crossval import CrossvalStopped
+
+    try:
+        yield
+    except CrossvalStopped as stopped:
+        from mcalc.jobs.crossval import record_stopped
+
+        try:
+            record_stopped(stopped)
+        except McalcError as exc:
+            print(f"warning: the stopped run is not recorded for the app: {exc}", file=sys.stderr)
         raise
 
 

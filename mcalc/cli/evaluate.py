@@ -23,6 +23,7 @@ from mcalc.cli.common import (
     model_or_default,
     models_dir,
     positive_int,
+    recorded_if_stopped,
     threshold_text,
 )
 from mcalc.errors import McalcError
@@ -391,7 +392,7 @@ def cmd_crossval(args: argparse.Namespace) -> int:
         raise McalcError(f"--folds must be >= 2, or 0 for leave-one-patient-out; got {args.folds}")
     config = TrainConfig.from_args(args)
     try:
-        with interrupted_training():  # a fold's, with the folds kept said before (a warning)
+        with interrupted_training(), recorded_if_stopped():
             out = crossval(
                 config,
                 args.folds,

@@ -34,6 +34,7 @@ from mcalc.models.train_config import TrainConfig
 from mcalc.progress import ProgressFn
 
 if TYPE_CHECKING:
+    from mcalc.models.crossval import CrossvalStopped
     from mcalc.models.scores import EvalScores
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "pool_run",
     "pooled_scores",
     "record_result",
+    "record_stopped",
 ]
 
 log = logging.getLogger(__name__)
@@ -66,6 +68,8 @@ class CrossvalRun:
         created: UNIX time; user: who started it; source: ``app`` or ``cli``.
         leave_one_patient_out: one fold per patient.
         result: the pooled summary once computed (``result.json``), else ``None``.
+        finished: a command-line run stopped before its last fold (Ctrl+C, SIGTERM): the
+            folds it had registered (its state is ``cancelled``); ``None``: not stopped.
     """
 
     id: str
@@ -80,6 +84,7 @@ class CrossvalRun:
     source: str = "app"
     leave_one_patient_out: bool = False
     result: dict[str, Any] | None = None
+    finished: list[str] | None = None
 
     def record(self) -> dict[str, Any]:
         """What ``run.json`` holds."""
@@ -94,6 +99,7 @@ class CrossvalRun:
             "user": self.user,
             "source": self.source,
             "leave_one_patient_out": self.leave_one_patient_out,
+            **({} if self.finished is None else {"stopped": True, "finished": self.finished}),
         }
 
 
@@ -128,6 +134,7 @@ def _load(folder: Path) -> CrossvalRun:
             source=str(rec.get("source", "app")),
             leave_one_patient_out=bool(rec.get("leave_one_patient_out", False)),
             result=result,
+            finished=[str(m) for m in rec["finished"]] if rec.get("stopped") else None,
         )
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise JobError(f"{folder}: unreadable cross-validation run ({exc})") from exc
@@ -215,6 +222,30 @@ def record_result(summary: dict[str, Any], settings: Settings | None = None) -> 
     return run
 
 
+def record_stopped(stopped: CrossvalStopped, settings: Settings | None = None) -> CrossvalRun:
+    """Record a command-line run stopped before its last fold as ``cancelled``, with the
+    folds it finished (the Evaluate page lists it; it stayed unrecorded).
+
+    Raises:
+        JobError: the record cannot be written.
+    """
+    plan = stopped.plan
+    run = CrossvalRun(
+        id=plan.prefix,
+        folder=_root(settings) / plan.prefix,
+        config=plan.config,
+        k=plan.k,
+        folds=[list(f) for f in plan.folds],
+        model_ids=[plan.model_id(i) for i in range(plan.k)],
+        created=time.time(),
+        source="cli",
+        leave_one_patient_out=plan.leave_one_patient_out,
+        finished=list(stopped.finished),
+    )
+    _write(run.folder / RUN_FILE, run.record())
+    return run
+
+
 def list_runs(settings: Settings | None = None) -> list[CrossvalRun]:
     """Every recorded run, newest first (unreadable folders are skipped with a warning)."""
     root = _root(settings)
@@ -247,9 +278,12 @@ def run_jobs(run: CrossvalRun, settings: Settings | None = None) -> list[Job]:
 
 def run_state(run: CrossvalRun, settings: Settings | None = None) -> str:
     """``pooled`` (result recorded), ``ready`` (every fold done), ``running`` (some fold
-    queued or running), or ``failed`` (a fold failed or was cancelled)."""
+    queued or running), ``cancelled`` (a command-line run stopped: :attr:`CrossvalRun.finished`),
+    or ``failed`` (a fold failed or was cancelled)."""
     if run.result is not None:
         return "pooled"
+    if run.finished is not None:
+        return "cancelled"
     jobs = run_jobs(run, settings)
     if len(jobs) < len(run.model_ids):
         return "failed"

@@ -36,7 +36,6 @@ import json
 import logging
 import os
 import shutil
-import signal
 import sys
 import threading
 import time
@@ -289,8 +288,7 @@ def _finish(job: Job, exit_code: int | None) -> None:
         stderr = tail_text(job.folder / STDERR_FILE, lines=200)
         job.error_tail = quiet_tail(job.folder / STDERR_FILE, lines=20) or None
         if exit_code is not None and exit_code < 0:
-            name = signal.Signals(-exit_code).name if -exit_code in signal.valid_signals() else ""
-            reason = f"the training process was killed by signal {-exit_code} {name}".rstrip()
+            reason = f"the training process {procs.exit_reason(exit_code)}"
         elif exit_code == 0:
             reason = "the training process exited without registering a model"
         else:

@@ -36,6 +36,8 @@ __all__ = [
     "reap_owned",
     "forget_owned",
     "stop_group",
+    "exit_signal",
+    "exit_reason",
 ]
 
 log = logging.getLogger(__name__)
@@ -220,3 +222,54 @@ def stop_group(
             return outcome
     left = group_members(pgid)
     raise RuntimeError(f"processes {left} of group {pgid} survived SIGKILL")
+
+
+#: What a signal that ended a process usually means (a likely cause, never a certainty).
+_LIKELY = {
+    signal.SIGKILL: "likely out of memory: the kernel's out-of-memory killer sends SIGKILL "
+    "(`dmesg` or `journalctl -k` then says 'Killed process <pid>'); else a `kill -9`",
+    signal.SIGTERM: "stopped from outside: a `kill`, a scheduler's time limit or a shutdown",
+    signal.SIGINT: "interrupted (Ctrl+C)",
+    signal.SIGHUP: "its terminal or session closed",
+    signal.SIGSEGV: "a crash in native code (TensorFlow's or a library's)",
+    signal.SIGBUS: "a crash in native code (TensorFlow's or a library's)",
+    signal.SIGABRT: "aborted by native code (TensorFlow's or a library's); its log may say why",
+}
+
+
+def exit_signal(code: int | None) -> signal.Signals | None:
+    """The signal that ended a process of exit status ``code``: ``-N`` (Python's
+    :attr:`subprocess.Popen.returncode`), or ``128 + N`` for the signals of
+    :data:`_LIKELY` (what a shell reports, and ``python -m mcalc`` after a SIGTERM: 143);
+    ``None`` otherwise."""
+    if code is None:
+        return None
+    number = -code if code < 0 else code - 128
+    try:
+        sig = signal.Signals(number)
+    except ValueError:
+        return None
+    return sig if code < 0 or sig in _LIKELY else None
+
+
+def exit_reason(code: int | None) -> str:
+    """How a process of exit status ``code`` ended, as the end of a sentence about it, with
+    what a signal usually means.
+
+    Example:
+        >>> exit_reason(-9)[:50]
+        'was killed by SIGKILL: likely out of memory: the k'
+        >>> exit_reason(143)[:55]
+        'was stopped by SIGTERM (exit 143): stopped from outside'
+        >>> exit_reason(2)
+        'failed (exit 2)'
+    """
+    if code is None:
+        return "ended, its exit status unknown here"
+    sig = exit_signal(code)
+    if sig is None:
+        return "exited normally" if code == 0 else f"failed (exit {code})"
+    how = "was stopped by" if sig in (signal.SIGTERM, signal.SIGINT) else "was killed by"
+    status = f" (exit {code})" if code > 0 else ""
+    likely = _LIKELY.get(sig)
+    return f"{how} {sig.name}{status}" + (f": {likely}" if likely else "")

@@ -39,6 +39,7 @@ __all__ = [
     "orphan_runs",
     "workers_folder",
     "check_workers_ended",
+    "WORKERS_OUTCOME",
 ]
 
 #: The trainer's event log in its run folder.
@@ -48,6 +49,9 @@ END_EVENTS = frozenset({"done", "failed", "interrupted"})
 #: In a ``.workers`` folder: ``{"processes": [{"pid", "pid_ticks"}, ...]}``, the launcher
 #: and each worker (:func:`mcalc.jobs.workers.run_local_workers`).
 WORKERS_PROCESSES = "processes.json"
+#: In a ``.workers`` folder of a failed run: ``{"state": "failed", "error"}``, why (which
+#: worker ended how, its log), as the launcher said it.
+WORKERS_OUTCOME = "outcome.json"
 
 
 def workers_folder(runs_dir: str | Path, run_id: str) -> Path:
@@ -197,11 +201,13 @@ class OrphanRun:
         folder: ``<runs_dir>/<id>`` (with ``<id>.workers`` when there is one); a
             multi-worker run's ``<runs_dir>/<id>.workers`` when it is alone.
         refusal: why it cannot be deleted yet (:func:`orphan_run`'s refusal); ``""``: it can.
+        error: why a multi-worker run failed (its :data:`WORKERS_OUTCOME`), else ``""``.
     """
 
     id: str
     folder: Path
     refusal: str = ""
+    error: str = ""
 
 
 def orphan_runs(
@@ -232,10 +238,19 @@ def orphan_runs(
             or _workers_run(workers_folder(root, name))
         ):
             continue
+        refusal = ""
         try:
             orphan_run(name, root, models_dir, ())
         except JobError as exc:
-            out.append(OrphanRun(name, folder, str(exc)))
-        else:
-            out.append(OrphanRun(name, folder))
+            refusal = str(exc)
+        out.append(OrphanRun(name, folder, refusal, _workers_error(workers_folder(root, name))))
     return out
+
+
+def _workers_error(folder: Path) -> str:
+    """The error a multi-worker run's launcher recorded in ``folder``; ``""``: none."""
+    try:
+        said = json.loads((folder / WORKERS_OUTCOME).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return ""
+    return str(said.get("error") or "") if isinstance(said, dict) else ""

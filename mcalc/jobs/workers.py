@@ -16,8 +16,8 @@ Example:
 from __future__ import annotations
 
 import json
+import logging
 import os
-import signal
 import socket
 import subprocess
 import time
@@ -30,14 +30,16 @@ from mcalc.config import REPO_ROOT, get_settings
 from mcalc.errors import JobError
 from mcalc.fileio import atomic_write_json
 from mcalc.jobs.manager import train_command
-from mcalc.jobs.procs import start_ticks
-from mcalc.jobs.run_folders import WORKERS_PROCESSES
+from mcalc.jobs.procs import exit_reason, exit_signal, start_ticks
+from mcalc.jobs.run_folders import WORKERS_OUTCOME, WORKERS_PROCESSES
 from mcalc.models.distributed import local_tf_configs
 from mcalc.models.registry import new_model_id
 from mcalc.models.train_config import WORKERS_SUFFIX, TrainConfig
 from mcalc.progress import ProgressFn
 
 __all__ = ["MAX_LOCAL_WORKERS", "WorkersResult", "free_ports", "run_local_workers"]
+
+log = logging.getLogger(__name__)
 
 #: Most workers started on one machine (a try, not a cluster).
 MAX_LOCAL_WORKERS = 8
@@ -107,6 +109,7 @@ def run_local_workers(
     folder = Path(log_dir or runs_dir / f"{model_id}{WORKERS_SUFFIX}")
     folder.mkdir(parents=True, exist_ok=True)
     _name_processes(folder, [os.getpid()])  # first: never deleted while this runs
+    (folder / WORKERS_OUTCOME).unlink(missing_ok=True)  # an earlier run's of this id
     config_file = folder / "config.json"
     atomic_write_json(config_file, config.to_json())
     logs = [folder / f"worker{i}.log" for i in range(workers)]
@@ -127,7 +130,15 @@ def run_local_workers(
         ]
         # The workers too: killed with this launcher (kill -9), they would run on alone.
         _name_processes(folder, [os.getpid(), *(p.pid for p in procs)])
-        codes = _wait(procs, logs, timeout, progress)
+        try:
+            codes = _wait(procs, logs, timeout, progress)
+        except JobError as exc:
+            _record_failure(folder, str(exc))
+            raise
+        except BaseException:  # Ctrl+C, or a SIGTERM (`kill`): the workers ran on, unseen
+            _stop(procs)
+            _record_failure(folder, "the launcher was interrupted: the workers were stopped")
+            raise
     card = json.loads(outs[0].read_text(encoding="utf-8") or "{}")
     return WorkersResult(model_id, codes, logs, card, round(time.perf_counter() - t0, 2))
 
@@ -147,45 +158,56 @@ def _wait(
 ) -> list[int]:
     """Wait for every worker; stop the rest when one fails or time runs out."""
     t0 = time.monotonic()
-    failed: str | None = None
+    failed: list[int] = []  # the workers seen failed, in the order seen
     # Every worker polled each time (not ``any``, which stopped at the first one running):
     # a worker that dies while the chief runs is seen at once, and named.
-    while None in [p.poll() for p in procs]:
-        done = [p.returncode for p in procs if p.returncode is not None]
+    while None in (codes := [p.poll() for p in procs]):
+        failed += _newly_failed(codes, failed)
         if progress is not None:
-            progress(len(done), len(procs), "workers finished")
-        bad = next((i for i, p in enumerate(procs) if p.returncode not in (None, 0)), None)
-        if bad is not None:
-            failed = _failure(bad, procs[bad].returncode, logs[bad], stopped=True)
-        elif timeout is not None and time.monotonic() - t0 > timeout:
-            failed = f"the workers ran past {timeout:g} s; see {logs[0]}"
+            progress(sum(c is not None for c in codes), len(procs), "workers finished")
+        message = ""
         if failed:
+            message = _failure(failed[0], codes[failed[0]], logs[failed[0]], stopped=True)
+        elif timeout is not None and time.monotonic() - t0 > timeout:
+            message = f"the workers ran past {timeout:g} s (they were stopped); see {logs[0]}"
+        if message:
             _stop(procs)
-            raise JobError(failed)
+            raise JobError(message)
         time.sleep(0.5)
-    codes = [int(p.returncode) for p in procs]
-    bad = next((i for i, c in enumerate(codes) if c != 0), None)
-    if bad is not None:
-        raise JobError(_failure(bad, codes[bad], logs[bad]))
+    failed += _newly_failed(codes, failed)
+    if failed:
+        raise JobError(_failure(failed[0], codes[failed[0]], logs[failed[0]]))
     if progress is not None:
         progress(len(procs), len(procs), "workers finished")
-    return codes
+    return [int(c) for c in codes if c is not None]
 
 
-def _failure(index: int, code: int, log: Path, stopped: bool = False) -> str:
-    """What a failed worker did: its exit status, or the signal that ended it."""
-    if code < 0:
-        try:
-            how = f"was killed by {signal.Signals(-code).name}"
-        except ValueError:
-            how = f"was killed by signal {-code}"
-    else:
-        how = f"failed (exit {code})"
+def _newly_failed(codes: list[int | None], seen: list[int]) -> list[int]:
+    """The workers failed since ``seen``; of those seen at once, those a signal ended first:
+    one worker killed, the others' collective operations fail with it seconds later ("lost
+    contact"), and the one killed is the one to name."""
+    new = [i for i, c in enumerate(codes) if c not in (None, 0) and i not in seen]
+    return sorted(new, key=lambda i: exit_signal(codes[i]) is None)
+
+
+def _failure(index: int, code: int | None, log: Path, stopped: bool = False) -> str:
+    """What a failed worker did: its exit status, or the signal that ended it and what
+    that usually means (:func:`~mcalc.jobs.procs.exit_reason`); its own last error line."""
     said = _last_error(log)
-    return (
-        f"worker {index} {how}{' (the others stopped)' if stopped else ''}"
-        f"{f': {said}' if said else ''}; see {log}"
+    if said:  # after a signal's likely cause, which holds colons of its own
+        said = f"{'; it said' if exit_signal(code) else ''}: {said}"
+    return f"worker {index} {exit_reason(code)}{said}; see {log}" + (
+        "; the other workers were stopped" if stopped else ""
     )
+
+
+def _record_failure(folder: Path, message: str) -> None:
+    """Keep why the run failed in its ``.workers`` folder, for the Train page (a folder
+    that cannot be written is only logged: the error is said all the same)."""
+    try:
+        atomic_write_json(folder / WORKERS_OUTCOME, {"state": "failed", "error": message})
+    except OSError as exc:
+        log.warning("cannot write %s: %s", folder / WORKERS_OUTCOME, exc)
 
 
 def _last_error(log: Path) -> str:

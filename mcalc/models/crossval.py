@@ -24,11 +24,12 @@ Example:
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -40,11 +41,16 @@ from mcalc.models.split import MIN_PATIENTS, patient_folds
 from mcalc.models.train_config import TrainConfig
 from mcalc.progress import ProgressFn
 
+if TYPE_CHECKING:
+    from mcalc.config import Settings
+
 __all__ = [
     "ENGINES",
     "CrossvalPlan",
     "CrossvalResult",
+    "CrossvalStopped",
     "check_fold_count",
+    "close_killed_folds",
     "crossval",
     "plan_folds",
     "pool_scores",
@@ -117,6 +123,17 @@ class CrossvalPlan:
     def model_id(self, fold: int) -> str:
         """The registry id of fold ``fold`` (0-based)."""
         return f"{self.prefix}-fold{fold + 1}of{self.k}"
+
+
+class CrossvalStopped(KeyboardInterrupt):
+    """A run stopped before its last fold (Ctrl+C, SIGTERM): an interrupt still, with its
+    ``plan`` and the folds it had ``finished`` (registered, each a whole model of its fold),
+    so that the caller can record it."""
+
+    def __init__(self, plan: CrossvalPlan, finished: list[str]) -> None:
+        super().__init__(f"cross-validation {plan.prefix} stopped")
+        self.plan = plan
+        self.finished = finished
 
 
 def _trainable(n_patients: int, k: int) -> bool:
@@ -367,10 +384,14 @@ def crossval(
     except (KeyboardInterrupt, ModelError) as exc:
         # A fold's training turns the interrupt into "training of <fold> was interrupted:
         # nothing was registered" (true of that fold only).
-        stopped = isinstance(exc, KeyboardInterrupt) or isinstance(exc.__cause__, KeyboardInterrupt)
-        if stopped and (note := stopped_folds_note(plan)):
+        if not (isinstance(exc, KeyboardInterrupt) or isinstance(exc.__cause__, KeyboardInterrupt)):
+            raise
+        finished = _registered(plan)
+        if engine == "ray":
+            close_killed_folds(plan, finished)
+        if note := stopped_folds_note(plan):
             log.warning(note)
-        raise
+        raise CrossvalStopped(plan, finished) from exc
     out = summarise_folds(plan, paths, n_boot=n_boot, detection=detection).summary
     out["engine"] = engine
     out["seconds"] = round(time.perf_counter() - t0, 3)
@@ -381,10 +402,7 @@ def stopped_folds_note(plan: CrossvalPlan) -> str:
     """What a run stopped before its last fold leaves: the folds it registered (each a
     whole model) and what to do about them (a rerun with the same id stops at the first);
     ``""`` when it registered none."""
-    from mcalc.models.registry import is_registered
-
-    models_dir = plan.config.models_dir or _models_dir()
-    kept = [plan.model_id(i) for i in range(plan.k) if is_registered(models_dir, plan.model_id(i))]
+    kept = _registered(plan)
     if not kept:
         return ""
     return (
@@ -395,6 +413,50 @@ def stopped_folds_note(plan: CrossvalPlan) -> str:
     )
 
 
+def close_killed_folds(plan: CrossvalPlan, finished: list[str]) -> list[str]:
+    """End the run folders of the folds that a stop killed on Ray (``ray.cancel(force=True)``
+    ends the worker process: its ``progress.jsonl`` stopped on a batch, as if it still ran)
+    as a fold stopped here ends: an ``interrupted`` event, the ``FAILED`` file, no half-made
+    registration. Folders this machine does not see (a cluster's own disks) are left.
+
+    Returns:
+        The folds so ended.
+    """
+    from mcalc.models.registry import discard_partial
+    from mcalc.models.train_events import emit_event, mark_failed
+
+    runs_dir = Path(plan.config.runs_dir or _settings().runs_dir)
+    closed = []
+    for model_id in (plan.model_id(i) for i in range(plan.k)):
+        path = runs_dir / model_id / "progress.jsonl"
+        if model_id in finished or _last_event(path) in (None, "done", "failed", "interrupted"):
+            continue
+        event = {"event": "interrupted", "message": "its Ray task was cancelled"}
+        emit_event(path, None, event)
+        mark_failed(path.parent, model_id, event)
+        discard_partial(plan.config.models_dir or _settings().models_dir, model_id)
+        closed.append(model_id)
+    return closed
+
+
+def _last_event(path: Path) -> str | None:
+    """The ``event`` of the last line of a run's ``progress.jsonl``; ``None``: no such file,
+    or no event to read."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+        return str(json.loads(lines[-1]).get("event")) if lines else None
+    except (OSError, UnicodeDecodeError, ValueError, AttributeError):
+        return None
+
+
+def _registered(plan: CrossvalPlan) -> list[str]:
+    """The folds of ``plan`` registered now (each a whole model of its fold)."""
+    from mcalc.models.registry import is_registered
+
+    models_dir = plan.config.models_dir or _models_dir()
+    return [plan.model_id(i) for i in range(plan.k) if is_registered(models_dir, plan.model_id(i))]
+
+
 def train_fold(config: TrainConfig) -> str:
     """Train one fold's model (a Ray task with ``engine="ray"``); its registry folder."""
     from mcalc.models.training import train
@@ -403,6 +465,10 @@ def train_fold(config: TrainConfig) -> str:
 
 
 def _models_dir() -> str:
+    return str(_settings().models_dir)
+
+
+def _settings() -> Settings:
     from mcalc.config import get_settings
 
-    return str(get_settings().models_dir)
+    return get_settings()

@@ -24,12 +24,14 @@ Example (two workers on one machine; ``python -m mcalc train-workers`` does this
 from __future__ import annotations
 
 import json
+import re
 import types
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mcalc.errors import ModelError
+from mcalc.progress import reclaim_sigterm
 
 if TYPE_CHECKING:
     import keras
@@ -45,6 +47,7 @@ __all__ = [
     "prepare_model",
     "distributed_input",
     "barrier",
+    "lost_workers",
 ]
 
 #: Task types that train (``ps`` and ``evaluator`` tasks do not run this strategy).
@@ -166,7 +169,12 @@ def multiworker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:
             "(or run `python -m mcalc train-workers --workers N` to try it on one machine)"
         )
     try:
-        return tf.distribute.MultiWorkerMirroredStrategy()
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+        # Its coordination service puts a native SIGTERM handler of its own (preemption
+        # notices) in place of Python's: a worker sent SIGTERM trained on to the end, and
+        # registered the model while its launcher said "terminated".
+        reclaim_sigterm()
+        return strategy
     except RuntimeError as exc:
         raise ModelError(
             f"cannot start multi-worker training in this process ({exc}): create the "
@@ -236,3 +244,32 @@ def barrier(strategy: tf.distribute.Strategy, done: bool) -> bool:
 
     per_replica = strategy.run(lambda: tf.constant(1.0 if done else 0.0))
     return float(strategy.reduce("SUM", per_replica, axis=None)) > 0
+
+
+#: A task named in TensorFlow's error text: ``/job:worker/replica:0/task:1``.
+_TASK_RE = re.compile(r"/job:(\w+)/(?:replica:\d+/)?task:(\d+)")
+
+
+def lost_workers(role: WorkerRole | None, exc: BaseException) -> ModelError | None:
+    """The error of a multi-worker run's collective operation that failed because another
+    worker stopped, crashed or cannot be reached, said as such (TensorFlow's own, an
+    ``UnavailableError`` of gRPC detail, read as a bug in mcalc); ``None`` for any other error.
+
+    TensorFlow ends such a wait by itself: within seconds of the other worker's exit
+    (connection refused or reset), or once it has missed its heartbeats (a frozen worker).
+    """
+    import tensorflow as tf
+
+    lost = (tf.errors.UnavailableError, tf.errors.AbortedError, tf.errors.DeadlineExceededError)
+    text = str(exc)
+    if role is None or not (isinstance(exc, lost) or "Collective ops is aborted" in text):
+        return None
+    me = (role.task_type, role.task_index)
+    tasks = sorted({(job, int(i)) for job, i in _TASK_RE.findall(text)} - {me})
+    who = ", ".join(f"{job} {i}" for job, i in tasks) or "another worker"
+    lines = [line.strip() for line in text.splitlines() if line.strip()] or [""]
+    first = next((line for line in lines if "aborted by" in line), lines[0])
+    return ModelError(
+        f"worker {role.index} lost {who} during training (it stopped, crashed or cannot be "
+        f"reached; its log says why): {first[:300]}"
+    )

@@ -79,11 +79,19 @@ class StopRequest:
 
 
 class StopOnRequest(keras.callbacks.Callback):
-    """Ends a fit at the end of the batch during which a :class:`StopRequest` was set."""
+    """Ends a fit at the end of the batch during which a :class:`StopRequest` was set.
 
-    def __init__(self, request: StopRequest) -> None:
+    ``at_once`` (a worker of a multi-worker run): raise ``KeyboardInterrupt`` there instead
+    of letting the fit end its epoch. The epoch's end runs collective operations (the
+    validation) that the other workers, still training, never join: a worker stopped so
+    failed with "Shape mismatch in the collective instance", and the others with it. Its
+    exit ends the others' collectives within seconds ("unhealthy tasks").
+    """
+
+    def __init__(self, request: StopRequest, *, at_once: bool = False) -> None:
         super().__init__()
         self.request = request
+        self.at_once = at_once
 
     def on_train_begin(self, logs: Mapping[str, Any] | None = None) -> None:
         self.request.fitting = True
@@ -93,6 +101,8 @@ class StopOnRequest(keras.callbacks.Callback):
 
     def on_train_batch_end(self, batch: int, logs: Mapping[str, Any] | None = None) -> None:
         if self.request.is_set():
+            if self.at_once:
+                raise KeyboardInterrupt("stop requested")
             self.model.stop_training = True
 
 

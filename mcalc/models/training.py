@@ -39,7 +39,7 @@ from mcalc.errors import McalcError, ModelError
 from mcalc.models.architectures import ArchSpec, arch_spec, build_model, copy_weights
 from mcalc.models.card import ModelCard
 from mcalc.models.data import eval_dataset, predict_array, steps_per_epoch, train_dataset
-from mcalc.models.distributed import WorkerRole, barrier, worker_role
+from mcalc.models.distributed import WorkerRole, barrier, lost_workers, worker_role
 from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.freeze import FreezeReport, apply_freeze, default_lr
 from mcalc.models.hard_negatives import mine_hard_negatives
@@ -221,7 +221,7 @@ def _start_run(
         run_dir=run_dir,
         winfo=winfo,
         progress=progress,
-        callbacks=(*callbacks, StopOnRequest(stop)),
+        callbacks=(*callbacks, StopOnRequest(stop, at_once=role is not None)),
         stop=stop,
         role=role,
     )
@@ -542,9 +542,10 @@ def train(
         raise ModelError(
             f"out of memory while training {run.spec.name}: lower --batch or the patch size"
         ) from exc
-    except Exception as exc:  # any other failure (a TensorFlow or a library error) too
-        _failed(run, {"event": "failed", "message": f"{type(exc).__name__}: {exc}"}, "FAILED")
-        raise
+    except Exception as caught:  # any other failure (TensorFlow's, a library's, a lost worker)
+        said = lost_workers(run.role, caught) or caught
+        _failed(run, {"event": "failed", "message": f"{type(said).__name__}: {said}"}, "FAILED")
+        raise said from (caught if said is not caught else caught.__cause__)
     finally:
         run.stop.fitting = False  # a fit that raised never called on_train_end
         if run.role is not None and run.is_chief and fitted is not None:

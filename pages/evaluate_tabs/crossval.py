@@ -324,6 +324,13 @@ def run_ui(run: CrossvalRun, state: str, following: bool) -> None:
         folds_ui(run)
     if state == "running":
         st.info("Folds are training; this tab follows them as they finish.")
+    elif state == "cancelled":
+        done = ", ".join(f"`{m}`" for m in run.finished or []) or "none"
+        st.warning(
+            f"Cancelled (stopped before its last fold): {len(run.finished or [])} of {run.k} "
+            f"folds finished ({done}), each a whole model of its fold; no pooled result.",
+            icon=":material/cancel:",
+        )
     elif state == "failed":
         st.warning("A fold failed or was cancelled: this run cannot be pooled.")
     else:  # ready, or pooled (again, e.g. with detection)
