@@ -83,26 +83,32 @@ def test_audit_shows_and_prefills_a_batch_runs_score_and_says_when_there_is_none
     assert at.number_input(key="audit_score_input").value == 0.3
 
 
+def _audit_on_a_batch_row(app_env, image: str, **row: str):  # type: ignore[no-untyped-def]
+    """Audit opened by "Dr. Test" on demo-custom's ``image``, whose score (0.8125,
+    calcification) comes from a batch row of the model (``row``: more columns)."""
+    card = next(c for c in list_models(get_settings().models_dir).models if c.id == "demo-custom")
+    done = {"image_key": image, "score": 0.8125, "predicted": "calcification",
+            "model_key": model_key(card), "settings": "{}",
+            "finished_at": "2026-12-05T10:00:00+00:00", **row}  # fmt: skip
+    write_results(batch_root(get_settings()) / run_name("demo-custom", app_env), to_table([done]))
+    at = open_page(PAGE, 60)
+    at.text_input(key="audit_reader_input").input("Dr. Test").run()
+    at.selectbox(key="audit_model").set_value("demo-custom").run()
+    at.selectbox(key="audit_image").set_value(image).run()
+    return at
+
+
 def test_a_reader_calls_the_regions_of_the_computed_result_on_audit(app_env):
     """Audit's form offers the regions of the result whose score it shows (a batch row's
     top regions), "not judged" until called, and saves the calls with the verdict (rank,
     centre, score and box as shown); a score the reader typed, or an image without a
     computed result, has no regions to call."""
-    card = next(c for c in list_models(get_settings().models_dir).models if c.id == "demo-custom")
     image = "suspicious-1/CC_recent"
     regions = [
         {"rank": 1, "score": 0.8125, "center": [300.0, 200.5], "box": [268, 332, 168, 232]},
         {"rank": 2, "score": 0.61, "center": [90.0, 40.0], "box": [58, 122, 8, 72]},
     ]
-    row = {"image_key": image, "score": 0.8125, "predicted": "calcification",
-           "model_key": model_key(card), "settings": "{}", "top_regions": json.dumps(regions),
-           "finished_at": "2026-12-05T10:00:00+00:00"}  # fmt: skip
-    write_results(batch_root(get_settings()) / run_name("demo-custom", app_env), to_table([row]))
-
-    at = open_page(PAGE, 60)
-    at.text_input(key="audit_reader_input").input("Dr. Test").run()
-    at.selectbox(key="audit_model").set_value("demo-custom").run()
-    at.selectbox(key="audit_image").set_value(image).run()
+    at = _audit_on_a_batch_row(app_env, image, top_regions=json.dumps(regions))
 
     def asked():  # type: ignore[no-untyped-def]
         return [r for r in at.radio if r.key.startswith("audit_region_call_")]
@@ -326,16 +332,8 @@ def test_a_verdict_saved_meanwhile_in_another_tab_is_not_replaced_silently(app_e
     """The same reader's second tab saved a verdict on the image after this form opened:
     this save is refused with the stored verdict shown, then saved on top when the reader
     chooses theirs (the later save replaced the other one without a word)."""
-    card = next(c for c in list_models(get_settings().models_dir).models if c.id == "demo-custom")
     image = "suspicious-1/CC_recent"
-    row = {"image_key": image, "score": 0.8125, "predicted": "calcification",
-           "model_key": model_key(card), "settings": "{}",
-           "finished_at": "2026-12-05T10:00:00+00:00"}  # fmt: skip
-    write_results(batch_root(get_settings()) / run_name("demo-custom", app_env), to_table([row]))
-    at = open_page(PAGE, 60)
-    at.text_input(key="audit_reader_input").input("Dr. Test").run()
-    at.selectbox(key="audit_model").set_value("demo-custom").run()
-    at.selectbox(key="audit_image").set_value(image).run()
+    at = _audit_on_a_batch_row(app_env, image)
     at.radio(key="audit_verdict").set_value("agree").run()
     at.text_area(key="audit_comment").input("tab A").run()
 

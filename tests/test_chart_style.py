@@ -25,7 +25,6 @@ from mcalc.explain.service import OverlayMaps
 from mcalc.jobs.progress import Progress
 from mcalc.models.analysis import analyse
 from mcalc.models.curves import OperatingPoint
-from mcalc.models.scores import EvalScores
 from mcalc.present.chart_style import ChartColours, style_figure
 from mcalc.present.eval_figures import CurveEntry, confusion_figure, pr_figure, roc_figure
 from mcalc.present.froc_figures import froc_figure
@@ -36,6 +35,7 @@ from mcalc.present.train_figures import curves_figure
 from mcalc.present.viewer_figures import crop_figure, pair_figure
 from mcalc.store import ImageMarks
 from pages import theme
+from tests.test_palette import four_scores
 from tests.test_temporal_figures import CASE, _view
 from tests.viewer_fixtures import tiny_view
 
@@ -43,15 +43,7 @@ PAGES = Path(__file__).resolve().parent.parent / "pages"
 
 
 def _entries() -> list[CurveEntry]:
-    s = EvalScores(
-        ("no", "yes"),
-        ("yes",),
-        np.array([0, 1, 0, 1]),
-        np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]]),
-        list("abcd"),
-        list("abcd"),
-        list("abcd"),
-    )
+    s = four_scores()
     return [CurveEntry("m", analyse(s, "patch", n_boot=0), 0.5, OperatingPoint(0.5, 1, 1, 0))]
 
 

@@ -34,17 +34,14 @@ def _backgrounds() -> set[str]:
     }
 
 
+def four_scores(labels: tuple[int, ...] = (0, 1, 0, 1)) -> EvalScores:
+    """Four patches of four patients scored 0.1, 0.8, 0.4, 0.7 (also tests/test_chart_style)."""
+    probabilities = np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]])
+    return EvalScores(("no", "yes"), ("yes",), np.array(labels), probabilities, *[list("abcd")] * 3)
+
+
 def _entries() -> list[CurveEntry]:
-    s = EvalScores(
-        ("no", "yes"),
-        ("yes",),
-        np.array([0, 1, 0, 1]),
-        np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.3, 0.7]]),
-        list("abcd"),
-        list("abcd"),
-        list("abcd"),
-    )
-    analysis = analyse(s, "patch", n_boot=0)
+    analysis = analyse(four_scores(), "patch", n_boot=0)
     point = OperatingPoint(0.5, 1.0, 1.0, 0.0)
     return [CurveEntry(m, analysis, 0.5, point) for m in MODELS]
 
@@ -136,16 +133,7 @@ def test_the_pr_chance_line_is_one_named_line_when_shared_else_one_per_model():
     assert [(t.name, t.line.color, t.showlegend) for t in chance] == [
         ("chance: prevalence 0.50", "#808080", None)
     ]
-    s = EvalScores(
-        ("no", "yes"),
-        ("yes",),
-        np.array([0, 1, 0, 0]),
-        np.array([[0.9, 0.1], [0.2, 0.8], [0.6, 0.4], [0.7, 0.3]]),
-        list("abcd"),
-        list("abcd"),
-        list("abcd"),
-    )
-    other = CurveEntry("rare", analyse(s, "patch", n_boot=0), 0.5, None)
+    other = CurveEntry("rare", analyse(four_scores((0, 1, 0, 0)), "patch", n_boot=0), 0.5, None)
     fig = pr_figure([_entries()[0], other])
     chance = [t for t in fig.data if "prevalence" in (t.name or "")]
     assert [(t.name, t.line.color, t.showlegend) for t in chance] == [
