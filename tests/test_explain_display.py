@@ -236,6 +236,63 @@ def test_draw_hot_spots_rings_a_small_spot_and_outlines_a_large_one() -> None:
     assert (draw_hot_spots(rgb, [], "jet") == rgb).all()
 
 
+def _contrast(a, b) -> float:
+    """WCAG 2 contrast ratio of two sRGB colours (an independent 6-line version)."""
+
+    def lum(c):
+        c = np.asarray(c, float) / 255
+        c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+        return 0.2126 * c[0] + 0.7152 * c[1] + 0.0722 * c[2]
+
+    hi, lo = sorted((lum(a), lum(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+@pytest.mark.parametrize("cmap", ["jet", "inferno"])
+def test_a_dark_ring_has_a_light_edge_and_a_light_ring_a_dark_one(cmap) -> None:
+    """Rings were drawn over a black edge whatever their colour: inferno's low end (and
+    jet's dark blue and dark red) vanished into it. The edge is black or white, whichever
+    contrasts more with the ring (at least 4.5:1 at every level of every map)."""
+    rgb = np.full((60, 60, 3), 128, np.uint8)
+    for peak in np.linspace(0.02, 1.0, 50):
+        heat = np.zeros((60, 60), np.float32)
+        heat[30, 30] = peak
+        spots = hot_spots(heat)
+        spots = [type(spots[0])(float(peak), spots[0].outline, spots[0].box)]
+        out = draw_hot_spots(rgb, spots, cmap, min_radius=10, width=2)
+        ring = tuple(int(v) for v in colorize(np.array([[peak]], np.float32), cmap)[0, 0])
+        assert tuple(out[30, 40]) == ring
+        edge = tuple(int(v) for v in out[30, 43])  # just outside the ring: its edge
+        assert edge in ((0, 0, 0), (255, 255, 255)) and _contrast(ring, edge) >= 4.5, (
+            peak,
+            ring,
+            edge,
+        )
+
+
+def test_rings_are_labelled_under_them_and_two_labels_never_overlap() -> None:
+    """A ring's colour alone does not say its level in a grey print: each ring has its
+    label (white on a black edge) under it; a second ring on the same cluster puts its
+    label where the first one's is not (the report printed "100%" over "77%")."""
+    rgb = np.full((120, 120, 3), 128, np.uint8)
+    heat = np.zeros((120, 120), np.float32)
+    heat[50, 50], heat[52, 58] = 1.0, 0.77
+    spots = hot_spots(heat, share=0.5)
+    assert len(spots) == 2
+    plain = draw_hot_spots(rgb, spots, "inferno", min_radius=10)
+    kw = {"min_radius": 10, "font_scale": 0.8}
+    one = draw_hot_spots(rgb, spots[:1], "inferno", labels=["100%"], **kw)
+    both = draw_hot_spots(rgb, spots, "inferno", labels=["100%", "77%"], **kw)
+    text = (one == 255).all(axis=2) & ~(plain[..., :1] == 255).all(axis=2)
+    rows = np.flatnonzero(text.any(axis=1))
+    assert rows.size and rows.min() > 50 + 10  # under the ring
+    assert (one[rows.min() - 3 : rows.max() + 3] == 0).all(axis=2).any()  # its black edge
+    second = (both == 255).all(axis=2) & ~(one == 255).all(axis=2)
+    assert second.sum() > 10  # the 77% label is drawn...
+    assert (both[text] == 255).all()  # ...and the 100% one is whole under it
+    assert (draw_hot_spots(rgb, spots, "inferno", min_radius=10, labels=None) == plain).all()
+
+
 def _ends(cmap: str) -> tuple[tuple[int, ...], tuple[int, ...]]:
     ramp = colorize(np.array([[0.0, 1.0]], np.float32), cmap)[0]
     return tuple(int(v) for v in ramp[0]), tuple(int(v) for v in ramp[1])

@@ -55,12 +55,12 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "mcalc.store",
             "mcalc.jobs",
             "mcalc.access",
-            "mcalc.report",
             "mcalc.temporal",
             "mcalc.batch",
         ),
     ),
-    ("presentation", ("mcalc.present",)),
+    # The case report is a PDF made of the presentation's pictures, as report_pdf is.
+    ("presentation", ("mcalc.present", "mcalc.report")),
     ("entry points", ("mcalc.cli", "mcalc.__main__", "pages", "app")),
 ]
 

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from mcalc.cli import main
@@ -49,7 +50,7 @@ def test_report_names_case_model_reader_and_verdicts(
     out = tmp_path / "report.pdf"
     code = main(
         ["report", "--data", str(tiny_demo), "--case", "suspicious-1", "--model", "spot",
-         "--models", str(spot_registry), "--user", "ana", "--out", str(out)]
+         "--models", str(spot_registry), "--user", "ana", "--cmap", "viridis", "--out", str(out)]
     )  # fmt: skip
     assert code == 0, capsys.readouterr().err
     assert out.read_bytes()[:5] == b"%PDF-"
@@ -74,9 +75,13 @@ def test_report_names_case_model_reader_and_verdicts(
         text,
     ), text
     assert "decision" not in text.lower() and "negative" not in text
-    # What the pictures' colours, rings and outlines are, and the abbreviations.
-    assert "coloured blue (0) to dark red" in text and "Rings (outlines where large)" in text
-    assert "Cyan outline: the radiologists' annotated calcifications" in text
+    # What the pictures' colours, rings and outlines are (a key under each picture, in the
+    # colour map asked for), and the abbreviations.
+    assert "in the viridis colour map, opaque where it is high, with its key under it" in text
+    keyed = _pictures_with_a_colour_bar(out, tmp_path / "images")
+    # One key per map picture (4 images), none in jet or inferno ("hot", black to white,
+    # can match a grey image's row).
+    assert keyed.get("viridis") == 4 and not {"jet", "inferno"} & set(keyed), keyed
     assert re.search(r"Grad-CAM here reaches \d+% of its largest value", text)
     assert "CC: craniocaudal view; MLO: mediolateral oblique view" in text
     assert "Density: ACR breast density category" in text
@@ -112,6 +117,26 @@ def test_report_names_case_model_reader_and_verdicts(
     assert re.search(r"CC: \d+ new calcifications?,", text), text
     assert re.search(r"MLO: \d+ new calcifications?,", text), text
     assert "annotated calcifications, prior registered" not in text
+
+
+def _pictures_with_a_colour_bar(pdf: Path, folder: Path) -> dict[str, int]:
+    """How many of the PDF's pictures have a colour bar (a key) of each colour map: the
+    pictures as stored (``pdfimages -png``: fpdf2 keeps a PNG's pixels)."""
+    from PIL import Image
+
+    from mcalc.explain.overlay import COLORMAPS
+    from tests.test_explain_display import bar_rows
+
+    folder.mkdir()
+    done = subprocess.run(["pdfimages", "-png", str(pdf), str(folder / "p")], capture_output=True)
+    assert done.returncode == 0, done.stderr
+    found: dict[str, int] = {}
+    for path in sorted(folder.glob("*.png")):
+        rgb = np.asarray(Image.open(path).convert("RGB"))
+        for cmap in COLORMAPS:
+            if len(bar_rows(rgb, cmap)) >= 4:
+                found[cmap] = found.get(cmap, 0) + 1
+    return found
 
 
 def test_unknown_case_is_a_clear_error(tiny_demo, tmp_path, capsys):

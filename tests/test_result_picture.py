@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 
 from mcalc.explain.overlay import colorize
-from mcalc.present.result_picture import APP_NUMBERING, Legend, key_lines, result_picture
+from mcalc.present.result_picture import (
+    APP_NUMBERING,
+    Legend,
+    key_lines,
+    peak_label,
+    result_picture,
+)
 from tests.test_explain_display import bar_rows
 
 
@@ -97,3 +103,27 @@ def test_a_probability_pictures_rings_are_spots_at_the_decision_threshold() -> N
         )
         near = [pic[20, 55 + 8], pic[60, 15 + 8]]  # 8 px right of each spot: the ring
         assert [not np.array_equal(p, pic[5, 5]) for p in near] == ringed
+
+
+def test_a_pictures_rings_carry_their_peak_in_words() -> None:
+    """The colour of a ring on the scale is its only level: in a grey print jet's 11% and
+    100% looked alike. Each ring is labelled: a probability's value, an explanation's
+    share of the scale's top."""
+    heat = np.zeros((90, 70), np.float32)
+    heat[20, 35] = 0.8
+    for relative, words in ((False, "0.80"), (True, "80%")):
+        legend = Legend("P", [(0.0, "0"), (1.0, "1")], [], relative)
+        pic = result_picture(
+            _result(regions=()), heat, 0.6, "inferno", legend=legend, min_region_score=0.5
+        )[:90]
+        white = (pic == 255).all(axis=2)
+        assert white[20 + 8 + 2 :].any() and not white[: 20 + 8].any()  # the label, under the ring
+        assert words in key_lines(legend, [], _spots(heat), 0.5, marked=False)[-1] or relative
+    assert peak_label(Legend("", [], [], True), 0.349) == "35%"
+    assert peak_label(Legend("", [], [], False), 0.349) == "0.35"
+
+
+def _spots(heat):
+    from mcalc.explain.overlay import hot_spots
+
+    return hot_spots(heat)

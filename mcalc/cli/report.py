@@ -1,7 +1,8 @@
-"""``python -m mcalc report --data DATA --case CASE [--model ID] --out report.pdf``.
+"""``python -m mcalc report --data DATA --case CASE [--model ID] [--cmap NAME] --out report.pdf``.
 
-One PDF per case for the audit (see :mod:`mcalc.report`); ``--user`` names who made it
-(default: the login name of the shell). Where accounts exist it must be one of them
+One PDF per case for the audit (see :mod:`mcalc.report`); ``--cmap`` is the colour map of
+the model's pictures (default inferno, which keeps its order in a grey-scale print);
+``--user`` names who made it (default: the login name of the shell). Where accounts exist it must be one of them
 (:func:`mcalc.cli.common.recorded_user`): an unknown name is refused and nothing written.
 """
 
@@ -13,6 +14,8 @@ from pathlib import Path
 from mcalc.cli.common import recorded_user
 from mcalc.config import get_settings
 from mcalc.errors import McalcError
+from mcalc.explain.overlay import COLORMAPS
+from mcalc.report.case import REPORT_CMAP
 
 __all__ = ["register_commands"]
 
@@ -35,6 +38,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         model=args.model,
         user=user,
         settings=settings,
+        cmap=args.cmap,
     )
     print(f"wrote {path}")
     return 0
@@ -46,6 +50,13 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data", required=True, help="dataset folder or manifest")
     p.add_argument("--case", required=True, help="case id (e.g. suspicious-1)")
     p.add_argument("--model", help="registry id or model folder: add its maps and scores")
+    p.add_argument(
+        "--cmap",
+        choices=list(COLORMAPS),
+        default=REPORT_CMAP,
+        help=f"colour map of the model's pictures (default {REPORT_CMAP}: its grey level rises "
+        "with the value, so it reads in a grey-scale print, and it has no annotation cyan)",
+    )
     p.add_argument(
         "--models", metavar="DIR", help="model registry folder (default: models/, or MCALC_MODELS)"
     )

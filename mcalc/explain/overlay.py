@@ -26,6 +26,7 @@ from mcalc.imaging import to_uint8
 
 __all__ = [
     "COLORMAPS",
+    "ANNOTATION_RGB",
     "colorize",
     "blend",
     "resize_map",
@@ -33,9 +34,11 @@ __all__ = [
     "plotly_colorscale",
     "draw_boxes",
     "text_scale",
+    "edged_text",
     "colour_bar",
     "HotSpot",
     "hot_spots",
+    "halo",
     "draw_hot_spots",
 ]
 
@@ -48,6 +51,11 @@ COLORMAPS: dict[str, int] = {
     "viridis": cv2.COLORMAP_VIRIDIS,
     "hot": cv2.COLORMAP_HOT,
 }
+
+
+#: The colour of the radiologists' annotated calcifications' outlines on a picture (cyan;
+#: the viewer's and the classic figure's marks are the same ``#00e5ff``).
+ANNOTATION_RGB: tuple[int, int, int] = (0, 229, 255)
 
 
 def _cmap(name: str) -> int:
@@ -159,7 +167,7 @@ def _block_max(h: np.ndarray, rows: int, cols: int) -> np.ndarray:
 
 
 def outline(
-    rgb: np.ndarray, mask: np.ndarray, color: tuple[int, int, int] = (0, 229, 255), width: int = 1
+    rgb: np.ndarray, mask: np.ndarray, color: tuple[int, int, int] = ANNOTATION_RGB, width: int = 1
 ) -> np.ndarray:
     """A copy of ``rgb`` with the outlines of ``mask``'s regions drawn in ``color``."""
     img = np.asarray(rgb)
@@ -213,12 +221,39 @@ def draw_boxes(
     for (r0, _, c0, _), label in zip(boxes, labels or [], strict=False):
         at = (int(c0), max(int(r0) - lw - 2, text_h + 2))
         if edge:
+            edged_text(out, label, at, font_scale, thick, col)
+        else:
             cv2.putText(
-                out, label, at, cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thick + 2,
-                cv2.LINE_AA,
-            )  # fmt: skip
-        cv2.putText(out, label, at, cv2.FONT_HERSHEY_SIMPLEX, font_scale, col, thick, cv2.LINE_AA)
+                out, label, at, cv2.FONT_HERSHEY_SIMPLEX, font_scale, col, thick, cv2.LINE_AA
+            )
     return out
+
+
+def edged_text(
+    rgb: np.ndarray,
+    text: str,
+    at: tuple[int, int],
+    font_scale: float,
+    thick: int,
+    color: tuple[int, ...] = (255, 255, 255),
+) -> None:
+    """Write ``text`` on ``rgb`` (in place) at ``at`` (its baseline's left end) in
+    ``color`` over a black edge, readable on any tissue. The edge is the text drawn black
+    at each offset up to ``thick`` pixels around: a thicker black stroke under it is no
+    edge, OpenCV 5 drawing Hershey text no thicker than 2 pixels whatever the thickness
+    asked (black at 4 under white at 2 left no black pixel)."""
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    e = max(1, int(thick))
+    x, y = int(at[0]), int(at[1])
+    for dy in range(-e, e + 1):
+        for dx in range(-e, e + 1):
+            if dx or dy:
+                cv2.putText(
+                    rgb, text, (x + dx, y + dy), font, font_scale, (0, 0, 0), thick, cv2.LINE_AA
+                )
+    cv2.putText(
+        rgb, text, (x, y), font, font_scale, tuple(int(v) for v in color), thick, cv2.LINE_AA
+    )
 
 
 def text_scale(width: int) -> float:
@@ -416,6 +451,30 @@ def hot_spots(heat: np.ndarray, share: float = 0.5, most: int = 5) -> list[HotSp
     return spots
 
 
+def _luminance(rgb: tuple[int, int, int]) -> float:
+    """Relative luminance of an sRGB colour (WCAG 2), 0 (black) to 1 (white)."""
+    c = np.asarray(rgb, np.float64) / 255.0
+    lin = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(lin @ [0.2126, 0.7152, 0.0722])
+
+
+def _apart(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    """Whether rectangles ``(x0, y0, x1, y1)`` do not overlap."""
+    return a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1]
+
+
+def halo(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Black or white, whichever contrasts more with ``rgb`` (WCAG 2 contrast ratio, at
+    least 4.58:1 for any colour): the edge a ring is drawn over, so that a dark ring (the
+    low end of inferno or jet) does not vanish into a black edge.
+
+    >>> halo((255, 255, 0)), halo((0, 0, 128))
+    ((0, 0, 0), (255, 255, 255))
+    """
+    y = _luminance(rgb)
+    return (0, 0, 0) if (y + 0.05) / 0.05 >= 1.05 / (y + 0.05) else (255, 255, 255)
+
+
 def draw_hot_spots(
     rgb: np.ndarray,
     spots: list[HotSpot],
@@ -424,10 +483,15 @@ def draw_hot_spots(
     scale: float = 1.0,
     min_radius: int = 12,
     width: int = 2,
+    labels: list[str] | None = None,
+    font_scale: float = 0.4,
 ) -> np.ndarray:
     """A copy of ``rgb`` with each hot spot outlined in the colour its peak has on the
-    map's colour scale (peaks on [0, 1]), over a black edge that keeps it visible on any
-    tissue; a spot smaller than a ring of ``min_radius`` pixels gets that ring instead.
+    map's colour scale (peaks on [0, 1]), over an edge of black or white, whichever
+    contrasts with that colour (:func:`halo`), that keeps it visible on any tissue; a spot
+    smaller than a ring of ``min_radius`` pixels gets that ring instead. Each spot's label
+    (its peak in words) is written beside it, white on a black edge: the ring's colour
+    alone does not say its level in a grey-scale print (jet's lightness rises and falls).
 
     Args:
         rgb: the picture (RGB uint8).
@@ -435,24 +499,55 @@ def draw_hot_spots(
         cmap: the map's colour scale (a key of :data:`COLORMAPS`).
         scale: ``rgb``'s pixels per pixel of the map the spots were found on.
         min_radius: the smallest ring, in ``rgb``'s pixels.
-        width: of the outline, in ``rgb``'s pixels (its black edge twice as wide).
+        width: of the outline, in ``rgb``'s pixels (its edge three times as wide).
+        labels: one per spot (e.g. ``"55%"``), under its ring (else right, left or above,
+            where no other label is); none by default.
+        font_scale: of the labels (OpenCV's Hershey simplex font).
     """
     out = np.ascontiguousarray(np.asarray(rgb)).copy()
     if not spots:
         return out
     colours = colorize(np.array([[s.peak for s in spots]], np.float32), cmap)[0]
     w = max(1, int(width))
+    boxes = []
     for spot, colour in zip(spots, colours, strict=True):
         col = tuple(int(v) for v in colour)
+        edge = halo(col)  # type: ignore[arg-type]
         pts = (spot.outline + 0.5) * scale - 0.5
         r0, c0 = pts.min(axis=0)
         r1, c1 = pts.max(axis=0)
         if max(r1 - r0, c1 - c0) < 2 * min_radius:
-            centre = (round(float(c0 + c1) / 2), round(float(r0 + r1) / 2))
-            cv2.circle(out, centre, min_radius, (0, 0, 0), 2 * w, cv2.LINE_AA)
-            cv2.circle(out, centre, min_radius, col, w, cv2.LINE_AA)
+            x, y = round(float(c0 + c1) / 2), round(float(r0 + r1) / 2)
+            cv2.circle(out, (x, y), min_radius, edge, 3 * w, cv2.LINE_AA)
+            cv2.circle(out, (x, y), min_radius, col, w, cv2.LINE_AA)
+            boxes.append((y - min_radius, y + min_radius, x - min_radius, x + min_radius))
         else:
             poly = [np.round(pts[:, ::-1]).astype(np.int32).reshape(-1, 1, 2)]
-            cv2.polylines(out, poly, True, (0, 0, 0), 2 * w, cv2.LINE_AA)
+            cv2.polylines(out, poly, True, edge, 3 * w, cv2.LINE_AA)
             cv2.polylines(out, poly, True, col, w, cv2.LINE_AA)
+            boxes.append((round(float(r0)), round(float(r1)), round(float(c0)), round(float(c1))))
+    # Labels after every ring (a ring drawn later must not cross an earlier one's label):
+    # under their ring, else right, left or above it, the first place no label took
+    # (two rings on one cluster printed "100%" over "77%").
+    font, thick = cv2.FONT_HERSHEY_SIMPLEX, max(1, round(font_scale * 2))
+    height, width_px = out.shape[:2]
+    taken: list[tuple[int, int, int, int]] = []
+    for (top, bottom, left, right), label in zip(boxes, labels or [], strict=False):
+        (tw, th), base = cv2.getTextSize(label, font, font_scale, thick)
+        gap, mid, centre = w + 2, (left + right) // 2, (top + bottom) // 2
+        places = [  # above last: a region box's number is above its corner
+            (mid - tw // 2, bottom + gap + th),
+            (right + gap, centre + th // 2),
+            (left - gap - tw, centre + th // 2),
+            (mid - tw // 2, top - gap - base),
+        ]
+        rects = []
+        for x, y in places:
+            x, y = min(max(0, x), max(0, width_px - tw)), min(max(th, y), height - base)
+            rects.append((x, y - th - 1, x + tw, y + base + 1))
+        free = [r for r in rects if all(_apart(r, t) for t in taken)]
+        x0, y0, x1, y1 = (free or rects)[0]
+        taken.append((x0, y0, x1, y1))
+        at = (int(x0), int(y0 + th + 1))
+        edged_text(out, label, at, font_scale, thick)
     return out

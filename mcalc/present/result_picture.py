@@ -15,6 +15,7 @@ import numpy as np
 
 from mcalc.explain.methods import method_name
 from mcalc.explain.overlay import (
+    ANNOTATION_RGB,
     HotSpot,
     blend,
     colour_bar,
@@ -35,6 +36,7 @@ __all__ = [
     "Legend",
     "explanation_legend",
     "key_lines",
+    "peak_label",
     "probability_legend",
     "result_picture",
     "shown_picture",
@@ -91,11 +93,7 @@ def result_picture(
     marks = result.marks
     marked = marks is not None and bool(marks.any())
     if marks is not None and marked:
-        rgb = outline(rgb, marks, (0, 229, 255))
-    spots = [s for s in hot_spots(heat01) if s.peak >= legend.ring_from]
-    rgb = draw_hot_spots(
-        rgb, spots, cmap, min_radius=max(8, width // 40), width=max(2, width // 400)
-    )
+        rgb = outline(rgb, marks, ANNOTATION_RGB)
     f = result.pmap.factor
     boxes = [
         (round(r.box[0] * f), round(r.box[1] * f), round(r.box[2] * f), round(r.box[3] * f))
@@ -110,10 +108,31 @@ def result_picture(
         font_scale=text_scale(width),
         edge=True,
     )
+    # The rings and their labels over the boxes: a box's edge crossed a ring's label.
+    spots = [s for s in hot_spots(heat01) if s.peak >= legend.ring_from]
+    rgb = draw_hot_spots(
+        rgb,
+        spots,
+        cmap,
+        min_radius=max(8, width // 40),
+        width=max(2, width // 400),
+        labels=[peak_label(legend, s.peak) for s in spots],
+        font_scale=text_scale(width),
+    )
     lines = key_lines(
         legend, result.regions, spots, min_region_score, marked=marked, numbered_as=numbered_as
     )
     return np.vstack([rgb, colour_bar(width, cmap, legend.ticks, legend.title, lines)])
+
+
+def peak_label(legend: Legend, peak: float) -> str:
+    """A ring's label: its peak as a share of the scale's top (an explanation) or as a
+    probability.
+
+    >>> peak_label(Legend("", [], [], relative=True), 0.349), peak_label(Legend("", [], [], False), 0.97)
+    ('35%', '0.97')
+    """
+    return f"{peak:.0%}" if legend.relative else f"{peak:.2f}"
 
 
 def key_lines(
@@ -142,7 +161,8 @@ def key_lines(
     if spots:
         rings = (
             f"Rings (outlines where large): where this map reaches at least 50% of its own "
-            f"peak ({peak_words}){least}, in the colour of that peak; {len(spots)} here."
+            f"peak ({peak_words}){least}, in the colour of that peak and labelled with it, "
+            f"over a black or white edge; {len(spots)} here."
         )
     elif legend.ring_from > 0:
         rings = f"No ring: no spot reaches the decision threshold ({legend.ring_from:.2f})."

@@ -39,6 +39,7 @@ from mcalc.store.region_calls import call_words
 from mcalc.viewer import DisplayOptions, prepare_view
 
 __all__ = [
+    "REPORT_CMAP",
     "ReportImage",
     "image_title",
     "annotation_line",
@@ -50,6 +51,13 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 RESEARCH_ONLY = "RESEARCH USE ONLY - not for clinical use or diagnosis."
+#: The colour map of the report's pictures, unless asked for another: a report is printed,
+#: often in grey, and inferno's grey level rises with the value (jet's rises and falls:
+#: 11% and 100% print alike) and it never comes near the annotations' cyan (jet is that
+#: cyan at 35%). docs/measurements.md has the numbers; tests/test_report.py re-measures.
+REPORT_CMAP = "inferno"
+#: Where the report's numbered regions appear again (a reader's calls on them).
+REPORT_NUMBERING = "the readers' verdicts below"
 #: Each reader's marks: a colour by name (said in the text) and its RGB.
 _READER_COLOURS: list[tuple[str, tuple[int, int, int]]] = [
     ("green", (0, 200, 0)),
@@ -186,15 +194,16 @@ def _reader_marks(
 
 
 def _model_section(
-    model: str, models_dir: Path, case_rec: CaseRecord, cache: ImageCache
+    model: str, models_dir: Path, case_rec: CaseRecord, cache: ImageCache, cmap: str
 ) -> tuple[list[ReportImage], list[str], Any]:
-    """The model's pictures (map over each image, its hot spots marked), the lines that
-    say what they show, and the card."""
+    """The model's pictures (map over each image in ``cmap``, its hot spots ringed, a key
+    under each), the lines that say what they show, and the card."""
     from mcalc.explain.cams import CamSettings
-    from mcalc.explain.overlay import blend, draw_hot_spots, hot_spots, outline
+    from mcalc.explain.overlay import hot_spots
     from mcalc.explain.service import AnalysisSettings, ImageInput, analyse_case
     from mcalc.explain.stitch import normalize_map
     from mcalc.models.inference import load_model
+    from mcalc.present.result_picture import shown_picture
 
     loaded = load_model(model, models_dir)
     records = {r.key: r for r in case_rec.images}
@@ -205,20 +214,15 @@ def _model_section(
         image_cache=cache,
     )
     pictures = []
-    explained = bool(case.images) and all(r.cam is not None for r in case.images)
-    vmax = case.cam_scale() if explained else 1.0
-    t = case.threshold
     for r in case.images:
-        heat = normalize_map(r.cam.heat, 0.0, vmax) if r.cam is not None else r.pmap.dense()
-        rgb = blend(r.unit, heat, alpha=0.6, cmap="jet")
-        if r.marks is not None and r.marks.any():
-            rgb = outline(rgb, r.marks, (0, 229, 255))
-        spots = hot_spots(heat)
-        if r.cam is None:  # a probability map: ring what reaches the decision threshold only
-            spots = [s for s in spots if s.peak >= t.value]
-        rgb = draw_hot_spots(rgb, spots, "jet", min_radius=max(8, rgb.shape[1] // 40))
+        # The CLI's and a verdict's picture (map, labelled rings, cyan outlines, numbered
+        # regions) with its colour bar and key under it: a printed report is read without
+        # the app, and its reader must be able to read the colours from the page.
+        rgb = shown_picture(case, r, cmap=cmap, numbered_as=REPORT_NUMBERING)
+        t = case.threshold
         lines = [f"map score {r.score:.3f}, {t.reading(r.score, r.scores.positive_class)}"]
         if r.cam is not None:
+            spots = hot_spots(normalize_map(r.cam.heat, 0.0, case.cam_scale()))
             peak = spots[0].peak if spots else 0.0
             lines.append(
                 f"{method_name(r.cam.settings.method)} here reaches {peak:.0%} of its largest "
@@ -227,23 +231,14 @@ def _model_section(
             )
         pictures.append(ReportImage(image_title(case_rec, records[r.key]), rgb, lines))
     notes = [f"{s.key}: not analysed ({s.message})" for s in case.skipped]
-    first = case.images[0].cam if case.images else None
     rule = case.images[0].scores.rule if case.images else ""
     notes.append(
-        (
-            f"Each picture: {method_name(first.settings.method)} of the class "
-            f"'{first.target}' at layer {first.layer}, coloured blue (0) to dark red (its "
-            "largest value over this case's images; relative, in the method's own units)"
-            if explained and first is not None
-            else "Each picture: the model's probability map, coloured blue (0) to dark red (1)"
-        )
-        + ", opaque where it is high. Rings (outlines where large): where each image's map "
-        "reaches at least half of its own peak"
-        + ("" if explained else ", and the operating threshold")
-        + ", in the colour of that peak. Cyan outline: "
-        "the radiologists' annotated calcifications. Map score: "
+        f"Each picture: the model's map over the image in the {cmap} colour map, opaque where "
+        "it is high, with its key under it (the colour bar, what 0 and its top mean, what "
+        "the rings, boxes and cyan outlines are). Map score: "
         + (f"{rule}; " if rule else "")
-        + f"the model's operating threshold is {t.value:.2f} ({t.source})."
+        + f"the model's operating threshold is {case.threshold.value:.2f} "
+        f"({case.threshold.source})."
     )
     return pictures, notes, loaded.card
 
@@ -289,6 +284,7 @@ def case_report(
     settings: Settings | None = None,
     temporal: bool = True,
     reads: ReadPolicy | None = None,
+    cmap: str = REPORT_CMAP,
 ) -> bytes:
     """The PDF of one case, as bytes.
 
@@ -304,13 +300,20 @@ def case_report(
             (:mod:`mcalc.access.reads`): other readers' marks and verdicts it may not see
             are left out, and the report says so. ``None``: everything (the command line,
             whose user reads the store's files anyway).
+        cmap: the colour map of the model's pictures (a key of
+            :data:`mcalc.explain.overlay.COLORMAPS`).
 
     Raises:
+        ValueError: an unknown colour map.
         DatasetError: no such case.
         McalcError: an image or the model cannot be read.
     """
     from fpdf import FPDF
 
+    from mcalc.explain.overlay import COLORMAPS
+
+    if cmap not in COLORMAPS:
+        raise ValueError(f"unknown colour map {cmap!r}; expected one of {', '.join(COLORMAPS)}")
     s = settings or get_settings()
     index = open_dataset(data)
     case = next((c for c in index.cases if c.case_id == case_id), None)
@@ -348,7 +351,9 @@ def case_report(
     model_notes: list[str] = []
     card = None
     if model:
-        model_pictures, model_notes, card = _model_section(model, Path(s.models_dir), case, cache)
+        model_pictures, model_notes, card = _model_section(
+            model, Path(s.models_dir), case, cache, cmap
+        )
     changes = _temporal_lines(cache, case) if temporal else []
     keys = {r.key for r in records}
     verdicts: list[AuditVerdict] = visible_verdicts(
