@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
 from mcalc.batch import read_progress, run_batch
+from mcalc.batch import worker as batch_worker
 from mcalc.config import get_settings
 from mcalc.fileio import atomic_write_json
 from mcalc.jobs.batch import BatchJob, BatchOptions, batch_root, run_name
@@ -200,6 +202,22 @@ def _chosen_set(at: AppTest, name: str) -> str:
     return pick.options[pick.index]
 
 
+class _RowClock:
+    """Stands for ``datetime`` in :mod:`mcalc.batch.worker`, whose rows are stamped with
+    ``datetime.now(UTC)`` (``finished_at``): the time it was made, plus a second per
+    :meth:`tick` (it does not move otherwise)."""
+
+    def __init__(self) -> None:
+        self.start = datetime.now(UTC)
+        self.offset = 0
+
+    def now(self, tz=None) -> datetime:
+        return (self.start + timedelta(seconds=self.offset)).astimezone(tz)
+
+    def tick(self) -> None:
+        self.offset += 1
+
+
 def test_a_launch_shows_its_own_set_and_a_chosen_set_is_kept_by_identity(
     app_env, spot_registry, batch_data, monkeypatch
 ) -> None:
@@ -210,13 +228,18 @@ def test_a_launch_shows_its_own_set_and_a_chosen_set_is_kept_by_identity(
     from mcalc.jobs import batch as jobs_batch
 
     monkeypatch.setenv("MCALC_MODELS", str(spot_registry))
+    # Rows are stamped to the second and the sets are ordered by their newest row: each
+    # launch below is a second later on the rows' clock (1.1 s sleeps until 7 December).
+    # With every row stamped alike the choice kept as a place passed this test (checked).
+    clock = _RowClock()
+    monkeypatch.setattr(batch_worker, "datetime", clock)
     name = _done_run(spot_registry, batch_data, BatchOptions(), BatchSettings(maps=True))
-    time.sleep(1.1)  # rows are stamped to the second: the sets' order is by their newest
+    clock.tick()
     _done_run(spot_registry, batch_data, BatchOptions(), BatchSettings())
 
     def launch(model_id, data, options, settings=None, *, user=""):  # in this process
         cam = CamSettings(options.cam) if options.cam else None
-        time.sleep(1.1)
+        clock.tick()
         _done_run(spot_registry, data, options, BatchSettings(cam=cam, maps=options.maps))
         return BatchJob.from_folder(batch_root(get_settings()) / run_name(model_id, data))
 
@@ -236,7 +259,7 @@ def test_a_launch_shows_its_own_set_and_a_chosen_set_is_kept_by_identity(
     # the plain set stays chosen (the place it had now holds another set).
     pick = at.selectbox(key=f"batch_set:{name}")
     pick.select_index(pick.options.index("spot · no explanation")).run()
-    time.sleep(1.1)
+    clock.tick()
     cam = BatchSettings(cam=CamSettings("gradcam"), maps=True)
     run_batch(
         "spot",
