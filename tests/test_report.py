@@ -14,9 +14,9 @@ import pytest
 from mcalc.cli import main
 from mcalc.dataset import open_dataset
 from mcalc.dataset.records import CaseRecord, ImageRecord
-from mcalc.report.case import annotation_line, image_title
+from mcalc.report.case import annotation_line, image_title, verdict_line
 from mcalc.store import ImageMarks, MarkStore
-from mcalc.store.audit import VerdictContext, record_verdict
+from mcalc.store.audit import AuditVerdict, VerdictContext, record_verdict
 from mcalc.store.region_calls import RegionCall
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
 
@@ -137,6 +137,22 @@ def _pictures_with_a_colour_bar(pdf: Path, folder: Path) -> dict[str, int]:
             if len(bar_rows(rgb, cmap)) >= 4:
                 found[cmap] = found.get(cmap, 0) + 1
     return found
+
+
+@pytest.mark.parametrize(
+    ("plausible", "said"),
+    [
+        (True, "explanation judged plausible"),
+        (False, "explanation judged implausible"),
+        (None, "explanation not judged"),
+    ],
+)
+def test_a_verdicts_line_says_the_explanation_answer_in_words(plausible, said):
+    """A verdict whose explanation was not judged read "explanation judged not judged"."""
+    v = AuditVerdict("m", "c/CC_recent", "ana", "disagree", plausible, score=0.5, recorded_at="t")
+    assert verdict_line(v, "Right CC").endswith(
+        f"with model m: disagreed with the model's score (0.500), {said}"
+    )
 
 
 def test_unknown_case_is_a_clear_error(tiny_demo, tmp_path, capsys):

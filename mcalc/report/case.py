@@ -440,19 +440,8 @@ def case_report(
     if not verdicts:
         text("No verdict recorded on this case.", 9)
     titles = {r.key: image_title(case, r) for r in records}
-    agreed = {"agree": "agreed with", "disagree": "disagreed with"}
     for v in sorted(verdicts, key=lambda v: (v.image_key, v.recorded_at)):
-        plaus = {True: "plausible", False: "implausible", None: "not judged"}
-        ctx = f"; map {v.context.text()}" if v.context else ""
-        score = f" ({v.score:.3f})" if v.score is not None else ""
-        text(
-            f"{v.recorded_at} - {v.reader} on {titles.get(v.image_key, v.image_key)} "
-            f"({v.image_key}) with model {v.model_id}: {agreed.get(v.score_verdict, v.score_verdict)} "
-            f"the model's score{score}, explanation judged {plaus[v.explanation_plausible]}{ctx}"
-            + "".join(f"; {call_words(c)}" for c in v.regions)
-            + (f"; comment: {v.comment}" if v.comment else ""),
-            8,
-        )
+        text(verdict_line(v, titles.get(v.image_key, v.image_key)), 8)
     pdf.ln(3)
     text("Abbreviations and scales", 11, "B")
     text(GLOSSARY, 8)
@@ -468,3 +457,32 @@ def write_case_report(out: str | Path, data: str | Path, case_id: str, **kwargs:
     path = Path(out)
     atomic_write_bytes(path, case_report(data, case_id, **kwargs))
     return path
+
+
+#: A verdict's answers in the report's words.
+_AGREED = {"agree": "agreed with", "disagree": "disagreed with"}
+_PLAUSIBLE = {
+    True: "explanation judged plausible",
+    False: "explanation judged implausible",
+    None: "explanation not judged",
+}
+
+
+def verdict_line(v: AuditVerdict, title: str) -> str:
+    """One reader's verdict as the case report lists it (``title``: the image in words).
+
+    Example:
+        >>> from mcalc.store.audit import AuditVerdict
+        >>> v = AuditVerdict("m", "c/CC_recent", "ana", "agree", score=0.9, recorded_at="t0")
+        >>> verdict_line(v, "Right CC")
+        "t0 - ana on Right CC (c/CC_recent) with model m: agreed with the model's score (0.900), explanation not judged"
+    """
+    ctx = f"; map {v.context.text()}" if v.context else ""
+    score = f" ({v.score:.3f})" if v.score is not None else ""
+    return (
+        f"{v.recorded_at} - {v.reader} on {title} ({v.image_key}) with model {v.model_id}: "
+        f"{_AGREED.get(v.score_verdict, v.score_verdict)} the model's score{score}, "
+        f"{_PLAUSIBLE[v.explanation_plausible]}{ctx}"
+        + "".join(f"; {call_words(c)}" for c in v.regions)
+        + (f"; comment: {v.comment}" if v.comment else "")
+    )
