@@ -214,15 +214,17 @@ def _model_section(
         image_cache=cache,
     )
     pictures = []
+    t = case.threshold
+    # The explanations' one colour scale, taken once for the case.
+    vmax = case.cam_scale() if any(r.cam is not None for r in case.images) else 1.0
     for r in case.images:
         # The CLI's and a verdict's picture (map, labelled rings, cyan outlines, numbered
         # regions) with its colour bar and key under it: a printed report is read without
         # the app, and its reader must be able to read the colours from the page.
         rgb = shown_picture(case, r, cmap=cmap, numbered_as=REPORT_NUMBERING)
-        t = case.threshold
         lines = [f"map score {r.score:.3f}, {t.reading(r.score, r.scores.positive_class)}"]
         if r.cam is not None:
-            spots = hot_spots(normalize_map(r.cam.heat, 0.0, case.cam_scale()))
+            spots = hot_spots(normalize_map(r.cam.heat, 0.0, vmax))
             peak = spots[0].peak if spots else 0.0
             lines.append(
                 f"{method_name(r.cam.settings.method)} here reaches {peak:.0%} of its largest "
@@ -237,8 +239,7 @@ def _model_section(
         "it is high, with its key under it (the colour bar, what 0 and its top mean, what "
         "the rings, boxes and cyan outlines are). Map score: "
         + (f"{rule}; " if rule else "")
-        + f"the model's operating threshold is {case.threshold.value:.2f} "
-        f"({case.threshold.source})."
+        + f"the model's operating threshold is {t.value:.2f} ({t.source})."
     )
     return pictures, notes, loaded.card
 
