@@ -41,6 +41,7 @@ __all__ = [
     "pop_stop_hook",
     "stop_hook",
     "reclaim_sigterm",
+    "interruptible",
 ]
 
 T = TypeVar("T")
@@ -259,6 +260,22 @@ def reclaim_sigterm(handler: Any = None) -> None:
     handler = handler if handler is not None else signal.getsignal(signal.SIGTERM)
     if callable(handler) and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, handler)
+
+
+def interruptible() -> None:
+    """Let ``KeyboardInterrupt`` reach this process's main thread again where SIGINT is
+    ignored (Python's default handler put back; nothing off the main thread, or where a
+    handler of Python's is in place).
+
+    A process started in the background (``cmd &`` in a script, nohup, a job of an app
+    server started so) ignores SIGINT, and so do the processes it starts, Ray's workers
+    among them. Ray's polite cancel raises ``KeyboardInterrupt`` in a running task through
+    ``_thread.interrupt_main``, which does nothing then: a cross-validation's folds
+    trained on until the forced kill (:func:`mcalc.models.crossval_ray.cancel_tasks`)."""
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) in (signal.SIG_IGN, signal.SIG_DFL):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 class Cancelled(Exception):

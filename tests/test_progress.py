@@ -99,3 +99,28 @@ def test_the_interval_is_the_settings(monkeypatch) -> None:
 
 
 # A command's lines on a captured stderr: tests/test_cli.py test_scan_text_lists_problems.
+
+
+def test_interruptible_puts_pythons_sigint_handler_back_only_where_sigint_is_ignored() -> None:
+    """A process started in the background ignores SIGINT (and its Ray workers with it):
+    Ray's polite cancel, ``_thread.interrupt_main``, did nothing there. A handler of the
+    process's own is left as it is. (No signal is sent: only the handlers are read.)"""
+    import signal
+
+    from mcalc.progress import interruptible
+
+    before = signal.getsignal(signal.SIGINT)
+
+    def own(signum: int, frame: object) -> None:
+        raise AssertionError("never sent")
+
+    try:
+        for inherited in (signal.SIG_IGN, signal.SIG_DFL):
+            signal.signal(signal.SIGINT, inherited)
+            interruptible()
+            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+        signal.signal(signal.SIGINT, own)
+        interruptible()
+        assert signal.getsignal(signal.SIGINT) is own
+    finally:
+        signal.signal(signal.SIGINT, before)

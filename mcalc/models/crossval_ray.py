@@ -27,7 +27,13 @@ from typing import Any, TypeVar
 from mcalc.cluster import NO_GPU_ENV, init_ray
 from mcalc.config import REPO_ROOT, prepare_tensorflow
 from mcalc.errors import McalcError, ModelError
-from mcalc.progress import ProgressFn, pop_stop_hook, push_stop_hook, reclaim_sigterm
+from mcalc.progress import (
+    ProgressFn,
+    interruptible,
+    pop_stop_hook,
+    push_stop_hook,
+    reclaim_sigterm,
+)
 
 __all__ = ["run_on_ray", "cancel_tasks"]
 
@@ -37,8 +43,10 @@ T = TypeVar("T")
 
 
 def _task(fn: Callable[..., T], *args: Any) -> T:
-    """One call inside a Ray worker (quiet TensorFlow first, as the CLI does)."""
+    """One call inside a Ray worker (quiet TensorFlow first, as the CLI does), which Ray's
+    polite cancel can interrupt (:func:`mcalc.progress.interruptible`)."""
     prepare_tensorflow()
+    interruptible()
     return fn(*args)
 
 
