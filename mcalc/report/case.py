@@ -199,11 +199,9 @@ def _model_section(
     """The model's pictures (map over each image in ``cmap``, its hot spots ringed, a key
     under each), the lines that say what they show, and the card."""
     from mcalc.explain.cams import CamSettings
-    from mcalc.explain.overlay import hot_spots
     from mcalc.explain.service import AnalysisSettings, ImageInput, analyse_case
-    from mcalc.explain.stitch import normalize_map
     from mcalc.models.inference import load_model
-    from mcalc.present.result_picture import shown_picture
+    from mcalc.present.result_picture import ringed_shown_picture
 
     loaded = load_model(model, models_dir)
     records = {r.key: r for r in case_rec.images}
@@ -221,17 +219,18 @@ def _model_section(
         # The CLI's and a verdict's picture (map, labelled rings, cyan outlines, numbered
         # regions) with its colour bar and key under it: a printed report is read without
         # the app, and its reader must be able to read the colours from the page.
-        rgb = shown_picture(case, r, cmap=cmap, numbered_as=REPORT_NUMBERING)
+        # Its rings are the spots counted below: found once, for the picture.
+        shown = ringed_shown_picture(case, r, cmap=cmap, numbered_as=REPORT_NUMBERING, vmax=vmax)
         lines = [f"map score {r.score:.3f}, {t.reading(r.score, r.scores.positive_class)}"]
         if r.cam is not None:
-            spots = hot_spots(normalize_map(r.cam.heat, 0.0, vmax))
+            spots = shown.spots  # an explanation's: every spot over half its peak
             peak = spots[0].peak if spots else 0.0
             lines.append(
                 f"{method_name(r.cam.settings.method)} here reaches {peak:.0%} of its largest "
                 f"value over this case's images"
                 + (f"; {len(spots)} area(s) ringed" if spots else "")
             )
-        pictures.append(ReportImage(image_title(case_rec, records[r.key]), rgb, lines))
+        pictures.append(ReportImage(image_title(case_rec, records[r.key]), shown.rgb, lines))
     notes = [f"{s.key}: not analysed ({s.message})" for s in case.skipped]
     rule = case.images[0].scores.rule if case.images else ""
     notes.append(
