@@ -40,6 +40,7 @@ from mcalc.viewer import DisplayOptions, prepare_view
 
 __all__ = [
     "REPORT_CMAP",
+    "REPORT_CMAP_WHY",
     "ReportImage",
     "image_title",
     "annotation_line",
@@ -56,6 +57,13 @@ RESEARCH_ONLY = "RESEARCH USE ONLY - not for clinical use or diagnosis."
 #: 11% and 100% print alike) and it never comes near the annotations' cyan (jet is that
 #: cyan at 35%). docs/measurements.md has the numbers; tests/test_report.py re-measures.
 REPORT_CMAP = "inferno"
+#: Why :data:`REPORT_CMAP` is the report's default, in a reader's words (the app's choice).
+REPORT_CMAP_WHY = (
+    f"The map of the report's model pictures. {REPORT_CMAP} (the default) suits a printed "
+    "report: its grey level rises with the value, so a grey-scale print keeps its order "
+    "(jet's rises and falls: its 11% and its 100% print alike), and none of its colours is "
+    "the annotation outlines' cyan (jet's 35% is that cyan)."
+)
 #: Where the report's numbered regions appear again (a reader's calls on them).
 REPORT_NUMBERING = "the readers' verdicts below"
 #: Each reader's marks: a colour by name (said in the text) and its RGB.
