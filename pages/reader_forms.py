@@ -153,8 +153,10 @@ def case_report_ui(case_id: str, model_id: str | None, prefix: str) -> None:
     if made:
         made_in, pdf = made
         st.download_button(
-            f"Download the report of {case_id} (PDF, {made_in} colour map)",
+            f"Download the {made_in} report of {case_id} (PDF)",
             pdf,
+            help=f"Its model pictures are in the {made_in} colour map; for another, choose it "
+            "above and make the report again.",
             file_name=f"{case_id}_report.pdf",
             mime="application/pdf",
             key=f"{prefix}_report_download",

@@ -559,4 +559,4 @@ def test_the_case_report_is_made_in_the_colour_map_chosen_beside_its_button(app_
     assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
     assert asked == [("suspicious-1", "demo-custom", m) for m in (REPORT_CMAP, "viridis")]
     labels = [b.proto.label for b in at.get("download_button") if "report of" in b.proto.label]
-    assert labels == ["Download the report of suspicious-1 (PDF, viridis colour map)"], labels
+    assert labels == ["Download the viridis report of suspicious-1 (PDF)"], labels
