@@ -113,29 +113,50 @@ def recorded_card_ui(summary: str) -> None:
 
 
 def case_report_ui(case_id: str, model_id: str | None, prefix: str) -> None:
-    """A button that makes the case's PDF report (:mod:`mcalc.report`), then its download."""
+    """The colour map of the case's PDF report (:mod:`mcalc.report`; default the print-safe
+    one, as the command line's ``--cmap``) and a button that makes it, then its download,
+    which names the map it was made in."""
+    from mcalc.explain.overlay import COLORMAPS
     from mcalc.report import case_report
+    from mcalc.report.case import REPORT_CMAP, REPORT_CMAP_WHY
 
     key = f"{prefix}_report_{case_id}_{model_id}"
+    maps = list(COLORMAPS)
+    cmap = st.selectbox(
+        "Report's colour map",
+        maps,
+        index=maps.index(REPORT_CMAP),
+        key=f"{prefix}_report_cmap",
+        help=REPORT_CMAP_WHY,
+        width=260,
+    )
     if st.button("Make the case report (PDF)", key=f"{prefix}_report_make"):
         user = signin.current_user()
         with st.spinner("Writing the case report…"):
             try:
-                st.session_state[key] = case_report(
-                    common.current_data_path(),
-                    case_id,
-                    model=model_id,
-                    user=user["name"] if user else "",
-                    settings=common.settings(),
-                    # Independent reads: only what this reader may see of the others'.
-                    reads=read_policy(),
+                st.session_state[key] = (
+                    cmap,
+                    case_report(
+                        common.current_data_path(),
+                        case_id,
+                        model=model_id,
+                        user=user["name"] if user else "",
+                        settings=common.settings(),
+                        # Independent reads: only what this reader may see of the others'.
+                        reads=read_policy(),
+                        cmap=cmap,
+                    ),
                 )
             except McalcError as exc:
                 st.error(f"No report: {exc}")
-    if st.session_state.get(key):
+    made = st.session_state.get(key)
+    if made:
+        made_in, pdf = made
         st.download_button(
-            f"Download the report of {case_id} (PDF)",
-            st.session_state[key],
+            f"Download the {made_in} report of {case_id} (PDF)",
+            pdf,
+            help=f"Its model pictures are in the {made_in} colour map; for another, choose it "
+            "above and make the report again.",
             file_name=f"{case_id}_report.pdf",
             mime="application/pdf",
             key=f"{prefix}_report_download",

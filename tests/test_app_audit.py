@@ -527,3 +527,36 @@ def test_an_admin_sees_agreement_on_first_reads_and_the_revisions(app_env, tmp_p
     tables = [d.value for d in at.dataframe if "statistic" in d.value.columns]
     assert [t.iloc[0][["regions", "raw agreement"]].tolist() for t in tables] == [
         [1, "100%"], [0, "n/a"]]  # fmt: skip
+
+
+def test_the_case_report_is_made_in_the_colour_map_chosen_beside_its_button(app_env, monkeypatch):
+    """The app's report button always printed the report's default map (inferno) while the
+    command line had ``report --cmap``: a presenter who showed another map on Predict got a
+    report unlike the screen, with no say. The map is chosen beside the button now (the
+    print-safe one unless changed) and handed to the report, whose download names it (that
+    the PDF says its map: tests/test_report.py; the real report here cost 2-9 s)."""
+    import mcalc.report
+    from mcalc.report.case import REPORT_CMAP
+    from mcalc.store.audit import record_verdict
+
+    asked = []
+
+    def report(data, case_id, **kwargs):
+        asked.append((case_id, kwargs["model"], kwargs["cmap"]))
+        return b"%PDF-"
+
+    monkeypatch.setattr(mcalc.report, "case_report", report)
+    image = "suspicious-1/CC_recent"
+    record_verdict(get_settings(), model_id="demo-custom", image_key=image, reader="Ann",
+                   agree=True)  # fmt: skip
+    at = open_page(PAGE, 60)
+    at.selectbox(key="audit_table_model").set_value("demo-custom").run()
+    pick = at.selectbox(key="audit_report_cmap")
+    assert pick.value == REPORT_CMAP and "grey" in pick.proto.help and "cyan" in pick.proto.help
+    at.button(key="audit_report_make").click().run()
+    at.selectbox(key="audit_report_cmap").set_value("viridis").run()
+    at.button(key="audit_report_make").click().run()
+    assert not at.exception and not at.error, [e.value for e in [*at.exception, *at.error]]
+    assert asked == [("suspicious-1", "demo-custom", m) for m in (REPORT_CMAP, "viridis")]
+    labels = [b.proto.label for b in at.get("download_button") if "report of" in b.proto.label]
+    assert labels == ["Download the viridis report of suspicious-1 (PDF)"], labels

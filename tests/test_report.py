@@ -278,3 +278,40 @@ def test_readers_marks_differ_by_shape_and_outline_on_the_red_annotation():
         drawn.append((rgb != red).any(axis=2))
     # no two readers' marks cover the same pixels, whatever their colours
     assert len({m.tobytes() for m in drawn}) == len(drawn)
+
+
+def test_the_reports_ring_count_is_the_rings_its_pictures_drew(
+    tiny_demo, spot_registry, tmp_path, monkeypatch
+):
+    """The report found each picture's hot spots twice, once to ring them and once for its
+    line "N area(s) ringed": one computation now, whose spots are the rings drawn."""
+    import mcalc.explain.overlay as overlay
+    import mcalc.present.result_picture as result_picture
+    from mcalc.cache import ImageCache
+    from mcalc.report.case import _model_section
+
+    found, drawn = [], []
+    real_spots, real_draw = overlay.hot_spots, overlay.draw_hot_spots
+
+    def counted(heat, *args, **kwargs):
+        found.append(heat.shape)
+        return real_spots(heat, *args, **kwargs)
+
+    def ringed(rgb, spots, *args, **kwargs):
+        drawn.append(len(spots))
+        return real_draw(rgb, spots, *args, **kwargs)
+
+    for module in (overlay, result_picture):  # where the report and its pictures look
+        monkeypatch.setattr(module, "hot_spots", counted)
+    monkeypatch.setattr(result_picture, "draw_hot_spots", ringed)
+    case = open_dataset(tiny_demo).case("suspicious-1")
+    cache = ImageCache(tmp_path / "cache")
+    pictures, _, _ = _model_section("spot", spot_registry, case, cache, "inferno")
+    assert len(pictures) == len(drawn) == len(case.images)
+    assert len(found) == len(pictures)  # once a picture (twice before)
+    counts = []
+    for picture in pictures:
+        said = re.search(r"; (\d+) area\(s\) ringed", picture.lines[-1])
+        assert said or "reaches 0% of its largest" in picture.lines[-1], picture.lines
+        counts.append(int(said.group(1)) if said else 0)
+    assert counts == drawn and any(drawn), (counts, drawn)

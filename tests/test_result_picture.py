@@ -4,6 +4,7 @@ colour bar and key), the CLI's and a verdict's."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from mcalc.explain.overlay import colorize
 from mcalc.present.result_picture import (
@@ -12,6 +13,7 @@ from mcalc.present.result_picture import (
     key_lines,
     peak_label,
     result_picture,
+    ringed_result_picture,
 )
 from tests.test_explain_display import bar_rows
 
@@ -103,6 +105,12 @@ def test_a_probability_pictures_rings_are_spots_at_the_decision_threshold() -> N
         )
         near = [pic[20, 55 + 8], pic[60, 15 + 8]]  # 8 px right of each spot: the ring
         assert [not np.array_equal(p, pic[5, 5]) for p in near] == ringed
+        # The spots it gives with the picture (what the case report counts) are those ringed.
+        both = ringed_result_picture(
+            _result(regions=()), heat, 0.6, "jet", legend=legend, min_region_score=0.5
+        )
+        np.testing.assert_array_equal(both.rgb, pic)
+        assert [s.peak for s in both.spots] == pytest.approx([0.38, 0.3][: sum(ringed)])
 
 
 def test_a_pictures_rings_carry_their_peak_in_words() -> None:

@@ -34,11 +34,14 @@ __all__ = [
     "APP_NUMBERING",
     "CLI_NUMBERING",
     "Legend",
+    "RingedPicture",
     "explanation_legend",
     "key_lines",
     "peak_label",
     "probability_legend",
     "result_picture",
+    "ringed_result_picture",
+    "ringed_shown_picture",
     "shown_picture",
 ]
 
@@ -61,6 +64,16 @@ class Legend:
     notes: list[str]
     relative: bool
     ring_from: float = 0.0
+
+
+@dataclass(frozen=True)
+class RingedPicture:
+    """A result's picture (RGB uint8, its key under it) and the hot spots ringed on it,
+    highest first: what a text about the picture counts (the case report's "N area(s)
+    ringed"), so that it counts the rings drawn instead of finding the spots again."""
+
+    rgb: np.ndarray
+    spots: list[HotSpot]
 
 
 def result_picture(
@@ -88,6 +101,28 @@ def result_picture(
         min_region_score: the smallest score of a listed region (said when none is).
         numbered_as: where else the regions carry these numbers (said in the key).
     """
+    return ringed_result_picture(
+        result,
+        heat01,
+        alpha,
+        cmap,
+        legend=legend,
+        min_region_score=min_region_score,
+        numbered_as=numbered_as,
+    ).rgb
+
+
+def ringed_result_picture(
+    result: ImageAnalysis,
+    heat01: np.ndarray,
+    alpha: float,
+    cmap: str,
+    *,
+    legend: Legend,
+    min_region_score: float,
+    numbered_as: str = CLI_NUMBERING,
+) -> RingedPicture:
+    """:func:`result_picture` (same arguments) with the hot spots it ringed."""
     rgb = blend(result.unit, heat01, alpha=alpha, cmap=cmap)
     width = rgb.shape[1]
     marks = result.marks
@@ -122,7 +157,9 @@ def result_picture(
     lines = key_lines(
         legend, result.regions, spots, min_region_score, marked=marked, numbered_as=numbered_as
     )
-    return np.vstack([rgb, colour_bar(width, cmap, legend.ticks, legend.title, lines)])
+    return RingedPicture(
+        np.vstack([rgb, colour_bar(width, cmap, legend.ticks, legend.title, lines)]), spots
+    )
 
 
 def peak_label(legend: Legend, peak: float) -> str:
@@ -218,16 +255,31 @@ def shown_picture(
 ) -> np.ndarray:
     """:func:`result_picture` of what Predict shows of ``result``: its explanation on the
     case's one colour scale, else its probability map."""
+    return ringed_shown_picture(case, result, alpha=alpha, cmap=cmap, numbered_as=numbered_as).rgb
+
+
+def ringed_shown_picture(
+    case: CaseAnalysis,
+    result: ImageAnalysis,
+    *,
+    alpha: float = 0.6,
+    cmap: str = "jet",
+    numbered_as: str = APP_NUMBERING,
+    vmax: float | None = None,
+) -> RingedPicture:
+    """:func:`shown_picture` with the hot spots it ringed. ``vmax``: the case's explanation
+    scale (:meth:`~mcalc.explain.service.CaseAnalysis.cam_scale`) where the caller took it
+    once for all the case's pictures (``None``: taken here, over every image's map)."""
     least = case.settings.sliding.min_region_score
     if result.cam is None:
         heat01 = result.pmap.dense()
         legend = probability_legend(result, case)
     else:
-        vmax = case.cam_scale()
+        vmax = case.cam_scale() if vmax is None else vmax
         heat01 = normalize_map(result.cam.heat, 0.0, vmax)
         explained = sum(r.cam is not None for r in case.images)
         legend = explanation_legend(result, heat01, vmax, explained)
-    return result_picture(
+    return ringed_result_picture(
         result,
         heat01,
         alpha,

@@ -40,6 +40,7 @@ from mcalc.viewer import DisplayOptions, prepare_view
 
 __all__ = [
     "REPORT_CMAP",
+    "REPORT_CMAP_WHY",
     "ReportImage",
     "image_title",
     "annotation_line",
@@ -56,6 +57,13 @@ RESEARCH_ONLY = "RESEARCH USE ONLY - not for clinical use or diagnosis."
 #: 11% and 100% print alike) and it never comes near the annotations' cyan (jet is that
 #: cyan at 35%). docs/measurements.md has the numbers; tests/test_report.py re-measures.
 REPORT_CMAP = "inferno"
+#: Why :data:`REPORT_CMAP` is the report's default, in a reader's words (the app's choice).
+REPORT_CMAP_WHY = (
+    f"The map of the report's model pictures. {REPORT_CMAP} (the default) suits a printed "
+    "report: its grey level rises with the value, so a grey-scale print keeps its order "
+    "(jet's rises and falls: its 11% and its 100% print alike), and none of its colours is "
+    "the annotation outlines' cyan (jet's 35% is that cyan)."
+)
 #: Where the report's numbered regions appear again (a reader's calls on them).
 REPORT_NUMBERING = "the readers' verdicts below"
 #: Each reader's marks: a colour by name (said in the text) and its RGB.
@@ -199,11 +207,9 @@ def _model_section(
     """The model's pictures (map over each image in ``cmap``, its hot spots ringed, a key
     under each), the lines that say what they show, and the card."""
     from mcalc.explain.cams import CamSettings
-    from mcalc.explain.overlay import hot_spots
     from mcalc.explain.service import AnalysisSettings, ImageInput, analyse_case
-    from mcalc.explain.stitch import normalize_map
     from mcalc.models.inference import load_model
-    from mcalc.present.result_picture import shown_picture
+    from mcalc.present.result_picture import ringed_shown_picture
 
     loaded = load_model(model, models_dir)
     records = {r.key: r for r in case_rec.images}
@@ -221,17 +227,18 @@ def _model_section(
         # The CLI's and a verdict's picture (map, labelled rings, cyan outlines, numbered
         # regions) with its colour bar and key under it: a printed report is read without
         # the app, and its reader must be able to read the colours from the page.
-        rgb = shown_picture(case, r, cmap=cmap, numbered_as=REPORT_NUMBERING)
+        # Its rings are the spots counted below: found once, for the picture.
+        shown = ringed_shown_picture(case, r, cmap=cmap, numbered_as=REPORT_NUMBERING, vmax=vmax)
         lines = [f"map score {r.score:.3f}, {t.reading(r.score, r.scores.positive_class)}"]
         if r.cam is not None:
-            spots = hot_spots(normalize_map(r.cam.heat, 0.0, vmax))
+            spots = shown.spots  # an explanation's: every spot over half its peak
             peak = spots[0].peak if spots else 0.0
             lines.append(
                 f"{method_name(r.cam.settings.method)} here reaches {peak:.0%} of its largest "
                 f"value over this case's images"
                 + (f"; {len(spots)} area(s) ringed" if spots else "")
             )
-        pictures.append(ReportImage(image_title(case_rec, records[r.key]), rgb, lines))
+        pictures.append(ReportImage(image_title(case_rec, records[r.key]), shown.rgb, lines))
     notes = [f"{s.key}: not analysed ({s.message})" for s in case.skipped]
     rule = case.images[0].scores.rule if case.images else ""
     notes.append(
