@@ -296,8 +296,9 @@ CONFUSION_SCALE: tuple[tuple[float, str], ...] = ((0.0, "#5b96c8"), (1.0, "#1e68
 def _cell_colour(fraction: float) -> tuple[int, int, int]:
     """The colour of a cell at ``fraction`` of the largest count (plotly's linear scale)."""
     (_, low), (_, high) = CONFUSION_SCALE
-    a, b = (tuple(int(c[i : i + 2], 16) for i in (1, 3, 5)) for c in (low, high))
-    return tuple(round(x + fraction * (y - x)) for x, y in zip(a, b, strict=True))  # type: ignore[return-value]
+    start, end = ([int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in (low, high))
+    red, green, blue = (round(x + fraction * (y - x)) for x, y in zip(start, end, strict=True))
+    return red, green, blue
 
 
 def confusion_figure(

@@ -8,11 +8,11 @@ and each marker its symbol, drawn as plotly.js draws them (:mod:`mcalc.present.p
 ``DASH_PATTERNS`` and ``MARKER_OUTLINES``; a symbol it has no outline for is drawn as a
 circle), and the legend shows each entry's line and marker, so that models stay apart in a
 grey-scale print as on screen. A filled band is translucent as on screen (so that it hides no
-curve drawn before it) and edged in its line's dash where it has one. Why not a PNG of the plotly figure: plotly's
-image export (kaleido) drives a headless Chrome, a second browser process to install, pin and
-keep working on every server and in CI, for pictures that fpdf2 draws sharper in a few dozen
-lines; matplotlib is not a dependency of mcalc. Only line charts are drawn (every figure of
-the report is one); other traces are skipped.
+curve drawn before it) and edged in its line's dash where it has one. Why not a PNG of the
+plotly figure: plotly's image export (kaleido) drives a headless Chrome, a second browser
+process to install, pin and keep working on every server and in CI, for pictures that fpdf2
+draws sharper in a few dozen lines; matplotlib is not a dependency of mcalc. Only line
+charts are drawn (every figure of the report is one); other traces are skipped.
 
 Text uses the PDF core fonts (Latin-1): characters outside it are replaced (``·`` by ``-``).
 
