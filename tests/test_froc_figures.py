@@ -119,3 +119,32 @@ def test_models_scored_on_different_images_are_said_not_comparable() -> None:
         "reads recent images only), so their sensitivities and false positives per image are "
         "not over the same clusters: not a like-for-like comparison."
     ]
+
+
+def _tint(color: str, alpha: float) -> str:
+    """``color`` at opacity ``alpha`` over white, as a print or a PDF viewer shows it."""
+    return "#" + "".join(f"{round(255 - alpha * (255 - int(color[i : i + 2], 16))):02x}"
+                         for i in (1, 3, 5))  # fmt: skip
+
+
+def test_each_models_band_keeps_its_models_dash_for_a_grey_print() -> None:
+    """A band was a 15 % fill with no edge: every palette colour at 15 % on white is a
+    grey of relative luminance 0.79-0.84, so in a grey-scale print two models' bands
+    differed by 1.01-1.05:1 and could not be told apart; and plotly marked each corner of
+    a band in its own colorway (#636efa...), not the model's. Each band is now edged by a
+    line in its model's colour and dash, 3:1 or more on its fill and on white."""
+    from mcalc.present.palette import MODEL_DASHES, model_style
+    from pages.theme import contrast
+
+    ev = {"froc": [{"fp_per_image": 0.0, "sensitivity": 0.5}],
+          "band": {"fp_per_image": [0.0, 1.0], "low": [0.3, 0.4], "high": [0.6, 0.7]}}  # fmt: skip
+    names = [f"m{i}" for i in range(len(MODEL_DASHES))]
+    bands = [t for t in froc_figure(dict.fromkeys(names, ev)).data if t.fill == "toself"]
+    assert [b.name for b in bands] == [f"{n} band" for n in names]
+    for i, band in enumerate(bands):
+        style = model_style(i)
+        assert (band.line.color, band.line.dash, band.mode) == (style.color, style.dash, "lines")
+        assert band.line.width >= 1
+        fill = _tint(style.color, float(band.fillcolor.split(",")[-1].rstrip(")")))
+        assert contrast(band.line.color, fill) >= 3.0 and contrast(band.line.color, "#ffffff") >= 3
+    assert len({b.line.dash for b in bands}) == len(bands)

@@ -342,3 +342,31 @@ def test_the_published_points_are_stars_with_their_labels() -> None:
     shapes = [_shape(kind, pts) for kind, pts in pdf.marks]
     assert shapes == ["circle", "star", "star", "circle", "star", "star"], shapes
     assert {"AUC 0.87", "AUC 0.81"} <= set(pdf.texts), pdf.texts
+
+
+def test_froc_bands_print_translucent_each_edged_in_its_models_dash() -> None:
+    """With several models on a FROC chart each band was filled opaque (its colour blended
+    onto white): the last model's band covered the curves drawn before it (of three models
+    only the third's curve showed) and every band printed as one pale grey. Now each band
+    is filled at its own opacity (a PDF ``/ca``) and edged in its model's dash."""
+    from mcalc.present.froc_figures import froc_figure
+    from mcalc.present.palette import MODEL_DASHES
+    from mcalc.present.report_pdf import _pattern, draw_figure
+
+    xs = [0.0, 1.0, 2.0]
+    evs = {
+        f"m{k}": {
+            "froc": [{"fp_per_image": x, "sensitivity": 0.4 + 0.05 * k} for x in xs],
+            "band": {"fp_per_image": xs, "low": [0.3] * 3, "high": [0.7] * 3},
+        }
+        for k in range(3)
+    }
+    pdf = _Spy()
+    pdf.set_compression(False)
+    pdf.add_page()
+    draw_figure(pdf, froc_figure(evs, rates=(1.0,)))
+    pattern = [_pattern(d, 2) for d in MODEL_DASHES[:3]]
+    # the rate's dotted guide; each model's band edge then its curve; the legend's samples
+    assert pdf.dashes == [_pattern("dot", 1), *[p for p in pattern for _ in "ab"], *pattern]
+    assert len(set(pattern)) == 3
+    assert b"/ca 0.15" in bytes(pdf.output())

@@ -26,6 +26,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
+from mcalc.explain.overlay import halo
 from mcalc.models.analysis import LevelAnalysis
 from mcalc.models.curves import OperatingPoint
 from mcalc.models.published import PUBLISHED, PublishedResult, binormal_point
@@ -38,6 +39,7 @@ __all__ = [
     "roc_figure",
     "pr_figure",
     "confusion_figure",
+    "CONFUSION_SCALE",
 ]
 
 #: The published points' stars: 3.4:1 on white, 5.4:1 on the dark theme (3:1 for a graphic).
@@ -283,27 +285,64 @@ def pr_figure(
     return _layout(fig, title, "recall (sensitivity)", "precision (PPV)", height)
 
 
+#: The confusion matrix's colours, from no case to the largest count: plotly's Blues
+#: (#2171b5) made lighter and darker until the lightest cell reads 3.16:1 on white (the
+#: printed page, the light theme) and the darkest 3.09:1 on the dark theme's #171614,
+#: WCAG 2's 3:1 for a graphic. "Blues" began at #f7fbff, 1.04:1 on white: a cell of few
+#: cases was not there but for its number (docs/measurements.md, h/print).
+CONFUSION_SCALE: tuple[tuple[float, str], ...] = ((0.0, "#5b96c8"), (1.0, "#1e68a7"))
+
+
+def _cell_colour(fraction: float) -> tuple[int, int, int]:
+    """The colour of a cell at ``fraction`` of the largest count (plotly's linear scale)."""
+    (_, low), (_, high) = CONFUSION_SCALE
+    start, end = ([int(c[i : i + 2], 16) for i in (1, 3, 5)] for c in (low, high))
+    red, green, blue = (round(x + fraction * (y - x)) for x, y in zip(start, end, strict=True))
+    return red, green, blue
+
+
 def confusion_figure(
     matrix: Sequence[Sequence[int]], labels: Sequence[str], title: str, *, height: int = 300
 ) -> go.Figure:
-    """A confusion matrix as an annotated heatmap (rows: truth, columns: prediction)."""
+    """A confusion matrix as an annotated heatmap (rows: truth, columns: prediction).
+
+    Cells are coloured from none (:data:`CONFUSION_SCALE`'s first colour) to the largest
+    count, parted by a gap of the page, and each count is written in black or white,
+    whichever reads better on its cell (:func:`mcalc.explain.overlay.halo`, 4.58:1 at
+    least), as a text trace over the heatmap (a heatmap's text has one colour).
+    """
     z = [list(map(int, row)) for row in matrix]
     labels = list(labels)
+    top = max(1, max((v for row in z for v in row), default=0))
+    cells = [(labels[j], labels[i], v) for i, row in enumerate(z) for j, v in enumerate(row)]
+    ink = ["#{:02x}{:02x}{:02x}".format(*halo(_cell_colour(v / top))) for *_, v in cells]
     fig = go.Figure(
         go.Heatmap(
             z=z,
             x=labels,
             y=labels,
-            colorscale="Blues",
+            colorscale=[list(stop) for stop in CONFUSION_SCALE],
+            zmin=0,
+            zmax=top,
+            xgap=2,
+            ygap=2,
             showscale=False,
-            text=[[str(v) for v in row] for row in z],
-            texttemplate="%{text}",
-            textfont={"size": 16},
             hovertemplate="truth %{y}, predicted %{x}: %{z}<extra></extra>",
         )
     )
-    fig.update_xaxes(title_text="predicted", tickangle=0, side="bottom")
-    fig.update_yaxes(title_text="truth", autorange="reversed")
+    fig.add_trace(
+        go.Scatter(
+            x=[c[0] for c in cells],
+            y=[c[1] for c in cells],
+            mode="text",
+            text=[str(c[2]) for c in cells],
+            textfont={"size": 16, "color": ink},
+            hoverinfo="skip",
+            showlegend=False,
+        )
+    )
+    fig.update_xaxes(title_text="predicted", tickangle=0, side="bottom", type="category")
+    fig.update_yaxes(title_text="truth", autorange="reversed", type="category")
     fig.update_layout(
         title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 13}},
         height=height,

@@ -1,6 +1,12 @@
 """Plotly figures of detection evaluations: FROC curves of several models on one chart,
 with their patient-bootstrap bands, and the summary table's rows.
 
+Each band is a 15 % fill of its model's colour, edged by a thin line in the model's colour
+and dash (:func:`mcalc.present.palette.model_style`). The fill alone told the models apart
+on screen only: every palette colour at 15 % on white is a grey of relative luminance
+0.79-0.84, so in a grey-scale print two models' bands differed by 1.01-1.05:1; their edges
+keep the dashes that tell the curves apart (docs/measurements.md, h/print).
+
 The figures take the JSON-ready dicts of :class:`mcalc.explain.detection_eval.
 DetectionEvaluation` (``as_dict()``), so the page, the CLI's report and the tests draw the
 same thing.
@@ -92,8 +98,11 @@ def froc_figure(
                     x=bx,
                     y=by,
                     fill="toself",
+                    mode="lines",  # plotly's default marked each corner, in its colorway
                     fillcolor=_rgba(style.color, 0.15),
-                    line={"width": 0},
+                    # edged in the model's colour and dash: a 15 % fill of any palette
+                    # colour prints as the same pale grey (see the module)
+                    line={"color": style.color, "dash": style.dash, "width": 1},
                     hoverinfo="skip",
                     showlegend=False,
                     name=f"{name} band",

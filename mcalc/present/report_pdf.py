@@ -7,11 +7,12 @@ labels, dotted guides, axes with ticks, a title and a legend. Each line keeps it
 and each marker its symbol, drawn as plotly.js draws them (:mod:`mcalc.present.palette`'s
 ``DASH_PATTERNS`` and ``MARKER_OUTLINES``; a symbol it has no outline for is drawn as a
 circle), and the legend shows each entry's line and marker, so that models stay apart in a
-grey-scale print as on screen. Why not a PNG of the plotly figure: plotly's
-image export (kaleido) drives a headless Chrome, a second browser process to install, pin and
-keep working on every server and in CI, for pictures that fpdf2 draws sharper in a few dozen
-lines; matplotlib is not a dependency of mcalc. Only line charts are drawn (every figure of
-the report is one); other traces are skipped.
+grey-scale print as on screen. A filled band is translucent as on screen (so that it hides no
+curve drawn before it) and edged in its line's dash where it has one. Why not a PNG of the
+plotly figure: plotly's image export (kaleido) drives a headless Chrome, a second browser
+process to install, pin and keep working on every server and in CI, for pictures that fpdf2
+draws sharper in a few dozen lines; matplotlib is not a dependency of mcalc. Only line
+charts are drawn (every figure of the report is one); other traces are skipped.
 
 Text uses the PDF core fonts (Latin-1): characters outside it are replaced (``·`` by ``-``).
 
@@ -44,22 +45,25 @@ _RESEARCH = "mcalc evaluation report - research use only, not for clinical decis
 _NAMED = {"white": "#ffffff", "black": "#000000"}
 
 
-def _rgb(color: str | None, alpha: float = 1.0) -> tuple[int, int, int]:
-    """A plotly colour (``#rrggbb``, ``rgba(r,g,b,a)``, white or black) blended onto white
-    by its alpha."""
+def _rgba(color: str | None) -> tuple[tuple[int, int, int], float]:
+    """A plotly colour (``#rrggbb``, ``rgba(r,g,b,a)``, white or black) and its alpha; any
+    other is grey."""
     if not color:
-        return (120, 120, 120)
+        return (120, 120, 120), 1.0
     color = _NAMED.get(color.lower(), color)
     if color.startswith("#") and len(color) == 7:
-        r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
-    elif color.startswith("rgb"):
+        return (int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)), 1.0
+    if color.startswith("rgb"):
         values = [float(v) for v in color[color.index("(") + 1 : color.index(")")].split(",")]
         r, g, b = (int(v) for v in values[:3])
-        if len(values) > 3:
-            alpha *= values[3]
-    else:
-        return (120, 120, 120)
-    return tuple(round(255 - alpha * (255 - c)) for c in (r, g, b))  # type: ignore[return-value]
+        return (r, g, b), values[3] if len(values) > 3 else 1.0
+    return (120, 120, 120), 1.0
+
+
+def _rgb(color: str | None) -> tuple[int, int, int]:
+    """A plotly colour (see :func:`_rgba`) blended onto white by its alpha."""
+    rgb, alpha = _rgba(color)
+    return tuple(round(255 - alpha * (255 - c)) for c in rgb)  # type: ignore[return-value]
 
 
 def _ticks(low: float, high: float, n: int = 5) -> list[float]:
@@ -259,8 +263,14 @@ def _draw_trace(pdf: FPDF, t: go.Scatter, px: Any, py: Any) -> None:
     if not pts:
         return
     if t.fill == "toself":
-        pdf.set_fill_color(*_rgb(t.fillcolor))
-        pdf.polygon(pts, style="F")
+        # Translucent as on screen: an opaque fill (the colour blended onto white) hid the
+        # curves and bands drawn before it, every model's but the last of a FROC chart.
+        rgb, alpha = _rgba(t.fillcolor)
+        with pdf.local_context(fill_opacity=alpha):
+            pdf.set_fill_color(*rgb)
+            pdf.polygon(pts, style="F")
+        if t.line.width:  # a band's edge, in its model's dash (froc_figures)
+            _stroke(pdf, [*pts, pts[0]], _line_rgb(t), t.line.width, t.line.dash)
         return
     mode = t.mode or "lines"
     if "lines" in mode:
