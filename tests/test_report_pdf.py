@@ -370,3 +370,21 @@ def test_froc_bands_print_translucent_each_edged_in_its_models_dash() -> None:
     assert pdf.dashes == [_pattern("dot", 1), *[p for p in pattern for _ in "ab"], *pattern]
     assert len(set(pattern)) == 3
     assert b"/ca 0.15" in bytes(pdf.output())
+
+
+def test_the_three_group_confusion_matrix_prints_as_a_table(report, tmp_path) -> None:
+    """The report printed it as a Python list in a sentence ("... suspicious): [[4, 0, 0],
+    [0, 4, 0], [0, 4, 0]]"): now a table, a row per true group, a column per predicted one."""
+    from mcalc.present.report import confusion_rows
+
+    matrix = report.birads["all"]["confusion_matrix_3class"]
+    tables = [b.rows for b in report_blocks(report) if b.kind == "table" and b.rows]
+    shown = [t for t in tables if "predicted benign" in t[0]]
+    assert shown and shown[0] == confusion_rows(matrix, ("normal", "benign", "suspicious"))
+    assert [r["truth"] for r in shown[0]] == ["normal", "benign", "suspicious"]
+    assert [r["predicted benign"] for r in shown[0]] == [row[1] for row in matrix]
+    assert [r["cases"] for r in shown[0]] == [sum(row) for row in matrix] == [4, 4, 4]
+    text = _text(evaluation_report_pdf(report), tmp_path)
+    assert "predicted suspicious" in text and "[[" not in text
+    with pytest.raises(ValueError, match=r"expected a 3x3 matrix .* got rows of lengths \[2, 2\]"):
+        confusion_rows([[1, 0], [0, 1]], ("normal", "benign", "suspicious"))

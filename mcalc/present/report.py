@@ -34,6 +34,7 @@ from mcalc.models.analysis import (
     summary_row,
     threshold_metrics,
 )
+from mcalc.models.birads_eval import GROUPS
 from mcalc.models.curves import OperatingPoint
 from mcalc.models.published import (
     COMPARABILITY_NOTE,
@@ -56,6 +57,7 @@ __all__ = [
     "render_html",
     "evaluation_report",
     "birads_rows",
+    "confusion_rows",
     "fmt_cell",
     "ours_for_reproduction",
 ]
@@ -219,6 +221,29 @@ def birads_rows(m: Mapping[str, Any]) -> list[dict[str, Any]]:
     return [row]
 
 
+def confusion_rows(matrix: Sequence[Sequence[int]], groups: Sequence[str]) -> list[dict[str, Any]]:
+    """A confusion matrix as table rows: one per true group, a column per predicted group
+    and the row's total (the report printed the matrix as a Python list in a sentence).
+
+    Raises:
+        ValueError: the matrix is not square with one row and column per group.
+    """
+    if len(matrix) != len(groups) or any(len(r) != len(groups) for r in matrix):
+        shape = [len(r) for r in matrix]
+        raise ValueError(
+            f"expected a {len(groups)}x{len(groups)} matrix for groups {list(groups)}, "
+            f"got rows of lengths {shape}"
+        )
+    return [
+        {
+            "truth": g,
+            **{f"predicted {h}": int(n) for h, n in zip(groups, row, strict=True)},
+            "cases": int(sum(row)),
+        }
+        for g, row in zip(groups, matrix, strict=True)
+    ]
+
+
 def _birads(birads: Mapping[str, Any]) -> list[Block]:
     out = [Block("p", f"Aggregation rule {birads['rule']}: {birads['rule_text']}.")]
     for name in ("all", "biopsy_confirmed"):
@@ -234,13 +259,8 @@ def _birads(birads: Mapping[str, Any]) -> list[Block]:
                     ],
                 )
             )
-            out.append(
-                Block(
-                    "p",
-                    "3x3 confusion matrix (rows truth normal/benign/suspicious): "
-                    f"{m['confusion_matrix_3class']}",
-                )
-            )
+            out.append(Block("p", "Three groups: cases by truth (rows) and predicted group."))
+            out.append(Block("table", rows=confusion_rows(m["confusion_matrix_3class"], GROUPS)))
         out += [Block("note", n) for n in m.get("notes", [])]
     return out
 
