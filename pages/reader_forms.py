@@ -231,7 +231,14 @@ def verdict_damaged_ui(prefix: str, model_id: str, image_key: str, reader: str) 
 def verdict_saved(prefix: str, model_id: str, image_key: str, reader: str, version: int) -> None:
     """After a save: the form now stands on that version; no conflict left."""
     st.session_state[_base_key(prefix)] = [model_id, image_key, reader, version]
+    st.session_state[f"{prefix}_verdict_last_saved"] = [model_id, image_key, reader, version]
     st.session_state.pop(_conflict_key(prefix), None)
+
+
+def last_saved(prefix: str) -> list[Any] | None:
+    """``[model_id, image_key, reader, version]`` of the verdict this session saved last on
+    the form ``prefix``, or ``None``."""
+    return st.session_state.get(f"{prefix}_verdict_last_saved")
 
 
 def verdict_refused(prefix: str, model_id: str, image_key: str, reader: str, stored: int) -> None:

@@ -360,6 +360,27 @@ def test_a_verdict_saved_meanwhile_in_another_tab_is_not_replaced_silently(app_e
     assert not at.error and store.latest(*who.values()).version == 3
 
 
+def test_a_verdict_saved_on_the_form_is_the_one_shown_below(app_env):
+    """*What a verdict was about* went on showing another reader's verdict after a save on
+    the form (the first of the picker), not the one just saved (a user walk, 7 December)."""
+    from mcalc.store.audit import record_verdict
+
+    image = "suspicious-1/CC_recent"
+    record_verdict(get_settings(), model_id="demo-custom", image_key=image, reader="Ann",
+                   agree=True)  # fmt: skip
+    at = _audit_on_a_batch_row(app_env, image)
+    assert at.selectbox(key="audit_judged").value == f"{image}|Ann"
+    at.radio(key="audit_verdict").set_value("disagree").run()
+    at.button(key="audit_save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="audit_judged").value == f"{image}|Dr. Test"
+    assert any(c.value.endswith(r"by Dr\. Test") for c in at.caption)  # markdown-escaped
+    # The reader's own choice stays theirs on the next runs.
+    at.selectbox(key="audit_judged").set_value(f"{image}|Ann").run()
+    at.run()
+    assert at.selectbox(key="audit_judged").value == f"{image}|Ann"
+
+
 def test_a_damaged_verdict_file_is_said_above_the_audit_table(app_env):
     from mcalc.store.audit import record_verdict
 
