@@ -185,6 +185,32 @@ def verdict_base(prefix: str, model_id: str, image_key: str, reader: str) -> int
     return version
 
 
+def earlier_verdict_ui(
+    prefix: str, model_id: str, image_key: str, reader: str, where: Any = st
+) -> None:
+    """Above the form, the reader's current verdict on this image, when there is one: the
+    form does not start from it and a save replaces it with what the form holds (a reader
+    who judged an image on Audit, then saved score and explanation on Predict, lost the
+    region calls from the current verdict without a word; a user walk, 7 December)."""
+    from mcalc.store.audit import AuditStore
+
+    if not model_id or not verdict_base(prefix, model_id, image_key, reader):
+        return
+    try:
+        v = AuditStore(common.settings().store_dir).latest(model_id, image_key, reader)
+    except (McalcError, ValueError, OSError):
+        return  # verdict_damaged_ui and the save say what is wrong
+    if v is None:
+        return
+    judged = {True: "plausible", False: "implausible", None: "not judged"}
+    where.caption(
+        f"Your verdict on this image with `{model_id}` now: version {v.version} "
+        f"({v.recorded_at}), **{v.score_verdict}** with the score, explanation "
+        f"{judged[v.explanation_plausible]}, {len(v.regions)} region call(s). Saving records "
+        "what this form holds as a new version, which replaces it (every version is kept)."
+    )
+
+
 def _damaged_key(prefix: str) -> str:
     return f"{prefix}_verdict_damaged"
 
