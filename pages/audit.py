@@ -51,6 +51,7 @@ def card_ui(model_id: str, recorded: str) -> None:
 
 
 JUDGED_KEY = "audit_judged"  # the verdict shown (its image key and reader)
+FOLLOWED_KEY = "audit_judged_followed"  # the form's last save, once shown
 JUDGED_FIND_KEY = "audit_judged_find"  # words narrowing the verdict picker
 
 
@@ -65,6 +66,13 @@ def verdict_pick_ui(verdicts: list[AuditVerdict], names: Mapping[str, str]) -> A
     choices = choices_of(
         {k: f"{names.get(v.image_key, v.image_key)} · {v.reader}" for k, v in by_key.items()}
     )
+    # A verdict just saved on the form above is the one shown (another reader's stayed).
+    saved = reader_forms.last_saved("audit")
+    if saved is not None and saved != st.session_state.get(FOLLOWED_KEY):
+        st.session_state[FOLLOWED_KEY] = saved
+        key = f"{saved[1]}|{saved[2]}"
+        if key in by_key and by_key[key].model_id == saved[0]:
+            st.session_state[JUDGED_KEY] = key
     if st.session_state.get(JUDGED_KEY) not in by_key:
         st.session_state.pop(JUDGED_KEY, None)  # a verdict no longer in the store
     text = st.text_input(

@@ -272,6 +272,7 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
     name = names.get(image_key, image_key)
     fresh_form(image_key)
     known = known_score_ui(st, model, cards.get(model), image_key, name)
+    reader_forms.earlier_verdict_ui("audit", model, image_key, reader)
     c3, c4, c5 = st.columns([1, 1, 1])
     score = c3.number_input(
         "Model score shown (optional)",

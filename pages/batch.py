@@ -235,10 +235,7 @@ def live_ui(name: str, settings: Settings) -> None:
         return
     prog = job.progress()
     done, total = int(prog.get("done", 0)), int(prog.get("total", 0) or 0)
-    text = f"{job.state} · {done}/{total or '?'} images · {prog.get('failed', 0)} failed"
-    if prog.get("images_per_s"):
-        text += f" · {prog['images_per_s']:.2f} images/s"
-    st.progress(min(done / total, 1.0) if total else 0.0, text=text)
+    st.progress(min(done / total, 1.0) if total else 0.0, text=job.progress_line())
     if job.state == "failed":
         st.error(f"Failed: {job.error}")
         st.code(job.log_tail() or "(empty log)", language=None)
@@ -254,6 +251,16 @@ def live_ui(name: str, settings: Settings) -> None:
             st.session_state["batch_seen_active"] = True
     elif st.session_state.pop("batch_seen_active", False):
         st.rerun(scope="app")  # the run ended: redraw the table
+
+
+def runs_table_ui(settings: Settings) -> None:
+    """Every batch run in one table: what, where, how far, how fast."""
+    common.dataframe(
+        pd.DataFrame([j.summary_row() for j in list_batch_jobs(settings)]),
+        hide_index=True,
+        width="stretch",
+        column_config={"images/s": st.column_config.NumberColumn(format="%.2f")},
+    )
 
 
 def set_ui(job: BatchJob, sets: list[ResultSet]) -> ResultSet:
@@ -405,12 +412,9 @@ if not runs:
     st.caption("No batch run yet.")
     st.stop()
 st.header("Runs")
-common.dataframe(
-    pd.DataFrame([j.summary_row() for j in runs]),
-    hide_index=True,
-    width="stretch",
-    column_config={"images/s": st.column_config.NumberColumn(format="%.2f")},
-)
+# Redrawn while a run goes on: drawn once, its row said "running · 0/48" beside a progress
+# line at 30/48, until the run ended.
+st.fragment(runs_table_ui, run_every=REFRESH_S if any(j.active for j in runs) else None)(settings)
 # Only the runs over the dataset open: the picker, kept for the session, went on showing
 # the demo dataset's run while another was open.
 names = [j.name for j in runs_of_dataset(runs, data_path)]

@@ -100,6 +100,7 @@ def verdict_ui(
             format_func=lambda k: labels.get(k, k),
             key="predict_verdict_image",
         )
+        reader_forms.earlier_verdict_ui("predict", card.id, key, reader)
         # The form keeps its values after saving: the reader sees what was recorded.
         with st.form("predict_verdict_form", clear_on_submit=False):
             agree, plausible = reader_forms.verdict_inputs("predict")

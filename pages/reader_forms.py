@@ -206,6 +206,32 @@ def verdict_base(prefix: str, model_id: str, image_key: str, reader: str) -> int
     return version
 
 
+def earlier_verdict_ui(
+    prefix: str, model_id: str, image_key: str, reader: str, where: Any = st
+) -> None:
+    """Above the form, the reader's current verdict on this image, when there is one: the
+    form does not start from it and a save replaces it with what the form holds (a reader
+    who judged an image on Audit, then saved score and explanation on Predict, lost the
+    region calls from the current verdict without a word; a user walk, 7 December)."""
+    from mcalc.store.audit import AuditStore
+
+    if not model_id or not verdict_base(prefix, model_id, image_key, reader):
+        return
+    try:
+        v = AuditStore(common.settings().store_dir).latest(model_id, image_key, reader)
+    except (McalcError, ValueError, OSError):
+        return  # verdict_damaged_ui and the save say what is wrong
+    if v is None:
+        return
+    judged = {True: "plausible", False: "implausible", None: "not judged"}
+    where.caption(
+        f"Your verdict on this image with `{model_id}` now: version {v.version} "
+        f"({v.recorded_at}), **{v.score_verdict}** with the score, explanation "
+        f"{judged[v.explanation_plausible]}, {len(v.regions)} region call(s). Saving records "
+        "what this form holds as a new version, which replaces it (every version is kept)."
+    )
+
+
 def _damaged_key(prefix: str) -> str:
     return f"{prefix}_verdict_damaged"
 
@@ -252,7 +278,14 @@ def verdict_damaged_ui(prefix: str, model_id: str, image_key: str, reader: str) 
 def verdict_saved(prefix: str, model_id: str, image_key: str, reader: str, version: int) -> None:
     """After a save: the form now stands on that version; no conflict left."""
     st.session_state[_base_key(prefix)] = [model_id, image_key, reader, version]
+    st.session_state[f"{prefix}_verdict_last_saved"] = [model_id, image_key, reader, version]
     st.session_state.pop(_conflict_key(prefix), None)
+
+
+def last_saved(prefix: str) -> list[Any] | None:
+    """``[model_id, image_key, reader, version]`` of the verdict this session saved last on
+    the form ``prefix``, or ``None``."""
+    return st.session_state.get(f"{prefix}_verdict_last_saved")
 
 
 def verdict_refused(prefix: str, model_id: str, image_key: str, reader: str, stored: int) -> None:

@@ -28,6 +28,7 @@ from pages import common, default_model, signin, state, theme
 REFRESH_S = 1.5
 NOTICE_KEY = "train_notice"
 SEEN_ACTIVE_KEY = "train_seen_active"
+ENDED_KEY = "train_ended"  # the jobs this session saw running that have ended since
 DETAIL_KEY = "train_detail_job"
 DETAIL_NEWEST_KEY = "train_detail_newest"
 PREDICT_PAGE = "pages/predict.py"
@@ -176,10 +177,18 @@ def live_section(settings: Settings) -> None:
     active = [j for j in all_jobs if j.active]
     seen = set(st.session_state.get(SEEN_ACTIVE_KEY, ()))
     st.session_state[SEEN_ACTIVE_KEY] = [j.id for j in active]
-    if seen - {j.id for j in active}:
+    if ended := seen - {j.id for j in active}:
+        st.session_state[ENDED_KEY] = sorted(ended)
         st.rerun(scope="app")  # a job ended: refresh the history and the comparison
     if not active:
         st.caption("No job is running. Launch one above.")
+        # The curves a reader watched went with the job: say where they are now.
+        by_id = {j.id: j for j in all_jobs}
+        for job in (by_id[i] for i in st.session_state.get(ENDED_KEY, ()) if i in by_id):
+            st.caption(
+                f"**{job.model_id}** ended ({job.state}): its curves, test figures and log "
+                "are under *Job history* below."
+            )
         return
     for job in sorted(active, key=lambda j: j.created):
         with st.container(border=True):

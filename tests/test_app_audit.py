@@ -360,6 +360,50 @@ def test_a_verdict_saved_meanwhile_in_another_tab_is_not_replaced_silently(app_e
     assert not at.error and store.latest(*who.values()).version == 3
 
 
+def test_a_verdict_saved_on_the_form_is_the_one_shown_below(app_env):
+    """*What a verdict was about* went on showing another reader's verdict after a save on
+    the form (the first of the picker), not the one just saved (a user walk, 7 December)."""
+    from mcalc.store.audit import record_verdict
+
+    image = "suspicious-1/CC_recent"
+    record_verdict(get_settings(), model_id="demo-custom", image_key=image, reader="Ann",
+                   agree=True)  # fmt: skip
+    at = _audit_on_a_batch_row(app_env, image)
+    assert at.selectbox(key="audit_judged").value == f"{image}|Ann"
+    at.radio(key="audit_verdict").set_value("disagree").run()
+    at.button(key="audit_save").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="audit_judged").value == f"{image}|Dr. Test"
+    assert any(c.value.endswith(r"by Dr\. Test") for c in at.caption)  # markdown-escaped
+    # The reader's own choice stays theirs on the next runs.
+    at.selectbox(key="audit_judged").set_value(f"{image}|Ann").run()
+    at.run()
+    assert at.selectbox(key="audit_judged").value == f"{image}|Ann"
+
+
+def test_the_form_says_the_readers_current_verdict_that_a_save_replaces(app_env):
+    """The form starts blank on an image its reader has judged: a save replaced their
+    verdict (its region calls too) with nothing said that there was one."""
+    from mcalc.store.audit import record_verdict
+
+    image = "suspicious-1/CC_recent"
+    record_verdict(get_settings(), model_id="demo-custom", image_key=image, reader="Ann",
+                   agree=False)  # fmt: skip
+    at = _audit_on_a_batch_row(app_env, image)
+    assert not [c.value for c in at.caption if c.value.startswith("Your verdict")]  # Ann's
+    record_verdict(get_settings(), model_id="demo-custom", image_key=image, reader="Dr. Test",
+                   agree=True, plausible=True)  # fmt: skip
+    at = _audit_on_a_batch_row(app_env, image)
+    assert not at.exception, [e.value for e in at.exception]
+    (said,) = [c.value for c in at.caption if c.value.startswith("Your verdict")]
+    assert said.startswith(
+        "Your verdict on this image with `demo-custom` now: version 1 ("
+    ) and said.endswith(
+        "), **agree** with the score, explanation plausible, 0 region call(s). Saving records "
+        "what this form holds as a new version, which replaces it (every version is kept)."
+    )
+
+
 def test_a_damaged_verdict_file_is_said_above_the_audit_table(app_env):
     from mcalc.store.audit import record_verdict
 

@@ -314,6 +314,22 @@ def test_a_done_job_points_to_its_tensorboard_logs_and_mlflow_run(train_env):
     assert [b.proto.url for b in at.get("link_button")] == [url]
 
 
+def test_a_job_that_ends_while_watched_says_where_its_curves_went(train_env):
+    """The live section's curves vanished when the job ended, leaving "No job is running"
+    and nothing to say that the job's outcome was under Job history (a user walk)."""
+    from pages.train_jobs import SEEN_ACTIVE_KEY
+
+    _fake_job("j1", "done", "m-watched", time.time())
+    at = _page()
+    assert not any("m-watched" in c.value for c in at.caption)  # not watched: nothing said
+    at.session_state[SEEN_ACTIVE_KEY] = ["j1"]  # this session saw it running
+    at.run()
+    assert not at.exception
+    said = [c.value for c in at.caption if "m-watched" in c.value]
+    assert said == ["**m-watched** ended (done): its curves, test figures and log are under "
+                    "*Job history* below."]  # fmt: skip
+
+
 @pytest.mark.parametrize(("state", "shown"), [("failed", "error"), ("cancelled", "info")])
 def test_details_show_the_newest_job_not_an_older_done_one(train_env, state, shown):
     now = time.time()

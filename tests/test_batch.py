@@ -324,6 +324,7 @@ def test_a_launch_starts_at_zero_and_keeps_the_speeds_measured(
 
     from mcalc.batch.table import write_progress
     from mcalc.config import Settings
+    from mcalc.dataset import open_dataset
     from mcalc.fileio import atomic_write_json
     from mcalc.jobs import procs
     from mcalc.jobs.batch import (
@@ -348,11 +349,60 @@ def test_a_launch_starts_at_zero_and_keeps_the_speeds_measured(
     submit_batch("spot", batch_data, BatchOptions(cam="scorecam"), settings)
     (job,) = list_batch_jobs(settings)
     assert job.active and job.options.cam == "scorecam"
+    # The total is written at launch: the table said "0/?" until the child's first save.
+    n = len(open_dataset(batch_data).images())
     row = job.summary_row()
-    assert (row["done"], row["failed"], row["images/s"]) == ("0/?", 0, None)
+    assert (row["done"], row["failed"], row["images/s"]) == (f"0/{n}", 0, None)
+    assert job.progress_line() == (
+        f"running · 0/{n} images · 0 failed · starting: loading TensorFlow and the model"
+    )
     assert job.speeds() == {
         "": {"images_per_s": 0.51, "engine": "local", "workers": None, "analysed": 0}
     }
+
+
+@pytest.mark.parametrize(
+    ("state", "progress", "line"),
+    [
+        # Launched, the child still loading TensorFlow: it says so (it read "0/? images").
+        (
+            "running",
+            {"state": "starting", "done": 0, "total": 48, "failed": 0, "analysed": 0},
+            "running · 0/48 images · 0 failed · starting: loading TensorFlow and the model",
+        ),
+        (
+            "running",
+            {"done": 30, "total": 48, "failed": 1, "analysed": 30, "images_per_s": 2.5},
+            "running · 30/48 images · 1 failed · 2.50 images/s",
+        ),
+        # A resumed launch: its images done before count, it has analysed none yet.
+        (
+            "running",
+            {"done": 40, "total": 48, "failed": 0, "analysed": 0},
+            "running · 40/48 images · 0 failed · starting: loading TensorFlow and the model",
+        ),
+        # Ended without analysing anything (all done before): no "starting".
+        (
+            "done",
+            {"done": 48, "total": 48, "failed": 0, "analysed": 0},
+            "done · 48/48 images · 0 failed",
+        ),
+        # A folder of before totals were written at launch: no "?".
+        (
+            "running",
+            {},
+            "running · 0 images · 0 failed · starting: loading TensorFlow and the model",
+        ),
+    ],
+)
+def test_the_progress_line_says_what_a_run_is_doing(tmp_path, state, progress, line) -> None:
+    from mcalc.batch.table import write_progress
+    from mcalc.jobs.batch import BatchJob, BatchOptions
+
+    job = BatchJob("r", tmp_path, "spot", "data", BatchOptions(), state=state)
+    if progress:
+        write_progress(tmp_path, progress)
+    assert job.progress_line() == line
 
 
 def test_a_run_that_ended_with_failed_images_is_done(spot_registry, batch_data, tmp_path) -> None:

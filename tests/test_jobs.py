@@ -898,3 +898,12 @@ def test_train_workers_names_its_processes_in_its_folder(monkeypatch, tmp_path):
     named = json.loads((tmp_path / "processes.json").read_text())["processes"]
     assert len(named) == 3 and named[0]["pid"] == os.getpid()
     assert all(p["pid_ticks"] for p in named)
+
+
+def test_a_registered_model_reads_as_a_job_ending_not_as_done() -> None:
+    """Between the "done" event and the process's end the job is still running: its line
+    read "running · done" (Evaluate's cross-validation folds, a user walk)."""
+    from mcalc.jobs.progress import Progress
+
+    assert Progress(phase="done").summary() == "model registered: the job is ending"
+    assert Progress(phase="failed").summary() == "failed"

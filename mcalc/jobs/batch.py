@@ -151,6 +151,21 @@ class BatchJob:
         """The end of the run's stderr, TensorFlow's start-up noise left out."""
         return quiet_tail(self.folder / STDERR_FILE, lines=lines)
 
+    def progress_line(self) -> str:
+        """The run's progress in words, for a progress bar: ``running · 12/48 images · 0
+        failed · 2.10 images/s``; a run that has analysed nothing yet says it is starting
+        (loading TensorFlow and the model takes seconds before the first image)."""
+        prog = self.progress()
+        done, failed = int(prog.get("done", 0)), int(prog.get("failed", 0))
+        total = int(prog.get("total", 0) or 0)
+        count = f"{done}/{total} images" if total else f"{done} images"
+        text = f"{self.state} · {count} · {failed} failed"
+        if self.active and not int(prog.get("analysed", 0) or 0) and not failed:
+            text += " · starting: loading TensorFlow and the model"
+        if prog.get("images_per_s"):
+            text += f" · {prog['images_per_s']:.2f} images/s"
+        return text
+
     def summary_row(self) -> dict[str, Any]:
         """One line of a table of runs: what, where, how far, how fast."""
         prog = self.progress()
@@ -316,7 +331,7 @@ def submit_batch(
     models_dir = Path(settings.models_dir).resolve()
     card = load_card(resolve_model(model_id, models_dir))
     data_path = str(Path(data).expanduser().resolve())
-    open_dataset(data_path)  # a dataset that cannot open fails here, not in the child
+    index = open_dataset(data_path)  # a dataset that cannot open fails here, not in the child
     root = batch_root(settings)
     with _locked(root):
         jobs = {j.name: j for j in _refresh_all(root)}
@@ -339,7 +354,16 @@ def submit_batch(
             speeds = jobs[name].speeds() if name in jobs else {}
             write_progress(
                 job.folder,
-                {"state": "starting", "done": 0, "failed": 0, "analysed": 0, "speeds": speeds},
+                # The total is known now (the child counts the same images): the Runs
+                # table said "0/?" until the child's first save.
+                {
+                    "state": "starting",
+                    "done": 0,
+                    "total": len(index.images()),
+                    "failed": 0,
+                    "analysed": 0,
+                    "speeds": speeds,
+                },
             )
             job.pid, job.pid_ticks = procs.launch(
                 job.command,

@@ -94,7 +94,11 @@ class Progress:
             return "starting: loading TensorFlow"
         if self.phase == "preparing":
             return "preparing: sampling patches and building the model"
-        if self.phase in {"done", "failed", "interrupted"}:
+        if self.phase == "done":
+            # Said while the job's process still runs (it exits a moment after): "running
+            # · done" on Evaluate's fold lines, "done" beside Train's running icon.
+            return "model registered: the job is ending"
+        if self.phase in {"failed", "interrupted"}:
             return self.phase
         if self.phase == "mining" and self.mining is not None:
             return f"mining hard negatives: image {self.mining[0]}/{self.mining[1]}"
