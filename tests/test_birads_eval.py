@@ -164,3 +164,28 @@ def test_change_count_is_refused_for_a_temporal_model_not_left_empty(tmp_path, c
     args = ["evaluate", "--model", str(model), "--data", str(tmp_path / "nodata")]
     assert main([*args, "--birads-change"]) == 2
     assert "temporal model reads no prior image" in capsys.readouterr().err
+
+
+def test_the_command_names_each_case_set_before_its_three_group_line(capsys) -> None:
+    """`evaluate --birads-rule ...`: a set without suspicious-vs-not metrics (biopsy-confirmed
+    cases of one class) printed its "3 groups: accuracy 1.000" line first, right under the
+    set before, which read as that set's (accuracy 0.667 there)."""
+    from mcalc.cli.evaluate import _print_birads
+
+    groups = {"normal": 1.0, "benign": 1.0, "suspicious": 1.0}
+    _print_birads({
+        "rule": "max", "rule_text": "max over images",
+        "all": {"n": 3, "suspicious": 1, "auc": 1.0, "auc_ci": None, "patients": 3,
+                "at_threshold": {"threshold": 0.5, "accuracy": 0.667, "sensitivity": 1.0,
+                                 "specificity": 0.5},
+                "youden": {"threshold": 0.9, "sensitivity": 1.0, "specificity": 1.0},
+                "accuracy_3class": 0.667, "per_class_auc": groups, "notes": []},
+        "biopsy_confirmed": {"n": 1, "suspicious": 1, "patients": 1, "accuracy_3class": 1.0,
+                             "per_class_auc": groups,
+                             "notes": ["binary metrics need both classes; 1 of 1 suspicious"]},
+    })  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    threes = [i for i, line in enumerate(lines) if "3 groups" in line]
+    assert len(threes) == 2
+    assert lines[threes[0] - 1].lstrip().startswith("all cases (3, 1 suspicious)")
+    assert lines[threes[1] - 1].strip() == "biopsy-confirmed (1, 1 suspicious):"

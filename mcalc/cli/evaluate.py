@@ -251,6 +251,8 @@ def _print_birads(b: dict[str, Any]) -> None:
                 f"{threshold_text(yj['threshold'])}: sensitivity {fmt(yj['sensitivity'])} specificity "
                 f"{fmt(yj['specificity'])}"
             )
+        else:  # the set's name before its three groups' line (it read as the set above's)
+            print(f"    {name} ({m.get('n', 0)}, {m.get('suspicious', 0)} suspicious):")
         if "per_class_auc" in m:
             per = ", ".join(f"{k} {fmt(v)}" for k, v in m["per_class_auc"].items())
             print(f"      3 groups: accuracy {fmt(m['accuracy_3class'])}; one-vs-rest AUC {per}")
