@@ -109,8 +109,10 @@ def judged_ui(store: AuditStore, verdicts: list[AuditVerdict], names: Mapping[st
     else:
         c1.info(
             "No picture was kept with this verdict: it was recorded without one (on this "
-            "page's form, from Python, or before pictures were kept). A verdict saved on "
-            "Predict keeps the image and map its reader judged."
+            "page's form on a score typed in, not a computed result; from Python; or before "
+            "pictures were kept). A verdict saved on Predict keeps the image and map its "
+            "reader judged; one saved on this page's form on a computed result, the image "
+            "with the result's regions boxed and numbered, as the form showed it."
         )
     ctx = v.context
     c2.caption(f"Version {v.version}, recorded {v.recorded_at} by {plain(v.reader)}")

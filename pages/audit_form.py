@@ -10,6 +10,7 @@ from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import streamlit as st
 
 from mcalc.batch.table import RESULTS_PARQUET
@@ -161,14 +162,20 @@ def fresh_form(image_key: str) -> None:
     del st.session_state[SAVED_FOR_KEY]
 
 
+def _boxes(regions: Sequence[Any]) -> views.Boxes:
+    """The ``regions`` offered to call as the thumbnail boxes and numbers them."""
+    return tuple((str(r.rank), tuple(r.box)) for r in regions)
+
+
 def thumbnail_ui(where: Any, rec: ImageRecord, name: str, regions: Sequence[Any] = ()) -> None:
     """The image the verdict is about, small (:data:`THUMB_SIDE`, cached once per image),
     the ``regions`` offered to call boxed and numbered.
 
     The model's map is not drawn: this form records a verdict on a score the reader was
-    shown elsewhere (a verdict saved on Predict keeps the image and map its reader judged).
+    shown elsewhere (a verdict saved on Predict keeps the image and map its reader judged;
+    one saved here on a computed result keeps this picture: :func:`judged_picture`).
     """
-    boxes = tuple((str(r.rank), tuple(r.box)) for r in regions)
+    boxes = _boxes(regions)
     try:
         jpeg = views.cached_thumbnail(rec, THUMB_SIDE, boxes)
     except ImageReadError as exc:
@@ -177,6 +184,15 @@ def thumbnail_ui(where: Any, rec: ImageRecord, name: str, regions: Sequence[Any]
     where.image(jpeg, width="stretch")
     boxed = ", the regions to call boxed and numbered" if boxes else ""
     where.caption(f"{name}, downsampled to {THUMB_SIDE} px{boxed}, without the model's map")
+
+
+def judged_picture(rec: ImageRecord, regions: Sequence[Any]) -> np.ndarray | None:
+    """The thumbnail :func:`thumbnail_ui` showed with ``regions`` boxed (RGB uint8), for the
+    verdict to keep (``None``: the image cannot be read now; the verdict is kept without)."""
+    try:
+        return views.thumbnail_picture(rec, THUMB_SIDE, _boxes(regions))
+    except ImageReadError:
+        return None
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
@@ -333,6 +349,10 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
                 # score the reader typed.
                 predicted=(known.predicted or None) if from_known and known else None,
                 regions=calls,
+                # The picture the form showed with the computed result (the thumbnail, its
+                # regions boxed and numbered), shown under "What a verdict was about"; a
+                # score typed in was judged on no result of the model's: none is kept.
+                snapshot=judged_picture(rec, offered) if from_known and known else None,
                 base_version=base if on_top is None else on_top,
             )
         except StoreConflictError as exc:

@@ -120,31 +120,33 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
         selection_mode="single-row-required" if inside else "single-row",
         key=TABLE_KEY,
     )
-    c1, c2, goto, c3, c4 = st.columns([1, 1, 1.4, 3, 2])
-    for col, label, key, delta in (
-        (c1, "◀ Previous", "browse_prev", -1),
-        (c2, "Next ▶", "browse_next", 1),
-    ):
+    # One row whose buttons are as wide as their words: in five weighted columns the
+    # buttons' share of a narrow main area cut them ("◀ Previ…" at 1280 px, "◀…" and
+    # "N…" at 1024 px, Chromium). What does not fit wraps onto a second row.
+    row = st.container(horizontal=True, vertical_alignment="center")
+    for label, key, delta in (("◀ Previous", "browse_prev", -1), ("Next ▶", "browse_next", 1)):
         target = step(ids, case_id, delta)
-        col.button(label, key=key, disabled=target is None, on_click=_go_to, args=(target or "",))
+        row.button(label, key=key, disabled=target is None, on_click=_go_to, args=(target or "",))
     # Its label hidden (the row keeps the buttons' height; the images stay as high), named
     # for a screen reader all the same; typing filters it.
-    goto.selectbox(
+    row.selectbox(
         "Go to case",
         ids,
         key=GOTO_KEY,
         on_change=_on_goto,
         placeholder="Go to case…",
         label_visibility="collapsed",
+        width=150,
     )
     if inside:
-        c3.markdown(f"Case **{case_id}** ({pos + 1} of {len(ids)})")
+        row.markdown(f"Case **{case_id}** ({pos + 1} of {len(ids)})", width="stretch")
     else:
-        c3.markdown(
+        row.markdown(
             f"Case **{case_id}** is outside these filters ({len(ids)} case(s) match): pick "
-            "one in the table, or *Next ▶* for the first."
+            "one in the table, or *Next ▶* for the first.",
+            width="stretch",
         )
-    if c4.button(
+    if row.button(
         "Predict this case",
         key="browse_predict",
         icon=":material/neurology:",

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
 
 from mcalc import viewer
@@ -72,12 +73,22 @@ def cached_thumbnail(rec: ImageRecord, max_side: int, boxes: Boxes = ()) -> byte
     return _cached_thumbnail(rec, max_side, file_now(rec.image_path), boxes)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
-def _cached_thumbnail(
-    rec: ImageRecord, max_side: int, image_file: str | None, boxes: Boxes
-) -> bytes:
+def thumbnail_picture(rec: ImageRecord, max_side: int, boxes: Boxes = ()) -> np.ndarray:
+    """The picture :func:`cached_thumbnail` sends, as RGB uint8 (made again: not cached),
+    for a verdict to keep what its form showed (a PNG of it, without the JPEG's loss).
+
+    Raises:
+        ImageReadError: the image cannot be read.
+    """
     from mcalc.present.map_display import boxed_preview
 
     opts = viewer.DisplayOptions(show_annotations=False)
     view = viewer.prepare_view(common.get_image_cache(), rec, opts, max_side=max_side)
-    return viewer.encode_jpeg(boxed_preview(view, boxes) if boxes else view.preview, quality=85)
+    return boxed_preview(view, boxes) if boxes else view.preview
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _cached_thumbnail(
+    rec: ImageRecord, max_side: int, image_file: str | None, boxes: Boxes
+) -> bytes:
+    return viewer.encode_jpeg(thumbnail_picture(rec, max_side, boxes), quality=85)

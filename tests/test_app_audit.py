@@ -141,6 +141,49 @@ def test_a_reader_calls_the_regions_of_the_computed_result_on_audit(app_env):
     assert [r.value for r in asked()] == ["not judged", "not judged"]
 
 
+def test_a_verdict_on_a_computed_result_keeps_the_thumbnail_the_form_showed(app_env):
+    """A verdict saved on Audit's form on a computed result keeps the picture the form
+    showed (the image's thumbnail, the result's regions boxed and numbered), shown under
+    *What a verdict was about*; one on a score typed in (no computed result) keeps none.
+    Both kept none, and the section said "No picture was kept" under a form that had just
+    shown the boxed image (a user walk, 7 December 2026)."""
+    import cv2
+    import numpy as np
+
+    from mcalc.cache import ImageCache
+    from mcalc.present.map_display import boxed_preview
+    from mcalc.viewer import DisplayOptions, prepare_view
+
+    image = "suspicious-1/CC_recent"
+    regions = [{"rank": 1, "score": 0.8125, "center": [300.0, 200.5], "box": [268, 332, 168, 232]}]
+    at = _audit_on_a_batch_row(app_env, image, top_regions=json.dumps(regions))
+    at.radio(key="audit_verdict").set_value("agree").run()
+    at.button(key="audit_save").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    store = AuditStore(get_settings().store_dir)
+    (saved,) = store.verdicts("demo-custom")
+    kept = store.snapshot_path(saved)
+    assert kept.is_file(), "no picture kept with a verdict on a computed result"
+    rgb = cv2.cvtColor(cv2.imread(str(kept)), cv2.COLOR_BGR2RGB)
+    (rec,) = [r for r in open_dataset(str(app_env)).images() if r.key == image]
+    view = prepare_view(ImageCache(None), rec, DisplayOptions(show_annotations=False), max_side=256)
+    assert max(rgb.shape[:2]) == 256 and not np.array_equal(rgb, view.preview)  # boxed
+    assert np.array_equal(rgb, boxed_preview(view, [("1", (268, 332, 168, 232))]))
+    shown = [i for i in at.get("image") if "as Dr. Test saw it" in str(i.proto)]
+    assert shown and not [i.value for i in at.info if i.value.startswith("No picture")]
+
+    # A score typed in on an image without a computed result: no picture, and it says so.
+    at.selectbox(key="audit_image").set_value("suspicious-1/CC_prior").run()
+    at.number_input(key="audit_score_input").set_value(0.3).run()
+    at.radio(key="audit_verdict").set_value("disagree").run()
+    at.button(key="audit_save").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    typed = store.latest("demo-custom", "suspicious-1/CC_prior", "Dr. Test")
+    assert typed is not None and not store.snapshot_path(typed).exists()
+    assert at.selectbox(key="audit_judged").value == "suspicious-1/CC_prior|Dr. Test"
+    assert [i.value for i in at.info if i.value.startswith("No picture was kept")]
+
+
 def test_audit_shows_a_new_or_changed_batch_run_at_once(app_env):
     """The page keeps the listing of the model's run folders (one stat a rerun): a run
     made after it was listed, and a run's table replaced, show on the next rerun."""

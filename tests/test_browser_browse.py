@@ -252,9 +252,22 @@ def test_the_viewers_placeholder_on_a_page_switch_stays_still(demo_app):
             warnings.warn(f"small placeholders pulsed on the switch: {small}", stacklevel=1)
 
 
+#: Browse's case buttons, and whether a button's words are cut (an element of it, its words
+#: wider than itself, ends them with "…").
+BUTTONS = ("◀ Previous", "Next ▶", "Predict this case")
+CUT = """(b => [b, ...b.querySelectorAll('*')]
+  .filter(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1)
+  .map(e => `${e.innerText}: ${e.scrollWidth} > ${e.clientWidth} px`))"""
+UNCUT = f"""(name => [...document.querySelectorAll('button')]
+  .filter(b => b.innerText.includes(name))
+  .some(b => {CUT}(b).length === 0))"""
+
+
 def test_sidebar_survives_a_page_that_stopped(demo_app):
     """A bad dataset path stops the page (st.stop); the next run still draws the sidebar."""
     from urllib.parse import quote
+
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
     with browser_page(1300, 1400) as page:
         # Inside the allowed data root, so the page tries (and fails) to open it (a typed
@@ -269,6 +282,15 @@ def test_sidebar_survives_a_page_that_stopped(demo_app):
         sidebar.get_by_role("button", name="Demo data").click()
         viewer_frame(page)
         page.screenshot(path=str(ARTIFACTS / "browse-after-bad-path.png"))
+        # Browse's case buttons read in full in a narrower window: in weighted columns
+        # they read "◀…", "N…" and "Predict th…" at 1024 px ("◀ Previ…" at 1280).
+        page.set_viewport_size({"width": 1024, "height": 1400})
+        buttons = [page.get_by_role("button", name=n) for n in BUTTONS]
+        try:
+            page.wait_for_function(f"() => [{', '.join(map(repr, BUTTONS))}].every({UNCUT})")
+        except PlaywrightTimeout:
+            cut = [b.evaluate(f"b => {CUT}(b)") for b in buttons]
+            raise AssertionError(f"a case button's words are cut at 1024 px: {cut}") from None
 
 
 def test_a_deep_link_and_its_reload_ask_only_the_servers_root(demo_app):
