@@ -56,7 +56,9 @@ mypy_pid=$!
 # under --dist loadgroup waits for work that never comes (pytest-xdist issues #1323, #1327,
 # #1378): the CI of 7 December hung until its 90-minute limit after one crash.
 # The outer timeout is the last guard against any other hang: the suite takes about 7 min.
-timeout --kill-after=30 1800 \
+# --foreground keeps pytest in the terminal's process group, so that Ctrl+C still reaches it
+# (timeout otherwise moves it to a group of its own: Ctrl+C stopped only this script).
+timeout --foreground --kill-after=30 1800 \
   python -m pytest -n 2 --dist loadgroup --no-loadscope-reorder --max-worker-restart 0 \
   --durations=40 "$@"
 status=$?
