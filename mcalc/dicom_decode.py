@@ -9,7 +9,13 @@ import threading
 from pathlib import Path
 from typing import Any
 
-__all__ = ["pydicom_module", "decoder_available", "read_laterality", "DECODER_HINTS"]
+__all__ = [
+    "pydicom_module",
+    "decoder_available",
+    "read_laterality",
+    "no_pixel_data_message",
+    "DECODER_HINTS",
+]
 
 #: Transfer syntaxes and the packages that decode them, for messages that say what to install.
 DECODER_HINTS = {
@@ -82,3 +88,18 @@ def decoder_available(tsuid: str) -> bool:
         return bool(get_decoder(tsuid).is_available)
     except (NotImplementedError, ValueError):
         return False
+
+
+def no_pixel_data_message(ds: Any, path: Path) -> str:
+    """Why a DICOM without pixel data is not an image, and what to do: a download or copy cut
+    short is the usual cause in a collection (pydicom reads such a file's header silently)."""
+    again = "copy the file from the source again"
+    if "Rows" in ds and "Columns" in ds:
+        return (
+            f"{path}: the DICOM ends before its pixel data (its header declares a "
+            f"{ds.Columns}x{ds.Rows} image): a copy cut short; {again}"
+        )
+    return (
+        f"{path}: DICOM has no pixel data (expected an image, got a header only: a copy cut "
+        f"short, or a non-image object such as a report); {again}, or leave it out"
+    )

@@ -19,7 +19,13 @@ from typing import TYPE_CHECKING, Any, SupportsFloat
 import cv2
 import numpy as np
 
-from mcalc.dicom_decode import DECODER_HINTS, decoder_available, pydicom_module, read_laterality
+from mcalc.dicom_decode import (
+    DECODER_HINTS,
+    decoder_available,
+    no_pixel_data_message,
+    pydicom_module,
+    read_laterality,
+)
 from mcalc.errors import DecoderMissingError, ImageReadError
 
 if TYPE_CHECKING:
@@ -276,9 +282,7 @@ def _dataset(path: Path) -> Any:
     except (OSError, EOFError, ValueError, AttributeError, KeyError) as exc:
         raise ImageReadError(f"{path}: cannot read DICOM header ({exc})") from exc
     if "PixelData" not in ds:
-        raise ImageReadError(
-            f"{path}: DICOM has no pixel data (expected an image, got a header only)"
-        )
+        raise ImageReadError(no_pixel_data_message(ds, path))
     return ds
 
 

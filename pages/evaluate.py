@@ -115,9 +115,13 @@ def scope_ui(cards: list[ModelCard], index: DatasetIndex, fingerprint: str) -> N
                 f"{'…' if len(cases) > 8 else ''})."
             )
         else:
+            # A breast is a case: two of one woman (INbreast, mini-MIAS) are one patient.
+            patients = len({c.patient_id for c in index.cases})
+            of = "" if patients == n else f" ({n} cases)"
+            word = "patient" if patients == 1 else "patients"
             st.markdown(
-                f"**{card.id}**: on **all {n} patients** of this dataset (not the data it "
-                "was trained on, so no held-out split applies)."
+                f"**{card.id}**: on **all {patients} {word}**{of} of this dataset (not the "
+                "data it was trained on, so no held-out split applies)."
             )
             overlap = in_sample_cases(card, [c.case_id for c in index.cases])
             if overlap:

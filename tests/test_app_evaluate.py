@@ -173,6 +173,22 @@ def test_a_long_automatic_model_id_is_shown_whole_and_pinned(eval_env):
     assert model.get("pinned") is True and "width" not in model, model
 
 
+def test_the_scope_counts_patients_not_breasts(app_env, monkeypatch, tmp_path):
+    """Both breasts of one woman (a mini-MIAS pair, an INbreast patient) read "all 2
+    patients": the page counted cases."""
+    from tests.convert_fixtures import make_region_manifest
+
+    csv = make_region_manifest(tmp_path / "pair")
+    lines = csv.read_text().splitlines()
+    rows = [f"{lines[0]},patient_id"] + [f"{ln},p1" for ln in lines[1:]]
+    csv.write_text("\n".join(rows) + "\n")
+    monkeypatch.setenv("MCALC_DATA", str(csv))
+    monkeypatch.setenv("MCALC_AUTH", "off")
+    at = _page()
+    scope = [m.value for m in at.markdown if "of this dataset" in m.value]
+    assert any("all 1 patient** (2 cases)" in m for m in scope), scope
+
+
 def test_empty_registry_says_what_to_do(app_env, tmp_path, monkeypatch):
     monkeypatch.setenv("MCALC_MODELS", str(tmp_path / "none"))
     at = _page()

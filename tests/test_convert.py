@@ -187,6 +187,16 @@ def test_vindr_reports_bad_boxes_and_missing_images(tmp_path: Path) -> None:
     )
 
 
+def test_vindr_finds_images_outside_an_images_folder(tmp_path: Path) -> None:
+    """Unpacked as ``Images/`` (or one level deeper), every image was "not found under
+    .../images", one line each, and nothing was converted."""
+    root = make_vindr(tmp_path / "vindr")
+    (root / "images").rename(root / "Images")
+    conv = convert_collection("vindr", root, tmp_path / "manifest.csv")
+    assert sorted(_by_image(conv)) == ["a.dicom", "b.dicom", "c.dicom", "f.dicom"]
+    assert any("s2/e.dicom not found under" in e for e in _reasons(conv))
+
+
 def test_vindr_converts_from_either_csv_or_the_folder_alike(tmp_path: Path) -> None:
     """The sidebar suggested `manifest vindr .../breast-level_annotations.csv`, which read
     that file as the findings file and again as itself: every image "is not in

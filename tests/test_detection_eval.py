@@ -101,6 +101,61 @@ def test_an_image_left_out_of_detection_is_named(tiny_data, tiny_model, tmp_path
     assert ev.as_dict()["skipped"] == ev.skipped
 
 
+def test_no_image_analysed_names_every_reason(tiny_data, tiny_model, tmp_path):
+    """One unreadable file and three images without breast: the error named the unreadable
+    file alone, so fixing it changed nothing."""
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.detection_eval import DetectionEvalSettings, evaluate_detection
+    from mcalc.models.inference import load_model
+
+    np = pytest.importorskip("numpy")
+    pydicom = pytest.importorskip("pydicom")
+    data = tmp_path / "demo"
+    shutil.copytree(tiny_data, data)
+    case = open_dataset(data).cases[0]
+    empty, *blank = case.images
+    empty.image_path.write_bytes(b"")
+    for rec in blank:
+        ds = pydicom.dcmread(rec.image_path)
+        ds.PixelData = np.zeros_like(ds.pixel_array).tobytes()
+        ds.save_as(rec.image_path)
+    case = open_dataset(data).case(case.case_id)
+
+    with pytest.raises(ValueError) as info:
+        evaluate_detection(
+            load_model(tiny_model.model_id, tiny_model.path.parent), [case], DetectionEvalSettings()
+        )
+    message = str(info.value)
+    assert f"{empty.key}: " in message and "empty file (0 bytes)" in message, message
+    assert all(rec.key in message for rec in blank) and "breast" in message, message
+
+
+def test_evaluate_says_how_to_skip_a_failed_detection(monkeypatch):
+    import argparse
+
+    import mcalc.explain.detection_eval as detection_eval
+    from mcalc.cli import evaluate
+    from mcalc.errors import McalcError
+
+    def fail(*args, **kwargs):
+        raise ValueError("no image of the 1 case(s) could be analysed")
+
+    monkeypatch.setattr(detection_eval, "detection_for_model", fail)
+    args = argparse.Namespace(
+        min_distance_mm=0.5,
+        detection_threshold=0.5,
+        tolerance_mm=1.0,
+        cluster_tolerance_mm=5.0,
+        bootstrap=0,
+        model="m",
+        data="d",
+        models=None,
+        json=True,
+    )
+    with pytest.raises(McalcError, match="--no-detection"):
+        evaluate._detection(args, None)
+
+
 @pytest.mark.slow
 def test_an_image_without_its_annotation_file_is_left_out_not_counted_clean(
     tiny_data, tiny_model, tmp_path

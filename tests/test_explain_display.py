@@ -311,6 +311,16 @@ def bar_rows(strip: np.ndarray, cmap: str) -> list[int]:
     return rows
 
 
+def test_colour_bar_of_a_narrow_picture_keeps_its_bar() -> None:
+    """`predict` on a 50 px wide image stopped with "could not broadcast input array from
+    shape (1,2,3) into shape (13,0,3)": its labels' half-width put the bar past the edge."""
+    ticks = [(0.0, "0.00"), (0.5, "threshold 0.50"), (1.0, "1.00")]
+    for width in (2, 10, 30, 49):
+        strip = colour_bar(width, "jet", ticks, "P(calcification)")
+        assert strip.shape[1] == width
+        assert (strip != 32).any(axis=2)[1:].any(), width  # something drawn below the edge
+
+
 @pytest.mark.parametrize("cmap", ["jet", "viridis"])
 def test_colour_bar_runs_the_colour_map_from_0_at_left_to_1_at_right(cmap) -> None:
     """The strip under a CLI picture: the map's colours unblended, 0 at the left end and 1

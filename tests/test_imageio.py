@@ -82,6 +82,21 @@ def test_truncated_dicom_is_a_clear_error(tmp_path):
         read_image(path)
 
 
+def test_a_dicom_cut_before_its_pixels_says_to_copy_it_again(tmp_path):
+    """A download cut short in its header read as "DICOM has no pixel data (expected an
+    image, got a header only)": no cause, nothing to do."""
+    path = write_dicom(tmp_path / "h.dcm", _ramp(256, 200))
+    data = path.read_bytes()
+    path.write_bytes(data[: data.rfind(b"\xe0\x7f\x10\x00")])  # before (7FE0,0010)
+    with pytest.raises(ImageReadError, match=r"h\.dcm: the DICOM ends before its pixel data"):
+        read_image(path)
+    with pytest.raises(ImageReadError, match=r"200x256 image.*copy the file from the source"):
+        read_image(path)
+    path.write_bytes(data[:200])  # the file meta alone
+    with pytest.raises(ImageReadError, match=r"cut short.*copy the file from the source again"):
+        read_image(path)
+
+
 def test_not_a_dicom(tmp_path):
     path = tmp_path / "e.dcm"
     path.write_bytes(b"this is not a dicom file at all" * 10)

@@ -263,6 +263,22 @@ def test_no_timepoint_column_reads_recent(folder: Path) -> None:
     assert "no timepoint column" in messages(index, "info")
 
 
+def test_a_column_not_read_is_named(folder: Path) -> None:
+    """`side` typed for `laterality` (and a scanner column) were ignored without a word: every
+    breast's side read as unknown."""
+    write_manifest(
+        folder,
+        ["p10,L,CC,p10/cc.dcm,x", "p10,L,MLO,p10/mlo.dcm,x"],
+        header="Case_ID,Side,View,Image,Scanner",
+    )
+    index = index_manifest(folder)
+    assert index.case("p10").laterality is None
+    notes = messages(index, "info")
+    assert "['side', 'scanner'] not read" in notes and "'laterality'" in notes, notes
+    write_manifest(folder, ["p10,L,CC,p10/cc.dcm"], header="case_id,LATERALITY,view,image")
+    assert "not read" not in messages(index_manifest(folder))
+
+
 def test_semicolon_and_absolute_paths(folder: Path) -> None:
     image = folder / "p10" / "cc.dcm"
     write_manifest(folder, [f"p10;CC;recent;{image}"], header="Case_ID ; View ; Timepoint ; Image")

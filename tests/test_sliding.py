@@ -233,6 +233,16 @@ def test_decision_threshold_comes_from_the_card_else_the_stated_default(
     assert threshold.decide(value - 0.01, "calcification") == "negative"
 
 
+def test_an_image_smaller_than_the_patch_says_so(rand_loaded) -> None:
+    """A 48 px wide crop read "the breast region is too small for this model; lower the
+    breast threshold", a setting no page or command offers."""
+    with pytest.raises(NoBreastRegionError) as info:
+        predict_map(rand_loaded, np.full((20, 10), 0.5, np.float32), breast=np.ones((20, 10), bool))
+    message = str(info.value)
+    assert "the image (10x20 px at the model's pixel spacing) is smaller than the patch" in message
+    assert "breast threshold" not in message, message
+
+
 def test_blank_image_and_unfitting_models_are_clear_errors(rand_loaded) -> None:
     with pytest.raises(NoBreastRegionError, match="no breast region"):
         predict_map(rand_loaded, np.zeros((80, 80), np.float32))

@@ -293,7 +293,8 @@ def _detection(
             progress=TerminalProgress("whole images", enabled=not args.json),
         )
     except ValueError as exc:
-        raise McalcError(f"detection evaluation: {exc}") from exc
+        hint = "; or pass --no-detection for the patch evaluation alone"
+        raise McalcError(f"detection evaluation: {exc}{hint}") from exc
 
 
 def _print_detection(ev: DetectionEvaluation) -> None:

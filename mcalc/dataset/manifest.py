@@ -494,6 +494,16 @@ def index_manifest(path: str | Path) -> DatasetIndex:
                 "info",
             )
         )
+    unread = [c for c in header if c and c not in COLUMNS]
+    if unread:  # a typo (`side` for `laterality`) read as nothing, without a word before
+        problems.append(
+            Problem(
+                str(csv_path),
+                f"{name}: column(s) {unread} not read (mcalc reads {list(COLUMNS)}); "
+                "rename one that means a column read",
+                "info",
+            )
+        )
     builders: dict[str, _CaseBuilder] = {}
     for number, (line, row) in enumerate(rows, start=1):
         where = f"{name} row {number} (line {line})"

@@ -203,6 +203,21 @@ def _unknown_truth(rec: ImageRecord | None, marks: np.ndarray | None) -> str | N
     return unknown
 
 
+def _reasons(skipped: list[str], keys_shown: int = 3) -> str:
+    """``skipped`` ("key: reason") grouped by reason, each with its first image keys: the
+    first reason alone (one unreadable file) hid that every other image failed for another
+    (no breast region at the model's patch size), so fixing that file changed nothing."""
+    by_reason: dict[str, list[str]] = {}
+    for item in skipped:
+        key, _, reason = item.partition(": ")
+        by_reason.setdefault(reason or key, []).append(key)
+    parts = []
+    for reason, keys in by_reason.items():
+        more = f" and {len(keys) - keys_shown} more" if len(keys) > keys_shown else ""
+        parts.append(f"{', '.join(keys[:keys_shown])}{more}: {reason}")
+    return "; ".join(parts)
+
+
 def evaluate_detection(
     loaded: LoadedModel,
     cases: Sequence[CaseRecord],
@@ -282,7 +297,7 @@ def evaluate_detection(
     if not counts:
         raise ValueError(
             f"no image of the {len(cases)} case(s) could be analysed"
-            + (f" ({skipped[0]})" if skipped else "")
+            + (f" ({_reasons(skipped)})" if skipped else "")
             + ": check the images, or choose other cases"
         )
     n_boot, seed = settings.n_boot, settings.seed

@@ -330,8 +330,10 @@ def colour_bar(
     note_lines = [ln for note in notes or [] for ln in _wrap(note, inner, sn, thick)]
     # The end labels stay inside the strip: the bar is inset by half the widest of them.
     half = max((cv2.getTextSize(lab, font, s, thick)[0][0] for _, lab in ticks), default=0) // 2
-    x0 = pad + max(0, half - pad // 2)
-    x1 = max(x0 + 2, width - x0)
+    # ... but at least two pixels of bar stay inside a narrow strip (a 50 px crop's labels
+    # are wider than half of it: the bar began past its right edge and nothing was drawn).
+    x0 = min(pad + max(0, half - pad // 2), max(0, (int(width) - 2) // 2))
+    x1 = min(int(width), max(x0 + 2, width - x0))
     bar_h = max(4, round(1.2 * text_h))
     tick_len = max(2, bar_h // 3)
     # Rows from the top: title lines, the bar, its ticks and their labels, the notes.

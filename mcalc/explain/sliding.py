@@ -416,10 +416,16 @@ def predict_map(
     else:
         evaluated = breast_fractions(mask, grid) >= threshold
     cells = np.argwhere(evaluated)
-    if len(cells) == 0:
+    if len(cells) == 0:  # no setting of the app or command line lowers min_breast
+        h, w = img.shape[:2]
+        why = (
+            f"the image ({w}x{h} px at the model's pixel spacing) is smaller than the patch"
+            if min(h, w) < patch
+            else "the breast region is too small for this model"
+        )
         raise NoBreastRegionError(
-            f"no {patch} px patch holds {settings.min_breast:.0%} breast: the breast region is "
-            "too small for this model; lower the breast threshold or choose another image"
+            f"no {patch} px patch holds {settings.min_breast:.0%} breast: {why}; "
+            "choose another image"
         )
     fine, fine_stride = None, 0
     if runner is not None and step is not None and fine_wanted is not None:

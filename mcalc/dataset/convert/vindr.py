@@ -238,10 +238,19 @@ def _usable(
     return path, image.laterality
 
 
+def _default_images(folder: Path) -> Path:
+    """``<folder>/images`` as the release names it, else ``folder`` (searched recursively,
+    as the INbreast and CBIS-DDSM converters search theirs): an ``Images/`` folder found
+    nothing and reported every image "not found under .../images", one line each."""
+    images = folder / "images"
+    return images if images.is_dir() else folder
+
+
 def convert_vindr(src: Path, mask_dir: Path, images: Path | None = None) -> Conversion:
     """Convert VinDr-Mammo: ``src`` is the release folder, or either of its two CSVs.
 
-    Images default to ``<folder>/images``.
+    Images default to ``<folder>/images``, else the folder itself, searched recursively
+    (an ``Images/`` folder, or images unpacked one level deeper).
 
     Example:
         >>> conv = convert_vindr(Path("/data/vindr"), Path("/out/masks/vindr"))  # doctest: +SKIP
@@ -250,7 +259,7 @@ def convert_vindr(src: Path, mask_dir: Path, images: Path | None = None) -> Conv
     either = findings or breast
     assert either is not None  # _locate found one at least
     folder = either.parent
-    image_root = Path(images).expanduser() if images is not None else folder / "images"
+    image_root = Path(images).expanduser() if images is not None else _default_images(folder)
     conv = Conversion("vindr")
     if breast is None:
         conv.problem(folder, None, f"no {BREAST_NAME}: metadata read from {FINDINGS_NAME}", "info")
