@@ -15,6 +15,7 @@ from mcalc.present.reading_temporal import notes_beside_flag, registration_capti
 from mcalc.present.temporal_figures import MODES, READING, temporal_figure, tracked_rows
 from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
 from mcalc.temporal import case_summary
+from mcalc.temporal.change import status_meaning
 from mcalc.temporal.display import TemporalView, temporal_view
 from mcalc.viewer import DisplayOptions, ImageView, crop_view
 from pages import common, theme
@@ -182,4 +183,7 @@ def temporal_ui(case: CaseRecord, max_side: int, why_not: str | None = None) -> 
                 on_select="rerun",
                 selection_mode="single-row",
             )
-            st.caption("Tick a row to zoom both panels onto that calcification or cluster.")
+            st.caption(
+                "Tick a row to zoom both panels onto that calcification or cluster. "
+                + status_meaning()
+            )

@@ -39,6 +39,7 @@ __all__ = [
     "subtraction",
     "track",
     "count_statuses",
+    "status_meaning",
     "summary_line",
     "case_summary",
     "track_points",
@@ -57,6 +58,10 @@ MOVED_COLUMN = "apart after registration (mm)"
 _EPS = 1e-6
 #: A cluster has grown when its hull's area grew by more than this fraction.
 GROWTH_FRACTION = 0.2
+#: Largest distance after registration (mm) at which two calcifications, or two cluster
+#: centres (a centre moves as members appear), are the same one (:func:`track`).
+CALC_TOLERANCE_MM = 1.5
+CLUSTER_TOLERANCE_MM = 10.0
 
 
 @dataclass(frozen=True)
@@ -273,8 +278,8 @@ def track(
     prior: AnnotationSummary | None,
     reg: Registration,
     *,
-    tolerance_mm: float = 1.5,
-    cluster_tolerance_mm: float = 10.0,
+    tolerance_mm: float = CALC_TOLERANCE_MM,
+    cluster_tolerance_mm: float = CLUSTER_TOLERANCE_MM,
 ) -> list[Tracked]:
     """Every calcification and cluster of both rounds, matched and labelled.
 
@@ -419,6 +424,23 @@ def track_points(
         Tracked(kind, "resolved", None, _pt(p[j]), None, j, recent_at=_pt(at[j])) for j in only_p
     ]
     return out
+
+
+def status_meaning() -> str:
+    """What each status of :func:`track` means, for a caption beside a change table.
+
+    Example:
+        >>> "more than 20% larger" in status_meaning()
+        True
+    """
+    return (
+        "new: in the recent exam only; stable: found again in the prior within "
+        f"{CALC_TOLERANCE_MM:g} mm (a calcification) or {CLUSTER_TOLERANCE_MM:g} mm (a "
+        "cluster's centre) after registration; grown: a cluster with more members now, or a "
+        f"hull more than {GROWTH_FRACTION:.0%} larger than the prior's carried onto the recent "
+        "image (a single calcification is never grown: compare its two diameters); "
+        "resolved: in the prior exam only."
+    )
 
 
 def count_statuses(items: list[Tracked], kind: str | None = None) -> dict[str, int]:
