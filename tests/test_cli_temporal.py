@@ -118,6 +118,9 @@ def test_a_missing_prior_is_flagged_and_fatal_only_when_nothing_is_left(tiny_dem
     doc = json.loads(capsys.readouterr().out)
     assert "no prior CC image" in doc["views"]["CC"]["error"]
     assert "registration" in doc["views"]["MLO"]
+    # The case's one line names the view it could not compare (it read "MLO: ..." alone,
+    # as if that were the whole case).
+    assert doc["summary"].startswith("CC: not compared (no prior image); MLO: "), doc["summary"]
     assert main(["temporal", str(root), "--case", case.case_id, "--view", "CC"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "no prior CC image" in err and "\n" not in err

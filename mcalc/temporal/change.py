@@ -23,6 +23,7 @@ import cv2
 import numpy as np
 
 from mcalc.annotations import AnnotationSummary
+from mcalc.config import VIEWS
 from mcalc.imaging import overlay_mask
 from mcalc.store.reader_agreement import match_points
 from mcalc.temporal.pair import TemporalPair
@@ -494,22 +495,34 @@ def case_summary(
     views: Mapping[str, Sequence[Tracked]],
     years_between: float | None = None,
     uncounted: Mapping[str, str | None] | None = None,
+    not_compared: Mapping[str, str] | None = None,
 ) -> str:
     """One line for a case, view by view: CC and MLO are two projections of the same breast,
     so the same calcifications show in both and a sum over views counts each twice (a
-    cluster of 7 read "14 new calcifications").
+    cluster of 7 read "14 new calcifications"). ``not_compared``: views with no registration,
+    each with why (:func:`mcalc.temporal.pair.not_compared_reason`), named in the line in
+    their place: left out, "MLO: 5 new calcifications" read as the whole case.
 
     Example:
         >>> new = [Tracked("calcification", "new", (1.0, 1.0), None)]
         >>> case_summary({"CC": new, "MLO": new}, 2.0)
         'CC: 1 new calcification, 0 stable; MLO: 1 new calcification, 0 stable (2 years between rounds)'
+        >>> case_summary({"MLO": new}, not_compared={"CC": "no prior image"})
+        'CC: not compared (no prior image); MLO: 1 new calcification, 0 stable'
     """
     why = uncounted or {}
-    line = "; ".join(
-        f"{view}: {summary_line(list(items), uncounted=why.get(view))}"
-        for view, items in views.items()
+    missing = not_compared or {}
+    order = sorted(
+        {**dict.fromkeys(views), **dict.fromkeys(missing)},
+        key=lambda v: VIEWS.index(v) if v in VIEWS else len(VIEWS),
     )
-    if not views:
+    line = "; ".join(
+        f"{view}: not compared ({missing[view]})"
+        if view not in views
+        else f"{view}: {summary_line(list(views[view]), uncounted=why.get(view))}"
+        for view in order
+    )
+    if not order:
         line = summary_line([])
     if years_between is not None:
         line += f" ({years_between:g} year{'' if years_between == 1 else 's'} between rounds)"

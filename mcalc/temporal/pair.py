@@ -28,7 +28,13 @@ from mcalc.temporal.register import Registration, RegistrationSettings
 from mcalc.temporal.stages import register_images
 from mcalc.viewer import annotation_for
 
-__all__ = ["TemporalError", "TemporalPair", "pair_records", "register_pair"]
+__all__ = [
+    "TemporalError",
+    "TemporalPair",
+    "not_compared_reason",
+    "pair_records",
+    "register_pair",
+]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +98,20 @@ def pair_records(case: CaseRecord, view: str) -> tuple[ImageRecord, ImageRecord]
             f"(it has: {have}); temporal analysis needs both rounds"
         )
     return recent, prior
+
+
+def not_compared_reason(case: CaseRecord, view: str) -> str:
+    """Why ``view`` of ``case`` has no comparison, in a few words for a summary line: the
+    round it lacks, else that it could not be registered (the error says more).
+
+    Example:
+        >>> not_compared_reason(CaseRecord("c", "p", ()), "CC")
+        'no prior image'
+    """
+    for timepoint in ("prior", "recent"):
+        if case.image(view, timepoint) is None:
+            return f"no {timepoint} image"
+    return "could not be registered"
 
 
 def _check_same(recent: Mammogram, prior: Mammogram, laterality: str | None) -> None:
