@@ -18,6 +18,7 @@ from mcalc.present.pixels import SentPixels
 from mcalc.present.reading import hanging_note, laterality_note, without_dataset_marks
 from mcalc.present.reading_temporal import (
     TemporalPanel,
+    not_compared,
     temporal_args,
     temporal_bytes,
     temporal_offered,
@@ -400,7 +401,9 @@ def reading_ui(
             tpanels, tproblems = case_temporal(case, opts, max_side)
         for text in tproblems:
             st.warning(text)
-        temporal = temporal_args(tpanels, case.years_between, tproblems)
+        temporal = temporal_args(
+            tpanels, case.years_between, tproblems, not_compared(case, tpanels)
+        )
     focus = st.session_state.get(FOCUS_KEY)
     if focus and focus.get("case") != case.case_id:  # a spot of another case
         focus = None

@@ -11,10 +11,15 @@ from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.errors import ImageReadError, McalcError
 from mcalc.present.reading import slot_name, unreadable_image
-from mcalc.present.reading_temporal import notes_beside_flag, registration_caption
+from mcalc.present.reading_temporal import (
+    not_compared,
+    notes_beside_flag,
+    registration_caption,
+)
 from mcalc.present.temporal_figures import MODES, READING, temporal_figure, tracked_rows
 from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
 from mcalc.temporal import case_summary
+from mcalc.temporal.change import status_meaning
 from mcalc.temporal.display import TemporalView, temporal_view
 from mcalc.viewer import DisplayOptions, ImageView, crop_view
 from pages import common, theme
@@ -140,7 +145,8 @@ def temporal_ui(case: CaseRecord, max_side: int, why_not: str | None = None) -> 
         return
     uncounted = {tv.view: tv.uncounted for tv in views}
     by_view = {tv.view: tv.tracked for tv in views}
-    st.markdown(f"**{case_summary(by_view, case.years_between, uncounted)}**")
+    missing = not_compared(case, views)
+    st.markdown(f"**{case_summary(by_view, case.years_between, uncounted, missing)}**")
     st.caption(READING[mode])
     for tv in views:
         reg = tv.registration
@@ -182,4 +188,7 @@ def temporal_ui(case: CaseRecord, max_side: int, why_not: str | None = None) -> 
                 on_select="rerun",
                 selection_mode="single-row",
             )
-            st.caption("Tick a row to zoom both panels onto that calcification or cluster.")
+            st.caption(
+                "Tick a row to zoom both panels onto that calcification or cluster. "
+                + status_meaning()
+            )

@@ -20,6 +20,7 @@ from mcalc.present.reading_temporal import (
     temporal_panel,
 )
 from mcalc.present.temporal_figures import tracked_rows
+from mcalc.temporal.change import status_meaning
 from mcalc.viewer import DisplayOptions
 from pages import common
 from pages.views import cached_view, case_files_now
@@ -100,4 +101,7 @@ def temporal_tables(case_id: str, tpanels: list[TemporalPanel], summary: str) ->
                 ),
                 selection_mode="single-row",
             )
-    st.caption("Tick a row to centre both rounds of that view on the calcification or cluster.")
+    st.caption(
+        "Tick a row to centre both rounds of that view on the calcification or cluster. "
+        + status_meaning()
+    )

@@ -25,6 +25,7 @@ from mcalc.models.inference import LoadedModel
 from mcalc.present.reading_temporal import notes_beside_flag, registration_flag
 from mcalc.present.temporal_figures import READING, status_legend, temporal_figure
 from mcalc.progress import BackgroundWork, ProgressFn
+from mcalc.temporal.pair import not_compared_reason
 from pages import common, theme
 from pages.predict_run import POLL_S, POLL_WAIT_S
 
@@ -80,6 +81,11 @@ def _wait_ui(work: BackgroundWork[TemporalFindings]) -> None:
 def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: CaseAnalysis) -> None:
     """The findings of ``view`` in both rounds, when the case has both."""
     if case.image(view, "prior") is None or case.image(view, "recent") is None:
+        # Said, not hidden: a missing exam read as a switched-off feature.
+        st.caption(
+            f"No comparison across rounds for {view}: {not_compared_reason(case, view)} "
+            "of this view in this case."
+        )
         return
     st.header("Across rounds")
     if loaded.temporal:

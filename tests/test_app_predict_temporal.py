@@ -61,3 +61,26 @@ def test_temporal_model_predicts_with_the_registered_prior(app_env, temporal_reg
     assert {t.get("xaxis", "x") for t in marks} == {"x", "x2"}  # in the recent and the prior
     table = next(d.value for d in at.dataframe if "evidence subtraction" in d.value.columns)
     assert len(table) == len(marks[0]["x"]) and table["prior (row, col) full-res px"].all()
+
+
+@pytest.mark.slow  # Predict's first visit analyses the case: ~10 s
+def test_a_view_without_its_prior_says_why_there_is_no_comparison(
+    page_env, tiny_demo, tmp_path, monkeypatch
+):
+    """The section across rounds vanished without a word for a case whose prior of the view
+    was missing: the reader could not tell a missing exam from a switched-off feature."""
+    import shutil
+
+    from mcalc.dataset import open_dataset
+    from tests.predict_fixtures import open_predict
+
+    root = tmp_path / "demo"
+    shutil.copytree(tiny_demo, root)
+    prior = open_dataset(root).case("suspicious-1").image("CC", "prior")
+    assert prior is not None
+    prior.image_path.unlink()
+    monkeypatch.setenv("MCALC_DEMO_DIR", str(root))
+    at = open_predict()
+    assert not at.exception, [e.value for e in at.exception]
+    said = [c.value for c in at.caption if "No comparison across rounds" in c.value]
+    assert said and "no prior image" in said[0], [c.value for c in at.caption]

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from mcalc.temporal.change import status_meaning
 from tests.app_pages import shown
 
 APP = "../app.py"
@@ -71,6 +72,8 @@ def test_the_viewer_gets_both_views_registered_with_the_summary(
     assert "Changes between rounds" in text and temporal["summary"] in text
     captions = " ".join(c.value for c in at.caption)
     assert "similarity inside the breast" in captions
+    # What "stable" and "grown" mean is said beside the table (a reader could not tell).
+    assert status_meaning() in captions
     assert _temporal_figures(at) == []  # the plotly views are the simple viewer's fallback
     # The change tables: a calcification has no member count, a cluster no diameter; each
     # says "n/a" there (a grey "None" read as a value).
@@ -106,6 +109,7 @@ def test_the_simple_viewer_draws_each_mode_with_the_summary(
     # How to read the panel, said beside it.
     reading = {"subtraction": "mid-gray = unchanged", "flicker": "a real change blinks"}
     assert reading[mode] in captions
+    assert status_meaning() in captions
 
 
 @pytest.mark.slow  # registers both views of a case (about 7 s on 2 busy cores)

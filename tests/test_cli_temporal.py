@@ -87,6 +87,8 @@ def test_the_text_counts_calcifications_and_clusters_apart(tiny_demo, env, capsy
     calc, clus = by_kind["calcification"], by_kind["cluster"]
     assert f"; calcifications new {calc['new']}, stable {calc['stable']}, " in line, line
     assert f"; clusters new {clus['new']}, stable {clus['stable']}, " in line, line
+    # A single calcification is never "grown" (README): no "grown 0" that reads as checked.
+    assert f"stable {calc['stable']}, resolved {calc['resolved']}; clusters" in line, line
 
 
 def test_a_pair_compared_as_filed_is_printed_not_registered(tiny_demo, env, monkeypatch, capsys):
@@ -118,6 +120,9 @@ def test_a_missing_prior_is_flagged_and_fatal_only_when_nothing_is_left(tiny_dem
     doc = json.loads(capsys.readouterr().out)
     assert "no prior CC image" in doc["views"]["CC"]["error"]
     assert "registration" in doc["views"]["MLO"]
+    # The case's one line names the view it could not compare (it read "MLO: ..." alone,
+    # as if that were the whole case).
+    assert doc["summary"].startswith("CC: not compared (no prior image); MLO: "), doc["summary"]
     assert main(["temporal", str(root), "--case", case.case_id, "--view", "CC"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "no prior CC image" in err and "\n" not in err

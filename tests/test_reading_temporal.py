@@ -16,6 +16,7 @@ from mcalc.present.reading_temporal import (
     GRID,
     encode_signed,
     grid_mapping,
+    not_compared,
     temporal_args,
     temporal_bytes,
     temporal_panel,
@@ -99,6 +100,11 @@ def test_payload_is_on_the_recent_grid_and_maps_both_ways(tiny_demo, tmp_path):
     assert args["views"] == [p] and "stable" in args["summary"]
     assert temporal_bytes(args) == len(p["registered"]) + len(p["subtraction"]) > 0
     assert temporal_bytes(None) == 0
+    # A view without a panel is named in the case's line, not left out ("CC: 5 new ..."
+    # alone read as the whole case while MLO could not be compared).
+    alone = temporal_args([tp], case.years_between, missing=not_compared(case, [tp]))
+    assert alone["summary"].startswith("CC: ")
+    assert "; MLO: not compared (could not be registered)" in alone["summary"]
     none = temporal_args([], 2.0, ["CC: no temporal view: no prior."])
     assert none == {"views": [], "summary": "No temporal view: CC: no temporal view: no prior."}
 

@@ -349,3 +349,25 @@ def test_a_registration_does_not_depend_on_simpleitks_thread_count(tmp_path):
         sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(saved)
     assert got[0].method == got[1].method
     assert np.array_equal(got[0].field, got[1].field)
+
+
+def test_a_prior_dated_after_the_recent_is_said(tiny_demo, tmp_path):
+    """Rounds filed the wrong way round (the "prior" file taken after the "recent" one) made
+    every new calcification "resolved" and said nothing; their StudyDates tell."""
+    import shutil
+
+    import pydicom
+
+    root = tmp_path / "demo"
+    shutil.copytree(tiny_demo, root)
+    case = open_dataset(root).cases[0]
+    pair = register_pair(ImageCache(None), case, "CC", FAST)
+    assert not [n for n in pair.notes if "wrong way round" in n]  # the demo's are in order
+    prior, recent = case.image("CC", "prior"), case.image("CC", "recent")
+    assert prior is not None and recent is not None
+    ds = pydicom.dcmread(prior.image_path)
+    ds.StudyDate = "20300101"  # after the recent exam
+    ds.save_as(prior.image_path)
+    pair = register_pair(ImageCache(None), case, "CC", FAST)
+    said = [n for n in pair.notes if "wrong way round" in n]
+    assert said and "2030-01-01" in said[0], pair.notes

@@ -183,3 +183,23 @@ def test_a_tracked_items_status_does_not_rest_on_colour_alone():
     assert len(set(signs.values())) == len(signs) == 4
     for status, glyph in signs.items():
         assert f'{status}: "{glyph}"' in viewer, status
+
+
+def test_a_cluster_row_shows_the_prior_hull_that_grown_was_decided_on():
+    """``grown`` compares the recent hull with the prior's carried onto the recent image
+    (README); the table showed only the prior's own hull, so a cluster of the same members
+    read "hull 5.0 mm² now, 4.0 before" beside "stable" (5.0 < 1.2 x 4.5 registered)."""
+    cluster = Tracked(
+        "cluster",
+        "stable",
+        (300.0, 120.0),
+        (305.0, 118.0),
+        recent_size=6,
+        prior_size=6,
+        recent_area_mm2=5.0,
+        prior_area_mm2=4.0,
+        prior_area_at_recent_mm2=4.5,
+    )
+    (row,) = tracked_rows([cluster])
+    assert row["hull prior (mm²)"] == 4.0
+    assert row["hull prior, registered (mm²)"] == 4.5

@@ -200,6 +200,7 @@ def _one_view(
 def _cmd_temporal(args: argparse.Namespace) -> int:
     from mcalc.dataset import open_dataset
     from mcalc.temporal import case_summary
+    from mcalc.temporal.pair import not_compared_reason
 
     index = open_dataset(data_of(args))
     try:
@@ -230,7 +231,8 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
     if not done:
         errors = "; ".join(f"{v}: {results[v]['error']}" for v in views)
         raise McalcError(f"case {case.case_id}: nothing could be registered ({errors})")
-    summary = case_summary(tracked, case.years_between, uncounted)
+    missing = {v: not_compared_reason(case, v) for v in views if "error" in results[v]}
+    summary = case_summary(tracked, case.years_between, uncounted, missing)
     if args.json:
         print(json.dumps({"case": case.case_id, "summary": summary, "views": results}))
         return 0
@@ -255,7 +257,11 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
                 "changes not counted"
                 if r["counts_by_kind"] is None
                 else "; ".join(
-                    f"{kind}s " + ", ".join(f"{k} {n}" for k, n in counts.items())
+                    f"{kind}s "
+                    # A single calcification is never grown: no "grown 0" read as checked.
+                    + ", ".join(
+                        f"{k} {n}" for k, n in counts.items() if kind == "cluster" or k != "grown"
+                    )
                     for kind, counts in r["counts_by_kind"].items()
                 )
             )

@@ -37,7 +37,7 @@ from mcalc.dataset.records import CaseRecord
 from mcalc.imaging import resample_mask
 from mcalc.present.reading import encode_pixels
 from mcalc.temporal.change import Tracked, case_summary, pair_tracked, subtraction
-from mcalc.temporal.pair import pair_records, register_pair
+from mcalc.temporal.pair import not_compared_reason, pair_records, register_pair
 from mcalc.temporal.register import Registration, RegistrationSettings
 from mcalc.temporal.rescale import rescaled
 from mcalc.viewer import ImageView, preview_values
@@ -250,11 +250,22 @@ def temporal_panel(
     return TemporalPanel(view, payload, tuple(tracked), reg.summary(), pair.notes, pair.uncounted)
 
 
+def not_compared(case: CaseRecord, panels: Sequence[Any]) -> dict[str, str]:
+    """The views of ``case`` without a registered panel (``panels``' ``view``s), each with
+    why in a few words (:func:`mcalc.temporal.pair.not_compared_reason`)."""
+    done = {p.view for p in panels}
+    return {v: not_compared_reason(case, v) for v in VIEWS if v not in done}
+
+
 def temporal_args(
-    panels: Sequence[TemporalPanel], years_between: float | None, problems: Sequence[str] = ()
+    panels: Sequence[TemporalPanel],
+    years_between: float | None,
+    problems: Sequence[str] = (),
+    missing: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The viewer's ``temporal`` argument: every view's payload and the case summary line
-    (without any view, the ``problems`` that stopped them, so the viewer says why)."""
+    (without any view, the ``problems`` that stopped them, so the viewer says why; views in
+    ``missing`` (:func:`not_compared`) are named in the line as not compared)."""
     if not panels:
         summary = "No temporal view: " + (" ".join(problems) or "this case has no prior exam.")
     else:
@@ -262,6 +273,7 @@ def temporal_args(
             {p.view: p.tracked for p in panels},
             years_between,
             {p.view: p.uncounted for p in panels},
+            missing,
         )
     return {"views": [p.payload for p in panels], "summary": summary}
 

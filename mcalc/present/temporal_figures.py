@@ -316,7 +316,8 @@ def tracked_rows(tv: TemporalView | Sequence[Tracked]) -> list[dict[str, object]
     (the registration's frame, not the preview's), distances and sizes in mm. A
     calcification's size is its diameter, a cluster's its member count and hull area: they
     go in columns of their own (empty for the other kind), never in one column of mixed
-    units."""
+    units. A matched cluster also shows its prior hull carried onto the recent image, the
+    area ``grown`` was decided on."""
     items = tv.tracked if isinstance(tv, TemporalView) else tv
 
     def size(t: Tracked, value: float | None, kind: str) -> float | int | None:
@@ -340,6 +341,9 @@ def tracked_rows(tv: TemporalView | Sequence[Tracked]) -> list[dict[str, object]
             "members prior": size(t, t.prior_size, "cluster"),
             "hull recent (mm²)": area(t.recent_area_mm2),
             "hull prior (mm²)": area(t.prior_area_mm2),
+            # What "grown" compared the recent hull with: the prior's own area differs
+            # with the compression and positioning the registration undoes.
+            "hull prior, registered (mm²)": area(t.prior_area_at_recent_mm2),
         }
         for t in items
     ]

@@ -28,7 +28,13 @@ from mcalc.temporal.register import Registration, RegistrationSettings
 from mcalc.temporal.stages import register_images
 from mcalc.viewer import annotation_for
 
-__all__ = ["TemporalError", "TemporalPair", "pair_records", "register_pair"]
+__all__ = [
+    "TemporalError",
+    "TemporalPair",
+    "not_compared_reason",
+    "pair_records",
+    "register_pair",
+]
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +98,20 @@ def pair_records(case: CaseRecord, view: str) -> tuple[ImageRecord, ImageRecord]
             f"(it has: {have}); temporal analysis needs both rounds"
         )
     return recent, prior
+
+
+def not_compared_reason(case: CaseRecord, view: str) -> str:
+    """Why ``view`` of ``case`` has no comparison, in a few words for a summary line: the
+    round it lacks, else that it could not be registered (the error says more).
+
+    Example:
+        >>> not_compared_reason(CaseRecord("c", "p", ()), "CC")
+        'no prior image'
+    """
+    for timepoint in ("prior", "recent"):
+        if case.image(view, timepoint) is None:
+            return f"no {timepoint} image"
+    return "could not be registered"
 
 
 def _check_same(recent: Mammogram, prior: Mammogram, laterality: str | None) -> None:
@@ -212,6 +232,9 @@ def register_pair(
     note = reg.fallback_note()
     if note is not None:
         notes.append(note)
+    order = _rounds_order_note(rec_r, rec_p)
+    if order is not None:
+        notes.append(order)
     assumed = [tp for tp, m in (("recent", mammo_r), ("prior", mammo_p)) if not _spacing_known(m)]
     if assumed:
         notes.append(
@@ -234,6 +257,36 @@ def register_pair(
         spacing_source=mammo_r.spacing_source,
         spacing_known=not assumed,
         uncounted=uncounted,
+    )
+
+
+def _study_date(path: Path) -> str | None:
+    """A DICOM file's StudyDate (YYYYMMDD), or ``None`` (no tag, not a DICOM, unreadable)."""
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        ds = pydicom.dcmread(path, stop_before_pixels=True, specific_tags=["StudyDate"])
+    except (InvalidDicomError, OSError, ValueError):
+        return None
+    value = str(ds.get("StudyDate", "") or "").strip()
+    return value if len(value) == 8 and value.isdigit() else None
+
+
+def _rounds_order_note(recent: ImageRecord, prior: ImageRecord) -> str | None:
+    """A note when the prior file's StudyDate is after the recent one's: the rounds are
+    then likely filed the wrong way round, and new and resolved would be swapped."""
+    when_r, when_p = _study_date(recent.image_path), _study_date(prior.image_path)
+    if when_r is None or when_p is None or when_p <= when_r:
+        return None
+
+    def day(d: str) -> str:
+        return f"{d[:4]}-{d[4:6]}-{d[6:]}"
+
+    return (
+        f"the prior file was taken after the recent one (study dates {day(when_p)} and "
+        f"{day(when_r)}): the rounds may be filed the wrong way round, which would read new "
+        "calcifications as resolved and resolved ones as new; check the files"
     )
 
 
