@@ -215,21 +215,32 @@ def earlier_verdict_ui(
     region calls from the current verdict without a word; a user walk, 7 December)."""
     from mcalc.store.audit import AuditStore
 
-    if not model_id or not verdict_base(prefix, model_id, image_key, reader):
+    version = verdict_base(prefix, model_id, image_key, reader) if model_id else 0
+    if not version:
         return
-    try:
-        v = AuditStore(common.settings().store_dir).latest(model_id, image_key, reader)
-    except (McalcError, ValueError, OSError):
-        return  # verdict_damaged_ui and the save say what is wrong
-    if v is None:
-        return
-    judged = {True: "plausible", False: "implausible", None: "not judged"}
-    where.caption(
-        f"Your verdict on this image with `{model_id}` now: version {v.version} "
-        f"({v.recorded_at}), **{v.score_verdict}** with the score, explanation "
-        f"{judged[v.explanation_plausible]}, {len(v.regions)} region call(s). Saving records "
-        "what this form holds as a new version, which replaces it (every version is kept)."
-    )
+    # Its words kept with the version they describe: read once per image and version, as
+    # verdict_base reads its version, not on every rerun of the page.
+    ident = [model_id, image_key, reader, version]
+    held = st.session_state.get(f"{prefix}_verdict_earlier")
+    if held is not None and list(held[:4]) == ident:
+        words = held[4]
+    else:
+        try:
+            v = AuditStore(common.settings().store_dir).latest(model_id, image_key, reader)
+        except (McalcError, ValueError, OSError):
+            return  # verdict_damaged_ui and the save say what is wrong
+        if v is None:
+            return
+        judged = {True: "plausible", False: "implausible", None: "not judged"}
+        words = (
+            f"Your verdict on this image with `{model_id}` now: version {v.version} "
+            f"({v.recorded_at}), **{v.score_verdict}** with the score, explanation "
+            f"{judged[v.explanation_plausible]}, {len(v.regions)} region call(s). Saving "
+            "records what this form holds as a new version, which replaces it (every version "
+            "is kept)."
+        )
+        st.session_state[f"{prefix}_verdict_earlier"] = [*ident, words]
+    where.caption(words)
 
 
 def _damaged_key(prefix: str) -> str:
