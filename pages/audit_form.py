@@ -288,7 +288,7 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
     name = names.get(image_key, image_key)
     fresh_form(image_key)
     known = known_score_ui(st, model, cards.get(model), image_key, name)
-    reader_forms.earlier_verdict_ui("audit", model, image_key, reader)
+    current = reader_forms.earlier_verdict_ui("audit", model, image_key, reader)
     c3, c4, c5 = st.columns([1, 1, 1])
     score = c3.number_input(
         "Model score shown (optional)",
@@ -361,7 +361,9 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
         except (StoreError, ValueError) as exc:
             st.error(f"Verdict not saved: {exc}")
             return
-        reader_forms.verdict_saved("audit", model, image_key, reader, v.version or 0)
+        reader_forms.verdict_saved(
+            "audit", model, image_key, reader, v.version or 0, verdict=v, shown=current
+        )
         st.session_state[SAVED_FOR_KEY] = v.image_key
         st.success(
             f"Verdict saved for {v.model_id} on {name} (version {v.version}). The form "

@@ -100,7 +100,7 @@ def verdict_ui(
             format_func=lambda k: labels.get(k, k),
             key="predict_verdict_image",
         )
-        reader_forms.earlier_verdict_ui("predict", card.id, key, reader)
+        current = reader_forms.earlier_verdict_ui("predict", card.id, key, reader)
         # The form keeps its values after saving: the reader sees what was recorded.
         with st.form("predict_verdict_form", clear_on_submit=False):
             agree, plausible = reader_forms.verdict_inputs("predict")
@@ -140,7 +140,9 @@ def verdict_ui(
             except (StoreError, ValueError) as exc:
                 st.error(f"Verdict not saved: {exc}")
             else:
-                reader_forms.verdict_saved("predict", card.id, key, reader, v.version or 0)
+                reader_forms.verdict_saved(
+                    "predict", card.id, key, reader, v.version or 0, verdict=v, shown=current
+                )
                 st.session_state["predict_saved_verdict"] = v.row()
         saved = st.session_state.get("predict_saved_verdict")
         if saved:

@@ -206,41 +206,56 @@ def verdict_base(prefix: str, model_id: str, image_key: str, reader: str) -> int
     return version
 
 
+def _earlier_key(prefix: str) -> str:
+    return f"{prefix}_verdict_earlier"
+
+
+def _current_words(model_id: str, v: Any) -> str:
+    """The reader's current verdict ``v`` (:class:`mcalc.store.audit.Verdict`) in words,
+    above the form."""
+    judged = {True: "plausible", False: "implausible", None: "not judged"}
+    return (
+        f"Your verdict on this image with `{model_id}` now: version {v.version} "
+        f"({v.recorded_at}), **{v.score_verdict}** with the score, explanation "
+        f"{judged[v.explanation_plausible]}, {len(v.regions)} region call(s). Saving "
+        "records what this form holds as a new version, which replaces it (every version "
+        "is kept)."
+    )
+
+
 def earlier_verdict_ui(
     prefix: str, model_id: str, image_key: str, reader: str, where: Any = st
-) -> None:
+) -> Any:
     """Above the form, the reader's current verdict on this image, when there is one: the
     form does not start from it and a save replaces it with what the form holds (a reader
     who judged an image on Audit, then saved score and explanation on Predict, lost the
-    region calls from the current verdict without a word; a user walk, 7 December)."""
+    region calls from the current verdict without a word; a user walk, 7 December).
+
+    Returns its place, which :func:`verdict_saved` fills with the verdict a save wrote in
+    the same run (it named the version before the save until the next rerun)."""
     from mcalc.store.audit import AuditStore
 
+    slot = where.empty()
     version = verdict_base(prefix, model_id, image_key, reader) if model_id else 0
     if not version:
-        return
+        return slot
     # Its words kept with the version they describe: read once per image and version, as
     # verdict_base reads its version, not on every rerun of the page.
     ident = [model_id, image_key, reader, version]
-    held = st.session_state.get(f"{prefix}_verdict_earlier")
+    held = st.session_state.get(_earlier_key(prefix))
     if held is not None and list(held[:4]) == ident:
         words = held[4]
     else:
         try:
             v = AuditStore(common.settings().store_dir).latest(model_id, image_key, reader)
         except (McalcError, ValueError, OSError):
-            return  # verdict_damaged_ui and the save say what is wrong
+            return slot  # verdict_damaged_ui and the save say what is wrong
         if v is None:
-            return
-        judged = {True: "plausible", False: "implausible", None: "not judged"}
-        words = (
-            f"Your verdict on this image with `{model_id}` now: version {v.version} "
-            f"({v.recorded_at}), **{v.score_verdict}** with the score, explanation "
-            f"{judged[v.explanation_plausible]}, {len(v.regions)} region call(s). Saving "
-            "records what this form holds as a new version, which replaces it (every version "
-            "is kept)."
-        )
-        st.session_state[f"{prefix}_verdict_earlier"] = [*ident, words]
-    where.caption(words)
+            return slot
+        words = _current_words(model_id, v)
+        st.session_state[_earlier_key(prefix)] = [*ident, words]
+    slot.caption(words)
+    return slot
 
 
 def _damaged_key(prefix: str) -> str:
@@ -286,9 +301,26 @@ def verdict_damaged_ui(prefix: str, model_id: str, image_key: str, reader: str) 
     )
 
 
-def verdict_saved(prefix: str, model_id: str, image_key: str, reader: str, version: int) -> None:
-    """After a save: the form now stands on that version; no conflict left."""
+def verdict_saved(
+    prefix: str,
+    model_id: str,
+    image_key: str,
+    reader: str,
+    version: int,
+    *,
+    verdict: Any = None,
+    shown: Any = None,
+) -> None:
+    """After a save: the form now stands on that version; no conflict left. ``verdict``:
+    the verdict the save wrote (:class:`mcalc.store.audit.Verdict`), now the reader's
+    current one in words, kept with its version and drawn in ``shown``
+    (:func:`earlier_verdict_ui`'s place) in this run, without reading the store."""
     st.session_state[_base_key(prefix)] = [model_id, image_key, reader, version]
+    if verdict is not None and version:
+        words = _current_words(model_id, verdict)
+        st.session_state[_earlier_key(prefix)] = [model_id, image_key, reader, version, words]
+        if shown is not None:
+            shown.caption(words)
     st.session_state[f"{prefix}_verdict_last_saved"] = [model_id, image_key, reader, version]
     st.session_state.pop(_conflict_key(prefix), None)
 

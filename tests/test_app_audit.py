@@ -447,6 +447,38 @@ def test_the_form_says_the_readers_current_verdict_that_a_save_replaces(app_env)
     )
 
 
+def test_the_current_verdict_named_above_the_form_is_the_one_just_saved(app_env, monkeypatch):
+    """After a save the caption above the form named the version before it ("now: version
+    1") beside the success line's "version 2", until the next rerun read the record again.
+    It names the saved version in the save's own run, from the verdict just written: no
+    read of the store for it then, nor on the reruns after."""
+    image = "suspicious-1/CC_recent"
+    at = _audit_on_a_batch_row(app_env, image)
+
+    def current() -> list[str]:
+        return [c.value for c in at.caption if c.value.startswith("Your verdict")]
+
+    reads: list[str] = []
+    real = AuditStore.latest
+
+    def counted(self, model_id, image_key, reader):  # type: ignore[no-untyped-def]
+        reads.append(image_key)
+        return real(self, model_id, image_key, reader)
+
+    monkeypatch.setattr(AuditStore, "latest", counted)
+    assert not current()
+    for version, answer in ((1, "agree"), (2, "disagree")):
+        at.radio(key="audit_verdict").set_value(answer).run()
+        reads.clear()
+        at.button(key="audit_save").click().run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert any(f"(version {version})" in s.value for s in at.success)
+        (said,) = current()
+        assert f"now: version {version} (" in said and f"**{answer}**" in said, said
+        at.run()
+        assert current() == [said] and not reads, reads
+
+
 def test_a_damaged_verdict_file_is_said_above_the_audit_table(app_env):
     from mcalc.store.audit import record_verdict
 
