@@ -138,15 +138,17 @@ def follow_last_launch(last: BatchOptions | None, engines: list[str]) -> None:
     st.session_state["batch_maps"] = o.maps
 
 
-def launch_ui(settings: Settings, data_path: str, images: int) -> None:
-    """Model, engine, workers, explanation and maps; the time it will take; launch."""
+def launch_ui(settings: Settings, data_path: str, images: int, runs: list[BatchJob]) -> bool:
+    """Model, engine, workers, explanation and maps; the time it will take; launch.
+    ``runs``: every batch run, as the page listed them. Returns whether a run was launched
+    (the page lists them again)."""
     listing = list_models(settings.models_dir)
     if not listing.models:
         st.info(
             f"No model in `{settings.models_dir}`. Train one on the Train page, or with "
             "`python -m mcalc train`."
         )
-        return
+        return False
     cards, choice = default_model.ordered(listing.models)
     by_id = {c.id: c for c in cards}
     c1, c2, c3 = st.columns([3, 2, 1])
@@ -162,7 +164,6 @@ def launch_ui(settings: Settings, data_path: str, images: int) -> None:
     default_model.default_ui(choice, str(model_id), "batch", where=c1, picker="batch_model")
     has_ray = ray_available()
     engines = list(ENGINES) if has_ray else ["local"]
-    runs = list_batch_jobs(settings)
     follow_last_launch(last_launch(runs, str(model_id), data_path), engines)
     engine = c2.radio(
         "Engine",
@@ -210,6 +211,7 @@ def launch_ui(settings: Settings, data_path: str, images: int) -> None:
     )
     archs = {c.id: c.architecture for c in cards}
     estimate_ui(settings, by_id[str(model_id)], data_path, images, options, archs, runs)
+    launched = False
     if st.button("Launch", key="batch_launch", type="primary", icon=":material/rocket_launch:"):
         user = signin.current_user()
         try:
@@ -223,14 +225,30 @@ def launch_ui(settings: Settings, data_path: str, images: int) -> None:
             # The new launch's rows are shown when they come, whatever set was chosen.
             st.session_state.pop(f"{SET_KEY}_picked:{job.name}", None)
             st.session_state[NOTICE_KEY] = ("success", f"Launched `{job.name}`.")
+            launched = True
     if NOTICE_KEY in st.session_state:
         kind, text = st.session_state.pop(NOTICE_KEY)
         getattr(st, kind)(text)
+    return launched
 
 
-def live_ui(name: str, settings: Settings) -> None:
-    """The chosen run's progress and cancel button; refreshes itself while it runs."""
-    job = next((j for j in list_batch_jobs(settings) if j.name == name), None)
+def listed_once(runs: list[BatchJob]) -> list[list[BatchJob]]:
+    """The runs the page's run listed, for a fragment's first draw in that run: the
+    fragment takes them (:func:`fresh_runs`) and lists them itself on its own reruns. A
+    fragment called with the list itself drew that run's list on every rerun; listing
+    again in each fragment's draw read every run folder twice more on each page run."""
+    return [runs]
+
+
+def fresh_runs(listed: list[list[BatchJob]], settings: Settings) -> list[BatchJob]:
+    """The page run's runs the first time (:func:`listed_once`), then listed anew."""
+    return listed.pop() if listed else list_batch_jobs(settings)
+
+
+def live_ui(name: str, settings: Settings, listed: list[list[BatchJob]]) -> None:
+    """The chosen run's progress and cancel button; refreshes itself while it runs.
+    ``listed``: the page run's runs (:func:`listed_once`)."""
+    job = next((j for j in fresh_runs(listed, settings) if j.name == name), None)
     if job is None:
         return
     prog = job.progress()
@@ -253,10 +271,11 @@ def live_ui(name: str, settings: Settings) -> None:
         st.rerun(scope="app")  # the run ended: redraw the table
 
 
-def runs_table_ui(settings: Settings) -> None:
-    """Every batch run in one table: what, where, how far, how fast."""
+def runs_table_ui(settings: Settings, listed: list[list[BatchJob]]) -> None:
+    """Every batch run in one table: what, where, how far, how fast. ``listed``: the page
+    run's runs (:func:`listed_once`)."""
     common.dataframe(
-        pd.DataFrame([j.summary_row() for j in list_batch_jobs(settings)]),
+        pd.DataFrame([j.summary_row() for j in fresh_runs(listed, settings)]),
         hide_index=True,
         width="stretch",
         column_config={"images/s": st.column_config.NumberColumn(format="%.2f")},
@@ -405,16 +424,20 @@ index = common.require_index()
 common.synthetic_banner(index)
 data_path = common.current_data_path()
 st.markdown(f"**Dataset:** `{data_path}` · {len(index.images())} images (change it in the sidebar)")
-launch_ui(settings, data_path, len(index.images()))
-
+# Listed once for the whole run (the launch's estimate, the Runs table, the chosen run's
+# progress), again after a launch; the fragments list them anew on their own reruns.
 runs = list_batch_jobs(settings)
+if launch_ui(settings, data_path, len(index.images()), runs):
+    runs = list_batch_jobs(settings)
 if not runs:
     st.caption("No batch run yet.")
     st.stop()
 st.header("Runs")
 # Redrawn while a run goes on: drawn once, its row said "running · 0/48" beside a progress
 # line at 30/48, until the run ended.
-st.fragment(runs_table_ui, run_every=REFRESH_S if any(j.active for j in runs) else None)(settings)
+st.fragment(runs_table_ui, run_every=REFRESH_S if any(j.active for j in runs) else None)(
+    settings, listed_once(runs)
+)
 # Only the runs over the dataset open: the picker, kept for the session, went on showing
 # the demo dataset's run while another was open.
 names = [j.name for j in runs_of_dataset(runs, data_path)]
@@ -425,6 +448,8 @@ if st.session_state.get("batch_run") not in names:
     st.session_state["batch_run"] = names[0]
 name = st.selectbox("Run", names, key="batch_run", persist_state="session")
 chosen = next(j for j in runs if j.name == name)
-st.fragment(live_ui, run_every=REFRESH_S if chosen.active else None)(name, settings)
+st.fragment(live_ui, run_every=REFRESH_S if chosen.active else None)(
+    name, settings, listed_once(runs)
+)
 st.header("Results")
 results_ui(chosen, image_names(index))

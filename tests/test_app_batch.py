@@ -324,3 +324,37 @@ def test_the_ray_cluster_is_the_servers_choice_not_a_field_of_the_page(
     assert "Ray: the cluster at `ray://10.0.0.7:10001` (the server's `MCALC_RAY_ADDRESS`)" in [
         c.value for c in at.caption
     ]
+
+
+def test_a_full_rerun_lists_the_runs_once_and_reads_each_progress_once(
+    app_env, monkeypatch
+) -> None:
+    """A rerun of the Batch page listed the runs four times (the launch's estimate, the
+    page, the Runs table's fragment, the chosen run's progress fragment) and read a run's
+    progress.json four times (its speeds, its row, the progress bar and its line). One
+    listing now serves the whole run, each run's progress read once with it; a rerun still
+    shows what changed since."""
+    import mcalc.jobs.batch as jobs
+    from mcalc.batch.table import write_progress
+
+    name = run_name("demo-custom", app_env)
+    folder = batch_root(get_settings()) / name
+    folder.mkdir(parents=True)
+    job = BatchJob(name, folder, "demo-custom", str(app_env), BatchOptions(), state="done")
+    job.created = time.time()
+    atomic_write_json(folder / "job.json", job.to_json())
+    progress = {"done": 3, "total": 24, "failed": 0, "analysed": 3, "images_per_s": 1.5}
+    write_progress(folder, progress)
+    at = _batch_page(monkeypatch, app_env)
+    assert not at.exception, [e.value for e in at.exception]
+    listings: list[int] = []
+    reads: list[str] = []
+    real_list, real_read = jobs.list_batch_jobs, jobs.read_progress
+    monkeypatch.setattr(jobs, "list_batch_jobs", lambda s=None: listings.append(1) or real_list(s))
+    monkeypatch.setattr(jobs, "read_progress", lambda f: reads.append(str(f)) or real_read(f))
+    write_progress(folder, {**progress, "done": 5})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    (runs,) = [shown(d) for d in at.dataframe if "run" in d.value.columns]
+    assert list(runs["done"]) == ["5/24"]
+    assert len(listings) == 1 and reads == [str(folder)], (listings, reads)

@@ -134,8 +134,14 @@ class BatchJob:
         return self.state == "running"
 
     def progress(self) -> dict[str, Any]:
-        """The run's ``progress.json`` (``{}`` before its first save)."""
-        return read_progress(self.folder)
+        """The run's ``progress.json`` (``{}`` before its first save), as it was when first
+        asked of this object: read once per listing (:func:`list_batch_jobs`; its row, its
+        speeds and its progress line read it three times on each rerun of the Batch page);
+        list the runs again for a newer state."""
+        held: dict[str, Any] | None = self.__dict__.get("_progress")
+        if held is None:  # not a dataclass field: kept out of job.json and comparisons
+            held = self.__dict__["_progress"] = read_progress(self.folder)
+        return held
 
     def speeds(self) -> dict[str, dict[str, Any]]:
         """The speeds this folder's launches measured, by explanation method (``""``: none;
