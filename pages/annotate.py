@@ -140,7 +140,7 @@ def marking_ui(
             )
         return
     use_viewer = viewer_component.available() and st.toggle(
-        "Mark in the reading viewer (instant, saved on Save)",
+        "Mark in the reading viewer (instant, saved by its Save marks)",
         value=True,
         key=USE_VIEWER_KEY,
         persist_state="session",

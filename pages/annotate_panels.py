@@ -140,12 +140,22 @@ def selected_ui(session: EditSession, view: ImageView) -> None:
 
 
 def save_ui(session: EditSession, in_viewer: bool = False) -> None:
-    """Save / Undo buttons, the unsaved-changes note and conflict resolution. ``in_viewer``:
-    the reading viewer holds its own unsaved marks, which this page cannot see."""
-    c1, c2, c3, c4 = st.columns([1, 1, 1, 3])
-    if c1.button("Save", key="annotate_save", type="primary", disabled=not session.dirty):
-        tell(session.save())
-        st.rerun()
+    """Save / Undo buttons, the unsaved-changes note and conflict resolution.
+
+    ``in_viewer``: the reading viewer holds its own unsaved marks, which this page cannot
+    see, and its *Save marks* (Ctrl+S) is the one save: it stores the browser's marks with
+    this page's unsaved edits (the comment, a label or deletion made under *Selected*;
+    :meth:`EditSession.save_copy`). No *Save* is drawn here then: this page's *Save* wrote
+    its own edits alone and the browser then loaded that version, dropping the marks placed
+    in the viewer and not saved yet without a word (a comment typed, *Save*: "Saved as
+    version 1." with the comment, the viewer's two marks gone)."""
+    if in_viewer:  # no gap where Save was
+        c2, c3, c4 = st.columns([1, 1, 4])
+    else:
+        c1, c2, c3, c4 = st.columns([1, 1, 1, 3])
+        if c1.button("Save", key="annotate_save", type="primary", disabled=not session.dirty):
+            tell(session.save())
+            st.rerun()
     undo_local = session.can_undo_locally
     target = None if undo_local else session.undo_target()
     if c2.button(
@@ -166,12 +176,16 @@ def save_ui(session: EditSession, in_viewer: bool = False) -> None:
         session.discard()
         flash("info", "Back to the saved version (Undo brings your edits back).")
         st.rerun()
-    if session.dirty:
-        state = "unsaved changes"
-    elif in_viewer:  # "all saved" while the viewer held unsaved marks was not true
-        state = "nothing unsaved here; the viewer's marks are saved by its *Save marks*"
+    if in_viewer:  # "all saved" while the viewer held unsaved marks was not true
+        state = (
+            "unsaved changes on this page: the viewer's **Save marks** (Ctrl+S) saves them "
+            "with its marks"
+            if session.dirty
+            else "nothing unsaved here; the viewer's **Save marks** (Ctrl+S) saves its marks "
+            "and this page's comment and labels together"
+        )
     else:
-        state = "all saved"
+        state = "unsaved changes" if session.dirty else "all saved"
     c4.caption(f"Version {session.base} · {state}")
     if session.conflict:
         conflict_ui(session)

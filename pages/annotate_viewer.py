@@ -215,7 +215,8 @@ def browser_marking_ui(
         st.caption(
             "Mark tool (A): click to add, drag a mark to move it, Delete removes the selected one, "
             "B / U / X set its label, Ctrl+Z undoes (with nothing unsaved, the last saved edit, "
-            "saved as a new version); Save (Ctrl+S) sends the marks to the store. "
+            "saved as a new version); Save marks (Ctrl+S), the one save here, sends the marks "
+            "to the store with the comment and label edits made below it. "
             "Outline tool (C, again for cluster ⇄ ROI): drag to draw a cluster outline or region "
             "of interest, click inside one to select it (Delete, B / U / X, Ctrl+Z as for marks). "
             "Unsaved marks stay in this browser tab while you look at another view, exam or "

@@ -254,6 +254,41 @@ def test_viewer_undo_with_nothing_unsaved_undoes_the_last_saved_edit(
     assert any("Last saved edit undone" in m.value for m in at.success)
 
 
+def test_in_the_viewer_its_save_marks_is_the_one_save_with_the_pages_comment(
+    app_env, first_image, monkeypatch
+):
+    """Annotate in the reading viewer had two saves: the page's *Save* wrote the page's
+    edits alone, and the browser, loading that version, dropped the marks placed in the
+    viewer and not saved (checked in Chromium: a comment and *Save*, "Saved as version 1.",
+    "Save marks (2)" became "Save marks (0)"). The viewer's *Save marks* is the one save:
+    the page draws no other, tells the viewer it holds unsaved edits (its button is green
+    then) and says where they are saved; the viewer's save stores them with its marks."""
+    key, _, (r, c), view = first_image
+    events = _queued_viewer_events(monkeypatch)
+    at = _page("pages/annotate.py")
+    at.session_state["annotate_use_viewer"] = True
+    at.run()
+
+    def panel() -> dict:
+        (viewer,) = at.get("component_instance")
+        return next(p for p in json.loads(viewer.proto.json_args)["panels"] if p["key"] == key)
+
+    at.text_input(key=f"annotate_image_comment_{key}").input("dense, look again").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert "annotate_save" not in {b.key for b in at.button}
+    assert panel()["marks_unsaved"]
+    said = " ".join(c.value for c in at.caption)
+    assert "unsaved changes on this page: the viewer's **Save marks** (Ctrl+S)" in said, said
+    mark = {"id": "new-1", "row": r * view.scale, "col": c * view.scale, "label": "benign"}
+    events.append({"type": "save", "panel": key, "base": 0, "marks": [mark], "seq": "s"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    stored = MarkStore(_store_dir()).load(key, "Ann")
+    assert stored.version == 1 and len(stored.marks.points) == 1
+    assert stored.marks.comment == "dense, look again"
+    assert not panel()["marks_unsaved"] and "annotate_save" not in {b.key for b in at.button}
+
+
 def test_read_only_store_keeps_the_edit_and_offers_it(app_env, first_image, monkeypatch):
     key, _, (r, c), _ = first_image
     at = _page("pages/annotate.py")

@@ -298,3 +298,53 @@ def test_unsaved_marks_left_for_the_other_view_survive_a_save_elsewhere(demo_app
     stored = store.load(key, reader)
     assert stored.version == 1 and len(stored.marks.points) == 1  # the other save, kept
     assert len(store.conflicts(key, reader)) == 1  # A's two marks, kept aside
+
+
+def test_the_viewers_save_is_the_one_save_and_keeps_marks_and_comment(demo_app):
+    """In the reading viewer Annotate had two saves: the viewer's *Save marks* and the
+    page's *Save*. Two marks placed in the viewer, a comment typed under it, the page's
+    *Save* pressed: "Saved as version 1." with the comment alone, the two marks gone from
+    the viewer ("Save marks (0)") without a word. There is one save now, the viewer's,
+    green while anything is unsaved, the page's comment too; it stores both."""
+    reader = "One Save"
+    store = MarkStore(demo_app.path("MCALC_STORE"))
+    with browser_page(1400, 1600) as page:
+        frame, panel = _viewer_tab(page, demo_app.url, reader)
+        key = _viewer_state(frame)["case"]
+        w, h = frame.eval_on_selector_all(
+            ".panel", "els => els.map(e => [e.clientWidth, e.clientHeight])"
+        )[panel]
+        for dx in (-20, 25):
+            page.mouse.click(*page_point(page, frame, panel, w / 2 + dx, h / 2 + dx))
+        assert _viewer_state(frame)["marks"] == "2"
+        comment = page.get_by_label("Comment on the whole image")
+        comment.fill("dense, look again")
+        comment.press("Enter")
+        wait_for_app_idle(page)
+        assert page.get_by_role("button", name="Save", exact=True).count() == 0
+        page.get_by_text("unsaved changes on this page", exact=False).wait_for(timeout=60_000)
+        save = viewer_frame(page).locator(".bar button.save")
+        assert save.inner_text() == "Save marks (2)"  # the marks kept through the comment's run
+        page.screenshot(path=str(ARTIFACTS / "annotate_one_save_before.png"), full_page=True)
+        save.click()
+        page.get_by_text("Saved as version 1").wait_for(timeout=60_000)
+        stored = store.load(key, reader)
+        assert len(stored.marks.points) == 2 and stored.marks.comment == "dense, look again"
+        frame = viewer_frame(page)
+        frame.wait_for_function(
+            "() => !document.querySelector('.bar button.save').classList.contains('unsaved')",
+            timeout=60_000,
+        )
+        # The comment alone changed: the viewer's save says there is something to save.
+        comment.fill("dense, look again in 6 months")
+        comment.press("Enter")
+        wait_for_app_idle(page)
+        frame.wait_for_function(
+            "() => document.querySelector('.bar button.save').classList.contains('unsaved')",
+            timeout=60_000,
+        )
+        page.screenshot(path=str(ARTIFACTS / "annotate_one_save_comment.png"), full_page=True)
+        frame.press(VIEWER, "Control+s")
+        page.get_by_text("Saved as version 2").wait_for(timeout=60_000)
+    stored = store.load(key, reader)
+    assert len(stored.marks.points) == 2 and stored.marks.comment.endswith("in 6 months")

@@ -52,7 +52,7 @@ interface Panel {
   marks?: Mark[]; // reader marks (editable panel only)
   reader_outlines?: ol.Outline[]; // reader outlines (editable panel only)
   marks_base?: number; // the stored version these marks are (editable panel only)
-  marks_unsaved?: boolean; // they differ from that version (a save refused as a conflict)
+  marks_unsaved?: boolean; // the page holds them unsaved (its comment or labels; a save refused as a conflict)
   marks_followed?: boolean; // a newer version saved elsewhere, loaded by the server this run
   layers?: lyr.Layers; // Predict: maps, regions, detections
 }
@@ -840,13 +840,18 @@ function button(label: string, on: boolean | null, title: string, action: () => 
   return b;
 }
 const saveLabel = () => `Save marks (${marks.length})`;
+/** The page holds edits of this image not saved yet (Annotate's comment, a label or a
+ * deletion made under the viewer, a save refused as a conflict): this button saves them. */
+const pageUnsaved = (): boolean => Boolean(args?.panels.find((p) => p.key === args?.editable)?.marks_unsaved);
 /** The save button's count, and whether anything is left to save: green while the marks or
- * outlines differ from those loaded (the last save's), muted once they are saved. It looked
- * the same before and after a save, so a reader could not tell (a user check, 6 December). */
+ * outlines differ from those loaded (the last save's), or the page holds unsaved edits
+ * (this is Annotate's one save in the viewer: the page's own Save, beside it, dropped the
+ * marks placed here), muted once they are saved. It looked the same before and after a
+ * save, so a reader could not tell (a user check, 6 December). */
 function showSaveState(b: HTMLButtonElement): void {
   const label = saveLabel();
   if (b.textContent !== label) b.textContent = label;
-  const unsaved = marksNow() !== loadedMarks;
+  const unsaved = marksNow() !== loadedMarks || pageUnsaved();
   b.classList.toggle("unsaved", unsaved);
   b.title = unsaved ? "save marks (Ctrl+S): not saved yet" : "every mark is saved (Ctrl+S saves again)";
 }
