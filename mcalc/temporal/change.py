@@ -63,7 +63,7 @@ _EPS = 1e-6
 GROWTH_FRACTION = 0.2
 #: A single calcification has grown when its diameter is at least this many times the
 #: prior's carried onto the recent image, and larger by at least ``CALC_GROWTH_MM``: the
-#: demo's unchanged ones measured 0.84-1.25 times and -0.09 to +0.11 mm, never both
+#: demo's unchanged ones measured 0.84-1.25 times and -0.09 to +0.11 mm, none past both
 #: (docs/measurements.md, 7 December 2026).
 CALC_GROWTH_RATIO = 1.2
 CALC_GROWTH_MM = 0.12
