@@ -16,7 +16,14 @@ from mcalc.present.reading_temporal import (
     notes_beside_flag,
     registration_caption,
 )
-from mcalc.present.temporal_figures import MODES, READING, temporal_figure, tracked_rows
+from mcalc.present.temporal_figures import (
+    COLUMN_HELP,
+    MODES,
+    READING,
+    TABLE_READING,
+    temporal_figure,
+    tracked_rows,
+)
 from mcalc.present.viewer_figures import crop_figure, pair_figure, selected_box
 from mcalc.temporal import case_summary
 from mcalc.temporal.change import status_meaning
@@ -184,11 +191,13 @@ def temporal_ui(case: CaseRecord, max_side: int, why_not: str | None = None) -> 
             common.dataframe(
                 pd.DataFrame(rows),
                 hide_index=True,
+                column_config=common.column_help(rows, COLUMN_HELP),
                 key=table_key,
                 on_select="rerun",
                 selection_mode="single-row",
             )
             st.caption(
                 "Tick a row to zoom both panels onto that calcification or cluster. "
+                + f"{TABLE_READING} "
                 + status_meaning()
             )

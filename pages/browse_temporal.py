@@ -19,7 +19,7 @@ from mcalc.present.reading_temporal import (
     registration_caption,
     temporal_panel,
 )
-from mcalc.present.temporal_figures import tracked_rows
+from mcalc.present.temporal_figures import COLUMN_HELP, TABLE_READING, tracked_rows
 from mcalc.temporal.change import status_meaning
 from mcalc.viewer import DisplayOptions
 from pages import common
@@ -95,6 +95,7 @@ def temporal_tables(case_id: str, tpanels: list[TemporalPanel], summary: str) ->
             common.dataframe(
                 pd.DataFrame(rows),
                 hide_index=True,
+                column_config=common.column_help(rows, COLUMN_HELP),
                 key=f"browse_tracked_{tp.view}",
                 on_select=functools.partial(
                     _on_tracked_pick, case_id, tp.view, tp.payload["tracked"]
@@ -103,5 +104,6 @@ def temporal_tables(case_id: str, tpanels: list[TemporalPanel], summary: str) ->
             )
     st.caption(
         "Tick a row to centre both rounds of that view on the calcification or cluster. "
+        + f"{TABLE_READING} "
         + status_meaning()
     )

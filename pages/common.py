@@ -15,7 +15,7 @@ import argparse
 import html
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -436,6 +436,12 @@ def dataframe(frame: pd.DataFrame | Styler, **kwargs: Any) -> Any:
     column sorts and downloads as numbers. Returns what ``st.dataframe`` returns (the
     selection of a table drawn with ``on_select``)."""
     return st.dataframe(frame, placeholder=MISSING, **kwargs)
+
+
+def column_help(rows: Sequence[Mapping[str, Any]], helps: Mapping[str, str]) -> dict[str, Any]:
+    """A ``column_config`` giving each column of ``rows`` named in ``helps`` its tooltip:
+    what a header kept short (a table that fits without a horizontal scroll) leaves out."""
+    return {k: st.column_config.Column(help=h) for k, h in helps.items() if rows and k in rows[0]}
 
 
 def viewer_pixels_ahead(

@@ -20,10 +20,15 @@ from mcalc.dataset.records import CaseRecord
 from mcalc.errors import McalcError
 from mcalc.explain.ahead import AHEAD
 from mcalc.explain.service import CaseAnalysis
-from mcalc.explain.temporal_findings import TemporalFindings, temporal_findings
+from mcalc.explain.temporal_findings import (
+    FINDING_TOLERANCE_MM,
+    SCORE_RISE,
+    TemporalFindings,
+    temporal_findings,
+)
 from mcalc.models.inference import LoadedModel
 from mcalc.present.reading_temporal import notes_beside_flag, registration_flag
-from mcalc.present.temporal_figures import READING, status_legend, temporal_figure
+from mcalc.present.temporal_figures import COLUMN_HELP, READING, status_legend, temporal_figure
 from mcalc.progress import BackgroundWork, ProgressFn
 from mcalc.temporal.pair import not_compared_reason
 from pages import common, theme
@@ -104,7 +109,8 @@ def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: Case
         persist_state="session",
     ):
         st.caption(
-            "Off: turn it on to see the findings in both rounds (new, stable, resolved); "
+            "Off: turn it on to see the findings in both rounds (new, stable, score rose, "
+            "resolved); "
             "it stays on for the next cases."
         )
         return
@@ -146,9 +152,23 @@ def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: Case
         f"{READING[panel]}  \nRegistration {reg.get('method')} · similarity inside the breast "
         f"{reg.get('ncc_before', 0):.3f} → {reg.get('ncc_after', 0):.3f}{flag}. Each finding "
         "is marked in the recent image and at its place in the prior (through the "
-        f"registration); {status_legend()}."
+        f"registration); "
+        f"{status_legend(('finding', 'new', 'stable', 'score rose', 'resolved'))}."
     )
     for note in notes_beside_flag(found.notes, reg):
         st.caption(f"{view}: {note}")
     if found.rows:
-        common.dataframe(pd.DataFrame(found.rows), hide_index=True, key="predict_temporal_table")
+        common.dataframe(
+            pd.DataFrame(found.rows),
+            hide_index=True,
+            column_config=common.column_help(found.rows, COLUMN_HELP),
+            key="predict_temporal_table",
+        )
+        if found.prior_read:
+            st.caption(
+                "stable: found in both rounds (within "
+                f"{FINDING_TOLERANCE_MM:g} mm after registration); score rose: "
+                f"found in both, its score at least {SCORE_RISE:g} higher now (more than the "
+                "scores of unchanged findings moved between rounds); new: in the recent exam "
+                "only; resolved: in the prior only."
+            )

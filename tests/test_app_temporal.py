@@ -77,11 +77,15 @@ def test_the_viewer_gets_both_views_registered_with_the_summary(
     assert _temporal_figures(at) == []  # the plotly views are the simple viewer's fallback
     # The change tables: a calcification has no member count, a cluster no diameter; each
     # says "n/a" there (a grey "None" read as a value).
-    tables = [shown(d) for d in at.dataframe if "members recent" in d.value.columns]
+    grids = [d for d in at.dataframe if "members" in d.value.columns]
+    tables = [shown(d) for d in grids]
     assert tables and all(t.notna().all().all() for t in tables)
     rows = [r for t in tables for r in t.to_dict("records")]
     calcs = [r for r in rows if r["kind"] == "calcification"]
-    assert calcs and all(r["members recent"] == r["members prior"] == "n/a" for r in calcs)
+    assert calcs and all(r["members"] == "n/a" and "→" in r["diameter (mm)"] for r in calcs)
+    # Short headers (the table fits 1280 px wide), what they leave out in their tooltips.
+    config = json.loads(grids[0].proto.columns)
+    assert "full-resolution" in config["recent (row, col) px"]["help"], config
 
 
 @pytest.mark.slow  # registers both views of a case (about 7 s on 2 busy cores)

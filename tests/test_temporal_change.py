@@ -181,3 +181,38 @@ def test_a_cluster_is_grown_only_when_larger_in_the_registered_frame():
     grown = track(summary(wider), summary([(r / k, c / k) for r, c in spots]), reg_big)
     cluster = next(t for t in grown if t.kind == "cluster")
     assert cluster.status == "grown"
+
+
+def test_a_calcification_is_grown_only_beyond_the_measurement_noise():
+    """A single calcification was never "grown": one twice the area of its prior read
+    "stable" beside its two diameters (the walk of 7 December 2026). Grown now: at least
+    1.2 times the prior's diameter carried onto the recent image, and 0.12 mm more (the
+    demo's unchanged calcifications measured up to 1.25x or +0.11 mm, never both). A prior
+    imaged smaller (the registration undoes it) is no growth."""
+    from mcalc.temporal.register import field_from_affine
+
+    shape = (400, 400)
+    reg = _shift_reg(shape, 0, 0)
+
+    def one(size: int, spot=(200, 200)):
+        return summarize(_mask(shape, [spot], size=size), (SPACING, SPACING))
+
+    def calc(recent_size: int, prior_size: int):
+        (t,) = track(one(recent_size), one(prior_size), reg)
+        return t
+
+    grown = calc(6, 4)  # 0.45 -> 0.68 mm: 1.5x, +0.23 mm
+    assert grown.status == "grown"
+    assert grown.prior_size_at_recent == pytest.approx(grown.prior_size, rel=0.01)
+    assert grown.as_dict()["prior_diameter_at_recent_mm"] == pytest.approx(0.451, abs=0.001)
+    assert summary_line([grown]) == "0 new calcifications, 1 calcification grown, 0 stable"
+    assert calc(5, 4).status == "stable"  # 1.25x but only +0.11 mm: the noise measured
+    assert calc(4, 4).status == "stable"
+    # The prior shows the breast at 2/3 of the recent size: its 4-px calcification is the
+    # recent 6-px one, unchanged (1.5x and +0.23 mm between the files).
+    k = 2 / 3
+    small = field_from_affine(np.array([[k, 0, 0], [0, k, 0]]), (100, 100), (4.0, 4.0))
+    reg_small = Registration(shape, shape, SPACING, small, small.copy(), "affine", None, False)
+    (t,) = track(one(6, (198, 198)), one(4, (132, 132)), reg_small)
+    assert t.status == "stable", t
+    assert t.prior_size_at_recent == pytest.approx(t.prior_size / k, rel=0.02)

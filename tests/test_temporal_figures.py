@@ -9,7 +9,12 @@ import numpy as np
 import pytest
 
 from mcalc.dataset.records import CaseRecord
-from mcalc.present.temporal_figures import STATUS_COLORS, temporal_figure, tracked_rows
+from mcalc.present.temporal_figures import (
+    COLUMN_HELP,
+    STATUS_COLORS,
+    temporal_figure,
+    tracked_rows,
+)
 from mcalc.temporal.change import Tracked
 from mcalc.temporal.display import TemporalView
 
@@ -80,26 +85,28 @@ def test_focus_zooms_onto_a_tracked_item():
     rows = tracked_rows(tv)
     assert [r["status"] for r in rows] == ["new", "resolved", "grown"]
     # Positions in full-resolution pixels of the file (the pictures are 10x smaller).
-    recent, prior = "recent (row, col) full-res px", "prior (row, col) full-res px"
+    recent, prior = "recent (row, col) px", "prior (row, col) px"
     assert rows[1][recent] == "" and rows[1][prior] == "210, 95"
     assert rows[2][recent] == "300, 120"
-    # A cluster's size is a member count, in its own columns (not mixed with mm).
-    assert rows[2]["members recent"] == 6 and rows[2]["members prior"] == 3
-    assert rows[2]["diameter recent (mm)"] is None and rows[0]["members recent"] is None
+    # A cluster's size is a member count, in its own column (not mixed with mm).
+    assert rows[2]["members"] == "3 → 6"
+    assert rows[2]["diameter (mm)"] is None and rows[0]["members"] is None
 
 
 def test_every_change_column_with_a_quantity_names_its_unit():
     stable = Tracked("calcification", "stable", (10.0, 10.0), (11.0, 9.0), 1, 2, 0.14, 0.31, 0.29)
     tv = replace(_view(), tracked=(*_view().tracked, stable))
     rows = tracked_rows(tv)
-    unitless = {"kind", "status", "members recent", "members prior"}
+    unitless = {"kind", "status", "members"}
     for column in rows[0]:
-        assert column in unitless or column.endswith(("full-res px", "(mm)", "(mm²)")), column
+        assert column in unitless or column.endswith((" px", "(mm)", "(mm²)")), column
+        # What the short header leaves out is in its tooltip.
+        assert column in unitless or column in COLUMN_HELP, column
     # The distance is the one left after registration (the recent centre mapped into the
     # prior against the prior's centre), not how far the finding moved in the files: a
     # stable finding at the same pixel of both files read "moved 0.55 mm" on Predict.
-    assert rows[3]["apart after registration (mm)"] == 0.14
-    assert rows[3]["diameter prior (mm)"] == 0.29
+    assert rows[3]["apart (mm)"] == 0.14
+    assert rows[3]["diameter (mm)"] == "0.29 → 0.31"  # prior → recent
 
 
 def test_a_pair_compared_as_filed_is_not_titled_registered():
@@ -180,9 +187,10 @@ def test_a_tracked_items_status_does_not_rest_on_colour_alone():
         assert "text" in trace.mode and set(trace.text) == {STATUS_GLYPHS[status]}, status
         assert all(c.endswith(status) for c in trace.customdata)  # the hover keeps the word
     signs = {s: g for s, g in STATUS_GLYPHS.items() if g}
-    assert len(set(signs.values())) == len(signs) == 4
+    assert len(set(signs.values())) == len(signs) == 5
     for status, glyph in signs.items():
-        assert f'{status}: "{glyph}"' in viewer, status
+        # "score rose" is a model's finding (Predict's figure), never the viewer's.
+        assert status == "score rose" or f'{status}: "{glyph}"' in viewer, status
 
 
 def test_a_cluster_row_shows_the_prior_hull_that_grown_was_decided_on():
@@ -201,5 +209,21 @@ def test_a_cluster_row_shows_the_prior_hull_that_grown_was_decided_on():
         prior_area_at_recent_mm2=4.5,
     )
     (row,) = tracked_rows([cluster])
-    assert row["hull prior (mm²)"] == 4.0
-    assert row["hull prior, registered (mm²)"] == 4.5
+    assert row["hull (mm²)"] == "4.5 → 5.0"  # the prior's registered hull, not its 4.0
+
+
+def test_the_change_table_fits_without_a_horizontal_scroll():
+    """Browse's change tables had twelve columns, one per round and size, and needed a
+    horizontal scroll at 1600 px wide (the walk of 7 December 2026); eight now, each size
+    "prior → recent" (the prior's registered where found in both rounds, as grown compares),
+    which fit at 1280 px (Chromium, docs/measurements.md). A grown calcification shows its
+    registered prior diameter; a new or resolved one the round it has."""
+    grown = Tracked("calcification", "grown", (10.0, 10.0), (11.0, 9.0), 1, 2, 0.1, 0.77, 0.64,
+                    prior_size_at_recent=0.66)  # fmt: skip
+    new = Tracked("calcification", "new", (20.0, 20.0), None, 3, recent_size=0.58)
+    gone = Tracked("cluster", "resolved", None, (40.0, 40.0), None, 1, prior_size=5,
+                   prior_area_mm2=7.3)  # fmt: skip
+    rows = tracked_rows([grown, new, gone])
+    assert all(len(r) <= 8 for r in rows), list(rows[0])
+    assert [r["diameter (mm)"] for r in rows] == ["0.66 → 0.77", "— → 0.58", None]
+    assert rows[2]["members"] == "5 → —" and rows[2]["hull (mm²)"] == "7.3 → —"

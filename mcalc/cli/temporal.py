@@ -257,11 +257,7 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
                 "changes not counted"
                 if r["counts_by_kind"] is None
                 else "; ".join(
-                    f"{kind}s "
-                    # A single calcification is never grown: no "grown 0" read as checked.
-                    + ", ".join(
-                        f"{k} {n}" for k, n in counts.items() if kind == "cluster" or k != "grown"
-                    )
+                    f"{kind}s " + ", ".join(f"{k} {n}" for k, n in counts.items())
                     for kind, counts in r["counts_by_kind"].items()
                 )
             )

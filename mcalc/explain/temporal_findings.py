@@ -4,7 +4,9 @@ One call for the Predict page's temporal section (:func:`temporal_findings`): th
 view is registered (:func:`mcalc.temporal.display.temporal_view`), the model's top regions
 of the recent image are placed at their mapped place in the prior, and, when the model also
 read the prior image (a recent-only model analysing both rounds), the findings of the two
-rounds are matched through the registration and labelled new, stable or resolved. For a
+rounds are matched through the registration and labelled new, stable, score rose (found
+in both rounds, its score at least :data:`SCORE_RISE` higher now: "stable" hid a jump from
+0.2 to 1.0) or resolved. For a
 temporal model the share of its evidence that came from the subtraction (what changed) is
 given per region (:func:`mcalc.explain.channels.region_evidence`, through
 :meth:`~mcalc.explain.image_analysis.ImageAnalysis.channel_evidence`).
@@ -13,10 +15,17 @@ given per region (:func:`mcalc.explain.channels.region_evidence`, through
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
-from mcalc.temporal.change import MOVED_COLUMN, PRIOR_COLUMN, RECENT_COLUMN, position_text
+from mcalc.temporal.change import (
+    MOVED_COLUMN,
+    PRIOR_COLUMN,
+    RECENT_COLUMN,
+    Tracked,
+    position_text,
+)
 from mcalc.temporal.display import TemporalView, temporal_view, with_findings
 
 if TYPE_CHECKING:
@@ -25,7 +34,22 @@ if TYPE_CHECKING:
     from mcalc.explain.service import CaseAnalysis
     from mcalc.models.inference import LoadedModel
 
-__all__ = ["TemporalFindings", "temporal_findings"]
+__all__ = [
+    "FINDING_TOLERANCE_MM",
+    "SCORE_RISE",
+    "TemporalFindings",
+    "finding_rows",
+    "label_score_rises",
+    "temporal_findings",
+]
+
+#: A finding of both rounds whose score rose by at least this much reads "score rose", not
+#: "stable": the demo model's findings of the BI-RADS 1/2 cases (nothing changes between
+#: their rounds) moved by -0.15 to +0.21 (docs/measurements.md, 7 December 2026).
+SCORE_RISE = 0.25
+#: Largest distance (mm, after registration) between a recent and a prior finding of the
+#: same place.
+FINDING_TOLERANCE_MM = 5.0
 
 
 @dataclass(frozen=True)
@@ -39,7 +63,8 @@ class TemporalFindings:
             full-resolution pixels of each round's file, the distance moved in mm, and for a
             temporal model the evidence shares).
         prior_read: the model read the prior image itself (findings matched across rounds).
-        summary: one line ("3 findings: 1 new, 2 stable").
+        summary: one line ("3 findings: 1 new, 2 stable"; a finding whose score rose
+            markedly with both scores: "1 score rose (0.20 → 1.00)").
         notes: what was noticed (registration fallback, images not analysed).
     """
 
@@ -50,6 +75,70 @@ class TemporalFindings:
     notes: tuple[str, ...] = field(default_factory=tuple)
 
 
+def label_score_rises(
+    tracked: Sequence[Tracked],
+    recent: Sequence[float],
+    prior: Sequence[float],
+    *,
+    rise: float = SCORE_RISE,
+) -> list[Tracked]:
+    """``tracked`` with each finding of both rounds (``stable``) whose score rose by at least
+    ``rise`` relabelled ``score rose``. ``recent``, ``prior``: the scores of each round's
+    findings, by the items' ``recent_id`` / ``prior_id``."""
+    return [
+        replace(t, status="score rose")
+        if t.status == "stable"
+        and t.recent_id is not None
+        and t.prior_id is not None
+        and recent[t.recent_id] - prior[t.prior_id] >= rise
+        else t
+        for t in tracked
+    ]
+
+
+def finding_rows(
+    tracked: Sequence[Tracked],
+    recent: Sequence[float],
+    prior: Sequence[float],
+    prior_positions: Sequence[tuple[float, float] | None] | None = None,
+) -> tuple[list[dict[str, object]], str]:
+    """A table row per finding (status, both rounds' scores and the change, positions in
+    each round's file) and the one-line summary. ``prior_positions``: where each item is in
+    the prior (default its own ``prior``)."""
+    rows: list[dict[str, object]] = []
+    for k, t in enumerate(tracked):
+        s_r = None if t.recent_id is None else round(recent[t.recent_id], 3)
+        s_p = None if t.prior_id is None else round(prior[t.prior_id], 3)
+        rows.append(
+            {
+                "status": t.status,
+                "score prior": s_p,
+                "score recent": s_r,
+                "score change": None if s_r is None or s_p is None else f"{s_r - s_p:+.2f}",
+                RECENT_COLUMN: position_text(t.recent),
+                PRIOR_COLUMN: position_text(
+                    t.prior if prior_positions is None else prior_positions[k]
+                ),
+                MOVED_COLUMN: None if t.distance_mm is None else round(t.distance_mm, 2),
+            }
+        )
+    counts = Counter(t.status for t in tracked)
+    rose = [r for r in rows if r["status"] == "score rose"]
+
+    def part(status: str, n: int) -> str:
+        if status != "score rose":
+            return f"{n} {status}"
+        return (
+            f"{n} score rose ("
+            + ", ".join(f"{r['score prior']:.2f} → {r['score recent']:.2f}" for r in rose)
+            + ")"
+        )
+
+    n = len(tracked)
+    detail = ", ".join(part(k, v) for k, v in counts.items() if k != "finding")
+    return rows, f"{n} finding{'' if n == 1 else 's'}" + (f": {detail}" if detail else "")
+
+
 def temporal_findings(
     cache: ImageCache,
     case: CaseRecord,
@@ -58,7 +147,7 @@ def temporal_findings(
     loaded: LoadedModel,
     *,
     max_side: int = 1024,
-    tolerance_mm: float = 5.0,
+    tolerance_mm: float = FINDING_TOLERANCE_MM,
 ) -> TemporalFindings:
     """Register ``case``'s ``view`` and place ``analysis``'s findings in both rounds.
 
@@ -82,26 +171,16 @@ def temporal_findings(
     prior_pts = [r.center for r in prior.regions] if prior is not None else None
     found = with_findings(tv, recent_pts, prior_pts, tolerance_mm=tolerance_mm)
     evidence = recent.evidence or recent.channel_evidence(loaded)
-    scores_r = {i: r.score for i, r in enumerate(recent.regions)}
-    scores_p = {i: r.score for i, r in enumerate(prior.regions)} if prior is not None else {}
-    rows: list[dict[str, object]] = []
-    for t in found.tracked:
-        row: dict[str, object] = {
-            "status": t.status,
-            "score recent": None if t.recent_id is None else round(scores_r[t.recent_id], 3),
-            "score prior": None if t.prior_id is None else round(scores_p[t.prior_id], 3),
-            RECENT_COLUMN: position_text(t.recent),
-            PRIOR_COLUMN: position_text(found.prior_position(t)),
-            MOVED_COLUMN: None if t.distance_mm is None else round(t.distance_mm, 2),
-        }
+    scores_r = [r.score for r in recent.regions]
+    scores_p = [r.score for r in prior.regions] if prior is not None else []
+    found = replace(found, tracked=tuple(label_score_rises(found.tracked, scores_r, scores_p)))
+    rows, summary = finding_rows(
+        found.tracked, scores_r, scores_p, [found.prior_position(t) for t in found.tracked]
+    )
+    for row, t in zip(rows, found.tracked, strict=True):
         if evidence and t.recent_id is not None:
             for name, share in evidence[t.recent_id].items():
                 row[f"evidence {name}"] = f"{share:.0%}"
-        rows.append(row)
-    counts = Counter(t.status for t in found.tracked)
-    n = len(found.tracked)
-    detail = ", ".join(f"{v} {k}" for k, v in counts.items() if k != "finding")
-    summary = f"{n} finding{'' if n == 1 else 's'}" + (f": {detail}" if detail else "")
     notes = list(tv.notes)
     if prior is None:
         notes.append(

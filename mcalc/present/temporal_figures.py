@@ -27,23 +27,56 @@ from mcalc.temporal.display import TemporalView
 from mcalc.temporal.register import NOT_REGISTERED
 
 __all__ = [
+    "COLUMN_HELP",
+    "DIAMETER_COLUMN",
+    "HULL_COLUMN",
+    "MEMBERS_COLUMN",
     "MODES",
     "READING",
     "STATUS_COLORS",
     "STATUS_GLYPHS",
     "STATUS_NAMES",
+    "TABLE_READING",
     "status_legend",
     "temporal_figure",
     "tracked_rows",
 ]
 
 MODES = ("subtraction", "change", "flicker", "swipe", "prior")
+#: The change table's size columns (:func:`tracked_rows`), each "prior → recent".
+DIAMETER_COLUMN = "diameter (mm)"
+MEMBERS_COLUMN = "members"
+HULL_COLUMN = "hull (mm²)"
+#: Said under a change table, with :func:`mcalc.temporal.change.status_meaning`.
+TABLE_READING = (
+    "Positions are full-resolution pixels of each round's file; sizes read prior → recent, "
+    "the prior carried onto the recent image through the registration where found in both "
+    "rounds (hover a header for more)."
+)
+#: A tooltip for each change-table column (Browse's and Predict's), what its short header
+#: leaves out.
+COLUMN_HELP = {
+    RECENT_COLUMN: "Centre in full-resolution pixels of the recent file (not the preview's).",
+    PRIOR_COLUMN: "Centre in full-resolution pixels of the prior file (not the preview's).",
+    MOVED_COLUMN: "Apart after registration: the prior centre mapped into the recent image "
+    "against the recent one (the matching's distance), not how far it moved in the files.",
+    DIAMETER_COLUMN: "A calcification's diameter (the disc of its area), prior → recent; the "
+    "prior's carried onto the recent image through the registration where found in both "
+    "rounds, what grown compares.",
+    MEMBERS_COLUMN: "A cluster's calcifications, prior → recent.",
+    HULL_COLUMN: "A cluster's convex hull, prior → recent; the prior's carried onto the "
+    "recent image through the registration where found in both rounds, what grown compares "
+    "(the prior's own hull: prior_area_mm2 in the CLI's JSON).",
+}
 STATUS_COLORS = {
     "new": "#ff3b3b",
     # Not the dataset's cyan (DATASET_COLOR): a view without temporal data draws the
     # radiologists' marks in cyan, read as "stable" beside the legend.
     "stable": "#8c9eff",
     "grown": "#ffa500",
+    # A model's finding of both rounds whose score rose markedly (Predict): an increase,
+    # as grown (its own sign); the two never share a figure (annotations or findings).
+    "score rose": "#ffa500",
     "resolved": "#b0b0b0",
     "finding": "#ffe600",  # a model's finding of the recent image (prior not read alone)
 }
@@ -53,13 +86,21 @@ STATUS_NAMES = {
     "new": "red",
     "stable": "periwinkle",
     "grown": "orange",
+    "score rose": "orange",
     "resolved": "grey",
     "finding": "yellow",
 }
 #: A sign beside each tracked item, so that its status does not rest on colour alone (red
 #: new beside orange grown is one colour to a protanope or deuteranope, about one man in
 #: twelve): the reading viewer draws the same (components/viewer/src/temporal_geometry.ts).
-STATUS_GLYPHS = {"new": "+", "grown": "↑", "stable": "=", "resolved": "−", "finding": ""}
+STATUS_GLYPHS = {
+    "new": "+",
+    "grown": "↑",
+    "score rose": "↗",
+    "stable": "=",
+    "resolved": "−",
+    "finding": "",
+}
 #: What each status means in a legend.
 _STATUS_WORDS = {"finding": "a recent finding"}
 
@@ -309,24 +350,35 @@ def temporal_figure(
     return fig
 
 
+def _then_now(prior: float | None, recent: float | None, digits: int) -> str | None:
+    """A size in both rounds, "prior → recent" ("—" where a round lacks it)."""
+    if prior is None and recent is None:
+        return None
+    return " → ".join("—" if v is None else f"{v:.{digits}f}" for v in (prior, recent))
+
+
 def tracked_rows(tv: TemporalView | Sequence[Tracked]) -> list[dict[str, object]]:
     """One row per tracked calcification or cluster (of a view, or given), for a table.
 
-    Every column names its unit: positions in full-resolution pixels of each round's file
-    (the registration's frame, not the preview's), distances and sizes in mm. A
-    calcification's size is its diameter, a cluster's its member count and hull area: they
-    go in columns of their own (empty for the other kind), never in one column of mixed
-    units. A matched cluster also shows its prior hull carried onto the recent image, the
-    area ``grown`` was decided on."""
+    Every column names its unit (:data:`COLUMN_HELP` says the rest in a tooltip):
+    positions in full-resolution pixels of each round's file (the registration's frame, not
+    the preview's), distances and sizes in mm. A calcification's size is its diameter, a
+    cluster's its member count and hull area, in columns of their own (empty for the other
+    kind), each "prior → recent", the prior carried onto the recent image through the
+    registration where found in both rounds: what ``grown`` was decided on (a resolved one's
+    as filed). Eight columns, so that the table fits Browse at 1280 px wide; twelve, one per
+    round and size, needed a horizontal scroll at 1600 px."""
     items = tv.tracked if isinstance(tv, TemporalView) else tv
 
-    def size(t: Tracked, value: float | None, kind: str) -> float | int | None:
-        if value is None or (t.kind == "cluster") != (kind == "cluster"):
-            return None
-        return int(value) if kind == "cluster" else round(value, 2)
+    def prior_size(t: Tracked) -> float | None:
+        return t.prior_size if t.prior_size_at_recent is None else t.prior_size_at_recent
 
-    def area(value: float | None) -> float | None:
-        return None if value is None else round(value, 1)
+    def prior_hull(t: Tracked) -> float | None:
+        at = t.prior_area_at_recent_mm2
+        return t.prior_area_mm2 if at is None else at
+
+    def calc(t: Tracked) -> bool:
+        return t.kind != "cluster"
 
     return [
         {
@@ -335,15 +387,9 @@ def tracked_rows(tv: TemporalView | Sequence[Tracked]) -> list[dict[str, object]
             RECENT_COLUMN: position_text(t.recent),
             PRIOR_COLUMN: position_text(t.prior),
             MOVED_COLUMN: None if t.distance_mm is None else round(t.distance_mm, 2),
-            "diameter recent (mm)": size(t, t.recent_size, "calcification"),
-            "diameter prior (mm)": size(t, t.prior_size, "calcification"),
-            "members recent": size(t, t.recent_size, "cluster"),
-            "members prior": size(t, t.prior_size, "cluster"),
-            "hull recent (mm²)": area(t.recent_area_mm2),
-            "hull prior (mm²)": area(t.prior_area_mm2),
-            # What "grown" compared the recent hull with: the prior's own area differs
-            # with the compression and positioning the registration undoes.
-            "hull prior, registered (mm²)": area(t.prior_area_at_recent_mm2),
+            DIAMETER_COLUMN: _then_now(prior_size(t), t.recent_size, 2) if calc(t) else None,
+            MEMBERS_COLUMN: None if calc(t) else _then_now(t.prior_size, t.recent_size, 0),
+            HULL_COLUMN: None if calc(t) else _then_now(prior_hull(t), t.recent_area_mm2, 1),
         }
         for t in items
     ]

@@ -10,7 +10,8 @@ times the usual difference".
 Calcifications and clusters of the two annotations are matched one-to-one through the
 registration (:func:`mcalc.store.reader_agreement.match_points`, the Hungarian assignment
 the reader-agreement statistics use) and labelled ``new`` (recent only), ``stable``,
-``grown`` (a cluster with more members or a larger extent) or ``resolved`` (prior only).
+``grown`` (a cluster with more members or a larger extent, a calcification larger beyond
+the measurement noise) or ``resolved`` (prior only).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from mcalc.annotations import AnnotationSummary
+from mcalc.annotations import AnnotationSummary, Calcification
 from mcalc.config import VIEWS
 from mcalc.imaging import overlay_mask
 from mcalc.store.reader_agreement import match_points
@@ -52,13 +53,20 @@ __all__ = [
 
 STATUSES = ("new", "stable", "grown", "resolved")
 #: Change tables' position and distance columns, each naming its unit: (row, col) in
-#: full-resolution pixels of that round's file (never a preview's), distances in mm.
-RECENT_COLUMN = "recent (row, col) full-res px"
-PRIOR_COLUMN = "prior (row, col) full-res px"
-MOVED_COLUMN = "apart after registration (mm)"
+#: full-resolution pixels of that round's file (never a preview's; the headers are short,
+#: :data:`mcalc.present.temporal_figures.COLUMN_HELP` says so), distances in mm.
+RECENT_COLUMN = "recent (row, col) px"
+PRIOR_COLUMN = "prior (row, col) px"
+MOVED_COLUMN = "apart (mm)"
 _EPS = 1e-6
 #: A cluster has grown when its hull's area grew by more than this fraction.
 GROWTH_FRACTION = 0.2
+#: A single calcification has grown when its diameter is at least this many times the
+#: prior's carried onto the recent image, and larger by at least ``CALC_GROWTH_MM``: the
+#: demo's unchanged ones measured 0.84-1.25 times and -0.09 to +0.11 mm, none past both
+#: (docs/measurements.md, 7 December 2026).
+CALC_GROWTH_RATIO = 1.2
+CALC_GROWTH_MM = 0.12
 #: Largest distance after registration (mm) at which two calcifications, or two cluster
 #: centres (a centre moves as members appear), are the same one (:func:`track`).
 CALC_TOLERANCE_MM = 1.5
@@ -153,6 +161,9 @@ class Tracked:
             :func:`track_points`, the point's index in the list given.
         distance_mm: distance after registration between the matched centres.
         recent_size, prior_size: diameter in mm (calcification) or member count (cluster).
+        prior_size_at_recent: a matched calcification's prior diameter carried onto the
+            recent image (its area scaled by the registration there), what ``grown``
+            compares the recent diameter with.
         recent_area_mm2, prior_area_mm2: the cluster hull's area (``None`` for calcifications).
         recent_at: the prior position mapped onto the recent image through the registration
             (``None`` without a prior position): where a resolved one would be now.
@@ -175,11 +186,13 @@ class Tracked:
     prior_area_mm2: float | None = None
     recent_at: tuple[float, float] | None = None
     prior_area_at_recent_mm2: float | None = None
+    prior_size_at_recent: float | None = None
 
     def as_dict(self) -> dict[str, object]:
         """JSON-ready, each key naming its unit: positions ``*_px`` are ``[row, col]`` in
         full-resolution pixels of that round's file (``recent_at_px``: of the recent file);
-        ``distance_mm``; a calcification's ``*_diameter_mm``, a cluster's ``*_members`` and
+        ``distance_mm``; a calcification's ``*_diameter_mm`` and
+        ``prior_diameter_at_recent_mm``, a cluster's ``*_members`` and
         hull ``*_area_mm2`` and ``prior_area_at_recent_mm2`` (``None`` for the other kind).
 
         Example:
@@ -189,7 +202,8 @@ class Tracked:
              'recent_px': [12.3, 5.0], 'prior_px': None, 'recent_at_px': None,
              'distance_mm': None, 'recent_diameter_mm': 0.42, 'prior_diameter_mm': None,
              'recent_members': None, 'prior_members': None, 'recent_area_mm2': None,
-             'prior_area_mm2': None, 'prior_area_at_recent_mm2': None}
+             'prior_area_mm2': None, 'prior_area_at_recent_mm2': None,
+             'prior_diameter_at_recent_mm': None}
         """
 
         def pt(p: tuple[float, float] | None) -> list[float] | None:
@@ -219,6 +233,7 @@ class Tracked:
             "recent_area_mm2": mm(self.recent_area_mm2),
             "prior_area_mm2": mm(self.prior_area_mm2),
             "prior_area_at_recent_mm2": mm(self.prior_area_at_recent_mm2),
+            "prior_diameter_at_recent_mm": mm(self.prior_size_at_recent),
         }
 
 
@@ -239,6 +254,15 @@ def _pt(p: np.ndarray) -> tuple[float, float]:
 def _grown(recent: tuple[int, float], prior: tuple[int, float]) -> bool:
     (n_r, a_r), (n_p, a_p) = recent, prior
     return n_r > n_p or a_r > a_p * (1.0 + GROWTH_FRACTION)
+
+
+def _diameter_at_recent(calc: Calcification, reg: Registration) -> float:
+    """Diameter (recent mm) of a prior calcification carried onto the recent image: its
+    area scaled by the registration's area change around its centre (a 4-px square)."""
+    (r, c), e = calc.centroid, 2.0
+    square = ((r - e, c - e), (r - e, c + e), (r + e, c + e), (r + e, c - e))
+    area = calc.area_px * _area_at_recent(square, reg) / (2 * e) ** 2  # recent mm²
+    return float(np.sqrt(4.0 * area / np.pi))
 
 
 def _area_at_recent(hull: Sequence[tuple[float, float]], reg: Registration) -> float:
@@ -300,10 +324,13 @@ def track(
     pairs, only_r, only_p, at = _pairs(pr, pp, reg, tolerance_mm)
     for i, j, d in pairs:
         a, b = calcs_r[i], calcs_p[j]
+        # Sizes compared on the recent grid, as a cluster's hulls below.
+        was = _diameter_at_recent(b, reg)
+        grown = a.diameter_mm >= was * CALC_GROWTH_RATIO and a.diameter_mm - was >= CALC_GROWTH_MM
         out.append(
             Tracked(
                 "calcification",
-                "stable",
+                "grown" if grown else "stable",
                 a.centroid,
                 b.centroid,
                 a.label,
@@ -312,6 +339,7 @@ def track(
                 a.diameter_mm,
                 b.diameter_mm,
                 recent_at=_pt(at[j]),
+                prior_size_at_recent=was,
             )
         )
     for i in only_r:
@@ -439,8 +467,9 @@ def status_meaning() -> str:
         f"{CALC_TOLERANCE_MM:g} mm (a calcification) or {CLUSTER_TOLERANCE_MM:g} mm (a "
         "cluster's centre) after registration; grown: a cluster with more members now, or a "
         f"hull more than {GROWTH_FRACTION:.0%} larger than the prior's carried onto the recent "
-        "image (a single calcification is never grown: compare its two diameters); "
-        "resolved: in the prior exam only."
+        f"image; a calcification at least {CALC_GROWTH_RATIO:g} times the prior's diameter "
+        f"carried so, and {CALC_GROWTH_MM:g} mm more (smaller changes are within the "
+        "measurement's noise: stable); resolved: in the prior exam only."
     )
 
 
@@ -474,6 +503,8 @@ def summary_line(
     calc = count_statuses(items, "calcification")
     clus = count_statuses(items, "cluster")
     parts = [_plural(calc["new"], "new calcification")]
+    if calc["grown"]:
+        parts.append(f"{_plural(calc['grown'], 'calcification')} grown")
     if calc["resolved"]:
         parts.append(f"{_plural(calc['resolved'], 'calcification')} resolved")
     for status in ("new", "grown", "resolved"):
