@@ -161,7 +161,13 @@ def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: Case
         common.dataframe(
             pd.DataFrame(found.rows),
             hide_index=True,
-            column_config=common.column_help(found.rows, COLUMN_HELP),
+            column_config={
+                **common.column_help(found.rows, COLUMN_HELP),
+                # A number (it sorts as one), shown signed.
+                "score change": st.column_config.NumberColumn(
+                    format="%+.2f", help=COLUMN_HELP.get("score change")
+                ),
+            },
             key="predict_temporal_table",
         )
         if found.prior_read:

@@ -114,7 +114,7 @@ def finding_rows(
                 "status": t.status,
                 "score prior": s_p,
                 "score recent": s_r,
-                "score change": None if s_r is None or s_p is None else f"{s_r - s_p:+.2f}",
+                "score change": None if s_r is None or s_p is None else round(s_r - s_p, 3),
                 RECENT_COLUMN: position_text(t.recent),
                 PRIOR_COLUMN: position_text(
                     t.prior if prior_positions is None else prior_positions[k]
