@@ -197,6 +197,7 @@ def _write_report(
     from mcalc.present.report_pdf import evaluation_report_pdf
 
     card = load_card(resolve_model(args.model, models_dir(args)))
+    index = open_dataset(args.data)
     settings = {k: v for k, v in sorted(vars(args).items()) if k not in ("func", "report")}
     report = ReportInput(
         result,
@@ -206,7 +207,8 @@ def _write_report(
         settings=settings,
         threshold=args.threshold,
         n_boot=args.bootstrap or 1000,
-        synthetic_data=open_dataset(args.data).synthetic,
+        synthetic_data=index.synthetic,
+        data_source=index.source,
     )
     out = Path(args.report)
     if out.suffix.lower() == ".pdf":

@@ -106,6 +106,9 @@ class ReportInput:
         n_boot: patient bootstrap resamples of the AUC intervals (0: none).
         synthetic_data: the evaluated dataset is mcalc's synthetic demo (``None``: unknown,
             taken from the card's training data).
+        data_source: the reader that opened it, ``real-layout`` (the papers' dataset's
+            folders) or ``manifest`` (``None``: unknown, read as ``real-layout``); the
+            published results' rows say which (:func:`mcalc.models.published.our_data`).
     """
 
     result: EvaluationResult
@@ -116,6 +119,7 @@ class ReportInput:
     threshold: float = 0.5
     n_boot: int = 1000
     synthetic_data: bool | None = None
+    data_source: str | None = None
 
 
 def fmt_cell(value: Any) -> str:
@@ -342,7 +346,12 @@ def report_blocks(report: ReportInput) -> list[Block]:
         Block(
             "table",
             rows=reproduction_rows(
-                ours, synthetic=synthetic, what=what, protocol=protocol, prior=prior
+                ours,
+                synthetic=synthetic,
+                source=report.data_source or "real-layout",
+                what=what,
+                protocol=protocol,
+                prior=prior,
             ),
         ),
         Block("note", REPRODUCTION_NOTE),

@@ -184,6 +184,7 @@ def birads_ui(cards: list[ModelCard], fingerprint: str) -> None:
         return
     index = common.current_index()
     synthetic = bool(index is not None and index.synthetic)
+    source = index.source if index is not None else "real-layout"
     for i, (model_id, b) in enumerate(done.items()):
         result_ui(model_id, b, i)
     st.subheader("Published results beside ours")
@@ -191,7 +192,9 @@ def birads_ui(cards: list[ModelCard], fingerprint: str) -> None:
     temporal = {c.id: c.patch.temporal for c in cards}
     for model_id, b in done.items():
         ours, what, prior = ours_for_reproduction(b, None, temporal=temporal[model_id])
-        for row in reproduction_rows(ours, synthetic=synthetic, what=what, prior=prior):
+        for row in reproduction_rows(
+            ours, synthetic=synthetic, source=source, what=what, prior=prior
+        ):
             rows.append({"model": model_id} | row)
     fitted_table(pd.DataFrame(rows), key="evaluate_birads_published")
     st.info(REPRODUCTION_NOTE, icon=":material/menu_book:")
