@@ -214,11 +214,14 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     table = _table(at, "subset")
-    assert list(table["subset"]) == ["all cases", "biopsy-confirmed"]
+    assert list(table["subset"]) == [
+        "all cases", "benign vs suspicious (normal cases left out)", "biopsy-confirmed",
+    ]  # fmt: skip
     assert table["cases"][0] == 6  # every case of the tiny demo
     # Suspicious cases score highest; the biopsy-confirmed subset of the tiny demo has one
     # class only: no AUC, which the table says ("n/a", not a grey "None").
-    assert table["AUC"][0] == pytest.approx(1.0) and table["AUC"][1] == "n/a"
+    assert table["AUC"][0] == pytest.approx(1.0) and table["AUC"][2] == "n/a"
+    assert table["cases"][1] < 6 and table["AUC"][1] == pytest.approx(1.0)  # no normal case
     # The metrics at a threshold to three decimals, as the AUC (they read 0.3333, 1, 0).
     birads = next(d for d in at.dataframe if "subset" in d.value.columns)
     formats = {
@@ -231,7 +234,10 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
     published = _table(at, "published AUC")
     assert "Loizidou 2021, temporal subtraction" in list(published["published"])
     assert published["our AUC"][0] == 1.0 and "SYNTHETIC" in published["our data"][0]
-    assert re.fullmatch(r"6 cases \(\d+ patients?\)", published["our cases"][0])
+    # Benign vs suspicious, the papers' task: the tiny demo's 6 cases but its normal one.
+    assert re.fullmatch(r"5 cases \(\d+ patients?\)", published["our cases"][0])
+    assert published["differences"][0].endswith("ours benign vs suspicious, per case (normal "
+                                                 "cases left out; mean rule)")  # fmt: skip
     assert at.button(key="evaluate_birads_run").disabled  # classified for these settings
 
 

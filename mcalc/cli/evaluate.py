@@ -238,9 +238,10 @@ def _birads(args: argparse.Namespace, detection: DetectionEvaluation) -> dict[st
 
 def _print_birads(b: dict[str, Any]) -> None:
     from mcalc.models.analysis import interval_text
+    from mcalc.models.birads_eval import SUBSETS
 
     print(f"  BI-RADS, case level ({b['rule']}: {b['rule_text']}):")
-    for name, m in (("all cases", b["all"]), ("biopsy-confirmed", b["biopsy_confirmed"])):
+    for name, m in ((label, b[key]) for key, label in SUBSETS if key in b):
         if "auc" in m:
             ci = m.get("auc_ci")
             at, yj = m["at_threshold"], m["youden"]
