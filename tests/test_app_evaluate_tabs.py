@@ -215,7 +215,7 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
     assert not at.error, [e.value for e in at.error]
     table = _table(at, "subset")
     assert list(table["subset"]) == [
-        "all cases", "benign vs suspicious (normal cases left out)", "biopsy-confirmed",
+        "all cases", "benign vs suspicious, normal cases left out", "biopsy-confirmed",
     ]  # fmt: skip
     assert table["cases"][0] == 6  # every case of the tiny demo
     # Suspicious cases score highest; the biopsy-confirmed subset of the tiny demo has one

@@ -95,7 +95,7 @@ def test_pdf_report_holds_every_section_and_figure(report, tmp_path) -> None:
     assert "Trained on SYNTHETIC demo data" in text
     for title in ("ROC - patch level", "Precision-recall - case", "FROC - individual",
                   "FROC - clusters", "Case-level BI-RADS", "Biopsy-confirmed cases",
-                  "Benign vs suspicious (normal cases left out)",
+                  "Benign vs suspicious, normal cases left out",
                   "one-vs-rest AUC", "Published results beside ours", "Model card"):  # fmt: skip
         assert title in text, title
     assert "Loizidou 2021, temporal subtraction" in text and "demo-custom - AUC" in text

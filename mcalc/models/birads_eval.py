@@ -63,7 +63,7 @@ GROUPS: tuple[str, ...] = ("normal", "benign", "suspicious")
 #: biopsy-confirmed cases.
 SUBSETS: tuple[tuple[str, str], ...] = (
     ("all", "all cases"),
-    ("benign_vs_suspicious", "benign vs suspicious (normal cases left out)"),
+    ("benign_vs_suspicious", "benign vs suspicious, normal cases left out"),
     ("biopsy_confirmed", "biopsy-confirmed"),
 )
 #: What each rule is, in words (printed with the result).

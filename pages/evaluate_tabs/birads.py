@@ -149,7 +149,7 @@ def result_ui(model_id: str, b: dict, i: int) -> None:
         common.dataframe(pd.DataFrame(cases), hide_index=True, key=f"evaluate_birads_cases_{i}")
     for name, label in subsets:
         for note in b[name].get("notes", []):
-            st.caption(f"{model_id} ({label}): {note}")
+            st.caption(f"{model_id} · {label}: {note}")
 
 
 def birads_ui(cards: list[ModelCard], fingerprint: str) -> None:
@@ -157,8 +157,9 @@ def birads_ui(cards: list[ModelCard], fingerprint: str) -> None:
     with the published results."""
     st.caption(
         "Cases (a breast: CC and MLO, prior and recent) classified as normal (BI-RADS 1), "
-        "benign (2) or suspicious (4–5) from each model's outputs over the case's images, and "
-        "suspicious vs not as the published work reports. Sensitivity and specificity at the "
+        "benign (2) or suspicious (4–5) from each model's outputs over the case's images: "
+        "suspicious vs not, and benign vs suspicious with the normal cases left out (the "
+        "published work's task, which the published results are set beside). Sensitivity and specificity at the "
         "chosen threshold and at Youden's; the biopsy-confirmed cases again on their own."
     )
     rule, threshold, n_boot, temporal = controls_ui()
