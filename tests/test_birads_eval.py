@@ -170,10 +170,10 @@ def test_the_command_names_each_case_set_before_its_three_group_line(capsys) -> 
     """`evaluate --birads-rule ...`: a set without suspicious-vs-not metrics (biopsy-confirmed
     cases of one class) printed its "3 groups: accuracy 1.000" line first, right under the
     set before, which read as that set's (accuracy 0.667 there)."""
-    from mcalc.cli.evaluate import _print_birads
+    from mcalc.cli.evaluate_text import print_birads
 
     groups = {"normal": 1.0, "benign": 1.0, "suspicious": 1.0}
-    _print_birads({
+    print_birads({
         "rule": "max", "rule_text": "max over images",
         "all": {"n": 3, "suspicious": 1, "auc": 1.0, "auc_ci": None, "patients": 3,
                 "at_threshold": {"threshold": 0.5, "accuracy": 0.667, "sensitivity": 1.0,

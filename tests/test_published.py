@@ -97,3 +97,23 @@ def test_our_data_says_whether_it_is_the_papers_dataset(synthetic, source, shown
             assert "comparable" not in r["differences"], r["differences"]
         else:
             assert caveat in r["differences"], r["differences"]
+
+
+def test_the_command_line_prints_the_published_results_beside_ours(capsys) -> None:
+    """`evaluate` printed our case-level BI-RADS AUC with no published number beside it:
+    only `--report` and the app's tabs set them side by side."""
+    from mcalc.cli.evaluate_text import print_published
+
+    birads = {
+        "rule": "max", "prior": "images",
+        "benign_vs_suspicious": {"n": 8, "patients": 8, "auc": 0.625,
+                                 "at_threshold": {"accuracy": 0.5}},
+    }  # fmt: skip
+    print_published(birads, synthetic=False, source="manifest")
+    out = capsys.readouterr().out
+    assert "Loizidou 2021, temporal subtraction: accuracy 0.903, AUC 0.870" in out
+    assert "Loizidou 2020, without subtraction: accuracy 0.914; leave-one-patient-out" in out
+    assert "ours: AUC 0.625, accuracy 0.500 on 8 cases (8 patients)" in out
+    assert "benign vs suspicious, per case (normal cases left out; max rule)" in out
+    assert "real data from a manifest" in out and "not comparable" in out
+    assert "--report" in out  # where each row's differences are

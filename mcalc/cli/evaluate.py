@@ -156,7 +156,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if detection is not None:
         _print_detection(detection)
     if birads is not None:
-        _print_birads(birads)
+        from mcalc.cli.evaluate_text import print_birads, print_published
+        from mcalc.dataset import open_dataset
+
+        print_birads(birads)
+        index = open_dataset(args.data)  # our data, beside the published results
+        print_published(birads, synthetic=index.synthetic, source=index.source)
     return 0
 
 
@@ -234,33 +239,6 @@ def _birads(args: argparse.Namespace, detection: DetectionEvaluation) -> dict[st
         temporal=args.birads_change,
         progress=TerminalProgress("training images", enabled=not args.json),
     )
-
-
-def _print_birads(b: dict[str, Any]) -> None:
-    from mcalc.models.analysis import interval_text
-    from mcalc.models.birads_eval import SUBSETS
-
-    print(f"  BI-RADS, case level ({b['rule']}: {b['rule_text']}):")
-    for name, m in ((label, b[key]) for key, label in SUBSETS if key in b):
-        if "auc" in m:
-            ci = m.get("auc_ci")
-            at, yj = m["at_threshold"], m["youden"]
-            print(
-                f"    {name} ({m['n']}, {m['suspicious']} suspicious): suspicious vs not AUC "
-                f"{fmt(m['auc'])}"
-                + (f" (95% CI {interval_text(ci[0], ci[1], m['patients'])})" if ci else "")
-                + f"; at {at['threshold']:g}: accuracy {fmt(at['accuracy'])} sensitivity "
-                f"{fmt(at['sensitivity'])} specificity {fmt(at['specificity'])}; Youden "
-                f"{threshold_text(yj['threshold'])}: sensitivity {fmt(yj['sensitivity'])} specificity "
-                f"{fmt(yj['specificity'])}"
-            )
-        else:  # the set's name before its three groups' line (it read as the set above's)
-            print(f"    {name} ({m.get('n', 0)}, {m.get('suspicious', 0)} suspicious):")
-        if "per_class_auc" in m:
-            per = ", ".join(f"{k} {fmt(v)}" for k, v in m["per_class_auc"].items())
-            print(f"      3 groups: accuracy {fmt(m['accuracy_3class'])}; one-vs-rest AUC {per}")
-        for note in m.get("notes", []):
-            print(f"    {name}: {note}")
 
 
 def _detection(
