@@ -158,10 +158,12 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if birads is not None:
         from mcalc.cli.evaluate_text import print_birads, print_published
         from mcalc.dataset import open_dataset
+        from mcalc.present.report import ours_for_reproduction
 
         print_birads(birads)
         index = open_dataset(args.data)  # our data, beside the published results
-        print_published(birads, synthetic=index.synthetic, source=index.source)
+        ours, what, _ = ours_for_reproduction(birads, None)
+        print_published(ours, what, synthetic=index.synthetic, source=index.source)
     return 0
 
 
@@ -420,6 +422,9 @@ def cmd_crossval(args: argparse.Namespace) -> int:
             f"  detection pooled over the folds ({pooled['n_images']} images): mean "
             f"sensitivity {fmt(pooled['cpm'])}, clusters {fmt(pooled['cluster_cpm'])}"
         )
+    from mcalc.cli.evaluate_text import print_published_cv
+
+    print_published_cv(out, config.data)
     return 0
 
 

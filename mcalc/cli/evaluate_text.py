@@ -7,7 +7,7 @@ from typing import Any
 
 from mcalc.cli.common import fmt, threshold_text
 
-__all__ = ["print_birads", "print_published"]
+__all__ = ["print_birads", "print_published", "print_published_cv"]
 
 
 def print_birads(b: dict[str, Any]) -> None:
@@ -39,31 +39,64 @@ def print_birads(b: dict[str, Any]) -> None:
             print(f"    {name}: {note}")
 
 
-def print_published(b: dict[str, Any], *, synthetic: bool | None, source: str) -> None:
-    """The published results (``shared/DATASET.md``) and ours beside them, in short: the
-    full table, each row with what differs, is the report's (``--report``).
+def print_published(
+    ours: dict[str, Any],
+    what: str,
+    *,
+    synthetic: bool | None,
+    source: str,
+    table: str = "the report (--report FILE.html|FILE.pdf)",
+) -> None:
+    """The published results (``shared/DATASET.md``) and ours beside them, in short; the
+    full table, each row with what differs, is elsewhere (``table`` says where).
 
     Args:
-        b: the ``birads`` result; ours are its benign-vs-suspicious set where it has an
-            AUC (the papers' task), else every case.
+        ours: our ``auc``, ``accuracy`` and the ``n`` cases and ``patients`` they come from.
+        what: what ours classify, and how they were validated.
         synthetic, source: our data (:func:`mcalc.models.published.our_data`).
+        table: where the full table is.
     """
     from mcalc.models.published import REFERENCE_RESULTS, our_data
-    from mcalc.present.report import ours_for_reproduction
 
-    ours, what, _ = ours_for_reproduction(b, None)
     data, caveat = our_data(synthetic, source)
     print("  Published results on this dataset's real mammograms, beside ours:")
     for r in REFERENCE_RESULTS:
         auc = "" if r.auc is None else f", AUC {r.auc:.3f}"
         print(f"    {r.label}: accuracy {r.accuracy:.3f}{auc}; {r.protocol}")
     n, patients = ours.get("n"), ours.get("patients")
+    on = (
+        ""
+        if n is None
+        else f" on {n} cases" + ("" if patients is None else f" ({patients} patients)")
+    )
     print(
-        f"    ours: AUC {fmt(ours.get('auc'))}, accuracy {fmt(ours.get('accuracy'))} on {n} "
-        f"cases ({patients} patients), {what}; our data: {data}"
-        + (f" ({caveat})" if caveat else "")
+        f"    ours: AUC {fmt(ours.get('auc'))}, accuracy {fmt(ours.get('accuracy'))}{on}, "
+        f"{what}; our data: {data}" + (f" ({caveat})" if caveat else "")
     )
     print(
         "    anchors, not a like-for-like comparison: each row with what differs (task, "
-        "protocol, data, use of the prior) is in the report (--report FILE.html|FILE.pdf)"
+        f"protocol, data, use of the prior) is in {table}"
+    )
+
+
+def print_published_cv(out: dict[str, Any], data: str) -> None:
+    """The published results beside the pooled case-level AUC (``--folds 0``: Loizidou
+    2020's leave-one-patient-out protocol)."""
+    from mcalc.dataset import open_dataset
+    from mcalc.errors import McalcError
+
+    case = out["pooled"].get("case") or {}
+    try:
+        index = open_dataset(data)
+        synthetic, source = index.synthetic, index.source
+    except McalcError:
+        synthetic, source = None, ""
+    protocol = "leave-one-patient-out" if out["leave_one_patient_out"] else f"{out['k']}-fold"
+    print_published(
+        {"auc": case.get("auc"), "accuracy": None} | case,
+        f"the model's positive class vs not, per case (max over images); {protocol}, "
+        "pooled out of fold",
+        synthetic=synthetic,
+        source=source,
+        table="Evaluate's Cross-validation tab",
     )
