@@ -77,6 +77,32 @@ def _delete(what: str, item_id: str, settings: Settings) -> None:
     )
 
 
+def _demo_mode(settings: Settings) -> bool:
+    """Nobody signs in (no account yet) and accounts are not off: the page deletes nothing."""
+    return signin.current_user() is None and settings.auth != "off"
+
+
+def _demo_note(what: str, item_id: str) -> None:
+    st.caption(
+        f"Deleting a {what} needs a signed-in admin (the admin log records who deleted "
+        "what), and nobody signs in in demo mode: create one with `python -m mcalc users "
+        f"add NAME --role admin` and sign in, or run `python -m mcalc delete {what} "
+        f"{item_id} --as NAME`."
+    )
+
+
+def delete_each_ui(ids: list[str], settings: Settings, key: str) -> None:
+    """:func:`delete_ui` for each job folder of ``ids`` (keys ``key_0``, ``key_1``...); in
+    demo mode one note for all, not one copy of it per folder."""
+    if not ids:
+        return
+    if _demo_mode(settings) and allows(signin.current_role(), "delete_job"):
+        _demo_note("job", "ID" if len(ids) > 1 else ids[0])
+        return
+    for i, item_id in enumerate(ids):
+        delete_ui("job", item_id, settings, key=f"{key}_{i}")
+
+
 def delete_ui(
     what: str, item_id: str, settings: Settings, *, is_default: bool = False, key: str = ""
 ) -> None:
@@ -87,17 +113,12 @@ def delete_ui(
     popover says so."""
     if not allows(signin.current_role(), f"delete_{what}"):
         return
-    if signin.current_user() is None and settings.auth != "off":
+    if _demo_mode(settings):
         # The demo mode (no account yet): every visitor has every role, so anyone could
         # delete the shipped model for good, recorded as by nobody (a user check did, in
         # two clicks); the command line asks for an admin account here too. With
         # MCALC_AUTH=off the operator chose no accounts: the button stays.
-        st.caption(
-            f"Deleting a {what} needs a signed-in admin (the admin log records who deleted "
-            "what), and nobody signs in in demo mode: create one with `python -m mcalc users "
-            f"add NAME --role admin` and sign in, or run `python -m mcalc delete {what} "
-            f"{item_id} --as NAME`."
-        )
+        _demo_note(what, item_id)
         return
     with st.popover(f"Delete this {what}", icon=":material/delete:"):
         st.caption(
@@ -209,8 +230,7 @@ def broken_jobs_ui(settings: Settings, broken: list[jobs.BrokenJob]) -> None:
         "a model it registered stays in the registry.",
         icon=":material/broken_image:",
     )
-    for i, b in enumerate(broken):
-        delete_ui("job", b.id, settings, key=f"train_delete_broken_job_{i}")
+    delete_each_ui([b.id for b in broken], settings, "train_delete_broken_job")
 
 
 def orphan_runs_ui(
@@ -236,9 +256,7 @@ def orphan_runs_ui(
         "multi-worker run's `ID.workers` folder (its config and worker logs) goes with it.",
         icon=":material/folder_off:",
     )
-    for i, r in enumerate(runs):
-        if not r.refusal:
-            delete_ui("job", r.id, settings, key=f"train_delete_run_{i}")
+    delete_each_ui([r.id for r in runs if not r.refusal], settings, "train_delete_run")
 
 
 def history_ui(settings: Settings) -> None:

@@ -41,7 +41,7 @@ def _table(at: AppTest, column: str):
 
 
 @pytest.mark.slow  # an AppTest run of the page: 3-10 s
-def test_crossval_tab_lists_a_command_line_run_and_its_pooled_result(eval_env, tmp_path):
+def test_crossval_tab_lists_a_command_line_run_and_its_pooled_result(app_env, eval_env, tmp_path):
     levels = ("patch", "image", "case")
     folds = [["p1", "p2"], ["p3", "p4"]]
     summary = {
@@ -51,7 +51,7 @@ def test_crossval_tab_lists_a_command_line_run_and_its_pooled_result(eval_env, t
         "fold_patients": folds,
         "mean_sd": {lv: {"mean": 0.65, "sd": 0.0707, "n": 2} for lv in levels},
         "pooled": {lv: {"auc": 0.66, "auc_ci_text": "0.500–0.800", "n": 4} for lv in levels},
-        "config": TrainConfig(data="x").to_json(),
+        "config": TrainConfig(data=str(app_env)).to_json(),
     }  # fmt: skip
     record_result(summary, Settings(runs_dir=tmp_path / "runs"))
     at = _page()
@@ -78,6 +78,35 @@ def test_crossval_tab_lists_a_command_line_run_and_its_pooled_result(eval_env, t
     assert "SYNTHETIC" in published["our data"][0]
     assert published["our cases"][0] == "4 cases"  # the pooled case level's n
     assert at.button(key="evaluate_cv_pool")  # the folds can be pooled again
+
+
+@pytest.mark.slow  # an AppTest run of the page: 3-10 s
+def test_a_run_beside_the_papers_says_its_own_data_not_the_open_datasets(
+    app_env, eval_env, tmp_path, monkeypatch
+):
+    """A cross-validation run on the synthetic demo, listed while a real-layout dataset was
+    open in the sidebar, read "our data: real data" beside the published AUCs; and a run
+    whose data cannot be opened any more read as the open dataset's."""
+    real = tmp_path / "real"
+    shutil.copytree(app_env, real)
+    (real / "mcalc_demo.json").unlink()  # what makes it the synthetic demo
+    monkeypatch.setenv("MCALC_DATA", str(real))
+    monkeypatch.setenv("MCALC_AUTH", "off")  # real data asks for a sign-in otherwise
+    settings = Settings(runs_dir=tmp_path / "runs")
+    for prefix, data in (("cv-demo", app_env), ("cv-gone", tmp_path / "gone")):
+        summary = _summary(prefix) | {"config": TrainConfig(data=str(data)).to_json()}
+        record_result(summary, settings)
+    at = _page()
+    at.session_state["evaluate_tab"] = "Cross-validation"
+    at.run()
+    for prefix, expected in (("cv-demo", "SYNTHETIC demo data"), ("cv-gone", "not known")):
+        at.session_state["evaluate_cv_run"] = prefix
+        at.run()
+        assert not at.exception, at.exception
+        published = _table(at, "published AUC")
+        assert set(published["our data"]) == {expected} or all(
+            d.startswith(expected) for d in published["our data"]
+        ), (prefix, set(published["our data"]))
 
 
 def _detections(data: Path) -> tuple[str, object]:
@@ -185,11 +214,14 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
     assert not at.exception, [e.value for e in at.exception]
     assert not at.error, [e.value for e in at.error]
     table = _table(at, "subset")
-    assert list(table["subset"]) == ["all cases", "biopsy-confirmed"]
+    assert list(table["subset"]) == [
+        "all cases", "benign vs suspicious, normal cases left out", "biopsy-confirmed",
+    ]  # fmt: skip
     assert table["cases"][0] == 6  # every case of the tiny demo
     # Suspicious cases score highest; the biopsy-confirmed subset of the tiny demo has one
     # class only: no AUC, which the table says ("n/a", not a grey "None").
-    assert table["AUC"][0] == pytest.approx(1.0) and table["AUC"][1] == "n/a"
+    assert table["AUC"][0] == pytest.approx(1.0) and table["AUC"][2] == "n/a"
+    assert table["cases"][1] < 6 and table["AUC"][1] == pytest.approx(1.0)  # no normal case
     # The metrics at a threshold to three decimals, as the AUC (they read 0.3333, 1, 0).
     birads = next(d for d in at.dataframe if "subset" in d.value.columns)
     formats = {
@@ -202,7 +234,10 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
     published = _table(at, "published AUC")
     assert "Loizidou 2021, temporal subtraction" in list(published["published"])
     assert published["our AUC"][0] == 1.0 and "SYNTHETIC" in published["our data"][0]
-    assert re.fullmatch(r"6 cases \(\d+ patients?\)", published["our cases"][0])
+    # Benign vs suspicious, the papers' task: the tiny demo's 6 cases but its normal one.
+    assert re.fullmatch(r"5 cases \(\d+ patients?\)", published["our cases"][0])
+    assert published["differences"][0].endswith("ours benign vs suspicious, per case (normal "
+                                                 "cases left out; mean rule)")  # fmt: skip
     assert at.button(key="evaluate_birads_run").disabled  # classified for these settings
 
 

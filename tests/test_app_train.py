@@ -591,3 +591,26 @@ def test_a_job_ended_before_its_first_batch_says_it_has_no_curves(train_env, sta
     assert f"No training batch finished before it {words}: no curves." in [
         c.value for c in at.caption
     ]
+
+
+def test_run_folders_left_in_demo_mode_say_once_how_to_delete_them(train_env):
+    """Eight folders of killed `train` runs gave eight copies of the same paragraph
+    ("Deleting a job needs a signed-in admin ...") between the warning naming them and the
+    job history, in demo mode, where no one can delete them from the page."""
+    import subprocess
+    import sys
+
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    start = {"event": "start", "pid": ended.pid, "pid_ticks": 1}
+    for name in ("killed-a", "killed-b", "killed-c"):
+        folder = Path(get_settings().runs_dir) / name
+        folder.mkdir(parents=True)
+        (folder / "progress.jsonl").write_text(json.dumps(start) + '\n{"event": "failed"}\n')
+    at = _page()
+    assert not at.exception
+    said = [w.value for w in at.warning if "no job and no registered model" in w.value]
+    assert len(said) == 1 and all(f"`killed-{x}`" in said[0] for x in "abc"), said
+    notes = [c.value for c in at.caption if "needs a signed-in admin" in c.value]
+    assert len(notes) == 1, notes
+    assert "`python -m mcalc delete job ID --as NAME`" in notes[0], notes

@@ -170,10 +170,10 @@ def test_the_command_names_each_case_set_before_its_three_group_line(capsys) -> 
     """`evaluate --birads-rule ...`: a set without suspicious-vs-not metrics (biopsy-confirmed
     cases of one class) printed its "3 groups: accuracy 1.000" line first, right under the
     set before, which read as that set's (accuracy 0.667 there)."""
-    from mcalc.cli.evaluate import _print_birads
+    from mcalc.cli.evaluate_text import print_birads
 
     groups = {"normal": 1.0, "benign": 1.0, "suspicious": 1.0}
-    _print_birads({
+    print_birads({
         "rule": "max", "rule_text": "max over images",
         "all": {"n": 3, "suspicious": 1, "auc": 1.0, "auc_ci": None, "patients": 3,
                 "at_threshold": {"threshold": 0.5, "accuracy": 0.667, "sensitivity": 1.0,
@@ -189,3 +189,18 @@ def test_the_command_names_each_case_set_before_its_three_group_line(capsys) -> 
     assert len(threes) == 2
     assert lines[threes[0] - 1].lstrip().startswith("all cases (3, 1 suspicious)")
     assert lines[threes[1] - 1].strip() == "biopsy-confirmed (1, 1 suspicious):"
+
+
+def test_benign_vs_suspicious_leaves_the_normal_cases_out_as_the_papers_task() -> None:
+    """The published task is benign vs suspicious per case; ours was suspicious vs not, with
+    every normal (BI-RADS 1) case among the negatives, and the rows beside the papers' AUCs
+    carried that AUC."""
+    from mcalc.present.report import ours_for_reproduction
+
+    out = evaluate_birads(CASES, rule="max", threshold=0.45, n_boot=0)
+    m = out["benign_vs_suspicious"]
+    # max scores: benign 0.5 | suspicious 0.9, 0.4: one of two pairs won -> 0.5.
+    assert (m["n"], m["suspicious"], m["patients"], m["auc"]) == (3, 2, 3, 0.5)
+    ours, what, _ = ours_for_reproduction(out | {"prior": ""}, None)
+    assert (ours["auc"], ours["n"]) == (0.5, 3)
+    assert what.startswith("benign vs suspicious, per case (normal cases left out")

@@ -136,6 +136,31 @@ def test_the_text_names_the_spread_over_folds_a_standard_deviation(monkeypatch, 
     assert "±" not in text
 
 
+def test_the_text_sets_the_published_results_beside_the_pooled_case_auc(
+    monkeypatch, capsys, tiny_demo
+) -> None:
+    """`crossval --folds 0` is the analogue of Loizidou 2020's leave-one-patient-out
+    protocol, but its text printed the pooled case AUC with no published number beside it
+    (only the Evaluate page's Cross-validation tab had them)."""
+    import mcalc.jobs.crossval as jobs_module
+    import mcalc.models.crossval as cv_module
+    from mcalc.cli import main
+
+    out = {
+        "leave_one_patient_out": True, "k": 6, "seed": 0, "folds": [],
+        "mean_sd": {"case": {"mean": None, "sd": None, "n": 0}},
+        "pooled": {"case": {"auc": 0.7, "auc_ci_text": "", "n": 6, "patients": 6}},
+    }  # fmt: skip
+    monkeypatch.setattr(cv_module, "crossval", lambda *args, **kwargs: out)
+    monkeypatch.setattr(jobs_module, "record_result", lambda result: None)
+    assert main(["crossval", "--data", str(tiny_demo), "--folds", "0"]) == 0
+    text = capsys.readouterr().out
+    assert "Loizidou 2020, without subtraction: accuracy 0.914; leave-one-patient-out" in text
+    assert "ours: AUC 0.700, accuracy n/a on 6 cases (6 patients), the model's positive " in text
+    assert "leave-one-patient-out, pooled out of fold" in text
+    assert "our data: SYNTHETIC demo data" in text
+
+
 def _fold_result(model_id: str, patients: list[str], scope: str):  # type: ignore[no-untyped-def]
     """An evaluation of ``model_id`` that scored one positive and one negative patch of
     each of ``patients`` (case id = patient id)."""

@@ -74,3 +74,49 @@ def test_prior_use_reads_the_scored_images() -> None:
     assert prior_use(False, ["c/CC_recent", "c/MLO_recent"]) == ""
     assert prior_use(False, ["c/CC_recent", "c/CC_prior"]) == PRIOR_IMAGES
     assert prior_use(True, ["c/CC_recent"]) == PRIOR_SUBTRACTION
+
+
+@pytest.mark.parametrize(
+    ("synthetic", "source", "shown", "caveat"),
+    [
+        (True, "real-layout", "SYNTHETIC demo data", "ours are on synthetic data"),
+        (False, "real-layout", "real data (the dataset's layout)", None),
+        (False, "manifest", "real data from a manifest", "not known to be the papers' dataset"),
+        (None, "real-layout", "not known", "ours are on data not known"),
+    ],
+)
+def test_our_data_says_whether_it_is_the_papers_dataset(synthetic, source, shown, caveat) -> None:
+    """An INbreast manifest's case AUC read "our data: real data" beside Loizidou's 0.87 on
+    this dataset, with no word that the data were another collection: as if reproduced."""
+    rows = reproduction_rows({"auc": 0.8}, synthetic=synthetic, source=source)
+    assert {r["our data"] for r in rows} == {shown} or all(
+        r["our data"].startswith(shown) for r in rows
+    )
+    for r in rows:
+        if caveat is None:
+            assert "comparable" not in r["differences"], r["differences"]
+        else:
+            assert caveat in r["differences"], r["differences"]
+
+
+def test_the_command_line_prints_the_published_results_beside_ours(capsys) -> None:
+    """`evaluate` printed our case-level BI-RADS AUC with no published number beside it:
+    only `--report` and the app's tabs set them side by side."""
+    from mcalc.cli.evaluate_text import print_published
+
+    birads = {
+        "rule": "max", "prior": "images",
+        "benign_vs_suspicious": {"n": 8, "patients": 8, "auc": 0.625,
+                                 "at_threshold": {"accuracy": 0.5}},
+    }  # fmt: skip
+    from mcalc.present.report import ours_for_reproduction
+
+    ours, what, _ = ours_for_reproduction(birads, None)
+    print_published(ours, what, synthetic=False, source="manifest")
+    out = capsys.readouterr().out
+    assert "Loizidou 2021, temporal subtraction: accuracy 0.903, AUC 0.870" in out
+    assert "Loizidou 2020, without subtraction: accuracy 0.914; leave-one-patient-out" in out
+    assert "ours: AUC 0.625, accuracy 0.500 on 8 cases (8 patients)" in out
+    assert "benign vs suspicious, per case (normal cases left out; max rule)" in out
+    assert "real data from a manifest" in out and "not comparable" in out
+    assert "--report" in out  # where each row's differences are

@@ -95,14 +95,16 @@ def test_pdf_report_holds_every_section_and_figure(report, tmp_path) -> None:
     assert "Trained on SYNTHETIC demo data" in text
     for title in ("ROC - patch level", "Precision-recall - case", "FROC - individual",
                   "FROC - clusters", "Case-level BI-RADS", "Biopsy-confirmed cases",
+                  "Benign vs suspicious, normal cases left out",
                   "one-vs-rest AUC", "Published results beside ours", "Model card"):  # fmt: skip
         assert title in text, title
     assert "Loizidou 2021, temporal subtraction" in text and "demo-custom - AUC" in text
     assert "Loizidou 2020" in text and "80 patients" in text
     # How many cases ours are, on every row of ours (the cell wraps in the PDF).
     published = next(b.rows for b in report_blocks(report) if b.rows and "our cases" in b.rows[0])
-    assert {r["our cases"] for r in published} == {"12 cases (12 patients)"}
-    assert "12 cases" in text  # its "(12 patients)" wraps as the columns fall
+    # Benign vs suspicious, the papers' task: the 12 cases but the 4 normal ones.
+    assert {r["our cases"] for r in published} == {"8 cases (8 patients)"}
+    assert "8 cases" in text  # its "(8 patients)" wraps as the columns fall
     assert "SYNTHETIC demo" in text and "not comparable" in text
     assert "mean false positives per image" in text  # the FROC's axis
 

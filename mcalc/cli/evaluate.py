@@ -156,7 +156,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if detection is not None:
         _print_detection(detection)
     if birads is not None:
-        _print_birads(birads)
+        from mcalc.cli.evaluate_text import print_birads, print_published
+        from mcalc.dataset import open_dataset
+        from mcalc.present.report import ours_for_reproduction
+
+        print_birads(birads)
+        index = open_dataset(args.data)  # our data, beside the published results
+        ours, what, _ = ours_for_reproduction(birads, None)
+        print_published(ours, what, synthetic=index.synthetic, source=index.source)
     return 0
 
 
@@ -197,6 +204,7 @@ def _write_report(
     from mcalc.present.report_pdf import evaluation_report_pdf
 
     card = load_card(resolve_model(args.model, models_dir(args)))
+    index = open_dataset(args.data)
     settings = {k: v for k, v in sorted(vars(args).items()) if k not in ("func", "report")}
     report = ReportInput(
         result,
@@ -206,7 +214,8 @@ def _write_report(
         settings=settings,
         threshold=args.threshold,
         n_boot=args.bootstrap or 1000,
-        synthetic_data=open_dataset(args.data).synthetic,
+        synthetic_data=index.synthetic,
+        data_source=index.source,
     )
     out = Path(args.report)
     if out.suffix.lower() == ".pdf":
@@ -232,32 +241,6 @@ def _birads(args: argparse.Namespace, detection: DetectionEvaluation) -> dict[st
         temporal=args.birads_change,
         progress=TerminalProgress("training images", enabled=not args.json),
     )
-
-
-def _print_birads(b: dict[str, Any]) -> None:
-    from mcalc.models.analysis import interval_text
-
-    print(f"  BI-RADS, case level ({b['rule']}: {b['rule_text']}):")
-    for name, m in (("all cases", b["all"]), ("biopsy-confirmed", b["biopsy_confirmed"])):
-        if "auc" in m:
-            ci = m.get("auc_ci")
-            at, yj = m["at_threshold"], m["youden"]
-            print(
-                f"    {name} ({m['n']}, {m['suspicious']} suspicious): suspicious vs not AUC "
-                f"{fmt(m['auc'])}"
-                + (f" (95% CI {interval_text(ci[0], ci[1], m['patients'])})" if ci else "")
-                + f"; at {at['threshold']:g}: accuracy {fmt(at['accuracy'])} sensitivity "
-                f"{fmt(at['sensitivity'])} specificity {fmt(at['specificity'])}; Youden "
-                f"{threshold_text(yj['threshold'])}: sensitivity {fmt(yj['sensitivity'])} specificity "
-                f"{fmt(yj['specificity'])}"
-            )
-        else:  # the set's name before its three groups' line (it read as the set above's)
-            print(f"    {name} ({m.get('n', 0)}, {m.get('suspicious', 0)} suspicious):")
-        if "per_class_auc" in m:
-            per = ", ".join(f"{k} {fmt(v)}" for k, v in m["per_class_auc"].items())
-            print(f"      3 groups: accuracy {fmt(m['accuracy_3class'])}; one-vs-rest AUC {per}")
-        for note in m.get("notes", []):
-            print(f"    {name}: {note}")
 
 
 def _detection(
@@ -439,6 +422,9 @@ def cmd_crossval(args: argparse.Namespace) -> int:
             f"  detection pooled over the folds ({pooled['n_images']} images): mean "
             f"sensitivity {fmt(pooled['cpm'])}, clusters {fmt(pooled['cluster_cpm'])}"
         )
+    from mcalc.cli.evaluate_text import print_published_cv
+
+    print_published_cv(out, config.data)
     return 0
 
 

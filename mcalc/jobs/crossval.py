@@ -45,6 +45,7 @@ __all__ = [
     "run_state",
     "pool_run",
     "pooled_scores",
+    "run_data_kind",
     "record_result",
     "record_stopped",
 ]
@@ -330,6 +331,20 @@ def pool_run(
     _write(run.folder / RESULT_FILE, summary)
     run.result = summary
     return run
+
+
+def run_data_kind(run: CrossvalRun) -> tuple[bool, str] | None:
+    """``(synthetic, source)`` of the data the run's folds were trained and scored on (its
+    ``config.data``, not the dataset a page has open: a run on the demo, listed while real
+    data is open, is still a run on synthetic data); ``None`` when it cannot be opened."""
+    from mcalc.dataset import open_dataset
+
+    try:
+        index = open_dataset(run.config.data)
+    except McalcError as exc:
+        log.info("cross-validation %s: %s", run.id, exc)
+        return None
+    return index.synthetic, index.source
 
 
 def pooled_scores(run: CrossvalRun) -> EvalScores | None:

@@ -43,6 +43,7 @@ from mcalc.models.curves import bootstrap_auc, operating_point, roc, youden
 __all__ = [
     "AGGREGATIONS",
     "GROUPS",
+    "SUBSETS",
     "CaseFeatures",
     "case_features",
     "case_scores",
@@ -56,6 +57,15 @@ log = logging.getLogger(__name__)
 AGGREGATIONS: tuple[str, ...] = ("max", "mean", "logistic")
 #: BI-RADS groups, in the order of the three-class scores.
 GROUPS: tuple[str, ...] = ("normal", "benign", "suspicious")
+#: The sets of cases measured (``evaluate_birads``'s keys) and their names: every case;
+#: benign vs suspicious with the normal (BI-RADS 1) cases left out, the published task's
+#: analogue (Loizidou et al.: benign vs suspicious micro-calcifications per case); the
+#: biopsy-confirmed cases.
+SUBSETS: tuple[tuple[str, str], ...] = (
+    ("all", "all cases"),
+    ("benign_vs_suspicious", "benign vs suspicious, normal cases left out"),
+    ("biopsy_confirmed", "biopsy-confirmed"),
+)
 #: What each rule is, in words (printed with the result).
 RULE_TEXT = {
     "max": "case score = highest map score of its images",
@@ -247,24 +257,32 @@ def evaluate_birads(
     seed: int = 0,
 ) -> dict[str, Any]:
     """The ``birads`` object of ``python -m mcalc evaluate --json``: the rule, the metrics on
-    every labelled case and on the biopsy-confirmed ones, and each case's scores."""
+    each of :data:`SUBSETS` (every labelled case, benign vs suspicious, the biopsy-confirmed
+    ones), and each case's scores."""
     score, groups = case_scores(cases, rule, train)
-    biopsy = [i for i, c in enumerate(cases) if c.biopsy]
-    sub = [cases[i] for i in biopsy]
+    members = {
+        "all": list(range(len(cases))),
+        "benign_vs_suspicious": [
+            i for i, c in enumerate(cases) if c.group in ("benign", "suspicious")
+        ],
+        "biopsy_confirmed": [i for i, c in enumerate(cases) if c.biopsy],
+    }
     return {
         "rule": rule,
         "rule_text": RULE_TEXT[rule],
         "threshold": threshold,
         "n_train_cases": len(train) if rule == "logistic" else 0,
-        "all": birads_metrics(cases, score, groups, threshold=threshold, n_boot=n_boot, seed=seed),
-        "biopsy_confirmed": birads_metrics(
-            sub,
-            score[biopsy],
-            None if groups is None else groups[biopsy],
-            threshold=threshold,
-            n_boot=n_boot,
-            seed=seed,
-        ),
+        **{
+            name: birads_metrics(
+                [cases[i] for i in idx],
+                score[idx],
+                None if groups is None else groups[idx],
+                threshold=threshold,
+                n_boot=n_boot,
+                seed=seed,
+            )
+            for name, idx in members.items()
+        },
         "cases": [
             {
                 "case_id": c.case_id,

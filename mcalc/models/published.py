@@ -32,6 +32,7 @@ __all__ = [
     "PRIOR_IMAGES",
     "PRIOR_SUBTRACTION",
     "binormal_point",
+    "our_data",
     "prior_use",
     "reproduction_rows",
 ]
@@ -173,10 +174,35 @@ def _prior_caveat(theirs: bool, ours: str) -> str | None:
     return None
 
 
+def our_data(synthetic: bool | None, source: str = "real-layout") -> tuple[str, str | None]:
+    """What our data were, as the rows name them, and the caveat that goes with it.
+
+    ``synthetic``: mcalc's demo (``None``: not known, e.g. the data cannot be opened any
+    more); ``source``: the reader that opened it (``real-layout``: the folders of the
+    papers' dataset; ``manifest``: a CSV, of another collection as far as mcalc knows).
+
+    Example:
+        >>> our_data(False, "manifest")[0]
+        "real data from a manifest (not known to be the papers' dataset)"
+    """
+    if synthetic is None:
+        return "not known (the data cannot be opened)", "ours are on data not known: not comparable"
+    if synthetic:
+        return "SYNTHETIC demo data", "ours are on synthetic data: not comparable"
+    if source == "real-layout":
+        return "real data (the dataset's layout)", None
+    return (
+        "real data from a manifest (not known to be the papers' dataset)",
+        "ours are on a collection read from a manifest, not known to be the papers' "
+        "dataset: not comparable",
+    )
+
+
 def reproduction_rows(
     ours: dict[str, float | None],
     *,
-    synthetic: bool,
+    synthetic: bool | None,
+    source: str = "real-layout",
     prior: str = "",
     what: str = "suspicious vs not, per case",
     protocol: str = "held-out test patients",
@@ -188,7 +214,8 @@ def reproduction_rows(
         ours: our ``auc`` and ``accuracy`` (``None`` where not measured), and the ``n``
             cases and ``patients`` they come from (shown as ``our cases``: 0.500 on 3 cases
             beside 0.87 on the dataset's reads as what it is).
-        synthetic: our numbers come from mcalc's synthetic demo data.
+        synthetic: our numbers come from mcalc's synthetic demo data (``None``: not known).
+        source: the reader of our data (:func:`our_data`): ``real-layout`` or ``manifest``.
         prior: how ours used the prior mammograms (:func:`prior_use`; ``""``: not at all).
         what: what our numbers classify, at which level.
         protocol: how ours were validated (held-out split, k-fold, leave-one-patient-out).
@@ -197,17 +224,18 @@ def reproduction_rows(
         >>> rows = reproduction_rows({"auc": 0.7, "accuracy": None}, synthetic=True)
         >>> rows[0]["published AUC"], rows[0]["our AUC"], rows[0]["our data"]
         (0.87, 0.7, 'SYNTHETIC demo data')
+        >>> reproduction_rows({"auc": 0.7}, synthetic=False)[0]["our data"]
+        "real data (the dataset's layout)"
         >>> reproduction_rows({"auc": 0.5, "n": 3, "patients": 3}, synthetic=True)[0]["our cases"]
         '3 cases (3 patients)'
     """
     cases = _count(ours.get("n"), "case")
     patients = _count(ours.get("patients"), "patient")
     our_cases = f"{cases} ({patients})" if cases and patients else cases or patients or "n/a"
+    data, data_caveat = our_data(synthetic, source)
     rows: list[dict[str, object]] = []
     for r in REFERENCE_RESULTS:
-        caveats = []
-        if synthetic:
-            caveats.append("ours are on synthetic data: not comparable")
+        caveats = [data_caveat] if data_caveat else []
         prior_caveat = _prior_caveat(r.uses_prior, prior)
         if prior_caveat:
             caveats.append(prior_caveat)
@@ -221,7 +249,7 @@ def reproduction_rows(
                 "our AUC": ours.get("auc"),
                 "our cases": our_cases,
                 "published protocol": r.protocol,
-                "our data": "SYNTHETIC demo data" if synthetic else "real data",
+                "our data": data,
                 "our protocol": protocol,
                 "differences": "; ".join(caveats),
             }

@@ -34,7 +34,7 @@ from mcalc.models.analysis import (
     summary_row,
     threshold_metrics,
 )
-from mcalc.models.birads_eval import GROUPS
+from mcalc.models.birads_eval import GROUPS, SUBSETS
 from mcalc.models.curves import OperatingPoint
 from mcalc.models.published import (
     COMPARABILITY_NOTE,
@@ -106,6 +106,9 @@ class ReportInput:
         n_boot: patient bootstrap resamples of the AUC intervals (0: none).
         synthetic_data: the evaluated dataset is mcalc's synthetic demo (``None``: unknown,
             taken from the card's training data).
+        data_source: the reader that opened it, ``real-layout`` (the papers' dataset's
+            folders) or ``manifest`` (``None``: unknown, read as ``real-layout``); the
+            published results' rows say which (:func:`mcalc.models.published.our_data`).
     """
 
     result: EvaluationResult
@@ -116,6 +119,7 @@ class ReportInput:
     threshold: float = 0.5
     n_boot: int = 1000
     synthetic_data: bool | None = None
+    data_source: str | None = None
 
 
 def fmt_cell(value: Any) -> str:
@@ -246,9 +250,12 @@ def confusion_rows(matrix: Sequence[Sequence[int]], groups: Sequence[str]) -> li
 
 def _birads(birads: Mapping[str, Any]) -> list[Block]:
     out = [Block("p", f"Aggregation rule {birads['rule']}: {birads['rule_text']}.")]
-    for name in ("all", "biopsy_confirmed"):
+    for name, label in SUBSETS:
+        if name not in birads:  # a result written before 7 December 2026
+            continue
         m = birads[name]
-        out.append(Block("h3", "All cases" if name == "all" else "Biopsy-confirmed cases"))
+        heading = label[0].upper() + label[1:]
+        out.append(Block("h3", heading if "cases" in heading else f"{heading} cases"))
         out.append(Block("table", rows=birads_rows(m)))
         if "per_class_auc" in m:
             out.append(
@@ -277,18 +284,24 @@ def ours_for_reproduction(
     they used the prior mammograms (:func:`mcalc.models.published.prior_use`; ``temporal``:
     the model's input is temporal)."""
     keys = () if result is None or result.scores is None else result.scores.image_keys.tolist()
-    if birads is not None and "auc" in birads["all"]:
-        m = birads["all"]
-        return (
-            {
-                "auc": m["auc"],
-                "accuracy": m["at_threshold"]["accuracy"],
-                "n": m.get("n"),
-                "patients": m.get("patients"),
-            },
-            f"suspicious vs not, per case ({birads['rule']} rule)",
-            str(birads["prior"]) if "prior" in birads else prior_use(temporal, keys),
-        )
+    # Benign vs suspicious first, the papers' task (results written before 7 December
+    # 2026 have only "all"), else suspicious vs not, the normal cases among the negatives.
+    for name, what in (
+        ("benign_vs_suspicious", "benign vs suspicious, per case (normal cases left out; {})"),
+        ("all", "suspicious vs not, per case ({})"),
+    ):
+        m = (birads or {}).get(name) or {}
+        if birads is not None and "auc" in m:
+            return (
+                {
+                    "auc": m["auc"],
+                    "accuracy": m["at_threshold"]["accuracy"],
+                    "n": m.get("n"),
+                    "patients": m.get("patients"),
+                },
+                what.format(f"{birads['rule']} rule"),
+                str(birads["prior"]) if "prior" in birads else prior_use(temporal, keys),
+            )
     if result is not None and result.scores is not None:
         a = analyse(result.scores, "case", n_boot=0)
         ours = {"auc": a.auc, "accuracy": None, "n": a.n, "patients": a.n_patients}
@@ -342,7 +355,12 @@ def report_blocks(report: ReportInput) -> list[Block]:
         Block(
             "table",
             rows=reproduction_rows(
-                ours, synthetic=synthetic, what=what, protocol=protocol, prior=prior
+                ours,
+                synthetic=synthetic,
+                source=report.data_source or "real-layout",
+                what=what,
+                protocol=protocol,
+                prior=prior,
             ),
         ),
         Block("note", REPRODUCTION_NOTE),

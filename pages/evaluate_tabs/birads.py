@@ -11,7 +11,7 @@ import streamlit as st
 from mcalc.errors import McalcError
 from mcalc.explain.birads_run import birads_for_model
 from mcalc.explain.detection_eval import DetectionEvalSettings, detection_for_model
-from mcalc.models.birads_eval import AGGREGATIONS, GROUPS, RULE_TEXT
+from mcalc.models.birads_eval import AGGREGATIONS, GROUPS, RULE_TEXT, SUBSETS
 from mcalc.models.card import ModelCard
 from mcalc.models.published import REPRODUCTION_NOTE, reproduction_rows
 from mcalc.present.eval_figures import confusion_figure
@@ -121,7 +121,8 @@ def result_ui(model_id: str, b: dict, i: int) -> None:
     """One model's case-level metrics, per-class AUCs, 3x3 confusion matrix and notes."""
     st.markdown(f"**{model_id}** · rule *{b['rule']}*: {b['rule_text']}")
     rows = []
-    for name, label in (("all", "all cases"), ("biopsy_confirmed", "biopsy-confirmed")):
+    subsets = [(name, label) for name, label in SUBSETS if name in b]
+    for name, label in subsets:
         for row in birads_rows(b[name]):
             rows.append({"model": model_id, "subset": label} | row)
     fitted_table(pd.DataFrame(rows), key=f"evaluate_birads_table_{i}")
@@ -146,9 +147,9 @@ def result_ui(model_id: str, b: dict, i: int) -> None:
     with st.expander(f"{model_id}: every case's score"):
         cases = [{k: v for k, v in c.items() if k != "group_scores"} for c in b["cases"]]
         common.dataframe(pd.DataFrame(cases), hide_index=True, key=f"evaluate_birads_cases_{i}")
-    for name in ("all", "biopsy_confirmed"):
+    for name, label in subsets:
         for note in b[name].get("notes", []):
-            st.caption(f"{model_id} ({name.replace('_', '-')}): {note}")
+            st.caption(f"{model_id} · {label}: {note}")
 
 
 def birads_ui(cards: list[ModelCard], fingerprint: str) -> None:
@@ -156,8 +157,9 @@ def birads_ui(cards: list[ModelCard], fingerprint: str) -> None:
     with the published results."""
     st.caption(
         "Cases (a breast: CC and MLO, prior and recent) classified as normal (BI-RADS 1), "
-        "benign (2) or suspicious (4–5) from each model's outputs over the case's images, and "
-        "suspicious vs not as the published work reports. Sensitivity and specificity at the "
+        "benign (2) or suspicious (4–5) from each model's outputs over the case's images: "
+        "suspicious vs not, and benign vs suspicious with the normal cases left out (the "
+        "published work's task, which the published results are set beside). Sensitivity and specificity at the "
         "chosen threshold and at Youden's; the biopsy-confirmed cases again on their own."
     )
     rule, threshold, n_boot, temporal = controls_ui()
@@ -184,6 +186,7 @@ def birads_ui(cards: list[ModelCard], fingerprint: str) -> None:
         return
     index = common.current_index()
     synthetic = bool(index is not None and index.synthetic)
+    source = index.source if index is not None else "real-layout"
     for i, (model_id, b) in enumerate(done.items()):
         result_ui(model_id, b, i)
     st.subheader("Published results beside ours")
@@ -191,7 +194,9 @@ def birads_ui(cards: list[ModelCard], fingerprint: str) -> None:
     temporal = {c.id: c.patch.temporal for c in cards}
     for model_id, b in done.items():
         ours, what, prior = ours_for_reproduction(b, None, temporal=temporal[model_id])
-        for row in reproduction_rows(ours, synthetic=synthetic, what=what, prior=prior):
+        for row in reproduction_rows(
+            ours, synthetic=synthetic, source=source, what=what, prior=prior
+        ):
             rows.append({"model": model_id} | row)
     fitted_table(pd.DataFrame(rows), key="evaluate_birads_published")
     st.info(REPRODUCTION_NOTE, icon=":material/menu_book:")

@@ -380,7 +380,8 @@ def report_ui(
         "every curve and table, the published results beside ours, the settings (as "
         "`python -m mcalc evaluate ... --report FILE.html|FILE.pdf`)."
     )
-    synthetic = common.current_index().synthetic if common.current_index() else False
+    index = common.current_index()
+    synthetic = index.synthetic if index else False
     cols = st.columns(min(len(results), 3) or 1)
     for i, card in enumerate(c for c in cards if c.id in results):
         result = results[card.id]
@@ -396,6 +397,7 @@ def report_ui(
             threshold=threshold,
             n_boot=n_boot,
             synthetic_data=synthetic,
+            data_source=index.source if index else None,
         )
         key = (
             f"{result_key(card.id, fingerprint)}|{result.created}|{id(detection)}|"

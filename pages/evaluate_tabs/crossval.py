@@ -18,6 +18,7 @@ from mcalc.jobs.crossval import (
     list_runs,
     pool_run,
     pooled_scores,
+    run_data_kind,
     run_jobs,
     run_state,
     submit_crossval,
@@ -248,8 +249,9 @@ def result_ui(run: CrossvalRun) -> None:
     protocol = (
         "leave-one-patient-out" if run.leave_one_patient_out else f"{run.k}-fold cross-validation"
     )
-    index = common.current_index()
-    synthetic = bool(index is not None and index.synthetic)
+    # The run's own data, not the sidebar's: a run on the demo read "real data" beside the
+    # papers' numbers while a real dataset was open.
+    kind = run_data_kind(run)
     case = out["pooled"].get("case", {})
     st.caption("Published results beside the pooled case-level AUC of this run.")
     fitted_table(
@@ -261,7 +263,8 @@ def result_ui(run: CrossvalRun) -> None:
                     "n": case.get("n"),
                     "patients": case.get("patients"),
                 },
-                synthetic=synthetic,
+                synthetic=None if kind is None else kind[0],
+                source="real-layout" if kind is None else kind[1],
                 what="the model's positive class vs not, per case (max over images)",
                 protocol=protocol,
                 prior=prior_use(
