@@ -59,6 +59,7 @@ from mcalc.explain.service import (
 from mcalc.explain.stitch import normalize_map
 from mcalc.models.card import ModelCard
 from mcalc.models.detection import DetectionSettings
+from mcalc.paths import shown_path
 from mcalc.present.result_picture import (
     explanation_legend,
     probability_legend,
@@ -272,7 +273,7 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
         print(f"case {case['id']}: {case['score']:.3f} ({case['rule']}; {rounds})")
     for key, reason in report["skipped_images"].items():
         print(f"LEFT OUT {key}: {reason}")
-    print(f"wrote {len(report['files'])} files and scores.json to {report['out']}")
+    print(f"wrote {len(report['files'])} files and scores.json to {shown_path(report['out'])}")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -78,6 +78,7 @@ from mcalc.dataset.records import (
     Problem,
 )
 from mcalc.errors import ManifestError
+from mcalc.paths import tidy_path
 
 __all__ = [
     "index_manifest",
@@ -434,8 +435,10 @@ def _case_values(row: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
 
 
 def _resolve(base: Path, text: str) -> Path:
+    """The file a manifest cell names; ``../../inb3/x.dcm`` (as ``manifest --out`` writes
+    one in another folder) without its ``..`` (``/d/out/sub/../../inb3`` in every message)."""
     candidate = Path(text.strip().replace("\\", "/")).expanduser()
-    return candidate if candidate.is_absolute() else base / candidate
+    return tidy_path(candidate if candidate.is_absolute() else base / candidate)
 
 
 def _manifest_file(opened: Path) -> Path:
