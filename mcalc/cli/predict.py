@@ -6,7 +6,8 @@ Writes, for each image, into ``--out``:
   blended over the model-input image (the file's window, MONOCHROME1 inverted), the
   annotated calcifications outlined in cyan, the map's hot spots ringed
   (:func:`mcalc.explain.overlay.draw_hot_spots`) and the top regions boxed and numbered by
-  rank as in ``scores.json``; under the image (whose pixels stay the picture's first rows),
+  rank as in ``scores.json``; under the image (whose pixels stay the picture's first rows
+  and columns; one narrower than ``LEGEND_MIN_PX`` is widened on the right),
   a strip with the colour bar and what the colours, boxes and rings show;
 - ``<image>_<cam>.png``: the explanation, drawn the same way, on one colour scale shared by
   every image of the run (so prior and recent compare);
