@@ -46,6 +46,27 @@ TABLE_COLUMNS = {
 }
 
 
+#: *Go to case*'s width: at least the demo's (``suspicious-12`` fits), at most a third of a
+#: 1280 px window's main area. Between, as wide as the longest id: 150 px cut a VinDr-Mammo
+#: id (``4e3a578fe535ea4f5258d3f7f4419db8-R``, 226 px of 14 px Source Sans in Chromium) to
+#: its first 15 characters, in the box and in its list alike.
+GOTO_MIN_PX, GOTO_MAX_PX = 150, 420
+#: Per character (ids' hex digits, letters and ``_``: 6.6-6.7 px measured; 7.2 leaves room)
+#: and for the box's padding and arrow (a 150 px box showed 100 px of text).
+GOTO_CHAR_PX, GOTO_CHROME_PX = 7.2, 56
+
+
+def goto_width(ids: list[str]) -> int:
+    """The *Go to case* list's width in px for case ids ``ids``.
+
+    >>> goto_width(["normal-1", "suspicious-12"]), goto_width(["4e3a578fe535ea4f5258d3f7f4419db8-R"])
+    (150, 301)
+    """
+    longest = max((len(i) for i in ids), default=0)
+    need = round(longest * GOTO_CHAR_PX + GOTO_CHROME_PX)
+    return max(GOTO_MIN_PX, min(GOTO_MAX_PX, need))
+
+
 def _ticked(rows: list[int]) -> dict[str, dict[str, list[int]]]:
     """The case table's selection state with only ``rows`` ticked."""
     return {"selection": {"rows": rows, "columns": [], "cells": []}}
@@ -136,7 +157,7 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
         on_change=_on_goto,
         placeholder="Go to case…",
         label_visibility="collapsed",
-        width=150,
+        width=goto_width(ids),
     )
     if inside:
         row.markdown(f"Case **{case_id}** ({pos + 1} of {len(ids)})", width="stretch")

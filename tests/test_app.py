@@ -869,3 +869,27 @@ def test_browse_shows_no_spinner_for_a_case_whose_images_are_made(app_env, monke
     at.toggle(key="browse_invert").set_value(False).run()
     assert not at.exception, [e.value for e in at.exception]
     assert "Loading the images…" not in texts, texts
+
+
+@pytest.mark.parametrize(
+    ("ids", "text_px"),
+    [
+        # The width of each id's text in Chromium (14 px Source Sans, canvas measureText on
+        # Browse, 7 December 2026): a 150 px list showed its first 15 characters, ~100 px.
+        (["4e3a578fe535ea4f5258d3f7f4419db8-R", "c1"], 226),  # VinDr-Mammo study + side
+        (["Calc-Training_P_00005_RIGHT_CC"], 200),  # a CBIS-DDSM series name
+        (["Mass-Training_P_00001_LEFT_MLO_1"], 220),
+        (["normal-1", "suspicious-12"], 80),  # the demo's
+    ],
+)
+def test_go_to_case_is_as_wide_as_its_longest_id(ids: list[str], text_px: int) -> None:
+    """*Go to case* was 150 px whatever the ids: a VinDr id read "4e3a578fe535ea4" in the
+    box and in its list. Now as wide as the longest id (text and the box's ~50 px of padding
+    and arrow), the demo's at 150 px as before."""
+    from pages.browse_cases import GOTO_MAX_PX, GOTO_MIN_PX, goto_width
+
+    width = goto_width(ids)
+    assert GOTO_MIN_PX <= width <= GOTO_MAX_PX
+    assert width >= text_px + 50, (ids, width)
+    if text_px + 50 <= GOTO_MIN_PX:
+        assert width == GOTO_MIN_PX  # the demo's layout unchanged

@@ -79,7 +79,9 @@ def test_rows_match_the_predict_path_and_a_corrupt_image_is_a_row(
         assert row["score"] == pytest.approx(expected.score, abs=1e-12)
         assert row["n_regions"] == len(expected.regions)
         assert json.loads(row["top_regions"]) == [r.as_dict() for r in expected.regions]
-        assert row["predicted"] == ("calcification" if expected.score >= 0.5 else "negative")
+        assert row["predicted"] == (
+            "calcification" if expected.score >= 0.5 else "not calcification"
+        )
         dets = json.loads(row["detections"])
         assert len(dets) == row["n_detections"] and all(d["score"] >= 0.5 for d in dets)
         # The row's detections, told from the analysis's: those a search of the map with
@@ -802,3 +804,30 @@ def test_results_csv_writes_a_case_id_a_spreadsheet_would_run_as_text(tmp_path) 
     row = pd.read_csv(io.StringIO(text), keep_default_na=False).iloc[0]
     assert (row["image_key"], row["case_id"], row["score"]) == ("'=1+1/CC_recent", "'=1+1", -0.25)
     assert read_results(tmp_path)["image_key"].tolist() == ["=1+1/CC_recent"]
+
+
+@pytest.mark.parametrize("stored_as", ["parquet", "csv"])
+def test_a_decision_below_the_threshold_reads_in_the_class_words_old_rows_too(
+    tmp_path, stored_as: str
+) -> None:
+    """Rows said "negative" below the threshold beside "calcification" above it; a run of
+    before 7 December 2026 keeps its words on disk and reads as new rows do."""
+    rows = [
+        {"image_key": "a/CC_recent", "predicted": "negative", "positive_class": "calcification"},
+        {
+            "image_key": "b/CC_recent",
+            "predicted": "calcification",
+            "positive_class": "calcification",
+        },
+        {"image_key": "c/CC_recent", "predicted": "negative", "positive_class": "suspicious"},
+        {"image_key": "d/CC_recent", "predicted": "", "positive_class": "", "error": "unreadable"},
+    ]
+    write_results(tmp_path, to_table(rows))
+    if stored_as == "csv":
+        (tmp_path / "results.parquet").unlink()
+    assert list(read_results(tmp_path)["predicted"]) == [
+        "not calcification",
+        "calcification",
+        "not suspicious",
+        "",
+    ]

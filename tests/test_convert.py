@@ -589,3 +589,31 @@ def test_out_never_overwrites_a_file_that_is_not_a_manifest(tmp_path: Path) -> N
     out = tmp_path / "out" / "manifest.csv"
     first = convert_collection("mias", src, out)
     assert convert_collection("mias", src, out).rows == first.rows and out.exists()
+
+
+def test_cli_paths_are_tidy_and_relative_to_where_it_ran(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A manifest written into another folder names its images ``../../mias/...``; scan
+    printed ``/tmp/.../out/sub/../../mias/mdb001.pgm`` for each of them."""
+    src = make_mias(tmp_path / "mias")
+    monkeypatch.chdir(tmp_path)
+    out = tmp_path / "out" / "sub" / "m.csv"
+    assert main(["manifest", "mias", str(src), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith("wrote out/sub/m.csv: 3 images"), text
+    assert "  [error] mias/Info.txt line 8: image mdb006.pgm not found" in text, text
+    assert "../" in out.read_text()  # the manifest itself stays movable with the collection
+    assert all(".." not in r.image_path.parts for r in index_manifest(out).images())
+    assert main(["scan", str(out), "-v"]) == 0
+    text = capsys.readouterr().out
+    assert "/.." not in text and str(tmp_path) not in text, text
+    assert text.startswith("out/sub/m.csv (manifest)"), text
+    shown = [line.split("] ")[1].split(": ")[0] for line in text.splitlines() if "] " in line]
+    assert shown and all(p.startswith(("mias/", "out/sub/")) for p in shown), shown
+    # Outside the working folder: absolute, still without "..".
+    monkeypatch.chdir(src)
+    assert main(["scan", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert text.startswith(f"{tmp_path.resolve().as_posix()}/out/sub/m.csv (manifest)"), text
+    assert "/.." not in text and "  [warning] mdb00" in text, text

@@ -311,7 +311,9 @@ def test_positive_iff_a_listed_region_scores_at_or_above_the_threshold(seed: int
             t = float(t)
             if t < least or t <= 0:
                 continue
-            positive = DecisionThreshold(t, "test").decide(score, "calcification") != "negative"
+            positive = (
+                DecisionThreshold(t, "test").decide(score, "calcification") == "calcification"
+            )
             assert positive == any(r.score >= t for r in regions), (t, score, regions[:2])
         assert len(regions) <= settings.max_regions
         assert [r.rank for r in regions] == list(range(1, len(regions) + 1))

@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "mcalc.config",
             "mcalc.errors",
             "mcalc.fileio",
+            "mcalc.paths",
             "mcalc.spreadsheet",
             "mcalc.pdftext",
             "mcalc.lru",

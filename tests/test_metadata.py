@@ -211,7 +211,7 @@ def test_missing_sheet(tmp_path: Path) -> None:
 def test_unreadable_or_missing_file(tmp_path: Path) -> None:
     bad = tmp_path / "Description.xlsx"
     bad.write_bytes(b"not a zip file")
-    with pytest.raises(DatasetError, match="cannot read as an Excel workbook"):
+    with pytest.raises(DatasetError, match=r"expected an Excel workbook \(.xlsx\); found text"):
         read_description(bad)
     with pytest.raises(DatasetError, match="no such spreadsheet"):
         read_description(tmp_path / "absent.xlsx")

@@ -6,9 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from mcalc.explain.overlay import colorize
+from mcalc.explain.overlay import STRIP_GRAY, colorize, colour_bar
 from mcalc.present.result_picture import (
     APP_NUMBERING,
+    LEGEND_MIN_PX,
     Legend,
     key_lines,
     peak_label,
@@ -40,7 +41,8 @@ def test_a_picture_rings_its_hot_spots_numbers_its_regions_and_has_a_colour_bar(
     heat[20, 55] = 1.0  # a one-pixel explanation, outside the region
     legend = Legend("P(calcification)", [(0.0, "0"), (1.0, "1")], ["Map score 1.000."], False)
     pic = result_picture(_result(), heat, 0.6, "jet", legend=legend, min_region_score=0.5)
-    assert pic.shape[1:] == (70, 3) and pic.shape[0] > 90
+    # Narrower than the key's least width: widened on the right (test below).
+    assert pic.shape[1:] == (LEGEND_MIN_PX, 3) and pic.shape[0] > 90
     top = tuple(int(v) for v in colorize(np.array([[1.0]], np.float32), "jet")[0, 0])
     ring = [tuple(pic[20, 55 + 8]), tuple(pic[20, 55 - 8]), tuple(pic[20 + 8, 55])]
     assert ring == [top] * 3  # the smallest ring (8 px) in the peak's colour
@@ -135,3 +137,32 @@ def _spots(heat):
     from mcalc.explain.overlay import hot_spots
 
     return hot_spots(heat)
+
+
+def test_a_narrow_pictures_key_is_as_wide_as_it_needs_to_read() -> None:
+    """A 50 px wide result's key wrapped one word a line (806 px of strip under a 120 px
+    tall image, its title cut to "P(calcifi"): the picture is widened on the right to
+    LEGEND_MIN_PX in the strip's gray, its own pixels untouched, and the key below is the
+    one a picture that wide has."""
+    legend = Legend(
+        "P(calcification)",
+        [(0.0, "0.00"), (0.5, "threshold 0.50"), (1.0, "1.00")],
+        ["Map score 0.900: highest value of the dense probability map in the breast."],
+        False,
+        ring_from=0.5,
+    )
+    heat = np.zeros((120, 50), np.float32)
+    heat[40, 25] = 0.9
+    result = _result((120, 50), regions=((10, 50, 5, 30, 1),))
+    both = ringed_result_picture(result, heat, 0.6, "jet", legend=legend, min_region_score=0.5)
+    pic = both.rgb
+    assert pic.shape[1] == LEGEND_MIN_PX, pic.shape
+    assert (pic[:120, 50:] == STRIP_GRAY).all()  # the widening, in the strip's gray
+    lines = key_lines(legend, result.regions, both.spots, 0.5, marked=False)
+    strip = colour_bar(LEGEND_MIN_PX, "jet", legend.ticks, legend.title, lines)
+    np.testing.assert_array_equal(pic[120:], strip)
+    assert pic.shape[0] - 120 < 300  # 806 px of key at 50 px wide
+    # A picture as wide or wider keeps its width.
+    wide = np.zeros((40, LEGEND_MIN_PX + 10), np.float32)
+    big = result_picture(_result(wide.shape), wide, 0.6, "jet", legend=legend, min_region_score=0.5)
+    assert big.shape[1] == LEGEND_MIN_PX + 10

@@ -230,7 +230,7 @@ def test_decision_threshold_comes_from_the_card_else_the_stated_default(
     # Said after the value ("at threshold 0.5 (...)" in the case report): not repeated.
     assert f"{value:g}" not in threshold.source or not default
     assert threshold.decide(value, "calcification") == "calcification"
-    assert threshold.decide(value - 0.01, "calcification") == "negative"
+    assert threshold.decide(value - 0.01, "calcification") == "not calcification"
 
 
 def test_an_image_smaller_than_the_patch_says_so(rand_loaded) -> None:

@@ -30,6 +30,7 @@ import pandas as pd
 
 from mcalc.errors import WriteError
 from mcalc.explain.methods import method_name
+from mcalc.explain.scoring import decision_text
 from mcalc.fileio import atomic_write_json, atomic_write_with
 from mcalc.spreadsheet import escape_frame
 
@@ -170,7 +171,9 @@ def read_results(out_dir: str | Path) -> pd.DataFrame:
     """The results table of a run folder (empty when there is none yet).
 
     The Parquet file is read when present, else the CSV; an unreadable file is logged and
-    read as empty (its images are then done again).
+    read as empty (its images are then done again). A row's ``predicted`` reads in today's
+    words (:func:`mcalc.explain.scoring.decision_text`: ``negative`` from a run before 7
+    December 2026 reads ``not calcification``).
     """
     folder = Path(out_dir)
     parquet, csv = folder / RESULTS_PARQUET, folder / RESULTS_CSV
@@ -178,13 +181,22 @@ def read_results(out_dir: str | Path) -> pd.DataFrame:
         if parquet.is_file():
             frame = pd.read_parquet(parquet)
         elif csv.is_file():
-            frame = pd.read_csv(csv, dtype={k: str for k, t in COLUMNS.items() if t == "str"})
+            text = [k for k, t in COLUMNS.items() if t == "str"]
+            frame = pd.read_csv(csv, dtype=dict.fromkeys(text, str))
+            # An empty text cell reads as NaN, which to_table wrote as "nan".
+            frame = frame.fillna({k: "" for k in text if k in frame.columns})
         else:
             return empty_table()
     except (OSError, ValueError) as exc:
         log.warning("unreadable results table in %s (%s): its images are done again", folder, exc)
         return empty_table()
-    return to_table(frame.to_dict("records"))
+    table = to_table(frame.to_dict("records"))
+    # Rows written before 7 December 2026 said "negative" below the threshold.
+    table["predicted"] = [
+        decision_text(p, c)
+        for p, c in zip(table["predicted"], table["positive_class"], strict=True)
+    ]
+    return table
 
 
 def write_results(out_dir: str | Path, table: pd.DataFrame) -> None:

@@ -37,6 +37,7 @@ from mcalc.config import (
     prepare_tensorflow,
 )
 from mcalc.errors import McalcError, os_error_text
+from mcalc.paths import shown_path
 from mcalc.progress import TerminalProgress, stop_hook
 
 __all__ = ["main", "build_parser", "quiet_retracing_warnings"]
@@ -85,7 +86,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         print(json.dumps(report.to_dict()))
     else:
         kind = "SYNTHETIC demo data" if report.synthetic else report.source
-        print(f"{report.root} ({kind})")
+        print(f"{shown_path(report.root)} ({kind})")
         print(
             f"  cases {report.cases}, images {report.images} "
             f"({report.readable_images} readable, {report.annotated_images} annotated)"
@@ -104,9 +105,9 @@ def _cmd_scan(args: argparse.Namespace) -> int:
         )
         base = Path(report.root) if Path(report.root).is_dir() else Path(report.root).parent
         for p in shown:  # the message without its file again in front
-            print(f"  [{p.severity}] {p.path}: {p.located(base)[1]}")
+            print(f"  [{p.severity}] {shown_path(p.path)}: {p.located(base)[1]}")
     if not report.usable:
-        print(f"error: nothing usable was found in {data}", file=sys.stderr)
+        print(f"error: nothing usable was found in {shown_path(data)}", file=sys.stderr)
         return 1
     return 0
 

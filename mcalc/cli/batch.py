@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from mcalc.explain.errors import ExplainError
+from mcalc.paths import shown_path
 from mcalc.progress import TerminalProgress
 
 __all__ = ["add_batch_arguments", "cmd_batch", "batch_settings"]
@@ -101,7 +102,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
             f"{summary.engine}: {summary.analysed} analysed ({summary.failed} with an error), "
             f"{summary.resumed} already done; {summary.images_per_s:.2f} images/s"
         )
-        print(f"results: {summary.results[0]} and {summary.results[1]}")
+        print(f"results: {shown_path(summary.results[0])} and {shown_path(summary.results[1])}")
     if summary.exit_status:
         print(
             f"{summary.failed} of {summary.total} image(s) failed (their rows' error_kind and "

@@ -27,6 +27,7 @@ from mcalc.cli.common import (
     threshold_text,
 )
 from mcalc.errors import McalcError
+from mcalc.paths import shown_path
 from mcalc.progress import TerminalProgress
 
 if TYPE_CHECKING:
@@ -223,7 +224,7 @@ def _write_report(
     else:
         data = evaluation_report(report).encode("utf-8")
     atomic_write_bytes(out, data)
-    print(f"wrote the report to {args.report}", file=sys.stderr)
+    print(f"wrote the report to {shown_path(args.report)}", file=sys.stderr)
 
 
 def _birads(args: argparse.Namespace, detection: DetectionEvaluation) -> dict[str, Any]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from typing import Any
 
 from mcalc.dataset.convert import FORMATS, convert_collection, normalize_format
+from mcalc.paths import shown_path
 
 __all__ = ["register_commands"]
 
@@ -35,14 +37,14 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
         if written:
             annotated = sum(r.annotation is not None for r in conv.rows)
             print(
-                f"wrote {args.out}: {len(conv.rows)} images ({annotated} annotated), "
+                f"wrote {shown_path(args.out)}: {len(conv.rows)} images ({annotated} annotated), "
                 f"{conv.masks_written} mask files"
             )
         print(f"problems: {len(conv.problems)} ({len(conv.errors)} not converted)")
         for problem in conv.problems:
-            print(f"  {problem}")
+            print(f"  {replace(problem, file=shown_path(problem.file))}")
     if not written:
-        print(f"error: nothing could be converted from {args.src}", file=sys.stderr)
+        print(f"error: nothing could be converted from {shown_path(args.src)}", file=sys.stderr)
         return 1
     return 0
 

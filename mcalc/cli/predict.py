@@ -6,7 +6,8 @@ Writes, for each image, into ``--out``:
   blended over the model-input image (the file's window, MONOCHROME1 inverted), the
   annotated calcifications outlined in cyan, the map's hot spots ringed
   (:func:`mcalc.explain.overlay.draw_hot_spots`) and the top regions boxed and numbered by
-  rank as in ``scores.json``; under the image (whose pixels stay the picture's first rows),
+  rank as in ``scores.json``; under the image (whose pixels stay the picture's first rows
+  and columns; one narrower than ``LEGEND_MIN_PX`` is widened on the right),
   a strip with the colour bar and what the colours, boxes and rings show;
 - ``<image>_<cam>.png``: the explanation, drawn the same way, on one colour scale shared by
   every image of the run (so prior and recent compare);
@@ -59,6 +60,7 @@ from mcalc.explain.service import (
 from mcalc.explain.stitch import normalize_map
 from mcalc.models.card import ModelCard
 from mcalc.models.detection import DetectionSettings
+from mcalc.paths import shown_path
 from mcalc.present.result_picture import (
     explanation_legend,
     probability_legend,
@@ -272,7 +274,7 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
         print(f"case {case['id']}: {case['score']:.3f} ({case['rule']}; {rounds})")
     for key, reason in report["skipped_images"].items():
         print(f"LEFT OUT {key}: {reason}")
-    print(f"wrote {len(report['files'])} files and scores.json to {report['out']}")
+    print(f"wrote {len(report['files'])} files and scores.json to {shown_path(report['out'])}")
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -15,6 +15,7 @@ from mcalc.cli.common import recorded_user
 from mcalc.config import get_settings
 from mcalc.errors import McalcError
 from mcalc.explain.overlay import COLORMAPS
+from mcalc.paths import shown_path
 from mcalc.report.case import REPORT_CMAP
 
 __all__ = ["register_commands"]
@@ -40,7 +41,7 @@ def _cmd_report(args: argparse.Namespace) -> int:
         settings=settings,
         cmap=args.cmap,
     )
-    print(f"wrote {path}")
+    print(f"wrote {shown_path(path)}")
     return 0
 
 

@@ -19,6 +19,7 @@ from mcalc.dataset.records import CaseRecord
 from mcalc.dataset.zenodo import VIEWS
 from mcalc.errors import DatasetError, McalcError
 from mcalc.imaging import to_uint8
+from mcalc.paths import shown_path
 from mcalc.temporal.change import Tracked
 from mcalc.temporal.register import NOT_REGISTERED, Registration
 
@@ -279,8 +280,8 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
                 f"    recent {p['recent_px']} -> prior {p['prior_px']} (row, col; full-res px)"
                 + (f": WARNING {p['warning']}" if p.get("warning") else "")
             )
-        if r["files"]:
-            print(f"    wrote {len(r['files'])} files under {out}")
+        if r["files"] and out is not None:
+            print(f"    wrote {len(r['files'])} files under {shown_path(out)}")
     return 0
 
 

@@ -63,6 +63,7 @@ from typing import Any
 
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.collections import recognise_header
+from mcalc.dataset.filekind import HEAD_BYTES, table_refusal
 from mcalc.dataset.metadata import (
     birads_refused,
     normalize_birads,
@@ -78,6 +79,7 @@ from mcalc.dataset.records import (
     Problem,
 )
 from mcalc.errors import ManifestError
+from mcalc.paths import tidy_path
 
 __all__ = [
     "index_manifest",
@@ -165,11 +167,16 @@ def _group_from_birads(birads: str | None) -> str | None:
 def _read_rows(csv_path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
     """Header (normalised) and ``(line number, row)`` pairs of a CSV file."""
     try:
-        text = csv_path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError:
-        text = csv_path.read_text(encoding="latin-1")
+        raw = csv_path.read_bytes()
     except OSError as exc:
         raise ManifestError(f"{csv_path}: cannot read ({exc})") from exc
+    refusal = table_refusal(csv_path, raw[:HEAD_BYTES], "a manifest CSV (text)", ("text", "empty"))
+    if refusal is not None:
+        raise ManifestError(refusal)
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
     lines = text.splitlines()
     first = next((ln for ln in lines if ln.strip()), "")
     if not first:
@@ -434,8 +441,10 @@ def _case_values(row: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
 
 
 def _resolve(base: Path, text: str) -> Path:
+    """The file a manifest cell names; ``../../inb3/x.dcm`` (as ``manifest --out`` writes
+    one in another folder) without its ``..`` (``/d/out/sub/../../inb3`` in every message)."""
     candidate = Path(text.strip().replace("\\", "/")).expanduser()
-    return candidate if candidate.is_absolute() else base / candidate
+    return tidy_path(candidate if candidate.is_absolute() else base / candidate)
 
 
 def _manifest_file(opened: Path) -> Path:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
+from mcalc.dataset.filekind import content_kind, found_words, read_head
 from mcalc.dataset.records import Problem
 from mcalc.dataset.zenodo import DESCRIPTION_COLUMNS, GROUP_SHEETS, NOT_AVAILABLE
 from mcalc.errors import DatasetError
@@ -370,12 +371,22 @@ def parse_description(path: str | Path) -> DescriptionTable:
     path = Path(path)
     if not path.is_file():
         raise DatasetError(f"{path}: no such spreadsheet (expected Description.xlsx)")
+    remedy = "open it in a spreadsheet program and save it as .xlsx, or remove it to load the cases without metadata"
+    try:
+        kind = content_kind(read_head(path))
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc}); {remedy}") from exc
+    if kind != "zip":  # "File is not a zip file" said nothing of what it was instead
+        download = "download it again, " if kind in ("empty", "html", "binary") else ""
+        raise DatasetError(
+            f"{path}: expected an Excel workbook (.xlsx); found {found_words(kind)}; "
+            f"{download}{remedy}"
+        )
     try:
         book = load_workbook(path, read_only=True, data_only=True)
     except (InvalidFileException, zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:
         raise DatasetError(
-            f"{path}: cannot read as an Excel workbook ({exc}); save it again as .xlsx, "
-            "or remove it to load the cases without metadata"
+            f"{path}: a damaged .xlsx workbook ({exc}); download it again, or {remedy}"
         ) from exc
     try:
         rows: dict[tuple[str, int], CaseMetadata] = {}
@@ -383,7 +394,9 @@ def parse_description(path: str | Path) -> DescriptionTable:
         sheets = {g: _find_sheet(book.sheetnames, g) for g in GROUP_SHEETS}
         if not any(sheets.values()):
             raise DatasetError(
-                f"{path}: no sheet {list(GROUP_SHEETS.values())}; found sheets {book.sheetnames}"
+                f"{path}: no sheet {list(GROUP_SHEETS.values())}; found sheets "
+                f"{book.sheetnames}: the dataset's own Description.xlsx has both; rename the "
+                "sheets so, or remove the file to load the cases without metadata"
             )
         for group, sheet in sheets.items():
             if sheet is None:

@@ -27,6 +27,7 @@ from mcalc.imaging import to_uint8
 __all__ = [
     "COLORMAPS",
     "ANNOTATION_RGB",
+    "STRIP_GRAY",
     "colorize",
     "blend",
     "resize_map",
@@ -281,6 +282,10 @@ def _wrap(text: str, width: int, scale: float, thick: int) -> list[str]:
     return lines
 
 
+#: The gray of :func:`colour_bar`'s strip (and of what widens a narrow picture above it).
+STRIP_GRAY = 32
+
+
 def colour_bar(
     width: int,
     cmap: str,
@@ -342,7 +347,7 @@ def colour_bar(
     y_tick_text = y_bar + bar_h + tick_len + pad // 2 + text_h  # the labels' baseline
     y_notes = y_tick_text + base + pad
     height = y_notes + note_step * len(note_lines) + pad
-    out = np.full((height, int(width), 3), 32, np.uint8)
+    out = np.full((height, int(width), 3), STRIP_GRAY, np.uint8)
     out[0, :] = 96  # where the picture ends
     for i, text in enumerate(title_lines):
         at = (pad, y_title + step * i + (step + text_h - base) // 2)

@@ -78,6 +78,8 @@ __all__ = [
     "map_scores",
     "case_score",
     "decision_threshold",
+    "decision_text",
+    "LEGACY_BELOW",
     "region_detections",
     "regions_from_detections",
     "top_regions",
@@ -202,8 +204,14 @@ class DecisionThreshold:
         return self.source.startswith("default")
 
     def decide(self, score: float, positive_class: str) -> str:
-        """``positive_class`` when ``score >= value``, else ``negative``."""
-        return positive_class if score >= self.value else "negative"
+        """``positive_class`` when ``score >= value``, else ``not`` and it: both sides in
+        the class's words (below read "negative" beside "calcification" above, until 7
+        December 2026: :func:`decision_text` reads those).
+
+        >>> DecisionThreshold(0.5, "default").decide(0.2, "calcification")
+        'not calcification'
+        """
+        return positive_class if score >= self.value else f"not {positive_class}"
 
     def reading(self, score: float, positive_class: str) -> str:
         """The decision on ``score`` in a reader's words, with the threshold it was made at
@@ -223,6 +231,23 @@ class DecisionThreshold:
 
     def as_dict(self) -> dict[str, Any]:
         return {"value": self.value, "source": self.source}
+
+
+#: A decision below the threshold as results and verdicts stored it until 7 December 2026.
+LEGACY_BELOW = "negative"
+
+
+def decision_text(stored: str, positive_class: str) -> str:
+    """A stored decision in today's words (:meth:`DecisionThreshold.decide`): the
+    ``negative`` of results written before 7 December 2026 reads ``not`` and the positive
+    class when that is known; anything else as it is.
+
+    >>> decision_text("negative", "calcification"), decision_text("calcification", "calcification")
+    ('not calcification', 'calcification')
+    """
+    if stored == LEGACY_BELOW and positive_class:
+        return f"not {positive_class}"
+    return stored
 
 
 def decision_threshold(card: ModelCard) -> DecisionThreshold:

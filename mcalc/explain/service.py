@@ -304,7 +304,8 @@ class CaseAnalysis:
     )
 
     def predicted(self, result: ImageAnalysis) -> str:
-        """The image's decision: its positive class at or above the threshold, else negative."""
+        """The image's decision: its positive class at or above the threshold, else ``not``
+        and it (``not calcification``)."""
         return self.threshold.decide(result.score, result.scores.positive_class)
 
     def summary(self) -> CaseSummary | None:

@@ -16,6 +16,7 @@ import numpy as np
 from mcalc.explain.methods import method_name
 from mcalc.explain.overlay import (
     ANNOTATION_RGB,
+    STRIP_GRAY,
     HotSpot,
     blend,
     colour_bar,
@@ -33,6 +34,7 @@ from mcalc.present.reading_overlays import plain_number
 __all__ = [
     "APP_NUMBERING",
     "CLI_NUMBERING",
+    "LEGEND_MIN_PX",
     "Legend",
     "RingedPicture",
     "explanation_legend",
@@ -64,6 +66,13 @@ class Legend:
     notes: list[str]
     relative: bool
     ring_from: float = 0.0
+
+
+#: The narrowest colour bar and key: a picture narrower than this (a 50 px crop) is widened
+#: to it on the right, in the strip's gray; at 50 px the key wrapped a word a line (806 px
+#: of it under a 120 px tall image, its title cut to "P(calcifi"). At 200 px it reads as
+#: under the tiny demo's 208 px images.
+LEGEND_MIN_PX = 200
 
 
 @dataclass(frozen=True)
@@ -157,8 +166,11 @@ def ringed_result_picture(
     lines = key_lines(
         legend, result.regions, spots, min_region_score, marked=marked, numbered_as=numbered_as
     )
+    strip = max(width, LEGEND_MIN_PX)
+    if strip > width:  # the picture's pixels stay its first rows and columns
+        rgb = np.pad(rgb, ((0, 0), (0, strip - width), (0, 0)), constant_values=STRIP_GRAY)
     return RingedPicture(
-        np.vstack([rgb, colour_bar(width, cmap, legend.ticks, legend.title, lines)]), spots
+        np.vstack([rgb, colour_bar(strip, cmap, legend.ticks, legend.title, lines)]), spots
     )
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mcalc.dataset.filekind import HEAD_BYTES, table_refusal
 from mcalc.dataset.manifest import COLUMNS
 from mcalc.errors import DatasetError, ImageReadError
 from mcalc.fileio import atomic_write_bytes, atomic_write_text
@@ -226,12 +227,17 @@ def read_table(path: Path) -> tuple[list[str], list[tuple[int, dict[str, str]]]]
     row starts, the header being line 1.
 
     Raises:
-        DatasetError: the file cannot be read, is empty or is not valid CSV.
+        DatasetError: the file cannot be read, is empty, is not text (a workbook, a web
+            page, a damaged download: :func:`mcalc.dataset.filekind.table_refusal`) or is
+            not valid CSV.
     """
     try:
         raw = path.read_bytes()
     except OSError as exc:
         raise DatasetError(f"{path}: cannot read ({exc})") from exc
+    refusal = table_refusal(path, raw[:HEAD_BYTES], "a CSV table (text)", ("text", "empty"))
+    if refusal is not None:  # read as text, its bytes made a header of gibberish
+        raise DatasetError(refusal)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

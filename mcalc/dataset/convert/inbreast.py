@@ -27,6 +27,7 @@ import logging
 import plistlib
 import re
 import xml.parsers.expat
+import zipfile
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,6 +47,7 @@ from mcalc.dataset.convert.common import (
     safe_name,
     write_mask,
 )
+from mcalc.dataset.filekind import content_kind, found_words, read_head
 from mcalc.dataset.metadata import birads_refused, normalize_birads, normalize_laterality
 from mcalc.errors import DatasetError, ImageReadError
 
@@ -156,38 +158,52 @@ def draw_marks(rois: list[Roi], kind: str, shape: tuple[int, int]) -> tuple[np.n
 
 
 def _find_metadata(src: Path) -> Path:
+    """The release's table under ``src``: a CSV before a workbook in one folder (a sheet
+    re-saved as ``INbreast.csv`` beside a damaged ``INbreast.xls`` is the one read)."""
     if src.is_file():
         return src
     if src.is_dir():
         for folder in (src, *sorted(p for p in src.iterdir() if p.is_dir())):
-            for entry in sorted(folder.iterdir()):
-                if entry.name.lower() in METADATA_NAMES and entry.is_file():
-                    return entry
+            found = {e.name.lower(): e for e in folder.iterdir() if e.is_file()}
+            for name in METADATA_NAMES:
+                if name in found:
+                    return found[name]
     raise DatasetError(
         f"{src}: no INbreast.csv / INbreast.xls; point at the INbreast release folder or the table"
     )
 
 
-def _sheet_cells(path: Path) -> list[list[object]]:
-    """The first sheet's cells, row by row: ``.xlsx`` through openpyxl, the release's own
-    ``.xls`` (Excel 97-2003, BIFF) through xlrd."""
-    if path.suffix.lower() == ".xls":
+#: What to do with a table that cannot be read.
+_RESAVE = (
+    "download the release again, or open it in a spreadsheet program and save its first "
+    "sheet as INbreast.csv in the same folder (read before the workbook)"
+)
+
+
+def _sheet_cells(path: Path, kind: str) -> list[list[object]]:
+    """The first sheet's cells, row by row: an Excel 97-2003 workbook (``kind`` ``xls``,
+    the release's own ``INbreast.xls``) through xlrd, an ``.xlsx`` (``zip``) through openpyxl,
+    whatever the file's name says."""
+    if kind == "xls":
         import xlrd  # type: ignore[import-untyped]  # no stubs shipped
 
         try:
             sheet = xlrd.open_workbook(str(path), on_demand=True).sheet_by_index(0)
             return [sheet.row_values(i) for i in range(sheet.nrows)]
-        except (OSError, xlrd.XLRDError, IndexError, ValueError) as exc:
-            raise DatasetError(f"{path}: cannot read the .xls spreadsheet ({exc})") from exc
+        except (OSError, xlrd.XLRDError, IndexError, ValueError, AssertionError) as exc:
+            raise DatasetError(
+                f"{path}: a damaged Excel 97-2003 workbook (xlrd: {exc}); {_RESAVE}"
+            ) from exc
     from openpyxl import load_workbook
     from openpyxl.utils.exceptions import InvalidFileException
 
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-        cells = [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
-        book.close()
-    except (OSError, InvalidFileException, KeyError, ValueError) as exc:
-        raise DatasetError(f"{path}: cannot read the spreadsheet ({exc})") from exc
+    try:  # an open file: openpyxl refuses a file name that does not end in .xlsx
+        with path.open("rb") as fh:
+            book = load_workbook(fh, read_only=True, data_only=True)
+            cells = [list(r) for r in book.worksheets[0].iter_rows(values_only=True)]
+            book.close()
+    except (OSError, InvalidFileException, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise DatasetError(f"{path}: a damaged .xlsx workbook ({exc}); {_RESAVE}") from exc
     return cells
 
 
@@ -202,16 +218,22 @@ def _cell_text(value: object) -> str:
 
 
 def _read_metadata(path: Path) -> list[tuple[int, dict[str, str]]]:
-    """``(line, row)`` pairs of the metadata table (CSV, or the first sheet of an .xlsx/.xls)."""
-    suffix = path.suffix.lower()
-    if suffix == ".csv":
-        return read_table(path)[1]
-    if suffix not in (".xlsx", ".xls"):
+    """``(line, row)`` pairs of the metadata table: a CSV, or the first sheet of an .xls or
+    .xlsx workbook, told apart by their first bytes (a workbook saved under another name is
+    read as what it is)."""
+    try:
+        head = read_head(path)
+    except OSError as exc:
+        raise DatasetError(f"{path}: cannot read ({exc})") from exc
+    kind = content_kind(head)
+    if kind in ("text", "utf16") or (kind == "empty" and path.suffix.lower() == ".csv"):
+        return read_table(path)[1]  # its own words for an empty or UTF-16 one
+    if kind not in ("xls", "zip"):
         raise DatasetError(
-            f"{path}: {suffix} spreadsheets are not read; use INbreast.csv or INbreast.xls "
-            "from the release, or save the sheet as .csv or .xlsx"
+            f"{path}: expected the INbreast table (the release's Excel 97-2003 INbreast.xls, "
+            f"an .xlsx or a CSV); found {found_words(kind)}; {_RESAVE}"
         )
-    cells = _sheet_cells(path)
+    cells = _sheet_cells(path, kind)
     rows: list[tuple[int, dict[str, str]]] = []
     header: list[str] | None = None
     for number, values in enumerate(cells, start=1):
