@@ -12,6 +12,7 @@ from mcalc.explain.grid import make_grid
 from mcalc.explain.image_analysis import ImageAnalysis
 from mcalc.explain.scoring import (
     DecisionThreshold,
+    flat_map_note,
     map_score,
     map_scores,
     regions_from_detections,
@@ -348,3 +349,29 @@ def test_a_decision_in_a_readers_words_names_its_threshold(score, words) -> None
     threshold = DecisionThreshold(0.42, "the model card")
     assert threshold.reading(score, "calcification") == words
     assert "negative" not in threshold.reading(score, "calcification")
+
+
+def _grid_map(pos: np.ndarray) -> ProbabilityMap:
+    grid = make_grid((160, 160), 32, 16)
+    assert pos.shape == (grid.rows, grid.cols)
+    proba = np.stack([1.0 - pos, pos], axis=-1).astype(np.float32)
+    return ProbabilityMap(proba, np.ones(pos.shape, bool), grid, CLASSES, native_shape=(160, 160))
+
+
+def test_a_model_that_scores_every_patch_the_same_is_said_to() -> None:
+    """An EfficientNet-B0 trained two steps (the walk of 7 December 2026) scored every one
+    of 1389-1750 patches of each demo image 0.500473: its regions were listed by a score
+    that is noise and its Grad-CAM (peak 2e-9) drawn against its own maximum, with no word.
+    A model one epoch into training (0.02 logit span) or trained (13-25) is not flagged."""
+    flat = _grid_map(np.full((9, 9), 0.500473))
+    note = flat_map_note(flat)
+    assert note is not None
+    assert "same probability" in note and "81 patches" in note and "0.500" in note
+    barely = _grid_map(0.5 + np.linspace(-0.0026, 0.0026, 81).reshape(9, 9))  # 0.02 logit
+    assert flat_map_note(barely) is None
+    trained = _grid_map(np.geomspace(1e-6, 0.99, 81).reshape(9, 9))
+    assert flat_map_note(trained) is None
+    one = _grid_map(np.full((9, 9), 0.3))
+    one.evaluated[:] = False
+    one.evaluated[0, 0] = True  # a single patch has nothing to differ from
+    assert flat_map_note(one) is None

@@ -29,6 +29,7 @@ from mcalc.explain.scoring import (
     REGION_RULE_VERSION,
     MapScores,
     Region,
+    flat_map_note,
     map_scores,
     region_detections,
     top_regions,
@@ -323,6 +324,8 @@ def analyse_image(
     )
     # From the detections kept on the result (Predict draws the same; a batch row lists them).
     result.regions = top_regions(pmap, spacing, breast, settings=sliding, find=result.detections)
+    if (flat := flat_map_note(pmap)) is not None:
+        result.notes.append(flat)
     # Which input (recent, subtraction) a temporal model's evidence came from.
     result.evidence = result.channel_evidence(loaded)
     result.map_agreement = map_agreement(
