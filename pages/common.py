@@ -12,6 +12,7 @@ within one script run, so the page gets the same frame either way.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import html
 import sys
 import threading
@@ -65,6 +66,15 @@ def cli_data_flag(argv: list[str] | None = None) -> str | None:
     return known.data
 
 
+def data_settings() -> Settings:
+    """:func:`settings` with the server's ``--data`` flag, when given, as its dataset (over
+    ``MCALC_DATA``), so that the flag's folder is an allowed root as ``MCALC_DATA``'s is:
+    the sidebar refused the very dataset the server had opened."""
+    flag = cli_data_flag()
+    s = settings()
+    return dataclasses.replace(s, data_dir=Path(flag).expanduser()) if flag else s
+
+
 def default_data_path() -> str:
     """The dataset to open when the user has not chosen one: flag, then env, then demo."""
     flag = cli_data_flag()
@@ -72,6 +82,11 @@ def default_data_path() -> str:
         return flag
     s = settings()
     return str(s.data_dir) if s.data_dir is not None else str(s.demo_dir)
+
+
+def allowed_data_path(path: str) -> Path:
+    """``path`` resolved if datasets may be opened from it, else :class:`PathRefused`."""
+    return check_data_path(path, data_settings())
 
 
 def _tree_token(path: Path) -> float:
@@ -101,7 +116,7 @@ def get_image_cache() -> ImageCache:
 
 
 def current_data_path() -> str:
-    return state.data_path(default_data_path, lambda path: check_data_path(path, settings()))
+    return state.data_path(default_data_path, allowed_data_path)
 
 
 def current_index() -> DatasetIndex | None:
@@ -226,7 +241,7 @@ def _open_typed() -> None:
     _keep_typed()
     typed = str(st.session_state["app_data_input"]).strip()
     try:
-        check_data_path(typed, settings())
+        allowed_data_path(typed)
         load_index(typed, _tree_token(Path(typed)))
     except PathRefused as exc:
         st.session_state[state.REFUSED_KEY] = str(exc)

@@ -516,6 +516,26 @@ def test_sidebar_refuses_a_path_outside_the_roots(app_env, tmp_path, monkeypatch
     assert at.session_state["mcalc_data_path"] == str(app_env)
 
 
+def test_sidebar_opens_the_folder_of_the_servers_data_flag(app_env, tmp_path, monkeypatch):
+    """`streamlit run app.py -- --data X` opened X, but the sidebar refused X itself ("X is
+    outside the allowed data folders"), Open pressed on the path it showed, or after *Demo
+    data*: the flag's folder was no allowed root, as README says it is (MCALC_DATA's is)."""
+    import shutil
+
+    monkeypatch.setenv("MCALC_USERS", str(tmp_path / "none.yaml"))
+    flagged = tmp_path / "flagged"
+    shutil.copytree(app_env, flagged)  # outside the demo folder, the only root otherwise
+    monkeypatch.setattr(sys, "argv", ["app.py", "--data", str(flagged)])
+    at = _run()
+    assert at.session_state["mcalc_data_path"] == str(flagged)
+    at.button(key="app_demo").click().run()
+    assert at.session_state["mcalc_data_path"] == str(app_env)
+    at.text_input(key="app_data_input").input(str(flagged))
+    at.button(key="app_open").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    assert at.session_state["mcalc_data_path"] == str(flagged)
+
+
 def test_sidebar_refuses_a_path_with_a_nul_byte(app_env, tmp_path, monkeypatch):
     """A NUL in the typed path (a crafted message: the field cannot type one) raised
     'embedded null byte' out of the Open button's callback, a traceback on the page."""

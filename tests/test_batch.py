@@ -288,6 +288,22 @@ def test_cli_all_prints_json_and_refuses_a_case(
     assert settings["sliding"]["stride"] == 32 and settings["cam"] is None
 
 
+def test_a_file_where_the_out_folder_goes_is_one_clear_line(
+    spot_registry, batch_data, tmp_path, capsys
+) -> None:
+    """`predict --all --out FILE` said "cannot create the run folder FILE: [Errno 17] File
+    exists: 'FILE'" (read as "already there"); it says what the other commands say."""
+    blocker = tmp_path / "out"
+    blocker.write_text("keep me")
+    args = ["predict", "--model", "spot", "--models", str(spot_registry), "--data",
+            str(batch_data), "--all", "--out", str(blocker)]  # fmt: skip
+    assert main(args) == 2
+    assert capsys.readouterr().err.splitlines() == [
+        f"error: {blocker} is a file where a folder is expected; move it or choose another path"
+    ]
+    assert blocker.read_text() == "keep me"
+
+
 @pytest.mark.slow
 def test_app_job_runs_in_a_child_process_cancels_and_refuses_a_second_launch(
     spot_registry, batch_data, tmp_path

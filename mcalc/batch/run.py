@@ -40,6 +40,7 @@ from mcalc.batch.table import (
     write_progress,
     write_results,
 )
+from mcalc.errors import os_error_text
 from mcalc.explain.results import image_key
 from mcalc.progress import ProgressFn
 
@@ -218,7 +219,7 @@ def run_batch(
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise BatchError(f"cannot create the run folder {out_dir}: {exc}") from exc
+        raise BatchError(os_error_text(exc)) from exc
     n_workers = workers or (default_workers() if engine == "local" else 0)
     state: dict[str, Any] = {
         "model_id": card.id,
