@@ -1372,8 +1372,10 @@ function watchPageSave(): void {
   const onPageKey = (ev: KeyboardEvent): void => {
     if (hidden || !args?.editable || ev.altKey || ev.shiftKey || !(ev.ctrlKey || ev.metaKey) || ev.key.toLowerCase() !== "s") return;
     ev.preventDefault();
+    // Only a text field: a list's search box closes its list when it loses the keyboard.
     const field = doc.activeElement as HTMLElement | null;
-    if (field && field !== doc.body && field.tagName !== "IFRAME") {
+    const typed = field?.tagName === "TEXTAREA" || (field?.tagName === "INPUT" && field.getAttribute("role") !== "combobox");
+    if (field && typed) {
       field.blur();
       field.focus();
     }
