@@ -1244,6 +1244,11 @@ async function onRenderOrHide(a: Args | Hidden): Promise<void> {
     return;
   }
   hidden = false;
+  try {
+    renderedOn = window.parent.location.pathname;
+  } catch {
+    renderedOn = ""; // another origin: Ctrl+S on the page is the browser's
+  }
   if (args && a.height !== args.height) {
     const grid = root.querySelector(".grid") as HTMLDivElement | null;
     if (grid) grid.style.height = `${a.height}px`;
@@ -1361,6 +1366,7 @@ async function onRender(a: Args, early = false): Promise<void> {
  * loses the keyboard), so that the save has the comment typed; the field keeps the
  * keyboard. Only while marks are edited here; Streamlit's own keys (R, C) are not Ctrl+S,
  * and the event goes on to them. */
+let renderedOn = ""; // the page's path (Annotate's, Browse's) at the last render
 function watchPageSave(): void {
   let doc: Document;
   try {
@@ -1370,7 +1376,10 @@ function watchPageSave(): void {
   }
   if (doc === document) return;
   const onPageKey = (ev: KeyboardEvent): void => {
-    if (hidden || !args?.editable || ev.altKey || ev.shiftKey || !(ev.ctrlKey || ev.metaKey) || ev.key.toLowerCase() !== "s") return;
+    // The page drawn around this frame is not the one whose arguments it holds: another page
+    // (Browse) shows it before its own run's render reaches it.
+    const samePage = doc.location.pathname === renderedOn;
+    if (hidden || !samePage || !args?.editable || ev.altKey || ev.shiftKey || !(ev.ctrlKey || ev.metaKey) || ev.key.toLowerCase() !== "s") return;
     ev.preventDefault();
     // Only a text field: a list's search box closes its list when it loses the keyboard.
     const field = doc.activeElement as HTMLElement | null;
