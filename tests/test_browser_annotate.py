@@ -402,6 +402,8 @@ def test_the_pages_undo_and_discard_keep_the_viewers_unsaved_marks(demo_app):
         # Discard: a deletion made on the page (under Selected), a mark placed in the
         # viewer, then Discard edits brings the deleted mark back beside it.
         table = page.locator("[data-testid='stDataFrame']").first
+        table.locator("canvas").first.wait_for(timeout=60_000)  # the grid drawn: clicks land
+        wait_for_app_idle(page)
         box = table.bounding_box()
         assert box is not None
         page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)  # row 1's selection box
@@ -414,7 +416,7 @@ def test_the_pages_undo_and_discard_keep_the_viewers_unsaved_marks(demo_app):
         page.get_by_role("button", name="Discard edits", exact=True).click()
         page.get_by_text("Back to the saved version", exact=False).wait_for(timeout=60_000)
         wait_for_app_idle(page)
-        state = _until(page, lambda s: s["marks"] != "1", timeout_s=10)
+        state = _until(page, lambda s: s["marks"] != "1")
         page.screenshot(path=str(ARTIFACTS / "annotate_discard_keeps_marks.png"), full_page=True)
         assert state["marks"] == "2", state
         assert _save_is_green(page)
