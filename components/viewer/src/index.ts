@@ -1359,6 +1359,7 @@ async function onRender(a: Args, early = false): Promise<void> {
   fullres.prefetch(); // its full images, ahead of a zoom (after the next case's pixels)
 }
 
+let renderedOn = ""; // the page's path (Annotate's, Browse's) at the last render
 /** Ctrl+S on the page around the viewer (Annotate's comment field, its buttons) is the
  * viewer's Save marks, the one save there: it was the browser's own Save page, which saved
  * nothing. The frame is the app's own origin, so it listens on the page's document; a
@@ -1366,7 +1367,6 @@ async function onRender(a: Args, early = false): Promise<void> {
  * loses the keyboard), so that the save has the comment typed; the field keeps the
  * keyboard. Only while marks are edited here; Streamlit's own keys (R, C) are not Ctrl+S,
  * and the event goes on to them. */
-let renderedOn = ""; // the page's path (Annotate's, Browse's) at the last render
 function watchPageSave(): void {
   let doc: Document;
   try {
