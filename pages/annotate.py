@@ -23,7 +23,14 @@ from pages import common, state, viewer_component
 from pages.annotate_classic import classic_marking_ui
 from pages.annotate_exchange import exchange_ui, unsaved_export_ui
 from pages.annotate_panels import agreement_ui, history_ui, marks_table_ui, save_ui, selected_ui
-from pages.annotate_shared import cached_region, cached_view, follow, get_session
+from pages.annotate_shared import (
+    cached_region,
+    cached_view,
+    comment_key,
+    follow,
+    get_session,
+    take_comment,
+)
 from pages.annotate_viewer import browser_marking_ui
 from pages.readers import reader_ui
 
@@ -159,19 +166,16 @@ def marking_ui(
         unsaved_export_ui(session, reader)
         selected_ui(session, view)
         marks_table_ui(session, in_viewer=use_viewer)
-        comment_key = f"annotate_image_comment_{rec.key}"
         # The comment changed under the field (an import, a restored version, a reload):
-        # the field shows it. Its own old text, taken as the reader's edit, cleared an
-        # imported comment and left the image with unsaved edits.
-        follow(comment_key, session.marks.comment)
-        image_comment = st.text_input("Comment on the whole image", key=comment_key)
-        if image_comment != session.marks.comment:
-            try:
-                session.set_comment(image_comment)
-            except ValueError as exc:  # too long: say so here (a rerun would try again)
-                st.warning(f"Comment not kept: {exc}")
-            else:
+        # the field shows it (follow, in take_comment). Its own old text, taken as the
+        # reader's edit, cleared an imported comment and left the image with unsaved edits.
+        follow(comment_key(rec.key), session.marks.comment)
+        st.text_input("Comment on the whole image", key=comment_key(rec.key))
+        try:
+            if take_comment(session):
                 st.rerun()  # the field is given the comment it now has: the same text
+        except ValueError as exc:  # too long: say so here (a rerun would try again)
+            st.warning(f"Comment not kept: {exc}")
         history_ui(session)
         agreement_ui(session, rec, view, reader, in_viewer=use_viewer)
         exchange_ui(session, index, rec, reader, in_viewer=use_viewer)

@@ -95,8 +95,11 @@ def marks_table_ui(session: EditSession, in_viewer: bool = False) -> None:
         column_config={"id": None, **common.full_res_columns("the mark's")},
     )
     picked = list(event.selection.rows) if event is not None else []
-    if picked:
+    if picked and str(frame["id"].iloc[picked[0]]) != session.selected:
         session.select(str(frame["id"].iloc[picked[0]]))
+        # Selected is drawn above this table: it showed the row picked one run late (the
+        # reader's click on a row drew nothing until some other widget ran the page again).
+        st.rerun()
 
 
 def selected_ui(session: EditSession, view: ImageView) -> None:
@@ -148,7 +151,9 @@ def save_ui(session: EditSession, in_viewer: bool = False) -> None:
     :meth:`EditSession.save_copy`). No *Save* is drawn here then: this page's *Save* wrote
     its own edits alone and the browser then loaded that version, dropping the marks placed
     in the viewer and not saved yet without a word (a comment typed, *Save*: "Saved as
-    version 1." with the comment, the viewer's two marks gone)."""
+    version 1." with the comment, the viewer's two marks gone). Its *Undo* and *Discard
+    edits* change the marks the viewer was loaded with: the viewer does its unsaved edits
+    again on the result (components/viewer/src/rebase.ts; they were dropped unseen)."""
     if in_viewer:  # no gap where Save was
         c2, c3, c4 = st.columns([1, 1, 4])
     else:
@@ -166,7 +171,13 @@ def save_ui(session: EditSession, in_viewer: bool = False) -> None:
         "edits are undone one by one in this session. With none, the last saved edit is "
         "undone and saved as a new version (the history keeps everything): when the last "
         "save held several edits, they are undone one at a time, deletions first, then "
-        "the newest added or changed mark.",
+        "the newest added or changed mark."
+        + (
+            " Marks placed in the viewer and not saved stay, on top of the result (the "
+            "viewer's own Undo, Ctrl+Z, takes them back)."
+            if in_viewer
+            else ""
+        ),
     ):
         result = session.undo()
         if result.status != "local":  # an unsaved edit undone shows itself
@@ -174,7 +185,8 @@ def save_ui(session: EditSession, in_viewer: bool = False) -> None:
         st.rerun()
     if c3.button("Discard edits", key="annotate_discard", disabled=not session.dirty):
         session.discard()
-        flash("info", "Back to the saved version (Undo brings your edits back).")
+        kept = " Marks placed in the viewer and not saved stay there." if in_viewer else ""
+        flash("info", f"Back to the saved version (Undo brings your edits back).{kept}")
         st.rerun()
     if in_viewer:  # "all saved" while the viewer held unsaved marks was not true
         state = (

@@ -90,6 +90,32 @@ def follow(key: str, value: object) -> None:
         st.session_state[key] = st.session_state[shown] = value
 
 
+def comment_key(image_key: str) -> str:
+    """The key of the field of the comment on image ``image_key``."""
+    return f"annotate_image_comment_{image_key}"
+
+
+def take_comment(session: EditSession) -> bool:
+    """Make the text of the image's comment field the session's comment, when the reader
+    changed it (after :func:`follow`: a comment changed in the store is given to the field
+    instead); returns whether it changed.
+
+    Called where the field is drawn, and by the viewer's save before it saves: the field's
+    text and the save can come in one run (Ctrl+S from the field gives it its text and
+    saves), and the save was handled first, without the comment.
+
+    Raises:
+        ValueError: the comment is too long (nothing changes).
+    """
+    key = comment_key(session.image_key)
+    follow(key, session.marks.comment)
+    typed = st.session_state.get(key)
+    if not isinstance(typed, str) or typed == session.marks.comment:
+        return False
+    session.set_comment(typed)
+    return True
+
+
 # --------------------------------------------------------------------------- the session
 
 

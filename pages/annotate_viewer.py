@@ -19,7 +19,7 @@ from mcalc.present.reading import (
 from mcalc.store.session import EditSession
 from mcalc.viewer import DisplayOptions, ImageView
 from pages import common, state, viewer_component
-from pages.annotate_shared import FOLLOWED, flash, show_flash, tell
+from pages.annotate_shared import FOLLOWED, flash, show_flash, take_comment, tell
 
 VIEWER_KEY = "annotate_viewer"
 SHOWN_VERSIONS = "annotate_viewer_marks_version"  # per image: the marks version it last had
@@ -53,6 +53,10 @@ def _handle_event(
         # The version the browser's marks were loaded from (the session may have followed a
         # save made in another tab since): a copy of an older one is a conflict, kept aside.
         base = event.get("base")
+        try:
+            take_comment(session)  # typed, given in this run: saved with the marks
+        except ValueError as exc:
+            flash("warning", f"Comment not saved: {exc}")
         try:
             points = marks_from_panel(view, event.get("marks") or [])
             outlines = (
@@ -215,7 +219,8 @@ def browser_marking_ui(
         st.caption(
             "Mark tool (A): click to add, drag a mark to move it, Delete removes the selected one, "
             "B / U / X set its label, Ctrl+Z undoes (with nothing unsaved, the last saved edit, "
-            "saved as a new version); Save marks (Ctrl+S), the one save here, sends the marks "
+            "saved as a new version); Save marks (Ctrl+S, anywhere on this page), the one save here, "
+            "sends the marks "
             "to the store with the comment and label edits made below it. "
             "Outline tool (C, again for cluster ⇄ ROI): drag to draw a cluster outline or region "
             "of interest, click inside one to select it (Delete, B / U / X, Ctrl+Z as for marks). "

@@ -289,6 +289,29 @@ def test_in_the_viewer_its_save_marks_is_the_one_save_with_the_pages_comment(
     assert not panel()["marks_unsaved"] and "annotate_save" not in {b.key for b in at.button}
 
 
+def test_the_viewers_save_in_the_comments_own_run_stores_the_comment(
+    app_env, first_image, monkeypatch
+):
+    """The comment's text and the viewer's save reach the server in one run (Ctrl+S from
+    the comment field gives the field its text and saves at once; a click on *Save marks*
+    right after typing): the save was handled before the field's text was taken, so the
+    version held the marks without the comment, which stayed unsaved on the page."""
+    key, _, (r, c), view = first_image
+    events = _queued_viewer_events(monkeypatch)
+    at = _page("pages/annotate.py")
+    at.session_state["annotate_use_viewer"] = True
+    at.run()
+    at.text_input(key=f"annotate_image_comment_{key}").input("grouped, look again")
+    mark = {"id": "new-1", "row": r * view.scale, "col": c * view.scale, "label": "benign"}
+    events.append({"type": "save", "panel": key, "base": 0, "marks": [mark], "seq": "s"})
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    stored = MarkStore(_store_dir()).load(key, "Ann")
+    assert stored.version == 1 and len(stored.marks.points) == 1
+    assert stored.marks.comment == "grouped, look again"  # it was "" (left unsaved)
+    assert any("Saved as version 1" in m.value for m in at.success)
+
+
 def test_read_only_store_keeps_the_edit_and_offers_it(app_env, first_image, monkeypatch):
     key, _, (r, c), _ = first_image
     at = _page("pages/annotate.py")

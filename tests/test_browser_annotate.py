@@ -348,3 +348,111 @@ def test_the_viewers_save_is_the_one_save_and_keeps_marks_and_comment(demo_app):
         page.get_by_text("Saved as version 2").wait_for(timeout=60_000)
     stored = store.load(key, reader)
     assert len(stored.marks.points) == 2 and stored.marks.comment.endswith("in 6 months")
+
+
+def _until(page, want, timeout_s: float = 60.0) -> dict[str, str]:
+    """The viewer's state once ``want(state)`` holds (the render reaches the viewer after
+    the page's run, on its own time)."""
+    deadline = time.monotonic() + timeout_s
+    while not want(state := _viewer_state(viewer_frame(page))):
+        assert time.monotonic() < deadline, state
+        page.wait_for_timeout(100)
+    return state
+
+
+def _save_is_green(page) -> bool:
+    save = viewer_frame(page).locator(".bar button.save")
+    return "unsaved" in (save.get_attribute("class") or "")
+
+
+def test_the_pages_undo_and_discard_keep_the_viewers_unsaved_marks(demo_app):
+    """The page's *Undo* and *Discard edits* change the marks the viewer was loaded with;
+    the viewer then loaded them again and dropped the marks placed in it and not saved
+    ("Save marks (2)" became "(1)" without a word). They stay now, on top of the changed
+    marks, unsaved, and the viewer's save stores both (no conflict: it is the same tab)."""
+    reader = "Keep Marks"
+    store = MarkStore(demo_app.path("MCALC_STORE"))
+    with browser_page(1400, 1800) as page:
+        frame, panel = _viewer_tab(page, demo_app.url, reader)
+        key = _viewer_state(frame)["case"]
+        w, h = frame.eval_on_selector_all(
+            ".panel", "els => els.map(e => [e.clientWidth, e.clientHeight])"
+        )[panel]
+        page.mouse.click(*page_point(page, frame, panel, w / 2 - 30, h / 2 - 30))
+        frame.press(VIEWER, "Control+s")
+        page.get_by_text("Saved as version 1").wait_for(timeout=60_000)
+        _until(page, lambda s: s["marksBase"] == "1")
+        frame = viewer_frame(page)
+        page.mouse.click(*page_point(page, frame, panel, w / 2 + 30, h / 2 + 30))
+        assert _viewer_state(frame)["marks"] == "2"
+        # The page's Undo: nothing unsaved on the page, so version 1's mark is undone in
+        # the store (version 2, no marks); the viewer's unsaved mark stays.
+        page.get_by_role("button", name="Undo", exact=True).click()
+        page.get_by_text("Last saved edit undone", exact=False).wait_for(timeout=60_000)
+        state = _until(page, lambda s: s["marksBase"] == "2")
+        page.screenshot(path=str(ARTIFACTS / "annotate_undo_keeps_marks.png"), full_page=True)
+        assert state["marks"] == "1", state  # it was "0": the unsaved mark gone
+        assert _save_is_green(page)
+        assert len(store.load(key, reader).marks.points) == 0
+        viewer_frame(page).press(VIEWER, "Control+s")
+        page.get_by_text("Saved as version 3").wait_for(timeout=60_000)
+        kept = store.load(key, reader).marks.points
+        assert len(kept) == 1 and not store.conflicts(key, reader)
+
+        # Discard: a deletion made on the page (under Selected), a mark placed in the
+        # viewer, then Discard edits brings the deleted mark back beside it.
+        table = page.locator("[data-testid='stDataFrame']").first
+        table.locator("canvas").first.wait_for(timeout=60_000)  # the grid drawn: clicks land
+        wait_for_app_idle(page)
+        box = table.bounding_box()
+        assert box is not None
+        page.mouse.click(box["x"] + 12, box["y"] + 35 + 17)  # row 1's selection box
+        page.get_by_role("button", name="Delete", exact=True).click()
+        page.get_by_text("deleted (not saved yet", exact=False).wait_for(timeout=60_000)
+        _until(page, lambda s: s["marks"] == "0")
+        frame = viewer_frame(page)
+        page.mouse.click(*page_point(page, frame, panel, w / 2 - 40, h / 2 + 40))
+        assert _viewer_state(frame)["marks"] == "1"
+        page.get_by_role("button", name="Discard edits", exact=True).click()
+        page.get_by_text("Back to the saved version", exact=False).wait_for(timeout=60_000)
+        wait_for_app_idle(page)
+        state = _until(page, lambda s: s["marks"] != "1")
+        page.screenshot(path=str(ARTIFACTS / "annotate_discard_keeps_marks.png"), full_page=True)
+        assert state["marks"] == "2", state
+        assert _save_is_green(page)
+        viewer_frame(page).press(VIEWER, "Control+s")
+        page.get_by_text("Saved as version 4").wait_for(timeout=60_000)
+    final = store.load(key, reader)
+    assert len(final.marks.points) == 2 and final.marks.points[0].id == kept[0].id
+    assert not store.conflicts(key, reader)
+
+
+def test_ctrl_s_in_the_pages_comment_field_is_the_viewers_save(demo_app):
+    """Ctrl+S saved only while the viewer had the keyboard: in the page's comment field it
+    was the browser's own (Save page). It is the viewer's *Save marks* anywhere on the page
+    now, and it stores the comment typed there (not yet entered) with the marks."""
+    reader = "Page Keys"
+    store = MarkStore(demo_app.path("MCALC_STORE"))
+    with browser_page(1400, 1600) as page:
+        frame, panel = _viewer_tab(page, demo_app.url, reader)
+        key = _viewer_state(frame)["case"]
+        w, h = frame.eval_on_selector_all(
+            ".panel", "els => els.map(e => [e.clientWidth, e.clientHeight])"
+        )[panel]
+        page.mouse.click(*page_point(page, frame, panel, w / 2 - 20, h / 2 - 20))
+        page.evaluate(
+            """() => window.addEventListener('keydown', e => {
+                 if (e.ctrlKey && e.key === 's') window.__saveKeyTaken = e.defaultPrevented; })"""
+        )
+        comment = page.get_by_label("Comment on the whole image")
+        comment.click()
+        comment.press_sequentially("grouped, look again")
+        comment.press("Control+s")
+        page.get_by_text("Saved as version 1").wait_for(timeout=60_000)
+        assert page.evaluate("window.__saveKeyTaken") is True  # the browser's Save page not shown
+        wait_for_app_idle(page)
+        page.screenshot(path=str(ARTIFACTS / "annotate_ctrl_s_in_comment.png"), full_page=True)
+        stored = store.load(key, reader)
+        assert len(stored.marks.points) == 1 and stored.marks.comment == "grouped, look again"
+        _until(page, lambda s: s["marksBase"] == "1")
+        assert not _save_is_green(page)

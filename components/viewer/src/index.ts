@@ -22,6 +22,7 @@ import * as swap from "./caseswap";
 import * as nb from "./neighbour";
 import * as ahead from "./ahead";
 import * as keys from "./keys";
+import { rebase } from "./rebase";
 
 type Point = [number, number]; // (row, col) in the panel's pixel grid
 interface Mark {
@@ -153,6 +154,13 @@ function takeDraft(key: string): Draft | undefined {
 }
 window.addEventListener("pagehide", keepDraft); // the frame unmounted: a page switch
 let loadedMarks = ""; // the editable panel's marks and outlines as loaded (JSON)
+// The panel's marks and outlines as loaded, always (JSON; `loadedMarks` is "" while they are
+// unsaved on the server): what the reader did here since is carried onto marks the page
+// changes in this tab (its Undo, Discard edits: rebase.ts).
+let loadedPanel = "[[],[]]";
+// The marks are kept on the version they were made on (another tab saved meanwhile): a
+// change of the page's marks leaves them there, so that Save keeps them as a conflict copy.
+let onOldVersion = false;
 // The stored version the loaded marks are, sent back with a save: a tab that loaded an older
 // version than the one stored (another tab saved meanwhile) gets a conflict, not a save over
 // the other tab's marks (the server's session follows the store; this tab's marks do not).
@@ -647,6 +655,22 @@ function undoMark(): void {
   if (!marks.some((m) => m.id === selected)) selected = null;
   drawAll();
 }
+/** The editable panel `p`'s marks and outlines, which the page changed, with the reader's
+ * unsaved edits done again on them (and on each step of their undo): still unsaved, on
+ * the page's version (`marks_base`), so Save stores them on it. */
+function carryOnto(p: Panel, version: number): void {
+  const [wasMarks, wasOutlines] = JSON.parse(loadedPanel) as [Mark[], ol.Outline[]];
+  const now = (p.marks ?? []).map((m) => ({ ...m }));
+  marks = rebase(wasMarks, marks, now);
+  undo = undo.map((u) => rebase(wasMarks, u, now));
+  ol.rebaseOutlines(wasOutlines, p.reader_outlines ?? []);
+  if (!marks.some((m) => m.id === selected)) selected = null;
+  loadedPanel = JSON.stringify([now, ol.copy(p.reader_outlines ?? [])]);
+  loadedMarks = p.marks_unsaved ? "" : loadedPanel;
+  loadedBase = p.marks_base ?? null;
+  marksVersion = version;
+  root.dataset.carried = String(Number(root.dataset.carried ?? "0") + 1); // for tests
+}
 function save(): void {
   sentSave = true;
   emit({ type: "save", panel: args?.editable, base: loadedBase, marks, ...ol.outlinesToSave() });
@@ -806,7 +830,7 @@ const MARK_HELP: [string, string][] = [
   ["B / U / X", "label of the selected or next mark: benign · uncertain · suspicious"],
   ["Delete", "delete the selected mark"],
   ["Ctrl+Z", "undo the last mark edit (nothing unsaved: the last saved one, saved as a new version)"],
-  ["Ctrl+S", "save marks"],
+  ["Ctrl+S", "save marks (on the page around the viewer too)"],
 ];
 /** The keys of this page: the marking, temporal, layer and outline keys only where they act. */
 function helpRows(a: Args): [string, string][] {
@@ -1220,6 +1244,11 @@ async function onRenderOrHide(a: Args | Hidden): Promise<void> {
     return;
   }
   hidden = false;
+  try {
+    renderedOn = window.parent.location.pathname;
+  } catch {
+    renderedOn = ""; // another origin: Ctrl+S on the page is the browser's
+  }
   if (args && a.height !== args.height) {
     const grid = root.querySelector(".grid") as HTMLDivElement | null;
     if (grid) grid.style.height = `${a.height}px`;
@@ -1252,9 +1281,17 @@ async function onRender(a: Args, early = false): Promise<void> {
   // Save keeps them as a conflict copy with the choice (they were dropped unseen).
   const keepUnsaved =
     !newCase && !sentSave && a.marks_version !== marksVersion && editable?.marks_followed && a.editable === editableKey && marksNow() !== loadedMarks;
-  if (keepUnsaved) {
+  // The page changed the marks in this tab (its Undo, Discard edits, a deletion or label
+  // under Selected, a restore) while the reader has edits here not saved: they are done
+  // again on the page's marks (rebase.ts); they were dropped unseen.
+  const carry =
+    !newCase && !sentSave && a.marks_version !== marksVersion && editable !== undefined && a.editable === editableKey && marksNow() !== loadedPanel;
+  if (keepUnsaved || (carry && onOldVersion)) {
     marksVersion = a.marks_version;
     loadedMarks = ""; // still unsaved
+    onOldVersion = true;
+  } else if (carry && editable) {
+    carryOnto(editable, a.marks_version);
   } else if (a.marks_version !== marksVersion || newCase) {
     if (newCase) keepDraft();
     marksVersion = a.marks_version;
@@ -1262,8 +1299,10 @@ async function onRender(a: Args, early = false): Promise<void> {
     marks = (editable?.marks ?? []).map((m) => ({ ...m }));
     ol.loadOutlines(editable?.reader_outlines);
     // Marks the server holds unsaved (its save was refused as a conflict) show as unsaved.
-    loadedMarks = editable?.marks_unsaved ? "" : marksNow();
+    loadedPanel = marksNow();
+    loadedMarks = editable?.marks_unsaved ? "" : loadedPanel;
     loadedBase = editable?.marks_base ?? null;
+    onOldVersion = false;
     const draft = editable ? takeDraft(editable.key) : undefined;
     // Saved elsewhere since the draft was left: the stored version moved past its base.
     const movedOn = draft?.base != null && (editable?.marks_base ?? -1) > draft.base;
@@ -1273,6 +1312,7 @@ async function onRender(a: Args, early = false): Promise<void> {
       if (movedOn) {
         loadedBase = draft.base; // a save names it: a conflict copy, not a save on top
         loadedMarks = ""; // still unsaved
+        onOldVersion = true;
       }
     }
     editableKey = a.editable ?? null;
@@ -1319,6 +1359,41 @@ async function onRender(a: Args, early = false): Promise<void> {
   fullres.prefetch(); // its full images, ahead of a zoom (after the next case's pixels)
 }
 
+let renderedOn = ""; // the page's path (Annotate's, Browse's) at the last render
+/** Ctrl+S on the page around the viewer (Annotate's comment field, its buttons) is the
+ * viewer's Save marks, the one save there: it was the browser's own Save page, which saved
+ * nothing. The frame is the app's own origin, so it listens on the page's document; a
+ * text field given its text first (Streamlit sends a field's text on Enter or when it
+ * loses the keyboard), so that the save has the comment typed; the field keeps the
+ * keyboard. Only while marks are edited here; Streamlit's own keys (R, C) are not Ctrl+S,
+ * and the event goes on to them. */
+function watchPageSave(): void {
+  let doc: Document;
+  try {
+    doc = window.parent.document;
+  } catch {
+    return; // another origin: the viewer's own Ctrl+S only
+  }
+  if (doc === document) return;
+  const onPageKey = (ev: KeyboardEvent): void => {
+    // The page drawn around this frame is not the one whose arguments it holds: another page
+    // (Browse) shows it before its own run's render reaches it.
+    const samePage = doc.location.pathname === renderedOn;
+    if (hidden || !samePage || !args?.editable || ev.altKey || ev.shiftKey || !(ev.ctrlKey || ev.metaKey) || ev.key.toLowerCase() !== "s") return;
+    ev.preventDefault();
+    // Only a text field: a list's search box closes its list when it loses the keyboard.
+    const field = doc.activeElement as HTMLElement | null;
+    const typed = field?.tagName === "TEXTAREA" || (field?.tagName === "INPUT" && field.getAttribute("role") !== "combobox");
+    if (field && typed) {
+      field.blur();
+      field.focus();
+    }
+    save();
+  };
+  doc.addEventListener("keydown", onPageKey, true);
+  window.addEventListener("pagehide", () => doc.removeEventListener("keydown", onPageKey, true));
+}
+
 async function main(): Promise<void> {
   try {
     await cs.init();
@@ -1358,6 +1433,7 @@ async function main(): Promise<void> {
     emit,
   });
   root.addEventListener("keydown", onKey);
+  watchPageSave();
   for (const name of [
     tools.Enums.Events.ANNOTATION_COMPLETED,
     tools.Enums.Events.ANNOTATION_MODIFIED,

@@ -5,6 +5,7 @@
 // the store (EditSession) stays their single source of truth.
 
 import { tag } from "./labels";
+import { rebase } from "./rebase";
 
 export type Point = [number, number]; // (row, col) in the panel's pixel grid
 export interface Outline {
@@ -33,7 +34,7 @@ let drawing: Point[] | null = null;
 let drawingPanel = -1;
 let counter = 0;
 
-function copy(list: Outline[]): Outline[] {
+export function copy(list: Outline[]): Outline[] {
   return list.map((o) => ({ ...o, points: o.points.map((p) => [p[0], p[1]] as Point) }));
 }
 function pushUndo(): void {
@@ -46,6 +47,15 @@ export function loadOutlines(list: Outline[] | undefined): void {
   outlines = copy(list ?? []);
   undo = [];
   selected = null;
+  drawing = null;
+}
+
+/** The reader's outlines and each step of their undo, edited from `loaded`, carried onto
+ * `now`, the outlines the page changed them to (rebase.ts). */
+export function rebaseOutlines(loaded: Outline[], now: Outline[]): void {
+  outlines = copy(rebase(loaded, outlines, copy(now)));
+  undo = undo.map((u) => copy(rebase(loaded, u, copy(now))));
+  if (!outlines.some((o) => o.id === selected)) selected = null;
   drawing = null;
 }
 
