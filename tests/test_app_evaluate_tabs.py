@@ -255,6 +255,71 @@ def test_two_models_are_compared_on_the_same_cases(eval_env):
     assert paired["A − B"][0] == 0.0 and paired["AUC A"][0] == paired["AUC B"][0]
 
 
+def _birads_cards(models: Path) -> None:
+    """Two birads cards, a recent-only and a temporal one (demo-custom's folder: only the
+    cards are read, their evaluations given)."""
+    for model_id, mode in (("rec", "recent"), ("tmp", "temporal")):
+        shutil.copytree(models / "demo-custom", models / model_id)
+        card = json.loads((models / model_id / "card.json").read_text())
+        card |= {"id": model_id, "task": "birads", "classes": ["normal", "benign", "suspicious"],
+                 "binary_views": {"suspicious": ["suspicious"]}}  # fmt: skip
+        card["patch"]["input_mode"] = mode
+        (models / model_id / "card.json").write_text(json.dumps(card))
+
+
+@pytest.mark.slow  # an AppTest run of the page: 3-10 s (no model: evaluations given)
+def test_two_birads_models_are_compared_on_the_papers_task_beside_the_published_pair(
+    app_env, eval_env, monkeypatch
+):
+    """The paired comparison of two birads models compared suspicious vs the rest (every
+    normal case a negative) with no published number beside it, though the published
+    comparison on this dataset is one of two models: recent image alone vs with the prior."""
+    import pages.evaluate_tabs.classification as tab
+    from mcalc.dataset import open_dataset
+    from mcalc.models.evaluate import EvaluationResult
+    from mcalc.models.fingerprint import dataset_fingerprint
+    from tests.test_paired import GROUPS, _birads
+
+    _birads_cards(eval_env)
+    # Not this test's point, and half its time: each model's HTML and PDF report.
+    monkeypatch.setattr(tab, "evaluation_report", lambda report: "")
+    monkeypatch.setattr(tab, "evaluation_report_pdf", lambda report: b"")
+    scores = {
+        "tmp": _birads(GROUPS, {"n1": 0.9, "n2": 0.8, "b1": 0.1, "b2": 0.2, "s1": 0.6, "s2": 0.7}),
+        "rec": _birads(GROUPS, {"n1": 0.1, "n2": 0.1, "b1": 0.6, "b2": 0.7, "s1": 0.2, "s2": 0.3}),
+    }
+    fingerprint = dataset_fingerprint(open_dataset(app_env))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["evaluate_results"] = {
+        f"{m}@{fingerprint}": EvaluationResult(m, str(app_env), "test-split", list(GROUPS), {},
+                                              None, "birads", scores=s, created="t")
+        for m, s in scores.items()
+    }  # fmt: skip
+    at.session_state["evaluate_models"] = ["tmp", "rec"]
+    at.session_state["evaluate_level"] = "case"
+    at.session_state["evaluate_bootstrap"] = 200
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _table(at, "DeLong p")["n"][0] == 6  # every case: suspicious vs the rest
+    assert not any("AUC with the prior" in d.value.columns for d in at.dataframe)
+    assert any("set beside the papers' task" in c.value for c in at.caption)
+    at.radio(key="evaluate_paired_cases").set_value("benign_vs_suspicious").run()
+    assert not at.exception, [e.value for e in at.exception]
+    paired = _table(at, "DeLong p")
+    assert (paired["n"][0], paired["AUC A"][0], paired["AUC B"][0]) == (4, 1.0, 0.0)
+    assert any("2 normal case(s) left out" in c.value for c in at.caption)
+    published = _table(at, "AUC with the prior")
+    assert list(published["result"]) == ["Loizidou 2021", "Loizidou 2020", "ours"]
+    ours = published.iloc[-1]
+    # The recent-only model beside "without the prior", the difference with - without.
+    assert (ours["AUC without the prior"], ours["AUC with the prior"]) == (0.0, 1.0)
+    assert ours["difference (with - without)"] == "+1.000"
+    assert ours["without / with"] == "rec (recent-only) / tmp (subtraction)"
+    assert ours["data"] == "SYNTHETIC demo data"
+
+
 @pytest.mark.slow  # an AppTest run of the page: 3-10 s
 def test_pooling_a_ready_run_shows_it_pooled_in_the_runs_table(eval_env, tmp_path, monkeypatch):
     import pages.evaluate_tabs.crossval as tab
