@@ -70,13 +70,13 @@ def test_crossval_tab_lists_a_command_line_run_and_its_pooled_result(app_env, ev
     config = json.loads(folds_table.proto.columns)
     formats = {k: v.get("type_config", {}).get("format") for k, v in config.items()}
     assert all(formats[f"{lv} AUC"] == "%.3f" for lv in levels), formats
-    published = _table(at, "published AUC")
-    assert (
-        published["our AUC"][0] == 0.66
-        and published["our protocol"][0] == "2-fold cross-validation"
+    # A calcification model's run (any calcification vs none): another task than the
+    # papers', not set beside their results (its case AUC was, with a caveat in a row).
+    assert not any("published AUC" in d.value.columns for d in at.dataframe)
+    assert any(
+        "Not set beside the published results: its models classify calcification" in i.value
+        for i in at.info
     )
-    assert "SYNTHETIC" in published["our data"][0]
-    assert published["our cases"][0] == "4 cases"  # the pooled case level's n
     assert at.button(key="evaluate_cv_pool")  # the folds can be pooled again
 
 
@@ -93,9 +93,11 @@ def test_a_run_beside_the_papers_says_its_own_data_not_the_open_datasets(
     monkeypatch.setenv("MCALC_DATA", str(real))
     monkeypatch.setenv("MCALC_AUTH", "off")  # real data asks for a sign-in otherwise
     settings = Settings(runs_dir=tmp_path / "runs")
+    papers = {"text": "benign vs suspicious, normal cases left out", "auc": 0.75,
+              "auc_ci_text": None, "n": 3, "positives": 2, "patients": 3, "notes": []}  # fmt: skip
     for prefix, data in (("cv-demo", app_env), ("cv-gone", tmp_path / "gone")):
-        summary = _summary(prefix) | {"config": TrainConfig(data=str(data)).to_json()}
-        record_result(summary, settings)
+        config = TrainConfig(data=str(data), task="birads").to_json()
+        record_result(_summary(prefix) | {"config": config, "papers_task": papers}, settings)
     at = _page()
     at.session_state["evaluate_tab"] = "Cross-validation"
     at.run()
@@ -104,6 +106,16 @@ def test_a_run_beside_the_papers_says_its_own_data_not_the_open_datasets(
         at.run()
         assert not at.exception, at.exception
         published = _table(at, "published AUC")
+        # The papers' task's pooled AUC (0.75), not the case level's (0.7: suspicious vs
+        # the rest, every normal case a negative).
+        assert (
+            set(published["our AUC"]) == {0.75}
+            and published["our cases"][0] == "3 cases (3 patients)"
+        )
+        assert (
+            "ours benign vs suspicious, per case (normal cases left out"
+            in published["differences"][0]
+        )
         assert set(published["our data"]) == {expected} or all(
             d.startswith(expected) for d in published["our data"]
         ), (prefix, set(published["our data"]))

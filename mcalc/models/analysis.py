@@ -55,6 +55,7 @@ __all__ = [
     "level_summary",
     "CASE_SETS",
     "papers_task_scores",
+    "papers_task_summary",
     "paired_comparison",
 ]
 
@@ -347,6 +348,29 @@ def papers_task_scores(scores: EvalScores) -> EvalScores:
             "train them with --task birads, or compare on every case"
         )
     return scores.of_case_classes(PAPERS_TASK_CLASSES)
+
+
+def papers_task_summary(
+    scores: EvalScores, *, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0
+) -> dict[str, Any] | None:
+    """The case-level AUC on the papers' task (:func:`papers_task_scores`: suspicious vs
+    benign, normal cases left out) with its patient-bootstrap interval, JSON-ready;
+    ``None`` for a model that does not answer that task (a ``calcification`` model)."""
+    if not has_papers_task(scores.classes):
+        return None
+    a = analyse(papers_task_scores(scores), "case", n_boot=n_boot, seed=seed)
+    return {
+        "task": PAPERS_TASK,
+        "text": PAPERS_TASK_TEXT,
+        "level": "case",
+        "auc": None if a.auc is None else round(a.auc, 6),
+        "auc_ci": None if a.auc_ci is None else [round(a.auc_ci.low, 6), round(a.auc_ci.high, 6)],
+        "auc_ci_text": a.ci_text,
+        "n": a.n,
+        "positives": a.n_pos,
+        "patients": a.n_patients,
+        "notes": a.notes,
+    }
 
 
 def paired_comparison(

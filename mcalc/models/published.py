@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from statistics import NormalDist
 from typing import Any
 
+from mcalc.models.tasks import TASKS
+
 __all__ = [
     "PublishedResult",
     "PUBLISHED",
@@ -37,6 +39,7 @@ __all__ = [
     "prior_use",
     "reproduction_rows",
     "PAIR_NOTE",
+    "other_task_note",
     "pair_rows",
 ]
 
@@ -269,6 +272,24 @@ PAIR_NOTE = (
     "accuracies only, no test of their difference. Anchors, not a like-for-like "
     "comparison: each row says what differs."
 )
+
+
+def other_task_note(task: str) -> str:
+    """Why a run of a model of ``task`` is not set beside the published results (a
+    ``calcification`` model: its case is positive when any patch holds a calcification, a
+    question other than the papers' benign vs suspicious), and what to run instead.
+
+    Example:
+        >>> other_task_note("calcification")[:60]
+        'Not set beside the published results: its models classify ca'
+    """
+    positive = TASKS[task].positive_class if task in TASKS else task
+    return (
+        f"Not set beside the published results: its models classify {positive} vs not (task "
+        f"{task}; a case is positive when any of its patches is), a different task from the "
+        "papers' benign vs suspicious per case, so not comparable. Cross-validate a birads "
+        "model (crossval --task birads; Task: birads) for their analogue."
+    )
 
 
 def _published_pairs() -> list[tuple[PublishedResult, PublishedResult]]:
