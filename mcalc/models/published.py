@@ -370,16 +370,16 @@ def pair_rows(
     for without, with_prior in _published_pairs():
         diff = None if without.auc is None else round(with_prior.auc - without.auc, 6)  # type: ignore[operator]
         rows.append(
-            {
+            {  # the numbers and what ours are first: a page shows them unscrolled
                 "result": without.label.split(",")[0],
                 "AUC without the prior": without.auc,
                 "AUC with the prior": with_prior.auc,
                 "difference (with - without)": _signed(diff),
+                "data": "real (as published)",
+                "cases and protocol": without.protocol,
+                "without / with": f"{without.label.split(', ')[1]} / {with_prior.label.split(', ')[1]}",
                 "accuracy without / with": f"{without.accuracy:.3f} / {with_prior.accuracy:.3f}",
                 "paired test": "n/a (not held)",
-                "cases and protocol": without.protocol,
-                "data": "real (as published)",
-                "without / with": f"{without.label.split(', ')[1]} / {with_prior.label.split(', ')[1]}",
                 "differences": "",
             }
         )
@@ -395,8 +395,8 @@ def pair_rows(
         "ours are patch models, a case scored by the highest of its sampled patches, not "
         "the papers' method"
     )
-    ours: dict[str, object] = {
-        "result": "ours",
+    ours: dict[str, object] = {"result": "ours"}  # its columns in the published rows' order
+    cells: dict[str, object] = {
         "cases and protocol": f"{cases} ({patients}), {protocol}" if cases else protocol,
         "data": data,
     }
@@ -409,20 +409,17 @@ def pair_rows(
             "counterpart here; compare a recent-only model with a temporal one "
             "(train --input temporal)",
         )
-        return [
-            *rows,
-            ours
-            | {
-                "AUC without the prior": None,
-                "AUC with the prior": None,
-                "difference (with - without)": "n/a",
-                "accuracy without / with": "n/a",
-                "paired test": f"{a} - {b}: {_signed(comparison.get('difference'))}; "
-                + _paired_test(comparison, 1),
-                "without / with": f"{a} and {b}: both {kind}",
-                "differences": "; ".join(caveats),
-            },
-        ]
+        cells |= {
+            "AUC without the prior": None,
+            "AUC with the prior": None,
+            "difference (with - without)": "n/a",
+            "accuracy without / with": "n/a",
+            "paired test": f"{a} - {b}: {_signed(comparison.get('difference'))}; "
+            + _paired_test(comparison, 1),
+            "without / with": f"{a} and {b}: both {kind}",
+            "differences": "; ".join(caveats),
+        }
+        return [*rows, ours | {k: cells[k] for k in rows[0] if k != "result"}]
     sign = 1 if temporal[0] else -1  # ours as theirs: with the prior minus without
     recent, with_model = (b, a) if temporal[0] else (a, b)
     auc_recent, auc_with = (
@@ -436,19 +433,16 @@ def pair_rows(
             f"{recent} took the prior images in as more images of the case; theirs read the "
             "recent image alone"
         )
-    return [
-        *rows,
-        ours
-        | {
-            "AUC without the prior": auc_recent,
-            "AUC with the prior": auc_with,
-            "difference (with - without)": _signed(None if diff is None else sign * diff),
-            "accuracy without / with": "n/a",
-            "paired test": _paired_test(comparison, sign),
-            "without / with": f"{recent} (recent-only) / {with_model} (subtraction)",
-            "differences": "; ".join(caveats),
-        },
-    ]
+    cells |= {
+        "AUC without the prior": auc_recent,
+        "AUC with the prior": auc_with,
+        "difference (with - without)": _signed(None if diff is None else sign * diff),
+        "accuracy without / with": "n/a",
+        "paired test": _paired_test(comparison, sign),
+        "without / with": f"{recent} (recent-only) / {with_model} (subtraction)",
+        "differences": "; ".join(caveats),
+    }
+    return [*rows, ours | {k: cells[k] for k in rows[0] if k != "result"}]
 
 
 def _count(n: float | None, noun: str) -> str:

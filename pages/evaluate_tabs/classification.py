@@ -369,7 +369,7 @@ def paired_ui(
     elif rows and cases == "all" and _offers_papers_task(scored, level):
         st.caption(
             "The published results (benign vs suspicious, without and with the prior) are "
-            f"set beside the papers' task: *{CASE_LABELS[PAPERS_TASK]}* above."
+            "set beside the papers' task: choose it under *Cases compared* above."
         )
 
 

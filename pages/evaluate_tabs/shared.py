@@ -37,6 +37,8 @@ _DECIMAL_COLUMNS = {
     "published AUC",
     "our accuracy",
     "our AUC",
+    "AUC without the prior",
+    "AUC with the prior",
     "sd",
     "pooled AUC",
     "AUC A",
