@@ -167,4 +167,6 @@ def test_a_pair_of_one_input_has_no_published_counterpart() -> None:
     assert ours["differences"].startswith("both models are recent-only: the published pair")
     assert "ours compared every case (suspicious vs not" in ours["differences"]
     assert "ours are on synthetic data: not comparable" in ours["differences"]
-    assert ours["paired test"].startswith("A - B: +0.200; DeLong p 0.002")
+    assert ours["paired test"].startswith(
+        "A AUC 0.900 vs B 0.700, difference +0.200; DeLong p 0.002"
+    )

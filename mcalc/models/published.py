@@ -310,6 +310,10 @@ def _signed(x: float | None) -> str:
     return "n/a" if x is None else f"{x + 0.0:+.3f}".replace("-0.000", "+0.000")
 
 
+def _fixed(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
 def _interval(low: float, high: float, sign: int) -> str:
     """``low to high`` of a difference, turned round when ``sign`` is -1."""
     a, b = sorted((sign * low + 0.0, sign * high + 0.0))
@@ -414,7 +418,8 @@ def pair_rows(
             "AUC with the prior": None,
             "difference (with - without)": "n/a",
             "accuracy without / with": "n/a",
-            "paired test": f"{a} - {b}: {_signed(comparison.get('difference'))}; "
+            "paired test": f"{a} AUC {_fixed(comparison.get('auc_a'))} vs {b} "
+            f"{_fixed(comparison.get('auc_b'))}, difference {_signed(comparison.get('difference'))}; "
             + _paired_test(comparison, 1),
             "without / with": f"{a} and {b}: both {kind}",
             "differences": "; ".join(caveats),
