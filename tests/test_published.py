@@ -170,3 +170,19 @@ def test_a_pair_of_one_input_has_no_published_counterpart() -> None:
     assert ours["paired test"].startswith(
         "A AUC 0.900 vs B 0.700, difference +0.200; DeLong p 0.002"
     )
+
+
+def test_a_birads_models_report_without_a_birads_result_uses_the_papers_task() -> None:
+    """With no BI-RADS result (`evaluate --no-detection`, or the page's report before the
+    BI-RADS tab ran), the report set a birads model's suspicious-vs-rest case AUC, every
+    normal case a negative, beside the papers' benign vs suspicious."""
+    from mcalc.models.evaluate import EvaluationResult
+    from mcalc.present.report import ours_for_reproduction
+    from tests.test_paired import GROUPS, _birads
+
+    scores = _birads(GROUPS, {"n1": 0.9, "n2": 0.8, "b1": 0.1, "b2": 0.2, "s1": 0.6, "s2": 0.7})
+    result = EvaluationResult("m", "d", "test-split", list(GROUPS), {}, None, scores=scores)
+    ours, what, prior = ours_for_reproduction(None, result)
+    assert (ours["auc"], ours["n"], ours["patients"]) == (1.0, 4, 4)
+    assert what.startswith("benign vs suspicious, per case (normal cases left out")
+    assert prior == ""

@@ -31,6 +31,7 @@ from mcalc.models.analysis import (
     analyse,
     ci_text,
     interval_text,
+    papers_task_summary,
     summary_row,
     threshold_metrics,
 )
@@ -279,8 +280,9 @@ def ours_for_reproduction(
     temporal: bool = False,
 ) -> tuple[dict[str, float | None], str, str]:
     """Our case-level numbers to set beside the published ones (with the ``n`` cases and
-    ``patients`` they come from), what they are (the BI-RADS suspicious-vs-not result
-    when there is one, else the case-level AUC of the evaluation's binary view), and how
+    ``patients`` they come from), what they are (the BI-RADS result when there is one,
+    benign vs suspicious first; else, for a birads model, the papers' task from the
+    evaluation's patches; else the case-level AUC of the evaluation's binary view), and how
     they used the prior mammograms (:func:`mcalc.models.published.prior_use`; ``temporal``:
     the model's input is temporal)."""
     keys = () if result is None or result.scores is None else result.scores.image_keys.tolist()
@@ -302,6 +304,15 @@ def ours_for_reproduction(
                 what.format(f"{birads['rule']} rule"),
                 str(birads["prior"]) if "prior" in birads else prior_use(temporal, keys),
             )
+    papers = (
+        None
+        if result is None or result.scores is None
+        else papers_task_summary(result.scores, n_boot=0)
+    )
+    if papers is not None:  # a birads model: the papers' task from its sampled patches
+        ours = {k: papers[k] for k in ("auc", "n", "patients")} | {"accuracy": None}
+        what = "benign vs suspicious, per case (normal cases left out; max over images)"
+        return ours, what, prior_use(temporal, keys)
     if result is not None and result.scores is not None:
         a = analyse(result.scores, "case", n_boot=0)
         ours = {"auc": a.auc, "accuracy": None, "n": a.n, "patients": a.n_patients}
