@@ -274,8 +274,14 @@ PAIR_NOTE = (
 )
 
 
-def other_task_note(task: str) -> str:
-    """Why a run of a model of ``task`` is not set beside the published results (a
+def other_task_note(
+    task: str,
+    *,
+    subject: str = "its models classify",
+    instead: str = "Cross-validate a birads model (crossval --task birads; Task: birads) for "
+    "their analogue.",
+) -> str:
+    """Why results of a model of ``task`` are not set beside the published ones (a
     ``calcification`` model: its case is positive when any patch holds a calcification, a
     question other than the papers' benign vs suspicious), and what to run instead.
 
@@ -285,10 +291,9 @@ def other_task_note(task: str) -> str:
     """
     positive = TASKS[task].positive_class if task in TASKS else task
     return (
-        f"Not set beside the published results: its models classify {positive} vs not (task "
+        f"Not set beside the published results: {subject} {positive} vs not (task "
         f"{task}; a case is positive when any of its patches is), a different task from the "
-        "papers' benign vs suspicious per case, so not comparable. Cross-validate a birads "
-        "model (crossval --task birads; Task: birads) for their analogue."
+        f"papers' benign vs suspicious per case, so not comparable. {instead}"
     )
 
 

@@ -40,10 +40,12 @@ from mcalc.models.curves import OperatingPoint
 from mcalc.models.published import (
     COMPARABILITY_NOTE,
     REPRODUCTION_NOTE,
+    other_task_note,
     prior_use,
     reproduction_rows,
 )
 from mcalc.models.scores import LEVEL_RULES, LEVELS
+from mcalc.models.tasks import has_papers_task
 from mcalc.present.eval_figures import CurveEntry, pr_figure, roc_figure
 from mcalc.present.froc_figures import froc_figure, summary_notes, summary_rows
 
@@ -358,6 +360,20 @@ def report_blocks(report: ReportInput) -> list[Block]:
         ]
     if report.birads is not None:
         blocks += [Block("h2", "Case-level BI-RADS"), *_birads(report.birads)]
+    if (
+        report.birads is None
+        and result.scores is not None
+        and not has_papers_task(result.scores.classes)
+    ):  # a calcification model's case AUC: another task (as the Cross-validation tab says)
+        note = other_task_note(
+            card.task_name,
+            subject="this model classifies",
+            instead="Its BI-RADS results (evaluate without --no-detection; the BI-RADS "
+            "tab) classify the cases benign vs suspicious from its map scores, the papers' "
+            "task, and are set beside them.",
+        )
+        blocks += [Block("h2", "Published results beside ours"), Block("note", note)]
+        return [*blocks, *_tail(report)]
     ours, what, prior = ours_for_reproduction(report.birads, result, temporal=card.patch.temporal)
     synthetic = card.data.synthetic if report.synthetic_data is None else report.synthetic_data
     protocol = "held-out test patients" if result.scope == "test-split" else "all patients"
@@ -376,12 +392,17 @@ def report_blocks(report: ReportInput) -> list[Block]:
         ),
         Block("note", REPRODUCTION_NOTE),
     ]
-    blocks += [Block("h2", "Settings"), _pairs(dict(report.settings))]
-    blocks += [
+    return [*blocks, *_tail(report)]
+
+
+def _tail(report: ReportInput) -> list[Block]:
+    """The report's last blocks: the settings and the model card."""
+    return [
+        Block("h2", "Settings"),
+        _pairs(dict(report.settings)),
         Block("h2", "Model card"),
-        Block("pre", json.dumps(card.to_json(), indent=1, default=str)),
+        Block("pre", json.dumps(report.card.to_json(), indent=1, default=str)),
     ]
-    return blocks
 
 
 def _html_table(rows: Sequence[Mapping[str, Any]]) -> str:
