@@ -315,19 +315,19 @@ def test_two_birads_models_are_compared_on_the_papers_task_beside_the_published_
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     assert _table(at, "DeLong p")["n"][0] == 6  # every case: suspicious vs the rest
-    assert not any("AUC with the prior" in d.value.columns for d in at.dataframe)
+    assert not any("AUC with prior" in d.value.columns for d in at.dataframe)
     assert any("set beside the papers' task" in c.value for c in at.caption)
     at.radio(key="evaluate_paired_cases").set_value("benign_vs_suspicious").run()
     assert not at.exception, [e.value for e in at.exception]
     paired = _table(at, "DeLong p")
     assert (paired["n"][0], paired["AUC A"][0], paired["AUC B"][0]) == (4, 1.0, 0.0)
     assert any("2 normal case(s) left out" in c.value for c in at.caption)
-    published = _table(at, "AUC with the prior")
+    published = _table(at, "AUC with prior")
     assert list(published["result"]) == ["Loizidou 2021", "Loizidou 2020", "ours"]
     ours = published.iloc[-1]
     # The recent-only model beside "without the prior", the difference with - without.
-    assert (ours["AUC without the prior"], ours["AUC with the prior"]) == (0.0, 1.0)
-    assert ours["difference (with - without)"] == "+1.000"
+    assert (ours["AUC without prior"], ours["AUC with prior"]) == (0.0, 1.0)
+    assert ours["with - without"] == "+1.000"
     assert ours["without / with"] == "rec (recent-only) / tmp (subtraction)"
     assert ours["data"] == "SYNTHETIC demo data"
 

@@ -146,12 +146,12 @@ def test_the_published_pair_sits_beside_ours_as_theirs(
 
     rows = pair_rows(_comparison(), temporal, synthetic=False)
     assert [r["result"] for r in rows] == ["Loizidou 2021", "Loizidou 2020", "ours"]
-    assert (rows[0]["AUC without the prior"], rows[0]["AUC with the prior"]) == (0.81, 0.87)
-    assert rows[0]["difference (with - without)"] == "+0.060"
+    assert (rows[0]["AUC without prior"], rows[0]["AUC with prior"]) == (0.81, 0.87)
+    assert rows[0]["with - without"] == "+0.060"
     assert rows[1]["accuracy without / with"] == "0.914 / 0.996"
     ours = rows[-1]
-    assert (ours["AUC without the prior"], ours["AUC with the prior"]) == (without, with_)
-    assert ours["difference (with - without)"] == difference
+    assert (ours["AUC without prior"], ours["AUC with prior"]) == (without, with_)
+    assert ours["with - without"] == difference
     assert ours["paired test"].startswith(ci)
     assert ours["data"] == "real data (the dataset's layout)"
     assert "not comparable" not in ours["differences"]
@@ -163,7 +163,7 @@ def test_a_pair_of_one_input_has_no_published_counterpart() -> None:
     ours = pair_rows(_comparison(cases="all", prior_images=True), (False, False), synthetic=True)[
         -1
     ]
-    assert ours["AUC with the prior"] is None and ours["difference (with - without)"] == "n/a"
+    assert ours["AUC with prior"] is None and ours["with - without"] == "n/a"
     assert ours["differences"].startswith("both models are recent-only: the published pair")
     assert "ours compared every case (suspicious vs not" in ours["differences"]
     assert "ours are on synthetic data: not comparable" in ours["differences"]

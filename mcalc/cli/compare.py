@@ -146,9 +146,9 @@ def print_published_pair(rows: list[dict[str, Any]]) -> None:
     for r in rows:
         aucs = (
             ""
-            if r["AUC without the prior"] is None and r["AUC with the prior"] is None
-            else f"AUC {fmt(r['AUC without the prior'])} vs {fmt(r['AUC with the prior'])}, "
-            f"difference {r['difference (with - without)']}; "
+            if r["AUC without prior"] is None and r["AUC with prior"] is None
+            else f"AUC {fmt(r['AUC without prior'])} vs {fmt(r['AUC with prior'])}, "
+            f"difference {r['with - without']}; "
         )
         accuracy = r["accuracy without / with"]
         print(

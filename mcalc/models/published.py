@@ -371,7 +371,7 @@ def pair_rows(
         ...      "difference": 0.25, "n": 8, "patients": 8, "cases": "benign_vs_suspicious",
         ...      "delong": {"note": "no DeLong test: ..."}, "ci": None, "prior_images": False}
         >>> rows = pair_rows(c, (True, False), synthetic=True)
-        >>> [(r["result"], r["AUC without the prior"], r["difference (with - without)"]) for r in rows]
+        >>> [(r["result"], r["AUC without prior"], r["with - without"]) for r in rows]
         [('Loizidou 2021', 0.81, '+0.060'), ('Loizidou 2020', None, 'n/a'), ('ours', 0.5, '+0.250')]
     """
     data, data_caveat = our_data(synthetic, source)
@@ -381,9 +381,9 @@ def pair_rows(
         rows.append(
             {  # the numbers and what ours are first: a page shows them unscrolled
                 "result": without.label.split(",")[0],
-                "AUC without the prior": without.auc,
-                "AUC with the prior": with_prior.auc,
-                "difference (with - without)": _signed(diff),
+                "AUC without prior": without.auc,
+                "AUC with prior": with_prior.auc,
+                "with - without": _signed(diff),
                 "data": "real (as published)",
                 "cases and protocol": without.protocol,
                 "without / with": f"{without.label.split(', ')[1]} / {with_prior.label.split(', ')[1]}",
@@ -419,9 +419,9 @@ def pair_rows(
             "(train --input temporal)",
         )
         cells |= {
-            "AUC without the prior": None,
-            "AUC with the prior": None,
-            "difference (with - without)": "n/a",
+            "AUC without prior": None,
+            "AUC with prior": None,
+            "with - without": "n/a",
             "accuracy without / with": "n/a",
             "paired test": f"{a} AUC {_fixed(comparison.get('auc_a'))} vs {b} "
             f"{_fixed(comparison.get('auc_b'))}, difference {_signed(comparison.get('difference'))}; "
@@ -444,9 +444,9 @@ def pair_rows(
             "recent image alone"
         )
     cells |= {
-        "AUC without the prior": auc_recent,
-        "AUC with the prior": auc_with,
-        "difference (with - without)": _signed(None if diff is None else sign * diff),
+        "AUC without prior": auc_recent,
+        "AUC with prior": auc_with,
+        "with - without": _signed(None if diff is None else sign * diff),
         "accuracy without / with": "n/a",
         "paired test": _paired_test(comparison, sign),
         "without / with": f"{recent} (recent-only) / {with_model} (subtraction)",
