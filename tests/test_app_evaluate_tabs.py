@@ -70,13 +70,13 @@ def test_crossval_tab_lists_a_command_line_run_and_its_pooled_result(app_env, ev
     config = json.loads(folds_table.proto.columns)
     formats = {k: v.get("type_config", {}).get("format") for k, v in config.items()}
     assert all(formats[f"{lv} AUC"] == "%.3f" for lv in levels), formats
-    published = _table(at, "published AUC")
-    assert (
-        published["our AUC"][0] == 0.66
-        and published["our protocol"][0] == "2-fold cross-validation"
+    # A calcification model's run (any calcification vs none): another task than the
+    # papers', not set beside their results (its case AUC was, with a caveat in a row).
+    assert not any("published AUC" in d.value.columns for d in at.dataframe)
+    assert any(
+        "Not set beside the published results: its models classify calcification" in i.value
+        for i in at.info
     )
-    assert "SYNTHETIC" in published["our data"][0]
-    assert published["our cases"][0] == "4 cases"  # the pooled case level's n
     assert at.button(key="evaluate_cv_pool")  # the folds can be pooled again
 
 
@@ -93,9 +93,11 @@ def test_a_run_beside_the_papers_says_its_own_data_not_the_open_datasets(
     monkeypatch.setenv("MCALC_DATA", str(real))
     monkeypatch.setenv("MCALC_AUTH", "off")  # real data asks for a sign-in otherwise
     settings = Settings(runs_dir=tmp_path / "runs")
+    papers = {"text": "benign vs suspicious, normal cases left out", "auc": 0.75,
+              "auc_ci_text": None, "n": 3, "positives": 2, "patients": 3, "notes": []}  # fmt: skip
     for prefix, data in (("cv-demo", app_env), ("cv-gone", tmp_path / "gone")):
-        summary = _summary(prefix) | {"config": TrainConfig(data=str(data)).to_json()}
-        record_result(summary, settings)
+        config = TrainConfig(data=str(data), task="birads").to_json()
+        record_result(_summary(prefix) | {"config": config, "papers_task": papers}, settings)
     at = _page()
     at.session_state["evaluate_tab"] = "Cross-validation"
     at.run()
@@ -104,6 +106,16 @@ def test_a_run_beside_the_papers_says_its_own_data_not_the_open_datasets(
         at.run()
         assert not at.exception, at.exception
         published = _table(at, "published AUC")
+        # The papers' task's pooled AUC (0.75), not the case level's (0.7: suspicious vs
+        # the rest, every normal case a negative).
+        assert (
+            set(published["our AUC"]) == {0.75}
+            and published["our cases"][0] == "3 cases (3 patients)"
+        )
+        assert (
+            "ours benign vs suspicious, per case (normal cases left out"
+            in published["differences"][0]
+        )
         assert set(published["our data"]) == {expected} or all(
             d.startswith(expected) for d in published["our data"]
         ), (prefix, set(published["our data"]))
@@ -253,6 +265,71 @@ def test_two_models_are_compared_on_the_same_cases(eval_env):
     paired = _table(at, "DeLong p")
     assert list(paired["model B"]) == ["copy"] and paired["n"][0] == 6
     assert paired["A − B"][0] == 0.0 and paired["AUC A"][0] == paired["AUC B"][0]
+
+
+def _birads_cards(models: Path) -> None:
+    """Two birads cards, a recent-only and a temporal one (demo-custom's folder: only the
+    cards are read, their evaluations given)."""
+    for model_id, mode in (("rec", "recent"), ("tmp", "temporal")):
+        shutil.copytree(models / "demo-custom", models / model_id)
+        card = json.loads((models / model_id / "card.json").read_text())
+        card |= {"id": model_id, "task": "birads", "classes": ["normal", "benign", "suspicious"],
+                 "binary_views": {"suspicious": ["suspicious"]}}  # fmt: skip
+        card["patch"]["input_mode"] = mode
+        (models / model_id / "card.json").write_text(json.dumps(card))
+
+
+@pytest.mark.slow  # an AppTest run of the page: 3-10 s (no model: evaluations given)
+def test_two_birads_models_are_compared_on_the_papers_task_beside_the_published_pair(
+    app_env, eval_env, monkeypatch
+):
+    """The paired comparison of two birads models compared suspicious vs the rest (every
+    normal case a negative) with no published number beside it, though the published
+    comparison on this dataset is one of two models: recent image alone vs with the prior."""
+    import pages.evaluate_tabs.classification as tab
+    from mcalc.dataset import open_dataset
+    from mcalc.models.evaluate import EvaluationResult
+    from mcalc.models.fingerprint import dataset_fingerprint
+    from tests.test_paired import GROUPS, _birads
+
+    _birads_cards(eval_env)
+    # Not this test's point, and half its time: each model's HTML and PDF report.
+    monkeypatch.setattr(tab, "evaluation_report", lambda report: "")
+    monkeypatch.setattr(tab, "evaluation_report_pdf", lambda report: b"")
+    scores = {
+        "tmp": _birads(GROUPS, {"n1": 0.9, "n2": 0.8, "b1": 0.1, "b2": 0.2, "s1": 0.6, "s2": 0.7}),
+        "rec": _birads(GROUPS, {"n1": 0.1, "n2": 0.1, "b1": 0.6, "b2": 0.7, "s1": 0.2, "s2": 0.3}),
+    }
+    fingerprint = dataset_fingerprint(open_dataset(app_env))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["evaluate_results"] = {
+        f"{m}@{fingerprint}": EvaluationResult(m, str(app_env), "test-split", list(GROUPS), {},
+                                              None, "birads", scores=s, created="t")
+        for m, s in scores.items()
+    }  # fmt: skip
+    at.session_state["evaluate_models"] = ["tmp", "rec"]
+    at.session_state["evaluate_level"] = "case"
+    at.session_state["evaluate_bootstrap"] = 200
+    at.run()
+    at.switch_page(PAGE)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _table(at, "DeLong p")["n"][0] == 6  # every case: suspicious vs the rest
+    assert not any("AUC with prior" in d.value.columns for d in at.dataframe)
+    assert any("set beside the papers' task" in c.value for c in at.caption)
+    at.radio(key="evaluate_paired_cases").set_value("benign_vs_suspicious").run()
+    assert not at.exception, [e.value for e in at.exception]
+    paired = _table(at, "DeLong p")
+    assert (paired["n"][0], paired["AUC A"][0], paired["AUC B"][0]) == (4, 1.0, 0.0)
+    assert any("2 normal case(s) left out" in c.value for c in at.caption)
+    published = _table(at, "AUC with prior")
+    assert list(published["result"]) == ["Loizidou 2021", "Loizidou 2020", "ours"]
+    ours = published.iloc[-1]
+    # The recent-only model beside "without the prior", the difference with - without.
+    assert (ours["AUC without prior"], ours["AUC with prior"]) == (0.0, 1.0)
+    assert ours["with - without"] == "+1.000"
+    assert ours["without / with"] == "rec (recent-only) / tmp (subtraction)"
+    assert ours["data"] == "SYNTHETIC demo data"
 
 
 @pytest.mark.slow  # an AppTest run of the page: 3-10 s

@@ -141,24 +141,79 @@ def test_the_text_sets_the_published_results_beside_the_pooled_case_auc(
 ) -> None:
     """`crossval --folds 0` is the analogue of Loizidou 2020's leave-one-patient-out
     protocol, but its text printed the pooled case AUC with no published number beside it
-    (only the Evaluate page's Cross-validation tab had them)."""
+    (only the Evaluate page's Cross-validation tab had them). A birads run's AUC on the
+    papers' task (benign vs suspicious, normal cases left out) is set beside them; a
+    calcification run's case AUC (any calcification vs none) was set beside them too, and
+    is not any more: another task."""
     import mcalc.jobs.crossval as jobs_module
     import mcalc.models.crossval as cv_module
     from mcalc.cli import main
+    from mcalc.models.train_config import TrainConfig
 
     out = {
         "leave_one_patient_out": True, "k": 6, "seed": 0, "folds": [],
         "mean_sd": {"case": {"mean": None, "sd": None, "n": 0}},
         "pooled": {"case": {"auc": 0.7, "auc_ci_text": "", "n": 6, "patients": 6}},
+        "config": TrainConfig(data=str(tiny_demo), task="birads").to_json(),
+        "papers_task": {"text": "benign vs suspicious, normal cases left out", "auc": 0.75,
+                        "auc_ci_text": "0.500–1.000", "n": 5, "positives": 3, "patients": 5,
+                        "notes": []},
     }  # fmt: skip
     monkeypatch.setattr(cv_module, "crossval", lambda *args, **kwargs: out)
     monkeypatch.setattr(jobs_module, "record_result", lambda result: None)
     assert main(["crossval", "--data", str(tiny_demo), "--folds", "0"]) == 0
     text = capsys.readouterr().out
+    assert "  case, benign vs suspicious, normal cases left out (the papers' task): pooled " \
+        "out-of-fold AUC 0.750 (95% CI 0.500–1.000) on 5 cases (3 suspicious)" in text  # fmt: skip
     assert "Loizidou 2020, without subtraction: accuracy 0.914; leave-one-patient-out" in text
-    assert "ours: AUC 0.700, accuracy n/a on 6 cases (6 patients), the model's positive " in text
+    assert "ours: AUC 0.750, accuracy n/a on 5 cases (5 patients), benign vs suspicious" in text
     assert "leave-one-patient-out, pooled out of fold" in text
     assert "our data: SYNTHETIC demo data" in text
+    del out["papers_task"]
+    out["config"] = TrainConfig(data=str(tiny_demo)).to_json()  # the calcification task
+    assert main(["crossval", "--data", str(tiny_demo), "--folds", "0"]) == 0
+    text = capsys.readouterr().out
+    assert "Loizidou" not in text and "ours:" not in text
+    assert "Not set beside the published results: its models classify calcification vs not" in text
+    assert (
+        "different task from the papers' benign vs suspicious per case, so not comparable" in text
+    )
+
+
+def test_a_birads_run_keeps_its_pooled_auc_on_the_papers_task(monkeypatch) -> None:
+    """The published results were set beside the pooled case AUC of suspicious vs the rest,
+    every normal case a negative; the papers' task leaves the normal cases out."""
+    import mcalc.models.evaluate as evaluate_module
+    from mcalc.models.crossval import CrossvalPlan, summarise_folds
+    from mcalc.models.evaluate import EvaluationResult
+    from mcalc.models.train_config import TrainConfig
+    from tests.test_paired import GROUPS, _birads
+
+    # Both normal cases score highest: suspicious vs the rest 0.5, benign vs suspicious 1.
+    score = {"n1": 0.9, "n2": 0.8, "b1": 0.1, "b2": 0.2, "s1": 0.6, "s2": 0.7}
+    folds = [("n1", "b1", "s1"), ("n2", "b2", "s2")]
+    plan = CrossvalPlan(TrainConfig(data="d", task="birads"), 2, folds, "m", False)
+
+    def evaluate(model, *a, **k):
+        mine = {c: GROUPS[c] for c in folds[int(str(model)[6]) - 1]}
+        scores = _birads(mine, {c: score[c] for c in mine})
+        return EvaluationResult(str(model), "d", "test-split", list(mine), {}, None,
+                                scores=scores)  # fmt: skip
+
+    monkeypatch.setattr(evaluate_module, "evaluate_model", evaluate)
+    out = summarise_folds(plan, ["m-fold1of2", "m-fold2of2"], n_boot=0).summary
+    assert out["pooled"]["case"]["auc"] == 0.5
+    papers = out["papers_task"]
+    assert (papers["auc"], papers["n"], papers["positives"], papers["patients"]) == (1.0, 4, 2, 4)
+    # A calcification model's run has no such result.
+    monkeypatch.setattr(
+        evaluate_module, "evaluate_model",
+        lambda model, *a, **k: _fold_result(str(model), list(folds[int(str(model)[6]) - 1]),
+                                            "test-split"),
+    )  # fmt: skip
+    assert (
+        "papers_task" not in summarise_folds(plan, ["m-fold1of2", "m-fold2of2"], n_boot=0).summary
+    )
 
 
 def _fold_result(model_id: str, patients: list[str], scope: str):  # type: ignore[no-untyped-def]

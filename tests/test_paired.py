@@ -92,7 +92,7 @@ def test_cli_compare_prints_delongs_caveat_beside_its_p_value(capsys) -> None:
     """A user check: ``compare`` printed "DeLong: 95% CI ..., p 0.028" without its caveat
     (items of few patients taken as independent), which the JSON carried as delong.note:
     the note was printed only when there was no test."""
-    from mcalc.cli.evaluate import _print_comparison
+    from mcalc.cli.compare import print_comparison
 
     many = {f"c{i}": i / 20 for i in range(12)}
     other = {c: 1 - v if c in ("c1", "c10") else v for c, v in many.items()}
@@ -101,7 +101,7 @@ def test_cli_compare_prints_delongs_caveat_beside_its_p_value(capsys) -> None:
     )
     out = {"model_a": "A", "model_b": "B", **out}
     out["delong"]["note"] = "12 items from 3 patients: DeLong treats items as independent"
-    _print_comparison(out, "image")
+    print_comparison(out, "image")
     lines = capsys.readouterr().out.splitlines()
     (at,) = [i for i, line in enumerate(lines) if line.startswith("  DeLong: 95% CI")]
     assert lines[at + 1] == (
@@ -128,3 +128,107 @@ def test_cli_compare_a_model_with_its_copy(tiny_model, tiny_data, tmp_path, caps
         assert main([*args[:4], other, *args[5:]]) == 2
         err = capsys.readouterr().err
         assert "two different models, got a twice" in err, err
+
+
+def _birads(case_group: dict[str, str], score: dict[str, float]) -> EvalScores:
+    """One recent image per case of a birads model, every patch labelled with its case's
+    group (as training labels them), ``p(suspicious)`` the case's score."""
+    classes = ("normal", "benign", "suspicious")
+    cases = list(case_group)
+    p = np.asarray([score[c] for c in cases])
+    rest = (1 - p) / 2
+    return EvalScores(
+        classes,
+        ("suspicious",),
+        np.asarray([classes.index(case_group[c]) for c in cases]),
+        np.stack([rest, rest, p], axis=1),
+        cases,
+        cases,
+        [f"{c}/CC_recent" for c in cases],
+    )
+
+
+GROUPS = {"n1": "normal", "n2": "normal", "b1": "benign", "b2": "benign", "s1": "suspicious",
+          "s2": "suspicious"}  # fmt: skip
+
+
+def test_the_papers_task_leaves_the_normal_cases_out() -> None:
+    """`compare --level case` of two birads models compared suspicious vs the rest, every
+    normal (BI-RADS 1) case a negative; the papers compare benign vs suspicious."""
+    # A ranks both suspicious above both benign but below the normal ones; B the reverse of
+    # A among benign and suspicious.
+    a = _birads(GROUPS, {"n1": 0.9, "n2": 0.8, "b1": 0.1, "b2": 0.2, "s1": 0.6, "s2": 0.7})
+    b = _birads(GROUPS, {"n1": 0.1, "n2": 0.1, "b1": 0.6, "b2": 0.7, "s1": 0.2, "s2": 0.3})
+    every = paired_comparison(a, b, "case", n_boot=20)
+    assert (every["n"], every["positives"], every["left_out"], every["cases"]) == (6, 2, 0, "all")
+    assert every["auc_a"] == 0.5  # each suspicious case beats the two benign, not the normal
+    papers = paired_comparison(a, b, "case", n_boot=20, cases="benign_vs_suspicious")
+    assert (papers["n"], papers["positives"], papers["left_out"]) == (4, 2, 2)
+    assert (papers["auc_a"], papers["auc_b"], papers["difference"]) == (1.0, 0.0, 1.0)
+    assert papers["cases_text"].startswith("benign vs suspicious, normal cases left out")
+    assert papers["delong"]["n_positive"] == 2 and papers["delong"]["n_negative"] == 2
+    assert papers["prior_images"] is False
+    with pytest.raises(ValueError, match="per case: compare at the case level"):
+        paired_comparison(a, b, "image", cases="benign_vs_suspicious")
+    # A calcification model's truth is a calcification in the patch, not the case's group.
+    calc = _scores({"a": 0.1, "b": 0.9}, {"b"})
+    with pytest.raises(ValueError, match="train them with --task birads"):
+        paired_comparison(calc, calc, "case", cases="benign_vs_suspicious")
+    normal = {"n1": "normal", "n2": "normal"}
+    with pytest.raises(ValueError, match="2 case\\(s\\) both models scored are all normal"):
+        paired_comparison(
+            _birads(normal, {"n1": 0.1, "n2": 0.2}),
+            _birads(normal, {"n1": 0.3, "n2": 0.2}),
+            "case",
+            cases="benign_vs_suspicious",
+        )
+
+
+def test_compare_sets_the_published_pair_beside_ours_on_the_papers_task(
+    monkeypatch, capsys
+) -> None:
+    """`compare` printed no published number, though the published comparison on this
+    dataset is exactly two models compared (recent image alone vs with the prior)."""
+    from types import SimpleNamespace
+
+    import mcalc.models.evaluate as evaluate
+    import mcalc.models.registry as registry
+    from mcalc.cli import main
+    from mcalc.models.evaluate import EvaluationResult
+
+    scores = {
+        "tmp": _birads(GROUPS, {"n1": 0.9, "n2": 0.8, "b1": 0.1, "b2": 0.2, "s1": 0.6, "s2": 0.7}),
+        "rec": _birads(GROUPS, {"n1": 0.1, "n2": 0.1, "b1": 0.6, "b2": 0.7, "s1": 0.2, "s2": 0.3}),
+    }
+
+    def fake_evaluate(model, data, models_dir, **kwargs):
+        return EvaluationResult(model, data, "test-split", list(GROUPS), {}, None, "birads",
+                                scores=scores[model])  # fmt: skip
+
+    monkeypatch.setattr(evaluate, "evaluate_model", fake_evaluate)
+    monkeypatch.setattr(registry, "resolve_model", lambda m, d: m)
+    monkeypatch.setattr(
+        registry, "load_card", lambda m: SimpleNamespace(patch=SimpleNamespace(temporal=m == "tmp"))
+    )
+    args = ["compare", "--model", "tmp", "--model", "rec", "--data", "data/demo"]
+    assert main([*args, "--bootstrap", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "Loizidou" not in out and "--cases benign-vs-suspicious" in out
+    assert main([*args, "--bootstrap", "20", "--cases", "benign-vs-suspicious"]) == 0
+    out = capsys.readouterr().out
+    assert "tmp - rec on 4 cases (2 positive, 4 patients): AUC 1.000 vs 0.000" in out
+    assert (
+        "benign vs suspicious, normal cases left out (the published work's task); 2 normal" in out
+    )
+    assert "Loizidou 2021 (recent image alone / temporal subtraction): AUC 0.810 vs 0.870, " \
+        "difference +0.060" in out  # fmt: skip
+    # Ours as theirs: the recent-only model without the prior, the difference with - without.
+    assert "ours (rec (recent-only) / tmp (subtraction)): AUC 0.000 vs 1.000, difference " \
+        "+1.000; 4 cases (4 patients), held-out test patients; data: SYNTHETIC demo data" in out  # fmt: skip
+    assert "ours are on synthetic data: not comparable" in out
+    assert main([*args, "--bootstrap", "20", "--cases", "benign-vs-suspicious", "--json"]) == 0
+    js = json.loads(capsys.readouterr().out)
+    assert js["cases"] == "benign_vs_suspicious" and js["left_out"] == 2
+    assert [r["result"] for r in js["published"]] == ["Loizidou 2021", "Loizidou 2020", "ours"]
+    assert main([*args, "--level", "image", "--cases", "benign-vs-suspicious"]) == 2
+    assert "compare at the case level" in capsys.readouterr().err

@@ -120,3 +120,69 @@ def test_the_command_line_prints_the_published_results_beside_ours(capsys) -> No
     assert "benign vs suspicious, per case (normal cases left out; max rule)" in out
     assert "real data from a manifest" in out and "not comparable" in out
     assert "--report" in out  # where each row's differences are
+
+
+def _comparison(**kw) -> dict:
+    return {"model_a": "A", "model_b": "B", "auc_a": 0.9, "auc_b": 0.7, "difference": 0.2,
+            "n": 20, "patients": 20, "cases": "benign_vs_suspicious", "ci": [0.05, 0.3],
+            "p_value": 0.01, "prior_images": False,
+            "delong": {"low": 0.1, "high": 0.3, "p_value": 0.002}} | kw  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("temporal", "without", "with_", "difference", "ci"),
+    [
+        ((True, False), 0.7, 0.9, "+0.200", "DeLong p 0.002, 95% CI 0.100 to 0.300"),
+        ((False, True), 0.9, 0.7, "-0.200", "DeLong p 0.002, 95% CI -0.300 to -0.100"),
+    ],
+)
+def test_the_published_pair_sits_beside_ours_as_theirs(
+    temporal, without, with_, difference, ci
+) -> None:
+    """The published comparison is one of two models (recent image alone vs with the prior);
+    `compare` set no published number beside its difference. Ours are turned to theirs:
+    the temporal model beside "with the prior", the difference with - without."""
+    from mcalc.models.published import pair_rows
+
+    rows = pair_rows(_comparison(), temporal, synthetic=False)
+    assert [r["result"] for r in rows] == ["Loizidou 2021", "Loizidou 2020", "ours"]
+    assert (rows[0]["AUC without prior"], rows[0]["AUC with prior"]) == (0.81, 0.87)
+    assert rows[0]["with - without"] == "+0.060"
+    assert rows[1]["accuracy without / with"] == "0.914 / 0.996"
+    ours = rows[-1]
+    assert (ours["AUC without prior"], ours["AUC with prior"]) == (without, with_)
+    assert ours["with - without"] == difference
+    assert ours["paired test"].startswith(ci)
+    assert ours["data"] == "real data (the dataset's layout)"
+    assert "not comparable" not in ours["differences"]
+
+
+def test_a_pair_of_one_input_has_no_published_counterpart() -> None:
+    from mcalc.models.published import pair_rows
+
+    ours = pair_rows(_comparison(cases="all", prior_images=True), (False, False), synthetic=True)[
+        -1
+    ]
+    assert ours["AUC with prior"] is None and ours["with - without"] == "n/a"
+    assert ours["differences"].startswith("both models are recent-only: the published pair")
+    assert "ours compared every case (suspicious vs not" in ours["differences"]
+    assert "ours are on synthetic data: not comparable" in ours["differences"]
+    assert ours["paired test"].startswith(
+        "A AUC 0.900 vs B 0.700, difference +0.200; DeLong p 0.002"
+    )
+
+
+def test_a_birads_models_report_without_a_birads_result_uses_the_papers_task() -> None:
+    """With no BI-RADS result (`evaluate --no-detection`, or the page's report before the
+    BI-RADS tab ran), the report set a birads model's suspicious-vs-rest case AUC, every
+    normal case a negative, beside the papers' benign vs suspicious."""
+    from mcalc.models.evaluate import EvaluationResult
+    from mcalc.present.report import ours_for_reproduction
+    from tests.test_paired import GROUPS, _birads
+
+    scores = _birads(GROUPS, {"n1": 0.9, "n2": 0.8, "b1": 0.1, "b2": 0.2, "s1": 0.6, "s2": 0.7})
+    result = EvaluationResult("m", "d", "test-split", list(GROUPS), {}, None, scores=scores)
+    ours, what, prior = ours_for_reproduction(None, result)
+    assert (ours["auc"], ours["n"], ours["patients"]) == (1.0, 4, 4)
+    assert what.startswith("benign vs suspicious, per case (normal cases left out")
+    assert prior == ""

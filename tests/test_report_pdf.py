@@ -390,3 +390,23 @@ def test_the_three_group_confusion_matrix_prints_as_a_table(report, tmp_path) ->
     assert "predicted suspicious" in text and "[[" not in text
     with pytest.raises(ValueError, match=r"expected a 3x3 matrix .* got rows of lengths \[2, 2\]"):
         confusion_rows([[1, 0], [0, 1]], ("normal", "benign", "suspicious"))
+
+
+def test_a_calcification_models_report_without_birads_results_says_why_no_published_row(
+    report,
+) -> None:
+    """Without BI-RADS results (`evaluate --no-detection`) a calcification model's case AUC
+    (any calcification vs none) sat beside the papers' benign vs suspicious, a caveat in a
+    row; the Cross-validation tab no longer sets such a run beside them, nor does this."""
+    assert report.card.task_name == "calcification"
+    blocks = report_blocks(dataclasses.replace(report, birads=None))
+    at = next(i for i, b in enumerate(blocks) if b.text == "Published results beside ours")
+    note = blocks[at + 1]
+    assert note.kind == "note" and note.text.startswith(
+        "Not set beside the published results: this model classifies calcification vs not"
+    )
+    assert "Its BI-RADS results (evaluate without --no-detection" in note.text
+    assert not any(b.rows and "our AUC" in b.rows[0] for b in blocks)
+    assert [b.text for b in blocks if b.kind == "h2"][-2:] == ["Settings", "Model card"]
+    # With them, the BI-RADS set of benign vs suspicious is the papers' task: the rows stay.
+    assert any(b.rows and "our AUC" in b.rows[0] for b in report_blocks(report))

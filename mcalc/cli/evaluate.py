@@ -1,4 +1,5 @@
-"""The ``evaluate``, ``compare`` and ``crossval`` sub-commands of ``python -m mcalc``.
+"""The ``evaluate`` and ``crossval`` sub-commands of ``python -m mcalc`` (and ``compare``,
+whose parts are :mod:`mcalc.cli.compare`).
 
 ``--json`` prints JSON only on stdout; progress bars and messages go to stderr. Errors
 that mcalc raises on purpose print one line on stderr and exit non-zero (2; 130 when
@@ -26,6 +27,7 @@ from mcalc.cli.common import (
     recorded_if_stopped,
     threshold_text,
 )
+from mcalc.cli.compare import add_compare_command
 from mcalc.errors import McalcError
 from mcalc.paths import shown_path
 from mcalc.progress import TerminalProgress
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
     from mcalc.explain.detection_eval import DetectionEvaluation
     from mcalc.models.evaluate import EvaluationResult
 
-__all__ = ["register_commands", "cmd_evaluate", "cmd_compare", "cmd_crossval"]
+__all__ = ["register_commands", "cmd_evaluate", "cmd_crossval"]
 
 
 #: What ``--report`` writes: a PDF (``.pdf``) or one self-contained HTML file.
@@ -301,76 +303,6 @@ def _print_detection(ev: DetectionEvaluation) -> None:
         print(f"    skipped: {message}")
 
 
-def cmd_compare(args: argparse.Namespace) -> int:
-    from mcalc.models.analysis import paired_comparison
-    from mcalc.models.evaluate import evaluate_model
-
-    if len(args.model) != 2:
-        raise McalcError(f"compare takes exactly two --model options, got {len(args.model)}")
-    if args.bootstrap < 1:
-        raise McalcError(f"--bootstrap must be a number of resamples >= 1, got {args.bootstrap}")
-    same = (
-        "compare takes two different models, got {} twice: a model against itself has no "
-        "difference to test (`python -m mcalc models` lists the ids)"
-    )
-    if args.model[0] == args.model[1]:
-        raise McalcError(same.format(args.model[0]))
-    results = [
-        evaluate_model(
-            m,
-            args.data,
-            models_dir(args),
-            progress=TerminalProgress(f"{m}", enabled=not args.json),
-            cache=True,
-        )
-        for m in args.model
-    ]
-    if results[0].model_id == results[1].model_id:  # one model, named two ways (id, path)
-        raise McalcError(same.format(results[0].model_id))
-    if any(r.scores is None for r in results):
-        raise McalcError("an evaluation without patch scores; evaluate the models again")
-    try:
-        out = paired_comparison(
-            results[0].scores,  # type: ignore[arg-type]
-            results[1].scores,  # type: ignore[arg-type]
-            args.level,
-            n_boot=args.bootstrap,
-        )
-    except ValueError as exc:
-        raise McalcError(f"compare: {exc}") from exc
-    out = {"model_a": results[0].model_id, "model_b": results[1].model_id, **out}
-    if args.json:
-        print(json.dumps(out))
-        return 0
-    _print_comparison(out, args.level)
-    return 0
-
-
-def _print_comparison(out: dict[str, Any], level: str) -> None:
-    """The terminal form of :func:`mcalc.models.analysis.paired_comparison`'s result."""
-    ci = out["ci"]
-    print(
-        f"{out['model_a']} - {out['model_b']} on {out['n']} {level}s "
-        f"({out['positives']} positive, {out['patients']} patients): AUC {fmt(out['auc_a'])} vs "
-        f"{fmt(out['auc_b'])}, difference {fmt(out['difference'])}"
-    )
-    print(
-        "  patient bootstrap: "
-        + (f"95% CI {ci[0]:.3f} to {ci[1]:.3f}, p {out['p_value']:.3f}" if ci else "no CI")
-        + f" ({out['n_valid']} of {out['n_boot']} resamples usable)"
-    )
-    for note in out["notes"]:
-        print(f"    note: {note}")
-    d = out["delong"]
-    if "se" in d:
-        p = "n/a (identical rankings)" if d["p_value"] is None else f"{d['p_value']:.3f}"
-        print(f"  DeLong: 95% CI {d['low']:.3f} to {d['high']:.3f}, z {fmt(d['z'])}, p {p}")
-        if d.get("note"):  # its caveat (items of few patients), as the JSON carries it
-            print(f"    note: {d['note']}")
-    else:
-        print(f"  DeLong: {d['note']}")
-
-
 def cmd_crossval(args: argparse.Namespace) -> int:
     from mcalc.models.crossval import crossval
     from mcalc.models.train_config import TrainConfig
@@ -563,20 +495,4 @@ def register_commands(subparsers: Any) -> None:
     cv.add_argument("--json", action="store_true", help="print the result as JSON")
     cv.set_defaults(func=cmd_crossval)
 
-    compare = subparsers.add_parser(
-        "compare",
-        help="difference in AUC of two models on the same cases (patient bootstrap and DeLong)",
-    )
-    compare.add_argument(
-        "--model", action="append", required=True, help="registry id or folder; give it twice"
-    )
-    compare.add_argument("--data", required=True, help="dataset folder or manifest")
-    add_models_option(compare)
-    compare.add_argument(
-        "--level", choices=("image", "case"), default="case", help="items compared (default case)"
-    )
-    compare.add_argument(
-        "--bootstrap", type=int, default=1000, metavar="N", help="resamples (default 1000)"
-    )
-    compare.add_argument("--json", action="store_true", help="print the result as JSON")
-    compare.set_defaults(func=cmd_compare)
+    add_compare_command(subparsers)

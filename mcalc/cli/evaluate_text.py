@@ -80,12 +80,25 @@ def print_published(
 
 
 def print_published_cv(out: dict[str, Any], data: str) -> None:
-    """The published results beside the pooled case-level AUC (``--folds 0``: Loizidou
-    2020's leave-one-patient-out protocol)."""
+    """The published results beside the pooled case-level AUC on the papers' task
+    (``--folds 0``: Loizidou 2020's leave-one-patient-out protocol), for a ``birads``
+    model's run; a run of another task gets the line that says why not
+    (:func:`mcalc.models.published.other_task_note`)."""
     from mcalc.dataset import open_dataset
     from mcalc.errors import McalcError
+    from mcalc.models.published import other_task_note
 
-    case = out["pooled"].get("case") or {}
+    papers = out.get("papers_task")
+    if papers is None:
+        print(f"  {other_task_note(str((out.get('config') or {}).get('task', 'calcification')))}")
+        return
+    ci = f" (95% CI {papers['auc_ci_text']})" if papers.get("auc_ci_text") else ""
+    print(
+        f"  case, {papers['text']} (the papers' task): pooled out-of-fold AUC "
+        f"{fmt(papers['auc'])}{ci} on {papers['n']} cases ({papers['positives']} suspicious)"
+    )
+    for note in papers.get("notes", []):
+        print(f"    note: {note}")
     try:
         index = open_dataset(data)
         synthetic, source = index.synthetic, index.source
@@ -93,8 +106,8 @@ def print_published_cv(out: dict[str, Any], data: str) -> None:
         synthetic, source = None, ""
     protocol = "leave-one-patient-out" if out["leave_one_patient_out"] else f"{out['k']}-fold"
     print_published(
-        {"auc": case.get("auc"), "accuracy": None} | case,
-        f"the model's positive class vs not, per case (max over images); {protocol}, "
+        {"auc": papers["auc"], "accuracy": None, "n": papers["n"], "patients": papers["patients"]},
+        f"benign vs suspicious, per case (normal cases left out; max over images); {protocol}, "
         "pooled out of fold",
         synthetic=synthetic,
         source=source,

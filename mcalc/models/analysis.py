@@ -39,6 +39,7 @@ from mcalc.models.curves import (
     youden,
 )
 from mcalc.models.scores import GROUP_RULE, LEVEL_RULES, EvalScores
+from mcalc.models.tasks import PAPERS_TASK, PAPERS_TASK_CLASSES, PAPERS_TASK_TEXT, has_papers_task
 
 __all__ = [
     "FEW_PATIENTS",
@@ -52,6 +53,9 @@ __all__ = [
     "class_metrics",
     "summary_row",
     "level_summary",
+    "CASE_SETS",
+    "papers_task_scores",
+    "papers_task_summary",
     "paired_comparison",
 ]
 
@@ -319,6 +323,56 @@ def level_summary(
     }
 
 
+#: The sets of cases a paired comparison can be made on, and what each compares: every case
+#: (the binary view: suspicious vs the rest for a ``birads`` model), or the papers' task
+#: (:data:`mcalc.models.tasks.PAPERS_TASK`).
+CASE_SETS: dict[str, str] = {
+    "all": "every case, the model's binary view ({positive} vs not)",
+    PAPERS_TASK: f"{PAPERS_TASK_TEXT} (the published work's task)",
+}
+
+
+def papers_task_scores(scores: EvalScores) -> EvalScores:
+    """The patches of the cases of the papers' task (:data:`mcalc.models.tasks.PAPERS_TASK`):
+    benign and suspicious cases, the normal ones left out; the binary view is then
+    suspicious vs benign.
+
+    Raises:
+        ValueError: the model does not answer that task (a ``calcification`` model: its
+            truth is a calcification in the patch, not the case's BI-RADS group).
+    """
+    if not has_papers_task(scores.classes):
+        raise ValueError(
+            f"the papers' task ({PAPERS_TASK_TEXT}) needs models whose truth is the case's "
+            f"BI-RADS group (task birads), but these have classes {list(scores.classes)}: "
+            "train them with --task birads, or compare on every case"
+        )
+    return scores.of_case_classes(PAPERS_TASK_CLASSES)
+
+
+def papers_task_summary(
+    scores: EvalScores, *, n_boot: int = DEFAULT_BOOTSTRAP, seed: int = 0
+) -> dict[str, Any] | None:
+    """The case-level AUC on the papers' task (:func:`papers_task_scores`: suspicious vs
+    benign, normal cases left out) with its patient-bootstrap interval, JSON-ready;
+    ``None`` for a model that does not answer that task (a ``calcification`` model)."""
+    if not has_papers_task(scores.classes):
+        return None
+    a = analyse(papers_task_scores(scores), "case", n_boot=n_boot, seed=seed)
+    return {
+        "task": PAPERS_TASK,
+        "text": PAPERS_TASK_TEXT,
+        "level": "case",
+        "auc": None if a.auc is None else round(a.auc, 6),
+        "auc_ci": None if a.auc_ci is None else [round(a.auc_ci.low, 6), round(a.auc_ci.high, 6)],
+        "auc_ci_text": a.ci_text,
+        "n": a.n,
+        "positives": a.n_pos,
+        "patients": a.n_patients,
+        "notes": a.notes,
+    }
+
+
 def paired_comparison(
     a: EvalScores,
     b: EvalScores,
@@ -326,6 +380,7 @@ def paired_comparison(
     *,
     n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
+    cases: str = "all",
 ) -> dict[str, Any]:
     """Difference in AUC of two models on the **same** images or cases: by a paired
     patient bootstrap (:func:`mcalc.models.curves.paired_auc`) and by DeLong's test
@@ -335,14 +390,25 @@ def paired_comparison(
     both scored (a temporal model scores recent images only: the recent-only model's case
     scores are then built from its recent images too, ``restricted_to_common_images``);
     patches are sampled per model (size, seed), so the level must be ``image`` or ``case``.
+    ``cases`` (:data:`CASE_SETS`): every case, or the papers' task (benign vs suspicious,
+    normal cases left out: ``left_out`` counts them; case level only, as published).
 
     Raises:
-        ValueError: ``patch`` level, no common item, different truths, or one class only.
+        ValueError: ``patch`` level, no common item, different truths, one class only, an
+            unknown case set, or the papers' task at the image level or for models that do
+            not answer it.
     """
     if level not in ("image", "case"):
         raise ValueError(
             f"a paired comparison needs the same items for both models: level image or case, "
             f"got {level!r} (patches are sampled per model)"
+        )
+    if cases not in CASE_SETS:
+        raise ValueError(f"unknown set of cases {cases!r}; expected one of {list(CASE_SETS)}")
+    if cases == PAPERS_TASK and level != "case":
+        raise ValueError(
+            f"the papers' task ({PAPERS_TASK_TEXT}) is classified per case: compare at the "
+            f"case level, got {level!r}"
         )
     # A case's score must come from the same images for both models: a temporal model scores
     # recent images only (they have a prior to subtract), a recent-only model both rounds.
@@ -351,8 +417,19 @@ def paired_comparison(
     restricted = images != set(a.image_keys.tolist()) or images != set(b.image_keys.tolist())
     if restricted and images:
         a, b = a.of_images(images), b.of_images(images)
+    left_out = 0
+    if cases == PAPERS_TASK:
+        both = set(a.case_ids.tolist()) & set(b.case_ids.tolist())
+        a, b = papers_task_scores(a), papers_task_scores(b)
+        left_out = len(both - (set(a.case_ids.tolist()) & set(b.case_ids.tolist())))
     la, lb = a.binary(level), b.binary(level)
     common = sorted(set(la.ids.tolist()) & set(lb.ids.tolist()))
+    if not common and left_out:
+        raise ValueError(
+            f"the {left_out} case(s) both models scored are all normal, which the papers' "
+            f"task leaves out ({PAPERS_TASK_TEXT}): compare on data with benign and "
+            "suspicious cases"
+        )
     if not common:
         raise ValueError(
             f"the two evaluations share no {level}: evaluate both models on the same dataset"
@@ -377,7 +454,8 @@ def paired_comparison(
             "on) and share only these; compare models trained with the same split (same "
             "data and seed), or on a dataset neither was trained on"
             if len(common) < max(scored)
-            else f"compare on more data{', or at the image level' if level == 'case' else ''}"
+            else "compare on more data"
+            + (", or at the image level" if level == "case" and cases == "all" else "")
         )
         raise ValueError(
             f"the {len(common)} {level}(s) both models scored are all "
@@ -415,6 +493,12 @@ def paired_comparison(
         "delong": _delong(la.y[xa], la.score[xa], lb.score[xb], r.n_groups),
         "images": len(images),
         "restricted_to_common_images": bool(restricted),
+        # Whether the compared case scores took prior images in (what the published rows
+        # say of each model's use of the prior).
+        "prior_images": any(str(k).endswith("_prior") for k in a.image_keys.tolist()),
+        "cases": cases,
+        "cases_text": CASE_SETS[cases].format(positive=a.positive_label),
+        "left_out": left_out,
         "notes": notes,
     }
 

@@ -39,6 +39,7 @@ import numpy as np
 
 from mcalc.models.analysis import few_patients_note
 from mcalc.models.curves import bootstrap_auc, operating_point, roc, youden
+from mcalc.models.tasks import PAPERS_TASK, PAPERS_TASK_CLASSES, PAPERS_TASK_TEXT
 
 __all__ = [
     "AGGREGATIONS",
@@ -63,7 +64,7 @@ GROUPS: tuple[str, ...] = ("normal", "benign", "suspicious")
 #: biopsy-confirmed cases.
 SUBSETS: tuple[tuple[str, str], ...] = (
     ("all", "all cases"),
-    ("benign_vs_suspicious", "benign vs suspicious, normal cases left out"),
+    (PAPERS_TASK, PAPERS_TASK_TEXT),
     ("biopsy_confirmed", "biopsy-confirmed"),
 )
 #: What each rule is, in words (printed with the result).
@@ -262,9 +263,7 @@ def evaluate_birads(
     score, groups = case_scores(cases, rule, train)
     members = {
         "all": list(range(len(cases))),
-        "benign_vs_suspicious": [
-            i for i, c in enumerate(cases) if c.group in ("benign", "suspicious")
-        ],
+        PAPERS_TASK: [i for i, c in enumerate(cases) if c.group in PAPERS_TASK_CLASSES],
         "biopsy_confirmed": [i for i, c in enumerate(cases) if c.biopsy],
     }
     return {

@@ -35,7 +35,7 @@ import numpy as np
 
 from mcalc.cluster import unreachable_ray_address
 from mcalc.errors import DatasetError, ModelError
-from mcalc.models.analysis import analyse, ci_text
+from mcalc.models.analysis import analyse, ci_text, papers_task_summary
 from mcalc.models.scores import LEVELS, EvalScores
 from mcalc.models.split import MIN_PATIENTS, patient_folds
 from mcalc.models.train_config import TrainConfig
@@ -310,6 +310,11 @@ def summarise_folds(
         "pooled": pooled_out,
         "config": config.to_json(),
     }
+    # The papers' task (benign vs suspicious, normal cases left out), what the published
+    # results are set beside; a calcification model's runs answer another question.
+    papers = papers_task_summary(pooled, n_boot=n_boot, seed=config.seed)
+    if papers is not None:
+        out["papers_task"] = papers
     pooled_det = None
     if detection:
         from mcalc.explain.detection_eval import pool_detections
@@ -351,7 +356,8 @@ def crossval(
     Returns:
         ``k``, ``seed``, ``engine``, ``folds`` (each fold's model, patients, test cases and AUC per
         level), ``mean_sd`` and ``pooled`` (AUC with CI) per level, ``config``, ``seconds``;
-        with detection, ``detection_mean_sd`` and ``detection_pooled``.
+        with detection, ``detection_mean_sd`` and ``detection_pooled``; for a ``birads``
+        model, ``papers_task`` (:func:`mcalc.models.analysis.papers_task_summary`).
 
     Raises:
         ModelError, DatasetError: from training or evaluation (bad settings, too few

@@ -19,9 +19,12 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from statistics import NormalDist
+from typing import Any
+
+from mcalc.models.tasks import TASKS
 
 __all__ = [
     "PublishedResult",
@@ -35,6 +38,9 @@ __all__ = [
     "our_data",
     "prior_use",
     "reproduction_rows",
+    "PAIR_NOTE",
+    "other_task_note",
+    "pair_rows",
 ]
 
 
@@ -255,6 +261,198 @@ def reproduction_rows(
             }
         )
     return rows
+
+
+#: What to say under the published pairs beside a paired comparison (:func:`pair_rows`).
+PAIR_NOTE = (
+    "The published pairs: one method without and with the prior mammogram, on the same "
+    "cases. Ours: two models of ours (a recent-only one, a temporal one: recent image and "
+    "the subtraction of the registered prior) on the same cases, their difference tested "
+    "by DeLong's test and a patient bootstrap. mcalc holds the published AUCs and "
+    "accuracies only, no test of their difference. Anchors, not a like-for-like "
+    "comparison: each row says what differs."
+)
+
+
+def other_task_note(
+    task: str,
+    *,
+    subject: str = "its models classify",
+    instead: str = "Cross-validate a birads model (crossval --task birads; Task: birads) for "
+    "their analogue.",
+) -> str:
+    """Why results of a model of ``task`` are not set beside the published ones (a
+    ``calcification`` model: its case is positive when any patch holds a calcification, a
+    question other than the papers' benign vs suspicious), and what to run instead.
+
+    Example:
+        >>> other_task_note("calcification")[:60]
+        'Not set beside the published results: its models classify ca'
+    """
+    positive = TASKS[task].positive_class if task in TASKS else task
+    return (
+        f"Not set beside the published results: {subject} {positive} vs not (task "
+        f"{task}; a case is positive when any of its patches is), a different task from the "
+        f"papers' benign vs suspicious per case, so not comparable. {instead}"
+    )
+
+
+def _published_pairs() -> list[tuple[PublishedResult, PublishedResult]]:
+    """Each paper's pair of results ``(without the prior, with it)``, in the order of
+    :data:`REFERENCE_RESULTS`."""
+    pairs = []
+    for citation in dict.fromkeys(r.citation for r in REFERENCE_RESULTS):
+        mine = [r for r in REFERENCE_RESULTS if r.citation == citation]
+        without = [r for r in mine if not r.uses_prior]
+        with_prior = [r for r in mine if r.uses_prior]
+        if without and with_prior:
+            pairs.append((without[0], with_prior[0]))
+    return pairs
+
+
+def _signed(x: float | None) -> str:
+    """``+0.060``; a zero has no sign (a difference turned round read ``-0.000``)."""
+    return "n/a" if x is None else f"{x + 0.0:+.3f}".replace("-0.000", "+0.000")
+
+
+def _fixed(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def _interval(low: float, high: float, sign: int) -> str:
+    """``low to high`` of a difference, turned round when ``sign`` is -1."""
+    a, b = sorted((sign * low + 0.0, sign * high + 0.0))
+    return f"{a:.3f} to {b:.3f}".replace("-0.000", "0.000")
+
+
+def _paired_test(comparison: Mapping[str, Any], sign: int) -> str:
+    """DeLong's and the bootstrap's results of ``comparison`` (``paired_comparison``),
+    intervals of ``sign`` times its ``a - b`` difference."""
+    d = comparison.get("delong") or {}
+    parts = []
+    if "low" in d:
+        p = "n/a (identical rankings)" if d.get("p_value") is None else f"{d['p_value']:.3f}"
+        parts.append(f"DeLong p {p}, 95% CI {_interval(d['low'], d['high'], sign)}")
+    else:
+        parts.append(str(d.get("note") or "no DeLong test"))
+    ci = comparison.get("ci")
+    if ci:
+        parts.append(
+            f"patient bootstrap p {comparison['p_value']:.3f}, 95% CI {_interval(ci[0], ci[1], sign)}"
+        )
+    return "; ".join(parts)
+
+
+def pair_rows(
+    comparison: Mapping[str, Any],
+    temporal: tuple[bool, bool],
+    *,
+    synthetic: bool | None,
+    source: str = "real-layout",
+    protocol: str = "held-out test patients",
+) -> list[dict[str, object]]:
+    """The published pairs (each paper without and with the prior) and our paired
+    comparison as one more row, each labelled with what differs.
+
+    Args:
+        comparison: :func:`mcalc.models.analysis.paired_comparison`'s result with
+            ``model_a`` and ``model_b``.
+        temporal: whether model A and model B read the subtraction of the registered prior
+            (``--input temporal``).
+        synthetic, source: our data (:func:`our_data`).
+        protocol: how ours were validated (held-out test patients, all patients).
+
+    Our row sets the recent-only model beside the published "without the prior" and the
+    temporal one beside "with the prior", the difference taken as theirs (with - without);
+    two models of one input have no such counterpart, and the row says so.
+
+    Example:
+        >>> c = {"model_a": "t", "model_b": "r", "auc_a": 0.75, "auc_b": 0.5,
+        ...      "difference": 0.25, "n": 8, "patients": 8, "cases": "benign_vs_suspicious",
+        ...      "delong": {"note": "no DeLong test: ..."}, "ci": None, "prior_images": False}
+        >>> rows = pair_rows(c, (True, False), synthetic=True)
+        >>> [(r["result"], r["AUC without prior"], r["with - without"]) for r in rows]
+        [('Loizidou 2021', 0.81, '+0.060'), ('Loizidou 2020', None, 'n/a'), ('ours', 0.5, '+0.250')]
+    """
+    data, data_caveat = our_data(synthetic, source)
+    rows: list[dict[str, object]] = []
+    for without, with_prior in _published_pairs():
+        diff = None if without.auc is None else round(with_prior.auc - without.auc, 6)  # type: ignore[operator]
+        rows.append(
+            {  # the numbers and what ours are first: a page shows them unscrolled
+                "result": without.label.split(",")[0],
+                "AUC without prior": without.auc,
+                "AUC with prior": with_prior.auc,
+                "with - without": _signed(diff),
+                "data": "real (as published)",
+                "cases and protocol": without.protocol,
+                "without / with": f"{without.label.split(', ')[1]} / {with_prior.label.split(', ')[1]}",
+                "accuracy without / with": f"{without.accuracy:.3f} / {with_prior.accuracy:.3f}",
+                "paired test": "n/a (not held)",
+                "differences": "",
+            }
+        )
+    cases = _count(comparison.get("n"), "case")
+    patients = _count(comparison.get("patients"), "patient")
+    caveats = [data_caveat] if data_caveat else []
+    if comparison.get("cases") != "benign_vs_suspicious":
+        caveats.append(
+            "they classify benign vs suspicious, ours compared every case (suspicious vs "
+            "not, the normal cases among the negatives)"
+        )
+    caveats.append(
+        "ours are patch models, a case scored by the highest of its sampled patches, not "
+        "the papers' method"
+    )
+    ours: dict[str, object] = {"result": "ours"}  # its columns in the published rows' order
+    cells: dict[str, object] = {
+        "cases and protocol": f"{cases} ({patients}), {protocol}" if cases else protocol,
+        "data": data,
+    }
+    a, b = str(comparison.get("model_a", "A")), str(comparison.get("model_b", "B"))
+    if temporal[0] == temporal[1]:
+        kind = "temporal" if temporal[0] else "recent-only"
+        caveats.insert(
+            0,
+            f"both models are {kind}: the published pair (without vs with the prior) has no "
+            "counterpart here; compare a recent-only model with a temporal one "
+            "(train --input temporal)",
+        )
+        cells |= {
+            "AUC without prior": None,
+            "AUC with prior": None,
+            "with - without": "n/a",
+            "accuracy without / with": "n/a",
+            "paired test": f"{a} AUC {_fixed(comparison.get('auc_a'))} vs {b} "
+            f"{_fixed(comparison.get('auc_b'))}, difference {_signed(comparison.get('difference'))}; "
+            + _paired_test(comparison, 1),
+            "without / with": f"{a} and {b}: both {kind}",
+            "differences": "; ".join(caveats),
+        }
+        return [*rows, ours | {k: cells[k] for k in rows[0] if k != "result"}]
+    sign = 1 if temporal[0] else -1  # ours as theirs: with the prior minus without
+    recent, with_model = (b, a) if temporal[0] else (a, b)
+    auc_recent, auc_with = (
+        (comparison.get("auc_b"), comparison.get("auc_a"))
+        if temporal[0]
+        else (comparison.get("auc_a"), comparison.get("auc_b"))
+    )
+    diff = comparison.get("difference")
+    if comparison.get("prior_images"):
+        caveats.append(
+            f"{recent} took the prior images in as more images of the case; theirs read the "
+            "recent image alone"
+        )
+    cells |= {
+        "AUC without prior": auc_recent,
+        "AUC with prior": auc_with,
+        "with - without": _signed(None if diff is None else sign * diff),
+        "accuracy without / with": "n/a",
+        "paired test": _paired_test(comparison, sign),
+        "without / with": f"{recent} (recent-only) / {with_model} (subtraction)",
+        "differences": "; ".join(caveats),
+    }
+    return [*rows, ours | {k: cells[k] for k in rows[0] if k != "result"}]
 
 
 def _count(n: float | None, noun: str) -> str:

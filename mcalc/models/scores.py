@@ -204,6 +204,30 @@ class EvalScores:
             self.image_keys[keep],
         )
 
+    def of_case_classes(self, classes: tuple[str, ...]) -> EvalScores:
+        """The patches of the cases whose true class (the most frequent one of the case's
+        patches, as :meth:`multiclass` decides it) is one of ``classes`` (order kept).
+
+        Raises:
+            ValueError: a class the model does not have.
+        """
+        unknown = [c for c in classes if c not in self.classes]
+        if unknown:
+            raise ValueError(f"classes {unknown} not in the model's {list(self.classes)}")
+        ids = np.unique(self.case_ids)
+        truth, _ = self.multiclass("case")
+        wanted = [self.classes.index(c) for c in classes]
+        keep = np.isin(self.case_ids, ids[np.isin(truth, wanted)])
+        return EvalScores(
+            self.classes,
+            self.positive,
+            self.y[keep],
+            self.proba[keep],
+            self.case_ids[keep],
+            self.patient_ids[keep],
+            self.image_keys[keep],
+        )
+
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready dict (probabilities rounded to 6 decimals)."""
         return {

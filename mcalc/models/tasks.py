@@ -27,6 +27,10 @@ __all__ = [
     "task_classes",
     "positives_for",
     "positive_class_for",
+    "PAPERS_TASK",
+    "PAPERS_TASK_TEXT",
+    "PAPERS_TASK_CLASSES",
+    "has_papers_task",
 ]
 
 
@@ -81,6 +85,26 @@ TASKS: dict[str, Task] = {
 
 #: Task names, in the order offered to users.
 TASK_NAMES: tuple[str, ...] = tuple(TASKS)
+
+#: The published work's task on this dataset (Loizidou et al. 2020 and 2021): benign vs
+#: suspicious micro-calcifications per case, the normal (BI-RADS 1) cases left out. Its key
+#: in results (``evaluate``'s BI-RADS sets, ``compare --cases``, cross-validation) and its name.
+PAPERS_TASK = "benign_vs_suspicious"
+PAPERS_TASK_TEXT = "benign vs suspicious, normal cases left out"
+#: The classes of the cases it keeps, the positive one last.
+PAPERS_TASK_CLASSES: tuple[str, ...] = ("benign", "suspicious")
+
+
+def has_papers_task(classes: Sequence[str]) -> bool:
+    """Whether a model with ``classes`` answers the papers' task (:data:`PAPERS_TASK`): its
+    truth must be the case's BI-RADS group, as a ``birads`` model's is; a ``calcification``
+    model's truth (a calcification in the patch) is another question.
+
+    Example:
+        >>> has_papers_task(task_classes("birads")), has_papers_task(task_classes("calcification"))
+        (True, False)
+    """
+    return all(c in tuple(classes) for c in PAPERS_TASK_CLASSES)
 
 
 def get_task(name: str) -> Task:

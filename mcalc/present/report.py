@@ -31,6 +31,7 @@ from mcalc.models.analysis import (
     analyse,
     ci_text,
     interval_text,
+    papers_task_summary,
     summary_row,
     threshold_metrics,
 )
@@ -39,10 +40,12 @@ from mcalc.models.curves import OperatingPoint
 from mcalc.models.published import (
     COMPARABILITY_NOTE,
     REPRODUCTION_NOTE,
+    other_task_note,
     prior_use,
     reproduction_rows,
 )
 from mcalc.models.scores import LEVEL_RULES, LEVELS
+from mcalc.models.tasks import has_papers_task
 from mcalc.present.eval_figures import CurveEntry, pr_figure, roc_figure
 from mcalc.present.froc_figures import froc_figure, summary_notes, summary_rows
 
@@ -279,8 +282,9 @@ def ours_for_reproduction(
     temporal: bool = False,
 ) -> tuple[dict[str, float | None], str, str]:
     """Our case-level numbers to set beside the published ones (with the ``n`` cases and
-    ``patients`` they come from), what they are (the BI-RADS suspicious-vs-not result
-    when there is one, else the case-level AUC of the evaluation's binary view), and how
+    ``patients`` they come from), what they are (the BI-RADS result when there is one,
+    benign vs suspicious first; else, for a birads model, the papers' task from the
+    evaluation's patches; else the case-level AUC of the evaluation's binary view), and how
     they used the prior mammograms (:func:`mcalc.models.published.prior_use`; ``temporal``:
     the model's input is temporal)."""
     keys = () if result is None or result.scores is None else result.scores.image_keys.tolist()
@@ -302,6 +306,15 @@ def ours_for_reproduction(
                 what.format(f"{birads['rule']} rule"),
                 str(birads["prior"]) if "prior" in birads else prior_use(temporal, keys),
             )
+    papers = (
+        None
+        if result is None or result.scores is None
+        else papers_task_summary(result.scores, n_boot=0)
+    )
+    if papers is not None:  # a birads model: the papers' task from its sampled patches
+        ours = {k: papers[k] for k in ("auc", "n", "patients")} | {"accuracy": None}
+        what = "benign vs suspicious, per case (normal cases left out; max over images)"
+        return ours, what, prior_use(temporal, keys)
     if result is not None and result.scores is not None:
         a = analyse(result.scores, "case", n_boot=0)
         ours = {"auc": a.auc, "accuracy": None, "n": a.n, "patients": a.n_patients}
@@ -347,6 +360,20 @@ def report_blocks(report: ReportInput) -> list[Block]:
         ]
     if report.birads is not None:
         blocks += [Block("h2", "Case-level BI-RADS"), *_birads(report.birads)]
+    if (
+        report.birads is None
+        and result.scores is not None
+        and not has_papers_task(result.scores.classes)
+    ):  # a calcification model's case AUC: another task (as the Cross-validation tab says)
+        note = other_task_note(
+            card.task_name,
+            subject="this model classifies",
+            instead="Its BI-RADS results (evaluate without --no-detection; the BI-RADS "
+            "tab) classify the cases benign vs suspicious from its map scores, the papers' "
+            "task, and are set beside them.",
+        )
+        blocks += [Block("h2", "Published results beside ours"), Block("note", note)]
+        return [*blocks, *_tail(report)]
     ours, what, prior = ours_for_reproduction(report.birads, result, temporal=card.patch.temporal)
     synthetic = card.data.synthetic if report.synthetic_data is None else report.synthetic_data
     protocol = "held-out test patients" if result.scope == "test-split" else "all patients"
@@ -365,12 +392,17 @@ def report_blocks(report: ReportInput) -> list[Block]:
         ),
         Block("note", REPRODUCTION_NOTE),
     ]
-    blocks += [Block("h2", "Settings"), _pairs(dict(report.settings))]
-    blocks += [
+    return [*blocks, *_tail(report)]
+
+
+def _tail(report: ReportInput) -> list[Block]:
+    """The report's last blocks: the settings and the model card."""
+    return [
+        Block("h2", "Settings"),
+        _pairs(dict(report.settings)),
         Block("h2", "Model card"),
-        Block("pre", json.dumps(card.to_json(), indent=1, default=str)),
+        Block("pre", json.dumps(report.card.to_json(), indent=1, default=str)),
     ]
-    return blocks
 
 
 def _html_table(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -9,6 +9,7 @@ import streamlit as st
 
 from mcalc.errors import McalcError
 from mcalc.models.analysis import (
+    CASE_SETS,
     LevelAnalysis,
     analyse,
     class_metrics,
@@ -25,8 +26,9 @@ from mcalc.models.evaluate import (
     evaluation_scope,
     load_evaluation,
 )
-from mcalc.models.published import COMPARABILITY_NOTE
+from mcalc.models.published import COMPARABILITY_NOTE, PAIR_NOTE, pair_rows
 from mcalc.models.scores import LEVEL_RULES, LEVELS, EvalScores, positive_rule
+from mcalc.models.tasks import PAPERS_TASK, PAPERS_TASK_TEXT, has_papers_task
 from mcalc.present.eval_figures import CurveEntry, confusion_figure, pr_figure, roc_figure
 from mcalc.present.report import ReportInput, evaluation_report
 from mcalc.present.report_pdf import evaluation_report_pdf
@@ -177,8 +179,10 @@ def results_ui(
     threshold: float,
     youden: bool,
     n_boot: int,
+    temporal: dict[str, bool],
 ) -> None:
-    """Curves, the metrics table, confusion matrices and per-class metrics."""
+    """Curves, the metrics table, confusion matrices, per-class metrics and the paired
+    comparison (``temporal``: which models read the subtraction of the registered prior)."""
     entries, rows, confusions, notes = [], [], [], []
     for model_id, result in results.items():
         scores = result.scores
@@ -247,20 +251,61 @@ def results_ui(
             key=f"evaluate_confusion_{i}",
         )
     per_class_ui(results, level)
-    paired_ui(results, fingerprint, level, n_boot)
+    paired_ui(results, fingerprint, level, n_boot, temporal)
 
 
 @st.cache_data(show_spinner="Comparing the models on the same cases…", max_entries=32)
-def _paired(_a: EvalScores, _b: EvalScores, key: str, level: str, n_boot: int) -> dict:
+def _paired(
+    _a: EvalScores, _b: EvalScores, key: str, level: str, n_boot: int, cases: str = "all"
+) -> dict:
     """:func:`paired_comparison` of two evaluations (``key`` names them)."""
-    return paired_comparison(_a, _b, level, n_boot=max(n_boot, 1))
+    return paired_comparison(_a, _b, level, n_boot=max(n_boot, 1), cases=cases)
+
+
+#: The choice of cases compared (:data:`mcalc.models.analysis.CASE_SETS`).
+CASE_LABELS = {
+    "all": "Every case (suspicious vs the rest)",
+    PAPERS_TASK: PAPERS_TASK_TEXT[0].upper() + PAPERS_TASK_TEXT[1:] + " (the papers' task)",
+}
+
+
+def _offers_papers_task(scored: dict[str, EvaluationResult], level: str) -> bool:
+    """The papers' task is offered at the case level when every model answers it
+    (``birads`` models)."""
+    return level == "case" and all(
+        r.scores is not None and has_papers_task(r.scores.classes) for r in scored.values()
+    )
+
+
+def cases_ui(scored: dict[str, EvaluationResult], level: str) -> str:
+    """Which cases the paired comparison is made on (:func:`_offers_papers_task`)."""
+    if not _offers_papers_task(scored, level):
+        return "all"
+    return str(
+        st.radio(
+            "Cases compared",
+            list(CASE_SETS),
+            format_func=CASE_LABELS.__getitem__,
+            horizontal=True,
+            key="evaluate_paired_cases",
+            persist_state="session",
+            help="The published work classifies benign vs suspicious per case, the normal "
+            "(BI-RADS 1) cases left out; its results are set beside that comparison.",
+        )
+    )
 
 
 def paired_ui(
-    results: dict[str, EvaluationResult], fingerprint: str, level: str, n_boot: int
+    results: dict[str, EvaluationResult],
+    fingerprint: str,
+    level: str,
+    n_boot: int,
+    temporal: dict[str, bool],
 ) -> None:
     """The first chosen model against each other one on the same images or cases: the
-    difference in AUC by a paired patient bootstrap and by DeLong's test."""
+    difference in AUC by a paired patient bootstrap and by DeLong's test; on the papers'
+    task, the published pairs (without vs with the prior) beside ours (``temporal``: which
+    models read the subtraction of the registered prior)."""
     scored = {m: r for m, r in results.items() if r.scores is not None}
     if len(scored) < 2:
         return
@@ -268,15 +313,20 @@ def paired_ui(
     if level == "patch":
         st.caption("Choose the image or case level: patches are sampled per model.")
         return
+    cases = cases_ui(scored, level)
     (first, ra), *others = scored.items()
-    rows = []
+    rows, published = [], []
     for other, rb in others:
         key = f"{result_key(first, fingerprint)}@{ra.created}|{other}@{rb.created}"
         try:
-            c = _paired(ra.scores, rb.scores, key, level, n_boot)
+            c = _paired(ra.scores, rb.scores, key, level, n_boot, cases)
         except ValueError as exc:
             st.caption(f"{first} vs {other}: {exc}")
             continue
+        if cases == PAPERS_TASK:
+            published.append(
+                _pair_rows(c | {"model_a": first, "model_b": other}, (ra, rb), temporal)
+            )
         d = c["delong"]
         rows.append(
             {
@@ -300,6 +350,8 @@ def paired_ui(
                 f"compared on the {c['images']} images both scored (a temporal model scores "
                 "recent images only: the other model's cases are built from them too)"
             )
+        if c["left_out"]:
+            notes.append(f"{c['left_out']} normal case(s) left out ({PAPERS_TASK_TEXT})")
         for note in notes:
             st.caption(f"{first} vs {other}: {note}")
     if rows:
@@ -308,6 +360,34 @@ def paired_ui(
             f"The {level}s both models scored; bootstrap: {max(n_boot, 1)} resamples of "
             "patients, both AUCs recomputed on each; DeLong et al. 1988 (items independent)."
         )
+    if published:
+        st.subheader("Published results beside ours")
+        # The published rows once, then our row of each pair.
+        table = [*published[0][:-1], *(p[-1] for p in published)]
+        fitted_table(pd.DataFrame(table), key="evaluate_paired_published")
+        st.info(PAIR_NOTE, icon=":material/menu_book:")
+    elif rows and cases == "all" and _offers_papers_task(scored, level):
+        st.caption(
+            "The published results (benign vs suspicious, without and with the prior) are "
+            "set beside the papers' task: choose it under *Cases compared* above."
+        )
+
+
+def _pair_rows(
+    comparison: dict,
+    results: tuple[EvaluationResult, EvaluationResult],
+    temporal: dict[str, bool],
+) -> list[dict[str, object]]:
+    """:func:`pair_rows` of one comparison, our data being the dataset open."""
+    index = common.current_index()
+    scopes = {r.scope for r in results}
+    return pair_rows(
+        comparison,
+        (temporal.get(comparison["model_a"], False), temporal.get(comparison["model_b"], False)),
+        synthetic=None if index is None else index.synthetic,
+        source="" if index is None else index.source,
+        protocol="held-out test patients" if scopes == {"test-split"} else "all patients",
+    )
 
 
 def per_class_ui(results: dict[str, EvaluationResult], level: str) -> None:
@@ -352,7 +432,8 @@ def classification_ui(cards: list[ModelCard], fingerprint: str) -> None:
         return
     binary_names = [r.scores.positive_label for r in results.values() if r.scores is not None]
     level, threshold, youden, n_boot = controls_ui(binary_names)
-    results_ui(results, fingerprint, level, threshold, youden, n_boot)
+    temporal = {c.id: c.patch.temporal for c in cards}
+    results_ui(results, fingerprint, level, threshold, youden, n_boot, temporal)
     report_ui(cards, results, fingerprint, threshold, n_boot)
 
 

@@ -23,12 +23,13 @@ from mcalc.jobs.crossval import (
     run_state,
     submit_crossval,
 )
-from mcalc.models.analysis import analyse
+from mcalc.models.analysis import analyse, papers_task_summary
 from mcalc.models.architectures import ARCHITECTURES
 from mcalc.models.freeze import STRATEGIES
 from mcalc.models.plan import STRATEGY_LABEL, random_freeze_text
-from mcalc.models.published import prior_use, reproduction_rows
-from mcalc.models.tasks import TASKS
+from mcalc.models.published import other_task_note, prior_use, reproduction_rows
+from mcalc.models.scores import EvalScores
+from mcalc.models.tasks import TASKS, has_papers_task
 from mcalc.models.train_config import TrainConfig
 from mcalc.models.weights import resolve_weights
 from mcalc.present.eval_figures import CurveEntry, roc_figure
@@ -246,26 +247,52 @@ def result_ui(run: CrossvalRun) -> None:
         fitted_table(pd.DataFrame(summary_rows(det)), key="evaluate_cv_froc_table")
         for note in summary_notes(det):
             st.caption(note)
+    published_ui(run, scores)
+
+
+def published_ui(run: CrossvalRun, scores: EvalScores | None) -> None:
+    """The published results beside the pooled case-level AUC on the papers' task (a
+    birads model's run), or why a run of another task is not set beside them."""
+    out = run.result or {}
+    papers = out.get("papers_task")
+    if papers is None and scores is not None:  # a run pooled before the papers' task was kept
+        papers = papers_task_summary(scores, n_boot=0)
+    task = TASKS.get(run.config.task)
+    if papers is None and task is not None and has_papers_task(task.classes):
+        st.info(
+            "This run was pooled before the papers' task (benign vs suspicious, normal cases "
+            "left out) was kept with it, and its fold scores are not cached: press **Pool the "
+            "folds** to set it beside the published results.",
+            icon=":material/menu_book:",
+        )
+        return
+    if papers is None:
+        st.info(other_task_note(run.config.task), icon=":material/menu_book:")
+        return
     protocol = (
         "leave-one-patient-out" if run.leave_one_patient_out else f"{run.k}-fold cross-validation"
     )
     # The run's own data, not the sidebar's: a run on the demo read "real data" beside the
     # papers' numbers while a real dataset was open.
     kind = run_data_kind(run)
-    case = out["pooled"].get("case", {})
-    st.caption("Published results beside the pooled case-level AUC of this run.")
+    st.caption(
+        f"Published results beside this run's pooled case-level AUC on the papers' task, "
+        f"{papers['text']}: {papers['n']} cases, {papers['positives']} suspicious"
+        + (f", 95% CI {papers['auc_ci_text']}" if papers.get("auc_ci_text") else "")
+        + "."
+    )
     fitted_table(
         pd.DataFrame(
             reproduction_rows(
                 {
-                    "auc": case.get("auc"),
+                    "auc": papers["auc"],
                     "accuracy": None,
-                    "n": case.get("n"),
-                    "patients": case.get("patients"),
+                    "n": papers["n"],
+                    "patients": papers["patients"],
                 },
                 synthetic=None if kind is None else kind[0],
                 source="real-layout" if kind is None else kind[1],
-                what="the model's positive class vs not, per case (max over images)",
+                what="benign vs suspicious, per case (normal cases left out; max over images)",
                 protocol=protocol,
                 prior=prior_use(
                     run.config.input == "temporal",

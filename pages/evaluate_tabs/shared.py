@@ -37,6 +37,8 @@ _DECIMAL_COLUMNS = {
     "published AUC",
     "our accuracy",
     "our AUC",
+    "AUC without prior",
+    "AUC with prior",
     "sd",
     "pooled AUC",
     "AUC A",
