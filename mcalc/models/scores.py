@@ -191,9 +191,8 @@ class EvalScores:
         np.add.at(votes, (inverse, self.y), 1)
         return votes.argmax(axis=1), proba
 
-    def of_images(self, keys: set[str] | frozenset[str]) -> EvalScores:
-        """The patches of the images ``keys`` only (order kept)."""
-        keep = np.isin(self.image_keys, sorted(keys))
+    def _subset(self, keep: np.ndarray) -> EvalScores:
+        """The patches where ``keep`` is true (order kept)."""
         return EvalScores(
             self.classes,
             self.positive,
@@ -203,6 +202,11 @@ class EvalScores:
             self.patient_ids[keep],
             self.image_keys[keep],
         )
+
+    def of_images(self, keys: set[str] | frozenset[str]) -> EvalScores:
+        """The patches of the images ``keys`` only (order kept)."""
+        keep = np.isin(self.image_keys, sorted(keys))
+        return self._subset(keep)
 
     def of_case_classes(self, classes: tuple[str, ...]) -> EvalScores:
         """The patches of the cases whose true class (the most frequent one of the case's
@@ -218,15 +222,7 @@ class EvalScores:
         truth, _ = self.multiclass("case")
         wanted = [self.classes.index(c) for c in classes]
         keep = np.isin(self.case_ids, ids[np.isin(truth, wanted)])
-        return EvalScores(
-            self.classes,
-            self.positive,
-            self.y[keep],
-            self.proba[keep],
-            self.case_ids[keep],
-            self.patient_ids[keep],
-            self.image_keys[keep],
-        )
+        return self._subset(keep)
 
     def as_json(self) -> dict[str, Any]:
         """A JSON-ready dict (probabilities rounded to 6 decimals)."""
