@@ -175,6 +175,14 @@ def _viewer_state(frame) -> dict[str, str]:
     return frame.eval_on_selector(VIEWER, "e => ({...e.dataset})")
 
 
+def _click_off_centre(page, frame, panel: int, dx: float, dy: float) -> None:
+    """A click in viewer panel ``panel`` at (``dx``, ``dy``) CSS pixels from its centre."""
+    w, h = frame.eval_on_selector_all(
+        ".panel", "els => els.map(e => [e.clientWidth, e.clientHeight])"
+    )[panel]
+    page.mouse.click(*page_point(page, frame, panel, w / 2 + dx, h / 2 + dy))
+
+
 def test_two_tabs_saving_marks_of_one_image_conflict_and_merge(demo_app):
     """One reader, one image, two tabs (browser contexts) on the reading viewer, both opened
     before either saved. A marks and saves (version 1); B marks elsewhere and saves. B said
@@ -194,10 +202,7 @@ def test_two_tabs_saving_marks_of_one_image_conflict_and_merge(demo_app):
         ]
         key = _viewer_state(tabs[0][1])["case"]
         for (page, frame, panel), dx in zip(tabs, (-20, 25), strict=True):
-            w, h = frame.eval_on_selector_all(
-                ".panel", "els => els.map(e => [e.clientWidth, e.clientHeight])"
-            )[panel]
-            page.mouse.click(*page_point(page, frame, panel, w / 2 + dx, h / 2 + dx))
+            _click_off_centre(page, frame, panel, dx, dx)
             assert _viewer_state(frame)["marks"] == "1"
         frame_a, frame_b = tabs[0][1], tabs[1][1]
         frame_a.press(VIEWER, "Control+s")
@@ -228,10 +233,7 @@ def test_two_tabs_saving_marks_of_one_image_conflict_and_merge(demo_app):
         # A, still on version 1, places a mark and does not save; its page runs again (a
         # section opened) and loads version 2: the unsaved mark was dropped unseen. It
         # stays, on version 1, and its save is kept as a conflict copy.
-        w, h = frame_a.eval_on_selector_all(
-            ".panel", "els => els.map(e => [e.clientWidth, e.clientHeight])"
-        )[tabs[0][2]]
-        a.mouse.click(*page_point(a, frame_a, tabs[0][2], w / 2 - 30, h / 2 + 30))
+        _click_off_centre(a, frame_a, tabs[0][2], -30, 30)
         assert _viewer_state(frame_a)["marks"] == "2"
         a.get_by_text("Version history and restore", exact=True).click()
         a.get_by_text("Conflict copies kept", exact=False).wait_for(timeout=60_000)
@@ -259,11 +261,8 @@ def test_unsaved_marks_left_for_the_other_view_survive_a_save_elsewhere(demo_app
     with browser_page(1400, 1300) as a:
         frame, panel = _viewer_tab(a, demo_app.url, reader)
         key = _viewer_state(frame)["case"]
-        w, h = frame.eval_on_selector_all(
-            ".panel", "els => els.map(e => [e.clientWidth, e.clientHeight])"
-        )[panel]
         for dx in (-20, 25):
-            a.mouse.click(*page_point(a, frame, panel, w / 2 + dx, h / 2 + dx))
+            _click_off_centre(a, frame, panel, dx, dx)
         assert _viewer_state(frame)["marks"] == "2"
 
         def view(name: str, marks: str) -> dict[str, str]:
@@ -311,11 +310,8 @@ def test_the_viewers_save_is_the_one_save_and_keeps_marks_and_comment(demo_app):
     with browser_page(1400, 1600) as page:
         frame, panel = _viewer_tab(page, demo_app.url, reader)
         key = _viewer_state(frame)["case"]
-        w, h = frame.eval_on_selector_all(
-            ".panel", "els => els.map(e => [e.clientWidth, e.clientHeight])"
-        )[panel]
         for dx in (-20, 25):
-            page.mouse.click(*page_point(page, frame, panel, w / 2 + dx, h / 2 + dx))
+            _click_off_centre(page, frame, panel, dx, dx)
         assert _viewer_state(frame)["marks"] == "2"
         comment = page.get_by_label("Comment on the whole image")
         comment.fill("dense, look again")
@@ -375,15 +371,12 @@ def test_the_pages_undo_and_discard_keep_the_viewers_unsaved_marks(demo_app):
     with browser_page(1400, 1800) as page:
         frame, panel = _viewer_tab(page, demo_app.url, reader)
         key = _viewer_state(frame)["case"]
-        w, h = frame.eval_on_selector_all(
-            ".panel", "els => els.map(e => [e.clientWidth, e.clientHeight])"
-        )[panel]
-        page.mouse.click(*page_point(page, frame, panel, w / 2 - 30, h / 2 - 30))
+        _click_off_centre(page, frame, panel, -30, -30)
         frame.press(VIEWER, "Control+s")
         page.get_by_text("Saved as version 1").wait_for(timeout=60_000)
         _until(page, lambda s: s["marksBase"] == "1")
         frame = viewer_frame(page)
-        page.mouse.click(*page_point(page, frame, panel, w / 2 + 30, h / 2 + 30))
+        _click_off_centre(page, frame, panel, 30, 30)
         assert _viewer_state(frame)["marks"] == "2"
         # The page's Undo: nothing unsaved on the page, so version 1's mark is undone in
         # the store (version 2, no marks); the viewer's unsaved mark stays.
@@ -411,7 +404,7 @@ def test_the_pages_undo_and_discard_keep_the_viewers_unsaved_marks(demo_app):
         page.get_by_text("deleted (not saved yet", exact=False).wait_for(timeout=60_000)
         _until(page, lambda s: s["marks"] == "0")
         frame = viewer_frame(page)
-        page.mouse.click(*page_point(page, frame, panel, w / 2 - 40, h / 2 + 40))
+        _click_off_centre(page, frame, panel, -40, 40)
         assert _viewer_state(frame)["marks"] == "1"
         page.get_by_role("button", name="Discard edits", exact=True).click()
         page.get_by_text("Back to the saved version", exact=False).wait_for(timeout=60_000)
@@ -436,10 +429,7 @@ def test_ctrl_s_in_the_pages_comment_field_is_the_viewers_save(demo_app):
     with browser_page(1400, 1600) as page:
         frame, panel = _viewer_tab(page, demo_app.url, reader)
         key = _viewer_state(frame)["case"]
-        w, h = frame.eval_on_selector_all(
-            ".panel", "els => els.map(e => [e.clientWidth, e.clientHeight])"
-        )[panel]
-        page.mouse.click(*page_point(page, frame, panel, w / 2 - 20, h / 2 - 20))
+        _click_off_centre(page, frame, panel, -20, -20)
         page.evaluate(
             """() => window.addEventListener('keydown', e => {
                  if (e.ctrlKey && e.key === 's') window.__saveKeyTaken = e.defaultPrevented; })"""
