@@ -422,10 +422,10 @@ def pair_rows(
                 "AUC without prior": without.auc,
                 "AUC with prior": with_prior.auc,
                 "with - without": _signed(diff),
+                "accuracy without / with": f"{without.accuracy:.3f} / {with_prior.accuracy:.3f}",
                 "data": "real (as published)",
                 "cases and protocol": without.protocol,
                 "without / with": f"{without.label.split(', ')[1]} / {with_prior.label.split(', ')[1]}",
-                "accuracy without / with": f"{without.accuracy:.3f} / {with_prior.accuracy:.3f}",
                 "paired test": "n/a (not held)",
                 "differences": "",
             }
