@@ -215,3 +215,7 @@ def test_a_birads_models_report_without_a_birads_result_uses_the_papers_task() -
     assert (ours["auc"], ours["n"], ours["patients"]) == (1.0, 4, 4)
     assert what.startswith("benign vs suspicious, per case (normal cases left out")
     assert prior == ""
+    # At the card's threshold its accuracy too (it was None beside Loizidou 2020's).
+    ours, what, _ = ours_for_reproduction(None, result, threshold=(0.65, "the model card"))
+    assert ours["accuracy"] == 0.75  # s1 (0.6) below 0.65: 3 of 4
+    assert what.endswith("; accuracy at its card's decision threshold 0.65, the model card)")
