@@ -504,7 +504,9 @@ def paired_comparison(
         "cases_text": CASE_SETS[cases].format(positive=a.positive_label),
         "left_out": left_out,
         "notes": notes,
-        **({} if thresholds is None else {"accuracy": _accuracy(la, lb, xa, xb, thresholds)}),
+        **(
+            {} if thresholds is None else {"accuracy": _accuracy(la, lb, xa, xb, thresholds, level)}
+        ),
     }
 
 
@@ -514,6 +516,7 @@ def _accuracy(
     xa: np.ndarray,
     xb: np.ndarray,
     thresholds: tuple[tuple[float, str], tuple[float, str]],
+    level: str,
 ) -> dict[str, Any]:
     """:func:`mcalc.models.mcnemar.paired_accuracy` of the compared items, with where each
     threshold comes from (``threshold_a_source``, ``threshold_b_source``)."""
@@ -521,7 +524,7 @@ def _accuracy(
 
     (ta, source_a), (tb, source_b) = thresholds
     n_patients = len(np.unique(la.patients[xa]))
-    out = paired_accuracy(la.y[xa], la.score[xa], lb.score[xb], (ta, tb), n_patients)
+    out = paired_accuracy(la.y[xa], la.score[xa], lb.score[xb], (ta, tb), n_patients, level)
     return out | {"threshold_a_source": source_a, "threshold_b_source": source_b}
 
 

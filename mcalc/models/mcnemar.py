@@ -28,7 +28,7 @@ import numpy as np
 __all__ = ["MCNEMAR_METHOD", "mcnemar_exact", "paired_accuracy"]
 
 #: The test, as results name it.
-MCNEMAR_METHOD = "McNemar's exact test (binomial on the discordant cases), cases independent"
+MCNEMAR_METHOD = "McNemar's exact test (binomial on the discordant items), items independent"
 
 
 def mcnemar_exact(a_only: int, b_only: int) -> float:
@@ -57,6 +57,7 @@ def paired_accuracy(
     score_b: np.ndarray,
     thresholds: tuple[float, float],
     n_patients: int | None = None,
+    item: str = "case",
 ) -> dict[str, Any]:
     """Each model's accuracy on the same items at its own threshold (``score >=
     threshold`` is positive), their difference ``a - b`` and McNemar's exact test of it.
@@ -67,6 +68,7 @@ def paired_accuracy(
         thresholds: model A's and model B's decision thresholds.
         n_patients: patients the items come from (fewer than items: a note says the test
             takes the items as independent).
+        item: what an item is (``case``, ``image``), as the notes name it.
 
     Returns:
         JSON-ready: ``n``, ``threshold_a/b``, ``correct_a/b``, ``accuracy_a/b``,
@@ -93,14 +95,14 @@ def paired_accuracy(
     if a_only + b_only < 6:
         # Below 6 discordant cases even the most lopsided split has p >= 2 / 2**5.
         notes.append(
-            f"{a_only + b_only} discordant case(s): the smallest p-value McNemar's exact "
+            f"{a_only + b_only} discordant {item}(s): the smallest p-value McNemar's exact "
             f"test could give here is {mcnemar_exact(0, a_only + b_only):.3f}, so its p is "
             "no evidence either way"
         )
     if n_patients is not None and n_patients < len(y):
         notes.append(
-            f"{len(y)} cases from {n_patients} patients: McNemar's test takes the cases "
-            "as independent"
+            f"{len(y)} {item}s from {n_patients} patients: McNemar's test takes the "
+            f"{item}s as independent"
         )
     return {
         "n": len(y),
