@@ -276,6 +276,8 @@ def _birads_cards(models: Path) -> None:
         card |= {"id": model_id, "task": "birads", "classes": ["normal", "benign", "suspicious"],
                  "binary_views": {"suspicious": ["suspicious"]}}  # fmt: skip
         card["patch"]["input_mode"] = mode
+        if model_id == "rec":  # tmp's card names none: the default, 0.5
+            card["decision_threshold"] = {"value": 0.65, "source": "Youden's J on validation"}
         (models / model_id / "card.json").write_text(json.dumps(card))
 
 
@@ -330,6 +332,25 @@ def test_two_birads_models_are_compared_on_the_papers_task_beside_the_published_
     assert ours["with - without"] == "+1.000"
     assert ours["without / with"] == "rec (recent-only) / tmp (subtraction)"
     assert ours["data"] == "SYNTHETIC demo data"
+    # Accuracies at each card's threshold (not the page's), beside Loizidou 2020's.
+    accuracy = _table(at, "McNemar p")
+    assert (accuracy["threshold A"][0], accuracy["threshold B"][0]) == (0.5, 0.65)
+    assert (accuracy["accuracy A"][0], accuracy["accuracy B"][0], accuracy["McNemar p"][0]) == (
+        1.0,
+        0.25,
+        0.25,
+    )
+    assert published["accuracy without / with"][1] == "0.914 / 0.996"
+    assert ours["accuracy without / with"] == "0.250 / 1.000"
+    assert (
+        "McNemar exact p 0.250 (only tmp right on 3, only rec on 0 of 4 cases)"
+        in ours["paired test"]
+    )
+    assert any(
+        "tmp 0.50 (default, as the model card names none) and rec 0.65 (Youden's J on "
+        "validation)" in c.value
+        for c in at.caption
+    ), [c.value for c in at.caption]
 
 
 @pytest.mark.slow  # an AppTest run of the page: 3-10 s

@@ -207,8 +207,13 @@ def test_compare_sets_the_published_pair_beside_ours_on_the_papers_task(
 
     monkeypatch.setattr(evaluate, "evaluate_model", fake_evaluate)
     monkeypatch.setattr(registry, "resolve_model", lambda m, d: m)
+    chosen = {"decision_threshold": {"value": 0.65, "source": "Youden's J on validation"}}
     monkeypatch.setattr(
-        registry, "load_card", lambda m: SimpleNamespace(patch=SimpleNamespace(temporal=m == "tmp"))
+        registry,
+        "load_card",
+        lambda m: SimpleNamespace(
+            patch=SimpleNamespace(temporal=m == "tmp"), extra={} if m == "tmp" else chosen
+        ),
     )
     args = ["compare", "--model", "tmp", "--model", "rec", "--data", "data/demo"]
     assert main([*args, "--bootstrap", "20"]) == 0
@@ -224,11 +229,61 @@ def test_compare_sets_the_published_pair_beside_ours_on_the_papers_task(
         "difference +0.060" in out  # fmt: skip
     # Ours as theirs: the recent-only model without the prior, the difference with - without.
     assert "ours (rec (recent-only) / tmp (subtraction)): AUC 0.000 vs 1.000, difference " \
-        "+1.000; 4 cases (4 patients), held-out test patients; data: SYNTHETIC demo data" in out  # fmt: skip
+        "+1.000; accuracy 0.250 / 1.000; 4 cases (4 patients), held-out test patients; data: " \
+        "SYNTHETIC demo data" in out  # fmt: skip
     assert "ours are on synthetic data: not comparable" in out
+    # Accuracies at each card's threshold (tmp's card names none: 0.5), beside the 2020 pair.
+    assert "  accuracy at each model's decision threshold (tmp 0.50: default, as the model " \
+        "card names none; rec 0.65: Youden's J on validation): 1.000 vs 0.250 (4 and 1 of " \
+        "4), difference 0.750\n  McNemar exact: p 0.250 (only tmp right on 3, only rec on 0)" \
+        in out  # fmt: skip
+    assert "Loizidou 2020 (without subtraction / with subtraction): accuracy 0.914 / 0.996" in out
+    assert "accuracy +0.750, McNemar exact p 0.250 (only tmp right on 3, only rec on 0" in out
     assert main([*args, "--bootstrap", "20", "--cases", "benign-vs-suspicious", "--json"]) == 0
     js = json.loads(capsys.readouterr().out)
     assert js["cases"] == "benign_vs_suspicious" and js["left_out"] == 2
+    assert (js["accuracy"]["accuracy_a"], js["accuracy"]["accuracy_b"]) == (1.0, 0.25)
+    assert js["accuracy"]["threshold_b_source"] == "Youden's J on validation"
+    assert js["published"][-1]["accuracy without / with"] == "0.250 / 1.000"
     assert [r["result"] for r in js["published"]] == ["Loizidou 2021", "Loizidou 2020", "ours"]
     assert main([*args, "--level", "image", "--cases", "benign-vs-suspicious"]) == 2
     assert "compare at the case level" in capsys.readouterr().err
+
+
+def test_mcnemars_exact_test_against_a_textbook_value_and_by_hand() -> None:
+    """Fagerland, Lydersen & Laake 2013 (BMC Med Res Methodol 13:91): b = 1, c = 7 gives
+    the exact conditional p 0.070; by hand 2 * (C(8,0) + C(8,1)) / 2**8."""
+    from math import comb
+
+    from mcalc.models.mcnemar import mcnemar_exact
+
+    assert round(mcnemar_exact(1, 7), 3) == 0.070
+    assert mcnemar_exact(7, 1) == pytest.approx(2 * (comb(8, 0) + comb(8, 1)) / 2**8)
+    assert mcnemar_exact(2, 10) == pytest.approx(2 * sum(comb(12, k) for k in range(3)) / 2**12)
+    assert mcnemar_exact(3, 3) == 1.0 and mcnemar_exact(0, 0) == 1.0
+    with pytest.raises(ValueError, match="counts >= 0"):
+        mcnemar_exact(-1, 2)
+
+
+def test_the_papers_task_gives_each_models_accuracy_at_its_own_threshold() -> None:
+    """`compare` gave AUCs only, so the Loizidou 2020 pair (accuracies only) had nothing of
+    ours beside it. Each model decides at its own stated threshold, McNemar's exact test on
+    the cases only one of them got right."""
+    a = _birads(GROUPS, {"n1": 0.9, "n2": 0.8, "b1": 0.1, "b2": 0.2, "s1": 0.6, "s2": 0.7})
+    b = _birads(GROUPS, {"n1": 0.1, "n2": 0.1, "b1": 0.6, "b2": 0.7, "s1": 0.2, "s2": 0.3})
+    out = paired_comparison(
+        a,
+        b,
+        "case",
+        n_boot=10,
+        cases="benign_vs_suspicious",
+        thresholds=((0.5, "default"), (0.65, "the model card")),
+    )
+    acc = out["accuracy"]
+    # A: all 4 right at 0.5; B at 0.65: b1 (0.6) right, b2 (0.7) and both suspicious wrong.
+    assert (acc["correct_a"], acc["correct_b"], acc["n"]) == (4, 1, 4)
+    assert (acc["accuracy_a"], acc["accuracy_b"], acc["difference"]) == (1.0, 0.25, 0.75)
+    assert (acc["a_only"], acc["b_only"], acc["p_value"]) == (3, 0, 0.25)
+    assert (acc["threshold_b"], acc["threshold_b_source"]) == (0.65, "the model card")
+    assert "3 discordant case(s)" in acc["notes"][0]
+    assert "accuracy" not in paired_comparison(a, b, "case", n_boot=10)

@@ -157,6 +157,35 @@ def test_the_published_pair_sits_beside_ours_as_theirs(
     assert "not comparable" not in ours["differences"]
 
 
+def test_our_accuracies_sit_beside_the_2020_pair_with_their_thresholds() -> None:
+    """Loizidou 2020 reports accuracies only, and ours were ``n/a``: now each model's
+    accuracy at its card's threshold, turned as theirs (without / with), McNemar's test
+    in the paired test and the thresholds said."""
+    from mcalc.models.published import PAIR_NOTE, pair_rows
+
+    accuracy = {"n": 20, "accuracy_a": 0.9, "accuracy_b": 0.65, "difference": 0.25,
+                "a_only": 6, "b_only": 1, "p_value": 0.125, "threshold_a": 0.5,
+                "threshold_b": 0.42, "threshold_a_source": "default, as the model card "
+                "names none", "threshold_b_source": "Youden's J on the validation cases"}  # fmt: skip
+    ours = pair_rows(_comparison(accuracy=accuracy), (True, False), synthetic=False)[-1]
+    assert ours["accuracy without / with"] == "0.650 / 0.900"
+    assert ours["paired test"].endswith(
+        "; accuracy +0.250, McNemar exact p 0.125 (only A right on 6, only B on 1 of 20 cases)"
+    )
+    assert ours["differences"].endswith(
+        "our accuracies are at each model's decision threshold from its card, not tuned on "
+        "these cases: A 0.50 (default, as the model card names none); B 0.42 (Youden's J "
+        "on the validation cases)"
+    )
+    turned = pair_rows(_comparison(accuracy=accuracy), (False, True), synthetic=False)[-1]
+    assert turned["accuracy without / with"] == "0.900 / 0.650"
+    assert (
+        "accuracy -0.250, McNemar exact p 0.125 (only B right on 1, only A on 6"
+        in turned["paired test"]
+    )
+    assert "McNemar's exact test" in PAIR_NOTE
+
+
 def test_a_pair_of_one_input_has_no_published_counterpart() -> None:
     from mcalc.models.published import pair_rows
 
@@ -186,3 +215,7 @@ def test_a_birads_models_report_without_a_birads_result_uses_the_papers_task() -
     assert (ours["auc"], ours["n"], ours["patients"]) == (1.0, 4, 4)
     assert what.startswith("benign vs suspicious, per case (normal cases left out")
     assert prior == ""
+    # At the card's threshold its accuracy too (it was None beside Loizidou 2020's).
+    ours, what, _ = ours_for_reproduction(None, result, threshold=(0.65, "the model card"))
+    assert ours["accuracy"] == 0.75  # s1 (0.6) below 0.65: 3 of 4
+    assert what.endswith("; accuracy at its card's decision threshold 0.65, the model card)")

@@ -1,7 +1,9 @@
 """The ``compare`` sub-command of ``python -m mcalc``: the difference in AUC of two models on
 the same images or cases (a paired patient bootstrap and DeLong's test), on every case or on
 the published work's task (``--cases benign-vs-suspicious``: benign vs suspicious, the normal
-cases left out), the published pairs (without vs with the prior) then beside ours.
+cases left out), the published pairs (without vs with the prior) then beside ours; at the
+level of cases or images, also each model's accuracy at its card's decision threshold
+(never chosen on the compared items) and McNemar's exact test of their difference.
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             args.level,
             n_boot=args.bootstrap,
             cases=cases,
+            thresholds=(_card_threshold(args, results[0]), _card_threshold(args, results[1])),
         )
     except ValueError as exc:
         raise McalcError(f"compare: {exc}") from exc
@@ -76,6 +79,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
             "set beside the papers' task: --level case --cases benign-vs-suspicious"
         )
     return 0
+
+
+def _card_threshold(args: argparse.Namespace, result: EvaluationResult) -> tuple[float, str]:
+    """The model's decision threshold and where it comes from: its card's, else the default
+    (:func:`mcalc.explain.scoring.decision_threshold`), never one chosen on the compared
+    cases."""
+    from mcalc.explain.scoring import decision_threshold
+    from mcalc.models.registry import load_card, resolve_model
+
+    t = decision_threshold(load_card(resolve_model(result.model_id, models_dir(args))))
+    return t.value, t.source
 
 
 def _published_pair(
@@ -127,6 +141,21 @@ def print_comparison(out: dict[str, Any], level: str) -> None:
     )
     for note in out["notes"]:
         print(f"    note: {note}")
+    acc = out.get("accuracy")
+    if acc:
+        print(
+            f"  accuracy at each model's decision threshold ({out['model_a']} "
+            f"{acc['threshold_a']:.2f}: {acc['threshold_a_source']}; {out['model_b']} "
+            f"{acc['threshold_b']:.2f}: {acc['threshold_b_source']}): {fmt(acc['accuracy_a'])} vs "
+            f"{fmt(acc['accuracy_b'])} ({acc['correct_a']} and {acc['correct_b']} of "
+            f"{acc['n']}), difference {fmt(acc['difference'])}"
+        )
+        print(
+            f"  McNemar exact: p {acc['p_value']:.3f} (only {out['model_a']} right on "
+            f"{acc['a_only']}, only {out['model_b']} on {acc['b_only']})"
+        )
+        for note in acc["notes"]:
+            print(f"    note: {note}")
     d = out["delong"]
     if "se" in d:
         p = "n/a (identical rankings)" if d["p_value"] is None else f"{d['p_value']:.3f}"
@@ -167,7 +196,8 @@ def add_compare_command(subparsers: Any) -> None:
     """Add ``compare`` to an argparse sub-parser set."""
     compare = subparsers.add_parser(
         "compare",
-        help="difference in AUC of two models on the same cases (patient bootstrap and DeLong)",
+        help="difference in AUC of two models on the same cases (patient bootstrap and "
+        "DeLong), and in accuracy at each card's decision threshold (McNemar)",
     )
     compare.add_argument(
         "--model", action="append", required=True, help="registry id or folder; give it twice"

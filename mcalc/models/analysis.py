@@ -38,7 +38,7 @@ from mcalc.models.curves import (
     roc,
     youden,
 )
-from mcalc.models.scores import GROUP_RULE, LEVEL_RULES, EvalScores
+from mcalc.models.scores import GROUP_RULE, LEVEL_RULES, EvalScores, LevelScores
 from mcalc.models.tasks import PAPERS_TASK, PAPERS_TASK_CLASSES, PAPERS_TASK_TEXT, has_papers_task
 
 __all__ = [
@@ -381,10 +381,14 @@ def paired_comparison(
     n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
     cases: str = "all",
+    thresholds: tuple[tuple[float, str], tuple[float, str]] | None = None,
 ) -> dict[str, Any]:
     """Difference in AUC of two models on the **same** images or cases: by a paired
     patient bootstrap (:func:`mcalc.models.curves.paired_auc`) and by DeLong's test
-    (``delong``: :func:`mcalc.models.delong.delong_test`).
+    (``delong``: :func:`mcalc.models.delong.delong_test`); with ``thresholds`` (each
+    model's decision threshold and where it comes from, e.g. its card), their accuracies
+    there too (``accuracy``: :func:`mcalc.models.mcnemar.paired_accuracy`, McNemar's exact
+    test), the thresholds stated, never chosen on these items.
 
     Only the items both evaluations scored are compared, and a case only through the images
     both scored (a temporal model scores recent images only: the recent-only model's case
@@ -500,7 +504,28 @@ def paired_comparison(
         "cases_text": CASE_SETS[cases].format(positive=a.positive_label),
         "left_out": left_out,
         "notes": notes,
+        **(
+            {} if thresholds is None else {"accuracy": _accuracy(la, lb, xa, xb, thresholds, level)}
+        ),
     }
+
+
+def _accuracy(
+    la: LevelScores,
+    lb: LevelScores,
+    xa: np.ndarray,
+    xb: np.ndarray,
+    thresholds: tuple[tuple[float, str], tuple[float, str]],
+    level: str,
+) -> dict[str, Any]:
+    """:func:`mcalc.models.mcnemar.paired_accuracy` of the compared items, with where each
+    threshold comes from (``threshold_a_source``, ``threshold_b_source``)."""
+    from mcalc.models.mcnemar import paired_accuracy
+
+    (ta, source_a), (tb, source_b) = thresholds
+    n_patients = len(np.unique(la.patients[xa]))
+    out = paired_accuracy(la.y[xa], la.score[xa], lb.score[xb], (ta, tb), n_patients, level)
+    return out | {"threshold_a_source": source_a, "threshold_b_source": source_b}
 
 
 def _delong(y: np.ndarray, a: np.ndarray, b: np.ndarray, n_patients: int) -> dict[str, Any]:

@@ -268,9 +268,12 @@ PAIR_NOTE = (
     "The published pairs: one method without and with the prior mammogram, on the same "
     "cases. Ours: two models of ours (a recent-only one, a temporal one: recent image and "
     "the subtraction of the registered prior) on the same cases, their difference tested "
-    "by DeLong's test and a patient bootstrap. mcalc holds the published AUCs and "
-    "accuracies only, no test of their difference. Anchors, not a like-for-like "
-    "comparison: each row says what differs."
+    "by DeLong's test and a patient bootstrap; their accuracies at each model's decision "
+    "threshold from its card (0.5 where the card names none), never chosen on the compared "
+    "cases, their difference tested by McNemar's exact test. Loizidou 2020 reports "
+    "accuracies only (80 patients, leave-one-patient-out; its operating point is not "
+    "stated beside them). mcalc holds the published AUCs and accuracies only, no test of "
+    "their difference. Anchors, not a like-for-like comparison: each row says what differs."
 )
 
 
@@ -343,6 +346,38 @@ def _paired_test(comparison: Mapping[str, Any], sign: int) -> str:
     return "; ".join(parts)
 
 
+def _accuracy_test(comparison: Mapping[str, Any], sign: int) -> str:
+    """McNemar's exact test of the accuracies of ``comparison`` (``accuracy``), the
+    difference as ``sign`` times ``a - b``; empty when there are none."""
+    acc = comparison.get("accuracy")
+    if not acc:
+        return ""
+    turned = sign * acc["difference"]
+    first, second = ("a", "b") if sign == 1 else ("b", "a")
+    names = {"a": comparison.get("model_a", "A"), "b": comparison.get("model_b", "B")}
+    return (
+        f"; accuracy {_signed(turned)}, McNemar exact p {acc['p_value']:.3f} (only "
+        f"{names[first]} right on {acc[f'{first}_only']}, only {names[second]} on "
+        f"{acc[f'{second}_only']} of {acc['n']} cases)"
+    )
+
+
+def _thresholds_caveat(comparison: Mapping[str, Any]) -> str | None:
+    """Where the thresholds of our accuracies come from (``None``: no accuracies)."""
+    acc = comparison.get("accuracy")
+    if not acc:
+        return None
+    each = [
+        f"{comparison.get(f'model_{k}', k.upper())} {acc[f'threshold_{k}']:.2f} "
+        f"({acc.get(f'threshold_{k}_source') or 'given'})"
+        for k in ("a", "b")
+    ]
+    return (
+        "our accuracies are at each model's decision threshold from its card, not tuned on "
+        "these cases: " + "; ".join(each)
+    )
+
+
 def pair_rows(
     comparison: Mapping[str, Any],
     temporal: tuple[bool, bool],
@@ -364,7 +399,10 @@ def pair_rows(
 
     Our row sets the recent-only model beside the published "without the prior" and the
     temporal one beside "with the prior", the difference taken as theirs (with - without);
-    two models of one input have no such counterpart, and the row says so.
+    two models of one input have no such counterpart, and the row says so. Where the
+    comparison has ``accuracy`` (each model's at its card's threshold), ours sit beside the
+    published accuracies, McNemar's exact test in ``paired test`` and the thresholds in
+    ``differences``.
 
     Example:
         >>> c = {"model_a": "t", "model_b": "r", "auc_a": 0.75, "auc_b": 0.5,
@@ -384,10 +422,10 @@ def pair_rows(
                 "AUC without prior": without.auc,
                 "AUC with prior": with_prior.auc,
                 "with - without": _signed(diff),
+                "accuracy without / with": f"{without.accuracy:.3f} / {with_prior.accuracy:.3f}",
                 "data": "real (as published)",
                 "cases and protocol": without.protocol,
                 "without / with": f"{without.label.split(', ')[1]} / {with_prior.label.split(', ')[1]}",
-                "accuracy without / with": f"{without.accuracy:.3f} / {with_prior.accuracy:.3f}",
                 "paired test": "n/a (not held)",
                 "differences": "",
             }
@@ -404,6 +442,8 @@ def pair_rows(
         "ours are patch models, a case scored by the highest of its sampled patches, not "
         "the papers' method"
     )
+    if (thresholds := _thresholds_caveat(comparison)) is not None:
+        caveats.append(thresholds)
     ours: dict[str, object] = {"result": "ours"}  # its columns in the published rows' order
     cells: dict[str, object] = {
         "cases and protocol": f"{cases} ({patients}), {protocol}" if cases else protocol,
@@ -425,7 +465,8 @@ def pair_rows(
             "accuracy without / with": "n/a",
             "paired test": f"{a} AUC {_fixed(comparison.get('auc_a'))} vs {b} "
             f"{_fixed(comparison.get('auc_b'))}, difference {_signed(comparison.get('difference'))}; "
-            + _paired_test(comparison, 1),
+            + _paired_test(comparison, 1)
+            + _accuracy_test(comparison, 1),
             "without / with": f"{a} and {b}: both {kind}",
             "differences": "; ".join(caveats),
         }
@@ -438,6 +479,15 @@ def pair_rows(
         else (comparison.get("auc_a"), comparison.get("auc_b"))
     )
     diff = comparison.get("difference")
+    acc = comparison.get("accuracy")
+    accuracy = "n/a"
+    if acc:
+        without_acc, with_acc = (
+            (acc["accuracy_b"], acc["accuracy_a"])
+            if temporal[0]
+            else (acc["accuracy_a"], acc["accuracy_b"])
+        )
+        accuracy = f"{without_acc:.3f} / {with_acc:.3f}"
     if comparison.get("prior_images"):
         caveats.append(
             f"{recent} took the prior images in as more images of the case; theirs read the "
@@ -447,8 +497,8 @@ def pair_rows(
         "AUC without prior": auc_recent,
         "AUC with prior": auc_with,
         "with - without": _signed(None if diff is None else sign * diff),
-        "accuracy without / with": "n/a",
-        "paired test": _paired_test(comparison, sign),
+        "accuracy without / with": accuracy,
+        "paired test": _paired_test(comparison, sign) + _accuracy_test(comparison, sign),
         "without / with": f"{recent} (recent-only) / {with_model} (subtraction)",
         "differences": "; ".join(caveats),
     }

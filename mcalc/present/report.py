@@ -27,10 +27,12 @@ from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 
+from mcalc.explain.scoring import decision_threshold
 from mcalc.models.analysis import (
     analyse,
     ci_text,
     interval_text,
+    papers_task_scores,
     papers_task_summary,
     summary_row,
     threshold_metrics,
@@ -280,13 +282,16 @@ def ours_for_reproduction(
     result: EvaluationResult | None,
     *,
     temporal: bool = False,
+    threshold: tuple[float, str] | None = None,
 ) -> tuple[dict[str, float | None], str, str]:
     """Our case-level numbers to set beside the published ones (with the ``n`` cases and
     ``patients`` they come from), what they are (the BI-RADS result when there is one,
     benign vs suspicious first; else, for a birads model, the papers' task from the
     evaluation's patches; else the case-level AUC of the evaluation's binary view), and how
     they used the prior mammograms (:func:`mcalc.models.published.prior_use`; ``temporal``:
-    the model's input is temporal)."""
+    the model's input is temporal). With ``threshold`` (the model's decision threshold from
+    its card, and its source), the papers' task from the patches has our accuracy there too,
+    the threshold said in what they are."""
     keys = () if result is None or result.scores is None else result.scores.image_keys.tolist()
     # Benign vs suspicious first, the papers' task (results written before 7 December
     # 2026 have only "all"), else suspicious vs not, the normal cases among the negatives.
@@ -313,8 +318,14 @@ def ours_for_reproduction(
     )
     if papers is not None:  # a birads model: the papers' task from its sampled patches
         ours = {k: papers[k] for k in ("auc", "n", "patients")} | {"accuracy": None}
-        what = "benign vs suspicious, per case (normal cases left out; max over images)"
-        return ours, what, prior_use(temporal, keys)
+        what = "benign vs suspicious, per case (normal cases left out; max over images"
+        if threshold is not None and result is not None and result.scores is not None:
+            at = threshold_metrics(papers_task_scores(result.scores), "case", threshold[0])
+            ours["accuracy"] = at.accuracy
+            what += (
+                f"; accuracy at its card's decision threshold {threshold[0]:.2f}, {threshold[1]}"
+            )
+        return ours, what + ")", prior_use(temporal, keys)
     if result is not None and result.scores is not None:
         a = analyse(result.scores, "case", n_boot=0)
         ours = {"auc": a.auc, "accuracy": None, "n": a.n, "patients": a.n_patients}
@@ -374,7 +385,10 @@ def report_blocks(report: ReportInput) -> list[Block]:
         )
         blocks += [Block("h2", "Published results beside ours"), Block("note", note)]
         return [*blocks, *_tail(report)]
-    ours, what, prior = ours_for_reproduction(report.birads, result, temporal=card.patch.temporal)
+    t = decision_threshold(card)
+    ours, what, prior = ours_for_reproduction(
+        report.birads, result, temporal=card.patch.temporal, threshold=(t.value, t.source)
+    )
     synthetic = card.data.synthetic if report.synthetic_data is None else report.synthetic_data
     protocol = "held-out test patients" if result.scope == "test-split" else "all patients"
     blocks += [

@@ -8,6 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from mcalc.errors import McalcError
+from mcalc.explain.scoring import decision_threshold
 from mcalc.models.analysis import (
     CASE_SETS,
     LevelAnalysis,
@@ -180,9 +181,11 @@ def results_ui(
     youden: bool,
     n_boot: int,
     temporal: dict[str, bool],
+    thresholds: dict[str, tuple[float, str]],
 ) -> None:
     """Curves, the metrics table, confusion matrices, per-class metrics and the paired
-    comparison (``temporal``: which models read the subtraction of the registered prior)."""
+    comparison (``temporal``: which models read the subtraction of the registered prior;
+    ``thresholds``: each model's decision threshold from its card, and its source)."""
     entries, rows, confusions, notes = [], [], [], []
     for model_id, result in results.items():
         scores = result.scores
@@ -251,15 +254,23 @@ def results_ui(
             key=f"evaluate_confusion_{i}",
         )
     per_class_ui(results, level)
-    paired_ui(results, fingerprint, level, n_boot, temporal)
+    paired_ui(results, fingerprint, level, n_boot, temporal, thresholds)
 
 
 @st.cache_data(show_spinner="Comparing the models on the same cases…", max_entries=32)
 def _paired(
-    _a: EvalScores, _b: EvalScores, key: str, level: str, n_boot: int, cases: str = "all"
+    _a: EvalScores,
+    _b: EvalScores,
+    key: str,
+    level: str,
+    n_boot: int,
+    cases: str = "all",
+    thresholds: tuple[tuple[float, str], tuple[float, str]] | None = None,
 ) -> dict:
     """:func:`paired_comparison` of two evaluations (``key`` names them)."""
-    return paired_comparison(_a, _b, level, n_boot=max(n_boot, 1), cases=cases)
+    return paired_comparison(
+        _a, _b, level, n_boot=max(n_boot, 1), cases=cases, thresholds=thresholds
+    )
 
 
 #: The choice of cases compared (:data:`mcalc.models.analysis.CASE_SETS`).
@@ -301,9 +312,11 @@ def paired_ui(
     level: str,
     n_boot: int,
     temporal: dict[str, bool],
+    thresholds: dict[str, tuple[float, str]],
 ) -> None:
     """The first chosen model against each other one on the same images or cases: the
-    difference in AUC by a paired patient bootstrap and by DeLong's test; on the papers'
+    difference in AUC by a paired patient bootstrap and by DeLong's test, and in accuracy
+    at each model's card threshold (``thresholds``) by McNemar's exact test; on the papers'
     task, the published pairs (without vs with the prior) beside ours (``temporal``: which
     models read the subtraction of the registered prior)."""
     scored = {m: r for m, r in results.items() if r.scores is not None}
@@ -315,11 +328,12 @@ def paired_ui(
         return
     cases = cases_ui(scored, level)
     (first, ra), *others = scored.items()
-    rows, published = [], []
+    rows, accuracy, published = [], [], []
     for other, rb in others:
         key = f"{result_key(first, fingerprint)}@{ra.created}|{other}@{rb.created}"
         try:
-            c = _paired(ra.scores, rb.scores, key, level, n_boot, cases)
+            pair = (thresholds[first], thresholds[other])
+            c = _paired(ra.scores, rb.scores, key, level, n_boot, cases, pair)
         except ValueError as exc:
             st.caption(f"{first} vs {other}: {exc}")
             continue
@@ -327,7 +341,7 @@ def paired_ui(
             published.append(
                 _pair_rows(c | {"model_a": first, "model_b": other}, (ra, rb), temporal)
             )
-        d = c["delong"]
+        d, acc = c["delong"], c["accuracy"]
         rows.append(
             {
                 "model A": first,
@@ -344,7 +358,22 @@ def paired_ui(
                 "DeLong p": d.get("p_value"),
             }
         )
-        notes = [*c["notes"], *([d["note"]] if "note" in d else [])]
+        accuracy.append(
+            {
+                "model A": first,
+                "model B": other,
+                "n": acc["n"],
+                "threshold A": acc["threshold_a"],
+                "threshold B": acc["threshold_b"],
+                "accuracy A": acc["accuracy_a"],
+                "accuracy B": acc["accuracy_b"],
+                "accuracy A − B": acc["difference"],
+                "only A right": acc["a_only"],
+                "only B right": acc["b_only"],
+                "McNemar p": acc["p_value"],
+            }
+        )
+        notes = [*c["notes"], *([d["note"]] if "note" in d else []), *acc["notes"]]
         if c.get("restricted_to_common_images"):
             notes.append(
                 f"compared on the {c['images']} images both scored (a temporal model scores "
@@ -359,6 +388,14 @@ def paired_ui(
         st.caption(
             f"The {level}s both models scored; bootstrap: {max(n_boot, 1)} resamples of "
             "patients, both AUCs recomputed on each; DeLong et al. 1988 (items independent)."
+        )
+        fitted_table(pd.DataFrame(accuracy), key="evaluate_paired_accuracy")
+        st.caption(
+            "Accuracy at each model's decision threshold from its card, not the threshold "
+            "above, never tuned on these items: "
+            + " and ".join(f"{m} {thresholds[m][0]:.2f} ({thresholds[m][1]})" for m in scored)
+            + "; McNemar's exact test on the items only one model got right (items "
+            "independent)."
         )
     if published:
         st.subheader("Published results beside ours")
@@ -433,7 +470,8 @@ def classification_ui(cards: list[ModelCard], fingerprint: str) -> None:
     binary_names = [r.scores.positive_label for r in results.values() if r.scores is not None]
     level, threshold, youden, n_boot = controls_ui(binary_names)
     temporal = {c.id: c.patch.temporal for c in cards}
-    results_ui(results, fingerprint, level, threshold, youden, n_boot, temporal)
+    thresholds = {c.id: (t.value, t.source) for c in cards for t in [decision_threshold(c)]}
+    results_ui(results, fingerprint, level, threshold, youden, n_boot, temporal, thresholds)
     report_ui(cards, results, fingerprint, threshold, n_boot)
 
 

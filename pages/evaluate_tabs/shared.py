@@ -46,6 +46,12 @@ _DECIMAL_COLUMNS = {
     "A − B",
     "bootstrap p",
     "DeLong p",
+    "threshold A",
+    "threshold B",
+    "accuracy A",
+    "accuracy B",
+    "accuracy A − B",
+    "McNemar p",
 }
 
 
