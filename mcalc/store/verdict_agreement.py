@@ -268,6 +268,13 @@ def _unpaired_words(units: str, unpaired: int) -> str:
     return f"{unpaired} answer(s) are in no figure: no other reader answered on the same image."
 
 
+#: The kappa paradox is said where the raw agreement is at least this and kappa or alpha
+#: lies more than :data:`PARADOX_GAP` below it: the answers' chance agreement is then at
+#: least 0.57, one answer much the commonest.
+PARADOX_RAW = 0.7
+PARADOX_GAP = 0.4
+
+
 def _caveats(
     pairs: Mapping[tuple[str, str], Estimate],
     overall: Estimate,
@@ -297,8 +304,13 @@ def _caveats(
             "n/a: every answer was the same, so chance agreement is total and kappa or alpha "
             "is undefined; the raw agreement still says how often the answers matched."
         )
+    # The paradox is a high raw agreement beside a low kappa; a low kappa beside a low raw
+    # agreement (readers who disagree, answers balanced) is plain disagreement.
     if any(
-        e.value is not None and e.observed is not None and e.observed - e.value > 0.4
+        e.value is not None
+        and e.observed is not None
+        and e.observed >= PARADOX_RAW
+        and e.observed - e.value > PARADOX_GAP
         for e in [*pairs.values(), overall]
     ):
         out.append(
