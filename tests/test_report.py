@@ -315,3 +315,28 @@ def test_the_reports_ring_count_is_the_rings_its_pictures_drew(
         assert said or "reaches 0% of its largest" in picture.lines[-1], picture.lines
         counts.append(int(said.group(1)) if said else 0)
     assert counts == drawn and any(drawn), (counts, drawn)
+
+
+def test_a_model_that_scores_every_patch_the_same_is_said_so_under_each_picture(
+    tiny_demo, tmp_path
+):
+    """The walk of 7 December 2026: an EfficientNet-B0 two steps into training scored every
+    patch 0.500; Predict said so, the report read "map score 0.500, ... read as
+    calcification; Grad-CAM ... 5 area(s) ringed" without a word."""
+    from mcalc.cache import ImageCache
+    from mcalc.report.case import _model_section
+    from tests.explain_fixtures import register, spot_model
+
+    flat = spot_model()
+    dense = flat.get_layer("head_output")
+    dense.set_weights([np.zeros((4, 2), np.float32), np.zeros(2, np.float32)])  # 0.5 anywhere
+    register(tmp_path / "models", "flat", flat)
+    case = open_dataset(tiny_demo).case("suspicious-1")
+    pictures, _, _ = _model_section(
+        "flat", tmp_path / "models", case, ImageCache(tmp_path / "cache"), "inferno"
+    )
+    assert pictures
+    for picture in pictures:
+        assert any("same probability of calcification (0.500)" in line for line in picture.lines), (
+            picture.lines
+        )
