@@ -14,7 +14,7 @@ import pytest
 from mcalc.cli import main
 from mcalc.dataset import open_dataset
 from mcalc.dataset.records import CaseRecord, ImageRecord
-from mcalc.report.case import annotation_line, image_title, verdict_line
+from mcalc.report.case import annotation_line, image_title, other_models_note, verdict_line
 from mcalc.store import ImageMarks, MarkStore
 from mcalc.store.audit import AuditVerdict, VerdictContext, record_verdict
 from mcalc.store.region_calls import RegionCall
@@ -340,3 +340,18 @@ def test_a_model_that_scores_every_patch_the_same_is_said_so_under_each_picture(
         assert any("same probability of calcification (0.500)" in line for line in picture.lines), (
             picture.lines
         )
+
+
+def test_region_calls_of_another_model_are_said_not_to_be_the_boxes_above():
+    """The walk of 7 December 2026: a report with flat-effb0's pictures (white boxes 1-5,
+    "numbered as in the readers' verdicts below") listed rita's calls on demo-custom's
+    regions 1-4 below, with nothing to say that those are another model's regions."""
+    call = RegionCall(1, (528.0, 550.0), 0.99, "calcification")
+    mine = AuditVerdict("flat-effb0", "c/CC_recent", "rita", "agree", regions=(call,))
+    other = AuditVerdict("demo-custom", "c/CC_recent", "rita", "agree", regions=(call,))
+    bare = AuditVerdict("other", "c/CC_recent", "bob", "agree")  # no region called
+    note = other_models_note([mine, other, bare], "flat-effb0")
+    assert note is not None and "demo-custom" in note and "flat-effb0" in note
+    assert "other" not in note.replace("other than", "")
+    assert other_models_note([mine, bare], "flat-effb0") is None
+    assert other_models_note([other], None) is None  # no model's pictures: no boxes above
