@@ -279,3 +279,12 @@ def test_the_kappa_paradox_is_said_only_beside_a_high_raw_agreement():
     e = ag.pairs["a", "b"]
     assert e.observed == 0.9 and e.value is not None and e.value < 0.1
     assert any("paradox" in c for c in ag.caveats), ag.caveats
+
+
+def test_an_interval_at_zero_is_not_printed_as_minus_zero():
+    """The walk's first reads: rita agreed throughout, so kappa is 0 on every resample, its
+    interval's low end -3e-16 by rounding, printed "-0.00 to 0.00" (CLI and Audit)."""
+    vs = [_v(i, "rita", "agree") for i in ("i1", "i2", "i3")]
+    vs += [_v("i1", "bob", "disagree"), _v("i2", "bob", "disagree"), _v("i3", "bob", "agree")]
+    row = agreement_rows(verdict_agreement(vs)).iloc[0]
+    assert (row["value"], row["95% interval"]) == ("0.00", "0.00 to 0.00")

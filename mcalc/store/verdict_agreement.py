@@ -323,7 +323,8 @@ def _caveats(
 
 
 def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.2f}"
+    """Two decimals, ``n/a`` for none; never ``-0.00`` (a bound of -3e-16 from rounding)."""
+    return "n/a" if x is None else f"{round(x, 2) + 0.0:.2f}"
 
 
 def agreement_rows(agreement: VerdictAgreement) -> pd.DataFrame:
@@ -340,7 +341,7 @@ def agreement_rows(agreement: VerdictAgreement) -> pd.DataFrame:
                 "value": _fmt(e.value),
                 "95% interval": "n/a"
                 if e.low is None or e.high is None
-                else f"{e.low:.2f} to {e.high:.2f}",
+                else f"{_fmt(e.low)} to {_fmt(e.high)}",
                 agreement.units: e.n_images,
                 "raw agreement": "n/a" if e.observed is None else f"{e.observed:.0%}",
             }
