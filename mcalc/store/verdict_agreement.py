@@ -394,16 +394,18 @@ def revisions(histories: Mapping[tuple[str, str], list[AuditVerdict]]) -> pd.Dat
             {
                 "image_key": image,
                 "reader": reader,
+                # The flags first: the answers after them (at 1400 px the last column was
+                # cut off the page's table).
+                "revised after others were shown": any(
+                    v.recorded_at >= t for v in h[1:] for t in others
+                ),
+                "answer changed": (first.score_verdict, first.explanation_plausible, first.regions)
+                != (cur.score_verdict, cur.explanation_plausible, cur.regions),
                 "first read": first.score_verdict,
                 "first explanation": first.explanation_plausible,
                 "current": cur.score_verdict,
                 "current explanation": cur.explanation_plausible,
                 "versions": len(h),
-                "answer changed": (first.score_verdict, first.explanation_plausible, first.regions)
-                != (cur.score_verdict, cur.explanation_plausible, cur.regions),
-                "revised after others were shown": any(
-                    v.recorded_at >= t for v in h[1:] for t in others
-                ),
                 "first read at": first.recorded_at,
             }
         )
