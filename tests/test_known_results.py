@@ -175,3 +175,14 @@ def test_a_kept_analysis_of_a_model_that_scores_every_patch_the_same_says_so():
     assert flat is not None and "same probability" in flat.warning
     varying = predict_score(shared, "m@1", "c2/CC_recent")
     assert varying is not None and varying.warning == ""
+
+
+def test_a_batch_rows_warning_comes_with_its_score(tmp_path):
+    """A flat model's batch row (every patch the same probability) was offered on Audit
+    with its regions and no word: the row now keeps the warning, and its known result too."""
+    rows = [{**_row("c1/CC_recent", 0.5, "t"), "warning": "the model gives every one ..."},
+            _row("c2/CC_recent", 0.9, "t")]  # fmt: skip
+    write_results(tmp_path, to_table(rows))
+    found = batch_scores([("run", tmp_path)], "m@1")
+    assert found["c1/CC_recent"].warning == "the model gives every one ..."
+    assert found["c2/CC_recent"].warning == ""

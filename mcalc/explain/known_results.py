@@ -57,7 +57,7 @@ class KnownResult:
             not recorded).
         warning: why the score and regions mean nothing, where that is known (the
             model gave every patch the same probability: :func:`flat_map_note`); ``""``
-            otherwise, and for a batch row, whose table keeps no map.
+            otherwise (and for a batch row written before 7 December 2026).
     """
 
     score: float
@@ -143,6 +143,7 @@ def batch_scores(folders: Iterable[tuple[str, Path]], model_key: str) -> dict[st
                 source=f"batch run `{name}`",
                 when=when,
                 regions=_row_regions(str(getattr(row, "top_regions", "") or "")),
+                warning=str(getattr(row, "warning", "") or ""),
             )
     return found
 
