@@ -249,6 +249,8 @@ def known_score_ui(
         )
     else:
         where.info(f"{model} on {name}: {known.text()}.", icon=":material/analytics:")
+        if known.warning:  # a flat map: the score and its regions are no evidence to judge
+            where.warning(f"{model} on {name}: {known.warning}.")
     prev = st.session_state.get(PREFILL_KEY)
     if prev is not None and tuple(prev[:2]) == (model, image_key):
         return known  # filled for this pair already: the reader's changes stay

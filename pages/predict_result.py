@@ -389,11 +389,13 @@ def result_ui(shown: Shown, display: Display) -> CaseAnalysis | None:
         return None
     dets = detections_of(shown, panels, display)
     overlay_ui(shown, case, panels, display, dets, opts, _use_viewer())
+    warnings, notes = figures.notes_of(panels)
     with head:  # above the viewer, sent after it: the browser draws the layers sooner
         scores_ui(case, panels)
+        if warnings:  # a flat map: beside the scores the reader judges, not under the tables
+            st.warning("  \n".join(warnings))
     detections_ui(panels, dets, display)
     agreement_ui(case, panels)
-    notes = [f"{p.label}: {note}" for p in panels for note in p.result.all_notes]
     if notes:  # one element: each costs the browser a render of the page
         st.caption("  \n".join(notes))
     return case

@@ -640,6 +640,10 @@ def test_an_admin_sees_agreement_on_first_reads_and_the_revisions(app_env, tmp_p
     (revised,) = [d.value for d in at.dataframe if "versions" in d.value.columns]
     assert revised[["reader", "revised after others were shown"]].values.tolist() == [
         ["ann", True]]  # fmt: skip
+    # The flags the table is for before the answers: at 1400 px (Chromium) the last column,
+    # "revised after others were shown", was cut off the right edge, behind a scroll.
+    assert list(revised.columns[:4]) == [
+        "image", "reader", "revised after others were shown", "answer changed"]  # fmt: skip
     # On the regions: the one region both called, alike now; ann's first read called none.
     at.radio(key="audit_agreement_question").set_value("regions").run()
     assert not at.exception, [e.value for e in at.exception]

@@ -505,3 +505,34 @@ def test_a_case_without_the_chosen_view_shows_the_one_it_has(page_env, monkeypat
     assert [m.label for m in at.metric if "map score" in m.label] == [
         "L CC recent · calcification map score"
     ]
+
+
+def test_a_flat_models_note_is_a_warning_by_the_scores_and_on_the_verdict_form(
+    page_env, app_env, tmp_path, monkeypatch
+) -> None:
+    """The walk of 7 December 2026: a model scoring every patch 0.500 was said so in a grey
+    caption under the viewer and tables; the verdict form offered its score and regions to
+    judge without a word."""
+    import numpy as np
+
+    from tests.explain_fixtures import register, spot_model
+
+    flat = spot_model()
+    flat.get_layer("head_output").set_weights(
+        [np.zeros((4, 2), np.float32), np.zeros(2, np.float32)]
+    )  # softmax(0, 0): 0.5 for every patch
+    register(tmp_path / "models", "flat", flat)
+    monkeypatch.setenv("MCALC_MODELS", str(tmp_path / "models"))
+    at = open_predict("flat")
+    assert_ok(at)
+
+    def warned() -> list[str]:
+        return [w.value for w in at.warning if "same probability of calcification" in w.value]
+
+    assert len(warned()) == 1 and "L CC prior 2016" in warned()[0]  # by the scores, each image
+    at.session_state["predict_verdict_open"] = True
+    at.run()
+    at.text_input(key="predict_reader_input").input("Dr Test").run()
+    assert_ok(at)
+    assert len(warned()) == 2, warned()  # and on the form, for the image it judges
+    assert warned()[1].startswith("L CC recent 2018: ")

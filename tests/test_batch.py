@@ -35,6 +35,7 @@ from mcalc.batch.table import (
     write_results,
 )
 from mcalc.cli import main
+from mcalc.explain.scoring import flat_map_note
 from mcalc.explain.service import SlidingSettings
 from tests.batch_fixtures import batch_data_fixture  # noqa: F401
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
@@ -79,6 +80,7 @@ def test_rows_match_the_predict_path_and_a_corrupt_image_is_a_row(
         assert row["score"] == pytest.approx(expected.score, abs=1e-12)
         assert row["n_regions"] == len(expected.regions)
         assert json.loads(row["top_regions"]) == [r.as_dict() for r in expected.regions]
+        assert row["warning"] == (flat_map_note(expected.pmap) or "")  # a flat map's
         assert row["predicted"] == (
             "calcification" if expected.score >= 0.5 else "not calcification"
         )

@@ -6,7 +6,10 @@ import json
 import types
 from dataclasses import replace
 
+import numpy as np
+
 from mcalc.batch.table import to_table, write_results
+from mcalc.explain.grid import make_grid
 from mcalc.explain.known_results import (
     KnownResult,
     batch_scores,
@@ -17,7 +20,7 @@ from mcalc.explain.known_results import (
 from mcalc.explain.runs import SharedAnalyses
 from mcalc.explain.scoring import DecisionThreshold, Region
 from mcalc.explain.service import AnalysisSettings, CamSettings, CaseAnalysis
-from mcalc.explain.sliding import SlidingSettings
+from mcalc.explain.sliding import ProbabilityMap, SlidingSettings
 
 SETTINGS = json.dumps({"sliding": {"stride": 16, "dense": True, "min_region_score": 0.5},
                        "cam": None})  # fmt: skip
@@ -57,8 +60,22 @@ def test_a_score_of_the_old_map_score_rule_says_so(tmp_path):
     assert r.settings.endswith("map score by the top-3 grid rule (before 5 December 2026)")
 
 
+def _pmap(pos: np.ndarray) -> ProbabilityMap:
+    grid = make_grid((160, 160), 32, 16)
+    proba = np.stack([1.0 - pos, pos], axis=-1).astype(np.float32)
+    classes = ("no-calcification", "calcification")
+    return ProbabilityMap(proba, np.ones(pos.shape, bool), grid, classes, native_shape=(160, 160))
+
+
+VARYING = _pmap(np.geomspace(1e-6, 0.99, 81).reshape(9, 9))
+
+
 def _case(
-    image_key: str, score: float, cam: CamSettings | None, regions: tuple = ()
+    image_key: str,
+    score: float,
+    cam: CamSettings | None,
+    regions: tuple = (),
+    pmap: ProbabilityMap = VARYING,
 ) -> CaseAnalysis:
     """A kept analysis of one image (its result reduced to what a score needs)."""
     result = types.SimpleNamespace(
@@ -66,6 +83,7 @@ def _case(
         score=score,
         scores=types.SimpleNamespace(positive_class="calcification"),
         regions=list(regions),
+        pmap=pmap,
     )
     return CaseAnalysis(
         images=[result],  # type: ignore[list-item]
@@ -142,3 +160,29 @@ def test_a_known_result_lists_the_regions_its_analysis_or_batch_row_listed(tmp_p
     found_b = batch_scores([("run", tmp_path)], "m@1")
     assert found_b["c1/CC_recent"].regions == (REGION, two)
     assert found_b["c2/CC_recent"].regions == () == found_b["c3/CC_recent"].regions
+
+
+def test_a_kept_analysis_of_a_model_that_scores_every_patch_the_same_says_so():
+    """Audit's form offered a flat model's score (0.500, every patch the same: the walk of
+    7 December 2026) and its regions to judge without the note Predict gives."""
+    shared = SharedAnalyses(max_bytes=1 << 20)
+    shared.put(
+        "m@1|c1/CC_recent|a",
+        _case("c1/CC_recent", 0.5, None, pmap=_pmap(np.full((9, 9), 0.500473))),
+    )
+    shared.put("m@1|c2/CC_recent|a", _case("c2/CC_recent", 0.9, None))
+    flat = predict_score(shared, "m@1", "c1/CC_recent")
+    assert flat is not None and "same probability" in flat.warning
+    varying = predict_score(shared, "m@1", "c2/CC_recent")
+    assert varying is not None and varying.warning == ""
+
+
+def test_a_batch_rows_warning_comes_with_its_score(tmp_path):
+    """A flat model's batch row (every patch the same probability) was offered on Audit
+    with its regions and no word: the row now keeps the warning, and its known result too."""
+    rows = [{**_row("c1/CC_recent", 0.5, "t"), "warning": "the model gives every one ..."},
+            _row("c2/CC_recent", 0.9, "t")]  # fmt: skip
+    write_results(tmp_path, to_table(rows))
+    found = batch_scores([("run", tmp_path)], "m@1")
+    assert found["c1/CC_recent"].warning == "the model gives every one ..."
+    assert found["c2/CC_recent"].warning == ""

@@ -8,12 +8,16 @@ from types import SimpleNamespace
 import numpy as np
 
 from mcalc.dataset.records import CaseRecord
+from mcalc.explain.grid import make_grid
+from mcalc.explain.scoring import flat_map_note
 from mcalc.explain.service import OverlayMaps
+from mcalc.explain.sliding import ProbabilityMap
 from mcalc.models.detection import Detection
 from mcalc.present.predict_figures import (
     agreement_table,
     colorbar_title,
     detections_table,
+    notes_of,
     overlay_caption,
     panel_score_label,
     regions_table,
@@ -118,3 +122,30 @@ def test_predict_names_each_image_by_side_view_round_and_year():
         "L CC prior 2016",
         "L CC recent 2018",
     ]
+
+
+def test_a_flat_maps_note_is_a_warning_apart_from_the_other_notes() -> None:
+    """The walk of 7 December 2026: a model scoring every patch 0.500 was said so in a grey
+    caption under the viewer and its tables, past the scores a reader judges; the other
+    notes stay captions."""
+    grid = make_grid((160, 160), 32, 16)
+
+    def pmap(pos: np.ndarray) -> ProbabilityMap:
+        proba = np.stack([1.0 - pos, pos], axis=-1).astype(np.float32)
+        classes = ("no-calcification", "calcification")
+        return ProbabilityMap(
+            proba, np.ones(pos.shape, bool), grid, classes, native_shape=(160, 160)
+        )
+
+    flat_map = pmap(np.full((9, 9), 0.500473))
+    flat = SimpleNamespace(pmap=flat_map, all_notes=[flat_map_note(flat_map), "no annotation"])
+    varying = SimpleNamespace(
+        pmap=pmap(np.geomspace(1e-6, 0.99, 81).reshape(9, 9)), all_notes=["other"]
+    )
+    panels = [
+        SimpleNamespace(label="R CC prior 2017", view=None, result=flat),
+        SimpleNamespace(label="R CC recent 2018", view=None, result=varying),
+    ]
+    warnings, rest = notes_of(panels)  # type: ignore[arg-type]
+    assert len(warnings) == 1 and warnings[0].startswith("R CC prior 2017: the model gives every")
+    assert rest == ["R CC prior 2017: no annotation", "R CC recent 2018: other"]

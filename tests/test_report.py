@@ -14,7 +14,7 @@ import pytest
 from mcalc.cli import main
 from mcalc.dataset import open_dataset
 from mcalc.dataset.records import CaseRecord, ImageRecord
-from mcalc.report.case import annotation_line, image_title, verdict_line
+from mcalc.report.case import annotation_line, image_title, other_models_note, verdict_line
 from mcalc.store import ImageMarks, MarkStore
 from mcalc.store.audit import AuditVerdict, VerdictContext, record_verdict
 from mcalc.store.region_calls import RegionCall
@@ -315,3 +315,43 @@ def test_the_reports_ring_count_is_the_rings_its_pictures_drew(
         assert said or "reaches 0% of its largest" in picture.lines[-1], picture.lines
         counts.append(int(said.group(1)) if said else 0)
     assert counts == drawn and any(drawn), (counts, drawn)
+
+
+def test_a_model_that_scores_every_patch_the_same_is_said_so_under_each_picture(
+    tiny_demo, tmp_path
+):
+    """The walk of 7 December 2026: an EfficientNet-B0 two steps into training scored every
+    patch 0.500; Predict said so, the report read "map score 0.500, ... read as
+    calcification; Grad-CAM ... 5 area(s) ringed" without a word."""
+    from mcalc.cache import ImageCache
+    from mcalc.report.case import _model_section
+    from tests.explain_fixtures import register, spot_model
+
+    flat = spot_model()
+    dense = flat.get_layer("head_output")
+    dense.set_weights([np.zeros((4, 2), np.float32), np.zeros(2, np.float32)])  # 0.5 anywhere
+    register(tmp_path / "models", "flat", flat)
+    case = open_dataset(tiny_demo).case("suspicious-1")
+    pictures, _, _ = _model_section(
+        "flat", tmp_path / "models", case, ImageCache(tmp_path / "cache"), "inferno"
+    )
+    assert pictures
+    for picture in pictures:
+        assert any("same probability of calcification (0.500)" in line for line in picture.lines), (
+            picture.lines
+        )
+
+
+def test_region_calls_of_another_model_are_said_not_to_be_the_boxes_above():
+    """The walk of 7 December 2026: a report with flat-effb0's pictures (white boxes 1-5,
+    "numbered as in the readers' verdicts below") listed rita's calls on demo-custom's
+    regions 1-4 below, with nothing to say that those are another model's regions."""
+    call = RegionCall(1, (528.0, 550.0), 0.99, "calcification")
+    mine = AuditVerdict("flat-effb0", "c/CC_recent", "rita", "agree", regions=(call,))
+    other = AuditVerdict("demo-custom", "c/CC_recent", "rita", "agree", regions=(call,))
+    bare = AuditVerdict("other", "c/CC_recent", "bob", "agree")  # no region called
+    note = other_models_note([mine, other, bare], "flat-effb0")
+    assert note is not None and "demo-custom" in note and "flat-effb0" in note
+    assert "other" not in note.replace("other than", "")
+    assert other_models_note([mine, bare], "flat-effb0") is None
+    assert other_models_note([other], None) is None  # no model's pictures: no boxes above

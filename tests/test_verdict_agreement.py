@@ -260,3 +260,31 @@ def test_an_image_only_one_reader_judged_is_counted_as_unpaired():
     ag = verdict_agreement(vs, n_boot=0)
     assert ag.unpaired == 1
     assert "1 answer(s) are in no figure: no other reader answered on the same image." in ag.caveats
+
+
+def test_the_kappa_paradox_is_said_only_beside_a_high_raw_agreement():
+    """The walk of 7 December 2026: rita and bob disagreed on each of their 3 images, the
+    answers balanced (kappa -0.80, raw agreement 0%), and the note said kappa is low "even
+    with high raw agreement" where one answer is much the commonest: neither held."""
+    walk = [_v("i1", "rita", "agree"), _v("i2", "rita", "agree"), _v("i3", "rita", "disagree")]
+    walk += [_v("i1", "bob", "disagree"), _v("i2", "bob", "disagree"), _v("i3", "bob", "agree")]
+    ag = verdict_agreement(walk, n_boot=0)
+    e = ag.pairs["bob", "rita"]
+    assert e.value == pytest.approx(-0.8) and e.observed == 0.0
+    assert not any("paradox" in c for c in ag.caveats), ag.caveats
+    # 20 images, "agree" on 19 for each reader, never on the same "disagree": 90% raw, kappa < 0.
+    skewed = [_v(f"i{i}", "a", "disagree" if i == 0 else "agree") for i in range(20)]
+    skewed += [_v(f"i{i}", "b", "disagree" if i == 1 else "agree") for i in range(20)]
+    ag = verdict_agreement(skewed, n_boot=0)
+    e = ag.pairs["a", "b"]
+    assert e.observed == 0.9 and e.value is not None and e.value < 0.1
+    assert any("paradox" in c for c in ag.caveats), ag.caveats
+
+
+def test_an_interval_at_zero_is_not_printed_as_minus_zero():
+    """The walk's first reads: rita agreed throughout, so kappa is 0 on every resample, its
+    interval's low end -3e-16 by rounding, printed "-0.00 to 0.00" (CLI and Audit)."""
+    vs = [_v(i, "rita", "agree") for i in ("i1", "i2", "i3")]
+    vs += [_v("i1", "bob", "disagree"), _v("i2", "bob", "disagree"), _v("i3", "bob", "agree")]
+    row = agreement_rows(verdict_agreement(vs)).iloc[0]
+    assert (row["value"], row["95% interval"]) == ("0.00", "0.00 to 0.00")

@@ -91,6 +91,7 @@ COLUMNS: dict[str, str] = {
     "annotated": "bool",
     "map_energy_inside": "float",
     "explanation": "str",
+    "warning": "str",
     "patches": "int",
     "maps": "str",
     "model_id": "str",

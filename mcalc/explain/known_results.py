@@ -31,7 +31,7 @@ from typing import Any
 from mcalc.batch.table import old_score_rule, read_results
 from mcalc.explain.methods import method_name
 from mcalc.explain.runs import SharedAnalyses
-from mcalc.explain.scoring import Region
+from mcalc.explain.scoring import Region, flat_map_note
 
 __all__ = [
     "KnownResult",
@@ -55,6 +55,9 @@ class KnownResult:
         when: when it was computed (ISO time; ``""``: not recorded).
         regions: the image's top regions in that result, by rank (empty: none listed, or
             not recorded).
+        warning: why the score and regions mean nothing, where that is known (the
+            model gave every patch the same probability: :func:`flat_map_note`); ``""``
+            otherwise (and for a batch row written before 7 December 2026).
     """
 
     score: float
@@ -63,6 +66,7 @@ class KnownResult:
     source: str
     when: str = ""
     regions: tuple[Region, ...] = ()
+    warning: str = ""
 
     def text(self) -> str:
         decided = f" ({self.predicted})" if self.predicted else ""
@@ -139,6 +143,7 @@ def batch_scores(folders: Iterable[tuple[str, Path]], model_key: str) -> dict[st
                 source=f"batch run `{name}`",
                 when=when,
                 regions=_row_regions(str(getattr(row, "top_regions", "") or "")),
+                warning=str(getattr(row, "warning", "") or ""),
             )
     return found
 
@@ -165,6 +170,7 @@ def predict_score(
                 ),
                 source="Predict (an analysis kept by this server)",
                 regions=tuple(result.regions),
+                warning=flat_map_note(result.pmap) or "",
             )
     return None
 

@@ -19,7 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mcalc.explain.overlay import blend, plotly_colorscale
-from mcalc.explain.scoring import MAP_SCORE, MAP_SCORE_RULE
+from mcalc.explain.scoring import MAP_SCORE, MAP_SCORE_RULE, flat_map_note
 from mcalc.explain.stitch import joint_range, normalize_map
 from mcalc.present.map_display import crop_heat, display_box, overlay_view
 from mcalc.present.reading_overlays import plain_number
@@ -56,6 +56,7 @@ __all__ = [
     "agreement_table",
     "case_caption",
     "regions_caption",
+    "notes_of",
 ]
 
 
@@ -377,3 +378,21 @@ def regions_caption(case: CaseAnalysis) -> str:
         f"overlapping, scoring {s.min_region_score:.2f} or more), each scoring its "
         f"detection's score; region 1 is the top detection, its score the map score: {rule}."
     )
+
+
+def notes_of(panels: Sequence[Panel]) -> tuple[list[str], list[str]]:
+    """The panels' notes, each after its image's label: ``(warnings, the rest)``.
+
+    A map that scores every patch the same (:func:`~mcalc.explain.scoring.flat_map_note`,
+    found again from the map, so a result kept before the note existed says it too) is a
+    warning, to stand beside the scores a reader judges: its score, regions and
+    explanation are no evidence. The other notes are the caption under the tables.
+    """
+    warnings: list[str] = []
+    rest: list[str] = []
+    for p in panels:
+        flat = flat_map_note(p.result.pmap)
+        if flat is not None:
+            warnings.append(f"{p.label}: {flat}")
+        rest.extend(f"{p.label}: {note}" for note in p.result.all_notes if note != flat)
+    return warnings, rest

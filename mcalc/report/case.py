@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as _dt
 import io
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ from mcalc.dataset import open_dataset
 from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.errors import DatasetError, McalcError
 from mcalc.explain.methods import method_name
+from mcalc.explain.scoring import flat_map_note
 from mcalc.models.card_text import card_facts
 from mcalc.pdftext import latin1
 from mcalc.store.audit import AuditStore, AuditVerdict
@@ -47,6 +49,7 @@ __all__ = [
     "draw_reader_marks",
     "case_report",
     "write_case_report",
+    "other_models_note",
 ]
 
 log = logging.getLogger(__name__)
@@ -230,6 +233,8 @@ def _model_section(
         # Its rings are the spots counted below: found once, for the picture.
         shown = ringed_shown_picture(case, r, cmap=cmap, numbered_as=REPORT_NUMBERING, vmax=vmax)
         lines = [f"map score {r.score:.3f}, {t.reading(r.score, r.scores.positive_class)}"]
+        if (flat := flat_map_note(r.pmap)) is not None:  # the score, regions, map: noise
+            lines.append(flat)
         if r.cam is not None:
             spots = shown.spots  # an explanation's: every spot over half its peak
             peak = spots[0].peak if spots else 0.0
@@ -447,6 +452,8 @@ def case_report(
     text("Readers' verdicts", 13, "B")
     if not verdicts:
         text("No verdict recorded on this case.", 9)
+    if (other := other_models_note(verdicts, None if card is None else card.id)) is not None:
+        text(other, 8)
     titles = {r.key: image_title(case, r) for r in records}
     for v in sorted(verdicts, key=lambda v: (v.image_key, v.recorded_at)):
         text(verdict_line(v, titles.get(v.image_key, v.image_key)), 8)
@@ -493,4 +500,26 @@ def verdict_line(v: AuditVerdict, title: str) -> str:
         f"{_PLAUSIBLE[v.explanation_plausible]}{ctx}"
         + "".join(f"; {call_words(c)}" for c in v.regions)
         + (f"; comment: {v.comment}" if v.comment else "")
+    )
+
+
+def other_models_note(verdicts: Sequence[AuditVerdict], model_id: str | None) -> str | None:
+    """A line for the readers' verdicts when some called the regions of a model other than
+    the report's (``model_id``; ``None``: no model's pictures, no numbered boxes): their
+    region numbers are that model's, not the boxes of the pictures above.
+
+    Example:
+        >>> from mcalc.store.region_calls import RegionCall
+        >>> call = RegionCall(1, (5.0, 5.0), 0.9, "calcification")
+        >>> other_models_note([AuditVerdict("a", "c/CC_recent", "r", "agree", regions=(call,))], "b")
+        "Region calls with a model other than b (a) number that model's regions, not the boxes of b's pictures above."
+    """
+    if model_id is None:
+        return None
+    others = sorted({v.model_id for v in verdicts if v.regions and v.model_id != model_id})
+    if not others:
+        return None
+    return (
+        f"Region calls with a model other than {model_id} ({', '.join(others)}) number that "
+        f"model's regions, not the boxes of {model_id}'s pictures above."
     )

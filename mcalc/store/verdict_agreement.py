@@ -268,6 +268,13 @@ def _unpaired_words(units: str, unpaired: int) -> str:
     return f"{unpaired} answer(s) are in no figure: no other reader answered on the same image."
 
 
+#: The kappa paradox is said where the raw agreement is at least this and kappa or alpha
+#: lies more than :data:`PARADOX_GAP` below it: the answers' chance agreement is then at
+#: least 0.57, one answer much the commonest.
+PARADOX_RAW = 0.7
+PARADOX_GAP = 0.4
+
+
 def _caveats(
     pairs: Mapping[tuple[str, str], Estimate],
     overall: Estimate,
@@ -297,8 +304,13 @@ def _caveats(
             "n/a: every answer was the same, so chance agreement is total and kappa or alpha "
             "is undefined; the raw agreement still says how often the answers matched."
         )
+    # The paradox is a high raw agreement beside a low kappa; a low kappa beside a low raw
+    # agreement (readers who disagree, answers balanced) is plain disagreement.
     if any(
-        e.value is not None and e.observed is not None and e.observed - e.value > 0.4
+        e.value is not None
+        and e.observed is not None
+        and e.observed >= PARADOX_RAW
+        and e.observed - e.value > PARADOX_GAP
         for e in [*pairs.values(), overall]
     ):
         out.append(
@@ -311,7 +323,8 @@ def _caveats(
 
 
 def _fmt(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.2f}"
+    """Two decimals, ``n/a`` for none; never ``-0.00`` (a bound of -3e-16 from rounding)."""
+    return "n/a" if x is None else f"{round(x, 2) + 0.0:.2f}"
 
 
 def agreement_rows(agreement: VerdictAgreement) -> pd.DataFrame:
@@ -328,7 +341,7 @@ def agreement_rows(agreement: VerdictAgreement) -> pd.DataFrame:
                 "value": _fmt(e.value),
                 "95% interval": "n/a"
                 if e.low is None or e.high is None
-                else f"{e.low:.2f} to {e.high:.2f}",
+                else f"{_fmt(e.low)} to {_fmt(e.high)}",
                 agreement.units: e.n_images,
                 "raw agreement": "n/a" if e.observed is None else f"{e.observed:.0%}",
             }
@@ -381,16 +394,18 @@ def revisions(histories: Mapping[tuple[str, str], list[AuditVerdict]]) -> pd.Dat
             {
                 "image_key": image,
                 "reader": reader,
+                # The flags first: the answers after them (at 1400 px the last column was
+                # cut off the page's table).
+                "revised after others were shown": any(
+                    v.recorded_at >= t for v in h[1:] for t in others
+                ),
+                "answer changed": (first.score_verdict, first.explanation_plausible, first.regions)
+                != (cur.score_verdict, cur.explanation_plausible, cur.regions),
                 "first read": first.score_verdict,
                 "first explanation": first.explanation_plausible,
                 "current": cur.score_verdict,
                 "current explanation": cur.explanation_plausible,
                 "versions": len(h),
-                "answer changed": (first.score_verdict, first.explanation_plausible, first.regions)
-                != (cur.score_verdict, cur.explanation_plausible, cur.regions),
-                "revised after others were shown": any(
-                    v.recorded_at >= t for v in h[1:] for t in others
-                ),
                 "first read at": first.recorded_at,
             }
         )
