@@ -262,6 +262,18 @@ def known_score_ui(
     return known
 
 
+#: The model last preselected from :func:`pages.state.selected_model` (not a widget).
+MODEL_APPLIED_KEY = "audit_model_applied"
+
+
+def _model_chosen() -> None:
+    """The reader chose a model here: Predict opens on it too (not "another model")."""
+    model = st.session_state.get("audit_model")
+    if isinstance(model, str) and model != OTHER:
+        state.select_model(model)
+        st.session_state[MODEL_APPLIED_KEY] = model
+
+
 def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> None:
     """The form "Record a verdict" of ``reader``: model, image (named by ``names``), the
     computed score and its regions where known, the reader's answers and comment, saved
@@ -274,11 +286,18 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
     cards = {c.id: c for c in ordered}
     options = [*cards, OTHER]
     c1, c2, c_image = st.columns([2, 2, 1])
+    # The model last chosen on Predict (or Train's "open on Predict"), once per choice: a
+    # reader who judged a model's results there opened Audit on another (its own default).
+    wanted = state.selected_model(list(cards))
+    if wanted is not None and st.session_state.get(MODEL_APPLIED_KEY) != wanted:
+        st.session_state["audit_model"] = wanted
+        st.session_state[MODEL_APPLIED_KEY] = wanted
     model = c1.selectbox(
         "Model",
         options,
         key="audit_model",
         persist_state="session",
+        on_change=_model_chosen,
         format_func=lambda m: m + default_model.label(choice, m),
     )
     if model in cards:

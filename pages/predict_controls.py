@@ -79,6 +79,13 @@ def _preselect(ids: list[str]) -> None:
         st.session_state[APPLIED_KEY] = wanted
 
 
+def _chosen(model_id: object) -> None:
+    """The reader chose ``model_id`` here: the other model pages open on it too."""
+    if isinstance(model_id, str):
+        state.select_model(model_id)
+        st.session_state[APPLIED_KEY] = model_id
+
+
 def _num(value: Any) -> str:
     return "n/a" if value is None else f"{float(value):.3f}"
 
@@ -104,6 +111,8 @@ def model_ui(cards: list[ModelCard], index: DatasetIndex) -> ModelCard:
         list(by_id),
         key="predict_model",
         persist_state="session",
+        # Audit opens on the model chosen here (and Predict on one chosen there).
+        on_change=lambda: _chosen(st.session_state.get("predict_model")),
         format_func=lambda i: (
             f"{i} · {by_id[i].architecture} · {by_id[i].task_name}{default_model.label(choice, i)}"
         ),

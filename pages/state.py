@@ -42,7 +42,8 @@ DATA_PARAM = "data"
 REFUSED_KEY = "app_data_refused"
 #: The signed-in or named reader (Annotate, Audit, Predict's verdict form).
 READER_KEY = "annotate_reader"
-#: The model a page asked the others to use (Train's "open on Predict").
+#: The model a page asked the others to use (Train's "open on Predict"; the model last
+#: chosen on Predict or Audit, which the other opens on).
 SELECTED_MODEL_KEY = "mcalc_selected_model"
 #: The reader's current case (a case id), one for the pages that show a case: each page
 #: writes the case it shows (:func:`show_case`; a page's own pick, from its widget's
@@ -101,7 +102,7 @@ def show_case(case_id: str) -> None:
 
 
 def select_model(model_id: str) -> None:
-    """Ask the model pages (Predict, Evaluate) to preselect ``model_id``."""
+    """Ask the model pages (Predict, Audit's verdict form) to preselect ``model_id``."""
     st.session_state[SELECTED_MODEL_KEY] = model_id
 
 

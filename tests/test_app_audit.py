@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
+from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
@@ -19,6 +21,7 @@ from mcalc.models.registry import list_models
 from mcalc.present.reading import image_names
 from mcalc.store.audit import AuditStore
 from mcalc.synthetic.scale import repeated_index
+from pages.state import SELECTED_MODEL_KEY
 from tests.app_pages import (  # noqa: F401  (fixtures)
     APP,
     app_env_sharing_images,
@@ -683,3 +686,23 @@ def test_the_case_report_is_made_in_the_colour_map_chosen_beside_its_button(app_
     assert asked == [("suspicious-1", "demo-custom", m) for m in (REPORT_CMAP, "viridis")]
     labels = [b.proto.label for b in at.get("download_button") if "report of" in b.proto.label]
     assert labels == ["Download the viridis report of suspicious-1 (PDF)"], labels
+
+
+def test_audit_opens_on_the_model_chosen_on_predict_and_predict_on_audits(app_env):
+    """A reader judged demo-custom's results on Predict, then opened Audit: its form was on
+    another model (its own default, else the newest) and offered that model's score."""
+    registry = Path(os.environ["MCALC_MODELS"])
+    shutil.copytree(registry / "demo-custom", registry / "demo-copy")
+    card = registry / "demo-copy" / "card.json"
+    card.write_text(card.read_text().replace('"id": "demo-custom"', '"id": "demo-copy"'))
+    at = open_page(PAGE, 60)
+    at.text_input(key="audit_reader_input").input("Dr. Test").run()
+    shown = at.selectbox(key="audit_model").value
+    other = "demo-copy" if shown == "demo-custom" else "demo-custom"
+    at.session_state[SELECTED_MODEL_KEY] = other  # as Predict's picker leaves it
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.selectbox(key="audit_model").value == other  # it stayed on `shown`
+    at.selectbox(key="audit_model").set_value(shown).run()  # the reader's own choice
+    assert at.selectbox(key="audit_model").value == shown  # sticks
+    assert at.session_state[SELECTED_MODEL_KEY] == shown  # Predict opens on it

@@ -12,6 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from mcalc.explain.scoring import MAP_SCORE_RULE
+from pages.state import SELECTED_MODEL_KEY
 from tests.predict_fixtures import (
     APP,
     PAGE,
@@ -208,6 +209,8 @@ def test_a_model_that_fails_to_load_or_fit_is_a_message(page_env, model, message
     errors = " ".join(e.value for e in at.error)
     assert "cannot be used here" in errors and message in errors
     at.selectbox(key="predict_model").select("spot").run()  # the page stays usable
+    # Audit's verdict form opens on the model chosen here (pages/state.py).
+    assert at.session_state[SELECTED_MODEL_KEY] == "spot"
     settle(at)  # nothing was shown yet: the page runs by itself
     assert_ok(at)
     assert not at.error and image_figure(at)
