@@ -210,6 +210,11 @@ def test_detection_tab_warns_of_a_handful_of_patients(app_env, eval_env):
     warning = few_patients_note(3)
     assert f"demo-custom (clusters): {warning}" in captions
     assert f"demo-custom (findings): {warning}" in captions
+    # Each FROC's axis titles fit its half of a 1024 px page (a projector's 1280 at 125 %):
+    # "mean false-positive clusters per image" (38 characters) ran out of its chart.
+    specs = [json.loads(c.proto.spec)["layout"] for c in at.get("plotly_chart")]
+    titles = [s[a]["title"]["text"] for s in specs for a in ("xaxis", "yaxis")]
+    assert len(titles) == 4 and all(len(t) <= 30 for t in titles), titles
 
 
 @pytest.mark.slow  # an AppTest run of the page: 4-9 s (no model: detections given)
