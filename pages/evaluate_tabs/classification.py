@@ -168,8 +168,14 @@ def controls_ui(binary_names: list[str]) -> tuple[str, float, bool, int]:
         persist_state="session",
         help="A patch, image or case is called positive when its score is at least this.",
     )
+    # A label that fits its column at 1024 px ("Use each model's Youden threshold instead"
+    # read "Use each model's Youden thre…"); the help says the rest.
     youden = c2.toggle(
-        "Use each model's Youden threshold instead", key="evaluate_youden", persist_state="session"
+        "Youden threshold per model",
+        key="evaluate_youden",
+        persist_state="session",
+        help="Instead of the slider's threshold, each model at its own Youden threshold: "
+        "the one that maximises sensitivity + specificity − 1 (the tables list it).",
     )
     n_boot = c3.selectbox(
         "Bootstrap resamples (95% CI)",
