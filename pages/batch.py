@@ -183,7 +183,9 @@ def launch_ui(settings: Settings, data_path: str, images: int, runs: list[BatchJ
         persist_state="session",
         on_change=_picked,
     )
-    c4, c5, c6 = st.columns([2, 2, 3])
+    # The toggle's column the wider: in [2, 2, 3] it read "Save each imag…" at 1024 px (a
+    # projector's 1280 at 125 %); the third holds only Ray's caption.
+    c4, c5, c6 = st.columns([2, 3, 2])
     cam = c4.selectbox(
         "Explanation per image",
         ["none", *CAM_METHODS],

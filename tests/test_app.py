@@ -395,6 +395,17 @@ def test_browse_filter_without_calcifications_shows_birads1_only(app_env):
     assert len(df) > 0 and (df["calcifications"] == 0).all()
 
 
+def test_browse_filters_say_any_when_nothing_is_chosen(app_env):
+    """The four list filters said Streamlit's "Choose options", cut to "Choose o" in their
+    fifth of the page at 1024 px (a projector's 1280 px at 125 %); they say "any", as the
+    Calcifications filter beside them does."""
+    at = _run("pages/browse.py")
+    keys = ["browse_filter_birads", "browse_filter_density", "browse_filter_biopsy"]
+    keys.append("browse_filter_laterality")
+    assert [at.multiselect(key=k).proto.placeholder for k in keys] == ["any"] * 4
+    assert at.selectbox(key="browse_filter_calc").value == "any"
+
+
 def test_browse_filter_keeps_the_readers_case_until_they_pick_one(app_env):
     """A filter that leaves out the current case does not change it: Browse still shows
     that case, says it is outside the filter, ticks no row, and the other pages stay on it;

@@ -4,6 +4,7 @@ committed demo model and draws its ROC curve; results are cached under MCALC_CAC
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -108,6 +109,8 @@ def test_page_lists_models_skips_the_corrupt_folder_evaluates_and_a_new_session_
     at = _page()  # a fresh session: the result comes from the cache
     assert at.button(key="evaluate_run").disabled
     assert any("from the cache" in c.value for c in at.caption)
+    # When, as a reader says it (the ISO form broke inside the date at 1280 px).
+    assert any(re.search(r"computed \d{4}-\d\d-\d\d \d\d:\d\d UTC", c.value) for c in at.caption)
     assert any(f["layout"]["title"]["text"].startswith("ROC") for f in _figures(at))
 
     # The reader's settings survive a visit to another page (Streamlit forgets a widget's

@@ -210,6 +210,11 @@ def test_detection_tab_warns_of_a_handful_of_patients(app_env, eval_env):
     warning = few_patients_note(3)
     assert f"demo-custom (clusters): {warning}" in captions
     assert f"demo-custom (findings): {warning}" in captions
+    # Each FROC's axis titles fit its half of a 1024 px page (a projector's 1280 at 125 %):
+    # "mean false-positive clusters per image" (38 characters) ran out of its chart.
+    specs = [json.loads(c.proto.spec)["layout"] for c in at.get("plotly_chart")]
+    titles = [s[a]["title"]["text"] for s in specs for a in ("xaxis", "yaxis")]
+    assert len(titles) == 4 and all(len(t) <= 30 for t in titles), titles
 
 
 @pytest.mark.slow  # an AppTest run of the page: 4-9 s (no model: detections given)
@@ -243,6 +248,10 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
     at_t = [c for c in birads.value.columns if c.endswith((": t", ": sens", ": spec", ": acc"))]
     assert at_t and all(formats.get(c) == "%.3f" for c in at_t), formats
     assert any("mean map score of its images" in c.value for c in at.caption)
+    # A note the subsets share is said once, naming them (the same "no three-class scores
+    # (...)" sentence read three times in a row under the table).
+    three = [c.value for c in at.caption if "no three-class scores" in c.value]
+    assert len(three) == 1 and "all cases; " in three[0] and "biopsy-confirmed: " in three[0], three
     published = _table(at, "published AUC")
     assert "Loizidou 2021, temporal subtraction" in list(published["published"])
     assert published["our AUC"][0] == 1.0 and "SYNTHETIC" in published["our data"][0]

@@ -47,3 +47,17 @@ def test_every_cell_shows_on_the_paper_and_its_count_on_the_cell(matrix) -> None
         assert count == str(flat[k])
         assert contrast(ink, cells[k]) >= 4.5, (count, ink, cells[k])
     assert len(text.x) == n * n
+
+
+def test_every_roc_legend_line_fits_half_a_projectors_page() -> None:
+    """Evaluate draws ROC beside precision-recall, each in half the page's width: about
+    270 px at a projector's 1280 px with the browser at 125 % (1024 px of page). A legend
+    entry wider than its chart is cut, and the published points' entries ("Loizidou 2021,
+    temporal subtraction: AUC 0.87 (pub", 79 characters on one line) were. Each line of a
+    legend entry now holds at most 48 characters (plotly's 11 px font: about 5.5 px each)."""
+    from mcalc.present.eval_figures import roc_figure
+
+    names = [t.name for t in roc_figure([]).data if t.name]
+    assert any("Loizidou" in n for n in names), names
+    long = [line for n in names for line in n.split("<br>") if len(line) > 48]
+    assert not long, long

@@ -410,3 +410,17 @@ def test_a_calcification_models_report_without_birads_results_says_why_no_publis
     assert [b.text for b in blocks if b.kind == "h2"][-2:] == ["Settings", "Model card"]
     # With them, the BI-RADS set of benign vs suspicious is the papers' task: the rows stay.
     assert any(b.rows and "our AUC" in b.rows[0] for b in report_blocks(report))
+
+
+def test_a_legend_entry_of_two_lines_prints_as_one_text(tmp_path) -> None:
+    """The screen breaks a published point's long legend entry (plotly's ``<br>``); the PDF
+    wraps text itself, so it prints the entry as one text, never the tag."""
+    from mcalc.present.eval_figures import roc_figure
+    from mcalc.present.report_pdf import draw_figure
+
+    pdf = _Spy()
+    pdf.add_page()
+    draw_figure(pdf, roc_figure(_three_models()[:1]))
+    text = _text(bytes(pdf.output()), tmp_path)
+    assert "<br>" not in text
+    assert "Loizidou 2021, temporal subtraction: AUC 0.87 (published; other task and data)" in text

@@ -307,7 +307,9 @@ def _legend(pdf: FPDF, traces: Sequence[go.Scatter]) -> None:
         if marked:
             _marker(pdf, marked[0], left + 4, y, size=min(float(marked[0].marker.size or 6), 10))
         pdf.set_x(left + 10)
-        pdf.multi_cell(0, 3.5, latin1(t.name), new_x="LMARGIN", new_y="NEXT")
+        # A name broken for the screen's legend (plotly's <br>) is one text: the cell wraps.
+        name = t.name.replace("<br>", " ")
+        pdf.multi_cell(0, 3.5, latin1(name), new_x="LMARGIN", new_y="NEXT")
     pdf.ln(2)
 
 

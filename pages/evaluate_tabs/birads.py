@@ -147,9 +147,13 @@ def result_ui(model_id: str, b: dict, i: int) -> None:
     with st.expander(f"{model_id}: every case's score"):
         cases = [{k: v for k, v in c.items() if k != "group_scores"} for c in b["cases"]]
         common.dataframe(pd.DataFrame(cases), hide_index=True, key=f"evaluate_birads_cases_{i}")
+    # A note several subsets share is said once, naming them all.
+    where: dict[str, list[str]] = {}
     for name, label in subsets:
         for note in b[name].get("notes", []):
-            st.caption(f"{model_id} · {label}: {note}")
+            where.setdefault(note, []).append(label)
+    for note, labels in where.items():
+        st.caption(f"{model_id} · {'; '.join(labels)}: {note}")
 
 
 def birads_ui(cards: list[ModelCard], fingerprint: str) -> None:

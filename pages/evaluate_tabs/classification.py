@@ -4,6 +4,8 @@ metrics, and the evaluation report (HTML or PDF) of each model."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pandas as pd
 import streamlit as st
 
@@ -76,6 +78,15 @@ LEVEL_LABELS = {
 
 
 @st.cache_data(show_spinner="Bootstrapping confidence intervals…", max_entries=64)
+def _when(created: str) -> str:
+    """``created`` (ISO 8601) as the page says a time: ``2026-12-07 11:32 UTC``; the ISO
+    form (``2026-12-07T11:32:22+00:00``) broke inside the date on a 1280 px page."""
+    try:
+        return datetime.fromisoformat(created).astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        return created
+
+
 def level_analysis(_scores: EvalScores, key: str, level: str, n_boot: int) -> LevelAnalysis:
     """Curves, AUC and CI of one evaluation at one level (``key`` names the evaluation)."""
     return analyse(_scores, level, n_boot=n_boot, seed=0)
@@ -158,8 +169,14 @@ def controls_ui(binary_names: list[str]) -> tuple[str, float, bool, int]:
         persist_state="session",
         help="A patch, image or case is called positive when its score is at least this.",
     )
+    # A label that fits its column at 1024 px ("Use each model's Youden threshold instead"
+    # read "Use each model's Youden thre…"); the help says the rest.
     youden = c2.toggle(
-        "Use each model's Youden threshold instead", key="evaluate_youden", persist_state="session"
+        "Youden threshold per model",
+        key="evaluate_youden",
+        persist_state="session",
+        help="Instead of the slider's threshold, each model at its own Youden threshold: "
+        "the one that maximises sensitivity + specificity − 1 (the tables list it).",
     )
     n_boot = c3.selectbox(
         "Bootstrap resamples (95% CI)",
@@ -209,7 +226,7 @@ def results_ui(
             f"{model_id}: {analysis.n} {level}-level scores from {len(scores)} patches of "
             f"{len(set(scores.case_ids))} cases "
             f"({'held-out test patients' if result.scope == 'test-split' else 'all patients'}), "
-            f"scored {how} (computed {result.created}{seconds})."
+            f"scored {how} (computed {_when(result.created)}{seconds})."
         )
         notes += [
             f"{model_id}: {key} left out, it cannot be read ({reason})."

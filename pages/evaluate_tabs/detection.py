@@ -107,7 +107,9 @@ def detection_ui(cards: list[ModelCard], fingerprint: str) -> None:
                 done,
                 kind="cluster_froc",
                 title="FROC · clusters (3+ within 1 cm²)",
-                x_title="mean false-positive clusters per image",
+                # Short enough for half a 1024 px page (the full words ran out of it);
+                # the caption under the tables says them.
+                x_title="mean FP clusters per image",
             )
         ),
         width="stretch",

@@ -442,7 +442,9 @@ export function overlayBar(bar: HTMLDivElement, host: Host, rerender: () => void
     const style = document.createElement("style");
     style.id = "overlay-style";
     style.textContent =
-      ".bar .legend{display:inline-flex;align-items:center;gap:4px;font-size:11px;color:#ddd}" +
+      // A margin as the buttons have: wrapped to a line of its own, the legend began on the
+      // frame's edge (a 1024 or 1280 px page).
+      ".bar .legend{display:inline-flex;align-items:center;gap:4px;margin:0 4px;font-size:11px;color:#ddd}" +
       ".bar .legend canvas{border:1px solid #555}.bar .legend-title{color:#aaa}" +
       ".bar .legend-spots{color:#ccc;margin-left:4px}" +
       ".bar input.opacity{width:80px;vertical-align:middle}";
