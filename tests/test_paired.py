@@ -185,7 +185,7 @@ def test_the_papers_task_leaves_the_normal_cases_out() -> None:
 
 
 def test_compare_sets_the_published_pair_beside_ours_on_the_papers_task(
-    monkeypatch, capsys
+    monkeypatch, capsys, tiny_demo
 ) -> None:
     """`compare` printed no published number, though the published comparison on this
     dataset is exactly two models compared (recent image alone vs with the prior)."""
@@ -215,7 +215,9 @@ def test_compare_sets_the_published_pair_beside_ours_on_the_papers_task(
             patch=SimpleNamespace(temporal=m == "tmp"), extra={} if m == "tmp" else chosen
         ),
     )
-    args = ["compare", "--model", "tmp", "--model", "rec", "--data", "data/demo"]
+    # A synthetic set that exists in a clean clone too (data/demo is made on first start):
+    # "data/demo" read "not known (the data cannot be opened)" there.
+    args = ["compare", "--model", "tmp", "--model", "rec", "--data", str(tiny_demo)]
     assert main([*args, "--bootstrap", "20"]) == 0
     out = capsys.readouterr().out
     assert "Loizidou" not in out and "--cases benign-vs-suspicious" in out
