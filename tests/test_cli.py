@@ -223,7 +223,7 @@ def test_predict_all_worker_processes_keep_tensorflows_start_up_off_stderr(tiny_
     )
     proc = subprocess.run(
         [sys.executable, "-c", script, "predict", "--model", "demo-custom", "--data",
-         str(manifest), "--all", "--workers", "2", "--cam", "none", "--out",
+         str(manifest), "--all", "--workers", "3", "--cam", "none", "--out",
          str(tmp_path / "out")],
         cwd=REPO,
         capture_output=True,
@@ -233,6 +233,9 @@ def test_predict_all_worker_processes_keep_tensorflows_start_up_off_stderr(tiny_
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "local: 2 analysed (0 with an error)" in proc.stdout, proc.stdout
+    # Three asked, two images: two processes, as progress.json says (it said 3).
+    progress = json.loads((tmp_path / "out" / "progress.json").read_text())
+    assert (progress["workers"], progress["workers_asked"]) == (2, 3), progress
     assert proc.stdout.rstrip().endswith("tensorflow imported: False"), proc.stdout
     for noise in ("absl::InitializeLog", "oneDNN custom operations", "cudart_stub"):
         assert noise not in proc.stderr, proc.stderr

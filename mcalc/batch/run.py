@@ -243,6 +243,9 @@ def run_batch(
     log.info(
         "%d of %d image(s) already done; %d to analyse", state["resumed"], len(items), len(todo)
     )
+    if engine == "local" and todo:
+        # The pool's size (run_local's): no more processes than images to analyse.
+        n_workers = state["workers"] = max(1, min(n_workers, len(todo)))
     spec = WorkerSpec(str(folder), settings, str(out_dir.resolve()), engine=engine)
     saver.save("running")
     try:
