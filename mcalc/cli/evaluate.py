@@ -28,7 +28,7 @@ from mcalc.cli.common import (
     threshold_text,
 )
 from mcalc.cli.compare import add_compare_command
-from mcalc.errors import McalcError
+from mcalc.errors import McalcError, ModelError
 from mcalc.paths import shown_path
 from mcalc.progress import TerminalProgress
 
@@ -303,6 +303,15 @@ def _print_detection(ev: DetectionEvaluation) -> None:
         print(f"    skipped: {message}")
 
 
+def _precheck_crossval(args: argparse.Namespace) -> None:
+    """A Ray address where nothing answers, refused before TensorFlow's import (about 6 s
+    here; the library refuses it too, before any fold)."""
+    from mcalc.cluster import unreachable_ray_address
+
+    if args.engine == "ray" and (problem := unreachable_ray_address(args.address)):
+        raise ModelError(problem)
+
+
 def cmd_crossval(args: argparse.Namespace) -> int:
     from mcalc.models.crossval import crossval
     from mcalc.models.train_config import TrainConfig
@@ -493,6 +502,6 @@ def register_commands(subparsers: Any) -> None:
     add_models_option(cv)
     add_input_option(cv)
     cv.add_argument("--json", action="store_true", help="print the result as JSON")
-    cv.set_defaults(func=cmd_crossval)
+    cv.set_defaults(func=cmd_crossval, precheck=_precheck_crossval)
 
     add_compare_command(subparsers)
