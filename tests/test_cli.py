@@ -9,6 +9,7 @@ import sys
 import pytest
 
 from mcalc.cli import main
+from tests.cli_fixtures import run_as_a_user
 from tests.conftest import REPO
 
 
@@ -199,9 +200,8 @@ def test_predict_all_worker_processes_keep_tensorflows_start_up_off_stderr(tiny_
     lines on the command's stderr too (its own import, after the command's). Two images
     (a manifest of the tiny demo's first two), one per worker process: the 24 of the whole
     set cost 4 CPU-s more (28.8 against 24.7 CPU-s) for the same check."""
-    import os
 
-    from mcalc.config import QUIET_TF_ENV, _nvidia_present
+    from mcalc.config import _nvidia_present
     from mcalc.dataset import open_dataset
 
     if _nvidia_present():
@@ -211,25 +211,11 @@ def test_predict_all_worker_processes_keep_tensorflows_start_up_off_stderr(tiny_
         lines.append(f"{rec.case_id},{rec.view},{rec.timepoint},{rec.image_path}")
     manifest = tmp_path / "manifest.csv"
     manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    drop = ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES", QUIET_TF_ENV)
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    # As `python -m mcalc` (mcalc/__main__.py), saying at the end whether the command's
-    # own process imported TensorFlow: its workers run the model (the import up front cost
-    # every run ~6 s); with one worker it imports it itself, quietly (test_batch's
-    # test_cli_all_prints_json_and_refuses_a_case).
-    script = (
-        "import sys\nfrom mcalc.cli import main\nrc = main(sys.argv[1:])\n"
-        "print('tensorflow imported:', 'tensorflow' in sys.modules)\nsys.exit(rc)"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", script, "predict", "--model", "demo-custom", "--data",
-         str(manifest), "--all", "--workers", "3", "--cam", "none", "--out",
-         str(tmp_path / "out")],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env=env,
+    # Its workers run the model (the import up front cost every run ~6 s); with one
+    # worker it imports it itself, quietly (test_batch's test_cli_all_prints_json_and_refuses_a_case).
+    proc = run_as_a_user(
+        ["predict", "--model", "demo-custom", "--data", str(manifest), "--all", "--workers",
+         "3", "--cam", "none", "--out", str(tmp_path / "out")]
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert "local: 2 analysed (0 with an error)" in proc.stdout, proc.stdout

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import socket
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from mcalc.cluster import unreachable_ray_address
+from tests.cli_fixtures import run_as_a_user
 
 
 def _closed_port() -> int:
@@ -59,27 +57,11 @@ def test_batch_and_crossval_refuse_it_before_any_work(tmp_path) -> None:
 def test_the_crossval_command_refuses_it_before_importing_tensorflow(tmp_path) -> None:
     """`crossval --engine ray --address <dead>` took about 8 s to refuse: TensorFlow was
     imported (quietly, up front) before the library looked at the address."""
-    import os
-
-    from mcalc.config import QUIET_TF_ENV
-
     address = f"127.0.0.1:{_closed_port()}"
-    # As a user runs it: the test session's TF_CPP_MIN_LOG_LEVEL reads as the user's own
-    # setting, with which the command imports TensorFlow later, not up front.
-    drop = ("TF_CPP_MIN_LOG_LEVEL", "CUDA_VISIBLE_DEVICES", QUIET_TF_ENV)
-    env = {k: v for k, v in os.environ.items() if k not in drop}
-    script = (
-        "import sys\nfrom mcalc.cli import main\nrc = main(sys.argv[1:])\n"
-        "print('tensorflow imported:', 'tensorflow' in sys.modules)\nsys.exit(rc)"
-    )
-    proc = subprocess.run(
-        [sys.executable, "-c", script, "crossval", "--data", str(tmp_path), "--folds", "2",
-         "--engine", "ray", "--address", address],
-        cwd=Path(__file__).resolve().parents[1],
-        capture_output=True,
-        text=True,
+    proc = run_as_a_user(
+        ["crossval", "--data", str(tmp_path), "--folds", "2", "--engine", "ray", "--address",
+         address],
         timeout=120,
-        env=env,
     )  # fmt: skip
     assert proc.returncode == 2, proc.stderr
     assert f"nothing answers at the Ray cluster address {address}" in proc.stderr
