@@ -8,7 +8,6 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from mcalc.explain.scoring import flat_map_note
 from mcalc.explain.service import CaseAnalysis
 from mcalc.models.card import ModelCard
 from pages import common, reader_forms
@@ -102,7 +101,7 @@ def verdict_ui(
             key="predict_verdict_image",
         )
         current = reader_forms.earlier_verdict_ui("predict", card.id, key, reader)
-        if (flat := flat_map_note(by_key[key].pmap)) is not None:  # no evidence to judge
+        if (flat := by_key[key].flat_note) is not None:  # no evidence to judge
             st.warning(f"{labels.get(key, key)}: {flat}")
         # The form keeps its values after saving: the reader sees what was recorded.
         with st.form("predict_verdict_form", clear_on_submit=False):

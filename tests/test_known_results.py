@@ -18,7 +18,7 @@ from mcalc.explain.known_results import (
     predict_scores,
 )
 from mcalc.explain.runs import SharedAnalyses
-from mcalc.explain.scoring import DecisionThreshold, Region
+from mcalc.explain.scoring import DecisionThreshold, Region, flat_map_note
 from mcalc.explain.service import AnalysisSettings, CamSettings, CaseAnalysis
 from mcalc.explain.sliding import ProbabilityMap, SlidingSettings
 
@@ -84,6 +84,7 @@ def _case(
         scores=types.SimpleNamespace(positive_class="calcification"),
         regions=list(regions),
         pmap=pmap,
+        flat_note=flat_map_note(pmap),  # ImageAnalysis.flat_note's
     )
     return CaseAnalysis(
         images=[result],  # type: ignore[list-item]

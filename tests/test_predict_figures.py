@@ -138,9 +138,11 @@ def test_a_flat_maps_note_is_a_warning_apart_from_the_other_notes() -> None:
         )
 
     flat_map = pmap(np.full((9, 9), 0.500473))
-    flat = SimpleNamespace(pmap=flat_map, all_notes=[flat_map_note(flat_map), "no annotation"])
+    note = flat_map_note(flat_map)  # ImageAnalysis.flat_note's
+    flat = SimpleNamespace(pmap=flat_map, flat_note=note, all_notes=[note, "no annotation"])
+    varying_map = pmap(np.geomspace(1e-6, 0.99, 81).reshape(9, 9))
     varying = SimpleNamespace(
-        pmap=pmap(np.geomspace(1e-6, 0.99, 81).reshape(9, 9)), all_notes=["other"]
+        pmap=varying_map, flat_note=flat_map_note(varying_map), all_notes=["other"]
     )
     panels = [
         SimpleNamespace(label="R CC prior 2017", view=None, result=flat),

@@ -147,7 +147,6 @@ class BatchWorker:
         return row
 
     def _row(self, item: BatchItem, im: ImageAnalysis) -> dict[str, Any]:
-        from mcalc.explain.scoring import flat_map_note
         from mcalc.models.detection import detection_clusters
 
         # Those of the analysis's regions when they hold them (no second search).
@@ -185,7 +184,7 @@ class BatchWorker:
             "explanation": "" if explanation is None else json.dumps(explanation),
             # A flat map (every patch the same probability): its score and regions are no
             # evidence, which Audit says beside a score taken from this row.
-            "warning": flat_map_note(im.pmap) or "",
+            "warning": im.flat_note or "",
             "maps": json.dumps(self._write_maps(im, dense) if self.settings.maps else []),
             "error_kind": "",
             "error": "",

@@ -103,10 +103,27 @@ class ImageAnalysis:
         )
 
     @property
+    def flat_note(self) -> str | None:
+        """:func:`mcalc.explain.scoring.flat_map_note` of this image's map (the model gave
+        every patch the same probability: its score, regions and explanation are no
+        evidence), found once and kept on this result, for every place that says it."""
+        held: dict[str, str | None] = vars(self).setdefault("_flat", {})
+        if "note" not in held:
+            held["note"] = flat_map_note(self.pmap)
+        return held["note"]
+
+    @property
     def all_notes(self) -> list[str]:
-        """Every note on this image: its reading's, its map's and its explanation's (what
-        the page, the CLI and ``scores.json`` show, one wording for all)."""
-        return [*self.notes, *self.pmap.notes, *([] if self.cam is None else self.cam.notes)]
+        """Every note on this image: its reading's, its map's (:attr:`flat_note` among them)
+        and its explanation's (what the page, the CLI and ``scores.json`` show, one wording
+        for all)."""
+        flat = [] if self.flat_note is None else [self.flat_note]
+        return [
+            *self.notes,
+            *self.pmap.notes,
+            *flat,
+            *([] if self.cam is None else self.cam.notes),
+        ]
 
     @property
     def score(self) -> float:
@@ -324,8 +341,6 @@ def analyse_image(
     )
     # From the detections kept on the result (Predict draws the same; a batch row lists them).
     result.regions = top_regions(pmap, spacing, breast, settings=sliding, find=result.detections)
-    if (flat := flat_map_note(pmap)) is not None:
-        result.notes.append(flat)
     # Which input (recent, subtraction) a temporal model's evidence came from.
     result.evidence = result.channel_evidence(loaded)
     result.map_agreement = map_agreement(

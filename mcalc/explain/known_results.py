@@ -31,7 +31,7 @@ from typing import Any
 from mcalc.batch.table import old_score_rule, read_results
 from mcalc.explain.methods import method_name
 from mcalc.explain.runs import SharedAnalyses
-from mcalc.explain.scoring import Region, flat_map_note
+from mcalc.explain.scoring import Region
 
 __all__ = [
     "KnownResult",
@@ -170,7 +170,7 @@ def predict_score(
                 ),
                 source="Predict (an analysis kept by this server)",
                 regions=tuple(result.regions),
-                warning=flat_map_note(result.pmap) or "",
+                warning=result.flat_note or "",
             )
     return None
 

@@ -19,7 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mcalc.explain.overlay import blend, plotly_colorscale
-from mcalc.explain.scoring import MAP_SCORE, MAP_SCORE_RULE, flat_map_note
+from mcalc.explain.scoring import MAP_SCORE, MAP_SCORE_RULE
 from mcalc.explain.stitch import joint_range, normalize_map
 from mcalc.present.map_display import crop_heat, display_box, overlay_view
 from mcalc.present.reading_overlays import plain_number
@@ -383,15 +383,14 @@ def regions_caption(case: CaseAnalysis) -> str:
 def notes_of(panels: Sequence[Panel]) -> tuple[list[str], list[str]]:
     """The panels' notes, each after its image's label: ``(warnings, the rest)``.
 
-    A map that scores every patch the same (:func:`~mcalc.explain.scoring.flat_map_note`,
-    found again from the map, so a result kept before the note existed says it too) is a
-    warning, to stand beside the scores a reader judges: its score, regions and
+    A map that scores every patch the same
+    (:attr:`~mcalc.explain.image_analysis.ImageAnalysis.flat_note`) is a warning, to stand beside the scores a reader judges: its score, regions and
     explanation are no evidence. The other notes are the caption under the tables.
     """
     warnings: list[str] = []
     rest: list[str] = []
     for p in panels:
-        flat = flat_map_note(p.result.pmap)
+        flat = p.result.flat_note
         if flat is not None:
             warnings.append(f"{p.label}: {flat}")
         rest.extend(f"{p.label}: {note}" for note in p.result.all_notes if note != flat)

@@ -32,7 +32,6 @@ from mcalc.dataset import open_dataset
 from mcalc.dataset.records import CaseRecord, ImageRecord
 from mcalc.errors import DatasetError, McalcError
 from mcalc.explain.methods import method_name
-from mcalc.explain.scoring import flat_map_note
 from mcalc.models.card_text import card_facts
 from mcalc.pdftext import latin1
 from mcalc.store.audit import AuditStore, AuditVerdict
@@ -233,7 +232,7 @@ def _model_section(
         # Its rings are the spots counted below: found once, for the picture.
         shown = ringed_shown_picture(case, r, cmap=cmap, numbered_as=REPORT_NUMBERING, vmax=vmax)
         lines = [f"map score {r.score:.3f}, {t.reading(r.score, r.scores.positive_class)}"]
-        if (flat := flat_map_note(r.pmap)) is not None:  # the score, regions, map: noise
+        if (flat := r.flat_note) is not None:  # the score, regions, map: noise
             lines.append(flat)
         if r.cam is not None:
             spots = shown.spots  # an explanation's: every spot over half its peak
