@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import errno
+import io
+import json
 
+import pandas as pd
 import pytest
 
 from mcalc.config import Settings
@@ -16,6 +19,7 @@ from mcalc.store.audit import (
     card_summary,
     record_verdict,
 )
+from mcalc.store.exchange import audit_csv
 
 CARD = {"architecture": "resnet50", "task": "patch", "classes": ["normal", "calc"], "patch": 64}
 
@@ -38,7 +42,7 @@ def _rec(root, image, reader, agree, plausible=None, model="m1", comment=""):
 def test_record_names_model_card_image_reader_and_time(tmp_path):
     v = _rec(tmp_path, "c-1/CC_recent", "ann", True, True)
     assert v.version == 1 and v.recorded_at.endswith("Z")
-    assert v.model_card == "architecture=resnet50; task=patch; classes=normal,calc; patch=64"
+    assert json.loads(v.model_card) == CARD
     latest = AuditStore(tmp_path).latest("m1", "c-1/CC_recent", "ann")
     assert latest == v
 
@@ -142,7 +146,30 @@ def test_read_only_store(tmp_path, monkeypatch):
 def test_card_summary_variants():
     assert card_summary(None) == ""
     assert card_summary("free text") == "free text"
-    assert card_summary({"metrics": {"auc": 0.9}}) == "metrics=auc:0.9"
+    assert card_summary({"metrics": {"auc": 0.9}}) == '{"metrics":{"auc":0.9}}'
+
+
+def test_the_tables_model_card_is_json_for_old_records_too(tmp_path):
+    """The audit CSV's model_card column held the record's summary line, its metrics in
+    Python's notation ({'auc': 0.9}): now a JSON object for every verdict, read back from
+    the CSV with json.loads."""
+    _rec(tmp_path, "c-1/CC_recent", "ann", True)
+    record_verdict(  # as recorded before 7 December 2026: the one-line summary
+        tmp_path,
+        model_id="m1",
+        model_card="architecture=custom; metrics=test:{'auc': 0.9, 'support': {'calc': 3}}",
+        image_key="c-2/CC_recent",
+        reader="ann",
+        agree=True,
+    )
+    record_verdict(tmp_path, model_id="m1", image_key="c-3/CC_recent", reader="ann", agree=True)
+    back = pd.read_csv(io.StringIO(audit_csv(audit_table(tmp_path, "m1").table)))
+    cards = [json.loads(c) if isinstance(c, str) else c for c in back["model_card"]]
+    assert cards[:2] == [
+        CARD,
+        {"architecture": "custom", "metrics": {"test": {"auc": 0.9, "support": {"calc": 3}}}},
+    ]
+    assert pd.isna(cards[2])  # none recorded: an empty cell
 
 
 @pytest.mark.parametrize(

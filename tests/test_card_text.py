@@ -3,8 +3,15 @@ the one-line summary an audit verdict records, whole or cut short."""
 
 from __future__ import annotations
 
+import json
+
 from mcalc.models.card import ModelCard
-from mcalc.models.card_text import card_facts, card_from_summary
+from mcalc.models.card_text import (
+    card_facts,
+    card_from_summary,
+    summary_fields,
+    summary_json,
+)
 
 CARD = {
     "architecture": "resnet50",
@@ -80,3 +87,57 @@ def test_metrics_at_a_threshold_say_which() -> None:
     assert (
         dict(card_facts(ModelCard.from_json(auc_only)))["Test metrics"] == "AUC 0.800 (9 patches)"
     )
+
+
+#: An audit verdict's summary as recorded before 7 December 2026: nested values in Python's
+#: notation (what the audit CSV's model_card column held).
+OLD_LINE = (
+    "architecture=custom; task=calcification; classes=no-calcification,calcification; "
+    "patch=size:64,spacing_mm:0.1,window:file,input:gray [0, 1], preprocessing inside the "
+    "model; created=2026-12-06T16:21:02+00:00; metrics=val:{'n': 228, 'support': "
+    "{'no-calcification': 192}, 'auc': 0.98206},test:{'n': 234, 'auc': 0.973958, "
+    "'confusion_matrix': [[191, 1], [7, 35]]}"
+)
+
+
+def test_a_recorded_summary_reads_as_json_fields_old_lines_included() -> None:
+    """The audit table's model_card is a JSON object: today's records hold one; an older
+    record's key=value line is read item by item, its metrics from Python's notation."""
+    card = ModelCard.from_json(CARD)
+    fields = summary_fields(summary_json(card))
+    assert fields == card.summary_fields()
+    assert fields["metrics"]["test"]["confusion_matrix"] == [[1, 2], [3, 4]]
+    old = summary_fields(OLD_LINE)
+    assert old == {
+        "architecture": "custom",
+        "task": "calcification",
+        "classes": ["no-calcification", "calcification"],
+        "patch": {
+            "size": 64,
+            "spacing_mm": 0.1,
+            "window": "file",
+            "input": "gray [0, 1], preprocessing inside the model",
+        },
+        "created": "2026-12-06T16:21:02+00:00",
+        "metrics": {
+            "val": {"n": 228, "support": {"no-calcification": 192}, "auc": 0.98206},
+            "test": {"n": 234, "auc": 0.973958, "confusion_matrix": [[191, 1], [7, 35]]},
+        },
+    }
+    # A line cut short (records before the summary was kept whole): what is whole is read,
+    # the cut section kept as text; free text and nothing recorded.
+    cut = summary_fields(OLD_LINE[:-30])
+    assert cut["metrics"]["val"]["auc"] == 0.98206 and isinstance(cut["metrics"]["test"], str)
+    assert summary_fields("free text") == {"text": "free text"} and summary_fields("") == {}
+    assert json.loads(summary_json(OLD_LINE)) == old and summary_json("") == ""
+
+
+def test_a_json_summary_reads_back_into_the_cards_rows() -> None:
+    """Today's records hold the summary as JSON: shown as the card's own rows (the line
+    kept four items of each metrics section)."""
+    card = ModelCard.from_json(CARD)
+    full = dict(card_facts(card))
+    back = dict(card_facts(card_from_summary(summary_json(card))))
+    kept = ("Task", "Input", "Test metrics", "Validation metrics")
+    assert {k: back[k] for k in kept} == {k: full[k] for k in kept}
+    assert back["Architecture"] == "resnet50" and back["Created"] == "2026-12-02 12:40 UTC"

@@ -100,6 +100,8 @@ def test_table_json_holds_the_figures_and_rows_and_out_writes_the_pages_csv(tmp_
         ("c-2/CC_recent", "bob", 1),
     ]
     assert got["rows"][0]["score"] == 0.9 and got["rows"][2]["score"] is None
+    # The model card nested as JSON (it was the record's line, in Python's notation).
+    assert got["rows"][0]["model_card"] == {"architecture": "custom"}
     # The CSV is the page's download byte for byte: a comment starting '=' escaped.
     text = target.read_text(encoding="utf-8")
     assert text == audit_csv(s.table)

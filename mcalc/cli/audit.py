@@ -21,6 +21,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from mcalc.config import get_settings
 from mcalc.errors import McalcError
@@ -155,6 +156,14 @@ def _list_models(args: argparse.Namespace, verdicts: Sequence[AuditVerdict]) -> 
     return 0
 
 
+def _json_row(v: AuditVerdict) -> dict[str, Any]:
+    """A verdict's row of the table, its model card nested (the CSV's cell holds its JSON
+    text)."""
+    row = v.row()
+    row["model_card"] = json.loads(row["model_card"]) if row["model_card"] else None
+    return row
+
+
 def _write(path: str, text: str) -> None:
     atomic_write_bytes(Path(path), text.encode("utf-8"))
 
@@ -217,7 +226,7 @@ def _cmd_table(args: argparse.Namespace) -> int:
                     "regions_judged": s.regions_judged,
                     "regions_confirmed_rate": s.regions_confirmed_rate,
                     "to_look_at_again": len(s.disagreements),
-                    "rows": [v.row() for v in verdicts],
+                    "rows": [_json_row(v) for v in verdicts],
                     "skipped": list(skipped),
                     "out": args.out,
                 }

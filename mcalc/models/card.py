@@ -415,6 +415,13 @@ class ModelCard(JsonSection):
             parts.append(f"{key}={value}")
         return "; ".join(parts)[:max_len]
 
+    def summary_fields(self) -> dict[str, Any]:
+        """What an audit verdict records of the card: the fields of the one-line summary
+        (architecture, task, classes, patch, created, val_auc, metrics) that the card has,
+        whole and as in its JSON (:func:`mcalc.models.card_text.summary_json`)."""
+        data = self.to_json()
+        return {k: data[k] for k in _SUMMARY_KEYS if data.get(k) not in (None, "")}
+
     def summary_dict(self) -> dict[str, Any]:
         """What a prediction reports about its model (``python -m mcalc predict --json``)."""
         test = self.test_metrics

@@ -3,10 +3,13 @@
 :func:`card_facts` turns a :class:`~mcalc.models.card.ModelCard` into labelled rows
 (architecture, task, starting weights, freeze strategy, input, training data and its
 fingerprint, training, test and validation metrics, when and by whom, warnings), leaving out
-what the card does not say. An audit verdict keeps only the one-line summary of its model's
-card (:meth:`~mcalc.models.card.ModelCard.summary_line`, ``key=value; ...``):
-:func:`card_from_summary` reads such a line back into a (partial) card, so that a verdict on
-a model no longer registered is shown the same way.
+what the card does not say. An audit verdict keeps a summary of its model's card: since 7 December 2026 a JSON
+object (:func:`summary_json`: the card's :meth:`~mcalc.models.card.ModelCard.summary_fields`),
+before that a one-line ``key=value; ...`` summary whose nested values were in Python's
+notation (:meth:`~mcalc.models.card.ModelCard.summary_line`). :func:`card_from_summary` reads
+either back into a (partial) card, so that a verdict on a model no longer registered is shown
+the same way; :func:`summary_fields` reads either as a JSON object's fields (the audit
+table's ``model_card`` column).
 
 Example:
     >>> card = card_from_summary("architecture=custom; task=calcification; "
@@ -23,13 +26,16 @@ Example:
 
 from __future__ import annotations
 
+import ast
+import json
 import re
 from collections.abc import Mapping
 from typing import Any
 
 from mcalc.models.card import ModelCard
+from mcalc.spreadsheet import json_cell
 
-__all__ = ["card_facts", "card_from_summary"]
+__all__ = ["card_facts", "card_from_summary", "summary_fields", "summary_json"]
 
 _METRICS: tuple[tuple[str, str], ...] = (
     ("auc", "AUC"),
@@ -173,10 +179,129 @@ def _section_numbers(text: str, name: str) -> dict[str, float]:
     return {k: float(v) for k, v in re.findall(r"'(\w+)': (-?[\d.]+(?:e-?\d+)?)", top)}
 
 
+def _json_object(text: str) -> dict[str, Any] | None:
+    """``text`` as a JSON object, ``None`` when it is not one (an older summary line)."""
+    if not text.startswith("{"):
+        return None
+    try:
+        data = json.loads(text)
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
+
+
+#: A ``key:`` inside a summary line's mapping value (class names hold ``-``).
+_KEY = re.compile(r"([A-Za-z_][\w-]*):")
+#: The comma that ends a plain value: the next ``key:`` follows it at once.
+_NEXT_KEY = re.compile(r",(?=[A-Za-z_][\w-]*:)")
+
+
+def _scalar(text: str) -> Any:
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _closing(text: str, start: int) -> int:
+    """The index after the bracket that closes the one at ``start`` (quotes respected),
+    or ``len(text)`` when the line was cut before it."""
+    depth, quote = 0, ""
+    for i in range(start, len(text)):
+        ch = text[i]
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch in "{[":
+            depth += 1
+        elif ch in "}]":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+    return len(text)
+
+
+def _mapping(text: str) -> dict[str, Any] | None:
+    """A summary line's mapping value (``k:v,k:v``, a ``v`` in Python's notation or plain
+    text) as a dict; ``None`` when ``text`` is not such a value. A nested value the line
+    cut short stays as its text."""
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(text):
+        key = _KEY.match(text, i)
+        if key is None:
+            return None
+        j = key.end()
+        if text[j : j + 1] in ("{", "["):
+            end = _closing(text, j)
+            try:
+                value: Any = ast.literal_eval(text[j:end])
+            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                value = text[j:end]
+        else:
+            comma = _NEXT_KEY.search(text, j)
+            end = comma.start() if comma else len(text)
+            value = _scalar(text[j:end])
+        out[key[1]] = value
+        if end < len(text) and text[end] != ",":
+            return None
+        i = end + 1
+    return out
+
+
+def summary_fields(text: str) -> dict[str, Any]:
+    """A verdict's recorded card summary as a JSON object's fields: a JSON summary (records
+    since 7 December 2026) as it is; an older ``key=value; ...`` line item by item (classes a
+    list, mappings such as ``patch`` and ``metrics`` dicts, their nested values read from
+    Python's notation; a part the line cut short kept as text); other text under ``text``;
+    nothing recorded: ``{}``.
+
+    Example:
+        >>> summary_fields("task=calcification; metrics=test:{'auc': 0.9, 'n': 12}")
+        {'task': 'calcification', 'metrics': {'test': {'auc': 0.9, 'n': 12}}}
+    """
+    text = text.strip()
+    data = _json_object(text)
+    if data is not None:
+        return data
+    items = dict(_ITEM.findall(text))
+    if not items:
+        return {"text": text} if text else {}
+    out: dict[str, Any] = {}
+    for key, value in items.items():
+        if key == "classes":
+            out[key] = [c for c in value.split(",") if c]
+        elif key in ("architecture", "task", "created"):
+            out[key] = value
+        else:
+            mapping = _mapping(value)
+            out[key] = _scalar(value) if mapping is None else mapping
+    return out
+
+
+def summary_json(card: ModelCard | str) -> str:
+    """The card summary an audit verdict records, as compact JSON text: of a card, its
+    :meth:`~mcalc.models.card.ModelCard.summary_fields`; of a recorded summary (either
+    form), :func:`summary_fields`'s object; ``""`` for nothing recorded.
+
+    Example:
+        >>> summary_json("architecture=custom; classes=a,b")
+        '{"architecture":"custom","classes":["a","b"]}'
+    """
+    fields = card.summary_fields() if isinstance(card, ModelCard) else summary_fields(card)
+    return json_cell(fields) if fields else ""
+
+
 def card_from_summary(text: str) -> ModelCard:
-    """A partial card read back from a one-line summary
-    (:meth:`~mcalc.models.card.ModelCard.summary_line`, as audit verdicts keep it); what
-    the line does not hold (or lost when it was cut short) stays at its default."""
+    """A partial card read back from the summary an audit verdict records (JSON, or an
+    older one-line summary, :meth:`~mcalc.models.card.ModelCard.summary_line`); what the
+    summary does not hold (or lost when it was cut short) stays at its default."""
+    data_json = _json_object(text.strip())
+    if data_json is not None:
+        return ModelCard.from_json(data_json)
     items = dict(_ITEM.findall(text.strip()))
     data: dict[str, Any] = {k: items[k] for k in ("architecture", "task", "created") if k in items}
     if "classes" in items:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import math
-import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -39,6 +38,7 @@ import pandas as pd
 from mcalc.config import Settings, get_settings
 from mcalc.fileio import atomic_write_bytes
 from mcalc.models.card import ModelCard
+from mcalc.models.card_text import summary_json
 from mcalc.store.marks import check_reader
 from mcalc.store.record import StoreReadError
 from mcalc.store.region_calls import RegionCall, calls_text, region_calls, tally
@@ -81,25 +81,23 @@ AUDIT_COLUMNS: tuple[str, ...] = (
 )
 
 
-def card_summary(
-    card: ModelCard | Mapping[str, Any] | str | None, max_len: int | None = None
-) -> str:
-    """A one-line summary of a model card (or the text given), for the audit record
-    (:meth:`mcalc.models.card.ModelCard.summary_line`); whole unless ``max_len`` is given
-    (the record keeps the summary whole: a summary cut mid-word said less than was judged).
+def card_summary(card: ModelCard | Mapping[str, Any] | str | None) -> str:
+    """The summary of a model card an audit record keeps: compact JSON of the card's
+    :meth:`~mcalc.models.card.ModelCard.summary_fields`, whole (:func:`summary_json`;
+    records before 7 December 2026 hold the one-line ``key=value; ...`` summary); text
+    given is kept as it is.
 
     Example:
         >>> card_summary({"architecture": "resnet50", "task": "patch", "classes": ["n", "c"]})
-        'architecture=resnet50; task=patch; classes=n,c'
+        '{"architecture":"resnet50","task":"patch","classes":["n","c"]}'
     """
     if card is None:
         return ""
-    limit = sys.maxsize if max_len is None else max_len
     if isinstance(card, str):
-        return card[:limit]
+        return card
     if not isinstance(card, ModelCard):
         card = ModelCard.from_json(card)
-    return card.summary_line(limit)
+    return summary_json(card)
 
 
 def _verdict(value: str | bool) -> str:
@@ -118,7 +116,8 @@ class AuditVerdict:
 
     Attributes:
         model_id: the registry id of the model.
-        model_card: one-line summary of its card (:func:`card_summary`).
+        model_card: the summary of its card as recorded (:func:`card_summary`: JSON; a
+            ``key=value; ...`` line in records before 7 December 2026).
         image_key: the image's key.
         reader: who judged.
         score_verdict: ``agree`` or ``disagree`` with the model's score.
@@ -218,12 +217,15 @@ class AuditVerdict:
             raise ValueError(f"malformed audit verdict: {exc!r}") from exc
 
     def row(self) -> dict[str, Any]:
+        """The verdict as a row of the audit table (:data:`AUDIT_COLUMNS`): its region
+        calls counted in words, ``model_card`` as JSON text (an older record's line too)."""
         d = self.to_payload()
         d.update(
             recorded_at=self.recorded_at,
             version=self.version,
             explanation="" if self.context is None else self.context.text(),
             regions=calls_text(self.regions),
+            model_card=summary_json(self.model_card),  # JSON, older records' lines too
         )
         return {k: d[k] for k in AUDIT_COLUMNS}
 
