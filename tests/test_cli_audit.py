@@ -117,7 +117,7 @@ def test_calls_write_one_row_per_region_call(tmp_path, capsys):
     )
     assert (rc, err) == (0, "")
     assert "wrote 4 region call(s) of m1" in out and "3 calcification, 1 not calcification" in out
-    rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
+    rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8-sig"))))
     assert tuple(rows[0]) == CALL_COLUMNS
     assert [(r["reader"], r["region"], r["row"], r["call"]) for r in rows] == [
         ("ann", "1", "10.0", "calcification"),

@@ -172,7 +172,7 @@ def test_the_calls_table_gives_each_calls_box_and_leaves_an_unknown_one_empty(tm
     boxes = table[["box_r0", "box_r1", "box_c0", "box_c1"]]
     assert boxes.iloc[0].tolist() == [0, 60, 10, 70] and boxes.iloc[1].isna().all()
     lines = region_calls_csv(table).splitlines()
-    assert lines[0].startswith("model_id,image_key,reader,region,row,col,box_r0,box_r1,box_c0,")
+    assert lines[0].startswith("\ufeffmodel_id,image_key,reader,region,row,col,box_r0,box_r1,")
     assert ",0,60,10,70," in lines[1] and ",,,,," in lines[2]
 
 

@@ -32,7 +32,7 @@ from mcalc.errors import WriteError
 from mcalc.explain.methods import method_name
 from mcalc.explain.scoring import decision_text
 from mcalc.fileio import atomic_write_json, atomic_write_with
-from mcalc.spreadsheet import escape_frame
+from mcalc.spreadsheet import csv_text, unescape_cell
 
 __all__ = [
     "COLUMNS",
@@ -184,8 +184,12 @@ def read_results(out_dir: str | Path) -> pd.DataFrame:
         elif csv.is_file():
             text = [k for k, t in COLUMNS.items() if t == "str"]
             frame = pd.read_csv(csv, dtype=dict.fromkeys(text, str))
-            # An empty text cell reads as NaN, which to_table wrote as "nan".
+            # An empty text cell reads as NaN, which to_table wrote as "nan"; a cell escaped
+            # for spreadsheets ('=...) reads as the parquet file holds it.
             frame = frame.fillna({k: "" for k in text if k in frame.columns})
+            for k in text:
+                if k in frame.columns:
+                    frame[k] = frame[k].map(unescape_cell)
         else:
             return empty_table()
     except (OSError, ValueError) as exc:
@@ -214,7 +218,7 @@ def write_results(out_dir: str | Path, table: pd.DataFrame) -> None:
 
     def csv(fh: IO[bytes]) -> None:
         # Case ids come from a collection's spreadsheet: '=...' must not run when opened.
-        fh.write(escape_frame(table).to_csv(index=False).encode("utf-8"))
+        fh.write(csv_text(table).encode("utf-8"))
 
     atomic_write_with(folder / RESULTS_PARQUET, parquet)
     atomic_write_with(folder / RESULTS_CSV, csv)

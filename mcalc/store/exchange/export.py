@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from mcalc.errors import McalcError
-from mcalc.spreadsheet import escape_cell, escape_frame
+from mcalc.spreadsheet import BOM, csv_text, escape_cell
 from mcalc.store.marks import ImageMarks, PointMark, RegionMark
 from mcalc.store.record import safe_name, utc_now
 
@@ -116,7 +116,7 @@ def points_csv(marks: Iterable[ImageMarks]) -> str:
                     escape_cell(p.created_at),
                 ]
             )
-    return buf.getvalue()
+    return BOM + buf.getvalue()  # Excel reads UTF-8 by it (mcalc.spreadsheet)
 
 
 def _shape(m: ImageMarks, shapes: Mapping[str, tuple[int, int]] | None) -> tuple[int, int]:
@@ -310,20 +310,21 @@ def masks_zip(
                         *shape,
                     ]
                 )
-        zf.writestr("index.csv", index.getvalue())
+        zf.writestr("index.csv", BOM + index.getvalue())
     return buf.getvalue()
 
 
 def _readers_csv(table: pd.DataFrame | None, what: str) -> str:
-    """``table`` as CSV text, its cells escaped: readers' comments and names starting '='
-    must not run in the spreadsheet that opens it.
+    """``table`` as CSV text (:func:`mcalc.spreadsheet.csv_text`: a byte-order mark, its
+    cells escaped: readers' comments and names starting '=' must not run in the spreadsheet
+    that opens it).
 
     Raises:
         ExportError: the table is empty (``what``: what it would have held).
     """
     if table is None or table.empty:
         raise ExportError(f"no {what} to export for this model yet")
-    return escape_frame(table).to_csv(index=False, lineterminator="\n")
+    return csv_text(table)
 
 
 def region_calls_csv(table: pd.DataFrame) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 
 from mcalc.annotations import find_calcifications
 from mcalc.errors import McalcError
-from mcalc.spreadsheet import unescape_cell
+from mcalc.spreadsheet import BOM, unescape_cell
 from mcalc.store.marks import LABELS, ImageMarks, PointMark, RegionMark, check_reader, new_mark_id
 from mcalc.store.record import utc_now
 
@@ -179,7 +179,7 @@ class Collector:
     def read_text(self, data: bytes | str) -> str | None:
         """The file as text (UTF-8, BOM allowed); ``None`` after noting why not."""
         if isinstance(data, str):
-            return data
+            return data.removeprefix(BOM)
         if len(data) > _MAX_BYTES:
             self.problem(
                 self.source,
