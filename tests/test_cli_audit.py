@@ -238,6 +238,11 @@ def test_agreement_on_the_regions_pairs_the_calls_of_one_region(tmp_path, capsys
         ("ann & bob", "0.50", 4, "75%")
     ]
     assert got["caveats"][0].startswith("Few regions in common (as few as 4")
+    # The figures as numbers (the rows' are text for the eye: "0.50", "75%").
+    (fig,) = got["figures"]
+    assert fig["readers"] == ["ann", "bob"] and fig["statistic"] == "Cohen's kappa"
+    assert (fig["value"], fig["n"], fig["raw_agreement"]) == (0.5, 4, 0.75)
+    assert isinstance(fig["ci_low"], float | None) and isinstance(fig["ci_high"], float | None)
     # bob's call on the region ann was unsure of pairs with no answer: counted, not dropped.
     assert got["unpaired"] == 1 and got["caveats"][-1].startswith("1 region call(s) are in no")
     rc, out, _ = _run(capsys, *argv)

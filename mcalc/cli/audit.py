@@ -31,6 +31,7 @@ from mcalc.store.exchange import ExportError, audit_csv, region_calls_csv
 from mcalc.store.region_calls import PAIR_IOU, calls_table, calls_text, tally
 from mcalc.store.verdict_agreement import (
     QUESTIONS,
+    agreement_figures,
     agreement_rows,
     first_reads,
     revisions,
@@ -321,6 +322,7 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
                     "readers": list(ag.readers),
                     "units": ag.units,
                     "rows": rows.to_dict(orient="records"),
+                    "figures": agreement_figures(ag),
                     "unpaired": ag.unpaired,
                     "caveats": list(ag.caveats),
                     "revisions": revised,

@@ -44,6 +44,7 @@ __all__ = [
     "krippendorff_alpha",
     "verdict_agreement",
     "agreement_rows",
+    "agreement_figures",
     "verdict_histories",
     "first_reads",
     "revisions",
@@ -327,16 +328,28 @@ def _fmt(x: float | None) -> str:
     return "n/a" if x is None else f"{round(x, 2) + 0.0:.2f}"
 
 
-def agreement_rows(agreement: VerdictAgreement) -> pd.DataFrame:
-    """One row per pair of readers and one for all, for a page or the command line."""
-    rows: list[dict[str, Any]] = []
-    named = [(f"{a} & {b}", "Cohen's kappa", e) for (a, b), e in agreement.pairs.items()]
+KAPPA, ALPHA = "Cohen's kappa", "Krippendorff's alpha"
+
+
+def _named(agreement: VerdictAgreement) -> list[tuple[tuple[str, ...], str, Estimate]]:
+    """``(readers, statistic, estimate)``: each pair's Cohen's kappa, then Krippendorff's
+    alpha over all where there are more than two readers (or no pair)."""
+    named: list[tuple[tuple[str, ...], str, Estimate]] = [
+        ((a, b), KAPPA, e) for (a, b), e in agreement.pairs.items()
+    ]
     if len(agreement.readers) > 2 or not agreement.pairs:
-        named.append(("all readers", "Krippendorff's alpha", agreement.overall))
-    for who, stat, e in named:
+        named.append((tuple(agreement.readers), ALPHA, agreement.overall))
+    return named
+
+
+def agreement_rows(agreement: VerdictAgreement) -> pd.DataFrame:
+    """One row per pair of readers and one for all, for a page or the command line (text
+    for the eye; :func:`agreement_figures` gives the numbers)."""
+    rows: list[dict[str, Any]] = []
+    for readers, stat, e in _named(agreement):
         rows.append(
             {
-                "readers": who,
+                "readers": "all readers" if stat == ALPHA else " & ".join(readers),
                 "statistic": stat,
                 "value": _fmt(e.value),
                 "95% interval": "n/a"
@@ -348,6 +361,30 @@ def agreement_rows(agreement: VerdictAgreement) -> pd.DataFrame:
         )
     columns = ["readers", "statistic", "value", "95% interval", agreement.units, "raw agreement"]
     return pd.DataFrame(rows, columns=columns)
+
+
+def agreement_figures(agreement: VerdictAgreement) -> list[dict[str, Any]]:
+    """The rows of :func:`agreement_rows` as numbers, for JSON: ``readers`` (a list),
+    ``statistic``, ``value``, ``ci_low`` and ``ci_high`` (its 95% bootstrap interval),
+    ``n`` (the images, or regions, it rests on: ``units``) and ``raw_agreement`` (a
+    fraction); ``None`` where undefined."""
+
+    def num(x: float | None) -> float | None:
+        return None if x is None else round(float(x), 6)
+
+    return [
+        {
+            "readers": list(readers),
+            "statistic": stat,
+            "value": num(e.value),
+            "ci_low": num(e.low),
+            "ci_high": num(e.high),
+            "n": int(e.n_images),
+            "units": agreement.units,
+            "raw_agreement": num(e.observed),
+        }
+        for readers, stat, e in _named(agreement)
+    ]
 
 
 def verdict_histories(
