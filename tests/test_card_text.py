@@ -128,6 +128,7 @@ def test_a_recorded_summary_reads_as_json_fields_old_lines_included() -> None:
     # the cut section kept as text; free text and nothing recorded.
     cut = summary_fields(OLD_LINE[:-30])
     assert cut["metrics"]["val"]["auc"] == 0.98206 and isinstance(cut["metrics"]["test"], str)
+    assert summary_fields("metrics=test:{1, 2}") == {"metrics": {"test": "{1, 2}"}}  # no JSON form
     assert summary_fields("free text") == {"text": "free text"} and summary_fields("") == {}
     assert json.loads(summary_json(OLD_LINE)) == old and summary_json("") == ""
 

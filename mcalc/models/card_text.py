@@ -239,7 +239,8 @@ def _mapping(text: str) -> dict[str, Any] | None:
             end = _closing(text, j)
             try:
                 value: Any = ast.literal_eval(text[j:end])
-            except (ValueError, SyntaxError, MemoryError, RecursionError):
+                json_cell(value)  # a set or bytes has no JSON form: kept as text
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
                 value = text[j:end]
         else:
             comma = _NEXT_KEY.search(text, j)
