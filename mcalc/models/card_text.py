@@ -3,10 +3,11 @@
 :func:`card_facts` turns a :class:`~mcalc.models.card.ModelCard` into labelled rows
 (architecture, task, starting weights, freeze strategy, input, training data and its
 fingerprint, training, test and validation metrics, when and by whom, warnings), leaving out
-what the card does not say. An audit verdict keeps a summary of its model's card: since 7 December 2026 a JSON
-object (:func:`summary_json`: the card's :meth:`~mcalc.models.card.ModelCard.summary_fields`),
-before that a one-line ``key=value; ...`` summary whose nested values were in Python's
-notation (:meth:`~mcalc.models.card.ModelCard.summary_line`). :func:`card_from_summary` reads
+what the card does not say. An audit verdict keeps a summary of its model's card: since 7
+December 2026 a JSON object (:func:`summary_json`: the card's
+:meth:`~mcalc.models.card.ModelCard.summary_fields`), before that a one-line ``key=value;
+...`` summary whose nested values were in Python's notation
+(:meth:`~mcalc.models.card.ModelCard.summary_line`). :func:`card_from_summary` reads
 either back into a (partial) card, so that a verdict on a model no longer registered is shown
 the same way; :func:`summary_fields` reads either as a JSON object's fields (the audit
 table's ``model_card`` column).
@@ -162,20 +163,10 @@ def card_facts(card: ModelCard) -> list[tuple[str, str]]:
 _ITEM = re.compile(r"(?:^|; )([a-z_]+)=(.*?)(?=; [a-z_]+=|$)")
 
 
-def _section_numbers(text: str, name: str) -> dict[str, float]:
-    """The numbers of the ``name:{...}`` section of a summary's ``metrics`` value (the
-    values after ``'key': ``; nested dicts such as ``support`` are skipped)."""
-    start = text.find(f"{name}:{{")
-    if start < 0:
-        return {}
-    body = text[start + len(name) + 2 :]
-    depth, end = 1, len(body)
-    for i, ch in enumerate(body):
-        depth += {"{": 1, "}": -1}.get(ch, 0)
-        if depth == 0:
-            end = i
-            break
-    top = re.sub(r"\{[^{}]*\}", "", body[:end])
+def _cut_numbers(text: str) -> dict[str, float]:
+    """The numbers of a metrics section the line cut short, ``{'n': 60, 'auc': 0.8...``
+    (the values after ``'key': ``; nested mappings such as ``support`` skipped)."""
+    top = re.sub(r"\{[^{}]*\}", "", text[1:])
     return {k: float(v) for k, v in re.findall(r"'(\w+)': (-?[\d.]+(?:e-?\d+)?)", top)}
 
 
@@ -298,22 +289,22 @@ def summary_json(card: ModelCard | str) -> str:
 
 def card_from_summary(text: str) -> ModelCard:
     """A partial card read back from the summary an audit verdict records (JSON, or an
-    older one-line summary, :meth:`~mcalc.models.card.ModelCard.summary_line`); what the
-    summary does not hold (or lost when it was cut short) stays at its default."""
-    data_json = _json_object(text.strip())
-    if data_json is not None:
-        return ModelCard.from_json(data_json)
-    items = dict(_ITEM.findall(text.strip()))
-    data: dict[str, Any] = {k: items[k] for k in ("architecture", "task", "created") if k in items}
-    if "classes" in items:
-        data["classes"] = [c for c in items["classes"].split(",") if c]
-    patch: dict[str, Any] = {}
-    for part in re.findall(r"(size|spacing_mm):([\d.]+)", items.get("patch", "")):
-        patch[part[0]] = float(part[1]) if part[0] == "spacing_mm" else int(part[1])
-    if patch:
-        data["patch"] = patch
-    metrics = {s: _section_numbers(items.get("metrics", ""), s) for s in ("val", "test")}
-    data["metrics"] = {
-        s: {k: (int(v) if k == "n" else v) for k, v in m.items()} for s, m in metrics.items() if m
-    }
+    older one-line summary, :meth:`~mcalc.models.card.ModelCard.summary_line`, read by
+    :func:`summary_fields`); what the summary does not hold (or lost when it was cut short:
+    of a metrics section, the numbers before the cut) stays at its default."""
+    data = summary_fields(text)
+    data.pop("text", None)
+    if not isinstance(data.get("patch"), dict):
+        data.pop("patch", None)
+    metrics = data.pop("metrics", None)
+    if isinstance(metrics, dict):
+        sections = {
+            name: m if isinstance(m, dict) else _cut_numbers(m) if isinstance(m, str) else {}
+            for name, m in metrics.items()
+        }
+        data["metrics"] = {
+            name: {k: (int(v) if k == "n" and isinstance(v, float) else v) for k, v in m.items()}
+            for name, m in sections.items()
+            if m
+        }
     return ModelCard.from_json(data)
