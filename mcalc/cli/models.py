@@ -24,6 +24,7 @@ from mcalc.cli.common import (
     models_flag,
     recorded_user,
 )
+from mcalc.cli.threshold import add_threshold_command
 from mcalc.errors import McalcError
 from mcalc.progress import TerminalProgress
 
@@ -143,6 +144,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         )
     if getattr(args, "models_command", None) == "default":
         return _cmd_default(args)
+    if getattr(args, "models_command", None) == "threshold":
+        from mcalc.cli.threshold import cmd_threshold
+
+        return cmd_threshold(args)
     listing = list_models(models_dir(args))
     for problem in listing.problems:
         print(f"warning: skipped {problem['path']}: {problem['message']}", file=sys.stderr)
@@ -321,12 +326,14 @@ def register_commands(subparsers: Any) -> None:
     train.set_defaults(func=cmd_train, precheck=_precheck_train)
 
     models = subparsers.add_parser(
-        "models", help="list the registered models; `models default` shows or sets the default"
+        "models",
+        help="list the registered models; `models default` shows or sets the default; "
+        "`models threshold ID` shows or sets a model's decision threshold",
     )
     add_models_option(models)
     models.add_argument("--json", action="store_true", help="print a JSON list of cards")
     models.set_defaults(func=cmd_models)
-    inner = models.add_subparsers(dest="models_command", metavar="{list,default}")
+    inner = models.add_subparsers(dest="models_command", metavar="{list,default,threshold}")
     listed = inner.add_parser("list", help="list the registered models (as `models` alone)")
     default = inner.add_parser(
         "default",
@@ -354,3 +361,4 @@ def register_commands(subparsers: Any) -> None:
             "--json", action="store_true", default=argparse.SUPPRESS, help="print it as JSON"
         )
         parser.set_defaults(func=cmd_models)
+    add_threshold_command(inner).set_defaults(func=cmd_models)
