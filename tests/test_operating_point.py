@@ -23,6 +23,7 @@ from mcalc.models.operating_point import (
     record_threshold,
     set_threshold,
 )
+from tests.conftest import REPO
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
 
 NOW = datetime(2026, 12, 7, 13, 30, tzinfo=UTC)
@@ -263,3 +264,31 @@ def test_the_command_shows_sets_by_hand_and_evaluate_defaults_to_it(tmp_path, ca
     assert _threshold(args).startswith("the model card's: reader study") and args.threshold == 0.42
     args = argparse.Namespace(threshold=0.3, model="m", models=models)
     assert _threshold(args) == "given with --threshold" and args.threshold == 0.3
+
+
+def test_evaluate_shows_the_threshold_and_sets_it_on_the_validation_patients(
+    app_env, spot_registry, tmp_path, monkeypatch
+) -> None:
+    from tests.app_pages import open_page
+
+    folder = _spot_on_demo(spot_registry, app_env, tmp_path, ["suspicious-3", "normal-3"])
+    shutil.copytree(REPO / "models" / "demo-custom", folder.parent / "demo-custom")
+    monkeypatch.setenv("MCALC_MODELS", str(folder.parent))
+    at = open_page("pages/evaluate.py")
+    at.multiselect(key="evaluate_models").set_value(["spot", "demo-custom"]).run()
+    shown = [m.value for m in at.markdown]
+    assert any("**spot** decides at **0.5** (default" in m for m in shown)
+    # demo-custom was trained on data/demo, not the tiny set open here: refused, said why.
+    assert any("not the one demo-custom was trained on" in w.value for w in at.warning)
+    assert at.button(key="evaluate_operating_set_spot") is not None
+    at.radio(key="evaluate_operating_rule_spot").set_value("sensitivity").run()
+    at.number_input(key="evaluate_operating_target_spot").set_value(1.0).run()
+    at.button(key="evaluate_operating_set_spot").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    assert any("`spot` now decides at" in s.value for s in at.success)
+    card = json.loads((folder / "card.json").read_text())["decision_threshold"]
+    assert card["rule"] == "sensitivity:1" and card["images"] == 8 and card["split"] == "val"
+    assert "set by" not in card["source"]  # nobody signed in (demo mode): no name invented
+    assert list(folder.glob("card.*.json"))  # the card it replaced
+    assert any(f"**spot** decides at **{card['value']:.4g}**" in m.value for m in at.markdown)
