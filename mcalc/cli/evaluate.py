@@ -178,12 +178,15 @@ def _threshold(args: argparse.Namespace) -> str:
     (:func:`mcalc.explain.scoring.decision_threshold`); where the one used comes from."""
     if args.threshold is not None:
         return "given with --threshold"
-    from mcalc.explain.scoring import decision_threshold
+    from mcalc.explain.scoring import MAP_SCORE, decision_threshold
     from mcalc.models.registry import load_card, resolve_model
 
     t = decision_threshold(load_card(resolve_model(args.model, models_dir(args))))
     args.threshold = t.value
-    return f"the model card's: {t.source}" if not t.is_default else t.source
+    if t.is_default:
+        return t.source
+    # Predict decides on an image's map score; the patch metrics read patch probabilities.
+    return f"the model card's decision threshold, a {MAP_SCORE} threshold: {t.source}"
 
 
 def _refuse_detection_options(args: argparse.Namespace) -> None:

@@ -28,8 +28,10 @@ def cmd_threshold(args: argparse.Namespace) -> int:
     card = load_card(folder)
     before = decision_threshold(card)
     if args.data is None and args.value is None:
-        if args.source or args.rule:
-            raise McalcError("--rule needs --data, --source needs --value")
+        if args.rule:
+            raise McalcError("--rule chooses on the validation patients of --data: give --data")
+        if args.source:
+            raise McalcError("--source says where a --value comes from: give --value")
         if args.json:
             print(json.dumps({"model_id": card.id, "threshold": _entry(card)}))
         else:
@@ -89,11 +91,15 @@ def _chosen(args: argparse.Namespace, folder: Any, user: str) -> tuple[Any, dict
     from mcalc.dataset import open_dataset
     from mcalc.explain.operating import choose_operating_point
     from mcalc.explain.results import ResultsCache
+    from mcalc.models.fingerprint import dataset_fingerprint
     from mcalc.models.inference import load_model
-    from mcalc.models.operating_point import parse_rule
+    from mcalc.models.operating_point import parse_rule, validation_cases
+    from mcalc.models.registry import load_card
 
     rule = parse_rule(args.rule or "youden")  # before the model loads: a typo fails fast
     index = open_dataset(args.data)
+    # The card's split and dataset checked before TensorFlow starts (6-12 s here).
+    validation_cases(load_card(folder), dataset_fingerprint(index))
     loaded = load_model(folder, models_dir(args))
     # Predict's results cache: the maps made here are the ones Predict shows later.
     cache = ResultsCache(get_settings().cache_dir / "predict")
