@@ -292,3 +292,14 @@ def test_evaluate_shows_the_threshold_and_sets_it_on_the_validation_patients(
     assert "set by" not in card["source"]  # nobody signed in (demo mode): no name invented
     assert list(folder.glob("card.*.json"))  # the card it replaced
     assert any(f"**spot** decides at **{card['value']:.4g}**" in m.value for m in at.markdown)
+
+
+def test_a_chosen_threshold_is_shown_with_the_digits_that_decide() -> None:
+    from mcalc.explain.scoring import DecisionThreshold
+
+    t = DecisionThreshold(0.99467, "Youden's J on 12 validation images")
+    # 0.992 is below 0.99467: shown as "(0.99)" the threshold read as if it were above.
+    assert t.reading(0.992, "calcification") == (
+        "below the model's operating threshold (0.9947): not read as calcification"
+    )
+    assert DecisionThreshold(0.5, "default").text == "0.50"
