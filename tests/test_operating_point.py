@@ -25,6 +25,7 @@ from mcalc.models.operating_point import (
 )
 from tests.conftest import REPO
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
+from tests.models_fixtures import tiny_data_fixture  # noqa: F401
 
 NOW = datetime(2026, 12, 7, 13, 30, tzinfo=UTC)
 
@@ -303,3 +304,34 @@ def test_a_chosen_threshold_is_shown_with_the_digits_that_decide() -> None:
         "below the model's operating threshold (0.9947): not read as calcification"
     )
     assert DecisionThreshold(0.5, "default").text == "0.50"
+
+
+def test_train_refuses_a_bad_operating_point_rule_before_it_trains(tmp_path, capsys) -> None:
+    from mcalc.cli import main
+
+    data = tmp_path / "data"
+    data.mkdir()
+    models = tmp_path / "models"
+    code = main(
+        ["train", "--data", str(data), "--models", str(models), "--operating-point", "sens:0.9"]
+    )
+    assert code == 2 and "unknown rule 'sens:0.9'" in capsys.readouterr().err
+    assert not models.exists()
+
+
+@pytest.mark.slow
+def test_train_with_an_operating_point_records_it_on_the_new_card(tiny_data, tmp_path, capsys):
+    from mcalc.cli import main
+
+    models = tmp_path / "models"
+    code = main(
+        ["train", "--data", str(tiny_data), "--models", str(models), "--id", "op", "--epochs",
+         "1", "--batch", "8", "--patch-size", "32", "--max-steps", "3", "--patches-per-image",
+         "4", "--operating-point", "youden", "--json"]
+    )  # fmt: skip
+    card = json.loads(capsys.readouterr().out)
+    assert code == 0
+    t = card["decision_threshold"]
+    assert t["rule"] == "youden" and t["split"] == "val" and t["images"] > t["positives"] > 0
+    assert t["patients"] == len(card["split"]["val"])
+    assert decision_threshold(ModelCard.from_json(card)).value == t["value"]
