@@ -83,11 +83,11 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     if args.no_detection:
         _refuse_detection_options(args)
     args.model = model_or_default(args)  # the report, detection and BI-RADS use it too
-    threshold_source = _threshold(args)
     if args.birads_change:  # before any image is read: a temporal model cannot give it
         from mcalc.explain.birads_run import check_change_count
 
         check_change_count(args.model, models_dir(args))
+    threshold_source = _threshold(args)
     result = evaluate_model(
         args.model,
         args.data,

@@ -87,7 +87,7 @@ def _entry(card: Any) -> dict[str, Any]:
 
 def _chosen(args: argparse.Namespace, folder: Any, user: str) -> tuple[Any, dict[str, str]]:
     """The threshold chosen on the validation patients of ``--data`` by ``--rule``."""
-    from mcalc.config import get_settings
+    from mcalc.config import get_settings, import_tensorflow_quietly
     from mcalc.dataset import open_dataset
     from mcalc.explain.operating import choose_operating_point
     from mcalc.explain.results import ResultsCache
@@ -100,6 +100,7 @@ def _chosen(args: argparse.Namespace, folder: Any, user: str) -> tuple[Any, dict
     index = open_dataset(args.data)
     # The card's split and dataset checked before TensorFlow starts (6-12 s here).
     validation_cases(load_card(folder), dataset_fingerprint(index))
+    import_tensorflow_quietly()  # its start-up lines kept off stderr, as `predict`'s
     loaded = load_model(folder, models_dir(args))
     # Predict's results cache: the maps made here are the ones Predict shows later.
     cache = ResultsCache(get_settings().cache_dir / "predict")
