@@ -31,13 +31,16 @@ NOW = datetime(2026, 12, 7, 13, 30, tzinfo=UTC)
 
 
 def _oracle(y: np.ndarray, s: np.ndarray, rule: str) -> float:
-    """The rule by brute force over every score as a candidate, highest first."""
+    """The rule by brute force over every score as a candidate, highest first; Youden's
+    then half-way to the next lower score."""
     best, best_t = -np.inf, None
-    for t in sorted(set(s.tolist()), reverse=True):
+    ranked = sorted(set(s.tolist()), reverse=True)
+    for k, t in enumerate(ranked):
         sens = float((s[y == 1] >= t).mean())
         spec = float((s[y == 0] < t).mean())
         if rule == "youden" and sens + spec - 1 > best + 1e-12:
-            best, best_t = sens + spec - 1, t
+            best = sens + spec - 1
+            best_t = (t + ranked[k + 1]) / 2 if k + 1 < len(ranked) else t
         if rule.startswith("sensitivity:") and sens >= float(rule.split(":")[1]):
             return t
     assert best_t is not None
@@ -47,7 +50,9 @@ def _oracle(y: np.ndarray, s: np.ndarray, rule: str) -> float:
 @pytest.mark.parametrize(
     ("rule", "expected"),
     [
-        ("youden", 0.7),  # sens 4/5, spec 3/4 (J 0.55) beats 0.2's sens 1, spec 0.25
+        # 0.7: sens 4/5, spec 3/4 (J 0.55) beats 0.2's sens 1, spec 0.25; then half-way
+        # down to 0.4, the next lower score, where the decisions are the same.
+        ("youden", 0.55),
         ("sensitivity:0.6", 0.7),  # 3 of 5 needed; 0.7 is shared by two positives
         ("sensitivity:0.8", 0.7),  # the tie reaches 4 of 5 at the same threshold
         ("sensitivity:0.9", 0.2),  # all 5 needed: the lowest positive
@@ -58,21 +63,24 @@ def test_the_rule_picks_the_threshold_of_the_hand_made_scores(rule, expected) ->
     y = np.array([1, 1, 1, 1, 1, 0, 0, 0, 0])
     s = np.array([0.9, 0.8, 0.7, 0.7, 0.2, 0.75, 0.4, 0.3, 0.1])
     point = choose_threshold(y, s, parse_rule(rule))
-    assert point.threshold == pytest.approx(expected) == _oracle(y, s, rule)
+    assert point.threshold == pytest.approx(expected)
+    assert point.threshold == pytest.approx(_oracle(y, s, rule))
     assert point.sensitivity == pytest.approx(float((s[y == 1] >= expected).mean()))
     assert point.specificity == pytest.approx(float((s[y == 0] < expected).mean()))
 
 
 def test_youden_ties_go_to_the_highest_threshold() -> None:
-    # 0.8: sens 1/2, spec 1 (J 0.5); 0.3: sens 1, spec 1/2 (J 0.5): the more specific wins.
+    # 0.8: sens 1/2, spec 1 (J 0.5); 0.3: sens 1, spec 1/2 (J 0.5): the more specific wins,
+    # half-way down to 0.5.
     y, s = np.array([1, 1, 0, 0]), np.array([0.8, 0.3, 0.5, 0.1])
-    assert choose_threshold(y, s, parse_rule("youden")).threshold == 0.8
+    assert choose_threshold(y, s, parse_rule("youden")).threshold == pytest.approx(0.65)
     rng = np.random.default_rng(3)
     for _ in range(20):  # and agrees with the brute force on seeded random scores
         y = np.r_[np.ones(6, int), np.zeros(9, int)]
         s = np.round(rng.random(15), 1)  # ties among scores
         for rule in ("youden", "sensitivity:0.5", "sensitivity:0.9"):
-            assert choose_threshold(y, s, parse_rule(rule)).threshold == _oracle(y, s, rule)
+            got = choose_threshold(y, s, parse_rule(rule)).threshold
+            assert got == pytest.approx(_oracle(y, s, rule)), (rule, y, s)
 
 
 @pytest.mark.parametrize("text", ["sensitivity:0", "sensitivity:1.5", "sensitivity:x", "auc"])
@@ -104,7 +112,8 @@ def test_the_choice_says_what_it_was_chosen_on() -> None:
     choice = choose_on_validation(
         _card(), scores, parse_rule("youden"), "a" * 64, by="rob", now=NOW
     )
-    assert (choice.value, choice.images, choice.positives, choice.patients) == (0.3, 5, 2, 2)
+    # Youden's J at 0.3 (sens 1, spec 2/3), half-way down to 0.1.
+    assert (choice.value, choice.images, choice.positives, choice.patients) == (0.2, 5, 2, 2)
     assert choice.source == (
         "Youden's J on 5 validation images (2 patients) of the training data, set by rob on "
         "2026-12-07"
