@@ -344,3 +344,20 @@ def test_train_with_an_operating_point_records_it_on_the_new_card(tiny_data, tmp
     assert t["rule"] == "youden" and t["split"] == "val" and t["images"] > t["positives"] > 0
     assert t["patients"] == len(card["split"]["val"])
     assert decision_threshold(ModelCard.from_json(card)).value == t["value"]
+
+
+def test_a_birads_models_truth_is_its_cases_group(spot_registry, tiny_demo) -> None:
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.operating import validation_scores
+    from mcalc.models.inference import load_model
+
+    index = open_dataset(tiny_demo)
+    cases = [c for c in index.cases if c.case_id in ("normal-3", "suspicious-3")]
+    loaded = load_model("rand-birads", spot_registry)
+    scores, skipped = validation_scores(loaded, cases)
+    assert not skipped and len(scores) == sum(len(c.images) for c in cases)
+    group = {c.case_id: c.birads_group for c in cases}
+    assert {s.case_id: s.truth for s in scores} == {
+        k: int(g == "suspicious") for k, g in group.items()
+    }
+    assert set(group.values()) == {"normal", "suspicious"}
