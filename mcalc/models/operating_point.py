@@ -243,9 +243,10 @@ class ThresholdChoice:
         return out
 
 
-def _when_who(now: datetime, by: str) -> str:
+def _by_on(now: datetime, by: str) -> str:
+    """`` by rob on 2026-12-07`` (`` on 2026-12-07`` when who is not known)."""
     who = f" by {by}" if by else ""
-    return f", set{who} on {now.date().isoformat()}"
+    return f"{who} on {now.date().isoformat()}"
 
 
 def choose_on_validation(
@@ -291,7 +292,7 @@ def choose_on_validation(
     now = now or datetime.now(UTC)
     source = (
         f"{rule.words} on {len(scores)} validation images ({patients} patients) of the "
-        f"training data{_when_who(now, by)}"
+        f"training data, set{_by_on(now, by)}"
     )
     return ThresholdChoice(
         value=round(point.threshold, 6),
@@ -328,7 +329,7 @@ def manual_threshold(
     now = now or datetime.now(UTC)
     return ThresholdChoice(
         value=float(value),
-        source=f"{source.strip()} (set by hand{_when_who(now, by)[5:]})",
+        source=f"{source.strip()} (set by hand{_by_on(now, by)})",
         rule="manual",
         chosen_at=now.isoformat(timespec="seconds"),
         set_by=by,
