@@ -25,6 +25,7 @@ from pages.evaluate_tabs.birads import birads_ui
 from pages.evaluate_tabs.classification import classification_ui
 from pages.evaluate_tabs.crossval import crossval_ui
 from pages.evaluate_tabs.detection import detection_ui
+from pages.evaluate_tabs.operating import operating_point_ui
 from pages.evaluate_tabs.shared import fitted_table
 
 common.frame(menu.page_action(__file__))
@@ -174,6 +175,7 @@ if not cards:
     st.stop()
 fingerprint = dataset_fingerprint(index)
 scope_ui(cards, index, fingerprint)
+operating_point_ui(cards, index, fingerprint)
 tab_classes, tab_detection, tab_birads, tab_cv = common.opened_tabs(TABS, TAB_KEY)
 if tab_classes is not None:
     with tab_classes:

@@ -63,7 +63,8 @@ if not cards:
 card = model_ui(cards, index)
 try:
     fingerprint = model_key(card)
-    loaded = loaded_model(card.path, fingerprint)
+    # The card as listed now: its decision threshold changes without the model file.
+    loaded = loaded_model(card.path, fingerprint).with_card(card)
     check_model_fits(loaded)
     xp = explainer(card.path, fingerprint)
 except McalcError as exc:

@@ -34,6 +34,7 @@ _PHRASES = {
     "delete_model": "delete a model",
     "delete_job": "delete a job",
     "set_default_model": "choose the default model",
+    "set_threshold": "set a model's decision threshold",
 }
 
 

@@ -32,6 +32,7 @@ ACTIONS: dict[str, str] = {
     "predict_collection": "researcher",
     "train": "researcher",
     "set_default_model": "researcher",
+    "set_threshold": "researcher",
     "evaluate": "researcher",
     "cancel_job": "researcher",
     "manage_users": "admin",

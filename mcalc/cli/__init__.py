@@ -195,6 +195,7 @@ EXAMPLES = {
     "models": "python -m mcalc models --json",
     "models list": "python -m mcalc models list --models /srv/models",
     "models default": "python -m mcalc models default demo-custom --by ana",
+    "models threshold": "python -m mcalc models threshold demo-custom --data data/demo --json",
     "evaluate": "python -m mcalc evaluate --model demo-custom --data data/demo --json",
     "crossval": "python -m mcalc crossval --data data/demo --folds 3 --epochs 2 --json",
     "compare": "python -m mcalc compare --model A --model B --data data/demo --bootstrap 500",

@@ -122,6 +122,8 @@ def _published_pair(
 
 def print_comparison(out: dict[str, Any], level: str) -> None:
     """The terminal form of :func:`mcalc.models.analysis.paired_comparison`'s result."""
+    from mcalc.explain.scoring import threshold_label
+
     ci = out["ci"]
     print(
         f"{out['model_a']} - {out['model_b']} on {out['n']} {level}s "
@@ -145,8 +147,8 @@ def print_comparison(out: dict[str, Any], level: str) -> None:
     if acc:
         print(
             f"  accuracy at each model's decision threshold ({out['model_a']} "
-            f"{acc['threshold_a']:.2f}: {acc['threshold_a_source']}; {out['model_b']} "
-            f"{acc['threshold_b']:.2f}: {acc['threshold_b_source']}): {fmt(acc['accuracy_a'])} vs "
+            f"{threshold_label(acc['threshold_a'])}: {acc['threshold_a_source']}; {out['model_b']} "
+            f"{threshold_label(acc['threshold_b'])}: {acc['threshold_b_source']}): {fmt(acc['accuracy_a'])} vs "
             f"{fmt(acc['accuracy_b'])} ({acc['correct_a']} and {acc['correct_b']} of "
             f"{acc['n']}), difference {fmt(acc['difference'])}"
         )

@@ -69,7 +69,7 @@ def in_sample_warning(result: EvaluationResult) -> str | None:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from mcalc.models.evaluate import evaluate_model
 
-    if not 0.0 <= args.threshold <= 1.0:
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
         raise McalcError(f"--threshold must lie in [0, 1], got {args.threshold}")
     if args.bootstrap < 0:
         raise McalcError(
@@ -87,6 +87,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from mcalc.explain.birads_run import check_change_count
 
         check_change_count(args.model, models_dir(args))
+    threshold_source = _threshold(args)
     result = evaluate_model(
         args.model,
         args.data,
@@ -110,6 +111,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         _write_report(args, result, detection, birads)
     if args.json:
         out = result.as_dict()
+        out["threshold"] = {"value": args.threshold, "source": threshold_source}
         if analysis is not None:
             out["analysis"] = analysis
         if detection is not None:
@@ -122,6 +124,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     print(
         f"{result.model_id} on {result.data} ({result.scope}, {len(result.cases)} cases, {m['n']} patches)"
     )
+    print(f"  at threshold {args.threshold:g} ({threshold_source})")
     warning = in_sample_warning(result)
     if warning:
         print(f"  WARNING: {warning}")
@@ -168,6 +171,22 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         ours, what, _ = ours_for_reproduction(birads, None)
         print_published(ours, what, synthetic=index.synthetic, source=index.source)
     return 0
+
+
+def _threshold(args: argparse.Namespace) -> str:
+    """Set ``args.threshold`` to the model card's decision threshold when none was given
+    (:func:`mcalc.explain.scoring.decision_threshold`); where the one used comes from."""
+    if args.threshold is not None:
+        return "given with --threshold"
+    from mcalc.explain.scoring import MAP_SCORE, decision_threshold
+    from mcalc.models.registry import load_card, resolve_model
+
+    t = decision_threshold(load_card(resolve_model(args.model, models_dir(args))))
+    args.threshold = t.value
+    if t.is_default:
+        return t.source
+    # Predict decides on an image's map score; the patch metrics read patch probabilities.
+    return f"the model card's decision threshold, a {MAP_SCORE} threshold: {t.source}"
 
 
 def _refuse_detection_options(args: argparse.Namespace) -> None:
@@ -393,8 +412,8 @@ def register_commands(subparsers: Any) -> None:
     evaluate.add_argument(
         "--threshold",
         type=float,
-        default=0.5,
-        help="decision threshold of the binary metrics (default 0.5)",
+        help="decision threshold of the binary metrics (default: the model card's decision "
+        "threshold, `models threshold ID`; 0.5 when it names none)",
     )
     evaluate.add_argument(
         "--bootstrap",

@@ -24,10 +24,12 @@ from mcalc.cli.common import (
     models_flag,
     recorded_user,
 )
+from mcalc.cli.threshold import add_threshold_command
 from mcalc.errors import McalcError
 from mcalc.progress import TerminalProgress
 
 if TYPE_CHECKING:
+    from mcalc.models.card import ModelCard
     from mcalc.models.train_events import TrainEvent, TrainEventFn
 
 __all__ = ["register_commands", "cmd_train", "cmd_models", "add_train_flags"]
@@ -84,6 +86,10 @@ def _precheck_train(args: argparse.Namespace) -> None:
     config = TrainConfig.from_args(args)
     config.validate()
     resolve_weights(config.arch, config.weights, len(input_channels(config.input)))
+    if getattr(args, "operating_point", "none") != "none":
+        from mcalc.models.operating_point import parse_rule
+
+        parse_rule(args.operating_point)  # a typo fails before the run, not after it
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -96,6 +102,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     with interrupted_training():  # a SIGTERM in a fit stops it after its batch (cli.main)
         result = train(config, progress=_train_progress(not args.json))
     card = result.card
+    if result.chief and getattr(args, "operating_point", "none") != "none":
+        card = _operating_point(args, config, result.path, card)
     if not result.chief:
         print(
             json.dumps({"model_id": result.model_id, "chief": False})
@@ -127,6 +135,33 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _operating_point(
+    args: argparse.Namespace, config: Any, folder: Path, card: ModelCard
+) -> ModelCard:
+    """``--operating-point RULE``: the new model's decision threshold chosen on its
+    validation patients and recorded on its card (:mod:`mcalc.models.operating_point`);
+    the card as it is then."""
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.operating import choose_operating_point
+    from mcalc.models.inference import load_model
+    from mcalc.models.operating_point import parse_rule, record_threshold
+    from mcalc.models.registry import load_card
+
+    loaded = load_model(folder, folder.parent)
+    choice, skipped = choose_operating_point(
+        loaded,
+        open_dataset(config.data),
+        parse_rule(args.operating_point),
+        by=card.trained_by,
+        progress=TerminalProgress("validation images", enabled=not args.json),
+    )
+    record_threshold(folder, choice)
+    if not args.json:
+        left = f"; left out: {', '.join(skipped)}" if skipped else ""
+        print(f"decision threshold {choice.value:g}: {choice.source}{left}", file=sys.stderr)
+    return load_card(folder)
+
+
 #: Who opens on the newest model when no default is set (the command line's ``predict``
 #: and ``evaluate`` refuse to: :func:`cmd_models` says so on the next line).
 APP_PAGES = "by the app's pages (Predict, Batch, Audit, Evaluate)"
@@ -143,6 +178,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         )
     if getattr(args, "models_command", None) == "default":
         return _cmd_default(args)
+    if getattr(args, "models_command", None) == "threshold":
+        from mcalc.cli.threshold import cmd_threshold
+
+        return cmd_threshold(args)
     listing = list_models(models_dir(args))
     for problem in listing.problems:
         print(f"warning: skipped {problem['path']}: {problem['message']}", file=sys.stderr)
@@ -318,15 +357,25 @@ def register_commands(subparsers: Any) -> None:
         "train", help="train a model on patches, evaluate on held-out patients, register it"
     )
     add_train_flags(train)
+    train.add_argument(
+        "--operating-point",
+        default="none",
+        metavar="RULE",
+        help="choose the model's decision threshold on its validation patients at the end: "
+        "youden or sensitivity:T (as `models threshold`); default none (it decides at 0.5 "
+        "until one is set)",
+    )
     train.set_defaults(func=cmd_train, precheck=_precheck_train)
 
     models = subparsers.add_parser(
-        "models", help="list the registered models; `models default` shows or sets the default"
+        "models",
+        help="list the registered models; `models default` shows or sets the default; "
+        "`models threshold ID` shows or sets a model's decision threshold",
     )
     add_models_option(models)
     models.add_argument("--json", action="store_true", help="print a JSON list of cards")
     models.set_defaults(func=cmd_models)
-    inner = models.add_subparsers(dest="models_command", metavar="{list,default}")
+    inner = models.add_subparsers(dest="models_command", metavar="{list,default,threshold}")
     listed = inner.add_parser("list", help="list the registered models (as `models` alone)")
     default = inner.add_parser(
         "default",
@@ -354,3 +403,4 @@ def register_commands(subparsers: Any) -> None:
             "--json", action="store_true", default=argparse.SUPPRESS, help="print it as JSON"
         )
         parser.set_defaults(func=cmd_models)
+    add_threshold_command(inner).set_defaults(func=cmd_models)

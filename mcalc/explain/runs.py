@@ -36,6 +36,7 @@ import numpy as np
 from mcalc.explain.ahead import AHEAD, DoneFn
 from mcalc.explain.explainer import Explainer
 from mcalc.explain.results import NotCached, ResultsCache, image_key, model_key
+from mcalc.explain.scoring import decision_threshold
 from mcalc.explain.service import AnalysisSettings, CaseAnalysis, ImageInput, analyse_case
 from mcalc.lru import LRU
 from mcalc.progress import BackgroundWork, ProgressFn
@@ -69,17 +70,23 @@ class CaseRequest:
             annotation file's when it has one (changes when either does: the analysis'
             agreement figures and the marks shown with it come from the annotation).
         settings: the analysis settings.
+        threshold: the model's decision threshold and its source as its card names them
+            when asked (:func:`~mcalc.explain.scoring.decision_threshold`): the card changes
+            without the model file (``models threshold``), and an analysis kept from before
+            decided at the old threshold (``""``: not part of the key).
     """
 
     model: str
     images: tuple[ImageInput, ...]
     files: tuple[str, ...]
     settings: AnalysisSettings
+    threshold: str = ""
 
     @property
     def key(self) -> str:
         names = ",".join(f"{i.key}={f}" for i, f in zip(self.images, self.files, strict=True))
-        return f"{self.model}|{names}|{self.settings!r}"
+        at = f"|threshold {self.threshold}" if self.threshold else ""
+        return f"{self.model}|{names}|{self.settings!r}{at}"
 
 
 def case_request(
@@ -97,8 +104,13 @@ def case_request(
         if rec is not None and rec.annotation_path is not None:
             stamp += f"+{_stamp(rec.annotation_path)}"
         files.append(stamp)
+    t = decision_threshold(loaded.card)
     return CaseRequest(
-        model_key(loaded.card), tuple(images), tuple(files), settings or AnalysisSettings()
+        model_key(loaded.card),
+        tuple(images),
+        tuple(files),
+        settings or AnalysisSettings(),
+        f"{t.value!r} ({t.source})",
     )
 
 

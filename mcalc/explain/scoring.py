@@ -79,6 +79,7 @@ __all__ = [
     "case_score",
     "decision_threshold",
     "decision_text",
+    "threshold_label",
     "LEGACY_BELOW",
     "region_detections",
     "regions_from_detections",
@@ -215,6 +216,23 @@ def flat_map_note(pmap: ProbabilityMap) -> str | None:
     )
 
 
+def threshold_label(value: float) -> str:
+    """A decision threshold as shown beside scores: 2 decimals when that is exact, else 4
+    (6 significant digits where 4 would print 0 or 1): a threshold chosen on validation
+    scores (0.99467) shown as 0.99 read as if a score of 0.992 were above it.
+
+    >>> threshold_label(0.5), threshold_label(0.99467), threshold_label(0.9999731)
+    ('0.50', '0.9947', '0.999973')
+    """
+    text = f"{value:.2f}"
+    if abs(float(text) - value) < 5e-7:
+        return text
+    text = f"{value:.4f}"
+    if text in ("0.0000", "1.0000") and value not in (0.0, 1.0):
+        return f"{value:.6g}"
+    return text
+
+
 @dataclass(frozen=True)
 class DecisionThreshold:
     """The map score at and above which an image reads as the positive class.
@@ -230,6 +248,11 @@ class DecisionThreshold:
     @property
     def is_default(self) -> bool:
         return self.source.startswith("default")
+
+    @property
+    def text(self) -> str:
+        """The value as shown (:func:`threshold_label`)."""
+        return threshold_label(self.value)
 
     def decide(self, score: float, positive_class: str) -> str:
         """``positive_class`` when ``score >= value``, else ``not`` and it: both sides in
@@ -253,9 +276,7 @@ class DecisionThreshold:
         """
         where = "at or above" if score >= self.value else "below"
         what = "read as" if score >= self.value else "not read as"
-        return (
-            f"{where} the model's operating threshold ({self.value:.2f}): {what} {positive_class}"
-        )
+        return f"{where} the model's operating threshold ({self.text}): {what} {positive_class}"
 
     def as_dict(self) -> dict[str, Any]:
         return {"value": self.value, "source": self.source}

@@ -276,7 +276,9 @@ def youden(y_true: np.ndarray, score: np.ndarray) -> OperatingPoint:
     fpr, tpr, thr = roc_curve(y, s, drop_intermediate=False)
     finite = np.isfinite(thr)
     j = np.where(finite, tpr - fpr, -np.inf)
-    best = int(np.argmax(j))
+    # Thresholds decrease, so the first J within round-off of the best is the highest
+    # threshold: a bare argmax read 0.5 + 2/3 - 1 as above 1/6 and broke the tie the other way.
+    best = int(np.flatnonzero(j >= j.max() - 1e-12)[0])
     return OperatingPoint(
         float(thr[best]), float(tpr[best]), float(1.0 - fpr[best]), float(j[best])
     )

@@ -12,7 +12,7 @@ Example:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -59,6 +59,23 @@ class LoadedModel:
     @property
     def model_id(self) -> str:
         return self.card.id
+
+    def with_card(self, card: ModelCard) -> LoadedModel:
+        """This model with ``card``, a newer reading of its own card (the same Keras model,
+        not copied): a card changes without its model file (its decision threshold,
+        ``models threshold``), and a model cached by its file would keep the old one.
+        ``self`` when ``card`` is the one it has.
+
+        Raises:
+            ModelError: ``card`` is another model's (another folder).
+        """
+        if card == self.card:
+            return self
+        if card.path != self.card.path:
+            raise ModelError(
+                f"the card of {card.path or card.id!r} given to the model of {self.card.path!r}"
+            )
+        return replace(self, card=card)
 
     @property
     def temporal(self) -> bool:

@@ -358,7 +358,7 @@ def case_caption(case: CaseAnalysis) -> str:
     return (
         f"{MAP_SCORE.capitalize()}: {rule}, so an image reads positive exactly when its top "
         "detection scores at or above the threshold (not Evaluate's image score). Decision "
-        f"threshold {t.value:.2f}: {t.source}."
+        f"threshold {t.text}: {t.source}."
     )
 
 
@@ -367,10 +367,13 @@ def regions_caption(case: CaseAnalysis) -> str:
     s = case.settings.sliding
     t = case.threshold.value
     if s.min_region_score <= t:
-        rule = f"an image reads positive exactly when it lists a region scoring {t:.2f} or more"
+        rule = (
+            "an image reads positive exactly when it lists a region scoring "
+            f"{case.threshold.text} or more"
+        )
     else:
         rule = (
-            f"with the region threshold above the decision threshold ({t:.2f}), a positive "
+            f"with the region threshold above the decision threshold ({case.threshold.text}), a positive "
             "image may list no region"
         )
     return (

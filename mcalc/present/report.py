@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 
-from mcalc.explain.scoring import decision_threshold
+from mcalc.explain.scoring import decision_threshold, threshold_label
 from mcalc.models.analysis import (
     analyse,
     ci_text,
@@ -322,9 +322,7 @@ def ours_for_reproduction(
         if threshold is not None and result is not None and result.scores is not None:
             at = threshold_metrics(papers_task_scores(result.scores), "case", threshold[0])
             ours["accuracy"] = at.accuracy
-            what += (
-                f"; accuracy at its card's decision threshold {threshold[0]:.2f}, {threshold[1]}"
-            )
+            what += f"; accuracy at its card's decision threshold {threshold_label(threshold[0])}, {threshold[1]}"
         return ours, what + ")", prior_use(temporal, keys)
     if result is not None and result.scores is not None:
         a = analyse(result.scores, "case", n_boot=0)

@@ -26,7 +26,7 @@ from mcalc.explain.overlay import (
     outline,
     text_scale,
 )
-from mcalc.explain.scoring import Region
+from mcalc.explain.scoring import Region, threshold_label
 from mcalc.explain.service import CaseAnalysis, ImageAnalysis
 from mcalc.explain.stitch import normalize_map
 from mcalc.present.reading_overlays import plain_number
@@ -205,7 +205,7 @@ def key_lines(
         boxes = f"No top region: none scores {min_region_score:.2f} or more."
     if ranks:
         boxes += f", numbered as in {numbered_as}."
-    least = f" and at least the decision threshold ({legend.ring_from:.2f})"
+    least = f" and at least the decision threshold ({threshold_label(legend.ring_from)})"
     least = least if legend.ring_from > 0 else ""
     if spots:
         rings = (
@@ -214,7 +214,7 @@ def key_lines(
             f"over a black or white edge; {len(spots)} here."
         )
     elif legend.ring_from > 0:
-        rings = f"No ring: no spot reaches the decision threshold ({legend.ring_from:.2f})."
+        rings = f"No ring: no spot reaches the decision threshold ({threshold_label(legend.ring_from)})."
     else:
         rings = "No ring: this map is 0 everywhere."
     lines = [*legend.notes, boxes, rings]

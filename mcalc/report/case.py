@@ -250,7 +250,7 @@ def _model_section(
         "it is high, with its key under it (the colour bar, what 0 and its top mean, what "
         "the rings, boxes and cyan outlines are). Map score: "
         + (f"{rule}; " if rule else "")
-        + f"the model's operating threshold is {t.value:.2f} ({t.source})."
+        + f"the model's operating threshold is {t.text} ({t.source})."
     )
     return pictures, notes, loaded.card
 

@@ -10,7 +10,7 @@ import pandas as pd
 import streamlit as st
 
 from mcalc.errors import McalcError
-from mcalc.explain.scoring import decision_threshold
+from mcalc.explain.scoring import decision_threshold, threshold_label
 from mcalc.models.analysis import (
     CASE_SETS,
     LevelAnalysis,
@@ -410,7 +410,9 @@ def paired_ui(
         st.caption(
             "Accuracy at each model's decision threshold from its card, not the threshold "
             "above, never tuned on these items: "
-            + " and ".join(f"{m} {thresholds[m][0]:.2f} ({thresholds[m][1]})" for m in scored)
+            + " and ".join(
+                f"{m} {threshold_label(thresholds[m][0])} ({thresholds[m][1]})" for m in scored
+            )
             + "; McNemar's exact test on the items only one model got right (items "
             "independent)."
         )
