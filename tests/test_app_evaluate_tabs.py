@@ -285,6 +285,7 @@ def _birads_cards(models: Path) -> None:
         card |= {"id": model_id, "task": "birads", "classes": ["normal", "benign", "suspicious"],
                  "binary_views": {"suspicious": ["suspicious"]}}  # fmt: skip
         card["patch"]["input_mode"] = mode
+        card.pop("decision_threshold", None)  # demo-custom's own, chosen on its patches
         if model_id == "rec":  # tmp's card names none: the default, 0.5
             card["decision_threshold"] = {"value": 0.65, "source": "Youden's J on validation"}
         (models / model_id / "card.json").write_text(json.dumps(card))

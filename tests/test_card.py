@@ -113,6 +113,16 @@ def test_typed_fields_of_the_committed_card() -> None:
     assert card.test_metrics["auc"] == 0.973958 and card.test_metrics["n"] == 234
     assert card.training_seconds == 165.78 and card.versions["keras"] == "3.15.1"
     assert card.trained_by == "mcalc maintainers"
+    # Its operating point, chosen on its validation patients (never the test split) by
+    # `models threshold demo-custom --data data/demo` on 7 December 2026.
+    point = card.decision_threshold
+    assert point is not None and (point.value, point.rule, point.split) == (
+        0.921513,
+        "youden",
+        "val",
+    )
+    assert (point.images, point.positives, point.patients) == (12, 8, 3)
+    assert point.data_fingerprint == card.data.fingerprint and point.extra == {}
     assert card.extra == {}  # every top-level key of today's cards is typed
 
 

@@ -81,7 +81,8 @@ def cmd_threshold(args: argparse.Namespace) -> int:
 def _entry(card: Any) -> dict[str, Any]:
     from mcalc.explain.scoring import decision_threshold
 
-    raw = card.extra.get("decision_threshold")
+    section = card.decision_threshold
+    raw = section.to_json() if section is not None else card.extra.get("decision_threshold")
     return {**decision_threshold(card).as_dict(), **(raw if isinstance(raw, dict) else {})}
 
 

@@ -305,7 +305,8 @@ def decision_threshold(card: ModelCard) -> DecisionThreshold:
     A card names one as ``"decision_threshold": {"value": 0.42, "source": "Youden's J on
     the validation patches"}`` (or a bare number); anything else is the default, said so.
     """
-    raw = card.extra.get("decision_threshold")
+    section = card.decision_threshold
+    raw = section.to_json() if section is not None else card.extra.get("decision_threshold")
     value, source = raw, "the model card"
     if isinstance(raw, Mapping):
         value, source = raw.get("value"), str(raw.get("source") or source)

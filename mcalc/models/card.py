@@ -57,6 +57,7 @@ __all__ = [
     "CardHyperparameters",
     "CardTracking",
     "CardHardNegatives",
+    "CardDecisionThreshold",
 ]
 
 #: Version of the card layout; cards with a higher version are reported, not read.
@@ -246,6 +247,42 @@ class CardTracking(JsonSection):
 
 
 @dataclass(frozen=True)
+class CardDecisionThreshold(JsonSection):
+    """The model's operating point (:mod:`mcalc.models.operating_point`): the map-score
+    threshold at or above which an image reads as the positive class, where it comes from
+    in words, and, when chosen on data, the rule, split, counts and the sensitivity and
+    specificity reached there. Cards that name none have no such section
+    (:attr:`ModelCard.decision_threshold` ``None``: 0.5, said as the default)."""
+
+    value: float | None = None
+    source: str = ""
+    rule: str = ""
+    split: str = ""
+    images: int | None = None
+    positives: int | None = None
+    patients: int | None = None
+    sensitivity: float | None = None
+    specificity: float | None = None
+    data_fingerprint: str = ""
+    chosen_at: str = ""
+    set_by: str = ""
+    READERS: ClassVar[dict[str, Reader]] = {
+        "value": read_opt_float,
+        "source": read_str,
+        "rule": read_str,
+        "split": read_str,
+        "images": read_opt_int,
+        "positives": read_opt_int,
+        "patients": read_opt_int,
+        "sensitivity": read_opt_float,
+        "specificity": read_opt_float,
+        "data_fingerprint": read_str,
+        "chosen_at": read_str,
+        "set_by": read_str,
+    }
+
+
+@dataclass(frozen=True)
 class ModelCard(JsonSection):
     """A registered model's card (see the module docstring).
 
@@ -257,6 +294,8 @@ class ModelCard(JsonSection):
     the user who trained it (empty on older cards and when not known). ``tracking`` says
     where its TensorBoard logs and MLflow run are (older cards: empty).
     ``hard_negatives`` says what hard-negative mining added (``None``: none was asked for).
+    ``decision_threshold`` is the operating point chosen or set after training (``None``:
+    none, the default 0.5).
     """
 
     card_version: int = CARD_VERSION
@@ -286,6 +325,7 @@ class ModelCard(JsonSection):
     trained_by: str = ""
     tracking: CardTracking = field(default_factory=CardTracking)
     hard_negatives: CardHardNegatives | None = None
+    decision_threshold: CardDecisionThreshold | None = None
     READERS: ClassVar[dict[str, Reader]] = {
         "card_version": read_int,
         "id": read_str,
@@ -314,6 +354,7 @@ class ModelCard(JsonSection):
         "trained_by": read_str,
         "tracking": section(CardTracking),
         "hard_negatives": section(CardHardNegatives),
+        "decision_threshold": section(CardDecisionThreshold),
     }
 
     @classmethod
@@ -330,6 +371,8 @@ class ModelCard(JsonSection):
         out = {("task" if k == "task_name" else k): v for k, v in super().to_json().items()}
         if self.hard_negatives is None and "hard_negatives" not in self.extra:
             out.pop("hard_negatives", None)  # a run without mining has no such section
+        if self.decision_threshold is None and "decision_threshold" not in self.extra:
+            out.pop("decision_threshold", None)  # no operating point chosen: no section
         return out
 
     def located(self, model_id: str, folder: Path) -> ModelCard:
