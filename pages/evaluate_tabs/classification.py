@@ -355,8 +355,11 @@ def paired_ui(
             st.caption(f"{first} vs {other}: {exc}")
             continue
         if cases == PAPERS_TASK:
+            # Several pairs: each of our rows says which (they read alike up to the
+            # "without / with" column, off the page's edge at 1280 px).
+            label = "ours" if len(others) == 1 else f"ours: {first} vs {other}"
             published.append(
-                _pair_rows(c | {"model_a": first, "model_b": other}, (ra, rb), temporal)
+                _pair_rows(c | {"model_a": first, "model_b": other}, (ra, rb), temporal, label)
             )
         d, acc = c["delong"], c["accuracy"]
         rows.append(
@@ -431,8 +434,10 @@ def _pair_rows(
     comparison: dict,
     results: tuple[EvaluationResult, EvaluationResult],
     temporal: dict[str, bool],
+    label: str,
 ) -> list[dict[str, object]]:
-    """:func:`pair_rows` of one comparison, our data being the dataset open."""
+    """:func:`pair_rows` of one comparison, our data being the dataset open, our row
+    named ``label``."""
     index = common.current_index()
     scopes = {r.scope for r in results}
     return pair_rows(
@@ -441,6 +446,7 @@ def _pair_rows(
         synthetic=None if index is None else index.synthetic,
         source="" if index is None else index.source,
         protocol="held-out test patients" if scopes == {"test-split"} else "all patients",
+        label=label,
     )
 
 
