@@ -133,10 +133,10 @@ def test_registration_caption_is_one_line_with_the_flag():
     from mcalc.present.reading_temporal import registration_caption
 
     reg = {"method": "affine", "seconds": 1.234, "ncc_before": 0.81, "ncc_after": 0.93,
-           "overlap": 0.95, "max_mm": 3.04, "fallback": "the non-rigid stage folded"}  # fmt: skip
+           "overlap": 0.95, "max_mm": 3.04, "fallback": "the non-rigid fit folded"}  # fmt: skip
     assert registration_caption(reg) == (
         "The prior was aligned to the recent exam by a global fit, in 1.2 s; **only the "
-        "global fit was kept**: the non-rigid stage folded. The similarity inside the breast "
+        "global fit was kept**: the non-rigid fit folded. The similarity inside the breast "
         "went from 0.810 to 0.930. The breasts overlap by 95%, and nothing was moved more "
         "than 3.0 mm."
     )
@@ -173,8 +173,8 @@ def test_the_registration_line_reads_aloud():
     from mcalc.temporal.register import Registration, as_filed_if_worse
 
     reg = {"method": "affine", "seconds": 1.1, "ncc_before": 0.990, "ncc_after": 0.989,
-           "overlap": 0.98, "max_mm": 1.1, "fallback": "the non-rigid stage lowered the "
-           "similarity to 0.984, from 0.990 with the global stage alone"}  # fmt: skip
+           "overlap": 0.98, "max_mm": 1.1, "fallback": "the non-rigid fit lowered the "
+           "similarity to 0.984, from 0.990 with the global fit alone"}  # fmt: skip
     ident = as_filed_if_worse(
         Registration((4, 4), (4, 4), 0.1, np.ones((2, 2, 2), np.float32),
                      np.ones((2, 2, 2), np.float32), "affine", None, False),

@@ -356,7 +356,7 @@ def registration_caption(reg: Mapping[str, Any]) -> str:
     Example:
         >>> registration_caption({"method": "affine+bspline", "seconds": 1.234,
         ...     "ncc_before": 0.81, "ncc_after": 0.93, "overlap": 0.95, "max_mm": 3.25})
-        'The prior was aligned to the recent exam by a global fit, then a local (non-rigid) one, in 1.2 s. The similarity inside the breast went from 0.810 to 0.930. The breasts overlap by 95%, and nothing was moved more than 3.2 mm.'
+        'The prior was aligned to the recent exam by a global fit, then a non-rigid one, in 1.2 s. The similarity inside the breast went from 0.810 to 0.930. The breasts overlap by 95%, and nothing was moved more than 3.2 mm.'
         >>> "a little lower" in registration_caption({"method": "affine", "seconds": 1,
         ...     "ncc_before": 0.990, "ncc_after": 0.989, "overlap": 1, "max_mm": 1})
         True
@@ -387,7 +387,7 @@ def registration_caption(reg: Mapping[str, Any]) -> str:
 #: How each registration method aligned the prior, in words.
 _HOW = {
     "affine": "by a global fit",
-    "affine+bspline": "by a global fit, then a local (non-rigid) one",
+    "affine+bspline": "by a global fit, then a non-rigid one",
 }
 
 
@@ -396,8 +396,8 @@ def registration_flag(reg: Mapping[str, Any]) -> str:
     or that the pair is compared as filed; ``""`` when every stage run was kept.
 
     Example:
-        >>> registration_flag({"method": "affine", "fallback": "the non-rigid stage folded"})
-        '; **only the global fit was kept**: the non-rigid stage folded'
+        >>> registration_flag({"method": "affine", "fallback": "the non-rigid fit folded"})
+        '; **only the global fit was kept**: the non-rigid fit folded'
         >>> registration_flag({"method": "affine+bspline", "fallback": None})
         ''
     """
