@@ -31,7 +31,7 @@ from mcalc.present.reading_temporal import notes_beside_flag, registration_capti
 from mcalc.present.temporal_figures import COLUMN_HELP, READING, status_legend, temporal_figure
 from mcalc.progress import BackgroundWork, ProgressFn
 from mcalc.temporal.pair import not_compared_reason
-from pages import common, theme
+from pages import charts, common
 from pages.predict_run import POLL_S, POLL_WAIT_S
 
 #: Second panel choices: the prior as filed (findings at their mapped place), the
@@ -140,9 +140,10 @@ def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: Case
         key="predict_temporal_panel",
     )
     st.markdown(f"**{found.summary}**")
-    st.plotly_chart(
-        theme.styled(temporal_figure(found.view, panel, case=case)),
-        width="stretch",
+    recent = found.view.recent
+    charts.image_pair_chart(
+        temporal_figure(found.view, panel, case=case),
+        recent.shape[0] / recent.shape[1],
         key=f"predict_temporal_{view}",
         config={"scrollZoom": True, "displaylogo": False},
     )
