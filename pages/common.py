@@ -423,6 +423,10 @@ STALE_CSS = (
     # Streamlit's 6rem above every page: on a 1080-line screen (a projector, a laptop) the
     # images started two thirds of the way down Browse.
     " [data-testid='stMainBlockContainer'] { padding-top: 2.5rem !important; }"
+    # Its 5rem either side on a page of 1100 px or less (a projector's 1280 px at 125 %,
+    # 1024 px) as on a phone, 1rem: 128 px more for tables and charts beside the sidebar.
+    " @media (max-width: 1100px) { [data-testid='stMainBlockContainer']"
+    " { padding-left: 1rem !important; padding-right: 1rem !important; } }"
     # A page's sections are h2 (st.header) under its h1, as a screen reader's list of
     # headings expects (they were h3, st.subheader: axe-core's heading-order, h/a11y2),
     # drawn at the size the h3 had.
