@@ -35,6 +35,7 @@ from mcalc.errors import McalcError, suggested_command
 from mcalc.models.warmup import start_tensorflow_warmup
 from pages import signin, state, theme
 from pages.menu import available_pages, menu_pages
+from pages.narrow import NARROW_CSS
 from pages.preload import STREAMLIT_ON_FIRST_USE, import_page_modules
 from pages.server_tuning import log_work, prime_watched_module_paths, tune_server
 
@@ -423,10 +424,6 @@ STALE_CSS = (
     # Streamlit's 6rem above every page: on a 1080-line screen (a projector, a laptop) the
     # images started two thirds of the way down Browse.
     " [data-testid='stMainBlockContainer'] { padding-top: 2.5rem !important; }"
-    # Its 5rem either side on a page of 1100 px or less (a projector's 1280 px at 125 %,
-    # 1024 px) as on a phone, 1rem: 128 px more for tables and charts beside the sidebar.
-    " @media (max-width: 1100px) { [data-testid='stMainBlockContainer']"
-    " { padding-left: 1rem !important; padding-right: 1rem !important; } }"
     # A page's sections are h2 (st.header) under its h1, as a screen reader's list of
     # headings expects (they were h3, st.subheader: axe-core's heading-order, h/a11y2),
     # drawn at the size the h3 had.
@@ -505,7 +502,7 @@ def frame(action: str | None = None) -> None:
     )
     if not getattr(_RUN, "frame_done", False):
         st.set_page_config(page_title="mcalc", page_icon=str(FAVICON), layout="wide")
-        st.html(STALE_CSS + theme.theme_css(theme.theme_type()))
+        st.html(STALE_CSS + NARROW_CSS + theme.theme_css(theme.theme_type()))
         # In auto mode without accounts, the demo needs none: the sign-in a real dataset
         # (named by the address, MCALC_DATA) asks for offers the way back to it.
         back = _open_demo if settings().auth == "auto" else None
