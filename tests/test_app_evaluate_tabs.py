@@ -226,6 +226,10 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
     at.run()
     at.switch_page(PAGE)
     at.run()
+    # Each rule's label fits its box at 1024 px of page (about 28 characters; "max: the most
+    # suspicious image decides" was cut, a projector at 125 %).
+    rules = at.selectbox(key="evaluate_birads_rule").options
+    assert len(rules) == 3 and max(len(r) for r in rules) <= 28, rules
     at.selectbox(key="evaluate_birads_rule").set_value("mean").run()
     at.button(key="evaluate_birads_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
