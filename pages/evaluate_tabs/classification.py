@@ -524,7 +524,9 @@ def report_ui(
     )
     index = common.current_index()
     synthetic = index.synthetic if index else False
-    cols = st.columns(min(len(results), 3) or 1)
+    # One row of buttons as wide as their words, wrapping: in a third of a 1024 px page
+    # "HTML report · birads-recent" read "HTML report · birad…".
+    row = st.container(horizontal=True)
     for i, card in enumerate(c for c in cards if c.id in results):
         result = results[card.id]
         detection = latest_detection(card.id, fingerprint)
@@ -545,9 +547,8 @@ def report_ui(
             f"{result_key(card.id, fingerprint)}|{result.created}|{id(detection)}|"
             f"{id(birads)}|{threshold}|{n_boot}"
         )
-        col = cols[i % len(cols)]
         for kind, mime in (("html", "text/html"), ("pdf", "application/pdf")):
-            col.download_button(
+            row.download_button(
                 f"{kind.upper()} report · {card.id}",
                 _report(report, key, kind, synthetic),
                 file_name=f"evaluation-{card.id}.{kind}",
