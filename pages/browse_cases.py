@@ -19,6 +19,9 @@ PREDICT_PAGE = "pages/predict.py"
 #: The case table's count columns say what they count: the marks of the case's four images
 #: added up (CC and MLO are two projections of one breast, prior and recent two rounds), so
 #: one cluster seen in all four is "4", which a bare "clusters" heading read as four clusters.
+#: "marks" says it in a word: "calcifications (all images)" and "clusters (all images)" made
+#: the table 795 px wide, a sideways scroll on a 1280 px projector at 125 % (676 px of page
+#: beside the sidebar); the help says the rest.
 _ADDED = (
     "annotated on each of the case's images, added up over CC and MLO, prior and recent: "
     "the same {what} seen on a case's four images counts 4 (the temporal views below track "
@@ -33,10 +36,10 @@ TABLE_COLUMNS = {
         "years between", help="years between the prior and the recent exam"
     ),
     "calcifications": st.column_config.NumberColumn(
-        "calcifications (all images)", help=_ADDED.format(what="calcification")
+        "calc marks", help="calcification marks " + _ADDED.format(what="calcification")
     ),
     "clusters": st.column_config.NumberColumn(
-        "clusters (all images)", help=_ADDED.format(what="cluster")
+        "cluster marks", help="cluster marks " + _ADDED.format(what="cluster")
     ),
     "unannotated": st.column_config.NumberColumn(
         "images without annotation",

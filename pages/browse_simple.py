@@ -29,7 +29,7 @@ from mcalc.temporal import case_summary
 from mcalc.temporal.change import status_meaning
 from mcalc.temporal.display import TemporalView, temporal_view
 from mcalc.viewer import DisplayOptions, ImageView, crop_view
-from pages import common, theme
+from pages import charts, common, theme
 from pages.views import cached_view, case_files_now
 
 
@@ -50,9 +50,11 @@ def view_pair(case: CaseRecord, view: str, opts: DisplayOptions, max_side: int) 
     fig = pair_figure(
         [v for _, _, v in shown], titles, show_marks=st.session_state.get("browse_marks", True)
     )
-    event = st.plotly_chart(
-        theme.styled(fig),
-        width="stretch",
+    # The panels' coordinates are full-resolution pixels: the union of the images' extents.
+    extent = [(v.preview.shape[0] / v.scale, v.preview.shape[1] / v.scale) for _, _, v in shown]
+    event = charts.image_pair_chart(
+        fig,
+        max(h for h, _ in extent) / max(w for _, w in extent),
         on_select="rerun",
         selection_mode=("box",),
         key=f"browse_fig_{view}",
@@ -162,18 +164,16 @@ def temporal_ui(case: CaseRecord, max_side: int, why_not: str | None = None) -> 
         picked = st.session_state.get(table_key, {}).get("selection", {}).get("rows", [])
         item = tv.tracked[picked[0]] if picked and picked[0] < len(tv.tracked) else None
         focus = tv.shown_at(item) if item is not None else None
-        st.plotly_chart(
-            theme.styled(
-                temporal_figure(
-                    tv,
-                    mode,
-                    case=case,
-                    rate_hz=rate,
-                    show_marks=st.session_state.get("browse_marks", True),
-                    focus=focus,
-                )
+        charts.image_pair_chart(
+            temporal_figure(
+                tv,
+                mode,
+                case=case,
+                rate_hz=rate,
+                show_marks=st.session_state.get("browse_marks", True),
+                focus=focus,
             ),
-            width="stretch",
+            tv.recent.shape[0] / tv.recent.shape[1],
             key=f"browse_temporal_{tv.view}",
             config={"scrollZoom": True, "displaylogo": False},
         )

@@ -35,6 +35,7 @@ from mcalc.errors import McalcError, suggested_command
 from mcalc.models.warmup import start_tensorflow_warmup
 from pages import signin, state, theme
 from pages.menu import available_pages, menu_pages
+from pages.narrow import NARROW_CSS
 from pages.preload import STREAMLIT_ON_FIRST_USE, import_page_modules
 from pages.server_tuning import log_work, prime_watched_module_paths, tune_server
 
@@ -501,7 +502,7 @@ def frame(action: str | None = None) -> None:
     )
     if not getattr(_RUN, "frame_done", False):
         st.set_page_config(page_title="mcalc", page_icon=str(FAVICON), layout="wide")
-        st.html(STALE_CSS + theme.theme_css(theme.theme_type()))
+        st.html(STALE_CSS + NARROW_CSS + theme.theme_css(theme.theme_type()))
         # In auto mode without accounts, the demo needs none: the sign-in a real dataset
         # (named by the address, MCALC_DATA) asks for offers the way back to it.
         back = _open_demo if settings().auth == "auto" else None

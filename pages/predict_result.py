@@ -67,7 +67,8 @@ def skipped_ui(case: CaseAnalysis, labels: dict[str, str]) -> None:
 
 
 def scores_ui(case: CaseAnalysis, panels: list[figures.Panel]) -> None:
-    cols = st.columns(len(panels) + 1)
+    # Aligned at the bottom: the scores stay on one line when a label wraps (narrow page).
+    cols = st.columns(len(panels) + 1, vertical_alignment="bottom")
     for col, p in zip(cols[: len(panels)], panels, strict=True):
         r = p.result
         col.metric(

@@ -27,11 +27,11 @@ from mcalc.explain.temporal_findings import (
     temporal_findings,
 )
 from mcalc.models.inference import LoadedModel
-from mcalc.present.reading_temporal import notes_beside_flag, registration_flag
+from mcalc.present.reading_temporal import notes_beside_flag, registration_caption
 from mcalc.present.temporal_figures import COLUMN_HELP, READING, status_legend, temporal_figure
 from mcalc.progress import BackgroundWork, ProgressFn
 from mcalc.temporal.pair import not_compared_reason
-from pages import common, theme
+from pages import charts, common
 from pages.predict_run import POLL_S, POLL_WAIT_S
 
 #: Second panel choices: the prior as filed (findings at their mapped place), the
@@ -140,19 +140,17 @@ def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: Case
         key="predict_temporal_panel",
     )
     st.markdown(f"**{found.summary}**")
-    st.plotly_chart(
-        theme.styled(temporal_figure(found.view, panel, case=case)),
-        width="stretch",
+    recent = found.view.recent
+    charts.image_pair_chart(
+        temporal_figure(found.view, panel, case=case),
+        recent.shape[0] / recent.shape[1],
         key=f"predict_temporal_{view}",
         config={"scrollZoom": True, "displaylogo": False},
     )
     reg = found.view.registration
-    flag = registration_flag(reg)
     st.caption(
-        f"{READING[panel]}  \nRegistration {reg.get('method')} · similarity inside the breast "
-        f"{reg.get('ncc_before', 0):.3f} → {reg.get('ncc_after', 0):.3f}{flag}. Each finding "
-        "is marked in the recent image and at its place in the prior (through the "
-        f"registration); "
+        f"{READING[panel]}  \n{registration_caption(reg)} Each finding is marked in the "
+        "recent image and at its place in the prior (through the registration); "
         f"{status_legend(('finding', 'new', 'stable', 'score rose', 'resolved'))}."
     )
     for note in notes_beside_flag(found.notes, reg):

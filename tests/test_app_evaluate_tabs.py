@@ -226,6 +226,10 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
     at.run()
     at.switch_page(PAGE)
     at.run()
+    # Each rule's label fits its box at 1024 px of page (about 28 characters; "max: the most
+    # suspicious image decides" was cut, a projector at 125 %).
+    rules = at.selectbox(key="evaluate_birads_rule").options
+    assert len(rules) == 3 and max(len(r) for r in rules) <= 28, rules
     at.selectbox(key="evaluate_birads_rule").set_value("mean").run()
     at.button(key="evaluate_birads_run").click().run()
     assert not at.exception, [e.value for e in at.exception]
@@ -277,9 +281,9 @@ def test_two_models_are_compared_on_the_same_cases(eval_env):
 
 
 def _birads_cards(models: Path) -> None:
-    """Two birads cards, a recent-only and a temporal one (demo-custom's folder: only the
-    cards are read, their evaluations given)."""
-    for model_id, mode in (("rec", "recent"), ("tmp", "temporal")):
+    """Three birads cards, a recent-only and two temporal ones (demo-custom's folder: only
+    the cards are read, their evaluations given)."""
+    for model_id, mode in (("rec", "recent"), ("tmp", "temporal"), ("tmp2", "temporal")):
         shutil.copytree(models / "demo-custom", models / model_id)
         card = json.loads((models / model_id / "card.json").read_text())
         card |= {"id": model_id, "task": "birads", "classes": ["normal", "benign", "suspicious"],
@@ -361,6 +365,26 @@ def test_two_birads_models_are_compared_on_the_papers_task_beside_the_published_
         "validation)" in c.value
         for c in at.caption
     ), [c.value for c in at.caption]
+    # A third model: two of our rows, which read alike ("ours") up to "without / with", off
+    # the page's edge at 1280 px. Each names its pair, in the first column, pinned; the
+    # data beside it (scrolled out of view at 1024 px).
+    at.session_state["evaluate_results"] = {
+        **at.session_state["evaluate_results"],
+        f"tmp2@{fingerprint}": EvaluationResult(
+            "tmp2", str(app_env), "test-split", list(GROUPS), {}, None, "birads",
+            scores=scores["rec"], created="t",
+        ),
+    }  # fmt: skip
+    at.session_state["evaluate_models"] = ["tmp", "rec", "tmp2"]
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    table = next(d for d in at.dataframe if "AUC with prior" in d.value.columns)
+    published = shown(table)
+    assert list(published["result"]) == [
+        "Loizidou 2021", "Loizidou 2020", "ours: tmp vs rec", "ours: tmp vs tmp2"
+    ]  # fmt: skip
+    assert list(published.columns[:2]) == ["result", "data"]
+    assert json.loads(table.proto.columns)["result"]["pinned"] is True
 
 
 @pytest.mark.slow  # an AppTest run of the page: 3-10 s

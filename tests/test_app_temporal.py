@@ -146,7 +146,7 @@ def test_a_dropped_stage_is_said_once_per_view(app_env, registrations, monkeypat
     assert not at.exception
     said = [c.value for c in at.caption if "non-rigid stage folds (test)" in c.value]
     assert len(said) == 2, said  # one per view, in its registration caption
-    assert all("fell back to the global stage" in c for c in said)
+    assert all("only the global fit was kept" in c for c in said)
 
 
 @pytest.mark.slow  # registers a case's views three times (about 6 s on 2 busy cores)

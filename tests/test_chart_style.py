@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -25,7 +26,7 @@ from mcalc.explain.service import OverlayMaps
 from mcalc.jobs.progress import Progress
 from mcalc.models.analysis import analyse
 from mcalc.models.curves import OperatingPoint
-from mcalc.present.chart_style import ChartColours, style_figure
+from mcalc.present.chart_style import MODEBAR_PX, TITLE_PAD_PX, ChartColours, style_figure
 from mcalc.present.eval_figures import CurveEntry, confusion_figure, pr_figure, roc_figure
 from mcalc.present.froc_figures import froc_figure
 from mcalc.present.marking import annotate_figure
@@ -216,6 +217,19 @@ def _styled_by_plotlys_api(fig: go.Figure, colours: ChartColours) -> go.Figure:
     fig.update_annotations(font_color=text)
     for menu in fig.layout.updatemenus:
         menu.update(font_color=text, bgcolor=colours.surface, bordercolor=text)
+    # The mode bar's strip kept clear (test_titles_are_under_the_mode_bar says where).
+    base, above = fig.layout.font.size or 12, []
+    if fig.layout.title.text:
+        fig.update_layout(title={"yref": "paper", "y": 1, "yanchor": "bottom", "pad_b": 6})
+        above.append(6 + (fig.layout.title.font.size or round(base * 1.4)) * 1.3)
+    for note in fig.layout.annotations:
+        if note.yref == "paper" and (note.y or 0) >= 1 and note.yanchor in (None, "bottom"):
+            above.append((note.yshift or 0) + (note.font.size or base) * 1.3)
+    top = fig.layout.margin.t
+    if above and (top is None or top < MODEBAR_PX + math.ceil(max(above))):
+        fig.update_layout(margin_t=MODEBAR_PX + math.ceil(max(above)))
+        if top is not None and fig.layout.height is not None:
+            fig.update_layout(height=fig.layout.height + fig.layout.margin.t - top)
     return fig
 
 
@@ -233,3 +247,39 @@ def test_styling_on_the_plain_dict_is_what_plotlys_api_makes(name):
     assert json.dumps(ours, sort_keys=True, cls=PlotlyJSONEncoder) == json.dumps(
         theirs, sort_keys=True, cls=PlotlyJSONEncoder
     )
+
+
+def _top_of(text: str, size: float, offset: float, margin_top: float) -> float:
+    """Where a text drawn just above a plot area begins, in px from the figure's top."""
+    return margin_top - offset - (1 + text.count("<br>")) * size * 1.3
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_titles_are_under_the_mode_bar(name):
+    """Plotly's mode bar (top right, while the pointer is over a chart) covered chart
+    titles: ROC's and FROC's in the middle of a 50 px top margin, the image panels' in a
+    40 px one (h/presenter's tour). Styled, every title and panel title begins under the
+    mode bar's strip, and the plot area keeps its height."""
+    built = FIGURES[name]()
+    fig = _styled(FIGURES[name](), "light")
+    layout = fig.layout
+    top = layout.margin.t
+    if layout.title.text:
+        assert (layout.title.yref, layout.title.y, layout.title.yanchor) == ("paper", 1, "bottom")
+        size = layout.title.font.size or round((layout.font.size or 12) * 1.4)
+        assert _top_of(layout.title.text, size, layout.title.pad.b, top) >= MODEBAR_PX, top
+    for note in layout.annotations:
+        if note.yref == "paper" and (note.y or 0) >= 1:
+            size = note.font.size or layout.font.size or 12
+            assert _top_of(note.text, size, note.yshift or 0, top) >= MODEBAR_PX, note.text
+    if built.layout.height is not None and built.layout.margin.t is not None:
+        plot = layout.height - top - (layout.margin.b or 0)
+        assert plot == built.layout.height - built.layout.margin.t - (built.layout.margin.b or 0)
+
+
+def test_a_title_sits_just_above_its_plot():
+    """The title's gap to the plot is :data:`TITLE_PAD_PX` (plotly centred it in the top
+    margin: in the mode bar's strip)."""
+    fig = _styled(roc_figure(_entries(), title="ROC · Patch level"), "dark")
+    assert fig.layout.title.pad.b == TITLE_PAD_PX
+    assert fig.layout.margin.t >= MODEBAR_PX + TITLE_PAD_PX + 17

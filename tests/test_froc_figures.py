@@ -148,3 +148,11 @@ def test_each_models_band_keeps_its_models_dash_for_a_grey_print() -> None:
         fill = _tint(style.color, float(band.fillcolor.split(",")[-1].rstrip(")")))
         assert contrast(band.line.color, fill) >= 3.0 and contrast(band.line.color, "#ffffff") >= 3
     assert len({b.line.dash for b in bands}) == len(bands)
+
+
+def test_the_mean_and_its_interval_come_beside_the_model() -> None:
+    """The summary's interval was its last column, scrolled out of view on a 1024 px page
+    (a projector at 125 %): the mean and its interval come first, the counts last."""
+    rows = summary_rows({"m": {"summary": _summary(12, None)}})
+    assert list(rows[0])[:3] == ["model", "mean", "mean 95% CI"]
+    assert list(rows[0])[-2:] == ["images", "findings"]

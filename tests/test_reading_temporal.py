@@ -133,23 +133,61 @@ def test_registration_caption_is_one_line_with_the_flag():
     from mcalc.present.reading_temporal import registration_caption
 
     reg = {"method": "affine", "seconds": 1.234, "ncc_before": 0.81, "ncc_after": 0.93,
-           "overlap": 0.95, "max_mm": 3.04, "fallback": "non-rigid stage folds"}  # fmt: skip
+           "overlap": 0.95, "max_mm": 3.04, "fallback": "the non-rigid fit folded"}  # fmt: skip
     assert registration_caption(reg) == (
-        "affine in 1.2 s · similarity inside the breast 0.810 → 0.930 · breast overlap 95% · "
-        "largest displacement 3.0 mm · **fell back to the global stage**: non-rigid stage folds"
+        "The prior was aligned to the recent exam by a global fit, in 1.2 s; **only the "
+        "global fit was kept**: the non-rigid fit folded. The similarity inside the breast "
+        "went from 0.810 to 0.930. The breasts overlap by 95%, and nothing was moved more "
+        "than 3.0 mm."
     )
 
 
 def test_a_kept_registration_a_little_below_as_filed_says_why():
-    """A caption reading "similarity 0.990 → 0.989" on an applied registration read as a failure (a user
-    check): within the margin it is kept, and the caption says so; a pair left as filed
-    says its own reason instead."""
+    """A caption reading "similarity 0.990 → 0.989" on an applied registration read as a
+    failure (a user check): within the margin it is kept, and the caption says so; a pair
+    left as filed says its own reason instead."""
     from mcalc.present.reading_temporal import registration_caption
 
     reg = {"method": "affine+bspline", "seconds": 0.6, "ncc_before": 0.991,
            "ncc_after": 0.989, "overlap": 0.98, "max_mm": 1.5, "fallback": None}  # fmt: skip
-    assert "0.991 → 0.989 (a little lower: within 0.005 of the images as filed, kept" in (
-        registration_caption(reg)
+    assert (
+        "from 0.991 to 0.989: a little lower, but by less than 0.005, so the alignment was "
+        "kept" in registration_caption(reg)
     )
     filed = {**reg, "method": "none", "ncc_after": 0.95, "fallback": "lowered the similarity"}
     assert "a little lower" not in registration_caption(filed)
+    assert "**the rounds are compared as filed**: lowered the similarity" in (
+        registration_caption(filed)
+    )
+
+
+def test_the_registration_line_reads_aloud():
+    """A presenter read "affine in 1.1 s · similarity inside the breast 0.990 → 0.989 (a
+    little lower: within 0.005 of the images as filed, kept: the rounds were already close)
+    · ... · fell back to the global stage: non-rigid stage lowered the similarity (0.984 <
+    0.990)" with care (h/presenter's tour): plain sentences now, with no symbol to say as a
+    word, and every number of the record kept."""
+    import re
+
+    from mcalc.present.reading_temporal import registration_caption
+    from mcalc.temporal.register import Registration, as_filed_if_worse
+
+    reg = {"method": "affine", "seconds": 1.1, "ncc_before": 0.990, "ncc_after": 0.989,
+           "overlap": 0.98, "max_mm": 1.1, "fallback": "the non-rigid fit lowered the "
+           "similarity to 0.984, from 0.990 with the global fit alone"}  # fmt: skip
+    ident = as_filed_if_worse(
+        Registration((4, 4), (4, 4), 0.1, np.ones((2, 2, 2), np.float32),
+                     np.ones((2, 2, 2), np.float32), "affine", None, False),
+        {"ncc_before": 0.99, "ncc_after": 0.90},
+    )  # fmt: skip
+    assert ident is not None and ident.fallback is not None
+    filed = {**reg, "method": "none", "ncc_after": 0.99, "max_mm": 0.0, "fallback": ident.fallback}
+    for r in (reg, filed):
+        said = registration_caption(r).replace("**", "")
+        assert not re.search(r"[·→<>]", said), said
+        for number in ("1.1 s", f"{r['ncc_after']:.3f}", "98%", f"{r['max_mm']:.1f} mm"):
+            assert number in said, (number, said)
+        sentences = [x for x in re.split(r"(?<=[.:;])\s", said) if x]
+        assert all(len(x) < 140 for x in sentences), sentences
+    assert "0.990 to 0.989" in registration_caption(reg)
+    assert "0.900, from 0.990 as filed" in registration_caption(filed)

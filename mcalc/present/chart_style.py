@@ -17,13 +17,24 @@ Example:
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass
 from typing import Any
 
 import plotly.graph_objects as go
 
-__all__ = ["ChartColours", "style_figure"]
+__all__ = ["MODEBAR_PX", "ChartColours", "style_figure"]
+
+#: The strip at a figure's top that plotly's mode bar covers while the pointer is over the
+#: chart: its buttons are 22 px high from 2 px down (plotly.js's ``.modebar`` rules), and a
+#: gap under them. A title or panel title drawn there was covered on hover (ROC's, FROC's,
+#: *Across rounds*' second panel's, at every size: docs/measurements.md, h/presenter).
+MODEBAR_PX = 28
+#: Pixels between a figure's title and the top of its plot area.
+TITLE_PAD_PX = 6
+#: A text line's height per pixel of font size (Source Sans and plotly's default font).
+_LINE = 1.3
 
 
 @dataclass(frozen=True)
@@ -51,6 +62,10 @@ def style_figure(fig: go.Figure, colours: ChartColours) -> go.Figure:
     :func:`~mcalc.present.viewer_figures.image_panels`, notes), hover labels and an
     animation's buttons. A trace's own text colour (labels drawn on an image) and the data's
     colours are left as they are.
+
+    Keeps the mode bar's strip (:data:`MODEBAR_PX`) clear: the title sits just above the
+    plot area, and the top margin grows until the title and any panel titles above the
+    plot are under the strip, the figure's height with it (the plot keeps its size).
 
     Works on the figure's plain dictionary and builds the result without validating it again
     (the input was valid, and colours are valid by construction): plotly validates each
@@ -87,7 +102,44 @@ def style_figure(fig: go.Figure, colours: ChartColours) -> go.Figure:
         _colour(menu, "font", text)
         menu["bgcolor"] = colours.surface
         menu["bordercolor"] = text
+    _clear_of_the_mode_bar(layout)
     return go.Figure(spec, _validate=False)
+
+
+def _clear_of_the_mode_bar(layout: dict[str, Any]) -> None:
+    """Moves what a figure draws above its plot area (``layout``'s title, annotations at
+    the paper's top such as ``make_subplots``' panel titles) under the mode bar's strip."""
+    base = float(layout.get("font", {}).get("size") or 12)
+    above = []  # px each text needs above the plot area, its own offset included
+    title = layout["title"]
+    if title.get("text"):
+        # Just above the plot area (plotly centres it in the top margin, in the strip).
+        title |= {"yref": "paper", "y": 1, "yanchor": "bottom"}
+        pad = title.setdefault("pad", {})
+        pad["b"] = max(float(pad.get("b") or 0), TITLE_PAD_PX)
+        size = float(title["font"].get("size") or round(base * 1.4))
+        above.append(pad["b"] + _lines(title["text"]) * size * _LINE)
+    for note in layout.get("annotations", ()):
+        on_top = note.get("yref") == "paper" and float(note.get("y", 0.5)) >= 1.0
+        if on_top and note.get("yanchor", "bottom") in ("bottom", "auto"):
+            size = float(note["font"].get("size") or base)
+            lift = max(float(note.get("yshift") or 0), 0.0)
+            above.append(lift + _lines(str(note.get("text", ""))) * size * _LINE)
+    if not above:
+        return
+    margin = layout.setdefault("margin", {})
+    need = MODEBAR_PX + math.ceil(max(above))
+    top = margin.get("t")
+    if top is not None and top >= need:
+        return
+    margin["t"] = need
+    if top is not None and layout.get("height") is not None:
+        layout["height"] = layout["height"] + need - top
+
+
+def _lines(text: str) -> int:
+    """The lines of a plotly text (``<br>`` breaks them)."""
+    return 1 + len(re.findall(r"<br\s*/?>", text, flags=re.IGNORECASE))
 
 
 #: A cartesian axis of a figure's layout: ``xaxis``, ``yaxis2``...

@@ -142,24 +142,29 @@ def froc_figure(
 def summary_rows(
     evaluations: Mapping[str, Mapping[str, Any]], kind: str = "froc"
 ) -> list[dict[str, Any]]:
-    """One row per model: findings, sensitivity at each rate and their mean, with the
-    mean's bootstrap interval when there is one (``kind``: ``froc`` or ``cluster_froc``),
-    shown as the classification tables show theirs (:func:`~mcalc.models.analysis.
-    interval_text`: a zero-width interval from a handful of patients is ``n/a``)."""
+    """One row per model: the mean sensitivity over the rates with its bootstrap interval
+    when there is one, the sensitivity at each rate, then the images and findings
+    (``kind``: ``froc`` or ``cluster_froc``). The interval is shown as the classification
+    tables show theirs (:func:`~mcalc.models.analysis.interval_text`: a zero-width interval
+    from a handful of patients is ``n/a``).
+
+    The mean and its interval come first, beside the model: last, they were the columns a
+    page 1024 px wide (a projector at 125 %) scrolled out of view.
+    """
     prefix = "" if kind == "froc" else "cluster_"
     rows = []
     for name, ev in evaluations.items():
         s = ev["summary"]
-        row: dict[str, Any] = {
-            "model": name,
-            "images": s["n_images"],
-            "findings": s["n_findings"] if kind == "froc" else s["n_clusters"],
-        }
-        row |= {f"@{k} FP": v for k, v in s[f"{prefix}sensitivity_at"].items()}
-        row["mean"] = s[f"{prefix}cpm"]
         ci = s[f"{prefix}ci"].get("cpm")
         patients = int(s.get("n_patients", FEW_PATIENTS))  # (not given: shown as it is)
-        row["mean 95% CI"] = interval_text(ci[0], ci[1], patients) if ci else "n/a"
+        row: dict[str, Any] = {
+            "model": name,
+            "mean": s[f"{prefix}cpm"],
+            "mean 95% CI": interval_text(ci[0], ci[1], patients) if ci else "n/a",
+        }
+        row |= {f"@{k} FP": v for k, v in s[f"{prefix}sensitivity_at"].items()}
+        row["images"] = s["n_images"]
+        row["findings"] = s["n_findings"] if kind == "froc" else s["n_clusters"]
         rows.append(row)
     return rows
 

@@ -348,44 +348,56 @@ def notes_beside_flag(notes: Sequence[str], reg: Mapping[str, Any]) -> list[str]
 
 
 def registration_caption(reg: Mapping[str, Any]) -> str:
-    """A registration in one line (markdown): method, time, similarity inside the breast
-    before and after, breast overlap, largest displacement, then :func:`registration_flag`.
+    """A registration in plain sentences (markdown), as a presenter reads it out: how the
+    prior was aligned and in what time, what :func:`registration_flag` says of a dropped
+    stage, the similarity inside the breast before and after, the breast overlap and the
+    largest shift. Every number of the registration's record is said.
 
     Example:
-        >>> registration_caption({"method": "affine", "seconds": 1.234, "ncc_before": 0.81,
-        ...     "ncc_after": 0.93, "overlap": 0.95, "max_mm": 3.25, "fallback": None})
-        'affine in 1.2 s · similarity inside the breast 0.810 → 0.930 · breast overlap 95% · largest displacement 3.2 mm'
+        >>> registration_caption({"method": "affine+bspline", "seconds": 1.234,
+        ...     "ncc_before": 0.81, "ncc_after": 0.93, "overlap": 0.95, "max_mm": 3.25})
+        'The prior was aligned to the recent exam by a global fit, then a non-rigid one, in 1.2 s. The similarity inside the breast went from 0.810 to 0.930. The breasts overlap by 95%, and nothing was moved more than 3.2 mm.'
         >>> "a little lower" in registration_caption({"method": "affine", "seconds": 1,
         ...     "ncc_before": 0.990, "ncc_after": 0.989, "overlap": 1, "max_mm": 1})
         True
     """
     from mcalc.temporal.register import NOT_REGISTERED, WORSE_MARGIN
 
-    lower = (
-        float(reg["ncc_after"]) < float(reg["ncc_before"]) and reg.get("method") != NOT_REGISTERED
-    )
-    return (
-        f"{reg['method']} in {float(reg['seconds']):.1f} s · similarity inside the breast "
-        f"{reg['ncc_before']:.3f} → {reg['ncc_after']:.3f}"
+    before, after = float(reg["ncc_before"]), float(reg["ncc_after"])
+    seconds = f"{float(reg['seconds']):.1f} s"
+    if reg.get("method") == NOT_REGISTERED:
+        aligned = f"The prior was not aligned to the recent exam ({seconds} spent trying)"
+        similarity = f"The similarity inside the breast is {after:.3f}"
+    else:
+        how = _HOW.get(str(reg.get("method")), f"by {reg.get('method')}")
+        aligned = f"The prior was aligned to the recent exam {how}, in {seconds}"
+        similarity = f"The similarity inside the breast went from {before:.3f} to {after:.3f}"
         # A kept registration a little below the images as filed read as a failure.
-        + (
-            f" (a little lower: within {WORSE_MARGIN:g} of the images as filed, kept: the "
-            "rounds were already close)"
-            if lower
-            else ""
-        )
-        + f" · breast overlap {reg['overlap']:.0%} · largest displacement "
-        f"{reg['max_mm']:.1f} mm{registration_flag(reg)}"
+        if after < before:
+            similarity += (
+                f": a little lower, but by less than {WORSE_MARGIN:g}, so the alignment was "
+                "kept (the rounds were already close)"
+            )
+    return (
+        f"{aligned}{registration_flag(reg)}. {similarity}. The breasts overlap by "
+        f"{reg['overlap']:.0%}, and nothing was moved more than {reg['max_mm']:.1f} mm."
     )
+
+
+#: How each registration method aligned the prior, in words.
+_HOW = {
+    "affine": "by a global fit",
+    "affine+bspline": "by a global fit, then a non-rigid one",
+}
 
 
 def registration_flag(reg: Mapping[str, Any]) -> str:
-    """What a registration's caption ends with (markdown): the stage dropped and why, or
-    that the pair is compared as filed; ``""`` when every stage run was kept.
+    """What a registration's first sentence ends with (markdown): the stage dropped and why,
+    or that the pair is compared as filed; ``""`` when every stage run was kept.
 
     Example:
-        >>> registration_flag({"method": "affine", "fallback": "non-rigid stage folds"})
-        ' · **fell back to the global stage**: non-rigid stage folds'
+        >>> registration_flag({"method": "affine", "fallback": "the non-rigid fit folded"})
+        '; **only the global fit was kept**: the non-rigid fit folded'
         >>> registration_flag({"method": "affine+bspline", "fallback": None})
         ''
     """
@@ -395,5 +407,5 @@ def registration_flag(reg: Mapping[str, Any]) -> str:
     if not why:
         return ""
     if reg.get("method") == NOT_REGISTERED:
-        return f" · **not registered**: {why}"
-    return f" · **fell back to the global stage**: {why}"
+        return f"; **the rounds are compared as filed**: {why}"
+    return f"; **only the global fit was kept**: {why}"

@@ -30,6 +30,7 @@ __all__ = [
     "add_boxes",
     "add_colorbar",
     "selected_box",
+    "height_for_width",
     "image_panels",
 ]
 
@@ -43,10 +44,37 @@ def data_uri(rgb: np.ndarray, quality: int = 88) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(encode_jpeg(rgb, quality)).decode("ascii")
 
 
+#: :func:`image_panels`' gap between panels, a fraction of the plot area's width.
+PANEL_GAP = 0.02
+
+
+def height_for_width(fig: go.Figure, aspect: float) -> tuple[float, float]:
+    """``(per_px, fixed)``: at ``w`` px wide, the image panels of ``fig`` (made by
+    :func:`image_panels`, one row) show images of ``aspect`` (height over width) whole and
+    as wide as their panels at ``per_px * w + fixed`` px high: the panels' share of the
+    plot area's width times ``aspect``, plus the top and bottom margins. A figure of fixed
+    height (620 px) was too tall for a 1280x720 projector and left the images small at
+    1920 px; a page sizes it with the width it is given from these.
+
+    Example:
+        >>> fig = image_panels(["a", "b"], 620, bottom=50)
+        >>> per_px, fixed = height_for_width(fig, 1.25)
+        >>> round(per_px, 4), round(fixed, 2), round(per_px * 820 + fixed)
+        (0.6125, 77.75, 580)
+    """
+    if not aspect > 0:
+        raise ValueError(f"aspect must be an image's height over its width (> 0), got {aspect}")
+    panels = sum(1 for name in fig.layout if name.startswith("xaxis")) or 1
+    margin = fig.layout.margin
+    per_px = aspect * (1.0 - PANEL_GAP * (panels - 1)) / panels
+    sides = (margin.l or 0) + (margin.r or 0)
+    return per_px, (margin.t or 0) + (margin.b or 0) - sides * per_px
+
+
 def image_panels(titles: Sequence[str], height: int, *, bottom: int = 10) -> go.Figure:
     """Side-by-side image panels with shared (matched) zoom and pan, image rows downwards."""
     fig = make_subplots(
-        rows=1, cols=len(titles), subplot_titles=list(titles), horizontal_spacing=0.02
+        rows=1, cols=len(titles), subplot_titles=list(titles), horizontal_spacing=PANEL_GAP
     )
     # make_subplots puts each title's baseline on its panel's top edge, where the image
     # begins (top-aligned below): lifted by a few pixels, its descenders clear the image.

@@ -302,8 +302,8 @@ def as_filed_if_worse(
         return None
     zero = np.zeros_like(reg.field)
     reason = (
-        f"the {reg.method} registration lowered the similarity ({after:.3f} < {before:.3f} "
-        "as filed): the pair is compared as filed"
+        f"the {reg.method} registration lowered the similarity to {after:.3f}, from "
+        f"{before:.3f} as filed"
     )
     return replace(reg, field=zero, affine_field=zero, method=NOT_REGISTERED, fallback=reason)
 

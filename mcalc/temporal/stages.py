@@ -191,12 +191,14 @@ def _register(
         quality["ncc_global"] = g_quality["ncc_after"]
         if quality["folding"]:
             reg_result, quality = glob, g_quality
-            reg_result = _with_field(glob, affine_field, "affine", "non-rigid stage folds")
+            reg_result = _with_field(
+                glob, affine_field, "affine", "the non-rigid fit folded the image over itself"
+            )
             quality["ncc_global"] = g_quality["ncc_after"]
         elif float(quality["ncc_after"]) < float(g_quality["ncc_after"]) - 0.005:
             reason = (
-                f"non-rigid stage lowered the similarity ({quality['ncc_after']:.3f} < "
-                f"{g_quality['ncc_after']:.3f})"
+                f"the non-rigid fit lowered the similarity to {quality['ncc_after']:.3f}, "
+                f"from {g_quality['ncc_after']:.3f} with the global fit alone"
             )
             reg_result, quality = _with_field(glob, affine_field, "affine", reason), g_quality
             quality["ncc_global"] = g_quality["ncc_after"]
@@ -289,7 +291,11 @@ def _nonrigid(sitk, settings, fixed, moving, fixed_mask, affine, field_of, affin
             found.append(bspline)
         disp = field_of(sitk.CompositeTransform(found))
     except RuntimeError as exc:  # SimpleITK reports every failure as RuntimeError
-        return affine_field, "affine", f"non-rigid stage failed: {str(exc).splitlines()[0]}"
+        return affine_field, "affine", f"the non-rigid fit failed: {str(exc).splitlines()[0]}"
     if not np.all(np.isfinite(disp)):
-        return affine_field, "affine", "non-rigid stage gave a non-finite field"
+        return (
+            affine_field,
+            "affine",
+            "the non-rigid fit gave no usable result (a non-finite field)",
+        )
     return disp, "affine+bspline", None

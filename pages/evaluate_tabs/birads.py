@@ -26,10 +26,13 @@ from pages.evaluate_tabs.shared import (
     result_key,
 )
 
+#: Short enough for the rule's box at 1024 px of page (a projector at 125 %): "max: the
+#: most suspicious image decides" read "max: the most suspicious image d…"; the help says
+#: the rest.
 RULE_LABELS = {
-    "max": "max: the most suspicious image decides",
-    "mean": "mean over the case's images",
-    "logistic": "logistic regression on the training patients",
+    "max": "max: most suspicious image",
+    "mean": "mean of the case's images",
+    "logistic": "logistic (training patients)",
 }
 
 
@@ -44,8 +47,9 @@ def controls_ui() -> tuple[str, float, int, bool]:
         key="evaluate_birads_rule",
         persist_state="session",
         help="How the model's outputs over a case's images (CC/MLO × prior/recent) make one "
-        "case score. Logistic: fitted on the model's training patients only (features: "
-        "highest and mean map score, detections, detected clusters).",
+        "case score. Max: the most suspicious image decides. Mean: over the case's images. "
+        "Logistic: a logistic regression fitted on the model's training patients only "
+        "(features: highest and mean map score, detections, detected clusters).",
     )
     threshold = c2.slider(
         "Threshold on the case score (suspicious)",

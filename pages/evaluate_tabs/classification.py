@@ -355,8 +355,11 @@ def paired_ui(
             st.caption(f"{first} vs {other}: {exc}")
             continue
         if cases == PAPERS_TASK:
+            # Several pairs: each of our rows says which (they read alike up to the
+            # "without / with" column, off the page's edge at 1280 px).
+            label = "ours" if len(others) == 1 else f"ours: {first} vs {other}"
             published.append(
-                _pair_rows(c | {"model_a": first, "model_b": other}, (ra, rb), temporal)
+                _pair_rows(c | {"model_a": first, "model_b": other}, (ra, rb), temporal, label)
             )
         d, acc = c["delong"], c["accuracy"]
         rows.append(
@@ -433,8 +436,10 @@ def _pair_rows(
     comparison: dict,
     results: tuple[EvaluationResult, EvaluationResult],
     temporal: dict[str, bool],
+    label: str,
 ) -> list[dict[str, object]]:
-    """:func:`pair_rows` of one comparison, our data being the dataset open."""
+    """:func:`pair_rows` of one comparison, our data being the dataset open, our row
+    named ``label``."""
     index = common.current_index()
     scopes = {r.scope for r in results}
     return pair_rows(
@@ -443,6 +448,7 @@ def _pair_rows(
         synthetic=None if index is None else index.synthetic,
         source="" if index is None else index.source,
         protocol="held-out test patients" if scopes == {"test-split"} else "all patients",
+        label=label,
     )
 
 
@@ -520,7 +526,9 @@ def report_ui(
     )
     index = common.current_index()
     synthetic = index.synthetic if index else False
-    cols = st.columns(min(len(results), 3) or 1)
+    # One row of buttons as wide as their words, wrapping: in a third of a 1024 px page
+    # "HTML report · birads-recent" read "HTML report · birad…".
+    row = st.container(horizontal=True)
     for i, card in enumerate(c for c in cards if c.id in results):
         result = results[card.id]
         detection = latest_detection(card.id, fingerprint)
@@ -541,9 +549,8 @@ def report_ui(
             f"{result_key(card.id, fingerprint)}|{result.created}|{id(detection)}|"
             f"{id(birads)}|{threshold}|{n_boot}"
         )
-        col = cols[i % len(cols)]
         for kind, mime in (("html", "text/html"), ("pdf", "application/pdf")):
-            col.download_button(
+            row.download_button(
                 f"{kind.upper()} report · {card.id}",
                 _report(report, key, kind, synthetic),
                 file_name=f"evaluation-{card.id}.{kind}",

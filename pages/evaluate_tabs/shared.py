@@ -66,7 +66,7 @@ def result_key(model_id: str, fingerprint: str) -> str:
 
 def fitted_table(table: pd.DataFrame, *, key: str, height: int | None = None) -> None:
     """A table as wide as the page, its columns sized to their contents, metrics with 3
-    decimals. The model id is whole and pinned at the left: an automatic id
+    decimals. The model id (or the result's name) is whole and pinned at the left: an automatic id
     (``efficientnetb0-calcification-20261204-183012``) cut to a medium column lost the
     time that tells two models apart, and a table wider than the page scrolls beside it.
     Callers keep tables to a few short-named columns so that most fit without scrolling."""
@@ -75,8 +75,10 @@ def fitted_table(table: pd.DataFrame, *, key: str, height: int | None = None) ->
         for column in table.columns
         if column in _DECIMAL_COLUMNS or str(column).endswith(_DECIMAL_SUFFIXES)
     }
-    if "model" in table.columns:
-        config["model"] = st.column_config.TextColumn(pinned=True)
+    # The row's name stays at the left (a model, a published result or ours).
+    for name in ("model", "result"):
+        if name in table.columns:
+            config[name] = st.column_config.TextColumn(pinned=True)
     common.dataframe(
         table,
         hide_index=True,
