@@ -15,7 +15,7 @@ from mcalc.config import Settings
 from mcalc.errors import McalcError
 from mcalc.models import ARCHITECTURES, STRATEGIES, TASKS
 from mcalc.models.architectures import MIN_PATCH_SIZE
-from mcalc.models.patches import INPUT_MODES
+from mcalc.models.patches import INPUT_MODES, input_channels
 from mcalc.models.plan import (
     STRATEGY_LABEL,
     STRATEGY_TEXT,
@@ -47,8 +47,17 @@ WEIGHT_MODES = {
 
 
 @st.cache_resource(show_spinner="Counting the parameters of this architecture…", max_entries=16)
-def cached_plans(arch: str, n_classes: int, boundary: str | None) -> dict[str, FreezePlan]:
-    return freeze_plan(arch, n_classes, boundary)
+def cached_plans(
+    arch: str, n_classes: int, boundary: str | None, channels: int
+) -> dict[str, FreezePlan]:
+    return freeze_plan(arch, n_classes, boundary, channels)
+
+
+def chosen_channels() -> int:
+    """The input channels of the input chosen in section 3 (its last value: a change reruns
+    the page), which sections 1 and 2 depend on: a temporal custom CNN has 288 parameters
+    more than a gray one, and a temporal model's weights fit only a temporal model."""
+    return len(input_channels(st.session_state.get("train_input", INPUT_MODES[0])))
 
 
 def what_ui() -> tuple[str, str, str, str | None]:
@@ -95,7 +104,7 @@ def plan_ui(arch: str, task: str, freeze: str, boundary: str | None) -> bool:
     """The strategy in words, which blocks train, and the parameter counts."""
     st.markdown(STRATEGY_TEXT[freeze])
     try:
-        plan = cached_plans(arch, len(TASKS[task].classes), boundary)[freeze]
+        plan = cached_plans(arch, len(TASKS[task].classes), boundary, chosen_channels())[freeze]
     except McalcError as exc:
         st.error(f"{exc}")
         return False
@@ -143,10 +152,7 @@ def weights_ui(arch: str, freeze: str) -> tuple[str | None, WeightsInfo | None, 
     elif mode == "none":
         value = "none"
     try:
-        # The input is chosen below; its last value (a temporal model's weights fit only a
-        # temporal model) comes from the session, and a change reruns the page.
-        temporal = st.session_state.get("train_input") == "temporal"
-        info = resolve_weights(arch, value, 2 if temporal else 1)
+        info = resolve_weights(arch, value, chosen_channels())
     except McalcError as exc:  # it says what was expected and what to do
         st.error(f"{exc}.", icon=":material/block:")
         return value, None, False

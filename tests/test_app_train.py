@@ -130,7 +130,7 @@ def test_a_file_that_is_not_weights_of_the_architecture_is_refused_before_launch
 def test_a_temporal_models_weights_are_refused_for_a_gray_input_on_the_page(train_env, tmp_path):
     """A temporal custom model's weights for a gray (recent) job were shown as pre-trained
     with Launch on; the job failed when loading them. The input chosen below the weights
-    decides, and choosing it makes the same file fit."""
+    decides, and choosing it makes the same file fit, and the parameter counts its own."""
     from mcalc.models.architectures import build_model
 
     path = tmp_path / "temporal.weights.h5"
@@ -146,6 +146,9 @@ def test_a_temporal_models_weights_are_refused_for_a_gray_input_on_the_page(trai
     at.radio(key="train_input").set_value("temporal").run()
     assert not at.error
     assert not at.button(key="train_launch").disabled
+    # The counts are the temporal model's (they read a gray one's: 23,106 for 23,394).
+    total = build_model("custom", 32, 2, channels=2).count_params()
+    assert _metrics(at)["Total parameters"] == f"{total:,}" == "23,394"
 
 
 def test_architecture_sets_its_default_hyperparameters(train_env):
