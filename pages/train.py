@@ -158,10 +158,18 @@ def weights_ui(arch: str, freeze: str) -> tuple[str | None, WeightsInfo | None, 
         return value, None, False
     badge = "pre-trained" if info.pretrained else "not pre-trained"
     st.markdown(f"**Weights:** {info.detail} · *{badge}*")
-    if info.warning and mode != "none":
-        # The page's words for giving a file, not the command line's flag.
-        words = "choose *A weights file*"
-        st.caption(random_warning(arch, words) if info.source == "random" else info.warning)
+    if info.source == "random" and ARCHITECTURES[arch].keras_app:
+        # A backbone from scratch (millions of parameters, a few patients) is the choice
+        # that most often wastes a run: said as a warning, not in small print.
+        why = (
+            "as asked: every layer starts random and learns from this dataset alone"
+            if mode == "none"
+            # The page's words for giving a file, not the command line's flag.
+            else random_warning(arch, "choose *A weights file*")
+        )
+        st.warning(f"**Training {arch} from scratch**, {why}.", icon=":material/warning:")
+    elif info.warning and mode != "none":
+        st.caption(info.warning)
     if freeze != "full" and not info.pretrained:
         st.warning(
             f"{random_freeze_text(freeze, arch)} Choose **Full**, or give pre-trained weights."

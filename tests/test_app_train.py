@@ -122,9 +122,17 @@ def test_a_file_that_is_not_weights_of_the_architecture_is_refused_before_launch
     at.selectbox(key="train_arch").set_value("resnet50")
     at.radio(key="train_weights_mode").set_value("auto").run()
     assert not at.error and not at.button(key="train_launch").disabled
-    [said] = [c.value for c in at.caption if "random initialisation" in c.value]
-    assert said.endswith("in ~/.keras/models or choose *A weights file*)")
+    # A backbone from scratch is a warning, not small print (it was a grey caption).
+    [said] = [w.value for w in at.warning if "random initialisation" in w.value]
+    assert said.startswith("**Training resnet50 from scratch**, no pre-trained weights")
+    assert said.endswith("in ~/.keras/models or choose *A weights file*).")
     assert "--weights" not in said
+    assert not any("random initialisation" in c.value for c in at.caption)
+    at.radio(key="train_weights_mode").set_value("none").run()
+    [said] = [w.value for w in at.warning if "from scratch" in w.value]
+    assert said.startswith("**Training resnet50 from scratch**, as asked")
+    at.selectbox(key="train_arch").set_value("custom").run()  # no backbone: nothing to warn of
+    assert not any("from scratch" in w.value for w in at.warning)
 
 
 def test_a_temporal_models_weights_are_refused_for_a_gray_input_on_the_page(train_env, tmp_path):
