@@ -406,3 +406,26 @@ def test_sigterm_during_the_fit_stops_after_the_batch_and_exits_143(
     events = _events(log)
     assert events.count("batch") == 1 and events[-1] == "interrupted"
     assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
+
+
+def test_train_refuses_a_dataset_it_cannot_split_before_tensorflow_starts(
+    tiny_demo, tmp_path
+) -> None:
+    """Two patients: `train` said "too few patients to split" after TensorFlow's start (9 s
+    here), in other words than the Train page's; a taken --id was found after it too."""
+    from mcalc.dataset import open_dataset
+    from tests.cli_fixtures import run_as_a_user
+
+    lines = ["case_id,view,timepoint,image"]
+    for rec in open_dataset(tiny_demo).images():
+        if rec.case_id in ("normal-1", "suspicious-1"):
+            lines.append(f"{rec.case_id},{rec.view},{rec.timepoint},{rec.image_path}")
+    manifest = tmp_path / "two.csv"
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    proc = run_as_a_user(["train", "--data", str(manifest), "--models", str(tmp_path / "m")])
+    assert proc.returncode == 2, proc.stderr
+    assert (
+        f"error: {manifest}: too few patients for a split by patient: need at least 3 (one "
+        "each for training, validation and test), got 2; choose a dataset with more patients"
+    ) in proc.stderr
+    assert proc.stdout.rstrip().endswith("tensorflow imported: False"), proc.stdout

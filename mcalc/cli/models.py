@@ -73,9 +73,17 @@ def _train_progress(enabled: bool) -> TrainEventFn:
 
 def _precheck_train(args: argparse.Namespace) -> None:
     """What ``train`` refuses before TensorFlow starts (its import takes 6-12 s here): the
-    recorded name, the configuration's names and numbers, and a weights file (its HDF5
-    header: :func:`mcalc.models.weights.check_weights_file`)."""
+    recorded name, the configuration's names and numbers, a weights file (its HDF5
+    header: :func:`mcalc.models.weights.check_weights_file`), a taken ``--id``, and the
+    Train page's checks of the dataset (:func:`mcalc.jobs.check.check_dataset`: too few
+    patients to split by patient, nothing the task needs, a batch larger than the patches
+    it can give). Those were made after TensorFlow's start, in other words than the page's
+    (2 patients: 9 s here). A full disk is left to the registration, which says so and
+    registers nothing."""
+    from mcalc.config import get_settings
+    from mcalc.jobs.check import check_dataset
     from mcalc.models.patches import input_channels
+    from mcalc.models.registry import check_new_id
     from mcalc.models.train_config import TrainConfig
     from mcalc.models.weights import resolve_weights
 
@@ -84,6 +92,10 @@ def _precheck_train(args: argparse.Namespace) -> None:
     config = TrainConfig.from_args(args)
     config.validate()
     resolve_weights(config.arch, config.weights, len(input_channels(config.input)))
+    if config.model_id is not None:
+        models = config.models_dir or get_settings().models_dir
+        check_new_id(models, config.model_id, named_dir=bool(config.models_dir))
+    check_dataset(config)
 
 
 def cmd_train(args: argparse.Namespace) -> int:

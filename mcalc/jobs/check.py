@@ -19,7 +19,7 @@ from mcalc.errors import DatasetError, JobError, ModelError
 from mcalc.models.registry import is_registered
 from mcalc.models.train_config import TrainConfig
 
-__all__ = ["CheckedJob", "check_job", "MIN_FREE_BYTES"]
+__all__ = ["CheckedJob", "check_dataset", "check_job", "MIN_FREE_BYTES"]
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +40,15 @@ class CheckedJob:
     warnings: tuple[str, ...] = ()
 
 
-def _check_dataset(cfg: TrainConfig) -> tuple[int, int, int]:
-    """Cases, patients and annotated images of the dataset, after checks."""
+def check_dataset(cfg: TrainConfig) -> tuple[int, int, int]:
+    """Cases, patients and annotated images of the dataset, after checks (also
+    ``python -m mcalc train``'s, before TensorFlow starts).
+
+    Raises:
+        DatasetError: the dataset cannot be opened, has too few patients, or lacks what
+            the task needs.
+        ModelError: the batch is larger than the patches the dataset can give.
+    """
     from mcalc.dataset import open_dataset
     from mcalc.models.split import MIN_PATIENTS, split_cases
 
@@ -128,7 +135,7 @@ def check_job(config: TrainConfig, settings: Settings | None = None) -> CheckedJ
 
     config.validate()
     winfo = resolve_weights(config.arch, config.weights, len(input_channels(config.input)))
-    cases, patients, annotated = _check_dataset(config)
+    cases, patients, annotated = check_dataset(config)
     models = Path(config.models_dir or (settings or get_settings()).models_dir)
     if config.model_id is not None and is_registered(models, config.model_id):
         raise ModelError(
