@@ -80,3 +80,14 @@ def test_metrics_at_a_threshold_say_which() -> None:
     assert (
         dict(card_facts(ModelCard.from_json(auc_only)))["Test metrics"] == "AUC 0.800 (9 patches)"
     )
+
+
+def test_seed_0_is_said_like_any_other_seed() -> None:
+    """The Training row of every model trained with the default seed said no seed (demo-
+    custom's among them: the reader could not tell 0 from not recorded)."""
+    card = {**CARD, "seed": 0, "split": {"seed": 0, "train": ["a"], "test": ["b"]}}
+    assert dict(card_facts(ModelCard.from_json(card)))["Training"] == (
+        "7 of 10 epochs, batch 16, adam, seed 0, 312 s"
+    )
+    unknown = {k: v for k, v in CARD.items() if k != "seed"}  # a card that records none
+    assert "seed" not in dict(card_facts(ModelCard.from_json(unknown)))["Training"]
