@@ -162,12 +162,12 @@ def weights_ui(arch: str, freeze: str) -> tuple[str | None, WeightsInfo | None, 
         # A backbone from scratch (millions of parameters, a few patients) is the choice
         # that most often wastes a run: said as a warning, not in small print.
         why = (
-            "as asked: every layer starts random and learns from this dataset alone"
+            ", as asked: every layer starts random and learns from this dataset alone"
             if mode == "none"
             # The page's words for giving a file, not the command line's flag.
-            else random_warning(arch, "choose *A weights file*")
+            else f": {random_warning(arch, 'choose *A weights file*')}"
         )
-        st.warning(f"**Training {arch} from scratch**, {why}.", icon=":material/warning:")
+        st.warning(f"**Training {arch} from scratch**{why}.", icon=":material/warning:")
     elif info.warning and mode != "none":
         st.caption(info.warning)
     if freeze != "full" and not info.pretrained:

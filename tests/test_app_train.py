@@ -124,7 +124,7 @@ def test_a_file_that_is_not_weights_of_the_architecture_is_refused_before_launch
     assert not at.error and not at.button(key="train_launch").disabled
     # A backbone from scratch is a warning, not small print (it was a grey caption).
     [said] = [w.value for w in at.warning if "random initialisation" in w.value]
-    assert said.startswith("**Training resnet50 from scratch**, no pre-trained weights")
+    assert said.startswith("**Training resnet50 from scratch**: no pre-trained weights")
     assert said.endswith("in ~/.keras/models or choose *A weights file*).")
     assert "--weights" not in said
     assert not any("random initialisation" in c.value for c in at.caption)
