@@ -907,3 +907,25 @@ def test_a_registered_model_reads_as_a_job_ending_not_as_done() -> None:
 
     assert Progress(phase="done").summary() == "model registered: the job is ending"
     assert Progress(phase="failed").summary() == "failed"
+
+
+def test_a_birads_job_without_a_suspicious_case_is_refused(tiny_demo, settings, tmp_path):
+    """Normal (BI-RADS 1) and benign (2) cases only: the job trained a three-class model
+    whose every score, the probability of 'suspicious', it had never seen a case of (the
+    card's 'suspicious' AUC: null)."""
+    from mcalc.dataset import open_dataset
+
+    lines = ["case_id,view,timepoint,image,birads"]
+    for i, case in enumerate(open_dataset(tiny_demo).cases):
+        for rec in case.images:  # BI-RADS 1 and 2, case by case
+            lines.append(f"{rec.case_id},{rec.view},{rec.timepoint},{rec.image_path},{1 + i % 2}")
+    manifest = tmp_path / "no-suspicious.csv"
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DatasetError) as refused:
+        jobs.submit(tiny(manifest, task="birads"), settings)
+    assert str(refused.value) == (
+        f"{manifest}: the birads task scores the probability of 'suspicious', and no case here "
+        "is suspicious (found ['benign', 'normal']): the model could never learn it; add "
+        "suspicious cases, or train the calcification task"
+    )
+    assert job_folders(settings) == []

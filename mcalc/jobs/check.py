@@ -17,6 +17,7 @@ from pathlib import Path
 from mcalc.config import Settings, get_settings
 from mcalc.errors import DatasetError, JobError, ModelError
 from mcalc.models.registry import is_registered
+from mcalc.models.tasks import get_task
 from mcalc.models.train_config import TrainConfig
 
 __all__ = ["CheckedJob", "check_dataset", "check_job", "MIN_FREE_BYTES"]
@@ -77,6 +78,13 @@ def check_dataset(cfg: TrainConfig) -> tuple[int, int, int]:
             raise DatasetError(
                 f"{cfg.data}: the birads task needs cases of at least two BI-RADS groups, "
                 f"found {sorted(groups) or 'none'}"
+            )
+        positive = get_task(cfg.task).positive_class
+        if positive not in groups:  # every score the model gives is this class's probability
+            raise DatasetError(
+                f"{cfg.data}: the birads task scores the probability of {positive!r}, and no "
+                f"case here is {positive} (found {sorted(groups)}): the model could never "
+                f"learn it; add {positive} cases, or train the calcification task"
             )
     if cfg.input == "temporal":
         # A temporal model reads a recent image with its registered prior: both rounds.
