@@ -429,3 +429,13 @@ def test_train_refuses_a_dataset_it_cannot_split_before_tensorflow_starts(
         "each for training, validation and test), got 2; choose a dataset with more patients"
     ) in proc.stderr
     assert proc.stdout.rstrip().endswith("tensorflow imported: False"), proc.stdout
+
+
+def test_train_help_says_the_patch_sizes_it_takes(capsys) -> None:
+    """`--patch-size` said "patch side in px": neither its default, which depends on the
+    architecture, nor the sizes refused (16: status 2)."""
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--help"])
+    assert done.value.code == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "patch side in px, 32 to 512 (default per architecture: 64 custom; 96 resnet50, " in said

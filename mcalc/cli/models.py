@@ -248,10 +248,11 @@ def _cmd_default(args: argparse.Namespace) -> int:
 
 def add_train_flags(train: argparse.ArgumentParser) -> None:
     """The flags of ``train`` (also those of ``train-workers``)."""
-    from mcalc.models.architectures import ARCHITECTURES
+    from mcalc.models.architectures import ARCHITECTURES, MIN_PATCH_SIZE
     from mcalc.models.freeze import STRATEGIES
     from mcalc.models.patches import DEFAULT_SPACING_MM
     from mcalc.models.tasks import TASKS
+    from mcalc.models.train_config import MAX_PATCH_SIZE
 
     train.add_argument(
         "--config",
@@ -276,7 +277,16 @@ def add_train_flags(train: argparse.ArgumentParser) -> None:
     )
     add_models_option(train)
     train.add_argument("--json", action="store_true", help="print the model card as JSON")
-    train.add_argument("--patch-size", type=int, help="patch side in px")
+    by_size: dict[int, list[str]] = {}
+    for name, spec in ARCHITECTURES.items():
+        by_size.setdefault(spec.patch_size, []).append(name)
+    per_arch = "; ".join(f"{size} {', '.join(names)}" for size, names in by_size.items())
+    train.add_argument(
+        "--patch-size",
+        type=int,
+        help=f"patch side in px, {MIN_PATCH_SIZE} to {MAX_PATCH_SIZE} (default per "
+        f"architecture: {per_arch})",
+    )
     train.add_argument(
         "--spacing", type=float, help=f"patch pixel spacing in mm (default {DEFAULT_SPACING_MM})"
     )
