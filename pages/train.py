@@ -347,12 +347,28 @@ def hyper_ui(
     )
 
 
-def launch_blocker(plan_ok: bool, weights_ok: bool, confirmed: bool) -> str | None:
+def data_ok(config: TrainConfig) -> bool:
+    """Whether the dataset suits the run (enough patients to split, what the task needs, a
+    batch it can fill); else its error, with what to do, above the button. The launch's own
+    check said it only once *Launch training* was clicked ("Not launched: ...")."""
+    try:
+        jobs.check_dataset(config)
+    except McalcError as exc:
+        st.error(f"{exc}", icon=":material/block:")
+        return False
+    return True
+
+
+def launch_blocker(
+    plan_ok: bool, weights_ok: bool, confirmed: bool, dataset_ok: bool = True
+) -> str | None:
     """Why *Launch training* is disabled, in words, or ``None`` when it is not."""
     if not plan_ok:
         return "the freeze plan of section 1 cannot be made (its error says why)"
     if not weights_ok:
         return "the starting weights are not usable yet (see section 2)"
+    if not dataset_ok:
+        return "the dataset does not suit this run (its error, above, says what to do)"
     if not confirmed:
         return (
             "tick *Freeze the random layers anyway* in section 2, or choose the **Full** "
@@ -404,7 +420,7 @@ st.header("3 · Hyperparameters")
 config = hyper_ui(
     data_path, task, arch, freeze, boundary, weights, bool(winfo and winfo.pretrained)
 )
-blocker = launch_blocker(plan_ok, winfo is not None, confirmed)
+blocker = launch_blocker(plan_ok, winfo is not None, confirmed, data_ok(config))
 if st.button(
     "Launch training",
     key="train_launch",

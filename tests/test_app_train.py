@@ -193,11 +193,16 @@ def test_the_readers_configuration_survives_another_page(train_env):
 
 
 def test_bad_input_is_a_clear_message_and_nothing_is_launched(train_env):
+    """A batch larger than the dataset's patches was said only once Launch was clicked
+    ("Not launched: ..."): now above the button, which is off until it is changed."""
     at = _tiny(_page())
-    at.number_input(key="train_batch").set_value(1000)
-    at.button(key="train_launch").click().run()
+    at.number_input(key="train_batch").set_value(1000).run()
     assert not at.exception
-    assert any("Not launched" in e.value and "lower the batch size" in e.value for e in at.error)
+    assert any("lower the batch size" in e.value for e in at.error)
+    assert at.button(key="train_launch").disabled
+    assert any(c.value.startswith("Launch is off: the dataset does not suit") for c in at.caption)
+    at.number_input(key="train_batch").set_value(8).run()
+    assert not at.error and not at.button(key="train_launch").disabled
     assert jobs.list_jobs(get_settings()) == []
 
 
