@@ -439,3 +439,27 @@ def test_train_help_says_the_patch_sizes_it_takes(capsys) -> None:
     assert done.value.code == 0
     said = " ".join(capsys.readouterr().out.split())
     assert "patch side in px, 32 to 512 (default per architecture: 64 custom; 96 resnet50, " in said
+
+
+@pytest.mark.parametrize(
+    ("flags", "epochs", "batch"),
+    [
+        ([], 10, 32),
+        (["--arch", "resnet50"], 8, 16),
+        (["--arch", "vgg16", "--freeze", "head"], 5, 16),
+        (["--arch", "efficientnetb0", "--epochs", "3", "--batch", "4"], 3, 4),
+        (["--arch", "nonesuch"], 10, 32),  # validate() refuses it, naming the known ones
+    ],
+)
+def test_train_flags_left_out_are_the_train_pages_defaults(flags, epochs, batch) -> None:
+    """`train --arch resnet50` trained 10 epochs of batch 32, the custom CNN's, where the
+    Train page proposes 8 of 16 for a backbone (5 head only): the same run differed by the
+    way it was launched."""
+    from mcalc.cli import build_parser
+    from mcalc.models.train_config import TrainConfig, arch_defaults
+
+    config = TrainConfig.from_args(build_parser().parse_args(["train", "--data", "d", *flags]))
+    assert (config.epochs, config.batch) == (epochs, batch)
+    if "--epochs" not in flags and "nonesuch" not in flags:
+        page = arch_defaults(config.arch, config.freeze)
+        assert (config.epochs, config.batch) == (page["epochs"], page["batch"])

@@ -252,7 +252,7 @@ def add_train_flags(train: argparse.ArgumentParser) -> None:
     from mcalc.models.freeze import STRATEGIES
     from mcalc.models.patches import DEFAULT_SPACING_MM
     from mcalc.models.tasks import TASKS
-    from mcalc.models.train_config import MAX_PATCH_SIZE
+    from mcalc.models.train_config import MAX_PATCH_SIZE, defaults_text
 
     train.add_argument(
         "--config",
@@ -266,8 +266,9 @@ def add_train_flags(train: argparse.ArgumentParser) -> None:
     train.add_argument("--arch", help=f"architecture: {', '.join(ARCHITECTURES)} (default custom)")
     train.add_argument("--task", help=f"task: {', '.join(TASKS)} (default calcification)")
     train.add_argument("--freeze", help=f"strategy: {', '.join(STRATEGIES)} (default full)")
-    train.add_argument("--epochs", type=int, help="most epochs (default 10)")
-    train.add_argument("--batch", type=int, help="batch size (default 32)")
+    epochs, batch = defaults_text()
+    train.add_argument("--epochs", type=int, help=f"most epochs ({epochs})")
+    train.add_argument("--batch", type=int, help=f"batch size ({batch})")
     train.add_argument("--lr", type=float, help="learning rate (default per strategy)")
     train.add_argument("--seed", type=int, help="seed (default 0)")
     train.add_argument(
