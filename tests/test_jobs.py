@@ -647,6 +647,7 @@ def test_train_flags_build_the_same_config_and_patches_per_image_sets_both(tmp_p
     assert config == TrainConfig(
         data="d", arch="vgg16", freeze="partial", lr=1e-4, two_stage=True, head_epochs=3,
         epochs=5, weights="none", max_steps=3, model_id="m-1", models_dir="/tmp/models",
+        batch=16,  # left out: a backbone's, as the Train page proposes it
     )  # fmt: skip
     both = TrainConfig.from_args(parse(["train", "--data", "d", "--patches-per-image", "5"]))
     assert (both.pos_per_image, both.neg_per_image) == (5, 5)
