@@ -15,7 +15,7 @@ from mcalc.config import Settings
 from mcalc.errors import McalcError
 from mcalc.models import ARCHITECTURES, STRATEGIES, TASKS
 from mcalc.models.architectures import MIN_PATCH_SIZE
-from mcalc.models.patches import INPUT_MODES
+from mcalc.models.patches import INPUT_MODES, input_channels
 from mcalc.models.plan import (
     STRATEGY_LABEL,
     STRATEGY_TEXT,
@@ -47,8 +47,17 @@ WEIGHT_MODES = {
 
 
 @st.cache_resource(show_spinner="Counting the parameters of this architecture…", max_entries=16)
-def cached_plans(arch: str, n_classes: int, boundary: str | None) -> dict[str, FreezePlan]:
-    return freeze_plan(arch, n_classes, boundary)
+def cached_plans(
+    arch: str, n_classes: int, boundary: str | None, channels: int
+) -> dict[str, FreezePlan]:
+    return freeze_plan(arch, n_classes, boundary, channels)
+
+
+def chosen_channels() -> int:
+    """The input channels of the input chosen in section 3 (its last value: a change reruns
+    the page), which sections 1 and 2 depend on: a temporal custom CNN has 288 parameters
+    more than a gray one, and a temporal model's weights fit only a temporal model."""
+    return len(input_channels(st.session_state.get("train_input", INPUT_MODES[0])))
 
 
 def what_ui() -> tuple[str, str, str, str | None]:
@@ -95,7 +104,7 @@ def plan_ui(arch: str, task: str, freeze: str, boundary: str | None) -> bool:
     """The strategy in words, which blocks train, and the parameter counts."""
     st.markdown(STRATEGY_TEXT[freeze])
     try:
-        plan = cached_plans(arch, len(TASKS[task].classes), boundary)[freeze]
+        plan = cached_plans(arch, len(TASKS[task].classes), boundary, chosen_channels())[freeze]
     except McalcError as exc:
         st.error(f"{exc}")
         return False
@@ -143,19 +152,24 @@ def weights_ui(arch: str, freeze: str) -> tuple[str | None, WeightsInfo | None, 
     elif mode == "none":
         value = "none"
     try:
-        # The input is chosen below; its last value (a temporal model's weights fit only a
-        # temporal model) comes from the session, and a change reruns the page.
-        temporal = st.session_state.get("train_input") == "temporal"
-        info = resolve_weights(arch, value, 2 if temporal else 1)
+        info = resolve_weights(arch, value, chosen_channels())
     except McalcError as exc:  # it says what was expected and what to do
         st.error(f"{exc}.", icon=":material/block:")
         return value, None, False
     badge = "pre-trained" if info.pretrained else "not pre-trained"
     st.markdown(f"**Weights:** {info.detail} · *{badge}*")
-    if info.warning and mode != "none":
-        # The page's words for giving a file, not the command line's flag.
-        words = "choose *A weights file*"
-        st.caption(random_warning(arch, words) if info.source == "random" else info.warning)
+    if info.source == "random" and ARCHITECTURES[arch].keras_app:
+        # A backbone from scratch (millions of parameters, a few patients) is the choice
+        # that most often wastes a run: said as a warning, not in small print.
+        why = (
+            ", as asked: every layer starts random and learns from this dataset alone"
+            if mode == "none"
+            # The page's words for giving a file, not the command line's flag.
+            else f": {random_warning(arch, 'choose *A weights file*')}"
+        )
+        st.warning(f"**Training {arch} from scratch**{why}.", icon=":material/warning:")
+    elif info.warning and mode != "none":
+        st.caption(info.warning)
     if freeze != "full" and not info.pretrained:
         st.warning(
             f"{random_freeze_text(freeze, arch)} Choose **Full**, or give pre-trained weights."
@@ -333,12 +347,28 @@ def hyper_ui(
     )
 
 
-def launch_blocker(plan_ok: bool, weights_ok: bool, confirmed: bool) -> str | None:
+def data_ok(config: TrainConfig) -> bool:
+    """Whether the dataset suits the run (enough patients to split, what the task needs, a
+    batch it can fill); else its error, with what to do, above the button. The launch's own
+    check said it only once *Launch training* was clicked ("Not launched: ...")."""
+    try:
+        jobs.check_dataset(config)
+    except McalcError as exc:
+        st.error(f"{exc}", icon=":material/block:")
+        return False
+    return True
+
+
+def launch_blocker(
+    plan_ok: bool, weights_ok: bool, confirmed: bool, dataset_ok: bool = True
+) -> str | None:
     """Why *Launch training* is disabled, in words, or ``None`` when it is not."""
     if not plan_ok:
         return "the freeze plan of section 1 cannot be made (its error says why)"
     if not weights_ok:
         return "the starting weights are not usable yet (see section 2)"
+    if not dataset_ok:
+        return "the dataset does not suit this run (its error, above, says what to do)"
     if not confirmed:
         return (
             "tick *Freeze the random layers anyway* in section 2, or choose the **Full** "
@@ -390,7 +420,7 @@ st.header("3 · Hyperparameters")
 config = hyper_ui(
     data_path, task, arch, freeze, boundary, weights, bool(winfo and winfo.pretrained)
 )
-blocker = launch_blocker(plan_ok, winfo is not None, confirmed)
+blocker = launch_blocker(plan_ok, winfo is not None, confirmed, data_ok(config))
 if st.button(
     "Launch training",
     key="train_launch",

@@ -122,15 +122,23 @@ def test_a_file_that_is_not_weights_of_the_architecture_is_refused_before_launch
     at.selectbox(key="train_arch").set_value("resnet50")
     at.radio(key="train_weights_mode").set_value("auto").run()
     assert not at.error and not at.button(key="train_launch").disabled
-    [said] = [c.value for c in at.caption if "random initialisation" in c.value]
-    assert said.endswith("in ~/.keras/models or choose *A weights file*)")
+    # A backbone from scratch is a warning, not small print (it was a grey caption).
+    [said] = [w.value for w in at.warning if "random initialisation" in w.value]
+    assert said.startswith("**Training resnet50 from scratch**: no pre-trained weights")
+    assert said.endswith("in ~/.keras/models or choose *A weights file*).")
     assert "--weights" not in said
+    assert not any("random initialisation" in c.value for c in at.caption)
+    at.radio(key="train_weights_mode").set_value("none").run()
+    [said] = [w.value for w in at.warning if "from scratch" in w.value]
+    assert said.startswith("**Training resnet50 from scratch**, as asked")
+    at.selectbox(key="train_arch").set_value("custom").run()  # no backbone: nothing to warn of
+    assert not any("from scratch" in w.value for w in at.warning)
 
 
 def test_a_temporal_models_weights_are_refused_for_a_gray_input_on_the_page(train_env, tmp_path):
     """A temporal custom model's weights for a gray (recent) job were shown as pre-trained
     with Launch on; the job failed when loading them. The input chosen below the weights
-    decides, and choosing it makes the same file fit."""
+    decides, and choosing it makes the same file fit, and the parameter counts its own."""
     from mcalc.models.architectures import build_model
 
     path = tmp_path / "temporal.weights.h5"
@@ -146,6 +154,9 @@ def test_a_temporal_models_weights_are_refused_for_a_gray_input_on_the_page(trai
     at.radio(key="train_input").set_value("temporal").run()
     assert not at.error
     assert not at.button(key="train_launch").disabled
+    # The counts are the temporal model's (they read a gray one's: 23,106 for 23,394).
+    total = build_model("custom", 32, 2, channels=2).count_params()
+    assert _metrics(at)["Total parameters"] == f"{total:,}" == "23,394"
 
 
 def test_architecture_sets_its_default_hyperparameters(train_env):
@@ -182,11 +193,16 @@ def test_the_readers_configuration_survives_another_page(train_env):
 
 
 def test_bad_input_is_a_clear_message_and_nothing_is_launched(train_env):
+    """A batch larger than the dataset's patches was said only once Launch was clicked
+    ("Not launched: ..."): now above the button, which is off until it is changed."""
     at = _tiny(_page())
-    at.number_input(key="train_batch").set_value(1000)
-    at.button(key="train_launch").click().run()
+    at.number_input(key="train_batch").set_value(1000).run()
     assert not at.exception
-    assert any("Not launched" in e.value and "lower the batch size" in e.value for e in at.error)
+    assert any("lower the batch size" in e.value for e in at.error)
+    assert at.button(key="train_launch").disabled
+    assert any(c.value.startswith("Launch is off: the dataset does not suit") for c in at.caption)
+    at.number_input(key="train_batch").set_value(8).run()
+    assert not at.error and not at.button(key="train_launch").disabled
     assert jobs.list_jobs(get_settings()) == []
 
 

@@ -142,3 +142,14 @@ def test_a_json_summary_reads_back_into_the_cards_rows() -> None:
     kept = ("Task", "Input", "Test metrics", "Validation metrics")
     assert {k: back[k] for k in kept} == {k: full[k] for k in kept}
     assert back["Architecture"] == "resnet50" and back["Created"] == "2026-12-02 12:40 UTC"
+
+
+def test_seed_0_is_said_like_any_other_seed() -> None:
+    """The Training row of every model trained with the default seed said no seed (demo-
+    custom's among them: the reader could not tell 0 from not recorded)."""
+    card = {**CARD, "seed": 0, "split": {"seed": 0, "train": ["a"], "test": ["b"]}}
+    assert dict(card_facts(ModelCard.from_json(card)))["Training"] == (
+        "7 of 10 epochs, batch 16, adam, seed 0, 312 s"
+    )
+    unknown = {k: v for k, v in CARD.items() if k != "seed"}  # a card that records none
+    assert "seed" not in dict(card_facts(ModelCard.from_json(unknown)))["Training"]

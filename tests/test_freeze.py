@@ -115,3 +115,18 @@ def test_trainable_share_never_rounds_to_zero_or_all() -> None:
     assert share(4098, 23591810) == "0.017%"
     assert share(23591810 - 4098, 23591810) == "99.983%"
     assert (share(0, 10), share(10, 10), share(22786, 23106)) == ("0.0%", "100.0%", "98.6%")
+
+
+@pytest.mark.parametrize("channels", [1, 2])
+def test_the_plan_counts_what_the_trained_model_has(channels) -> None:
+    """The Train page showed a temporal (two-channel) custom CNN's parameters as a gray
+    one's: 23,106 where the model it trains has 23,394 (its first convolution has a kernel
+    per channel). Oracle: Keras' own ``trainable_weights`` of the model training builds."""
+    from mcalc.models.plan import freeze_plan
+
+    plans = freeze_plan("custom", 2, channels=channels)
+    for strategy, plan in plans.items():
+        model = build_model("custom", 48, 2, channels=channels)
+        apply_freeze(model, "custom", strategy)
+        trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+        assert (plan.trainable_params, plan.total_params) == (trainable, model.count_params())

@@ -647,6 +647,7 @@ def test_train_flags_build_the_same_config_and_patches_per_image_sets_both(tmp_p
     assert config == TrainConfig(
         data="d", arch="vgg16", freeze="partial", lr=1e-4, two_stage=True, head_epochs=3,
         epochs=5, weights="none", max_steps=3, model_id="m-1", models_dir="/tmp/models",
+        batch=16,  # left out: a backbone's, as the Train page proposes it
     )  # fmt: skip
     both = TrainConfig.from_args(parse(["train", "--data", "d", "--patches-per-image", "5"]))
     assert (both.pos_per_image, both.neg_per_image) == (5, 5)
@@ -907,3 +908,25 @@ def test_a_registered_model_reads_as_a_job_ending_not_as_done() -> None:
 
     assert Progress(phase="done").summary() == "model registered: the job is ending"
     assert Progress(phase="failed").summary() == "failed"
+
+
+def test_a_birads_job_without_a_suspicious_case_is_refused(tiny_demo, settings, tmp_path):
+    """Normal (BI-RADS 1) and benign (2) cases only: the job trained a three-class model
+    whose every score, the probability of 'suspicious', it had never seen a case of (the
+    card's 'suspicious' AUC: null)."""
+    from mcalc.dataset import open_dataset
+
+    lines = ["case_id,view,timepoint,image,birads"]
+    for i, case in enumerate(open_dataset(tiny_demo).cases):
+        for rec in case.images:  # BI-RADS 1 and 2, case by case
+            lines.append(f"{rec.case_id},{rec.view},{rec.timepoint},{rec.image_path},{1 + i % 2}")
+    manifest = tmp_path / "no-suspicious.csv"
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with pytest.raises(DatasetError) as refused:
+        jobs.submit(tiny(manifest, task="birads"), settings)
+    assert str(refused.value) == (
+        f"{manifest}: the birads task scores the probability of 'suspicious', and no case here "
+        "is suspicious (found ['benign', 'normal']): the model could never learn it; add "
+        "suspicious cases, or train the calcification task"
+    )
+    assert job_folders(settings) == []

@@ -406,3 +406,60 @@ def test_sigterm_during_the_fit_stops_after_the_batch_and_exits_143(
     events = _events(log)
     assert events.count("batch") == 1 and events[-1] == "interrupted"
     assert not (tmp_path / "m").exists() or not any((tmp_path / "m").iterdir())
+
+
+def test_train_refuses_a_dataset_it_cannot_split_before_tensorflow_starts(
+    tiny_demo, tmp_path
+) -> None:
+    """Two patients: `train` said "too few patients to split" after TensorFlow's start (9 s
+    here), in other words than the Train page's; a taken --id was found after it too."""
+    from mcalc.dataset import open_dataset
+    from tests.cli_fixtures import run_as_a_user
+
+    lines = ["case_id,view,timepoint,image"]
+    for rec in open_dataset(tiny_demo).images():
+        if rec.case_id in ("normal-1", "suspicious-1"):
+            lines.append(f"{rec.case_id},{rec.view},{rec.timepoint},{rec.image_path}")
+    manifest = tmp_path / "two.csv"
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    proc = run_as_a_user(["train", "--data", str(manifest), "--models", str(tmp_path / "m")])
+    assert proc.returncode == 2, proc.stderr
+    assert (
+        f"error: {manifest}: too few patients for a split by patient: need at least 3 (one "
+        "each for training, validation and test), got 2; choose a dataset with more patients"
+    ) in proc.stderr
+    assert proc.stdout.rstrip().endswith("tensorflow imported: False"), proc.stdout
+
+
+def test_train_help_says_the_patch_sizes_it_takes(capsys) -> None:
+    """`--patch-size` said "patch side in px": neither its default, which depends on the
+    architecture, nor the sizes refused (16: status 2)."""
+    with pytest.raises(SystemExit) as done:
+        main(["train", "--help"])
+    assert done.value.code == 0
+    said = " ".join(capsys.readouterr().out.split())
+    assert "patch side in px, 32 to 512 (default per architecture: 64 custom; 96 resnet50, " in said
+
+
+@pytest.mark.parametrize(
+    ("flags", "epochs", "batch"),
+    [
+        ([], 10, 32),
+        (["--arch", "resnet50"], 8, 16),
+        (["--arch", "vgg16", "--freeze", "head"], 5, 16),
+        (["--arch", "efficientnetb0", "--epochs", "3", "--batch", "4"], 3, 4),
+        (["--arch", "nonesuch"], 10, 32),  # validate() refuses it, naming the known ones
+    ],
+)
+def test_train_flags_left_out_are_the_train_pages_defaults(flags, epochs, batch) -> None:
+    """`train --arch resnet50` trained 10 epochs of batch 32, the custom CNN's, where the
+    Train page proposes 8 of 16 for a backbone (5 head only): the same run differed by the
+    way it was launched."""
+    from mcalc.cli import build_parser
+    from mcalc.models.train_config import TrainConfig, arch_defaults
+
+    config = TrainConfig.from_args(build_parser().parse_args(["train", "--data", "d", *flags]))
+    assert (config.epochs, config.batch) == (epochs, batch)
+    if "--epochs" not in flags and "nonesuch" not in flags:
+        page = arch_defaults(config.arch, config.freeze)
+        assert (config.epochs, config.batch) == (page["epochs"], page["batch"])

@@ -247,3 +247,29 @@ def test_an_image_whose_annotation_file_is_missing_is_left_out_not_sampled_as_cl
     assert gone.key not in set(patches.keys)  # neither positives nor negatives
     assert "calcifications are unknown" in patches.skipped[gone.key]
     assert len(patches) > 0  # the case's other images are sampled
+
+
+def test_a_dataset_without_annotations_says_so_not_that_images_could_not_be_read(
+    tiny_demo, tmp_path
+) -> None:
+    """Every *_GT.jpg of a copy gone, training said "no patch could be sampled ... (24
+    could not be read)": the images were read; their annotations were missing."""
+    import shutil
+
+    from mcalc.dataset import open_dataset
+    from mcalc.errors import DatasetError
+    from mcalc.models.patches import PatchConfig
+    from mcalc.models.sampling import sample_dataset
+
+    root = tmp_path / "demo"
+    shutil.copytree(tiny_demo, root)
+    for gt in root.rglob("*_GT.jpg"):
+        gt.unlink()
+    index = open_dataset(root)
+    cfg = PatchConfig(size=SIZE, spacing_mm=None, pos_per_image=1, neg_per_image=1)
+    with pytest.raises(DatasetError) as info:
+        sample_dataset(index, "calcification", cfg, case_ids=["normal-1", "suspicious-1"])
+    said = str(info.value)
+    assert "(8 without a readable annotation; the first, " in said
+    assert "its calcifications are unknown, not none" in said
+    assert "could not be read" not in said

@@ -64,7 +64,12 @@ def test_card_keeps_its_format(tiny_model) -> None:
     assert set(card["hyperparameters"]) == {
         "epochs", "epochs_run", "batch", "lr", "optimizer", "loss", "patience", "balance",
         "augment", "max_steps", "distribution", "replicas", "workers", "mixed_precision",
+        "deterministic",
     }  # fmt: skip
+    # Whether a rerun gives the same figures: TensorFlow's deterministic kernels, on a CPU
+    # (mixed precision is a GPU's run).
+    hyper = card["hyperparameters"]
+    assert hyper["deterministic"] is not hyper["mixed_precision"]
     assert card["tracking"] == {"tensorboard": "tensorboard", "mlflow": {}}
     assert set(card["patch"]) == {
         "size",

@@ -397,6 +397,7 @@ def register_commands(subparsers: Any) -> None:
     from mcalc.models.freeze import STRATEGIES
     from mcalc.models.froc import DEFAULT_CLUSTER_TOLERANCE_MM, DEFAULT_TOLERANCE_MM
     from mcalc.models.tasks import TASKS
+    from mcalc.models.train_config import defaults_text
 
     evaluate = subparsers.add_parser(
         "evaluate", help="metrics of a model on a dataset's test patients (or all of another)"
@@ -487,8 +488,9 @@ def register_commands(subparsers: Any) -> None:
     cv.add_argument(
         "--folds", type=int, default=5, help="folds (default 5); 0: leave-one-patient-out"
     )
-    cv.add_argument("--epochs", type=int, help="most epochs per fold (default 10)")
-    cv.add_argument("--batch", type=int, help="batch size (default 32)")
+    epochs, batch = defaults_text()
+    cv.add_argument("--epochs", type=int, help=f"most epochs per fold ({epochs})")
+    cv.add_argument("--batch", type=int, help=f"batch size ({batch})")
     cv.add_argument("--lr", type=float, help="learning rate (default per strategy)")
     cv.add_argument("--seed", type=int, help="seed of the folds and the training (default 0)")
     cv.add_argument("--patch-size", type=int, help="patch side in px")

@@ -75,9 +75,17 @@ def _train_progress(enabled: bool) -> TrainEventFn:
 
 def _precheck_train(args: argparse.Namespace) -> None:
     """What ``train`` refuses before TensorFlow starts (its import takes 6-12 s here): the
-    recorded name, the configuration's names and numbers, and a weights file (its HDF5
-    header: :func:`mcalc.models.weights.check_weights_file`)."""
+    recorded name, the configuration's names and numbers, a weights file (its HDF5
+    header: :func:`mcalc.models.weights.check_weights_file`), a taken ``--id``, and the
+    Train page's checks of the dataset (:func:`mcalc.jobs.check.check_dataset`: too few
+    patients to split by patient, nothing the task needs, a batch larger than the patches
+    it can give). Those were made after TensorFlow's start, in other words than the page's
+    (2 patients: 9 s here). A full disk is left to the registration, which says so and
+    registers nothing."""
+    from mcalc.config import get_settings
+    from mcalc.jobs.check import check_dataset
     from mcalc.models.patches import input_channels
+    from mcalc.models.registry import check_new_id
     from mcalc.models.train_config import TrainConfig
     from mcalc.models.weights import resolve_weights
 
@@ -90,6 +98,10 @@ def _precheck_train(args: argparse.Namespace) -> None:
         from mcalc.models.operating_point import parse_rule
 
         parse_rule(args.operating_point)  # a typo fails before the run, not after it
+    if config.model_id is not None:
+        models = config.models_dir or get_settings().models_dir
+        check_new_id(models, config.model_id, named_dir=bool(config.models_dir))
+    check_dataset(config)
 
 
 def cmd_train(args: argparse.Namespace) -> int:
@@ -275,10 +287,11 @@ def _cmd_default(args: argparse.Namespace) -> int:
 
 def add_train_flags(train: argparse.ArgumentParser) -> None:
     """The flags of ``train`` (also those of ``train-workers``)."""
-    from mcalc.models.architectures import ARCHITECTURES
+    from mcalc.models.architectures import ARCHITECTURES, MIN_PATCH_SIZE
     from mcalc.models.freeze import STRATEGIES
     from mcalc.models.patches import DEFAULT_SPACING_MM
     from mcalc.models.tasks import TASKS
+    from mcalc.models.train_config import MAX_PATCH_SIZE, defaults_text
 
     train.add_argument(
         "--config",
@@ -292,8 +305,9 @@ def add_train_flags(train: argparse.ArgumentParser) -> None:
     train.add_argument("--arch", help=f"architecture: {', '.join(ARCHITECTURES)} (default custom)")
     train.add_argument("--task", help=f"task: {', '.join(TASKS)} (default calcification)")
     train.add_argument("--freeze", help=f"strategy: {', '.join(STRATEGIES)} (default full)")
-    train.add_argument("--epochs", type=int, help="most epochs (default 10)")
-    train.add_argument("--batch", type=int, help="batch size (default 32)")
+    epochs, batch = defaults_text()
+    train.add_argument("--epochs", type=int, help=f"most epochs ({epochs})")
+    train.add_argument("--batch", type=int, help=f"batch size ({batch})")
     train.add_argument("--lr", type=float, help="learning rate (default per strategy)")
     train.add_argument("--seed", type=int, help="seed (default 0)")
     train.add_argument(
@@ -303,7 +317,16 @@ def add_train_flags(train: argparse.ArgumentParser) -> None:
     )
     add_models_option(train)
     train.add_argument("--json", action="store_true", help="print the model card as JSON")
-    train.add_argument("--patch-size", type=int, help="patch side in px")
+    by_size: dict[int, list[str]] = {}
+    for name, spec in ARCHITECTURES.items():
+        by_size.setdefault(spec.patch_size, []).append(name)
+    per_arch = "; ".join(f"{size} {', '.join(names)}" for size, names in by_size.items())
+    train.add_argument(
+        "--patch-size",
+        type=int,
+        help=f"patch side in px, {MIN_PATCH_SIZE} to {MAX_PATCH_SIZE} (default per "
+        f"architecture: {per_arch})",
+    )
     train.add_argument(
         "--spacing", type=float, help=f"patch pixel spacing in mm (default {DEFAULT_SPACING_MM})"
     )

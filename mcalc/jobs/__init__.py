@@ -21,7 +21,7 @@ Example:
     'epoch 1/1 · batch 3/20 · about 12 s left'
 """
 
-from mcalc.jobs.check import CheckedJob, check_job
+from mcalc.jobs.check import CheckedJob, check_dataset, check_job
 from mcalc.jobs.manager import (
     ACTIVE_STATES,
     FINAL_STATES,
@@ -66,6 +66,7 @@ __all__ = [
     "read_progress",
     "log_tail",
     "ensure_scheduler",
+    "check_dataset",
     "check_job",
     "arch_defaults",
 ]

@@ -17,9 +17,10 @@ from pathlib import Path
 from mcalc.config import Settings, get_settings
 from mcalc.errors import DatasetError, JobError, ModelError
 from mcalc.models.registry import is_registered
+from mcalc.models.tasks import get_task
 from mcalc.models.train_config import TrainConfig
 
-__all__ = ["CheckedJob", "check_job", "MIN_FREE_BYTES"]
+__all__ = ["CheckedJob", "check_dataset", "check_job", "MIN_FREE_BYTES"]
 
 log = logging.getLogger(__name__)
 
@@ -40,8 +41,15 @@ class CheckedJob:
     warnings: tuple[str, ...] = ()
 
 
-def _check_dataset(cfg: TrainConfig) -> tuple[int, int, int]:
-    """Cases, patients and annotated images of the dataset, after checks."""
+def check_dataset(cfg: TrainConfig) -> tuple[int, int, int]:
+    """Cases, patients and annotated images of the dataset, after checks (also
+    ``python -m mcalc train``'s, before TensorFlow starts).
+
+    Raises:
+        DatasetError: the dataset cannot be opened, has too few patients, or lacks what
+            the task needs.
+        ModelError: the batch is larger than the patches the dataset can give.
+    """
     from mcalc.dataset import open_dataset
     from mcalc.models.split import MIN_PATIENTS, split_cases
 
@@ -70,6 +78,13 @@ def _check_dataset(cfg: TrainConfig) -> tuple[int, int, int]:
             raise DatasetError(
                 f"{cfg.data}: the birads task needs cases of at least two BI-RADS groups, "
                 f"found {sorted(groups) or 'none'}"
+            )
+        positive = get_task(cfg.task).positive_class
+        if positive not in groups:  # every score the model gives is this class's probability
+            raise DatasetError(
+                f"{cfg.data}: the birads task scores the probability of {positive!r}, and no "
+                f"case here is {positive} (found {sorted(groups)}): the model could never "
+                f"learn it; add {positive} cases, or train the calcification task"
             )
     if cfg.input == "temporal":
         # A temporal model reads a recent image with its registered prior: both rounds.
@@ -128,7 +143,7 @@ def check_job(config: TrainConfig, settings: Settings | None = None) -> CheckedJ
 
     config.validate()
     winfo = resolve_weights(config.arch, config.weights, len(input_channels(config.input)))
-    cases, patients, annotated = _check_dataset(config)
+    cases, patients, annotated = check_dataset(config)
     models = Path(config.models_dir or (settings or get_settings()).models_dir)
     if config.model_id is not None and is_registered(models, config.model_id):
         raise ModelError(

@@ -115,7 +115,9 @@ def _training(card: ModelCard) -> str:
         parts.append(f"batch {h.batch}")
     if h.optimizer:
         parts.append(h.optimizer)
-    if parts and card.seed:
+    # Seed 0, the default, is a seed like any other (it was left out); a card written
+    # without one (a partial card reads 0) has no split seed either.
+    if parts and (card.seed or card.split.seed is not None):
         parts.append(f"seed {card.seed}")
     if card.training_seconds is not None:
         parts.append(f"{card.training_seconds:.0f} s")

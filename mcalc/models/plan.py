@@ -1,9 +1,9 @@
 """What a freeze strategy trains, block by block, for one architecture.
 
 :func:`freeze_plan` builds the architecture once (no weights are loaded; parameter counts
-do not depend on them nor on the patch size, since the head pools globally), applies each
-strategy with :func:`mcalc.models.freeze.apply_freeze`, and reports per block whether it
-trains. Building a big backbone takes a few seconds: callers should cache the result (the
+do not depend on them nor on the patch size, since the head pools globally, but they do on
+the input's channels), applies each strategy with :func:`mcalc.models.freeze.apply_freeze`,
+and reports per block whether it trains. Building a big backbone takes a few seconds: callers should cache the result (the
 app does, with ``st.cache_resource``).
 
 Example:
@@ -155,7 +155,7 @@ def _weights_size(weights: list[Any]) -> int:
 
 
 def freeze_plan(
-    arch: str, n_classes: int = 2, boundary: str | None = None
+    arch: str, n_classes: int = 2, boundary: str | None = None, channels: int = 1
 ) -> dict[str, FreezePlan]:
     """The plan of every strategy for ``arch`` (builds the model once; slow for big ones).
 
@@ -163,6 +163,9 @@ def freeze_plan(
         arch: architecture name.
         n_classes: outputs of the head (2 for ``calcification``, 3 for ``birads``).
         boundary: ``partial`` boundary layer (default: the architecture's).
+        channels: input channels (1 gray, 2 a temporal input): the custom CNN's first
+            convolution has a kernel per channel, and a backbone's fixed channel mixing
+            counts in its total.
 
     Returns:
         Strategy name -> :class:`FreezePlan`.
@@ -174,7 +177,7 @@ def freeze_plan(
     from mcalc.models.freeze import STRATEGIES, apply_freeze
 
     spec = arch_spec(arch)
-    model = build_model(spec.name, MIN_PATCH_SIZE, n_classes)
+    model = build_model(spec.name, MIN_PATCH_SIZE, n_classes, channels=channels)
     layers = [
         layer for layer in model.layers if layer.weights and not layer.name.startswith("pre_")
     ]

@@ -82,6 +82,7 @@ def sample_dataset(
     keys: list[str] = []
     notes: list[str] = []
     skipped: dict[str, str] = {}
+    unannotated = 0  # of the skipped: images read, whose annotation file is missing or bad
     for done, (case, rec) in enumerate(images, start=1):
         group = case.birads_group
         if task == "birads" and group not in classes:
@@ -98,6 +99,7 @@ def sample_dataset(
             # One unreadable file must not stop a collection: leave it out and say so.
             log.warning("%s left out: %s", rec.key, exc)
             skipped[rec.key] = str(exc)
+            unannotated += isinstance(exc, AnnotationError)
             notes.append(f"{rec.key}: left out ({exc})")
             if progress is not None:
                 progress(done, len(images), f"{rec.key} (unreadable, left out)")
@@ -133,10 +135,10 @@ def sample_dataset(
         if progress is not None:
             progress(done, len(images), rec.key)
     if not xs:
-        unreadable = f" ({len(skipped)} could not be read)" if skipped else ""
         raise DatasetError(
             f"no patch could be sampled for task {task!r} from {len(images)} images of "
-            f"{index.root}{unreadable}: check that images hold breast tissue and annotations"
+            f"{index.root}{_left_out(skipped, unannotated)}: check that images hold breast "
+            "tissue and annotations"
         )
     y = np.concatenate(ys)
     if task == "calcification" and not (y == 1).any():
@@ -153,3 +155,19 @@ def sample_dataset(
         notes,
         skipped,
     )
+
+
+def _left_out(skipped: dict[str, str], unannotated: int) -> str:
+    """Why images were left out, for the error of a dataset that gave no patch: an image
+    whose annotation file is missing was read, and "could not be read" sent people looking
+    at the images (every ``*_GT.jpg`` of a copy gone: "24 could not be read")."""
+    if not skipped:
+        return ""
+    parts = []
+    if unannotated:
+        parts.append(f"{unannotated} without a readable annotation")
+    if len(skipped) > unannotated:
+        parts.append(f"{len(skipped) - unannotated} could not be read")
+    key, reason = next(iter(skipped.items()))
+    first = reason if reason.startswith(key) else f"{key}: {reason}"
+    return f" ({' and '.join(parts)}; the first, {first})"

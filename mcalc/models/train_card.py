@@ -55,6 +55,7 @@ class Fitted:
     report: FreezeReport
     lr_used: list[float]
     hard_negatives: CardJson | None = None
+    deterministic: bool = False
 
 
 def card_data_path(data: str | Path, clone: Path = REPO_ROOT) -> str:
@@ -136,6 +137,9 @@ def hyperparameters(config: TrainConfig, fitted: Fitted, workers: int) -> CardJs
         "replicas": int(strategy.num_replicas_in_sync),
         "workers": workers,
         "mixed_precision": fitted.gpu,
+        # TensorFlow's deterministic kernels (CPU only): a rerun with the same seed, data
+        # and versions gives this card's figures again; without them (a GPU) it need not.
+        "deterministic": fitted.deterministic,
     }
 
 

@@ -124,16 +124,16 @@ def select_strategy(kind: str = "auto") -> Any:
     return tf.distribute.get_strategy()
 
 
-def _seed_everything(seed: int, gpu: bool) -> None:
+def _seed_everything(seed: int, gpu: bool) -> bool:
+    """Seed everything; whether TensorFlow's kernels are deterministic (the card says)."""
     import tensorflow as tf
 
     keras.utils.set_random_seed(seed)
-    if not gpu:
-        # Deterministic kernels; on GPUs some ops have none and would raise, so it stays off.
-        try:
-            tf.config.experimental.enable_op_determinism()
-        except (RuntimeError, AttributeError) as exc:
-            log.info("op determinism unavailable: %s", exc)
+    try:  # on GPUs some ops have no deterministic kernel and would raise: it stays off
+        return not gpu and tf.config.experimental.enable_op_determinism() is None
+    except (RuntimeError, AttributeError) as exc:
+        log.info("op determinism unavailable: %s", exc)
+        return False
 
 
 def _compile(model: keras.Model, lr: float, gpu: bool) -> None:
@@ -243,7 +243,6 @@ def _start_tracking(run: _Run) -> None:
 
 def _build(run: _Run, size: int, gpu: bool, strategy: Any) -> keras.Model:
     """The model (mixed precision on a GPU) with its starting weights, under ``strategy``."""
-    _seed_everything(run.config.seed, gpu)
     previous_policy = keras.config.dtype_policy().name
     if gpu:
         keras.config.set_dtype_policy("mixed_float16")
@@ -270,6 +269,7 @@ def _fit_stages(run: _Run, data: TrainData, gpu: bool, strategy: Any) -> Fitted:
     """Build the model, then for each stage: freeze, recompile, fit; the ``hardneg`` stage
     of hard-negative mining mines first and fits on without either."""
     config, spec = run.config, run.spec
+    deterministic = _seed_everything(config.seed, gpu)
     model = _build(run, data.patch.size, gpu, strategy)
     history: dict[str, dict[str, list[float]]] = {}
     stages: list[CardJson] = []
@@ -321,7 +321,7 @@ def _fit_stages(run: _Run, data: TrainData, gpu: bool, strategy: Any) -> Fitted:
         run.check_stop()  # a stop during the fit ended it early: do not go on as if done
     if report is None:  # the plan always has a stage; this guards a future empty one
         raise ModelError("no training stage was planned")
-    return Fitted(model, strategy, gpu, history, stages, report, lr_used, mined)
+    return Fitted(model, strategy, gpu, history, stages, report, lr_used, mined, deterministic)
 
 
 def _mine(
