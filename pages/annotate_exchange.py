@@ -11,6 +11,7 @@ from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.present.words import plain, plain_lines
 from mcalc.store import StoreError
 from mcalc.store.exchange import (
+    MAX_IMPORT_MB,
     ExportError,
     LazyShapes,
     apply_import,
@@ -170,6 +171,7 @@ def import_ui(index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
         "Points CSV, COCO JSON, Marks JSON, or a mask PNG of this image",
         type=["csv", "json", "png"],
         key="annotate_import_file",
+        max_upload_size=MAX_IMPORT_MB,  # the browser says so before sending a larger file
         help="Each download above can be imported back, except the DICOM SEG; a Marks JSON "
         "(or the unsaved edits' JSON) restores the marks exactly: ids, labels, comments and "
         "the image comment.",

@@ -26,6 +26,7 @@ from mcalc.store.marks import LABELS, ImageMarks, PointMark, RegionMark, check_r
 from mcalc.store.record import utc_now
 
 __all__ = [
+    "MAX_IMPORT_MB",
     "ImportValidationError",
     "ImportProblem",
     "ImportReport",
@@ -38,7 +39,11 @@ __all__ = [
 
 _REQUIRED_CSV = ("image_key", "row", "col")
 _MAX_PROBLEMS = 200
-_MAX_BYTES = 50 * 1024**2
+#: The largest import file read, in MB (2**20 bytes, as Streamlit counts an upload's
+#: size): also the server's ``maxUploadSize`` (``.streamlit/config.toml``), so that a
+#: larger upload is refused before the server holds it in memory.
+MAX_IMPORT_MB = 50
+_MAX_BYTES = MAX_IMPORT_MB * 1024**2
 
 
 class ImportValidationError(McalcError):
@@ -183,7 +188,8 @@ class Collector:
         if len(data) > _MAX_BYTES:
             self.problem(
                 self.source,
-                f"file is {len(data) / 1e6:.0f} MB; expected at most {_MAX_BYTES / 1e6:.0f} MB",
+                f"file is {len(data) / 1024**2:.0f} MB; expected at most {MAX_IMPORT_MB} MB: "
+                "split it (one file per image or reader)",
             )
             return None
         try:
