@@ -681,6 +681,36 @@ def test_failed_write_midway_rolls_everything_back(tmp_path, monkeypatch):
     assert store.load(K2, "ann").version == 0
 
 
+def test_a_rollback_never_takes_away_a_version_saved_after_the_imports(tmp_path, monkeypatch):
+    """An import that fails on its second record puts the first back as it was; a version
+    the reader saved on top of the import's meanwhile (another tab) was lost with it: the
+    rollback wrote the file as it was before the import. Now that record is left as it
+    is, and the error says so."""
+    store = MarkStore(tmp_path)
+    store.save(ImageMarks(K1, "ann", image_shape=IMAGES[K1]).add_point(1, 1), base_version=0)
+    text = points_csv([_marks(), ImageMarks(K2, "ann", image_shape=IMAGES[K2]).add_point(3, 3)])
+    plan = parse_points_csv(text, IMAGES)
+    real_save = MarkStore.save
+    tab = MarkStore(tmp_path)  # the reader's other tab
+
+    def save(self, marks, **kwargs):
+        if marks.image_key == K2:  # the first record is written: the other tab saves on it
+            state = tab.load(K1, "ann")
+            tab.save(state.marks.add_point(7, 7, "benign", "from the other tab"),
+                     base_version=state.version)  # fmt: skip
+            raise StoreError("disk full")
+        return real_save(self, marks, **kwargs)
+
+    monkeypatch.setattr(MarkStore, "save", save)
+    with pytest.raises(StoreError, match=f"{K1} / ann.*version 3 was saved on top"):
+        apply_import(store, plan)
+    monkeypatch.undo()
+    history = store.history(K1, "ann")
+    assert len(history) == 3  # the first save, the import's, the other tab's
+    assert any(p.comment == "from the other tab" for p in store.load(K1, "ann").marks.points)
+    assert store.load(K2, "ann").version == 0
+
+
 def test_lazy_shapes_reads_only_what_is_asked():
     calls = []
 
