@@ -8,8 +8,10 @@ from typing import Any
 import streamlit as st
 
 from mcalc.dataset.records import DatasetIndex, ImageRecord
+from mcalc.present.words import plain, plain_lines
 from mcalc.store import StoreError
 from mcalc.store.exchange import (
+    MAX_IMPORT_MB,
     ExportError,
     LazyShapes,
     apply_import,
@@ -169,6 +171,7 @@ def import_ui(index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
         "Points CSV, COCO JSON, Marks JSON, or a mask PNG of this image",
         type=["csv", "json", "png"],
         key="annotate_import_file",
+        max_upload_size=MAX_IMPORT_MB,  # the browser says so before sending a larger file
         help="Each download above can be imported back, except the DICOM SEG; a Marks JSON "
         "(or the unsaved edits' JSON) restores the marks exactly: ids, labels, comments and "
         "the image comment.",
@@ -194,17 +197,18 @@ def import_ui(index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
         plan = parse_json(data, shapes, default_reader=reader, source=upload.name)
     else:
         plan = parse_mask_png(data, rec.key, shapes, reader=reader, source=upload.name)
+    # The report quotes the file (keys, readers, labels): said as written, not as Markdown.
     if not plan.report.ok:
-        st.error(plan.report.text())
+        st.error(plain_lines(plan.report.text()))
         return
     signed_in = signin.current_user()
     as_reader = signed_in["name"] if signed_in else None
     # Part of the check (it said "no problem found", then refused at Import).
     refusal = import_refusal(plan, as_reader)
     if refusal is not None:
-        st.error(f"{upload.name}: {refusal}. Nothing was imported.")
+        st.error(f"{plain(upload.name)}: {plain(refusal)}. Nothing was imported.")
         return
-    st.success(plan.report.text())
+    st.success(plain_lines(plan.report.text()))
     if st.button("Import", key="annotate_import", type="primary"):
         try:
             done = apply_import(store(), plan, mode=mode, as_reader=as_reader, by=reader)
@@ -217,12 +221,13 @@ def import_ui(index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
                 other_session.reload()
         if done:
             # Which images: a file may hold marks of other images than the one shown.
-            where = "; ".join(f"{k} ({r}, version {v})" for k, r, v in done[:5])
+            where = "; ".join(f"{k} ({plain(r)}, version {v})" for k, r, v in done[:5])
             more = f"; and {len(done) - 5} more" if len(done) > 5 else ""
             flash("success", f"Imported into {len(done)} record(s): {where}{more}.")
         else:
             flash(
-                "info", f"Nothing to import: the store already holds every mark of {upload.name}."
+                "info",
+                f"Nothing to import: the store already holds every mark of {plain(upload.name)}.",
             )
         st.rerun()
 

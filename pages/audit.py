@@ -42,7 +42,8 @@ def card_ui(model_id: str, recorded: str) -> None:
             "what the verdict recorded (the model is no longer registered)",
         )
     words = reader_forms.card_markdown(card) if card is not None else ""
-    with st.expander(f"Model card of {model_id}", expanded=True):
+    # As typed: a verdict stored before model ids were checked may name any text.
+    with st.expander(f"Model card of {plain(model_id)}", expanded=True):
         if not words:
             st.caption("No model card was recorded with this verdict.")
             return

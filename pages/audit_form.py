@@ -24,6 +24,7 @@ from mcalc.jobs.batch import model_run_folders
 from mcalc.models.card import ModelCard
 from mcalc.models.registry import list_models
 from mcalc.present.image_pick import ImageChoices, image_choices, narrow
+from mcalc.present.words import plain
 from mcalc.store import StoreConflictError, StoreError
 from mcalc.store.audit import AuditStore, record_verdict
 from pages import common, default_model, reader_forms, state, views
@@ -240,7 +241,9 @@ def known_score_ui(
     Returns it (``None``: none computed)."""
     known = known_result(card, image_key) if card is not None else None
     if card is None:
-        where.caption(f"`{model or '?'}` is not a registered model: no computed score to show.")
+        where.caption(
+            f"{plain(model or '?')} is not a registered model: no computed score to show."
+        )
     elif known is None:
         where.caption(
             f"No score of `{model}` for {name} has been computed yet (no batch run holds "
@@ -380,7 +383,7 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
             reader_forms.verdict_refused("audit", model, image_key, reader, exc.stored_version)
             st.rerun()  # the conflict and its choices, under the button
         except (StoreError, ValueError) as exc:
-            st.error(f"Verdict not saved: {exc}")
+            st.error(f"Verdict not saved: {plain(str(exc))}")
             return
         reader_forms.verdict_saved(
             "audit", model, image_key, reader, v.version or 0, verdict=v, shown=current

@@ -118,6 +118,14 @@ def _sign_in_with_password(accounts: UsersFile) -> dict[str, str] | None:
                 f"{wait:.0f} s (or ask an admin)."
             )
             return None
+        # As the library reads the name. An unknown one costs the same password check as
+        # an account's: the time of the answer does not tell which names are accounts.
+        known = accounts.get(name.strip().lower()) if name and password else None
+        if name and password and (known is None or not known.has_password):
+            accounts.verify(name, password)
+            SIGN_IN_THROTTLE.failed(name)
+            st.error("Wrong user name or password.")
+            return None
         try:
             check.login(name, password)
         except Exception as exc:  # the library raises its own error types (LoginError...)

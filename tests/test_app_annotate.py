@@ -384,7 +384,8 @@ def test_marks_json_download_imports_back_on_another_machine(
     assert any("0 calcification(s)" in m.value for m in at.markdown)
     _upload(at, name, download)
     assert not at.exception and not at.error, [e.value for e in at.error]
-    assert f"{name}: 2 point(s) and 1 region(s) on 1 image(s), no problem found" in _messages(at)
+    said = _messages(at).replace("\\", "")  # said as typed: Markdown's characters escaped
+    assert f"{name}: 2 point(s) and 1 region(s) on 1 image(s), no problem found" in said
     at.button(key="annotate_import").click().run()
     assert f"Imported into 1 record(s): {key} (Ann, version 1)." in _messages(at)
     # The image comment came along and the field shows it: the field's own old (empty)
@@ -402,7 +403,7 @@ def test_marks_json_download_imports_back_on_another_machine(
     payload = json.loads(download)
     payload["image_shape"] = [h + 10, w]
     _upload(at, "other.json", json.dumps(payload).encode())
-    errors = " ".join(e.value for e in at.error)
+    errors = " ".join(e.value for e in at.error).replace("\\", "")
     assert f"wrong size for {key}: the file says {h + 10}x{w}, the image is {h}x{w}" in errors
     assert "nothing was imported" in errors
     assert "annotate_import" not in [b.key for b in at.button]
@@ -1003,3 +1004,22 @@ def test_independent_reads_offer_another_readers_marks_once_ones_own_are_saved(
     )
     at.run()
     assert at.selectbox(key="annotate_against").options == ["dataset annotation", "bob"]
+
+
+def test_an_import_files_text_is_shown_as_typed_not_as_markdown(app_env, first_image):
+    """An import's report quotes the file: a points CSV whose image key was
+    '![x](http://host/t.png)' drew that image in the error box, and the browser of the
+    reader who uploaded it fetched the address (seen in Chromium, 7 December 2026)."""
+    from markdown_it import MarkdownIt
+
+    beacon = "![x](http://attacker.example/t.png) [here](http://attacker.example)"
+    at = _page("pages/annotate.py")
+    at.session_state["annotate_exchange_open"] = True
+    at.run()
+    _upload(at, "marks.csv", f"image_key,row,col\n{beacon},10,10\n".encode())
+    assert not at.exception, [e.value for e in at.exception]
+    (said,) = [e.value for e in at.error]
+    drawn = MarkdownIt("commonmark").render(said)
+    assert "<img" not in drawn and "<a " not in drawn, drawn
+    assert "attacker.example/t.png" in said.replace("\\", "")
+    assert "<li>" in drawn  # the report's problems are still a list

@@ -545,6 +545,35 @@ def test_a_verdicts_comment_is_shown_as_typed_not_as_markdown(app_env, monkeypat
     assert "Download the region calls (CSV)" in labels, labels
 
 
+def test_a_typed_model_id_is_refused_unless_a_registry_id_and_shown_as_typed(app_env, monkeypatch):
+    """Audit's form takes a typed model id (a model not registered here): a reader typed
+    '![x](http://host/m.png)', and every browser that opened Audit then fetched that
+    address (the verdict's model card is under an expander named after the model; seen in
+    Chromium, 7 December 2026). Such an id is refused (a registry id's characters only),
+    and one stored before is shown as typed."""
+    from markdown_it import MarkdownIt
+
+    from mcalc.store.audit import AuditVerdict, record_verdict
+
+    beacon = "![x](http://attacker.example/m.png)"
+    with pytest.raises(ValueError, match="registry id"):
+        record_verdict(get_settings(), model_id=beacon, image_key="normal-1/CC_recent",
+                       reader="Ann", agree=True)  # fmt: skip
+    # One stored before this check (written past it here): shown as typed.
+    old = AuditVerdict(beacon, "normal-1/CC_recent", "Ann", score_verdict="agree")
+    AuditStore(get_settings().store_dir).records.save(
+        (beacon, old.image_key, old.reader), old.to_payload(), base_version=None, saved_by="Ann"
+    )
+    at = open_page(PAGE, 60)
+    at.selectbox(key="audit_table_model").set_value(beacon).run()
+    assert not at.exception, [e.value for e in at.exception]
+    labels = [e.label for e in at.expander if "attacker" in e.label]
+    assert labels, [e.label for e in at.expander]
+    for label in labels:
+        drawn = MarkdownIt("commonmark").render(label)
+        assert "<img" not in drawn and "<a " not in drawn, drawn
+
+
 def test_demo_mode_shows_no_verdict_of_another_dataset(app_env, tmp_path, monkeypatch):
     """Demo mode (no account) showed every verdict of the store, with its reader, comment
     and the picture of the image judged: those of a real dataset (recorded with

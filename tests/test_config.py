@@ -128,6 +128,36 @@ def test_streamlit_watches_sources_only():
     assert {"data", "models"} <= set(server["folderWatchBlacklist"])
 
 
+def test_the_server_takes_no_upload_larger_than_the_import_reads():
+    """The one upload of the app is Annotate's import, which reads at most
+    ``MAX_IMPORT_MB``; the server took 1 GB ("DICOM uploads", which no page has) and held
+    it in memory while the import refused it (a 300 MB file: +302 MB RSS, 7 December
+    2026). Streamlit's server refuses a body over ``maxUploadSize`` (the widget's own
+    limit is the browser's check only)."""
+    import tomllib
+
+    from mcalc.store.exchange import MAX_IMPORT_MB
+
+    server = tomllib.loads((REPO_ROOT / ".streamlit" / "config.toml").read_text())["server"]
+    assert server["maxUploadSize"] == MAX_IMPORT_MB
+
+
+def test_the_secrets_file_is_never_committed():
+    """``.streamlit/secrets.toml`` holds the OpenID Connect client secret and cookie key
+    (README, *Accounts and privacy*: "never commit it"); git ignores it, so that
+    ``git add -A`` does not take it."""
+    import shutil
+    import subprocess
+
+    if shutil.which("git") is None or not (REPO_ROOT / ".git").exists():
+        pytest.skip("not a git checkout")
+    for path in (".streamlit/secrets.toml", "data/users.yaml"):
+        done = subprocess.run(
+            ["git", "check-ignore", "-q", "--no-index", path], cwd=REPO_ROOT, check=False
+        )
+        assert done.returncode == 0, f"{path} is not ignored by git"
+
+
 def test_theme_primary_colour_is_legible_under_white_text_and_on_the_background():
     """Primary buttons and chosen tags draw white text on the primary colour (axe-core's
     color-contrast on Evaluate and Batch: 3.2:1 with #ff4b6e); the colour is also the

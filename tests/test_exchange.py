@@ -681,6 +681,36 @@ def test_failed_write_midway_rolls_everything_back(tmp_path, monkeypatch):
     assert store.load(K2, "ann").version == 0
 
 
+def test_a_rollback_never_takes_away_a_version_saved_after_the_imports(tmp_path, monkeypatch):
+    """An import that fails on its second record puts the first back as it was; a version
+    the reader saved on top of the import's meanwhile (another tab) was lost with it: the
+    rollback wrote the file as it was before the import. Now that record is left as it
+    is, and the error says so."""
+    store = MarkStore(tmp_path)
+    store.save(ImageMarks(K1, "ann", image_shape=IMAGES[K1]).add_point(1, 1), base_version=0)
+    text = points_csv([_marks(), ImageMarks(K2, "ann", image_shape=IMAGES[K2]).add_point(3, 3)])
+    plan = parse_points_csv(text, IMAGES)
+    real_save = MarkStore.save
+    tab = MarkStore(tmp_path)  # the reader's other tab
+
+    def save(self, marks, **kwargs):
+        if marks.image_key == K2:  # the first record is written: the other tab saves on it
+            state = tab.load(K1, "ann")
+            tab.save(state.marks.add_point(7, 7, "benign", "from the other tab"),
+                     base_version=state.version)  # fmt: skip
+            raise StoreError("disk full")
+        return real_save(self, marks, **kwargs)
+
+    monkeypatch.setattr(MarkStore, "save", save)
+    with pytest.raises(StoreError, match=f"{K1} / ann.*version 3 was saved on top"):
+        apply_import(store, plan)
+    monkeypatch.undo()
+    history = store.history(K1, "ann")
+    assert len(history) == 3  # the first save, the import's, the other tab's
+    assert any(p.comment == "from the other tab" for p in store.load(K1, "ann").marks.points)
+    assert store.load(K2, "ann").version == 0
+
+
 def test_lazy_shapes_reads_only_what_is_asked():
     calls = []
 
@@ -705,3 +735,34 @@ def test_a_signed_in_reader_cannot_import_another_readers_marks(tmp_path):
         apply_import(store, plan, as_reader="bob")
     assert store.readers(K1) == []  # nothing written
     assert apply_import(store, plan, as_reader="ann") == [(K1, "ann", 1)]
+
+
+def test_an_import_with_more_marks_than_an_image_holds_is_refused_before_they_are_made(
+    monkeypatch,
+):
+    """A 1.1 MB mask PNG of a 4096x3328 image with every third pixel set (a noisy map
+    taken for a mask) gave 1,516,260 points: 16 s and 1.5 GB to check (again on every
+    rerun while it stays in the uploader), a 290 MB record if imported (7 December 2026).
+    Past ``MAX_MARKS_PER_IMAGE`` per image and reader an import is refused, a mask before
+    its points are made; the limit is patched small here to keep the test fast."""
+    from mcalc.store.exchange import validate
+
+    monkeypatch.setattr(validate, "MAX_MARKS_PER_IMAGE", 30)
+    dotted = np.zeros(IMAGES[K1], np.uint8)
+    dotted[::10, ::10] = 255  # 10 x 8 = 80 separate spots
+    made = []
+    real = validate.find_calcifications
+    monkeypatch.setattr(
+        validate, "find_calcifications", lambda *a, **k: made.append(1) or real(*a, **k)
+    )
+    plan = parse_mask_png(cv2.imencode(".png", dotted)[1].tobytes(), K1, IMAGES, reader="ann")
+    assert not plan.report.ok and not plan.marks and not made
+    assert "80 marked spots; at most 30 per image are imported" in _problems(plan)
+
+    rows = "".join(f"{K1},ann,{r},{c}\n" for r in range(0, 100, 10) for c in range(0, 80, 10))
+    plan = parse_points_csv(("image_key,reader,row,col\n" + rows).encode(), IMAGES)
+    assert not plan.report.ok and not plan.marks
+    assert f"{K1} / ann: 80 marks; at most 30 per image and reader are imported" in _problems(plan)
+    # At the limit, imported.
+    monkeypatch.setattr(validate, "MAX_MARKS_PER_IMAGE", 80)
+    assert parse_points_csv(("image_key,reader,row,col\n" + rows).encode(), IMAGES).report.ok

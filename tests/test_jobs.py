@@ -307,6 +307,23 @@ def test_bad_input_is_refused_before_any_process_starts(tiny_demo, settings, cha
     assert job_folders(settings) == []
 
 
+def test_no_model_id_names_a_folder_the_runs_area_keeps(settings):
+    """A trainer empties ``<runs_dir>/<model id>`` at start: a model id ``crossval`` (the
+    Train page's field) deleted every cross-validation run's record (seen with ``mcalc
+    train --id crossval``). Each folder the runs area keeps is refused, in any case (a
+    case-insensitive disk, macOS's, takes ``Batch`` for ``batch``)."""
+    from mcalc.jobs.batch import batch_root
+    from mcalc.jobs.crossval import _root as crossval_root
+    from mcalc.models.train_config import check_model_id
+
+    kept = [jobs.jobs_root(settings), crossval_root(settings), batch_root(settings)]
+    assert {p.parent for p in kept} == {settings.runs_dir}
+    for folder in kept:
+        for model_id in (folder.name, folder.name.capitalize()):
+            with pytest.raises(ModelError, match="reserved"):
+                check_model_id(model_id)
+
+
 def test_too_few_patients_is_a_clear_message(two_patients, settings):
     with pytest.raises(DatasetError, match=r"too few patients .* need at least 3 .* got 2"):
         jobs.submit(tiny(two_patients), settings)

@@ -166,3 +166,25 @@ def test_training_logs_to_a_real_mlflow_file_store(tiny_data, tmp_path, monkeypa
     names = {a.path for a in client.list_artifacts(run_id)}
     assert {"card.json", "model", "tensorboard"} <= names
     assert [a.path for a in client.list_artifacts(run_id, "model")] == ["model/model.keras"]
+
+
+def test_a_password_in_the_tracking_uri_is_never_written_or_said() -> None:
+    """``MLFLOW_TRACKING_URI=https://ana:s3cret@host`` (basic auth in the address, which
+    the HTTP client sends) went as it was into the run's ``tracking`` event (its log, and
+    the registered model's copy), the model card, the Train page's caption and the error
+    of a store that refuses. The client still gets the whole address."""
+    env = {"MLFLOW_TRACKING_URI": "https://ana:s3cret@mlflow.example.org/"}
+    client = FakeClient()
+    run = open_mlflow("m1", {}, environ=env, client=client)
+    assert run is not None
+    written = json.dumps([run.as_dict(), tracking_event(run), run.url])
+    assert "s3cret" not in written
+    assert "https://ana:***@mlflow.example.org" in written  # who, and where, still said
+
+    class Refusing(FakeClient):
+        def get_experiment_by_name(self, name):
+            raise OSError("connection refused")
+
+    with pytest.raises(ModelError) as refused:
+        open_mlflow("m1", {}, environ=env, client=Refusing())
+    assert "s3cret" not in str(refused.value) and "ana:***@mlflow.example.org" in str(refused.value)

@@ -86,6 +86,20 @@ class SignInCookie:
     expires: float
 
 
+_DECOYS: dict[bytes, bytes] = {}
+
+
+def _decoy(like: str | None) -> bytes:
+    """A bcrypt hash of a random secret with the algorithm and cost of ``like`` (a stored
+    hash; ``None``: bcrypt's default), made once per cost: checking a password against it
+    takes as long as against an account's."""
+    prefix = like.encode("ascii")[:7] if like and like.startswith("$2") else b"$2b$12$"
+    if prefix not in _DECOYS:
+        rounds = int(prefix[4:6]) if prefix[4:6].isdigit() else 12
+        _DECOYS[prefix] = bcrypt.hashpw(secrets.token_bytes(16), bcrypt.gensalt(rounds))
+    return _DECOYS[prefix]
+
+
 class UsersFile:
     """Read and change the users file at ``path`` (created on the first ``add``).
 
@@ -203,10 +217,17 @@ class UsersFile:
         return user
 
     def verify(self, name: str, password: str) -> bool:
-        """Whether ``password`` matches ``name``'s stored hash (False for unknown users)."""
-        entry = self._load()["credentials"]["usernames"].get(name)
-        hashed = (entry or {}).get("password")
+        """Whether ``password`` matches ``name``'s stored hash (False for unknown users).
+
+        An unknown name (or one without a password) is checked against a hash of the same
+        cost as the file's: answered at once, it told by its time which names are accounts
+        (0.8 ms against 253 ms at bcrypt's cost 12).
+        """
+        users = self._load()["credentials"]["usernames"]
+        hashed = (users.get(name) or {}).get("password")
         if not hashed:
+            costs = [str(e.get("password")) for e in users.values() if e.get("password")]
+            bcrypt.checkpw(password.encode("utf-8"), _decoy(costs[0] if costs else None))
             return False
         return bcrypt.checkpw(password.encode("utf-8"), str(hashed).encode("utf-8"))
 

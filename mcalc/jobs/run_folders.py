@@ -151,7 +151,7 @@ def orphan_run(
     folder = Path(runs_dir) / name
     workers = workers_folder(runs_dir, name)
     # The reserved ids are the runs folder's own (jobs, batch runs): never a run folder.
-    if name in RESERVED_IDS or not _ID_RE.match(name) or name.endswith(WORKERS_SUFFIX):
+    if name.lower() in RESERVED_IDS or not _ID_RE.match(name) or name.endswith(WORKERS_SUFFIX):
         return None
     alone = not (folder / PROGRESS_FILE).is_file()
     if alone and not workers.is_dir():
@@ -229,7 +229,7 @@ def orphan_runs(
         run = root / name
         has_run = (run / PROGRESS_FILE).is_file()
         if (
-            name in RESERVED_IDS
+            name.lower() in RESERVED_IDS
             or not _ID_RE.match(name)
             or has_run != (folder == run)  # no log; or workers listed with their run folder
             or run.resolve() in owned

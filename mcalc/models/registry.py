@@ -101,6 +101,12 @@ SHIPPED_DEFAULT_FILE = ".shipped-default-model.json"
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
+def is_model_id(text: str) -> bool:
+    """Whether ``text`` has a registry id's form (registered or not): ``demo-custom``, not
+    ``a/b`` or ``![x](h)``; letters, digits, ``.``, ``_``, ``-``, first a letter or digit."""
+    return isinstance(text, str) and _ID_RE.fullmatch(text) is not None
+
+
 @dataclass
 class RegistryListing:
     """Cards of the usable models (each with ``id`` and ``path``) and the folders skipped."""

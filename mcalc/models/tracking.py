@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from mcalc.errors import ModelError
 from mcalc.models.layout import CARD_FILE, MODEL_FILE, TENSORBOARD_DIR
@@ -45,6 +46,7 @@ __all__ = [
     "open_mlflow",
     "run_params",
     "run_links",
+    "shown_uri",
     "tee_events",
     "tensorboard_dir",
     "tracking_event",
@@ -58,6 +60,20 @@ EXPERIMENT_ENV = "MLFLOW_EXPERIMENT_NAME"
 DEFAULT_EXPERIMENT = "mcalc"
 #: Largest parameter value MLflow stores (longer values are cut).
 _MAX_PARAM = 500
+
+
+def shown_uri(uri: str) -> str:
+    """``uri`` as it may be written and shown: a password in it (basic auth,
+    ``https://ana:s3cret@host``, which the HTTP client sends) replaced by ``***``.
+
+    >>> shown_uri("https://ana:s3cret@mlflow.example.org:5000/x"), shown_uri("file:///m")
+    ('https://ana:***@mlflow.example.org:5000/x', 'file:///m')
+    """
+    parts = urlsplit(uri)
+    if parts.password is None:
+        return uri
+    host = parts.netloc.rpartition("@")[2]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
 
 
 def tensorboard_dir(run_dir: str | Path) -> Path:
@@ -100,13 +116,13 @@ class MlflowRun:
         """The run's page in the MLflow UI, when the tracking URI is a server."""
         if not self.tracking_uri.startswith(("http://", "https://")):
             return None
-        base = self.tracking_uri.rstrip("/")
+        base = shown_uri(self.tracking_uri).rstrip("/")
         return f"{base}/#/experiments/{self.experiment_id}/runs/{self.run_id}"
 
     def as_dict(self) -> dict[str, Any]:
-        """The card's ``tracking.mlflow`` entry."""
+        """The card's ``tracking.mlflow`` entry (no password: :func:`shown_uri`)."""
         return {
-            "tracking_uri": self.tracking_uri,
+            "tracking_uri": shown_uri(self.tracking_uri),
             "experiment_id": self.experiment_id,
             "run_id": self.run_id,
             "url": self.url,
@@ -184,7 +200,7 @@ def open_mlflow(
             from mlflow.exceptions import MlflowException
         except ImportError as exc:
             raise ModelError(
-                f"{URI_ENV} is set ({uri}) but the mlflow package is not installed: "
+                f"{URI_ENV} is set ({shown_uri(uri)}) but the mlflow package is not installed: "
                 f"`pip install mlflow-skinny` (or mlflow), or unset {URI_ENV}"
             ) from exc
         mlflow = mlflow_module
@@ -198,7 +214,7 @@ def open_mlflow(
         run = client.create_run(experiment_id, run_name=run_name, tags=dict(tags or {}))
     except errors as exc:
         raise ModelError(
-            f"cannot start an MLflow run at {uri} (experiment {name!r}): {exc}; check "
+            f"cannot start an MLflow run at {shown_uri(uri)} (experiment {name!r}): {exc}; check "
             f"{URI_ENV}, or unset it to train without MLflow"
         ) from exc
     out = MlflowRun(client, uri, str(experiment_id), str(run.info.run_id), errors)

@@ -61,10 +61,11 @@ MAX_PER_IMAGE = 10_000
 MAX_STEPS = 10_000_000
 #: Largest seed (numpy seeds are 32-bit).
 MAX_SEED = 2**32 - 1
-#: Ids a model cannot take: ``<runs_dir>/<id>`` is the trainer's run folder, emptied at
-#: start, and ``<runs_dir>/jobs`` holds the app's job folders, ``<runs_dir>/batch`` its
-#: batch runs.
-RESERVED_IDS: frozenset[str] = frozenset({"jobs", "batch"})
+#: Ids a model cannot take, in any case: ``<runs_dir>/<id>`` is the trainer's run folder,
+#: emptied at start, and ``<runs_dir>/jobs`` holds the app's job folders,
+#: ``<runs_dir>/batch`` its batch runs, ``<runs_dir>/crossval`` its cross-validation runs
+#: (a model ``crossval`` deleted them all; a case-insensitive disk takes ``Batch`` for it).
+RESERVED_IDS: frozenset[str] = frozenset({"jobs", "batch", "crossval"})
 #: ``<runs_dir>/<id>.workers`` holds a multi-worker run's config and worker logs
 #: (:func:`mcalc.jobs.workers.run_local_workers`): no model id ends with it.
 WORKERS_SUFFIX = ".workers"
@@ -92,7 +93,7 @@ def check_model_id(model_id: str) -> None:
             f"bad model id {model_id!r}: use letters, digits, '.', '_' and '-' only, "
             "starting with a letter or digit"
         )
-    if model_id in RESERVED_IDS:
+    if model_id.lower() in RESERVED_IDS:
         raise ModelError(
             f"bad model id {model_id!r}: it is reserved ({', '.join(sorted(RESERVED_IDS))} "
             "name folders of the runs area); choose another id"

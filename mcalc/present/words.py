@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-__all__ = ["plain"]
+__all__ = ["plain", "plain_lines"]
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])")
 
@@ -31,3 +31,23 @@ def plain(text: str) -> str:
     only on a click, in a new tab with ``rel="noopener noreferrer"`` (README, *Readers'
     text*)."""
     return _SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
+
+
+def plain_lines(text: str) -> str:
+    r"""``text`` of several lines (a head, then ``- item`` lines: an import's report), each
+    line escaped by :func:`plain`; a line's leading ``- `` stays a list item.
+
+    An import file's report quotes what the file holds (an image key, a reader's name): a
+    key ``![x](http://host/t.png)`` drew that image in the page's error box, and the
+    browser of the reader who uploaded the file fetched it.
+
+    Example:
+        >>> print(plain_lines("a.csv: 1 problem(s):\n- line 2: unknown image '![x](h)'"))
+        a\.csv\: 1 problem\(s\)\:
+        - line 2\: unknown image '\!\[x\]\(h\)'
+    """
+    lines = []
+    for line in str(text).splitlines():
+        bullet = line.startswith("- ")
+        lines.append(("- " if bullet else "") + plain(line[2:] if bullet else line))
+    return "\n".join(lines)

@@ -39,6 +39,7 @@ from mcalc.config import Settings, get_settings
 from mcalc.fileio import atomic_write_bytes
 from mcalc.models.card import ModelCard
 from mcalc.models.card_text import summary_json
+from mcalc.models.registry import is_model_id
 from mcalc.store.marks import check_reader
 from mcalc.store.record import StoreReadError
 from mcalc.store.region_calls import RegionCall, calls_text, region_calls, tally
@@ -248,9 +249,17 @@ class AuditStore:
         history); pass the version the form was loaded from to detect concurrent edits.
 
         Raises:
+            ValueError: the model id is not a registry id.
             StoreWriteError: the store cannot be written (nothing changed).
             StoreConflictError: ``base_version`` is outdated (verdict kept as a conflict copy).
         """
+        # Audit's form takes a typed id; it is shown to every reader who opens the model's
+        # verdicts: '![x](http://host/m.png)' made their browsers fetch that address.
+        if not is_model_id(verdict.model_id):
+            raise ValueError(
+                f"model id must be a registry id (letters, digits, '.', '_' and '-', starting "
+                f"with a letter or digit), got {verdict.model_id!r}"
+            )
         v = self.records.save(
             self._parts(verdict.model_id, verdict.image_key, verdict.reader),
             verdict.to_payload(),

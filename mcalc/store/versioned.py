@@ -525,12 +525,24 @@ class VersionedStore:
         except OSError as exc:
             raise StoreReadError(f"{self.path_for(parts)}: cannot read ({exc})") from exc
 
-    def put_back(self, parts: Sequence[str], data: bytes | None) -> None:
-        """Return a record file to a :meth:`snapshot` (rolls back a failed import)."""
+    def put_back(
+        self, parts: Sequence[str], data: bytes | None, *, if_version: int | None = None
+    ) -> bool:
+        """Return a record file to a :meth:`snapshot` (rolls back a failed import).
+
+        ``if_version``: only while the record's latest version is that one (the import's
+        own), checked under the record's lock: a version saved on top of it meanwhile (the
+        reader's other tab) is never taken away. Returns whether the file was put back.
+        """
         path = self.path_for(parts)
         with _exclusive(path):
+            if if_version is not None:
+                latest = self._read(path, tuple(parts)).versions
+                if not latest or latest[-1].number != if_version:
+                    return False
             if data is None:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
             else:
                 _atomic_write(path, data)
+        return True

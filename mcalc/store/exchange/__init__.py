@@ -33,6 +33,7 @@ from mcalc.store.exchange.export import (
 )
 from mcalc.store.exchange.marks_json import is_marks_json, parse_json, parse_marks_json
 from mcalc.store.exchange.validate import (
+    MAX_IMPORT_MB,
     ImportPlan,
     ImportProblem,
     ImportReport,
@@ -43,6 +44,7 @@ from mcalc.store.exchange.validate import (
 )
 
 __all__ = [
+    "MAX_IMPORT_MB",
     "CSV_COLUMNS",
     "COCO_CATEGORIES",
     "ExportError",

@@ -198,11 +198,27 @@ def apply_import(
             )
             done.append((*parts, version))
     except (StoreError, OSError) as exc:
-        for parts, data in reversed(snapshots):
+        # Only the records this import wrote, each while its version is still the top one:
+        # a record whose save failed holds nothing of the import (the write is atomic), and
+        # putting its snapshot back took away a version another tab had saved meanwhile.
+        before = dict(snapshots)
+        kept = []
+        for key, reader, version in reversed(done):
             try:
-                store.records.put_back(parts, data)
+                if not store.records.put_back(
+                    (key, reader), before[(key, reader)], if_version=version
+                ):
+                    kept.append(
+                        f"{key} / {reader} keeps the import's version {version}: version "
+                        f"{store.load(key, reader).version} was saved on top of it"
+                    )
             except StoreError as undo_exc:  # pragma: no cover - disk died during rollback
-                log.error("could not roll back %s: %s", parts, undo_exc)
+                log.error("could not roll back %s / %s: %s", key, reader, undo_exc)
+        if kept:
+            raise StoreError(
+                f"import stopped ({exc}) and rolled back, except where a newer version was "
+                f"saved since: {'; '.join(kept)}"
+            ) from exc
         raise StoreError(f"import stopped and rolled back, nothing was imported: {exc}") from exc
     log.info("imported %s into %d record(s)", plan.report.source, len(done))
     return done

@@ -26,6 +26,8 @@ from mcalc.store.marks import LABELS, ImageMarks, PointMark, RegionMark, check_r
 from mcalc.store.record import utc_now
 
 __all__ = [
+    "MAX_IMPORT_MB",
+    "MAX_MARKS_PER_IMAGE",
     "ImportValidationError",
     "ImportProblem",
     "ImportReport",
@@ -38,7 +40,15 @@ __all__ = [
 
 _REQUIRED_CSV = ("image_key", "row", "col")
 _MAX_PROBLEMS = 200
-_MAX_BYTES = 50 * 1024**2
+#: The largest import file read, in MB (2**20 bytes, as Streamlit counts an upload's
+#: size): also the server's ``maxUploadSize`` (``.streamlit/config.toml``), so that a
+#: larger upload is refused before the server holds it in memory.
+MAX_IMPORT_MB = 50
+_MAX_BYTES = MAX_IMPORT_MB * 1024**2
+#: The most marks (points and regions) an import gives one image and reader: far above a
+#: reader's (the demo's busiest image holds tens), far below a noisy map taken for a mask
+#: (a 1 MB PNG gave 1.5 million points: 16 s and 1.5 GB to check, a 290 MB record).
+MAX_MARKS_PER_IMAGE = 10_000
 
 
 class ImportValidationError(McalcError):
@@ -183,7 +193,8 @@ class Collector:
         if len(data) > _MAX_BYTES:
             self.problem(
                 self.source,
-                f"file is {len(data) / 1e6:.0f} MB; expected at most {_MAX_BYTES / 1e6:.0f} MB",
+                f"file is {len(data) / 1024**2:.0f} MB; expected at most {MAX_IMPORT_MB} MB: "
+                "split it (one file per image or reader)",
             )
             return None
         try:
@@ -217,6 +228,16 @@ class Collector:
             images=tuple(sorted({k for k, _ in keys})),
             truncated=self.truncated,
         )
+        if report.ok:
+            for k, r in keys:
+                n = len(self.points.get((k, r), ())) + len(self.regions.get((k, r), ()))
+                if n > MAX_MARKS_PER_IMAGE:
+                    self.problem(
+                        f"{k} / {r}",
+                        f"{n:,} marks; at most {MAX_MARKS_PER_IMAGE:,} per image and reader are "
+                        "imported: split the file, or check it holds marks, not a model's map",
+                    )
+            report = replace(report, problems=tuple(self.problems))
         if not report.ok:
             return ImportPlan(report)
         if not keys:
@@ -365,8 +386,16 @@ def parse_mask_png(
             else:
                 if arr.ndim == 3:
                     arr = arr[..., :3].max(axis=2)
-                if not (arr != 0).any():
+                # Counted before any point is made: a noisy map taken for a mask has millions.
+                spots = cv2.connectedComponents((arr != 0).astype(np.uint8), connectivity=8)[0] - 1
+                if not spots:
                     col.problem(source, "the mask has no marked (non-zero) pixel")
+                elif spots > MAX_MARKS_PER_IMAGE:
+                    col.problem(
+                        source,
+                        f"{spots:,} marked spots; at most {MAX_MARKS_PER_IMAGE:,} per image are "
+                        "imported: is it a mask of marks (one spot each), not a model's map?",
+                    )
     if col.problems or key is None or name is None or lab is None or arr is None:
         return col.plan()
     now = utc_now()
