@@ -194,6 +194,7 @@ def test_compare_sets_the_published_pair_beside_ours_on_the_papers_task(
     import mcalc.models.evaluate as evaluate
     import mcalc.models.registry as registry
     from mcalc.cli import main
+    from mcalc.models.card import CardDecisionThreshold
     from mcalc.models.evaluate import EvaluationResult
 
     scores = {
@@ -207,12 +208,14 @@ def test_compare_sets_the_published_pair_beside_ours_on_the_papers_task(
 
     monkeypatch.setattr(evaluate, "evaluate_model", fake_evaluate)
     monkeypatch.setattr(registry, "resolve_model", lambda m, d: m)
-    chosen = {"decision_threshold": {"value": 0.65, "source": "Youden's J on validation"}}
+    chosen = {"value": 0.65, "source": "Youden's J on validation"}
     monkeypatch.setattr(
         registry,
         "load_card",
         lambda m: SimpleNamespace(
-            patch=SimpleNamespace(temporal=m == "tmp"), extra={} if m == "tmp" else chosen
+            patch=SimpleNamespace(temporal=m == "tmp"),
+            decision_threshold=None if m == "tmp" else CardDecisionThreshold.from_json(chosen),
+            extra={},
         ),
     )
     # A synthetic set that exists in a clean clone too (data/demo is made on first start):
