@@ -414,8 +414,9 @@ def register_commands(subparsers: Any) -> None:
         help="who sets it, for the record (default: the login name); where accounts exist, "
         "one of them with the researcher or admin role",
     )
+    threshold = add_threshold_command(inner)
     # SUPPRESS: given before the sub-command (`models --models DIR default`), they stay.
-    for parser in (listed, default):
+    for parser in (listed, default, threshold):
         parser.add_argument(
             "--models",
             metavar="DIR",
@@ -426,4 +427,3 @@ def register_commands(subparsers: Any) -> None:
             "--json", action="store_true", default=argparse.SUPPRESS, help="print it as JSON"
         )
         parser.set_defaults(func=cmd_models)
-    add_threshold_command(inner).set_defaults(func=cmd_models)

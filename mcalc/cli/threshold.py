@@ -141,14 +141,5 @@ def add_threshold_command(inner: Any) -> argparse.ArgumentParser:
         help="who sets it, for the card and the record (default: the login name); where "
         "accounts exist, one of them with the researcher or admin role",
     )
-    parser.add_argument(
-        "--models",
-        metavar="DIR",
-        default=argparse.SUPPRESS,
-        help="model registry folder (default: models/, or MCALC_MODELS)",
-    )
-    parser.add_argument(
-        "--json", action="store_true", default=argparse.SUPPRESS, help="print it as JSON"
-    )
-    parser.set_defaults(func=cmd_threshold)
+    parser.set_defaults(func=cmd_threshold)  # --models and --json: added with the others'
     return parser
