@@ -29,6 +29,7 @@ from mcalc.batch.table import (
     DISPLAY_COLUMNS,
     RESULTS_CSV,
     RESULTS_PARQUET,
+    detection_threshold,
     launch_counts,
     outcome_text,
     read_results,
@@ -37,7 +38,7 @@ from mcalc.batch.table import (
 from mcalc.config import Settings
 from mcalc.errors import McalcError
 from mcalc.explain.results import model_key
-from mcalc.explain.scoring import decision_threshold
+from mcalc.explain.scoring import decision_threshold, threshold_label
 from mcalc.explain.service import CAM_METHODS
 from mcalc.jobs.batch import (
     BatchJob,
@@ -364,9 +365,11 @@ def results_ui(job: BatchJob, names: Mapping[str, str], models_dir: Path) -> Non
         )
     ]
     det = DEFAULT_DETECTION  # a batch run's detections (mcalc.batch.settings)
+    least = detection_threshold(table)
+    at = "their run's detection threshold" if least is None else threshold_label(least)
     st.caption(
         f"{len(view)} of {len(table)} rows · click a column header to sort · n_detections: "
-        f"peaks of the map scoring at least {det.threshold:g}, at most {det.max_detections} "
+        f"peaks of the map scoring at least {at}, at most {det.max_detections} "
         f"an image ({det.max_detections} = the cap reached)"
     )
     event = common.dataframe(

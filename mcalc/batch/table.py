@@ -47,6 +47,7 @@ __all__ = [
     "write_results",
     "merge_rows",
     "done_keys",
+    "detection_threshold",
     "threshold_note",
     "old_score_rule",
     "error_row",
@@ -258,6 +259,23 @@ def done_keys(
         keep &= (made_at - float(threshold)).abs() <= 1e-9
     ok = table[keep]
     return dict(zip(ok["image_key"], ok["file_key"], strict=True))
+
+
+def detection_threshold(table: pd.DataFrame) -> float | None:
+    """The detection threshold the rows of ``table`` were made with (their ``settings``
+    column; runs before 7 December 2026 at 0.5, later ones at the model's decision
+    threshold), ``None`` when no row says or rows differ.
+
+    >>> detection_threshold(to_table([{"settings": '{"detection": {"threshold": 0.92}}'}]))
+    0.92
+    """
+    found: set[float] = set()
+    for text in table["settings"].dropna().unique():
+        try:
+            found.add(float(json.loads(text)["detection"]["threshold"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+    return found.pop() if len(found) == 1 else None
 
 
 def threshold_note(table: pd.DataFrame, current: DecisionThreshold) -> str | None:

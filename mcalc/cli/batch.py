@@ -57,17 +57,25 @@ def add_batch_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--maps", action="store_true", help="also write each image's maps (.npy)")
 
 
-def batch_settings(args: argparse.Namespace) -> Any:
-    """The :class:`~mcalc.batch.BatchSettings` of the flags."""
+def batch_settings(args: argparse.Namespace, operating: float) -> Any:
+    """The :class:`~mcalc.batch.BatchSettings` of the flags; ``operating``: the model's
+    decision threshold, the default of the region threshold and the rows' detection
+    threshold (a row's regions and detections are those the model calls, as its
+    ``predicted``)."""
+    from dataclasses import replace
+
     from mcalc.batch import BatchSettings
+    from mcalc.batch.settings import DEFAULT_DETECTION
     from mcalc.explain.service import CamSettings, SlidingSettings
 
-    sliding = SlidingSettings(stride=args.stride, batch=args.batch, min_region_score=args.threshold)
+    least = operating if args.threshold is None else float(args.threshold)
+    sliding = SlidingSettings(stride=args.stride, batch=args.batch, min_region_score=least)
     method = args.cam or "none"
     cam = None
     if method != "none":
         cam = CamSettings(method=method, layer=args.layer, target=args.target, scope=args.scope)
-    return BatchSettings(sliding, cam, tolerance_mm=args.tolerance, maps=bool(args.maps))
+    detection = replace(DEFAULT_DETECTION, threshold=operating)
+    return BatchSettings(sliding, cam, detection, tolerance_mm=args.tolerance, maps=bool(args.maps))
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -82,11 +90,16 @@ def cmd_batch(args: argparse.Namespace) -> int:
         )
     if args.address and args.engine != "ray":
         raise ExplainError("--address is a Ray cluster: add --engine ray")
+    from mcalc.config import get_settings
+    from mcalc.explain.scoring import decision_threshold
+    from mcalc.models.registry import load_card, resolve_model
+
+    folder = resolve_model(args.model, args.models or get_settings().models_dir)
     summary = run_batch(
         args.model,
         args.data,
         Path(args.out),
-        batch_settings(args),
+        batch_settings(args, decision_threshold(load_card(folder)).value),
         models_dir=args.models,
         engine=args.engine,
         workers=args.workers,
