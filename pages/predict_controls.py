@@ -314,18 +314,14 @@ def at_operating_ui(key: str, what: str, operating: float) -> bool:
 
 
 def _threshold_ui(label: str, key: str, follow: bool, operating: float) -> float:
-    """The threshold in force: the operating one while ``follow``, else the slider's."""
+    """The threshold in force: the operating one while ``follow`` (no slider then: a greyed
+    one read as the threshold in force), else the slider's."""
+    if follow:
+        return operating
     value = st.slider(
-        label,
-        0.0,
-        1.0,
-        DEFAULT_DETECTION_THRESHOLD,
-        0.05,
-        key=key,
-        persist_state="session",
-        disabled=follow,
+        label, 0.0, 1.0, DEFAULT_DETECTION_THRESHOLD, 0.05, key=key, persist_state="session"
     )
-    return operating if follow else float(value)
+    return float(value)
 
 
 def _sliding_ui(operating: float) -> SlidingSettings:
