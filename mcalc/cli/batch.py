@@ -78,6 +78,21 @@ def batch_settings(args: argparse.Namespace, operating: float) -> Any:
     return BatchSettings(sliding, cam, detection, tolerance_mm=args.tolerance, maps=bool(args.maps))
 
 
+def _operating(args: argparse.Namespace) -> float:
+    """The model's decision threshold (its card's); the default one where the model cannot
+    be read, which :func:`~mcalc.batch.run_batch` then reports in its own words."""
+    from mcalc.config import get_settings
+    from mcalc.errors import ModelError
+    from mcalc.explain.scoring import DEFAULT_THRESHOLD, decision_threshold
+    from mcalc.models.registry import load_card, resolve_model
+
+    try:
+        folder = resolve_model(args.model, args.models or get_settings().models_dir)
+        return decision_threshold(load_card(folder)).value
+    except ModelError:
+        return DEFAULT_THRESHOLD
+
+
 def cmd_batch(args: argparse.Namespace) -> int:
     """``predict --all`` (errors propagate to :func:`mcalc.cli.main`)."""
     from mcalc.batch import run_batch
@@ -90,16 +105,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
         )
     if args.address and args.engine != "ray":
         raise ExplainError("--address is a Ray cluster: add --engine ray")
-    from mcalc.config import get_settings
-    from mcalc.explain.scoring import decision_threshold
-    from mcalc.models.registry import load_card, resolve_model
 
-    folder = resolve_model(args.model, args.models or get_settings().models_dir)
     summary = run_batch(
         args.model,
         args.data,
         Path(args.out),
-        batch_settings(args, decision_threshold(load_card(folder)).value),
+        batch_settings(args, _operating(args)),
         models_dir=args.models,
         engine=args.engine,
         workers=args.workers,
