@@ -20,6 +20,7 @@ from mcalc.errors import ImageReadError, ModelError
 from mcalc.explain.known_results import KnownResult, batch_scores, known_scores, predict_score
 from mcalc.explain.results import model_key
 from mcalc.explain.runs import results_cache, shared_analyses
+from mcalc.explain.scoring import decision_threshold
 from mcalc.jobs.batch import model_run_folders
 from mcalc.models.card import ModelCard
 from mcalc.models.registry import list_models
@@ -254,6 +255,8 @@ def known_score_ui(
         where.info(f"{model} on {name}: {known.text()}.", icon=":material/analytics:")
         if known.warning:  # a flat map: the score and its regions are no evidence to judge
             where.warning(f"{model} on {name}: {known.warning}.")
+        if (changed := known.threshold_note(decision_threshold(card))) is not None:
+            where.warning(changed, icon=":material/tune:")
     prev = st.session_state.get(PREFILL_KEY)
     if prev is not None and tuple(prev[:2]) == (model, image_key):
         return known  # filled for this pair already: the reader's changes stay

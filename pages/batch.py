@@ -29,13 +29,16 @@ from mcalc.batch.table import (
     DISPLAY_COLUMNS,
     RESULTS_CSV,
     RESULTS_PARQUET,
+    detection_threshold,
     launch_counts,
     outcome_text,
     read_results,
+    threshold_note,
 )
 from mcalc.config import Settings
 from mcalc.errors import McalcError
 from mcalc.explain.results import model_key
+from mcalc.explain.scoring import decision_threshold, threshold_label
 from mcalc.explain.service import CAM_METHODS
 from mcalc.jobs.batch import (
     BatchJob,
@@ -315,10 +318,11 @@ def set_ui(job: BatchJob, sets: list[ResultSet]) -> ResultSet:
     return by_key.get(str(chosen), launched or sets[0])
 
 
-def results_ui(job: BatchJob, names: Mapping[str, str]) -> None:
+def results_ui(job: BatchJob, names: Mapping[str, str], models_dir: Path) -> None:
     """The run's table: filter by score and errors, sort by clicking a column, open a row;
     each image in words (:func:`~mcalc.present.reading.row_names`; ``names``: those of the
-    dataset in use when the run is over it, for their exam years)."""
+    dataset in use when the run is over it, for their exam years); a warning when its rows were
+    decided at another threshold than the model's card names now (``models_dir``: the registry)."""
     table = run_table(Path(job.folder))
     if job.active:  # only the progress line above refreshes while the run goes on
         st.caption(
@@ -333,6 +337,9 @@ def results_ui(job: BatchJob, names: Mapping[str, str]) -> None:
     sets = result_sets(table)
     if len(sets) > 1:  # every launch's rows are kept (none is redone): show one set
         table = table[set_ui(job, sets).holds(table)]
+    card = next((c for c in list_models(models_dir).models if c.id == job.model_id), None)
+    if card is not None and (note := threshold_note(table, decision_threshold(card))):
+        st.warning(note, icon=":material/tune:")
     c1, c2 = st.columns([3, 2])
     low, high = c1.slider(
         "Score", 0.0, 1.0, (0.0, 1.0), 0.01, key="batch_score", persist_state="session"
@@ -358,9 +365,11 @@ def results_ui(job: BatchJob, names: Mapping[str, str]) -> None:
         )
     ]
     det = DEFAULT_DETECTION  # a batch run's detections (mcalc.batch.settings)
+    least = detection_threshold(table)
+    at = "their run's detection threshold" if least is None else threshold_label(least)
     st.caption(
         f"{len(view)} of {len(table)} rows · click a column header to sort · n_detections: "
-        f"peaks of the map scoring at least {det.threshold:g}, at most {det.max_detections} "
+        f"peaks of the map scoring at least {at}, at most {det.max_detections} "
         f"an image ({det.max_detections} = the cap reached)"
     )
     event = common.dataframe(
@@ -454,4 +463,4 @@ st.fragment(live_ui, run_every=REFRESH_S if chosen.active else None)(
     name, settings, listed_once(runs)
 )
 st.header("Results")
-results_ui(chosen, image_names(index))
+results_ui(chosen, image_names(index), settings.models_dir)

@@ -18,7 +18,8 @@ import streamlit as st
 
 from mcalc.config import TIMEPOINTS
 from mcalc.dataset.records import CaseRecord, DatasetIndex
-from mcalc.explain.opening import DEFAULT_DETECTION_THRESHOLD, default_layer
+from mcalc.explain.opening import DEFAULT_DETECTION_THRESHOLD, default_layer, operating_value
+from mcalc.explain.scoring import threshold_label
 from mcalc.explain.service import (
     CAM_METHODS,
     COLORMAPS,
@@ -295,21 +296,42 @@ def _explanation_ui(loaded: LoadedModel, xp: Explainer) -> CamSettings | None:
     return CamSettings(method=method, layer=layer, target=target, scope=scope)
 
 
-def _sliding_ui() -> SlidingSettings:
+def at_operating_ui(key: str, what: str, operating: float) -> bool:
+    """A toggle: ``what`` at the model's operating threshold (on by default), so that an
+    image read as not the positive class lists and draws none; off, the slider beside it
+    sets the threshold (a researcher looking under the model's decision)."""
+    return bool(
+        st.toggle(
+            f"{what} at the model's operating threshold ({threshold_label(operating)})",
+            True,
+            key=key,
+            persist_state="session",
+            help="The model's decision threshold (its card's; Evaluate, Operating points): an "
+            "image reads positive exactly when it has one at or above it. Turn off to set "
+            "another threshold; those under the operating threshold are then said to be.",
+        )
+    )
+
+
+def _threshold_ui(label: str, key: str, follow: bool, operating: float) -> float:
+    """The threshold in force: the operating one while ``follow`` (no slider then: a greyed
+    one read as the threshold in force), else the slider's."""
+    if follow:
+        return operating
+    value = st.slider(
+        label, 0.0, 1.0, DEFAULT_DETECTION_THRESHOLD, 0.05, key=key, persist_state="session"
+    )
+    return float(value)
+
+
+def _sliding_ui(operating: float) -> SlidingSettings:
     # Defaults: the library's (what mcalc.explain.opening.default_settings analyses ahead).
     d = SlidingSettings()
     stride = st.number_input(
         "Stride (px, 0: half a patch)", 0, 512, 0, 4, key="predict_stride", persist_state="session"
     )
-    threshold = st.slider(
-        "Region threshold",
-        0.0,
-        1.0,
-        d.min_region_score,
-        0.05,
-        key="predict_threshold",
-        persist_state="session",
-    )
+    follow = at_operating_ui("predict_regions_at_operating", "Regions", operating)
+    threshold = _threshold_ui("Region threshold", "predict_threshold", follow, operating)
     max_regions = st.number_input(
         "Most regions", 0, 50, d.max_regions, 1, key="predict_max_regions", persist_state="session"
     )
@@ -320,7 +342,7 @@ def _sliding_ui() -> SlidingSettings:
     )
 
 
-def _detections_ui() -> DetectionSettings | None:
+def _detections_ui(operating: float) -> DetectionSettings | None:
     """Detections (peaks of the map after non-maximum suppression) shown or not, and how."""
     if not st.toggle(
         "Detections (markers and table)", True, key="predict_detections", persist_state="session"
@@ -335,14 +357,9 @@ def _detections_ui() -> DetectionSettings | None:
         key="predict_det_distance",
         persist_state="session",
     )
-    threshold = st.slider(
-        "Detection score threshold",
-        0.0,
-        1.0,
-        DEFAULT_DETECTION_THRESHOLD,
-        0.05,
-        key="predict_det_threshold",
-        persist_state="session",
+    follow = at_operating_ui("predict_det_at_operating", "Detections", operating)
+    threshold = _threshold_ui(
+        "Detection score threshold", "predict_det_threshold", follow, operating
     )
     return DetectionSettings(min_distance_mm=float(distance), threshold=float(threshold))
 
@@ -399,17 +416,21 @@ def controls_ui(loaded: LoadedModel, xp: Explainer) -> Controls:
             width="stretch",
         ):
             show, opacity, cmap, marks, mask = _display_ui(cam)
-        threshold = float(_now("predict_det_threshold", DEFAULT_DETECTION_THRESHOLD))
+        operating = operating_value(loaded)
+        if _now("predict_det_at_operating", True):
+            det_label = f"at the operating threshold, ≥ {threshold_label(operating)}"
+        else:
+            det_label = (
+                f"score ≥ {float(_now('predict_det_threshold', DEFAULT_DETECTION_THRESHOLD)):g}"
+            )
         with st.popover(
-            f"Detections: score ≥ {threshold:g}"
-            if _now("predict_detections", True)
-            else "Detections: off",
+            f"Detections: {det_label}" if _now("predict_detections", True) else "Detections: off",
             icon=":material/my_location:",
             width="stretch",
         ):
-            detections = _detections_ui()
+            detections = _detections_ui(operating)
         with st.popover("Sliding window and agreement", icon=":material/grid_on:", width="stretch"):
-            sliding = _sliding_ui()
+            sliding = _sliding_ui(operating)
             tolerance = st.number_input(
                 "Agreement tolerance (mm)",
                 0.0,

@@ -16,6 +16,7 @@ import streamlit as st
 
 from mcalc.dataset.records import ImageRecord
 from mcalc.errors import ImageReadError
+from mcalc.explain.scoring import threshold_label
 from mcalc.explain.service import MAP_SCORE, CaseAnalysis
 from mcalc.models.detection import Detection
 from mcalc.present import predict_figures as figures
@@ -190,17 +191,32 @@ REGION_COLUMNS = {
 
 
 def regions_ui(case: CaseAnalysis, panels: list[figures.Panel]) -> None:
-    table = pd.DataFrame(figures.regions_table(panels))
+    below = (
+        case.threshold.value
+        if case.settings.sliding.min_region_score < case.threshold.value
+        else None
+    )
+    table = pd.DataFrame(figures.regions_table(panels, below))
     if table.empty and case.settings.sliding.max_regions == 0:
         st.info("Most regions is 0 (sidebar, Sliding window): no region is listed.")
         return
+    least = case.settings.sliding.min_region_score
     if table.empty:
-        st.info(
-            f"No detection scores {case.settings.sliding.min_region_score:.2f} or more (the "
-            "region threshold), so no region is listed: a region is a patch centred on one of "
-            "the top detections. Lower the region threshold (sidebar, Sliding window) to "
-            "list weaker ones."
-        )
+        if least == case.threshold.value:
+            st.info(
+                f"No detection scores {case.threshold.text} or more (the model's operating "
+                "threshold), so no region is listed: the model reads these images as not "
+                f"{panels[0].result.scores.positive_class if panels else 'the positive class'}. To list weaker regions, which "
+                "the model does not call, turn off 'Regions at the model's operating "
+                "threshold' (sidebar, Sliding window) and lower the region threshold."
+            )
+        else:
+            st.info(
+                f"No detection scores {threshold_label(least)} or more (the region threshold), "
+                "so no region is listed: a region is a patch centred on one of the top "
+                "detections. Lower the region threshold (sidebar, Sliding window) to list "
+                "weaker ones."
+            )
         return
     # Drawn only while its section is open, as the detections and agreement tables: in a
     # fresh tab the first data grid loads and runs Streamlit's DataFrame code (1.2 MB) and
@@ -265,22 +281,38 @@ def zoom_ui(
 
 
 def detections_ui(
-    panels: list[figures.Panel], dets: list[list[Detection]] | None, display: Display
+    panels: list[figures.Panel],
+    dets: list[list[Detection]] | None,
+    display: Display,
+    operating: float,
 ) -> None:
     """The detections as a table (markers are in the viewer), in a section drawn only
-    while it is open (see :func:`agreement_ui`)."""
+    while it is open (see :func:`agreement_ui`); under the model's ``operating`` threshold,
+    each says whether it is at or above it."""
     if dets is None or display.detections is None:
         return
     box = common.opened_section("Detections table", DETECTIONS_OPEN)
     if box is None:
         return
     det = display.detections
-    table = pd.DataFrame(figures.detections_table(panels, dets))
+    below = operating if det.threshold < operating else None
+    table = pd.DataFrame(figures.detections_table(panels, dets, below))
     with box:
+        at = (
+            f"score ≥ {threshold_label(det.threshold)}, the model's operating threshold"
+            if det.threshold == operating
+            else f"score ≥ {det.threshold:g}"
+        )
         st.markdown(
             f"**Detections** (peaks of the probability map after non-maximum suppression: at "
-            f"least {det.min_distance_mm:g} mm apart, score ≥ {det.threshold:g}; pink diamonds)"
+            f"least {det.min_distance_mm:g} mm apart, {at}; pink diamonds)"
         )
+        if below is not None:
+            st.caption(
+                f"Under the model's operating threshold ({threshold_label(below)}): those "
+                f"marked 'no' in '{figures.OPERATING_COLUMN}' are drawn but not called by the "
+                "model (its decision reads none of them)."
+            )
         if table.empty:
             st.caption("No detection at this threshold: lower it in the sidebar (Detections).")
             return
@@ -395,7 +427,7 @@ def result_ui(shown: Shown, display: Display) -> CaseAnalysis | None:
         scores_ui(case, panels)
         if warnings:  # a flat map: beside the scores the reader judges, not under the tables
             st.warning("  \n".join(warnings))
-    detections_ui(panels, dets, display)
+    detections_ui(panels, dets, display, case.threshold.value)
     agreement_ui(case, panels)
     if notes:  # one element: each costs the browser a render of the page
         st.caption("  \n".join(notes))

@@ -101,6 +101,11 @@ def test_page_lists_models_skips_the_corrupt_folder_evaluates_and_a_new_session_
     table = _table(at, "Youden threshold")
     assert table["level"][0] == "case" and _table(at, "PPV")["threshold"][0] == 0.9
     assert table["n"][0] == 6
+    # What the metrics are at, in which units, beside the card's map-score threshold.
+    (units,) = [c.value for c in at.caption if c.value.startswith("Metrics at 0.90")]
+    assert units.startswith("Metrics at 0.90, read against case scores (the maximum of sampled")
+    assert "is a map score threshold" in units and "different units" in units
+    assert "demo-custom 0.9215 (Youden's J on 12 validation images" in units
     assert any("max over images (a case is positive" in c.value for c in at.caption)
     assert "ROC · Case level" in {f["layout"]["title"]["text"] for f in _figures(at)}
 

@@ -140,7 +140,10 @@ def test_explanation_controls_change_the_overlay(page_env) -> None:
         "Explanation: Grad-CAM (Selvaraju 2017)"
     ]
     assert {"predict_opacity", "predict_cmap"} <= groups["Display: explanation map, opacity 0.6"]
-    assert "predict_det_threshold" in groups["Detections: score ≥ 0.5"]
+    # Detections at the model's operating threshold by default (the card names none: 0.5).
+    at_operating = groups["Detections: at the operating threshold, ≥ 0.50"]
+    assert "predict_det_at_operating" in at_operating
+    assert "predict_det_threshold" not in at_operating  # its own slider once turned off
     assert "predict_stride" in groups["Sliding window and agreement"]
     before = image_figure(at)["data"][0]["source"]
     at.slider(key="predict_opacity").set_value(0.0).run()
@@ -382,6 +385,7 @@ def test_no_verdict_on_a_result_of_other_settings(page_env) -> None:
     verdict then would record one model's card with the other result's score."""
     at = open_predict()
     at.session_state["predict_verdict_open"] = True  # the verdict section opened
+    at.toggle(key="predict_regions_at_operating").set_value(False).run()
     at.slider(key="predict_threshold").set_value(0.3).run()
     assert_ok(at)
     assert any("Not computed yet" in i.value for i in at.info)
@@ -420,6 +424,7 @@ def test_detections_are_marked_and_listed(page_env) -> None:
         "L CC recent 2018",
     }
     # Settings of the detections change the drawing only: no run.
+    at.toggle(key="predict_det_at_operating").set_value(False).run()
     at.slider(key="predict_det_threshold").set_value(1.0).run()
     assert_ok(at)
     assert not [t for t in image_figure(at)["data"] if t.get("name", "").startswith("detections-")]

@@ -54,6 +54,7 @@ def test_a_new_view_runs_by_itself_a_setting_waits_for_run_a_cached_result_shows
     assert all("/CC_" in k for k in _keys(at))
     assert not [b for b in at.button if b.key == "predict_run"]
     # Another setting: nothing runs until Run; the CC result stays, named, with a Run button.
+    at.toggle(key="predict_regions_at_operating").set_value(False).run()
     at.slider(key="predict_threshold").set_value(0.3).run()
     assert_ok(at)
     assert WORK_KEY not in at.session_state

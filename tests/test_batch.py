@@ -31,11 +31,12 @@ from mcalc.batch.table import (
     launch_counts,
     merge_rows,
     outcome_text,
+    threshold_note,
     to_table,
     write_results,
 )
 from mcalc.cli import main
-from mcalc.explain.scoring import flat_map_note
+from mcalc.explain.scoring import DecisionThreshold, flat_map_note
 from mcalc.explain.service import SlidingSettings
 from tests.batch_fixtures import batch_data_fixture  # noqa: F401
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
@@ -207,6 +208,18 @@ def test_table_helpers() -> None:
     assert math.isnan(table.loc[2, "score"]) and table.loc[0, "error"] == ""
     assert done_keys(table, "m@1", "s") == {"a/CC_prior": "fa", "a/CC_recent": "fb"}
     assert done_keys(table, "m@2", "s") == {}
+    # A row decided at another threshold than the card's now is not done (redone), so
+    # that a resumed run does not mix thresholds; rows without one are redone too.
+    at = to_table([{**r, "threshold": t} for r, t in zip(rows, (0.5, 0.9215, 0.9215), strict=True)])
+    assert done_keys(at, "m@1", "s", 0.9215) == {"a/CC_recent": "fb"}
+    assert done_keys(at, "m@1", "s", 0.5) == {"a/CC_prior": "fa"}
+    assert done_keys(table, "m@1", "s", 0.5) == {}
+    # The page says so: which rows, at what, and the card's threshold now.
+    now = DecisionThreshold(0.9215, "Youden's J")
+    note = threshold_note(at, now)
+    assert note is not None and note.startswith("1 of these 3 rows were decided at 0.50;")
+    assert "the model now decides at 0.9215 (Youden's J)" in note
+    assert threshold_note(at.iloc[1:], now) is None
     assert list(filter_results(table, min_score=0.5)["image_key"]) == ["a/CC_recent", "b/CC_recent"]
     assert list(filter_results(table, errors="only")["image_key"]) == ["b/CC_recent"]
     assert list(filter_results(table, min_score=0.1, errors="none")["score"]) == [0.2, 0.9]

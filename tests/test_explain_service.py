@@ -69,7 +69,7 @@ def test_a_case_is_analysed_with_scores_regions_and_a_default_decision(spot, cas
     for r in case.images:
         assert r.regions == top_regions(r.pmap, r.spacing_mm, r.breast)
         assert r.regions[0].score == r.score
-        assert list(vars(r)["_found"]) == [default_detections()]
+        assert list(vars(r)["_found"]) == [default_detections(spot)]
 
 
 def test_cancelled_work_stops_between_the_map_and_the_explanation(

@@ -187,3 +187,20 @@ def test_a_batch_rows_warning_comes_with_its_score(tmp_path):
     found = batch_scores([("run", tmp_path)], "m@1")
     assert found["c1/CC_recent"].warning == "the model gives every one ..."
     assert found["c2/CC_recent"].warning == ""
+
+
+def test_a_result_decided_at_an_older_threshold_says_so(tmp_path):
+    """A batch row made at 0.5 before the card's threshold became 0.9215: Audit showed its
+    "(calcification)" as the model's decision without a word."""
+    rows = [{**_row("c1/CC_recent", 0.7, "t"), "threshold": 0.5,
+             "positive_class": "calcification"},
+            {**_row("c2/CC_recent", 0.95, "t"), "threshold": 0.9215}]  # fmt: skip
+    write_results(tmp_path, to_table(rows))
+    found = batch_scores([("run", tmp_path)], "m@1")
+    now = DecisionThreshold(0.9215, "Youden's J on 12 validation images")
+    assert found["c1/CC_recent"].threshold_note(now) == (
+        "This result was decided at 0.50; the model now decides at 0.9215 (Youden's J on 12 "
+        "validation images): its score 0.700 is below the model's operating threshold "
+        "(0.9215): not read as calcification."
+    )
+    assert found["c2/CC_recent"].threshold_note(now) is None

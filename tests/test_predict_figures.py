@@ -151,3 +151,14 @@ def test_a_flat_maps_note_is_a_warning_apart_from_the_other_notes() -> None:
     warnings, rest = notes_of(panels)  # type: ignore[arg-type]
     assert len(warnings) == 1 and warnings[0].startswith("R CC prior 2017: the model gives every")
     assert rest == ["R CC prior 2017: no annotation", "R CC recent 2018: other"]
+
+
+def test_regions_under_a_lowered_threshold_say_they_are_below_the_operating_one():
+    """A reader who lowers the region threshold under the model's (0.95 here) sees which
+    regions the model calls: region 1 scores 0.912, under it."""
+    case = CaseRecord("suspicious-1", "p", (), laterality="L", available="2016-2018")
+    panel = _shown(panel_label(case, "CC", "prior"), "suspicious-1/CC_prior")
+    assert "at operating threshold" not in regions_table([panel])[0]  # not lowered: no column
+    (row,) = regions_table([panel], 0.95)
+    assert row["at operating threshold"] == "no: below it"
+    assert regions_table([panel], 0.9)[0]["at operating threshold"] == "yes"

@@ -202,6 +202,7 @@ def run_batch(
     from mcalc.cluster import unreachable_ray_address
     from mcalc.config import get_settings
     from mcalc.explain.results import model_key
+    from mcalc.explain.scoring import decision_threshold
     from mcalc.models.registry import load_card, resolve_model
 
     if engine not in ENGINES:
@@ -237,7 +238,8 @@ def run_batch(
         "speeds": measured_speeds(read_progress(out_dir)),
     }
     saver = _Saver(out_dir, state, progress)
-    done = done_keys(saver.table, mkey, skey)
+    # Rows decided at another threshold (the card's changed since) are redone.
+    done = done_keys(saver.table, mkey, skey, decision_threshold(card).value)
     todo = [i for i in items if done.get(i.image_key) != _file_key(i)]
     state["resumed"] = len(items) - len(todo)
     log.info(

@@ -49,8 +49,9 @@ __all__ = [
 
 #: Where a batch run's work runs: a process pool here, or a Ray cluster.
 ENGINES: tuple[str, ...] = ("local", "ray")
-#: Detections listed per image: peaks of the probability map at or above the decision
-#: threshold's default, at most this many.
+#: Detections listed per image: peaks of the probability map at or above the default
+#: decision threshold, at most this many (``predict --all`` and the Batch page's runs put the
+#: model's own decision threshold in its place: :func:`mcalc.cli.batch.batch_settings`).
 DEFAULT_DETECTION = DetectionSettings(threshold=0.5, max_detections=20)
 
 

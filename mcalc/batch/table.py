@@ -30,7 +30,7 @@ import pandas as pd
 
 from mcalc.errors import WriteError
 from mcalc.explain.methods import method_name
-from mcalc.explain.scoring import decision_text
+from mcalc.explain.scoring import DecisionThreshold, decision_text, threshold_label
 from mcalc.fileio import atomic_write_json, atomic_write_with
 from mcalc.spreadsheet import csv_text, unescape_cell
 
@@ -47,6 +47,8 @@ __all__ = [
     "write_results",
     "merge_rows",
     "done_keys",
+    "detection_threshold",
+    "threshold_note",
     "old_score_rule",
     "error_row",
     "rows_to_columns",
@@ -240,15 +242,62 @@ def merge_rows(table: pd.DataFrame, rows: Sequence[dict[str, Any]]) -> pd.DataFr
     return pd.concat([keep, new], ignore_index=True)
 
 
-def done_keys(table: pd.DataFrame, model_key: str, settings_key: str) -> dict[str, str]:
+def done_keys(
+    table: pd.DataFrame, model_key: str, settings_key: str, threshold: float | None = None
+) -> dict[str, str]:
     """``{image_key: file_key}`` of the rows done without error for this model and settings
-    (an image whose file changed since is not done)."""
-    ok = table[
+    (an image whose file changed since is not done) and, given ``threshold`` (the model's
+    decision threshold now), decided at it: a row made before the card's threshold changed
+    is redone, so that one run's rows never mix two thresholds."""
+    keep = (
         (table["model_key"] == model_key)
         & (table["settings_key"] == settings_key)
         & (table["error"] == "")
-    ]
+    )
+    if threshold is not None:
+        made_at = pd.to_numeric(table["threshold"], errors="coerce")
+        keep &= (made_at - float(threshold)).abs() <= 1e-9
+    ok = table[keep]
     return dict(zip(ok["image_key"], ok["file_key"], strict=True))
+
+
+def detection_threshold(table: pd.DataFrame) -> float | None:
+    """The detection threshold the rows of ``table`` were made with (their ``settings``
+    column; runs before 7 December 2026 at 0.5, later ones at the model's decision
+    threshold), ``None`` when no row says or rows differ.
+
+    >>> detection_threshold(to_table([{"settings": '{"detection": {"threshold": 0.92}}'}]))
+    0.92
+    """
+    found: set[float] = set()
+    for text in table["settings"].dropna().unique():
+        try:
+            found.add(float(json.loads(text)["detection"]["threshold"]))
+        except (ValueError, KeyError, TypeError):
+            return None
+    return found.pop() if len(found) == 1 else None
+
+
+def threshold_note(table: pd.DataFrame, current: DecisionThreshold) -> str | None:
+    """What to say when rows of ``table`` were decided at another threshold than the
+    model's ``current`` one (the card's changed since they were made), else ``None``.
+
+    >>> t = to_table([{"threshold": 0.5, "image_key": "a"}, {"threshold": 0.5}])
+    >>> threshold_note(t, DecisionThreshold(0.921513, "Youden's J"))[:58]
+    'These 2 rows were decided at 0.50; the model now decides a'
+    """
+    made_at = pd.to_numeric(table["threshold"], errors="coerce")
+    other = made_at[(made_at - current.value).abs() > 1e-9]
+    if other.empty and not made_at.isna().any():
+        return None
+    n, total = int(len(other) + made_at.isna().sum()), len(table)
+    values = ", ".join(threshold_label(v) for v in sorted(set(other.dropna()))) or "no threshold"
+    which = f"These {n} rows were" if n == total else f"{n} of these {total} rows were"
+    return (
+        f"{which} decided at {values}; the model now decides at {current.text} "
+        f"({current.source}): their 'predicted' column is not today's decision. Launch the "
+        "run again to redo them at today's threshold (the other rows are kept)."
+    )
 
 
 def write_progress(out_dir: str | Path, progress: dict[str, Any]) -> None:

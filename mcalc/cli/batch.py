@@ -57,17 +57,40 @@ def add_batch_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--maps", action="store_true", help="also write each image's maps (.npy)")
 
 
-def batch_settings(args: argparse.Namespace) -> Any:
-    """The :class:`~mcalc.batch.BatchSettings` of the flags."""
+def batch_settings(args: argparse.Namespace, operating: float) -> Any:
+    """The :class:`~mcalc.batch.BatchSettings` of the flags; ``operating``: the model's
+    decision threshold, the default of the region threshold and the rows' detection
+    threshold (a row's regions and detections are those the model calls, as its
+    ``predicted``)."""
+    from dataclasses import replace
+
     from mcalc.batch import BatchSettings
+    from mcalc.batch.settings import DEFAULT_DETECTION
     from mcalc.explain.service import CamSettings, SlidingSettings
 
-    sliding = SlidingSettings(stride=args.stride, batch=args.batch, min_region_score=args.threshold)
+    least = operating if args.threshold is None else float(args.threshold)
+    sliding = SlidingSettings(stride=args.stride, batch=args.batch, min_region_score=least)
     method = args.cam or "none"
     cam = None
     if method != "none":
         cam = CamSettings(method=method, layer=args.layer, target=args.target, scope=args.scope)
-    return BatchSettings(sliding, cam, tolerance_mm=args.tolerance, maps=bool(args.maps))
+    detection = replace(DEFAULT_DETECTION, threshold=operating)
+    return BatchSettings(sliding, cam, detection, tolerance_mm=args.tolerance, maps=bool(args.maps))
+
+
+def _operating(args: argparse.Namespace) -> float:
+    """The model's decision threshold (its card's); the default one where the model cannot
+    be read, which :func:`~mcalc.batch.run_batch` then reports in its own words."""
+    from mcalc.config import get_settings
+    from mcalc.errors import ModelError
+    from mcalc.explain.scoring import DEFAULT_THRESHOLD, decision_threshold
+    from mcalc.models.registry import load_card, resolve_model
+
+    try:
+        folder = resolve_model(args.model, args.models or get_settings().models_dir)
+        return decision_threshold(load_card(folder)).value
+    except ModelError:
+        return DEFAULT_THRESHOLD
 
 
 def cmd_batch(args: argparse.Namespace) -> int:
@@ -82,11 +105,12 @@ def cmd_batch(args: argparse.Namespace) -> int:
         )
     if args.address and args.engine != "ray":
         raise ExplainError("--address is a Ray cluster: add --engine ray")
+
     summary = run_batch(
         args.model,
         args.data,
         Path(args.out),
-        batch_settings(args),
+        batch_settings(args, _operating(args)),
         models_dir=args.models,
         engine=args.engine,
         workers=args.workers,

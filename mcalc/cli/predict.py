@@ -45,7 +45,7 @@ from mcalc.cli.common import fraction, model_or_default, positive_int
 from mcalc.config import TIMEPOINTS, VIEWS, get_settings
 from mcalc.errors import os_error_text
 from mcalc.explain.errors import ExplainError
-from mcalc.explain.scoring import REGION_RULE_VERSION
+from mcalc.explain.scoring import REGION_RULE_VERSION, decision_threshold
 from mcalc.explain.service import (
     CAM_METHODS,
     COLORMAPS,
@@ -122,8 +122,15 @@ def _write_png(path: Path, rgb: np.ndarray) -> None:
         raise OSError(f"cannot write {path}")
 
 
-def _settings(args: argparse.Namespace) -> AnalysisSettings:
-    sliding = SlidingSettings(stride=args.stride, batch=args.batch, min_region_score=args.threshold)
+def region_threshold(args: argparse.Namespace, operating: float) -> float:
+    """The smallest score of a listed region: ``--threshold``, else the model's decision
+    threshold (``operating``), so that an image lists a region exactly when it reads positive."""
+    return operating if args.threshold is None else float(args.threshold)
+
+
+def _settings(args: argparse.Namespace, operating: float) -> AnalysisSettings:
+    least = region_threshold(args, operating)
+    sliding = SlidingSettings(stride=args.stride, batch=args.batch, min_region_score=least)
     cam = None
     if args.cam != "none":
         cam = CamSettings(method=args.cam, layer=args.layer, target=args.target, scope=args.scope)
@@ -172,9 +179,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     settings = get_settings()
     models_dir = Path(args.models) if args.models else settings.models_dir
     out_dir = Path(args.out)
-    analysis = _settings(args)
     inputs = _inputs(args)
     loaded = load_model(args.model, models_dir)
+    analysis = _settings(args, decision_threshold(loaded.card).value)
     cache = None if args.no_cache else ResultsCache(settings.cache_dir / "predict")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -337,7 +344,11 @@ def register_commands(subparsers: Any) -> None:
     # Removed (5 December 2026): kept hidden so that a script passing it is told why.
     p.add_argument("--top-k", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument(
-        "--threshold", type=fraction, default=0.5, help="smallest score of a listed region"
+        "--threshold",
+        type=fraction,
+        default=None,
+        help="smallest score of a listed region (default: the model's decision threshold, "
+        "`models threshold ID`; 0.5 where its card names none)",
     )
     p.add_argument(
         "--tolerance",

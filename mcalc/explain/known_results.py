@@ -31,7 +31,7 @@ from typing import Any
 from mcalc.batch.table import old_score_rule, read_results
 from mcalc.explain.methods import method_name
 from mcalc.explain.runs import SharedAnalyses
-from mcalc.explain.scoring import Region
+from mcalc.explain.scoring import DecisionThreshold, Region, threshold_label
 
 __all__ = [
     "KnownResult",
@@ -67,6 +67,27 @@ class KnownResult:
     when: str = ""
     regions: tuple[Region, ...] = ()
     warning: str = ""
+    threshold: float | None = None
+    positive_class: str = ""
+
+    def threshold_note(self, now: DecisionThreshold) -> str | None:
+        """What to say when this result was decided (and its regions listed) at another
+        threshold than the model's ``now`` (its card's changed since), else ``None``.
+
+        >>> r = KnownResult(0.7, "calcification", "", "batch run `b`", threshold=0.5,
+        ...                 positive_class="calcification")
+        >>> r.threshold_note(DecisionThreshold(0.921513, "Youden's J"))
+        "This result was decided at 0.50; the model now decides at 0.9215 (Youden's J): \
+its score 0.700 is below the model's operating threshold (0.9215): not read as calcification."
+        """
+        if self.threshold is None or abs(self.threshold - now.value) <= 1e-9:
+            return None
+        reading = now.reading(self.score, self.positive_class) if self.positive_class else ""
+        return (
+            f"This result was decided at {threshold_label(self.threshold)}; the model now "
+            f"decides at {now.text} ({now.source})"
+            + (f": its score {self.score:.3f} is {reading}." if reading else ".")
+        )
 
     def text(self) -> str:
         decided = f" ({self.predicted})" if self.predicted else ""
@@ -115,6 +136,15 @@ def _row_regions(text: str) -> tuple[Region, ...]:
         return ()
 
 
+def _number(value: Any) -> float | None:
+    """A table cell as a number (``None``: empty or not a number)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if number != number else number
+
+
 def batch_scores(folders: Iterable[tuple[str, Path]], model_key: str) -> dict[str, KnownResult]:
     """Every image's latest result of the model version ``model_key`` in the results
     tables of the given batch runs (``(run name, run folder)``).
@@ -144,6 +174,8 @@ def batch_scores(folders: Iterable[tuple[str, Path]], model_key: str) -> dict[st
                 when=when,
                 regions=_row_regions(str(getattr(row, "top_regions", "") or "")),
                 warning=str(getattr(row, "warning", "") or ""),
+                threshold=_number(getattr(row, "threshold", None)),
+                positive_class=str(getattr(row, "positive_class", "") or ""),
             )
     return found
 
@@ -171,6 +203,8 @@ def predict_score(
                 source="Predict (an analysis kept by this server)",
                 regions=tuple(result.regions),
                 warning=result.flat_note or "",
+                threshold=case.threshold.value,
+                positive_class=result.scores.positive_class,
             )
     return None
 

@@ -24,6 +24,7 @@ from mcalc.explain.cams import SCOPES, CamSettings
 from mcalc.explain.explainer import CAM_METHODS, Explainer
 from mcalc.explain.map_agreement import DEFAULT_TOLERANCE_MM
 from mcalc.explain.runs import CaseRequest, case_request
+from mcalc.explain.scoring import decision_threshold
 from mcalc.explain.service import AnalysisSettings, ImageInput
 from mcalc.explain.sliding import SlidingSettings
 from mcalc.models.detection import DetectionSettings
@@ -38,18 +39,28 @@ __all__ = [
     "default_detections",
     "default_settings",
     "next_case",
+    "operating_value",
     "opening_request",
     "view_request",
 ]
 
-#: The score threshold of the detections Predict shows by default (the FROC sweeps every
-#: threshold).
+#: The score threshold a reader's own detection or region threshold starts at, once they
+#: turn off "at the model's operating threshold" (the FROC sweeps every threshold).
 DEFAULT_DETECTION_THRESHOLD = 0.5
 
 
-def default_detections() -> DetectionSettings:
-    """The detections Predict shows by default (its widgets left as they are)."""
-    return DetectionSettings(threshold=DEFAULT_DETECTION_THRESHOLD)
+def operating_value(loaded: LoadedModel) -> float:
+    """The model's decision threshold (:func:`~mcalc.explain.scoring.decision_threshold`),
+    at which Predict lists regions and draws detections by default: an image read as not the
+    positive class then shows none, one read as it at least one (region 1, the top
+    detection, scores the map score)."""
+    return decision_threshold(loaded.card).value
+
+
+def default_detections(loaded: LoadedModel) -> DetectionSettings:
+    """The detections Predict shows by default (its widgets left as they are): those at or
+    above the model's operating threshold."""
+    return DetectionSettings(threshold=operating_value(loaded))
 
 
 def default_layer(xp: Explainer) -> str | None:
@@ -64,14 +75,16 @@ def default_layer(xp: Explainer) -> str | None:
 
 def default_settings(loaded: LoadedModel, xp: Explainer) -> AnalysisSettings:
     """The analysis Predict's widgets ask for when left as they are: Grad-CAM of the
-    positive class at the default layer, the whole breast, the default sliding window."""
+    positive class at the default layer, the whole breast, the default sliding window with
+    its regions at or above the model's operating threshold (:func:`operating_value`)."""
     cam = CamSettings(
         method=CAM_METHODS[0],
         layer=default_layer(xp),
         target=positive_class_for(list(loaded.classes)),
         scope=SCOPES[0],
     )
-    return AnalysisSettings(SlidingSettings(), cam, float(DEFAULT_TOLERANCE_MM))
+    sliding = SlidingSettings(min_region_score=operating_value(loaded))
+    return AnalysisSettings(sliding, cam, float(DEFAULT_TOLERANCE_MM))
 
 
 def view_request(

@@ -296,7 +296,7 @@ def analyse_opening(
     request = opening_request(loaded, xp, index)
     if request is None:
         return None
-    det = default_detections()
+    det = default_detections(loaded)
     image_cache = shared_image_cache(settings.cache_dir, settings.default_pixel_spacing_mm)
     first = index.cases[0]
     records = [r for r in (first.image(VIEWS[0], tp) for tp in TIMEPOINTS) if r is not None]

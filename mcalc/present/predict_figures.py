@@ -19,7 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mcalc.explain.overlay import blend, plotly_colorscale
-from mcalc.explain.scoring import MAP_SCORE, MAP_SCORE_RULE
+from mcalc.explain.scoring import MAP_SCORE, MAP_SCORE_RULE, threshold_label
 from mcalc.explain.stitch import joint_range, normalize_map
 from mcalc.present.map_display import crop_heat, display_box, overlay_view
 from mcalc.present.reading_overlays import plain_number
@@ -47,6 +47,7 @@ __all__ = [
     "overlay_caption",
     "add_detections",
     "detections_table",
+    "OPERATING_COLUMN",
     "DETECTION_COLOR",
     "find_region",
     "zoom_box",
@@ -176,11 +177,27 @@ def add_detections(
         )
 
 
+#: The column that says, for a detection or region under a threshold the reader lowered,
+#: whether the model calls it (its score at or above the operating threshold).
+OPERATING_COLUMN = "at operating threshold"
+
+
+def _operating(score: float, operating: float | None) -> dict[str, str]:
+    """The :data:`OPERATING_COLUMN` cell of a row (none when ``operating`` is ``None``)."""
+    if operating is None:
+        return {}
+    return {OPERATING_COLUMN: "yes" if score >= operating else "no: below it"}
+
+
 def detections_table(
-    panels: Sequence[Panel], detections: Sequence[Sequence[Detection]]
+    panels: Sequence[Panel],
+    detections: Sequence[Sequence[Detection]],
+    operating: float | None = None,
 ) -> list[dict[str, Any]]:
     """One row per detection: image, rank, score, size and position, each header with its
-    unit (the position in full-resolution pixels of the file, before any mirroring)."""
+    unit (the position in full-resolution pixels of the file, before any mirroring); with
+    ``operating`` (the model's decision threshold, given when the detections' threshold is
+    under it), whether each is at or above it."""
     rows: list[dict[str, Any]] = []
     for panel, dets in zip(panels, detections, strict=True):
         factor = panel.result.pmap.factor
@@ -190,6 +207,7 @@ def detections_table(
                     "image": panel.label,
                     "detection": k,
                     "score": round(d.score, 4),
+                    **_operating(d.score, operating),
                     "row (full-res px)": round(d.row / factor),
                     "col (full-res px)": round(d.col / factor),
                     "size (mm)": round(d.size_mm, 2),
@@ -303,12 +321,14 @@ def crop_figure_fast(
     return go.Figure({"data": data, "layout": layout}, _validate=False)
 
 
-def regions_table(panels: Sequence[Panel]) -> list[dict[str, Any]]:
+def regions_table(panels: Sequence[Panel], operating: float | None = None) -> list[dict[str, Any]]:
     """One row per top region: image (its label), rank, score, centre and its patch's side
     (for a data frame), and ``key``, the image's key, which the page keeps out of sight (a
     row picked names its region by key and rank). A region is a model patch: its side is the
     patch's, the same for every region of an image, not the finding's size (the detections
-    table's "size (mm)"), so it is headed as what it is."""
+    table's "size (mm)"), so it is headed as what it is. With ``operating`` (given when the
+    region threshold is under the model's decision threshold), whether each region is at or
+    above it (:data:`OPERATING_COLUMN`)."""
     rows: list[dict[str, Any]] = []
     for p in panels:
         r = p.result
@@ -319,6 +339,7 @@ def regions_table(panels: Sequence[Panel]) -> list[dict[str, Any]]:
                     "image": p.label,
                     "region": reg.rank,
                     "score": round(reg.score, 4),
+                    **_operating(reg.score, operating),
                     "row": round(reg.center[0]),
                     "col": round(reg.center[1]),
                     "patch side (mm)": round((reg.box[1] - reg.box[0]) * sr * r.pmap.factor, 1),
@@ -366,10 +387,17 @@ def regions_caption(case: CaseAnalysis) -> str:
     """What the regions are, and when a positive image lists one."""
     s = case.settings.sliding
     t = case.threshold.value
-    if s.min_region_score <= t:
+    if s.min_region_score == t:
+        rule = (
+            "the region threshold is the model's operating threshold, so an image reads "
+            "positive exactly when it lists a region"
+        )
+    elif s.min_region_score < t:
         rule = (
             "an image reads positive exactly when it lists a region scoring "
-            f"{case.threshold.text} or more"
+            f"{case.threshold.text} or more; regions under it (column "
+            f"'{OPERATING_COLUMN}': no) are below the model's operating threshold, which "
+            "does not call them"
         )
     else:
         rule = (
@@ -378,7 +406,7 @@ def regions_caption(case: CaseAnalysis) -> str:
         )
     return (
         f"Regions: patches centred on the image's top detections (up to {s.max_regions}, not "
-        f"overlapping, scoring {s.min_region_score:.2f} or more), each scoring its "
+        f"overlapping, scoring {threshold_label(s.min_region_score)} or more), each scoring its "
         f"detection's score; region 1 is the top detection, its score the map score: {rule}."
     )
 

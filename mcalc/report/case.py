@@ -209,16 +209,20 @@ def _model_section(
     """The model's pictures (map over each image in ``cmap``, its hot spots ringed, a key
     under each), the lines that say what they show, and the card."""
     from mcalc.explain.cams import CamSettings
-    from mcalc.explain.service import AnalysisSettings, ImageInput, analyse_case
+    from mcalc.explain.scoring import decision_threshold
+    from mcalc.explain.service import AnalysisSettings, ImageInput, SlidingSettings, analyse_case
     from mcalc.models.inference import load_model
     from mcalc.present.result_picture import ringed_shown_picture
 
     loaded = load_model(model, models_dir)
     records = {r.key: r for r in case_rec.images}
+    # Regions boxed at the model's operating threshold, as Predict lists them by default:
+    # an image read as not the positive class has none, one read as it region 1 at least.
+    sliding = SlidingSettings(min_region_score=decision_threshold(loaded.card).value)
     case = analyse_case(
         loaded,
         [ImageInput.from_record(r) for r in case_rec.images],
-        AnalysisSettings(cam=CamSettings()),
+        AnalysisSettings(sliding, CamSettings()),
         image_cache=cache,
     )
     pictures = []

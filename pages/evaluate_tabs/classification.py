@@ -10,7 +10,12 @@ import pandas as pd
 import streamlit as st
 
 from mcalc.errors import McalcError
-from mcalc.explain.scoring import decision_threshold, threshold_label
+from mcalc.explain.scoring import (
+    DecisionThreshold,
+    decision_threshold,
+    evaluation_threshold_note,
+    threshold_label,
+)
 from mcalc.models.analysis import (
     CASE_SETS,
     LevelAnalysis,
@@ -160,14 +165,16 @@ def controls_ui(binary_names: list[str]) -> tuple[str, float, bool, int]:
         "(Not Predict's map score, which slides a window over the whole mammogram.)",
     )
     threshold = c2.slider(
-        f"Operating threshold on p({' / '.join(sorted(set(binary_names)))})",
+        f"Threshold on p({' / '.join(sorted(set(binary_names)))})",
         0.0,
         1.0,
         0.5,
         0.01,
         key="evaluate_threshold",
         persist_state="session",
-        help="A patch, image or case is called positive when its score is at least this.",
+        help="A patch, image or case is called positive when its score is at least this. "
+        "Not a model's operating threshold (its card's, a map-score threshold at which "
+        "Predict decides: Operating points), which is in other units.",
     )
     # A label that fits its column at 1024 px ("Use each model's Youden threshold instead"
     # read "Use each model's Youden thre…"); the help says the rest.
@@ -257,7 +264,9 @@ def results_ui(
     table = pd.DataFrame(rows)
     st.caption("Without a threshold: ranking (AUC with its 95% CI, average precision).")
     fitted_table(table[RANKING_COLUMNS], key="evaluate_ranking")
-    st.caption("At the operating threshold (positive when the score is at least it).")
+    at = "each model's Youden threshold" if youden else threshold_label(threshold)
+    cards = {k: DecisionThreshold(*thresholds[k]) for k in results if k in thresholds}
+    st.caption(evaluation_threshold_note(at, level, cards))
     fitted_table(table[THRESHOLD_COLUMNS], key="evaluate_metrics")
     for note in notes:
         st.caption(note)
