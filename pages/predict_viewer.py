@@ -172,6 +172,7 @@ def viewer_panels(
             p.result.regions,
             p.result.pmap.factor,
             None if dets is None else dets[n],
+            case.threshold,  # those under it are drawn muted (their `called` flag)
         )
         out.append(panel)
         pixels.append(px)

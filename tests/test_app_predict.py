@@ -120,6 +120,10 @@ def test_page_runs_and_draws_prior_beside_recent_with_regions(page_env) -> None:
     names = [[m["name"] for m in p["layers"]["maps"]] for p in panels]
     assert names == [["probability", "explanation"]] * 2
     assert panels[1]["layers"]["regions"][0]["rank"] == 1
+    # Each box says whether the model calls it (the card names no threshold: 0.5, the
+    # regions' own threshold), so that the viewer mutes those it does not.
+    assert all(r["called"] for p in panels for r in p["layers"]["regions"])
+    assert "0.50" in panels[1]["layers"]["below"]["label"]
     # Across rounds registers only when asked (a recent-only model): then in the background.
     from pages.predict_temporal import WORK_KEY as ACROSS_KEY
 

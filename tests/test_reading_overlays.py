@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from mcalc.explain.overlay import colorize
-from mcalc.explain.scoring import Region
+from mcalc.explain.scoring import DecisionThreshold, Region
 from mcalc.models.detection import Detection
 from mcalc.present.reading import outlines_from_panel, panel_outlines
 from mcalc.present.reading_overlays import (
@@ -168,6 +168,29 @@ def test_regions_and_detections_land_in_the_panel_grid(flipped):
     assert (det["row"], det["col"]) == pytest.approx((dr * 0.5, dc * 0.5))
     assert det["detection"] == 1
     assert predict_layers(view, "k", [], [], 2.0, None)["detections"] is None
+
+
+def test_each_region_and_detection_says_whether_the_model_calls_it():
+    """A region or detection threshold lowered under the model's operating threshold lists
+    some the model does not call: each box and marker carries ``called`` (score at or above
+    the threshold, the threshold itself included), which the viewer draws dashed and dimmed
+    when false, and the layers carry the legend's words naming the threshold."""
+    view = tiny_view(False)
+    t = DecisionThreshold(0.921513, "Youden's J")
+    scores = [0.95, 0.921513, 0.6]
+    regions = [
+        Region(k, s, (20, 30), (10, 20, 0, 16), (20, 0), {"calcification": s})
+        for k, s in enumerate(scores, start=1)
+    ]
+    dets = [Detection(row=40, col=20 + 4 * k, score=s, size_mm=0.5) for k, s in enumerate(scores)]
+    layers = predict_layers(view, "k", [], regions, 2.0, dets, t)
+    assert [r["called"] for r in layers["regions"]] == [True, True, False]
+    assert [d["called"] for d in layers["detections"]] == [True, True, False]
+    assert "below 0.9215" in layers["below"]["label"]
+    assert "(0.9215)" in layers["below"]["note"]
+    # Without a threshold (a caller that has none), no flag: nothing is drawn muted.
+    bare = predict_layers(view, "k", [], regions, 2.0, dets)
+    assert "called" not in bare["regions"][0] and "below" not in bare
 
 
 @pytest.mark.parametrize("flipped", [False, True])

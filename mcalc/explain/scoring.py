@@ -82,6 +82,7 @@ __all__ = [
     "evaluation_threshold_note",
     "threshold_label",
     "LEGACY_BELOW",
+    "called",
     "region_detections",
     "regions_from_detections",
     "top_regions",
@@ -234,6 +235,16 @@ def threshold_label(value: float) -> str:
     return text
 
 
+def called(score: float, threshold: float) -> bool:
+    """Whether the model calls ``score`` at ``threshold``: at or above it. The one place of
+    that rule (a decision, a region, a detection), which every reader of scores asks.
+
+    >>> called(0.5, 0.5), called(0.4999, 0.5)
+    (True, False)
+    """
+    return float(score) >= float(threshold)
+
+
 @dataclass(frozen=True)
 class DecisionThreshold:
     """The map score at and above which an image reads as the positive class.
@@ -255,6 +266,10 @@ class DecisionThreshold:
         """The value as shown (:func:`threshold_label`)."""
         return threshold_label(self.value)
 
+    def calls(self, score: float) -> bool:
+        """Whether ``score`` is at or above the threshold (:func:`called`)."""
+        return called(score, self.value)
+
     def decide(self, score: float, positive_class: str) -> str:
         """``positive_class`` when ``score >= value``, else ``not`` and it: both sides in
         the class's words (below read "negative" beside "calcification" above, until 7
@@ -263,7 +278,7 @@ class DecisionThreshold:
         >>> DecisionThreshold(0.5, "default").decide(0.2, "calcification")
         'not calcification'
         """
-        return positive_class if score >= self.value else f"not {positive_class}"
+        return positive_class if self.calls(score) else f"not {positive_class}"
 
     def reading(self, score: float, positive_class: str) -> str:
         """The decision on ``score`` in a reader's words, with the threshold it was made at
@@ -275,8 +290,8 @@ class DecisionThreshold:
         >>> t.reading(0.5, "calcification")
         "at or above the model's operating threshold (0.50): read as calcification"
         """
-        where = "at or above" if score >= self.value else "below"
-        what = "read as" if score >= self.value else "not read as"
+        where = "at or above" if self.calls(score) else "below"
+        what = "read as" if self.calls(score) else "not read as"
         return f"{where} the model's operating threshold ({self.text}): {what} {positive_class}"
 
     def as_dict(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from mcalc.explain.overlay import blend, plotly_colorscale
-from mcalc.explain.scoring import MAP_SCORE, MAP_SCORE_RULE, threshold_label
+from mcalc.explain.scoring import MAP_SCORE, MAP_SCORE_RULE, called, threshold_label
 from mcalc.explain.stitch import joint_range, normalize_map
 from mcalc.present.map_display import crop_heat, display_box, overlay_view
 from mcalc.present.reading_overlays import plain_number
@@ -186,7 +186,7 @@ def _operating(score: float, operating: float | None) -> dict[str, str]:
     """The :data:`OPERATING_COLUMN` cell of a row (none when ``operating`` is ``None``)."""
     if operating is None:
         return {}
-    return {OPERATING_COLUMN: "yes" if score >= operating else "no: below it"}
+    return {OPERATING_COLUMN: "yes" if called(score, operating) else "no: below it"}
 
 
 def detections_table(

@@ -37,12 +37,13 @@ import numpy as np
 from mcalc.cache import ImageCache, file_key
 from mcalc.errors import ImageReadError
 from mcalc.explain.overlay import colorize, hot_spots, resize_map
+from mcalc.explain.scoring import called
 from mcalc.present.pixels import encoded, pixel_id, pixel_payload
 from mcalc.viewer import DisplayOptions, ImageView, prepare_view, preview_values
 
 if TYPE_CHECKING:
     from mcalc.dataset.records import ImageRecord
-    from mcalc.explain.scoring import Region
+    from mcalc.explain.scoring import DecisionThreshold, Region
     from mcalc.explain.service import CaseAnalysis, OverlayMaps
     from mcalc.models.detection import Detection
 
@@ -61,6 +62,7 @@ __all__ = [
     "colour_lut",
     "region_boxes",
     "detection_markers",
+    "below_words",
     "predict_layers",
     "decode_map",
     "region_of_event",
@@ -292,9 +294,22 @@ def colour_lut(cmap: str = "jet") -> str:
     return base64.b64encode(np.ascontiguousarray(ramp, dtype=np.uint8).tobytes()).decode("ascii")
 
 
-def region_boxes(view: ImageView, key: str, regions: Sequence[Region]) -> list[dict[str, Any]]:
+def _called(score: float, operating: DecisionThreshold | None) -> dict[str, bool]:
+    """A region's or detection's ``called`` flag: whether the model calls it (its score at
+    or above the ``operating`` threshold, :func:`mcalc.explain.scoring.called`); none
+    without a threshold. The browser draws those it does not call muted and dashed."""
+    return {} if operating is None else {"called": called(score, operating.value)}
+
+
+def region_boxes(
+    view: ImageView,
+    key: str,
+    regions: Sequence[Region],
+    operating: DecisionThreshold | None = None,
+) -> list[dict[str, Any]]:
     """The top regions as boxes ``[r0, r1, c0, c1]`` in the panel's grid, each with what a
-    click sends back (image key, rank) and its score."""
+    click sends back (image key, rank), its score and, given the model's ``operating``
+    threshold, whether the model calls it (``called``)."""
     out = []
     for reg in regions:
         r0, r1, c0, c1 = view.display_box(reg.box)
@@ -304,6 +319,7 @@ def region_boxes(view: ImageView, key: str, regions: Sequence[Region]) -> list[d
                 "image": key,
                 "rank": int(reg.rank),
                 "score": round(float(reg.score), 4),
+                **_called(reg.score, operating),
                 "box": [round(r0 * s, 2), round(r1 * s, 2), round(c0 * s, 2), round(c1 * s, 2)],
             }
         )
@@ -311,10 +327,15 @@ def region_boxes(view: ImageView, key: str, regions: Sequence[Region]) -> list[d
 
 
 def detection_markers(
-    view: ImageView, key: str, factor: float, detections: Sequence[Detection]
+    view: ImageView,
+    key: str,
+    factor: float,
+    detections: Sequence[Detection],
+    operating: DecisionThreshold | None = None,
 ) -> list[dict[str, Any]]:
     """Detections (model-input pixels; native x ``factor`` = model input) as markers in
-    the panel's grid, numbered from 1 like the detections table."""
+    the panel's grid, numbered from 1 like the detections table; given the model's
+    ``operating`` threshold, each says whether the model calls it (``called``)."""
     if not detections:
         return []
     native = np.array([(d.row / factor, d.col / factor) for d in detections], float)
@@ -326,10 +347,29 @@ def detection_markers(
             "row": round(float(r), 2),
             "col": round(float(c), 2),
             "score": round(float(d.score), 4),
+            **_called(d.score, operating),
             "size_mm": round(float(d.size_mm), 2),
         }
         for k, ((r, c), d) in enumerate(zip(shown, detections, strict=True), start=1)
     ]
+
+
+def below_words(operating: DecisionThreshold) -> dict[str, str]:
+    """What the viewer's legend says of the regions and detections the model does not call
+    (drawn dashed and dimmed): ``label`` (the toolbar's words) and ``note`` (its tooltip).
+
+    >>> from mcalc.explain.scoring import DecisionThreshold
+    >>> below_words(DecisionThreshold(0.921513, "the card"))["label"]
+    'dashed: below 0.9215, not called'
+    """
+    return {
+        "label": f"dashed: below {operating.text}, not called",
+        "note": (
+            "Dashed, dimmed boxes and diamonds score below the model's operating threshold "
+            f"({operating.text}): the model does not call them; they are listed because the "
+            "region or detection threshold was lowered under it. Solid ones are at or above it."
+        ),
+    }
 
 
 def predict_layers(
@@ -339,16 +379,21 @@ def predict_layers(
     regions: Sequence[Region],
     factor: float,
     detections: Sequence[Detection] | None,
+    operating: DecisionThreshold | None = None,
 ) -> dict[str, Any]:
     """A panel's Predict layers (the ``layers`` entry of a viewer panel): maps from
-    :func:`map_layer`, region boxes, detection markers (``None``: detections off)."""
+    :func:`map_layer`, region boxes, detection markers (``None``: detections off); given
+    the model's ``operating`` threshold, each box and marker says whether the model calls it
+    (``called``) and ``below`` the legend's words for those it does not
+    (:func:`below_words`)."""
     return {
         "image": key,
         "maps": list(maps),
-        "regions": region_boxes(view, key, regions),
+        "regions": region_boxes(view, key, regions, operating),
         "detections": None
         if detections is None
-        else detection_markers(view, key, factor, detections),
+        else detection_markers(view, key, factor, detections, operating),
+        **({} if operating is None else {"below": below_words(operating)}),
     }
 
 

@@ -31,6 +31,7 @@ export interface RegionBox {
   image: string;
   rank: number;
   score: number;
+  called?: boolean; // false: below the model's operating threshold (drawn dashed, dimmed)
   box: [number, number, number, number]; // r0, r1, c0, c1 (edges, panel grid)
 }
 export interface DetMarker {
@@ -39,6 +40,7 @@ export interface DetMarker {
   row: number;
   col: number;
   score: number;
+  called?: boolean; // as RegionBox's
   size_mm: number;
 }
 export interface Layers {
@@ -46,6 +48,9 @@ export interface Layers {
   maps: MapLayer[];
   regions: RegionBox[];
   detections: DetMarker[] | null;
+  // The legend's words for the boxes and markers the model does not call (from Python:
+  // mcalc.present.reading_overlays.below_words); the rule itself stays in Python (`called`).
+  below?: { label: string; note: string };
 }
 export interface OverlayArgs {
   lut: string; // base64 of 256 RGB triplets
@@ -75,6 +80,11 @@ import { type Rect, placeLabels } from "./labels";
 const REGION_COLOUR = "#ffffff";
 const SPOT_RING = 12; // css px: the smallest ring around a hot spot, at any zoom
 const DETECTION_COLOUR = "#ff4fd8"; // as the classic figure's diamonds
+// Below the model's operating threshold (a lowered region or detection threshold lists
+// them): dashed and dimmed, so that the ones the model calls stand out without colour too.
+const BELOW_REGION_COLOUR = "#a8a8a8";
+const BELOW_DETECTION_COLOUR = "#b86aa8";
+const BELOW_DASH = [4, 3];
 let opts: OverlayArgs | null = null;
 let lut: Uint8Array = new Uint8Array(768);
 let shownMap = ""; // "" = no map
@@ -284,9 +294,12 @@ export function drawOver(i: number, ctx: CanvasRenderingContext2D, host: Host): 
     );
     shown.forEach(([r, q], k) => {
       const on = selectedRegion === `${r.image}#${r.rank}`;
-      ctx.strokeStyle = on ? "#ffeb3b" : REGION_COLOUR;
+      const below = r.called === false;
+      ctx.strokeStyle = on ? "#ffeb3b" : below ? BELOW_REGION_COLOUR : REGION_COLOUR;
       ctx.lineWidth = on ? 2.5 : 1.2;
+      ctx.setLineDash(below ? BELOW_DASH : []);
       ctx.strokeRect(q[0], q[1], q[2], q[3]);
+      ctx.setLineDash([]);
       const [x, y, w, h] = spots[k];
       ctx.save();
       ctx.shadowBlur = 0;
@@ -302,12 +315,14 @@ export function drawOver(i: number, ctx: CanvasRenderingContext2D, host: Host): 
     );
   }
   if (showDetections && layers.detections) {
-    ctx.strokeStyle = DETECTION_COLOUR;
-    ctx.fillStyle = DETECTION_COLOUR;
     ctx.lineWidth = 2;
     for (const d of layers.detections) {
       const q = host.toCanvas(i, d.row, d.col);
       if (!q) continue;
+      const below = d.called === false;
+      ctx.strokeStyle = below ? BELOW_DETECTION_COLOUR : DETECTION_COLOUR;
+      ctx.fillStyle = ctx.strokeStyle;
+      ctx.setLineDash(below ? [3, 2] : []);
       const s = 7;
       ctx.beginPath();
       ctx.moveTo(q[0], q[1] - s);
@@ -316,6 +331,7 @@ export function drawOver(i: number, ctx: CanvasRenderingContext2D, host: Host): 
       ctx.lineTo(q[0] - s, q[1]);
       ctx.closePath();
       ctx.stroke();
+      ctx.setLineDash([]);
       ctx.fillText(String(d.detection), q[0] + s + 1, q[1] + 4);
     }
   }
@@ -421,6 +437,35 @@ function legend(host: Host): HTMLElement | null {
   return box;
 }
 
+/** How many regions and detections of the panels the model does not call (``called``
+ * false, set by Python): [regions, detections]. */
+function belowCounts(host: Host): [number, number] {
+  let regions = 0;
+  let detections = 0;
+  for (const p of host.panels()) {
+    regions += (p.layers?.regions ?? []).filter((r) => r.called === false).length;
+    detections += (p.layers?.detections ?? []).filter((d) => d.called === false).length;
+  }
+  return [regions, detections];
+}
+
+/** The key to the dashed, dimmed boxes and diamonds, when any is listed: a dashed swatch
+ * and Python's words (the full sentence in its tooltip). */
+function belowLegend(host: Host): HTMLElement | null {
+  const [regions, detections] = belowCounts(host);
+  const words = host.panels().find((p) => p.layers?.below)?.layers?.below;
+  if (!words || regions + detections === 0) return null;
+  const box = document.createElement("span");
+  box.className = "legend legend-below";
+  box.title = words.note;
+  const swatch = document.createElement("span");
+  swatch.className = "below-swatch";
+  const t = document.createElement("span");
+  t.textContent = words.label;
+  box.append(swatch, t);
+  return box;
+}
+
 function toggle(label: string, on: boolean, title: string, action: () => void): HTMLButtonElement {
   const b = document.createElement("button");
   b.textContent = label;
@@ -447,6 +492,7 @@ export function overlayBar(bar: HTMLDivElement, host: Host, rerender: () => void
       ".bar .legend{display:inline-flex;align-items:center;gap:4px;margin:0 4px;font-size:11px;color:#ddd}" +
       ".bar .legend canvas{border:1px solid #555}.bar .legend-title{color:#aaa}" +
       ".bar .legend-spots{color:#ccc;margin-left:4px}" +
+      `.bar .below-swatch{display:inline-block;width:14px;height:9px;border:1.5px dashed ${BELOW_REGION_COLOUR}}` +
       ".bar input.opacity{width:80px;vertical-align:middle}";
     document.head.appendChild(style);
   }
@@ -486,6 +532,8 @@ export function overlayBar(bar: HTMLDivElement, host: Host, rerender: () => void
   bar.appendChild(range);
   const l = legend(host);
   if (l) bar.appendChild(l);
+  const b = belowLegend(host);
+  if (b) bar.appendChild(b);
   bar.appendChild(toggle("Regions", showRegions, "top regions: click one for its detail (E)", () => {
     showRegions = !showRegions;
     rerender();
@@ -548,6 +596,8 @@ export function publishOverlays(d: DOMStringMap, host: Host): void {
   d.mapOpacity = String(opacity);
   d.regions = String(host.panels().reduce((n, p) => n + (p.layers?.regions.length ?? 0), 0));
   d.detections = String(host.panels().reduce((n, p) => n + (p.layers?.detections?.length ?? 0), 0));
+  // Those drawn dashed (below the operating threshold): "regions,detections".
+  d.belowThreshold = belowCounts(host).join(",");
   // Where each drawn region's box centre is, in its panel's canvas pixels (for tests).
   const points: [number, string, number, number, number][] = [];
   host.panels().forEach((p, i) => {
