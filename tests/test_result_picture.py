@@ -28,7 +28,10 @@ def _result(heat_shape=(90, 70), regions=((30, 60, 10, 40, 1),), marks=None):
         unit=np.full(heat_shape, 0.5, np.float32),
         marks=marks,
         pmap=SimpleNamespace(factor=1.0),
-        regions=[SimpleNamespace(box=b[:4], rank=b[4]) for b in regions],
+        regions=[
+            SimpleNamespace(box=b[:4], rank=b[4], score=b[5] if len(b) > 5 else 1.0)
+            for b in regions
+        ],
     )
 
 
@@ -52,6 +55,33 @@ def test_a_picture_rings_its_hot_spots_numbers_its_regions_and_has_a_colour_bar(
     np.testing.assert_array_equal(pic[38:52, 18:32], 128)  # inside: the image, untouched
     assert bar_rows(pic[90:], "jet")
     assert not bar_rows(pic[:90], "jet")
+
+
+def test_a_region_below_the_operating_threshold_is_boxed_dashed_and_named_so() -> None:
+    """A region threshold lowered under the model's decision threshold lists regions the
+    model does not call (the case report, a verdict's picture, ``predict --threshold``):
+    they were boxed solid white like the others. Now dashed (apart in a grey print too),
+    and the key names them."""
+    regions = ((10, 40, 5, 30, 1, 0.95), (50, 85, 35, 65, 2, 0.6))
+    legend = Legend("P", [(0.0, "0"), (1.0, "1")], [], False)
+    heat = np.zeros((90, 70), np.float32)
+    pic = ringed_result_picture(
+        _result(regions=regions),
+        heat,
+        0.6,
+        "jet",
+        legend=legend,
+        min_region_score=0.5,
+        operating=0.921513,
+    ).rgb
+    white = (pic == 255).all(axis=2)
+    assert white[15:38, 5].all()  # region 1 (0.95): a solid left side
+    side = white[55:83, 35]  # region 2 (0.6): dashes and gaps
+    assert side.any() and not side.all()
+    lines = key_lines(
+        legend, _result(regions=regions).regions, [], 0.5, marked=False, operating=0.921513
+    )
+    assert "Dashed box 2: below the model's operating threshold (0.9215)" in lines[0]
 
 
 def test_a_pictures_key_says_what_its_scale_boxes_and_rings_are() -> None:

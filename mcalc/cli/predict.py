@@ -150,7 +150,13 @@ def _write_maps(case: CaseAnalysis, out_dir: Path, opacity: float, cmap: str) ->
         np.save(out_dir / f"{stem}_proba.npy", dense)
         np.save(out_dir / f"{stem}_proba_grid.npy", r.pmap.proba)
         picture = result_picture(
-            r, dense, opacity, cmap, legend=probability_legend(r, case), min_region_score=least
+            r,
+            dense,
+            opacity,
+            cmap,
+            legend=probability_legend(r, case),
+            min_region_score=least,
+            operating=case.threshold.value,
         )
         _write_png(out_dir / f"{stem}_proba.png", picture)
         files += [f"{stem}_proba.npy", f"{stem}_proba_grid.npy", f"{stem}_proba.png"]
@@ -160,7 +166,13 @@ def _write_maps(case: CaseAnalysis, out_dir: Path, opacity: float, cmap: str) ->
             heat01 = normalize_map(r.cam.heat, 0.0, vmax)
             legend = explanation_legend(r, heat01, vmax, explained)
             picture = result_picture(
-                r, heat01, opacity, cmap, legend=legend, min_region_score=least
+                r,
+                heat01,
+                opacity,
+                cmap,
+                legend=legend,
+                min_region_score=least,
+                operating=case.threshold.value,
             )
             _write_png(out_dir / f"{stem}_{name}.png", picture)
             files += [f"{stem}_{name}.npy", f"{stem}_{name}.png"]

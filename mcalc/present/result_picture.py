@@ -26,7 +26,7 @@ from mcalc.explain.overlay import (
     outline,
     text_scale,
 )
-from mcalc.explain.scoring import Region, threshold_label
+from mcalc.explain.scoring import Region, called, threshold_label
 from mcalc.explain.service import CaseAnalysis, ImageAnalysis
 from mcalc.explain.stitch import normalize_map
 from mcalc.present.reading_overlays import plain_number
@@ -94,6 +94,7 @@ def result_picture(
     legend: Legend,
     min_region_score: float,
     numbered_as: str = CLI_NUMBERING,
+    operating: float | None = None,
 ) -> np.ndarray:
     """The map over the image, its hot spots ringed (outlined where large), the marks in
     cyan and the top regions boxed and numbered by rank (as in ``scores.json``), above a
@@ -109,6 +110,8 @@ def result_picture(
             regions', rings' and marks' lines are added to its notes here.
         min_region_score: the smallest score of a listed region (said when none is).
         numbered_as: where else the regions carry these numbers (said in the key).
+        operating: the model's decision threshold: regions under it (listed because the
+            region threshold was lowered) are boxed dashed and named so in the key.
     """
     return ringed_result_picture(
         result,
@@ -118,6 +121,7 @@ def result_picture(
         legend=legend,
         min_region_score=min_region_score,
         numbered_as=numbered_as,
+        operating=operating,
     ).rgb
 
 
@@ -130,6 +134,7 @@ def ringed_result_picture(
     legend: Legend,
     min_region_score: float,
     numbered_as: str = CLI_NUMBERING,
+    operating: float | None = None,
 ) -> RingedPicture:
     """:func:`result_picture` (same arguments) with the hot spots it ringed."""
     rgb = blend(result.unit, heat01, alpha=alpha, cmap=cmap)
@@ -151,6 +156,7 @@ def ringed_result_picture(
         max(1, width // 400),
         font_scale=text_scale(width),
         edge=True,
+        dashed=[operating is not None and not called(r.score, operating) for r in result.regions],
     )
     # The rings and their labels over the boxes: a box's edge crossed a ring's label.
     spots = [s for s in hot_spots(heat01) if s.peak >= legend.ring_from]
@@ -164,7 +170,13 @@ def ringed_result_picture(
         font_scale=text_scale(width),
     )
     lines = key_lines(
-        legend, result.regions, spots, min_region_score, marked=marked, numbered_as=numbered_as
+        legend,
+        result.regions,
+        spots,
+        min_region_score,
+        marked=marked,
+        numbered_as=numbered_as,
+        operating=operating,
     )
     strip = max(width, LEGEND_MIN_PX)
     if strip > width:  # the picture's pixels stay its first rows and columns
@@ -192,8 +204,11 @@ def key_lines(
     *,
     marked: bool,
     numbered_as: str = CLI_NUMBERING,
+    operating: float | None = None,
 ) -> list[str]:
-    """The legend's notes, then what the boxes, rings and cyan outlines of a picture are."""
+    """The legend's notes, then what the boxes, rings and cyan outlines of a picture are;
+    with ``operating`` (the model's decision threshold), which boxes are dashed: the
+    regions under it."""
     peak = spots[0].peak if spots else 0.0
     peak_words = f"{peak:.0%} of the scale's top" if legend.relative else f"{peak:.2f}"
     ranks = [r.rank for r in regions]
@@ -205,6 +220,13 @@ def key_lines(
         boxes = f"No top region: none scores {min_region_score:.2f} or more."
     if ranks:
         boxes += f", numbered as in {numbered_as}."
+    below = [r.rank for r in regions if operating is not None and not called(r.score, operating)]
+    if below and operating is not None:
+        which = "Dashed box" if len(below) == 1 else "Dashed boxes"
+        boxes += (
+            f" {which} {', '.join(map(str, below))}: below the model's operating threshold "
+            f"({threshold_label(operating)}), which does not call them."
+        )
     least = f" and at least the decision threshold ({threshold_label(legend.ring_from)})"
     least = least if legend.ring_from > 0 else ""
     if spots:
@@ -299,4 +321,5 @@ def ringed_shown_picture(
         legend=legend,
         min_region_score=least,
         numbered_as=numbered_as,
+        operating=case.threshold.value,
     )
