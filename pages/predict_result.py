@@ -116,6 +116,7 @@ def _figure(shown: Shown, case: CaseAnalysis, panels, display: Display, dets) ->
         cmap=display.cmap,
         show_marks=display.marks,
         detections=dets,
+        operating=case.threshold.value,  # those below it dashed and grey
     )
     st.session_state[FIGURE_KEY] = (what, fig)
     return fig

@@ -162,3 +162,46 @@ def test_regions_under_a_lowered_threshold_say_they_are_below_the_operating_one(
     (row,) = regions_table([panel], 0.95)
     assert row["at operating threshold"] == "no: below it"
     assert regions_table([panel], 0.9)[0]["at operating threshold"] == "yes"
+
+
+def test_the_classic_figure_draws_what_the_model_does_not_call_dashed_and_grey():
+    """Regions and detections listed under a lowered threshold were boxed and marked like
+    those the model calls: now dashed grey boxes (a trace of their own) and grey diamonds
+    whose hover says so; none without a threshold."""
+    from mcalc.present.predict_figures import DETECTION_COLOR, Panel, overlay_figure
+    from mcalc.present.viewer_figures import BELOW_COLOR
+    from tests.viewer_fixtures import tiny_view
+
+    result = SimpleNamespace(
+        key="k/CC_recent",
+        score=0.95,
+        regions=(
+            SimpleNamespace(rank=1, score=0.95, box=(4, 8, 4, 8)),
+            SimpleNamespace(rank=2, score=0.6, box=(10, 14, 4, 8)),
+        ),
+        scores=SimpleNamespace(positive_class="calcification"),
+        pmap=SimpleNamespace(factor=1.0),
+    )
+    panels = [Panel("R CC recent 2018", tiny_view(False), result)]  # type: ignore[arg-type]
+    dets = [[Detection(row=6, col=6, score=0.95, size_mm=0.3), Detection(12, 6, 0.6, 0.3)]]
+    fig = overlay_figure(
+        panels,
+        _maps(1.0, False),
+        opacity=0.5,
+        cmap="jet",
+        show_marks=False,
+        detections=dets,
+        operating=0.921513,
+    )
+    traces = {t.name: t for t in fig.data}
+    below = traces["regions-1-outline-below"]
+    assert below.line.dash == "dash" and below.line.color == BELOW_COLOR
+    assert len([x for x in below.x if x is None]) == 1  # region 2 only
+    marker = traces["detections-1"]
+    assert list(marker.marker.color) == [DETECTION_COLOR, BELOW_COLOR]
+    assert "below the operating threshold (0.9215)" in marker.customdata[1][3]
+    assert marker.customdata[0][3] == ""
+    plain = overlay_figure(
+        panels, _maps(1.0, False), opacity=0.5, cmap="jet", show_marks=False, detections=dets
+    )
+    assert "regions-1-outline-below" not in {t.name for t in plain.data}

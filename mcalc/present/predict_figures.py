@@ -24,6 +24,7 @@ from mcalc.explain.stitch import joint_range, normalize_map
 from mcalc.present.map_display import crop_heat, display_box, overlay_view
 from mcalc.present.reading_overlays import plain_number
 from mcalc.present.viewer_figures import (
+    BELOW_COLOR,
     add_boxes,
     add_colorbar,
     data_uri,
@@ -103,10 +104,13 @@ def overlay_figure(
     show_marks: bool,
     detections: Sequence[Sequence[Detection]] | None = None,
     height: int = 640,
+    operating: float | None = None,
 ) -> go.Figure:
     """The maps over the images side by side (synchronised zoom), regions boxed and
     clickable (``customdata``: image key, rank), one colour bar; with ``detections`` (one
-    list per panel, model-input pixels) their markers too (:func:`add_detections`)."""
+    list per panel, model-input pixels) their markers too (:func:`add_detections`); with
+    ``operating`` (the model's decision threshold), the regions and detections below it
+    boxed dashed and marked in grey."""
     views = [
         overlay_view(p.view, m, opacity, cmap) for p, m in zip(panels, overlay.maps, strict=True)
     ]
@@ -121,9 +125,10 @@ def overlay_figure(
             labels=[str(reg.rank) for reg in regions],
             customdata=[[p.result.key, reg.rank] for reg in regions],
             name=f"regions-{col}",
+            dashed=[operating is not None and not called(r.score, operating) for r in regions],
         )
     if detections is not None:
-        add_detections(fig, panels, detections)
+        add_detections(fig, panels, detections, operating)
     add_colorbar(
         fig,
         plotly_colorscale(cmap),
@@ -146,10 +151,14 @@ def _detection_points(panel: Panel, dets: Sequence[Detection]) -> np.ndarray:
 
 
 def add_detections(
-    fig: go.Figure, panels: Sequence[Panel], detections: Sequence[Sequence[Detection]]
+    fig: go.Figure,
+    panels: Sequence[Panel],
+    detections: Sequence[Sequence[Detection]],
+    operating: float | None = None,
 ) -> None:
     """A marker (diamond, numbered by rank) at each detection of each panel, hover: score
-    and size; one trace per panel named ``detections-<col>``."""
+    and size; one trace per panel named ``detections-<col>``; with ``operating`` (the
+    model's decision threshold) those below it grey, their hover saying so."""
     if len(detections) != len(panels):
         raise ValueError(f"{len(panels)} panels but {len(detections)} detection lists")
     for col, (panel, dets) in enumerate(zip(panels, detections, strict=True), start=1):
@@ -164,17 +173,32 @@ def add_detections(
                 marker={
                     "symbol": "diamond-open",
                     "size": 13,
-                    "color": DETECTION_COLOR,
+                    "color": [
+                        BELOW_COLOR
+                        if operating is not None and not called(d.score, operating)
+                        else DETECTION_COLOR
+                        for d in dets
+                    ],
                     "line": {"width": 2},
                 },
-                customdata=[[k, d.score, d.size_mm] for k, d in enumerate(dets, start=1)],
+                customdata=[
+                    [k, d.score, d.size_mm, _below_words(d.score, operating)]
+                    for k, d in enumerate(dets, start=1)
+                ],
                 hovertemplate="detection %{customdata[0]}<br>score %{customdata[1]:.3f}"
-                "<br>size %{customdata[2]:.2f} mm<extra></extra>",
+                "<br>size %{customdata[2]:.2f} mm%{customdata[3]}<extra></extra>",
                 name=f"detections-{col}",
             ),
             row=1,
             col=col,
         )
+
+
+def _below_words(score: float, operating: float | None) -> str:
+    """A detection's hover line when the model does not call it (else nothing)."""
+    if operating is None or called(score, operating):
+        return ""
+    return f"<br>below the operating threshold ({threshold_label(operating)}): not called"
 
 
 #: The column that says, for a detection or region under a threshold the reader lowered,

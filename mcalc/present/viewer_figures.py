@@ -251,6 +251,11 @@ def crop_figure(
     return fig
 
 
+#: Boxes and markers of what the model does not call (below its operating threshold):
+#: dimmed grey, as the reading viewer draws them (components/viewer/src/overlays.ts).
+BELOW_COLOR = "#a8a8a8"
+
+
 def add_boxes(
     fig: go.Figure,
     boxes: Sequence[tuple[float, float, float, float]],
@@ -260,9 +265,12 @@ def add_boxes(
     customdata: Sequence[Sequence[object]] | None = None,
     color: str = "#ffffff",
     name: str = "regions",
+    dashed: Sequence[bool] | None = None,
 ) -> None:
     """Outline boxes ``(r0, r1, c0, c1)`` (full-resolution display pixels) on panel ``col``,
-    with a clickable marker at each box's top-left corner labelled ``labels[k]``.
+    with a clickable marker at each box's top-left corner labelled ``labels[k]``; those
+    ``dashed`` says (one per box) dashed in :data:`BELOW_COLOR` (a second outline trace,
+    ``<name>-outline-below``): regions the model does not call.
 
     Plotly reports clicks on data points only, so the markers (one trace named ``name``,
     point ``k`` for box ``k``, carrying ``customdata[k]``) are what a click selects.
@@ -271,23 +279,27 @@ def add_boxes(
         raise ValueError(f"{len(boxes)} boxes but {len(labels)} labels")
     if not boxes:
         return
-    xs: list[float | None] = []
-    ys: list[float | None] = []
-    for r0, r1, c0, c1 in boxes:
-        xs += [c0, c1, c1, c0, c0, None]
-        ys += [r0, r0, r1, r1, r0, None]
-    fig.add_trace(
-        go.Scatter(
-            x=xs,
-            y=ys,
-            mode="lines",
-            line={"color": color, "width": 1.5},
-            hoverinfo="skip",
-            name=f"{name}-outline",
-        ),
-        row=1,
-        col=col,
-    )
+    below = list(dashed) if dashed is not None else [False] * len(boxes)
+    for part, line in ((False, {"color": color}), (True, {"color": BELOW_COLOR, "dash": "dash"})):
+        xs: list[float | None] = []
+        ys: list[float | None] = []
+        for (r0, r1, c0, c1), b in zip(boxes, below, strict=True):
+            if b == part:
+                xs += [c0, c1, c1, c0, c0, None]
+                ys += [r0, r0, r1, r1, r0, None]
+        if xs:
+            fig.add_trace(
+                go.Scatter(
+                    x=xs,
+                    y=ys,
+                    mode="lines",
+                    line={**line, "width": 1.5},
+                    hoverinfo="skip",
+                    name=f"{name}-outline-below" if part else f"{name}-outline",
+                ),
+                row=1,
+                col=col,
+            )
     fig.add_trace(
         go.Scatter(
             x=[b[2] for b in boxes],
