@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "mcalc.errors",
             "mcalc.fileio",
             "mcalc.paths",
+            "mcalc.filenames",
             "mcalc.spreadsheet",
             "mcalc.pdftext",
             "mcalc.lru",
