@@ -30,7 +30,7 @@ from mcalc.cache import ImageCache
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.memo import per_index
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord, Problem
-from mcalc.store.marks import ImageMarks
+from mcalc.store.marks import ImageMarks, too_many_vertices
 from mcalc.viewer import ImageView, preview_breast, preview_values
 
 __all__ = [
@@ -483,10 +483,14 @@ def outlines_from_panel(
     with the polygon in the file's own full-resolution coordinates.
 
     Raises:
-        ValueError: an outline without a kind, a label or numeric vertices.
+        ValueError: an outline without a kind, a label or numeric vertices, or with more
+            than :data:`~mcalc.store.marks.MAX_REGION_VERTICES`.
     """
     out: list[tuple[str | None, str, list[tuple[float, float]], str]] = []
     for m in raw:
+        points = m.get("points") if isinstance(m, dict) else None
+        if isinstance(points, list) and (problem := too_many_vertices(len(points))):
+            raise ValueError(f"an outline not saved: {problem}")  # before reading any
         try:
             kind, label = str(m["kind"]), str(m["label"])
             pts = [(float(r) / view.scale, float(c) / view.scale) for r, c in m["points"]]
