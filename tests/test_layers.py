@@ -25,6 +25,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "mcalc.fileio",
             "mcalc.paths",
             "mcalc.filenames",
+            "mcalc.plural",
             "mcalc.spreadsheet",
             "mcalc.pdftext",
             "mcalc.lru",

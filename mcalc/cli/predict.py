@@ -65,6 +65,7 @@ from mcalc.filenames import key_stem, key_stems
 from mcalc.models.card import ModelCard
 from mcalc.models.detection import DetectionSettings
 from mcalc.paths import shown_path
+from mcalc.plural import counted
 from mcalc.present.result_picture import (
     explanation_legend,
     probability_legend,
@@ -262,7 +263,7 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
     for img in report["images"]:
         print(
             f"{img['image']}: {img['positive_class']} map score {img['score']:.3f} "
-            f"({img['rule']}; {img['patches']} patches, {img['seconds']:.2f} s) -> "
+            f"({img['rule']}; {counted(img['patches'], 'patch')}, {img['seconds']:.2f} s) -> "
             f"{img['predicted']}, {len(img['detections'])} detection(s) at or above "
             f"{threshold['value']:.3f}, {len(img['regions'])} region(s)"
         )
@@ -292,7 +293,9 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
         print(f"case {case['id']}: {case['score']:.3f} ({case['rule']}; {rounds})")
     for key, reason in report["skipped_images"].items():
         print(f"LEFT OUT {key}: {reason}")
-    print(f"wrote {len(report['files'])} files and scores.json to {shown_path(report['out'])}")
+    print(
+        f"wrote {counted(len(report['files']), 'file')} and scores.json to {shown_path(report['out'])}"
+    )
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

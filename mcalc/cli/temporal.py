@@ -20,6 +20,7 @@ from mcalc.dataset.zenodo import VIEWS
 from mcalc.errors import DatasetError, McalcError
 from mcalc.imaging import to_uint8
 from mcalc.paths import shown_path
+from mcalc.plural import counted
 from mcalc.temporal.change import Tracked
 from mcalc.temporal.register import NOT_REGISTERED, Registration
 
@@ -281,7 +282,7 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
                 + (f": WARNING {p['warning']}" if p.get("warning") else "")
             )
         if r["files"] and out is not None:
-            print(f"    wrote {len(r['files'])} files under {shown_path(out)}")
+            print(f"    wrote {counted(len(r['files']), 'file')} under {shown_path(out)}")
     return 0
 
 
