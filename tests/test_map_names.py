@@ -104,3 +104,30 @@ def test_batch_maps_of_keys_alike_but_for_case_or_spaces_are_distinct(
     assert maps["b"] == ["maps/b_CC_recent_proba.npy", "maps/b_CC_recent_proba_grid.npy"]
     assert maps["P_1"][0] == "maps/P_1_CC_recent_proba.npy"
     assert all((out / name).is_file() for names in maps.values() for name in names)
+
+
+def test_temporal_out_of_cases_p_1_and_p_underscore_1_keeps_both(tiny_demo, tmp_path, capsys):
+    """``temporal --out`` named its files ``<case>_<view>_...`` the same way: ``P 1`` then
+    ``P_1`` wrote ``P_1_CC_subtraction.npy`` twice."""
+    from mcalc.cli import main
+    from mcalc.dataset import open_dataset
+
+    case = open_dataset(tiny_demo).case("suspicious-1")
+    lines = ["case_id,view,timepoint,image,annotation"]
+    for name in ("P 1", "P_1"):
+        for tp in ("prior", "recent"):
+            rec = case.image("CC", tp)
+            assert rec is not None
+            lines.append(f"{name},CC,{tp},{rec.image_path},{rec.annotation_path or ''}")
+    data = tmp_path / "manifest.csv"
+    data.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    files = {}
+    for name in ("P 1", "P_1"):
+        args = ["temporal", "--data", str(data), "--case", name, "--view", "CC"]
+        assert main([*args, "--out", str(out), "--json"]) == 0
+        (view,) = json.loads(capsys.readouterr().out)["views"].values()
+        files[name] = view["files"]
+    assert files["P_1"][0] == "P_1_CC_subtraction.npy"  # as always
+    assert not set(files["P 1"]) & set(files["P_1"])
+    assert all((out / f).is_file() for names in files.values() for f in names)
