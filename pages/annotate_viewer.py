@@ -10,6 +10,8 @@ from mcalc.dataset.records import DatasetIndex, ImageRecord
 from mcalc.present import panel_cache
 from mcalc.present.pixels import SentPixels
 from mcalc.present.reading import (
+    BAD_BASE,
+    event_base,
     marks_from_panel,
     outlines_from_panel,
     panel_marks,
@@ -49,10 +51,12 @@ def _handle_event(
         return False
     if session is None:
         return False
+    if event and event.get("type") in ("save", "undo") and event_base(event) == BAD_BASE:
+        return False  # not the viewer's (it sends a version number): logged, ignored
     if event and event.get("type") == "save" and event.get("panel", rec.key) == rec.key:
         # The version the browser's marks were loaded from (the session may have followed a
         # save made in another tab since): a copy of an older one is a conflict, kept aside.
-        base = event.get("base")
+        base = event_base(event)
         try:
             take_comment(session)  # typed, given in this run: saved with the marks
         except ValueError as exc:
@@ -67,17 +71,13 @@ def _handle_event(
         except (KeyError, ValueError) as exc:
             flash("error", f"Marks not saved: {exc}")
         else:
-            tell(
-                session.save_copy(
-                    points, outlines=outlines, base=None if base is None else int(base)
-                )
-            )
+            tell(session.save_copy(points, outlines=outlines, base=base))
         # The marks version changes in this run: the browser reloads the saved marks.
         versions[rec.key] = versions.get(rec.key, 0) + 1
     if event and event.get("type") == "undo" and event.get("panel", rec.key) == rec.key:
         # Ctrl+Z (or the viewer's Undo) with nothing unsaved in the browser: the last saved
         # edit, undone as a new version, as the page's Undo does.
-        _undo_saved(session, event.get("base"))
+        _undo_saved(session, event_base(event))
         versions[rec.key] = versions.get(rec.key, 0) + 1  # the browser loads the result
     if event and event.get("type") in ("next", "previous"):
         ids = [c.case_id for c in index.cases]
@@ -91,11 +91,11 @@ def _handle_event(
     return bool(event) and event.get("type") in ("save", "undo")
 
 
-def _undo_saved(session: EditSession, base: object) -> None:
+def _undo_saved(session: EditSession, base: int | None) -> None:
     """Undo the last saved edit for the viewer, which loaded version ``base``: not when a
     newer one was saved since (another tab's edit, shown now, would be the one undone), nor
     over this page's own unsaved edits (the comment: the page's Undo takes those back)."""
-    if base is not None and int(str(base)) != session.base:
+    if base is not None and base != session.base:
         flash(
             "warning",
             f"Nothing undone: version {session.base} was saved since the viewer loaded "

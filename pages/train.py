@@ -391,7 +391,7 @@ def launch(config: TrainConfig, settings: Settings) -> None:
             "info", f"This job was launched a moment ago (job `{job.id}`): not launched twice."
         )
     elif job.state == "queued":
-        train_jobs.notice("info", f"Job `{job.id}` is queued: it starts when the running job ends.")
+        train_jobs.queued(job.id)  # said on every run until it starts
     else:
         train_jobs.notice("success", f"Job `{job.id}` started: model `{job.model_id}`.")
 
@@ -435,6 +435,7 @@ if blocker:
 if train_jobs.NOTICE_KEY in st.session_state:
     kind, text = st.session_state.pop(train_jobs.NOTICE_KEY)
     getattr(st, kind)(text)
+train_jobs.queued_notice(settings)
 
 st.header("Live progress")
 jobs.ensure_scheduler(settings)

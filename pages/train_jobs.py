@@ -27,6 +27,8 @@ from pages import common, default_model, signin, state, theme
 #: Seconds between refreshes of the live section while a job is queued or running.
 REFRESH_S = 1.5
 NOTICE_KEY = "train_notice"
+#: The job this session launched into the queue: its notice stays until it starts.
+QUEUED_KEY = "train_queued_job"
 SEEN_ACTIVE_KEY = "train_seen_active"
 ENDED_KEY = "train_ended"  # the jobs this session saw running that have ended since
 DETAIL_KEY = "train_detail_job"
@@ -47,6 +49,33 @@ def _when(ts: float | None) -> str:
 
 def notice(kind: str, text: str) -> None:
     st.session_state[NOTICE_KEY] = (kind, text)
+
+
+def queued(job_id: str) -> None:
+    """Say on every run that job ``job_id`` is queued, until it starts
+    (:func:`queued_notice`); a one-run :func:`notice` went with the next full rerun, a
+    second later when one followed the launch."""
+    st.session_state[QUEUED_KEY] = job_id
+
+
+def _still_queued(job_id: str, settings: Settings) -> jobs.Job | None:
+    try:
+        job = jobs.get_job(job_id, settings)
+    except McalcError:
+        return None  # deleted meanwhile
+    return job if job.state == "queued" else None
+
+
+def queued_notice(settings: Settings) -> None:
+    """The notice of the job this session queued, while it waits; dropped once it started
+    (or was cancelled or deleted)."""
+    job_id = st.session_state.get(QUEUED_KEY)
+    if not job_id:
+        return
+    if (job := _still_queued(str(job_id), settings)) is None:
+        del st.session_state[QUEUED_KEY]
+        return
+    st.info(f"Job `{job.id}` is queued: it starts when the running job ends.")
 
 
 def _cancel(job_id: str, settings: Settings) -> None:
@@ -196,6 +225,9 @@ def live_section(settings: Settings) -> None:
         st.error(f"The job folder cannot be used: {exc}")
         return
     active = [j for j in all_jobs if j.active]
+    mine = st.session_state.get(QUEUED_KEY)
+    if mine and not any(j.id == mine and j.state == "queued" for j in all_jobs):
+        st.rerun(scope="app")  # this session's queued job started: its notice goes
     seen = set(st.session_state.get(SEEN_ACTIVE_KEY, ()))
     st.session_state[SEEN_ACTIVE_KEY] = [j.id for j in active]
     if ended := seen - {j.id for j in active}:

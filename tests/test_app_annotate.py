@@ -1023,3 +1023,22 @@ def test_an_import_files_text_is_shown_as_typed_not_as_markdown(app_env, first_i
     assert "<img" not in drawn and "<a " not in drawn, drawn
     assert "attacker.example/t.png" in said.replace("\\", "")
     assert "<li>" in drawn  # the report's problems are still a list
+
+
+@pytest.mark.parametrize("kind", ["save", "undo"])
+def test_a_viewer_event_whose_base_is_no_number_is_ignored_and_logged(
+    app_env, first_image, monkeypatch, caplog, kind
+):
+    """``int(event["base"])`` raised ValueError in the reader's session for a save or an
+    undo naming ``base: "abc"`` (the viewer sends a number or null): logged and ignored."""
+    key, _, (r, c), view = first_image
+    events = _queued_viewer_events(monkeypatch)
+    at = _page("pages/annotate.py")
+    at.session_state["annotate_use_viewer"] = True
+    mark = {"id": "new-1", "row": r * view.scale, "col": c * view.scale, "label": "benign"}
+    events.append({"type": kind, "panel": key, "base": "abc", "marks": [mark], "seq": "s"})
+    with caplog.at_level("WARNING", logger="mcalc.present.reading"):
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert MarkStore(_store_dir()).load(key, "Ann").version == 0  # nothing saved or undone
+    assert any("'abc' is not a version number" in m for m in caplog.messages)

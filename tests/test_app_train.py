@@ -630,3 +630,29 @@ def test_run_folders_left_in_demo_mode_say_once_how_to_delete_them(train_env):
     notes = [c.value for c in at.caption if "needs a signed-in admin" in c.value]
     assert len(notes) == 1, notes
     assert "`python -m mcalc delete job ID --as NAME`" in notes[0], notes
+
+
+def test_a_queued_jobs_notice_stays_until_the_job_starts(train_env, monkeypatch):
+    """A launch into the queue said "Job `x` is queued" for one run only: a full rerun a
+    second later (a widget's, the live section's) took it away while the job still waited.
+    It stays on every run until the job starts."""
+    _fake_job("j-q", "queued", "m-q", time.time())
+    waiting = jobs.get_job("j-q", get_settings())
+    monkeypatch.setattr(jobs, "submit", lambda *args, **kwargs: waiting)
+    # The running job ahead of it, as the scheduler sees it: nothing starts j-q meanwhile.
+    monkeypatch.setattr(jobs, "ensure_scheduler", lambda *args, **kwargs: None)
+    monkeypatch.setattr(jobs, "reconcile", lambda settings=None: jobs.list_jobs(settings))
+    at = _page()
+    at.button(key="train_launch").click().run()
+
+    def said() -> list[str]:
+        return [i.value for i in at.info if "is queued" in i.value]
+
+    notice = ["Job `j-q` is queued: it starts when the running job ends."]
+    assert said() == notice
+    at.run()  # a full rerun within the second
+    assert not at.exception and said() == notice
+    status = jobs.jobs_root(get_settings()) / "j-q" / "status.json"
+    status.write_text(json.dumps({**json.loads(status.read_text()), "state": "running"}))
+    at.run()
+    assert not at.exception and said() == []

@@ -24,6 +24,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
             "mcalc.errors",
             "mcalc.fileio",
             "mcalc.paths",
+            "mcalc.filenames",
+            "mcalc.plural",
             "mcalc.spreadsheet",
             "mcalc.pdftext",
             "mcalc.lru",

@@ -42,6 +42,7 @@ from mcalc.batch.table import (
 )
 from mcalc.errors import os_error_text
 from mcalc.explain.results import image_key
+from mcalc.filenames import key_stems
 from mcalc.progress import ProgressFn
 
 __all__ = ["CHECKPOINT_S", "EXIT_SOME_FAILED", "BatchSummary", "collection_items", "run_batch"]
@@ -107,10 +108,13 @@ def collection_items(data: str | Path) -> list[BatchItem]:
     from mcalc.dataset import open_dataset
 
     index = open_dataset(data)
+    # Named over the whole collection (not the images left to do), so that a rerun names an
+    # image's maps as the first run did, and two keys alike but for case never share one.
+    stems = key_stems(rec.key for case in index.cases for rec in case.images)
     items: list[BatchItem] = []
     for case in index.cases:
         for rec in case.images:
-            items.append(BatchItem.from_record(len(items), case, rec))
+            items.append(BatchItem.from_record(len(items), case, rec, stems[rec.key]))
     return items
 
 

@@ -132,6 +132,9 @@ class BatchItem:
         order: its position in the collection (the table is sorted by it).
         spacing_mm: the pixel spacing its manifest gives (``""``: none; see
             :attr:`~mcalc.dataset.records.ImageRecord.pixel_spacing_mm`).
+        map_stem: the start of its map files' names, unique in the collection
+            (:func:`mcalc.filenames.key_stems`; ``""``: the key's own,
+            :func:`mcalc.filenames.key_stem`).
     """
 
     order: int
@@ -145,9 +148,12 @@ class BatchItem:
     annotation_path: str
     annotation_kind: str
     spacing_mm: str = ""
+    map_stem: str = ""
 
     @classmethod
-    def from_record(cls, order: int, case: CaseRecord, rec: ImageRecord) -> BatchItem:
+    def from_record(
+        cls, order: int, case: CaseRecord, rec: ImageRecord, map_stem: str = ""
+    ) -> BatchItem:
         return cls(
             order=order,
             image_key=rec.key,
@@ -160,6 +166,7 @@ class BatchItem:
             annotation_path="" if rec.annotation_path is None else str(rec.annotation_path),
             annotation_kind=rec.annotation_kind,
             spacing_mm="" if rec.pixel_spacing_mm is None else repr(rec.pixel_spacing_mm),
+            map_stem=map_stem,
         )
 
     @property

@@ -31,6 +31,7 @@ from mcalc.batch.settings import BatchItem, WorkerSpec
 from mcalc.batch.table import MAPS_DIR, columns_to_rows, error_row, rows_to_columns
 from mcalc.errors import McalcError
 from mcalc.fileio import atomic_write_with
+from mcalc.filenames import key_stem
 
 if TYPE_CHECKING:
     from mcalc.explain.service import ImageAnalysis
@@ -60,8 +61,10 @@ def limit_threads(threads: int | None) -> None:
 
 
 def map_stem(image_key: str) -> str:
-    """A file-name stem for an image key (``case/CC_recent`` -> ``case_CC_recent``)."""
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in image_key)
+    """A file-name stem for an image key on its own (``case/CC_recent`` ->
+    ``case_CC_recent``; :func:`mcalc.filenames.key_stem`). A run names its images with
+    :func:`mcalc.filenames.key_stems` (:attr:`BatchItem.map_stem`)."""
+    return key_stem(image_key)
 
 
 class BatchWorker:
@@ -185,14 +188,14 @@ class BatchWorker:
             # A flat map (every patch the same probability): its score and regions are no
             # evidence, which Audit says beside a score taken from this row.
             "warning": im.flat_note or "",
-            "maps": json.dumps(self._write_maps(im, dense) if self.settings.maps else []),
+            "maps": json.dumps(self._write_maps(item, im, dense) if self.settings.maps else []),
             "error_kind": "",
             "error": "",
         }
 
-    def _write_maps(self, im: ImageAnalysis, dense: np.ndarray) -> list[str]:
+    def _write_maps(self, item: BatchItem, im: ImageAnalysis, dense: np.ndarray) -> list[str]:
         """The image's maps as ``.npy`` files under ``maps/``; their paths in the folder."""
-        stem = map_stem(im.key)
+        stem = item.map_stem or map_stem(im.key)
         arrays = {
             f"{stem}_proba.npy": dense.astype(np.float32),
             f"{stem}_proba_grid.npy": im.pmap.proba,

@@ -38,6 +38,7 @@ from mcalc.config import (
 )
 from mcalc.errors import McalcError, os_error_text
 from mcalc.paths import shown_path
+from mcalc.plural import counted
 from mcalc.progress import TerminalProgress, stop_hook
 
 __all__ = ["main", "build_parser", "quiet_retracing_warnings"]
@@ -69,8 +70,9 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         print(json.dumps(result))
     else:
         print(
-            f"wrote a SYNTHETIC demo dataset to {summary.out}: {summary.cases} cases, "
-            f"{summary.images} images, {summary.calcifications} calcifications, "
+            f"wrote a SYNTHETIC demo dataset to {summary.out}: {counted(summary.cases, 'case')}, "
+            f"{counted(summary.images, 'image')}, "
+            f"{counted(summary.calcifications, 'calcification')}, "
             f"{summary.clusters} planted clusters of 5 or more ({summary.seconds:.1f} s; "
             "scan counts every 3 or more within 1 cm² of the marks)"
         )

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from mcalc.cli.common import add_models_option, fmt, models_dir
 from mcalc.errors import McalcError
 from mcalc.models.tasks import PAPERS_TASK, has_papers_task
+from mcalc.plural import counted
 from mcalc.progress import TerminalProgress
 
 if TYPE_CHECKING:
@@ -126,8 +127,8 @@ def print_comparison(out: dict[str, Any], level: str) -> None:
 
     ci = out["ci"]
     print(
-        f"{out['model_a']} - {out['model_b']} on {out['n']} {level}s "
-        f"({out['positives']} positive, {out['patients']} patients): AUC {fmt(out['auc_a'])} vs "
+        f"{out['model_a']} - {out['model_b']} on {counted(out['n'], level)} "
+        f"({out['positives']} positive, {counted(out['patients'], 'patient')}): AUC {fmt(out['auc_a'])} vs "
         f"{fmt(out['auc_b'])}, difference {fmt(out['difference'])}"
     )
     if "cases_text" in out:

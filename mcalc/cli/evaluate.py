@@ -30,6 +30,7 @@ from mcalc.cli.common import (
 from mcalc.cli.compare import add_compare_command
 from mcalc.errors import McalcError, ModelError
 from mcalc.paths import shown_path
+from mcalc.plural import counted
 from mcalc.progress import TerminalProgress
 
 if TYPE_CHECKING:
@@ -58,7 +59,7 @@ def in_sample_warning(result: EvaluationResult) -> str | None:
         return None
     listed = ", ".join(seen[:5]) + (f" and {len(seen) - 5} more" if len(seen) > 5 else "")
     return (
-        f"{len(seen)} of these {len(result.cases)} cases carry the ids of its training/"
+        f"{len(seen)} of these {counted(len(result.cases), 'case')} carry the ids of its training/"
         f"validation cases ({listed}): if this is the same data changed (a file fixed, a "
         "case added: another fingerprint), those patients were seen in training and the "
         "numbers are optimistic; evaluate on the unchanged training data for its held-out "
@@ -122,7 +123,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     m = result.metrics
     print(
-        f"{result.model_id} on {result.data} ({result.scope}, {len(result.cases)} cases, {m['n']} patches)"
+        f"{result.model_id} on {result.data} ({result.scope}, {counted(len(result.cases), 'case')}, {counted(m['n'], 'patch')})"
     )
     print(f"  at threshold {args.threshold:g} ({threshold_source})")
     warning = in_sample_warning(result)
@@ -152,7 +153,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         at = a["at_threshold"]
         youden = a["youden"]
         print(
-            f"  {level} level ({a['n']}, {a['positives']} {a['positive']}, {a['patients']} patients): "
+            f"  {level} level ({a['n']}, {a['positives']} {a['positive']}, {counted(a['patients'], 'patient')}): "
             f"AUC {fmt(a['auc'])}{ci_text}, at {args.threshold:g}: sensitivity "
             f"{fmt(at['sensitivity'])} specificity {fmt(at['specificity'])}"
             + (f"; Youden threshold {threshold_text(youden['threshold'])}" if youden else "")
@@ -309,8 +310,8 @@ def _print_detection(ev: DetectionEvaluation) -> None:
         return ", ".join(f"{fmt(v)} at {k}" for k, v in values.items())
 
     print(
-        f"  detection ({s['n_images']} images, {s['n_findings']} findings, "
-        f"{s['n_clusters']} clusters, {s['n_detections']} detections):"
+        f"  detection ({counted(s['n_images'], 'image')}, {counted(s['n_findings'], 'finding')}, "
+        f"{counted(s['n_clusters'], 'cluster')}, {counted(s['n_detections'], 'detection')}):"
     )
     print(f"    sensitivity {rates(s['sensitivity_at'])} FP/image; mean {fmt(s['cpm'])}")
     print(
@@ -364,12 +365,14 @@ def cmd_crossval(args: argparse.Namespace) -> int:
     print(f"{kind} cross-validation (patients stratified by BI-RADS group, seed {out['seed']}):")
     for f in out["folds"]:
         aucs = ", ".join(f"{lv} {fmt(v)}" for lv, v in f["auc"].items())
-        print(f"  fold {f['fold']}: {f['model_id']} on {len(f['patients'])} patients: AUC {aucs}")
+        print(
+            f"  fold {f['fold']}: {f['model_id']} on {counted(len(f['patients']), 'patient')}: AUC {aucs}"
+        )
     for level, ms in out["mean_sd"].items():
         p = out["pooled"][level]
         ci = f" (95% CI {p['auc_ci_text']})" if p["auc_ci_text"] else ""
         print(
-            f"  {level}: AUC mean {fmt(ms['mean'])} (sd {fmt(ms['sd'])}) over {ms['n']} folds; "
+            f"  {level}: AUC mean {fmt(ms['mean'])} (sd {fmt(ms['sd'])}) over {counted(ms['n'], 'fold')}; "
             f"pooled out-of-fold {fmt(p['auc'])}{ci}"
         )
     if "detection_mean_sd" in out:
@@ -380,7 +383,7 @@ def cmd_crossval(args: argparse.Namespace) -> int:
         )
         pooled = out["detection_pooled"]["summary"]
         print(
-            f"  detection pooled over the folds ({pooled['n_images']} images): mean "
+            f"  detection pooled over the folds ({counted(pooled['n_images'], 'image')}): mean "
             f"sensitivity {fmt(pooled['cpm'])}, clusters {fmt(pooled['cluster_cpm'])}"
         )
     from mcalc.cli.evaluate_text import print_published_cv

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from mcalc.cli.common import fmt, threshold_text
+from mcalc.plural import counted
 
 __all__ = ["print_birads", "print_published", "print_published_cv"]
 
@@ -67,7 +68,8 @@ def print_published(
     on = (
         ""
         if n is None
-        else f" on {n} cases" + ("" if patients is None else f" ({patients} patients)")
+        else f" on {counted(n, 'case')}"
+        + ("" if patients is None else f" ({counted(patients, 'patient')})")
     )
     print(
         f"    ours: AUC {fmt(ours.get('auc'))}, accuracy {fmt(ours.get('accuracy'))}{on}, "
@@ -95,7 +97,7 @@ def print_published_cv(out: dict[str, Any], data: str) -> None:
     ci = f" (95% CI {papers['auc_ci_text']})" if papers.get("auc_ci_text") else ""
     print(
         f"  case, {papers['text']} (the papers' task): pooled out-of-fold AUC "
-        f"{fmt(papers['auc'])}{ci} on {papers['n']} cases ({papers['positives']} suspicious)"
+        f"{fmt(papers['auc'])}{ci} on {counted(papers['n'], 'case')} ({papers['positives']} suspicious)"
     )
     for note in papers.get("notes", []):
         print(f"    note: {note}")

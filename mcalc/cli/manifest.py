@@ -15,6 +15,7 @@ from typing import Any
 
 from mcalc.dataset.convert import FORMATS, convert_collection, normalize_format
 from mcalc.paths import shown_path
+from mcalc.plural import counted
 
 __all__ = ["register_commands"]
 
@@ -37,8 +38,8 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
         if written:
             annotated = sum(r.annotation is not None for r in conv.rows)
             print(
-                f"wrote {shown_path(args.out)}: {len(conv.rows)} images ({annotated} annotated), "
-                f"{conv.masks_written} mask files"
+                f"wrote {shown_path(args.out)}: {counted(len(conv.rows), 'image')} ({annotated} annotated), "
+                f"{counted(conv.masks_written, 'mask file')}"
             )
         print(f"problems: {len(conv.problems)} ({len(conv.errors)} not converted)")
         for problem in conv.problems:

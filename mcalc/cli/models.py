@@ -26,6 +26,7 @@ from mcalc.cli.common import (
 )
 from mcalc.cli.threshold import add_threshold_command
 from mcalc.errors import McalcError
+from mcalc.plural import counted
 from mcalc.progress import TerminalProgress
 
 if TYPE_CHECKING:
@@ -140,7 +141,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     if card.data.synthetic:
         print("  trained on SYNTHETIC demo data: not a clinical model")
     print(
-        f"  test ({len(card.split.test)} cases, {test.get('n')} patches): AUC {auc_text(test)}, "
+        f"  test ({counted(len(card.split.test), 'case')}, {counted(test.get('n'), 'patch')}): "
+        f"AUC {auc_text(test)}, "
         f"accuracy {fmt(test.get('accuracy'))}, sensitivity {fmt(test.get('sensitivity'))}, "
         f"specificity {fmt(test.get('specificity'))}; {card.training_seconds or 0:.0f} s"
     )

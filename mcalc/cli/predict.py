@@ -14,6 +14,9 @@ Writes, for each image, into ``--out``:
 - ``<image>_proba.npy`` (the map at the model-input size), ``<image>_proba_grid.npy``
   (``rows x cols x classes`` patch probabilities) and ``<image>_<cam>.npy`` (the raw
   stitched explanation);
+- ``<image>`` is the image's key made a file name, no two images alike
+  (:func:`mcalc.filenames.key_stems`); each image's entry in ``scores.json`` lists its
+  ``files``;
 - ``scores.json``: what is printed with ``--json``. Each image's ``score`` is its *map
   score* (``score_name``; ``rule``: the highest value of the dense probability map in the
   breast, the score of the image's top detection; not evaluation's image score) and
@@ -58,9 +61,11 @@ from mcalc.explain.service import (
     SlidingSettings,
 )
 from mcalc.explain.stitch import normalize_map
+from mcalc.filenames import key_stem, key_stems
 from mcalc.models.card import ModelCard
 from mcalc.models.detection import DetectionSettings
 from mcalc.paths import shown_path
+from mcalc.plural import counted
 from mcalc.present.result_picture import (
     explanation_legend,
     probability_legend,
@@ -74,8 +79,9 @@ _CAM_FILE = {"gradcam": "gradcam", "gradcam++": "gradcampp", "scorecam": "scorec
 
 
 def file_stem(key: str) -> str:
-    """A file-name stem for an image key (``case/CC_recent`` -> ``case_CC_recent``)."""
-    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in key)
+    """A file-name stem for an image key (``case/CC_recent`` -> ``case_CC_recent``; a key
+    whose name would lose characters gets a hash: :func:`mcalc.filenames.key_stem`)."""
+    return key_stem(key)
 
 
 def card_summary(card: ModelCard) -> dict[str, Any]:
@@ -137,15 +143,20 @@ def _settings(args: argparse.Namespace, operating: float) -> AnalysisSettings:
     return AnalysisSettings(sliding, cam, args.tolerance)
 
 
-def _write_maps(case: CaseAnalysis, out_dir: Path, opacity: float, cmap: str) -> list[str]:
+def _write_maps(
+    case: CaseAnalysis, out_dir: Path, opacity: float, cmap: str
+) -> dict[str, list[str]]:
     """The maps (``.npy``) and pictures (``.png``,
-    :func:`~mcalc.present.result_picture.result_picture`) of every image; their file names."""
+    :func:`~mcalc.present.result_picture.result_picture`) of every image; their file names by
+    image key (:func:`mcalc.filenames.key_stems`: no two images share a name)."""
     vmax = case.cam_scale()
     explained = sum(r.cam is not None for r in case.images)
     least = case.settings.sliding.min_region_score
-    files: list[str] = []
+    stems = key_stems(r.key for r in case.images)
+    by_key: dict[str, list[str]] = {}
     for r in case.images:
-        stem = file_stem(r.key)
+        stem = stems[r.key]
+        files = by_key.setdefault(r.key, [])
         dense = r.pmap.dense()
         np.save(out_dir / f"{stem}_proba.npy", dense)
         np.save(out_dir / f"{stem}_proba_grid.npy", r.pmap.proba)
@@ -176,7 +187,7 @@ def _write_maps(case: CaseAnalysis, out_dir: Path, opacity: float, cmap: str) ->
             )
             _write_png(out_dir / f"{stem}_{name}.png", picture)
             files += [f"{stem}_{name}.npy", f"{stem}_{name}.png"]
-    return files
+    return by_key
 
 
 def _cmd_predict(args: argparse.Namespace) -> int:
@@ -216,6 +227,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     found = DetectionSettings(threshold=case.threshold.value)
     images = case.image_dicts()
     for img, result in zip(images, case.images, strict=True):
+        img["files"] = files[result.key]
         img["detections"] = [
             {
                 "score": round(d.score, 6),
@@ -237,7 +249,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             "tolerance_mm": args.tolerance,
         },
         "out": str(out_dir.resolve()),
-        "files": files,
+        "files": [name for names in files.values() for name in names],
         "skipped_images": {s.key: f"{s.kind}: {s.message}" for s in case.skipped},
     }
     summary = case.summary()
@@ -263,7 +275,7 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
     for img in report["images"]:
         print(
             f"{img['image']}: {img['positive_class']} map score {img['score']:.3f} "
-            f"({img['rule']}; {img['patches']} patches, {img['seconds']:.2f} s) -> "
+            f"({img['rule']}; {counted(img['patches'], 'patch')}, {img['seconds']:.2f} s) -> "
             f"{img['predicted']}, {len(img['detections'])} detection(s) at or above "
             f"{threshold['value']:.3f}, {len(img['regions'])} region(s)"
         )
@@ -293,7 +305,9 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
         print(f"case {case['id']}: {case['score']:.3f} ({case['rule']}; {rounds})")
     for key, reason in report["skipped_images"].items():
         print(f"LEFT OUT {key}: {reason}")
-    print(f"wrote {len(report['files'])} files and scores.json to {shown_path(report['out'])}")
+    print(
+        f"wrote {counted(len(report['files']), 'file')} and scores.json to {shown_path(report['out'])}"
+    )
 
 
 def cmd_predict(args: argparse.Namespace) -> int:

@@ -18,8 +18,10 @@ from mcalc.config import get_settings
 from mcalc.dataset.records import CaseRecord
 from mcalc.dataset.zenodo import VIEWS
 from mcalc.errors import DatasetError, McalcError
+from mcalc.filenames import key_stem
 from mcalc.imaging import to_uint8
 from mcalc.paths import shown_path
+from mcalc.plural import counted
 from mcalc.temporal.change import Tracked
 from mcalc.temporal.register import NOT_REGISTERED, Registration
 
@@ -179,8 +181,7 @@ def _one_view(
                 item["warning"] = f"outside the recent image ({rows}x{cols} px)"
             result["points"].append(item)
     if out is not None:
-        stem = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in case.case_id)
-        stem = f"{stem}_{view}"
+        stem = key_stem(f"{case.case_id}/{view}")  # <case>_<view>; P 1's not P_1's
         arrays = {
             "subtraction": change.subtraction,
             "registered_prior": change.warped_prior,
@@ -281,7 +282,7 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
                 + (f": WARNING {p['warning']}" if p.get("warning") else "")
             )
         if r["files"] and out is not None:
-            print(f"    wrote {len(r['files'])} files under {shown_path(out)}")
+            print(f"    wrote {counted(len(r['files']), 'file')} under {shown_path(out)}")
     return 0
 
 

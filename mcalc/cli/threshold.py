@@ -15,6 +15,7 @@ from typing import Any
 
 from mcalc.cli.common import models_dir, recorded_user
 from mcalc.errors import McalcError
+from mcalc.plural import counted
 from mcalc.progress import TerminalProgress
 
 __all__ = ["add_threshold_command", "cmd_threshold"]
@@ -68,8 +69,8 @@ def cmd_threshold(args: argparse.Namespace) -> int:
     print(f"  now: {after.source}")
     if choice.split:
         print(
-            f"  on {choice.images} images ({choice.positives} positive, {choice.patients} "
-            f"patients): sensitivity {choice.sensitivity:.3f}, specificity "
+            f"  on {counted(choice.images, 'image')} ({choice.positives} positive, "
+            f"{counted(choice.patients, 'patient')}): sensitivity {choice.sensitivity:.3f}, specificity "
             f"{choice.specificity:.3f}"
         )
     for key, why in skipped.items():

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mcalc.cli.models import add_train_flags
+from mcalc.plural import counted
 from mcalc.progress import TerminalProgress
 
 __all__ = ["register_commands", "cmd_train_workers"]
@@ -39,8 +40,8 @@ def cmd_train_workers(args: argparse.Namespace) -> int:
     hyper = out.card.get("hyperparameters", {})
     test = out.card.get("metrics", {}).get("test", {})
     print(
-        f"registered {out.model_id}: {hyper.get('workers')} workers, "
-        f"{hyper.get('distribution')}, {hyper.get('replicas')} replicas, "
+        f"registered {out.model_id}: {counted(hyper.get('workers'), 'worker')}, "
+        f"{hyper.get('distribution')}, {counted(hyper.get('replicas'), 'replica')}, "
         f"test AUC {test.get('auc')}; {out.seconds:.0f} s"
     )
     print(f"  logs: {out.logs[0].parent}", file=sys.stderr)

@@ -40,6 +40,7 @@ from mcalc.models.curves import (
 )
 from mcalc.models.scores import GROUP_RULE, LEVEL_RULES, EvalScores, LevelScores
 from mcalc.models.tasks import PAPERS_TASK, PAPERS_TASK_CLASSES, PAPERS_TASK_TEXT, has_papers_task
+from mcalc.plural import counted
 
 __all__ = [
     "FEW_PATIENTS",
@@ -94,7 +95,7 @@ def ci_text(ci: ConfidenceInterval | None, n_patients: int) -> str | None:
 def interval_text(low: float, high: float, n_patients: int) -> str:
     """:func:`ci_text` of an interval given by its ends (e.g. read back from JSON)."""
     if high - low < 1e-9 and n_patients < FEW_PATIENTS:
-        return f"n/a ({n_patients} patients)"
+        return f"n/a ({counted(n_patients, 'patient')})"
     return f"{low:.3f}–{high:.3f}"
 
 
@@ -540,7 +541,7 @@ def _delong(y: np.ndarray, a: np.ndarray, b: np.ndarray, n_patients: int) -> dic
     out["method"] = "DeLong et al. 1988 (fast algorithm of Sun & Xu 2014), items independent"
     if n_patients < len(y):
         out["note"] = (
-            f"{len(y)} items from {n_patients} patients: DeLong treats items as independent; "
+            f"{counted(len(y), 'item')} from {counted(n_patients, 'patient')}: DeLong treats items as independent; "
             "the patient bootstrap accounts for the patients"
         )
     return out

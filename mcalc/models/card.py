@@ -45,6 +45,7 @@ from mcalc.models.card_json import (
 )
 from mcalc.models.layout import model_file
 from mcalc.models.tasks import TASKS, Task, positive_class_for
+from mcalc.plural import counted
 
 __all__ = [
     "CARD_VERSION",
@@ -422,7 +423,7 @@ class ModelCard(JsonSection):
             return None
         where = f"`{self.data.path}`" if self.data.path else "not recorded on its card"
         if self.data.cases is not None:
-            where += f", {self.data.cases} cases"
+            where += f", {counted(self.data.cases, 'case')}"
         return (
             "Its test figures were measured on the test patients of the data it was trained "
             f"on ({where}), not on the dataset open here: Evaluate measures it on this one."

@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mcalc.models.card import ModelCard
+from mcalc.plural import counted
 from mcalc.spreadsheet import json_cell
 
 __all__ = ["card_facts", "card_from_summary", "summary_fields", "summary_json"]
@@ -58,7 +59,7 @@ def _metrics(metrics: Mapping[str, Any]) -> str:
     if not parts:
         return ""
     n = metrics.get("n")
-    about = [f"{n} patches"] if n not in (None, "") else []
+    about = [counted(n, "patch")] if n not in (None, "") else []
     # Accuracy, sensitivity and specificity hold at one threshold: say which (AUC at none).
     t = _num(metrics.get("threshold"))
     if t is not None and len(parts) > 1:
@@ -95,7 +96,7 @@ def _data(card: ModelCard) -> str:
     if d.synthetic:
         parts.append("SYNTHETIC demo data")
     if d.cases is not None:
-        parts.append(f"{d.cases} cases")
+        parts.append(counted(d.cases, "case"))
     if d.source:
         parts.append(d.source)
     if d.path:
@@ -110,7 +111,7 @@ def _training(card: ModelCard) -> str:
     parts = []
     if h.epochs is not None:
         ran = f"{h.epochs_run} of " if h.epochs_run not in (None, h.epochs) else ""
-        parts.append(f"{ran}{h.epochs} epochs")
+        parts.append(ran + counted(h.epochs, "epoch", "epochs"))  # not "epoches"
     if h.batch is not None:
         parts.append(f"batch {h.batch}")
     if h.optimizer:

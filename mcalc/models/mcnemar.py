@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from mcalc.plural import counted, plural
+
 __all__ = ["MCNEMAR_METHOD", "mcnemar_exact", "paired_accuracy"]
 
 #: The test, as results name it.
@@ -101,8 +103,8 @@ def paired_accuracy(
         )
     if n_patients is not None and n_patients < len(y):
         notes.append(
-            f"{len(y)} {item}s from {n_patients} patients: McNemar's test takes the "
-            f"{item}s as independent"
+            f"{counted(len(y), item)} from {counted(n_patients, 'patient')}: McNemar's test takes the "
+            f"{plural(item)} as independent"
         )
     return {
         "n": len(y),

@@ -48,6 +48,7 @@ from mcalc.fileio import atomic_write_bytes, atomic_write_json, file_lock
 from mcalc.models.card import ModelCard
 from mcalc.models.curves import OperatingPoint, operating_point, youden
 from mcalc.models.layout import CARD_FILE
+from mcalc.plural import counted
 
 __all__ = [
     "CARD_KEY",
@@ -291,7 +292,7 @@ def choose_on_validation(
     point = choose_threshold(y, np.array([s.score for s in scores]), rule)
     now = now or datetime.now(UTC)
     source = (
-        f"{rule.words} on {len(scores)} validation images ({patients} patients) of the "
+        f"{rule.words} on {counted(len(scores), 'validation image')} ({counted(patients, 'patient')}) of the "
         f"training data, set{_by_on(now, by)}"
     )
     return ThresholdChoice(

@@ -25,6 +25,7 @@ from statistics import NormalDist
 from typing import Any
 
 from mcalc.models.tasks import TASKS
+from mcalc.plural import counted
 
 __all__ = [
     "PublishedResult",
@@ -358,7 +359,7 @@ def _accuracy_test(comparison: Mapping[str, Any], sign: int) -> str:
     return (
         f"; accuracy {_signed(turned)}, McNemar exact p {acc['p_value']:.3f} (only "
         f"{names[first]} right on {acc[f'{first}_only']}, only {names[second]} on "
-        f"{acc[f'{second}_only']} of {acc['n']} cases)"
+        f"{acc[f'{second}_only']} of {counted(acc['n'], 'case')})"
     )
 
 

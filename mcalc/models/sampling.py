@@ -23,6 +23,7 @@ from mcalc.models.patches import (
 )
 from mcalc.models.tasks import task_classes
 from mcalc.models.temporal_input import load_temporal_training_image, training_cache
+from mcalc.plural import counted
 from mcalc.progress import ProgressFn
 
 if TYPE_CHECKING:
@@ -136,7 +137,7 @@ def sample_dataset(
             progress(done, len(images), rec.key)
     if not xs:
         raise DatasetError(
-            f"no patch could be sampled for task {task!r} from {len(images)} images of "
+            f"no patch could be sampled for task {task!r} from {counted(len(images), 'image')} of "
             f"{index.root}{_left_out(skipped, unannotated)}: check that images hold breast "
             "tissue and annotations"
         )

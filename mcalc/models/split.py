@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mcalc.errors import DatasetError
+from mcalc.plural import counted
 
 if TYPE_CHECKING:
     from mcalc.dataset.records import CaseRecord
@@ -144,7 +145,7 @@ def split_by_patient(
     if empty:
         raise DatasetError(
             f"too few patients to split: the {', '.join(empty)} set(s) would be empty "
-            f"with {len(cases_of)} patients; add cases"
+            f"with {counted(len(cases_of), 'patient')}; add cases"
         )
     cases = {
         name: tuple(sorted(c for p in members for c in cases_of[p]))

@@ -17,6 +17,7 @@ Example:
 from __future__ import annotations
 
 import base64
+import logging
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
@@ -30,7 +31,7 @@ from mcalc.cache import ImageCache
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.memo import per_index
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord, Problem
-from mcalc.store.marks import ImageMarks
+from mcalc.store.marks import ImageMarks, too_many_vertices
 from mcalc.viewer import ImageView, preview_breast, preview_values
 
 __all__ = [
@@ -54,6 +55,7 @@ __all__ = [
     "payload_bytes",
     "panel_outlines",
     "outlines_from_panel",
+    "event_base",
     "REGION_POINTS",
     "panel_regions",
 ]
@@ -63,6 +65,8 @@ __all__ = [
 #: which the viewer would only draw as the same dashed line (and every render would carry).
 #: 64 left a jagged 4096x3328 ROI 4 preview pixels (1.1 mm) off: docs/measurements.md.
 REGION_POINTS = 256
+
+log = logging.getLogger(__name__)
 
 
 def encode_pixels(values: np.ndarray) -> str:
@@ -483,10 +487,14 @@ def outlines_from_panel(
     with the polygon in the file's own full-resolution coordinates.
 
     Raises:
-        ValueError: an outline without a kind, a label or numeric vertices.
+        ValueError: an outline without a kind, a label or numeric vertices, or with more
+            than :data:`~mcalc.store.marks.MAX_REGION_VERTICES`.
     """
     out: list[tuple[str | None, str, list[tuple[float, float]], str]] = []
     for m in raw:
+        points = m.get("points") if isinstance(m, dict) else None
+        if isinstance(points, list) and (problem := too_many_vertices(len(points))):
+            raise ValueError(f"an outline not saved: {problem}")  # before reading any
         try:
             kind, label = str(m["kind"]), str(m["label"])
             pts = [(float(r) / view.scale, float(c) / view.scale) for r, c in m["points"]]
@@ -498,3 +506,34 @@ def outlines_from_panel(
         poly = [view.to_file(r, c) for r, c in pts]
         out.append((None if mid.startswith("new-") or not mid else mid, kind, poly, label))
     return out
+
+
+#: What :func:`event_base` answers for an event whose ``base`` is not a version number.
+BAD_BASE = -1
+
+
+def event_base(event: Mapping[str, Any]) -> int | None:
+    """The marks version a viewer event says its browser loaded (``base``): ``None`` when it
+    names none, :data:`BAD_BASE` (logged) when it is not a whole number >= 0.
+
+    The viewer sends an int or null; anything else came from elsewhere (a crafted message,
+    an old viewer) and raised in the reader's session.
+
+    >>> event_base({"base": 3}), event_base({"base": "4"}), event_base({})
+    (3, 4, None)
+    >>> event_base({"base": "x"}), event_base({"base": True}), event_base({"base": 1.5})
+    (-1, -1, -1)
+    """
+    raw = event.get("base")
+    if raw is None:
+        return None
+    if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 0:
+        return raw
+    if isinstance(raw, str) and raw.isascii() and raw.isdigit():
+        return int(raw)
+    if isinstance(raw, float) and raw.is_integer() and raw >= 0:
+        return int(raw)
+    log.warning(
+        "viewer event %r: base %.40r is not a version number; ignored", event.get("type"), raw
+    )
+    return BAD_BASE

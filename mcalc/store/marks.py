@@ -27,6 +27,8 @@ from mcalc.store.record import utc_now
 __all__ = [
     "LABELS",
     "REGION_KINDS",
+    "MAX_REGION_VERTICES",
+    "too_many_vertices",
     "PointMark",
     "RegionMark",
     "ImageMarks",
@@ -42,8 +44,31 @@ LABELS: tuple[str, ...] = ("benign", "suspicious", "uncertain")
 #: Kinds of drawn regions: a cluster outline or any region of interest.
 REGION_KINDS: tuple[str, ...] = ("cluster", "roi")
 
+#: Most vertices of one drawn region. The viewer's lasso sends at most 80 and the app shows
+#: an annotation's outline with at most 256; an imported outline traced at one vertex per
+#: border pixel around a region as large as a whole 4096 x 3328 mammogram has 14 848. A
+#: crafted file or event of millions (each checked, kept and rewritten at every save: about
+#: 20 bytes a vertex in the marks file) is refused before any is read.
+MAX_REGION_VERTICES = 50_000
+
 _MAX_READER = 80
 _MAX_COMMENT = 2000
+
+
+def too_many_vertices(count: int) -> str | None:
+    """What is wrong with a region of ``count`` vertices (``None``: nothing).
+
+    >>> too_many_vertices(80) is None
+    True
+    >>> too_many_vertices(2_000_000)
+    'a region may have at most 50,000 vertices, got 2,000,000: simplify its outline'
+    """
+    if count <= MAX_REGION_VERTICES:
+        return None
+    return (
+        f"a region may have at most {MAX_REGION_VERTICES:,} vertices, got {count:,}: "
+        "simplify its outline"
+    )
 
 
 def new_mark_id() -> str:
@@ -184,6 +209,8 @@ class RegionMark:
     def __post_init__(self) -> None:
         if self.kind not in REGION_KINDS:
             raise ValueError(f"region kind must be one of {REGION_KINDS}, got {self.kind!r}")
+        if problem := too_many_vertices(len(self.polygon)):
+            raise ValueError(problem)
         poly = tuple(
             (_finite(p[0], "polygon row"), _finite(p[1], "polygon col")) for p in self.polygon
         )

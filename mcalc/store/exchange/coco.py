@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from mcalc.store.exchange.validate import Collector, ImportPlan
-from mcalc.store.marks import PointMark, RegionMark
+from mcalc.store.marks import PointMark, RegionMark, too_many_vertices
 from mcalc.store.record import utc_now
 
 __all__ = ["parse_coco"]
@@ -181,7 +181,11 @@ def _coco_geometry(
         return None
     seg = ann.get("segmentation")
     if isinstance(seg, list) and seg:
-        poly = nums(seg[0] if isinstance(seg[0], list) else seg, "segmentation")
+        flat = seg[0] if isinstance(seg[0], list) else seg
+        if problem := too_many_vertices(len(flat) // 2):
+            col.problem(where, f"segmentation: {problem}")
+            return None
+        poly = nums(flat, "segmentation")
         if poly is None:
             return None
         if len(poly) < 6 or len(poly) % 2:

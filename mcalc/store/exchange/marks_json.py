@@ -17,7 +17,13 @@ from typing import Any
 
 from mcalc.store.exchange.coco import parse_coco
 from mcalc.store.exchange.validate import Collector, ImportPlan
-from mcalc.store.marks import REGION_KINDS, ImageMarks, PointMark, RegionMark
+from mcalc.store.marks import (
+    REGION_KINDS,
+    ImageMarks,
+    PointMark,
+    RegionMark,
+    too_many_vertices,
+)
 from mcalc.store.record import utc_now
 
 __all__ = ["MARKS_JSON_KEYS", "is_marks_json", "parse_marks_json", "parse_json"]
@@ -258,6 +264,9 @@ def _region(col: Collector, where: str, key: str, reader: str, raw: Any) -> None
     if not isinstance(poly, list) or len(poly) < 3:
         got = f"{len(poly)} vertice(s)" if isinstance(poly, list) else type(poly).__name__
         col.problem(where, f"polygon needs at least 3 [row, col] vertices, got {got}")
+        return
+    if problem := too_many_vertices(len(poly)):
+        col.problem(where, f"polygon: {problem}")
         return
     vertices: list[tuple[float, float]] = []
     for j, p in enumerate(poly):
