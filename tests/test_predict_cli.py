@@ -91,8 +91,8 @@ def test_single_image_birads_model_and_text_output(spot_registry, tiny_demo, env
     )  # fmt: skip
     assert code == 0
     assert "suspicious" in stdout and "SYNTHETIC" in stdout and "wrote" in stdout
-    assert "suspicious map score" in stdout and "decision threshold 0.500" in stdout
-    assert "detection(s) at or above 0.500" in stdout
+    assert "suspicious map score" in stdout and "decision threshold 0.50" in stdout
+    assert "detection(s) at or above 0.50," in stdout
     report = json.loads((env / "one" / "scores.json").read_text())
     (img,) = report["images"]
     assert set(img["classes"]) == {"normal", "benign", "suspicious"}

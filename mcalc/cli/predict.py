@@ -48,7 +48,7 @@ from mcalc.cli.common import fraction, model_or_default, positive_int
 from mcalc.config import TIMEPOINTS, VIEWS, get_settings
 from mcalc.errors import os_error_text
 from mcalc.explain.errors import ExplainError
-from mcalc.explain.scoring import REGION_RULE_VERSION, decision_threshold
+from mcalc.explain.scoring import REGION_RULE_VERSION, decision_threshold, threshold_label
 from mcalc.explain.service import (
     CAM_METHODS,
     COLORMAPS,
@@ -271,13 +271,14 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
     if not model["pretrained"]:
         print(f"  note: not pre-trained (weights: {model['weights']}): trained from scratch")
     threshold = report["decision_threshold"]
-    print(f"decision threshold {threshold['value']:.3f}: {threshold['source']}")
+    label = threshold_label(threshold["value"])  # as the pages show it: 0.9215, not 0.922
+    print(f"decision threshold {label}: {threshold['source']}")
     for img in report["images"]:
         print(
             f"{img['image']}: {img['positive_class']} map score {img['score']:.3f} "
             f"({img['rule']}; {counted(img['patches'], 'patch')}, {img['seconds']:.2f} s) -> "
             f"{img['predicted']}, {len(img['detections'])} detection(s) at or above "
-            f"{threshold['value']:.3f}, {len(img['regions'])} region(s)"
+            f"{label}, {len(img['regions'])} region(s)"
         )
         for reg in img["regions"]:
             r0, r1, c0, c1 = reg["box"]
