@@ -22,9 +22,14 @@ LIT_CONTRAST = """() => {
   const lum = (c) => { const v = c.match(/[\\d.]+/g).slice(0, 3).map(Number).map(x => x / 255)
     .map(x => x <= 0.03928 ? x / 12.92 : ((x + 0.055) / 1.055) ** 2.4);
     return 0.2126 * v[0] + 0.7152 * v[1] + 0.0722 * v[2]; };
-  return [...document.querySelectorAll('.bar button.on')].map(b => {
+  const lit = [...document.querySelectorAll('.bar button.on')].map(b => {
     const s = getComputedStyle(b); const [a, c] = [lum(s.color), lum(s.backgroundColor)];
     return [b.textContent, (Math.max(a, c) + 0.05) / (Math.min(a, c) + 0.05)]; });
+  // Read in the same task as the lit buttons: read apart, a toolbar redrawn between the two
+  // (the mark tools coming on after the reader's name) failed a CI run ("uncertain").
+  const pressed = [...document.querySelectorAll('.bar button[aria-pressed=true]')]
+    .map(b => b.textContent);
+  return [lit, pressed];
 }"""
 
 
@@ -89,11 +94,8 @@ def test_the_viewer_is_read_and_marked_with_the_keyboard_alone(demo_app):
         frame = viewer_frame(page)
         fits = frame.evaluate(FITS)
         assert fits[0] <= 512 and fits[1] >= 240, fits  # toolbar and whole panels
-        lit = frame.evaluate(LIT_CONTRAST)
+        lit, pressed = frame.evaluate(LIT_CONTRAST)
         assert lit and all(ratio >= 4.5 for _, ratio in lit), lit  # white on #ff4b4b: 3.3
-        pressed = frame.eval_on_selector_all(
-            ".bar button[aria-pressed=true]", "els => els.map(e => e.textContent)"
-        )
         assert {b for b, _ in lit} == set(pressed), (lit, pressed)
 
         # From the page's name field, Tab alone reaches the image being marked, which
