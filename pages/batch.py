@@ -53,7 +53,7 @@ from mcalc.jobs.batch import (
 )
 from mcalc.jobs.batch_estimate import estimate_run
 from mcalc.models.card import ModelCard
-from mcalc.models.registry import list_models
+from mcalc.models.registry import RegistryListing, list_models
 from mcalc.present.reading import image_names, row_names
 from pages import common, default_model, menu, signin, state
 
@@ -141,11 +141,12 @@ def follow_last_launch(last: BatchOptions | None, engines: list[str]) -> None:
     st.session_state["batch_maps"] = o.maps
 
 
-def launch_ui(settings: Settings, data_path: str, images: int, runs: list[BatchJob]) -> bool:
+def launch_ui(
+    settings: Settings, listing: RegistryListing, data_path: str, images: int, runs: list[BatchJob]
+) -> bool:
     """Model, engine, workers, explanation and maps; the time it will take; launch.
-    ``runs``: every batch run, as the page listed them. Returns whether a run was launched
-    (the page lists them again)."""
-    listing = list_models(settings.models_dir)
+    ``listing``: the registry, as the page listed it; ``runs``: every batch run, as the page
+    listed them. Returns whether a run was launched (the page lists them again)."""
     if not listing.models:
         st.info(
             f"No model in `{settings.models_dir}`. Train one on the Train page, or with "
@@ -318,11 +319,12 @@ def set_ui(job: BatchJob, sets: list[ResultSet]) -> ResultSet:
     return by_key.get(str(chosen), launched or sets[0])
 
 
-def results_ui(job: BatchJob, names: Mapping[str, str], models_dir: Path) -> None:
+def results_ui(job: BatchJob, names: Mapping[str, str], card: ModelCard | None) -> None:
     """The run's table: filter by score and errors, sort by clicking a column, open a row;
     each image in words (:func:`~mcalc.present.reading.row_names`; ``names``: those of the
     dataset in use when the run is over it, for their exam years); a warning when its rows were
-    decided at another threshold than the model's card names now (``models_dir``: the registry)."""
+    decided at another threshold than the model's card names now (``card``: the run's model's,
+    as the page listed the registry; ``None``: no longer registered)."""
     table = run_table(Path(job.folder))
     if job.active:  # only the progress line above refreshes while the run goes on
         st.caption(
@@ -337,7 +339,6 @@ def results_ui(job: BatchJob, names: Mapping[str, str], models_dir: Path) -> Non
     sets = result_sets(table)
     if len(sets) > 1:  # every launch's rows are kept (none is redone): show one set
         table = table[set_ui(job, sets).holds(table)]
-    card = next((c for c in list_models(models_dir).models if c.id == job.model_id), None)
     if card is not None and (note := threshold_note(table, decision_threshold(card))):
         st.warning(note, icon=":material/tune:")
     c1, c2 = st.columns([3, 2])
@@ -438,7 +439,9 @@ st.markdown(f"**Dataset:** `{data_path}` · {len(index.images())} images (change
 # Listed once for the whole run (the launch's estimate, the Runs table, the chosen run's
 # progress), again after a launch; the fragments list them anew on their own reruns.
 runs = list_batch_jobs(settings)
-if launch_ui(settings, data_path, len(index.images()), runs):
+# The registry listed once per run too: the launch's model choice and the chosen run's card.
+listing = list_models(settings.models_dir)
+if launch_ui(settings, listing, data_path, len(index.images()), runs):
     runs = list_batch_jobs(settings)
 if not runs:
     st.caption("No batch run yet.")
@@ -463,4 +466,5 @@ st.fragment(live_ui, run_every=REFRESH_S if chosen.active else None)(
     name, settings, listed_once(runs)
 )
 st.header("Results")
-results_ui(chosen, image_names(index), settings.models_dir)
+card = next((c for c in listing.models if c.id == chosen.model_id), None)
+results_ui(chosen, image_names(index), card)
