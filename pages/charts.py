@@ -53,6 +53,5 @@ def image_pair_chart(fig: go.Figure, aspect: float, *, key: str, **kwargs: Any) 
     ``st.plotly_chart``. Returns what it returns (a selection, with ``on_select``)."""
     box = st.container(key=f"{key}_box")
     # The height from the figure as drawn (styling lowers its titles under the mode bar).
-    styled = theme.styled(fig)
-    box.html(pair_height_css(f"{key}_box", styled, aspect))
-    return box.plotly_chart(styled, width="stretch", height="stretch", key=key, **kwargs)
+    box.html(pair_height_css(f"{key}_box", theme.styled(fig), aspect))
+    return box.plotly_chart(theme.styled(fig), width="stretch", height="stretch", key=key, **kwargs)
