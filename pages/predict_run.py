@@ -54,6 +54,7 @@ from mcalc.models.detection import DetectionSettings
 from mcalc.models.inference import LoadedModel, load_model
 from mcalc.models.registry import list_models
 from mcalc.models.warmup import warm_model
+from mcalc.plural import counted
 from mcalc.present.reading_overlays import overlay_grids, viewer_maps
 from mcalc.progress import BackgroundWork, ProgressFn
 from pages import common, state
@@ -567,4 +568,4 @@ def case_score_ui(loaded: LoadedModel, xp: Explainer, request: CaseRequest, case
     cols[0].metric(f"Case {case_id}", f"{summary.score:.3f}")
     for col, (tp, value) in zip(cols[1:], summary.by_timepoint.items(), strict=True):
         col.metric(f"{tp} round", f"{value:.3f}")
-    st.caption(f"Case score: {summary.rule} ({summary.images} images).")
+    st.caption(f"Case score: {summary.rule} ({counted(summary.images, 'image')}).")

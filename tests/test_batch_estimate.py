@@ -112,3 +112,12 @@ def test_the_speed_of_the_same_explanation_is_used_and_another_is_said(tmp_path)
     est = estimate_run("vgg", 48, [twin], architectures=archs)
     assert est is not None and est.other_method
     assert "no run without explanations has measured its speed here yet" in est.text()
+
+
+def test_one_image_reads_in_the_singular():
+    from mcalc.jobs.batch_estimate import RunEstimate
+
+    one = RunEstimate(1, 0.5, "r1", "vgg", True, "local", None, None)
+    assert "About 2 s for 1 image at" in one.text()
+    done = RunEstimate(1, 0.5, "r1", "vgg", True, "local", None, None, done=1)
+    assert done.text().startswith("The 1 image is done with these settings")

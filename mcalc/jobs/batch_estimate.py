@@ -25,6 +25,7 @@ from mcalc.batch import read_results
 from mcalc.batch.table import launch_counts
 from mcalc.explain.methods import method_name
 from mcalc.jobs.batch import BatchJob, BatchOptions
+from mcalc.plural import counted
 from mcalc.progress import format_duration
 
 __all__ = ["RunEstimate", "estimate_run", "resume_counts", "SLOW_S"]
@@ -90,11 +91,9 @@ class RunEstimate:
         )
         cam = f"{method_name(self.cam)} explanations" if self.cam else "no explanation"
         if self.left == 0:
-            return (
-                f"All {self.images} images are done with these settings: a launch resumes "
-                "and analyses none."
-            )
-        count = f"{self.images} images"
+            every = "The 1 image is" if self.images == 1 else f"All {self.images} images are"
+            return f"{every} done with these settings: a launch resumes and analyses none."
+        count = counted(self.images, "image")
         if self.done or self.failed:
             skipped = [f"{self.done} done are skipped"] if self.done else []
             if self.failed:
