@@ -264,6 +264,18 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
     assert published["differences"][0].endswith("ours benign vs suspicious, per case (normal "
                                                  "cases left out; mean rule)")  # fmt: skip
     assert at.button(key="evaluate_birads_run").disabled  # classified for these settings
+    # Read at the model's operating threshold (demo-custom's card: 0.921513), said with its
+    # unit and source, as `evaluate` reads it; the tab read them at a slider from 0.5.
+    assert table["at threshold: t"][0] == pytest.approx(0.921513)
+    said = [c.value for c in at.caption if c.value.startswith("Sensitivity, specificity")]
+    assert len(said) == 1 and "at 0.9215 (the model's operating threshold, a map score" in said[0]
+    assert "detections and clusters counted at 0.9215 (the model's operating threshold" in said[0]
+    assert at.slider(key="evaluate_birads_threshold").disabled
+    at.toggle(key="evaluate_birads_operating").set_value(False).run()
+    at.button(key="evaluate_birads_run").click().run()
+    assert _table(at, "subset")["at threshold: t"][0] == pytest.approx(0.5)
+    said = [c.value for c in at.caption if c.value.startswith("Sensitivity, specificity")]
+    assert "at 0.50 (the slider's)" in said[0] and "counted at 0.9215" in said[0], said
 
 
 @pytest.mark.slow  # evaluates two models
