@@ -177,7 +177,7 @@ def _write_maps(
             name = _CAM_FILE[r.cam.settings.method]
             np.save(out_dir / f"{stem}_{name}.npy", r.cam.heat)
             heat01 = normalize_map(r.cam.heat, 0.0, vmax)
-            legend = explanation_legend(r, heat01, vmax, explained)
+            legend = explanation_legend(r, heat01, vmax, explained, case.threshold)
             picture = result_picture(
                 r,
                 heat01,
