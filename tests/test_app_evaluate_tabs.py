@@ -250,7 +250,11 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
         for k, v in json.loads(birads.proto.columns).items()
     }
     at_t = [c for c in birads.value.columns if c.endswith((": t", ": sens", ": spec", ": acc"))]
-    assert at_t and all(formats.get(c) == "%.3f" for c in at_t), formats
+    # ... but a threshold to four: the operating threshold 0.921513 read "0.922" in the
+    # table under a caption saying 0.9215 (a score of 0.9218 read as below "0.922").
+    assert at_t and all(
+        formats.get(c) == ("%.4f" if c.endswith(": t") else "%.3f") for c in at_t
+    ), formats
     assert any("mean map score of its images" in c.value for c in at.caption)
     # A note the subsets share is said once, naming them (the same "no three-class scores
     # (...)" sentence read three times in a row under the table).
@@ -268,8 +272,10 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
     # unit and source, as `evaluate` reads it; the tab read them at a slider from 0.5.
     assert table["at threshold: t"][0] == pytest.approx(0.921513)
     said = [c.value for c in at.caption if c.value.startswith("Sensitivity, specificity")]
-    assert len(said) == 1 and "at 0.9215 (the model's operating threshold, a map score" in said[0]
-    assert "detections and clusters counted at 0.9215 (the model's operating threshold" in said[0]
+    assert len(said) == 1 and said[0].startswith(
+        "Sensitivity, specificity and accuracy at 0.9215, and the detections and clusters "
+        "counted at it: the model's operating threshold, a map score threshold: Youden's J"
+    ), said
     assert at.slider(key="evaluate_birads_threshold").disabled
     at.toggle(key="evaluate_birads_operating").set_value(False).run()
     at.button(key="evaluate_birads_run").click().run()

@@ -281,7 +281,15 @@ def test_the_command_says_which_threshold_the_case_level_reads(capsys) -> None:
     })  # fmt: skip
     lines = capsys.readouterr().out.splitlines()
     assert lines[1] == (
-        "    Sensitivity, specificity and accuracy at 0.9215 (the model's operating threshold, "
-        "a map score threshold: Youden); detections and clusters counted at 0.9215 (the "
-        "model's operating threshold)."
+        "    Sensitivity, specificity and accuracy at 0.9215, and the detections and clusters "
+        "counted at it: the model's operating threshold, a map score threshold: Youden."
+    )
+    b = {"rule": "logistic", "rule_text": "logistic", "threshold": 0.5, "all": {"n": 0},
+         "threshold_source": "0.5 on the logistic regression's probability",
+         "detection_threshold": {"value": 0.9, "source": "the model's operating threshold"}}  # fmt: skip
+    print_birads(b)
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "    Sensitivity, specificity and accuracy at 0.50 (0.5 on the logistic regression's "
+        "probability); detections and clusters counted at 0.90 (the model's operating "
+        "threshold)."
     )

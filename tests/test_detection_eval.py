@@ -43,9 +43,8 @@ def test_evaluate_json_has_detection(registry, tiny_data, tiny_model, tmp_path, 
     # ROC + PR per level (3 levels) and the two FROC charts.
     assert text.count("Plotly.newPlot") == 8
     assert "Case-level BI-RADS" in text and "data fingerprint" in text
-    assert "clusters counted at 0.42 (the model&#x27;s operating threshold" in text or (
-        "clusters counted at 0.42 (the model's operating threshold" in text
-    )
+    said = "accuracy at 0.42, and the detections and clusters counted at it: the model"
+    assert said in text and "a map score threshold: chosen for this test." in text
     assert {"metrics", "cases", "scope"} <= set(out)  # the existing keys stay
     det = out["detection"]
     for key in ("froc", "cluster_froc"):

@@ -263,8 +263,11 @@ def birads_threshold_words(b: Mapping[str, Any], given: str = "given") -> str | 
         return None
     source = b["threshold_source"]
     d = b["detection_threshold"]
+    at = threshold_label(b["threshold"])
+    if source != "given" and b["threshold"] == d["value"]:  # the operating threshold: once
+        return f"Sensitivity, specificity and accuracy at {at}, and the detections and clusters counted at it: {source}."
     return (
-        f"Sensitivity, specificity and accuracy at {threshold_label(b['threshold'])} "
+        f"Sensitivity, specificity and accuracy at {at} "
         f"({given if source == 'given' else source}); detections and clusters counted at "
         f"{threshold_label(d['value'])} ({d['source']})."
     )
