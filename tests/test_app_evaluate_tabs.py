@@ -367,6 +367,11 @@ def test_two_birads_models_are_compared_on_the_papers_task_beside_the_published_
     # Accuracies at each card's threshold (not the page's), beside Loizidou 2020's.
     accuracy = _table(at, "McNemar p")
     assert (accuracy["threshold A"][0], accuracy["threshold B"][0]) == (0.5, 0.65)
+    # A card's threshold to four decimals, as the caption gives it (0.921513 read "0.922").
+    table = next(d for d in at.dataframe if "McNemar p" in d.value.columns)
+    config = json.loads(table.proto.columns)
+    formats = {k: v.get("type_config", {}).get("format") for k, v in config.items()}
+    assert formats["threshold A"] == formats["threshold B"] == "%.4f", formats
     assert (accuracy["accuracy A"][0], accuracy["accuracy B"][0], accuracy["McNemar p"][0]) == (
         1.0,
         0.25,
