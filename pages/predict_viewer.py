@@ -173,6 +173,7 @@ def viewer_panels(
             p.result.pmap.factor,
             None if dets is None else dets[n],
             case.threshold,  # those under it are drawn muted (their `called` flag)
+            score=p.result.score,  # an image it does not call: its rings muted too
         )
         out.append(panel)
         pixels.append(px)

@@ -106,6 +106,10 @@ def test_page_lists_models_skips_the_corrupt_folder_evaluates_and_a_new_session_
     assert units.startswith("Metrics at 0.90, read against case scores (the maximum of sampled")
     assert "is a map score threshold" in units and "different units" in units
     assert "demo-custom 0.9215 (Youden's J on 12 validation images" in units
+    # The heading says the threshold in force: it read "Metrics at the operating threshold"
+    # over metrics at the slider's 0.90 on case scores, not at any model's operating point.
+    headings = [h.value for h in at.subheader]
+    assert "Metrics at 0.90" in headings and not any("operating" in h for h in headings)
     assert any("max over images (a case is positive" in c.value for c in at.caption)
     assert "ROC · Case level" in {f["layout"]["title"]["text"] for f in _figures(at)}
 
@@ -134,6 +138,7 @@ def test_page_lists_models_skips_the_corrupt_folder_evaluates_and_a_new_session_
         ],
         "BI-RADS": [
             ("selectbox", "evaluate_birads_rule", "mean"),
+            ("toggle", "evaluate_birads_operating", False),  # the slider is greyed while on
             ("slider", "evaluate_birads_threshold", 0.7),
         ],
     }

@@ -250,7 +250,11 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
         for k, v in json.loads(birads.proto.columns).items()
     }
     at_t = [c for c in birads.value.columns if c.endswith((": t", ": sens", ": spec", ": acc"))]
-    assert at_t and all(formats.get(c) == "%.3f" for c in at_t), formats
+    # ... but a threshold to four: the operating threshold 0.921513 read "0.922" in the
+    # table under a caption saying 0.9215 (a score of 0.9218 read as below "0.922").
+    assert at_t and all(
+        formats.get(c) == ("%.4f" if c.endswith(": t") else "%.3f") for c in at_t
+    ), formats
     assert any("mean map score of its images" in c.value for c in at.caption)
     # A note the subsets share is said once, naming them (the same "no three-class scores
     # (...)" sentence read three times in a row under the table).
@@ -264,6 +268,20 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
     assert published["differences"][0].endswith("ours benign vs suspicious, per case (normal "
                                                  "cases left out; mean rule)")  # fmt: skip
     assert at.button(key="evaluate_birads_run").disabled  # classified for these settings
+    # Read at the model's operating threshold (demo-custom's card: 0.921513), said with its
+    # unit and source, as `evaluate` reads it; the tab read them at a slider from 0.5.
+    assert table["at threshold: t"][0] == pytest.approx(0.921513)
+    said = [c.value for c in at.caption if c.value.startswith("Sensitivity, specificity")]
+    assert len(said) == 1 and said[0].startswith(
+        "Sensitivity, specificity and accuracy at 0.9215, and the detections and clusters "
+        "counted at it: the model's operating threshold, a map score threshold: Youden's J"
+    ), said
+    assert at.slider(key="evaluate_birads_threshold").disabled
+    at.toggle(key="evaluate_birads_operating").set_value(False).run()
+    at.button(key="evaluate_birads_run").click().run()
+    assert _table(at, "subset")["at threshold: t"][0] == pytest.approx(0.5)
+    said = [c.value for c in at.caption if c.value.startswith("Sensitivity, specificity")]
+    assert "at 0.50 (the slider's)" in said[0] and "counted at 0.9215" in said[0], said
 
 
 @pytest.mark.slow  # evaluates two models
@@ -349,6 +367,11 @@ def test_two_birads_models_are_compared_on_the_papers_task_beside_the_published_
     # Accuracies at each card's threshold (not the page's), beside Loizidou 2020's.
     accuracy = _table(at, "McNemar p")
     assert (accuracy["threshold A"][0], accuracy["threshold B"][0]) == (0.5, 0.65)
+    # A card's threshold to four decimals, as the caption gives it (0.921513 read "0.922").
+    table = next(d for d in at.dataframe if "McNemar p" in d.value.columns)
+    config = json.loads(table.proto.columns)
+    formats = {k: v.get("type_config", {}).get("format") for k, v in config.items()}
+    assert formats["threshold A"] == formats["threshold B"] == "%.4f", formats
     assert (accuracy["accuracy A"][0], accuracy["accuracy B"][0], accuracy["McNemar p"][0]) == (
         1.0,
         0.25,

@@ -137,14 +137,14 @@ def test_new_findings_since_the_prior_are_counted_through_the_registration(
     assert case_features(with_change, with_change=True)[:, -1].tolist() == [0.0, 3.0]
 
 
-def _fake_model(folder, input_mode: str):
+def _fake_model(folder, input_mode: str, **extra):
     """A registry folder whose card is all ``birads_for_model`` reads before it counts."""
     import json
 
     folder.mkdir(parents=True)
     patch = {"size": 32, "input_mode": input_mode}
     card = {"architecture": "custom", "task": "calcification", "classes": ["a", "b"]}
-    (folder / "card.json").write_text(json.dumps({**card, "patch": patch}))
+    (folder / "card.json").write_text(json.dumps({**card, "patch": patch, **extra}))
     (folder / "model.keras").write_bytes(b"never loaded: the card is all the refusal reads")
     return folder
 
@@ -204,3 +204,92 @@ def test_benign_vs_suspicious_leaves_the_normal_cases_out_as_the_papers_task() -
     ours, what, _ = ours_for_reproduction(out | {"prior": ""}, None)
     assert (ours["auc"], ours["n"]) == (0.5, 3)
     assert what.startswith("benign vs suspicious, per case (normal cases left out")
+
+
+def _graded_detections(data):
+    """Every image of ``data`` with a map score by its case's group (normal 0.3, benign
+    0.7, suspicious 0.95) and two detections, 0.95 and 0.7 (none on a normal image)."""
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.detection_eval import (
+        DetectionEvalSettings,
+        DetectionEvaluation,
+        ImageDetections,
+    )
+    from mcalc.models.detection import Detection
+
+    level = {"normal": 0.3, "benign": 0.7, "suspicious": 0.95}
+    images = []
+    for c in open_dataset(data).cases:
+        top = level.get(str(c.birads_group), 0.3)
+        dets = () if top < 0.5 else (Detection(20, 20, top, 0.5), Detection(90, 60, 0.7, 0.5))
+        for r in c.images:
+            images.append(
+                ImageDetections(r.key, c.case_id, c.patient_id, dets, 0, 0, (0.2, 0.2), 1.0, top)
+            )
+    return DetectionEvaluation(None, None, images, DetectionEvalSettings())  # type: ignore[arg-type]
+
+
+def test_case_threshold_and_detections_follow_the_models_operating_threshold(
+    tiny_demo, tmp_path
+) -> None:
+    """The BI-RADS tab counted detections at 0.5 and read its metrics at a slider from 0.5,
+    while `evaluate` read them at the card's threshold: demo-custom decides at 0.921513. The
+    max and mean rules' case scores are map scores, the unit of the card's operating
+    threshold: they are read at it, and the detections (map-score peaks, the logistic
+    rule's features) are counted at it, each said with its source; a threshold given
+    stays the one used."""
+    from mcalc.explain.birads_run import birads_for_model, case_threshold
+    from mcalc.models.card import ModelCard
+
+    chosen = {"value": 0.9, "source": "Youden's J on 4 validation images"}
+    model = _fake_model(tmp_path / "models" / "m", "recent", decision_threshold=chosen)
+    ev = _graded_detections(tiny_demo)
+    out = birads_for_model(model, tiny_demo, tmp_path / "models", ev, rule="max", n_boot=0)
+    assert out["threshold"] == 0.9 and out["all"]["at_threshold"]["threshold"] == 0.9
+    assert "operating threshold" in out["threshold_source"]
+    assert "Youden's J on 4 validation images" in out["threshold_source"]
+    assert out["detection_threshold"]["value"] == 0.9
+    images = {}
+    for im in ev.images:
+        images[im.case_id] = images.get(im.case_id, 0) + 1
+    for row in out["cases"]:  # at 0.9: a suspicious image's 0.95, never the 0.7s
+        want = images[row["case_id"]] if row["group"] == "suspicious" else 0
+        assert row["detections"] == want, row
+    assert any(r["group"] == "benign" for r in out["cases"])  # whose 0.7s were counted at 0.5
+    given = birads_for_model(
+        model, tiny_demo, tmp_path / "models", ev, rule="mean", threshold=0.25, n_boot=0
+    )
+    assert given["threshold"] == 0.25 and given["threshold_source"] == "given"
+    assert given["detection_threshold"]["value"] == 0.9  # what the model calls, still
+    # The logistic rule's case score is the regression's probability: another unit.
+    card = ModelCard.from_json({"decision_threshold": chosen})
+    logistic = case_threshold(card, "logistic")
+    assert logistic.value == 0.5 and "probability" in logistic.source
+    assert case_threshold(card, "mean").value == 0.9
+
+
+def test_the_command_says_which_threshold_the_case_level_reads(capsys) -> None:
+    """`evaluate`'s BI-RADS lines gave "at 0.921513" per set without where it came from, nor
+    at what score the detections it counts start."""
+    from mcalc.cli.evaluate_text import print_birads
+
+    print_birads({
+        "rule": "max", "rule_text": "max over images", "threshold": 0.921513,
+        "threshold_source": "the model's operating threshold, a map score threshold: Youden",
+        "detection_threshold": {"value": 0.921513, "source": "the model's operating threshold"},
+        "all": {"n": 1, "suspicious": 1, "patients": 1, "notes": []},
+    })  # fmt: skip
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == (
+        "    Sensitivity, specificity and accuracy at 0.9215, and the detections and clusters "
+        "counted at it: the model's operating threshold, a map score threshold: Youden."
+    )
+    b = {"rule": "logistic", "rule_text": "logistic", "threshold": 0.5, "all": {"n": 0},
+         "threshold_source": "0.5 on the logistic regression's probability",
+         "detection_threshold": {"value": 0.9, "source": "the model's operating threshold"}}  # fmt: skip
+    print_birads(b)
+    assert capsys.readouterr().out.splitlines()[1] == (
+        "    Sensitivity, specificity and accuracy at 0.50 (0.5 on the logistic regression's "
+        "probability); detections and clusters counted at 0.90 (the model's operating "
+        "threshold)."
+    )

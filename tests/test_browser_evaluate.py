@@ -17,7 +17,7 @@ def test_evaluate_the_demo_model_and_see_its_curves(demo_app):
         page.get_by_text("Registered models", exact=True).wait_for(timeout=60_000)
         choose(page, "Models to compare", ["demo-custom"])
         page.get_by_role("button", name="Evaluate 1 model").click()
-        page.get_by_text("Metrics at the operating threshold").wait_for(timeout=90_000)
+        page.get_by_text("Metrics at 0.50", exact=True).wait_for(timeout=90_000)
         page.wait_for_function(
             "() => document.querySelectorAll('.js-plotly-plot').length >= 3", timeout=60_000
         )

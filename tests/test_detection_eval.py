@@ -27,6 +27,12 @@ def test_evaluate_json_has_detection(registry, tiny_data, tiny_model, tmp_path, 
 
     base = ["evaluate", "--model", tiny_model.model_id, "--data", str(tiny_data)]
     base += ["--models", str(registry), "--json"]
+    # An operating point on the card: the case level reads its map scores at it, as the
+    # BI-RADS tab does (it read them at --threshold's default, the tab at 0.5).
+    card_file = registry / tiny_model.model_id / "card.json"
+    card = json.loads(card_file.read_text())
+    card["decision_threshold"] = {"value": 0.42, "source": "chosen for this test"}
+    card_file.write_text(json.dumps(card))
     report = tmp_path / "report.html"
     assert main([*base, "--bootstrap", "30", "--report", str(report)]) == 0
     out = json.loads(capsys.readouterr().out)
@@ -37,6 +43,8 @@ def test_evaluate_json_has_detection(registry, tiny_data, tiny_model, tmp_path, 
     # ROC + PR per level (3 levels) and the two FROC charts.
     assert text.count("Plotly.newPlot") == 8
     assert "Case-level BI-RADS" in text and "data fingerprint" in text
+    said = "accuracy at 0.42, and the detections and clusters counted at it: the model"
+    assert said in text and "a map score threshold: chosen for this test." in text
     assert {"metrics", "cases", "scope"} <= set(out)  # the existing keys stay
     det = out["detection"]
     for key in ("froc", "cluster_froc"):
@@ -55,6 +63,8 @@ def test_evaluate_json_has_detection(registry, tiny_data, tiny_model, tmp_path, 
     assert birads["rule"] == "max" and {"all", "biopsy_confirmed", "cases"} <= set(birads)
     assert [c["case_id"] for c in birads["cases"]] == sorted(out["cases"])
     assert birads["all"]["n"] == len(out["cases"])
+    assert birads["threshold"] == 0.42 and "operating threshold" in birads["threshold_source"]
+    assert birads["detection_threshold"]["value"] == 0.42
 
     # The library call on the same cases gives the same curve.
     cases = [c for c in open_dataset(tiny_data).cases if c.case_id in set(out["cases"])]
@@ -66,6 +76,9 @@ def test_evaluate_json_has_detection(registry, tiny_data, tiny_model, tmp_path, 
     assert main([*base, "--birads-rule", "logistic"]) == 0
     logistic = json.loads(capsys.readouterr().out)["birads"]
     assert logistic["rule"] == "logistic" and logistic["n_train_cases"] > 0
+    # Its case score is the regression's probability, not a map score: 0.5, said so.
+    assert logistic["threshold"] == 0.5 and "probability" in logistic["threshold_source"]
+    assert logistic["detection_threshold"]["value"] == 0.42  # the features: what it calls
 
     assert main([*base, "--no-detection"]) == 0
     plain = json.loads(capsys.readouterr().out)

@@ -11,6 +11,7 @@ import pytest
 
 from mcalc.cli import main
 from mcalc.explain.scoring import MAP_SCORE_RULE
+from mcalc.plural import counted
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
 from tests.test_explain_display import bar_rows
 
@@ -303,3 +304,37 @@ def test_predict_refuses_bad_numbers_by_their_flag(flag, value, expected, capsys
         main(["predict", "--image", "x.png", "--out", "o", flag, value])
     assert done.value.code == 2
     assert f"argument {flag}: {expected}" in capsys.readouterr().err
+
+
+def test_a_lowered_threshold_says_of_each_region_and_detection_whether_it_is_called(
+    spot_registry, tiny_demo, env, capsys
+) -> None:
+    """``--threshold`` under the model's decision threshold lists regions the model does not
+    call: the printed table and scores.json listed them like the called ones (the pages say
+    "at operating threshold: no", the pictures box them dashed). Each region and detection
+    now says whether it is called at the decision threshold in force (``called``), and the
+    text says which are not."""
+    common = ["--model", "spot", "--models", str(spot_registry), "--data", str(tiny_demo)]
+    args = [*common, "--case", "normal-3", "--view", "MLO", "--cam", "none"]
+    code, stdout, _ = _run(
+        capsys, *args, "--threshold", "0.001", "--out", str(env / "low"), "--json"
+    )
+    assert code == 0
+    report = json.loads(stdout)
+    operating = report["decision_threshold"]["value"]
+    regions = [r for img in report["images"] for r in img["regions"]]
+    assert all(r["called"] == (r["score"] >= operating) for r in regions), regions
+    assert any(not r["called"] for r in regions), regions  # the case this checks
+    for img in report["images"]:
+        assert all(d["called"] is True for d in img["detections"])  # listed at the decision
+    code, text, _ = _run(capsys, *args, "--threshold", "0.001", "--out", str(env / "low"))
+    assert code == 0
+    lines = [line for line in text.splitlines() if line.startswith("  #")]
+    n_below = sum(not r["called"] for r in regions)
+    assert len(lines) == len(regions)
+    assert all(line.endswith(("; called", "; below 0.50, not called")) for line in lines), lines
+    assert sum(line.endswith("not called") for line in lines) == n_below
+    for img in report["images"]:
+        k = sum(not r["called"] for r in img["regions"])
+        if k:
+            assert f"{counted(len(img['regions']), 'region')} ({k} below 0.50, not called)" in text

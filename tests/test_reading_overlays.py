@@ -286,3 +286,18 @@ def test_pixels_warmed_ahead_are_the_pages_and_an_unreadable_image_is_skipped(
         opts = DisplayOptions(show_annotations=False)
         view = prepare_view(cache, rec, opts, max_side=96, laterality=case.laterality)
         assert panel_pixels(cache, rec, view, 96)[1]
+
+
+def test_the_layers_say_whether_the_model_calls_the_image():
+    """The viewer ringed an explanation's hot spots on an image read negative (demo normal-4
+    with demo-custom) like findings: the layers say whether the model calls the image (its
+    map score at or above the operating threshold), for the browser to draw its rings
+    dashed and grey, and the legend's words for them."""
+    view = tiny_view(False)
+    t = DecisionThreshold(0.921513, "Youden's J")
+    for score, calls in ((0.734, False), (0.921513, True)):
+        layers = predict_layers(view, "k", [], [], 2.0, None, t, score=score)
+        assert layers["called"] is calls
+    assert "dashed grey rings" in layers["below"]["rings"]
+    assert "0.9215" in layers["below"]["rings"]
+    assert "called" not in predict_layers(view, "k", [], [], 2.0, None, t)

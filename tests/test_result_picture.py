@@ -196,3 +196,43 @@ def test_a_narrow_pictures_key_is_as_wide_as_it_needs_to_read() -> None:
     wide = np.zeros((40, LEGEND_MIN_PX + 10), np.float32)
     big = result_picture(_result(wide.shape), wide, 0.6, "jet", legend=legend, min_region_score=0.5)
     assert big.shape[1] == LEGEND_MIN_PX + 10
+
+
+def test_an_image_read_negative_has_its_explanation_rings_dashed_grey_and_named_so() -> None:
+    """Demo normal-4 with demo-custom: all 4 images read negative at 0.9215, yet the
+    Grad-CAM PNGs ringed their hot spots in the peak's colour, labelled "100%": a reader
+    took them for findings. On an image the model does not call, the rings are dashed and
+    grey (as the regions under the threshold) and the key says why; on one it calls they
+    stay as they were."""
+    from types import SimpleNamespace
+
+    from mcalc.explain.scoring import DecisionThreshold
+    from mcalc.present.result_picture import explanation_legend
+
+    heat = np.zeros((90, 70), np.float32)
+    heat[20, 35] = 1.0
+    top = tuple(int(v) for v in colorize(np.array([[1.0]], np.float32), "jet")[0, 0])
+    t = DecisionThreshold(0.921513, "Youden's J")
+    for score, quiet in ((0.734, True), (0.95, False)):
+        result = _result(regions=())
+        result.score = score
+        result.scores = SimpleNamespace(positive_class="calcification")
+        result.cam = SimpleNamespace(
+            settings=SimpleNamespace(method="gradcam"), target="calcification", layer="conv2"
+        )
+        legend = explanation_legend(result, heat, 1.0, 1, t)
+        pic = result_picture(result, heat, 0.6, "jet", legend=legend, min_region_score=0.92)
+        ring = pic[20 - 12 : 20 + 13, 35 - 12 : 35 + 13].reshape(-1, 3)
+        coloured = (ring == top).all(axis=1).any()
+        grey = (ring == (168, 168, 168)).all(axis=1).sum()
+        assert coloured != quiet and (grey > 5) == quiet, (score, coloured, grey)
+        lines = key_lines(legend, [], _spots(heat), 0.92, marked=False)
+        if quiet:
+            assert lines[-1].startswith("Dashed grey rings"), lines
+            assert (
+                "the model does not read this image as calcification (map score 0.734, below "
+                "its operating threshold 0.9215), so they show where the explanation is "
+                "strongest, not findings; 1 here." in lines[-1]
+            ), lines
+        else:
+            assert lines[-1].startswith("Rings (outlines where large)"), lines

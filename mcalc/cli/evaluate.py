@@ -88,6 +88,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
         from mcalc.explain.birads_run import check_change_count
 
         check_change_count(args.model, models_dir(args))
+    given = args.threshold is not None  # else the case level's rule decides (BI-RADS)
     threshold_source = _threshold(args)
     result = evaluate_model(
         args.model,
@@ -107,7 +108,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             for level in LEVELS
         }
     detection = None if args.no_detection else _detection(args, result.cases)
-    birads = None if detection is None else _birads(args, detection)
+    birads = None if detection is None else _birads(args, detection, given=given)
     if args.report:
         _write_report(args, result, detection, birads)
     if args.json:
@@ -249,8 +250,13 @@ def _write_report(
     print(f"wrote the report to {shown_path(args.report)}", file=sys.stderr)
 
 
-def _birads(args: argparse.Namespace, detection: DetectionEvaluation) -> dict[str, Any]:
-    """Case-level BI-RADS classification of the evaluated cases (``birads`` in JSON)."""
+def _birads(
+    args: argparse.Namespace, detection: DetectionEvaluation, *, given: bool
+) -> dict[str, Any]:
+    """Case-level BI-RADS classification of the evaluated cases (``birads`` in JSON): at
+    ``--threshold`` when ``given``, else at the rule's own (the model's operating threshold
+    for the map-score rules, 0.5 for the logistic regression's probability), as Evaluate's
+    BI-RADS tab (:func:`mcalc.explain.birads_run.case_threshold`)."""
     from mcalc.explain.birads_run import birads_for_model
 
     return birads_for_model(
@@ -259,7 +265,7 @@ def _birads(args: argparse.Namespace, detection: DetectionEvaluation) -> dict[st
         models_dir(args),
         detection,
         rule=args.birads_rule,
-        threshold=args.threshold,
+        threshold=args.threshold if given else None,
         n_boot=args.bootstrap or 1000,
         temporal=args.birads_change,
         progress=TerminalProgress("training images", enabled=not args.json),

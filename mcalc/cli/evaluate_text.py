@@ -16,8 +16,11 @@ def print_birads(b: dict[str, Any]) -> None:
     cases after another."""
     from mcalc.models.analysis import interval_text
     from mcalc.models.birads_eval import SUBSETS
+    from mcalc.present.report import birads_threshold_words
 
     print(f"  BI-RADS, case level ({b['rule']}: {b['rule_text']}):")
+    if words := birads_threshold_words(b, "given with --threshold"):
+        print(f"    {words}")
     for name, m in ((label, b[key]) for key, label in SUBSETS if key in b):
         if "auc" in m:
             ci = m.get("auc_ci")

@@ -20,7 +20,9 @@ Writes, for each image, into ``--out``:
 - ``scores.json``: what is printed with ``--json``. Each image's ``score`` is its *map
   score* (``score_name``; ``rule``: the highest value of the dense probability map in the
   breast, the score of the image's top detection; not evaluation's image score) and
-  ``predicted`` its decision at the model's ``decision_threshold``.
+  ``predicted`` its decision at the model's ``decision_threshold``; each region and
+  detection says whether the model calls it there (``called``: regions listed under a
+  lowered ``--threshold`` are not, and the printed table says so of each).
 
 With ``--all``, every image of ``--data`` goes into one results table instead
 (:mod:`mcalc.cli.batch`, :func:`mcalc.batch.run_batch`).
@@ -175,7 +177,7 @@ def _write_maps(
             name = _CAM_FILE[r.cam.settings.method]
             np.save(out_dir / f"{stem}_{name}.npy", r.cam.heat)
             heat01 = normalize_map(r.cam.heat, 0.0, vmax)
-            legend = explanation_legend(r, heat01, vmax, explained)
+            legend = explanation_legend(r, heat01, vmax, explained, case.threshold)
             picture = result_picture(
                 r,
                 heat01,
@@ -234,6 +236,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
                 "row": round(d.row / result.pmap.factor, 1),
                 "col": round(d.col / result.pmap.factor, 1),
                 "size_mm": round(d.size_mm, 3),
+                "called": case.threshold.calls(d.score),
             }
             for d in result.detections(found)
         ]
@@ -273,19 +276,22 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
     threshold = report["decision_threshold"]
     label = threshold_label(threshold["value"])  # as the pages show it: 0.9215, not 0.922
     print(f"decision threshold {label}: {threshold['source']}")
+    below = f"below {label}, not called"  # a region listed under a lowered --threshold
     for img in report["images"]:
+        n_below = sum(not reg["called"] for reg in img["regions"])
         print(
             f"{img['image']}: {img['positive_class']} map score {img['score']:.3f} "
             f"({img['rule']}; {counted(img['patches'], 'patch')}, {img['seconds']:.2f} s) -> "
             f"{img['predicted']}, {len(img['detections'])} detection(s) at or above "
-            f"{label}, {len(img['regions'])} region(s)"
+            f"{label}, {counted(len(img['regions']), 'region')}"
+            + (f" ({n_below} {below})" if n_below else "")
         )
         for reg in img["regions"]:
             r0, r1, c0, c1 = reg["box"]
             row, col = reg["center"]
             print(
                 f"  #{reg['rank']} {reg['score']:.3f} at row {row:.0f} col {col:.0f} "
-                f"(rows {r0}-{r1} cols {c0}-{c1})"
+                f"(rows {r0}-{r1} cols {c0}-{c1}); {'called' if reg['called'] else below}"
             )
         expl = img.get("explanation")
         if expl and expl.get("zero_map") and img["annotated"]:

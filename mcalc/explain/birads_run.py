@@ -11,6 +11,16 @@ needs the dataset the model was trained on.
 ``python -m mcalc evaluate`` (``birads`` in its JSON) and Evaluate's BI-RADS tab both call
 :func:`birads_for_model`.
 
+Thresholds (:func:`case_threshold`): the ``max`` and ``mean`` rules' case scores are map
+scores, the unit of the model's operating threshold (its card's decision threshold, at which
+Predict reads an image): their metrics are read at it unless a threshold is given (with
+``max``, a case reads suspicious exactly when Predict reads one of its images positive). The
+``logistic`` rule's case score is the regression's probability, another unit: 0.5 unless
+given. The detections a case counts (its ``detections`` and ``clusters``, the logistic rule's
+features, and the temporal change count) are those the model calls: scoring at or above its
+operating threshold, whatever threshold the metrics are read at (moving that threshold does
+not refit the regression).
+
 Example:
     >>> ev = detection_for_model("demo-custom", "data/demo", "models")  # doctest: +SKIP
     >>> out = birads_for_model("demo-custom", "data/demo", "models", ev, rule="max")  # doctest: +SKIP
@@ -35,6 +45,7 @@ from mcalc.explain.detection_eval import (
     detection_for_model,
 )
 from mcalc.explain.results import ResultsCache
+from mcalc.explain.scoring import MAP_SCORE, DecisionThreshold, decision_threshold
 from mcalc.models.birads_eval import CaseFeatures
 from mcalc.models.published import prior_use
 from mcalc.progress import ProgressFn
@@ -45,6 +56,10 @@ if TYPE_CHECKING:
     from mcalc.cache import ImageCache
     from mcalc.dataset.records import CaseRecord
     from mcalc.explain.detection_eval import ImageDetections
+    from mcalc.models.card import ModelCard
+
+#: The logistic rule's threshold on its probability, unless one is given.
+LOGISTIC_THRESHOLD = 0.5
 
 
 def _points(im: ImageDetections, threshold: float) -> np.ndarray:
@@ -60,7 +75,8 @@ def change_counts(
     *,
     score_threshold: float = 0.5,
 ) -> dict[str, int]:
-    """Per case, the detections (score at least ``score_threshold``) on the recent images
+    """Per case, the detections (score at least ``score_threshold``: :func:`birads_for_model`
+    gives the model's operating threshold) on the recent images
     with no counterpart on the registered prior of the same view: the temporal change a
     case-level rule can use. Views without both rounds analysed are left out; a case with
     none is absent from the result.
@@ -99,7 +115,37 @@ def change_counts(
     return out
 
 
-__all__ = ["birads_for_model", "change_counts", "check_change_count"]
+__all__ = [
+    "LOGISTIC_THRESHOLD",
+    "birads_for_model",
+    "case_threshold",
+    "change_counts",
+    "check_change_count",
+]
+
+
+def case_threshold(card: ModelCard, rule: str) -> DecisionThreshold:
+    """The threshold the case scores of ``rule`` are read at by default, with its source in
+    words (see the module): the model's operating threshold for ``max`` and ``mean`` (map
+    scores), :data:`LOGISTIC_THRESHOLD` for ``logistic`` (the regression's probability).
+
+    >>> from mcalc.models.card import ModelCard
+    >>> card = ModelCard.from_json({"decision_threshold": {"value": 0.921513, "source": "the card"}})
+    >>> case_threshold(card, "max").value, case_threshold(card, "logistic").value
+    (0.921513, 0.5)
+    """
+    if rule == "logistic":
+        op = decision_threshold(card)
+        return DecisionThreshold(
+            LOGISTIC_THRESHOLD,
+            f"0.5 on the logistic regression's probability: its case scores are not "
+            f"{MAP_SCORE}s, the unit of the model's operating threshold ({op.text})",
+        )
+    op = decision_threshold(card)
+    return DecisionThreshold(
+        op.value, f"the model's operating threshold, a {MAP_SCORE} threshold: {op.source}"
+    )
+
 
 #: Largest distance (mm, after registration) between a recent and a prior detection of the
 #: same finding (as the temporal section's tracking of marks).
@@ -136,7 +182,7 @@ def birads_for_model(
     detection: DetectionEvaluation,
     *,
     rule: str = "max",
-    threshold: float = 0.5,
+    threshold: float | None = None,
     n_boot: int = 1000,
     temporal: bool = False,
     results: ResultsCache | None = None,
@@ -148,14 +194,17 @@ def birads_for_model(
         model, data, models_dir: the model and dataset ``detection`` was computed on.
         detection: the model's detection evaluation of the cases to classify.
         rule: ``max``, ``mean`` or ``logistic`` (:data:`mcalc.models.birads_eval.AGGREGATIONS`).
-        threshold: the operating threshold of the binary metrics.
+        threshold: the threshold of the binary metrics (``None``: :func:`case_threshold`,
+            the model's operating threshold for ``max`` and ``mean``).
         n_boot: patient bootstrap resamples of the AUC interval (0: none).
         temporal: count each case's new findings since the prior (:func:`change_counts`);
             the logistic rule then uses them as a feature.
         results, progress: as :func:`detection_for_model` (training cases' maps).
 
     Returns:
-        :func:`mcalc.models.birads_eval.evaluate_birads`'s dict.
+        :func:`mcalc.models.birads_eval.evaluate_birads`'s dict, with ``threshold_source``
+        (where ``threshold`` comes from: ``given``, or :func:`case_threshold`'s words) and
+        ``detection_threshold`` (``value``, ``source``: where the detections counted start).
 
     Raises:
         ModelError: the logistic rule on data the model was not trained on, or the rule
@@ -169,13 +218,16 @@ def birads_for_model(
 
     if temporal:
         check_change_count(model, models_dir)
+    card = load_card(resolve_model(model, models_dir))
+    used = case_threshold(card, rule) if threshold is None else None
+    calls = decision_threshold(card)  # the detections the model calls are counted
     index = open_dataset(data)
     evaluated = {im.case_id for im in detection.images}
-    cases = case_features(detection, [c for c in index.cases if c.case_id in evaluated])
+    records = [c for c in index.cases if c.case_id in evaluated]
+    cases = case_features(detection, records, score_threshold=calls.value)
     train: list[CaseFeatures] = []
     train_ev: DetectionEvaluation | None = None
     if rule == "logistic":
-        card = load_card(resolve_model(model, models_dir))
         scope, _ = evaluation_scope(card, index, dataset_fingerprint(index))
         if scope != "test-split" or not card.split.train:
             raise ModelError(
@@ -200,23 +252,30 @@ def birads_for_model(
             results=results,
             progress=progress,
         )
-        train = case_features(train_ev, train_cases)
+        train = case_features(train_ev, train_cases, score_threshold=calls.value)
     if temporal:
         from mcalc.cache import ImageCache
         from mcalc.config import get_settings
 
         s = get_settings()
         cache = ImageCache(s.cache_dir, default_spacing_mm=s.default_pixel_spacing_mm)
-        records = {c.case_id: c for c in index.cases}
+        by_id = {c.case_id: c for c in index.cases}
         evs = [(cases, detection)] + ([(train, train_ev)] if train_ev is not None else [])
         for feats, ev in evs:
-            counts = change_counts(ev, [records[f.case_id] for f in feats], cache)
+            counts = change_counts(
+                ev, [by_id[f.case_id] for f in feats], cache, score_threshold=calls.value
+            )
             feats[:] = [replace(f, new_findings=counts.get(f.case_id)) for f in feats]
+    value = used.value if used is not None else float(threshold)  # type: ignore[arg-type]
     try:
-        out = evaluate_birads(cases, rule=rule, train=train, threshold=threshold, n_boot=n_boot)
+        out = evaluate_birads(cases, rule=rule, train=train, threshold=value, n_boot=n_boot)
     except ValueError as exc:
         raise ModelError(f"BI-RADS classification: {exc}") from exc
+    out["threshold_source"] = "given" if used is None else used.source
+    out["detection_threshold"] = {
+        "value": calls.value,
+        "source": f"the model's operating threshold: {calls.source}",
+    }
     # How the case scores used the prior mammograms, for the published results beside them.
-    card = load_card(resolve_model(model, models_dir))
     out["prior"] = prior_use(card.patch.temporal, (im.key for im in detection.images))
     return out

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from mcalc.explain.dashes import MUTED_RGB, dashed_polyline, dashed_rect
 from mcalc.imaging import to_uint8
 
 __all__ = [
@@ -220,8 +221,8 @@ def draw_boxes(
         corners = (int(c0), int(r0)), (int(c1) - 1, int(r1) - 1)
         if dashed is not None and dashed[k]:
             if edge:
-                _dashed_rect(out, corners, (0, 0, 0), lw + 2, 4 * lw)
-            _dashed_rect(out, corners, col, lw, 4 * lw)
+                dashed_rect(out, corners, (0, 0, 0), lw + 2, 4 * lw)
+            dashed_rect(out, corners, col, lw, 4 * lw)
             continue
         if edge:
             cv2.rectangle(out, *corners, (0, 0, 0), lw + 2)
@@ -236,30 +237,6 @@ def draw_boxes(
                 out, label, at, cv2.FONT_HERSHEY_SIMPLEX, font_scale, col, thick, cv2.LINE_AA
             )
     return out
-
-
-def _dashed_rect(
-    out: np.ndarray,
-    corners: tuple[tuple[int, int], tuple[int, int]],
-    col: tuple[int, ...],
-    lw: int,
-    dash: int,
-) -> None:
-    """A rectangle (OpenCV corners, ``(x, y)``) of dashes ``dash`` px long with gaps as
-    long, drawn on ``out`` in place (OpenCV draws no dashed line)."""
-    (x0, y0), (x1, y1) = corners
-    for a, b in (
-        ((x0, y0), (x1, y0)),
-        ((x1, y0), (x1, y1)),
-        ((x1, y1), (x0, y1)),
-        ((x0, y1), (x0, y0)),
-    ):
-        n = max(abs(b[0] - a[0]), abs(b[1] - a[1]))
-        for t in range(0, n + 1, 2 * dash):
-            u = min(t + dash, n)
-            p = (a[0] + (b[0] - a[0]) * t // max(n, 1), a[1] + (b[1] - a[1]) * t // max(n, 1))
-            q = (a[0] + (b[0] - a[0]) * u // max(n, 1), a[1] + (b[1] - a[1]) * u // max(n, 1))
-            cv2.line(out, p, q, col, lw)
 
 
 def edged_text(
@@ -514,6 +491,17 @@ def halo(rgb: tuple[int, int, int]) -> tuple[int, int, int]:
     return (0, 0, 0) if (y + 0.05) / 0.05 >= 1.05 / (y + 0.05) else (255, 255, 255)
 
 
+def _ring(out: np.ndarray, pts: np.ndarray, col: tuple, edge: tuple, w: int, muted: bool) -> None:
+    """A closed outline through ``pts`` (``(x, y)``) over its edge, solid or dashed."""
+    if muted:
+        dashed_polyline(out, pts, edge, 3 * w, 4 * w, closed=True)
+        dashed_polyline(out, pts, col, w, 4 * w, closed=True)
+        return
+    poly = [np.round(pts).astype(np.int32).reshape(-1, 1, 2)]
+    cv2.polylines(out, poly, True, edge, 3 * w, cv2.LINE_AA)
+    cv2.polylines(out, poly, True, col, w, cv2.LINE_AA)
+
+
 def draw_hot_spots(
     rgb: np.ndarray,
     spots: list[HotSpot],
@@ -524,6 +512,7 @@ def draw_hot_spots(
     width: int = 2,
     labels: list[str] | None = None,
     font_scale: float = 0.4,
+    muted: bool = False,
 ) -> np.ndarray:
     """A copy of ``rgb`` with each hot spot outlined in the colour its peak has on the
     map's colour scale (peaks on [0, 1]), over an edge of black or white, whichever
@@ -531,6 +520,8 @@ def draw_hot_spots(
     smaller than a ring of ``min_radius`` pixels gets that ring instead. Each spot's label
     (its peak in words) is written beside it, white on a black edge: the ring's colour
     alone does not say its level in a grey-scale print (jet's lightness rises and falls).
+    ``muted``: dashed and in :data:`~mcalc.explain.dashes.MUTED_RGB` over a black edge
+    (an image the model does not call: its spots are not findings).
 
     Args:
         rgb: the picture (RGB uint8).
@@ -550,20 +541,23 @@ def draw_hot_spots(
     w = max(1, int(width))
     boxes = []
     for spot, colour in zip(spots, colours, strict=True):
-        col = tuple(int(v) for v in colour)
-        edge = halo(col)  # type: ignore[arg-type]
+        col = MUTED_RGB if muted else tuple(int(v) for v in colour)
+        edge = (0, 0, 0) if muted else halo(col)  # type: ignore[arg-type]
         pts = (spot.outline + 0.5) * scale - 0.5
         r0, c0 = pts.min(axis=0)
         r1, c1 = pts.max(axis=0)
         if max(r1 - r0, c1 - c0) < 2 * min_radius:
             x, y = round(float(c0 + c1) / 2), round(float(r0 + r1) / 2)
-            cv2.circle(out, (x, y), min_radius, edge, 3 * w, cv2.LINE_AA)
-            cv2.circle(out, (x, y), min_radius, col, w, cv2.LINE_AA)
+            if muted:
+                a = np.linspace(0.0, 2.0 * np.pi, 73)
+                ring = np.stack([x + min_radius * np.cos(a), y + min_radius * np.sin(a)], 1)
+                _ring(out, ring, col, edge, w, muted)
+            else:
+                cv2.circle(out, (x, y), min_radius, edge, 3 * w, cv2.LINE_AA)
+                cv2.circle(out, (x, y), min_radius, col, w, cv2.LINE_AA)
             boxes.append((y - min_radius, y + min_radius, x - min_radius, x + min_radius))
         else:
-            poly = [np.round(pts[:, ::-1]).astype(np.int32).reshape(-1, 1, 2)]
-            cv2.polylines(out, poly, True, edge, 3 * w, cv2.LINE_AA)
-            cv2.polylines(out, poly, True, col, w, cv2.LINE_AA)
+            _ring(out, pts[:, ::-1], col, edge, w, muted)
             boxes.append((round(float(r0)), round(float(r1)), round(float(c0)), round(float(c1))))
     # Labels after every ring (a ring drawn later must not cross an earlier one's label):
     # under their ring, else right, left or above it, the first place no label took
@@ -588,5 +582,5 @@ def draw_hot_spots(
         x0, y0, x1, y1 = (free or rects)[0]
         taken.append((x0, y0, x1, y1))
         at = (int(x0), int(y0 + th + 1))
-        edged_text(out, label, at, font_scale, thick)
+        edged_text(out, label, at, font_scale, thick, MUTED_RGB if muted else (255, 255, 255))
     return out

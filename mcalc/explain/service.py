@@ -345,8 +345,16 @@ class CaseAnalysis:
         return OverlayMaps([r.pmap.dense() for r in self.images], 1.0, f"P({positive})", False)
 
     def image_dicts(self) -> list[dict[str, Any]]:
-        """JSON-ready summaries of the images, each with its decision."""
-        return [{**r.as_dict(), "predicted": self.predicted(r)} for r in self.images]
+        """JSON-ready summaries of the images, each with its decision and each region with
+        whether the model calls it at the decision threshold (``called``: a region
+        threshold lowered under it lists regions the model does not call)."""
+        out = []
+        for r in self.images:
+            d = r.as_dict()
+            for reg in d["regions"]:
+                reg["called"] = self.threshold.calls(reg["score"])
+            out.append({**d, "predicted": self.predicted(r)})
+        return out
 
 
 #: Errors that skip one image (the others are still analysed), by kind.

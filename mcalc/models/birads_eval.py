@@ -288,6 +288,8 @@ def evaluate_birads(
                 "group": c.group,
                 "biopsy": c.biopsy,
                 "score": round(float(score[i]), 6),
+                "detections": c.detections,
+                "clusters": c.clusters,
                 "new_findings": c.new_findings,
                 **(
                     {}

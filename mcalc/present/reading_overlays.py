@@ -361,8 +361,18 @@ def below_words(operating: DecisionThreshold) -> dict[str, str]:
     >>> from mcalc.explain.scoring import DecisionThreshold
     >>> below_words(DecisionThreshold(0.921513, "the card"))["label"]
     'dashed: below 0.9215, not called'
+
+    ``rings`` and ``rings_note`` say the same of an explanation's rings on an image the model
+    does not call (its map score below the threshold), drawn dashed and grey.
     """
     return {
+        "rings": f"◌ dashed grey rings: image below {operating.text}, not findings",
+        "rings_note": (
+            "Dashed grey rings: the explanation's hot spots on an image whose map score is "
+            f"below the model's operating threshold ({operating.text}): the model does not "
+            "read the image as positive, so they show where the explanation is strongest, "
+            "not findings."
+        ),
         "label": f"dashed: below {operating.text}, not called",
         "note": (
             "Dashed, dimmed boxes and diamonds score below the model's operating threshold "
@@ -380,13 +390,19 @@ def predict_layers(
     factor: float,
     detections: Sequence[Detection] | None,
     operating: DecisionThreshold | None = None,
+    *,
+    score: float | None = None,
 ) -> dict[str, Any]:
     """A panel's Predict layers (the ``layers`` entry of a viewer panel): maps from
     :func:`map_layer`, region boxes, detection markers (``None``: detections off); given
     the model's ``operating`` threshold, each box and marker says whether the model calls it
     (``called``) and ``below`` the legend's words for those it does not
-    (:func:`below_words`)."""
+    (:func:`below_words`); given the image's map ``score`` too, ``called`` says whether the
+    model calls the image (the browser draws an explanation's rings on one it does not
+    dashed and grey)."""
+    image = {} if operating is None or score is None else _called(score, operating)
     return {
+        **image,
         "image": key,
         "maps": list(maps),
         "regions": region_boxes(view, key, regions, operating),

@@ -62,6 +62,7 @@ __all__ = [
     "render_html",
     "evaluation_report",
     "birads_rows",
+    "birads_threshold_words",
     "confusion_rows",
     "fmt_cell",
     "ours_for_reproduction",
@@ -253,8 +254,29 @@ def confusion_rows(matrix: Sequence[Sequence[int]], groups: Sequence[str]) -> li
     ]
 
 
+def birads_threshold_words(b: Mapping[str, Any], given: str = "given") -> str | None:
+    """Which threshold a case-level result's metrics are at and where the detections it
+    counted start, each with its source (:func:`mcalc.explain.birads_run.birads_for_model`);
+    ``given`` names a threshold given by hand (the page's slider, ``--threshold``). ``None``
+    for a result that does not say (made before 7 December 2026)."""
+    if "threshold_source" not in b or "detection_threshold" not in b:
+        return None
+    source = b["threshold_source"]
+    d = b["detection_threshold"]
+    at = threshold_label(b["threshold"])
+    if source != "given" and b["threshold"] == d["value"]:  # the operating threshold: once
+        return f"Sensitivity, specificity and accuracy at {at}, and the detections and clusters counted at it: {source}."
+    return (
+        f"Sensitivity, specificity and accuracy at {at} "
+        f"({given if source == 'given' else source}); detections and clusters counted at "
+        f"{threshold_label(d['value'])} ({d['source']})."
+    )
+
+
 def _birads(birads: Mapping[str, Any]) -> list[Block]:
     out = [Block("p", f"Aggregation rule {birads['rule']}: {birads['rule_text']}.")]
+    if words := birads_threshold_words(birads, "given with the evaluation"):
+        out.append(Block("p", words))
     for name, label in SUBSETS:
         if name not in birads:  # a result written before 7 December 2026
             continue

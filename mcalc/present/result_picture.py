@@ -26,7 +26,7 @@ from mcalc.explain.overlay import (
     outline,
     text_scale,
 )
-from mcalc.explain.scoring import Region, called, threshold_label
+from mcalc.explain.scoring import DecisionThreshold, Region, called, threshold_label
 from mcalc.explain.service import CaseAnalysis, ImageAnalysis
 from mcalc.explain.stitch import normalize_map
 from mcalc.present.reading_overlays import plain_number
@@ -59,13 +59,16 @@ class Legend:
     [0, 1], label) under it, ``notes`` below; ``relative``: an explanation's scale (a peak
     is said as a share of the scale's top), else probabilities; ``ring_from``: the smallest
     peak a ringed spot has (a probability map: the decision threshold, so that a negative
-    image's faint spots are not ringed as if they were findings)."""
+    image's faint spots are not ringed as if they were findings); ``muted``: why the rings
+    are dashed and grey, empty when they are not (an explanation of an image the model does
+    not call: its hot spots are not findings)."""
 
     title: str
     ticks: list[tuple[float, str]]
     notes: list[str]
     relative: bool
     ring_from: float = 0.0
+    muted: str = ""
 
 
 #: The narrowest colour bar and key: a picture narrower than this (a 50 px crop) is widened
@@ -168,6 +171,7 @@ def ringed_result_picture(
         width=max(2, width // 400),
         labels=[peak_label(legend, s.peak) for s in spots],
         font_scale=text_scale(width),
+        muted=bool(legend.muted),
     )
     lines = key_lines(
         legend,
@@ -217,7 +221,7 @@ def key_lines(
     elif ranks:
         boxes = f"White box {ranks[0]}: the top region"
     else:
-        boxes = f"No top region: none scores {min_region_score:.2f} or more."
+        boxes = f"No top region: none scores {threshold_label(min_region_score)} or more."
     if ranks:
         boxes += f", numbered as in {numbered_as}."
     below = [r.rank for r in regions if operating is not None and not called(r.score, operating)]
@@ -229,7 +233,13 @@ def key_lines(
         )
     least = f" and at least the decision threshold ({threshold_label(legend.ring_from)})"
     least = least if legend.ring_from > 0 else ""
-    if spots:
+    if spots and legend.muted:
+        rings = (
+            f"Dashed grey rings: where this map reaches at least 50% of its own peak "
+            f"({peak_words}), labelled with it; {legend.muted}, so they show where the "
+            f"explanation is strongest, not findings; {len(spots)} here."
+        )
+    elif spots:
         rings = (
             f"Rings (outlines where large): where this map reaches at least 50% of its own "
             f"peak ({peak_words}){least}, in the colour of that peak and labelled with it, "
@@ -261,9 +271,15 @@ def probability_legend(result: ImageAnalysis, case: CaseAnalysis) -> Legend:
 
 
 def explanation_legend(
-    result: ImageAnalysis, heat01: np.ndarray, vmax: float, explained: int
+    result: ImageAnalysis,
+    heat01: np.ndarray,
+    vmax: float,
+    explained: int,
+    threshold: DecisionThreshold | None = None,
 ) -> Legend:
-    """An explanation's scale: relative, 0 to the largest value over the run's images."""
+    """An explanation's scale: relative, 0 to the largest value over the run's images; its
+    rings muted (dashed, grey) on an image the model does not call at ``threshold`` (the
+    model's decision threshold; ``None``: never muted)."""
     cam = result.cam
     assert cam is not None
     top = f"max ({plain_number(vmax)})"
@@ -276,7 +292,13 @@ def explanation_legend(
         f"This image reaches {share:.0%} of that max ({plain_number(vmax)}, in the method's "
         "own units, which mean nothing alone)."
     )
-    return Legend(title, [(0.0, "0"), (0.5, "50%"), (1.0, top)], [note], relative=True)
+    muted = ""
+    if threshold is not None and not threshold.calls(result.score):
+        muted = (
+            f"the model does not read this image as {result.scores.positive_class} (map score "
+            f"{result.score:.3f}, below its operating threshold {threshold.text})"
+        )
+    return Legend(title, [(0.0, "0"), (0.5, "50%"), (1.0, top)], [note], relative=True, muted=muted)
 
 
 def shown_picture(
@@ -312,7 +334,7 @@ def ringed_shown_picture(
         vmax = case.cam_scale() if vmax is None else vmax
         heat01 = normalize_map(result.cam.heat, 0.0, vmax)
         explained = sum(r.cam is not None for r in case.images)
-        legend = explanation_legend(result, heat01, vmax, explained)
+        legend = explanation_legend(result, heat01, vmax, explained, case.threshold)
     return ringed_result_picture(
         result,
         heat01,

@@ -11,11 +11,12 @@ import streamlit as st
 from mcalc.errors import McalcError
 from mcalc.explain.birads_run import birads_for_model
 from mcalc.explain.detection_eval import DetectionEvalSettings, detection_for_model
+from mcalc.explain.scoring import decision_threshold
 from mcalc.models.birads_eval import AGGREGATIONS, GROUPS, RULE_TEXT, SUBSETS
 from mcalc.models.card import ModelCard
 from mcalc.models.published import REPRODUCTION_NOTE, reproduction_rows
 from mcalc.present.eval_figures import confusion_figure
-from mcalc.present.report import birads_rows, ours_for_reproduction
+from mcalc.present.report import birads_rows, birads_threshold_words, ours_for_reproduction
 from pages import common, theme
 from pages.evaluate_tabs.shared import (
     BOOTSTRAP_CHOICES,
@@ -36,9 +37,10 @@ RULE_LABELS = {
 }
 
 
-def controls_ui() -> tuple[str, float, int, bool]:
-    """Aggregation rule, threshold, bootstrap and temporal change of the case-level
-    classification."""
+def controls_ui() -> tuple[str, float | None, int, bool]:
+    """Aggregation rule, threshold (``None``: each model's own, see
+    :func:`mcalc.explain.birads_run.case_threshold`), bootstrap and temporal change of the
+    case-level classification."""
     c1, c2, c3 = st.columns([3, 3, 2])
     rule = c1.selectbox(
         "Case aggregation rule",
@@ -51,6 +53,16 @@ def controls_ui() -> tuple[str, float, int, bool]:
         "Logistic: a logistic regression fitted on the model's training patients only "
         "(features: highest and mean map score, detections, detected clusters).",
     )
+    operating = c2.toggle(
+        "Each model's operating threshold",
+        value=True,
+        key="evaluate_birads_operating",
+        persist_state="session",
+        help="Max and mean: the case scores are map scores, read at each model's card "
+        "threshold (its operating point, at which Predict decides). Logistic: 0.5 on the "
+        "regression's probability, another unit. Off: the slider's threshold for every model. "
+        "Detections are counted at the operating threshold either way.",
+    )
     threshold = c2.slider(
         "Threshold on the case score (suspicious)",
         0.0,
@@ -59,6 +71,7 @@ def controls_ui() -> tuple[str, float, int, bool]:
         0.01,
         key="evaluate_birads_threshold",
         persist_state="session",
+        disabled=operating,
     )
     n_boot = c3.selectbox(
         "Bootstrap resamples (95% CI)",
@@ -74,12 +87,12 @@ def controls_ui() -> tuple[str, float, int, bool]:
         help="Registers each case's prior to its recent image and counts the detections with "
         "no counterpart on the prior; the logistic rule uses the count as a feature.",
     )
-    return str(rule), float(threshold), int(n_boot), bool(temporal)
+    return str(rule), None if operating else float(threshold), int(n_boot), bool(temporal)
 
 
 def _classify(
-    cards: list[ModelCard], fingerprint: str, keys: dict[str, str], rule: str, threshold: float,
-    n_boot: int, temporal: bool,
+    cards: list[ModelCard], fingerprint: str, keys: dict[str, str], rule: str,
+    threshold: float | None, n_boot: int, temporal: bool,
 ) -> None:  # fmt: skip
     """Classify the cases with every model that has no result for these settings yet; a
     model without detections is first slid over the images (default detection settings)."""
@@ -124,6 +137,8 @@ def _classify(
 def result_ui(model_id: str, b: dict, i: int) -> None:
     """One model's case-level metrics, per-class AUCs, 3x3 confusion matrix and notes."""
     st.markdown(f"**{model_id}** · rule *{b['rule']}*: {b['rule_text']}")
+    if words := birads_threshold_words(b, "the slider's"):
+        st.caption(words)
     rows = []
     subsets = [(name, label) for name, label in SUBSETS if name in b]
     for name, label in subsets:
@@ -167,13 +182,16 @@ def birads_ui(cards: list[ModelCard], fingerprint: str) -> None:
         "Cases (a breast: CC and MLO, prior and recent) classified as normal (BI-RADS 1), "
         "benign (2) or suspicious (4–5) from each model's outputs over the case's images: "
         "suspicious vs not, and benign vs suspicious with the normal cases left out (the "
-        "published work's task, which the published results are set beside). Sensitivity and specificity at the "
-        "chosen threshold and at Youden's; the biopsy-confirmed cases again on their own."
+        "published work's task, which the published results are set beside). Sensitivity and specificity at "
+        "each model's operating threshold (or the slider's) and at Youden's; the "
+        "biopsy-confirmed cases again on their own."
     )
     rule, threshold, n_boot, temporal = controls_ui()
     st.caption(f"Rule *{rule}*: {RULE_TEXT[rule]}.")
+    # The card's threshold in the key: a threshold chosen since classifies the cases again.
     keys = {
         c.id: f"{result_key(c.id, fingerprint)}|{rule}|{threshold}|{n_boot}|{temporal}"
+        f"|{decision_threshold(c).value}"
         for c in cards
     }
     store = birads_store()

@@ -260,11 +260,13 @@ def results_ui(
         )
     st.info(COMPARABILITY_NOTE, icon=":material/menu_book:")
 
-    st.subheader("Metrics at the operating threshold")
+    # The threshold in force, not "the operating threshold": the slider's is on patch
+    # probabilities, each card's on map scores (the caption below says both).
+    at = "each model's Youden threshold" if youden else threshold_label(threshold)
+    st.subheader(f"Metrics at {at}")
     table = pd.DataFrame(rows)
     st.caption("Without a threshold: ranking (AUC with its 95% CI, average precision).")
     fitted_table(table[RANKING_COLUMNS], key="evaluate_ranking")
-    at = "each model's Youden threshold" if youden else threshold_label(threshold)
     cards = {k: DecisionThreshold(*thresholds[k]) for k in results if k in thresholds}
     st.caption(evaluation_threshold_note(at, level, cards))
     fitted_table(table[THRESHOLD_COLUMNS], key="evaluate_metrics")

@@ -55,8 +55,14 @@ _DECIMAL_COLUMNS = {
 }
 
 
+#: Of those, the columns of a model card's decision threshold: to four decimals, as
+#: :func:`mcalc.explain.scoring.threshold_label` gives it beside (0.921513 read "0.922").
+_THRESHOLDS = {"threshold A", "threshold B"}
+
+
 #: ... and the BI-RADS table's metrics at a threshold (``at Youden: sens``...): they read
-#: ``0.3333``, ``1`` and ``0`` beside three-decimal AUCs.
+#: ``0.3333``, ``1`` and ``0`` beside three-decimal AUCs. Its thresholds (``: t``) to four, as
+#: :func:`mcalc.explain.scoring.threshold_label` (0.921513 read "0.922").
 _DECIMAL_SUFFIXES = (": t", ": sens", ": spec", ": acc")
 
 
@@ -71,7 +77,9 @@ def fitted_table(table: pd.DataFrame, *, key: str, height: int | None = None) ->
     time that tells two models apart, and a table wider than the page scrolls beside it.
     Callers keep tables to a few short-named columns so that most fit without scrolling."""
     config = {
-        column: st.column_config.NumberColumn(format="%.3f")
+        column: st.column_config.NumberColumn(
+            format="%.4f" if column in _THRESHOLDS or str(column).endswith(": t") else "%.3f"
+        )
         for column in table.columns
         if column in _DECIMAL_COLUMNS or str(column).endswith(_DECIMAL_SUFFIXES)
     }

@@ -45,12 +45,16 @@ export interface DetMarker {
 }
 export interface Layers {
   image: string;
+  // false: the model does not call the image (its map score below the operating
+  // threshold): an explanation's rings on it are drawn dashed and grey, not as findings.
+  called?: boolean;
   maps: MapLayer[];
   regions: RegionBox[];
   detections: DetMarker[] | null;
-  // The legend's words for the boxes and markers the model does not call (from Python:
-  // mcalc.present.reading_overlays.below_words); the rule itself stays in Python (`called`).
-  below?: { label: string; note: string };
+  // The legend's words for the boxes and markers the model does not call, and for the rings
+  // on an image it does not call (from Python: mcalc.present.reading_overlays.below_words);
+  // the rule itself stays in Python (`called`).
+  below?: { label: string; note: string; rings?: string; rings_note?: string };
 }
 export interface OverlayArgs {
   lut: string; // base64 of 256 RGB triplets
@@ -223,9 +227,12 @@ function spotShapes(i: number, p: LayerPanel, m: MapLayer, host: Host): [Spot, S
  * the scale's top. */
 function drawSpots(i: number, p: LayerPanel, m: MapLayer, ctx: CanvasRenderingContext2D, host: Host): void {
   if (!m.spots?.length) return;
+  // An image the model does not call: its rings dashed and grey (not findings).
+  const muted = p.layers?.called === false;
   ctx.save();
   ctx.lineJoin = "round";
   ctx.font = "bold 11px sans-serif";
+  ctx.setLineDash(muted ? BELOW_DASH : []);
   for (const [s, g] of spotShapes(i, p, m, host)) {
     ctx.beginPath();
     if (g.r) {
@@ -242,7 +249,7 @@ function drawSpots(i: number, p: LayerPanel, m: MapLayer, ctx: CanvasRenderingCo
     ctx.lineWidth = 4;
     ctx.stroke();
     const v = Math.max(0, Math.min(255, s.peak));
-    const colour = `rgb(${lut[3 * v]},${lut[3 * v + 1]},${lut[3 * v + 2]})`;
+    const colour = muted ? BELOW_REGION_COLOUR : `rgb(${lut[3 * v]},${lut[3 * v + 1]},${lut[3 * v + 2]})`;
     ctx.strokeStyle = colour;
     ctx.lineWidth = 2;
     ctx.stroke();
@@ -252,9 +259,11 @@ function drawSpots(i: number, p: LayerPanel, m: MapLayer, ctx: CanvasRenderingCo
     const right = g.x + (g.r || 4) + 2;
     const x = right + w > (ctx.canvas.clientWidth || ctx.canvas.width) ? g.x - (g.r || 4) - 2 - w : right;
     ctx.lineWidth = 3;
+    ctx.setLineDash([]);
     ctx.strokeStyle = "#000";
     ctx.strokeText(text, x, top - 1);
-    ctx.fillStyle = "#fff";
+    ctx.setLineDash(muted ? BELOW_DASH : []);
+    ctx.fillStyle = muted ? BELOW_REGION_COLOUR : "#fff";
     ctx.fillText(text, x, top - 1);
   }
   ctx.restore();
@@ -449,20 +458,45 @@ function belowCounts(host: Host): [number, number] {
   return [regions, detections];
 }
 
-/** The key to the dashed, dimmed boxes and diamonds, when any is listed: a dashed swatch
- * and Python's words (the full sentence in its tooltip). */
+/** The panels whose rings are drawn dashed and grey: the shown map has hot spots on an
+ * image the model does not call. */
+function mutedSpotPanels(host: Host): number[] {
+  const out: number[] = [];
+  const drawn = shownMap && opacity > 0 ? shownMap : "";
+  host.panels().forEach((p, i) => {
+    const m = p.layers?.maps.find((x) => x.name === drawn);
+    if (p.layers?.called === false && m?.spots?.length) out.push(i);
+  });
+  return out;
+}
+
+/** The key to the dashed, dimmed boxes and diamonds, when any is listed, and to the dashed
+ * grey rings, when any is drawn: a dashed swatch and Python's words (the full sentence in
+ * its tooltip). */
 function belowLegend(host: Host): HTMLElement | null {
   const [regions, detections] = belowCounts(host);
   const words = host.panels().find((p) => p.layers?.below)?.layers?.below;
-  if (!words || regions + detections === 0) return null;
+  const rings = words?.rings && mutedSpotPanels(host).length > 0;
+  if (!words || (regions + detections === 0 && !rings)) return null;
   const box = document.createElement("span");
   box.className = "legend legend-below";
-  box.title = words.note;
-  const swatch = document.createElement("span");
-  swatch.className = "below-swatch";
-  const t = document.createElement("span");
-  t.textContent = words.label;
-  box.append(swatch, t);
+  const notes: string[] = [];
+  if (regions + detections > 0) {
+    const swatch = document.createElement("span");
+    swatch.className = "below-swatch";
+    const t = document.createElement("span");
+    t.textContent = words.label;
+    box.append(swatch, t);
+    notes.push(words.note);
+  }
+  if (rings) {
+    const t = document.createElement("span");
+    t.className = "legend-rings-below";
+    t.textContent = words.rings ?? "";
+    box.append(t);
+    notes.push(words.rings_note ?? "");
+  }
+  box.title = notes.join(" ");
   return box;
 }
 
@@ -492,6 +526,7 @@ export function overlayBar(bar: HTMLDivElement, host: Host, rerender: () => void
       ".bar .legend{display:inline-flex;align-items:center;gap:4px;margin:0 4px;font-size:11px;color:#ddd}" +
       ".bar .legend canvas{border:1px solid #555}.bar .legend-title{color:#aaa}" +
       ".bar .legend-spots{color:#ccc;margin-left:4px}" +
+      `.bar .legend-rings-below{color:${BELOW_REGION_COLOUR}}` +
       `.bar .below-swatch{display:inline-block;width:14px;height:9px;border:1.5px dashed ${BELOW_REGION_COLOUR}}` +
       ".bar input.opacity{width:80px;vertical-align:middle}";
     document.head.appendChild(style);
@@ -624,6 +659,8 @@ export function publishOverlays(d: DOMStringMap, host: Host): void {
     }
   });
   d.hotSpots = JSON.stringify(spots);
+  // The panels whose rings are drawn dashed and grey (an image the model does not call).
+  d.mutedSpots = JSON.stringify(mutedSpotPanels(host));
   d.selectedRegion = selectedRegion;
   d.lastClick = lastClick;
   d.cmap = opts?.cmap ?? "";
