@@ -225,5 +225,6 @@ def browser_marking_ui(
             "Outline tool (C, again for cluster ⇄ ROI): drag to draw a cluster outline or region "
             "of interest, click inside one to select it (Delete, B / U / X, Ctrl+Z as for marks). "
             "Unsaved marks stay in this browser tab while you look at another view, exam or "
-            "page and come back with their image; closing or reloading the tab loses them."
+            "page and come back with their image; closing or reloading the tab loses them (the "
+            "browser asks first)."
         )

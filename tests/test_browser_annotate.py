@@ -446,3 +446,32 @@ def test_ctrl_s_in_the_pages_comment_field_is_the_viewers_save(demo_app):
         assert len(stored.marks.points) == 1 and stored.marks.comment == "grouped, look again"
         _until(page, lambda s: s["marksBase"] == "1")
         assert not _save_is_green(page)
+
+
+def test_a_reload_with_unsaved_marks_asks_first_and_none_when_saved(demo_app):
+    """A reload (or a closed tab) with marks placed but not saved lost them without a word:
+    the Annotate page even said "nothing unsaved here" under the viewer holding them (a
+    radiologist's walk, 7 December 2026). The browser now asks first (``beforeunload``);
+    once the marks are saved it asks nothing."""
+    with browser_page(1400, 1300) as page:
+        frame, panel = _viewer_tab(page, demo_app.url, "Unsaved Reload")
+        _click_off_centre(page, frame, panel, -15, 20)
+        assert _viewer_state(frame)["marks"] == "1"
+        asked: list[str] = []
+
+        def answer(dialog) -> None:  # type: ignore[no-untyped-def]
+            asked.append(dialog.type)
+            dialog.dismiss()  # stay on the page
+
+        page.on("dialog", answer)
+        try:
+            page.reload(timeout=5_000)
+        except PlaywrightTimeout:
+            pass  # the reload was cancelled: the page stays
+        assert asked == ["beforeunload"], asked
+        frame = viewer_frame(page)
+        assert _viewer_state(frame)["marks"] == "1"  # still there, unsaved
+        frame.press(VIEWER, "Control+s")
+        page.get_by_text("Saved as version 1").wait_for(timeout=60_000)
+        open_app(page, f"{demo_app.url}/annotate", reload=True)
+        assert asked == ["beforeunload"], asked  # saved: nothing asked

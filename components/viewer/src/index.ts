@@ -168,6 +168,28 @@ let loadedBase: number | null = null;
 let sentSave = false; // a save or undo sent since the marks were loaded: the answer is loaded
 let editableKey: string | null = null; // the image whose marks are loaded
 const marksNow = (): string => JSON.stringify([marks, ol.outlinesToSave().outlines]);
+/** Marks a reload or a closed tab would lose: this image's not saved yet (or the page's
+ * unsaved edits of it), or drafts kept for other images of this tab. */
+const unsavedInTab = (): boolean =>
+  (editableKey !== null && (marksNow() !== loadedMarks || pageUnsaved())) || draftStore().size > 0;
+/** Before a reload or a closed tab, the browser asks to confirm while marks are unsaved: both
+ * lost them without a word (a radiologist's walk, 7 December 2026). On the tab's window, whose
+ * unload loses them; a switch of the app's pages unloads nothing (the drafts stay). Each
+ * frame adds its own listener: the browser skips that of a frame since removed. */
+function guardUnload(): void {
+  const ask = (e: BeforeUnloadEvent): void => {
+    if (!unsavedInTab()) return;
+    e.preventDefault();
+    e.returnValue = ""; // Chrome before 119 asks only when this is set
+  };
+  try {
+    window.parent.addEventListener("beforeunload", ask);
+    window.addEventListener("pagehide", () => window.parent.removeEventListener("beforeunload", ask));
+  } catch {
+    window.addEventListener("beforeunload", ask); // the parent is out of reach
+  }
+}
+guardUnload();
 let selected: string | null = null;
 let newLabel = "uncertain";
 let lastMarkMs = -1;
