@@ -568,7 +568,7 @@ def test_audit_form_starts_blank_on_the_next_image_after_a_save(app_env):
     images = at.selectbox(key="audit_image").options
     at.number_input(key="audit_score_input").set_value(0.8).run()
     at.radio(key="audit_verdict").set_value("disagree").run()
-    at.radio(key="audit_plausible").set_value("plausible").run()
+    # (No explanation question to answer: Audit shows no map, test_app_audit.)
     at.text_area(key="audit_comment").input("benign, round").run()
     at.button(key="audit_save").click().run()
     assert any("The form starts blank on another image." in s.value for s in at.success)
@@ -624,7 +624,6 @@ def test_audit_keeps_the_model_image_and_unsaved_verdict_across_pages(app_env):
         # What the reader wrote before looking at the image elsewhere (it was lost).
         ("number_input", "audit_score_input", 0.7),
         ("radio", "audit_verdict", "disagree"),
-        ("radio", "audit_plausible", "implausible"),
         ("text_area", "audit_comment", "misses the cluster at 2 o'clock"),
     ]
     kept = choices_after_another_page(at, "pages/audit.py", choices)
