@@ -211,6 +211,7 @@ def browser_marking_ui(
         height=560,
         editable=rec.key if session is not None else None,
         marks_version=marks_version(rec.key, session, version),
+        marks_owner=session.reader if session is not None else None,
         fullres=fullres,
         pixels=(payload.index, payload.data),
     )

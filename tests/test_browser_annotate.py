@@ -475,3 +475,40 @@ def test_a_reload_with_unsaved_marks_asks_first_and_none_when_saved(demo_app):
         page.get_by_text("Saved as version 1").wait_for(timeout=60_000)
         open_app(page, f"{demo_app.url}/annotate", reload=True)
         assert asked == ["beforeunload"], asked  # saved: nothing asked
+
+
+def test_unsaved_marks_of_one_reader_never_come_back_under_another(demo_app):
+    """Reader A placed marks and, without saving, left the image (another view, another page,
+    or signed out); reader B, in the same tab (a shared reading-room workstation), opened the
+    same image: A's marks were in B's viewer as B's unsaved marks (*Save marks (2)*, green),
+    and B's save would have stored them under B's name (a radiologist's walk, 7 December
+    2026: the tab kept drafts by image alone). Drafts are kept per reader and image: B sees
+    none of A's, and A finds them again."""
+
+    def shown(page, on_key: bool, key: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + 60
+        while True:
+            state = _viewer_state(viewer_frame(page))
+            if (state["case"] == key) == on_key and state["labels"].endswith('marking"]'):
+                return state
+            assert time.monotonic() < deadline, state
+            page.wait_for_timeout(200)
+
+    with browser_page(1400, 1300) as page:
+        frame, panel = _viewer_tab(page, demo_app.url, "Draft Ann")
+        key = _viewer_state(frame)["case"]
+        _click_off_centre(page, frame, panel, -15, 20)
+        assert _viewer_state(frame)["marks"] == "1"
+        select(page, "View", "MLO")
+        shown(page, False, key)
+        give_reader_name(page, "Draft Bob")
+        select(page, "View", "CC")
+        page.wait_for_timeout(1000)  # the render reaches the viewer
+        state = shown(page, True, key)
+        assert state["marks"] == "0", state  # was "1": Ann's mark, unsaved, as Bob's
+        select(page, "View", "MLO")
+        shown(page, False, key)
+        give_reader_name(page, "Draft Ann")
+        select(page, "View", "CC")
+        page.wait_for_timeout(1000)
+        assert shown(page, True, key)["marks"] == "1"  # Ann's, kept for her
