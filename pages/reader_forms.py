@@ -16,7 +16,6 @@ from mcalc.present.words import plain
 from pages import common, signin
 from pages.readers import read_policy
 
-
 #: The explanation question's answer where no map is shown with the form.
 NOT_SHOWN_ANSWER = "not judged"
 #: Why the explanation question cannot be answered on a form that shows no map (Audit's).

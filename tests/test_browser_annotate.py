@@ -5,6 +5,7 @@ tests/test_browser_viewer.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 
@@ -464,10 +465,8 @@ def test_a_reload_with_unsaved_marks_asks_first_and_none_when_saved(demo_app):
             dialog.dismiss()  # stay on the page
 
         page.on("dialog", answer)
-        try:
+        with contextlib.suppress(PlaywrightTimeout):  # the reload was cancelled: it stays
             page.reload(timeout=5_000)
-        except PlaywrightTimeout:
-            pass  # the reload was cancelled: the page stays
         assert asked == ["beforeunload"], asked
         frame = viewer_frame(page)
         assert _viewer_state(frame)["marks"] == "1"  # still there, unsaved
