@@ -193,8 +193,11 @@ def save_ui(session: EditSession, in_viewer: bool = False) -> None:
             "unsaved changes on this page: the viewer's **Save marks** (Ctrl+S) saves them "
             "with its marks"
             if session.dirty
-            else "nothing unsaved here; the viewer's **Save marks** (Ctrl+S) saves its marks "
-            "and this page's comment and labels together"
+            # Of the page only: it cannot see the viewer's marks ("nothing unsaved here" was
+            # said under a viewer holding unsaved ones).
+            else "no unsaved edits on this page; marks placed in the viewer are saved by its "
+            "**Save marks** (Ctrl+S), green while any are not, with this page's comment and "
+            "labels"
         )
     else:
         state = "unsaved changes" if session.dirty else "all saved"

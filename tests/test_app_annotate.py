@@ -700,8 +700,12 @@ def test_viewer_marking_says_where_marks_are_added(app_env):
     captions = " ".join(c.value for c in at.caption)
     assert "*Mark* (A) in the viewer's toolbar" in captions and "Save marks" in captions
     assert "Add calcification" not in captions
-    # The page cannot see the viewer's unsaved marks: it does not claim "all saved".
-    assert "Version 0 · nothing unsaved here" in captions and "all saved" not in captions
+    # The page cannot see the viewer's unsaved marks: it does not claim "all saved", nor
+    # "nothing unsaved here" (said under a viewer holding unsaved marks, a radiologist's walk
+    # of 7 December 2026): it speaks of the page, and says how the viewer shows its own.
+    assert "Version 0 · no unsaved edits on this page" in captions, captions
+    assert "green while any are not" in captions
+    assert "all saved" not in captions and "nothing unsaved here" not in captions
     # Nor does its export or agreement count them without a word: a user check placed two
     # marks and found "no calcification points to export" under "including unsaved edits".
     at.session_state["annotate_exchange_open"] = True
