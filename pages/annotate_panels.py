@@ -12,6 +12,7 @@ import streamlit as st
 from mcalc.access.reads import visible_readers
 from mcalc.dataset.records import ImageRecord
 from mcalc.errors import ImageReadError
+from mcalc.plural import counted
 from mcalc.present.marking import zoom_box
 from mcalc.present.words import plain
 from mcalc.store import LABELS, PointMark, StoreError
@@ -72,7 +73,8 @@ def marks_table_ui(session: EditSession, in_viewer: bool = False) -> None:
             }
         )
     st.markdown(
-        f"**Your marks: {len(marks.points)} calcification(s), {len(marks.regions)} region(s)**"
+        f"**Your marks: {counted(len(marks.points), 'calcification')}, "
+        f"{counted(len(marks.regions), 'region')}**"
     )
     if not rows:
         if in_viewer:

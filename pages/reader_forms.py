@@ -12,6 +12,7 @@ import streamlit as st
 from mcalc.errors import McalcError
 from mcalc.models.card import ModelCard
 from mcalc.models.card_text import card_facts, card_from_summary
+from mcalc.plural import counted
 from mcalc.present.words import plain
 from pages import common, signin
 from pages.readers import read_policy
@@ -234,7 +235,7 @@ def _current_words(model_id: str, v: Any) -> str:
     return (
         f"Your verdict on this image with `{model_id}` now: version {v.version} "
         f"({v.recorded_at}), **{v.score_verdict}** with the score, explanation "
-        f"{judged[v.explanation_plausible]}, {len(v.regions)} region call(s). Saving "
+        f"{judged[v.explanation_plausible]}, {counted(len(v.regions), 'region call')}. Saving "
         "records what this form holds as a new version, which replaces it (every version "
         "is kept)."
     )

@@ -445,7 +445,7 @@ def test_the_form_says_the_readers_current_verdict_that_a_save_replaces(app_env)
     assert said.startswith(
         "Your verdict on this image with `demo-custom` now: version 1 ("
     ) and said.endswith(
-        "), **agree** with the score, explanation plausible, 0 region call(s). Saving records "
+        "), **agree** with the score, explanation plausible, 0 region calls. Saving records "
         "what this form holds as a new version, which replaces it (every version is kept)."
     )
 

@@ -16,6 +16,7 @@ from scipy import ndimage
 
 from mcalc.cache import ImageCache
 from mcalc.dataset import open_dataset
+from mcalc.plural import counted
 from mcalc.store import MarkStore
 from mcalc.store.placement import breast_region
 from mcalc.viewer import DisplayOptions, annotation_for, prepare_view
@@ -117,7 +118,7 @@ def test_clicks_land_on_the_calcifications_save_reload_and_downloads_keep_the_pa
         box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
         for n, (row, col) in enumerate(targets, start=1):
             _click_at(page, *view.to_display(row, col), box=box)
-            page.get_by_text(f"Your marks: {n} calcification(s)").wait_for(timeout=30_000)
+            page.get_by_text(f"Your marks: {counted(n, 'calcification')}").wait_for(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "annotate_three_clicks.png"), full_page=False)
         assert _reader_points(page) == 3
         page.get_by_role("button", name="Save", exact=True).click()
@@ -125,7 +126,7 @@ def test_clicks_land_on_the_calcifications_save_reload_and_downloads_keep_the_pa
 
         open_app(page, "", reload=True)
         _name_and_wait(page)
-        page.get_by_text("Your marks: 3 calcification(s)").wait_for(timeout=30_000)
+        page.get_by_text("Your marks: 3 calcifications").wait_for(timeout=30_000)
         assert _reader_points(page) == 3
         page.screenshot(path=str(ARTIFACTS / "annotate.png"), full_page=False)
 
