@@ -12,6 +12,7 @@ import streamlit as st
 from mcalc.access.reads import visible_readers
 from mcalc.dataset.records import ImageRecord
 from mcalc.errors import ImageReadError
+from mcalc.plural import counted
 from mcalc.present.marking import zoom_box
 from mcalc.present.words import plain
 from mcalc.store import LABELS, PointMark, StoreError
@@ -72,7 +73,8 @@ def marks_table_ui(session: EditSession, in_viewer: bool = False) -> None:
             }
         )
     st.markdown(
-        f"**Your marks: {len(marks.points)} calcification(s), {len(marks.regions)} region(s)**"
+        f"**Your marks: {counted(len(marks.points), 'calcification')}, "
+        f"{counted(len(marks.regions), 'region')}**"
     )
     if not rows:
         if in_viewer:
@@ -193,8 +195,11 @@ def save_ui(session: EditSession, in_viewer: bool = False) -> None:
             "unsaved changes on this page: the viewer's **Save marks** (Ctrl+S) saves them "
             "with its marks"
             if session.dirty
-            else "nothing unsaved here; the viewer's **Save marks** (Ctrl+S) saves its marks "
-            "and this page's comment and labels together"
+            # Of the page only: it cannot see the viewer's marks ("nothing unsaved here" was
+            # said under a viewer holding unsaved ones).
+            else "no unsaved edits on this page; marks placed in the viewer are saved by its "
+            "**Save marks** (Ctrl+S), green while any are not, with this page's comment and "
+            "labels"
         )
     else:
         state = "unsaved changes" if session.dirty else "all saved"

@@ -211,6 +211,7 @@ def browser_marking_ui(
         height=560,
         editable=rec.key if session is not None else None,
         marks_version=marks_version(rec.key, session, version),
+        marks_owner=session.reader if session is not None else None,
         fullres=fullres,
         pixels=(payload.index, payload.data),
     )
@@ -225,5 +226,6 @@ def browser_marking_ui(
             "Outline tool (C, again for cluster ⇄ ROI): drag to draw a cluster outline or region "
             "of interest, click inside one to select it (Delete, B / U / X, Ctrl+Z as for marks). "
             "Unsaved marks stay in this browser tab while you look at another view, exam or "
-            "page and come back with their image; closing or reloading the tab loses them."
+            "page and come back with their image; closing or reloading the tab loses them (the "
+            "browser asks first)."
         )

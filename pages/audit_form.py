@@ -333,8 +333,9 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
     )
     if from_known:
         c3.caption("From the computed result above.")
-    # No explanation is shown here: "plausible" is the reader's to choose, not a default.
-    # Kept while the reader looks at the image elsewhere, as the model and image are.
+    # No explanation is shown here, so none is judged (Predict's form, under its map, asks).
+    # The answers are kept while the reader looks at the image elsewhere, as the model and
+    # image are.
     verdict, plausible = reader_forms.verdict_inputs(
         "audit", c4, c5, explanation_shown=False, persist=True
     )

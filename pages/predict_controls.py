@@ -19,7 +19,7 @@ import streamlit as st
 from mcalc.config import TIMEPOINTS
 from mcalc.dataset.records import CaseRecord, DatasetIndex
 from mcalc.explain.opening import DEFAULT_DETECTION_THRESHOLD, default_layer, operating_value
-from mcalc.explain.scoring import threshold_label
+from mcalc.explain.scoring import decision_threshold, threshold_label
 from mcalc.explain.service import (
     CAM_METHODS,
     COLORMAPS,
@@ -31,6 +31,7 @@ from mcalc.explain.service import (
     SlidingSettings,
 )
 from mcalc.models.card import ModelCard
+from mcalc.models.card_text import metrics_text
 from mcalc.models.detection import DEFAULT_MIN_DISTANCE_MM, DetectionSettings
 from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.inference import LoadedModel
@@ -87,10 +88,6 @@ def _chosen(model_id: object) -> None:
         st.session_state[APPLIED_KEY] = model_id
 
 
-def _num(value: Any) -> str:
-    return "n/a" if value is None else f"{float(value):.3f}"
-
-
 @st.cache_resource(max_entries=4)
 def _open_fingerprint(root: str, cases: int, ident: int, _index: DatasetIndex) -> str:
     """The open dataset's fingerprint, once per index (``root``, ``cases`` and ``ident``,
@@ -126,12 +123,12 @@ def model_ui(cards: list[ModelCard], index: DatasetIndex) -> ModelCard:
     # The patch line under it in the same element, and one warning for both cautions:
     # each element costs the browser a render of the whole page while a run's elements
     # arrive (a first visit's main thread is its bottleneck; docs/measurements.md).
+    # The test figures say the threshold they hold at, and that it is not the one the model
+    # decides at where it differs (sensitivity at 0.5 read as the operating point's).
+    figures = metrics_text(test, decision_threshold(card).value, missing=True) or "no test figures"
     st.markdown(
         f"**{card.architecture or '?'}** · task **{card.task_name or '?'}** · freeze "
-        f"**{card.freeze.strategy}** · weights "
-        f"**{card.weights.source}** · test AUC **{_num(test.get('auc'))}** · accuracy "
-        f"**{_num(test.get('accuracy'))}** · sensitivity **{_num(test.get('sensitivity'))}** · "
-        f"specificity **{_num(test.get('specificity'))}**  \n"
+        f"**{card.freeze.strategy}** · weights **{card.weights.source}** · test {figures}  \n"
         f":gray[Patches {card.patch.size or '?'} px at {card.patch.spacing_mm or 'native'} mm · "
         f"test patches {test.get('n', 'n/a')} · classes {', '.join(card.classes)}]"
     )

@@ -12,9 +12,18 @@ import streamlit as st
 from mcalc.errors import McalcError
 from mcalc.models.card import ModelCard
 from mcalc.models.card_text import card_facts, card_from_summary
+from mcalc.plural import counted
 from mcalc.present.words import plain
 from pages import common, signin
 from pages.readers import read_policy
+
+#: The explanation question's answer where no map is shown with the form.
+NOT_SHOWN_ANSWER = "not judged"
+#: Why the explanation question cannot be answered on a form that shows no map (Audit's).
+EXPLANATION_NOT_SHOWN = (
+    "This form shows the image without the model's map, so the explanation is not judged "
+    "here: judge it on Predict's *Record a verdict (audit)*, under the map it is about."
+)
 
 
 def verdict_inputs(
@@ -30,8 +39,10 @@ def verdict_inputs(
     Returns the score verdict (``agree``/``disagree``; ``None``: not answered, the caller
     refuses to save) and whether the explanation is plausible (``None``: not judged or left
     unanswered). ``*_slot``: the containers to draw in (default: here). ``explanation_shown``:
-    if not, the question starts at "not judged". ``persist``: the answers are kept while
-    the reader is on another page (Audit's form)."""
+    if not (Audit's form draws no map), the explanation question is shown answered "not
+    judged" and cannot be changed: a plausibility recorded there judged a map the form never
+    showed, and counted in the audit's "plausible explanations" with no explanation kept.
+    ``persist``: the answers are kept while the reader is on another page (Audit's form)."""
     from mcalc.store.audit import SCORE_VERDICTS
 
     words = {"agree": "right (agree)", "disagree": "wrong (disagree)"}
@@ -44,14 +55,21 @@ def verdict_inputs(
         format_func=lambda v: words.get(v, v),
         persist_state="session" if persist else None,
     )
+    if not explanation_shown:
+        # A value kept from before (persist) would not show a disabled radio's answer.
+        st.session_state[f"{prefix}_plausible"] = NOT_SHOWN_ANSWER
     plausible = (explanation_slot or st).radio(
         "The explanation is",
-        ["plausible", "implausible", "not judged"],
-        index=None if explanation_shown else 2,
+        ["plausible", "implausible", NOT_SHOWN_ANSWER],
+        index=None,  # unanswered, or (no map shown) "not judged" through the state above
         horizontal=True,
         key=f"{prefix}_plausible",
         persist_state="session" if persist else None,
+        disabled=not explanation_shown,
+        help=None if explanation_shown else EXPLANATION_NOT_SHOWN,
     )
+    if not explanation_shown:
+        return verdict, None
     return verdict, {"plausible": True, "implausible": False}.get(str(plausible))
 
 
@@ -217,7 +235,7 @@ def _current_words(model_id: str, v: Any) -> str:
     return (
         f"Your verdict on this image with `{model_id}` now: version {v.version} "
         f"({v.recorded_at}), **{v.score_verdict}** with the score, explanation "
-        f"{judged[v.explanation_plausible]}, {len(v.regions)} region call(s). Saving "
+        f"{judged[v.explanation_plausible]}, {counted(len(v.regions), 'region call')}. Saving "
         "records what this form holds as a new version, which replaces it (every version "
         "is kept)."
     )

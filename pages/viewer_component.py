@@ -173,6 +173,7 @@ def reading_viewer(
     height: int = 620,
     editable: str | None = None,
     marks_version: int = 0,
+    marks_owner: str | None = None,
     fullres: FullresSource | None = None,
     temporal: dict[str, Any] | None = None,
     focus: dict[str, Any] | None = None,
@@ -200,6 +201,9 @@ def reading_viewer(
         editable: key of the panel whose reader marks are edited (Annotate), else ``None``.
         marks_version: change it to make the browser reload the marks from ``panels``
             (after a save or an edit elsewhere); unsaved browser marks are kept otherwise.
+        marks_owner: whose marks ``editable`` edits (the reader): the browser keeps the
+            unsaved marks of an image left for another per reader and image, so that they
+            come back to that reader only.
         fullres: from :func:`fullres_answer`: the viewer may ask for these images at
             full resolution (answered by a channel fragment drawn under it when any image
             is larger than its preview, every image ready per answer; the browser keeps
@@ -247,6 +251,7 @@ def reading_viewer(
         "height": height,
         "editable": editable,
         "marks_version": marks_version,
+        "marks_owner": marks_owner,
         "labels": list(LABELS),
         "temporal": temporal,
         "focus": focus,

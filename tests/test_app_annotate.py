@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from mcalc.cache import ImageCache
 from mcalc.dataset import open_dataset
+from mcalc.plural import counted
 from mcalc.present.reading import image_names
 from mcalc.store import ImageMarks, MarkStore
 from mcalc.store.placement import breast_region
@@ -86,7 +87,7 @@ def test_click_adds_mark_then_save_undo_and_history(app_env, first_image):
     _click(at, r, c)
     assert not at.exception
     assert "Added a suspicious calcification" in _messages(at)
-    assert any("1 calcification(s)" in m.value for m in at.markdown)
+    assert any("1 calcification," in m.value for m in at.markdown)
     # The marks table heads its coordinates with their unit (it read "row", "col").
     marks_table = next(d for d in at.dataframe if "annotate_marks_table" in (d.proto.id or ""))
     labels = {k: v.get("label") for k, v in json.loads(marks_table.proto.columns).items()}
@@ -106,9 +107,9 @@ def test_click_adds_mark_then_save_undo_and_history(app_env, first_image):
     assert not at.exception and "DICOM SEG" in labels, [e.value for e in at.exception]
     # A second click, then undo: back to one mark, unsaved edit gone.
     _click(at, r + 3, c + 3)
-    assert any("2 calcification(s)" in m.value for m in at.markdown)
+    assert any("2 calcifications" in m.value for m in at.markdown)
     at.button(key="annotate_undo").click().run()
-    assert any("1 calcification(s)" in m.value for m in at.markdown)
+    assert any("1 calcification," in m.value for m in at.markdown)
     # Undo with nothing unsaved goes back one saved version (as a new version).
     at.button(key="annotate_undo").click().run()
     assert store.load(key, "Ann").version == 2 and store.load(key, "Ann").marks.points == ()
@@ -121,14 +122,14 @@ def test_undo_after_save_undoes_one_edit_at_a_time(app_env, first_image):
     at = _page("pages/annotate.py")
     for r, c in inside[[len(inside) // 4, len(inside) // 2, 3 * len(inside) // 4]]:
         _click(at, float(r), float(c))
-    assert any("3 calcification(s)" in m.value for m in at.markdown)
+    assert any("3 calcifications" in m.value for m in at.markdown)
     at.button(key="annotate_save").click().run()
     store = MarkStore(_store_dir())
     assert store.load(key, "Ann").version == 1
     for n in (2, 1):
         at.button(key="annotate_undo").click().run()
         assert not at.exception
-        assert any(f"{n} calcification(s)" in m.value for m in at.markdown), n
+        assert any(f"{counted(n, 'calcification')}," in m.value for m in at.markdown), n
         assert len(store.load(key, "Ann").marks.points) == n
     assert [h.n_points for h in store.history(key, "Ann")] == [3, 2, 1]
 
@@ -161,7 +162,7 @@ def test_clicks_outside_the_image_or_breast_add_nothing(app_env, first_image):
     rr, cc = np.argwhere(~region)[len(np.argwhere(~region)) // 2] / view.scale
     _click(at, float(rr), float(cc))
     assert "outside the breast" in _messages(at)
-    assert any("0 calcification(s)" in m.value for m in at.markdown)
+    assert any("0 calcifications" in m.value for m in at.markdown)
     assert not at.exception
 
 
@@ -381,7 +382,7 @@ def test_marks_json_download_imports_back_on_another_machine(
     at = _page("pages/annotate.py")
     at.session_state["annotate_exchange_open"] = True
     at.run()
-    assert any("0 calcification(s)" in m.value for m in at.markdown)
+    assert any("0 calcifications" in m.value for m in at.markdown)
     _upload(at, name, download)
     assert not at.exception and not at.error, [e.value for e in at.error]
     said = _messages(at).replace("\\", "")  # said as typed: Markdown's characters escaped
@@ -393,7 +394,7 @@ def test_marks_json_download_imports_back_on_another_machine(
     assert at.text_input(key=f"annotate_image_comment_{key}").value == "BI-RADS 4B"
     assert not at.session_state["annotate_work"][(key, "Ann")].dirty
     assert MarkStore(other).load(key, "Ann").marks == saved
-    assert any("2 calcification(s)" in m.value for m in at.markdown)  # the page shows them
+    assert any("2 calcifications" in m.value for m in at.markdown)  # the page shows them
     at.button(key="annotate_import").click().run()  # the same file again
     assert "the store already holds every mark of" in _messages(at)
     assert len(MarkStore(other).history(key, "Ann")) == 1
@@ -568,7 +569,7 @@ def test_audit_form_starts_blank_on_the_next_image_after_a_save(app_env):
     images = at.selectbox(key="audit_image").options
     at.number_input(key="audit_score_input").set_value(0.8).run()
     at.radio(key="audit_verdict").set_value("disagree").run()
-    at.radio(key="audit_plausible").set_value("plausible").run()
+    # (No explanation question to answer: Audit shows no map, test_app_audit.)
     at.text_area(key="audit_comment").input("benign, round").run()
     at.button(key="audit_save").click().run()
     assert any("The form starts blank on another image." in s.value for s in at.success)
@@ -624,7 +625,6 @@ def test_audit_keeps_the_model_image_and_unsaved_verdict_across_pages(app_env):
         # What the reader wrote before looking at the image elsewhere (it was lost).
         ("number_input", "audit_score_input", 0.7),
         ("radio", "audit_verdict", "disagree"),
-        ("radio", "audit_plausible", "implausible"),
         ("text_area", "audit_comment", "misses the cluster at 2 o'clock"),
     ]
     kept = choices_after_another_page(at, "pages/audit.py", choices)
@@ -701,8 +701,12 @@ def test_viewer_marking_says_where_marks_are_added(app_env):
     captions = " ".join(c.value for c in at.caption)
     assert "*Mark* (A) in the viewer's toolbar" in captions and "Save marks" in captions
     assert "Add calcification" not in captions
-    # The page cannot see the viewer's unsaved marks: it does not claim "all saved".
-    assert "Version 0 · nothing unsaved here" in captions and "all saved" not in captions
+    # The page cannot see the viewer's unsaved marks: it does not claim "all saved", nor
+    # "nothing unsaved here" (said under a viewer holding unsaved marks, a radiologist's walk
+    # of 7 December 2026): it speaks of the page, and says how the viewer shows its own.
+    assert "Version 0 · no unsaved edits on this page" in captions, captions
+    assert "green while any are not" in captions
+    assert "all saved" not in captions and "nothing unsaved here" not in captions
     # Nor does its export or agreement count them without a word: a user check placed two
     # marks and found "no calcification points to export" under "including unsaved edits".
     at.session_state["annotate_exchange_open"] = True

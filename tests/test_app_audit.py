@@ -445,7 +445,7 @@ def test_the_form_says_the_readers_current_verdict_that_a_save_replaces(app_env)
     assert said.startswith(
         "Your verdict on this image with `demo-custom` now: version 1 ("
     ) and said.endswith(
-        "), **agree** with the score, explanation plausible, 0 region call(s). Saving records "
+        "), **agree** with the score, explanation plausible, 0 region calls. Saving records "
         "what this form holds as a new version, which replaces it (every version is kept)."
     )
 
@@ -735,3 +735,22 @@ def test_audit_opens_on_the_model_chosen_on_predict_and_predict_on_audits(app_en
     at.selectbox(key="audit_model").set_value(shown).run()  # the reader's own choice
     assert at.selectbox(key="audit_model").value == shown  # sticks
     assert at.session_state[SELECTED_MODEL_KEY] == shown  # Predict opens on it
+
+
+def test_audit_does_not_ask_about_an_explanation_it_does_not_show(app_env):
+    """Audit's form shows the image without the model's map (its caption says so), yet
+    asked "The explanation is plausible / implausible": a verdict saved so counted in the
+    page's "Plausible explanations" and the case report's "explanation judged plausible",
+    with its `explanation` column empty (a radiologist's walk, 7 December 2026). The
+    question is shown answered "not judged" and cannot be changed; it says where the map is
+    judged (Predict's verdict form, which draws it)."""
+    image = "suspicious-1/CC_recent"
+    at = _audit_on_a_batch_row(app_env, image)
+    asked = at.radio(key="audit_plausible")
+    assert asked.value == "not judged" and asked.disabled
+    assert "Predict" in (asked.help or "")
+    at.radio(key="audit_verdict").set_value("agree").run()
+    at.button(key="audit_save").click().run()
+    assert not at.exception and not at.error, [e.value for e in at.error]
+    (saved,) = AuditStore(get_settings().store_dir).verdicts("demo-custom")
+    assert saved.explanation_plausible is None

@@ -5,6 +5,7 @@ tests/test_browser_viewer.py)."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 
@@ -15,6 +16,7 @@ from scipy import ndimage
 
 from mcalc.cache import ImageCache
 from mcalc.dataset import open_dataset
+from mcalc.plural import counted
 from mcalc.store import MarkStore
 from mcalc.store.placement import breast_region
 from mcalc.viewer import DisplayOptions, annotation_for, prepare_view
@@ -116,7 +118,7 @@ def test_clicks_land_on_the_calcifications_save_reload_and_downloads_keep_the_pa
         box = page.locator(".js-plotly-plot .nsewdrag").first.bounding_box()
         for n, (row, col) in enumerate(targets, start=1):
             _click_at(page, *view.to_display(row, col), box=box)
-            page.get_by_text(f"Your marks: {n} calcification(s)").wait_for(timeout=30_000)
+            page.get_by_text(f"Your marks: {counted(n, 'calcification')}").wait_for(timeout=30_000)
         page.screenshot(path=str(ARTIFACTS / "annotate_three_clicks.png"), full_page=False)
         assert _reader_points(page) == 3
         page.get_by_role("button", name="Save", exact=True).click()
@@ -124,7 +126,7 @@ def test_clicks_land_on_the_calcifications_save_reload_and_downloads_keep_the_pa
 
         open_app(page, "", reload=True)
         _name_and_wait(page)
-        page.get_by_text("Your marks: 3 calcification(s)").wait_for(timeout=30_000)
+        page.get_by_text("Your marks: 3 calcifications").wait_for(timeout=30_000)
         assert _reader_points(page) == 3
         page.screenshot(path=str(ARTIFACTS / "annotate.png"), full_page=False)
 
@@ -446,3 +448,67 @@ def test_ctrl_s_in_the_pages_comment_field_is_the_viewers_save(demo_app):
         assert len(stored.marks.points) == 1 and stored.marks.comment == "grouped, look again"
         _until(page, lambda s: s["marksBase"] == "1")
         assert not _save_is_green(page)
+
+
+def test_a_reload_with_unsaved_marks_asks_first_and_none_when_saved(demo_app):
+    """A reload (or a closed tab) with marks placed but not saved lost them without a word:
+    the Annotate page even said "nothing unsaved here" under the viewer holding them (a
+    radiologist's walk, 7 December 2026). The browser now asks first (``beforeunload``);
+    once the marks are saved it asks nothing."""
+    with browser_page(1400, 1300) as page:
+        frame, panel = _viewer_tab(page, demo_app.url, "Unsaved Reload")
+        _click_off_centre(page, frame, panel, -15, 20)
+        assert _viewer_state(frame)["marks"] == "1"
+        asked: list[str] = []
+
+        def answer(dialog) -> None:  # type: ignore[no-untyped-def]
+            asked.append(dialog.type)
+            dialog.dismiss()  # stay on the page
+
+        page.on("dialog", answer)
+        with contextlib.suppress(PlaywrightTimeout):  # the reload was cancelled: it stays
+            page.reload(timeout=5_000)
+        assert asked == ["beforeunload"], asked
+        frame = viewer_frame(page)
+        assert _viewer_state(frame)["marks"] == "1"  # still there, unsaved
+        frame.press(VIEWER, "Control+s")
+        page.get_by_text("Saved as version 1").wait_for(timeout=60_000)
+        open_app(page, f"{demo_app.url}/annotate", reload=True)
+        assert asked == ["beforeunload"], asked  # saved: nothing asked
+
+
+def test_unsaved_marks_of_one_reader_never_come_back_under_another(demo_app):
+    """Reader A placed marks and, without saving, left the image (another view, another page,
+    or signed out); reader B, in the same tab (a shared reading-room workstation), opened the
+    same image: A's marks were in B's viewer as B's unsaved marks (*Save marks (2)*, green),
+    and B's save would have stored them under B's name (a radiologist's walk, 7 December
+    2026: the tab kept drafts by image alone). Drafts are kept per reader and image: B sees
+    none of A's, and A finds them again."""
+
+    def shown(page, on_key: bool, key: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+        deadline = time.monotonic() + 60
+        while True:
+            state = _viewer_state(viewer_frame(page))
+            if (state["case"] == key) == on_key and state["labels"].endswith('marking"]'):
+                return state
+            assert time.monotonic() < deadline, state
+            page.wait_for_timeout(200)
+
+    with browser_page(1400, 1300) as page:
+        frame, panel = _viewer_tab(page, demo_app.url, "Draft Ann")
+        key = _viewer_state(frame)["case"]
+        _click_off_centre(page, frame, panel, -15, 20)
+        assert _viewer_state(frame)["marks"] == "1"
+        select(page, "View", "MLO")
+        shown(page, False, key)
+        give_reader_name(page, "Draft Bob")
+        select(page, "View", "CC")
+        page.wait_for_timeout(1000)  # the render reaches the viewer
+        state = shown(page, True, key)
+        assert state["marks"] == "0", state  # was "1": Ann's mark, unsaved, as Bob's
+        select(page, "View", "MLO")
+        shown(page, False, key)
+        give_reader_name(page, "Draft Ann")
+        select(page, "View", "CC")
+        page.wait_for_timeout(1000)
+        assert shown(page, True, key)["marks"] == "1"  # Ann's, kept for her

@@ -9,6 +9,7 @@ from mcalc.models.card import ModelCard
 from mcalc.models.card_text import (
     card_facts,
     card_from_summary,
+    metrics_text,
     summary_fields,
     summary_json,
 )
@@ -86,6 +87,32 @@ def test_metrics_at_a_threshold_say_which() -> None:
     auc_only = {**CARD, "metrics": {"test": {"n": 9, "auc": 0.8, "threshold": 0.5}}}
     assert (
         dict(card_facts(ModelCard.from_json(auc_only)))["Test metrics"] == "AUC 0.800 (9 patches)"
+    )
+
+
+def test_metrics_at_another_threshold_than_the_operating_one_say_so() -> None:
+    """The shipped demo model decides at 0.9215 (its card's operating point), and its card's
+    sensitivity 0.833 and specificity 0.995 are per patch at 0.5: Predict printed them beside
+    "Decision threshold 0.9215" with neither the threshold nor "per patch" (a radiologist's
+    walk, 7 December 2026), read as what the model's decisions reach."""
+    test = {"n": 234, "auc": 0.974, "sensitivity": 0.833, "specificity": 0.995, "threshold": 0.5}
+    assert metrics_text(test, operating=0.921513) == (
+        "AUC 0.974 · sensitivity 0.833 · specificity 0.995 (234 patches, at threshold 0.5, "
+        "not the operating threshold 0.9215)"
+    )
+    assert metrics_text(test, operating=0.5).endswith("(234 patches, at threshold 0.5)")
+    assert metrics_text(test).endswith("(234 patches, at threshold 0.5)")
+    assert metrics_text({"n": 9, "auc": 0.8}, missing=True) == (
+        "AUC 0.800 · accuracy n/a · sensitivity n/a · specificity n/a (9 patches)"
+    )
+    raw = {
+        **CARD,
+        "metrics": {"test": {**CARD["metrics"]["test"], "threshold": 0.5}},
+        "decision_threshold": {"value": 0.75, "source": "Youden's J"},
+    }
+    facts = dict(card_facts(ModelCard.from_json(raw)))
+    assert facts["Test metrics"].endswith(
+        "(60 patches, at threshold 0.5, not the operating threshold 0.75)"
     )
 
 

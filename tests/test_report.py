@@ -98,7 +98,7 @@ def test_report_names_case_model_reader_and_verdicts(
     assert case.birads and case.laterality and case.age is not None
     assert f"Side {side}; Age {case.age:.0f}; " in text
     assert f"; BI-RADS {case.birads}; " in text
-    assert "reader rita: 1 mark(s), green squares outlined black" in text  # colour and shape
+    assert "reader rita: 1 mark, green squares outlined black" in text  # colour and shape
     assert (
         f"rita on {side} CC, recent exam ({recent}) (suspicious-1/CC_recent) with model spot: "
         "disagreed with the model's score (0.970), explanation judged plausible"
@@ -253,7 +253,7 @@ def test_a_report_made_for_a_blinded_reader_leaves_out_what_they_may_not_see(tin
     assert "comment: bob on suspicious-1/MLO_recent" in text  # rita read MLO: shown after
     assert "comment: rita on suspicious-1/MLO_recent" in text
     assert "bob on suspicious-1/CC_recent" not in text  # she has not read CC
-    assert text.count("reader bob: 1 mark(s)") == 1  # on MLO only
+    assert text.count("reader bob: 1 mark,") == 1  # on MLO only
     assert "Made for rita. Independent reads: other readers' verdicts on an image" in text
 
 
@@ -311,7 +311,7 @@ def test_the_reports_ring_count_is_the_rings_its_pictures_drew(
     assert len(found) == len(pictures)  # once a picture (twice before)
     counts = []
     for picture in pictures:
-        said = re.search(r"; (\d+) area\(s\) ringed", picture.lines[-1])
+        said = re.search(r"; (\d+) areas? ringed", picture.lines[-1])
         assert said or "reaches 0% of its largest" in picture.lines[-1], picture.lines
         counts.append(int(said.group(1)) if said else 0)
     assert counts == drawn and any(drawn), (counts, drawn)

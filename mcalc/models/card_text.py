@@ -37,7 +37,7 @@ from mcalc.models.card import ModelCard
 from mcalc.plural import counted
 from mcalc.spreadsheet import json_cell
 
-__all__ = ["card_facts", "card_from_summary", "summary_fields", "summary_json"]
+__all__ = ["card_facts", "card_from_summary", "metrics_text", "summary_fields", "summary_json"]
 
 _METRICS: tuple[tuple[str, str], ...] = (
     ("auc", "AUC"),
@@ -54,16 +54,37 @@ def _num(value: Any) -> str | None:
         return None
 
 
-def _metrics(metrics: Mapping[str, Any]) -> str:
+def metrics_text(
+    metrics: Mapping[str, Any], operating: float | None = None, *, missing: bool = False
+) -> str:
+    """A card's metrics section in words: AUC, accuracy, sensitivity and specificity, the
+    patches counted and the threshold they were measured at ("" when it holds none).
+
+    Args:
+        metrics: the card's ``metrics["test"]`` (or ``["val"]``).
+        operating: the model's operating threshold (its card's decision threshold): where
+            the metrics were measured at another one, they are not what the model's
+            decisions reach, and the text says so.
+        missing: name a figure the section lacks as ``n/a`` (Predict's model line, where a
+            sensitivity left out hid a model that ranks well and misses every calcification).
+
+    Example:
+        >>> metrics_text({"n": 9, "sensitivity": 0.8, "specificity": 0.9, "threshold": 0.5}, 0.92)
+        'sensitivity 0.800 · specificity 0.900 (9 patches, at threshold 0.5, not the operating threshold 0.92)'
+    """
     parts = [f"{name} {_num(metrics[k])}" for k, name in _METRICS if _num(metrics.get(k))]
     if not parts:
         return ""
+    if missing:
+        parts = [f"{name} {_num(metrics.get(k)) or 'n/a'}" for k, name in _METRICS]
     n = metrics.get("n")
     about = [counted(n, "patch")] if n not in (None, "") else []
     # Accuracy, sensitivity and specificity hold at one threshold: say which (AUC at none).
     t = _num(metrics.get("threshold"))
     if t is not None and len(parts) > 1:
         about.append(f"at threshold {float(t):g}")
+        if operating is not None and abs(float(t) - operating) > 5e-7:
+            about.append(f"not the operating threshold {operating:.4g}")
     return " · ".join(parts) + (f" ({', '.join(about)})" if about else "")
 
 
@@ -154,8 +175,9 @@ def card_facts(card: ModelCard) -> list[tuple[str, str]]:
     add("Training", _training(card))
     if card.hard_negatives is not None:
         add("Hard negatives", card.hard_negatives.text())
-    add("Test metrics", _metrics(card.metrics.get("test") or {}))
-    add("Validation metrics", _metrics(card.metrics.get("val") or {}))
+    operating = card.decision_threshold.value if card.decision_threshold is not None else None
+    add("Test metrics", metrics_text(card.metrics.get("test") or {}, operating))
+    add("Validation metrics", metrics_text(card.metrics.get("val") or {}, operating))
     add("Created", _created(card))
     for warning in card.warnings:
         add("Warning", warning)

@@ -34,6 +34,7 @@ from mcalc.errors import DatasetError, McalcError
 from mcalc.explain.methods import method_name
 from mcalc.models.card_text import card_facts
 from mcalc.pdftext import latin1
+from mcalc.plural import counted
 from mcalc.store.audit import AuditStore, AuditVerdict
 from mcalc.store.mark_store import MarkStore
 from mcalc.store.region_calls import call_words
@@ -199,7 +200,9 @@ def _reader_marks(
         points = marks.load(key, reader).marks.points
         pts = view.points_to_display(np.array([[p.row, p.col] for p in points], float))
         colour, shape = draw_reader_marks(rgb, pts * view.scale, i)
-        lines.append(f"reader {reader}: {len(points)} mark(s), {colour} {shape} outlined black")
+        lines.append(
+            f"reader {reader}: {counted(len(points), 'mark')}, {colour} {shape} outlined black"
+        )
     return lines
 
 
@@ -244,7 +247,7 @@ def _model_section(
             lines.append(
                 f"{method_name(r.cam.settings.method)} here reaches {peak:.0%} of its largest "
                 f"value over this case's images"
-                + (f"; {len(spots)} area(s) ringed" if spots else "")
+                + (f"; {counted(len(spots), 'area')} ringed" if spots else "")
             )
         pictures.append(ReportImage(image_title(case_rec, records[r.key]), shown.rgb, lines))
     notes = [f"{s.key}: not analysed ({s.message})" for s in case.skipped]

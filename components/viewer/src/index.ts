@@ -63,6 +63,7 @@ interface Args {
   height: number;
   editable: string | null; // key of the panel whose marks are edited
   marks_version: number;
+  marks_owner?: string | null; // whose marks are edited (the reader): drafts are kept per reader
   labels: string[];
   temporal?: temporal.TemporalArgs | null; // Browse's temporal modes (src/temporal.ts)
   focus?: temporal.Focus | null;
@@ -139,17 +140,21 @@ const frameDrafts = new Map<string, string>();
 function draftStore(): Map<string, string> {
   return tabMap<string, string>(DRAFTS_SLOT)?.map ?? frameDrafts;
 }
+/** A draft's place: the reader's and the image's. By image alone, reader A's unsaved marks
+ * came back in reader B's viewer, as B's, when B opened that image in the same tab after A
+ * (a shared workstation: A signed out, or a name typed anew), and B's save stored them as B's. */
+const draftSlot = (owner: string, key: string): string => JSON.stringify([owner, key]);
 /** Keep the editable image's marks and outlines as a draft when they differ from those loaded. */
 function keepDraft(): void {
   if (editableKey === null || marksNow() === loadedMarks) return;
   const draft: Draft = { version: marksVersion, base: loadedBase, marks, outlines: ol.outlinesToSave().outlines };
-  draftStore().set(editableKey, JSON.stringify(draft));
+  draftStore().set(draftSlot(editableOwner, editableKey), JSON.stringify(draft));
 }
-/** The draft of image `key`, if any; forgotten either way. */
-function takeDraft(key: string): Draft | undefined {
+/** The draft of `owner`'s marks on image `key`, if any; forgotten either way. */
+function takeDraft(owner: string, key: string): Draft | undefined {
   const store = draftStore();
-  const text = store.get(key);
-  store.delete(key);
+  const text = store.get(draftSlot(owner, key));
+  store.delete(draftSlot(owner, key));
   return text ? (JSON.parse(text) as Draft) : undefined;
 }
 window.addEventListener("pagehide", keepDraft); // the frame unmounted: a page switch
@@ -167,7 +172,30 @@ let onOldVersion = false;
 let loadedBase: number | null = null;
 let sentSave = false; // a save or undo sent since the marks were loaded: the answer is loaded
 let editableKey: string | null = null; // the image whose marks are loaded
+let editableOwner = ""; // whose marks they are (the reader)
 const marksNow = (): string => JSON.stringify([marks, ol.outlinesToSave().outlines]);
+/** Marks a reload or a closed tab would lose: this image's not saved yet (or the page's
+ * unsaved edits of it), or drafts kept for other images of this tab. */
+const unsavedInTab = (): boolean =>
+  (editableKey !== null && (marksNow() !== loadedMarks || pageUnsaved())) || draftStore().size > 0;
+/** Before a reload or a closed tab, the browser asks to confirm while marks are unsaved: both
+ * lost them without a word (a radiologist's walk, 7 December 2026). On the tab's window, whose
+ * unload loses them; a switch of the app's pages unloads nothing (the drafts stay). Each
+ * frame adds its own listener: the browser skips that of a frame since removed. */
+function guardUnload(): void {
+  const ask = (e: BeforeUnloadEvent): void => {
+    if (!unsavedInTab()) return;
+    e.preventDefault();
+    e.returnValue = ""; // Chrome before 119 asks only when this is set
+  };
+  try {
+    window.parent.addEventListener("beforeunload", ask);
+    window.addEventListener("pagehide", () => window.parent.removeEventListener("beforeunload", ask));
+  } catch {
+    window.addEventListener("beforeunload", ask); // the parent is out of reach
+  }
+}
+guardUnload();
 let selected: string | null = null;
 let newLabel = "uncertain";
 let lastMarkMs = -1;
@@ -1303,7 +1331,7 @@ async function onRender(a: Args, early = false): Promise<void> {
     loadedMarks = editable?.marks_unsaved ? "" : loadedPanel;
     loadedBase = editable?.marks_base ?? null;
     onOldVersion = false;
-    const draft = editable ? takeDraft(editable.key) : undefined;
+    const draft = editable ? takeDraft(a.marks_owner ?? "", editable.key) : undefined;
     // Saved elsewhere since the draft was left: the stored version moved past its base.
     const movedOn = draft?.base != null && (editable?.marks_base ?? -1) > draft.base;
     if (draft && newCase && (draft.version === a.marks_version || movedOn)) {
@@ -1316,6 +1344,7 @@ async function onRender(a: Args, early = false): Promise<void> {
       }
     }
     editableKey = a.editable ?? null;
+    editableOwner = a.marks_owner ?? "";
     undo = [];
     selected = null;
   }
