@@ -63,7 +63,7 @@ REFRESH_S = 2.0
 NOTICE_KEY = "batch_notice"
 PREDICT_PAGE = "pages/predict.py"
 ERRORS = {"all": "all images", "none": "analysed only", "only": "failed only"}
-REGIONS = {"all": "any", "called": "a region called", "below": "a region below the threshold"}
+REGIONS = {"all": "all images", "called": "a region called", "below": "a region below threshold"}
 SET_KEY = "batch_set"
 #: Set once the user changes a launch choice in this session (they then stay theirs).
 PICKED_KEY = "batch_options_picked"
@@ -342,7 +342,7 @@ def results_ui(job: BatchJob, names: Mapping[str, str], card: ModelCard | None) 
         table = table[set_ui(job, sets).holds(table)]
     if card is not None and (note := threshold_note(table, decision_threshold(card))):
         st.warning(note, icon=":material/tune:")
-    c1, c2, c3 = st.columns([3, 2, 3])
+    c1, c2 = st.columns([3, 2])
     low, high = c1.slider(
         "Score", 0.0, 1.0, (0.0, 1.0), 0.01, key="batch_score", persist_state="session"
     )
@@ -354,15 +354,15 @@ def results_ui(job: BatchJob, names: Mapping[str, str], card: ModelCard | None) 
         key="batch_errors",
         persist_state="session",
     )
-    regions = c3.radio(
-        "Images with",
+    regions = st.radio(  # a row of its own: beside the others, each wrapped at 1400 px
+        "Regions",
         list(REGIONS),
         format_func=REGIONS.get,
         horizontal=True,
         key="batch_regions",
         persist_state="session",
-        help="A region below the row's threshold is listed (a run with a lowered "
-        "--threshold) but not called by the model",
+        help="Images with a region the model calls, or with a region listed below the row's "
+        "threshold (a run with a lowered --threshold), which the model does not call",
     )
     shown = filter_results(
         table, min_score=low, max_score=high, errors=str(errors), regions=str(regions)
