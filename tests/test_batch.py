@@ -177,7 +177,8 @@ def test_rerun_skips_done_images_and_redoes_other_settings(
     # (newest first: the runs may end within one second, so the order is tested below)
     sets = result_sets(table)
     assert sorted((s.settings_key, s.label, s.rows, s.failed) for s in sets) == sorted([
-        (other.key(), "spot · no explanation", 4, 1),
+        # Its regions listed from 0.3, under spot's threshold (0.5): the label says so.
+        (other.key(), "spot · no explanation · regions from 0.30", 4, 1),
         (BatchSettings(maps=True).key(), "spot · no explanation · maps", 4, 1),
     ])  # fmt: skip
     maps = launched_set(sets, None, True)

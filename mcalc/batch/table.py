@@ -366,7 +366,8 @@ class ResultSet:
 
     Attributes:
         model_key, settings_key: what the rows were computed with.
-        label: how a person tells it from the others (model, explanation, maps).
+        label: how a person tells it from the others (model, explanation, maps; regions
+            listed under the row's threshold, ``regions from 0.50``).
         explanation: the explanation method (``""``: none); maps: maps were written.
         rows, failed: its rows, and those with an error.
         last: the newest ``finished_at`` of its rows (ISO text; ``""``: none).
@@ -419,6 +420,14 @@ def _settings_of(text: str) -> tuple[str, bool, list[str]]:
     return method, bool(data.get("maps")), old
 
 
+def _region_floor(settings: str) -> float | None:
+    """The smallest score of a listed region (``--threshold``) in a row's ``settings``."""
+    try:
+        return float(json.loads(settings)["sliding"]["min_region_score"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def old_score_rule(settings: str) -> bool:
     """Whether a row's score was made by the map-score rule before 5 December 2026 (the
     mean of the top 3 grid patches, not the top detection's score), from its ``settings``
@@ -450,6 +459,9 @@ def result_sets(table: pd.DataFrame) -> list[ResultSet]:
         method, maps, old = _settings_of(str(rows["settings"].iloc[0]))
         model_id = str(rows["model_id"].iloc[0])
         parts = [model_id, method_name(method) or "no explanation"] + (["maps"] if maps else [])
+        least = _region_floor(str(rows["settings"].iloc[0]))
+        if least is not None and least < float(rows["threshold"].min()) - 1e-9:
+            parts.append(f"regions from {threshold_label(least)}")  # some listed, not called
         if old:
             parts.append(f"{' and '.join(old)} (before 5 December 2026)")
         last = max((str(v) for v in rows["finished_at"]), default="")
