@@ -63,6 +63,7 @@ REFRESH_S = 2.0
 NOTICE_KEY = "batch_notice"
 PREDICT_PAGE = "pages/predict.py"
 ERRORS = {"all": "all images", "none": "analysed only", "only": "failed only"}
+REGIONS = {"all": "all images", "called": "a region called", "below": "a region below threshold"}
 SET_KEY = "batch_set"
 #: Set once the user changes a launch choice in this session (they then stay theirs).
 PICKED_KEY = "batch_options_picked"
@@ -353,7 +354,19 @@ def results_ui(job: BatchJob, names: Mapping[str, str], card: ModelCard | None) 
         key="batch_errors",
         persist_state="session",
     )
-    shown = filter_results(table, min_score=low, max_score=high, errors=str(errors))
+    regions = st.radio(  # a row of its own: beside the others, each wrapped at 1400 px
+        "Regions",
+        list(REGIONS),
+        format_func=REGIONS.get,
+        horizontal=True,
+        key="batch_regions",
+        persist_state="session",
+        help="Images with a region the model calls, or with a region listed below the row's "
+        "threshold (a run with a lowered --threshold), which the model does not call",
+    )
+    shown = filter_results(
+        table, min_score=low, max_score=high, errors=str(errors), regions=str(regions)
+    )
     shown = shown.sort_values("score", ascending=False, na_position="last")
     view = shown[list(DISPLAY_COLUMNS)].reset_index(drop=True)
     # Side, view, round and exam year, as Predict's panels title the image (the key,
@@ -371,7 +384,9 @@ def results_ui(job: BatchJob, names: Mapping[str, str], card: ModelCard | None) 
     st.caption(
         f"{len(view)} of {len(table)} rows · click a column header to sort · n_detections: "
         f"peaks of the map scoring at least {at}, at most {det.max_detections} "
-        f"an image ({det.max_detections} = the cap reached)"
+        f"an image ({det.max_detections} = the cap reached) · n_regions_called, "
+        "n_detections_called: those at or above the row's threshold, which the model calls "
+        "(regions listed under a lowered --threshold are not called)"
     )
     event = common.dataframe(
         view,
@@ -382,6 +397,8 @@ def results_ui(job: BatchJob, names: Mapping[str, str], card: ModelCard | None) 
         key="batch_table",
         column_config={
             "score": st.column_config.NumberColumn(format="%.3f"),
+            # The threshold in force: 0.921513 read 0.92 at two decimals.
+            "threshold": st.column_config.NumberColumn(format="%.4f"),
             "seconds": st.column_config.NumberColumn(format="%.2f"),
         },
     )

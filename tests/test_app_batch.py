@@ -32,16 +32,16 @@ def _results(at: AppTest):
     return next(shown(d) for d in at.dataframe if "image_key" in d.value.columns)
 
 
-def _done_run(registry, data, options: BatchOptions, *launches) -> str:
-    """A finished batch run of ``spot`` over ``data`` (one launch per settings given, the
+def _done_run(registry, data, options: BatchOptions, *launches, model: str = "spot") -> str:
+    """A finished batch run of ``model`` over ``data`` (one launch per settings given, the
     default settings when none), recorded as the app records it; returns its name."""
     from mcalc.batch import BatchSettings
 
-    name = run_name("spot", data)
+    name = run_name(model, data)
     folder = batch_root(get_settings()) / name
     for settings in launches or (BatchSettings(),):
-        run_batch("spot", data, folder, settings, models_dir=registry, workers=1)
-    job = BatchJob(name, folder, "spot", str(data), options, state="done")
+        run_batch(model, data, folder, settings, models_dir=registry, workers=1)
+    job = BatchJob(name, folder, model, str(data), options, state="done")
     job.created = time.time()
     atomic_write_json(folder / "job.json", job.to_json())
     return name
@@ -170,6 +170,52 @@ def test_batch_page_shows_one_launchs_rows_of_a_folder_that_keeps_several(
     pick = at.selectbox(key=f"batch_set:{name}")
     assert "maps" not in pick.options[pick.index]
     assert len(_results(at)) == 4
+
+
+def test_the_table_says_which_regions_the_model_calls_and_filters_on_it(
+    app_env, batch_data, tmp_path, monkeypatch
+) -> None:
+    """spot deciding at 0.921513 (its card's, as demo-custom's), its regions listed from
+    0.5 (``--threshold 0.5``): the table shows each row's threshold and the called regions
+    and detections beside those listed; the Regions filter keeps images with a region below
+    it (nothing told a reader sorting the table which regions the model calls)."""
+    from dataclasses import replace
+
+    from mcalc.batch import BatchSettings
+    from mcalc.batch.settings import DEFAULT_DETECTION
+    from mcalc.explain.service import SlidingSettings
+    from tests.explain_fixtures import register, spot_model
+
+    registry = tmp_path / "op-models"
+    card = register(registry, "spot-op", spot_model()) / "card.json"
+    data = json.loads(card.read_text(encoding="utf-8"))
+    data["decision_threshold"] = {"value": 0.921513, "source": "Youden's J"}
+    card.write_text(json.dumps(data), encoding="utf-8")
+    monkeypatch.setenv("MCALC_MODELS", str(registry))
+    lowered = BatchSettings(  # what predict --all --threshold 0.5 asks of this model
+        SlidingSettings(min_region_score=0.5),
+        detection=replace(DEFAULT_DETECTION, threshold=0.921513),
+    )
+    _done_run(registry, batch_data, BatchOptions(), lowered, model="spot-op")
+    at = _batch_page(monkeypatch, batch_data)
+    assert not at.exception, [e.value for e in at.exception]
+    table = _results(at)
+    for col in ("threshold", "n_regions_called", "n_detections_called"):
+        assert col in table.columns, list(table.columns)
+    grid = next(d for d in at.dataframe if "image_key" in d.value.columns)
+    formats = {
+        k: v.get("type_config", {}).get("format") for k, v in json.loads(grid.proto.columns).items()
+    }
+    assert formats["threshold"] == "%.4f"  # 0.921513, not 0.92
+    ok = table[table["error"] == ""]
+    assert (ok["n_regions_called"].astype(int) < ok["n_regions"].astype(int)).any()
+    assert any("n_regions_called" in c.value and "not called" in c.value for c in at.caption)
+    at.radio(key="batch_regions").set_value("below").run()
+    below = _results(at)
+    assert 0 < len(below) < len(table)
+    assert (below["n_regions_called"].astype(int) < below["n_regions"].astype(int)).all()
+    at.radio(key="batch_regions").set_value("called").run()
+    assert (_results(at)["n_regions_called"].astype(int) > 0).all()
 
 
 def test_a_running_batch_says_when_its_table_comes(

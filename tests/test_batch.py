@@ -36,7 +36,7 @@ from mcalc.batch.table import (
     write_results,
 )
 from mcalc.cli import main
-from mcalc.explain.scoring import DecisionThreshold, flat_map_note
+from mcalc.explain.scoring import DecisionThreshold, called, flat_map_note
 from mcalc.explain.service import SlidingSettings
 from tests.batch_fixtures import batch_data_fixture  # noqa: F401
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
@@ -80,7 +80,10 @@ def test_rows_match_the_predict_path_and_a_corrupt_image_is_a_row(
         expected = analyse_case(loaded, [ImageInput.from_record(rec)]).images[0]
         assert row["score"] == pytest.approx(expected.score, abs=1e-12)
         assert row["n_regions"] == len(expected.regions)
-        assert json.loads(row["top_regions"]) == [r.as_dict() for r in expected.regions]
+        # Each region says whether the model calls it (spot decides at 0.5), as predict's.
+        assert json.loads(row["top_regions"]) == [
+            {**r.as_dict(), "called": r.score >= 0.5} for r in expected.regions
+        ]
         assert row["warning"] == (flat_map_note(expected.pmap) or "")  # a flat map's
         assert row["predicted"] == (
             "calcification" if expected.score >= 0.5 else "not calcification"
@@ -102,7 +105,7 @@ def test_rows_match_the_predict_path_and_a_corrupt_image_is_a_row(
         assert row["detections"] == json.dumps(
             [
                 {"row": round(d.row / f, 1), "col": round(d.col / f, 1),
-                 "score": round(d.score, 6), "size_mm": d.size_mm}
+                 "score": round(d.score, 6), "size_mm": d.size_mm, "called": d.score >= 0.5}
                 for d in searched
             ]
         )  # fmt: skip
@@ -168,11 +171,14 @@ def test_rerun_skips_done_images_and_redoes_other_settings(
     # The same map, so the same map score; more regions over the lower region threshold.
     assert (low.loc[good, "score"] == first.loc[good[good].index, "score"]).all()
     assert (low.loc[good, "n_regions"] >= first.loc[good[good].index, "n_regions"]).all()
+    # Spot decides at 0.5 and finds nothing between 0.3 and 0.5: every region is called.
+    assert (table["n_regions_called"] == table["n_regions"]).all()
     # The page shows one launch's rows at a time: the sets, newest first, with their labels.
     # (newest first: the runs may end within one second, so the order is tested below)
     sets = result_sets(table)
     assert sorted((s.settings_key, s.label, s.rows, s.failed) for s in sets) == sorted([
-        (other.key(), "spot · no explanation", 4, 1),
+        # Its regions listed from 0.3, under spot's threshold (0.5): the label says so.
+        (other.key(), "spot · no explanation · regions from 0.30", 4, 1),
         (BatchSettings(maps=True).key(), "spot · no explanation · maps", 4, 1),
     ])  # fmt: skip
     maps = launched_set(sets, None, True)
@@ -225,6 +231,8 @@ def test_table_helpers() -> None:
     assert list(filter_results(table, min_score=0.1, errors="none")["score"]) == [0.2, 0.9]
     with pytest.raises(ValueError, match="errors must be"):
         filter_results(table, errors="some")
+    with pytest.raises(ValueError, match="regions must be all, called or below"):
+        filter_results(table, regions="some")
     cases = case_scores(table)
     assert cases.to_dict("records") == [
         {"model_id": "m", "case_id": "a", "case_score": 0.9, "images": 2}
@@ -862,3 +870,87 @@ def test_a_decision_below_the_threshold_reads_in_the_class_words_old_rows_too(
         "not suspicious",
         "",
     ]
+
+
+#: A decision threshold as Youden's J sets one (demo-custom's): spot's regions of 0.5-0.92
+#: are listed under a lowered --threshold, and not called.
+OPERATING = 0.921513
+
+
+@pytest.fixture(scope="module")
+def operating_run(batch_data, tmp_path_factory):
+    """``python -m mcalc predict --all --threshold 0.5`` of spot deciding at
+    :data:`OPERATING` (its card's): ``(registry, out)``."""
+    from tests.explain_fixtures import register, spot_model
+
+    root = tmp_path_factory.mktemp("operating") / "models"
+    card = register(root, "spot-op", spot_model()) / "card.json"
+    data = json.loads(card.read_text(encoding="utf-8"))
+    data["decision_threshold"] = {"value": OPERATING, "source": "Youden's J"}
+    card.write_text(json.dumps(data), encoding="utf-8")
+    out = root.parent / "out"
+    args = ["predict", "--model", "spot-op", "--models", str(root), "--data", str(batch_data),
+            "--out", str(out), "--all", "--workers", "1", "--json", "--threshold", "0.5"]  # fmt: skip
+    assert main(args) == 3  # the corrupt image
+    return root, out
+
+
+def test_rows_say_which_regions_and_detections_the_model_calls(operating_run) -> None:
+    """Under a lowered ``--threshold`` a row lists regions the model does not call: each
+    region and detection says whether it is called at the row's threshold (as ``predict``'s
+    scores.json does), and the row counts the called ones beside the listed ones."""
+    table = read_results(operating_run[1])
+    ok = table[table["error"] == ""]
+    assert (table["threshold"] == OPERATING).all() and len(ok) == 3
+    for row in ok.itertuples():
+        regions, dets = json.loads(row.top_regions), json.loads(row.detections)
+        assert [r["called"] for r in regions] == [r["score"] >= OPERATING for r in regions]
+        assert [d["called"] for d in dets] == [called(d["score"], OPERATING) for d in dets]
+        assert row.n_regions_called == sum(r["score"] >= OPERATING for r in regions)
+        assert row.n_detections_called == sum(d["called"] for d in dets)
+    # Some images list regions below the threshold (0.85, 0.81 ... on suspicious-1 recent).
+    below = filter_results(table, regions="below")
+    assert len(below) >= 1 and (below["n_regions_called"] < below["n_regions"]).all()
+    assert set(filter_results(table, regions="called")["image_key"]) == set(
+        ok.loc[ok["n_regions_called"] > 0, "image_key"]
+    )
+    # The CSV holds the same columns.
+    csv = pd.read_csv(operating_run[1] / "results.csv", keep_default_na=False)
+    assert list(csv["n_regions_called"]) == list(table["n_regions_called"])
+
+
+@pytest.mark.parametrize("stored_as", ["parquet", "csv"])
+def test_a_table_made_before_called_reads_it_and_resumes(
+    operating_run, batch_data, tmp_path, capsys, stored_as: str
+) -> None:
+    """A table written before regions and detections said ``called`` (no flags in their
+    JSON, no counts of called ones) reads with them, told from each one's score and the
+    row's threshold; its done rows are still done (a rerun skips them)."""
+    import shutil
+
+    registry, made = operating_run
+    out = tmp_path / "out"
+    shutil.copytree(made, out)
+    now = read_results(out)
+    raw = pd.read_parquet(out / "results.parquet").drop(
+        columns=["n_regions_called", "n_detections_called"]
+    )
+    for col in ("top_regions", "detections"):
+        raw[col] = [
+            json.dumps([{k: v for k, v in x.items() if k != "called"} for x in json.loads(t)])
+            if t
+            else t
+            for t in raw[col]
+        ]
+    assert "called" not in raw.loc[0, "top_regions"]
+    write_results(out, raw)
+    if stored_as == "csv":
+        (out / "results.parquet").unlink()
+    old = read_results(out)
+    pd.testing.assert_frame_equal(old, now)
+    assert (old["n_regions_called"] < old["n_regions"]).any()  # flags of both kinds
+    args = ["predict", "--model", "spot-op", "--models", str(registry), "--data", str(batch_data),
+            "--out", str(out), "--all", "--workers", "1", "--json", "--threshold", "0.5"]  # fmt: skip
+    assert main(args) == 3
+    again = json.loads(capsys.readouterr().out)
+    assert (again["resumed"], again["analysed"]) == (3, 1)  # only the corrupt image tried again

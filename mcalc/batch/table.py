@@ -28,6 +28,7 @@ from typing import IO, Any
 import numpy as np
 import pandas as pd
 
+from mcalc.batch.called import with_called
 from mcalc.errors import WriteError
 from mcalc.explain.methods import method_name
 from mcalc.explain.scoring import DecisionThreshold, decision_text, threshold_label
@@ -86,8 +87,10 @@ COLUMNS: dict[str, str] = {
     "threshold": "float",
     "class_scores": "str",
     "n_regions": "int",
+    "n_regions_called": "int",
     "top_regions": "str",
     "n_detections": "int",
+    "n_detections_called": "int",
     "n_clusters": "int",
     "detections": "str",
     "annotated": "bool",
@@ -115,8 +118,9 @@ COLUMNS: dict[str, str] = {
 }
 #: The columns a results view shows first (the rest are for files and provenance).
 DISPLAY_COLUMNS: tuple[str, ...] = (
-    "image_key", "case_id", "view", "timepoint", "score", "predicted", "n_regions",
-    "n_detections", "n_clusters", "annotated", "seconds", "model_id", "error",
+    "image_key", "case_id", "view", "timepoint", "score", "predicted", "threshold",
+    "n_regions", "n_regions_called", "n_detections", "n_detections_called", "n_clusters",
+    "annotated", "seconds", "model_id", "error",
 )  # fmt: skip
 _BLANK = {"str": "", "float": float("nan"), "int": 0, "bool": False}
 _DTYPES = {"str": object, "float": "float64", "int": "int64", "bool": "bool"}
@@ -176,7 +180,8 @@ def read_results(out_dir: str | Path) -> pd.DataFrame:
     The Parquet file is read when present, else the CSV; an unreadable file is logged and
     read as empty (its images are then done again). A row's ``predicted`` reads in today's
     words (:func:`mcalc.explain.scoring.decision_text`: ``negative`` from a run before 7
-    December 2026 reads ``not calcification``).
+    December 2026 reads ``not calcification``), its regions and detections with ``called``
+    and their counts (:func:`mcalc.batch.called.with_called`, for rows made before them).
     """
     folder = Path(out_dir)
     parquet, csv = folder / RESULTS_PARQUET, folder / RESULTS_CSV
@@ -197,7 +202,7 @@ def read_results(out_dir: str | Path) -> pd.DataFrame:
     except (OSError, ValueError) as exc:
         log.warning("unreadable results table in %s (%s): its images are done again", folder, exc)
         return empty_table()
-    table = to_table(frame.to_dict("records"))
+    table = to_table(with_called(frame).to_dict("records"))
     # Rows written before 7 December 2026 said "negative" below the threshold.
     table["predicted"] = [
         decision_text(p, c)
@@ -325,17 +330,21 @@ def filter_results(
     errors: str = "all",
     model_key: str | None = None,
     result_set: ResultSet | None = None,
+    regions: str = "all",
 ) -> pd.DataFrame:
     """The rows to show: scores in ``[min_score, max_score]`` (failed rows have none),
     ``errors`` ``all``, ``only`` (failed rows) or ``none`` (analysed rows), of one model,
     of one :class:`ResultSet` (one model file and settings: a run folder keeps every
-    launch's rows, so that none is redone).
+    launch's rows, so that none is redone); ``regions`` ``all``, ``called`` (images with a
+    region the model calls) or ``below`` (with a region listed below its threshold).
 
     Raises:
-        ValueError: an unknown ``errors`` choice.
+        ValueError: an unknown ``errors`` or ``regions`` choice.
     """
     if errors not in ("all", "only", "none"):
         raise ValueError(f"errors must be all, only or none, got {errors!r}")
+    if regions not in ("all", "called", "below"):
+        raise ValueError(f"regions must be all, called or below, got {regions!r}")
     failed = table["error"] != ""
     in_range = table["score"].between(min_score, max_score)
     keep = {"all": in_range | failed, "only": failed, "none": in_range & ~failed}[errors]
@@ -343,6 +352,10 @@ def filter_results(
         keep &= table["model_key"] == model_key
     if result_set is not None:
         keep &= result_set.holds(table)
+    if regions == "called":
+        keep &= table["n_regions_called"] > 0
+    elif regions == "below":
+        keep &= table["n_regions"] > table["n_regions_called"]
     return table[keep]
 
 
@@ -353,7 +366,8 @@ class ResultSet:
 
     Attributes:
         model_key, settings_key: what the rows were computed with.
-        label: how a person tells it from the others (model, explanation, maps).
+        label: how a person tells it from the others (model, explanation, maps; regions
+            listed under the row's threshold, ``regions from 0.50``).
         explanation: the explanation method (``""``: none); maps: maps were written.
         rows, failed: its rows, and those with an error.
         last: the newest ``finished_at`` of its rows (ISO text; ``""``: none).
@@ -406,6 +420,14 @@ def _settings_of(text: str) -> tuple[str, bool, list[str]]:
     return method, bool(data.get("maps")), old
 
 
+def _region_floor(settings: str) -> float | None:
+    """The smallest score of a listed region (``--threshold``) in a row's ``settings``."""
+    try:
+        return float(json.loads(settings)["sliding"]["min_region_score"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def old_score_rule(settings: str) -> bool:
     """Whether a row's score was made by the map-score rule before 5 December 2026 (the
     mean of the top 3 grid patches, not the top detection's score), from its ``settings``
@@ -437,6 +459,9 @@ def result_sets(table: pd.DataFrame) -> list[ResultSet]:
         method, maps, old = _settings_of(str(rows["settings"].iloc[0]))
         model_id = str(rows["model_id"].iloc[0])
         parts = [model_id, method_name(method) or "no explanation"] + (["maps"] if maps else [])
+        least = _region_floor(str(rows["settings"].iloc[0]))
+        if least is not None and least < float(rows["threshold"].min()) - 1e-9:
+            parts.append(f"regions from {threshold_label(least)}")  # some listed, not called
         if old:
             parts.append(f"{' and '.join(old)} (before 5 December 2026)")
         last = max((str(v) for v in rows["finished_at"]), default="")

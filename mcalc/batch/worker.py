@@ -162,9 +162,13 @@ class BatchWorker:
                 "col": round(d.col / f, 1),
                 "score": round(d.score, 6),
                 "size_mm": d.size_mm,
+                "called": self.threshold.calls(d.score),
             }
             for d in found
         ]
+        # Whether the model calls each one, as predict's scores.json says: regions listed
+        # under a lowered --threshold are not (the row's decision on unrounded scores).
+        regions = [{**r.as_dict(), "called": self.threshold.calls(r.score)} for r in im.regions]
         summary = im.as_dict()
         explanation = summary.get("explanation")
         agreement = summary.get("map_agreement") or {}
@@ -178,8 +182,10 @@ class BatchWorker:
             ),
             "patches": int(im.scores.patches),
             "n_regions": len(im.regions),
-            "top_regions": json.dumps([r.as_dict() for r in im.regions]),
+            "n_regions_called": sum(r["called"] for r in regions),
+            "top_regions": json.dumps(regions),
             "n_detections": len(found),
+            "n_detections_called": sum(d["called"] for d in detections),
             "n_clusters": len(detection_clusters(found, im.spacing_mm)),
             "detections": json.dumps(detections),
             "annotated": bool(summary["annotated"]),

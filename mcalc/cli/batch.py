@@ -1,7 +1,8 @@
 """``python -m mcalc predict --all``: a model over every image of a collection.
 
 Writes ``--out/results.parquet`` and ``results.csv`` (one row per image: scores, top
-regions, detections, model and settings, time, error), ``progress.json`` and, with
+regions and detections, each saying whether the model calls it at its decision threshold,
+model and settings, time, error), ``progress.json`` and, with
 ``--maps``, ``maps/<image>_proba.npy`` (and the explanation's map with ``--cam``). A rerun
 into the same folder skips the images done with the same model and settings; an image that
 fails is a row with its error and the run goes on. ``--json`` prints one JSON summary on
