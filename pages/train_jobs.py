@@ -418,7 +418,7 @@ def open_model_ui(model_id: str, path: str | None, *, key: str) -> None:
     if not (REPO_ROOT / PREDICT_PAGE).is_file():
         st.caption(f"Registered in the model registry at `{path}` (id `{model_id}`).")
         return
-    if st.button(f"Open {model_id} on the Predict page", key=key, icon="🔮"):
+    if st.button(f"Open {model_id} on the Predict page", key=key, icon=":material/neurology:"):
         state.select_model(model_id)
         st.switch_page(PREDICT_PAGE)
 
