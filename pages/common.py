@@ -523,19 +523,23 @@ def run_app() -> None:
     # No icon on the pages themselves: a page's Material icon becomes the tab's icon, which
     # the browser fetches from fonts.gstatic.com (:data:`FAVICON`); the menus' links draw
     # theirs from the font Streamlit serves.
+    entries = available_pages()
     pages = [
         st.Page(script, title=title, default=script == "pages/home.py")
-        for script, title, _icon in available_pages()
+        for script, title, _icon in entries
     ]
     selected = st.navigation(pages, position="hidden")
+    script = next(
+        (e[0] for e, p in zip(entries, pages, strict=True) if p.url_path == selected.url_path), ""
+    )
     frame()
     _RUN.frame_done = True
-    from pages.viewer_component import viewer_slot
+    from pages.viewer_component import SLOT_PAGES, viewer_slot
 
     try:
         # Browse's and Annotate's viewer is drawn here, after the page: one frame across
-        # their switches (pages.viewer_component.viewer_slot).
-        with viewer_slot():
+        # their switches (pages.viewer_component.viewer_slot); hidden before the others.
+        with viewer_slot(hands_viewer=script in SLOT_PAGES):
             selected.run()
     finally:
         _RUN.frame_done = False

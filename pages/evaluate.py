@@ -16,7 +16,12 @@ import streamlit as st
 
 from mcalc.dataset.records import DatasetIndex
 from mcalc.models.card import ModelCard
-from mcalc.models.compare import comparison_rows
+from mcalc.models.compare import (
+    METRIC_COLUMNS,
+    PAGE_HEADERS,
+    comparison_rows,
+    page_table_columns,
+)
 from mcalc.models.evaluate import evaluation_scope, in_sample_cases
 from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.registry import RegistryListing, list_models
@@ -34,29 +39,27 @@ common.frame(menu.page_action(__file__))
 TABS = ("Classification", "Detection", "BI-RADS", "Cross-validation")
 TAB_KEY = "evaluate_tab"
 
-REGISTRY_COLUMNS = {
-    "model": "model",
-    "architecture": "arch.",
-    "task": "task",
-    "input": "input",
-    "strategy": "freeze",
-    "weights": "weights",
-    "pre-trained": "pre-trained",
-    "synthetic data": "synthetic",
-    "test AUC": "AUC",
-    "accuracy": "accuracy",
-    "sensitivity": "sens.",
-    "specificity": "spec.",
-}
+#: The registry table's columns (of comparison_rows), drawn in page_table_columns' order.
+REGISTRY_COLUMNS = (
+    "model",
+    "architecture",
+    "task",
+    "input",
+    "strategy",
+    "weights",
+    "pre-trained",
+    "synthetic data",
+    *METRIC_COLUMNS,
+)
 
 
 def registry_ui(listing: RegistryListing) -> None:
     """The registry as a table, and the folders that were skipped with their reason."""
     st.header("Registered models")
     if listing.models:
-        rows = pd.DataFrame(comparison_rows(listing.models))[list(REGISTRY_COLUMNS)]
+        rows = pd.DataFrame(comparison_rows(listing.models))
         fitted_table(
-            rows.rename(columns=REGISTRY_COLUMNS),
+            rows[page_table_columns(REGISTRY_COLUMNS)].rename(columns=PAGE_HEADERS),
             key="evaluate_registry",
             height=min(38 + 35 * len(rows), 320),
         )

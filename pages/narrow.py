@@ -1,5 +1,6 @@
-"""Style rules for a narrow page: a projector's 1280 px at 125 % (1024 px of page), or a
-1024 px screen, beside the open sidebar (docs/measurements.md, "A presenter's demo")."""
+"""Style rules for a presenter's screen: a narrow page (a projector's 1280 px at 125 %,
+1024 px of page, or a 1024 px screen, beside the open sidebar) and what covered text at
+any width (docs/measurements.md, "A presenter's demo")."""
 
 from __future__ import annotations
 
@@ -16,5 +17,12 @@ NARROW_CSS = (
     # map score" read "R CC prior 2017 · calcification m…" in a third of a 1024 px page.
     " [data-testid='stMetricLabel'] p { white-space: normal !important;"
     " overflow: visible !important; text-overflow: clip !important; }"
+    # Streamlit's toolbar of a table (show/hide, download, search, fullscreen), shown while
+    # the pointer is over the table, sits 20 px into what is above it (a caption's last
+    # words at every width: Browse's change tables, Evaluate's); a table after something
+    # keeps that band free instead (1.375rem: the 20 px and a gap).
+    " [data-testid='stElementContainer']:not(:first-child)"
+    ":has(> [data-testid='stFullScreenFrame'] > [data-testid='stDataFrame'])"
+    " { margin-top: 1.375rem; }"
     "</style>"
 )

@@ -17,7 +17,12 @@ from mcalc import jobs
 from mcalc.access import allows
 from mcalc.config import REPO_ROOT, Settings
 from mcalc.errors import McalcError
-from mcalc.models.compare import comparison_rows
+from mcalc.models.compare import (
+    METRIC_COLUMNS,
+    PAGE_HEADERS,
+    comparison_rows,
+    page_table_columns,
+)
 from mcalc.models.registry import delete_model, list_models, load_card
 from mcalc.models.tracking import run_links
 from mcalc.present.train_figures import ENDED_HOW, curves_figure
@@ -413,7 +418,7 @@ def open_model_ui(model_id: str, path: str | None, *, key: str) -> None:
     if not (REPO_ROOT / PREDICT_PAGE).is_file():
         st.caption(f"Registered in the model registry at `{path}` (id `{model_id}`).")
         return
-    if st.button(f"Open {model_id} on the Predict page", key=key, icon="🔮"):
+    if st.button(f"Open {model_id} on the Predict page", key=key, icon=":material/neurology:"):
         state.select_model(model_id)
         st.switch_page(PREDICT_PAGE)
 
@@ -427,14 +432,17 @@ def compare_ui(settings: Settings) -> None:
         st.caption(f"No model in `{settings.models_dir}` yet.")
         return
     table = pd.DataFrame(comparison_rows(listing.models))
+    shown = table[page_table_columns(table.columns)].rename(columns=PAGE_HEADERS)
     common.dataframe(
-        table,
+        shown,
         hide_index=True,
         width="stretch",
         column_config={
-            c: st.column_config.NumberColumn(format="%.3f")
-            for c in ("test AUC", "accuracy", "sensitivity", "specificity")
+            PAGE_HEADERS.get(c, c): st.column_config.NumberColumn(format="%.3f")
+            for c in METRIC_COLUMNS
         }
+        # The model's name stays in sight while the other columns scroll beside it.
+        | {"model": st.column_config.TextColumn(pinned=True)}
         | {"training s": st.column_config.NumberColumn(format="%.0f")},
     )
     best = table.dropna(subset=["test AUC"]).sort_values("test AUC", ascending=False)

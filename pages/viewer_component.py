@@ -60,6 +60,9 @@ _FULLRES_SEEN = "viewer_fullres_answered"
 _component: Any = None
 _channel: Any = None
 
+#: The pages that hand their viewer to :func:`viewer_slot` (scripts, as in
+#: :data:`pages.menu.PAGES`); every other page has it hidden before its run.
+SLOT_PAGES = ("pages/browse.py", "pages/annotate.py")
 #: The widget key of the viewer :func:`viewer_slot` draws (Browse's and Annotate's, one
 #: frame); each page's events are handed on under the page's own key.
 SLOT_KEY = "reading_viewer"
@@ -86,15 +89,27 @@ class _Slot:
 
 
 @contextmanager
-def viewer_slot() -> Iterator[None]:
+def viewer_slot(hands_viewer: bool = True) -> Iterator[None]:
     """Run the selected page inside this (``app.py``'s :func:`pages.common.run_app`): three
     containers, the page's run drawn in the first, the viewer it handed
     (:func:`reading_viewer`) in the second once the page ran to its end, what it drew
     under the viewer (:func:`below`) in the third. A page that ends with ``st.stop()``,
     ``st.rerun()`` or an error draws no viewer (Streamlit draws nothing after those): a
-    page stops before handing it, not after."""
+    page stops before handing it, not after.
+
+    ``hands_viewer`` ``False`` (a page not in :data:`SLOT_PAGES`): the viewer is drawn
+    hidden before the page runs, not after; the page's own viewers are its own
+    (``in_slot`` has no slot to go to). Drawn after, the frame the last page showed stayed
+    on screen under this page's content while it ran: Predict's first run on a fresh
+    server (the model's loading, the first analysis) showed Browse's four panels for
+    10 s, its spinner over their toolbar (docs/measurements.md, h/presenter3)."""
     above, place, below_ = st.container(), st.container(), st.container()
     slot = _Slot(place, below_)
+    if not hands_viewer:
+        _draw(slot)
+        with above:
+            yield
+        return
     _SLOT.current = slot
     try:
         with above:

@@ -60,7 +60,7 @@ def test_temporal_model_predicts_with_the_registered_prior(app_env, temporal_reg
     marks = [t for t in fig["data"] if t["type"] == "scatter"]
     assert {t.get("xaxis", "x") for t in marks} == {"x", "x2"}  # in the recent and the prior
     table = next(d.value for d in at.dataframe if "evidence subtraction" in d.value.columns)
-    assert len(table) == len(marks[0]["x"]) and table["prior (row, col) px"].all()
+    assert len(table) == len(marks[0]["x"]) and table["prior (px)"].all()
 
 
 @pytest.mark.slow  # Predict's first visit analyses the case: ~10 s

@@ -85,7 +85,7 @@ def test_the_viewer_gets_both_views_registered_with_the_summary(
     assert calcs and all(r["members"] == "n/a" and "→" in r["diameter (mm)"] for r in calcs)
     # Short headers (the table fits 1280 px wide), what they leave out in their tooltips.
     config = json.loads(grids[0].proto.columns)
-    assert "full-resolution" in config["recent (row, col) px"]["help"], config
+    assert "full-resolution" in config["recent (px)"]["help"], config
 
 
 @pytest.mark.slow  # registers both views of a case (about 7 s on 2 busy cores)

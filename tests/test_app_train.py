@@ -656,3 +656,19 @@ def test_a_queued_jobs_notice_stays_until_the_job_starts(train_env, monkeypatch)
     status.write_text(json.dumps({**json.loads(status.read_text()), "state": "running"}))
     at.run()
     assert not at.exception and said() == []
+
+
+def test_compare_shows_each_model_s_test_metrics_beside_its_name(train_env, tmp_path):
+    """Train's table of registered models: the test metrics next to the model, under the
+    headers Evaluate's registry uses. They came 8th to 11th of 17 columns, out of sight at
+    1280x720 with the browser at 125 % (the table needed 1635 px in 690), where a presenter
+    compares the model just trained with the demo's; its freeze column read "strategy"."""
+    import shutil
+
+    shutil.copytree(Path("models") / "demo-custom", tmp_path / "models" / "demo-custom")
+    at = _page()
+    assert not at.exception
+    [compare] = [d.value for d in at.dataframe if "trained by" in d.value.columns]
+    assert list(compare.columns[:5]) == ["model", "AUC", "accuracy", "sens.", "spec."]
+    assert {"arch.", "freeze", "synthetic"} <= set(compare.columns)
+    assert list(compare["model"]) == ["demo-custom"]

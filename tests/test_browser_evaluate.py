@@ -10,6 +10,17 @@ from tests.browser import ARTIFACTS, browser_page, choose, open_app, wait_for_ap
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
+#: Pixels between the bottom of what is above a table and the top of its toolbar's buttons.
+TOOLBAR_GAP = (
+    "d => { const bar = d.querySelector('[data-testid=\"stElementToolbarButtonContainer\"]');"
+    " const above = d.closest('[data-testid=\"stElementContainer\"]').previousElementSibling;"
+    " return above ? bar.getBoundingClientRect().top - above.getBoundingClientRect().bottom"
+    " : 1e6; }"
+)
+#: Waits for the table's transitions to end (its toolbar's, once shown).
+SETTLED = "d => Promise.all(d.getAnimations({subtree: true}).map(a => a.finished))"
+ABOVE = "d => d.closest('[data-testid=\"stElementContainer\"]').previousElementSibling?.innerText"
+
 
 def test_evaluate_the_demo_model_and_see_its_curves(demo_app):
     with browser_page(width=1400, height=3200) as page:
@@ -35,6 +46,13 @@ def test_evaluate_the_demo_model_and_see_its_curves(demo_app):
         )
         assert len(widths) >= 3 and all(sw <= cw + 1 for sw, cw in widths), widths
         assert any("Loizidou 2021" in t for t in legend), legend
+        # Streamlit's toolbar of a table, shown while the pointer is over it, clear of what
+        # is above the table: it covered a caption's last words (pages/narrow.py).
+        for table in page.locator("[data-testid='stDataFrame']").all():
+            table.hover()
+            table.evaluate(SETTLED)  # it slides into place
+            gap = table.evaluate(TOOLBAR_GAP)
+            assert gap >= 0, f"a table's toolbar covers {-gap} px of: {table.evaluate(ABOVE)}"
         assert page.get_by_text("not directly comparable").count()
         assert page.get_by_role("button", name="Evaluated").is_disabled()
         evaluations = demo_app.path("MCALC_CACHE") / "evaluations"

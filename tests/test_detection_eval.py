@@ -68,10 +68,16 @@ def test_evaluate_json_has_detection(registry, tiny_data, tiny_model, tmp_path, 
 
     # The library call on the same cases gives the same curve.
     cases = [c for c in open_dataset(tiny_data).cases if c.case_id in set(out["cases"])]
+    said: list[str] = []
     ev = evaluate_detection(
-        load_model(tiny_model.model_id, registry), cases, DetectionEvalSettings()
+        load_model(tiny_model.model_id, registry),
+        cases,
+        DetectionEvalSettings(),
+        progress=lambda done, total, what: said.append(what),
     )
     assert ev.as_dict()["froc"] == det["froc"]
+    # The Detection tab's progress line, in words ("4 image(s) analysed" before).
+    assert said and all(w.endswith(("1 image analysed", "images analysed")) for w in said), said
 
     assert main([*base, "--birads-rule", "logistic"]) == 0
     logistic = json.loads(capsys.readouterr().out)["birads"]

@@ -257,7 +257,7 @@ def test_temporal_predict_uses_the_registration_and_says_where_evidence_came_fro
             row["evidence subtraction"].rstrip("%")
         )
         assert 98 <= shares <= 102
-        assert row["prior (row, col) px"]  # every finding has its place in the prior
+        assert row["prior (px)"]  # every finding has its place in the prior
     with pytest.raises(ModelError, match="temporal"):
         from mcalc.models.inference import image_to_unit
 

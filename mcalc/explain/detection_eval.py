@@ -47,6 +47,7 @@ from mcalc.models.froc import (
     cluster_counts,
     froc,
 )
+from mcalc.plural import counted
 from mcalc.progress import ProgressFn
 
 if TYPE_CHECKING:
@@ -293,7 +294,7 @@ def evaluate_detection(
             )
         done += len(case.images)
         if progress is not None:
-            progress(done, total, f"{case.case_id}: {len(out.images)} image(s) analysed")
+            progress(done, total, f"{case.case_id}: {counted(len(out.images), 'image')} analysed")
     if not counts:
         raise ValueError(
             f"no image of the {len(cases)} case(s) could be analysed"

@@ -18,7 +18,7 @@ from typing import Any
 
 from mcalc.models.card import ModelCard
 
-__all__ = ["comparison_rows", "COLUMNS"]
+__all__ = ["comparison_rows", "page_table_columns", "COLUMNS", "METRIC_COLUMNS", "PAGE_HEADERS"]
 
 #: Columns of :func:`comparison_rows`, in order.
 COLUMNS: tuple[str, ...] = (
@@ -40,6 +40,33 @@ COLUMNS: tuple[str, ...] = (
     "created",
     "trained by",
 )
+
+
+#: The test metrics: on a page's table, first after the model (Train's 17 columns left them
+#: out of sight on a projector at 125 %, where a new model is compared with the demo's).
+METRIC_COLUMNS: tuple[str, ...] = ("test AUC", "accuracy", "sensitivity", "specificity")
+#: The short headers of the app's tables of models (Train's and Evaluate's alike); the
+#: columns keep their names in the CLI's ``compare`` and the CSVs.
+PAGE_HEADERS: dict[str, str] = {
+    "architecture": "arch.",
+    "strategy": "freeze",
+    "synthetic data": "synthetic",
+    "test AUC": "AUC",
+    "sensitivity": "sens.",
+    "specificity": "spec.",
+}
+
+
+def page_table_columns(columns: Iterable[str]) -> list[str]:
+    """``columns`` (of :func:`comparison_rows`) in a page table's order: the model, the
+    test metrics, then the rest in their order.
+
+    >>> page_table_columns(["model", "task", "accuracy", "test AUC"])
+    ['model', 'test AUC', 'accuracy', 'task']
+    """
+    chosen = list(columns)
+    first = [c for c in ("model", *METRIC_COLUMNS) if c in chosen]
+    return first + [c for c in chosen if c not in first]
 
 
 def _num(value: Any) -> float | None:

@@ -49,15 +49,17 @@ MEMBERS_COLUMN = "members"
 HULL_COLUMN = "hull (mm²)"
 #: Said under a change table, with :func:`mcalc.temporal.change.status_meaning`.
 TABLE_READING = (
-    "Positions are full-resolution pixels of each round's file; sizes read prior → recent, "
-    "the prior carried onto the recent image through the registration where found in both "
-    "rounds (hover a header for more)."
+    "Positions are (row, col) in full-resolution pixels of each round's file; sizes read "
+    "prior → recent, the prior carried onto the recent image through the registration where "
+    "found in both rounds (hover a header for more)."
 )
 #: A tooltip for each change-table column (Browse's and Predict's), what its short header
 #: leaves out.
 COLUMN_HELP = {
-    RECENT_COLUMN: "Centre in full-resolution pixels of the recent file (not the preview's).",
-    PRIOR_COLUMN: "Centre in full-resolution pixels of the prior file (not the preview's).",
+    RECENT_COLUMN: "Centre (row, col) in full-resolution pixels of the recent file (not the "
+    "preview's).",
+    PRIOR_COLUMN: "Centre (row, col) in full-resolution pixels of the prior file (not the "
+    "preview's).",
     MOVED_COLUMN: "Apart after registration: the prior centre mapped into the recent image "
     "against the recent one (the matching's distance), not how far it moved in the files.",
     DIAMETER_COLUMN: "A calcification's diameter (the disc of its area), prior → recent; the "

@@ -54,9 +54,10 @@ __all__ = [
 STATUSES = ("new", "stable", "grown", "resolved")
 #: Change tables' position and distance columns, each naming its unit: (row, col) in
 #: full-resolution pixels of that round's file (never a preview's; the headers are short,
-#: :data:`mcalc.present.temporal_figures.COLUMN_HELP` says so), distances in mm.
-RECENT_COLUMN = "recent (row, col) px"
-PRIOR_COLUMN = "prior (row, col) px"
+#: :data:`mcalc.present.temporal_figures.COLUMN_HELP` says so: "recent (row, col) px" made
+#: Browse's table scroll sideways at 1024 px of page), distances in mm.
+RECENT_COLUMN = "recent (px)"
+PRIOR_COLUMN = "prior (px)"
 MOVED_COLUMN = "apart (mm)"
 _EPS = 1e-6
 #: A cluster has grown when its hull's area grew by more than this fraction.

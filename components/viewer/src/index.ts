@@ -887,7 +887,7 @@ function button(label: string, on: boolean | null, title: string, action: () => 
     e.preventDefault();
     action();
     const again = e.detail === 0 ? root.querySelector<HTMLButtonElement>(`.bar button[title="${CSS.escape(b.title)}"]`) : null;
-    (again ?? root).focus();
+    (again ?? root).focus({ preventScroll: true }); // it is where the pointer is
   });
   return b;
 }
@@ -1471,10 +1471,13 @@ async function main(): Promise<void> {
     cs.eventTarget.addEventListener(name, () => publish());
   }
   // The pointer over the images gives them the keyboard, unless the page's text field or
-  // list has it (a name being typed went to the viewer's shortcuts).
+  // list has it (a name being typed went to the viewer's shortcuts). Without scrolling:
+  // the frame is where the pointer is, and a page that grew under a still pointer (Predict
+  // opened from Browse's button) scrolled down to the frame's top, its title and scores
+  // out of sight (docs/measurements.md, h/presenter3).
   root.addEventListener("mouseenter", () => {
     const inside = document.hasFocus() && document.activeElement !== root && root.contains(document.activeElement);
-    if (!inside && !keys.pageIsTyping()) root.focus();
+    if (!inside && !keys.pageIsTyping()) root.focus({ preventScroll: true });
   });
   window.addEventListener("resize", onWindowResize);
   watchParentHeight();
