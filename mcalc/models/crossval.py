@@ -35,7 +35,13 @@ import numpy as np
 
 from mcalc.cluster import unreachable_ray_address
 from mcalc.errors import DatasetError, ModelError
-from mcalc.models.analysis import analyse, ci_text, papers_task_summary
+from mcalc.models.analysis import (
+    analyse,
+    ci_text,
+    papers_task_scores,
+    papers_task_summary,
+    threshold_metrics,
+)
 from mcalc.models.scores import LEVELS, EvalScores
 from mcalc.models.split import MIN_PATIENTS, patient_folds
 from mcalc.models.train_config import TrainConfig
@@ -43,6 +49,7 @@ from mcalc.progress import ProgressFn
 
 if TYPE_CHECKING:
     from mcalc.config import Settings
+    from mcalc.explain.scoring import DecisionThreshold
 
 __all__ = [
     "ENGINES",
@@ -52,6 +59,8 @@ __all__ = [
     "check_fold_count",
     "close_killed_folds",
     "crossval",
+    "fold_threshold",
+    "papers_task_accuracy",
     "plan_folds",
     "pool_scores",
     "summarise_folds",
@@ -61,6 +70,57 @@ log = logging.getLogger(__name__)
 
 #: Where the folds train: one after another in this process, or as Ray tasks.
 ENGINES = ("local", "ray")
+
+
+def fold_threshold(model: str | Path, models_dir: Path) -> DecisionThreshold:
+    """A fold model's decision threshold: its card's, else the stated default 0.5
+    (:func:`mcalc.explain.scoring.decision_threshold`); never one chosen on its test fold."""
+    from mcalc.explain.scoring import decision_threshold
+    from mcalc.models.registry import load_card, resolve_model
+
+    return decision_threshold(load_card(resolve_model(str(model), models_dir)))
+
+
+def papers_task_accuracy(
+    parts: list[EvalScores], thresholds: list[DecisionThreshold]
+) -> dict[str, Any]:
+    """The pooled out-of-fold accuracy on the papers' task (benign vs suspicious, normal cases
+    left out; case score as for the AUC): each case decided by its own fold's model at that
+    model's decision threshold (``thresholds``, in fold order), as Loizidou 2020 report
+    leave-one-patient-out accuracies. JSON-ready: ``accuracy`` (``None`` without a case),
+    ``correct`` and ``accuracy_at`` (the thresholds, in words).
+
+    Example:
+        >>> papers_task_accuracy([], [])["accuracy"] is None
+        True
+    """
+    from mcalc.explain.scoring import threshold_label
+
+    correct = total = 0
+    for scores, at in zip(parts, thresholds, strict=True):
+        task = papers_task_scores(scores)
+        if len(task.y) == 0:  # a fold of normal cases only
+            continue
+        m = threshold_metrics(task, "case", at.value)
+        (tn, _), (_, tp) = m.confusion_matrix
+        correct, total = correct + tn + tp, total + m.n
+    if len({(t.value, t.source) for t in thresholds}) <= 1:
+        said = (
+            f"each fold's decision threshold, {threshold_label(thresholds[0].value)} "
+            f"({thresholds[0].source})"
+            if thresholds
+            else "no fold"
+        )
+    else:
+        each = ", ".join(
+            f"fold {i} {threshold_label(t.value)}" for i, t in enumerate(thresholds, 1)
+        )
+        said = f"each fold's decision threshold: {each} (from the cards)"
+    return {
+        "accuracy": round(correct / total, 6) if total else None,
+        "correct": correct,
+        "accuracy_at": said,
+    }
 
 
 def pool_scores(parts: list[EvalScores]) -> EvalScores:
@@ -248,8 +308,10 @@ def summarise_folds(
     fold_out: list[dict[str, Any]] = []
     parts: list[EvalScores] = []
     detections = []
+    thresholds: list[DecisionThreshold] = []
     for i, model in enumerate(fold_models):
         ev = evaluate_model(model, config.data, models_dir, cache=cache)
+        thresholds.append(fold_threshold(model, Path(models_dir)))
         if ev.scores is None:
             raise ValueError(f"fold {i + 1}: the evaluation kept no scores")
         # Out-of-fold means the fold's own patients only: an evaluation on every patient
@@ -314,7 +376,7 @@ def summarise_folds(
     # results are set beside; a calcification model's runs answer another question.
     papers = papers_task_summary(pooled, n_boot=n_boot, seed=config.seed)
     if papers is not None:
-        out["papers_task"] = papers
+        out["papers_task"] = papers | papers_task_accuracy(parts, thresholds)
     pooled_det = None
     if detection:
         from mcalc.explain.detection_eval import pool_detections
