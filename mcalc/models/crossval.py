@@ -308,10 +308,8 @@ def summarise_folds(
     fold_out: list[dict[str, Any]] = []
     parts: list[EvalScores] = []
     detections = []
-    thresholds: list[DecisionThreshold] = []
     for i, model in enumerate(fold_models):
         ev = evaluate_model(model, config.data, models_dir, cache=cache)
-        thresholds.append(fold_threshold(model, Path(models_dir)))
         if ev.scores is None:
             raise ValueError(f"fold {i + 1}: the evaluation kept no scores")
         # Out-of-fold means the fold's own patients only: an evaluation on every patient
@@ -376,6 +374,7 @@ def summarise_folds(
     # results are set beside; a calcification model's runs answer another question.
     papers = papers_task_summary(pooled, n_boot=n_boot, seed=config.seed)
     if papers is not None:
+        thresholds = [fold_threshold(model, Path(models_dir)) for model in fold_models]
         out["papers_task"] = papers | papers_task_accuracy(parts, thresholds)
     pooled_det = None
     if detection:
