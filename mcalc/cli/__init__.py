@@ -217,13 +217,23 @@ EXAMPLES = {
 }
 
 
+#: A command's own exit status beyond 0, 2 and 130, said in its ``--help`` as README's
+#: "Exit status" table gives it (what a pipeline branches on).
+OWN_EXIT_STATUS = {
+    "scan": "1 nothing usable was found",
+    "manifest": "1 nothing could be converted",
+    "predict": "3 with --all: the run finished but some images failed",
+}
+
+
 def _add_examples(sub: argparse._SubParsersAction, prefix: str = "") -> None:
     for name, parser in sub.choices.items():
         path = f"{prefix}{name}"
         example = EXAMPLES.get(path)
         if example:
+            own = f", {OWN_EXIT_STATUS[path]}" if path in OWN_EXIT_STATUS else ""
             parser.epilog = (
-                f"example:\n  {example}\n\nexit status: 0 done, 2 refused (bad input), 130 "
+                f"example:\n  {example}\n\nexit status: 0 done{own}, 2 refused (bad input), 130 "
                 'interrupted; README\'s "Exit status" lists every one'
             )
             parser.formatter_class = argparse.RawDescriptionHelpFormatter
