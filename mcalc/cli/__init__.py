@@ -122,6 +122,31 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """As argparse's, but an unknown flag is refused by the (sub-)command it was given
+        to, so that the line points at that command's ``--help`` (argparse's own pointed
+        every one at ``python -m mcalc --help``, which lists the commands, not their flags)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            argv = list(sys.argv[1:] if args is None else args)
+            self._innermost(argv).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+    def _innermost(self, argv: list[str]) -> argparse.ArgumentParser:
+        """The deepest sub-command parser that ``argv`` names (``models threshold``)."""
+        parser: argparse.ArgumentParser = self
+        for token in argv:
+            sub = next(
+                (a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None
+            )
+            if sub is None:
+                break
+            if token in sub.choices:
+                parser = sub.choices[token]
+        return parser
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
