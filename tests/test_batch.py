@@ -862,3 +862,31 @@ def test_a_decision_below_the_threshold_reads_in_the_class_words_old_rows_too(
         "not suspicious",
         "",
     ]
+
+
+def test_rows_of_the_manifest_not_read_are_said_beside_the_run(
+    spot_registry, batch_data, tmp_path, capsys
+) -> None:
+    """A manifest row that `scan` reports as skipped (a view 'AP', an image file not found)
+    is no image of the run: `predict --all` said "over 4 image(s)", status 0, no word of the
+    rows it never ran. Now stderr says how many and which (and `scan` lists them all), and
+    `--json` gives them as `not_read`."""
+    manifest = tmp_path / "manifest.csv"
+    lines = batch_data.read_text(encoding="utf-8").splitlines()
+    first = lines[1].split(",")
+    lines += [",".join(["ap", "AP", *first[2:]]), f"gone,CC,recent,{tmp_path / 'gone.dcm'},"]
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    args = ["predict", "--model", "spot", "--models", str(spot_registry), "--data",
+            str(manifest), "--out", str(tmp_path / "out"), "--all", "--workers", "1",
+            "--stride", "32"]  # fmt: skip
+    assert main([*args, "--json"]) == 3  # the broken image of batch_data, as before
+    printed = capsys.readouterr()
+    report = json.loads(printed.out)
+    assert report["total"] == 4 and len(report["not_read"]) == 2, report
+    assert "view 'AP' is not one of ['CC', 'MLO']; row skipped" in report["not_read"][0]
+    assert "gone.dcm not found; row skipped" in report["not_read"][1]
+    warned = [line for line in printed.err.splitlines() if line.startswith("warning:")]
+    assert warned == [
+        f"warning: 2 rows or files of {manifest} were not read, so their images are in no "
+        f"row of the table (`python -m mcalc scan {manifest}` lists why)"
+    ], printed.err
