@@ -123,10 +123,15 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        print(
-            f"model {summary.model_id} over {summary.total} image(s) with --engine "
-            f"{summary.engine}: {summary.analysed} analysed ({summary.failed} with an error), "
+        did = (
+            f"{summary.analysed} analysed ({summary.failed} with an error), "
             f"{summary.resumed} already done; {summary.images_per_s:.2f} images/s"
+            if summary.analysed
+            else f"nothing left to analyse, {summary.resumed} already done"
+        )
+        print(
+            f"model {summary.model_id} over {counted(summary.total, 'image')} with --engine "
+            f"{summary.engine}: {did}"
         )
         print(f"results: {shown_path(summary.results[0])} and {shown_path(summary.results[1])}")
     if summary.not_read:  # scan's errors: rows or files that are no image of the run
@@ -140,7 +145,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         )
     if summary.exit_status:
         print(
-            f"{summary.failed} of {summary.total} image(s) failed (their rows' error_kind and "
+            f"{summary.failed} of {counted(summary.total, 'image')} failed (their rows' error_kind and "
             "error say why; a rerun into the same --out tries them again): exit status "
             f"{summary.exit_status}",
             file=sys.stderr,

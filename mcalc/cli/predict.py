@@ -299,8 +299,8 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
         print(
             f"{img['image']}: {img['positive_class']} map score {img['score']:.3f} "
             f"({img['rule']}; {counted(img['patches'], 'patch')}, {img['seconds']:.2f} s) -> "
-            f"{img['predicted']}, {len(img['detections'])} detection(s) at or above "
-            f"{label}, {len(img['regions'])} region(s)"
+            f"{img['predicted']}, {counted(len(img['detections']), 'detection')} at or above "
+            f"{label}, {counted(len(img['regions']), 'region')}"
         )
         for reg in img["regions"]:
             r0, r1, c0, c1 = reg["box"]
