@@ -323,6 +323,30 @@ def test_models_names_where_pre_trained_weights_came_from(tmp_path, capsys) -> N
     assert "[not pre-trained]" in lines["scratch"] and "random weights" not in lines["scratch"]
 
 
+def test_models_says_where_each_model_decides_and_at_what_its_accuracy_was(tmp_path, capsys):
+    """`models` listed "demo-custom: ... test AUC 0.974 acc 0.966 [default, ...]": that
+    accuracy is the training's, at 0.5, while the model decides at 0.921513 (its card's
+    operating point), where its test accuracy is another (0.940 by `evaluate`). The line
+    says the accuracy's threshold and the model's decision threshold."""
+    models = tmp_path / "models"
+    test = {"auc": 0.974, "accuracy": 0.966, "threshold": 0.5}
+    for model_id, threshold in (
+        ("chosen", {"value": 0.921513, "source": "Youden's J on 12 validation images"}),
+        ("plain", None),
+    ):
+        (models / model_id).mkdir(parents=True)
+        (models / model_id / "model.keras").write_bytes(b"not read")
+        card = {"architecture": "custom", "task": "calcification", "classes": ["a", "b"],
+                "patch": {"size": 64}, "metrics": {"test": test}}  # fmt: skip
+        if threshold is not None:
+            card["decision_threshold"] = threshold
+        (models / model_id / "card.json").write_text(json.dumps(card))
+    assert main(["models", "--models", str(models)]) == 0
+    lines = {line.split(":")[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "test AUC 0.974 acc 0.966 at 0.50; decides at 0.9215 [" in lines["chosen"], lines
+    assert "test AUC 0.974 acc 0.966 at 0.50; decides at 0.50 (default) [" in lines["plain"]
+
+
 def test_models_refuses_a_registry_that_is_not_a_folder(tmp_path, capsys):
     """`models --models TYPO --json` printed `[]` with status 0 (and `models default` "no
     model in the registry"): a pipeline read an empty registry."""

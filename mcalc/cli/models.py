@@ -182,6 +182,7 @@ APP_PAGES = "by the app's pages (Predict, Batch, Audit, Evaluate)"
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from mcalc.explain.scoring import decision_threshold, threshold_label
     from mcalc.models.registry import default_first, list_models
 
     given = getattr(args, "models", None)
@@ -217,10 +218,17 @@ def cmd_models(args: argparse.Namespace) -> int:
             flags.append(f"{card.weights.source} weights")
         if card.data.synthetic:
             flags.append("synthetic data")
+        # The card's test accuracy is the training's, at its threshold (0.5); the model
+        # decides at its operating point, which may be another.
+        at = test.get("threshold")
+        decides = decision_threshold(card)
         print(
             f"{card.id}: {card.architecture} {card.task_name} freeze "
             f"{card.freeze.strategy}, patch {card.patch.size} px, "
             f"test AUC {auc_text(test)} acc {fmt(test.get('accuracy'))}"
+            + (f" at {threshold_label(at)}" if isinstance(at, int | float) else "")
+            + f"; decides at {threshold_label(decides.value)}"
+            + (" (default)" if decides.is_default else "")
             + (f" [{', '.join(flags)}]" if flags else "")
         )
     return 0
