@@ -487,3 +487,28 @@ def test_train_flags_left_out_are_the_train_pages_defaults(flags, epochs, batch)
     if "--epochs" not in flags and "nonesuch" not in flags:
         page = arch_defaults(config.arch, config.freeze)
         assert (config.epochs, config.batch) == (page["epochs"], page["batch"])
+
+
+def test_trains_test_line_says_the_threshold_of_its_accuracy(
+    monkeypatch, tiny_demo, tmp_path, capsys
+) -> None:
+    """`train` printed "test (...): AUC 0.539, accuracy 0.821, sensitivity 0.000, ..." with
+    no word that those were at 0.5, also after `--operating-point` had set another threshold
+    (printed on the line before, on stderr)."""
+    import mcalc.models.training as training_module
+    from mcalc.models.card import ModelCard
+    from mcalc.models.training import TrainResult
+
+    card = ModelCard.from_json({
+        "id": "t", "architecture": "custom", "task": "calcification",
+        "classes": ["no-calcification", "calcification"], "patch": {"size": 64},
+        "split": {"test": ["normal-1", "normal-2", "suspicious-1"]},
+        "metrics": {"test": {"n": 234, "auc": 0.539, "accuracy": 0.821, "sensitivity": 0.0,
+                             "specificity": 1.0, "threshold": 0.5}},
+    })  # fmt: skip
+    done = TrainResult("t", tmp_path / "t", card)
+    monkeypatch.setattr(training_module, "train", lambda *a, **k: done)
+    assert main(["train", "--data", str(tiny_demo), "--models", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "  test (3 cases, 234 patches): AUC 0.539; at 0.50: accuracy 0.821, sensitivity " \
+        "0.000, specificity 1.000; 0 s" in lines, lines  # fmt: skip

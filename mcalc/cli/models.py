@@ -106,6 +106,7 @@ def _precheck_train(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from mcalc.explain.scoring import threshold_label
     from mcalc.models.train_config import TrainConfig
 
     config = TrainConfig.from_args(args)  # checked by _precheck_train
@@ -140,10 +141,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"  LEFT OUT {key}: {reason}")
     if card.data.synthetic:
         print("  trained on SYNTHETIC demo data: not a clinical model")
+    # The test metrics are the training's, at its threshold (0.5), also where
+    # --operating-point has just set another one (said on stderr above).
+    at = test.get("threshold")
     print(
         f"  test ({counted(len(card.split.test), 'case')}, {counted(test.get('n'), 'patch')}): "
-        f"AUC {auc_text(test)}, "
-        f"accuracy {fmt(test.get('accuracy'))}, sensitivity {fmt(test.get('sensitivity'))}, "
+        f"AUC {auc_text(test)}"
+        + (f"; at {threshold_label(at)}: " if isinstance(at, int | float) else ", ")
+        + f"accuracy {fmt(test.get('accuracy'))}, sensitivity {fmt(test.get('sensitivity'))}, "
         f"specificity {fmt(test.get('specificity'))}; {card.training_seconds or 0:.0f} s"
     )
     return 0
