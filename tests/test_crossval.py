@@ -138,6 +138,13 @@ def test_the_text_names_the_spread_over_folds_a_standard_deviation(monkeypatch, 
     assert "patch: AUC mean 0.326 (sd 0.041) over 2 folds; pooled out-of-fold 0.330" in text
     assert "mean sensitivity at 0.5-4 FP/image 0.200 (sd 0.050); clusters" in text
     assert "±" not in text
+    # Leave-one-patient-out: no fold has an AUC of its own (one patient, one class of
+    # case); it read "AUC mean n/a (sd n/a) over 0 folds".
+    out["mean_sd"]["patch"] = {"mean": None, "sd": None, "n": 0}
+    assert main(["crossval", "--data", "d", "--folds", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "  patch: no fold has an AUC of its own (each fold's test items are of one class); " \
+        "pooled out-of-fold 0.330" in text  # fmt: skip
 
 
 def test_the_text_sets_the_published_results_beside_the_pooled_case_auc(

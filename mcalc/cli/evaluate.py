@@ -371,10 +371,12 @@ def cmd_crossval(args: argparse.Namespace) -> int:
     for level, ms in out["mean_sd"].items():
         p = out["pooled"][level]
         ci = f" (95% CI {p['auc_ci_text']})" if p["auc_ci_text"] else ""
-        print(
-            f"  {level}: AUC mean {fmt(ms['mean'])} (sd {fmt(ms['sd'])}) over {counted(ms['n'], 'fold')}; "
-            f"pooled out-of-fold {fmt(p['auc'])}{ci}"
+        spread = (
+            f"AUC mean {fmt(ms['mean'])} (sd {fmt(ms['sd'])}) over {counted(ms['n'], 'fold')}"
+            if ms["n"]
+            else "no fold has an AUC of its own (each fold's test items are of one class)"
         )
+        print(f"  {level}: {spread}; pooled out-of-fold {fmt(p['auc'])}{ci}")
     if "detection_mean_sd" in out:
         d = out["detection_mean_sd"]
         print(
