@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
@@ -394,3 +395,78 @@ def test_folds_killed_on_ray_end_their_run_folders_as_interrupted(tmp_path) -> N
     assert events[-1]["event"] == "interrupted" and (killed / "FAILED").is_file()
     assert not (tmp_path / "runs" / "cv-fold3of3" / "FAILED").exists()
     assert close_killed_folds(plan, ["cv-fold1of3"]) == []  # once
+
+
+def test_each_fold_chooses_its_threshold_on_its_own_validation_patients(
+    monkeypatch, tiny_demo, tmp_path
+) -> None:
+    """`crossval --operating-point youden`: each fold's model gets the threshold the rule
+    picks on that fold's validation patients (as `train --operating-point`), recorded on its
+    card, so that the pooled accuracy on the papers' task is at thresholds chosen as
+    Loizidou 2020's protocol asks, not at 0.5; a fold where none can be chosen keeps 0.5
+    and says why."""
+    from types import SimpleNamespace
+
+    import mcalc.explain.operating as operating_module
+    import mcalc.models.crossval as cv_module
+    import mcalc.models.inference as inference_module
+    import mcalc.models.operating_point as op_module
+    from mcalc.models.crossval import CrossvalResult, crossval
+    from mcalc.models.operating_point import ThresholdError
+    from mcalc.models.train_config import TrainConfig
+
+    models = tmp_path / "models"
+
+    def train_fold(config):  # type: ignore[no-untyped-def]
+        (models / config.model_id).mkdir(parents=True)
+        return str(models / config.model_id)
+
+    def choose(loaded, index, rule, *a, **k):  # type: ignore[no-untyped-def]
+        if loaded.model_id.endswith("fold2of3"):
+            raise ThresholdError("validation images of one class only (4 negative)")
+        return SimpleNamespace(value=0.7, source=f"{rule.text} on 4 validation images"), {}
+
+    recorded: list[tuple[str, float]] = []
+    monkeypatch.setattr(cv_module, "train_fold", train_fold)
+    monkeypatch.setattr(cv_module, "summarise_folds", lambda *a, **k: CrossvalResult({}, None))  # type: ignore[arg-type]
+    monkeypatch.setattr(inference_module, "load_model",
+                        lambda folder, *a: SimpleNamespace(model_id=Path(folder).name))  # fmt: skip
+    monkeypatch.setattr(operating_module, "choose_operating_point", choose)
+    monkeypatch.setattr(op_module, "record_threshold",
+                        lambda folder, choice: recorded.append((Path(folder).name, choice.value)))  # fmt: skip
+    config = TrainConfig(data=str(tiny_demo), models_dir=str(models), model_id="cv")
+    out = crossval(config, 3, n_boot=0, operating_point="youden")
+    assert recorded == [("cv-fold1of3", 0.7), ("cv-fold3of3", 0.7)]
+    assert out["operating_points"] == [
+        {"fold": 1, "value": 0.7, "source": "youden on 4 validation images"},
+        {"fold": 2, "value": None,
+         "note": "validation images of one class only (4 negative): it decides at 0.5"},
+        {"fold": 3, "value": 0.7, "source": "youden on 4 validation images"},
+    ]  # fmt: skip
+
+
+def test_the_command_takes_an_operating_point_and_says_each_folds(monkeypatch, capsys) -> None:
+    import mcalc.jobs.crossval as jobs_module
+    import mcalc.models.crossval as cv_module
+    from mcalc.cli import main
+
+    assert main(["crossval", "--data", "d", "--folds", "2", "--operating-point", "yuoden"]) == 2
+    assert "unknown rule 'yuoden'" in capsys.readouterr().err
+    seen: list[object] = []
+    out = {
+        "leave_one_patient_out": False, "k": 2, "seed": 0, "folds": [], "mean_sd": {},
+        "operating_points": [{"fold": 1, "value": 0.7, "source": "Youden's J on 4 images"},
+                             {"fold": 2, "value": None, "note": "one class only: it decides at 0.5"}],
+    }  # fmt: skip
+
+    def crossval(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(kwargs.get("operating_point"))
+        return out
+
+    monkeypatch.setattr(cv_module, "crossval", crossval)
+    monkeypatch.setattr(jobs_module, "record_result", lambda result: None)
+    assert main(["crossval", "--data", "d", "--folds", "2", "--operating-point", "youden"]) == 0
+    assert seen == ["youden"]
+    text = capsys.readouterr().out
+    assert "  fold 1 decides at 0.70: Youden's J on 4 images" in text
+    assert "  fold 2 decides at 0.50: one class only: it decides at 0.5" in text

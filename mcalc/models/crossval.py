@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mcalc.cluster import unreachable_ray_address
-from mcalc.errors import DatasetError, ModelError
+from mcalc.errors import DatasetError, McalcError, ModelError
 from mcalc.models.analysis import (
     analyse,
     ci_text,
@@ -57,6 +57,7 @@ __all__ = [
     "CrossvalResult",
     "CrossvalStopped",
     "check_fold_count",
+    "choose_fold_thresholds",
     "close_killed_folds",
     "crossval",
     "fold_threshold",
@@ -398,6 +399,7 @@ def crossval(
     progress: ProgressFn | None = None,
     engine: str = "local",
     address: str | None = None,
+    operating_point: str | None = None,
 ) -> dict[str, Any]:
     """Train and score one model per fold; the JSON of ``python -m mcalc crossval``.
 
@@ -413,6 +415,9 @@ def crossval(
             (then scores them here, as the local engine does).
         address: with ``engine="ray"``, the cluster (``ray://host:10001``, ``auto``);
             ``None`` starts a local Ray instance for the run (unless one is running).
+        operating_point: a rule (``youden``, ``sensitivity:T``): each fold's decision
+            threshold chosen on its validation patients (:func:`choose_fold_thresholds`),
+            before the folds are pooled; ``None``: the cards name none (0.5).
 
     Returns:
         ``k``, ``seed``, ``engine``, ``folds`` (each fold's model, patients, test cases and AUC per
@@ -459,7 +464,10 @@ def crossval(
         if note := stopped_folds_note(plan):
             log.warning(note)
         raise CrossvalStopped(plan, finished) from exc
+    chosen = choose_fold_thresholds(plan, paths, operating_point) if operating_point else None
     out = summarise_folds(plan, paths, n_boot=n_boot, detection=detection).summary
+    if chosen is not None:
+        out["operating_points"] = chosen
     out["engine"] = engine
     out["seconds"] = round(time.perf_counter() - t0, 3)
     return out
@@ -522,6 +530,36 @@ def _registered(plan: CrossvalPlan) -> list[str]:
 
     models_dir = plan.config.models_dir or _models_dir()
     return [plan.model_id(i) for i in range(plan.k) if is_registered(models_dir, plan.model_id(i))]
+
+
+def choose_fold_thresholds(
+    plan: CrossvalPlan, fold_models: list[str | Path], rule: str
+) -> list[dict[str, Any]]:
+    """Each fold model's decision threshold chosen by ``rule`` on that fold's validation
+    patients and recorded on its card, as ``train --operating-point`` does
+    (:func:`mcalc.explain.operating.choose_operating_point`); a fold where none can be
+    chosen (validation images of one class, likely with few patients) keeps the default,
+    and its entry says why. JSON-ready, in fold order."""
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.operating import choose_operating_point
+    from mcalc.models.inference import load_model
+    from mcalc.models.operating_point import parse_rule, record_threshold
+
+    parsed = parse_rule(rule)
+    index = open_dataset(plan.config.data)
+    out: list[dict[str, Any]] = []
+    for i, model in enumerate(fold_models, start=1):
+        folder = Path(model)
+        try:
+            loaded = load_model(folder, folder.parent)
+            choice, _ = choose_operating_point(loaded, index, parsed, by=plan.config.trained_by)
+        except McalcError as exc:
+            log.info("fold %d: no decision threshold chosen: %s", i, exc)  # said in the result
+            out.append({"fold": i, "value": None, "note": f"{exc}: it decides at 0.5"})
+            continue
+        record_threshold(folder, choice)
+        out.append({"fold": i, "value": choice.value, "source": choice.source})
+    return out
 
 
 def train_fold(config: TrainConfig) -> str:
