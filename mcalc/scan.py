@@ -109,19 +109,23 @@ class ScanReport:
         }
 
 
-def laterality_problem(path: str | Path, tag: str | None, expected: str | None) -> Problem | None:
+def laterality_problem(
+    path: str | Path, tag: str | None, expected: str | None, source: str = "real-layout"
+) -> Problem | None:
     """A warning when a file's laterality tag (``tag``) contradicts its case's (``expected``,
-    from the spreadsheet or the manifest); ``None`` when they agree or one is unknown.
+    from the spreadsheet of the real layout or, ``source`` ``manifest``, the manifest);
+    ``None`` when they agree or one is unknown.
 
     Example:
         >>> laterality_problem("a.dcm", "L", "R").message
         'laterality tag says L, the spreadsheet says R'
+        >>> laterality_problem("a.dcm", "L", "R", "manifest").message
+        'laterality tag says L, the manifest says R'
     """
     if not tag or not expected or tag == expected:
         return None
-    return Problem(
-        str(path), f"laterality tag says {tag}, the spreadsheet says {expected}", "warning"
-    )
+    table = "manifest" if source == "manifest" else "spreadsheet"
+    return Problem(str(path), f"laterality tag says {tag}, the {table} says {expected}", "warning")
 
 
 def laterality_disagreements(index: DatasetIndex) -> tuple[Problem, ...]:
@@ -141,7 +145,7 @@ def laterality_disagreements(index: DatasetIndex) -> tuple[Problem, ...]:
             if rec.image_path.suffix.lower() in RASTER_SUFFIXES:
                 continue  # no tags
             problem = laterality_problem(
-                rec.image_path, read_laterality(rec.image_path), case.laterality
+                rec.image_path, read_laterality(rec.image_path), case.laterality, index.source
             )
             if problem is not None:
                 found.append(problem)
@@ -153,7 +157,9 @@ def _note_severity(note: str) -> str:
     return "warning" if note.startswith(RESIZED_NOTE) else "info"
 
 
-def _scan_image(rec: ImageRecord, laterality_expected: str | None) -> ImageScan:
+def _scan_image(
+    rec: ImageRecord, laterality_expected: str | None, source: str = "real-layout"
+) -> ImageScan:
     problems: list[Problem] = []
     try:
         mammo = read_record(rec)
@@ -168,7 +174,7 @@ def _scan_image(rec: ImageRecord, laterality_expected: str | None) -> ImageScan:
         if "laterality" in flag and laterality_expected:
             continue  # the spreadsheet supplies it
         problems.append(Problem(str(rec.image_path), flag, "info"))
-    disagreement = laterality_problem(rec.image_path, mammo.laterality, laterality_expected)
+    disagreement = laterality_problem(rec.image_path, mammo.laterality, laterality_expected, source)
     if disagreement is not None:
         problems.append(disagreement)
     unit = file_unit(mammo)
@@ -226,7 +232,7 @@ def scan_index(
     jobs = [(rec, case.laterality) for case in index.cases for rec in case.images]
     results: list[ImageScan] = []
     with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-        futures = [pool.submit(_scan_image, rec, lat) for rec, lat in jobs]
+        futures = [pool.submit(_scan_image, rec, lat, index.source) for rec, lat in jobs]
         for i, fut in enumerate(futures, start=1):
             results.append(fut.result())
             if progress is not None:

@@ -94,7 +94,10 @@ def test_a_run_beside_the_papers_says_its_own_data_not_the_open_datasets(
     monkeypatch.setenv("MCALC_AUTH", "off")  # real data asks for a sign-in otherwise
     settings = Settings(runs_dir=tmp_path / "runs")
     papers = {"text": "benign vs suspicious, normal cases left out", "auc": 0.75,
-              "auc_ci_text": None, "n": 3, "positives": 2, "patients": 3, "notes": []}  # fmt: skip
+              "auc_ci_text": None, "n": 3, "positives": 2, "patients": 3, "notes": [],
+              "accuracy": 0.666667, "correct": 2,
+              "accuracy_at": "each fold's decision threshold, 0.50 (default, as the model "
+                             "card names none)"}  # fmt: skip
     for prefix, data in (("cv-demo", app_env), ("cv-gone", tmp_path / "gone")):
         config = TrainConfig(data=str(data), task="birads").to_json()
         record_result(_summary(prefix) | {"config": config, "papers_task": papers}, settings)
@@ -116,6 +119,9 @@ def test_a_run_beside_the_papers_says_its_own_data_not_the_open_datasets(
             "ours benign vs suspicious, per case (normal cases left out"
             in published["differences"][0]
         )
+        # Loizidou 2020's results are accuracies only; ours read n/a beside them.
+        assert set(published["our accuracy"]) == {0.666667}, set(published["our accuracy"])
+        assert "accuracy at each fold's decision threshold, 0.50" in published["differences"][0]
         assert set(published["our data"]) == {expected} or all(
             d.startswith(expected) for d in published["our data"]
         ), (prefix, set(published["our data"]))

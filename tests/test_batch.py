@@ -301,7 +301,7 @@ def test_cli_all_prints_json_and_refuses_a_case(
     printed = capsys.readouterr()
     report = json.loads(printed.out)
     assert report["total"] == 4 and report["failed"] == 1 and report["engine"] == "local"
-    assert "1 of 4 image(s) failed" in printed.err and "exit status 3" in printed.err
+    assert "1 of 4 images failed" in printed.err and "exit status 3" in printed.err
     assert Path(report["results"][0]).is_file() and (out / "results.csv").is_file()
     # `out` was absolute, `results` relative to the command's folder (until 7 December 2026).
     paths = [report["out"], *report["results"]]
@@ -954,3 +954,56 @@ def test_a_table_made_before_called_reads_it_and_resumes(
     assert main(args) == 3
     again = json.loads(capsys.readouterr().out)
     assert (again["resumed"], again["analysed"]) == (3, 1)  # only the corrupt image tried again
+
+
+def test_rows_of_the_manifest_not_read_are_said_beside_the_run(
+    spot_registry, batch_data, tmp_path, capsys
+) -> None:
+    """A manifest row that `scan` reports as skipped (a view 'AP', an image file not found)
+    is no image of the run: `predict --all` said "over 4 image(s)", status 0, no word of the
+    rows it never ran. Now stderr says how many and which (and `scan` lists them all), and
+    `--json` gives them as `not_read`."""
+    manifest = tmp_path / "manifest.csv"
+    lines = batch_data.read_text(encoding="utf-8").splitlines()
+    first = lines[1].split(",")
+    lines += [",".join(["ap", "AP", *first[2:]]), f"gone,CC,recent,{tmp_path / 'gone.dcm'},"]
+    manifest.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    args = ["predict", "--model", "spot", "--models", str(spot_registry), "--data",
+            str(manifest), "--out", str(tmp_path / "out"), "--all", "--workers", "1",
+            "--stride", "32"]  # fmt: skip
+    assert main([*args, "--json"]) == 3  # the broken image of batch_data, as before
+    printed = capsys.readouterr()
+    report = json.loads(printed.out)
+    assert report["total"] == 4 and len(report["not_read"]) == 2, report
+    assert "view 'AP' is not one of ['CC', 'MLO']; row skipped" in report["not_read"][0]
+    assert "gone.dcm not found; row skipped" in report["not_read"][1]
+    warned = [line for line in printed.err.splitlines() if line.startswith("warning:")]
+    assert warned == [
+        f"warning: 2 rows or files of {manifest} were not read, so their images are in no "
+        f"row of the table (`python -m mcalc scan {manifest}` lists why)"
+    ], printed.err
+
+
+def test_the_summary_line_counts_in_words_and_gives_no_speed_of_nothing(
+    monkeypatch, tmp_path, capsys
+) -> None:
+    """A rerun with every image done said "0 analysed ... 48 already done; 0.00 images/s",
+    and every summary "over 48 image(s)"."""
+    import mcalc.batch as batch_module
+    from mcalc.batch.run import BatchSummary
+
+    def summary(analysed: int, total: int) -> BatchSummary:
+        return BatchSummary(str(tmp_path), "m", "k", "s", "local", 1, total, total - analysed,
+                            analysed, 0, 2.0, analysed / 2.0, ("r.parquet", "r.csv"))  # fmt: skip
+
+    def returning(done: BatchSummary):  # type: ignore[no-untyped-def]
+        return lambda *a, **k: done
+
+    args = ["predict", "--model", "m", "--data", str(tmp_path), "--out", str(tmp_path), "--all"]
+    for analysed, total, said in (
+        (0, 48, "model m over 48 images with --engine local: nothing left to analyse, 48 already done"),
+        (1, 1, "model m over 1 image with --engine local: 1 analysed (0 with an error), 0 already done; 0.50 images/s"),
+    ):  # fmt: skip
+        monkeypatch.setattr(batch_module, "run_batch", returning(summary(analysed, total)))
+        assert main(args) == 0
+        assert capsys.readouterr().out.splitlines()[0] == said

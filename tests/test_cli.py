@@ -79,6 +79,26 @@ def test_a_wrong_argument_is_one_line_and_views_take_any_case(capsys):
     assert parsed.view == "MLO"
 
 
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["train-workers", "--operating-point", "youden"], "train-workers"),
+        (["models", "threshold", "m", "--rule", "youden", "--tpyo"], "models threshold"),
+        (["scan", "d", "--verbose", "--deep"], "scan"),
+    ],
+)
+def test_an_unknown_flag_points_at_its_commands_help(argv, command, capsys):
+    """`train-workers --operating-point youden` (a train flag that train-workers lacks) said
+    "unrecognized arguments: ... (see `python -m mcalc --help`)", whose page lists the
+    commands, not the flags; it now points at the command's own help."""
+    with pytest.raises(SystemExit) as done:
+        main(argv)
+    assert done.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("error: unrecognized arguments: "), err
+    assert err[0].endswith(f"(see `python -m mcalc {command} --help`)"), err
+
+
 def test_scan_of_missing_path_is_one_clear_line(tmp_path, capsys):
     assert main(["scan", str(tmp_path / "nope")]) != 0
     err = capsys.readouterr().err

@@ -146,6 +146,18 @@ def test_mias_images_are_read_at_200_microns(tmp_path: Path) -> None:
     assert len(scans) == 3 and {s.spacing_mm for s in scans} == {(0.2, 0.2)}
 
 
+def test_mias_given_an_image_for_its_info_file_says_so(tmp_path: Path) -> None:
+    """`manifest mias mias/mdb001.pgm` read the picture as Info.txt and said "no line
+    starting with a reference number (mdb001 ...)", true but not what was wrong."""
+    root = make_mias(tmp_path / "mias")
+    with pytest.raises(DatasetError) as refused:
+        convert_collection("mias", root / "mdb001.pgm", tmp_path / "manifest.csv")
+    assert str(refused.value) == (
+        f"{root / 'mdb001.pgm'} is an image, not the collection's Info.txt; point at Info.txt "
+        "or the folder that holds it"
+    )
+
+
 def test_mias_laterality_rule() -> None:
     assert [mias_laterality(n) for n in (1, 2, 321, 322)] == ["R", "L", "R", "L"]
 

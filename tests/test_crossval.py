@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import re
 import shutil
+from pathlib import Path
 
 import pytest
 
+from mcalc.explain.scoring import DecisionThreshold
 from mcalc.models.split import patient_folds
+
+#: A card that names no decision threshold: what a fold's card says (crossval takes none).
+_DEFAULT_AT = DecisionThreshold(0.5, "default, as the model card names none")
 
 ROWS = [(f"p{i}", f"c{i}", ("normal", "benign", "suspicious")[i % 3]) for i in range(10)]
 
@@ -134,6 +139,13 @@ def test_the_text_names_the_spread_over_folds_a_standard_deviation(monkeypatch, 
     assert "patch: AUC mean 0.326 (sd 0.041) over 2 folds; pooled out-of-fold 0.330" in text
     assert "mean sensitivity at 0.5-4 FP/image 0.200 (sd 0.050); clusters" in text
     assert "±" not in text
+    # Leave-one-patient-out: no fold has an AUC of its own (one patient, one class of
+    # case); it read "AUC mean n/a (sd n/a) over 0 folds".
+    out["mean_sd"]["patch"] = {"mean": None, "sd": None, "n": 0}
+    assert main(["crossval", "--data", "d", "--folds", "2"]) == 0
+    text = capsys.readouterr().out
+    assert "  patch: no fold has an AUC of its own (each fold's test items are of one class); " \
+        "pooled out-of-fold 0.330" in text  # fmt: skip
 
 
 def test_the_text_sets_the_published_results_beside_the_pooled_case_auc(
@@ -157,7 +169,9 @@ def test_the_text_sets_the_published_results_beside_the_pooled_case_auc(
         "config": TrainConfig(data=str(tiny_demo), task="birads").to_json(),
         "papers_task": {"text": "benign vs suspicious, normal cases left out", "auc": 0.75,
                         "auc_ci_text": "0.500–1.000", "n": 5, "positives": 3, "patients": 5,
-                        "notes": []},
+                        "notes": [], "accuracy": 0.8, "correct": 4,
+                        "accuracy_at": "each fold's decision threshold, 0.50 (default, as the "
+                                       "model card names none)"},
     }  # fmt: skip
     monkeypatch.setattr(cv_module, "crossval", lambda *args, **kwargs: out)
     monkeypatch.setattr(jobs_module, "record_result", lambda result: None)
@@ -166,9 +180,17 @@ def test_the_text_sets_the_published_results_beside_the_pooled_case_auc(
     assert "  case, benign vs suspicious, normal cases left out (the papers' task): pooled " \
         "out-of-fold AUC 0.750 (95% CI 0.500–1.000) on 5 cases (3 suspicious)" in text  # fmt: skip
     assert "Loizidou 2020, without subtraction: accuracy 0.914; leave-one-patient-out" in text
-    assert "ours: AUC 0.750, accuracy n/a on 5 cases (5 patients), benign vs suspicious" in text
-    assert "leave-one-patient-out, pooled out of fold" in text
+    # Loizidou 2020 gives accuracies only: ours read "accuracy n/a" beside them.
+    assert "  accuracy 0.800 (4 of 5 cases right) at each fold's decision threshold, 0.50 " \
+        "(default, as the model card names none)" in text  # fmt: skip
+    assert "ours: AUC 0.750, accuracy 0.800 on 5 cases (5 patients), benign vs suspicious" in text
+    assert "leave-one-patient-out, pooled out of fold; accuracy at each fold's decision" in text
     assert "our data: SYNTHETIC demo data" in text
+    for key in ("accuracy", "correct", "accuracy_at"):  # a run pooled before 7 December 2026
+        del out["papers_task"][key]
+    assert main(["crossval", "--data", str(tiny_demo), "--folds", "0"]) == 0
+    text = capsys.readouterr().out
+    assert "ours: AUC 0.750, accuracy n/a on 5 cases (5 patients), benign vs suspicious" in text
     del out["papers_task"]
     out["config"] = TrainConfig(data=str(tiny_demo)).to_json()  # the calcification task
     assert main(["crossval", "--data", str(tiny_demo), "--folds", "0"]) == 0
@@ -183,6 +205,7 @@ def test_the_text_sets_the_published_results_beside_the_pooled_case_auc(
 def test_a_birads_run_keeps_its_pooled_auc_on_the_papers_task(monkeypatch) -> None:
     """The published results were set beside the pooled case AUC of suspicious vs the rest,
     every normal case a negative; the papers' task leaves the normal cases out."""
+    import mcalc.models.crossval as cv_module
     import mcalc.models.evaluate as evaluate_module
     from mcalc.models.crossval import CrossvalPlan, summarise_folds
     from mcalc.models.evaluate import EvaluationResult
@@ -201,10 +224,17 @@ def test_a_birads_run_keeps_its_pooled_auc_on_the_papers_task(monkeypatch) -> No
                                 scores=scores)  # fmt: skip
 
     monkeypatch.setattr(evaluate_module, "evaluate_model", evaluate)
+    monkeypatch.setattr(cv_module, "fold_threshold", lambda model, models_dir: _DEFAULT_AT)
     out = summarise_folds(plan, ["m-fold1of2", "m-fold2of2"], n_boot=0).summary
     assert out["pooled"]["case"]["auc"] == 0.5
     papers = out["papers_task"]
     assert (papers["auc"], papers["n"], papers["positives"], papers["patients"]) == (1.0, 4, 2, 4)
+    # Loizidou 2020's leave-one-patient-out results are accuracies only, beside which ours
+    # read "accuracy n/a": each case is decided at its own fold model's decision threshold.
+    assert (papers["accuracy"], papers["correct"]) == (1.0, 4)
+    assert papers["accuracy_at"] == (
+        "each fold's decision threshold, 0.50 (default, as the model card names none)"
+    )
     # A calcification model's run has no such result.
     monkeypatch.setattr(
         evaluate_module, "evaluate_model",
@@ -213,6 +243,43 @@ def test_a_birads_run_keeps_its_pooled_auc_on_the_papers_task(monkeypatch) -> No
     )  # fmt: skip
     assert (
         "papers_task" not in summarise_folds(plan, ["m-fold1of2", "m-fold2of2"], n_boot=0).summary
+    )
+
+
+def test_the_pooled_accuracy_on_the_papers_task_decides_each_case_at_its_folds_threshold(
+    monkeypatch,
+) -> None:
+    """Each out-of-fold case is decided by its own fold's model, at that model's decision
+    threshold (its card's): fold 2's at 0.75 reads s2 (0.7) as benign."""
+    import mcalc.models.crossval as cv_module
+    import mcalc.models.evaluate as evaluate_module
+    from mcalc.models.crossval import CrossvalPlan, summarise_folds
+    from mcalc.models.evaluate import EvaluationResult
+    from mcalc.models.train_config import TrainConfig
+    from tests.test_paired import GROUPS, _birads
+
+    score = {"n1": 0.9, "n2": 0.8, "b1": 0.1, "b2": 0.2, "s1": 0.6, "s2": 0.7}
+    folds = [("n1", "b1", "s1"), ("n2", "b2", "s2"), ("n3",)]
+    groups = GROUPS | {"n3": "normal"}
+    score["n3"] = 0.4
+    plan = CrossvalPlan(TrainConfig(data="d", task="birads"), 3, folds, "m", False)
+
+    def evaluate(model, *a, **k):
+        mine = {c: groups[c] for c in folds[int(str(model)[6]) - 1]}
+        return EvaluationResult(str(model), "d", "test-split", list(mine), {}, None,
+                                scores=_birads(mine, {c: score[c] for c in mine}))  # fmt: skip
+
+    at = {"m-fold1of3": 0.5, "m-fold2of3": 0.75, "m-fold3of3": 0.5}
+    monkeypatch.setattr(evaluate_module, "evaluate_model", evaluate)
+    monkeypatch.setattr(
+        cv_module,
+        "fold_threshold",
+        lambda model, models_dir: DecisionThreshold(at[str(model)], "Youden's J on ..."),
+    )
+    papers = summarise_folds(plan, list(at), n_boot=0).summary["papers_task"]
+    assert (papers["accuracy"], papers["correct"], papers["n"]) == (0.75, 3, 4)
+    assert papers["accuracy_at"] == (
+        "each fold's decision threshold: fold 1 0.50, fold 2 0.75, fold 3 0.50 (from the cards)"
     )
 
 
@@ -328,3 +395,78 @@ def test_folds_killed_on_ray_end_their_run_folders_as_interrupted(tmp_path) -> N
     assert events[-1]["event"] == "interrupted" and (killed / "FAILED").is_file()
     assert not (tmp_path / "runs" / "cv-fold3of3" / "FAILED").exists()
     assert close_killed_folds(plan, ["cv-fold1of3"]) == []  # once
+
+
+def test_each_fold_chooses_its_threshold_on_its_own_validation_patients(
+    monkeypatch, tiny_demo, tmp_path
+) -> None:
+    """`crossval --operating-point youden`: each fold's model gets the threshold the rule
+    picks on that fold's validation patients (as `train --operating-point`), recorded on its
+    card, so that the pooled accuracy on the papers' task is at thresholds chosen as
+    Loizidou 2020's protocol asks, not at 0.5; a fold where none can be chosen keeps 0.5
+    and says why."""
+    from types import SimpleNamespace
+
+    import mcalc.explain.operating as operating_module
+    import mcalc.models.crossval as cv_module
+    import mcalc.models.inference as inference_module
+    import mcalc.models.operating_point as op_module
+    from mcalc.models.crossval import CrossvalResult, crossval
+    from mcalc.models.operating_point import ThresholdError
+    from mcalc.models.train_config import TrainConfig
+
+    models = tmp_path / "models"
+
+    def train_fold(config):  # type: ignore[no-untyped-def]
+        (models / config.model_id).mkdir(parents=True)
+        return str(models / config.model_id)
+
+    def choose(loaded, index, rule, *a, **k):  # type: ignore[no-untyped-def]
+        if loaded.model_id.endswith("fold2of3"):
+            raise ThresholdError("validation images of one class only (4 negative)")
+        return SimpleNamespace(value=0.7, source=f"{rule.text} on 4 validation images"), {}
+
+    recorded: list[tuple[str, float]] = []
+    monkeypatch.setattr(cv_module, "train_fold", train_fold)
+    monkeypatch.setattr(cv_module, "summarise_folds", lambda *a, **k: CrossvalResult({}, None))  # type: ignore[arg-type]
+    monkeypatch.setattr(inference_module, "load_model",
+                        lambda folder, *a: SimpleNamespace(model_id=Path(folder).name))  # fmt: skip
+    monkeypatch.setattr(operating_module, "choose_operating_point", choose)
+    monkeypatch.setattr(op_module, "record_threshold",
+                        lambda folder, choice: recorded.append((Path(folder).name, choice.value)))  # fmt: skip
+    config = TrainConfig(data=str(tiny_demo), models_dir=str(models), model_id="cv")
+    out = crossval(config, 3, n_boot=0, operating_point="youden")
+    assert recorded == [("cv-fold1of3", 0.7), ("cv-fold3of3", 0.7)]
+    assert out["operating_points"] == [
+        {"fold": 1, "value": 0.7, "source": "youden on 4 validation images"},
+        {"fold": 2, "value": None,
+         "note": "validation images of one class only (4 negative): it decides at 0.5"},
+        {"fold": 3, "value": 0.7, "source": "youden on 4 validation images"},
+    ]  # fmt: skip
+
+
+def test_the_command_takes_an_operating_point_and_says_each_folds(monkeypatch, capsys) -> None:
+    import mcalc.jobs.crossval as jobs_module
+    import mcalc.models.crossval as cv_module
+    from mcalc.cli import main
+
+    assert main(["crossval", "--data", "d", "--folds", "2", "--operating-point", "yuoden"]) == 2
+    assert "unknown rule 'yuoden'" in capsys.readouterr().err
+    seen: list[object] = []
+    out = {
+        "leave_one_patient_out": False, "k": 2, "seed": 0, "folds": [], "mean_sd": {},
+        "operating_points": [{"fold": 1, "value": 0.7, "source": "Youden's J on 4 images"},
+                             {"fold": 2, "value": None, "note": "one class only: it decides at 0.5"}],
+    }  # fmt: skip
+
+    def crossval(*args, **kwargs):  # type: ignore[no-untyped-def]
+        seen.append(kwargs.get("operating_point"))
+        return out
+
+    monkeypatch.setattr(cv_module, "crossval", crossval)
+    monkeypatch.setattr(jobs_module, "record_result", lambda result: None)
+    assert main(["crossval", "--data", "d", "--folds", "2", "--operating-point", "youden"]) == 0
+    assert seen == ["youden"]
+    text = capsys.readouterr().out
+    assert "  fold 1 decides at 0.70: Youden's J on 4 images" in text
+    assert "  fold 2 decides at 0.50: one class only: it decides at 0.5" in text

@@ -170,3 +170,22 @@ def test_a_lost_worker_is_said_as_such_not_as_a_bug() -> None:
     assert str(said).startswith("worker 0 lost worker 1 during training")
     assert lost_workers(None, tf.errors.UnavailableError(None, None, text)) is None
     assert lost_workers(role, tf.errors.InvalidArgumentError(None, None, "bad shape")) is None
+
+
+def test_the_workers_summary_reads_as_trains(monkeypatch, tiny_demo, tmp_path, capsys) -> None:
+    """`train-workers` printed "test AUC 0.512153" (the card's six decimals) where `train`
+    prints "AUC 0.512" beside its accuracy; both now print the same three decimals."""
+    import mcalc.jobs.workers as workers_module
+    from mcalc.cli import main
+    from mcalc.jobs.workers import WorkersResult
+
+    card = {"hyperparameters": {"workers": 2, "distribution": "MultiWorkerMirroredStrategy",
+                                "replicas": 2},
+            "metrics": {"test": {"auc": 0.512153, "accuracy": 0.8213}}}  # fmt: skip
+    done = WorkersResult("try-2w", [0, 0], [tmp_path / "worker0.out"], card, 35.2)
+    monkeypatch.setattr(workers_module, "run_local_workers", lambda *a, **k: done)
+    assert main(["train-workers", "--data", str(tiny_demo), "--id", "try-2w"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "registered try-2w: 2 workers, MultiWorkerMirroredStrategy, 2 replicas, test AUC 0.512, "
+        "accuracy 0.821; 35 s"
+    ]

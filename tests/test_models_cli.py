@@ -323,6 +323,30 @@ def test_models_names_where_pre_trained_weights_came_from(tmp_path, capsys) -> N
     assert "[not pre-trained]" in lines["scratch"] and "random weights" not in lines["scratch"]
 
 
+def test_models_says_where_each_model_decides_and_at_what_its_accuracy_was(tmp_path, capsys):
+    """`models` listed "demo-custom: ... test AUC 0.974 acc 0.966 [default, ...]": that
+    accuracy is the training's, at 0.5, while the model decides at 0.921513 (its card's
+    operating point), where its test accuracy is another (0.940 by `evaluate`). The line
+    says the accuracy's threshold and the model's decision threshold."""
+    models = tmp_path / "models"
+    test = {"auc": 0.974, "accuracy": 0.966, "threshold": 0.5}
+    for model_id, threshold in (
+        ("chosen", {"value": 0.921513, "source": "Youden's J on 12 validation images"}),
+        ("plain", None),
+    ):
+        (models / model_id).mkdir(parents=True)
+        (models / model_id / "model.keras").write_bytes(b"not read")
+        card = {"architecture": "custom", "task": "calcification", "classes": ["a", "b"],
+                "patch": {"size": 64}, "metrics": {"test": test}}  # fmt: skip
+        if threshold is not None:
+            card["decision_threshold"] = threshold
+        (models / model_id / "card.json").write_text(json.dumps(card))
+    assert main(["models", "--models", str(models)]) == 0
+    lines = {line.split(":")[0]: line for line in capsys.readouterr().out.splitlines()}
+    assert "test AUC 0.974 acc 0.966 at 0.50; decides at 0.9215 [" in lines["chosen"], lines
+    assert "test AUC 0.974 acc 0.966 at 0.50; decides at 0.50 (default) [" in lines["plain"]
+
+
 def test_models_refuses_a_registry_that_is_not_a_folder(tmp_path, capsys):
     """`models --models TYPO --json` printed `[]` with status 0 (and `models default` "no
     model in the registry"): a pipeline read an empty registry."""
@@ -463,3 +487,28 @@ def test_train_flags_left_out_are_the_train_pages_defaults(flags, epochs, batch)
     if "--epochs" not in flags and "nonesuch" not in flags:
         page = arch_defaults(config.arch, config.freeze)
         assert (config.epochs, config.batch) == (page["epochs"], page["batch"])
+
+
+def test_trains_test_line_says_the_threshold_of_its_accuracy(
+    monkeypatch, tiny_demo, tmp_path, capsys
+) -> None:
+    """`train` printed "test (...): AUC 0.539, accuracy 0.821, sensitivity 0.000, ..." with
+    no word that those were at 0.5, also after `--operating-point` had set another threshold
+    (printed on the line before, on stderr)."""
+    import mcalc.models.training as training_module
+    from mcalc.models.card import ModelCard
+    from mcalc.models.training import TrainResult
+
+    card = ModelCard.from_json({
+        "id": "t", "architecture": "custom", "task": "calcification",
+        "classes": ["no-calcification", "calcification"], "patch": {"size": 64},
+        "split": {"test": ["normal-1", "normal-2", "suspicious-1"]},
+        "metrics": {"test": {"n": 234, "auc": 0.539, "accuracy": 0.821, "sensitivity": 0.0,
+                             "specificity": 1.0, "threshold": 0.5}},
+    })  # fmt: skip
+    done = TrainResult("t", tmp_path / "t", card)
+    monkeypatch.setattr(training_module, "train", lambda *a, **k: done)
+    assert main(["train", "--data", str(tiny_demo), "--models", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "  test (3 cases, 234 patches): AUC 0.539; at 0.50: accuracy 0.821, sensitivity " \
+        "0.000, specificity 1.000; 0 s" in lines, lines  # fmt: skip

@@ -128,7 +128,7 @@ def test_the_choice_says_what_it_was_chosen_on() -> None:
     [
         (_card(val=[]), "a" * 64, _scores([0, 1]), "names no validation patients"),
         (_card(), "b" * 64, _scores([0, 1]), f"fingerprint {'b' * 12}.*fingerprint {'a' * 12}"),
-        (_card(), "a" * 64, _scores([1, 1]), "only positive images"),
+        (_card(), "a" * 64, _scores([1, 1]), r"\(1 patient\) hold only positive images"),
         (_card(), "a" * 64, _scores([0, 0]), "no positive images"),
         (_card(), "a" * 64, _scores([0, 1], "x"), "never the test patients"),
     ],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import cv2
 import keras  # noqa: F401  (a broken install fails here, not skips)
@@ -93,7 +94,8 @@ def test_single_image_birads_model_and_text_output(spot_registry, tiny_demo, env
     assert code == 0
     assert "suspicious" in stdout and "SYNTHETIC" in stdout and "wrote" in stdout
     assert "suspicious map score" in stdout and "decision threshold 0.50" in stdout
-    assert "detection(s) at or above 0.50," in stdout
+    assert re.search(r"\d+ detections? at or above 0\.50, \d+ regions?\n", stdout), stdout
+    assert "(s)" not in stdout  # counted in words ("1 detection", "3 regions")
     report = json.loads((env / "one" / "scores.json").read_text())
     (img,) = report["images"]
     assert set(img["classes"]) == {"normal", "benign", "suspicious"}
@@ -338,3 +340,53 @@ def test_a_lowered_threshold_says_of_each_region_and_detection_whether_it_is_cal
         k = sum(not r["called"] for r in img["regions"])
         if k:
             assert f"{counted(len(img['regions']), 'region')} ({k} below 0.50, not called)" in text
+
+
+@pytest.mark.slow  # a process of its own: 3-7 s on the loaded 2-core machine
+def test_a_missing_image_is_refused_before_tensorflow_and_leaves_no_folder(
+    tmp_path, capsys
+) -> None:
+    """`predict --image typo.dcm --out DIR` started TensorFlow (seconds) before saying "no
+    such file", and left DIR behind, empty: README says a refused command writes nothing."""
+    from tests.cli_fixtures import run_as_a_user
+
+    out = tmp_path / "out"
+    missing = tmp_path / "scan.dcm"
+    proc = run_as_a_user(["predict", "--model", "demo-custom", "--image", str(missing),
+                          "--out", str(out)])  # fmt: skip
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip() == f"error: {missing}: no such file", proc.stderr
+    assert proc.stdout.rstrip().endswith("tensorflow imported: False"), proc.stdout
+    assert not out.exists()
+    folder = tmp_path / "folder.dcm"
+    folder.mkdir()
+    code, _, stderr = _run(capsys, "--image", str(folder), "--out", str(out))
+    assert code == 2 and "is a folder, not an image file" in stderr, stderr
+    assert not out.exists()
+    blocker = tmp_path / "afile"
+    blocker.write_text("keep me")
+    (tmp_path / "x.png").write_bytes(b"png")
+    code, _, stderr = _run(capsys, "--image", str(tmp_path / "x.png"), "--out",
+                           str(blocker / "sub"))  # fmt: skip
+    assert stderr.strip() == (
+        f"error: {blocker} is a file where a folder is expected; move it or choose another path"
+    ), stderr
+
+
+def test_a_case_of_which_no_image_reads_leaves_no_output_folder(
+    spot_registry, tiny_demo, env, capsys
+) -> None:
+    import shutil
+
+    copy = env / "copy"
+    shutil.copytree(tiny_demo, copy)
+    for victim in (copy / "Dataset").rglob("Suspicious*/1/CC_*.dcm"):
+        victim.write_bytes(victim.read_bytes()[:2000])
+    out = env / "out"
+    code, _, stderr = _run(
+        capsys,
+        "--model", "spot", "--models", str(spot_registry), "--data", str(copy),
+        "--case", "suspicious-1", "--view", "CC", "--out", str(out),
+    )  # fmt: skip
+    assert code == 2 and "no image of case suspicious-1 could be analysed" in stderr, stderr
+    assert not out.exists()

@@ -137,3 +137,23 @@ def test_every_output_folder_reads_dir():
     }
     assert set(folders) >= {"demo", "predict", "temporal"}, folders
     assert set(folders.values()) == {"DIR"}, folders
+
+
+#: The statuses README's "Exit status" table gives a command of its own, beyond 0, 2, 130.
+OWN_STATUS = {
+    ("scan",): "1 nothing usable was found",
+    ("manifest",): "1 nothing could be converted",
+    ("predict",): "3 with --all: the run finished but some images failed",
+}
+
+
+@pytest.mark.parametrize("path", list(OWN_STATUS), ids=[" ".join(p) for p in OWN_STATUS])
+def test_a_commands_help_names_its_own_exit_status(path):
+    """`scan --help` and `manifest --help` ended "exit status: 0 done, 2 refused (bad
+    input), 130 interrupted", as every command's, where README's table gives each its
+    status 1 (nothing usable, nothing converted: what a pipeline branches on), and
+    `predict`'s its status 3; each now names its own, and README says so."""
+    parser = dict(COMMANDS)[path]
+    epilog = parser.format_help().split("exit status: ", 1)[1]
+    assert OWN_STATUS[path] in " ".join(epilog.split()), epilog
+    assert "0 done" in epilog and "2 refused" in epilog and "130 interrupted" in epilog

@@ -135,3 +135,24 @@ def test_region_annotations_are_counted_as_regions(tmp_path):
     assert (report.regions, report.calcifications, report.clusters) == (2, 0, 0)
     out = report.to_dict()
     assert out["regions"] == 2 and [s["regions"] for s in out["per_image"]] == [1, 1]
+
+
+def test_a_manifests_side_against_the_files_tag_names_the_manifest(tiny_demo, tmp_path):
+    """`scan` of a manifest said "laterality tag says R, the spreadsheet says L": a manifest
+    has no spreadsheet; the home page's list and Browse's note said the same."""
+    from mcalc.dataset import open_dataset
+    from mcalc.dicom_decode import read_laterality
+    from mcalc.scan import laterality_disagreements
+
+    image = next((tiny_demo / "Dataset").rglob("Normal_cases/1/CC_recent.dcm"))
+    tag = read_laterality(image)
+    other = {"L": "R", "R": "L"}[str(tag)]
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(
+        f"case_id,patient_id,laterality,view,timepoint,image\nc1,p1,{other},CC,recent,{image}\n"
+    )
+    said = f"laterality tag says {tag}, the manifest says {other}"
+    assert [p.message for p in laterality_disagreements(open_dataset(manifest))] == [said]
+    assert said in [p.message for p in scan_dataset(manifest).problems]
+    real = [p.message for p in laterality_disagreements(open_dataset(tiny_demo))]
+    assert all("the spreadsheet says" in m for m in real)  # the real layout's, as it was

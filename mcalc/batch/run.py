@@ -70,6 +70,8 @@ class BatchSummary:
         failed: of those, images with an error (their rows say why).
         seconds: wall time of this run's analysis.
         images_per_s: ``analysed / seconds``.
+        not_read: the errors of the dataset's index (a manifest row skipped, an image file
+            not found): their images are in no row; ``scan`` says the same.
     """
 
     out: str
@@ -85,6 +87,7 @@ class BatchSummary:
     seconds: float
     images_per_s: float
     results: tuple[str, str]
+    not_read: tuple[str, ...] = ()
 
     @property
     def exit_status(self) -> int:
@@ -96,6 +99,7 @@ class BatchSummary:
     def as_dict(self) -> dict[str, Any]:
         out = asdict(self)
         out["results"] = list(self.results)
+        out["not_read"] = list(self.not_read)
         return out
 
 
@@ -105,9 +109,15 @@ def collection_items(data: str | Path) -> list[BatchItem]:
     Raises:
         DatasetError: the dataset cannot be opened.
     """
+    return _collection(data)[0]
+
+
+def _collection(data: str | Path) -> tuple[list[BatchItem], tuple[str, ...]]:
+    """:func:`collection_items` and the errors of the index (rows or files not read)."""
     from mcalc.dataset import open_dataset
 
     index = open_dataset(data)
+    errors = tuple(p.message for p in index.problems if p.severity == "error")
     # Named over the whole collection (not the images left to do), so that a rerun names an
     # image's maps as the first run did, and two keys alike but for case never share one.
     stems = key_stems(rec.key for case in index.cases for rec in case.images)
@@ -115,7 +125,7 @@ def collection_items(data: str | Path) -> list[BatchItem]:
     for case in index.cases:
         for rec in case.images:
             items.append(BatchItem.from_record(len(items), case, rec, stems[rec.key]))
-    return items
+    return items, errors
 
 
 class _Saver:
@@ -219,7 +229,7 @@ def run_batch(
     folder = resolve_model(model, models_dir or get_settings().models_dir).resolve()
     card = load_card(folder)
     mkey, skey = model_key(card), settings.key()
-    items = collection_items(data)
+    items, not_read = _collection(data)
     out_dir = Path(out)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
@@ -280,6 +290,7 @@ def run_batch(
         seconds=seconds,
         images_per_s=float(state["images_per_s"]),
         results=(str(where / RESULTS_PARQUET), str(where / RESULTS_CSV)),
+        not_read=not_read,
     )
 
 

@@ -122,6 +122,31 @@ class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """As argparse's, but an unknown flag is refused by the (sub-)command it was given
+        to, so that the line points at that command's ``--help`` (argparse's own pointed
+        every one at ``python -m mcalc --help``, which lists the commands, not their flags)."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            argv = list(sys.argv[1:] if args is None else args)
+            self._innermost(argv).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+    def _innermost(self, argv: list[str]) -> argparse.ArgumentParser:
+        """The deepest sub-command parser that ``argv`` names (``models threshold``)."""
+        parser: argparse.ArgumentParser = self
+        for token in argv:
+            sub = next(
+                (a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None
+            )
+            if sub is None:
+                break
+            if token in sub.choices:
+                parser = sub.choices[token]
+        return parser
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser with every sub-command."""
@@ -217,13 +242,23 @@ EXAMPLES = {
 }
 
 
+#: A command's own exit status beyond 0, 2 and 130, said in its ``--help`` as README's
+#: "Exit status" table gives it (what a pipeline branches on).
+OWN_EXIT_STATUS = {
+    "scan": "1 nothing usable was found",
+    "manifest": "1 nothing could be converted",
+    "predict": "3 with --all: the run finished but some images failed",
+}
+
+
 def _add_examples(sub: argparse._SubParsersAction, prefix: str = "") -> None:
     for name, parser in sub.choices.items():
         path = f"{prefix}{name}"
         example = EXAMPLES.get(path)
         if example:
+            own = f", {OWN_EXIT_STATUS[path]}" if path in OWN_EXIT_STATUS else ""
             parser.epilog = (
-                f"example:\n  {example}\n\nexit status: 0 done, 2 refused (bad input), 130 "
+                f"example:\n  {example}\n\nexit status: 0 done{own}, 2 refused (bad input), 130 "
                 'interrupted; README\'s "Exit status" lists every one'
             )
             parser.formatter_class = argparse.RawDescriptionHelpFormatter

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
 from mcalc.explain.errors import ExplainError
 from mcalc.paths import shown_path
+from mcalc.plural import counted
 from mcalc.progress import TerminalProgress
 
 __all__ = ["add_batch_arguments", "cmd_batch", "batch_settings"]
@@ -122,15 +124,29 @@ def cmd_batch(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(report))
     else:
-        print(
-            f"model {summary.model_id} over {summary.total} image(s) with --engine "
-            f"{summary.engine}: {summary.analysed} analysed ({summary.failed} with an error), "
+        did = (
+            f"{summary.analysed} analysed ({summary.failed} with an error), "
             f"{summary.resumed} already done; {summary.images_per_s:.2f} images/s"
+            if summary.analysed
+            else f"nothing left to analyse, {summary.resumed} already done"
+        )
+        print(
+            f"model {summary.model_id} over {counted(summary.total, 'image')} with --engine "
+            f"{summary.engine}: {did}"
         )
         print(f"results: {shown_path(summary.results[0])} and {shown_path(summary.results[1])}")
+    if summary.not_read:  # scan's errors: rows or files that are no image of the run
+        data = shlex.quote(shown_path(args.data))
+        print(
+            f"warning: {counted(len(summary.not_read), 'row or file', 'rows or files')} of "
+            f"{shown_path(args.data)} {'was' if len(summary.not_read) == 1 else 'were'} not "
+            f"read, so their images are in no row of the table (`python -m mcalc scan {data}` "
+            "lists why)",
+            file=sys.stderr,
+        )
     if summary.exit_status:
         print(
-            f"{summary.failed} of {summary.total} image(s) failed (their rows' error_kind and "
+            f"{summary.failed} of {counted(summary.total, 'image')} failed (their rows' error_kind and "
             "error say why; a rerun into the same --out tries them again): exit status "
             f"{summary.exit_status}",
             file=sys.stderr,

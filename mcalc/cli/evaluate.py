@@ -333,7 +333,10 @@ def _precheck_crossval(args: argparse.Namespace) -> None:
     """A Ray address where nothing answers, refused before TensorFlow's import (about 6 s
     here; the library refuses it too, before any fold)."""
     from mcalc.cluster import unreachable_ray_address
+    from mcalc.models.operating_point import parse_rule
 
+    if args.operating_point:
+        parse_rule(args.operating_point)  # a typo fails before the folds, not after them
     if args.engine == "ray" and (problem := unreachable_ray_address(args.address)):
         raise ModelError(problem)
 
@@ -355,6 +358,7 @@ def cmd_crossval(args: argparse.Namespace) -> int:
                 progress=TerminalProgress("folds", enabled=not args.json),
                 engine=args.engine,
                 address=args.address,
+                operating_point=args.operating_point,
             )
     except ValueError as exc:
         raise McalcError(f"crossval: {exc}") from exc
@@ -374,13 +378,22 @@ def cmd_crossval(args: argparse.Namespace) -> int:
         print(
             f"  fold {f['fold']}: {f['model_id']} on {counted(len(f['patients']), 'patient')}: AUC {aucs}"
         )
+    from mcalc.explain.scoring import threshold_label
+
+    for t in out.get("operating_points", []):
+        value = 0.5 if t["value"] is None else t["value"]
+        print(
+            f"  fold {t['fold']} decides at {threshold_label(value)}: {t.get('source') or t.get('note')}"
+        )
     for level, ms in out["mean_sd"].items():
         p = out["pooled"][level]
         ci = f" (95% CI {p['auc_ci_text']})" if p["auc_ci_text"] else ""
-        print(
-            f"  {level}: AUC mean {fmt(ms['mean'])} (sd {fmt(ms['sd'])}) over {counted(ms['n'], 'fold')}; "
-            f"pooled out-of-fold {fmt(p['auc'])}{ci}"
+        spread = (
+            f"AUC mean {fmt(ms['mean'])} (sd {fmt(ms['sd'])}) over {counted(ms['n'], 'fold')}"
+            if ms["n"]
+            else "no fold has an AUC of its own (each fold's test items are of one class)"
         )
+        print(f"  {level}: {spread}; pooled out-of-fold {fmt(p['auc'])}{ci}")
     if "detection_mean_sd" in out:
         d = out["detection_mean_sd"]
         print(
@@ -531,6 +544,12 @@ def register_commands(subparsers: Any) -> None:
     )
     add_models_option(cv)
     add_input_option(cv)
+    cv.add_argument(
+        "--operating-point",
+        metavar="RULE",
+        help="choose each fold model's decision threshold on that fold's validation patients "
+        "before pooling: youden or sensitivity:T (as train's); default none (0.5)",
+    )
     cv.add_argument("--json", action="store_true", help="print the result as JSON")
     cv.set_defaults(func=cmd_crossval, precheck=_precheck_crossval)
 

@@ -102,6 +102,11 @@ def print_published_cv(out: dict[str, Any], data: str) -> None:
         f"  case, {papers['text']} (the papers' task): pooled out-of-fold AUC "
         f"{fmt(papers['auc'])}{ci} on {counted(papers['n'], 'case')} ({papers['positives']} suspicious)"
     )
+    if papers.get("accuracy") is not None:  # runs pooled before 7 December 2026 have none
+        print(
+            f"  accuracy {fmt(papers['accuracy'])} ({papers['correct']} of "
+            f"{counted(papers['n'], 'case')} right) at {papers['accuracy_at']}"
+        )
     for note in papers.get("notes", []):
         print(f"    note: {note}")
     try:
@@ -110,10 +115,17 @@ def print_published_cv(out: dict[str, Any], data: str) -> None:
     except McalcError:
         synthetic, source = None, ""
     protocol = "leave-one-patient-out" if out["leave_one_patient_out"] else f"{out['k']}-fold"
+    accuracy = papers.get("accuracy")
+    at = f"; accuracy at {papers['accuracy_at']}" if accuracy is not None else ""
     print_published(
-        {"auc": papers["auc"], "accuracy": None, "n": papers["n"], "patients": papers["patients"]},
+        {
+            "auc": papers["auc"],
+            "accuracy": accuracy,
+            "n": papers["n"],
+            "patients": papers["patients"],
+        },
         f"benign vs suspicious, per case (normal cases left out; max over images); {protocol}, "
-        "pooled out of fold",
+        f"pooled out of fold{at}",
         synthetic=synthetic,
         source=source,
         table="Evaluate's Cross-validation tab",

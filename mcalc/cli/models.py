@@ -106,6 +106,7 @@ def _precheck_train(args: argparse.Namespace) -> None:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
+    from mcalc.explain.scoring import threshold_label
     from mcalc.models.train_config import TrainConfig
 
     config = TrainConfig.from_args(args)  # checked by _precheck_train
@@ -140,10 +141,14 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(f"  LEFT OUT {key}: {reason}")
     if card.data.synthetic:
         print("  trained on SYNTHETIC demo data: not a clinical model")
+    # The test metrics are the training's, at its threshold (0.5), also where
+    # --operating-point has just set another one (said on stderr above).
+    at = test.get("threshold")
     print(
         f"  test ({counted(len(card.split.test), 'case')}, {counted(test.get('n'), 'patch')}): "
-        f"AUC {auc_text(test)}, "
-        f"accuracy {fmt(test.get('accuracy'))}, sensitivity {fmt(test.get('sensitivity'))}, "
+        f"AUC {auc_text(test)}"
+        + (f"; at {threshold_label(at)}: " if isinstance(at, int | float) else ", ")
+        + f"accuracy {fmt(test.get('accuracy'))}, sensitivity {fmt(test.get('sensitivity'))}, "
         f"specificity {fmt(test.get('specificity'))}; {card.training_seconds or 0:.0f} s"
     )
     return 0
@@ -182,6 +187,7 @@ APP_PAGES = "by the app's pages (Predict, Batch, Audit, Evaluate)"
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    from mcalc.explain.scoring import decision_threshold, threshold_label
     from mcalc.models.registry import default_first, list_models
 
     given = getattr(args, "models", None)
@@ -217,10 +223,17 @@ def cmd_models(args: argparse.Namespace) -> int:
             flags.append(f"{card.weights.source} weights")
         if card.data.synthetic:
             flags.append("synthetic data")
+        # The card's test accuracy is the training's, at its threshold (0.5); the model
+        # decides at its operating point, which may be another.
+        at = test.get("threshold")
+        decides = decision_threshold(card)
         print(
             f"{card.id}: {card.architecture} {card.task_name} freeze "
             f"{card.freeze.strategy}, patch {card.patch.size} px, "
             f"test AUC {auc_text(test)} acc {fmt(test.get('accuracy'))}"
+            + (f" at {threshold_label(at)}" if isinstance(at, int | float) else "")
+            + f"; decides at {threshold_label(decides.value)}"
+            + (" (default)" if decides.is_default else "")
             + (f" [{', '.join(flags)}]" if flags else "")
         )
     return 0

@@ -192,15 +192,37 @@ def _write_maps(
     return by_key
 
 
+def _precheck_predict(args: argparse.Namespace) -> None:
+    """What ``predict`` (one image or a case) refuses before TensorFlow starts: the images
+    asked for given twice or not at all, an ``--image`` that is not a file (a typo started
+    TensorFlow, seconds, before saying "no such file"), an ``--out`` that is a file.
+    ``--all`` makes its own checks (:mod:`mcalc.cli.batch`)."""
+    if args.all:
+        return
+    if not args.image and not (args.data and args.case):
+        raise ExplainError("pass --image PATH, or --data DIR with --case CASE")
+    if args.image and args.data:
+        raise ExplainError("pass either --image or --data/--case, not both")
+    image = Path(args.image) if args.image else None
+    if image is not None and image.is_dir():
+        raise ExplainError(f"--image {image} is a folder, not an image file; for a dataset "
+                           "pass --data DIR --case CASE")  # fmt: skip
+    if image is not None and not image.is_file():
+        raise ExplainError(f"{image}: no such file")
+    out = Path(args.out)
+    blocker = next((p for p in (out, *out.parents) if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():  # --out FILE or FILE/sub
+        raise ExplainError(
+            f"{blocker} is a file where a folder is expected; move it or choose another path"
+        )
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from mcalc.explain.results import ResultsCache
     from mcalc.explain.service import analyse_case
     from mcalc.models.inference import load_model
 
-    if not args.image and not (args.data and args.case):
-        raise ExplainError("pass --image PATH, or --data DIR with --case CASE")
-    if args.image and args.data:
-        raise ExplainError("pass either --image or --data/--case, not both")
+    _precheck_predict(args)  # again: main() runs it first, a caller of this may not
     settings = get_settings()
     models_dir = Path(args.models) if args.models else settings.models_dir
     out_dir = Path(args.out)
@@ -208,10 +230,6 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     loaded = load_model(args.model, models_dir)
     analysis = _settings(args, decision_threshold(loaded.card).value)
     cache = None if args.no_cache else ResultsCache(settings.cache_dir / "predict")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ExplainError(f"cannot create the output folder: {os_error_text(exc)}") from exc
     case = analyse_case(
         loaded,
         inputs,
@@ -223,6 +241,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     if not case.images:
         reasons = "; ".join(f"{s.key}: {s.message}" for s in case.skipped)
         raise ExplainError(f"no image of case {args.case} could be analysed: {reasons}")
+    try:  # once there is something to write: a refused or failed run leaves no folder
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExplainError(f"cannot create the output folder: {os_error_text(exc)}") from exc
     files = _write_maps(case, out_dir, args.opacity, args.cmap)
     # The detections that make an image positive (the map score is the top one's): those at
     # or above the decision threshold, in full-resolution pixels of the file.
@@ -282,7 +304,7 @@ def _print_report(report: dict[str, Any], card: ModelCard) -> None:
         print(
             f"{img['image']}: {img['positive_class']} map score {img['score']:.3f} "
             f"({img['rule']}; {counted(img['patches'], 'patch')}, {img['seconds']:.2f} s) -> "
-            f"{img['predicted']}, {len(img['detections'])} detection(s) at or above "
+            f"{img['predicted']}, {counted(len(img['detections']), 'detection')} at or above "
             f"{label}, {counted(len(img['regions']), 'region')}"
             + (f" ({n_below} {below})" if n_below else "")
         )
@@ -393,4 +415,4 @@ def register_commands(subparsers: Any) -> None:
     p.add_argument("--cmap", choices=list(COLORMAPS), default="jet", help="colour map")
     p.add_argument("--no-cache", action="store_true", help="do not use the results cache")
     add_batch_arguments(p)
-    p.set_defaults(func=cmd_predict)
+    p.set_defaults(func=cmd_predict, precheck=_precheck_predict)

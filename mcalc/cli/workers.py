@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mcalc.cli.common import auc_text, fmt
 from mcalc.cli.models import add_train_flags
 from mcalc.plural import counted
 from mcalc.progress import TerminalProgress
@@ -42,7 +43,7 @@ def cmd_train_workers(args: argparse.Namespace) -> int:
     print(
         f"registered {out.model_id}: {counted(hyper.get('workers'), 'worker')}, "
         f"{hyper.get('distribution')}, {counted(hyper.get('replicas'), 'replica')}, "
-        f"test AUC {test.get('auc')}; {out.seconds:.0f} s"
+        f"test AUC {auc_text(test)}, accuracy {fmt(test.get('accuracy'))}; {out.seconds:.0f} s"
     )
     print(f"  logs: {out.logs[0].parent}", file=sys.stderr)
     return 0

@@ -34,8 +34,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mcalc.cluster import unreachable_ray_address
-from mcalc.errors import DatasetError, ModelError
-from mcalc.models.analysis import analyse, ci_text, papers_task_summary
+from mcalc.errors import DatasetError, McalcError, ModelError
+from mcalc.models.analysis import (
+    analyse,
+    ci_text,
+    papers_task_scores,
+    papers_task_summary,
+    threshold_metrics,
+)
 from mcalc.models.scores import LEVELS, EvalScores
 from mcalc.models.split import MIN_PATIENTS, patient_folds
 from mcalc.models.train_config import TrainConfig
@@ -43,6 +49,7 @@ from mcalc.progress import ProgressFn
 
 if TYPE_CHECKING:
     from mcalc.config import Settings
+    from mcalc.explain.scoring import DecisionThreshold
 
 __all__ = [
     "ENGINES",
@@ -50,8 +57,11 @@ __all__ = [
     "CrossvalResult",
     "CrossvalStopped",
     "check_fold_count",
+    "choose_fold_thresholds",
     "close_killed_folds",
     "crossval",
+    "fold_threshold",
+    "papers_task_accuracy",
     "plan_folds",
     "pool_scores",
     "summarise_folds",
@@ -61,6 +71,57 @@ log = logging.getLogger(__name__)
 
 #: Where the folds train: one after another in this process, or as Ray tasks.
 ENGINES = ("local", "ray")
+
+
+def fold_threshold(model: str | Path, models_dir: Path) -> DecisionThreshold:
+    """A fold model's decision threshold: its card's, else the stated default 0.5
+    (:func:`mcalc.explain.scoring.decision_threshold`); never one chosen on its test fold."""
+    from mcalc.explain.scoring import decision_threshold
+    from mcalc.models.registry import load_card, resolve_model
+
+    return decision_threshold(load_card(resolve_model(str(model), models_dir)))
+
+
+def papers_task_accuracy(
+    parts: list[EvalScores], thresholds: list[DecisionThreshold]
+) -> dict[str, Any]:
+    """The pooled out-of-fold accuracy on the papers' task (benign vs suspicious, normal cases
+    left out; case score as for the AUC): each case decided by its own fold's model at that
+    model's decision threshold (``thresholds``, in fold order), as Loizidou 2020 report
+    leave-one-patient-out accuracies. JSON-ready: ``accuracy`` (``None`` without a case),
+    ``correct`` and ``accuracy_at`` (the thresholds, in words).
+
+    Example:
+        >>> papers_task_accuracy([], [])["accuracy"] is None
+        True
+    """
+    from mcalc.explain.scoring import threshold_label
+
+    correct = total = 0
+    for scores, at in zip(parts, thresholds, strict=True):
+        task = papers_task_scores(scores)
+        if len(task.y) == 0:  # a fold of normal cases only
+            continue
+        m = threshold_metrics(task, "case", at.value)
+        (tn, _), (_, tp) = m.confusion_matrix
+        correct, total = correct + tn + tp, total + m.n
+    if len({(t.value, t.source) for t in thresholds}) <= 1:
+        said = (
+            f"each fold's decision threshold, {threshold_label(thresholds[0].value)} "
+            f"({thresholds[0].source})"
+            if thresholds
+            else "no fold"
+        )
+    else:
+        each = ", ".join(
+            f"fold {i} {threshold_label(t.value)}" for i, t in enumerate(thresholds, 1)
+        )
+        said = f"each fold's decision threshold: {each} (from the cards)"
+    return {
+        "accuracy": round(correct / total, 6) if total else None,
+        "correct": correct,
+        "accuracy_at": said,
+    }
 
 
 def pool_scores(parts: list[EvalScores]) -> EvalScores:
@@ -314,7 +375,8 @@ def summarise_folds(
     # results are set beside; a calcification model's runs answer another question.
     papers = papers_task_summary(pooled, n_boot=n_boot, seed=config.seed)
     if papers is not None:
-        out["papers_task"] = papers
+        thresholds = [fold_threshold(model, Path(models_dir)) for model in fold_models]
+        out["papers_task"] = papers | papers_task_accuracy(parts, thresholds)
     pooled_det = None
     if detection:
         from mcalc.explain.detection_eval import pool_detections
@@ -337,6 +399,7 @@ def crossval(
     progress: ProgressFn | None = None,
     engine: str = "local",
     address: str | None = None,
+    operating_point: str | None = None,
 ) -> dict[str, Any]:
     """Train and score one model per fold; the JSON of ``python -m mcalc crossval``.
 
@@ -352,6 +415,9 @@ def crossval(
             (then scores them here, as the local engine does).
         address: with ``engine="ray"``, the cluster (``ray://host:10001``, ``auto``);
             ``None`` starts a local Ray instance for the run (unless one is running).
+        operating_point: a rule (``youden``, ``sensitivity:T``): each fold's decision
+            threshold chosen on its validation patients (:func:`choose_fold_thresholds`),
+            before the folds are pooled; ``None``: the cards name none (0.5).
 
     Returns:
         ``k``, ``seed``, ``engine``, ``folds`` (each fold's model, patients, test cases and AUC per
@@ -398,7 +464,10 @@ def crossval(
         if note := stopped_folds_note(plan):
             log.warning(note)
         raise CrossvalStopped(plan, finished) from exc
+    chosen = choose_fold_thresholds(plan, paths, operating_point) if operating_point else None
     out = summarise_folds(plan, paths, n_boot=n_boot, detection=detection).summary
+    if chosen is not None:
+        out["operating_points"] = chosen
     out["engine"] = engine
     out["seconds"] = round(time.perf_counter() - t0, 3)
     return out
@@ -461,6 +530,36 @@ def _registered(plan: CrossvalPlan) -> list[str]:
 
     models_dir = plan.config.models_dir or _models_dir()
     return [plan.model_id(i) for i in range(plan.k) if is_registered(models_dir, plan.model_id(i))]
+
+
+def choose_fold_thresholds(
+    plan: CrossvalPlan, fold_models: list[str | Path], rule: str
+) -> list[dict[str, Any]]:
+    """Each fold model's decision threshold chosen by ``rule`` on that fold's validation
+    patients and recorded on its card, as ``train --operating-point`` does
+    (:func:`mcalc.explain.operating.choose_operating_point`); a fold where none can be
+    chosen (validation images of one class, likely with few patients) keeps the default,
+    and its entry says why. JSON-ready, in fold order."""
+    from mcalc.dataset import open_dataset
+    from mcalc.explain.operating import choose_operating_point
+    from mcalc.models.inference import load_model
+    from mcalc.models.operating_point import parse_rule, record_threshold
+
+    parsed = parse_rule(rule)
+    index = open_dataset(plan.config.data)
+    out: list[dict[str, Any]] = []
+    for i, model in enumerate(fold_models, start=1):
+        folder = Path(model)
+        try:
+            loaded = load_model(folder, folder.parent)
+            choice, _ = choose_operating_point(loaded, index, parsed, by=plan.config.trained_by)
+        except McalcError as exc:
+            log.info("fold %d: no decision threshold chosen: %s", i, exc)  # said in the result
+            out.append({"fold": i, "value": None, "note": f"{exc}: it decides at 0.5"})
+            continue
+        record_threshold(folder, choice)
+        out.append({"fold": i, "value": choice.value, "source": choice.source})
+    return out
 
 
 def train_fold(config: TrainConfig) -> str:

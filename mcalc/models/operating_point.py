@@ -285,8 +285,8 @@ def choose_on_validation(
     if n_pos == 0 or n_pos == len(scores):
         only = "no" if n_pos == 0 else "only"
         raise ThresholdError(
-            f"the {len(scores)} validation images of {card.id or 'the model'} ({patients} "
-            f"patients) hold {only} positive images: a threshold needs both; set one by hand "
+            f"the {len(scores)} validation images of {card.id or 'the model'} "
+            f"({counted(patients, 'patient')}) hold {only} positive images: a threshold needs both; set one by hand "
             "with its source (--value V --source TEXT)"
         )
     point = choose_threshold(y, np.array([s.score for s in scores]), rule)

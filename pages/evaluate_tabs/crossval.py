@@ -281,18 +281,21 @@ def published_ui(run: CrossvalRun, scores: EvalScores | None) -> None:
         + (f", 95% CI {papers['auc_ci_text']}" if papers.get("auc_ci_text") else "")
         + "."
     )
+    # Pooled before 7 December 2026: no accuracy (Loizidou 2020 gives accuracies only).
+    accuracy = papers.get("accuracy")
+    at = f"; accuracy at {papers['accuracy_at']}" if accuracy is not None else ""
     fitted_table(
         pd.DataFrame(
             reproduction_rows(
                 {
                     "auc": papers["auc"],
-                    "accuracy": None,
+                    "accuracy": accuracy,
                     "n": papers["n"],
                     "patients": papers["patients"],
                 },
                 synthetic=None if kind is None else kind[0],
                 source="real-layout" if kind is None else kind[1],
-                what="benign vs suspicious, per case (normal cases left out; max over images)",
+                what=f"benign vs suspicious, per case (normal cases left out; max over images{at})",
                 protocol=protocol,
                 prior=prior_use(
                     run.config.input == "temporal",

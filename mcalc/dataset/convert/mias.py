@@ -94,6 +94,11 @@ class _Film:
 
 
 def _find_info(src: Path) -> Path:
+    if src.is_file() and src.suffix.lower() in RASTER_SUFFIXES:  # a film, not the table
+        raise DatasetError(
+            f"{src} is an image, not the collection's {INFO_NAME}; point at {INFO_NAME} or "
+            "the folder that holds it"
+        )
     if src.is_file():
         return src
     if src.is_dir():
