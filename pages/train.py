@@ -228,6 +228,16 @@ def hyper_ui(
         key="train_augment",
         persist_state="session",
     )
+    operating = st.toggle(
+        "When trained, choose its decision threshold on the validation patients (Youden's J)",
+        key="train_operating_point",
+        persist_state="session",
+        help="Off, the new model decides at 0.5 until a threshold is chosen (Evaluate, "
+        "*Operating points*). On, the job then runs the model over every validation image, "
+        "as Predict does (seconds for the custom CNN on the demo, much longer for a backbone "
+        "on full-size images), and records the threshold of best sensitivity + specificity "
+        "on its card, as `train --operating-point youden` does.",
+    )
     with st.expander("Advanced"):
         a = st.columns(4)
         patch = a[0].number_input(
@@ -339,6 +349,7 @@ def hyper_ui(
         patience=int(patience),
         max_steps=int(max_steps) or None,
         model_id=model_id or None,
+        operating_point="youden" if operating else "none",
         augment=bool(augment),
         input=str(input_mode),
         hard_negatives=int(hard_negatives)

@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from mcalc import jobs
 from mcalc.config import get_settings
+from mcalc.errors import JobError
 from mcalc.models.train_config import TrainConfig
 from pages.state import SELECTED_MODEL_KEY
 from tests.app_pages import choices_after_another_page, open_page
@@ -181,6 +182,7 @@ def test_the_readers_configuration_survives_another_page(train_env):
         ("select_slider", "train_lr", 3e-4),
         ("number_input", "train_seed", 5),
         ("toggle", "train_augment", False),
+        ("toggle", "train_operating_point", True),
         ("number_input", "train_patch", 48),
         ("number_input", "train_pos_per_image", 4),
         ("number_input", "train_max_steps", 2),
@@ -672,3 +674,22 @@ def test_compare_shows_each_model_s_test_metrics_beside_its_name(train_env, tmp_
     assert list(compare.columns[:5]) == ["model", "AUC", "accuracy", "sens.", "spec."]
     assert {"arch.", "freeze", "synthetic"} <= set(compare.columns)
     assert list(compare["model"]) == ["demo-custom"]
+
+
+def test_a_job_can_choose_its_decision_threshold_when_trained(train_env, monkeypatch):
+    """A model trained in the app decided at 0.5 beside the demo's 0.9215 (its threshold
+    chosen on validation patients), with no way to ask for the same from Train: the toggle
+    puts the rule in the job's configuration (its child runs `train --config`)."""
+    launched: list[object] = []
+
+    def submit(config, *args, **kwargs):  # type: ignore[no-untyped-def]
+        launched.append(config)
+        raise JobError("not launched in this test")
+
+    monkeypatch.setattr(jobs, "submit", submit)
+    at = _tiny(_page())
+    assert at.toggle(key="train_operating_point").value is False
+    at.button(key="train_launch").click().run()
+    at.toggle(key="train_operating_point").set_value(True).run()
+    at.button(key="train_launch").click().run()
+    assert [c.operating_point for c in launched] == ["none", "youden"]  # type: ignore[attr-defined]

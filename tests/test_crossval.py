@@ -460,7 +460,7 @@ def test_the_command_takes_an_operating_point_and_says_each_folds(monkeypatch, c
     }  # fmt: skip
 
     def crossval(*args, **kwargs):  # type: ignore[no-untyped-def]
-        seen.append(kwargs.get("operating_point"))
+        seen.append(args[0].operating_point)  # the run's TrainConfig carries the rule
         return out
 
     monkeypatch.setattr(cv_module, "crossval", crossval)

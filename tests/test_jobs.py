@@ -947,3 +947,44 @@ def test_a_birads_job_without_a_suspicious_case_is_refused(tiny_demo, settings, 
         "suspicious cases, or train the calcification task"
     )
     assert job_folders(settings) == []
+
+
+def test_the_decision_thresholds_choice_is_a_phase_of_its_own(tmp_path):
+    """A job whose config names an operating point scores its validation images after the
+    test metrics, before ``done``: the page says so with a count, not "evaluating"."""
+    path = tmp_path / "progress.jsonl"
+    now = time.time()
+    _write_events(
+        path,
+        [
+            {"event": "start", "time": now - 10, "model_id": "m"},
+            {"event": "stage", "time": now - 9, "stage": "train", "epochs": 1},
+            {"event": "batch", "time": now - 8, "epoch": 1, "epochs": 1, "batch": 1, "steps": 1},
+            {"event": "epoch", "time": now - 7, "epoch": 1, "loss": 0.5},
+            {"event": "threshold", "time": now - 2, "done": 3, "total": 12, "message": "k"},
+        ],
+    )
+    p = read_progress(path, total_epochs=1)
+    assert (p.phase, p.choosing, p.fraction) == ("threshold", (3, 12), 0.99)
+    assert p.summary() == "choosing the decision threshold: validation image 3/12"
+    _write_events(path, [{"event": "done", "time": now, "model_id": "m"}])
+    assert read_progress(path, total_epochs=1).phase == "done"
+
+
+def test_the_operating_point_is_a_setting_of_the_run(tmp_path):
+    """``operating_point`` is one of TrainConfig's settings: a job's config.json carries it to
+    its child (``train --config``), the flag sets it, a bad rule is refused by validate."""
+    import argparse
+
+    assert TrainConfig(data="d").operating_point == "none"
+    with pytest.raises(ModelError, match=r"unknown rule 'sens:0\.9'"):
+        TrainConfig(data="d", operating_point="sens:0.9").validate()
+    TrainConfig(data="d", operating_point="sensitivity:0.9").validate()
+    cfg = TrainConfig(data="d", operating_point="youden")
+    file = tmp_path / "config.json"
+    file.write_text(json.dumps(cfg.to_json()))
+    assert TrainConfig.from_file(file, strict=True) == cfg
+    ns = argparse.Namespace(config=str(file), epochs=2)
+    assert TrainConfig.from_args(ns).operating_point == "youden"  # kept from the file
+    ns = argparse.Namespace(config=None, data="d", operating_point="sensitivity:0.8")
+    assert TrainConfig.from_args(ns).operating_point == "sensitivity:0.8"

@@ -330,16 +330,27 @@ def test_train_refuses_a_bad_operating_point_rule_before_it_trains(tmp_path, cap
 
 @pytest.mark.slow
 def test_train_with_an_operating_point_records_it_on_the_new_card(tiny_data, tmp_path, capsys):
+    """As an app job runs it: the rule in the job's config.json (``train --config``), the
+    choice made before the run's ``done`` (the job reads as running meanwhile), with its
+    own progress events."""
     from mcalc.cli import main
+    from mcalc.config import get_settings
+    from mcalc.models.train_config import TrainConfig
 
     models = tmp_path / "models"
+    config = TrainConfig(data=str(tiny_data), operating_point="youden", epochs=1, batch=8,
+                         patch_size=32, max_steps=3, pos_per_image=4, neg_per_image=4)  # fmt: skip
+    (tmp_path / "config.json").write_text(json.dumps(config.to_json()))
     code = main(
-        ["train", "--data", str(tiny_data), "--models", str(models), "--id", "op", "--epochs",
-         "1", "--batch", "8", "--patch-size", "32", "--max-steps", "3", "--patches-per-image",
-         "4", "--operating-point", "youden", "--json"]
+        ["train", "--config", str(tmp_path / "config.json"), "--models", str(models), "--id",
+         "op", "--json"]
     )  # fmt: skip
     card = json.loads(capsys.readouterr().out)
     assert code == 0
+    log = get_settings().runs_dir / "op" / "progress.jsonl"
+    kinds = [json.loads(line)["event"] for line in log.read_text().splitlines()]
+    assert kinds[-1] == "done" and "threshold" in kinds, kinds
+    assert kinds.index("threshold") > max(i for i, k in enumerate(kinds) if k == "epoch")
     t = card["decision_threshold"]
     assert t["rule"] == "youden" and t["split"] == "val" and t["images"] > t["positives"] > 0
     assert t["patients"] == len(card["split"]["val"])
@@ -361,3 +372,41 @@ def test_a_birads_models_truth_is_its_cases_group(spot_registry, tiny_demo) -> N
         k: int(g == "suspicious") for k, g in group.items()
     }
     assert set(group.values()) == {"normal", "suspicious"}
+
+
+def test_a_threshold_that_cannot_be_chosen_leaves_the_model_at_half_with_a_warning(
+    monkeypatch, tmp_path, capsys
+) -> None:
+    """After training, validation images of one class (a tiny set) leave no threshold to
+    choose: the model stays registered, deciding at 0.5, and the run says so and what to do
+    instead of failing a job whose model exists."""
+    from types import SimpleNamespace
+
+    import mcalc.dataset as dataset_module
+    import mcalc.explain.operating as operating_module
+    import mcalc.models.inference as inference_module
+    import mcalc.models.registry as registry_module
+    from mcalc.cli.models import _operating_point
+    from mcalc.models.operating_point import ThresholdError
+    from mcalc.models.train_config import TrainConfig
+
+    loaded = SimpleNamespace(model_id="m1", card=SimpleNamespace(trained_by=""))
+    monkeypatch.setattr(inference_module, "load_model", lambda folder, root: loaded)
+    monkeypatch.setattr(dataset_module, "open_dataset", lambda data: object())
+
+    def one_class(*args, progress, **kwargs):  # type: ignore[no-untyped-def]
+        progress(0, 4, "CC")
+        raise ThresholdError("its 4 validation images are all of one class")
+
+    monkeypatch.setattr(operating_module, "choose_operating_point", one_class)
+    card = SimpleNamespace(to_json=lambda: {"model_id": "m1"})
+    monkeypatch.setattr(registry_module, "load_card", lambda folder: card)
+    events: list[dict] = []
+    out = _operating_point(
+        TrainConfig(data="d", operating_point="youden"), tmp_path / "m1", events.append
+    )
+    assert out == {"model_id": "m1"}
+    assert events == [{"event": "threshold", "done": 0, "total": 4, "message": "CC"}]
+    err = capsys.readouterr().err
+    assert "WARNING: m1 is registered but its decision threshold was not chosen" in err
+    assert "all of one class" in err and "models threshold m1 --value" in err

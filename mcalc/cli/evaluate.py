@@ -358,7 +358,6 @@ def cmd_crossval(args: argparse.Namespace) -> int:
                 progress=TerminalProgress("folds", enabled=not args.json),
                 engine=args.engine,
                 address=args.address,
-                operating_point=args.operating_point,
             )
     except ValueError as exc:
         raise McalcError(f"crossval: {exc}") from exc

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -30,7 +31,6 @@ from mcalc.plural import counted
 from mcalc.progress import TerminalProgress
 
 if TYPE_CHECKING:
-    from mcalc.models.card import ModelCard
     from mcalc.models.train_events import TrainEvent, TrainEventFn
 
 __all__ = ["register_commands", "cmd_train", "cmd_models", "add_train_flags"]
@@ -39,6 +39,7 @@ __all__ = ["register_commands", "cmd_train", "cmd_models", "add_train_flags"]
 def _train_progress(enabled: bool) -> TrainEventFn:
     sampling = TerminalProgress("patches", enabled=enabled)
     mining = TerminalProgress("hard negatives", enabled=enabled)
+    choosing = TerminalProgress("validation images", enabled=enabled)
     bars: dict[tuple[str, int], TerminalProgress] = {}
 
     def on_event(event: TrainEvent) -> None:
@@ -55,6 +56,8 @@ def _train_progress(enabled: bool) -> TrainEventFn:
             # freezes (mcalc.models.freeze), for crossval's folds and the app's jobs too.
         elif kind == "mining":
             mining(event["done"], event["total"], str(event.get("message", "")))
+        elif kind == "threshold":
+            choosing(event["done"], event["total"], str(event.get("message", "")))
         elif kind == "hard_negatives" and enabled:
             sys.stderr.write(
                 f"hard negatives: {event['mined']} from {event['images']} training images\n"
@@ -95,10 +98,6 @@ def _precheck_train(args: argparse.Namespace) -> None:
     config = TrainConfig.from_args(args)
     config.validate()
     resolve_weights(config.arch, config.weights, len(input_channels(config.input)))
-    if getattr(args, "operating_point", "none") != "none":
-        from mcalc.models.operating_point import parse_rule
-
-        parse_rule(args.operating_point)  # a typo fails before the run, not after it
     if config.model_id is not None:
         models = config.models_dir or get_settings().models_dir
         check_new_id(models, config.model_id, named_dir=bool(config.models_dir))
@@ -113,11 +112,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from mcalc.models.training import train
 
+    hook = None if config.operating_point == "none" else partial(_operating_point, config)
     with interrupted_training():  # a SIGTERM in a fit stops it after its batch (cli.main)
-        result = train(config, progress=_train_progress(not args.json))
+        result = train(config, progress=_train_progress(not args.json), after_register=hook)
     card = result.card
-    if result.chief and getattr(args, "operating_point", "none") != "none":
-        card = _operating_point(args, config, result.path, card)
     if not result.chief:
         print(
             json.dumps({"model_id": result.model_id, "chief": False})
@@ -154,12 +152,13 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _operating_point(
-    args: argparse.Namespace, config: Any, folder: Path, card: ModelCard
-) -> ModelCard:
-    """``--operating-point RULE``: the new model's decision threshold chosen on its
-    validation patients and recorded on its card (:mod:`mcalc.models.operating_point`);
-    the card as it is then."""
+def _operating_point(config: Any, folder: Path, emit: TrainEventFn) -> dict[str, Any]:
+    """``operating_point``: the new model's decision threshold chosen on its validation
+    patients and recorded on its card (:mod:`mcalc.models.operating_point`), run by
+    :func:`~mcalc.models.training.train` before its ``done`` (``threshold`` events, per
+    validation image); the card as it is then. A threshold that cannot be chosen (e.g.
+    validation images of one class) leaves the model registered at 0.5, with a warning
+    saying so and what to do (stderr, and the job's log)."""
     from mcalc.dataset import open_dataset
     from mcalc.explain.operating import choose_operating_point
     from mcalc.models.inference import load_model
@@ -167,18 +166,30 @@ def _operating_point(
     from mcalc.models.registry import load_card
 
     loaded = load_model(folder, folder.parent)
-    choice, skipped = choose_operating_point(
-        loaded,
-        open_dataset(config.data),
-        parse_rule(args.operating_point),
-        by=card.trained_by,
-        progress=TerminalProgress("validation images", enabled=not args.json),
-    )
-    record_threshold(folder, choice)
-    if not args.json:
+
+    def step(done: int, total: int, message: str) -> None:
+        emit({"event": "threshold", "done": done, "total": total, "message": message})
+
+    try:
+        choice, skipped = choose_operating_point(
+            loaded,
+            open_dataset(config.data),
+            parse_rule(config.operating_point),
+            by=loaded.card.trained_by,
+            progress=step,
+        )
+        record_threshold(folder, choice)
+    except McalcError as exc:
+        print(
+            f"WARNING: {loaded.model_id} is registered but its decision threshold was not "
+            f"chosen ({exc}); it decides at 0.5 until one is set: `python -m mcalc models "
+            f"threshold {loaded.model_id} --value V --source TEXT`",
+            file=sys.stderr,
+        )
+    else:
         left = f"; left out: {', '.join(skipped)}" if skipped else ""
         print(f"decision threshold {choice.value:g}: {choice.source}{left}", file=sys.stderr)
-    return load_card(folder)
+    return load_card(folder).to_json()
 
 
 #: Who opens on the newest model when no default is set (the command line's ``predict``
@@ -397,7 +408,6 @@ def register_commands(subparsers: Any) -> None:
     add_train_flags(train)
     train.add_argument(
         "--operating-point",
-        default="none",
         metavar="RULE",
         help="choose the model's decision threshold on its validation patients at the end: "
         "youden or sensitivity:T (as `models threshold`); default none (it decides at 0.5 "

@@ -47,8 +47,9 @@ class Progress:
     Attributes:
         phase: ``waiting`` (no log yet: the process is starting), ``preparing`` (sampling patches, building the
             model), ``training``, ``mining`` (hard negatives, between two stages),
-            ``evaluating`` (test metrics and registration), ``done``, ``failed`` or
-            ``interrupted``.
+            ``evaluating`` (test metrics and registration), ``threshold`` (the decision
+            threshold chosen on the validation patients, ``operating_point``), ``done``,
+            ``failed`` or ``interrupted``.
         stage: current stage (``train``, or ``head`` then ``finetune``).
         stage_index, n_stages: 1-based stage number and how many are planned.
         epoch, epochs: epoch within the stage and the stage's epochs.
@@ -65,6 +66,8 @@ class Progress:
         model_id: the registry id, once known.
         mining: ``(images done, images)`` while hard negatives are mined; mined: hard
             negatives found, once mining has ended (``None``: none mined yet).
+        choosing: ``(validation images scored, images)`` while the decision threshold is
+            chosen.
     """
 
     phase: str = "waiting"
@@ -87,6 +90,7 @@ class Progress:
     model_id: str | None = None
     mining: tuple[int, int] | None = None
     mined: int | None = None
+    choosing: tuple[int, int] | None = None
 
     def summary(self) -> str:
         """One line for a progress bar: ``epoch 2/5 · batch 7/20 · about 1 min left``."""
@@ -102,6 +106,9 @@ class Progress:
             return self.phase
         if self.phase == "mining" and self.mining is not None:
             return f"mining hard negatives: image {self.mining[0]}/{self.mining[1]}"
+        if self.phase == "threshold":
+            done, total = self.choosing or (0, 0)
+            return f"choosing the decision threshold: validation image {done}/{total}"
         parts = []
         if self.n_stages > 1 and self.stage:
             parts.append(f"stage {self.stage_index}/{self.n_stages} ({self.stage})")
@@ -223,6 +230,9 @@ def _apply(state: _State, event: dict[str, Any], n_stages: int) -> None:
     elif kind == "mining":
         done, total = int(event.get("done") or 0), int(event.get("total") or 0)
         p = replace(p, phase="mining", mining=(done, total))
+    elif kind == "threshold":
+        done, total = int(event.get("done") or 0), int(event.get("total") or 0)
+        p = replace(p, phase="threshold", choosing=(done, total))
     elif kind == "hard_negatives":
         p = replace(p, mining=None, mined=int(event.get("mined") or 0))
     elif kind == "done":
@@ -256,7 +266,7 @@ def _snapshot(state: _State, n_stages: int, total_epochs: int, now: float) -> Pr
     in_epoch = p.batch if p.phase == "training" and state.epoch_open else 0
     done = state.finished_steps + in_epoch
     total = max(total_epochs * steps, done) if steps else 0
-    if p.phase in {"done", "evaluating"}:
+    if p.phase in {"done", "evaluating", "threshold"}:
         fraction = 1.0 if p.phase == "done" else 0.99
     else:
         fraction = min(done / total, 0.99) if total else 0.0

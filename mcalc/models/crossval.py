@@ -417,7 +417,8 @@ def crossval(
             ``None`` starts a local Ray instance for the run (unless one is running).
         operating_point: a rule (``youden``, ``sensitivity:T``): each fold's decision
             threshold chosen on its validation patients (:func:`choose_fold_thresholds`),
-            before the folds are pooled; ``None``: the cards name none (0.5).
+            before the folds are pooled; ``None``: ``config.operating_point``'s (``none``:
+            the cards name none, 0.5).
 
     Returns:
         ``k``, ``seed``, ``engine``, ``folds`` (each fold's model, patients, test cases and AUC per
@@ -464,7 +465,8 @@ def crossval(
         if note := stopped_folds_note(plan):
             log.warning(note)
         raise CrossvalStopped(plan, finished) from exc
-    chosen = choose_fold_thresholds(plan, paths, operating_point) if operating_point else None
+    rule = operating_point or (None if config.operating_point == "none" else config.operating_point)
+    chosen = choose_fold_thresholds(plan, paths, rule) if rule else None
     out = summarise_folds(plan, paths, n_boot=n_boot, detection=detection).summary
     if chosen is not None:
         out["operating_points"] = chosen

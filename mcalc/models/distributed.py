@@ -44,6 +44,7 @@ __all__ = [
     "local_tf_configs",
     "worker_role",
     "multiworker_strategy",
+    "select_strategy",
     "prepare_model",
     "distributed_input",
     "barrier",
@@ -147,6 +148,23 @@ def local_tf_configs(ports: list[int], host: str = "localhost") -> list[str]:
         json.dumps({"cluster": cluster, "task": {"type": "worker", "index": i}})
         for i in range(len(ports))
     ]
+
+
+def select_strategy(kind: str = "auto") -> Any:
+    """The ``tf.distribute`` strategy: over the workers of ``TF_CONFIG`` (see
+    :func:`worker_role`), else mirrored over several GPUs (or CPUs when asked). Call it
+    before other TensorFlow work: a multi-worker strategy must come first."""
+    import os
+
+    if worker_role(kind, os.environ) is not None:
+        return multiworker_strategy()
+    import tensorflow as tf
+
+    gpus = tf.config.list_logical_devices("GPU")
+    if kind == "mirrored" or (kind == "auto" and len(gpus) > 1):
+        devices = gpus if len(gpus) > 1 else tf.config.list_logical_devices("CPU")
+        return tf.distribute.MirroredStrategy(devices=[d.name for d in devices])
+    return tf.distribute.get_strategy()
 
 
 def multiworker_strategy() -> tf.distribute.MultiWorkerMirroredStrategy:

@@ -158,6 +158,12 @@ class TrainConfig:
             and the last ``epochs // 2`` continue on them (stage ``hardneg``, the same
             optimiser, as many batches per epoch as before). See
             :mod:`mcalc.models.hard_negatives`.
+        operating_point: the rule that chooses the model's decision threshold on its
+            validation patients once it is registered (``youden`` or ``sensitivity:T``, as
+            ``python -m mcalc models threshold``; :mod:`mcalc.models.operating_point`), or
+            ``none`` (the default): the model decides at 0.5 until one is set. Chosen by
+            ``python -m mcalc train`` (its ``--operating-point``, and an app job's child),
+            never for cross-validation folds.
     """
 
     data: str
@@ -192,6 +198,8 @@ class TrainConfig:
     input: str = "recent"
     # Hard-negative mining: its own lines, so other fields merge beside it.
     hard_negatives: int = 0
+    # The decision threshold chosen at the end: its own lines, so other fields merge beside it.
+    operating_point: str = "none"
 
     def __post_init__(self) -> None:
         # Callers may pass Path objects and lists; the stored value is text and a tuple.
@@ -233,6 +241,13 @@ class TrainConfig:
             _whole("max steps per epoch", self.max_steps, 1, MAX_STEPS)
         if self.lr is not None and not 0 < float(self.lr) < 1:
             raise ModelError(f"learning rate must be in (0, 1), got {self.lr}")
+        if self.operating_point != "none":
+            from mcalc.models.operating_point import ThresholdError, parse_rule
+
+            try:
+                parse_rule(self.operating_point)
+            except ThresholdError as exc:
+                raise ModelError(f"operating point: {exc}, or none") from exc
         if self.spacing_mm is not None and not (
             math.isfinite(self.spacing_mm) and self.spacing_mm > 0
         ):
@@ -434,6 +449,7 @@ class TrainConfig:
             "trained_by": ns.get("trained_by"),
             "input": ns.get("input"),
             "hard_negatives": ns.get("hard_negatives"),
+            "operating_point": ns.get("operating_point"),
         }
         if flags["pos_per_image"] is None:
             flags["pos_per_image"] = ns.get("patches_per_image")

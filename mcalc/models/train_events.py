@@ -37,7 +37,8 @@ __all__ = [
 log = logging.getLogger("mcalc.models.training")
 
 #: One training event (``start``, ``sampling``, ``patches``, ``stage``, ``batch``, ``epoch``,
-#: ``done``, ``failed``, ``interrupted``): a JSON-able dict, one line of ``progress.jsonl``.
+#: ``threshold``, ``done``, ``failed``, ``interrupted``): a JSON-able dict, one line of
+#: ``progress.jsonl``.
 TrainEvent = dict[str, Any]
 #: Receives each :data:`TrainEvent`; unlike :data:`mcalc.progress.ProgressFn` it carries the
 #: whole event, not a count.

@@ -26,7 +26,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -39,7 +39,13 @@ from mcalc.errors import McalcError, ModelError
 from mcalc.models.architectures import ArchSpec, arch_spec, build_model, copy_weights
 from mcalc.models.card import ModelCard
 from mcalc.models.data import eval_dataset, predict_array, steps_per_epoch, train_dataset
-from mcalc.models.distributed import WorkerRole, barrier, lost_workers, worker_role
+from mcalc.models.distributed import (
+    WorkerRole,
+    barrier,
+    lost_workers,
+    select_strategy,
+    worker_role,
+)
 from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.freeze import FreezeReport, apply_freeze, default_lr
 from mcalc.models.hard_negatives import mine_hard_negatives
@@ -105,23 +111,6 @@ class TrainResult:
     path: Path
     card: ModelCard = field(default_factory=ModelCard)
     chief: bool = True
-
-
-def select_strategy(kind: str = "auto") -> Any:
-    """The ``tf.distribute`` strategy: over the workers of ``TF_CONFIG`` (see
-    :func:`~mcalc.models.distributed.worker_role`), else mirrored over several GPUs (or CPUs when asked). Call it
-    before other TensorFlow work: a multi-worker strategy must come first."""
-    if worker_role(kind, os.environ) is not None:
-        from mcalc.models.distributed import multiworker_strategy
-
-        return multiworker_strategy()
-    import tensorflow as tf
-
-    gpus = tf.config.list_logical_devices("GPU")
-    if kind == "mirrored" or (kind == "auto" and len(gpus) > 1):
-        devices = gpus if len(gpus) > 1 else tf.config.list_logical_devices("CPU")
-        return tf.distribute.MirroredStrategy(devices=[d.name for d in devices])
-    return tf.distribute.get_strategy()
 
 
 def _seed_everything(seed: int, gpu: bool) -> bool:
@@ -476,6 +465,7 @@ def train(
     progress: TrainEventFn | None = None,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     stop: StopRequest | None = None,
+    after_register: Callable[[Path, TrainEventFn], CardJson] | None = None,
 ) -> TrainResult:
     """Train, evaluate on held-out patients and register a model.
 
@@ -486,6 +476,10 @@ def train(
         stop: set it (from a signal handler, another thread) to stop at the end of the
             current batch; the run then ends as interrupted. Without one, the run's own:
             ``python -m mcalc``'s SIGTERM sets it during a fit (``StopRequest.fitting``).
+        after_register: on the chief, once the model is registered and before ``done``
+            (a job reads as running meanwhile): given its folder and the event callback, it
+            returns the card as it left it (``train --operating-point`` chooses the decision
+            threshold here; mcalc.models cannot import the analysis it takes).
 
     Returns:
         The registered model's id, folder and card.
@@ -552,6 +546,8 @@ def train(
             barrier(strategy, registered)  # the other workers wait for the registration
         if not run.is_chief:
             shutil.rmtree(run.run_dir, ignore_errors=True)
+    if after_register is not None:
+        card = after_register(path, run.emit)
     if run.mlflow is not None:
         run.mlflow.finish(card, path)
     run.emit({"event": "done", "model_id": run.model_id, "path": str(path)})
