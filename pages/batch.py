@@ -102,7 +102,11 @@ def estimate_ui(
     same explanation when there is one (images done with these settings are skipped, failed
     ones tried again: counted from the run's table; ``runs``: every batch run)."""
     folder = batch_root(settings) / run_name(str(model.id), data_path)
-    done, failed = launch_counts(run_table(folder), model_key(model), options.cam, options.maps)
+    # Its rows list regions from the model's threshold (predict --all's default).
+    floor = decision_threshold(model).value
+    done, failed = launch_counts(
+        run_table(folder), model_key(model), options.cam, options.maps, regions_from=floor
+    )
     est = estimate_run(
         str(model.id),
         images,

@@ -195,6 +195,13 @@ def test_rerun_skips_done_images_and_redoes_other_settings(
     assert launch_counts(table, maps.model_key, None, True) == (3, 1)
     assert launch_counts(table, maps.model_key, "scorecam", True) == (0, 0)
     assert launch_counts(table, "spot@another-file", None, True) == (0, 0)
+    # A launch from the page lists regions from the model's threshold (spot's 0.5): the set
+    # listed from 0.3 (`--threshold 0.3`) is not what it resumes. The page said "All 4
+    # images are done ... analyses none" over it, and its launch redid all 4.
+    assert launch_counts(table, plain.model_key, None, False) == (3, 1)
+    assert launch_counts(table, plain.model_key, None, False, regions_from=0.5) == (0, 0)
+    assert launched_set(sets, None, False, regions_from=0.5) is None
+    assert launched_set(sets, None, True, regions_from=0.5) == maps
     # Speeds by explanation: the relaunch that retried one image kept the speed of four.
     speeds = read_progress(out)["speeds"]
     assert list(speeds) == [""] and speeds[""]["analysed"] == 4

@@ -29,10 +29,10 @@ import numpy as np
 import pandas as pd
 
 from mcalc.batch.called import with_called
-from mcalc.errors import WriteError
+from mcalc.batch.progress_file import PROGRESS_FILE, measured_speeds, read_progress, write_progress
 from mcalc.explain.methods import method_name
 from mcalc.explain.scoring import DecisionThreshold, decision_text, threshold_label
-from mcalc.fileio import atomic_write_json, atomic_write_with
+from mcalc.fileio import atomic_write_with
 from mcalc.spreadsheet import csv_text, unescape_cell
 
 __all__ = [
@@ -70,7 +70,6 @@ log = logging.getLogger(__name__)
 
 RESULTS_PARQUET = "results.parquet"
 RESULTS_CSV = "results.csv"
-PROGRESS_FILE = "progress.json"
 MAPS_DIR = "maps"
 
 #: Every column, in order, with its type (``str``, ``float``, ``int`` or ``bool``).
@@ -305,23 +304,6 @@ def threshold_note(table: pd.DataFrame, current: DecisionThreshold) -> str | Non
     )
 
 
-def write_progress(out_dir: str | Path, progress: dict[str, Any]) -> None:
-    """Replace ``progress.json`` atomically (a full disk is logged, never fatal)."""
-    try:
-        atomic_write_json(Path(out_dir) / PROGRESS_FILE, progress)
-    except WriteError as exc:
-        log.warning("progress not written: %s", exc)
-
-
-def read_progress(out_dir: str | Path) -> dict[str, Any]:
-    """``progress.json`` of a run folder (``{}`` when absent or unreadable)."""
-    try:
-        data = json.loads((Path(out_dir) / PROGRESS_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def filter_results(
     table: pd.DataFrame,
     *,
@@ -372,6 +354,7 @@ class ResultSet:
         rows, failed: its rows, and those with an error.
         last: the newest ``finished_at`` of its rows (ISO text; ``""``: none).
         old_rules: made by a rule of before 5 December 2026 (a launch today redoes them).
+        regions_from: the least score of a listed region (``--threshold``; ``None``: unknown).
     """
 
     model_key: str
@@ -384,6 +367,7 @@ class ResultSet:
     failed: int
     last: str
     old_rules: bool = False
+    regions_from: float | None = None
 
     @property
     def key(self) -> str:
@@ -477,6 +461,7 @@ def result_sets(table: pd.DataFrame) -> list[ResultSet]:
                 int((rows["error"] != "").sum()),
                 last,
                 bool(old),
+                least,
             )
         )
     out.sort(key=lambda r: r.last, reverse=True)  # stable: table order among equals
@@ -492,20 +477,31 @@ def result_sets(table: pd.DataFrame) -> list[ResultSet]:
 
 
 def launched_set(
-    sets: Sequence[ResultSet], explanation: str | None, maps: bool
+    sets: Sequence[ResultSet],
+    explanation: str | None,
+    maps: bool,
+    regions_from: float | None = None,
 ) -> ResultSet | None:
     """The newest set of ``sets`` made with ``explanation`` (``None``: none) and ``maps`` by
-    today's rules, as a launch with those options makes them; ``None`` when there is none
-    (a launch whose rows have not come yet).
+    today's rules, as a launch with those options makes them (and, given, its regions listed
+    from ``regions_from``: the app's launches list them from the model's threshold); ``None``
+    when there is none (a launch whose rows have not come yet).
     """
     for rs in sets:
-        if rs.explanation == (explanation or "") and rs.maps == maps and not rs.old_rules:
+        floor = rs.regions_from if regions_from is not None else None
+        same_floor = floor is None or abs(floor - float(regions_from or 0.0)) < 1e-9
+        options = rs.explanation == (explanation or "") and rs.maps == maps
+        if options and same_floor and not rs.old_rules:
             return rs
     return None
 
 
 def launch_counts(
-    table: pd.DataFrame, model_key: str, explanation: str | None, maps: bool
+    table: pd.DataFrame,
+    model_key: str,
+    explanation: str | None,
+    maps: bool,
+    regions_from: float | None = None,
 ) -> tuple[int, int]:
     """``(done, failed)``: the images a launch of the model file ``model_key`` with
     ``explanation`` and ``maps`` skips (rows without error) and tries again (rows with an
@@ -522,51 +518,10 @@ def launch_counts(
     if table.empty:
         return 0, 0
     mine = table[table["model_key"] == model_key]
-    rs = launched_set(result_sets(mine), explanation, maps)
+    rs = launched_set(result_sets(mine), explanation, maps, regions_from)
     if rs is None:
         return 0, 0
     return rs.rows - rs.failed, rs.failed
-
-
-def measured_speeds(
-    progress: dict[str, Any], legacy: tuple[str | None, str, int | None] | None = None
-) -> dict[str, dict[str, Any]]:
-    """The speeds a run folder's launches measured, by explanation method (``""``: none):
-    ``{method: {"images_per_s", "engine", "workers", "analysed"}}``, from its
-    ``progress.json`` (each launch keeps the others' in ``speeds``).
-
-    ``legacy``: ``(explanation, engine, workers)`` of the launch that wrote a
-    ``progress.json`` made before ``speeds`` was recorded (its top-level speed is then that
-    launch's); ``None``: such a file gives no speed.
-
-    Example:
-        >>> measured_speeds({"speeds": {"gradcam": {"images_per_s": 0.1, "engine": "local",
-        ...     "workers": None, "analysed": 8}}})["gradcam"]["images_per_s"]
-        0.1
-        >>> measured_speeds({"images_per_s": 0.5}, legacy=(None, "local", 2))
-        {'': {'images_per_s': 0.5, 'engine': 'local', 'workers': 2, 'analysed': 0}}
-    """
-    held = progress.get("speeds")
-    if isinstance(held, dict):
-        return {
-            str(k): dict(v)
-            for k, v in held.items()
-            if isinstance(v, dict)
-            and isinstance(v.get("images_per_s"), int | float)
-            and v["images_per_s"] > 0
-        }
-    rate = progress.get("images_per_s")
-    if legacy is None or not isinstance(rate, int | float) or rate <= 0:
-        return {}
-    method, engine, workers = legacy
-    return {
-        method or "": {
-            "images_per_s": float(rate),
-            "engine": engine,
-            "workers": workers,
-            "analysed": int(progress.get("analysed", 0) or 0),
-        }
-    }
 
 
 def outcome_text(score: float, error_kind: str, error: str) -> str:
