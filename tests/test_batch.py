@@ -295,6 +295,12 @@ def test_cli_all_prints_json_and_refuses_a_case(
     assert "leave out --image, --case" in capsys.readouterr().err
     assert main([*args, "--all", "--address", "127.0.0.1:1"]) == 2
     assert "add --engine ray" in capsys.readouterr().err
+    # Options of the one-case command that --all has no use for were silently ignored.
+    for extra in (["--no-cache"], ["--opacity", "0.3"], ["--cmap", "turbo"]):
+        assert main([*args, "--all", *extra]) == 2, extra
+        err = capsys.readouterr().err
+        assert f"--all does not take {extra[0]}" in err and "leave it out" in err, err
+    assert not out.exists()
     # The run completed but one image failed: exit status 3 (0 until 6 December 2026, so a
     # script could not tell), the table written, --json unchanged, one line on stderr.
     # One worker: this process runs the model, importing TensorFlow quietly as the command

@@ -108,6 +108,15 @@ def cmd_batch(args: argparse.Namespace) -> int:
         )
     if args.address and args.engine != "ray":
         raise ExplainError("--address is a Ray cluster: add --engine ray")
+    ignored = {
+        "--no-cache": (args.no_cache, "it keeps no results cache: its table is its record, "
+                       "and a rerun into another --out redoes every image"),
+        "--opacity": (args.opacity is not None, "it draws no pictures (--maps writes the maps)"),
+        "--cmap": (args.cmap is not None, "it draws no pictures (--maps writes the maps)"),
+    }  # fmt: skip
+    for flag, (given, why) in ignored.items():
+        if given:
+            raise ExplainError(f"--all does not take {flag}: {why}; leave it out")
 
     summary = run_batch(
         args.model,

@@ -78,6 +78,9 @@ from mcalc.progress import ProgressFn, TerminalProgress
 __all__ = ["register_commands", "cmd_predict", "file_stem", "card_summary"]
 
 _CAM_FILE = {"gradcam": "gradcam", "gradcam++": "gradcampp", "scorecam": "scorecam"}
+#: Overlay opacity and colour map of the result pictures (one image or one case).
+OPACITY = 0.6
+CMAP = "jet"
 
 
 def file_stem(key: str) -> str:
@@ -245,7 +248,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ExplainError(f"cannot create the output folder: {os_error_text(exc)}") from exc
-    files = _write_maps(case, out_dir, args.opacity, args.cmap)
+    opacity = OPACITY if args.opacity is None else args.opacity
+    files = _write_maps(case, out_dir, opacity, args.cmap or CMAP)
     # The detections that make an image positive (the map score is the top one's): those at
     # or above the decision threshold, in full-resolution pixels of the file.
     found = DetectionSettings(threshold=case.threshold.value)
@@ -411,8 +415,9 @@ def register_commands(subparsers: Any) -> None:
         default=DEFAULT_TOLERANCE_MM,
         help=f"mm around the marks for agreement (default {DEFAULT_TOLERANCE_MM})",
     )
-    p.add_argument("--opacity", type=fraction, default=0.6, help="overlay opacity (default 0.6)")
-    p.add_argument("--cmap", choices=list(COLORMAPS), default="jet", help="colour map")
+    # Defaults given where they are used: --all refuses these when given (it draws nothing).
+    p.add_argument("--opacity", type=fraction, help=f"overlay opacity (default {OPACITY})")
+    p.add_argument("--cmap", choices=list(COLORMAPS), help=f"colour map (default {CMAP})")
     p.add_argument("--no-cache", action="store_true", help="do not use the results cache")
     add_batch_arguments(p)
     p.set_defaults(func=cmd_predict, precheck=_precheck_predict)
