@@ -24,6 +24,7 @@ from mcalc.batch import (
     ray_available,
     result_sets,
 )
+from mcalc.batch.run import not_read_note
 from mcalc.batch.settings import DEFAULT_DETECTION
 from mcalc.batch.table import (
     DISPLAY_COLUMNS,
@@ -54,6 +55,7 @@ from mcalc.jobs.batch import (
 from mcalc.jobs.batch_estimate import estimate_run
 from mcalc.models.card import ModelCard
 from mcalc.models.registry import RegistryListing, list_models
+from mcalc.plural import counted
 from mcalc.present.reading import image_names, row_names
 from pages import common, default_model, menu, signin, state
 
@@ -265,6 +267,10 @@ def live_ui(name: str, settings: Settings, listed: list[list[BatchJob]]) -> None
     prog = job.progress()
     done, total = int(prog.get("done", 0)), int(prog.get("total", 0) or 0)
     st.progress(min(done / total, 1.0) if total else 0.0, text=job.progress_line())
+    if missed := prog.get("not_read"):  # manifest rows or files that are no image of the run
+        st.warning(not_read_note(job.data, missed), icon=":material/warning:")
+        with st.expander(counted(len(missed), "row or file", "rows or files") + " not read"):
+            st.text("\n".join(str(m) for m in missed))  # as written: no Markdown
     if job.state == "failed":
         st.error(f"Failed: {job.error}")
         st.code(job.log_tail() or "(empty log)", language=None)

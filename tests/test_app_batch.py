@@ -404,3 +404,26 @@ def test_a_full_rerun_lists_the_runs_once_and_reads_each_progress_once(
     (runs,) = [shown(d) for d in at.dataframe if "run" in d.value.columns]
     assert list(runs["done"]) == ["5/24"]
     assert len(listings) == 1 and reads == [str(folder)], (listings, reads)
+
+
+def test_rows_the_run_could_not_read_are_said_beside_its_progress(
+    app_env, spot_registry, batch_data, monkeypatch
+) -> None:
+    """A manifest row that names a view 'AP' or a file that is gone is in no row of the
+    table: `predict --all` said so on stderr, while the page that launched it said nothing
+    (its progress.json did not hold them)."""
+    monkeypatch.setenv("MCALC_MODELS", str(spot_registry))
+    name = run_name("spot", batch_data)
+    folder = batch_root(get_settings()) / name
+    folder.mkdir(parents=True)
+    job = BatchJob(name, folder, "spot", str(batch_data), BatchOptions(), state="done")
+    job.created = time.time()
+    atomic_write_json(folder / "job.json", job.to_json())
+    missed = ["manifest.csv row 3: view 'AP' is not one of ['CC', 'MLO']; row skipped",
+              "manifest.csv row 4: /x/gone.dcm not found; row skipped"]  # fmt: skip
+    atomic_write_json(folder / "progress.json", {"done": 4, "total": 4, "not_read": missed})
+    at = _batch_page(monkeypatch, batch_data)
+    assert not at.exception, [e.value for e in at.exception]
+    said = [w.value for w in at.warning if "were not read" in w.value]
+    assert len(said) == 1 and said[0].startswith(f"2 rows or files of {batch_data} were not"), said
+    assert any(t.value == "\n".join(missed) for t in at.text), [t.value for t in at.text]

@@ -990,6 +990,7 @@ def test_rows_of_the_manifest_not_read_are_said_beside_the_run(
     assert report["total"] == 4 and len(report["not_read"]) == 2, report
     assert "view 'AP' is not one of ['CC', 'MLO']; row skipped" in report["not_read"][0]
     assert "gone.dcm not found; row skipped" in report["not_read"][1]
+    assert read_progress(tmp_path / "out")["not_read"] == report["not_read"]  # for the page
     warned = [line for line in printed.err.splitlines() if line.startswith("warning:")]
     assert warned == [
         f"warning: 2 rows or files of {manifest} were not read, so their images are in no "

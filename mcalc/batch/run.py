@@ -43,9 +43,17 @@ from mcalc.batch.table import (
 from mcalc.errors import os_error_text
 from mcalc.explain.results import image_key
 from mcalc.filenames import key_stems
+from mcalc.plural import counted
 from mcalc.progress import ProgressFn
 
-__all__ = ["CHECKPOINT_S", "EXIT_SOME_FAILED", "BatchSummary", "collection_items", "run_batch"]
+__all__ = [
+    "CHECKPOINT_S",
+    "EXIT_SOME_FAILED",
+    "BatchSummary",
+    "collection_items",
+    "not_read_note",
+    "run_batch",
+]
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +254,7 @@ def run_batch(
         "workers_asked": workers,
         "explanation": settings.cam.method if settings.cam is not None else "",
         "total": len(items),
+        "not_read": list(not_read),  # the page says them beside the run, as the command
         "started": time.time(),
         # The speeds earlier launches into this folder measured, by explanation: an
         # estimate of a launch with another explanation is not this launch's speed.
@@ -291,6 +300,24 @@ def run_batch(
         images_per_s=float(state["images_per_s"]),
         results=(str(where / RESULTS_PARQUET), str(where / RESULTS_CSV)),
         not_read=not_read,
+    )
+
+
+def not_read_note(data: str, not_read: list[str] | tuple[str, ...]) -> str:
+    """What a run says of the rows or files of ``data`` it could not read (scan's errors):
+    their images are in no row of its table.
+
+    Example:
+        >>> not_read_note("archive.csv", ["row 3: view 'AP' is not one of ['CC', 'MLO']"])
+        '1 row or file of archive.csv was not read, so its image is in no row of the table (`python -m mcalc scan archive.csv` lists why)'
+    """
+    import shlex
+
+    n = len(not_read)
+    verb, whose = ("was", "its image is") if n == 1 else ("were", "their images are")
+    return (
+        f"{counted(n, 'row or file', 'rows or files')} of {data} {verb} not read, so {whose} "
+        f"in no row of the table (`python -m mcalc scan {shlex.quote(data)}` lists why)"
     )
 
 

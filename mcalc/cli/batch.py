@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shlex
 import sys
 from pathlib import Path
 from typing import Any
@@ -99,6 +98,7 @@ def _operating(args: argparse.Namespace) -> float:
 def cmd_batch(args: argparse.Namespace) -> int:
     """``predict --all`` (errors propagate to :func:`mcalc.cli.main`)."""
     from mcalc.batch import run_batch
+    from mcalc.batch.run import not_read_note
 
     if not args.data:
         raise ExplainError("--all needs --data DIR (a dataset folder or manifest)")
@@ -145,14 +145,8 @@ def cmd_batch(args: argparse.Namespace) -> int:
         )
         print(f"results: {shown_path(summary.results[0])} and {shown_path(summary.results[1])}")
     if summary.not_read:  # scan's errors: rows or files that are no image of the run
-        data = shlex.quote(shown_path(args.data))
-        print(
-            f"warning: {counted(len(summary.not_read), 'row or file', 'rows or files')} of "
-            f"{shown_path(args.data)} {'was' if len(summary.not_read) == 1 else 'were'} not "
-            f"read, so their images are in no row of the table (`python -m mcalc scan {data}` "
-            "lists why)",
-            file=sys.stderr,
-        )
+        note = not_read_note(shown_path(args.data), summary.not_read)
+        print(f"warning: {note}", file=sys.stderr)
     if summary.exit_status:
         print(
             f"{summary.failed} of {counted(summary.total, 'image')} failed (their rows' error_kind and "
