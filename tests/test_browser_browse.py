@@ -318,6 +318,12 @@ def test_a_case_link_opens_its_case_and_the_address_follows_next_and_back(demo_a
     with browser_page(1300, 1400) as page:
         open_app(page, f"{demo_app.url}/browse?case=suspicious-2")
         page.wait_for_selector("text=Case suspicious-2", timeout=30_000)
+        # The load's runs over first: the viewer's ask for the next case's pixels is one.
+        viewer_frame(page).wait_for_function(
+            f"() => +document.querySelector({json.dumps(VIEWER)}).dataset.aheadBytes > 0"
+        )
+        wait_for_app_idle(page)
+        page.wait_for_timeout(500)
         counted = runs(page)
         before = counted.requests
         page.get_by_role("button", name="Next ▶").click()
