@@ -60,6 +60,7 @@ def image_ui(index: DatasetIndex) -> ImageRecord:
     c1, c2, c3 = st.columns([3, 1, 1])
     case_id = c1.selectbox("Case", ids, key=CASE_WIDGET, on_change=case_picked)
     state.show_case(case_id)
+    state.keep_case_in_url(case_id)
     # Only what the collection has (mini-MIAS: MLO; a public collection: one round): a
     # view or an exam it never has only led to "Case c1 has no CC prior image".
     views, rounds = index.views(), index.rounds()

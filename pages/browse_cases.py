@@ -121,6 +121,7 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
         return None
     case_id = state.current_case([c.case_id for c in index.cases]) or ids[0]
     st.session_state[CASE_KEY] = case_id
+    state.keep_case_in_url(case_id)  # the address is a link to it (in this run: no run more)
     inside = case_id in ids
     pos = ids.index(case_id) if inside else -1
     # Set on every run, not only when it differs: a widget state set through the session

@@ -217,6 +217,7 @@ def case_ui(index: DatasetIndex) -> tuple[CaseRecord, str, list[str], str]:
     wanted, view = _view_ui(c2, index, case)
     times = _timepoint_ui(c3, index)
     state.show_case(case_id)  # the case the reader is on, for the other pages
+    state.keep_case_in_url(case_id)
     return case, view, times, wanted
 
 

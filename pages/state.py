@@ -24,8 +24,10 @@ __all__ = [
     "CASE_KEY",
     "PREDICT_CASE_KEY",
     "PIXELS_SENT_KEY",
+    "CASE_PARAM",
     "current_case",
     "show_case",
+    "keep_case_in_url",
     "selected_model",
     "select_model",
     "open_in_predict",
@@ -51,6 +53,15 @@ SELECTED_MODEL_KEY = "mcalc_selected_model"
 #: Audit and Predict, so a reader who goes to another page finds the case they were on.
 #: (Browse's own key, hence its name: Browse keeps its case there.)
 CASE_KEY = "browse_case_id"
+#: The address' query parameter naming the case a page shows (Browse, Annotate, Predict:
+#: :func:`keep_case_in_url`), so that the address is a link to it; a link, or the browser's
+#: Back to an earlier address, opens its case (:func:`current_case`).
+CASE_PARAM = "case"
+#: The case this session last named in the address or took from it.
+CASE_NAMED_KEY = "mcalc_case_named"
+#: A case the address named that the dataset lacks: (what to say, the case shown instead,
+#: ``None`` until a page showed one), said while the reader stays on that case.
+CASE_REFUSED_KEY = "mcalc_case_refused"
 #: The pixel ids this session's browser tab holds, for every page's reading viewer
 #: (:func:`pages.viewer_component.sent_pixels`, a :class:`mcalc.present.pixels.SentPixels`).
 PIXELS_SENT_KEY = "viewer_pixels_sent"
@@ -91,14 +102,62 @@ def keep_data_in_url(path: str, default: str) -> None:
 
 def current_case(case_ids: Collection[str]) -> str | None:
     """The reader's current case when it is among ``case_ids`` (a set or mapping of a
-    large index's ids answers at once); else ``None``."""
+    large index's ids answers at once); else ``None``.
+
+    A case the address names (``?case=``) that this session did not name there itself (a
+    link, the browser's Back) becomes the current case first, unless the reader picked a
+    case since the session last named one (a click's rerun can carry the address from
+    before the previous run's). One the dataset lacks is said, as typed (anyone's link),
+    with where it was looked for and what to do, while the reader stays on the case shown
+    in its place."""
+    named = st.query_params.get(CASE_PARAM)
+    last = st.session_state.get(CASE_NAMED_KEY)
+    if named and named != last and st.session_state.get(CASE_KEY) == last:
+        st.session_state[CASE_NAMED_KEY] = named
+        if named in case_ids:
+            st.session_state[CASE_KEY] = named
+            st.session_state.pop(CASE_REFUSED_KEY, None)
+        else:
+            st.session_state[CASE_REFUSED_KEY] = (_unknown_case(named), None)
     case_id = st.session_state.get(CASE_KEY)
-    return case_id if isinstance(case_id, str) and case_id in case_ids else None
+    known = case_id if isinstance(case_id, str) and case_id in case_ids else None
+    refused = st.session_state.get(CASE_REFUSED_KEY)
+    if refused is not None:
+        said, instead = refused
+        if instead is None or instead == known:
+            st.session_state[CASE_REFUSED_KEY] = (said, known)
+            st.warning(said, icon=":material/link_off:")
+        else:  # the reader moved on
+            del st.session_state[CASE_REFUSED_KEY]
+    return known
+
+
+def _unknown_case(case_id: str) -> str:
+    """What a page says of a case its address names that the dataset lacks."""
+    data = st.session_state.get(DATA_KEY, "this dataset")
+    return (
+        f"No case {plain(case_id)} in {plain(str(data))}: the address (`?case=`) names a "
+        "case this dataset does not have, so the page shows its first case. Pick a case in "
+        "the page's case list, or open the dataset the link was made for (the sidebar's "
+        "dataset, or the link's `?data=`)."
+    )
 
 
 def show_case(case_id: str) -> None:
     """Make ``case_id`` the reader's current case (a page shows it)."""
     st.session_state[CASE_KEY] = case_id
+
+
+def keep_case_in_url(case_id: str) -> None:
+    """Name ``case_id``, the case a page shows, in the address (``?case=``), so that the
+    address bar is a link to it (called in the page's run, not a widget's callback).
+
+    Set only when it differs: a change is one small message to the browser in the run the
+    page makes anyway (no run of its own), which records it as a new address (Back then
+    returns to the case before: :func:`current_case`)."""
+    st.session_state[CASE_NAMED_KEY] = case_id
+    if st.query_params.get(CASE_PARAM) != case_id:
+        st.query_params[CASE_PARAM] = case_id
 
 
 def select_model(model_id: str) -> None:

@@ -309,3 +309,29 @@ def test_a_deep_link_and_its_reload_ask_only_the_servers_root(demo_app):
         assert core.count("/_stcore/health") == 2, core  # once per load
         root = page.evaluate("() => window.__streamlit?.BACKEND_BASE_URL")
         assert root == f"{demo_app.url}/"
+
+
+def test_a_case_link_opens_its_case_and_the_address_follows_next_and_back(demo_app):
+    """``/browse?case=...`` opens that case; *Next* names the next case in the address in
+    its own run (one run, as before: the address costs no run), and Back opens the case
+    before (pages/state.py ``current_case``, ``keep_case_in_url``)."""
+    with browser_page(1300, 1400) as page:
+        open_app(page, f"{demo_app.url}/browse?case=suspicious-2")
+        page.wait_for_selector("text=Case suspicious-2", timeout=30_000)
+        # The load's runs over first: the viewer's ask for the next case's pixels is one.
+        viewer_frame(page).wait_for_function(
+            f"() => +document.querySelector({json.dumps(VIEWER)}).dataset.aheadBytes > 0"
+        )
+        wait_for_app_idle(page)
+        page.wait_for_timeout(500)
+        counted = runs(page)
+        before = counted.requests
+        page.get_by_role("button", name="Next ▶").click()
+        page.wait_for_function("() => location.search.includes('case=suspicious-3')")
+        page.wait_for_selector("text=Case suspicious-3", timeout=30_000)
+        wait_for_app_idle(page)
+        page.wait_for_timeout(500)  # a run of its own would have been asked for by now
+        assert counted.requests == before + 1
+        page.go_back()
+        page.wait_for_selector("text=Case suspicious-2", timeout=30_000)
+        assert "case=suspicious-2" in page.url
