@@ -604,3 +604,56 @@ def test_a_stopped_command_line_run_shows_cancelled_with_its_finished_folds(
     said = [w.value for w in at.warning if "Cancelled" in w.value]
     assert said and "1 of 2 folds finished (`cv-stop-fold1of2`)" in said[0], said
     assert not any(b.key == "evaluate_cv_pool" for b in at.button)
+
+
+@pytest.mark.slow  # an AppTest run of the page: 3-10 s
+def test_a_cross_validation_can_choose_each_folds_threshold_as_train_does(
+    eval_env, tmp_path, monkeypatch
+):
+    """Every fold of the tab's cross-validation decided at 0.5 (Loizidou 2020's
+    leave-one-patient-out accuracies are each fold's at its own threshold): the tab has
+    Train's choice now, off by default, carried in the folds' training configuration."""
+    import pages.evaluate_tabs.crossval as tab
+
+    monkeypatch.setenv("MCALC_RUNS", str(tmp_path / "runs"))
+    started: list[TrainConfig] = []
+
+    def submit(config, *a, **k):  # the folds' jobs are tests/test_crossval_jobs.py's
+        started.append(config)
+        return record_result(_summary(f"cv-op{len(started)}"), Settings(runs_dir=tmp_path / "runs"))
+
+    monkeypatch.setattr(tab, "submit_crossval", submit)
+    monkeypatch.setattr(tab.jobs, "ensure_scheduler", lambda *a, **k: None)
+    at = _page()
+    at.session_state["evaluate_tab"] = "Cross-validation"
+    at.run()
+    toggle = at.toggle(key="evaluate_cv_operating_point")
+    assert toggle.value is False
+    assert toggle.label == (
+        "When trained, choose its decision threshold on the validation patients (Youden's J)"
+    )
+    next(b for b in at.button if b.label == "Start cross-validation").click().run()
+    at.toggle(key="evaluate_cv_operating_point").set_value(True)
+    next(b for b in at.button if b.label == "Start cross-validation").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [c.operating_point for c in started] == ["none", "youden"]
+
+
+@pytest.mark.slow  # an AppTest run of the page: 3-10 s
+def test_a_pooled_run_says_the_threshold_each_fold_decides_at(eval_env, tmp_path, monkeypatch):
+    """As ``crossval --operating-point`` prints them: "fold 1 decides at 0.70: ..."."""
+    monkeypatch.setenv("MCALC_RUNS", str(tmp_path / "runs"))
+    points = [{"fold": 1, "value": 0.7, "source": "Youden's J on 4 validation images"},
+              {"fold": 2, "value": None, "note": "one class only: it decides at 0.5"}]  # fmt: skip
+    record_result(
+        _summary("cv-op") | {"operating_points": points}, Settings(runs_dir=tmp_path / "runs")
+    )
+    at = _page()
+    at.session_state["evaluate_tab"] = "Cross-validation"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = [c.value for c in at.caption if "decides at" in c.value]
+    assert said == [
+        "fold 1 decides at 0.70: Youden's J on 4 validation images\n\n"
+        "fold 2 decides at 0.50: one class only: it decides at 0.5"
+    ], said

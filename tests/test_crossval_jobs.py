@@ -125,3 +125,49 @@ def test_a_command_line_run_stopped_is_recorded_cancelled_with_its_finished_fold
     assert cvjobs.run_state(run, settings) == "cancelled"
     with pytest.raises(JobError, match="is cancelled"):
         cvjobs.pool_run(run, settings)
+
+
+def test_an_app_run_that_chose_thresholds_pools_with_each_folds_from_its_card(
+    settings, monkeypatch
+) -> None:
+    """The folds' training jobs choose their thresholds on their validation patients (the
+    rule in the run's TrainConfig, as ``train --operating-point``) and record them on the
+    cards; pooling says each fold's, as ``crossval --operating-point``'s result does, and
+    which fold none could be chosen for (its job warned in its log)."""
+    import mcalc.models.crossval as cv_module
+    from mcalc.explain.scoring import DecisionThreshold
+    from mcalc.models.crossval import CrossvalPlan, CrossvalResult, fold_threshold_lines
+
+    at = {
+        "cv-fold1of2": DecisionThreshold(0.7, "Youden's J on 4 validation images"),
+        "cv-fold2of2": DecisionThreshold(0.5, "default, as the model card names none"),
+    }
+    monkeypatch.setattr(cv_module, "fold_threshold", lambda model, models_dir: at[str(model)])
+    monkeypatch.setattr(
+        cv_module, "summarise_folds", lambda plan, *a, **k: CrossvalResult({"k": plan.k}, None)
+    )  # type: ignore[arg-type]
+    monkeypatch.setattr(cvjobs, "run_state", lambda run, settings=None: "ready")
+    for rule, expected in (
+        ("none", None),
+        ("youden", [
+            {"fold": 1, "value": 0.7, "source": "Youden's J on 4 validation images"},
+            {"fold": 2, "value": None, "note": "none could be chosen on its validation "
+             "patients (its training job's log says why): it decides at 0.5"},
+        ]),
+    ):  # fmt: skip
+        config = TrainConfig(data="d", operating_point=rule, models_dir=str(settings.models_dir))
+        plan = CrossvalPlan(config, 2, [("p1",), ("p2",)], f"cv-{rule}", False)
+        run = cvjobs.CrossvalRun(plan.prefix, settings.runs_dir / "crossval" / plan.prefix,
+                                 config, 2, [["p1"], ["p2"]], list(at))  # fmt: skip
+        run.folder.mkdir(parents=True)
+        out = cvjobs.pool_run(run, settings, n_boot=0).result
+        assert out is not None and out.get("operating_points") == expected
+    # Pooled again (a command-line run's, whose result said why): the reason is kept.
+    said = {"fold": 2, "value": None, "note": "one class only: it decides at 0.5"}
+    run.result = {"operating_points": [expected[0], said]}
+    assert cvjobs.pool_run(run, settings, n_boot=0).result["operating_points"][1] == said  # type: ignore[index]
+    assert fold_threshold_lines(expected) == [
+        "fold 1 decides at 0.70: Youden's J on 4 validation images",
+        "fold 2 decides at 0.50: none could be chosen on its validation patients (its "
+        "training job's log says why): it decides at 0.5",
+    ]

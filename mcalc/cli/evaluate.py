@@ -377,13 +377,10 @@ def cmd_crossval(args: argparse.Namespace) -> int:
         print(
             f"  fold {f['fold']}: {f['model_id']} on {counted(len(f['patients']), 'patient')}: AUC {aucs}"
         )
-    from mcalc.explain.scoring import threshold_label
+    from mcalc.models.crossval import fold_threshold_lines
 
-    for t in out.get("operating_points", []):
-        value = 0.5 if t["value"] is None else t["value"]
-        print(
-            f"  fold {t['fold']} decides at {threshold_label(value)}: {t.get('source') or t.get('note')}"
-        )
+    for line in fold_threshold_lines(out.get("operating_points", [])):
+        print(f"  {line}")
     for level, ms in out["mean_sd"].items():
         p = out["pooled"][level]
         ci = f" (95% CI {p['auc_ci_text']})" if p["auc_ci_text"] else ""

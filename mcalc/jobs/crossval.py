@@ -45,6 +45,7 @@ __all__ = [
     "run_state",
     "pool_run",
     "pooled_scores",
+    "recorded_thresholds",
     "run_data_kind",
     "record_result",
     "record_stopped",
@@ -306,7 +307,9 @@ def pool_run(
     """Score every fold's model on its own test patients, pool, and record the result.
 
     Returns the run with its ``result``; the pooled scores are not kept (the page redraws
-    curves from the evaluation cache through :func:`pooled_scores`).
+    curves from the evaluation cache through :func:`pooled_scores`). A run whose folds chose
+    their thresholds (``config.operating_point``) says each fold's, from its card
+    (:func:`recorded_thresholds`).
 
     Raises:
         JobError: a fold has not finished. ModelError, DatasetError: from the evaluation.
@@ -328,9 +331,45 @@ def pool_run(
         progress=progress,
     )  # fmt: skip
     summary = {**result.summary, "seconds": round(time.perf_counter() - t0, 3)}
+    if run.config.operating_point != "none":
+        summary["operating_points"] = recorded_thresholds(run)
     _write(run.folder / RESULT_FILE, summary)
     run.result = summary
     return run
+
+
+#: A fold whose training job chose no threshold (validation images of one class, most
+#: likely): the job's log holds its warning, the card names none.
+NOT_CHOSEN = (
+    "none could be chosen on its validation patients (its training job's log says why): "
+    "it decides at 0.5"
+)
+
+
+def recorded_thresholds(run: CrossvalRun) -> list[dict[str, Any]]:
+    """Each fold model's decision threshold as its card records it: the one its training
+    job chose on the fold's validation patients by ``run.config.operating_point`` (as
+    ``train --operating-point`` does), or :data:`NOT_CHOSEN`. In the form of ``crossval
+    --operating-point``'s ``operating_points`` (:func:`mcalc.models.crossval.
+    choose_fold_thresholds`), in fold order; a fold's reason for none, where the run's
+    result said one (a command-line run pooled again), is kept.
+
+    Raises:
+        ModelError: a fold's model is not registered.
+    """
+    from mcalc.models import crossval as cv
+
+    models_dir = Path(run.config.models_dir or get_settings().models_dir)
+    said = {t.get("fold"): t.get("note") for t in (run.result or {}).get("operating_points", [])}
+    out: list[dict[str, Any]] = []
+    for i, model_id in enumerate(run.model_ids, start=1):
+        t = cv.fold_threshold(model_id, models_dir)
+        out.append(
+            {"fold": i, "value": None, "note": said.get(i) or NOT_CHOSEN}
+            if t.is_default
+            else {"fold": i, "value": t.value, "source": t.source}
+        )
+    return out
 
 
 def run_data_kind(run: CrossvalRun) -> tuple[bool, str] | None:

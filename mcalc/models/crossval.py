@@ -61,6 +61,7 @@ __all__ = [
     "close_killed_folds",
     "crossval",
     "fold_threshold",
+    "fold_threshold_lines",
     "papers_task_accuracy",
     "plan_folds",
     "pool_scores",
@@ -562,6 +563,19 @@ def choose_fold_thresholds(
         record_threshold(folder, choice)
         out.append({"fold": i, "value": choice.value, "source": choice.source})
     return out
+
+
+def fold_threshold_lines(points: list[dict[str, Any]]) -> list[str]:
+    """A result's ``operating_points`` in words, one line a fold, as the command and the
+    Evaluate page say them: ``fold 1 decides at 0.70: <its source, or why none>``."""
+    from mcalc.explain.scoring import DEFAULT_THRESHOLD, threshold_label
+
+    return [
+        f"fold {t['fold']} decides at "
+        f"{threshold_label(DEFAULT_THRESHOLD if t['value'] is None else t['value'])}: "
+        f"{t.get('source') or t.get('note')}"
+        for t in points
+    ]
 
 
 def train_fold(config: TrainConfig) -> str:

@@ -25,6 +25,7 @@ from mcalc.jobs.crossval import (
 )
 from mcalc.models.analysis import analyse, papers_task_summary
 from mcalc.models.architectures import ARCHITECTURES
+from mcalc.models.crossval import fold_threshold_lines
 from mcalc.models.freeze import STRATEGIES
 from mcalc.models.plan import STRATEGY_LABEL, random_freeze_text
 from mcalc.models.published import other_task_note, prior_use, reproduction_rows
@@ -79,6 +80,17 @@ def start_ui() -> None:
         prefix = c[3].text_input("Run id (optional)", key="evaluate_cv_id", persist_state="session")
         # As on Train: freezing layers that have no pre-trained weights keeps them random;
         # the folds started at once without a word (a user check, 6 December).
+        operating = st.toggle(
+            "When trained, choose its decision threshold on the validation patients (Youden's J)",
+            key="evaluate_cv_operating_point",
+            persist_state="session",
+            help="As on Train, for each fold's model. Off, every fold decides at 0.5 (so does "
+            "the accuracy set beside the published results). On, each fold's job then runs its "
+            "model over every validation image of its fold, as Predict does (seconds a fold "
+            "for the custom CNN on the demo, much longer for a backbone on full-size "
+            "images), and records the threshold of best sensitivity + specificity on its "
+            "card, as `crossval --operating-point youden` does.",
+        )
         random_ok = st.checkbox(
             "Freeze random layers anyway (when the architecture has no pre-trained weights "
             "here and the strategy is not Full)",
@@ -108,6 +120,7 @@ def start_ui() -> None:
         seed=int(seed),
         max_steps=int(max_steps) or None,
         model_id=prefix.strip() or None,
+        operating_point="youden" if operating else "none",
     )
     user = signin.current_user()
     try:
@@ -226,6 +239,8 @@ def result_ui(run: CrossvalRun) -> None:
         "interval by a bootstrap over patients."
     )
     fitted_table(pd.DataFrame(summary), key="evaluate_cv_summary")
+    if out.get("operating_points"):  # each fold's, chosen on its validation patients
+        st.caption("\n\n".join(fold_threshold_lines(out["operating_points"])))
     scores = pooled_scores(run)
     if scores is not None:
         entries = [
