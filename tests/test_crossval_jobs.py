@@ -4,6 +4,7 @@ folds: one training job per fold, recorded and listed, pooled when every fold is
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import numpy as np
 import pytest
@@ -143,18 +144,17 @@ def test_an_app_run_that_chose_thresholds_pools_with_each_folds_from_its_card(
         "cv-fold2of2": DecisionThreshold(0.5, "default, as the model card names none"),
     }
     monkeypatch.setattr(cv_module, "fold_threshold", lambda model, models_dir: at[str(model)])
+    pooled: Any = None  # the scores are not read here
     monkeypatch.setattr(
-        cv_module, "summarise_folds", lambda plan, *a, **k: CrossvalResult({"k": plan.k}, None)
-    )  # type: ignore[arg-type]
+        cv_module, "summarise_folds", lambda plan, *a, **k: CrossvalResult({"k": plan.k}, pooled)
+    )
     monkeypatch.setattr(cvjobs, "run_state", lambda run, settings=None: "ready")
-    for rule, expected in (
-        ("none", None),
-        ("youden", [
-            {"fold": 1, "value": 0.7, "source": "Youden's J on 4 validation images"},
-            {"fold": 2, "value": None, "note": "none could be chosen on its validation "
-             "patients (its training job's log says why): it decides at 0.5"},
-        ]),
-    ):  # fmt: skip
+    chosen: list[dict[str, Any]] = [
+        {"fold": 1, "value": 0.7, "source": "Youden's J on 4 validation images"},
+        {"fold": 2, "value": None, "note": "none could be chosen on its validation "
+         "patients (its training job's log says why): it decides at 0.5"},
+    ]  # fmt: skip
+    for rule, expected in (("none", None), ("youden", chosen)):
         config = TrainConfig(data="d", operating_point=rule, models_dir=str(settings.models_dir))
         plan = CrossvalPlan(config, 2, [("p1",), ("p2",)], f"cv-{rule}", False)
         run = cvjobs.CrossvalRun(plan.prefix, settings.runs_dir / "crossval" / plan.prefix,
@@ -164,9 +164,10 @@ def test_an_app_run_that_chose_thresholds_pools_with_each_folds_from_its_card(
         assert out is not None and out.get("operating_points") == expected
     # Pooled again (a command-line run's, whose result said why): the reason is kept.
     said = {"fold": 2, "value": None, "note": "one class only: it decides at 0.5"}
-    run.result = {"operating_points": [expected[0], said]}
-    assert cvjobs.pool_run(run, settings, n_boot=0).result["operating_points"][1] == said  # type: ignore[index]
-    assert fold_threshold_lines(expected) == [
+    run.result = {"operating_points": [chosen[0], said]}
+    again = cvjobs.pool_run(run, settings, n_boot=0).result
+    assert again is not None and again["operating_points"][1] == said
+    assert fold_threshold_lines(chosen) == [
         "fold 1 decides at 0.70: Youden's J on 4 validation images",
         "fold 2 decides at 0.50: none could be chosen on its validation patients (its "
         "training job's log says why): it decides at 0.5",
