@@ -136,7 +136,7 @@ def test_audit_opens_the_link_s_case_and_names_the_case_of_the_image_it_shows(ap
     """Audit picks an image, not a case: the address names the image's case, as Predict's
     does (view and exam stay the page's choice: README, "The address carries no view")."""
     at = _open_audit("suspicious-2")
-    assert at.selectbox(key="audit_image").value.startswith("suspicious-2/")
+    assert str(at.selectbox(key="audit_image").value).startswith("suspicious-2/")
     assert at.query_params["case"] == "suspicious-2"
     at.selectbox(key="audit_image").set_value("normal-3/MLO_prior").run()
     assert not at.exception, [e.value for e in at.exception]
@@ -150,7 +150,7 @@ def test_audit_says_an_unknown_case_and_shows_its_first_case(app_env) -> None:
     at = _open_audit("suspicious-99")
     said = " ".join(w.value for w in at.warning).replace("\\", "")
     assert "suspicious-99" in said and "pick a case" in said.lower(), said
-    shown = at.selectbox(key="audit_image").value.split("/")[0]
+    shown = str(at.selectbox(key="audit_image").value).split("/")[0]
     assert shown == at.session_state["browse_case_id"] != "suspicious-99"
     assert at.query_params["case"] == shown
     at.run()  # said while the reader stays on the case shown instead
@@ -174,6 +174,8 @@ def test_a_link_to_home_opens_its_case_on_the_page_the_reader_opens_next(app_env
     at.query_params["case"] = "suspicious-2"
     at.run()
     assert not at.exception, [e.value for e in at.exception]
+    said = " ".join(i.value for i in at.info).replace("\\", "")
+    assert "suspicious-2" in said and "opens on" in said, said  # Home says where it goes
     _switched(at, "pages/annotate.py")
     assert at.selectbox(key="annotate_case").value == "suspicious-2"
     assert at.query_params["case"] == "suspicious-2"
@@ -183,6 +185,9 @@ def test_a_link_to_home_with_an_unknown_case_is_said_on_the_next_page(app_env) -
     at = AppTest.from_file(APP, default_timeout=90)
     at.query_params["case"] = "suspicious-99"
     at.run()
+    (said,) = [w.value.replace("\\", "") for w in at.warning if "suspicious" in w.value]
+    assert "suspicious-99" in said and "first case" in said, said  # on Home too
+    assert not any("suspicious" in i.value for i in at.info)
     _switched(at, "pages/annotate.py")
     said = " ".join(w.value for w in at.warning).replace("\\", "")
     assert "suspicious-99" in said and "pick a case" in said.lower(), said
