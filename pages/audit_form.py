@@ -111,7 +111,8 @@ def image_ui(
     where: Any, index: DatasetIndex, reader: str, model: str, card: ModelCard | None
 ) -> ImageRecord:
     """The image picker, on the reader's current case (pages.state): the case they were on
-    in Browse, Predict or Annotate; a pick here is the case those pages open on. Images
+    in Browse, Predict or Annotate, or the address' (``?case=``, which then names the case
+    of the image picked); a pick here is the case those pages open on. Images
     are named by case, side, view, round and exam year; the reader narrows them by words
     and by their audit of the model, and picks among at most
     :data:`~mcalc.present.image_pick.PICK_LIMIT` (a collection holds ~20,000)."""
@@ -146,7 +147,11 @@ def image_ui(
     note = offer.note()
     if note:
         where.caption(note)
-    state.show_case(choices.case_of(image_key))
+    case_id = choices.case_of(image_key)
+    state.show_case(case_id)
+    # The address names the image's case (``?case=``), as Predict's does: a link opens the
+    # case on the view and exam this page opens a case on (:func:`_in_case`).
+    state.keep_case_in_url(case_id)
     return choices.records[image_key]
 
 

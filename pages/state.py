@@ -26,6 +26,8 @@ __all__ = [
     "PIXELS_SENT_KEY",
     "CASE_PARAM",
     "current_case",
+    "take_linked_case",
+    "unknown_case",
     "show_case",
     "keep_case_in_url",
     "selected_model",
@@ -53,9 +55,10 @@ SELECTED_MODEL_KEY = "mcalc_selected_model"
 #: Audit and Predict, so a reader who goes to another page finds the case they were on.
 #: (Browse's own key, hence its name: Browse keeps its case there.)
 CASE_KEY = "browse_case_id"
-#: The address' query parameter naming the case a page shows (Browse, Annotate, Predict:
-#: :func:`keep_case_in_url`), so that the address is a link to it; a link, or the browser's
-#: Back to an earlier address, opens its case (:func:`current_case`).
+#: The address' query parameter naming the case a page shows (Browse, Annotate, Predict,
+#: Audit: :func:`keep_case_in_url`), so that the address is a link to it; a link, or the
+#: browser's Back to an earlier address, opens its case (:func:`current_case`; on Home,
+#: :func:`take_linked_case`).
 CASE_PARAM = "case"
 #: The case this session last named in the address or took from it.
 CASE_NAMED_KEY = "mcalc_case_named"
@@ -110,15 +113,7 @@ def current_case(case_ids: Collection[str]) -> str | None:
     before the previous run's). One the dataset lacks is said, as typed (anyone's link),
     with where it was looked for and what to do, while the reader stays on the case shown
     in its place."""
-    named = st.query_params.get(CASE_PARAM)
-    last = st.session_state.get(CASE_NAMED_KEY)
-    if named and named != last and st.session_state.get(CASE_KEY) == last:
-        st.session_state[CASE_NAMED_KEY] = named
-        if named in case_ids:
-            st.session_state[CASE_KEY] = named
-            st.session_state.pop(CASE_REFUSED_KEY, None)
-        else:
-            st.session_state[CASE_REFUSED_KEY] = (_unknown_case(named), None)
+    take_linked_case(case_ids)
     case_id = st.session_state.get(CASE_KEY)
     known = case_id if isinstance(case_id, str) and case_id in case_ids else None
     refused = st.session_state.get(CASE_REFUSED_KEY)
@@ -132,14 +127,33 @@ def current_case(case_ids: Collection[str]) -> str | None:
     return known
 
 
-def _unknown_case(case_id: str) -> str:
-    """What a page says of a case its address names that the dataset lacks."""
+def take_linked_case(case_ids: Collection[str]) -> None:
+    """Make the case the address names (``?case=``) the current case when this session did
+    not name it there itself (a link, the browser's Back) and the reader picked none since
+    the session last named one; one not among ``case_ids`` is kept to be said by the page
+    that shows a case (:func:`current_case`). Home calls it alone (it shows no case), so
+    that a link to the app's root opens its case on the page the reader opens next (a page
+    switch drops the address' query parameters)."""
+    named = st.query_params.get(CASE_PARAM)
+    last = st.session_state.get(CASE_NAMED_KEY)
+    if named and named != last and st.session_state.get(CASE_KEY) == last:
+        st.session_state[CASE_NAMED_KEY] = named
+        if named in case_ids:
+            st.session_state[CASE_KEY] = named
+            st.session_state.pop(CASE_REFUSED_KEY, None)
+        else:
+            st.session_state[CASE_REFUSED_KEY] = (unknown_case(named), None)
+
+
+def unknown_case(case_id: str, instead: str = "the page shows its first case") -> str:
+    """What a page says of a case its address names that the dataset lacks (``instead``:
+    what it shows in its place)."""
     data = st.session_state.get(DATA_KEY, "this dataset")
     return (
         f"No case {plain(case_id)} in {plain(str(data))}: the address (`?case=`) names a "
-        "case this dataset does not have, so the page shows its first case. Pick a case in "
-        "the page's case list, or open the dataset the link was made for (the sidebar's "
-        "dataset, or the link's `?data=`)."
+        f"case this dataset does not have, so {instead}. Pick a case in the page's case "
+        "list, or open the dataset the link was made for (the sidebar's dataset, or the "
+        "link's `?data=`)."
     )
 
 

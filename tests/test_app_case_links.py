@@ -115,3 +115,80 @@ def test_predict_opens_the_link_s_case_and_names_the_case_it_shows(page_env) -> 
     at.selectbox(key="predict_case").set_value("normal-2").run()
     settle(at)
     assert at.query_params["case"] == "normal-2"
+
+
+def _open_audit(case: str) -> AppTest:
+    """A new session of a named reader opened by a link to ``audit?case=case``."""
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["annotate_reader"] = "Dr. Link"  # pages.state.READER_KEY
+    return _open_with(at, "pages/audit.py", case)
+
+
+def _open_with(at: AppTest, page: str, case: str) -> AppTest:
+    at.query_params["case"] = case
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_audit_opens_the_link_s_case_and_names_the_case_of_the_image_it_shows(app_env) -> None:
+    """Audit picks an image, not a case: the address names the image's case, as Predict's
+    does (view and exam stay the page's choice: README, "The address carries no view")."""
+    at = _open_audit("suspicious-2")
+    assert str(at.selectbox(key="audit_image").value).startswith("suspicious-2/")
+    assert at.query_params["case"] == "suspicious-2"
+    at.selectbox(key="audit_image").set_value("normal-3/MLO_prior").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.query_params["case"] == "normal-3"
+    assert at.session_state["browse_case_id"] == "normal-3"
+    at.run()  # the address read back opens nothing else
+    assert at.selectbox(key="audit_image").value == "normal-3/MLO_prior"
+
+
+def test_audit_says_an_unknown_case_and_shows_its_first_case(app_env) -> None:
+    at = _open_audit("suspicious-99")
+    said = " ".join(w.value for w in at.warning).replace("\\", "")
+    assert "suspicious-99" in said and "pick a case" in said.lower(), said
+    shown = str(at.selectbox(key="audit_image").value).split("/")[0]
+    assert shown == at.session_state["browse_case_id"] != "suspicious-99"
+    assert at.query_params["case"] == shown
+    at.run()  # said while the reader stays on the case shown instead
+    assert any("suspicious\\-99" in w.value for w in at.warning)
+
+
+def _switched(at: AppTest, page: str) -> AppTest:
+    """``at`` after the reader opens ``page`` from the menu: Streamlit drops the address'
+    query parameters on a page switch (the sidebar's ``?data=`` is named again by the
+    page's run)."""
+    for key in list(at.query_params):
+        del at.query_params[key]
+    at.switch_page(page)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_a_link_to_home_opens_its_case_on_the_page_the_reader_opens_next(app_env) -> None:
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params["case"] = "suspicious-2"
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    said = " ".join(i.value for i in at.info).replace("\\", "")
+    assert "suspicious-2" in said and "opens on" in said, said  # Home says where it goes
+    _switched(at, "pages/annotate.py")
+    assert at.selectbox(key="annotate_case").value == "suspicious-2"
+    assert at.query_params["case"] == "suspicious-2"
+
+
+def test_a_link_to_home_with_an_unknown_case_is_said_on_the_next_page(app_env) -> None:
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.query_params["case"] = "suspicious-99"
+    at.run()
+    (said,) = [w.value.replace("\\", "") for w in at.warning if "suspicious" in w.value]
+    assert "suspicious-99" in said and "first case" in said, said  # on Home too
+    assert not any("suspicious" in i.value for i in at.info)
+    _switched(at, "pages/annotate.py")
+    said = " ".join(w.value for w in at.warning).replace("\\", "")
+    assert "suspicious-99" in said and "pick a case" in said.lower(), said
+    assert at.selectbox(key="annotate_case").value != "suspicious-99"
