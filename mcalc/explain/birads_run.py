@@ -134,14 +134,13 @@ def case_threshold(card: ModelCard, rule: str) -> DecisionThreshold:
     >>> case_threshold(card, "max").value, case_threshold(card, "logistic").value
     (0.921513, 0.5)
     """
+    op = decision_threshold(card)
     if rule == "logistic":
-        op = decision_threshold(card)
         return DecisionThreshold(
             LOGISTIC_THRESHOLD,
             f"0.5 on the logistic regression's probability: its case scores are not "
             f"{MAP_SCORE}s, the unit of the model's operating threshold ({op.text})",
         )
-    op = decision_threshold(card)
     return DecisionThreshold(
         op.value, f"the model's operating threshold, a {MAP_SCORE} threshold: {op.source}"
     )
