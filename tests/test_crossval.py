@@ -434,8 +434,9 @@ def test_each_fold_chooses_its_threshold_on_its_own_validation_patients(
     monkeypatch.setattr(operating_module, "choose_operating_point", choose)
     monkeypatch.setattr(op_module, "record_threshold",
                         lambda folder, choice: recorded.append((Path(folder).name, choice.value)))  # fmt: skip
-    config = TrainConfig(data=str(tiny_demo), models_dir=str(models), model_id="cv")
-    out = crossval(config, 3, n_boot=0, operating_point="youden")
+    config = TrainConfig(data=str(tiny_demo), models_dir=str(models), model_id="cv",
+                         operating_point="youden")  # fmt: skip
+    out = crossval(config, 3, n_boot=0)
     assert recorded == [("cv-fold1of3", 0.7), ("cv-fold3of3", 0.7)]
     assert out["operating_points"] == [
         {"fold": 1, "value": 0.7, "source": "youden on 4 validation images"},

@@ -400,7 +400,6 @@ def crossval(
     progress: ProgressFn | None = None,
     engine: str = "local",
     address: str | None = None,
-    operating_point: str | None = None,
 ) -> dict[str, Any]:
     """Train and score one model per fold; the JSON of ``python -m mcalc crossval``.
 
@@ -416,10 +415,6 @@ def crossval(
             (then scores them here, as the local engine does).
         address: with ``engine="ray"``, the cluster (``ray://host:10001``, ``auto``);
             ``None`` starts a local Ray instance for the run (unless one is running).
-        operating_point: a rule (``youden``, ``sensitivity:T``): each fold's decision
-            threshold chosen on its validation patients (:func:`choose_fold_thresholds`),
-            before the folds are pooled; ``None``: ``config.operating_point``'s (``none``:
-            the cards name none, 0.5).
 
     Returns:
         ``k``, ``seed``, ``engine``, ``folds`` (each fold's model, patients, test cases and AUC per
@@ -466,8 +461,10 @@ def crossval(
         if note := stopped_folds_note(plan):
             log.warning(note)
         raise CrossvalStopped(plan, finished) from exc
-    rule = operating_point or (None if config.operating_point == "none" else config.operating_point)
-    chosen = choose_fold_thresholds(plan, paths, rule) if rule else None
+    # The config's rule (``crossval --operating-point``, the tab's toggle): each fold's
+    # decision threshold chosen on its validation patients before the folds are pooled.
+    rule = config.operating_point
+    chosen = None if rule == "none" else choose_fold_thresholds(plan, paths, rule)
     out = summarise_folds(plan, paths, n_boot=n_boot, detection=detection).summary
     if chosen is not None:
         out["operating_points"] = chosen

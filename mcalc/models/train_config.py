@@ -162,8 +162,9 @@ class TrainConfig:
             validation patients once it is registered (``youden`` or ``sensitivity:T``, as
             ``python -m mcalc models threshold``; :mod:`mcalc.models.operating_point`), or
             ``none`` (the default): the model decides at 0.5 until one is set. Chosen by
-            ``python -m mcalc train`` (its ``--operating-point``, and an app job's child),
-            never for cross-validation folds.
+            ``python -m mcalc train`` (its ``--operating-point``, and an app job's child);
+            for cross-validation, each fold's once the folds are trained
+            (:func:`mcalc.models.crossval.crossval`).
     """
 
     data: str
