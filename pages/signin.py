@@ -285,14 +285,58 @@ def access_gate(
             _write_cookie(cookie.name, cookie.value, cookie.expires)
 
 
+#: Asks before *Sign out* while the reader has marks not saved in the reading viewer (its
+#: image now, or drafts it keeps in the tab for images left: components/viewer's
+#: ``__mcalcViewerDrafts``, by ``[reader, image]``). Signing out lost them without a word,
+#: and the drafts stayed in the tab, where the next reader's reload asked about them (a
+#: radiologist's walk, 7 December 2026). Cancel stays signed in with the marks; OK discards
+#: them, as said, so that nothing of this reader's is left in the tab. The viewer's frame,
+#: when one is open, says which of its marks are unsaved (``__mcalcViewerLive``, set by its
+#: own capture listener on the window, which runs before this one on the document) and
+#: keeps nothing at its unmount when told they were discarded (``__mcalcViewerDiscard``).
+_SIGN_OUT_GUARD = """<script>
+(() => {
+  const w = window;
+  w.__mcalcSignOutReader = READER;
+  if (w.__mcalcSignOutGuard) return;
+  w.__mcalcSignOutGuard = true;
+  document.addEventListener("click", (e) => {
+    if (!(e.target instanceof Element) || !e.target.closest(".st-key-app_sign_out button")) return;
+    const me = w.__mcalcSignOutReader;
+    const drafts = w.__mcalcViewerDrafts instanceof Map ? w.__mcalcViewerDrafts : new Map();
+    const mine = [...drafts.keys()].filter((k) => JSON.parse(k)[0] === me);
+    const live = w.__mcalcViewerLive || "";
+    const n = new Set([...mine, ...(live && JSON.parse(live)[0] === me ? [live] : [])]).size;
+    if (n === 0) return;
+    const what = n === 1 ? "1 image" : n + " images";
+    if (!w.confirm("You have unsaved marks on " + what + " in the reading viewer. Sign out "
+        + "and discard them? (Cancel, then Save marks, keeps them.)")) {
+      e.preventDefault();
+      e.stopImmediatePropagation();
+      return;
+    }
+    mine.forEach((k) => drafts.delete(k));
+    if (live) w.__mcalcViewerDiscard = me;
+  }, true);
+})();
+</script>"""
+
+
 def user_box() -> None:
-    """Who is signed in, in the sidebar, with a sign-out button."""
+    """Who is signed in, in the sidebar, with a sign-out button (which asks first while
+    the reader has marks not saved in the reading viewer: :data:`_SIGN_OUT_GUARD`)."""
+    import json
+
     user = current_user()
     if user is None:
         return
     with st.sidebar:
         st.caption(f"Signed in as **{user['name']}** ({user['role']})")
         st.button("Sign out", key="app_sign_out", on_click=_sign_out)
+        st.html(
+            _SIGN_OUT_GUARD.replace("READER", json.dumps(user["name"])),
+            unsafe_allow_javascript=True,
+        )
 
 
 def may(action: str) -> bool:

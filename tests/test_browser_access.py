@@ -14,11 +14,15 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from mcalc.access import UsersFile
 from tests.browser import (
     ARTIFACTS,
+    VIEWER,
     browser_page,
     open_app,
+    page_point,
     runs,
     shared_app,
+    viewer_frame,
     wait_for_app_idle,
+    wait_for_marking,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
@@ -98,17 +102,51 @@ def test_sign_in_survives_a_fresh_load_and_sign_out_forgets_it(accounts_app):
 
         # A fresh load (what a reload or a bookmark does) is signed in from the first draw.
         page.add_init_script(WATCH_SIGN_IN)
-        for path, wanted in (("/annotate", "Reader: rita"), ("/train", "cannot open this page")):
+        for path, wanted in (("/train", "cannot open this page"), ("/annotate", "Reader: rita")):
             open_app(page, f"{url}{path}")
             page.get_by_text(wanted).first.wait_for(timeout=90_000)
             assert page.get_by_text("Signed in as rita").is_visible()
             assert not page.evaluate("window.__signInShown"), f"{path}: the sign-in flashed"
-        page.screenshot(path=str(ARTIFACTS / "access-reader-train.png"))
+            if path == "/train":
+                page.screenshot(path=str(ARTIFACTS / "access-reader-train.png"))
+
+        # A sign-out with marks not saved in the viewer asks first (it signed out without a
+        # word, and the marks stayed in the tab: the next reader's reload asked about them).
+        frame = viewer_frame(page)
+        key = frame.eval_on_selector(VIEWER, "e => e.dataset.case")
+        panel = frame.eval_on_selector_all(".panel", "els => els.map(e => e.dataset.key)")
+        wait_for_marking(frame, key)
+        frame.focus(VIEWER)
+        frame.press(VIEWER, "a")
+        w, h = frame.eval_on_selector_all(
+            ".panel", "els => els.map(e => [e.clientWidth, e.clientHeight])"
+        )[panel.index(key)]
+        page.mouse.click(*page_point(page, frame, panel.index(key), w / 2 - 15, h / 2 + 20))
+        assert frame.eval_on_selector(VIEWER, "e => e.dataset.marks") == "1"
+        asked: list[str] = []
+        answers = iter([False, True])  # Cancel (stay, marks kept), then OK (discard them)
+
+        def answer(dialog) -> None:  # type: ignore[no-untyped-def]
+            asked.append(dialog.message)
+            dialog.accept() if next(answers) else dialog.dismiss()
+
+        page.on("dialog", answer)
+        sign_out = page.locator("[data-testid='stSidebar']").get_by_role("button", name="Sign out")
+        sign_out.click()
+        page.wait_for_timeout(1000)
+        assert len(asked) == 1 and "unsaved marks" in asked[0], asked
+        assert page.get_by_text("Signed in as rita").is_visible()  # Cancel: still signed in
+        assert viewer_frame(page).eval_on_selector(VIEWER, "e => e.dataset.marks") == "1"
 
         # Signing out forgets the cookie: the next fresh load asks again.
         before = runs(page).requests
-        page.locator("[data-testid='stSidebar']").get_by_role("button", name="Sign out").click()
+        sign_out.click()
         _sign_in_form(page, before)
+        assert len(asked) == 2, asked
+        # Discarded, as the reader answered: none left in the tab for the next reader's
+        # reload to ask about.
+        drafts = "[...(window.__mcalcViewerDrafts || new Map()).keys()]"
+        assert page.evaluate(drafts) == [], page.evaluate(drafts)
         open_app(page, f"{url}/annotate")
         page.locator("input[type=password]").wait_for(timeout=60_000)
         assert page.get_by_text("Signed in as").count() == 0

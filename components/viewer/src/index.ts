@@ -157,7 +157,15 @@ function takeDraft(owner: string, key: string): Draft | undefined {
   store.delete(draftSlot(owner, key));
   return text ? (JSON.parse(text) as Draft) : undefined;
 }
-window.addEventListener("pagehide", keepDraft); // the frame unmounted: a page switch
+window.addEventListener("pagehide", () => {
+  // Signed out with these marks discarded, as asked (pages/signin.py's guard): none kept.
+  const host = tabHost();
+  if (host && editableOwner !== "" && host.__mcalcViewerDiscard === editableOwner) {
+    host.__mcalcViewerDiscard = "";
+    return;
+  }
+  keepDraft(); // the frame unmounted: a page switch
+});
 let loadedMarks = ""; // the editable panel's marks and outlines as loaded (JSON)
 // The panel's marks and outlines as loaded, always (JSON; `loadedMarks` is "" while they are
 // unsaved on the server): what the reader did here since is carried onto marks the page
@@ -196,6 +204,37 @@ function guardUnload(): void {
   }
 }
 guardUnload();
+/** The Streamlit page around this frame (the tab's window), or null (another origin). */
+function tabHost(): Record<string, unknown> | null {
+  try {
+    return window.parent as unknown as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+/** Before a click anywhere in the page (its sign-out among them), say which image has marks
+ * unsaved here, whose (`[reader, image]` as the drafts' slots; "" for none): the page's
+ * sign-out asks first while the reader has some (pages/signin.py). A capture listener on
+ * the window: it runs before the page's own on the document. Only text goes there. */
+function reportUnsaved(): void {
+  const report = (): void => {
+    const host = tabHost();
+    if (!host) return;
+    const unsaved = editableKey !== null && (marksNow() !== loadedMarks || pageUnsaved());
+    host.__mcalcViewerLive = unsaved ? draftSlot(editableOwner, editableKey as string) : "";
+  };
+  try {
+    window.parent.addEventListener("click", report, true);
+    window.addEventListener("pagehide", () => {
+      window.parent.removeEventListener("click", report, true);
+      const host = tabHost();
+      if (host) host.__mcalcViewerLive = "";
+    });
+  } catch {
+    // the parent is out of reach: nothing to tell it
+  }
+}
+reportUnsaved();
 let selected: string | null = null;
 let newLabel = "uncertain";
 let lastMarkMs = -1;
