@@ -25,7 +25,7 @@ from mcalc.store.exchange import ExportError, audit_csv, region_calls_csv
 from mcalc.store.region_calls import call_words, calls_table
 from pages import common, reader_forms
 from pages.audit_agreement import agreement_ui
-from pages.audit_form import model_cards, verdict_ui
+from pages.audit_form import case_in_url, model_cards, verdict_ui
 from pages.readers import read_note_ui, read_policy, reader_ui
 
 common.frame()
@@ -264,4 +264,6 @@ reader = reader_ui("audit")
 policy = read_policy()
 if reader is not None:
     verdict_ui(reader, index, names)
+else:
+    case_in_url(index)
 table_ui(names, policy)

@@ -155,6 +155,15 @@ def image_ui(
     return choices.records[image_key]
 
 
+def case_in_url(index: DatasetIndex) -> None:
+    """Name the reader's case in the address (``?case=``) while the form waits for the
+    reader's name: the case :func:`image_ui` opens on once it is typed. It was named only
+    then, so that an address copied first linked to no case."""
+    choices = image_choices(index)  # made once per index
+    shown = state.current_case(choices.cases)
+    state.keep_case_in_url(shown or index.cases[0].case_id)
+
+
 def fresh_form(image_key: str) -> None:
     """After a verdict was saved, another image starts with a blank form (score, answers,
     region calls, comment). The form is kept while the reader looks at the image elsewhere; kept past

@@ -192,3 +192,13 @@ def test_a_link_to_home_with_an_unknown_case_is_said_on_the_next_page(app_env) -
     said = " ".join(w.value for w in at.warning).replace("\\", "")
     assert "suspicious-99" in said and "pick a case" in said.lower(), said
     assert at.selectbox(key="annotate_case").value != "suspicious-99"
+
+
+def test_audit_names_the_readers_case_in_the_address_before_a_name_is_typed(app_env) -> None:
+    """Audit wrote its address (``?case=``) only once the reader's name was typed: a reader
+    who came from Browse on a case and copied the address first sent a link to no case."""
+    at = AppTest.from_file(APP, default_timeout=90)
+    at.session_state["browse_case_id"] = "normal-3"  # the case the reader was on (Browse)
+    at = _switched(at, "pages/audit.py")
+    assert any("Type your name" in i.value for i in at.info)  # no name yet: no form
+    assert at.query_params["case"] == "normal-3"
