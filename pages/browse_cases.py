@@ -70,6 +70,31 @@ def goto_width(ids: list[str]) -> int:
     return max(GOTO_MIN_PX, min(GOTO_MAX_PX, need))
 
 
+#: Scrolls the case table to the current case's row when it is out of sight: *Go to case*
+#: and *Next* ticked a row the table's five showed not, which looked like nothing happened
+#: (a radiologist's walk, 7 December 2026). Streamlit's grid has no scroll-to-row, so a
+#: script in the page does it, once per case (the element is the same while the case is,
+#: so a reader's own scrolling stays; a grid drawn anew within seconds is scrolled too);
+#: a row in sight is left where it is (a click).
+#: Rows are Streamlit's 35 px, the heading row included.
+_SCROLL_TO_ROW = """<script>
+(() => {
+  const row = ROW, px = 35, until = Date.now() + 4000, done = new WeakSet();
+  const go = () => {  // each grid drawn in the next seconds (a run can draw it anew)
+    for (const grid of document.querySelectorAll(".st-key-browse_table .dvn-scroller")) {
+      if (done.has(grid) || grid.scrollHeight <= grid.clientHeight) continue;
+      done.add(grid);
+      const top = row * px, seen = grid.clientHeight - px;
+      if (top < grid.scrollTop || top + px > grid.scrollTop + seen)
+        grid.scrollTop = Math.max(0, top - (seen - px) / 2);
+    }
+    if (Date.now() < until) setTimeout(go, 100);
+  };
+  go();
+})();
+</script>"""
+
+
 def _ticked(rows: list[int]) -> dict[str, dict[str, list[int]]]:
     """The case table's selection state with only ``rows`` ticked."""
     return {"selection": {"rows": rows, "columns": [], "cells": []}}
@@ -145,6 +170,8 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
         selection_mode="single-row-required" if inside else "single-row",
         key=TABLE_KEY,
     )
+    if inside and len(ids) > 5:  # (five rows show)
+        st.html(_SCROLL_TO_ROW.replace("ROW", str(pos)), unsafe_allow_javascript=True)
     # One row whose buttons are as wide as their words: in five weighted columns the
     # buttons' share of a narrow main area cut them ("◀ Previ…" at 1280 px, "◀…" and
     # "N…" at 1024 px, Chromium). What does not fit wraps onto a second row.

@@ -313,8 +313,9 @@ def test_a_deep_link_and_its_reload_ask_only_the_servers_root(demo_app):
 
 def test_a_case_link_opens_its_case_and_the_address_follows_next_and_back(demo_app):
     """``/browse?case=...`` opens that case; *Next* names the next case in the address in
-    its own run (one run, as before: the address costs no run), and Back opens the case
-    before (pages/state.py ``current_case``, ``keep_case_in_url``)."""
+    its own run (one run, as before: the address costs no run) and scrolls the case table to
+    its row, and Back opens the case before (pages/state.py ``current_case``,
+    ``keep_case_in_url``)."""
     with browser_page(1300, 1400) as page:
         open_app(page, f"{demo_app.url}/browse?case=suspicious-2")
         page.wait_for_selector("text=Case suspicious-2", timeout=30_000)
@@ -332,6 +333,10 @@ def test_a_case_link_opens_its_case_and_the_address_follows_next_and_back(demo_a
         wait_for_app_idle(page)
         page.wait_for_timeout(500)  # a run of its own would have been asked for by now
         assert counted.requests == before + 1
+        # suspicious-3 is the 6th row of the tiny demo's table, which shows 5: the table
+        # scrolls to the current case (*Next*, *Go to case*), which it left out of sight.
+        top = "() => document.querySelector('.st-key-browse_table .dvn-scroller').scrollTop"
+        page.wait_for_function(f"({top})() > 0", timeout=5_000)
         page.go_back()
         page.wait_for_selector("text=Case suspicious-2", timeout=30_000)
         assert "case=suspicious-2" in page.url
