@@ -77,7 +77,7 @@ def image_ui(index: DatasetIndex) -> ImageRecord:
         disabled=len(rounds) == 1,
     )
     if len(rounds) == 1:
-        c3.caption("This collection has one round.")
+        c3.caption("This collection has one exam per case.")
     rec = index.case(case_id).image(view, tp)
     if rec is None:
         st.warning(f"Case {case_id} has no {view} {tp} image. Pick another view or exam.")

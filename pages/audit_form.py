@@ -126,7 +126,7 @@ def image_ui(
     text = f1.text_input(
         "Find an image",
         key=FIND_KEY,
-        placeholder="case, side, view, round",
+        placeholder="case, side, view, exam",
         persist_state="session",
     )
     show = f2.selectbox(

@@ -25,7 +25,7 @@ PREDICT_PAGE = "pages/predict.py"
 _ADDED = (
     "annotated on each of the case's images, added up over CC and MLO, prior and recent: "
     "the same {what} seen on a case's four images counts 4 (the temporal views below track "
-    "them across rounds, view by view)"
+    "them across exams, view by view)"
 )
 #: The case table's headings in words, as its filters name them (the data keep their keys).
 TABLE_COLUMNS = {

@@ -1,6 +1,6 @@
 """Browse's simple viewer (the fallback of the reading viewer): each view's prior and
 recent as 8-bit pictures windowed on the server, a box selection at full resolution, and the
-changes between rounds as figures (subtraction, flicker, swipe)."""
+changes between exams as figures (subtraction, flicker, swipe)."""
 
 from __future__ import annotations
 
@@ -114,13 +114,13 @@ def _at(p: tuple[float, float] | None) -> str:
 
 
 def temporal_ui(case: CaseRecord, max_side: int, why_not: str | None = None) -> None:
-    """Changes between rounds: per view, recent beside subtraction, flicker or swipe;
+    """Changes between exams: per view, recent beside subtraction, flicker or swipe;
     ``why_not`` (:func:`~mcalc.present.reading_temporal.temporal_unavailable`): why they
     are not offered, said instead."""
     if why_not:
         st.caption(why_not)
         return
-    st.header("Changes between rounds")
+    st.header("Changes between exams")
     left, right = st.columns([2, 1])
     mode = left.radio(
         "Temporal view",
@@ -132,7 +132,7 @@ def temporal_ui(case: CaseRecord, max_side: int, why_not: str | None = None) -> 
         "inside the breast); every panel is in recent coordinates.",
     )
     if mode == "off":
-        st.caption("Choose subtraction, change, flicker or swipe to register this case's rounds.")
+        st.caption("Choose subtraction, change, flicker or swipe to register this case's exams.")
         return
     rate = right.slider(
         "Flicker rate (alternations per second)",
@@ -183,7 +183,7 @@ def temporal_ui(case: CaseRecord, max_side: int, why_not: str | None = None) -> 
         if item is not None:
             st.caption(
                 f"Zoomed on the {item.status} {item.kind}: recent {_at(item.recent)}, "
-                f"prior {_at(item.prior)} (full-resolution pixels of each round's file; both "
+                f"prior {_at(item.prior)} (full-resolution pixels of each exam's file; both "
                 "panels show it at the recent position)."
             )
         rows = tracked_rows(tv)

@@ -54,7 +54,7 @@ def _case_temporal(
     for view in VIEWS:
         prior_rec, recent_rec = case.image(view, "prior"), case.image(view, "recent")
         if prior_rec is None or recent_rec is None:
-            problems.append(f"{view}: no temporal view: this case lacks one of the rounds.")
+            problems.append(f"{view}: no temporal view: this case lacks one of the exams.")
             continue
         try:
             prior = cached_view(prior_rec, opts, max_side, case.laterality)
@@ -84,7 +84,7 @@ def _on_tracked_pick(case_id: str, view: str, items: list[dict]) -> None:
 
 def temporal_tables(case_id: str, tpanels: list[TemporalPanel], summary: str) -> None:
     """Under the viewer: the case summary, each view's registration and its change table."""
-    st.markdown(f"**Changes between rounds: {summary}**")
+    st.markdown(f"**Changes between exams: {summary}**")
     for tp in tpanels:
         reg = tp.registration
         st.caption(f"{tp.view}: {registration_caption(reg)}")
@@ -103,7 +103,7 @@ def temporal_tables(case_id: str, tpanels: list[TemporalPanel], summary: str) ->
                 selection_mode="single-row",
             )
     st.caption(
-        "Tick a row to centre both rounds of that view on the calcification or cluster. "
+        "Tick a row to centre both exams of that view on the calcification or cluster. "
         + f"{TABLE_READING} "
         + status_meaning()
     )

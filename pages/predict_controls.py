@@ -229,16 +229,16 @@ def _timepoint_ui(col: Any, index: DatasetIndex) -> list[str]:
     rounds = index.rounds()
     if len(rounds) == 1:
         col.radio(
-            "Timepoint",
+            "Exam",
             list(rounds),
             horizontal=True,
             disabled=True,
             key="predict_timepoint_only",
         )
-        col.caption(f"This collection has one round: {rounds[0]} images only.")
+        col.caption(f"This collection has one exam per case: {rounds[0]} images only.")
         return list(rounds)
     choice = col.radio(
-        "Timepoint",
+        "Exam",
         [BOTH, *TIMEPOINTS],
         horizontal=True,
         key="predict_timepoint",

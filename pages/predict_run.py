@@ -567,5 +567,5 @@ def case_score_ui(loaded: LoadedModel, xp: Explainer, request: CaseRequest, case
     cols = st.columns(1 + len(summary.by_timepoint))
     cols[0].metric(f"Case {case_id}", f"{summary.score:.3f}")
     for col, (tp, value) in zip(cols[1:], summary.by_timepoint.items(), strict=True):
-        col.metric(f"{tp} round", f"{value:.3f}")
+        col.metric(f"{tp} exam", f"{value:.3f}")
     st.caption(f"Case score: {summary.rule} ({counted(summary.images, 'image')}).")

@@ -88,11 +88,11 @@ def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: Case
     if case.image(view, "prior") is None or case.image(view, "recent") is None:
         # Said, not hidden: a missing exam read as a switched-off feature.
         st.caption(
-            f"No comparison across rounds for {view}: {not_compared_reason(case, view)} "
+            f"No comparison across exams for {view}: {not_compared_reason(case, view)} "
             "of this view in this case."
         )
         return
-    st.header("Across rounds")
+    st.header("Across exams")
     if loaded.temporal:
         st.caption(
             "A temporal model: it read each recent patch with the subtraction of the prior "
@@ -109,7 +109,7 @@ def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: Case
         persist_state="session",
     ):
         st.caption(
-            "Off: turn it on to see the findings in both rounds (new, stable, score rose, "
+            "Off: turn it on to see the findings in both exams (new, stable, score rose, "
             "resolved); "
             "it stays on for the next cases."
         )
@@ -125,7 +125,7 @@ def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: Case
         _wait_ui(work)
         return
     if isinstance(work.error, (McalcError, ValueError)):
-        st.warning(f"{view}: no comparison across rounds: {work.error}")
+        st.warning(f"{view}: no comparison across exams: {work.error}")
         return
     if work.error is not None:
         raise work.error
@@ -170,9 +170,9 @@ def temporal_ui(loaded: LoadedModel, case: CaseRecord, view: str, analysis: Case
         )
         if found.prior_read:
             st.caption(
-                "stable: found in both rounds (within "
+                "stable: found in both exams (within "
                 f"{FINDING_TOLERANCE_MM:g} mm after registration); score rose: "
                 f"found in both, its score at least {SCORE_RISE:g} higher now (more than the "
-                "scores of unchanged findings moved between rounds); new: in the recent exam "
+                "scores of unchanged findings moved between exams); new: in the recent exam "
                 "only; resolved: in the prior only."
             )

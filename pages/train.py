@@ -328,7 +328,7 @@ def hyper_ui(
         format_func=lambda m: INPUT_LABELS.get(m, m),
         help="Temporal: the model sees each recent patch with the subtraction of the prior "
         "exam registered to it (the published method's input); it trains and predicts on "
-        "recent images of cases with both rounds.",
+        "recent images of cases with both exams.",
     )
     return TrainConfig(
         data=data,

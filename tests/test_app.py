@@ -766,7 +766,7 @@ def test_a_one_round_collection_is_not_warned_of_missing_priors(app_env, monkeyp
     warned = [w.value for w in at.warning]
     assert not any("no such image" in w for w in warned), warned
     captions = [c.value for c in at.caption]
-    assert "This collection has CC images only, of one round." in captions, captions
+    assert "This collection has CC images only, of one exam." in captions, captions
     assert _viewer_panels(at) == 1
     at.toggle(key="browse_use_viewer").set_value(False).run()  # the simple viewer: the same
     assert not at.exception, [e.value for e in at.exception]
@@ -787,7 +787,7 @@ def test_a_one_round_collection_offers_no_temporal_views(app_env, monkeypatch, t
     monkeypatch.setenv("MCALC_AUTH", "off")
     why = (
         "No temporal views (prior beside recent, registration, subtraction): this "
-        "collection has one round."
+        "collection has one exam per case."
     )
     at = _run("pages/browse.py")
     assert not at.exception, [e.value for e in at.exception]
@@ -801,7 +801,7 @@ def test_a_one_round_collection_offers_no_temporal_views(app_env, monkeypatch, t
     assert not [w.value for w in at.warning if "temporal" in w.value], at.warning
     at.toggle(key="browse_use_viewer").set_value(False).run()  # the simple viewer
     assert not at.exception, [e.value for e in at.exception]
-    assert "Changes between rounds" not in [h.value for h in at.header]
+    assert "Changes between exams" not in [h.value for h in at.header]
     assert "browse_temporal_mode" not in [r.key for r in at.radio]
     assert [c.value for c in at.caption].count(why) == 1
 
@@ -836,12 +836,14 @@ def test_a_case_that_lacks_a_view_of_its_collection_says_so_once(app_env, monkey
     at = _run("pages/browse.py")
     assert not at.exception, [e.value for e in at.exception]
     assert _viewer_panels(at) == 2
-    assert "This collection has one round." in [c.value for c in at.caption]
+    assert "This collection has one exam per case." in [c.value for c in at.caption]
     at.button(key="browse_next").click().run()
     assert not at.exception, [e.value for e in at.exception]
     assert not any("no such image" in w.value for w in at.warning)
     captions = [c.value for c in at.caption]
-    assert "This collection has one round; this case has no MLO image." in captions, captions
+    assert "This collection has one exam per case; this case has no MLO image." in captions, (
+        captions
+    )
     assert _viewer_panels(at) == 1
 
 

@@ -935,7 +935,7 @@ def test_a_one_round_collection_offers_only_its_views_and_round(app_env, monkeyp
     assert at.selectbox(key="annotate_view").options == ["CC"]
     exam = at.selectbox(key="annotate_timepoint")
     assert exam.options == ["recent"] and exam.value == "recent" and exam.proto.disabled
-    assert "This collection has one round." in [c.value for c in at.caption]
+    assert "This collection has one exam per case." in [c.value for c in at.caption]
 
 
 def test_a_damaged_record_leaves_the_image_shown_not_editable(app_env, first_image):

@@ -451,10 +451,12 @@ def test_a_one_round_collection_is_read_without_a_missing_prior_warning(
     at = open_predict(case=False)
     assert_ok(at)
     assert not [w.value for w in at.warning if "no such image" in w.value]
-    assert [r.key for r in at.radio if r.label == "Timepoint"] == ["predict_timepoint_only"]
+    assert [r.key for r in at.radio if r.label == "Exam"] == ["predict_timepoint_only"]
     only = at.radio(key="predict_timepoint_only")
     assert only.options == ["recent"] and only.value == "recent" and only.disabled
-    assert "This collection has one round: recent images only." in [c.value for c in at.caption]
+    assert "This collection has one exam per case: recent images only." in [
+        c.value for c in at.caption
+    ]
     assert not any("one screening round" in c.value for c in at.caption)  # said once
     assert [m.label for m in at.metric if "map score" in m.label] == [
         "L CC recent · calcification map score"  # the side; no exam year in the manifest
@@ -484,8 +486,8 @@ def test_a_collection_of_mlo_images_only_opens_on_mlo(page_env, monkeypatch, tmp
     assert_ok(at)
     view = at.radio(key="predict_view")
     assert view.options == ["MLO"] and view.value == "MLO"  # the views the collection has
-    said = [c.value for c in at.caption if "c1 " in c.value or "one round" in c.value]
-    assert said == ["This collection has one round: recent images only."], said
+    said = [c.value for c in at.caption if "c1 " in c.value or "one exam" in c.value]
+    assert said == ["This collection has one exam per case: recent images only."], said
     assert not [w.value for w in at.warning if "no such image" in w.value]
     assert [m.label for m in at.metric if "map score" in m.label] == [
         "L MLO recent · calcification map score"

@@ -41,7 +41,7 @@ def test_temporal_model_predicts_with_the_registered_prior(app_env, temporal_reg
     assert not at.exception, [e.value for e in at.exception]
     # The prior round cannot be read alone by a temporal model: said, not hidden.
     assert any("no earlier exam to subtract" in e.value for e in at.info)
-    assert any(h.value == "Across rounds" for h in at.header)
+    assert any(h.value == "Across exams" for h in at.header)
     figs = {el.proto.id: json.loads(el.proto.spec) for el in at.get("plotly_chart")}
     fig = next(f for k, f in figs.items() if "predict_temporal_CC" in k)
     titles = " ".join(a.get("text", "") for a in fig["layout"]["annotations"])
@@ -82,5 +82,5 @@ def test_a_view_without_its_prior_says_why_there_is_no_comparison(
     monkeypatch.setenv("MCALC_DEMO_DIR", str(root))
     at = open_predict()
     assert not at.exception, [e.value for e in at.exception]
-    said = [c.value for c in at.caption if "No comparison across rounds" in c.value]
+    said = [c.value for c in at.caption if "No comparison across exams" in c.value]
     assert said and "no prior image" in said[0], [c.value for c in at.caption]

@@ -67,9 +67,9 @@ def test_the_viewer_gets_both_views_registered_with_the_summary(
     assert [v["view"] for v in temporal["views"]] == ["CC", "MLO"]
     for v in temporal["views"]:
         assert v["registered"] and v["subtraction"] and len(v["to_prior"]) == 2 * v["grid"] ** 2
-    assert "stable" in temporal["summary"] and "between rounds" in temporal["summary"]
+    assert "stable" in temporal["summary"] and "between exams" in temporal["summary"]
     text = " ".join(m.value for m in at.markdown)
-    assert "Changes between rounds" in text and temporal["summary"] in text
+    assert "Changes between exams" in text and temporal["summary"] in text
     captions = " ".join(c.value for c in at.caption)
     assert "similarity inside the breast" in captions
     # What "stable" and "grown" mean is said beside the table (a reader could not tell).
@@ -105,7 +105,7 @@ def test_the_simple_viewer_draws_each_mode_with_the_summary(
         if mode == "flicker":
             assert len(fig["frames"]) >= 2
     text = " ".join(m.value for m in at.markdown)
-    assert "stable" in text and "between rounds" in text
+    assert "stable" in text and "between exams" in text
     # View by view: CC and MLO show the same calcifications, never added up.
     assert "**CC: " in text and "; MLO: " in text
     captions = " ".join(c.value for c in at.caption)

@@ -82,7 +82,7 @@ def test_browse_viewer_subtraction_flicker_swipe_and_linked_marker(demo_app):
         # The viewer's own button asks Python to register (once per case), then the panels
         # are rebuilt with the registered prior, the subtraction and the mapping.
         frame.get_by_role("button", name="Temporal views").click()
-        page.get_by_text("Changes between rounds:", exact=False).wait_for(timeout=120_000)
+        page.get_by_text("Changes between exams:", exact=False).wait_for(timeout=120_000)
         frame = viewer_frame(page)
         state = _wait(frame, page, lambda s: s.get("temporal") == "CC,MLO", "registered views")
         assert int(state["tracked"]) > 0

@@ -291,7 +291,7 @@ def test_a_round_without_its_annotation_file_is_not_counted_as_no_calcification(
         "the prior image has no annotation (MLO_prior_GT.jpg is missing): its "
         "calcifications are unknown, not none"
     )
-    assert any(n.startswith("changes between rounds not counted: the prior") for n in mlo["notes"])
+    assert any(n.startswith("changes between exams not counted: the prior") for n in mlo["notes"])
     assert cc["counts"] is not None  # the other view is counted as before
     assert "; MLO: changes not counted: the prior image has no annotation" in doc["summary"]
     assert main(["temporal", str(root), "--case", case, "--view", "MLO"]) == 0
@@ -329,7 +329,7 @@ def test_region_annotations_are_not_counted_as_no_calcification(tiny_demo, env, 
     assert pair.recent_summary is not None and pair.recent_summary.n_regions > 0
     assert pair.uncounted == (
         "the recent and the prior image's annotations outline regions, not single "
-        "calcifications: changes between rounds are counted between calcification marks"
+        "calcifications: changes between exams are counted between calcification marks"
     )
     assert pair_tracked(pair) == []
     assert case_summary({"CC": pair_tracked(pair)}, uncounted={"CC": pair.uncounted}).startswith(

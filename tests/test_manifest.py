@@ -234,7 +234,7 @@ def test_views_that_disagree_give_the_breast_the_most_severe_and_say_so(folder: 
     assert index.case("p10-R").birads == "5"
     text = messages(index, "warning")
     assert (
-        "row 2 (line 3): birads '4a' differs from '2' on row 1 (the same recent round): "
+        "row 2 (line 3): birads '4a' differs from '2' on row 1 (the same recent exam): "
         "the most severe, '4a', is kept for case 'p2-L'" in text
     )
     assert "density 'b' differs from 'a' on row 1" in text and "the denser, 'b', is kept" in text

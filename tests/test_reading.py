@@ -97,16 +97,21 @@ BOTH_VIEWS, BOTH_ROUNDS = ("CC", "MLO"), ("prior", "recent")
             ["MLO recent"],
             ("MLO",),
             ("recent",),
-            "This collection has MLO images only, of one round.",
+            "This collection has MLO images only, of one exam.",
         ),
         # CBIS-DDSM: the collection has both views, this case its CC alone
         (
             ["CC recent"],
             BOTH_VIEWS,
             ("recent",),
-            "This collection has one round; this case has no MLO image.",
+            "This collection has one exam per case; this case has no MLO image.",
         ),
-        (["CC recent", "MLO recent"], BOTH_VIEWS, ("recent",), "This collection has one round."),
+        (
+            ["CC recent", "MLO recent"],
+            BOTH_VIEWS,
+            ("recent",),
+            "This collection has one exam per case.",
+        ),
         # two rounds: a case without one image, without a round
         (
             ["CC prior", "CC recent", "MLO prior"],

@@ -156,7 +156,7 @@ def test_a_kept_registration_a_little_below_as_filed_says_why():
     )
     filed = {**reg, "method": "none", "ncc_after": 0.95, "fallback": "lowered the similarity"}
     assert "a little lower" not in registration_caption(filed)
-    assert "**the rounds are compared as filed**: lowered the similarity" in (
+    assert "**the exams are compared as filed**: lowered the similarity" in (
         registration_caption(filed)
     )
 

@@ -59,7 +59,7 @@ def test_labels_new_stable_resolved_and_grown_from_known_marks():
     line = summary_line(items, 2.0)
     assert line == (
         "3 new calcifications, 1 calcification resolved, 1 cluster grown, 5 stable "
-        "(2 years between rounds)"
+        "(2 years between exams)"
     )
 
 
@@ -71,11 +71,11 @@ def test_a_case_summary_is_view_by_view_never_their_sum():
     line = case_summary(views, 2.0)
     assert line == (
         "CC: 7 new calcifications, 1 new cluster, 0 stable; "
-        "MLO: 7 new calcifications, 1 new cluster, 0 stable (2 years between rounds)"
+        "MLO: 7 new calcifications, 1 new cluster, 0 stable (2 years between exams)"
     )
     assert "14" not in line
     assert case_summary({"CC": calcs}) == "CC: 7 new calcifications, 0 stable"
-    assert case_summary({}, 1.0) == "0 new calcifications, 0 stable (1 year between rounds)"
+    assert case_summary({}, 1.0) == "0 new calcifications, 0 stable (1 year between exams)"
 
 
 def test_without_registration_the_same_marks_would_not_match():

@@ -374,7 +374,9 @@ def register_commands(subparsers: Any) -> None:
     p.add_argument("--data", help="dataset folder (real layout) or manifest; with --case")
     p.add_argument("--case", help="case id (e.g. suspicious-3)")
     p.add_argument("--view", choices=VIEWS, type=str.upper, help="only this view (default: both)")
-    p.add_argument("--timepoint", choices=TIMEPOINTS, help="only this round (default: both)")
+    p.add_argument(
+        "--timepoint", choices=TIMEPOINTS, help="only this exam, prior or recent (default: both)"
+    )
     p.add_argument(
         "--cam",
         choices=[*CAM_METHODS, "none"],

@@ -311,7 +311,7 @@ def register_commands(sub: Any) -> None:
     )
     parser.add_argument(
         "--reader",
-        help="also track this reader's point marks (from the store) across the rounds; where "
+        help="also track this reader's point marks (from the store) across the exams; where "
         "accounts exist, an account or a reader with saved marks on the case",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")

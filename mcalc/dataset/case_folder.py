@@ -144,7 +144,7 @@ def _records(
                         str(folder),
                         f"{rel_path(folder, base)}: no {expected} annotation (every case "
                         "folder holds one): the image's calcifications are unknown; "
-                        "training, evaluation and changes between rounds leave it out",
+                        "training, evaluation and changes between exams leave it out",
                         "warning",
                     )
                 )

@@ -271,7 +271,7 @@ class _CaseBuilder:
                 conflicts.append(
                     f"{key_name} {new!r} differs from {old!r} on row "
                     f"{self.rows_of.get(key_name, self.first_row)} (the same {timepoint} "
-                    f"round): {how}, {kept!r}, is kept for case {self.case_id!r}"
+                    f"exam): {how}, {kept!r}, is kept for case {self.case_id!r}"
                 )
                 if kept != old:
                     self.values[key_name] = kept
@@ -406,7 +406,7 @@ class _RowReader:
                 str(candidate),
                 f"{where}: annotation file {candidate} not found; image kept without "
                 "annotation, its calcifications unknown (training, evaluation and changes "
-                "between rounds leave it out)",
+                "between exams leave it out)",
             )
         )
         return None, "none", annotation_text

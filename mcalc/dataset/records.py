@@ -95,7 +95,7 @@ class ImageRecord:
     ``annotation_missing`` names the annotation file the collection should have for this
     image and does not (a case folder without its ``CC_prior_GT.jpg``; a manifest row whose
     annotation file is not found), ``None`` otherwise: the image's calcifications are then
-    *unknown*, not none, and training, evaluation and changes between rounds leave its
+    *unknown*, not none, and training, evaluation and changes between exams leave its
     annotation out rather than read it as free of calcifications
     (:meth:`unknown_annotation`).
 

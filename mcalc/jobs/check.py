@@ -95,7 +95,7 @@ def check_dataset(cfg: TrainConfig) -> tuple[int, int, int]:
         if not images:
             raise DatasetError(
                 f"{cfg.data}: a temporal model needs cases with a prior and a recent image of "
-                "the same view; this dataset has none (every image is of one round): train "
+                "the same view; this dataset has none (every image is of one exam): train "
                 "with input 'recent'"
             )
     per_image = cfg.pos_per_image + cfg.neg_per_image

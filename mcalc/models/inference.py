@@ -131,7 +131,7 @@ def image_to_unit(mammogram: Mammogram, loaded: LoadedModel) -> tuple[np.ndarray
     if loaded.temporal:
         raise ModelError(
             f"model {loaded.model_id!r} is temporal: it needs the case's prior image "
-            "registered to this one; analyse a dataset case with both rounds"
+            "registered to this one; analyse a dataset case with both exams"
         )
     return model_input_image(mammogram, loaded.spacing_mm)
 

@@ -104,7 +104,7 @@ def round_label(case: CaseRecord, tp: str) -> str:
 
 
 def panel_label(case: CaseRecord, view: str, tp: str) -> str:
-    """Side, view, round and year (from the case's exam years, e.g. ``2015-2018``), or the
+    """Side, view, exam and year (from the case's exam years, e.g. ``2015-2018``), or the
     years before the recent exam: no patient identifier."""
     side = {"L": "L", "R": "R"}.get(case.laterality or "", "?")
     return f"{side} {view} {round_label(case, tp)}"
@@ -145,15 +145,15 @@ def hanging_note(case: CaseRecord, views: Sequence[str], rounds: Sequence[str]) 
     >>> from pathlib import Path
     >>> mlo = ImageRecord("c", "MLO", "recent", Path("c.pgm"))
     >>> hanging_note(CaseRecord("c", "p", (mlo,)), ("MLO",), ("recent",))
-    'This collection has MLO images only, of one round.'
+    'This collection has MLO images only, of one exam.'
     >>> hanging_note(CaseRecord("c", "p", (mlo,)), VIEWS, ("recent",))
-    'This collection has one round; this case has no CC image.'
+    'This collection has one exam per case; this case has no CC image.'
     >>> hanging_note(CaseRecord("c", "p", (mlo,)), VIEWS, TIMEPOINTS)
     'This case has no CC image and no prior image.'
     """
     only = [f"{' and '.join(views)} images only"] if tuple(views) != VIEWS else []
     if len(rounds) == 1:
-        only.append("of one round" if only else "one round")
+        only.append("of one exam" if only else "one exam per case")
     lacks = [(v, t) for v in views for t in rounds if case.image(v, t) is None]
     gone_views = [v for v in views if all((v, t) in lacks for t in rounds)]
     gone_rounds = [t for t in rounds if all((v, t) in lacks for v in views)]
@@ -247,12 +247,12 @@ def unknown_annotation(case: CaseRecord, view: str, tp: str, missing: str) -> st
     >>> unknown_annotation(CaseRecord("c", "p", (), laterality="L"), "MLO", "prior",
     ...                    "MLO_prior_GT.jpg")  # doctest: +NORMALIZE_WHITESPACE
     'L MLO prior: no annotation (MLO_prior_GT.jpg is missing): its calcifications are
-    unknown, not none; training, evaluation and changes between rounds leave it out.'
+    unknown, not none; training, evaluation and changes between exams leave it out.'
     """
     return (
         f"{slot_name(case, view, tp)}: no annotation ({missing} is missing): its "
         "calcifications are unknown, not none; training, evaluation and changes between "
-        "rounds leave it out."
+        "exams leave it out."
     )
 
 
@@ -325,7 +325,7 @@ def reading_panel(
         cache: the image cache (decoded images and previews are shared with the pages).
         rec: the image.
         view: its :func:`mcalc.viewer.prepare_view` (orientation, scale, overlays).
-        label: drawn on the panel (side, view, round, year); never a patient identifier.
+        label: drawn on the panel (side, view, exam, year); never a patient identifier.
         view_name: ``CC`` or ``MLO`` (synchronisation groups).
         time: ``prior`` or ``recent`` (synchronisation groups).
         max_side: longest side of the pixel grid sent (the preview's).

@@ -304,7 +304,7 @@ def temporal_unavailable(case: CaseRecord, rounds: Sequence[str]) -> str | None:
     if len(rounds) < 2:
         return (
             "No temporal views (prior beside recent, registration, subtraction): this "
-            "collection has one round."
+            "collection has one exam per case."
         )
     if not _pair_views(case):
         return (
@@ -376,7 +376,7 @@ def registration_caption(reg: Mapping[str, Any]) -> str:
         if after < before:
             similarity += (
                 f": a little lower, but by less than {WORSE_MARGIN:g}, so the alignment was "
-                "kept (the rounds were already close)"
+                "kept (the exams were already close)"
             )
     return (
         f"{aligned}{registration_flag(reg)}. {similarity}. The breasts overlap by "
@@ -407,5 +407,5 @@ def registration_flag(reg: Mapping[str, Any]) -> str:
     if not why:
         return ""
     if reg.get("method") == NOT_REGISTERED:
-        return f"; **the rounds are compared as filed**: {why}"
+        return f"; **the exams are compared as filed**: {why}"
     return f"; **only the global fit was kept**: {why}"

@@ -49,9 +49,9 @@ MEMBERS_COLUMN = "members"
 HULL_COLUMN = "hull (mm²)"
 #: Said under a change table, with :func:`mcalc.temporal.change.status_meaning`.
 TABLE_READING = (
-    "Positions are (row, col) in full-resolution pixels of each round's file; sizes read "
+    "Positions are (row, col) in full-resolution pixels of each exam's file; sizes read "
     "prior → recent, the prior carried onto the recent image through the registration where "
-    "found in both rounds (hover a header for more)."
+    "found in both exams (hover a header for more)."
 )
 #: A tooltip for each change-table column (Browse's and Predict's), what its short header
 #: leaves out.
@@ -64,10 +64,10 @@ COLUMN_HELP = {
     "against the recent one (the matching's distance), not how far it moved in the files.",
     DIAMETER_COLUMN: "A calcification's diameter (the disc of its area), prior → recent; the "
     "prior's carried onto the recent image through the registration where found in both "
-    "rounds, what grown compares.",
+    "exams, what grown compares.",
     MEMBERS_COLUMN: "A cluster's calcifications, prior → recent.",
     HULL_COLUMN: "A cluster's convex hull, prior → recent; the prior's carried onto the "
-    "recent image through the registration where found in both rounds, what grown compares "
+    "recent image through the registration where found in both exams, what grown compares "
     "(the prior's own hull: prior_area_mm2 in the CLI's JSON).",
 }
 STATUS_COLORS = {

@@ -286,7 +286,7 @@ def _temporal_lines(cache: ImageCache, case: Any) -> list[str]:
             "The radiologists' annotated calcifications and clusters, per view, the prior "
             "registered to the recent image"
             + (
-                f" ({years:g} year{'' if years == 1 else 's'} between rounds):"
+                f" ({years:g} year{'' if years == 1 else 's'} between exams):"
                 if years is not None
                 else ":"
             ),

@@ -444,7 +444,7 @@ def _readme(cases: int, seed: int, size: str, shape: tuple[int, int], spacing: f
         "carry the real set's quirks on purpose (see 'quirks' in mcalc_demo.json).\n"
         "mcalc_demo.json marks the set as synthetic and holds the ground truth.\n"
         "mcalc_landmarks.json holds, per case and view, corresponding points of the prior and\n"
-        "recent image (the deformation applied between rounds), to measure registrations.\n"
+        "recent image (the deformation applied between exams), to measure registrations.\n"
     )
 
 

@@ -1,7 +1,7 @@
-"""What changed between rounds: subtraction image, change map, calcifications tracked.
+"""What changed between exams: subtraction image, change map, calcifications tracked.
 
 The subtraction is the recent image minus the registered prior after a linear intensity
-match inside the breast (exposure and processing differ between rounds): bright spots
+match inside the breast (exposure and processing differ between exams): bright spots
 are tissue brighter now than before (a new or grown calcification), dark spots tissue
 that faded. The change map is the subtraction's magnitude, lightly smoothed, in units of
 its own robust spread inside the breast (median absolute deviation), so 3 reads "three
@@ -151,12 +151,12 @@ def subtraction(
 
 @dataclass(frozen=True)
 class Tracked:
-    """One calcification or cluster followed across rounds.
+    """One calcification or cluster followed across exams.
 
     Attributes:
         kind: ``calcification`` or ``cluster``.
         status: ``new``, ``stable``, ``grown`` or ``resolved``.
-        recent, prior: (row, col) full-resolution centre in each round's file (``None``
+        recent, prior: (row, col) full-resolution centre in each exam's file (``None``
             when absent from that round).
         recent_id, prior_id: the annotation's label (calcification) or id (cluster); for
             :func:`track_points`, the point's index in the list given.
@@ -170,7 +170,7 @@ class Tracked:
             (``None`` without a prior position): where a resolved one would be now.
         prior_area_at_recent_mm2: a matched cluster's prior hull carried onto the recent
             image through the registration, its area in the recent image's mm² (what
-            ``grown`` compares the recent hull with: the rounds' own areas differ with the
+            ``grown`` compares the recent hull with: the exams' own areas differ with the
             compression and positioning the registration undoes).
     """
 
@@ -307,10 +307,10 @@ def track(
     tolerance_mm: float = CALC_TOLERANCE_MM,
     cluster_tolerance_mm: float = CLUSTER_TOLERANCE_MM,
 ) -> list[Tracked]:
-    """Every calcification and cluster of both rounds, matched and labelled.
+    """Every calcification and cluster of both exams, matched and labelled.
 
     Args:
-        recent, prior: the two rounds' annotations (``None``: nothing marked).
+        recent, prior: the two exams' annotations (``None``: nothing marked).
         reg: the registration of this view (prior -> recent).
         tolerance_mm: largest distance after registration at which two calcifications are
             the same one.
@@ -426,11 +426,11 @@ def track_points(
     tolerance_mm: float = 5.0,
     kind: str = "finding",
 ) -> list[Tracked]:
-    """Any points of both rounds (a model's top regions, a reader's marks), matched through
+    """Any points of both exams (a model's top regions, a reader's marks), matched through
     the registration and labelled ``new``, ``stable`` or ``resolved``.
 
     Args:
-        recent, prior: ``(N, 2)`` (row, col) full-resolution points of each round's file.
+        recent, prior: ``(N, 2)`` (row, col) full-resolution points of each exam's file.
         reg: the view's registration.
         tolerance_mm: largest distance after registration for the same finding.
         kind: the ``kind`` the items carry.
@@ -492,14 +492,14 @@ def summary_line(
 
     Example:
         >>> summary_line([Tracked("calcification", "new", (1.0, 1.0), None)], 2.0)
-        '1 new calcification, 0 stable (2 years between rounds)'
+        '1 new calcification, 0 stable (2 years between exams)'
         >>> summary_line([], uncounted="the prior image has no annotation")
         'changes not counted: the prior image has no annotation'
     """
     if uncounted is not None:
         line = f"changes not counted: {uncounted}"
         if years_between is not None:
-            line += f" ({years_between:g} year{'' if years_between == 1 else 's'} between rounds)"
+            line += f" ({years_between:g} year{'' if years_between == 1 else 's'} between exams)"
         return line
     calc = count_statuses(items, "calcification")
     clus = count_statuses(items, "cluster")
@@ -519,7 +519,7 @@ def summary_line(
     parts.append(f"{calc['stable']} stable")
     line = ", ".join(parts)
     if years_between is not None:
-        line += f" ({years_between:g} year{'' if years_between == 1 else 's'} between rounds)"
+        line += f" ({years_between:g} year{'' if years_between == 1 else 's'} between exams)"
     return line
 
 
@@ -538,7 +538,7 @@ def case_summary(
     Example:
         >>> new = [Tracked("calcification", "new", (1.0, 1.0), None)]
         >>> case_summary({"CC": new, "MLO": new}, 2.0)
-        'CC: 1 new calcification, 0 stable; MLO: 1 new calcification, 0 stable (2 years between rounds)'
+        'CC: 1 new calcification, 0 stable; MLO: 1 new calcification, 0 stable (2 years between exams)'
         >>> case_summary({"MLO": new}, not_compared={"CC": "no prior image"})
         'CC: not compared (no prior image); MLO: 1 new calcification, 0 stable'
     """
@@ -557,7 +557,7 @@ def case_summary(
     if not order:
         line = summary_line([])
     if years_between is not None:
-        line += f" ({years_between:g} year{'' if years_between == 1 else 's'} between rounds)"
+        line += f" ({years_between:g} year{'' if years_between == 1 else 's'} between exams)"
     return line
 
 

@@ -95,7 +95,7 @@ def pair_records(case: CaseRecord, view: str) -> tuple[ImageRecord, ImageRecord]
         have = ", ".join(sorted(f"{r.view} {r.timepoint}" for r in case.images)) or "none"
         raise TemporalError(
             f"case {case.case_id} has no {' and no '.join(missing)} {view} image "
-            f"(it has: {have}); temporal analysis needs both rounds"
+            f"(it has: {have}); temporal analysis needs both exams"
         )
     return recent, prior
 
@@ -228,7 +228,7 @@ def register_pair(
     notes += [f"recent image: {n}" for n in notes_r] + [f"prior image: {n}" for n in notes_p]
     uncounted = _uncounted((("recent", rec_r, marks_r), ("prior", rec_p, marks_p)))
     if uncounted is not None:
-        notes.append(f"changes between rounds not counted: {uncounted}")
+        notes.append(f"changes between exams not counted: {uncounted}")
     note = reg.fallback_note()
     if note is not None:
         notes.append(note)
@@ -285,7 +285,7 @@ def _rounds_order_note(recent: ImageRecord, prior: ImageRecord) -> str | None:
 
     return (
         f"the prior file was taken after the recent one (study dates {day(when_p)} and "
-        f"{day(when_r)}): the rounds may be filed the wrong way round, which would read new "
+        f"{day(when_r)}): the exams may be filed the wrong way round, which would read new "
         "calcifications as resolved and resolved ones as new; check the files"
     )
 
@@ -315,7 +315,7 @@ def _uncounted(rounds: tuple[tuple[str, ImageRecord, np.ndarray | None], ...]) -
         else f"the {regions[0]} image's annotation outlines"
     )
     return (
-        f"{whose} regions, not single calcifications: changes between rounds are counted "
+        f"{whose} regions, not single calcifications: changes between exams are counted "
         "between calcification marks"
     )
 
