@@ -310,7 +310,7 @@ _SIGN_OUT_GUARD = """<script>
     if (n === 0) return;
     const what = n === 1 ? "1 image" : n + " images";
     if (!w.confirm("You have unsaved marks on " + what + " in the reading viewer. Sign out "
-        + "and discard them? (Cancel, then Save marks, keeps them.)")) {
+        + "and discard them? (Cancel keeps them: save them on Annotate, Save marks.)")) {
       e.preventDefault();
       e.stopImmediatePropagation();
       return;
