@@ -82,6 +82,16 @@ def agreement_ui(
         common.dataframe(rows, hide_index=True, width="stretch")
         for c in caveats:
             st.caption(c)
+        if policy.mode == "off":
+            # Kappa reads as agreement between independent reads; a reader who records after
+            # another saw that one's verdict here (a radiologist's walk, 7 December 2026).
+            st.caption(
+                "Reads not independent: independent reads are off on this server, so each "
+                "reader could see the others' verdicts on this page before recording theirs "
+                "(first reads included), which can raise agreement. For a reader study the "
+                "server's operator sets `MCALC_INDEPENDENT_READS=on` (README, *Independent "
+                "reads*)."
+            )
         if policy.blinded:  # the others' first reads are theirs: an admin's analysis
             return
         try:

@@ -669,6 +669,11 @@ def test_an_admin_sees_agreement_on_first_reads_and_the_revisions(app_env, tmp_p
     assert not at.exception, [e.value for e in at.exception]
     tables = [d.value for d in at.dataframe if "statistic" in d.value.columns]
     assert [t.iloc[0]["raw agreement"] for t in tables] == ["100%", "0%"]  # current, first
+    # Independent reads off (the default): every reader saw the others' verdicts on this
+    # page before recording theirs, first reads included; the figures said nothing of it
+    # (a radiologist's walk as two readers, 7 December 2026).
+    said = " ".join(c.value for c in at.caption)
+    assert "not independent" in said and "MCALC_INDEPENDENT_READS" in said, said
     (revised,) = [d.value for d in at.dataframe if "versions" in d.value.columns]
     assert revised[["reader", "revised after others were shown"]].values.tolist() == [
         ["ann", True]]  # fmt: skip
