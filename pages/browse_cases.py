@@ -170,8 +170,9 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
         selection_mode="single-row-required" if inside else "single-row",
         key=TABLE_KEY,
     )
-    if inside and len(ids) > 5:  # (five rows show)
-        st.html(_SCROLL_TO_ROW.replace("ROW", str(pos)), unsafe_allow_javascript=True)
+    if inside and len(ids) > 5:  # (five rows show). In the sidebar: an element here, even
+        # of no height, put a second 16 px gap between the table and its buttons.
+        st.sidebar.html(_SCROLL_TO_ROW.replace("ROW", str(pos)), unsafe_allow_javascript=True)
     # One row whose buttons are as wide as their words: in five weighted columns the
     # buttons' share of a narrow main area cut them ("◀ Previ…" at 1280 px, "◀…" and
     # "N…" at 1024 px, Chromium). What does not fit wraps onto a second row.
