@@ -23,7 +23,8 @@ ABOVE = "d => d.closest('[data-testid=\"stElementContainer\"]').previousElementS
 
 
 def test_evaluate_the_demo_model_and_see_its_curves(demo_app):
-    with browser_page(width=1400, height=3200) as page:
+    # A projector: 1280 px at 125 % (1024 CSS px), where tables scrolled sideways (h/projector).
+    with browser_page(width=1024, height=3200, scale=1.25) as page:
         open_app(page, f"{demo_app.url}/evaluate")
         page.get_by_text("Registered models", exact=True).wait_for(timeout=60_000)
         choose(page, "Models to compare", ["demo-custom"])

@@ -16,7 +16,12 @@ from mcalc.models.birads_eval import AGGREGATIONS, GROUPS, RULE_TEXT, SUBSETS
 from mcalc.models.card import ModelCard
 from mcalc.models.published import REPRODUCTION_NOTE, reproduction_rows
 from mcalc.present.eval_figures import confusion_figure
-from mcalc.present.report import birads_rows, birads_threshold_words, ours_for_reproduction
+from mcalc.present.report import (
+    birads_rows,
+    birads_threshold_rows,
+    birads_threshold_words,
+    ours_for_reproduction,
+)
 from pages import common, theme
 from pages.evaluate_tabs.shared import (
     BOOTSTRAP_CHOICES,
@@ -139,12 +144,17 @@ def result_ui(model_id: str, b: dict, i: int) -> None:
     st.markdown(f"**{model_id}** · rule *{b['rule']}*: {b['rule_text']}")
     if words := birads_threshold_words(b, "the slider's"):
         st.caption(words)
-    rows = []
+    # Two tables under the model's name: one row of 14 columns scrolled sideways at a
+    # projector's 1024 px of page (h/projector).
+    rows, at = [], []
     subsets = [(name, label) for name, label in SUBSETS if name in b]
     for name, label in subsets:
         for row in birads_rows(b[name]):
-            rows.append({"model": model_id, "subset": label} | row)
+            rows.append({"subset": label} | {k: v for k, v in row.items() if ": " not in k})
+        at += [{"subset": label} | row for row in birads_threshold_rows(b[name])]
     fitted_table(pd.DataFrame(rows), key=f"evaluate_birads_table_{i}")
+    if at:
+        fitted_table(pd.DataFrame(at), key=f"evaluate_birads_at_{i}")
     m = b["all"]
     if "per_class_auc" in m:
         c1, c2 = st.columns([2, 3])
