@@ -85,6 +85,9 @@ FIGURES: dict[str, Callable[[], go.Figure]] = {
     "roc": lambda: roc_figure(_entries()),
     "pr": lambda: pr_figure(_entries()),
     "confusion": lambda: confusion_figure([[3, 1], [0, 4]], ["no", "yes"], "m · 0.50"),
+    "confusion, long id": lambda: confusion_figure(
+        [[3, 1], [0, 4]], ["no", "yes"], "custom-calcification-20261207-190452 · threshold 0.50"
+    ),
     "froc": _froc,
     "train, no epoch yet": lambda: curves_figure(Progress(steps=2, batch_loss=((1, 0.7),))),
     "train": lambda: curves_figure(
@@ -241,8 +244,10 @@ def _styled_by_plotlys_api(fig: go.Figure, colours: ChartColours) -> go.Figure:
     # The mode bar's strip kept clear (test_titles_are_under_the_mode_bar says where).
     base, above = fig.layout.font.size or 12, []
     if fig.layout.title.text:
-        fig.update_layout(title={"yref": "paper", "y": 1, "yanchor": "bottom", "pad_b": 6})
-        above.append(6 + (fig.layout.title.font.size or round(base * 1.4)) * 1.3)
+        size = fig.layout.title.font.size or round(base * 1.4)
+        pad = 6 + fig.layout.title.text.count("<br>") * size * 1.3  # lines under the first
+        fig.update_layout(title={"yref": "paper", "y": 1, "yanchor": "bottom", "pad_b": pad})
+        above.append(pad + size * 1.3)
     for note in fig.layout.annotations:
         if note.yref == "paper" and (note.y or 0) >= 1 and note.yanchor in (None, "bottom"):
             above.append((note.yshift or 0) + (note.font.size or base) * 1.3)
@@ -288,7 +293,11 @@ def test_titles_are_under_the_mode_bar(name):
     if layout.title.text:
         assert (layout.title.yref, layout.title.y, layout.title.yanchor) == ("paper", 1, "bottom")
         size = layout.title.font.size or round((layout.font.size or 12) * 1.4)
-        assert _top_of(layout.title.text, size, layout.title.pad.b, top) >= MODEBAR_PX, top
+        # Plotly draws a title's first line at its anchor, the others under it: the title's
+        # lines lie between its pad and the plot, none over the plot.
+        under = layout.title.text.count("<br>") * size * 1.3
+        assert layout.title.pad.b - under >= TITLE_PAD_PX, layout.title.pad.b
+        assert top - layout.title.pad.b - size * 1.3 >= MODEBAR_PX, top
     for note in layout.annotations:
         if note.yref == "paper" and (note.y or 0) >= 1:
             size = note.font.size or layout.font.size or 12

@@ -152,9 +152,13 @@ def _clear_of_the_mode_bar(layout: dict[str, Any]) -> None:
         # Just above the plot area (plotly centres it in the top margin, in the strip).
         title |= {"yref": "paper", "y": 1, "yanchor": "bottom"}
         pad = title.setdefault("pad", {})
-        pad["b"] = max(float(pad.get("b") or 0), TITLE_PAD_PX)
         size = float(title["font"].get("size") or round(base * 1.4))
-        above.append(pad["b"] + _lines(title["text"]) * size * _LINE)
+        # Plotly draws a title's first line at its anchor and the others under it, over
+        # the plot (a confusion matrix's title broken in three covered its first row):
+        # lifted by those lines.
+        below = (_lines(title["text"]) - 1) * size * _LINE
+        pad["b"] = max(float(pad.get("b") or 0), TITLE_PAD_PX) + below
+        above.append(pad["b"] + size * _LINE)
     for note in layout.get("annotations", ()):
         on_top = note.get("yref") == "paper" and float(note.get("y", 0.5)) >= 1.0
         if on_top and note.get("yanchor", "bottom") in ("bottom", "auto"):
