@@ -192,10 +192,10 @@ def thumbnail_ui(where: Any, rec: ImageRecord, name: str, regions: Sequence[Any]
         where.caption(f"{name} cannot be shown: {exc}")
         return
     where.image(jpeg, width="stretch")
-    # Short parts between dots: the column is a fifth of the page (about 125 px on a
+    # Short parts, a line each: the column is a fifth of the page (about 160 px on a
     # projector's 1280 px at 125 %), where the sentence wrapped to 7 lines of 2-3 words.
-    boxed = " · regions to call numbered" if boxes else ""
-    where.caption(f"{name} · {THUMB_SIDE} px{boxed} · no model map")
+    boxed = " · regions numbered" if boxes else ""
+    where.caption(f"{name}  \n{THUMB_SIDE} px{boxed}  \nno model map")
 
 
 def judged_picture(rec: ImageRecord, regions: Sequence[Any]) -> np.ndarray | None:

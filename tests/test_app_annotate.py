@@ -529,7 +529,7 @@ def test_audit_shows_a_small_cached_thumbnail_of_the_image_judged(app_env, monke
     at = _page("pages/audit.py")
     image_key = at.selectbox(key="audit_image").value
     assert not at.exception, [e.value for e in at.exception]
-    assert any(c.value.startswith(f"{names[image_key]} · 256 px · ") for c in at.caption)
+    assert any(c.value.startswith(f"{names[image_key]}  \n256 px  \n") for c in at.caption)
     assert images, "no thumbnail sent"
     thumb = Image.open(io.BytesIO(images[-1]))
     assert max(thumb.size) <= 256 and len(images[-1]) < 40_000, (thumb.size, len(images[-1]))
@@ -539,7 +539,7 @@ def test_audit_shows_a_small_cached_thumbnail_of_the_image_judged(app_env, monke
     assert len(calls) == made  # a rerun: the cached thumbnail
     other = next(k for k in names if k != image_key)
     at.selectbox(key="audit_image").select(other).run()
-    assert any(c.value.startswith(f"{names[other]} · 256 px") for c in at.caption)
+    assert any(c.value.startswith(f"{names[other]}  \n256 px") for c in at.caption)
 
 
 def test_audit_saves_no_verdict_the_reader_did_not_give(app_env):

@@ -51,7 +51,9 @@ def test_evaluate_the_demo_model_and_see_its_curves(demo_app):
         assert any("Loizidou 2021" in t for t in legend), legend
         # Streamlit's toolbar of a table, shown while the pointer is over it, clear of what
         # is above the table: it covered a caption's last words (pages/narrow.py).
-        for table in page.locator("[data-testid='stDataFrame']").all():
+        for table in page.locator(
+            "[data-testid='stDataFrame']:visible"
+        ).all():  # not in a closed expander
             table.hover()
             table.evaluate(SETTLED)  # it slides into place
             gap = table.evaluate(TOOLBAR_GAP)
