@@ -25,6 +25,7 @@ from mcalc.present.report import (
 from pages import common, theme
 from pages.evaluate_tabs.shared import (
     BOOTSTRAP_CHOICES,
+    PUBLISHED_IN_VIEW,
     birads_store,
     detection_store,
     fitted_table,
@@ -59,11 +60,13 @@ def controls_ui() -> tuple[str, float | None, int, bool]:
         "(features: highest and mean map score, detections, detected clusters).",
     )
     operating = c2.toggle(
-        "Each model's operating threshold",
+        # Fits its third of the page ("Each model's operating thres…" at 1024 px).
+        "Operating thresholds",
         value=True,
         key="evaluate_birads_operating",
         persist_state="session",
-        help="Max and mean: the case scores are map scores, read at each model's card "
+        help="Each model's operating threshold. Max and mean: the case scores are map "
+        "scores, read at each model's card "
         "threshold (its operating point, at which Predict decides). Logistic: 0.5 on the "
         "regression's probability, another unit. Off: the slider's threshold for every model. "
         "Detections are counted at the operating threshold either way.",
@@ -234,5 +237,10 @@ def birads_ui(cards: list[ModelCard], fingerprint: str) -> None:
             ours, synthetic=synthetic, source=source, what=what, prior=prior
         ):
             rows.append({"model": model_id} | row)
-    fitted_table(pd.DataFrame(rows), key="evaluate_birads_published")
+    fitted_table(
+        pd.DataFrame(rows),
+        key="evaluate_birads_published",
+        in_view=PUBLISHED_IN_VIEW,
+        more="What differs",
+    )
     st.info(REPRODUCTION_NOTE, icon=":material/menu_book:")

@@ -83,7 +83,19 @@ SHORT_HEADERS: dict[str, tuple[str, str]] = {
     "specificity": ("spec.", "Specificity (true-negative rate)."),
     "accuracy": ("acc.", "Accuracy."),
     "suspicious": ("susp.", "Suspicious cases (BI-RADS 4-5)."),
+    "published accuracy": ("pub. acc.", "The published accuracy."),
+    "published AUC": ("pub. AUC", "The published AUC."),
+    "our accuracy": ("our acc.", "Our accuracy, on this dataset."),
 }
+#: The published results beside ours: the columns in view, what differs under them.
+PUBLISHED_IN_VIEW = (
+    "model",
+    "published",
+    "published accuracy",
+    "published AUC",
+    "our accuracy",
+    "our AUC",
+)
 
 
 def _short(column: str) -> tuple[str | None, str | None]:
