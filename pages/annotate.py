@@ -144,7 +144,7 @@ def marking_ui(
                 opts,
                 max_side,
                 show_dataset,
-                why_not_editable="your marks cannot be read",
+                why_not_editable="marks unreadable",
             )
         return
     use_viewer = viewer_component.available() and st.toggle(

@@ -138,7 +138,7 @@ def browser_marking_ui(
     opts: DisplayOptions,
     max_side: int,
     show_dataset: bool = True,
-    why_not_editable: str = "give your name to mark",
+    why_not_editable: str = "give your name",
 ) -> None:
     """The reading viewer: the image (editable) beside its other exam; marks are placed,
     moved, relabelled and deleted in the browser and reach the store on Save only.

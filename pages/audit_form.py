@@ -126,7 +126,10 @@ def image_ui(
     text = f1.text_input(
         "Find an image",
         key=FIND_KEY,
-        placeholder="case, side, view, exam",
+        # A placeholder that fits the half column (it read "case, side, view, r…" on a
+        # projector's 1280 px at 125 %); the help says the rest.
+        placeholder="case, side, view",
+        help="Words of the image's name: case, side, view, exam (prior or recent), exam year.",
         persist_state="session",
     )
     show = f2.selectbox(
@@ -198,8 +201,10 @@ def thumbnail_ui(where: Any, rec: ImageRecord, name: str, regions: Sequence[Any]
         where.caption(f"{name} cannot be shown: {exc}")
         return
     where.image(jpeg, width="stretch")
-    boxed = ", the regions to call boxed and numbered" if boxes else ""
-    where.caption(f"{name}, downsampled to {THUMB_SIDE} px{boxed}, without the model's map")
+    # Short parts, a line each: the column is a fifth of the page (about 160 px on a
+    # projector's 1280 px at 125 %), where the sentence wrapped to 7 lines of 2-3 words.
+    boxed = " · regions numbered" if boxes else ""
+    where.caption(f"{name}  \n{THUMB_SIDE} px{boxed}  \nno model map")
 
 
 def judged_picture(rec: ImageRecord, regions: Sequence[Any]) -> np.ndarray | None:

@@ -19,6 +19,7 @@ from mcalc.models.card import ModelCard
 from mcalc.models.compare import (
     METRIC_COLUMNS,
     PAGE_HEADERS,
+    PAGE_IN_VIEW,
     comparison_rows,
     page_table_columns,
 )
@@ -62,6 +63,8 @@ def registry_ui(listing: RegistryListing) -> None:
             rows[page_table_columns(REGISTRY_COLUMNS)].rename(columns=PAGE_HEADERS),
             key="evaluate_registry",
             height=min(38 + 35 * len(rows), 320),
+            in_view=[PAGE_HEADERS.get(c, c) for c in PAGE_IN_VIEW],
+            more="The set-up of each model",
         )
         macro = [c.id for c in listing.models if c.test_metrics.get("auc_kind")]
         st.caption(

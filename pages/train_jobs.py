@@ -20,6 +20,7 @@ from mcalc.errors import McalcError
 from mcalc.models.compare import (
     METRIC_COLUMNS,
     PAGE_HEADERS,
+    PAGE_IN_VIEW,
     comparison_rows,
     page_table_columns,
 )
@@ -27,7 +28,8 @@ from mcalc.models.registry import delete_model, list_models, load_card
 from mcalc.models.tracking import run_links
 from mcalc.present.train_figures import ENDED_HOW, curves_figure
 from mcalc.progress import format_duration
-from pages import common, default_model, signin, state, theme
+from pages import default_model, signin, state, theme
+from pages.wide_tables import split_table
 
 #: Seconds between refreshes of the live section while a job is queued or running.
 REFRESH_S = 1.5
@@ -37,6 +39,11 @@ QUEUED_KEY = "train_queued_job"
 SEEN_ACTIVE_KEY = "train_seen_active"
 ENDED_KEY = "train_ended"  # the jobs this session saw running that have ended since
 DETAIL_KEY = "train_detail_job"
+#: The job history's columns in view (the rest in an expander under it): its 11 scrolled
+#: sideways on a projector, 1280 px at 125 % (h/projector); a job's set-up is in its details.
+HISTORY_IN_VIEW = ("job", "state", "model", "epochs", "run time")
+#: The table of models' columns in view (Evaluate's registry shows the same).
+MODELS_IN_VIEW = [PAGE_HEADERS.get(c, c) for c in PAGE_IN_VIEW]
 DETAIL_NEWEST_KEY = "train_detail_newest"
 PREDICT_PAGE = "pages/predict.py"
 STATE_ICONS = {
@@ -323,7 +330,7 @@ def history_ui(settings: Settings) -> None:
         }
         for j in history
     ]
-    common.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    split_table(pd.DataFrame(rows), HISTORY_IN_VIEW, key="train_history", more="More columns")
     ids = [j.id for j in history]
     # A keyed selectbox keeps its value while its options change: when a newer job
     # appears, point it at that job, so its outcome (failed, cancelled) is what shows.
@@ -433,10 +440,11 @@ def compare_ui(settings: Settings) -> None:
         return
     table = pd.DataFrame(comparison_rows(listing.models))
     shown = table[page_table_columns(table.columns)].rename(columns=PAGE_HEADERS)
-    common.dataframe(
+    split_table(
         shown,
-        hide_index=True,
-        width="stretch",
+        MODELS_IN_VIEW,
+        key="train_compare",
+        more="The set-up of each model",
         column_config={
             PAGE_HEADERS.get(c, c): st.column_config.NumberColumn(format="%.3f")
             for c in METRIC_COLUMNS

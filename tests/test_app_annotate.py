@@ -529,7 +529,7 @@ def test_audit_shows_a_small_cached_thumbnail_of_the_image_judged(app_env, monke
     at = _page("pages/audit.py")
     image_key = at.selectbox(key="audit_image").value
     assert not at.exception, [e.value for e in at.exception]
-    assert any(c.value.startswith(f"{names[image_key]}, downsampled to 256 px") for c in at.caption)
+    assert any(c.value.startswith(f"{names[image_key]}  \n256 px  \n") for c in at.caption)
     assert images, "no thumbnail sent"
     thumb = Image.open(io.BytesIO(images[-1]))
     assert max(thumb.size) <= 256 and len(images[-1]) < 40_000, (thumb.size, len(images[-1]))
@@ -539,7 +539,7 @@ def test_audit_shows_a_small_cached_thumbnail_of_the_image_judged(app_env, monke
     assert len(calls) == made  # a rerun: the cached thumbnail
     other = next(k for k in names if k != image_key)
     at.selectbox(key="audit_image").select(other).run()
-    assert any(c.value.startswith(f"{names[other]}, downsampled") for c in at.caption)
+    assert any(c.value.startswith(f"{names[other]}  \n256 px") for c in at.caption)
 
 
 def test_audit_saves_no_verdict_the_reader_did_not_give(app_env):
@@ -956,7 +956,7 @@ def test_a_damaged_record_leaves_the_image_shown_not_editable(app_env, first_ima
     (panel,) = [p for p in args["panels"] if p["key"] == key]
     assert args["editable"] is None
     # Its label said "· marking" over an image nothing could be placed on.
-    assert "marking" not in panel["label"] and "cannot be read" in panel["label"], panel["label"]
+    assert "marking" not in panel["label"] and "unreadable" in panel["label"], panel["label"]
     # The reader takes back what the file still holds (here nothing whole: an empty record)
     # and marks again; the damaged file stays beside it, byte for byte (it was theirs to
     # lose: only "move it aside" was said, which a reader cannot do).

@@ -55,7 +55,7 @@ def test_audit_shows_and_prefills_a_batch_runs_score_and_says_when_there_is_none
     # "suspicious-1/CC_recent": no side, no exam year), in the picker too.
     name = "suspicious-1 · L CC recent 2018"
     assert name in at.selectbox(key="audit_image").options
-    assert any(c.value.startswith(f"{name}, downsampled") for c in at.caption)
+    assert any(c.value.startswith(f"{name}  \n256 px") for c in at.caption)
     (said,) = [i.value for i in at.info if "from batch run" in i.value]
     assert said == (
         f"demo-custom on {name}: score 0.812 (calcification), from batch run `{run}` at "
@@ -121,7 +121,7 @@ def test_a_reader_calls_the_regions_of_the_computed_result_on_audit(app_env):
         ("Region 2 · score 0.610 · row 90, col 40", "not judged"),
     ]
     # The thumbnail boxes and numbers them (only then).
-    boxed = "suspicious-1 · L CC recent 2018, downsampled to 256 px, the regions to call boxed"
+    boxed = "suspicious-1 · L CC recent 2018  \n256 px · regions numbered"
     assert any(c.value.startswith(boxed) for c in at.caption)
     at.number_input(key="audit_score_input").set_value(0.5).run()  # another result's score
     assert not asked() and not any(c.value.startswith(boxed) for c in at.caption)

@@ -109,22 +109,23 @@ def test_a_run_beside_the_papers_says_its_own_data_not_the_open_datasets(
         at.run()
         assert not at.exception, at.exception
         published = _table(at, "published AUC")
+        differs = _table(at, "differences")  # what differs: under the table in view
         # The papers' task's pooled AUC (0.75), not the case level's (0.7: suspicious vs
         # the rest, every normal case a negative).
         assert (
             set(published["our AUC"]) == {0.75}
-            and published["our cases"][0] == "3 cases (3 patients)"
+            and differs["our cases"][0] == "3 cases (3 patients)"
         )
         assert (
             "ours benign vs suspicious, per case (normal cases left out"
-            in published["differences"][0]
+            in differs["differences"][0]
         )
         # Loizidou 2020's results are accuracies only; ours read n/a beside them.
         assert set(published["our accuracy"]) == {0.666667}, set(published["our accuracy"])
-        assert "accuracy at each fold's decision threshold, 0.50" in published["differences"][0]
-        assert set(published["our data"]) == {expected} or all(
-            d.startswith(expected) for d in published["our data"]
-        ), (prefix, set(published["our data"]))
+        assert "accuracy at each fold's decision threshold, 0.50" in differs["differences"][0]
+        assert set(differs["our data"]) == {expected} or all(
+            d.startswith(expected) for d in differs["our data"]
+        ), (prefix, set(differs["our data"]))
 
 
 def _detections(data: Path) -> tuple[str, object]:
@@ -250,33 +251,37 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
     assert table["AUC"][0] == pytest.approx(1.0) and table["AUC"][2] == "n/a"
     assert table["cases"][1] < 6 and table["AUC"][1] == pytest.approx(1.0)  # no normal case
     # The metrics at a threshold to three decimals, as the AUC (they read 0.3333, 1, 0).
-    birads = next(d for d in at.dataframe if "subset" in d.value.columns)
-    formats = {
-        k: v.get("type_config", {}).get("format")
-        for k, v in json.loads(birads.proto.columns).items()
-    }
-    at_t = [c for c in birads.value.columns if c.endswith((": t", ": sens", ": spec", ": acc"))]
+    # In a table of their own, a row per threshold: one row of 14 columns scrolled sideways
+    # at a projector's 1024 px of page (h/projector).
+    birads = next(d for d in at.dataframe if "threshold" in d.value.columns)
+    assert list(birads.value.columns) == [
+        "subset", "at", "threshold", "sensitivity", "specificity", "accuracy",
+    ]  # fmt: skip
+    assert list(birads.value["at"][:2]) == ["chosen", "Youden"]
+    columns = json.loads(birads.proto.columns)
+    formats = {k: v.get("type_config", {}).get("format") for k, v in columns.items()}
     # ... but a threshold to four: the operating threshold 0.921513 read "0.922" in the
     # table under a caption saying 0.9215 (a score of 0.9218 read as below "0.922").
-    assert at_t and all(
-        formats.get(c) == ("%.4f" if c.endswith(": t") else "%.3f") for c in at_t
-    ), formats
+    assert formats["threshold"] == "%.4f", formats
+    assert all(formats[c] == "%.3f" for c in ("sensitivity", "specificity", "accuracy"))
+    assert columns["sensitivity"]["label"] == "sens."  # the full name is its help
     assert any("mean map score of its images" in c.value for c in at.caption)
     # A note the subsets share is said once, naming them (the same "no three-class scores
     # (...)" sentence read three times in a row under the table).
     three = [c.value for c in at.caption if "no three-class scores" in c.value]
     assert len(three) == 1 and "all cases; " in three[0] and "biopsy-confirmed: " in three[0], three
     published = _table(at, "published AUC")
+    differs = _table(at, "differences")  # what differs: under the table in view
     assert "Loizidou 2021, temporal subtraction" in list(published["published"])
-    assert published["our AUC"][0] == 1.0 and "SYNTHETIC" in published["our data"][0]
+    assert published["our AUC"][0] == 1.0 and "SYNTHETIC" in differs["our data"][0]
     # Benign vs suspicious, the papers' task: the tiny demo's 6 cases but its normal one.
-    assert re.fullmatch(r"5 cases \(\d+ patients?\)", published["our cases"][0])
-    assert published["differences"][0].endswith("ours benign vs suspicious, per case (normal "
+    assert re.fullmatch(r"5 cases \(\d+ patients?\)", differs["our cases"][0])
+    assert differs["differences"][0].endswith("ours benign vs suspicious, per case (normal "
                                                  "cases left out; mean rule)")  # fmt: skip
     assert at.button(key="evaluate_birads_run").disabled  # classified for these settings
     # Read at the model's operating threshold (demo-custom's card: 0.921513), said with its
     # unit and source, as `evaluate` reads it; the tab read them at a slider from 0.5.
-    assert table["at threshold: t"][0] == pytest.approx(0.921513)
+    assert birads.value["threshold"][0] == pytest.approx(0.921513)
     said = [c.value for c in at.caption if c.value.startswith("Sensitivity, specificity")]
     assert len(said) == 1 and said[0].startswith(
         "Sensitivity, specificity and accuracy at 0.9215, and the detections and clusters "
@@ -285,7 +290,7 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
     assert at.slider(key="evaluate_birads_threshold").disabled
     at.toggle(key="evaluate_birads_operating").set_value(False).run()
     at.button(key="evaluate_birads_run").click().run()
-    assert _table(at, "subset")["at threshold: t"][0] == pytest.approx(0.5)
+    assert _table(at, "at")["threshold"][0] == pytest.approx(0.5)
     said = [c.value for c in at.caption if c.value.startswith("Sensitivity, specificity")]
     assert "at 0.50 (the slider's)" in said[0] and "counted at 0.9215" in said[0], said
 

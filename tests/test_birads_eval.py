@@ -293,3 +293,22 @@ def test_the_command_says_which_threshold_the_case_level_reads(capsys) -> None:
         "probability); detections and clusters counted at 0.90 (the model's operating "
         "threshold)."
     )
+
+
+def test_the_metrics_at_thresholds_are_a_row_per_threshold() -> None:
+    """The page's second BI-RADS table: a row per threshold (the chosen one, Youden's) of the
+    metrics ``birads_rows`` gives in 8 columns (its 14 scrolled sideways at a projector's
+    1024 px of page, h/projector); ``birads_rows`` keeps them for the report."""
+    from mcalc.present.report import birads_rows, birads_threshold_rows
+
+    cases = [_case(0, "normal", (0.1,)), _case(1, "benign", (0.6,)), _case(2, "suspicious", (0.9,))]
+    m = evaluate_birads(cases, rule="max", threshold=0.5, n_boot=0)["all"]
+    wide = birads_rows(m)[0]
+    rows = birads_threshold_rows(m)
+    assert [r["at"] for r in rows] == ["chosen", "Youden"]
+    for row, label in zip(rows, ("at threshold", "at Youden"), strict=True):
+        assert row["threshold"] == wide[f"{label}: t"]
+        assert row["sensitivity"] == wide[f"{label}: sens"]
+        assert row["specificity"] == wide[f"{label}: spec"]
+        assert row["accuracy"] == wide[f"{label}: acc"]
+    assert rows[0]["threshold"] == 0.5 and rows[0]["specificity"] == 0.5

@@ -297,7 +297,7 @@ def test_annotate_marks_in_the_browser_and_saves_to_the_store(demo_app):
         # The images come before the name, the image's panel saying it cannot be marked yet.
         viewer_frame(page).wait_for_function(
             "() => [...document.querySelectorAll('.panel .label')].some("
-            "l => l.textContent.endsWith('not editable: give your name to mark'))",
+            "l => l.textContent.endsWith('not editable: give your name'))",
             timeout=60_000,
         )
         give_reader_name(page, "Viewer Tester")

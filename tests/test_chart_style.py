@@ -26,7 +26,14 @@ from mcalc.explain.service import OverlayMaps
 from mcalc.jobs.progress import Progress
 from mcalc.models.analysis import analyse
 from mcalc.models.curves import OperatingPoint
-from mcalc.present.chart_style import MODEBAR_PX, TITLE_PAD_PX, ChartColours, style_figure
+from mcalc.present.chart_style import (
+    MODEBAR_PX,
+    TEXT_PX,
+    TITLE_PAD_PX,
+    TITLE_PX,
+    ChartColours,
+    style_figure,
+)
 from mcalc.present.eval_figures import CurveEntry, confusion_figure, pr_figure, roc_figure
 from mcalc.present.froc_figures import froc_figure
 from mcalc.present.marking import annotate_figure
@@ -78,6 +85,9 @@ FIGURES: dict[str, Callable[[], go.Figure]] = {
     "roc": lambda: roc_figure(_entries()),
     "pr": lambda: pr_figure(_entries()),
     "confusion": lambda: confusion_figure([[3, 1], [0, 4]], ["no", "yes"], "m · 0.50"),
+    "confusion, long id": lambda: confusion_figure(
+        [[3, 1], [0, 4]], ["no", "yes"], "custom-calcification-20261207-190452 · threshold 0.50"
+    ),
     "froc": _froc,
     "train, no epoch yet": lambda: curves_figure(Progress(steps=2, batch_loss=((1, 0.7),))),
     "train": lambda: curves_figure(
@@ -217,11 +227,27 @@ def _styled_by_plotlys_api(fig: go.Figure, colours: ChartColours) -> go.Figure:
     fig.update_annotations(font_color=text)
     for menu in fig.layout.updatemenus:
         menu.update(font_color=text, bgcolor=colours.surface, bordercolor=text)
+    fig.update_layout(font_size=max(fig.layout.font.size or 12, TEXT_PX))
+    fig.update_layout(title_font_size=max(fig.layout.title.font.size or 0, TITLE_PX))
+    fig.update_layout(legend_font_size=max(fig.layout.legend.font.size or 0, TEXT_PX))
+    fig.update_layout(hoverlabel_font_size=max(fig.layout.hoverlabel.font.size or 0, TEXT_PX))
+    fig.for_each_xaxis(lambda a: a.update(title_font_size=max(a.title.font.size or 0, TEXT_PX)))
+    fig.for_each_yaxis(lambda a: a.update(title_font_size=max(a.title.font.size or 0, TEXT_PX)))
+    fig.for_each_xaxis(lambda a: a.update(tickfont_size=max(a.tickfont.size or 0, TEXT_PX)))
+    fig.for_each_yaxis(lambda a: a.update(tickfont_size=max(a.tickfont.size or 0, TEXT_PX)))
+    fig.for_each_annotation(lambda n: n.update(font_size=max(n.font.size or 0, TEXT_PX)))
+    if not any(t.type in ("image", "heatmap") for t in fig.data):
+        fig.for_each_trace(
+            lambda t: t.update(textfont_size=max(t.textfont.size or 0, TEXT_PX)),
+            selector=lambda t: t.type == "scatter" and "text" in (t.mode or ""),
+        )
     # The mode bar's strip kept clear (test_titles_are_under_the_mode_bar says where).
     base, above = fig.layout.font.size or 12, []
     if fig.layout.title.text:
-        fig.update_layout(title={"yref": "paper", "y": 1, "yanchor": "bottom", "pad_b": 6})
-        above.append(6 + (fig.layout.title.font.size or round(base * 1.4)) * 1.3)
+        size = fig.layout.title.font.size or round(base * 1.4)
+        pad = 6 + fig.layout.title.text.count("<br>") * size * 1.3  # lines under the first
+        fig.update_layout(title={"yref": "paper", "y": 1, "yanchor": "bottom", "pad_b": pad})
+        above.append(pad + size * 1.3)
     for note in fig.layout.annotations:
         if note.yref == "paper" and (note.y or 0) >= 1 and note.yanchor in (None, "bottom"):
             above.append((note.yshift or 0) + (note.font.size or base) * 1.3)
@@ -267,7 +293,11 @@ def test_titles_are_under_the_mode_bar(name):
     if layout.title.text:
         assert (layout.title.yref, layout.title.y, layout.title.yanchor) == ("paper", 1, "bottom")
         size = layout.title.font.size or round((layout.font.size or 12) * 1.4)
-        assert _top_of(layout.title.text, size, layout.title.pad.b, top) >= MODEBAR_PX, top
+        # Plotly draws a title's first line at its anchor, the others under it: the title's
+        # lines lie between its pad and the plot, none over the plot.
+        under = layout.title.text.count("<br>") * size * 1.3
+        assert layout.title.pad.b - under >= TITLE_PAD_PX, layout.title.pad.b
+        assert top - layout.title.pad.b - size * 1.3 >= MODEBAR_PX, top
     for note in layout.annotations:
         if note.yref == "paper" and (note.y or 0) >= 1:
             size = note.font.size or layout.font.size or 12
@@ -283,3 +313,43 @@ def test_a_title_sits_just_above_its_plot():
     fig = _styled(roc_figure(_entries(), title="ROC · Patch level"), "dark")
     assert fig.layout.title.pad.b == TITLE_PAD_PX
     assert fig.layout.margin.t >= MODEBAR_PX + TITLE_PAD_PX + 17
+
+
+def _sizes(fig: go.Figure) -> Iterator[tuple[str, float]]:
+    """``(where, px)`` of every text of ``fig`` drawn on the page's background, at the size the
+    browser draws it (a size left unset is plotly's: the layout font's, 12 px unset; a title
+    1.4 times it)."""
+    layout = fig.layout
+    base = layout.font.size or 12
+    yield "layout font", base
+    if layout.title.text:
+        yield "title", layout.title.font.size or round(base * 1.4)
+    if layout.showlegend is not False:
+        yield "legend", layout.legend.font.size or base
+    yield "hover label", layout.hoverlabel.font.size or 13
+    for name in layout:
+        if name.startswith(("xaxis", "yaxis")):
+            axis = layout[name]
+            yield f"{name} title", axis.title.font.size or base
+            yield f"{name} ticks", axis.tickfont.size or base
+    for i, note in enumerate(layout.annotations):
+        yield f"annotation {i} {note.text!r}", note.font.size or base
+    on_image = any(t.type in ("image", "heatmap") for t in fig.data)
+    for trace in fig.data:
+        if trace.type == "scatter" and "text" in (trace.mode or "") and not on_image:
+            yield f"text of {trace.name!r}", trace.textfont.size or base
+
+
+@pytest.mark.parametrize("name", list(FIGURES))
+def test_every_charts_text_reads_from_the_back_of_a_room(name):
+    """A presenter's projector (1280 px at 125 %): plotly's 12 px ticks and the legends' 11 px
+    could not be read from the back (h/projector). Styled, every text on a chart's background
+    is at least :data:`TEXT_PX`, and a figure's title at least :data:`TITLE_PX`."""
+    fig = _styled(FIGURES[name](), "dark")
+    small = [
+        f"{where}: {px} px"
+        for where, px in _sizes(fig)
+        if px < (TITLE_PX if where == "title" else TEXT_PX)
+    ]
+    assert small == []
+    assert TEXT_PX >= 14 and TITLE_PX >= 16

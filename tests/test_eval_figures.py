@@ -54,10 +54,33 @@ def test_every_roc_legend_line_fits_half_a_projectors_page() -> None:
     270 px at a projector's 1280 px with the browser at 125 % (1024 px of page). A legend
     entry wider than its chart is cut, and the published points' entries ("Loizidou 2021,
     temporal subtraction: AUC 0.87 (pub", 79 characters on one line) were. Each line of a
-    legend entry now holds at most 48 characters (plotly's 11 px font: about 5.5 px each)."""
-    from mcalc.present.eval_figures import roc_figure
+    legend entry now holds at most :data:`LEGEND_CHARS` characters (the page's 14 px: about
+    7 px each, h/projector), a model's with a long id too ("custom-calcification-20261207-
+    190452 · AUC 0.548, 95% CI 0.3" was cut)."""
+    from mcalc.models.analysis import analyse
+    from mcalc.present.eval_figures import LEGEND_CHARS, CurveEntry, pr_figure, roc_figure
+    from tests.test_palette import four_scores
 
-    names = [t.name for t in roc_figure([]).data if t.name]
+    analysis = analyse(four_scores(), "patch", n_boot=0)
+    ids = ("demo-custom", "custom-calcification-20261207-190452")
+    entries = [CurveEntry(i, analysis, 0.5, None) for i in ids]
+    names = [t.name for f in (roc_figure(entries), pr_figure(entries)) for t in f.data if t.name]
     assert any("Loizidou" in n for n in names), names
-    long = [line for n in names for line in n.split("<br>") if len(line) > 48]
+    long = [line for n in names for line in n.split("<br>") if len(line) > LEGEND_CHARS]
     assert not long, long
+    assert LEGEND_CHARS <= 44
+    assert any(n.startswith("demo-custom · AUC") for n in names), names  # short: one line
+
+
+def test_a_confusion_matrix_title_fits_a_third_of_a_projectors_page() -> None:
+    """Evaluate draws a model's confusion matrix in a third of the page (about 215 px at
+    1024 px): "custom-calcification-20261207-190452 · thre" was all of its 17 px title
+    (h/projector). A long title breaks at its dots and after hyphens into lines of
+    :data:`TITLE_CHARS` characters."""
+    from mcalc.present.eval_figures import TITLE_CHARS
+
+    long = "custom-calcification-20261207-190452 · threshold 0.50"
+    title = confusion_figure([[1, 0], [0, 1]], ["no", "yes"], long).layout.title.text
+    assert title == "custom-calcification-<br>20261207-190452<br>threshold 0.50"
+    short = confusion_figure([[1, 0], [0, 1]], ["no", "yes"], "demo-custom · argmax")
+    assert short.layout.title.text == "demo-custom · argmax" and TITLE_CHARS <= 24

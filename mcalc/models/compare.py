@@ -18,7 +18,14 @@ from typing import Any
 
 from mcalc.models.card import ModelCard
 
-__all__ = ["comparison_rows", "page_table_columns", "COLUMNS", "METRIC_COLUMNS", "PAGE_HEADERS"]
+__all__ = [
+    "comparison_rows",
+    "page_table_columns",
+    "COLUMNS",
+    "METRIC_COLUMNS",
+    "PAGE_HEADERS",
+    "PAGE_IN_VIEW",
+]
 
 #: Columns of :func:`comparison_rows`, in order.
 COLUMNS: tuple[str, ...] = (
@@ -55,6 +62,17 @@ PAGE_HEADERS: dict[str, str] = {
     "sensitivity": "sens.",
     "specificity": "spec.",
 }
+
+#: The columns a page's table of models shows (the rest under it, one click away): all of
+#: them scrolled sideways on a projector (1280 px at 125 %: 690 px of table beside the
+#: sidebar), Evaluate's 12 and Train's 17 (docs/measurements.md, h/projector).
+PAGE_IN_VIEW: tuple[str, ...] = (
+    "model",
+    *METRIC_COLUMNS,
+    "architecture",
+    "task",
+    "synthetic data",
+)
 
 
 def page_table_columns(columns: Iterable[str]) -> list[str]:

@@ -24,13 +24,20 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-__all__ = ["MODEBAR_PX", "ChartColours", "style_figure"]
+__all__ = ["MODEBAR_PX", "TEXT_PX", "TITLE_PX", "ChartColours", "style_figure"]
 
 #: The strip at a figure's top that plotly's mode bar covers while the pointer is over the
 #: chart: its buttons are 22 px high from 2 px down (plotly.js's ``.modebar`` rules), and a
 #: gap under them. A title or panel title drawn there was covered on hover (ROC's, FROC's,
 #: *Across rounds*' second panel's, at every size: docs/measurements.md, h/presenter).
 MODEBAR_PX = 28
+#: The least size of a chart's text (tick labels, axis titles, legend, annotations, hover
+#: labels, a trace's text on the chart's background), in CSS px: plotly's 12 px ticks and the
+#: legends' 11 px could not be read from the back of a room on a projector (1280 px at 125 %,
+#: docs/measurements.md, h/projector).
+TEXT_PX = 14
+#: The least size of a figure's title.
+TITLE_PX = 17
 #: Pixels between a figure's title and the top of its plot area.
 TITLE_PAD_PX = 6
 #: A text line's height per pixel of font size (Source Sans and plotly's default font).
@@ -62,6 +69,9 @@ def style_figure(fig: go.Figure, colours: ChartColours) -> go.Figure:
     :func:`~mcalc.present.viewer_figures.image_panels`, notes), hover labels and an
     animation's buttons. A trace's own text colour (labels drawn on an image) and the data's
     colours are left as they are.
+
+    Raises every such text to :data:`TEXT_PX` and the title to :data:`TITLE_PX` at least,
+    for a projector (a larger size is kept).
 
     Keeps the mode bar's strip (:data:`MODEBAR_PX`) clear: the title sits just above the
     plot area, and the top margin grows until the title and any panel titles above the
@@ -102,8 +112,34 @@ def style_figure(fig: go.Figure, colours: ChartColours) -> go.Figure:
         _colour(menu, "font", text)
         menu["bgcolor"] = colours.surface
         menu["bordercolor"] = text
+    _readable(spec)
     _clear_of_the_mode_bar(layout)
     return go.Figure(spec, _validate=False)
+
+
+def _readable(spec: dict[str, Any]) -> None:
+    """Raises every text of the figure ``spec`` that lies on its background to
+    :data:`TEXT_PX` (its title to :data:`TITLE_PX`); a larger size is kept. A trace's text is
+    raised only where no image or heatmap is drawn (labels on an image keep their size)."""
+    layout = spec["layout"]
+    _at_least(layout, "font", TEXT_PX, default=12)
+    _at_least(layout["title"], "font", TITLE_PX)
+    for owner in (layout["legend"], layout["hoverlabel"], *layout.get("annotations", ())):
+        _at_least(owner, "font", TEXT_PX)
+    for name, axis in layout.items():
+        if _AXIS.fullmatch(name):
+            _at_least(axis["title"], "font", TEXT_PX)
+            _at_least(axis, "tickfont", TEXT_PX)
+    traces = spec.get("data", ())
+    if not any(t.get("type") in ("image", "heatmap") for t in traces):
+        for trace in traces:
+            if trace.get("type", "scatter") == "scatter" and "text" in trace.get("mode", ""):
+                _at_least(trace, "textfont", TEXT_PX)
+
+
+def _at_least(owner: dict[str, Any], font: str, px: float, default: float = 0) -> None:
+    part = owner.setdefault(font, {})
+    part["size"] = max(part.get("size") or default, px)
 
 
 def _clear_of_the_mode_bar(layout: dict[str, Any]) -> None:
@@ -116,9 +152,13 @@ def _clear_of_the_mode_bar(layout: dict[str, Any]) -> None:
         # Just above the plot area (plotly centres it in the top margin, in the strip).
         title |= {"yref": "paper", "y": 1, "yanchor": "bottom"}
         pad = title.setdefault("pad", {})
-        pad["b"] = max(float(pad.get("b") or 0), TITLE_PAD_PX)
         size = float(title["font"].get("size") or round(base * 1.4))
-        above.append(pad["b"] + _lines(title["text"]) * size * _LINE)
+        # Plotly draws a title's first line at its anchor and the others under it, over
+        # the plot (a confusion matrix's title broken in three covered its first row):
+        # lifted by those lines.
+        below = (_lines(title["text"]) - 1) * size * _LINE
+        pad["b"] = max(float(pad.get("b") or 0), TITLE_PAD_PX) + below
+        above.append(pad["b"] + size * _LINE)
     for note in layout.get("annotations", ()):
         on_top = note.get("yref") == "paper" and float(note.get("y", 0.5)) >= 1.0
         if on_top and note.get("yanchor", "bottom") in ("bottom", "auto"):

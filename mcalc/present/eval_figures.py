@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -40,6 +41,9 @@ __all__ = [
     "pr_figure",
     "confusion_figure",
     "CONFUSION_SCALE",
+    "LEGEND_CHARS",
+    "TITLE_CHARS",
+    "wrap_text",
 ]
 
 #: The published points' stars: 3.4:1 on white, 5.4:1 on the dark theme (3:1 for a graphic).
@@ -62,6 +66,35 @@ class CurveEntry:
     analysis: LevelAnalysis
     threshold: float
     point: OperatingPoint | None
+
+
+#: The characters a line of a ROC or precision-recall legend entry holds: the charts are
+#: half the page's width, about 330 px of legend at a projector's 1024 px of page, in the
+#: page's 14 px (:data:`mcalc.present.chart_style.TEXT_PX`; "demo-custom · AUC 0.974,
+#: 95% CI 0.952–0.992", 43 characters, fits).
+LEGEND_CHARS = 44
+#: ... and of a confusion matrix's 17 px title, in a third of that page (about 215 px).
+TITLE_CHARS = 24
+
+
+def wrap_text(text: str, width: int) -> str:
+    """``text`` in lines (plotly's ``<br>``) of at most ``width`` characters where it can
+    be broken: at a `` · `` (which goes) and after a hyphen (which stays); a longer part
+    keeps its line.
+
+    >>> wrap_text("custom-calcification-20261207-190452 · AP 0.185", 40)
+    'custom-calcification-20261207-190452<br>AP 0.185'
+    >>> wrap_text("demo-custom · AP 0.951", 40)
+    'demo-custom · AP 0.951'
+    """
+    lines, line = [], ""
+    for part in re.split(r"(?<= · )|(?<=-)", text):
+        if line and len((line + part).rstrip(" ·")) > width:
+            lines.append(line.removesuffix(" · "))
+            line = part
+        else:
+            line += part
+    return "<br>".join([*lines, line])
 
 
 def auc_text(analysis: LevelAnalysis) -> str:
@@ -133,8 +166,9 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int) -> go.Figur
         height=height,
         margin={"l": 60, "r": 20, "t": 50, "b": 40},
         # Below the x axis's title: at -0.14 of the plot's height its first entry touched
-        # the title (Chromium, 1024 and 1280 px wide pages).
-        legend={"orientation": "h", "yanchor": "top", "y": -0.18, "x": 0.0, "font": {"size": 11}},
+        # the title (Chromium, 1024 and 1280 px wide pages), at -0.18 too once the page
+        # drew 14 px axis text (pages.theme.styled, h/projector).
+        legend={"orientation": "h", "yanchor": "top", "y": -0.23, "x": 0.0, "font": {"size": 11}},
         hovermode="closest",
     )
     grid = {"showgrid": True, "zeroline": False, "range": [-0.02, 1.02]}
@@ -172,7 +206,7 @@ def roc_figure(
             curve_trace(
                 curve.fpr,
                 curve.tpr,
-                f"{entry.name} · {auc_text(entry.analysis)}",
+                wrap_text(f"{entry.name} · {auc_text(entry.analysis)}", LEGEND_CHARS),
                 style.color,
                 dash=style.dash,
                 hover=f"<b>{entry.name}</b><br>threshold %{{customdata}}<br>"
@@ -204,7 +238,7 @@ def roc_figure(
                     showlegend=False,
                 )
             )
-    for anchor in anchors:
+    for k, anchor in enumerate(anchors):
         if anchor.auc is None:
             continue
         fpr, tpr = binormal_point(anchor.auc)
@@ -218,7 +252,9 @@ def roc_figure(
                 name=f"{anchor.label}:<br>AUC {anchor.auc:.2f} (published; other task and data)",
                 marker={"symbol": "star", "size": 15, "color": _ANCHOR_COLOR},
                 text=[f"AUC {anchor.auc:.2f}"],
-                textposition="middle right",
+                # Above, then below its star: the two published points lie close, and
+                # their labels overlapped at a projector's 14 px (h/projector).
+                textposition=("top right", "bottom right")[k % 2],
                 textfont={"size": 11},
                 hovertemplate=(
                     f"<b>{anchor.label}</b><br>{anchor.citation}<br>{anchor.task}<br>"
@@ -264,7 +300,7 @@ def pr_figure(
             curve_trace(
                 pr.recall,
                 pr.precision,
-                f"{entry.name} · AP {pr.average_precision:.3f}",
+                wrap_text(f"{entry.name} · AP {pr.average_precision:.3f}", LEGEND_CHARS),
                 style.color,
                 dash=style.dash,
                 hover=f"<b>{entry.name}</b><br>threshold %{{customdata}}<br>"
@@ -280,7 +316,9 @@ def pr_figure(
                     x=[0, 1],
                     y=[pr.prevalence, pr.prevalence],
                     mode="lines",
-                    name=f"{entry.name} · chance: prevalence {pr.prevalence:.2f}",
+                    name=wrap_text(
+                        f"{entry.name} · chance: prevalence {pr.prevalence:.2f}", LEGEND_CHARS
+                    ),
                     line={"color": style.color, "dash": "dot", "width": 1},
                     hoverinfo="skip",
                     legendgroup=entry.name,
@@ -348,7 +386,12 @@ def confusion_figure(
     fig.update_xaxes(title_text="predicted", tickangle=0, side="bottom", type="category")
     fig.update_yaxes(title_text="truth", autorange="reversed", type="category")
     fig.update_layout(
-        title={"text": title, "x": 0.0, "xanchor": "left", "font": {"size": 13}},
+        title={
+            "text": wrap_text(title, TITLE_CHARS),
+            "x": 0.0,
+            "xanchor": "left",
+            "font": {"size": 13},
+        },
         height=height,
         margin={"l": 10, "r": 10, "t": 40, "b": 10},
     )

@@ -62,6 +62,7 @@ __all__ = [
     "render_html",
     "evaluation_report",
     "birads_rows",
+    "birads_threshold_rows",
     "birads_threshold_words",
     "confusion_rows",
     "fmt_cell",
@@ -229,6 +230,26 @@ def birads_rows(m: Mapping[str, Any]) -> list[dict[str, Any]]:
             row[f"{label}: spec"] = at["specificity"]
             row[f"{label}: acc"] = at["accuracy"]
     return [row]
+
+
+def birads_threshold_rows(m: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The metrics of :func:`birads_rows` at a threshold, a row per threshold: ``at`` the
+    chosen one (the model's operating threshold or a slider's), then Youden's. The app's
+    second BI-RADS table: one row of 14 columns scrolled sideways in a projector's 1024 px
+    of page (docs/measurements.md, h/projector).
+
+    >>> birads_threshold_rows({"youden": {"threshold": 0.9, "sensitivity": 1.0,
+    ...     "specificity": 0.5, "accuracy": 0.75}})
+    [{'at': 'Youden', 'threshold': 0.9, 'sensitivity': 1.0, 'specificity': 0.5, 'accuracy': 0.75}]
+    """
+    rows = []
+    for key, label in (("at_threshold", "chosen"), ("youden", "Youden")):
+        if at := m.get(key):
+            rows.append({"at": label} | {k: at[k] for k in _AT_METRICS})
+    return rows
+
+
+_AT_METRICS = ("threshold", "sensitivity", "specificity", "accuracy")
 
 
 def confusion_rows(matrix: Sequence[Sequence[int]], groups: Sequence[str]) -> list[dict[str, Any]]:

@@ -16,10 +16,16 @@ from mcalc.models.birads_eval import AGGREGATIONS, GROUPS, RULE_TEXT, SUBSETS
 from mcalc.models.card import ModelCard
 from mcalc.models.published import REPRODUCTION_NOTE, reproduction_rows
 from mcalc.present.eval_figures import confusion_figure
-from mcalc.present.report import birads_rows, birads_threshold_words, ours_for_reproduction
+from mcalc.present.report import (
+    birads_rows,
+    birads_threshold_rows,
+    birads_threshold_words,
+    ours_for_reproduction,
+)
 from pages import common, theme
 from pages.evaluate_tabs.shared import (
     BOOTSTRAP_CHOICES,
+    PUBLISHED_IN_VIEW,
     birads_store,
     detection_store,
     fitted_table,
@@ -54,11 +60,13 @@ def controls_ui() -> tuple[str, float | None, int, bool]:
         "(features: highest and mean map score, detections, detected clusters).",
     )
     operating = c2.toggle(
-        "Each model's operating threshold",
+        # Fits its third of the page ("Each model's operating thres…" at 1024 px).
+        "Operating thresholds",
         value=True,
         key="evaluate_birads_operating",
         persist_state="session",
-        help="Max and mean: the case scores are map scores, read at each model's card "
+        help="Each model's operating threshold. Max and mean: the case scores are map "
+        "scores, read at each model's card "
         "threshold (its operating point, at which Predict decides). Logistic: 0.5 on the "
         "regression's probability, another unit. Off: the slider's threshold for every model. "
         "Detections are counted at the operating threshold either way.",
@@ -139,12 +147,17 @@ def result_ui(model_id: str, b: dict, i: int) -> None:
     st.markdown(f"**{model_id}** · rule *{b['rule']}*: {b['rule_text']}")
     if words := birads_threshold_words(b, "the slider's"):
         st.caption(words)
-    rows = []
+    # Two tables under the model's name: one row of 14 columns scrolled sideways at a
+    # projector's 1024 px of page (h/projector).
+    rows, at = [], []
     subsets = [(name, label) for name, label in SUBSETS if name in b]
     for name, label in subsets:
         for row in birads_rows(b[name]):
-            rows.append({"model": model_id, "subset": label} | row)
+            rows.append({"subset": label} | {k: v for k, v in row.items() if ": " not in k})
+        at += [{"subset": label} | row for row in birads_threshold_rows(b[name])]
     fitted_table(pd.DataFrame(rows), key=f"evaluate_birads_table_{i}")
+    if at:
+        fitted_table(pd.DataFrame(at), key=f"evaluate_birads_at_{i}")
     m = b["all"]
     if "per_class_auc" in m:
         c1, c2 = st.columns([2, 3])
@@ -224,5 +237,10 @@ def birads_ui(cards: list[ModelCard], fingerprint: str) -> None:
             ours, synthetic=synthetic, source=source, what=what, prior=prior
         ):
             rows.append({"model": model_id} | row)
-    fitted_table(pd.DataFrame(rows), key="evaluate_birads_published")
+    fitted_table(
+        pd.DataFrame(rows),
+        key="evaluate_birads_published",
+        in_view=PUBLISHED_IN_VIEW,
+        more="What differs",
+    )
     st.info(REPRODUCTION_NOTE, icon=":material/menu_book:")

@@ -266,7 +266,13 @@ def results_ui(
     st.subheader(f"Metrics at {at}")
     table = pd.DataFrame(rows)
     st.caption("Without a threshold: ranking (AUC with its 95% CI, average precision).")
-    fitted_table(table[RANKING_COLUMNS], key="evaluate_ranking")
+    # The level and class (the same in every row, said above) one click away: with a new
+    # model's id beside the demo's the table scrolled sideways on a projector (h/projector).
+    fitted_table(
+        table[RANKING_COLUMNS],
+        key="evaluate_ranking",
+        in_view=[c for c in RANKING_COLUMNS if c not in ("level", "positive class")],
+    )
     cards = {k: DecisionThreshold(*thresholds[k]) for k in results if k in thresholds}
     st.caption(evaluation_threshold_note(at, level, cards))
     fitted_table(table[THRESHOLD_COLUMNS], key="evaluate_metrics")

@@ -36,7 +36,7 @@ from mcalc.models.weights import resolve_weights
 from mcalc.present.eval_figures import CurveEntry, roc_figure
 from mcalc.present.froc_figures import froc_figure, summary_notes, summary_rows
 from pages import common, signin, theme
-from pages.evaluate_tabs.shared import BOOTSTRAP_CHOICES, fitted_table
+from pages.evaluate_tabs.shared import BOOTSTRAP_CHOICES, PUBLISHED_IN_VIEW, fitted_table
 
 
 def start_ui() -> None:
@@ -319,6 +319,8 @@ def published_ui(run: CrossvalRun, scores: EvalScores | None) -> None:
             )
         ),
         key="evaluate_cv_published",
+        in_view=PUBLISHED_IN_VIEW,
+        more="What differs",
     )
 
 
