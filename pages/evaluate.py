@@ -162,7 +162,7 @@ st.caption(
     "patient-level cross-validation. Evaluations are cached per model and dataset."
 )
 
-listing = list_models(common.settings().models_dir)
+listing = list_models(default_model.registry_folder())
 registry_ui(listing)
 if not listing.models:
     st.info(

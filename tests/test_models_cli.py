@@ -360,8 +360,8 @@ def test_models_refuses_a_registry_that_is_not_a_folder(tmp_path, capsys):
         assert main(args) == 2, args
         captured = capsys.readouterr()
         assert captured.out == ""
-        assert captured.err.startswith(f"error: --models {args[2]} ")
-        assert "registry folder" in captured.err
+        assert captured.err.startswith(f"error: --models names {args[2]}, which ")
+        assert "model registry" in captured.err
     assert main(["models", "--models", str(tmp_path), "--json"]) == 0  # an empty one is fine
     assert capsys.readouterr().out.strip() == "[]"
 
@@ -512,3 +512,35 @@ def test_trains_test_line_says_the_threshold_of_its_accuracy(
     lines = capsys.readouterr().out.splitlines()
     assert "  test (3 cases, 234 patches): AUC 0.539; at 0.50: accuracy 0.821, sensitivity " \
         "0.000, specificity 1.000; 0 s" in lines, lines  # fmt: skip
+
+
+def test_a_models_setting_that_names_no_folder_is_refused_by_every_reader(
+    tmp_path, monkeypatch, capsys
+):
+    """`MCALC_MODELS=/typo python -m mcalc models` printed "no models in /typo" with status
+    0 (predict and evaluate: "no default model"): a typo read as an empty registry. Every
+    command that reads the registry refuses it (2), naming the setting, the folder and what
+    to do; an existing empty folder (a first run) still lists no model with status 0."""
+    from mcalc.cli import main
+
+    typo = tmp_path / "modles"
+    monkeypatch.setenv("MCALC_MODELS", str(typo))
+    data = ["--data", str(tmp_path)]
+    for args in (["models"], ["models", "--json"], ["models", "default"],
+                 ["models", "threshold", "m"], ["evaluate", *data],
+                 ["predict", *data, "--case", "c", "--out", str(tmp_path / "p")],
+                 ["predict", "--all", *data, "--out", str(tmp_path / "o")],
+                 ["compare", "--model", "a", "--model", "b", *data]):  # fmt: skip
+        assert main(args) == 2, args
+        captured = capsys.readouterr()
+        assert captured.out == "", args
+        assert captured.err.startswith(f"error: MCALC_MODELS names {typo}, which does not "), (
+            args,
+            captured.err,
+        )
+        assert f"mkdir -p {typo}" in captured.err
+    assert not (tmp_path / "o").exists()
+    typo.mkdir()  # made: a registry with no model yet
+    assert main(["models"]) == 0
+    assert "no models in" in capsys.readouterr().out
+
