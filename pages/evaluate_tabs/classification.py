@@ -10,12 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from mcalc.errors import McalcError
-from mcalc.explain.scoring import (
-    DecisionThreshold,
-    decision_threshold,
-    evaluation_threshold_note,
-    threshold_label,
-)
+from mcalc.explain.metrics_threshold import METRICS_THRESHOLD, evaluation_threshold_note
+from mcalc.explain.scoring import DecisionThreshold, decision_threshold, threshold_label
 from mcalc.models.analysis import (
     CASE_SETS,
     LevelAnalysis,
@@ -151,6 +147,11 @@ def run_ui(cards: list[ModelCard], data: str, fingerprint: str, have: set[str]) 
     st.rerun()
 
 
+#: Where the threshold slider starts: the command line's default too (``evaluate``), so
+#: that both read one evaluation at one threshold (:mod:`mcalc.explain.metrics_threshold`).
+SLIDER_START = METRICS_THRESHOLD
+
+
 def controls_ui(binary_names: list[str]) -> tuple[str, float, bool, int]:
     """Level, threshold, operating-point rule and bootstrap size."""
     c1, c2, c3 = st.columns([2, 3, 2])
@@ -168,7 +169,7 @@ def controls_ui(binary_names: list[str]) -> tuple[str, float, bool, int]:
         f"Threshold on p({' / '.join(sorted(set(binary_names)))})",
         0.0,
         1.0,
-        0.5,
+        SLIDER_START,
         0.01,
         key="evaluate_threshold",
         persist_state="session",
