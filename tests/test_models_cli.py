@@ -544,3 +544,31 @@ def test_a_models_setting_that_names_no_folder_is_refused_by_every_reader(
     assert main(["models"]) == 0
     assert "no models in" in capsys.readouterr().out
 
+
+def test_a_threshold_not_chosen_is_recorded_in_the_runs_progress(
+    tiny_demo, tmp_path, monkeypatch, capsys
+):
+    """`train --operating-point` that chose none warned on stderr only: a cross-validation
+    fold run by the app said "its training job's log says why", a log its tab does not
+    show. The reason goes into the run's progress too, where the tab reads it."""
+    import shutil
+
+    import mcalc.explain.operating as operating
+    from mcalc.cli.models import _operating_point
+    from mcalc.errors import ModelError
+    from mcalc.models.train_config import TrainConfig
+    from tests.conftest import REPO
+
+    def one_class(*args, **kwargs):
+        raise ModelError("the validation images are of one class")
+
+    monkeypatch.setattr(operating, "choose_operating_point", one_class)
+    folder = tmp_path / "models" / "demo-custom"
+    shutil.copytree(REPO / "models" / "demo-custom", folder)
+    events: list[dict] = []
+    _operating_point(TrainConfig(data=str(tiny_demo), operating_point="youden"), folder,
+                     events.append)  # fmt: skip
+    assert events == [
+        {"event": "no_threshold", "message": "the validation images are of one class"}
+    ]
+    assert "decision threshold was not chosen (the validation images" in capsys.readouterr().err

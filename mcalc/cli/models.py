@@ -180,6 +180,9 @@ def _operating_point(config: Any, folder: Path, emit: TrainEventFn) -> dict[str,
         )
         record_threshold(folder, choice)
     except McalcError as exc:
+        # Also in the run's progress: the app's cross-validation tab says it per fold
+        # (mcalc.jobs.crossval.recorded_thresholds), where it said "the job's log says why".
+        emit({"event": "no_threshold", "message": str(exc)})
         print(
             f"WARNING: {loaded.model_id} is registered but its decision threshold was not "
             f"chosen ({exc}); it decides at 0.5 until one is set: `python -m mcalc models "
