@@ -230,7 +230,7 @@ def test_train_needs_data_or_a_config_file(tmp_path, capsys) -> None:
     typo.write_text(json.dumps({"data": "d", "epoch": 1, "patches_per_image": 2}))
     assert main(["train", "--config", str(typo)]) == 2
     err = capsys.readouterr().err
-    assert "unknown key(s) 'epoch' (did you mean 'epochs'?)" in err and str(typo) in err
+    assert "unknown key 'epoch' (did you mean 'epochs'?)" in err and str(typo) in err
     assert "'patches_per_image'" not in err  # older job files' key is still read
 
 

@@ -33,6 +33,7 @@ from mcalc.models.evaluate import (
 from mcalc.models.published import COMPARABILITY_NOTE, PAIR_NOTE, pair_rows
 from mcalc.models.scores import LEVEL_RULES, LEVELS, EvalScores, positive_rule
 from mcalc.models.tasks import PAPERS_TASK, PAPERS_TASK_TEXT, has_papers_task
+from mcalc.plural import counted
 from mcalc.present.eval_figures import CurveEntry, confusion_figure, pr_figure, roc_figure
 from mcalc.present.report import ReportInput, evaluation_report
 from mcalc.present.report_pdf import evaluation_report_pdf
@@ -412,7 +413,7 @@ def paired_ui(
                 "recent images only: the other model's cases are built from them too)"
             )
         if c["left_out"]:
-            notes.append(f"{c['left_out']} normal case(s) left out ({PAPERS_TASK_TEXT})")
+            notes.append(f"{counted(c['left_out'], 'normal case')} left out ({PAPERS_TASK_TEXT})")
         for note in notes:
             st.caption(f"{first} vs {other}: {note}")
     if rows:
