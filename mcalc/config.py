@@ -14,6 +14,7 @@ import functools
 import glob
 import os
 import re
+import shlex
 import sys
 import tempfile
 import threading
@@ -34,6 +35,8 @@ __all__ = [
     "READS_CHOICES",
     "PathRefused",
     "check_data_path",
+    "named_folder",
+    "models_folder",
 ]
 
 #: The clone: user data lives in it by default (mcalc is installed editable, ``pip install -e .``).
@@ -272,6 +275,62 @@ def _env_auth() -> str:
     if value not in AUTH_CHOICES:
         raise ValueError(f"MCALC_AUTH must be one of {', '.join(AUTH_CHOICES)}, got {value!r}")
     return value
+
+
+def named_folder(path: Path, named_as: str | None, holds: str) -> Path:
+    """``path`` when it is a folder, or when nobody named it (``named_as`` None: a default
+    folder a first run has not made yet reads as empty). One named by a setting or a flag
+    (``MCALC_MODELS``, ``--models``) that is not a folder is refused: a typo read as an
+    empty folder (``MCALC_MODELS=/typo python -m mcalc models``: "no models", status 0).
+
+    >>> named_folder(Path("/no/such"), None, "the model registry")
+    PosixPath('/no/such')
+    >>> named_folder(Path("/no/such"), "MCALC_MODELS", "the model registry")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    mcalc.errors.FolderMissing: MCALC_MODELS names /no/such, which does not exist ...
+
+    Raises:
+        FolderMissing: ``named_as`` names a path that does not exist or is not a folder;
+            the message says what to do.
+    """
+    if named_as is None or path.is_dir():
+        return path
+    from mcalc.errors import FolderMissing
+
+    what = "is a file, not a folder" if path.exists() else "does not exist"
+    raise FolderMissing(
+        f"{named_as} names {path}, which {what} ({holds} is read from there): correct "
+        f"{named_as}, or create the folder (mkdir -p {shlex.quote(str(path))}) to start "
+        "an empty one"
+    )
+
+
+#: What each folder setting holds, said when the one named is missing.
+FOLDER_HOLDS = {
+    "MCALC_MODELS": "the model registry",
+    "MCALC_STORE": "readers' annotations and audits",
+    "MCALC_RUNS": "training and batch runs",
+}
+
+
+def env_named(var: str) -> str | None:
+    """``var`` when the environment sets it (not blank), else None: the folder settings
+    that a user typed, as opposed to their defaults."""
+    return var if os.environ.get(var, "").strip() else None
+
+
+def models_folder(given: str | Path | None = None) -> Path:
+    """The model registry a command or page reads: ``given`` (``--models DIR``), else
+    :class:`Settings`' ``models_dir``; checked by :func:`named_folder` when the user named it
+    (the flag, ``MCALC_MODELS``). An existing empty folder is a registry with no model yet.
+
+    Raises:
+        FolderMissing: the folder named does not exist or is a file.
+    """
+    if given:
+        return named_folder(Path(given).expanduser(), "--models", FOLDER_HOLDS["MCALC_MODELS"])
+    path = get_settings().models_dir
+    return named_folder(path, env_named("MCALC_MODELS"), FOLDER_HOLDS["MCALC_MODELS"])
 
 
 class PathRefused(ValueError):

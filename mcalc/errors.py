@@ -21,6 +21,7 @@ __all__ = [
     "ModelError",
     "JobError",
     "WriteError",
+    "FolderMissing",
     "os_error_text",
 ]
 
@@ -55,6 +56,10 @@ class ModelError(McalcError):
 
 class JobError(McalcError):
     """A background training job cannot be submitted, started, found or cancelled."""
+
+
+class FolderMissing(McalcError):
+    """A folder the user named (``MCALC_MODELS``, ``--models``, ...) is not a folder."""
 
 
 class WriteError(McalcError):

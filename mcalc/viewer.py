@@ -24,6 +24,7 @@ from mcalc.cache import ImageCache
 from mcalc.dataset.records import CaseRecord, DatasetIndex, ImageRecord
 from mcalc.errors import AnnotationError, ImageReadError
 from mcalc.imageio import Mammogram
+from mcalc.plural import counted
 
 __all__ = [
     "prefetch",
@@ -155,8 +156,8 @@ class ImageView:
         if not self.has_annotation:
             return "no annotation"
         if self.n_regions:
-            return f"{self.n_regions} region(s)"
-        return f"{self.n_calcifications} calc. · {self.n_clusters} cluster(s)"
+            return f"{counted(self.n_regions, 'region')}"
+        return f"{self.n_calcifications} calc. · {counted(self.n_clusters, 'cluster')}"
 
 
 def _preview_values(cache: ImageCache, rec: ImageRecord, mammo: Mammogram, max_side: int):

@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from mcalc.dataset.records import DatasetIndex, ImageRecord
+from mcalc.plural import counted
 from mcalc.present.words import plain, plain_lines
 from mcalc.store import StoreError
 from mcalc.store.exchange import (
@@ -223,7 +224,7 @@ def import_ui(index: DatasetIndex, rec: ImageRecord, reader: str) -> None:
             # Which images: a file may hold marks of other images than the one shown.
             where = "; ".join(f"{k} ({plain(r)}, version {v})" for k, r, v in done[:5])
             more = f"; and {len(done) - 5} more" if len(done) > 5 else ""
-            flash("success", f"Imported into {len(done)} record(s): {where}{more}.")
+            flash("success", f"Imported into {counted(len(done), 'record')}: {where}{more}.")
         else:
             flash(
                 "info",

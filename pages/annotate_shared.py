@@ -8,6 +8,7 @@ import numpy as np
 import streamlit as st
 
 from mcalc.dataset.records import ImageRecord
+from mcalc.plural import counted
 from mcalc.store import MarkStore, StoreError, StoreReadError
 from mcalc.store.placement import breast_region
 from mcalc.store.session import EditSession, Feedback, SaveResult
@@ -159,7 +160,7 @@ def recover_ui(marks: MarkStore, key: str, reader: str) -> None:
         return
     flash(
         "success",
-        f"{kept} version(s) of your marks recovered from the damaged file, which is kept "
+        f"{counted(kept, 'version')} of your marks recovered from the damaged file, which is kept "
         f"as `{aside}`.",
     )
     st.rerun()

@@ -16,6 +16,7 @@ import streamlit as st
 
 from mcalc.access.reads import ReadPolicy, visible_verdicts
 from mcalc.models.card_text import card_from_summary
+from mcalc.plural import counted
 from mcalc.present.image_pick import choices_of, narrow
 from mcalc.present.reading import image_names
 from mcalc.present.words import plain
@@ -174,7 +175,7 @@ def table_ui(names: Mapping[str, str], policy: ReadPolicy) -> None:
     if skipped:  # left out of every count below: said, not only logged
         said = "; ".join(skipped).rstrip(".")  # each says what to do with its file
         st.warning(
-            f"{len(skipped)} verdict file(s) cannot be read and are left out of the tables "
+            f"{counted(len(skipped), 'verdict file')} cannot be read and {'is' if len(skipped) == 1 else 'are'} left out of the tables "
             f"below (each left as it is): {said}. Its reader can also recover the versions "
             "it still holds under *Record a verdict*, on its model and image.",
             icon=":material/broken_image:",
@@ -187,7 +188,7 @@ def table_ui(names: Mapping[str, str], policy: ReadPolicy) -> None:
         every = [v for v in every if v.image_key in names]
         if others:
             st.caption(
-                f"{others} verdict(s) on other datasets are not shown in demo mode (they "
+                f"{counted(others, 'verdict')} on other datasets {'is' if others == 1 else 'are'} not shown in demo mode (they "
                 "need an account: create one with `python -m mcalc users add`)."
             )
     # Independent reads: the table, its figures, the pictures and the CSV hold only what

@@ -467,7 +467,7 @@ st.markdown(f"**Dataset:** `{data_path}` · {len(index.images())} images (change
 # progress), again after a launch; the fragments list them anew on their own reruns.
 runs = list_batch_jobs(settings)
 # The registry listed once per run too: the launch's model choice and the chosen run's card.
-listing = list_models(settings.models_dir)
+listing = list_models(default_model.registry_folder())
 if launch_ui(settings, listing, data_path, len(index.images()), runs):
     runs = list_batch_jobs(settings)
 if not runs:

@@ -7,6 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from mcalc.dataset.records import CaseRecord, DatasetIndex
+from mcalc.plural import counted
 from pages import common, state
 
 CASE_KEY = state.CASE_KEY
@@ -195,7 +196,7 @@ def case_picker(index: DatasetIndex, table: pd.DataFrame) -> CaseRecord | None:
         row.markdown(f"Case **{case_id}** ({pos + 1} of {len(ids)})", width="stretch")
     else:
         row.markdown(
-            f"Case **{case_id}** is outside these filters ({len(ids)} case(s) match): pick "
+            f"Case **{case_id}** is outside these filters ({counted(len(ids), 'case')} {'matches' if len(ids) == 1 else 'match'}): pick "
             "one in the table, or *Next ▶* for the first.",
             width="stretch",
         )

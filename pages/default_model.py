@@ -9,18 +9,32 @@ make the model chosen the default. The choice lives in the registry
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from mcalc.access import allows
-from mcalc.errors import McalcError
+from mcalc.config import models_folder
+from mcalc.errors import FolderMissing, McalcError
 from mcalc.models.card import ModelCard
 from mcalc.models.registry import DefaultChoice, default_first, set_default_model
 from pages import common, signin
 
-__all__ = ["ordered", "label", "default_ui"]
+__all__ = ["registry_folder", "ordered", "label", "default_ui"]
 
 #: What the last "Make default" left to say: ``(kind, text)``, shown once.
 NOTICE_KEY = "models_default_notice"
+
+
+def registry_folder() -> Path:
+    """The registry the page's picker reads (:func:`mcalc.config.models_folder`); where
+    ``MCALC_MODELS`` names no folder (a typo read as an empty registry: "No model ... Train
+    one"), says so and stops the page."""
+    try:
+        return models_folder()
+    except FolderMissing as exc:
+        st.error(f"{exc}; then restart the app.", icon=":material/folder_off:")
+        st.stop()
 
 
 def ordered(cards: list[ModelCard]) -> tuple[list[ModelCard], DefaultChoice]:

@@ -26,6 +26,7 @@ from mcalc.models.compare import (
 from mcalc.models.evaluate import evaluation_scope, in_sample_cases
 from mcalc.models.fingerprint import dataset_fingerprint
 from mcalc.models.registry import RegistryListing, list_models
+from mcalc.plural import counted
 from pages import common, default_model, menu
 from pages.evaluate_tabs.birads import birads_ui
 from pages.evaluate_tabs.classification import classification_ui
@@ -148,7 +149,7 @@ def scope_ui(cards: list[ModelCard], index: DatasetIndex, fingerprint: str) -> N
             flags.append(f"started from random weights, not pre-trained ({detail})")
         if card.skipped_images:
             flags.append(
-                f"was trained without {len(card.skipped_images)} unreadable image(s): "
+                f"was trained without {counted(len(card.skipped_images), 'unreadable image')}: "
                 + ", ".join(f"{k} ({v})" for k, v in card.skipped_images.items())
             )
         if flags:
@@ -165,7 +166,7 @@ st.caption(
     "patient-level cross-validation. Evaluations are cached per model and dataset."
 )
 
-listing = list_models(common.settings().models_dir)
+listing = list_models(default_model.registry_folder())
 registry_ui(listing)
 if not listing.models:
     st.info(

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from mcalc.dataset import DatasetIndex, Problem
+from mcalc.plural import counted
 from mcalc.present.words import plain
 from pages import common, menu, signin, state
 from pages.problems import dataset_problems, problem_note, skipped_images_ui
@@ -78,7 +79,7 @@ n_images = len(index.images())
 c[1].metric(
     "Images",
     f"{n_images - n_bad} of {n_images}" if n_bad else n_images,
-    help=f"{n_bad} unreadable image(s) left out of every count" if n_bad else None,
+    help=f"{counted(n_bad, 'unreadable image')} left out of every count" if n_bad else None,
 )
 c[2].metric(
     "Annotated images",
@@ -86,7 +87,9 @@ c[2].metric(
     help="Readable images with an annotation file, whether or not it marks a calcification "
     "(a normal image's file marks none; Browse counts the marks). Batch's and Predict's "
     "'annotated' mean an image with marks."
-    + (f" {n_bad} unreadable image(s) left out, as from the image count." if n_bad else ""),
+    + (
+        f" {counted(n_bad, 'unreadable image')} left out, as from the image count." if n_bad else ""
+    ),
 )
 c[3].metric(
     "Problems",

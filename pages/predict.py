@@ -18,8 +18,9 @@ from mcalc.errors import McalcError, ModelError
 from mcalc.explain.opening import next_case, view_request
 from mcalc.explain.runs import case_request
 from mcalc.explain.service import ImageInput, check_model_fits, model_key
+from mcalc.plural import counted
 from mcalc.present.reading import laterality_note, missing_image, panel_label, shown_note
-from pages import common, predict_temporal, reader_forms
+from pages import common, default_model, predict_temporal, reader_forms
 from pages.predict_controls import case_ui, controls_ui, model_ui
 from pages.predict_result import pending_ui, prefetch_ui, result_ui
 from pages.predict_run import (
@@ -46,11 +47,11 @@ common.synthetic_banner(index)
 settings = common.settings()
 
 try:
-    cards, problems = registry(str(settings.models_dir))
+    cards, problems = registry(str(default_model.registry_folder()))
 except (ModelError, OSError) as exc:
     cards, problems = [], [{"path": str(settings.models_dir), "message": str(exc)}]
 if problems:
-    with st.expander(f"{len(problems)} model folder(s) skipped"):
+    with st.expander(f"{counted(len(problems), 'model folder')} skipped"):
         for p in problems:
             st.caption(f"`{p['path']}`: {p['message']}")
 if not cards:

@@ -12,6 +12,7 @@ import streamlit as st
 from mcalc import viewer
 from mcalc.dataset.memo import per_index
 from mcalc.dataset.records import DatasetIndex, Problem
+from mcalc.plural import counted
 from mcalc.scan import laterality_disagreements
 from pages.common import dataframe, get_image_cache
 
@@ -34,8 +35,8 @@ def skipped_images_ui(index: DatasetIndex, key: str) -> pd.DataFrame | None:
     frame = unreadable_images(index, str(index.root), n)
     if len(frame):
         st.warning(
-            f"{len(frame)} of {n} image(s) cannot be read and are left out of the counts: "
-            + ", ".join(frame["image"])
+            f"{len(frame)} of {counted(n, 'image')} cannot be read and {'is' if len(frame) == 1 else 'are'} "
+            "left out of the counts: " + ", ".join(frame["image"])
         )
         with st.expander("Images left out and why"):
             dataframe(frame, hide_index=True, width="stretch")

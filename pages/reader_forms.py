@@ -314,7 +314,7 @@ def verdict_damaged_ui(prefix: str, model_id: str, image_key: str, reader: str) 
     st.session_state.pop(_damaged_key(prefix), None)
     st.session_state.pop(_base_key(prefix), None)  # read again on the next run
     st.success(
-        f"{kept} version(s) of your verdict recovered from the damaged file, which is kept "
+        f"{counted(kept, 'version')} of your verdict recovered from the damaged file, which is kept "
         f"as `{aside}`."
     )
 

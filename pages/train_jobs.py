@@ -26,6 +26,7 @@ from mcalc.models.compare import (
 )
 from mcalc.models.registry import delete_model, list_models, load_card
 from mcalc.models.tracking import run_links
+from mcalc.plural import counted
 from mcalc.present.train_figures import ENDED_HOW, curves_figure
 from mcalc.progress import format_duration
 from pages import default_model, signin, state, theme
@@ -267,7 +268,7 @@ def broken_jobs_ui(settings: Settings, broken: list[jobs.BrokenJob]) -> None:
     if not broken:
         return
     st.warning(
-        f"{len(broken)} job folder(s) in `{jobs.jobs_root(settings)}` cannot be read and are "
+        f"{counted(len(broken), 'job folder')} in `{jobs.jobs_root(settings)}` cannot be read and {'is' if len(broken) == 1 else 'are'} "
         "left out of the history (damaged, or half made by a process that was killed): "
         + "; ".join(f"`{b.id}`: {b.reason}" for b in broken)
         + ". Delete each (an admin: below, or `python -m mcalc delete job ID --as NAME`); "
@@ -288,7 +289,7 @@ def orphan_runs_ui(
     if not runs:
         return
     st.warning(
-        f"{len(runs)} training run folder(s) in `{settings.runs_dir}` belong to no job and no "
+        f"{counted(len(runs), 'training run folder')} in `{settings.runs_dir}` {'belongs' if len(runs) == 1 else 'belong'} to no job and no "
         "registered model (a `python -m mcalc train` killed or failed, or its model deleted): "
         + "; ".join(
             f"`{r.id}`"
@@ -413,7 +414,7 @@ def skipped_ui(model_path: str | None) -> None:
         return
     if card.skipped_images:
         st.warning(
-            f"{len(card.skipped_images)} image(s) could not be read and were left out of "
+            f"{counted(len(card.skipped_images), 'image')} could not be read and {'was' if len(card.skipped_images) == 1 else 'were'} left out of "
             "training: " + "; ".join(f"{k}: {v}" for k, v in card.skipped_images.items()),
             icon=":material/warning:",
         )

@@ -105,7 +105,7 @@ def test_home_and_browse_list_an_unreadable_image(app_env, tmp_path, monkeypatch
     # Annotated among the readable images (it read 24 beside "23 of 24").
     assert metrics["Annotated images"] == "23", metrics
     warned = " ".join(w.value for w in at.warning)
-    assert "1 of 24 image(s) cannot be read" in warned and "MLO_prior" in warned
+    assert "1 of 24 images cannot be read and is" in warned and "MLO_prior" in warned
     at.switch_page("pages/browse.py")
     at.run()
     assert not at.exception, [e.value for e in at.exception]

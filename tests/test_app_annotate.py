@@ -386,9 +386,9 @@ def test_marks_json_download_imports_back_on_another_machine(
     _upload(at, name, download)
     assert not at.exception and not at.error, [e.value for e in at.error]
     said = _messages(at).replace("\\", "")  # said as typed: Markdown's characters escaped
-    assert f"{name}: 2 point(s) and 1 region(s) on 1 image(s), no problem found" in said
+    assert f"{name}: 2 points and 1 region on 1 image, no problem found" in said
     at.button(key="annotate_import").click().run()
-    assert f"Imported into 1 record(s): {key} (Ann, version 1)." in _messages(at)
+    assert f"Imported into 1 record: {key} (Ann, version 1)." in _messages(at)
     # The image comment came along and the field shows it: the field's own old (empty)
     # text, taken as an edit, cleared it and left the image with unsaved edits.
     assert at.text_input(key=f"annotate_image_comment_{key}").value == "BI-RADS 4B"

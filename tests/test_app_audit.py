@@ -505,7 +505,7 @@ def test_a_damaged_verdict_file_is_said_above_the_audit_table(app_env):
     assert not at.exception and not at.error, [e.value for e in at.error]
     (aside,) = damaged.parent.glob(damaged.name + ".damaged-*")
     assert aside.read_text() == '{"format": '
-    assert any("0 version(s)" in s.value and str(aside) in s.value for s in at.success)
+    assert any("0 versions" in s.value and str(aside) in s.value for s in at.success)
     at.radio(key="audit_verdict").set_value("agree").run()
     at.button(key="audit_save").click().run()
     assert (
@@ -590,7 +590,7 @@ def test_demo_mode_shows_no_verdict_of_another_dataset(app_env, tmp_path, monkey
     assert not at.exception, [e.value for e in at.exception]
     assert any("demo mode, no accounts" in c.value for c in at.sidebar.caption)
     assert not [k for k in ("audit_table_model", "audit_judged") if k in at.session_state]
-    assert "1 verdict(s) on other datasets are not shown in demo mode" in " ".join(
+    assert "1 verdict on other datasets is not shown in demo mode" in " ".join(
         c.value for c in at.caption
     )
     assert not at.get("image") and "Dr Real" not in str(at.main)

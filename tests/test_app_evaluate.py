@@ -207,6 +207,7 @@ def test_the_scope_counts_patients_not_breasts(app_env, monkeypatch, tmp_path):
 
 
 def test_empty_registry_says_what_to_do(app_env, tmp_path, monkeypatch):
+    (tmp_path / "none").mkdir()  # a registry with no model yet (a missing one: an error)
     monkeypatch.setenv("MCALC_MODELS", str(tmp_path / "none"))
     at = _page()
     assert any("No usable model" in i.value for i in at.info)
@@ -272,5 +273,5 @@ def test_page_says_which_images_the_model_was_trained_without(eval_env):
     at = _page()
     warned = [w.value for w in at.warning if "demo-custom" in w.value]
     assert any(
-        "trained without 1 unreadable image(s): normal-2/MLO_prior (pixel data" in w for w in warned
+        "trained without 1 unreadable image: normal-2/MLO_prior (pixel data" in w for w in warned
     ), warned

@@ -366,7 +366,7 @@ def test_two_birads_models_are_compared_on_the_papers_task_beside_the_published_
     assert not at.exception, [e.value for e in at.exception]
     paired = _table(at, "DeLong p")
     assert (paired["n"][0], paired["AUC A"][0], paired["AUC B"][0]) == (4, 1.0, 0.0)
-    assert any("2 normal case(s) left out" in c.value for c in at.caption)
+    assert any("2 normal cases left out" in c.value for c in at.caption)
     published = _table(at, "AUC with prior")
     assert list(published["result"]) == ["Loizidou 2021", "Loizidou 2020", "ours"]
     ours = published.iloc[-1]

@@ -270,6 +270,7 @@ def test_a_laterality_tag_that_contradicts_the_spreadsheet_is_said(
 
 
 def test_no_model_is_an_invitation_to_train(app_env, tmp_path, monkeypatch) -> None:
+    (tmp_path / "empty").mkdir()  # a registry with no model yet (a missing one: an error)
     monkeypatch.setenv("MCALC_MODELS", str(tmp_path / "empty"))
     at = AppTest.from_file(APP, default_timeout=60)
     at.run()

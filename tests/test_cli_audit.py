@@ -116,7 +116,7 @@ def test_calls_write_one_row_per_region_call(tmp_path, capsys):
         capsys, "calls", "--model", "m1", "--store", str(store), "--out", str(target)
     )
     assert (rc, err) == (0, "")
-    assert "wrote 4 region call(s) of m1" in out and "3 calcification, 1 not calcification" in out
+    assert "wrote 4 region calls of m1" in out and "3 calcification, 1 not calcification" in out
     rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8-sig"))))
     assert tuple(rows[0]) == CALL_COLUMNS
     assert [(r["reader"], r["region"], r["row"], r["call"]) for r in rows] == [
@@ -139,18 +139,16 @@ def test_calls_without_region_calls_are_refused_and_nothing_written(tmp_path, ca
         capsys, "calls", "--model", "m2", "--store", str(store), "--out", str(target)
     )
     assert (rc, out) == (2, "") and not target.exists()
-    assert (
-        err.startswith("error: no region calls in the 1 verdict(s) of m2") and err.count("\n") == 1
-    )
+    assert err.startswith("error: no region calls in the 1 verdict of m2") and err.count("\n") == 1
 
 
 def test_without_model_the_models_with_verdicts_are_listed(tmp_path, capsys):
     store = _store(tmp_path / "s")
     rc, out, err = _run(capsys, "table", "--store", str(store))
     assert (rc, err) == (0, "")
-    assert "no --model given: the 2 model(s) with verdicts" in out
-    assert "m1\t4 verdict(s) on 2 image(s) by 2 reader(s)" in out
-    assert "m2\t1 verdict(s) on 1 image(s) by 1 reader(s)" in out
+    assert "no --model given: the 2 models with verdicts" in out
+    assert "m1\t4 verdicts on 2 images by 2 readers" in out
+    assert "m2\t1 verdict on 1 image by 1 reader" in out
     rc, out, _ = _run(capsys, "agreement", "--store", str(store), "--json")
     assert rc == 0 and [m["model_id"] for m in json.loads(out)["models"]] == ["m1", "m2"]
     # Where a file was to be written, nothing is, and the status says so.
@@ -205,7 +203,7 @@ def test_damaged_verdict_files_are_left_out_and_named_once(tmp_path, capsys, cap
     assert rc == 0
     got = json.loads(out)
     assert got["n_verdicts"] == 3 and len(got["skipped"]) == 1
-    assert err.startswith("warning: 1 verdict file(s) cannot be read")
+    assert err.startswith("warning: 1 verdict file cannot be read")
     assert err.count(str(broken)) == 1, err
     assert not [r for r in caplog.records if str(broken) in r.getMessage()]  # nor logged too
     rc, out, err = _run(
@@ -244,9 +242,9 @@ def test_agreement_on_the_regions_pairs_the_calls_of_one_region(tmp_path, capsys
     assert (fig["value"], fig["n"], fig["raw_agreement"]) == (0.5, 4, 0.75)
     assert isinstance(fig["ci_low"], float | None) and isinstance(fig["ci_high"], float | None)
     # bob's call on the region ann was unsure of pairs with no answer: counted, not dropped.
-    assert got["unpaired"] == 1 and got["caveats"][-1].startswith("1 region call(s) are in no")
+    assert got["unpaired"] == 1 and got["caveats"][-1].startswith("1 region call is in no")
     rc, out, _ = _run(capsys, *argv)
-    assert "note: 1 region call(s) are in no figure: no other reader called" in out
+    assert "note: 1 region call is in no figure: no other reader called" in out
     assert rc == 0 and out.startswith("agreement on each region (calcification / not) of m1")
     assert "ann & bob Cohen's kappa 0.50" in " ".join(out.split())
 
@@ -271,7 +269,7 @@ def test_agreement_of_first_reads_is_told_from_the_current_one(tmp_path, capsys)
     assert (rc, got["verdicts"], got["rows"][0]["raw agreement"]) == (0, "first reads", "67%")
     assert got["revisions"] == {"verdicts": 6, "revised": 1, "revised_after_others_shown": 1}
     rc, out, _ = _run(capsys, *base[:-1], "--first-reads")
-    assert "revised: 1 of 6 verdict(s), 1 after another reader's first verdict" in out
+    assert "revised: 1 of 6 verdicts, 1 after another reader's first verdict" in out
 
 
 def test_agreement_needs_two_readers(tmp_path, capsys):

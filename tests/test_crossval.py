@@ -322,7 +322,7 @@ def test_pooling_refuses_a_fold_scored_beyond_its_test_patients(monkeypatch) -> 
         "evaluate_model",
         lambda model, *a, **k: _fold_result(str(model), everyone, "all-patients"),
     )
-    said = r"fold 1: m-fold1of2 was scored on 2 patient\(s\) outside its test fold \(p2, p3; scope all-patients\)"
+    said = r"fold 1: m-fold1of2 was scored on 2 patients outside its test fold \(p2, p3; scope all-patients\)"
     with pytest.raises(DatasetError, match=said):
         summarise_folds(plan, ["m-fold1of2", "m-fold2of2"], n_boot=0)
     # Each fold scored on its own test patients only: pooled once each.

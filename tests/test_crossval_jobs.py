@@ -149,10 +149,21 @@ def test_an_app_run_that_chose_thresholds_pools_with_each_folds_from_its_card(
         cv_module, "summarise_folds", lambda plan, *a, **k: CrossvalResult({"k": plan.k}, pooled)
     )
     monkeypatch.setattr(cvjobs, "run_state", lambda run, settings=None: "ready")
+    # Fold 2's training job said why in its progress (`train`'s operating point, below): the
+    # page says it (it read "its training job's log says why", a log the tab does not show).
+    fold2 = settings.runs_dir / "cv-fold2of2"
+    fold2.mkdir(parents=True)
+    (fold2 / "progress.jsonl").write_text(
+        '{"event": "threshold", "done": 1, "total": 2}\n'
+        '{"event": "no_threshold", "message": "the validation images are of one class"}\n'
+    )
+    job = jobs.Job("j2", settings.runs_dir / "jobs" / "j2", TrainConfig(data="d"),
+                   state="done", model_id="cv-fold2of2", run_dir=str(fold2))  # fmt: skip
+    monkeypatch.setattr(cvjobs, "run_jobs", lambda run, settings=None: [job])
     chosen: list[dict[str, Any]] = [
         {"fold": 1, "value": 0.7, "source": "Youden's J on 4 validation images"},
         {"fold": 2, "value": None, "note": "none could be chosen on its validation "
-         "patients (its training job's log says why): it decides at 0.5"},
+         "patients (the validation images are of one class): it decides at 0.5"},
     ]  # fmt: skip
     for rule, expected in (("none", None), ("youden", chosen)):
         config = TrainConfig(data="d", operating_point=rule, models_dir=str(settings.models_dir))
@@ -169,6 +180,6 @@ def test_an_app_run_that_chose_thresholds_pools_with_each_folds_from_its_card(
     assert again is not None and again["operating_points"][1] == said
     assert fold_threshold_lines(chosen) == [
         "fold 1 decides at 0.70: Youden's J on 4 validation images",
-        "fold 2 decides at 0.50: none could be chosen on its validation patients (its "
-        "training job's log says why): it decides at 0.5",
+        "fold 2 decides at 0.50: none could be chosen on its validation patients (the "
+        "validation images are of one class): it decides at 0.5",
     ]

@@ -157,7 +157,7 @@ def test_evaluate_says_how_to_skip_a_failed_detection(monkeypatch):
     from mcalc.errors import McalcError
 
     def fail(*args, **kwargs):
-        raise ValueError("no image of the 1 case(s) could be analysed")
+        raise ValueError("no image of the 1 case could be analysed")
 
     monkeypatch.setattr(detection_eval, "detection_for_model", fail)
     args = argparse.Namespace(

@@ -203,7 +203,7 @@ CSV_CASES = [
     ("empty key", f"{CSV_HEAD},ann,,5,5,benign,\n", "image key is empty"),
     ("duplicate id", f"{CSV_HEAD}{K1},ann,p1,5,5,,\n{K1},ann,p1,6,6,,\n", "appears twice"),
     ("too many values", f"{CSV_HEAD}{K1},ann,,5,5,benign,x,extra\n", "more than the header"),
-    ("missing columns", "key,x,y\nfoo,1,2\n", "missing column(s) image_key, row, col"),
+    ("missing columns", "key,x,y\nfoo,1,2\n", "missing columns image_key, row, col"),
     ("header only", CSV_HEAD, "no rows"),
     ("no reader", "image_key,row,col\n" + f"{K1},5,5\n", "no reader named"),
     ("empty file", "", "missing column"),
@@ -325,9 +325,7 @@ def test_marks_json_download_round_trips_through_the_import(tmp_path):
     download = json.dumps(stored.marks.to_payload(), indent=1).encode()
     plan = parse_json(download, IMAGES, default_reader="someone", source="m.json")
     assert plan.report.ok, plan.report.text()
-    assert plan.report.text() == (
-        "m.json: 2 point(s) and 1 region(s) on 1 image(s), no problem found"
-    )
+    assert plan.report.text() == ("m.json: 2 points and 1 region on 1 image, no problem found")
     assert plan.marks == (stored.marks,)  # the file's reader, not the default
     there = MarkStore(tmp_path / "there")
     assert apply_import(there, plan) == [(K1, "ann", 1)]
@@ -458,7 +456,7 @@ MARKS_JSON_CASES = [
     (
         "region of two vertices",
         {"regions": [{"id": "r", "kind": "roi", "polygon": [[1, 1], [1, 5]]}]},
-        "regions[0]: polygon needs at least 3 [row, col] vertices, got 2 vertice(s)",
+        "regions[0]: polygon needs at least 3 [row, col] vertices, got 2 vertices",
     ),
     (
         "region vertex",

@@ -600,7 +600,7 @@ def test_log_tail_hides_tensorflow_start_up_noise_but_keeps_the_raw_log(tiny_dem
         "2024-01-01 12:00:00.123456: I tensorflow/core/util/port.cc:113] oneDNN custom ops",
     ]
     training = [
-        "INFO:mcalc.models.training:stage train: freeze full, 1 epoch(s), lr 0.001",
+        "INFO:mcalc.models.training:stage train: freeze full, 1 epoch, lr 0.001",
         "INFO:mcalc.models.training:train epoch 1/1: loss 0.6931 val_loss 0.6900",
     ]
     (job.folder / "stderr.log").write_text(

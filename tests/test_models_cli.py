@@ -230,7 +230,7 @@ def test_train_needs_data_or_a_config_file(tmp_path, capsys) -> None:
     typo.write_text(json.dumps({"data": "d", "epoch": 1, "patches_per_image": 2}))
     assert main(["train", "--config", str(typo)]) == 2
     err = capsys.readouterr().err
-    assert "unknown key(s) 'epoch' (did you mean 'epochs'?)" in err and str(typo) in err
+    assert "unknown key 'epoch' (did you mean 'epochs'?)" in err and str(typo) in err
     assert "'patches_per_image'" not in err  # older job files' key is still read
 
 
@@ -360,8 +360,8 @@ def test_models_refuses_a_registry_that_is_not_a_folder(tmp_path, capsys):
         assert main(args) == 2, args
         captured = capsys.readouterr()
         assert captured.out == ""
-        assert captured.err.startswith(f"error: --models {args[2]} ")
-        assert "registry folder" in captured.err
+        assert captured.err.startswith(f"error: --models names {args[2]}, which ")
+        assert "model registry" in captured.err
     assert main(["models", "--models", str(tmp_path), "--json"]) == 0  # an empty one is fine
     assert capsys.readouterr().out.strip() == "[]"
 
@@ -512,3 +512,63 @@ def test_trains_test_line_says_the_threshold_of_its_accuracy(
     lines = capsys.readouterr().out.splitlines()
     assert "  test (3 cases, 234 patches): AUC 0.539; at 0.50: accuracy 0.821, sensitivity " \
         "0.000, specificity 1.000; 0 s" in lines, lines  # fmt: skip
+
+
+def test_a_models_setting_that_names_no_folder_is_refused_by_every_reader(
+    tmp_path, monkeypatch, capsys
+):
+    """`MCALC_MODELS=/typo python -m mcalc models` printed "no models in /typo" with status
+    0 (predict and evaluate: "no default model"): a typo read as an empty registry. Every
+    command that reads the registry refuses it (2), naming the setting, the folder and what
+    to do; an existing empty folder (a first run) still lists no model with status 0."""
+    from mcalc.cli import main
+
+    typo = tmp_path / "modles"
+    monkeypatch.setenv("MCALC_MODELS", str(typo))
+    data = ["--data", str(tmp_path)]
+    for args in (["models"], ["models", "--json"], ["models", "default"],
+                 ["models", "threshold", "m"], ["evaluate", *data],
+                 ["predict", *data, "--case", "c", "--out", str(tmp_path / "p")],
+                 ["predict", "--all", *data, "--out", str(tmp_path / "o")],
+                 ["compare", "--model", "a", "--model", "b", *data]):  # fmt: skip
+        assert main(args) == 2, args
+        captured = capsys.readouterr()
+        assert captured.out == "", args
+        assert captured.err.startswith(f"error: MCALC_MODELS names {typo}, which does not "), (
+            args,
+            captured.err,
+        )
+        assert f"mkdir -p {typo}" in captured.err
+    assert not (tmp_path / "o").exists()
+    typo.mkdir()  # made: a registry with no model yet
+    assert main(["models"]) == 0
+    assert "no models in" in capsys.readouterr().out
+
+
+def test_a_threshold_not_chosen_is_recorded_in_the_runs_progress(
+    tiny_demo, tmp_path, monkeypatch, capsys
+):
+    """`train --operating-point` that chose none warned on stderr only: a cross-validation
+    fold run by the app said "its training job's log says why", a log its tab does not
+    show. The reason goes into the run's progress too, where the tab reads it."""
+    import shutil
+
+    import mcalc.explain.operating as operating
+    from mcalc.cli.models import _operating_point
+    from mcalc.errors import ModelError
+    from mcalc.models.train_config import TrainConfig
+    from tests.conftest import REPO
+
+    def one_class(*args, **kwargs):
+        raise ModelError("the validation images are of one class")
+
+    monkeypatch.setattr(operating, "choose_operating_point", one_class)
+    folder = tmp_path / "models" / "demo-custom"
+    shutil.copytree(REPO / "models" / "demo-custom", folder)
+    events: list[dict] = []
+    _operating_point(TrainConfig(data=str(tiny_demo), operating_point="youden"), folder,
+                     events.append)  # fmt: skip
+    assert events == [
+        {"event": "no_threshold", "message": "the validation images are of one class"}
+    ]
+    assert "decision threshold was not chosen (the validation images" in capsys.readouterr().err

@@ -12,6 +12,7 @@ import pytest
 
 from mcalc.cli import main
 from mcalc.models.operating_point import manual_threshold, set_threshold
+from tests.conftest import REPO
 from tests.explain_fixtures import spot_registry_fixture  # noqa: F401
 
 pytest.importorskip("keras")
@@ -82,13 +83,38 @@ def test_predict_opens_and_batch_runs_at_the_operating_threshold(spot_registry, 
 
 
 def test_evaluate_says_its_threshold_and_the_cards_are_in_other_units() -> None:
-    from mcalc.explain.scoring import DecisionThreshold, evaluation_threshold_note
+    from mcalc.explain.metrics_threshold import evaluation_threshold_note
+    from mcalc.explain.scoring import DecisionThreshold
 
     cards = {"demo-custom": DecisionThreshold(0.921513, "Youden's J on 12 validation images")}
     note = evaluation_threshold_note("0.50", "patch", cards)
     assert note.startswith("Metrics at 0.50, read against patch scores (patch probabilities).")
     assert "demo-custom 0.9215 (Youden's J on 12 validation images)" in note
     assert "map score threshold" in note and "different units" in note
+    assert "the slider starts at 0.50, as `python -m mcalc evaluate` does" in note
+
+
+def test_evaluate_reads_the_patches_at_the_pages_threshold_not_the_cards(tmp_path) -> None:
+    """`evaluate` read the patch metrics at the card's decision threshold (demo-custom:
+    0.921513, a map-score threshold) while Evaluate's slider starts at 0.5: one evaluation,
+    two sets of numbers. Both read patch probabilities at 0.5 unless told otherwise; the
+    command says why and how to read them at the card's value."""
+    import argparse
+    import shutil
+
+    from mcalc.cli.evaluate import _threshold
+    from mcalc.explain.metrics_threshold import METRICS_THRESHOLD
+    from pages.evaluate_tabs.classification import SLIDER_START
+
+    shutil.copytree(REPO / "models" / "demo-custom", tmp_path / "demo-custom")
+    args = argparse.Namespace(model="demo-custom", models=str(tmp_path), threshold=None)
+    source = _threshold(args)
+    assert args.threshold == METRICS_THRESHOLD == SLIDER_START == 0.5
+    assert source.startswith("Evaluate's default on patch probabilities, the app's too; ")
+    assert "decision threshold, 0.921513 (Youden's J" in source
+    assert "--threshold 0.921513 reads the patches at it" in source
+    args.threshold = 0.9
+    assert _threshold(args) == "given with --threshold" and args.threshold == 0.9
 
 
 def test_the_case_report_boxes_the_regions_the_model_calls(

@@ -246,7 +246,9 @@ def test_chosen_on_the_validation_images_and_predict_decides_at_it(
     assert again.predicted(again.images[0]) == "not calcification"
 
 
-def test_the_command_shows_sets_by_hand_and_evaluate_defaults_to_it(tmp_path, capsys) -> None:
+def test_the_command_shows_and_sets_by_hand_and_evaluate_names_it(tmp_path, capsys) -> None:
+    """`evaluate` reads the patches at 0.5 as the page does (it defaulted to the card's
+    map-score threshold until 7 December 2026) and names the card's threshold beside it."""
     import argparse
 
     from mcalc.cli import main
@@ -257,7 +259,9 @@ def test_the_command_shows_sets_by_hand_and_evaluate_defaults_to_it(tmp_path, ca
     assert main(["models", "threshold", "m", "--models", models]) == 0
     assert "decision threshold 0.5 (default" in capsys.readouterr().out
     args = argparse.Namespace(threshold=None, model="m", models=models)
-    assert _threshold(args) == "default, as the model card names none" and args.threshold == 0.5
+    said = _threshold(args)
+    assert said.endswith("decides at 0.50 too (default, as the model card names none)")
+    assert args.threshold == 0.5
 
     assert main(["models", "threshold", "m", "--models", models, "--value", "0.4"]) == 2
     assert "needs its source" in capsys.readouterr().err
@@ -271,7 +275,9 @@ def test_the_command_shows_sets_by_hand_and_evaluate_defaults_to_it(tmp_path, ca
     assert Path(out["kept"]).is_file() and Path(out["kept"]).parent == folder
 
     args = argparse.Namespace(threshold=None, model="m", models=models)
-    assert "map score threshold: reader study" in _threshold(args) and args.threshold == 0.42
+    said = _threshold(args)
+    assert "decision threshold, 0.42 (reader study" in said and args.threshold == 0.5
+    assert "--threshold 0.42 reads the patches at it" in said
     args = argparse.Namespace(threshold=0.3, model="m", models=models)
     assert _threshold(args) == "given with --threshold" and args.threshold == 0.3
 
@@ -406,7 +412,10 @@ def test_a_threshold_that_cannot_be_chosen_leaves_the_model_at_half_with_a_warni
         TrainConfig(data="d", operating_point="youden"), tmp_path / "m1", events.append
     )
     assert out == {"model_id": "m1"}
-    assert events == [{"event": "threshold", "done": 0, "total": 4, "message": "CC"}]
+    assert events == [
+        {"event": "threshold", "done": 0, "total": 4, "message": "CC"},
+        {"event": "no_threshold", "message": "its 4 validation images are all of one class"},
+    ]
     err = capsys.readouterr().err
     assert "WARNING: m1 is registered but its decision threshold was not chosen" in err
     assert "all of one class" in err and "models threshold m1 --value" in err

@@ -67,8 +67,12 @@ def test_paired_comparison_uses_common_cases_only() -> None:
         paired_comparison(a, b, "patch")
     with pytest.raises(ValueError, match="disagree on the truth"):
         paired_comparison(a, _scores({"a": 0.6, "b": 0.4}, {"a"}), "case")
-    with pytest.raises(ValueError, match="share no case"):
+    # Both scored on the same dataset, each on its own test patients (two cross-validation
+    # folds): "evaluate both models on the same dataset" told them to do what they had done.
+    with pytest.raises(ValueError, match="share no case") as said:
         paired_comparison(a, _scores({"z": 0.6, "w": 0.4}, {"z"}), "case")
+    assert "own test patients" in str(said.value)
+    assert "on the same dataset" not in str(said.value)
 
 
 def test_paired_comparison_of_one_class_says_why_and_what_to_do() -> None:
@@ -79,7 +83,7 @@ def test_paired_comparison_of_one_class_says_why_and_what_to_do() -> None:
     with pytest.raises(ValueError) as info:
         paired_comparison(a, b, "case", n_boot=10)
     message = str(info.value)
-    assert "1 case(s) both models scored are all negative (yes: 0 of 1)" in message
+    assert "1 case both models scored is negative (yes: 0 of 1)" in message
     assert "scored on different cases (3 and 4" in message
     assert "same split" in message
     # The same items, all positive: not a question of splits.
@@ -175,7 +179,7 @@ def test_the_papers_task_leaves_the_normal_cases_out() -> None:
     with pytest.raises(ValueError, match="train them with --task birads"):
         paired_comparison(calc, calc, "case", cases="benign_vs_suspicious")
     normal = {"n1": "normal", "n2": "normal"}
-    with pytest.raises(ValueError, match="2 case\\(s\\) both models scored are all normal"):
+    with pytest.raises(ValueError, match="2 cases both models scored are all normal"):
         paired_comparison(
             _birads(normal, {"n1": 0.1, "n2": 0.2}),
             _birads(normal, {"n1": 0.3, "n2": 0.2}),
@@ -290,5 +294,5 @@ def test_the_papers_task_gives_each_models_accuracy_at_its_own_threshold() -> No
     assert (acc["accuracy_a"], acc["accuracy_b"], acc["difference"]) == (1.0, 0.25, 0.75)
     assert (acc["a_only"], acc["b_only"], acc["p_value"]) == (3, 0, 0.25)
     assert (acc["threshold_b"], acc["threshold_b_source"]) == (0.65, "the model card")
-    assert "3 discordant case(s)" in acc["notes"][0]
+    assert "3 discordant cases" in acc["notes"][0]
     assert "accuracy" not in paired_comparison(a, b, "case", n_boot=10)

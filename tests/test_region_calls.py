@@ -42,7 +42,7 @@ def test_a_bad_call_is_refused_saying_what_was_expected(raw, message):
 
 def test_two_calls_on_one_region_are_refused():
     one = {"rank": 2, "center": [1, 2], "score": 0.5, "call": "unsure"}
-    with pytest.raises(ValueError, match=r"region\(s\) \[2\]"):
+    with pytest.raises(ValueError, match=r"region \[2\] was called"):
         region_calls([one, {**one, "call": "calcification"}])
 
 

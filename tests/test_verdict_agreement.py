@@ -213,7 +213,7 @@ def test_two_readers_regions_pair_while_their_boxes_overlap_by_half(shift, pairs
     assert ag.unpaired == (0 if pairs else 4)
     said = [c for c in ag.caveats if "in no figure" in c]
     assert said == ([] if pairs else [
-        "4 region call(s) are in no figure: no other reader called their region calcification "
+        "4 region calls are in no figure: no other reader called their region calcification "
         "or not (on that image, no call of theirs overlapping it by IoU >= 0.5, or an unsure one)."
     ])  # fmt: skip
 
@@ -259,7 +259,7 @@ def test_an_image_only_one_reader_judged_is_counted_as_unpaired():
     vs = [_v("i1", "a", "agree"), _v("i1", "b", "agree"), _v("i2", "a", "disagree")]
     ag = verdict_agreement(vs, n_boot=0)
     assert ag.unpaired == 1
-    assert "1 answer(s) are in no figure: no other reader answered on the same image." in ag.caveats
+    assert "1 answer is in no figure: no other reader answered on the same image." in ag.caveats
 
 
 def test_the_kappa_paradox_is_said_only_beside_a_high_raw_agreement():

@@ -211,7 +211,7 @@ def test_region_annotation_is_outlined_not_counted(cache, tmp_path):
     rec = case.images[0]
     view = prepare_view(cache, rec, DisplayOptions(), max_side=128, laterality="L")
     assert view.n_calcifications == 0 and view.n_clusters == 0 and view.n_regions == 1
-    assert view.annotation_caption() == "1 region(s)"
+    assert view.annotation_caption() == "1 region"
     outline = view.region_outlines[0]
     # the outline is the disk's border: radius 30 around its centre (display orientation)
     centre = view.to_display(120, 90)

@@ -26,6 +26,7 @@ from typing import Any
 from mcalc.config import get_settings
 from mcalc.errors import McalcError
 from mcalc.fileio import atomic_write_bytes
+from mcalc.plural import counted
 from mcalc.store.audit import AuditStore, AuditSummary, AuditVerdict, audit_table
 from mcalc.store.exchange import ExportError, audit_csv, region_calls_csv
 from mcalc.store.region_calls import PAIR_IOU, calls_table, calls_text, tally
@@ -71,7 +72,7 @@ def _check_out(args: argparse.Namespace) -> None:
 def _say_skipped(skipped: Sequence[str]) -> None:
     if skipped:
         print(
-            f"warning: {len(skipped)} verdict file(s) cannot be read and are left out (each "
+            f"warning: {counted(len(skipped), 'verdict file')} cannot be read and {'is' if len(skipped) == 1 else 'are'} left out (each "
             "left as it is; its reader can recover it on Audit's Record a verdict):",
             file=sys.stderr,
         )
@@ -140,13 +141,13 @@ def _list_models(args: argparse.Namespace, verdicts: Sequence[AuditVerdict]) -> 
         print(json.dumps({"store": str(_root(args)), "model_id": None, "models": rows}))
     else:
         print(
-            f"no --model given: the {len(rows)} model(s) with verdicts in {_root(args)} "
+            f"no --model given: the {counted(len(rows), 'model')} with verdicts in {_root(args)} "
             f"(pass --model ID for one's audit; {EVERY_READER}):"
         )
         for r in rows:
             print(
-                f"  {r['model_id']}\t{r['verdicts']} verdict(s) on {r['images']} image(s) "
-                f"by {r['readers']} reader(s)"
+                f"  {r['model_id']}\t{counted(r['verdicts'], 'verdict')} on "
+                f"{counted(r['images'], 'image')} by {counted(r['readers'], 'reader')}"
             )
     if getattr(args, "out", None):
         print(
@@ -236,7 +237,7 @@ def _cmd_table(args: argparse.Namespace) -> int:
         return 0
     _print_table(s, verdicts)
     if args.out:
-        print(f"wrote {s.n_verdicts} verdict(s) to {args.out}")
+        print(f"wrote {counted(s.n_verdicts, 'verdict')} to {args.out}")
     return 0
 
 
@@ -249,7 +250,7 @@ def _cmd_calls(args: argparse.Namespace) -> int:
         text = region_calls_csv(table)
     except ExportError:
         raise McalcError(
-            f"no region calls in the {len(verdicts)} verdict(s) of {args.model}: readers call "
+            f"no region calls in the {counted(len(verdicts), 'verdict')} of {args.model}: readers call "
             "regions on Predict's or Audit's verdict form; nothing written"
         ) from None
     _write(args.out, text)
@@ -273,7 +274,7 @@ def _cmd_calls(args: argparse.Namespace) -> int:
         )
     else:
         print(
-            f"wrote {t.judged} region call(s) of {args.model} to {args.out}: "
+            f"wrote {counted(t.judged, 'region call')} of {args.model} to {args.out}: "
             f"{t.calcification} calcification, {t.not_calcification} not calcification, "
             f"{t.unsure} unsure ({EVERY_READER})"
         )
@@ -333,7 +334,7 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
         return 0
     print(
         f"agreement on {QUESTIONS[args.question]} of {args.model}, {which} of "
-        f"{len(ag.readers)} reader(s) ({EVERY_READER})"
+        f"{counted(len(ag.readers), 'reader')} ({EVERY_READER})"
     )
     print(rows.to_string(index=False))
     if ag.overall.n_images == 0:
@@ -342,7 +343,7 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
         print(f"note: {caveat}")
     if revised is not None:
         print(
-            f"revised: {revised['revised']} of {revised['verdicts']} verdict(s), "
+            f"revised: {revised['revised']} of {counted(revised['verdicts'], 'verdict')}, "
             f"{revised['revised_after_others_shown']} after another reader's first verdict on "
             "the image"
         )

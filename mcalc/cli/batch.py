@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mcalc.cli.common import models_dir
 from mcalc.explain.errors import ExplainError
 from mcalc.paths import shown_path
 from mcalc.plural import counted
@@ -83,13 +84,12 @@ def batch_settings(args: argparse.Namespace, operating: float) -> Any:
 def _operating(args: argparse.Namespace) -> float:
     """The model's decision threshold (its card's); the default one where the model cannot
     be read, which :func:`~mcalc.batch.run_batch` then reports in its own words."""
-    from mcalc.config import get_settings
     from mcalc.errors import ModelError
     from mcalc.explain.scoring import DEFAULT_THRESHOLD, decision_threshold
     from mcalc.models.registry import load_card, resolve_model
 
     try:
-        folder = resolve_model(args.model, args.models or get_settings().models_dir)
+        folder = resolve_model(args.model, models_dir(args))
         return decision_threshold(load_card(folder)).value
     except ModelError:
         return DEFAULT_THRESHOLD
@@ -123,7 +123,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
         args.data,
         Path(args.out),
         batch_settings(args, _operating(args)),
-        models_dir=args.models,
+        models_dir=models_dir(args),
         engine=args.engine,
         workers=args.workers,
         address=args.address,

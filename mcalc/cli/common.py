@@ -66,7 +66,12 @@ def fraction(text: str) -> float:
 
 
 def models_dir(args: argparse.Namespace) -> Path:
-    return Path(args.models) if getattr(args, "models", None) else get_settings().models_dir
+    """The registry a command reads: ``--models``, else ``MCALC_MODELS``, else models/ of the
+    checkout; one named (flag or setting) that is not a folder is refused
+    (:func:`mcalc.config.models_folder`: a typo listed an empty registry, status 0)."""
+    from mcalc.config import models_folder
+
+    return models_folder(getattr(args, "models", None))
 
 
 def models_flag(args: argparse.Namespace) -> str:

@@ -176,19 +176,19 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _threshold(args: argparse.Namespace) -> str:
-    """Set ``args.threshold`` to the model card's decision threshold when none was given
-    (:func:`mcalc.explain.scoring.decision_threshold`); where the one used comes from."""
+    """Set ``args.threshold`` to Evaluate's default when none was given
+    (:data:`~mcalc.explain.metrics_threshold.METRICS_THRESHOLD`, the page's slider's start:
+    the patch metrics are patch probabilities, the card's decision threshold a map-score
+    threshold); where the one used comes from, naming the card's."""
     if args.threshold is not None:
         return "given with --threshold"
-    from mcalc.explain.scoring import MAP_SCORE, decision_threshold
+    from mcalc.explain.metrics_threshold import METRICS_THRESHOLD, metrics_threshold_source
+    from mcalc.explain.scoring import decision_threshold
     from mcalc.models.registry import load_card, resolve_model
 
-    t = decision_threshold(load_card(resolve_model(args.model, models_dir(args))))
-    args.threshold = t.value
-    if t.is_default:
-        return t.source
-    # Predict decides on an image's map score; the patch metrics read patch probabilities.
-    return f"the model card's decision threshold, a {MAP_SCORE} threshold: {t.source}"
+    card = decision_threshold(load_card(resolve_model(args.model, models_dir(args))))
+    args.threshold = METRICS_THRESHOLD
+    return metrics_threshold_source(card)
 
 
 def _refuse_detection_options(args: argparse.Namespace) -> None:
@@ -431,8 +431,9 @@ def register_commands(subparsers: Any) -> None:
     evaluate.add_argument(
         "--threshold",
         type=float,
-        help="decision threshold of the binary metrics (default: the model card's decision "
-        "threshold, `models threshold ID`; 0.5 when it names none)",
+        help="threshold of the binary metrics on patch probabilities (default 0.5, as the "
+        "app's Evaluate page; a card's decision threshold, `models threshold ID`, is a "
+        "map-score threshold, in other units)",
     )
     evaluate.add_argument(
         "--bootstrap",

@@ -180,6 +180,9 @@ def _operating_point(config: Any, folder: Path, emit: TrainEventFn) -> dict[str,
         )
         record_threshold(folder, choice)
     except McalcError as exc:
+        # Also in the run's progress: the app's cross-validation tab says it per fold
+        # (mcalc.jobs.crossval.recorded_thresholds), where it said "the job's log says why".
+        emit({"event": "no_threshold", "message": str(exc)})
         print(
             f"WARNING: {loaded.model_id} is registered but its decision threshold was not "
             f"chosen ({exc}); it decides at 0.5 until one is set: `python -m mcalc models "
@@ -201,12 +204,7 @@ def cmd_models(args: argparse.Namespace) -> int:
     from mcalc.explain.scoring import decision_threshold, threshold_label
     from mcalc.models.registry import default_first, list_models
 
-    given = getattr(args, "models", None)
-    if given and not Path(given).is_dir():  # a typo listed no models, status 0 ("[]")
-        what = "is not a folder" if Path(given).exists() else "does not exist"
-        raise McalcError(
-            f"--models {given} {what}; give the registry folder (default: models/, or MCALC_MODELS)"
-        )
+    models_dir(args)  # one named that is not a folder is refused: a typo listed none, status 0
     if getattr(args, "models_command", None) == "default":
         return _cmd_default(args)
     if getattr(args, "models_command", None) == "threshold":

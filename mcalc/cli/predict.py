@@ -46,7 +46,7 @@ import cv2
 import numpy as np
 
 from mcalc.cli.batch import add_batch_arguments, cmd_batch
-from mcalc.cli.common import fraction, model_or_default, positive_int
+from mcalc.cli.common import fraction, model_or_default, models_dir, positive_int
 from mcalc.config import TIMEPOINTS, VIEWS, get_settings
 from mcalc.errors import os_error_text
 from mcalc.explain.errors import ExplainError
@@ -227,10 +227,9 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     _precheck_predict(args)  # again: main() runs it first, a caller of this may not
     settings = get_settings()
-    models_dir = Path(args.models) if args.models else settings.models_dir
     out_dir = Path(args.out)
     inputs = _inputs(args)
-    loaded = load_model(args.model, models_dir)
+    loaded = load_model(args.model, models_dir(args))
     analysis = _settings(args, decision_threshold(loaded.card).value)
     cache = None if args.no_cache else ResultsCache(settings.cache_dir / "predict")
     case = analyse_case(

@@ -484,7 +484,9 @@ def index_manifest(path: str | Path) -> DatasetIndex:
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     collection = recognise_header(header, csv_path) if missing else None
     if collection is not None:  # what to do first, not the columns a manifest lacks
-        raise ManifestError(f"{csv_path} has no {missing} column(s). {collection.hint()}")
+        raise ManifestError(
+            f"{csv_path} has no {', '.join(missing)} {'column' if len(missing) == 1 else 'columns'}. {collection.hint()}"
+        )
     if missing:
         raise ManifestError(
             f"{csv_path}: missing column(s) {missing}; expected {list(REQUIRED_COLUMNS)} "

@@ -29,6 +29,7 @@ from mcalc.explain.methods import method_name
 from mcalc.explain.scoring import top_regions
 from mcalc.explain.sliding import ProbabilityMap, SlidingSettings
 from mcalc.explain.stitch import normalize_map, stitch
+from mcalc.plural import counted
 from mcalc.progress import ProgressFn
 
 __all__ = [
@@ -295,7 +296,7 @@ def explain_map(
     elif settings.resolved_scope == "listed":
         least = (sliding or SlidingSettings()).min_region_score
         notes.append(
-            f"{method_name(settings.method)}: explained the {len(origins)} listed region(s), those scoring "
+            f"{method_name(settings.method)}: explained the {counted(len(origins), 'listed region')}, those scoring "
             f"{least:.2f} or more"
         )
     if len(origins) and not heat.any():

@@ -297,7 +297,7 @@ def evaluate_detection(
             progress(done, total, f"{case.case_id}: {counted(len(out.images), 'image')} analysed")
     if not counts:
         raise ValueError(
-            f"no image of the {len(cases)} case(s) could be analysed"
+            f"no image of the {counted(len(cases), 'case')} could be analysed"
             + (f" ({_reasons(skipped)})" if skipped else "")
             + ": check the images, or choose other cases"
         )

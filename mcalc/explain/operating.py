@@ -130,7 +130,8 @@ def choose_operating_point(
     missing = sorted(set(wanted) - {c.case_id for c in cases})
     if missing:
         raise ThresholdError(
-            f"validation case(s) {', '.join(missing[:4])} of {loaded.model_id} are not in "
+            f"validation {'case' if len(missing) == 1 else 'cases'} {', '.join(missing[:4])} of "
+            f"{loaded.model_id} {'is' if len(missing) == 1 else 'are'} not in "
             f"{index.root}: open the dataset it was trained on"
         )
     scores, skipped = validation_scores(loaded, cases, settings, results=results, progress=progress)

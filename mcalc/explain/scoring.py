@@ -79,7 +79,6 @@ __all__ = [
     "case_score",
     "decision_threshold",
     "decision_text",
-    "evaluation_threshold_note",
     "threshold_label",
     "LEGACY_BELOW",
     "called",
@@ -551,26 +550,3 @@ def region_detections(settings: SlidingSettings | None = None) -> DetectionSetti
     looks further only when these are cut at the cap and give fewer than ``max_regions``
     regions."""
     return DetectionSettings(threshold=(settings or SlidingSettings()).min_region_score)
-
-
-def evaluation_threshold_note(
-    at: str, level: str, thresholds: Mapping[str, DecisionThreshold]
-) -> str:
-    """What Evaluate's metrics are at, beside each model's operating threshold, which is in
-    other units: ``at`` says the threshold in force (``"0.50"``, ``"each model's Youden
-    threshold"``), ``level`` the scores it reads (``patch``, ``image``, ``case``).
-
-    >>> t = {"m": DecisionThreshold(0.921513, "Youden's J on 12 validation images")}
-    >>> evaluation_threshold_note("0.50", "patch", t)[:62]
-    'Metrics at 0.50, read against patch scores (patch probabilitie'
-    """
-    scores = "patch probabilities" if level == "patch" else "the maximum of sampled patches"
-    cards = "; ".join(f"{k} {t.text} ({t.source})" for k, t in thresholds.items())
-    return (
-        f"Metrics at {at}, read against {level} scores ({scores}). Each model's operating "
-        f"threshold, its card's decision threshold at which Predict, Batch and the reports "
-        f"decide, is a {MAP_SCORE} threshold (the maximum of the whole mammogram's dense "
-        f"map): {cards}. The two are in different units: set the slider to a card's value "
-        "to read its patch metrics there (`python -m mcalc evaluate` does so by default), "
-        "not to get Predict's decisions."
-    )

@@ -53,6 +53,7 @@ from mcalc.fileio import LockTimeout, atomic_write_json, file_lock
 from mcalc.jobs import procs
 from mcalc.jobs.progress import quiet_tail, tail_text
 from mcalc.lru import LRU
+from mcalc.plural import counted
 
 __all__ = [
     "BatchOptions",
@@ -347,7 +348,7 @@ def submit_batch(
         running = sum(j.active for j in jobs.values())
         if running >= max(1, settings.max_jobs):
             raise JobError(
-                f"{running} batch run(s) already running (at most {settings.max_jobs}, "
+                f"{counted(running, 'batch run')} already running (at most {settings.max_jobs}, "
                 "MCALC_MAX_JOBS): wait or cancel one"
             )
         job = BatchJob(name, root / name, str(card.id), data_path, options, user=user)

@@ -332,21 +332,44 @@ def pool_run(
     )  # fmt: skip
     summary = {**result.summary, "seconds": round(time.perf_counter() - t0, 3)}
     if run.config.operating_point != "none":
-        summary["operating_points"] = recorded_thresholds(run)
+        summary["operating_points"] = recorded_thresholds(run, settings)
     _write(run.folder / RESULT_FILE, summary)
     run.result = summary
     return run
 
 
-#: A fold whose training job chose no threshold (validation images of one class, most
-#: likely): the job's log holds its warning, the card names none.
-NOT_CHOSEN = (
-    "none could be chosen on its validation patients (its training job's log says why): "
-    "it decides at 0.5"
-)
+#: What a fold whose training job chose no threshold (validation images of one class, most
+#: likely) says, with the reason its job recorded (:data:`NO_THRESHOLD_EVENT`); its card
+#: names none.
+NOT_CHOSEN = "none could be chosen on its validation patients ({reason}): it decides at 0.5"
+
+#: The reason where the job recorded none (a job run before 7 December 2026, 19:30 UTC).
+NO_REASON = "its training job recorded no reason; its log may say"
+
+#: The progress event in which ``train --operating-point`` says why it chose no threshold.
+NO_THRESHOLD_EVENT = "no_threshold"
 
 
-def recorded_thresholds(run: CrossvalRun) -> list[dict[str, Any]]:
+def _not_chosen_reasons(run: CrossvalRun, settings: Settings | None) -> dict[str, str]:
+    """Each fold model's reason for no threshold, from its job's ``progress.jsonl`` (the
+    last :data:`NO_THRESHOLD_EVENT`'s message); folds without one are left out."""
+    out: dict[str, str] = {}
+    for job in run_jobs(run, settings):
+        try:
+            lines = job.progress_path.read_text(encoding="utf-8").splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            try:
+                event = json.loads(line)
+            except ValueError:  # a half-written last line
+                continue
+            if isinstance(event, dict) and event.get("event") == NO_THRESHOLD_EVENT:
+                out[job.model_id] = str(event.get("message") or NO_REASON)
+    return out
+
+
+def recorded_thresholds(run: CrossvalRun, settings: Settings | None = None) -> list[dict[str, Any]]:
     """Each fold model's decision threshold as its card records it: the one its training
     job chose on the fold's validation patients by ``run.config.operating_point`` (as
     ``train --operating-point`` does), or :data:`NOT_CHOSEN`. In the form of ``crossval
@@ -361,11 +384,13 @@ def recorded_thresholds(run: CrossvalRun) -> list[dict[str, Any]]:
 
     models_dir = Path(run.config.models_dir or get_settings().models_dir)
     said = {t.get("fold"): t.get("note") for t in (run.result or {}).get("operating_points", [])}
+    reasons = _not_chosen_reasons(run, settings)
     out: list[dict[str, Any]] = []
     for i, model_id in enumerate(run.model_ids, start=1):
         t = cv.fold_threshold(model_id, models_dir)
+        why = NOT_CHOSEN.format(reason=reasons.get(model_id, NO_REASON))
         out.append(
-            {"fold": i, "value": None, "note": said.get(i) or NOT_CHOSEN}
+            {"fold": i, "value": None, "note": said.get(i) or why}
             if t.is_default
             else {"fold": i, "value": t.value, "source": t.source}
         )

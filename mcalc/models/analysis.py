@@ -162,7 +162,7 @@ def analyse(
         out.auc_ci = bootstrap_auc(ls.y, ls.score, ls.patients, n_boot=n_boot, seed=seed)
         if out.auc_ci is None:
             out.notes.append(
-                f"no confidence interval: {n_patients} patient(s) are too few for both classes "
+                f"no confidence interval: {counted(n_patients, 'patient')} {'is' if n_patients == 1 else 'are'} too few for both classes "
                 "to appear in resamples"
             )
         elif (note := few_patients_note(n_patients)) is not None:
@@ -431,13 +431,16 @@ def paired_comparison(
     common = sorted(set(la.ids.tolist()) & set(lb.ids.tolist()))
     if not common and left_out:
         raise ValueError(
-            f"the {left_out} case(s) both models scored are all normal, which the papers' "
+            f"the {counted(left_out, 'case')} both models scored {'is' if left_out == 1 else 'are all'} normal, which the papers' "
             f"task leaves out ({PAPERS_TASK_TEXT}): compare on data with benign and "
             "suspicious cases"
         )
     if not common:
         raise ValueError(
-            f"the two evaluations share no {level}: evaluate both models on the same dataset"
+            f"the two evaluations share no {level}: on the data a model was trained on, only "
+            "its own test patients are scored (its card's split), and these two have none in "
+            "common (two cross-validation folds, or two seeds); compare models of one split, "
+            "or on data neither was trained on"
         )
     ia = {k: i for i, k in enumerate(la.ids.tolist())}
     ib = {k: i for i, k in enumerate(lb.ids.tolist())}
@@ -463,7 +466,7 @@ def paired_comparison(
             + (", or at the image level" if level == "case" and cases == "all" else "")
         )
         raise ValueError(
-            f"the {len(common)} {level}(s) both models scored are all "
+            f"the {counted(len(common), level)} both models scored {'is' if len(common) == 1 else 'are all'} "
             f"{'positive' if n_pos else 'negative'} ({a.positive_label}: {n_pos} of "
             f"{len(common)}), and an AUC needs both classes: {why}"
         )

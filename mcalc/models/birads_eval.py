@@ -40,6 +40,7 @@ import numpy as np
 from mcalc.models.analysis import few_patients_note
 from mcalc.models.curves import bootstrap_auc, operating_point, roc, youden
 from mcalc.models.tasks import PAPERS_TASK, PAPERS_TASK_CLASSES, PAPERS_TASK_TEXT
+from mcalc.plural import counted
 
 __all__ = [
     "AGGREGATIONS",
@@ -125,7 +126,9 @@ def _check(cases: Sequence[CaseFeatures], rule: str) -> None:
         raise ValueError(f"unknown aggregation rule {rule!r}; expected one of {AGGREGATIONS}")
     empty = [c.case_id for c in cases if not c.image_scores]
     if empty:
-        raise ValueError(f"case(s) without any image score: {', '.join(empty[:5])}")
+        raise ValueError(
+            f"{'case' if len(empty) == 1 else 'cases'} without any image score: {', '.join(empty[:5])}"
+        )
 
 
 def _fit(x: np.ndarray, y: np.ndarray) -> Any:
@@ -160,8 +163,9 @@ def case_scores(
     y = np.asarray([c.group == "suspicious" for c in labelled], int)
     if len(set(y.tolist())) < 2:
         raise ValueError(
-            f"the logistic rule is fitted on the training patients, but their {len(labelled)} "
-            "labelled case(s) are not both suspicious and not: use the max or mean rule, or "
+            f"the logistic rule is fitted on the training patients, but their "
+            f"{counted(len(labelled), 'labelled case')} {'is' if len(labelled) == 1 else 'are'} "
+            "not both suspicious and not: use the max or mean rule, or "
             "a model trained on more cases"
         )
     # The temporal change count is a feature when every case, trained on or scored, has it.

@@ -45,6 +45,7 @@ from mcalc.models.analysis import (
 from mcalc.models.scores import LEVELS, EvalScores
 from mcalc.models.split import MIN_PATIENTS, patient_folds
 from mcalc.models.train_config import TrainConfig
+from mcalc.plural import counted
 from mcalc.progress import ProgressFn
 
 if TYPE_CHECKING:
@@ -320,7 +321,7 @@ def summarise_folds(
         outside = sorted(set(ev.scores.patient_ids.tolist()) - set(plan.folds[i]))
         if outside:
             raise DatasetError(
-                f"fold {i + 1}: {ev.model_id} was scored on {len(outside)} patient(s) "
+                f"fold {i + 1}: {ev.model_id} was scored on {counted(len(outside), 'patient')} "
                 f"outside its test fold ({', '.join(outside[:5])}"
                 f"{', ...' if len(outside) > 5 else ''}; scope {ev.scope}): the dataset "
                 "differs from the one the folds were trained on, so the folds cannot be "

@@ -28,6 +28,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mcalc.plural import counted
+
 __all__ = [
     "GROUP_RULES",
     "CI_LEVEL",
@@ -132,7 +134,7 @@ def _need_both(y: np.ndarray, what: str) -> None:
     n_pos = int(y.sum())
     if n_pos == 0 or n_pos == len(y):
         raise ValueError(
-            f"{what} needs positives and negatives; got {n_pos} positive(s) of {len(y)}"
+            f"{what} needs positives and negatives; got {counted(n_pos, 'positive')} of {len(y)}"
         )
 
 

@@ -42,6 +42,7 @@ from mcalc.models.registry import load_card, resolve_model
 from mcalc.models.sampling import sample_dataset
 from mcalc.models.scores import EvalScores
 from mcalc.models.tasks import positives_for
+from mcalc.plural import counted
 from mcalc.progress import ProgressFn
 
 if TYPE_CHECKING:
@@ -157,7 +158,7 @@ def _check_labels(index: DatasetIndex, task: str, cases: list[str]) -> None:
     chosen = [c for c in index.cases if c.case_id in set(cases)]
     if not chosen:
         raise DatasetError(
-            f"none of the {len(cases)} case(s) to evaluate is in {index.root} "
+            f"none of the {counted(len(cases), 'case')} to evaluate is in {index.root} "
             f"(expected e.g. {', '.join(cases[:3])}): open the dataset the model was "
             "trained on, or another dataset"
         )
@@ -166,13 +167,13 @@ def _check_labels(index: DatasetIndex, task: str, cases: list[str]) -> None:
         if not labelled:
             raise DatasetError(
                 f"the birads task needs a BI-RADS category (1, 2 or 4-5) per case, but none "
-                f"of the {len(chosen)} case(s) of {index.root} has one: add them to "
+                f"of the {counted(len(chosen), 'case')} of {index.root} has one: add them to "
                 "Description.xlsx or the manifest's birads column"
             )
     elif task == "calcification" and not any(c.has_annotations for c in chosen):
         raise DatasetError(
             f"the calcification task needs annotation masks (GT files), but none of the "
-            f"{len(chosen)} case(s) of {index.root} has one: annotate calcifications first, "
+            f"{counted(len(chosen), 'case')} of {index.root} has one: annotate calcifications first, "
             "or evaluate a birads model"
         )
 

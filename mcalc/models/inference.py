@@ -22,6 +22,7 @@ from mcalc.errors import ModelError
 from mcalc.models.card import ModelCard
 from mcalc.models.patches import model_input_image
 from mcalc.models.registry import load_card, load_keras_model, resolve_model
+from mcalc.plural import counted
 
 if TYPE_CHECKING:
     import keras
@@ -104,7 +105,7 @@ def load_model(id_or_path: str | Path, models_dir: str | Path) -> LoadedModel:
     if tuple(model.input_shape[1:]) != (size, size, channels):
         raise ModelError(
             f"{folder}: model input {model.input_shape[1:]} does not match the card's patch "
-            f"size {size} and {channels} channel(s) ({', '.join(card.patch.channels)})"
+            f"size {size} and {counted(channels, 'channel')} ({', '.join(card.patch.channels)})"
         )
     if int(model.output_shape[-1]) != len(classes):
         raise ModelError(

@@ -97,7 +97,7 @@ def paired_accuracy(
     if a_only + b_only < 6:
         # Below 6 discordant cases even the most lopsided split has p >= 2 / 2**5.
         notes.append(
-            f"{a_only + b_only} discordant {item}(s): the smallest p-value McNemar's exact "
+            f"{counted(a_only + b_only, 'discordant ' + item)}: the smallest p-value McNemar's exact "
             f"test could give here is {mcnemar_exact(0, a_only + b_only):.3f}, so its p is "
             "no evidence either way"
         )

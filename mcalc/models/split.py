@@ -144,7 +144,7 @@ def split_by_patient(
     empty = [name for name, members in sets.items() if not members]
     if empty:
         raise DatasetError(
-            f"too few patients to split: the {', '.join(empty)} set(s) would be empty "
+            f"too few patients to split: the {', '.join(empty)} {'set' if len(empty) == 1 else 'sets'} would be empty "
             f"with {counted(len(cases_of), 'patient')}; add cases"
         )
     cases = {

@@ -31,6 +31,7 @@ from mcalc.models.freeze import STRATEGIES, default_lr
 from mcalc.models.patches import DEFAULT_SPACING_MM, INPUT_MODES
 from mcalc.models.registry import _ID_RE as MODEL_ID_RE
 from mcalc.models.tasks import task_classes
+from mcalc.plural import counted
 
 __all__ = [
     "TrainConfig",
@@ -262,7 +263,7 @@ class TrainConfig:
             )
         if self.two_stage and self.epochs <= self.head_epochs:
             raise ModelError(
-                f"a two-stage schedule trains the head for {self.head_epochs} epoch(s) first: "
+                f"a two-stage schedule trains the head for {counted(self.head_epochs, 'epoch')} first: "
                 f"it needs more epochs than that, got {self.epochs}"
             )
         if self.model_id is not None:
@@ -406,7 +407,7 @@ class TrainConfig:
                     for m in [difflib.get_close_matches(str(k), known, n=1)]
                 ]
                 raise ModelError(
-                    f"{path}: unknown key(s) {', '.join(hints)}; a training configuration "
+                    f"{path}: unknown {'key' if len(hints) == 1 else 'keys'} {', '.join(hints)}; a training configuration "
                     f"takes: {', '.join(known)}"
                 )
         return cls.from_json(data)

@@ -21,6 +21,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from mcalc.plural import counted
 from mcalc.progress import pop_stop_hook, push_stop_hook
 
 __all__ = [
@@ -185,7 +186,7 @@ def _log_line(event: TrainEvent) -> str | None:
         return f"patches sampled: {counts}"
     if kind == "stage":
         return (
-            f"stage {event['stage']}: freeze {event.get('strategy')}, {event['epochs']} epoch(s), "
+            f"stage {event['stage']}: freeze {event.get('strategy')}, {counted(event['epochs'], 'epoch')}, "
             f"lr {event['lr']:g}, {event.get('trainable_params', 0):,} parameters trainable"
         )
     if kind == "epoch":

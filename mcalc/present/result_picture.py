@@ -29,6 +29,7 @@ from mcalc.explain.overlay import (
 from mcalc.explain.scoring import DecisionThreshold, Region, called, threshold_label
 from mcalc.explain.service import CaseAnalysis, ImageAnalysis
 from mcalc.explain.stitch import normalize_map
+from mcalc.plural import counted
 from mcalc.present.reading_overlays import plain_number
 
 __all__ = [
@@ -285,7 +286,7 @@ def explanation_legend(
     top = f"max ({plain_number(vmax)})"
     title = (
         f"{method_name(cam.settings.method)} of {cam.target} at layer {cam.layer}, relative: "
-        f"0 to its largest value over this run's {explained} image(s)"
+        f"0 to its largest value over this run's {counted(explained, 'image')}"
     )
     share = float(np.nanmax(heat01)) if heat01.size else 0.0
     note = (

@@ -271,7 +271,10 @@ def region_calls(raw: Iterable[RegionCall | Mapping[str, Any]] | None) -> tuple[
     ranks = [c.rank for c in calls]
     doubled = sorted({r for r in ranks if ranks.count(r) > 1})
     if doubled:
-        raise ValueError(f"one call per region: region(s) {doubled} were called more than once")
+        raise ValueError(
+            f"one call per region: {'region' if len(doubled) == 1 else 'regions'} {doubled} "
+            f"{'was' if len(doubled) == 1 else 'were'} called more than once"
+        )
     return tuple(sorted(calls, key=lambda c: c.rank))
 
 

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mcalc.plural import counted
 from mcalc.store.audit import AuditStore, AuditVerdict
 from mcalc.store.region_calls import PAIR_IOU, RegionCall, pair_calls
 from mcalc.store.versioned import note_skipped
@@ -262,11 +263,11 @@ def verdict_agreement(
 def _unpaired_words(units: str, unpaired: int) -> str:
     if units == "regions":
         return (
-            f"{unpaired} region call(s) are in no figure: no other reader called their region "
+            f"{counted(unpaired, 'region call')} {'is' if unpaired == 1 else 'are'} in no figure: no other reader called their region "
             f"calcification or not (on that image, no call of theirs overlapping it by "
             f"IoU >= {PAIR_IOU:g}, or an unsure one)."
         )
-    return f"{unpaired} answer(s) are in no figure: no other reader answered on the same image."
+    return f"{counted(unpaired, 'answer')} {'is' if unpaired == 1 else 'are'} in no figure: no other reader answered on the same image."
 
 
 #: The kappa paradox is said where the raw agreement is at least this and kappa or alpha

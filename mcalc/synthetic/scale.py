@@ -33,7 +33,7 @@ def repeated_index(
     if model is None:
         raise DatasetError(
             f"expected a case of four images (CC and MLO, prior and recent) in {index.root}, "
-            f"got cases of {sorted({len(c.images) for c in index.cases})} image(s)"
+            f"got cases of {sorted({len(c.images) for c in index.cases})} images"
         )
 
     def case(i: int) -> CaseRecord:

@@ -10,12 +10,8 @@ import pandas as pd
 import streamlit as st
 
 from mcalc.errors import McalcError
-from mcalc.explain.scoring import (
-    DecisionThreshold,
-    decision_threshold,
-    evaluation_threshold_note,
-    threshold_label,
-)
+from mcalc.explain.metrics_threshold import METRICS_THRESHOLD, evaluation_threshold_note
+from mcalc.explain.scoring import DecisionThreshold, decision_threshold, threshold_label
 from mcalc.models.analysis import (
     CASE_SETS,
     LevelAnalysis,
@@ -37,6 +33,7 @@ from mcalc.models.evaluate import (
 from mcalc.models.published import COMPARABILITY_NOTE, PAIR_NOTE, pair_rows
 from mcalc.models.scores import LEVEL_RULES, LEVELS, EvalScores, positive_rule
 from mcalc.models.tasks import PAPERS_TASK, PAPERS_TASK_TEXT, has_papers_task
+from mcalc.plural import counted
 from mcalc.present.eval_figures import CurveEntry, confusion_figure, pr_figure, roc_figure
 from mcalc.present.report import ReportInput, evaluation_report
 from mcalc.present.report_pdf import evaluation_report_pdf
@@ -151,6 +148,11 @@ def run_ui(cards: list[ModelCard], data: str, fingerprint: str, have: set[str]) 
     st.rerun()
 
 
+#: Where the threshold slider starts: the command line's default too (``evaluate``), so
+#: that both read one evaluation at one threshold (:mod:`mcalc.explain.metrics_threshold`).
+SLIDER_START = METRICS_THRESHOLD
+
+
 def controls_ui(binary_names: list[str]) -> tuple[str, float, bool, int]:
     """Level, threshold, operating-point rule and bootstrap size."""
     c1, c2, c3 = st.columns([2, 3, 2])
@@ -168,7 +170,7 @@ def controls_ui(binary_names: list[str]) -> tuple[str, float, bool, int]:
         f"Threshold on p({' / '.join(sorted(set(binary_names)))})",
         0.0,
         1.0,
-        0.5,
+        SLIDER_START,
         0.01,
         key="evaluate_threshold",
         persist_state="session",
@@ -417,7 +419,7 @@ def paired_ui(
                 "recent images only: the other model's cases are built from them too)"
             )
         if c["left_out"]:
-            notes.append(f"{c['left_out']} normal case(s) left out ({PAPERS_TASK_TEXT})")
+            notes.append(f"{counted(c['left_out'], 'normal case')} left out ({PAPERS_TASK_TEXT})")
         for note in notes:
             st.caption(f"{first} vs {other}: {note}")
     if rows:

@@ -50,6 +50,7 @@ from mcalc.dataset.convert.common import (
 from mcalc.dataset.filekind import content_kind, found_words, read_head
 from mcalc.dataset.metadata import birads_refused, normalize_birads, normalize_laterality
 from mcalc.errors import DatasetError, ImageReadError
+from mcalc.plural import counted
 
 __all__ = ["convert_inbreast", "read_rois", "parse_point", "draw_marks", "POINT_RADIUS_PX"]
 
@@ -125,7 +126,9 @@ def read_rois(path: Path) -> tuple[list[Roi], list[str]]:
             points = [parse_point(p) for p in raw] if isinstance(raw, list) else [None]
             good = tuple(p for p in points if p is not None)
             if len(good) != len(points) or not good:
-                notes.append(f"ROI {name!r}: {len(points) - len(good)} unreadable point(s)")
+                notes.append(
+                    f"ROI {name!r}: {counted(len(points) - len(good), 'unreadable point')}"
+                )
             declared = roi.get("NumberOfPoints")
             if isinstance(declared, int) and declared != len(points):
                 notes.append(f"ROI {name!r}: NumberOfPoints {declared} but {len(points)} points")
@@ -328,7 +331,7 @@ def _annotate(
         conv.problem(
             xml,
             None,
-            f"{outside} point(s) outside the {shape[1]}x{shape[0]} image; drawn clipped",
+            f"{counted(outside, 'point')} outside the {shape[1]}x{shape[0]} image; drawn clipped",
             "warning",
         )
     calcs, n_calcs = draw_marks(rois, "calcification", shape)
@@ -345,7 +348,7 @@ def _annotate(
             conv.problem(
                 xml,
                 None,
-                f"{n_clusters} cluster outline(s) written to {region_path}; the manifest "
+                f"{counted(n_clusters, 'cluster outline')} written to {region_path}; the manifest "
                 "uses the individual calcification marks",
                 "info",
             )

@@ -6,6 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from mcalc.plural import counted
 from mcalc.store.exchange.validate import Collector, ImportPlan
 from mcalc.store.marks import PointMark, RegionMark, too_many_vertices
 from mcalc.store.record import utc_now
@@ -167,7 +168,9 @@ def _coco_geometry(
             if kp is None:
                 return None
             if len(kp) < 2:
-                col.problem(where, f"keypoints need x, y (and visibility), got {len(kp)} number(s)")
+                col.problem(
+                    where, f"keypoints need x, y (and visibility), got {counted(len(kp), 'number')}"
+                )
                 return None
             return [(kp[1] - 0.5, kp[0] - 0.5)]
         if bbox is not None:
@@ -190,7 +193,8 @@ def _coco_geometry(
             return None
         if len(poly) < 6 or len(poly) % 2:
             col.problem(
-                where, f"segmentation polygon needs >= 3 x, y pairs, got {len(poly)} number(s)"
+                where,
+                f"segmentation polygon needs >= 3 x, y pairs, got {counted(len(poly), 'number')}",
             )
             return None
         return [(poly[k + 1] - 0.5, poly[k] - 0.5) for k in range(0, len(poly), 2)]

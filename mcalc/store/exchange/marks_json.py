@@ -15,6 +15,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from mcalc.plural import counted
 from mcalc.store.exchange.coco import parse_coco
 from mcalc.store.exchange.validate import Collector, ImportPlan
 from mcalc.store.marks import (
@@ -262,7 +263,11 @@ def _region(col: Collector, where: str, key: str, reader: str, raw: Any) -> None
         return
     poly = raw.get("polygon")
     if not isinstance(poly, list) or len(poly) < 3:
-        got = f"{len(poly)} vertice(s)" if isinstance(poly, list) else type(poly).__name__
+        got = (
+            f"{counted(len(poly), 'vertex', 'vertices')}"
+            if isinstance(poly, list)
+            else type(poly).__name__
+        )
         col.problem(where, f"polygon needs at least 3 [row, col] vertices, got {got}")
         return
     if problem := too_many_vertices(len(poly)):

@@ -21,6 +21,7 @@ import numpy as np
 
 from mcalc.annotations import find_calcifications
 from mcalc.errors import McalcError
+from mcalc.plural import counted
 from mcalc.spreadsheet import BOM, unescape_cell
 from mcalc.store.marks import LABELS, ImageMarks, PointMark, RegionMark, check_reader, new_mark_id
 from mcalc.store.record import utc_now
@@ -88,10 +89,10 @@ class ImportReport:
     def text(self) -> str:
         if self.ok:
             return (
-                f"{self.source}: {self.n_points} point(s) and {self.n_regions} region(s) on "
-                f"{len(self.images)} image(s), no problem found"
+                f"{self.source}: {counted(self.n_points, 'point')} and {counted(self.n_regions, 'region')} on "
+                f"{counted(len(self.images), 'image')}, no problem found"
             )
-        head = f"{self.source}: {len(self.problems) + self.truncated} problem(s); nothing was imported:"
+        head = f"{self.source}: {counted(len(self.problems) + self.truncated, 'problem')}; nothing was imported:"
         more = [f"... and {self.truncated} more"] if self.truncated else []
         return "\n".join([head, *(f"- {p}" for p in self.problems), *more])
 
@@ -298,7 +299,7 @@ def parse_points_csv(
     if missing:
         col.problem(
             source,
-            f"missing column(s) {', '.join(missing)}: expected a header with at least "
+            f"missing {'column' if len(missing) == 1 else 'columns'} {', '.join(missing)}: expected a header with at least "
             f"{', '.join(_REQUIRED_CSV)} (found {', '.join(header) or 'none'})",
         )
         return col.plan()
@@ -309,7 +310,9 @@ def parse_points_csv(
         }
         where = f"line {n}"
         if None in raw:
-            col.problem(where, f"{len(raw[None])} value(s) more than the header has columns")
+            col.problem(
+                where, f"{counted(len(raw[None]), 'value')} more than the header has columns"
+            )
             continue
         key = col.image(where, row.get("image_key"))
         name = col.reader(where, row.get("reader"), default_reader)
