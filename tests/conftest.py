@@ -189,13 +189,38 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item, nextitem) -> None:
-    """Stop the shared servers and the browser once the browser tests are over."""
+    """Stop the shared servers and the browser once the browser tests are over; freeze the
+    heap after large imports (:func:`_freeze_heap_after_large_imports`)."""
     if item.get_closest_marker("browser") and (
         nextitem is None or not nextitem.get_closest_marker("browser")
     ):
         from tests.browser import stop_shared
 
         stop_shared()
+    _freeze_heap_after_large_imports()
+
+
+_FROZEN_WITH_MODULES = [0]  # len(sys.modules) at this process's last freeze
+
+
+def _freeze_heap_after_large_imports() -> None:
+    """After a test that imported much (TensorFlow and Keras, Streamlit, Ray, the app's
+    pages: 300 modules or more since the last freeze), collect once and freeze what is
+    alive (:func:`gc.freeze`), as the app's server does after its warm-up
+    (:func:`mcalc.models.warmup.freeze_heap`). TensorFlow and Keras alone leave some
+    400,000 objects that live as long as the process; every full collection walked them
+    all again, 0.3-1.5 s each, dozens of times per worker in the suite. Frozen objects are
+    never collected: what is alive at a freeze and dies later in a cycle is kept (a few
+    fixtures, a few times per worker). Again when a test unfroze the heap
+    (tests/test_warmup.py)."""
+    import gc
+    import sys
+
+    unfrozen = _FROZEN_WITH_MODULES[0] and gc.get_freeze_count() == 0
+    if len(sys.modules) - _FROZEN_WITH_MODULES[0] >= 300 or unfrozen:
+        gc.collect()
+        gc.freeze()
+        _FROZEN_WITH_MODULES[0] = len(sys.modules)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
