@@ -207,12 +207,12 @@ def _freeze_heap_after_large_imports() -> None:
     """After a test that imported much (TensorFlow and Keras, Streamlit, Ray, the app's
     pages: 300 modules or more since the last freeze), collect once and freeze what is
     alive (:func:`gc.freeze`), as the app's server does after its warm-up
-    (:func:`mcalc.models.warmup.freeze_heap`). TensorFlow and Keras alone leave some
-    400,000 objects that live as long as the process; every full collection walked them
-    all again, 0.3-1.5 s each, dozens of times per worker in the suite. Frozen objects are
-    never collected: what is alive at a freeze and dies later in a cycle is kept (a few
-    fixtures, a few times per worker). Again when a test unfroze the heap
-    (tests/test_warmup.py)."""
+    (:func:`mcalc.models.warmup.freeze_heap`). TensorFlow, Keras and mcalc's model modules
+    leave some 400,000 objects that live as long as the process; every full collection
+    walked them all again, 0.3-1.5 s each, dozens of times per worker in the suite.
+    Frozen objects are never collected: what is alive at a freeze and dies later in a
+    cycle is kept (a few fixtures, a few times per worker). Again when a test unfroze the
+    heap (tests/test_warmup.py)."""
     import gc
     import sys
 
