@@ -157,6 +157,10 @@ def demo_app(tiny_demo, tmp_path_factory):
     )
 
 
+#: Test files with a ``slow`` test (browser tests aside), filled at collection.
+_MODULES_WITH_SLOW: set[str] = set()
+
+
 @pytest.hookimpl(tryfirst=True)  # before pytest-xdist's own, which reads the groups
 def pytest_collection_modifyitems(config, items) -> None:
     """Work units of pytest-xdist (``scripts/test.sh`` runs ``-n 2 --dist loadgroup
@@ -169,7 +173,7 @@ def pytest_collection_modifyitems(config, items) -> None:
     In a worker the units are handed out longest first: the browser tests, then the
     modules with a ``slow`` test, then the rest (short units last even out the two
     workers' ends)."""
-    modules_with_slow = set()
+    modules_with_slow = _MODULES_WITH_SLOW
     for item in items:
         if item.get_closest_marker("slow") and not item.get_closest_marker("browser"):
             modules_with_slow.add(item.nodeid.split("::")[0])
@@ -189,13 +193,56 @@ def pytest_collection_modifyitems(config, items) -> None:
 
 @pytest.hookimpl(trylast=True)
 def pytest_runtest_teardown(item, nextitem) -> None:
-    """Stop the shared servers and the browser once the browser tests are over."""
+    """Stop the shared servers and the browser once the browser tests are over; collect the
+    garbage of a module with slow tests as it ends (:func:`_collect_what_a_slow_module_left`);
+    freeze the heap after large imports (:func:`_freeze_heap_after_large_imports`)."""
     if item.get_closest_marker("browser") and (
         nextitem is None or not nextitem.get_closest_marker("browser")
     ):
         from tests.browser import stop_shared
 
         stop_shared()
+    module = item.nodeid.split("::")[0]
+    if module in _MODULES_WITH_SLOW and (
+        nextitem is None or nextitem.nodeid.split("::")[0] != module
+    ):
+        _collect_what_a_slow_module_left()
+    _freeze_heap_after_large_imports()
+
+
+def _collect_what_a_slow_module_left() -> None:
+    """A full collection as a module with ``slow`` tests ends, its module fixtures gone.
+    Such modules leave TensorFlow's objects (models, datasets, functions) in cycles. Left
+    to a later collection, during another module's tests, one collection took 10-25 s in
+    three of seven runs at ``-n 1`` that had test_training, and 39 s in the CI of
+    7 December, 18:32 (test_image_pick's ``gc.collect()``). Collected here: 0.2-0.9 s,
+    and no later collection passed that in three runs (docs/measurements.md, h/suite)."""
+    import gc
+
+    gc.collect()
+
+
+_FROZEN_WITH_MODULES = [0]  # len(sys.modules) at this process's last freeze
+
+
+def _freeze_heap_after_large_imports() -> None:
+    """After a test that imported much (TensorFlow and Keras, Streamlit, Ray, the app's
+    pages: 300 modules or more since the last freeze), collect once and freeze what is
+    alive (:func:`gc.freeze`), as the app's server does after its warm-up
+    (:func:`mcalc.models.warmup.freeze_heap`). TensorFlow, Keras and mcalc's model modules
+    leave some 400,000 objects that live as long as the process; every full collection
+    walked them all again, 0.3-1.5 s each, dozens of times per worker in the suite.
+    Frozen objects are never collected: what is alive at a freeze and dies later in a
+    cycle is kept (a few fixtures, a few times per worker). Again when a test unfroze the
+    heap (tests/test_warmup.py)."""
+    import gc
+    import sys
+
+    unfrozen = _FROZEN_WITH_MODULES[0] and gc.get_freeze_count() == 0
+    if len(sys.modules) - _FROZEN_WITH_MODULES[0] >= 300 or unfrozen:
+        gc.collect()
+        gc.freeze()
+        _FROZEN_WITH_MODULES[0] = len(sys.modules)
 
 
 def pytest_terminal_summary(terminalreporter) -> None:
