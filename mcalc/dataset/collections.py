@@ -67,8 +67,8 @@ class Collection:
         """What to do instead of opening ``src``: the command, then what to open."""
         return (
             f"This is {self.title}'s own {'folder' if self.src.is_dir() else 'description file'}, "
-            f"not a manifest: write one from it with `{self.command()}` (README, Real "
-            f"collections), then open {self.folder}"
+            f"not a manifest: write one from it with `{self.command()}` (docs/guide/dataset.md, "
+            f"Real collections), then open {self.folder}"
         )
 
 

@@ -190,7 +190,7 @@ def read_input(
         [
             f"the file carries no pixel spacing: {mammo.pixel_spacing_mm[0]:g} mm assumed (the "
             "configured default); the model sees the image at the wrong scale if it differs: "
-            "give it in a manifest's spacing_mm column (README, Real collections)"
+            "give it in a manifest's spacing_mm column (docs/guide/dataset.md, Real collections)"
         ]
         if mammo.spacing_source == "default"
         else [f for f in mammo.flags if f.startswith("the manifest's pixel spacing")]

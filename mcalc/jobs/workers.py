@@ -3,7 +3,7 @@
 Each worker is the same command as a background job's child (:func:`train_command`) with
 its own ``TF_CONFIG`` (:func:`mcalc.models.distributed.local_tf_configs`, free ports on
 ``localhost``); worker 0 is the chief and registers the model. On a real cluster, start
-the same command on every node with that node's ``TF_CONFIG`` instead (README "Multi-worker
+the same command on every node with that node's ``TF_CONFIG`` instead (docs/guide/scaling.md, "Multi-worker
 training").
 
 Example:

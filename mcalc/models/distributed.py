@@ -77,7 +77,7 @@ def _bad(detail: str) -> ModelError:
     return ModelError(
         f"TF_CONFIG is not a usable cluster description: {detail}. Expected JSON like "
         '{"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", '
-        '"index": 0}}; see README "Multi-worker training"'
+        '"index": 0}}; see docs/guide/scaling.md, "Multi-worker training"'
     )
 
 

@@ -23,7 +23,7 @@ displayed (mirrored like the preview):
 
 The page (``pages/viewer_component.py``) hands each image to the viewer as one of the
 session's media files (a capability URL, as Streamlit's downloads and Browse's pixels
-ahead: see the README), or as a binary component argument where there is no media store.
+ahead: see docs/guide/reading.md), or as a binary component argument where there is no media store.
 
 Example:
     >>> import numpy as np

@@ -28,7 +28,7 @@ def plain(text: str) -> str:
 
     A bare address (``https://...``, ``www....``, ``name@host.org``) stays a link: Streamlit
     links such text after parsing, escaped or not. It shows the address itself and opens it
-    only on a click, in a new tab with ``rel="noopener noreferrer"`` (README, *Readers'
+    only on a click, in a new tab with ``rel="noopener noreferrer"`` (docs/guide/accounts.md, *Readers'
     text*)."""
     return _SPECIAL.sub(r"\\\1", " ".join(str(text).split()))
 
