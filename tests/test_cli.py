@@ -22,6 +22,33 @@ def test_scan_json(tiny_demo, capsys):
     assert all({"path", "message"} <= set(p) for p in out["problems"])
 
 
+def test_json_stdout_holds_the_document_only_whatever_a_library_thread_prints(
+    tiny_demo, capsys, monkeypatch
+):
+    """Ray's driver prints its cluster's errors ("(raylet) A worker died ...") to
+    ``sys.stdout`` from a thread of its own: with ``--json`` such lines go to stderr and
+    stdout stays one JSON document (crossval --json's output was unreadable once)."""
+    import threading
+
+    import mcalc.scan
+
+    real = mcalc.scan.scan_dataset
+
+    def scan_while_a_thread_prints(*args, **kwargs):
+        thread = threading.Thread(target=print, args=("(raylet) A worker died",))
+        thread.start()
+        thread.join()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(mcalc.scan, "scan_dataset", scan_while_a_thread_prints)
+    assert main(["scan", str(tiny_demo), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out)["images"] > 0
+    assert "(raylet) A worker died" in err
+    assert main(["scan", str(tiny_demo)]) == 0  # without --json, stdout as it was
+    assert "(raylet) A worker died" in capsys.readouterr().out
+
+
 def test_scan_takes_data_as_every_command_does(tiny_demo, tmp_path, capsys):
     """`scan --data DATA` was refused ("unrecognized arguments: --data") where every other
     command takes --data; `scan DATA` stays."""

@@ -21,7 +21,7 @@ from typing import NoReturn
 
 from mcalc.cli.admin import register_commands as register_admin_commands
 from mcalc.cli.audit import register_commands as register_audit_commands
-from mcalc.cli.common import add_data_arguments, data_of
+from mcalc.cli.common import add_data_arguments, data_of, document_out, json_document
 from mcalc.cli.evaluate import register_commands as register_evaluate_commands
 from mcalc.cli.manifest import register_commands as register_manifest_commands
 from mcalc.cli.models import register_commands as register_model_commands
@@ -67,7 +67,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         "synthetic": True,
     }
     if args.json:
-        print(json.dumps(result))
+        print(json.dumps(result), file=document_out())
     else:
         print(
             f"wrote a SYNTHETIC demo dataset to {summary.out}: {counted(summary.cases, 'case')}, "
@@ -85,7 +85,7 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     data = data_of(args)
     report = scan_dataset(data, progress=TerminalProgress("scan", enabled=not args.json))
     if args.json:
-        print(json.dumps(report.to_dict()))
+        print(json.dumps(report.to_dict()), file=document_out())
     else:
         kind = "SYNTHETIC demo data" if report.synthetic else report.source
         print(f"{shown_path(report.root)} ({kind})")
@@ -373,7 +373,7 @@ def _run(args: argparse.Namespace, level: int, user_level: bool) -> int:
             import_tensorflow_quietly()
         elif not user_level and getattr(args, "command", None) in TENSORFLOW_COMMANDS:
             ask_for_quiet_tensorflow_imports()  # predict --all: its workers' and its own
-        with quiet_retracing_warnings(level):
+        with quiet_retracing_warnings(level), json_document(bool(getattr(args, "json", False))):
             return int(args.func(args))
     except McalcError as exc:
         print(f"error: {exc}", file=sys.stderr)

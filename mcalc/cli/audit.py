@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from mcalc.cli.common import document_out
 from mcalc.config import get_settings
 from mcalc.errors import McalcError
 from mcalc.fileio import atomic_write_bytes
@@ -138,7 +139,10 @@ def _list_models(args: argparse.Namespace, verdicts: Sequence[AuditVerdict]) -> 
         for m, vs in sorted(models.items())
     ]
     if args.json:
-        print(json.dumps({"store": str(_root(args)), "model_id": None, "models": rows}))
+        print(
+            json.dumps({"store": str(_root(args)), "model_id": None, "models": rows}),
+            file=document_out(),
+        )
     else:
         print(
             f"no --model given: the {counted(len(rows), 'model')} with verdicts in {_root(args)} "
@@ -232,7 +236,8 @@ def _cmd_table(args: argparse.Namespace) -> int:
                     "skipped": list(skipped),
                     "out": args.out,
                 }
-            )
+            ),
+            file=document_out(),
         )
         return 0
     _print_table(s, verdicts)
@@ -270,7 +275,8 @@ def _cmd_calls(args: argparse.Namespace) -> int:
                     "rows": table.to_dict(orient="records"),
                     "skipped": list(skipped),
                 }
-            )
+            ),
+            file=document_out(),
         )
     else:
         print(
@@ -329,7 +335,8 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
                     "revisions": revised,
                     "skipped": list(skipped),
                 }
-            )
+            ),
+            file=document_out(),
         )
         return 0
     print(

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mcalc.cli.common import models_dir
+from mcalc.cli.common import document_out, models_dir
 from mcalc.explain.errors import ExplainError
 from mcalc.paths import shown_path
 from mcalc.plural import counted
@@ -131,7 +131,7 @@ def cmd_batch(args: argparse.Namespace) -> int:
     )
     report = summary.as_dict()
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(report), file=document_out())
     else:
         did = (
             f"{summary.analysed} analysed ({summary.failed} with an error), "

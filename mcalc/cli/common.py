@@ -11,12 +11,14 @@ import shlex
 import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from mcalc.config import get_settings
 from mcalc.errors import McalcError, ModelError
 
 __all__ = [
+    "json_document",
+    "document_out",
     "recorded_if_stopped",
     "models_dir",
     "models_flag",
@@ -256,3 +258,34 @@ def data_of(args: argparse.Namespace) -> str:
     if not data:
         raise McalcError("no dataset given: pass --data DATA (a dataset folder or manifest)")
     return str(data)
+
+
+#: The streams the commands' ``--json`` documents go to, innermost last (see
+#: :func:`json_document`).
+_DOCUMENT_STREAMS: list[TextIO] = []
+
+
+@contextlib.contextmanager
+def json_document(on: bool) -> Iterator[None]:
+    """With ``--json``, stdout carries the command's JSON document and nothing else: while
+    the command runs, anything else printed to ``sys.stdout`` goes to stderr, and the
+    document is printed to :func:`document_out`. Ray's driver prints its cluster's errors
+    ("(raylet) A worker died or was killed ...") to ``sys.stdout`` from a thread of its
+    own, whatever ``log_to_driver`` says; one such line before the document made
+    ``crossval --json`` unreadable (seen in the suite, 7 December 2026). Without ``on``,
+    nothing changes."""
+    if not on:
+        yield
+        return
+    _DOCUMENT_STREAMS.append(sys.stdout)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _DOCUMENT_STREAMS.pop()
+
+
+def document_out() -> TextIO:
+    """Where a command prints its result: the real stdout, also inside
+    :func:`json_document`."""
+    return _DOCUMENT_STREAMS[-1] if _DOCUMENT_STREAMS else sys.stdout

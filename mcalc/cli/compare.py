@@ -12,7 +12,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from mcalc.cli.common import add_models_option, fmt, models_dir
+from mcalc.cli.common import add_models_option, document_out, fmt, models_dir
 from mcalc.errors import McalcError
 from mcalc.models.tasks import PAPERS_TASK, has_papers_task
 from mcalc.plural import counted
@@ -69,7 +69,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if published is not None:
         out["published"] = published
     if args.json:
-        print(json.dumps(out))
+        print(json.dumps(out), file=document_out())
         return 0
     print_comparison(out, args.level)
     if published is not None:

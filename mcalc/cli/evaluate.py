@@ -19,6 +19,7 @@ from mcalc.cli.common import (
     add_input_option,
     add_models_option,
     auc_text,
+    document_out,
     fmt,
     interrupted_training,
     model_or_default,
@@ -120,7 +121,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             out["detection"] = detection.as_dict()
         if birads is not None:
             out["birads"] = birads
-        print(json.dumps(out))
+        print(json.dumps(out), file=document_out())
         return 0
     m = result.metrics
     print(
@@ -368,7 +369,7 @@ def cmd_crossval(args: argparse.Namespace) -> int:
     except McalcError as exc:  # the result is printed all the same
         print(f"warning: the run is not recorded for the app: {exc}", file=sys.stderr)
     if args.json:
-        print(json.dumps(out))
+        print(json.dumps(out), file=document_out())
         return 0
     kind = "leave-one-patient-out" if out["leave_one_patient_out"] else f"{out['k']}-fold"
     print(f"{kind} cross-validation (patients stratified by BI-RADS group, seed {out['seed']}):")

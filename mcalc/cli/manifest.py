@@ -13,6 +13,7 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+from mcalc.cli.common import document_out
 from mcalc.dataset.convert import FORMATS, convert_collection, normalize_format
 from mcalc.paths import shown_path
 from mcalc.plural import counted
@@ -33,7 +34,7 @@ def _cmd_manifest(args: argparse.Namespace) -> int:
             "annotated": sum(r.annotation is not None for r in conv.rows),
             "problems": [p.as_dict() for p in conv.problems],
         }
-        print(json.dumps(result))
+        print(json.dumps(result), file=document_out())
     else:
         if written:
             annotated = sum(r.annotation is not None for r in conv.rows)

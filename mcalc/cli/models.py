@@ -19,6 +19,7 @@ from mcalc.cli.common import (
     add_input_option,
     add_models_option,
     auc_text,
+    document_out,
     fmt,
     interrupted_training,
     models_dir,
@@ -120,11 +121,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         print(
             json.dumps({"model_id": result.model_id, "chief": False})
             if args.json
-            else f"worker done: the chief registered {result.model_id}"
+            else f"worker done: the chief registered {result.model_id}",
+            file=document_out(),
         )
         return 0
     if args.json:
-        print(json.dumps(card.to_json()))
+        print(json.dumps(card.to_json()), file=document_out())
         return 0
     test = card.test_metrics
     print(f"registered {result.model_id} at {result.path}")
@@ -217,7 +219,8 @@ def cmd_models(args: argparse.Namespace) -> int:
     cards, choice = default_first(listing.models, models_dir(args))
     if args.json:
         print(
-            json.dumps([card.to_json() | {"default": card.id == choice.wanted} for card in cards])
+            json.dumps([card.to_json() | {"default": card.id == choice.wanted} for card in cards]),
+            file=document_out(),
         )
         return 0
     if not listing.models:
@@ -297,7 +300,8 @@ def _cmd_default(args: argparse.Namespace) -> int:
                     "by": choice.by,
                     "at": choice.at,
                 }
-            )
+            ),
+            file=document_out(),
         )
     elif not args.clear:
         print(choice.note_for(APP_PAGES))

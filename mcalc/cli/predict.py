@@ -46,7 +46,7 @@ import cv2
 import numpy as np
 
 from mcalc.cli.batch import add_batch_arguments, cmd_batch
-from mcalc.cli.common import fraction, model_or_default, models_dir, positive_int
+from mcalc.cli.common import document_out, fraction, model_or_default, models_dir, positive_int
 from mcalc.config import TIMEPOINTS, VIEWS, get_settings
 from mcalc.errors import os_error_text
 from mcalc.explain.errors import ExplainError
@@ -285,7 +285,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         report["case"] = {"id": args.case, **summary.as_dict()}
     (out_dir / "scores.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     if args.json:
-        print(json.dumps(report))
+        print(json.dumps(report), file=document_out())
         return 0
     _print_report(report, loaded.card)
     return 0

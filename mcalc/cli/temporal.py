@@ -13,7 +13,7 @@ import cv2
 import numpy as np
 
 from mcalc.cache import ImageCache
-from mcalc.cli.common import add_data_arguments, data_of
+from mcalc.cli.common import add_data_arguments, data_of, document_out
 from mcalc.config import get_settings
 from mcalc.dataset.records import CaseRecord
 from mcalc.dataset.zenodo import VIEWS
@@ -236,7 +236,10 @@ def _cmd_temporal(args: argparse.Namespace) -> int:
     missing = {v: not_compared_reason(case, v) for v in views if "error" in results[v]}
     summary = case_summary(tracked, case.years_between, uncounted, missing)
     if args.json:
-        print(json.dumps({"case": case.case_id, "summary": summary, "views": results}))
+        print(
+            json.dumps({"case": case.case_id, "summary": summary, "views": results}),
+            file=document_out(),
+        )
         return 0
     print(f"case {case.case_id}: {summary}")
     for view in views:

@@ -13,7 +13,7 @@ import argparse
 import json
 from typing import Any
 
-from mcalc.cli.common import models_dir, recorded_user
+from mcalc.cli.common import document_out, models_dir, recorded_user
 from mcalc.errors import McalcError
 from mcalc.plural import counted
 from mcalc.progress import TerminalProgress
@@ -34,7 +34,7 @@ def cmd_threshold(args: argparse.Namespace) -> int:
         if args.source:
             raise McalcError("--source says where a --value comes from: give --value")
         if args.json:
-            print(json.dumps({"model_id": card.id, "threshold": _entry(card)}))
+            print(json.dumps({"model_id": card.id, "threshold": _entry(card)}), file=document_out())
         else:
             print(f"{card.id}: decision threshold {before.value:g} ({before.source})")
         return 0
@@ -62,7 +62,7 @@ def cmd_threshold(args: argparse.Namespace) -> int:
             "kept": str(change.kept),
             "skipped": skipped,
         }
-        print(json.dumps(out))
+        print(json.dumps(out), file=document_out())
         return 0
     print(f"{card.id}: decision threshold {before.value:g} -> {after.value:g}")
     print(f"  was: {before.source}")

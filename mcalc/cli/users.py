@@ -14,6 +14,7 @@ import sys
 
 from mcalc.access import ROLES, UsersFile
 from mcalc.access.users import AccessError
+from mcalc.cli.common import document_out
 from mcalc.config import get_settings
 
 __all__ = ["register_commands"]
@@ -59,7 +60,7 @@ def _cmd_add(args: argparse.Namespace) -> int:
 def _cmd_list(args: argparse.Namespace) -> int:
     users = _file(args).users()
     if args.json:
-        print(json.dumps([u.__dict__ for u in users]))
+        print(json.dumps([u.__dict__ for u in users]), file=document_out())
         return 0
     if not users:
         print(f"no users in {_file(args).path}; add one with `python -m mcalc users add`")

@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mcalc.cli.common import auc_text, fmt
+from mcalc.cli.common import auc_text, document_out, fmt
 from mcalc.cli.models import add_train_flags
 from mcalc.plural import counted
 from mcalc.progress import TerminalProgress
@@ -36,7 +36,7 @@ def cmd_train_workers(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"model_id": out.model_id, "exit_codes": out.exit_codes,
                           "logs": [str(p) for p in out.logs], "seconds": out.seconds,
-                          "card": out.card}))  # fmt: skip
+                          "card": out.card}), file=document_out())  # fmt: skip
         return 0
     hyper = out.card.get("hyperparameters", {})
     test = out.card.get("metrics", {}).get("test", {})
