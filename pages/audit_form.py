@@ -310,14 +310,16 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
     )
     cards = {c.id: c for c in ordered}
     options = [*cards, OTHER]
-    c1, c2, c_image = st.columns([2, 2, 1])
     # The model last chosen on Predict (or Train's "open on Predict"), once per choice: a
     # reader who judged a model's results there opened Audit on another (its own default).
     wanted = state.selected_model(list(cards))
     if wanted is not None and st.session_state.get(MODEL_APPLIED_KEY) != wanted:
         st.session_state["audit_model"] = wanted
         st.session_state[MODEL_APPLIED_KEY] = wanted
-    model = c1.selectbox(
+    # The page's width, as the name field above: in a column two fifths wide a model id as
+    # `train` makes them (~40 characters) lost its time and suffix, what tells runs apart
+    # ("efficientnet-calcification-20261207-22" on a projector's 1280 px at 125 %).
+    model = st.selectbox(
         "Model",
         options,
         key="audit_model",
@@ -326,9 +328,10 @@ def verdict_ui(reader: str, index: DatasetIndex, names: Mapping[str, str]) -> No
         format_func=lambda m: m + default_model.label(choice, m),
     )
     if model in cards:
-        default_model.default_ui(choice, model, "audit", where=c1, picker="audit_model")
+        default_model.default_ui(choice, model, "audit", picker="audit_model")
     if model == OTHER:
-        model = c1.text_input("Model id", key="audit_model_typed", persist_state="session").strip()
+        model = st.text_input("Model id", key="audit_model_typed", persist_state="session").strip()
+    c2, c_image = st.columns([4, 1])
     rec = image_ui(c2, index, reader, model, cards.get(model))
     image_key = rec.key
     name = names.get(image_key, image_key)

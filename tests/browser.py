@@ -489,6 +489,33 @@ def select(page, label: str, value: str, timeout_ms: int = 60_000) -> None:
 
 VIEWER = "[data-testid='mcalc-viewer']"
 
+#: What of the viewer's frame a projector's audience could not read (h/projector2): each
+#: shown text under 14 px (toolbars, panel titles, readouts, the help) as [text, px]; each
+#: toolbar group of controls split over rows though it fits one row of its bar; each toolbar
+#: control reaching past its bar's right edge.
+VIEWER_ILLEGIBLE = """() => {
+  const shown = e => e.getClientRects().length > 0;
+  const own = e => [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
+  const small = [...document.querySelectorAll('body *')]
+    .filter(e => shown(e) && (own(e) || e.tagName === 'SELECT'))
+    .map(e => [e.textContent.trim().slice(0, 30), parseFloat(getComputedStyle(e).fontSize)])
+    .filter(([, px]) => px < 14);
+  const split = [], over = [];
+  for (const bar of document.querySelectorAll('.bar')) {
+    if (!shown(bar)) continue;
+    const right = bar.getBoundingClientRect().right + 0.5;
+    for (const g of bar.querySelectorAll('.grp')) {
+      const kids = [...g.children].filter(shown);
+      const tops = new Set(kids.map(k => Math.round(k.getBoundingClientRect().top / 6)));
+      const wide = kids.reduce((w, k) => w + k.getBoundingClientRect().width + 4, -4);
+      if (tops.size > 1 && wide <= bar.clientWidth) split.push(g.textContent);
+    }
+    for (const c of bar.querySelectorAll('*'))
+      if (shown(c) && c.getBoundingClientRect().right > right) over.push(c.textContent || c.tagName);
+  }
+  return {small, split, over};
+}"""
+
 
 def viewer_frame(page, timeout_s: float = 60.0):
     """The component's frame, once its panels have rendered; not one a page without a

@@ -759,3 +759,23 @@ def test_audit_does_not_ask_about_an_explanation_it_does_not_show(app_env):
     assert not at.exception and not at.error, [e.value for e in at.error]
     (saved,) = AuditStore(get_settings().store_dir).verdicts("demo-custom")
     assert saved.explanation_plausible is None
+
+
+def test_a_long_model_id_is_shown_whole_in_a_picker_of_the_pages_width(app_env):
+    """A model id as `train` makes them (44 characters here) was cut in the form's picker, a
+    column two fifths of the page wide: "efficientnet-calcification-20261207-22" on a
+    projector's 1280 px at 125 % (266 px), the time and suffix that tell two runs apart
+    hidden, and "Make efficientnet-calcification-202..." under it. The picker and its
+    *Make default* button take the page's width (as the name field above), the image's
+    pickers and thumbnail a row of columns under them."""
+    registry = Path(os.environ["MCALC_MODELS"])
+    long_id = "efficientnet-calcification-20261207-221530-2"
+    shutil.copytree(registry / "demo-custom", registry / long_id)
+    at = open_page(PAGE, 60)
+    at.text_input(key="audit_reader_input").input("Dr. Test").run()
+    at.selectbox(key="audit_model").set_value(long_id).run()
+    assert not at.exception, [e.value for e in at.exception]
+    in_columns = {w.key for c in at.columns for w in [*c.selectbox, *c.button]}
+    assert "audit_image" in in_columns  # the image's row is still columns
+    assert {"audit_model", "audit_make_default"}.isdisjoint(in_columns), in_columns
+    assert at.button(key="audit_make_default").label == f"Make {long_id} the default model"

@@ -273,6 +273,12 @@ def test_birads_tab_classifies_cases_with_the_rule_stated(app_env, eval_env):
     published = _table(at, "published AUC")
     differs = _table(at, "differences")  # what differs: under the table in view
     assert "Loizidou 2021, temporal subtraction" in list(published["published"])
+    # A table per model, named above it: a model column (an id as `train` makes them, ~40
+    # characters) pushed "our AUC" out of a projector's 690 px (h/projector2).
+    assert list(published.columns) == [
+        "published", "published accuracy", "published AUC", "our accuracy", "our AUC",
+    ]  # fmt: skip
+    assert "Ours: **demo\\-custom**" in [m.value for m in at.markdown]
     assert published["our AUC"][0] == 1.0 and "SYNTHETIC" in differs["our data"][0]
     # Benign vs suspicious, the papers' task: the tiny demo's 6 cases but its normal one.
     assert re.fullmatch(r"5 cases \(\d+ patients?\)", differs["our cases"][0])

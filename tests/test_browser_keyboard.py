@@ -5,7 +5,8 @@ visible focus; keys zoom, pan, set the window and place and delete a mark; a too
 button pressed from the keyboard keeps it; a list's arrows stay the list's; the pointer
 passing over the images leaves a page field being typed in alone; the panels follow the
 window's height; lit buttons say so to a
-screen reader and are legible (WCAG AA contrast); the sidebar's links show the focus."""
+screen reader and are legible (WCAG AA contrast); the viewer's text is 14 px at least, its
+toolbar wrapping between groups of controls; the sidebar's links show the focus."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ import json
 
 import pytest
 
-from tests.browser import VIEWER, browser_page, give_reader_name, open_app, viewer_frame
+from tests.browser import (
+    VIEWER,
+    VIEWER_ILLEGIBLE,
+    browser_page,
+    give_reader_name,
+    open_app,
+    viewer_frame,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -94,6 +102,10 @@ def test_the_viewer_is_read_and_marked_with_the_keyboard_alone(demo_app):
         frame = viewer_frame(page)
         fits = frame.evaluate(FITS)
         assert fits[0] <= 512 and fits[1] >= 240, fits  # toolbar and whole panels
+        # Its text 14 px at least (11-13 px before), the toolbar wrapping between groups of
+        # controls and never past the frame (narrower here than a projector's 692 px).
+        illegible = frame.evaluate(VIEWER_ILLEGIBLE)
+        assert illegible == {"small": [], "split": [], "over": []}, illegible
         lit, pressed = frame.evaluate(LIT_CONTRAST)
         assert lit and all(ratio >= 4.5 for _, ratio in lit), lit  # white on #ff4b4b: 3.3
         assert {b for b, _ in lit} == set(pressed), (lit, pressed)

@@ -13,6 +13,7 @@ from playwright.sync_api import Error as PlaywrightError
 from tests.browser import (
     ARTIFACTS,
     VIEWER,
+    VIEWER_ILLEGIBLE,
     browser_page,
     open_app,
     page_point,
@@ -108,6 +109,9 @@ def test_prediction_layers_in_the_viewer_and_region_zoom_in_chromium(demo_app) -
         if shown[0] == "map:explanation":
             assert "relative to its max" in legend and "max (" in legend, legend
         assert "(1.0)" not in legend and "e-" not in legend, legend
+        # Its toolbar, legend and readouts 14 px at least (11-12 px before: h/projector2).
+        illegible = frame.evaluate(VIEWER_ILLEGIBLE)
+        assert illegible == {"small": [], "split": [], "over": []}, illegible
         page.screenshot(path=str(ARTIFACTS / "predict.png"), full_page=False)
         # Region numbers sit clear of the other numbers and boxes: on this image region 3's
         # box touches region 4's, and its number's usual spot (above its box's top-left

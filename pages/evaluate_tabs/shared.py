@@ -89,7 +89,6 @@ SHORT_HEADERS: dict[str, tuple[str, str]] = {
 }
 #: The published results beside ours: the columns in view, what differs under them.
 PUBLISHED_IN_VIEW = (
-    "model",
     "published",
     "published accuracy",
     "published AUC",

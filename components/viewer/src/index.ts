@@ -23,6 +23,7 @@ import * as nb from "./neighbour";
 import * as ahead from "./ahead";
 import * as keys from "./keys";
 import { rebase } from "./rebase";
+import { group } from "./bar";
 
 type Point = [number, number]; // (row, col) in the panel's pixel grid
 interface Mark {
@@ -394,7 +395,9 @@ function drawOverlay(i: number): void {
   const voi = vp?.getProperties().voiRange;
   if (voi && vp) {
     const width = voi.upper - voi.lower;
-    const text = `W ${width.toFixed(0)} L ${(voi.lower + width / 2).toFixed(0)}  zoom ${rd.zoom(vp).toFixed(2)}`;
+    // No-break spaces: a narrow panel (four in 692 px, 14 px text) wraps the readout
+    // between its values, never between a name and its value ("zoom" / "1.00").
+    const text = `W\u00a0${width.toFixed(0)} L\u00a0${(voi.lower + width / 2).toFixed(0)}  zoom\u00a0${rd.zoom(vp).toFixed(2)}`;
     if (wl.textContent !== text) wl.textContent = text; // the same text: no layout
   }
 }
@@ -952,18 +955,15 @@ function renderBar(): void {
   const bar = root.querySelector(".bar") as HTMLDivElement | null;
   if (!bar || !args) return;
   bar.replaceChildren();
-  const sep = () => {
-    const s = document.createElement("span");
-    s.className = "sep";
-    bar.appendChild(s);
-  };
+  // Controls in groups: the bar wraps between them, not inside one (a 692 px frame).
+  let g = group(bar);
   const n = args.panels.length;
   if (n > 1) {
     const all = button(allLabel(n + temporal.subtractionPanels()), layout === "four", "all panels (F)", () => setLayout("four"));
     all.classList.add("all");
-    bar.appendChild(all);
-    bar.appendChild(button("One", layout === "one", "the active panel only (F)", () => setLayout("one")));
-    sep();
+    g.appendChild(all);
+    g.appendChild(button("One", layout === "one", "the active panel only (F)", () => setLayout("one")));
+    g = group(bar);
   }
   const sel = document.createElement("select");
   sel.title = "synchronise zoom, pan and window across (S)";
@@ -984,52 +984,56 @@ function renderBar(): void {
     sync = sel.value as Sync;
     applySync();
   });
-  bar.appendChild(sel);
-  sep();
+  g.appendChild(sel);
+  g = group(bar);
   for (const [t, name, key] of [
     ["pan", "Pan", "G"],
     ["magnify", "Magnifier", "Z"],
     ["ruler", "Ruler mm", "R"],
     ["probe", "Probe", "V"],
   ] as const) {
-    bar.appendChild(button(name, tool === t, `${name} (${key})`, () => setTool(t)));
+    g.appendChild(button(name, tool === t, `${name} (${key})`, () => setTool(t)));
   }
   if (args.editable) {
-    bar.appendChild(button("Mark", tool === "mark", "add / move marks (A)", () => setTool("mark")));
-    bar.appendChild(button(`Outline ${ol.outlineKind()}`, tool === "outline", "draw a cluster / ROI outline (C)", outlineTool));
+    g = group(bar);
+    g.appendChild(button("Mark", tool === "mark", "add / move marks (A)", () => setTool("mark")));
+    g.appendChild(button(`Outline ${ol.outlineKind()}`, tool === "outline", "draw a cluster / ROI outline (C)", outlineTool));
+    g = group(bar);
     for (const l of args.labels) {
-      bar.appendChild(button(l, newLabel === l, "label of the selected or next mark", () => labelSelected(l)));
+      g.appendChild(button(l, newLabel === l, "label of the selected or next mark", () => labelSelected(l)));
     }
-    bar.appendChild(button("Undo", null, "undo the last mark edit; with nothing unsaved, the last saved one (Ctrl+Z)", undoMark));
+    g = group(bar);
+    g.appendChild(button("Undo", null, "undo the last mark edit; with nothing unsaved, the last saved one (Ctrl+Z)", undoMark));
     const s = button(saveLabel(), null, "save marks (Ctrl+S)", save);
     s.classList.add("save");
     showSaveState(s);
-    bar.appendChild(s);
+    g.appendChild(s);
   }
-  sep();
+  g = group(bar);
   const fileWindow = button("File W/L", false, "the file's window (0)", () => preset(0));
   fileWindow.dataset.window = "0";
-  bar.appendChild(fileWindow);
+  g.appendChild(fileWindow);
   presetNames().forEach((name, k) => {
     const b = button(name, false, `${name} window (${k + 1})`, () => preset(k + 1));
     b.dataset.window = String(k + 1);
-    bar.appendChild(b);
+    g.appendChild(b);
   });
+  g = group(bar);
   const invert = button("Invert", false, "invert (I)", toggleInvert);
   invert.classList.add("invert");
-  bar.appendChild(invert);
-  bar.appendChild(button("Overlays", showOverlays, "overlays (O)", () => {
+  g.appendChild(invert);
+  g.appendChild(button("Overlays", showOverlays, "overlays (O)", () => {
     showOverlays = !showOverlays;
     renderBar();
     drawAll();
   }));
   lyr.overlayBar(bar, layerHost, () => (renderBar(), drawAll()));
-  sep();
-  bar.appendChild(button("◀ Case", null, "previous case (P)", () => emit({ type: "previous" })));
-  bar.appendChild(button("Case ▶", null, "next case (N)", () => emit({ type: "next" })));
+  g = group(bar);
+  g.appendChild(button("◀ Case", null, "previous case (P)", () => emit({ type: "previous" })));
+  g.appendChild(button("Case ▶", null, "next case (N)", () => emit({ type: "next" })));
   const keysButton = button("?", null, "keyboard shortcuts (?)", toggleHelp);
   keysButton.setAttribute("aria-label", "keyboard shortcuts");
-  bar.appendChild(keysButton);
+  g.appendChild(keysButton);
 }
 function fillHelp(help: HTMLDivElement, a: Args): void {
   help.innerHTML = "<b>Reading controls</b><table></table>";

@@ -80,6 +80,7 @@ export interface Host {
 }
 
 import { type Rect, placeLabels } from "./labels";
+import { group } from "./bar";
 
 const REGION_COLOUR = "#ffffff";
 const SPOT_RING = 12; // css px: the smallest ring around a hot spot, at any zoom
@@ -523,7 +524,9 @@ export function overlayBar(bar: HTMLDivElement, host: Host, rerender: () => void
     style.textContent =
       // A margin as the buttons have: wrapped to a line of its own, the legend began on the
       // frame's edge (a 1024 or 1280 px page).
-      ".bar .legend{display:inline-flex;align-items:center;gap:4px;margin:0 4px;font-size:11px;color:#ddd}" +
+      // Its parts wrap between them (a part wraps inside only when wider than the bar): it
+      // did not wrap, so its title and its "max (0.0018)" were squeezed a word a line.
+      ".bar .legend{display:inline-flex;flex-wrap:wrap;align-items:center;gap:4px;margin:0 4px;font-size:14px;color:#ddd}" +
       ".bar .legend canvas{border:1px solid #555}.bar .legend-title{color:#aaa}" +
       ".bar .legend-spots{color:#ccc;margin-left:4px}" +
       `.bar .legend-rings-below{color:${BELOW_REGION_COLOUR}}` +
@@ -531,9 +534,7 @@ export function overlayBar(bar: HTMLDivElement, host: Host, rerender: () => void
       ".bar input.opacity{width:80px;vertical-align:middle}";
     document.head.appendChild(style);
   }
-  const sep = document.createElement("span");
-  sep.className = "sep";
-  bar.appendChild(sep);
+  let g = group(bar);
   const sel = document.createElement("select");
   sel.title = "map shown (M)";
   sel.setAttribute("aria-label", sel.title);
@@ -550,7 +551,7 @@ export function overlayBar(bar: HTMLDivElement, host: Host, rerender: () => void
     rerender();
     host.focus();
   });
-  bar.appendChild(sel);
+  g.appendChild(sel);
   const range = document.createElement("input");
   range.type = "range";
   range.min = "0";
@@ -564,17 +565,18 @@ export function overlayBar(bar: HTMLDivElement, host: Host, rerender: () => void
     opacity = Number(range.value);
     host.redraw();
   });
-  bar.appendChild(range);
+  g.appendChild(range);
   const l = legend(host);
   if (l) bar.appendChild(l);
   const b = belowLegend(host);
   if (b) bar.appendChild(b);
-  bar.appendChild(toggle("Regions", showRegions, "top regions: click one for its detail (E)", () => {
+  g = group(bar);
+  g.appendChild(toggle("Regions", showRegions, "top regions: click one for its detail (E)", () => {
     showRegions = !showRegions;
     rerender();
   }));
   if (host.panels().some((p) => p.layers?.detections)) {
-    bar.appendChild(toggle("Detections", showDetections, "detections (D)", () => {
+    g.appendChild(toggle("Detections", showDetections, "detections (D)", () => {
       showDetections = !showDetections;
       rerender();
     }));

@@ -11,6 +11,7 @@
 import * as cs from "@cornerstonejs/core";
 import * as tools from "@cornerstonejs/tools";
 import { giveWindow } from "./window";
+import { group as barGroup } from "./bar";
 import { destroySynchronizer } from "./caseswap";
 import { drawRegions } from "./regions";
 import {
@@ -483,20 +484,19 @@ export function renderBar(): void {
     return;
   }
   for (const s of slots) {
+    const g = barGroup(bar); // a view's modes wrap together (index.html's .grp)
     const tag = document.createElement("b");
     tag.textContent = `${s.v.view}:`;
-    bar.appendChild(tag);
+    g.appendChild(tag);
     for (const m of MODES) {
-      bar.appendChild(
+      g.appendChild(
         tbutton(m, modeOf(s.v.view) === m, `${s.v.view}: ${m} (T cycles the active view)`, () =>
           setMode(s.v.view, m),
         ),
       );
     }
-    const sep = document.createElement("span");
-    sep.className = "sep";
-    bar.appendChild(sep);
   }
+  const g = barGroup(bar);
   const rate = document.createElement("select");
   rate.title = "flicker rate, alternations per second ([ and ])";
   rate.setAttribute("aria-label", rate.title);
@@ -508,8 +508,8 @@ export function renderBar(): void {
     rate.appendChild(o);
   }
   rate.addEventListener("change", () => setRate(Number(rate.value)));
-  bar.appendChild(rate);
-  bar.appendChild(tbutton(flickerOn ? "■ Stop" : "▶ Flicker", flickerOn, "flicker (K)", () => onKey("k")));
+  g.appendChild(rate);
+  g.appendChild(tbutton(flickerOn ? "■ Stop" : "▶ Flicker", flickerOn, "flicker (K)", () => onKey("k")));
   const summary = document.createElement("span");
   summary.className = "summary";
   summary.textContent = data.summary;
@@ -621,7 +621,7 @@ function drawSub(s: Slot): void {
   const wl = s.sub.querySelector(".wl") as HTMLDivElement;
   if (voi) {
     const width = voi.upper - voi.lower;
-    wl.textContent = `W ${width.toFixed(0)} L ${(voi.lower + width / 2).toFixed(0)} (0 = no change)`;
+    wl.textContent = `W\u00a0${width.toFixed(0)} L\u00a0${(voi.lower + width / 2).toFixed(0)} (0\u00a0=\u00a0no\u00a0change)`;
   }
 }
 /** Called by the host's drawAll: the subtraction panels too. */
