@@ -159,23 +159,23 @@ def test_the_published_pair_sits_beside_ours_as_theirs(
 
 def test_our_accuracies_sit_beside_the_2020_pair_with_their_thresholds() -> None:
     """Loizidou 2020 reports accuracies only, and ours were ``n/a``: now each model's
-    accuracy at its card's threshold, turned as theirs (without / with), McNemar's test
-    in the paired test and the thresholds said."""
+    accuracy (both at one threshold on their scores), turned as theirs (without / with),
+    McNemar's test in the paired test and the threshold said."""
     from mcalc.models.published import PAIR_NOTE, pair_rows
 
     accuracy = {"n": 20, "accuracy_a": 0.9, "accuracy_b": 0.65, "difference": 0.25,
-                "a_only": 6, "b_only": 1, "p_value": 0.125, "threshold_a": 0.5,
-                "threshold_b": 0.42, "threshold_a_source": "default, as the model card "
-                "names none", "threshold_b_source": "Youden's J on the validation cases"}  # fmt: skip
+                "a_only": 6, "b_only": 1, "p_value": 0.125, "threshold": 0.5,
+                "threshold_source": "Evaluate's default on patch probabilities"}  # fmt: skip
     ours = pair_rows(_comparison(accuracy=accuracy), (True, False), synthetic=False)[-1]
     assert ours["accuracy without / with"] == "0.650 / 0.900"
     assert ours["paired test"].endswith(
         "; accuracy +0.250, McNemar exact p 0.125 (only A right on 6, only B on 1 of 20 cases)"
     )
+    # One threshold on both models' scores, not a card's (a map score: other units).
     assert ours["differences"].endswith(
-        "our accuracies are at each model's decision threshold from its card, not tuned on "
-        "these cases: A 0.50 (default, as the model card names none); B 0.42 (Youden's J "
-        "on the validation cases)"
+        "our accuracies are at 0.50 on both models' case scores (the maximum of sampled "
+        "patch probabilities), not tuned on these cases; not at a card's decision threshold, "
+        "a map score threshold in other units"
     )
     turned = pair_rows(_comparison(accuracy=accuracy), (False, True), synthetic=False)[-1]
     assert turned["accuracy without / with"] == "0.900 / 0.650"
