@@ -215,7 +215,33 @@ def test_a_birads_models_report_without_a_birads_result_uses_the_papers_task() -
     assert (ours["auc"], ours["n"], ours["patients"]) == (1.0, 4, 4)
     assert what.startswith("benign vs suspicious, per case (normal cases left out")
     assert prior == ""
-    # At the card's threshold its accuracy too (it was None beside Loizidou 2020's).
-    ours, what, _ = ours_for_reproduction(None, result, threshold=(0.65, "the model card"))
+    # At a given threshold its accuracy too (it was None beside Loizidou 2020's).
+    ours, what, _ = ours_for_reproduction(None, result, threshold=(0.65, "given"))
     assert ours["accuracy"] == 0.75  # s1 (0.6) below 0.65: 3 of 4
-    assert what.endswith("; accuracy at its card's decision threshold 0.65, the model card)")
+    assert what.endswith("; accuracy at 0.65 (given))")
+
+
+def test_a_birads_models_report_reads_its_papers_task_accuracy_at_the_reports_threshold() -> None:
+    """The report read the papers' task's case scores (the maximum of sampled patch
+    probabilities) at the card's decision threshold, a map-score threshold in other units:
+    with a card at 0.921513 both suspicious cases (0.6, 0.7) read benign. It reads them at
+    the report's threshold (Evaluate's 0.5 unless another is chosen), as its metrics."""
+    import json
+
+    from mcalc.models.card import ModelCard
+    from mcalc.models.evaluate import EvaluationResult
+    from mcalc.present.report import ReportInput, report_blocks
+    from tests.conftest import REPO
+    from tests.test_paired import GROUPS, _birads
+
+    card = json.loads((REPO / "models" / "demo-custom" / "card.json").read_text())
+    card |= {"id": "m", "task": "birads", "classes": ["normal", "benign", "suspicious"],
+             "binary_views": {"suspicious": ["suspicious"]}}  # fmt: skip
+    scores = _birads(GROUPS, {"n1": 0.9, "n2": 0.8, "b1": 0.1, "b2": 0.2, "s1": 0.6, "s2": 0.7})
+    result = EvaluationResult("m", "d", "test-split", list(GROUPS), {}, None, scores=scores)
+    report = ReportInput(result, ModelCard.from_json(card), threshold=0.5, n_boot=0)
+    rows = next(b.rows for b in report_blocks(report) if b.rows and "our cases" in b.rows[0])
+    ours = {str(r["our accuracy"]) for r in rows}
+    assert ours == {"1.0"}, rows  # b1, b2 below 0.5, s1, s2 above: 4 of 4
+    differs = " ".join(str(r["differences"]) for r in rows)
+    assert "accuracy at 0.50 (the report's threshold, on patch probabilities" in differs, differs
