@@ -381,30 +381,49 @@ def test_two_birads_models_are_compared_on_the_papers_task_beside_the_published_
     assert ours["with - without"] == "+1.000"
     assert ours["without / with"] == "rec (recent-only) / tmp (subtraction)"
     assert ours["data"] == "SYNTHETIC demo data"
-    # Accuracies at each card's threshold (not the page's), beside Loizidou 2020's.
+    # Both accuracies at the slider's 0.50 on the case scores (the maximum of sampled patch
+    # probabilities), beside Loizidou 2020's; not at each card's (rec's 0.65 is a map score).
     accuracy = _table(at, "McNemar p")
-    assert (accuracy["threshold A"][0], accuracy["threshold B"][0]) == (0.5, 0.65)
-    # A card's threshold to four decimals, as the caption gives it (0.921513 read "0.922").
+    assert accuracy["threshold"][0] == 0.5
+    # To four decimals, as the caption gives a threshold (0.921513 read "0.922").
     table = next(d for d in at.dataframe if "McNemar p" in d.value.columns)
     config = json.loads(table.proto.columns)
     formats = {k: v.get("type_config", {}).get("format") for k, v in config.items()}
-    assert formats["threshold A"] == formats["threshold B"] == "%.4f", formats
+    assert formats["threshold"] == "%.4f", formats
     assert (accuracy["accuracy A"][0], accuracy["accuracy B"][0], accuracy["McNemar p"][0]) == (
         1.0,
-        0.25,
-        0.25,
+        0.0,
+        0.125,
     )
     assert published["accuracy without / with"][1] == "0.914 / 0.996"
-    assert ours["accuracy without / with"] == "0.250 / 1.000"
+    assert ours["accuracy without / with"] == "0.000 / 1.000"
     assert (
-        "McNemar exact p 0.250 (only tmp right on 3, only rec on 0 of 4 cases)"
+        "McNemar exact p 0.125 (only tmp right on 4, only rec on 0 of 4 cases)"
         in ours["paired test"]
     )
-    assert any(
-        "tmp 0.50 (default, as the model card names none) and rec 0.65 (Youden's J on "
-        "validation)" in c.value
-        for c in at.caption
-    ), [c.value for c in at.caption]
+    (said,) = [c.value for c in at.caption if c.value.startswith("Accuracy at ")]
+    assert said.startswith("Accuracy at 0.50: the slider's; one threshold for both models'"), said
+    assert (
+        "map score threshold of whole images, in other units: tmp 0.5 (default, as the model "
+        "card names none) and rec 0.65 (Youden's J on validation)" in said
+    ), said
+    # The slider moves them; each model's Youden threshold (chosen on these very cases)
+    # does not, and the caption says why.
+    at.slider(key="evaluate_threshold").set_value(0.65).run()
+    accuracy = _table(at, "McNemar p")
+    assert (accuracy["threshold"][0], accuracy["accuracy A"][0], accuracy["accuracy B"][0]) == (
+        0.65,
+        0.75,
+        0.25,
+    )
+    at.toggle(key="evaluate_youden").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert _table(at, "McNemar p")["threshold"][0] == 0.65
+    (said,) = [c.value for c in at.caption if c.value.startswith("Accuracy at ")]
+    assert "the slider's (not each model's Youden threshold" in said, said
+    assert "it would bias McNemar's test" in said, said
+    at.toggle(key="evaluate_youden").set_value(False)
+    at.slider(key="evaluate_threshold").set_value(0.5).run()
     # A third model: two of our rows, which read alike ("ours") up to "without / with", off
     # the page's edge at 1280 px. Each names its pair, in the first column, pinned; the
     # data beside it (scrolled out of view at 1024 px).

@@ -238,22 +238,24 @@ def test_compare_sets_the_published_pair_beside_ours_on_the_papers_task(
         "difference +0.060" in out  # fmt: skip
     # Ours as theirs: the recent-only model without the prior, the difference with - without.
     assert "ours (rec (recent-only) / tmp (subtraction)): AUC 0.000 vs 1.000, difference " \
-        "+1.000; accuracy 0.250 / 1.000; 4 cases (4 patients), held-out test patients; data: " \
+        "+1.000; accuracy 0.000 / 1.000; 4 cases (4 patients), held-out test patients; data: " \
         "SYNTHETIC demo data" in out  # fmt: skip
     assert "ours are on synthetic data: not comparable" in out
-    # Accuracies at each card's threshold (tmp's card names none: 0.5), beside the 2020 pair.
-    assert "  accuracy at each model's decision threshold (tmp 0.50: default, as the model " \
-        "card names none; rec 0.65: Youden's J on validation): 1.000 vs 0.250 (4 and 1 of " \
-        "4), difference 0.750\n  McNemar exact: p 0.250 (only tmp right on 3, only rec on 0)" \
-        in out  # fmt: skip
+    # Both accuracies at 0.5 on the case scores, beside the 2020 pair; rec's card threshold
+    # (0.65, a map score) named in other units, not used.
+    assert "  accuracy at 0.50 (both models): 1.000 vs 0.000 (4 and 0 of 4), difference " \
+        "1.000\n    threshold: Evaluate's default on patch probabilities" in out  # fmt: skip
+    assert "in other units: tmp 0.5 (default, as the model card names none) and rec 0.65 " \
+        "(Youden's J on validation)\n  McNemar exact: p 0.125 (only tmp right on 4, only " \
+        "rec on 0)" in out  # fmt: skip
     assert "Loizidou 2020 (without subtraction / with subtraction): accuracy 0.914 / 0.996" in out
-    assert "accuracy +0.750, McNemar exact p 0.250 (only tmp right on 3, only rec on 0" in out
+    assert "accuracy +1.000, McNemar exact p 0.125 (only tmp right on 4, only rec on 0" in out
     assert main([*args, "--bootstrap", "20", "--cases", "benign-vs-suspicious", "--json"]) == 0
     js = json.loads(capsys.readouterr().out)
     assert js["cases"] == "benign_vs_suspicious" and js["left_out"] == 2
-    assert (js["accuracy"]["accuracy_a"], js["accuracy"]["accuracy_b"]) == (1.0, 0.25)
-    assert js["accuracy"]["threshold_b_source"] == "Youden's J on validation"
-    assert js["published"][-1]["accuracy without / with"] == "0.250 / 1.000"
+    assert (js["accuracy"]["accuracy_a"], js["accuracy"]["accuracy_b"]) == (1.0, 0.0)
+    assert js["accuracy"]["card_thresholds"]["rec"]["source"] == "Youden's J on validation"
+    assert js["published"][-1]["accuracy without / with"] == "0.000 / 1.000"
     assert [r["result"] for r in js["published"]] == ["Loizidou 2021", "Loizidou 2020", "ours"]
     assert main([*args, "--level", "image", "--cases", "benign-vs-suspicious"]) == 2
     assert "compare at the case level" in capsys.readouterr().err
@@ -274,25 +276,98 @@ def test_mcnemars_exact_test_against_a_textbook_value_and_by_hand() -> None:
         mcnemar_exact(-1, 2)
 
 
-def test_the_papers_task_gives_each_models_accuracy_at_its_own_threshold() -> None:
+def test_the_papers_task_gives_both_models_accuracies_at_one_threshold() -> None:
     """`compare` gave AUCs only, so the Loizidou 2020 pair (accuracies only) had nothing of
-    ours beside it. Each model decides at its own stated threshold, McNemar's exact test on
-    the cases only one of them got right."""
+    ours beside it. Both models decide at one stated threshold on their scores, McNemar's
+    exact test on the cases only one of them got right."""
     a = _birads(GROUPS, {"n1": 0.9, "n2": 0.8, "b1": 0.1, "b2": 0.2, "s1": 0.6, "s2": 0.7})
     b = _birads(GROUPS, {"n1": 0.1, "n2": 0.1, "b1": 0.6, "b2": 0.7, "s1": 0.2, "s2": 0.3})
     out = paired_comparison(
-        a,
-        b,
-        "case",
-        n_boot=10,
-        cases="benign_vs_suspicious",
-        thresholds=((0.5, "default"), (0.65, "the model card")),
+        a, b, "case", n_boot=10, cases="benign_vs_suspicious", threshold=(0.65, "given")
     )
     acc = out["accuracy"]
-    # A: all 4 right at 0.5; B at 0.65: b1 (0.6) right, b2 (0.7) and both suspicious wrong.
-    assert (acc["correct_a"], acc["correct_b"], acc["n"]) == (4, 1, 4)
-    assert (acc["accuracy_a"], acc["accuracy_b"], acc["difference"]) == (1.0, 0.25, 0.75)
-    assert (acc["a_only"], acc["b_only"], acc["p_value"]) == (3, 0, 0.25)
-    assert (acc["threshold_b"], acc["threshold_b_source"]) == (0.65, "the model card")
-    assert "3 discordant cases" in acc["notes"][0]
+    # At 0.65: A gets b1, b2 (0.1, 0.2) and s2 (0.7) right, s1 (0.6) wrong; B b1 (0.6) only.
+    assert (acc["correct_a"], acc["correct_b"], acc["n"]) == (3, 1, 4)
+    assert (acc["accuracy_a"], acc["accuracy_b"], acc["difference"]) == (0.75, 0.25, 0.5)
+    assert (acc["a_only"], acc["b_only"], acc["p_value"]) == (2, 0, 0.5)
+    assert (acc["threshold"], acc["threshold_source"]) == (0.65, "given")
+    assert "2 discordant cases" in acc["notes"][0]
     assert "accuracy" not in paired_comparison(a, b, "case", n_boot=10)
+
+
+def _two_cards(monkeypatch, scores: dict[str, EvalScores], cards: dict[str, dict | None]) -> None:
+    """``compare``'s models given: their evaluations (``scores``) and their cards' decision
+    thresholds (``cards``; ``None``: the card names none)."""
+    from types import SimpleNamespace
+
+    import mcalc.models.evaluate as evaluate
+    import mcalc.models.registry as registry
+    from mcalc.models.card import CardDecisionThreshold
+    from mcalc.models.evaluate import EvaluationResult
+
+    def fake_evaluate(model, data, models_dir, **kwargs):
+        return EvaluationResult(model, data, "test-split", ["x"], {}, None, "calcification",
+                                scores=scores[model])  # fmt: skip
+
+    monkeypatch.setattr(evaluate, "evaluate_model", fake_evaluate)
+    monkeypatch.setattr(registry, "resolve_model", lambda m, d: m)
+    monkeypatch.setattr(
+        registry,
+        "load_card",
+        lambda m: SimpleNamespace(
+            patch=SimpleNamespace(temporal=False),
+            decision_threshold=None
+            if cards[m] is None
+            else CardDecisionThreshold.from_json(cards[m]),
+            extra={},
+        ),
+    )
+
+
+def test_compare_reads_the_accuracies_in_the_scores_units_not_at_a_cards_map_score_threshold(
+    monkeypatch, capsys, tiny_demo
+) -> None:
+    """`compare` read each model's case scores (the maximum of sampled patch probabilities)
+    at its card's decision threshold, a map-score threshold of whole images (demo-custom's
+    0.921513): every positive case scored between 0.5 and 0.92 read negative. Both are now
+    read at 0.5, Evaluate's default on patch probabilities, or at --threshold."""
+    from mcalc.cli import main
+
+    cases = {"p1": 0.62, "p2": 0.75, "p3": 0.9, "n1": 0.1, "n2": 0.3, "n3": 0.55}
+    other = {"p1": 0.58, "p2": 0.4, "p3": 0.85, "n1": 0.2, "n2": 0.1, "n3": 0.3}
+    positive = {"p1", "p2", "p3"}
+    youden = {"value": 0.921513, "source": "Youden's J on 12 validation images"}
+    _two_cards(
+        monkeypatch,
+        {"a": _scores(cases, positive), "b": _scores(other, positive)},
+        {"a": youden, "b": None},
+    )
+    args = ["compare", "--model", "a", "--model", "b", "--data", str(tiny_demo)]
+    args += ["--bootstrap", "20"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    # a: the 3 positives (0.62-0.9) right and n3 (0.55) wrong; b: p2 (0.4) wrong.
+    assert "accuracy at 0.50 (both models): 0.833 vs 0.833 (5 and 5 of 6)" in out, out
+    assert "McNemar exact: p 1.000 (only a right on 1, only b on 1)" in out, out
+    why = [line for line in out.splitlines() if line.startswith("    threshold:")]
+    assert len(why) == 1, out
+    assert "Evaluate's default on patch probabilities" in why[0]
+    assert "a 0.921513 (Youden's J on 12 validation images)" in why[0]
+    assert "b 0.5 (default, as the model card names none)" in why[0]
+    assert "map score threshold of whole images, in other units" in why[0]
+    assert main([*args, "--json"]) == 0
+    acc = json.loads(capsys.readouterr().out)["accuracy"]
+    assert (acc["threshold"], acc["correct_a"], acc["correct_b"]) == (0.5, 5, 5)
+    assert acc["card_thresholds"] == {
+        "a": {"value": 0.921513, "source": "Youden's J on 12 validation images"},
+        "b": {"value": 0.5, "source": "default, as the model card names none"},
+    }
+    # At a card's value on request, said so: a's positives all read negative there.
+    assert main([*args, "--threshold", "0.921513", "--json"]) == 0
+    acc = json.loads(capsys.readouterr().out)["accuracy"]
+    assert (acc["threshold"], acc["correct_a"], acc["correct_b"]) == (0.921513, 3, 3)
+    assert acc["threshold_source"].startswith("given with --threshold")
+    for bad in ("1.5", "-0.1", "nan"):
+        assert main([*args, "--threshold", bad]) == 2
+        err = capsys.readouterr().err
+        assert f"--threshold must lie in [0, 1], got {bad}" in err, err

@@ -159,23 +159,23 @@ def test_the_published_pair_sits_beside_ours_as_theirs(
 
 def test_our_accuracies_sit_beside_the_2020_pair_with_their_thresholds() -> None:
     """Loizidou 2020 reports accuracies only, and ours were ``n/a``: now each model's
-    accuracy at its card's threshold, turned as theirs (without / with), McNemar's test
-    in the paired test and the thresholds said."""
+    accuracy (both at one threshold on their scores), turned as theirs (without / with),
+    McNemar's test in the paired test and the threshold said."""
     from mcalc.models.published import PAIR_NOTE, pair_rows
 
     accuracy = {"n": 20, "accuracy_a": 0.9, "accuracy_b": 0.65, "difference": 0.25,
-                "a_only": 6, "b_only": 1, "p_value": 0.125, "threshold_a": 0.5,
-                "threshold_b": 0.42, "threshold_a_source": "default, as the model card "
-                "names none", "threshold_b_source": "Youden's J on the validation cases"}  # fmt: skip
+                "a_only": 6, "b_only": 1, "p_value": 0.125, "threshold": 0.5,
+                "threshold_source": "Evaluate's default on patch probabilities"}  # fmt: skip
     ours = pair_rows(_comparison(accuracy=accuracy), (True, False), synthetic=False)[-1]
     assert ours["accuracy without / with"] == "0.650 / 0.900"
     assert ours["paired test"].endswith(
         "; accuracy +0.250, McNemar exact p 0.125 (only A right on 6, only B on 1 of 20 cases)"
     )
+    # One threshold on both models' scores, not a card's (a map score: other units).
     assert ours["differences"].endswith(
-        "our accuracies are at each model's decision threshold from its card, not tuned on "
-        "these cases: A 0.50 (default, as the model card names none); B 0.42 (Youden's J "
-        "on the validation cases)"
+        "our accuracies are at 0.50 on both models' case scores (the maximum of sampled "
+        "patch probabilities), not tuned on these cases; not at a card's decision threshold, "
+        "a map score threshold in other units"
     )
     turned = pair_rows(_comparison(accuracy=accuracy), (False, True), synthetic=False)[-1]
     assert turned["accuracy without / with"] == "0.900 / 0.650"
@@ -215,7 +215,33 @@ def test_a_birads_models_report_without_a_birads_result_uses_the_papers_task() -
     assert (ours["auc"], ours["n"], ours["patients"]) == (1.0, 4, 4)
     assert what.startswith("benign vs suspicious, per case (normal cases left out")
     assert prior == ""
-    # At the card's threshold its accuracy too (it was None beside Loizidou 2020's).
-    ours, what, _ = ours_for_reproduction(None, result, threshold=(0.65, "the model card"))
+    # At a given threshold its accuracy too (it was None beside Loizidou 2020's).
+    ours, what, _ = ours_for_reproduction(None, result, threshold=(0.65, "given"))
     assert ours["accuracy"] == 0.75  # s1 (0.6) below 0.65: 3 of 4
-    assert what.endswith("; accuracy at its card's decision threshold 0.65, the model card)")
+    assert what.endswith("; accuracy at 0.65 (given))")
+
+
+def test_a_birads_models_report_reads_its_papers_task_accuracy_at_the_reports_threshold() -> None:
+    """The report read the papers' task's case scores (the maximum of sampled patch
+    probabilities) at the card's decision threshold, a map-score threshold in other units:
+    with a card at 0.921513 both suspicious cases (0.6, 0.7) read benign. It reads them at
+    the report's threshold (Evaluate's 0.5 unless another is chosen), as its metrics."""
+    import json
+
+    from mcalc.models.card import ModelCard
+    from mcalc.models.evaluate import EvaluationResult
+    from mcalc.present.report import ReportInput, report_blocks
+    from tests.conftest import REPO
+    from tests.test_paired import GROUPS, _birads
+
+    card = json.loads((REPO / "models" / "demo-custom" / "card.json").read_text())
+    card |= {"id": "m", "task": "birads", "classes": ["normal", "benign", "suspicious"],
+             "binary_views": {"suspicious": ["suspicious"]}}  # fmt: skip
+    scores = _birads(GROUPS, {"n1": 0.9, "n2": 0.8, "b1": 0.1, "b2": 0.2, "s1": 0.6, "s2": 0.7})
+    result = EvaluationResult("m", "d", "test-split", list(GROUPS), {}, None, scores=scores)
+    report = ReportInput(result, ModelCard.from_json(card), threshold=0.5, n_boot=0)
+    rows = next(b.rows for b in report_blocks(report) if b.rows and "our cases" in b.rows[0])
+    ours = {str(r["our accuracy"]) for r in rows}
+    assert ours == {"1.0"}, rows  # b1, b2 below 0.5, s1, s2 above: 4 of 4
+    differs = " ".join(str(r["differences"]) for r in rows)
+    assert "accuracy at 0.50 (the report's threshold, on patch probabilities" in differs, differs

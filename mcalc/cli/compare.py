@@ -2,8 +2,10 @@
 the same images or cases (a paired patient bootstrap and DeLong's test), on every case or on
 the published work's task (``--cases benign-vs-suspicious``: benign vs suspicious, the normal
 cases left out), the published pairs (without vs with the prior) then beside ours; at the
-level of cases or images, also each model's accuracy at its card's decision threshold
-(never chosen on the compared items) and McNemar's exact test of their difference.
+level of cases or images, also both models' accuracies at one threshold on the compared
+scores (``--threshold``, by default Evaluate's 0.5 on patch probabilities: never a card's
+decision threshold, a map-score threshold in other units, nor one chosen on the compared
+items) and McNemar's exact test of their difference.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from mcalc.plural import counted
 from mcalc.progress import TerminalProgress
 
 if TYPE_CHECKING:
+    from mcalc.explain.scoring import DecisionThreshold
     from mcalc.models.evaluate import EvaluationResult
 
 __all__ = ["add_compare_command", "cmd_compare", "print_comparison", "print_published_pair"]
@@ -32,6 +35,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         raise McalcError(f"compare takes exactly two --model options, got {len(args.model)}")
     if args.bootstrap < 1:
         raise McalcError(f"--bootstrap must be a number of resamples >= 1, got {args.bootstrap}")
+    if args.threshold is not None and not 0.0 <= args.threshold <= 1.0:
+        raise McalcError(f"--threshold must lie in [0, 1], got {args.threshold}")
     same = (
         "compare takes two different models, got {} twice: a model against itself has no "
         "difference to test (`python -m mcalc models` lists the ids)"
@@ -53,6 +58,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if any(r.scores is None for r in results):
         raise McalcError("an evaluation without patch scores; evaluate the models again")
     cases = args.cases.replace("-", "_")  # benign-vs-suspicious: PAPERS_TASK
+    cards = {r.model_id: _card_threshold(args, r) for r in results}
     try:
         out = paired_comparison(
             results[0].scores,  # type: ignore[arg-type]
@@ -60,11 +66,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
             args.level,
             n_boot=args.bootstrap,
             cases=cases,
-            thresholds=(_card_threshold(args, results[0]), _card_threshold(args, results[1])),
+            threshold=_threshold(args, cards, args.level),
         )
     except ValueError as exc:
         raise McalcError(f"compare: {exc}") from exc
     out = {"model_a": results[0].model_id, "model_b": results[1].model_id, **out}
+    if "accuracy" in out:
+        out["accuracy"]["card_thresholds"] = {
+            k: {"value": t.value, "source": t.source} for k, t in cards.items()
+        }
     published = _published_pair(args, out, results) if cases == PAPERS_TASK else None
     if published is not None:
         out["published"] = published
@@ -82,15 +92,26 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _card_threshold(args: argparse.Namespace, result: EvaluationResult) -> tuple[float, str]:
-    """The model's decision threshold and where it comes from: its card's, else the default
-    (:func:`mcalc.explain.scoring.decision_threshold`), never one chosen on the compared
-    cases."""
+def _card_threshold(args: argparse.Namespace, result: EvaluationResult) -> DecisionThreshold:
+    """The model's decision threshold (:func:`mcalc.explain.scoring.decision_threshold`): a
+    map-score threshold, named beside the accuracies, which are not read at it."""
     from mcalc.explain.scoring import decision_threshold
     from mcalc.models.registry import load_card, resolve_model
 
-    t = decision_threshold(load_card(resolve_model(result.model_id, models_dir(args))))
-    return t.value, t.source
+    return decision_threshold(load_card(resolve_model(result.model_id, models_dir(args))))
+
+
+def _threshold(
+    args: argparse.Namespace, cards: dict[str, DecisionThreshold], level: str
+) -> tuple[float, str]:
+    """The threshold both models' accuracies are read at, on their scores' own units
+    (``--threshold``, else :data:`~mcalc.explain.metrics_threshold.METRICS_THRESHOLD`), and
+    why (:func:`~mcalc.explain.metrics_threshold.paired_threshold_source`)."""
+    from mcalc.explain.metrics_threshold import METRICS_THRESHOLD, paired_threshold_source
+
+    given = None if args.threshold is None else "given with --threshold"
+    value = METRICS_THRESHOLD if args.threshold is None else args.threshold
+    return value, paired_threshold_source(cards, level, given)
 
 
 def _published_pair(
@@ -147,12 +168,11 @@ def print_comparison(out: dict[str, Any], level: str) -> None:
     acc = out.get("accuracy")
     if acc:
         print(
-            f"  accuracy at each model's decision threshold ({out['model_a']} "
-            f"{threshold_label(acc['threshold_a'])}: {acc['threshold_a_source']}; {out['model_b']} "
-            f"{threshold_label(acc['threshold_b'])}: {acc['threshold_b_source']}): {fmt(acc['accuracy_a'])} vs "
-            f"{fmt(acc['accuracy_b'])} ({acc['correct_a']} and {acc['correct_b']} of "
-            f"{acc['n']}), difference {fmt(acc['difference'])}"
+            f"  accuracy at {threshold_label(acc['threshold'])} (both models): "
+            f"{fmt(acc['accuracy_a'])} vs {fmt(acc['accuracy_b'])} ({acc['correct_a']} and "
+            f"{acc['correct_b']} of {acc['n']}), difference {fmt(acc['difference'])}"
         )
+        print(f"    threshold: {acc['threshold_source']}")
         print(
             f"  McNemar exact: p {acc['p_value']:.3f} (only {out['model_a']} right on "
             f"{acc['a_only']}, only {out['model_b']} on {acc['b_only']})"
@@ -200,7 +220,7 @@ def add_compare_command(subparsers: Any) -> None:
     compare = subparsers.add_parser(
         "compare",
         help="difference in AUC of two models on the same cases (patient bootstrap and "
-        "DeLong), and in accuracy at each card's decision threshold (McNemar)",
+        "DeLong), and in accuracy at one threshold on their scores (McNemar)",
     )
     compare.add_argument(
         "--model", action="append", required=True, help="registry id or folder; give it twice"
@@ -220,6 +240,14 @@ def add_compare_command(subparsers: Any) -> None:
     )
     compare.add_argument(
         "--bootstrap", type=int, default=1000, metavar="N", help="resamples (default 1000)"
+    )
+    compare.add_argument(
+        "--threshold",
+        type=float,
+        metavar="T",
+        help="threshold in [0, 1] on both models' image or case scores (the maximum of "
+        "sampled patch probabilities) for their accuracies and McNemar's test (default 0.5, "
+        "Evaluate's; a card's decision threshold is a map score threshold, in other units)",
     )
     compare.add_argument("--json", action="store_true", help="print the result as JSON")
     compare.set_defaults(func=cmd_compare)

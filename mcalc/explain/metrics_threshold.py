@@ -7,7 +7,9 @@ which Predict, Batch and the reports decide. The two are in different units, so 
 metrics default to :data:`METRICS_THRESHOLD`, 0.5, on the page (its slider) and in
 ``python -m mcalc evaluate`` (its ``--threshold``) alike: the same evaluation gives the same
 numbers on both (the command read them at the card's threshold until 7 December 2026, the
-page at 0.5). Either takes another threshold, a card's value included.
+page at 0.5). Either takes another threshold, a card's value included. A paired comparison's
+accuracies and McNemar's test (``python -m mcalc compare``, Evaluate's paired comparison) read
+both models' scores at one such threshold too (:func:`paired_threshold_source`).
 """
 
 from __future__ import annotations
@@ -16,10 +18,32 @@ from collections.abc import Mapping
 
 from mcalc.explain.scoring import DEFAULT_THRESHOLD, MAP_SCORE, DecisionThreshold
 
-__all__ = ["METRICS_THRESHOLD", "metrics_threshold_source", "evaluation_threshold_note"]
+__all__ = [
+    "METRICS_THRESHOLD",
+    "DEFAULT_WHY",
+    "card_in_other_units",
+    "metrics_threshold_source",
+    "paired_threshold_source",
+    "evaluation_threshold_note",
+]
 
 #: Evaluate's default threshold on patch probabilities (the page's slider, ``--threshold``).
 METRICS_THRESHOLD = DEFAULT_THRESHOLD
+
+#: Why the scores are read at :data:`METRICS_THRESHOLD` when no threshold was given.
+DEFAULT_WHY = "Evaluate's default on patch probabilities, the app's too"
+
+#: What a card's decision threshold is, beside patch-probability scores.
+_OTHER_UNITS = f"a {MAP_SCORE} threshold of whole images, in other units"
+
+
+def card_in_other_units(card: DecisionThreshold) -> str:
+    """A model card's decision threshold named in its own units, beside scores in others.
+
+    >>> card_in_other_units(DecisionThreshold(0.921513, "Youden's J"))
+    "the model card's decision threshold, 0.921513 (Youden's J), is a map score threshold of whole images, in other units"
+    """
+    return f"the model card's decision threshold, {card.value:g} ({card.source}), is {_OTHER_UNITS}"
 
 
 def metrics_threshold_source(card: DecisionThreshold) -> str:
@@ -32,12 +56,29 @@ def metrics_threshold_source(card: DecisionThreshold) -> str:
     if card.is_default:
         decides = f"the model decides at {card.text} too ({card.source})"
     else:
-        decides = (
-            f"the model card's decision threshold, {card.value:g} ({card.source}), is a "
-            f"{MAP_SCORE} threshold of whole images, in other units: --threshold "
-            f"{card.value:g} reads the patches at it"
-        )
-    return f"Evaluate's default on patch probabilities, the app's too; {decides}"
+        decides = f"{card_in_other_units(card)}: --threshold {card.value:g} reads the patches at it"
+    return f"{DEFAULT_WHY}; {decides}"
+
+
+def paired_threshold_source(
+    cards: Mapping[str, DecisionThreshold], level: str, given: str | None = None
+) -> str:
+    """Why a paired comparison's accuracies, and McNemar's test of their difference, read
+    both models' ``level`` scores (``image``, ``case``) at one threshold in the scores' own
+    units, beside each model's card threshold (``cards``, by model id), in other units.
+    ``given`` says who chose the threshold (``"given with --threshold"``, ``"the
+    slider's"``); ``None``: :data:`METRICS_THRESHOLD`, the default.
+
+    >>> t = {"m": DecisionThreshold(0.921513, "Youden's J")}
+    >>> paired_threshold_source(t, "case")[-76:]
+    "map score threshold of whole images, in other units: m 0.921513 (Youden's J)"
+    """
+    each = " and ".join(f"{k} {t.value:g} ({t.source})" for k, t in cards.items())
+    return (
+        f"{given or DEFAULT_WHY}; one threshold for both models' {level} scores (the maximum "
+        f"of sampled patch probabilities), never chosen on the compared {level}s; each model "
+        f"card's decision threshold is {_OTHER_UNITS}: {each}"
+    )
 
 
 def evaluation_threshold_note(

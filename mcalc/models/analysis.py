@@ -382,14 +382,17 @@ def paired_comparison(
     n_boot: int = DEFAULT_BOOTSTRAP,
     seed: int = 0,
     cases: str = "all",
-    thresholds: tuple[tuple[float, str], tuple[float, str]] | None = None,
+    threshold: tuple[float, str] | None = None,
 ) -> dict[str, Any]:
     """Difference in AUC of two models on the **same** images or cases: by a paired
     patient bootstrap (:func:`mcalc.models.curves.paired_auc`) and by DeLong's test
-    (``delong``: :func:`mcalc.models.delong.delong_test`); with ``thresholds`` (each
-    model's decision threshold and where it comes from, e.g. its card), their accuracies
-    there too (``accuracy``: :func:`mcalc.models.mcnemar.paired_accuracy`, McNemar's exact
-    test), the thresholds stated, never chosen on these items.
+    (``delong``: :func:`mcalc.models.delong.delong_test`); with ``threshold`` (a value on
+    the compared scores and why it is that one:
+    :func:`mcalc.explain.metrics_threshold.paired_threshold_source`), both models'
+    accuracies there too (``accuracy``: :func:`mcalc.models.mcnemar.paired_accuracy`,
+    McNemar's exact test). The threshold must be in the scores' units (the maximum of
+    sampled patch probabilities: :data:`~mcalc.explain.metrics_threshold.METRICS_THRESHOLD`
+    by default), not a card's map-score decision threshold, and never chosen on these items.
 
     Only the items both evaluations scored are compared, and a case only through the images
     both scored (a temporal model scores recent images only: the recent-only model's case
@@ -508,9 +511,7 @@ def paired_comparison(
         "cases_text": CASE_SETS[cases].format(positive=a.positive_label),
         "left_out": left_out,
         "notes": notes,
-        **(
-            {} if thresholds is None else {"accuracy": _accuracy(la, lb, xa, xb, thresholds, level)}
-        ),
+        **({} if threshold is None else {"accuracy": _accuracy(la, lb, xa, xb, threshold, level)}),
     }
 
 
@@ -519,17 +520,18 @@ def _accuracy(
     lb: LevelScores,
     xa: np.ndarray,
     xb: np.ndarray,
-    thresholds: tuple[tuple[float, str], tuple[float, str]],
+    threshold: tuple[float, str],
     level: str,
 ) -> dict[str, Any]:
-    """:func:`mcalc.models.mcnemar.paired_accuracy` of the compared items, with where each
-    threshold comes from (``threshold_a_source``, ``threshold_b_source``)."""
+    """:func:`mcalc.models.mcnemar.paired_accuracy` of the compared items, both read at
+    one threshold (``threshold``, with why it is that one: ``threshold_source``)."""
     from mcalc.models.mcnemar import paired_accuracy
 
-    (ta, source_a), (tb, source_b) = thresholds
+    t, why = threshold
     n_patients = len(np.unique(la.patients[xa]))
-    out = paired_accuracy(la.y[xa], la.score[xa], lb.score[xb], (ta, tb), n_patients, level)
-    return out | {"threshold_a_source": source_a, "threshold_b_source": source_b}
+    out = paired_accuracy(la.y[xa], la.score[xa], lb.score[xb], (t, t), n_patients, level)
+    del out["threshold_a"], out["threshold_b"]  # one threshold for both: ``threshold``
+    return {"threshold": float(t), "threshold_source": why} | out
 
 
 def _delong(y: np.ndarray, a: np.ndarray, b: np.ndarray, n_patients: int) -> dict[str, Any]:

@@ -269,8 +269,8 @@ PAIR_NOTE = (
     "The published pairs: one method without and with the prior mammogram, on the same "
     "cases. Ours: two models of ours (a recent-only one, a temporal one: recent image and "
     "the subtraction of the registered prior) on the same cases, their difference tested "
-    "by DeLong's test and a patient bootstrap; their accuracies at each model's decision "
-    "threshold from its card (0.5 where the card names none), never chosen on the compared "
+    "by DeLong's test and a patient bootstrap; their accuracies at one threshold on both "
+    "models' case scores (0.5 unless another is chosen), never chosen on the compared "
     "cases, their difference tested by McNemar's exact test. Loizidou 2020 reports "
     "accuracies only (80 patients, leave-one-patient-out; its operating point is not "
     "stated beside them). mcalc holds the published AUCs and accuracies only, no test of "
@@ -364,18 +364,17 @@ def _accuracy_test(comparison: Mapping[str, Any], sign: int) -> str:
 
 
 def _thresholds_caveat(comparison: Mapping[str, Any]) -> str | None:
-    """Where the thresholds of our accuracies come from (``None``: no accuracies)."""
+    """The threshold of our accuracies (``None``: no accuracies); why it is that one is
+    said beside the accuracies (``accuracy.threshold_source``)."""
+    from mcalc.explain.scoring import MAP_SCORE, threshold_label
+
     acc = comparison.get("accuracy")
     if not acc:
         return None
-    each = [
-        f"{comparison.get(f'model_{k}', k.upper())} {acc[f'threshold_{k}']:.2f} "
-        f"({acc.get(f'threshold_{k}_source') or 'given'})"
-        for k in ("a", "b")
-    ]
     return (
-        "our accuracies are at each model's decision threshold from its card, not tuned on "
-        "these cases: " + "; ".join(each)
+        f"our accuracies are at {threshold_label(acc['threshold'])} on both models' case scores "
+        f"(the maximum of sampled patch probabilities), not tuned on these cases; not at a "
+        f"card's decision threshold, a {MAP_SCORE} threshold in other units"
     )
 
 
@@ -404,7 +403,7 @@ def pair_rows(
     Our row sets the recent-only model beside the published "without the prior" and the
     temporal one beside "with the prior", the difference taken as theirs (with - without);
     two models of one input have no such counterpart, and the row says so. Where the
-    comparison has ``accuracy`` (each model's at its card's threshold), ours sit beside the
+    comparison has ``accuracy`` (both models' at one threshold), ours sit beside the
     published accuracies, McNemar's exact test in ``paired test`` and the thresholds in
     ``differences``.
 

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import plotly.graph_objects as go
 
+from mcalc.explain.metrics_threshold import card_in_other_units
 from mcalc.explain.scoring import decision_threshold, threshold_label
 from mcalc.models.analysis import (
     analyse,
@@ -332,9 +333,9 @@ def ours_for_reproduction(
     benign vs suspicious first; else, for a birads model, the papers' task from the
     evaluation's patches; else the case-level AUC of the evaluation's binary view), and how
     they used the prior mammograms (:func:`mcalc.models.published.prior_use`; ``temporal``:
-    the model's input is temporal). With ``threshold`` (the model's decision threshold from
-    its card, and its source), the papers' task from the patches has our accuracy there too,
-    the threshold said in what they are."""
+    the model's input is temporal). With ``threshold`` (a threshold on the case scores, the
+    maximum of sampled patch probabilities, and why it is that one), the papers' task from
+    the patches has our accuracy there too, the threshold said in what they are."""
     keys = () if result is None or result.scores is None else result.scores.image_keys.tolist()
     # Benign vs suspicious first, the papers' task (results written before 7 December
     # 2026 have only "all"), else suspicious vs not, the normal cases among the negatives.
@@ -365,7 +366,7 @@ def ours_for_reproduction(
         if threshold is not None and result is not None and result.scores is not None:
             at = threshold_metrics(papers_task_scores(result.scores), "case", threshold[0])
             ours["accuracy"] = at.accuracy
-            what += f"; accuracy at its card's decision threshold {threshold_label(threshold[0])}, {threshold[1]}"
+            what += f"; accuracy at {threshold_label(threshold[0])} ({threshold[1]})"
         return ours, what + ")", prior_use(temporal, keys)
     if result is not None and result.scores is not None:
         a = analyse(result.scores, "case", n_boot=0)
@@ -426,9 +427,14 @@ def report_blocks(report: ReportInput) -> list[Block]:
         )
         blocks += [Block("h2", "Published results beside ours"), Block("note", note)]
         return [*blocks, *_tail(report)]
-    t = decision_threshold(card)
+    # On the case scores (patch probabilities' maximum), at the report's metrics threshold:
+    # the card's decision threshold is a map score threshold, in other units.
+    at = (
+        report.threshold,
+        f"the report's threshold, on patch probabilities; {card_in_other_units(decision_threshold(card))}",
+    )
     ours, what, prior = ours_for_reproduction(
-        report.birads, result, temporal=card.patch.temporal, threshold=(t.value, t.source)
+        report.birads, result, temporal=card.patch.temporal, threshold=at
     )
     synthetic = card.data.synthetic if report.synthetic_data is None else report.synthetic_data
     protocol = "held-out test patients" if result.scope == "test-split" else "all patients"

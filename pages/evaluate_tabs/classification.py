@@ -13,11 +13,9 @@ from mcalc.errors import McalcError
 from mcalc.explain.metrics_threshold import METRICS_THRESHOLD, evaluation_threshold_note
 from mcalc.explain.scoring import DecisionThreshold, decision_threshold, threshold_label
 from mcalc.models.analysis import (
-    CASE_SETS,
     LevelAnalysis,
     analyse,
     class_metrics,
-    paired_comparison,
     summary_row,
     threshold_metrics,
 )
@@ -30,14 +28,13 @@ from mcalc.models.evaluate import (
     evaluation_scope,
     load_evaluation,
 )
-from mcalc.models.published import COMPARABILITY_NOTE, PAIR_NOTE, pair_rows
+from mcalc.models.published import COMPARABILITY_NOTE
 from mcalc.models.scores import LEVEL_RULES, LEVELS, EvalScores, positive_rule
-from mcalc.models.tasks import PAPERS_TASK, PAPERS_TASK_TEXT, has_papers_task
-from mcalc.plural import counted
 from mcalc.present.eval_figures import CurveEntry, confusion_figure, pr_figure, roc_figure
 from mcalc.present.report import ReportInput, evaluation_report
 from mcalc.present.report_pdf import evaluation_report_pdf
 from pages import common, theme
+from pages.evaluate_tabs.paired import paired_ui
 from pages.evaluate_tabs.shared import (
     BOOTSTRAP_CHOICES,
     ERRORS_KEY,
@@ -264,8 +261,8 @@ def results_ui(
 
     # The threshold in force, not "the operating threshold": the slider's is on patch
     # probabilities, each card's on map scores (the caption below says both).
-    at = "each model's Youden threshold" if youden else threshold_label(threshold)
-    st.subheader(f"Metrics at {at}")
+    in_force = "each model's Youden threshold" if youden else threshold_label(threshold)
+    st.subheader(f"Metrics at {in_force}")
     table = pd.DataFrame(rows)
     st.caption("Without a threshold: ranking (AUC with its 95% CI, average precision).")
     # The level and class (the same in every row, said above) one click away: with a new
@@ -276,7 +273,7 @@ def results_ui(
         in_view=[c for c in RANKING_COLUMNS if c not in ("level", "positive class")],
     )
     cards = {k: DecisionThreshold(*thresholds[k]) for k in results if k in thresholds}
-    st.caption(evaluation_threshold_note(at, level, cards))
+    st.caption(evaluation_threshold_note(in_force, level, cards))
     fitted_table(table[THRESHOLD_COLUMNS], key="evaluate_metrics")
     for note in notes:
         st.caption(note)
@@ -290,185 +287,7 @@ def results_ui(
             key=f"evaluate_confusion_{i}",
         )
     per_class_ui(results, level)
-    paired_ui(results, fingerprint, level, n_boot, temporal, thresholds)
-
-
-@st.cache_data(show_spinner="Comparing the models on the same cases…", max_entries=32)
-def _paired(
-    _a: EvalScores,
-    _b: EvalScores,
-    key: str,
-    level: str,
-    n_boot: int,
-    cases: str = "all",
-    thresholds: tuple[tuple[float, str], tuple[float, str]] | None = None,
-) -> dict:
-    """:func:`paired_comparison` of two evaluations (``key`` names them)."""
-    return paired_comparison(
-        _a, _b, level, n_boot=max(n_boot, 1), cases=cases, thresholds=thresholds
-    )
-
-
-#: The choice of cases compared (:data:`mcalc.models.analysis.CASE_SETS`).
-CASE_LABELS = {
-    "all": "Every case (suspicious vs the rest)",
-    PAPERS_TASK: PAPERS_TASK_TEXT[0].upper() + PAPERS_TASK_TEXT[1:] + " (the papers' task)",
-}
-
-
-def _offers_papers_task(scored: dict[str, EvaluationResult], level: str) -> bool:
-    """The papers' task is offered at the case level when every model answers it
-    (``birads`` models)."""
-    return level == "case" and all(
-        r.scores is not None and has_papers_task(r.scores.classes) for r in scored.values()
-    )
-
-
-def cases_ui(scored: dict[str, EvaluationResult], level: str) -> str:
-    """Which cases the paired comparison is made on (:func:`_offers_papers_task`)."""
-    if not _offers_papers_task(scored, level):
-        return "all"
-    return str(
-        st.radio(
-            "Cases compared",
-            list(CASE_SETS),
-            format_func=CASE_LABELS.__getitem__,
-            horizontal=True,
-            key="evaluate_paired_cases",
-            persist_state="session",
-            help="The published work classifies benign vs suspicious per case, the normal "
-            "(BI-RADS 1) cases left out; its results are set beside that comparison.",
-        )
-    )
-
-
-def paired_ui(
-    results: dict[str, EvaluationResult],
-    fingerprint: str,
-    level: str,
-    n_boot: int,
-    temporal: dict[str, bool],
-    thresholds: dict[str, tuple[float, str]],
-) -> None:
-    """The first chosen model against each other one on the same images or cases: the
-    difference in AUC by a paired patient bootstrap and by DeLong's test, and in accuracy
-    at each model's card threshold (``thresholds``) by McNemar's exact test; on the papers'
-    task, the published pairs (without vs with the prior) beside ours (``temporal``: which
-    models read the subtraction of the registered prior)."""
-    scored = {m: r for m, r in results.items() if r.scores is not None}
-    if len(scored) < 2:
-        return
-    st.subheader("Paired comparison on the same cases")
-    if level == "patch":
-        st.caption("Choose the image or case level: patches are sampled per model.")
-        return
-    cases = cases_ui(scored, level)
-    (first, ra), *others = scored.items()
-    rows, accuracy, published = [], [], []
-    for other, rb in others:
-        key = f"{result_key(first, fingerprint)}@{ra.created}|{other}@{rb.created}"
-        try:
-            pair = (thresholds[first], thresholds[other])
-            c = _paired(ra.scores, rb.scores, key, level, n_boot, cases, pair)
-        except ValueError as exc:
-            st.caption(f"{first} vs {other}: {exc}")
-            continue
-        if cases == PAPERS_TASK:
-            # Several pairs: each of our rows says which (they read alike up to the
-            # "without / with" column, off the page's edge at 1280 px).
-            label = "ours" if len(others) == 1 else f"ours: {first} vs {other}"
-            published.append(
-                _pair_rows(c | {"model_a": first, "model_b": other}, (ra, rb), temporal, label)
-            )
-        d, acc = c["delong"], c["accuracy"]
-        rows.append(
-            {
-                "model A": first,
-                "model B": other,
-                "n": c["n"],
-                "AUC A": c["auc_a"],
-                "AUC B": c["auc_b"],
-                "A − B": c["difference"],
-                "bootstrap 95% CI": "n/a"
-                if c["ci"] is None
-                else f"{c['ci'][0]:.3f} to {c['ci'][1]:.3f}",
-                "bootstrap p": c["p_value"],
-                "DeLong 95% CI": f"{d['low']:.3f} to {d['high']:.3f}" if "low" in d else "n/a",
-                "DeLong p": d.get("p_value"),
-            }
-        )
-        accuracy.append(
-            {
-                "model A": first,
-                "model B": other,
-                "n": acc["n"],
-                "threshold A": acc["threshold_a"],
-                "threshold B": acc["threshold_b"],
-                "accuracy A": acc["accuracy_a"],
-                "accuracy B": acc["accuracy_b"],
-                "accuracy A − B": acc["difference"],
-                "only A right": acc["a_only"],
-                "only B right": acc["b_only"],
-                "McNemar p": acc["p_value"],
-            }
-        )
-        notes = [*c["notes"], *([d["note"]] if "note" in d else []), *acc["notes"]]
-        if c.get("restricted_to_common_images"):
-            notes.append(
-                f"compared on the {c['images']} images both scored (a temporal model scores "
-                "recent images only: the other model's cases are built from them too)"
-            )
-        if c["left_out"]:
-            notes.append(f"{counted(c['left_out'], 'normal case')} left out ({PAPERS_TASK_TEXT})")
-        for note in notes:
-            st.caption(f"{first} vs {other}: {note}")
-    if rows:
-        fitted_table(pd.DataFrame(rows), key="evaluate_paired")
-        st.caption(
-            f"The {level}s both models scored; bootstrap: {max(n_boot, 1)} resamples of "
-            "patients, both AUCs recomputed on each; DeLong et al. 1988 (items independent)."
-        )
-        fitted_table(pd.DataFrame(accuracy), key="evaluate_paired_accuracy")
-        st.caption(
-            "Accuracy at each model's decision threshold from its card, not the threshold "
-            "above, never tuned on these items: "
-            + " and ".join(
-                f"{m} {threshold_label(thresholds[m][0])} ({thresholds[m][1]})" for m in scored
-            )
-            + "; McNemar's exact test on the items only one model got right (items "
-            "independent)."
-        )
-    if published:
-        st.subheader("Published results beside ours")
-        # The published rows once, then our row of each pair.
-        table = [*published[0][:-1], *(p[-1] for p in published)]
-        fitted_table(pd.DataFrame(table), key="evaluate_paired_published")
-        st.info(PAIR_NOTE, icon=":material/menu_book:")
-    elif rows and cases == "all" and _offers_papers_task(scored, level):
-        st.caption(
-            "The published results (benign vs suspicious, without and with the prior) are "
-            "set beside the papers' task: choose it under *Cases compared* above."
-        )
-
-
-def _pair_rows(
-    comparison: dict,
-    results: tuple[EvaluationResult, EvaluationResult],
-    temporal: dict[str, bool],
-    label: str,
-) -> list[dict[str, object]]:
-    """:func:`pair_rows` of one comparison, our data being the dataset open, our row
-    named ``label``."""
-    index = common.current_index()
-    scopes = {r.scope for r in results}
-    return pair_rows(
-        comparison,
-        (temporal.get(comparison["model_a"], False), temporal.get(comparison["model_b"], False)),
-        synthetic=None if index is None else index.synthetic,
-        source="" if index is None else index.source,
-        protocol="held-out test patients" if scopes == {"test-split"} else "all patients",
-        label=label,
-    )
+    paired_ui(results, fingerprint, level, n_boot, temporal, cards, threshold, youden)
 
 
 def per_class_ui(results: dict[str, EvaluationResult], level: str) -> None:

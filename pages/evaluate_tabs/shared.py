@@ -48,8 +48,6 @@ _DECIMAL_COLUMNS = {
     "A − B",
     "bootstrap p",
     "DeLong p",
-    "threshold A",
-    "threshold B",
     "accuracy A",
     "accuracy B",
     "accuracy A − B",
@@ -57,9 +55,10 @@ _DECIMAL_COLUMNS = {
 }
 
 
-#: Of those, the columns of a model card's decision threshold: to four decimals, as
-#: :func:`mcalc.explain.scoring.threshold_label` gives it beside (0.921513 read "0.922").
-_THRESHOLDS = {"threshold", "threshold A", "threshold B"}
+#: Of those, the columns of a threshold (a card's decision threshold, a paired comparison's):
+#: to four decimals, as :func:`mcalc.explain.scoring.threshold_label` gives it beside
+#: (0.921513 read "0.922").
+_THRESHOLDS = {"threshold"}
 
 
 #: ... and the BI-RADS table's metrics at a threshold (``at Youden: sens``...): they read
