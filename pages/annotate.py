@@ -82,7 +82,7 @@ def image_ui(index: DatasetIndex) -> ImageRecord:
     if rec is None:
         st.warning(f"Case {case_id} has no {view} {tp} image. Pick another view or exam.")
         st.stop()
-    return rec  # type: ignore[return-value]
+    return rec
 
 
 def display_ui(reading: bool) -> tuple[DisplayOptions, bool]:

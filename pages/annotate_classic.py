@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import streamlit as st
@@ -74,7 +74,7 @@ def handle_event(
         return True
     if point.row is None or point.col is None:
         return False
-    click_tool = "edit" if tool == "edit" else "add"
+    click_tool: Literal["add", "edit"] = "edit" if tool == "edit" else "add"
     tell(
         session.click(
             view,
@@ -187,7 +187,12 @@ def classic_marking_ui(
         highlight=st.session_state.get(HIGHLIGHT, {}).get(rec.key, []),
         dragmode={"region": "lasso", "zoom": "select"}.get(tool, "pan"),
     )
-    modes = {"add": ("points",), "edit": ("points",), "region": ("box", "lasso"), "zoom": ("box",)}
+    modes: dict[str, tuple[Literal["points", "box", "lasso"], ...]] = {
+        "add": ("points",),
+        "edit": ("points",),
+        "region": ("box", "lasso"),
+        "zoom": ("box",),
+    }
     n = st.session_state.setdefault(FIG_N, 0)
     event = st.plotly_chart(
         theme.styled(fig),

@@ -138,8 +138,8 @@ def selected_ui(session: EditSession, view: ImageView) -> None:
             if isinstance(mark, PointMark):
                 dr, dc = view.to_display(mark.row, mark.col)
             else:
-                r0, c0, r1, c1 = mark.bbox
-                dr, dc = view.to_display((r0 + r1) / 2, (c0 + c1) / 2)
+                top, left, bottom, right = mark.bbox
+                dr, dc = view.to_display((top + bottom) / 2, (left + right) / 2)
             st.session_state.setdefault(ZOOM, {})[view.key] = zoom_box(view, dr, dc)
             st.rerun()
 

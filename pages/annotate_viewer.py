@@ -88,7 +88,7 @@ def _handle_event(
             # StreamlitWidgetAlreadyInstantiatedError on every Case ▶, ◀ Case, N and P.)
             state.show_case(ids[pos])
             st.rerun()
-    return bool(event) and event.get("type") in ("save", "undo")
+    return event is not None and event.get("type") in ("save", "undo")
 
 
 def _undo_saved(session: EditSession, base: int | None) -> None:

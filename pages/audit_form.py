@@ -117,7 +117,7 @@ def image_ui(
     and by their audit of the model, and picks among at most
     :data:`~mcalc.present.image_pick.PICK_LIMIT` (a collection holds ~20,000)."""
     choices = image_choices(index)  # made once per index
-    picked = choices.records.get(st.session_state.get(IMAGE_KEY))
+    picked = choices.records.get(str(st.session_state.get(IMAGE_KEY, "")))
     shown = state.current_case(choices.cases)
     if picked is None or (shown is not None and picked.case_id != shown):
         case = choices.cases[shown or index.cases[0].case_id]

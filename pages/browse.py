@@ -273,7 +273,7 @@ def neighbours(
         panels = panel_cache.held_panels(cache, other, opts, max_side, sent) if other else None
         if panels and not st.session_state.get("browse_marks", True):
             panels = without_dataset_marks(panels)
-        if panels:
+        if panels and other is not None:
             out[name] = {"case_key": other.case_id, "panels": panels, "button": button}
     return out
 
@@ -443,18 +443,18 @@ def reading_ui(
         # viewer's ask for the next case) sends none of it, and the caption said "none this
         # time: this browser holds them" in a browser that had just been sent them.
         given = st.session_state.get(SENT_BYTES_KEY, {}).get(case.case_id, 0)
-        sent = (
+        sent_text = (
             f"{_size(given)} for this case, compressed"
             if given
             else "none from this page: this browser held them already"
         )
         st.caption(
-            f"{len(panels)} image{'' if len(panels) == 1 else 's'}; 16-bit pixels sent once per image and browser ({sent})"
+            f"{len(panels)} image{'' if len(panels) == 1 else 's'}; 16-bit pixels sent once per image and browser ({sent_text})"
             + (f" (+ {extra / 1e6:.1f} MB for the temporal views)" if extra else "")
             + ". Wheel zooms, left drag pans, right drag sets window/level; press ? on the "
             "images for all keys."
         )
-        if tpanels:
+        if tpanels and temporal is not None:
             temporal_tables(case.case_id, tpanels, str(temporal["summary"]))
     return True
 

@@ -142,7 +142,7 @@ def require_index() -> DatasetIndex:
     if not index.cases:
         st.warning("The dataset has no usable case. See the problems listed on the home page.")
         st.stop()
-    return index  # type: ignore[return-value]
+    return index
 
 
 #: Where :func:`opened_section` and :func:`opened_tabs` keep a reader's choice across page

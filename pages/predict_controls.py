@@ -256,7 +256,7 @@ def _explanation_ui(loaded: LoadedModel, xp: Explainer) -> CamSettings | None:
         [*CAM_METHODS, "none"],
         key="predict_cam",
         persist_state="session",
-        format_func=METHOD_LABELS.get,
+        format_func=METHOD_LABELS.__getitem__,
     )
     target = st.selectbox(
         "Target class",
@@ -287,7 +287,7 @@ def _explanation_ui(loaded: LoadedModel, xp: Explainer) -> CamSettings | None:
             "auto": "auto (whole breast; Score-CAM: the regions listed, none if none)",
             "regions": "the top regions, whatever their score",
             "breast": "the whole breast (every patch)",
-        }.get,
+        }.__getitem__,
     )
     if method == "none":
         return None

@@ -415,7 +415,7 @@ def _status_ui(
     elif note is not None and note[0] == request.key:
         (note_slot.error if note[1] == "error" else note_slot.info)(note[2])
     running = entry is not None and entry[0].running
-    wanted = running and entry[0].key == request.key
+    wanted = running and entry is not None and entry[0].key == request.key
     # The reader chose another case: that choice is the action (the last result stays on
     # screen meanwhile); the run going on, if any, stops first (_start).
     chosen = st.session_state.pop(CHOSEN_KEY, False)
@@ -429,6 +429,7 @@ def _status_ui(
         shown is None
         and running
         and not wanted
+        and entry is not None
         and entry[0].key == st.session_state.get(AUTO_RUN_KEY)
     )
     if first or follow or (shown is None and wanted):
@@ -453,7 +454,7 @@ def _status_ui(
             )
             made = f", made with {'; '.join(changes)}" if changes else ""
             where = f" The result below is still that of **{shown.title}**{made}."
-        if running:
+        if running and entry is not None:
             where += f" Run stops the run of **{entry[1].title}** first."
         c1, c2 = ask_slot.container().columns([4, 1])
         c1.info(f"Not computed yet for **{meta.title}** with these settings.{where}")
@@ -466,7 +467,7 @@ def _status_ui(
             args=(loaded, xp, request, meta, detections),
             width="stretch",
         )
-    if wanted and shown is not None:  # the reader's choice: its run waits at its end
+    if wanted and shown is not None and entry is not None:  # the reader's: it waits at its end
         work = entry[0]
         box = run_slot  # emptied when the run ends (no rerun of the page draws it again)
         with box.container():

@@ -115,9 +115,9 @@ def verdict_ui(
         base = reader_forms.verdict_base("predict", card.id, key, reader)
         reader_forms.verdict_damaged_ui("predict", card.id, key, reader)
         on_top = reader_forms.verdict_conflict_ui("predict", card.id, key, reader, name)
-        if sent and agree is None:
+        if (sent or on_top is not None) and agree is None:  # never a verdict not given
             st.error(reader_forms.NO_VERDICT)
-        elif sent or on_top is not None:
+        elif (sent or on_top is not None) and agree is not None:
             try:
                 result = by_key[key]
                 v = record_verdict(

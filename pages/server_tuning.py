@@ -97,7 +97,7 @@ def keep_keras_session() -> bool:
         return False
     global streamlit_clean_up
     streamlit_clean_up = current
-    script_runner._clean_problem_modules = _close_figures  # type: ignore[attr-defined]
+    script_runner._clean_problem_modules = _close_figures
     return True
 
 

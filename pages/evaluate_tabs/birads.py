@@ -52,7 +52,7 @@ def controls_ui() -> tuple[str, float | None, int, bool]:
     rule = c1.selectbox(
         "Case aggregation rule",
         list(AGGREGATIONS),
-        format_func=RULE_LABELS.get,
+        format_func=RULE_LABELS.__getitem__,
         key="evaluate_birads_rule",
         persist_state="session",
         help="How the model's outputs over a case's images (CC/MLO × prior/recent) make one "

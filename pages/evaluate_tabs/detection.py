@@ -124,6 +124,6 @@ def detection_ui(cards: list[ModelCard], fingerprint: str) -> None:
     fitted_table(pd.DataFrame(summary_rows(done, "cluster_froc")), key="evaluate_det_clusters")
     for note in summary_notes(done, "cluster_froc"):
         st.caption(note)
-    for name, ev in done.items():
-        for message in ev["skipped"]:
+    for name, shown in done.items():
+        for message in shown["skipped"]:
             st.caption(f"{name}: skipped {message}")
