@@ -56,6 +56,42 @@ def _scan_installed_components_once() -> None:
 _scan_installed_components_once()
 
 
+def _wait_for_app_test_runs_without_polling() -> None:
+    """``AppTest.run`` waited for its script thread's end by polling: a 1 ms sleep, then a
+    scan of every event of the run so far (``require_widgets_deltas``), about 280 times a
+    second for the whole run, each wake-up taking the GIL from the script thread that does
+    the work. It waits on the run's end event now (the same event, the same timeout and
+    error as Streamlit's; measured in docs/measurements.md, h/suite2)."""
+    import threading
+
+    from streamlit.runtime.scriptrunner import ScriptRunnerEvent
+    from streamlit.testing.v1 import local_script_runner
+
+    def require_widgets_deltas(runner, timeout: float = 3) -> None:
+        ended = threading.Event()
+
+        def on_event(sender, event, **kwargs) -> None:
+            if event == ScriptRunnerEvent.SHUTDOWN:
+                ended.set()
+
+        runner.on_event.connect(on_event, weak=False)
+        try:
+            if runner.script_stopped() or ended.wait(timeout):
+                return
+            if runner.script_stopped():  # the same check as Streamlit's, once more
+                return
+        finally:
+            runner.on_event.disconnect(on_event)
+        runner.request_stop()
+        runner.join()
+        raise RuntimeError(f"AppTest script run timed out after {timeout}(s)")
+
+    local_script_runner.require_widgets_deltas = require_widgets_deltas
+
+
+_wait_for_app_test_runs_without_polling()
+
+
 def pytest_sessionfinish(session, exitstatus) -> None:
     workeroutput = getattr(session.config, "workeroutput", None)
     if workeroutput is not None:  # a pytest-xdist worker: report what it started

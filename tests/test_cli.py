@@ -142,17 +142,12 @@ def test_scan_exit_status_nonzero_only_when_nothing_usable(tmp_path, capsys):
     assert out["readable_images"] == 0 and out["problems"]
 
 
-def test_demo_command_writes_real_layout(tmp_path):
+def test_demo_command_writes_real_layout(tmp_path, capsys):
+    # In this process (a fresh one cost 2-5 s of Python and imports; `python -m mcalc` is
+    # run as a module by test_output_into_a_closed_pipe_stops_without_a_traceback).
     out = tmp_path / "d"
-    proc = subprocess.run(
-        [sys.executable, "-m", "mcalc", "demo", "--out", str(out), "--cases", "3", "--json"],
-        cwd=REPO,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr
-    summary = json.loads(proc.stdout)
+    assert main(["demo", "--out", str(out), "--cases", "3", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
     assert summary["cases"] == 3 and summary["synthetic"] is True
     assert (out / "Description.xlsx").is_file()
     assert len(list((out / "Dataset").rglob("*_GT.*"))) == 12
