@@ -230,10 +230,11 @@ def test_a_birads_run_keeps_its_pooled_auc_on_the_papers_task(monkeypatch) -> No
     papers = out["papers_task"]
     assert (papers["auc"], papers["n"], papers["positives"], papers["patients"]) == (1.0, 4, 2, 4)
     # Loizidou 2020's leave-one-patient-out results are accuracies only, beside which ours
-    # read "accuracy n/a": each case is decided at its own fold model's decision threshold.
+    # read "accuracy n/a": each case is decided by its own fold's model.
     assert (papers["accuracy"], papers["correct"]) == (1.0, 4)
     assert papers["accuracy_at"] == (
-        "each fold's decision threshold, 0.50 (default, as the model card names none)"
+        "0.50 on every fold's case scores (Evaluate's default on patch probabilities, the "
+        "app's too)"
     )
     # A calcification model's run has no such result.
     monkeypatch.setattr(
@@ -246,11 +247,12 @@ def test_a_birads_run_keeps_its_pooled_auc_on_the_papers_task(monkeypatch) -> No
     )
 
 
-def test_the_pooled_accuracy_on_the_papers_task_decides_each_case_at_its_folds_threshold(
+def test_the_pooled_accuracy_on_the_papers_task_decides_each_case_by_its_folds_model(
     monkeypatch,
 ) -> None:
-    """Each out-of-fold case is decided by its own fold's model, at that model's decision
-    threshold (its card's): fold 2's at 0.75 reads s2 (0.7) as benign."""
+    """Each out-of-fold case is decided by its own fold's model, its case score read at 0.5:
+    fold 2's card threshold of 0.75 (a map-score threshold) no longer reads s2 (0.7) as
+    benign; the cards' thresholds are named, in other units."""
     import mcalc.models.crossval as cv_module
     import mcalc.models.evaluate as evaluate_module
     from mcalc.models.crossval import CrossvalPlan, summarise_folds
@@ -277,10 +279,9 @@ def test_the_pooled_accuracy_on_the_papers_task_decides_each_case_at_its_folds_t
         lambda model, models_dir: DecisionThreshold(at[str(model)], "Youden's J on ..."),
     )
     papers = summarise_folds(plan, list(at), n_boot=0).summary["papers_task"]
-    assert (papers["accuracy"], papers["correct"], papers["n"]) == (0.75, 3, 4)
-    assert papers["accuracy_at"] == (
-        "each fold's decision threshold: fold 1 0.50, fold 2 0.75, fold 3 0.50 (from the cards)"
-    )
+    assert (papers["accuracy"], papers["correct"], papers["n"]) == (1.0, 4, 4)
+    assert papers["accuracy_at"].startswith("0.50 on every fold's case scores")
+    assert "in other units: fold 1 0.5 (Youden's J on ...), fold 2 0.75" in papers["accuracy_at"]
 
 
 def _fold_result(model_id: str, patients: list[str], scope: str):  # type: ignore[no-untyped-def]
@@ -471,3 +472,30 @@ def test_the_command_takes_an_operating_point_and_says_each_folds(monkeypatch, c
     text = capsys.readouterr().out
     assert "  fold 1 decides at 0.70: Youden's J on 4 images" in text
     assert "  fold 2 decides at 0.50: one class only: it decides at 0.5" in text
+
+
+def test_the_papers_task_accuracy_reads_case_scores_at_half_not_the_cards_map_threshold() -> None:
+    """The pooled accuracy beside Loizidou 2020 read each fold's case scores (the maximum
+    of sampled patch probabilities) at that fold card's decision threshold, which
+    ``--operating-point`` makes a map-score threshold (0.921513): both suspicious cases
+    (0.6, 0.7) read benign. It reads them at 0.5, as Evaluate and compare do, and names the
+    cards' thresholds as in other units."""
+    from mcalc.models.crossval import papers_task_accuracy
+    from tests.test_paired import GROUPS, _birads
+
+    fold = {"n1": 0.9, "n2": 0.8, "b1": 0.1, "b2": 0.2, "s1": 0.6, "s2": 0.7}
+    parts = [_birads(GROUPS, fold), _birads(GROUPS, fold)]
+    cards = [DecisionThreshold(0.921513, "Youden's J on fold 1's validation images"),
+             DecisionThreshold(0.9, "Youden's J on fold 2's validation images")]  # fmt: skip
+    out = papers_task_accuracy(parts, cards)
+    assert (out["accuracy"], out["correct"]) == (1.0, 8)
+    assert out["accuracy_at"].startswith("0.50 on every fold's case scores (Evaluate's default")
+    assert "fold 1 0.921513 (Youden's J on fold 1's validation images)" in out["accuracy_at"]
+    assert "in other units" in out["accuracy_at"]
+    # Folds whose cards name no threshold: the default, said once.
+    default = DecisionThreshold(0.5, "default, as the model card names none")
+    said = papers_task_accuracy(parts, [default, default])["accuracy_at"]
+    assert (
+        said
+        == "0.50 on every fold's case scores (Evaluate's default on patch probabilities, the app's too)"
+    )

@@ -21,6 +21,7 @@ from mcalc.explain.scoring import DEFAULT_THRESHOLD, MAP_SCORE, DecisionThreshol
 __all__ = [
     "METRICS_THRESHOLD",
     "DEFAULT_WHY",
+    "OTHER_UNITS",
     "card_in_other_units",
     "metrics_threshold_source",
     "paired_threshold_source",
@@ -34,7 +35,7 @@ METRICS_THRESHOLD = DEFAULT_THRESHOLD
 DEFAULT_WHY = "Evaluate's default on patch probabilities, the app's too"
 
 #: What a card's decision threshold is, beside patch-probability scores.
-_OTHER_UNITS = f"a {MAP_SCORE} threshold of whole images, in other units"
+OTHER_UNITS = f"a {MAP_SCORE} threshold of whole images, in other units"
 
 
 def card_in_other_units(card: DecisionThreshold) -> str:
@@ -43,7 +44,7 @@ def card_in_other_units(card: DecisionThreshold) -> str:
     >>> card_in_other_units(DecisionThreshold(0.921513, "Youden's J"))
     "the model card's decision threshold, 0.921513 (Youden's J), is a map score threshold of whole images, in other units"
     """
-    return f"the model card's decision threshold, {card.value:g} ({card.source}), is {_OTHER_UNITS}"
+    return f"the model card's decision threshold, {card.value:g} ({card.source}), is {OTHER_UNITS}"
 
 
 def metrics_threshold_source(card: DecisionThreshold) -> str:
@@ -77,7 +78,7 @@ def paired_threshold_source(
     return (
         f"{given or DEFAULT_WHY}; one threshold for both models' {level} scores (the maximum "
         f"of sampled patch probabilities), never chosen on the compared {level}s; each model "
-        f"card's decision threshold is {_OTHER_UNITS}: {each}"
+        f"card's decision threshold is {OTHER_UNITS}: {each}"
     )
 
 
