@@ -461,7 +461,7 @@ def _temporal_input(
     if rec.timepoint != "recent":
         raise TemporalError(
             f"{item.key}: model {loaded.model_id!r} is temporal and reads recent images with "
-            "their prior; a prior-round image has no earlier exam to subtract"
+            "their prior; an image of the prior exam has no earlier exam to subtract"
         )
     case = item.case
     if case is None:  # the other images of this analysis may hold the prior
