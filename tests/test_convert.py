@@ -663,3 +663,15 @@ def test_a_table_missing_a_column_is_refused_naming_expected_and_found(
     assert rc == 2 and not out.exists()
     assert f"missing 1 column [{column!r}]; expected [" in err, err
     assert "found [" in err and f"{column!r}]" not in err.split("found [")[1]
+
+
+def test_out_must_be_a_csv_as_every_command_that_reads_a_manifest_asks(
+    tmp_path: Path, capsys
+) -> None:
+    """`manifest ... --out m.txt` wrote a manifest that `scan` then refused ("is a .txt
+    file; point at ... a manifest CSV")."""
+    out = tmp_path / "m.txt"
+    rc = main(["manifest", "mias", str(make_mias(tmp_path / "mias")), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and not out.exists() and not (tmp_path / "masks").exists()
+    assert err == f"error: --out {out} must end in .csv (a manifest is a CSV), got 'm.txt'\n"
