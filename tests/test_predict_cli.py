@@ -311,6 +311,7 @@ def test_a_mini_mias_image_is_read_at_its_manifests_spacing(env, capsys) -> None
         ("--threshold", "nan", "expected a number from 0 to 1, got nan"),
         ("--stride", "0", "expected a whole number >= 1, got 0"),
         ("--batch", "-4", "expected a whole number >= 1, got -4"),
+        ("--workers", "0", "expected a whole number >= 1, got 0"),  # "workers must be >= 1"
     ],
 )
 def test_predict_refuses_bad_numbers_by_their_flag(flag, value, expected, capsys):
