@@ -52,7 +52,7 @@ ADMIN_VIEW = (
 #: Said beside the figures printed.
 EVERY_READER = "every reader's verdicts: an administrator's view"
 #: Where ``audit agreement`` read the independent-reads setting, said in its note.
-SETTING_HERE = "in this command's environment (readers had the app server's own setting)"
+SETTING_HERE = "where this command runs (give it the app server's setting, which readers had)"
 #: Models named in a message before "and N more".
 MODELS_LISTED = 8
 
