@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from mcalc.access.reads import independence_note
-from mcalc.cli.common import document_out
+from mcalc.cli.common import check_out_file, document_out
 from mcalc.config import get_settings
 from mcalc.errors import McalcError
 from mcalc.fileio import atomic_write_bytes
@@ -71,6 +71,8 @@ def _check_out(args: argparse.Namespace) -> None:
     out = getattr(args, "out", None)
     if out and Path(out).suffix.lower() != ".csv":
         raise McalcError(f"--out must end in .csv (a CSV is written), got {Path(out).name!r}")
+    if out:
+        check_out_file(out, "--out")
 
 
 def _say_skipped(skipped: Sequence[str]) -> None:
