@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import pandas as pd
 import streamlit as st
 
-from mcalc.access.reads import ReadPolicy
+from mcalc.access.reads import ReadPolicy, independence_note
 from mcalc.store import StoreError
 from mcalc.store.audit import AuditStore, AuditVerdict
 from mcalc.store.region_calls import RegionCall
@@ -85,13 +85,7 @@ def agreement_ui(
         if policy.mode == "off":
             # Kappa reads as agreement between independent reads; a reader who records after
             # another saw that one's verdict here (a radiologist's walk, 7 December 2026).
-            st.caption(
-                "Reads not independent: independent reads are off on this server, so each "
-                "reader could see the others' verdicts on this page before recording theirs "
-                "(first reads included), which can raise agreement. For a reader study the "
-                "server's operator sets `MCALC_INDEPENDENT_READS=on` (README, *Independent "
-                "reads*)."
-            )
+            st.caption(independence_note(policy.mode))
         if policy.blinded:  # the others' first reads are theirs: an admin's analysis
             return
         try:

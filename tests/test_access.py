@@ -80,12 +80,37 @@ def test_users_cli_add_list_remove(tmp_path, monkeypatch, capsys):
     # A name that exists is refused before a password is asked (an empty stdin was
     # answered "password must be at least 8 characters, got 0").
     code, _, err = cli("add", "ana", "--role", "reader", "--password-stdin")
-    assert code == 2 and "user 'ana' exists; use `users add ana --replace`" in err, err
+    assert (
+        code == 2
+        and "user 'ana' exists; use `python -m mcalc users add ana --role reader --replace`" in err
+    ), err
     code, _, err = cli("add", "bob", "--role", "reader")  # no terminal to prompt on
     assert code == 2 and "--password-stdin" in err
     assert cli("remove", "ana")[0] == 0
     code, _, err = cli("remove", "ana")
     assert code == 2 and "no user 'ana'" in err
+
+
+def test_users_cli_hints_keep_the_file_given(tmp_path, monkeypatch, capsys):
+    """`users --file F list` on an empty file said to run `python -m mcalc users add`,
+    which writes to the default file, not F; the same of `--replace`."""
+    f = tmp_path / "other users.yaml"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(PASSWORD))
+    assert main(["users", "--file", str(f), "list"]) == 0
+    quoted = f"'{f}'"
+    assert capsys.readouterr().out == (
+        f"no users in {f}; add one with "
+        f"`python -m mcalc users --file {quoted} add NAME --role reader|researcher|admin`\n"
+    )
+    assert (
+        main(["users", "--file", str(f), "add", "ana", "--role", "admin", "--password-stdin"]) == 0
+    )
+    capsys.readouterr()
+    assert main(["users", "--file", str(f), "add", "ana", "--role", "reader"]) == 2
+    assert capsys.readouterr().err == (
+        f"error: user 'ana' exists; use `python -m mcalc users --file {quoted} add ana "
+        "--role reader --replace` to change it\n"
+    )
 
 
 # -- modes ---------------------------------------------------------------------------------

@@ -478,3 +478,36 @@ def test_sigterm_on_a_collection_run_says_terminated_and_how_to_go_on(
     assert main(args) == 143
     assert capsys.readouterr().err.startswith("terminated: the images finished so far are saved")
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag", "name"),
+    [
+        (["report", "--case", "suspicious-1", "--out"], "--out", "case.pdf"),
+        (["evaluate", "--model", "none-such", "--report"], "--report", "report.html"),
+        (["audit", "table", "--model", "m", "--store", "{tmp}", "--out"], "--out", "audit.csv"),
+    ],
+)
+def test_an_output_file_that_cannot_be_written_is_refused_before_the_work(
+    argv, flag, name, tmp_path, capsys
+):
+    """`report --out FILE/r.pdf` made the whole report (22 s on the demo), then said
+    "cannot write FILE/r.pdf: the system refused (File exists)"; `audit table --out DIR.csv`
+    printed the audit, then "(Is a directory)". Both now refused first, in words."""
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    data = ["--data", str(tmp_path / "nope")] if argv[0] != "audit" else []
+    blocker = tmp_path / "afile"
+    blocker.write_text("keep me")
+    assert main([*argv, str(blocker / name), *data]) == 2
+    out = capsys.readouterr()
+    assert (out.out, out.err) == (
+        "",
+        f"error: {blocker} is a file where a folder is expected; move it or choose another path\n",
+    )
+    folder = tmp_path / name
+    folder.mkdir()
+    assert main([*argv, str(folder), *data]) == 2
+    assert capsys.readouterr().err == (
+        f"error: {flag} {folder} is a folder; give the file's name (as {folder / name})\n"
+    )
+    assert blocker.read_text() == "keep me" and not any(folder.iterdir())

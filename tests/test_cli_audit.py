@@ -303,3 +303,27 @@ def test_audit_does_not_import_tensorflow(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.rstrip().endswith("rc [0, 0, 0] tensorflow imported: False"), proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("mode", "independent", "said"),
+    [
+        ("off", False, "Reads not independent: independent reads are off"),
+        ("on", True, "Reads independent: MCALC_INDEPENDENT_READS is on"),
+        ("strict", True, "Reads independent: MCALC_INDEPENDENT_READS is strict"),
+    ],
+)
+def test_agreement_says_whether_the_reads_were_independent(
+    tmp_path, capsys, monkeypatch, mode, independent, said
+):
+    """As the Audit page says under its figures (a kappa reads as agreement between
+    independent reads), text and --json, in the library's words."""
+    monkeypatch.setenv("MCALC_INDEPENDENT_READS", mode)
+    store = _store(tmp_path / "s")
+    base = ("agreement", "--model", "m1", "--store", str(store))
+    rc, out, _ = _run(capsys, *base, "--json")
+    got = json.loads(out)["independent_reads"]
+    assert rc == 0 and (got["mode"], got["independent"]) == (mode, independent)
+    assert got["note"].startswith(said) and "MCALC_INDEPENDENT_READS" in got["note"]
+    rc, out, _ = _run(capsys, *base)
+    assert rc == 0 and f"note: {got['note']}" in out

@@ -629,3 +629,49 @@ def test_cli_paths_are_tidy_and_relative_to_where_it_ran(
     text = capsys.readouterr().out
     assert text.startswith(f"{tmp_path.resolve().as_posix()}/out/sub/m.csv (manifest)"), text
     assert "/.." not in text and "  [warning] mdb00" in text, text
+
+
+def _drop_column(table: Path, column: str) -> None:
+    """Rewrite ``table`` (a CSV) without ``column``."""
+    import csv
+
+    with table.open(newline="") as f:
+        rows = list(csv.DictReader(f))
+    kept = [c for c in rows[0] if c != column]
+    with table.open("w", newline="") as f:
+        writer = csv.DictWriter(f, kept, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+@pytest.mark.parametrize(
+    ("collection", "make", "table", "column"),
+    [
+        ("cbis-ddsm", make_cbis, "calc_case_description_train_set.csv", "image view"),
+        ("vindr", make_vindr, "breast-level_annotations.csv", "view_position"),
+    ],
+)
+def test_a_table_missing_a_column_is_refused_naming_expected_and_found(
+    tmp_path: Path, capsys, collection, make, table, column
+) -> None:
+    src = make(tmp_path / "src")
+    _drop_column(next(src.rglob(table)), column)
+    column = column.replace("_", " ")  # headers are read lower case, "_" as " "
+    out = tmp_path / "out" / "manifest.csv"
+    rc = main(["manifest", collection, str(src), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and not out.exists()
+    assert f"missing 1 column [{column!r}]; expected [" in err, err
+    assert "found [" in err and f"{column!r}]" not in err.split("found [")[1]
+
+
+def test_out_must_be_a_csv_as_every_command_that_reads_a_manifest_asks(
+    tmp_path: Path, capsys
+) -> None:
+    """`manifest ... --out m.txt` wrote a manifest that `scan` then refused ("is a .txt
+    file; point at ... a manifest CSV")."""
+    out = tmp_path / "m.txt"
+    rc = main(["manifest", "mias", str(make_mias(tmp_path / "mias")), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert rc == 2 and not out.exists() and not (tmp_path / "masks").exists()
+    assert err == f"error: --out {out} must end in .csv (a manifest is a CSV), got 'm.txt'\n"

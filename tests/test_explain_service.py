@@ -232,3 +232,18 @@ def test_a_lookup_that_misses_makes_no_model_input_and_a_hit_is_the_same_result(
 def test_settings_say_what_changed(old, new, said):
     """What Predict's "Not computed yet" says the result kept on screen was made with."""
     assert new.changes_from(old) == said
+
+
+def test_a_skipped_images_message_names_it_once() -> None:
+    """Every reader of a skipped image says "<key>: <message>"; a temporal model's refusal
+    of a prior image named the image in its message too: "LEFT OUT c/CC_prior: no-prior:
+    c/CC_prior: model 't' is temporal ..." (predict), the same on Predict."""
+    from mcalc.explain.service import SkippedImage
+    from mcalc.temporal import TemporalError
+
+    why = TemporalError("c/CC_prior: model 't' is temporal and reads recent images")
+    assert SkippedImage("c/CC_prior", "no-prior", why).message == (
+        "model 't' is temporal and reads recent images"
+    )
+    other = SkippedImage("c/CC_recent", "layer", ValueError("c/CC_prior: not this one"))
+    assert other.message == "c/CC_prior: not this one"

@@ -138,3 +138,15 @@ def test_an_interrupted_launcher_stops_its_workers_and_says_why(tmp_path: Path, 
             os.kill(pid, 0)
     outcome = json.loads((folder / "outcome.json").read_text())
     assert outcome["state"] == "failed" and "workers were stopped" in outcome["error"]
+
+
+def test_progress_while_waiting_says_how_many_workers_still_train(tmp_path: Path) -> None:
+    """The line read "workers: 0/2 (0%) 30 s, time left unknown yet · workers finished"
+    while both trained: the note said finished of workers that were not."""
+    seen: list[tuple[int, int, str]] = []
+    procs = [_python("import time; time.sleep(1.2)"), _python("pass")]
+    logs = [tmp_path / "worker0.log", tmp_path / "worker1.log"]
+    _wait(procs, logs, timeout=None, progress=lambda *a: seen.append(a))
+    assert (0, 2, "2 workers training") in seen or (1, 2, "1 worker training") in seen, seen
+    assert {m for *_, m in seen} <= {"2 workers training", "1 worker training", ""}, seen
+    assert seen[-1] == (2, 2, "")  # the line ends "done"

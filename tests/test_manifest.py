@@ -143,7 +143,7 @@ def test_missing_required_columns(folder: Path) -> None:
     with pytest.raises(ManifestError) as err:
         index_manifest(folder)
     text = str(err.value)
-    assert "missing column(s) ['case_id', 'view', 'image']" in text
+    assert "missing 3 columns ['case_id', 'view', 'image']; expected [" in text
     assert "found ['case', 'image_path']" in text
 
 
@@ -400,3 +400,9 @@ def test_every_reader_of_a_mias_like_collection_measures_at_its_spacing(
     cache = ImageCache(None, default_spacing_mm=settings.default_pixel_spacing_mm)
     assert cache.load_record(plain).pixel_spacing_mm == (0.05, 0.05)
     assert load_training_image(plain, 0.1)[0].shape == (48, 40)
+
+
+def test_a_column_not_read_is_counted_in_words(folder: Path) -> None:
+    write_manifest(folder, [g + ",x" for g in GOOD], header=HEADER + ",side")
+    said = messages(index_manifest(folder), "info")
+    assert "manifest.csv: 1 column ['side'] not read (mcalc reads [" in said, said

@@ -572,3 +572,24 @@ def test_a_threshold_not_chosen_is_recorded_in_the_runs_progress(
         {"event": "no_threshold", "message": "the validation images are of one class"}
     ]
     assert "decision threshold was not chosen (the validation images" in capsys.readouterr().err
+
+
+def test_models_default_set_and_clear_print_json_with_json(tmp_path, capsys) -> None:
+    """`models default ID --json` and `--clear --json` printed no JSON (their sentence went
+    to stderr): a script setting the default read an empty stdout."""
+    models = tmp_path / "models"
+    (models / "chosen").mkdir(parents=True)
+    (models / "chosen" / "model.keras").write_bytes(b"not read")
+    card = {"architecture": "custom", "task": "calcification", "classes": ["a", "b"],
+            "patch": {"size": 32}, "created": "2024"}  # fmt: skip
+    (models / "chosen" / "card.json").write_text(json.dumps(card))
+    base = ["models", "default", "--models", str(models), "--json", "--by", "lead"]
+    assert main([*base, "chosen"]) == 0
+    out = capsys.readouterr().out
+    shown = json.loads(out)
+    assert (shown["default"], shown["by"], shown["changed"]) == ("chosen", "lead", True)
+    assert main([*base, "--clear"]) == 0
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["default"], shown["opens_on"], shown["changed"]) == (None, "chosen", True)
+    assert main([*base, "--clear"]) == 0
+    assert json.loads(capsys.readouterr().out)["changed"] is False  # none was set

@@ -206,7 +206,24 @@ def test_blank_image_and_missing_source_are_clear_errors(spot_registry, env, cap
     )  # fmt: skip
     assert code == 2 and "no breast region" in stderr
     code, _, stderr = _run(capsys, "--model", "spot", "--out", str(env / "b"))
-    assert code == 2 and "--image PATH, or --data DIR with --case" in stderr
+    assert code == 2 and stderr == (
+        "error: pass --image PATH, --data DATA with --case CASE, or --data DATA with --all "
+        "(every image)\n"
+    )
+
+
+def test_a_reason_shared_by_every_image_of_a_case_is_said_once(
+    spot_registry, tiny_demo, env, capsys
+) -> None:
+    """`--layer nolayer` over a case said "model ... has no layer 'nolayer'; layers ..." once
+    per image, four times on one line."""
+    code, _, stderr = _run(
+        capsys, "--model", "spot", "--models", str(spot_registry), "--data", str(tiny_demo),
+        "--case", "suspicious-1", "--layer", "nolayer", "--out", str(env / "x"),
+    )  # fmt: skip
+    assert code == 2 and stderr.count("no layer 'nolayer'") == 1, stderr
+    assert stderr.startswith("error: no image of case suspicious-1 could be analysed: ")
+    assert "suspicious-1/CC_prior, suspicious-1/CC_recent" in stderr  # each one named
 
 
 def test_a_truncated_image_of_the_case_is_left_out(spot_registry, tiny_demo, env, capsys) -> None:
@@ -294,6 +311,7 @@ def test_a_mini_mias_image_is_read_at_its_manifests_spacing(env, capsys) -> None
         ("--threshold", "nan", "expected a number from 0 to 1, got nan"),
         ("--stride", "0", "expected a whole number >= 1, got 0"),
         ("--batch", "-4", "expected a whole number >= 1, got -4"),
+        ("--workers", "0", "expected a whole number >= 1, got 0"),  # "workers must be >= 1"
     ],
 )
 def test_predict_refuses_bad_numbers_by_their_flag(flag, value, expected, capsys):

@@ -112,7 +112,7 @@ def test_report_names_case_model_reader_and_verdicts(
     # Per view, calcifications and clusters told apart: a view's "8 new" was 7
     # calcifications and a cluster, under "(annotated calcifications...)", and a summary
     # added CC and MLO (two projections of the same calcifications) up.
-    assert "Change since the prior round" in text and "Summary: " not in text
+    assert "Change since the prior exam" in text and "Summary: " not in text
     assert "annotated calcifications and clusters, per view" in text
     assert re.search(r"CC: \d+ new calcifications?,", text), text
     assert re.search(r"MLO: \d+ new calcifications?,", text), text

@@ -47,6 +47,7 @@ __all__ = [
     "visible_verdicts",
     "visible_readers",
     "read_note",
+    "independence_note",
 ]
 
 #: Values of ``MCALC_INDEPENDENT_READS``.
@@ -151,4 +152,42 @@ def read_note(policy: ReadPolicy, what: str) -> str | None:
     return (
         f"Independent reads: other readers' {what} on an image are hidden until you have "
         f"{_UNLOCKED_BY[what]}; the figures here count only what you may see."
+    )
+
+
+#: Where an operator reads about the setting.
+READS_DOC = "docs/guide/accounts.md, *Independent reads*"
+
+
+def independence_note(mode: str, *, where: str = "on this server", page: str = "this page") -> str:
+    """Whether readers' verdicts were read independently under ``mode``, said beside an
+    agreement between readers (a kappa reads as agreement between independent reads), and
+    how a reader study turns independent reads on.
+
+    Args:
+        mode: one of :data:`READ_MODES`.
+        where: where the setting was read (``"on this server"`` for a page).
+        page: where readers saw each other's verdicts under ``off``.
+
+    >>> independence_note("strict", where="here")
+    "Reads independent: MCALC_INDEPENDENT_READS is strict here, so no signed-in reader saw another's verdicts."
+    """
+    if mode not in READ_MODES:
+        raise ValueError(f"independent reads must be one of {', '.join(READ_MODES)}, got {mode!r}")
+    if mode == "off":
+        return (
+            f"Reads not independent: independent reads are off {where}, so each reader could "
+            f"see the others' verdicts on {page} before recording theirs (first reads "
+            "included), which can raise agreement. For a reader study the server's operator "
+            f"sets `MCALC_INDEPENDENT_READS=on` ({READS_DOC})."
+        )
+    if mode == "strict":
+        return (
+            f"Reads independent: MCALC_INDEPENDENT_READS is strict {where}, so no signed-in "
+            "reader saw another's verdicts."
+        )
+    return (
+        f"Reads independent: MCALC_INDEPENDENT_READS is on {where}, so a signed-in reader saw "
+        "another's verdict on an image only once they had recorded their own; a verdict "
+        "revised after that is not an independent read (first reads are)."
     )

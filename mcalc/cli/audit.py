@@ -23,7 +23,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from mcalc.cli.common import document_out
+from mcalc.access.reads import independence_note
+from mcalc.cli.common import check_out_file, document_out
 from mcalc.config import get_settings
 from mcalc.errors import McalcError
 from mcalc.fileio import atomic_write_bytes
@@ -50,6 +51,8 @@ ADMIN_VIEW = (
 )
 #: Said beside the figures printed.
 EVERY_READER = "every reader's verdicts: an administrator's view"
+#: Where ``audit agreement`` read the independent-reads setting, said in its note.
+SETTING_HERE = "where this command runs (give it the app server's setting, which readers had)"
 #: Models named in a message before "and N more".
 MODELS_LISTED = 8
 
@@ -68,6 +71,8 @@ def _check_out(args: argparse.Namespace) -> None:
     out = getattr(args, "out", None)
     if out and Path(out).suffix.lower() != ".csv":
         raise McalcError(f"--out must end in .csv (a CSV is written), got {Path(out).name!r}")
+    if out:
+        check_out_file(out, "--out")
 
 
 def _say_skipped(skipped: Sequence[str]) -> None:
@@ -318,6 +323,12 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
         revised = _revised(histories)
     ag = verdict_agreement(verdicts, args.question)
     rows = agreement_rows(ag)
+    mode = get_settings().independent_reads
+    reads = {
+        "mode": mode,
+        "independent": mode != "off",
+        "note": independence_note(mode, where=SETTING_HERE, page="the Audit page"),
+    }
     if args.json:
         print(
             json.dumps(
@@ -333,6 +344,7 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
                     "unpaired": ag.unpaired,
                     "caveats": list(ag.caveats),
                     "revisions": revised,
+                    "independent_reads": reads,
                     "skipped": list(skipped),
                 }
             ),
@@ -348,6 +360,7 @@ def _cmd_agreement(args: argparse.Namespace) -> int:
         print(f"note: no {ag.units} were answered by two readers or more: nothing to agree on.")
     for caveat in ag.caveats:
         print(f"note: {caveat}")
+    print(f"note: {reads['note']}")
     if revised is not None:
         print(
             f"revised: {revised['revised']} of {counted(revised['verdicts'], 'verdict')}, "

@@ -21,7 +21,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from mcalc.cli.common import document_out, models_dir
+from mcalc.cli.common import document_out, models_dir, positive_int
 from mcalc.explain.errors import ExplainError
 from mcalc.paths import shown_path
 from mcalc.plural import counted
@@ -54,7 +54,7 @@ def add_batch_arguments(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--workers",
-        type=int,
+        type=positive_int,
         help="processes or Ray actors (default: the CPUs here; on Ray one per GPU, else CPU)",
     )
     g.add_argument("--maps", action="store_true", help="also write each image's maps (.npy)")

@@ -30,7 +30,27 @@ __all__ = [
     "recorded_user",
     "positive_int",
     "fraction",
+    "check_out_file",
 ]
+
+
+def check_out_file(path: str | Path, flag: str) -> None:
+    """Refuse, before any work, an output file that cannot be written where it is asked
+    for: a folder at its path, or a file where one of its folders should be (``report
+    --out FILE/r.pdf`` made the whole report, then said "the system refused (File
+    exists)").
+
+    Raises:
+        McalcError: saying which, and what to give instead.
+    """
+    out = Path(path)
+    if out.is_dir():
+        raise McalcError(f"{flag} {out} is a folder; give the file's name (as {out / out.name})")
+    blocker = next((p for p in out.parents if p.exists()), None)
+    if blocker is not None and not blocker.is_dir():
+        raise McalcError(
+            f"{blocker} is a file where a folder is expected; move it or choose another path"
+        )
 
 
 def positive_int(text: str) -> int:

@@ -19,6 +19,7 @@ from mcalc.cli.common import (
     add_input_option,
     add_models_option,
     auc_text,
+    check_out_file,
     document_out,
     fmt,
     interrupted_training,
@@ -82,6 +83,8 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
             f"--report must end in .html or .pdf (the report's format), got "
             f"{Path(args.report).name!r}"
         )
+    if args.report:
+        check_out_file(args.report, "--report")
     if args.no_detection:
         _refuse_detection_options(args)
     args.model = model_or_default(args)  # the report, detection and BI-RADS use it too

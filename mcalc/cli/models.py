@@ -273,22 +273,26 @@ def _cmd_default(args: argparse.Namespace) -> int:
             args.by, "--by", outcome="the default model is unchanged", action="set_default_model"
         )
         role = account_role or role
+    changed = False
     if args.clear:
         named = default_first(list_models(root).models, root)[1].wanted
-        was = clear_default_model(root, role=role, user=user)
-        print(
-            (f"default model {named} cleared" if named else "default model cleared")
-            + " (the pages now open on the newest model; set one with `models default ID`)"
-            if was
-            else "no default model was set"
-        )
+        changed = clear_default_model(root, role=role, user=user)
+        if not args.json:
+            print(
+                (f"default model {named} cleared" if named else "default model cleared")
+                + " (the pages now open on the newest model; set one with `models default ID`)"
+                if changed
+                else "no default model was set"
+            )
     elif args.id:
         set_default_model(root, args.id, role=role, user=user)
-        print(
-            f"default model: {args.id} (Predict, Batch, Audit and Evaluate open on it; "
-            "predict and evaluate run it without --model)"
-        )
-        return 0
+        changed = True
+        if not args.json:
+            print(
+                f"default model: {args.id} (Predict, Batch, Audit and Evaluate open on it; "
+                "predict and evaluate run it without --model)"
+            )
+            return 0
     choice = default_first(list_models(root).models, root)[1]
     if args.json:
         print(
@@ -299,6 +303,7 @@ def _cmd_default(args: argparse.Namespace) -> int:
                     "opens_on": choice.card.id if choice.card else None,
                     "by": choice.by,
                     "at": choice.at,
+                    "changed": changed,
                 }
             ),
             file=document_out(),

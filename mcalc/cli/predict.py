@@ -203,7 +203,10 @@ def _precheck_predict(args: argparse.Namespace) -> None:
     if args.all:
         return
     if not args.image and not (args.data and args.case):
-        raise ExplainError("pass --image PATH, or --data DIR with --case CASE")
+        raise ExplainError(
+            "pass --image PATH, --data DATA with --case CASE, or --data DATA with --all "
+            "(every image)"
+        )
     if args.image and args.data:
         raise ExplainError("pass either --image or --data/--case, not both")
     image = Path(args.image) if args.image else None
@@ -241,7 +244,10 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         strict=bool(args.image),  # one image: its error is the answer; a case goes on
     )
     if not case.images:
-        reasons = "; ".join(f"{s.key}: {s.message}" for s in case.skipped)
+        keys: dict[str, list[str]] = {}  # a reason every image shares (a bad --layer) once
+        for s in case.skipped:
+            keys.setdefault(s.message, []).append(s.key)
+        reasons = "; ".join(f"{', '.join(k)}: {why}" for why, k in keys.items())
         raise ExplainError(f"no image of case {args.case} could be analysed: {reasons}")
     try:  # once there is something to write: a refused or failed run leaves no folder
         out_dir.mkdir(parents=True, exist_ok=True)

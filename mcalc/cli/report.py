@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from mcalc.cli.common import recorded_user
+from mcalc.cli.common import check_out_file, recorded_user
 from mcalc.config import get_settings
 from mcalc.errors import McalcError
 from mcalc.explain.overlay import COLORMAPS
@@ -21,13 +21,19 @@ from mcalc.report.case import REPORT_CMAP
 __all__ = ["register_commands"]
 
 
-def _cmd_report(args: argparse.Namespace) -> int:
-    from mcalc.report import write_case_report
-
+def _check_out(args: argparse.Namespace) -> None:
+    """Refuse an ``--out`` that is not a PDF or cannot be written, before any work."""
     if Path(args.out).suffix.lower() != ".pdf":
         raise McalcError(
             f"--out must end in .pdf (the report is a PDF), got {Path(args.out).name!r}"
         )
+    check_out_file(args.out, "--out")
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from mcalc.report import write_case_report
+
+    _check_out(args)
     user, _ = recorded_user(args.user, "--user", outcome="nothing written", action="report")
     settings = get_settings()
     if args.models:
@@ -67,4 +73,4 @@ def register_commands(sub: argparse._SubParsersAction) -> None:
         "them (`python -m mcalc users list`)",
     )
     p.add_argument("--out", required=True, help="the PDF to write (FILE.pdf)")
-    p.set_defaults(func=_cmd_report)
+    p.set_defaults(func=_cmd_report, precheck=_check_out)

@@ -16,12 +16,19 @@ from mcalc.access import ROLES, UsersFile
 from mcalc.access.users import AccessError
 from mcalc.cli.common import document_out
 from mcalc.config import get_settings
+from mcalc.errors import suggested_command
 
 __all__ = ["register_commands"]
 
 
 def _file(args: argparse.Namespace) -> UsersFile:
     return UsersFile(args.file or get_settings().users_file)
+
+
+def _users(args: argparse.Namespace, *words: str) -> str:
+    """``python -m mcalc users [--file F] WORDS``: a hint keeps the file given (the default
+    file is another)."""
+    return suggested_command("users", *(["--file", args.file] if args.file else []), *words)
 
 
 def _read_password(args: argparse.Namespace) -> str | None:
@@ -46,7 +53,8 @@ def _cmd_add(args: argparse.Namespace) -> int:
         # Before asking for a password (an empty stdin was answered "password must be at
         # least 8 characters, got 0" for a name that exists).
         raise AccessError(
-            f"user {args.name!r} exists; use `users add {args.name} --replace` to change it"
+            f"user {args.name!r} exists; use "
+            f"`{_users(args, 'add', args.name, '--role', args.role, '--replace')}` to change it"
         )
     password = _read_password(args)
     user = _file(args).add(
@@ -63,7 +71,8 @@ def _cmd_list(args: argparse.Namespace) -> int:
         print(json.dumps([u.__dict__ for u in users]), file=document_out())
         return 0
     if not users:
-        print(f"no users in {_file(args).path}; add one with `python -m mcalc users add`")
+        add = f"{_users(args, 'add')} NAME --role {'|'.join(ROLES)}"
+        print(f"no users in {_file(args).path}; add one with `{add}`")
     for u in users:
         sign_in = "password" if u.has_password else "OpenID Connect"
         print(f"{u.name}\t{u.role}\t{u.email or '-'}\t{sign_in}")

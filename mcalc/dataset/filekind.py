@@ -4,7 +4,7 @@ A collection's description comes as a CSV (CBIS-DDSM, VinDr-Mammo, a manifest), 
 97-2003 workbook (INbreast's ``INbreast.xls``) or an ``.xlsx`` (the Zenodo set's
 ``Description.xlsx``). Downloads go wrong in a few ways: a web page saved in the file's
 place, a transfer cut short, a workbook saved under a ``.csv`` name. Read as text, each gave
-a header of gibberish ("missing column(s) ...; found ['pk\\x03\\x04...']"); read as a
+a header of gibberish ("missing 2 columns ...; found ['pk\\x03\\x04...']"); read as a
 workbook, the library's reason ("Expected BOF record"). :func:`content_kind` says which it is
 and :func:`table_refusal` words it: the file, what was expected, what was found, what to do.
 
@@ -15,9 +15,19 @@ Example:
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["content_kind", "found_words", "table_refusal", "read_head", "HEAD_BYTES"]
+from mcalc.plural import counted
+
+__all__ = [
+    "content_kind",
+    "found_words",
+    "table_refusal",
+    "read_head",
+    "missing_columns",
+    "HEAD_BYTES",
+]
 
 #: How much of a file is looked at.
 HEAD_BYTES = 4096
@@ -113,3 +123,19 @@ def table_refusal(path: Path, head: bytes, expected: str, accepted: tuple[str, .
     if kind in accepted:
         return None
     return f"{path}: expected {expected}; found {_FOUND[kind]}; {_REMEDY[kind]}"
+
+
+def missing_columns(
+    missing: Sequence[str], expected: Sequence[str], found: Sequence[str], *, also: str = ""
+) -> str:
+    """A table's header lacks columns, in words: what is missing, what was expected (and
+    ``also``, said after it), what was found.
+
+    >>> missing_columns(["view"], ["case_id", "view"], ["case_id", "side"])
+    "missing 1 column ['view']; expected ['case_id', 'view'], found ['case_id', 'side']"
+    """
+    seen = f"found {list(found)}" if any(found) else "found no header"
+    return (
+        f"missing {counted(len(missing), 'column')} {list(missing)}; expected "
+        f"{list(expected)}{also}, {seen}"
+    )

@@ -63,7 +63,7 @@ from typing import Any
 
 from mcalc.config import TIMEPOINTS, VIEWS
 from mcalc.dataset.collections import recognise_header
-from mcalc.dataset.filekind import HEAD_BYTES, table_refusal
+from mcalc.dataset.filekind import HEAD_BYTES, missing_columns, table_refusal
 from mcalc.dataset.metadata import (
     birads_refused,
     normalize_birads,
@@ -80,6 +80,7 @@ from mcalc.dataset.records import (
 )
 from mcalc.errors import ManifestError
 from mcalc.paths import tidy_path
+from mcalc.plural import counted
 
 __all__ = [
     "index_manifest",
@@ -489,8 +490,10 @@ def index_manifest(path: str | Path) -> DatasetIndex:
         )
     if missing:
         raise ManifestError(
-            f"{csv_path}: missing column(s) {missing}; expected {list(REQUIRED_COLUMNS)} "
-            f"(optional {list(OPTIONAL_COLUMNS)}), found {header}"
+            f"{csv_path}: "
+            + missing_columns(
+                missing, REQUIRED_COLUMNS, header, also=f" (optional {list(OPTIONAL_COLUMNS)})"
+            )
         )
     if not rows:
         raise ManifestError(f"{csv_path} has a header but no rows; add one row per image")
@@ -510,7 +513,7 @@ def index_manifest(path: str | Path) -> DatasetIndex:
         problems.append(
             Problem(
                 str(csv_path),
-                f"{name}: column(s) {unread} not read (mcalc reads {list(COLUMNS)}); "
+                f"{name}: {counted(len(unread), 'column')} {unread} not read (mcalc reads {list(COLUMNS)}); "
                 "rename one that means a column read",
                 "info",
             )

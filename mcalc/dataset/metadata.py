@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
-from mcalc.dataset.filekind import content_kind, found_words, read_head
+from mcalc.dataset.filekind import content_kind, found_words, missing_columns, read_head
 from mcalc.dataset.records import Problem
 from mcalc.dataset.zenodo import DESCRIPTION_COLUMNS, GROUP_SHEETS, NOT_AVAILABLE
 from mcalc.errors import DatasetError
@@ -255,8 +255,8 @@ def _columns(
     if missing_required:
         expected = [c.header for c in _COLUMNS]
         raise DatasetError(
-            f"{path}, sheet {sheet!r}: missing column(s) {missing_required}; expected "
-            f"{expected} on row {header_at}, found {found}"
+            f"{path}, sheet {sheet!r}: "
+            + missing_columns(missing_required, expected, found, also=f" on row {header_at}")
         )
     for col in missing:
         problems.append(

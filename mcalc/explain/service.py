@@ -216,7 +216,7 @@ class SkippedImage:
 
     ``kind``: ``no-breast`` (no breast region), ``layer`` (bad explanation layer),
     ``unreadable`` (the file cannot be read) or ``no-prior`` (a temporal model and an image
-    without a registered prior: a prior-round image, a single file, a pair that does not
+    without a registered prior: an image of the prior exam, a single file, a pair that does not
     register); ``error`` is the exception raised.
     """
 
@@ -226,7 +226,10 @@ class SkippedImage:
 
     @property
     def message(self) -> str:
-        return str(self.error)
+        """Why, without the image's key where the error starts with it (every caller says
+        ``f"{key}: {message}"``; a temporal model's refusal names the image itself)."""
+        text = str(self.error)
+        return text.removeprefix(f"{self.key}: ")
 
 
 @dataclass(frozen=True)
@@ -444,7 +447,7 @@ def _temporal_input(
     """A temporal model's input for ``item`` (``None`` for other models).
 
     Raises:
-        TemporalError: a single file, a prior-round image, or a case without the prior.
+        TemporalError: a single file, an image of the prior exam, or a case without the prior.
     """
     if not loaded.temporal:
         return None
@@ -461,7 +464,7 @@ def _temporal_input(
     if rec.timepoint != "recent":
         raise TemporalError(
             f"{item.key}: model {loaded.model_id!r} is temporal and reads recent images with "
-            "their prior; a prior-round image has no earlier exam to subtract"
+            "their prior; an image of the prior exam has no earlier exam to subtract"
         )
     case = item.case
     if case is None:  # the other images of this analysis may hold the prior

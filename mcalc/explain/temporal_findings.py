@@ -163,7 +163,7 @@ def temporal_findings(
     )
     if recent is None:
         raise ValueError(
-            f"the analysis has no {view} recent image: analyse the recent round of {view}"
+            f"the analysis has no {view} recent image: analyse the recent exam of {view}"
         )
     prior = next((r for k, r in by_key.items() if k.endswith(f"/{view}_prior")), None)
     tv = temporal_view(cache, case, view, max_side=max_side)

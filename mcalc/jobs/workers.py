@@ -35,6 +35,7 @@ from mcalc.jobs.run_folders import WORKERS_OUTCOME, WORKERS_PROCESSES
 from mcalc.models.distributed import local_tf_configs
 from mcalc.models.registry import new_model_id
 from mcalc.models.train_config import WORKERS_SUFFIX, TrainConfig
+from mcalc.plural import counted
 from mcalc.progress import ProgressFn
 
 __all__ = ["MAX_LOCAL_WORKERS", "WorkersResult", "free_ports", "run_local_workers"]
@@ -92,7 +93,7 @@ def run_local_workers(
             (this process and the workers', for ``delete job``) go (default
             ``<runs_dir>/<id>.workers``).
         timeout: seconds before every worker is stopped (``None``: no limit).
-        progress: called ``(workers finished, workers, message)``.
+        progress: called ``(workers finished, workers, "N workers training")``.
 
     Raises:
         JobError: a bad number of workers, a worker that failed (the others are stopped)
@@ -164,7 +165,8 @@ def _wait(
     while None in (codes := [p.poll() for p in procs]):
         failed += _newly_failed(codes, failed)
         if progress is not None:
-            progress(sum(c is not None for c in codes), len(procs), "workers finished")
+            running = sum(c is None for c in codes)
+            progress(len(procs) - running, len(procs), f"{counted(running, 'worker')} training")
         message = ""
         if failed:
             message = _failure(failed[0], codes[failed[0]], logs[failed[0]], stopped=True)
@@ -178,7 +180,7 @@ def _wait(
     if failed:
         raise JobError(_failure(failed[0], codes[failed[0]], logs[failed[0]]))
     if progress is not None:
-        progress(len(procs), len(procs), "workers finished")
+        progress(len(procs), len(procs), "")
     return [int(c) for c in codes if c is not None]
 
 

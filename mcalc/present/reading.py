@@ -210,22 +210,19 @@ def shown_note(case: CaseRecord, asked: str, view: str, times: Sequence[str]) ->
     >>> from pathlib import Path
     >>> case = CaseRecord("c", "p", (ImageRecord("c", "MLO", "recent", Path("c.pgm")),))
     >>> shown_note(case, "CC", "MLO", TIMEPOINTS)
-    'c has no CC image: its MLO is shown (one screening round).'
+    'c has no CC image: its MLO is shown (one exam).'
     >>> shown_note(case, "MLO", "MLO", TIMEPOINTS)
-    'c has one screening round: its MLO recent image is shown.'
+    'c has one exam: its MLO recent image is shown.'
     >>> shown_note(case, "MLO", "MLO", ["recent"]) is None
     True
     """
     one = len(times) > 1 and case.one_round and bool(case.images)
     if view != asked:
         return f"{case.case_id} has no {asked} image: its {view} is shown" + (
-            " (one screening round)." if one else "."
+            " (one exam)." if one else "."
         )
     if one:
-        return (
-            f"{case.case_id} has one screening round: its {view} "
-            f"{case.images[0].timepoint} image is shown."
-        )
+        return f"{case.case_id} has one exam: its {view} {case.images[0].timepoint} image is shown."
     return None
 
 

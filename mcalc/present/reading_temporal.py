@@ -297,7 +297,7 @@ def temporal_unavailable(case: CaseRecord, rounds: Sequence[str]) -> str | None:
     >>> temporal_unavailable(CaseRecord("c", "p", tuple(cc)), ("prior", "recent")) is None
     True
     >>> temporal_unavailable(CaseRecord("c", "p", tuple(cc[1:])), ("recent",))
-    'No temporal views (prior beside recent, registration, subtraction): this collection has one round.'
+    'No temporal views (prior beside recent, registration, subtraction): this collection has one exam per case.'
     >>> temporal_unavailable(CaseRecord("c", "p", tuple(cc[1:])), ("prior", "recent"))
     'No temporal views for this case: none of its views has both a prior and a recent image.'
     """

@@ -451,7 +451,7 @@ def case_report(
         pictures(model_pictures, "The model's maps and scores", model_notes)
     if changes:
         pdf.ln(3)
-        text("Change since the prior round", 13, "B")
+        text("Change since the prior exam", 13, "B")
         for line in changes:
             text(line, 9)
     pdf.ln(3)

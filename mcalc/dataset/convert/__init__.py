@@ -71,22 +71,27 @@ def _refuse_foreign_target(target: Path) -> None:
     collection's own ``Info.txt`` (or ``INbreast.csv``) overwrote it with the manifest.
 
     Raises:
-        DatasetError: ``target`` is a folder, or a file whose first line is not a manifest's
-            header (``case_id`` and ``image`` among its columns).
+        DatasetError: ``target`` is a folder, not a ``.csv`` (what reads a manifest asks for
+            one), or a file whose first line is not a manifest's header (``case_id`` and
+            ``image`` among its columns).
     """
     if target.is_dir():
         raise DatasetError(f"--out {target} is a folder; give the manifest CSV's file name")
-    if not target.exists():
-        return
-    try:
-        with target.open(encoding="utf-8", newline="") as f:
-            header = next(csv.reader([f.readline()]), [])
-    except (OSError, UnicodeDecodeError, csv.Error):
-        header = []
-    if not {"case_id", "image"} <= {c.strip() for c in header}:
+    if target.exists():
+        try:
+            with target.open(encoding="utf-8", newline="") as f:
+                header = next(csv.reader([f.readline()]), [])
+        except (OSError, UnicodeDecodeError, csv.Error):
+            header = []
+        if not {"case_id", "image"} <= {c.strip() for c in header}:
+            raise DatasetError(
+                f"--out {target} exists and is not a manifest (its first line has no case_id "
+                "and image columns): it may be one of the collection's own files; choose "
+                "another path"
+            )
+    if target.suffix.lower() != ".csv":  # scan, train, ... open a manifest by its .csv
         raise DatasetError(
-            f"--out {target} exists and is not a manifest (its first line has no case_id and "
-            "image columns): it may be one of the collection's own files; choose another path"
+            f"--out {target} must end in .csv (a manifest is a CSV), got {target.name!r}"
         )
 
 

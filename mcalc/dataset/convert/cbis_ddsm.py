@@ -42,6 +42,7 @@ from mcalc.dataset.convert.common import (
     safe_name,
     write_mask,
 )
+from mcalc.dataset.filekind import missing_columns
 from mcalc.dataset.metadata import birads_refused, normalize_birads, normalize_laterality
 from mcalc.errors import DatasetError, ImageReadError
 
@@ -201,7 +202,7 @@ def _read_rows(csv_path: Path, tree: _Tree, images: dict[str, _Image], conv: Con
     header, rows = read_table(csv_path)
     missing = [c for c in _REQUIRED if c not in header]
     if missing:
-        raise DatasetError(f"{csv_path}: missing column(s) {missing}; found {header}")
+        raise DatasetError(f"{csv_path}: {missing_columns(missing, _REQUIRED, header)}")
     for line, row in rows:
         kind = row.get("abnormality type", "calcification").strip().lower()
         if kind != "calcification":

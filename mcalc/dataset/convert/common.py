@@ -136,7 +136,7 @@ class Conversion:
                 file,
                 line,
                 f"second {row.view} image for case {row.case_id!r} ({row.image}; the first is "
-                f"{first}): a manifest holds one image per view and screening round; not converted",
+                f"{first}): a manifest holds one image per view and exam (prior, recent); not converted",
             )
             return False
         self._slots[slot] = row.image

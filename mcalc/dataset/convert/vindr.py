@@ -38,6 +38,7 @@ from mcalc.dataset.convert.common import (
     safe_name,
     write_mask,
 )
+from mcalc.dataset.filekind import missing_columns
 from mcalc.dataset.metadata import (
     birads_refused,
     normalize_birads,
@@ -52,6 +53,8 @@ log = logging.getLogger(__name__)
 
 #: The finding category turned into a region.
 CALC_CATEGORY = "suspicious calcification"
+#: Columns both tables must have (headers read lower case, "_" as " ").
+_REQUIRED = ("study id", "image id", "laterality", "view position")
 _IMAGE_SUFFIXES = (".dicom", ".dcm")
 
 
@@ -150,11 +153,9 @@ def _read_images(findings: Path | None, breast: Path | None, conv: Conversion) -
         if table is None:
             continue
         header, rows = read_table(table)
-        missing = [
-            c for c in ("study id", "image id", "laterality", "view position") if c not in header
-        ]
+        missing = [c for c in _REQUIRED if c not in header]
         if missing:
-            raise DatasetError(f"{table}: missing column(s) {missing}; found {header}")
+            raise DatasetError(f"{table}: {missing_columns(missing, _REQUIRED, header)}")
         for line, row in rows:
             image_id = row.get("image id", "")
             if not image_id or not row.get("study id"):
