@@ -1,4 +1,4 @@
-"""Image panels side by side (Browse's pairs, Predict's *Across rounds*) as high as the
+"""Image panels side by side (Browse's pairs, Predict's *Across exams*) as high as the
 width they are given asks for, for the images to show whole and as wide as their panels.
 
 A figure's height is fixed in pixels when it is made, before the browser knows the width:
