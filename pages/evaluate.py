@@ -19,8 +19,8 @@ from mcalc.models.card import ModelCard
 from mcalc.models.compare import (
     METRIC_COLUMNS,
     PAGE_HEADERS,
-    PAGE_IN_VIEW,
     comparison_rows,
+    page_in_view,
     page_table_columns,
 )
 from mcalc.models.evaluate import evaluation_scope, in_sample_cases
@@ -64,7 +64,7 @@ def registry_ui(listing: RegistryListing) -> None:
             rows[page_table_columns(REGISTRY_COLUMNS)].rename(columns=PAGE_HEADERS),
             key="evaluate_registry",
             height=min(38 + 35 * len(rows), 320),
-            in_view=[PAGE_HEADERS.get(c, c) for c in PAGE_IN_VIEW],
+            in_view=[PAGE_HEADERS.get(c, c) for c in page_in_view(rows["model"])],
             more="The set-up of each model",
         )
         macro = [c.id for c in listing.models if c.test_metrics.get("auc_kind")]

@@ -20,8 +20,8 @@ from mcalc.errors import McalcError
 from mcalc.models.compare import (
     METRIC_COLUMNS,
     PAGE_HEADERS,
-    PAGE_IN_VIEW,
     comparison_rows,
+    page_in_view,
     page_table_columns,
 )
 from mcalc.models.registry import delete_model, list_models, load_card
@@ -43,8 +43,6 @@ DETAIL_KEY = "train_detail_job"
 #: The job history's columns in view (the rest in an expander under it): its 11 scrolled
 #: sideways on a projector, 1280 px at 125 % (h/projector); a job's set-up is in its details.
 HISTORY_IN_VIEW = ("job", "state", "model", "epochs", "run time")
-#: The table of models' columns in view (Evaluate's registry shows the same).
-MODELS_IN_VIEW = [PAGE_HEADERS.get(c, c) for c in PAGE_IN_VIEW]
 DETAIL_NEWEST_KEY = "train_detail_newest"
 PREDICT_PAGE = "pages/predict.py"
 STATE_ICONS = {
@@ -443,7 +441,8 @@ def compare_ui(settings: Settings) -> None:
     shown = table[page_table_columns(table.columns)].rename(columns=PAGE_HEADERS)
     split_table(
         shown,
-        MODELS_IN_VIEW,
+        # The columns in view: Evaluate's registry's (fewer when an id is long).
+        [PAGE_HEADERS.get(c, c) for c in page_in_view(table["model"])],
         key="train_compare",
         more="The set-up of each model",
         column_config={

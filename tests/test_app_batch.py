@@ -66,6 +66,13 @@ def test_batch_page_filters_the_table_and_opens_a_row_in_predict(
     name = _done_run(spot_registry, batch_data, BatchOptions())
     at = _batch_page(monkeypatch, batch_data)
     assert not at.exception, [e.value for e in at.exception]
+    # The model picker and its *Make default* button take the page's width: in a column
+    # three fifths wide (335 px on a projector's 1280 px at 125 %) an id as crossval makes
+    # them read "cv-custom-calcification-20261207-221530-fold1of", its fold cut (h/ids).
+    in_columns = {w.key for c in at.columns for w in [*c.selectbox, *c.button, *c.radio]}
+    assert "batch_engine" in in_columns and "batch_cam" in in_columns  # the rest in rows
+    assert at.button(key="batch_make_default").label == "Make rand-birads the default model"
+    assert {"batch_model", "batch_make_default"}.isdisjoint(in_columns), in_columns
     # Before launch: the time it will take, at the speed the finished run measured (the
     # page opens on rand-birads, which has no run: the run of spot, also a custom CNN).
     rate = read_progress(batch_root(get_settings()) / name)["images_per_s"]

@@ -188,6 +188,17 @@ def test_a_long_automatic_model_id_is_shown_whole_and_pinned(eval_env):
     assert long_id in list(registry.value["model"])
     model = json.loads(registry.proto.columns)["model"]
     assert model.get("pinned") is True and "width" not in model, model
+    # A fold of a cross-validation (54 characters): the table in view was 751 px in a
+    # projector's 690 (1280 px at 125 %), *synthetic* behind a sideways scroll. The id names
+    # its architecture and task, so those two go into the set-up's expander (h/ids).
+    fold = "cv-efficientnet-calcification-20261207-221530-fold1of3"
+    shutil.copytree(eval_env / "demo-custom", eval_env / fold)
+    at.run()
+    in_view = _table(at, "AUC")
+    assert fold in list(in_view["model"]) and "synthetic" in in_view.columns
+    assert {"arch.", "task"}.isdisjoint(in_view.columns), list(in_view.columns)
+    assert {"arch.", "task"} <= set(_table(at, "freeze").columns)
+    assert at.expander[0].label.startswith("The set-up of each model (arch., task, input")
 
 
 def test_the_scope_counts_patients_not_breasts(app_env, monkeypatch, tmp_path):

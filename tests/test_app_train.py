@@ -679,6 +679,14 @@ def test_compare_shows_each_model_s_test_metrics_beside_its_name(train_env, tmp_
     assert more.columns[0] == "model" and {"freeze", "input", "weights"} <= set(more.columns)
     assert list(compare["model"]) == list(more["model"]) == ["demo-custom"]
     assert at.expander[-1].label.startswith("The set-up of each model (input, freeze")
+    # An automatic id as long as a cross-validation fold's names its architecture and task:
+    # those two go under the table, which then fits a projector's 690 px (h/ids).
+    fold = "cv-efficientnet-calcification-20261207-221530-fold1of3"
+    shutil.copytree(Path("models") / "demo-custom", tmp_path / "models" / fold)
+    at.run()
+    [compare] = [d.value for d in at.dataframe if "AUC" in d.value.columns]
+    assert list(compare.columns) == ["model", "AUC", "accuracy", "sens.", "spec.", "synthetic"]
+    assert at.expander[-1].label.startswith("The set-up of each model (arch., task, input")
 
 
 def test_a_job_can_choose_its_decision_threshold_when_trained(train_env, monkeypatch):
