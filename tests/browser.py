@@ -537,12 +537,16 @@ def viewer_frame(page, timeout_s: float = 60.0):
 
 def page_point(page, frame, panel: int, x: float, y: float) -> tuple[float, float]:
     """The page's coordinates of the point ``(x, y)`` of the viewer's panel ``panel`` (CSS
-    pixels from the panel's top left, as the viewer's ``regionPoints`` give them), for
-    ``page.mouse``: the viewer's frame's place on the page plus the panel's in the frame."""
+    pixels from the top left of the panel's canvas, inside its borders, as the viewer's
+    ``regionPoints`` give them), for ``page.mouse``: the viewer's frame's place on the page
+    plus the panel's inner top left in the frame. (The panel's outer top left, 20 px above
+    its canvas with the title bar of 14 px text, put bench/browser.py's region clicks above
+    the smaller boxes: three of five rounds left out, 7 December 2026, 23:48.)"""
     iframe = page.locator("iframe[title*='mcalc_viewer']").first.bounding_box()
     box = frame.eval_on_selector_all(
         ".panel",
-        "els => els.map(e => { const r = e.getBoundingClientRect(); return [r.x, r.y]; })",
+        "els => els.map(e => { const r = e.getBoundingClientRect();"
+        " return [r.x + e.clientLeft, r.y + e.clientTop]; })",
     )[panel]
     assert iframe is not None, "the viewer's frame is not on the page"
     return iframe["x"] + box[0] + x, iframe["y"] + box[1] + y
