@@ -529,9 +529,8 @@ def _accuracy(
 
     t, why = threshold
     n_patients = len(np.unique(la.patients[xa]))
-    out = paired_accuracy(la.y[xa], la.score[xa], lb.score[xb], (t, t), n_patients, level)
-    del out["threshold_a"], out["threshold_b"]  # one threshold for both: ``threshold``
-    return {"threshold": float(t), "threshold_source": why} | out
+    out = paired_accuracy(la.y[xa], la.score[xa], lb.score[xb], t, n_patients, level)
+    return out | {"threshold_source": why}
 
 
 def _delong(y: np.ndarray, a: np.ndarray, b: np.ndarray, n_patients: int) -> dict[str, Any]:

@@ -1,8 +1,8 @@
-"""Accuracy of two models on the same cases at stated thresholds, and McNemar's exact test
-of its difference.
+"""Accuracy of two models on the same cases at one stated threshold, and McNemar's exact
+test of its difference.
 
-Each model decides a case positive when its score is at or above its own threshold (a
-model's decision threshold, chosen before these cases were seen: never tuned on them). The
+Each model decides a case positive when its score is at or above the threshold (one value
+in the scores' own units, chosen before these cases were seen: never tuned on them). The
 two accuracies differ only through the *discordant* cases, those one model gets right and
 the other wrong; McNemar's test (McNemar 1947) asks whether those split evenly. Its exact
 (conditional) form: under equal accuracies the count of cases only model A gets right is
@@ -14,7 +14,7 @@ conditional p of 0.070 (``2 * 9 / 256``).
 Example:
     >>> import numpy as np
     >>> out = paired_accuracy(np.array([0, 1, 1, 0]), np.array([.2, .7, .4, .1]),
-    ...                       np.array([.6, .8, .9, .3]), (0.5, 0.5))
+    ...                       np.array([.6, .8, .9, .3]), 0.5)
     >>> out["accuracy_a"], out["accuracy_b"], out["a_only"], out["b_only"], out["p_value"]
     (0.75, 0.75, 1, 1, 1.0)
 """
@@ -57,23 +57,23 @@ def paired_accuracy(
     y: np.ndarray,
     score_a: np.ndarray,
     score_b: np.ndarray,
-    thresholds: tuple[float, float],
+    threshold: float,
     n_patients: int | None = None,
     item: str = "case",
 ) -> dict[str, Any]:
-    """Each model's accuracy on the same items at its own threshold (``score >=
-    threshold`` is positive), their difference ``a - b`` and McNemar's exact test of it.
+    """Each model's accuracy on the same items at one threshold (``score >= threshold`` is
+    positive), their difference ``a - b`` and McNemar's exact test of it.
 
     Args:
         y: 0/1 truth of each item.
         score_a, score_b: each model's score of the same items, in the same order.
-        thresholds: model A's and model B's decision thresholds.
+        threshold: in both scores' units (a card's map-score decision threshold is not).
         n_patients: patients the items come from (fewer than items: a note says the test
             takes the items as independent).
         item: what an item is (``case``, ``image``), as the notes name it.
 
     Returns:
-        JSON-ready: ``n``, ``threshold_a/b``, ``correct_a/b``, ``accuracy_a/b``,
+        JSON-ready: ``n``, ``threshold``, ``correct_a/b``, ``accuracy_a/b``,
         ``difference``, ``a_only``, ``b_only`` (discordant counts), ``p_value``,
         ``method`` and ``notes``.
 
@@ -86,11 +86,10 @@ def paired_accuracy(
         raise ValueError(
             f"expected truth and two scores of one length > 0, got {len(y)}, {len(sa)}, {len(sb)}"
         )
-    for t in thresholds:
-        if not 0.0 <= t <= 1.0:
-            raise ValueError(f"expected thresholds in [0, 1], got {thresholds}")
-    right_a = (sa >= thresholds[0]).astype(int) == y
-    right_b = (sb >= thresholds[1]).astype(int) == y
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f"expected a threshold in [0, 1], got {threshold}")
+    right_a = (sa >= threshold).astype(int) == y
+    right_b = (sb >= threshold).astype(int) == y
     a_only, b_only = int((right_a & ~right_b).sum()), int((right_b & ~right_a).sum())
     acc_a, acc_b = float(right_a.mean()), float(right_b.mean())
     notes = []
@@ -108,8 +107,7 @@ def paired_accuracy(
         )
     return {
         "n": len(y),
-        "threshold_a": float(thresholds[0]),
-        "threshold_b": float(thresholds[1]),
+        "threshold": float(threshold),
         "correct_a": int(right_a.sum()),
         "correct_b": int(right_b.sum()),
         "accuracy_a": round(acc_a, 6),
