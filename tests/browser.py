@@ -492,7 +492,9 @@ VIEWER = "[data-testid='mcalc-viewer']"
 #: What of the viewer's frame a projector's audience could not read (h/projector2): each
 #: shown text under 14 px (toolbars, panel titles, readouts, the help) as [text, px]; each
 #: toolbar group of controls split over rows though it fits one row of its bar; each toolbar
-#: control reaching past its bar's right edge.
+#: control reaching past its bar's right edge. The text drawn on the images (marks' letters,
+#: region and detection numbers, hot spots' peaks: 11-13 px before h/imgtext) is in ``small``
+#: too, as the smallest font size its canvases drew (the viewer's ``data-label-px``).
 VIEWER_ILLEGIBLE = """() => {
   const shown = e => e.getClientRects().length > 0;
   const own = e => [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim());
@@ -500,6 +502,8 @@ VIEWER_ILLEGIBLE = """() => {
     .filter(e => shown(e) && (own(e) || e.tagName === 'SELECT'))
     .map(e => [e.textContent.trim().slice(0, 30), parseFloat(getComputedStyle(e).fontSize)])
     .filter(([, px]) => px < 14);
+  const drawn = parseFloat(document.querySelector('[data-testid=mcalc-viewer]')?.dataset.labelPx);
+  if (drawn > 0 && drawn < 14) small.push(['text on the images', drawn]);
   const split = [], over = [];
   for (const bar of document.querySelectorAll('.bar')) {
     if (!shown(bar)) continue;

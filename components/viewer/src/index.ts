@@ -14,7 +14,7 @@ import * as temporal from "./temporal";
 import { giveWindow } from "./window";
 import { drawn } from "./visible";
 import * as ol from "./outlines";
-import { tag } from "./labels";
+import { drawnLabelPx, tagBeside } from "./labels";
 import { drawRegions } from "./regions";
 import * as lyr from "./overlays";
 import * as px from "./pixels";
@@ -333,7 +333,7 @@ function drawOverlay(i: number): void {
   if (!panelEl || !p) return;
   const canvas = panelEl.querySelector("canvas.ov") as HTMLCanvasElement;
   const [w, h] = ia.sizeOf(panelEl); // no forced layout per panel (interact.ts)
-  const ctx = ia.beginOverlay(canvas, w, h); // a blank overlay stays untouched (interact.ts)
+  const ctx = ia.beginOverlay(canvas, w, h, rd.screenRatio()); // blank: untouched (interact.ts)
   lyr.drawUnder(i, ctx, layerHost);
   if (showOverlays) {
     ctx.strokeStyle = "#00e5ff";
@@ -382,7 +382,7 @@ function drawOverlay(i: number): void {
       const y = q[1] - s + 3;
       if (m.id === selected || !lettered.some(([lx, ly, l]) => l === letter && Math.hypot(lx - x, ly - y) < 16)) {
         lettered.push([x, y, letter]);
-        tag(ctx, x, y, letter, LABEL_COLOURS[m.label] ?? "#fff");
+        tagBeside(ctx, q[0] - s - 2, x, y, letter, LABEL_COLOURS[m.label] ?? "#fff");
       }
     }
   }
@@ -449,6 +449,7 @@ function publish(): void {
   d.lit = JSON.stringify(Array.from(root.querySelectorAll(".bar button.on"), (b) => b.textContent));
   root.querySelectorAll(".bar button[aria-pressed]").forEach((b) => b.setAttribute("aria-pressed", String(b.classList.contains("on"))));
   d.overlays = String(showOverlays);
+  d.labelPx = String(drawnLabelPx()); // on-image text's smallest size drawn (tests)
   d.marks = String(marks.length);
   d.marksBase = loadedBase === null ? "" : String(loadedBase);
   d.selected = selected ?? "";

@@ -169,16 +169,22 @@ function inkOf(canvas: HTMLCanvasElement): Ink {
   return made;
 }
 
-/** The overlay `canvas`' context for a new drawing at `w` x `h`: cleared if it holds one (a
- * blank canvas is not touched, so the compositor keeps its resource). Call `endOverlay`
+/** The overlay `canvas`' context for a new drawing at `w` x `h` CSS px: cleared if it holds
+ * one (a blank canvas is not touched, so the compositor keeps its resource). Its store has
+ * `ratio` device pixels per CSS pixel (the screen's: text and lines crisp at a browser zoom
+ * of 125 %, not a 1x bitmap stretched) and the context draws in CSS px. Call `endOverlay`
  * after drawing. */
-export function beginOverlay(canvas: HTMLCanvasElement, w: number, h: number): CanvasRenderingContext2D {
+export function beginOverlay(canvas: HTMLCanvasElement, w: number, h: number, ratio = 1): CanvasRenderingContext2D {
   const ink = inkOf(canvas);
-  if (canvas.width !== w || canvas.height !== h) {
-    canvas.width = w; // resizing clears it
-    canvas.height = h;
+  const [dw, dh] = [Math.round(w * ratio), Math.round(h * ratio)];
+  if (canvas.width !== dw || canvas.height !== dh) {
+    canvas.width = dw; // resizing clears it
+    canvas.height = dh;
+    canvas.style.width = `${w}px`;
+    canvas.style.height = `${h}px`;
     ink.blank = true;
   }
+  ink.ctx.setTransform(dw / w || 1, 0, 0, dh / h || 1, 0, 0);
   if (!ink.blank) ink.ctx.clearRect(0, 0, w, h);
   ink.drew = false;
   return ink.ctx;

@@ -79,7 +79,7 @@ export interface Host {
   active(): number;
 }
 
-import { type Rect, placeLabels } from "./labels";
+import { LABEL_PX, type Rect, labelFont, pick, placeLabels, tag, tagBeside } from "./labels";
 import { group } from "./bar";
 
 const REGION_COLOUR = "#ffffff";
@@ -101,6 +101,7 @@ let lastClick = ""; // what the last click sent (for tests)
 let hadLayers = false; // the last render's panels carried layers
 const bitmaps = new Map<string, HTMLCanvasElement>(); // panel key + layer -> coloured grid
 const regionLabels = new Map<number, [number, Rect, Rect][]>(); // panel -> [rank, label, box] as drawn
+const spotLabels = new Map<number, Rect[]>(); // panel -> its hot spots' peaks as drawn (canvas px)
 
 function b64bytes(b64: string): Uint8Array {
   const bin = atob(b64);
@@ -169,6 +170,7 @@ function bitmap(p: LayerPanel, m: MapLayer): HTMLCanvasElement {
 
 /** The map of panel ``i`` (under every mark). */
 export function drawUnder(i: number, ctx: CanvasRenderingContext2D, host: Host): void {
+  spotLabels.delete(i);
   const p = host.panels()[i];
   const m = p?.layers?.maps.find((x) => x.name === shownMap);
   if (!p || !m || opacity <= 0) return;
@@ -232,8 +234,13 @@ function drawSpots(i: number, p: LayerPanel, m: MapLayer, ctx: CanvasRenderingCo
   const muted = p.layers?.called === false;
   ctx.save();
   ctx.lineJoin = "round";
-  ctx.font = "bold 11px sans-serif";
+  labelFont(ctx);
   ctx.setLineDash(muted ? BELOW_DASH : []);
+  const width = ctx.canvas.clientWidth || ctx.canvas.width;
+  const height = ctx.canvas.clientHeight || ctx.canvas.height;
+  // The peaks clear of the region boxes (drawn later, over them) and of each other.
+  const boxes = showRegions ? (p.layers?.regions ?? []).map((r) => boxCanvas(i, r, host)).filter((q): q is Rect => !!q) : [];
+  const placed: Rect[] = [];
   for (const [s, g] of spotShapes(i, p, m, host)) {
     ctx.beginPath();
     if (g.r) {
@@ -254,19 +261,21 @@ function drawSpots(i: number, p: LayerPanel, m: MapLayer, ctx: CanvasRenderingCo
     ctx.strokeStyle = colour;
     ctx.lineWidth = 2;
     ctx.stroke();
-    const top = g.r ? g.y - g.r : Math.min(...g.pts.map((q) => q[1]));
+    const ys = g.r ? [g.y - g.r, g.y + g.r] : [Math.min(...g.pts.map((q) => q[1])), Math.max(...g.pts.map((q) => q[1]))];
     const text = `${Math.round((100 * v) / 255)}%`;
     const w = ctx.measureText(text).width;
-    const right = g.x + (g.r || 4) + 2;
-    const x = right + w > (ctx.canvas.clientWidth || ctx.canvas.width) ? g.x - (g.r || 4) - 2 - w : right;
-    ctx.lineWidth = 3;
+    // Outside the ring (never over the spot): above it at the right, then at the left
+    // (the canvas's right edge), then below it (its top edge).
+    const [right, left] = [g.x + (g.r || 4) + 2, g.x - (g.r || 4) - 2 - w];
+    const [above, below] = [ys[0] - LABEL_PX, ys[1] + 2];
+    const cands: Rect[] = [right, left].flatMap((x) => [above, below].map((y): Rect => [x, y, w, LABEL_PX]));
+    const at = pick([cands[0], cands[2], cands[1], cands[3]], placed, boxes, width, height);
+    placed.push(at);
     ctx.setLineDash([]);
-    ctx.strokeStyle = "#000";
-    ctx.strokeText(text, x, top - 1);
+    tag(ctx, at[0], at[1] + LABEL_PX - 3, text, muted ? BELOW_REGION_COLOUR : "#fff");
     ctx.setLineDash(muted ? BELOW_DASH : []);
-    ctx.fillStyle = muted ? BELOW_REGION_COLOUR : "#fff";
-    ctx.fillText(text, x, top - 1);
   }
+  spotLabels.set(i, placed);
   ctx.restore();
 }
 
@@ -282,9 +291,7 @@ export function drawOver(i: number, ctx: CanvasRenderingContext2D, host: Host): 
   const layers = host.panels()[i]?.layers;
   if (!layers) return;
   ctx.save();
-  ctx.font = "bold 11px sans-serif";
-  ctx.shadowColor = "#000"; // labels stay legible on bright tissue
-  ctx.shadowBlur = 2;
+  labelFont(ctx);
   regionLabels.delete(i);
   if (showRegions) {
     const shown: [RegionBox, Rect][] = [];
@@ -293,7 +300,7 @@ export function drawOver(i: number, ctx: CanvasRenderingContext2D, host: Host): 
       if (q) shown.push([r, [q[0], q[1], Math.max(q[2], 4), Math.max(q[3], 4)]]);
     }
     // Numbers clear of the other boxes and labels (labels.ts), on a dark tab.
-    const sizes = shown.map(([r]): [number, number] => [ctx.measureText(String(r.rank)).width + 4, 13]);
+    const sizes = shown.map(([r]): [number, number] => [ctx.measureText(String(r.rank)).width + 6, LABEL_PX + 3]);
     const width = ctx.canvas.clientWidth || ctx.canvas.width;
     const height = ctx.canvas.clientHeight || ctx.canvas.height;
     const spots = placeLabels(
@@ -301,6 +308,7 @@ export function drawOver(i: number, ctx: CanvasRenderingContext2D, host: Host): 
       sizes,
       width,
       height,
+      spotLabels.get(i) ?? [],
     );
     shown.forEach(([r, q], k) => {
       const on = selectedRegion === `${r.image}#${r.rank}`;
@@ -311,13 +319,10 @@ export function drawOver(i: number, ctx: CanvasRenderingContext2D, host: Host): 
       ctx.strokeRect(q[0], q[1], q[2], q[3]);
       ctx.setLineDash([]);
       const [x, y, w, h] = spots[k];
-      ctx.save();
-      ctx.shadowBlur = 0;
       ctx.fillStyle = "rgba(0,0,0,0.6)";
       ctx.fillRect(x, y, w, h);
-      ctx.restore();
       ctx.fillStyle = ctx.strokeStyle;
-      ctx.fillText(String(r.rank), x + 2, y + h - 2);
+      ctx.fillText(String(r.rank), x + 3, y + h - 4);
     });
     regionLabels.set(
       i,
@@ -325,13 +330,12 @@ export function drawOver(i: number, ctx: CanvasRenderingContext2D, host: Host): 
     );
   }
   if (showDetections && layers.detections) {
-    ctx.lineWidth = 2;
     for (const d of layers.detections) {
       const q = host.toCanvas(i, d.row, d.col);
       if (!q) continue;
       const below = d.called === false;
-      ctx.strokeStyle = below ? BELOW_DETECTION_COLOUR : DETECTION_COLOUR;
-      ctx.fillStyle = ctx.strokeStyle;
+      const colour = below ? BELOW_DETECTION_COLOUR : DETECTION_COLOUR;
+      ctx.strokeStyle = colour;
       ctx.setLineDash(below ? [3, 2] : []);
       const s = 7;
       ctx.beginPath();
@@ -340,9 +344,11 @@ export function drawOver(i: number, ctx: CanvasRenderingContext2D, host: Host): 
       ctx.lineTo(q[0], q[1] + s);
       ctx.lineTo(q[0] - s, q[1]);
       ctx.closePath();
+      ctx.lineWidth = 2;
       ctx.stroke();
       ctx.setLineDash([]);
-      ctx.fillText(String(d.detection), q[0] + s + 1, q[1] + 4);
+      // Its number right of the diamond, left of it at the canvas's right edge.
+      tagBeside(ctx, q[0] - s - 2, q[0] + s + 2, q[1] + 5, String(d.detection), colour);
     }
   }
   ctx.restore();

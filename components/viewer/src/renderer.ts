@@ -45,7 +45,19 @@ function override(): Path | null {
  * frame tells Cornerstone the ratio its canvases really have: 1. The WebGL path sizes its
  * canvases in device pixels and keeps the true ratio. */
 function oneDevicePixel(): void {
+  const own = Object.getOwnPropertyDescriptor(window, "devicePixelRatio");
+  const get = (own ?? Object.getOwnPropertyDescriptor(Object.getPrototypeOf(window), "devicePixelRatio"))?.get;
+  const kept = window.devicePixelRatio;
+  screen = get ? () => Number(get.call(window)) || 1 : () => kept || 1;
   Object.defineProperty(window, "devicePixelRatio", { configurable: true, get: () => 1 });
+}
+let screen = (): number => window.devicePixelRatio || 1;
+
+/** The screen's device pixels per CSS pixel, on both paths (the CPU path tells Cornerstone
+ * 1): the overlays' canvases are drawn at it, so that their text is crisp at a browser zoom
+ * of 125 % or on a HiDPI screen. */
+export function screenRatio(): number {
+  return screen();
 }
 
 /** Decide the path and tell Cornerstone (after cs.init, before any viewport); the choice
