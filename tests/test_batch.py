@@ -634,7 +634,7 @@ def test_cli_all_without_model_runs_the_default_or_refuses(
             "--workers", "1", "--json", "--stride", "32"]  # fmt: skip
     assert main([*args, "--out", str(tmp_path / "none")]) == 2
     captured = capsys.readouterr()
-    assert captured.out == "" and not (tmp_path / "none").exists()
+    assert json.loads(captured.out)["status"] == 2 and not (tmp_path / "none").exists()
     assert "no default model is set" in captured.err and "models default ID" in captured.err
     set_default_model(models, "spot", role="admin", user="ana")
     assert main([*args, "--out", str(tmp_path / "d")]) == 3  # the corrupt image failed
