@@ -55,9 +55,10 @@ class ModelError(McalcError):
     """A model cannot be built, loaded, trained or applied as asked."""
 
 
-class FieldError(ModelError):
+class FieldError(ModelError, ValueError):
     """One field of a configuration (:class:`~mcalc.models.train_config.TrainConfig`) has a
-    value it cannot take. The message names the field as the library takes it
+    value it cannot take (a :class:`ValueError` too, for callers of the checks that raised
+    one before). The message names the field as the library takes it
     (``batch must be a whole number from 1 to 1024, got 0``); the command line names its
     flag instead (``--batch``) and a page its label, with :meth:`named`.
 

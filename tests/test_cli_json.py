@@ -111,3 +111,24 @@ def test_an_images_key_is_image_key_as_in_batch_and_audit(tiny_demo, capsys):
     per_image = json.loads(capsys.readouterr().out)["per_image"]
     assert per_image and all("key" not in s for s in per_image)
     assert "suspicious-1/CC_recent" in {s["image_key"] for s in per_image}
+
+
+@pytest.mark.parametrize(
+    ("argv", "said"),
+    [
+        (["demo", "--cases", "0"], "--cases must be at least 3"),
+        (["demo", "--seed", "-1"], "--seed must be"),
+        (["predict", "--model", "m", "--data", "d", "--case", "c", "--tolerance", "-1"],
+         "--tolerance must be >= 0 mm, got -1.0"),
+        (["crossval", "--data", "d", "--bootstrap", "-1"],
+         "--bootstrap must be 0 (none) or a number of resamples, got -1"),
+    ],
+)  # fmt: skip
+def test_other_library_checks_name_the_flag_before_any_work(tmp_path, capsys, argv, said):
+    """`demo --cases 0` said "cases must be ...", `predict --tolerance -1` "tolerance must
+    be ..." after loading the model; `crossval --bootstrap -1` trained its folds first."""
+    where = ["--id", "cv-refused"] if argv[0] == "crossval" else ["--out", str(tmp_path / "o")]
+    assert main([*argv, *where]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {said}"), err
+    assert not (tmp_path / "o").exists()

@@ -38,7 +38,8 @@ __all__ = [
 def field_error_text(exc: FieldError, args: argparse.Namespace) -> str:
     """A training configuration's error with its field called as the command line sets it:
     the flag given (``--epochs``, ``--patches-per-image`` for both per-image counts), else
-    the field of ``--config FILE`` (``batch in cfg.json``), else the field's flag.
+    the field of ``--config FILE`` (``batch in cfg.json``), else the field's flag where the
+    command has one (``demo --cases``), else the library's name.
 
     Example:
         >>> err = FieldError("spacing_mm", "must be a positive number of mm, got 0.0")
@@ -54,6 +55,8 @@ def field_error_text(exc: FieldError, args: argparse.Namespace) -> str:
         dest = shared
     if given.get(dest) is None and given.get("config"):
         return exc.named(f"{exc.field} in {given['config']}")
+    if dest not in given:  # no flag of this command sets it: the library's name
+        return str(exc)
     return exc.named("--" + dest.replace("_", "-"))
 
 

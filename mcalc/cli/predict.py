@@ -200,6 +200,8 @@ def _precheck_predict(args: argparse.Namespace) -> None:
     asked for given twice or not at all, an ``--image`` that is not a file (a typo started
     TensorFlow, seconds, before saying "no such file"), an ``--out`` that is a file.
     ``--all`` makes its own checks (:mod:`mcalc.cli.batch`)."""
+    if not args.tolerance >= 0:  # the library's "tolerance must be ..." came after the model's load
+        raise ExplainError(f"--tolerance must be >= 0 mm, got {args.tolerance}")
     if args.all:
         return
     if not args.image and not (args.data and args.case):
