@@ -296,8 +296,8 @@ def _detection(
             min_distance_mm=args.min_distance_mm, threshold=args.detection_threshold
         )
     except FieldError as exc:  # the library's field names, this command's flags
-        flag = {"min_distance_mm": "--min-distance-mm", "threshold": "--detection-threshold"}
-        raise McalcError(exc.named(flag.get(exc.field, exc.field))) from exc
+        flags = {"min_distance_mm": "--min-distance-mm", "threshold": "--detection-threshold"}
+        raise McalcError(exc.named(flags.get(exc.field, exc.field))) from exc
     settings = DetectionEvalSettings(
         detection=detection,
         tolerance_mm=args.tolerance_mm,
