@@ -988,8 +988,13 @@ def test_rows_of_the_manifest_not_read_are_said_beside_the_run(
     printed = capsys.readouterr()
     report = json.loads(printed.out)
     assert report["total"] == 4 and len(report["not_read"]) == 2, report
-    assert "view 'AP' is not one of ['CC', 'MLO']; row skipped" in report["not_read"][0]
-    assert "gone.dcm not found; row skipped" in report["not_read"][1]
+    # Problem records as scan's and manifest's (they were bare messages, path and line lost).
+    ap, gone = report["not_read"]
+    assert {*ap} == {*gone} == {"path", "line", "message", "severity"}
+    assert "view 'AP' is not one of ['CC', 'MLO']; row skipped" in ap["message"]
+    assert (ap["path"], ap["line"]) == (str(manifest), len(lines) - 1)
+    assert "gone.dcm not found; row skipped" in gone["message"]
+    assert gone["path"] == str(tmp_path / "gone.dcm")
     assert read_progress(tmp_path / "out")["not_read"] == report["not_read"]  # for the page
     warned = [line for line in printed.err.splitlines() if line.startswith("warning:")]
     assert warned == [

@@ -205,7 +205,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     scan = sub.add_parser("scan", help="index a dataset and report counts and problems")
     add_data_arguments(scan, "as --data")
-    scan.add_argument("--json", action="store_true", help="print one JSON object")
+    scan.add_argument(
+        "--json",
+        action="store_true",
+        help="print one JSON object: counts, per_image, and problems, each {path, line, "
+        "message, severity} as manifest's (line: null where not tied to a line)",
+    )
     scan.add_argument("-v", "--verbose", action="store_true", help="also list informational notes")
     scan.set_defaults(func=_cmd_scan)
 
@@ -268,9 +273,14 @@ def _add_examples(sub: argparse._SubParsersAction, prefix: str = "") -> None:
         example = EXAMPLES.get(path)
         if example:
             own = f", {OWN_EXIT_STATUS[path]}" if path in OWN_EXIT_STATUS else ""
+            as_json = (
+                '; with --json an error is also {"error": MESSAGE, "status": N} on stdout'
+                if any("--json" in a.option_strings for a in parser._actions)
+                else ""
+            )
             parser.epilog = (
                 f"example:\n  {example}\n\nexit status: 0 done{own}, 2 refused (bad input), 130 "
-                'interrupted; README\'s "Exit status" lists every one'
+                f'interrupted{as_json}; README\'s "Exit status" lists every one'
             )
             parser.formatter_class = argparse.RawDescriptionHelpFormatter
         for action in parser._actions:
