@@ -132,3 +132,12 @@ def test_other_library_checks_name_the_flag_before_any_work(tmp_path, capsys, ar
     err = capsys.readouterr().err
     assert err.startswith(f"error: {said}"), err
     assert not (tmp_path / "o").exists()
+
+
+def test_every_json_commands_help_says_its_error_document():
+    from tests.test_readme_cli import COMMANDS
+
+    for path, parser in COMMANDS:
+        has_json = any("--json" in a.option_strings for a in parser._actions)
+        said = '{"error": MESSAGE, "status": N} on stdout' in " ".join(parser.format_help().split())
+        assert said == has_json, path
