@@ -120,18 +120,24 @@ def _cmd_scan(args: argparse.Namespace) -> int:
     return 0
 
 
-class _BadArguments(McalcError):
-    """A flag or value that the parser refuses; :func:`main` says it (status 2)."""
+class _BadArguments(SystemExit):
+    """A flag or value the parser refused, said on stderr; exits 2 as argparse's own, and
+    :func:`main` adds the JSON document where ``--json`` was asked."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(2)
+        self.message = message
 
 
 class _Parser(argparse.ArgumentParser):
     """argparse's parser whose errors are one line and where to read more, as the
     commands' own errors are (a wrong ``--view`` printed the whole usage, a dozen lines,
-    before the error), said by :func:`main` as every error (a JSON document with
-    ``--json``). Sub-command parsers are of this class too."""
+    before the error). Sub-command parsers are of this class too."""
 
     def error(self, message: str) -> NoReturn:
-        raise _BadArguments(f"{message} (see `{self.prog} --help`)")
+        text = f"{message} (see `{self.prog} --help`)"
+        print(f"error: {text}", file=sys.stderr)
+        raise _BadArguments(text)
 
     def parse_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
@@ -375,8 +381,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     given = list(sys.argv[1:] if argv is None else argv)
     try:
         args = parser.parse_args(given)
-    except _BadArguments as exc:
-        _say_error(str(exc), 2, json_asked="--json" in given)
+    except _BadArguments as exc:  # said on stderr; the document where --json was asked
+        if "--json" in given:
+            _say_error(exc.message, 2, json_asked=True, prefix=None)
         raise SystemExit(2) from None
     level = getattr(logging, args.log_level)
     logging.basicConfig(level=level, format="%(levelname)s (%(name)s): %(message)s")
@@ -395,11 +402,14 @@ def _json_asked(args: argparse.Namespace) -> bool:
     return bool(getattr(args, "json", False))
 
 
-def _say_error(message: str, code: int, *, json_asked: bool, prefix: str = "error: ") -> None:
-    """An error as every command says it: one line on stderr; with ``--json``, also as the
-    document on stdout, ``{"error": message, "status": code}`` (a script reading the
-    document found an empty stdout)."""
-    print(f"{prefix}{message}", file=sys.stderr)
+def _say_error(
+    message: str, code: int, *, json_asked: bool, prefix: str | None = "error: "
+) -> None:
+    """An error as every command says it: one line on stderr (``prefix`` ``None``: said
+    already); with ``--json``, also as the document on stdout, ``{"error": message,
+    "status": code}`` (a script reading the document found an empty stdout)."""
+    if prefix is not None:
+        print(f"{prefix}{message}", file=sys.stderr)
     if json_asked:
         with contextlib.suppress(OSError):  # a closed stdout: the line above says it
             print(json.dumps({"error": message, "status": code}), flush=True)
